@@ -1,0 +1,83 @@
+import type { ErrorCode } from '../../../shared/errors';
+import { CustosError } from '../errors';
+
+interface Explanation {
+  code: ErrorCode;
+  message: string;
+  remedy?: string[];
+}
+
+const REINSERT = ['Check that the token or smartcard is firmly attached, then press Refresh.'];
+
+/**
+ * Every CKR_* return value a token may give, in words a custodian understands. Values not listed
+ * here fall back to TOKEN_ERROR with the raw name, so nothing is ever reported as success.
+ */
+const explanations: Record<string, Explanation> = {
+  CKR_PIN_INCORRECT: { code: 'PIN_INCORRECT', message: 'The token refused the PIN: it is not correct. Each wrong attempt brings the token closer to locking.' },
+  CKR_PIN_LOCKED: { code: 'PIN_LOCKED', message: 'The PIN of this token is locked after too many wrong attempts.', remedy: ['A security officer must unlock it with the SO PIN (a quorum action).'] },
+  CKR_PIN_INVALID: { code: 'PIN_INVALID', message: 'The token does not accept a PIN of that form (characters or length).' },
+  CKR_PIN_LEN_RANGE: { code: 'PIN_INVALID', message: 'The PIN is too short or too long for this token.' },
+  CKR_PIN_EXPIRED: { code: 'PIN_EXPIRED', message: 'The token says its PIN has expired and must be changed before use.' },
+  CKR_TOKEN_NOT_PRESENT: { code: 'TOKEN_NOT_PRESENT', message: 'No token is present in the slot.', remedy: REINSERT },
+  CKR_TOKEN_NOT_RECOGNIZED: { code: 'TOKEN_NOT_RECOGNIZED', message: 'The reader does not recognise the token in the slot.', remedy: REINSERT },
+  CKR_DEVICE_REMOVED: { code: 'TOKEN_REMOVED', message: 'The token was removed while Custos was using it. The operation did not complete.', remedy: REINSERT },
+  CKR_DEVICE_ERROR: { code: 'TOKEN_DEVICE_ERROR', message: 'The token reported a hardware error.', remedy: ['Re-attach the token. If it happens again, stop the ceremony and contact the vendor.'] },
+  CKR_DEVICE_MEMORY: { code: 'TOKEN_MEMORY_FULL', message: 'The token has no memory left for this operation.' },
+  CKR_TOKEN_WRITE_PROTECTED: { code: 'TOKEN_WRITE_PROTECTED', message: 'The token is write-protected; nothing can be created or changed on it.' },
+  CKR_SESSION_CLOSED: { code: 'SESSION_CLOSED', message: 'The session with the token was closed during the operation.', remedy: ['Press Refresh and repeat the step.'] },
+  CKR_SESSION_HANDLE_INVALID: { code: 'SESSION_CLOSED', message: 'The session with the token is no longer valid (the token may have been removed and re-attached).', remedy: ['Press Refresh and repeat the step.'] },
+  CKR_SESSION_COUNT: { code: 'SESSION_LIMIT', message: 'The token has no free sessions; another program may be using it.', remedy: ['Close other programs that use the token.'] },
+  CKR_USER_NOT_LOGGED_IN: { code: 'NOT_LOGGED_IN', message: 'The token requires a login for this operation.' },
+  CKR_USER_ALREADY_LOGGED_IN: { code: 'ALREADY_LOGGED_IN', message: 'Someone is already logged in to this token in another session.', remedy: ['Close other programs that use the token.'] },
+  CKR_USER_ANOTHER_ALREADY_LOGGED_IN: { code: 'ALREADY_LOGGED_IN', message: 'Another user is already logged in to this token.', remedy: ['Close other programs that use the token.'] },
+  CKR_USER_PIN_NOT_INITIALIZED: { code: 'TOKEN_NOT_INITIALIZED', message: 'The token has no user PIN yet: it has not been taken into custody.' },
+  CKR_FUNCTION_NOT_SUPPORTED: { code: 'FUNCTION_NOT_SUPPORTED', message: 'The token does not support this operation.' },
+  CKR_MECHANISM_INVALID: { code: 'MECHANISM_INVALID', message: 'The token does not support this algorithm or mode.' },
+  CKR_MECHANISM_PARAM_INVALID: { code: 'MECHANISM_INVALID', message: 'The token rejected the parameters for this algorithm.' },
+  CKR_KEY_HANDLE_INVALID: { code: 'KEY_INVALID', message: 'The key no longer exists on the token.' },
+  CKR_KEY_TYPE_INCONSISTENT: { code: 'KEY_INVALID', message: 'This key cannot be used with this algorithm.' },
+  CKR_KEY_FUNCTION_NOT_PERMITTED: { code: 'KEY_INVALID', message: 'The key’s attributes do not allow this use.' },
+  CKR_KEY_UNEXTRACTABLE: { code: 'KEY_INVALID', message: 'The key is marked non-extractable and cannot be backed up.' },
+  CKR_KEY_NOT_WRAPPABLE: { code: 'KEY_INVALID', message: 'The key cannot be wrapped with this key.' },
+  CKR_WRAPPING_KEY_HANDLE_INVALID: { code: 'KEY_INVALID', message: 'The wrapping key no longer exists on the token.' },
+  CKR_UNWRAPPING_KEY_HANDLE_INVALID: { code: 'KEY_INVALID', message: 'The unwrapping key no longer exists on the token.' },
+  CKR_KEY_SIZE_RANGE: { code: 'KEY_INVALID', message: 'The token does not support this key size.' },
+  CKR_ATTRIBUTE_VALUE_INVALID: { code: 'ATTRIBUTE_INVALID', message: 'The token rejected one of the key’s attributes.' },
+  CKR_ATTRIBUTE_TYPE_INVALID: { code: 'ATTRIBUTE_INVALID', message: 'The token does not know one of the requested attributes.' },
+  CKR_ATTRIBUTE_READ_ONLY: { code: 'ATTRIBUTE_INVALID', message: 'One of the attributes cannot be changed on this token.' },
+  CKR_ATTRIBUTE_SENSITIVE: { code: 'ATTRIBUTE_INVALID', message: 'The token refuses to reveal a sensitive attribute (as it should).' },
+  CKR_TEMPLATE_INCOMPLETE: { code: 'ATTRIBUTE_INVALID', message: 'The token needs more attributes to create this object.' },
+  CKR_TEMPLATE_INCONSISTENT: { code: 'ATTRIBUTE_INVALID', message: 'The requested attributes contradict each other for this token.' },
+  CKR_OBJECT_HANDLE_INVALID: { code: 'OBJECT_INVALID', message: 'The object no longer exists on the token.' },
+  CKR_DATA_INVALID: { code: 'DATA_INVALID', message: 'The token rejected the data for this operation.' },
+  CKR_DATA_LEN_RANGE: { code: 'DATA_INVALID', message: 'The data is too long or too short for this operation.' },
+  CKR_ENCRYPTED_DATA_INVALID: { code: 'DATA_INVALID', message: 'The encrypted data is damaged or was made with another key.' },
+  CKR_WRAPPED_KEY_INVALID: { code: 'DATA_INVALID', message: 'The wrapped key is damaged or was wrapped with another key.' },
+  CKR_SIGNATURE_INVALID: { code: 'DATA_INVALID', message: 'The signature does not verify.' },
+  CKR_SLOT_ID_INVALID: { code: 'TOKEN_NOT_PRESENT', message: 'The slot no longer exists; the reader or token may have been removed.', remedy: REINSERT },
+  CKR_CRYPTOKI_NOT_INITIALIZED: { code: 'MODULE_LOAD_FAILED', message: 'The token library is not initialised.', remedy: ['Press Refresh. If it persists, restart Custos.'] },
+  CKR_GENERAL_ERROR: { code: 'TOKEN_GENERAL_ERROR', message: 'The token library reported a general error.', remedy: ['For SoftHSM2, check that its token directory exists and is readable.', ...REINSERT] },
+  CKR_HOST_MEMORY: { code: 'TOKEN_GENERAL_ERROR', message: 'The token library ran out of memory.' },
+  CKR_FUNCTION_FAILED: { code: 'TOKEN_GENERAL_ERROR', message: 'The token could not complete the operation.' },
+  CKR_OPERATION_ACTIVE: { code: 'TOKEN_GENERAL_ERROR', message: 'Another operation is still running on this session.' },
+  CKR_RANDOM_NO_RNG: { code: 'FUNCTION_NOT_SUPPORTED', message: 'The token has no random number generator.' },
+  CKR_ARGUMENTS_BAD: { code: 'TOKEN_ERROR', message: 'Custos passed the token an invalid argument; nothing was changed.' },
+};
+
+export function explainPkcs11(ckrName: string): Explanation {
+  return explanations[ckrName] ?? { code: 'TOKEN_ERROR', message: `The token returned ${ckrName}.` };
+}
+
+/** Turns whatever pkcs11js threw into a CustosError with a stable code. */
+export function tokenError(error: unknown, context?: string): CustosError {
+  if (error instanceof CustosError) return error;
+  const name = error instanceof Error ? error.message : String(error);
+  if (/^CKR_[A-Z0-9_]+$/.test(name)) {
+    const { code, message, remedy } = explainPkcs11(name);
+    return new CustosError(code, context ? `${context}: ${message}` : message, remedy ?? [], { cause: error });
+  }
+  return new CustosError('TOKEN_ERROR', context ? `${context}: the token library failed.` : 'The token library failed.', [], { cause: error });
+}
+
+export const knownPkcs11Results = Object.keys(explanations);

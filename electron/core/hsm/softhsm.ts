@@ -1,0 +1,78 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CustosError } from '../errors';
+
+/** Where distributions and installers put SoftHSM2's PKCS#11 library. */
+export const SOFTHSM_LIBRARY_CANDIDATES: readonly string[] = [
+  '/usr/lib/softhsm/libsofthsm2.so',
+  '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
+  '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
+  '/usr/lib64/pkcs11/libsofthsm2.so',
+  '/usr/lib/pkcs11/libsofthsm2.so',
+  '/usr/local/lib/softhsm/libsofthsm2.so',
+  '/opt/homebrew/lib/softhsm/libsofthsm2.so',
+  '/usr/local/opt/softhsm/lib/softhsm/libsofthsm2.so',
+  'C:\\SoftHSM2\\lib\\softhsm2-x64.dll',
+];
+
+export interface EmbeddedSoftHsm {
+  modulePath: string;
+  configPath: string;
+  tokenDir: string;
+}
+
+export function softHsmPaths(dataDir: string): { configPath: string; tokenDir: string } {
+  const root = join(dataDir, 'softhsm');
+  return { configPath: join(root, 'softhsm2.conf'), tokenDir: join(root, 'tokens') };
+}
+
+export function findSoftHsmLibrary(candidates: readonly string[] = SOFTHSM_LIBRARY_CANDIDATES): string | null {
+  return candidates.find((path) => existsSync(path)) ?? null;
+}
+
+/**
+ * Custos's default token: its own SoftHSM2 configuration and token directory inside the data
+ * directory, so rehearsals never touch the system's SoftHSM2 tokens. Created on first use only:
+ * a configuration without its token directory means the tokens were removed, and recreating an
+ * empty directory would hide that loss.
+ */
+export function prepareEmbeddedSoftHsm(
+  dataDir: string,
+  candidates: readonly string[] = SOFTHSM_LIBRARY_CANDIDATES,
+): EmbeddedSoftHsm {
+  const modulePath = findSoftHsmLibrary(candidates);
+  if (!modulePath) {
+    throw new CustosError('SOFTHSM_NOT_INSTALLED', 'No token module is configured and SoftHSM2 is not installed, so Custos has no token to work with.', [
+      'To rehearse with a software token, install SoftHSM2: on Debian or Ubuntu `sudo apt-get install softhsm2`, on macOS `brew install softhsm`, then press Refresh.',
+      'To use a real device, set its PKCS#11 module in Settings → Token module (or `custos --module PATH`): OpenSC for smartcards (opensc-pkcs11.so), YubiHSM 2 (yubihsm_pkcs11.so), Thales Luna (libCryptoki2_64.so), Entrust nShield (libcknfast.so).',
+    ]);
+  }
+  const { configPath, tokenDir } = softHsmPaths(dataDir);
+  if (existsSync(configPath)) {
+    if (!existsSync(tokenDir)) {
+      throw new CustosError('SOFTHSM_TOKEN_DIR_MISSING', `The software token directory ${tokenDir} is missing: the rehearsal tokens stored there are gone.`, [
+        'If it was moved, put it back and press Refresh. Custos did not recreate it, so nothing was overwritten.',
+        'If the loss is intended, delete the file softhsm2.conf next to it and press Refresh to start with a new, empty software token store.',
+      ]);
+    }
+  } else {
+    mkdirSync(tokenDir, { recursive: true, mode: 0o700 });
+    writeFileSync(
+      configPath,
+      [
+        '# Written by Custos: its own SoftHSM2 store for rehearsal and evaluation (not FIPS-validated).',
+        `directories.tokendir = ${tokenDir}`,
+        'objectstore.backend = file',
+        'log.level = ERROR',
+        'slots.removable = false',
+        'slots.mechanisms = ALL',
+        'library.reset_on_fork = false',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+  }
+  // SoftHSM2 reads its configuration path from the environment at C_Initialize.
+  process.env.SOFTHSM2_CONF = configPath;
+  return { modulePath, configPath, tokenDir };
+}

@@ -1,0 +1,165 @@
+import { existsSync, statSync } from 'node:fs';
+import pkcs11js from 'pkcs11js';
+import type { MechanismInfo, ModuleInfo, ModuleKind, SlotInfo, TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { describeMechanism } from './mechanisms';
+import { tokenError } from './pkcs11-errors';
+import { CKF_TOKEN_PRESENT, describeSlot, describeToken, trimPadded } from './token-info';
+
+export type Session = Buffer;
+export interface SessionOptions {
+  write?: boolean;
+  /** A PIN is a secret: the caller owns it and overwrites it after the call. */
+  login?: { user: 'user' | 'so'; pin: string };
+}
+
+/** Paths loaded in this process: a PKCS#11 library may only be initialised once per process. */
+const loaded = new Set<string>();
+
+/**
+ * One loaded PKCS#11 library. Every call goes through here so that every CKR_* becomes a
+ * CustosError with a stable code, and every session is logged out and closed whatever happens.
+ */
+export class TokenModule {
+  private closed = false;
+
+  private constructor(
+    private readonly lib: pkcs11js.PKCS11,
+    readonly path: string,
+    readonly kind: ModuleKind,
+    private readonly reportCleanupError: (error: CustosError) => void,
+  ) {}
+
+  static open(
+    path: string,
+    kind: ModuleKind,
+    reportCleanupError: (error: CustosError) => void = () => {},
+  ): TokenModule {
+    if (!existsSync(path) || !statSync(path).isFile()) {
+      throw new CustosError('MODULE_NOT_FOUND', `No PKCS#11 library exists at ${path}.`, [
+        'Check the path in Settings → Token module (for OpenSC it is usually /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so).',
+        'Or clear it to use Custos’s built-in SoftHSM2 rehearsal token.',
+      ]);
+    }
+    if (loaded.has(path)) {
+      throw new CustosError('INTERNAL', `The PKCS#11 library ${path} is already loaded in this process.`);
+    }
+    const lib = new pkcs11js.PKCS11();
+    try {
+      lib.load(path);
+    } catch (error) {
+      throw new CustosError('MODULE_LOAD_FAILED', `The file at ${path} could not be loaded as a PKCS#11 library.`, [
+        'Check that it is the vendor’s PKCS#11 module (a .so, .dylib or .dll) built for this computer’s architecture.',
+      ], { cause: error });
+    }
+    try {
+      lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
+    } catch (error) {
+      lib.close();
+      const mapped = tokenError(error, `The PKCS#11 library ${path} failed to start`);
+      throw new CustosError(mapped.code === 'TOKEN_ERROR' ? 'MODULE_LOAD_FAILED' : mapped.code, mapped.message, mapped.remedy, { cause: error });
+    }
+    loaded.add(path);
+    return new TokenModule(lib, path, kind, reportCleanupError);
+  }
+
+  info(): ModuleInfo {
+    const info = this.call('Reading the library information', () => this.lib.C_GetInfo());
+    const manufacturer = trimPadded(info.manufacturerID);
+    const softwareToken = this.kind === 'embedded-softhsm' || /softhsm/i.test(manufacturer);
+    return {
+      path: this.path,
+      kind: this.kind,
+      libraryDescription: trimPadded(info.libraryDescription),
+      manufacturer,
+      libraryVersion: `${info.libraryVersion.major}.${info.libraryVersion.minor}`,
+      cryptokiVersion: `${info.cryptokiVersion.major}.${info.cryptokiVersion.minor}`,
+      softwareToken,
+      notice: softwareToken
+        ? 'Software token (SoftHSM2): for rehearsal and evaluation only. Keys live in files on this computer; it is not FIPS 140-3 validated.'
+        : null,
+    };
+  }
+
+  slots(): SlotInfo[] {
+    const handles = this.call('Listing the token slots', () => this.lib.C_GetSlotList(false));
+    return handles.map((slot) => {
+      const raw = this.call('Reading a slot', () => this.lib.C_GetSlotInfo(slot));
+      const present = (raw.flags & CKF_TOKEN_PRESENT) !== 0;
+      const token = present ? describeToken(trimPadded(raw.slotDescription), this.call('Reading a token', () => this.lib.C_GetTokenInfo(slot))) : null;
+      return describeSlot(raw, token);
+    });
+  }
+
+  /** The slot currently holding the token with this serial and label. */
+  findSlot(ref: TokenRef): Buffer {
+    const matches = this.call('Listing the tokens', () => this.lib.C_GetSlotList(true)).filter((slot) => {
+      const info = this.call('Reading a token', () => this.lib.C_GetTokenInfo(slot));
+      return trimPadded(info.serialNumber) === ref.serial && trimPadded(info.label) === ref.label;
+    });
+    if (matches.length === 0) {
+      throw new CustosError('TOKEN_NOT_FOUND', `No attached token has serial ${ref.serial} and label “${ref.label}”.`, [
+        'Attach the token and press Refresh, or pick another token on the Tokens screen.',
+      ]);
+    }
+    if (matches.length > 1) {
+      throw new CustosError('TOKEN_AMBIGUOUS', `${matches.length} attached tokens have serial ${ref.serial} and label “${ref.label}”; Custos will not guess which one you mean.`, [
+        'Detach all but one of them.',
+      ]);
+    }
+    return matches[0]!;
+  }
+
+  mechanisms(ref: TokenRef): MechanismInfo[] {
+    const slot = this.findSlot(ref);
+    const types = this.call('Listing the token’s mechanisms', () => this.lib.C_GetMechanismList(slot));
+    return types
+      .map((type) => describeMechanism(type, this.call('Reading a mechanism', () => this.lib.C_GetMechanismInfo(slot, type))))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Runs fn in a session on the token; logs out and closes the session however fn ends. */
+  withSession<T>(ref: TokenRef, options: SessionOptions, fn: (session: Session, lib: pkcs11js.PKCS11) => T): T {
+    const slot = this.findSlot(ref);
+    const flags = pkcs11js.CKF_SERIAL_SESSION | (options.write ? pkcs11js.CKF_RW_SESSION : 0);
+    const session = this.call('Opening a session with the token', () => this.lib.C_OpenSession(slot, flags));
+    let loggedIn = false;
+    try {
+      if (options.login) {
+        const { user, pin } = options.login;
+        this.call('Logging in to the token', () => this.lib.C_Login(session, user === 'so' ? pkcs11js.CKU_SO : pkcs11js.CKU_USER, pin));
+        loggedIn = true;
+      }
+      return fn(session, this.lib);
+    } finally {
+      if (loggedIn) this.cleanup('Logging out of the token', () => this.lib.C_Logout(session));
+      this.cleanup('Closing the session', () => this.lib.C_CloseSession(session));
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    loaded.delete(this.path);
+    this.cleanup('Stopping the token library', () => this.lib.C_Finalize());
+    this.cleanup('Unloading the token library', () => this.lib.close());
+  }
+
+  private call<T>(context: string, fn: () => T): T {
+    if (this.closed) throw new CustosError('MODULE_LOAD_FAILED', 'The token library has been unloaded.', ['Press Refresh.']);
+    try {
+      return fn();
+    } catch (error) {
+      throw tokenError(error, context);
+    }
+  }
+
+  /** Cleanup must not mask the operation's own outcome, but its failure is still reported. */
+  private cleanup(context: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.reportCleanupError(tokenError(error, context));
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import type { z } from 'zod';
+import type { Envelope, WireError } from '../../../shared/errors';
+import {
+  channel,
+  isChannelName,
+  type ChannelName,
+  type ParsedInputOf,
+  type ResultOf,
+} from '../../../shared/ipc-schema';
+import { isCustosError } from '../errors';
+import type { Log } from '../log';
+
+export type Handlers = {
+  [N in ChannelName]: (input: ParsedInputOf<N>) => ResultOf<N> | Promise<ResultOf<N>>;
+};
+
+/**
+ * The one entry point for requests from the renderer, used by Electron's ipcMain and by the
+ * end-to-end harness alike. It treats every payload as hostile: unknown channels and invalid
+ * inputs are refused before any handler runs, and results are parsed through their schema so
+ * only declared fields leave the privileged side.
+ */
+export class Router {
+  constructor(
+    private readonly handlers: Handlers,
+    private readonly log: Log,
+  ) {}
+
+  async dispatch(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
+    if (!isChannelName(name)) {
+      return failure({ code: 'IPC_UNKNOWN_CHANNEL', message: 'Custos does not know this request.', remedy: [] });
+    }
+    const spec = channel(name) as { input: z.ZodType; result: z.ZodType };
+    const input = spec.input.safeParse(payload);
+    if (!input.success) {
+      // Paths and reasons only: the rejected values may be secrets typed into the wrong field.
+      const reasons = input.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
+      return failure({ code: 'IPC_INVALID_PAYLOAD', message: `The request was malformed and nothing was done (${reasons.join('; ')}).`, remedy: [] });
+    }
+    try {
+      const handler = this.handlers[name] as (input: unknown) => unknown;
+      const value: unknown = await handler(input.data);
+      return { ok: true, value: spec.result.parse(value) };
+    } catch (error) {
+      if (isCustosError(error)) {
+        return failure({ code: error.code, message: error.message, remedy: [...error.remedy] });
+      }
+      this.log.error('unexpected failure in request', { channel: name, error: describe(error) });
+      return failure({ code: 'INTERNAL', message: 'Custos hit an unexpected problem; the details are in its log. Nothing was changed by this request.', remedy: [] });
+    }
+  }
+}
+
+function failure(error: WireError): Envelope<never> {
+  return { ok: false, error };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : typeof error;
+}

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { TokenRef } from '../../../shared/tokens';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+
+const settingSchemas = {
+  'token.modulePath': z.string().nullable(),
+  'token.selected': TokenRef.nullable(),
+} as const;
+type SettingKey = keyof typeof settingSchemas;
+type SettingValue<K extends SettingKey> = z.infer<(typeof settingSchemas)[K]>;
+
+const defaults: { [K in SettingKey]: SettingValue<K> } = {
+  'token.modulePath': null,
+  'token.selected': null,
+};
+
+/** Typed, validated application settings kept in the database. Never holds a secret. */
+export class Settings {
+  constructor(private readonly store: Store) {}
+
+  get<K extends SettingKey>(key: K): SettingValue<K> {
+    const row = this.store.get<{ value: string }>(sql`SELECT value FROM settings WHERE key = ${key}`);
+    if (!row) return defaults[key];
+    return settingSchemas[key].parse(JSON.parse(row.value)) as SettingValue<K>;
+  }
+
+  set<K extends SettingKey>(key: K, value: SettingValue<K>): void {
+    const json = JSON.stringify(settingSchemas[key].parse(value));
+    const now = new Date().toISOString();
+    this.store.execute(sql`
+      INSERT INTO settings (key, value, updated_at) VALUES (${key}, ${json}, ${now})
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`);
+  }
+}

@@ -1,0 +1,105 @@
+import Database from 'better-sqlite3';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { DATABASE_FILE, Store } from './database';
+import type { Migration } from './migrate';
+import { migrations } from './migrations';
+import { sql } from './sql';
+
+let dataDir: string;
+let cleanup: () => void;
+const open: Store[] = [];
+beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
+afterEach(() => {
+  open.splice(0).forEach((s) => s.close());
+  cleanup();
+});
+const openStore = (options?: Parameters<typeof Store.open>[1]) => {
+  const store = Store.open(dataDir, options);
+  open.push(store);
+  return store;
+};
+
+describe('Store', () => {
+  it('creates the database at the newest schema with WAL, foreign keys and STRICT tables', () => {
+    const store = openStore();
+    expect(store.schemaVersion).toBe(migrations.length);
+    store.close();
+    const db = new Database(join(dataDir, DATABASE_FILE));
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    const tables = db.prepare("SELECT name, strict FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'").all() as { name: string; strict: number }[];
+    expect(tables.length).toBeGreaterThan(0);
+    expect(tables.every((t) => t.strict === 1)).toBe(true);
+    db.close();
+  });
+
+  it('keeps values through the sql tag without interpolating them', () => {
+    const store = openStore();
+    const tricky = "x'); DROP TABLE settings; --";
+    store.execute(sql`INSERT INTO settings (key, value, updated_at) VALUES (${tricky}, ${'1'}, ${'now'})`);
+    expect(store.get<{ key: string }>(sql`SELECT key FROM settings WHERE key = ${tricky}`)?.key).toBe(tricky);
+  });
+
+  it('refuses a second opener of the same data directory with STORE_LOCKED', () => {
+    openStore();
+    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_LOCKED' }));
+  });
+
+  it('refuses a file that is not a database with STORE_CORRUPT and leaves it untouched', () => {
+    const path = join(dataDir, DATABASE_FILE);
+    const garbage = Buffer.alloc(8192, 0x5a);
+    writeFileSync(path, garbage);
+    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT' }));
+    expect(readFileSync(path).equals(garbage)).toBe(true);
+  });
+
+  it('reports STORE_UNREADABLE when the database path cannot be opened as a file', () => {
+    mkdirSync(join(dataDir, DATABASE_FILE));
+    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_UNREADABLE' }));
+  });
+
+  it('refuses a database from a newer Custos and changes nothing', () => {
+    openStore().close();
+    const db = new Database(join(dataDir, DATABASE_FILE));
+    db.pragma(`user_version = ${migrations.length + 1}`);
+    db.close();
+    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_TOO_NEW' }));
+    const check = new Database(join(dataDir, DATABASE_FILE));
+    expect(check.pragma('user_version', { simple: true })).toBe(migrations.length + 1);
+    check.close();
+  });
+
+  it('refuses a migration list with a gap or out of order', () => {
+    const gap: Migration[] = [{ ...migrations[0]!, version: 2 }];
+    expect(() => openStore({ migrations: gap })).toThrow(expect.objectContaining({ code: 'STORE_MIGRATION_FAILED' }));
+  });
+
+  it('rolls a failing migration back whole and keeps the earlier schema', () => {
+    openStore().close();
+    const broken: Migration = {
+      version: migrations.length + 1,
+      name: 'broken',
+      up(db) {
+        db.exec('CREATE TABLE half_done (id INTEGER PRIMARY KEY) STRICT');
+        db.exec('THIS IS NOT SQL');
+      },
+    };
+    expect(() => openStore({ migrations: [...migrations, broken] })).toThrow(expect.objectContaining({ code: 'STORE_MIGRATION_FAILED' }));
+    const store = openStore();
+    expect(store.schemaVersion).toBe(migrations.length);
+    expect(store.get(sql`SELECT name FROM sqlite_master WHERE name = ${'half_done'}`)).toBeUndefined();
+  });
+
+  it('commits a transaction whole or not at all', () => {
+    const store = openStore();
+    expect(() =>
+      store.transaction((db) => {
+        db.prepare("INSERT INTO settings (key, value, updated_at) VALUES ('a', '1', 'now')").run();
+        throw new Error('crash between two writes');
+      }),
+    ).toThrow();
+    expect(store.get(sql`SELECT key FROM settings WHERE key = ${'a'}`)).toBeUndefined();
+  });
+});

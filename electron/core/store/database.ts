@@ -1,0 +1,139 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CustosError } from '../errors';
+import { migrate, type Migration } from './migrate';
+import { migrations as defaultMigrations } from './migrations';
+import type { Sql, SqlValue } from './sql';
+
+declare const readable: unique symbol;
+declare const writable: unique symbol;
+/** A connection that may only be read from (Signal's branded handles). */
+export type ReadableDB = Database.Database & { readonly [readable]: true };
+/** A connection that may be written to: only migrations and services' write paths get one. */
+export type WritableDB = ReadableDB & { readonly [writable]: true };
+
+export const DATABASE_FILE = 'custos.db';
+
+export interface StoreOptions {
+  /** Overrides the migration list; tests of the runner use it. */
+  migrations?: readonly Migration[];
+  /** Path of an Electron-ABI build of better-sqlite3, set by the desktop shell when needed. */
+  nativeBinding?: string;
+}
+
+/**
+ * The single SQLite database of a data directory. Held with an exclusive lock for as long as it
+ * is open, so a second Custos (app or CLI) on the same data directory gets STORE_LOCKED instead
+ * of interleaving writes with ours.
+ */
+export class Store {
+  private constructor(
+    readonly path: string,
+    private readonly db: WritableDB,
+  ) {}
+
+  static open(dataDir: string, options: StoreOptions = {}): Store {
+    const path = join(dataDir, DATABASE_FILE);
+    try {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      throw new CustosError('STORE_UNREADABLE', `Custos cannot create its data directory ${dataDir}.`, [
+        'Check that the path is correct and that this user may write there.',
+      ], { cause: error });
+    }
+    let db: WritableDB | undefined;
+    try {
+      db = new Database(path, {
+        timeout: 0,
+        ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+      }) as WritableDB;
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = WAL');
+      // Take the write lock now; in EXCLUSIVE mode SQLite keeps it until the connection closes.
+      db.exec('BEGIN EXCLUSIVE; COMMIT;');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('trusted_schema = OFF');
+      const check = db.pragma('quick_check', { simple: true });
+      if (check !== 'ok') {
+        throw new CustosError('STORE_CORRUPT', `The Custos database at ${path} is damaged (${String(check)}).`, [
+          'Do not write to it. Restore the data directory from your last backup.',
+        ]);
+      }
+      migrate(db, options.migrations ?? defaultMigrations);
+      return new Store(path, db);
+    } catch (error) {
+      db?.close();
+      throw storeError(error, path);
+    }
+  }
+
+  get<T>(query: Sql): T | undefined {
+    return this.run(() => this.db.prepare(query.text).get(...query.params) as T | undefined);
+  }
+
+  all<T>(query: Sql): T[] {
+    return this.run(() => this.db.prepare(query.text).all(...query.params) as T[]);
+  }
+
+  execute(query: Sql): Database.RunResult {
+    return this.run(() => this.db.prepare(query.text).run(...query.params));
+  }
+
+  /** Runs fn in one transaction: everything it writes commits together or not at all. */
+  transaction<T>(fn: (db: WritableDB) => T): T {
+    return this.run(() => this.db.transaction(() => fn(this.db)).immediate());
+  }
+
+  get schemaVersion(): number {
+    return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  private run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw storeError(error, this.path);
+    }
+  }
+}
+
+export function storeError(error: unknown, path: string): CustosError {
+  if (error instanceof CustosError) return error;
+  const code = (error as { code?: unknown }).code;
+  const sqliteCode = typeof code === 'string' ? code : '';
+  if (sqliteCode.startsWith('SQLITE_BUSY') || sqliteCode.startsWith('SQLITE_LOCKED')) {
+    return new CustosError('STORE_LOCKED', `Another Custos is already using the database at ${path}.`, [
+      'Close the other Custos window or command that uses this data directory, then try again.',
+      'If none is running, check for a stuck process holding the file.',
+    ], { cause: error });
+  }
+  if (sqliteCode.startsWith('SQLITE_NOTADB') || sqliteCode.startsWith('SQLITE_CORRUPT')) {
+    return new CustosError('STORE_CORRUPT', `The file at ${path} is not a readable Custos database: it is damaged or not a database.`, [
+      'Nothing was written to it. Restore the data directory from your last backup.',
+    ], { cause: error });
+  }
+  if (sqliteCode.startsWith('SQLITE_FULL')) {
+    return new CustosError('STORE_DISK_FULL', `The disk holding ${path} is full; nothing was written.`, [
+      'Free some space on that disk, then repeat the last step.',
+    ], { cause: error });
+  }
+  if (sqliteCode.startsWith('SQLITE_READONLY')) {
+    return new CustosError('STORE_READ_ONLY', `The Custos database at ${path} is read-only.`, [
+      'Check the file and directory permissions, or the mount options of the disk.',
+    ], { cause: error });
+  }
+  if (sqliteCode.startsWith('SQLITE_CANTOPEN') || sqliteCode.startsWith('SQLITE_IOERR') || sqliteCode.startsWith('SQLITE_PERM') || sqliteCode.startsWith('SQLITE_AUTH')) {
+    return new CustosError('STORE_UNREADABLE', `Custos cannot open or read the database at ${path}.`, [
+      'Check that the path is a file this user may read and write, and that the disk is attached.',
+    ], { cause: error });
+  }
+  return new CustosError('INTERNAL', 'An unexpected database error occurred; nothing was changed.', [], { cause: error });
+}
+
+export type { SqlValue };

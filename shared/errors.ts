@@ -1,0 +1,72 @@
+import { z } from 'zod';
+
+/**
+ * Every error that crosses the IPC boundary or leaves the CLI carries one of these codes.
+ * They are a public contract: scripts and the UI branch on them, so never rename one.
+ */
+export const ErrorCode = z.enum([
+  // IPC boundary
+  'IPC_UNKNOWN_CHANNEL',
+  'IPC_INVALID_PAYLOAD',
+  // Token module (PKCS#11 library)
+  'MODULE_NOT_CONFIGURED',
+  'MODULE_NOT_FOUND',
+  'MODULE_LOAD_FAILED',
+  'SOFTHSM_NOT_INSTALLED',
+  'SOFTHSM_TOKEN_DIR_MISSING',
+  // Tokens and sessions
+  'TOKEN_NOT_FOUND',
+  'TOKEN_AMBIGUOUS',
+  'TOKEN_NOT_PRESENT',
+  'TOKEN_NOT_RECOGNIZED',
+  'TOKEN_REMOVED',
+  'TOKEN_WRITE_PROTECTED',
+  'TOKEN_NOT_INITIALIZED',
+  'PIN_INCORRECT',
+  'PIN_LOCKED',
+  'PIN_INVALID',
+  'PIN_EXPIRED',
+  'SESSION_CLOSED',
+  'SESSION_LIMIT',
+  'NOT_LOGGED_IN',
+  'ALREADY_LOGGED_IN',
+  'FUNCTION_NOT_SUPPORTED',
+  'MECHANISM_INVALID',
+  'KEY_INVALID',
+  'ATTRIBUTE_INVALID',
+  'OBJECT_INVALID',
+  'DATA_INVALID',
+  'TOKEN_MEMORY_FULL',
+  'TOKEN_DEVICE_ERROR',
+  'TOKEN_GENERAL_ERROR',
+  'TOKEN_ERROR',
+  // Store (SQLite)
+  'STORE_LOCKED',
+  'STORE_CORRUPT',
+  'STORE_UNREADABLE',
+  'STORE_TOO_NEW',
+  'STORE_MIGRATION_FAILED',
+  'STORE_DISK_FULL',
+  'STORE_READ_ONLY',
+  // Anything we did not anticipate; details go to the main-process log, never to the UI.
+  'INTERNAL',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const WireError = z.object({
+  code: ErrorCode,
+  message: z.string(),
+  /** What the person in front of the screen can do about it, one step per entry. */
+  remedy: z.array(z.string()),
+});
+export type WireError = z.infer<typeof WireError>;
+
+/** The only shape a result ever has on the wire. */
+export type Envelope<T> = { ok: true; value: T } | { ok: false; error: WireError };
+
+export function envelopeSchema<T extends z.ZodType>(value: T) {
+  return z.discriminatedUnion('ok', [
+    z.object({ ok: z.literal(true), value }),
+    z.object({ ok: z.literal(false), error: WireError }),
+  ]);
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import type { Envelope } from './errors';
+import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
+
+/**
+ * Every channel between the renderer and the main process, declared once (Mullvad style).
+ * Main validates each input with these schemas and parses each result through them, so a
+ * field that is not declared here (a PIN, a share, key bytes) cannot reach the renderer.
+ */
+function invoke<I extends z.ZodType, R extends z.ZodType>(input: I, result: R) {
+  return { input, result } as const;
+}
+function notify<P extends z.ZodType>(payload: P) {
+  return { payload } as const;
+}
+
+const Empty = z.strictObject({});
+
+export const AppSnapshot = z.object({
+  version: z.string(),
+  dataDir: z.string(),
+  production: z.boolean(),
+  tokens: ModuleStatus,
+  selectedToken: TokenRef.nullable(),
+});
+export type AppSnapshot = z.infer<typeof AppSnapshot>;
+
+export const ModuleSetting = z.strictObject({
+  /** Absolute path of a PKCS#11 library, or null for Custos's embedded SoftHSM2 default. */
+  path: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((p) => !p.includes('\0'), 'path must not contain NUL')
+    .nullable(),
+});
+export type ModuleSetting = z.infer<typeof ModuleSetting>;
+
+export const ipcSchema = {
+  app: {
+    snapshot: invoke(Empty, AppSnapshot),
+  },
+  tokens: {
+    status: invoke(Empty, ModuleStatus),
+    mechanisms: invoke(TokenRef.strict(), TokenMechanisms),
+    select: invoke(TokenRef.strict(), TokenRef),
+  },
+  settings: {
+    setModule: invoke(ModuleSetting, ModuleStatus),
+  },
+} as const;
+
+export const eventSchema = {
+  tokens: {
+    changed: notify(ModuleStatus),
+  },
+} as const;
+
+type Schema = typeof ipcSchema;
+type Events = typeof eventSchema;
+export type Domain = keyof Schema;
+export type ChannelName = { [D in Domain]: `${D}.${keyof Schema[D] & string}` }[Domain];
+export type EventName = { [D in keyof Events]: `${D}.${keyof Events[D] & string}` }[keyof Events];
+
+type Lookup<T, N> = N extends `${infer D}.${infer C}`
+  ? D extends keyof T
+    ? C extends keyof T[D]
+      ? T[D][C]
+      : never
+    : never
+  : never;
+export type Channel<N extends ChannelName> = Lookup<Schema, N>;
+export type InputOf<N extends ChannelName> = z.input<Channel<N>['input']>;
+export type ParsedInputOf<N extends ChannelName> = z.output<Channel<N>['input']>;
+export type ResultOf<N extends ChannelName> = z.output<Channel<N>['result']>;
+export type PayloadOf<E extends EventName> = z.output<Lookup<Events, E>['payload']>;
+
+function names<T extends Record<string, Record<string, unknown>>>(schema: T): string[] {
+  return Object.entries(schema).flatMap(([domain, group]) =>
+    Object.keys(group).map((name) => `${domain}.${name}`),
+  );
+}
+export const channelNames = names(ipcSchema) as ChannelName[];
+export const eventNames = names(eventSchema) as EventName[];
+
+export function isChannelName(name: unknown): name is ChannelName {
+  return typeof name === 'string' && (channelNames as string[]).includes(name);
+}
+
+export function channel<N extends ChannelName>(name: N): Channel<N> {
+  const [domain, call] = name.split('.') as [Domain, string];
+  return (ipcSchema[domain] as Record<string, unknown>)[call] as Channel<N>;
+}
+
+export function eventPayload<E extends EventName>(name: E): Lookup<Events, E>['payload'] {
+  const [domain, event] = name.split('.') as [keyof Events, string];
+  return (eventSchema[domain] as Record<string, { payload: z.ZodType }>)[event]!.payload as Lookup<
+    Events,
+    E
+  >['payload'];
+}
+
+/** What the preload exposes as `window.custos`: one function per channel, nothing generic. */
+export type CustosBridge = {
+  [D in Domain]: {
+    [C in keyof Schema[D]]: Schema[D][C] extends { input: infer I; result: infer R }
+      ? I extends z.ZodType
+        ? R extends z.ZodType
+          ? (input: z.input<I>) => Promise<Envelope<z.output<R>>>
+          : never
+        : never
+      : never;
+  };
+} & {
+  on: {
+    [D in keyof Events]: {
+      [E in keyof Events[D]]: Events[D][E] extends { payload: infer P }
+        ? P extends z.ZodType
+          ? (listener: (payload: z.output<P>) => void) => () => void
+          : never
+        : never;
+    };
+  };
+};
+
+/** Builds the bridge object from a transport; the preload and the e2e harness both use it. */
+export function buildBridge(transport: {
+  invoke(channel: ChannelName, input: unknown): Promise<unknown>;
+  subscribe(event: EventName, listener: (payload: unknown) => void): () => void;
+}): CustosBridge {
+  const bridge: Record<string, Record<string, unknown>> = { on: {} };
+  for (const name of channelNames) {
+    const [domain, call] = name.split('.') as [string, string];
+    bridge[domain] ??= {};
+    bridge[domain][call] = (input: unknown) => transport.invoke(name, input);
+  }
+  for (const name of eventNames) {
+    const [domain, event] = name.split('.') as [string, string];
+    const on = bridge.on as Record<string, Record<string, unknown>>;
+    on[domain] ??= {};
+    on[domain][event] = (listener: (payload: unknown) => void) => transport.subscribe(name, listener);
+  }
+  return bridge as unknown as CustosBridge;
+}

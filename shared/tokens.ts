@@ -1,0 +1,110 @@
+import { z } from 'zod';
+import { ErrorCode } from './errors';
+
+/** A token is addressed by serial + label, never by slot number: slot ids change between runs. */
+export const TokenRef = z.object({
+  serial: z.string().min(1).max(32),
+  label: z.string().max(32),
+});
+export type TokenRef = z.infer<typeof TokenRef>;
+
+export const PinCounters = z.object({
+  countLow: z.boolean(),
+  finalTry: z.boolean(),
+  locked: z.boolean(),
+  toBeChanged: z.boolean(),
+});
+export type PinCounters = z.infer<typeof PinCounters>;
+
+export const TokenInfo = z.object({
+  slotDescription: z.string(),
+  label: z.string(),
+  serial: z.string(),
+  manufacturer: z.string(),
+  model: z.string(),
+  hardwareVersion: z.string(),
+  firmwareVersion: z.string(),
+  initialized: z.boolean(),
+  loginRequired: z.boolean(),
+  hasRng: z.boolean(),
+  writeProtected: z.boolean(),
+  protectedAuthenticationPath: z.boolean(),
+  minPinLength: z.number().int(),
+  maxPinLength: z.number().int(),
+  userPin: PinCounters.extend({ initialized: z.boolean() }),
+  soPin: PinCounters,
+  /** Plain-language warnings for the custodian (PIN counters, write protection…). */
+  warnings: z.array(z.string()),
+});
+export type TokenInfo = z.infer<typeof TokenInfo>;
+
+export const SlotInfo = z.object({
+  description: z.string(),
+  manufacturer: z.string(),
+  tokenPresent: z.boolean(),
+  removableDevice: z.boolean(),
+  hardwareSlot: z.boolean(),
+  token: TokenInfo.nullable(),
+});
+export type SlotInfo = z.infer<typeof SlotInfo>;
+
+export const ModuleKind = z.enum(['embedded-softhsm', 'configured']);
+export type ModuleKind = z.infer<typeof ModuleKind>;
+
+export const ModuleInfo = z.object({
+  path: z.string(),
+  kind: ModuleKind,
+  libraryDescription: z.string(),
+  manufacturer: z.string(),
+  libraryVersion: z.string(),
+  cryptokiVersion: z.string(),
+  /** True for software tokens: fine for rehearsal and evaluation, never FIPS-validated. */
+  softwareToken: z.boolean(),
+  notice: z.string().nullable(),
+});
+export type ModuleInfo = z.infer<typeof ModuleInfo>;
+
+export const ModuleStatus = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('ready'), module: ModuleInfo, slots: z.array(SlotInfo) }),
+  z.object({
+    state: z.literal('unavailable'),
+    code: ErrorCode,
+    message: z.string(),
+    /** What the custodian can do about it, one step per line. */
+    remedy: z.array(z.string()),
+    path: z.string().nullable(),
+  }),
+]);
+export type ModuleStatus = z.infer<typeof ModuleStatus>;
+
+export const MechanismInfo = z.object({
+  type: z.number().int().nonnegative(),
+  /** e.g. "CKM_AES_KEY_WRAP_PAD"; "0x…" for vendor or unknown mechanisms. */
+  name: z.string(),
+  minKeySize: z.number().int(),
+  maxKeySize: z.number().int(),
+  hardware: z.boolean(),
+  functions: z.array(
+    z.enum([
+      'encrypt',
+      'decrypt',
+      'digest',
+      'sign',
+      'sign-recover',
+      'verify',
+      'verify-recover',
+      'generate',
+      'generate-key-pair',
+      'wrap',
+      'unwrap',
+      'derive',
+    ]),
+  ),
+});
+export type MechanismInfo = z.infer<typeof MechanismInfo>;
+
+export const TokenMechanisms = z.object({
+  token: TokenRef,
+  mechanisms: z.array(MechanismInfo),
+});
+export type TokenMechanisms = z.infer<typeof TokenMechanisms>;

@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{shared,electron,renderer,eslint-rules}/**/*.test.{ts,tsx}'],
+    // One process per file: SoftHSM2 reads its configuration once per process and a PKCS#11
+    // library may be initialised only once, so test files must not share a process.
+    pool: 'forks',
+    testTimeout: 30_000,
+  },
+});
