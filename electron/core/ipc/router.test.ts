@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import type { ModuleStatus } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { silentLog } from '../log';
+import { Router, type Handlers } from './router';
+
+const ready: ModuleStatus = {
+  state: 'ready',
+  module: { path: '/lib.so', kind: 'configured', libraryDescription: 'x', manufacturer: 'y', libraryVersion: '1.0', cryptokiVersion: '2.40', softwareToken: false, notice: null },
+  slots: [],
+};
+function router(overrides: Partial<Handlers> = {}) {
+  const calls: string[] = [];
+  const base: Handlers = {
+    'app.snapshot': () => ({ version: '1', dataDir: '/d', production: true, tokens: ready, selectedToken: null }),
+    'tokens.status': () => ready,
+    'tokens.mechanisms': (ref) => ({ token: ref, mechanisms: [] }),
+    'tokens.select': (ref) => {
+      calls.push(`select ${ref.serial}`);
+      return ref;
+    },
+    'settings.setModule': () => ready,
+  };
+  return { router: new Router({ ...base, ...overrides }, silentLog), calls };
+}
+
+describe('Router', () => {
+  it('refuses a channel that is not in the schema', async () => {
+    expect(await router().router.dispatch('tokens.delete-everything', {})).toMatchObject({ ok: false, error: { code: 'IPC_UNKNOWN_CHANNEL' } });
+    expect(await router().router.dispatch({ toString: () => 'app.snapshot' }, {})).toMatchObject({ ok: false, error: { code: 'IPC_UNKNOWN_CHANNEL' } });
+  });
+
+  it.each([
+    ['a missing field', { serial: 'abc' }],
+    ['a wrong type', { serial: 42, label: 'x' }],
+    ['an undeclared field', { serial: 'abc', label: 'x', slot: 0 }],
+    ['no object at all', 'abc'],
+    ['an oversized value', { serial: 'a'.repeat(33), label: 'x' }],
+  ])('refuses %s with IPC_INVALID_PAYLOAD before any handler runs', async (_what, payload) => {
+    const { router: r, calls } = router();
+    expect(await r.dispatch('tokens.select', payload)).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(calls).toEqual([]);
+  });
+
+  it('never echoes the rejected value, which might be a secret typed into the wrong field', async () => {
+    const result = await router().router.dispatch('tokens.select', { serial: 'correct-horse-battery-staple-XXXXXXXX', label: 1 });
+    expect(JSON.stringify(result)).not.toContain('correct-horse');
+  });
+
+  it('strips fields the schema does not declare from results', async () => {
+    const leaky = router({ 'tokens.select': (ref) => ({ ...ref, pin: '123456' }) as typeof ref });
+    const result = await leaky.router.dispatch('tokens.select', { serial: 's1', label: 'l' });
+    expect(result).toEqual({ ok: true, value: { serial: 's1', label: 'l' } });
+  });
+
+  it('returns a CustosError as its stable code, message and remedy', async () => {
+    const failing = router({
+      'tokens.status': () => {
+        throw new CustosError('TOKEN_REMOVED', 'The token was removed.', ['Re-attach it.']);
+      },
+    });
+    expect(await failing.router.dispatch('tokens.status', {})).toEqual({ ok: false, error: { code: 'TOKEN_REMOVED', message: 'The token was removed.', remedy: ['Re-attach it.'] } });
+  });
+
+  it('hides the details of an unexpected error behind INTERNAL', async () => {
+    const failing = router({
+      'tokens.status': () => {
+        throw new Error('stack detail with /secret/path');
+      },
+    });
+    const result = await failing.router.dispatch('tokens.status', {});
+    expect(result).toMatchObject({ ok: false, error: { code: 'INTERNAL' } });
+    expect(JSON.stringify(result)).not.toContain('/secret/path');
+  });
+});
