@@ -1,0 +1,89 @@
+import { app, BrowserWindow, session } from 'electron';
+import { join } from 'node:path';
+import { CustosCore, unavailableRouter } from '../core/custos-core';
+import { CustosError } from '../core/errors';
+import type { Router } from '../core/ipc/router';
+import { consoleLog, type Log } from '../core/log';
+import { APP_ENTRY } from './app-files';
+import { registerAppScheme, serveApp } from './app-protocol';
+import { forwardEvents, registerIpc } from './ipc';
+import { hardenSession, hardenWebContents, secureWebPreferences } from './security';
+
+declare const __CUSTOS_VERSION__: string;
+
+export interface ShellPaths {
+  rendererDir: string;
+  preload: string;
+}
+
+/**
+ * Starts the desktop app. Order matters: the sandbox, the single-instance lock and the app://
+ * scheme must all be in place before Electron is ready and before any window exists.
+ */
+export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
+  app.enableSandbox();
+  if (!app.requestSingleInstanceLock()) {
+    log.info('another Custos window is already open; handing over to it');
+    app.quit();
+    return;
+  }
+  registerAppScheme();
+  const production = app.isPackaged;
+  let mainWindow: BrowserWindow | null = null;
+  let core: CustosCore | null = null;
+
+  app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, production, log));
+  app.on('second-instance', () => {
+    if (!mainWindow) return;
+    if (mainWindow.isMinimized()) mainWindow.restore();
+    mainWindow.focus();
+  });
+  app.on('window-all-closed', () => app.quit());
+  app.on('will-quit', () => core?.close());
+
+  void app.whenReady().then(() => {
+    hardenSession(session.defaultSession, log);
+    serveApp(session.defaultSession, paths.rendererDir);
+    let router: Router;
+    try {
+      core = CustosCore.open({
+        dataDir: process.env.CUSTOS_DATA_DIR ?? app.getPath('userData'),
+        version: typeof __CUSTOS_VERSION__ === 'string' ? __CUSTOS_VERSION__ : app.getVersion(),
+        production,
+        moduleOverride: process.env.CUSTOS_PKCS11_MODULE,
+        ...(process.env.CUSTOS_SQLITE_BINDING ? { nativeBinding: process.env.CUSTOS_SQLITE_BINDING } : {}),
+        log,
+      });
+      router = core.router;
+      forwardEvents(core.events, () => mainWindow);
+    } catch (error) {
+      // The window still opens and explains (database locked, damaged…); nothing is written.
+      const reason = error instanceof CustosError ? error : new CustosError('INTERNAL', 'Custos could not start its core.', [], { cause: error });
+      log.error('core unavailable', { code: reason.code });
+      router = unavailableRouter(reason, log);
+    }
+    registerIpc(router, () => mainWindow, log);
+    mainWindow = createMainWindow(paths.preload, production);
+    mainWindow.on('closed', () => (mainWindow = null));
+  });
+}
+
+export function createMainWindow(preload: string, production: boolean): BrowserWindow {
+  const window = new BrowserWindow({
+    width: 1200,
+    height: 800,
+    minWidth: 800,
+    minHeight: 600,
+    title: 'Custos',
+    show: false,
+    backgroundColor: '#f7f7f5',
+    webPreferences: secureWebPreferences(preload, production),
+  });
+  window.once('ready-to-show', () => window.show());
+  void window.loadURL(APP_ENTRY);
+  return window;
+}
+
+export function defaultShellPaths(mainDir: string): ShellPaths {
+  return { rendererDir: join(mainDir, '../renderer'), preload: join(mainDir, '../preload/index.js') };
+}

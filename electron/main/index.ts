@@ -1,0 +1,3 @@
+import { defaultShellPaths, startCustos } from './custos-app';
+
+startCustos(defaultShellPaths(__dirname));

@@ -1,0 +1,95 @@
+import { useEffect } from 'react';
+import { screens, type ScreenId } from '../store/navigation-slice';
+import { useCustos } from '../store/context';
+import { SettingsScreen } from '../screens/SettingsScreen';
+import { TokensScreen } from '../screens/TokensScreen';
+import { ErrorNotice } from './ErrorNotice';
+
+export function App() {
+  const snapshot = useCustos((s) => s.snapshot);
+  const startupError = useCustos((s) => s.startupError);
+  const load = useCustos((s) => s.load);
+  const screen = useCustos((s) => s.screen);
+  const navigate = useCustos((s) => s.navigate);
+  const status = useCustos((s) => s.status);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  useEffect(() => {
+    // Alt+1…Alt+7 jump between sections, for custodians working from the keyboard.
+    const onKey = (event: KeyboardEvent) => {
+      const index = Number(event.key) - 1;
+      if (event.altKey && index >= 0 && index < screens.length) {
+        event.preventDefault();
+        navigate(screens[index]!.id);
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [navigate]);
+
+  useEffect(() => {
+    document.getElementById('main')?.focus();
+  }, [screen]);
+
+  if (startupError) {
+    return (
+      <main className="startup-error">
+        <h1>Custos could not start</h1>
+        <ErrorNotice error={startupError} title="Custos cannot open its data" />
+        <p>Nothing has been written or changed. Fix the cause above, then restart Custos.</p>
+      </main>
+    );
+  }
+  if (!snapshot) return <p role="status" className="loading">Starting Custos…</p>;
+
+  const software = status?.state === 'ready' && status.module.softwareToken;
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <span className="brand">Custos</span>
+        {software && (
+          <span className="badge badge-warning" role="note">
+            Rehearsal mode: software token, not FIPS-validated
+          </span>
+        )}
+      </header>
+      <nav aria-label="Sections" className="sidebar">
+        <ul>
+          {screens.map((s, i) => (
+            <li key={s.id}>
+              <button type="button" aria-current={screen === s.id ? 'page' : undefined} onClick={() => navigate(s.id)} aria-keyshortcuts={`Alt+${i + 1}`}>
+                {s.title}
+              </button>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <main id="main" tabIndex={-1} className="content">
+        <Screen id={screen} />
+      </main>
+    </div>
+  );
+}
+
+function Screen({ id }: { id: ScreenId }) {
+  switch (id) {
+    case 'tokens':
+      return <TokensScreen />;
+    case 'settings':
+      return <SettingsScreen />;
+    default:
+      return <NotYetAvailable title={screens.find((s) => s.id === id)!.title} />;
+  }
+}
+
+function NotYetAvailable({ title }: { title: string }) {
+  return (
+    <section aria-labelledby="screen-title">
+      <h1 id="screen-title">{title}</h1>
+      <p>{title} is not yet available in this version of Custos.</p>
+    </section>
+  );
+}

@@ -1,0 +1,22 @@
+import { createStore, type StoreApi } from 'zustand';
+import type { CustosBridge } from '../bridge';
+import { createAppSlice, type AppSlice } from './app-slice';
+import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
+import { createTokensSlice, type TokensSlice } from './tokens-slice';
+
+export type CustosState = AppSlice & NavigationSlice & TokensSlice;
+export interface Deps {
+  bridge: CustosBridge;
+}
+
+/** One store of typed slices; it loads one snapshot, then applies what the core pushes. */
+export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
+  const deps = { bridge };
+  const store = createStore<CustosState>()((...a) => ({
+    ...createAppSlice(deps)(...a),
+    ...createNavigationSlice(...a),
+    ...createTokensSlice(deps)(...a),
+  }));
+  bridge.on.tokens.changed((status) => store.getState().applyStatus(status));
+  return store;
+}

@@ -1,0 +1,23 @@
+import type { StateCreator } from 'zustand';
+import type { CustosState } from './index';
+
+export const screens = [
+  { id: 'tokens', title: 'Tokens' },
+  { id: 'keys', title: 'Keys' },
+  { id: 'ceremonies', title: 'Ceremonies' },
+  { id: 'approvals', title: 'Approvals' },
+  { id: 'audit', title: 'Audit' },
+  { id: 'reports', title: 'Reports' },
+  { id: 'settings', title: 'Settings' },
+] as const;
+export type ScreenId = (typeof screens)[number]['id'];
+
+export interface NavigationSlice {
+  screen: ScreenId;
+  navigate(screen: ScreenId): void;
+}
+
+export const createNavigationSlice: StateCreator<CustosState, [], [], NavigationSlice> = (set) => ({
+  screen: 'tokens',
+  navigate: (screen) => set({ screen }),
+});
