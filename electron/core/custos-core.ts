@@ -90,3 +90,22 @@ export function unavailableRouter(reason: CustosError, log: Log = consoleLog): R
   ) as unknown as Handlers;
   return new Router(handlers, log);
 }
+
+export interface StartedCore {
+  core: CustosCore | null;
+  router: Router;
+  startupError: CustosError | null;
+}
+
+/** Opens the core, or a router that explains why it could not open; the shell and harness share this. */
+export function startCore(options: CoreOptions): StartedCore {
+  const log = options.log ?? consoleLog;
+  try {
+    const core = CustosCore.open(options);
+    return { core, router: core.router, startupError: null };
+  } catch (error) {
+    const reason = error instanceof CustosError ? error : new CustosError('INTERNAL', 'Custos could not start its core.', [], { cause: error });
+    log.error('core unavailable', { code: reason.code });
+    return { core: null, router: unavailableRouter(reason, log), startupError: reason };
+  }
+}

@@ -1,8 +1,6 @@
 import { app, BrowserWindow, session } from 'electron';
 import { join } from 'node:path';
-import { CustosCore, unavailableRouter } from '../core/custos-core';
-import { CustosError } from '../core/errors';
-import type { Router } from '../core/ipc/router';
+import { startCore, type CustosCore } from '../core/custos-core';
 import { consoleLog, type Log } from '../core/log';
 import { APP_ENTRY } from './app-files';
 import { registerAppScheme, serveApp } from './app-protocol';
@@ -44,24 +42,18 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
   void app.whenReady().then(() => {
     hardenSession(session.defaultSession, log);
     serveApp(session.defaultSession, paths.rendererDir);
-    let router: Router;
-    try {
-      core = CustosCore.open({
-        dataDir: process.env.CUSTOS_DATA_DIR ?? app.getPath('userData'),
-        version: typeof __CUSTOS_VERSION__ === 'string' ? __CUSTOS_VERSION__ : app.getVersion(),
-        production,
-        moduleOverride: process.env.CUSTOS_PKCS11_MODULE,
-        ...(process.env.CUSTOS_SQLITE_BINDING ? { nativeBinding: process.env.CUSTOS_SQLITE_BINDING } : {}),
-        log,
-      });
-      router = core.router;
-      forwardEvents(core.events, () => mainWindow);
-    } catch (error) {
-      // The window still opens and explains (database locked, damaged…); nothing is written.
-      const reason = error instanceof CustosError ? error : new CustosError('INTERNAL', 'Custos could not start its core.', [], { cause: error });
-      log.error('core unavailable', { code: reason.code });
-      router = unavailableRouter(reason, log);
-    }
+    const started = startCore({
+      dataDir: process.env.CUSTOS_DATA_DIR ?? app.getPath('userData'),
+      version: typeof __CUSTOS_VERSION__ === 'string' ? __CUSTOS_VERSION__ : app.getVersion(),
+      production,
+      moduleOverride: process.env.CUSTOS_PKCS11_MODULE,
+      ...(process.env.CUSTOS_SQLITE_BINDING ? { nativeBinding: process.env.CUSTOS_SQLITE_BINDING } : {}),
+      log,
+    });
+    // Without a core the window still opens and explains why (database locked, damaged…).
+    core = started.core;
+    const router = started.router;
+    if (core) forwardEvents(core.events, () => mainWindow);
     registerIpc(router, () => mainWindow, log);
     mainWindow = createMainWindow(paths.preload, production);
     mainWindow.on('closed', () => (mainWindow = null));

@@ -1,0 +1,47 @@
+import { test as base, expect, type Page } from '@playwright/test';
+import { join } from 'node:path';
+import { startCore, type CustosCore } from '../../electron/core/custos-core';
+import { silentLog } from '../../electron/core/log';
+import { initSoftHsmToken, tempDataDir } from '../../electron/core/testing/softhsm-fixture';
+import { attachCore } from './attach';
+import { serveRenderer } from './renderer-server';
+
+export interface CustosHarness {
+  dataDir: string;
+  core: CustosCore | null;
+  /** Starts the real core on the data directory and opens the renderer in Chromium. */
+  open(options?: { moduleOverride?: string }): Promise<Page>;
+  addToken(label: string): { serial: string; label: string };
+}
+
+const rendererDir = join(__dirname, '../../out/renderer');
+
+export const test = base.extend<{ custos: CustosHarness }>({
+  custos: async ({ page }, use) => {
+    const { dataDir, cleanup } = tempDataDir('custos-e2e-');
+    const server = await serveRenderer(rendererDir);
+    let core: CustosCore | null = null;
+    let detach = () => {};
+    const harness: CustosHarness = {
+      dataDir,
+      get core() {
+        return core;
+      },
+      addToken: (label) => initSoftHsmToken(dataDir, label),
+      async open(options = {}) {
+        const started = startCore({ dataDir, version: 'e2e', production: true, log: silentLog, moduleOverride: options.moduleOverride });
+        core = started.core;
+        detach = await attachCore(page, started.router, core?.events ?? null, server.origin);
+        await page.goto(`${server.origin}/index.html`);
+        return page;
+      },
+    };
+    await use(harness);
+    detach();
+    harness.core?.close();
+    await server.close();
+    cleanup();
+  },
+});
+
+export { expect };

@@ -1,0 +1,117 @@
+import { existsSync, renameSync } from 'node:fs';
+import { softHsmPaths } from '../../electron/core/hsm/softhsm';
+import { Store } from '../../electron/core/store/database';
+import { channelNames } from '../../shared/ipc-schema';
+import { expect, test } from './fixtures';
+
+test('opens on the Tokens screen and shows the SoftHSM2 token, its serial and its mechanisms', async ({ custos }) => {
+  const token = custos.addToken('ceremony-rehearsal');
+  const page = await custos.open();
+  await expect(page.getByRole('heading', { level: 1, name: 'Tokens' })).toBeVisible();
+  await expect(page.getByText('Rehearsal mode: software token, not FIPS-validated')).toBeVisible();
+  const row = page.getByRole('row').filter({ hasText: token.serial });
+  await expect(row).toContainText('ceremony-rehearsal');
+  await expect(row).toContainText('SoftHSM v2');
+
+  // Keyboard only: Tab to the button and press Enter.
+  await page.getByRole('button', { name: 'Show mechanisms of ceremony-rehearsal' }).focus();
+  await page.keyboard.press('Enter');
+  const mechanisms = page.getByRole('table').filter({ has: page.getByText(/mechanisms supported by this token/) });
+  await expect(mechanisms.getByRole('rowheader', { name: 'CKM_AES_KEY_WRAP_PAD' })).toBeVisible();
+  await expect(mechanisms.getByRole('row').filter({ hasText: 'CKM_AES_KEY_WRAP_PAD' })).toContainText('0x210a');
+  await expect(mechanisms.getByRole('rowheader', { name: 'CKM_EDDSA' })).toBeVisible();
+});
+
+test('selecting a token is remembered after a reload', async ({ custos }) => {
+  const token = custos.addToken('vault-a');
+  const page = await custos.open();
+  await page.getByRole('button', { name: 'Select token vault-a' }).click();
+  await expect(page.getByRole('row').filter({ hasText: token.serial })).toContainText('Selected');
+  await page.reload();
+  await expect(page.getByRole('row').filter({ hasText: token.serial }).getByText('Selected', { exact: true }).first()).toBeVisible();
+});
+
+test('a missing module shows a clear error with its code and what to do, not a crash', async ({ custos }) => {
+  const page = await custos.open({ moduleOverride: '/opt/vendor/lib/missing-pkcs11.so' });
+  const alert = page.getByRole('alert').filter({ hasText: 'MODULE_NOT_FOUND' });
+  await expect(alert).toContainText('No PKCS#11 library exists at /opt/vendor/lib/missing-pkcs11.so');
+  await expect(alert).toContainText('built-in SoftHSM2');
+  await page.getByRole('button', { name: 'Open Settings to choose a token module' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Settings' })).toBeVisible();
+});
+
+test('a removed token directory shows a clear error and is not silently recreated', async ({ custos }) => {
+  custos.addToken('vault-b');
+  const page = await custos.open();
+  await expect(page.getByRole('row').filter({ hasText: 'vault-b' })).toBeVisible();
+  const { tokenDir } = softHsmPaths(custos.dataDir);
+  renameSync(tokenDir, `${tokenDir}.elsewhere`);
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await expect(page.getByRole('alert').filter({ hasText: 'SOFTHSM_TOKEN_DIR_MISSING' })).toContainText('the rehearsal tokens stored there are gone');
+  await expect(page.getByRole('row').filter({ hasText: 'vault-b' })).toHaveCount(0);
+  expect(existsSync(tokenDir)).toBe(false);
+});
+
+test('a wrong module path in Settings is refused and the working module stays', async ({ custos }) => {
+  custos.addToken('vault-c');
+  const page = await custos.open();
+  await expect(page.getByRole('row').filter({ hasText: 'vault-c' })).toBeVisible();
+  await page.keyboard.press('Alt+7');
+  await expect(page.getByRole('heading', { level: 1, name: 'Settings' })).toBeVisible();
+  await page.getByLabel('PKCS#11 library path').fill('/usr/lib/nowhere/opensc-pkcs11.so');
+  await page.getByLabel('PKCS#11 library path').press('Enter');
+  await expect(page.getByRole('alert').filter({ hasText: 'MODULE_NOT_FOUND' })).toContainText('The token module was not changed');
+  await expect(page.getByText('In use now:')).toContainText('libsofthsm2.so');
+  await page.keyboard.press('Alt+1');
+  await expect(page.getByRole('row').filter({ hasText: 'vault-c' })).toBeVisible();
+});
+
+test('a database held by another Custos explains why Custos cannot start', async ({ custos }) => {
+  const holder = Store.open(custos.dataDir);
+  try {
+    const page = await custos.open();
+    await expect(page.getByRole('heading', { name: 'Custos could not start' })).toBeVisible();
+    await expect(page.getByRole('alert')).toContainText('STORE_LOCKED');
+    await expect(page.getByRole('alert')).toContainText('Another Custos is already using the database');
+  } finally {
+    holder.close();
+  }
+});
+
+test('the page gets exactly the declared channels; bad payloads are refused with stable codes', async ({ custos }) => {
+  custos.addToken('vault-d');
+  const page = await custos.open();
+  await expect(page.getByRole('heading', { level: 1, name: 'Tokens' })).toBeVisible();
+  const exposed = await page.evaluate(() => {
+    const bridge = (window as unknown as { custos: Record<string, Record<string, unknown>> }).custos;
+    return Object.entries(bridge)
+      .filter(([domain]) => domain !== 'on')
+      .flatMap(([domain, calls]) => Object.keys(calls).map((call) => `${domain}.${call}`));
+  });
+  expect(exposed.sort()).toEqual([...channelNames].sort());
+  const results = await page.evaluate(async () => {
+    const w = window as unknown as { custos: { tokens: { select(i: unknown): Promise<unknown> } }; __custosInvoke(c: string, p: unknown): Promise<unknown> };
+    return {
+      malformed: await w.custos.tokens.select({ serial: 42 }),
+      unknown: await w.__custosInvoke('keys.exportPrivate', {}),
+    };
+  });
+  expect(results.malformed).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+  expect(results.unknown).toMatchObject({ ok: false, error: { code: 'IPC_UNKNOWN_CHANNEL' } });
+});
+
+test('runs under the strict CSP without violations and never leaves its origin', async ({ custos, page }) => {
+  const problems: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' || /Content Security Policy/i.test(message.text())) problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(error.message));
+  page.on('request', (request) => requests.push(request.url()));
+  custos.addToken('vault-e');
+  await custos.open();
+  await expect(page.getByRole('row').filter({ hasText: 'vault-e' })).toBeVisible();
+  expect(problems).toEqual([]);
+  const origin = new URL(page.url()).origin;
+  expect(requests.filter((url) => new URL(url).origin !== origin)).toEqual([]);
+});
