@@ -5,6 +5,7 @@ import { initSoftHsmToken, tempDataDir } from '../../electron/core/testing/softh
 import { electronBinary } from './electron-binary';
 
 const binary = electronBinary();
+if (!binary.path) console.log(`[electron] skipped: ${binary.reason}`);
 
 test.describe('Custos in Electron', () => {
   test.skip(binary.path === null, binary.reason);

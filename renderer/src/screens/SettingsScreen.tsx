@@ -17,7 +17,7 @@ export function SettingsScreen() {
     setSaved(null);
     if (await setModule(path.trim() === '' ? null : path.trim())) setSaved('Token module saved and loaded.');
   };
-  const useBuiltIn = async () => {
+  const chooseBuiltIn = async () => {
     setSaved(null);
     setPath('');
     if (await setModule(null)) setSaved('Now using the built-in SoftHSM2 rehearsal store.');
@@ -55,7 +55,7 @@ export function SettingsScreen() {
             <button type="submit" disabled={busy === 'module'}>
               {busy === 'module' ? 'Loading the module…' : 'Save and load'}
             </button>
-            <button type="button" onClick={() => void useBuiltIn()} disabled={busy === 'module'}>
+            <button type="button" onClick={() => void chooseBuiltIn()} disabled={busy === 'module'}>
               Use built-in SoftHSM2
             </button>
           </div>
