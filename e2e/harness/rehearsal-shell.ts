@@ -1,0 +1,39 @@
+import { chromium } from 'playwright';
+import { join } from 'node:path';
+import { startCore } from '../../electron/core/custos-core';
+import { resolveDataDir } from '../../electron/core/data-dir';
+import { attachCore } from './attach';
+import { serveRenderer } from './renderer-server';
+
+/**
+ * Runs Custos where no Electron binary can be installed (offline machines like the one Custos is
+ * developed on): the real core and router in this Node process, the real renderer in Debian's
+ * Chromium on loopback, joined exactly as in the end-to-end tests. For rehearsal only; the
+ * hardened desktop app is the Electron build.
+ */
+async function main(): Promise<void> {
+  const dataDir = resolveDataDir(process.argv[2], process.env);
+  const started = startCore({ dataDir, version: process.env.npm_package_version ?? 'dev', production: false, moduleOverride: process.env.CUSTOS_PKCS11_MODULE });
+  const server = await serveRenderer(join(__dirname, '../../out/renderer'));
+  const browser = await chromium.launch({
+    headless: false,
+    executablePath: process.env.CUSTOS_CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const page = await browser.newPage({ viewport: null });
+  await attachCore(page, started.router, started.core?.events ?? null, server.origin);
+  await page.goto(`${server.origin}/index.html`);
+  console.info(`Custos (Chromium rehearsal shell) is running on data directory ${dataDir}. Close the browser window to quit.`);
+  await new Promise<void>((resolve) => {
+    page.on('close', () => resolve());
+    browser.on('disconnected', () => resolve());
+  });
+  await browser.close().catch(() => {});
+  started.core?.close();
+  await server.close();
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});
