@@ -1,5 +1,7 @@
 import { test as base, expect, type Page } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/softhsm';
 import { startCore, type CustosCore } from '../../electron/core/custos-core';
 import { silentLog } from '../../electron/core/log';
 import { initSoftHsmToken, tempDataDir } from '../../electron/core/testing/softhsm-fixture';
@@ -10,7 +12,9 @@ export interface CustosHarness {
   dataDir: string;
   core: CustosCore | null;
   /** Starts the real core on the data directory and opens the renderer in Chromium. */
-  open(options?: { moduleOverride?: string }): Promise<Page>;
+  open(options?: { moduleOverride?: string; softHsmCandidates?: string[] }): Promise<Page>;
+  /** A wrong user-PIN attempt made from outside Custos, with OpenSC's pkcs11-tool. */
+  failLogin(label: string): void;
   addToken(label: string): { serial: string; label: string };
 }
 
@@ -28,8 +32,23 @@ export const test = base.extend<{ custos: CustosHarness }>({
         return core;
       },
       addToken: (label) => initSoftHsmToken(dataDir, label),
+      failLogin(label) {
+        const { configPath } = softHsmPaths(dataDir);
+        const result = spawnSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', label, '--login', '--pin', '000000', '--list-objects'], {
+          env: { ...process.env, SOFTHSM2_CONF: configPath },
+          encoding: 'utf8',
+        });
+        if (!/CKR_PIN_INCORRECT/.test(result.stderr + result.stdout)) throw new Error(`pkcs11-tool did not fail the login as expected: ${result.stderr}`);
+      },
       async open(options = {}) {
-        const started = startCore({ dataDir, version: 'e2e', production: true, log: silentLog, moduleOverride: options.moduleOverride });
+        const started = startCore({
+          dataDir,
+          version: 'e2e',
+          production: true,
+          log: silentLog,
+          moduleOverride: options.moduleOverride,
+          ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
+        });
         core = started.core;
         detach = await attachCore(page, started.router, core?.events ?? null, server.origin);
         await page.goto(`${server.origin}/index.html`);

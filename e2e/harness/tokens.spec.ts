@@ -115,3 +115,18 @@ test('runs under the strict CSP without violations and never leaves its origin',
   const origin = new URL(page.url()).origin;
   expect(requests.filter((url) => new URL(url).origin !== origin)).toEqual([]);
 });
+
+test('without SoftHSM2 or a configured module, explains how to install one or point at a real device', async ({ custos }) => {
+  const page = await custos.open({ softHsmCandidates: ['/nonexistent/libsofthsm2.so'] });
+  const alert = page.getByRole('alert').filter({ hasText: 'SOFTHSM_NOT_INSTALLED' });
+  await expect(alert).toContainText('apt-get install softhsm2');
+  await expect(alert).toContainText('OpenSC');
+  await expect(alert).toContainText('YubiHSM');
+});
+
+test('warns on the PIN counter after a wrong PIN was tried on the token', async ({ custos }) => {
+  const token = custos.addToken('vault-f');
+  custos.failLogin('vault-f');
+  const page = await custos.open();
+  await expect(page.getByRole('row').filter({ hasText: token.serial })).toContainText('wrong attempts have been recorded');
+});

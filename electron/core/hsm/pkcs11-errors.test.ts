@@ -1,5 +1,6 @@
+import pkcs11js from 'pkcs11js';
 import { describe, expect, it } from 'vitest';
-import { tokenError } from './pkcs11-errors';
+import { knownPkcs11Results, tokenError } from './pkcs11-errors';
 
 describe('tokenError', () => {
   it.each([
@@ -21,5 +22,12 @@ describe('tokenError', () => {
 
   it('keeps an unknown CKR name visible rather than pretending it is something else', () => {
     expect(tokenError(new Error('CKR_VENDOR_SPECIFIC_THING'))).toMatchObject({ code: 'TOKEN_ERROR', message: expect.stringContaining('CKR_VENDOR_SPECIFIC_THING') });
+  });
+});
+
+describe('the CKR_* table', () => {
+  it('explains every return value PKCS#11 defines (other than CKR_OK and vendor-defined)', () => {
+    const defined = Object.keys(pkcs11js).filter((name) => name.startsWith('CKR_') && name !== 'CKR_OK' && name !== 'CKR_VENDOR_DEFINED');
+    expect(defined.filter((name) => !knownPkcs11Results.includes(name))).toEqual([]);
   });
 });
