@@ -123,20 +123,27 @@ export type CustosBridge = {
   };
 };
 
-/** Builds the bridge object from a transport; the preload and the e2e harness both use it. */
-export function buildBridge(transport: {
-  invoke(channel: ChannelName, input: unknown): Promise<unknown>;
-  subscribe(event: EventName, listener: (payload: unknown) => void): () => void;
-}): CustosBridge {
+/**
+ * Builds the bridge object from a transport; the preload and the e2e harness both use it. It
+ * refers to nothing outside itself, so the harness can run this very function inside the page.
+ */
+export function buildBridge(
+  transport: {
+    invoke(channel: ChannelName, input: unknown): Promise<unknown>;
+    subscribe(event: EventName, listener: (payload: unknown) => void): () => void;
+  },
+  channels: readonly ChannelName[],
+  events: readonly EventName[],
+): CustosBridge {
   const bridge: Record<string, Record<string, unknown>> = { on: {} };
-  for (const name of channelNames) {
+  const on = bridge.on as Record<string, Record<string, unknown>>;
+  for (const name of channels) {
     const [domain, call] = name.split('.') as [string, string];
     bridge[domain] ??= {};
     bridge[domain][call] = (input: unknown) => transport.invoke(name, input);
   }
-  for (const name of eventNames) {
+  for (const name of events) {
     const [domain, event] = name.split('.') as [string, string];
-    const on = bridge.on as Record<string, Record<string, unknown>>;
     on[domain] ??= {};
     on[domain][event] = (listener: (payload: unknown) => void) => transport.subscribe(name, listener);
   }

@@ -1,5 +1,5 @@
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
-import { buildBridge } from '../../shared/ipc-schema';
+import { buildBridge, channelNames, eventNames } from '../../shared/ipc-schema';
 
 // Exposes one function per declared channel and nothing else: no ipcRenderer, no generic send,
 // and listeners receive the payload only, never Electron's event object.
@@ -14,5 +14,5 @@ contextBridge.exposeInMainWorld(
         ipcRenderer.removeListener(event, handler);
       };
     },
-  }),
+  }, channelNames, eventNames),
 );
