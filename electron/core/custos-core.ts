@@ -1,6 +1,7 @@
 import { channelNames, type AppSnapshot } from '../../shared/ipc-schema';
 import { CustosError } from './errors';
 import { EventHub } from './events/event-hub';
+import { ModuleHost } from './hsm/module-host';
 import { Router, type Handlers } from './ipc/router';
 import { consoleLog, type Log } from './log';
 import { Settings } from './settings/settings';
@@ -26,6 +27,7 @@ export class CustosCore {
   readonly router: Router;
   readonly tokens: TokenService;
   readonly settings: Settings;
+  readonly host: ModuleHost;
 
   private constructor(
     private readonly options: CoreOptions,
@@ -33,7 +35,9 @@ export class CustosCore {
     log: Log,
   ) {
     this.settings = new Settings(store);
+    this.host = new ModuleHost((error) => log.warn('token cleanup failed', { code: error.code, message: error.message }));
     this.tokens = new TokenService({
+      host: this.host,
       dataDir: options.dataDir,
       settings: this.settings,
       events: this.events,
@@ -63,6 +67,7 @@ export class CustosCore {
 
   close(): void {
     this.tokens.close();
+    this.host.closeAll();
     this.store.close();
   }
 

@@ -137,6 +137,11 @@ export class TokenModule {
     }
   }
 
+  /** Runs raw PKCS#11 calls with this module's error mapping; for the hsm-aware services. */
+  run<T>(context: string, fn: (lib: pkcs11js.PKCS11) => T): T {
+    return this.call(context, () => fn(this.lib));
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -6,6 +6,7 @@ import { sql } from '../store/sql';
 const settingSchemas = {
   'token.modulePath': z.string().nullable(),
   'token.selected': TokenRef.nullable(),
+  'installation.id': z.string().regex(/^[0-9a-f]{16}$/).nullable(),
 } as const;
 type SettingKey = keyof typeof settingSchemas;
 type SettingValue<K extends SettingKey> = z.infer<(typeof settingSchemas)[K]>;
@@ -13,6 +14,7 @@ type SettingValue<K extends SettingKey> = z.infer<(typeof settingSchemas)[K]>;
 const defaults: { [K in SettingKey]: SettingValue<K> } = {
   'token.modulePath': null,
   'token.selected': null,
+  'installation.id': null,
 };
 
 /** Typed, validated application settings kept in the database. Never holds a secret. */

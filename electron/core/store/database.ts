@@ -28,6 +28,8 @@ export interface StoreOptions {
  * of interleaving writes with ours.
  */
 export class Store {
+  private readonly statements = new Map<string, Database.Statement>();
+
   private constructor(
     readonly path: string,
     private readonly db: WritableDB,
@@ -70,15 +72,25 @@ export class Store {
   }
 
   get<T>(query: Sql): T | undefined {
-    return this.run(() => this.db.prepare(query.text).get(...query.params) as T | undefined);
+    return this.run(() => this.prepare(query.text).get(...query.params) as T | undefined);
   }
 
   all<T>(query: Sql): T[] {
-    return this.run(() => this.db.prepare(query.text).all(...query.params) as T[]);
+    return this.run(() => this.prepare(query.text).all(...query.params) as T[]);
+  }
+
+  /** Streams rows without holding them all in memory (the verifier reads a million entries). */
+  *iterate<T>(query: Sql): IterableIterator<T> {
+    try {
+      // A fresh statement: a cached one would be busy if the same query ran while iterating.
+      yield* this.db.prepare(query.text).iterate(...query.params) as IterableIterator<T>;
+    } catch (error) {
+      throw storeError(error, this.path);
+    }
   }
 
   execute(query: Sql): Database.RunResult {
-    return this.run(() => this.db.prepare(query.text).run(...query.params));
+    return this.run(() => this.prepare(query.text).run(...query.params));
   }
 
   /** Runs fn in one transaction: everything it writes commits together or not at all. */
@@ -91,7 +103,18 @@ export class Store {
   }
 
   close(): void {
+    this.statements.clear();
     if (this.db.open) this.db.close();
+  }
+
+  /** Statements are compiled once per SQL text: every value is a parameter, so the set is small. */
+  private prepare(text: string): Database.Statement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
   }
 
   private run<T>(fn: () => T): T {
@@ -103,10 +126,12 @@ export class Store {
   }
 }
 
-export function storeError(error: unknown, path: string): CustosError {
+export function storeError(error: unknown, path: string): unknown {
   if (error instanceof CustosError) return error;
   const code = (error as { code?: unknown }).code;
   const sqliteCode = typeof code === 'string' ? code : '';
+  // Errors thrown by our own code inside a transaction pass through untouched.
+  if (!sqliteCode.startsWith('SQLITE_') && !(error instanceof TypeError && /statement|database|connection/i.test(error.message))) return error;
   if (sqliteCode.startsWith('SQLITE_BUSY') || sqliteCode.startsWith('SQLITE_LOCKED')) {
     return new CustosError('STORE_LOCKED', `Another Custos is already using the database at ${path}.`, [
       'Close the other Custos window or command that uses this data directory, then try again.',

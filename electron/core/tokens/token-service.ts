@@ -2,7 +2,8 @@ import type { ModuleStatus, TokenMechanisms, TokenRef } from '../../../shared/to
 import { CustosError, isCustosError } from '../errors';
 import type { EventHub } from '../events/event-hub';
 import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
-import { TokenModule } from '../hsm/token-module';
+import type { ModuleHost } from '../hsm/module-host';
+import type { TokenModule } from '../hsm/token-module';
 import type { Log } from '../log';
 import type { Settings } from '../settings/settings';
 
@@ -11,6 +12,7 @@ export interface TokenServiceOptions {
   settings: Settings;
   events: EventHub;
   log: Log;
+  host: ModuleHost;
   /** A module path given on the command line or in CUSTOS_PKCS11_MODULE; wins over the setting. */
   moduleOverride?: string | undefined;
   softHsmCandidates?: readonly string[];
@@ -28,11 +30,9 @@ export class TokenService {
 
   /** Reloads the library so newly attached or removed tokens show, and reports what it sees. */
   refresh(): ModuleStatus {
-    this.unload();
     let status: ModuleStatus;
     try {
-      const module = this.load(this.configuredPath());
-      this.module = module;
+      const module = this.reload(this.configuredPath());
       status = { state: 'ready', module: module.info(), slots: module.slots() };
     } catch (error) {
       this.unload();
@@ -69,9 +69,8 @@ export class TokenService {
    * loaded first; if that fails the setting is not saved and the error says why.
    */
   setModule(path: string | null): ModuleStatus {
-    this.unload();
     try {
-      this.module = this.load(this.options.moduleOverride ?? path);
+      this.reload(this.options.moduleOverride ?? path);
     } catch (error) {
       this.refresh();
       throw error;
@@ -103,15 +102,25 @@ export class TokenService {
     return this.options.moduleOverride ?? this.options.settings.get('token.modulePath') ?? undefined;
   }
 
-  private load(path: string | null | undefined): TokenModule {
-    const report = (error: CustosError) => this.options.log.warn('token cleanup failed', { code: error.code, message: error.message });
-    if (path) return TokenModule.open(path, 'configured', report);
-    const embedded = prepareEmbeddedSoftHsm(this.options.dataDir, this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES);
-    return TokenModule.open(embedded.modulePath, 'embedded-softhsm', report);
+  /**
+   * Loads the library for `path` (null: the embedded SoftHSM2), initialising it afresh when no
+   * other part of Custos holds it so that newly attached tokens show. When the audit signer
+   * shares it (the embedded store), it is kept and its slots are simply listed again.
+   */
+  private reload(path: string | null | undefined): TokenModule {
+    const { host } = this.options;
+    const target = path
+      ? { path, kind: 'configured' as const }
+      : { path: prepareEmbeddedSoftHsm(this.options.dataDir, this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES).modulePath, kind: 'embedded-softhsm' as const };
+    const current = this.module;
+    if (current && current.path === target.path && current.kind === target.kind && host.users(current.path) > 1) return current;
+    this.unload();
+    this.module = host.acquire(target.path, target.kind);
+    return this.module;
   }
 
   private unload(): void {
-    this.module?.close();
+    if (this.module) this.options.host.release(this.module);
     this.module = null;
   }
 }

@@ -1,5 +1,6 @@
 import type { Migration } from '../migrate';
 import { settings } from './0001-settings';
+import { auditLog } from './0002-audit-log';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings];
+export const migrations: readonly Migration[] = [settings, auditLog];

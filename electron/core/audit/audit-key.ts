@@ -1,0 +1,215 @@
+import { createPublicKey, randomBytes } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import type { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA } from '../hsm/mechanisms';
+import { trimPadded } from '../hsm/token-info';
+import type { TokenModule } from '../hsm/token-module';
+import type { SecretVault } from '../secret-vault';
+import { ed25519PublicKeyObject, keyId, type NoteKey } from './checkpoint';
+
+/** DER of the Ed25519 curve OID 1.3.101.112, as CKA_EC_PARAMS. */
+const ED25519_PARAMS = Buffer.from('06032b6570', 'hex');
+const PIN_BYTES = 24;
+
+export interface AuditKeyRecord {
+  keyId: string;
+  name: string;
+  publicKey: Buffer;
+  token: TokenRef;
+  ckaId: Buffer;
+  createdAt: string;
+}
+
+/**
+ * The audit key: an Ed25519 key generated inside a separate audit token that Custos provisions
+ * and uses unattended. Its PIN lives only in the vault; the private key never leaves the token.
+ */
+export class AuditKey {
+  private session: Buffer | null = null;
+  private privateKey: Buffer | null = null;
+
+  private constructor(
+    private readonly module: TokenModule,
+    private readonly vault: SecretVault,
+    readonly record: AuditKeyRecord,
+  ) {}
+
+  /** Initialises a blank token, sets a random PIN kept only in the vault, and generates the key. */
+  static provision(module: TokenModule, vault: SecretVault, name: string, label: string): AuditKey {
+    const slot = module.run('Looking for a blank slot for the audit token', (lib) =>
+      lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0),
+    );
+    if (!slot) {
+      throw new CustosError('AUDIT_UNAVAILABLE', 'There is no blank token on which Custos could create its audit key.', [
+        'Attach or create a blank token for the audit key.',
+      ]);
+    }
+    const userPin = randomBytes(PIN_BYTES).toString('base64url');
+    const soPin = randomBytes(PIN_BYTES).toString('base64url');
+    // The PIN is stored before the token is initialised: a crash in between leaves an unused PIN, never a token nobody can open.
+    vault.store(Buffer.from(userPin));
+    module.run('Initialising the audit token', (lib) => lib.C_InitToken(slot, soPin, label.padEnd(32, ' ')));
+    const token = module.run('Reading the audit token', (lib) => {
+      const info = lib.C_GetTokenInfo(slot);
+      return { serial: trimPadded(info.serialNumber), label: trimPadded(info.label) };
+    });
+    module.withSession(token, { write: true, login: { user: 'so', pin: soPin } }, (session, lib) => lib.C_InitPIN(session, userPin));
+    const ckaId = randomBytes(16);
+    const publicKey = module.withSession(token, { write: true, login: { user: 'user', pin: userPin } }, (session, lib) => {
+      const pair = lib.C_GenerateKeyPair(
+        session,
+        { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: false },
+          { type: pkcs11js.CKA_VERIFY, value: true },
+          { type: pkcs11js.CKA_EC_PARAMS, value: ED25519_PARAMS },
+          { type: pkcs11js.CKA_ID, value: ckaId },
+          { type: pkcs11js.CKA_LABEL, value: 'custos-audit-key' },
+        ],
+        [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+          { type: pkcs11js.CKA_SIGN, value: true },
+          { type: pkcs11js.CKA_ID, value: ckaId },
+          { type: pkcs11js.CKA_LABEL, value: 'custos-audit-key' },
+        ],
+      );
+      return rawEd25519(lib.C_GetAttributeValue(session, pair.publicKey, [{ type: pkcs11js.CKA_EC_POINT }])[0]?.value);
+    });
+    const record: AuditKeyRecord = {
+      keyId: keyId({ name, publicKey }).toString('hex'),
+      name,
+      publicKey,
+      token,
+      ckaId,
+      createdAt: new Date().toISOString(),
+    };
+    return new AuditKey(module, vault, record);
+  }
+
+  /** Opens a provisioned key and checks the token still holds the public key on record. */
+  static open(module: TokenModule, vault: SecretVault, record: AuditKeyRecord): AuditKey {
+    const key = new AuditKey(module, vault, record);
+    key.connect();
+    return key;
+  }
+
+  get keyId(): string {
+    return this.record.keyId;
+  }
+
+  get noteKey(): NoteKey {
+    return { name: this.record.name, publicKey: this.record.publicKey };
+  }
+
+  publicKeyPem(): string {
+    return ed25519PublicKeyObject(this.record.publicKey).export({ format: 'pem', type: 'spki' }).toString();
+  }
+
+  /** Signs in the token; reconnects once if the session was lost (library reloaded, token re-attached). */
+  sign(message: Buffer): Buffer {
+    try {
+      return this.signOnce(message);
+    } catch (error) {
+      if (!(error instanceof CustosError) || !['SESSION_CLOSED', 'NOT_LOGGED_IN', 'TOKEN_REMOVED', 'KEY_INVALID', 'MODULE_LOAD_FAILED'].includes(error.code)) throw error;
+      this.disconnect();
+      this.connect();
+      return this.signOnce(message);
+    }
+  }
+
+  close(): void {
+    this.disconnect();
+  }
+
+  private signOnce(message: Buffer): Buffer {
+    if (!this.session || !this.privateKey) this.connect();
+    const session = this.session!;
+    const key = this.privateKey!;
+    return this.module.run('Signing an audit entry', (lib) => {
+      lib.C_SignInit(session, { mechanism: CKM_EDDSA }, key);
+      return lib.C_Sign(session, message, Buffer.alloc(64));
+    });
+  }
+
+  private connect(): void {
+    const pinBytes = this.vault.load();
+    if (!pinBytes) {
+      throw new CustosError('AUDIT_UNAVAILABLE', 'The audit token’s PIN is missing, so Custos cannot sign its log.', [
+        'Restore the data directory from backup. Until then nothing can be done that would need an audit entry.',
+      ]);
+    }
+    const pin = pinBytes.toString();
+    pinBytes.fill(0);
+    const slot = this.module.findSlot(this.record.token);
+    const session = this.module.run('Opening the audit token', (lib) => lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION));
+    try {
+      this.module.run('Logging in to the audit token', (lib) => {
+        try {
+          lib.C_Login(session, pkcs11js.CKU_USER, pin);
+        } catch (error) {
+          // Another session of this process may already be logged in: login state is per token.
+          if (!(error instanceof Error && error.message === 'CKR_USER_ALREADY_LOGGED_IN')) throw error;
+        }
+      });
+      const found = this.module.run('Finding the audit key', (lib) => {
+        lib.C_FindObjectsInit(session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+          { type: pkcs11js.CKA_ID, value: this.record.ckaId },
+        ]);
+        const publicHandle = lib.C_FindObjects(session, 2);
+        lib.C_FindObjectsFinal(session);
+        lib.C_FindObjectsInit(session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+          { type: pkcs11js.CKA_ID, value: this.record.ckaId },
+        ]);
+        const privateHandle = lib.C_FindObjects(session, 2);
+        lib.C_FindObjectsFinal(session);
+        if (publicHandle.length !== 1 || privateHandle.length !== 1) return null;
+        const point = lib.C_GetAttributeValue(session, publicHandle[0]!, [{ type: pkcs11js.CKA_EC_POINT }])[0]?.value;
+        return { privateKey: privateHandle[0]!, publicKey: rawEd25519(point) };
+      });
+      if (!found) throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token no longer holds the audit key on record.', ['Stop: the audit token may have been replaced. Verify the log and contact your security officer.']);
+      if (!found.publicKey.equals(this.record.publicKey)) {
+        throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token holds a different key from the one on record.', ['Stop: the audit token may have been replaced. Verify the log and contact your security officer.']);
+      }
+      this.session = session;
+      this.privateKey = found.privateKey;
+    } catch (error) {
+      this.module.run('Closing the audit session', (lib) => lib.C_CloseSession(session));
+      throw error;
+    }
+  }
+
+  private disconnect(): void {
+    const session = this.session;
+    this.session = null;
+    this.privateKey = null;
+    if (!session) return;
+    try {
+      this.module.run('Closing the audit session', (lib) => {
+        lib.C_Logout(session);
+        lib.C_CloseSession(session);
+      });
+    } catch {
+      // The session is already gone (token removed, library reloaded); nothing left to close.
+    }
+  }
+}
+
+/** CKA_EC_POINT for Ed25519 is the 32-byte key, usually wrapped in a DER OCTET STRING. */
+function rawEd25519(point: Buffer | undefined): Buffer {
+  if (point?.length === 34 && point[0] === 0x04 && point[1] === 0x20) return Buffer.from(point.subarray(2));
+  if (point?.length === 32) return Buffer.from(point);
+  throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token returned a public key Custos does not understand.');
+}
+
+export function publicKeyFromPem(pem: string): Buffer {
+  const der = createPublicKey(pem).export({ format: 'der', type: 'spki' });
+  if (der.length !== 44) throw new CustosError('AUDIT_BUNDLE_INVALID', 'The public key is not an Ed25519 key.');
+  return Buffer.from(der.subarray(12));
+}

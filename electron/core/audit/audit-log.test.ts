@@ -1,0 +1,154 @@
+import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuditEntry } from '../../../shared/audit';
+import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
+import { DATABASE_FILE } from '../store/database';
+import { sql } from '../store/sql';
+import { openAudit } from '../testing/audit-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { SYSTEM } from './audit-service';
+import { parseCheckpoint, parseNote, verifyNote } from './checkpoint';
+import { leafHash, verifyConsistency, verifyInclusion } from './merkle';
+
+let dataDir: string;
+let cleanup: () => void;
+let opened: ReturnType<typeof openAudit> | null = null;
+beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
+afterEach(() => {
+  opened?.close();
+  opened = null;
+  cleanup();
+});
+const open = () => (opened = openAudit(dataDir));
+const operator = { type: 'operator', id: 'test' } as const;
+
+describe('audit key and token', () => {
+  it('provisions its own audit token, keeps the PIN only in a 0600 file, and records that first', () => {
+    const { audit, store } = open();
+    const status = audit.status();
+    expect(status.state).toBe('ready');
+    const pinFile = join(dataDir, 'audit-token.pin');
+    expect(statSync(pinFile).mode & 0o777).toBe(0o600);
+    const pin = readFileSync(pinFile, 'utf8');
+    expect(pin.length).toBeGreaterThanOrEqual(32);
+    opened!.close();
+    opened = null;
+    expect(readFileSync(join(dataDir, DATABASE_FILE)).includes(Buffer.from(pin))).toBe(false);
+    const first = open().audit.log().entry(0);
+    expect(JSON.parse(first.entry)).toMatchObject({ seq: 0, action: 'audit.key.create', actor: SYSTEM });
+    expect(store).toBeDefined();
+  });
+
+  it('reopens the same key on the next start instead of provisioning another', () => {
+    const keyId = (open().audit.status() as { keyId: string }).keyId;
+    opened!.close();
+    const again = open().audit.status();
+    expect(again).toMatchObject({ state: 'ready', keyId, size: 1 });
+  });
+
+  it('exports a PEM that openssl uses to verify an entry and a checkpoint', () => {
+    const { audit } = open();
+    audit.record({ actor: operator, action: 'token.select', object: { type: 'token', id: 'abc/label' } });
+    const checkpoint = audit.log().checkpoint('test');
+    const pem = join(dataDir, 'audit.pem');
+    writeFileSync(pem, audit.publicKeyPem());
+    const entry = audit.log().entry(1);
+    writeFileSync(join(dataDir, 'entry.json'), entry.entry);
+    writeFileSync(join(dataDir, 'entry.sig'), entry.signature);
+    const openssl = (msg: string, sig: string) =>
+      execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pem, '-rawin', '-in', join(dataDir, msg), '-sigfile', join(dataDir, sig)], { encoding: 'utf8' });
+    expect(openssl('entry.json', 'entry.sig')).toMatch(/Signature Verified Successfully/);
+    const note = parseNote(checkpoint.note);
+    writeFileSync(join(dataDir, 'checkpoint.txt'), note.text);
+    writeFileSync(join(dataDir, 'checkpoint.sig'), note.signatures[0]!.signature);
+    expect(openssl('checkpoint.txt', 'checkpoint.sig')).toMatch(/Signature Verified Successfully/);
+    writeFileSync(join(dataDir, 'entry.json'), entry.entry.replace('token.select', 'token.delete'));
+    expect(() => openssl('entry.json', 'entry.sig')).toThrow();
+  });
+});
+
+describe('AuditLog', () => {
+  it('writes canonical, well-formed entries with the parameters hashed, never in the clear', () => {
+    const { audit } = open();
+    audit.record({ actor: operator, action: 'settings.module.set', params: { path: '/very/secret/path.so' } });
+    const stored = audit.log().entry(1);
+    const entry = AuditEntry.parse(JSON.parse(stored.entry));
+    expect(entry).toMatchObject({ v: 1, seq: 1, action: 'settings.module.set', result: { status: 'ok' } });
+    expect(entry.params).toMatch(/^[0-9a-f]{64}$/);
+    expect(stored.entry).not.toContain('secret');
+    expect(stored.entry).toBe(JSON.stringify(JSON.parse(stored.entry)));
+    expect(entry.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it('commits a state change together with its entry, and neither when the change fails', () => {
+    const { audit, store } = open();
+    const before = audit.log().size();
+    expect(() =>
+      audit.record({ actor: operator, action: 'token.select' }, () => {
+        store.execute(sql`INSERT INTO settings (key, value, updated_at) VALUES ('x', '1', 'now')`);
+        throw new Error('the change failed half-way');
+      }),
+    ).toThrow('half-way');
+    expect(audit.log().size()).toBe(before);
+    expect(store.get(sql`SELECT key FROM settings WHERE key = 'x'`)).toBeUndefined();
+  });
+
+  it('rolls the state change back when the token cannot sign, and says why', () => {
+    const { audit, store, host } = open();
+    const token = audit.auditToken()!;
+    // Remove the audit key from the token behind Custos's back (a real token failure, not a mock).
+    const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+    // Login state is per token and process: the audit signer's login covers this session too.
+    module.withSession(token, { write: true }, (session, lib) => {
+      lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }]);
+      const keys = lib.C_FindObjects(session, 10);
+      lib.C_FindObjectsFinal(session);
+      for (const key of keys) lib.C_DestroyObject(session, key);
+    });
+    const before = audit.log().size();
+    expect(() => audit.record({ actor: operator, action: 'token.select' }, () => store.execute(sql`INSERT INTO settings (key, value, updated_at) VALUES ('y', '1', 'now')`))).toThrow(
+      expect.objectContaining({ code: expect.stringMatching(/AUDIT_KEY_MISMATCH|KEY_INVALID|OBJECT_INVALID/) }),
+    );
+    expect(audit.log().size()).toBe(before);
+    expect(store.get(sql`SELECT key FROM settings WHERE key = 'y'`)).toBeUndefined();
+  });
+
+  it('refuses UPDATE and DELETE of entries, tree nodes, checkpoints and keys', () => {
+    open().audit.log().checkpoint('test');
+    opened!.close();
+    opened = null;
+    const db = new Database(join(dataDir, DATABASE_FILE));
+    for (const statement of [
+      "UPDATE audit_entries SET entry = '{}' WHERE seq = 0",
+      'DELETE FROM audit_entries WHERE seq = 0',
+      'DELETE FROM audit_tree',
+      "UPDATE audit_checkpoints SET note = ''",
+      'DELETE FROM audit_keys',
+    ]) {
+      expect(() => db.exec(statement), statement).toThrow(/append-only/);
+    }
+    db.close();
+  });
+
+  it('proves inclusion of any entry and consistency between checkpoints with only the public key', () => {
+    const { audit } = open();
+    const log = audit.log();
+    for (let i = 0; i < 12; i++) audit.record({ actor: operator, action: 'token.list' });
+    const early = parseNote(log.checkpoint('early').note);
+    for (let i = 0; i < 9; i++) audit.record({ actor: operator, action: 'token.list' });
+    const late = parseNote(log.checkpoint('late').note);
+    const key = audit.noteKey()!;
+    expect(verifyNote(early, key).ok && verifyNote(late, key).ok).toBe(true);
+    const a = parseCheckpoint(early.text);
+    const b = parseCheckpoint(late.text);
+    for (const seq of [0, 5, 12, b.size - 1]) {
+      const leaf = leafHash(Buffer.from(log.entry(seq).entry, 'utf8'));
+      expect(verifyInclusion(seq, b.size, leaf, log.inclusionProof(seq, b.size), b.root), `entry ${seq}`).toBe(true);
+    }
+    expect(verifyConsistency(a.size, b.size, a.root, b.root, log.consistencyProof(a.size, b.size))).toBe(true);
+  });
+});

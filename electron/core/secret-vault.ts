@@ -1,0 +1,42 @@
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { CustosError } from './errors';
+
+/**
+ * Where Custos keeps the one secret it must use unattended: the audit token's PIN. The desktop
+ * app seals it with Electron safeStorage (electron/main); the CLI and tests use a 0600 file.
+ */
+export interface SecretVault {
+  load(): Buffer | null;
+  store(secret: Buffer): void;
+}
+
+export class FileSecretVault implements SecretVault {
+  constructor(private readonly path: string) {}
+
+  load(): Buffer | null {
+    if (!existsSync(this.path)) return null;
+    if (process.platform !== 'win32' && (statSync(this.path).mode & 0o077) !== 0) {
+      throw new CustosError('AUDIT_UNAVAILABLE', `The audit token PIN file ${this.path} can be read by other users; Custos will not use it.`, [
+        `Restrict it (chmod 600 ${this.path}) and check who may have read it; if in doubt, rotate the audit key.`,
+      ]);
+    }
+    return readFileSync(this.path);
+  }
+
+  store(secret: Buffer): void {
+    writeFileAtomic(this.path, secret, 0o600);
+  }
+}
+
+/** Write-to-temp, fsync, rename: a crash leaves the old file or the new one, never half of one. */
+export function writeFileAtomic(path: string, data: Buffer | string, mode: number): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(temp, 'w', mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, path);
+}

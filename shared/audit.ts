@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { ErrorCode } from './errors';
+
+/** Who did it. "operator" is the person at this console before custodian sign-in exists. */
+export const AuditActor = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('system'), id: z.literal('system') }),
+  z.strictObject({ type: z.literal('operator'), id: z.string().min(1).max(64) }),
+  z.strictObject({
+    type: z.literal('custodian'),
+    id: z.string().min(1).max(64),
+    role: z.enum(['custodian', 'security-officer', 'auditor']),
+  }),
+]);
+export type AuditActor = z.infer<typeof AuditActor>;
+
+export const AuditObject = z.strictObject({ type: z.string().min(1).max(32), id: z.string().min(1).max(200) });
+export type AuditObject = z.infer<typeof AuditObject>;
+
+export const AuditResult = z.discriminatedUnion('status', [
+  z.strictObject({ status: z.literal('ok') }),
+  z.strictObject({ status: z.literal('refused'), code: ErrorCode }),
+  z.strictObject({ status: z.literal('failed'), code: ErrorCode }),
+]);
+export type AuditResult = z.infer<typeof AuditResult>;
+
+/**
+ * One audit entry. Its RFC 8785 canonical JSON is what is hashed into the Merkle tree and
+ * signed. `params` is the SHA-256 of the canonical parameters, never the parameters themselves.
+ */
+export const AuditEntry = z.strictObject({
+  v: z.literal(1),
+  seq: z.number().int().nonnegative(),
+  time: z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/),
+  actor: AuditActor,
+  action: z.string().regex(/^[a-z][a-z-]*(\.[a-z][a-z-]*)+$/),
+  object: AuditObject.nullable(),
+  params: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  result: AuditResult,
+});
+export type AuditEntry = z.infer<typeof AuditEntry>;
+
+export const AuditProblemKind = z.enum([
+  'edited',
+  'deleted',
+  'inserted',
+  'reordered',
+  'truncated',
+  'bad-signature',
+  'unknown-key',
+  'forged-checkpoint',
+  'inconsistent-checkpoint',
+  'malformed',
+]);
+export type AuditProblemKind = z.infer<typeof AuditProblemKind>;
+
+export const AuditProblem = z.object({
+  kind: AuditProblemKind,
+  /** The entry (leaf index) where it shows, when it is about one entry. */
+  seq: z.number().int().nullable(),
+  message: z.string(),
+});
+export type AuditProblem = z.infer<typeof AuditProblem>;
+
+export const AuditVerdict = z.object({
+  ok: z.boolean(),
+  entries: z.number().int(),
+  checkpoints: z.number().int(),
+  treeSize: z.number().int(),
+  root: z.string(),
+  /** The first problem, in log order: what an auditor looks at first. */
+  first: AuditProblem.nullable(),
+  problems: z.array(AuditProblem),
+});
+export type AuditVerdict = z.infer<typeof AuditVerdict>;
