@@ -72,3 +72,24 @@ export const AuditVerdict = z.object({
   problems: z.array(AuditProblem),
 });
 export type AuditVerdict = z.infer<typeof AuditVerdict>;
+
+export const AuditStatus = z.discriminatedUnion('state', [
+  z.object({
+    state: z.literal('ready'),
+    origin: z.string(),
+    keyId: z.string(),
+    token: z.object({ serial: z.string(), label: z.string() }),
+    size: z.number().int(),
+  }),
+  z.object({ state: z.literal('unavailable'), code: ErrorCode, message: z.string(), remedy: z.array(z.string()) }),
+]);
+export type AuditStatus = z.infer<typeof AuditStatus>;
+
+export const CheckpointInfo = z.object({
+  treeSize: z.number().int(),
+  reason: z.string(),
+  createdAt: z.string(),
+  /** The signed note, exactly as an auditor would keep or print it. */
+  note: z.string(),
+});
+export type CheckpointInfo = z.infer<typeof CheckpointInfo>;

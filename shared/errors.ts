@@ -12,6 +12,8 @@ export const ErrorCode = z.enum([
   'MODULE_NOT_CONFIGURED',
   'MODULE_NOT_FOUND',
   'MODULE_LOAD_FAILED',
+  'MODULE_UNSAFE',
+  'MODULE_OVERRIDDEN',
   'SOFTHSM_NOT_INSTALLED',
   'SOFTHSM_TOKEN_DIR_MISSING',
   // Tokens and sessions

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuditStatus, CheckpointInfo } from './audit';
 import type { Envelope } from './errors';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
 
@@ -22,6 +23,7 @@ export const AppSnapshot = z.object({
   production: z.boolean(),
   tokens: ModuleStatus,
   selectedToken: TokenRef.nullable(),
+  audit: AuditStatus,
 });
 export type AppSnapshot = z.infer<typeof AppSnapshot>;
 
@@ -47,6 +49,10 @@ export const ipcSchema = {
   },
   settings: {
     setModule: invoke(ModuleSetting, ModuleStatus),
+  },
+  audit: {
+    status: invoke(Empty, AuditStatus),
+    checkpoint: invoke(Empty, CheckpointInfo),
   },
 } as const;
 

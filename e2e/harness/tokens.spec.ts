@@ -118,7 +118,10 @@ test('runs under the strict CSP without violations and never leaves its origin',
 
 test('without SoftHSM2 or a configured module, explains how to install one or point at a real device', async ({ custos }) => {
   const page = await custos.open({ softHsmCandidates: ['/nonexistent/libsofthsm2.so'] });
-  const alert = page.getByRole('alert').filter({ hasText: 'SOFTHSM_NOT_INSTALLED' });
+  // The audit token lives in SoftHSM2 too, so the app also says nothing can be recorded.
+  await expect(page.getByRole('alert').filter({ hasText: 'Audit log unavailable' })).toContainText('refuses every action that must be recorded');
+  const alert = page.getByRole('alert').filter({ hasText: 'No token module is available' });
+  await expect(alert).toContainText('SOFTHSM_NOT_INSTALLED');
   await expect(alert).toContainText('apt-get install softhsm2');
   await expect(alert).toContainText('OpenSC');
   await expect(alert).toContainText('YubiHSM');

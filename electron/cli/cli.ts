@@ -79,6 +79,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       version,
       production: true,
       moduleOverride: values.module ?? io.env.CUSTOS_PKCS11_MODULE,
+      operator: 'cli',
       log: silentLog,
     });
   } catch (error) {

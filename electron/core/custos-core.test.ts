@@ -78,3 +78,56 @@ describe('CustosCore through its router', () => {
     expect(seen).toContain('tokens.changed');
   });
 });
+
+describe('every request is in the audit log', () => {
+  const actions = () =>
+    [...core!.audit.log().entries()].map((e) => {
+      const entry = JSON.parse(e.entry) as { action: string; result: { status: string; code?: string }; object: { id: string } | null };
+      return `${entry.action} ${entry.result.status}${entry.result.code ? ` ${entry.result.code}` : ''}`;
+    });
+
+  it('records a selection in the same step as the setting, and reads, failures and refusals after', async () => {
+    const token = initSoftHsmToken(dataDir, 'rehearsal');
+    const router = openCore().router;
+    await router.dispatch('tokens.status', {});
+    await router.dispatch('tokens.select', token);
+    await router.dispatch('tokens.select', { serial: 'deadbeef', label: 'ghost' });
+    await router.dispatch('tokens.select', { serial: 42 });
+    await router.dispatch('keys.exportEverything', {});
+    expect(actions().slice(1)).toEqual([
+      'token.list ok',
+      'token.select ok',
+      'token.select failed TOKEN_NOT_FOUND',
+      'token.select refused IPC_INVALID_PAYLOAD',
+      'ipc.request refused IPC_UNKNOWN_CHANNEL',
+    ]);
+  });
+
+  it('refuses to select the audit token itself', async () => {
+    const router = openCore().router;
+    const auditToken = core!.audit.auditToken()!;
+    expect(await router.dispatch('tokens.select', auditToken)).toMatchObject({ ok: false, error: { code: 'TOKEN_RESERVED' } });
+    expect(core!.snapshot().selectedToken).toBeNull();
+  });
+
+  it('refuses to change the saved module while a command-line override is in force', async () => {
+    const router = openCore('/usr/lib/softhsm/libsofthsm2.so').router;
+    expect(await router.dispatch('settings.setModule', { path: null })).toMatchObject({ ok: false, error: { code: 'MODULE_OVERRIDDEN' } });
+  });
+
+  it('refuses a relative module path as MODULE_UNSAFE and records the refusal', async () => {
+    const router = openCore().router;
+    expect(await router.dispatch('settings.setModule', { path: 'opensc-pkcs11.so' })).toMatchObject({ ok: false, error: { code: 'MODULE_UNSAFE' } });
+    expect(actions().at(-1)).toBe('settings.module.set failed MODULE_UNSAFE');
+  });
+
+  it('signs a checkpoint on demand that covers the request for it', async () => {
+    const router = openCore().router;
+    const result = await router.dispatch('audit.checkpoint', {});
+    expect(result).toMatchObject({ ok: true, value: { reason: 'on demand' } });
+    const { treeSize, note } = (result as { value: { treeSize: number; note: string } }).value;
+    expect(treeSize).toBe(core!.audit.log().size());
+    expect(note).toContain('\n\n\u2014 custos.local/audit/');
+    expect(actions().at(-1)).toBe('audit.checkpoint ok');
+  });
+});

@@ -1,22 +1,47 @@
-import { channelNames, type AppSnapshot } from '../../shared/ipc-schema';
+import { join } from 'node:path';
+import type { AuditActor } from '../../shared/audit';
+import { channelNames, type AppSnapshot, type ChannelName } from '../../shared/ipc-schema';
+import { AuditService } from './audit/audit-service';
 import { CustosError } from './errors';
 import { EventHub } from './events/event-hub';
 import { ModuleHost } from './hsm/module-host';
-import { Router, type Handlers } from './ipc/router';
+import { Router, type DispatchReport, type Handlers } from './ipc/router';
 import { consoleLog, type Log } from './log';
+import { FileSecretVault, type SecretVault } from './secret-vault';
 import { Settings } from './settings/settings';
 import { Store } from './store/database';
-import { TokenService } from './tokens/token-service';
+import { TokenService, tokenObject } from './tokens/token-service';
 
 export interface CoreOptions {
   dataDir: string;
   version: string;
   production: boolean;
+  /** Who is at the console: "desktop", "cli"… recorded as the actor until custodians sign in. */
+  operator?: string;
   moduleOverride?: string | undefined;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
+  /** Where the audit token PIN is sealed; a 0600 file in the data directory by default. */
+  vault?: SecretVault;
+  clock?: () => Date;
   log?: Log;
 }
+
+/**
+ * How each request is recorded. Channels that change state record their own entry inside the
+ * change's transaction ("self"); reads are recorded after they answer. Every refusal and
+ * failure is recorded too. `params` says whether the input may be hashed into the entry: never
+ * for a channel that carries a secret.
+ */
+const auditPlan: Record<ChannelName, { action: string; self: boolean; params: boolean }> = {
+  'app.snapshot': { action: 'app.open', self: false, params: false },
+  'tokens.status': { action: 'token.list', self: false, params: false },
+  'tokens.mechanisms': { action: 'token.mechanisms', self: false, params: true },
+  'tokens.select': { action: 'token.select', self: true, params: true },
+  'settings.setModule': { action: 'settings.module.set', self: true, params: true },
+  'audit.status': { action: 'audit.status', self: false, params: false },
+  'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
+};
 
 /**
  * The privileged core: everything Custos can do, with no Electron in it. The desktop shell, the
@@ -28,6 +53,8 @@ export class CustosCore {
   readonly tokens: TokenService;
   readonly settings: Settings;
   readonly host: ModuleHost;
+  readonly audit: AuditService;
+  readonly actor: AuditActor;
 
   private constructor(
     private readonly options: CoreOptions,
@@ -35,9 +62,22 @@ export class CustosCore {
     log: Log,
   ) {
     this.settings = new Settings(store);
+    this.actor = { type: 'operator', id: options.operator ?? 'desktop' };
     this.host = new ModuleHost((error) => log.warn('token cleanup failed', { code: error.code, message: error.message }));
+    this.audit = new AuditService({
+      dataDir: options.dataDir,
+      store,
+      settings: this.settings,
+      host: this.host,
+      vault: options.vault ?? new FileSecretVault(join(options.dataDir, 'audit-token.pin')),
+      log,
+      ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     this.tokens = new TokenService({
       host: this.host,
+      audit: this.audit,
+      actor: this.actor,
       dataDir: options.dataDir,
       settings: this.settings,
       events: this.events,
@@ -45,14 +85,19 @@ export class CustosCore {
       moduleOverride: options.moduleOverride,
       ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
     });
-    this.router = new Router(this.handlers(), log);
+    this.router = new Router(this.handlers(), log, (report) => this.recordRequest(report));
   }
 
   /** Opens the data directory; throws STORE_* errors (locked, corrupt, too new…) as CustosError. */
   static open(options: CoreOptions): CustosCore {
     const log = options.log ?? consoleLog;
     const store = Store.open(options.dataDir, options.nativeBinding ? { nativeBinding: options.nativeBinding } : {});
-    return new CustosCore(options, store, log);
+    try {
+      return new CustosCore(options, store, log);
+    } catch (error) {
+      store.close();
+      throw error;
+    }
   }
 
   snapshot(): AppSnapshot {
@@ -62,11 +107,13 @@ export class CustosCore {
       production: this.options.production,
       tokens: this.tokens.status(),
       selectedToken: this.tokens.selected(),
+      audit: this.audit.status(),
     };
   }
 
   close(): void {
     this.tokens.close();
+    this.audit.close();
     this.host.closeAll();
     this.store.close();
   }
@@ -78,8 +125,41 @@ export class CustosCore {
       'tokens.mechanisms': (ref) => this.tokens.mechanisms(ref),
       'tokens.select': (ref) => this.tokens.select(ref),
       'settings.setModule': ({ path }) => this.tokens.setModule(path),
+      'audit.status': () => this.audit.status(),
+      'audit.checkpoint': () => this.checkpoint('on demand'),
     };
   }
+
+  /** Signs a checkpoint, recording the request first so the checkpoint covers it. */
+  checkpoint(reason: string) {
+    const log = this.audit.log();
+    log.record({ actor: this.actor, action: 'audit.checkpoint', params: { reason } });
+    const { treeSize, note, createdAt } = log.checkpoint(reason);
+    return { treeSize, note, createdAt, reason };
+  }
+
+  private recordRequest(report: DispatchReport): void {
+    const plan = report.channel ? auditPlan[report.channel] : null;
+    if (plan?.self && report.outcome === 'ok') return;
+    const object =
+      report.channel === null
+        ? { type: 'channel', id: report.requested || '(none)' }
+        : report.channel === 'tokens.select' || report.channel === 'tokens.mechanisms'
+          ? tokenObjectOf(report.input)
+          : null;
+    this.audit.tryRecord({
+      actor: this.actor,
+      action: plan?.action ?? 'ipc.request',
+      object,
+      ...(plan?.params && report.outcome !== 'refused' ? { params: report.input } : {}),
+      result: report.outcome === 'ok' ? { status: 'ok' } : { status: report.outcome, code: report.code ?? 'INTERNAL' },
+    });
+  }
+}
+
+function tokenObjectOf(input: unknown) {
+  const ref = input as { serial?: unknown; label?: unknown };
+  return typeof ref.serial === 'string' && typeof ref.label === 'string' ? tokenObject({ serial: ref.serial, label: ref.label }) : null;
 }
 
 /**
@@ -90,9 +170,7 @@ export function unavailableRouter(reason: CustosError, log: Log = consoleLog): R
   const refuse = () => {
     throw reason;
   };
-  const handlers = Object.fromEntries(
-    channelNames.map((name) => [name, refuse]),
-  ) as unknown as Handlers;
+  const handlers = Object.fromEntries(channelNames.map((name) => [name, refuse])) as unknown as Handlers;
   return new Router(handlers, log);
 }
 

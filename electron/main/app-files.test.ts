@@ -15,6 +15,7 @@ beforeEach(() => {
   writeFileSync(join(dir, 'renderer/index.html'), '<!doctype html>');
   writeFileSync(join(dir, 'renderer/assets/app.js'), 'console.log(1)');
   writeFileSync(join(dir, 'secret.txt'), 'outside the renderer');
+  writeFileSync(join(dir, 'secret.js'), 'outside the renderer');
 });
 afterEach(() => cleanup());
 const rendererDir = () => join(dir, 'renderer');
@@ -42,6 +43,17 @@ describe('app:// protocol', () => {
     'app://custos/index.html%00.js',
   ])('answers 404 for %s', async (url) => {
     expect((await respond(new Request(url), rendererDir())).status).toBe(404);
+  });
+
+  it.each([
+    'app://custos/..%2fsecret.js',
+    'app://custos/assets/..%2f..%2fsecret.js',
+    'app://custos/a/..%2f..%2f..%2fsecret.js',
+    'app://custos/assets%2f..%2f..%2fsecret.js',
+    'app://custos/app.js%00',
+    'app://custos/%E0%A4%A',
+  ])('resolves no file at all for %s', (url) => {
+    expect(resolveAppFile(url, rendererDir())).toBeNull();
   });
 
   it('never resolves a path outside the renderer directory', () => {

@@ -5,6 +5,7 @@ import { consoleLog, type Log } from '../core/log';
 import { APP_ENTRY } from './app-files';
 import { registerAppScheme, serveApp } from './app-protocol';
 import { forwardEvents, registerIpc } from './ipc';
+import { SafeStorageVault } from './safe-storage-vault';
 import { hardenSession, hardenWebContents, secureWebPreferences } from './security';
 
 declare const __CUSTOS_VERSION__: string;
@@ -42,12 +43,20 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
   void app.whenReady().then(() => {
     hardenSession(session.defaultSession, log);
     serveApp(session.defaultSession, paths.rendererDir);
+    // Packaged builds ignore the development overrides: an environment variable must not be
+    // able to load native code or redirect the data (the same reason the fuses are set).
+    const env = production ? {} : process.env;
+    const dataDir = env.CUSTOS_DATA_DIR ?? app.getPath('userData');
+    const { vault, sealed } = SafeStorageVault.choose(join(dataDir, 'audit-token.pin.sealed'), join(dataDir, 'audit-token.pin'));
+    if (!sealed) log.warn('no OS keystore: the audit token PIN is kept in a 0600 file in the data directory');
     const started = startCore({
-      dataDir: process.env.CUSTOS_DATA_DIR ?? app.getPath('userData'),
+      dataDir,
       version: typeof __CUSTOS_VERSION__ === 'string' ? __CUSTOS_VERSION__ : app.getVersion(),
       production,
-      moduleOverride: process.env.CUSTOS_PKCS11_MODULE,
-      ...(process.env.CUSTOS_SQLITE_BINDING ? { nativeBinding: process.env.CUSTOS_SQLITE_BINDING } : {}),
+      operator: 'desktop',
+      moduleOverride: env.CUSTOS_PKCS11_MODULE,
+      ...(env.CUSTOS_SQLITE_BINDING ? { nativeBinding: env.CUSTOS_SQLITE_BINDING } : {}),
+      vault,
       log,
     });
     // Without a core the window still opens and explains why (database locked, damaged…).

@@ -1,9 +1,9 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { channelNames } from '../../shared/ipc-schema';
 import { CONTENT_SECURITY_POLICY, META_CONTENT_SECURITY_POLICY } from '../../shared/csp';
-import { silentLog } from '../core/log';
+import { consoleLog, silentLog } from '../core/log';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { createFakeElectron, FakeBrowserWindow, FakeWebContents, fakeSession } from './testing/fake-electron';
 
@@ -11,7 +11,7 @@ const fake = vi.hoisted(() => ({ current: null as unknown as ReturnType<typeof c
 vi.mock('electron', () => {
   // Getters resolve at each use, so every test gets a fresh fake Electron.
   const mock = {};
-  for (const key of ['app', 'BrowserWindow', 'session', 'protocol', 'ipcMain', 'contextBridge', 'ipcRenderer']) {
+  for (const key of ['app', 'BrowserWindow', 'session', 'protocol', 'ipcMain', 'contextBridge', 'ipcRenderer', 'safeStorage']) {
     Object.defineProperty(mock, key, { enumerable: true, get: () => (fake.current.module as Record<string, unknown>)[key] });
   }
   return mock;
@@ -27,14 +27,28 @@ beforeEach(() => {
   FakeBrowserWindow.instances = [];
 });
 
-async function started() {
+async function started(env: Record<string, string> = {}) {
   const { dataDir, cleanup } = tempDataDir();
-  process.env.CUSTOS_DATA_DIR = dataDir;
-  process.env.CUSTOS_PKCS11_MODULE = join(dataDir, 'no-module.so');
-  startCustos({ rendererDir: dataDir, preload: '/preload.js' }, silentLog);
+  fake.current.module.app.getPath.mockReturnValue(dataDir);
+  // Keys are set and removed one by one: replacing process.env itself would cut it off from the
+  // real environment that SoftHSM2 reads with getenv().
+  const previous = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]));
+  Object.assign(process.env, env);
+  startCustos({ rendererDir: dataDir, preload: '/preload.js' }, process.env.DEBUG_SHELL ? consoleLog : silentLog);
   fake.current.ready();
-  await new Promise((resolve) => setTimeout(resolve, 10));
-  return { dataDir, cleanup };
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const [key, value] of Object.entries(previous)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  return {
+    dataDir,
+    cleanup: () => {
+      // Quitting closes the core, which unloads the PKCS#11 library for the next test.
+      fake.current.module.app.emit('will-quit');
+      cleanup();
+    },
+  };
 }
 
 describe('startCustos', () => {
@@ -71,6 +85,44 @@ describe('startCustos', () => {
   it('registers exactly the declared IPC channels', async () => {
     const { cleanup } = await started();
     expect([...fake.current.ipcHandlers.keys()].sort()).toEqual([...channelNames].sort());
+    cleanup();
+  });
+
+  it('installs the permission and request guards on the session the window uses', async () => {
+    const { cleanup } = await started();
+    const session = fake.current.module.session.defaultSession;
+    const callback = vi.fn();
+    session.permissionRequestHandler?.({}, 'media', callback);
+    expect(callback).toHaveBeenCalledWith(false);
+    const request = vi.fn();
+    session.beforeRequest?.({ url: 'https://example.com/' }, request);
+    expect(request).toHaveBeenCalledWith({ cancel: true });
+    cleanup();
+  });
+
+  it('ignores the development overrides in a packaged build', async () => {
+    const other = tempDataDir();
+    const { dataDir, cleanup } = await started({ CUSTOS_DATA_DIR: other.dataDir, CUSTOS_PKCS11_MODULE: '/tmp/evil.so', CUSTOS_SQLITE_BINDING: '/tmp/evil.node' });
+    expect(existsSync(join(dataDir, 'custos.db'))).toBe(true);
+    expect(existsSync(join(other.dataDir, 'custos.db'))).toBe(false);
+    other.cleanup();
+    cleanup();
+  });
+
+  it('seals the audit token PIN with safeStorage when the OS keystore is available', async () => {
+    const { dataDir, cleanup } = await started();
+    expect(readFileSync(join(dataDir, 'audit-token.pin.sealed'), 'utf8')).toMatch(/^sealed:/);
+    expect(existsSync(join(dataDir, 'audit-token.pin'))).toBe(false);
+    cleanup();
+  });
+
+  it('falls back to a 0600 file when Linux offers only the plain-text safeStorage backend', async () => {
+    fake.current.module.safeStorage.backend = 'basic_text';
+    const { dataDir, cleanup } = await started();
+    if (process.platform === 'linux') {
+      expect(statSync(join(dataDir, 'audit-token.pin')).mode & 0o777).toBe(0o600);
+      expect(existsSync(join(dataDir, 'audit-token.pin.sealed'))).toBe(false);
+    }
     cleanup();
   });
 
@@ -172,13 +224,25 @@ describe('IPC sender validation', () => {
     ['another origin', { senderFrame: { url: 'https://evil.example/', parent: null } }],
     ['a file:// page', { senderFrame: { url: 'file:///tmp/x.html', parent: null } }],
     ['a destroyed frame', { senderFrame: null }],
-  ])('drops IPC from %s without reaching the core', async (_what, overrides) => {
+  ])('drops IPC from %s without reaching the core', (_what, overrides) => {
     const dispatch = vi.fn();
     const router = Object.assign(new Router({} as never, silentLog), { dispatch });
     registerIpc(router, () => window as never, silentLog);
     const handler = fake.current.ipcHandlers.get('app.snapshot')!;
     expect(() => handler(own(overrides), {})).toThrow('unexpected sender');
     expect(dispatch).not.toHaveBeenCalled();
+  });
+});
+
+describe('IPC dispatch', () => {
+  it('passes a request from our own window to the router', async () => {
+    const window = new FakeBrowserWindow({ webPreferences: {} });
+    const dispatch = vi.fn(async () => ({ ok: true, value: 1 }));
+    const router = Object.assign(new Router({} as never, silentLog), { dispatch });
+    registerIpc(router, () => window as never, silentLog);
+    const handler = fake.current.ipcHandlers.get('tokens.status')!;
+    await expect(handler({ sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } }, {})).resolves.toEqual({ ok: true, value: 1 });
+    expect(dispatch).toHaveBeenCalledWith('tokens.status', {});
   });
 });
 

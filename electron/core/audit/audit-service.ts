@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { AuditActor } from '../../../shared/audit';
+import type { AuditActor, AuditStatus } from '../../../shared/audit';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError, isCustosError } from '../errors';
 import type { ModuleHost } from '../hsm/module-host';
@@ -14,9 +14,6 @@ import { AuditKey, type AuditKeyRecord } from './audit-key';
 import { AuditLog, type AuditEvent } from './audit-log';
 import { ed25519PublicKeyObject, verifierKeyString, type NoteKey } from './checkpoint';
 
-export type AuditStatus =
-  | { state: 'ready'; origin: string; keyId: string; token: TokenRef; size: number }
-  | { state: 'unavailable'; code: CustosError['code']; message: string; remedy: string[] };
 
 export interface AuditServiceOptions {
   dataDir: string;

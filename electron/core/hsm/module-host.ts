@@ -1,6 +1,6 @@
 import type { ModuleKind } from '../../../shared/tokens';
 import type { CustosError } from '../errors';
-import { TokenModule } from './token-module';
+import { checkModulePath, TokenModule } from './token-module';
 
 /**
  * The PKCS#11 libraries loaded in this process. A library may be initialised only once per
@@ -12,7 +12,8 @@ export class ModuleHost {
 
   constructor(private readonly reportCleanupError: (error: CustosError) => void = () => {}) {}
 
-  acquire(path: string, kind: ModuleKind): TokenModule {
+  acquire(requested: string, kind: ModuleKind): TokenModule {
+    const path = checkModulePath(requested);
     const entry = this.loaded.get(path);
     if (entry) {
       entry.users += 1;
@@ -35,7 +36,11 @@ export class ModuleHost {
 
   /** How many parts of Custos hold this library; a reload is only safe when it is one. */
   users(path: string): number {
-    return this.loaded.get(path)?.users ?? 0;
+    try {
+      return this.loaded.get(checkModulePath(path))?.users ?? 0;
+    } catch {
+      return 0;
+    }
   }
 
   closeAll(): void {

@@ -1,9 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
 import { prepareEmbeddedSoftHsm } from './softhsm';
+import { ModuleHost } from './module-host';
 import { TokenModule } from './token-module';
 
 let dataDir: string;
@@ -58,17 +59,47 @@ describe('TokenModule on SoftHSM2', () => {
   });
 
   it('logs out and closes the session even when the work inside throws', () => {
+    // A sentinel session stays open throughout: it would stay logged in if withSession did not log out,
+    // and SoftHSM2 only logs out by itself when the last session closes.
+    const slot = module!.findSlot(token);
+    const sentinel = module!.run('sentinel', (lib) => lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION));
+    let inner: Buffer | null = null;
     expect(() =>
-      module!.withSession(token, { login: { user: 'user', pin: '1234' } }, () => {
+      module!.withSession(token, { login: { user: 'user', pin: '1234' } }, (session) => {
+        inner = session;
         throw new Error('power cut mid-step');
       }),
     ).toThrow('power cut mid-step');
-    // Had the first session stayed logged in, this login would fail with ALREADY_LOGGED_IN.
-    expect(module!.withSession(token, { login: { user: 'user', pin: '1234' } }, () => 'second login ok')).toBe('second login ok');
+    const state = module!.run('state', (lib) => lib.C_GetSessionInfo(sentinel).state);
+    expect(state).toBe(0); // CKS_RO_PUBLIC_SESSION: nobody logged in
+    expect(() => module!.run('closed?', (lib) => lib.C_GetSessionInfo(inner!))).toThrow(expect.objectContaining({ code: 'SESSION_CLOSED' }));
+    module!.run('close sentinel', (lib) => lib.C_CloseSession(sentinel));
+  });
+
+  it('gives raw PKCS#11 failures inside a session the same stable codes', () => {
+    expect(() =>
+      module!.withSession(token, { write: true, login: { user: 'user', pin: '1234' } }, (session, lib) => lib.C_DestroyObject(session, Buffer.from([0xff, 0xff, 0, 0, 0, 0, 0, 0]))),
+    ).toThrow(expect.objectContaining({ code: 'OBJECT_INVALID' }));
   });
 });
 
 describe('TokenModule.open', () => {
+  it('refuses a relative path as MODULE_UNSAFE, before loading anything', () => {
+    expect(() => TokenModule.open('libsofthsm2.so', 'configured')).toThrow(expect.objectContaining({ code: 'MODULE_UNSAFE' }));
+  });
+
+  it('refuses a library that another user could replace (world-writable file or folder)', () => {
+    const dir = join(dataDir, 'drop');
+    mkdirSync(dir, { mode: 0o755 });
+    const copy = join(dir, 'libsofthsm2.so');
+    copyFileSync(prepareEmbeddedSoftHsm(dataDir).modulePath, copy);
+    chmodSync(copy, 0o666);
+    expect(() => TokenModule.open(copy, 'configured')).toThrow(expect.objectContaining({ code: 'MODULE_UNSAFE' }));
+    chmodSync(copy, 0o644);
+    chmodSync(dir, 0o777);
+    expect(() => TokenModule.open(copy, 'configured')).toThrow(expect.objectContaining({ code: 'MODULE_UNSAFE' }));
+  });
+
   it('names a missing library MODULE_NOT_FOUND', () => {
     expect(() => TokenModule.open(join(dataDir, 'nope.so'), 'configured')).toThrow(expect.objectContaining({ code: 'MODULE_NOT_FOUND' }));
   });
@@ -77,5 +108,23 @@ describe('TokenModule.open', () => {
     const fake = join(dataDir, 'fake.so');
     writeFileSync(fake, 'not a shared object');
     expect(() => TokenModule.open(fake, 'configured')).toThrow(expect.objectContaining({ code: 'MODULE_LOAD_FAILED' }));
+  });
+});
+
+describe('ModuleHost', () => {
+  it('treats two spellings of one library (a symlink) as the same loaded module', () => {
+    module?.close();
+    module = undefined;
+    const host = new ModuleHost();
+    const real = prepareEmbeddedSoftHsm(dataDir).modulePath;
+    const link = join(dataDir, 'softhsm-link.so');
+    symlinkSync(real, link);
+    const a = host.acquire(real, 'configured');
+    const b = host.acquire(link, 'configured');
+    expect(b).toBe(a);
+    host.release(a);
+    expect(a.slots().length).toBeGreaterThan(0);
+    host.release(b);
+    expect(() => a.slots()).toThrow(expect.objectContaining({ code: 'MODULE_LOAD_FAILED' }));
   });
 });

@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo, ModuleInfo, ModuleKind, SlotInfo, TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
@@ -35,12 +36,7 @@ export class TokenModule {
     kind: ModuleKind,
     reportCleanupError: (error: CustosError) => void = () => {},
   ): TokenModule {
-    if (!existsSync(path) || !statSync(path).isFile()) {
-      throw new CustosError('MODULE_NOT_FOUND', `No PKCS#11 library exists at ${path}.`, [
-        'Check the path in Settings → Token module (for OpenSC it is usually /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so).',
-        'Or clear it to use Custos’s built-in SoftHSM2 rehearsal token.',
-      ]);
-    }
+    path = checkModulePath(path);
     if (loaded.has(path)) {
       throw new CustosError('INTERNAL', `The PKCS#11 library ${path} is already loaded in this process.`);
     }
@@ -48,6 +44,11 @@ export class TokenModule {
     try {
       lib.load(path);
     } catch (error) {
+      try {
+        lib.close();
+      } catch {
+        // Nothing was loaded, so there is nothing to unload.
+      }
       throw new CustosError('MODULE_LOAD_FAILED', `The file at ${path} could not be loaded as a PKCS#11 library.`, [
         'Check that it is the vendor’s PKCS#11 module (a .so, .dylib or .dll) built for this computer’s architecture.',
       ], { cause: error });
@@ -130,7 +131,13 @@ export class TokenModule {
         this.call('Logging in to the token', () => this.lib.C_Login(session, user === 'so' ? pkcs11js.CKU_SO : pkcs11js.CKU_USER, pin));
         loggedIn = true;
       }
-      return fn(session, this.lib);
+      try {
+        return fn(session, this.lib);
+      } catch (error) {
+        // Raw CKR_* from the caller's PKCS#11 calls get the same stable codes as ours.
+        if (error instanceof Error && /^CKR_[A-Z0-9_]+$/.test(error.message)) throw tokenError(error, 'Working with the token');
+        throw error;
+      }
     } finally {
       if (loggedIn) this.cleanup('Logging out of the token', () => this.lib.C_Logout(session));
       this.cleanup('Closing the session', () => this.lib.C_CloseSession(session));
@@ -167,4 +174,34 @@ export class TokenModule {
       this.reportCleanupError(tokenError(error, context));
     }
   }
+}
+
+/**
+ * A PKCS#11 library runs with all of Custos's privileges the moment it is loaded, so only an
+ * absolute path to a regular file that no other user can replace is accepted. Returns the real
+ * path, so two spellings of one library (symlinks) count as one.
+ */
+export function checkModulePath(path: string): string {
+  if (!isAbsolute(path)) {
+    throw new CustosError('MODULE_UNSAFE', `The token module path must be absolute: “${path}” is not.`, ['Give the full path, for example /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so.']);
+  }
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new CustosError('MODULE_NOT_FOUND', `No PKCS#11 library exists at ${path}.`, [
+      'Check the path in Settings → Token module (for OpenSC it is usually /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so).',
+      'Or clear it to use Custos’s built-in SoftHSM2 rehearsal token.',
+    ]);
+  }
+  const real = realpathSync(path);
+  if (process.platform !== 'win32') {
+    const uid = process.getuid?.() ?? 0;
+    for (const target of [real, dirname(real)]) {
+      const info = statSync(target);
+      if ((info.uid !== 0 && info.uid !== uid) || (info.mode & 0o022) !== 0) {
+        throw new CustosError('MODULE_UNSAFE', `Custos will not load ${real}: ${target === real ? 'the file' : 'its folder'} can be changed by another user.`, [
+          'Install the vendor module so that it and its folder are owned by root (or by you) and writable only by the owner.',
+        ]);
+      }
+    }
+  }
+  return real;
 }

@@ -12,7 +12,7 @@ const ready: ModuleStatus = {
 function router(overrides: Partial<Handlers> = {}) {
   const calls: string[] = [];
   const base: Handlers = {
-    'app.snapshot': () => ({ version: '1', dataDir: '/d', production: true, tokens: ready, selectedToken: null }),
+    'app.snapshot': () => ({ version: '1', dataDir: '/d', production: true, tokens: ready, selectedToken: null, audit: { state: 'unavailable', code: 'AUDIT_UNAVAILABLE', message: 'm', remedy: [] } }),
     'tokens.status': () => ready,
     'tokens.mechanisms': (ref) => ({ token: ref, mechanisms: [] }),
     'tokens.select': (ref) => {
@@ -20,6 +20,8 @@ function router(overrides: Partial<Handlers> = {}) {
       return ref;
     },
     'settings.setModule': () => ready,
+    'audit.status': () => ({ state: 'unavailable', code: 'AUDIT_UNAVAILABLE', message: 'm', remedy: [] }),
+    'audit.checkpoint': () => ({ treeSize: 0, reason: 'r', createdAt: 'now', note: 'n' }),
   };
   return { router: new Router({ ...base, ...overrides }, silentLog), calls };
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Envelope, WireError } from '../../../shared/errors';
+import type { Envelope, ErrorCode, WireError } from '../../../shared/errors';
 import {
   channel,
   isChannelName,
@@ -9,6 +9,16 @@ import {
 } from '../../../shared/ipc-schema';
 import { isCustosError } from '../errors';
 import type { Log } from '../log';
+
+/** What happened to one request, for the audit log; never carries the request's values. */
+export interface DispatchReport {
+  channel: ChannelName | null;
+  /** The raw channel name asked for, cut short, when it was not a known one. */
+  requested: string | null;
+  outcome: 'ok' | 'refused' | 'failed';
+  code: ErrorCode | null;
+  input: unknown;
+}
 
 export type Handlers = {
   [N in ChannelName]: (input: ParsedInputOf<N>) => ResultOf<N> | Promise<ResultOf<N>>;
@@ -24,9 +34,27 @@ export class Router {
   constructor(
     private readonly handlers: Handlers,
     private readonly log: Log,
+    private readonly observe: (report: DispatchReport) => void = () => {},
   ) {}
 
   async dispatch(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
+    const result = await this.handle(name, payload);
+    const known = isChannelName(name) ? name : null;
+    try {
+      this.observe({
+        channel: known,
+        requested: known ? null : typeof name === 'string' ? name.slice(0, 64) : typeof name,
+        outcome: result.ok ? 'ok' : result.error.code.startsWith('IPC_') ? 'refused' : 'failed',
+        code: result.ok ? null : result.error.code,
+        input: payload,
+      });
+    } catch (error) {
+      this.log.error('could not observe a request', { channel: known, error: describe(error) });
+    }
+    return result;
+  }
+
+  private async handle(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
     if (!isChannelName(name)) {
       return failure({ code: 'IPC_UNKNOWN_CHANNEL', message: 'Custos does not know this request.', remedy: [] });
     }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 
@@ -24,7 +25,11 @@ export class Settings {
   get<K extends SettingKey>(key: K): SettingValue<K> {
     const row = this.store.get<{ value: string }>(sql`SELECT value FROM settings WHERE key = ${key}`);
     if (!row) return defaults[key];
-    return settingSchemas[key].parse(JSON.parse(row.value)) as SettingValue<K>;
+    try {
+      return settingSchemas[key].parse(JSON.parse(row.value)) as SettingValue<K>;
+    } catch (error) {
+      throw new CustosError('STORE_CORRUPT', `The saved setting “${key}” is damaged.`, ['Restore the data directory from backup, or set it again in Settings.'], { cause: error });
+    }
   }
 
   set<K extends SettingKey>(key: K, value: SettingValue<K>): void {

@@ -55,6 +55,32 @@ describe('Store', () => {
     expect(readFileSync(path).equals(garbage)).toBe(true);
   });
 
+  it('refuses a damaged database without writing a single byte to it', () => {
+    const path = join(dataDir, DATABASE_FILE);
+    const db = new Database(path);
+    db.pragma('journal_mode = DELETE');
+    db.exec('CREATE TABLE t (x TEXT); CREATE INDEX t_x ON t (x);');
+    const insert = db.prepare('INSERT INTO t VALUES (?)');
+    for (let i = 0; i < 2000; i++) insert.run(`row ${i} ${'x'.repeat(50)}`);
+    db.close();
+    const bytes = readFileSync(path);
+    // Scribble over the middle of the index pages: the header stays valid, the content does not.
+    bytes.fill(0x41, 4096 * 3 + 100, 4096 * 3 + 600);
+    writeFileSync(path, bytes);
+    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringMatching(/is damaged/) }));
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  it('refuses an SQLite database that is not a Custos one, untouched', () => {
+    const path = join(dataDir, DATABASE_FILE);
+    const db = new Database(path);
+    db.exec('CREATE TABLE someone_elses (x TEXT)');
+    db.close();
+    const bytes = readFileSync(path);
+    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringMatching(/not a Custos one/) }));
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
   it('reports STORE_UNREADABLE when the database path cannot be opened as a file', () => {
     mkdirSync(join(dataDir, DATABASE_FILE));
     expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_UNREADABLE' }));

@@ -51,18 +51,19 @@ export class Store {
         ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
       }) as WritableDB;
       db.pragma('locking_mode = EXCLUSIVE');
-      db.pragma('journal_mode = WAL');
-      // Take the write lock now; in EXCLUSIVE mode SQLite keeps it until the connection closes.
+      // Take the lock, then check, and only then write anything (the WAL switch writes the header).
       db.exec('BEGIN EXCLUSIVE; COMMIT;');
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      db.pragma('trusted_schema = OFF');
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') {
         throw new CustosError('STORE_CORRUPT', `The Custos database at ${path} is damaged (${String(check)}).`, [
-          'Do not write to it. Restore the data directory from your last backup.',
+          'Nothing was written to it. Restore the data directory from your last backup.',
         ]);
       }
+      claimApplicationId(db, path);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('trusted_schema = OFF');
       migrate(db, options.migrations ?? defaultMigrations);
       return new Store(path, db);
     } catch (error) {
@@ -124,6 +125,21 @@ export class Store {
       throw storeError(error, this.path);
     }
   }
+}
+
+/** "Cust" in ASCII: marks the file as a Custos database (SQLite's application_id header field). */
+export const APPLICATION_ID = 0x43757374;
+
+function claimApplicationId(db: Database.Database, path: string): void {
+  const id = db.pragma('application_id', { simple: true }) as number;
+  if (id === APPLICATION_ID) return;
+  const empty = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n === 0;
+  if (id !== 0 || !empty) {
+    throw new CustosError('STORE_CORRUPT', `The file at ${path} is an SQLite database, but not a Custos one.`, [
+      'Nothing was written to it. Point Custos at its own data directory.',
+    ]);
+  }
+  db.pragma(`application_id = ${APPLICATION_ID}`);
 }
 
 export function storeError(error: unknown, path: string): unknown {

@@ -1,9 +1,11 @@
+import type { AuditActor } from '../../../shared/audit';
 import type { ModuleStatus, TokenMechanisms, TokenRef } from '../../../shared/tokens';
+import type { AuditService } from '../audit/audit-service';
 import { CustosError, isCustosError } from '../errors';
 import type { EventHub } from '../events/event-hub';
-import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
 import type { ModuleHost } from '../hsm/module-host';
-import type { TokenModule } from '../hsm/token-module';
+import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
+import { checkModulePath, type TokenModule } from '../hsm/token-module';
 import type { Log } from '../log';
 import type { Settings } from '../settings/settings';
 
@@ -13,10 +15,14 @@ export interface TokenServiceOptions {
   events: EventHub;
   log: Log;
   host: ModuleHost;
+  audit: AuditService;
+  actor: AuditActor;
   /** A module path given on the command line or in CUSTOS_PKCS11_MODULE; wins over the setting. */
   moduleOverride?: string | undefined;
   softHsmCandidates?: readonly string[];
 }
+
+type Target = { path: string; kind: 'configured' | 'embedded-softhsm' };
 
 /**
  * Which PKCS#11 library Custos uses and what it sees through it. Resolution order: an explicit
@@ -30,19 +36,19 @@ export class TokenService {
 
   /** Reloads the library so newly attached or removed tokens show, and reports what it sees. */
   refresh(): ModuleStatus {
+    let path: string | null = null;
     let status: ModuleStatus;
     try {
-      const module = this.reload(this.configuredPath());
+      path = this.configuredPath();
+      const module = this.reload(this.target(path));
       status = { state: 'ready', module: module.info(), slots: module.slots() };
     } catch (error) {
       this.unload();
-      const down = unavailable(error, this.configuredPath() ?? null);
+      const down = unavailable(error, path);
       this.options.log.warn('token module unavailable', { code: down.code, path: down.path });
       status = down;
     }
-    this.lastStatus = status;
-    this.options.events.emit('tokens.changed', status);
-    return status;
+    return this.publish(status);
   }
 
   status(): ModuleStatus {
@@ -55,8 +61,12 @@ export class TokenService {
 
   /** Remembers the token the custodian works with; it must be attached right now. */
   select(ref: TokenRef): TokenRef {
+    const auditToken = this.options.audit.auditToken();
+    if (auditToken && auditToken.serial === ref.serial && auditToken.label === ref.label) {
+      throw new CustosError('TOKEN_RESERVED', `“${ref.label}” is Custos’s audit token: it signs the audit log and holds no custody keys.`, ['Pick another token.']);
+    }
     this.ready().findSlot(ref);
-    this.options.settings.set('token.selected', ref);
+    this.options.audit.record({ actor: this.options.actor, action: 'token.select', object: tokenObject(ref) }, () => this.options.settings.set('token.selected', ref));
     return ref;
   }
 
@@ -66,31 +76,43 @@ export class TokenService {
 
   /**
    * Switches to another PKCS#11 library (null: the embedded SoftHSM2). The new library is
-   * loaded first; if that fails the setting is not saved and the error says why.
+   * loaded and listed first, then the setting and its audit entry are saved together; only then
+   * does it replace the current one. On any failure the current library stays in use.
    */
   setModule(path: string | null): ModuleStatus {
+    if (this.options.moduleOverride) {
+      throw new CustosError('MODULE_OVERRIDDEN', `This run uses the module given on the command line or in CUSTOS_PKCS11_MODULE (${this.options.moduleOverride}); the saved setting cannot be changed now.`, [
+        'Start Custos without that override to change the saved module.',
+      ]);
+    }
+    const target = this.target(path);
+    const previous = this.module;
+    const same = previous !== null && previous.path === checkModulePath(target.path);
+    const next = same ? previous : this.options.host.acquire(target.path, target.kind);
+    let status: ModuleStatus;
     try {
-      this.reload(this.options.moduleOverride ?? path);
+      status = { state: 'ready', module: next.info(), slots: next.slots() };
+      this.options.audit.record(
+        { actor: this.options.actor, action: 'settings.module.set', object: { type: 'module', id: next.path }, params: { path } },
+        () => this.options.settings.set('token.modulePath', path),
+      );
     } catch (error) {
-      this.refresh();
+      if (!same) this.options.host.release(next);
       throw error;
     }
-    this.options.settings.set('token.modulePath', path);
-    return this.refresh();
+    if (!same) {
+      if (previous) this.options.host.release(previous);
+      this.module = next;
+    }
+    return this.publish(status);
   }
 
   /** The loaded module, for services that work with tokens; throws why there is none. */
   ready(): TokenModule {
-    if (!this.module) {
-      const status = this.status();
-      if (status.state === 'unavailable' || !this.module) {
-        throw new CustosError(
-          status.state === 'unavailable' ? status.code : 'MODULE_LOAD_FAILED',
-          status.state === 'unavailable' ? status.message : 'The token library is not loaded.',
-          status.state === 'unavailable' ? status.remedy : [],
-        );
-      }
-    }
+    if (this.module) return this.module;
+    const status = this.status();
+    if (status.state === 'unavailable') throw new CustosError(status.code, status.message, status.remedy);
+    if (!this.module) throw new CustosError('MODULE_LOAD_FAILED', 'The token library is not loaded.', ['Press Refresh.']);
     return this.module;
   }
 
@@ -98,24 +120,31 @@ export class TokenService {
     this.unload();
   }
 
-  private configuredPath(): string | undefined {
-    return this.options.moduleOverride ?? this.options.settings.get('token.modulePath') ?? undefined;
+  private publish(status: ModuleStatus): ModuleStatus {
+    this.lastStatus = status;
+    this.options.events.emit('tokens.changed', status);
+    return status;
+  }
+
+  private configuredPath(): string | null {
+    return this.options.moduleOverride ?? this.options.settings.get('token.modulePath');
+  }
+
+  private target(path: string | null): Target {
+    if (path) return { path, kind: 'configured' };
+    const embedded = prepareEmbeddedSoftHsm(this.options.dataDir, this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES);
+    return { path: embedded.modulePath, kind: 'embedded-softhsm' };
   }
 
   /**
-   * Loads the library for `path` (null: the embedded SoftHSM2), initialising it afresh when no
-   * other part of Custos holds it so that newly attached tokens show. When the audit signer
-   * shares it (the embedded store), it is kept and its slots are simply listed again.
+   * Initialises the library afresh when no other part of Custos holds it, so that newly attached
+   * tokens show. When the audit signer shares it (the embedded store), its slots are listed again.
    */
-  private reload(path: string | null | undefined): TokenModule {
-    const { host } = this.options;
-    const target = path
-      ? { path, kind: 'configured' as const }
-      : { path: prepareEmbeddedSoftHsm(this.options.dataDir, this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES).modulePath, kind: 'embedded-softhsm' as const };
+  private reload(target: Target): TokenModule {
     const current = this.module;
-    if (current && current.path === target.path && current.kind === target.kind && host.users(current.path) > 1) return current;
+    if (current && current.path === checkModulePath(target.path) && this.options.host.users(current.path) > 1) return current;
     this.unload();
-    this.module = host.acquire(target.path, target.kind);
+    this.module = this.options.host.acquire(target.path, target.kind);
     return this.module;
   }
 
@@ -123,6 +152,10 @@ export class TokenService {
     if (this.module) this.options.host.release(this.module);
     this.module = null;
   }
+}
+
+export function tokenObject(ref: TokenRef) {
+  return { type: 'token', id: `${ref.serial}/${ref.label}` };
 }
 
 function unavailable(error: unknown, path: string | null): Extract<ModuleStatus, { state: 'unavailable' }> {

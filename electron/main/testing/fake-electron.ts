@@ -89,7 +89,7 @@ export function createFakeElectron() {
     }),
     quit: vi.fn(() => calls.push('quit')),
     whenReady: () => ready,
-    getPath: vi.fn(() => '/nonexistent-userdata'),
+    getPath: vi.fn((_name: string) => '/nonexistent-userdata'),
     getVersion: () => '0.0.0-test',
   });
   const ipcHandlers = new Map<string, (event: unknown, payload: unknown) => unknown>();
@@ -104,6 +104,19 @@ export function createFakeElectron() {
       handle: vi.fn((channel: string, handler: (event: unknown, payload: unknown) => unknown) => ipcHandlers.set(channel, handler)),
     },
     contextBridge: { exposeInMainWorld: vi.fn() },
+    safeStorage: {
+      available: true,
+      backend: 'gnome_libsecret',
+      isEncryptionAvailable() {
+        return this.available;
+      },
+      getSelectedStorageBackend() {
+        return this.backend;
+      },
+      // Reversible but not plain: enough to show the file never holds the PIN as typed.
+      encryptString: (text: string) => Buffer.from(`sealed:${Buffer.from(text).toString('base64')}`),
+      decryptString: (sealed: Buffer) => Buffer.from(sealed.toString().replace(/^sealed:/, ''), 'base64').toString(),
+    },
     ipcRenderer: { invoke: vi.fn(), on: vi.fn(), removeListener: vi.fn() },
   };
   return { module, calls, ipcHandlers, ready: () => readyResolve() };

@@ -46,6 +46,7 @@ export function App() {
   if (!snapshot) return <p role="status" className="loading">Starting Custos…</p>;
 
   const software = status?.state === 'ready' && status.module.softwareToken;
+  const audit = snapshot.audit;
   return (
     <div className="shell">
       <header className="topbar">
@@ -68,6 +69,7 @@ export function App() {
         </ul>
       </nav>
       <main id="main" tabIndex={-1} className="content">
+        {audit.state === 'unavailable' && <ErrorNotice error={audit} title="Audit log unavailable" />}
         <Screen id={screen} />
       </main>
     </div>

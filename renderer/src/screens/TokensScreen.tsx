@@ -107,6 +107,8 @@ function TokenList({ slots }: { slots: SlotInfo[] }) {
 }
 
 function TokenRow({ token }: { token: TokenInfo }) {
+  const audit = useCustos((s) => s.snapshot?.audit);
+  const isAuditToken = audit?.state === 'ready' && audit.token.serial === token.serial && audit.token.label === token.label;
   const selected = useCustos((s) => s.selected);
   const busy = useCustos((s) => s.busy);
   const select = useCustos((s) => s.select);
@@ -118,6 +120,7 @@ function TokenRow({ token }: { token: TokenInfo }) {
     <tr data-serial={token.serial} aria-current={isSelected ? 'true' : undefined}>
       <th scope="row">
         {token.label} {isSelected && <span className="badge badge-ok">Selected</span>}
+        {isAuditToken && <span className="badge">Audit token — signs the log, holds no custody keys</span>}
       </th>
       <td>
         <code>{token.serial}</code>
@@ -137,9 +140,11 @@ function TokenRow({ token }: { token: TokenInfo }) {
         )}
       </td>
       <td className="actions">
-        <button type="button" onClick={() => void select(ref)} disabled={isSelected || busy === 'select'} aria-label={`Select token ${token.label}`}>
-          {isSelected ? 'Selected' : 'Select'}
-        </button>
+        {!isAuditToken && (
+          <button type="button" onClick={() => void select(ref)} disabled={isSelected || busy === 'select'} aria-label={`Select token ${token.label}`}>
+            {isSelected ? 'Selected' : 'Select'}
+          </button>
+        )}
         <button type="button" onClick={() => void inspect(ref)} disabled={busy === 'mechanisms'} aria-label={`Show mechanisms of ${token.label}`}>
           Mechanisms
         </button>
