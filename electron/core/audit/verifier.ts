@@ -11,7 +11,7 @@ export interface VerifiableEntry {
 
 export interface VerifyInput {
   /** In log order, as stored; positions are leaf indexes. */
-  entries: Iterable<VerifiableEntry>;
+  entries: Iterable<VerifiableEntry> | AsyncIterable<VerifiableEntry>;
   /** Checkpoints that came with the log (its own table, or the bundle's). */
   checkpoints: readonly string[];
   /** Checkpoints kept elsewhere (earlier reports, printouts): the log must still be consistent with them. */
@@ -60,7 +60,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     signatures = [];
   };
   try {
-    for (const item of input.entries) {
+    for await (const item of input.entries) {
       if (messages.length === 0) batchStart = positions.length;
       tree.append(leafHash(Buffer.from(item.entry, 'utf8')));
       positions.push({ seqField: seqOf(item.entry), keyOk: item.keyId === expectedKeyId, signatureOk: false });

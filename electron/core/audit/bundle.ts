@@ -1,0 +1,141 @@
+import { createReadStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import { CustosError } from '../errors';
+import { writeFileAtomic } from '../secret-vault';
+import type { AuditLog, StoredCheckpoint } from './audit-log';
+import { publicKeyFromPem } from './audit-key';
+import { ed25519PublicKeyObject, keyId, verifierKeyString, type NoteKey } from './checkpoint';
+import type { VerifiableEntry } from './verifier';
+
+/**
+ * An audit bundle: everything an auditor needs to verify the log on their own machine, without
+ * Custos's database. A folder of plain files:
+ *   entries.jsonl      one entry per line: exact signed bytes, signature, key ID, inclusion proof
+ *   checkpoints.json   every signed checkpoint (C2SP signed notes), oldest first
+ *   audit-key.pem      the audit public key (Ed25519, SubjectPublicKeyInfo)
+ *   audit-key.vkey     the same key as a signed-note verifier key, with its name
+ *   README.txt         how to check it with openssl alone
+ */
+export const BundleLine = z.strictObject({
+  seq: z.number().int().nonnegative(),
+  entry: z.string(),
+  signature: z.string(),
+  keyId: z.string(),
+  inclusion: z.strictObject({ treeSize: z.number().int(), proof: z.array(z.string()) }),
+});
+const BundleCheckpoints = z.array(z.strictObject({ treeSize: z.number().int(), reason: z.string(), createdAt: z.string(), note: z.string() }));
+
+export interface BundleSummary {
+  dir: string;
+  entries: number;
+  checkpoint: StoredCheckpoint;
+}
+
+export function writeBundle(log: AuditLog, key: NoteKey, dir: string, closing: StoredCheckpoint): BundleSummary {
+  mkdirSync(dir, { recursive: true });
+  const size = closing.treeSize;
+  const lines: string[] = [];
+  for (const stored of log.entries()) {
+    if (stored.seq >= size) break;
+    const line: z.infer<typeof BundleLine> = {
+      seq: stored.seq,
+      entry: stored.entry,
+      signature: stored.signature.toString('base64'),
+      keyId: stored.keyId,
+      inclusion: { treeSize: size, proof: log.inclusionProof(stored.seq, size).map((h) => h.toString('base64')) },
+    };
+    lines.push(JSON.stringify(line));
+  }
+  writeFileAtomic(join(dir, 'entries.jsonl'), lines.length ? `${lines.join('\n')}\n` : '', 0o644);
+  const checkpoints = log.checkpoints().filter((c) => c.treeSize <= size).map(({ treeSize, reason, createdAt, note }) => ({ treeSize, reason, createdAt, note }));
+  writeFileAtomic(join(dir, 'checkpoints.json'), `${JSON.stringify(checkpoints, null, 2)}\n`, 0o644);
+  writeFileAtomic(join(dir, 'audit-key.pem'), ed25519PublicKeyObject(key.publicKey).export({ format: 'pem', type: 'spki' }).toString(), 0o644);
+  writeFileAtomic(join(dir, 'audit-key.vkey'), `${verifierKeyString(key)}\n`, 0o644);
+  writeFileAtomic(join(dir, 'README.txt'), readme(key, size), 0o644);
+  return { dir, entries: lines.length, checkpoint: closing };
+}
+
+export interface LoadedBundle {
+  key: NoteKey;
+  checkpoints: string[];
+  total: number;
+  entries: AsyncIterable<VerifiableEntry>;
+}
+
+/** Reads a bundle folder; entries are streamed, so a million-line bundle is not held in memory twice. */
+export function readBundle(dir: string): LoadedBundle {
+  for (const file of ['entries.jsonl', 'checkpoints.json', 'audit-key.vkey']) {
+    if (!existsSync(join(dir, file))) throw new CustosError('AUDIT_BUNDLE_INVALID', `${dir} is not an audit bundle: ${file} is missing.`);
+  }
+  const key = parseVerifierKey(readFileSync(join(dir, 'audit-key.vkey'), 'utf8').trim());
+  if (existsSync(join(dir, 'audit-key.pem')) && !publicKeyFromPem(readFileSync(join(dir, 'audit-key.pem'), 'utf8')).equals(key.publicKey)) {
+    throw new CustosError('AUDIT_BUNDLE_INVALID', 'The bundle’s audit-key.pem and audit-key.vkey are different keys.');
+  }
+  let checkpoints: string[];
+  try {
+    checkpoints = BundleCheckpoints.parse(JSON.parse(readFileSync(join(dir, 'checkpoints.json'), 'utf8'))).map((c) => c.note);
+  } catch (error) {
+    throw new CustosError('AUDIT_BUNDLE_INVALID', 'The bundle’s checkpoints.json is not readable.', [], { cause: error });
+  }
+  const path = join(dir, 'entries.jsonl');
+  const total = countLines(path);
+  async function* entries(): AsyncIterable<VerifiableEntry> {
+    const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (line.length === 0) continue;
+      let parsed: z.infer<typeof BundleLine> | null = null;
+      try {
+        parsed = BundleLine.parse(JSON.parse(line));
+      } catch {
+        parsed = null;
+      }
+      // A line that does not parse still takes its place in the log, so the verifier names it.
+      yield parsed ? { entry: parsed.entry, signature: Buffer.from(parsed.signature, 'base64'), keyId: parsed.keyId } : { entry: line, signature: Buffer.alloc(0), keyId: '' };
+    }
+  }
+  return { key, checkpoints, total, entries: entries() };
+}
+
+export function parseVerifierKey(text: string): NoteKey {
+  // name+hex(keyID)+base64(key): the base64 part may itself contain '+'.
+  const match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(text);
+  const [, name, id, encoded] = match ?? [];
+  const bytes = Buffer.from(encoded ?? '', 'base64');
+  if (!name || !id || bytes.length !== 33 || bytes[0] !== 0x01) throw new CustosError('AUDIT_BUNDLE_INVALID', 'The verifier key is not an Ed25519 signed-note key.');
+  const key = { name, publicKey: Buffer.from(bytes.subarray(1)) };
+  if (keyId(key).toString('hex') !== id) throw new CustosError('AUDIT_BUNDLE_INVALID', 'The verifier key’s ID does not match its key.');
+  return key;
+}
+
+function countLines(path: string): number {
+  const data = readFileSync(path);
+  let count = 0;
+  for (let i = 0; i < data.length; i++) if (data[i] === 0x0a) count++;
+  return count;
+}
+
+function readme(key: NoteKey, size: number): string {
+  return `Custos audit bundle — ${size} entries, log ${key.name}
+
+Verify everything (signatures, Merkle tree, checkpoints) with Custos, no database needed:
+  custos audit verify --bundle .  [--checkpoint earlier-checkpoint.txt]
+
+Or check any single entry with openssl alone. Each line of entries.jsonl holds "entry" (the exact
+signed bytes, RFC 8785 canonical JSON) and "signature" (base64 Ed25519):
+  jq -rj '.entry' <<< "$LINE" > entry.json
+  jq -r '.signature' <<< "$LINE" | base64 -d > entry.sig
+  openssl pkeyutl -verify -pubin -inkey audit-key.pem -rawin -in entry.json -sigfile entry.sig
+
+A checkpoint (checkpoints.json, "note") is a C2SP signed note: the text before the blank line is
+what is signed; the signature line is "— <name> <base64(4-byte key ID ‖ 64-byte signature)>".
+  printf '%s' "<text before the blank line, with its final newline>" > checkpoint.txt
+  echo '<base64 after the name>' | base64 -d | tail -c 64 > checkpoint.sig
+  openssl pkeyutl -verify -pubin -inkey audit-key.pem -rawin -in checkpoint.txt -sigfile checkpoint.sig
+
+Why checkpoints matter: the audit key signs unattended, so whoever controls this machine could
+sign a rewritten history. A checkpoint that has left the machine (printed, in a report, kept by
+an auditor) cannot be made consistent with a rewrite: keep them, and verify against them.
+`;
+}

@@ -1,0 +1,178 @@
+import Database from 'better-sqlite3';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DATABASE_FILE, Store } from '../store/database';
+import { openAudit } from '../testing/audit-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { readBundle, writeBundle } from './bundle';
+import { keyId } from './checkpoint';
+import { leafHash, MemoryTree, nodesCompletedBy } from './merkle';
+import { verifyAuditLog } from './verifier';
+import { verifyStoredLog } from './verify-store';
+
+let dataDir: string;
+let cleanup: () => void;
+beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
+afterEach(() => cleanup());
+const operator = { type: 'operator', id: 'test' } as const;
+
+/** A real log of 25 entries with checkpoints, as Custos writes it. Returns the checkpoint notes. */
+function writeLog(entries = 24): string[] {
+  const opened = openAudit(dataDir);
+  try {
+    for (let i = 0; i < entries; i++) {
+      opened.audit.record({ actor: operator, action: i % 2 ? 'token.list' : 'token.select', object: { type: 'token', id: `t${i}` } });
+      if (i === 9) opened.audit.log().checkpoint('after ten');
+    }
+    opened.audit.log().checkpoint('closing');
+    return opened.audit.log().checkpoints().map((c) => c.note);
+  } finally {
+    opened.close();
+  }
+}
+
+/** Changes the database the way an attacker with the file would: triggers dropped first. */
+function tamper(fn: (db: Database.Database) => void): void {
+  const db = new Database(join(dataDir, DATABASE_FILE));
+  for (const table of ['audit_entries', 'audit_tree', 'audit_checkpoints', 'audit_keys']) {
+    db.exec(`DROP TRIGGER IF EXISTS ${table}_no_update; DROP TRIGGER IF EXISTS ${table}_no_delete;`);
+  }
+  fn(db);
+  db.close();
+}
+
+async function verify(trustedCheckpoints: string[] = []) {
+  const store = Store.open(dataDir);
+  try {
+    return await verifyStoredLog(store, { trustedCheckpoints });
+  } finally {
+    store.close();
+  }
+}
+
+type Row = { seq: number; entry: string; signature: Buffer; key_id: string };
+const rows = (db: Database.Database) => db.prepare('SELECT seq, entry, signature, key_id FROM audit_entries ORDER BY seq').all() as Row[];
+function rewriteEntries(db: Database.Database, next: Row[]): void {
+  db.exec('DELETE FROM audit_entries');
+  const insert = db.prepare('INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (?, ?, ?, ?)');
+  next.forEach((row, i) => insert.run(i, row.entry, row.signature, row.key_id));
+}
+
+describe('audit verification of the live log', () => {
+  it('passes an untouched log and reports its size and root', async () => {
+    writeLog();
+    const verdict = await verify();
+    expect(verdict).toMatchObject({ ok: true, entries: 25, first: null, problems: [] });
+    expect(Buffer.from(verdict.root, 'base64')).toHaveLength(32);
+  });
+
+  it('names an edited field: the entry no longer matches its signature', async () => {
+    writeLog();
+    tamper((db) => db.prepare("UPDATE audit_entries SET entry = replace(entry, '\"t5\"', '\"t5-renamed\"') WHERE seq = 6").run());
+    const verdict = await verify();
+    expect(verdict.first).toMatchObject({ kind: 'edited', seq: 6 });
+    expect(verdict.problems.map((p) => p.kind)).toContain('inconsistent-checkpoint');
+  });
+
+  it('names a deleted row', async () => {
+    writeLog();
+    tamper((db) => db.prepare('DELETE FROM audit_entries WHERE seq = 7').run());
+    expect((await verify()).first).toMatchObject({ kind: 'deleted', seq: 7, message: 'Entry 7 was deleted.' });
+  });
+
+  it('names an inserted row', async () => {
+    writeLog();
+    tamper((db) => {
+      const all = rows(db);
+      const forged = { ...all[6]!, entry: all[6]!.entry.replace('token.select', 'key.export'), signature: randomBytes(64) };
+      rewriteEntries(db, [...all.slice(0, 6), forged, ...all.slice(6)]);
+    });
+    expect((await verify()).first).toMatchObject({ kind: 'inserted', seq: 6 });
+  });
+
+  it('names two swapped rows', async () => {
+    writeLog();
+    tamper((db) => {
+      const all = rows(db);
+      rewriteEntries(db, [...all.slice(0, 3), all[4]!, all[3]!, ...all.slice(5)]);
+    });
+    expect((await verify()).first).toMatchObject({ kind: 'reordered', seq: 3, message: 'Entries 3 and 4 were swapped.' });
+  });
+
+  it('names a truncated tail', async () => {
+    writeLog();
+    tamper((db) => db.prepare('DELETE FROM audit_entries WHERE seq >= 15').run());
+    expect((await verify()).first).toMatchObject({ kind: 'truncated', seq: 15 });
+  });
+
+  it('names a replaced signature on an entry whose content a checkpoint still vouches for', async () => {
+    writeLog();
+    tamper((db) => db.prepare('UPDATE audit_entries SET signature = ? WHERE seq = 5').run(randomBytes(64)));
+    expect((await verify()).first).toMatchObject({ kind: 'bad-signature', seq: 5 });
+  });
+
+  it('names a swapped audit key', async () => {
+    writeLog();
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+    tamper((db) => db.prepare('UPDATE audit_keys SET public_key = ?').run(raw));
+    const verdict = await verify();
+    expect(verdict.first).toMatchObject({ kind: 'unknown-key', seq: 0 });
+    expect(verdict.problems.filter((p) => p.kind === 'unknown-key').length).toBeGreaterThan(1);
+  });
+
+  it('names a forged checkpoint', async () => {
+    const notes = writeLog();
+    const forged = notes.at(-1)!.replace(/\n25\n/, '\n24\n');
+    tamper((db) => db.prepare('UPDATE audit_checkpoints SET note = ? WHERE id = (SELECT max(id) FROM audit_checkpoints)').run(forged));
+    expect((await verify()).first).toMatchObject({ kind: 'forged-checkpoint' });
+  });
+
+  it('catches a history rewritten with the real audit key once a checkpoint has left the machine', async () => {
+    const exported = writeLog().at(-1)!;
+    // The machine's owner rewinds the log to 5 entries and lets Custos sign a different history.
+    tamper((db) => {
+      const kept = rows(db).slice(0, 5);
+      rewriteEntries(db, kept);
+      db.exec('DELETE FROM audit_tree; DELETE FROM audit_checkpoints;');
+      const tree = new MemoryTree();
+      const insert = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
+      kept.forEach((row, i) => {
+        const leaf = leafHash(Buffer.from(row.entry));
+        for (const node of nodesCompletedBy(i, leaf, tree)) insert.run(node.level, node.index, node.hash);
+        tree.append(leaf);
+      });
+    });
+    const opened = openAudit(dataDir);
+    for (let i = 0; i < 25; i++) opened.audit.record({ actor: operator, action: 'token.list' });
+    opened.audit.log().checkpoint('rewritten');
+    opened.close();
+    expect((await verify()).ok).toBe(true); // The rewrite is self-consistent: only an outside checkpoint can show it.
+    const verdict = await verify([exported]);
+    expect(verdict.first).toMatchObject({ kind: 'inconsistent-checkpoint', message: expect.stringMatching(/rewritten after that checkpoint was exported/) });
+  });
+});
+
+describe('audit bundles', () => {
+  it('verify without the database, and a changed line is named', async () => {
+    writeLog();
+    const bundle = join(dataDir, 'bundle');
+    const opened = openAudit(dataDir);
+    writeBundle(opened.audit.log(), opened.audit.noteKey()!, bundle, opened.audit.log().checkpoint('export'));
+    opened.close();
+    rmSync(join(dataDir, DATABASE_FILE));
+    const loaded = readBundle(bundle);
+    expect(keyId(loaded.key)).toHaveLength(4);
+    const progress: number[] = [];
+    const verdict = await verifyAuditLog({ ...loaded, onProgress: (n) => progress.push(n) });
+    expect(verdict).toMatchObject({ ok: true, entries: 25 });
+    expect(progress.at(-1)).toBe(25);
+
+    const lines = readFileSync(join(bundle, 'entries.jsonl'), 'utf8').split('\n');
+    lines[9] = lines[9]!.replace('token.list', 'key.destroy');
+    writeFileSync(join(bundle, 'entries.jsonl'), lines.join('\n'));
+    expect((await verifyAuditLog(readBundle(bundle))).first).toMatchObject({ kind: 'edited', seq: 9 });
+  });
+});
