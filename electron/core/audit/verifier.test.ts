@@ -171,7 +171,7 @@ describe('audit bundles', () => {
     expect(progress.at(-1)).toBe(25);
 
     const lines = readFileSync(join(bundle, 'entries.jsonl'), 'utf8').split('\n');
-    lines[9] = lines[9]!.replace('token.list', 'key.destroy');
+    lines[9] = lines[9]!.replace(/token\.(list|select)/, 'key.destroy');
     writeFileSync(join(bundle, 'entries.jsonl'), lines.join('\n'));
     expect((await verifyAuditLog(readBundle(bundle))).first).toMatchObject({ kind: 'edited', seq: 9 });
   });
