@@ -1,4 +1,7 @@
-import { renameSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { join } from 'node:path';
+import { leafHash, verifyConsistency, verifyInclusion } from '../core/audit/merkle';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Store } from '../core/store/database';
 import { softHsmPaths } from '../core/hsm/softhsm';
@@ -75,5 +78,101 @@ describe('custos CLI', () => {
   it('exits 5 when a token is selected without a serial', async () => {
     initSoftHsmToken(dataDir, 'cli-token');
     expect((await custos('token', 'select')).code).toBe(EXIT.invalidInput);
+  });
+});
+
+describe('custos audit', () => {
+  it('verify passes a fresh log and names what it checked', async () => {
+    initSoftHsmToken(dataDir, 'cli-token');
+    await custos('token', 'list');
+    const run = await custos('audit', 'verify');
+    expect(run.code).toBe(EXIT.ok);
+    expect(run.stdout).toMatch(/^Audit log verified: \d+ entries, \d+ checkpoints/);
+  });
+
+  it('export writes a bundle that verifies with no database, and exits 6 once it is altered', async () => {
+    await custos('status');
+    const bundle = join(dataDir, 'bundle');
+    const exported = await custos('audit', 'export', '--out', bundle);
+    expect(exported.code).toBe(EXIT.ok);
+    expect(exported.stdout).toContain('\u2014 custos.local/audit/');
+    rmSync(join(dataDir, 'custos.db'));
+    expect(await runCli(['audit', 'verify', '--bundle', bundle, '--json'], io(), 'test')).toBe(EXIT.ok);
+    const lines = readFileSync(join(bundle, 'entries.jsonl'), 'utf8').split('\n');
+    lines.splice(1, 1);
+    writeFileSync(join(bundle, 'entries.jsonl'), lines.join('\n'));
+    const output = io();
+    expect(await runCli(['audit', 'verify', '--bundle', bundle], output, 'test')).toBe(EXIT.verification);
+    expect(output.err()).toMatch(/^Error AUDIT_VERIFY_FAILED: The audit log FAILED verification at entry 1 \(deleted\): Entry 1 was deleted\./);
+  });
+
+  it('verify --checkpoint checks the log against a checkpoint kept elsewhere', async () => {
+    const checkpoint = await custos('audit', 'checkpoint');
+    const file = join(dataDir, 'kept.txt');
+    writeFileSync(file, checkpoint.stdout);
+    expect((await custos('audit', 'verify', '--checkpoint', file)).code).toBe(EXIT.ok);
+    writeFileSync(file, checkpoint.stdout.replace(/\n(\d+)\n/, (_m, n: string) => `\n${Number(n) + 1}\n`));
+    const forged = await custos('audit', 'verify', '--checkpoint', file, '--json');
+    expect(forged.code).toBe(EXIT.verification);
+  });
+
+  it('export --format csv --trail key-management keeps changes and drops reads', async () => {
+    const token = initSoftHsmToken(dataDir, 'cli-token');
+    await custos('token', 'list');
+    await custos('token', 'select', '--serial', token.serial, '--label', token.label);
+    const csv = join(dataDir, 'trail.csv');
+    expect((await custos('audit', 'export', '--out', csv, '--format', 'csv', '--trail', 'key-management')).code).toBe(EXIT.ok);
+    const rows = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(rows[0]).toMatch(/^seq,time,actor_type/);
+    expect(rows.some((r) => r.includes('"token.select"'))).toBe(true);
+    expect(rows.some((r) => r.includes('"token.list"'))).toBe(false);
+  });
+
+  it('export --format cef writes one CEF line per entry', async () => {
+    await custos('status');
+    const cef = join(dataDir, 'siem.cef');
+    expect((await custos('audit', 'export', '--out', cef, '--format', 'cef')).code).toBe(EXIT.ok);
+    const lines = readFileSync(cef, 'utf8').trim().split('\n');
+    expect(lines.every((l) => /^CEF:0\|Custos\|Custos\|test\|[a-z.-]+\|[a-z.-]+\|\d\|rt=\d+ /.test(l))).toBe(true);
+  });
+
+  it('proof and consistency print proofs that verify with only the hashes', async () => {
+    await custos('status');
+    await custos('status');
+    const proof = JSON.parse((await custos('audit', 'proof', '--seq', '1', '--json')).stdout) as { value: { seq: number; treeSize: number; root: string; entry: string; proof: string[] } };
+    const p = proof.value;
+    expect(verifyInclusion(p.seq, p.treeSize, leafHash(Buffer.from(p.entry)), p.proof.map((h) => Buffer.from(h, 'base64')), Buffer.from(p.root, 'base64'))).toBe(true);
+    const consistency = JSON.parse((await custos('audit', 'consistency', '--from', '1', '--json')).stdout) as { value: { from: number; to: number; fromRoot: string; toRoot: string; proof: string[] } };
+    const c = consistency.value;
+    expect(verifyConsistency(c.from, c.to, Buffer.from(c.fromRoot, 'base64'), Buffer.from(c.toRoot, 'base64'), c.proof.map((h) => Buffer.from(h, 'base64')))).toBe(true);
+  });
+
+  it('key prints the PEM and the signed-note verifier key', async () => {
+    expect((await custos('audit', 'key')).stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect((await custos('audit', 'key', '--verifier')).stdout).toMatch(/^custos\.local\/audit\/[0-9a-f]{16}\+[0-9a-f]{8}\+/);
+  });
+});
+
+function io() {
+  let stdout = '';
+  let stderr = '';
+  return Object.assign(
+    { stdout: (t: string) => (stdout += t), stderr: (t: string) => (stderr += t), env: {} },
+    { out: () => stdout, err: () => stderr },
+  );
+}
+
+describe('custos audit verify --key', () => {
+  it('trusts only the key it is given: a log signed by another key fails as unknown-key', async () => {
+    await custos('status');
+    const own = join(dataDir, 'own.pem');
+    writeFileSync(own, (await custos('audit', 'key')).stdout);
+    expect((await custos('audit', 'verify', '--key', own)).code).toBe(EXIT.ok);
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const stranger = join(dataDir, 'stranger.pem');
+    writeFileSync(stranger, publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    const run = await custos('audit', 'verify', '--key', stranger);
+    expect(run.code).toBe(EXIT.verification);
+    expect(run.stderr).toMatch(/unknown-key/);
   });
 });

@@ -1,4 +1,13 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { AuditVerdict } from '../../shared/audit';
+import { publicKeyFromPem } from '../core/audit/audit-key';
+import { parseVerifierKey, readBundle } from '../core/audit/bundle';
+import type { NoteKey } from '../core/audit/checkpoint';
+import type { Trail } from '../core/audit/exports';
+import { verifyAuditLog } from '../core/audit/verifier';
+import type { VerifyOptions } from '../core/audit/verify-store';
 import type { Envelope, ErrorCode, WireError } from '../../shared/errors';
 import type { ChannelName, InputOf, ResultOf } from '../../shared/ipc-schema';
 import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
@@ -14,11 +23,12 @@ export interface Io {
 }
 
 /** Exit codes are a contract with scripts: see README “CLI”. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, token: 3, store: 4, invalidInput: 5 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, token: 3, store: 4, invalidInput: 5, verification: 6 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
   if (code.startsWith('STORE_')) return EXIT.store;
   if (code.startsWith('IPC_')) return EXIT.invalidInput;
+  if (code === 'AUDIT_VERIFY_FAILED') return EXIT.verification;
   if (code === 'INTERNAL') return EXIT.failure;
   return EXIT.token;
 }
@@ -33,6 +43,14 @@ Commands:
   token select --serial S --label L   Remember the token to work with
   module set PATH                     Use the PKCS#11 library at PATH
   module reset                        Use Custos's embedded SoftHSM2 rehearsal store
+  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
+                                      Check every signature, the Merkle tree and every checkpoint
+                                      (of the live log, or of an exported bundle: no database needed)
+  audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
+  audit checkpoint                    Sign a checkpoint of the log now and print it
+  audit key [--verifier]              The audit public key (PEM), or its signed-note verifier key
+  audit proof --seq N [--size M]      Inclusion proof of entry N in the log of size M
+  audit consistency --from A [--to B] Consistency proof between two log sizes
 
 Options:
   --data-dir DIR   Data directory (default: CUSTOS_DATA_DIR, else the desktop app's)
@@ -53,6 +71,17 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         json: { type: 'boolean', default: false },
         serial: { type: 'string' },
         label: { type: 'string' },
+        bundle: { type: 'string' },
+        checkpoint: { type: 'string', multiple: true },
+        key: { type: 'string' },
+        verifier: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        format: { type: 'string' },
+        trail: { type: 'string' },
+        seq: { type: 'string' },
+        size: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -66,7 +95,8 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
   if (values.version) return io.stdout(`custos ${version}\n`), EXIT.ok;
   const command = positionals.join(' ');
   const json = values.json;
-  const request = requestFor(command, positionals, values);
+  if (command === 'audit verify' && values.bundle !== undefined) return verifyBundle(values, io);
+  const request = requestFor(command, positionals, values, io);
   if (!request) {
     io.stderr(`Unknown command: ${command || '(none)'}\n\n${USAGE}`);
     return EXIT.usage;
@@ -108,11 +138,7 @@ function call<N extends ChannelName>(name: N, input: InputOf<N>, render: (value:
   };
 }
 
-function requestFor(
-  command: string,
-  positionals: string[],
-  values: { serial?: string | undefined; label?: string | undefined },
-): Request | null {
+function requestFor(command: string, positionals: string[], values: Values & { serial?: string | undefined; label?: string | undefined }, io: Io): Request | null {
   const ref = values.serial !== undefined ? { serial: values.serial, label: values.label ?? '' } : null;
   switch (command) {
     case 'status':
@@ -130,6 +156,49 @@ function requestFor(
       };
     case 'token select':
       return call('tokens.select', ref ?? { serial: '', label: '' }, (t) => `Selected ${t.label} (${t.serial}).\n`);
+    case 'audit verify':
+      return async (core) => {
+        const options = verifyOptions({ ...values, origin: core.audit.noteKey()?.name ?? core.audit.origin }, io);
+        const verdict = await core.verifyAudit(options);
+        return verdictResult(verdict);
+      };
+    case 'audit export':
+      return async (core) => {
+        const format = str(values.format) ?? 'bundle';
+        const trail = str(values.trail) ?? 'all';
+        const out = str(values.out);
+        if (!out || !['bundle', 'csv', 'cef'].includes(format) || !['all', 'key-management'].includes(trail)) {
+          return usageFailure('audit export needs --out PATH, --format bundle|csv|cef and --trail all|key-management.');
+        }
+        const result = core.exportAudit(resolve(out), format as 'bundle' | 'csv' | 'cef', trail as Trail);
+        return { envelope: { ok: true, value: result }, render: ((r: typeof result) => `Exported ${r.entries} entries to ${r.path}\nClosing checkpoint (keep it somewhere else):\n${r.checkpoint.note}`) as (v: never) => string };
+      };
+    case 'audit checkpoint':
+      return call('audit.checkpoint', {}, (c) => c.note);
+    case 'audit key':
+      return async (core) => ({
+        envelope: { ok: true, value: { pem: core.audit.publicKeyPem(), verifierKey: core.audit.verifierKey() } },
+        render: ((k: { pem: string; verifierKey: string }) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string,
+      });
+    case 'audit proof':
+      return async (core) => {
+        const log = core.audit.log();
+        const seq = Number(values.seq);
+        const size = values.size === undefined ? log.size() : Number(values.size);
+        if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(size)) return usageFailure('audit proof needs --seq N and optionally --size M.');
+        const entry = log.entry(seq);
+        const value = { seq, treeSize: size, root: log.root(size).toString('base64'), entry: entry.entry, proof: log.inclusionProof(seq, size).map((h) => h.toString('base64')) };
+        return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
+      };
+    case 'audit consistency':
+      return async (core) => {
+        const log = core.audit.log();
+        const from = Number(values.from);
+        const to = values.to === undefined ? log.size() : Number(values.to);
+        if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) return usageFailure('audit consistency needs --from A and optionally --to B.');
+        const value = { from, to, fromRoot: log.root(from).toString('base64'), toRoot: log.root(to).toString('base64'), proof: log.consistencyProof(from, to).map((h) => h.toString('base64')) };
+        return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
+      };
     case 'module reset':
       return call('settings.setModule', { path: null }, renderStatus);
     default:
@@ -137,6 +206,70 @@ function requestFor(
         return call('settings.setModule', { path: positionals[2]! }, renderStatus);
       }
       return null;
+  }
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
+
+function usageFailure(message: string) {
+  const error: WireError = { code: 'IPC_INVALID_PAYLOAD', message, remedy: ['Run `custos --help` for the options.'] };
+  return { envelope: { ok: false as const, error }, render: () => '' };
+}
+
+function verifyOptions(values: Values, io: Io): VerifyOptions {
+  const checkpoints = (values.checkpoint as string[] | undefined) ?? [];
+  return {
+    trustedCheckpoints: checkpoints.map((file) => readFileSync(file, 'utf8')),
+    ...(typeof values.key === 'string' ? { key: keyFromPem(values.key, values) } : {}),
+    onProgress: progressPrinter(io, values.json === true),
+  };
+}
+
+function keyFromPem(path: string, values: Values): NoteKey {
+  const text = readFileSync(path, 'utf8');
+  // A signed-note verifier key carries its name; a bare PEM takes the name from the bundle or log.
+  if (!text.includes('BEGIN')) return parseVerifierKey(text.trim());
+  return { name: String(values.origin ?? ''), publicKey: publicKeyFromPem(text) };
+}
+
+/** Prints progress on stderr for large logs, at most every tenth of the way. */
+function progressPrinter(io: Io, quiet: boolean) {
+  let shown = 0;
+  return (checked: number, total: number | undefined) => {
+    if (quiet || !total || total < 50_000) return;
+    const tenth = Math.floor((checked / total) * 10);
+    if (tenth > shown) {
+      shown = tenth;
+      io.stderr(`Verifying… ${checked.toLocaleString('en')} of ${total.toLocaleString('en')} entries\n`);
+    }
+  };
+}
+
+function verdictResult(verdict: AuditVerdict) {
+  const render = ((v: AuditVerdict) =>
+    v.ok ? `Audit log verified: ${v.entries} entries, ${v.checkpoints} checkpoints, every signature and checkpoint good.\nRoot (size ${v.treeSize}): ${v.root}\n` : '') as (v: never) => string;
+  if (verdict.ok) return { envelope: { ok: true as const, value: verdict }, render };
+  const first = verdict.first!;
+  const where = first.seq === null ? '' : ` at entry ${first.seq}`;
+  const error: WireError = {
+    code: 'AUDIT_VERIFY_FAILED',
+    message: `The audit log FAILED verification${where} (${first.kind}): ${first.message}`,
+    remedy: [...verdict.problems.slice(1, 10).map((p) => `also: ${p.message}`), 'Keep this machine as it is and tell your security officer and auditor.'],
+  };
+  return { envelope: { ok: false as const, error }, render };
+}
+
+async function verifyBundle(values: Values, io: Io): Promise<number> {
+  try {
+    const bundle = readBundle(resolve(String(values.bundle)));
+    const options = verifyOptions({ ...values, origin: bundle.key.name }, io);
+    const verdict = await verifyAuditLog({ ...bundle, key: options.key ?? bundle.key, trustedCheckpoints: options.trustedCheckpoints ?? [], ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    const { envelope, render } = verdictResult(verdict);
+    return report(envelope, values.json === true, io, render);
+  } catch (error) {
+    if (!isCustosError(error)) throw error;
+    return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, values.json === true, io, () => '');
   }
 }
 

@@ -1,5 +1,8 @@
 import { join } from 'node:path';
-import type { AuditActor } from '../../shared/audit';
+import type { AuditActor, AuditVerdict, CheckpointInfo } from '../../shared/audit';
+import { writeBundle } from './audit/bundle';
+import { writeExport, type Trail } from './audit/exports';
+import { verifyStoredLog, type VerifyOptions } from './audit/verify-store';
 import { channelNames, type AppSnapshot, type ChannelName } from '../../shared/ipc-schema';
 import { AuditService } from './audit/audit-service';
 import { CustosError } from './errors';
@@ -136,6 +139,35 @@ export class CustosCore {
     log.record({ actor: this.actor, action: 'audit.checkpoint', params: { reason } });
     const { treeSize, note, createdAt } = log.checkpoint(reason);
     return { treeSize, note, createdAt, reason };
+  }
+
+  /** Verifies the live log (optionally against checkpoints kept elsewhere) and records that it did. */
+  async verifyAudit(options: VerifyOptions = {}): Promise<AuditVerdict> {
+    const verdict = await verifyStoredLog(this.store, options);
+    this.audit.tryRecord({
+      actor: this.actor,
+      action: 'audit.verify',
+      params: { trusted: options.trustedCheckpoints?.length ?? 0, size: verdict.entries, root: verdict.root },
+      result: verdict.ok ? { status: 'ok' } : { status: 'failed', code: 'AUDIT_VERIFY_FAILED' },
+    });
+    return verdict;
+  }
+
+  /**
+   * Exports the log: a verifiable bundle (folder), or CSV / CEF for spreadsheets and SIEMs. The
+   * export is recorded and a checkpoint is signed first, so the export covers its own entry.
+   */
+  exportAudit(target: string, format: 'bundle' | 'csv' | 'cef', trail: Trail): { path: string; entries: number; checkpoint: CheckpointInfo } {
+    const log = this.audit.log();
+    log.record({ actor: this.actor, action: 'audit.export', params: { format, trail } });
+    const closing = log.checkpoint(`export (${format})`);
+    const checkpoint = { treeSize: closing.treeSize, note: closing.note, createdAt: closing.createdAt, reason: closing.reason };
+    if (format === 'bundle') {
+      const summary = writeBundle(log, this.audit.noteKey()!, target, closing);
+      return { path: target, entries: summary.entries, checkpoint };
+    }
+    const entries = writeExport(target, log.entries(), format, trail, this.options.version);
+    return { path: target, entries, checkpoint };
   }
 
   private recordRequest(report: DispatchReport): void {
