@@ -93,3 +93,54 @@ export const CheckpointInfo = z.object({
   note: z.string(),
 });
 export type CheckpointInfo = z.infer<typeof CheckpointInfo>;
+
+export const AuditFilter = z.strictObject({
+  actor: z.string().max(64).optional(),
+  action: z.string().max(64).optional(),
+  object: z.string().max(200).optional(),
+  result: z.enum(['ok', 'refused', 'failed']).optional(),
+  /** RFC 3339 UTC bounds on the entry time, inclusive. */
+  from: z.string().datetime({ precision: 3 }).optional(),
+  to: z.string().datetime({ precision: 3 }).optional(),
+});
+export type AuditFilter = z.infer<typeof AuditFilter>;
+
+export const AuditPageRequest = z.strictObject({
+  filter: AuditFilter,
+  offset: z.number().int().nonnegative(),
+  limit: z.number().int().min(1).max(500),
+});
+
+export const AuditRow = z.object({
+  seq: z.number().int(),
+  time: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  object: z.string(),
+  result: z.string(),
+  code: z.string(),
+});
+export type AuditRow = z.infer<typeof AuditRow>;
+
+export const AuditPage = z.object({ total: z.number().int(), offset: z.number().int(), rows: z.array(AuditRow) });
+export type AuditPage = z.infer<typeof AuditPage>;
+
+export const AuditEntryDetail = z.object({
+  seq: z.number().int(),
+  entry: AuditEntry,
+  /** The exact bytes that were hashed and signed. */
+  canonical: z.string(),
+  keyId: z.string(),
+  signatureValid: z.boolean(),
+  inclusion: z.object({
+    treeSize: z.number().int(),
+    root: z.string(),
+    proof: z.array(z.string()),
+    verified: z.boolean(),
+    /** The signed checkpoint the proof is against, when one covers the entry. */
+    checkpoint: z.string().nullable(),
+  }),
+});
+export type AuditEntryDetail = z.infer<typeof AuditEntryDetail>;
+
+export const VerifyProgress = z.object({ checked: z.number().int(), total: z.number().int() });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AuditStatus, CheckpointInfo } from './audit';
+import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
 import type { Envelope } from './errors';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
 
@@ -53,12 +53,18 @@ export const ipcSchema = {
   audit: {
     status: invoke(Empty, AuditStatus),
     checkpoint: invoke(Empty, CheckpointInfo),
+    page: invoke(AuditPageRequest, AuditPage),
+    entry: invoke(z.strictObject({ seq: z.number().int().nonnegative() }), AuditEntryDetail),
+    verify: invoke(Empty, AuditVerdict),
   },
 } as const;
 
 export const eventSchema = {
   tokens: {
     changed: notify(ModuleStatus),
+  },
+  audit: {
+    verifyProgress: notify(VerifyProgress),
   },
 } as const;
 

@@ -131,3 +131,33 @@ describe('every request is in the audit log', () => {
     expect(actions().at(-1)).toBe('audit.checkpoint ok');
   });
 });
+
+describe('audit viewer requests', () => {
+  it('pages through entries, filters by indexed fields, and shows one entry with its proofs checked', async () => {
+    const router = openCore().router;
+    for (let i = 0; i < 30; i++) await router.dispatch('tokens.status', {});
+    await router.dispatch('audit.checkpoint', {});
+    const all = (await router.dispatch('audit.page', { filter: {}, offset: 25, limit: 10 })) as { ok: true; value: { total: number; rows: { seq: number }[] } };
+    expect(all.value.total).toBe(32); // the key's creation, 30 reads, the checkpoint request
+    expect(all.value.rows.map((r) => r.seq)).toEqual([25, 26, 27, 28, 29, 30, 31]);
+    const lists = (await router.dispatch('audit.page', { filter: { action: 'token.list' }, offset: 0, limit: 500 })) as { ok: true; value: { total: number; rows: { action: string }[] } };
+    expect(lists.value.total).toBe(30);
+    expect(lists.value.rows.every((r) => r.action === 'token.list')).toBe(true);
+    const prefix = (await router.dispatch('audit.page', { filter: { action: 'audit.' }, offset: 0, limit: 500 })) as { ok: true; value: { rows: { action: string }[] } };
+    expect(prefix.value.rows.map((r) => r.action)).toContain('audit.key.create');
+    const detail = await router.dispatch('audit.entry', { seq: 3 });
+    expect(detail).toMatchObject({ ok: true, value: { seq: 3, signatureValid: true, inclusion: { verified: true, checkpoint: expect.stringContaining('\u2014 ') } } });
+  });
+
+  it('verifies on request and pushes progress', async () => {
+    const router = openCore().router;
+    const progress: unknown[] = [];
+    core!.events.subscribe((event, payload) => event === 'audit.verifyProgress' && progress.push(payload));
+    expect(await router.dispatch('audit.verify', {})).toMatchObject({ ok: true, value: { ok: true, first: null } });
+    expect(progress.length).toBeGreaterThan(0);
+  });
+
+  it('refuses a page request that asks for too much', async () => {
+    expect(await openCore().router.dispatch('audit.page', { filter: {}, offset: 0, limit: 100000 })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+  });
+});

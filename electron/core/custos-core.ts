@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { AuditActor, AuditVerdict, CheckpointInfo } from '../../shared/audit';
+import { AuditBrowser } from './audit/audit-browser';
 import { writeBundle } from './audit/bundle';
 import { writeExport, type Trail } from './audit/exports';
 import { verifyStoredLog, type VerifyOptions } from './audit/verify-store';
@@ -44,6 +45,10 @@ const auditPlan: Record<ChannelName, { action: string; self: boolean; params: bo
   'settings.setModule': { action: 'settings.module.set', self: true, params: true },
   'audit.status': { action: 'audit.status', self: false, params: false },
   'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
+  // Scrolling fetches many pages: only the first page of a query (a search) is recorded.
+  'audit.page': { action: 'audit.search', self: false, params: true },
+  'audit.entry': { action: 'audit.read', self: false, params: true },
+  'audit.verify': { action: 'audit.verify', self: true, params: false },
 };
 
 /**
@@ -130,7 +135,16 @@ export class CustosCore {
       'settings.setModule': ({ path }) => this.tokens.setModule(path),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
+      'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
+      'audit.entry': ({ seq }) => this.browser().entry(seq),
+      'audit.verify': () => this.verifyAudit({ onProgress: (checked, total) => this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }) }),
     };
+  }
+
+  private browser(): AuditBrowser {
+    const key = this.audit.noteKey();
+    if (!key) throw new CustosError('AUDIT_UNAVAILABLE', 'There is no audit log yet.');
+    return new AuditBrowser(this.store, this.audit.log(), key);
   }
 
   /** Signs a checkpoint, recording the request first so the checkpoint covers it. */
@@ -173,12 +187,15 @@ export class CustosCore {
   private recordRequest(report: DispatchReport): void {
     const plan = report.channel ? auditPlan[report.channel] : null;
     if (plan?.self && report.outcome === 'ok') return;
+    if (report.channel === 'audit.page' && report.outcome === 'ok' && (report.input as { offset?: unknown }).offset !== 0) return;
     const object =
       report.channel === null
         ? { type: 'channel', id: report.requested || '(none)' }
         : report.channel === 'tokens.select' || report.channel === 'tokens.mechanisms'
           ? tokenObjectOf(report.input)
-          : null;
+          : report.channel === 'audit.entry' && typeof (report.input as { seq?: unknown }).seq === 'number'
+            ? { type: 'audit-entry', id: String((report.input as { seq: number }).seq) }
+            : null;
     this.audit.tryRecord({
       actor: this.actor,
       action: plan?.action ?? 'ipc.request',

@@ -22,6 +22,11 @@ function router(overrides: Partial<Handlers> = {}) {
     'settings.setModule': () => ready,
     'audit.status': () => ({ state: 'unavailable', code: 'AUDIT_UNAVAILABLE', message: 'm', remedy: [] }),
     'audit.checkpoint': () => ({ treeSize: 0, reason: 'r', createdAt: 'now', note: 'n' }),
+    'audit.page': () => ({ total: 0, offset: 0, rows: [] }),
+    'audit.entry': () => {
+      throw new CustosError('AUDIT_NOT_FOUND', 'none');
+    },
+    'audit.verify': () => ({ ok: true, entries: 0, checkpoints: 0, treeSize: 0, root: '', first: null, problems: [] }),
   };
   return { router: new Router({ ...base, ...overrides }, silentLog), calls };
 }
