@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/softhsm';
 import { startCore, type CustosCore } from '../../electron/core/custos-core';
 import { silentLog } from '../../electron/core/log';
+import { openAudit } from '../../electron/core/testing/audit-fixture';
 import { initSoftHsmToken, tempDataDir } from '../../electron/core/testing/softhsm-fixture';
 import { attachCore } from './attach';
 import { serveRenderer } from './renderer-server';
@@ -13,6 +14,8 @@ export interface CustosHarness {
   core: CustosCore | null;
   /** Starts the real core on the data directory and opens the renderer in Chromium. */
   open(options?: { moduleOverride?: string; softHsmCandidates?: string[] }): Promise<Page>;
+  /** Writes `count` real, signed audit entries before the app opens (alternating two actions). */
+  seedAudit(count: number): void;
   /** A wrong user-PIN attempt made from outside Custos, with OpenSC's pkcs11-tool. */
   failLogin(label: string): void;
   addToken(label: string): { serial: string; label: string };
@@ -32,6 +35,16 @@ export const test = base.extend<{ custos: CustosHarness }>({
         return core;
       },
       addToken: (label) => initSoftHsmToken(dataDir, label),
+      seedAudit(count) {
+        const opened = openAudit(dataDir);
+        try {
+          for (let i = 0; i < count; i++) {
+            opened.audit.record({ actor: { type: 'operator', id: 'seed' }, action: i % 3 === 0 ? 'token.select' : 'token.list', object: { type: 'token', id: `seed-${i}` } });
+          }
+        } finally {
+          opened.close();
+        }
+      },
       failLogin(label) {
         const { configPath } = softHsmPaths(dataDir);
         const result = spawnSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', label, '--login', '--pin', '000000', '--list-objects'], {

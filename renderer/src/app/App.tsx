@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { screens, type ScreenId } from '../store/navigation-slice';
 import { useCustos } from '../store/context';
+import { AuditScreen } from '../screens/AuditScreen';
 import { SettingsScreen } from '../screens/SettingsScreen';
 import { TokensScreen } from '../screens/TokensScreen';
 import { ErrorNotice } from './ErrorNotice';
@@ -82,6 +83,8 @@ function Screen({ id }: { id: ScreenId }) {
       return <TokensScreen />;
     case 'settings':
       return <SettingsScreen />;
+    case 'audit':
+      return <AuditScreen />;
     default:
       return <NotYetAvailable title={screens.find((s) => s.id === id)!.title} />;
   }

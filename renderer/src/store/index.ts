@@ -1,10 +1,11 @@
 import { createStore, type StoreApi } from 'zustand';
 import type { CustosBridge } from '../bridge';
 import { createAppSlice, type AppSlice } from './app-slice';
+import { createAuditSlice, type AuditSlice } from './audit-slice';
 import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
 import { createTokensSlice, type TokensSlice } from './tokens-slice';
 
-export type CustosState = AppSlice & NavigationSlice & TokensSlice;
+export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice;
 export interface Deps {
   bridge: CustosBridge;
 }
@@ -16,7 +17,9 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createAppSlice(deps)(...a),
     ...createNavigationSlice(...a),
     ...createTokensSlice(deps)(...a),
+    ...createAuditSlice(deps)(...a),
   }));
   bridge.on.tokens.changed((status) => store.getState().applyStatus(status));
+  bridge.on.audit.verifyProgress((progress) => store.getState().applyVerifyProgress(progress));
   return store;
 }
