@@ -158,7 +158,7 @@ export class CustosCore {
   /** Verifies the live log (optionally against checkpoints kept elsewhere) and records that it did. */
   async verifyAudit(options: VerifyOptions = {}): Promise<AuditVerdict> {
     const verdict = await verifyStoredLog(this.store, options);
-    this.audit.tryRecord({
+    await this.audit.tryRecord({
       actor: this.actor,
       action: 'audit.verify',
       params: { trusted: options.trustedCheckpoints?.length ?? 0, size: verdict.entries, root: verdict.root },
@@ -184,7 +184,7 @@ export class CustosCore {
     return { path: target, entries, checkpoint };
   }
 
-  private recordRequest(report: DispatchReport): void {
+  private async recordRequest(report: DispatchReport): Promise<void> {
     const plan = report.channel ? auditPlan[report.channel] : null;
     if (plan?.self && report.outcome === 'ok') return;
     if (report.channel === 'audit.page' && report.outcome === 'ok' && (report.input as { offset?: unknown }).offset !== 0) return;
@@ -196,7 +196,7 @@ export class CustosCore {
           : report.channel === 'audit.entry' && typeof (report.input as { seq?: unknown }).seq === 'number'
             ? { type: 'audit-entry', id: String((report.input as { seq: number }).seq) }
             : null;
-    this.audit.tryRecord({
+    await this.audit.tryRecord({
       actor: this.actor,
       action: plan?.action ?? 'ipc.request',
       object,

@@ -117,6 +117,16 @@ describe('AuditLog', () => {
     expect(store.get(sql`SELECT key FROM settings WHERE key = 'y'`)).toBeUndefined();
   });
 
+  it('group-commits appends made together, each durable before its promise settles', async () => {
+    const { audit } = open();
+    const log = audit.log();
+    const before = log.size();
+    const entries = await Promise.all(Array.from({ length: 12 }, (_, i) => log.append({ actor: operator, action: 'token.list', object: { type: 'token', id: `t${i}` } })));
+    expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 12 }, (_, i) => before + i));
+    expect(log.size()).toBe(before + 12);
+    expect(JSON.parse(log.entry(before + 11).entry)).toMatchObject({ object: { id: 't11' } });
+  });
+
   it('refuses UPDATE and DELETE of entries, tree nodes, checkpoints and keys', () => {
     open().audit.log().checkpoint('test');
     opened!.close();

@@ -43,6 +43,7 @@ export interface StoredCheckpoint {
  */
 export class AuditLog {
   private readonly nodes: NodeStore;
+  private queue: { event: AuditEvent; resolve: (entry: AuditEntry) => void; reject: (error: unknown) => void }[] = [];
 
   constructor(
     private readonly store: Store,
@@ -63,26 +64,54 @@ export class AuditLog {
   record<T = void>(event: AuditEvent, change?: (db: WritableDB) => T): { entry: AuditEntry; value: T } {
     return this.store.transaction((db) => {
       const value = change ? change(db) : (undefined as T);
-      const seq = this.size();
-      const entry: AuditEntry = {
-        v: 1,
-        seq,
-        time: this.clock().toISOString(),
-        actor: event.actor,
-        action: event.action,
-        object: event.object ?? null,
-        params: event.params === undefined ? null : sha256Hex(canonicalJson(event.params)),
-        result: event.result ?? { status: 'ok' },
-      };
-      const text = canonicalJson(entry);
-      const bytes = Buffer.from(text, 'utf8');
-      const signature = this.signer.sign(bytes);
-      this.store.execute(sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${text}, ${signature}, ${this.signer.keyId})`);
-      for (const node of nodesCompletedBy(seq, leafHash(bytes), this.nodes)) {
-        this.store.execute(sql`INSERT INTO audit_tree (level, idx, hash) VALUES (${node.level}, ${node.index}, ${node.hash})`);
-      }
-      return { entry, value };
+      return { entry: this.appendOne(event), value };
     });
+  }
+
+  /**
+   * Appends an entry that guards no state change (a read, a refusal) with group commit: entries
+   * requested in the same turn of the event loop share one transaction and one fsync. The promise
+   * settles only once the entry is durable, so callers answer only after it is written.
+   */
+  append(event: AuditEvent): Promise<AuditEntry> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      const entries = this.store.transaction(() => batch.map(({ event }) => this.appendOne(event)));
+      batch.forEach(({ resolve }, i) => resolve(entries[i]!));
+    } catch (error) {
+      batch.forEach(({ reject }) => reject(error));
+    }
+  }
+
+  /** Must run inside a transaction: builds, signs and stores one entry and its tree nodes. */
+  private appendOne(event: AuditEvent): AuditEntry {
+    const seq = this.size();
+    const entry: AuditEntry = {
+      v: 1,
+      seq,
+      time: this.clock().toISOString(),
+      actor: event.actor,
+      action: event.action,
+      object: event.object ?? null,
+      params: event.params === undefined ? null : sha256Hex(canonicalJson(event.params)),
+      result: event.result ?? { status: 'ok' },
+    };
+    const text = canonicalJson(entry);
+    const bytes = Buffer.from(text, 'utf8');
+    const signature = this.signer.sign(bytes);
+    this.store.execute(sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${text}, ${signature}, ${this.signer.keyId})`);
+    for (const node of nodesCompletedBy(seq, leafHash(bytes), this.nodes)) {
+      this.store.execute(sql`INSERT INTO audit_tree (level, idx, hash) VALUES (${node.level}, ${node.index}, ${node.hash})`);
+    }
+    return entry;
   }
 
   size(): number {

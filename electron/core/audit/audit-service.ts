@@ -77,11 +77,14 @@ export class AuditService {
     return this.log().record(event, change).value;
   }
 
-  /** Best effort for reads and refusals: the entry is written if the log is open. */
-  tryRecord(event: AuditEvent): void {
+  /**
+   * For reads and refusals: written (group-committed) whenever the log is open. When it is not,
+   * the read still answers, and the unavailable log is shown everywhere instead.
+   */
+  async tryRecord(event: AuditEvent): Promise<void> {
     if (!this.current) return;
     try {
-      this.current.record(event);
+      await this.current.append(event);
     } catch (error) {
       this.options.log.error('could not record an audit entry', { action: event.action, code: isCustosError(error) ? error.code : 'INTERNAL' });
     }

@@ -1,52 +1,74 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-/** Ed25519 verification spread over worker threads: a million-entry log must verify in under a minute. */
+/**
+ * The per-entry work of verification, spread over worker threads: a million-entry log must
+ * verify in under a minute. For each entry a worker checks the Ed25519 signature, computes the
+ * RFC 6962 leaf hash (SHA-256(0x00 ‖ entry), as merkle.ts leafHash) and reads the entry's seq.
+ */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { createPublicKey, verify } = require('node:crypto');
+const { createHash, createPublicKey, verify } = require('node:crypto');
 const key = createPublicKey({
   key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(workerData.publicKey)]),
   format: 'der',
   type: 'spki',
 });
+const LEAF = Buffer.from([0x00]);
+const SEQ = /"seq":(0|[1-9][0-9]{0,15})[,}]/;
 parentPort.on('message', ({ id, messages, signatures }) => {
-  const valid = new Uint8Array(messages.length);
-  for (let i = 0; i < messages.length; i++) {
+  const n = messages.length;
+  const valid = new Uint8Array(n);
+  const seqs = new Float64Array(n);
+  const leaves = new Uint8Array(n * 32);
+  for (let i = 0; i < n; i++) {
+    const bytes = Buffer.from(messages[i], 'utf8');
     const signature = signatures[i];
-    valid[i] = signature.length === 64 && verify(null, Buffer.from(messages[i], 'utf8'), key, signature) ? 1 : 0;
+    valid[i] = signature.length === 64 && verify(null, bytes, key, signature) ? 1 : 0;
+    leaves.set(createHash('sha256').update(LEAF).update(bytes).digest(), i * 32);
+    // In canonical JSON every nested object sorts before "seq" and none has a seq key, and a quote
+    // inside a string is escaped, so the first match is the entry's own seq.
+    const match = SEQ.exec(messages[i]);
+    seqs[i] = match ? Number(match[1]) : NaN;
   }
-  parentPort.postMessage({ id, valid }, [valid.buffer]);
+  parentPort.postMessage({ id, valid, seqs, leaves }, [valid.buffer, seqs.buffer, leaves.buffer]);
 });
 `;
 
+export interface CheckedBatch {
+  /** 1 where the signature verifies. */
+  valid: Uint8Array;
+  /** The entry's own seq field, NaN where the entry is not well-formed JSON with one. */
+  seqs: Float64Array;
+  /** 32 bytes per entry: its Merkle leaf hash. */
+  leaves: Uint8Array;
+}
+
 export class SignaturePool {
   private readonly workers: Worker[];
-  private readonly pending = new Map<number, (valid: Uint8Array) => void>();
+  private readonly pending = new Map<number, { resolve: (batch: CheckedBatch) => void; reject: (error: Error) => void }>();
   private next = 0;
-  private failure: Error | null = null;
 
   constructor(publicKey: Buffer, size = Math.max(1, availableParallelism())) {
     this.workers = Array.from({ length: size }, () => {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { publicKey: Uint8Array.from(publicKey) } });
-      worker.on('message', ({ id, valid }: { id: number; valid: Uint8Array }) => {
-        this.pending.get(id)?.(valid);
+      worker.on('message', ({ id, ...batch }: { id: number } & CheckedBatch) => {
+        this.pending.get(id)?.resolve(batch);
         this.pending.delete(id);
       });
       worker.on('error', (error) => {
-        this.failure = error;
+        for (const { reject } of this.pending.values()) reject(error);
+        this.pending.clear();
       });
       return worker;
     });
   }
 
-  /** Resolves to one flag per message: 1 when its signature verifies. */
-  verify(messages: string[], signatures: Uint8Array[]): Promise<Uint8Array> {
-    if (this.failure) return Promise.reject(this.failure);
+  check(messages: string[], signatures: Uint8Array[]): Promise<CheckedBatch> {
     const id = this.next++;
     const worker = this.workers[id % this.workers.length]!;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
       worker.postMessage({ id, messages, signatures });
     });
   }

@@ -1,7 +1,7 @@
 import type { AuditProblem, AuditVerdict } from '../../../shared/audit';
 import { keyId, parseCheckpoint, parseNote, verifyNote, type NoteKey } from './checkpoint';
-import { leafHash, MemoryTree } from './merkle';
-import { SignaturePool } from './signature-pool';
+import { MemoryTree } from './merkle';
+import { SignaturePool, type CheckedBatch } from './signature-pool';
 
 export interface VerifiableEntry {
   entry: string;
@@ -38,20 +38,33 @@ interface Position {
 export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> {
   const expectedKeyId = keyId(input.key).toString('hex');
   const tree = new MemoryTree();
-  const positions: Position[] = [];
+  const keyOk: boolean[] = [];
+  const seqFields: (number | null)[] = [];
+  const signatureOk: boolean[] = [];
   const pool = new SignaturePool(input.key.publicKey, input.workers);
+  // Batches come back in any order; leaves enter the tree strictly in log order.
+  const done = new Map<number, CheckedBatch>();
+  let appended = 0;
+  let checked = 0;
   const batches: Promise<void>[] = [];
   let messages: string[] = [];
   let signatures: Uint8Array[] = [];
-  let batchStart = 0;
-  let checked = 0;
   const flush = () => {
     if (messages.length === 0) return;
-    const start = batchStart;
+    const index = batches.length;
     const count = messages.length;
     batches.push(
-      pool.verify(messages, signatures).then((valid) => {
-        for (let i = 0; i < valid.length; i++) positions[start + i]!.signatureOk = valid[i] === 1;
+      pool.check(messages, signatures).then((batch) => {
+        done.set(index, batch);
+        for (let next = done.get(appended); next; next = done.get(appended)) {
+          for (let i = 0; i < next.valid.length; i++) {
+            tree.append(Buffer.from(next.leaves.buffer, next.leaves.byteOffset + i * 32, 32));
+            signatureOk.push(next.valid[i] === 1);
+            seqFields.push(Number.isNaN(next.seqs[i]!) ? null : next.seqs[i]!);
+          }
+          done.delete(appended);
+          appended += 1;
+        }
         checked += count;
         input.onProgress?.(checked, input.total);
       }),
@@ -59,20 +72,22 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     messages = [];
     signatures = [];
   };
+  const take = (item: VerifiableEntry) => {
+    keyOk.push(item.keyId === expectedKeyId);
+    messages.push(item.entry);
+    signatures.push(item.signature);
+    if (messages.length >= BATCH) flush();
+  };
   try {
-    for await (const item of input.entries) {
-      if (messages.length === 0) batchStart = positions.length;
-      tree.append(leafHash(Buffer.from(item.entry, 'utf8')));
-      positions.push({ seqField: seqOf(item.entry), keyOk: item.keyId === expectedKeyId, signatureOk: false });
-      messages.push(item.entry);
-      signatures.push(item.signature);
-      if (messages.length >= BATCH) flush();
-    }
+    // A plain loop for the database's synchronous rows; for-await only for streamed bundles.
+    if (Symbol.iterator in input.entries) for (const item of input.entries) take(item);
+    else for await (const item of input.entries) take(item);
     flush();
     await Promise.all(batches);
   } finally {
     await pool.close();
   }
+  const positions: Position[] = keyOk.map((ok, i) => ({ keyOk: ok, seqField: seqFields[i]!, signatureOk: signatureOk[i]! }));
 
   const size = tree.size;
   const checkpointProblems: AuditProblem[] = [];
@@ -130,15 +145,6 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     first: problems[0] ?? null,
     problems: problems.slice(0, MAX_LISTED),
   };
-}
-
-function seqOf(entry: string): number | null {
-  try {
-    const parsed = JSON.parse(entry) as { seq?: unknown };
-    return typeof parsed.seq === 'number' && Number.isSafeInteger(parsed.seq) ? parsed.seq : null;
-  } catch {
-    return null;
-  }
 }
 
 function classifyEntries(positions: Position[], committed: (seq: number) => boolean): AuditProblem[] {

@@ -34,14 +34,15 @@ export class Router {
   constructor(
     private readonly handlers: Handlers,
     private readonly log: Log,
-    private readonly observe: (report: DispatchReport) => void = () => {},
+    private readonly observe: (report: DispatchReport) => void | Promise<void> = () => {},
   ) {}
 
   async dispatch(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
     const result = await this.handle(name, payload);
     const known = isChannelName(name) ? name : null;
     try {
-      this.observe({
+      // Awaited: the answer goes back only once the request is on record.
+      await this.observe({
         channel: known,
         requested: known ? null : typeof name === 'string' ? name.slice(0, 64) : typeof name,
         outcome: result.ok ? 'ok' : result.error.code.startsWith('IPC_') ? 'refused' : 'failed',
