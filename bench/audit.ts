@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AuditBrowser } from '../electron/core/audit/audit-browser';
 import { AuditLog, type AuditSigner } from '../electron/core/audit/audit-log';
 import { formatCheckpoint, keyId, signNote, type NoteKey } from '../electron/core/audit/checkpoint';
 import { leafHash, MemoryTree, nodesCompletedBy, verifyConsistency, verifyInclusion } from '../electron/core/audit/merkle';
@@ -164,6 +165,18 @@ async function verificationRates(): Promise<void> {
       if (!verifyConsistency(first, size, log.root(first), root, log.consistencyProof(first, size))) throw new Error('consistency proof failed');
     }
     line(`consistency proof at ${fmt(size)} entries, build + verify (target < 10 ms)`, `${((now() - t) / samples).toFixed(2)} ms`);
+
+    // What the viewer asks for as it scrolls and filters.
+    const browser = new AuditBrowser(store, log, key);
+    const time = (label: string, fn: () => unknown) => {
+      const start = now();
+      for (let i = 0; i < 20; i++) fn();
+      line(label, `${((now() - start) / 20).toFixed(2)} ms`);
+    };
+    time(`viewer page of 200 rows, unfiltered, at the end of ${fmt(size)}`, () => browser.page({}, size - 200, 200));
+    time('viewer page of 200 rows, filtered by action, first page', () => browser.page({ action: 'token.select' }, 0, 200));
+    time('viewer page of 200 rows, filtered by action, half-way down', () => browser.page({ action: 'token.select' }, Math.floor(size / 6), 200));
+    time('viewer entry detail with signature and inclusion proof', () => browser.entry(Math.floor(size / 2)));
   } finally {
     store.close();
   }

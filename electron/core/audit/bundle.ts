@@ -61,7 +61,7 @@ export interface LoadedBundle {
   key: NoteKey;
   checkpoints: string[];
   total: number;
-  entries: AsyncIterable<VerifiableEntry>;
+  entries: AsyncIterable<VerifiableEntry[]>;
 }
 
 /** Reads a bundle folder; entries are streamed, so a million-line bundle is not held in memory twice. */
@@ -81,8 +81,9 @@ export function readBundle(dir: string): LoadedBundle {
   }
   const path = join(dir, 'entries.jsonl');
   const total = countLines(path);
-  async function* entries(): AsyncIterable<VerifiableEntry> {
+  async function* entries(): AsyncIterable<VerifiableEntry[]> {
     const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+    let chunk: VerifiableEntry[] = [];
     for await (const line of lines) {
       if (line.length === 0) continue;
       let parsed: z.infer<typeof BundleLine> | null = null;
@@ -92,8 +93,13 @@ export function readBundle(dir: string): LoadedBundle {
         parsed = null;
       }
       // A line that does not parse still takes its place in the log, so the verifier names it.
-      yield parsed ? { entry: parsed.entry, signature: Buffer.from(parsed.signature, 'base64'), keyId: parsed.keyId } : { entry: line, signature: Buffer.alloc(0), keyId: '' };
+      chunk.push(parsed ? { entry: parsed.entry, signature: Buffer.from(parsed.signature, 'base64'), keyId: parsed.keyId } : { entry: line, signature: Buffer.alloc(0), keyId: '' });
+      if (chunk.length >= 4096) {
+        yield chunk;
+        chunk = [];
+      }
     }
+    if (chunk.length > 0) yield chunk;
   }
   return { key, checkpoints, total, entries: entries() };
 }

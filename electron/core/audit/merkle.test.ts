@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { consistencyProof, EMPTY_ROOT, inclusionProof, leafHash, MemoryTree, nodeHash, verifyConsistency, verifyInclusion } from './merkle';
+import { consistencyProof, EMPTY_ROOT, FrontierTree, inclusionProof, leafHash, MemoryTree, nodeHash, verifyConsistency, verifyInclusion } from './merkle';
 
 // The definitions of RFC 6962 §2.1, written as directly as possible, to check the stored-node version against.
 const k = (n: number) => 2 ** Math.ceil(Math.log2(n) - 1);
@@ -31,6 +31,15 @@ describe('Merkle tree (RFC 6962)', () => {
 
   it('computes the same root as the RFC definition for every size', () => {
     for (let n = 1; n <= entries.length; n++) expect(tree.root(n).equals(mth(entries.slice(0, n))), `size ${n}`).toBe(true);
+  });
+
+  it('keeps only the right edge and still gives the RFC root at every size', () => {
+    const frontier = new FrontierTree();
+    expect(frontier.root().equals(EMPTY_ROOT)).toBe(true);
+    entries.forEach((e, i) => {
+      frontier.append(leafHash(e));
+      expect(frontier.root().equals(mth(entries.slice(0, i + 1))), `size ${i + 1}`).toBe(true);
+    });
   });
 
   it('produces the RFC inclusion proofs, and they verify against the root', () => {

@@ -203,3 +203,30 @@ export class MemoryTree implements NodeStore {
     return rootHash(this, size);
   }
 }
+
+/**
+ * Only the right edge of the tree (one perfect-subtree root per set bit of the size): enough to
+ * give the root at the current size, in O(log n) memory. The verifier streams a million entries
+ * through one of these instead of keeping two million node hashes.
+ */
+export class FrontierTree {
+  private readonly frontier: { size: number; hash: Buffer }[] = [];
+  size = 0;
+
+  append(leaf: Buffer): void {
+    let node = { size: 1, hash: leaf };
+    for (let top = this.frontier.at(-1); top && top.size === node.size; top = this.frontier.at(-1)) {
+      this.frontier.pop();
+      node = { size: top.size * 2, hash: nodeHash(top.hash, node.hash) };
+    }
+    this.frontier.push(node);
+    this.size += 1;
+  }
+
+  root(): Buffer {
+    if (this.frontier.length === 0) return EMPTY_ROOT;
+    let acc = this.frontier.at(-1)!.hash;
+    for (let i = this.frontier.length - 2; i >= 0; i--) acc = nodeHash(this.frontier[i]!.hash, acc);
+    return acc;
+  }
+}

@@ -1,6 +1,7 @@
 import type { AuditProblem, AuditVerdict } from '../../../shared/audit';
+import { availableParallelism } from 'node:os';
 import { keyId, parseCheckpoint, parseNote, verifyNote, type NoteKey } from './checkpoint';
-import { MemoryTree } from './merkle';
+import { EMPTY_ROOT, FrontierTree } from './merkle';
 import { SignaturePool, type CheckedBatch } from './signature-pool';
 
 export interface VerifiableEntry {
@@ -10,8 +11,8 @@ export interface VerifiableEntry {
 }
 
 export interface VerifyInput {
-  /** In log order, as stored; positions are leaf indexes. */
-  entries: Iterable<VerifiableEntry> | AsyncIterable<VerifiableEntry>;
+  /** In log order, as stored, in chunks; positions are leaf indexes. */
+  entries: Iterable<VerifiableEntry[]> | AsyncIterable<VerifiableEntry[]>;
   /** Checkpoints that came with the log (its own table, or the bundle's). */
   checkpoints: readonly string[];
   /** Checkpoints kept elsewhere (earlier reports, printouts): the log must still be consistent with them. */
@@ -37,7 +38,11 @@ interface Position {
  */
 export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> {
   const expectedKeyId = keyId(input.key).toString('hex');
-  const tree = new MemoryTree();
+  const notes = [...input.checkpoints.map((note) => ({ note, trusted: false })), ...(input.trustedCheckpoints ?? []).map((note) => ({ note, trusted: true }))];
+  // The roots the checkpoints need are taken as the streamed tree passes their sizes.
+  const wantedSizes = new Set(notes.map(({ note }) => claimedSize(note)).filter((n): n is number => n !== null));
+  const roots = new Map<number, Buffer>();
+  const tree = new FrontierTree();
   const keyOk: boolean[] = [];
   const seqFields: (number | null)[] = [];
   const signatureOk: boolean[] = [];
@@ -46,6 +51,8 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   const done = new Map<number, CheckedBatch>();
   let appended = 0;
   let checked = 0;
+  let settled = 0;
+  let wake: (() => void) | null = null;
   const batches: Promise<void>[] = [];
   let messages: string[] = [];
   let signatures: Uint8Array[] = [];
@@ -58,7 +65,8 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
         done.set(index, batch);
         for (let next = done.get(appended); next; next = done.get(appended)) {
           for (let i = 0; i < next.valid.length; i++) {
-            tree.append(Buffer.from(next.leaves.buffer, next.leaves.byteOffset + i * 32, 32));
+            tree.append(Buffer.from(next.leaves.subarray(i * 32, i * 32 + 32)));
+            if (wantedSizes.has(tree.size)) roots.set(tree.size, tree.root());
             signatureOk.push(next.valid[i] === 1);
             seqFields.push(Number.isNaN(next.seqs[i]!) ? null : next.seqs[i]!);
           }
@@ -66,27 +74,33 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
           appended += 1;
         }
         checked += count;
+        settled += 1;
+        wake?.();
+        wake = null;
         input.onProgress?.(checked, input.total);
       }),
     );
     messages = [];
     signatures = [];
   };
-  const take = (item: VerifiableEntry) => {
-    keyOk.push(item.keyId === expectedKeyId);
-    messages.push(item.entry);
-    signatures.push(item.signature);
-    if (messages.length >= BATCH) flush();
-  };
+  const inFlightLimit = 2 * (input.workers ?? availableParallelism());
   try {
-    // A plain loop for the database's synchronous rows; for-await only for streamed bundles.
-    if (Symbol.iterator in input.entries) for (const item of input.entries) take(item);
-    else for await (const item of input.entries) take(item);
+    for await (const chunk of input.entries) {
+      for (const item of chunk) {
+        keyOk.push(item.keyId === expectedKeyId);
+        messages.push(item.entry);
+        signatures.push(item.signature);
+        if (messages.length >= BATCH) flush();
+      }
+      // Back-pressure: never queue more than a few batches per worker, so memory stays flat.
+      while (batches.length - settled >= inFlightLimit) await new Promise<void>((resolve) => (wake = resolve));
+    }
     flush();
     await Promise.all(batches);
   } finally {
     await pool.close();
   }
+  roots.set(0, EMPTY_ROOT);
   const positions: Position[] = keyOk.map((ok, i) => ({ keyOk: ok, seqField: seqFields[i]!, signatureOk: signatureOk[i]! }));
 
   const size = tree.size;
@@ -120,7 +134,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
       checkpointProblems.push({ kind: 'truncated', seq: size, message: `${where} commits to ${checkpoint.size} entries but the log has only ${size}: entries from ${size} on were removed.` });
       return;
     }
-    if (!tree.root(checkpoint.size).equals(checkpoint.root)) {
+    if (!roots.get(checkpoint.size)!.equals(checkpoint.root)) {
       checkpointProblems.push({
         kind: 'inconsistent-checkpoint',
         seq: null,
@@ -130,8 +144,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     }
     committedSizes.push(checkpoint.size);
   };
-  input.checkpoints.forEach((note) => checkNote(note, false));
-  (input.trustedCheckpoints ?? []).forEach((note) => checkNote(note, true));
+  notes.forEach(({ note, trusted }) => checkNote(note, trusted));
   const committed = (seq: number) => committedSizes.some((s) => s > seq);
 
   const entryProblems = classifyEntries(positions, committed);
@@ -145,6 +158,15 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     first: problems[0] ?? null,
     problems: problems.slice(0, MAX_LISTED),
   };
+}
+
+/** The tree size a checkpoint claims, read before its signature is checked (only to know which roots to keep). */
+function claimedSize(note: string): number | null {
+  try {
+    return parseCheckpoint(parseNote(note).text).size;
+  } catch {
+    return null;
+  }
 }
 
 function classifyEntries(positions: Position[], committed: (seq: number) => boolean): AuditProblem[] {

@@ -18,13 +18,35 @@ export async function verifyStoredLog(store: Store, options: VerifyOptions = {})
   const total = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
   const checkpoints = store.all<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id`).map((r) => r.note);
   return verifyAuditLog({
-    entries: store.iterate<VerifiableEntry>(sql`SELECT entry, signature, key_id AS keyId FROM audit_entries ORDER BY seq`),
+    entries: storedEntries(store),
     checkpoints,
     trustedCheckpoints: options.trustedCheckpoints ?? [],
     key,
     total,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+}
+
+const CHUNK = 4096;
+
+/**
+ * The entries as stored, read in chunks by sequence number and yielding to the event loop
+ * between chunks: the database is never held busy across an await, so the app keeps answering
+ * (and appending) while a million entries are verified. Only entries present at the start count.
+ */
+async function* storedEntries(store: Store): AsyncGenerator<VerifiableEntry[]> {
+  const last = store.get<{ last: number | null }>(sql`SELECT max(seq) AS last FROM audit_entries`)!.last;
+  if (last === null) return;
+  let after = -1;
+  for (;;) {
+    const chunk = store.all<VerifiableEntry & { seq: number }>(
+      sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq > ${after} AND seq <= ${last} ORDER BY seq LIMIT ${CHUNK}`,
+    );
+    if (chunk.length === 0) return;
+    yield chunk;
+    after = chunk.at(-1)!.seq;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 export function recordedKey(store: Store): NoteKey {
