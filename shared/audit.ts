@@ -61,8 +61,20 @@ export const AuditProblem = z.object({
 });
 export type AuditProblem = z.infer<typeof AuditProblem>;
 
+export const KeySource = z.enum(['pinned', 'token', 'record', 'bundle']);
+export type KeySource = z.infer<typeof KeySource>;
+
 export const AuditVerdict = z.object({
   ok: z.boolean(),
+  /** The audit key everything was checked against, as a signed-note verifier key. */
+  trustedKey: z.string(),
+  /**
+   * Where that key came from: given by the verifier (pinned), proven by the audit token (token),
+   * the first one on record in the database (record), or the bundle's own (bundle).
+   */
+  keySource: KeySource,
+  /** True when the key or a checkpoint came from outside what is being verified. */
+  anchored: z.boolean(),
   entries: z.number().int(),
   checkpoints: z.number().int(),
   treeSize: z.number().int(),

@@ -98,6 +98,10 @@ describe('custos audit', () => {
     expect(exported.stdout).toContain('\u2014 custos.local/audit/');
     rmSync(join(dataDir, 'custos.db'));
     expect(await runCli(['audit', 'verify', '--bundle', bundle, '--json'], io(), 'test')).toBe(EXIT.ok);
+    const trusting = io();
+    expect(await runCli(['audit', 'verify', '--bundle', bundle], trusting, 'test')).toBe(EXIT.ok);
+    expect(trusting.out()).toMatch(/Trusted key \(the key inside the bundle itself\): custos\.local\/audit\//);
+    expect(trusting.out()).toMatch(/WARNING: nothing from outside vouches for that key/);
     const lines = readFileSync(join(bundle, 'entries.jsonl'), 'utf8').split('\n');
     lines.splice(1, 1);
     writeFileSync(join(bundle, 'entries.jsonl'), lines.join('\n'));
@@ -174,5 +178,31 @@ describe('custos audit verify --key', () => {
     const run = await custos('audit', 'verify', '--key', stranger);
     expect(run.code).toBe(EXIT.verification);
     expect(run.stderr).toMatch(/unknown-key/);
+  });
+});
+
+describe('custos audit verify --bundle with a pinned key', () => {
+  it('refuses a bundle made with another key, however consistent it is', async () => {
+    await custos('status');
+    const bundle = join(dataDir, 'bundle');
+    await custos('audit', 'export', '--out', bundle);
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const stranger = join(dataDir, 'stranger.pem');
+    writeFileSync(stranger, publicKey.export({ format: 'pem', type: 'spki' }).toString());
+    const output = io();
+    expect(await runCli(['audit', 'verify', '--bundle', bundle, '--key', stranger], output, 'test')).toBe(EXIT.verification);
+    expect(output.err()).toMatch(/unknown-key/);
+    const pinned = io();
+    expect(await runCli(['audit', 'verify', '--bundle', bundle, '--key', join(bundle, 'audit-key.pem')], pinned, 'test')).toBe(EXIT.ok);
+    expect(pinned.out()).toMatch(/Trusted key \(the key you gave\)/);
+    expect(pinned.out()).not.toMatch(/WARNING/);
+  });
+
+  it('records a failed export as failed', async () => {
+    const run = await custos('audit', 'export', '--out', join(dataDir, 'no', 'such', 'dir', 'x.csv'), '--format', 'csv');
+    expect(run.code).not.toBe(EXIT.ok);
+    const csv = join(dataDir, 'after.csv');
+    await custos('audit', 'export', '--out', csv, '--format', 'csv');
+    expect(readFileSync(csv, 'utf8')).toMatch(/"audit\.export","","","[0-9a-f]{64}","failed","INTERNAL"/);
   });
 });

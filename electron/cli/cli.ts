@@ -119,6 +119,10 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
   try {
     const result = await request(core);
     return report(result.envelope, json, io, result.render);
+  } catch (error) {
+    // Commands that call the core directly (verify, export, proofs) fail with the same codes.
+    if (!isCustosError(error)) throw error;
+    return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, json, io, () => '');
   } finally {
     core.close();
   }
@@ -246,16 +250,31 @@ function progressPrinter(io: Io, quiet: boolean) {
   };
 }
 
+const keySources: Record<AuditVerdict['keySource'], string> = {
+  pinned: 'the key you gave',
+  token: 'the key the audit token proved it holds',
+  record: 'the first key on record in the database',
+  bundle: 'the key inside the bundle itself',
+};
+
+function trustLine(v: AuditVerdict): string {
+  const line = `Trusted key (${keySources[v.keySource]}): ${v.trustedKey}\n`;
+  if (v.anchored) return line;
+  return `${line}WARNING: nothing from outside vouches for that key, so this shows only that the log is consistent with it.\n  Pass --key with the audit key from a source you trust (a ceremony report, a printout), or --checkpoint, to prove it is your Custos log.\n`;
+}
+
 function verdictResult(verdict: AuditVerdict) {
   const render = ((v: AuditVerdict) =>
-    v.ok ? `Audit log verified: ${v.entries} entries, ${v.checkpoints} checkpoints, every signature and checkpoint good.\nRoot (size ${v.treeSize}): ${v.root}\n` : '') as (v: never) => string;
+    v.ok
+      ? `Audit log verified: ${v.entries} entries, ${v.checkpoints} checkpoints, every signature and checkpoint good.\nRoot (size ${v.treeSize}): ${v.root}\n${trustLine(v)}`
+      : '') as (v: never) => string;
   if (verdict.ok) return { envelope: { ok: true as const, value: verdict }, render };
   const first = verdict.first!;
   const where = first.seq === null ? '' : ` at entry ${first.seq}`;
   const error: WireError = {
     code: 'AUDIT_VERIFY_FAILED',
     message: `The audit log FAILED verification${where} (${first.kind}): ${first.message}`,
-    remedy: [...verdict.problems.slice(1, 10).map((p) => `also: ${p.message}`), 'Keep this machine as it is and tell your security officer and auditor.'],
+    remedy: [`Checked against ${keySources[verdict.keySource]}: ${verdict.trustedKey}`,...verdict.problems.slice(1, 10).map((p) => `also: ${p.message}`), 'Keep this machine as it is and tell your security officer and auditor.'],
   };
   return { envelope: { ok: false as const, error }, render };
 }
@@ -264,7 +283,7 @@ async function verifyBundle(values: Values, io: Io): Promise<number> {
   try {
     const bundle = readBundle(resolve(String(values.bundle)));
     const options = verifyOptions({ ...values, origin: bundle.key.name }, io);
-    const verdict = await verifyAuditLog({ ...bundle, key: options.key ?? bundle.key, trustedCheckpoints: options.trustedCheckpoints ?? [], ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    const verdict = await verifyAuditLog({ ...bundle, key: options.key ?? bundle.key, keySource: options.key ? 'pinned' : 'bundle', trustedCheckpoints: options.trustedCheckpoints ?? [], ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
     const { envelope, render } = verdictResult(verdict);
     return report(envelope, values.json === true, io, render);
   } catch (error) {

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ModuleStatus } from '../../shared/tokens';
 import { CustosCore } from './custos-core';
 import { softHsmPaths } from './hsm/softhsm';
+import { sql } from './store/sql';
 import { silentLog } from './log';
 import { initSoftHsmToken, tempDataDir } from './testing/softhsm-fixture';
 
@@ -147,6 +148,19 @@ describe('audit viewer requests', () => {
     expect(prefix.value.rows.map((r) => r.action)).toContain('audit.key.create');
     const detail = await router.dispatch('audit.entry', { seq: 3 });
     expect(detail).toMatchObject({ ok: true, value: { seq: 3, signatureValid: true, inclusion: { verified: true, checkpoint: expect.stringContaining('\u2014 ') } } });
+  });
+
+  it('shows an entry as included only against a checkpoint whose signature verifies', async () => {
+    const router = openCore().router;
+    await router.dispatch('tokens.status', {});
+    const genuine = ((await router.dispatch('audit.checkpoint', {})) as { value: { note: string } }).value.note;
+    await router.dispatch('tokens.status', {});
+    // A checkpoint row with a later size and a garbage signature (INSERT is allowed by the triggers).
+    const forged = genuine.replace(/\n(\d+)\n/, (_m, n: string) => `\n${Number(n) + 1}\n`);
+    core!.store.execute(sql`INSERT INTO audit_checkpoints (tree_size, note, reason, created_at) VALUES (${999}, ${forged}, ${'forged'}, ${'now'})`);
+    const detail = (await router.dispatch('audit.entry', { seq: 1 })) as { ok: true; value: { inclusion: { checkpoint: string | null; verified: boolean } } };
+    expect(detail.value.inclusion.checkpoint).toBe(genuine);
+    expect(detail.value.inclusion.verified).toBe(true);
   });
 
   it('verifies on request and pushes progress', async () => {

@@ -6,12 +6,12 @@ import { writeExport, type Trail } from './audit/exports';
 import { verifyStoredLog, type VerifyOptions } from './audit/verify-store';
 import { channelNames, type AppSnapshot, type ChannelName } from '../../shared/ipc-schema';
 import { AuditService } from './audit/audit-service';
-import { CustosError } from './errors';
+import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
 import { ModuleHost } from './hsm/module-host';
 import { Router, type DispatchReport, type Handlers } from './ipc/router';
 import { consoleLog, type Log } from './log';
-import { FileSecretVault, type SecretVault } from './secret-vault';
+import { FileSecretVault, type VaultKind, type Vaults } from './secret-vault';
 import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { TokenService, tokenObject } from './tokens/token-service';
@@ -25,8 +25,9 @@ export interface CoreOptions {
   moduleOverride?: string | undefined;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
-  /** Where the audit token PIN is sealed; a 0600 file in the data directory by default. */
-  vault?: SecretVault;
+  /** Where the audit token PIN can be sealed; a 0600 file in the data directory by default. */
+  vaults?: Vaults;
+  preferredVault?: VaultKind;
   clock?: () => Date;
   log?: Log;
 }
@@ -77,7 +78,8 @@ export class CustosCore {
       store,
       settings: this.settings,
       host: this.host,
-      vault: options.vault ?? new FileSecretVault(join(options.dataDir, 'audit-token.pin')),
+      vaults: options.vaults ?? { file: new FileSecretVault(join(options.dataDir, 'audit-token.pin')) },
+      preferredVault: options.preferredVault ?? 'file',
       log,
       ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
@@ -157,7 +159,8 @@ export class CustosCore {
 
   /** Verifies the live log (optionally against checkpoints kept elsewhere) and records that it did. */
   async verifyAudit(options: VerifyOptions = {}): Promise<AuditVerdict> {
-    const verdict = await verifyStoredLog(this.store, options);
+    const proven = this.audit.provenKey();
+    const verdict = await verifyStoredLog(this.store, { ...options, ...(options.key ? {} : proven ? { key: proven, keySource: 'token' as const } : {}) });
     await this.audit.tryRecord({
       actor: this.actor,
       action: 'audit.verify',
@@ -176,12 +179,20 @@ export class CustosCore {
     log.record({ actor: this.actor, action: 'audit.export', params: { format, trail } });
     const closing = log.checkpoint(`export (${format})`);
     const checkpoint = { treeSize: closing.treeSize, note: closing.note, createdAt: closing.createdAt, reason: closing.reason };
-    if (format === 'bundle') {
-      const summary = writeBundle(log, this.audit.noteKey()!, target, closing);
-      return { path: target, entries: summary.entries, checkpoint };
+    try {
+      if (format === 'bundle') {
+        const summary = writeBundle(log, this.audit.noteKey()!, target, closing);
+        return { path: target, entries: summary.entries, checkpoint };
+      }
+      const entries = writeExport(target, log.entries(), format, trail, this.options.version);
+      return { path: target, entries, checkpoint };
+    } catch (error) {
+      // The request is on record already; its failure must be too.
+      const code = isCustosError(error) ? error.code : (error as { code?: unknown }).code === 'ENOSPC' ? 'STORE_DISK_FULL' : 'INTERNAL';
+      log.record({ actor: this.actor, action: 'audit.export', params: { format, trail }, result: { status: 'failed', code } });
+      if (isCustosError(error)) throw error;
+      throw new CustosError(code, `The export to ${target} failed; nothing usable was written there.`, ['Check that the folder exists, is writable and has space, then export again.'], { cause: error });
     }
-    const entries = writeExport(target, log.entries(), format, trail, this.options.version);
-    return { path: target, entries, checkpoint };
   }
 
   private async recordRequest(report: DispatchReport): Promise<void> {

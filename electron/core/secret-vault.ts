@@ -1,4 +1,5 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CustosError } from './errors';
 
 /**
@@ -9,6 +10,10 @@ export interface SecretVault {
   load(): Buffer | null;
   store(secret: Buffer): void;
 }
+
+/** Where the audit PIN is sealed; recorded when the audit token is provisioned. */
+export type VaultKind = 'file' | 'os-keystore';
+export type Vaults = Partial<Record<VaultKind, SecretVault>> & { file: SecretVault };
 
 export class FileSecretVault implements SecretVault {
   constructor(private readonly path: string) {}
@@ -39,4 +44,13 @@ export function writeFileAtomic(path: string, data: Buffer | string, mode: numbe
     closeSync(fd);
   }
   renameSync(temp, path);
+  // The rename itself must reach the disk too, or a power cut can bring back the old file.
+  if (process.platform !== 'win32') {
+    const dir = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  }
 }

@@ -47,8 +47,8 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
     // able to load native code or redirect the data (the same reason the fuses are set).
     const env = production ? {} : process.env;
     const dataDir = env.CUSTOS_DATA_DIR ?? app.getPath('userData');
-    const { vault, sealed } = SafeStorageVault.choose(join(dataDir, 'audit-token.pin.sealed'), join(dataDir, 'audit-token.pin'));
-    if (!sealed) log.warn('no OS keystore: the audit token PIN is kept in a 0600 file in the data directory');
+    const { vaults, preferred } = SafeStorageVault.choose(join(dataDir, 'audit-token.pin.sealed'), join(dataDir, 'audit-token.pin'));
+    if (preferred === 'file') log.warn('no OS keystore: a new audit token PIN is kept in a 0600 file in the data directory');
     const started = startCore({
       dataDir,
       version: typeof __CUSTOS_VERSION__ === 'string' ? __CUSTOS_VERSION__ : app.getVersion(),
@@ -56,7 +56,8 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
       operator: 'desktop',
       moduleOverride: env.CUSTOS_PKCS11_MODULE,
       ...(env.CUSTOS_SQLITE_BINDING ? { nativeBinding: env.CUSTOS_SQLITE_BINDING } : {}),
-      vault,
+      vaults,
+      preferredVault: preferred,
       log,
     });
     // Without a core the window still opens and explains why (database locked, damaged…).

@@ -1,7 +1,7 @@
 import { safeStorage } from 'electron';
 import { existsSync, readFileSync } from 'node:fs';
 import { CustosError } from '../core/errors';
-import { FileSecretVault, writeFileAtomic, type SecretVault } from '../core/secret-vault';
+import { FileSecretVault, writeFileAtomic, type SecretVault, type VaultKind, type Vaults } from '../core/secret-vault';
 
 /**
  * The audit token's PIN sealed with the operating system's keystore (Keychain, DPAPI, libsecret
@@ -11,10 +11,12 @@ import { FileSecretVault, writeFileAtomic, type SecretVault } from '../core/secr
 export class SafeStorageVault implements SecretVault {
   constructor(private readonly path: string) {}
 
-  static choose(sealedPath: string, plainPath: string): { vault: SecretVault; sealed: boolean } {
+  /** Both vaults this app can open, and which a new audit token should use. */
+  static choose(sealedPath: string, plainPath: string): { vaults: Vaults; preferred: VaultKind } {
     const weak = process.platform === 'linux' && safeStorage.getSelectedStorageBackend?.() === 'basic_text';
-    if (safeStorage.isEncryptionAvailable() && !weak) return { vault: new SafeStorageVault(sealedPath), sealed: true };
-    return { vault: new FileSecretVault(plainPath), sealed: false };
+    const file = new FileSecretVault(plainPath);
+    if (safeStorage.isEncryptionAvailable() && !weak) return { vaults: { file, 'os-keystore': new SafeStorageVault(sealedPath) }, preferred: 'os-keystore' };
+    return { vaults: { file }, preferred: 'file' };
   }
 
   load(): Buffer | null {

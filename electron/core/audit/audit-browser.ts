@@ -4,7 +4,7 @@ import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql, type Sql } from '../store/sql';
 import type { AuditLog } from './audit-log';
-import { ed25519PublicKeyObject, parseCheckpoint, parseNote, type NoteKey } from './checkpoint';
+import { ed25519PublicKeyObject, parseCheckpoint, parseNote, verifyNote, type NoteKey } from './checkpoint';
 import { leafHash, verifyInclusion } from './merkle';
 
 /**
@@ -48,10 +48,11 @@ export class AuditBrowser {
       throw new CustosError('AUDIT_VERIFY_FAILED', `Entry ${seq} is not a well-formed audit entry; run “Verify now”.`, [], { cause: error });
     }
     const bytes = Buffer.from(stored.entry, 'utf8');
-    const signatureValid = stored.signature.length === 64 && verify(null, bytes, ed25519PublicKeyObject(this.key.publicKey), stored.signature);
-    const latest = this.log.checkpoints().filter((c) => c.treeSize > seq).at(-1) ?? null;
-    const treeSize = latest?.treeSize ?? this.log.size();
-    const root = latest ? parseCheckpoint(parseNote(latest.note).text).root : this.log.root(treeSize);
+    const signatureValid =
+      entry.seq === seq && stored.signature.length === 64 && verify(null, bytes, ed25519PublicKeyObject(this.key.publicKey), stored.signature);
+    const checkpoint = this.signedCheckpointCovering(seq);
+    const treeSize = checkpoint?.size ?? this.log.size();
+    const root = checkpoint?.root ?? this.log.root(treeSize);
     const proof = this.log.inclusionProof(seq, treeSize);
     return {
       seq,
@@ -64,9 +65,24 @@ export class AuditBrowser {
         root: root.toString('base64'),
         proof: proof.map((h) => h.toString('base64')),
         verified: verifyInclusion(seq, treeSize, leafHash(bytes), proof, root),
-        checkpoint: latest?.note ?? null,
+        checkpoint: checkpoint?.note ?? null,
       },
     };
+  }
+
+  /** The newest checkpoint covering the entry whose signature verifies; its signed size and root, not the row's. */
+  private signedCheckpointCovering(seq: number): { size: number; root: Buffer; note: string } | null {
+    for (const stored of this.log.checkpoints().reverse()) {
+      try {
+        const note = parseNote(stored.note);
+        if (!verifyNote(note, this.key).ok) continue;
+        const { size, root, origin } = parseCheckpoint(note.text);
+        if (origin === this.key.name && size > seq && size <= this.log.size()) return { size, root, note: stored.note };
+      } catch {
+        // A malformed checkpoint row vouches for nothing; “Verify now” names it.
+      }
+    }
+    return null;
   }
 }
 

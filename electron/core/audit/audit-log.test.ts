@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -71,7 +71,31 @@ describe('audit key and token', () => {
   });
 });
 
+describe('audit key safety', () => {
+  it('will not provision over an existing audit PIN when the database has no key (restored or swapped database)', () => {
+    open();
+    opened!.close();
+    opened = null;
+    rmSync(join(dataDir, DATABASE_FILE));
+    const pin = readFileSync(join(dataDir, 'audit-token.pin'));
+    const status = open().audit.status();
+    expect(status).toMatchObject({ state: 'unavailable', code: 'AUDIT_UNAVAILABLE', message: expect.stringMatching(/no audit key/) });
+    expect(readFileSync(join(dataDir, 'audit-token.pin')).equals(pin)).toBe(true);
+  });
+});
+
 describe('AuditLog', () => {
+  it('writes appends still queued when it closes, then refuses new ones', async () => {
+    const { audit } = open();
+    const log = audit.log();
+    const before = log.size();
+    const pending = log.append({ actor: operator, action: 'token.list' });
+    log.close();
+    await expect(pending).resolves.toMatchObject({ seq: before });
+    expect(log.size()).toBe(before + 1);
+    await expect(log.append({ actor: operator, action: 'token.list' })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+  });
+
   it('writes canonical, well-formed entries with the parameters hashed, never in the clear', () => {
     const { audit } = open();
     audit.record({ actor: operator, action: 'settings.module.set', params: { path: '/very/secret/path.so' } });

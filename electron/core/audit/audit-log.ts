@@ -44,6 +44,7 @@ export interface StoredCheckpoint {
 export class AuditLog {
   private readonly nodes: NodeStore;
   private queue: { event: AuditEvent; resolve: (entry: AuditEntry) => void; reject: (error: unknown) => void }[] = [];
+  private closed = false;
 
   constructor(
     private readonly store: Store,
@@ -74,15 +75,23 @@ export class AuditLog {
    * settles only once the entry is durable, so callers answer only after it is written.
    */
   append(event: AuditEvent): Promise<AuditEntry> {
+    if (this.closed) return Promise.reject(new CustosError('AUDIT_UNAVAILABLE', 'The audit log is closed.'));
     return new Promise((resolve, reject) => {
       this.queue.push({ event, resolve, reject });
       if (this.queue.length === 1) setImmediate(() => this.flush());
     });
   }
 
+  /** Writes what is still queued, then refuses new appends: called before the store closes. */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+
   private flush(): void {
     const batch = this.queue;
     this.queue = [];
+    if (batch.length === 0) return;
     try {
       const entries = this.store.transaction(() => batch.map(({ event }) => this.appendOne(event)));
       batch.forEach(({ resolve }, i) => resolve(entries[i]!));

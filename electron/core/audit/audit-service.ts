@@ -6,7 +6,7 @@ import type { ModuleHost } from '../hsm/module-host';
 import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
 import type { TokenModule } from '../hsm/token-module';
 import type { Log } from '../log';
-import type { SecretVault } from '../secret-vault';
+import type { SecretVault, VaultKind, Vaults } from '../secret-vault';
 import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
@@ -20,7 +20,10 @@ export interface AuditServiceOptions {
   store: Store;
   settings: Settings;
   host: ModuleHost;
-  vault: SecretVault;
+  /** The vaults this front end can open; the desktop app has the OS keystore, the CLI only the file. */
+  vaults: Vaults;
+  /** Where a new audit token's PIN goes. */
+  preferredVault: VaultKind;
   log: Log;
   softHsmCandidates?: readonly string[];
   clock?: () => Date;
@@ -112,7 +115,13 @@ export class AuditService {
     return verifierKeyString(key);
   }
 
+  /** The key the audit token proved it holds when the log opened: the default trust for verification. */
+  provenKey(): NoteKey | null {
+    return this.key?.noteKey ?? null;
+  }
+
   close(): void {
+    this.current?.close();
     this.key?.close();
     this.key = null;
     this.current = null;
@@ -125,17 +134,44 @@ export class AuditService {
     this.module = this.options.host.acquire(embedded.modulePath, 'embedded-softhsm');
     const record = this.activeKeyRecord();
     if (record) {
-      this.key = AuditKey.open(this.module, this.options.vault, record);
+      this.key = AuditKey.open(this.module, this.recordedVault(), record);
+      this.current = new AuditLog(this.options.store, this.key, this.origin, this.options.clock);
     } else {
-      const key = AuditKey.provision(this.module, this.options.vault, this.origin, `Custos audit ${this.installationId().slice(0, 8)}`);
+      const kind = this.options.preferredVault;
+      const vault = this.options.vaults[kind]!;
+      if (vault.load() !== null) {
+        throw new CustosError('AUDIT_UNAVAILABLE', 'An audit token PIN exists, but this database has no audit key: the database may have been replaced or restored without it.', [
+          'Restore the database that belongs with this data directory.',
+          'To start a new audit log on purpose, move the audit-token PIN file out of the data directory first (keep it: it opens the old audit token).',
+        ]);
+      }
+      const key = AuditKey.provision(this.module, vault, this.origin, `Custos audit ${this.installationId().slice(0, 8)}`);
       this.key = key;
-      this.insertKeyRecord(key.record);
+      this.current = new AuditLog(this.options.store, key, this.origin, this.options.clock);
+      // The key record, the vault it uses and the entry that says so commit together.
+      this.current.record(
+        { actor: SYSTEM, action: 'audit.key.create', object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` }, params: { keyId: key.record.keyId, vault: kind } },
+        () => {
+          this.insertKeyRecord(key.record);
+          this.options.settings.set('audit.vault', kind);
+        },
+      );
     }
-    this.current = new AuditLog(this.options.store, this.key, this.origin, this.options.clock);
-    if (!record) {
-      this.current.record({ actor: SYSTEM, action: 'audit.key.create', object: { type: 'token', id: `${this.key.record.token.serial}/${this.key.record.token.label}` }, params: { keyId: this.key.record.keyId } });
-      this.current.checkpoint('audit key created');
-    }
+    if (this.current.checkpoints().length === 0) this.current.checkpoint('audit key created');
+  }
+
+  /** The vault the audit token was provisioned with; a front end that cannot open it says so. */
+  private recordedVault(): SecretVault {
+    const kind = this.options.settings.get('audit.vault') ?? 'file';
+    const vault = this.options.vaults[kind];
+    if (vault) return vault;
+    throw new CustosError(
+      'AUDIT_UNAVAILABLE',
+      kind === 'os-keystore'
+        ? 'The audit token’s PIN is sealed in the desktop app’s OS keystore, which this command cannot open.'
+        : 'The audit token’s PIN is in a file this front end does not use.',
+      ['Run the commands that sign audit entries from the Custos desktop app; verification (custos audit verify) works here without the PIN.'],
+    );
   }
 
   private installationId(): string {
@@ -149,7 +185,8 @@ export class AuditService {
 
   private activeKeyRecord(): AuditKeyRecord | null {
     const row = this.options.store.get<{ key_id: string; name: string; public_key: Buffer; token_serial: string; token_label: string; cka_id: Buffer; created_at: string }>(
-      sql`SELECT key_id, name, public_key, token_serial, token_label, cka_id, created_at FROM audit_keys ORDER BY created_at DESC, rowid DESC LIMIT 1`,
+      // The first key on record: a row added later (triggers allow INSERT) cannot replace it.
+      sql`SELECT key_id, name, public_key, token_serial, token_label, cka_id, created_at FROM audit_keys ORDER BY rowid LIMIT 1`,
     );
     if (!row) return null;
     return { keyId: row.key_id, name: row.name, publicKey: row.public_key, token: { serial: row.token_serial, label: row.token_label }, ckaId: row.cka_id, createdAt: row.created_at };

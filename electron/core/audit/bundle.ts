@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
@@ -36,25 +36,35 @@ export interface BundleSummary {
 export function writeBundle(log: AuditLog, key: NoteKey, dir: string, closing: StoredCheckpoint): BundleSummary {
   mkdirSync(dir, { recursive: true });
   const size = closing.treeSize;
-  const lines: string[] = [];
-  for (const stored of log.entries()) {
-    if (stored.seq >= size) break;
-    const line: z.infer<typeof BundleLine> = {
-      seq: stored.seq,
-      entry: stored.entry,
-      signature: stored.signature.toString('base64'),
-      keyId: stored.keyId,
-      inclusion: { treeSize: size, proof: log.inclusionProof(stored.seq, size).map((h) => h.toString('base64')) },
-    };
-    lines.push(JSON.stringify(line));
+  // Streamed line by line: a million entries with proofs would not fit in one string.
+  const path = join(dir, 'entries.jsonl');
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(temp, 'w', 0o644);
+  let count = 0;
+  try {
+    for (const stored of log.entries()) {
+      if (stored.seq >= size) break;
+      const line: z.infer<typeof BundleLine> = {
+        seq: stored.seq,
+        entry: stored.entry,
+        signature: stored.signature.toString('base64'),
+        keyId: stored.keyId,
+        inclusion: { treeSize: size, proof: log.inclusionProof(stored.seq, size).map((h) => h.toString('base64')) },
+      };
+      writeSync(fd, `${JSON.stringify(line)}\n`);
+      count++;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
-  writeFileAtomic(join(dir, 'entries.jsonl'), lines.length ? `${lines.join('\n')}\n` : '', 0o644);
+  renameSync(temp, path);
   const checkpoints = log.checkpoints().filter((c) => c.treeSize <= size).map(({ treeSize, reason, createdAt, note }) => ({ treeSize, reason, createdAt, note }));
   writeFileAtomic(join(dir, 'checkpoints.json'), `${JSON.stringify(checkpoints, null, 2)}\n`, 0o644);
   writeFileAtomic(join(dir, 'audit-key.pem'), ed25519PublicKeyObject(key.publicKey).export({ format: 'pem', type: 'spki' }).toString(), 0o644);
   writeFileAtomic(join(dir, 'audit-key.vkey'), `${verifierKeyString(key)}\n`, 0o644);
   writeFileAtomic(join(dir, 'README.txt'), readme(key, size), 0o644);
-  return { dir, entries: lines.length, checkpoint: closing };
+  return { dir, entries: count, checkpoint: closing };
 }
 
 export interface LoadedBundle {
@@ -93,7 +103,7 @@ export function readBundle(dir: string): LoadedBundle {
         parsed = null;
       }
       // A line that does not parse still takes its place in the log, so the verifier names it.
-      chunk.push(parsed ? { entry: parsed.entry, signature: Buffer.from(parsed.signature, 'base64'), keyId: parsed.keyId } : { entry: line, signature: Buffer.alloc(0), keyId: '' });
+      chunk.push(parsed ? { entry: parsed.entry, signature: Buffer.from(parsed.signature, 'base64'), keyId: parsed.keyId } : { entry: '', signature: Buffer.alloc(0), keyId: '', malformed: true });
       if (chunk.length >= 4096) {
         yield chunk;
         chunk = [];

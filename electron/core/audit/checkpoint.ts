@@ -84,13 +84,19 @@ export function signNote(text: string, key: NoteKey, sign: (message: Buffer) => 
   return `${text}\n${EM_DASH} ${key.name} ${Buffer.concat([keyId(key), signature]).toString('base64')}\n`;
 }
 
+const MAX_SIGNATURES = 100;
+
 export function parseNote(note: string): Note {
-  const split = note.indexOf('\n\n');
+  // The text ends at the LAST blank line (signed-note); it may hold no other control characters.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (/[\u0000-\u0009\u000b-\u001f\u007f]/u.test(note)) throw new NoteFormatError('a signed note holds no control characters but newlines');
+  const split = note.lastIndexOf('\n\n');
   if (split < 0) throw new NoteFormatError('a signed note has a blank line before its signatures');
   const text = note.slice(0, split + 1);
   const lines = note.slice(split + 2).split('\n');
   if (lines.pop() !== '') throw new NoteFormatError('a signed note ends with a newline');
   if (lines.length === 0) throw new NoteFormatError('a signed note has at least one signature');
+  if (lines.length > MAX_SIGNATURES) throw new NoteFormatError('a signed note has too many signatures');
   const signatures = lines.map((line) => {
     const match = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/u.exec(line);
     if (!match) throw new NoteFormatError(`malformed signature line “${line}”`);
@@ -106,8 +112,11 @@ export type NoteVerdict = { ok: true } | { ok: false; reason: 'unknown-key' | 'b
 /** Verifies the note against one trusted key: its signature line must exist and verify. */
 export function verifyNote(note: Note, key: NoteKey): NoteVerdict {
   const id = keyId(key);
-  const line = note.signatures.find((s) => s.name === key.name && s.keyId.equals(id));
-  if (!line) return { ok: false, reason: 'unknown-key' };
-  const ok = line.signature.length === 64 && verify(null, Buffer.from(note.text, 'utf8'), ed25519PublicKeyObject(key.publicKey), line.signature);
+  const lines = note.signatures.filter((s) => s.name === key.name && s.keyId.equals(id));
+  if (lines.length === 0) return { ok: false, reason: 'unknown-key' };
+  // Every line claiming this key must verify: a second or failing one makes the whole note suspect.
+  const message = Buffer.from(note.text, 'utf8');
+  const publicKey = ed25519PublicKeyObject(key.publicKey);
+  const ok = lines.length === 1 && lines.every((line) => line.signature.length === 64 && verify(null, message, publicKey, line.signature));
   return ok ? { ok: true } : { ok: false, reason: 'bad-signature' };
 }

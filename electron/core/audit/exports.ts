@@ -49,8 +49,12 @@ export function csvLine(stored: StoredEntry): string | null {
     .join(',');
 }
 
-const cefHeader = (value: string) => value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|');
-const cefValue = (value: string) => value.replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r?\n/g, '\\n');
+// A raw CR or LF would start a forged event in the SIEM: both are escaped on their own, and other
+// control characters dropped.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const controls = (value: string) => value.replace(/[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f]/gu, '');
+const cefHeader = (value: string) => controls(value).replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r/g, ' ').replace(/\n/g, ' ');
+const cefValue = (value: string) => controls(value).replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
 
 /** ArcSight Common Event Format, one line per entry, for SIEMs. */
 export function cefLine(stored: StoredEntry, version: string): string | null {

@@ -50,8 +50,9 @@ function largestPowerOfTwoBelow(n: number): number {
   return k;
 }
 
+// Arithmetic, not bitwise: JavaScript's bitwise operators truncate to 32 bits.
 function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0;
+  return n > 0 && Number.isInteger(Math.log2(n));
 }
 
 /** MTH(D[start : start+size]). */
@@ -117,7 +118,7 @@ export function consistencyProof(store: NodeStore, first: number, second: number
   return pending.reverse();
 }
 
-const lsb = (n: number) => (n & 1) === 1;
+const lsb = (n: number) => n % 2 === 1;
 
 /** RFC 9162 §2.1.3.2. Needs only the leaf hash, the proof and the root. */
 export function verifyInclusion(index: number, size: number, leaf: Buffer, proof: readonly Buffer[], root: Buffer): boolean {

@@ -22,14 +22,21 @@ parentPort.on('message', ({ id, messages, signatures }) => {
   const seqs = new Float64Array(n);
   const leaves = new Uint8Array(n * 32);
   for (let i = 0; i < n; i++) {
-    const bytes = Buffer.from(messages[i], 'utf8');
-    const signature = signatures[i];
-    valid[i] = signature.length === 64 && verify(null, bytes, key, signature) ? 1 : 0;
-    leaves.set(createHash('sha256').update(LEAF).update(bytes).digest(), i * 32);
-    // In canonical JSON every nested object sorts before "seq" and none has a seq key, and a quote
-    // inside a string is escaped, so the first match is the entry's own seq.
-    const match = SEQ.exec(messages[i]);
-    seqs[i] = match ? Number(match[1]) : NaN;
+    // One bad row (not a string, not a signature) must not take the batch down with it.
+    try {
+      const text = typeof messages[i] === 'string' ? messages[i] : '';
+      const bytes = Buffer.from(text, 'utf8');
+      const signature = signatures[i];
+      valid[i] = signature && signature.length === 64 && verify(null, bytes, key, signature) ? 1 : 0;
+      leaves.set(createHash('sha256').update(LEAF).update(bytes).digest(), i * 32);
+      // In canonical JSON every nested object sorts before "seq" and none has a seq key, and a quote
+      // inside a string is escaped, so the first match is the entry's own seq. Trusted only when signed.
+      const match = SEQ.exec(text);
+      seqs[i] = match ? Number(match[1]) : NaN;
+    } catch {
+      valid[i] = 0;
+      seqs[i] = NaN;
+    }
   }
   parentPort.postMessage({ id, valid, seqs, leaves }, [valid.buffer, seqs.buffer, leaves.buffer]);
 });
@@ -48,6 +55,8 @@ export class SignaturePool {
   private readonly workers: Worker[];
   private readonly pending = new Map<number, { resolve: (batch: CheckedBatch) => void; reject: (error: Error) => void }>();
   private next = 0;
+  private failure: Error | null = null;
+  private closing = false;
 
   constructor(publicKey: Buffer, size = Math.max(1, availableParallelism())) {
     this.workers = Array.from({ length: size }, () => {
@@ -56,15 +65,21 @@ export class SignaturePool {
         this.pending.get(id)?.resolve(batch);
         this.pending.delete(id);
       });
-      worker.on('error', (error) => {
+      const fail = (error: Error) => {
+        this.failure ??= error;
         for (const { reject } of this.pending.values()) reject(error);
         this.pending.clear();
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => {
+        if (!this.closing) fail(new Error(`a verification worker stopped (exit code ${code})`));
       });
       return worker;
     });
   }
 
   check(messages: string[], signatures: Uint8Array[]): Promise<CheckedBatch> {
+    if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     const worker = this.workers[id % this.workers.length]!;
     return new Promise((resolve, reject) => {
@@ -74,6 +89,7 @@ export class SignaturePool {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -155,6 +155,49 @@ describe('audit verification of the live log', () => {
   });
 });
 
+describe('the verifier believes only signed content', () => {
+  it('calls a changed sequence number an edit, not a deletion', async () => {
+    writeLog();
+    tamper((db) => db.prepare(`UPDATE audit_entries SET entry = replace(entry, '"seq":7,', '"seq":8,') WHERE seq = 7`).run());
+    const verdict = await verify();
+    expect(verdict.first).toMatchObject({ kind: 'edited', seq: 7 });
+    expect(verdict.problems.filter((p) => p.seq !== null && p.seq > 7)).toEqual([]);
+  });
+
+  it('does not call two forged entries with exchanged numbers a swap', async () => {
+    writeLog();
+    tamper((db) => {
+      db.prepare(`UPDATE audit_entries SET entry = replace(entry, '"seq":3,', '"seq":4,') WHERE seq = 3`).run();
+      db.prepare(`UPDATE audit_entries SET entry = replace(entry, '"seq":4,', '"seq":3,') WHERE seq = 4`).run();
+    });
+    const verdict = await verify();
+    expect(verdict.problems.slice(0, 2)).toMatchObject([
+      { kind: 'edited', seq: 3 },
+      { kind: 'edited', seq: 4 },
+    ]);
+  });
+
+  it('names a genuine entry copied in again', async () => {
+    writeLog();
+    tamper((db) => {
+      const all = rows(db);
+      rewriteEntries(db, [...all.slice(0, 9), all[4]!, ...all.slice(9)]);
+    });
+    expect((await verify()).first).toMatchObject({ kind: 'inserted', seq: 9, message: expect.stringMatching(/copy of entry 4/) });
+  });
+
+  it('survives rows that are not even text, and names them, instead of stopping', async () => {
+    const { publicKey } = generateKeyPairSync('ed25519');
+    const key = { name: 'k', publicKey: publicKey.export({ format: 'der', type: 'spki' }).subarray(-32) };
+    const verdict = await verifyAuditLog({
+      entries: [[{ entry: null as unknown as string, signature: null as unknown as Buffer, keyId: keyId(key).toString('hex') }]],
+      checkpoints: [],
+      key,
+    });
+    expect(verdict.first).toMatchObject({ kind: 'edited', seq: 0 });
+  });
+});
+
 describe('audit bundles', () => {
   it('verify without the database, and a changed line is named', async () => {
     writeLog();

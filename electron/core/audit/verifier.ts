@@ -1,6 +1,7 @@
-import type { AuditProblem, AuditVerdict } from '../../../shared/audit';
+import type { AuditProblem, AuditVerdict, KeySource } from '../../../shared/audit';
 import { availableParallelism } from 'node:os';
-import { keyId, parseCheckpoint, parseNote, verifyNote, type NoteKey } from './checkpoint';
+import { CustosError } from '../errors';
+import { keyId, parseCheckpoint, parseNote, verifierKeyString, verifyNote, type NoteKey } from './checkpoint';
 import { EMPTY_ROOT, FrontierTree } from './merkle';
 import { SignaturePool, type CheckedBatch } from './signature-pool';
 
@@ -8,6 +9,8 @@ export interface VerifiableEntry {
   entry: string;
   signature: Buffer;
   keyId: string;
+  /** Set by a bundle reader for a line that is not even a well-formed bundle line. */
+  malformed?: boolean;
 }
 
 export interface VerifyInput {
@@ -18,6 +21,8 @@ export interface VerifyInput {
   /** Checkpoints kept elsewhere (earlier reports, printouts): the log must still be consistent with them. */
   trustedCheckpoints?: readonly string[];
   key: NoteKey;
+  /** Where the key came from; see AuditVerdict.keySource. */
+  keySource?: KeySource;
   total?: number;
   onProgress?: (checked: number, total: number | undefined) => void;
   workers?: number;
@@ -27,8 +32,10 @@ const BATCH = 4096;
 const MAX_LISTED = 100;
 
 interface Position {
+  /** The entry's own seq; meaningful only when its signature verifies. */
   seqField: number | null;
   keyOk: boolean;
+  malformed: boolean;
   signatureOk: boolean;
 }
 
@@ -44,6 +51,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   const roots = new Map<number, Buffer>();
   const tree = new FrontierTree();
   const keyOk: boolean[] = [];
+  const malformed: boolean[] = [];
   const seqFields: (number | null)[] = [];
   const signatureOk: boolean[] = [];
   const pool = new SignaturePool(input.key.publicKey, input.workers);
@@ -53,6 +61,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   let checked = 0;
   let settled = 0;
   let wake: (() => void) | null = null;
+  let failure: Error | null = null;
   const batches: Promise<void>[] = [];
   let messages: string[] = [];
   let signatures: Uint8Array[] = [];
@@ -62,6 +71,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     const count = messages.length;
     batches.push(
       pool.check(messages, signatures).then((batch) => {
+        if (failure) return;
         done.set(index, batch);
         for (let next = done.get(appended); next; next = done.get(appended)) {
           for (let i = 0; i < next.valid.length; i++) {
@@ -74,11 +84,16 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
           appended += 1;
         }
         checked += count;
-        settled += 1;
-        wake?.();
-        wake = null;
         input.onProgress?.(checked, input.total);
-      }),
+      })
+        .catch((error: unknown) => {
+          failure ??= error instanceof Error ? error : new Error(String(error));
+        })
+        .finally(() => {
+          settled += 1;
+          wake?.();
+          wake = null;
+        }),
     );
     messages = [];
     signatures = [];
@@ -86,22 +101,29 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   const inFlightLimit = 2 * (input.workers ?? availableParallelism());
   try {
     for await (const chunk of input.entries) {
+      if (failure) break;
       for (const item of chunk) {
         keyOk.push(item.keyId === expectedKeyId);
+        malformed.push(item.malformed === true);
         messages.push(item.entry);
         signatures.push(item.signature);
         if (messages.length >= BATCH) flush();
       }
       // Back-pressure: never queue more than a few batches per worker, so memory stays flat.
-      while (batches.length - settled >= inFlightLimit) await new Promise<void>((resolve) => (wake = resolve));
+      while (!failure && batches.length - settled >= inFlightLimit) await new Promise<void>((resolve) => (wake = resolve));
     }
     flush();
     await Promise.all(batches);
   } finally {
     await pool.close();
   }
+  // Assigned inside the batch callbacks, which the compiler cannot follow.
+  const failed = failure as Error | null;
+  if (failed) {
+    throw new CustosError('AUDIT_VERIFY_FAILED', `Verification could not finish: ${failed.message}. The log was NOT verified.`, ['Run it again; if it fails the same way, keep the machine as it is and tell your auditor.'], { cause: failed });
+  }
   roots.set(0, EMPTY_ROOT);
-  const positions: Position[] = keyOk.map((ok, i) => ({ keyOk: ok, seqField: seqFields[i]!, signatureOk: signatureOk[i]! }));
+  const positions: Position[] = keyOk.map((ok, i) => ({ keyOk: ok, malformed: malformed[i]!, seqField: seqFields[i]!, signatureOk: signatureOk[i]! }));
 
   const size = tree.size;
   const checkpointProblems: AuditProblem[] = [];
@@ -149,8 +171,12 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
 
   const entryProblems = classifyEntries(positions, committed);
   const problems = [...entryProblems, ...checkpointProblems];
+  const keySource = input.keySource ?? 'pinned';
   return {
     ok: problems.length === 0,
+    trustedKey: verifierKeyString(input.key),
+    keySource,
+    anchored: keySource === 'pinned' || keySource === 'token' || (input.trustedCheckpoints ?? []).length > 0,
     entries: size,
     checkpoints: input.checkpoints.length + (input.trustedCheckpoints?.length ?? 0),
     treeSize: size,
@@ -169,43 +195,54 @@ function claimedSize(note: string): number | null {
   }
 }
 
+/**
+ * Names what happened at each position. Only signed content is believed: an entry's seq counts
+ * only when its signature verifies, and the unsigned key-ID column only explains a failure.
+ */
 function classifyEntries(positions: Position[], committed: (seq: number) => boolean): AuditProblem[] {
   const problems: AuditProblem[] = [];
   let offset = 0;
   let unknownKeyReported = false;
+  const signedSeq = (p: Position | undefined) => (p && p.signatureOk ? p.seqField : null);
   for (let i = 0; i < positions.length; i++) {
     const here = positions[i]!;
-    const next = positions[i + 1];
     const expected = i + offset;
-    if (here.seqField === null) {
-      problems.push({ kind: 'malformed', seq: i, message: `Entry ${i} is not a well-formed audit entry: it was edited.` });
-      continue;
-    }
-    if (!here.keyOk) {
-      if (!unknownKeyReported) problems.push({ kind: 'unknown-key', seq: i, message: `Entry ${i} is signed by a key that is not this log’s audit key.` });
-      unknownKeyReported = true;
-      continue;
-    }
-    if (here.seqField === expected + 1 && next?.seqField === expected) {
-      problems.push({ kind: 'reordered', seq: i, message: `Entries ${expected} and ${expected + 1} were swapped.` });
-      i += 1;
-      continue;
-    }
-    if (here.seqField > expected) {
-      const missing = here.seqField - expected;
-      problems.push({ kind: 'deleted', seq: i, message: missing === 1 ? `Entry ${expected} was deleted.` : `Entries ${expected} to ${here.seqField - 1} were deleted.` });
-      offset += missing;
-    } else if (here.seqField < expected || (!here.signatureOk && next?.seqField === here.seqField)) {
-      problems.push({ kind: 'inserted', seq: i, message: `The entry at position ${i} was inserted: it is not part of the signed log.` });
-      offset -= 1;
+    if (here.malformed) {
+      problems.push({ kind: 'malformed', seq: i, message: `Line ${i} is not a well-formed audit entry: it was edited.` });
       continue;
     }
     if (!here.signatureOk) {
-      problems.push(
-        committed(i)
-          ? { kind: 'bad-signature', seq: i, message: `Entry ${i} is as committed in a signed checkpoint, but its signature was replaced.` }
-          : { kind: 'edited', seq: i, message: `Entry ${i} does not match its signature: it was edited.` },
-      );
+      if (!here.keyOk) {
+        if (!unknownKeyReported) problems.push({ kind: 'unknown-key', seq: i, message: `Entry ${i} is signed by a key that is not this log’s audit key.` });
+        unknownKeyReported = true;
+      } else if (signedSeq(positions[i + 1]) === expected) {
+        problems.push({ kind: 'inserted', seq: i, message: `The entry at position ${i} was inserted: it is not part of the signed log.` });
+        offset -= 1;
+      } else {
+        problems.push(
+          committed(i)
+            ? { kind: 'bad-signature', seq: i, message: `Entry ${i} is as committed in a signed checkpoint, but its signature was replaced.` }
+            : { kind: 'edited', seq: i, message: `Entry ${i} does not match its signature: it was edited.` },
+        );
+      }
+      continue;
+    }
+    const seq = here.seqField;
+    if (seq === null) {
+      problems.push({ kind: 'malformed', seq: i, message: `Entry ${i} is signed but has no sequence number.` });
+      continue;
+    }
+    if (seq === expected) continue;
+    if (seq === expected + 1 && signedSeq(positions[i + 1]) === expected) {
+      problems.push({ kind: 'reordered', seq: i, message: `Entries ${expected} and ${expected + 1} were swapped.` });
+      i += 1;
+    } else if (seq > expected) {
+      const missing = seq - expected;
+      problems.push({ kind: 'deleted', seq: i, message: missing === 1 ? `Entry ${expected} was deleted.` : `Entries ${expected} to ${seq - 1} were deleted.` });
+      offset += missing;
+    } else {
+      problems.push({ kind: 'inserted', seq: i, message: `The entry at position ${i} is a copy of entry ${seq}, inserted again.` });
+      offset -= 1;
     }
   }
   return problems;

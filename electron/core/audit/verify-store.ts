@@ -1,4 +1,4 @@
-import type { AuditVerdict } from '../../../shared/audit';
+import type { AuditVerdict, KeySource } from '../../../shared/audit';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
@@ -8,6 +8,7 @@ import { verifyAuditLog, type VerifiableEntry } from './verifier';
 export interface VerifyOptions {
   /** The key to trust; by default the one on record in the database (which an attacker could swap). */
   key?: NoteKey;
+  keySource?: KeySource;
   trustedCheckpoints?: readonly string[];
   onProgress?: (checked: number, total: number | undefined) => void;
 }
@@ -15,6 +16,7 @@ export interface VerifyOptions {
 /** Verifies the live log straight from its tables: nothing is taken from the stored tree. */
 export async function verifyStoredLog(store: Store, options: VerifyOptions = {}): Promise<AuditVerdict> {
   const key = options.key ?? recordedKey(store);
+  const keySource: KeySource = options.key ? (options.keySource ?? 'pinned') : 'record';
   const total = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
   const checkpoints = store.all<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id`).map((r) => r.note);
   return verifyAuditLog({
@@ -22,6 +24,7 @@ export async function verifyStoredLog(store: Store, options: VerifyOptions = {})
     checkpoints,
     trustedCheckpoints: options.trustedCheckpoints ?? [],
     key,
+    keySource,
     total,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
@@ -50,7 +53,8 @@ async function* storedEntries(store: Store): AsyncGenerator<VerifiableEntry[]> {
 }
 
 export function recordedKey(store: Store): NoteKey {
-  const row = store.get<{ name: string; public_key: Buffer }>(sql`SELECT name, public_key FROM audit_keys ORDER BY created_at DESC, rowid DESC LIMIT 1`);
+  // The first key on record: a row added later (triggers allow INSERT) cannot replace it.
+  const row = store.get<{ name: string; public_key: Buffer }>(sql`SELECT name, public_key FROM audit_keys ORDER BY rowid LIMIT 1`);
   if (!row) throw new CustosError('AUDIT_NOT_FOUND', 'This data directory has no audit key yet, so there is no log to verify.');
   return { name: row.name, publicKey: row.public_key };
 }

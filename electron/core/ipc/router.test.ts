@@ -26,7 +26,7 @@ function router(overrides: Partial<Handlers> = {}) {
     'audit.entry': () => {
       throw new CustosError('AUDIT_NOT_FOUND', 'none');
     },
-    'audit.verify': () => ({ ok: true, entries: 0, checkpoints: 0, treeSize: 0, root: '', first: null, problems: [] }),
+    'audit.verify': () => ({ ok: true, trustedKey: 'k', keySource: 'token', anchored: true, entries: 0, checkpoints: 0, treeSize: 0, root: '', first: null, problems: [] }),
   };
   return { router: new Router({ ...base, ...overrides }, silentLog), calls };
 }

@@ -8,6 +8,7 @@ const settingSchemas = {
   'token.modulePath': z.string().nullable(),
   'token.selected': TokenRef.nullable(),
   'installation.id': z.string().regex(/^[0-9a-f]{16}$/).nullable(),
+  'audit.vault': z.enum(['file', 'os-keystore']).nullable(),
 } as const;
 type SettingKey = keyof typeof settingSchemas;
 type SettingValue<K extends SettingKey> = z.infer<(typeof settingSchemas)[K]>;
@@ -16,6 +17,7 @@ const defaults: { [K in SettingKey]: SettingValue<K> } = {
   'token.modulePath': null,
   'token.selected': null,
   'installation.id': null,
+  'audit.vault': null,
 };
 
 /** Typed, validated application settings kept in the database. Never holds a secret. */

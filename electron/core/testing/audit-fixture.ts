@@ -15,7 +15,8 @@ export function openAudit(dataDir: string, clock?: () => Date) {
     store,
     settings: new Settings(store),
     host,
-    vault: new FileSecretVault(join(dataDir, 'audit-token.pin')),
+    vaults: { file: new FileSecretVault(join(dataDir, 'audit-token.pin')) },
+    preferredVault: 'file',
     log: silentLog,
     ...(clock ? { clock } : {}),
   });

@@ -258,6 +258,13 @@ function EntryDetail() {
   );
 }
 
+const keySources = {
+  pinned: 'the key you gave',
+  token: 'the key the audit token proved it holds',
+  record: 'the first key on record (the audit token could not be opened)',
+  bundle: 'the key inside the bundle',
+} as const;
+
 function VerifyPanel() {
   const verifying = useCustos((s) => s.verifying);
   const verdict = useCustos((s) => s.verdict);
@@ -286,6 +293,11 @@ function VerifyPanel() {
       {verdict?.ok && (
         <p role="status" className="notice notice-ok">
           Audit log verified: {verdict.entries.toLocaleString('en')} {verdict.entries === 1 ? 'entry' : 'entries'} and {verdict.checkpoints} {verdict.checkpoints === 1 ? 'checkpoint' : 'checkpoints'}, every signature and checkpoint good.
+        </p>
+      )}
+      {verdict && (
+        <p className="muted">
+          Checked against {keySources[verdict.keySource]}: <code>{verdict.trustedKey}</code>
         </p>
       )}
       {verdict && !verdict.ok && verdict.first && (
