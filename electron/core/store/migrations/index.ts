@@ -1,6 +1,7 @@
 import type { Migration } from '../migrate';
 import { settings } from './0001-settings';
 import { auditLog } from './0002-audit-log';
+import { custodians } from './0003-custodians';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians];

@@ -1,0 +1,219 @@
+import { randomBytes } from 'node:crypto';
+import QRCode from 'qrcode';
+import type { AuditActor } from '../../../shared/audit';
+import type { CustodianSummary, EnrolmentChallenge, Role } from '../../../shared/custodians';
+import type { AuditService } from '../audit/audit-service';
+import { CustosError } from '../errors';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+import { passphraseProblems } from './passphrase-policy';
+import { DEFAULT_KDF, deriveKey, KdfParams, newKdfParams, open, seal } from './sealing';
+import { acceptTotp, newTotpSecret, totpUri } from './totp';
+
+const ENROLMENT_MINUTES = 10;
+const ENROLMENT_TRIES = 5;
+/** After this many failures in a row, each further try waits longer; at LOCK_AFTER only a security officer can help. */
+const THROTTLE_AFTER = 3;
+const LOCK_AFTER = 10;
+
+interface PendingEnrolment {
+  name: string;
+  roles: Role[];
+  kdf: KdfParams;
+  sealed: Buffer;
+  secret: string;
+  expiresAt: Date;
+  tries: number;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  roles: string;
+  kdf: string;
+  sealed_totp: Buffer;
+  last_time_step: number | null;
+  failures: number;
+  throttled_until: string | null;
+  locked: number;
+  enrolled_at: string;
+}
+
+export interface CustodianServiceOptions {
+  store: Store;
+  audit: AuditService;
+  actor: AuditActor;
+  /** scrypt cost; tests lower it (still real scrypt), production uses DEFAULT_KDF. */
+  kdfCost?: { N: number; r: number; p: number };
+  clock?: () => Date;
+}
+
+const aad = (id: string) => `custos/totp-secret/v1/${id}`;
+
+/**
+ * Custodians and their two factors. A custodian's TOTP secret is sealed under a key derived from
+ * their passphrase, so the database alone yields neither; a factor check needs both, and a TOTP
+ * time step is accepted at most once per custodian.
+ */
+export class CustodianService {
+  private readonly pending = new Map<string, PendingEnrolment>();
+  private readonly clock: () => Date;
+
+  constructor(private readonly options: CustodianServiceOptions) {
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  list(): CustodianSummary[] {
+    return this.options.store.all<Row>(sql`SELECT * FROM custodians ORDER BY name`).map(summary);
+  }
+
+  /** Step 1: checks the passphrase, makes and seals a TOTP secret, and shows it once. */
+  async beginEnrolment(request: { name: string; roles: Role[]; passphrase: string }): Promise<EnrolmentChallenge> {
+    const name = request.name.trim();
+    const roles = [...new Set(request.roles)];
+    if (this.options.store.get(sql`SELECT id FROM custodians WHERE name = ${name}`) || [...this.pending.values()].some((p) => p.name === name)) {
+      throw new CustosError('CUSTODIAN_EXISTS', `A custodian named “${name}” is already enrolled or being enrolled.`, ['Use a different name, for example with an initial.']);
+    }
+    const problems = passphraseProblems(request.passphrase, name);
+    if (problems.length > 0) throw new CustosError('PASSPHRASE_WEAK', 'That passphrase is too easy to guess.', problems);
+    const enrolmentId = randomBytes(16).toString('hex');
+    const secret = newTotpSecret();
+    const kdf = newKdfParams(this.options.kdfCost ?? DEFAULT_KDF);
+    const passphrase = Buffer.from(request.passphrase, 'utf8');
+    const key = deriveKey(passphrase, kdf);
+    passphrase.fill(0);
+    const sealed = seal(key, Buffer.from(secret, 'utf8'), aad(enrolmentId.slice(0, 16)));
+    key.fill(0);
+    const expiresAt = new Date(this.clock().getTime() + ENROLMENT_MINUTES * 60_000);
+    this.pending.set(enrolmentId, { name, roles, kdf, sealed, secret, expiresAt, tries: 0 });
+    const uri = totpUri(secret, name);
+    return { enrolmentId, name, secret, uri, qrSvg: await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }), expiresAt: expiresAt.toISOString() };
+  }
+
+  /** Step 2: the first code proves the authenticator holds the secret; only then is the custodian saved. */
+  confirmEnrolment(enrolmentId: string, code: string): CustodianSummary {
+    const pending = this.pending.get(enrolmentId);
+    if (!pending || pending.expiresAt <= this.clock()) {
+      this.pending.delete(enrolmentId);
+      throw new CustosError('ENROLMENT_EXPIRED', 'This enrolment has expired or was cancelled.', ['Start the enrolment again; the old QR code is no longer valid.']);
+    }
+    const step = acceptTotp(pending.secret, code, null, this.clock());
+    if (step === null) {
+      pending.tries += 1;
+      if (pending.tries >= ENROLMENT_TRIES) this.pending.delete(enrolmentId);
+      throw new CustosError('TOTP_INCORRECT', 'That code is not the one the authenticator should show now.', [
+        'Check that the phone’s clock is set automatically, then type the code currently shown.',
+        ...(pending.tries >= ENROLMENT_TRIES ? ['Too many tries: start the enrolment again.'] : []),
+      ]);
+    }
+    const id = enrolmentId.slice(0, 16);
+    const now = this.clock().toISOString();
+    this.options.audit.record(
+      { actor: this.options.actor, action: 'custodian.enrol', object: { type: 'custodian', id }, params: { name: pending.name, roles: pending.roles } },
+      () =>
+        this.options.store.execute(sql`
+          INSERT INTO custodians (id, name, roles, kdf, sealed_totp, last_time_step, enrolled_at)
+          VALUES (${id}, ${pending.name}, ${JSON.stringify(pending.roles)}, ${JSON.stringify(pending.kdf)}, ${pending.sealed}, ${step}, ${now})`),
+    );
+    this.pending.delete(enrolmentId);
+    return this.get(id);
+  }
+
+  cancelEnrolment(enrolmentId: string): void {
+    this.pending.delete(enrolmentId);
+  }
+
+  /**
+   * Checks passphrase + TOTP and returns the passphrase-derived key for what the caller must
+   * unseal (the caller overwrites it). Every outcome is recorded with the failure count it sets.
+   */
+  verifyFactors(custodianId: string, passphrase: string, code: string, purpose: string): Buffer {
+    const row = this.row(custodianId);
+    const now = this.clock();
+    const object = { type: 'custodian', id: custodianId };
+    if (row.locked) {
+      this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose }, result: { status: 'refused', code: 'CUSTODIAN_LOCKED' } });
+      throw new CustosError('CUSTODIAN_LOCKED', `${row.name} is locked out after repeated failed attempts.`, ['A security officer must unlock this custodian (Custodians → Unlock).']);
+    }
+    if (row.throttled_until && new Date(row.throttled_until) > now) {
+      this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose }, result: { status: 'refused', code: 'FACTORS_THROTTLED' } });
+      throw new CustosError('FACTORS_THROTTLED', `Too many failed attempts for ${row.name}: wait until ${row.throttled_until.slice(11, 19)} UTC before trying again.`, ['Take a moment to check the passphrase and the authenticator entry.']);
+    }
+    const bytes = Buffer.from(passphrase, 'utf8');
+    const key = deriveKey(bytes, KdfParams.parse(JSON.parse(row.kdf)));
+    bytes.fill(0);
+    let failure: 'PASSPHRASE_INCORRECT' | 'TOTP_INCORRECT' | 'TOTP_REPLAYED' | null = null;
+    let step: number | null = null;
+    try {
+      const secret = open(key, row.sealed_totp, aad(custodianId)).toString('utf8');
+      step = acceptTotp(secret, code, row.last_time_step, now);
+      if (step === null) failure = acceptTotp(secret, code, null, now) === null ? 'TOTP_INCORRECT' : 'TOTP_REPLAYED';
+    } catch (error) {
+      if (!(error instanceof CustosError && error.code === 'PASSPHRASE_INCORRECT')) {
+        key.fill(0);
+        throw error;
+      }
+      failure = 'PASSPHRASE_INCORRECT';
+    }
+    if (failure) {
+      key.fill(0);
+      const failures = row.failures + 1;
+      const locked = failures >= LOCK_AFTER;
+      const throttledUntil = failures >= THROTTLE_AFTER && !locked ? new Date(now.getTime() + 5_000 * 2 ** (failures - THROTTLE_AFTER)).toISOString() : null;
+      this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose, failures }, result: { status: 'failed', code: failure } }, () =>
+        this.options.store.execute(sql`UPDATE custodians SET failures = ${failures}, throttled_until = ${throttledUntil}, locked = ${locked ? 1 : 0} WHERE id = ${custodianId}`),
+      );
+      if (locked) this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'custodian.lockout', object, params: { failures } });
+      throw factorError(failure, row.name, locked);
+    }
+    this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose } }, () =>
+      this.options.store.execute(sql`UPDATE custodians SET last_time_step = ${step}, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`),
+    );
+    return key;
+  }
+
+  /** A security officer, proving both factors, lifts another custodian's lockout. */
+  unlock(custodianId: string, officerId: string, passphrase: string, code: string): CustodianSummary {
+    const officer = this.row(officerId);
+    if (!(JSON.parse(officer.roles) as Role[]).includes('security-officer')) {
+      throw new CustosError('NOT_AUTHORIZED', `${officer.name} is not a security officer.`, ['Ask a security officer to unlock the custodian.']);
+    }
+    if (officerId === custodianId) throw new CustosError('NOT_AUTHORIZED', 'Nobody can lift their own lockout.', ['Ask another security officer.']);
+    this.row(custodianId);
+    this.verifyFactors(officerId, passphrase, code, 'unlock').fill(0);
+    this.options.audit.record(
+      { actor: { type: 'custodian', id: officerId, role: 'security-officer' }, action: 'custodian.unlock', object: { type: 'custodian', id: custodianId } },
+      () => this.options.store.execute(sql`UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`),
+    );
+    return this.get(custodianId);
+  }
+
+  get(id: string): CustodianSummary {
+    return summary(this.row(id));
+  }
+
+  private row(id: string): Row {
+    const row = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
+    if (!row) throw new CustosError('CUSTODIAN_NOT_FOUND', 'There is no such custodian.', ['Refresh the list of custodians.']);
+    return row;
+  }
+}
+
+function summary(row: Row): CustodianSummary {
+  return {
+    id: row.id,
+    name: row.name,
+    roles: JSON.parse(row.roles) as Role[],
+    enrolledAt: row.enrolled_at,
+    locked: row.locked === 1,
+    failures: row.failures,
+    throttledUntil: row.throttled_until,
+  };
+}
+
+function factorError(code: 'PASSPHRASE_INCORRECT' | 'TOTP_INCORRECT' | 'TOTP_REPLAYED', name: string, locked: boolean): CustosError {
+  const lockedNote = locked ? [`${name} is now locked out; a security officer must unlock them.`] : [];
+  if (code === 'PASSPHRASE_INCORRECT') return new CustosError(code, `The passphrase for ${name} is not correct.`, ['Type it again slowly; check Caps Lock.', ...lockedNote]);
+  if (code === 'TOTP_REPLAYED') return new CustosError(code, 'That code was already used. Each code counts once.', ['Wait for the authenticator to show the next code, then type it.', ...lockedNote]);
+  return new CustosError(code, 'That code is not the one the authenticator should show now.', ['Type the code currently shown; check that the phone’s clock is set automatically.', ...lockedNote]);
+}
