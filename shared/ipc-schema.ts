@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
+import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
 import type { Envelope } from './errors';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
 
@@ -49,6 +50,14 @@ export const ipcSchema = {
   },
   settings: {
     setModule: invoke(ModuleSetting, ModuleStatus),
+  },
+  custodians: {
+    list: invoke(Empty, z.array(CustodianSummary)),
+    enrolBegin: invoke(EnrolmentRequest, EnrolmentChallenge),
+    enrolConfirm: invoke(EnrolmentConfirmation, CustodianSummary),
+    enrolCancel: invoke(z.strictObject({ enrolmentId: z.string().max(64) }), z.object({ cancelled: z.literal(true) })),
+    check: invoke(FactorCheck, z.object({ ok: z.literal(true) })),
+    unlock: invoke(Unlock, CustodianSummary),
   },
   audit: {
     status: invoke(Empty, AuditStatus),

@@ -56,7 +56,7 @@ test('a wrong module path in Settings is refused and the working module stays', 
   custos.addToken('vault-c');
   const page = await custos.open();
   await expect(page.getByRole('row').filter({ hasText: 'vault-c' })).toBeVisible();
-  await page.keyboard.press('Alt+7');
+  await page.keyboard.press('Alt+8');
   await expect(page.getByRole('heading', { level: 1, name: 'Settings' })).toBeVisible();
   await page.getByLabel('PKCS#11 library path').fill('/usr/lib/nowhere/opensc-pkcs11.so');
   await page.getByLabel('PKCS#11 library path').press('Enter');

@@ -1,4 +1,6 @@
-import { renameSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { totpCodeAt } from './custodians/totp';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ModuleStatus } from '../../shared/tokens';
 import { CustosCore } from './custos-core';
@@ -173,5 +175,27 @@ describe('audit viewer requests', () => {
 
   it('refuses a page request that asks for too much', async () => {
     expect(await openCore().router.dispatch('audit.page', { filter: {}, offset: 0, limit: 100000 })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+  });
+});
+
+describe('custodian requests', () => {
+  it('never lets a passphrase into the audit log or the database, even when the request fails', async () => {
+    const router = openCore().router;
+    const passphrase = 'unmistakable-marker lantern orchard 42';
+    const challenge = (await router.dispatch('custodians.enrolBegin', { name: 'Ada', roles: ['custodian'], passphrase })) as { ok: true; value: { enrolmentId: string; secret: string } };
+    expect(challenge.ok).toBe(true);
+    await router.dispatch('custodians.enrolConfirm', { enrolmentId: challenge.value.enrolmentId, code: totpCodeAt(challenge.value.secret, new Date()) });
+    const [ada] = core!.custodians.list();
+    await router.dispatch('custodians.check', { custodianId: ada!.id, passphrase: `${passphrase}-wrong`, code: '123456' });
+    await router.dispatch('custodians.check', { custodianId: ada!.id, passphrase, code: 12 });
+    const entries = [...core!.audit.log().entries()].map((e) => e.entry).join('\n');
+    expect(entries).not.toContain('unmistakable');
+    expect(entries).toMatch(/"action":"custodian\.factor\.verify".*"code":"PASSPHRASE_INCORRECT"/);
+    expect(entries.match(/custodian\.factor\.verify/g)).toHaveLength(2); // the failure, and the malformed request
+    core!.close();
+    core = undefined;
+    const db = readFileSync(join(dataDir, 'custos.db'));
+    expect(db.includes(Buffer.from('unmistakable'))).toBe(false);
+    expect(db.includes(Buffer.from(challenge.value.secret))).toBe(false);
   });
 });

@@ -1,11 +1,13 @@
 import { join } from 'node:path';
 import type { AuditActor, AuditVerdict, CheckpointInfo } from '../../shared/audit';
+import type { ErrorCode } from '../../shared/errors';
 import { AuditBrowser } from './audit/audit-browser';
 import { writeBundle } from './audit/bundle';
 import { writeExport, type Trail } from './audit/exports';
 import { verifyStoredLog, type VerifyOptions } from './audit/verify-store';
 import { channelNames, type AppSnapshot, type ChannelName } from '../../shared/ipc-schema';
 import { AuditService } from './audit/audit-service';
+import { CustodianService } from './custodians/custodian-service';
 import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
 import { ModuleHost } from './hsm/module-host';
@@ -29,6 +31,8 @@ export interface CoreOptions {
   vaults?: Vaults;
   preferredVault?: VaultKind;
   clock?: () => Date;
+  /** scrypt cost for new custodians; tests lower it. */
+  kdfCost?: { N: number; r: number; p: number };
   log?: Log;
 }
 
@@ -38,12 +42,30 @@ export interface CoreOptions {
  * failure is recorded too. `params` says whether the input may be hashed into the entry: never
  * for a channel that carries a secret.
  */
-const auditPlan: Record<ChannelName, { action: string; self: boolean; params: boolean }> = {
+interface AuditPlan {
+  action: string;
+  /** The handler records its own entry on success. */
+  self: boolean;
+  /** The input may be hashed into the entry (never when it carries a passphrase). */
+  params: boolean;
+  /** Failures the handler records itself, with the state they change (failure counts…). */
+  selfFailures?: readonly ErrorCode[];
+}
+
+const FACTOR_FAILURES: readonly ErrorCode[] = ['PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED'];
+
+const auditPlan: Record<ChannelName, AuditPlan> = {
   'app.snapshot': { action: 'app.open', self: false, params: false },
   'tokens.status': { action: 'token.list', self: false, params: false },
   'tokens.mechanisms': { action: 'token.mechanisms', self: false, params: true },
   'tokens.select': { action: 'token.select', self: true, params: true },
   'settings.setModule': { action: 'settings.module.set', self: true, params: true },
+  'custodians.list': { action: 'custodian.list', self: false, params: false },
+  'custodians.enrolBegin': { action: 'custodian.enrol.begin', self: false, params: false },
+  'custodians.enrolConfirm': { action: 'custodian.enrol', self: true, params: false },
+  'custodians.enrolCancel': { action: 'custodian.enrol.cancel', self: false, params: false },
+  'custodians.check': { action: 'custodian.factor.verify', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'custodians.unlock': { action: 'custodian.unlock', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'audit.status': { action: 'audit.status', self: false, params: false },
   'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
   // Scrolling fetches many pages: only the first page of a query (a search) is recorded.
@@ -63,6 +85,7 @@ export class CustosCore {
   readonly settings: Settings;
   readonly host: ModuleHost;
   readonly audit: AuditService;
+  readonly custodians: CustodianService;
   readonly actor: AuditActor;
 
   private constructor(
@@ -94,6 +117,13 @@ export class CustosCore {
       log,
       moduleOverride: options.moduleOverride,
       ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
+    });
+    this.custodians = new CustodianService({
+      store,
+      audit: this.audit,
+      actor: this.actor,
+      ...(options.kdfCost ? { kdfCost: options.kdfCost } : {}),
+      ...(options.clock ? { clock: options.clock } : {}),
     });
     this.router = new Router(this.handlers(), log, (report) => this.recordRequest(report));
   }
@@ -135,6 +165,18 @@ export class CustosCore {
       'tokens.mechanisms': (ref) => this.tokens.mechanisms(ref),
       'tokens.select': (ref) => this.tokens.select(ref),
       'settings.setModule': ({ path }) => this.tokens.setModule(path),
+      'custodians.list': () => this.custodians.list(),
+      'custodians.enrolBegin': (request) => this.custodians.beginEnrolment(request),
+      'custodians.enrolConfirm': ({ enrolmentId, code }) => this.custodians.confirmEnrolment(enrolmentId, code),
+      'custodians.enrolCancel': ({ enrolmentId }) => {
+        this.custodians.cancelEnrolment(enrolmentId);
+        return { cancelled: true as const };
+      },
+      'custodians.check': ({ custodianId, passphrase, code }) => {
+        this.custodians.verifyFactors(custodianId, passphrase, code, 'self-check').fill(0);
+        return { ok: true as const };
+      },
+      'custodians.unlock': ({ custodianId, officerId, passphrase, code }) => this.custodians.unlock(custodianId, officerId, passphrase, code),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
@@ -198,6 +240,7 @@ export class CustosCore {
   private async recordRequest(report: DispatchReport): Promise<void> {
     const plan = report.channel ? auditPlan[report.channel] : null;
     if (plan?.self && report.outcome === 'ok') return;
+    if (report.outcome === 'failed' && report.code && plan?.selfFailures?.includes(report.code)) return;
     if (report.channel === 'audit.page' && report.outcome === 'ok' && (report.input as { offset?: unknown }).offset !== 0) return;
     const object =
       report.channel === null

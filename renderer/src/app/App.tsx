@@ -2,6 +2,7 @@ import { useEffect } from 'react';
 import { screens, type ScreenId } from '../store/navigation-slice';
 import { useCustos } from '../store/context';
 import { AuditScreen } from '../screens/AuditScreen';
+import { CustodiansScreen } from '../screens/CustodiansScreen';
 import { SettingsScreen } from '../screens/SettingsScreen';
 import { TokensScreen } from '../screens/TokensScreen';
 import { ErrorNotice } from './ErrorNotice';
@@ -85,6 +86,8 @@ function Screen({ id }: { id: ScreenId }) {
       return <SettingsScreen />;
     case 'audit':
       return <AuditScreen />;
+    case 'custodians':
+      return <CustodiansScreen />;
     default:
       return <NotYetAvailable title={screens.find((s) => s.id === id)!.title} />;
   }

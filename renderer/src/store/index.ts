@@ -2,10 +2,11 @@ import { createStore, type StoreApi } from 'zustand';
 import type { CustosBridge } from '../bridge';
 import { createAppSlice, type AppSlice } from './app-slice';
 import { createAuditSlice, type AuditSlice } from './audit-slice';
+import { createCustodiansSlice, type CustodiansSlice } from './custodians-slice';
 import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
 import { createTokensSlice, type TokensSlice } from './tokens-slice';
 
-export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice;
+export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice & CustodiansSlice;
 export interface Deps {
   bridge: CustosBridge;
 }
@@ -18,6 +19,7 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createNavigationSlice(...a),
     ...createTokensSlice(deps)(...a),
     ...createAuditSlice(deps)(...a),
+    ...createCustodiansSlice(deps)(...a),
   }));
   bridge.on.tokens.changed((status) => store.getState().applyStatus(status));
   bridge.on.audit.verifyProgress((progress) => store.getState().applyVerifyProgress(progress));

@@ -8,6 +8,7 @@ export const screens = [
   { id: 'approvals', title: 'Approvals' },
   { id: 'audit', title: 'Audit' },
   { id: 'reports', title: 'Reports' },
+  { id: 'custodians', title: 'Custodians' },
   { id: 'settings', title: 'Settings' },
 ] as const;
 export type ScreenId = (typeof screens)[number]['id'];

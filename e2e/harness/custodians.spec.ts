@@ -1,0 +1,46 @@
+import { totpCodeAt } from '../../electron/core/custodians/totp';
+import { expect, test } from './fixtures';
+
+const PASSPHRASE = 'violet anchor tundra biscuit';
+
+test('enrol a custodian with passphrase and authenticator, then check both factors by keyboard', async ({ custos }) => {
+  const page = await custos.open();
+  await page.keyboard.press('Alt+7');
+  await expect(page.getByRole('heading', { level: 1, name: 'Custodians' })).toBeVisible();
+
+  await page.getByLabel('Full name').fill('Ada Lovelace');
+  await page.getByLabel('Passphrase', { exact: true }).fill('password123');
+  await page.getByLabel('Passphrase again').fill('password123');
+  await page.getByLabel('Passphrase again').press('Enter');
+  await expect(page.getByRole('alert').filter({ hasText: 'PASSPHRASE_WEAK' })).toContainText('common words');
+
+  await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
+  await page.getByLabel('Passphrase again').fill(PASSPHRASE);
+  await page.getByLabel('Passphrase again').press('Enter');
+  await expect(page.getByRole('heading', { name: 'Add Ada Lovelace to the authenticator app' })).toBeFocused();
+  await expect(page.getByRole('img', { name: /QR code for Ada Lovelace/ })).toBeVisible();
+  const key = (await page.locator('code.secret').innerText()).replace(/\s/g, '');
+  expect(key).toMatch(/^[A-Z2-7]{32}$/);
+
+  await page.getByLabel('6-digit code').fill('000000');
+  await page.getByLabel('6-digit code').press('Enter');
+  await expect(page.getByRole('alert').filter({ hasText: 'TOTP_INCORRECT' })).toBeVisible();
+  const code = totpCodeAt(key, new Date());
+  await page.getByLabel('6-digit code').fill(code);
+  await page.getByLabel('6-digit code').press('Enter');
+  await expect(page.getByRole('status').filter({ hasText: 'Ada Lovelace is enrolled.' })).toBeVisible();
+  await expect(page.getByRole('row').filter({ hasText: 'Ada Lovelace' })).toContainText('Ready');
+  // The key is gone from the page once enrolment is confirmed.
+  await expect(page.locator('code.secret')).toHaveCount(0);
+
+  await page.getByRole('button', { name: 'Check the factors of Ada Lovelace' }).click();
+  await page.getByLabel('Ada Lovelace’s passphrase').fill(PASSPHRASE);
+  await page.getByLabel('Code from the authenticator').fill(code);
+  await page.getByLabel('Code from the authenticator').press('Enter');
+  await expect(page.getByRole('alert').filter({ hasText: 'TOTP_REPLAYED' })).toContainText('already used');
+
+  await page.getByLabel('Ada Lovelace’s passphrase').fill(PASSPHRASE);
+  await page.getByLabel('Code from the authenticator').fill(totpCodeAt(key, new Date(Date.now() + 30_000)));
+  await page.getByLabel('Code from the authenticator').press('Enter');
+  await expect(page.getByRole('status').filter({ hasText: 'Both factors are correct.' })).toBeVisible();
+});

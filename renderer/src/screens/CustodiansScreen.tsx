@@ -1,0 +1,221 @@
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import type { CustodianSummary, Role } from '../../../shared/custodians';
+import { ErrorNotice } from '../app/ErrorNotice';
+import { useCustos } from '../store/context';
+
+const roleNames: Record<Role, string> = { custodian: 'Custodian', 'security-officer': 'Security officer', auditor: 'Auditor' };
+
+export function CustodiansScreen() {
+  const load = useCustos((s) => s.loadCustodians);
+  const error = useCustos((s) => s.custodianError);
+  const notice = useCustos((s) => s.custodianNotice);
+  const enrolment = useCustos((s) => s.enrolment);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  return (
+    <section aria-labelledby="screen-title">
+      <h1 id="screen-title">Custodians</h1>
+      <p>
+        Each custodian proves two factors for every approval: a passphrase only they know, and a code from an authenticator app on their phone. Neither is stored
+        where a copy of the database could reveal it.
+      </p>
+      {error && <ErrorNotice error={error} />}
+      {notice && (
+        <p role="status" className="notice notice-ok">
+          {notice}
+        </p>
+      )}
+      {enrolment ? <ConfirmEnrolment /> : <EnrolForm />}
+      <CustodianList />
+    </section>
+  );
+}
+
+function EnrolForm() {
+  const begin = useCustos((s) => s.beginEnrolment);
+  const busy = useCustos((s) => s.custodianBusy);
+  const [name, setName] = useState('');
+  const [roles, setRoles] = useState<Role[]>(['custodian']);
+  const [passphrase, setPassphrase] = useState('');
+  const [again, setAgain] = useState('');
+  const mismatch = again.length > 0 && passphrase !== again;
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (mismatch || roles.length === 0) return;
+    if (await begin(name, roles, passphrase)) {
+      setPassphrase('');
+      setAgain('');
+    }
+  };
+  return (
+    <form className="card" aria-labelledby="enrol-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="enrol-title">Enrol a custodian</h2>
+      <p className="muted">The custodian types their own passphrase; nobody else should see it. Step 2 shows the code to add to their authenticator app.</p>
+      <label htmlFor="enrol-name">Full name</label>
+      <input id="enrol-name" type="text" value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" required />
+      <fieldset>
+        <legend>Roles</legend>
+        {(Object.keys(roleNames) as Role[]).map((role) => (
+          <label key={role} className="checkbox">
+            <input type="checkbox" checked={roles.includes(role)} onChange={(e) => setRoles(e.target.checked ? [...roles, role] : roles.filter((r) => r !== role))} /> {roleNames[role]}
+          </label>
+        ))}
+      </fieldset>
+      <label htmlFor="enrol-passphrase">Passphrase</label>
+      <input id="enrol-passphrase" type="password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} autoComplete="new-password" aria-describedby="passphrase-help" required />
+      <p id="passphrase-help" className="muted">
+        At least 12 characters; four or more unrelated words are easy to remember and hard to guess.
+      </p>
+      <label htmlFor="enrol-passphrase-again">Passphrase again</label>
+      <input id="enrol-passphrase-again" type="password" value={again} onChange={(e) => setAgain(e.target.value)} autoComplete="new-password" aria-invalid={mismatch} required />
+      {mismatch && (
+        <p role="alert" className="bad">
+          The two passphrases differ.
+        </p>
+      )}
+      <div className="actions">
+        <button type="submit" disabled={busy || mismatch || roles.length === 0}>
+          {busy ? 'Protecting the passphrase…' : 'Continue to the authenticator'}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function ConfirmEnrolment() {
+  const enrolment = useCustos((s) => s.enrolment)!;
+  const confirm = useCustos((s) => s.confirmEnrolment);
+  const cancel = useCustos((s) => s.cancelEnrolment);
+  const busy = useCustos((s) => s.custodianBusy);
+  const [code, setCode] = useState('');
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
+  const grouped = enrolment.secret.match(/.{1,4}/g)?.join(' ') ?? enrolment.secret;
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!(await confirm(code))) setCode('');
+  };
+  return (
+    <form className="card" aria-labelledby="confirm-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="confirm-title" tabIndex={-1} ref={heading}>
+        Add {enrolment.name} to the authenticator app
+      </h2>
+      <p>Scan this code with the authenticator app (shown only now), or type the key below into it. Then type the 6-digit code the app shows.</p>
+      <img className="qr" alt={`QR code for ${enrolment.name}'s authenticator`} src={`data:image/svg+xml;base64,${btoa(enrolment.qrSvg)}`} width={200} height={200} />
+      <p>
+        Key: <code className="secret">{grouped}</code>
+      </p>
+      <label htmlFor="enrol-code">6-digit code</label>
+      <input id="enrol-code" type="text" inputMode="numeric" pattern="[0-9]{6}" maxLength={6} value={code} onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))} autoComplete="one-time-code" required />
+      <div className="actions">
+        <button type="submit" disabled={busy || code.length !== 6}>
+          Confirm enrolment
+        </button>
+        <button type="button" onClick={() => void cancel()}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function CustodianList() {
+  const custodians = useCustos((s) => s.custodians);
+  const [open, setOpen] = useState<{ id: string; kind: 'check' | 'unlock' } | null>(null);
+  if (!custodians) return <p role="status">Loading custodians…</p>;
+  return (
+    <section className="card" aria-labelledby="list-title">
+      <h2 id="list-title">Enrolled custodians ({custodians.length})</h2>
+      {custodians.length === 0 ? (
+        <p>Nobody is enrolled yet.</p>
+      ) : (
+        <table className="data">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Roles</th>
+              <th scope="col">Enrolled</th>
+              <th scope="col">Status</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {custodians.map((c) => (
+              <tr key={c.id} data-custodian={c.id}>
+                <th scope="row">{c.name}</th>
+                <td>{c.roles.map((r) => roleNames[r]).join(', ')}</td>
+                <td>{c.enrolledAt.slice(0, 10)}</td>
+                <td>{status(c)}</td>
+                <td className="actions">
+                  <button type="button" onClick={() => setOpen({ id: c.id, kind: 'check' })} aria-label={`Check the factors of ${c.name}`}>
+                    Check factors
+                  </button>
+                  {c.locked && (
+                    <button type="button" onClick={() => setOpen({ id: c.id, kind: 'unlock' })} aria-label={`Unlock ${c.name}`}>
+                      Unlock
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {open && <FactorForm custodian={custodians.find((c) => c.id === open.id)!} kind={open.kind} officers={custodians.filter((c) => c.roles.includes('security-officer') && c.id !== open.id)} onDone={() => setOpen(null)} />}
+    </section>
+  );
+}
+
+function status(c: CustodianSummary): string {
+  if (c.locked) return 'Locked out — a security officer must unlock';
+  if (c.throttledUntil && new Date(c.throttledUntil) > new Date()) return `Waiting after failed attempts (until ${c.throttledUntil.slice(11, 19)} UTC)`;
+  if (c.failures > 0) return `${c.failures} failed attempt${c.failures === 1 ? '' : 's'}`;
+  return 'Ready';
+}
+
+function FactorForm({ custodian, kind, officers, onDone }: { custodian: CustodianSummary; kind: 'check' | 'unlock'; officers: CustodianSummary[]; onDone: () => void }) {
+  const check = useCustos((s) => s.checkFactors);
+  const unlock = useCustos((s) => s.unlockCustodian);
+  const busy = useCustos((s) => s.custodianBusy);
+  const [officerId, setOfficerId] = useState(officers[0]?.id ?? '');
+  const [passphrase, setPassphrase] = useState('');
+  const [code, setCode] = useState('');
+  const who = kind === 'check' ? custodian : officers.find((o) => o.id === officerId);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const ok = kind === 'check' ? await check(custodian.id, passphrase, code) : await unlock(custodian.id, officerId, passphrase, code);
+    setPassphrase('');
+    setCode('');
+    if (ok) onDone();
+  };
+  return (
+    <form className="card inset" aria-labelledby="factor-title" onSubmit={(e) => void submit(e)}>
+      <h3 id="factor-title">{kind === 'check' ? `${custodian.name}: check both factors` : `Unlock ${custodian.name}`}</h3>
+      {kind === 'unlock' && (
+        <>
+          <label htmlFor="officer">Security officer</label>
+          <select id="officer" value={officerId} onChange={(e) => setOfficerId(e.target.value)}>
+            {officers.map((o) => (
+              <option key={o.id} value={o.id}>
+                {o.name}
+              </option>
+            ))}
+          </select>
+        </>
+      )}
+      <label htmlFor="factor-passphrase">{who ? `${who.name}’s passphrase` : 'Passphrase'}</label>
+      <input id="factor-passphrase" type="password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} autoComplete="off" required />
+      <label htmlFor="factor-code">Code from the authenticator</label>
+      <input id="factor-code" type="text" inputMode="numeric" maxLength={6} value={code} onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))} autoComplete="one-time-code" required />
+      <div className="actions">
+        <button type="submit" disabled={busy || code.length !== 6 || (kind === 'unlock' && !officerId)}>
+          {busy ? 'Checking…' : kind === 'check' ? 'Check' : 'Unlock'}
+        </button>
+        <button type="button" onClick={onDone}>
+          Close
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,75 @@
+import type { StateCreator } from 'zustand';
+import type { CustodianSummary, EnrolmentChallenge, Role } from '../../../shared/custodians';
+import type { WireError } from '../../../shared/errors';
+import type { CustosState, Deps } from './index';
+
+export interface CustodiansSlice {
+  custodians: CustodianSummary[] | null;
+  /** The one-time TOTP enrolment on screen; dropped as soon as it is confirmed or cancelled. */
+  enrolment: EnrolmentChallenge | null;
+  custodianError: WireError | null;
+  custodianNotice: string | null;
+  custodianBusy: boolean;
+  loadCustodians(): Promise<void>;
+  beginEnrolment(name: string, roles: Role[], passphrase: string): Promise<boolean>;
+  confirmEnrolment(code: string): Promise<boolean>;
+  cancelEnrolment(): Promise<void>;
+  checkFactors(custodianId: string, passphrase: string, code: string): Promise<boolean>;
+  unlockCustodian(custodianId: string, officerId: string, passphrase: string, code: string): Promise<boolean>;
+}
+
+export const createCustodiansSlice =
+  ({ bridge }: Deps): StateCreator<CustosState, [], [], CustodiansSlice> =>
+  (set, get) => {
+    /** Runs one request; on failure keeps the error on screen, on success the notice. */
+    const run = async <T>(call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>, notice: (value: T) => string | null): Promise<T | null> => {
+      set({ custodianBusy: true, custodianError: null, custodianNotice: null });
+      const result = await call();
+      if (!result.ok) {
+        set({ custodianBusy: false, custodianError: result.error });
+        return null;
+      }
+      set({ custodianBusy: false, custodianNotice: notice(result.value) });
+      return result.value;
+    };
+    return {
+      custodians: null,
+      enrolment: null,
+      custodianError: null,
+      custodianNotice: null,
+      custodianBusy: false,
+      async loadCustodians() {
+        const result = await bridge.custodians.list({});
+        set(result.ok ? { custodians: result.value } : { custodianError: result.error });
+      },
+      async beginEnrolment(name, roles, passphrase) {
+        const challenge = await run(() => bridge.custodians.enrolBegin({ name, roles, passphrase }), () => null);
+        if (challenge) set({ enrolment: challenge });
+        return challenge !== null;
+      },
+      async confirmEnrolment(code) {
+        const enrolment = get().enrolment;
+        if (!enrolment) return false;
+        const custodian = await run(() => bridge.custodians.enrolConfirm({ enrolmentId: enrolment.enrolmentId, code }), (c) => `${c.name} is enrolled.`);
+        if (!custodian) return false;
+        set({ enrolment: null });
+        await get().loadCustodians();
+        return true;
+      },
+      async cancelEnrolment() {
+        const enrolment = get().enrolment;
+        set({ enrolment: null, custodianError: null });
+        if (enrolment) await bridge.custodians.enrolCancel({ enrolmentId: enrolment.enrolmentId });
+      },
+      async checkFactors(custodianId, passphrase, code) {
+        const ok = await run(() => bridge.custodians.check({ custodianId, passphrase, code }), () => 'Both factors are correct.');
+        await get().loadCustodians();
+        return ok !== null;
+      },
+      async unlockCustodian(custodianId, officerId, passphrase, code) {
+        const ok = await run(() => bridge.custodians.unlock({ custodianId, officerId, passphrase, code }), (c) => `${c.name} is unlocked.`);
+        await get().loadCustodians();
+        return ok !== null;
+      },
+    };
+  };
