@@ -60,6 +60,10 @@ export const ErrorCode = z.enum([
   'FACTORS_THROTTLED',
   'ENROLMENT_EXPIRED',
   'NOT_AUTHORIZED',
+  'QUORUM_INVALID',
+  'SHARE_MISMATCH',
+  'QUORUM_NOT_MET',
+  'CUSTODY_NOT_FOUND',
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',

@@ -1,4 +1,5 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { totpCodeAt } from '../core/custodians/totp';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/audit/merkle';
@@ -204,5 +205,51 @@ describe('custos audit verify --bundle with a pinned key', () => {
     const csv = join(dataDir, 'after.csv');
     await custos('audit', 'export', '--out', csv, '--format', 'csv');
     expect(readFileSync(csv, 'utf8')).toMatch(/"audit\.export","","","[0-9a-f]{64}","failed","INTERNAL"/);
+  });
+});
+
+describe('custos custodian', () => {
+  const PASSPHRASE = 'quartz meadow lantern harbour';
+  function fdWith(text: string): number {
+    const path = join(dataDir, `fd-${Math.random()}`);
+    writeFileSync(path, `${text}\n`, { mode: 0o600 });
+    return openSync(path, 'r');
+  }
+  async function run(args: string[], answers: string[] = []) {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, ask: async () => answers.shift() ?? '' }, 'test');
+    return { code, stdout, stderr };
+  }
+
+  it('enrols with the passphrase from a file descriptor and the first code, then checks both factors', async () => {
+    let key = '';
+    const enrol = await runCli(
+      ['--data-dir', dataDir, 'custodian', 'enrol', '--name', 'Grace Hopper', '--role', 'custodian', '--role', 'security-officer', '--passphrase-fd', String(fdWith(PASSPHRASE))],
+      {
+        stdout: () => {},
+        stderr: (t) => {
+          key ||= /key to the authenticator app \(shown only now\):\n {2}([A-Z2-7 ]+)\n/.exec(t)?.[1]?.replace(/ /g, '') ?? '';
+        },
+        env: {},
+        ask: async () => totpCodeAt(key, new Date()),
+      },
+      'test',
+    );
+    expect(enrol).toBe(EXIT.ok);
+    const list = await run(['custodian', 'list', '--json']);
+    const [grace] = (JSON.parse(list.stdout) as { value: { id: string; name: string; roles: string[] }[] }).value;
+    expect(grace).toMatchObject({ name: 'Grace Hopper', roles: ['custodian', 'security-officer'] });
+    const check = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', totpCodeAt(key, new Date(Date.now() + 30_000))]);
+    expect(check).toMatchObject({ code: EXIT.ok, stdout: 'Both factors are correct.\n' });
+    const replay = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', totpCodeAt(key, new Date(Date.now() + 30_000))]);
+    expect(replay.code).toBe(EXIT.token);
+    expect(replay.stderr).toMatch(/^Error TOTP_REPLAYED/);
+  });
+
+  it('asks twice with echo off and refuses two different passphrases', async () => {
+    const result = await run(['custodian', 'enrol', '--name', 'Alan Turing'], [PASSPHRASE, `${PASSPHRASE}!`]);
+    expect(result.code).not.toBe(EXIT.ok);
+    expect(result.stderr).toMatch(/The two passphrases differ/);
   });
 });

@@ -13,13 +13,17 @@ import type { ChannelName, InputOf, ResultOf } from '../../shared/ipc-schema';
 import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
-import { isCustosError } from '../core/errors';
+import { CustosError, isCustosError } from '../core/errors';
+import QRCode from 'qrcode';
+import { passphraseFromFd, promptHidden, promptLine } from './secrets';
 import { silentLog } from '../core/log';
 
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: NodeJS.ProcessEnv;
+  /** Asks the person at the terminal; tests answer instead. Secrets are read with echo off. */
+  ask?: (prompt: string, secret: boolean) => Promise<string>;
 }
 
 /** Exit codes are a contract with scripts: see README “CLI”. */
@@ -43,6 +47,12 @@ Commands:
   token select --serial S --label L   Remember the token to work with
   module set PATH                     Use the PKCS#11 library at PATH
   module reset                        Use Custos's embedded SoftHSM2 rehearsal store
+  custodian list
+  custodian enrol --name NAME --role ROLE [--role ROLE] [--passphrase-fd N] [--code CODE]
+                                      Enrol: passphrase (asked twice, or from fd N), then the
+                                      authenticator key and QR, then the first code
+  custodian check --id ID [--passphrase-fd N] [--code CODE]
+  custodian unlock --id ID --officer ID [--passphrase-fd N] [--code CODE]
   audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
@@ -82,6 +92,12 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         size: { type: 'string' },
         from: { type: 'string' },
         to: { type: 'string' },
+        name: { type: 'string' },
+        role: { type: 'string', multiple: true },
+        id: { type: 'string' },
+        officer: { type: 'string' },
+        code: { type: 'string' },
+        'passphrase-fd': { type: 'string' },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -203,6 +219,33 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         const value = { from, to, fromRoot: log.root(from).toString('base64'), toRoot: log.root(to).toString('base64'), proof: log.consistencyProof(from, to).map((h) => h.toString('base64')) };
         return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
       };
+    case 'custodian list':
+      return call('custodians.list', {}, (list) =>
+        list.length === 0 ? 'No custodians are enrolled.\n' : `${list.map((c) => `${c.id}  ${c.name.padEnd(24)} ${c.roles.join(', ').padEnd(34)} ${c.locked ? 'LOCKED' : c.failures ? `${c.failures} failed` : 'ready'}`).join('\n')}\n`,
+      );
+    case 'custodian enrol':
+      return async (core) => {
+        const passphrase = await readPassphrase(values, io, true);
+        const begun = await core.router.dispatch('custodians.enrolBegin', { name: str(values.name) ?? '', roles: (values.role as string[] | undefined) ?? ['custodian'], passphrase });
+        if (!begun.ok) return { envelope: begun, render: () => '' };
+        const challenge = begun.value as { enrolmentId: string; secret: string; uri: string };
+        io.stderr(`\nAdd this key to the authenticator app (shown only now):\n  ${challenge.secret.match(/.{1,4}/g)!.join(' ')}\n  ${challenge.uri}\n${await QRCode.toString(challenge.uri, { type: 'terminal', small: true })}\n`);
+        const code = str(values.code) ?? (await ask(io, '6-digit code from the authenticator: ', false));
+        const confirmed = await core.router.dispatch('custodians.enrolConfirm', { enrolmentId: challenge.enrolmentId, code });
+        return { envelope: confirmed, render: ((c: { id: string; name: string }) => `${c.name} is enrolled (id ${c.id}).\n`) as (v: never) => string };
+      };
+    case 'custodian check':
+      return async (core) => {
+        const passphrase = await readPassphrase(values, io, false);
+        const code = str(values.code) ?? (await ask(io, '6-digit code: ', false));
+        return call('custodians.check', { custodianId: str(values.id) ?? '', passphrase, code }, () => 'Both factors are correct.\n')(core);
+      };
+    case 'custodian unlock':
+      return async (core) => {
+        const passphrase = await readPassphrase(values, io, false);
+        const code = str(values.code) ?? (await ask(io, 'Security officer’s 6-digit code: ', false));
+        return call('custodians.unlock', { custodianId: str(values.id) ?? '', officerId: str(values.officer) ?? '', passphrase, code }, (c) => `${c.name} is unlocked.\n`)(core);
+      };
     case 'module reset':
       return call('settings.setModule', { path: null }, renderStatus);
     default:
@@ -214,6 +257,22 @@ function requestFor(command: string, positionals: string[], values: Values & { s
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
+
+function ask(io: Io, prompt: string, secret: boolean): Promise<string> {
+  if (io.ask) return io.ask(prompt, secret);
+  return secret ? promptHidden(prompt) : promptLine(prompt);
+}
+
+/** From --passphrase-fd, or typed with echo off (twice when setting one). */
+async function readPassphrase(values: Values, io: Io, confirm: boolean): Promise<string> {
+  const fd = str(values['passphrase-fd']);
+  if (fd !== undefined) return passphraseFromFd(Number(fd));
+  const first = await ask(io, 'Passphrase: ', true);
+  if (confirm && (await ask(io, 'Passphrase again: ', true)) !== first) {
+    throw new CustosError('PASSPHRASE_WEAK', 'The two passphrases differ.', ['Run the command again and type the same passphrase twice.']);
+  }
+  return first;
+}
 const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
 
 function usageFailure(message: string) {

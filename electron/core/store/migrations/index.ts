@@ -2,6 +2,7 @@ import type { Migration } from '../migrate';
 import { settings } from './0001-settings';
 import { auditLog } from './0002-audit-log';
 import { custodians } from './0003-custodians';
+import { custody } from './0004-custody';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody];
