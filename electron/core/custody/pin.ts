@@ -1,4 +1,4 @@
-import pkcs11js from 'pkcs11js';
+import type pkcs11js from 'pkcs11js';
 
 /** 62 letters and digits: typeable on any token keypad or driver, never a shell metacharacter. */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

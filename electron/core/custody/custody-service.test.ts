@@ -1,0 +1,128 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
+import { combine } from 'shamir-secret-sharing';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CustodianService } from '../custodians/custodian-service';
+import { totpCodeAt } from '../custodians/totp';
+import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
+import type { TokenModule } from '../hsm/token-module';
+import { DATABASE_FILE } from '../store/database';
+import { sql } from '../store/sql';
+import { openAudit } from '../testing/audit-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { CustodyService, unsealShare, type Holder } from './custody-service';
+
+let dataDir: string;
+let cleanup: () => void;
+let opened: ReturnType<typeof openAudit>;
+let module: TokenModule;
+let custodians: CustodianService;
+let custody: CustodyService;
+let now: Date;
+const enrolled: { id: string; name: string; secret: string; passphrase: string }[] = [];
+
+beforeEach(async () => {
+  ({ dataDir, cleanup } = tempDataDir());
+  opened = openAudit(dataDir);
+  module = opened.host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+  now = new Date();
+  const actor = { type: 'operator', id: 'test' } as const;
+  custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
+  custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module });
+  enrolled.length = 0;
+  for (const name of ['Ada', 'Babbage', 'Curie']) {
+    const passphrase = `long quiet harbour walk number ${enrolled.length + 1}`;
+    const challenge = await custodians.beginEnrolment({ name, roles: ['custodian'], passphrase });
+    const c = custodians.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now));
+    enrolled.push({ id: c.id, name, secret: challenge.secret, passphrase });
+  }
+});
+afterEach(() => {
+  opened.host.release(module);
+  opened.close();
+  cleanup();
+});
+
+/** Each call moves to the next TOTP step, as a custodian typing a fresh code would. */
+function holders(...who: number[]): Holder[] {
+  now = new Date(now.getTime() + 30_000);
+  return who.map((i) => ({ custodianId: enrolled[i]!.id, passphrase: enrolled[i]!.passphrase, code: totpCodeAt(enrolled[i]!.secret, now) }));
+}
+function keys(...who: number[]) {
+  return holders(...who).map((h) => ({ custodianId: h.custodianId, key: custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') }));
+}
+const blank = () => ({ serial: '', label: '' });
+const loginWorks = (token: { serial: string; label: string }, pin: Buffer) => {
+  try {
+    return module.withSession(token, { login: { user: 'user', pin: pin.toString('latin1') } }, () => true);
+  } catch (error) {
+    return (error as { code: string }).code;
+  }
+};
+
+describe('taking a blank token into custody', () => {
+  it('sets PINs nobody sees, split 2-of-3; two holders rebuild the user PIN and the token accepts it', async () => {
+    const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'vault' });
+    expect(record).toMatchObject({ threshold: 2, holders: 3, state: 'active', token: { label: 'vault' } });
+    const info = module.slots().find((s) => s.token?.serial === record.token.serial)!.token!;
+    expect(info).toMatchObject({ initialized: true, userPin: { initialized: true } });
+    const pin = await custody.rebuildPin(record.id, 'user', keys(0, 2));
+    expect(pin).toHaveLength(32);
+    expect(loginWorks(record.token, pin)).toBe(true);
+    const so = await custody.rebuildPin(record.id, 'so', keys(1, 2));
+    expect(module.withSession(record.token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, () => 'so ok')).toBe('so ok');
+    // Neither PIN is in the database, in any form Custos wrote.
+    opened.close();
+    const db = readFileSync(join(dataDir, DATABASE_FILE));
+    expect(db.includes(pin)).toBe(false);
+    expect(db.includes(so)).toBe(false);
+    opened = openAudit(dataDir);
+  });
+
+  it('with one share fewer than the threshold, the token itself refuses the rebuilt value', async () => {
+    const record = await custody.take({ token: blank(), threshold: 3, holders: holders(0, 1, 2) });
+    const partial = keys(0, 1);
+    const shares = partial.map(({ custodianId, key }) => Uint8Array.from(unsealShare(opened.store, record.id, custodianId, 'user', key)));
+    const guess = Buffer.from(await combine(shares));
+    expect(loginWorks(record.token, guess)).toBe('PIN_INCORRECT');
+    await expect(custody.rebuildPin(record.id, 'user', partial)).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
+  });
+
+  it('names the holder whose stored share was changed', async () => {
+    const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2) });
+    opened.store.execute(sql`UPDATE custody_shares SET commitment = zeroblob(32) WHERE custody_id = ${record.id} AND custodian_id = ${enrolled[1]!.id} AND pin = 'user'`);
+    await expect(custody.rebuildPin(record.id, 'user', keys(0, 1))).rejects.toMatchObject({ code: 'SHARE_MISMATCH', message: expect.stringContaining('Babbage') });
+  });
+
+  it('records the ceremony: begin journaled before the token changes, then take, then a checkpoint', async () => {
+    const before = opened.audit.log().checkpoints().length;
+    await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2) });
+    const actions = [...opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
+    expect(actions.slice(-5)).toEqual(['custodian.factor.verify', 'custodian.factor.verify', 'custodian.factor.verify', 'custody.begin', 'custody.take']);
+    expect(opened.audit.log().checkpoints().length).toBe(before + 1);
+  });
+});
+
+describe('refusals change nothing on the token', () => {
+  it.each([
+    ['a threshold of 1', 1],
+    ['a threshold above the holders', 4],
+  ])('refuses %s', async (_what, threshold) => {
+    await expect(custody.take({ token: blank(), threshold, holders: holders(0, 1, 2) })).rejects.toMatchObject({ code: 'QUORUM_INVALID' });
+  });
+
+  it('refuses the same custodian twice', async () => {
+    const [a, b] = holders(0, 1);
+    await expect(custody.take({ token: blank(), threshold: 2, holders: [a!, b!, a!] })).rejects.toMatchObject({ code: 'QUORUM_INVALID' });
+  });
+
+  it('touches nothing when one holder’s factor is wrong', async () => {
+    const list = holders(0, 1, 2);
+    list[2] = { ...list[2]!, passphrase: 'not the right one at all' };
+    await expect(custody.take({ token: blank(), threshold: 2, holders: list })).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    const initialised = module.run('read', (lib) => lib.C_GetSlotList(true).filter((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0).length);
+    expect(initialised).toBe(1); // the audit token only
+    expect(opened.store.get(sql`SELECT count(*) AS n FROM custody`)).toEqual({ n: 0 });
+  });
+});

@@ -1,0 +1,194 @@
+import { createHash, randomBytes } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import { combine, split } from 'shamir-secret-sharing';
+import type { AuditActor } from '../../../shared/audit';
+import type { TokenRef } from '../../../shared/tokens';
+import type { AuditService } from '../audit/audit-service';
+import type { CustodianService } from '../custodians/custodian-service';
+import { open, seal } from '../custodians/sealing';
+import { CustosError } from '../errors';
+import { trimPadded } from '../hsm/token-info';
+import type { TokenModule } from '../hsm/token-module';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+import { drawPin, pinLength } from './pin';
+
+export type PinKind = 'user' | 'so';
+
+export interface Holder {
+  custodianId: string;
+  passphrase: string;
+  code: string;
+}
+
+export interface CustodyRecord {
+  id: string;
+  token: TokenRef;
+  threshold: number;
+  holders: number;
+  state: 'pending' | 'active' | 'superseded';
+}
+
+/** What an approval contributes: the custodian and their passphrase key (owned and wiped by the caller). */
+export interface UnsealKey {
+  custodianId: string;
+  key: Buffer;
+}
+
+const shareAad = (custodyId: string, custodianId: string, pin: PinKind) => `custos/pin-share/v1/${custodyId}/${custodianId}/${pin}`;
+
+export function shareCommitment(custodyId: string, custodianId: string, pin: PinKind, share: Uint8Array): Buffer {
+  return createHash('sha256').update(`custos/pin-share-commitment/v1/${custodyId}/${custodianId}/${pin}\n`).update(share).digest();
+}
+
+/**
+ * Taking a token into custody: new random user and SO PINs from the token's own RNG, each split
+ * t-of-n with Shamir, one share per custodian sealed under their passphrase key. Nobody ever
+ * sees a whole PIN; the shares are journaled before the token is changed, so a crash cannot
+ * leave a token whose PINs nobody holds.
+ */
+export class CustodyService {
+  constructor(
+    private readonly options: {
+      store: Store;
+      audit: AuditService;
+      custodians: CustodianService;
+      actor: AuditActor;
+      module: () => TokenModule;
+    },
+  ) {}
+
+  async take(request: { token: TokenRef; threshold: number; holders: Holder[]; currentSoPin?: string; label?: string }): Promise<CustodyRecord> {
+    const { threshold, holders } = request;
+    const ids = holders.map((h) => h.custodianId);
+    if (new Set(ids).size !== ids.length) throw new CustosError('QUORUM_INVALID', 'Each custodian can hold only one share.', ['Remove the duplicate holder.']);
+    if (!Number.isInteger(threshold) || threshold < 2 || threshold > holders.length) {
+      throw new CustosError('QUORUM_INVALID', `The threshold must be between 2 and the number of holders (${holders.length}).`, ['With one, a single person could use the token; with more than the holders, nobody could.']);
+    }
+    for (const id of ids) {
+      if (!this.options.custodians.get(id).roles.includes('custodian')) throw new CustosError('NOT_AUTHORIZED', `${this.options.custodians.get(id).name} is not enrolled as a custodian.`);
+    }
+    // Everyone proves both factors first: nothing on the token changes until all have.
+    const keys: UnsealKey[] = [];
+    try {
+      for (const holder of holders) keys.push({ custodianId: holder.custodianId, key: this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, 'custody') });
+      return await this.deal(request, keys);
+    } finally {
+      keys.forEach((k) => k.key.fill(0));
+    }
+  }
+
+  private async deal(request: { token: TokenRef; threshold: number; currentSoPin?: string; label?: string }, keys: UnsealKey[]): Promise<CustodyRecord> {
+    const module = this.options.module();
+    let token = request.token;
+    let soPinNow: string;
+    const blank = module.run('Reading the token', (lib) => (lib.C_GetTokenInfo(module.findSlot(token)).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0);
+    if (blank) {
+      // A blank token is initialised with a throwaway SO PIN, replaced below by one from its own RNG.
+      soPinNow = randomBytes(24).toString('base64url');
+      const label = (request.label ?? 'Custos custody').slice(0, 32);
+      const slot = module.findSlot(token);
+      module.run('Initialising the token', (lib) => lib.C_InitToken(slot, soPinNow, label.padEnd(32, ' ')));
+      token = module.run('Reading the token', (lib) => {
+        const info = lib.C_GetTokenInfo(slot);
+        return { serial: trimPadded(info.serialNumber), label: trimPadded(info.label) };
+      });
+    } else {
+      if (!request.currentSoPin) throw new CustosError('PIN_INVALID', 'This token is already initialised: enter its current SO PIN once, so Custos can replace it.');
+      soPinNow = request.currentSoPin;
+    }
+    const info = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(module.findSlot(token)));
+    const length = pinLength(info.minPinLen, info.maxPinLen);
+    const { userPin, soPin } = module.withSession(token, {}, (session, lib) => ({ userPin: drawPin(lib, session, length), soPin: drawPin(lib, session, length) }));
+    const custodyId = randomBytes(8).toString('hex');
+    try {
+      const userShares = await splitWiped(userPin, keys.length, request.threshold);
+      const soShares = await splitWiped(soPin, keys.length, request.threshold);
+      // Journal first: the sealed shares are durable before the token holds the PINs they rebuild.
+      this.options.audit.record(
+        { actor: this.options.actor, action: 'custody.begin', object: { type: 'token', id: `${token.serial}/${token.label}` }, params: { custodyId, threshold: request.threshold, holders: keys.map((k) => k.custodianId) } },
+        () => {
+          this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()})`);
+          keys.forEach(({ custodianId, key }, i) => {
+            for (const [pin, shares] of [['user', userShares], ['so', soShares]] as const) {
+              const share = Buffer.from(shares[i]!);
+              this.options.store.execute(sql`
+                INSERT INTO custody_shares (custody_id, custodian_id, pin, sealed_share, commitment)
+                VALUES (${custodyId}, ${custodianId}, ${pin}, ${seal(key, share, shareAad(custodyId, custodianId, pin))}, ${shareCommitment(custodyId, custodianId, pin, share)})`);
+              share.fill(0);
+            }
+          });
+        },
+      );
+      [...userShares, ...soShares].forEach((s) => s.fill(0));
+      module.withSession(token, { write: true, login: { user: 'so', pin: soPinNow } }, (session, lib) => {
+        lib.C_InitPIN(session, userPin.toString('latin1'));
+        lib.C_SetPIN(session, soPinNow, soPin.toString('latin1'));
+      });
+      this.options.audit.record({ actor: this.options.actor, action: 'custody.take', object: { type: 'token', id: `${token.serial}/${token.label}` }, params: { custodyId } }, () => {
+        this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`);
+        this.options.store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`);
+      });
+      this.options.audit.log().checkpoint('custody ceremony');
+      return this.record(custodyId);
+    } finally {
+      userPin.fill(0);
+      soPin.fill(0);
+    }
+  }
+
+  /**
+   * Rebuilds a PIN from the approvers' shares: each share is unsealed and checked against its
+   * commitment (a wrong share names its holder). The caller logs in with it and overwrites it.
+   */
+  async rebuildPin(custodyId: string, pin: PinKind, approvals: UnsealKey[]): Promise<Buffer> {
+    const custody = this.record(custodyId);
+    if (approvals.length < custody.threshold) {
+      throw new CustosError('QUORUM_NOT_MET', `${approvals.length} of the ${custody.threshold} approvals needed.`, ['Ask more custodians to approve.']);
+    }
+    const shares: Uint8Array[] = [];
+    try {
+      for (const { custodianId, key } of approvals) {
+        const name = this.options.custodians.get(custodianId).name;
+        const share = unsealShare(this.options.store, custodyId, custodianId, pin, key, name);
+        // The library insists on plain Uint8Arrays (a Buffer from another realm fails its check).
+        shares.push(Uint8Array.from(share));
+        share.fill(0);
+      }
+      const secret = await combine(shares);
+      const pinBytes = Buffer.from(secret);
+      secret.fill(0);
+      return pinBytes;
+    } finally {
+      shares.forEach((s) => s.fill(0));
+    }
+  }
+
+  record(custodyId: string): CustodyRecord {
+    const row = this.options.store.get<{ id: string; token_serial: string; token_label: string; threshold: number; holders: number; state: CustodyRecord['state'] }>(sql`SELECT * FROM custody WHERE id = ${custodyId}`);
+    if (!row) throw new CustosError('CUSTODY_NOT_FOUND', 'There is no such custody record.');
+    return { id: row.id, token: { serial: row.token_serial, label: row.token_label }, threshold: row.threshold, holders: row.holders, state: row.state };
+  }
+}
+
+/** One holder's share, unsealed with their passphrase key and checked against its commitment. */
+export function unsealShare(store: Store, custodyId: string, custodianId: string, pin: PinKind, key: Buffer, name = custodianId): Buffer {
+  const row = store.get<{ sealed_share: Buffer; commitment: Buffer }>(sql`SELECT sealed_share, commitment FROM custody_shares WHERE custody_id = ${custodyId} AND custodian_id = ${custodianId} AND pin = ${pin}`);
+  if (!row) throw new CustosError('SHARE_MISMATCH', `${name} holds no share of this token’s PIN.`);
+  const share = open(key, row.sealed_share, shareAad(custodyId, custodianId, pin));
+  if (!shareCommitment(custodyId, custodianId, pin, share).equals(row.commitment)) {
+    share.fill(0);
+    throw new CustosError('SHARE_MISMATCH', `The share of ${name} does not match its commitment.`, ['Stop and verify the audit log: the stored share was changed.']);
+  }
+  return share;
+}
+
+/** split() with a plain copy of the secret, overwritten as soon as the shares exist. */
+async function splitWiped(secret: Buffer, shares: number, threshold: number): Promise<Uint8Array[]> {
+  const copy = Uint8Array.from(secret);
+  try {
+    return await split(copy, shares, threshold);
+  } finally {
+    copy.fill(0);
+  }
+}
