@@ -104,6 +104,21 @@ describe('taking a blank token into custody', () => {
   });
 });
 
+describe('taking an initialised token into custody', () => {
+  it('uses its current SO PIN once and replaces both PINs; the old ones stop working', async () => {
+    // A token someone set up with the vendor tool: known SO PIN, known user PIN.
+    const slot = module.run('find blank', (lib) => lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0)!);
+    module.run('init', (lib) => lib.C_InitToken(slot, '87654321', 'legacy'.padEnd(32, ' ')));
+    const token = module.run('read', (lib) => ({ serial: lib.C_GetTokenInfo(slot).serialNumber.trim(), label: 'legacy' }));
+    module.withSession(token, { write: true, login: { user: 'so', pin: '87654321' } }, (session, lib) => lib.C_InitPIN(session, '1234'));
+    await expect(custody.take({ token, threshold: 2, holders: holders(0, 1, 2) })).rejects.toMatchObject({ code: 'PIN_INVALID' });
+    const record = await custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654321' });
+    expect(loginWorks(token, Buffer.from('1234'))).toBe('PIN_INCORRECT');
+    expect(loginWorks(token, await custody.rebuildPin(record.id, 'user', keys(1, 2)))).toBe(true);
+    expect(() => module.withSession(token, { write: true, login: { user: 'so', pin: '87654321' } }, () => true)).toThrow(expect.objectContaining({ code: 'PIN_INCORRECT' }));
+  });
+});
+
 describe('refusals change nothing on the token', () => {
   it.each([
     ['a threshold of 1', 1],
