@@ -3,52 +3,34 @@ import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { combine } from 'shamir-secret-sharing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CustodianService } from '../custodians/custodian-service';
-import { totpCodeAt } from '../custodians/totp';
-import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
+import type { CustodianService } from '../custodians/custodian-service';
 import type { TokenModule } from '../hsm/token-module';
 import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
-import { openAudit } from '../testing/audit-fixture';
+import type { openAudit } from '../testing/audit-fixture';
+import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { CustodyService, unsealShare, type Holder } from './custody-service';
+import { unsealShare, type CustodyService } from './custody-service';
 
 let dataDir: string;
 let cleanup: () => void;
+let fixture: Awaited<ReturnType<typeof quorumFixture>>;
 let opened: ReturnType<typeof openAudit>;
 let module: TokenModule;
 let custodians: CustodianService;
 let custody: CustodyService;
-let now: Date;
-const enrolled: { id: string; name: string; secret: string; passphrase: string }[] = [];
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  opened = openAudit(dataDir);
-  module = opened.host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
-  now = new Date();
-  const actor = { type: 'operator', id: 'test' } as const;
-  custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
-  custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module });
-  enrolled.length = 0;
-  for (const name of ['Ada', 'Babbage', 'Curie']) {
-    const passphrase = `long quiet harbour walk number ${enrolled.length + 1}`;
-    const challenge = await custodians.beginEnrolment({ name, roles: ['custodian'], passphrase });
-    const c = custodians.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now));
-    enrolled.push({ id: c.id, name, secret: challenge.secret, passphrase });
-  }
+  fixture = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+  ({ opened, module, custodians, custody } = fixture);
 });
 afterEach(() => {
-  opened.host.release(module);
-  opened.close();
+  fixture.close();
   cleanup();
 });
 
-/** Each call moves to the next TOTP step, as a custodian typing a fresh code would. */
-function holders(...who: number[]): Holder[] {
-  now = new Date(now.getTime() + 30_000);
-  return who.map((i) => ({ custodianId: enrolled[i]!.id, passphrase: enrolled[i]!.passphrase, code: totpCodeAt(enrolled[i]!.secret, now) }));
-}
+const holders = (...who: number[]) => fixture.holders(...who);
 function keys(...who: number[]) {
   return holders(...who).map((h) => ({ custodianId: h.custodianId, key: custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') }));
 }
@@ -73,11 +55,11 @@ describe('taking a blank token into custody', () => {
     const so = await custody.rebuildPin(record.id, 'so', keys(1, 2));
     expect(module.withSession(record.token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, () => 'so ok')).toBe('so ok');
     // Neither PIN is in the database, in any form Custos wrote.
-    opened.close();
+    fixture.close();
     const db = readFileSync(join(dataDir, DATABASE_FILE));
     expect(db.includes(pin)).toBe(false);
     expect(db.includes(so)).toBe(false);
-    opened = openAudit(dataDir);
+    fixture = await quorumFixture(dataDir, []);
   });
 
   it('with one share fewer than the threshold, the token itself refuses the rebuilt value', async () => {
@@ -91,7 +73,7 @@ describe('taking a blank token into custody', () => {
 
   it('names the holder whose stored share was changed', async () => {
     const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2) });
-    opened.store.execute(sql`UPDATE custody_shares SET commitment = zeroblob(32) WHERE custody_id = ${record.id} AND custodian_id = ${enrolled[1]!.id} AND pin = 'user'`);
+    opened.store.execute(sql`UPDATE custody_shares SET commitment = zeroblob(32) WHERE custody_id = ${record.id} AND custodian_id = ${fixture.enrolled[1]!.id} AND pin = 'user'`);
     await expect(custody.rebuildPin(record.id, 'user', keys(0, 1))).rejects.toMatchObject({ code: 'SHARE_MISMATCH', message: expect.stringContaining('Babbage') });
   });
 

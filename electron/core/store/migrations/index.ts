@@ -3,6 +3,7 @@ import { settings } from './0001-settings';
 import { auditLog } from './0002-audit-log';
 import { custodians } from './0003-custodians';
 import { custody } from './0004-custody';
+import { proposals } from './0005-proposals';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals];

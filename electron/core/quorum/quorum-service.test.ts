@@ -1,0 +1,118 @@
+import pkcs11js from 'pkcs11js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson, sha256Hex } from '../canonical-json';
+import { totpCodeAt } from '../custodians/totp';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { QuorumService } from './quorum-service';
+
+let cleanup: () => void;
+let f: Awaited<ReturnType<typeof quorumFixture>>;
+let quorum: QuorumService;
+let custodyId: string;
+const ran: unknown[] = [];
+
+beforeEach(async () => {
+  let dataDir: string;
+  ({ dataDir, cleanup } = tempDataDir());
+  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+  ran.length = 0;
+  quorum = new QuorumService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    custody: f.custody,
+    module: () => f.module,
+    clock: () => f.clock.now,
+    operations: {
+      // A real operation inside the logged-in session: it can only run if the rebuilt PIN opened the token.
+      'token.count-objects': ({ session, lib, params }) => {
+        ran.push(params);
+        lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
+        const found = lib.C_FindObjects(session, 100).length;
+        lib.C_FindObjectsFinal(session);
+        return { found };
+      },
+    },
+  });
+  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'quorum' })).id;
+});
+afterEach(() => {
+  quorum.forgetAll();
+  f.close();
+  cleanup();
+});
+
+function approval(who: number, proposal: { id: string; shortFingerprint: string }, fingerprint = proposal.shortFingerprint) {
+  f.tick();
+  const c = f.enrolled[who]!;
+  return { proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, f.clock.now), fingerprint };
+}
+const propose = (by = 0, params: unknown = { note: 'rehearsal' }) => quorum.propose({ custodyId, action: 'token.count-objects', params, requestedBy: f.enrolled[by]!.id });
+const audited = () => [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } }).map((e) => `${e.action} ${e.result.status}${e.result.code ? ` ${e.result.code}` : ''}`);
+
+describe('a proposal and its approvals', () => {
+  it('binds to the SHA-256 of the canonical proposal and shows a short fingerprint to read aloud', () => {
+    const proposal = propose();
+    expect(proposal.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(proposal.shortFingerprint).toMatch(/^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/);
+    const body = canonicalJson({ v: 1, id: proposal.id, action: proposal.action, params: proposal.params, token: proposal.token, custody: custodyId, requestedBy: proposal.requestedBy, expiresAt: proposal.expiresAt });
+    expect(sha256Hex(body)).toBe(proposal.fingerprint);
+  });
+
+  it('executes exactly the approved operation once t custodians other than the requester approve', async () => {
+    const proposal = propose(0, { note: 'exactly this' });
+    const first = await quorum.approve(approval(1, proposal));
+    expect(first).toMatchObject({ state: 'open', approvals: [{ custodianId: f.enrolled[1]!.id, held: true }] });
+    expect(ran).toEqual([]);
+    const done = await quorum.approve(approval(2, proposal));
+    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { found: expect.any(Number) } } });
+    expect(ran).toEqual([{ note: 'exactly this' }]);
+    expect(done.approvals.every((a) => !a.held)).toBe(true); // shares overwritten and dropped
+    expect(audited()).toEqual(expect.arrayContaining(['proposal.create ok', 'proposal.approve ok', 'proposal.execute ok']));
+  });
+
+  it('refuses self-approval and a second approval by the same person, and records both', async () => {
+    const proposal = propose(0);
+    await expect(quorum.approve(approval(0, proposal))).rejects.toMatchObject({ code: 'SELF_APPROVAL' });
+    await quorum.approve(approval(1, proposal));
+    await expect(quorum.approve(approval(1, proposal))).rejects.toMatchObject({ code: 'ALREADY_APPROVED' });
+    expect(audited()).toEqual(expect.arrayContaining(['proposal.approve refused SELF_APPROVAL', 'proposal.approve refused ALREADY_APPROVED']));
+    expect(ran).toEqual([]);
+  });
+
+  it('refuses an approval for a proposal whose parameters differ from what the approver was shown', async () => {
+    const shown = propose(0, { note: 'what Babbage was told' });
+    const actual = propose(0, { note: 'what was really proposed' });
+    await expect(quorum.approve(approval(1, actual, shown.shortFingerprint))).rejects.toMatchObject({ code: 'FINGERPRINT_MISMATCH' });
+    expect(audited()).toContain('proposal.approve refused FINGERPRINT_MISMATCH');
+  });
+
+  it('refuses a replayed TOTP code on approval', async () => {
+    const proposal = propose(0);
+    const request = approval(1, proposal);
+    f.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, 'elsewhere').fill(0);
+    await expect(quorum.approve(request)).rejects.toMatchObject({ code: 'TOTP_REPLAYED' });
+  });
+
+  it('voids an expired proposal and lets held shares expire', async () => {
+    const proposal = propose(0);
+    await quorum.approve(approval(1, proposal));
+    f.clock.now = new Date(f.clock.now.getTime() + 16 * 60_000); // held share (15 min) is gone
+    const after = await quorum.approve(approval(2, proposal));
+    expect(after).toMatchObject({ state: 'open', approvals: [{ held: false }, { held: true }] });
+    expect(ran).toEqual([]);
+    f.clock.now = new Date(f.clock.now.getTime() + 61 * 60_000);
+    await expect(quorum.approve(approval(0, propose(1)))).resolves.toMatchObject({ state: 'open' });
+    await expect(quorum.approve(approval(1, proposal))).rejects.toMatchObject({ code: 'PROPOSAL_EXPIRED' });
+    expect(quorum.view(proposal.id).state).toBe('expired');
+  });
+
+  it('lets any custodian reject and only the requester cancel', async () => {
+    const proposal = propose(0);
+    expect(() => quorum.cancel(proposal.id, f.enrolled[1]!.id)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
+    expect(quorum.reject(proposal.id, f.enrolled[2]!.id).state).toBe('rejected');
+    await expect(quorum.approve(approval(1, proposal))).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
+    expect(quorum.cancel(propose(0).id, f.enrolled[0]!.id).state).toBe('cancelled');
+  });
+});

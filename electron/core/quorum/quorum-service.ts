@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import type pkcs11js from 'pkcs11js';
+import { combine } from 'shamir-secret-sharing';
+import type { AuditActor } from '../../../shared/audit';
+import type { AuditService } from '../audit/audit-service';
+import { canonicalJson, sha256Hex } from '../canonical-json';
+import type { CustodianService } from '../custodians/custodian-service';
+import type { CustodyService } from '../custody/custody-service';
+import { unsealShare } from '../custody/custody-service';
+import { CustosError } from '../errors';
+import type { TokenModule } from '../hsm/token-module';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+
+/** What a quorum may do once the token is open: registered per action name, run exactly once. */
+export type QuorumOperation = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown }) => unknown;
+
+export interface ProposalView {
+  id: string;
+  action: string;
+  params: unknown;
+  token: { serial: string; label: string };
+  custodyId: string;
+  requestedBy: string;
+  /** SHA-256 of the canonical proposal: what approvers approve. */
+  fingerprint: string;
+  /** The first 64 bits, grouped, for custodians to compare aloud. */
+  shortFingerprint: string;
+  expiresAt: string;
+  state: 'open' | 'executed' | 'rejected' | 'cancelled' | 'expired' | 'failed';
+  approvals: { custodianId: string; approvedAt: string; held: boolean }[];
+  threshold: number;
+  outcome: unknown;
+}
+
+interface Held {
+  share: Uint8Array;
+  expiresAt: Date;
+}
+
+const DEFAULT_PROPOSAL_MINUTES = 60;
+const DEFAULT_HOLD_MINUTES = 15;
+
+export function shortFingerprint(fingerprint: string): string {
+  return fingerprint.slice(0, 16).match(/.{4}/g)!.join('-');
+}
+
+/**
+ * Proposals and approvals: the quorum as a cryptographic fact. An approval (passphrase + TOTP)
+ * unseals that custodian's share of the user PIN and holds it in memory for a limited time;
+ * with t shares the core rebuilds the PIN, logs in, runs exactly the approved operation, logs
+ * out and overwrites PIN and shares. Approvals bind to the proposal's SHA-256 fingerprint.
+ */
+export class QuorumService {
+  private readonly held = new Map<string, Map<string, Held>>();
+  private readonly clock: () => Date;
+
+  constructor(
+    private readonly options: {
+      store: Store;
+      audit: AuditService;
+      custodians: CustodianService;
+      custody: CustodyService;
+      module: () => TokenModule;
+      operations: Record<string, QuorumOperation>;
+      holdMinutes?: number;
+      clock?: () => Date;
+    },
+  ) {
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  propose(request: { custodyId: string; action: string; params: unknown; requestedBy: string; minutes?: number }): ProposalView {
+    if (!(request.action in this.options.operations)) throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${request.action}”.`);
+    const custody = this.options.custody.record(request.custodyId);
+    if (custody.state !== 'active') throw new CustosError('CUSTODY_NOT_FOUND', 'That token is not in active custody.');
+    const requester = this.options.custodians.get(request.requestedBy);
+    const id = randomBytes(8).toString('hex');
+    const now = this.clock();
+    const expiresAt = new Date(now.getTime() + (request.minutes ?? DEFAULT_PROPOSAL_MINUTES) * 60_000).toISOString();
+    const body = canonicalJson({ v: 1, id, action: request.action, params: request.params ?? null, token: custody.token, custody: custody.id, requestedBy: requester.id, expiresAt });
+    const fingerprint = sha256Hex(body);
+    this.options.audit.record(
+      { actor: this.actor(requester.id), action: 'proposal.create', object: { type: 'proposal', id }, params: { fingerprint } },
+      () =>
+        this.options.store.execute(sql`
+          INSERT INTO proposals (id, custody_id, body, fingerprint, requested_by, created_at, expires_at, state)
+          VALUES (${id}, ${custody.id}, ${body}, ${fingerprint}, ${requester.id}, ${now.toISOString()}, ${expiresAt}, ${'open'})`),
+    );
+    return this.view(id);
+  }
+
+  async approve(request: { proposalId: string; custodianId: string; passphrase: string; code: string; fingerprint: string }): Promise<ProposalView> {
+    const proposal = this.openProposal(request.proposalId);
+    const object = { type: 'proposal', id: proposal.id };
+    const refuse = (code: CustosError['code'], message: string, remedy: string[] = []): never => {
+      this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, result: { status: 'refused', code } });
+      throw new CustosError(code, message, remedy);
+    };
+    const given = request.fingerprint.toLowerCase().replace(/[^0-9a-f]/g, '');
+    if (given.length < 16 || !proposal.fingerprint.startsWith(given)) {
+      refuse('FINGERPRINT_MISMATCH', 'The fingerprint you confirmed is not this proposal’s: something in it differs from what you were told.', ['Compare the fingerprint aloud again. Do not approve until it matches exactly.']);
+    }
+    if (request.custodianId === proposal.requestedBy) refuse('SELF_APPROVAL', 'Nobody can approve their own proposal.', ['Another custodian must approve it.']);
+    if (proposal.approvals.some((a) => a.custodianId === request.custodianId)) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
+    const name = this.options.custodians.get(request.custodianId).name;
+    const key = this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
+    let share: Buffer;
+    try {
+      share = unsealShare(this.options.store, proposal.custodyId, request.custodianId, 'user', key, name);
+    } finally {
+      key.fill(0);
+    }
+    const now = this.clock();
+    this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint } }, () =>
+      this.options.store.execute(sql`INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})`),
+    );
+    const holding = this.held.get(proposal.id) ?? new Map<string, Held>();
+    holding.set(request.custodianId, { share: Uint8Array.from(share), expiresAt: new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000) });
+    share.fill(0);
+    this.held.set(proposal.id, holding);
+    if (this.liveShares(proposal.id).length >= proposal.threshold) await this.execute(proposal);
+    return this.view(proposal.id);
+  }
+
+  reject(proposalId: string, custodianId: string): ProposalView {
+    return this.close(proposalId, custodianId, 'rejected', 'proposal.reject');
+  }
+
+  cancel(proposalId: string, custodianId: string): ProposalView {
+    const proposal = this.view(proposalId);
+    if (proposal.requestedBy !== custodianId) throw new CustosError('NOT_AUTHORIZED', 'Only the custodian who proposed it can cancel a proposal; others can reject it.');
+    return this.close(proposalId, custodianId, 'cancelled', 'proposal.cancel');
+  }
+
+  view(id: string): ProposalView {
+    const row = this.options.store.get<{ id: string; custody_id: string; body: string; fingerprint: string; requested_by: string; expires_at: string; state: ProposalView['state']; outcome: string | null }>(
+      sql`SELECT * FROM proposals WHERE id = ${id}`,
+    );
+    if (!row) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no such proposal.');
+    const body = JSON.parse(row.body) as { action: string; params: unknown; token: { serial: string; label: string } };
+    const live = new Set(this.liveShares(id).map(([custodianId]) => custodianId));
+    const approvals = this.options.store
+      .all<{ custodian_id: string; approved_at: string }>(sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id} ORDER BY approved_at`)
+      .map((a) => ({ custodianId: a.custodian_id, approvedAt: a.approved_at, held: live.has(a.custodian_id) }));
+    return {
+      id: row.id,
+      action: body.action,
+      params: body.params,
+      token: body.token,
+      custodyId: row.custody_id,
+      requestedBy: row.requested_by,
+      fingerprint: row.fingerprint,
+      shortFingerprint: shortFingerprint(row.fingerprint),
+      expiresAt: row.expires_at,
+      state: row.state,
+      approvals,
+      threshold: this.options.custody.record(row.custody_id).threshold,
+      outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as unknown),
+    };
+  }
+
+  /** Drops every held share: on quit, and when the process dies the memory goes with it. */
+  forgetAll(): void {
+    for (const holding of this.held.values()) for (const { share } of holding.values()) share.fill(0);
+    this.held.clear();
+  }
+
+  private async execute(proposal: ProposalView): Promise<void> {
+    const holding = this.held.get(proposal.id)!;
+    const shares = this.liveShares(proposal.id).map(([, held]) => held.share);
+    const operation = this.options.operations[proposal.action]!;
+    let pin: Uint8Array | null = null;
+    let outcome: { status: 'ok'; result: unknown } | { status: 'failed'; code: CustosError['code'] };
+    try {
+      pin = await combine(shares);
+      const pinText = Buffer.from(pin).toString('latin1');
+      const result = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params }));
+      outcome = { status: 'ok', result: result ?? null };
+    } catch (error) {
+      outcome = { status: 'failed', code: error instanceof CustosError ? error.code : 'INTERNAL' };
+    } finally {
+      pin?.fill(0);
+      for (const { share } of holding.values()) share.fill(0);
+      this.held.delete(proposal.id);
+    }
+    this.options.audit.record(
+      { actor: { type: 'system', id: 'system' }, action: 'proposal.execute', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint }, result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code } },
+      () =>
+        this.options.store.execute(sql`
+          UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${this.clock().toISOString()}, outcome = ${JSON.stringify(outcome)}
+          WHERE id = ${proposal.id}`),
+    );
+  }
+
+  private openProposal(id: string): ProposalView {
+    const proposal = this.view(id);
+    if (proposal.state === 'open' && new Date(proposal.expiresAt) <= this.clock()) {
+      this.close(id, null, 'expired', 'proposal.expire');
+      throw new CustosError('PROPOSAL_EXPIRED', 'This proposal has expired; approvals given for it are void.', ['Propose it again.']);
+    }
+    if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is ${proposal.state}.`);
+    return proposal;
+  }
+
+  private liveShares(id: string): [string, Held][] {
+    const holding = this.held.get(id);
+    if (!holding) return [];
+    const now = this.clock();
+    for (const [custodianId, held] of holding) {
+      if (held.expiresAt <= now) {
+        held.share.fill(0);
+        holding.delete(custodianId);
+      }
+    }
+    return [...holding.entries()];
+  }
+
+  private close(id: string, by: string | null, state: 'rejected' | 'cancelled' | 'expired', action: string): ProposalView {
+    const proposal = this.view(id);
+    if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is already ${proposal.state}.`);
+    for (const { share } of this.held.get(id)?.values() ?? []) share.fill(0);
+    this.held.delete(id);
+    this.options.audit.record({ actor: by ? this.actor(by) : { type: 'system', id: 'system' }, action, object: { type: 'proposal', id } }, () =>
+      this.options.store.execute(sql`UPDATE proposals SET state = ${state}, closed_at = ${this.clock().toISOString()} WHERE id = ${id}`),
+    );
+    return this.view(id);
+  }
+
+  private actor(custodianId: string): AuditActor {
+    const custodian = this.options.custodians.get(custodianId);
+    return { type: 'custodian', id: custodianId, role: custodian.roles.includes('security-officer') ? 'security-officer' : 'custodian' };
+  }
+}

@@ -1,0 +1,51 @@
+import { CustodianService } from '../custodians/custodian-service';
+import { totpCodeAt } from '../custodians/totp';
+import { CustodyService, type Holder } from '../custody/custody-service';
+import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
+import { openAudit } from './audit-fixture';
+
+export interface EnrolledCustodian {
+  id: string;
+  name: string;
+  secret: string;
+  passphrase: string;
+}
+
+/**
+ * Real parts for quorum tests: a data directory with its audit token, the embedded SoftHSM2
+ * module, and custodians enrolled with real (lower-cost) scrypt and real TOTP. The clock moves
+ * one TOTP step per call to holders(), as people typing fresh codes would.
+ */
+export async function quorumFixture(dataDir: string, names: { name: string; roles?: ('custodian' | 'security-officer' | 'auditor')[] }[]) {
+  const opened = openAudit(dataDir);
+  const module = opened.host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+  const clock = { now: new Date() };
+  const actor = { type: 'operator', id: 'test' } as const;
+  const custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => clock.now });
+  const custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module });
+  const enrolled: EnrolledCustodian[] = [];
+  for (const { name, roles } of names) {
+    const passphrase = `long quiet harbour walk number ${enrolled.length + 1}`;
+    const challenge = await custodians.beginEnrolment({ name, roles: roles ?? ['custodian'], passphrase });
+    const c = custodians.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, clock.now));
+    enrolled.push({ id: c.id, name, secret: challenge.secret, passphrase });
+  }
+  const tick = () => (clock.now = new Date(clock.now.getTime() + 30_000));
+  return {
+    opened,
+    module,
+    clock,
+    custodians,
+    custody,
+    enrolled,
+    tick,
+    holders(...who: number[]): Holder[] {
+      tick();
+      return who.map((i) => ({ custodianId: enrolled[i]!.id, passphrase: enrolled[i]!.passphrase, code: totpCodeAt(enrolled[i]!.secret, clock.now) }));
+    },
+    close() {
+      opened.host.release(module);
+      opened.close();
+    },
+  };
+}
