@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
 import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
 import type { Envelope } from './errors';
+import { ApprovalRequest, CustodyRequest, CustodyView, ProposalDecision, ProposalRequest, ProposalView } from './quorum';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
 
 /**
@@ -58,6 +59,17 @@ export const ipcSchema = {
     enrolCancel: invoke(z.strictObject({ enrolmentId: z.string().max(64) }), z.object({ cancelled: z.literal(true) })),
     check: invoke(FactorCheck, z.object({ ok: z.literal(true) })),
     unlock: invoke(Unlock, CustodianSummary),
+  },
+  custody: {
+    list: invoke(Empty, z.array(CustodyView)),
+    take: invoke(CustodyRequest, CustodyView),
+  },
+  proposals: {
+    list: invoke(Empty, z.array(ProposalView)),
+    create: invoke(ProposalRequest, ProposalView),
+    approve: invoke(ApprovalRequest, ProposalView),
+    reject: invoke(ProposalDecision, ProposalView),
+    cancel: invoke(ProposalDecision, ProposalView),
   },
   audit: {
     status: invoke(Empty, AuditStatus),

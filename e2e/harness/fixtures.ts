@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/softhsm';
 import { startCore, type CustosCore } from '../../electron/core/custos-core';
 import { silentLog } from '../../electron/core/log';
+import { CustodianService } from '../../electron/core/custodians/custodian-service';
+import { totpCodeAt } from '../../electron/core/custodians/totp';
 import { openAudit } from '../../electron/core/testing/audit-fixture';
 import { initSoftHsmToken, tempDataDir } from '../../electron/core/testing/softhsm-fixture';
 import { attachCore } from './attach';
@@ -12,10 +14,15 @@ import { serveRenderer } from './renderer-server';
 export interface CustosHarness {
   dataDir: string;
   core: CustosCore | null;
+  /** The core's clock: ceremonies take time (a TOTP code counts once), so tests move it on. */
+  clock: { now: Date };
+  advance(seconds: number): void;
   /** Starts the real core on the data directory and opens the renderer in Chromium. */
   open(options?: { moduleOverride?: string; softHsmCandidates?: string[] }): Promise<Page>;
   /** Writes `count` real, signed audit entries before the app opens (alternating two actions). */
   seedAudit(count: number): void;
+  /** Enrols custodians (real scrypt, real TOTP) before the app opens; returns what each would know. */
+  seedCustodians(names: string[]): Promise<{ id: string; name: string; passphrase: string; secret: string }[]>;
   /** A wrong user-PIN attempt made from outside Custos, with OpenSC's pkcs11-tool. */
   failLogin(label: string): void;
   addToken(label: string): { serial: string; label: string };
@@ -29,12 +36,33 @@ export const test = base.extend<{ custos: CustosHarness }>({
     const server = await serveRenderer(rendererDir);
     let core: CustosCore | null = null;
     let detach = () => {};
+    const clock = { now: new Date() };
     const harness: CustosHarness = {
       dataDir,
+      clock,
+      advance(seconds) {
+        clock.now = new Date(clock.now.getTime() + seconds * 1000);
+      },
       get core() {
         return core;
       },
       addToken: (label) => initSoftHsmToken(dataDir, label),
+      async seedCustodians(names) {
+        const opened = openAudit(dataDir);
+        try {
+          const service = new CustodianService({ store: opened.store, audit: opened.audit, actor: { type: 'operator', id: 'seed' }, clock: () => clock.now });
+          const seeded = [];
+          for (const [i, name] of names.entries()) {
+            const passphrase = `amber river lantern meadow ${i + 1}`;
+            const challenge = await service.beginEnrolment({ name, roles: ['custodian'], passphrase });
+            const c = service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, clock.now));
+            seeded.push({ id: c.id, name, passphrase, secret: challenge.secret });
+          }
+          return seeded;
+        } finally {
+          opened.close();
+        }
+      },
       seedAudit(count) {
         const opened = openAudit(dataDir);
         try {
@@ -59,6 +87,7 @@ export const test = base.extend<{ custos: CustosHarness }>({
           version: 'e2e',
           production: true,
           log: silentLog,
+          clock: () => clock.now,
           moduleOverride: options.moduleOverride,
           ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
         });

@@ -8,6 +8,9 @@ import { verifyStoredLog, type VerifyOptions } from './audit/verify-store';
 import { channelNames, type AppSnapshot, type ChannelName } from '../../shared/ipc-schema';
 import { AuditService } from './audit/audit-service';
 import { CustodianService } from './custodians/custodian-service';
+import { CustodyService } from './custody/custody-service';
+import { quorumOperations } from './quorum/operations';
+import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
 import { ModuleHost } from './hsm/module-host';
@@ -66,6 +69,13 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'custodians.enrolCancel': { action: 'custodian.enrol.cancel', self: false, params: false },
   'custodians.check': { action: 'custodian.factor.verify', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.unlock': { action: 'custodian.unlock', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'custody.list': { action: 'custody.list', self: false, params: false },
+  'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'proposals.list': { action: 'proposal.list', self: false, params: false },
+  'proposals.create': { action: 'proposal.create', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'proposals.approve': { action: 'proposal.approve', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH'] },
+  'proposals.reject': { action: 'proposal.reject', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'audit.status': { action: 'audit.status', self: false, params: false },
   'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
   // Scrolling fetches many pages: only the first page of a query (a search) is recorded.
@@ -86,6 +96,8 @@ export class CustosCore {
   readonly host: ModuleHost;
   readonly audit: AuditService;
   readonly custodians: CustodianService;
+  readonly custody: CustodyService;
+  readonly quorum: QuorumService;
   readonly actor: AuditActor;
 
   private constructor(
@@ -125,6 +137,16 @@ export class CustosCore {
       ...(options.kdfCost ? { kdfCost: options.kdfCost } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
     });
+    this.custody = new CustodyService({ store, audit: this.audit, custodians: this.custodians, actor: this.actor, module: () => this.tokens.ready() });
+    this.quorum = new QuorumService({
+      store,
+      audit: this.audit,
+      custodians: this.custodians,
+      custody: this.custody,
+      module: () => this.tokens.ready(),
+      operations: quorumOperations,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
     this.router = new Router(this.handlers(), log, (report) => this.recordRequest(report));
   }
 
@@ -152,6 +174,7 @@ export class CustosCore {
   }
 
   close(): void {
+    this.quorum.forgetAll();
     this.tokens.close();
     this.audit.close();
     this.host.closeAll();
@@ -177,12 +200,50 @@ export class CustosCore {
         return { ok: true as const };
       },
       'custodians.unlock': ({ custodianId, officerId, passphrase, code }) => this.custodians.unlock(custodianId, officerId, passphrase, code),
+      'custody.list': () => this.custodyViews(),
+      'custody.take': async (request) => {
+        const record = await this.custody.take({
+          token: request.token,
+          threshold: request.threshold,
+          holders: request.holders,
+          ...(request.currentSoPin ? { currentSoPin: request.currentSoPin } : {}),
+          ...(request.label ? { label: request.label } : {}),
+        });
+        this.tokens.refresh();
+        return this.custodyViews().find((c) => c.id === record.id)!;
+      },
+      'proposals.list': () => this.quorum.list(),
+      'proposals.create': ({ custodyId, action, params, requester }) => {
+        this.proveFactors(requester, 'propose');
+        return this.quorum.propose({ custodyId, action, params, requestedBy: requester.custodianId });
+      },
+      'proposals.approve': ({ proposalId, fingerprint, approver }) => this.quorum.approve({ proposalId, fingerprint, ...approver }),
+      'proposals.reject': ({ proposalId, by }) => {
+        this.proveFactors(by, 'reject');
+        return this.quorum.reject(proposalId, by.custodianId);
+      },
+      'proposals.cancel': ({ proposalId, by }) => {
+        this.proveFactors(by, 'cancel');
+        return this.quorum.cancel(proposalId, by.custodianId);
+      },
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
       'audit.entry': ({ seq }) => this.browser().entry(seq),
       'audit.verify': () => this.verifyAudit({ onProgress: (checked, total) => this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }) }),
     };
+  }
+
+  private proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): void {
+    this.custodians.verifyFactors(proof.custodianId, proof.passphrase, proof.code, purpose).fill(0);
+  }
+
+  private custodyViews() {
+    const names = new Map(this.custodians.list().map((c) => [c.id, c.name]));
+    return this.custody.list().map(({ holderIds, ...record }) => ({
+      ...record,
+      holders: holderIds.map((id) => ({ id, name: names.get(id) ?? id })).sort((a, b) => a.name.localeCompare(b.name)),
+    }));
   }
 
   private browser(): AuditBrowser {

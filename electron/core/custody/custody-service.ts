@@ -164,6 +164,16 @@ export class CustodyService {
     }
   }
 
+  /** Custody records with their holders, active first. */
+  list(): (CustodyRecord & { holderIds: string[] })[] {
+    return this.options.store
+      .all<{ id: string }>(sql`SELECT id FROM custody ORDER BY state = 'active' DESC, created_at DESC`)
+      .map(({ id }) => ({
+        ...this.record(id),
+        holderIds: this.options.store.all<{ custodian_id: string }>(sql`SELECT DISTINCT custodian_id FROM custody_shares WHERE custody_id = ${id} ORDER BY custodian_id`).map((r) => r.custodian_id),
+      }));
+  }
+
   record(custodyId: string): CustodyRecord {
     const row = this.options.store.get<{ id: string; token_serial: string; token_label: string; threshold: number; holders: number; state: CustodyRecord['state'] }>(sql`SELECT * FROM custody WHERE id = ${custodyId}`);
     if (!row) throw new CustosError('CUSTODY_NOT_FOUND', 'There is no such custody record.');

@@ -160,6 +160,13 @@ export class QuorumService {
     };
   }
 
+  /** Open proposals first, then the most recent closed ones. */
+  list(limit = 50): ProposalView[] {
+    return this.options.store
+      .all<{ id: string }>(sql`SELECT id FROM proposals ORDER BY state = 'open' DESC, created_at DESC LIMIT ${limit}`)
+      .map(({ id }) => this.view(id));
+  }
+
   /** Drops every held share: on quit, and when the process dies the memory goes with it. */
   forgetAll(): void {
     for (const holding of this.held.values()) for (const { share } of holding.values()) share.fill(0);

@@ -1,7 +1,9 @@
 import { useEffect } from 'react';
 import { screens, type ScreenId } from '../store/navigation-slice';
 import { useCustos } from '../store/context';
+import { ApprovalsScreen } from '../screens/ApprovalsScreen';
 import { AuditScreen } from '../screens/AuditScreen';
+import { CeremoniesScreen } from '../screens/CeremoniesScreen';
 import { CustodiansScreen } from '../screens/CustodiansScreen';
 import { SettingsScreen } from '../screens/SettingsScreen';
 import { TokensScreen } from '../screens/TokensScreen';
@@ -88,6 +90,10 @@ function Screen({ id }: { id: ScreenId }) {
       return <AuditScreen />;
     case 'custodians':
       return <CustodiansScreen />;
+    case 'ceremonies':
+      return <CeremoniesScreen />;
+    case 'approvals':
+      return <ApprovalsScreen />;
     default:
       return <NotYetAvailable title={screens.find((s) => s.id === id)!.title} />;
   }

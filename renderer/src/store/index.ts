@@ -3,10 +3,11 @@ import type { CustosBridge } from '../bridge';
 import { createAppSlice, type AppSlice } from './app-slice';
 import { createAuditSlice, type AuditSlice } from './audit-slice';
 import { createCustodiansSlice, type CustodiansSlice } from './custodians-slice';
+import { createQuorumSlice, type QuorumSlice } from './quorum-slice';
 import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
 import { createTokensSlice, type TokensSlice } from './tokens-slice';
 
-export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice & CustodiansSlice;
+export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice & CustodiansSlice & QuorumSlice;
 export interface Deps {
   bridge: CustosBridge;
 }
@@ -20,6 +21,7 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createTokensSlice(deps)(...a),
     ...createAuditSlice(deps)(...a),
     ...createCustodiansSlice(deps)(...a),
+    ...createQuorumSlice(deps)(...a),
   }));
   bridge.on.tokens.changed((status) => store.getState().applyStatus(status));
   bridge.on.audit.verifyProgress((progress) => store.getState().applyVerifyProgress(progress));

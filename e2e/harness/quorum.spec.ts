@@ -1,0 +1,47 @@
+import { totpCodeAt } from '../../electron/core/custodians/totp';
+import { expect, test } from './fixtures';
+
+test('custody a blank token 2-of-3, then a quorum drill opens it with two approvals', async ({ custos }) => {
+  const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
+  const page = await custos.open();
+  // Each step of the ceremony happens a TOTP period after the last, as it would in a room.
+  const code = (who: { secret: string }) => totpCodeAt(who.secret, custos.clock.now);
+
+  custos.advance(30);
+  await page.keyboard.press('Alt+3');
+  await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
+  await page.getByLabel('Label for the token').fill('vault-q');
+  for (const [i, who] of [ada!, babbage!, curie!].entries()) {
+    await page.locator(`#holder-${i}-who`).selectOption({ label: who.name });
+    await page.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+    await page.getByLabel(`${who.name}’s code`).fill(code(who));
+  }
+  await page.getByRole('button', { name: 'Take into custody' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'is in custody, 2 of 3' })).toContainText('Nobody has seen its PINs');
+  await expect(page.getByRole('row').filter({ hasText: 'vault-q' })).toContainText('Ada, Babbage, Curie');
+
+  custos.advance(30);
+  await page.keyboard.press('Alt+4');
+  await page.locator('#requester-who').selectOption({ label: 'Ada' });
+  await page.getByLabel('Ada’s passphrase').fill(ada!.passphrase);
+  await page.getByLabel('Ada’s code').fill(code(ada!));
+  await page.getByRole('button', { name: 'Propose' }).click();
+  const fingerprint = await page.locator('code.fingerprint').first().innerText();
+  expect(fingerprint).toMatch(/^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/);
+
+  const approveAs = async (who: { name: string; passphrase: string; secret: string }, typed: string) => {
+    const form = page.getByRole('form', { name: `Approve proposal ${fingerprint}` });
+    await form.getByLabel('Fingerprint as read aloud to you').fill(typed);
+    await form.locator('select').selectOption({ label: who.name });
+    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+    await form.getByLabel(`${who.name}’s code`).fill(code(who));
+    await form.getByRole('button', { name: 'Approve' }).click();
+  };
+  await approveAs(babbage!, 'ffff-ffff-ffff-ffff');
+  await expect(page.getByRole('alert').filter({ hasText: 'FINGERPRINT_MISMATCH' })).toBeVisible();
+  await approveAs(babbage!, fingerprint);
+  await expect(page.getByRole('status')).toContainText('1 of 2 approvals are held');
+  await approveAs(curie!, fingerprint);
+  await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
+  await expect(page.getByRole('heading', { name: /Quorum drill on “vault-q” — executed/ })).toBeVisible();
+});

@@ -1,0 +1,109 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import type { ProposalView } from '../../../shared/quorum';
+import { emptyProof, FactorFields } from '../app/FactorFields';
+import { ErrorNotice } from '../app/ErrorNotice';
+import { useCustos } from '../store/context';
+
+export function ApprovalsScreen() {
+  const loadQuorum = useCustos((s) => s.loadQuorum);
+  const loadCustodians = useCustos((s) => s.loadCustodians);
+  const proposals = useCustos((s) => s.proposals);
+  const error = useCustos((s) => s.quorumError);
+  const notice = useCustos((s) => s.quorumNotice);
+  useEffect(() => {
+    void loadQuorum();
+    void loadCustodians();
+  }, [loadQuorum, loadCustodians]);
+  return (
+    <section aria-labelledby="screen-title">
+      <h1 id="screen-title">Approvals</h1>
+      {error && <ErrorNotice error={error} title="Not approved" />}
+      {notice && (
+        <p role="status" className="notice notice-ok">
+          {notice}
+        </p>
+      )}
+      <ProposeDrill />
+      {proposals?.map((p) => <Proposal key={p.id} proposal={p} />)}
+      {proposals?.length === 0 && <p>No proposals yet.</p>}
+    </section>
+  );
+}
+
+function ProposeDrill() {
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const propose = useCustos((s) => s.proposeDrill);
+  const busy = useCustos((s) => s.quorumBusy);
+  const [custodyId, setCustodyId] = useState('');
+  const [proof, setProof] = useState(emptyProof());
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    await propose(custodyId || custodies[0]?.id || '', proof);
+    setProof({ ...proof, passphrase: '', code: '' });
+  };
+  if (custodies.length === 0) return <p className="muted">Take a token into custody (Ceremonies) before proposing anything.</p>;
+  return (
+    <form className="card" aria-labelledby="propose-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="propose-title">Propose a quorum drill</h2>
+      <p className="muted">A drill proves that the holders can open the token together. It changes nothing on the token.</p>
+      <label htmlFor="propose-custody">Token</label>
+      <select id="propose-custody" value={custodyId} onChange={(e) => setCustodyId(e.target.value)}>
+        {custodies.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.token.label} ({c.threshold} of {c.holders.length})
+          </option>
+        ))}
+      </select>
+      <FactorFields id="requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
+      <button type="submit" disabled={busy}>
+        Propose
+      </button>
+    </form>
+  );
+}
+
+function Proposal({ proposal }: { proposal: ProposalView }) {
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const approve = useCustos((s) => s.approveProposal);
+  const busy = useCustos((s) => s.quorumBusy);
+  const [fingerprint, setFingerprint] = useState('');
+  const [proof, setProof] = useState(emptyProof());
+  const name = (id: string) => custodians.find((c) => c.id === id)?.name ?? id;
+  const held = proposal.approvals.filter((a) => a.held).length;
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    await approve(proposal.id, fingerprint, proof);
+    setProof({ ...proof, passphrase: '', code: '' });
+  };
+  return (
+    <section className="card" aria-labelledby={`proposal-${proposal.id}`} data-proposal={proposal.id}>
+      <h2 id={`proposal-${proposal.id}`}>
+        {proposal.action === 'token.quorum-drill' ? 'Quorum drill' : proposal.action} on “{proposal.token.label}” — {proposal.state}
+      </h2>
+      <p>
+        Fingerprint to read aloud: <code className="fingerprint">{proposal.shortFingerprint}</code>
+      </p>
+      <dl className="facts">
+        <dt>Proposed by</dt>
+        <dd>{name(proposal.requestedBy)}</dd>
+        <dt>Approvals</dt>
+        <dd>
+          {held} of {proposal.threshold} held{proposal.approvals.length > 0 && ` (${proposal.approvals.map((a) => `${name(a.custodianId)}${a.held ? '' : ' — expired'}`).join(', ')})`}
+        </dd>
+        <dt>Expires</dt>
+        <dd>{proposal.expiresAt.replace('T', ' ').slice(0, 19)} UTC</dd>
+      </dl>
+      {proposal.state === 'open' && (
+        <form onSubmit={(e) => void submit(e)} aria-label={`Approve proposal ${proposal.shortFingerprint}`}>
+          <label htmlFor={`fp-${proposal.id}`}>Fingerprint as read aloud to you</label>
+          <input id={`fp-${proposal.id}`} type="text" value={fingerprint} onChange={(e) => setFingerprint(e.target.value)} autoComplete="off" spellCheck={false} />
+          <FactorFields id={`approver-${proposal.id}`} label="Approver" proof={proof} onChange={setProof} choices={custodians.filter((c) => c.id !== proposal.requestedBy)} />
+          <button type="submit" disabled={busy}>
+            Approve
+          </button>
+        </form>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,138 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { emptyProof, FactorFields } from '../app/FactorFields';
+import { ErrorNotice } from '../app/ErrorNotice';
+import { useCustos } from '../store/context';
+import type { Proof } from '../store/quorum-slice';
+
+export function CeremoniesScreen() {
+  const loadQuorum = useCustos((s) => s.loadQuorum);
+  const loadCustodians = useCustos((s) => s.loadCustodians);
+  const custodies = useCustos((s) => s.custodies);
+  const error = useCustos((s) => s.quorumError);
+  const notice = useCustos((s) => s.quorumNotice);
+  useEffect(() => {
+    void loadQuorum();
+    void loadCustodians();
+  }, [loadQuorum, loadCustodians]);
+  return (
+    <section aria-labelledby="screen-title">
+      <h1 id="screen-title">Ceremonies</h1>
+      {error && <ErrorNotice error={error} title="The ceremony did not go ahead" />}
+      {notice && (
+        <p role="status" className="notice notice-ok">
+          {notice}
+        </p>
+      )}
+      <CustodyForm />
+      <section className="card" aria-labelledby="custody-list-title">
+        <h2 id="custody-list-title">Tokens in custody</h2>
+        {!custodies || custodies.length === 0 ? (
+          <p>No token is in custody yet.</p>
+        ) : (
+          <table className="data">
+            <thead>
+              <tr>
+                <th scope="col">Token</th>
+                <th scope="col">Quorum</th>
+                <th scope="col">Holders</th>
+                <th scope="col">State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {custodies.map((c) => (
+                <tr key={c.id}>
+                  <th scope="row">
+                    {c.token.label} <code>{c.token.serial}</code>
+                  </th>
+                  <td>
+                    {c.threshold} of {c.holders.length}
+                  </td>
+                  <td>{c.holders.map((h) => h.name).join(', ')}</td>
+                  <td>{c.state}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+    </section>
+  );
+}
+
+function CustodyForm() {
+  const status = useCustos((s) => s.status);
+  const audit = useCustos((s) => s.snapshot?.audit);
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const take = useCustos((s) => s.takeCustody);
+  const busy = useCustos((s) => s.quorumBusy);
+  const holdersAvailable = custodians.filter((c) => c.roles.includes('custodian'));
+  const tokens = status?.state === 'ready' ? status.slots.flatMap((s) => (s.token ? [s.token] : [])) : [];
+  const choices = tokens.filter((t) => !(audit?.state === 'ready' && audit.token.serial === t.serial && audit.token.label === t.label));
+  const [tokenIndex, setTokenIndex] = useState(0);
+  const [label, setLabel] = useState('');
+  const [soPin, setSoPin] = useState('');
+  const [threshold, setThreshold] = useState(2);
+  const [proofs, setProofs] = useState<Proof[]>([emptyProof(), emptyProof(), emptyProof()]);
+  const token = choices[tokenIndex];
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (!token) return;
+    const ok = await take({
+      token: token.initialized ? { serial: token.serial, label: token.label } : { serial: '', label: '' },
+      threshold,
+      holders: proofs,
+      ...(token.initialized ? { currentSoPin: soPin } : { label }),
+    });
+    setProofs(proofs.map((p) => ({ ...p, passphrase: '', code: '' })));
+    setSoPin('');
+    if (ok) setLabel('');
+  };
+  return (
+    <form className="card" aria-labelledby="custody-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="custody-title">Take a token into custody</h2>
+      <p>
+        Custos draws new user and SO PINs from the token itself, splits each among the holders so that any {threshold} of them together can use the token, and
+        seals each share under its holder’s passphrase. Nobody — not even the person running the ceremony — ever sees a PIN.
+      </p>
+      <label htmlFor="custody-token">Token</label>
+      <select id="custody-token" value={tokenIndex} onChange={(e) => setTokenIndex(Number(e.target.value))}>
+        {choices.map((t, i) => (
+          <option key={`${t.serial}/${t.label}/${i}`} value={i}>
+            {t.initialized ? `${t.label} (${t.serial})` : `Blank token in ${t.slotDescription}`}
+          </option>
+        ))}
+      </select>
+      {token && !token.initialized && (
+        <>
+          <label htmlFor="custody-label">Label for the token</label>
+          <input id="custody-label" type="text" maxLength={32} value={label} onChange={(e) => setLabel(e.target.value)} required />
+        </>
+      )}
+      {token?.initialized && (
+        <>
+          <label htmlFor="custody-so-pin">Current SO PIN (entered once, replaced at once)</label>
+          <input id="custody-so-pin" type="password" value={soPin} onChange={(e) => setSoPin(e.target.value)} autoComplete="off" required />
+        </>
+      )}
+      <label htmlFor="custody-threshold">Approvals needed (t)</label>
+      <select id="custody-threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>
+        {Array.from({ length: Math.max(1, proofs.length - 1) }, (_, i) => i + 2).map((t) => (
+          <option key={t} value={t}>
+            {t} of {proofs.length}
+          </option>
+        ))}
+      </select>
+      {proofs.map((proof, i) => (
+        <FactorFields key={i} id={`holder-${i}`} label={`Share holder ${i + 1}`} proof={proof} choices={holdersAvailable} onChange={(next) => setProofs(proofs.map((p, j) => (j === i ? next : p)))} />
+      ))}
+      <div className="actions">
+        <button type="button" onClick={() => setProofs([...proofs, emptyProof()])} disabled={proofs.length >= holdersAvailable.length}>
+          Add a holder
+        </button>
+        <button type="submit" disabled={busy || !token}>
+          {busy ? 'Setting the new PINs…' : 'Take into custody'}
+        </button>
+      </div>
+    </form>
+  );
+}

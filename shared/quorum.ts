@@ -1,0 +1,64 @@
+import { z } from 'zod';
+
+const Passphrase = z.string().min(1).max(1024);
+const TotpCode = z.string().regex(/^\d{6}$/, 'a 6-digit code');
+const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
+
+/** A custodian proving both factors for one step of a ceremony. */
+export const FactorProof = z.strictObject({ custodianId: Id16, passphrase: Passphrase, code: TotpCode });
+
+export const CustodyView = z.object({
+  id: z.string(),
+  token: z.object({ serial: z.string(), label: z.string() }),
+  threshold: z.number().int(),
+  holders: z.array(z.object({ id: z.string(), name: z.string() })),
+  state: z.enum(['pending', 'active', 'superseded']),
+});
+export type CustodyView = z.infer<typeof CustodyView>;
+
+export const CustodyRequest = z.strictObject({
+  /** serial and label of the token; both empty for the blank token of the selected module. */
+  token: z.strictObject({ serial: z.string().max(32), label: z.string().max(32) }),
+  threshold: z.number().int().min(2).max(16),
+  holders: z.array(FactorProof).min(2).max(16),
+  /** Only for a token that is already initialised: its current SO PIN, entered once and replaced at once. */
+  currentSoPin: z.string().min(4).max(255).optional(),
+  /** Label for a blank token. */
+  label: z.string().trim().min(1).max(32).optional(),
+});
+
+export const QuorumAction = z.enum(['token.quorum-drill']);
+export type QuorumAction = z.infer<typeof QuorumAction>;
+
+export const ProposalView = z.object({
+  id: z.string(),
+  action: z.string(),
+  params: z.unknown(),
+  token: z.object({ serial: z.string(), label: z.string() }),
+  custodyId: z.string(),
+  requestedBy: z.string(),
+  fingerprint: z.string(),
+  shortFingerprint: z.string(),
+  expiresAt: z.string(),
+  state: z.enum(['open', 'executed', 'rejected', 'cancelled', 'expired', 'failed']),
+  approvals: z.array(z.object({ custodianId: z.string(), approvedAt: z.string(), held: z.boolean() })),
+  threshold: z.number().int(),
+  outcome: z.unknown(),
+});
+export type ProposalView = z.infer<typeof ProposalView>;
+
+export const ProposalRequest = z.strictObject({
+  custodyId: Id16,
+  action: QuorumAction,
+  params: z.record(z.string(), z.union([z.string().max(200), z.number(), z.boolean()])).default({}),
+  requester: FactorProof,
+});
+
+export const ApprovalRequest = z.strictObject({
+  proposalId: Id16,
+  /** The fingerprint the approver compared aloud: the 16-digit short form or the full hash. */
+  fingerprint: z.string().min(16).max(80),
+  approver: FactorProof,
+});
+
+export const ProposalDecision = z.strictObject({ proposalId: Id16, by: FactorProof });
