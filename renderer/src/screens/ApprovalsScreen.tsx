@@ -1,32 +1,17 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import type { ProposalView } from '../../../shared/quorum';
 import { emptyProof, FactorFields } from '../app/FactorFields';
-import { ErrorNotice } from '../app/ErrorNotice';
+import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
 
 export function ApprovalsScreen() {
-  const loadQuorum = useCustos((s) => s.loadQuorum);
-  const loadCustodians = useCustos((s) => s.loadCustodians);
   const proposals = useCustos((s) => s.proposals);
-  const error = useCustos((s) => s.quorumError);
-  const notice = useCustos((s) => s.quorumNotice);
-  useEffect(() => {
-    void loadQuorum();
-    void loadCustodians();
-  }, [loadQuorum, loadCustodians]);
   return (
-    <section aria-labelledby="screen-title">
-      <h1 id="screen-title">Approvals</h1>
-      {error && <ErrorNotice error={error} title="Not approved" />}
-      {notice && (
-        <p role="status" className="notice notice-ok">
-          {notice}
-        </p>
-      )}
+    <QuorumScreen title="Approvals" errorTitle="Not approved">
       <ProposeDrill />
       {proposals?.map((p) => <Proposal key={p.id} proposal={p} />)}
       {proposals?.length === 0 && <p>No proposals yet.</p>}
-    </section>
+    </QuorumScreen>
   );
 }
 

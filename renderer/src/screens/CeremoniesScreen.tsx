@@ -1,28 +1,13 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import { emptyProof, FactorFields } from '../app/FactorFields';
-import { ErrorNotice } from '../app/ErrorNotice';
+import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
 import type { Proof } from '../store/quorum-slice';
 
 export function CeremoniesScreen() {
-  const loadQuorum = useCustos((s) => s.loadQuorum);
-  const loadCustodians = useCustos((s) => s.loadCustodians);
   const custodies = useCustos((s) => s.custodies);
-  const error = useCustos((s) => s.quorumError);
-  const notice = useCustos((s) => s.quorumNotice);
-  useEffect(() => {
-    void loadQuorum();
-    void loadCustodians();
-  }, [loadQuorum, loadCustodians]);
   return (
-    <section aria-labelledby="screen-title">
-      <h1 id="screen-title">Ceremonies</h1>
-      {error && <ErrorNotice error={error} title="The ceremony did not go ahead" />}
-      {notice && (
-        <p role="status" className="notice notice-ok">
-          {notice}
-        </p>
-      )}
+    <QuorumScreen title="Ceremonies" errorTitle="The ceremony did not go ahead">
       <CustodyForm />
       <section className="card" aria-labelledby="custody-list-title">
         <h2 id="custody-list-title">Tokens in custody</h2>
@@ -55,7 +40,7 @@ export function CeremoniesScreen() {
           </table>
         )}
       </section>
-    </section>
+    </QuorumScreen>
   );
 }
 
