@@ -27,7 +27,7 @@ export const CustodyRequest = z.strictObject({
   label: z.string().trim().min(1).max(32).optional(),
 });
 
-export const QuorumAction = z.enum(['token.quorum-drill']);
+export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature']);
 export type QuorumAction = z.infer<typeof QuorumAction>;
 
 export const ProposalView = z.object({

@@ -199,3 +199,30 @@ describe('custodian requests', () => {
     expect(db.includes(Buffer.from(challenge.value.secret))).toBe(false);
   });
 });
+
+describe('key generation through the router', () => {
+  it('binds a fresh CKA_ID into a key.generate proposal, so approvers approve exactly that key', async () => {
+    let now = new Date();
+    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
+    const router = core.router;
+    const people = [];
+    for (const name of ['Ada', 'Babbage']) {
+      const passphrase = `copper window orchard ${name.length} steps`;
+      const c = (await router.dispatch('custodians.enrolBegin', { name, roles: ['custodian'], passphrase })) as { value: { enrolmentId: string; secret: string } };
+      const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
+      people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
+    }
+    // Each step a TOTP period later, as in a room.
+    const proof = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
+    now = new Date(now.getTime() + 30_000);
+    const custody = (await router.dispatch('custody.take', { token: { serial: '', label: '' }, threshold: 2, holders: [proof(0), proof(1)], label: 'router-keys' })) as { ok: boolean; value: { id: string } };
+    expect(custody.ok).toBe(true);
+    const proposal = (await router.dispatch('proposals.create', {
+      custodyId: custody.value.id,
+      action: 'key.generate',
+      params: { algorithm: 'EC-P256', label: 'k1', usage: 'sign', backupable: false, cryptoperiodDays: 730 },
+      requester: (now = new Date(now.getTime() + 30_000), proof(0)),
+    })) as { ok: boolean; value: { params: { ckaId: string } } };
+    expect(proposal).toMatchObject({ ok: true, value: { params: { algorithm: 'EC-P256', ckaId: expect.stringMatching(/^[0-9a-f]{32}$/) } } });
+  });
+});

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { AuditActor, AuditVerdict, CheckpointInfo } from '../../shared/audit';
 import type { ErrorCode } from '../../shared/errors';
@@ -144,7 +145,7 @@ export class CustosCore {
       custodians: this.custodians,
       custody: this.custody,
       module: () => this.tokens.ready(),
-      operations: quorumOperations,
+      operations: quorumOperations(store, options.clock ?? (() => new Date())),
       ...(options.clock ? { clock: options.clock } : {}),
     });
     this.router = new Router(this.handlers(), log, (report) => this.recordRequest(report));
@@ -215,7 +216,10 @@ export class CustosCore {
       'proposals.list': () => this.quorum.list(),
       'proposals.create': ({ custodyId, action, params, requester }) => {
         this.proveFactors(requester, 'propose');
-        return this.quorum.propose({ custodyId, action, params, requestedBy: requester.custodianId });
+        // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
+        // mid-generation can be reconciled by looking for exactly that ID in the token.
+        const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
+        return this.quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
       },
       'proposals.approve': ({ proposalId, fingerprint, approver }) => this.quorum.approve({ proposalId, fingerprint, ...approver }),
       'proposals.reject': ({ proposalId, by }) => {

@@ -12,8 +12,16 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 
-/** What a quorum may do once the token is open: registered per action name, run exactly once. */
-export type QuorumOperation = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown }) => unknown;
+/**
+ * What a quorum may do once the token is open: registered per action name, run exactly once.
+ * It returns what may be shown and recorded, and optionally the inventory change to commit in
+ * the same transaction as the execution's audit entry.
+ */
+export type QuorumOperation = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown; proposalId: string }) => { result: unknown; commit?: () => void } | unknown;
+
+function isOutcome(value: unknown): value is { result: unknown; commit?: () => void } {
+  return typeof value === 'object' && value !== null && 'result' in value;
+}
 
 export interface ProposalView {
   id: string;
@@ -179,10 +187,13 @@ export class QuorumService {
     const operation = this.options.operations[proposal.action]!;
     let pin: Uint8Array | null = null;
     let outcome: { status: 'ok'; result: unknown } | { status: 'failed'; code: CustosError['code'] };
+    let commit: (() => void) | undefined;
     try {
       pin = await combine(shares);
       const pinText = Buffer.from(pin).toString('latin1');
-      const result = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params }));
+      const returned = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params, proposalId: proposal.id }));
+      const result = isOutcome(returned) ? returned.result : returned;
+      commit = isOutcome(returned) ? returned.commit : undefined;
       outcome = { status: 'ok', result: result ?? null };
     } catch (error) {
       outcome = { status: 'failed', code: error instanceof CustosError ? error.code : 'INTERNAL' };
@@ -193,10 +204,12 @@ export class QuorumService {
     }
     this.options.audit.record(
       { actor: { type: 'system', id: 'system' }, action: 'proposal.execute', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint }, result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code } },
-      () =>
+      () => {
+        commit?.();
         this.options.store.execute(sql`
           UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${this.clock().toISOString()}, outcome = ${JSON.stringify(outcome)}
-          WHERE id = ${proposal.id}`),
+          WHERE id = ${proposal.id}`);
+      },
     );
   }
 

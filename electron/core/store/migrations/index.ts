@@ -4,6 +4,7 @@ import { auditLog } from './0002-audit-log';
 import { custodians } from './0003-custodians';
 import { custody } from './0004-custody';
 import { proposals } from './0005-proposals';
+import { keys } from './0006-keys';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys];

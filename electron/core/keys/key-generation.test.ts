@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { totpCodeAt } from '../custodians/totp';
+import { findSoftHsmLibrary, softHsmPaths } from '../hsm/softhsm';
+import { QuorumService } from '../quorum/quorum-service';
+import { sql } from '../store/sql';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { keyGeneration, testSignature } from './key-generation';
+
+let dataDir: string;
+let cleanup: () => void;
+let f: Awaited<ReturnType<typeof quorumFixture>>;
+let quorum: QuorumService;
+let custodyId: string;
+
+beforeEach(async () => {
+  ({ dataDir, cleanup } = tempDataDir());
+  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+  quorum = new QuorumService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    custody: f.custody,
+    module: () => f.module,
+    clock: () => f.clock.now,
+    operations: { 'key.generate': keyGeneration(f.opened.store, () => f.clock.now), 'key.test-signature': testSignature(f.opened.store) },
+  });
+  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
+});
+afterEach(() => {
+  quorum.forgetAll();
+  f.close();
+  cleanup();
+});
+
+async function approved(action: string, params: unknown) {
+  const proposal = quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
+  let view = proposal;
+  for (const who of [1, 2]) {
+    f.tick();
+    const c = f.enrolled[who]!;
+    view = await quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, f.clock.now), fingerprint: proposal.shortFingerprint });
+  }
+  return view;
+}
+const generate = (algorithm: string, usage = 'sign', label = `${algorithm} test key`) =>
+  approved('key.generate', { algorithm, label, usage, backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') });
+
+describe('key generation ceremony', () => {
+  it('generates an EC P-256 key in the token with two approvals, lists it without login, and signs verifiably', async () => {
+    const done = await generate('EC-P256', 'sign', 'payments-signing');
+    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { algorithm: 'EC-P256', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) } } });
+    const keyId = (done.outcome as { result: { keyId: string } }).result.keyId;
+    const key = f.opened.store.get<{ state: string; public_key: Buffer; expires_at: string }>(sql`SELECT state, public_key, expires_at FROM keys WHERE id = ${keyId}`)!;
+    expect(key.state).toBe('pre-activation');
+
+    // OpenSC sees the public key without any login.
+    const listed = execFileSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', 'keys', '--list-objects', '--type', 'pubkey'], {
+      env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath },
+      encoding: 'utf8',
+    });
+    expect(listed).toContain('payments-signing');
+    expect(listed).toContain(`ID:         ${keyId}`);
+
+    const signed = await approved('key.test-signature', { keyId, challenge: 'custos key check 2026-11-30' });
+    expect(signed.outcome).toMatchObject({ status: 'ok' });
+    const { signature } = (signed.outcome as { result: { signature: string } }).result;
+    const pem = join(dataDir, 'key.pem');
+    writeFileSync(pem, `-----BEGIN PUBLIC KEY-----\n${key.public_key.toString('base64')}\n-----END PUBLIC KEY-----\n`);
+    writeFileSync(join(dataDir, 'msg'), 'custos key check 2026-11-30');
+    writeFileSync(join(dataDir, 'sig'), Buffer.from(signature, 'base64'));
+    expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', join(dataDir, 'sig'), join(dataDir, 'msg')], { encoding: 'utf8' })).toMatch(/Verified OK/);
+  });
+
+  it.each([['Ed25519'], ['EC-P384'], ['RSA-3072']])('generates %s in the token and records its public key', async (algorithm) => {
+    const done = await generate(algorithm);
+    expect(done.state).toBe('executed');
+    const keyId = (done.outcome as { result: { keyId: string } }).result.keyId;
+    expect(f.opened.store.get<{ algorithm: string }>(sql`SELECT algorithm FROM keys WHERE id = ${keyId}`)).toEqual({ algorithm });
+  });
+
+  it('generates an AES-256 key and records its check value', async () => {
+    const done = await generate('AES-256', 'encrypt');
+    expect((done.outcome as { result: { kcv: string } }).result.kcv).toMatch(/^[0-9A-F]{6}$/);
+  });
+
+  it('refuses to generate an algorithm the policy disallows on the day', async () => {
+    f.clock.now = new Date('2036-01-02T00:00:00Z');
+    const done = await generate('EC-P256');
+    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'MECHANISM_INVALID' } });
+  });
+});

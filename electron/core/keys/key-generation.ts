@@ -1,0 +1,152 @@
+import { createHash, createPublicKey } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import { z } from 'zod';
+import { Algorithm, KeyUsage } from '../../../shared/keys';
+import { CustosError } from '../errors';
+import { CKM_EC_EDWARDS_KEY_PAIR_GEN } from '../hsm/mechanisms';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+import type { QuorumOperation } from '../quorum/quorum-service';
+import { policyVerdict } from './algorithm-policy';
+
+/** Bound into the proposal, so approvers approve exactly this key (its CKA_ID is chosen up front). */
+export const GenerateParams = z.strictObject({
+  algorithm: Algorithm,
+  label: z.string().trim().min(1).max(64),
+  usage: KeyUsage,
+  backupable: z.boolean(),
+  cryptoperiodDays: z.number().int().min(1).max(3650),
+  ckaId: z.string().regex(/^[0-9a-f]{32}$/),
+});
+export type GenerateParams = z.infer<typeof GenerateParams>;
+
+const CURVES: Record<string, { params: string; crv: string; size: number }> = {
+  'EC-P256': { params: '06082a8648ce3d030107', crv: 'P-256', size: 32 },
+  'EC-P384': { params: '06052b81040022', crv: 'P-384', size: 48 },
+};
+
+const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, value });
+
+/**
+ * Generates the approved key inside the token with custody attributes (DESIGN §4): CKA_LOCAL by
+ * construction, sensitive, extractable only when backup-able and then only under a trusted
+ * wrapping key, one CKA_ID linking its objects. Nothing secret leaves the token.
+ */
+export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
+  return ({ session, lib, params, proposalId }) => {
+    const p = GenerateParams.parse(params);
+    if (policyVerdict(p.algorithm, now()).status === 'disallowed') throw new CustosError('MECHANISM_INVALID', `${p.algorithm} is disallowed by the algorithm policy today.`);
+    const id = Buffer.from(p.ckaId, 'hex');
+    lib.C_FindObjectsInit(session, [t(pkcs11js.CKA_ID, id)]);
+    const existing = lib.C_FindObjects(session, 1);
+    lib.C_FindObjectsFinal(session);
+    if (existing.length > 0) throw new CustosError('ATTRIBUTE_INVALID', 'The token already holds objects with this key’s CKA_ID; nothing was generated.');
+    const common = [t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_ID, id), t(pkcs11js.CKA_LABEL, p.label)];
+    const secretAttrs = [
+      t(pkcs11js.CKA_PRIVATE, true),
+      t(pkcs11js.CKA_SENSITIVE, true),
+      t(pkcs11js.CKA_EXTRACTABLE, p.backupable),
+      ...(p.backupable ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : []),
+    ];
+    let spki: Buffer | null = null;
+    let kcv: string | null = null;
+    if (p.algorithm === 'AES-256') {
+      const key = lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+        ...common,
+        ...secretAttrs,
+        t(pkcs11js.CKA_VALUE_LEN, 32),
+        t(pkcs11js.CKA_ENCRYPT, p.usage === 'encrypt'),
+        t(pkcs11js.CKA_DECRYPT, p.usage === 'encrypt'),
+        t(pkcs11js.CKA_WRAP, p.usage === 'wrap'),
+        t(pkcs11js.CKA_UNWRAP, p.usage === 'wrap'),
+      ]);
+      if (p.usage === 'encrypt') {
+        lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, key);
+        kcv = lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
+      }
+    } else {
+      const sign = p.usage === 'sign';
+      const rsa = p.algorithm.startsWith('RSA');
+      const mechanism = rsa ? pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN : p.algorithm === 'Ed25519' ? CKM_EC_EDWARDS_KEY_PAIR_GEN : pkcs11js.CKM_EC_KEY_PAIR_GEN;
+      const shape = rsa
+        ? [t(pkcs11js.CKA_MODULUS_BITS, p.algorithm === 'RSA-3072' ? 3072 : 4096), t(pkcs11js.CKA_PUBLIC_EXPONENT, Buffer.from([1, 0, 1]))]
+        : [t(pkcs11js.CKA_EC_PARAMS, Buffer.from(p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params, 'hex'))];
+      const pair = lib.C_GenerateKeyPair(
+        session,
+        { mechanism },
+        [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, t(pkcs11js.CKA_VERIFY, sign), ...(rsa && !sign ? [t(pkcs11js.CKA_ENCRYPT, p.usage === 'encrypt'), t(pkcs11js.CKA_WRAP, p.usage === 'wrap')] : [])],
+        [...common, ...secretAttrs, t(pkcs11js.CKA_SIGN, sign), ...(rsa && !sign ? [t(pkcs11js.CKA_DECRYPT, p.usage === 'encrypt'), t(pkcs11js.CKA_UNWRAP, p.usage === 'wrap')] : [])],
+      );
+      spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
+    }
+    const fingerprint = createHash('sha256').update(spki ?? Buffer.from(kcv ?? p.ckaId)).digest('hex');
+    const created = now();
+    const expires = new Date(created.getTime() + p.cryptoperiodDays * 86_400_000);
+    return {
+      result: { keyId: p.ckaId, label: p.label, algorithm: p.algorithm, fingerprint, kcv },
+      commit: () => {
+        const proposal = store.get<{ custody_id: string; body: string }>(sql`SELECT custody_id, body FROM proposals WHERE id = ${proposalId}`)!;
+        const token = (JSON.parse(proposal.body) as { token: { serial: string; label: string } }).token;
+        store.execute(sql`
+          INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
+          VALUES (${p.ckaId}, ${proposal.custody_id}, ${token.serial}, ${token.label}, ${p.label}, ${p.algorithm}, ${p.usage}, ${p.backupable ? 1 : 0}, ${'pre-activation'},
+                  ${created.toISOString()}, ${p.cryptoperiodDays}, ${expires.toISOString()}, ${spki}, ${kcv}, ${fingerprint}, ${proposalId})`);
+      },
+    };
+  };
+}
+
+/** The public key as SubjectPublicKeyInfo DER, built through node:crypto from the token's attributes. */
+function publicKeySpki(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algorithm: string): Buffer {
+  const b64u = (b: Buffer) => b.toString('base64url');
+  if (algorithm.startsWith('RSA')) {
+    const [n, e] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_MODULUS }, { type: pkcs11js.CKA_PUBLIC_EXPONENT }]);
+    return createPublicKey({ key: { kty: 'RSA', n: b64u(n!.value as Buffer), e: b64u(e!.value as Buffer) }, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+  }
+  const point = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EC_POINT }])[0]!.value as Buffer;
+  // CKA_EC_POINT is a DER OCTET STRING around the point (short or long length form).
+  const raw = point[0] === 0x04 && (point[1]! & 0x80) === 0 ? point.subarray(2) : point[0] === 0x04 && point[1] === 0x81 ? point.subarray(3) : point;
+  if (algorithm === 'Ed25519') return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(raw) }, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+  const curve = CURVES[algorithm]!;
+  const xy = raw.subarray(1);
+  return createPublicKey({ key: { kty: 'EC', crv: curve.crv, x: b64u(xy.subarray(0, curve.size)), y: b64u(xy.subarray(curve.size)) }, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+}
+
+export const TestSignatureParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/), challenge: z.string().min(1).max(200) });
+
+/**
+ * Signs a stated challenge with a key, so anyone can check with openssl and the exported public
+ * key that the key in the token is the one in the inventory. ECDSA signatures come back in DER,
+ * as openssl expects them.
+ */
+export function testSignature(store: Store): QuorumOperation {
+  return ({ session, lib, params }) => {
+    const p = TestSignatureParams.parse(params);
+    const key = store.get<{ algorithm: string }>(sql`SELECT algorithm FROM keys WHERE id = ${p.keyId}`);
+    if (!key) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    lib.C_FindObjectsInit(session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))]);
+    const [handle] = lib.C_FindObjects(session, 1);
+    lib.C_FindObjectsFinal(session);
+    if (!handle) throw new CustosError('KEY_INVALID', 'The token no longer holds this key.');
+    // ECDSA signs a SHA-256 digest made here (SoftHSM2 2.6 offers plain CKM_ECDSA only).
+    const ec = key.algorithm.startsWith('EC-');
+    const mechanism = key.algorithm === 'Ed25519' ? 0x1057 : key.algorithm.startsWith('RSA') ? pkcs11js.CKM_SHA256_RSA_PKCS : pkcs11js.CKM_ECDSA;
+    const message = Buffer.from(p.challenge, 'utf8');
+    lib.C_SignInit(session, { mechanism }, handle);
+    const raw = lib.C_Sign(session, ec ? createHash('sha256').update(message).digest() : message, Buffer.alloc(1024));
+    const signature = key.algorithm.startsWith('EC-') ? ecdsaDer(raw) : raw;
+    return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64') };
+  };
+}
+
+/** r ‖ s from PKCS#11 into the DER SEQUENCE of two INTEGERs that X.509 tools read. */
+function ecdsaDer(raw: Buffer): Buffer {
+  const integer = (half: Buffer) => {
+    let v = half;
+    while (v.length > 1 && v[0] === 0 && (v[1]! & 0x80) === 0) v = v.subarray(1);
+    if (v[0]! & 0x80) v = Buffer.concat([Buffer.from([0]), v]);
+    return Buffer.concat([Buffer.from([0x02, v.length]), v]);
+  };
+  const body = Buffer.concat([integer(raw.subarray(0, raw.length / 2)), integer(raw.subarray(raw.length / 2))]);
+  return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+}

@@ -1,0 +1,18 @@
+import { z } from 'zod';
+
+export const Algorithm = z.enum(['AES-256', 'RSA-3072', 'RSA-4096', 'EC-P256', 'EC-P384', 'Ed25519']);
+export type Algorithm = z.infer<typeof Algorithm>;
+
+export const KeyUsage = z.enum(['sign', 'encrypt', 'wrap']);
+export type KeyUsage = z.infer<typeof KeyUsage>;
+
+/** NIST SP 800-57 Part 1 §7 key states. */
+export const KeyState = z.enum(['pre-activation', 'active', 'suspended', 'deactivated', 'compromised', 'destroyed']);
+export type KeyState = z.infer<typeof KeyState>;
+
+export const PolicyVerdict = z.object({
+  status: z.enum(['acceptable', 'deprecated', 'disallowed']),
+  /** Each coming change with its date and source, in plain words. */
+  notes: z.array(z.string()),
+});
+export type PolicyVerdict = z.infer<typeof PolicyVerdict>;
