@@ -205,7 +205,7 @@ describe('key generation through the router', () => {
     let now = new Date();
     core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
     const router = core.router;
-    const people = [];
+    const people: { id: string; passphrase: string; secret: string }[] = [];
     for (const name of ['Ada', 'Babbage']) {
       const passphrase = `copper window orchard ${name.length} steps`;
       const c = (await router.dispatch('custodians.enrolBegin', { name, roles: ['custodian'], passphrase })) as { value: { enrolmentId: string; secret: string } };
