@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
 import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
 import type { Envelope } from './errors';
-import { ApprovalRequest, CustodyRequest, CustodyView, ProposalDecision, ProposalRequest, ProposalView } from './quorum';
+import { KeyRecord, PublicKeyExport } from './keys';
+import { ApprovalRequest, CustodyRequest, CustodyView, EmergencyRequest, ProposalDecision, ProposalRequest, ProposalView } from './quorum';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
 
 /**
@@ -70,6 +71,11 @@ export const ipcSchema = {
     approve: invoke(ApprovalRequest, ProposalView),
     reject: invoke(ProposalDecision, ProposalView),
     cancel: invoke(ProposalDecision, ProposalView),
+  },
+  keys: {
+    list: invoke(Empty, z.array(KeyRecord)),
+    exportPublic: invoke(PublicKeyExport, z.object({ keyId: z.string(), format: z.string(), text: z.string() })),
+    emergency: invoke(EmergencyRequest, KeyRecord),
   },
   audit: {
     status: invoke(Empty, AuditStatus),

@@ -16,3 +16,21 @@ export const PolicyVerdict = z.object({
   notes: z.array(z.string()),
 });
 export type PolicyVerdict = z.infer<typeof PolicyVerdict>;
+
+export const KeyRecord = z.object({
+  id: z.string(),
+  label: z.string(),
+  algorithm: z.string(),
+  usage: z.string(),
+  backupable: z.boolean(),
+  state: KeyState,
+  token: z.object({ serial: z.string(), label: z.string() }),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  fingerprint: z.string(),
+  kcv: z.string().nullable(),
+  policy: PolicyVerdict,
+});
+export type KeyRecord = z.infer<typeof KeyRecord>;
+
+export const PublicKeyExport = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/), format: z.enum(['pem', 'jwk']) });

@@ -27,7 +27,7 @@ export const CustodyRequest = z.strictObject({
   label: z.string().trim().min(1).max(32).optional(),
 });
 
-export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature']);
+export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature', 'key.activate', 'key.deactivate', 'key.reactivate']);
 export type QuorumAction = z.infer<typeof QuorumAction>;
 
 export const ProposalView = z.object({
@@ -62,3 +62,9 @@ export const ApprovalRequest = z.strictObject({
 });
 
 export const ProposalDecision = z.strictObject({ proposalId: Id16, by: FactorProof });
+
+export const EmergencyRequest = z.strictObject({
+  keyId: z.string().regex(/^[0-9a-f]{32}$/),
+  transition: z.enum(['suspend', 'compromise']),
+  officer: FactorProof,
+});

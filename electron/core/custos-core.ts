@@ -10,6 +10,7 @@ import { channelNames, type AppSnapshot, type ChannelName } from '../../shared/i
 import { AuditService } from './audit/audit-service';
 import { CustodianService } from './custodians/custodian-service';
 import { CustodyService } from './custody/custody-service';
+import { KeyInventory } from './keys/key-inventory';
 import { quorumOperations } from './quorum/operations';
 import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
@@ -77,6 +78,9 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'proposals.approve': { action: 'proposal.approve', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH'] },
   'proposals.reject': { action: 'proposal.reject', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'keys.list': { action: 'key.list', self: false, params: false },
+  'keys.exportPublic': { action: 'key.export-public', self: false, params: true },
+  'keys.emergency': { action: 'key.emergency', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'audit.status': { action: 'audit.status', self: false, params: false },
   'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
   // Scrolling fetches many pages: only the first page of a query (a search) is recorded.
@@ -99,6 +103,7 @@ export class CustosCore {
   readonly custodians: CustodianService;
   readonly custody: CustodyService;
   readonly quorum: QuorumService;
+  readonly keys: KeyInventory;
   readonly actor: AuditActor;
 
   private constructor(
@@ -138,6 +143,7 @@ export class CustosCore {
       ...(options.kdfCost ? { kdfCost: options.kdfCost } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
     });
+    this.keys = new KeyInventory(store, this.audit, options.clock);
     this.custody = new CustodyService({ store, audit: this.audit, custodians: this.custodians, actor: this.actor, module: () => this.tokens.ready() });
     this.quorum = new QuorumService({
       store,
@@ -145,7 +151,7 @@ export class CustosCore {
       custodians: this.custodians,
       custody: this.custody,
       module: () => this.tokens.ready(),
-      operations: quorumOperations(store, options.clock ?? (() => new Date())),
+      operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
       ...(options.clock ? { clock: options.clock } : {}),
     });
     this.router = new Router(this.handlers(), log, (report) => this.recordRequest(report));
@@ -229,6 +235,14 @@ export class CustosCore {
       'proposals.cancel': ({ proposalId, by }) => {
         this.proveFactors(by, 'cancel');
         return this.quorum.cancel(proposalId, by.custodianId);
+      },
+      'keys.list': () => this.keys.list(),
+      'keys.exportPublic': ({ keyId, format }) => ({ keyId, format, text: this.keys.exportPublic(keyId, format) }),
+      'keys.emergency': ({ keyId, transition, officer }) => {
+        const who = this.custodians.get(officer.custodianId);
+        if (!who.roles.includes('security-officer')) throw new CustosError('NOT_AUTHORIZED', `${who.name} is not a security officer.`);
+        this.proveFactors(officer, `key ${transition}`);
+        return this.keys.transition(keyId, transition, 'security-officer', { type: 'custodian', id: who.id, role: 'security-officer' });
       },
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),

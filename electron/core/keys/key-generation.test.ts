@@ -9,17 +9,20 @@ import { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { keyGeneration, testSignature } from './key-generation';
+import { quorumOperations } from '../quorum/operations';
+import { KeyInventory } from './key-inventory';
 
 let dataDir: string;
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
 let quorum: QuorumService;
 let custodyId: string;
+let inventory: KeyInventory;
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Olga', roles: ['security-officer'] }]);
+  inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
   quorum = new QuorumService({
     store: f.opened.store,
     audit: f.opened.audit,
@@ -27,7 +30,7 @@ beforeEach(async () => {
     custody: f.custody,
     module: () => f.module,
     clock: () => f.clock.now,
-    operations: { 'key.generate': keyGeneration(f.opened.store, () => f.clock.now), 'key.test-signature': testSignature(f.opened.store) },
+    operations: quorumOperations(f.opened.store, () => f.clock.now, inventory),
   });
   custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
 });
@@ -92,5 +95,31 @@ describe('key generation ceremony', () => {
     f.clock.now = new Date('2036-01-02T00:00:00Z');
     const done = await generate('EC-P256');
     expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'MECHANISM_INVALID' } });
+  });
+});
+
+describe('key states (SP 800-57)', () => {
+  const officer = { type: 'custodian', id: 'olga', role: 'security-officer' } as const;
+
+  it('activates by quorum, suspends and marks compromised by one security officer, and refuses what SP 800-57 does not allow', async () => {
+    const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    expect(() => inventory.transition(keyId, 'activate', 'security-officer', officer)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
+    expect((await approved('key.activate', { keyId })).state).toBe('executed');
+    expect(inventory.get(keyId).state).toBe('active');
+    expect(inventory.transition(keyId, 'suspend', 'security-officer', officer).state).toBe('suspended');
+    expect((await approved('key.reactivate', { keyId })).state).toBe('executed');
+    expect(inventory.get(keyId).state).toBe('active');
+    expect(inventory.transition(keyId, 'compromise', 'security-officer', officer).state).toBe('compromised');
+    const again = await approved('key.activate', { keyId });
+    expect(again).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    expect(inventory.get(keyId).state).toBe('compromised');
+  });
+
+  it('exports the public key as PEM and JWK, and has none to give for AES', async () => {
+    const keyId = ((await generate('Ed25519')).outcome as { result: { keyId: string } }).result.keyId;
+    expect(inventory.exportPublic(keyId, 'pem')).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect(JSON.parse(inventory.exportPublic(keyId, 'jwk'))).toMatchObject({ kty: 'OKP', crv: 'Ed25519', kid: keyId });
+    const aes = ((await generate('AES-256', 'encrypt')).outcome as { result: { keyId: string } }).result.keyId;
+    expect(() => inventory.exportPublic(aes, 'pem')).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
   });
 });

@@ -1,4 +1,6 @@
 import pkcs11js from 'pkcs11js';
+import { z } from 'zod';
+import type { KeyInventory, KeyTransition } from '../keys/key-inventory';
 import { keyGeneration, testSignature } from '../keys/key-generation';
 import type { Store } from '../store/database';
 import type { QuorumOperation } from './quorum-service';
@@ -11,14 +13,28 @@ const drill: QuorumOperation = ({ session, lib }) => {
   return { opened: true, objects };
 };
 
+const KeyParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/) });
+
+/** A key state change the quorum approved, committed with the execution's audit entry. */
+function keyTransition(inventory: KeyInventory, transition: KeyTransition): QuorumOperation {
+  return ({ params }) => {
+    const { keyId } = KeyParams.parse(params);
+    inventory.check(keyId, transition, 'quorum');
+    return { result: { keyId, transition }, commit: () => inventory.transition(keyId, transition, 'quorum', { type: 'system', id: 'system' }) };
+  };
+}
+
 /**
  * The operations a quorum can approve, by action name. Each runs once, inside the session the
  * rebuilt PIN opened, and returns only what may be shown and recorded (never key material).
  */
-export function quorumOperations(store: Store, now: () => Date): Record<string, QuorumOperation> {
+export function quorumOperations(store: Store, now: () => Date, inventory: KeyInventory): Record<string, QuorumOperation> {
   return {
     'token.quorum-drill': drill,
     'key.generate': keyGeneration(store, now),
     'key.test-signature': testSignature(store),
+    'key.activate': keyTransition(inventory, 'activate'),
+    'key.deactivate': keyTransition(inventory, 'deactivate'),
+    'key.reactivate': keyTransition(inventory, 'reactivate'),
   };
 }

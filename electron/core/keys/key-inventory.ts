@@ -1,0 +1,102 @@
+import { createPublicKey } from 'node:crypto';
+import type { AuditActor } from '../../../shared/audit';
+import type { KeyState } from '../../../shared/keys';
+import type { AuditService } from '../audit/audit-service';
+import { CustosError } from '../errors';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+import { policyVerdict } from './algorithm-policy';
+
+export interface KeyRecord {
+  id: string;
+  label: string;
+  algorithm: string;
+  usage: string;
+  backupable: boolean;
+  state: KeyState;
+  token: { serial: string; label: string };
+  createdAt: string;
+  expiresAt: string;
+  fingerprint: string;
+  kcv: string | null;
+  policy: ReturnType<typeof policyVerdict>;
+}
+
+/**
+ * SP 800-57 Part 1 §7 transitions Custos allows, and who may make each: the quorum, or a single
+ * security officer in an emergency. Destruction has its own scheduled ceremony.
+ */
+const TRANSITIONS: Record<string, { from: KeyState[]; to: KeyState; by: 'quorum' | 'security-officer' }> = {
+  activate: { from: ['pre-activation'], to: 'active', by: 'quorum' },
+  deactivate: { from: ['active', 'suspended'], to: 'deactivated', by: 'quorum' },
+  reactivate: { from: ['suspended'], to: 'active', by: 'quorum' },
+  suspend: { from: ['active'], to: 'suspended', by: 'security-officer' },
+  compromise: { from: ['pre-activation', 'active', 'suspended', 'deactivated'], to: 'compromised', by: 'security-officer' },
+};
+export type KeyTransition = keyof typeof TRANSITIONS;
+
+export class KeyInventory {
+  constructor(
+    private readonly store: Store,
+    private readonly audit: AuditService,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  list(): KeyRecord[] {
+    return this.store.all<{ id: string }>(sql`SELECT id FROM keys ORDER BY created_at DESC`).map(({ id }) => this.get(id));
+  }
+
+  get(id: string): KeyRecord {
+    const row = this.store.get<{ id: string; label: string; algorithm: string; usage: string; backupable: number; state: KeyState; token_serial: string; token_label: string; created_at: string; expires_at: string; fingerprint: string; kcv: string | null }>(
+      sql`SELECT * FROM keys WHERE id = ${id}`,
+    );
+    if (!row) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    return {
+      id: row.id,
+      label: row.label,
+      algorithm: row.algorithm,
+      usage: row.usage,
+      backupable: row.backupable === 1,
+      state: row.state,
+      token: { serial: row.token_serial, label: row.token_label },
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+      fingerprint: row.fingerprint,
+      kcv: row.kcv,
+      policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
+    };
+  }
+
+  /** The public key as PEM or JWK; a symmetric key has none to give. */
+  exportPublic(id: string, format: 'pem' | 'jwk'): string {
+    const row = this.store.get<{ public_key: Buffer | null }>(sql`SELECT public_key FROM keys WHERE id = ${id}`);
+    if (!row) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    if (!row.public_key) throw new CustosError('KEY_INVALID', 'A symmetric key has no public part to export; its check value identifies it.');
+    const key = createPublicKey({ key: row.public_key, format: 'der', type: 'spki' });
+    return format === 'pem' ? key.export({ format: 'pem', type: 'spki' }).toString() : JSON.stringify({ ...key.export({ format: 'jwk' }), kid: id });
+  }
+
+  /**
+   * Moves a key to a new state if SP 800-57 allows it from where it is, and only by the right
+   * authority; recorded in the same transaction. The quorum path calls this from its operation.
+   */
+  transition(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer', actor: AuditActor): KeyRecord {
+    const { rule, key } = this.check(id, transition, by);
+    this.audit.record({ actor, action: `key.${transition}`, object: { type: 'key', id }, params: { from: key.state, to: rule.to } }, () =>
+      this.store.execute(sql`UPDATE keys SET state = ${rule.to} WHERE id = ${id}`),
+    );
+    return this.get(id);
+  }
+
+  /** Throws why the transition is not allowed now; the quorum checks before anyone's work is spent. */
+  check(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer') {
+    const rule = TRANSITIONS[transition]!;
+    const key = this.get(id);
+    if (rule.by !== by) throw new CustosError('NOT_AUTHORIZED', `To ${transition} a key takes ${rule.by === 'quorum' ? 'a quorum of custodians' : 'a security officer'}.`);
+    if (!rule.from.includes(key.state)) {
+      throw new CustosError('KEY_INVALID', `A ${key.state} key cannot be made ${rule.to} (SP 800-57 allows it only from ${rule.from.join(' or ')}).`);
+    }
+    if (transition === 'activate' && key.policy.status === 'disallowed') throw new CustosError('KEY_INVALID', `${key.algorithm} is disallowed today; the key cannot be activated.`, key.policy.notes);
+    return { rule, key };
+  }
+}
