@@ -1,7 +1,9 @@
 import { totpCodeAt } from '../../electron/core/custodians/totp';
 import { expect, test } from './fixtures';
 
-test('custody a blank token 2-of-3, then a quorum drill opens it with two approvals', async ({ custos }) => {
+test('custody a blank token 2-of-3, a quorum drill, then an EC P-256 key generated with two approvals', async ({ custos }) => {
+  // Twelve scrypt derivations at the production cost, on a 2-core machine.
+  test.setTimeout(120_000);
   const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
   const page = await custos.open();
   // Each step of the ceremony happens a TOTP period after the last, as it would in a room.
@@ -44,4 +46,38 @@ test('custody a blank token 2-of-3, then a quorum drill opens it with two approv
   await approveAs(curie!, fingerprint);
   await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
   await expect(page.getByRole('heading', { name: /Quorum drill on “vault-q” — executed/ })).toBeVisible();
+
+  // Generate an EC P-256 key with two approvals.
+  custos.advance(30);
+  await page.keyboard.press('Alt+2');
+  await page.getByLabel('Algorithm').selectOption('EC-P256');
+  await page.getByLabel('Label', { exact: true }).fill('payments-signing');
+  await page.locator('#gen-requester-who').selectOption({ label: 'Ada' });
+  await page.getByLabel('Ada’s passphrase').fill(ada!.passphrase);
+  await page.getByLabel('Ada’s code').fill(code(ada!));
+  await page.getByRole('button', { name: 'Propose' }).click();
+  await expect(page.getByRole('status')).toContainText(/Proposal [0-9a-f-]{19} is open/);
+  await page.keyboard.press('Alt+4');
+  const keyFingerprint = await page.locator('code.fingerprint').first().innerText();
+  expect(keyFingerprint).not.toBe(fingerprint);
+  custos.advance(30);
+  const approveKey = async (who: { name: string; passphrase: string; secret: string }) => {
+    const form = page.getByRole('form', { name: `Approve proposal ${keyFingerprint}` });
+    await form.getByLabel('Fingerprint as read aloud to you').fill(keyFingerprint);
+    await form.locator('select').selectOption({ label: who.name });
+    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+    await form.getByLabel(`${who.name}’s code`).fill(code(who));
+    await form.getByRole('button', { name: 'Approve' }).click();
+  };
+  await approveKey(babbage!);
+  await expect(page.getByRole('status')).toContainText('1 of 2 approvals are held');
+  await approveKey(curie!);
+  await expect(page.getByRole('status')).toContainText('The quorum was met');
+  await page.keyboard.press('Alt+2');
+  const row = page.getByRole('row').filter({ hasText: 'payments-signing' });
+  await expect(row).toContainText('EC-P256');
+  await expect(row).toContainText('pre-activation');
+  await expect(row).toContainText('becomes disallowed on 2036-01-01');
+  await page.getByRole('button', { name: 'Export the public key of payments-signing as PEM' }).click();
+  await expect(page.locator('pre').filter({ hasText: 'BEGIN PUBLIC KEY' })).toBeVisible();
 });

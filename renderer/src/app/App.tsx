@@ -5,6 +5,7 @@ import { ApprovalsScreen } from '../screens/ApprovalsScreen';
 import { AuditScreen } from '../screens/AuditScreen';
 import { CeremoniesScreen } from '../screens/CeremoniesScreen';
 import { CustodiansScreen } from '../screens/CustodiansScreen';
+import { KeysScreen } from '../screens/KeysScreen';
 import { SettingsScreen } from '../screens/SettingsScreen';
 import { TokensScreen } from '../screens/TokensScreen';
 import { ErrorNotice } from './ErrorNotice';
@@ -92,6 +93,8 @@ function Screen({ id }: { id: ScreenId }) {
       return <CustodiansScreen />;
     case 'ceremonies':
       return <CeremoniesScreen />;
+    case 'keys':
+      return <KeysScreen />;
     case 'approvals':
       return <ApprovalsScreen />;
     default:

@@ -3,11 +3,12 @@ import type { CustosBridge } from '../bridge';
 import { createAppSlice, type AppSlice } from './app-slice';
 import { createAuditSlice, type AuditSlice } from './audit-slice';
 import { createCustodiansSlice, type CustodiansSlice } from './custodians-slice';
+import { createKeysSlice, type KeysSlice } from './keys-slice';
 import { createQuorumSlice, type QuorumSlice } from './quorum-slice';
 import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
 import { createTokensSlice, type TokensSlice } from './tokens-slice';
 
-export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice & CustodiansSlice & QuorumSlice;
+export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice & CustodiansSlice & QuorumSlice & KeysSlice;
 export interface Deps {
   bridge: CustosBridge;
 }
@@ -22,6 +23,7 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createAuditSlice(deps)(...a),
     ...createCustodiansSlice(deps)(...a),
     ...createQuorumSlice(deps)(...a),
+    ...createKeysSlice(deps)(...a),
   }));
   bridge.on.tokens.changed((status) => store.getState().applyStatus(status));
   bridge.on.audit.verifyProgress((progress) => store.getState().applyVerifyProgress(progress));

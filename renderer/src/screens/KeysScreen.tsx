@@ -1,0 +1,195 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import type { KeyRecord } from '../../../shared/keys';
+import { ErrorNotice } from '../app/ErrorNotice';
+import { emptyProof, FactorFields } from '../app/FactorFields';
+import { useCustos } from '../store/context';
+
+const ALGORITHMS = ['EC-P256', 'EC-P384', 'Ed25519', 'RSA-3072', 'RSA-4096', 'AES-256'] as const;
+
+export function KeysScreen() {
+  const loadKeys = useCustos((s) => s.loadKeys);
+  const loadQuorum = useCustos((s) => s.loadQuorum);
+  const loadCustodians = useCustos((s) => s.loadCustodians);
+  const keys = useCustos((s) => s.keys);
+  const error = useCustos((s) => s.keyError);
+  const notice = useCustos((s) => s.keyNotice);
+  const exported = useCustos((s) => s.exported);
+  useEffect(() => {
+    void loadKeys();
+    void loadQuorum();
+    void loadCustodians();
+  }, [loadKeys, loadQuorum, loadCustodians]);
+  return (
+    <section aria-labelledby="screen-title">
+      <h1 id="screen-title">Keys</h1>
+      {error && <ErrorNotice error={error} title="Nothing was changed" />}
+      {notice && (
+        <p role="status" className="notice notice-ok">
+          {notice}
+        </p>
+      )}
+      <ProposeKey />
+      <section className="card" aria-labelledby="inventory-title">
+        <h2 id="inventory-title">Inventory</h2>
+        {!keys || keys.length === 0 ? <p>No keys yet.</p> : <KeyTable keys={keys} />}
+        {exported && (
+          <>
+            <p>Public key of {exported.keyId}:</p>
+            <pre>{exported.text}</pre>
+          </>
+        )}
+      </section>
+    </section>
+  );
+}
+
+function KeyTable({ keys }: { keys: KeyRecord[] }) {
+  const exportKey = useCustos((s) => s.exportKey);
+  const [acting, setActing] = useState<KeyRecord | null>(null);
+  // Read once when the list appears: the countdown is in days, so it need not tick.
+  const [now] = useState(() => Date.now());
+  const days = (iso: string) => Math.ceil((new Date(iso).getTime() - now) / 86_400_000);
+  return (
+    <>
+      <table className="data">
+        <thead>
+          <tr>
+            <th scope="col">Label</th>
+            <th scope="col">Algorithm</th>
+            <th scope="col">State</th>
+            <th scope="col">Cryptoperiod</th>
+            <th scope="col">Fingerprint</th>
+            <th scope="col">Actions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {keys.map((k) => (
+            <tr key={k.id} data-key={k.id}>
+              <th scope="row">{k.label}</th>
+              <td>
+                {k.algorithm}
+                {k.policy.status !== 'acceptable' && <span className="badge badge-warning"> {k.policy.status}</span>}
+                {k.policy.notes.map((n) => (
+                  <div key={n} className="muted">
+                    {n}
+                  </div>
+                ))}
+              </td>
+              <td>{k.state}</td>
+              <td>{days(k.expiresAt) > 0 ? `${days(k.expiresAt)} days left` : 'ended'}</td>
+              <td>
+                <code>{k.kcv ? `KCV ${k.kcv}` : `${k.fingerprint.slice(0, 16)}…`}</code>
+              </td>
+              <td className="actions">
+                {!k.kcv && (
+                  <button type="button" onClick={() => void exportKey(k.id, 'pem')} aria-label={`Export the public key of ${k.label} as PEM`}>
+                    PEM
+                  </button>
+                )}
+                <button type="button" onClick={() => setActing(k)} aria-label={`Change the state of ${k.label}`}>
+                  State…
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {acting && <KeyStateForm keyRecord={acting} onDone={() => setActing(null)} />}
+    </>
+  );
+}
+
+function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () => void }) {
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active' && c.token.serial === keyRecord.token.serial);
+  const propose = useCustos((s) => s.proposeKey);
+  const emergency = useCustos((s) => s.emergency);
+  const [choice, setChoice] = useState('key.activate');
+  const [proof, setProof] = useState(emptyProof());
+  const emergencyChoice = choice === 'suspend' || choice === 'compromise';
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const ok = emergencyChoice
+      ? await emergency(keyRecord.id, choice, proof)
+      : await propose(custodies[0]?.id ?? '', { keyId: keyRecord.id }, choice as 'key.activate' | 'key.deactivate' | 'key.reactivate', proof);
+    setProof({ ...proof, passphrase: '', code: '' });
+    if (ok) onDone();
+  };
+  return (
+    <form className="card inset" aria-label={`Change the state of ${keyRecord.label}`} onSubmit={(e) => void submit(e)}>
+      <h3>
+        {keyRecord.label} is {keyRecord.state}
+      </h3>
+      <label htmlFor="key-transition">Change</label>
+      <select id="key-transition" value={choice} onChange={(e) => setChoice(e.target.value)}>
+        <option value="key.activate">Activate (quorum)</option>
+        <option value="key.deactivate">Deactivate (quorum)</option>
+        <option value="key.reactivate">Reactivate after suspension (quorum)</option>
+        <option value="suspend">Suspend now (one security officer, emergency)</option>
+        <option value="compromise">Mark compromised now (one security officer, emergency)</option>
+      </select>
+      <FactorFields id="key-actor" label={emergencyChoice ? 'Security officer' : 'Proposed by'} proof={proof} onChange={setProof} choices={emergencyChoice ? custodians.filter((c) => c.roles.includes('security-officer')) : custodians} />
+      <div className="actions">
+        <button type="submit">{emergencyChoice ? 'Do it now' : 'Propose'}</button>
+        <button type="button" onClick={onDone}>
+          Close
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function ProposeKey() {
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  const propose = useCustos((s) => s.proposeKey);
+  const [custodyId, setCustodyId] = useState('');
+  const [algorithm, setAlgorithm] = useState<(typeof ALGORITHMS)[number]>('EC-P256');
+  const [label, setLabel] = useState('');
+  const [usage, setUsage] = useState('sign');
+  const [backupable, setBackupable] = useState(false);
+  const [cryptoperiodDays, setCryptoperiodDays] = useState(730);
+  const [proof, setProof] = useState(emptyProof());
+  if (custodies.length === 0) return <p className="muted">Take a token into custody (Ceremonies) before generating keys.</p>;
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const ok = await propose(custodyId || custodies[0]!.id, { algorithm, label, usage: algorithm === 'AES-256' && usage === 'sign' ? 'encrypt' : usage, backupable, cryptoperiodDays }, 'key.generate', proof);
+    setProof({ ...proof, passphrase: '', code: '' });
+    if (ok) setLabel('');
+  };
+  return (
+    <form className="card" aria-labelledby="generate-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="generate-title">Propose a new key</h2>
+      <p className="muted">The key is generated inside the token once the quorum approves, and starts in pre-activation.</p>
+      <label htmlFor="gen-custody">Token</label>
+      <select id="gen-custody" value={custodyId} onChange={(e) => setCustodyId(e.target.value)}>
+        {custodies.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.token.label} ({c.threshold} of {c.holders.length})
+          </option>
+        ))}
+      </select>
+      <label htmlFor="gen-algorithm">Algorithm</label>
+      <select id="gen-algorithm" value={algorithm} onChange={(e) => setAlgorithm(e.target.value as (typeof ALGORITHMS)[number])}>
+        {ALGORITHMS.map((a) => (
+          <option key={a}>{a}</option>
+        ))}
+      </select>
+      <label htmlFor="gen-label">Label</label>
+      <input id="gen-label" type="text" maxLength={64} value={label} onChange={(e) => setLabel(e.target.value)} required />
+      <label htmlFor="gen-usage">Usage</label>
+      <select id="gen-usage" value={usage} onChange={(e) => setUsage(e.target.value)}>
+        <option value="sign">Sign</option>
+        <option value="encrypt">Encrypt</option>
+        <option value="wrap">Wrap other keys</option>
+      </select>
+      <label className="checkbox">
+        <input type="checkbox" checked={backupable} onChange={(e) => setBackupable(e.target.checked)} /> Can be backed up (only wrapped under a trusted key)
+      </label>
+      <label htmlFor="gen-period">Cryptoperiod in days (SP 800-57 default: 730)</label>
+      <input id="gen-period" type="text" inputMode="numeric" value={cryptoperiodDays} onChange={(e) => setCryptoperiodDays(Number(e.target.value.replace(/\D/g, '')) || 0)} />
+      <FactorFields id="gen-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
+      <button type="submit">Propose</button>
+    </form>
+  );
+}

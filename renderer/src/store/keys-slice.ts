@@ -1,0 +1,46 @@
+import type { StateCreator } from 'zustand';
+import type { WireError } from '../../../shared/errors';
+import type { KeyRecord } from '../../../shared/keys';
+import type { CustosState, Deps } from './index';
+import type { Proof } from './quorum-slice';
+
+export interface KeysSlice {
+  keys: KeyRecord[] | null;
+  exported: { keyId: string; text: string } | null;
+  keyError: WireError | null;
+  keyNotice: string | null;
+  loadKeys(): Promise<void>;
+  exportKey(keyId: string, format: 'pem' | 'jwk'): Promise<void>;
+  proposeKey(custodyId: string, params: Record<string, string | number | boolean>, action: 'key.generate' | 'key.activate' | 'key.deactivate' | 'key.reactivate', requester: Proof): Promise<boolean>;
+  emergency(keyId: string, transition: 'suspend' | 'compromise', officer: Proof): Promise<boolean>;
+}
+
+export const createKeysSlice =
+  ({ bridge }: Deps): StateCreator<CustosState, [], [], KeysSlice> =>
+  (set, get) => ({
+    keys: null,
+    exported: null,
+    keyError: null,
+    keyNotice: null,
+    async loadKeys() {
+      const result = await bridge.keys.list({});
+      set(result.ok ? { keys: result.value } : { keyError: result.error });
+    },
+    async exportKey(keyId, format) {
+      const result = await bridge.keys.exportPublic({ keyId, format });
+      set(result.ok ? { exported: { keyId, text: result.value.text }, keyError: null } : { keyError: result.error });
+    },
+    async proposeKey(custodyId, params, action, requester) {
+      set({ keyError: null, keyNotice: null });
+      const result = await bridge.proposals.create({ custodyId, action, params, requester });
+      set(result.ok ? { keyNotice: `Proposal ${result.value.shortFingerprint} is open. Approvers confirm it on the Approvals screen.` } : { keyError: result.error });
+      return result.ok;
+    },
+    async emergency(keyId, transition, officer) {
+      set({ keyError: null, keyNotice: null });
+      const result = await bridge.keys.emergency({ keyId, transition, officer });
+      set(result.ok ? { keyNotice: `Key “${result.value.label}” is now ${result.value.state}.` } : { keyError: result.error });
+      await get().loadKeys();
+      return result.ok;
+    },
+  });
