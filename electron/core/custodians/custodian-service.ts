@@ -149,6 +149,12 @@ export class CustodianService {
       step = acceptTotp(secret, code, row.last_time_step, now);
       if (step === null) failure = acceptTotp(secret, code, null, now) === null ? 'TOTP_INCORRECT' : 'TOTP_REPLAYED';
     } catch (error) {
+      if (error instanceof CustosError && error.code === 'CLOCK_BACKWARDS') {
+        key.fill(0);
+        // Not the custodian's failure: recorded for the auditors, and no attempt is counted.
+        this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'system.clock-backwards', object, params: { purpose, now: now.toISOString(), lastTimeStep: row.last_time_step } , result: { status: 'refused', code: 'CLOCK_BACKWARDS' } });
+        throw error;
+      }
       if (!(error instanceof CustosError && error.code === 'PASSPHRASE_INCORRECT')) {
         key.fill(0);
         throw error;

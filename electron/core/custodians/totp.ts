@@ -1,4 +1,5 @@
 import { generateSecret, generateSync, generateURI, verifySync } from 'otplib';
+import { CustosError } from '../errors';
 
 /** RFC 6238 with otplib: 30-second steps, ±1 step accepted, a step never accepted twice. */
 export const TOTP_PERIOD = 30;
@@ -17,13 +18,15 @@ export function totpUri(secret: string, account: string): string {
  */
 export function acceptTotp(secret: string, code: string, afterTimeStep: number | null, now: Date): number | null {
   if (!/^\d{6}$/.test(code)) return null;
-  const result = verifySync({
-    secret,
-    token: code,
-    epoch: Math.floor(now.getTime() / 1000),
-    epochTolerance: TOTP_PERIOD,
-    ...(afterTimeStep === null ? {} : { afterTimeStep }),
-  });
+  const epoch = Math.floor(now.getTime() / 1000);
+  // A last-used step beyond the window means this computer's clock now reads earlier than when
+  // that code was accepted: the clock went backwards. Say so rather than fail obscurely.
+  if (afterTimeStep !== null && afterTimeStep > Math.floor(epoch / TOTP_PERIOD) + 1) {
+    throw new CustosError('CLOCK_BACKWARDS', 'This computer’s clock reads earlier than when your last code was accepted: it seems to have gone backwards.', [
+      'Stop and check the clock against a trusted source. Nothing was approved.',
+    ]);
+  }
+  const result = verifySync({ secret, token: code, epoch, epochTolerance: TOTP_PERIOD, ...(afterTimeStep === null ? {} : { afterTimeStep }) });
   return result.valid && 'timeStep' in result ? result.timeStep : null;
 }
 

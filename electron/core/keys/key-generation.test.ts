@@ -123,3 +123,45 @@ describe('key states (SP 800-57)', () => {
     expect(() => inventory.exportPublic(aes, 'pem')).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
   });
 });
+
+describe('scheduled destruction', () => {
+  const days = (n: number) => (f.clock.now = new Date(f.clock.now.getTime() + n * 86_400_000));
+  const listed = () =>
+    execFileSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', 'keys', '--list-objects'], { env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath }, encoding: 'utf8' });
+
+  it('waits, refuses early destruction and use, then destroys every object and records the proof of absence', async () => {
+    const keyId = ((await generate('EC-P256', 'sign', 'to-be-destroyed')).outcome as { result: { keyId: string } }).result.keyId;
+    expect((await approved('key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
+    expect(await approved('key.destroy', { keyId })).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    expect(await approved('key.test-signature', { keyId, challenge: 'still usable?' })).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    expect(listed()).toContain('to-be-destroyed');
+    days(7);
+    const destroyed = await approved('key.destroy', { keyId });
+    expect(destroyed).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { objectsDestroyed: 2, remaining: 0 } } });
+    expect(listed()).not.toContain('to-be-destroyed');
+    expect(inventory.get(keyId).state).toBe('destroyed');
+    const entries = [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string });
+    expect(entries.map((e) => e.action)).toContain('key.destroyed');
+  });
+
+  it('can be cancelled by the quorum during the wait, after which the key works again', async () => {
+    const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    await approved('key.schedule-destruction', { keyId, waitDays: 30 });
+    expect((await approved('key.cancel-destruction', { keyId })).state).toBe('executed');
+    days(31);
+    expect(await approved('key.destroy', { keyId })).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    expect((await approved('key.test-signature', { keyId, challenge: 'usable again' })).state).toBe('executed');
+  });
+
+  it('refuses, warns and records when the clock is seen to have gone backwards', async () => {
+    const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+    days(8);
+    await approved('key.test-signature', { keyId: keyId, challenge: 'x' }).catch(() => null);
+    f.clock.now = new Date(f.clock.now.getTime() - 3 * 86_400_000);
+    await expect(approved('key.destroy', { keyId })).rejects.toMatchObject({ code: 'CLOCK_BACKWARDS' });
+    expect(inventory.get(keyId).state).not.toBe('destroyed');
+    const entries = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
+    expect(entries).toContain('system.clock-backwards');
+  });
+});

@@ -8,6 +8,7 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import type { QuorumOperation } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
+import { waitingSchedule } from './destruction';
 
 /** Bound into the proposal, so approvers approve exactly this key (its CKA_ID is chosen up front). */
 export const GenerateParams = z.strictObject({
@@ -124,6 +125,7 @@ export function testSignature(store: Store): QuorumOperation {
     const p = TestSignatureParams.parse(params);
     const key = store.get<{ algorithm: string }>(sql`SELECT algorithm FROM keys WHERE id = ${p.keyId}`);
     if (!key) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    if (waitingSchedule(store, p.keyId)) throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
     lib.C_FindObjectsInit(session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))]);
     const [handle] = lib.C_FindObjects(session, 1);
     lib.C_FindObjectsFinal(session);

@@ -88,6 +88,14 @@ export class KeyInventory {
     return this.get(id);
   }
 
+  /** The end of the destruction ceremony: the key's objects are gone from the token (proof attached). */
+  markDestroyed(id: string, proof: Record<string, unknown>): void {
+    const key = this.get(id);
+    this.audit.record({ actor: { type: 'system', id: 'system' }, action: 'key.destroyed', object: { type: 'key', id }, params: { from: key.state, proof } }, () =>
+      this.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${id}`),
+    );
+  }
+
   /** Throws why the transition is not allowed now; the quorum checks before anyone's work is spent. */
   check(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer') {
     const rule = TRANSITIONS[transition]!;

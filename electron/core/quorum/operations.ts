@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { z } from 'zod';
 import type { KeyInventory, KeyTransition } from '../keys/key-inventory';
+import { destructionOperations } from '../keys/destruction';
 import { keyGeneration, testSignature } from '../keys/key-generation';
 import type { Store } from '../store/database';
 import type { QuorumOperation } from './quorum-service';
@@ -36,5 +37,6 @@ export function quorumOperations(store: Store, now: () => Date, inventory: KeyIn
     'key.activate': keyTransition(inventory, 'activate'),
     'key.deactivate': keyTransition(inventory, 'deactivate'),
     'key.reactivate': keyTransition(inventory, 'reactivate'),
+    ...destructionOperations(store, inventory, now),
   };
 }

@@ -5,6 +5,7 @@ import { custodians } from './0003-custodians';
 import { custody } from './0004-custody';
 import { proposals } from './0005-proposals';
 import { keys } from './0006-keys';
+import { destruction } from './0007-destruction';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction];
