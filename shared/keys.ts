@@ -30,6 +30,8 @@ export const KeyRecord = z.object({
   fingerprint: z.string(),
   kcv: z.string().nullable(),
   policy: PolicyVerdict,
+  /** When a scheduled destruction's waiting period ends; null when none is waiting. */
+  destructionNotBefore: z.string().nullable(),
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
 

@@ -1,9 +1,9 @@
 import { totpCodeAt } from '../../electron/core/custodians/totp';
 import { expect, test } from './fixtures';
 
-test('custody a blank token 2-of-3, a quorum drill, then an EC P-256 key generated with two approvals', async ({ custos }) => {
-  // Twelve scrypt derivations at the production cost, on a 2-core machine.
-  test.setTimeout(120_000);
+test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 key, schedule its destruction and cancel it', async ({ custos }) => {
+  // About twenty scrypt derivations at the production cost, on a 2-core machine.
+  test.setTimeout(180_000);
   const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
   const page = await custos.open();
   // Each step of the ceremony happens a TOTP period after the last, as it would in a room.
@@ -80,4 +80,35 @@ test('custody a blank token 2-of-3, a quorum drill, then an EC P-256 key generat
   await expect(row).toContainText('becomes disallowed on 2036-01-01');
   await page.getByRole('button', { name: 'Export the public key of payments-signing as PEM' }).click();
   await expect(page.locator('pre').filter({ hasText: 'BEGIN PUBLIC KEY' })).toBeVisible();
+
+  // Schedule its destruction, then cancel it: each a proposal with two approvals.
+  const proposeOnKey = async (choice: string) => {
+    custos.advance(30);
+    await page.keyboard.press('Alt+2');
+    await page.getByRole('button', { name: 'Change the state of payments-signing' }).click();
+    const form = page.getByRole('form', { name: 'Change the state of payments-signing' });
+    await form.getByLabel('Change').selectOption(choice);
+    await form.locator('#key-actor-who').selectOption({ label: 'Ada' });
+    await form.getByLabel('Ada’s passphrase').fill(ada!.passphrase);
+    await form.getByLabel('Ada’s code').fill(code(ada!));
+    await form.getByRole('button', { name: 'Propose' }).click();
+    await expect(page.getByRole('status')).toContainText(/Proposal [0-9a-f-]{19} is open/);
+    await page.keyboard.press('Alt+4');
+    const next = await page.locator('code.fingerprint').first().innerText();
+    custos.advance(30);
+    for (const who of [babbage!, curie!]) {
+      const approval = page.getByRole('form', { name: `Approve proposal ${next}` });
+      await approval.getByLabel('Fingerprint as read aloud to you').fill(next);
+      await approval.locator('select').selectOption({ label: who.name });
+      await approval.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+      await approval.getByLabel(`${who.name}’s code`).fill(code(who));
+      await approval.getByRole('button', { name: 'Approve' }).click();
+      await expect(page.getByRole('status')).toContainText(who === curie ? 'The quorum was met' : '1 of 2 approvals are held');
+    }
+    await page.keyboard.press('Alt+2');
+  };
+  await proposeOnKey('key.schedule-destruction');
+  await expect(page.getByRole('row').filter({ hasText: 'payments-signing' })).toContainText('Destruction scheduled');
+  await proposeOnKey('key.cancel-destruction');
+  await expect(page.getByRole('row').filter({ hasText: 'payments-signing' })).not.toContainText('Destruction scheduled');
 });

@@ -20,6 +20,7 @@ export interface KeyRecord {
   fingerprint: string;
   kcv: string | null;
   policy: ReturnType<typeof policyVerdict>;
+  destructionNotBefore: string | null;
 }
 
 /**
@@ -64,6 +65,8 @@ export class KeyInventory {
       fingerprint: row.fingerprint,
       kcv: row.kcv,
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
+      destructionNotBefore:
+        this.store.get<{ not_before: string }>(sql`SELECT not_before FROM destruction_schedules WHERE key_id = ${id} AND state = 'waiting'`)?.not_before ?? null,
     };
   }
 

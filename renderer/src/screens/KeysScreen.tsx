@@ -3,6 +3,7 @@ import type { KeyRecord } from '../../../shared/keys';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
+import type { KeyProposal } from '../store/keys-slice';
 
 const ALGORITHMS = ['EC-P256', 'EC-P384', 'Ed25519', 'RSA-3072', 'RSA-4096', 'AES-256'] as const;
 
@@ -75,7 +76,10 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
                   </div>
                 ))}
               </td>
-              <td>{k.state}</td>
+              <td>
+                {k.state}
+                {k.destructionNotBefore && <div className="bad">Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then it can be cancelled.</div>}
+              </td>
               <td>{days(k.expiresAt) > 0 ? `${days(k.expiresAt)} days left` : 'ended'}</td>
               <td>
                 <code>{k.kcv ? `KCV ${k.kcv}` : `${k.fingerprint.slice(0, 16)}…`}</code>
@@ -105,13 +109,14 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
   const propose = useCustos((s) => s.proposeKey);
   const emergency = useCustos((s) => s.emergency);
   const [choice, setChoice] = useState('key.activate');
+  const [waitDays, setWaitDays] = useState(30);
   const [proof, setProof] = useState(emptyProof());
   const emergencyChoice = choice === 'suspend' || choice === 'compromise';
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     const ok = emergencyChoice
       ? await emergency(keyRecord.id, choice, proof)
-      : await propose(custodies[0]?.id ?? '', { keyId: keyRecord.id }, choice as 'key.activate' | 'key.deactivate' | 'key.reactivate', proof);
+      : await propose(custodies[0]?.id ?? '', choice === 'key.schedule-destruction' ? { keyId: keyRecord.id, waitDays } : { keyId: keyRecord.id }, choice as KeyProposal, proof);
     setProof({ ...proof, passphrase: '', code: '' });
     if (ok) onDone();
   };
@@ -125,9 +130,18 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
         <option value="key.activate">Activate (quorum)</option>
         <option value="key.deactivate">Deactivate (quorum)</option>
         <option value="key.reactivate">Reactivate after suspension (quorum)</option>
+        <option value="key.schedule-destruction">Schedule destruction (quorum)</option>
+        <option value="key.cancel-destruction">Cancel the scheduled destruction (quorum)</option>
+        <option value="key.destroy">Destroy now that the wait is over (quorum)</option>
         <option value="suspend">Suspend now (one security officer, emergency)</option>
         <option value="compromise">Mark compromised now (one security officer, emergency)</option>
       </select>
+      {choice === 'key.schedule-destruction' && (
+        <>
+          <label htmlFor="wait-days">Waiting period in days (7–30)</label>
+          <input id="wait-days" type="text" inputMode="numeric" value={waitDays} onChange={(e) => setWaitDays(Number(e.target.value.replace(/\D/g, '')) || 0)} />
+        </>
+      )}
       <FactorFields id="key-actor" label={emergencyChoice ? 'Security officer' : 'Proposed by'} proof={proof} onChange={setProof} choices={emergencyChoice ? custodians.filter((c) => c.roles.includes('security-officer')) : custodians} />
       <div className="actions">
         <button type="submit">{emergencyChoice ? 'Do it now' : 'Propose'}</button>

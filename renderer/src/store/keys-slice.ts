@@ -4,6 +4,8 @@ import type { KeyRecord } from '../../../shared/keys';
 import type { CustosState, Deps } from './index';
 import type { Proof } from './quorum-slice';
 
+export type KeyProposal = 'key.generate' | 'key.activate' | 'key.deactivate' | 'key.reactivate' | 'key.schedule-destruction' | 'key.cancel-destruction' | 'key.destroy';
+
 export interface KeysSlice {
   keys: KeyRecord[] | null;
   exported: { keyId: string; text: string } | null;
@@ -11,7 +13,7 @@ export interface KeysSlice {
   keyNotice: string | null;
   loadKeys(): Promise<void>;
   exportKey(keyId: string, format: 'pem' | 'jwk'): Promise<void>;
-  proposeKey(custodyId: string, params: Record<string, string | number | boolean>, action: 'key.generate' | 'key.activate' | 'key.deactivate' | 'key.reactivate', requester: Proof): Promise<boolean>;
+  proposeKey(custodyId: string, params: Record<string, string | number | boolean>, action: KeyProposal, requester: Proof): Promise<boolean>;
   emergency(keyId: string, transition: 'suspend' | 'compromise', officer: Proof): Promise<boolean>;
 }
 
