@@ -43,6 +43,8 @@ export const ProposalView = z.object({
   state: z.enum(['open', 'executed', 'rejected', 'cancelled', 'expired', 'failed']),
   approvals: z.array(z.object({ custodianId: z.string(), approvedAt: z.string(), held: z.boolean() })),
   threshold: z.number().int(),
+  securityOfficersRequired: z.number().int(),
+  securityOfficersApproved: z.number().int(),
   outcome: z.unknown(),
 });
 export type ProposalView = z.infer<typeof ProposalView>;

@@ -75,7 +75,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'proposals.list': { action: 'proposal.list', self: false, params: false },
   'proposals.create': { action: 'proposal.create', self: true, params: false, selfFailures: FACTOR_FAILURES },
-  'proposals.approve': { action: 'proposal.approve', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH'] },
+  'proposals.approve': { action: 'proposal.approve', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH', 'NOT_AUTHORIZED'] },
   'proposals.reject': { action: 'proposal.reject', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'keys.list': { action: 'key.list', self: false, params: false },

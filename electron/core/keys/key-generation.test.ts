@@ -40,10 +40,10 @@ afterEach(() => {
   cleanup();
 });
 
-async function approved(action: string, params: unknown) {
+async function approved(action: string, params: unknown, approvers = action === 'key.destroy' ? [1, 2, 3] : [1, 2]) {
   const proposal = quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
   let view = proposal;
-  for (const who of [1, 2]) {
+  for (const who of approvers) {
     f.tick();
     const c = f.enrolled[who]!;
     view = await quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, f.clock.now), fingerprint: proposal.shortFingerprint });
@@ -163,5 +163,28 @@ describe('scheduled destruction', () => {
     expect(inventory.get(keyId).state).not.toBe('destroyed');
     const entries = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
     expect(entries).toContain('system.clock-backwards');
+  });
+});
+
+describe('per-action policy on top of the cryptographic floor', () => {
+  it('destruction needs a security officer besides the share holders, and says so', async () => {
+    const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+    f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
+    const onlyHolders = await approved('key.destroy', { keyId }, [1, 2]);
+    expect(onlyHolders).toMatchObject({ state: 'open', threshold: 2, securityOfficersRequired: 1, securityOfficersApproved: 0 });
+    expect(onlyHolders.approvals.every((a) => a.held)).toBe(true);
+    f.tick();
+    const olga = f.enrolled[3]!;
+    const done = await quorum.approve({ proposalId: onlyHolders.id, custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, f.clock.now), fingerprint: onlyHolders.shortFingerprint });
+    expect(done).toMatchObject({ state: 'executed', securityOfficersApproved: 1 });
+    expect(inventory.get(keyId).state).toBe('destroyed');
+  });
+
+  it('refuses an approver who holds no share where no policy asks for officers', async () => {
+    const proposal = quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'EC-P256', label: 'x', usage: 'sign', backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id });
+    f.tick();
+    const olga = f.enrolled[3]!;
+    await expect(quorum.approve({ proposalId: proposal.id, custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, f.clock.now), fingerprint: proposal.shortFingerprint })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
   });
 });

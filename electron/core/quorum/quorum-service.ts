@@ -37,7 +37,11 @@ export interface ProposalView {
   expiresAt: string;
   state: 'open' | 'executed' | 'rejected' | 'cancelled' | 'expired' | 'failed';
   approvals: { custodianId: string; approvedAt: string; held: boolean }[];
+  /** The cryptographic floor: share holders needed to rebuild the PIN. */
   threshold: number;
+  /** The policy on top: security officers who must also approve (0 when none). */
+  securityOfficersRequired: number;
+  securityOfficersApproved: number;
   outcome: unknown;
 }
 
@@ -45,6 +49,14 @@ interface Held {
   share: Uint8Array;
   expiresAt: Date;
 }
+
+/**
+ * Per-action policies on top of the cryptographic floor (t share holders): extra approvals by
+ * security officers, who need not hold a share. Shown as such wherever a proposal is shown.
+ */
+export const ACTION_POLICIES: Record<string, { securityOfficers: number }> = {
+  'key.destroy': { securityOfficers: 1 },
+};
 
 const DEFAULT_PROPOSAL_MINUTES = 60;
 const DEFAULT_HOLD_MINUTES = 15;
@@ -111,11 +123,15 @@ export class QuorumService {
     }
     if (request.custodianId === proposal.requestedBy) refuse('SELF_APPROVAL', 'Nobody can approve their own proposal.', ['Another custodian must approve it.']);
     if (proposal.approvals.some((a) => a.custodianId === request.custodianId)) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
-    const name = this.options.custodians.get(request.custodianId).name;
+    const approver = this.options.custodians.get(request.custodianId);
+    const holdsShare = this.options.store.get(sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = 'user'`) !== undefined;
+    if (!holdsShare && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
+      refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
+    }
     const key = this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
-    let share: Buffer;
+    let share: Buffer | null = null;
     try {
-      share = unsealShare(this.options.store, proposal.custodyId, request.custodianId, 'user', key, name);
+      if (holdsShare) share = unsealShare(this.options.store, proposal.custodyId, request.custodianId, 'user', key, approver.name);
     } finally {
       key.fill(0);
     }
@@ -123,11 +139,14 @@ export class QuorumService {
     this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint } }, () =>
       this.options.store.execute(sql`INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})`),
     );
-    const holding = this.held.get(proposal.id) ?? new Map<string, Held>();
-    holding.set(request.custodianId, { share: Uint8Array.from(share), expiresAt: new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000) });
-    share.fill(0);
-    this.held.set(proposal.id, holding);
-    if (this.liveShares(proposal.id).length >= proposal.threshold) await this.execute(proposal);
+    if (share) {
+      const holding = this.held.get(proposal.id) ?? new Map<string, Held>();
+      holding.set(request.custodianId, { share: Uint8Array.from(share), expiresAt: new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000) });
+      share.fill(0);
+      this.held.set(proposal.id, holding);
+    }
+    const updated = this.view(proposal.id);
+    if (this.liveShares(proposal.id).length >= updated.threshold && updated.securityOfficersApproved >= updated.securityOfficersRequired) await this.execute(updated);
     return this.view(proposal.id);
   }
 
@@ -164,6 +183,8 @@ export class QuorumService {
       state: row.state,
       approvals,
       threshold: this.options.custody.record(row.custody_id).threshold,
+      securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
+      securityOfficersApproved: approvals.filter((a) => this.options.custodians.get(a.custodianId).roles.includes('security-officer')).length,
       outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as unknown),
     };
   }

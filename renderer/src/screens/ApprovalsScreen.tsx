@@ -76,6 +76,15 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
         <dd>
           {held} of {proposal.threshold} held{proposal.approvals.length > 0 && ` (${proposal.approvals.map((a) => `${name(a.custodianId)}${a.held ? '' : ' — expired'}`).join(', ')})`}
         </dd>
+        {proposal.securityOfficersRequired > 0 && (
+          <>
+            <dt>Policy</dt>
+            <dd>
+              Besides {proposal.threshold} share holders (the cryptographic floor), {proposal.securityOfficersRequired} security officer
+              {proposal.securityOfficersRequired === 1 ? '' : 's'} must approve: {proposal.securityOfficersApproved} so far.
+            </dd>
+          </>
+        )}
         <dt>Expires</dt>
         <dd>{proposal.expiresAt.replace('T', ' ').slice(0, 19)} UTC</dd>
       </dl>
