@@ -240,9 +240,11 @@ describe('custos custodian', () => {
     const list = await run(['custodian', 'list', '--json']);
     const [grace] = (JSON.parse(list.stdout) as { value: { id: string; name: string; roles: string[] }[] }).value;
     expect(grace).toMatchObject({ name: 'Grace Hopper', roles: ['custodian', 'security-officer'] });
-    const check = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', totpCodeAt(key, new Date(Date.now() + 30_000))]);
+    // One code, used twice: computing it twice could straddle a 30-second boundary.
+    const next = totpCodeAt(key, new Date(Date.now() + 30_000));
+    const check = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', next]);
     expect(check).toMatchObject({ code: EXIT.ok, stdout: 'Both factors are correct.\n' });
-    const replay = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', totpCodeAt(key, new Date(Date.now() + 30_000))]);
+    const replay = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', next]);
     expect(replay.code).toBe(EXIT.token);
     expect(replay.stderr).toMatch(/^Error TOTP_REPLAYED/);
   });
