@@ -31,19 +31,20 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   const fingerprint = await page.locator('code.fingerprint').first().innerText();
   expect(fingerprint).toMatch(/^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/);
 
-  const approveAs = async (who: { name: string; passphrase: string; secret: string }, typed: string) => {
-    const form = page.getByRole('form', { name: `Approve proposal ${fingerprint}` });
+  /** One approver at the proposal's form: the fingerprint they heard, then both factors. */
+  const approve = async (proposal: string, who: { name: string; passphrase: string; secret: string }, typed = proposal) => {
+    const form = page.getByRole('form', { name: `Approve proposal ${proposal}` });
     await form.getByLabel('Fingerprint as read aloud to you').fill(typed);
     await form.locator('select').selectOption({ label: who.name });
     await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
     await form.getByLabel(`${who.name}’s code`).fill(code(who));
     await form.getByRole('button', { name: 'Approve' }).click();
   };
-  await approveAs(babbage!, 'ffff-ffff-ffff-ffff');
+  await approve(fingerprint, babbage!, 'ffff-ffff-ffff-ffff');
   await expect(page.getByRole('alert').filter({ hasText: 'FINGERPRINT_MISMATCH' })).toBeVisible();
-  await approveAs(babbage!, fingerprint);
+  await approve(fingerprint, babbage!);
   await expect(page.getByRole('status')).toContainText('1 of 2 approvals are held');
-  await approveAs(curie!, fingerprint);
+  await approve(fingerprint, curie!);
   await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
   await expect(page.getByRole('heading', { name: /Quorum drill on “vault-q” — executed/ })).toBeVisible();
 
@@ -61,17 +62,9 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   const keyFingerprint = await page.locator('code.fingerprint').first().innerText();
   expect(keyFingerprint).not.toBe(fingerprint);
   custos.advance(30);
-  const approveKey = async (who: { name: string; passphrase: string; secret: string }) => {
-    const form = page.getByRole('form', { name: `Approve proposal ${keyFingerprint}` });
-    await form.getByLabel('Fingerprint as read aloud to you').fill(keyFingerprint);
-    await form.locator('select').selectOption({ label: who.name });
-    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
-    await form.getByLabel(`${who.name}’s code`).fill(code(who));
-    await form.getByRole('button', { name: 'Approve' }).click();
-  };
-  await approveKey(babbage!);
+  await approve(keyFingerprint, babbage!);
   await expect(page.getByRole('status')).toContainText('1 of 2 approvals are held');
-  await approveKey(curie!);
+  await approve(keyFingerprint, curie!);
   await expect(page.getByRole('status')).toContainText('The quorum was met');
   await page.keyboard.press('Alt+2');
   const row = page.getByRole('row').filter({ hasText: 'payments-signing' });
@@ -97,12 +90,7 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
     const next = await page.locator('code.fingerprint').first().innerText();
     custos.advance(30);
     for (const who of [babbage!, curie!]) {
-      const approval = page.getByRole('form', { name: `Approve proposal ${next}` });
-      await approval.getByLabel('Fingerprint as read aloud to you').fill(next);
-      await approval.locator('select').selectOption({ label: who.name });
-      await approval.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
-      await approval.getByLabel(`${who.name}’s code`).fill(code(who));
-      await approval.getByRole('button', { name: 'Approve' }).click();
+      await approve(next, who);
       await expect(page.getByRole('status')).toContainText(who === curie ? 'The quorum was met' : '1 of 2 approvals are held');
     }
     await page.keyboard.press('Alt+2');

@@ -120,6 +120,15 @@ export function consistencyProof(store: NodeStore, first: number, second: number
 
 const lsb = (n: number) => n % 2 === 1;
 
+/** Right-shifts fn and sn together until fn's lowest bit is set or fn is 0 (RFC 9162's inner loop). */
+function climbToSetBit(fn: number, sn: number): [number, number] {
+  while (!lsb(fn) && fn !== 0) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return [fn, sn];
+}
+
 /** RFC 9162 §2.1.3.2. Needs only the leaf hash, the proof and the root. */
 export function verifyInclusion(index: number, size: number, leaf: Buffer, proof: readonly Buffer[], root: Buffer): boolean {
   if (index < 0 || index >= size) return false;
@@ -130,12 +139,7 @@ export function verifyInclusion(index: number, size: number, leaf: Buffer, proof
     if (sn === 0) return false;
     if (lsb(fn) || fn === sn) {
       r = nodeHash(p, r);
-      if (!lsb(fn)) {
-        while (!lsb(fn) && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
+      if (!lsb(fn)) [fn, sn] = climbToSetBit(fn, sn);
     } else {
       r = nodeHash(r, p);
     }
@@ -165,12 +169,7 @@ export function verifyConsistency(first: number, second: number, firstRoot: Buff
     if (lsb(fn) || fn === sn) {
       fr = nodeHash(c, fr);
       sr = nodeHash(c, sr);
-      if (!lsb(fn)) {
-        while (!lsb(fn) && fn !== 0) {
-          fn = Math.floor(fn / 2);
-          sn = Math.floor(sn / 2);
-        }
-      }
+      if (!lsb(fn)) [fn, sn] = climbToSetBit(fn, sn);
     } else {
       sr = nodeHash(sr, c);
     }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCodeAt } from '../custodians/totp';
 import { findSoftHsmLibrary, softHsmPaths } from '../hsm/softhsm';
-import { QuorumService } from '../quorum/quorum-service';
+import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -23,15 +23,7 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Olga', roles: ['security-officer'] }]);
   inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
-  quorum = new QuorumService({
-    store: f.opened.store,
-    audit: f.opened.audit,
-    custodians: f.custodians,
-    custody: f.custody,
-    module: () => f.module,
-    clock: () => f.clock.now,
-    operations: quorumOperations(f.opened.store, () => f.clock.now, inventory),
-  });
+  quorum = f.quorum(quorumOperations(f.opened.store, () => f.clock.now, inventory));
   custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
 });
 afterEach(() => {

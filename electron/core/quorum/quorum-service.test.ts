@@ -4,7 +4,7 @@ import { canonicalJson, sha256Hex } from '../canonical-json';
 import { totpCodeAt } from '../custodians/totp';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { QuorumService } from './quorum-service';
+import type { QuorumService } from './quorum-service';
 
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
@@ -17,14 +17,7 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   ran.length = 0;
-  quorum = new QuorumService({
-    store: f.opened.store,
-    audit: f.opened.audit,
-    custodians: f.custodians,
-    custody: f.custody,
-    module: () => f.module,
-    clock: () => f.clock.now,
-    operations: {
+  quorum = f.quorum({
       // A real operation inside the logged-in session: it can only run if the rebuilt PIN opened the token.
       'token.count-objects': ({ session, lib, params }) => {
         ran.push(params);
@@ -33,7 +26,6 @@ beforeEach(async () => {
         lib.C_FindObjectsFinal(session);
         return { found };
       },
-    },
   });
   custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'quorum' })).id;
 });

@@ -2,6 +2,7 @@ import { CustodianService } from '../custodians/custodian-service';
 import { totpCodeAt } from '../custodians/totp';
 import { CustodyService, type Holder } from '../custody/custody-service';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
+import { QuorumService, type QuorumOperation } from '../quorum/quorum-service';
 import { openAudit } from './audit-fixture';
 
 export interface EnrolledCustodian {
@@ -39,6 +40,10 @@ export async function quorumFixture(dataDir: string, names: { name: string; role
     custody,
     enrolled,
     tick,
+    /** A quorum service on these parts, with the given operations and the fixture's clock. */
+    quorum(operations: Record<string, QuorumOperation>): QuorumService {
+      return new QuorumService({ store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now, operations });
+    },
     holders(...who: number[]): Holder[] {
       tick();
       return who.map((i) => ({ custodianId: enrolled[i]!.id, passphrase: enrolled[i]!.passphrase, code: totpCodeAt(enrolled[i]!.secret, clock.now) }));
