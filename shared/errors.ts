@@ -72,6 +72,7 @@ export const ErrorCode = z.enum([
   'SELF_APPROVAL',
   'ALREADY_APPROVED',
   'ACTION_UNKNOWN',
+  'PROPOSAL_INVALID',
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',

@@ -27,7 +27,7 @@ export const CustodyRequest = z.strictObject({
   label: z.string().trim().min(1).max(32).optional(),
 });
 
-export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature', 'key.activate', 'key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'key.cancel-destruction', 'key.destroy']);
+export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature', 'key.activate', 'key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'key.cancel-destruction', 'key.destroy', 'custody.redeal']);
 export type QuorumAction = z.infer<typeof QuorumAction>;
 
 export const ProposalView = z.object({
@@ -45,6 +45,8 @@ export const ProposalView = z.object({
   threshold: z.number().int(),
   securityOfficersRequired: z.number().int(),
   securityOfficersApproved: z.number().int(),
+  /** For a change of custodians: new holders who have not yet confirmed with both factors. */
+  holdersToConfirm: z.array(z.string()),
   outcome: z.unknown(),
 });
 export type ProposalView = z.infer<typeof ProposalView>;
@@ -52,7 +54,7 @@ export type ProposalView = z.infer<typeof ProposalView>;
 export const ProposalRequest = z.strictObject({
   custodyId: Id16,
   action: QuorumAction,
-  params: z.record(z.string(), z.union([z.string().max(200), z.number(), z.boolean()])).default({}),
+  params: z.record(z.string(), z.union([z.string().max(200), z.number(), z.boolean(), z.array(Id16).max(16)])).default({}),
   requester: FactorProof,
 });
 

@@ -1,5 +1,41 @@
+import type { Page } from '@playwright/test';
 import { totpCodeAt } from '../../electron/core/custodians/totp';
 import { expect, test } from './fixtures';
+
+interface Person {
+  name: string;
+  passphrase: string;
+  secret: string;
+}
+
+/** Ceremony steps as the custodians in the room perform them, each code read at the harness clock. */
+function ceremony(page: Page, clock: { now: Date }) {
+  const code = (who: { secret: string }) => totpCodeAt(who.secret, clock.now);
+  return {
+    code,
+    async takeCustody(label: string, holders: Person[]) {
+      await page.keyboard.press('Alt+3');
+      await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
+      await page.getByLabel('Label for the token').fill(label);
+      for (const [i, who] of holders.entries()) {
+        if (i >= 3) await page.getByRole('button', { name: 'Add a holder' }).click();
+        await page.locator(`#holder-${i}-who`).selectOption({ label: who.name });
+        await page.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+        await page.getByLabel(`${who.name}’s code`).fill(code(who));
+      }
+      await page.getByRole('button', { name: 'Take into custody' }).click();
+    },
+    /** One approver at the proposal's form: the fingerprint they heard, then both factors. */
+    async approve(proposal: string, who: Person, typed = proposal) {
+      const form = page.getByRole('form', { name: `Approve proposal ${proposal}` });
+      await form.getByLabel('Fingerprint as read aloud to you').fill(typed);
+      await form.locator('select').selectOption({ label: who.name });
+      await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+      await form.getByLabel(`${who.name}’s code`).fill(code(who));
+      await form.getByRole('button', { name: 'Approve' }).click();
+    },
+  };
+}
 
 test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 key, schedule its destruction and cancel it', async ({ custos }) => {
   // About twenty scrypt derivations at the production cost, on a 2-core machine.
@@ -7,18 +43,10 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
   const page = await custos.open();
   // Each step of the ceremony happens a TOTP period after the last, as it would in a room.
-  const code = (who: { secret: string }) => totpCodeAt(who.secret, custos.clock.now);
+  const { code, takeCustody, approve } = ceremony(page, custos.clock);
 
   custos.advance(30);
-  await page.keyboard.press('Alt+3');
-  await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
-  await page.getByLabel('Label for the token').fill('vault-q');
-  for (const [i, who] of [ada!, babbage!, curie!].entries()) {
-    await page.locator(`#holder-${i}-who`).selectOption({ label: who.name });
-    await page.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
-    await page.getByLabel(`${who.name}’s code`).fill(code(who));
-  }
-  await page.getByRole('button', { name: 'Take into custody' }).click();
+  await takeCustody('vault-q', [ada!, babbage!, curie!]);
   await expect(page.getByRole('status').filter({ hasText: 'is in custody, 2 of 3' })).toContainText('Nobody has seen its PINs');
   await expect(page.getByRole('row').filter({ hasText: 'vault-q' })).toContainText('Ada, Babbage, Curie');
 
@@ -31,15 +59,6 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   const fingerprint = await page.locator('code.fingerprint').first().innerText();
   expect(fingerprint).toMatch(/^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/);
 
-  /** One approver at the proposal's form: the fingerprint they heard, then both factors. */
-  const approve = async (proposal: string, who: { name: string; passphrase: string; secret: string }, typed = proposal) => {
-    const form = page.getByRole('form', { name: `Approve proposal ${proposal}` });
-    await form.getByLabel('Fingerprint as read aloud to you').fill(typed);
-    await form.locator('select').selectOption({ label: who.name });
-    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
-    await form.getByLabel(`${who.name}’s code`).fill(code(who));
-    await form.getByRole('button', { name: 'Approve' }).click();
-  };
   await approve(fingerprint, babbage!, 'ffff-ffff-ffff-ffff');
   await expect(page.getByRole('alert').filter({ hasText: 'FINGERPRINT_MISMATCH' })).toBeVisible();
   await approve(fingerprint, babbage!);
@@ -99,4 +118,42 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   await expect(page.getByRole('row').filter({ hasText: 'payments-signing' })).toContainText('Destruction scheduled');
   await proposeOnKey('key.cancel-destruction');
   await expect(page.getByRole('row').filter({ hasText: 'payments-signing' })).not.toContainText('Destruction scheduled');
+});
+
+test('turnover: the holders replace Ada with Dana; the new holder confirms and the token is re-dealt', async ({ custos }) => {
+  test.setTimeout(180_000);
+  const [ada, babbage, curie, dana] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Dana']);
+  const page = await custos.open();
+  const { code, takeCustody, approve } = ceremony(page, custos.clock);
+  custos.advance(30);
+  await takeCustody('vault-t', [ada!, babbage!, curie!]);
+  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+
+  custos.advance(30);
+  const form = page.getByRole('form', { name: 'Change the holders of a token' });
+  await form.getByRole('checkbox', { name: 'Ada' }).uncheck();
+  await form.getByRole('checkbox', { name: 'Dana' }).check();
+  await expect(form.getByLabel('Approvals needed afterwards (t)')).toHaveValue('2');
+  await form.locator('#turnover-requester-who').selectOption({ label: 'Ada' });
+  await form.getByLabel('Ada’s passphrase').fill(ada!.passphrase);
+  await form.getByLabel('Ada’s code').fill(code(ada!));
+  await form.getByRole('button', { name: 'Propose the change' }).click();
+  await expect(page.getByRole('status')).toContainText('every new holder confirms it');
+
+  await page.keyboard.press('Alt+4');
+  const card = page.locator('section[data-proposal]').first();
+  await expect(card.getByRole('heading')).toContainText('Change of holders on “vault-t”');
+  await expect(card).toContainText('holders: Babbage, Curie, Dana; threshold: 2');
+  const fingerprint = await card.locator('code.fingerprint').innerText();
+  custos.advance(30);
+  await approve(fingerprint, babbage!);
+  await approve(fingerprint, curie!);
+  await expect(page.getByRole('status')).toContainText('1 new holder(s) still to confirm');
+  await expect(card).toContainText('New holders still to confirm');
+  await approve(fingerprint, dana!);
+  await expect(page.getByRole('status')).toContainText('The quorum was met');
+
+  await page.keyboard.press('Alt+3');
+  await expect(page.getByRole('row').filter({ hasText: 'active' })).toContainText('Babbage, Curie, Dana');
+  await expect(page.getByRole('row').filter({ hasText: 'superseded' })).toContainText('Ada, Babbage, Curie');
 });

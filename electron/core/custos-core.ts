@@ -11,7 +11,8 @@ import { AuditService } from './audit/audit-service';
 import { CustodianService } from './custodians/custodian-service';
 import { CustodyService } from './custody/custody-service';
 import { KeyInventory } from './keys/key-inventory';
-import { quorumOperations } from './quorum/operations';
+import { quorumOperations, quorumParams } from './quorum/operations';
+import { turnover } from './custody/turnover';
 import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
@@ -152,6 +153,8 @@ export class CustosCore {
       custody: this.custody,
       module: () => this.tokens.ready(),
       operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
+      custodyChanges: { 'custody.redeal': turnover(this.custody) },
+      params: quorumParams,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     this.router = new Router(this.handlers(), log, (report) => this.recordRequest(report));

@@ -94,6 +94,9 @@ describe('taking an initialised token into custody', () => {
     const token = module.run('read', (lib) => ({ serial: lib.C_GetTokenInfo(slot).serialNumber.trim(), label: 'legacy' }));
     module.withSession(token, { write: true, login: { user: 'so', pin: '87654321' } }, (session, lib) => lib.C_InitPIN(session, '1234'));
     await expect(custody.take({ token, threshold: 2, holders: holders(0, 1, 2) })).rejects.toMatchObject({ code: 'PIN_INVALID' });
+    // A mistyped SO PIN fails before any share is journaled for PINs that would never be set.
+    await expect(custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654320' })).rejects.toMatchObject({ code: 'PIN_INCORRECT' });
+    expect(opened.store.get(sql`SELECT count(*) AS n FROM custody`)).toEqual({ n: 0 });
     const record = await custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654321' });
     expect(loginWorks(token, Buffer.from('1234'))).toBe('PIN_INCORRECT');
     expect(loginWorks(token, await custody.rebuildPin(record.id, 'user', keys(1, 2)))).toBe(true);

@@ -59,26 +59,41 @@ export class CustodyService {
   ) {}
 
   async take(request: { token: TokenRef; threshold: number; holders: Holder[]; currentSoPin?: string; label?: string }): Promise<CustodyRecord> {
-    const { threshold, holders } = request;
-    const ids = holders.map((h) => h.custodianId);
-    if (new Set(ids).size !== ids.length) throw new CustosError('QUORUM_INVALID', 'Each custodian can hold only one share.', ['Remove the duplicate holder.']);
-    if (!Number.isInteger(threshold) || threshold < 2 || threshold > holders.length) {
-      throw new CustosError('QUORUM_INVALID', `The threshold must be between 2 and the number of holders (${holders.length}).`, ['With one, a single person could use the token; with more than the holders, nobody could.']);
-    }
-    for (const id of ids) {
-      if (!this.options.custodians.get(id).roles.includes('custodian')) throw new CustosError('NOT_AUTHORIZED', `${this.options.custodians.get(id).name} is not enrolled as a custodian.`);
-    }
+    this.checkHolders(request.holders.map((h) => h.custodianId), request.threshold);
     // Everyone proves both factors first: nothing on the token changes until all have.
     const keys: UnsealKey[] = [];
     try {
-      for (const holder of holders) keys.push({ custodianId: holder.custodianId, key: this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, 'custody') });
+      for (const holder of request.holders) keys.push({ custodianId: holder.custodianId, key: this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, 'custody') });
       return await this.deal(request, keys);
     } finally {
       keys.forEach((k) => k.key.fill(0));
     }
   }
 
-  private async deal(request: { token: TokenRef; threshold: number; currentSoPin?: string; label?: string }, keys: UnsealKey[]): Promise<CustodyRecord> {
+  /**
+   * Turnover: a new set of holders or a new threshold. The quorum has rebuilt the current SO PIN;
+   * the token gets new random PINs dealt to the new holders, and every old share becomes
+   * worthless because the token no longer accepts what it rebuilds.
+   */
+  async redeal(custodyId: string, soPin: Buffer, keys: UnsealKey[], threshold: number): Promise<CustodyRecord> {
+    const current = this.record(custodyId);
+    if (current.state !== 'active') throw new CustosError('CUSTODY_NOT_FOUND', 'That token is not in active custody.');
+    this.checkHolders(keys.map((k) => k.custodianId), threshold);
+    return this.deal({ token: current.token, threshold, currentSoPin: soPin.toString('latin1'), replaces: custodyId }, keys);
+  }
+
+  private checkHolders(ids: string[], threshold: number): void {
+    if (new Set(ids).size !== ids.length) throw new CustosError('QUORUM_INVALID', 'Each custodian can hold only one share.', ['Remove the duplicate holder.']);
+    if (!Number.isInteger(threshold) || threshold < 2 || threshold > ids.length) {
+      throw new CustosError('QUORUM_INVALID', `The threshold must be between 2 and the number of holders (${ids.length}).`, ['With one, a single person could use the token; with more than the holders, nobody could.']);
+    }
+    for (const id of ids) {
+      const custodian = this.options.custodians.get(id);
+      if (!custodian.roles.includes('custodian')) throw new CustosError('NOT_AUTHORIZED', `${custodian.name} is not enrolled as a custodian.`);
+    }
+  }
+
+  private async deal(request: { token: TokenRef; threshold: number; currentSoPin?: string; label?: string; replaces?: string }, keys: UnsealKey[]): Promise<CustodyRecord> {
     const module = this.options.module();
     let token = request.token;
     let soPinNow: string;
@@ -96,6 +111,8 @@ export class CustodyService {
     } else {
       if (!request.currentSoPin) throw new CustosError('PIN_INVALID', 'This token is already initialised: enter its current SO PIN once, so Custos can replace it.');
       soPinNow = request.currentSoPin;
+      // A wrong SO PIN must fail here, before any share is journaled for PINs that would never be set.
+      module.withSession(token, { write: true, login: { user: 'so', pin: soPinNow } }, () => undefined);
     }
     const info = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(module.findSlot(token)));
     const length = pinLength(info.minPinLen, info.maxPinLen);
@@ -106,7 +123,7 @@ export class CustodyService {
       const soShares = await splitWiped(soPin, keys.length, request.threshold);
       // Journal first: the sealed shares are durable before the token holds the PINs they rebuild.
       this.options.audit.record(
-        { actor: this.options.actor, action: 'custody.begin', object: { type: 'token', id: `${token.serial}/${token.label}` }, params: { custodyId, threshold: request.threshold, holders: keys.map((k) => k.custodianId) } },
+        { actor: this.options.actor, action: 'custody.begin', object: { type: 'token', id: `${token.serial}/${token.label}` }, params: { custodyId, threshold: request.threshold, holders: keys.map((k) => k.custodianId), ...(request.replaces ? { replaces: request.replaces } : {}) } },
         () => {
           this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()})`);
           keys.forEach(({ custodianId, key }, i) => {

@@ -1,8 +1,10 @@
 import pkcs11js from 'pkcs11js';
-import { z } from 'zod';
+import { z, type ZodType } from 'zod';
+import type { QuorumAction } from '../../../shared/quorum';
+import { RedealParams } from '../custody/turnover';
 import type { KeyInventory, KeyTransition } from '../keys/key-inventory';
-import { destructionOperations } from '../keys/destruction';
-import { keyGeneration, testSignature } from '../keys/key-generation';
+import { destructionOperations, ScheduleParams } from '../keys/destruction';
+import { GenerateParams, keyGeneration, testSignature, TestSignatureParams } from '../keys/key-generation';
 import type { Store } from '../store/database';
 import type { QuorumOperation } from './quorum-service';
 
@@ -40,3 +42,17 @@ export function quorumOperations(store: Store, now: () => Date, inventory: KeyIn
     ...destructionOperations(store, inventory, now),
   };
 }
+
+/** What each action's parameters must be, checked when it is proposed (and again when it runs). */
+export const quorumParams = {
+  'token.quorum-drill': z.strictObject({}),
+  'key.generate': GenerateParams,
+  'key.test-signature': TestSignatureParams,
+  'key.activate': KeyParams,
+  'key.deactivate': KeyParams,
+  'key.reactivate': KeyParams,
+  'key.schedule-destruction': ScheduleParams,
+  'key.cancel-destruction': KeyParams,
+  'key.destroy': KeyParams,
+  'custody.redeal': RedealParams,
+} satisfies Record<QuorumAction, ZodType>;

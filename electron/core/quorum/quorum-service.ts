@@ -5,11 +5,12 @@ import type { AuditActor } from '../../../shared/audit';
 import type { AuditService } from '../audit/audit-service';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import type { CustodianService } from '../custodians/custodian-service';
-import type { CustodyService } from '../custody/custody-service';
+import type { CustodyService, PinKind, UnsealKey } from '../custody/custody-service';
 import { unsealShare } from '../custody/custody-service';
 import { CustosError } from '../errors';
 import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
+import type { ZodType } from 'zod';
 import { sql } from '../store/sql';
 
 /**
@@ -18,6 +19,15 @@ import { sql } from '../store/sql';
  * the same transaction as the execution's audit entry.
  */
 export type QuorumOperation = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown; proposalId: string }) => { result: unknown; commit?: () => void } | unknown;
+
+/**
+ * A quorum action that changes who holds the token (turnover). It needs the SO PIN rebuilt, not a
+ * user login, and the passphrase key of every new holder, who confirm by approving.
+ */
+export interface CustodyChange {
+  newHolders(params: unknown): string[];
+  run(context: { soPin: Buffer; holderKeys: UnsealKey[]; params: unknown; custodyId: string }): Promise<unknown>;
+}
 
 function isOutcome(value: unknown): value is { result: unknown; commit?: () => void } {
   return typeof value === 'object' && value !== null && 'result' in value;
@@ -42,11 +52,14 @@ export interface ProposalView {
   /** The policy on top: security officers who must also approve (0 when none). */
   securityOfficersRequired: number;
   securityOfficersApproved: number;
+  /** For a change of custodians: new holders who have not yet confirmed with both factors. */
+  holdersToConfirm: string[];
   outcome: unknown;
 }
 
+/** A share (or, for a new holder, a passphrase key) held in memory until it expires. */
 interface Held {
-  share: Uint8Array;
+  secret: Uint8Array;
   expiresAt: Date;
 }
 
@@ -73,6 +86,8 @@ export function shortFingerprint(fingerprint: string): string {
  */
 export class QuorumService {
   private readonly held = new Map<string, Map<string, Held>>();
+  /** New holders' passphrase keys for a pending change of custodians, by proposal. */
+  private readonly heldKeys = new Map<string, Map<string, Held>>();
   private readonly clock: () => Date;
 
   constructor(
@@ -83,6 +98,9 @@ export class QuorumService {
       custody: CustodyService;
       module: () => TokenModule;
       operations: Record<string, QuorumOperation>;
+      custodyChanges?: Record<string, CustodyChange>;
+      /** Parameter schemas by action, checked when proposed so approvers never approve a proposal that cannot run. */
+      params?: Record<string, ZodType>;
       holdMinutes?: number;
       clock?: () => Date;
     },
@@ -91,14 +109,27 @@ export class QuorumService {
   }
 
   propose(request: { custodyId: string; action: string; params: unknown; requestedBy: string; minutes?: number }): ProposalView {
-    if (!(request.action in this.options.operations)) throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${request.action}”.`);
+    if (!(request.action in this.options.operations) && !(request.action in (this.options.custodyChanges ?? {}))) {
+      throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${request.action}”.`);
+    }
     const custody = this.options.custody.record(request.custodyId);
     if (custody.state !== 'active') throw new CustosError('CUSTODY_NOT_FOUND', 'That token is not in active custody.');
+    const schema = this.options.params?.[request.action];
+    const checked = schema ? schema.safeParse(request.params) : null;
+    if (checked && !checked.success) {
+      const problems = checked.error.issues.map((issue) => `${issue.path.join('.') || 'parameters'}: ${issue.message}`);
+      throw new CustosError('PROPOSAL_INVALID', `This ${request.action} proposal cannot be carried out as written, so it was not proposed.`, problems);
+    }
+    const params = checked ? checked.data : request.params;
+    for (const id of this.options.custodyChanges?.[request.action]?.newHolders(params) ?? []) {
+      const holder = this.options.custodians.get(id);
+      if (!holder.roles.includes('custodian')) throw new CustosError('PROPOSAL_INVALID', `${holder.name} is not enrolled as a custodian, so cannot hold a share.`);
+    }
     const requester = this.options.custodians.get(request.requestedBy);
     const id = randomBytes(8).toString('hex');
     const now = this.clock();
     const expiresAt = new Date(now.getTime() + (request.minutes ?? DEFAULT_PROPOSAL_MINUTES) * 60_000).toISOString();
-    const body = canonicalJson({ v: 1, id, action: request.action, params: request.params ?? null, token: custody.token, custody: custody.id, requestedBy: requester.id, expiresAt });
+    const body = canonicalJson({ v: 1, id, action: request.action, params: params ?? null, token: custody.token, custody: custody.id, requestedBy: requester.id, expiresAt });
     const fingerprint = sha256Hex(body);
     this.options.audit.record(
       { actor: this.actor(requester.id), action: 'proposal.create', object: { type: 'proposal', id }, params: { fingerprint } },
@@ -121,32 +152,44 @@ export class QuorumService {
     if (given.length < 16 || !proposal.fingerprint.startsWith(given)) {
       refuse('FINGERPRINT_MISMATCH', 'The fingerprint you confirmed is not this proposal’s: something in it differs from what you were told.', ['Compare the fingerprint aloud again. Do not approve until it matches exactly.']);
     }
-    if (request.custodianId === proposal.requestedBy) refuse('SELF_APPROVAL', 'Nobody can approve their own proposal.', ['Another custodian must approve it.']);
+    const change = this.options.custodyChanges?.[proposal.action];
+    const newHolder = change?.newHolders(proposal.params).includes(request.custodianId) ?? false;
+    // A requester who will hold a share in a turnover confirms that with both factors; it is not an approval.
+    const selfConfirm = request.custodianId === proposal.requestedBy;
+    if (selfConfirm && !newHolder) refuse('SELF_APPROVAL', 'Nobody can approve their own proposal.', ['Another custodian must approve it.']);
     if (proposal.approvals.some((a) => a.custodianId === request.custodianId)) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
     const approver = this.options.custodians.get(request.custodianId);
-    const holdsShare = this.options.store.get(sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = 'user'`) !== undefined;
-    if (!holdsShare && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
+    const pin: PinKind = change ? 'so' : 'user';
+    const holdsShare = !selfConfirm && this.options.store.get(sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = ${pin}`) !== undefined;
+    if (!holdsShare && !newHolder && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
       refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
     }
     const key = this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
     let share: Buffer | null = null;
+    let newHolderKey: Uint8Array | null = null;
     try {
-      if (holdsShare) share = unsealShare(this.options.store, proposal.custodyId, request.custodianId, 'user', key, approver.name);
+      if (holdsShare) share = unsealShare(this.options.store, proposal.custodyId, request.custodianId, pin, key, approver.name);
+      if (newHolder) newHolderKey = Uint8Array.from(key);
     } finally {
       key.fill(0);
     }
     const now = this.clock();
-    this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint } }, () =>
-      this.options.store.execute(sql`INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})`),
-    );
-    if (share) {
-      const holding = this.held.get(proposal.id) ?? new Map<string, Held>();
-      holding.set(request.custodianId, { share: Uint8Array.from(share), expiresAt: new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000) });
-      share.fill(0);
-      this.held.set(proposal.id, holding);
+    if (selfConfirm) {
+      this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.confirm-holder', object, params: { fingerprint: proposal.fingerprint } });
+    } else {
+      this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint } }, () =>
+        this.options.store.execute(sql`INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})`),
+      );
     }
+    const expiresAt = new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000);
+    if (share) {
+      hold(this.held, proposal.id, request.custodianId, { secret: Uint8Array.from(share), expiresAt });
+      share.fill(0);
+    }
+    if (newHolderKey) hold(this.heldKeys, proposal.id, request.custodianId, { secret: newHolderKey, expiresAt });
     const updated = this.view(proposal.id);
-    if (this.liveShares(proposal.id).length >= updated.threshold && updated.securityOfficersApproved >= updated.securityOfficersRequired) await this.execute(updated);
+    const ready = this.live(this.held, proposal.id).length >= updated.threshold && updated.securityOfficersApproved >= updated.securityOfficersRequired && updated.holdersToConfirm.length === 0;
+    if (ready) await this.execute(updated);
     return this.view(proposal.id);
   }
 
@@ -166,7 +209,9 @@ export class QuorumService {
     );
     if (!row) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no such proposal.');
     const body = JSON.parse(row.body) as { action: string; params: unknown; token: { serial: string; label: string } };
-    const live = new Set(this.liveShares(id).map(([custodianId]) => custodianId));
+    const live = new Set(this.live(this.held, id).map(([custodianId]) => custodianId));
+    const confirmed = new Set(this.live(this.heldKeys, id).map(([custodianId]) => custodianId));
+    const change = this.options.custodyChanges?.[body.action];
     const approvals = this.options.store
       .all<{ custodian_id: string; approved_at: string }>(sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id} ORDER BY approved_at`)
       .map((a) => ({ custodianId: a.custodian_id, approvedAt: a.approved_at, held: live.has(a.custodian_id) }));
@@ -185,6 +230,7 @@ export class QuorumService {
       threshold: this.options.custody.record(row.custody_id).threshold,
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
       securityOfficersApproved: approvals.filter((a) => this.options.custodians.get(a.custodianId).roles.includes('security-officer')).length,
+      holdersToConfirm: row.state === 'open' && change ? change.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
       outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as unknown),
     };
   }
@@ -198,30 +244,41 @@ export class QuorumService {
 
   /** Drops every held share: on quit, and when the process dies the memory goes with it. */
   forgetAll(): void {
-    for (const holding of this.held.values()) for (const { share } of holding.values()) share.fill(0);
-    this.held.clear();
+    for (const held of [this.held, this.heldKeys]) {
+      for (const holding of held.values()) for (const { secret } of holding.values()) secret.fill(0);
+      held.clear();
+    }
   }
 
   private async execute(proposal: ProposalView): Promise<void> {
-    const holding = this.held.get(proposal.id)!;
-    const shares = this.liveShares(proposal.id).map(([, held]) => held.share);
-    const operation = this.options.operations[proposal.action]!;
+    const shares = this.live(this.held, proposal.id).map(([, held]) => held.secret);
+    const change = this.options.custodyChanges?.[proposal.action];
     let pin: Uint8Array | null = null;
     let outcome: { status: 'ok'; result: unknown } | { status: 'failed'; code: CustosError['code'] };
     let commit: (() => void) | undefined;
     try {
       pin = await combine(shares);
-      const pinText = Buffer.from(pin).toString('latin1');
-      const returned = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params, proposalId: proposal.id }));
-      const result = isOutcome(returned) ? returned.result : returned;
-      commit = isOutcome(returned) ? returned.commit : undefined;
-      outcome = { status: 'ok', result: result ?? null };
+      if (change) {
+        const holderKeys = this.live(this.heldKeys, proposal.id).map(([custodianId, held]) => ({ custodianId, key: Buffer.from(held.secret) }));
+        const soPin = Buffer.from(pin);
+        try {
+          outcome = { status: 'ok', result: (await change.run({ soPin, holderKeys, params: proposal.params, custodyId: proposal.custodyId })) ?? null };
+        } finally {
+          soPin.fill(0);
+          holderKeys.forEach((k) => k.key.fill(0));
+        }
+      } else {
+        const operation = this.options.operations[proposal.action]!;
+        const pinText = Buffer.from(pin).toString('latin1');
+        const returned = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params, proposalId: proposal.id }));
+        commit = isOutcome(returned) ? returned.commit : undefined;
+        outcome = { status: 'ok', result: (isOutcome(returned) ? returned.result : returned) ?? null };
+      }
     } catch (error) {
       outcome = { status: 'failed', code: error instanceof CustosError ? error.code : 'INTERNAL' };
     } finally {
       pin?.fill(0);
-      for (const { share } of holding.values()) share.fill(0);
-      this.held.delete(proposal.id);
+      this.drop(proposal.id);
     }
     this.options.audit.record(
       { actor: { type: 'system', id: 'system' }, action: 'proposal.execute', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint }, result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code } },
@@ -232,6 +289,10 @@ export class QuorumService {
           WHERE id = ${proposal.id}`);
       },
     );
+    // Proposals still open against a custody that was just replaced can no longer be carried out.
+    if (change && outcome.status === 'ok') {
+      for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open'`)) this.close(id, null, 'cancelled', 'proposal.void');
+    }
   }
 
   private openProposal(id: string): ProposalView {
@@ -241,16 +302,20 @@ export class QuorumService {
       throw new CustosError('PROPOSAL_EXPIRED', 'This proposal has expired; approvals given for it are void.', ['Propose it again.']);
     }
     if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is ${proposal.state}.`);
+    if (this.options.custody.record(proposal.custodyId).state !== 'active') {
+      this.close(id, null, 'cancelled', 'proposal.void');
+      throw new CustosError('PROPOSAL_CLOSED', 'The token’s custodians changed since this was proposed, so it can no longer be approved.', ['Propose it again.']);
+    }
     return proposal;
   }
 
-  private liveShares(id: string): [string, Held][] {
-    const holding = this.held.get(id);
+  private live(held: Map<string, Map<string, Held>>, id: string): [string, Held][] {
+    const holding = held.get(id);
     if (!holding) return [];
     const now = this.clock();
     for (const [custodianId, held] of holding) {
       if (held.expiresAt <= now) {
-        held.share.fill(0);
+        held.secret.fill(0);
         holding.delete(custodianId);
       }
     }
@@ -260,16 +325,29 @@ export class QuorumService {
   private close(id: string, by: string | null, state: 'rejected' | 'cancelled' | 'expired', action: string): ProposalView {
     const proposal = this.view(id);
     if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is already ${proposal.state}.`);
-    for (const { share } of this.held.get(id)?.values() ?? []) share.fill(0);
-    this.held.delete(id);
+    this.drop(id);
     this.options.audit.record({ actor: by ? this.actor(by) : { type: 'system', id: 'system' }, action, object: { type: 'proposal', id } }, () =>
       this.options.store.execute(sql`UPDATE proposals SET state = ${state}, closed_at = ${this.clock().toISOString()} WHERE id = ${id}`),
     );
     return this.view(id);
   }
 
+  private drop(proposalId: string): void {
+    for (const held of [this.held, this.heldKeys]) {
+      for (const { secret } of held.get(proposalId)?.values() ?? []) secret.fill(0);
+      held.delete(proposalId);
+    }
+  }
+
   private actor(custodianId: string): AuditActor {
     const custodian = this.options.custodians.get(custodianId);
     return { type: 'custodian', id: custodianId, role: custodian.roles.includes('security-officer') ? 'security-officer' : 'custodian' };
   }
+}
+
+function hold(held: Map<string, Map<string, Held>>, proposalId: string, custodianId: string, item: Held): void {
+  const holding = held.get(proposalId) ?? new Map<string, Held>();
+  holding.get(custodianId)?.secret.fill(0);
+  holding.set(custodianId, item);
+  held.set(proposalId, holding);
 }

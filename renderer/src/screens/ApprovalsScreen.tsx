@@ -4,6 +4,19 @@ import { emptyProof, FactorFields } from '../app/FactorFields';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
 
+const ACTION_TITLES: Record<string, string> = {
+  'token.quorum-drill': 'Quorum drill',
+  'custody.redeal': 'Change of holders',
+  'key.generate': 'Generate a key',
+  'key.test-signature': 'Test signature',
+  'key.activate': 'Activate a key',
+  'key.deactivate': 'Deactivate a key',
+  'key.reactivate': 'Reactivate a key',
+  'key.schedule-destruction': 'Schedule destruction',
+  'key.cancel-destruction': 'Cancel destruction',
+  'key.destroy': 'Destroy a key',
+};
+
 export function ApprovalsScreen() {
   const proposals = useCustos((s) => s.proposals);
   return (
@@ -64,12 +77,14 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
   return (
     <section className="card" aria-labelledby={`proposal-${proposal.id}`} data-proposal={proposal.id}>
       <h2 id={`proposal-${proposal.id}`}>
-        {proposal.action === 'token.quorum-drill' ? 'Quorum drill' : proposal.action} on “{proposal.token.label}” — {proposal.state}
+        {ACTION_TITLES[proposal.action] ?? proposal.action} on “{proposal.token.label}” — {proposal.state}
       </h2>
       <p>
         Fingerprint to read aloud: <code className="fingerprint">{proposal.shortFingerprint}</code>
       </p>
       <dl className="facts">
+        <dt>What exactly</dt>
+        <dd>{describeParams(proposal.params, name)}</dd>
         <dt>Proposed by</dt>
         <dd>{name(proposal.requestedBy)}</dd>
         <dt>Approvals</dt>
@@ -85,6 +100,12 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
             </dd>
           </>
         )}
+        {proposal.holdersToConfirm.length > 0 && (
+          <>
+            <dt>New holders still to confirm</dt>
+            <dd>{proposal.holdersToConfirm.map(name).join(', ')}</dd>
+          </>
+        )}
         <dt>Expires</dt>
         <dd>{proposal.expiresAt.replace('T', ' ').slice(0, 19)} UTC</dd>
       </dl>
@@ -92,12 +113,20 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
         <form onSubmit={(e) => void submit(e)} aria-label={`Approve proposal ${proposal.shortFingerprint}`}>
           <label htmlFor={`fp-${proposal.id}`}>Fingerprint as read aloud to you</label>
           <input id={`fp-${proposal.id}`} type="text" value={fingerprint} onChange={(e) => setFingerprint(e.target.value)} autoComplete="off" spellCheck={false} />
-          <FactorFields id={`approver-${proposal.id}`} label="Approver" proof={proof} onChange={setProof} choices={custodians.filter((c) => c.id !== proposal.requestedBy)} />
+          <FactorFields id={`approver-${proposal.id}`} label="Approver" proof={proof} onChange={setProof} choices={custodians.filter((c) => c.id !== proposal.requestedBy || proposal.holdersToConfirm.includes(c.id))} />
           <button type="submit" disabled={busy}>
-            Approve
+            {proposal.holdersToConfirm.length > 0 ? 'Approve or confirm' : 'Approve'}
           </button>
         </form>
       )}
     </section>
   );
+}
+
+/** The parameters approvers approve, in words; custodian ids become names. */
+function describeParams(params: unknown, name: (id: string) => string): string {
+  if (!params || typeof params !== 'object' || Object.keys(params).length === 0) return 'Nothing beyond the action itself.';
+  return Object.entries(params as Record<string, unknown>)
+    .map(([key, value]) => `${key}: ${Array.isArray(value) ? value.map((v) => name(String(v))).join(', ') : String(value)}`)
+    .join('; ');
 }

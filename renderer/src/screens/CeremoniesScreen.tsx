@@ -9,6 +9,7 @@ export function CeremoniesScreen() {
   return (
     <QuorumScreen title="Ceremonies" errorTitle="The ceremony did not go ahead">
       <CustodyForm />
+      <TurnoverForm />
       <section className="card" aria-labelledby="custody-list-title">
         <h2 id="custody-list-title">Tokens in custody</h2>
         {!custodies || custodies.length === 0 ? (
@@ -118,6 +119,73 @@ function CustodyForm() {
           {busy ? 'Setting the new PINs…' : 'Take into custody'}
         </button>
       </div>
+    </form>
+  );
+}
+
+/** Turnover: a new set of holders or a new threshold, proposed here and approved in Approvals. */
+function TurnoverForm() {
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const propose = useCustos((s) => s.proposeTurnover);
+  const busy = useCustos((s) => s.quorumBusy);
+  const [custodyId, setCustodyId] = useState('');
+  const [holders, setHolders] = useState<string[] | null>(null);
+  const [threshold, setThreshold] = useState(2);
+  const [proof, setProof] = useState(emptyProof());
+  const custody = custodies.find((c) => c.id === custodyId) ?? custodies[0];
+  if (!custody) return null;
+  const chosen = holders ?? custody.holders.map((h) => h.id);
+  const eligible = custodians.filter((c) => c.roles.includes('custodian'));
+  const toggle = (id: string) => setHolders(chosen.includes(id) ? chosen.filter((h) => h !== id) : [...chosen, id]);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const ok = await propose(custody.id, chosen, threshold, proof);
+    setProof({ ...proof, passphrase: '', code: '' });
+    if (ok) setHolders(null);
+  };
+  return (
+    <form className="card" aria-labelledby="turnover-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="turnover-title">Change the holders of a token</h2>
+      <p>
+        Add, remove or replace holders, or change how many must approve. {custody.threshold} of the current holders approve; each new holder confirms with their
+        passphrase and code. The token then gets new PINs, split among the new holders, and every old share stops working.
+      </p>
+      <label htmlFor="turnover-custody">Token</label>
+      <select
+        id="turnover-custody"
+        value={custody.id}
+        onChange={(e) => {
+          setCustodyId(e.target.value);
+          setHolders(null);
+        }}
+      >
+        {custodies.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.token.label} ({c.threshold} of {c.holders.length}: {c.holders.map((h) => h.name).join(', ')})
+          </option>
+        ))}
+      </select>
+      <fieldset>
+        <legend>New holders</legend>
+        {eligible.map((c) => (
+          <label key={c.id} className="checkbox">
+            <input type="checkbox" checked={chosen.includes(c.id)} onChange={() => toggle(c.id)} /> {c.name}
+          </label>
+        ))}
+      </fieldset>
+      <label htmlFor="turnover-threshold">Approvals needed afterwards (t)</label>
+      <select id="turnover-threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>
+        {Array.from({ length: Math.max(1, chosen.length - 1) }, (_, i) => i + 2).map((t) => (
+          <option key={t} value={t}>
+            {t} of {chosen.length}
+          </option>
+        ))}
+      </select>
+      <FactorFields id="turnover-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
+      <button type="submit" disabled={busy || chosen.length < 2 || threshold > chosen.length}>
+        Propose the change
+      </button>
     </form>
   );
 }

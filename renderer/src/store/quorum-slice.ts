@@ -18,6 +18,7 @@ export interface QuorumSlice {
   loadQuorum(): Promise<void>;
   takeCustody(request: { token: { serial: string; label: string }; threshold: number; holders: Proof[]; label?: string; currentSoPin?: string }): Promise<boolean>;
   proposeDrill(custodyId: string, requester: Proof): Promise<boolean>;
+  proposeTurnover(custodyId: string, holders: string[], threshold: number, requester: Proof): Promise<boolean>;
   approveProposal(proposalId: string, fingerprint: string, approver: Proof): Promise<boolean>;
   rejectProposal(proposalId: string, by: Proof): Promise<boolean>;
 }
@@ -46,9 +47,16 @@ export const createQuorumSlice =
         run(() => bridge.custody.take(request), (c) => `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}. Nobody has seen its PINs.`),
       proposeDrill: (custodyId, requester) =>
         run(() => bridge.proposals.create({ custodyId, action: 'token.quorum-drill', params: {}, requester }), (p) => `Proposal ${p.shortFingerprint} is open: read this fingerprint aloud to the approvers.`),
+      proposeTurnover: (custodyId, holders, threshold, requester) =>
+        run(
+          () => bridge.proposals.create({ custodyId, action: 'custody.redeal', params: { holders, threshold }, requester }),
+          (p) => `Proposal ${p.shortFingerprint} is open. The current holders approve it; every new holder confirms it with their passphrase and code.`,
+        ),
       approveProposal: (proposalId, fingerprint, approver) =>
         run(() => bridge.proposals.approve({ proposalId, fingerprint, approver }), (p) =>
-          p.state === 'executed' ? `Approved. The quorum was met and the operation ran once.` : `Approved: ${p.approvals.filter((a) => a.held).length} of ${p.threshold} approvals are held.`,
+          p.state === 'executed'
+            ? `Approved. The quorum was met and the operation ran once.`
+            : `Recorded: ${p.approvals.filter((a) => a.held).length} of ${p.threshold} approvals are held${p.holdersToConfirm.length > 0 ? `; ${p.holdersToConfirm.length} new holder(s) still to confirm` : ''}.`,
         ),
       rejectProposal: (proposalId, by) => run(() => bridge.proposals.reject({ proposalId, by }), () => 'Proposal rejected.'),
     };
