@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Store } from '../core/store/database';
 import { softHsmPaths } from '../core/hsm/softhsm';
 import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
+import { quorumFixture } from '../core/testing/quorum-fixture';
 import { EXIT, runCli } from './cli';
 
 let dataDir: string;
@@ -253,5 +254,61 @@ describe('custos custodian', () => {
     const result = await run(['custodian', 'enrol', '--name', 'Alan Turing'], [PASSPHRASE, `${PASSPHRASE}!`]);
     expect(result.code).not.toBe(EXIT.ok);
     expect(result.stderr).toMatch(/The two passphrases differ/);
+  });
+});
+
+describe('custos custody, proposal and key', () => {
+  it('runs a key ceremony and a turnover from the command line, factors from file descriptors', async () => {
+    // Three custodians enrolled at a low scrypt cost; the CLI then runs on the fixture's clock.
+    const seeded = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+    seeded.close();
+    const { clock, enrolled } = seeded;
+    const fd = (text: string) => {
+      const path = join(dataDir, `fd-${Math.random()}`);
+      writeFileSync(path, `${text}\n`, { mode: 0o600 });
+      return String(openSync(path, 'r'));
+    };
+    /** Factors of the given custodians for one step, a TOTP period after the last. */
+    const factors = (...who: number[]) => {
+      clock.now = new Date(clock.now.getTime() + 30_000);
+      return who.flatMap((i) => ['--passphrase-fd', fd(enrolled[i]!.passphrase), '--code', totpCodeAt(enrolled[i]!.secret, clock.now)]);
+    };
+    const cli = async (...args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, clock: () => clock.now }, 'test');
+      return { code, stdout, stderr, value: () => (JSON.parse(stdout) as { value: Record<string, unknown> }).value };
+    };
+    const id = (i: number) => enrolled[i]!.id;
+
+    const take = await cli('custody', 'take', '--holder', id(0), '--holder', id(1), '--holder', id(2), '--threshold', '2', '--new-label', 'cli-vault', ...factors(0, 1, 2));
+    expect(take).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('is in custody, 2 of 3: Ada, Babbage, Curie') });
+    const custodyId = /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
+
+    const params = ['algorithm=EC-P256', 'label=cli-key', 'usage=sign', 'backupable=false', 'cryptoperiodDays=730'].flatMap((p) => ['--param', p]);
+    const proposed = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', 'key.generate', ...params, '--as', id(0), ...factors(0));
+    expect(proposed.code).toBe(EXIT.ok);
+    const { id: proposalId, shortFingerprint } = proposed.value() as { id: string; shortFingerprint: string };
+    const wrong = await cli('proposal', 'approve', '--id', proposalId, '--fingerprint', 'ffff-ffff-ffff-ffff', '--as', id(1), ...factors(1));
+    expect(wrong).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error FINGERPRINT_MISMATCH/) });
+    // One approval alone is recorded, but its share dies with the command…
+    expect((await cli('proposal', 'approve', '--id', proposalId, '--fingerprint', shortFingerprint, '--as', id(1), ...factors(1))).stdout).toContain('Approvals held: 1 of 2');
+    expect((await cli('proposal', 'list')).stdout).toContain('Approvals held: 0 of 2 (Babbage)');
+    // …so the approvers at the ceremony terminal approve in one command.
+    const done = await cli('proposal', 'approve', '--id', proposalId, '--fingerprint', shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
+    expect(done.stdout).toMatch(/— executed\n/);
+
+    const keys = await cli('key', 'list');
+    expect(keys.stdout).toMatch(/^[0-9a-f]{32} {2}cli-key\s+EC-P256\s+pre-activation/);
+    const keyId = keys.stdout.slice(0, 32);
+    expect((await cli('key', 'export', '--id', keyId)).stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    const tooShort = await cli('proposal', 'create', '--custody', custodyId, '--action', 'key.schedule-destruction', '--param', `keyId=${keyId}`, '--param', 'waitDays=3', '--as', id(0), ...factors(0));
+    expect(tooShort).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('waitDays') });
+
+    // Turnover: Ada leaves; Babbage and Curie hold the token 2 of 2.
+    const redeal = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', 'custody.redeal', '--param', 'threshold=2', '--param', `holders=${id(1)},${id(2)}`, '--as', id(0), ...factors(0));
+    const change = redeal.value() as { id: string; shortFingerprint: string };
+    expect((await cli('proposal', 'approve', '--id', change.id, '--fingerprint', change.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2))).code).toBe(EXIT.ok);
+    expect((await cli('custody', 'list')).stdout).toMatch(/2 of 2: Babbage, Curie {2}active\n.*2 of 3: Ada, Babbage, Curie {2}superseded/);
   });
 });

@@ -9,29 +9,22 @@ import type { Trail } from '../core/audit/exports';
 import { verifyAuditLog } from '../core/audit/verifier';
 import type { VerifyOptions } from '../core/audit/verify-store';
 import type { Envelope, ErrorCode, WireError } from '../../shared/errors';
-import type { ChannelName, InputOf, ResultOf } from '../../shared/ipc-schema';
 import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
-import { CustosError, isCustosError } from '../core/errors';
+import { isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
-import { passphraseFromFd, promptHidden, promptLine } from './secrets';
+import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
+import { ask, call, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+export type { Io } from './cli-support';
 import { silentLog } from '../core/log';
-
-export interface Io {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-  env: NodeJS.ProcessEnv;
-  /** Asks the person at the terminal; tests answer instead. Secrets are read with echo off. */
-  ask?: (prompt: string, secret: boolean) => Promise<string>;
-}
 
 /** Exit codes are a contract with scripts: see README “CLI”. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, token: 3, store: 4, invalidInput: 5, verification: 6 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
   if (code.startsWith('STORE_')) return EXIT.store;
-  if (code.startsWith('IPC_')) return EXIT.invalidInput;
+  if (code.startsWith('IPC_') || code === 'PROPOSAL_INVALID' || code === 'QUORUM_INVALID') return EXIT.invalidInput;
   if (code === 'AUDIT_VERIFY_FAILED') return EXIT.verification;
   if (code === 'INTERNAL') return EXIT.failure;
   return EXIT.token;
@@ -53,7 +46,7 @@ Commands:
                                       authenticator key and QR, then the first code
   custodian check --id ID [--passphrase-fd N] [--code CODE]
   custodian unlock --id ID --officer ID [--passphrase-fd N] [--code CODE]
-  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
+${CEREMONY_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
@@ -96,8 +89,17 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         role: { type: 'string', multiple: true },
         id: { type: 'string' },
         officer: { type: 'string' },
-        code: { type: 'string' },
-        'passphrase-fd': { type: 'string' },
+        code: { type: 'string', multiple: true },
+        'passphrase-fd': { type: 'string', multiple: true },
+        holder: { type: 'string', multiple: true },
+        threshold: { type: 'string' },
+        'new-label': { type: 'string' },
+        custody: { type: 'string' },
+        action: { type: 'string' },
+        param: { type: 'string', multiple: true },
+        as: { type: 'string', multiple: true },
+        fingerprint: { type: 'string' },
+        transition: { type: 'string' },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -127,6 +129,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       moduleOverride: values.module ?? io.env.CUSTOS_PKCS11_MODULE,
       operator: 'cli',
       log: silentLog,
+      ...(io.clock ? { clock: io.clock } : {}),
     });
   } catch (error) {
     if (!isCustosError(error)) throw error;
@@ -142,20 +145,6 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
   } finally {
     core.close();
   }
-}
-
-type Request = (core: CustosCore) => Promise<{ envelope: Envelope<unknown>; render: (value: never) => string }>;
-
-function call<N extends ChannelName>(name: N, input: InputOf<N>, render: (value: ResultOf<N>) => string): Request {
-  return async (core) => {
-    const envelope = await core.router.dispatch(name, input);
-    if (envelope.ok && envelope.value && typeof envelope.value === 'object' && 'state' in envelope.value) {
-      const status = envelope.value as ModuleStatus;
-      // A module that cannot load is a failure for a script, even though the UI shows it as a state.
-      if (status.state === 'unavailable') return { envelope: { ok: false, error: { code: status.code, message: status.message, remedy: status.remedy } }, render: () => '' };
-    }
-    return { envelope, render: render as (value: never) => string };
-  };
 }
 
 function requestFor(command: string, positionals: string[], values: Values & { serial?: string | undefined; label?: string | undefined }, io: Io): Request | null {
@@ -249,35 +238,15 @@ function requestFor(command: string, positionals: string[], values: Values & { s
     case 'module reset':
       return call('settings.setModule', { path: null }, renderStatus);
     default:
+      {
+        const ceremony = ceremonyRequest(command, values, io);
+        if (ceremony) return ceremony;
+      }
       if (positionals[0] === 'module' && positionals[1] === 'set' && positionals.length === 3) {
         return call('settings.setModule', { path: positionals[2]! }, renderStatus);
       }
       return null;
   }
-}
-
-type Values = Record<string, string | boolean | string[] | undefined>;
-
-function ask(io: Io, prompt: string, secret: boolean): Promise<string> {
-  if (io.ask) return io.ask(prompt, secret);
-  return secret ? promptHidden(prompt) : promptLine(prompt);
-}
-
-/** From --passphrase-fd, or typed with echo off (twice when setting one). */
-async function readPassphrase(values: Values, io: Io, confirm: boolean): Promise<string> {
-  const fd = str(values['passphrase-fd']);
-  if (fd !== undefined) return passphraseFromFd(Number(fd));
-  const first = await ask(io, 'Passphrase: ', true);
-  if (confirm && (await ask(io, 'Passphrase again: ', true)) !== first) {
-    throw new CustosError('PASSPHRASE_WEAK', 'The two passphrases differ.', ['Run the command again and type the same passphrase twice.']);
-  }
-  return first;
-}
-const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
-
-function usageFailure(message: string) {
-  const error: WireError = { code: 'IPC_INVALID_PAYLOAD', message, remedy: ['Run `custos --help` for the options.'] };
-  return { envelope: { ok: false as const, error }, render: () => '' };
 }
 
 function verifyOptions(values: Values, io: Io): VerifyOptions {

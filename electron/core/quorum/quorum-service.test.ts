@@ -94,10 +94,22 @@ describe('a proposal and its approvals', () => {
     const after = await quorum.approve(approval(2, proposal));
     expect(after).toMatchObject({ state: 'open', approvals: [{ held: false }, { held: true }] });
     expect(ran).toEqual([]);
+    // Curie's live approval counts once; Babbage may give his expired share again.
+    await expect(quorum.approve(approval(2, proposal))).rejects.toMatchObject({ code: 'ALREADY_APPROVED' });
     f.clock.now = new Date(f.clock.now.getTime() + 61 * 60_000);
     await expect(quorum.approve(approval(0, propose(1)))).resolves.toMatchObject({ state: 'open' });
     await expect(quorum.approve(approval(1, proposal))).rejects.toMatchObject({ code: 'PROPOSAL_EXPIRED' });
     expect(quorum.view(proposal.id).state).toBe('expired');
+  });
+
+  it('lets an approver give again a share that died with a restart, and counts them once', async () => {
+    const proposal = propose(0);
+    await quorum.approve(approval(1, proposal));
+    quorum.forgetAll(); // what a restart does to held shares
+    expect(await quorum.approve(approval(2, proposal))).toMatchObject({ state: 'open', approvals: [{ held: false }, { held: true }] });
+    const done = await quorum.approve(approval(1, proposal));
+    expect(done).toMatchObject({ state: 'executed', approvals: [{}, {}] });
+    expect(ran).toHaveLength(1);
   });
 
   it('lets any custodian reject and only the requester cancel', async () => {

@@ -157,10 +157,12 @@ export class QuorumService {
     // A requester who will hold a share in a turnover confirms that with both factors; it is not an approval.
     const selfConfirm = request.custodianId === proposal.requestedBy;
     if (selfConfirm && !newHolder) refuse('SELF_APPROVAL', 'Nobody can approve their own proposal.', ['Another custodian must approve it.']);
-    if (proposal.approvals.some((a) => a.custodianId === request.custodianId)) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
     const approver = this.options.custodians.get(request.custodianId);
     const pin: PinKind = change ? 'so' : 'user';
     const holdsShare = !selfConfirm && this.options.store.get(sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = ${pin}`) !== undefined;
+    // A share that expired or died with a restart may be given again; a live approval counts once.
+    const earlier = proposal.approvals.find((a) => a.custodianId === request.custodianId);
+    if (earlier && (earlier.held || !holdsShare)) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
     if (!holdsShare && !newHolder && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
       refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
     }
@@ -177,8 +179,10 @@ export class QuorumService {
     if (selfConfirm) {
       this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.confirm-holder', object, params: { fingerprint: proposal.fingerprint } });
     } else {
-      this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint } }, () =>
-        this.options.store.execute(sql`INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})`),
+      this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint, ...(earlier ? { renewed: true } : {}) } }, () =>
+        this.options.store.execute(sql`
+          INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})
+          ON CONFLICT (proposal_id, custodian_id) DO UPDATE SET approved_at = excluded.approved_at`),
       );
     }
     const expiresAt = new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000);

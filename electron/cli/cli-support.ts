@@ -1,0 +1,56 @@
+import type { Envelope, WireError } from '../../shared/errors';
+import type { ChannelName, InputOf, ResultOf } from '../../shared/ipc-schema';
+import type { ModuleStatus } from '../../shared/tokens';
+import type { CustosCore } from '../core/custos-core';
+import { CustosError } from '../core/errors';
+import { passphraseFromFd, promptHidden, promptLine } from './secrets';
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  /** Asks the person at the terminal; tests answer instead. Secrets are read with echo off. */
+  ask?: (prompt: string, secret: boolean) => Promise<string>;
+  /** Tests pin the core's clock (TOTP steps, expiries); never settable from the command line. */
+  clock?: () => Date;
+}
+
+export type Request = (core: CustosCore) => Promise<{ envelope: Envelope<unknown>; render: (value: never) => string }>;
+
+export function call<N extends ChannelName>(name: N, input: InputOf<N>, render: (value: ResultOf<N>) => string): Request {
+  return async (core) => {
+    const envelope = await core.router.dispatch(name, input);
+    if (envelope.ok && envelope.value && typeof envelope.value === 'object' && 'state' in envelope.value) {
+      const status = envelope.value as ModuleStatus;
+      // A module that cannot load is a failure for a script, even though the UI shows it as a state.
+      if (status.state === 'unavailable') return { envelope: { ok: false, error: { code: status.code, message: status.message, remedy: status.remedy } }, render: () => '' };
+    }
+    return { envelope, render: render as (value: never) => string };
+  };
+}
+
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export function ask(io: Io, prompt: string, secret: boolean): Promise<string> {
+  if (io.ask) return io.ask(prompt, secret);
+  return secret ? promptHidden(prompt) : promptLine(prompt);
+}
+
+/** From --passphrase-fd, or typed with echo off (twice when setting one). */
+export async function readPassphrase(values: Values, io: Io, confirm: boolean): Promise<string> {
+  const fd = str(values['passphrase-fd']);
+  if (fd !== undefined) return passphraseFromFd(Number(fd));
+  const first = await ask(io, 'Passphrase: ', true);
+  if (confirm && (await ask(io, 'Passphrase again: ', true)) !== first) {
+    throw new CustosError('PASSPHRASE_WEAK', 'The two passphrases differ.', ['Run the command again and type the same passphrase twice.']);
+  }
+  return first;
+}
+/** An option's value; for a repeatable option, its first. */
+export const str = (value: unknown) => (typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined);
+
+export function usageFailure(message: string) {
+  const error: WireError = { code: 'IPC_INVALID_PAYLOAD', message, remedy: ['Run `custos --help` for the options.'] };
+  return { envelope: { ok: false as const, error }, render: () => '' };
+}
+
