@@ -73,6 +73,7 @@ export const ErrorCode = z.enum([
   'ALREADY_APPROVED',
   'ACTION_UNKNOWN',
   'PROPOSAL_INVALID',
+  'OPERATION_INTERRUPTED',
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',

@@ -12,6 +12,7 @@ import { CustodianService } from './custodians/custodian-service';
 import { CustodyService } from './custody/custody-service';
 import { KeyInventory } from './keys/key-inventory';
 import { quorumOperations, quorumParams } from './quorum/operations';
+import { reconcileGeneration } from './keys/key-generation';
 import { turnover } from './custody/turnover';
 import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
@@ -154,10 +155,21 @@ export class CustosCore {
       module: () => this.tokens.ready(),
       operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
       custodyChanges: { 'custody.redeal': turnover(this.custody) },
+      reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date())) },
       params: quorumParams,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     this.router = new Router(this.handlers(), log, (report) => this.recordRequest(report));
+    this.reconcile(log);
+  }
+
+  /** Operations a crash interrupted are settled before anything else runs (DESIGN §6). */
+  private reconcile(log: Log): void {
+    try {
+      for (const { proposalId, action, outcome } of this.quorum.reconcile()) log.warn('reconciled an interrupted quorum operation', { proposalId, action, status: outcome.status });
+    } catch (error) {
+      log.warn('could not reconcile interrupted operations yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+    }
   }
 
   /** Opens the data directory; throws STORE_* errors (locked, corrupt, too new…) as CustosError. */

@@ -6,7 +6,7 @@ import { CustosError } from '../errors';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN } from '../hsm/mechanisms';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
-import type { QuorumOperation } from '../quorum/quorum-service';
+import type { QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
 import { waitingSchedule } from './destruction';
 
@@ -80,20 +80,43 @@ export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
       );
       spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
     }
-    const fingerprint = createHash('sha256').update(spki ?? Buffer.from(kcv ?? p.ckaId)).digest('hex');
+    return registration(store, proposalId, p, spki, kcv, now());
+  };
+}
+
+/** The inventory record of a key now in the token, committed with the audit entry that says so. */
+function registration(store: Store, proposalId: string, p: GenerateParams, spki: Buffer | null, kcv: string | null, created: Date) {
+  const fingerprint = createHash('sha256').update(spki ?? Buffer.from(kcv ?? p.ckaId)).digest('hex');
+  const expires = new Date(created.getTime() + p.cryptoperiodDays * 86_400_000);
+  return {
+    result: { keyId: p.ckaId, label: p.label, algorithm: p.algorithm, fingerprint, kcv },
+    commit: () => {
+      const proposal = store.get<{ custody_id: string; body: string }>(sql`SELECT custody_id, body FROM proposals WHERE id = ${proposalId}`)!;
+      const token = (JSON.parse(proposal.body) as { token: { serial: string; label: string } }).token;
+      store.execute(sql`
+        INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
+        VALUES (${p.ckaId}, ${proposal.custody_id}, ${token.serial}, ${token.label}, ${p.label}, ${p.algorithm}, ${p.usage}, ${p.backupable ? 1 : 0}, ${'pre-activation'},
+                ${created.toISOString()}, ${p.cryptoperiodDays}, ${expires.toISOString()}, ${spki}, ${kcv}, ${fingerprint}, ${proposalId})`);
+    },
+  };
+}
+
+/**
+ * After a crash during generation: the CKA_ID was bound into the proposal, so the token is
+ * searched for exactly that key. A key pair's public half is visible without a login, so it is
+ * registered from what the token holds; a secret (AES) key is not visible without the quorum.
+ */
+export function reconcileGeneration(store: Store, now: () => Date): QuorumReconciler {
+  return ({ session, lib, params, proposalId }) => {
+    const p = GenerateParams.parse(params);
+    if (p.algorithm === 'AES-256') return null;
+    lib.C_FindObjectsInit(session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))]);
+    const [handle] = lib.C_FindObjects(session, 1);
+    lib.C_FindObjectsFinal(session);
+    if (!handle) return null;
     const created = now();
-    const expires = new Date(created.getTime() + p.cryptoperiodDays * 86_400_000);
-    return {
-      result: { keyId: p.ckaId, label: p.label, algorithm: p.algorithm, fingerprint, kcv },
-      commit: () => {
-        const proposal = store.get<{ custody_id: string; body: string }>(sql`SELECT custody_id, body FROM proposals WHERE id = ${proposalId}`)!;
-        const token = (JSON.parse(proposal.body) as { token: { serial: string; label: string } }).token;
-        store.execute(sql`
-          INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
-          VALUES (${p.ckaId}, ${proposal.custody_id}, ${token.serial}, ${token.label}, ${p.label}, ${p.algorithm}, ${p.usage}, ${p.backupable ? 1 : 0}, ${'pre-activation'},
-                  ${created.toISOString()}, ${p.cryptoperiodDays}, ${expires.toISOString()}, ${spki}, ${kcv}, ${fingerprint}, ${proposalId})`);
-      },
-    };
+    const registered = registration(store, proposalId, p, publicKeySpki(lib, session, handle, p.algorithm), null, created);
+    return { ...registered, result: { ...registered.result, reconciled: true } };
   };
 }
 

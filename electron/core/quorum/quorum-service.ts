@@ -29,6 +29,15 @@ export interface CustodyChange {
   run(context: { soPin: Buffer; holderKeys: UnsealKey[]; params: unknown; custodyId: string }): Promise<unknown>;
 }
 
+/**
+ * After a crash between journaling an operation and recording its outcome: looks, without a
+ * login, for what the operation would have left in the token. Returns the outcome to record, or
+ * null when nothing can be seen.
+ */
+export type QuorumReconciler = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown; proposalId: string }) => { result: unknown; commit?: () => void } | null;
+
+type Outcome = { status: 'ok'; result: unknown } | { status: 'failed'; code: CustosError['code'] };
+
 function isOutcome(value: unknown): value is { result: unknown; commit?: () => void } {
   return typeof value === 'object' && value !== null && 'result' in value;
 }
@@ -99,6 +108,7 @@ export class QuorumService {
       module: () => TokenModule;
       operations: Record<string, QuorumOperation>;
       custodyChanges?: Record<string, CustodyChange>;
+      reconcilers?: Record<string, QuorumReconciler>;
       /** Parameter schemas by action, checked when proposed so approvers never approve a proposal that cannot run. */
       params?: Record<string, ZodType>;
       holdMinutes?: number;
@@ -254,11 +264,33 @@ export class QuorumService {
     }
   }
 
+  /**
+   * Settles operations a crash interrupted: journaled before the token was touched, never
+   * finished. What the token shows is registered; otherwise the proposal fails as interrupted.
+   * A token that cannot be reached now leaves the journal for the next start.
+   */
+  reconcile(): { proposalId: string; action: string; outcome: Outcome }[] {
+    const settled = [];
+    for (const { proposal_id: id } of this.options.store.all<{ proposal_id: string }>(sql`SELECT proposal_id FROM executions WHERE finished_at IS NULL ORDER BY started_at`)) {
+      const proposal = this.view(id);
+      const reconciler = this.options.reconcilers?.[proposal.action];
+      const found = reconciler ? this.options.module().withSession(proposal.token, {}, (session, lib) => reconciler({ session, lib, params: proposal.params, proposalId: id })) : null;
+      const outcome: Outcome = found ? { status: 'ok', result: found.result } : { status: 'failed', code: 'OPERATION_INTERRUPTED' };
+      this.finish(proposal, outcome, found?.commit, 'proposal.reconcile');
+      settled.push({ proposalId: id, action: proposal.action, outcome });
+    }
+    return settled;
+  }
+
   private async execute(proposal: ProposalView): Promise<void> {
+    // Journaled before anything awaits or touches the token: a crash from here on is found at start.
+    this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'proposal.execute.begin', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint } }, () =>
+      this.options.store.execute(sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${this.clock().toISOString()})`),
+    );
     const shares = this.live(this.held, proposal.id).map(([, held]) => held.secret);
     const change = this.options.custodyChanges?.[proposal.action];
     let pin: Uint8Array | null = null;
-    let outcome: { status: 'ok'; result: unknown } | { status: 'failed'; code: CustosError['code'] };
+    let outcome: Outcome;
     let commit: (() => void) | undefined;
     try {
       pin = await combine(shares);
@@ -284,19 +316,24 @@ export class QuorumService {
       pin?.fill(0);
       this.drop(proposal.id);
     }
-    this.options.audit.record(
-      { actor: { type: 'system', id: 'system' }, action: 'proposal.execute', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint }, result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code } },
-      () => {
-        commit?.();
-        this.options.store.execute(sql`
-          UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${this.clock().toISOString()}, outcome = ${JSON.stringify(outcome)}
-          WHERE id = ${proposal.id}`);
-      },
-    );
+    this.finish(proposal, outcome, commit, 'proposal.execute');
     // Proposals still open against a custody that was just replaced can no longer be carried out.
     if (change && outcome.status === 'ok') {
       for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open'`)) this.close(id, null, 'cancelled', 'proposal.void');
     }
+  }
+
+  /** The outcome, the inventory change and the end of the journal entry: one transaction, one audit entry. */
+  private finish(proposal: ProposalView, outcome: Outcome, commit: (() => void) | undefined, action: string): void {
+    const at = this.clock().toISOString();
+    this.options.audit.record(
+      { actor: { type: 'system', id: 'system' }, action, object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint }, result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code } },
+      () => {
+        commit?.();
+        this.options.store.execute(sql`UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${at}, outcome = ${JSON.stringify(outcome)} WHERE id = ${proposal.id}`);
+        this.options.store.execute(sql`UPDATE executions SET finished_at = ${at} WHERE proposal_id = ${proposal.id}`);
+      },
+    );
   }
 
   private openProposal(id: string): ProposalView {
@@ -306,6 +343,9 @@ export class QuorumService {
       throw new CustosError('PROPOSAL_EXPIRED', 'This proposal has expired; approvals given for it are void.', ['Propose it again.']);
     }
     if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is ${proposal.state}.`);
+    if (this.options.store.get(sql`SELECT 1 AS yes FROM executions WHERE proposal_id = ${id}`)) {
+      throw new CustosError('PROPOSAL_CLOSED', 'This proposal is being carried out (or was interrupted and waits to be reconciled at the next start).');
+    }
     if (this.options.custody.record(proposal.custodyId).state !== 'active') {
       this.close(id, null, 'cancelled', 'proposal.void');
       throw new CustosError('PROPOSAL_CLOSED', 'The token’s custodians changed since this was proposed, so it can no longer be approved.', ['Propose it again.']);

@@ -6,6 +6,7 @@ import { custody } from './0004-custody';
 import { proposals } from './0005-proposals';
 import { keys } from './0006-keys';
 import { destruction } from './0007-destruction';
+import { executions } from './0008-executions';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions];
