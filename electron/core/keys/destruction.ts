@@ -12,12 +12,13 @@ const KeyParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/) });
 
 interface Schedule {
   id: number;
+  proposal_id: string;
   scheduled_at: string;
   not_before: string;
 }
 
 export function waitingSchedule(store: Store, keyId: string): Schedule | undefined {
-  return store.get<Schedule>(sql`SELECT id, scheduled_at, not_before FROM destruction_schedules WHERE key_id = ${keyId} AND state = 'waiting'`);
+  return store.get<Schedule>(sql`SELECT id, proposal_id, scheduled_at, not_before FROM destruction_schedules WHERE key_id = ${keyId} AND state = 'waiting'`);
 }
 
 export function destructionOperations(store: Store, inventory: KeyInventory, now: () => Date): Record<string, QuorumOperation> {
@@ -72,7 +73,10 @@ export function destructionOperations(store: Store, inventory: KeyInventory, now
       for (const handle of found) lib.C_DestroyObject(session, handle);
       const remaining = find().length;
       if (remaining !== 0) throw new CustosError('TOKEN_ERROR', `${remaining} object(s) of the key are still in the token after destruction.`);
-      const proof = { objectsDestroyed: found.length, searchedFor: `CKA_ID=${keyId}`, remaining, checkedAt: at.toISOString() };
+      // The destruction record names who decided it: the certificate an auditor reads (issue 6 reports it).
+      const proposedBy = store.get<{ requested_by: string }>(sql`SELECT requested_by FROM proposals WHERE id = ${proposalId}`)!.requested_by;
+      const approvedBy = store.all<{ custodian_id: string }>(sql`SELECT custodian_id FROM approvals WHERE proposal_id = ${proposalId} ORDER BY approved_at`).map((a) => a.custodian_id);
+      const proof = { objectsDestroyed: found.length, searchedFor: `CKA_ID=${keyId}`, remaining, checkedAt: at.toISOString(), proposal: proposalId, proposedBy, approvedBy, scheduledBy: schedule.proposal_id };
       return {
         result: { keyId, ...proof },
         commit: () => {

@@ -129,7 +129,8 @@ describe('scheduled destruction', () => {
     expect(listed()).toContain('to-be-destroyed');
     days(7);
     const destroyed = await approved('key.destroy', { keyId });
-    expect(destroyed).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { objectsDestroyed: 2, remaining: 0 } } });
+    const [ada, babbage, curie, officer] = f.enrolled.map((c) => c.id);
+    expect(destroyed).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { objectsDestroyed: 2, remaining: 0, proposedBy: ada, approvedBy: [babbage, curie, officer] } } });
     expect(listed()).not.toContain('to-be-destroyed');
     expect(inventory.get(keyId).state).toBe('destroyed');
     const entries = [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string });
