@@ -47,6 +47,8 @@ export const ProposalView = z.object({
   securityOfficersApproved: z.number().int(),
   /** For a change of custodians: new holders who have not yet confirmed with both factors. */
   holdersToConfirm: z.array(z.string()),
+  /** What else the operation waits for (backup shares to enter…), in words. */
+  waitingFor: z.array(z.string()),
   outcome: z.unknown(),
 });
 export type ProposalView = z.infer<typeof ProposalView>;

@@ -154,7 +154,7 @@ export class CustosCore {
       custody: this.custody,
       module: () => this.tokens.ready(),
       operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
-      custodyChanges: { 'custody.redeal': turnover(this.custody) },
+      ceremonies: { 'custody.redeal': turnover(this.custody) },
       reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date())) },
       params: quorumParams,
       ...(options.clock ? { clock: options.clock } : {}),

@@ -27,7 +27,7 @@ beforeEach(async () => {
     module: () => f.module,
     clock: now,
     operations: quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
-    custodyChanges: { 'custody.redeal': turnover(f.custody) },
+    ceremonies: { 'custody.redeal': turnover(f.custody) },
     params: quorumParams,
   });
   oldCustody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(ADA, BABBAGE, CURIE), label: 'turnover' });

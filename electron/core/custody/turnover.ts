@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CustodyChange } from '../quorum/quorum-service';
+import type { CeremonyOperation } from '../quorum/quorum-service';
 import type { CustodyService } from './custody-service';
 
 const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
@@ -14,15 +14,16 @@ export const RedealParams = z
  * Custodian turnover (add, remove, replace, change t) as a quorum action: the current holders
  * rebuild the SO PIN, every new holder confirms with both factors, and the token is re-dealt.
  */
-export function turnover(custody: CustodyService): CustodyChange {
+export function turnover(custody: CustodyService): CeremonyOperation {
   return {
+    pins: ['so'],
     newHolders: (params) => RedealParams.parse(params).holders,
-    run: async ({ soPin, holderKeys, params, custodyId }) => {
+    run: async ({ pins, holderKeys, params, custodyId }) => {
       const { threshold, holders } = RedealParams.parse(params);
       // Deal in the order the proposal names the holders, so the record reads as approved.
       const keys = holders.map((id) => holderKeys.find((k) => k.custodianId === id)!);
-      const record = await custody.redeal(custodyId, soPin, keys, threshold);
-      return { custodyId: record.id, replaces: custodyId, threshold: record.threshold, holders };
+      const record = await custody.redeal(custodyId, pins.so!, keys, threshold);
+      return { result: { custodyId: record.id, replaces: custodyId, threshold: record.threshold, holders } };
     },
   };
 }

@@ -10,6 +10,8 @@ import { unsealShare } from '../custody/custody-service';
 import { CustosError } from '../errors';
 import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
+import type { TokenRef } from '../../../shared/tokens';
+import { HeldSecrets } from './held-secrets';
 import type { ZodType } from 'zod';
 import { sql } from '../store/sql';
 
@@ -21,12 +23,19 @@ import { sql } from '../store/sql';
 export type QuorumOperation = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown; proposalId: string }) => { result: unknown; commit?: () => void } | unknown;
 
 /**
- * A quorum action that changes who holds the token (turnover). It needs the SO PIN rebuilt, not a
- * user login, and the passphrase key of every new holder, who confirm by approving.
+ * A quorum action that opens the token itself because one user login is not enough: it needs the
+ * SO PIN (turnover; a backup's trusted KEK), new holders' passphrase keys (who confirm by
+ * approving), or material entered at the ceremony (backup shares on restore).
  */
-export interface CustodyChange {
-  newHolders(params: unknown): string[];
-  run(context: { soPin: Buffer; holderKeys: UnsealKey[]; params: unknown; custodyId: string }): Promise<unknown>;
+export interface CeremonyOperation {
+  /** The PINs the approvals must rebuild; each approval unseals the holder's share of each. */
+  pins: readonly PinKind[];
+  newHolders?(params: unknown): string[];
+  /** What it still waits for besides approvals, in words; empty when ready. */
+  waitingFor?(proposalId: string, params: unknown): string[];
+  run(context: { pins: Partial<Record<PinKind, Buffer>>; holderKeys: UnsealKey[]; params: unknown; custodyId: string; proposalId: string; token: TokenRef }): Promise<{ result: unknown; commit?: () => void }>;
+  /** Overwrites what the operation holds for the proposal when it closes without running. */
+  forget?(proposalId: string): void;
 }
 
 /**
@@ -63,13 +72,9 @@ export interface ProposalView {
   securityOfficersApproved: number;
   /** For a change of custodians: new holders who have not yet confirmed with both factors. */
   holdersToConfirm: string[];
+  /** What else the operation waits for (backup shares to enter…), in words. */
+  waitingFor: string[];
   outcome: unknown;
-}
-
-/** A share (or, for a new holder, a passphrase key) held in memory until it expires. */
-interface Held {
-  secret: Uint8Array;
-  expiresAt: Date;
 }
 
 /**
@@ -94,9 +99,10 @@ export function shortFingerprint(fingerprint: string): string {
  * out and overwrites PIN and shares. Approvals bind to the proposal's SHA-256 fingerprint.
  */
 export class QuorumService {
-  private readonly held = new Map<string, Map<string, Held>>();
-  /** New holders' passphrase keys for a pending change of custodians, by proposal. */
-  private readonly heldKeys = new Map<string, Map<string, Held>>();
+  /** Unsealed shares of each PIN, by proposal and approver. */
+  private readonly held: Record<PinKind, HeldSecrets>;
+  /** New holders' passphrase keys for a pending change of custodians. */
+  private readonly heldKeys: HeldSecrets;
   private readonly clock: () => Date;
 
   constructor(
@@ -107,7 +113,7 @@ export class QuorumService {
       custody: CustodyService;
       module: () => TokenModule;
       operations: Record<string, QuorumOperation>;
-      custodyChanges?: Record<string, CustodyChange>;
+      ceremonies?: Record<string, CeremonyOperation>;
       reconcilers?: Record<string, QuorumReconciler>;
       /** Parameter schemas by action, checked when proposed so approvers never approve a proposal that cannot run. */
       params?: Record<string, ZodType>;
@@ -116,10 +122,12 @@ export class QuorumService {
     },
   ) {
     this.clock = options.clock ?? (() => new Date());
+    this.held = { user: new HeldSecrets(this.clock), so: new HeldSecrets(this.clock) };
+    this.heldKeys = new HeldSecrets(this.clock);
   }
 
   propose(request: { custodyId: string; action: string; params: unknown; requestedBy: string; minutes?: number }): ProposalView {
-    if (!(request.action in this.options.operations) && !(request.action in (this.options.custodyChanges ?? {}))) {
+    if (!(request.action in this.options.operations) && !(request.action in (this.options.ceremonies ?? {}))) {
       throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${request.action}”.`);
     }
     const custody = this.options.custody.record(request.custodyId);
@@ -131,7 +139,7 @@ export class QuorumService {
       throw new CustosError('PROPOSAL_INVALID', `This ${request.action} proposal cannot be carried out as written, so it was not proposed.`, problems);
     }
     const params = checked ? checked.data : request.params;
-    for (const id of this.options.custodyChanges?.[request.action]?.newHolders(params) ?? []) {
+    for (const id of this.options.ceremonies?.[request.action]?.newHolders?.(params) ?? []) {
       const holder = this.options.custodians.get(id);
       if (!holder.roles.includes('custodian')) throw new CustosError('PROPOSAL_INVALID', `${holder.name} is not enrolled as a custodian, so cannot hold a share.`);
     }
@@ -162,14 +170,14 @@ export class QuorumService {
     if (given.length < 16 || !proposal.fingerprint.startsWith(given)) {
       refuse('FINGERPRINT_MISMATCH', 'The fingerprint you confirmed is not this proposal’s: something in it differs from what you were told.', ['Compare the fingerprint aloud again. Do not approve until it matches exactly.']);
     }
-    const change = this.options.custodyChanges?.[proposal.action];
-    const newHolder = change?.newHolders(proposal.params).includes(request.custodianId) ?? false;
+    const ceremony = this.options.ceremonies?.[proposal.action];
+    const newHolder = ceremony?.newHolders?.(proposal.params).includes(request.custodianId) ?? false;
     // A requester who will hold a share in a turnover confirms that with both factors; it is not an approval.
     const selfConfirm = request.custodianId === proposal.requestedBy;
     if (selfConfirm && !newHolder) refuse('SELF_APPROVAL', 'Nobody can approve their own proposal.', ['Another custodian must approve it.']);
     const approver = this.options.custodians.get(request.custodianId);
-    const pin: PinKind = change ? 'so' : 'user';
-    const holdsShare = !selfConfirm && this.options.store.get(sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = ${pin}`) !== undefined;
+    const pins = ceremony?.pins ?? (['user'] as const);
+    const holdsShare = !selfConfirm && this.options.store.get(sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = ${pins[0]!}`) !== undefined;
     // A share that expired or died with a restart may be given again; a live approval counts once.
     const earlier = proposal.approvals.find((a) => a.custodianId === request.custodianId);
     if (earlier && (earlier.held || !holdsShare)) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
@@ -177,11 +185,14 @@ export class QuorumService {
       refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
     }
     const key = this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
-    let share: Buffer | null = null;
+    const shares: [PinKind, Buffer][] = [];
     let newHolderKey: Uint8Array | null = null;
     try {
-      if (holdsShare) share = unsealShare(this.options.store, proposal.custodyId, request.custodianId, pin, key, approver.name);
+      if (holdsShare) for (const pin of pins) shares.push([pin, unsealShare(this.options.store, proposal.custodyId, request.custodianId, pin, key, approver.name)]);
       if (newHolder) newHolderKey = Uint8Array.from(key);
+    } catch (error) {
+      shares.forEach(([, share]) => share.fill(0));
+      throw error;
     } finally {
       key.fill(0);
     }
@@ -196,15 +207,26 @@ export class QuorumService {
       );
     }
     const expiresAt = new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000);
-    if (share) {
-      hold(this.held, proposal.id, request.custodianId, { secret: Uint8Array.from(share), expiresAt });
+    for (const [pin, share] of shares) {
+      this.held[pin].hold(proposal.id, request.custodianId, Uint8Array.from(share), expiresAt);
       share.fill(0);
     }
-    if (newHolderKey) hold(this.heldKeys, proposal.id, request.custodianId, { secret: newHolderKey, expiresAt });
-    const updated = this.view(proposal.id);
-    const ready = this.live(this.held, proposal.id).length >= updated.threshold && updated.securityOfficersApproved >= updated.securityOfficersRequired && updated.holdersToConfirm.length === 0;
-    if (ready) await this.execute(updated);
-    return this.view(proposal.id);
+    if (newHolderKey) this.heldKeys.hold(proposal.id, request.custodianId, newHolderKey, expiresAt);
+    return this.proceed(proposal.id);
+  }
+
+  /** Runs the proposal once everything it needs is held; otherwise shows what it waits for. */
+  async proceed(proposalId: string): Promise<ProposalView> {
+    const proposal = this.view(proposalId);
+    const pins = this.options.ceremonies?.[proposal.action]?.pins ?? ['user'];
+    const ready =
+      proposal.state === 'open' &&
+      pins.every((pin) => this.held[pin].live(proposal.id).length >= proposal.threshold) &&
+      proposal.securityOfficersApproved >= proposal.securityOfficersRequired &&
+      proposal.holdersToConfirm.length === 0 &&
+      proposal.waitingFor.length === 0;
+    if (ready) await this.execute(proposal);
+    return this.view(proposalId);
   }
 
   reject(proposalId: string, custodianId: string): ProposalView {
@@ -223,9 +245,9 @@ export class QuorumService {
     );
     if (!row) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no such proposal.');
     const body = JSON.parse(row.body) as { action: string; params: unknown; token: { serial: string; label: string } };
-    const live = new Set(this.live(this.held, id).map(([custodianId]) => custodianId));
-    const confirmed = new Set(this.live(this.heldKeys, id).map(([custodianId]) => custodianId));
-    const change = this.options.custodyChanges?.[body.action];
+    const live = new Set([...this.held.user.live(id), ...this.held.so.live(id)].map(([custodianId]) => custodianId));
+    const confirmed = new Set(this.heldKeys.live(id).map(([custodianId]) => custodianId));
+    const ceremony = this.options.ceremonies?.[body.action];
     const approvals = this.options.store
       .all<{ custodian_id: string; approved_at: string }>(sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id} ORDER BY approved_at`)
       .map((a) => ({ custodianId: a.custodian_id, approvedAt: a.approved_at, held: live.has(a.custodian_id) }));
@@ -244,7 +266,8 @@ export class QuorumService {
       threshold: this.options.custody.record(row.custody_id).threshold,
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
       securityOfficersApproved: approvals.filter((a) => this.options.custodians.get(a.custodianId).roles.includes('security-officer')).length,
-      holdersToConfirm: row.state === 'open' && change ? change.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
+      holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
+      waitingFor: row.state === 'open' && ceremony?.waitingFor ? ceremony.waitingFor(id, body.params) : [],
       outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as unknown),
     };
   }
@@ -258,10 +281,7 @@ export class QuorumService {
 
   /** Drops every held share: on quit, and when the process dies the memory goes with it. */
   forgetAll(): void {
-    for (const held of [this.held, this.heldKeys]) {
-      for (const holding of held.values()) for (const { secret } of holding.values()) secret.fill(0);
-      held.clear();
-    }
+    for (const held of [this.held.user, this.held.so, this.heldKeys]) held.clear();
   }
 
   /**
@@ -287,25 +307,24 @@ export class QuorumService {
     this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'proposal.execute.begin', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint } }, () =>
       this.options.store.execute(sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${this.clock().toISOString()})`),
     );
-    const shares = this.live(this.held, proposal.id).map(([, held]) => held.secret);
-    const change = this.options.custodyChanges?.[proposal.action];
-    let pin: Uint8Array | null = null;
+    const ceremony = this.options.ceremonies?.[proposal.action];
+    const pins: Partial<Record<PinKind, Buffer>> = {};
     let outcome: Outcome;
     let commit: (() => void) | undefined;
     try {
-      pin = await combine(shares);
-      if (change) {
-        const holderKeys = this.live(this.heldKeys, proposal.id).map(([custodianId, held]) => ({ custodianId, key: Buffer.from(held.secret) }));
-        const soPin = Buffer.from(pin);
+      for (const pin of ceremony?.pins ?? ['user']) pins[pin] = await this.rebuild(pin, proposal.id);
+      if (ceremony) {
+        const holderKeys = this.heldKeys.live(proposal.id).map(([custodianId, key]) => ({ custodianId, key: Buffer.from(key) }));
         try {
-          outcome = { status: 'ok', result: (await change.run({ soPin, holderKeys, params: proposal.params, custodyId: proposal.custodyId })) ?? null };
+          const returned = await ceremony.run({ pins, holderKeys, params: proposal.params, custodyId: proposal.custodyId, proposalId: proposal.id, token: proposal.token });
+          commit = returned.commit;
+          outcome = { status: 'ok', result: returned.result ?? null };
         } finally {
-          soPin.fill(0);
           holderKeys.forEach((k) => k.key.fill(0));
         }
       } else {
         const operation = this.options.operations[proposal.action]!;
-        const pinText = Buffer.from(pin).toString('latin1');
+        const pinText = pins.user!.toString('latin1');
         const returned = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params, proposalId: proposal.id }));
         commit = isOutcome(returned) ? returned.commit : undefined;
         outcome = { status: 'ok', result: (isOutcome(returned) ? returned.result : returned) ?? null };
@@ -313,12 +332,12 @@ export class QuorumService {
     } catch (error) {
       outcome = { status: 'failed', code: error instanceof CustosError ? error.code : 'INTERNAL' };
     } finally {
-      pin?.fill(0);
+      Object.values(pins).forEach((pin) => pin.fill(0));
       this.drop(proposal.id);
     }
     this.finish(proposal, outcome, commit, 'proposal.execute');
     // Proposals still open against a custody that was just replaced can no longer be carried out.
-    if (change && outcome.status === 'ok') {
+    if (ceremony?.newHolders && outcome.status === 'ok') {
       for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open'`)) this.close(id, null, 'cancelled', 'proposal.void');
     }
   }
@@ -353,17 +372,12 @@ export class QuorumService {
     return proposal;
   }
 
-  private live(held: Map<string, Map<string, Held>>, id: string): [string, Held][] {
-    const holding = held.get(id);
-    if (!holding) return [];
-    const now = this.clock();
-    for (const [custodianId, held] of holding) {
-      if (held.expiresAt <= now) {
-        held.secret.fill(0);
-        holding.delete(custodianId);
-      }
-    }
-    return [...holding.entries()];
+  /** One PIN from the held shares; the caller overwrites it. */
+  private async rebuild(pin: PinKind, proposalId: string): Promise<Buffer> {
+    const secret = await combine(this.held[pin].live(proposalId).map(([, share]) => share));
+    const bytes = Buffer.from(secret);
+    secret.fill(0);
+    return bytes;
   }
 
   private close(id: string, by: string | null, state: 'rejected' | 'cancelled' | 'expired', action: string): ProposalView {
@@ -377,10 +391,9 @@ export class QuorumService {
   }
 
   private drop(proposalId: string): void {
-    for (const held of [this.held, this.heldKeys]) {
-      for (const { secret } of held.get(proposalId)?.values() ?? []) secret.fill(0);
-      held.delete(proposalId);
-    }
+    for (const held of [this.held.user, this.held.so, this.heldKeys]) held.drop(proposalId);
+    const action = this.options.store.get<{ body: string }>(sql`SELECT body FROM proposals WHERE id = ${proposalId}`);
+    if (action) this.options.ceremonies?.[(JSON.parse(action.body) as { action: string }).action]?.forget?.(proposalId);
   }
 
   private actor(custodianId: string): AuditActor {
@@ -389,9 +402,3 @@ export class QuorumService {
   }
 }
 
-function hold(held: Map<string, Map<string, Held>>, proposalId: string, custodianId: string, item: Held): void {
-  const holding = held.get(proposalId) ?? new Map<string, Held>();
-  holding.get(custodianId)?.secret.fill(0);
-  holding.set(custodianId, item);
-  held.set(proposalId, holding);
-}

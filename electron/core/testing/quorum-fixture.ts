@@ -2,7 +2,7 @@ import { CustodianService } from '../custodians/custodian-service';
 import { totpCodeAt } from '../custodians/totp';
 import { CustodyService, type Holder } from '../custody/custody-service';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
-import { QuorumService, type CustodyChange, type QuorumOperation } from '../quorum/quorum-service';
+import { QuorumService, type CeremonyOperation, type QuorumOperation } from '../quorum/quorum-service';
 import { openAudit } from './audit-fixture';
 
 export interface EnrolledCustodian {
@@ -41,8 +41,8 @@ export async function quorumFixture(dataDir: string, names: { name: string; role
     enrolled,
     tick,
     /** A quorum service on these parts, with the given operations and the fixture's clock. */
-    quorum(operations: Record<string, QuorumOperation>, custodyChanges: Record<string, CustodyChange> = {}): QuorumService {
-      return new QuorumService({ store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now, operations, custodyChanges });
+    quorum(operations: Record<string, QuorumOperation>, ceremonies: Record<string, CeremonyOperation> = {}): QuorumService {
+      return new QuorumService({ store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now, operations, ceremonies });
     },
     holders(...who: number[]): Holder[] {
       tick();
