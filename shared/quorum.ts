@@ -27,7 +27,7 @@ export const CustodyRequest = z.strictObject({
   label: z.string().trim().min(1).max(32).optional(),
 });
 
-export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature', 'key.activate', 'key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'key.cancel-destruction', 'key.destroy', 'custody.redeal']);
+export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature', 'key.activate', 'key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'key.cancel-destruction', 'key.destroy', 'custody.redeal', 'key.backup', 'key.restore']);
 export type QuorumAction = z.infer<typeof QuorumAction>;
 
 export const ProposalView = z.object({
@@ -56,7 +56,7 @@ export type ProposalView = z.infer<typeof ProposalView>;
 export const ProposalRequest = z.strictObject({
   custodyId: Id16,
   action: QuorumAction,
-  params: z.record(z.string(), z.union([z.string().max(200), z.number(), z.boolean(), z.array(Id16).max(16)])).default({}),
+  params: z.record(z.string(), z.union([z.string().max(200), z.number(), z.boolean(), z.array(z.string().regex(/^[0-9a-f]{16}([0-9a-f]{16})?$/)).max(32)])).default({}),
   requester: FactorProof,
 });
 

@@ -14,6 +14,7 @@ import { KeyInventory } from './keys/key-inventory';
 import { quorumOperations, quorumParams } from './quorum/operations';
 import { reconcileGeneration } from './keys/key-generation';
 import { turnover } from './custody/turnover';
+import { BackupService } from './backup/backup-service';
 import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
@@ -106,6 +107,7 @@ export class CustosCore {
   readonly custody: CustodyService;
   readonly quorum: QuorumService;
   readonly keys: KeyInventory;
+  readonly backups: BackupService;
   readonly actor: AuditActor;
 
   private constructor(
@@ -147,6 +149,15 @@ export class CustosCore {
     });
     this.keys = new KeyInventory(store, this.audit, options.clock);
     this.custody = new CustodyService({ store, audit: this.audit, custodians: this.custodians, actor: this.actor, module: () => this.tokens.ready() });
+    this.backups = new BackupService({
+      store,
+      audit: this.audit,
+      custodians: this.custodians,
+      keys: this.keys,
+      module: () => this.tokens.ready(),
+      quorum: () => this.quorum,
+      clock: options.clock ?? (() => new Date()),
+    });
     this.quorum = new QuorumService({
       store,
       audit: this.audit,
@@ -154,7 +165,7 @@ export class CustosCore {
       custody: this.custody,
       module: () => this.tokens.ready(),
       operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
-      ceremonies: { 'custody.redeal': turnover(this.custody) },
+      ceremonies: { 'custody.redeal': turnover(this.custody), 'key.backup': this.backups.backupCeremony(), 'key.restore': this.backups.restoreCeremony() },
       reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date())) },
       params: quorumParams,
       ...(options.clock ? { clock: options.clock } : {}),
@@ -197,6 +208,7 @@ export class CustosCore {
 
   close(): void {
     this.quorum.forgetAll();
+    this.backups.forgetAll();
     this.tokens.close();
     this.audit.close();
     this.host.closeAll();

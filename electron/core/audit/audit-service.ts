@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, verify } from 'node:crypto';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError, isCustosError } from '../errors';
@@ -113,6 +113,21 @@ export class AuditService {
     const key = this.noteKey();
     if (!key) throw new CustosError('AUDIT_UNAVAILABLE', 'No audit key has been created yet.');
     return verifierKeyString(key);
+  }
+
+  /**
+   * Signs a document Custos produced (a backup manifest, a report) with the audit key: Ed25519
+   * over its exact bytes, so `openssl pkeyutl -verify -rawin` checks it with the exported key.
+   */
+  signDocument(bytes: Buffer): Buffer {
+    this.log();
+    return this.key!.sign(bytes);
+  }
+
+  /** Whether this installation's audit key (as on record) signed exactly these bytes. */
+  verifyDocument(bytes: Buffer, signature: Buffer): boolean {
+    const key = this.noteKey();
+    return key !== null && signature.length === 64 && verify(null, bytes, ed25519PublicKeyObject(key.publicKey), signature);
   }
 
   /** The key the audit token proved it holds when the log opened: the default trust for verification. */

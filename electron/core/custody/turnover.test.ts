@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCodeAt } from '../custodians/totp';
 import type { QuorumService } from '../quorum/quorum-service';
 import { quorumOperations, quorumParams } from '../quorum/operations';
-import { QuorumService as Quorum } from '../quorum/quorum-service';
 import { KeyInventory } from '../keys/key-inventory';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -19,17 +18,7 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dana' }, { name: 'Eve', roles: ['auditor'] }]);
   const now = () => f.clock.now;
-  quorum = new Quorum({
-    store: f.opened.store,
-    audit: f.opened.audit,
-    custodians: f.custodians,
-    custody: f.custody,
-    module: () => f.module,
-    clock: now,
-    operations: quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
-    ceremonies: { 'custody.redeal': turnover(f.custody) },
-    params: quorumParams,
-  });
+  quorum = f.quorum(quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)), { 'custody.redeal': turnover(f.custody) }, quorumParams);
   oldCustody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(ADA, BABBAGE, CURIE), label: 'turnover' });
 });
 afterEach(() => {

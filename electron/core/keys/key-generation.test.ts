@@ -33,14 +33,7 @@ afterEach(() => {
 });
 
 async function approved(action: string, params: unknown, approvers = action === 'key.destroy' ? [1, 2, 3] : [1, 2]) {
-  const proposal = quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
-  let view = proposal;
-  for (const who of approvers) {
-    f.tick();
-    const c = f.enrolled[who]!;
-    view = await quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, f.clock.now), fingerprint: proposal.shortFingerprint });
-  }
-  return view;
+  return f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id }), approvers);
 }
 const generate = (algorithm: string, usage = 'sign', label = `${algorithm} test key`) =>
   approved('key.generate', { algorithm, label, usage, backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') });

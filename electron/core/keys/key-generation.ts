@@ -21,7 +21,7 @@ export const GenerateParams = z.strictObject({
 });
 export type GenerateParams = z.infer<typeof GenerateParams>;
 
-const CURVES: Record<string, { params: string; crv: string; size: number }> = {
+export const CURVES: Record<string, { params: string; crv: string; size: number }> = {
   'EC-P256': { params: '06082a8648ce3d030107', crv: 'P-256', size: 32 },
   'EC-P384': { params: '06052b81040022', crv: 'P-384', size: 48 },
 };
@@ -121,7 +121,7 @@ export function reconcileGeneration(store: Store, now: () => Date): QuorumReconc
 }
 
 /** The public key as SubjectPublicKeyInfo DER, built through node:crypto from the token's attributes. */
-function publicKeySpki(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algorithm: string): Buffer {
+export function publicKeySpki(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algorithm: string): Buffer {
   const b64u = (b: Buffer) => b.toString('base64url');
   if (algorithm.startsWith('RSA')) {
     const [n, e] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_MODULUS }, { type: pkcs11js.CKA_PUBLIC_EXPONENT }]);
@@ -165,7 +165,7 @@ export function testSignature(store: Store): QuorumOperation {
 }
 
 /** r ‖ s from PKCS#11 into the DER SEQUENCE of two INTEGERs that X.509 tools read. */
-function ecdsaDer(raw: Buffer): Buffer {
+export function ecdsaDer(raw: Buffer): Buffer {
   const integer = (half: Buffer) => {
     let v = half;
     while (v.length > 1 && v[0] === 0 && (v[1]! & 0x80) === 0) v = v.subarray(1);

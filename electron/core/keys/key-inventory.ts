@@ -7,6 +7,22 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { policyVerdict } from './algorithm-policy';
 
+/** What a backup manifest says about a key: enough to add it to an inventory that never saw it. */
+export interface RestoredKey {
+  id: string;
+  label: string;
+  algorithm: string;
+  usage: string;
+  backupable: boolean;
+  state: string;
+  createdAt: string;
+  cryptoperiodDays: number;
+  expiresAt: string;
+  kcv: string | null;
+  publicKey: string | null;
+  fingerprint: string;
+}
+
 export interface KeyRecord {
   id: string;
   label: string;
@@ -97,6 +113,36 @@ export class KeyInventory {
     this.audit.record({ actor: { type: 'system', id: 'system' }, action: 'key.destroyed', object: { type: 'key', id }, params: { from: key.state, proof } }, () =>
       this.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${id}`),
     );
+  }
+
+  /**
+   * A key unwrapped from a backup into a token, proven identical. A key the inventory knows moves
+   * to that token in the state it had; one it does not know is added as the manifest describes it.
+   * A destroyed key (restored only by the quorum's explicit override) comes back suspended, so a
+   * second decision is needed before it is used.
+   */
+  registerRestored(key: RestoredKey, where: { token: { serial: string; label: string }; custodyId: string; proposalId: string; setId: string }): void {
+    const existing = this.store.get<{ state: KeyState }>(sql`SELECT state FROM keys WHERE id = ${key.id}`);
+    const was = existing?.state ?? (key.state as KeyState);
+    const state: KeyState = was === 'destroyed' ? 'suspended' : was;
+    this.audit.record(
+      { actor: { type: 'system', id: 'system' }, action: 'key.restored', object: { type: 'key', id: key.id }, params: { setId: where.setId, token: where.token, from: existing?.state ?? null, to: state } },
+      () => {
+        if (existing) {
+          this.store.execute(sql`UPDATE keys SET token_serial = ${where.token.serial}, token_label = ${where.token.label}, custody_id = ${where.custodyId}, state = ${state} WHERE id = ${key.id}`);
+          return;
+        }
+        this.store.execute(sql`
+          INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
+          VALUES (${key.id}, ${where.custodyId}, ${where.token.serial}, ${where.token.label}, ${key.label}, ${key.algorithm}, ${key.usage}, ${key.backupable ? 1 : 0}, ${state},
+                  ${key.createdAt}, ${key.cryptoperiodDays}, ${key.expiresAt}, ${key.publicKey ? Buffer.from(key.publicKey, 'base64') : null}, ${key.kcv}, ${key.fingerprint}, ${where.proposalId})`);
+      },
+    );
+  }
+
+  /** The stored public key (SPKI DER) or null for a secret key. */
+  publicKey(id: string): Buffer | null {
+    return this.store.get<{ public_key: Buffer | null }>(sql`SELECT public_key FROM keys WHERE id = ${id}`)?.public_key ?? null;
   }
 
   /** Throws why the transition is not allowed now; the quorum checks before anyone's work is spent. */

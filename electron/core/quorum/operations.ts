@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { z, type ZodType } from 'zod';
 import type { QuorumAction } from '../../../shared/quorum';
+import { BackupParams, RestoreParams } from '../backup/backup-service';
 import { RedealParams } from '../custody/turnover';
 import type { KeyInventory, KeyTransition } from '../keys/key-inventory';
 import { destructionOperations, ScheduleParams } from '../keys/destruction';
@@ -55,4 +56,6 @@ export const quorumParams = {
   'key.cancel-destruction': KeyParams,
   'key.destroy': KeyParams,
   'custody.redeal': RedealParams,
+  'key.backup': BackupParams,
+  'key.restore': RestoreParams,
 } satisfies Record<QuorumAction, ZodType>;

@@ -31,6 +31,8 @@ export interface CeremonyOperation {
   /** The PINs the approvals must rebuild; each approval unseals the holder's share of each. */
   pins: readonly PinKind[];
   newHolders?(params: unknown): string[];
+  /** Refuses, when proposed, what cannot run against the current state (beyond the parameter schema). */
+  check?(params: unknown, custodyId: string): void;
   /** What it still waits for besides approvals, in words; empty when ready. */
   waitingFor?(proposalId: string, params: unknown): string[];
   run(context: { pins: Partial<Record<PinKind, Buffer>>; holderKeys: UnsealKey[]; params: unknown; custodyId: string; proposalId: string; token: TokenRef }): Promise<{ result: unknown; commit?: () => void }>;
@@ -143,6 +145,7 @@ export class QuorumService {
       const holder = this.options.custodians.get(id);
       if (!holder.roles.includes('custodian')) throw new CustosError('PROPOSAL_INVALID', `${holder.name} is not enrolled as a custodian, so cannot hold a share.`);
     }
+    this.options.ceremonies?.[request.action]?.check?.(params, custody.id);
     const requester = this.options.custodians.get(request.requestedBy);
     const id = randomBytes(8).toString('hex');
     const now = this.clock();

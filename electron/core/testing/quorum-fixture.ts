@@ -2,7 +2,8 @@ import { CustodianService } from '../custodians/custodian-service';
 import { totpCodeAt } from '../custodians/totp';
 import { CustodyService, type Holder } from '../custody/custody-service';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
-import { QuorumService, type CeremonyOperation, type QuorumOperation } from '../quorum/quorum-service';
+import type { ZodType } from 'zod';
+import { QuorumService, type CeremonyOperation, type ProposalView, type QuorumOperation } from '../quorum/quorum-service';
 import { openAudit } from './audit-fixture';
 
 export interface EnrolledCustodian {
@@ -41,8 +42,18 @@ export async function quorumFixture(dataDir: string, names: { name: string; role
     enrolled,
     tick,
     /** A quorum service on these parts, with the given operations and the fixture's clock. */
-    quorum(operations: Record<string, QuorumOperation>, ceremonies: Record<string, CeremonyOperation> = {}): QuorumService {
-      return new QuorumService({ store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now, operations, ceremonies });
+    quorum(operations: Record<string, QuorumOperation>, ceremonies: Record<string, CeremonyOperation> = {}, params?: Record<string, ZodType>): QuorumService {
+      return new QuorumService({ store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now, operations, ceremonies, ...(params ? { params } : {}) });
+    },
+    /** Each approver in turn, a TOTP step apart, confirming the proposal's short fingerprint. */
+    async approveAll(quorum: QuorumService, proposal: ProposalView, approvers: number[]): Promise<ProposalView> {
+      let view = proposal;
+      for (const who of approvers) {
+        tick();
+        const c = enrolled[who]!;
+        view = await quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, clock.now), fingerprint: proposal.shortFingerprint });
+      }
+      return view;
     },
     holders(...who: number[]): Holder[] {
       tick();

@@ -7,6 +7,7 @@ import { proposals } from './0005-proposals';
 import { keys } from './0006-keys';
 import { destruction } from './0007-destruction';
 import { executions } from './0008-executions';
+import { backups } from './0009-backups';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups];

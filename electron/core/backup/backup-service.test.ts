@@ -1,0 +1,237 @@
+import { execFileSync } from 'node:child_process';
+import { createCipheriv, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../canonical-json';
+import { KeyInventory } from '../keys/key-inventory';
+import { quorumOperations, quorumParams } from '../quorum/operations';
+import type { ProposalView, QuorumService } from '../quorum/quorum-service';
+import { DATABASE_FILE } from '../store/database';
+import { sql } from '../store/sql';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { BackupService } from './backup-service';
+import { chooseWrapMechanism } from './key-wrap';
+import { decodeCard, encodeCard } from './share-card';
+
+let dataDir: string;
+let cleanup: () => void;
+let f: Awaited<ReturnType<typeof quorumFixture>>;
+let quorum: QuorumService;
+let backups: BackupService;
+let inventory: KeyInventory;
+let source: string;
+
+beforeEach(async () => {
+  ({ dataDir, cleanup } = tempDataDir());
+  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+  const now = () => f.clock.now;
+  inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
+  backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum, clock: now });
+  quorum = f.quorum(quorumOperations(f.opened.store, now, inventory), { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, quorumParams);
+  source = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'source' })).id;
+});
+afterEach(() => {
+  quorum.forgetAll();
+  backups.forgetAll();
+  f.close();
+  cleanup();
+});
+
+const id = (who: number) => f.enrolled[who]!.id;
+async function approved(custodyId: string, action: string, params: Record<string, unknown>, approvers = [1, 2]): Promise<ProposalView> {
+  return f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: id(0) }), approvers);
+}
+async function generate(algorithm: string, usage = 'sign', backupable = true): Promise<string> {
+  const done = await approved(source, 'key.generate', { algorithm, label: `${algorithm} ${usage}`, usage, backupable, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+  expect(done.state).toBe('executed');
+  return (done.outcome as { result: { keyId: string } }).result.keyId;
+}
+async function backUp(keyIds: string[], holders = [0, 1, 2], threshold = 2) {
+  const done = await approved(source, 'key.backup', { keyIds, holders: holders.map(id), threshold });
+  expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
+  return (done.outcome as { result: { setId: string } }).result.setId;
+}
+async function freshCustody(label: string): Promise<string> {
+  return (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;
+}
+const auditActions = () => [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } });
+
+describe('backup and restore on SoftHSM2', () => {
+  it('round-trips AES, RSA and EC keys into a fresh token: same check value, and signatures verify against the exported PEM', async () => {
+    const aes = await generate('AES-256', 'encrypt');
+    const aesWrap = await generate('AES-256', 'wrap');
+    const rsa = await generate('RSA-3072');
+    const p256 = await generate('EC-P256');
+    const p384 = await generate('EC-P384');
+    const setId = await backUp([aes, aesWrap, rsa, p256, p384]);
+    const cards = backups.printableCards(setId);
+    expect(cards.map((c) => [c.index, c.holder.name])).toEqual([[1, 'Ada'], [2, 'Babbage'], [3, 'Curie']]);
+    expect(backups.list()[0]).toMatchObject({ setId, threshold: 2, verifiedAt: expect.any(String), mechanism: 'CKM_AES_KEY_WRAP_PAD' });
+    backups.forgetCards(setId);
+    const kcv = inventory.get(aes).kcv;
+
+    const target = await freshCustody('fresh');
+    const restore = await approved(target, 'key.restore', { setId });
+    expect(restore).toMatchObject({ state: 'open', waitingFor: ['2 more share cards of backup set ' + setId.slice(0, 8)] });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    const done = await backups.enterShare(restore.id, cards[2]!.qr);
+    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { keys: expect.arrayContaining([expect.objectContaining({ keyId: p256 })]) } } });
+
+    // The restored keys live in the fresh token now, and they are the same keys.
+    const fresh = f.custody.record(target).token;
+    expect(inventory.get(p256).token).toEqual(fresh);
+    expect(inventory.get(aes).kcv).toBe(kcv);
+    for (const keyId of [p256, p384, rsa]) {
+      const signed = await approved(target, 'key.test-signature', { keyId, challenge: `restored ${keyId}` });
+      const { signature } = (signed.outcome as { result: { signature: string } }).result;
+      const pem = inventory.exportPublic(keyId, 'pem');
+      expect(verify('sha256', Buffer.from(`restored ${keyId}`), createPublicKey(pem), Buffer.from(signature, 'base64'))).toBe(true);
+      // …and openssl agrees, with nothing but the PEM.
+      writeFileSync(join(dataDir, 'k.pem'), pem);
+      writeFileSync(join(dataDir, 'msg'), `restored ${keyId}`);
+      writeFileSync(join(dataDir, 'sig'), Buffer.from(signature, 'base64'));
+      expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dataDir, 'k.pem'), '-signature', join(dataDir, 'sig'), join(dataDir, 'msg')], { encoding: 'utf8' })).toContain('Verified OK');
+    }
+    // An AES key restored into the fresh token has the same check value, measured there.
+    const kcvThere = f.module.withSession(fresh, { login: { user: 'user', pin: (await f.custody.rebuildPin(target, 'user', keysOf(1, 2))).toString('latin1') } }, (session, lib) => {
+      lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(aes, 'hex') }]);
+      const [handle] = lib.C_FindObjects(session, 1);
+      lib.C_FindObjectsFinal(session);
+      lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, handle!);
+      return lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
+    });
+    expect(kcvThere).toBe(kcv);
+    expect(auditActions().map((e) => e.action)).toEqual(expect.arrayContaining(['backup.share-enter', 'key.restored', 'proposal.execute']));
+  });
+
+  it('names a typo, a foreign card, a duplicate and a wrong share on entry; one card is not enough', async () => {
+    const key = await generate('EC-P256');
+    const setId = await backUp([key]);
+    const cards = backups.printableCards(setId);
+    const other = await backUp([key]);
+    const foreign = backups.printableCards(other)[0]!;
+    const target = await freshCustody('fresh');
+    const restore = await approved(target, 'key.restore', { setId });
+
+    const typo = cards[0]!.text.replace(/^(.)/, (c) => (c === 'A' ? 'B' : 'A'));
+    await expect(backups.enterShare(restore.id, typo)).rejects.toMatchObject({ code: 'SHARE_TYPO' });
+    await expect(backups.enterShare(restore.id, foreign.text)).rejects.toMatchObject({ code: 'SHARE_FOREIGN' });
+    // A well-formed card with the right set id, index and checksum but other share bytes.
+    const forged = decodeCard(cards[1]!.text);
+    forged.share[5]! ^= 1;
+    await expect(backups.enterShare(restore.id, encodeCard(forged))).rejects.toMatchObject({ code: 'SHARE_MISMATCH', message: expect.stringContaining('Babbage') });
+    const afterOne = await backups.enterShare(restore.id, cards[0]!.text);
+    expect(afterOne).toMatchObject({ state: 'open', waitingFor: [expect.stringContaining('1 more share card')] });
+    await expect(backups.enterShare(restore.id, cards[0]!.text)).rejects.toMatchObject({ code: 'SHARE_DUPLICATE' });
+    expect(auditActions().filter((e) => e.action === 'backup.share-enter').map((e) => e.result.code ?? e.result.status)).toEqual(['SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_MISMATCH', 'ok', 'SHARE_DUPLICATE']);
+    expect(inventory.get(key).token.label).toBe('source');
+  });
+
+  it('refuses a tampered backup file, or one signed by another installation, before importing anything', async () => {
+    const key = await generate('EC-P256');
+    const setId = await backUp([key]);
+    const file = backups.exportFile(setId);
+    expect(() => backups.importFile(file)).not.toThrow();
+    const parsed = JSON.parse(file) as { manifest: { keys: { wrapped: string }[]; threshold: number } };
+    const blob = Buffer.from(parsed.manifest.keys[0]!.wrapped, 'base64');
+    blob[7]! ^= 1;
+    const tampered = JSON.stringify({ ...parsed, manifest: { ...parsed.manifest, keys: [{ ...parsed.manifest.keys[0], wrapped: blob.toString('base64') }] } });
+    expect(() => backups.importFile(tampered)).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+    expect(() => backups.importFile(file.replace('"threshold": 2', '"threshold": 3'))).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+
+    // The same manifest signed by another installation's audit key (an Ed25519 key that is not ours).
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const manifestText = canonicalJson(JSON.parse(file).manifest);
+    const foreign = JSON.stringify({ ...JSON.parse(file), signature: sign(null, Buffer.from(manifestText), privateKey).toString('base64') });
+    expect(() => backups.importFile(foreign)).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('another Custos installation') }));
+    expect(backups.list()).toHaveLength(1);
+  });
+
+  it('lets a holder check their card without rebuilding anything, and records it', async () => {
+    const setId = await backUp([await generate('EC-P256')]);
+    const [card] = backups.printableCards(setId);
+    expect(backups.checkShare(card!.text)).toEqual({ setId, index: 1, holder: 'Ada' });
+    expect(backups.list()[0]!.holders[0]!.lastChecked).toEqual(expect.any(String));
+    expect(() => backups.checkShare(card!.text.slice(0, -2))).toThrow(expect.objectContaining({ code: 'SHARE_TYPO' }));
+    expect(auditActions().filter((e) => e.action === 'backup.share-check').map((e) => e.result.code ?? e.result.status)).toEqual(['ok', 'SHARE_TYPO']);
+  });
+
+  it('refuses keys that are not backup-able, and restoring a destroyed key without the quorum’s explicit override', async () => {
+    const locked = await generate('EC-P256', 'sign', false);
+    expect(() => quorum.propose({ custodyId: source, action: 'key.backup', params: { keyIds: [locked], holders: [id(0), id(1)], threshold: 2 }, requestedBy: id(0) })).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_INVALID' }),
+    );
+    const key = await generate('EC-P256');
+    const setId = await backUp([key]);
+    // As if destroyed by its ceremony (tested in keys/): the inventory says so.
+    f.opened.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${key}`);
+    const target = await freshCustody('fresh');
+    expect(() => quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) })).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
+    const cards = backups.printableCards(setId);
+    const restore = await approved(target, 'key.restore', { setId, overrideDestroyed: true });
+    await backups.enterShare(restore.id, cards[1]!.text);
+    expect(await backups.enterShare(restore.id, cards[2]!.text)).toMatchObject({ state: 'executed' });
+    expect(inventory.get(key).state).toBe('suspended');
+  });
+
+  it('fails cleanly, leaving no KEK behind, when the token refuses to wrap a key (SoftHSM2 2.6 and Ed25519)', async () => {
+    const ed = await generate('Ed25519');
+    const done = await approved(source, 'key.backup', { keyIds: [ed], holders: [id(0), id(1)], threshold: 2 });
+    expect(done).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    expect(trustedObjects()).toBe(0);
+    expect(backups.list()).toEqual([]);
+  });
+
+  it('refuses a stored manifest edited in the database', async () => {
+    const setId = await backUp([await generate('EC-P256')]);
+    f.opened.store.execute(sql`UPDATE backups SET manifest = replace(manifest, '"threshold":2', '"threshold":1') WHERE set_id = ${setId}`);
+    expect(() => backups.manifest(setId)).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+  });
+
+  it('keeps no KEK, share or key bytes in the database, and leaves no KEK in the token', async () => {
+    const setId = await backUp([await generate('AES-256', 'encrypt')]);
+    const cards = backups.printableCards(setId).map((c) => decodeCard(c.text).share);
+    expect(trustedObjects()).toBe(0);
+    const files = [DATABASE_FILE, `${DATABASE_FILE}-wal`].filter((name) => existsSync(join(dataDir, name))).map((name) => readFileSync(join(dataDir, name)));
+    for (const share of cards) for (const file of files) expect(file.includes(share.subarray(1, 17))).toBe(false);
+  });
+});
+
+describe('the wrap mechanism', () => {
+  it('is chosen from the token’s probe, and SoftHSM2’s CKM_AES_KEY_WRAP_PAD is RFC 5649 (checked against node:crypto)', () => {
+    const mechanism = chooseWrapMechanism(f.module.mechanisms(f.custody.record(source).token));
+    expect(mechanism).toEqual({ type: 0x210a, name: 'CKM_AES_KEY_WRAP_PAD' });
+    expect(() => chooseWrapMechanism([])).toThrow(expect.objectContaining({ code: 'MECHANISM_INVALID' }));
+    const kek = randomBytes(32);
+    const value = randomBytes(32);
+    const token = f.custody.record(source).token;
+    return f.custody.rebuildPin(source, 'user', keysOf(0, 1)).then((pin) => {
+      const wrapped = f.module.withSession(token, { write: true, login: { user: 'user', pin: pin.toString('latin1') } }, (session, lib) => {
+        const t = (type: number, v: pkcs11js.Template[number]['value']) => ({ type, value: v });
+        const aes = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES), t(pkcs11js.CKA_TOKEN, false)];
+        const wrapping = lib.C_CreateObject(session, [...aes, t(pkcs11js.CKA_VALUE, kek), t(pkcs11js.CKA_WRAP, true)]);
+        const target = lib.C_CreateObject(session, [...aes, t(pkcs11js.CKA_VALUE, value), t(pkcs11js.CKA_EXTRACTABLE, true)]);
+        return lib.C_WrapKey(session, { mechanism: mechanism.type }, wrapping, target, Buffer.alloc(64));
+      });
+      const cipher = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+      expect(wrapped).toEqual(Buffer.concat([cipher.update(value), cipher.final()]));
+    });
+  });
+});
+
+/** Trusted keys left in the source token: a backup's KEK must never outlive its ceremony. */
+function trustedObjects(): number {
+  return f.module.withSession(f.custody.record(source).token, {}, (session, lib) => {
+    lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TRUSTED, value: true }]);
+    const found = lib.C_FindObjects(session, 10).length;
+    lib.C_FindObjectsFinal(session);
+    return found;
+  });
+}
+
+function keysOf(...who: number[]) {
+  return f.holders(...who).map((h) => ({ custodianId: h.custodianId, key: f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') }));
+}

@@ -1,0 +1,419 @@
+import { randomBytes } from 'node:crypto';
+import { combine, split } from 'shamir-secret-sharing';
+import { z } from 'zod';
+import type { AuditActor } from '../../../shared/audit';
+import type { AuditService } from '../audit/audit-service';
+import type { CustodianService } from '../custodians/custodian-service';
+import { CustosError, isCustosError } from '../errors';
+import type { TokenModule } from '../hsm/token-module';
+import type { KeyInventory } from '../keys/key-inventory';
+import type { CeremonyOperation, ProposalView, QuorumService } from '../quorum/quorum-service';
+import { HeldSecrets } from '../quorum/held-secrets';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+import { chooseWrapMechanism, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
+import { backupFileText, Manifest, readBackupFile, signManifest, type ManifestKey } from './manifest';
+import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
+
+const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
+const Id32 = z.string().regex(/^[0-9a-f]{32}$/);
+
+export const BackupParams = z
+  .strictObject({
+    keyIds: z.array(Id32).min(1).max(32),
+    holders: z.array(Id16).min(2).max(16),
+    threshold: z.number().int().min(2).max(16),
+    /** Unwrap every blob in the same token as session objects and compare, before anyone relies on it. */
+    verify: z.boolean().default(true),
+  })
+  .refine((p) => new Set(p.holders).size === p.holders.length, { message: 'Each person can hold only one card.', path: ['holders'] })
+  .refine((p) => p.threshold <= p.holders.length, { message: 'The threshold cannot exceed the number of card holders.', path: ['threshold'] });
+
+export const RestoreParams = z.strictObject({
+  setId: Id32,
+  /** Restoring a key recorded as destroyed needs the quorum to approve exactly this. */
+  overrideDestroyed: z.boolean().default(false),
+});
+
+export interface PrintableCard {
+  setId: string;
+  index: number;
+  threshold: number;
+  holders: number;
+  holder: { id: string; name: string };
+  /** The card's text: the share itself. Only ever handed out for printing. */
+  text: string;
+  qr: string;
+}
+
+export interface BackupSummary {
+  setId: string;
+  token: { serial: string; label: string };
+  createdAt: string;
+  threshold: number;
+  holders: { index: number; id: string; name: string; lastChecked: string | null }[];
+  keys: { id: string; label: string; algorithm: string }[];
+  verifiedAt: string | null;
+  mechanism: string;
+}
+
+const CARD_MINUTES = 30;
+const SHARE_MINUTES = 15;
+
+/**
+ * Backup, restore and share health checks (DESIGN §4). The KEK exists only while a ceremony runs:
+ * drawn from the token's RNG, split t-of-n onto share cards, overwritten. Cards are held in memory
+ * for printing for a limited time; shares entered for a restore are held like approvals.
+ */
+export class BackupService {
+  private readonly cards = new Map<string, { shares: Map<number, Buffer>; expiresAt: Date }>();
+  private readonly entered: HeldSecrets;
+
+  constructor(
+    private readonly options: {
+      store: Store;
+      audit: AuditService;
+      custodians: CustodianService;
+      keys: KeyInventory;
+      module: () => TokenModule;
+      quorum: () => QuorumService;
+      clock: () => Date;
+    },
+  ) {
+    this.entered = new HeldSecrets(options.clock);
+  }
+
+  /** The quorum action `key.backup`: needs the SO (a trusted KEK) and the user (to wrap). */
+  backupCeremony(): CeremonyOperation {
+    return {
+      pins: ['user', 'so'],
+      check: (params, custodyId) => this.checkBackup(BackupParams.parse(params), custodyId),
+      run: async ({ pins, params, proposalId, token }) => {
+        const p = BackupParams.parse(params);
+        const keys = p.keyIds.map((id) => this.shape(id));
+        const module = this.options.module();
+        const mechanism = chooseWrapMechanism(module.mechanisms(token));
+        const setId = randomBytes(16).toString('hex');
+        let kek: Buffer | null = null;
+        try {
+          kek = module.withSession(token, { write: true, login: { user: 'so', pin: pins.so!.toString('latin1') } }, (session, lib) => createTrustedKek(lib, session, setId));
+          const wrapOnly = kek;
+          const { blobs, kcvs } = module.withSession(token, { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } }, (session, lib) => {
+            const handle = findKek(lib, session, setId);
+            try {
+              const wrapped = keys.map((key) => wrapKey(lib, session, mechanism, handle, key));
+              // Verify before anyone relies on it, the way a restore will: the KEK as an unwrap-only
+              // session object, each blob unwrapped beside it as a session object, proven, destroyed.
+              const unwrapper = p.verify ? importUnwrapKek(lib, session, wrapOnly) : null;
+              const measured = keys.map((key, i) => {
+                if (!unwrapper) return key.kcv;
+                const copy = unwrapKey(lib, session, mechanism, unwrapper, key, wrapped[i]!, false);
+                try {
+                  return proveKey(lib, session, copy, key) ?? key.kcv;
+                } finally {
+                  lib.C_DestroyObject(session, copy);
+                }
+              });
+              return { blobs: wrapped, kcvs: measured };
+            } finally {
+              lib.C_DestroyObject(session, handle);
+            }
+          });
+          const shares = await split(Uint8Array.from(kek), p.holders.length, p.threshold);
+          const check = kekCheck(setId, kek);
+          kek.fill(0);
+          const holders = p.holders.map((id, i) => ({ index: i + 1, holder: { id, name: this.options.custodians.get(id).name }, commitment: shareCommitment(setId, i + 1, shares[i]!) }));
+          const manifest: Manifest = {
+            kind: 'custos-backup-manifest',
+            v: 1,
+            setId,
+            createdAt: this.options.clock().toISOString(),
+            installation: this.options.audit.origin,
+            source: token,
+            proposal: proposalId,
+            mechanism,
+            threshold: p.threshold,
+            shares: holders,
+            kekCheck: check,
+            verified: p.verify,
+            keys: keys.map((key, i) => this.manifestKey(key, kcvs[i] ?? null, blobs[i]!)),
+          };
+          const { text, signature } = signManifest(this.options.audit, manifest);
+          this.cards.set(setId, { shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])), expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000) });
+          shares.forEach((s) => s.fill(0));
+          const at = manifest.createdAt;
+          return {
+            result: { setId, keys: p.keyIds, threshold: p.threshold, holders: p.holders, verified: p.verify, mechanism: mechanism.name },
+            commit: () => {
+              this.options.store.execute(sql`
+                INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
+                VALUES (${setId}, ${token.serial}, ${token.label}, ${at}, ${proposalId}, ${text}, ${signature}, ${p.verify ? at : null})`);
+              for (const id of p.keyIds) this.options.store.execute(sql`INSERT INTO backup_keys (set_id, key_id) VALUES (${setId}, ${id})`);
+            },
+          };
+        } finally {
+          kek?.fill(0);
+        }
+      },
+    };
+  }
+
+  /** The quorum action `key.restore`: opens the target token, and waits until t cards are entered. */
+  restoreCeremony(): CeremonyOperation {
+    return {
+      pins: ['user'],
+      check: (params) => {
+        const p = RestoreParams.parse(params);
+        const destroyed = this.manifest(p.setId).keys.filter((k) => this.stateOf(k.id) === 'destroyed');
+        if (destroyed.length > 0 && !p.overrideDestroyed) {
+          throw new CustosError('PROPOSAL_INVALID', `The inventory records ${destroyed.map((k) => `“${k.label}”`).join(', ')} as destroyed.`, [
+            'Restoring a destroyed key needs the quorum to approve an explicit override (overrideDestroyed: true); it comes back suspended.',
+          ]);
+        }
+      },
+      waitingFor: (proposalId, params) => {
+        const { setId } = RestoreParams.parse(params);
+        const needed = this.manifest(setId).threshold - this.entered.live(proposalId).length;
+        return needed > 0 ? [`${needed} more share card${needed === 1 ? '' : 's'} of backup set ${setId.slice(0, 8)}`] : [];
+      },
+      forget: (proposalId) => this.entered.drop(proposalId),
+      run: async ({ pins, params, proposalId, token, custodyId }) => {
+        const p = RestoreParams.parse(params);
+        const manifest = this.manifest(p.setId);
+        const secret = await combine(this.entered.live(proposalId).map(([, share]) => share));
+        const kek = Buffer.from(secret);
+        secret.fill(0);
+        try {
+          if (kekCheck(manifest.setId, kek) !== manifest.kekCheck) throw new CustosError('SHARE_MISMATCH', 'The cards rebuilt a key that does not match the backup’s check value. Nothing was imported.');
+          const restored = this.options.module().withSession(token, { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } }, (session, lib) => {
+            const unwrapper = importUnwrapKek(lib, session, kek);
+            const created: Buffer[] = [];
+            try {
+              for (const key of manifest.keys) {
+                if (objectsWithId(lib, session, key.id).length > 0) throw new CustosError('KEY_INVALID', `This token already holds “${key.label}”; nothing was imported.`, ['Restore into a token that does not hold these keys.']);
+              }
+              for (const key of manifest.keys) {
+                const shape = this.shapeFromManifest(key);
+                const blob = Buffer.from(key.wrapped, 'base64');
+                // Proven on a session copy that may sign or encrypt, whatever the key's own usage allows.
+                const copy = unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, false);
+                try {
+                  proveKey(lib, session, copy, shape);
+                } finally {
+                  lib.C_DestroyObject(session, copy);
+                }
+                created.push(unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, true));
+                const publicHandle = createPublicObject(lib, session, shape);
+                if (publicHandle) created.push(publicHandle);
+              }
+              return manifest.keys.map((k) => ({ keyId: k.id, label: k.label, algorithm: k.algorithm }));
+            } catch (error) {
+              // All or nothing: a key that fails its proof takes the others back out with it.
+              for (const handle of created) lib.C_DestroyObject(session, handle);
+              throw error;
+            }
+          });
+          return {
+            result: { setId: manifest.setId, token, keys: restored },
+            commit: () => {
+              for (const key of manifest.keys) this.options.keys.registerRestored(key, { token, custodyId, proposalId, setId: manifest.setId });
+            },
+          };
+        } finally {
+          kek.fill(0);
+        }
+      },
+    };
+  }
+
+  /** One holder's card, typed or pasted, checked at once against the manifest and held for the restore. */
+  async enterShare(proposalId: string, text: string): Promise<ProposalView> {
+    const proposal = this.options.quorum().view(proposalId);
+    const object = { type: 'proposal', id: proposalId };
+    if (proposal.action !== 'key.restore' || proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', 'Share cards are entered only for an open restore proposal.');
+    const { setId } = RestoreParams.parse(proposal.params);
+    const manifest = this.manifest(setId);
+    const card = this.checked(text, manifest, (code) => this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, result: { status: 'refused', code } }));
+    const holder = manifest.shares.find((s) => s.index === card.index)!.holder.name;
+    if (this.entered.live(proposalId).some(([index]) => index === String(card.index))) {
+      card.share.fill(0);
+      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, result: { status: 'refused', code: 'SHARE_DUPLICATE' } });
+      throw new CustosError('SHARE_DUPLICATE', `Card ${card.index} (${holder}) has already been entered; each card counts once.`, ['Ask the next holder for their card.']);
+    }
+    this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, params: { setId, index: card.index } });
+    this.entered.hold(proposalId, String(card.index), Uint8Array.from(card.share), new Date(this.options.clock().getTime() + SHARE_MINUTES * 60_000));
+    card.share.fill(0);
+    return this.options.quorum().proceed(proposalId);
+  }
+
+  /** A holder confirms their card still matches the manifest; nothing is rebuilt. */
+  checkShare(text: string): { setId: string; index: number; holder: string } {
+    const setId = (() => {
+      try {
+        return decodeCard(text).setId;
+      } catch (error) {
+        if (isCustosError(error)) this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', result: { status: 'refused', code: error.code } });
+        throw error;
+      }
+    })();
+    const object = { type: 'backup', id: setId };
+    let manifest: Manifest;
+    try {
+      manifest = this.manifest(setId);
+    } catch (error) {
+      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, result: { status: 'refused', code: 'BACKUP_NOT_FOUND' } });
+      throw error;
+    }
+    const card = this.checked(text, manifest, (code) => this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, result: { status: 'refused', code } }));
+    card.share.fill(0);
+    const holder = manifest.shares.find((s) => s.index === card.index)!.holder.name;
+    this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, params: { index: card.index } }, () =>
+      this.options.store.execute(sql`INSERT INTO share_checks (set_id, share_index, checked_at) VALUES (${setId}, ${card.index}, ${this.options.clock().toISOString()})`),
+    );
+    return { setId, index: card.index, holder };
+  }
+
+  /** The cards of a backup just made, while they may still be printed. */
+  printableCards(setId: string): PrintableCard[] {
+    const held = this.cards.get(setId);
+    if (!held || held.expiresAt <= this.options.clock()) {
+      this.forgetCards(setId);
+      throw new CustosError('BACKUP_NOT_FOUND', 'The share cards of this backup are no longer held: they can be printed only just after the backup.', ['If a card was not printed, make a new backup.']);
+    }
+    const manifest = this.manifest(setId);
+    return manifest.shares.map(({ index, holder }) => {
+      const text = encodeCard({ setId, threshold: manifest.threshold, holders: manifest.shares.length, index, share: held.shares.get(index)! });
+      return { setId, index, threshold: manifest.threshold, holders: manifest.shares.length, holder, text, qr: qrPayload(text) };
+    });
+  }
+
+  forgetCards(setId: string): void {
+    for (const share of this.cards.get(setId)?.shares.values() ?? []) share.fill(0);
+    this.cards.delete(setId);
+  }
+
+  forgetAll(): void {
+    for (const setId of [...this.cards.keys()]) this.forgetCards(setId);
+    this.entered.clear();
+  }
+
+  list(): BackupSummary[] {
+    return this.options.store.all<{ set_id: string; verified_at: string | null }>(sql`SELECT set_id, verified_at FROM backups ORDER BY created_at DESC`).map(({ set_id: setId, verified_at: verifiedAt }) => {
+      const m = this.manifest(setId);
+      const checks = new Map(
+        this.options.store.all<{ share_index: number; at: string }>(sql`SELECT share_index, max(checked_at) AS at FROM share_checks WHERE set_id = ${setId} GROUP BY share_index`).map((r) => [r.share_index, r.at]),
+      );
+      return {
+        setId,
+        token: m.source,
+        createdAt: m.createdAt,
+        threshold: m.threshold,
+        holders: m.shares.map((s) => ({ index: s.index, id: s.holder.id, name: s.holder.name, lastChecked: checks.get(s.index) ?? null })),
+        keys: m.keys.map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm })),
+        verifiedAt,
+        mechanism: m.mechanism.name,
+      };
+    });
+  }
+
+  /** The backup file: the signed manifest (wrapped keys inside), to keep apart from the cards. */
+  exportFile(setId: string): string {
+    const row = this.options.store.get<{ manifest: string; signature: Buffer }>(sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`);
+    if (!row) throw new CustosError('BACKUP_NOT_FOUND', 'There is no such backup set.');
+    return backupFileText(row.manifest, row.signature);
+  }
+
+  /** Reads a backup file made by this installation; refused before anything is stored if changed or foreign. */
+  importFile(json: string): BackupSummary {
+    const { manifest, text, signature } = readBackupFile(this.options.audit, json);
+    const known = this.options.store.get<{ manifest: string }>(sql`SELECT manifest FROM backups WHERE set_id = ${manifest.setId}`);
+    if (!known) {
+      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', object: { type: 'backup', id: manifest.setId } }, () => {
+        this.options.store.execute(sql`
+          INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
+          VALUES (${manifest.setId}, ${manifest.source.serial}, ${manifest.source.label}, ${manifest.createdAt}, ${null}, ${text}, ${signature}, ${null})`);
+      });
+    }
+    return this.list().find((b) => b.setId === manifest.setId)!;
+  }
+
+  manifest(setId: string): Manifest {
+    const row = this.options.store.get<{ manifest: string; signature: Buffer }>(sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`);
+    if (!row) throw new CustosError('BACKUP_NOT_FOUND', 'This installation holds no backup set with that id.', ['Import the backup file first.']);
+    // The stored copy is checked like a file: a manifest edited in the database is not trusted.
+    if (!this.options.audit.verifyDocument(Buffer.from(row.manifest, 'utf8'), row.signature)) {
+      throw new CustosError('BACKUP_INVALID', 'The stored manifest of this backup no longer matches its signature: it was changed in the database.', ['Import the backup file from its original source.']);
+    }
+    return Manifest.parse(JSON.parse(row.manifest));
+  }
+
+  private checked(text: string, manifest: Manifest, refused: (code: CustosError['code']) => void): ShareCard {
+    let card: ShareCard;
+    try {
+      card = decodeCard(text);
+    } catch (error) {
+      if (isCustosError(error)) refused(error.code);
+      throw error;
+    }
+    const fail = (code: CustosError['code'], message: string, remedy: string[]): never => {
+      card.share.fill(0);
+      refused(code);
+      throw new CustosError(code, message, remedy);
+    };
+    if (card.setId !== manifest.setId) {
+      fail('SHARE_FOREIGN', `This card belongs to another backup (set ${card.setId.slice(0, 8)}…), not to set ${manifest.setId.slice(0, 8)}….`, ['Check the set id printed on the card.']);
+    }
+    const expected = manifest.shares.find((s) => s.index === card.index);
+    if (!expected || card.threshold !== manifest.threshold || card.holders !== manifest.shares.length || shareCommitment(manifest.setId, card.index, card.share) !== expected.commitment) {
+      fail('SHARE_MISMATCH', `This card does not match share ${card.index}${expected ? ` (${expected.holder.name})` : ''} of the backup, though it reads correctly.`, ['Nothing was used. Tell your security officer: the card may have been altered.']);
+    }
+    return card;
+  }
+
+  private checkBackup(p: z.infer<typeof BackupParams>, custodyId: string): void {
+    const custody = this.options.store.get<{ token_serial: string; token_label: string }>(sql`SELECT token_serial, token_label FROM custody WHERE id = ${custodyId}`)!;
+    for (const id of p.keyIds) {
+      const key = this.options.keys.get(id);
+      if (!key.backupable) throw new CustosError('PROPOSAL_INVALID', `“${key.label}” was generated not backup-able; the token will not let it out.`);
+      if (key.state === 'destroyed') throw new CustosError('PROPOSAL_INVALID', `“${key.label}” is destroyed.`);
+      if (key.token.serial !== custody.token_serial || key.token.label !== custody.token_label) throw new CustosError('PROPOSAL_INVALID', `“${key.label}” lives in another token.`);
+    }
+    for (const id of p.holders) this.options.custodians.get(id);
+  }
+
+  private shape(id: string): KeyShape {
+    const key = this.options.keys.get(id);
+    return { id, algorithm: key.algorithm, usage: key.usage, backupable: key.backupable, label: key.label, publicKey: this.options.keys.publicKey(id), kcv: key.kcv };
+  }
+
+  private shapeFromManifest(key: ManifestKey): KeyShape {
+    return { id: key.id, algorithm: key.algorithm, usage: key.usage, backupable: key.backupable, label: key.label, publicKey: key.publicKey ? Buffer.from(key.publicKey, 'base64') : null, kcv: key.kcv };
+  }
+
+  private manifestKey(key: KeyShape, kcv: string | null, blob: Buffer): ManifestKey {
+    const row = this.options.store.get<{ state: string; created_at: string; cryptoperiod_days: number; expires_at: string; fingerprint: string }>(
+      sql`SELECT state, created_at, cryptoperiod_days, expires_at, fingerprint FROM keys WHERE id = ${key.id}`,
+    )!;
+    return {
+      id: key.id,
+      label: key.label,
+      algorithm: key.algorithm,
+      usage: key.usage,
+      backupable: key.backupable,
+      state: row.state,
+      createdAt: row.created_at,
+      cryptoperiodDays: row.cryptoperiod_days,
+      expiresAt: row.expires_at,
+      kcv,
+      publicKey: key.publicKey ? key.publicKey.toString('base64') : null,
+      fingerprint: row.fingerprint,
+      wrapped: blob.toString('base64'),
+    };
+  }
+
+  private stateOf(id: string): string | null {
+    return this.options.store.get<{ state: string }>(sql`SELECT state FROM keys WHERE id = ${id}`)?.state ?? null;
+  }
+}
+
+const SYSTEM_ACTOR: AuditActor = { type: 'system', id: 'system' };

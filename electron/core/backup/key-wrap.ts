@@ -1,0 +1,184 @@
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import type { MechanismInfo } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { CKM_EDDSA } from '../hsm/mechanisms';
+import { CURVES, publicKeySpki } from '../keys/key-generation';
+
+/**
+ * Token-side steps of backup and restore. AES key wrap with padding (RFC 5649) is chosen from
+ * what the token says it offers: PKCS#11 3.0 names it CKM_AES_KEY_WRAP_KWP (0x210B); tokens of
+ * the 2.40 era, SoftHSM2 2.6 among them, offer it as CKM_AES_KEY_WRAP_PAD (0x210A) — that this
+ * is RFC 5649 on SoftHSM2 is checked against node:crypto in the tests.
+ */
+const WRAP_CANDIDATES = [
+  { type: 0x210b, name: 'CKM_AES_KEY_WRAP_KWP' },
+  { type: 0x210a, name: 'CKM_AES_KEY_WRAP_PAD' },
+] as const;
+export type WrapMechanism = { type: number; name: string };
+
+const CKK_EC_EDWARDS = 0x40;
+const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, value });
+
+export function chooseWrapMechanism(offered: MechanismInfo[]): WrapMechanism {
+  for (const candidate of WRAP_CANDIDATES) {
+    const info = offered.find((m) => m.type === candidate.type);
+    if (info?.functions.includes('wrap') && info.functions.includes('unwrap')) return { ...candidate };
+  }
+  throw new CustosError('MECHANISM_INVALID', 'This token offers no AES key wrap with padding (RFC 5649), so it cannot make or read Custos backups.', ['Use a token that offers CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD.']);
+}
+
+/** The key as the inventory knows it: what backup and restore need to find and prove it. */
+export interface KeyShape {
+  id: string;
+  algorithm: string;
+  usage: string;
+  backupable: boolean;
+  label: string;
+  publicKey: Buffer | null;
+  kcv: string | null;
+}
+
+function find(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
+  lib.C_FindObjectsInit(session, template);
+  const found = lib.C_FindObjects(session, 16);
+  lib.C_FindObjectsFinal(session);
+  return found;
+}
+
+/**
+ * In an SO session: a fresh 256-bit KEK from the token's RNG, imported as a trusted, wrap-only,
+ * non-extractable token object (only the SO may mark a key trusted, and keys generated
+ * backup-able may be wrapped only by a trusted key). Returns the KEK bytes; the caller splits and
+ * overwrites them.
+ */
+export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: string): Buffer {
+  const kek = lib.C_GenerateRandom(session, Buffer.alloc(32));
+  lib.C_CreateObject(session, [
+    t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
+    t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES),
+    t(pkcs11js.CKA_TOKEN, true),
+    t(pkcs11js.CKA_PRIVATE, false),
+    t(pkcs11js.CKA_ID, Buffer.from(setId, 'hex')),
+    t(pkcs11js.CKA_LABEL, `Custos backup KEK ${setId.slice(0, 8)} (transient)`),
+    t(pkcs11js.CKA_VALUE, kek),
+    t(pkcs11js.CKA_TRUSTED, true),
+    t(pkcs11js.CKA_WRAP, true),
+    t(pkcs11js.CKA_UNWRAP, false),
+    t(pkcs11js.CKA_ENCRYPT, false),
+    t(pkcs11js.CKA_DECRYPT, false),
+    t(pkcs11js.CKA_SENSITIVE, true),
+    t(pkcs11js.CKA_EXTRACTABLE, false),
+  ]);
+  return kek;
+}
+
+export function findKek(lib: pkcs11js.PKCS11, session: Buffer, setId: string): Buffer {
+  const [kek] = find(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(setId, 'hex')), t(pkcs11js.CKA_TRUSTED, true)]);
+  if (!kek) throw new CustosError('KEY_INVALID', 'The backup’s wrapping key is not in the token.');
+  return kek;
+}
+
+/** For restore: the rebuilt KEK as a session object that can only unwrap; gone when the session closes. */
+export function importUnwrapKek(lib: pkcs11js.PKCS11, session: Buffer, kek: Uint8Array): Buffer {
+  return lib.C_CreateObject(session, [
+    t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
+    t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES),
+    t(pkcs11js.CKA_TOKEN, false),
+    t(pkcs11js.CKA_VALUE, Buffer.from(kek)),
+    t(pkcs11js.CKA_UNWRAP, true),
+    t(pkcs11js.CKA_WRAP, false),
+    t(pkcs11js.CKA_SENSITIVE, true),
+    t(pkcs11js.CKA_EXTRACTABLE, false),
+  ]);
+}
+
+const isSecret = (algorithm: string) => algorithm === 'AES-256';
+
+export function wrapKey(lib: pkcs11js.PKCS11, session: Buffer, mechanism: WrapMechanism, kek: Buffer, key: KeyShape): Buffer {
+  const [handle] = find(lib, session, [t(pkcs11js.CKA_CLASS, isSecret(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex'))]);
+  if (!handle) throw new CustosError('KEY_INVALID', `The token no longer holds “${key.label}”.`);
+  try {
+    return lib.C_WrapKey(session, { mechanism: mechanism.type }, kek, handle, Buffer.alloc(8192));
+  } catch (error) {
+    if (error instanceof Error && error.message.startsWith('CKR_KEY_NOT_WRAPPABLE')) {
+      throw new CustosError('KEY_INVALID', `The token refuses to wrap “${key.label}” (${key.algorithm}); it cannot be backed up on this token.`, ['Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.'], { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Template for the unwrapped private or secret half: custody attributes as at generation. */
+function unwrapTemplate(key: KeyShape, persist: boolean): pkcs11js.Template {
+  const secret = isSecret(key.algorithm);
+  const keyType = secret ? pkcs11js.CKK_AES : key.algorithm.startsWith('RSA') ? pkcs11js.CKK_RSA : key.algorithm === 'Ed25519' ? CKK_EC_EDWARDS : pkcs11js.CKK_EC;
+  const usage = key.usage;
+  const persisted = persist
+    ? [t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')), t(pkcs11js.CKA_LABEL, key.label), t(pkcs11js.CKA_PRIVATE, true), t(pkcs11js.CKA_EXTRACTABLE, key.backupable), ...(key.backupable ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : [])]
+    : [t(pkcs11js.CKA_EXTRACTABLE, false)];
+  // A verification copy may encrypt (AES, for the check value) or sign (to prove the pair); nothing more.
+  const uses = secret
+    ? [t(pkcs11js.CKA_ENCRYPT, !persist || usage === 'encrypt'), t(pkcs11js.CKA_DECRYPT, persist && usage === 'encrypt'), t(pkcs11js.CKA_WRAP, persist && usage === 'wrap'), t(pkcs11js.CKA_UNWRAP, persist && usage === 'wrap')]
+    : [t(pkcs11js.CKA_SIGN, !persist || usage === 'sign'), ...(key.algorithm.startsWith('RSA') && persist ? [t(pkcs11js.CKA_DECRYPT, usage === 'encrypt'), t(pkcs11js.CKA_UNWRAP, usage === 'wrap')] : [])];
+  return [t(pkcs11js.CKA_CLASS, secret ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_KEY_TYPE, keyType), t(pkcs11js.CKA_TOKEN, persist), t(pkcs11js.CKA_SENSITIVE, true), ...persisted, ...uses];
+}
+
+export function unwrapKey(lib: pkcs11js.PKCS11, session: Buffer, mechanism: WrapMechanism, kek: Buffer, key: KeyShape, blob: Buffer, persist: boolean): Buffer {
+  return lib.C_UnwrapKey(session, { mechanism: mechanism.type }, kek, blob, unwrapTemplate(key, persist));
+}
+
+/** AES key check value: the first three bytes of AES-ECB over a zero block. */
+function checkValue(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): string {
+  lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, handle);
+  return lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
+}
+
+/**
+ * Proves that an unwrapped key is the one in the manifest: an AES key by its check value (which
+ * needs an encrypting copy: the verification copy), an RSA key by its modulus, an EC or Ed25519
+ * key by a signature over a fresh challenge that the recorded public key verifies.
+ * Returns the AES check value it measured (null for key pairs).
+ */
+export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, key: KeyShape): string | null {
+  if (isSecret(key.algorithm)) {
+    const kcv = checkValue(lib, session, handle);
+    if (key.kcv !== null && kcv !== key.kcv) throw new CustosError('KEY_INVALID', `“${key.label}” came back with check value ${kcv}, not ${key.kcv}.`);
+    return kcv;
+  }
+  if (!key.publicKey) throw new CustosError('KEY_INVALID', `The inventory holds no public key for “${key.label}”.`);
+  if (key.algorithm.startsWith('RSA')) {
+    const spki = publicKeySpki(lib, session, handle, key.algorithm);
+    if (!spki.equals(key.publicKey)) throw new CustosError('KEY_INVALID', `“${key.label}” came back with a different RSA modulus.`);
+    return null;
+  }
+  const challenge = randomBytes(32);
+  const ec = key.algorithm.startsWith('EC-');
+  lib.C_SignInit(session, { mechanism: ec ? pkcs11js.CKM_ECDSA : CKM_EDDSA }, handle);
+  const signature = lib.C_Sign(session, ec ? createHash('sha256').update(challenge).digest() : challenge, Buffer.alloc(256));
+  const publicKey = createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' });
+  const good = ec ? verify('sha256', challenge, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature) : verify(null, challenge, publicKey, signature);
+  if (!good) throw new CustosError('KEY_INVALID', `“${key.label}” came back as a different key: its signature does not match the recorded public key.`);
+  return null;
+}
+
+/** On restore, the public half is recreated from the manifest's SubjectPublicKeyInfo. */
+export function createPublicObject(lib: pkcs11js.PKCS11, session: Buffer, key: KeyShape): Buffer | null {
+  if (isSecret(key.algorithm) || !key.publicKey) return null;
+  const jwk = createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' }).export({ format: 'jwk' });
+  const common = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_PRIVATE, false), t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')), t(pkcs11js.CKA_LABEL, key.label), t(pkcs11js.CKA_VERIFY, key.usage === 'sign')];
+  const b = (v: string | undefined) => Buffer.from(v ?? '', 'base64url');
+  if (key.algorithm.startsWith('RSA')) {
+    return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_RSA), t(pkcs11js.CKA_MODULUS, b(jwk.n)), t(pkcs11js.CKA_PUBLIC_EXPONENT, b(jwk.e)), t(pkcs11js.CKA_ENCRYPT, key.usage === 'encrypt'), t(pkcs11js.CKA_WRAP, key.usage === 'wrap')]);
+  }
+  const octetString = (point: Buffer) => Buffer.concat([Buffer.from(point.length < 128 ? [0x04, point.length] : [0x04, 0x81, point.length]), point]);
+  if (key.algorithm === 'Ed25519') {
+    return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, CKK_EC_EDWARDS), t(pkcs11js.CKA_EC_PARAMS, Buffer.from('06032b6570', 'hex')), t(pkcs11js.CKA_EC_POINT, octetString(b(jwk.x)))]);
+  }
+  const curve = CURVES[key.algorithm]!;
+  const point = Buffer.concat([Buffer.from([0x04]), b(jwk.x), b(jwk.y)]);
+  return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_EC), t(pkcs11js.CKA_EC_PARAMS, Buffer.from(curve.params, 'hex')), t(pkcs11js.CKA_EC_POINT, octetString(point))]);
+}
+
+export function objectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: string): Buffer[] {
+  return find(lib, session, [t(pkcs11js.CKA_ID, Buffer.from(id, 'hex'))]);
+}
