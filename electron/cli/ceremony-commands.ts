@@ -1,7 +1,12 @@
 import type { KeyRecord } from '../../shared/keys';
 import type { CustodyView, ProposalView } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
-import { CustosError } from '../core/errors';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { BackupSummary } from '../core/backup/backup-service';
+import { renderCardPdf } from '../core/backup/card-pdf';
+import { CustosError, isCustosError } from '../core/errors';
+import { writeFileAtomic } from '../core/secret-vault';
 import { ask, call, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 import { passphraseFromFd } from './secrets';
 
@@ -19,7 +24,14 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
                                       Approvals made in one command are held together: shares live only
                                       in this process's memory and die when it ends (approving again
                                       later gives the share again)
+                                      For key.backup: --cards-dir DIR receives each holder's card (PDF and
+                                      text) as the backup runs. For key.restore: the cards are entered in
+                                      the same command, --card-fd N once per card, or asked (echo off)
   proposal reject --id P --as ID      Any custodian may reject; proposal cancel --id P --as ID: the requester
+  backup list                         Backup sets, their holders and last card checks
+  backup export --set ID --out FILE   The signed backup file (wrapped keys; useless without t cards)
+  backup import --file FILE           Checks the signature (this installation's audit key) and stores it
+  backup check [--card-fd N]          A holder checks their card against the manifest; rebuilds nothing
   key list
   key export --id K [--format pem|jwk]
   key emergency --id K --transition suspend|compromise --as ID
@@ -44,14 +56,58 @@ function nameOf(core: CustosCore, id: string): string {
   }
 }
 
-/** `--param k=v`: numbers and booleans as such, comma lists as lists (custodian ids for a turnover). */
+/** `--param k=v`: numbers and booleans as such; comma lists, holders and …Ids as lists. */
+/** A share card from the i-th --card-fd, or typed with echo off: it is a secret. */
+async function cardText(values: Values, io: Io, index: number): Promise<string> {
+  const fd = ((values['card-fd'] as string[] | undefined) ?? [])[index];
+  return fd !== undefined ? passphraseFromFd(Number(fd)) : ask(io, `Share card ${index + 1} (type the groups, or paste the QR text): `, true);
+}
+
+/** The restore's cards, entered in the same process as the approvals that hold the PIN shares. */
+async function enterCards(core: CustosCore, proposalId: string, values: Values, io: Io, render: (p: ProposalView) => string): Promise<Awaited<ReturnType<Request>>> {
+  for (let i = 0; core.quorum.view(proposalId).state === 'open' && core.quorum.view(proposalId).waitingFor.length > 0; i += 1) {
+    const text = await cardText(values, io, i);
+    try {
+      await core.backups.enterShare(proposalId, text);
+      io.stderr(`Card accepted. ${core.quorum.view(proposalId).waitingFor.join('; ') || 'Restoring…'}\n`);
+    } catch (error) {
+      if (!isCustosError(error)) throw error;
+      io.stderr(`Card refused (${error.code}): ${error.message}\n`);
+      if (((values['card-fd'] as string[] | undefined) ?? []).length > 0) return { envelope: { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, render: () => '' };
+    }
+  }
+  return { envelope: { ok: true, value: core.quorum.view(proposalId) }, render: render as (v: never) => string };
+}
+
+/** Each holder's card as a one-page PDF and a text file, written the moment the backup ran. */
+async function writeCards(core: CustosCore, proposal: ProposalView, dir: string, io: Io): Promise<void> {
+  if (proposal.state !== 'executed') return;
+  const { setId } = (proposal.outcome as { result: { setId: string } }).result;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const card of core.backups.printableCards(setId)) {
+    const base = join(resolve(dir), `custos-card-${setId.slice(0, 8)}-${card.index}-${card.holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
+    writeFileAtomic(`${base}.pdf`, await renderCardPdf(card), 0o600);
+    writeFileAtomic(`${base}.txt`, `Custos share card ${card.index} of ${card.holders} for ${card.holder.name}\nBackup set ${setId}\n${card.text}\n`, 0o600);
+    io.stderr(`Card ${card.index} for ${card.holder.name}: ${base}.pdf\n`);
+  }
+  core.backups.forgetCards(setId);
+  io.stderr('Print each card for its holder, then delete these files: they are the shares.\n');
+}
+
+const renderBackups = (list: BackupSummary[]) =>
+  list.length === 0
+    ? 'No backups.\n'
+    : `${list
+        .map((b) => `${b.setId}  ${b.createdAt.slice(0, 16)}  from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}`)
+        .join('\n')}\n`;
+
 export function parseParams(pairs: string[]): Record<string, string | number | boolean | string[]> {
   const params: Record<string, string | number | boolean | string[]> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new CustosError('IPC_INVALID_PAYLOAD', `--param needs KEY=VALUE, not “${pair}”.`);
     const [key, value] = [pair.slice(0, at), pair.slice(at + 1)];
-    params[key] = /^-?\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value.includes(',') || key === 'holders' ? value.split(',').filter(Boolean) : value;
+    params[key] = /^-?\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value.includes(',') || key === 'holders' || key.endsWith('Ids') ? value.split(',').filter(Boolean) : value;
   }
   return params;
 }
@@ -120,12 +176,18 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         const fingerprint = str(values.fingerprint) ?? (await ask(io, 'Fingerprint as read aloud to you: ', false));
         const approvers = (values.as as string[] | undefined) ?? [];
         if (approvers.length === 0) return usageFailure('proposal approve needs --as ID for each approver.');
+        const action = core.quorum.view(id).action;
+        const cardsDir = str(values['cards-dir']);
+        // A backup's cards exist only in this process: without a place to put them, they would be lost.
+        if (action === 'key.backup' && !cardsDir) return usageFailure('Approving a backup needs --cards-dir DIR: the share cards are written there as the backup runs.');
         let last: Awaited<ReturnType<Request>> | null = null;
         for (const [i, approverId] of approvers.entries()) {
           const approver = await factors(approverId, nameOf(core, approverId), values, io, i);
           last = await call('proposals.approve', { proposalId: id, fingerprint, approver }, renderProposal(core))(core);
           if (!last.envelope.ok) break;
         }
+        if (last?.envelope.ok && action === 'key.restore') last = await enterCards(core, id, values, io, renderProposal(core));
+        if (last?.envelope.ok && action === 'key.backup' && cardsDir) await writeCards(core, last.envelope.value as ProposalView, cardsDir, io);
         return last!;
       };
     case 'proposal reject':
@@ -133,6 +195,28 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
       return async (core) => {
         const by = await factors(as, nameOf(core, as), values, io);
         return call(command === 'proposal reject' ? 'proposals.reject' : 'proposals.cancel', { proposalId: id, by }, renderProposal(core))(core);
+      };
+    case 'backup list':
+      return async (core) => ({ envelope: { ok: true, value: core.backups.list() }, render: renderBackups as (v: never) => string });
+    case 'backup export':
+      return async (core) => {
+        const out = str(values.out);
+        if (!out) return usageFailure('backup export needs --out FILE.');
+        writeFileAtomic(resolve(out), core.backups.exportFile(str(values.set) ?? ''), 0o644);
+        return { envelope: { ok: true, value: { path: resolve(out) } }, render: ((v: { path: string }) => `Backup file written to ${v.path}. Keep it apart from the share cards.\n`) as (v: never) => string };
+      };
+    case 'backup import':
+      return async (core) => {
+        const file = str(values.file);
+        if (!file) return usageFailure('backup import needs --file FILE.');
+        const summary = core.backups.importFile(readFileSync(resolve(file), 'utf8'));
+        return { envelope: { ok: true, value: summary }, render: ((b: BackupSummary) => `Backup set ${b.setId} is signed by this installation and stored.\n`) as (v: never) => string };
+      };
+    case 'backup check':
+      return async (core) => {
+        const text = await cardText(values, io, 0);
+        const result = core.backups.checkShare(text);
+        return { envelope: { ok: true, value: result }, render: ((r: typeof result) => `Card ${r.index} (${r.holder}) of backup set ${r.setId} is valid. The check is recorded.\n`) as (v: never) => string };
       };
     case 'key list':
       return call('keys.list', {}, renderKeys);

@@ -1,4 +1,4 @@
-import { openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { totpCodeAt } from '../core/custodians/totp';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
@@ -257,34 +257,45 @@ describe('custos custodian', () => {
   });
 });
 
-describe('custos custody, proposal and key', () => {
-  it('runs a key ceremony and a turnover from the command line, factors from file descriptors', async () => {
-    // Three custodians enrolled at a low scrypt cost; the CLI then runs on the fixture's clock.
+describe('custos custody, proposal, key and backup', () => {
+  // Three custodians enrolled at a low scrypt cost; the CLI then runs on the fixture's clock.
+  let clock: { now: Date };
+  let enrolled: { id: string; passphrase: string; secret: string }[];
+  beforeEach(async () => {
     const seeded = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
     seeded.close();
-    const { clock, enrolled } = seeded;
-    const fd = (text: string) => {
-      const path = join(dataDir, `fd-${Math.random()}`);
-      writeFileSync(path, `${text}\n`, { mode: 0o600 });
-      return String(openSync(path, 'r'));
-    };
-    /** Factors of the given custodians for one step, a TOTP period after the last. */
-    const factors = (...who: number[]) => {
-      clock.now = new Date(clock.now.getTime() + 30_000);
-      return who.flatMap((i) => ['--passphrase-fd', fd(enrolled[i]!.passphrase), '--code', totpCodeAt(enrolled[i]!.secret, clock.now)]);
-    };
-    const cli = async (...args: string[]) => {
-      let stdout = '';
-      let stderr = '';
-      const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, clock: () => clock.now }, 'test');
-      return { code, stdout, stderr, value: () => (JSON.parse(stdout) as { value: Record<string, unknown> }).value };
-    };
-    const id = (i: number) => enrolled[i]!.id;
-
-    const take = await cli('custody', 'take', '--holder', id(0), '--holder', id(1), '--holder', id(2), '--threshold', '2', '--new-label', 'cli-vault', ...factors(0, 1, 2));
+    ({ clock, enrolled } = seeded);
+  });
+  const fd = (text: string) => {
+    const path = join(dataDir, `fd-${Math.random()}`);
+    writeFileSync(path, `${text}\n`, { mode: 0o600 });
+    return String(openSync(path, 'r'));
+  };
+  /** Factors of the given custodians for one step, a TOTP period after the last. */
+  const factors = (...who: number[]) => {
+    clock.now = new Date(clock.now.getTime() + 30_000);
+    return who.flatMap((i) => ['--passphrase-fd', fd(enrolled[i]!.passphrase), '--code', totpCodeAt(enrolled[i]!.secret, clock.now)]);
+  };
+  const cli = async (...args: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, clock: () => clock.now }, 'test');
+    return { code, stdout, stderr, value: () => (JSON.parse(stdout) as { value: Record<string, unknown> }).value };
+  };
+  const id = (i: number) => enrolled[i]!.id;
+  const takeCustody = async (label: string) => {
+    const take = await cli('custody', 'take', '--holder', id(0), '--holder', id(1), '--holder', id(2), '--threshold', '2', '--new-label', label, ...factors(0, 1, 2));
     expect(take).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('is in custody, 2 of 3: Ada, Babbage, Curie') });
-    const custodyId = /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
+    return /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
+  };
+  const propose = async (custodyId: string, action: string, ...params: string[]) => {
+    const proposed = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', action, ...params.flatMap((p) => ['--param', p]), '--as', id(0), ...factors(0));
+    expect(proposed, proposed.stdout).toMatchObject({ code: EXIT.ok });
+    return proposed.value() as { id: string; shortFingerprint: string };
+  };
 
+  it('runs a key ceremony and a turnover from the command line, factors from file descriptors', async () => {
+    const custodyId = await takeCustody('cli-vault');
     const params = ['algorithm=EC-P256', 'label=cli-key', 'usage=sign', 'backupable=false', 'cryptoperiodDays=730'].flatMap((p) => ['--param', p]);
     const proposed = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', 'key.generate', ...params, '--as', id(0), ...factors(0));
     expect(proposed.code).toBe(EXIT.ok);
@@ -310,5 +321,39 @@ describe('custos custody, proposal and key', () => {
     const change = redeal.value() as { id: string; shortFingerprint: string };
     expect((await cli('proposal', 'approve', '--id', change.id, '--fingerprint', change.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2))).code).toBe(EXIT.ok);
     expect((await cli('custody', 'list')).stdout).toMatch(/2 of 2: Babbage, Curie {2}active\n.*2 of 3: Ada, Babbage, Curie {2}superseded/);
+  });
+
+  it('backs up a key with cards written as PDFs, checks a card, and restores into a fresh token with two cards', async () => {
+    const source = await takeCustody('cli-source');
+    const generate = await propose(source, 'key.generate', 'algorithm=EC-P256', 'label=to-keep', 'usage=sign', 'backupable=true', 'cryptoperiodDays=365');
+    await cli('proposal', 'approve', '--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
+    const keyId = (await cli('key', 'list')).stdout.slice(0, 32);
+
+    const backup = await propose(source, 'key.backup', `keyIds=${keyId}`, `holders=${id(0)},${id(1)},${id(2)}`, 'threshold=2');
+    const noDir = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
+    expect(noDir).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('--cards-dir') });
+    const cardsDir = join(dataDir, 'cards');
+    const done = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--cards-dir', cardsDir);
+    expect(done.stdout).toMatch(/— executed\n/);
+    const cards = readdirSync(cardsDir).sort();
+    expect(cards.filter((f) => f.endsWith('.pdf'))).toHaveLength(3);
+    const cardText = (n: number) => readFileSync(join(cardsDir, cards.find((f) => f.endsWith('.txt') && f.includes(`-${n}-`))!), 'utf8').split('\n')[2]!;
+    expect((await cli('backup', 'check', '--card-fd', fd(cardText(2)))).stdout).toMatch(/Card 2 \(Babbage\) of backup set [0-9a-f]{32} is valid/);
+    const setId = (await cli('backup', 'list', '--json')).value() as unknown as { setId: string }[];
+    const file = join(dataDir, 'backup.json');
+    expect((await cli('backup', 'export', '--set', setId[0]!.setId, '--out', file)).code).toBe(EXIT.ok);
+    expect((await cli('backup', 'import', '--file', file)).code).toBe(EXIT.ok);
+    writeFileSync(join(dataDir, 'bad.json'), readFileSync(file, 'utf8').replace('"threshold": 2', '"threshold": 3'));
+    expect(await cli('backup', 'import', '--file', join(dataDir, 'bad.json'))).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error BACKUP_INVALID/) });
+
+    const target = await takeCustody('cli-target');
+    const restore = await propose(target, 'key.restore', `setId=${setId[0]!.setId}`);
+    const typo = cardText(1).replace(/^(.)/, (c) => (c === 'A' ? 'B' : 'A'));
+    const refused = await cli('proposal', 'approve', '--id', restore.id, '--fingerprint', restore.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--card-fd', fd(typo));
+    expect(refused).toMatchObject({ code: EXIT.token, stderr: expect.stringContaining('Card refused (SHARE_TYPO)') });
+    const restored = await cli('proposal', 'approve', '--id', restore.id, '--fingerprint', restore.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--card-fd', fd(cardText(1)), '--card-fd', fd(cardText(3)));
+    expect(restored.stdout).toMatch(/key\.restore .* — executed\n/);
+    expect((await cli('key', 'list')).stdout).toContain('to-keep');
+    expect(((await cli('key', 'list', '--json')).value() as unknown as { token: { label: string } }[])[0]!.token.label).toBe('cli-target');
   });
 });
