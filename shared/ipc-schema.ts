@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BackupSummary, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
 import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
 import type { Envelope } from './errors';
@@ -76,6 +77,13 @@ export const ipcSchema = {
     list: invoke(Empty, z.array(KeyRecord)),
     exportPublic: invoke(PublicKeyExport, z.object({ keyId: z.string(), format: z.string(), text: z.string() })),
     emergency: invoke(EmergencyRequest, KeyRecord),
+  },
+  backups: {
+    list: invoke(Empty, z.array(BackupSummary)),
+    cards: invoke(CardsRequest, z.array(PrintableCard)),
+    forgetCards: invoke(CardsRequest, z.object({ forgotten: z.literal(true) })),
+    enterShare: invoke(ShareEntry, ProposalView),
+    checkShare: invoke(ShareCheck, ShareCheckResult),
   },
   audit: {
     status: invoke(Empty, AuditStatus),

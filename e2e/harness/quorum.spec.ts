@@ -1,41 +1,5 @@
-import type { Page } from '@playwright/test';
-import { totpCodeAt } from '../../electron/core/custodians/totp';
+import { ceremony } from './ceremony';
 import { expect, test } from './fixtures';
-
-interface Person {
-  name: string;
-  passphrase: string;
-  secret: string;
-}
-
-/** Ceremony steps as the custodians in the room perform them, each code read at the harness clock. */
-function ceremony(page: Page, clock: { now: Date }) {
-  const code = (who: { secret: string }) => totpCodeAt(who.secret, clock.now);
-  return {
-    code,
-    async takeCustody(label: string, holders: Person[]) {
-      await page.keyboard.press('Alt+3');
-      await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
-      await page.getByLabel('Label for the token').fill(label);
-      for (const [i, who] of holders.entries()) {
-        if (i >= 3) await page.getByRole('button', { name: 'Add a holder' }).click();
-        await page.locator(`#holder-${i}-who`).selectOption({ label: who.name });
-        await page.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
-        await page.getByLabel(`${who.name}’s code`).fill(code(who));
-      }
-      await page.getByRole('button', { name: 'Take into custody' }).click();
-    },
-    /** One approver at the proposal's form: the fingerprint they heard, then both factors. */
-    async approve(proposal: string, who: Person, typed = proposal) {
-      const form = page.getByRole('form', { name: `Approve proposal ${proposal}` });
-      await form.getByLabel('Fingerprint as read aloud to you').fill(typed);
-      await form.locator('select').selectOption({ label: who.name });
-      await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
-      await form.getByLabel(`${who.name}’s code`).fill(code(who));
-      await form.getByRole('button', { name: 'Approve' }).click();
-    },
-  };
-}
 
 test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 key, schedule its destruction and cancel it', async ({ custos }) => {
   // About twenty scrypt derivations at the production cost, on a 2-core machine.

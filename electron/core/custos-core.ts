@@ -15,6 +15,7 @@ import { quorumOperations, quorumParams } from './quorum/operations';
 import { reconcileGeneration } from './keys/key-generation';
 import { turnover } from './custody/turnover';
 import { BackupService } from './backup/backup-service';
+import QRCode from 'qrcode';
 import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
@@ -62,6 +63,8 @@ interface AuditPlan {
 
 const FACTOR_FAILURES: readonly ErrorCode[] = ['PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED'];
 
+const SHARE_FAILURES: readonly ErrorCode[] = ['SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_MISMATCH', 'SHARE_DUPLICATE'];
+
 const auditPlan: Record<ChannelName, AuditPlan> = {
   'app.snapshot': { action: 'app.open', self: false, params: false },
   'tokens.status': { action: 'token.list', self: false, params: false },
@@ -84,6 +87,12 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'keys.list': { action: 'key.list', self: false, params: false },
   'keys.exportPublic': { action: 'key.export-public', self: false, params: true },
   'keys.emergency': { action: 'key.emergency', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'backups.list': { action: 'backup.list', self: false, params: false },
+  // Showing the cards for printing is recorded with the set; the cards themselves never are.
+  'backups.cards': { action: 'backup.cards.show', self: false, params: true },
+  'backups.forgetCards': { action: 'backup.cards.forget', self: false, params: true },
+  'backups.enterShare': { action: 'backup.share-enter', self: true, params: false, selfFailures: SHARE_FAILURES },
+  'backups.checkShare': { action: 'backup.share-check', self: true, params: false, selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'] },
   'audit.status': { action: 'audit.status', self: false, params: false },
   'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
   // Scrolling fetches many pages: only the first page of a query (a search) is recorded.
@@ -271,6 +280,15 @@ export class CustosCore {
         this.proveFactors(officer, `key ${transition}`);
         return this.keys.transition(keyId, transition, 'security-officer', { type: 'custodian', id: who.id, role: 'security-officer' });
       },
+      'backups.list': () => this.backups.list(),
+      'backups.cards': async ({ setId }) =>
+        Promise.all(this.backups.printableCards(setId).map(async ({ qr, ...card }) => ({ ...card, qrSvg: await QRCode.toString(qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }) }))),
+      'backups.forgetCards': ({ setId }) => {
+        this.backups.forgetCards(setId);
+        return { forgotten: true as const };
+      },
+      'backups.enterShare': ({ proposalId, text }) => this.backups.enterShare(proposalId, text),
+      'backups.checkShare': ({ text }) => this.backups.checkShare(text),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),

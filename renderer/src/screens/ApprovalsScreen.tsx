@@ -3,6 +3,7 @@ import type { ProposalView } from '../../../shared/quorum';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
+import { CardPrinter, ShareEntryForm } from './BackupPanels';
 
 const ACTION_TITLES: Record<string, string> = {
   'token.quorum-drill': 'Quorum drill',
@@ -15,12 +16,15 @@ const ACTION_TITLES: Record<string, string> = {
   'key.schedule-destruction': 'Schedule destruction',
   'key.cancel-destruction': 'Cancel destruction',
   'key.destroy': 'Destroy a key',
+  'key.backup': 'Back up keys',
+  'key.restore': 'Restore a backup',
 };
 
 export function ApprovalsScreen() {
   const proposals = useCustos((s) => s.proposals);
   return (
     <QuorumScreen title="Approvals" errorTitle="Not approved">
+      <CardPrinter />
       <ProposeDrill />
       {proposals?.map((p) => <Proposal key={p.id} proposal={p} />)}
       {proposals?.length === 0 && <p>No proposals yet.</p>}
@@ -106,9 +110,17 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
             <dd>{proposal.holdersToConfirm.map(name).join(', ')}</dd>
           </>
         )}
+        {proposal.waitingFor.length > 0 && (
+          <>
+            <dt>Also waiting for</dt>
+            <dd>{proposal.waitingFor.join('; ')}</dd>
+          </>
+        )}
         <dt>Expires</dt>
         <dd>{proposal.expiresAt.replace('T', ' ').slice(0, 19)} UTC</dd>
       </dl>
+      {proposal.action === 'key.backup' && proposal.state === 'executed' && <PrintCardsButton proposal={proposal} />}
+      {proposal.action === 'key.restore' && proposal.state === 'open' && <ShareEntryForm proposal={proposal} />}
       {proposal.state === 'open' && (
         <form onSubmit={(e) => void submit(e)} aria-label={`Approve proposal ${proposal.shortFingerprint}`}>
           <label htmlFor={`fp-${proposal.id}`}>Fingerprint as read aloud to you</label>
@@ -129,4 +141,15 @@ function describeParams(params: unknown, name: (id: string) => string): string {
   return Object.entries(params as Record<string, unknown>)
     .map(([key, value]) => `${key}: ${Array.isArray(value) ? value.map((v) => name(String(v))).join(', ') : String(value)}`)
     .join('; ');
+}
+
+function PrintCardsButton({ proposal }: { proposal: ProposalView }) {
+  const show = useCustos((s) => s.showCards);
+  const setId = (proposal.outcome as { result?: { setId?: string } } | null)?.result?.setId;
+  if (!setId) return null;
+  return (
+    <button type="button" onClick={() => void show(setId)}>
+      Print the share cards
+    </button>
+  );
 }

@@ -3,13 +3,19 @@ import { emptyProof, FactorFields } from '../app/FactorFields';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
 import type { Proof } from '../store/quorum-slice';
+import { BackupForm, CardPrinter, RestoreForm, ShareCheckForm } from './BackupPanels';
 
 export function CeremoniesScreen() {
   const custodies = useCustos((s) => s.custodies);
   return (
     <QuorumScreen title="Ceremonies" errorTitle="The ceremony did not go ahead">
+      <CardPrinter />
       <CustodyForm />
       <TurnoverForm />
+      <BackupForm />
+      <RestoreForm />
+      <ShareCheckForm />
+      <BackupList />
       <section className="card" aria-labelledby="custody-list-title">
         <h2 id="custody-list-title">Tokens in custody</h2>
         {!custodies || custodies.length === 0 ? (
@@ -187,5 +193,39 @@ function TurnoverForm() {
         Propose the change
       </button>
     </form>
+  );
+}
+
+function BackupList() {
+  const backups = useCustos((s) => s.backups) ?? [];
+  if (backups.length === 0) return null;
+  return (
+    <section className="card" aria-labelledby="backup-list-title">
+      <h2 id="backup-list-title">Backups</h2>
+      <table className="data">
+        <thead>
+          <tr>
+            <th scope="col">Made</th>
+            <th scope="col">Keys</th>
+            <th scope="col">Cards</th>
+            <th scope="col">Verified in the token</th>
+          </tr>
+        </thead>
+        <tbody>
+          {backups.map((b) => (
+            <tr key={b.setId}>
+              <th scope="row">
+                {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label} <code>{b.setId.slice(0, 8)}</code>
+              </th>
+              <td>{b.keys.map((k) => `${k.label} (${k.algorithm})`).join(', ')}</td>
+              <td>
+                any {b.threshold} of {b.holders.map((h) => `${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}
+              </td>
+              <td>{b.verifiedAt ? b.verifiedAt.slice(0, 10) : 'not verified'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }

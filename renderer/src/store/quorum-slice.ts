@@ -1,5 +1,6 @@
 import type { StateCreator } from 'zustand';
 import type { WireError } from '../../../shared/errors';
+import type { BackupSummary, PrintableCard } from '../../../shared/backups';
 import type { CustodyView, ProposalView } from '../../../shared/quorum';
 import type { CustosState, Deps } from './index';
 
@@ -21,6 +22,16 @@ export interface QuorumSlice {
   proposeTurnover(custodyId: string, holders: string[], threshold: number, requester: Proof): Promise<boolean>;
   approveProposal(proposalId: string, fingerprint: string, approver: Proof): Promise<boolean>;
   rejectProposal(proposalId: string, by: Proof): Promise<boolean>;
+  backups: BackupSummary[] | null;
+  /** The cards of a backup just made, one shown at a time for printing; null when none. */
+  printing: { cards: PrintableCard[]; index: number } | null;
+  proposeBackup(custodyId: string, keyIds: string[], holders: string[], threshold: number, requester: Proof): Promise<boolean>;
+  proposeRestore(custodyId: string, setId: string, overrideDestroyed: boolean, requester: Proof): Promise<boolean>;
+  showCards(setId: string): Promise<void>;
+  nextCard(): void;
+  forgetCards(): Promise<void>;
+  enterShare(proposalId: string, text: string): Promise<boolean>;
+  checkShare(text: string): Promise<boolean>;
 }
 
 export const createQuorumSlice =
@@ -40,8 +51,8 @@ export const createQuorumSlice =
       quorumNotice: null,
       quorumBusy: false,
       async loadQuorum() {
-        const [custodies, proposals] = await Promise.all([bridge.custody.list({}), bridge.proposals.list({})]);
-        set({ custodies: custodies.ok ? custodies.value : [], proposals: proposals.ok ? proposals.value : [] });
+        const [custodies, proposals, backups] = await Promise.all([bridge.custody.list({}), bridge.proposals.list({}), bridge.backups.list({})]);
+        set({ custodies: custodies.ok ? custodies.value : [], proposals: proposals.ok ? proposals.value : [], backups: backups.ok ? backups.value : [] });
       },
       takeCustody: (request) =>
         run(() => bridge.custody.take(request), (c) => `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}. Nobody has seen its PINs.`),
@@ -59,5 +70,32 @@ export const createQuorumSlice =
             : `Recorded: ${p.approvals.filter((a) => a.held).length} of ${p.threshold} approvals are held${p.holdersToConfirm.length > 0 ? `; ${p.holdersToConfirm.length} new holder(s) still to confirm` : ''}.`,
         ),
       rejectProposal: (proposalId, by) => run(() => bridge.proposals.reject({ proposalId, by }), () => 'Proposal rejected.'),
+      backups: null,
+      printing: null,
+      proposeBackup: (custodyId, keyIds, holders, threshold, requester) =>
+        run(() => bridge.proposals.create({ custodyId, action: 'key.backup', params: { keyIds, holders, threshold }, requester }), (p) => `Backup proposal ${p.shortFingerprint} is open. Have the cards printed as soon as it runs.`),
+      proposeRestore: (custodyId, setId, overrideDestroyed, requester) =>
+        run(
+          () => bridge.proposals.create({ custodyId, action: 'key.restore', params: { setId, ...(overrideDestroyed ? { overrideDestroyed } : {}) }, requester }),
+          (p) => `Restore proposal ${p.shortFingerprint} is open. After the approvals, the card holders enter their cards on the Approvals screen.`,
+        ),
+      async showCards(setId) {
+        const result = await bridge.backups.cards({ setId });
+        set(result.ok ? { printing: { cards: result.value, index: 0 }, quorumError: null } : { quorumError: result.error });
+      },
+      nextCard() {
+        const printing = get().printing;
+        if (printing) set({ printing: { ...printing, index: Math.min(printing.index + 1, printing.cards.length - 1) } });
+      },
+      async forgetCards() {
+        const setId = get().printing?.cards[0]?.setId;
+        set({ printing: null });
+        if (setId) await run(() => bridge.backups.forgetCards({ setId }), () => 'The cards are forgotten: nobody can print them again.');
+      },
+      enterShare: (proposalId, text) =>
+        run(() => bridge.backups.enterShare({ proposalId, text }), (p) =>
+          p.state === 'executed' ? 'Card accepted. The backup was restored and every key proven.' : `Card accepted. Still needed: ${[...p.waitingFor, ...(p.approvals.filter((a) => a.held).length < p.threshold ? ['approvals'] : [])].join('; ')}.`,
+        ),
+      checkShare: (text) => run(() => bridge.backups.checkShare({ text }), (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId.slice(0, 8)} is valid. The check is recorded.`),
     };
   };

@@ -1,0 +1,210 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import type { ProposalView } from '../../../shared/quorum';
+import { emptyProof, FactorFields } from '../app/FactorFields';
+import { useCustos } from '../store/context';
+
+/** Backup ceremony, step one: which keys, which card holders, how many cards restore. */
+export function BackupForm() {
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const keys = useCustos((s) => s.keys) ?? [];
+  const loadKeys = useCustos((s) => s.loadKeys);
+  const propose = useCustos((s) => s.proposeBackup);
+  const busy = useCustos((s) => s.quorumBusy);
+  const [custodyId, setCustodyId] = useState('');
+  const [chosenKeys, setChosenKeys] = useState<string[]>([]);
+  const [holders, setHolders] = useState<string[]>([]);
+  const [threshold, setThreshold] = useState(2);
+  const [proof, setProof] = useState(emptyProof());
+  useEffect(() => void loadKeys(), [loadKeys]);
+  const custody = custodies.find((c) => c.id === custodyId) ?? custodies[0];
+  if (!custody) return null;
+  const eligible = keys.filter((k) => k.backupable && k.state !== 'destroyed' && k.token.serial === custody.token.serial && k.token.label === custody.token.label);
+  const toggle = (list: string[], id: string) => (list.includes(id) ? list.filter((x) => x !== id) : [...list, id]);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (await propose(custody.id, chosenKeys, holders, threshold, proof)) setChosenKeys([]);
+    setProof({ ...proof, passphrase: '', code: '' });
+  };
+  return (
+    <form className="card" aria-labelledby="backup-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="backup-title">Back up keys</h2>
+      <p>
+        The token wraps the chosen keys under a new key-encryption key, which is then split into share cards, one per holder. Any {threshold} cards restore the
+        backup; fewer reveal nothing. Every wrapped key is checked in the token before the cards are printed.
+      </p>
+      <label htmlFor="backup-custody">Token</label>
+      <select id="backup-custody" value={custody.id} onChange={(e) => setCustodyId(e.target.value)}>
+        {custodies.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.token.label} ({c.token.serial})
+          </option>
+        ))}
+      </select>
+      <fieldset>
+        <legend>Keys to back up</legend>
+        {eligible.length === 0 && <p className="muted">No backup-able key lives in this token.</p>}
+        {eligible.map((k) => (
+          <label key={k.id} className="checkbox">
+            <input type="checkbox" checked={chosenKeys.includes(k.id)} onChange={() => setChosenKeys(toggle(chosenKeys, k.id))} /> {k.label} ({k.algorithm})
+          </label>
+        ))}
+      </fieldset>
+      <fieldset>
+        <legend>Card holders</legend>
+        {custodians.map((c) => (
+          <label key={c.id} className="checkbox">
+            <input type="checkbox" checked={holders.includes(c.id)} onChange={() => setHolders(toggle(holders, c.id))} /> {c.name}
+          </label>
+        ))}
+      </fieldset>
+      <label htmlFor="backup-threshold">Cards needed to restore</label>
+      <select id="backup-threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>
+        {Array.from({ length: Math.max(1, holders.length - 1) }, (_, i) => i + 2).map((t) => (
+          <option key={t} value={t}>
+            {t} of {Math.max(holders.length, 2)}
+          </option>
+        ))}
+      </select>
+      <FactorFields id="backup-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
+      <button type="submit" disabled={busy || chosenKeys.length === 0 || holders.length < 2 || threshold > holders.length}>
+        Propose the backup
+      </button>
+    </form>
+  );
+}
+
+/** Restore ceremony, step one: which backup, into which token in custody. */
+export function RestoreForm() {
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const backups = useCustos((s) => s.backups) ?? [];
+  const propose = useCustos((s) => s.proposeRestore);
+  const busy = useCustos((s) => s.quorumBusy);
+  const [setId, setSetId] = useState('');
+  const [custodyId, setCustodyId] = useState('');
+  const [override, setOverride] = useState(false);
+  const [proof, setProof] = useState(emptyProof());
+  const backup = backups.find((b) => b.setId === setId) ?? backups[0];
+  const custody = custodies.find((c) => c.id === custodyId) ?? custodies[0];
+  if (!backup || !custody) return null;
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    await propose(custody.id, backup.setId, override, proof);
+    setProof({ ...proof, passphrase: '', code: '' });
+  };
+  return (
+    <form className="card" aria-labelledby="restore-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="restore-title">Restore a backup</h2>
+      <p>
+        The quorum of the target token approves; then {backup.threshold} card holders enter their cards. Each card is checked the moment it is entered, and every
+        key is proven to be the one backed up before anything is kept.
+      </p>
+      <label htmlFor="restore-set">Backup</label>
+      <select id="restore-set" value={backup.setId} onChange={(e) => setSetId(e.target.value)}>
+        {backups.map((b) => (
+          <option key={b.setId} value={b.setId}>
+            {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label}: {b.keys.map((k) => k.label).join(', ')}
+          </option>
+        ))}
+      </select>
+      <label htmlFor="restore-custody">Into the token</label>
+      <select id="restore-custody" value={custody.id} onChange={(e) => setCustodyId(e.target.value)}>
+        {custodies.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.token.label} ({c.token.serial})
+          </option>
+        ))}
+      </select>
+      <label className="checkbox">
+        <input type="checkbox" checked={override} onChange={(e) => setOverride(e.target.checked)} /> Restore keys recorded as destroyed (the approvers approve this
+        override explicitly; such keys come back suspended)
+      </label>
+      <FactorFields id="restore-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
+      <button type="submit" disabled={busy}>
+        Propose the restore
+      </button>
+    </form>
+  );
+}
+
+/** A holder types or pastes one card for an open restore; checked at once. */
+export function ShareEntryForm({ proposal }: { proposal: ProposalView }) {
+  const enter = useCustos((s) => s.enterShare);
+  const busy = useCustos((s) => s.quorumBusy);
+  const [text, setText] = useState('');
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (await enter(proposal.id, text)) setText('');
+  };
+  return (
+    <form onSubmit={(e) => void submit(e)} aria-label={`Enter a share card for proposal ${proposal.shortFingerprint}`}>
+      <label htmlFor={`card-${proposal.id}`}>Share card (type the groups as printed, or paste the QR text)</label>
+      <textarea id={`card-${proposal.id}`} rows={3} value={text} onChange={(e) => setText(e.target.value)} autoComplete="off" spellCheck={false} />
+      <button type="submit" disabled={busy || text.trim().length === 0}>
+        Check and enter this card
+      </button>
+    </form>
+  );
+}
+
+/** A holder confirms their card still matches its backup; nothing is rebuilt. */
+export function ShareCheckForm() {
+  const check = useCustos((s) => s.checkShare);
+  const busy = useCustos((s) => s.quorumBusy);
+  const [text, setText] = useState('');
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    await check(text);
+    setText('');
+  };
+  return (
+    <form className="card" aria-labelledby="check-card-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="check-card-title">Check a share card</h2>
+      <p>Confirms that your card still belongs to its backup and reads correctly. Nothing is rebuilt; the check is recorded.</p>
+      <label htmlFor="check-card-text">Share card</label>
+      <textarea id="check-card-text" rows={3} value={text} onChange={(e) => setText(e.target.value)} autoComplete="off" spellCheck={false} />
+      <button type="submit" disabled={busy || text.trim().length === 0}>
+        Check the card
+      </button>
+    </form>
+  );
+}
+
+/** The cards of a backup just made, one at a time, each printed for its holder (one card per page). */
+export function CardPrinter() {
+  const printing = useCustos((s) => s.printing);
+  const next = useCustos((s) => s.nextCard);
+  const forget = useCustos((s) => s.forgetCards);
+  if (!printing) return null;
+  const card = printing.cards[printing.index]!;
+  const last = printing.index === printing.cards.length - 1;
+  return (
+    <section className="card share-card" aria-labelledby="share-card-title">
+      <h2 id="share-card-title">
+        Share card {card.index} of {card.holders} — for {card.holder.name}
+      </h2>
+      <p>
+        Backup set <code>{card.setId.match(/.{8}/g)!.join(' ')}</code>. Any {card.threshold} cards restore it; fewer reveal nothing. Only {card.holder.name} should see
+        this card.
+      </p>
+      <pre className="share-text" aria-label="Share card text">
+        {card.text.split('-').reduce<string[]>((lines, group, i) => (i % 6 === 0 ? [...lines, group] : [...lines.slice(0, -1), `${lines.at(-1)!}-${group}`]), []).join('\n')}
+      </pre>
+      <img className="qr" alt={`QR code of share card ${card.index}`} src={`data:image/svg+xml;base64,${btoa(card.qrSvg)}`} width={200} height={200} />
+      <div className="actions no-print">
+        <button type="button" onClick={() => window.print()}>
+          Print this card
+        </button>
+        {!last && (
+          <button type="button" onClick={next}>
+            Next card
+          </button>
+        )}
+        <button type="button" onClick={() => void forget()}>
+          {last ? 'All cards printed: forget them' : 'Stop and forget the cards'}
+        </button>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+const SetId = z.string().regex(/^[0-9a-f]{32}$/);
+/** A share card as typed (groups, any case, dashes or spaces) or pasted from its QR code. */
+const CardText = z.string().trim().min(20).max(400);
+
+export const BackupSummary = z.object({
+  setId: z.string(),
+  token: z.object({ serial: z.string(), label: z.string() }),
+  createdAt: z.string(),
+  threshold: z.number().int(),
+  holders: z.array(z.object({ index: z.number().int(), id: z.string(), name: z.string(), lastChecked: z.string().nullable() })),
+  keys: z.array(z.object({ id: z.string(), label: z.string(), algorithm: z.string() })),
+  verifiedAt: z.string().nullable(),
+  mechanism: z.string(),
+});
+export type BackupSummary = z.infer<typeof BackupSummary>;
+
+/** The one thing from a backup that ever reaches the renderer: a holder's card, while it is printed. */
+export const PrintableCard = z.object({
+  setId: z.string(),
+  index: z.number().int(),
+  threshold: z.number().int(),
+  holders: z.number().int(),
+  holder: z.object({ id: z.string(), name: z.string() }),
+  text: z.string(),
+  qrSvg: z.string(),
+});
+export type PrintableCard = z.infer<typeof PrintableCard>;
+
+export const CardsRequest = z.strictObject({ setId: SetId });
+export const ShareEntry = z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/), text: CardText });
+export const ShareCheck = z.strictObject({ text: CardText });
+export const ShareCheckResult = z.object({ setId: z.string(), index: z.number().int(), holder: z.string() });
