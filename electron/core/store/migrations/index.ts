@@ -8,6 +8,7 @@ import { keys } from './0006-keys';
 import { destruction } from './0007-destruction';
 import { executions } from './0008-executions';
 import { backups } from './0009-backups';
+import { reports } from './0010-reports';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports];

@@ -1,0 +1,186 @@
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import type { AuditService } from '../audit/audit-service';
+import { parseCheckpoint, parseNote } from '../audit/checkpoint';
+import { canonicalJson } from '../canonical-json';
+import type { CustodianService } from '../custodians/custodian-service';
+import { CustosError } from '../errors';
+import { policyVerdict } from '../keys/algorithm-policy';
+import type { KeyInventory } from '../keys/key-inventory';
+import type { QuorumService } from '../quorum/quorum-service';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+
+export const REPORT_KIND = 'custos-ceremony-report';
+
+/** How anyone checks a report without Custos: written into every report, in plain words. */
+export const HOW_TO_VERIFY = [
+  'This file (report.json) is RFC 8785 canonical JSON; report.sig is an Ed25519 signature over its exact bytes by the installation’s audit key (audit-key.pem).',
+  'Check the signature with OpenSSL 3: openssl pkeyutl -verify -pubin -inkey audit-key.pem -rawin -in report.json -sigfile report.sig',
+  'Get audit-key.pem from a source you trust (an earlier report, a printout, the auditor’s records), not only from this folder.',
+  'Each entry in audit.entries is signed the same way (its text, its signature), and its inclusion proof leads (RFC 6962: leaf = SHA-256(0x00 ‖ entry), node = SHA-256(0x01 ‖ left ‖ right)) to the root in audit.checkpoint, a C2SP signed note by the same key.',
+  '`custos report verify` does all of this, and checks that the checkpoint is consistent with the live log or with a later exported audit bundle.',
+];
+
+export interface Person {
+  id: string;
+  name: string;
+  roles: string[];
+}
+
+export interface ReportEntry {
+  seq: number;
+  entry: string;
+  signature: string;
+  proof: string[];
+}
+
+export interface CeremonyReport {
+  kind: typeof REPORT_KIND;
+  v: 1;
+  reportId: string;
+  type: string;
+  generatedAt: string;
+  installation: string;
+  auditKey: { name: string; publicKey: string };
+  ceremony: Record<string, unknown> | null;
+  participants: (Person & { part: string; at: string; factors: string[] })[];
+  keys: { id: string; label: string; algorithm: string; state: string; fingerprint: string; kcv: string | null; publicKeyPem: string | null; policy: { status: string; notes: string[] } }[];
+  steps: { seq: number; time: string; action: string; actor: string; result: string }[];
+  witnesses: { name: string; role: string }[];
+  audit: { checkpoint: string; treeSize: number; root: string; entries: ReportEntry[] };
+  howToVerify: string[];
+}
+
+export interface ReportSources {
+  store: Store;
+  audit: AuditService;
+  custodians: CustodianService;
+  keys: KeyInventory;
+  quorum: QuorumService;
+  clock: () => Date;
+  /** Model, manufacturer and recorded validation of the token a ceremony ran on. */
+  token: (ref: { serial: string; label: string }) => Record<string, unknown>;
+}
+
+const TYPE_OF: Record<string, string> = { 'key.destroy': 'destruction-certificate' };
+
+/**
+ * A completed quorum ceremony as one signed document: the proposal with its fingerprint, who
+ * proposed and approved with which factors, what came out (key ids, public keys, check values),
+ * the policy verdicts, and every audit entry of the ceremony with an inclusion proof against a
+ * checkpoint signed for this report.
+ */
+export function proposalReport(sources: ReportSources, proposalId: string): CeremonyReport {
+  const proposal = sources.quorum.view(proposalId);
+  if (proposal.state === 'open') throw new CustosError('PROPOSAL_CLOSED', 'This ceremony is still open; its report can be made once it is closed.');
+  const seqs = ceremonySeqs(sources.store, proposalId);
+  const person = (id: string): Person => {
+    const c = sources.custodians.get(id);
+    return { id: c.id, name: c.name, roles: c.roles };
+  };
+  const createdAt = sources.store.get<{ created_at: string }>(sql`SELECT created_at FROM proposals WHERE id = ${proposalId}`)!.created_at;
+  const keyIds = keysOf(proposal.params, proposal.outcome);
+  return assemble(sources, TYPE_OF[proposal.action] ?? proposal.action, seqs, {
+    ceremony: {
+      id: proposal.id,
+      action: proposal.action,
+      state: proposal.state,
+      fingerprint: proposal.fingerprint,
+      shortFingerprint: proposal.shortFingerprint,
+      params: proposal.params,
+      outcome: proposal.outcome,
+      token: sources.token(proposal.token),
+      custody: proposal.custodyId,
+      threshold: proposal.threshold,
+      securityOfficersRequired: proposal.securityOfficersRequired,
+      proposedAt: createdAt,
+      expiresAt: proposal.expiresAt,
+    },
+    participants: [
+      { ...person(proposal.requestedBy), part: 'proposed', at: createdAt, factors: ['passphrase', 'totp'] },
+      ...proposal.approvals.map((a) => ({ ...person(a.custodianId), part: 'approved', at: a.approvedAt, factors: ['passphrase', 'totp'] })),
+    ],
+    keyIds,
+  });
+}
+
+/** The key inventory as of now, signed like a ceremony report (no ceremony, no participants). */
+export function inventoryReport(sources: ReportSources): CeremonyReport {
+  return assemble(sources, 'key-inventory', [], { ceremony: null, participants: [], keyIds: sources.keys.list().map((k) => k.id) });
+}
+
+function assemble(sources: ReportSources, type: string, seqs: number[], parts: { ceremony: CeremonyReport['ceremony']; participants: CeremonyReport['participants']; keyIds: string[] }): CeremonyReport {
+  const log = sources.audit.log();
+  const key = sources.audit.noteKey()!;
+  const reportId = randomBytes(8).toString('hex');
+  log.record({ actor: { type: 'system', id: 'system' }, action: 'report.create', object: { type: 'report', id: reportId }, params: { type, ceremony: parts.ceremony?.id ?? null } });
+  // Signed for this report, so every entry above — its own included — has a proof against it.
+  const closing = log.checkpoint(`report ${reportId}`);
+  const checkpoint = parseCheckpoint(parseNote(closing.note).text);
+  const entries = seqs.map((seq) => {
+    const stored = log.entry(seq);
+    return { seq, entry: stored.entry, signature: stored.signature.toString('base64'), proof: log.inclusionProof(seq, checkpoint.size).map((h) => h.toString('base64')) };
+  });
+  const now = sources.clock();
+  return {
+    kind: REPORT_KIND,
+    v: 1,
+    reportId,
+    type,
+    generatedAt: now.toISOString(),
+    installation: sources.audit.origin,
+    auditKey: { name: key.name, publicKey: key.publicKey.toString('base64') },
+    ceremony: parts.ceremony,
+    participants: parts.participants,
+    keys: parts.keyIds.flatMap((id) => {
+      try {
+        const k = sources.keys.get(id);
+        const spki = sources.keys.publicKey(id);
+        const verdict = policyVerdict(k.algorithm as Parameters<typeof policyVerdict>[0], now);
+        return [{ id, label: k.label, algorithm: k.algorithm, state: k.state, fingerprint: k.fingerprint, kcv: k.kcv, publicKeyPem: spki ? createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }).toString() : null, policy: { status: verdict.status, notes: verdict.notes } }];
+      } catch {
+        return [];
+      }
+    }),
+    steps: entries.map(({ entry }) => {
+      const e = JSON.parse(entry) as { seq: number; time: string; action: string; actor: { type: string; id: string }; result: { status: string; code?: string } };
+      return { seq: e.seq, time: e.time, action: e.action, actor: e.actor.type === 'custodian' ? nameOr(sources, e.actor.id) : e.actor.id, result: e.result.code ? `${e.result.status} ${e.result.code}` : e.result.status };
+    }),
+    witnesses: [],
+    audit: { checkpoint: closing.note, treeSize: checkpoint.size, root: checkpoint.root.toString('base64'), entries },
+    howToVerify: HOW_TO_VERIFY,
+  };
+}
+
+/** The report's bytes and its detached signature: what is written, what openssl checks. */
+export function signReport(audit: AuditService, report: CeremonyReport): { json: Buffer; signature: Buffer; sha256: string } {
+  const json = Buffer.from(canonicalJson(report), 'utf8');
+  return { json, signature: audit.signDocument(json), sha256: createHash('sha256').update(json).digest('hex') };
+}
+
+/** The ceremony's entries: those about the proposal, and those its operation recorded while it ran. */
+function ceremonySeqs(store: Store, proposalId: string): number[] {
+  const own = store.all<{ seq: number; action: string }>(sql`SELECT seq, action FROM audit_entries WHERE object = ${`proposal:${proposalId}`} ORDER BY seq`);
+  const begin = own.find((e) => e.action === 'proposal.execute.begin')?.seq;
+  const end = own.find((e) => e.action === 'proposal.execute' || e.action === 'proposal.reconcile')?.seq;
+  const during = begin !== undefined && end !== undefined ? store.all<{ seq: number }>(sql`SELECT seq FROM audit_entries WHERE seq > ${begin} AND seq < ${end} ORDER BY seq`) : [];
+  return [...new Set([...own.map((e) => e.seq), ...during.map((e) => e.seq)])].sort((a, b) => a - b);
+}
+
+function keysOf(params: unknown, outcome: unknown): string[] {
+  const ids = new Set<string>();
+  const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown };
+  for (const value of [p.keyId, p.ckaId, ...(Array.isArray(p.keyIds) ? p.keyIds : [])]) if (typeof value === 'string') ids.add(value);
+  const result = (outcome as { result?: { keyId?: unknown; keys?: unknown } } | null)?.result;
+  if (typeof result?.keyId === 'string') ids.add(result.keyId);
+  if (Array.isArray(result?.keys)) for (const k of result.keys) if (typeof (k as { keyId?: unknown }).keyId === 'string') ids.add((k as { keyId: string }).keyId);
+  return [...ids];
+}
+
+function nameOr(sources: ReportSources, id: string): string {
+  try {
+    return sources.custodians.get(id).name;
+  } catch {
+    return id;
+  }
+}

@@ -1,0 +1,97 @@
+import PDFDocument from 'pdfkit';
+import type { CeremonyReport } from './ceremony-report';
+
+const TITLES: Record<string, string> = {
+  'key.generate': 'Key generation ceremony',
+  'key.backup': 'Backup ceremony',
+  'key.restore': 'Restore ceremony',
+  'destruction-certificate': 'Key destruction certificate',
+  'key-inventory': 'Key inventory report',
+  'custody.redeal': 'Custodian turnover ceremony',
+  'key.schedule-destruction': 'Destruction scheduling ceremony',
+  'key.cancel-destruction': 'Destruction cancellation ceremony',
+};
+
+/**
+ * The printable form of a signed report. Every page carries the report id, the SHA-256 of the
+ * signed JSON (so a page can be matched to the exact document) and "page i of n"; the last page has
+ * signature lines for the participants and witnesses. PDFKit's built-in fonts (WinAnsi text).
+ */
+export function renderReportPdf(report: CeremonyReport, sha256: string): Promise<Buffer> {
+  const doc = new PDFDocument({ size: 'A4', margins: { top: 56, bottom: 72, left: 56, right: 56 }, bufferPages: true, info: { Title: `Custos report ${report.reportId}`, Author: 'Custos' } });
+  const chunks: Buffer[] = [];
+  doc.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const done = new Promise<Buffer>((resolve) => doc.on('end', () => resolve(Buffer.concat(chunks))));
+  const text = (value: string) => value.replace(/[^\x20-\x7E\u00A0-\u00FF\u2019\u201C\u201D\u2013\u2014\u2022]/g, '?');
+  const heading = (title: string) => doc.moveDown(0.8).font('Helvetica-Bold').fontSize(13).text(text(title)).font('Helvetica').fontSize(10);
+  const row = (label: string, value: string) => doc.font('Helvetica-Bold').text(`${text(label)}: `, { continued: true }).font('Helvetica').text(text(value));
+
+  doc.font('Helvetica-Bold').fontSize(18).text(text(TITLES[report.type] ?? `Ceremony report: ${report.type}`));
+  doc.font('Helvetica').fontSize(10).moveDown(0.3);
+  row('Report id', report.reportId);
+  row('Generated', report.generatedAt);
+  row('Installation', report.installation);
+  row('SHA-256 of report.json', sha256);
+
+  const c = report.ceremony;
+  if (c) {
+    heading('Ceremony');
+    row('Proposal', `${String(c.id)} (${String(c.action)}), ${String(c.state)}`);
+    row('Fingerprint approved', `${String(c.shortFingerprint)}  (${String(c.fingerprint)})`);
+    row('Parameters', JSON.stringify(c.params));
+    const token = c.token as Record<string, unknown>;
+    row('Token', `${String(token.label)} serial ${String(token.serial)}, ${String(token.manufacturer ?? '')} ${String(token.model ?? '')}`);
+    row('Validation', String(token.validation ?? 'none recorded'));
+    row('Quorum', `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`);
+    row('Outcome', JSON.stringify(c.outcome));
+  }
+
+  if (report.participants.length > 0) {
+    heading('Participants');
+    for (const p of report.participants) doc.text(text(`${p.name} (${p.roles.join(', ')}) ${p.part} at ${p.at} with ${p.factors.join(' + ')}`));
+  }
+
+  if (report.keys.length > 0) {
+    heading('Keys');
+    for (const k of report.keys) {
+      doc.font('Helvetica-Bold').text(text(`${k.label} — ${k.algorithm}, ${k.state}`)).font('Helvetica');
+      doc.text(text(`Key id (CKA_ID) ${k.id}`));
+      doc.text(text(`Fingerprint SHA-256 ${k.fingerprint}${k.kcv ? `, check value ${k.kcv}` : ''}`));
+      doc.text(text(`Algorithm policy: ${k.policy.status}${k.policy.notes.length ? ` — ${k.policy.notes.join(' ')}` : ''}`));
+    }
+  }
+
+  if (report.steps.length > 0) {
+    heading('Audit entries of the ceremony');
+    doc.font('Courier').fontSize(8);
+    for (const s of report.steps) doc.text(text(`${String(s.seq).padStart(7)}  ${s.time}  ${s.action.padEnd(26)} ${s.actor.slice(0, 18).padEnd(18)} ${s.result}`));
+    doc.font('Helvetica').fontSize(10);
+  }
+  heading('Audit checkpoint (C2SP signed note)');
+  doc.font('Courier').fontSize(8).text(text(report.audit.checkpoint)).font('Helvetica').fontSize(10);
+
+  heading('How to verify this report without Custos');
+  doc.list(report.howToVerify.map(text), { bulletRadius: 2 });
+
+  heading('Signatures');
+  const signers = [...new Map(report.participants.map((p) => [p.id, p])).values()].map((p) => `${p.name} (${p.part === 'proposed' ? 'proposer' : 'approver'})`);
+  for (const signer of [...signers, 'Witness', 'Witness', 'Auditor']) {
+    doc.moveDown(1.4);
+    if (doc.y > doc.page.height - 120) doc.addPage();
+    const y = doc.y;
+    doc.moveTo(doc.page.margins.left, y).lineTo(doc.page.margins.left + 260, y).stroke();
+    doc.moveTo(doc.page.margins.left + 300, y).lineTo(doc.page.margins.left + 420, y).stroke();
+    doc.fontSize(8).text(text(`${signer} — name and signature`), doc.page.margins.left, y + 3).text('Date', doc.page.margins.left + 300, y + 3).fontSize(10);
+    doc.x = doc.page.margins.left;
+  }
+
+  const range = doc.bufferedPageRange();
+  for (let i = range.start; i < range.start + range.count; i += 1) {
+    doc.switchToPage(i);
+    const bottom = doc.page.height - 50;
+    doc.page.margins.bottom = 0;
+    doc.font('Helvetica').fontSize(7).text(text(`Custos report ${report.reportId} · SHA-256 ${sha256} · page ${i + 1} of ${range.count}`), doc.page.margins.left, bottom, { lineBreak: false });
+  }
+  doc.end();
+  return done;
+}

@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CustosError } from '../errors';
+import { writeFileAtomic } from '../secret-vault';
+import { sql } from '../store/sql';
+import { inventoryReport, proposalReport, signReport, type CeremonyReport, type ReportSources } from './ceremony-report';
+import { renderReportPdf } from './report-pdf';
+
+export interface ReportSummary {
+  id: string;
+  type: string;
+  ceremonyId: string | null;
+  createdAt: string;
+  sha256: string;
+}
+
+/** Makes, keeps and exports signed reports: report.json, report.sig, audit-key.pem and report.pdf. */
+export class ReportService {
+  constructor(private readonly sources: ReportSources) {}
+
+  /** A report for a closed ceremony (by proposal id), or of the key inventory. */
+  create(subject: { proposalId: string } | { inventory: true }): ReportSummary {
+    const report = 'proposalId' in subject ? proposalReport(this.sources, subject.proposalId) : inventoryReport(this.sources);
+    const { json, signature, sha256 } = signReport(this.sources.audit, report);
+    const ceremonyId = (report.ceremony?.id as string | undefined) ?? null;
+    this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'report.sign', object: { type: 'report', id: report.reportId }, params: { sha256 } }, () =>
+      this.sources.store.execute(sql`
+        INSERT INTO reports (id, type, ceremony_id, created_at, sha256, json, signature)
+        VALUES (${report.reportId}, ${report.type}, ${ceremonyId}, ${report.generatedAt}, ${sha256}, ${json.toString('utf8')}, ${signature})`),
+    );
+    return { id: report.reportId, type: report.type, ceremonyId, createdAt: report.generatedAt, sha256 };
+  }
+
+  list(): ReportSummary[] {
+    return this.sources.store
+      .all<{ id: string; type: string; ceremony_id: string | null; created_at: string; sha256: string }>(sql`SELECT id, type, ceremony_id, created_at, sha256 FROM reports ORDER BY created_at DESC`)
+      .map((r) => ({ id: r.id, type: r.type, ceremonyId: r.ceremony_id, createdAt: r.created_at, sha256: r.sha256 }));
+  }
+
+  stored(id: string): { report: CeremonyReport; json: Buffer; signature: Buffer; sha256: string } {
+    const row = this.sources.store.get<{ json: string; signature: Buffer; sha256: string }>(sql`SELECT json, signature, sha256 FROM reports WHERE id = ${id}`);
+    if (!row) throw new CustosError('REPORT_NOT_FOUND', 'There is no such report.');
+    return { report: JSON.parse(row.json) as CeremonyReport, json: Buffer.from(row.json, 'utf8'), signature: row.signature, sha256: row.sha256 };
+  }
+
+  /** Writes the four files into dir (created if needed) and records the export. */
+  async exportTo(id: string, dir: string): Promise<{ dir: string; files: string[] }> {
+    const { report, json, signature, sha256 } = this.stored(id);
+    const pem = this.sources.audit.publicKeyPem();
+    const pdf = await renderReportPdf(report, sha256);
+    mkdirSync(dir, { recursive: true });
+    const files = { 'report.json': json, 'report.sig': signature, 'audit-key.pem': Buffer.from(pem), 'report.pdf': pdf };
+    for (const [name, bytes] of Object.entries(files)) writeFileAtomic(join(dir, name), bytes, 0o644);
+    this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'report.export', object: { type: 'report', id }, params: { sha256 } });
+    return { dir, files: Object.keys(files) };
+  }
+}
