@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { BackupSummary, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
+import { ComplianceRequest, ComplianceView, ValidationRecord } from './compliance';
+import { ReportRequest, ReportSummary, ControlStatus } from './reports';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
 import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
 import type { Envelope } from './errors';
@@ -84,6 +86,18 @@ export const ipcSchema = {
     forgetCards: invoke(CardsRequest, z.object({ forgotten: z.literal(true) })),
     enterShare: invoke(ShareEntry, ProposalView),
     checkShare: invoke(ShareCheck, ShareCheckResult),
+  },
+  reports: {
+    list: invoke(Empty, z.array(ReportSummary)),
+    /** Signs a report and writes report.json, report.sig, audit-key.pem and report.pdf under the data directory. */
+    create: invoke(ReportRequest, ReportSummary.extend({ dir: z.string() })),
+  },
+  compliance: {
+    view: invoke(ComplianceRequest, ComplianceView),
+    controls: invoke(Empty, z.array(ControlStatus)),
+    practiceStatement: invoke(Empty, z.object({ markdown: z.string() })),
+    recordValidation: invoke(ValidationRecord, ComplianceView),
+    policyReviewed: invoke(Empty, ComplianceView),
   },
   audit: {
     status: invoke(Empty, AuditStatus),

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { totpCodeAt } from '../core/custodians/totp';
 import { generateKeyPairSync } from 'node:crypto';
@@ -355,5 +356,36 @@ describe('custos custody, proposal, key and backup', () => {
     expect(restored.stdout).toMatch(/key\.restore .* — executed\n/);
     expect((await cli('key', 'list')).stdout).toContain('to-keep');
     expect(((await cli('key', 'list', '--json')).value() as unknown as { token: { label: string } }[])[0]!.token.label).toBe('cli-target');
+  });
+
+  it('signs a ceremony report that openssl and `report verify` accept (live log or a later bundle), and shows compliance findings', async () => {
+    const custodyId = await takeCustody('cli-reports');
+    const generate = await propose(custodyId, 'key.generate', 'algorithm=EC-P256', 'label=reported', 'usage=sign', 'backupable=false', 'cryptoperiodDays=365');
+    await cli('proposal', 'approve', '--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
+    const out = join(dataDir, 'report-out');
+    const created = await cli('report', 'create', '--ceremony', generate.id, '--out', out);
+    expect(created).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/^Report [0-9a-f]{16} \(key\.generate\) signed/) });
+    expect(readdirSync(out).sort()).toEqual(['audit-key.pem', 'report.json', 'report.pdf', 'report.sig']);
+    expect(execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(out, 'audit-key.pem'), '-rawin', '-in', join(out, 'report.json'), '-sigfile', join(out, 'report.sig')], { encoding: 'utf8' })).toContain('Signature Verified Successfully');
+    expect((await cli('report', 'verify', '--dir', out)).stdout).toMatch(/verified: \d+ entries\.\n[\s\S]*ok {3}consistent with the live log/);
+    const bundle = join(dataDir, 'bundle');
+    await cli('audit', 'export', '--out', bundle);
+    const standalone = await runCli(['report', 'verify', '--dir', out, '--key', join(out, 'audit-key.pem'), '--bundle', bundle], { stdout: () => {}, stderr: () => {}, env: {} }, 'test');
+    expect(standalone).toBe(EXIT.ok);
+    writeFileSync(join(out, 'report.json'), readFileSync(join(out, 'report.json'), 'utf8').replace('"reported"', '"rePorted"'));
+    const tampered = await cli('report', 'verify', '--dir', out);
+    expect(tampered).toMatchObject({ code: EXIT.verification, stderr: expect.stringContaining('FAILED verification') });
+
+    const compliance = (await cli('compliance', '--json')).value() as unknown as { findings: { rule: string; title: string }[] };
+    expect(compliance.findings.map((f) => f.rule)).toEqual(expect.arrayContaining(['MODULE_NOT_VALIDATED', 'AUDIT_NOT_VERIFIED', 'POLICY_REVIEW_DUE', 'QUANTUM_VULNERABLE_INVENTORY']));
+    expect(compliance.findings.find((f) => f.rule === 'MODULE_NOT_VALIDATED')!.title).toMatch(/SoftHSM.* is not FIPS 140-3 validated/);
+    await cli('audit', 'verify');
+    const reviewed = await cli('compliance', 'policy-reviewed', '--json');
+    expect((reviewed.value() as unknown as { findings: { rule: string }[] }).findings.map((f) => f.rule)).not.toContain('POLICY_REVIEW_DUE');
+    expect((await cli('compliance', '--as-of', '2036-01-02')).stdout).toContain('uses EC-P256, disallowed as of 2036-01-02');
+    expect((await cli('compliance', 'controls')).stdout).toContain('PCI DSS 4.0 3.6');
+    const kmps = join(dataDir, 'kmps.md');
+    await cli('compliance', 'practice-statement', '--out', kmps);
+    expect(readFileSync(kmps, 'utf8')).toMatch(/^# Key Management Practice Statement \(draft\)[\s\S]*split 2 of 3/);
   });
 });

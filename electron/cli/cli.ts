@@ -15,6 +15,7 @@ import { resolveDataDir } from '../core/data-dir';
 import { isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
+import { renderVerdict, REPORT_USAGE, reportRequest, standaloneReportVerify, verifyReportCommand } from './report-commands';
 import { ask, call, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 export type { Io } from './cli-support';
 import { silentLog } from '../core/log';
@@ -46,7 +47,7 @@ Commands:
                                       authenticator key and QR, then the first code
   custodian check --id ID [--passphrase-fd N] [--code CODE]
   custodian unlock --id ID --officer ID [--passphrase-fd N] [--code CODE]
-${CEREMONY_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
+${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
@@ -104,6 +105,14 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         'card-fd': { type: 'string', multiple: true },
         set: { type: 'string' },
         file: { type: 'string' },
+        dir: { type: 'string' },
+        ceremony: { type: 'string' },
+        inventory: { type: 'boolean', default: false },
+        'as-of': { type: 'string' },
+        standard: { type: 'string' },
+        certificate: { type: 'string' },
+        level: { type: 'string' },
+        'module-path': { type: 'string' },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -118,6 +127,15 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
   const command = positionals.join(' ');
   const json = values.json;
   if (command === 'audit verify' && values.bundle !== undefined) return verifyBundle(values, io);
+  if (standaloneReportVerify(command, values)) {
+    try {
+      const shown = renderVerdict((await verifyReportCommand(values, null)).verdict);
+      return report(shown.ok ? { ok: true, value: shown } : { ok: false, error: shown.error! }, json, io, () => shown.text);
+    } catch (error) {
+      if (!isCustosError(error)) throw error;
+      return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, json, io, () => '');
+    }
+  }
   const request = requestFor(command, positionals, values, io);
   if (!request) {
     io.stderr(`Unknown command: ${command || '(none)'}\n\n${USAGE}`);
@@ -243,7 +261,7 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       return call('settings.setModule', { path: null }, renderStatus);
     default:
       {
-        const ceremony = ceremonyRequest(command, values, io);
+        const ceremony = ceremonyRequest(command, values, io) ?? reportRequest(command, values);
         if (ceremony) return ceremony;
       }
       if (positionals[0] === 'module' && positionals[1] === 'set' && positionals.length === 3) {

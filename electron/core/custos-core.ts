@@ -15,6 +15,8 @@ import { quorumOperations, quorumParams } from './quorum/operations';
 import { reconcileGeneration } from './keys/key-generation';
 import { turnover } from './custody/turnover';
 import { BackupService } from './backup/backup-service';
+import { ComplianceService } from './compliance/compliance-service';
+import { ReportService } from './reports/report-service';
 import QRCode from 'qrcode';
 import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
@@ -93,6 +95,13 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'backups.forgetCards': { action: 'backup.cards.forget', self: false, params: true },
   'backups.enterShare': { action: 'backup.share-enter', self: true, params: false, selfFailures: SHARE_FAILURES },
   'backups.checkShare': { action: 'backup.share-check', self: true, params: false, selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'] },
+  'reports.list': { action: 'report.list', self: false, params: false },
+  'reports.create': { action: 'report.create', self: true, params: true },
+  'compliance.view': { action: 'compliance.view', self: false, params: true },
+  'compliance.controls': { action: 'compliance.controls', self: false, params: false },
+  'compliance.practiceStatement': { action: 'compliance.practice-statement', self: false, params: false },
+  'compliance.recordValidation': { action: 'compliance.validation.record', self: true, params: true },
+  'compliance.policyReviewed': { action: 'compliance.policy-review', self: true, params: false },
   'audit.status': { action: 'audit.status', self: false, params: false },
   'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
   // Scrolling fetches many pages: only the first page of a query (a search) is recorded.
@@ -117,6 +126,8 @@ export class CustosCore {
   readonly quorum: QuorumService;
   readonly keys: KeyInventory;
   readonly backups: BackupService;
+  readonly reports: ReportService;
+  readonly compliance: ComplianceService;
   readonly actor: AuditActor;
 
   private constructor(
@@ -178,6 +189,23 @@ export class CustosCore {
       reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date())) },
       params: quorumParams,
       ...(options.clock ? { clock: options.clock } : {}),
+    });
+    const clock = options.clock ?? (() => new Date());
+    this.reports = new ReportService({ store, audit: this.audit, custodians: this.custodians, keys: this.keys, quorum: this.quorum, clock, token: (ref) => this.tokenFacts(ref) });
+    this.compliance = new ComplianceService({
+      store,
+      audit: this.audit,
+      settings: this.settings,
+      keys: this.keys,
+      custody: this.custody,
+      custodians: this.custodians,
+      backups: this.backups,
+      clock,
+      modules: () => {
+        const status = this.tokens.status();
+        const found = [...(status.state === 'ready' ? [status.module] : []), ...[this.audit.moduleInfo()].filter((m) => m !== null)];
+        return [...new Map(found.map((m) => [m.path, m])).values()];
+      },
     });
     this.router = new Router(this.handlers(), log, (report) => this.recordRequest(report));
     this.reconcile(log);
@@ -289,6 +317,18 @@ export class CustosCore {
       },
       'backups.enterShare': ({ proposalId, text }) => this.backups.enterShare(proposalId, text),
       'backups.checkShare': ({ text }) => this.backups.checkShare(text),
+      'reports.list': () => this.reports.list(),
+      'reports.create': async (request) => {
+        const summary = this.reports.create(request);
+        const dir = join(this.options.dataDir, 'reports', summary.id);
+        await this.reports.exportTo(summary.id, dir);
+        return { ...summary, dir };
+      },
+      'compliance.view': ({ asOf }) => this.compliance.view(asOf),
+      'compliance.controls': () => this.compliance.controls(),
+      'compliance.practiceStatement': () => ({ markdown: this.compliance.practiceStatement() }),
+      'compliance.recordValidation': (record) => this.compliance.recordValidation(record),
+      'compliance.policyReviewed': () => this.compliance.recordPolicyReview(),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
@@ -299,6 +339,16 @@ export class CustosCore {
 
   private proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): void {
     this.custodians.verifyFactors(proof.custodianId, proof.passphrase, proof.code, purpose).fill(0);
+  }
+
+  /** What a report says about a token: model, maker and the validation recorded for its module. */
+  private tokenFacts(ref: { serial: string; label: string }): Record<string, unknown> {
+    const status = this.tokens.status();
+    if (status.state !== 'ready') return { ...ref, validation: 'unknown (token module unavailable)' };
+    const token = status.slots.map((s) => s.token).find((t) => t?.serial === ref.serial && t.label === ref.label);
+    const recorded = this.settings.get('compliance.validations')[status.module.path];
+    const validation = status.module.softwareToken ? 'none: software token (SoftHSM2 is never FIPS 140-3 validated)' : recorded ? `${recorded.standard} certificate #${recorded.certificate}, level ${recorded.level} (recorded ${recorded.recordedAt.slice(0, 10)})` : 'none recorded';
+    return { ...ref, manufacturer: token?.manufacturer ?? null, model: token?.model ?? null, module: status.module.path, validation };
   }
 
   private custodyViews() {

@@ -1,6 +1,6 @@
 import { randomBytes, verify } from 'node:crypto';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
-import type { TokenRef } from '../../../shared/tokens';
+import type { ModuleInfo, TokenRef } from '../../../shared/tokens';
 import { CustosError, isCustosError } from '../errors';
 import type { ModuleHost } from '../hsm/module-host';
 import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
@@ -128,6 +128,11 @@ export class AuditService {
   verifyDocument(bytes: Buffer, signature: Buffer): boolean {
     const key = this.noteKey();
     return key !== null && signature.length === 64 && verify(null, bytes, ed25519PublicKeyObject(key.publicKey), signature);
+  }
+
+  /** The PKCS#11 module holding the audit key, as it describes itself (null while unavailable). */
+  moduleInfo(): ModuleInfo | null {
+    return this.module?.info() ?? null;
   }
 
   /** The key the audit token proved it holds when the log opened: the default trust for verification. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ValidationRecord } from '../../../shared/compliance';
 import { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
@@ -9,6 +10,9 @@ const settingSchemas = {
   'token.selected': TokenRef.nullable(),
   'installation.id': z.string().regex(/^[0-9a-f]{16}$/).nullable(),
   'audit.vault': z.enum(['file', 'os-keystore']).nullable(),
+  /** FIPS validations the organisation recorded, by module path (checked by people against the CMVP list). */
+  'compliance.validations': z.record(z.string(), ValidationRecord.extend({ recordedAt: z.string() })),
+  'compliance.policyReviewedAt': z.string().nullable(),
 } as const;
 type SettingKey = keyof typeof settingSchemas;
 type SettingValue<K extends SettingKey> = z.infer<(typeof settingSchemas)[K]>;
@@ -18,6 +22,8 @@ const defaults: { [K in SettingKey]: SettingValue<K> } = {
   'token.selected': null,
   'installation.id': null,
   'audit.vault': null,
+  'compliance.validations': {},
+  'compliance.policyReviewedAt': null,
 };
 
 /** Typed, validated application settings kept in the database. Never holds a secret. */

@@ -1,0 +1,119 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { CustosError } from '../core/errors';
+import { join, resolve } from 'node:path';
+import type { ComplianceView } from '../../shared/compliance';
+import type { WireError } from '../../shared/errors';
+import { publicKeyFromPem } from '../core/audit/audit-key';
+import { readBundle } from '../core/audit/bundle';
+import type { NoteKey } from '../core/audit/checkpoint';
+import { leafHash, MemoryTree } from '../core/audit/merkle';
+import type { CustosCore } from '../core/custos-core';
+import { writeFileAtomic } from '../core/secret-vault';
+import { verifyReport, type LaterLog, type ReportVerdict } from '../core/reports/report-verify';
+import { call, str, usageFailure, type Request, type Values } from './cli-support';
+
+export const REPORT_USAGE = `  report list
+  report create (--ceremony PROPOSAL | --inventory) --out DIR
+                                      Sign a report and write report.json, report.sig, audit-key.pem, report.pdf
+  report verify --dir DIR [--key PEM] [--bundle DIR]
+                                      Signature, checkpoint, every entry's proof, and consistency with the
+                                      live log (or with a later exported audit bundle: no database needed)
+  compliance [--as-of YYYY-MM-DD]     Policy analyzer findings with severity, evidence and fix
+  compliance controls                 SP 800-53, SP 800-57, PCI DSS, AWS controls: evidence and what is missing
+  compliance practice-statement [--out FILE]
+                                      Key Management Practice Statement draft (Markdown) from the configuration
+  compliance record-validation --module-path PATH --standard "FIPS 140-3" --certificate N --level L
+  compliance policy-reviewed          Record today's annual policy review
+`;
+
+/** `report verify` needs no database when it has a key and a bundle: it runs before the core opens. */
+export function standaloneReportVerify(command: string, values: Values): boolean {
+  return command === 'report verify' && str(values.bundle) !== undefined && str(values.key) !== undefined;
+}
+
+export async function verifyReportCommand(values: Values, core: CustosCore | null): Promise<{ verdict: ReportVerdict }> {
+  const dir = resolve(str(values.dir) ?? '.');
+  if (!existsSync(join(dir, 'report.json')) || !existsSync(join(dir, 'report.sig'))) {
+    throw new CustosError('REPORT_NOT_FOUND', `${dir} holds no report.json and report.sig.`, ['Pass --dir with the folder `custos report create` wrote.']);
+  }
+  const json = readFileSync(join(dir, 'report.json'));
+  const signature = readFileSync(join(dir, 'report.sig'));
+  const name = (JSON.parse(json.toString('utf8')) as { auditKey?: { name?: string } }).auditKey?.name ?? '';
+  const pinned = str(values.key);
+  const key: NoteKey = pinned ? { name, publicKey: publicKeyFromPem(readFileSync(pinned, 'utf8')) } : core!.audit.noteKey()!;
+  const report = JSON.parse(json.toString('utf8')) as { audit: { treeSize: number; root: string } };
+  const bundleDir = str(values.bundle);
+  if (bundleDir) {
+    // The bundle's first treeSize entries must rebuild exactly the root the report vouches for.
+    const tree = new MemoryTree();
+    for await (const chunk of readBundle(resolve(bundleDir)).entries) for (const e of chunk) tree.append(leafHash(Buffer.from(e.entry, 'utf8')));
+    return { verdict: withBundle(verifyReport(json, signature, key), tree, report.audit.treeSize, report.audit.root, bundleDir) };
+  }
+  const log = core?.audit.log();
+  const later: LaterLog | undefined = log ? { size: log.size(), root: (n) => log.root(n), consistencyProof: (a, b) => log.consistencyProof(a, b), source: 'the live log' } : undefined;
+  return { verdict: verifyReport(json, signature, key, later) };
+}
+
+function withBundle(verdict: ReportVerdict, tree: MemoryTree, size: number, reportRoot: string, source: string): ReportVerdict {
+  const ok = tree.size >= size && tree.root(size).toString('base64') === reportRoot;
+  const detail = tree.size < size ? `it has ${tree.size} entries, fewer than the ${size} the report vouches for` : 'its first entries give another root: the log was rewritten after this report';
+  const checks = [...verdict.checks, { check: `consistent with the bundle ${source} (${tree.size} entries)`, ok, ...(ok ? {} : { detail }) }];
+  return { ...verdict, ok: verdict.ok && ok, checks };
+}
+
+export function renderVerdict(verdict: ReportVerdict): { ok: boolean; text: string; error: WireError | null } {
+  const lines = verdict.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`);
+  if (verdict.ok) return { ok: true, text: `Report ${verdict.reportId} (${verdict.type}) verified: ${verdict.entries} entries.\n${lines.join('\n')}\n`, error: null };
+  return { ok: false, text: '', error: { code: 'AUDIT_VERIFY_FAILED', message: `The report FAILED verification: ${verdict.checks.filter((c) => !c.ok).map((c) => c.check + (c.detail ? ` (${c.detail})` : '')).join('; ')}`, remedy: lines } };
+}
+
+const renderFindings = (v: ComplianceView) =>
+  v.findings.length === 0
+    ? `No findings as of ${v.asOf.slice(0, 10)}.\n`
+    : `${v.findings.length} finding(s) as of ${v.asOf.slice(0, 10)}:\n${v.findings.map((f) => `  [${f.severity.toUpperCase()}] ${f.title}\n      evidence: ${f.evidence.join('; ')}\n      fix: ${f.fix}\n      controls: ${f.controls.join(', ')}`).join('\n')}\n`;
+
+export function reportRequest(command: string, values: Values): Request | null {
+  switch (command) {
+    case 'report list':
+      return call('reports.list', {}, (list) => (list.length === 0 ? 'No reports yet.\n' : `${list.map((r) => `${r.id}  ${r.createdAt.slice(0, 16)}  ${r.type.padEnd(24)} ${r.ceremonyId ?? ''}  sha256 ${r.sha256.slice(0, 16)}…`).join('\n')}\n`));
+    case 'report create':
+      return async (core) => {
+        const out = str(values.out);
+        const ceremony = str(values.ceremony);
+        if (!out || (!ceremony && values.inventory !== true)) return usageFailure('report create needs --ceremony PROPOSAL or --inventory, and --out DIR.');
+        const summary = core.reports.create(ceremony ? { proposalId: ceremony } : { inventory: true });
+        const written = await core.reports.exportTo(summary.id, resolve(out));
+        return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
+      };
+    case 'report verify':
+      return async (core) => {
+        const { verdict } = await verifyReportCommand(values, core);
+        const shown = renderVerdict(verdict);
+        return { envelope: shown.ok ? { ok: true, value: verdict } : { ok: false, error: shown.error! }, render: (() => shown.text) as (v: never) => string };
+      };
+    case 'compliance':
+      return call('compliance.view', str(values['as-of']) ? { asOf: str(values['as-of'])! } : {}, renderFindings);
+    case 'compliance controls':
+      return call('compliance.controls', {}, (list) => `${list.map((c) => `${c.control} — ${c.what}\n  evidence: ${c.evidence.join('; ')}\n  missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`).join('\n')}\n`);
+    case 'compliance practice-statement':
+      return async (core) => {
+        const result = await call('compliance.practiceStatement', {}, (v) => v.markdown)(core);
+        const out = str(values.out);
+        if (out && result.envelope.ok) {
+          writeFileAtomic(resolve(out), (result.envelope.value as { markdown: string }).markdown, 0o644);
+          return { envelope: result.envelope, render: (() => `Practice statement draft written to ${resolve(out)}\n`) as (v: never) => string };
+        }
+        return result;
+      };
+    case 'compliance record-validation':
+      return call(
+        'compliance.recordValidation',
+        { modulePath: str(values['module-path']) ?? '', standard: (str(values.standard) ?? 'FIPS 140-3') as 'FIPS 140-3', certificate: str(values.certificate) ?? '', level: Number(values.level) },
+        renderFindings,
+      );
+    case 'compliance policy-reviewed':
+      return call('compliance.policyReviewed', {}, renderFindings);
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { analyze, type ComplianceInputs } from './analyzer';
+
+const NOW = new Date('2027-03-01T12:00:00Z');
+const at = (days: number) => new Date(NOW.getTime() + days * 86_400_000).toISOString();
+const key = (id: string, over: Partial<ComplianceInputs['keys'][number]> = {}): ComplianceInputs['keys'][number] => ({ id, label: id, algorithm: 'AES-256', state: 'active', expiresAt: at(400), backupable: false, destructionNotBefore: null, ...over });
+
+/** A configuration with nothing to find. */
+function clean(): ComplianceInputs {
+  return {
+    now: NOW,
+    custodies: [{ id: 'c1', token: 'vault (1234)', threshold: 2, holders: 3 }],
+    keys: [key('k-aes'), key('k-backed', { backupable: true })],
+    modules: [{ path: '/opt/hsm/libpkcs11.so', description: 'Acme HSM', softhsm: false, validation: { modulePath: '/opt/hsm/libpkcs11.so', standard: 'FIPS 140-3', certificate: '4711', level: 3 } }],
+    lastAuditVerification: at(-2),
+    backups: [{ setId: 'b'.repeat(32), keyIds: ['k-backed'], verifiedAt: at(-10), createdAt: at(-10), holders: [{ name: 'Ada', lastChecked: at(-5) }, { name: 'Babbage', lastChecked: null }] }],
+    policyReviewedAt: at(-100),
+  };
+}
+
+const rules = (inputs: ComplianceInputs) => analyze(inputs).map((f) => f.rule);
+
+describe('the policy analyzer', () => {
+  it('finds nothing in a clean configuration', () => {
+    expect(analyze(clean())).toEqual([]);
+  });
+
+  it('reports one of each misconfiguration exactly once, most severe first, each with evidence and a fix', () => {
+    const inputs = clean();
+    inputs.custodies.push({ id: 'c2', token: 'all-or-nothing (9)', threshold: 3, holders: 3 });
+    inputs.keys.push(
+      key('k-expired', { expiresAt: at(-1) }),
+      key('k-week', { expiresAt: at(5) }),
+      key('k-month', { expiresAt: at(20) }),
+      key('k-waiting', { destructionNotBefore: at(12) }),
+      key('k-ec', { algorithm: 'EC-P256' }),
+      key('k-rsa1024', { algorithm: 'RSA-1024' }),
+      key('k-unbacked', { backupable: true }),
+    );
+    inputs.modules.push({ path: '/usr/lib/softhsm/libsofthsm2.so', description: 'SoftHSM2', softhsm: true, validation: null });
+    inputs.modules.push({ path: '/opt/old/p11.so', description: 'Old HSM', softhsm: false, validation: { modulePath: '/opt/old/p11.so', standard: 'FIPS 140-2', certificate: '3000', level: 3 } });
+    inputs.modules.push({ path: '/opt/new/p11.so', description: 'Unrecorded HSM', softhsm: false, validation: null });
+    inputs.lastAuditVerification = at(-45);
+    inputs.backups[0]!.holders[1]!.lastChecked = at(-200);
+    inputs.policyReviewedAt = at(-400);
+    const findings = analyze(inputs);
+    expect(findings.map((f) => f.rule).sort()).toEqual(
+      [
+        'ALGORITHM_DISALLOWED',
+        'AUDIT_NOT_VERIFIED',
+        'KEY_CRYPTOPERIOD_30_DAYS',
+        'KEY_CRYPTOPERIOD_7_DAYS',
+        'KEY_CRYPTOPERIOD_ENDED',
+        'KEY_PENDING_DESTRUCTION',
+        'KEY_WITHOUT_VERIFIED_BACKUP',
+        'MODULE_FIPS_140_2_HISTORICAL',
+        'MODULE_NOT_VALIDATED',
+        'MODULE_NOT_VALIDATED',
+        'POLICY_REVIEW_DUE',
+        'QUANTUM_VULNERABLE_INVENTORY',
+        'QUORUM_T_EQUALS_N',
+        'SHARE_CARDS_NOT_CHECKED',
+      ].sort(),
+    );
+    expect(new Set(findings.map((f) => `${f.rule}/${f.subject}`)).size).toBe(findings.length);
+    expect(findings[0]!.severity).toBe('critical');
+    for (const f of findings) {
+      expect(f.evidence.length).toBeGreaterThan(0);
+      expect(f.fix.length).toBeGreaterThan(10);
+      expect(f.controls.length).toBeGreaterThan(0);
+    }
+    expect(findings.find((f) => f.rule === 'KEY_PENDING_DESTRUCTION')!.title).toContain('12 days left');
+    expect(findings.find((f) => f.rule === 'QUANTUM_VULNERABLE_INVENTORY')!.evidence.join()).toContain('2036-01-01');
+    expect(findings.find((f) => f.subject === '/usr/lib/softhsm/libsofthsm2.so')!.evidence[0]).toContain('never validated');
+  });
+
+  it('puts each date-dependent finding on the right side of its threshold', () => {
+    const withKey = (over: Partial<ComplianceInputs['keys'][number]>) => rules({ ...clean(), keys: [key('k', over)] });
+    expect(withKey({ expiresAt: at(31) })).toEqual([]);
+    expect(withKey({ expiresAt: at(30) })).toEqual(['KEY_CRYPTOPERIOD_30_DAYS']);
+    expect(withKey({ expiresAt: at(8) })).toEqual(['KEY_CRYPTOPERIOD_30_DAYS']);
+    expect(withKey({ expiresAt: at(7) })).toEqual(['KEY_CRYPTOPERIOD_7_DAYS']);
+    expect(withKey({ expiresAt: at(0.5) })).toEqual(['KEY_CRYPTOPERIOD_7_DAYS']);
+    expect(withKey({ expiresAt: at(0) })).toEqual(['KEY_CRYPTOPERIOD_ENDED']);
+    expect(withKey({ expiresAt: at(-1), state: 'deactivated' })).toEqual([]);
+    expect(withKey({ expiresAt: at(-1), state: 'destroyed' })).toEqual([]);
+
+    const rsa2048 = (day: string) => rules({ ...clean(), now: new Date(`${day}T12:00:00Z`), keys: [key('k', { algorithm: 'RSA-2048', expiresAt: '2040-01-01T00:00:00Z' })] }).filter((r) => r.startsWith('ALGORITHM'));
+    expect(rsa2048('2030-12-31')).toEqual([]);
+    expect(rsa2048('2031-01-01')).toEqual(['ALGORITHM_DEPRECATED']);
+    expect(rsa2048('2035-12-31')).toEqual(['ALGORITHM_DEPRECATED']);
+    expect(rsa2048('2036-01-01')).toEqual(['ALGORITHM_DISALLOWED']);
+
+    const fips2 = (day: string) => rules({ ...clean(), now: new Date(`${day}T12:00:00Z`), lastAuditVerification: `${day}T00:00:00Z`, policyReviewedAt: `${day}T00:00:00Z`, backups: [], keys: [], modules: [{ path: '/p.so', description: 'HSM', softhsm: false, validation: { modulePath: '/p.so', standard: 'FIPS 140-2', certificate: '1', level: 2 } }] });
+    expect(fips2('2026-09-20')).toEqual([]);
+    expect(fips2('2026-09-21')).toEqual(['MODULE_FIPS_140_2_HISTORICAL']);
+
+    expect(rules({ ...clean(), lastAuditVerification: at(-30) })).toEqual([]);
+    expect(rules({ ...clean(), lastAuditVerification: at(-31) })).toEqual(['AUDIT_NOT_VERIFIED']);
+    expect(rules({ ...clean(), lastAuditVerification: null })).toEqual(['AUDIT_NOT_VERIFIED']);
+    expect(rules({ ...clean(), policyReviewedAt: at(-365) })).toEqual([]);
+    expect(rules({ ...clean(), policyReviewedAt: at(-366) })).toEqual(['POLICY_REVIEW_DUE']);
+    const cardChecked = (days: number) => rules({ ...clean(), backups: [{ ...clean().backups[0]!, holders: [{ name: 'Ada', lastChecked: at(-days) }] }] });
+    expect(cardChecked(180)).toEqual([]);
+    expect(cardChecked(181)).toEqual(['SHARE_CARDS_NOT_CHECKED']);
+    expect(rules({ ...clean(), backups: [{ ...clean().backups[0]!, verifiedAt: null }] })).toEqual(['KEY_WITHOUT_VERIFIED_BACKUP']);
+  });
+});

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+
+export const Severity = z.enum(['critical', 'high', 'medium', 'low', 'info']);
+export type Severity = z.infer<typeof Severity>;
+
+/** One shortcoming the policy analyzer found, with what shows it and what fixes it. */
+export const Finding = z.object({
+  /** Stable rule id, e.g. QUORUM_T_EQUALS_N; one finding per rule and subject. */
+  rule: z.string(),
+  subject: z.string(),
+  severity: Severity,
+  title: z.string(),
+  evidence: z.array(z.string()),
+  fix: z.string(),
+  /** Controls this bears on: "NIST SP 800-53 SC-12", "PCI DSS 4.0 3.7.4"… */
+  controls: z.array(z.string()),
+});
+export type Finding = z.infer<typeof Finding>;
+
+export const ComplianceView = z.object({
+  asOf: z.string(),
+  findings: z.array(Finding),
+  keysByState: z.record(z.string(), z.number().int()),
+  expiries: z.array(z.object({ id: z.string(), label: z.string(), expiresAt: z.string(), state: z.string() })),
+  modules: z.array(z.object({ path: z.string(), description: z.string(), validation: z.string() })),
+});
+export type ComplianceView = z.infer<typeof ComplianceView>;
+
+export const ComplianceRequest = z.strictObject({ asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional() });
+export const ValidationRecord = z.strictObject({
+  modulePath: z.string().min(1).max(4096),
+  standard: z.enum(['FIPS 140-3', 'FIPS 140-2']),
+  certificate: z.string().trim().min(1).max(32),
+  level: z.number().int().min(1).max(4),
+});
+export type ValidationRecord = z.infer<typeof ValidationRecord>;

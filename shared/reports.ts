@@ -1,0 +1,16 @@
+import { z } from 'zod';
+
+export const ReportSummary = z.object({
+  id: z.string(),
+  type: z.string(),
+  ceremonyId: z.string().nullable(),
+  createdAt: z.string(),
+  sha256: z.string(),
+});
+export type ReportSummary = z.infer<typeof ReportSummary>;
+
+/** A report of a closed ceremony (its proposal), or of the key inventory. */
+export const ReportRequest = z.union([z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/) }), z.strictObject({ inventory: z.literal(true) })]);
+
+export const ControlStatus = z.object({ control: z.string(), what: z.string(), evidence: z.array(z.string()), missing: z.array(z.string()) });
+export type ControlStatus = z.infer<typeof ControlStatus>;
