@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { screens, type ScreenId } from '../store/navigation-slice';
 import { useCustos } from '../store/context';
+import { ReportsScreen } from '../screens/ReportsScreen';
 import { ApprovalsScreen } from '../screens/ApprovalsScreen';
 import { AuditScreen } from '../screens/AuditScreen';
 import { CeremoniesScreen } from '../screens/CeremoniesScreen';
@@ -97,16 +98,7 @@ function Screen({ id }: { id: ScreenId }) {
       return <KeysScreen />;
     case 'approvals':
       return <ApprovalsScreen />;
-    default:
-      return <NotYetAvailable title={screens.find((s) => s.id === id)!.title} />;
+    case 'reports':
+      return <ReportsScreen />;
   }
-}
-
-function NotYetAvailable({ title }: { title: string }) {
-  return (
-    <section aria-labelledby="screen-title">
-      <h1 id="screen-title">{title}</h1>
-      <p>{title} is not yet available in this version of Custos.</p>
-    </section>
-  );
 }

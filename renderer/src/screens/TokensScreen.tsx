@@ -98,7 +98,7 @@ function TokenList({ slots }: { slots: SlotInfo[] }) {
       )}
       {blank.length > 0 && (
         <p className="muted">
-          {blank.length === 1 ? 'One blank token is' : `${blank.length} blank tokens are`} also present; blank tokens are initialised in a custody ceremony (not yet available in this version).
+          {blank.length === 1 ? 'One blank token is' : `${blank.length} blank tokens are`} also present; blank tokens are initialised in a custody ceremony (Ceremonies).
         </p>
       )}
       {empty.length > 0 && <p className="muted">{empty.length} reader slot(s) without a token.</p>}

@@ -5,10 +5,11 @@ import { createAuditSlice, type AuditSlice } from './audit-slice';
 import { createCustodiansSlice, type CustodiansSlice } from './custodians-slice';
 import { createKeysSlice, type KeysSlice } from './keys-slice';
 import { createQuorumSlice, type QuorumSlice } from './quorum-slice';
+import { createReportsSlice, type ReportsSlice } from './reports-slice';
 import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
 import { createTokensSlice, type TokensSlice } from './tokens-slice';
 
-export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice & CustodiansSlice & QuorumSlice & KeysSlice;
+export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice & CustodiansSlice & QuorumSlice & KeysSlice & ReportsSlice;
 export interface Deps {
   bridge: CustosBridge;
 }
@@ -24,6 +25,7 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createCustodiansSlice(deps)(...a),
     ...createQuorumSlice(deps)(...a),
     ...createKeysSlice(deps)(...a),
+    ...createReportsSlice(deps)(...a),
   }));
   bridge.on.tokens.changed((status) => store.getState().applyStatus(status));
   bridge.on.audit.verifyProgress((progress) => store.getState().applyVerifyProgress(progress));

@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ceremony, generateKeys, type Person } from './ceremony';
+import { expect, test } from './fixtures';
+
+test('after a generation ceremony, its signed report is made and verifies; the dashboard lists SoftHSM2 as not validated', async ({ custos }) => {
+  test.setTimeout(180_000);
+  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as (Person & { id: string })[];
+  const page = await custos.open();
+  const { takeCustody } = ceremony(page, custos.clock);
+  custos.advance(30);
+  await takeCustody('vault-r', [ada!, babbage!, curie!]);
+  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+  await generateKeys(custos, { proposer: ada!, approvers: [babbage!, curie!] }, [{ algorithm: 'EC-P256', label: 'reported-key', usage: 'sign', backupable: false }]);
+
+  await page.reload();
+  await page.keyboard.press('Alt+6');
+  await expect(page.getByRole('heading', { level: 1, name: 'Reports and compliance' })).toBeVisible();
+  const findings = page.getByRole('list', { name: 'Findings' });
+  await expect(findings).toContainText(/SoftHSM.* is not FIPS 140-3 validated/);
+  await expect(findings).toContainText('never validated');
+  await expect(page.getByRole('img', { name: /Keys by state: pre-activation 1/ })).toBeVisible();
+  await expect(page.getByRole('img', { name: /Expiry timeline: reported-key/ })).toBeVisible();
+
+  await page.getByRole('button', { name: /Make the signed report of key\.generate/ }).click();
+  const status = page.getByRole('status');
+  await expect(status).toContainText(/Report [0-9a-f]{16} is signed/);
+  const reportId = /Report ([0-9a-f]{16})/.exec((await status.innerText()) ?? '')![1]!;
+  const dir = join(custos.dataDir, 'reports', reportId);
+  expect(readdirSync(dir).sort()).toEqual(['audit-key.pem', 'report.json', 'report.pdf', 'report.sig']);
+  expect(execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'audit-key.pem'), '-rawin', '-in', join(dir, 'report.json'), '-sigfile', join(dir, 'report.sig')], { encoding: 'utf8' })).toContain('Signature Verified Successfully');
+  await expect(page.getByRole('list', { name: 'Reports made' })).toContainText(reportId);
+
+  // The date can be moved to see what changes: the key's algorithm is disallowed from 2036.
+  await page.getByLabel('Look at another date (YYYY-MM-DD)').fill('2036-01-02');
+  await page.getByRole('button', { name: 'Analyse' }).click();
+  await expect(findings).toContainText('uses EC-P256, disallowed as of 2036-01-02');
+});
