@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { BackupSummary, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
 import { ComplianceRequest, ComplianceView, ValidationRecord } from './compliance';
-import { ReportRequest, ReportSummary, ControlStatus } from './reports';
+import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
 import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
 import type { Envelope } from './errors';
@@ -91,6 +91,7 @@ export const ipcSchema = {
     list: invoke(Empty, z.array(ReportSummary)),
     /** Signs a report and writes report.json, report.sig, audit-key.pem and report.pdf under the data directory. */
     create: invoke(ReportRequest, ReportSummary.extend({ dir: z.string() })),
+    witness: invoke(WitnessRequest, z.object({ ceremonyId: z.string(), name: z.string(), role: z.string() })),
   },
   compliance: {
     view: invoke(ComplianceRequest, ComplianceView),

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ceremony, generateKeys, type Person } from './ceremony';
 import { expect, test } from './fixtures';
@@ -23,6 +23,11 @@ test('after a generation ceremony, its signed report is made and verifies; the d
   await expect(page.getByRole('img', { name: /Keys by state: pre-activation 1/ })).toBeVisible();
   await expect(page.getByRole('img', { name: /Expiry timeline: reported-key/ })).toBeVisible();
 
+  const witness = page.getByRole('form', { name: 'Witness sign-off' });
+  await witness.getByLabel('Witness’s name').fill('Grace Hopper');
+  await witness.getByLabel('In what capacity').fill('Internal audit');
+  await witness.getByRole('button', { name: 'Record the sign-off' }).click();
+  await expect(page.getByRole('status')).toContainText('Grace Hopper (Internal audit) signed off');
   await page.getByRole('button', { name: /Make the signed report of key\.generate/ }).click();
   const status = page.getByRole('status');
   await expect(status).toContainText(/Report [0-9a-f]{16} is signed/);
@@ -31,6 +36,9 @@ test('after a generation ceremony, its signed report is made and verifies; the d
   expect(readdirSync(dir).sort()).toEqual(['audit-key.pem', 'report.json', 'report.pdf', 'report.sig']);
   expect(execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'audit-key.pem'), '-rawin', '-in', join(dir, 'report.json'), '-sigfile', join(dir, 'report.sig')], { encoding: 'utf8' })).toContain('Signature Verified Successfully');
   await expect(page.getByRole('list', { name: 'Reports made' })).toContainText(reportId);
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { witnesses: { name: string }[]; participants: { name: string }[] };
+  expect(report.witnesses.map((w) => w.name)).toEqual(['Grace Hopper']);
+  expect(report.participants.map((p) => p.name)).toEqual(['Ada', 'Babbage', 'Curie']);
 
   // The date can be moved to see what changes: the key's algorithm is disallowed from 2036.
   await page.getByLabel('Look at another date (YYYY-MM-DD)').fill('2036-01-02');

@@ -362,6 +362,7 @@ describe('custos custody, proposal, key and backup', () => {
     const custodyId = await takeCustody('cli-reports');
     const generate = await propose(custodyId, 'key.generate', 'algorithm=EC-P256', 'label=reported', 'usage=sign', 'backupable=false', 'cryptoperiodDays=365');
     await cli('proposal', 'approve', '--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
+    expect((await cli('report', 'witness', '--ceremony', generate.id, '--name', 'Grace Hopper', '--role', 'Internal audit')).code).toBe(EXIT.ok);
     const out = join(dataDir, 'report-out');
     const created = await cli('report', 'create', '--ceremony', generate.id, '--out', out);
     expect(created).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/^Report [0-9a-f]{16} \(key\.generate\) signed/) });

@@ -13,8 +13,10 @@ import { verifyReport, type LaterLog, type ReportVerdict } from '../core/reports
 import { call, str, usageFailure, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
-  report create (--ceremony PROPOSAL | --inventory) --out DIR
+  report create (--ceremony PROPOSAL | --custody ID | --inventory) --out DIR
                                       Sign a report and write report.json, report.sig, audit-key.pem, report.pdf
+  report witness --ceremony ID --name NAME --role ROLE
+                                      A witness signs off on a ceremony (proposal or custody id)
   report verify --dir DIR [--key PEM] [--bundle DIR]
                                       Signature, checkpoint, every entry's proof, and consistency with the
                                       live log (or with a later exported audit bundle: no database needed)
@@ -80,11 +82,14 @@ export function reportRequest(command: string, values: Values): Request | null {
       return async (core) => {
         const out = str(values.out);
         const ceremony = str(values.ceremony);
-        if (!out || (!ceremony && values.inventory !== true)) return usageFailure('report create needs --ceremony PROPOSAL or --inventory, and --out DIR.');
-        const summary = core.reports.create(ceremony ? { proposalId: ceremony } : { inventory: true });
+        const custody = str(values.custody);
+        if (!out || (!ceremony && !custody && values.inventory !== true)) return usageFailure('report create needs --ceremony PROPOSAL, --custody ID or --inventory, and --out DIR.');
+        const summary = core.reports.create(ceremony ? { proposalId: ceremony } : custody ? { custodyId: custody } : { inventory: true });
         const written = await core.reports.exportTo(summary.id, resolve(out));
         return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
       };
+    case 'report witness':
+      return call('reports.witness', { ceremonyId: str(values.ceremony) ?? '', name: str(values.name) ?? '', role: str(values.role) ?? '' }, (w) => `${w.name} (${w.role}) signed off on ${w.ceremonyId}; the sign-off is recorded and will be in its reports.\n`);
     case 'report verify':
       return async (core) => {
         const { verdict } = await verifyReportCommand(values, core);

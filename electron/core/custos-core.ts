@@ -97,6 +97,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'backups.checkShare': { action: 'backup.share-check', self: true, params: false, selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'] },
   'reports.list': { action: 'report.list', self: false, params: false },
   'reports.create': { action: 'report.create', self: true, params: true },
+  'reports.witness': { action: 'ceremony.witness', self: true, params: true },
   'compliance.view': { action: 'compliance.view', self: false, params: true },
   'compliance.controls': { action: 'compliance.controls', self: false, params: false },
   'compliance.practiceStatement': { action: 'compliance.practice-statement', self: false, params: false },
@@ -191,7 +192,7 @@ export class CustosCore {
       ...(options.clock ? { clock: options.clock } : {}),
     });
     const clock = options.clock ?? (() => new Date());
-    this.reports = new ReportService({ store, audit: this.audit, custodians: this.custodians, keys: this.keys, quorum: this.quorum, clock, token: (ref) => this.tokenFacts(ref) });
+    this.reports = new ReportService({ store, audit: this.audit, custodians: this.custodians, custody: this.custody, keys: this.keys, quorum: this.quorum, clock, token: (ref) => this.tokenFacts(ref) });
     this.compliance = new ComplianceService({
       store,
       audit: this.audit,
@@ -324,6 +325,7 @@ export class CustosCore {
         await this.reports.exportTo(summary.id, dir);
         return { ...summary, dir };
       },
+      'reports.witness': ({ ceremonyId, name, role }) => this.reports.witness(ceremonyId, name, role),
       'compliance.view': ({ asOf }) => this.compliance.view(asOf),
       'compliance.controls': () => this.compliance.controls(),
       'compliance.practiceStatement': () => ({ markdown: this.compliance.practiceStatement() }),

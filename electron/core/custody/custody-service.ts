@@ -123,7 +123,7 @@ export class CustodyService {
       const soShares = await splitWiped(soPin, keys.length, request.threshold);
       // Journal first: the sealed shares are durable before the token holds the PINs they rebuild.
       this.options.audit.record(
-        { actor: this.options.actor, action: 'custody.begin', object: { type: 'token', id: `${token.serial}/${token.label}` }, params: { custodyId, threshold: request.threshold, holders: keys.map((k) => k.custodianId), ...(request.replaces ? { replaces: request.replaces } : {}) } },
+        { actor: this.options.actor, action: 'custody.begin', object: { type: 'custody', id: custodyId }, params: { token, threshold: request.threshold, holders: keys.map((k) => k.custodianId), ...(request.replaces ? { replaces: request.replaces } : {}) } },
         () => {
           this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()})`);
           keys.forEach(({ custodianId, key }, i) => {
@@ -142,7 +142,7 @@ export class CustodyService {
         lib.C_InitPIN(session, userPin.toString('latin1'));
         lib.C_SetPIN(session, soPinNow, soPin.toString('latin1'));
       });
-      this.options.audit.record({ actor: this.options.actor, action: 'custody.take', object: { type: 'token', id: `${token.serial}/${token.label}` }, params: { custodyId } }, () => {
+      this.options.audit.record({ actor: this.options.actor, action: 'custody.take', object: { type: 'custody', id: custodyId }, params: { token } }, () => {
         this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`);
         this.options.store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`);
       });

@@ -6,6 +6,7 @@ import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError } from '../errors';
 import { policyVerdict } from '../keys/algorithm-policy';
 import type { KeyInventory } from '../keys/key-inventory';
+import type { CustodyService } from '../custody/custody-service';
 import type { QuorumService } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
@@ -46,7 +47,7 @@ export interface CeremonyReport {
   participants: (Person & { part: string; at: string; factors: string[] })[];
   keys: { id: string; label: string; algorithm: string; state: string; fingerprint: string; kcv: string | null; publicKeyPem: string | null; policy: { status: string; notes: string[] } }[];
   steps: { seq: number; time: string; action: string; actor: string; result: string }[];
-  witnesses: { name: string; role: string }[];
+  witnesses: { name: string; role: string; at: string }[];
   audit: { checkpoint: string; treeSize: number; root: string; entries: ReportEntry[] };
   howToVerify: string[];
 }
@@ -104,6 +105,33 @@ export function proposalReport(sources: ReportSources, proposalId: string): Cere
   });
 }
 
+/**
+ * Taking a token into custody (or a turnover's new custody) as a signed report: the holders who
+ * proved both factors, the threshold, the token, and the ceremony's entries with proofs.
+ */
+export function custodyReport(sources: ReportSources & { custody: CustodyService }, custodyId: string): CeremonyReport {
+  const custody = sources.custody.list().find((c) => c.id === custodyId);
+  if (!custody) throw new CustosError('CUSTODY_NOT_FOUND', 'There is no such custody record.');
+  const own = sources.store.all<{ seq: number; time: string }>(sql`SELECT seq, time FROM audit_entries WHERE object = ${`custody:${custodyId}`} ORDER BY seq`);
+  const begin = own[0];
+  // The holders' factor checks come right before the journal entry (none for a turnover, whose approvals are in its proposal's report).
+  const factors = begin
+    ? sources.store
+        .all<{ seq: number; object: string }>(sql`SELECT seq, object FROM audit_entries WHERE action = 'custodian.factor.verify' AND seq < ${begin.seq} ORDER BY seq DESC LIMIT ${custody.holderIds.length}`)
+        .filter((e) => custody.holderIds.some((id) => e.object === `custodian:${id}`))
+        .map((e) => e.seq)
+    : [];
+  const proposal = sources.store.get<{ id: string }>(sql`SELECT id FROM proposals WHERE json_extract(outcome, '$.result.custodyId') = ${custodyId}`);
+  return assemble(sources, 'custody.take', [...factors, ...own.map((e) => e.seq)].sort((a, b) => a - b), {
+    ceremony: { id: custodyId, action: 'custody.take', state: custody.state, token: sources.token(custody.token), threshold: custody.threshold, holders: custody.holders, dealtBy: proposal?.id ?? null, begunAt: begin?.time ?? null },
+    participants: custody.holderIds.map((id) => {
+      const c = sources.custodians.get(id);
+      return { id, name: c.name, roles: c.roles, part: 'holds a share', at: begin?.time ?? '', factors: ['passphrase', 'totp'] };
+    }).sort((a, b) => a.name.localeCompare(b.name)),
+    keyIds: [],
+  });
+}
+
 /** The key inventory as of now, signed like a ceremony report (no ceremony, no participants). */
 export function inventoryReport(sources: ReportSources): CeremonyReport {
   return assemble(sources, 'key-inventory', [], { ceremony: null, participants: [], keyIds: sources.keys.list().map((k) => k.id) });
@@ -122,6 +150,8 @@ function assemble(sources: ReportSources, type: string, seqs: number[], parts: {
     return { seq, entry: stored.entry, signature: stored.signature.toString('base64'), proof: log.inclusionProof(seq, checkpoint.size).map((h) => h.toString('base64')) };
   });
   const now = sources.clock();
+  const ceremonyId = parts.ceremony?.id;
+  const witnesses = typeof ceremonyId === 'string' ? sources.store.all<{ name: string; role: string; signed_at: string }>(sql`SELECT name, role, signed_at FROM witnesses WHERE ceremony_id = ${ceremonyId} ORDER BY id`) : [];
   return {
     kind: REPORT_KIND,
     v: 1,
@@ -146,7 +176,7 @@ function assemble(sources: ReportSources, type: string, seqs: number[], parts: {
       const e = JSON.parse(entry) as { seq: number; time: string; action: string; actor: { type: string; id: string }; result: { status: string; code?: string } };
       return { seq: e.seq, time: e.time, action: e.action, actor: e.actor.type === 'custodian' ? nameOr(sources, e.actor.id) : e.actor.id, result: e.result.code ? `${e.result.status} ${e.result.code}` : e.result.status };
     }),
-    witnesses: [],
+    witnesses: witnesses.map((w) => ({ name: w.name, role: w.role, at: w.signed_at })),
     audit: { checkpoint: closing.note, treeSize: checkpoint.size, root: checkpoint.root.toString('base64'), entries },
     howToVerify: HOW_TO_VERIFY,
   };

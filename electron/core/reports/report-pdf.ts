@@ -67,6 +67,10 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     for (const s of report.steps) doc.text(text(`${String(s.seq).padStart(7)}  ${s.time}  ${s.action.padEnd(26)} ${s.actor.slice(0, 18).padEnd(18)} ${s.result}`));
     doc.font('Helvetica').fontSize(10);
   }
+  if (report.witnesses.length > 0) {
+    heading('Witnesses');
+    for (const w of report.witnesses) doc.text(text(`${w.name} (${w.role}) signed off at ${w.at}`));
+  }
   heading('Audit checkpoint (C2SP signed note)');
   doc.font('Courier').fontSize(8).text(text(report.audit.checkpoint)).font('Helvetica').fontSize(10);
 
@@ -75,7 +79,8 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
 
   heading('Signatures');
   const signers = [...new Map(report.participants.map((p) => [p.id, p])).values()].map((p) => `${p.name} (${p.part === 'proposed' ? 'proposer' : 'approver'})`);
-  for (const signer of [...signers, 'Witness', 'Witness', 'Auditor']) {
+  const witnessLines = report.witnesses.length > 0 ? report.witnesses.map((w) => `${w.name} (witness)`) : ['Witness', 'Witness'];
+  for (const signer of [...signers, ...witnessLines, 'Auditor']) {
     doc.moveDown(1.4);
     if (doc.y > doc.page.height - 120) doc.addPage();
     const y = doc.y;

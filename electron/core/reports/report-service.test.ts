@@ -26,7 +26,7 @@ beforeEach(async () => {
   const now = () => f.clock.now;
   const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
   quorum = f.quorum(quorumOperations(f.opened.store, now, keys), {}, quorumParams);
-  reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys, quorum, clock: now, token: (ref) => ({ ...ref, manufacturer: 'SoftHSM project', model: 'SoftHSM v2', validation: 'none: SoftHSM2 is never FIPS 140-3 validated' }) });
+  reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys, quorum, clock: now, token: (ref) => ({ ...ref, manufacturer: 'SoftHSM project', model: 'SoftHSM v2', validation: 'none: SoftHSM2 is never FIPS 140-3 validated' }) });
   const custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'reports' })).id;
   const proposal = quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'EC-P256', label: 'signing-2026', usage: 'sign', backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id });
   const done = await f.approveAll(quorum, proposal, [1, 2]);
@@ -101,6 +101,14 @@ describe('a ceremony report', () => {
     expect(verdict.checks.at(-1)).toMatchObject({ ok: false, detail: 'the log was rewritten after this report' });
   });
 
+  it('carries the witnesses who signed off on the ceremony, in the JSON and on the PDF', async () => {
+    reports.witness(proposalId, 'Grace Hopper', 'Internal audit');
+    const { json, dir } = await exported();
+    expect((JSON.parse(json.toString()) as { witnesses: unknown[] }).witnesses).toEqual([{ name: 'Grace Hopper', role: 'Internal audit', at: expect.any(String) }]);
+    expect(execFileSync('pdftotext', [join(dir, 'report.pdf'), '-'], { encoding: 'utf8' })).toContain('Grace Hopper (Internal audit) signed off');
+    expect(() => reports.witness('ffffffffffffffff', 'Nobody', 'none')).toThrow(expect.objectContaining({ code: 'PROPOSAL_NOT_FOUND' }));
+  });
+
   it('prints as a PDF carrying the report id and the JSON’s hash on every page, participants and key fingerprints', async () => {
     const { dir, summary } = await exported();
     const text = execFileSync('pdftotext', ['-layout', join(dir, 'report.pdf'), '-'], { encoding: 'utf8' });
@@ -110,6 +118,16 @@ describe('a ceremony report', () => {
     for (const expected of ['Key generation ceremony', 'Ada Lovelace', 'Charles Babbage', 'Marie Curie', keyId, 'Witness — name and signature']) expect(text).toContain(expected);
     const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { keys: { fingerprint: string }[] };
     expect(text.replace(/\s+/g, '')).toContain(report.keys[0]!.fingerprint);
+  });
+
+  it('is made for taking a token into custody: the holders who proved both factors, and the journal before the token changed', () => {
+    const custodyId = quorum.view(proposalId).custodyId;
+    const made = reports.create({ custodyId });
+    const { json, signature, report } = reports.stored(made.id);
+    expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'custody.take' });
+    expect(report.participants.map((p) => p.name)).toEqual(['Ada Lovelace', 'Charles Babbage', 'Marie Curie']);
+    expect(report.steps.map((s) => s.action)).toEqual(['custodian.factor.verify', 'custodian.factor.verify', 'custodian.factor.verify', 'custody.begin', 'custody.take']);
+    expect(report.ceremony).toMatchObject({ threshold: 2, holders: 3 });
   });
 
   it('is also made for the key inventory, and refused for a ceremony still open', async () => {

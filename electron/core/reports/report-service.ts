@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CustodyService } from '../custody/custody-service';
 import { CustosError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
 import { sql } from '../store/sql';
-import { inventoryReport, proposalReport, signReport, type CeremonyReport, type ReportSources } from './ceremony-report';
+import { custodyReport, inventoryReport, proposalReport, signReport, type CeremonyReport, type ReportSources } from './ceremony-report';
 import { renderReportPdf } from './report-pdf';
 
 export interface ReportSummary {
@@ -16,11 +17,11 @@ export interface ReportSummary {
 
 /** Makes, keeps and exports signed reports: report.json, report.sig, audit-key.pem and report.pdf. */
 export class ReportService {
-  constructor(private readonly sources: ReportSources) {}
+  constructor(private readonly sources: ReportSources & { custody: CustodyService }) {}
 
   /** A report for a closed ceremony (by proposal id), or of the key inventory. */
-  create(subject: { proposalId: string } | { inventory: true }): ReportSummary {
-    const report = 'proposalId' in subject ? proposalReport(this.sources, subject.proposalId) : inventoryReport(this.sources);
+  create(subject: { proposalId: string } | { custodyId: string } | { inventory: true }): ReportSummary {
+    const report = 'proposalId' in subject ? proposalReport(this.sources, subject.proposalId) : 'custodyId' in subject ? custodyReport(this.sources, subject.custodyId) : inventoryReport(this.sources);
     const { json, signature, sha256 } = signReport(this.sources.audit, report);
     const ceremonyId = (report.ceremony?.id as string | undefined) ?? null;
     this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'report.sign', object: { type: 'report', id: report.reportId }, params: { sha256 } }, () =>
@@ -29,6 +30,17 @@ export class ReportService {
         VALUES (${report.reportId}, ${report.type}, ${ceremonyId}, ${report.generatedAt}, ${sha256}, ${json.toString('utf8')}, ${signature})`),
     );
     return { id: report.reportId, type: report.type, ceremonyId, createdAt: report.generatedAt, sha256 };
+  }
+
+  /** A witness's sign-off on a ceremony (proposal or custody), recorded and carried into its reports. */
+  witness(ceremonyId: string, name: string, role: string): { ceremonyId: string; name: string; role: string } {
+    const known = this.sources.store.get(sql`SELECT 1 AS yes FROM proposals WHERE id = ${ceremonyId} UNION SELECT 1 FROM custody WHERE id = ${ceremonyId}`);
+    if (!known) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no ceremony with that id.');
+    const at = this.sources.clock().toISOString();
+    this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'ceremony.witness', object: { type: 'ceremony', id: ceremonyId }, params: { name, role } }, () =>
+      this.sources.store.execute(sql`INSERT INTO witnesses (ceremony_id, name, role, signed_at) VALUES (${ceremonyId}, ${name}, ${role}, ${at})`),
+    );
+    return { ceremonyId, name, role };
   }
 
   list(): ReportSummary[] {

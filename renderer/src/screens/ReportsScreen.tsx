@@ -119,6 +119,7 @@ function Charts({ view }: { view: ComplianceView }) {
 
 function ReportMaker() {
   const proposals = (useCustos((s) => s.proposals) ?? []).filter((p) => p.state === 'executed' || p.state === 'failed');
+  const custodies = useCustos((s) => s.custodies) ?? [];
   const reports = useCustos((s) => s.reports) ?? [];
   const create = useCustos((s) => s.createReport);
   const busy = useCustos((s) => s.reportBusy);
@@ -152,8 +153,22 @@ function ReportMaker() {
               </td>
             </tr>
           ))}
+          {custodies.map((c) => (
+            <tr key={c.id}>
+              <th scope="row">
+                custody of “{c.token.label}” ({c.threshold} of {c.holders.length})
+              </th>
+              <td>{c.state}</td>
+              <td>
+                <button type="button" disabled={busy} onClick={() => void create({ custodyId: c.id })} aria-label={`Make the signed report of the custody of ${c.token.label}`}>
+                  {made.has(c.id) ? 'Make it again' : 'Make the signed report'}
+                </button>
+              </td>
+            </tr>
+          ))}
         </tbody>
       </table>
+      <WitnessForm ceremonies={[...proposals.map((p) => ({ id: p.id, label: `${p.action} on “${p.token.label}” ${p.shortFingerprint}` })), ...custodies.map((c) => ({ id: c.id, label: `custody of “${c.token.label}”` }))]} />
       {reports.length > 0 && (
         <ul aria-label="Reports made">
           {reports.map((r) => (
@@ -268,5 +283,40 @@ function PracticeStatement() {
       </button>
       {text && <pre aria-label="Practice statement draft">{text}</pre>}
     </section>
+  );
+}
+
+/** A witness who watched a ceremony signs off on it; the sign-off goes into its reports. */
+function WitnessForm({ ceremonies }: { ceremonies: { id: string; label: string }[] }) {
+  const witness = useCustos((s) => s.witness);
+  const busy = useCustos((s) => s.reportBusy);
+  const [ceremonyId, setCeremonyId] = useState('');
+  const [name, setName] = useState('');
+  const [role, setRole] = useState('');
+  if (ceremonies.length === 0) return null;
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    void witness(ceremonyId || ceremonies[0]!.id, name, role);
+    setName('');
+  };
+  return (
+    <form onSubmit={submit} aria-label="Witness sign-off">
+      <h3>Witness sign-off</h3>
+      <label htmlFor="witness-ceremony">Ceremony</label>
+      <select id="witness-ceremony" value={ceremonyId} onChange={(e) => setCeremonyId(e.target.value)}>
+        {ceremonies.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.label}
+          </option>
+        ))}
+      </select>
+      <label htmlFor="witness-name">Witness’s name</label>
+      <input id="witness-name" type="text" value={name} onChange={(e) => setName(e.target.value)} />
+      <label htmlFor="witness-role">In what capacity</label>
+      <input id="witness-role" type="text" value={role} onChange={(e) => setRole(e.target.value)} placeholder="e.g. internal audit" />
+      <button type="submit" disabled={busy || name.trim().length === 0 || role.trim().length === 0}>
+        Record the sign-off
+      </button>
+    </form>
   );
 }

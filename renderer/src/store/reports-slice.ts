@@ -13,7 +13,8 @@ export interface ReportsSlice {
   reportNotice: string | null;
   reportBusy: boolean;
   loadReports(asOf?: string): Promise<void>;
-  createReport(subject: { proposalId: string } | { inventory: true }): Promise<void>;
+  createReport(subject: { proposalId: string } | { custodyId: string } | { inventory: true }): Promise<void>;
+  witness(ceremonyId: string, name: string, role: string): Promise<void>;
   recordValidation(record: ValidationRecord): Promise<void>;
   recordPolicyReview(): Promise<void>;
   showPracticeStatement(): Promise<void>;
@@ -49,6 +50,7 @@ export const createReportsSlice =
         await run(() => bridge.reports.create(subject), (r) => ({ reportNotice: `Report ${r.id} is signed. Files (report.json, report.sig, audit-key.pem, report.pdf) are in ${r.dir}. SHA-256 of report.json: ${r.sha256}` }));
         await get().loadReports();
       },
+      witness: (ceremonyId, name, role) => run(() => bridge.reports.witness({ ceremonyId, name, role }), (w) => ({ reportNotice: `${w.name} (${w.role}) signed off; the sign-off will be in the ceremony’s reports.` })),
       recordValidation: (record) => run(() => bridge.compliance.recordValidation(record), (view) => ({ compliance: view, reportNotice: `Validation recorded for ${record.modulePath}.` })),
       recordPolicyReview: () => run(() => bridge.compliance.policyReviewed({}), (view) => ({ compliance: view, reportNotice: 'Today’s policy review is recorded.' })),
       showPracticeStatement: () => run(() => bridge.compliance.practiceStatement({}), (v) => ({ practiceStatement: v.markdown })),

@@ -9,6 +9,7 @@ import { destruction } from './0007-destruction';
 import { executions } from './0008-executions';
 import { backups } from './0009-backups';
 import { reports } from './0010-reports';
+import { witnesses } from './0011-witnesses';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports, witnesses];
