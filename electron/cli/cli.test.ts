@@ -385,8 +385,16 @@ describe('custos custody, proposal, key and backup', () => {
     expect((reviewed.value() as unknown as { findings: { rule: string }[] }).findings.map((f) => f.rule)).not.toContain('POLICY_REVIEW_DUE');
     expect((await cli('compliance', '--as-of', '2036-01-02')).stdout).toContain('uses EC-P256, disallowed as of 2036-01-02');
     expect((await cli('compliance', 'controls')).stdout).toContain('PCI DSS 4.0 3.6');
+    const signed = join(dataDir, 'compliance');
+    expect((await cli('compliance', 'report', '--out', signed)).stdout).toMatch(/^Compliance report [0-9a-f]{16} signed/);
+    expect((await cli('report', 'verify', '--dir', signed)).code).toBe(EXIT.ok);
+    const pdf = execFileSync('pdftotext', [join(signed, 'report.pdf'), '-'], { encoding: 'utf8' });
+    expect(pdf).toContain('Compliance report');
+    expect(pdf).toContain('NIST SP 800-53 SC-12');
+    expect(pdf).toMatch(/\[HIGH\] SoftHSM/);
     const kmps = join(dataDir, 'kmps.md');
-    await cli('compliance', 'practice-statement', '--out', kmps);
+    await cli('compliance', 'practice-statement', '--out', kmps, '--pdf', `${kmps}.pdf`);
     expect(readFileSync(kmps, 'utf8')).toMatch(/^# Key Management Practice Statement \(draft\)[\s\S]*split 2 of 3/);
+    expect(execFileSync('pdftotext', [`${kmps}.pdf`, '-'], { encoding: 'utf8' })).toMatch(/Key Management Practice Statement \(draft\)[\s\S]*Dual control and split knowledge[\s\S]*page 1 of \d/);
   });
 });

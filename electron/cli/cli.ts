@@ -113,6 +113,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         certificate: { type: 'string' },
         level: { type: 'string' },
         'module-path': { type: 'string' },
+        pdf: { type: 'string' },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },

@@ -9,6 +9,7 @@ import type { NoteKey } from '../core/audit/checkpoint';
 import { leafHash, MemoryTree } from '../core/audit/merkle';
 import type { CustosCore } from '../core/custos-core';
 import { writeFileAtomic } from '../core/secret-vault';
+import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
 import { verifyReport, type LaterLog, type ReportVerdict } from '../core/reports/report-verify';
 import { call, str, usageFailure, type Request, type Values } from './cli-support';
 
@@ -21,8 +22,10 @@ export const REPORT_USAGE = `  report list
                                       Signature, checkpoint, every entry's proof, and consistency with the
                                       live log (or with a later exported audit bundle: no database needed)
   compliance [--as-of YYYY-MM-DD]     Policy analyzer findings with severity, evidence and fix
+  compliance report --out DIR [--as-of YYYY-MM-DD]
+                                      Findings and control mapping as a signed report (JSON, signature, PDF)
   compliance controls                 SP 800-53, SP 800-57, PCI DSS, AWS controls: evidence and what is missing
-  compliance practice-statement [--out FILE]
+  compliance practice-statement [--out FILE.md] [--pdf FILE.pdf]
                                       Key Management Practice Statement draft (Markdown) from the configuration
   compliance record-validation --module-path PATH --standard "FIPS 140-3" --certificate N --level L
   compliance policy-reviewed          Record today's annual policy review
@@ -98,15 +101,26 @@ export function reportRequest(command: string, values: Values): Request | null {
       };
     case 'compliance':
       return call('compliance.view', str(values['as-of']) ? { asOf: str(values['as-of'])! } : {}, renderFindings);
+    case 'compliance report':
+      return async (core) => {
+        const out = str(values.out);
+        if (!out) return usageFailure('compliance report needs --out DIR.');
+        const summary = core.reports.create({ compliance: core.complianceSnapshot(str(values['as-of'])) });
+        const written = await core.reports.exportTo(summary.id, resolve(out));
+        return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Compliance report ${v.id} signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
+      };
     case 'compliance controls':
       return call('compliance.controls', {}, (list) => `${list.map((c) => `${c.control} — ${c.what}\n  evidence: ${c.evidence.join('; ')}\n  missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`).join('\n')}\n`);
     case 'compliance practice-statement':
       return async (core) => {
         const result = await call('compliance.practiceStatement', {}, (v) => v.markdown)(core);
         const out = str(values.out);
-        if (out && result.envelope.ok) {
-          writeFileAtomic(resolve(out), (result.envelope.value as { markdown: string }).markdown, 0o644);
-          return { envelope: result.envelope, render: (() => `Practice statement draft written to ${resolve(out)}\n`) as (v: never) => string };
+        const pdf = str(values.pdf);
+        if ((out || pdf) && result.envelope.ok) {
+          const { markdown } = result.envelope.value as { markdown: string };
+          if (out) writeFileAtomic(resolve(out), markdown, 0o644);
+          if (pdf) writeFileAtomic(resolve(pdf), await renderMarkdownPdf(markdown, 'Custos · Key Management Practice Statement (draft)'), 0o644);
+          return { envelope: result.envelope, render: (() => `Practice statement draft written to ${[out, pdf].filter(Boolean).map((p) => resolve(p!)).join(' and ')}\n`) as (v: never) => string };
         }
         return result;
       };

@@ -320,7 +320,7 @@ export class CustosCore {
       'backups.checkShare': ({ text }) => this.backups.checkShare(text),
       'reports.list': () => this.reports.list(),
       'reports.create': async (request) => {
-        const summary = this.reports.create(request);
+        const summary = this.reports.create('compliance' in request ? { compliance: this.complianceSnapshot(request.compliance.asOf) } : request);
         const dir = join(this.options.dataDir, 'reports', summary.id);
         await this.reports.exportTo(summary.id, dir);
         return { ...summary, dir };
@@ -341,6 +341,12 @@ export class CustosCore {
 
   private proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): void {
     this.custodians.verifyFactors(proof.custodianId, proof.passphrase, proof.code, purpose).fill(0);
+  }
+
+  /** The findings and control mapping as of a date, for a signed compliance report. */
+  complianceSnapshot(asOf?: string) {
+    const view = this.compliance.view(asOf);
+    return { asOf: view.asOf, findings: view.findings, controls: this.compliance.controls(view.findings) };
   }
 
   /** What a report says about a token: model, maker and the validation recorded for its module. */

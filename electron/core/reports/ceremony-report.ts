@@ -49,6 +49,8 @@ export interface CeremonyReport {
   steps: { seq: number; time: string; action: string; actor: string; result: string }[];
   witnesses: { name: string; role: string; at: string }[];
   audit: { checkpoint: string; treeSize: number; root: string; entries: ReportEntry[] };
+  /** For a compliance report: the analyzer's findings and the control mapping as of a date. */
+  compliance?: { asOf: string; findings: unknown[]; controls: unknown[] };
   howToVerify: string[];
 }
 
@@ -130,6 +132,11 @@ export function custodyReport(sources: ReportSources & { custody: CustodyService
     }).sort((a, b) => a.name.localeCompare(b.name)),
     keyIds: [],
   });
+}
+
+/** The compliance findings and control mapping, signed like a ceremony report, with the inventory. */
+export function complianceReport(sources: ReportSources, compliance: NonNullable<CeremonyReport['compliance']>): CeremonyReport {
+  return { ...assemble(sources, 'compliance', [], { ceremony: null, participants: [], keyIds: sources.keys.list().map((k) => k.id) }), compliance };
 }
 
 /** The key inventory as of now, signed like a ceremony report (no ceremony, no participants). */

@@ -7,6 +7,8 @@ const TITLES: Record<string, string> = {
   'key.restore': 'Restore ceremony',
   'destruction-certificate': 'Key destruction certificate',
   'key-inventory': 'Key inventory report',
+  compliance: 'Compliance report',
+  'custody.take': 'Custody ceremony',
   'custody.redeal': 'Custodian turnover ceremony',
   'key.schedule-destruction': 'Destruction scheduling ceremony',
   'key.cancel-destruction': 'Destruction cancellation ceremony',
@@ -44,6 +46,21 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Validation', String(token.validation ?? 'none recorded'));
     row('Quorum', `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`);
     row('Outcome', JSON.stringify(c.outcome));
+  }
+
+  if (report.compliance) {
+    heading(`Findings as of ${report.compliance.asOf.slice(0, 10)}`);
+    const findings = report.compliance.findings as { severity: string; title: string; evidence: string[]; fix: string; controls: string[] }[];
+    if (findings.length === 0) doc.text('No findings.');
+    for (const f of findings) {
+      doc.font('Helvetica-Bold').text(text(`[${f.severity.toUpperCase()}] ${f.title}`)).font('Helvetica');
+      doc.text(text(`Evidence: ${f.evidence.join('; ')}`)).text(text(`Fix: ${f.fix}`)).text(text(`Controls: ${f.controls.join(', ')}`)).moveDown(0.3);
+    }
+    heading('Controls: evidence held and what is missing');
+    for (const c of report.compliance.controls as { control: string; what: string; evidence: string[]; missing: string[] }[]) {
+      doc.font('Helvetica-Bold').text(text(`${c.control} — ${c.what}`)).font('Helvetica');
+      doc.text(text(`Evidence: ${c.evidence.join('; ')}`)).text(text(`Missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`)).moveDown(0.3);
+    }
   }
 
   if (report.participants.length > 0) {

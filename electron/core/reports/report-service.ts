@@ -4,7 +4,7 @@ import type { CustodyService } from '../custody/custody-service';
 import { CustosError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
 import { sql } from '../store/sql';
-import { custodyReport, inventoryReport, proposalReport, signReport, type CeremonyReport, type ReportSources } from './ceremony-report';
+import { complianceReport, custodyReport, inventoryReport, proposalReport, signReport, type CeremonyReport, type ReportSources } from './ceremony-report';
 import { renderReportPdf } from './report-pdf';
 
 export interface ReportSummary {
@@ -20,8 +20,15 @@ export class ReportService {
   constructor(private readonly sources: ReportSources & { custody: CustodyService }) {}
 
   /** A report for a closed ceremony (by proposal id), or of the key inventory. */
-  create(subject: { proposalId: string } | { custodyId: string } | { inventory: true }): ReportSummary {
-    const report = 'proposalId' in subject ? proposalReport(this.sources, subject.proposalId) : 'custodyId' in subject ? custodyReport(this.sources, subject.custodyId) : inventoryReport(this.sources);
+  create(subject: { proposalId: string } | { custodyId: string } | { inventory: true } | { compliance: NonNullable<CeremonyReport['compliance']> }): ReportSummary {
+    const report =
+      'proposalId' in subject
+        ? proposalReport(this.sources, subject.proposalId)
+        : 'custodyId' in subject
+          ? custodyReport(this.sources, subject.custodyId)
+          : 'compliance' in subject
+            ? complianceReport(this.sources, subject.compliance)
+            : inventoryReport(this.sources);
     const { json, signature, sha256 } = signReport(this.sources.audit, report);
     const ceremonyId = (report.ceremony?.id as string | undefined) ?? null;
     this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'report.sign', object: { type: 'report', id: report.reportId }, params: { sha256 } }, () =>

@@ -38,6 +38,7 @@ export function ReportsScreen() {
           <button type="submit">Analyse</button>
         </form>
         {compliance && <Findings findings={compliance.findings} />}
+        <SignCompliance asOf={asOf} />
       </section>
       {compliance && <Charts view={compliance} />}
       <ReportMaker />
@@ -318,5 +319,15 @@ function WitnessForm({ ceremonies }: { ceremonies: { id: string; label: string }
         Record the sign-off
       </button>
     </form>
+  );
+}
+
+function SignCompliance({ asOf }: { asOf: string }) {
+  const create = useCustos((s) => s.createReport);
+  const busy = useCustos((s) => s.reportBusy);
+  return (
+    <button type="button" disabled={busy} onClick={() => void create({ compliance: asOf ? { asOf } : {} })}>
+      Sign a compliance report (findings and controls)
+    </button>
   );
 }

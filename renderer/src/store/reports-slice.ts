@@ -13,7 +13,7 @@ export interface ReportsSlice {
   reportNotice: string | null;
   reportBusy: boolean;
   loadReports(asOf?: string): Promise<void>;
-  createReport(subject: { proposalId: string } | { custodyId: string } | { inventory: true }): Promise<void>;
+  createReport(subject: { proposalId: string } | { custodyId: string } | { inventory: true } | { compliance: { asOf?: string } }): Promise<void>;
   witness(ceremonyId: string, name: string, role: string): Promise<void>;
   recordValidation(record: ValidationRecord): Promise<void>;
   recordPolicyReview(): Promise<void>;
