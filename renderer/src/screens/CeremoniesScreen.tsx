@@ -59,7 +59,9 @@ function CustodyForm() {
   const busy = useCustos((s) => s.quorumBusy);
   const holdersAvailable = custodians.filter((c) => c.roles.includes('custodian'));
   const tokens = status?.state === 'ready' ? status.slots.flatMap((s) => (s.token ? [s.token] : [])) : [];
-  const choices = tokens.filter((t) => !(audit?.state === 'ready' && audit.token.serial === t.serial && audit.token.label === t.label));
+  const held = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  // The audit token and tokens already in custody are not offered: their PINs are held already (a change of holders re-deals them).
+  const choices = tokens.filter((t) => !(audit?.state === 'ready' && audit.token.serial === t.serial && audit.token.label === t.label) && !held.some((c) => c.token.serial === t.serial && c.token.label === t.label));
   const [tokenIndex, setTokenIndex] = useState(0);
   const [label, setLabel] = useState('');
   const [soPin, setSoPin] = useState('');
