@@ -127,7 +127,7 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
           <input id={`fp-${proposal.id}`} type="text" value={fingerprint} onChange={(e) => setFingerprint(e.target.value)} autoComplete="off" spellCheck={false} />
           <FactorFields id={`approver-${proposal.id}`} label="Approver" proof={proof} onChange={setProof} choices={custodians.filter((c) => c.id !== proposal.requestedBy || proposal.holdersToConfirm.includes(c.id))} />
           <button type="submit" disabled={busy}>
-            {proposal.holdersToConfirm.length > 0 ? 'Approve or confirm' : 'Approve'}
+            {busy ? 'Checking the factors; the operation runs once the quorum is met…' : proposal.holdersToConfirm.length > 0 ? 'Approve or confirm' : 'Approve'}
           </button>
         </form>
       )}

@@ -142,7 +142,7 @@ export function ShareEntryForm({ proposal }: { proposal: ProposalView }) {
       <label htmlFor={`card-${proposal.id}`}>Share card (type the groups as printed, or paste the QR text)</label>
       <textarea id={`card-${proposal.id}`} rows={3} value={text} onChange={(e) => setText(e.target.value)} autoComplete="off" spellCheck={false} />
       <button type="submit" disabled={busy || text.trim().length === 0}>
-        Check and enter this card
+        {busy ? 'Checking the card; restoring once enough are in…' : 'Check and enter this card'}
       </button>
     </form>
   );
