@@ -29,6 +29,11 @@ export const PrintableCard = z.object({
 export type PrintableCard = z.infer<typeof PrintableCard>;
 
 export const CardsRequest = z.strictObject({ setId: SetId });
+/** A holder asking for their own card: both factors, like any ceremony step. */
+export const CardRelease = z.strictObject({
+  setId: SetId,
+  holder: z.strictObject({ custodianId: z.string().regex(/^[0-9a-f]{16}$/), passphrase: z.string().min(1).max(1024), code: z.string().regex(/^\d{6}$/) }),
+});
 export const ShareEntry = z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/), text: CardText });
 export const ShareCheck = z.strictObject({ text: CardText });
 export const ShareCheckResult = z.object({ setId: z.string(), index: z.number().int(), holder: z.string() });

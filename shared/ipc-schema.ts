@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BackupSummary, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
+import { BackupSummary, CardRelease, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
 import { ComplianceRequest, ComplianceView, ValidationRecord } from './compliance';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
@@ -82,7 +82,7 @@ export const ipcSchema = {
   },
   backups: {
     list: invoke(Empty, z.array(BackupSummary)),
-    cards: invoke(CardsRequest, z.array(PrintableCard)),
+    card: invoke(CardRelease, PrintableCard),
     forgetCards: invoke(CardsRequest, z.object({ forgotten: z.literal(true) })),
     enterShare: invoke(ShareEntry, ProposalView),
     checkShare: invoke(ShareCheck, ShareCheckResult),

@@ -5,7 +5,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   test.setTimeout(240_000);
   const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Person & { id: string }, Person & { id: string }, Person & { id: string }];
   const page = await custos.open();
-  const { takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
+  const { code, takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
   custos.advance(30);
   await takeCustody('vault-b', [ada, babbage, curie]);
   await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
@@ -38,13 +38,21 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   await approve(fingerprint, curie);
   await expect(page.getByRole('status')).toContainText('The quorum was met');
   await backupCard.getByRole('button', { name: 'Print the share cards' }).click();
+  // Each holder proves both factors to see their own card, prints it and hides it.
+  custos.advance(30);
   const cards: string[] = [];
-  for (const holder of ['Ada', 'Babbage', 'Curie']) {
-    const card = page.getByRole('region', { name: new RegExp(`Share card \\d of 3 — for ${holder}`) });
+  const collect = page.getByRole('form', { name: 'Collect the share cards' });
+  for (const holder of [ada, babbage, curie]) {
+    await collect.locator('#card-holder-who').selectOption({ label: holder.name });
+    await collect.getByLabel(`${holder.name}’s passphrase`).fill(holder.passphrase);
+    await collect.getByLabel(`${holder.name}’s code`).fill(code(holder));
+    await collect.getByRole('button', { name: 'Show my card' }).click();
+    const card = page.getByRole('region', { name: new RegExp(`Share card \\d of 3 — for ${holder.name}`) });
     await expect(card.getByRole('img', { name: /QR code of share card/ })).toBeVisible();
     cards.push(await card.getByLabel('Share card text').innerText());
-    await card.getByRole('button', { name: holder === 'Curie' ? 'All cards printed: forget them' : 'Next card' }).click();
+    await card.getByRole('button', { name: 'Done: hide my card' }).click();
   }
+  await collect.getByRole('button', { name: 'All cards collected: forget them' }).click();
   await expect(page.getByRole('status')).toContainText('The cards are forgotten');
 
   // A fresh token, taken into custody, receives the restore.

@@ -79,19 +79,34 @@ async function enterCards(core: CustosCore, proposalId: string, values: Values, 
   return { envelope: { ok: true, value: core.quorum.view(proposalId) }, render: render as (v: never) => string };
 }
 
-/** Each holder's card as a one-page PDF and a text file, written the moment the backup ran. */
-async function writeCards(core: CustosCore, proposal: ProposalView, dir: string, io: Io): Promise<void> {
+/**
+ * Each holder, in turn, proves both factors (the next --passphrase-fd/--code after the approvers',
+ * or asked) and gets their own card as a one-page PDF and a text file in a folder of their own.
+ */
+async function writeCards(core: CustosCore, proposal: ProposalView, dir: string, values: Values, io: Io, offset: number): Promise<void> {
   if (proposal.state !== 'executed') return;
   const { setId } = (proposal.outcome as { result: { setId: string } }).result;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  for (const card of core.backups.printableCards(setId)) {
-    const base = join(resolve(dir), `custos-card-${setId.slice(0, 8)}-${card.index}-${card.holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
-    writeFileAtomic(`${base}.pdf`, await renderCardPdf(card), 0o600);
-    writeFileAtomic(`${base}.txt`, `Custos share card ${card.index} of ${card.holders} for ${card.holder.name}\nBackup set ${setId}\n${card.text}\n`, 0o600);
-    io.stderr(`Card ${card.index} for ${card.holder.name}: ${base}.pdf\n`);
+  const missing: string[] = [];
+  try {
+    for (const [i, { holder }] of core.backups.manifest(setId).shares.entries()) {
+      io.stderr(`Card holder ${holder.name}: prove your factors to receive your card.\n`);
+      try {
+        const card = core.backups.releaseCard(setId, await factors(holder.id, holder.name, values, io, offset + i));
+        const folder = join(resolve(dir), `card-${card.index}-${holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
+        mkdirSync(folder, { recursive: true, mode: 0o700 });
+        writeFileAtomic(join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.pdf`), await renderCardPdf(card), 0o600);
+        writeFileAtomic(join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.txt`), `Custos share card ${card.index} of ${card.holders} for ${holder.name}\nBackup set ${setId}\n${card.text}\n`, 0o600);
+        io.stderr(`Card ${card.index} for ${holder.name}: ${folder}\n`);
+      } catch (error) {
+        if (!isCustosError(error)) throw error;
+        missing.push(holder.name);
+        io.stderr(`Card for ${holder.name} NOT released (${error.code}): ${error.message}\n`);
+      }
+    }
+  } finally {
+    core.backups.forgetCards(setId);
   }
-  core.backups.forgetCards(setId);
-  io.stderr('Print each card for its holder, then delete these files: they are the shares.\n');
+  io.stderr(missing.length > 0 ? `WARNING: no card for ${missing.join(', ')}. Do not rely on this backup; make a new one.\n` : 'Each holder prints their card, then deletes their folder: the files are the shares.\n');
 }
 
 const renderBackups = (list: BackupSummary[]) =>
@@ -187,7 +202,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
           if (!last.envelope.ok) break;
         }
         if (last?.envelope.ok && action === 'key.restore') last = await enterCards(core, id, values, io, renderProposal(core));
-        if (last?.envelope.ok && action === 'key.backup' && cardsDir) await writeCards(core, last.envelope.value as ProposalView, cardsDir, io);
+        if (last?.envelope.ok && action === 'key.backup' && cardsDir) await writeCards(core, last.envelope.value as ProposalView, cardsDir, values, io, approvers.length);
         return last!;
       };
     case 'proposal reject':

@@ -334,11 +334,19 @@ describe('custos custody, proposal, key and backup', () => {
     const noDir = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
     expect(noDir).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('--cards-dir') });
     const cardsDir = join(dataDir, 'cards');
-    const done = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--cards-dir', cardsDir);
+    // Approvers first, then each card holder in turn proves their factors for their own card.
+    const approvers = factors(1, 2);
+    // The holders act a moment later in the same command: their codes are from the next time step.
+    const holders = [0, 1, 2].flatMap((i) => ['--passphrase-fd', fd(enrolled[i]!.passphrase), '--code', totpCodeAt(enrolled[i]!.secret, new Date(clock.now.getTime() + 30_000))]);
+    const done = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, '--as', id(1), '--as', id(2), ...approvers, ...holders, '--cards-dir', cardsDir);
     expect(done.stdout).toMatch(/— executed\n/);
-    const cards = readdirSync(cardsDir).sort();
-    expect(cards.filter((f) => f.endsWith('.pdf'))).toHaveLength(3);
-    const cardText = (n: number) => readFileSync(join(cardsDir, cards.find((f) => f.endsWith('.txt') && f.includes(`-${n}-`))!), 'utf8').split('\n')[2]!;
+    clock.now = new Date(clock.now.getTime() + 30_000); // the step the holders used
+    expect(readdirSync(cardsDir).sort()).toEqual(['card-1-Ada', 'card-2-Babbage', 'card-3-Curie']);
+    const cardText = (n: number) => {
+      const folder = join(cardsDir, readdirSync(cardsDir).find((f) => f.startsWith(`card-${n}-`))!);
+      expect(readdirSync(folder).filter((f) => f.endsWith('.pdf'))).toHaveLength(1);
+      return readFileSync(join(folder, readdirSync(folder).find((f) => f.endsWith('.txt'))!), 'utf8').split('\n')[2]!;
+    };
     expect((await cli('backup', 'check', '--card-fd', fd(cardText(2)))).stdout).toMatch(/Card 2 \(Babbage\) of backup set [0-9a-f]{32} is valid/);
     const setId = (await cli('backup', 'list', '--json')).value() as unknown as { setId: string }[];
     const file = join(dataDir, 'backup.json');

@@ -90,8 +90,8 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'keys.exportPublic': { action: 'key.export-public', self: false, params: true },
   'keys.emergency': { action: 'key.emergency', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'backups.list': { action: 'backup.list', self: false, params: false },
-  // Showing the cards for printing is recorded with the set; the cards themselves never are.
-  'backups.cards': { action: 'backup.cards.show', self: false, params: true },
+  // A card is released to its holder (both factors) and recorded before it leaves; the card itself never is.
+  'backups.card': { action: 'backup.card.release', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'backups.forgetCards': { action: 'backup.cards.forget', self: false, params: true },
   'backups.enterShare': { action: 'backup.share-enter', self: true, params: false, selfFailures: SHARE_FAILURES },
   'backups.checkShare': { action: 'backup.share-check', self: true, params: false, selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'] },
@@ -310,8 +310,10 @@ export class CustosCore {
         return this.keys.transition(keyId, transition, 'security-officer', { type: 'custodian', id: who.id, role: 'security-officer' });
       },
       'backups.list': () => this.backups.list(),
-      'backups.cards': async ({ setId }) =>
-        Promise.all(this.backups.printableCards(setId).map(async ({ qr, ...card }) => ({ ...card, qrSvg: await QRCode.toString(qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }) }))),
+      'backups.card': async ({ setId, holder }) => {
+        const { qr, ...card } = this.backups.releaseCard(setId, holder);
+        return { ...card, qrSvg: await QRCode.toString(qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }) };
+      },
       'backups.forgetCards': ({ setId }) => {
         this.backups.forgetCards(setId);
         return { forgotten: true as const };

@@ -150,6 +150,18 @@ describe('backup and restore on SoftHSM2', () => {
     expect(backups.list()).toHaveLength(1);
   });
 
+  it('releases each card only to its holder, after both factors, and records the release', async () => {
+    const setId = await backUp([await generate('EC-P256')], [1, 2]);
+    const [babbage] = f.holders(1);
+    const card = backups.releaseCard(setId, babbage!);
+    expect(card).toMatchObject({ index: 1, holder: { name: 'Babbage' } });
+    const [ada] = f.holders(0);
+    expect(() => backups.releaseCard(setId, ada!)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
+    const [curie] = f.holders(2);
+    expect(() => backups.releaseCard(setId, { ...curie!, passphrase: 'not hers at all, not at all' })).toThrow(expect.objectContaining({ code: 'PASSPHRASE_INCORRECT' }));
+    expect(auditActions().filter((e) => e.action === 'backup.card.release')).toHaveLength(1);
+  });
+
   it('lets a holder check their card without rebuilding anything, and records it', async () => {
     const setId = await backUp([await generate('EC-P256')]);
     const [card] = backups.printableCards(setId);

@@ -141,6 +141,8 @@ export class BackupService {
           const { text, signature } = signManifest(this.options.audit, manifest);
           this.cards.set(setId, { shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])), expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000) });
           shares.forEach((s) => s.fill(0));
+          // Unreleased cards are overwritten when their time is up, whether or not anyone asks again.
+          setTimeout(() => this.forgetCards(setId), CARD_MINUTES * 60_000).unref();
           const at = manifest.createdAt;
           return {
             result: { setId, keys: p.keyIds, threshold: p.threshold, holders: p.holders, verified: p.verify, mechanism: mechanism.name },
@@ -273,7 +275,21 @@ export class BackupService {
     return { setId, index: card.index, holder };
   }
 
-  /** The cards of a backup just made, while they may still be printed. */
+  /**
+   * One holder's card, released to that holder only after they prove both factors, and recorded
+   * before it leaves: nobody at the console sees more than their own card.
+   */
+  releaseCard(setId: string, holder: { custodianId: string; passphrase: string; code: string }): PrintableCard {
+    const manifest = this.manifest(setId);
+    const share = manifest.shares.find((s) => s.holder.id === holder.custodianId);
+    if (!share) throw new CustosError('NOT_AUTHORIZED', `${this.options.custodians.get(holder.custodianId).name} holds no card of this backup.`);
+    this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `card ${setId}`).fill(0);
+    const card = this.printableCards(setId).find((c) => c.index === share.index)!;
+    this.options.audit.record({ actor: { type: 'custodian', id: holder.custodianId, role: 'custodian' }, action: 'backup.card.release', object: { type: 'backup', id: setId }, params: { index: share.index } });
+    return card;
+  }
+
+  /** The cards of a backup just made, while they may still be printed (inside the core only: see releaseCard). */
   printableCards(setId: string): PrintableCard[] {
     const held = this.cards.get(setId);
     if (!held || held.expiresAt <= this.options.clock()) {

@@ -171,40 +171,68 @@ export function ShareCheckForm() {
   );
 }
 
-/** The cards of a backup just made, one at a time, each printed for its holder (one card per page). */
+/**
+ * The cards of a backup just made. Each holder proves both factors to see and print their own
+ * card (one card per page); nobody else at the console sees it.
+ */
 export function CardPrinter() {
   const printing = useCustos((s) => s.printing);
-  const next = useCustos((s) => s.nextCard);
+  const release = useCustos((s) => s.releaseCard);
+  const hide = useCustos((s) => s.hideCard);
   const forget = useCustos((s) => s.forgetCards);
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const busy = useCustos((s) => s.quorumBusy);
+  const [proof, setProof] = useState(emptyProof());
   if (!printing) return null;
-  const card = printing.cards[printing.index]!;
-  const last = printing.index === printing.cards.length - 1;
-  return (
-    <section className="card share-card" aria-labelledby="share-card-title">
-      <h2 id="share-card-title">
-        Share card {card.index} of {card.holders} — for {card.holder.name}
-      </h2>
-      <p>
-        Backup set <code>{card.setId.match(/.{8}/g)!.join(' ')}</code>. Any {card.threshold} cards restore it; fewer reveal nothing. Only {card.holder.name} should see
-        this card.
-      </p>
-      <pre className="share-text" aria-label="Share card text">
-        {card.text.split('-').reduce<string[]>((lines, group, i) => (i % 6 === 0 ? [...lines, group] : [...lines.slice(0, -1), `${lines.at(-1)!}-${group}`]), []).join('\n')}
-      </pre>
-      <img className="qr" alt={`QR code of share card ${card.index}`} src={`data:image/svg+xml;base64,${btoa(card.qrSvg)}`} width={200} height={200} />
-      <div className="actions no-print">
-        <button type="button" onClick={() => window.print()}>
-          Print this card
-        </button>
-        {!last && (
-          <button type="button" onClick={next}>
-            Next card
+  const card = printing.card;
+  if (card) {
+    return (
+      <section className="card share-card" aria-labelledby="share-card-title">
+        <h2 id="share-card-title">
+          Share card {card.index} of {card.holders} — for {card.holder.name}
+        </h2>
+        <p>
+          Backup set <code>{card.setId.match(/.{8}/g)!.join(' ')}</code>. Any {card.threshold} cards restore it; fewer reveal nothing. Only {card.holder.name} should see
+          this card.
+        </p>
+        <pre className="share-text" aria-label="Share card text">
+          {card.text.split('-').reduce<string[]>((lines, group, i) => (i % 6 === 0 ? [...lines, group] : [...lines.slice(0, -1), `${lines.at(-1)!}-${group}`]), []).join('\n')}
+        </pre>
+        <img className="qr" alt={`QR code of share card ${card.index}`} src={`data:image/svg+xml;base64,${btoa(card.qrSvg)}`} width={200} height={200} />
+        <div className="actions no-print">
+          <button type="button" onClick={() => window.print()}>
+            Print this card
           </button>
-        )}
+          <button type="button" onClick={hide}>
+            Done: hide my card
+          </button>
+        </div>
+      </section>
+    );
+  }
+  const holders = custodians.filter((c) => printing.holders.some((h) => h.id === c.id));
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    await release(proof);
+    setProof(emptyProof());
+  };
+  return (
+    <form className="card" aria-labelledby="collect-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="collect-title">Collect the share cards</h2>
+      <p>
+        Each holder in turn proves their passphrase and code to see and print their own card, then hides it. Collected so far:{' '}
+        {printing.collected.length === 0 ? 'none' : printing.holders.filter((h) => printing.collected.includes(h.index)).map((h) => h.name).join(', ')} ({printing.collected.length} of{' '}
+        {printing.holders.length}).
+      </p>
+      <FactorFields id="card-holder" label="Card holder" proof={proof} onChange={setProof} choices={holders} />
+      <div className="actions">
+        <button type="submit" disabled={busy}>
+          Show my card
+        </button>
         <button type="button" onClick={() => void forget()}>
-          {last ? 'All cards printed: forget them' : 'Stop and forget the cards'}
+          {printing.collected.length === printing.holders.length ? 'All cards collected: forget them' : 'Stop and forget the cards'}
         </button>
       </div>
-    </section>
+    </form>
   );
 }

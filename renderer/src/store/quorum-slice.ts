@@ -23,12 +23,13 @@ export interface QuorumSlice {
   approveProposal(proposalId: string, fingerprint: string, approver: Proof): Promise<boolean>;
   rejectProposal(proposalId: string, by: Proof): Promise<boolean>;
   backups: BackupSummary[] | null;
-  /** The cards of a backup just made, one shown at a time for printing; null when none. */
-  printing: { cards: PrintableCard[]; index: number } | null;
+  /** A backup just made whose holders collect their cards one at a time; the one card on screen, if any. */
+  printing: { setId: string; holders: { index: number; id: string; name: string }[]; card: PrintableCard | null; collected: number[] } | null;
   proposeBackup(custodyId: string, keyIds: string[], holders: string[], threshold: number, requester: Proof): Promise<boolean>;
   proposeRestore(custodyId: string, setId: string, overrideDestroyed: boolean, requester: Proof): Promise<boolean>;
   showCards(setId: string): Promise<void>;
-  nextCard(): void;
+  releaseCard(holder: Proof): Promise<boolean>;
+  hideCard(): void;
   forgetCards(): Promise<void>;
   enterShare(proposalId: string, text: string): Promise<boolean>;
   checkShare(text: string): Promise<boolean>;
@@ -80,15 +81,24 @@ export const createQuorumSlice =
           (p) => `Restore proposal ${p.shortFingerprint} is open. After the approvals, the card holders enter their cards on the Approvals screen.`,
         ),
       async showCards(setId) {
-        const result = await bridge.backups.cards({ setId });
-        set(result.ok ? { printing: { cards: result.value, index: 0 }, quorumError: null } : { quorumError: result.error });
+        await get().loadQuorum();
+        const backup = get().backups?.find((b) => b.setId === setId);
+        if (backup) set({ printing: { setId, holders: backup.holders.map(({ index, id, name }) => ({ index, id, name })), card: null, collected: [] }, quorumError: null, quorumNotice: null });
       },
-      nextCard() {
+      async releaseCard(holder) {
         const printing = get().printing;
-        if (printing) set({ printing: { ...printing, index: Math.min(printing.index + 1, printing.cards.length - 1) } });
+        if (!printing) return false;
+        set({ quorumBusy: true, quorumError: null, quorumNotice: null });
+        const result = await bridge.backups.card({ setId: printing.setId, holder });
+        set(result.ok ? { quorumBusy: false, printing: { ...printing, card: result.value, collected: [...new Set([...printing.collected, result.value.index])] } } : { quorumBusy: false, quorumError: result.error });
+        return result.ok;
+      },
+      hideCard() {
+        const printing = get().printing;
+        if (printing) set({ printing: { ...printing, card: null } });
       },
       async forgetCards() {
-        const setId = get().printing?.cards[0]?.setId;
+        const setId = get().printing?.setId;
         set({ printing: null });
         if (setId) await run(() => bridge.backups.forgetCards({ setId }), () => 'The cards are forgotten: nobody can print them again.');
       },
