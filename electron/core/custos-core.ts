@@ -187,7 +187,7 @@ export class CustosCore {
       module: () => this.tokens.ready(),
       operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
       ceremonies: { 'custody.redeal': turnover(this.custody), 'key.backup': this.backups.backupCeremony(), 'key.restore': this.backups.restoreCeremony() },
-      reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date())) },
+      reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date())), 'key.backup': this.backups.reconcileBackup() },
       params: quorumParams,
       ...(options.clock ? { clock: options.clock } : {}),
     });

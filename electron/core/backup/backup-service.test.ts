@@ -7,13 +7,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json';
 import { KeyInventory } from '../keys/key-inventory';
 import { quorumOperations, quorumParams } from '../quorum/operations';
-import type { ProposalView, QuorumService } from '../quorum/quorum-service';
+import { QuorumService, type ProposalView } from '../quorum/quorum-service';
 import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { BackupService } from './backup-service';
-import { chooseWrapMechanism } from './key-wrap';
+import { chooseWrapMechanism, createTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard } from './share-card';
 
 let dataDir: string;
@@ -130,6 +130,19 @@ describe('backup and restore on SoftHSM2', () => {
     expect(inventory.get(key).token.label).toBe('source');
   });
 
+  it('never runs a restore whose proposal expired, even with approvals still held and the last card entered late', async () => {
+    const key = await generate('EC-P256');
+    const setId = await backUp([key]);
+    const cards = backups.printableCards(setId);
+    const target = await freshCustody('fresh');
+    const restore = await f.approveAll(quorum, quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0), minutes: 10 }), [1, 2]);
+    await backups.enterShare(restore.id, cards[0]!.text);
+    f.clock.now = new Date(f.clock.now.getTime() + 11 * 60_000); // the proposal is over; the held approvals (15 min) are not
+    await expect(backups.enterShare(restore.id, cards[1]!.text)).rejects.toMatchObject({ code: 'PROPOSAL_EXPIRED' });
+    expect(quorum.view(restore.id).state).toBe('expired');
+    expect(inventory.get(key).token.label).toBe('source');
+  });
+
   it('refuses a tampered backup file, or one signed by another installation, before importing anything', async () => {
     const key = await generate('EC-P256');
     const setId = await backUp([key]);
@@ -195,6 +208,21 @@ describe('backup and restore on SoftHSM2', () => {
     expect(done).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
     expect(trustedObjects()).toBe(0);
     expect(backups.list()).toEqual([]);
+  });
+
+  it('removes, at the next start, a KEK that a crashed backup left in the token', async () => {
+    const key = await generate('EC-P256');
+    const proposal = quorum.propose({ custodyId: source, action: 'key.backup', params: { keyIds: [key], holders: [id(0), id(1)], threshold: 2 }, requestedBy: id(0) });
+    // As if the process died after the SO created the KEK: the run is journaled, the KEK is in the token.
+    f.opened.store.execute(sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${f.clock.now.toISOString()})`);
+    const so = await f.custody.rebuildPin(source, 'so', keysOf(1, 2));
+    f.module.withSession(f.custody.record(source).token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, (session, lib) => createTrustedKek(lib, session, randomBytes(16).toString('hex')).fill(0));
+    so.fill(0);
+    expect(trustedObjects()).toBe(1);
+    const restarted = new QuorumService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, module: () => f.module, operations: {}, reconcilers: { 'key.backup': backups.reconcileBackup() } });
+    expect(restarted.reconcile()).toMatchObject([{ proposalId: proposal.id, outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED' } }]);
+    expect(trustedObjects()).toBe(0);
+    expect(auditActions().map((e) => e.action)).toEqual(expect.arrayContaining(['backup.kek-removed', 'proposal.reconcile']));
   });
 
   it('refuses a stored manifest edited in the database', async () => {

@@ -7,11 +7,11 @@ import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError, isCustosError } from '../errors';
 import type { TokenModule } from '../hsm/token-module';
 import type { KeyInventory } from '../keys/key-inventory';
-import type { CeremonyOperation, ProposalView, QuorumService } from '../quorum/quorum-service';
+import type { CeremonyOperation, ProposalView, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
 import { HeldSecrets } from '../quorum/held-secrets';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
-import { chooseWrapMechanism, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
+import { chooseWrapMechanism, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, removeLeftoverKeks, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
 import { backupFileText, Manifest, readBackupFile, signManifest, type ManifestKey } from './manifest';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
 
@@ -88,8 +88,10 @@ export class BackupService {
     return {
       pins: ['user', 'so'],
       check: (params, custodyId) => this.checkBackup(BackupParams.parse(params), custodyId),
-      run: async ({ pins, params, proposalId, token }) => {
+      run: async ({ pins, params, proposalId, token, custodyId }) => {
         const p = BackupParams.parse(params);
+        // What was true when proposed must still be true now (a key may have been destroyed since).
+        this.checkBackup(p, custodyId);
         const keys = p.keyIds.map((id) => this.shape(id));
         const module = this.options.module();
         const mechanism = chooseWrapMechanism(module.mechanisms(token));
@@ -119,44 +121,62 @@ export class BackupService {
               lib.C_DestroyObject(session, handle);
             }
           });
-          const shares = await split(Uint8Array.from(kek), p.holders.length, p.threshold);
+          const copy = Uint8Array.from(kek);
+          let shares: Uint8Array[];
+          try {
+            shares = await split(copy, p.holders.length, p.threshold);
+          } finally {
+            copy.fill(0);
+          }
           const check = kekCheck(setId, kek);
           kek.fill(0);
-          const holders = p.holders.map((id, i) => ({ index: i + 1, holder: { id, name: this.options.custodians.get(id).name }, commitment: shareCommitment(setId, i + 1, shares[i]!) }));
-          const manifest: Manifest = {
-            kind: 'custos-backup-manifest',
-            v: 1,
-            setId,
-            createdAt: this.options.clock().toISOString(),
-            installation: this.options.audit.origin,
-            source: token,
-            proposal: proposalId,
-            mechanism,
-            threshold: p.threshold,
-            shares: holders,
-            kekCheck: check,
-            verified: p.verify,
-            keys: keys.map((key, i) => this.manifestKey(key, kcvs[i] ?? null, blobs[i]!)),
-          };
-          const { text, signature } = signManifest(this.options.audit, manifest);
-          this.cards.set(setId, { shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])), expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000) });
-          shares.forEach((s) => s.fill(0));
-          // Unreleased cards are overwritten when their time is up, whether or not anyone asks again.
-          setTimeout(() => this.forgetCards(setId), CARD_MINUTES * 60_000).unref();
-          const at = manifest.createdAt;
-          return {
-            result: { setId, keys: p.keyIds, threshold: p.threshold, holders: p.holders, verified: p.verify, mechanism: mechanism.name },
-            commit: () => {
-              this.options.store.execute(sql`
-                INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
-                VALUES (${setId}, ${token.serial}, ${token.label}, ${at}, ${proposalId}, ${text}, ${signature}, ${p.verify ? at : null})`);
-              for (const id of p.keyIds) this.options.store.execute(sql`INSERT INTO backup_keys (set_id, key_id) VALUES (${setId}, ${id})`);
-            },
-          };
+          try {
+            const holders = p.holders.map((id, i) => ({ index: i + 1, holder: { id, name: this.options.custodians.get(id).name }, commitment: shareCommitment(setId, i + 1, shares[i]!) }));
+            const manifest: Manifest = {
+              kind: 'custos-backup-manifest',
+              v: 1,
+              setId,
+              createdAt: this.options.clock().toISOString(),
+              installation: this.options.audit.origin,
+              source: token,
+              proposal: proposalId,
+              mechanism,
+              threshold: p.threshold,
+              shares: holders,
+              kekCheck: check,
+              verified: p.verify,
+              keys: keys.map((key, i) => this.manifestKey(key, kcvs[i] ?? null, blobs[i]!)),
+            };
+            const { text, signature } = signManifest(this.options.audit, manifest);
+            this.cards.set(setId, { shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])), expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000) });
+            // Unreleased cards are overwritten when their time is up, whether or not anyone asks again.
+            setTimeout(() => this.forgetCards(setId), CARD_MINUTES * 60_000).unref();
+            const at = manifest.createdAt;
+            return {
+              result: { setId, keys: p.keyIds, threshold: p.threshold, holders: p.holders, verified: p.verify, mechanism: mechanism.name },
+              commit: () => {
+                this.options.store.execute(sql`
+                  INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
+                  VALUES (${setId}, ${token.serial}, ${token.label}, ${at}, ${proposalId}, ${text}, ${signature}, ${p.verify ? at : null})`);
+                for (const id of p.keyIds) this.options.store.execute(sql`INSERT INTO backup_keys (set_id, key_id) VALUES (${setId}, ${id})`);
+              },
+            };
+          } finally {
+            shares.forEach((s) => s.fill(0));
+          }
         } finally {
           kek?.fill(0);
         }
       },
+    };
+  }
+
+  /** After a crash mid-backup: removes the trusted KEK it left in the token; the backup itself failed. */
+  reconcileBackup(): QuorumReconciler {
+    return ({ session, lib, proposalId }) => {
+      const removed = removeLeftoverKeks(lib, session);
+      if (removed > 0) this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.kek-removed', object: { type: 'proposal', id: proposalId }, params: { removed } });
+      return null;
     };
   }
 
@@ -182,6 +202,8 @@ export class BackupService {
       run: async ({ pins, params, proposalId, token, custodyId }) => {
         const p = RestoreParams.parse(params);
         const manifest = this.manifest(p.setId);
+        const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
+        if (destroyed.length > 0 && !p.overrideDestroyed) throw new CustosError('KEY_INVALID', `Since this was proposed, ${destroyed.map((k) => `“${k.label}”`).join(', ')} was destroyed; restoring it needs the explicit override.`);
         const secret = await combine(this.entered.live(proposalId).map(([, share]) => share));
         const kek = Buffer.from(secret);
         secret.fill(0);
@@ -211,7 +233,13 @@ export class BackupService {
               return manifest.keys.map((k) => ({ keyId: k.id, label: k.label, algorithm: k.algorithm }));
             } catch (error) {
               // All or nothing: a key that fails its proof takes the others back out with it.
-              for (const handle of created) lib.C_DestroyObject(session, handle);
+              for (const handle of created) {
+                try {
+                  lib.C_DestroyObject(session, handle);
+                } catch {
+                  // Keep removing the rest; the proposal fails and its entries say so.
+                }
+              }
               throw error;
             }
           });
@@ -242,7 +270,12 @@ export class BackupService {
       this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, result: { status: 'refused', code: 'SHARE_DUPLICATE' } });
       throw new CustosError('SHARE_DUPLICATE', `Card ${card.index} (${holder}) has already been entered; each card counts once.`, ['Ask the next holder for their card.']);
     }
-    this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, params: { setId, index: card.index } });
+    try {
+      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, params: { setId, index: card.index } });
+    } catch (error) {
+      card.share.fill(0);
+      throw error;
+    }
     this.entered.hold(proposalId, String(card.index), Uint8Array.from(card.share), new Date(this.options.clock().getTime() + SHARE_MINUTES * 60_000));
     card.share.fill(0);
     return this.options.quorum().proceed(proposalId);
@@ -252,7 +285,9 @@ export class BackupService {
   checkShare(text: string): { setId: string; index: number; holder: string } {
     const setId = (() => {
       try {
-        return decodeCard(text).setId;
+        const peek = decodeCard(text);
+        peek.share.fill(0);
+        return peek.setId;
       } catch (error) {
         if (isCustosError(error)) this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', result: { status: 'refused', code: error.code } });
         throw error;
@@ -263,7 +298,7 @@ export class BackupService {
     try {
       manifest = this.manifest(setId);
     } catch (error) {
-      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, result: { status: 'refused', code: 'BACKUP_NOT_FOUND' } });
+      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, result: { status: 'refused', code: isCustosError(error) ? error.code : 'INTERNAL' } });
       throw error;
     }
     const card = this.checked(text, manifest, (code) => this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, result: { status: 'refused', code } }));
@@ -336,12 +371,20 @@ export class BackupService {
   exportFile(setId: string): string {
     const row = this.options.store.get<{ manifest: string; signature: Buffer }>(sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`);
     if (!row) throw new CustosError('BACKUP_NOT_FOUND', 'There is no such backup set.');
+    this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.export', object: { type: 'backup', id: setId } });
     return backupFileText(row.manifest, row.signature);
   }
 
   /** Reads a backup file made by this installation; refused before anything is stored if changed or foreign. */
   importFile(json: string): BackupSummary {
-    const { manifest, text, signature } = readBackupFile(this.options.audit, json);
+    let read: ReturnType<typeof readBackupFile>;
+    try {
+      read = readBackupFile(this.options.audit, json);
+    } catch (error) {
+      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', result: { status: 'refused', code: isCustosError(error) ? error.code : 'INTERNAL' } });
+      throw error;
+    }
+    const { manifest, text, signature } = read;
     const known = this.options.store.get<{ manifest: string }>(sql`SELECT manifest FROM backups WHERE set_id = ${manifest.setId}`);
     if (!known) {
       this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', object: { type: 'backup', id: manifest.setId } }, () => {

@@ -81,11 +81,20 @@ export function findKek(lib: pkcs11js.PKCS11, session: Buffer, setId: string): B
 
 /** For restore: the rebuilt KEK as a session object that can only unwrap; gone when the session closes. */
 export function importUnwrapKek(lib: pkcs11js.PKCS11, session: Buffer, kek: Uint8Array): Buffer {
+  const value = Buffer.from(kek);
+  try {
+    return createUnwrapKek(lib, session, value);
+  } finally {
+    value.fill(0);
+  }
+}
+
+function createUnwrapKek(lib: pkcs11js.PKCS11, session: Buffer, value: Buffer): Buffer {
   return lib.C_CreateObject(session, [
     t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
     t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES),
     t(pkcs11js.CKA_TOKEN, false),
-    t(pkcs11js.CKA_VALUE, Buffer.from(kek)),
+    t(pkcs11js.CKA_VALUE, value),
     t(pkcs11js.CKA_UNWRAP, true),
     t(pkcs11js.CKA_WRAP, false),
     t(pkcs11js.CKA_SENSITIVE, true),
@@ -177,6 +186,20 @@ export function createPublicObject(lib: pkcs11js.PKCS11, session: Buffer, key: K
   const curve = CURVES[key.algorithm]!;
   const point = Buffer.concat([Buffer.from([0x04]), b(jwk.x), b(jwk.y)]);
   return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_EC), t(pkcs11js.CKA_EC_PARAMS, Buffer.from(curve.params, 'hex')), t(pkcs11js.CKA_EC_POINT, octetString(point))]);
+}
+
+/**
+ * After a crash mid-backup: trusted KEKs Custos made and never destroyed. They are public token
+ * objects (the SO cannot make private ones), so a read-write session finds and removes them
+ * without a login; their values were never readable.
+ */
+export function removeLeftoverKeks(lib: pkcs11js.PKCS11, session: Buffer): number {
+  const found = find(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_TRUSTED, true), t(pkcs11js.CKA_PRIVATE, false)]).filter((handle) => {
+    const [label] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }]);
+    return String(label?.value ?? '').startsWith('Custos backup KEK');
+  });
+  for (const handle of found) lib.C_DestroyObject(session, handle);
+  return found.length;
 }
 
 export function objectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: string): Buffer[] {

@@ -46,14 +46,15 @@ export function decodeCard(text: string): ShareCard {
   if (bad !== undefined) throw new CustosError('SHARE_TYPO', `“${bad}” cannot appear on a share card: check that character.`, ['Type the card again exactly as printed; dashes and spaces do not matter.']);
   const bytes = unbase32(cleaned);
   // The last character carries padding bits: a typo there must not slip past as "the same bytes".
-  if (base32(bytes) !== cleaned) throw new CustosError('SHARE_TYPO', 'The last group of this card has a typo.', ['Compare the last group with the printed card.']);
-  if (bytes.length < 1 + 16 + 3 + 2 + CHECKSUM_BYTES) throw new CustosError('SHARE_TYPO', 'This card is too short: a group is missing.', ['Compare the number of groups with the printed card.']);
-  const payload = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
-  if (!checksum(payload).equals(bytes.subarray(bytes.length - CHECKSUM_BYTES))) {
+  const refuse = (message: string, remedy: string[] = []): never => {
     bytes.fill(0);
-    throw new CustosError('SHARE_TYPO', 'This card has a typo: its checksum does not match.', ['Compare each group with the printed card; nothing was used.']);
-  }
-  if (payload[0] !== CARD_VERSION) throw new CustosError('SHARE_TYPO', `This card has format version ${payload[0]}; this Custos reads version ${CARD_VERSION}.`);
+    throw new CustosError('SHARE_TYPO', message, remedy);
+  };
+  if (base32(bytes) !== cleaned) refuse('The last group of this card has a typo.', ['Compare the last group with the printed card.']);
+  if (bytes.length < 1 + 16 + 3 + 2 + CHECKSUM_BYTES) refuse('This card is too short: a group is missing.', ['Compare the number of groups with the printed card.']);
+  const payload = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
+  if (!checksum(payload).equals(bytes.subarray(bytes.length - CHECKSUM_BYTES))) refuse('This card has a typo: its checksum does not match.', ['Compare each group with the printed card; nothing was used.']);
+  if (payload[0] !== CARD_VERSION) refuse(`This card has format version ${payload[0]}; this Custos reads version ${CARD_VERSION}.`);
   const card = {
     setId: payload.subarray(1, 17).toString('hex'),
     threshold: payload[17]!,

@@ -11,8 +11,19 @@ export class HeldSecrets {
   hold(proposalId: string, holder: string, secret: Uint8Array, expiresAt: Date): void {
     const holding = this.byProposal.get(proposalId) ?? new Map<string, { secret: Uint8Array; expiresAt: Date }>();
     holding.get(holder)?.secret.fill(0);
-    holding.set(holder, { secret, expiresAt });
+    const entry = { secret, expiresAt };
+    holding.set(holder, entry);
     this.byProposal.set(proposalId, holding);
+    // Overwritten when its time is up even if nobody looks at the proposal again (beyond a timer's
+    // reach, ~24 days, only a test clock goes; there the next look overwrites it).
+    const delay = expiresAt.getTime() - Date.now();
+    if (delay <= 0x7fffffff) {
+      setTimeout(() => {
+        if (holding.get(holder) !== entry) return;
+        entry.secret.fill(0);
+        holding.delete(holder);
+      }, Math.max(0, delay)).unref();
+    }
   }
 
   /** What is still held for the proposal, after overwriting whatever expired. */

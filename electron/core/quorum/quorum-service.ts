@@ -183,7 +183,9 @@ export class QuorumService {
     const holdsShare = !selfConfirm && this.options.store.get(sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = ${pins[0]!}`) !== undefined;
     // A share that expired or died with a restart may be given again; a live approval counts once.
     const earlier = proposal.approvals.find((a) => a.custodianId === request.custodianId);
-    if (earlier && (earlier.held || !holdsShare)) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
+    const confirmedNow = this.heldKeys.live(proposal.id).some(([id]) => id === request.custodianId);
+    const renewable = (holdsShare && !earlier?.held) || (newHolder && !confirmedNow);
+    if (earlier && !renewable) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
     if (!holdsShare && !newHolder && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
       refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
     }
@@ -200,14 +202,21 @@ export class QuorumService {
       key.fill(0);
     }
     const now = this.clock();
-    if (selfConfirm) {
-      this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.confirm-holder', object, params: { fingerprint: proposal.fingerprint } });
-    } else {
-      this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint, ...(earlier ? { renewed: true } : {}) } }, () =>
-        this.options.store.execute(sql`
-          INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})
-          ON CONFLICT (proposal_id, custodian_id) DO UPDATE SET approved_at = excluded.approved_at`),
-      );
+    try {
+      if (selfConfirm) {
+        this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.confirm-holder', object, params: { fingerprint: proposal.fingerprint } });
+      } else {
+        this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint, ...(earlier ? { renewed: true } : {}) } }, () =>
+          this.options.store.execute(sql`
+            INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})
+            ON CONFLICT (proposal_id, custodian_id) DO UPDATE SET approved_at = excluded.approved_at`),
+        );
+      }
+    } catch (error) {
+      // An approval that could not be recorded holds nothing.
+      shares.forEach(([, share]) => share.fill(0));
+      newHolderKey?.fill(0);
+      throw error;
     }
     const expiresAt = new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000);
     for (const [pin, share] of shares) {
@@ -220,7 +229,8 @@ export class QuorumService {
 
   /** Runs the proposal once everything it needs is held; otherwise shows what it waits for. */
   async proceed(proposalId: string): Promise<ProposalView> {
-    const proposal = this.view(proposalId);
+    // An expired proposal is closed here too, so nothing entered late can make it run.
+    const proposal = this.openProposal(proposalId);
     const pins = this.options.ceremonies?.[proposal.action]?.pins ?? ['user'];
     const ready =
       proposal.state === 'open' &&
@@ -297,7 +307,8 @@ export class QuorumService {
     for (const { proposal_id: id } of this.options.store.all<{ proposal_id: string }>(sql`SELECT proposal_id FROM executions WHERE finished_at IS NULL ORDER BY started_at`)) {
       const proposal = this.view(id);
       const reconciler = this.options.reconcilers?.[proposal.action];
-      const found = reconciler ? this.options.module().withSession(proposal.token, {}, (session, lib) => reconciler({ session, lib, params: proposal.params, proposalId: id })) : null;
+      // Read-write but without a login: public objects can be found and removed, nothing private touched.
+      const found = reconciler ? this.options.module().withSession(proposal.token, { write: true }, (session, lib) => reconciler({ session, lib, params: proposal.params, proposalId: id })) : null;
       const outcome: Outcome = found ? { status: 'ok', result: found.result } : { status: 'failed', code: 'OPERATION_INTERRUPTED' };
       this.finish(proposal, outcome, found?.commit, 'proposal.reconcile');
       settled.push({ proposalId: id, action: proposal.action, outcome });
@@ -352,7 +363,7 @@ export class QuorumService {
       { actor: { type: 'system', id: 'system' }, action, object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint }, result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code } },
       () => {
         commit?.();
-        this.options.store.execute(sql`UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${at}, outcome = ${JSON.stringify(outcome)} WHERE id = ${proposal.id}`);
+        this.options.store.execute(sql`UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${at}, outcome = ${JSON.stringify(outcome)} WHERE id = ${proposal.id} AND state = 'open'`);
         this.options.store.execute(sql`UPDATE executions SET finished_at = ${at} WHERE proposal_id = ${proposal.id}`);
       },
     );
