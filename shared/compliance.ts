@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FactorProof } from './quorum';
 
 export const Severity = z.enum(['critical', 'high', 'medium', 'low', 'info']);
 export type Severity = z.infer<typeof Severity>;
@@ -34,3 +35,7 @@ export const ValidationRecord = z.strictObject({
   level: z.number().int().min(1).max(4),
 });
 export type ValidationRecord = z.infer<typeof ValidationRecord>;
+
+/** Compliance evidence is recorded by a security officer proving both factors. */
+export const ValidationRequest = ValidationRecord.extend({ officer: FactorProof });
+export const PolicyReviewRequest = z.strictObject({ officer: FactorProof });

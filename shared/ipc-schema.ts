@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BackupSummary, CardRelease, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
-import { ComplianceRequest, ComplianceView, ValidationRecord } from './compliance';
+import { ComplianceRequest, ComplianceView, PolicyReviewRequest, ValidationRequest } from './compliance';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
 import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
@@ -97,8 +97,8 @@ export const ipcSchema = {
     view: invoke(ComplianceRequest, ComplianceView),
     controls: invoke(Empty, z.array(ControlStatus)),
     practiceStatement: invoke(Empty, z.object({ markdown: z.string() })),
-    recordValidation: invoke(ValidationRecord, ComplianceView),
-    policyReviewed: invoke(Empty, ComplianceView),
+    recordValidation: invoke(ValidationRequest, ComplianceView),
+    policyReviewed: invoke(PolicyReviewRequest, ComplianceView),
   },
   audit: {
     status: invoke(Empty, AuditStatus),

@@ -7,7 +7,7 @@ import type { BackupSummary } from '../core/backup/backup-service';
 import { renderCardPdf } from '../core/backup/card-pdf';
 import { CustosError, isCustosError } from '../core/errors';
 import { writeFileAtomic } from '../core/secret-vault';
-import { ask, call, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import { ask, call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 import { passphraseFromFd } from './secrets';
 
 export const CEREMONY_USAGE = `  custody list                        Tokens in custody, their quorum and holders
@@ -37,16 +37,6 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
   key emergency --id K --transition suspend|compromise --as ID
                                       A security officer suspends a key or marks it compromised at once
 `;
-
-/** Passphrase and code of one custodian, from the i-th --passphrase-fd / --code or asked in turn. */
-async function factors(custodianId: string, who: string, values: Values, io: Io, index = 0) {
-  const fds = (values['passphrase-fd'] as string[] | undefined) ?? [];
-  const codes = (values.code as string[] | undefined) ?? [];
-  const fd = fds[index];
-  const passphrase = fd !== undefined ? passphraseFromFd(Number(fd)) : await ask(io, `${who}’s passphrase: `, true);
-  const code = codes[index] ?? (await ask(io, `${who}’s 6-digit code: `, false));
-  return { custodianId, passphrase, code };
-}
 
 function nameOf(core: CustosCore, id: string): string {
   try {
@@ -212,7 +202,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         return call(command === 'proposal reject' ? 'proposals.reject' : 'proposals.cancel', { proposalId: id, by }, renderProposal(core))(core);
       };
     case 'backup list':
-      return async (core) => ({ envelope: { ok: true, value: core.backups.list() }, render: renderBackups as (v: never) => string });
+      return call('backups.list', {}, renderBackups);
     case 'backup export':
       return async (core) => {
         const out = str(values.out);
@@ -228,11 +218,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         return { envelope: { ok: true, value: summary }, render: ((b: BackupSummary) => `Backup set ${b.setId} is signed by this installation and stored.\n`) as (v: never) => string };
       };
     case 'backup check':
-      return async (core) => {
-        const text = await cardText(values, io, 0);
-        const result = core.backups.checkShare(text);
-        return { envelope: { ok: true, value: result }, render: ((r: typeof result) => `Card ${r.index} (${r.holder}) of backup set ${r.setId} is valid. The check is recorded.\n`) as (v: never) => string };
-      };
+      return async (core) => call('backups.checkShare', { text: await cardText(values, io, 0) }, (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId} is valid. The check is recorded.\n`)(core);
     case 'key list':
       return call('keys.list', {}, renderKeys);
     case 'key export':

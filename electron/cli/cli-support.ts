@@ -54,3 +54,12 @@ export function usageFailure(message: string) {
   return { envelope: { ok: false as const, error }, render: () => '' };
 }
 
+/** Passphrase and code of one custodian, from the i-th --passphrase-fd / --code or asked in turn. */
+export async function factors(custodianId: string, who: string, values: Values, io: Io, index = 0) {
+  const fds = (values['passphrase-fd'] as string[] | undefined) ?? [];
+  const codes = (values.code as string[] | undefined) ?? [];
+  const fd = fds[index];
+  const passphrase = fd !== undefined ? passphraseFromFd(Number(fd)) : await ask(io, `${who}’s passphrase: `, true);
+  const code = codes[index] ?? (await ask(io, `${who}’s 6-digit code: `, false));
+  return { custodianId, passphrase, code };
+}

@@ -263,7 +263,7 @@ describe('custos custody, proposal, key and backup', () => {
   let clock: { now: Date };
   let enrolled: { id: string; passphrase: string; secret: string }[];
   beforeEach(async () => {
-    const seeded = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+    const seeded = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie', roles: ['custodian', 'security-officer'] }]);
     seeded.close();
     ({ clock, enrolled } = seeded);
   });
@@ -389,7 +389,8 @@ describe('custos custody, proposal, key and backup', () => {
     expect(compliance.findings.map((f) => f.rule)).toEqual(expect.arrayContaining(['MODULE_NOT_VALIDATED', 'AUDIT_NOT_VERIFIED', 'POLICY_REVIEW_DUE', 'QUANTUM_VULNERABLE_INVENTORY']));
     expect(compliance.findings.find((f) => f.rule === 'MODULE_NOT_VALIDATED')!.title).toMatch(/SoftHSM.* is not FIPS 140-3 validated/);
     await cli('audit', 'verify');
-    const reviewed = await cli('compliance', 'policy-reviewed', '--json');
+    expect((await cli('compliance', 'policy-reviewed', '--as', id(0), ...factors(0))).stderr).toMatch(/^Error NOT_AUTHORIZED: Ada is not a security officer/);
+    const reviewed = await cli('compliance', 'policy-reviewed', '--json', '--as', id(2), ...factors(2));
     expect((reviewed.value() as unknown as { findings: { rule: string }[] }).findings.map((f) => f.rule)).not.toContain('POLICY_REVIEW_DUE');
     expect((await cli('compliance', '--as-of', '2036-01-02')).stdout).toContain('uses EC-P256, disallowed as of 2036-01-02');
     expect((await cli('compliance', 'controls')).stdout).toContain('PCI DSS 4.0 3.6');

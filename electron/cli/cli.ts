@@ -262,7 +262,7 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       return call('settings.setModule', { path: null }, renderStatus);
     default:
       {
-        const ceremony = ceremonyRequest(command, values, io) ?? reportRequest(command, values);
+        const ceremony = ceremonyRequest(command, values, io) ?? reportRequest(command, values, io);
         if (ceremony) return ceremony;
       }
       if (positionals[0] === 'module' && positionals[1] === 'set' && positionals.length === 3) {

@@ -11,7 +11,7 @@ import type { CustosCore } from '../core/custos-core';
 import { writeFileAtomic } from '../core/secret-vault';
 import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
 import { verifyReport, type LaterLog, type ReportVerdict } from '../core/reports/report-verify';
-import { call, str, usageFailure, type Request, type Values } from './cli-support';
+import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
   report create (--ceremony PROPOSAL | --custody ID | --inventory) --out DIR
@@ -27,8 +27,9 @@ export const REPORT_USAGE = `  report list
   compliance controls                 SP 800-53, SP 800-57, PCI DSS, AWS controls: evidence and what is missing
   compliance practice-statement [--out FILE.md] [--pdf FILE.pdf]
                                       Key Management Practice Statement draft (Markdown) from the configuration
-  compliance record-validation --module-path PATH --standard "FIPS 140-3" --certificate N --level L
-  compliance policy-reviewed          Record today's annual policy review
+  compliance record-validation --module-path PATH --standard "FIPS 140-3" --certificate N --level L --as OFFICER
+  compliance policy-reviewed --as OFFICER
+                                      Record today's annual policy review (a security officer, both factors)
 `;
 
 /** `report verify` needs no database when it has a key and a bundle: it runs before the core opens. */
@@ -77,7 +78,7 @@ const renderFindings = (v: ComplianceView) =>
     ? `No findings as of ${v.asOf.slice(0, 10)}.\n`
     : `${v.findings.length} finding(s) as of ${v.asOf.slice(0, 10)}:\n${v.findings.map((f) => `  [${f.severity.toUpperCase()}] ${f.title}\n      evidence: ${f.evidence.join('; ')}\n      fix: ${f.fix}\n      controls: ${f.controls.join(', ')}`).join('\n')}\n`;
 
-export function reportRequest(command: string, values: Values): Request | null {
+export function reportRequest(command: string, values: Values, io: Io): Request | null {
   switch (command) {
     case 'report list':
       return call('reports.list', {}, (list) => (list.length === 0 ? 'No reports yet.\n' : `${list.map((r) => `${r.id}  ${r.createdAt.slice(0, 16)}  ${r.type.padEnd(24)} ${r.ceremonyId ?? ''}  sha256 ${r.sha256.slice(0, 16)}…`).join('\n')}\n`));
@@ -96,6 +97,7 @@ export function reportRequest(command: string, values: Values): Request | null {
     case 'report verify':
       return async (core) => {
         const { verdict } = await verifyReportCommand(values, core);
+        await core.audit.tryRecord({ actor: core.actor, action: 'report.verify', object: verdict.reportId ? { type: 'report', id: verdict.reportId } : null, result: verdict.ok ? { status: 'ok' } : { status: 'failed', code: 'AUDIT_VERIFY_FAILED' } });
         const shown = renderVerdict(verdict);
         return { envelope: shown.ok ? { ok: true, value: verdict } : { ok: false, error: shown.error! }, render: (() => shown.text) as (v: never) => string };
       };
@@ -125,13 +127,13 @@ export function reportRequest(command: string, values: Values): Request | null {
         return result;
       };
     case 'compliance record-validation':
-      return call(
-        'compliance.recordValidation',
-        { modulePath: str(values['module-path']) ?? '', standard: (str(values.standard) ?? 'FIPS 140-3') as 'FIPS 140-3', certificate: str(values.certificate) ?? '', level: Number(values.level) },
-        renderFindings,
-      );
+      return async (core) => {
+        const officer = await factors(str(values.as) ?? '', 'The security officer', values, io);
+        const record = { modulePath: str(values['module-path']) ?? '', standard: (str(values.standard) ?? 'FIPS 140-3') as 'FIPS 140-3', certificate: str(values.certificate) ?? '', level: Number(values.level) };
+        return call('compliance.recordValidation', { ...record, officer }, renderFindings)(core);
+      };
     case 'compliance policy-reviewed':
-      return call('compliance.policyReviewed', {}, renderFindings);
+      return async (core) => call('compliance.policyReviewed', { officer: await factors(str(values.as) ?? '', 'The security officer', values, io) }, renderFindings)(core);
     default:
       return null;
   }

@@ -101,8 +101,8 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'compliance.view': { action: 'compliance.view', self: false, params: true },
   'compliance.controls': { action: 'compliance.controls', self: false, params: false },
   'compliance.practiceStatement': { action: 'compliance.practice-statement', self: false, params: false },
-  'compliance.recordValidation': { action: 'compliance.validation.record', self: true, params: true },
-  'compliance.policyReviewed': { action: 'compliance.policy-review', self: true, params: false },
+  'compliance.recordValidation': { action: 'compliance.validation.record', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'compliance.policyReviewed': { action: 'compliance.policy-review', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'audit.status': { action: 'audit.status', self: false, params: false },
   'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
   // Scrolling fetches many pages: only the first page of a query (a search) is recorded.
@@ -303,12 +303,7 @@ export class CustosCore {
       },
       'keys.list': () => this.keys.list(),
       'keys.exportPublic': ({ keyId, format }) => ({ keyId, format, text: this.keys.exportPublic(keyId, format) }),
-      'keys.emergency': ({ keyId, transition, officer }) => {
-        const who = this.custodians.get(officer.custodianId);
-        if (!who.roles.includes('security-officer')) throw new CustosError('NOT_AUTHORIZED', `${who.name} is not a security officer.`);
-        this.proveFactors(officer, `key ${transition}`);
-        return this.keys.transition(keyId, transition, 'security-officer', { type: 'custodian', id: who.id, role: 'security-officer' });
-      },
+      'keys.emergency': ({ keyId, transition, officer }) => this.keys.transition(keyId, transition, 'security-officer', this.proveOfficer(officer, `key ${transition}`)),
       'backups.list': () => this.backups.list(),
       'backups.card': async ({ setId, holder }) => {
         const { qr, ...card } = this.backups.releaseCard(setId, holder);
@@ -331,14 +326,22 @@ export class CustosCore {
       'compliance.view': ({ asOf }) => this.compliance.view(asOf),
       'compliance.controls': () => this.compliance.controls(),
       'compliance.practiceStatement': () => ({ markdown: this.compliance.practiceStatement() }),
-      'compliance.recordValidation': (record) => this.compliance.recordValidation(record),
-      'compliance.policyReviewed': () => this.compliance.recordPolicyReview(),
+      'compliance.recordValidation': ({ officer, ...record }) => this.compliance.recordValidation(record, this.proveOfficer(officer, 'record a module validation')),
+      'compliance.policyReviewed': ({ officer }) => this.compliance.recordPolicyReview(this.proveOfficer(officer, 'record the policy review')),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
       'audit.entry': ({ seq }) => this.browser().entry(seq),
       'audit.verify': () => this.verifyAudit({ onProgress: (checked, total) => this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }) }),
     };
+  }
+
+  /** A security officer proving both factors; returns them as the actor to record. */
+  private proveOfficer(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): AuditActor {
+    const who = this.custodians.get(proof.custodianId);
+    if (!who.roles.includes('security-officer')) throw new CustosError('NOT_AUTHORIZED', `${who.name} is not a security officer.`);
+    this.proveFactors(proof, purpose);
+    return { type: 'custodian', id: who.id, role: 'security-officer' };
   }
 
   private proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): void {

@@ -1,3 +1,4 @@
+import type { AuditActor } from '../../../shared/audit';
 import type { ComplianceView, Finding, ValidationRecord } from '../../../shared/compliance';
 import type { ModuleInfo } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
@@ -69,15 +70,15 @@ export class ComplianceService {
     };
   }
 
-  recordValidation(record: ValidationRecord): ComplianceView {
+  recordValidation(record: ValidationRecord, by: AuditActor): ComplianceView {
     const validations = { ...this.options.settings.get('compliance.validations'), [record.modulePath]: { ...record, recordedAt: this.options.clock().toISOString() } };
-    this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'compliance.validation.record', object: { type: 'module', id: record.modulePath }, params: record }, () => this.options.settings.set('compliance.validations', validations));
+    this.options.audit.record({ actor: by, action: 'compliance.validation.record', object: { type: 'module', id: record.modulePath }, params: record }, () => this.options.settings.set('compliance.validations', validations));
     return this.view();
   }
 
-  recordPolicyReview(): ComplianceView {
+  recordPolicyReview(by: AuditActor): ComplianceView {
     const at = this.options.clock().toISOString();
-    this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'compliance.policy-review', params: { at } }, () => this.options.settings.set('compliance.policyReviewedAt', at));
+    this.options.audit.record({ actor: by, action: 'compliance.policy-review', params: { at } }, () => this.options.settings.set('compliance.policyReviewedAt', at));
     return this.view();
   }
 

@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { ComplianceView, Finding } from '../../../shared/compliance';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
 
 /** Reports and compliance: signed ceremony reports, the policy analyzer, controls and the practice statement. */
@@ -192,10 +193,19 @@ function Modules() {
   const [standard, setStandard] = useState<'FIPS 140-3' | 'FIPS 140-2'>('FIPS 140-3');
   const [certificate, setCertificate] = useState('');
   const [level, setLevel] = useState(3);
+  const [officer, setOfficer] = useState(emptyProof());
+  const [reviewer, setReviewer] = useState(emptyProof());
+  const officers = (useCustos((s) => s.custodians) ?? []).filter((c) => c.roles.includes('security-officer'));
   if (!compliance) return null;
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    void record({ modulePath: modulePath || compliance.modules[0]?.path || '', standard, certificate, level });
+    void record({ modulePath: modulePath || compliance.modules[0]?.path || '', standard, certificate, level }, officer);
+    setOfficer({ ...officer, passphrase: '', code: '' });
+  };
+  const submitReview = (event: FormEvent) => {
+    event.preventDefault();
+    void review(reviewer);
+    setReviewer({ ...reviewer, passphrase: '', code: '' });
   };
   return (
     <section className="card" aria-labelledby="modules-title">
@@ -230,13 +240,17 @@ function Modules() {
             <option key={l}>{l}</option>
           ))}
         </select>
+        <FactorFields id="validation-officer" label="Security officer" proof={officer} onChange={setOfficer} choices={officers} />
         <button type="submit" disabled={busy || certificate.trim().length === 0}>
           Record the validation
         </button>
       </form>
-      <button type="button" disabled={busy} onClick={() => void review()}>
-        Record today’s annual policy review
-      </button>
+      <form onSubmit={submitReview} aria-label="Annual policy review">
+        <FactorFields id="review-officer" label="Security officer recording the review" proof={reviewer} onChange={setReviewer} choices={officers} />
+        <button type="submit" disabled={busy}>
+          Record today’s annual policy review
+        </button>
+      </form>
     </section>
   );
 }

@@ -3,6 +3,7 @@ import type { ComplianceView, ValidationRecord } from '../../../shared/complianc
 import type { WireError } from '../../../shared/errors';
 import type { ControlStatus, ReportSummary } from '../../../shared/reports';
 import type { CustosState, Deps } from './index';
+import type { Proof } from './quorum-slice';
 
 export interface ReportsSlice {
   compliance: ComplianceView | null;
@@ -15,8 +16,8 @@ export interface ReportsSlice {
   loadReports(asOf?: string): Promise<void>;
   createReport(subject: { proposalId: string } | { custodyId: string } | { inventory: true } | { compliance: { asOf?: string } }): Promise<void>;
   witness(ceremonyId: string, name: string, role: string): Promise<void>;
-  recordValidation(record: ValidationRecord): Promise<void>;
-  recordPolicyReview(): Promise<void>;
+  recordValidation(record: ValidationRecord, officer: Proof): Promise<void>;
+  recordPolicyReview(officer: Proof): Promise<void>;
   showPracticeStatement(): Promise<void>;
 }
 
@@ -51,8 +52,8 @@ export const createReportsSlice =
         await get().loadReports();
       },
       witness: (ceremonyId, name, role) => run(() => bridge.reports.witness({ ceremonyId, name, role }), (w) => ({ reportNotice: `${w.name} (${w.role}) signed off; the sign-off will be in the ceremony’s reports.` })),
-      recordValidation: (record) => run(() => bridge.compliance.recordValidation(record), (view) => ({ compliance: view, reportNotice: `Validation recorded for ${record.modulePath}.` })),
-      recordPolicyReview: () => run(() => bridge.compliance.policyReviewed({}), (view) => ({ compliance: view, reportNotice: 'Today’s policy review is recorded.' })),
+      recordValidation: (record, officer) => run(() => bridge.compliance.recordValidation({ ...record, officer }), (view) => ({ compliance: view, reportNotice: `Validation recorded for ${record.modulePath}.` })),
+      recordPolicyReview: (officer) => run(() => bridge.compliance.policyReviewed({ officer }), (view) => ({ compliance: view, reportNotice: 'Today’s policy review is recorded.' })),
       showPracticeStatement: () => run(() => bridge.compliance.practiceStatement({}), (v) => ({ practiceStatement: v.markdown })),
     };
   };
