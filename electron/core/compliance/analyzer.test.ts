@@ -28,6 +28,7 @@ describe('the policy analyzer', () => {
   it('reports one of each misconfiguration exactly once, most severe first, each with evidence and a fix', () => {
     const inputs = clean();
     inputs.custodies.push({ id: 'c2', token: 'all-or-nothing (9)', threshold: 3, holders: 3 });
+    inputs.pendingCustodies = [{ id: 'c3', token: 'half-done (7)', createdAt: at(-1) }];
     inputs.keys.push(
       key('k-expired', { expiresAt: at(-1) }),
       key('k-week', { expiresAt: at(5) }),
@@ -48,6 +49,7 @@ describe('the policy analyzer', () => {
       [
         'ALGORITHM_DISALLOWED',
         'AUDIT_NOT_VERIFIED',
+        'CUSTODY_PENDING',
         'KEY_CRYPTOPERIOD_30_DAYS',
         'KEY_CRYPTOPERIOD_7_DAYS',
         'KEY_CRYPTOPERIOD_ENDED',

@@ -5,6 +5,8 @@ import { policyVerdict } from '../keys/algorithm-policy';
 export interface ComplianceInputs {
   now: Date;
   custodies: { id: string; token: string; threshold: number; holders: number }[];
+  /** Custody records journaled but never activated: a crash between the journal and the token's new PINs. */
+  pendingCustodies?: { id: string; token: string; createdAt: string }[];
   keys: { id: string; label: string; algorithm: string; state: string; expiresAt: string; backupable: boolean; destructionNotBefore: string | null }[];
   modules: { path: string; description: string; softhsm: boolean; validation: ValidationRecord | null }[];
   lastAuditVerification: string | null;
@@ -52,6 +54,18 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     } else if (c.threshold === c.holders) {
       add({ rule: 'QUORUM_T_EQUALS_N', subject: c.token, severity: 'high', title: `Token ${c.token} needs every holder (${c.threshold} of ${c.holders}): losing one locks it for good`, evidence: [`custody ${c.id}: ${c.threshold} of ${c.holders}`], fix: 'Add a holder or lower the threshold by re-dealing (Change the holders), so that t < n.', controls: [C.sc12, C.pci36] });
     }
+  }
+
+  for (const p of inputs.pendingCustodies ?? []) {
+    add({
+      rule: 'CUSTODY_PENDING',
+      subject: p.id,
+      severity: 'critical',
+      title: `The custody of ${p.token} begun ${p.createdAt.slice(0, 10)} never completed`,
+      evidence: [`custody ${p.id} is journaled (its shares are sealed) but was never activated: Custos stopped between the journal and the token's new PINs`],
+      fix: 'Do not use the token until it is settled: with the holders, rebuild the pending custody’s PINs (custos custody list shows it) and test a login; call your security officer. Custos does not settle this on its own yet.',
+      controls: [C.sc12, C.pci36],
+    });
   }
 
   for (const k of live) {

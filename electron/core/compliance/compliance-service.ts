@@ -48,6 +48,7 @@ export class ComplianceService {
     return {
       now,
       custodies: this.options.custody.list().filter((c) => c.state === 'active').map((c) => ({ id: c.id, token: `${c.token.label} (${c.token.serial})`, threshold: c.threshold, holders: c.holders })),
+      pendingCustodies: store.all<{ id: string; token_serial: string; token_label: string; created_at: string }>(sql`SELECT id, token_serial, token_label, created_at FROM custody WHERE state = 'pending'`).map((p) => ({ id: p.id, token: `${p.token_label} (${p.token_serial})`, createdAt: p.created_at })),
       keys: this.options.keys.list().map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm, state: k.state, expiresAt: k.expiresAt, backupable: k.backupable, destructionNotBefore: k.destructionNotBefore })),
       modules: this.options.modules().map((m) => ({ path: m.path, description: `${m.manufacturer} ${m.libraryDescription}`.trim(), softhsm: m.softwareToken, validation: validations[m.path] ?? null })),
       lastAuditVerification: lastVerified,
