@@ -6,7 +6,7 @@ import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdic
 import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
 import type { Envelope } from './errors';
 import { KeyRecord, PublicKeyExport } from './keys';
-import { ApprovalRequest, CustodyRequest, CustodyView, EmergencyRequest, ProposalDecision, ProposalRequest, ProposalView } from './quorum';
+import { ApprovalRequest, CustodyRequest, CustodyView, EmergencyRequest, ProposalDecision, ProposalRequest, ProposalView, SettleRequest } from './quorum';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
 
 /**
@@ -67,6 +67,7 @@ export const ipcSchema = {
   custody: {
     list: invoke(Empty, z.array(CustodyView)),
     take: invoke(CustodyRequest, CustodyView),
+    settle: invoke(SettleRequest, z.object({ outcome: z.enum(['activated', 'set-aside']), custody: CustodyView })),
   },
   proposals: {
     list: invoke(Empty, z.array(ProposalView)),

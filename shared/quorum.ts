@@ -27,6 +27,9 @@ export const CustodyRequest = z.strictObject({
   label: z.string().trim().min(1).max(32).optional(),
 });
 
+/** Settling a custody a crash left pending: t of its holders, both factors each. */
+export const SettleRequest = z.strictObject({ custodyId: Id16, holders: z.array(FactorProof).min(2).max(16) });
+
 export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature', 'key.activate', 'key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'key.cancel-destruction', 'key.destroy', 'custody.redeal', 'key.backup', 'key.restore']);
 export type QuorumAction = z.infer<typeof QuorumAction>;
 

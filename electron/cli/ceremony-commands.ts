@@ -15,6 +15,9 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
                                       Take a token into custody; each holder gives passphrase and code
                                       (prompted in turn, or --passphrase-fd N / --code C once per holder,
                                       in holder order). An initialised token's SO PIN is asked once.
+  custody settle --id ID --holder ID --holder ID…
+                                      Settle a custody a crash left pending: its holders' PINs are tried on
+                                      the token; it becomes active, or is set aside, or the half-change is named
   proposal list
   proposal create --custody ID --action A [--param K=V]… --as ID
                                       Propose a quorum action (e.g. key.generate, custody.redeal with
@@ -166,6 +169,13 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         return call('custody.take', { token, threshold, holders, ...(currentSoPin ? { currentSoPin } : {}), ...(label ? { label } : {}) }, (c) =>
           `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}.\nNobody has seen its PINs. Custody id: ${c.id}\n`,
         )(core);
+      };
+    case 'custody settle':
+      return async (core) => {
+        const ids = (values.holder as string[] | undefined) ?? [];
+        const holders = [];
+        for (const [i, holder] of ids.entries()) holders.push(await factors(holder, nameOf(core, holder), values, io, i));
+        return call('custody.settle', { custodyId: id, holders }, (r) => (r.outcome === 'activated' ? `The token has this custody’s PINs: custody ${r.custody.id} is now active.\n` : `The token never received this custody’s PINs: custody ${r.custody.id} is set aside; the previous one stays in force.\n`))(core);
       };
     case 'proposal list':
       return async (core) => call('proposals.list', {}, (list) => (list.length === 0 ? 'No proposals.\n' : list.map(renderProposal(core)).join('\n')))(core);

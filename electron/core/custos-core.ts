@@ -81,6 +81,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'custodians.unlock': { action: 'custodian.unlock', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custody.list': { action: 'custody.list', self: false, params: false },
   'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'custody.settle': { action: 'custody.settle', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'CUSTODY_HALF_CHANGED'] },
   'proposals.list': { action: 'proposal.list', self: false, params: false },
   'proposals.create': { action: 'proposal.create', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'proposals.approve': { action: 'proposal.approve', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH', 'NOT_AUTHORIZED'] },
@@ -283,6 +284,10 @@ export class CustosCore {
         });
         this.tokens.refresh();
         return this.custodyViews().find((c) => c.id === record.id)!;
+      },
+      'custody.settle': async ({ custodyId, holders }) => {
+        const { outcome } = await this.custody.settle(custodyId, holders);
+        return { outcome, custody: this.custodyViews().find((c) => c.id === custodyId)! };
       },
       'proposals.list': () => this.quorum.list(),
       'proposals.create': ({ custodyId, action, params, requester }) => {

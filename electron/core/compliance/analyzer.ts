@@ -63,7 +63,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       severity: 'critical',
       title: `The custody of ${p.token} begun ${p.createdAt.slice(0, 10)} never completed`,
       evidence: [`custody ${p.id} is journaled (its shares are sealed) but was never activated: Custos stopped between the journal and the token's new PINs`],
-      fix: 'Do not use the token until it is settled: with the holders, rebuild the pending custody’s PINs (custos custody list shows it) and test a login; call your security officer. Custos does not settle this on its own yet.',
+      fix: 'Settle it with its holders: custos custody settle --id ID --holder … (their PINs are tried on the token; the custody is activated or set aside, or a half-change is named).',
       controls: [C.sc12, C.pci36],
     });
   }

@@ -126,3 +126,40 @@ describe('refusals change nothing on the token', () => {
     expect(opened.store.get(sql`SELECT count(*) AS n FROM custody`)).toEqual({ n: 0 });
   });
 });
+
+describe('settling a custody a crash left pending', () => {
+  it('activates it when the token has its PINs (the crash came after the token changed)', async () => {
+    const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-a' });
+    opened.store.execute(sql`UPDATE custody SET state = 'pending' WHERE id = ${record.id}`);
+    await expect(custody.settle(record.id, holders(0))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
+    expect(await custody.settle(record.id, holders(1, 2))).toMatchObject({ outcome: 'activated', record: { state: 'active' } });
+    await expect(custody.settle(record.id, holders(0, 1))).rejects.toMatchObject({ code: 'CUSTODY_NOT_FOUND' });
+  });
+
+  it('sets it aside when the token never got its PINs, and names a half-change without touching anything', async () => {
+    // X is in force; Y is dealt, then the token is put back to X's PINs and Y marked pending:
+    // exactly what a crash between Y's journal and the token's change leaves behind.
+    const x = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-b' });
+    const token = x.token;
+    const soX = await custody.rebuildPin(x.id, 'so', keys(0, 1));
+    const y = await custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: soX.toString('latin1') });
+    const [userX, soY] = [await custody.rebuildPin(x.id, 'user', keys(1, 2)), await custody.rebuildPin(y.id, 'so', keys(0, 2))];
+    const backToX = (user: Buffer, so: Buffer) =>
+      module.withSession(token, { write: true, login: { user: 'so', pin: soY.toString('latin1') } }, (session, lib) => {
+        lib.C_InitPIN(session, user.toString('latin1'));
+        lib.C_SetPIN(session, soY.toString('latin1'), so.toString('latin1'));
+      });
+    backToX(userX, soX);
+    opened.store.execute(sql`UPDATE custody SET state = CASE id WHEN ${y.id} THEN 'pending' ELSE 'active' END WHERE id IN (${x.id}, ${y.id})`);
+    expect(await custody.settle(y.id, holders(0, 1))).toMatchObject({ outcome: 'set-aside', record: { state: 'superseded' } });
+    expect(custody.record(x.id).state).toBe('active');
+    expect(loginWorks(token, await custody.rebuildPin(x.id, 'user', keys(0, 2)))).toBe(true);
+
+    // Half-changed: the user PIN is Y's, the SO PIN still X's.
+    const userY = await custody.rebuildPin(y.id, 'user', keys(1, 2));
+    module.withSession(token, { write: true, login: { user: 'so', pin: soX.toString('latin1') } }, (session, lib) => lib.C_InitPIN(session, userY.toString('latin1')));
+    opened.store.execute(sql`UPDATE custody SET state = 'pending' WHERE id = ${y.id}`);
+    await expect(custody.settle(y.id, holders(0, 2))).rejects.toMatchObject({ code: 'CUSTODY_HALF_CHANGED', message: expect.stringContaining('accepts this custody’s user PIN but not its SO PIN') });
+    expect(custody.record(y.id).state).toBe('pending');
+  });
+});

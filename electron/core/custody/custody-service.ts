@@ -155,6 +155,57 @@ export class CustodyService {
   }
 
   /**
+   * Settles a custody that a crash left pending (journaled, never activated): t of its holders
+   * prove both factors, its user and SO PINs are rebuilt and tried on the token. Both accepted:
+   * the token got them, so this custody becomes the active one. Both refused: the token never
+   * changed, so it is set aside. One of each: the token is half-changed, which people must sort out
+   * (nothing is changed, the finding says which PIN is which). Each try is one login attempt.
+   */
+  async settle(custodyId: string, holders: Holder[]): Promise<{ outcome: 'activated' | 'set-aside'; record: CustodyRecord }> {
+    const custody = this.record(custodyId);
+    if (custody.state !== 'pending') throw new CustosError('CUSTODY_NOT_FOUND', 'Only a custody left pending can be settled.');
+    const keys: UnsealKey[] = [];
+    const pins: Buffer[] = [];
+    try {
+      for (const holder of holders) keys.push({ custodianId: holder.custodianId, key: this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `settle ${custodyId}`) });
+      const user = await this.rebuildPin(custodyId, 'user', keys);
+      const so = await this.rebuildPin(custodyId, 'so', keys);
+      pins.push(user, so);
+      const module = this.options.module();
+      const works = (kind: PinKind, pin: Buffer) => {
+        try {
+          return module.withSession(custody.token, { write: kind === 'so', login: { user: kind, pin: pin.toString('latin1') } }, () => true);
+        } catch (error) {
+          if (error instanceof CustosError && error.code === 'PIN_INCORRECT') return false;
+          throw error;
+        }
+      };
+      const [userOk, soOk] = [works('user', user), works('so', so)];
+      const object = { type: 'custody', id: custodyId };
+      if (userOk && soOk) {
+        this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'activated' } }, () => {
+          this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE token_serial = ${custody.token.serial} AND token_label = ${custody.token.label} AND state = 'active'`);
+          this.options.store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`);
+        });
+        return { outcome: 'activated', record: this.record(custodyId) };
+      }
+      if (!userOk && !soOk) {
+        this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'set-aside' } }, () =>
+          this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${custodyId}`),
+        );
+        return { outcome: 'set-aside', record: this.record(custodyId) };
+      }
+      this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, result: { status: 'failed', code: 'CUSTODY_HALF_CHANGED' } });
+      throw new CustosError('CUSTODY_HALF_CHANGED', `The token accepts this custody’s ${userOk ? 'user' : 'SO'} PIN but not its ${userOk ? 'SO' : 'user'} PIN: it was interrupted halfway. Nothing was changed.`, [
+        userOk ? 'The SO PIN is still the previous custody’s: its holders can rebuild it and re-deal the token (Change the holders).' : 'Call your security officer: the user PIN was not replaced.',
+      ]);
+    } finally {
+      keys.forEach((k) => k.key.fill(0));
+      pins.forEach((p) => p.fill(0));
+    }
+  }
+
+  /**
    * Rebuilds a PIN from the approvers' shares: each share is unsealed and checked against its
    * commitment (a wrong share names its holder). The caller logs in with it and overwrites it.
    */
