@@ -200,6 +200,9 @@ function ProposeKey() {
       <label className="checkbox">
         <input type="checkbox" checked={backupable} onChange={(e) => setBackupable(e.target.checked)} /> Can be backed up (only wrapped under a trusted key)
       </label>
+      {backupable && algorithm === 'Ed25519' && (
+        <p className="notice">Some tokens cannot wrap Ed25519 private keys (SoftHSM2 2.6 among them): such a key could not be backed up there. EC P-256 can.</p>
+      )}
       <label htmlFor="gen-period">Cryptoperiod in days (SP 800-57 default: 730)</label>
       <input id="gen-period" type="text" inputMode="numeric" value={cryptoperiodDays} onChange={(e) => setCryptoperiodDays(Number(e.target.value.replace(/\D/g, '')) || 0)} />
       <FactorFields id="gen-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
