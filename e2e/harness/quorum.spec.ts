@@ -1,3 +1,4 @@
+import { sql } from '../../electron/core/store/sql';
 import { ceremony } from './ceremony';
 import { expect, test } from './fixtures';
 
@@ -120,4 +121,29 @@ test('turnover: the holders replace Ada with Dana; the new holder confirms and t
   await page.keyboard.press('Alt+3');
   await expect(page.getByRole('row').filter({ hasText: 'active' })).toContainText('Babbage, Curie, Dana');
   await expect(page.getByRole('row').filter({ hasText: 'superseded' })).toContainText('Ada, Babbage, Curie');
+});
+
+test('a custody left pending by a crash is settled by its holders from the Ceremonies screen', async ({ custos }) => {
+  test.setTimeout(120_000);
+  const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
+  const page = await custos.open();
+  const { code, takeCustody } = ceremony(page, custos.clock);
+  custos.advance(30);
+  await takeCustody('vault-s', [ada!, babbage!, curie!]);
+  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+  // What a crash between the journal and the token's new PINs leaves: the record never activated.
+  custos.core!.store.execute(sql`UPDATE custody SET state = 'pending'`);
+  await page.reload();
+  await page.keyboard.press('Alt+3');
+  const form = page.getByRole('form', { name: /A custody was interrupted/ });
+  await expect(form).toContainText('settle it before using “vault-s”');
+  custos.advance(30);
+  for (const [i, who] of [babbage!, curie!].entries()) {
+    await form.locator(`#settle-${i}-who`).selectOption({ label: who.name });
+    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+    await form.getByLabel(`${who.name}’s code`).fill(code(who));
+  }
+  await form.getByRole('button', { name: 'Settle this custody' }).click();
+  await expect(page.getByRole('status')).toContainText('it is now the active custody of “vault-s”');
+  await expect(page.getByRole('row').filter({ hasText: 'vault-s' })).toContainText('active');
 });

@@ -10,6 +10,7 @@ export function CeremoniesScreen() {
   return (
     <QuorumScreen title="Ceremonies" errorTitle="The ceremony did not go ahead">
       <CardPrinter />
+      <SettleForm />
       <CustodyForm />
       <TurnoverForm />
       <BackupForm />
@@ -229,5 +230,38 @@ function BackupList() {
         </tbody>
       </table>
     </section>
+  );
+}
+
+/** A custody a crash left half-done: its holders try its PINs on the token to settle it. */
+function SettleForm() {
+  const pending = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'pending');
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const settle = useCustos((s) => s.settleCustody);
+  const busy = useCustos((s) => s.quorumBusy);
+  const custody = pending[0];
+  const [proofs, setProofs] = useState<Proof[]>([]);
+  if (!custody) return null;
+  const shown = proofs.length >= custody.threshold ? proofs : Array.from({ length: custody.threshold }, (_, i) => proofs[i] ?? emptyProof());
+  const holders = custodians.filter((c) => custody.holders.some((h) => h.id === c.id));
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    await settle(custody.id, shown);
+    setProofs(shown.map((p) => ({ ...p, passphrase: '', code: '' })));
+  };
+  return (
+    <form className="card notice" aria-labelledby="settle-title" onSubmit={(e) => void submit(e)}>
+      <h2 id="settle-title">A custody was interrupted: settle it before using “{custody.token.label}”</h2>
+      <p>
+        Custos stopped after sealing the shares of this custody and before the token confirmed its new PINs. {custody.threshold} of its holders prove their factors; Custos
+        tries the rebuilt PINs on the token and either makes this custody the active one or sets it aside. Nothing else is changed.
+      </p>
+      {shown.map((proof, i) => (
+        <FactorFields key={i} id={`settle-${i}`} label={`Holder ${i + 1}`} proof={proof} choices={holders} onChange={(next) => setProofs(shown.map((p, j) => (j === i ? next : p)))} />
+      ))}
+      <button type="submit" disabled={busy}>
+        {busy ? 'Trying the PINs on the token…' : 'Settle this custody'}
+      </button>
+    </form>
   );
 }

@@ -20,6 +20,7 @@ export interface QuorumSlice {
   takeCustody(request: { token: { serial: string; label: string }; threshold: number; holders: Proof[]; label?: string; currentSoPin?: string }): Promise<boolean>;
   proposeDrill(custodyId: string, requester: Proof): Promise<boolean>;
   proposeTurnover(custodyId: string, holders: string[], threshold: number, requester: Proof): Promise<boolean>;
+  settleCustody(custodyId: string, holders: Proof[]): Promise<boolean>;
   approveProposal(proposalId: string, fingerprint: string, approver: Proof): Promise<boolean>;
   rejectProposal(proposalId: string, by: Proof): Promise<boolean>;
   backups: BackupSummary[] | null;
@@ -63,6 +64,10 @@ export const createQuorumSlice =
         run(
           () => bridge.proposals.create({ custodyId, action: 'custody.redeal', params: { holders, threshold }, requester }),
           (p) => `Proposal ${p.shortFingerprint} is open. The current holders approve it; every new holder confirms it with their passphrase and code.`,
+        ),
+      settleCustody: (custodyId, holders) =>
+        run(() => bridge.custody.settle({ custodyId, holders }), (r) =>
+          r.outcome === 'activated' ? `The token has this custody’s PINs: it is now the active custody of “${r.custody.token.label}”.` : `The token never received this custody’s PINs: it is set aside, and the previous custody stays in force.`,
         ),
       approveProposal: (proposalId, fingerprint, approver) =>
         run(() => bridge.proposals.approve({ proposalId, fingerprint, approver }), (p) =>
