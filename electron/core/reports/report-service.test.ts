@@ -9,6 +9,7 @@ import { quorumOperations, quorumParams } from '../quorum/operations';
 import type { QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import { renderReportPdf } from './report-pdf';
 import { ReportService } from './report-service';
 import { verifyReport, type LaterLog } from './report-verify';
 
@@ -22,7 +23,7 @@ let keyId: string;
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada Lovelace' }, { name: 'Charles Babbage' }, { name: 'Marie Curie' }]);
+  f = await quorumFixture(dataDir, [{ name: 'Ada Lovelace' }, { name: 'Charles Babbage' }, { name: 'Marie Curie' }, { name: 'Olga Officer', roles: ['security-officer'] }]);
   const now = () => f.clock.now;
   const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
   quorum = f.quorum(quorumOperations(f.opened.store, now, keys), {}, quorumParams);
@@ -128,6 +129,25 @@ describe('a ceremony report', () => {
     expect(report.participants.map((p) => p.name)).toEqual(['Ada Lovelace', 'Charles Babbage', 'Marie Curie']);
     expect(report.steps.map((s) => s.action)).toEqual(['custodian.factor.verify', 'custodian.factor.verify', 'custodian.factor.verify', 'custody.begin', 'custody.take']);
     expect(report.ceremony).toMatchObject({ threshold: 2, holders: 3 });
+  });
+
+  it('is a destruction certificate for a key destroyed by the quorum and a security officer, with the proof of absence', async () => {
+    const custodyId = quorum.view(proposalId).custodyId;
+    const propose = (action: string, params: Record<string, unknown>) => quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
+    await f.approveAll(quorum, propose('key.schedule-destruction', { keyId, waitDays: 7 }), [1, 2]);
+    f.clock.now = new Date(f.clock.now.getTime() + 7 * 86_400_000);
+    const destroyed = await f.approveAll(quorum, propose('key.destroy', { keyId }), [1, 2, 3]);
+    expect(destroyed.state).toBe('executed');
+    const made = reports.create({ proposalId: destroyed.id });
+    const { json, signature, report } = reports.stored(made.id);
+    expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'destruction-certificate' });
+    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual(['Ada Lovelace proposed', 'Charles Babbage approved', 'Marie Curie approved', 'Olga Officer approved']);
+    expect(report.keys).toMatchObject([{ id: keyId, state: 'destroyed' }]);
+    expect(report.ceremony).toMatchObject({ outcome: { result: { objectsDestroyed: 2, remaining: 0 } } });
+    expect(report.steps.map((s) => s.action)).toContain('key.destroyed');
+    const pdf = await renderReportPdf(report, made.sha256);
+    writeFileSync(join(dataDir, 'certificate.pdf'), pdf);
+    expect(execFileSync('pdftotext', [join(dataDir, 'certificate.pdf'), '-'], { encoding: 'utf8' })).toContain('Key destruction certificate');
   });
 
   it('is also made for the key inventory, and refused for a ceremony still open', async () => {
