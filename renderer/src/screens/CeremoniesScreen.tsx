@@ -9,6 +9,10 @@ export function CeremoniesScreen() {
   const custodies = useCustos((s) => s.custodies);
   return (
     <QuorumScreen title="Ceremonies" errorTitle="The ceremony did not go ahead">
+      <nav aria-label="Ceremonies on this page" className="jump">
+        Go to: <a href="#custody-title">Take into custody</a> · <a href="#turnover-title">Change the holders</a> · <a href="#backup-title">Back up keys</a> ·{' '}
+        <a href="#restore-title">Restore a backup</a> · <a href="#check-card-title">Check a share card</a> · <a href="#custody-list-title">Tokens in custody</a>
+      </nav>
       <CardPrinter />
       <SettleForm />
       <CustodyForm />
