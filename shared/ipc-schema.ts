@@ -85,6 +85,8 @@ export const ipcSchema = {
     list: invoke(Empty, z.array(BackupSummary)),
     card: invoke(CardRelease, PrintableCard),
     forgetCards: invoke(CardsRequest, z.object({ forgotten: z.literal(true) })),
+    /** Writes the signed backup file under the data directory (wrapped keys: useless without t cards). */
+    exportFile: invoke(CardsRequest, z.object({ path: z.string() })),
     enterShare: invoke(ShareEntry, ProposalView),
     checkShare: invoke(ShareCheck, ShareCheckResult),
   },

@@ -54,6 +54,9 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   }
   await collect.getByRole('button', { name: 'All cards collected: forget them' }).click();
   await expect(page.getByRole('status')).toContainText('The cards are forgotten');
+  await page.keyboard.press('Alt+3');
+  await page.getByRole('button', { name: /Export the backup file of set/ }).click();
+  await expect(page.getByRole('status')).toContainText(/The signed backup file is at .*custos-backup-[0-9a-f]{32}\.json/);
 
   // A fresh token, taken into custody, receives the restore.
   custos.advance(30);

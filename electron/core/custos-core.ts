@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { AuditActor, AuditVerdict, CheckpointInfo } from '../../shared/audit';
 import type { ErrorCode } from '../../shared/errors';
 import { AuditBrowser } from './audit/audit-browser';
@@ -24,7 +25,7 @@ import { EventHub } from './events/event-hub';
 import { ModuleHost } from './hsm/module-host';
 import { Router, type DispatchReport, type Handlers } from './ipc/router';
 import { consoleLog, type Log } from './log';
-import { FileSecretVault, type VaultKind, type Vaults } from './secret-vault';
+import { FileSecretVault, writeFileAtomic, type VaultKind, type Vaults } from './secret-vault';
 import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { TokenService, tokenObject } from './tokens/token-service';
@@ -94,6 +95,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   // A card is released to its holder (both factors) and recorded before it leaves; the card itself never is.
   'backups.card': { action: 'backup.card.release', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'backups.forgetCards': { action: 'backup.cards.forget', self: false, params: true },
+  'backups.exportFile': { action: 'backup.export', self: true, params: true },
   'backups.enterShare': { action: 'backup.share-enter', self: true, params: false, selfFailures: SHARE_FAILURES },
   'backups.checkShare': { action: 'backup.share-check', self: true, params: false, selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'] },
   'reports.list': { action: 'report.list', self: false, params: false },
@@ -317,6 +319,12 @@ export class CustosCore {
       'backups.forgetCards': ({ setId }) => {
         this.backups.forgetCards(setId);
         return { forgotten: true as const };
+      },
+      'backups.exportFile': ({ setId }) => {
+        const path = join(this.options.dataDir, 'backups', `custos-backup-${setId}.json`);
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileAtomic(path, this.backups.exportFile(setId), 0o644);
+        return { path };
       },
       'backups.enterShare': ({ proposalId, text }) => this.backups.enterShare(proposalId, text),
       'backups.checkShare': ({ text }) => this.backups.checkShare(text),

@@ -205,6 +205,7 @@ function TurnoverForm() {
 
 function BackupList() {
   const backups = useCustos((s) => s.backups) ?? [];
+  const exportFile = useCustos((s) => s.exportBackup);
   if (backups.length === 0) return null;
   return (
     <section className="card" aria-labelledby="backup-list-title">
@@ -216,6 +217,7 @@ function BackupList() {
             <th scope="col">Keys</th>
             <th scope="col">Cards</th>
             <th scope="col">Verified in the token</th>
+            <th scope="col">File</th>
           </tr>
         </thead>
         <tbody>
@@ -229,6 +231,11 @@ function BackupList() {
                 any {b.threshold} of {b.holders.map((h) => `${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}
               </td>
               <td>{b.verifiedAt ? b.verifiedAt.slice(0, 10) : 'not verified'}</td>
+              <td>
+                <button type="button" onClick={() => void exportFile(b.setId)} aria-label={`Export the backup file of set ${b.setId.slice(0, 8)}`}>
+                  Export the file
+                </button>
+              </td>
             </tr>
           ))}
         </tbody>

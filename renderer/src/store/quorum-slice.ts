@@ -33,6 +33,7 @@ export interface QuorumSlice {
   hideCard(): void;
   forgetCards(): Promise<void>;
   enterShare(proposalId: string, text: string): Promise<boolean>;
+  exportBackup(setId: string): Promise<boolean>;
   checkShare(text: string): Promise<boolean>;
 }
 
@@ -111,6 +112,7 @@ export const createQuorumSlice =
         run(() => bridge.backups.enterShare({ proposalId, text }), (p) =>
           p.state === 'executed' ? 'Card accepted. The backup was restored and every key proven.' : `Card accepted. Still needed: ${[...p.waitingFor, ...(p.approvals.filter((a) => a.held).length < p.threshold ? ['approvals'] : [])].join('; ')}.`,
         ),
+      exportBackup: (setId) => run(() => bridge.backups.exportFile({ setId }), (r) => `The signed backup file is at ${r.path}. Keep it apart from the share cards.`),
       checkShare: (text) => run(() => bridge.backups.checkShare({ text }), (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId.slice(0, 8)} is valid. The check is recorded.`),
     };
   };
