@@ -60,13 +60,14 @@ async function freshCustody(label: string): Promise<string> {
 const auditActions = () => [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } });
 
 describe('backup and restore on SoftHSM2', () => {
-  it('round-trips AES, RSA and EC keys into a fresh token: same check value, and signatures verify against the exported PEM', async () => {
+  it('round-trips AES-256, RSA-3072/4096 and EC P-256/P-384 keys into a fresh token (Ed25519: see below): same check value, and signatures verify against the exported PEM', async () => {
     const aes = await generate('AES-256', 'encrypt');
     const aesWrap = await generate('AES-256', 'wrap');
     const rsa = await generate('RSA-3072');
+    const rsa4096 = await generate('RSA-4096');
     const p256 = await generate('EC-P256');
     const p384 = await generate('EC-P384');
-    const setId = await backUp([aes, aesWrap, rsa, p256, p384]);
+    const setId = await backUp([aes, aesWrap, rsa, rsa4096, p256, p384]);
     const cards = backups.printableCards(setId);
     expect(cards.map((c) => [c.index, c.holder.name])).toEqual([[1, 'Ada'], [2, 'Babbage'], [3, 'Curie']]);
     expect(backups.list()[0]).toMatchObject({ setId, threshold: 2, verifiedAt: expect.any(String), mechanism: 'CKM_AES_KEY_WRAP_PAD' });
@@ -84,7 +85,7 @@ describe('backup and restore on SoftHSM2', () => {
     const fresh = f.custody.record(target).token;
     expect(inventory.get(p256).token).toEqual(fresh);
     expect(inventory.get(aes).kcv).toBe(kcv);
-    for (const keyId of [p256, p384, rsa]) {
+    for (const keyId of [p256, p384, rsa, rsa4096]) {
       const signed = await approved(target, 'key.test-signature', { keyId, challenge: `restored ${keyId}` });
       const { signature } = (signed.outcome as { result: { signature: string } }).result;
       const pem = inventory.exportPublic(keyId, 'pem');
