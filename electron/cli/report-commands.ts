@@ -44,12 +44,19 @@ export async function verifyReportCommand(values: Values, core: CustosCore | nul
   }
   const json = readFileSync(join(dir, 'report.json'));
   const signature = readFileSync(join(dir, 'report.sig'));
-  const name = (JSON.parse(json.toString('utf8')) as { auditKey?: { name?: string } }).auditKey?.name ?? '';
+  // Read once for the key's name and the tree size; a file that does not parse fails verifyReport's format check.
+  type Head = { auditKey?: { name?: string }; audit: { treeSize: number; root: string } };
+  const report = ((): Head | null => {
+    try {
+      return JSON.parse(json.toString('utf8')) as Head;
+    } catch {
+      return null;
+    }
+  })();
   const pinned = str(values.key);
-  const key: NoteKey = pinned ? { name, publicKey: publicKeyFromPem(readFileSync(pinned, 'utf8')) } : core!.audit.noteKey()!;
-  const report = JSON.parse(json.toString('utf8')) as { audit: { treeSize: number; root: string } };
+  const key: NoteKey = pinned ? { name: report?.auditKey?.name ?? '', publicKey: publicKeyFromPem(readFileSync(pinned, 'utf8')) } : core!.audit.noteKey()!;
   const bundleDir = str(values.bundle);
-  if (bundleDir) {
+  if (bundleDir && report) {
     // The bundle's first treeSize entries must rebuild exactly the root the report vouches for.
     const tree = new MemoryTree();
     for await (const chunk of readBundle(resolve(bundleDir)).entries) for (const e of chunk) tree.append(leafHash(Buffer.from(e.entry, 'utf8')));

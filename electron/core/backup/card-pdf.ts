@@ -1,5 +1,6 @@
 import PDFDocument from 'pdfkit';
 import QRCode from 'qrcode';
+import { collectPdf } from '../pdf';
 import type { PrintableCard } from './backup-service';
 
 const GROUPS_PER_LINE = 6;
@@ -11,9 +12,7 @@ const GROUPS_PER_LINE = 6;
  */
 export function renderCardPdf(card: PrintableCard): Promise<Buffer> {
   const doc = new PDFDocument({ size: 'A4', margin: 56, info: { Title: `Custos share card ${card.index} of ${card.holders}`, Author: 'Custos', Subject: `Backup set ${card.setId}` } });
-  const chunks: Buffer[] = [];
-  doc.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const done = new Promise<Buffer>((resolve) => doc.on('end', () => resolve(Buffer.concat(chunks))));
+  const done = collectPdf(doc);
 
   doc.font('Helvetica-Bold').fontSize(20).text('Custos backup share card');
   doc.moveDown(0.5).font('Helvetica').fontSize(12);

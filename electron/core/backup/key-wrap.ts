@@ -2,6 +2,7 @@ import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo } from '../../../shared/tokens';
 import { CustosError } from '../errors';
+import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
 import { CURVES, publicKeySpki } from '../keys/key-generation';
 
@@ -39,12 +40,6 @@ export interface KeyShape {
   kcv: string | null;
 }
 
-function find(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
-  lib.C_FindObjectsInit(session, template);
-  const found = lib.C_FindObjects(session, 16);
-  lib.C_FindObjectsFinal(session);
-  return found;
-}
 
 /**
  * In an SO session: a fresh 256-bit KEK from the token's RNG, imported as a trusted, wrap-only,

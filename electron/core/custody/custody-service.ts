@@ -82,6 +82,12 @@ export class CustodyService {
     return this.deal({ token: current.token, threshold, currentSoPin: soPin.toString('latin1'), replaces: custodyId }, keys);
   }
 
+  /** This custody is now the token's: whichever was in force before is superseded. Inside the entry's transaction. */
+  private activate(custodyId: string, token: TokenRef): void {
+    this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`);
+    this.options.store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`);
+  }
+
   private checkHolders(ids: string[], threshold: number): void {
     if (new Set(ids).size !== ids.length) throw new CustosError('QUORUM_INVALID', 'Each custodian can hold only one share.', ['Remove the duplicate holder.']);
     if (!Number.isInteger(threshold) || threshold < 2 || threshold > ids.length) {
@@ -142,10 +148,7 @@ export class CustodyService {
         lib.C_InitPIN(session, userPin.toString('latin1'));
         lib.C_SetPIN(session, soPinNow, soPin.toString('latin1'));
       });
-      this.options.audit.record({ actor: this.options.actor, action: 'custody.take', object: { type: 'custody', id: custodyId }, params: { token } }, () => {
-        this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`);
-        this.options.store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`);
-      });
+      this.options.audit.record({ actor: this.options.actor, action: 'custody.take', object: { type: 'custody', id: custodyId }, params: { token } }, () => this.activate(custodyId, token));
       this.options.audit.log().checkpoint('custody ceremony');
       return this.record(custodyId);
     } finally {
@@ -183,10 +186,7 @@ export class CustodyService {
       const [userOk, soOk] = [works('user', user), works('so', so)];
       const object = { type: 'custody', id: custodyId };
       if (userOk && soOk) {
-        this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'activated' } }, () => {
-          this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE token_serial = ${custody.token.serial} AND token_label = ${custody.token.label} AND state = 'active'`);
-          this.options.store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`);
-        });
+        this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'activated' } }, () => this.activate(custodyId, custody.token));
         return { outcome: 'activated', record: this.record(custodyId) };
       }
       if (!userOk && !soOk) {

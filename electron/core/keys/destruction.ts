@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { z } from 'zod';
 import { CustosError } from '../errors';
+import { findObjects } from '../hsm/find-objects';
 import type { QuorumOperation } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
@@ -63,12 +64,7 @@ export function destructionOperations(store: Store, inventory: KeyInventory, now
         throw new CustosError('KEY_INVALID', `The waiting period ends on ${schedule.not_before.slice(0, 10)}; until then the destruction can only be cancelled.`);
       }
       const id = Buffer.from(keyId, 'hex');
-      const find = () => {
-        lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: id }]);
-        const handles = lib.C_FindObjects(session, 100);
-        lib.C_FindObjectsFinal(session);
-        return handles;
-      };
+      const find = () => findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: id }], 100);
       const found = find();
       for (const handle of found) lib.C_DestroyObject(session, handle);
       const remaining = find().length;

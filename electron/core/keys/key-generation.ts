@@ -3,6 +3,7 @@ import pkcs11js from 'pkcs11js';
 import { z } from 'zod';
 import { Algorithm, KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
+import { findObjects } from '../hsm/find-objects';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN } from '../hsm/mechanisms';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
@@ -38,10 +39,7 @@ export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
     const p = GenerateParams.parse(params);
     if (policyVerdict(p.algorithm, now()).status === 'disallowed') throw new CustosError('MECHANISM_INVALID', `${p.algorithm} is disallowed by the algorithm policy today.`);
     const id = Buffer.from(p.ckaId, 'hex');
-    lib.C_FindObjectsInit(session, [t(pkcs11js.CKA_ID, id)]);
-    const existing = lib.C_FindObjects(session, 1);
-    lib.C_FindObjectsFinal(session);
-    if (existing.length > 0) throw new CustosError('ATTRIBUTE_INVALID', 'The token already holds objects with this key’s CKA_ID; nothing was generated.');
+    if (findObjects(lib, session, [t(pkcs11js.CKA_ID, id)], 1).length > 0) throw new CustosError('ATTRIBUTE_INVALID', 'The token already holds objects with this key’s CKA_ID; nothing was generated.');
     const common = [t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_ID, id), t(pkcs11js.CKA_LABEL, p.label)];
     const secretAttrs = [
       t(pkcs11js.CKA_PRIVATE, true),
@@ -110,9 +108,7 @@ export function reconcileGeneration(store: Store, now: () => Date): QuorumReconc
   return ({ session, lib, params, proposalId }) => {
     const p = GenerateParams.parse(params);
     if (p.algorithm === 'AES-256') return null;
-    lib.C_FindObjectsInit(session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))]);
-    const [handle] = lib.C_FindObjects(session, 1);
-    lib.C_FindObjectsFinal(session);
+    const [handle] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 1);
     if (!handle) return null;
     const created = now();
     const registered = registration(store, proposalId, p, publicKeySpki(lib, session, handle, p.algorithm), null, created);
@@ -149,9 +145,7 @@ export function testSignature(store: Store): QuorumOperation {
     const key = store.get<{ algorithm: string }>(sql`SELECT algorithm FROM keys WHERE id = ${p.keyId}`);
     if (!key) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
     if (waitingSchedule(store, p.keyId)) throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
-    lib.C_FindObjectsInit(session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))]);
-    const [handle] = lib.C_FindObjects(session, 1);
-    lib.C_FindObjectsFinal(session);
+    const [handle] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))], 1);
     if (!handle) throw new CustosError('KEY_INVALID', 'The token no longer holds this key.');
     // ECDSA signs a SHA-256 digest made here (SoftHSM2 2.6 offers plain CKM_ECDSA only).
     const ec = key.algorithm.startsWith('EC-');

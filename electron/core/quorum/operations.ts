@@ -3,6 +3,7 @@ import { z, type ZodType } from 'zod';
 import type { QuorumAction } from '../../../shared/quorum';
 import { BackupParams, RestoreParams } from '../backup/backup-service';
 import { RedealParams } from '../custody/turnover';
+import { findObjects } from '../hsm/find-objects';
 import type { KeyInventory, KeyTransition } from '../keys/key-inventory';
 import { destructionOperations, ScheduleParams } from '../keys/destruction';
 import { GenerateParams, keyGeneration, testSignature, TestSignatureParams } from '../keys/key-generation';
@@ -10,12 +11,7 @@ import type { Store } from '../store/database';
 import type { QuorumOperation } from './quorum-service';
 
 /** A rehearsal: proves the custodians can open the token together, and changes nothing. */
-const drill: QuorumOperation = ({ session, lib }) => {
-  lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
-  const objects = lib.C_FindObjects(session, 1000).length;
-  lib.C_FindObjectsFinal(session);
-  return { opened: true, objects };
-};
+const drill: QuorumOperation = ({ session, lib }) => ({ opened: true, objects: findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 1000).length });
 
 const KeyParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/) });
 

@@ -1,4 +1,5 @@
 import PDFDocument from 'pdfkit';
+import { collectPdf, endWithFooters, winAnsi } from '../pdf';
 import type { CeremonyReport } from './ceremony-report';
 
 const TITLES: Record<string, string> = {
@@ -21,10 +22,8 @@ const TITLES: Record<string, string> = {
  */
 export function renderReportPdf(report: CeremonyReport, sha256: string): Promise<Buffer> {
   const doc = new PDFDocument({ size: 'A4', margins: { top: 56, bottom: 72, left: 56, right: 56 }, bufferPages: true, info: { Title: `Custos report ${report.reportId}`, Author: 'Custos' } });
-  const chunks: Buffer[] = [];
-  doc.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const done = new Promise<Buffer>((resolve) => doc.on('end', () => resolve(Buffer.concat(chunks))));
-  const text = (value: string) => value.replace(/[^\x20-\x7E\u00A0-\u00FF\u2019\u201C\u201D\u2013\u2014\u2022]/g, '?');
+  const done = collectPdf(doc);
+  const text = winAnsi;
   const heading = (title: string) => doc.moveDown(0.8).font('Helvetica-Bold').fontSize(13).text(text(title)).font('Helvetica').fontSize(10);
   const row = (label: string, value: string) => doc.font('Helvetica-Bold').text(`${text(label)}: `, { continued: true }).font('Helvetica').text(text(value));
 
@@ -107,13 +106,6 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     doc.x = doc.page.margins.left;
   }
 
-  const range = doc.bufferedPageRange();
-  for (let i = range.start; i < range.start + range.count; i += 1) {
-    doc.switchToPage(i);
-    const bottom = doc.page.height - 50;
-    doc.page.margins.bottom = 0;
-    doc.font('Helvetica').fontSize(7).text(text(`Custos report ${report.reportId} · SHA-256 ${sha256} · page ${i + 1} of ${range.count}`), doc.page.margins.left, bottom, { lineBreak: false });
-  }
-  doc.end();
+  endWithFooters(doc, `Custos report ${report.reportId} · SHA-256 ${sha256}`);
   return done;
 }
