@@ -49,6 +49,7 @@ export const ErrorCode = z.enum([
   'AUDIT_VERIFY_FAILED',
   'AUDIT_BUNDLE_INVALID',
   'AUDIT_NOT_FOUND',
+  'AUDIT_TREE_CORRUPT',
   // Custodians and their factors
   'CUSTODIAN_NOT_FOUND',
   'CUSTODIAN_EXISTS',

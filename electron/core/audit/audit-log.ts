@@ -1,10 +1,24 @@
+import { verify, type KeyObject } from 'node:crypto';
 import type { AuditActor, AuditEntry, AuditObject, AuditResult } from '../../../shared/audit';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { CustosError } from '../errors';
 import type { Store, WritableDB } from '../store/database';
+import { appendOnly } from '../store/migrations/0002-audit-log';
 import { sql } from '../store/sql';
-import { formatCheckpoint, signNote, type NoteKey } from './checkpoint';
-import { consistencyProof, inclusionProof, leafHash, nodesCompletedBy, rootHash, type NodeStore } from './merkle';
+import { ed25519PublicKeyObject, formatCheckpoint, parseCheckpoint, parseNote, signNote, verifyNote, type NoteKey } from './checkpoint';
+import {
+  consistencyProof,
+  EMPTY_ROOT,
+  FrontierTree,
+  inclusionProof,
+  leafHash,
+  rightEdgePositions,
+  rootHash,
+  verifyConsistency,
+  verifyInclusion,
+  type EdgeNode,
+  type NodeStore,
+} from './merkle';
 
 export interface AuditSigner {
   readonly keyId: string;
@@ -36,15 +50,37 @@ export interface StoredCheckpoint {
   createdAt: string;
 }
 
+/** What the latest signed checkpoint commits to, once its signature has been checked. */
+interface Anchor {
+  size: number;
+  root: Buffer;
+}
+
+const TREE_REMEDY = [
+  'Run “custos audit verify” to see which part of the stored tree is wrong.',
+  'Then run “custos audit repair-tree”: it rebuilds the tree from the signed entries and records that it did.',
+];
+
 /**
  * The append-only, signed, Merkle-tree audit log. `record` is the only way in: the state change
  * it guards, the entry, its signature and the tree nodes commit in one SQLite transaction
  * (synchronous=FULL), so there is never a change without its entry nor a half-written entry.
+ *
+ * The stored tree (audit_tree) is signed by nothing, so it is never believed on its own: the
+ * right edge of the tree lives in memory, checked at open against the latest signed checkpoint
+ * and extended from the entries themselves; every root signed comes from it, and every proof
+ * read from stored nodes is checked against it before it is returned.
  */
 export class AuditLog {
   private readonly nodes: NodeStore;
   private queue: { event: AuditEvent; resolve: (entry: AuditEntry) => void; reject: (error: unknown) => void }[] = [];
   private closed = false;
+  /** The tree of every committed entry, computed from the entries (or checked against a signed root). */
+  private tip: FrontierTree;
+  /** The tree at the last checkpoint whose entries were verified (signatures and tree) or signed here. */
+  private verified: FrontierTree;
+  private problem: string | null = null;
+  private publicKeyObject: KeyObject | null = null;
 
   constructor(
     private readonly store: Store,
@@ -54,19 +90,29 @@ export class AuditLog {
   ) {
     this.nodes = {
       node: (level, index) => {
-        const row = this.store.get<{ hash: Buffer }>(sql`SELECT hash FROM audit_tree WHERE level = ${level} AND idx = ${index}`);
-        if (!row) throw new CustosError('AUDIT_UNAVAILABLE', `The audit tree is missing node ${level}/${index}; run “custos audit verify”.`);
-        return row.hash;
+        const hash = this.storedNode(level, index);
+        if (!hash) throw new CustosError('AUDIT_TREE_CORRUPT', `The stored audit tree is missing node ${level}/${index}.`, TREE_REMEDY);
+        return hash;
       },
     };
+    const { tip, verified } = this.openTree();
+    this.tip = tip;
+    this.verified = verified;
   }
 
   /** Appends one entry, after running `change` (the state change it records) in the same transaction. */
   record<T = void>(event: AuditEvent, change?: (db: WritableDB) => T): { entry: AuditEntry; value: T } {
-    return this.store.transaction((db) => {
-      const value = change ? change(db) : (undefined as T);
-      return { entry: this.appendOne(event), value };
-    });
+    const before = this.tip;
+    try {
+      return this.store.transaction((db) => {
+        const value = change ? change(db) : (undefined as T);
+        return { entry: this.appendOne(event), value };
+      });
+    } catch (error) {
+      // Rolled back: the in-memory tree must not keep leaves the database does not have.
+      this.tip = before;
+      throw error;
+    }
   }
 
   /**
@@ -92,17 +138,19 @@ export class AuditLog {
     const batch = this.queue;
     this.queue = [];
     if (batch.length === 0) return;
+    const before = this.tip;
     try {
       const entries = this.store.transaction(() => batch.map(({ event }) => this.appendOne(event)));
       batch.forEach(({ resolve }, i) => resolve(entries[i]!));
     } catch (error) {
+      this.tip = before;
       batch.forEach(({ reject }) => reject(error));
     }
   }
 
   /** Must run inside a transaction: builds, signs and stores one entry and its tree nodes. */
   private appendOne(event: AuditEvent): AuditEntry {
-    const seq = this.size();
+    const seq = this.tip.size;
     const entry: AuditEntry = {
       v: 1,
       seq,
@@ -117,38 +165,61 @@ export class AuditLog {
     const bytes = Buffer.from(text, 'utf8');
     const signature = this.signer.sign(bytes);
     this.store.execute(sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${text}, ${signature}, ${this.signer.keyId})`);
-    for (const node of nodesCompletedBy(seq, leafHash(bytes), this.nodes)) {
-      this.store.execute(sql`INSERT INTO audit_tree (level, idx, hash) VALUES (${node.level}, ${node.index}, ${node.hash})`);
-    }
+    const next = this.tip.copy();
+    next.append(leafHash(bytes), (node) => this.store.execute(sql`INSERT INTO audit_tree (level, idx, hash) VALUES (${node.level}, ${node.index}, ${node.hash})`));
+    this.tip = next;
     return entry;
   }
 
   size(): number {
-    return this.store.get<{ size: number }>(sql`SELECT coalesce(max(seq) + 1, 0) AS size FROM audit_entries`)!.size;
+    return this.tip.size;
   }
 
+  /** The root at `size`: the in-memory root now, or an earlier one proven consistent with it. */
   root(size = this.size()): Buffer {
     this.checkSize(size);
-    return rootHash(this.nodes, size);
+    return this.trustedRoot(size);
   }
 
+  /** Read from the stored tree, and returned only when it verifies against the trusted root. */
   inclusionProof(seq: number, size = this.size()): Buffer[] {
     this.checkSize(size);
     if (seq < 0 || seq >= size) throw new CustosError('AUDIT_NOT_FOUND', `Entry ${seq} is not in a log of ${size} entries.`);
-    return inclusionProof(this.nodes, seq, size);
+    const proof = inclusionProof(this.nodes, seq, size);
+    const leaf = leafHash(Buffer.from(this.entry(seq).entry, 'utf8'));
+    if (!verifyInclusion(seq, size, leaf, proof, this.trustedRoot(size))) {
+      throw this.corrupt(`The stored audit tree gives a proof for entry ${seq} that does not verify; it was not returned.`);
+    }
+    return proof;
   }
 
   consistencyProof(first: number, second = this.size()): Buffer[] {
     this.checkSize(second);
     if (first < 0 || first > second) throw new CustosError('AUDIT_NOT_FOUND', `Cannot prove a log of ${first} entries against one of ${second}.`);
-    return consistencyProof(this.nodes, first, second);
+    const proof = consistencyProof(this.nodes, first, second);
+    if (!verifyConsistency(first, second, this.trustedRoot(first), this.trustedRoot(second), proof)) {
+      throw this.corrupt(`The stored audit tree gives a consistency proof from ${first} to ${second} that does not verify; it was not returned.`);
+    }
+    return proof;
   }
 
-  /** Signs a C2SP checkpoint of the whole log now and keeps it. */
+  /** Why the stored tree cannot be trusted, or null; checkpoints are refused until it is repaired. */
+  treeProblem(): string | null {
+    return this.problem;
+  }
+
+  /**
+   * Signs a C2SP checkpoint of the whole log now and keeps it. What was appended since the last
+   * verified checkpoint is verified first (signatures, sequence, stored tree); the root signed is
+   * the one computed from the entries, never one read from the stored tree.
+   */
   checkpoint(reason: string): StoredCheckpoint {
-    return this.store.transaction(() => {
-      const size = this.size();
-      const body = formatCheckpoint({ origin: this.origin, size, root: this.root(size), extensions: [] });
+    if (this.problem) throw new CustosError('AUDIT_TREE_CORRUPT', `No checkpoint was signed: ${this.problem}`, TREE_REMEDY);
+    this.verifyTail();
+    const tip = this.tip;
+    const stored = this.store.transaction(() => {
+      const size = tip.size;
+      const body = formatCheckpoint({ origin: this.origin, size, root: tip.root(), extensions: [] });
       const note = signNote(body, this.signer.noteKey, (message) => this.signer.sign(message));
       const createdAt = this.clock().toISOString();
       const { lastInsertRowid } = this.store.execute(
@@ -156,6 +227,55 @@ export class AuditLog {
       );
       return { id: Number(lastInsertRowid), treeSize: size, note, reason, createdAt };
     });
+    this.verified = tip;
+    return stored;
+  }
+
+  /**
+   * Rebuilds the stored tree from the entries and records that it did, in one transaction. Refused
+   * when the entries themselves no longer match the latest signed checkpoint: that is not a tree fault.
+   */
+  repairTree(actor: AuditActor): { size: number; rewritten: number; root: string } {
+    const before = { tip: this.tip, verified: this.verified, problem: this.problem };
+    try {
+      return this.store.transaction((db) => {
+        const anchor = this.latestAnchor(this.storedSize());
+        let atAnchor: FrontierTree | null = anchor ? null : new FrontierTree();
+        const tree = new FrontierTree();
+        let rewritten = 0;
+        db.exec('DROP TRIGGER IF EXISTS audit_tree_no_update; DROP TRIGGER IF EXISTS audit_tree_no_delete;');
+        // Read in chunks: better-sqlite3 allows no writes while an iterator is open.
+        for (let chunk = this.entryChunk(0); chunk.length > 0; chunk = this.entryChunk(chunk.at(-1)!.seq + 1)) for (const stored of chunk) {
+          if (stored.seq !== tree.size) throw new CustosError('AUDIT_VERIFY_FAILED', `Entry ${tree.size} is missing from the log; the tree cannot be rebuilt over a gap.`, ['Run “custos audit verify”.']);
+          tree.append(leafHash(Buffer.from(stored.entry, 'utf8')), (node) => {
+            const current = this.storedNode(node.level, node.index);
+            if (current?.equals(node.hash)) return;
+            rewritten += 1;
+            if (current) this.store.execute(sql`DELETE FROM audit_tree WHERE level = ${node.level} AND idx = ${node.index}`);
+            this.store.execute(sql`INSERT INTO audit_tree (level, idx, hash) VALUES (${node.level}, ${node.index}, ${node.hash})`);
+          });
+          if (anchor && tree.size === anchor.size) atAnchor = tree.copy();
+        }
+        // Nodes past the end of the tree would make later appends fail.
+        rewritten += this.store.execute(sql`DELETE FROM audit_tree WHERE (idx + 1) * (1 << level) > ${tree.size}`).changes;
+        db.exec(appendOnly('audit_tree'));
+        if (!atAnchor || (anchor && !atAnchor.root().equals(anchor.root))) {
+          throw new CustosError('AUDIT_VERIFY_FAILED', 'The entries themselves no longer match the latest signed checkpoint, so rebuilding the tree cannot help; nothing was changed.', [
+            'Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.',
+          ]);
+        }
+        this.tip = tree;
+        this.verified = atAnchor;
+        this.problem = null;
+        const size = tree.size;
+        const root = tree.root().toString('base64');
+        this.appendOne({ actor, action: 'audit.tree.repair', object: { type: 'audit-tree', id: `${rewritten} of the nodes for ${size} entries rewritten` }, params: { size, rewritten, root } });
+        return { size, rewritten, root };
+      });
+    } catch (error) {
+      ({ tip: this.tip, verified: this.verified, problem: this.problem } = before);
+      throw error;
+    }
   }
 
   checkpoints(): StoredCheckpoint[] {
@@ -175,6 +295,135 @@ export class AuditLog {
 
   private checkSize(size: number): void {
     const current = this.size();
-    if (size < 0 || size > current) throw new CustosError('AUDIT_NOT_FOUND', `The log has ${current} entries, not ${size}.`);
+    if (!Number.isSafeInteger(size) || size < 0 || size > current) throw new CustosError('AUDIT_NOT_FOUND', `The log has ${current} entries, not ${size}.`);
   }
+
+  private trustedRoot(size: number): Buffer {
+    if (size === this.tip.size) return this.tip.root();
+    if (size === 0) return EMPTY_ROOT;
+    // An earlier root from stored nodes is believed only when proven a prefix of the trusted one.
+    const root = rootHash(this.nodes, size);
+    if (!verifyConsistency(size, this.tip.size, root, this.tip.root(), consistencyProof(this.nodes, size, this.tip.size))) {
+      throw this.corrupt(`The stored audit tree does not agree with the entries for the first ${size} entries.`);
+    }
+    return root;
+  }
+
+  private corrupt(message: string): CustosError {
+    this.problem ??= message;
+    return new CustosError('AUDIT_TREE_CORRUPT', message, TREE_REMEDY);
+  }
+
+  private storedNode(level: number, index: number): Buffer | undefined {
+    return this.store.get<{ hash: Buffer }>(sql`SELECT hash FROM audit_tree WHERE level = ${level} AND idx = ${index}`)?.hash;
+  }
+
+  private entryChunk(from: number): { seq: number; entry: string }[] {
+    return this.store.all<{ seq: number; entry: string }>(sql`SELECT seq, entry FROM audit_entries WHERE seq >= ${from} ORDER BY seq LIMIT 4096`);
+  }
+
+  private storedSize(): number {
+    return this.store.get<{ size: number }>(sql`SELECT coalesce(max(seq) + 1, 0) AS size FROM audit_entries`)!.size;
+  }
+
+  /** The latest checkpoint of this log, within its size, whose signature verifies with the audit key. */
+  private latestAnchor(size: number): Anchor | null {
+    for (const { note } of this.store.iterate<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id DESC`)) {
+      try {
+        const parsed = parseNote(note);
+        if (!verifyNote(parsed, this.signer.noteKey).ok) continue;
+        const checkpoint = parseCheckpoint(parsed.text);
+        if (checkpoint.origin === this.origin && checkpoint.size <= size) return { size: checkpoint.size, root: checkpoint.root };
+      } catch {
+        // A row that is not a checkpoint anchors nothing; `audit verify` names it.
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The tree at open: the right edge stored for the latest signed checkpoint, believed only when
+   * it gives that checkpoint's root; then the entries after it, hashed from the entries. When the
+   * stored edge is wrong the tree is computed from all the entries and the fault kept.
+   */
+  private openTree(): { tip: FrontierTree; verified: FrontierTree } {
+    const size = this.storedSize();
+    const anchor = this.latestAnchor(size);
+    let base = new FrontierTree();
+    if (anchor && anchor.size > 0) {
+      const edge = rightEdgePositions(anchor.size).map(({ level, index }) => ({ level, index, hash: this.storedNode(level, index) }));
+      const complete = edge.every((node): node is EdgeNode => node.hash !== undefined);
+      base = complete ? new FrontierTree(edge, anchor.size) : new FrontierTree();
+      if (!complete || !base.root().equals(anchor.root)) {
+        base = this.treeFromEntries(anchor.size);
+        this.problem = base.root().equals(anchor.root)
+          ? `the stored audit tree disagrees with the latest signed checkpoint (size ${anchor.size}) at ${describeNode(firstDifference(edge, base.edge()))}.`
+          : `the first ${anchor.size} entries no longer match the latest signed checkpoint.`;
+      }
+    }
+    const tip = base.copy();
+    for (const stored of this.store.iterate<{ seq: number; entry: string }>(sql`SELECT seq, entry FROM audit_entries WHERE seq >= ${base.size} ORDER BY seq`)) {
+      if (stored.seq !== tip.size) {
+        this.problem ??= `entry ${tip.size} is missing from the log.`;
+        break;
+      }
+      tip.append(leafHash(Buffer.from(stored.entry, 'utf8')), (node) => {
+        if (!this.problem && !this.storedNode(node.level, node.index)?.equals(node.hash)) this.problem = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
+      });
+    }
+    return { tip, verified: base };
+  }
+
+  private treeFromEntries(size: number): FrontierTree {
+    const tree = new FrontierTree();
+    for (const stored of this.store.iterate<{ entry: string }>(sql`SELECT entry FROM audit_entries WHERE seq < ${size} ORDER BY seq`)) {
+      tree.append(leafHash(Buffer.from(stored.entry, 'utf8')));
+    }
+    return tree;
+  }
+
+  /** Entries since the last verified checkpoint: signed by the audit key, in sequence, their stored tree right. */
+  private verifyTail(): void {
+    const tree = this.verified.copy();
+    this.publicKeyObject ??= ed25519PublicKeyObject(this.signer.noteKey.publicKey);
+    const key = this.publicKeyObject;
+    let treeFault: string | null = null;
+    const rows = this.store.iterate<StoredEntry>(sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq >= ${tree.size} ORDER BY seq`);
+    for (const stored of rows) {
+      const bytes = Buffer.from(stored.entry, 'utf8');
+      if (stored.seq !== tree.size || !verify(null, bytes, key, stored.signature) || signedSeq(stored.entry) !== stored.seq) {
+        rows.return?.();
+        throw new CustosError('AUDIT_VERIFY_FAILED', `No checkpoint was signed: entry ${tree.size} is missing, edited or not signed by the audit key.`, [
+          'Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.',
+        ]);
+      }
+      tree.append(leafHash(bytes), (node) => {
+        if (!treeFault && !this.storedNode(node.level, node.index)?.equals(node.hash)) treeFault = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
+      });
+    }
+    if (treeFault || tree.size !== this.tip.size || !tree.root().equals(this.tip.root())) {
+      this.problem = treeFault ?? 'the entries changed under the open log.';
+      throw new CustosError('AUDIT_TREE_CORRUPT', `No checkpoint was signed: ${this.problem}`, TREE_REMEDY);
+    }
+  }
+}
+
+function signedSeq(entry: string): number | null {
+  try {
+    const seq: unknown = (JSON.parse(entry) as { seq?: unknown }).seq;
+    return typeof seq === 'number' ? seq : null;
+  } catch {
+    return null;
+  }
+}
+
+function firstDifference(stored: readonly { level: number; index: number; hash?: Buffer | undefined }[], computed: readonly EdgeNode[]): EdgeNode {
+  return computed.find((node, i) => !stored[i]?.hash?.equals(node.hash)) ?? computed[0]!;
+}
+
+/** "level 3, node 5 (entries 40–47)": where an auditor looks. */
+export function describeNode({ level, index }: { level: number; index: number }): string {
+  const width = 2 ** level;
+  const first = index * width;
+  return width === 1 ? `level 0, node ${index} (entry ${first})` : `level ${level}, node ${index} (entries ${first}–${first + width - 1})`;
 }

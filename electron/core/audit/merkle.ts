@@ -204,29 +204,72 @@ export class MemoryTree implements NodeStore {
   }
 }
 
+/** One perfect subtree: `level` L covers 2^L leaves, from leaf index × 2^L. */
+export interface EdgeNode {
+  level: number;
+  index: number;
+  hash: Buffer;
+}
+
+/** Where the perfect subtrees of a tree of `size` leaves sit (its right edge), largest first. */
+export function rightEdgePositions(size: number): { level: number; index: number }[] {
+  const positions: { level: number; index: number }[] = [];
+  let start = 0;
+  for (let level = Math.floor(Math.log2(Math.max(size, 1))); level >= 0; level--) {
+    const width = 2 ** level;
+    if (start + width <= size) {
+      positions.push({ level, index: start / width });
+      start += width;
+    }
+  }
+  return positions;
+}
+
+/** The root of a tree from its right edge (largest subtree first). */
+export function rootOfEdge(edge: readonly EdgeNode[]): Buffer {
+  if (edge.length === 0) return EMPTY_ROOT;
+  let acc = edge.at(-1)!.hash;
+  for (let i = edge.length - 2; i >= 0; i--) acc = nodeHash(edge[i]!.hash, acc);
+  return acc;
+}
+
 /**
  * Only the right edge of the tree (one perfect-subtree root per set bit of the size): enough to
  * give the root at the current size, in O(log n) memory. The verifier streams a million entries
- * through one of these instead of keeping two million node hashes.
+ * through one of these instead of keeping two million node hashes; the live log keeps one to
+ * sign roots computed from its entries, never read back from the unsigned stored tree.
  */
 export class FrontierTree {
-  private readonly frontier: { size: number; hash: Buffer }[] = [];
-  size = 0;
+  private frontier: EdgeNode[];
+  size: number;
 
-  append(leaf: Buffer): void {
-    let node = { size: 1, hash: leaf };
-    for (let top = this.frontier.at(-1); top && top.size === node.size; top = this.frontier.at(-1)) {
+  constructor(edge: readonly EdgeNode[] = [], size = 0) {
+    this.frontier = [...edge];
+    this.size = size;
+  }
+
+  /** Adds a leaf; `onNode` sees every node it completes (the leaf itself first), in order. */
+  append(leaf: Buffer, onNode?: (node: EdgeNode) => void): void {
+    let node: EdgeNode = { level: 0, index: this.size, hash: leaf };
+    onNode?.(node);
+    for (let top = this.frontier.at(-1); top && top.level === node.level; top = this.frontier.at(-1)) {
       this.frontier.pop();
-      node = { size: top.size * 2, hash: nodeHash(top.hash, node.hash) };
+      node = { level: top.level + 1, index: top.index / 2, hash: nodeHash(top.hash, node.hash) };
+      onNode?.(node);
     }
     this.frontier.push(node);
     this.size += 1;
   }
 
   root(): Buffer {
-    if (this.frontier.length === 0) return EMPTY_ROOT;
-    let acc = this.frontier.at(-1)!.hash;
-    for (let i = this.frontier.length - 2; i >= 0; i--) acc = nodeHash(this.frontier[i]!.hash, acc);
-    return acc;
+    return rootOfEdge(this.frontier);
+  }
+
+  edge(): readonly EdgeNode[] {
+    return this.frontier;
+  }
+
+  copy(): FrontierTree {
+    return new FrontierTree(this.frontier, this.size);
   }
 }

@@ -1,6 +1,7 @@
 import type { Migration } from '../migrate';
 
-const appendOnly = (table: string) => `
+/** Also used by the audit tree's recorded repair, which recreates them after rebuilding. */
+export const appendOnly = (table: string) => `
   CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END;
   CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END;`;
 
