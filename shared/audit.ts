@@ -50,6 +50,9 @@ export const AuditProblemKind = z.enum([
   'forged-checkpoint',
   'inconsistent-checkpoint',
   'malformed',
+  'tree-corrupt',
+  'bad-proof',
+  'no-checkpoint',
 ]);
 export type AuditProblemKind = z.infer<typeof AuditProblemKind>;
 

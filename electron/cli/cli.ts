@@ -52,6 +52,7 @@ ${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE
                                       (of the live log, or of an exported bundle: no database needed)
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
   audit checkpoint                    Sign a checkpoint of the log now and print it
+  audit repair-tree                   Rebuild the stored Merkle tree from the entries (recorded)
   audit key [--verifier]              The audit public key (PEM), or its signed-note verifier key
   audit proof --seq N [--size M]      Inclusion proof of entry N in the log of size M
   audit consistency --from A [--to B] Consistency proof between two log sizes
@@ -207,6 +208,12 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       };
     case 'audit checkpoint':
       return call('audit.checkpoint', {}, (c) => c.note);
+    case 'audit repair-tree':
+      return async (core) => ({
+        envelope: { ok: true, value: core.repairAuditTree() },
+        render: ((r: { size: number; rewritten: number; root: string }) =>
+          `Rebuilt the audit tree from its ${r.size} entries: ${r.rewritten} stored nodes rewritten. The repair is recorded in the log.\nRoot: ${r.root}\n`) as (v: never) => string,
+      });
     case 'audit key':
       return async (core) => ({
         envelope: { ok: true, value: { pem: core.audit.publicKeyPem(), verifierKey: core.audit.verifierKey() } },

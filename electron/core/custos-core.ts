@@ -399,6 +399,17 @@ export class CustosCore {
     return { treeSize, note, createdAt, reason };
   }
 
+  /** Rebuilds the stored Merkle tree from the entries (custos audit repair-tree); the repair is an entry itself. */
+  repairAuditTree(): { size: number; rewritten: number; root: string } {
+    const log = this.audit.log();
+    try {
+      return log.repairTree(this.actor);
+    } catch (error) {
+      log.record({ actor: this.actor, action: 'audit.tree.repair', result: { status: 'failed', code: isCustosError(error) ? error.code : 'INTERNAL' } });
+      throw error;
+    }
+  }
+
   /** Verifies the live log (optionally against checkpoints kept elsewhere) and records that it did. */
   async verifyAudit(options: VerifyOptions = {}): Promise<AuditVerdict> {
     const proven = this.audit.provenKey();
@@ -419,9 +430,10 @@ export class CustosCore {
   exportAudit(target: string, format: 'bundle' | 'csv' | 'cef', trail: Trail): { path: string; entries: number; checkpoint: CheckpointInfo } {
     const log = this.audit.log();
     log.record({ actor: this.actor, action: 'audit.export', params: { format, trail } });
-    const closing = log.checkpoint(`export (${format})`);
-    const checkpoint = { treeSize: closing.treeSize, note: closing.note, createdAt: closing.createdAt, reason: closing.reason };
     try {
+      // Inside the try: a checkpoint refused (an unverifiable tail, a corrupt tree) is recorded too.
+      const closing = log.checkpoint(`export (${format})`);
+      const checkpoint = { treeSize: closing.treeSize, note: closing.note, createdAt: closing.createdAt, reason: closing.reason };
       if (format === 'bundle') {
         const summary = writeBundle(log, this.audit.noteKey()!, target, closing);
         return { path: target, entries: summary.entries, checkpoint };

@@ -8,6 +8,7 @@ import { sql } from '../store/sql';
 import { ed25519PublicKeyObject, formatCheckpoint, parseCheckpoint, parseNote, signNote, verifyNote, type NoteKey } from './checkpoint';
 import {
   consistencyProof,
+  describeNode,
   EMPTY_ROOT,
   FrontierTree,
   inclusionProof,
@@ -419,11 +420,4 @@ function signedSeq(entry: string): number | null {
 
 function firstDifference(stored: readonly { level: number; index: number; hash?: Buffer | undefined }[], computed: readonly EdgeNode[]): EdgeNode {
   return computed.find((node, i) => !stored[i]?.hash?.equals(node.hash)) ?? computed[0]!;
-}
-
-/** "level 3, node 5 (entries 40–47)": where an auditor looks. */
-export function describeNode({ level, index }: { level: number; index: number }): string {
-  const width = 2 ** level;
-  const first = index * width;
-  return width === 1 ? `level 0, node ${index} (entry ${first})` : `level ${level}, node ${index} (entries ${first}–${first + width - 1})`;
 }

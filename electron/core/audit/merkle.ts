@@ -273,3 +273,10 @@ export class FrontierTree {
     return new FrontierTree(this.frontier, this.size);
   }
 }
+
+/** "level 3, node 5 (entries 40–47)": where an auditor looks. */
+export function describeNode({ level, index }: { level: number; index: number }): string {
+  const width = 2 ** level;
+  const first = index * width;
+  return width === 1 ? `level 0, node ${index} (entry ${first})` : `level ${level}, node ${index} (entries ${first}–${first + width - 1})`;
+}

@@ -2,7 +2,7 @@ import type { AuditProblem, AuditVerdict, KeySource } from '../../../shared/audi
 import { availableParallelism } from 'node:os';
 import { CustosError } from '../errors';
 import { keyId, parseCheckpoint, parseNote, verifierKeyString, verifyNote, type NoteKey } from './checkpoint';
-import { EMPTY_ROOT, FrontierTree } from './merkle';
+import { describeNode, EMPTY_ROOT, FrontierTree, type EdgeNode } from './merkle';
 import { SignaturePool, type CheckedBatch } from './signature-pool';
 
 export interface VerifiableEntry {
@@ -26,6 +26,8 @@ export interface VerifyInput {
   total?: number;
   onProgress?: (checked: number, total: number | undefined) => void;
   workers?: number;
+  /** Whether a stored tree node (the live log's audit_tree) equals the one computed from the entries. */
+  storedTreeMatches?: (node: EdgeNode) => boolean;
 }
 
 const BATCH = 4096;
@@ -61,6 +63,13 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   let checked = 0;
   let settled = 0;
   let wake: (() => void) | null = null;
+  let treeFault: EdgeNode | null = null;
+  const matches = input.storedTreeMatches;
+  const treeCheck = matches
+    ? (node: EdgeNode) => {
+        if (!treeFault && !matches(node)) treeFault = node;
+      }
+    : undefined;
   let failure: Error | null = null;
   const batches: Promise<void>[] = [];
   let messages: string[] = [];
@@ -75,7 +84,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
         done.set(index, batch);
         for (let next = done.get(appended); next; next = done.get(appended)) {
           for (let i = 0; i < next.valid.length; i++) {
-            tree.append(Buffer.from(next.leaves.subarray(i * 32, i * 32 + 32)));
+            tree.append(Buffer.from(next.leaves.subarray(i * 32, i * 32 + 32)), treeCheck);
             if (wantedSizes.has(tree.size)) roots.set(tree.size, tree.root());
             signatureOk.push(next.valid[i] === 1);
             seqFields.push(Number.isNaN(next.seqs[i]!) ? null : next.seqs[i]!);
@@ -170,7 +179,16 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   const committed = (seq: number) => committedSizes.some((s) => s > seq);
 
   const entryProblems = classifyEntries(positions, committed);
-  const problems = [...entryProblems, ...checkpointProblems];
+  // Assigned inside the batch callbacks, which the compiler cannot follow.
+  const badNode = treeFault as EdgeNode | null;
+  const treeProblems: AuditProblem[] = badNode
+    ? [{
+        kind: 'tree-corrupt',
+        seq: badNode.index * 2 ** badNode.level,
+        message: `The stored Merkle tree disagrees with the entries at ${describeNode(badNode)}: proofs and roots read from it would be wrong. Run “custos audit repair-tree”.`,
+      }]
+    : [];
+  const problems = [...entryProblems, ...checkpointProblems, ...treeProblems];
   const keySource = input.keySource ?? 'pinned';
   return {
     ok: problems.length === 0,
