@@ -48,11 +48,6 @@ async function appendRates(): Promise<void> {
     // Raw HSM limit: C_SignInit + C_Sign with the audit key, nothing else.
     // The audit key itself (private to the service): the bench needs the bare token call.
     const signer = (opened.audit as unknown as { key: AuditSigner }).key;
-    let t = now();
-    for (let i = 0; i < APPENDS; i++) signer.sign(message);
-    const rawSign = rate(APPENDS, now() - t);
-    line('raw SoftHSM Ed25519 signs/s (pkcs11js)', fmt(rawSign));
-
     // Raw durability limit: one ~300-byte row per fsync'd transaction, same pragmas as Custos.
     const raw = new Database(join(dir, 'raw.db'));
     raw.pragma('journal_mode = WAL');
@@ -60,29 +55,50 @@ async function appendRates(): Promise<void> {
     raw.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL, sig BLOB NOT NULL) STRICT');
     const insert = raw.prepare('INSERT INTO t (body, sig) VALUES (?, ?)');
     const signature = Buffer.alloc(64, 1);
-    t = now();
-    for (let i = 0; i < APPENDS; i++) raw.transaction(() => insert.run(message.toString(), signature))();
-    const rawCommit = rate(APPENDS, now() - t);
-    raw.close();
-    line('raw fsync-bound commits/s (SQLite WAL, synchronous=FULL)', fmt(rawCommit));
-
-    t = now();
-    for (let i = 0; i < APPENDS; i++) opened.audit.record({ actor: { type: 'operator', id: 'bench' }, action: 'token.list', object: { type: 'token', id: 'bench' } });
-    const custos = rate(APPENDS, now() - t);
-    const limit = Math.min(rawSign, rawCommit);
-    line('Custos signed, durable appends/s, one at a time', fmt(custos));
-    line('  ratio to the smaller raw limit (target ≥ 0.7)', (custos / limit).toFixed(2));
-
-    // Requests in flight together (the renderer's reads, a ceremony's steps) share one fsync.
-    const inFlight = 8;
     const log = opened.audit.log();
-    t = now();
-    for (let i = 0; i < APPENDS; i += inFlight) {
-      await Promise.all(Array.from({ length: inFlight }, () => log.append({ actor: { type: 'operator', id: 'bench' }, action: 'token.list' })));
+    const inFlight = 8;
+    // The limits and Custos are measured in interleaved rounds: the disk and CPUs of a shared
+    // machine drift during a run, and a ratio means something only over the same conditions.
+    const rounds = 10;
+    const perRound = Math.max(inFlight, Math.round(APPENDS / rounds / inFlight) * inFlight);
+    const ms = { sign: 0, commit: 0, serial: 0, grouped: 0 };
+    const timed = async (phase: keyof typeof ms, fn: () => unknown) => {
+      const start = now();
+      await fn();
+      ms[phase] += now() - start;
+    };
+    for (let round = 0; round < rounds; round++) {
+      await timed('sign', () => {
+        for (let i = 0; i < perRound; i++) signer.sign(message);
+      });
+      await timed('commit', () => {
+        for (let i = 0; i < perRound; i++) raw.transaction(() => insert.run(message.toString(), signature))();
+      });
+      await timed('serial', () => {
+        for (let i = 0; i < perRound; i++) opened.audit.record({ actor: { type: 'operator', id: 'bench' }, action: 'token.list', object: { type: 'token', id: 'bench' } });
+      });
+      // Requests in flight together (the renderer's reads, a ceremony's steps) share one fsync.
+      await timed('grouped', async () => {
+        for (let i = 0; i < perRound; i += inFlight) {
+          await Promise.all(Array.from({ length: inFlight }, () => log.append({ actor: { type: 'operator', id: 'bench' }, action: 'token.list' })));
+        }
+      });
     }
-    const grouped = rate(APPENDS, now() - t);
+    raw.close();
+    const n = rounds * perRound;
+    const rawSign = rate(n, ms.sign);
+    const rawCommit = rate(n, ms.commit);
+    line('raw SoftHSM Ed25519 signs/s (pkcs11js)', fmt(rawSign));
+    line('raw fsync-bound commits/s (SQLite WAL, synchronous=FULL)', fmt(rawCommit));
+    // One at a time, each append signs and then commits: the honest limit is the two in series.
+    const serialLimit = 1 / (1 / rawSign + 1 / rawCommit);
+    const custos = rate(n, ms.serial);
+    line('Custos signed, durable appends/s, one at a time', fmt(custos));
+    line(`  ratio to the serial limit 1/(1/signs + 1/commits) = ${fmt(serialLimit)} (target ≥ 0.8)`, (custos / serialLimit).toFixed(2));
+    const limit = Math.min(rawSign, rawCommit);
+    const grouped = rate(n, ms.grouped);
     line(`Custos signed, durable appends/s, ${inFlight} in flight (group commit)`, fmt(grouped));
-    line('  ratio to the smaller raw limit (target ≥ 0.7)', (grouped / limit).toFixed(2));
+    line(`  ratio to the smaller raw limit = ${fmt(limit)} (target ≥ 0.8)`, (grouped / limit).toFixed(2));
     opened.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -148,7 +164,11 @@ async function verificationRates(): Promise<void> {
     line('  ratio to raw verify × threads (target ≥ 0.8)', (custos / (single * threads)).toFixed(2));
     line(`time to verify the ${fmt(verdict.entries)}-entry log (target < 60 s)`, `${(ms / 1000).toFixed(1)} s`);
 
+    // Opening checks the stored right edge against the signed checkpoint: O(log n), not a pass over the log.
+    t = now();
     const log = new AuditLog(store, { keyId: '', noteKey: key, sign: () => Buffer.alloc(0) }, key.name);
+    line(`open the ${fmt(log.size())}-entry log, tree checked against its checkpoint (target < 1 s)`, `${(now() - t).toFixed(1)} ms`);
+    if (log.treeProblem()) throw new Error(`bench log tree: ${log.treeProblem()}`);
     const size = log.size();
     const root = log.root(size);
     const samples = 200;
