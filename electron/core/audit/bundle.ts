@@ -69,6 +69,8 @@ export function writeBundle(log: AuditLog, key: NoteKey, dir: string, closing: S
 
 export interface LoadedBundle {
   key: NoteKey;
+  /** A bundle is only as good as the signed checkpoint that closes it. */
+  closingCheckpointRequired: true;
   checkpoints: string[];
   total: number;
   entries: AsyncIterable<VerifiableEntry[]>;
@@ -103,7 +105,16 @@ export function readBundle(dir: string): LoadedBundle {
         parsed = null;
       }
       // A line that does not parse still takes its place in the log, so the verifier names it.
-      chunk.push(parsed ? { entry: parsed.entry, signature: Buffer.from(parsed.signature, 'base64'), keyId: parsed.keyId } : { entry: '', signature: Buffer.alloc(0), keyId: '', malformed: true });
+      chunk.push(
+        parsed
+          ? {
+              entry: parsed.entry,
+              signature: Buffer.from(parsed.signature, 'base64'),
+              keyId: parsed.keyId,
+              inclusion: { treeSize: parsed.inclusion.treeSize, proof: parsed.inclusion.proof.map((h) => Buffer.from(h, 'base64')) },
+            }
+          : { entry: '', signature: Buffer.alloc(0), keyId: '', malformed: true },
+      );
       if (chunk.length >= 4096) {
         yield chunk;
         chunk = [];
@@ -111,7 +122,7 @@ export function readBundle(dir: string): LoadedBundle {
     }
     if (chunk.length > 0) yield chunk;
   }
-  return { key, checkpoints, total, entries: entries() };
+  return { key, closingCheckpointRequired: true, checkpoints, total, entries: entries() };
 }
 
 export function parseVerifierKey(text: string): NoteKey {

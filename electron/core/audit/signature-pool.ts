@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 /**
  * The per-entry work of verification, spread over worker threads: a million-entry log must
  * verify in under a minute. For each entry a worker checks the Ed25519 signature, computes the
- * RFC 6962 leaf hash (SHA-256(0x00 ‖ entry), as merkle.ts leafHash) and reads the entry's seq.
+ * RFC 6962 leaf hash (SHA-256(0x00 ‖ entry), as merkle.ts leafHash), reads the entry's seq and,
+ * for a bundle line, checks its inclusion proof against the signed root it claims.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -15,10 +16,35 @@ const key = createPublicKey({
   type: 'spki',
 });
 const LEAF = Buffer.from([0x00]);
+const NODE = Buffer.from([0x01]);
+const node = (l, r) => createHash('sha256').update(NODE).update(l).update(r).digest();
+// RFC 9162 §2.1.3.2, as merkle.ts verifyInclusion (this source cannot import it).
+function included(index, size, leaf, proof, root) {
+  if (index < 0 || index >= size) return false;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0 || !p || p.length !== 32) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = node(p, r);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      r = node(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && Buffer.from(root).equals(r);
+}
 const SEQ = /"seq":(0|[1-9][0-9]{0,15})[,}]/;
-parentPort.on('message', ({ id, messages, signatures }) => {
+parentPort.on('message', ({ id, messages, signatures, proofs }) => {
   const n = messages.length;
   const valid = new Uint8Array(n);
+  const proven = new Uint8Array(n);
   const seqs = new Float64Array(n);
   const leaves = new Uint8Array(n * 32);
   for (let i = 0; i < n; i++) {
@@ -28,7 +54,11 @@ parentPort.on('message', ({ id, messages, signatures }) => {
       const bytes = Buffer.from(text, 'utf8');
       const signature = signatures[i];
       valid[i] = signature && signature.length === 64 && verify(null, bytes, key, signature) ? 1 : 0;
-      leaves.set(createHash('sha256').update(LEAF).update(bytes).digest(), i * 32);
+      const leaf = createHash('sha256').update(LEAF).update(bytes).digest();
+      leaves.set(leaf, i * 32);
+      const claim = proofs && proofs[i];
+      if (claim) proven[i] = claim.root && included(claim.index, claim.size, leaf, claim.path, claim.root) ? 1 : 0;
+      else proven[i] = 2;
       // In canonical JSON every nested object sorts before "seq" and none has a seq key, and a quote
       // inside a string is escaped, so the first match is the entry's own seq. Trusted only when signed.
       const match = SEQ.exec(text);
@@ -38,7 +68,7 @@ parentPort.on('message', ({ id, messages, signatures }) => {
       seqs[i] = NaN;
     }
   }
-  parentPort.postMessage({ id, valid, seqs, leaves }, [valid.buffer, seqs.buffer, leaves.buffer]);
+  parentPort.postMessage({ id, valid, seqs, leaves, proven }, [valid.buffer, seqs.buffer, leaves.buffer, proven.buffer]);
 });
 `;
 
@@ -49,6 +79,17 @@ export interface CheckedBatch {
   seqs: Float64Array;
   /** 32 bytes per entry: its Merkle leaf hash. */
   leaves: Uint8Array;
+  /** Per entry: 1 its inclusion proof verifies, 0 it does not, 2 it came with none. */
+  proven: Uint8Array;
+}
+
+/** An inclusion proof that came with an entry (a bundle line), and the signed root it must reach. */
+export interface InclusionClaim {
+  index: number;
+  size: number;
+  path: Uint8Array[];
+  /** Null when no signed checkpoint has that tree size: then the proof cannot verify. */
+  root: Uint8Array | null;
 }
 
 export class SignaturePool {
@@ -78,13 +119,13 @@ export class SignaturePool {
     });
   }
 
-  check(messages: string[], signatures: Uint8Array[]): Promise<CheckedBatch> {
+  check(messages: string[], signatures: Uint8Array[], proofs?: (InclusionClaim | null)[]): Promise<CheckedBatch> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
     const worker = this.workers[id % this.workers.length]!;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, messages, signatures });
+      worker.postMessage({ id, messages, signatures, proofs });
     });
   }
 

@@ -219,3 +219,69 @@ describe('audit bundles', () => {
     expect((await verifyAuditLog(readBundle(bundle))).first).toMatchObject({ kind: 'edited', seq: 9 });
   });
 });
+
+describe('audit bundles are only as good as every proof and the checkpoint that closes them', () => {
+  /** A bundle of the 25-entry log plus its export checkpoint; the database is kept for later bundles. */
+  function exportBundle(name: string, extra = 0): string {
+    const opened = openAudit(dataDir);
+    try {
+      for (let i = 0; i < extra; i++) opened.audit.record({ actor: operator, action: 'token.list' });
+      const dir = join(dataDir, name);
+      writeBundle(opened.audit.log(), opened.audit.noteKey()!, dir, opened.audit.log().checkpoint('export'));
+      return dir;
+    } finally {
+      opened.close();
+    }
+  }
+  const lines = (dir: string) => readFileSync(join(dir, 'entries.jsonl'), 'utf8').trimEnd().split('\n');
+  const writeLines = (dir: string, next: string[]) => writeFileSync(join(dir, 'entries.jsonl'), `${next.join('\n')}\n`);
+
+  it('names an entry whose inclusion proof was changed, though the entry itself is intact', async () => {
+    writeLog();
+    const bundle = exportBundle('bundle');
+    expect((await verifyAuditLog(readBundle(bundle))).ok).toBe(true);
+    const all = lines(bundle);
+    const line = JSON.parse(all[5]!) as { inclusion: { proof: string[] } };
+    line.inclusion.proof[1] = randomBytes(32).toString('base64');
+    all[5] = JSON.stringify(line);
+    writeLines(bundle, all);
+    const verdict = await verifyAuditLog(readBundle(bundle));
+    expect(verdict.ok).toBe(false);
+    expect(verdict.first).toMatchObject({ kind: 'bad-proof', seq: 5 });
+    expect(verdict.problems.filter((p) => p.kind === 'bad-proof')).toHaveLength(1);
+  });
+
+  it('fails a bundle whose entries stop short of its closing checkpoint, also when that checkpoint is dropped too', async () => {
+    writeLog();
+    const bundle = exportBundle('bundle');
+    writeLines(bundle, lines(bundle).slice(0, -3));
+    const verdict = await verifyAuditLog(readBundle(bundle));
+    expect(verdict.ok).toBe(false);
+    expect(verdict.problems).toContainEqual(expect.objectContaining({ kind: 'truncated' }));
+    // Without its later checkpoints the bundle closes at entry 11: the 11 entries after it are vouched for by nothing.
+    const checkpoints = JSON.parse(readFileSync(join(bundle, 'checkpoints.json'), 'utf8')) as { treeSize: number }[];
+    writeFileSync(join(bundle, 'checkpoints.json'), JSON.stringify(checkpoints.filter((c) => c.treeSize <= 11)));
+    const shortened = await verifyAuditLog(readBundle(bundle));
+    expect(shortened.ok).toBe(false);
+    expect(shortened.problems).toContainEqual({ kind: 'no-checkpoint', seq: 11, message: expect.stringMatching(/Entries 11 to 21 are not covered/) });
+  });
+
+  it('fails a bundle that carries no checkpoint at all', async () => {
+    writeLog();
+    const bundle = exportBundle('bundle');
+    writeFileSync(join(bundle, 'checkpoints.json'), '[]\n');
+    const verdict = await verifyAuditLog(readBundle(bundle));
+    expect(verdict.ok).toBe(false);
+    expect(verdict.first).toMatchObject({ kind: 'no-checkpoint', message: expect.stringMatching(/nothing vouches/) });
+  });
+
+  it('fails a bundle with entries past its closing checkpoint (lines taken from a later export)', async () => {
+    writeLog();
+    const early = exportBundle('early');
+    const later = exportBundle('later', 4);
+    writeLines(early, lines(later));
+    const verdict = await verifyAuditLog(readBundle(early));
+    expect(verdict.ok).toBe(false);
+    expect(verdict.problems).toContainEqual(expect.objectContaining({ kind: 'no-checkpoint', message: expect.stringMatching(/not covered by the bundle’s closing checkpoint/) }));
+  });
+});

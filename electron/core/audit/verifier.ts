@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { CustosError } from '../errors';
 import { keyId, parseCheckpoint, parseNote, verifierKeyString, verifyNote, type NoteKey } from './checkpoint';
 import { describeNode, EMPTY_ROOT, FrontierTree, type EdgeNode } from './merkle';
-import { SignaturePool, type CheckedBatch } from './signature-pool';
+import { SignaturePool, type CheckedBatch, type InclusionClaim } from './signature-pool';
 
 export interface VerifiableEntry {
   entry: string;
@@ -11,6 +11,8 @@ export interface VerifiableEntry {
   keyId: string;
   /** Set by a bundle reader for a line that is not even a well-formed bundle line. */
   malformed?: boolean;
+  /** A bundle line's inclusion proof: checked against the signed checkpoint of that tree size. */
+  inclusion?: { treeSize: number; proof: Buffer[] };
 }
 
 export interface VerifyInput {
@@ -26,6 +28,8 @@ export interface VerifyInput {
   total?: number;
   onProgress?: (checked: number, total: number | undefined) => void;
   workers?: number;
+  /** A bundle: it must carry a signed checkpoint that covers every one of its entries. */
+  closingCheckpointRequired?: boolean;
   /** Whether a stored tree node (the live log's audit_tree) equals the one computed from the entries. */
   storedTreeMatches?: (node: EdgeNode) => boolean;
 }
@@ -56,6 +60,10 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   const malformed: boolean[] = [];
   const seqFields: (number | null)[] = [];
   const signatureOk: boolean[] = [];
+  const proven: number[] = [];
+  /** Positions whose proof claims a tree size no signed checkpoint has. */
+  const unrooted: number[] = [];
+  const proofRoots = signedRoots(input.checkpoints, input.key);
   const pool = new SignaturePool(input.key.publicKey, input.workers);
   // Batches come back in any order; leaves enter the tree strictly in log order.
   const done = new Map<number, CheckedBatch>();
@@ -74,12 +82,14 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   const batches: Promise<void>[] = [];
   let messages: string[] = [];
   let signatures: Uint8Array[] = [];
+  let claims: (InclusionClaim | null)[] = [];
+  let anyClaim = false;
   const flush = () => {
     if (messages.length === 0) return;
     const index = batches.length;
     const count = messages.length;
     batches.push(
-      pool.check(messages, signatures).then((batch) => {
+      pool.check(messages, signatures, anyClaim ? claims : undefined).then((batch) => {
         if (failure) return;
         done.set(index, batch);
         for (let next = done.get(appended); next; next = done.get(appended)) {
@@ -88,6 +98,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
             if (wantedSizes.has(tree.size)) roots.set(tree.size, tree.root());
             signatureOk.push(next.valid[i] === 1);
             seqFields.push(Number.isNaN(next.seqs[i]!) ? null : next.seqs[i]!);
+            proven.push(next.proven[i]!);
           }
           done.delete(appended);
           appended += 1;
@@ -106,6 +117,8 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     );
     messages = [];
     signatures = [];
+    claims = [];
+    anyClaim = false;
   };
   const inFlightLimit = 2 * (input.workers ?? availableParallelism());
   try {
@@ -114,6 +127,15 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
       for (const item of chunk) {
         keyOk.push(item.keyId === expectedKeyId);
         malformed.push(item.malformed === true);
+        if (item.inclusion) {
+          const { treeSize, proof } = item.inclusion;
+          const root = proofRoots.get(treeSize) ?? null;
+          if (!root) unrooted.push(keyOk.length - 1);
+          claims.push({ index: keyOk.length - 1, size: treeSize, path: proof, root });
+          anyClaim = true;
+        } else {
+          claims.push(null);
+        }
         messages.push(item.entry);
         signatures.push(item.signature);
         if (messages.length >= BATCH) flush();
@@ -177,6 +199,28 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   };
   notes.forEach(({ note, trusted }) => checkNote(note, trusted));
   const committed = (seq: number) => committedSizes.some((s) => s > seq);
+  if (input.closingCheckpointRequired) {
+    const closing = Math.max(-1, ...committedSizes);
+    if (closing < 0) {
+      checkpointProblems.push({ kind: 'no-checkpoint', seq: null, message: 'The bundle carries no checkpoint signed by this key that matches its entries: nothing vouches for them.' });
+    } else if (closing < size) {
+      checkpointProblems.push({ kind: 'no-checkpoint', seq: closing, message: `Entries ${closing} to ${size - 1} are not covered by the bundle’s closing checkpoint (size ${closing}): they were added to it.` });
+    }
+  }
+  // An entry with a bad signature is named already; a good entry whose proof fails had its proof changed.
+  const proofProblems: AuditProblem[] = [];
+  const noRoot = new Set(unrooted);
+  proven.forEach((p, i) => {
+    // With no signed checkpoint at all, the missing checkpoint is the finding, not every proof.
+    if (p !== 0 || !positions[i]!.signatureOk || (noRoot.has(i) && proofRoots.size === 0)) return;
+    proofProblems.push({
+      kind: 'bad-proof',
+      seq: i,
+      message: noRoot.has(i)
+        ? `The inclusion proof of entry ${i} is for a tree size that no signed checkpoint in the bundle has.`
+        : `The inclusion proof of entry ${i} does not lead to the signed root it claims: the proof was changed.`,
+    });
+  });
 
   const entryProblems = classifyEntries(positions, committed);
   // Assigned inside the batch callbacks, which the compiler cannot follow.
@@ -188,7 +232,7 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
         message: `The stored Merkle tree disagrees with the entries at ${describeNode(badNode)}: proofs and roots read from it would be wrong. Run “custos audit repair-tree”.`,
       }]
     : [];
-  const problems = [...entryProblems, ...checkpointProblems, ...treeProblems];
+  const problems = [...entryProblems, ...proofProblems.slice(0, MAX_LISTED), ...checkpointProblems, ...treeProblems];
   const keySource = input.keySource ?? 'pinned';
   return {
     ok: problems.length === 0,
@@ -202,6 +246,22 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     first: problems[0] ?? null,
     problems: problems.slice(0, MAX_LISTED),
   };
+}
+
+/** The roots, by tree size, of the checkpoints whose signature verifies: what inclusion proofs must reach. */
+function signedRoots(notes: readonly string[], key: NoteKey): Map<number, Buffer> {
+  const roots = new Map<number, Buffer>();
+  for (const note of notes) {
+    try {
+      const parsed = parseNote(note);
+      if (!verifyNote(parsed, key).ok) continue;
+      const checkpoint = parseCheckpoint(parsed.text);
+      if (checkpoint.origin === key.name) roots.set(checkpoint.size, checkpoint.root);
+    } catch {
+      // Named when the checkpoints themselves are checked.
+    }
+  }
+  return roots;
 }
 
 /** The tree size a checkpoint claims, read before its signature is checked (only to know which roots to keep). */
