@@ -1,5 +1,6 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { AuditEntry } from '../../../shared/audit';
+import { CustosError } from '../errors';
 import type { StoredEntry } from './audit-log';
 
 /** Actions that make up the key-management trail (SP 800-57, PCI DSS 3.6/3.7): changes, not reads. */
@@ -11,55 +12,71 @@ export function inTrail(action: string, trail: Trail): boolean {
   return trail === 'all' || KEY_MANAGEMENT_PREFIXES.some((prefix) => action.startsWith(prefix));
 }
 
-function parse(stored: StoredEntry): AuditEntry | null {
+/** Every entry is exported or the export fails: one that does not parse is named, never skipped. */
+function parse(stored: StoredEntry): AuditEntry {
   try {
     return AuditEntry.parse(JSON.parse(stored.entry));
-  } catch {
-    return null;
+  } catch (error) {
+    throw new CustosError('AUDIT_VERIFY_FAILED', `Audit entry ${stored.seq} is not a well-formed entry, so the export stopped and wrote nothing.`, [
+      'Run “custos audit verify” to see what happened to it, and keep this machine as it is.',
+    ], { cause: error });
   }
 }
 
 const CSV_HEADER = ['seq', 'time', 'actor_type', 'actor_id', 'actor_role', 'action', 'object_type', 'object_id', 'params_sha256', 'result', 'error_code', 'key_id', 'signature_base64'];
 
-/** RFC 4180: every field quoted, quotes doubled; a leading = + - @ is neutralised for spreadsheets. */
-function csvField(value: string): string {
-  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+/**
+ * RFC 4180: every field quoted, quotes doubled. A text field starting with = + - @ (or TAB, CR)
+ * would run as a spreadsheet formula, so it gets a leading apostrophe; hex, base64, numbers and
+ * timestamps are written exactly (a base64 signature may start with “+”).
+ */
+function csvField(value: string, text: boolean): string {
+  const safe = text && /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
   return `"${safe.replace(/"/g, '""')}"`;
 }
 
-export function csvLine(stored: StoredEntry): string | null {
+export function csvLine(stored: StoredEntry): string {
   const e = parse(stored);
-  if (!e) return null;
-  return [
-    String(e.seq),
-    e.time,
-    e.actor.type,
-    e.actor.id,
-    e.actor.type === 'custodian' ? e.actor.role : '',
-    e.action,
-    e.object?.type ?? '',
-    e.object?.id ?? '',
-    e.params ?? '',
-    e.result.status,
-    e.result.status === 'ok' ? '' : e.result.code,
-    stored.keyId,
-    stored.signature.toString('base64'),
-  ]
-    .map(csvField)
-    .join(',');
+  const fields: [string, boolean][] = [
+    [String(e.seq), false],
+    [e.time, false],
+    [e.actor.type, true],
+    [e.actor.id, true],
+    [e.actor.type === 'custodian' ? e.actor.role : '', true],
+    [e.action, true],
+    [e.object?.type ?? '', true],
+    [e.object?.id ?? '', true],
+    [e.params ?? '', false],
+    [e.result.status, false],
+    [e.result.status === 'ok' ? '' : e.result.code, false],
+    // Not signed: an edited column could hold anything. Hex never starts with a formula character.
+    [stored.keyId, true],
+    [stored.signature.toString('base64'), false],
+  ];
+  return fields.map(([value, text]) => csvField(value, text)).join(',');
 }
 
-// A raw CR or LF would start a forged event in the SIEM: both are escaped on their own, and other
-// control characters dropped.
+/**
+ * CEF escaping (ArcSight CEF standard): in the header “\” and “|” are escaped; in extension
+ * values “\” and “=”, with line breaks as \n and \r. A raw control character would split or
+ * forge an event in the SIEM, and dropping it would change what was recorded, so the others
+ * (TAB, NUL, ESC…) are written as \uXXXX — distinct from a literal backslash, which is doubled.
+ */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const controls = (value: string) => value.replace(/[\u0000-\u0009\u000b\u000c\u000e-\u001f\u007f]/gu, '');
-const cefHeader = (value: string) => controls(value).replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r/g, ' ').replace(/\n/g, ' ');
-const cefValue = (value: string) => controls(value).replace(/\\/g, '\\\\').replace(/=/g, '\\=').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
+const CONTROL = /[\u0000-\u001f\u007f]/gu;
+const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+const cefHeader = (value: string) => value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(CONTROL, unicodeEscape);
+const cefValue = (value: string) =>
+  value
+    .replace(/\\/g, '\\\\')
+    .replace(/=/g, '\\=')
+    .replace(/\r/g, '\\r')
+    .replace(/\n/g, '\\n')
+    .replace(CONTROL, unicodeEscape);
 
 /** ArcSight Common Event Format, one line per entry, for SIEMs. */
-export function cefLine(stored: StoredEntry, version: string): string | null {
+export function cefLine(stored: StoredEntry, version: string): string {
   const e = parse(stored);
-  if (!e) return null;
   const severity = e.result.status === 'ok' ? 3 : e.result.status === 'refused' ? 6 : 7;
   const extension = [
     `rt=${Date.parse(e.time)}`,
@@ -72,12 +89,12 @@ export function cefLine(stored: StoredEntry, version: string): string | null {
     `cn1Label=seq`,
     `cn1=${e.seq}`,
     `cs3Label=auditKeyId`,
-    `cs3=${stored.keyId}`,
+    `cs3=${cefValue(stored.keyId)}`,
   ].join(' ');
   return `CEF:0|Custos|Custos|${cefHeader(version)}|${cefHeader(e.action)}|${cefHeader(e.action)}|${severity}|${extension}`;
 }
 
-/** Streams the selected entries to a file, durably (temp file, fsync, rename). */
+/** Streams the selected entries to a file, durably (temp file, fsync, rename); on any failure nothing is left. */
 export function writeExport(path: string, entries: Iterable<StoredEntry>, format: 'csv' | 'cef', trail: Trail, version: string): number {
   const temp = `${path}.${process.pid}.tmp`;
   const fd = openSync(temp, 'w', 0o644);
@@ -85,18 +102,17 @@ export function writeExport(path: string, entries: Iterable<StoredEntry>, format
   try {
     if (format === 'csv') writeSync(fd, `${CSV_HEADER.join(',')}\n`);
     for (const stored of entries) {
-      const action = parse(stored)?.action;
-      if (!action || !inTrail(action, trail)) continue;
-      const line = format === 'csv' ? csvLine(stored) : cefLine(stored, version);
-      if (line) {
-        writeSync(fd, `${line}\n`);
-        count++;
-      }
+      if (!inTrail(parse(stored).action, trail)) continue;
+      writeSync(fd, `${format === 'csv' ? csvLine(stored) : cefLine(stored, version)}\n`);
+      count++;
     }
     fsyncSync(fd);
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    rmSync(temp, { force: true });
+    throw error;
   }
+  closeSync(fd);
   renameSync(temp, path);
   return count;
 }

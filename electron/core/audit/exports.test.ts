@@ -1,0 +1,124 @@
+import Database from 'better-sqlite3';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DATABASE_FILE } from '../store/database';
+import { openAudit } from '../testing/audit-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import type { StoredEntry } from './audit-log';
+import { writeExport } from './exports';
+import { leafHash, MemoryTree, nodesCompletedBy } from './merkle';
+
+let dataDir: string;
+let cleanup: () => void;
+let opened: ReturnType<typeof openAudit> | null = null;
+beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
+afterEach(() => {
+  opened?.close();
+  opened = null;
+  cleanup();
+});
+const open = () => (opened = openAudit(dataDir));
+const reopen = () => {
+  opened?.close();
+  return open();
+};
+const operator = { type: 'operator', id: 'test' } as const;
+
+/** Reads a CSV file with Python's csv module: a parser that shares no code with Custos. */
+function readCsv(path: string): string[][] {
+  const script = 'import csv,json,sys\nprint(json.dumps(list(csv.reader(open(sys.argv[1], newline="")))))';
+  return JSON.parse(execFileSync('python3', ['-c', script, path], { encoding: 'utf8' })) as string[][];
+}
+
+describe('CSV export', () => {
+  it('neutralises formulas in text fields only: every signature comes back exactly, = + - @ text is defused', () => {
+    const { audit } = open();
+    const log = audit.log();
+    for (const id of ['=HYPERLINK("http://x")', '+1+1', '-2+3', '@SUM(A1)', 'plain']) {
+      audit.record({ actor: { type: 'operator', id }, action: 'token.select', object: { type: 'token', id } });
+    }
+    // Real signatures are random: record until one base64 signature starts with “+”, as 7 of 346 did.
+    for (let i = 0; i < 2000 && ![...log.entries()].some((e) => e.signature.toString('base64').startsWith('+')); i++) {
+      audit.record({ actor: operator, action: 'token.list' });
+    }
+    const path = join(dataDir, 'log.csv');
+    const count = writeExport(path, log.entries(), 'csv', 'all', 'test');
+    const [header, ...rows] = readCsv(path);
+    expect(rows).toHaveLength(count);
+    expect(count).toBe(log.size());
+    const column = (name: string) => header!.indexOf(name);
+    const stored = [...log.entries()];
+    rows.forEach((row, i) => {
+      expect(row[column('signature_base64')], `signature of entry ${i}`).toBe(stored[i]!.signature.toString('base64'));
+      expect(row[column('key_id')]).toBe(stored[i]!.keyId);
+      expect(row[column('params_sha256')]).toBe((JSON.parse(stored[i]!.entry) as { params: string | null }).params ?? '');
+    });
+    expect(rows.some((row) => row[column('signature_base64')]!.startsWith('+'))).toBe(true);
+    const objectIds = rows.map((row) => row[column('object_id')]);
+    expect(objectIds).toEqual(expect.arrayContaining(["'=HYPERLINK(\"http://x\")", "'+1+1", "'-2+3", "'@SUM(A1)", 'plain']));
+    expect(rows.map((row) => row[column('actor_id')])).toEqual(expect.arrayContaining(["'=HYPERLINK(\"http://x\")", "'@SUM(A1)"]));
+  });
+});
+
+describe('CEF export', () => {
+  it('escapes TAB and other control characters instead of dropping them, with CEF escaping for extension values', () => {
+    const { audit } = open();
+    const id = 'a\tb\u0001c\\d=e\nf|g';
+    audit.record({ actor: operator, action: 'token.select', object: { type: 'token', id } });
+    const path = join(dataDir, 'log.cef');
+    writeExport(path, audit.log().entries(), 'cef', 'all', 'test');
+    const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+    expect(lines).toHaveLength(audit.log().size());
+    const line = lines.find((l) => l.includes('|token.select|'))!;
+    // eslint-disable-next-line no-control-regex -- checking that no control character is left raw
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f]/u);
+    expect(line).toContain('cs1=token:a\\u0009b\\u0001c\\\\d\\=e\\nf|g cn1Label');
+  });
+});
+
+describe('exports never drop an entry', () => {
+  it('fail, naming the entry, when one does not parse, and leave no file behind', () => {
+    const { audit } = open();
+    audit.record({ actor: operator, action: 'token.list' });
+    const entries: StoredEntry[] = [...audit.log().entries()];
+    entries[1] = { ...entries[1]!, entry: '{"v":1,"seq":1,' };
+    for (const format of ['csv', 'cef'] as const) {
+      const path = join(dataDir, `log.${format}`);
+      expect(() => writeExport(path, entries, format, 'key-management', 'test')).toThrow(
+        expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED', message: expect.stringMatching(/entry 1 is not a well-formed entry/) }),
+      );
+      expect(existsSync(path)).toBe(false);
+      expect(existsSync(`${path}.${process.pid}.tmp`)).toBe(false);
+    }
+  });
+});
+
+describe('checkpoints verify what is new since the last verified checkpoint before signing', () => {
+  it('refuse to sign over an entry edited after the last checkpoint, even with the stored tree rewritten to match', () => {
+    const { audit } = open();
+    audit.log().checkpoint('before');
+    for (let i = 0; i < 5; i++) audit.record({ actor: operator, action: 'token.list' });
+    const before = audit.log().checkpoints().length;
+    opened!.close();
+    opened = null;
+    // An attacker with the database file changes an entry and makes the tree agree with it.
+    const db = new Database(join(dataDir, DATABASE_FILE));
+    db.exec('DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_tree_no_delete;');
+    db.prepare(`UPDATE audit_entries SET entry = replace(entry, 'token.list', 'token.info') WHERE seq = (SELECT max(seq) - 1 FROM audit_entries)`).run();
+    db.exec('DELETE FROM audit_tree');
+    const tree = new MemoryTree();
+    const insert = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
+    (db.prepare('SELECT entry FROM audit_entries ORDER BY seq').all() as { entry: string }[]).forEach(({ entry }, i) => {
+      const leaf = leafHash(Buffer.from(entry));
+      for (const node of nodesCompletedBy(i, leaf, tree)) insert.run(node.level, node.index, node.hash);
+      tree.append(leaf);
+    });
+    db.close();
+    const log = reopen().audit.log();
+    const edited = log.size() - 2;
+    expect(() => log.checkpoint('after')).toThrow(expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED', message: expect.stringContaining(`entry ${edited} is missing, edited or not signed`) }));
+    expect(log.checkpoints()).toHaveLength(before);
+  });
+});
