@@ -82,6 +82,7 @@ export class AuditLog {
   private verified: FrontierTree;
   private problem: string | null = null;
   private publicKeyObject: KeyObject | null = null;
+  private readonly provenRoots = new Map<number, Buffer>();
 
   constructor(
     private readonly store: Store,
@@ -112,6 +113,7 @@ export class AuditLog {
     } catch (error) {
       // Rolled back: the in-memory tree must not keep leaves the database does not have.
       this.tip = before;
+      this.provenRoots.clear();
       throw error;
     }
   }
@@ -145,6 +147,7 @@ export class AuditLog {
       batch.forEach(({ resolve }, i) => resolve(entries[i]!));
     } catch (error) {
       this.tip = before;
+      this.provenRoots.clear();
       batch.forEach(({ reject }) => reject(error));
     }
   }
@@ -275,6 +278,7 @@ export class AuditLog {
       });
     } catch (error) {
       ({ tip: this.tip, verified: this.verified, problem: this.problem } = before);
+      this.provenRoots.clear();
       throw error;
     }
   }
@@ -302,11 +306,16 @@ export class AuditLog {
   private trustedRoot(size: number): Buffer {
     if (size === this.tip.size) return this.tip.root();
     if (size === 0) return EMPTY_ROOT;
+    const known = this.provenRoots.get(size);
+    if (known) return known;
     // An earlier root from stored nodes is believed only when proven a prefix of the trusted one.
     const root = rootHash(this.nodes, size);
     if (!verifyConsistency(size, this.tip.size, root, this.tip.root(), consistencyProof(this.nodes, size, this.tip.size))) {
       throw this.corrupt(`The stored audit tree does not agree with the entries for the first ${size} entries.`);
     }
+    // A proven root of a prefix never changes; a few are kept for the proof that usually follows.
+    if (this.provenRoots.size >= 64) this.provenRoots.delete(this.provenRoots.keys().next().value!);
+    this.provenRoots.set(size, root);
     return root;
   }
 
