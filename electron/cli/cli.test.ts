@@ -9,6 +9,7 @@ import { Store } from '../core/store/database';
 import { softHsmPaths } from '../core/hsm/softhsm';
 import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
+import { asDatabaseWriter, replaceAuditKeyInToken } from '../core/testing/audit-fixture';
 import { EXIT, runCli } from './cli';
 
 let dataDir: string;
@@ -168,6 +169,40 @@ function io() {
     { out: () => stdout, err: () => stderr },
   );
 }
+
+describe('custos and a rolled-back or re-keyed audit log', () => {
+  const entriesOnDisk = () => {
+    const store = Store.open(dataDir);
+    const n = store.get<{ n: number }>({ text: 'SELECT count(*) AS n FROM audit_entries', params: [] } as never)!.n;
+    store.close();
+    return n;
+  };
+
+  it('says AUDIT_ROLLBACK in status and every command, records nothing, and audit verify fails naming it', async () => {
+    for (let i = 0; i < 5; i++) await custos('status');
+    expect((await custos('audit', 'verify')).code).toBe(EXIT.ok);
+    asDatabaseWriter(dataDir, (db) => db.exec('DELETE FROM audit_entries WHERE seq >= 3; DELETE FROM audit_checkpoints;'));
+    const before = entriesOnDisk();
+    const status = await custos('status');
+    expect(status.stdout).toMatch(/Audit log UNAVAILABLE \(AUDIT_ROLLBACK\): .*rolled back/);
+    const checkpoint = await custos('audit', 'checkpoint');
+    expect(checkpoint.stderr).toMatch(/^Error AUDIT_ROLLBACK: /);
+    const verify = await custos('audit', 'verify');
+    expect(verify.code).toBe(EXIT.verification);
+    expect(verify.stderr).toMatch(/^Error AUDIT_VERIFY_FAILED: The audit log FAILED verification \(rolled-back\): AUDIT_ROLLBACK: /);
+    expect(verify.stderr).toMatch(/also: a checkpoint kept outside the log commits to \d+ entries but the log has only 3/);
+    expect(entriesOnDisk()).toBe(before);
+  });
+
+  it('fails audit verify, not just warns, when the audit token holds another key than the one on record', async () => {
+    await custos('status');
+    replaceAuditKeyInToken(dataDir);
+    const verify = await custos('audit', 'verify');
+    expect(verify.code).toBe(EXIT.verification);
+    expect(verify.stderr).toMatch(/\(key-mismatch\): AUDIT_KEY_MISMATCH: The audit token holds a different key from the one on record/);
+    expect((await custos('audit', 'verify', '--json')).json()).toMatchObject({ ok: false, error: { code: 'AUDIT_VERIFY_FAILED' } });
+  });
+});
 
 describe('custos audit verify --key', () => {
   it('trusts only the key it is given: a log signed by another key fails as unknown-key', async () => {

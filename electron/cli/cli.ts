@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { AuditVerdict } from '../../shared/audit';
+import type { AuditStatus, AuditVerdict } from '../../shared/audit';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { parseVerifierKey, readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
@@ -174,7 +174,7 @@ function requestFor(command: string, positionals: string[], values: Values & { s
   const ref = values.serial !== undefined ? { serial: values.serial, label: values.label ?? '' } : null;
   switch (command) {
     case 'status':
-      return call('app.snapshot', {}, (s) => `Data directory: ${s.dataDir}\n${renderStatus(s.tokens)}Selected token: ${s.selectedToken ? `${s.selectedToken.label} (${s.selectedToken.serial})` : 'none'}\n`);
+      return call('app.snapshot', {}, (s) => `Data directory: ${s.dataDir}\n${renderStatus(s.tokens)}Selected token: ${s.selectedToken ? `${s.selectedToken.label} (${s.selectedToken.serial})` : 'none'}\n${renderAuditStatus(s.audit)}`);
     case 'token list':
       return call('tokens.status', {}, renderStatus);
     case 'token mechanisms':
@@ -368,6 +368,11 @@ function renderStatus(status: ModuleStatus): string {
     for (const warning of t?.warnings ?? []) if (t?.initialized) lines.push(`    ! ${warning}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+function renderAuditStatus(status: AuditStatus): string {
+  if (status.state === 'ready') return `Audit log: ready, ${status.size} entries, key ${status.keyId.slice(0, 16)} in token ${status.token.label} (${status.token.serial})\n`;
+  return `Audit log UNAVAILABLE (${status.code}): ${status.message}\n${status.remedy.map((step) => `  → ${step}\n`).join('')}`;
 }
 
 function renderMechanisms({ token, mechanisms }: TokenMechanisms): string {

@@ -402,7 +402,14 @@ export class CustosCore {
   /** Verifies the live log (optionally against checkpoints kept elsewhere) and records that it did. */
   async verifyAudit(options: VerifyOptions = {}): Promise<AuditVerdict> {
     const proven = this.audit.provenKey();
-    const verdict = await verifyStoredLog(this.store, { ...options, ...(options.key ? {} : proven ? { key: proven, keySource: 'token' as const } : {}) });
+    const finding = this.audit.finding();
+    const verdict = await verifyStoredLog(this.store, {
+      ...options,
+      ...(options.key ? {} : proven ? { key: proven, keySource: 'token' as const } : {}),
+      // The checkpoint kept in the audit token is trusted like one kept by an auditor.
+      trustedCheckpoints: [...(options.trustedCheckpoints ?? []), ...this.audit.anchors()],
+      ...(finding ? { findings: [{ kind: finding.code === 'AUDIT_ROLLBACK' ? ('rolled-back' as const) : ('key-mismatch' as const), seq: null, message: `${finding.code}: ${finding.message}` }] } : {}),
+    });
     await this.audit.tryRecord({
       actor: this.actor,
       action: 'audit.verify',

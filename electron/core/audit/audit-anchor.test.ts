@@ -8,7 +8,7 @@ import { ModuleHost } from '../hsm/module-host';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
 import { Settings } from '../settings/settings';
 import { DATABASE_FILE } from '../store/database';
-import { openAudit } from '../testing/audit-fixture';
+import { asDatabaseWriter as asWriter, openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { ANCHOR_APPLICATION } from './audit-anchor';
 import { CHECKPOINT_EVERY } from './audit-service';
@@ -40,15 +40,7 @@ function useFor(n: number): number {
   return size;
 }
 
-/** An attacker with the database file alone, working on it while Custos is closed. */
-function asDatabaseWriter(change: (db: Database.Database) => void): void {
-  const db = new Database(join(dataDir, DATABASE_FILE));
-  const triggers = db.prepare("SELECT sql FROM sqlite_schema WHERE type = 'trigger'").all() as { sql: string }[];
-  db.exec(db.prepare("SELECT group_concat('DROP TRIGGER ' || name || ';', ' ') AS s FROM sqlite_schema WHERE type = 'trigger'").pluck().get() as string);
-  change(db);
-  for (const { sql } of triggers) db.exec(sql);
-  db.close();
-}
+const asDatabaseWriter = (change: (db: Database.Database) => void) => asWriter(dataDir, change);
 
 const entriesOnDisk = () => {
   const db = new Database(join(dataDir, DATABASE_FILE), { readonly: true });

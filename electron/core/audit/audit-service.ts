@@ -83,7 +83,9 @@ export class AuditService {
   log(): AuditLog {
     if (this.current) return this.current;
     const status = this.status();
-    throw new CustosError('AUDIT_UNAVAILABLE', status.state === 'unavailable' ? status.message : 'The audit log is not open.', status.state === 'unavailable' ? status.remedy : []);
+    // A rolled-back log says so in every refusal, not just "unavailable".
+    const code = this.failure?.code === 'AUDIT_ROLLBACK' ? 'AUDIT_ROLLBACK' : 'AUDIT_UNAVAILABLE';
+    throw new CustosError(code, status.state === 'unavailable' ? status.message : 'The audit log is not open.', status.state === 'unavailable' ? status.remedy : []);
   }
 
   record<T = void>(event: AuditEvent, change?: () => T): T {
