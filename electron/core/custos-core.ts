@@ -395,7 +395,7 @@ export class CustosCore {
   checkpoint(reason: string) {
     const log = this.audit.log();
     log.record({ actor: this.actor, action: 'audit.checkpoint', params: { reason } });
-    const { treeSize, note, createdAt } = log.checkpoint(reason);
+    const { treeSize, note, createdAt } = this.audit.checkpoint(reason);
     return { treeSize, note, createdAt, reason };
   }
 
@@ -426,7 +426,7 @@ export class CustosCore {
   exportAudit(target: string, format: 'bundle' | 'csv' | 'cef', trail: Trail): { path: string; entries: number; checkpoint: CheckpointInfo } {
     const log = this.audit.log();
     log.record({ actor: this.actor, action: 'audit.export', params: { format, trail } });
-    const closing = log.checkpoint(`export (${format})`);
+    const closing = this.audit.checkpoint(`export (${format})`);
     const checkpoint = { treeSize: closing.treeSize, note: closing.note, createdAt: closing.createdAt, reason: closing.reason };
     try {
       if (format === 'bundle') {
