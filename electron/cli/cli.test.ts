@@ -159,6 +159,27 @@ describe('custos audit', () => {
     expect((await custos('audit', 'key')).stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     expect((await custos('audit', 'key', '--verifier')).stdout).toMatch(/^custos\.local\/audit\/[0-9a-f]{16}\+[0-9a-f]{8}\+/);
   });
+
+  it('records proof, consistency and key reads like every request, refusals with their code', async () => {
+    await custos('status');
+    expect((await custos('audit', 'proof', '--seq', '0')).code).toBe(EXIT.ok);
+    expect((await custos('audit', 'consistency', '--from', '1')).code).toBe(EXIT.ok);
+    expect((await custos('audit', 'key', '--verifier')).code).toBe(EXIT.ok);
+    expect((await custos('audit', 'proof', '--seq', '999')).stderr).toMatch(/^Error AUDIT_NOT_FOUND/);
+    expect((await custos('audit', 'consistency', '--from', 'x')).code).toBe(EXIT.invalidInput);
+    const store = Store.open(dataDir);
+    const rows = store.all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never);
+    store.close();
+    const reads = rows.map((r) => JSON.parse(r.entry) as { action: string; actor: { id: string }; result: { status: string; code?: string } }).filter((e) => ['audit.proof', 'audit.consistency', 'audit.key.export'].includes(e.action));
+    expect(reads.map((e) => [e.action, e.result.status, e.result.code ?? null])).toEqual([
+      ['audit.proof', 'ok', null],
+      ['audit.consistency', 'ok', null],
+      ['audit.key.export', 'ok', null],
+      ['audit.proof', 'failed', 'AUDIT_NOT_FOUND'],
+      ['audit.consistency', 'refused', 'IPC_INVALID_PAYLOAD'],
+    ]);
+    expect(reads.every((e) => e.actor.id === 'cli')).toBe(true);
+  });
 });
 
 function io() {

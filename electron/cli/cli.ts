@@ -12,7 +12,7 @@ import type { Envelope, ErrorCode, WireError } from '../../shared/errors';
 import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
-import { isCustosError } from '../core/errors';
+import { CustosError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { renderVerdict, REPORT_USAGE, reportRequest, standaloneReportVerify, verifyReportCommand } from './report-commands';
@@ -208,27 +208,32 @@ function requestFor(command: string, positionals: string[], values: Values & { s
     case 'audit checkpoint':
       return call('audit.checkpoint', {}, (c) => c.note);
     case 'audit key':
-      return async (core) => ({
-        envelope: { ok: true, value: { pem: core.audit.publicKeyPem(), verifierKey: core.audit.verifierKey() } },
-        render: ((k: { pem: string; verifierKey: string }) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string,
-      });
+      return async (core) => {
+        const value = await recordedRead(core, 'audit.key.export', { verifier: values.verifier === true }, () => ({ pem: core.audit.publicKeyPem(), verifierKey: core.audit.verifierKey() }));
+        return { envelope: { ok: true, value }, render: ((k: typeof value) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string };
+      };
     case 'audit proof':
       return async (core) => {
-        const log = core.audit.log();
         const seq = Number(values.seq);
-        const size = values.size === undefined ? log.size() : Number(values.size);
-        if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(size)) return usageFailure('audit proof needs --seq N and optionally --size M.');
-        const entry = log.entry(seq);
-        const value = { seq, treeSize: size, root: log.root(size).toString('base64'), entry: entry.entry, proof: log.inclusionProof(seq, size).map((h) => h.toString('base64')) };
+        const size = values.size === undefined ? undefined : Number(values.size);
+        const value = await recordedRead(core, 'audit.proof', { seq: values.seq ?? null, size: values.size ?? null }, () => {
+          const log = core.audit.log();
+          const treeSize = size ?? log.size();
+          if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(treeSize)) throw usageError('audit proof needs --seq N and optionally --size M.');
+          const entry = log.entry(seq);
+          return { seq, treeSize, root: log.root(treeSize).toString('base64'), entry: entry.entry, proof: log.inclusionProof(seq, treeSize).map((h) => h.toString('base64')) };
+        });
         return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
       };
     case 'audit consistency':
       return async (core) => {
-        const log = core.audit.log();
         const from = Number(values.from);
-        const to = values.to === undefined ? log.size() : Number(values.to);
-        if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) return usageFailure('audit consistency needs --from A and optionally --to B.');
-        const value = { from, to, fromRoot: log.root(from).toString('base64'), toRoot: log.root(to).toString('base64'), proof: log.consistencyProof(from, to).map((h) => h.toString('base64')) };
+        const value = await recordedRead(core, 'audit.consistency', { from: values.from ?? null, to: values.to ?? null }, () => {
+          const log = core.audit.log();
+          const to = values.to === undefined ? log.size() : Number(values.to);
+          if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw usageError('audit consistency needs --from A and optionally --to B.');
+          return { from, to, fromRoot: log.root(from).toString('base64'), toRoot: log.root(to).toString('base64'), proof: log.consistencyProof(from, to).map((h) => h.toString('base64')) };
+        });
         return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
       };
     case 'custodian list':
@@ -270,6 +275,26 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       }
       return null;
   }
+}
+
+/**
+ * Reads the CLI answers itself rather than through the router are recorded like every request:
+ * after they answer, and refusals too (with their code).
+ */
+async function recordedRead<T>(core: CustosCore, action: string, params: unknown, read: () => T): Promise<T> {
+  try {
+    const value = read();
+    await core.audit.tryRecord({ actor: core.actor, action, params });
+    return value;
+  } catch (error) {
+    const code = isCustosError(error) ? error.code : 'INTERNAL';
+    await core.audit.tryRecord({ actor: core.actor, action, params, result: { status: code.startsWith('IPC_') ? 'refused' : 'failed', code } });
+    throw error;
+  }
+}
+
+function usageError(message: string): CustosError {
+  return new CustosError('IPC_INVALID_PAYLOAD', message, ['Run `custos --help` for the options.']);
 }
 
 function verifyOptions(values: Values, io: Io): VerifyOptions {
