@@ -225,6 +225,24 @@ describe('custos and a rolled-back or re-keyed audit log', () => {
   });
 });
 
+describe('custos audit copy', () => {
+  it('keeps the latest checkpoint in a second file too, and refuses (recorded) a folder that does not exist', async () => {
+    await custos('status');
+    const copy = join(dataDir, 'usb-checkpoint.txt');
+    expect((await custos('audit', 'copy', '--file', copy)).stdout).toMatch(/now also kept in/);
+    const first = readFileSync(copy, 'utf8');
+    expect(first).toMatch(/^custos\.local\/audit\/[0-9a-f]{16}\n\d+\n/);
+    const signed = await custos('audit', 'checkpoint');
+    expect(readFileSync(copy, 'utf8')).toBe(signed.stdout);
+    const refused = await custos('audit', 'copy', '--file', join(dataDir, 'no', 'such', 'dir', 'x.txt'));
+    expect(refused).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD/) });
+    const store = Store.open(dataDir);
+    const actions = store.all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never).map((r) => JSON.parse(r.entry) as { action: string; result: { status: string } });
+    store.close();
+    expect(actions.filter((e) => e.action === 'audit.anchor.copy').map((e) => e.result.status)).toEqual(['ok', 'refused']);
+  });
+});
+
 describe('custos audit verify --key', () => {
   it('trusts only the key it is given: a log signed by another key fails as unknown-key', async () => {
     await custos('status');

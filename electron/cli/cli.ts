@@ -53,6 +53,7 @@ ${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
   audit checkpoint                    Sign a checkpoint of the log now and print it
   audit key [--verifier]              The audit public key (PEM), or its signed-note verifier key
+  audit copy --file PATH | --off      Also keep the latest checkpoint in PATH (removable media)
   audit proof --seq N [--size M]      Inclusion proof of entry N in the log of size M
   audit consistency --from A [--to B] Consistency proof between two log sizes
 
@@ -114,6 +115,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         level: { type: 'string' },
         'module-path': { type: 'string' },
         pdf: { type: 'string' },
+        off: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -211,6 +213,13 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       return async (core) => {
         const value = await recordedRead(core, 'audit.key.export', { verifier: values.verifier === true }, () => ({ pem: core.audit.publicKeyPem(), verifierKey: core.audit.verifierKey() }));
         return { envelope: { ok: true, value }, render: ((k: typeof value) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string };
+      };
+    case 'audit copy':
+      return async (core) => {
+        const file = str(values.file);
+        if ((file === undefined) === !values.off) return usageFailure('audit copy needs --file PATH (an absolute path) or --off.');
+        const value = core.audit.setAnchorCopy(file === undefined ? null : resolve(file), core.actor);
+        return { envelope: { ok: true, value }, render: ((v: typeof value) => (v.path ? `The latest checkpoint is now also kept in ${v.path}.\n` : 'The latest checkpoint is kept in the audit token only.\n')) as (v: never) => string };
       };
     case 'audit proof':
       return async (core) => {

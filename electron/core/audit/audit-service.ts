@@ -1,4 +1,6 @@
 import { randomBytes, verify } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
 import type { ModuleInfo, TokenRef } from '../../../shared/tokens';
 import { CustosError, isCustosError } from '../errors';
@@ -175,6 +177,21 @@ export class AuditService {
     if (this.options.store.inTransaction) setImmediate(() => this.anchorLatest());
     else this.anchorLatest();
     return stored;
+  }
+
+  /**
+   * Sets (or, with null, stops) the second place the latest checkpoint is kept, e.g. a file on
+   * removable media; recorded, and written at once so it is never behind from the start.
+   */
+  setAnchorCopy(path: string | null, actor: AuditActor): { path: string | null } {
+    if (path !== null && (!isAbsolute(path) || !existsSync(dirname(path)) || !statSync(dirname(path)).isDirectory())) {
+      this.record({ actor, action: 'audit.anchor.copy', params: { path }, result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
+      throw new CustosError('IPC_INVALID_PAYLOAD', 'The checkpoint copy needs an absolute file path in a folder that exists.', ['Attach the removable medium and give the full path, e.g. /media/usb/custos-checkpoint.txt.']);
+    }
+    this.record({ actor, action: 'audit.anchor.copy', params: { path } }, () => this.options.settings.set('audit.anchorCopy', path));
+    // A new checkpoint covers the entry just recorded; anchoring it writes the token and the copy.
+    if (path !== null) this.checkpoint('checkpoint copy set');
+    return { path };
   }
 
   close(): void {
