@@ -49,6 +49,10 @@ export const AuditProblemKind = z.enum([
   'unknown-key',
   'forged-checkpoint',
   'inconsistent-checkpoint',
+  /** The log no longer extends the checkpoint kept in the audit token (or its copy): AUDIT_ROLLBACK. */
+  'rolled-back',
+  /** The audit token holds another key than the one on record, or none. */
+  'key-mismatch',
   'malformed',
   'tree-corrupt',
   'bad-proof',

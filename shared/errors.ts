@@ -50,6 +50,8 @@ export const ErrorCode = z.enum([
   'AUDIT_BUNDLE_INVALID',
   'AUDIT_NOT_FOUND',
   'AUDIT_TREE_CORRUPT',
+  /** The log no longer extends a checkpoint kept outside the database (the audit token, its copy). */
+  'AUDIT_ROLLBACK',
   // Custodians and their factors
   'CUSTODIAN_NOT_FOUND',
   'CUSTODIAN_EXISTS',

@@ -9,6 +9,7 @@ import { Store } from '../core/store/database';
 import { softHsmPaths } from '../core/hsm/softhsm';
 import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
+import { asDatabaseWriter, replaceAuditKeyInToken } from '../core/testing/audit-fixture';
 import { EXIT, runCli } from './cli';
 
 let dataDir: string;
@@ -158,6 +159,27 @@ describe('custos audit', () => {
     expect((await custos('audit', 'key')).stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     expect((await custos('audit', 'key', '--verifier')).stdout).toMatch(/^custos\.local\/audit\/[0-9a-f]{16}\+[0-9a-f]{8}\+/);
   });
+
+  it('records proof, consistency and key reads like every request, refusals with their code', async () => {
+    await custos('status');
+    expect((await custos('audit', 'proof', '--seq', '0')).code).toBe(EXIT.ok);
+    expect((await custos('audit', 'consistency', '--from', '1')).code).toBe(EXIT.ok);
+    expect((await custos('audit', 'key', '--verifier')).code).toBe(EXIT.ok);
+    expect((await custos('audit', 'proof', '--seq', '999')).stderr).toMatch(/^Error AUDIT_NOT_FOUND/);
+    expect((await custos('audit', 'consistency', '--from', 'x')).code).toBe(EXIT.invalidInput);
+    const store = Store.open(dataDir);
+    const rows = store.all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never);
+    store.close();
+    const reads = rows.map((r) => JSON.parse(r.entry) as { action: string; actor: { id: string }; result: { status: string; code?: string } }).filter((e) => ['audit.proof', 'audit.consistency', 'audit.key.export'].includes(e.action));
+    expect(reads.map((e) => [e.action, e.result.status, e.result.code ?? null])).toEqual([
+      ['audit.proof', 'ok', null],
+      ['audit.consistency', 'ok', null],
+      ['audit.key.export', 'ok', null],
+      ['audit.proof', 'failed', 'AUDIT_NOT_FOUND'],
+      ['audit.consistency', 'refused', 'IPC_INVALID_PAYLOAD'],
+    ]);
+    expect(reads.every((e) => e.actor.id === 'cli')).toBe(true);
+  });
 });
 
 function io() {
@@ -168,6 +190,58 @@ function io() {
     { out: () => stdout, err: () => stderr },
   );
 }
+
+describe('custos and a rolled-back or re-keyed audit log', () => {
+  const entriesOnDisk = () => {
+    const store = Store.open(dataDir);
+    const n = store.get<{ n: number }>({ text: 'SELECT count(*) AS n FROM audit_entries', params: [] } as never)!.n;
+    store.close();
+    return n;
+  };
+
+  it('says AUDIT_ROLLBACK in status and every command, records nothing, and audit verify fails naming it', async () => {
+    for (let i = 0; i < 5; i++) await custos('status');
+    expect((await custos('audit', 'verify')).code).toBe(EXIT.ok);
+    asDatabaseWriter(dataDir, (db) => db.exec('DELETE FROM audit_entries WHERE seq >= 3; DELETE FROM audit_checkpoints;'));
+    const before = entriesOnDisk();
+    const status = await custos('status');
+    expect(status.stdout).toMatch(/Audit log UNAVAILABLE \(AUDIT_ROLLBACK\): .*rolled back/);
+    const checkpoint = await custos('audit', 'checkpoint');
+    expect(checkpoint.stderr).toMatch(/^Error AUDIT_ROLLBACK: /);
+    const verify = await custos('audit', 'verify');
+    expect(verify.code).toBe(EXIT.verification);
+    expect(verify.stderr).toMatch(/^Error AUDIT_VERIFY_FAILED: The audit log FAILED verification \(rolled-back\): AUDIT_ROLLBACK: /);
+    expect(verify.stderr).toMatch(/also: a checkpoint kept outside the log commits to \d+ entries but the log has only 3/);
+    expect(entriesOnDisk()).toBe(before);
+  });
+
+  it('fails audit verify, not just warns, when the audit token holds another key than the one on record', async () => {
+    await custos('status');
+    replaceAuditKeyInToken(dataDir);
+    const verify = await custos('audit', 'verify');
+    expect(verify.code).toBe(EXIT.verification);
+    expect(verify.stderr).toMatch(/\(key-mismatch\): AUDIT_KEY_MISMATCH: The audit token holds a different key from the one on record/);
+    expect((await custos('audit', 'verify', '--json')).json()).toMatchObject({ ok: false, error: { code: 'AUDIT_VERIFY_FAILED' } });
+  });
+});
+
+describe('custos audit copy', () => {
+  it('keeps the latest checkpoint in a second file too, and refuses (recorded) a folder that does not exist', async () => {
+    await custos('status');
+    const copy = join(dataDir, 'usb-checkpoint.txt');
+    expect((await custos('audit', 'copy', '--file', copy)).stdout).toMatch(/now also kept in/);
+    const first = readFileSync(copy, 'utf8');
+    expect(first).toMatch(/^custos\.local\/audit\/[0-9a-f]{16}\n\d+\n/);
+    const signed = await custos('audit', 'checkpoint');
+    expect(readFileSync(copy, 'utf8')).toBe(signed.stdout);
+    const refused = await custos('audit', 'copy', '--file', join(dataDir, 'no', 'such', 'dir', 'x.txt'));
+    expect(refused).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD/) });
+    const store = Store.open(dataDir);
+    const actions = store.all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never).map((r) => JSON.parse(r.entry) as { action: string; result: { status: string } });
+    store.close();
+    expect(actions.filter((e) => e.action === 'audit.anchor.copy').map((e) => e.result.status)).toEqual(['ok', 'refused']);
+  });
+});
 
 describe('custos audit verify --key', () => {
   it('trusts only the key it is given: a log signed by another key fails as unknown-key', async () => {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { AuditVerdict } from '../../shared/audit';
+import type { AuditStatus, AuditVerdict } from '../../shared/audit';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { parseVerifierKey, readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
@@ -12,7 +12,7 @@ import type { Envelope, ErrorCode, WireError } from '../../shared/errors';
 import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
-import { isCustosError } from '../core/errors';
+import { CustosError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { renderVerdict, REPORT_USAGE, reportRequest, standaloneReportVerify, verifyReportCommand } from './report-commands';
@@ -54,6 +54,7 @@ ${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE
   audit checkpoint                    Sign a checkpoint of the log now and print it
   audit repair-tree                   Rebuild the stored Merkle tree from the entries (recorded)
   audit key [--verifier]              The audit public key (PEM), or its signed-note verifier key
+  audit copy --file PATH | --off      Also keep the latest checkpoint in PATH (removable media)
   audit proof --seq N [--size M]      Inclusion proof of entry N in the log of size M
   audit consistency --from A [--to B] Consistency proof between two log sizes
 
@@ -115,6 +116,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         level: { type: 'string' },
         'module-path': { type: 'string' },
         pdf: { type: 'string' },
+        off: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
       },
@@ -175,7 +177,7 @@ function requestFor(command: string, positionals: string[], values: Values & { s
   const ref = values.serial !== undefined ? { serial: values.serial, label: values.label ?? '' } : null;
   switch (command) {
     case 'status':
-      return call('app.snapshot', {}, (s) => `Data directory: ${s.dataDir}\n${renderStatus(s.tokens)}Selected token: ${s.selectedToken ? `${s.selectedToken.label} (${s.selectedToken.serial})` : 'none'}\n`);
+      return call('app.snapshot', {}, (s) => `Data directory: ${s.dataDir}\n${renderStatus(s.tokens)}Selected token: ${s.selectedToken ? `${s.selectedToken.label} (${s.selectedToken.serial})` : 'none'}\n${renderAuditStatus(s.audit)}`);
     case 'token list':
       return call('tokens.status', {}, renderStatus);
     case 'token mechanisms':
@@ -215,27 +217,39 @@ function requestFor(command: string, positionals: string[], values: Values & { s
           `Rebuilt the audit tree from its ${r.size} entries: ${r.rewritten} stored nodes rewritten. The repair is recorded in the log.\nRoot: ${r.root}\n`) as (v: never) => string,
       });
     case 'audit key':
-      return async (core) => ({
-        envelope: { ok: true, value: { pem: core.audit.publicKeyPem(), verifierKey: core.audit.verifierKey() } },
-        render: ((k: { pem: string; verifierKey: string }) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string,
-      });
+      return async (core) => {
+        const value = await recordedRead(core, 'audit.key.export', { verifier: values.verifier === true }, () => ({ pem: core.audit.publicKeyPem(), verifierKey: core.audit.verifierKey() }));
+        return { envelope: { ok: true, value }, render: ((k: typeof value) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string };
+      };
+    case 'audit copy':
+      return async (core) => {
+        const file = str(values.file);
+        if ((file === undefined) === !values.off) return usageFailure('audit copy needs --file PATH (an absolute path) or --off.');
+        const value = core.audit.setAnchorCopy(file === undefined ? null : resolve(file), core.actor);
+        return { envelope: { ok: true, value }, render: ((v: typeof value) => (v.path ? `The latest checkpoint is now also kept in ${v.path}.\n` : 'The latest checkpoint is kept in the audit token only.\n')) as (v: never) => string };
+      };
     case 'audit proof':
       return async (core) => {
-        const log = core.audit.log();
         const seq = Number(values.seq);
-        const size = values.size === undefined ? log.size() : Number(values.size);
-        if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(size)) return usageFailure('audit proof needs --seq N and optionally --size M.');
-        const entry = log.entry(seq);
-        const value = { seq, treeSize: size, root: log.root(size).toString('base64'), entry: entry.entry, proof: log.inclusionProof(seq, size).map((h) => h.toString('base64')) };
+        const size = values.size === undefined ? undefined : Number(values.size);
+        const value = await recordedRead(core, 'audit.proof', { seq: values.seq ?? null, size: values.size ?? null }, () => {
+          const log = core.audit.log();
+          const treeSize = size ?? log.size();
+          if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(treeSize)) throw usageError('audit proof needs --seq N and optionally --size M.');
+          const entry = log.entry(seq);
+          return { seq, treeSize, root: log.root(treeSize).toString('base64'), entry: entry.entry, proof: log.inclusionProof(seq, treeSize).map((h) => h.toString('base64')) };
+        });
         return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
       };
     case 'audit consistency':
       return async (core) => {
-        const log = core.audit.log();
         const from = Number(values.from);
-        const to = values.to === undefined ? log.size() : Number(values.to);
-        if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) return usageFailure('audit consistency needs --from A and optionally --to B.');
-        const value = { from, to, fromRoot: log.root(from).toString('base64'), toRoot: log.root(to).toString('base64'), proof: log.consistencyProof(from, to).map((h) => h.toString('base64')) };
+        const value = await recordedRead(core, 'audit.consistency', { from: values.from ?? null, to: values.to ?? null }, () => {
+          const log = core.audit.log();
+          const to = values.to === undefined ? log.size() : Number(values.to);
+          if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw usageError('audit consistency needs --from A and optionally --to B.');
+          return { from, to, fromRoot: log.root(from).toString('base64'), toRoot: log.root(to).toString('base64'), proof: log.consistencyProof(from, to).map((h) => h.toString('base64')) };
+        });
         return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
       };
     case 'custodian list':
@@ -277,6 +291,26 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       }
       return null;
   }
+}
+
+/**
+ * Reads the CLI answers itself rather than through the router are recorded like every request:
+ * after they answer, and refusals too (with their code).
+ */
+async function recordedRead<T>(core: CustosCore, action: string, params: unknown, read: () => T): Promise<T> {
+  try {
+    const value = read();
+    await core.audit.tryRecord({ actor: core.actor, action, params });
+    return value;
+  } catch (error) {
+    const code = isCustosError(error) ? error.code : 'INTERNAL';
+    await core.audit.tryRecord({ actor: core.actor, action, params, result: { status: code.startsWith('IPC_') ? 'refused' : 'failed', code } });
+    throw error;
+  }
+}
+
+function usageError(message: string): CustosError {
+  return new CustosError('IPC_INVALID_PAYLOAD', message, ['Run `custos --help` for the options.']);
 }
 
 function verifyOptions(values: Values, io: Io): VerifyOptions {
@@ -375,6 +409,11 @@ function renderStatus(status: ModuleStatus): string {
     for (const warning of t?.warnings ?? []) if (t?.initialized) lines.push(`    ! ${warning}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+function renderAuditStatus(status: AuditStatus): string {
+  if (status.state === 'ready') return `Audit log: ready, ${status.size} entries, key ${status.keyId.slice(0, 16)} in token ${status.token.label} (${status.token.serial})\n`;
+  return `Audit log UNAVAILABLE (${status.code}): ${status.message}\n${status.remedy.map((step) => `  → ${step}\n`).join('')}`;
 }
 
 function renderMechanisms({ token, mechanisms }: TokenMechanisms): string {

@@ -395,7 +395,7 @@ export class CustosCore {
   checkpoint(reason: string) {
     const log = this.audit.log();
     log.record({ actor: this.actor, action: 'audit.checkpoint', params: { reason } });
-    const { treeSize, note, createdAt } = log.checkpoint(reason);
+    const { treeSize, note, createdAt } = this.audit.checkpoint(reason);
     return { treeSize, note, createdAt, reason };
   }
 
@@ -413,7 +413,14 @@ export class CustosCore {
   /** Verifies the live log (optionally against checkpoints kept elsewhere) and records that it did. */
   async verifyAudit(options: VerifyOptions = {}): Promise<AuditVerdict> {
     const proven = this.audit.provenKey();
-    const verdict = await verifyStoredLog(this.store, { ...options, ...(options.key ? {} : proven ? { key: proven, keySource: 'token' as const } : {}) });
+    const finding = this.audit.finding();
+    const verdict = await verifyStoredLog(this.store, {
+      ...options,
+      ...(options.key ? {} : proven ? { key: proven, keySource: 'token' as const } : {}),
+      // The checkpoint kept in the audit token is trusted like one kept by an auditor.
+      trustedCheckpoints: [...(options.trustedCheckpoints ?? []), ...this.audit.anchors()],
+      ...(finding ? { findings: [{ kind: finding.code === 'AUDIT_ROLLBACK' ? ('rolled-back' as const) : ('key-mismatch' as const), seq: null, message: `${finding.code}: ${finding.message}` }] } : {}),
+    });
     await this.audit.tryRecord({
       actor: this.actor,
       action: 'audit.verify',
@@ -432,7 +439,7 @@ export class CustosCore {
     log.record({ actor: this.actor, action: 'audit.export', params: { format, trail } });
     try {
       // Inside the try: a checkpoint refused (an unverifiable tail, a corrupt tree) is recorded too.
-      const closing = log.checkpoint(`export (${format})`);
+      const closing = this.audit.checkpoint(`export (${format})`);
       const checkpoint = { treeSize: closing.treeSize, note: closing.note, createdAt: closing.createdAt, reason: closing.reason };
       if (format === 'bundle') {
         const summary = writeBundle(log, this.audit.noteKey()!, target, closing);

@@ -110,15 +110,26 @@ export class AuditKey {
     return ed25519PublicKeyObject(this.record.publicKey).export({ format: 'pem', type: 'spki' }).toString();
   }
 
-  /** Signs in the token; reconnects once if the session was lost (library reloaded, token re-attached). */
+  /** Signs in the token. */
   sign(message: Buffer): Buffer {
+    return this.inSession('Signing an audit entry', (session, lib, key) => {
+      lib.C_SignInit(session, { mechanism: CKM_EDDSA }, key);
+      return lib.C_Sign(session, message, Buffer.alloc(64));
+    });
+  }
+
+  /**
+   * Runs fn in the logged-in audit session (the anchor object is private, so it needs one too);
+   * reconnects once if the session was lost (library reloaded, token re-attached).
+   */
+  inSession<T>(what: string, fn: (session: Buffer, lib: pkcs11js.PKCS11, privateKey: Buffer) => T): T {
     try {
-      return this.signOnce(message);
+      return this.inSessionOnce(what, fn);
     } catch (error) {
       if (!(error instanceof CustosError) || !['SESSION_CLOSED', 'NOT_LOGGED_IN', 'TOKEN_REMOVED', 'KEY_INVALID', 'MODULE_LOAD_FAILED'].includes(error.code)) throw error;
       this.disconnect();
       this.connect();
-      return this.signOnce(message);
+      return this.inSessionOnce(what, fn);
     }
   }
 
@@ -126,14 +137,11 @@ export class AuditKey {
     this.disconnect();
   }
 
-  private signOnce(message: Buffer): Buffer {
+  private inSessionOnce<T>(what: string, fn: (session: Buffer, lib: pkcs11js.PKCS11, privateKey: Buffer) => T): T {
     if (!this.session || !this.privateKey) this.connect();
     const session = this.session!;
     const key = this.privateKey!;
-    return this.module.run('Signing an audit entry', (lib) => {
-      lib.C_SignInit(session, { mechanism: CKM_EDDSA }, key);
-      return lib.C_Sign(session, message, Buffer.alloc(64));
-    });
+    return this.module.run(what, (lib) => fn(session, lib, key));
   }
 
   private connect(): void {

@@ -1,4 +1,6 @@
 import { randomBytes, verify } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
 import type { ModuleInfo, TokenRef } from '../../../shared/tokens';
 import { CustosError, isCustosError } from '../errors';
@@ -10,9 +12,13 @@ import type { SecretVault, VaultKind, Vaults } from '../secret-vault';
 import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
+import { AuditAnchor, logExtends, rollback, verifiedCheckpoint, type AnchorCheckpoint } from './audit-anchor';
 import { AuditKey, type AuditKeyRecord } from './audit-key';
-import { AuditLog, type AuditEvent } from './audit-log';
+import { AuditLog, type AuditEvent, type StoredCheckpoint } from './audit-log';
 import { ed25519PublicKeyObject, verifierKeyString, type NoteKey } from './checkpoint';
+
+/** A checkpoint is signed at least this often, so a deleted tail is never longer than this. */
+export const CHECKPOINT_EVERY = 1000;
 
 
 export interface AuditServiceOptions {
@@ -39,6 +45,12 @@ export class AuditService {
   private module: TokenModule | null = null;
   private current: AuditLog | null = null;
   private failure: CustosError | null = null;
+  private anchor: AuditAnchor | null = null;
+  /** The key the token proved at open; kept when the log then fails its anchor, so verify can use it. */
+  private proven: NoteKey | null = null;
+  /** The anchors read at open (token, copy): checkpoints from outside the database for the live verify. */
+  private anchorNotes: string[] = [];
+  private appendsSinceCheckpoint = 0;
 
   constructor(private readonly options: AuditServiceOptions) {
     try {
@@ -73,11 +85,15 @@ export class AuditService {
   log(): AuditLog {
     if (this.current) return this.current;
     const status = this.status();
-    throw new CustosError('AUDIT_UNAVAILABLE', status.state === 'unavailable' ? status.message : 'The audit log is not open.', status.state === 'unavailable' ? status.remedy : []);
+    // A rolled-back log says so in every refusal, not just "unavailable".
+    const code = this.failure?.code === 'AUDIT_ROLLBACK' ? 'AUDIT_ROLLBACK' : 'AUDIT_UNAVAILABLE';
+    throw new CustosError(code, status.state === 'unavailable' ? status.message : 'The audit log is not open.', status.state === 'unavailable' ? status.remedy : []);
   }
 
   record<T = void>(event: AuditEvent, change?: () => T): T {
-    return this.log().record(event, change).value;
+    const { value } = this.log().record(event, change);
+    this.counted(1);
+    return value;
   }
 
   /**
@@ -88,6 +104,7 @@ export class AuditService {
     if (!this.current) return;
     try {
       await this.current.append(event);
+      this.counted(1);
     } catch (error) {
       this.options.log.error('could not record an audit entry', { action: event.action, code: isCustosError(error) ? error.code : 'INTERNAL' });
     }
@@ -137,14 +154,61 @@ export class AuditService {
 
   /** The key the audit token proved it holds when the log opened: the default trust for verification. */
   provenKey(): NoteKey | null {
-    return this.key?.noteKey ?? null;
+    return this.proven;
+  }
+
+  /** Why the log must fail verification whatever its entries say: rolled back, or another key in the token. */
+  finding(): CustosError | null {
+    return this.failure && ['AUDIT_ROLLBACK', 'AUDIT_KEY_MISMATCH'].includes(this.failure.code) ? this.failure : null;
+  }
+
+  /** The anchored checkpoints (token, copy) read at open, for the live verify to trust. */
+  anchors(): string[] {
+    return [...this.anchorNotes];
+  }
+
+  /**
+   * Signs a checkpoint of the whole log and makes it the anchor. Inside a transaction the anchor
+   * waits for the commit: it may lag the database after a crash, never lead it.
+   */
+  checkpoint(reason: string): StoredCheckpoint {
+    const stored = this.log().checkpoint(reason);
+    this.appendsSinceCheckpoint = 0;
+    if (this.options.store.inTransaction) setImmediate(() => this.anchorLatest());
+    else this.anchorLatest();
+    return stored;
+  }
+
+  /**
+   * Sets (or, with null, stops) the second place the latest checkpoint is kept, e.g. a file on
+   * removable media; recorded, and written at once so it is never behind from the start.
+   */
+  setAnchorCopy(path: string | null, actor: AuditActor): { path: string | null } {
+    if (path !== null && (!isAbsolute(path) || !existsSync(dirname(path)) || !statSync(dirname(path)).isDirectory())) {
+      this.record({ actor, action: 'audit.anchor.copy', params: { path }, result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
+      throw new CustosError('IPC_INVALID_PAYLOAD', 'The checkpoint copy needs an absolute file path in a folder that exists.', ['Attach the removable medium and give the full path, e.g. /media/usb/custos-checkpoint.txt.']);
+    }
+    this.record({ actor, action: 'audit.anchor.copy', params: { path } }, () => this.options.settings.set('audit.anchorCopy', path));
+    // A new checkpoint covers the entry just recorded; anchoring it writes the token and the copy.
+    if (path !== null) this.checkpoint('checkpoint copy set');
+    return { path };
   }
 
   close(): void {
-    this.current?.close();
+    const log = this.current;
+    log?.close();
+    // Whatever was recorded since the last checkpoint is covered before Custos stops.
+    if (log && this.anchor && log.size() > (this.latestCheckpoint()?.size ?? 0)) {
+      try {
+        this.checkpoint('Custos closed');
+      } catch (error) {
+        this.options.log.error('could not sign the closing checkpoint', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      }
+    }
     this.key?.close();
     this.key = null;
     this.current = null;
+    this.anchor = null;
     if (this.module) this.options.host.release(this.module);
     this.module = null;
   }
@@ -155,29 +219,115 @@ export class AuditService {
     const record = this.activeKeyRecord();
     if (record) {
       this.key = AuditKey.open(this.module, this.recordedVault(), record);
-      this.current = new AuditLog(this.options.store, this.key, this.origin, this.options.clock);
-    } else {
-      const kind = this.options.preferredVault;
-      const vault = this.options.vaults[kind]!;
-      if (vault.load() !== null) {
-        throw new CustosError('AUDIT_UNAVAILABLE', 'An audit token PIN exists, but this database has no audit key: the database may have been replaced or restored without it.', [
-          'Restore the database that belongs with this data directory.',
-          'To start a new audit log on purpose, move the audit-token PIN file out of the data directory first (keep it: it opens the old audit token).',
-        ]);
-      }
-      const key = AuditKey.provision(this.module, vault, this.origin, `Custos audit ${this.installationId().slice(0, 8)}`);
-      this.key = key;
-      this.current = new AuditLog(this.options.store, key, this.origin, this.options.clock);
-      // The key record, the vault it uses and the entry that says so commit together.
-      this.current.record(
+      this.proven = this.key.noteKey;
+      this.openExisting(this.key);
+      return;
+    }
+    // A log without its key: the key record was removed. Never start a new log over an old one.
+    const entries = this.options.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
+    if (entries > 0) throw rollback(`This database holds ${entries} audit entries but no audit key on record: its key record was removed.`);
+    const kind = this.options.preferredVault;
+    const vault = this.options.vaults[kind]!;
+    if (vault.load() !== null) {
+      throw new CustosError('AUDIT_UNAVAILABLE', 'An audit token PIN exists, but this database has no audit key: the database may have been replaced or restored without it.', [
+        'Restore the database that belongs with this data directory.',
+        'To start a new audit log on purpose, move the audit-token PIN file out of the data directory first (keep it: it opens the old audit token).',
+      ]);
+    }
+    const key = AuditKey.provision(this.module, vault, this.origin, `Custos audit ${this.installationId().slice(0, 8)}`);
+    this.key = key;
+    this.proven = key.noteKey;
+    this.anchor = new AuditAnchor(key, () => this.options.settings.get('audit.anchorCopy'));
+    this.current = new AuditLog(this.options.store, key, this.origin, this.options.clock);
+    // The key record, the vault it uses, the entry that says so and the first checkpoint commit
+    // together: a key on record without a checkpoint is never a fresh start, always a finding.
+    const log = this.current;
+    this.options.store.transaction(() => {
+      log.record(
         { actor: SYSTEM, action: 'audit.key.create', object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` }, params: { keyId: key.record.keyId, vault: kind } },
         () => {
           this.insertKeyRecord(key.record);
           this.options.settings.set('audit.vault', kind);
         },
       );
+      log.checkpoint('audit key created');
+    });
+    this.anchorLatest();
+  }
+
+  /**
+   * Opens the log of an existing key. It must extend the anchors (token, copy) and its own latest
+   * signed checkpoint; otherwise it stays closed (AUDIT_ROLLBACK) and nothing is recorded.
+   */
+  private openExisting(key: AuditKey): void {
+    const log = new AuditLog(this.options.store, key, this.origin, this.options.clock);
+    const anchor = new AuditAnchor(key, () => this.options.settings.get('audit.anchorCopy'));
+    const anchored = anchor.readToken();
+    const copy = anchor.readCopy();
+    this.anchorNotes = [anchored, copy].filter((c): c is AnchorCheckpoint => c !== null).map((c) => c.note);
+    anchor.check(log, anchored, copy);
+    const latest = this.latestCheckpoint();
+    if (!latest) {
+      throw rollback(`This database holds an audit key and ${log.size()} entries but no signed checkpoint: its checkpoints were removed.`);
     }
-    if (this.current.checkpoints().length === 0) this.current.checkpoint('audit key created');
+    if (!logExtends(log, latest)) {
+      throw rollback(`The audit log was rolled back: its latest checkpoint covers ${latest.size} entries, which the log no longer holds as signed.`);
+    }
+    this.anchor = anchor;
+    this.current = log;
+    this.appendsSinceCheckpoint = log.size() - latest.size;
+    if (!anchored) {
+      // A data directory from before the anchor existed: anchor its latest verified checkpoint now.
+      this.record({ actor: SYSTEM, action: 'audit.anchor.create', object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` }, params: { from: latest.size } });
+      this.checkpoint('audit anchor created');
+    } else {
+      this.anchorLatest();
+    }
+  }
+
+  /** The newest checkpoint in the database that the audit key signed for this log. */
+  private latestCheckpoint(): AnchorCheckpoint | null {
+    const key = this.proven;
+    if (!key) return null;
+    for (const { note } of this.options.store.iterate<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id DESC`)) {
+      const checkpoint = verifiedCheckpoint(note, key);
+      if (checkpoint) return checkpoint;
+    }
+    return null;
+  }
+
+  /** Makes the newest committed checkpoint the anchor (and its copy) when the log extends it. */
+  private anchorLatest(): void {
+    const log = this.current;
+    const anchor = this.anchor;
+    if (!log || !anchor) return;
+    const latest = this.latestCheckpoint();
+    if (!latest || !logExtends(log, latest)) return;
+    try {
+      if (!anchor.advance(latest)) return;
+      this.anchorNotes = [latest.note];
+    } catch (error) {
+      // The checkpoint is committed; the anchor lags until the next one succeeds.
+      this.options.log.error('could not update the audit anchor in the token', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      return;
+    }
+    try {
+      anchor.copy(latest);
+    } catch (error) {
+      this.options.log.warn('could not write the checkpoint copy', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+    }
+  }
+
+  /** Signs a checkpoint every CHECKPOINT_EVERY entries, once no transaction is open. */
+  private counted(appended: number): void {
+    this.appendsSinceCheckpoint += appended;
+    if (this.appendsSinceCheckpoint < CHECKPOINT_EVERY || this.options.store.inTransaction) return;
+    try {
+      this.checkpoint(`every ${CHECKPOINT_EVERY} entries`);
+    } catch (error) {
+      // The entry is committed; the next append tries again.
+      this.options.log.error('could not sign the periodic checkpoint', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+    }
   }
 
   /** The vault the audit token was provisioned with; a front end that cannot open it says so. */

@@ -4,7 +4,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DATABASE_FILE, Store } from '../store/database';
-import { openAudit } from '../testing/audit-fixture';
+import { openAudit, reanchorAsOwner } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { readBundle, writeBundle } from './bundle';
 import { keyId } from './checkpoint';
@@ -145,9 +145,10 @@ describe('audit verification of the live log', () => {
         tree.append(leaf);
       });
     });
+    reanchorAsOwner(dataDir); // With the audit PIN the owner re-signs the checkpoint kept in the token too.
     const opened = openAudit(dataDir);
     for (let i = 0; i < 25; i++) opened.audit.record({ actor: operator, action: 'token.list' });
-    opened.audit.log().checkpoint('rewritten');
+    opened.audit.checkpoint('rewritten');
     opened.close();
     expect((await verify()).ok).toBe(true); // The rewrite is self-consistent: only an outside checkpoint can show it.
     const verdict = await verify([exported]);

@@ -1,4 +1,4 @@
-import type { AuditVerdict, KeySource } from '../../../shared/audit';
+import type { AuditProblem, AuditVerdict, KeySource } from '../../../shared/audit';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
@@ -11,6 +11,8 @@ export interface VerifyOptions {
   key?: NoteKey;
   keySource?: KeySource;
   trustedCheckpoints?: readonly string[];
+  /** Found outside the entries (a rolled-back log, another key in the audit token): each fails the verdict, first. */
+  findings?: readonly AuditProblem[];
   onProgress?: (checked: number, total: number | undefined) => void;
 }
 
@@ -20,7 +22,7 @@ export async function verifyStoredLog(store: Store, options: VerifyOptions = {})
   const keySource: KeySource = options.key ? (options.keySource ?? 'pinned') : 'record';
   const total = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
   const checkpoints = store.all<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id`).map((r) => r.note);
-  return verifyAuditLog({
+  const verdict = await verifyAuditLog({
     entries: storedEntries(store),
     checkpoints,
     trustedCheckpoints: options.trustedCheckpoints ?? [],
@@ -30,6 +32,9 @@ export async function verifyStoredLog(store: Store, options: VerifyOptions = {})
     storedTreeMatches: storedTreeReader(store),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  const findings = options.findings ?? [];
+  if (findings.length === 0) return verdict;
+  return { ...verdict, ok: false, first: findings[0]!, problems: [...findings, ...verdict.problems] };
 }
 
 const CHUNK = 4096;

@@ -133,6 +133,8 @@ describe('settling a custody a crash left pending', () => {
     opened.store.execute(sql`UPDATE custody SET state = 'pending' WHERE id = ${record.id}`);
     await expect(custody.settle(record.id, holders(0))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
     expect(await custody.settle(record.id, holders(1, 2))).toMatchObject({ outcome: 'activated', record: { state: 'active' } });
+    // Settling is a ceremony: it ends on a checkpoint covering its last entry.
+    expect(opened.audit.log().checkpoints().at(-1)).toMatchObject({ reason: 'custody settled', treeSize: opened.audit.log().size() });
     await expect(custody.settle(record.id, holders(0, 1))).rejects.toMatchObject({ code: 'CUSTODY_NOT_FOUND' });
   });
 

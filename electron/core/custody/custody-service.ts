@@ -149,7 +149,7 @@ export class CustodyService {
         lib.C_SetPIN(session, soPinNow, soPin.toString('latin1'));
       });
       this.options.audit.record({ actor: this.options.actor, action: 'custody.take', object: { type: 'custody', id: custodyId }, params: { token } }, () => this.activate(custodyId, token));
-      this.options.audit.log().checkpoint('custody ceremony');
+      this.options.audit.checkpoint('custody ceremony');
       return this.record(custodyId);
     } finally {
       userPin.fill(0);
@@ -187,15 +187,18 @@ export class CustodyService {
       const object = { type: 'custody', id: custodyId };
       if (userOk && soOk) {
         this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'activated' } }, () => this.activate(custodyId, custody.token));
+        this.options.audit.checkpoint('custody settled');
         return { outcome: 'activated', record: this.record(custodyId) };
       }
       if (!userOk && !soOk) {
         this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'set-aside' } }, () =>
           this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${custodyId}`),
         );
+        this.options.audit.checkpoint('custody settled');
         return { outcome: 'set-aside', record: this.record(custodyId) };
       }
       this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, result: { status: 'failed', code: 'CUSTODY_HALF_CHANGED' } });
+      this.options.audit.checkpoint('custody settled');
       throw new CustosError('CUSTODY_HALF_CHANGED', `The token accepts this custody’s ${userOk ? 'user' : 'SO'} PIN but not its ${userOk ? 'SO' : 'user'} PIN: it was interrupted halfway. Nothing was changed.`, [
         userOk ? 'The SO PIN is still the previous custody’s: its holders can rebuild it and re-deal the token (Change the holders).' : 'Call your security officer: the user PIN was not replaced.',
       ]);

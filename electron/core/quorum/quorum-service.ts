@@ -313,6 +313,7 @@ export class QuorumService {
       this.finish(proposal, outcome, found?.commit, 'proposal.reconcile');
       settled.push({ proposalId: id, action: proposal.action, outcome });
     }
+    if (settled.length > 0) this.options.audit.checkpoint('interrupted operations reconciled');
     return settled;
   }
 
@@ -354,6 +355,8 @@ export class QuorumService {
     if (ceremony?.newHolders && outcome.status === 'ok') {
       for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open'`)) this.close(id, null, 'cancelled', 'proposal.void');
     }
+    // Every ceremony ends on a checkpoint (anchored in the audit token): its tail cannot be cut off.
+    this.options.audit.checkpoint(`${proposal.action} ${proposal.id}`);
   }
 
   /** The outcome, the inventory change and the end of the journal entry: one transaction, one audit entry. */

@@ -150,7 +150,7 @@ function assemble(sources: ReportSources, type: string, seqs: number[], parts: {
   const reportId = randomBytes(8).toString('hex');
   log.record({ actor: { type: 'system', id: 'system' }, action: 'report.create', object: { type: 'report', id: reportId }, params: { type, ceremony: parts.ceremony?.id ?? null } });
   // Signed for this report, so every entry above — its own included — has a proof against it.
-  const closing = log.checkpoint(`report ${reportId}`);
+  const closing = sources.audit.checkpoint(`report ${reportId}`);
   const checkpoint = parseCheckpoint(parseNote(closing.note).text);
   const entries = seqs.map((seq) => {
     const stored = log.entry(seq);

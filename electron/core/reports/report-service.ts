@@ -36,6 +36,8 @@ export class ReportService {
         INSERT INTO reports (id, type, ceremony_id, created_at, sha256, json, signature)
         VALUES (${report.reportId}, ${report.type}, ${ceremonyId}, ${report.generatedAt}, ${sha256}, ${json.toString('utf8')}, ${signature})`),
     );
+    // The report's creation ends on an anchored checkpoint like every ceremony.
+    this.sources.audit.checkpoint(`report ${report.reportId} signed`);
     return { id: report.reportId, type: report.type, ceremonyId, createdAt: report.generatedAt, sha256 };
   }
 
@@ -71,6 +73,7 @@ export class ReportService {
     const files = { 'report.json': json, 'report.sig': signature, 'audit-key.pem': Buffer.from(pem), 'report.pdf': pdf };
     for (const [name, bytes] of Object.entries(files)) writeFileAtomic(join(dir, name), bytes, 0o644);
     this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'report.export', object: { type: 'report', id }, params: { sha256 } });
+    this.sources.audit.checkpoint(`report ${id} exported`);
     return { dir, files: Object.keys(files) };
   }
 }

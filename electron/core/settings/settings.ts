@@ -10,6 +10,8 @@ const settingSchemas = {
   'token.selected': TokenRef.nullable(),
   'installation.id': z.string().regex(/^[0-9a-f]{16}$/).nullable(),
   'audit.vault': z.enum(['file', 'os-keystore']).nullable(),
+  /** A second place for the latest checkpoint (removable media), besides the audit token; null for none. */
+  'audit.anchorCopy': z.string().min(1).max(4096).nullable(),
   /** FIPS validations the organisation recorded, by module path (checked by people against the CMVP list). */
   'compliance.validations': z.record(z.string(), ValidationRecord.extend({ recordedAt: z.string() })),
   'compliance.policyReviewedAt': z.string().nullable(),
@@ -22,6 +24,7 @@ const defaults: { [K in SettingKey]: SettingValue<K> } = {
   'token.selected': null,
   'installation.id': null,
   'audit.vault': null,
+  'audit.anchorCopy': null,
   'compliance.validations': {},
   'compliance.policyReviewedAt': null,
 };

@@ -99,6 +99,11 @@ export class Store {
     return this.run(() => this.db.transaction(() => fn(this.db)).immediate());
   }
 
+  /** Whether a transaction is open: work that must follow a commit (the audit anchor) waits for it. */
+  get inTransaction(): boolean {
+    return this.db.inTransaction;
+  }
+
   get schemaVersion(): number {
     return this.db.pragma('user_version', { simple: true }) as number;
   }

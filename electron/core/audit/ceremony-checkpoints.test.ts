@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BackupService } from '../backup/backup-service';
+import { turnover } from '../custody/turnover';
+import { KeyInventory } from '../keys/key-inventory';
+import { quorumOperations, quorumParams } from '../quorum/operations';
+import type { ProposalView, QuorumService } from '../quorum/quorum-service';
+import { ReportService } from '../reports/report-service';
+import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+
+/**
+ * Every ceremony ends on a signed checkpoint that the audit token keeps: what a ceremony recorded
+ * cannot be cut off the end of the log afterwards, even before anyone exports anything.
+ */
+let dataDir: string;
+let cleanup: () => void;
+let f: Awaited<ReturnType<typeof quorumFixture>>;
+let quorum: QuorumService;
+let backups: BackupService;
+let inventory: KeyInventory;
+let custodyId: string;
+
+beforeEach(async () => {
+  ({ dataDir, cleanup } = tempDataDir());
+  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Olga', roles: ['security-officer'] }]);
+  const now = () => f.clock.now;
+  inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
+  backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum, clock: now });
+  quorum = f.quorum(
+    quorumOperations(f.opened.store, now, inventory),
+    { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony(), 'custody.redeal': turnover(f.custody) },
+    quorumParams,
+  );
+  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
+});
+afterEach(() => {
+  quorum?.forgetAll();
+  backups?.forgetAll();
+  f?.close();
+  cleanup();
+});
+
+const id = (who: number) => f.enrolled[who]!.id;
+async function approved(action: string, params: Record<string, unknown>, approvers = [1, 2], on = custodyId): Promise<ProposalView> {
+  return f.approveAll(quorum, quorum.propose({ custodyId: on, action, params, requestedBy: id(0) }), approvers);
+}
+
+/** The latest checkpoint covers the whole log (its last entry included), and the token holds it. */
+function expectClosedByCheckpoint(reason: RegExp) {
+  const log = f.opened.audit.log();
+  const latest = log.checkpoints().at(-1)!;
+  expect(latest.reason).toMatch(reason);
+  expect(latest.treeSize).toBe(log.size());
+  expect(f.opened.audit.anchors()).toEqual([latest.note]);
+}
+
+describe('a checkpoint at the end of every ceremony', () => {
+  it('custody, key generation, backup, restore, turnover, destruction and a report each end on an anchored checkpoint', async () => {
+    expectClosedByCheckpoint(/^custody ceremony$/);
+
+    const generated = await approved('key.generate', { algorithm: 'AES-256', label: 'vault kek', usage: 'wrap', backupable: true, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+    expect(generated.state).toBe('executed');
+    expectClosedByCheckpoint(/^key\.generate /);
+    const keyId = (generated.outcome as { result: { keyId: string } }).result.keyId;
+
+    const backedUp = await approved('key.backup', { keyIds: [keyId], holders: [id(0), id(1), id(2)], threshold: 2 });
+    expect(backedUp.state).toBe('executed');
+    expectClosedByCheckpoint(/^key\.backup /);
+    const setId = (backedUp.outcome as { result: { setId: string } }).result.setId;
+    const cards = backups.printableCards(setId);
+
+    const fresh = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'fresh' })).id;
+    const restore = await approved('key.restore', { setId }, [1, 2], fresh);
+    await backups.enterShare(restore.id, cards[0]!.text);
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({ state: 'executed' });
+    expectClosedByCheckpoint(/^key\.restore /);
+
+    const redeal = quorum.propose({ custodyId: fresh, action: 'custody.redeal', params: { threshold: 3, holders: [id(0), id(1), id(2)] }, requestedBy: id(0) });
+    expect(await f.approveAll(quorum, redeal, [1, 0, 2])).toMatchObject({ state: 'executed' });
+    expectClosedByCheckpoint(/^custody\.redeal /);
+
+    expect((await approved('key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
+    f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
+    const destroyed = await approved('key.destroy', { keyId }, [1, 2, 3]);
+    expect(destroyed.state).toBe('executed');
+    expectClosedByCheckpoint(/^key\.destroy /);
+
+    const reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys: inventory, quorum, clock: () => f.clock.now, token: (ref) => ({ ...ref }) });
+    reports.create({ proposalId: destroyed.id });
+    expectClosedByCheckpoint(/^report [0-9a-f]+ signed$/);
+  });
+
+  it('a ceremony’s entries cannot be cut off the end of the log afterwards', async () => {
+    const generated = await approved('key.generate', { algorithm: 'EC-P256', label: 'signing', usage: 'sign', backupable: false, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+    expect(generated.state).toBe('executed');
+    const size = f.opened.audit.log().size();
+    quorum.forgetAll();
+    f.close();
+    f = undefined as unknown as typeof f;
+    // Everything the ceremony recorded, from its first approval on, is removed with its checkpoints.
+    asDatabaseWriter(dataDir, (db) => {
+      const first = db.prepare("SELECT min(seq) FROM audit_entries WHERE entry LIKE '%\"action\":\"proposal.create\"%'").pluck().get() as number;
+      db.prepare('DELETE FROM audit_entries WHERE seq >= ?').run(first);
+      db.prepare('DELETE FROM audit_checkpoints WHERE tree_size > ?').run(first);
+    });
+    const reopened = openAudit(dataDir);
+    try {
+      expect(reopened.audit.status()).toMatchObject({ state: 'unavailable', code: 'AUDIT_ROLLBACK', message: expect.stringContaining(`covers ${size} entries`) });
+    } finally {
+      reopened.close();
+    }
+  });
+});
