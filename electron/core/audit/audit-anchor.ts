@@ -48,7 +48,16 @@ export function verifiedCheckpoint(note: string, key: NoteKey): AnchorCheckpoint
 
 /** Whether the log, as it is now, still holds exactly the entries the checkpoint committed to. */
 export function logExtends(log: AuditLog, checkpoint: AnchorCheckpoint): boolean {
-  return checkpoint.size <= log.size() && log.root(checkpoint.size).equals(checkpoint.root);
+  if (checkpoint.size > log.size()) return false;
+  let root: Buffer;
+  try {
+    root = log.root(checkpoint.size);
+  } catch (error) {
+    // A damaged stored tree is not a rollback: the entries themselves decide, and the log opens for repair.
+    if (!(error instanceof CustosError) || error.code !== 'AUDIT_TREE_CORRUPT') throw error;
+    root = log.rootFromEntries(checkpoint.size);
+  }
+  return root.equals(checkpoint.root);
 }
 
 /**

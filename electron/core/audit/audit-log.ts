@@ -207,6 +207,12 @@ export class AuditLog {
     return proof;
   }
 
+  /** The root at `size` hashed from the entries themselves, for when the stored tree cannot be used. */
+  rootFromEntries(size: number): Buffer {
+    this.checkSize(size);
+    return size === this.tip.size ? this.tip.root() : this.treeFromEntries(size).root();
+  }
+
   /** Why the stored tree cannot be trusted, or null; checkpoints are refused until it is repaired. */
   treeProblem(): string | null {
     return this.problem;

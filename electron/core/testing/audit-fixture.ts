@@ -39,6 +39,11 @@ export function openAudit(dataDir: string, clock?: () => Date) {
       host.closeAll();
       store.close();
     },
+    /** As if the process died: no closing checkpoint, the token and the database just let go. */
+    crash() {
+      host.closeAll();
+      store.close();
+    },
   };
 }
 
