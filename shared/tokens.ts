@@ -8,6 +8,13 @@ export const TokenRef = z.object({
 });
 export type TokenRef = z.infer<typeof TokenRef>;
 
+/** An absolute file path as the OS accepts it: bounded, and never with a NUL that would cut it short. */
+export const ModulePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => !p.includes('\0'), 'path must not contain NUL');
+
 export const PinCounters = z.object({
   countLow: z.boolean(),
   finalTry: z.boolean(),

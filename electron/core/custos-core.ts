@@ -29,6 +29,7 @@ import { FileSecretVault, writeFileAtomic, type VaultKind, type Vaults } from '.
 import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { TokenService, tokenObject } from './tokens/token-service';
+import { ModulePath } from '../../shared/tokens';
 
 export interface CoreOptions {
   dataDir: string;
@@ -37,6 +38,11 @@ export interface CoreOptions {
   /** Who is at the console: "desktop", "cli"… recorded as the actor until custodians sign in. */
   operator?: string;
   moduleOverride?: string | undefined;
+  /**
+   * Asks the security officer, in main, for the PKCS#11 library to use (the app: a file dialog;
+   * the CLI: its --module argument); null when they cancel. The renderer never supplies a path.
+   */
+  pickModule?: () => Promise<string | null>;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
   /** Where the audit token PIN can be sealed; a 0600 file in the data directory by default. */
@@ -73,7 +79,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'tokens.status': { action: 'token.list', self: false, params: false },
   'tokens.mechanisms': { action: 'token.mechanisms', self: false, params: true },
   'tokens.select': { action: 'token.select', self: true, params: true },
-  'settings.setModule': { action: 'settings.module.set', self: true, params: true },
+  'settings.setModule': { action: 'settings.module.set', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.list': { action: 'custodian.list', self: false, params: false },
   'custodians.enrolBegin': { action: 'custodian.enrol.begin', self: false, params: false },
   'custodians.enrolConfirm': { action: 'custodian.enrol', self: true, params: false },
@@ -262,7 +268,10 @@ export class CustosCore {
       'tokens.status': () => this.tokens.refresh(),
       'tokens.mechanisms': (ref) => this.tokens.mechanisms(ref),
       'tokens.select': (ref) => this.tokens.select(ref),
-      'settings.setModule': ({ path }) => this.tokens.setModule(path),
+      'settings.setModule': async ({ source, officer }) => {
+        const by = await this.proveOfficer(officer, 'choose the token module');
+        return this.tokens.setModule(source === 'built-in' ? null : await this.pickModulePath(), by);
+      },
       'custodians.list': () => this.custodians.list(),
       'custodians.enrolBegin': (request) => this.custodians.beginEnrolment(request),
       'custodians.enrolConfirm': ({ enrolmentId, code }) => this.custodians.confirmEnrolment(enrolmentId, code),
@@ -347,6 +356,19 @@ export class CustosCore {
       'audit.entry': ({ seq }) => this.browser().entry(seq),
       'audit.verify': () => this.verifyAudit({ onProgress: (checked, total) => this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }) }),
     };
+  }
+
+  /** The library the officer chose in main; nothing is loaded when they chose none. */
+  private async pickModulePath(): Promise<string> {
+    const picked = this.options.pickModule ? await this.options.pickModule() : null;
+    if (picked === null) {
+      throw new CustosError('MODULE_NOT_CHOSEN', 'No PKCS#11 library was chosen, so the token module was not changed.', [
+        this.options.pickModule ? 'Choose the vendor’s library file in the dialog.' : 'This Custos cannot ask for a library here: use `custos module set PATH` with the officer’s factors.',
+      ]);
+    }
+    const path = ModulePath.safeParse(picked);
+    if (!path.success) throw new CustosError('MODULE_UNSAFE', 'The chosen library path is not a usable file path.', ['Choose the library file again.']);
+    return path.data;
   }
 
   /** A security officer proving both factors; returns them as the actor to record. */
