@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path';
 import { totpCodeAt } from './custodians/totp';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ModuleStatus } from '../../shared/tokens';
+import { AuditEntry } from '../../shared/audit';
+import { channelNames } from '../../shared/ipc-schema';
 import { CustosCore } from './custos-core';
 import { findSoftHsmLibrary, softHsmPaths } from './hsm/softhsm';
 import { sql } from './store/sql';
@@ -199,6 +201,27 @@ describe('every request is in the audit log', () => {
       'token.select refused IPC_INVALID_PAYLOAD',
       'ipc.request refused IPC_UNKNOWN_CHANNEL',
     ]);
+  });
+
+  it('refuses a 5 MB token label and records the refusal in a short entry the viewer can read', async () => {
+    const router = openCore().router;
+    const result = await router.dispatch('tokens.select', { serial: '1', label: 'x'.repeat(5_000_000) });
+    expect(result).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(JSON.stringify(result).length).toBeLessThan(2_000);
+    const last = [...core!.audit.log().entries()].at(-1)!;
+    expect(last.entry.length).toBeLessThan(1_000);
+    expect(AuditEntry.parse(JSON.parse(last.entry))).toMatchObject({ action: 'token.select', object: null, result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
+    expect(await router.dispatch('audit.entry', { seq: last.seq })).toMatchObject({ ok: true });
+  });
+
+  it('records a null or missing payload on every channel as refused', async () => {
+    const router = openCore().router;
+    const before = core!.audit.log().size();
+    for (const name of channelNames) {
+      for (const payload of [null, undefined]) expect(await router.dispatch(name, payload), name).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    }
+    const recorded = [...core!.audit.log().entries()].slice(before).map((e) => (JSON.parse(e.entry) as { result: { code?: string } }).result.code);
+    expect(recorded).toEqual(channelNames.flatMap(() => ['IPC_INVALID_PAYLOAD', 'IPC_INVALID_PAYLOAD']));
   });
 
   it('refuses to select the audit token itself', async () => {

@@ -29,7 +29,8 @@ import { FileSecretVault, writeFileAtomic, type VaultKind, type Vaults } from '.
 import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { TokenService, tokenObject } from './tokens/token-service';
-import { ModulePath } from '../../shared/tokens';
+import { ModulePath, TokenRef } from '../../shared/tokens';
+import { z } from 'zod';
 
 export interface CoreOptions {
   dataDir: string;
@@ -463,14 +464,17 @@ export class CustosCore {
     const plan = report.channel ? auditPlan[report.channel] : null;
     if (plan?.self && report.outcome === 'ok') return;
     if (report.outcome === 'failed' && report.code && plan?.selfFailures?.includes(report.code)) return;
-    if (report.channel === 'audit.page' && report.outcome === 'ok' && (report.input as { offset?: unknown }).offset !== 0) return;
+    // The input may be anything the renderer sent (null, 5 MB): read it only through its schema.
+    const input: unknown = report.input;
+    if (report.channel === 'audit.page' && report.outcome === 'ok' && (input as { offset?: unknown }).offset !== 0) return;
+    const seq = AuditSeq.safeParse(input);
     const object =
       report.channel === null
         ? { type: 'channel', id: report.requested || '(none)' }
         : report.channel === 'tokens.select' || report.channel === 'tokens.mechanisms'
-          ? tokenObjectOf(report.input)
-          : report.channel === 'audit.entry' && typeof (report.input as { seq?: unknown }).seq === 'number'
-            ? { type: 'audit-entry', id: String((report.input as { seq: number }).seq) }
+          ? tokenObjectOf(input)
+          : report.channel === 'audit.entry' && seq.success
+            ? { type: 'audit-entry', id: String(seq.data.seq) }
             : null;
     await this.audit.tryRecord({
       actor: this.actor,
@@ -482,10 +486,12 @@ export class CustosCore {
   }
 }
 
+/** The token a request named, when it is a well-formed reference; an oversized one is not recorded. */
 function tokenObjectOf(input: unknown) {
-  const ref = input as { serial?: unknown; label?: unknown };
-  return typeof ref.serial === 'string' && typeof ref.label === 'string' ? tokenObject({ serial: ref.serial, label: ref.label }) : null;
+  const ref = TokenRef.safeParse(input);
+  return ref.success ? tokenObject(ref.data) : null;
 }
+const AuditSeq = z.object({ seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) });
 
 /**
  * When the core cannot start (database locked or damaged), the window still opens and every

@@ -109,7 +109,7 @@ export class AuditLog {
       time: this.clock().toISOString(),
       actor: event.actor,
       action: event.action,
-      object: event.object ?? null,
+      object: event.object ? boundedObject(event.object) : null,
       params: event.params === undefined ? null : sha256Hex(canonicalJson(event.params)),
       result: event.result ?? { status: 'ok' },
     };
@@ -177,4 +177,13 @@ export class AuditLog {
     const current = this.size();
     if (size < 0 || size > current) throw new CustosError('AUDIT_NOT_FOUND', `The log has ${current} entries, not ${size}.`);
   }
+}
+
+/**
+ * A signed entry is permanent, so what names its object is cut to the lengths the viewer and the
+ * verifier accept (shared/audit.ts AuditObject); the full value is still bound by the params hash.
+ */
+function boundedObject(object: AuditObject): AuditObject {
+  const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  return { type: clip(object.type, 32), id: clip(object.id, 200) };
 }
