@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FactorProof } from './quorum';
+import { ModulePath } from './tokens';
 
 export const Severity = z.enum(['critical', 'high', 'medium', 'low', 'info']);
 export type Severity = z.infer<typeof Severity>;
@@ -29,7 +30,7 @@ export type ComplianceView = z.infer<typeof ComplianceView>;
 
 export const ComplianceRequest = z.strictObject({ asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional() });
 export const ValidationRecord = z.strictObject({
-  modulePath: z.string().min(1).max(4096),
+  modulePath: ModulePath,
   standard: z.enum(['FIPS 140-3', 'FIPS 140-2']),
   certificate: z.string().trim().min(1).max(32),
   level: z.number().int().min(1).max(4),

@@ -14,6 +14,7 @@ export const ErrorCode = z.enum([
   'MODULE_LOAD_FAILED',
   'MODULE_UNSAFE',
   'MODULE_OVERRIDDEN',
+  'MODULE_NOT_CHOSEN',
   'SOFTHSM_NOT_INSTALLED',
   'SOFTHSM_TOKEN_DIR_MISSING',
   // Tokens and sessions

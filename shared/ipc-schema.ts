@@ -6,7 +6,7 @@ import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdic
 import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
 import type { Envelope } from './errors';
 import { KeyRecord, PublicKeyExport } from './keys';
-import { ApprovalRequest, CustodyRequest, CustodyView, EmergencyRequest, ProposalDecision, ProposalRequest, ProposalView, SettleRequest } from './quorum';
+import { ApprovalRequest, CustodyRequest, CustodyView, EmergencyRequest, FactorProof, ProposalDecision, ProposalRequest, ProposalView, SettleRequest } from './quorum';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
 
 /**
@@ -33,16 +33,16 @@ export const AppSnapshot = z.object({
 });
 export type AppSnapshot = z.infer<typeof AppSnapshot>;
 
-export const ModuleSetting = z.strictObject({
-  /** Absolute path of a PKCS#11 library, or null for Custos's embedded SoftHSM2 default. */
-  path: z
-    .string()
-    .min(1)
-    .max(4096)
-    .refine((p) => !p.includes('\0'), 'path must not contain NUL')
-    .nullable(),
+/**
+ * Choosing the PKCS#11 library is a security officer's decision (both factors). The renderer
+ * never names a path: main asks for it (a file dialog in the app, --module in the CLI).
+ */
+export const ModuleChoice = z.strictObject({
+  /** "picked": the library main asks the officer to choose; "built-in": the embedded SoftHSM2. */
+  source: z.enum(['picked', 'built-in']),
+  officer: FactorProof,
 });
-export type ModuleSetting = z.infer<typeof ModuleSetting>;
+export type ModuleChoice = z.infer<typeof ModuleChoice>;
 
 export const ipcSchema = {
   app: {
@@ -54,7 +54,7 @@ export const ipcSchema = {
     select: invoke(TokenRef.strict(), TokenRef),
   },
   settings: {
-    setModule: invoke(ModuleSetting, ModuleStatus),
+    setModule: invoke(ModuleChoice, ModuleStatus),
   },
   custodians: {
     list: invoke(Empty, z.array(CustodianSummary)),

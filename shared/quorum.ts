@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TokenLabel, TokenSerial } from './tokens';
 
 const Passphrase = z.string().min(1).max(1024);
 const TotpCode = z.string().regex(/^\d{6}$/, 'a 6-digit code');
@@ -18,13 +19,13 @@ export type CustodyView = z.infer<typeof CustodyView>;
 
 export const CustodyRequest = z.strictObject({
   /** serial and label of the token; both empty for the blank token of the selected module. */
-  token: z.strictObject({ serial: z.string().max(32), label: z.string().max(32) }),
+  token: z.strictObject({ serial: TokenSerial, label: TokenLabel }),
   threshold: z.number().int().min(2).max(16),
   holders: z.array(FactorProof).min(2).max(16),
   /** Only for a token that is already initialised: its current SO PIN, entered once and replaced at once. */
   currentSoPin: z.string().min(4).max(255).optional(),
   /** Label for a blank token. */
-  label: z.string().trim().min(1).max(32).optional(),
+  label: TokenLabel.trim().min(1).optional(),
 });
 
 /** Settling a custody a crash left pending: t of its holders, both factors each. */
@@ -59,7 +60,9 @@ export type ProposalView = z.infer<typeof ProposalView>;
 export const ProposalRequest = z.strictObject({
   custodyId: Id16,
   action: QuorumAction,
-  params: z.record(z.string(), z.union([z.string().max(200), z.number(), z.boolean(), z.array(z.string().regex(/^[0-9a-f]{16}([0-9a-f]{16})?$/)).max(32)])).default({}),
+  params: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, 'a parameter name'), z.union([z.string().max(200), z.number(), z.boolean(), z.array(z.string().regex(/^[0-9a-f]{16}([0-9a-f]{16})?$/)).max(32)]))
+    .refine((params) => Object.keys(params).length <= 16, 'at most 16 parameters')
+    .default({}),
   requester: FactorProof,
 });
 

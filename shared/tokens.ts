@@ -1,12 +1,24 @@
 import { z } from 'zod';
 import { ErrorCode } from './errors';
 
+/** PKCS#11 CK_TOKEN_INFO fields are fixed byte arrays: a label holds 32 bytes, a serial 16. */
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
+export const TokenLabel = z.string().max(32).refine((label) => utf8Bytes(label) <= 32, 'at most 32 bytes of UTF-8');
+export const TokenSerial = z.string().max(16);
+
 /** A token is addressed by serial + label, never by slot number: slot ids change between runs. */
 export const TokenRef = z.object({
-  serial: z.string().min(1).max(32),
-  label: z.string().max(32),
+  serial: TokenSerial.min(1),
+  label: TokenLabel,
 });
 export type TokenRef = z.infer<typeof TokenRef>;
+
+/** An absolute file path as the OS accepts it: bounded, and never with a NUL that would cut it short. */
+export const ModulePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => !p.includes('\0'), 'path must not contain NUL');
 
 export const PinCounters = z.object({
   countLow: z.boolean(),

@@ -19,10 +19,12 @@ export interface CustosHarness {
   advance(seconds: number): void;
   /** Starts the real core on the data directory and opens the renderer in Chromium. */
   open(options?: { moduleOverride?: string; softHsmCandidates?: string[] }): Promise<Page>;
+  /** What the main-process "choose a PKCS#11 library" dialog answers (null: cancelled); tests set it. */
+  moduleChoice: { path: string | null };
   /** Writes `count` real, signed audit entries before the app opens (alternating two actions). */
   seedAudit(count: number): void;
   /** Enrols custodians (real scrypt, real TOTP) before the app opens; returns what each would know. */
-  seedCustodians(names: string[]): Promise<{ id: string; name: string; passphrase: string; secret: string }[]>;
+  seedCustodians(names: string[], roles?: ('custodian' | 'security-officer' | 'auditor')[]): Promise<{ id: string; name: string; passphrase: string; secret: string }[]>;
   /** A wrong user-PIN attempt made from outside Custos, with OpenSC's pkcs11-tool. */
   failLogin(label: string): void;
   addToken(label: string): { serial: string; label: string };
@@ -47,14 +49,15 @@ export const test = base.extend<{ custos: CustosHarness }>({
         return core;
       },
       addToken: (label) => initSoftHsmToken(dataDir, label),
-      async seedCustodians(names) {
+      moduleChoice: { path: null },
+      async seedCustodians(names, roles = ['custodian']) {
         const opened = openAudit(dataDir);
         try {
           const service = new CustodianService({ store: opened.store, audit: opened.audit, actor: { type: 'operator', id: 'seed' }, clock: () => clock.now });
           const seeded = [];
           for (const [i, name] of names.entries()) {
             const passphrase = `amber river lantern meadow ${i + 1}`;
-            const challenge = await service.beginEnrolment({ name, roles: ['custodian'], passphrase });
+            const challenge = await service.beginEnrolment({ name, roles, passphrase });
             const c = service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, clock.now));
             seeded.push({ id: c.id, name, passphrase, secret: challenge.secret });
           }
@@ -89,6 +92,7 @@ export const test = base.extend<{ custos: CustosHarness }>({
           log: silentLog,
           clock: () => clock.now,
           moduleOverride: options.moduleOverride,
+          pickModule: () => Promise.resolve(harness.moduleChoice.path),
           ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
         });
         core = started.core;

@@ -13,7 +13,16 @@ import { serveRenderer } from './renderer-server';
  */
 async function main(): Promise<void> {
   const dataDir = resolveDataDir(process.argv[2], process.env);
-  const started = startCore({ dataDir, version: process.env.npm_package_version ?? 'dev', production: false, moduleOverride: process.env.CUSTOS_PKCS11_MODULE });
+  // Chromium has no main-process file dialog: the library an officer "picks" is the one named
+  // in CUSTOS_REHEARSAL_MODULE when the shell started (still checked, loaded and recorded).
+  const chosen = process.env.CUSTOS_REHEARSAL_MODULE ?? null;
+  const started = startCore({
+    dataDir,
+    version: process.env.npm_package_version ?? 'dev',
+    production: false,
+    moduleOverride: process.env.CUSTOS_PKCS11_MODULE,
+    pickModule: () => Promise.resolve(chosen),
+  });
   const server = await serveRenderer(join(__dirname, '../../out/renderer'));
   const browser = await chromium.launch({
     headless: false,

@@ -1,5 +1,7 @@
-import { existsSync, renameSync } from 'node:fs';
-import { softHsmPaths } from '../../electron/core/hsm/softhsm';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { totpCodeAt } from '../../electron/core/custodians/totp';
+import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/softhsm';
 import { Store } from '../../electron/core/store/database';
 import { channelNames } from '../../shared/ipc-schema';
 import { expect, test } from './fixtures';
@@ -52,16 +54,43 @@ test('a removed token directory shows a clear error and is not silently recreate
   expect(existsSync(tokenDir)).toBe(false);
 });
 
-test('a wrong module path in Settings is refused and the working module stays', async ({ custos }) => {
+test('a security officer chooses the module: a failed load keeps the working one, a good one is loaded', async ({ custos }) => {
   custos.addToken('vault-c');
+  const [olive] = await custos.seedCustodians(['Olive Officer'], ['custodian', 'security-officer']);
+  const vendorDir = join(custos.dataDir, 'vendor');
+  mkdirSync(vendorDir, { mode: 0o755 });
+  const broken = join(vendorDir, 'libbroken-pkcs11.so');
+  writeFileSync(broken, 'not a shared object', { mode: 0o644 });
+  const library = join(vendorDir, 'libvendor-pkcs11.so');
+  copyFileSync(findSoftHsmLibrary()!, library);
+  chmodSync(library, 0o644);
   const page = await custos.open();
   await expect(page.getByRole('row').filter({ hasText: 'vault-c' })).toBeVisible();
   await page.keyboard.press('Alt+8');
   await expect(page.getByRole('heading', { level: 1, name: 'Settings' })).toBeVisible();
-  await page.getByLabel('PKCS#11 library path').fill('/usr/lib/nowhere/opensc-pkcs11.so');
-  await page.getByLabel('PKCS#11 library path').press('Enter');
-  await expect(page.getByRole('alert').filter({ hasText: 'MODULE_NOT_FOUND' })).toContainText('The token module was not changed');
+  await expect(page.getByLabel('PKCS#11 library path')).toHaveCount(0);
+  const officer = async () => {
+    custos.advance(30);
+    await page.getByLabel('Who').selectOption({ label: 'Olive Officer' });
+    await page.getByLabel('Olive Officer’s passphrase').fill(olive!.passphrase);
+    await page.getByLabel('Olive Officer’s code').fill(totpCodeAt(olive!.secret, custos.clock.now));
+  };
+
+  custos.moduleChoice.path = broken;
+  await officer();
+  await page.getByRole('button', { name: 'Choose a library file…' }).click();
+  const alert = page.getByRole('alert').filter({ hasText: 'MODULE_LOAD_FAILED' });
+  await expect(alert).toContainText('The token module was not changed');
+  await expect(alert).toContainText('Custos still uses');
   await expect(page.getByText('In use now:')).toContainText('libsofthsm2.so');
+  await expect(page.getByLabel('Olive Officer’s passphrase')).toHaveValue('');
+
+  custos.moduleChoice.path = library;
+  await officer();
+  await page.getByRole('button', { name: 'Choose a library file…' }).click();
+  await expect(page.getByRole('status')).toContainText('Token module saved and loaded.');
+  await expect(page.getByText('In use now:')).toContainText(library);
+  await page.screenshot({ path: 'test-results/settings-module.png', fullPage: true });
   await page.keyboard.press('Alt+1');
   await expect(page.getByRole('row').filter({ hasText: 'vault-c' })).toBeVisible();
 });

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { totpCodeAt } from '../core/custodians/totp';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/audit/merkle';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Store } from '../core/store/database';
-import { softHsmPaths } from '../core/hsm/softhsm';
+import { findSoftHsmLibrary, softHsmPaths } from '../core/hsm/softhsm';
 import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
 import { asDatabaseWriter, replaceAuditKeyInToken } from '../core/testing/audit-fixture';
@@ -43,14 +43,6 @@ describe('custos CLI', () => {
     const token = initSoftHsmToken(dataDir, 'cli-token');
     expect((await custos('token', 'select', '--serial', token.serial, '--label', token.label)).code).toBe(EXIT.ok);
     expect((await custos('token', 'mechanisms')).stdout).toContain('CKM_EDDSA');
-  });
-
-  it('exits 3 with MODULE_NOT_FOUND for a wrong module path and saves nothing', async () => {
-    initSoftHsmToken(dataDir, 'cli-token');
-    const run = await custos('module', 'set', '/nowhere/pkcs11.so');
-    expect(run.code).toBe(EXIT.token);
-    expect(run.stderr).toMatch(/^Error MODULE_NOT_FOUND: No PKCS#11 library exists at \/nowhere\/pkcs11.so/);
-    expect((await custos('status', '--json')).json()).toMatchObject({ ok: true });
   });
 
   it('exits 3 with SOFTHSM_TOKEN_DIR_MISSING when the token directory was removed', async () => {
@@ -368,6 +360,22 @@ describe('custos custody, proposal, key and backup', () => {
     expect(proposed, proposed.stdout).toMatchObject({ code: EXIT.ok });
     return proposed.value() as { id: string; shortFingerprint: string };
   };
+
+  it('module set needs a security officer’s factors, keeps the working module on a wrong path, and saves a good one', async () => {
+    const curie = id(2);
+    const notOfficer = await cli('module', 'set', '/nowhere/pkcs11.so', '--as', id(0), ...factors(0));
+    expect(notOfficer).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error NOT_AUTHORIZED/) });
+    const wrong = await cli('module', 'set', '/nowhere/pkcs11.so', '--as', curie, ...factors(2));
+    expect(wrong).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error MODULE_NOT_FOUND: No PKCS#11 library exists at \/nowhere\/pkcs11.so\. The token module was not changed: Custos still uses \//) });
+    const library = join(dataDir, 'vendor', 'libvendor-pkcs11.so');
+    mkdirSync(join(dataDir, 'vendor'), { mode: 0o755 });
+    copyFileSync(findSoftHsmLibrary()!, library);
+    chmodSync(library, 0o644);
+    expect(await cli('module', 'set', library, '--as', curie, ...factors(2))).toMatchObject({ code: EXIT.ok });
+    expect((await cli('status', '--json')).value()).toMatchObject({ tokens: { state: 'ready', module: { path: library, kind: 'configured' } } });
+    expect(await cli('module', 'reset', '--as', curie, ...factors(2))).toMatchObject({ code: EXIT.ok });
+    expect((await cli('status', '--json')).value()).toMatchObject({ tokens: { state: 'ready', module: { kind: 'embedded-softhsm' } } });
+  });
 
   it('runs a key ceremony and a turnover from the command line, factors from file descriptors', async () => {
     const custodyId = await takeCustody('cli-vault');

@@ -16,7 +16,7 @@ import { CustosError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { renderVerdict, REPORT_USAGE, reportRequest, standaloneReportVerify, verifyReportCommand } from './report-commands';
-import { ask, call, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import { ask, call, factors, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 export type { Io } from './cli-support';
 import { silentLog } from '../core/log';
 
@@ -39,8 +39,10 @@ Commands:
   token mechanisms [--serial S --label L]
                                       Mechanisms the token supports (default: the selected token)
   token select --serial S --label L   Remember the token to work with
-  module set PATH                     Use the PKCS#11 library at PATH
-  module reset                        Use Custos's embedded SoftHSM2 rehearsal store
+  module set PATH --as ID [--passphrase-fd N] [--code CODE]
+                                      A security officer saves the PKCS#11 library at PATH
+  module reset --as ID [--passphrase-fd N] [--code CODE]
+                                      A security officer returns to the embedded SoftHSM2
   custodian list
   custodian enrol --name NAME --role ROLE [--role ROLE] [--passphrase-fd N] [--code CODE]
                                       Enrol: passphrase (asked twice, or from fd N), then the
@@ -153,6 +155,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       version,
       production: true,
       moduleOverride: values.module ?? io.env.CUSTOS_PKCS11_MODULE,
+      pickModule: () => Promise.resolve(positionals[0] === 'module' && positionals[1] === 'set' ? (positionals[2] ?? null) : null),
       operator: 'cli',
       log: silentLog,
       ...(io.clock ? { clock: io.clock } : {}),
@@ -280,14 +283,15 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         return call('custodians.unlock', { custodianId: str(values.id) ?? '', officerId: str(values.officer) ?? '', passphrase, code }, (c) => `${c.name} is unlocked.\n`)(core);
       };
     case 'module reset':
-      return call('settings.setModule', { path: null }, renderStatus);
+      return async (core) => call('settings.setModule', { source: 'built-in', officer: await officerFactors(values, io) }, renderStatus)(core);
     default:
       {
         const ceremony = ceremonyRequest(command, values, io) ?? reportRequest(command, values, io);
         if (ceremony) return ceremony;
       }
       if (positionals[0] === 'module' && positionals[1] === 'set' && positionals.length === 3) {
-        return call('settings.setModule', { path: positionals[2]! }, renderStatus);
+        // The path reaches the core through its picker (see runCli), never inside the request.
+        return async (core) => call('settings.setModule', { source: 'picked', officer: await officerFactors(values, io) }, renderStatus)(core);
       }
       return null;
   }
@@ -311,6 +315,12 @@ async function recordedRead<T>(core: CustosCore, action: string, params: unknown
 
 function usageError(message: string): CustosError {
   return new CustosError('IPC_INVALID_PAYLOAD', message, ['Run `custos --help` for the options.']);
+}
+
+/** The security officer (--as ID) proving both factors: choosing the token module is their decision. */
+function officerFactors(values: Values, io: Io) {
+  const id = str(values.as) ?? '';
+  return factors(id, 'The security officer', values, io);
 }
 
 function verifyOptions(values: Values, io: Io): VerifyOptions {

@@ -1,10 +1,12 @@
-import { readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { totpCodeAt } from './custodians/totp';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ModuleStatus } from '../../shared/tokens';
+import { AuditEntry } from '../../shared/audit';
+import { channelNames } from '../../shared/ipc-schema';
 import { CustosCore } from './custos-core';
-import { softHsmPaths } from './hsm/softhsm';
+import { findSoftHsmLibrary, softHsmPaths } from './hsm/softhsm';
 import { sql } from './store/sql';
 import { silentLog } from './log';
 import { initSoftHsmToken, tempDataDir } from './testing/softhsm-fixture';
@@ -49,15 +51,6 @@ describe('CustosCore through its router', () => {
     expect(core!.snapshot().selectedToken).toBeNull();
   });
 
-  it('keeps the working module when a wrong module path is entered, and saves nothing', async () => {
-    initSoftHsmToken(dataDir, 'rehearsal');
-    const router = openCore().router;
-    const result = await router.dispatch('settings.setModule', { path: '/usr/lib/does-not-exist/pkcs11.so' });
-    expect(result).toMatchObject({ ok: false, error: { code: 'MODULE_NOT_FOUND', remedy: expect.any(Array) } });
-    expect(core!.settings.get('token.modulePath')).toBeNull();
-    expect(core!.tokens.status().state).toBe('ready');
-  });
-
   it('reports a removed token directory as SOFTHSM_TOKEN_DIR_MISSING instead of crashing', async () => {
     initSoftHsmToken(dataDir, 'rehearsal');
     const router = openCore().router;
@@ -81,6 +74,110 @@ describe('CustosCore through its router', () => {
     expect(seen).toContain('tokens.changed');
   });
 });
+
+/** Security officers enrolled through the router, with real scrypt and TOTP; proof(n) is n steps later. */
+async function enrolOfficers(router: CustosCore['router'], names: string[], roles: string[] = ['security-officer']) {
+  const start = Date.now();
+  const people = [];
+  for (const name of names) {
+    const passphrase = `long quiet harbour walk number ${people.length + 7}`;
+    const begun = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase })) as { ok: true; value: { enrolmentId: string; secret: string } };
+    const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: begun.value.enrolmentId, code: totpCodeAt(begun.value.secret, new Date(start)) })) as { value: { id: string } };
+    const secret = begun.value.secret;
+    people.push({ id: saved.value.id, proof: (step: number) => ({ custodianId: saved.value.id, passphrase, code: totpCodeAt(secret, new Date(start + step * 30_000)) }) });
+  }
+  return people;
+}
+
+describe('choosing the PKCS#11 module', () => {
+  const entries = () => [...core!.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; actor: { id: string }; object: { id: string } | null; result: { status: string; code?: string } });
+  const openWithPicker = (pick: () => Promise<string | null>) =>
+    (core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, pickModule: pick, kdfCost: { N: 2 ** 14, r: 8, p: 1 } }));
+  const mappedLibz = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((line) => /\/libz\.so/.test(line)).length;
+
+  it('refuses the old renderer request that named a library, records it and loads nothing', async () => {
+    initSoftHsmToken(dataDir, 'rehearsal');
+    const router = openWithPicker(() => Promise.resolve(null)).router;
+    const libz = ['/usr/lib/x86_64-linux-gnu/libz.so.1', '/lib/x86_64-linux-gnu/libz.so.1', '/usr/lib/libz.so.1'].find((p) => existsSync(p)) ?? '/usr/lib/libz.so.1';
+    const before = mappedLibz();
+    const result = await router.dispatch('settings.setModule', { path: libz });
+    expect(result).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(mappedLibz()).toBe(before);
+    expect(core!.host.users(libz)).toBe(0);
+    expect(core!.settings.get('token.modulePath')).toBeNull();
+    expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
+  });
+
+  it('refuses without a security officer’s two factors and never opens the picker', async () => {
+    const pick = vi.fn(() => Promise.resolve(findSoftHsmLibrary()!));
+    const router = openWithPicker(pick).router;
+    const [custodian] = await enrolOfficers(router, ['Carl'], ['custodian']);
+    const [officer] = await enrolOfficers(router, ['Olive']);
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: custodian!.proof(1) })).toMatchObject({ ok: false, error: { code: 'NOT_AUTHORIZED' } });
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: { ...officer!.proof(1), passphrase: 'not the passphrase at all' } })).toMatchObject({
+      ok: false,
+      error: { code: 'PASSPHRASE_INCORRECT' },
+    });
+    expect(await router.dispatch('settings.setModule', { source: 'picked' })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(pick).not.toHaveBeenCalled();
+    expect(core!.settings.get('token.modulePath')).toBeNull();
+    expect(entries().filter((e) => e.action === 'settings.module.set').map((e) => e.result.code)).toEqual(['NOT_AUTHORIZED', 'IPC_INVALID_PAYLOAD']);
+  });
+
+  it('loads the library the officer picked and records the officer as the one who chose it', async () => {
+    initSoftHsmToken(dataDir, 'rehearsal');
+    const library = vendorCopy(dataDir);
+    const router = openWithPicker(() => Promise.resolve(library)).router;
+    const [officer] = await enrolOfficers(router, ['Olive']);
+    const result = await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) });
+    expect(result).toMatchObject({ ok: true, value: { state: 'ready', module: { path: library, kind: 'configured' } } });
+    expect(core!.settings.get('token.modulePath')).toBe(library);
+    expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', actor: { id: officer!.id }, object: { id: library }, result: { status: 'ok' } });
+  });
+
+  it('keeps the module in use when the picked file fails to load, and says which one it is', async () => {
+    initSoftHsmToken(dataDir, 'rehearsal');
+    const broken = join(dataDir, 'vendor', 'libbroken-pkcs11.so');
+    mkdirSync(dirname(broken), { mode: 0o755 });
+    writeFileSync(broken, 'not a shared object', { mode: 0o644 });
+    const router = openWithPicker(() => Promise.resolve(broken)).router;
+    const [officer] = await enrolOfficers(router, ['Olive']);
+    const inUse = core!.tokens.ready();
+    const result = await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) });
+    expect(result).toMatchObject({ ok: false, error: { code: 'MODULE_LOAD_FAILED', message: expect.stringContaining(`Custos still uses ${inUse.path}`) } });
+    expect(core!.tokens.ready()).toBe(inUse);
+    expect(core!.tokens.status()).toMatchObject({ state: 'ready', module: { path: inUse.path, kind: 'embedded-softhsm' } });
+    expect(core!.settings.get('token.modulePath')).toBeNull();
+    expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', result: { status: 'failed', code: 'MODULE_LOAD_FAILED' } });
+  });
+
+  it.each([
+    ['a relative path', 'opensc-pkcs11.so', 'MODULE_UNSAFE'],
+    ['a file that is not a library', '/etc/passwd', 'MODULE_UNSAFE'],
+    ['a library that does not exist', '/usr/lib/nowhere/opensc-pkcs11.so', 'MODULE_NOT_FOUND'],
+  ])('refuses %s before loading anything', async (_what, picked, code) => {
+    const router = openWithPicker(() => Promise.resolve(picked)).router;
+    const [officer] = await enrolOfficers(router, ['Olive']);
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject({ ok: false, error: { code } });
+    expect(core!.settings.get('token.modulePath')).toBeNull();
+  });
+
+  it('changes nothing when the officer cancels the dialog', async () => {
+    const router = openWithPicker(() => Promise.resolve(null)).router;
+    const [officer] = await enrolOfficers(router, ['Olive']);
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject({ ok: false, error: { code: 'MODULE_NOT_CHOSEN' } });
+    expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', result: { status: 'failed', code: 'MODULE_NOT_CHOSEN' } });
+  });
+});
+
+/** A copy of SoftHSM2 where a vendor's installer would put its module: owned by us, not writable by others. */
+function vendorCopy(dir: string): string {
+  const library = join(dir, 'vendor', 'libvendor-pkcs11.so');
+  mkdirSync(dirname(library), { mode: 0o755, recursive: true });
+  copyFileSync(findSoftHsmLibrary()!, library);
+  chmodSync(library, 0o644);
+  return library;
+}
 
 describe('every request is in the audit log', () => {
   const actions = () =>
@@ -106,6 +203,27 @@ describe('every request is in the audit log', () => {
     ]);
   });
 
+  it('refuses a 5 MB token label and records the refusal in a short entry the viewer can read', async () => {
+    const router = openCore().router;
+    const result = await router.dispatch('tokens.select', { serial: '1', label: 'x'.repeat(5_000_000) });
+    expect(result).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(JSON.stringify(result).length).toBeLessThan(2_000);
+    const last = [...core!.audit.log().entries()].at(-1)!;
+    expect(last.entry.length).toBeLessThan(1_000);
+    expect(AuditEntry.parse(JSON.parse(last.entry))).toMatchObject({ action: 'token.select', object: null, result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
+    expect(await router.dispatch('audit.entry', { seq: last.seq })).toMatchObject({ ok: true });
+  });
+
+  it('records a null or missing payload on every channel as refused', async () => {
+    const router = openCore().router;
+    const before = core!.audit.log().size();
+    for (const name of channelNames) {
+      for (const payload of [null, undefined]) expect(await router.dispatch(name, payload), name).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    }
+    const recorded = [...core!.audit.log().entries()].slice(before).map((e) => (JSON.parse(e.entry) as { result: { code?: string } }).result.code);
+    expect(recorded).toEqual(channelNames.flatMap(() => ['IPC_INVALID_PAYLOAD', 'IPC_INVALID_PAYLOAD']));
+  });
+
   it('refuses to select the audit token itself', async () => {
     const router = openCore().router;
     const auditToken = core!.audit.auditToken()!;
@@ -115,15 +233,9 @@ describe('every request is in the audit log', () => {
 
   it('refuses to change the saved module while a command-line override is in force', async () => {
     const router = openCore('/usr/lib/softhsm/libsofthsm2.so').router;
-    expect(await router.dispatch('settings.setModule', { path: null })).toMatchObject({ ok: false, error: { code: 'MODULE_OVERRIDDEN' } });
+    const [officer] = await enrolOfficers(router, ['Olive']);
+    expect(await router.dispatch('settings.setModule', { source: 'built-in', officer: officer!.proof(1) })).toMatchObject({ ok: false, error: { code: 'MODULE_OVERRIDDEN' } });
   });
-
-  it('refuses a relative module path as MODULE_UNSAFE and records the refusal', async () => {
-    const router = openCore().router;
-    expect(await router.dispatch('settings.setModule', { path: 'opensc-pkcs11.so' })).toMatchObject({ ok: false, error: { code: 'MODULE_UNSAFE' } });
-    expect(actions().at(-1)).toBe('settings.module.set failed MODULE_UNSAFE');
-  });
-
   it('signs a checkpoint on demand that covers the request for it', async () => {
     const router = openCore().router;
     const result = await router.dispatch('audit.checkpoint', {});

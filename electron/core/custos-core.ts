@@ -29,6 +29,8 @@ import { FileSecretVault, writeFileAtomic, type VaultKind, type Vaults } from '.
 import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { TokenService, tokenObject } from './tokens/token-service';
+import { ModulePath, TokenRef } from '../../shared/tokens';
+import { z } from 'zod';
 
 export interface CoreOptions {
   dataDir: string;
@@ -37,6 +39,11 @@ export interface CoreOptions {
   /** Who is at the console: "desktop", "cli"… recorded as the actor until custodians sign in. */
   operator?: string;
   moduleOverride?: string | undefined;
+  /**
+   * Asks the security officer, in main, for the PKCS#11 library to use (the app: a file dialog;
+   * the CLI: its --module argument); null when they cancel. The renderer never supplies a path.
+   */
+  pickModule?: () => Promise<string | null>;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
   /** Where the audit token PIN can be sealed; a 0600 file in the data directory by default. */
@@ -73,7 +80,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'tokens.status': { action: 'token.list', self: false, params: false },
   'tokens.mechanisms': { action: 'token.mechanisms', self: false, params: true },
   'tokens.select': { action: 'token.select', self: true, params: true },
-  'settings.setModule': { action: 'settings.module.set', self: true, params: true },
+  'settings.setModule': { action: 'settings.module.set', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.list': { action: 'custodian.list', self: false, params: false },
   'custodians.enrolBegin': { action: 'custodian.enrol.begin', self: false, params: false },
   'custodians.enrolConfirm': { action: 'custodian.enrol', self: true, params: false },
@@ -262,7 +269,10 @@ export class CustosCore {
       'tokens.status': () => this.tokens.refresh(),
       'tokens.mechanisms': (ref) => this.tokens.mechanisms(ref),
       'tokens.select': (ref) => this.tokens.select(ref),
-      'settings.setModule': ({ path }) => this.tokens.setModule(path),
+      'settings.setModule': async ({ source, officer }) => {
+        const by = await this.proveOfficer(officer, 'choose the token module');
+        return this.tokens.setModule(source === 'built-in' ? null : await this.pickModulePath(), by);
+      },
       'custodians.list': () => this.custodians.list(),
       'custodians.enrolBegin': (request) => this.custodians.beginEnrolment(request),
       'custodians.enrolConfirm': ({ enrolmentId, code }) => this.custodians.confirmEnrolment(enrolmentId, code),
@@ -347,6 +357,19 @@ export class CustosCore {
       'audit.entry': ({ seq }) => this.browser().entry(seq),
       'audit.verify': () => this.verifyAudit({ onProgress: (checked, total) => this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }) }),
     };
+  }
+
+  /** The library the officer chose in main; nothing is loaded when they chose none. */
+  private async pickModulePath(): Promise<string> {
+    const picked = this.options.pickModule ? await this.options.pickModule() : null;
+    if (picked === null) {
+      throw new CustosError('MODULE_NOT_CHOSEN', 'No PKCS#11 library was chosen, so the token module was not changed.', [
+        this.options.pickModule ? 'Choose the vendor’s library file in the dialog.' : 'This Custos cannot ask for a library here: use `custos module set PATH` with the officer’s factors.',
+      ]);
+    }
+    const path = ModulePath.safeParse(picked);
+    if (!path.success) throw new CustosError('MODULE_UNSAFE', 'The chosen library path is not a usable file path.', ['Choose the library file again.']);
+    return path.data;
   }
 
   /** A security officer proving both factors; returns them as the actor to record. */
@@ -460,14 +483,17 @@ export class CustosCore {
     const plan = report.channel ? auditPlan[report.channel] : null;
     if (plan?.self && report.outcome === 'ok') return;
     if (report.outcome === 'failed' && report.code && plan?.selfFailures?.includes(report.code)) return;
-    if (report.channel === 'audit.page' && report.outcome === 'ok' && (report.input as { offset?: unknown }).offset !== 0) return;
+    // The input may be anything the renderer sent (null, 5 MB): read it only through its schema.
+    const input: unknown = report.input;
+    if (report.channel === 'audit.page' && report.outcome === 'ok' && (input as { offset?: unknown }).offset !== 0) return;
+    const seq = AuditSeq.safeParse(input);
     const object =
       report.channel === null
         ? { type: 'channel', id: report.requested || '(none)' }
         : report.channel === 'tokens.select' || report.channel === 'tokens.mechanisms'
-          ? tokenObjectOf(report.input)
-          : report.channel === 'audit.entry' && typeof (report.input as { seq?: unknown }).seq === 'number'
-            ? { type: 'audit-entry', id: String((report.input as { seq: number }).seq) }
+          ? tokenObjectOf(input)
+          : report.channel === 'audit.entry' && seq.success
+            ? { type: 'audit-entry', id: String(seq.data.seq) }
             : null;
     await this.audit.tryRecord({
       actor: this.actor,
@@ -479,10 +505,12 @@ export class CustosCore {
   }
 }
 
+/** The token a request named, when it is a well-formed reference; an oversized one is not recorded. */
 function tokenObjectOf(input: unknown) {
-  const ref = input as { serial?: unknown; label?: unknown };
-  return typeof ref.serial === 'string' && typeof ref.label === 'string' ? tokenObject({ serial: ref.serial, label: ref.label }) : null;
+  const ref = TokenRef.safeParse(input);
+  return ref.success ? tokenObject(ref.data) : null;
 }
+const AuditSeq = z.object({ seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) });
 
 /**
  * When the core cannot start (database locked or damaged), the window still opens and every

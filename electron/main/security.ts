@@ -1,26 +1,6 @@
-import type { BrowserWindow, IpcMainInvokeEvent, Session, WebContents, WebPreferences } from 'electron';
+import type { BrowserWindow, IpcMainInvokeEvent, Session, WebContents } from 'electron';
 import type { Log } from '../core/log';
 import { APP_ORIGIN } from './app-files';
-
-/** Every renderer Custos creates gets exactly these preferences (Electron security checklist 2–4, 6, 8–10). */
-export function secureWebPreferences(preload: string, production: boolean): WebPreferences {
-  return {
-    preload,
-    sandbox: true,
-    contextIsolation: true,
-    nodeIntegration: false,
-    nodeIntegrationInWorker: false,
-    nodeIntegrationInSubFrames: false,
-    webSecurity: true,
-    allowRunningInsecureContent: false,
-    experimentalFeatures: false,
-    webviewTag: false,
-    navigateOnDragDrop: false,
-    spellcheck: false,
-    devTools: !production,
-    safeDialogs: true,
-  };
-}
 
 /**
  * Since Custos never talks to a network, every request that is not for the app's own files is

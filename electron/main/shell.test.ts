@@ -1,7 +1,10 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Envelope } from '../../shared/errors';
 import { channelNames } from '../../shared/ipc-schema';
+import { totpCodeAt } from '../core/custodians/totp';
+import { findSoftHsmLibrary } from '../core/hsm/softhsm';
 import { CONTENT_SECURITY_POLICY, META_CONTENT_SECURITY_POLICY } from '../../shared/csp';
 import { consoleLog, silentLog } from '../core/log';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
@@ -11,14 +14,14 @@ const fake = vi.hoisted(() => ({ current: null as unknown as ReturnType<typeof c
 vi.mock('electron', () => {
   // Getters resolve at each use, so every test gets a fresh fake Electron.
   const mock = {};
-  for (const key of ['app', 'BrowserWindow', 'session', 'protocol', 'ipcMain', 'contextBridge', 'ipcRenderer', 'safeStorage']) {
+  for (const key of ['app', 'BrowserWindow', 'session', 'protocol', 'ipcMain', 'contextBridge', 'ipcRenderer', 'safeStorage', 'dialog']) {
     Object.defineProperty(mock, key, { enumerable: true, get: () => (fake.current.module as Record<string, unknown>)[key] });
   }
   return mock;
 });
 
 const { startCustos } = await import('./custos-app');
-const { hardenSession, hardenWebContents, isTrustedSender, secureWebPreferences } = await import('./security');
+const { hardenSession, hardenWebContents, isTrustedSender } = await import('./security');
 const { registerIpc } = await import('./ipc');
 const { Router } = await import('../core/ipc/router');
 
@@ -76,12 +79,68 @@ describe('startCustos', () => {
     cleanup();
   });
 
-  it('opens the window with the hardened preferences', async () => {
+  it('opens the window with the hardened preferences, written at the window', async () => {
     const { cleanup } = await started();
-    expect(FakeBrowserWindow.instances[0]?.options.webPreferences).toEqual(secureWebPreferences('/preload.js', true));
+    expect(FakeBrowserWindow.instances[0]?.options.webPreferences).toEqual({
+      preload: '/preload.js',
+      sandbox: true,
+      contextIsolation: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      experimentalFeatures: false,
+      webviewTag: false,
+      navigateOnDragDrop: false,
+      disableBlinkFeatures: 'Auxclick',
+      spellcheck: false,
+      devTools: false,
+      safeDialogs: true,
+    });
     cleanup();
   });
 
+  it('never lets a file dropped on the window replace the app (navigateOnDragDrop is off)', async () => {
+    const { cleanup } = await started();
+    // Electron's default is true: only an explicit false keeps a dropped file from being opened.
+    expect(FakeBrowserWindow.instances[0]?.options.webPreferences).toHaveProperty('navigateOnDragDrop', false);
+    cleanup();
+  });
+
+  it('allows devtools only in development builds', async () => {
+    fake.current.module.app.isPackaged = false;
+    const { cleanup } = await started();
+    expect(FakeBrowserWindow.instances[0]?.options.webPreferences.devTools).toBe(true);
+    cleanup();
+  });
+
+  it('loads the PKCS#11 library a security officer picks in the main-process dialog', async () => {
+    const { dataDir, cleanup } = await started();
+    const window = FakeBrowserWindow.instances[0]!;
+    const invoke = (channel: string, payload: unknown) =>
+      fake.current.ipcHandlers.get(channel)!({ sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } }, payload) as Promise<Envelope<unknown>>;
+    const passphrase = 'long quiet harbour walk number one';
+    const begun = (await invoke('custodians.enrolBegin', { name: 'Olive Officer', roles: ['security-officer'], passphrase })) as Envelope<{ enrolmentId: string; secret: string }>;
+    if (!begun.ok) throw new Error(begun.error.message);
+    const now = Date.now();
+    const enrolled = (await invoke('custodians.enrolConfirm', { enrolmentId: begun.value.enrolmentId, code: totpCodeAt(begun.value.secret, new Date(now)) })) as Envelope<{ id: string }>;
+    if (!enrolled.ok) throw new Error(enrolled.error.message);
+    // A vendor library in a folder only its owner can write, as an installer would leave it.
+    const vendorDir = join(dataDir, 'vendor');
+    mkdirSync(vendorDir, { mode: 0o755 });
+    const library = join(vendorDir, 'libvendor-pkcs11.so');
+    copyFileSync(findSoftHsmLibrary()!, library);
+    chmodSync(library, 0o644);
+    fake.current.module.dialog.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: [library] });
+
+    const officer = { custodianId: enrolled.value.id, passphrase, code: totpCodeAt(begun.value.secret, new Date(now + 30_000)) };
+    const result = await invoke('settings.setModule', { source: 'picked', officer });
+
+    expect(fake.current.module.dialog.showOpenDialog).toHaveBeenCalledWith(window, expect.objectContaining({ properties: expect.arrayContaining(['openFile']) }));
+    expect(result).toMatchObject({ ok: true, value: { state: 'ready', module: { path: library, kind: 'configured' } } });
+    cleanup();
+  });
   it('registers exactly the declared IPC channels', async () => {
     const { cleanup } = await started();
     expect([...fake.current.ipcHandlers.keys()].sort()).toEqual([...channelNames].sort());
@@ -132,28 +191,6 @@ describe('startCustos', () => {
     fake.current.module.app.emit('web-contents-created', {}, contents);
     expect(contents.windowOpenHandler?.({ url: 'https://example.com' })).toEqual({ action: 'deny' });
     cleanup();
-  });
-});
-
-describe('secureWebPreferences', () => {
-  it('sandboxes, isolates and disables Node, insecure content, experiments and webviews', () => {
-    expect(secureWebPreferences('/p.js', true)).toMatchObject({
-      sandbox: true,
-      contextIsolation: true,
-      nodeIntegration: false,
-      nodeIntegrationInWorker: false,
-      nodeIntegrationInSubFrames: false,
-      webSecurity: true,
-      allowRunningInsecureContent: false,
-      experimentalFeatures: false,
-      webviewTag: false,
-      devTools: false,
-    });
-    expect(secureWebPreferences('/p.js', true)).not.toHaveProperty('enableBlinkFeatures');
-  });
-
-  it('allows devtools only in development builds', () => {
-    expect(secureWebPreferences('/p.js', false).devTools).toBe(true);
   });
 });
 

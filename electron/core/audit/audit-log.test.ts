@@ -108,6 +108,14 @@ describe('AuditLog', () => {
     expect(entry.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
+  it('cuts an over-long object name to what the viewer reads, so a signed entry never becomes unreadable', () => {
+    const { audit } = open();
+    const path = `/opt/${'deep/'.repeat(800)}libvendor-pkcs11.so`;
+    audit.record({ actor: operator, action: 'settings.module.set', object: { type: 'module', id: path }, params: { path } });
+    const entry = AuditEntry.parse(JSON.parse(audit.log().entry(1).entry));
+    expect(entry.object).toEqual({ type: 'module', id: `${path.slice(0, 199)}…` });
+  });
+
   it('commits a state change together with its entry, and neither when the change fails', () => {
     const { audit, store } = open();
     const before = audit.log().size();

@@ -161,7 +161,7 @@ export class AuditLog {
       time: this.clock().toISOString(),
       actor: event.actor,
       action: event.action,
-      object: event.object ?? null,
+      object: event.object ? boundedObject(event.object) : null,
       params: event.params === undefined ? null : sha256Hex(canonicalJson(event.params)),
       result: event.result ?? { status: 'ok' },
     };
@@ -435,4 +435,13 @@ function signedSeq(entry: string): number | null {
 
 function firstDifference(stored: readonly { level: number; index: number; hash?: Buffer | undefined }[], computed: readonly EdgeNode[]): EdgeNode {
   return computed.find((node, i) => !stored[i]?.hash?.equals(node.hash)) ?? computed[0]!;
+}
+
+/**
+ * A signed entry is permanent, so what names its object is cut to the lengths the viewer and the
+ * verifier accept (shared/audit.ts AuditObject); the full value is still bound by the params hash.
+ */
+function boundedObject(object: AuditObject): AuditObject {
+  const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+  return { type: clip(object.type, 32), id: clip(object.id, 200) };
 }

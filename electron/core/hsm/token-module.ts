@@ -1,5 +1,5 @@
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute } from 'node:path';
+import { basename, dirname, isAbsolute } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo, ModuleInfo, ModuleKind, SlotInfo, TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
@@ -184,6 +184,12 @@ export class TokenModule {
 export function checkModulePath(path: string): string {
   if (!isAbsolute(path)) {
     throw new CustosError('MODULE_UNSAFE', `The token module path must be absolute: “${path}” is not.`, ['Give the full path, for example /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so.']);
+  }
+  // Only a shared library is worth handing to dlopen: anything else is a mistake or a probe.
+  if (!/\.(so(\.\d+)*|dylib|dll)$/i.test(basename(path))) {
+    throw new CustosError('MODULE_UNSAFE', `Custos loads only a PKCS#11 library file (.so, .dylib or .dll); ${basename(path).slice(0, 80)} is not one.`, [
+      'Choose the vendor’s PKCS#11 module, for example opensc-pkcs11.so.',
+    ]);
   }
   if (!existsSync(path) || !statSync(path).isFile()) {
     throw new CustosError('MODULE_NOT_FOUND', `No PKCS#11 library exists at ${path}.`, [

@@ -55,6 +55,29 @@ describe('Router', () => {
     expect(JSON.stringify(result)).not.toContain('correct-horse');
   });
 
+  it('keeps the refusal short when the input is huge: a long key, many unknown fields, a 5 MB value', async () => {
+    const huge = 'k'.repeat(5_000_000);
+    const unknownFields = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`${i}${huge.slice(0, 10_000)}`, 1]));
+    const payloads: [string, unknown][] = [
+      ['tokens.select', { serial: '1', label: huge }],
+      ['tokens.select', { serial: '1', label: 'l', ...unknownFields }],
+      ['proposals.create', { custodyId: 'a'.repeat(16), action: 'key.generate', params: { [huge]: 'x' }, requester: { custodianId: 'b'.repeat(16), passphrase: 'p', code: '123456' } }],
+    ];
+    for (const [name, payload] of payloads) {
+      const result = await router().router.dispatch(name, payload);
+      expect(result).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+      expect(JSON.stringify(result).length, name).toBeLessThan(2_000);
+    }
+  });
+
+  it('reports a null or missing payload to the audit observer like any other refusal', async () => {
+    const seen: string[] = [];
+    const r = new Router({} as Handlers, silentLog, (report) => void seen.push(`${report.channel} ${report.outcome} ${report.code}`));
+    await r.dispatch('tokens.select', null);
+    await r.dispatch('audit.entry', undefined);
+    expect(seen).toEqual(['tokens.select refused IPC_INVALID_PAYLOAD', 'audit.entry refused IPC_INVALID_PAYLOAD']);
+  });
+
   it('strips fields the schema does not declare from results', async () => {
     const leaky = router({ 'tokens.select': (ref) => ({ ...ref, pin: '123456' }) as typeof ref });
     const result = await leaky.router.dispatch('tokens.select', { serial: 's1', label: 'l' });

@@ -62,9 +62,7 @@ export class Router {
     const spec = channel(name) as { input: z.ZodType; result: z.ZodType };
     const input = spec.input.safeParse(payload);
     if (!input.success) {
-      // Paths and reasons only: the rejected values may be secrets typed into the wrong field.
-      const reasons = input.error.issues.map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
-      return failure({ code: 'IPC_INVALID_PAYLOAD', message: `The request was malformed and nothing was done (${reasons.join('; ')}).`, remedy: [] });
+      return failure({ code: 'IPC_INVALID_PAYLOAD', message: `The request was malformed and nothing was done (${describeIssues(input.error.issues)}).`, remedy: [] });
     }
     try {
       const handler = this.handlers[name] as (input: unknown) => unknown;
@@ -79,6 +77,21 @@ export class Router {
     }
   }
 }
+
+/**
+ * Paths and reasons only, each cut short: the rejected values may be secrets typed into the wrong
+ * field, and a path or message can quote the input (a record key, an unknown field's name).
+ */
+function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
+  const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
+  const reasons = issues.slice(0, MAX_ISSUES).map((issue) => {
+    const path = issue.path.map((part) => clip(String(part), 40)).join('.') || 'request';
+    return `${clip(path, 120)}: ${clip(issue.message, 120)}`;
+  });
+  const more = issues.length > MAX_ISSUES ? `; and ${issues.length - MAX_ISSUES} more` : '';
+  return reasons.join('; ') + more;
+}
+const MAX_ISSUES = 5;
 
 function failure(error: WireError): Envelope<never> {
   return { ok: false, error };

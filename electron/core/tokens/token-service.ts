@@ -75,36 +75,43 @@ export class TokenService {
   }
 
   /**
-   * Switches to another PKCS#11 library (null: the embedded SoftHSM2). The new library is
-   * loaded and listed first, then the setting and its audit entry are saved together; only then
-   * does it replace the current one. On any failure the current library stays in use.
+   * Switches to another PKCS#11 library (null: the embedded SoftHSM2), as the security officer
+   * `by` decided. The new library is loaded and listed first, then the setting and its audit
+   * entry are saved together; only then does it replace the current one. On any failure the
+   * current library stays in use, and the error says which one that is.
    */
-  setModule(path: string | null): ModuleStatus {
+  setModule(path: string | null, by: AuditActor): ModuleStatus {
     if (this.options.moduleOverride) {
       throw new CustosError('MODULE_OVERRIDDEN', `This run uses the module given on the command line or in CUSTOS_PKCS11_MODULE (${this.options.moduleOverride}); the saved setting cannot be changed now.`, [
         'Start Custos without that override to change the saved module.',
       ]);
     }
-    const target = this.target(path);
+    // The module in use is known (loaded) first, so a failure can say which one stays.
+    this.status();
     const previous = this.module;
-    const same = previous !== null && previous.path === checkModulePath(target.path);
-    const next = same ? previous : this.options.host.acquire(target.path, target.kind);
-    let status: ModuleStatus;
     try {
-      status = { state: 'ready', module: next.info(), slots: next.slots() };
-      this.options.audit.record(
-        { actor: this.options.actor, action: 'settings.module.set', object: { type: 'module', id: next.path }, params: { path } },
-        () => this.options.settings.set('token.modulePath', path),
-      );
+      const target = this.target(path);
+      const same = previous !== null && previous.path === checkModulePath(target.path);
+      const next = same ? previous : this.options.host.acquire(target.path, target.kind);
+      let status: ModuleStatus;
+      try {
+        status = { state: 'ready', module: next.info(), slots: next.slots() };
+        this.options.audit.record(
+          { actor: by, action: 'settings.module.set', object: { type: 'module', id: next.path }, params: { path } },
+          () => this.options.settings.set('token.modulePath', path),
+        );
+      } catch (error) {
+        if (!same) this.options.host.release(next);
+        throw error;
+      }
+      if (!same) {
+        if (previous) this.options.host.release(previous);
+        this.module = next;
+      }
+      return this.publish(status);
     } catch (error) {
-      if (!same) this.options.host.release(next);
-      throw error;
+      throw stillInUse(error, previous?.path ?? null);
     }
-    if (!same) {
-      if (previous) this.options.host.release(previous);
-      this.module = next;
-    }
-    return this.publish(status);
   }
 
   /** The loaded module, for services that work with tokens; throws why there is none. */
@@ -156,6 +163,13 @@ export class TokenService {
 
 export function tokenObject(ref: TokenRef) {
   return { type: 'token', id: `${ref.serial}/${ref.label}` };
+}
+
+/** A failed switch says which library Custos still uses, so nobody assumes the new one is live. */
+function stillInUse(error: unknown, path: string | null): unknown {
+  if (!isCustosError(error)) return error;
+  const kept = path ? `Custos still uses ${path}.` : 'No token module is loaded.';
+  return new CustosError(error.code, `${error.message} The token module was not changed: ${kept}`, [...error.remedy], { cause: error });
 }
 
 function unavailable(error: unknown, path: string | null): Extract<ModuleStatus, { state: 'unavailable' }> {

@@ -104,6 +104,10 @@ export function createFakeElectron() {
       handle: vi.fn((channel: string, handler: (event: unknown, payload: unknown) => unknown) => ipcHandlers.set(channel, handler)),
     },
     contextBridge: { exposeInMainWorld: vi.fn() },
+    dialog: {
+      // What the person picks in the file dialog; tests set it.
+      showOpenDialog: vi.fn(async (..._args: unknown[]): Promise<{ canceled: boolean; filePaths: string[] }> => ({ canceled: true, filePaths: [] })),
+    },
     safeStorage: {
       available: true,
       backend: 'gnome_libsecret',

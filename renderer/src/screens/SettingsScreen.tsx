@@ -1,5 +1,6 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useState, type FormEvent } from 'react';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
 
 export function SettingsScreen() {
@@ -8,19 +9,27 @@ export function SettingsScreen() {
   const busy = useCustos((s) => s.busy);
   const error = useCustos((s) => s.tokenError);
   const setModule = useCustos((s) => s.setModule);
+  const custodians = useCustos((s) => s.custodians);
+  const loadCustodians = useCustos((s) => s.loadCustodians);
+  const officers = (custodians ?? []).filter((c) => c.roles.includes('security-officer'));
   const current = status?.state === 'ready' ? status.module : null;
-  const [path, setPath] = useState(current?.kind === 'configured' ? current.path : '');
+  const [officer, setOfficer] = useState(emptyProof());
   const [saved, setSaved] = useState<string | null>(null);
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  useEffect(() => {
+    if (custodians === null) void loadCustodians();
+  }, [custodians, loadCustodians]);
+
+  const change = async (source: 'picked' | 'built-in') => {
     setSaved(null);
-    if (await setModule(path.trim() === '' ? null : path.trim())) setSaved('Token module saved and loaded.');
+    const proof = officer;
+    // The factors are used once; the next attempt needs a fresh code anyway.
+    setOfficer({ ...officer, passphrase: '', code: '' });
+    if (await setModule(source, proof)) setSaved(source === 'built-in' ? 'Now using the built-in SoftHSM2 rehearsal store.' : 'Token module saved and loaded.');
   };
-  const chooseBuiltIn = async () => {
-    setSaved(null);
-    setPath('');
-    if (await setModule(null)) setSaved('Now using the built-in SoftHSM2 rehearsal store.');
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    void change('picked');
   };
 
   return (
@@ -29,33 +38,27 @@ export function SettingsScreen() {
       <section aria-labelledby="module-settings" className="card">
         <h2 id="module-settings">Token module</h2>
         <p>
-          Custos talks to your HSM or smartcard through its vendor’s PKCS#11 library. Leave the path empty to use the built-in SoftHSM2 software token, which is for
-          rehearsal and evaluation only.
+          Custos talks to your HSM or smartcard through its vendor’s PKCS#11 library. The built-in SoftHSM2 software token is for rehearsal and evaluation only.
         </p>
         <p>
           In use now: {current ? <code>{current.path}</code> : <strong>none</strong>}
           {current?.kind === 'embedded-softhsm' && ' (built-in default)'}
         </p>
-        <form onSubmit={(e) => void submit(e)}>
-          <label htmlFor="module-path">PKCS#11 library path</label>
-          <input
-            id="module-path"
-            type="text"
-            value={path}
-            onChange={(e) => setPath(e.target.value)}
-            placeholder="/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so"
-            spellCheck={false}
-            autoComplete="off"
-            aria-describedby="module-help"
-          />
+        <form onSubmit={submit} aria-label="Change the token module">
           <p id="module-help" className="muted">
-            Examples: OpenSC <code>opensc-pkcs11.so</code>, YubiHSM 2 <code>yubihsm_pkcs11.so</code>, Thales Luna <code>libCryptoki2_64.so</code>, Entrust nShield <code>libcknfast.so</code>.
+            A security officer changes the module with both factors; the change is recorded in the audit log. After the factors are checked, Custos asks for the
+            library file itself. Examples: OpenSC <code>opensc-pkcs11.so</code>, YubiHSM 2 <code>yubihsm_pkcs11.so</code>, Thales Luna <code>libCryptoki2_64.so</code>,
+            Entrust nShield <code>libcknfast.so</code>.
           </p>
+          <FactorFields id="module-officer" label="Security officer" proof={officer} onChange={setOfficer} choices={officers} />
+          {officers.length === 0 && custodians !== null && (
+            <p className="muted">No security officer is enrolled yet: enrol one under Custodians first.</p>
+          )}
           <div className="actions">
-            <button type="submit" disabled={busy === 'module'}>
-              {busy === 'module' ? 'Loading the module…' : 'Save and load'}
+            <button type="submit" disabled={busy === 'module'} aria-describedby="module-help">
+              {busy === 'module' ? 'Loading the module…' : 'Choose a library file…'}
             </button>
-            <button type="button" onClick={() => void chooseBuiltIn()} disabled={busy === 'module'}>
+            <button type="button" onClick={() => void change('built-in')} disabled={busy === 'module'}>
               Use built-in SoftHSM2
             </button>
           </div>

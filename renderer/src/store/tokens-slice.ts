@@ -2,6 +2,7 @@ import type { StateCreator } from 'zustand';
 import type { WireError } from '../../../shared/errors';
 import type { MechanismInfo, ModuleStatus, TokenRef } from '../../../shared/tokens';
 import type { CustosState, Deps } from './index';
+import type { Proof } from './quorum-slice';
 
 export const tokenKey = (ref: TokenRef) => `${ref.serial}\u0000${ref.label}`;
 
@@ -16,7 +17,8 @@ export interface TokensSlice {
   refresh(): Promise<void>;
   inspect(ref: TokenRef): Promise<void>;
   select(ref: TokenRef): Promise<void>;
-  setModule(path: string | null): Promise<boolean>;
+  /** A security officer chooses the module: a library picked in main, or the built-in SoftHSM2. */
+  setModule(source: 'picked' | 'built-in', officer: Proof): Promise<boolean>;
   applyStatus(status: ModuleStatus): void;
   applySelection(ref: TokenRef | null): void;
 }
@@ -46,9 +48,9 @@ export const createTokensSlice =
       const result = await bridge.tokens.select(ref);
       set(result.ok ? { busy: null, selected: result.value } : { busy: null, tokenError: result.error });
     },
-    async setModule(path) {
+    async setModule(source, officer) {
       set({ busy: 'module', tokenError: null });
-      const result = await bridge.settings.setModule({ path });
+      const result = await bridge.settings.setModule({ source, officer });
       set(result.ok ? { busy: null, status: result.value, mechanisms: {}, inspecting: null } : { busy: null, tokenError: result.error });
       return result.ok;
     },
