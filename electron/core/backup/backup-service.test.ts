@@ -86,6 +86,8 @@ describe('backup and restore on SoftHSM2', () => {
     expect(inventory.get(p256).token).toEqual(fresh);
     expect(inventory.get(aes).kcv).toBe(kcv);
     for (const keyId of [p256, p384, rsa, rsa4096]) {
+      // Restored in the state it had (pre-activation): only an active key signs.
+      await approved(target, 'key.activate', { keyId });
       const signed = await approved(target, 'key.test-signature', { keyId, challenge: `restored ${keyId}` });
       const { signature } = (signed.outcome as { result: { signature: string } }).result;
       const pem = inventory.exportPublic(keyId, 'pem');

@@ -435,7 +435,7 @@ export class BackupService {
       const key = this.options.keys.get(id);
       if (!key.backupable) throw new CustosError('PROPOSAL_INVALID', `“${key.label}” was generated not backup-able; the token will not let it out.`);
       if (key.state === 'destroyed') throw new CustosError('PROPOSAL_INVALID', `“${key.label}” is destroyed.`);
-      if (key.token.serial !== custody.token_serial || key.token.label !== custody.token_label) throw new CustosError('PROPOSAL_INVALID', `“${key.label}” lives in another token.`);
+      this.options.keys.checkToken(id, { serial: custody.token_serial, label: custody.token_label });
     }
     for (const id of p.holders) this.options.custodians.get(id);
   }

@@ -10,6 +10,8 @@ import { sql } from '../store/sql';
 import type { QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
 import { waitingSchedule } from './destruction';
+import type { KeyAction, KeyInventory } from './key-inventory';
+import type { TokenRef } from '../../../shared/tokens';
 
 /** Bound into the proposal, so approvers approve exactly this key (its CKA_ID is chosen up front). */
 export const GenerateParams = z.strictObject({
@@ -139,22 +141,38 @@ export const TestSignatureParams = z.strictObject({ keyId: z.string().regex(/^[0
  * key that the key in the token is the one in the inventory. ECDSA signatures come back in DER,
  * as openssl expects them.
  */
-export function testSignature(store: Store): QuorumOperation {
-  return ({ session, lib, params }) => {
+export function testSignature(store: Store, inventory: KeyInventory): KeyAction {
+  // Only an active key is used: a suspended, deactivated, compromised or condemned key signs nothing.
+  const ready = (params: unknown, token: TokenRef) => {
     const p = TestSignatureParams.parse(params);
-    const key = store.get<{ algorithm: string }>(sql`SELECT algorithm FROM keys WHERE id = ${p.keyId}`);
-    if (!key) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
-    if (waitingSchedule(store, p.keyId)) throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
-    const [handle] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))], 1);
-    if (!handle) throw new CustosError('KEY_INVALID', 'The token no longer holds this key.');
-    // ECDSA signs a SHA-256 digest made here (SoftHSM2 2.6 offers plain CKM_ECDSA only).
-    const ec = key.algorithm.startsWith('EC-');
-    const mechanism = key.algorithm === 'Ed25519' ? 0x1057 : key.algorithm.startsWith('RSA') ? pkcs11js.CKM_SHA256_RSA_PKCS : pkcs11js.CKM_ECDSA;
-    const message = Buffer.from(p.challenge, 'utf8');
-    lib.C_SignInit(session, { mechanism }, handle);
-    const raw = lib.C_Sign(session, ec ? createHash('sha256').update(message).digest() : message, Buffer.alloc(1024));
-    const signature = key.algorithm.startsWith('EC-') ? ecdsaDer(raw) : raw;
-    return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64') };
+    const key = inventory.checkToken(p.keyId, token);
+    if (key.state !== 'active') {
+      throw new CustosError('KEY_INVALID', `“${key.label}” is ${key.state}; only an active key signs.`, [
+        'Activate it first (a quorum), if SP 800-57 allows that from its state.',
+      ]);
+    }
+    if (waitingSchedule(store, p.keyId)) {
+      throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
+    }
+    return { p, key };
+  };
+  return {
+    ready,
+    run: ({ session, lib, params, token }) => {
+      const { p, key } = ready(params, token);
+      const template = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))];
+      const [handle] = findObjects(lib, session, template, 1);
+      if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', 'The token no longer holds this key.');
+      // ECDSA signs a SHA-256 digest made here (SoftHSM2 2.6 offers plain CKM_ECDSA only).
+      const ec = key.algorithm.startsWith('EC-');
+      const rsa = key.algorithm.startsWith('RSA');
+      const mechanism = key.algorithm === 'Ed25519' ? 0x1057 : rsa ? pkcs11js.CKM_SHA256_RSA_PKCS : pkcs11js.CKM_ECDSA;
+      const message = Buffer.from(p.challenge, 'utf8');
+      lib.C_SignInit(session, { mechanism }, handle);
+      const raw = lib.C_Sign(session, ec ? createHash('sha256').update(message).digest() : message, Buffer.alloc(1024));
+      const signature = ec ? ecdsaDer(raw) : raw;
+      return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64') };
+    },
   };
 }
 
