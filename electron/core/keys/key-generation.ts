@@ -10,6 +10,7 @@ import { sql } from '../store/sql';
 import type { QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
 import { waitingSchedule } from './destruction';
+import { checkLeastPrivilege, leastPrivilege, withLockdown } from './key-attributes';
 import type { KeyAction, KeyInventory } from './key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
 
@@ -52,36 +53,53 @@ export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
     let spki: Buffer | null = null;
     let kcv: string | null = null;
     if (p.algorithm === 'AES-256') {
-      const key = lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-        ...common,
-        ...secretAttrs,
-        t(pkcs11js.CKA_VALUE_LEN, 32),
-        t(pkcs11js.CKA_ENCRYPT, p.usage === 'encrypt'),
-        t(pkcs11js.CKA_DECRYPT, p.usage === 'encrypt'),
-        t(pkcs11js.CKA_WRAP, p.usage === 'wrap'),
-        t(pkcs11js.CKA_UNWRAP, p.usage === 'wrap'),
-      ]);
+      const template = (l: boolean) => [...common, ...secretAttrs, t(pkcs11js.CKA_VALUE_LEN, 32), ...leastPrivilege(p.usage, 'secret', l)];
+      const generate = (l: boolean) => lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template(l));
+      const { value: key, lockdown } = withLockdown(generate);
+      registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], lockdown);
       if (p.usage === 'encrypt') {
         lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, key);
         kcv = lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
       }
     } else {
-      const sign = p.usage === 'sign';
       const rsa = p.algorithm.startsWith('RSA');
       const mechanism = rsa ? pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN : p.algorithm === 'Ed25519' ? CKM_EC_EDWARDS_KEY_PAIR_GEN : pkcs11js.CKM_EC_KEY_PAIR_GEN;
       const shape = rsa
         ? [t(pkcs11js.CKA_MODULUS_BITS, p.algorithm === 'RSA-3072' ? 3072 : 4096), t(pkcs11js.CKA_PUBLIC_EXPONENT, Buffer.from([1, 0, 1]))]
         : [t(pkcs11js.CKA_EC_PARAMS, Buffer.from(p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params, 'hex'))];
-      const pair = lib.C_GenerateKeyPair(
-        session,
-        { mechanism },
-        [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, t(pkcs11js.CKA_VERIFY, sign), ...(rsa && !sign ? [t(pkcs11js.CKA_ENCRYPT, p.usage === 'encrypt'), t(pkcs11js.CKA_WRAP, p.usage === 'wrap')] : [])],
-        [...common, ...secretAttrs, t(pkcs11js.CKA_SIGN, sign), ...(rsa && !sign ? [t(pkcs11js.CKA_DECRYPT, p.usage === 'encrypt'), t(pkcs11js.CKA_UNWRAP, p.usage === 'wrap')] : [])],
+      const { value: pair, lockdown } = withLockdown((l) =>
+        lib.C_GenerateKeyPair(
+          session,
+          { mechanism },
+          [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, ...leastPrivilege(p.usage, 'public', l)],
+          [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l)],
+        ),
       );
+      const halves = [
+        { handle: pair.privateKey, usage: p.usage, half: 'private' as const },
+        { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
+      ];
+      registeredOnlyIfLeast(lib, session, p.label, halves, lockdown);
       spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
     }
     return registration(store, proposalId, p, spki, kcv, now());
   };
+}
+
+/** A key the token did not make least-privilege is taken out again and never registered. */
+function registeredOnlyIfLeast(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  label: string,
+  halves: Parameters<typeof checkLeastPrivilege>[3],
+  lockdown: boolean,
+): void {
+  try {
+    checkLeastPrivilege(lib, session, label, halves, lockdown);
+  } catch (error) {
+    for (const { handle } of halves) lib.C_DestroyObject(session, handle);
+    throw error;
+  }
 }
 
 /** The inventory record of a key now in the token, committed with the audit entry that says so. */
