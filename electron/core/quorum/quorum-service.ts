@@ -85,6 +85,10 @@ export interface ProposalView {
   threshold: number;
   /** The policy on top: security officers who must also approve (0 when none). */
   securityOfficersRequired: number;
+  /**
+   * Officers who count as officers: one person counts once, so an officer whose share is among the
+   * threshold holders' counts as a holder, and as the officer only beyond t holders.
+   */
   securityOfficersApproved: number;
   /** For a change of custodians: new holders who have not yet confirmed with both factors. */
   holdersToConfirm: string[];
@@ -309,11 +313,24 @@ export class QuorumService {
       approvals,
       threshold: this.options.custody.record(row.custody_id).threshold,
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
-      securityOfficersApproved: approvals.filter((a) => this.options.custodians.get(a.custodianId).roles.includes('security-officer')).length,
+      securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold),
       holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
       waitingFor: row.state === 'open' && ceremony?.waitingFor ? ceremony.waitingFor(id, body.params) : [],
       outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as unknown),
     };
+  }
+
+  /**
+   * One person counts once: either as a share holder or as the officer. Officers without a live
+   * share count as officers; an officer whose share is live counts as the officer only if the
+   * other live shares still reach t without theirs.
+   */
+  private officersCounted(approvals: ProposalView['approvals'], threshold: number): number {
+    const isOfficer = (id: string) => this.options.custodians.get(id).roles.includes('security-officer');
+    const holders = approvals.filter((a) => a.held).length;
+    const officers = approvals.filter((a) => isOfficer(a.custodianId));
+    const officersOnly = officers.filter((a) => !a.held).length;
+    return officersOnly + Math.min(officers.length - officersOnly, Math.max(0, holders - threshold));
   }
 
   /** Open proposals first, then the most recent closed ones. */

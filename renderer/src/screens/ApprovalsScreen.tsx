@@ -102,6 +102,10 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
               Besides {proposal.threshold} share holders (the cryptographic floor), {proposal.securityOfficersRequired} security officer
               {proposal.securityOfficersRequired === 1 ? '' : 's'} must approve: {proposal.securityOfficersApproved} so far.
             </dd>
+            <dd>
+              One person counts once. A security officer who holds a share counts as the officer only when {proposal.threshold} other
+              share holders have also approved; otherwise they count as a holder.
+            </dd>
           </>
         )}
         {proposal.holdersToConfirm.length > 0 && (
