@@ -78,6 +78,8 @@ export const ErrorCode = z.enum([
   'QUORUM_NOT_MET',
   'CUSTODY_NOT_FOUND',
   'CUSTODY_HALF_CHANGED',
+  /** Taking a token into custody that is already in (or pending) custody: turnover is the way to change holders. */
+  'TOKEN_IN_CUSTODY',
   'PROPOSAL_NOT_FOUND',
   'PROPOSAL_CLOSED',
   'PROPOSAL_EXPIRED',

@@ -81,7 +81,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'custodians.check': { action: 'custodian.factor.verify', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.unlock': { action: 'custodian.unlock', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custody.list': { action: 'custody.list', self: false, params: false },
-  'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'TOKEN_IN_CUSTODY'] },
   'custody.settle': { action: 'custody.settle', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'CUSTODY_HALF_CHANGED'] },
   'proposals.list': { action: 'proposal.list', self: false, params: false },
   // A proposal reaching for another token's keys is recorded by the quorum service, whoever calls it.
