@@ -35,7 +35,8 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
 /**
  * Generates the approved key inside the token with custody attributes (DESIGN §4): CKA_LOCAL by
  * construction, sensitive, extractable only when backup-able and then only under a trusted
- * wrapping key, one CKA_ID linking its objects. Nothing secret leaves the token.
+ * wrapping key, one CKA_ID linking its objects, and least-privilege usage attributes that are
+ * read back before the key is registered (key-attributes.ts). Nothing secret leaves the token.
  */
 export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
   return ({ session, lib, params, proposalId }) => {
