@@ -36,6 +36,12 @@ export const ErrorCode = z.enum([
   'FUNCTION_NOT_SUPPORTED',
   'MECHANISM_INVALID',
   'KEY_INVALID',
+  /** A key action asked of a custody (or officer) whose token is not the one the key lives in. */
+  'KEY_WRONG_TOKEN',
+  /** The token holds none of a key's objects: nothing to destroy, so no proof of absence is certified. */
+  'KEY_OBJECTS_MISSING',
+  /** A key's usage attributes in the token are not the least-privilege set Custos asked for. */
+  'KEY_ATTRIBUTES_MISMATCH',
   'ATTRIBUTE_INVALID',
   'OBJECT_INVALID',
   'DATA_INVALID',
@@ -76,6 +82,8 @@ export const ErrorCode = z.enum([
   'QUORUM_NOT_MET',
   'CUSTODY_NOT_FOUND',
   'CUSTODY_HALF_CHANGED',
+  /** Taking a token into custody that is already in (or pending) custody: turnover is the way to change holders. */
+  'TOKEN_IN_CUSTODY',
   'PROPOSAL_NOT_FOUND',
   'PROPOSAL_CLOSED',
   'PROPOSAL_EXPIRED',

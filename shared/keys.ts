@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TokenRef } from './tokens';
 
 export const Algorithm = z.enum(['AES-256', 'RSA-3072', 'RSA-4096', 'EC-P256', 'EC-P384', 'Ed25519']);
 export type Algorithm = z.infer<typeof Algorithm>;
@@ -35,4 +36,9 @@ export const KeyRecord = z.object({
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
 
-export const PublicKeyExport = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/), format: z.enum(['pem', 'jwk']) });
+export const PublicKeyExport = z.strictObject({
+  keyId: z.string().regex(/^[0-9a-f]{32}$/),
+  format: z.enum(['pem', 'jwk']),
+  /** When named, the token the key is expected in: the export is refused if the key lives elsewhere. */
+  token: TokenRef.optional(),
+});

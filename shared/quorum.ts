@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TokenLabel, TokenSerial } from './tokens';
+import { TokenLabel, TokenRef, TokenSerial } from './tokens';
 
 const Passphrase = z.string().min(1).max(1024);
 const TotpCode = z.string().regex(/^\d{6}$/, 'a 6-digit code');
@@ -77,6 +77,8 @@ export const ProposalDecision = z.strictObject({ proposalId: Id16, by: FactorPro
 
 export const EmergencyRequest = z.strictObject({
   keyId: z.string().regex(/^[0-9a-f]{32}$/),
+  /** The token the officer works at (the selected one): an officer acts on that token's keys only. */
+  token: TokenRef,
   transition: z.enum(['suspend', 'compromise']),
   officer: FactorProof,
 });

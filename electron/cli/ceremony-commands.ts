@@ -36,9 +36,11 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
   backup import --file FILE           Checks the signature (this installation's audit key) and stores it
   backup check [--card-fd N]          A holder checks their card against the manifest; rebuilds nothing
   key list
-  key export --id K [--format pem|jwk]
-  key emergency --id K --transition suspend|compromise --as ID
-                                      A security officer suspends a key or marks it compromised at once
+  key export --id K [--format pem|jwk] [--serial S --label L]
+                                      With a token named: refused unless the key lives in it
+  key emergency --id K --transition suspend|compromise --as ID [--serial S --label L]
+                                      A security officer suspends a key or marks it compromised at once,
+                                      at the selected token (or the one named): only that token's keys
 `;
 
 function nameOf(core: CustosCore, id: string): string {
@@ -232,11 +234,19 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
     case 'key list':
       return call('keys.list', {}, renderKeys);
     case 'key export':
-      return call('keys.exportPublic', { keyId: id, format: (str(values.format) ?? 'pem') as 'pem' }, (e) => e.text);
+      return call('keys.exportPublic', {
+        keyId: id,
+        format: (str(values.format) ?? 'pem') as 'pem',
+        ...(values.serial !== undefined ? { token: { serial: str(values.serial) ?? '', label: str(values.label) ?? '' } } : {}),
+      }, (e) => e.text);
     case 'key emergency':
       return async (core) => {
+        const serial = str(values.serial);
+        const token = serial !== undefined ? { serial, label: str(values.label) ?? '' } : core.tokens.selected();
+        if (!token) return usageFailure('key emergency acts at a token: give --serial S --label L, or select it first.');
         const officer = await factors(as, nameOf(core, as), values, io);
-        return call('keys.emergency', { keyId: id, transition: (str(values.transition) ?? '') as 'suspend', officer }, (k) => `${k.label} is now ${k.state}.\n`)(core);
+        const request = { keyId: id, transition: (str(values.transition) ?? '') as 'suspend', token, officer };
+        return call('keys.emergency', request, (k) => `${k.label} is now ${k.state}.\n`)(core);
       };
     default:
       return null;

@@ -25,7 +25,7 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, token: 3, store: 4, invalidIn
 
 export function exitCodeFor(code: ErrorCode): number {
   if (code.startsWith('STORE_')) return EXIT.store;
-  if (code.startsWith('IPC_') || code === 'PROPOSAL_INVALID' || code === 'QUORUM_INVALID') return EXIT.invalidInput;
+  if (code.startsWith('IPC_') || ['PROPOSAL_INVALID', 'QUORUM_INVALID', 'KEY_WRONG_TOKEN'].includes(code)) return EXIT.invalidInput;
   if (code === 'AUDIT_VERIFY_FAILED') return EXIT.verification;
   if (code === 'INTERNAL') return EXIT.failure;
   return EXIT.token;

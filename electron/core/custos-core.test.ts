@@ -338,3 +338,46 @@ describe('key generation through the router', () => {
     expect(proposal).toMatchObject({ ok: true, value: { params: { algorithm: 'EC-P256', ckaId: expect.stringMatching(/^[0-9a-f]{32}$/) } } });
   });
 });
+
+describe('a security officer’s emergency action', () => {
+  it('reaches only the keys of the token the officer names (and an export naming a token), refused and recorded otherwise', async () => {
+    let now = new Date();
+    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
+    const router = core.router;
+    const people: { id: string; passphrase: string; secret: string }[] = [];
+    for (const [name, role] of [['Ada', 'custodian'], ['Babbage', 'custodian'], ['Curie', 'custodian'], ['Olga', 'security-officer']] as const) {
+      const passphrase = `copper window orchard ${name.length} steps ${people.length}`;
+      const c = (await router.dispatch('custodians.enrolBegin', { name, roles: [role], passphrase })) as { value: { enrolmentId: string; secret: string } };
+      const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
+      people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
+    }
+    // Each step a TOTP period later, as in a room.
+    const at = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
+    const proof = (i: number) => ((now = new Date(now.getTime() + 30_000)), at(i));
+    const take = async (label: string) => {
+      const taken = await router.dispatch('custody.take', { token: { serial: '', label: '' }, threshold: 2, holders: [proof(0), at(1), at(2)], label });
+      expect(taken).toMatchObject({ ok: true });
+      return (taken as { value: { id: string; token: { serial: string; label: string } } }).value;
+    };
+    const a = await take('token-a');
+    const b = await take('token-b');
+    const params = { algorithm: 'EC-P256', label: 'b-key', usage: 'sign', backupable: false, cryptoperiodDays: 730 };
+    const proposal = (await router.dispatch('proposals.create', { custodyId: b.id, action: 'key.generate', params, requester: proof(0) })) as { value: { id: string; shortFingerprint: string } };
+    for (const i of [1, 2]) await router.dispatch('proposals.approve', { proposalId: proposal.value.id, fingerprint: proposal.value.shortFingerprint, approver: proof(i) });
+    const [key] = core.keys.list();
+    expect(key).toMatchObject({ label: 'b-key', token: b.token });
+
+    const wrong = await router.dispatch('keys.emergency', { keyId: key!.id, transition: 'compromise', token: a.token, officer: proof(3) });
+    expect(wrong).toMatchObject({ ok: false, error: { code: 'KEY_WRONG_TOKEN' } });
+    expect(core.keys.get(key!.id).state).toBe('pre-activation');
+    const entries = [...core.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { code?: string } });
+    expect(entries.filter((e) => e.action === 'key.emergency').map((e) => e.result.code)).toEqual(['KEY_WRONG_TOKEN']);
+
+    // A public-key export that names a token is refused unless the key lives in it.
+    expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: a.token })).toMatchObject({ ok: false, error: { code: 'KEY_WRONG_TOKEN' } });
+    expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: b.token })).toMatchObject({ ok: true });
+
+    const right = await router.dispatch('keys.emergency', { keyId: key!.id, transition: 'compromise', token: b.token, officer: proof(3) });
+    expect(right).toMatchObject({ ok: true, value: { state: 'compromised' } });
+  });
+});

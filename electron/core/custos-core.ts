@@ -12,7 +12,7 @@ import { AuditService } from './audit/audit-service';
 import { CustodianService } from './custodians/custodian-service';
 import { CustodyService } from './custody/custody-service';
 import { KeyInventory } from './keys/key-inventory';
-import { quorumOperations, quorumParams } from './quorum/operations';
+import { quorumChecks, quorumOperations, quorumParams } from './quorum/operations';
 import { reconcileGeneration } from './keys/key-generation';
 import { turnover } from './custody/turnover';
 import { BackupService } from './backup/backup-service';
@@ -88,10 +88,13 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'custodians.check': { action: 'custodian.factor.verify', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.unlock': { action: 'custodian.unlock', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custody.list': { action: 'custody.list', self: false, params: false },
-  'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'TOKEN_IN_CUSTODY'] },
   'custody.settle': { action: 'custody.settle', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'CUSTODY_HALF_CHANGED'] },
   'proposals.list': { action: 'proposal.list', self: false, params: false },
-  'proposals.create': { action: 'proposal.create', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  // A proposal reaching for another token's keys is recorded by the quorum service, whoever calls it.
+  'proposals.create': {
+    action: 'proposal.create', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN'],
+  },
   'proposals.approve': { action: 'proposal.approve', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH', 'NOT_AUTHORIZED'] },
   'proposals.reject': { action: 'proposal.reject', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
@@ -196,6 +199,7 @@ export class CustosCore {
       custody: this.custody,
       module: () => this.tokens.ready(),
       operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
+      checks: quorumChecks(store, options.clock ?? (() => new Date()), this.keys),
       ceremonies: { 'custody.redeal': turnover(this.custody), 'key.backup': this.backups.backupCeremony(), 'key.restore': this.backups.restoreCeremony() },
       reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date())), 'key.backup': this.backups.reconcileBackup() },
       params: quorumParams,
@@ -319,8 +323,16 @@ export class CustosCore {
         return this.quorum.cancel(proposalId, by.custodianId);
       },
       'keys.list': () => this.keys.list(),
-      'keys.exportPublic': ({ keyId, format }) => ({ keyId, format, text: this.keys.exportPublic(keyId, format) }),
-      'keys.emergency': ({ keyId, transition, officer }) => this.keys.transition(keyId, transition, 'security-officer', this.proveOfficer(officer, `key ${transition}`)),
+      'keys.exportPublic': ({ keyId, format, token }) => {
+        if (token) this.keys.checkToken(keyId, token);
+        return { keyId, format, text: this.keys.exportPublic(keyId, format) };
+      },
+      'keys.emergency': ({ keyId, transition, token, officer }) => {
+        // Refused before the officer's factors are tried: an officer at one token cannot reach another's keys.
+        this.keys.checkToken(keyId, token);
+        const actor = this.proveOfficer(officer, `key ${transition}`);
+        return this.keys.transition(keyId, transition, 'security-officer', actor);
+      },
       'backups.list': () => this.backups.list(),
       'backups.card': async ({ setId, holder }) => {
         const { qr, ...card } = this.backups.releaseCard(setId, holder);

@@ -12,6 +12,7 @@ import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import { readAttributes } from '../testing/token-attributes';
 import { BackupService } from './backup-service';
 import { chooseWrapMechanism, createTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard } from './share-card';
@@ -30,7 +31,8 @@ beforeEach(async () => {
   const now = () => f.clock.now;
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
   backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum, clock: now });
-  quorum = f.quorum(quorumOperations(f.opened.store, now, inventory), { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, quorumParams);
+  const operations = { ...quorumOperations(f.opened.store, now, inventory), 'test.read-attributes': readAttributes };
+  quorum = f.quorum(operations, { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, quorumParams);
   source = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'source' })).id;
 });
 afterEach(() => {
@@ -60,6 +62,20 @@ async function freshCustody(label: string): Promise<string> {
 const auditActions = () => [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } });
 
 describe('backup and restore on SoftHSM2', () => {
+  it('restores keys with exactly their least-privilege attributes, read back from the target token', async () => {
+    const signing = await generate('RSA-3072');
+    const sealing = await generate('AES-256', 'encrypt');
+    const setId = await backUp([signing, sealing]);
+    const cards = backups.printableCards(setId);
+    const target = await freshCustody('fresh');
+    const restore = await approved(target, 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({ state: 'executed' });
+    const read = async (keyId: string) => ((await approved(target, 'test.read-attributes', { keyId })).outcome as { result: unknown }).result;
+    expect(await read(signing)).toEqual({ private: ['sign'], public: ['verify'] });
+    expect(await read(sealing)).toEqual({ secret: ['encrypt', 'decrypt'] });
+  });
+
   it('round-trips AES-256, RSA-3072/4096 and EC P-256/P-384 keys into a fresh token (Ed25519: see below): same check value, and signatures verify against the exported PEM', async () => {
     const aes = await generate('AES-256', 'encrypt');
     const aesWrap = await generate('AES-256', 'wrap');
@@ -86,6 +102,8 @@ describe('backup and restore on SoftHSM2', () => {
     expect(inventory.get(p256).token).toEqual(fresh);
     expect(inventory.get(aes).kcv).toBe(kcv);
     for (const keyId of [p256, p384, rsa, rsa4096]) {
+      // Restored in the state it had (pre-activation): only an active key signs.
+      await approved(target, 'key.activate', { keyId });
       const signed = await approved(target, 'key.test-signature', { keyId, challenge: `restored ${keyId}` });
       const { signature } = (signed.outcome as { result: { signature: string } }).result;
       const pem = inventory.exportPublic(keyId, 'pem');

@@ -9,6 +9,8 @@ import type { TokenModule } from '../hsm/token-module';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CeremonyOperation, ProposalView, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
 import { HeldSecrets } from '../quorum/held-secrets';
+import { KeyUsage } from '../../../shared/keys';
+import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { chooseWrapMechanism, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, removeLeftoverKeks, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
@@ -226,9 +228,19 @@ export class BackupService {
                 } finally {
                   lib.C_DestroyObject(session, copy);
                 }
-                created.push(unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, true));
-                const publicHandle = createPublicObject(lib, session, shape);
+                const unwrapForGood = (l: boolean) => unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, true, l);
+                const { value: restoredKey, lockdown } = withLockdown(unwrapForGood);
+                created.push(restoredKey);
+                const publicHandle = createPublicObject(lib, session, shape, lockdown);
                 if (publicHandle) created.push(publicHandle);
+                // Read back: a restored key carries exactly its least-privilege attributes, or none of the set is kept.
+                const usage = KeyUsage.parse(key.usage);
+                const half = key.algorithm === 'AES-256' ? ('secret' as const) : ('private' as const);
+                const halves = [
+                  { handle: restoredKey, usage, half },
+                  ...(publicHandle ? [{ handle: publicHandle, usage, half: 'public' as const }] : []),
+                ];
+                checkLeastPrivilege(lib, session, key.label, halves, lockdown);
               }
               return manifest.keys.map((k) => ({ keyId: k.id, label: k.label, algorithm: k.algorithm }));
             } catch (error) {
@@ -435,7 +447,7 @@ export class BackupService {
       const key = this.options.keys.get(id);
       if (!key.backupable) throw new CustosError('PROPOSAL_INVALID', `“${key.label}” was generated not backup-able; the token will not let it out.`);
       if (key.state === 'destroyed') throw new CustosError('PROPOSAL_INVALID', `“${key.label}” is destroyed.`);
-      if (key.token.serial !== custody.token_serial || key.token.label !== custody.token_label) throw new CustosError('PROPOSAL_INVALID', `“${key.label}” lives in another token.`);
+      this.options.keys.checkToken(id, { serial: custody.token_serial, label: custody.token_label });
     }
     for (const id of p.holders) this.options.custodians.get(id);
   }

@@ -4,6 +4,8 @@ import type { MechanismInfo } from '../../../shared/tokens';
 import { CustosError } from '../errors';
 import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
+import { KeyUsage } from '../../../shared/keys';
+import { leastPrivilege } from '../keys/key-attributes';
 import { CURVES, publicKeySpki } from '../keys/key-generation';
 
 /**
@@ -112,8 +114,8 @@ export function wrapKey(lib: pkcs11js.PKCS11, session: Buffer, mechanism: WrapMe
   }
 }
 
-/** Template for the unwrapped private or secret half: custody attributes as at generation. */
-function unwrapTemplate(key: KeyShape, persist: boolean): pkcs11js.Template {
+/** Template for the unwrapped private or secret half: custody and least-privilege attributes as at generation. */
+function unwrapTemplate(key: KeyShape, persist: boolean, lockdown: boolean): pkcs11js.Template {
   const secret = isSecret(key.algorithm);
   const keyType = secret ? pkcs11js.CKK_AES : key.algorithm.startsWith('RSA') ? pkcs11js.CKK_RSA : key.algorithm === 'Ed25519' ? CKK_EC_EDWARDS : pkcs11js.CKK_EC;
   const usage = key.usage;
@@ -121,14 +123,25 @@ function unwrapTemplate(key: KeyShape, persist: boolean): pkcs11js.Template {
     ? [t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')), t(pkcs11js.CKA_LABEL, key.label), t(pkcs11js.CKA_PRIVATE, true), t(pkcs11js.CKA_EXTRACTABLE, key.backupable), ...(key.backupable ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : [])]
     : [t(pkcs11js.CKA_EXTRACTABLE, false)];
   // A verification copy may encrypt (AES, for the check value) or sign (to prove the pair); nothing more.
-  const uses = secret
-    ? [t(pkcs11js.CKA_ENCRYPT, !persist || usage === 'encrypt'), t(pkcs11js.CKA_DECRYPT, persist && usage === 'encrypt'), t(pkcs11js.CKA_WRAP, persist && usage === 'wrap'), t(pkcs11js.CKA_UNWRAP, persist && usage === 'wrap')]
-    : [t(pkcs11js.CKA_SIGN, !persist || usage === 'sign'), ...(key.algorithm.startsWith('RSA') && persist ? [t(pkcs11js.CKA_DECRYPT, usage === 'encrypt'), t(pkcs11js.CKA_UNWRAP, usage === 'wrap')] : [])];
+  const uses = persist
+    ? leastPrivilege(KeyUsage.parse(usage), secret ? 'secret' : 'private', lockdown)
+    : secret
+      ? [t(pkcs11js.CKA_ENCRYPT, true), ...[pkcs11js.CKA_DECRYPT, pkcs11js.CKA_WRAP, pkcs11js.CKA_UNWRAP].map((type) => t(type, false))]
+      : [t(pkcs11js.CKA_SIGN, true)];
   return [t(pkcs11js.CKA_CLASS, secret ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_KEY_TYPE, keyType), t(pkcs11js.CKA_TOKEN, persist), t(pkcs11js.CKA_SENSITIVE, true), ...persisted, ...uses];
 }
 
-export function unwrapKey(lib: pkcs11js.PKCS11, session: Buffer, mechanism: WrapMechanism, kek: Buffer, key: KeyShape, blob: Buffer, persist: boolean): Buffer {
-  return lib.C_UnwrapKey(session, { mechanism: mechanism.type }, kek, blob, unwrapTemplate(key, persist));
+export function unwrapKey(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  mechanism: WrapMechanism,
+  kek: Buffer,
+  key: KeyShape,
+  blob: Buffer,
+  persist: boolean,
+  lockdown = true,
+): Buffer {
+  return lib.C_UnwrapKey(session, { mechanism: mechanism.type }, kek, blob, unwrapTemplate(key, persist, lockdown));
 }
 
 /** AES key check value: the first three bytes of AES-ECB over a zero block. */
@@ -166,13 +179,20 @@ export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, 
 }
 
 /** On restore, the public half is recreated from the manifest's SubjectPublicKeyInfo. */
-export function createPublicObject(lib: pkcs11js.PKCS11, session: Buffer, key: KeyShape): Buffer | null {
+export function createPublicObject(lib: pkcs11js.PKCS11, session: Buffer, key: KeyShape, lockdown = true): Buffer | null {
   if (isSecret(key.algorithm) || !key.publicKey) return null;
   const jwk = createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' }).export({ format: 'jwk' });
-  const common = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_PRIVATE, false), t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')), t(pkcs11js.CKA_LABEL, key.label), t(pkcs11js.CKA_VERIFY, key.usage === 'sign')];
+  const common = [
+    t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY),
+    t(pkcs11js.CKA_TOKEN, true),
+    t(pkcs11js.CKA_PRIVATE, false),
+    t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')),
+    t(pkcs11js.CKA_LABEL, key.label),
+    ...leastPrivilege(KeyUsage.parse(key.usage), 'public', lockdown),
+  ];
   const b = (v: string | undefined) => Buffer.from(v ?? '', 'base64url');
   if (key.algorithm.startsWith('RSA')) {
-    return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_RSA), t(pkcs11js.CKA_MODULUS, b(jwk.n)), t(pkcs11js.CKA_PUBLIC_EXPONENT, b(jwk.e)), t(pkcs11js.CKA_ENCRYPT, key.usage === 'encrypt'), t(pkcs11js.CKA_WRAP, key.usage === 'wrap')]);
+    return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_RSA), t(pkcs11js.CKA_MODULUS, b(jwk.n)), t(pkcs11js.CKA_PUBLIC_EXPONENT, b(jwk.e))]);
   }
   const octetString = (point: Buffer) => Buffer.concat([Buffer.from(point.length < 128 ? [0x04, point.length] : [0x04, 0x81, point.length]), point]);
   if (key.algorithm === 'Ed25519') {

@@ -105,6 +105,23 @@ describe('taking an initialised token into custody', () => {
 });
 
 describe('refusals change nothing on the token', () => {
+  it('refuses a token already in custody before trying the typed SO PIN on it: no SO PIN try is used', async () => {
+    const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'held' });
+    const soPinFlags = () =>
+      module.run('read', (lib) => lib.C_GetTokenInfo(module.findSlot(record.token)).flags) &
+      (pkcs11js.CKF_SO_PIN_COUNT_LOW | pkcs11js.CKF_SO_PIN_FINAL_TRY | pkcs11js.CKF_SO_PIN_LOCKED);
+    expect(soPinFlags()).toBe(0);
+    await expect(custody.take({ token: record.token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: 'a guess at the SO PIN' })).rejects.toMatchObject({
+      code: 'TOKEN_IN_CUSTODY',
+    });
+    // SoftHSM2 raises SO_PIN_COUNT_LOW after a wrong SO login: still clear, so no login was tried.
+    expect(soPinFlags()).toBe(0);
+    expect(custody.record(record.id).state).toBe('active');
+    expect(opened.store.get(sql`SELECT count(*) AS n FROM custody`)).toEqual({ n: 1 });
+    const entries = [...opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { code?: string } });
+    expect(entries.filter((e) => e.result.code === 'TOKEN_IN_CUSTODY').map((e) => e.action)).toEqual(['custody.take']);
+  });
+
   it.each([
     ['a threshold of 1', 1],
     ['a threshold above the holders', 4],
@@ -144,7 +161,7 @@ describe('settling a custody a crash left pending', () => {
     const x = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-b' });
     const token = x.token;
     const soX = await custody.rebuildPin(x.id, 'so', keys(0, 1));
-    const y = await custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: soX.toString('latin1') });
+    const y = await custody.redeal(x.id, soX, keys(0, 1, 2), 2);
     const [userX, soY] = [await custody.rebuildPin(x.id, 'user', keys(1, 2)), await custody.rebuildPin(y.id, 'so', keys(0, 2))];
     const backToX = (user: Buffer, so: Buffer) =>
       module.withSession(token, { write: true, login: { user: 'so', pin: soY.toString('latin1') } }, (session, lib) => {

@@ -59,6 +59,8 @@ export class CustodyService {
   ) {}
 
   async take(request: { token: TokenRef; threshold: number; holders: Holder[]; currentSoPin?: string; label?: string }): Promise<CustodyRecord> {
+    // Refused before anything reaches the token: a typed SO PIN tried there would cost one of its SO PIN tries.
+    this.refuseIfInCustody(request.token);
     this.checkHolders(request.holders.map((h) => h.custodianId), request.threshold);
     // Everyone proves both factors first: nothing on the token changes until all have.
     const keys: UnsealKey[] = [];
@@ -86,6 +88,25 @@ export class CustodyService {
   private activate(custodyId: string, token: TokenRef): void {
     this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`);
     this.options.store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`);
+  }
+
+  private refuseIfInCustody(token: TokenRef): void {
+    const held = this.options.store.get<{ id: string; state: string }>(
+      sql`SELECT id, state FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state IN ('active', 'pending')`,
+    );
+    if (!held) return;
+    this.options.audit.record({
+      actor: this.options.actor,
+      action: 'custody.take',
+      object: { type: 'custody', id: held.id },
+      params: { token },
+      result: { status: 'refused', code: 'TOKEN_IN_CUSTODY' },
+    });
+    const active = held.state === 'active';
+    const where = active ? 'in custody' : 'in a custody a crash left pending';
+    throw new CustosError('TOKEN_IN_CUSTODY', `Token ${token.label} is already ${where}; nothing was tried on it.`, [
+      active ? 'To change its holders or threshold, propose a change of holders (turnover) to its custodians.' : 'Settle the pending custody first.',
+    ]);
   }
 
   private checkHolders(ids: string[], threshold: number): void {

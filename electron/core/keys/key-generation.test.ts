@@ -9,7 +9,7 @@ import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { quorumOperations } from '../quorum/operations';
+import { quorumChecks, quorumOperations } from '../quorum/operations';
 import { KeyInventory } from './key-inventory';
 
 let dataDir: string;
@@ -23,7 +23,7 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Olga', roles: ['security-officer'] }]);
   inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
-  quorum = f.quorum(quorumOperations(f.opened.store, () => f.clock.now, inventory));
+  quorum = f.quorum(quorumOperations(f.opened.store, () => f.clock.now, inventory), {}, undefined, quorumChecks(f.opened.store, () => f.clock.now, inventory));
   custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
 });
 afterEach(() => {
@@ -32,8 +32,9 @@ afterEach(() => {
   cleanup();
 });
 
+const propose = (action: string, params: unknown) => quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
 async function approved(action: string, params: unknown, approvers = action === 'key.destroy' ? [1, 2, 3] : [1, 2]) {
-  return f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id }), approvers);
+  return f.approveAll(quorum, propose(action, params), approvers);
 }
 const generate = (algorithm: string, usage = 'sign', label = `${algorithm} test key`) =>
   approved('key.generate', { algorithm, label, usage, backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') });
@@ -54,6 +55,7 @@ describe('key generation ceremony', () => {
     expect(listed).toContain('payments-signing');
     expect(listed).toContain(`ID:         ${keyId}`);
 
+    expect((await approved('key.activate', { keyId })).state).toBe('executed');
     const signed = await approved('key.test-signature', { keyId, challenge: 'custos key check 2026-11-30' });
     expect(signed.outcome).toMatchObject({ status: 'ok' });
     const { signature } = (signed.outcome as { result: { signature: string } }).result;
@@ -95,8 +97,8 @@ describe('key states (SP 800-57)', () => {
     expect((await approved('key.reactivate', { keyId })).state).toBe('executed');
     expect(inventory.get(keyId).state).toBe('active');
     expect(inventory.transition(keyId, 'compromise', 'security-officer', officer).state).toBe('compromised');
-    const again = await approved('key.activate', { keyId });
-    expect(again).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    // Refused when proposed, before anyone's approval is spent.
+    expect(() => propose('key.activate', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
     expect(inventory.get(keyId).state).toBe('compromised');
   });
 
@@ -116,9 +118,10 @@ describe('scheduled destruction', () => {
 
   it('waits, refuses early destruction and use, then destroys every object and records the proof of absence', async () => {
     const keyId = ((await generate('EC-P256', 'sign', 'to-be-destroyed')).outcome as { result: { keyId: string } }).result.keyId;
+    await approved('key.activate', { keyId });
     expect((await approved('key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
-    expect(await approved('key.destroy', { keyId })).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
-    expect(await approved('key.test-signature', { keyId, challenge: 'still usable?' })).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining('waiting period ends') }));
+    expect(() => propose('key.test-signature', { keyId, challenge: 'still usable?' })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
     expect(listed()).toContain('to-be-destroyed');
     days(7);
     const destroyed = await approved('key.destroy', { keyId });
@@ -132,18 +135,20 @@ describe('scheduled destruction', () => {
 
   it('can be cancelled by the quorum during the wait, after which the key works again', async () => {
     const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    await approved('key.activate', { keyId });
     await approved('key.schedule-destruction', { keyId, waitDays: 30 });
     expect((await approved('key.cancel-destruction', { keyId })).state).toBe('executed');
     days(31);
-    expect(await approved('key.destroy', { keyId })).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
     expect((await approved('key.test-signature', { keyId, challenge: 'usable again' })).state).toBe('executed');
   });
 
   it('refuses, warns and records when the clock is seen to have gone backwards', async () => {
     const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
     await approved('key.schedule-destruction', { keyId, waitDays: 7 });
-    days(8);
-    await approved('key.test-signature', { keyId: keyId, challenge: 'x' }).catch(() => null);
+    days(12);
+    // Approvals at the later time, so the codes' time steps on record are from then.
+    await approved('token.quorum-drill', {});
     f.clock.now = new Date(f.clock.now.getTime() - 3 * 86_400_000);
     await expect(approved('key.destroy', { keyId })).rejects.toMatchObject({ code: 'CLOCK_BACKWARDS' });
     expect(inventory.get(keyId).state).not.toBe('destroyed');
@@ -172,5 +177,40 @@ describe('per-action policy on top of the cryptographic floor', () => {
     f.tick();
     const olga = f.enrolled[3]!;
     await expect(quorum.approve({ proposalId: proposal.id, custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, f.clock.now), fingerprint: proposal.shortFingerprint })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+  });
+});
+
+describe('only an active key is used, and state is checked when proposed and again when run', () => {
+  const officer = { type: 'custodian', id: 'olga', role: 'security-officer' } as const;
+  const keyOf = (view: { outcome: unknown }) => (view.outcome as { result: { keyId: string } }).result.keyId;
+  const sign = (keyId: string) => propose('key.test-signature', { keyId, challenge: 'may this key sign?' });
+
+  it('refuses a test signature with a key that is not active, when proposed', async () => {
+    const pre = keyOf(await generate('EC-P256', 'sign', 'pre-activation'));
+    expect(() => sign(pre)).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining('pre-activation') }));
+    for (const [transition, state] of [['suspend', 'suspended'], ['compromise', 'compromised']] as const) {
+      const keyId = keyOf(await generate('EC-P256', 'sign', state));
+      await approved('key.activate', { keyId });
+      inventory.transition(keyId, transition, 'security-officer', officer);
+      expect(() => sign(keyId)).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining(state) }));
+    }
+    const retired = keyOf(await generate('EC-P256', 'sign', 'retired'));
+    await approved('key.activate', { keyId: retired });
+    await approved('key.deactivate', { keyId: retired });
+    expect(() => sign(retired)).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining('deactivated') }));
+    // Reactivation is only from suspended (SP 800-57): refused before the quorum spends its approvals.
+    expect(() => propose('key.reactivate', { keyId: retired })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
+    const entries = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
+    // Four generations, three activations, one deactivation: none of the refused ones became a proposal.
+    expect(entries.filter((a) => a === 'proposal.create')).toHaveLength(8);
+  });
+
+  it('refuses at run time a key suspended after the signature was proposed, and signs nothing', async () => {
+    const keyId = keyOf(await generate('EC-P256'));
+    await approved('key.activate', { keyId });
+    const proposal = sign(keyId);
+    inventory.transition(keyId, 'suspend', 'security-officer', officer);
+    const done = await f.approveAll(quorum, proposal, [1, 2]);
+    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_INVALID' } });
   });
 });

@@ -10,6 +10,9 @@ import { sql } from '../store/sql';
 import type { QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
 import { waitingSchedule } from './destruction';
+import { checkLeastPrivilege, leastPrivilege, withLockdown } from './key-attributes';
+import type { KeyAction, KeyInventory } from './key-inventory';
+import type { TokenRef } from '../../../shared/tokens';
 
 /** Bound into the proposal, so approvers approve exactly this key (its CKA_ID is chosen up front). */
 export const GenerateParams = z.strictObject({
@@ -32,7 +35,8 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
 /**
  * Generates the approved key inside the token with custody attributes (DESIGN §4): CKA_LOCAL by
  * construction, sensitive, extractable only when backup-able and then only under a trusted
- * wrapping key, one CKA_ID linking its objects. Nothing secret leaves the token.
+ * wrapping key, one CKA_ID linking its objects, and least-privilege usage attributes that are
+ * read back before the key is registered (key-attributes.ts). Nothing secret leaves the token.
  */
 export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
   return ({ session, lib, params, proposalId }) => {
@@ -50,36 +54,53 @@ export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
     let spki: Buffer | null = null;
     let kcv: string | null = null;
     if (p.algorithm === 'AES-256') {
-      const key = lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-        ...common,
-        ...secretAttrs,
-        t(pkcs11js.CKA_VALUE_LEN, 32),
-        t(pkcs11js.CKA_ENCRYPT, p.usage === 'encrypt'),
-        t(pkcs11js.CKA_DECRYPT, p.usage === 'encrypt'),
-        t(pkcs11js.CKA_WRAP, p.usage === 'wrap'),
-        t(pkcs11js.CKA_UNWRAP, p.usage === 'wrap'),
-      ]);
+      const template = (l: boolean) => [...common, ...secretAttrs, t(pkcs11js.CKA_VALUE_LEN, 32), ...leastPrivilege(p.usage, 'secret', l)];
+      const generate = (l: boolean) => lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template(l));
+      const { value: key, lockdown } = withLockdown(generate);
+      registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], lockdown);
       if (p.usage === 'encrypt') {
         lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, key);
         kcv = lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
       }
     } else {
-      const sign = p.usage === 'sign';
       const rsa = p.algorithm.startsWith('RSA');
       const mechanism = rsa ? pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN : p.algorithm === 'Ed25519' ? CKM_EC_EDWARDS_KEY_PAIR_GEN : pkcs11js.CKM_EC_KEY_PAIR_GEN;
       const shape = rsa
         ? [t(pkcs11js.CKA_MODULUS_BITS, p.algorithm === 'RSA-3072' ? 3072 : 4096), t(pkcs11js.CKA_PUBLIC_EXPONENT, Buffer.from([1, 0, 1]))]
         : [t(pkcs11js.CKA_EC_PARAMS, Buffer.from(p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params, 'hex'))];
-      const pair = lib.C_GenerateKeyPair(
-        session,
-        { mechanism },
-        [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, t(pkcs11js.CKA_VERIFY, sign), ...(rsa && !sign ? [t(pkcs11js.CKA_ENCRYPT, p.usage === 'encrypt'), t(pkcs11js.CKA_WRAP, p.usage === 'wrap')] : [])],
-        [...common, ...secretAttrs, t(pkcs11js.CKA_SIGN, sign), ...(rsa && !sign ? [t(pkcs11js.CKA_DECRYPT, p.usage === 'encrypt'), t(pkcs11js.CKA_UNWRAP, p.usage === 'wrap')] : [])],
+      const { value: pair, lockdown } = withLockdown((l) =>
+        lib.C_GenerateKeyPair(
+          session,
+          { mechanism },
+          [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, ...leastPrivilege(p.usage, 'public', l)],
+          [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l)],
+        ),
       );
+      const halves = [
+        { handle: pair.privateKey, usage: p.usage, half: 'private' as const },
+        { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
+      ];
+      registeredOnlyIfLeast(lib, session, p.label, halves, lockdown);
       spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
     }
     return registration(store, proposalId, p, spki, kcv, now());
   };
+}
+
+/** A key the token did not make least-privilege is taken out again and never registered. */
+function registeredOnlyIfLeast(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  label: string,
+  halves: Parameters<typeof checkLeastPrivilege>[3],
+  lockdown: boolean,
+): void {
+  try {
+    checkLeastPrivilege(lib, session, label, halves, lockdown);
+  } catch (error) {
+    for (const { handle } of halves) lib.C_DestroyObject(session, handle);
+    throw error;
+  }
 }
 
 /** The inventory record of a key now in the token, committed with the audit entry that says so. */
@@ -139,22 +160,38 @@ export const TestSignatureParams = z.strictObject({ keyId: z.string().regex(/^[0
  * key that the key in the token is the one in the inventory. ECDSA signatures come back in DER,
  * as openssl expects them.
  */
-export function testSignature(store: Store): QuorumOperation {
-  return ({ session, lib, params }) => {
+export function testSignature(store: Store, inventory: KeyInventory): KeyAction {
+  // Only an active key is used: a suspended, deactivated, compromised or condemned key signs nothing.
+  const ready = (params: unknown, token: TokenRef) => {
     const p = TestSignatureParams.parse(params);
-    const key = store.get<{ algorithm: string }>(sql`SELECT algorithm FROM keys WHERE id = ${p.keyId}`);
-    if (!key) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
-    if (waitingSchedule(store, p.keyId)) throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
-    const [handle] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))], 1);
-    if (!handle) throw new CustosError('KEY_INVALID', 'The token no longer holds this key.');
-    // ECDSA signs a SHA-256 digest made here (SoftHSM2 2.6 offers plain CKM_ECDSA only).
-    const ec = key.algorithm.startsWith('EC-');
-    const mechanism = key.algorithm === 'Ed25519' ? 0x1057 : key.algorithm.startsWith('RSA') ? pkcs11js.CKM_SHA256_RSA_PKCS : pkcs11js.CKM_ECDSA;
-    const message = Buffer.from(p.challenge, 'utf8');
-    lib.C_SignInit(session, { mechanism }, handle);
-    const raw = lib.C_Sign(session, ec ? createHash('sha256').update(message).digest() : message, Buffer.alloc(1024));
-    const signature = key.algorithm.startsWith('EC-') ? ecdsaDer(raw) : raw;
-    return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64') };
+    const key = inventory.checkToken(p.keyId, token);
+    if (key.state !== 'active') {
+      throw new CustosError('KEY_INVALID', `“${key.label}” is ${key.state}; only an active key signs.`, [
+        'Activate it first (a quorum), if SP 800-57 allows that from its state.',
+      ]);
+    }
+    if (waitingSchedule(store, p.keyId)) {
+      throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
+    }
+    return { p, key };
+  };
+  return {
+    ready,
+    run: ({ session, lib, params, token }) => {
+      const { p, key } = ready(params, token);
+      const template = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))];
+      const [handle] = findObjects(lib, session, template, 1);
+      if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', 'The token no longer holds this key.');
+      // ECDSA signs a SHA-256 digest made here (SoftHSM2 2.6 offers plain CKM_ECDSA only).
+      const ec = key.algorithm.startsWith('EC-');
+      const rsa = key.algorithm.startsWith('RSA');
+      const mechanism = key.algorithm === 'Ed25519' ? 0x1057 : rsa ? pkcs11js.CKM_SHA256_RSA_PKCS : pkcs11js.CKM_ECDSA;
+      const message = Buffer.from(p.challenge, 'utf8');
+      lib.C_SignInit(session, { mechanism }, handle);
+      const raw = lib.C_Sign(session, ec ? createHash('sha256').update(message).digest() : message, Buffer.alloc(1024));
+      const signature = ec ? ecdsaDer(raw) : raw;
+      return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64') };
+    },
   };
 }
 

@@ -1,11 +1,19 @@
 import { createPublicKey } from 'node:crypto';
 import type { AuditActor } from '../../../shared/audit';
 import type { KeyState } from '../../../shared/keys';
+import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
+import type { QuorumOperation } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { policyVerdict } from './algorithm-policy';
+
+/** A quorum action on a key: what must hold (checked when proposed and again when run), and the run. */
+export interface KeyAction {
+  ready(params: unknown, token: TokenRef): void;
+  run: QuorumOperation;
+}
 
 /** What a backup manifest says about a key: enough to add it to an inventory that never saw it. */
 export interface RestoredKey {
@@ -143,6 +151,21 @@ export class KeyInventory {
   /** The stored public key (SPKI DER) or null for a secret key. */
   publicKey(id: string): Buffer | null {
     return this.store.get<{ public_key: Buffer | null }>(sql`SELECT public_key FROM keys WHERE id = ${id}`)?.public_key ?? null;
+  }
+
+  /**
+   * Throws KEY_WRONG_TOKEN unless the key lives in the given token: a custody's quorum (or an
+   * officer at a token) has authority over that token's keys only.
+   */
+  checkToken(id: string, token: TokenRef): KeyRecord {
+    const key = this.get(id);
+    if (key.token.serial !== token.serial || key.token.label !== token.label) {
+      const where = `token ${key.token.label} (serial ${key.token.serial})`;
+      throw new CustosError('KEY_WRONG_TOKEN', `“${key.label}” lives in ${where}, not in ${token.label} (serial ${token.serial}).`, [
+        'Propose it to the custodians of the token that holds the key.',
+      ]);
+    }
+    return key;
   }
 
   /** Throws why the transition is not allowed now; the quorum checks before anyone's work is spent. */

@@ -4,11 +4,12 @@ import type { QuorumAction } from '../../../shared/quorum';
 import { BackupParams, RestoreParams } from '../backup/backup-service';
 import { RedealParams } from '../custody/turnover';
 import { findObjects } from '../hsm/find-objects';
-import type { KeyInventory, KeyTransition } from '../keys/key-inventory';
-import { destructionOperations, ScheduleParams } from '../keys/destruction';
+import type { KeyAction, KeyInventory, KeyTransition } from '../keys/key-inventory';
+import type { TokenRef } from '../../../shared/tokens';
+import { destructionActions, ScheduleParams } from '../keys/destruction';
 import { GenerateParams, keyGeneration, testSignature, TestSignatureParams } from '../keys/key-generation';
 import type { Store } from '../store/database';
-import type { QuorumOperation } from './quorum-service';
+import type { ProposalCheck, QuorumOperation } from './quorum-service';
 
 /** A rehearsal: proves the custodians can open the token together, and changes nothing. */
 const drill: QuorumOperation = ({ session, lib }) => ({ opened: true, objects: findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 1000).length });
@@ -16,11 +17,31 @@ const drill: QuorumOperation = ({ session, lib }) => ({ opened: true, objects: f
 const KeyParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/) });
 
 /** A key state change the quorum approved, committed with the execution's audit entry. */
-function keyTransition(inventory: KeyInventory, transition: KeyTransition): QuorumOperation {
-  return ({ params }) => {
+function keyTransition(inventory: KeyInventory, transition: KeyTransition): KeyAction {
+  const ready = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
+    inventory.checkToken(keyId, token);
     inventory.check(keyId, transition, 'quorum');
-    return { result: { keyId, transition }, commit: () => inventory.transition(keyId, transition, 'quorum', { type: 'system', id: 'system' }) };
+    return keyId;
+  };
+  return {
+    ready,
+    run: ({ params, token }) => {
+      const keyId = ready(params, token);
+      const commit = () => inventory.transition(keyId, transition, 'quorum', { type: 'system', id: 'system' });
+      return { result: { keyId, transition }, commit };
+    },
+  };
+}
+
+/** Every quorum action on an existing key: bound to the key's token, checked when proposed and when run. */
+function keyActions(store: Store, now: () => Date, inventory: KeyInventory): Record<string, KeyAction> {
+  return {
+    'key.test-signature': testSignature(store, inventory),
+    'key.activate': keyTransition(inventory, 'activate'),
+    'key.deactivate': keyTransition(inventory, 'deactivate'),
+    'key.reactivate': keyTransition(inventory, 'reactivate'),
+    ...destructionActions(store, inventory, now),
   };
 }
 
@@ -28,16 +49,19 @@ function keyTransition(inventory: KeyInventory, transition: KeyTransition): Quor
  * The operations a quorum can approve, by action name. Each runs once, inside the session the
  * rebuilt PIN opened, and returns only what may be shown and recorded (never key material).
  */
-export function quorumOperations(store: Store, now: () => Date, inventory: KeyInventory): Record<string, QuorumOperation> {
-  return {
-    'token.quorum-drill': drill,
-    'key.generate': keyGeneration(store, now),
-    'key.test-signature': testSignature(store),
-    'key.activate': keyTransition(inventory, 'activate'),
-    'key.deactivate': keyTransition(inventory, 'deactivate'),
-    'key.reactivate': keyTransition(inventory, 'reactivate'),
-    ...destructionOperations(store, inventory, now),
-  };
+export function quorumOperations(
+  store: Store,
+  now: () => Date,
+  inventory: KeyInventory,
+): Record<string, QuorumOperation> {
+  const keyed = Object.entries(keyActions(store, now, inventory)).map(([action, { run }]) => [action, run] as const);
+  return { 'token.quorum-drill': drill, 'key.generate': keyGeneration(store, now), ...Object.fromEntries(keyed) };
+}
+
+/** What must hold when an action is proposed: the key is the custody token's, in a state that allows it. */
+export function quorumChecks(store: Store, now: () => Date, inventory: KeyInventory): Record<string, ProposalCheck> {
+  const check = (ready: KeyAction['ready']): ProposalCheck => (params, custody) => ready(params, custody.token);
+  return Object.fromEntries(Object.entries(keyActions(store, now, inventory)).map(([action, { ready }]) => [action, check(ready)]));
 }
 
 /** What each action's parameters must be, checked when it is proposed (and again when it runs). */

@@ -20,7 +20,21 @@ import { sql } from '../store/sql';
  * It returns what may be shown and recorded, and optionally the inventory change to commit in
  * the same transaction as the execution's audit entry.
  */
-export type QuorumOperation = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown; proposalId: string }) => { result: unknown; commit?: () => void } | unknown;
+export type QuorumOperation = (context: {
+  session: Buffer;
+  lib: pkcs11js.PKCS11;
+  params: unknown;
+  proposalId: string;
+  /** The proposal's token, which the session is open on: key operations check the key lives there. */
+  token: TokenRef;
+}) => { result: unknown; commit?: () => void } | unknown;
+
+/**
+ * Refuses, when proposed, an action that could not run against the current state: a key in
+ * another token than the custody's, a key in the wrong state, a waiting period not yet over.
+ * The operation checks the same again when it runs.
+ */
+export type ProposalCheck = (params: unknown, custody: { id: string; token: TokenRef }) => void;
 
 /**
  * A quorum action that opens the token itself because one user login is not enough: it needs the
@@ -71,6 +85,10 @@ export interface ProposalView {
   threshold: number;
   /** The policy on top: security officers who must also approve (0 when none). */
   securityOfficersRequired: number;
+  /**
+   * Officers who count as officers: one person counts once, so an officer whose share is among the
+   * threshold holders' counts as a holder, and as the officer only beyond t holders.
+   */
   securityOfficersApproved: number;
   /** For a change of custodians: new holders who have not yet confirmed with both factors. */
   holdersToConfirm: string[];
@@ -119,6 +137,8 @@ export class QuorumService {
       reconcilers?: Record<string, QuorumReconciler>;
       /** Parameter schemas by action, checked when proposed so approvers never approve a proposal that cannot run. */
       params?: Record<string, ZodType>;
+      /** Checks by action against the current state, when proposed (the operation re-checks when it runs). */
+      checks?: Record<string, ProposalCheck>;
       holdMinutes?: number;
       clock?: () => Date;
     },
@@ -145,7 +165,22 @@ export class QuorumService {
       const holder = this.options.custodians.get(id);
       if (!holder.roles.includes('custodian')) throw new CustosError('PROPOSAL_INVALID', `${holder.name} is not enrolled as a custodian, so cannot hold a share.`);
     }
-    this.options.ceremonies?.[request.action]?.check?.(params, custody.id);
+    try {
+      this.options.ceremonies?.[request.action]?.check?.(params, custody.id);
+      this.options.checks?.[request.action]?.(params, { id: custody.id, token: custody.token });
+    } catch (error) {
+      // Reaching for another token's keys is recorded here, whoever called: it is an attempt on authority.
+      if (error instanceof CustosError && error.code === 'KEY_WRONG_TOKEN') {
+        this.options.audit.record({
+          actor: this.actor(request.requestedBy),
+          action: 'proposal.create',
+          object: { type: 'custody', id: custody.id },
+          params: { action: request.action },
+          result: { status: 'refused', code: error.code },
+        });
+      }
+      throw error;
+    }
     const requester = this.options.custodians.get(request.requestedBy);
     const id = randomBytes(8).toString('hex');
     const now = this.clock();
@@ -278,11 +313,24 @@ export class QuorumService {
       approvals,
       threshold: this.options.custody.record(row.custody_id).threshold,
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
-      securityOfficersApproved: approvals.filter((a) => this.options.custodians.get(a.custodianId).roles.includes('security-officer')).length,
+      securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold),
       holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
       waitingFor: row.state === 'open' && ceremony?.waitingFor ? ceremony.waitingFor(id, body.params) : [],
       outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as unknown),
     };
+  }
+
+  /**
+   * One person counts once: either as a share holder or as the officer. Officers without a live
+   * share count as officers; an officer whose share is live counts as the officer only if the
+   * other live shares still reach t without theirs.
+   */
+  private officersCounted(approvals: ProposalView['approvals'], threshold: number): number {
+    const isOfficer = (id: string) => this.options.custodians.get(id).roles.includes('security-officer');
+    const holders = approvals.filter((a) => a.held).length;
+    const officers = approvals.filter((a) => isOfficer(a.custodianId));
+    const officersOnly = officers.filter((a) => !a.held).length;
+    return officersOnly + Math.min(officers.length - officersOnly, Math.max(0, holders - threshold));
   }
 
   /** Open proposals first, then the most recent closed ones. */
@@ -340,7 +388,7 @@ export class QuorumService {
       } else {
         const operation = this.options.operations[proposal.action]!;
         const pinText = pins.user!.toString('latin1');
-        const returned = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params, proposalId: proposal.id }));
+        const returned = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params, proposalId: proposal.id, token: proposal.token }));
         commit = isOutcome(returned) ? returned.commit : undefined;
         outcome = { status: 'ok', result: (isOutcome(returned) ? returned.result : returned) ?? null };
       }

@@ -3,7 +3,7 @@ import { totpCodeAt } from '../custodians/totp';
 import { CustodyService, type Holder } from '../custody/custody-service';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
 import type { ZodType } from 'zod';
-import { QuorumService, type CeremonyOperation, type ProposalView, type QuorumOperation } from '../quorum/quorum-service';
+import { QuorumService, type CeremonyOperation, type ProposalCheck, type ProposalView, type QuorumOperation } from '../quorum/quorum-service';
 import { openAudit } from './audit-fixture';
 
 export interface EnrolledCustodian {
@@ -42,8 +42,16 @@ export async function quorumFixture(dataDir: string, names: { name: string; role
     enrolled,
     tick,
     /** A quorum service on these parts, with the given operations and the fixture's clock. */
-    quorum(operations: Record<string, QuorumOperation>, ceremonies: Record<string, CeremonyOperation> = {}, params?: Record<string, ZodType>): QuorumService {
-      return new QuorumService({ store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now, operations, ceremonies, ...(params ? { params } : {}) });
+    quorum(
+      operations: Record<string, QuorumOperation>,
+      ceremonies: Record<string, CeremonyOperation> = {},
+      params?: Record<string, ZodType>,
+      checks?: Record<string, ProposalCheck>,
+    ): QuorumService {
+      return new QuorumService({
+        store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now,
+        operations, ceremonies, ...(params ? { params } : {}), ...(checks ? { checks } : {}),
+      });
     },
     /** Each approver in turn, a TOTP step apart, confirming the proposal's short fingerprint. */
     async approveAll(quorum: QuorumService, proposal: ProposalView, approvers: number[]): Promise<ProposalView> {

@@ -100,7 +100,9 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
             <dt>Policy</dt>
             <dd>
               Besides {proposal.threshold} share holders (the cryptographic floor), {proposal.securityOfficersRequired} security officer
-              {proposal.securityOfficersRequired === 1 ? '' : 's'} must approve: {proposal.securityOfficersApproved} so far.
+              {proposal.securityOfficersRequired === 1 ? '' : 's'} must approve: {proposal.securityOfficersApproved} so far. One person
+              counts once: a security officer who holds a share counts as the officer only when {proposal.threshold} other share holders
+              have also approved; otherwise they count as a holder.
             </dd>
           </>
         )}

@@ -108,14 +108,17 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
   const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active' && c.token.serial === keyRecord.token.serial);
   const propose = useCustos((s) => s.proposeKey);
   const emergency = useCustos((s) => s.emergency);
+  // An officer acts at the token in front of them (the selected one), and only on that token's keys.
+  const atToken = useCustos((s) => s.selected);
   const [choice, setChoice] = useState('key.activate');
   const [waitDays, setWaitDays] = useState(30);
   const [proof, setProof] = useState(emptyProof());
   const emergencyChoice = choice === 'suspend' || choice === 'compromise';
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    if (emergencyChoice && !atToken) return;
     const ok = emergencyChoice
-      ? await emergency(keyRecord.id, choice, proof)
+      ? await emergency(keyRecord.id, choice, atToken!, proof)
       : await propose(custodies[0]?.id ?? '', choice === 'key.schedule-destruction' ? { keyId: keyRecord.id, waitDays } : { keyId: keyRecord.id }, choice as KeyProposal, proof);
     setProof({ ...proof, passphrase: '', code: '' });
     if (ok) onDone();
@@ -142,9 +145,18 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
           <input id="wait-days" type="text" inputMode="numeric" value={waitDays} onChange={(e) => setWaitDays(Number(e.target.value.replace(/\D/g, '')) || 0)} />
         </>
       )}
+      {emergencyChoice && (
+        <p id="emergency-token">
+          {atToken
+            ? `At token ${atToken.label} (${atToken.serial}). The key must live in this token.`
+            : 'No token is selected. Select the key’s token on the Tokens screen first.'}
+        </p>
+      )}
       <FactorFields id="key-actor" label={emergencyChoice ? 'Security officer' : 'Proposed by'} proof={proof} onChange={setProof} choices={emergencyChoice ? custodians.filter((c) => c.roles.includes('security-officer')) : custodians} />
       <div className="actions">
-        <button type="submit">{emergencyChoice ? 'Do it now' : 'Propose'}</button>
+        <button type="submit" disabled={emergencyChoice && !atToken}>
+          {emergencyChoice ? 'Do it now' : 'Propose'}
+        </button>
         <button type="button" onClick={onDone}>
           Close
         </button>

@@ -1,6 +1,7 @@
 import type { StateCreator } from 'zustand';
 import type { WireError } from '../../../shared/errors';
 import type { KeyRecord } from '../../../shared/keys';
+import type { TokenRef } from '../../../shared/tokens';
 import type { CustosState, Deps } from './index';
 import type { Proof } from './quorum-slice';
 
@@ -14,7 +15,7 @@ export interface KeysSlice {
   loadKeys(): Promise<void>;
   exportKey(keyId: string, format: 'pem' | 'jwk'): Promise<void>;
   proposeKey(custodyId: string, params: Record<string, string | number | boolean>, action: KeyProposal, requester: Proof): Promise<boolean>;
-  emergency(keyId: string, transition: 'suspend' | 'compromise', officer: Proof): Promise<boolean>;
+  emergency(keyId: string, transition: 'suspend' | 'compromise', token: TokenRef, officer: Proof): Promise<boolean>;
 }
 
 export const createKeysSlice =
@@ -38,9 +39,9 @@ export const createKeysSlice =
       set(result.ok ? { keyNotice: `Proposal ${result.value.shortFingerprint} is open. Approvers confirm it on the Approvals screen.` } : { keyError: result.error });
       return result.ok;
     },
-    async emergency(keyId, transition, officer) {
+    async emergency(keyId, transition, token, officer) {
       set({ keyError: null, keyNotice: null });
-      const result = await bridge.keys.emergency({ keyId, transition, officer });
+      const result = await bridge.keys.emergency({ keyId, transition, token, officer });
       set(result.ok ? { keyNotice: `Key “${result.value.label}” is now ${result.value.state}.` } : { keyError: result.error });
       await get().loadKeys();
       return result.ok;
