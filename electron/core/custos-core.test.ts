@@ -226,3 +226,42 @@ describe('key generation through the router', () => {
     expect(proposal).toMatchObject({ ok: true, value: { params: { algorithm: 'EC-P256', ckaId: expect.stringMatching(/^[0-9a-f]{32}$/) } } });
   });
 });
+
+describe('responsiveness during factor checks', () => {
+  it('answers other requests while an approval derives its passphrase key (real scrypt at production cost)', async () => {
+    let now = new Date();
+    // No kdfCost: the custodians get DEFAULT_KDF, the cost a real approval pays.
+    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, clock: () => now });
+    const router = core.router;
+    const people: { id: string; passphrase: string; secret: string }[] = [];
+    for (const name of ['Ada', 'Babbage']) {
+      const passphrase = `copper window orchard ${name.length} steps`;
+      const c = (await router.dispatch('custodians.enrolBegin', { name, roles: ['custodian'], passphrase })) as { value: { enrolmentId: string; secret: string } };
+      const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
+      people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
+    }
+    const proof = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
+    now = new Date(now.getTime() + 30_000);
+    const custody = (await router.dispatch('custody.take', { token: { serial: '', label: '' }, threshold: 2, holders: [proof(0), proof(1)], label: 'responsive' })) as { value: { id: string } };
+    now = new Date(now.getTime() + 30_000);
+    const proposal = (await router.dispatch('proposals.create', { custodyId: custody.value.id, action: 'token.quorum-drill', params: {}, requester: proof(0) })) as {
+      ok: boolean;
+      value: { id: string; shortFingerprint: string };
+    };
+    expect(proposal.ok).toBe(true);
+
+    const started = performance.now();
+    const approval = router.dispatch('proposals.approve', { proposalId: proposal.value.id, fingerprint: proposal.value.shortFingerprint, approver: proof(1) }).then((result) => ({ result, at: performance.now() }));
+    // Asked a moment after the approval, as a second window or a status poll would.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const snapshot = await router.dispatch('app.snapshot', {});
+    const answered = performance.now();
+    const approved = await approval;
+
+    expect(snapshot.ok).toBe(true);
+    expect(approved.result).toMatchObject({ ok: true, value: { approvals: [expect.objectContaining({ custodianId: people[1]!.id })] } });
+    expect(answered).toBeLessThan(approved.at);
+    // The snapshot did not wait for scrypt: a blocking KDF would delay even the timer above.
+    expect(answered - started).toBeLessThan((approved.at - started) / 2);
+  });
+});

@@ -270,8 +270,8 @@ export class CustosCore {
         this.custodians.cancelEnrolment(enrolmentId);
         return { cancelled: true as const };
       },
-      'custodians.check': ({ custodianId, passphrase, code }) => {
-        this.custodians.verifyFactors(custodianId, passphrase, code, 'self-check').fill(0);
+      'custodians.check': async ({ custodianId, passphrase, code }) => {
+        (await this.custodians.verifyFactors(custodianId, passphrase, code, 'self-check')).fill(0);
         return { ok: true as const };
       },
       'custodians.unlock': ({ custodianId, officerId, passphrase, code }) => this.custodians.unlock(custodianId, officerId, passphrase, code),
@@ -292,28 +292,28 @@ export class CustosCore {
         return { outcome, custody: this.custodyViews().find((c) => c.id === custodyId)! };
       },
       'proposals.list': () => this.quorum.list(),
-      'proposals.create': ({ custodyId, action, params, requester }) => {
-        this.proveFactors(requester, 'propose');
+      'proposals.create': async ({ custodyId, action, params, requester }) => {
+        await this.proveFactors(requester, 'propose');
         // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
         // mid-generation can be reconciled by looking for exactly that ID in the token.
         const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
         return this.quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
       },
       'proposals.approve': ({ proposalId, fingerprint, approver }) => this.quorum.approve({ proposalId, fingerprint, ...approver }),
-      'proposals.reject': ({ proposalId, by }) => {
-        this.proveFactors(by, 'reject');
+      'proposals.reject': async ({ proposalId, by }) => {
+        await this.proveFactors(by, 'reject');
         return this.quorum.reject(proposalId, by.custodianId);
       },
-      'proposals.cancel': ({ proposalId, by }) => {
-        this.proveFactors(by, 'cancel');
+      'proposals.cancel': async ({ proposalId, by }) => {
+        await this.proveFactors(by, 'cancel');
         return this.quorum.cancel(proposalId, by.custodianId);
       },
       'keys.list': () => this.keys.list(),
       'keys.exportPublic': ({ keyId, format }) => ({ keyId, format, text: this.keys.exportPublic(keyId, format) }),
-      'keys.emergency': ({ keyId, transition, officer }) => this.keys.transition(keyId, transition, 'security-officer', this.proveOfficer(officer, `key ${transition}`)),
+      'keys.emergency': async ({ keyId, transition, officer }) => this.keys.transition(keyId, transition, 'security-officer', await this.proveOfficer(officer, `key ${transition}`)),
       'backups.list': () => this.backups.list(),
       'backups.card': async ({ setId, holder }) => {
-        const { qr, ...card } = this.backups.releaseCard(setId, holder);
+        const { qr, ...card } = await this.backups.releaseCard(setId, holder);
         return { ...card, qrSvg: await QRCode.toString(qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }) };
       },
       'backups.forgetCards': ({ setId }) => {
@@ -339,8 +339,8 @@ export class CustosCore {
       'compliance.view': ({ asOf }) => this.compliance.view(asOf),
       'compliance.controls': () => this.compliance.controls(),
       'compliance.practiceStatement': () => ({ markdown: this.compliance.practiceStatement() }),
-      'compliance.recordValidation': ({ officer, ...record }) => this.compliance.recordValidation(record, this.proveOfficer(officer, 'record a module validation')),
-      'compliance.policyReviewed': ({ officer }) => this.compliance.recordPolicyReview(this.proveOfficer(officer, 'record the policy review')),
+      'compliance.recordValidation': async ({ officer, ...record }) => this.compliance.recordValidation(record, await this.proveOfficer(officer, 'record a module validation')),
+      'compliance.policyReviewed': async ({ officer }) => this.compliance.recordPolicyReview(await this.proveOfficer(officer, 'record the policy review')),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
@@ -350,15 +350,15 @@ export class CustosCore {
   }
 
   /** A security officer proving both factors; returns them as the actor to record. */
-  private proveOfficer(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): AuditActor {
+  private async proveOfficer(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): Promise<AuditActor> {
     const who = this.custodians.get(proof.custodianId);
     if (!who.roles.includes('security-officer')) throw new CustosError('NOT_AUTHORIZED', `${who.name} is not a security officer.`);
-    this.proveFactors(proof, purpose);
+    await this.proveFactors(proof, purpose);
     return { type: 'custodian', id: who.id, role: 'security-officer' };
   }
 
-  private proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): void {
-    this.custodians.verifyFactors(proof.custodianId, proof.passphrase, proof.code, purpose).fill(0);
+  private async proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): Promise<void> {
+    (await this.custodians.verifyFactors(proof.custodianId, proof.passphrase, proof.code, purpose)).fill(0);
   }
 
   /** The findings and control mapping as of a date, for a signed compliance report. */

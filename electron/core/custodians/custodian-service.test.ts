@@ -75,7 +75,7 @@ describe('enrolment', () => {
 describe('factor checks', () => {
   it('accepts passphrase + current code, and returns the 32-byte passphrase key', async () => {
     const erin = await enrol('Erin');
-    const key = service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test');
+    const key = await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test');
     expect(key).toHaveLength(32);
     expect(actions().at(-1)).toBe('custodian.factor.verify ok');
   });
@@ -83,17 +83,32 @@ describe('factor checks', () => {
   it('never accepts the same code twice, even within its window', async () => {
     const erin = await enrol('Erin');
     const code = totpCodeAt(erin.secret, now);
-    service.verifyFactors(erin.id, erin.passphrase, code, 'test');
-    expect(() => service.verifyFactors(erin.id, erin.passphrase, code, 'test')).toThrow(expect.objectContaining({ code: 'TOTP_REPLAYED' }));
+    await service.verifyFactors(erin.id, erin.passphrase, code, 'test');
+    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({ code: 'TOTP_REPLAYED' });
     expect(actions().at(-1)).toBe('custodian.factor.verify failed TOTP_REPLAYED');
     step();
-    expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
+    expect(await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
+  });
+
+  it('lets one code pass once even when two checks of the same custodian run at the same time', async () => {
+    const erin = await enrol('Erin');
+    const code = totpCodeAt(erin.secret, now);
+    const outcomes = await Promise.allSettled([1, 2].map(() => service.verifyFactors(erin.id, erin.passphrase, code, 'test')));
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({ reason: { code: 'TOTP_REPLAYED' } });
+  });
+
+  it('counts every failure when wrong passphrases arrive at the same time', async () => {
+    const erin = await enrol('Erin');
+    const tries = [1, 2, 3].map(() => service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test'));
+    await Promise.allSettled(tries);
+    expect(service.get(erin.id).failures).toBe(3);
   });
 
   it('tells a wrong passphrase from a wrong code, and records both', async () => {
     const erin = await enrol('Erin');
-    expect(() => service.verifyFactors(erin.id, `${erin.passphrase}x`, totpCodeAt(erin.secret, now), 'test')).toThrow(expect.objectContaining({ code: 'PASSPHRASE_INCORRECT' }));
-    expect(() => service.verifyFactors(erin.id, erin.passphrase, '123456', 'test')).toThrow(expect.objectContaining({ code: expect.stringMatching(/TOTP_INCORRECT|TOTP_REPLAYED/) }));
+    await expect(service.verifyFactors(erin.id, `${erin.passphrase}x`, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    await expect(service.verifyFactors(erin.id, erin.passphrase, '123456', 'test')).rejects.toMatchObject({ code: expect.stringMatching(/TOTP_INCORRECT|TOTP_REPLAYED/) });
     expect(actions().slice(-2)).toEqual(['custodian.factor.verify failed PASSPHRASE_INCORRECT', expect.stringMatching(/^custodian\.factor\.verify failed TOTP_/)]);
   });
 
@@ -102,20 +117,20 @@ describe('factor checks', () => {
     const officer = await enrol('Olga', ['custodian', 'security-officer']);
     const other = await enrol('Pat');
     const fail = () => service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test');
-    for (let i = 0; i < 3; i++) expect(fail).toThrow(expect.objectContaining({ code: 'PASSPHRASE_INCORRECT' }));
-    expect(fail).toThrow(expect.objectContaining({ code: 'FACTORS_THROTTLED' }));
+    for (let i = 0; i < 3; i++) await expect(fail()).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    await expect(fail()).rejects.toMatchObject({ code: 'FACTORS_THROTTLED' });
     for (let i = 3; i < 10; i++) {
       now = new Date(now.getTime() + 10 * 60_000);
-      expect(fail).toThrow(expect.objectContaining({ code: 'PASSPHRASE_INCORRECT' }));
+      await expect(fail()).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
     }
     expect(service.get(erin.id)).toMatchObject({ locked: true, failures: 10 });
     step();
-    expect(() => service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toThrow(expect.objectContaining({ code: 'CUSTODIAN_LOCKED' }));
-    expect(() => service.unlock(erin.id, other.id, other.passphrase, totpCodeAt(other.secret, now))).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
-    expect(() => service.unlock(officer.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
-    expect(service.unlock(erin.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).toMatchObject({ locked: false, failures: 0 });
+    await expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_LOCKED' });
+    await expect(service.unlock(erin.id, other.id, other.passphrase, totpCodeAt(other.secret, now))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(service.unlock(officer.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    expect(await service.unlock(erin.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).toMatchObject({ locked: false, failures: 0 });
     step();
-    expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
+    expect(await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
     expect(actions()).toEqual(expect.arrayContaining(['custodian.lockout ok', 'custodian.unlock ok', 'custodian.factor.verify refused CUSTODIAN_LOCKED', 'custodian.factor.verify refused FACTORS_THROTTLED']));
   });
 });

@@ -7,6 +7,7 @@ import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { passphraseProblems } from './passphrase-policy';
+import { PerKeyQueue } from './per-key-queue';
 import { DEFAULT_KDF, deriveKey, KdfParams, newKdfParams, open, seal } from './sealing';
 import { acceptTotp, newTotpSecret, totpUri } from './totp';
 
@@ -57,6 +58,7 @@ const aad = (id: string) => `custos/totp-secret/v1/${id}`;
  */
 export class CustodianService {
   private readonly pending = new Map<string, PendingEnrolment>();
+  private readonly checks = new PerKeyQueue();
   private readonly clock: () => Date;
 
   constructor(private readonly options: CustodianServiceOptions) {
@@ -71,17 +73,21 @@ export class CustodianService {
   async beginEnrolment(request: { name: string; roles: Role[]; passphrase: string }): Promise<EnrolmentChallenge> {
     const name = request.name.trim();
     const roles = [...new Set(request.roles)];
-    if (this.options.store.get(sql`SELECT id FROM custodians WHERE name = ${name}`) || [...this.pending.values()].some((p) => p.name === name)) {
-      throw new CustosError('CUSTODIAN_EXISTS', `A custodian named “${name}” is already enrolled or being enrolled.`, ['Use a different name, for example with an initial.']);
-    }
+    this.assertNameFree(name);
     const problems = passphraseProblems(request.passphrase, name);
     if (problems.length > 0) throw new CustosError('PASSPHRASE_WEAK', 'That passphrase is too easy to guess.', problems);
     const enrolmentId = randomBytes(16).toString('hex');
     const secret = newTotpSecret();
     const kdf = newKdfParams(this.options.kdfCost ?? DEFAULT_KDF);
     const passphrase = Buffer.from(request.passphrase, 'utf8');
-    const key = deriveKey(passphrase, kdf);
-    passphrase.fill(0);
+    const key = await deriveKey(passphrase, kdf).finally(() => passphrase.fill(0));
+    // Another enrolment of the same name may have begun while the key was derived.
+    try {
+      this.assertNameFree(name);
+    } catch (error) {
+      key.fill(0);
+      throw error;
+    }
     const sealed = seal(key, Buffer.from(secret, 'utf8'), aad(enrolmentId.slice(0, 16)));
     key.fill(0);
     const expiresAt = new Date(this.clock().getTime() + ENROLMENT_MINUTES * 60_000);
@@ -119,6 +125,12 @@ export class CustodianService {
     return this.get(id);
   }
 
+  private assertNameFree(name: string): void {
+    if (this.options.store.get(sql`SELECT id FROM custodians WHERE name = ${name}`) || [...this.pending.values()].some((p) => p.name === name)) {
+      throw new CustosError('CUSTODIAN_EXISTS', `A custodian named “${name}” is already enrolled or being enrolled.`, ['Use a different name, for example with an initial.']);
+    }
+  }
+
   cancelEnrolment(enrolmentId: string): void {
     this.pending.delete(enrolmentId);
   }
@@ -127,7 +139,12 @@ export class CustodianService {
    * Checks passphrase + TOTP and returns the passphrase-derived key for what the caller must
    * unseal (the caller overwrites it). Every outcome is recorded with the failure count it sets.
    */
-  verifyFactors(custodianId: string, passphrase: string, code: string, purpose: string): Buffer {
+  verifyFactors(custodianId: string, passphrase: string, code: string, purpose: string): Promise<Buffer> {
+    // Checks of one custodian run in turn: each reads the state the previous one wrote.
+    return this.checks.run(custodianId, () => this.checkFactors(custodianId, passphrase, code, purpose));
+  }
+
+  private async checkFactors(custodianId: string, passphrase: string, code: string, purpose: string): Promise<Buffer> {
     const row = this.row(custodianId);
     const now = this.clock();
     const object = { type: 'custodian', id: custodianId };
@@ -140,8 +157,7 @@ export class CustodianService {
       throw new CustosError('FACTORS_THROTTLED', `Too many failed attempts for ${row.name}: wait until ${row.throttled_until.slice(11, 19)} UTC before trying again.`, ['Take a moment to check the passphrase and the authenticator entry.']);
     }
     const bytes = Buffer.from(passphrase, 'utf8');
-    const key = deriveKey(bytes, KdfParams.parse(JSON.parse(row.kdf)));
-    bytes.fill(0);
+    const key = await deriveKey(bytes, KdfParams.parse(JSON.parse(row.kdf))).finally(() => bytes.fill(0));
     let failure: 'PASSPHRASE_INCORRECT' | 'TOTP_INCORRECT' | 'TOTP_REPLAYED' | null = null;
     let step: number | null = null;
     try {
@@ -179,19 +195,22 @@ export class CustodianService {
   }
 
   /** A security officer, proving both factors, lifts another custodian's lockout. */
-  unlock(custodianId: string, officerId: string, passphrase: string, code: string): CustodianSummary {
+  async unlock(custodianId: string, officerId: string, passphrase: string, code: string): Promise<CustodianSummary> {
     const officer = this.row(officerId);
     if (!(JSON.parse(officer.roles) as Role[]).includes('security-officer')) {
       throw new CustosError('NOT_AUTHORIZED', `${officer.name} is not a security officer.`, ['Ask a security officer to unlock the custodian.']);
     }
     if (officerId === custodianId) throw new CustosError('NOT_AUTHORIZED', 'Nobody can lift their own lockout.', ['Ask another security officer.']);
     this.row(custodianId);
-    this.verifyFactors(officerId, passphrase, code, 'unlock').fill(0);
-    this.options.audit.record(
-      { actor: { type: 'custodian', id: officerId, role: 'security-officer' }, action: 'custodian.unlock', object: { type: 'custodian', id: custodianId } },
-      () => this.options.store.execute(sql`UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`),
-    );
-    return this.get(custodianId);
+    (await this.verifyFactors(officerId, passphrase, code, 'unlock')).fill(0);
+    // Queued behind any check of the custodian in flight, so its failure count cannot overwrite the unlock.
+    return this.checks.run(custodianId, async () => {
+      this.options.audit.record(
+        { actor: { type: 'custodian', id: officerId, role: 'security-officer' }, action: 'custodian.unlock', object: { type: 'custodian', id: custodianId } },
+        () => this.options.store.execute(sql`UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`),
+      );
+      return this.get(custodianId);
+    });
   }
 
   get(id: string): CustodianSummary {

@@ -83,7 +83,7 @@ describe('a proposal and its approvals', () => {
   it('refuses a replayed TOTP code on approval', async () => {
     const proposal = propose(0);
     const request = approval(1, proposal);
-    f.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, 'elsewhere').fill(0);
+    (await f.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, 'elsewhere')).fill(0);
     await expect(quorum.approve(request)).rejects.toMatchObject({ code: 'TOTP_REPLAYED' });
   });
 

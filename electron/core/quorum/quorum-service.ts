@@ -189,10 +189,12 @@ export class QuorumService {
     if (!holdsShare && !newHolder && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
       refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
     }
-    const key = this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
+    const key = await this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
     const shares: [PinKind, Buffer][] = [];
     let newHolderKey: Uint8Array | null = null;
     try {
+      // Other requests ran while scrypt did: the proposal may have run, closed or expired meanwhile.
+      this.openProposal(proposal.id);
       if (holdsShare) for (const pin of pins) shares.push([pin, unsealShare(this.options.store, proposal.custodyId, request.custodianId, pin, key, approver.name)]);
       if (newHolder) newHolderKey = Uint8Array.from(key);
     } catch (error) {
