@@ -75,7 +75,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'tokens.select': { action: 'token.select', self: true, params: true },
   'settings.setModule': { action: 'settings.module.set', self: true, params: true },
   'custodians.list': { action: 'custodian.list', self: false, params: false },
-  'custodians.enrolBegin': { action: 'custodian.enrol.begin', self: false, params: false },
+  'custodians.enrolBegin': { action: 'custodian.enrol.begin', self: false, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.enrolConfirm': { action: 'custodian.enrol', self: true, params: false },
   'custodians.enrolCancel': { action: 'custodian.enrol.cancel', self: false, params: false },
   'custodians.check': { action: 'custodian.factor.verify', self: true, params: false, selfFailures: FACTOR_FAILURES },
@@ -217,6 +217,17 @@ export class CustosCore {
 
   /** Operations a crash interrupted are settled before anything else runs (DESIGN §6). */
   private reconcile(log: Log): void {
+    for (const repair of this.store.modeRepairs) {
+      // Others could read these until now: recorded, so auditors know the sealed records may have been copied.
+      log.warn('tightened a permission in the data directory', { ...repair });
+      void this.audit.tryRecord({ actor: { type: 'system', id: 'system' }, action: 'system.file-mode.tightened', object: { type: 'file', id: repair.path.slice(0, 200) }, params: repair });
+    }
+    try {
+      const sealed = this.custodians.sealUnsignedOnce();
+      if (sealed > 0) log.warn('signed the security state of custodians enrolled before it was signed', { sealed });
+    } catch (error) {
+      log.warn('could not sign the custodians’ security state yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+    }
     try {
       for (const { proposalId, action, outcome } of this.quorum.reconcile()) log.warn('reconciled an interrupted quorum operation', { proposalId, action, status: outcome.status });
     } catch (error) {
@@ -293,6 +304,7 @@ export class CustosCore {
       },
       'proposals.list': () => this.quorum.list(),
       'proposals.create': async ({ custodyId, action, params, requester }) => {
+        this.quorum.mayAct(requester.custodianId, 'propose');
         await this.proveFactors(requester, 'propose');
         // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
         // mid-generation can be reconciled by looking for exactly that ID in the token.
@@ -301,6 +313,7 @@ export class CustosCore {
       },
       'proposals.approve': ({ proposalId, fingerprint, approver }) => this.quorum.approve({ proposalId, fingerprint, ...approver }),
       'proposals.reject': async ({ proposalId, by }) => {
+        this.quorum.mayAct(by.custodianId, 'reject');
         await this.proveFactors(by, 'reject');
         return this.quorum.reject(proposalId, by.custodianId);
       },
