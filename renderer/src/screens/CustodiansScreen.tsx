@@ -97,7 +97,8 @@ function EnrolForm() {
       <label htmlFor="enrol-passphrase">Passphrase</label>
       <input id="enrol-passphrase" type="password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} autoComplete="new-password" aria-describedby="passphrase-help" required />
       <p id="passphrase-help" className="muted">
-        At least 12 characters; four or more unrelated words are easy to remember and hard to guess.
+        Five or more unrelated words picked at random (dice or a word list) are easy to remember and hard to guess. Custos checks it against
+        dictionaries of words, names and common passwords and says why when it is too easy.
       </p>
       <label htmlFor="enrol-passphrase-again">Passphrase again</label>
       <input id="enrol-passphrase-again" type="password" value={again} onChange={(e) => setAgain(e.target.value)} autoComplete="new-password" aria-invalid={mismatch} required />
@@ -124,9 +125,9 @@ function EnrolForm() {
                 </option>
               ))}
             </select>
-            <label htmlFor={`approver-${i}-passphrase`}>{officer ? `${officer.name}’s passphrase` : 'Officer’s passphrase'}</label>
+            <label htmlFor={`approver-${i}-passphrase`}>{officer ? `Approval: ${officer.name}’s passphrase` : 'Approval: officer’s passphrase'}</label>
             <input id={`approver-${i}-passphrase`} type="password" value={approval.passphrase} onChange={(e) => setApproval(i, { passphrase: e.target.value })} autoComplete="off" required />
-            <label htmlFor={`approver-${i}-code`}>{officer ? `${officer.name}’s code from the authenticator` : 'Officer’s code'}</label>
+            <label htmlFor={`approver-${i}-code`}>{officer ? `Approval: ${officer.name}’s code from the authenticator` : 'Approval: officer’s code'}</label>
             <input
               id={`approver-${i}-code`}
               type="text"
