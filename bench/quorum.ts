@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CustodianService } from '../electron/core/custodians/custodian-service';
+import { enrolPeople } from '../electron/core/testing/enrolment';
 import { DEFAULT_KDF, deriveKey, KdfParams, newKdfParams } from '../electron/core/custodians/sealing';
 import { totpCodeAt } from '../electron/core/custodians/totp';
 import { CustodyService } from '../electron/core/custody/custody-service';
@@ -33,13 +34,7 @@ async function main(): Promise<void> {
     // run-to-run noise; the KDF at the production cost is measured on its own below.
     const custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 1024, r: 8, p: 1 }, clock: () => clock.now });
     const custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module });
-    const people: { id: string; passphrase: string; secret: string }[] = [];
-    for (let i = 0; i < 4; i++) {
-      const passphrase = `bench amber river lantern ${i}`;
-      const challenge = await custodians.beginEnrolment({ name: `Holder ${i}`, roles: ['custodian'], passphrase });
-      const c = custodians.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, clock.now));
-      people.push({ id: c.id, passphrase, secret: challenge.secret });
-    }
+    const { people } = await enrolPeople(custodians, clock, [0, 1, 2, 3].map((i) => ({ name: `Holder ${i}`, passphrase: `bench amber river lantern ${i} quietly` })));
     const tick = () => (clock.now = new Date(clock.now.getTime() + 30_000));
     const proof = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, clock.now) });
     tick();
@@ -58,19 +53,21 @@ async function main(): Promise<void> {
     // KDF alone: one scrypt derivation per approval, at the bench custodians' cost and at production cost.
     const kdf = KdfParams.parse(JSON.parse(opened.store.get<{ kdf: string }>(sql`SELECT kdf FROM custodians LIMIT 1`)!.kdf));
     let start = performance.now();
-    for (let i = 0; i < ROUNDS * 10; i++) deriveKey(Buffer.from(people[0]!.passphrase), kdf).fill(0);
+    for (let i = 0; i < ROUNDS * 10; i++) (await deriveKey(Buffer.from(people[0]!.passphrase), kdf)).fill(0);
     const kdfMs = ms(start) / (ROUNDS * 10);
     const production = newKdfParams(DEFAULT_KDF);
     start = performance.now();
-    for (let i = 0; i < ROUNDS; i++) deriveKey(Buffer.from(people[0]!.passphrase), production).fill(0);
+    for (let i = 0; i < ROUNDS; i++) (await deriveKey(Buffer.from(people[0]!.passphrase), production)).fill(0);
     const productionKdfMs = ms(start) / ROUNDS;
 
     // HSM alone: open a session, log in with the real PIN, log out, close.
-    const pin = await custody.rebuildPin(record.id, 'user', [1, 2, 3].map((i) => {
+    const unsealKeys = [];
+    for (const i of [1, 2, 3]) {
       tick();
       const p = proof(i);
-      return { custodianId: p.custodianId, key: custodians.verifyFactors(p.custodianId, p.passphrase, p.code, 'bench') };
-    }));
+      unsealKeys.push({ custodianId: p.custodianId, key: await custodians.verifyFactors(p.custodianId, p.passphrase, p.code, 'bench') });
+    }
+    const pin = await custody.rebuildPin(record.id, 'user', unsealKeys);
     start = performance.now();
     for (let i = 0; i < ROUNDS * 10; i++) module.withSession(record.token, { login: { user: 'user', pin: pin.toString('latin1') } }, () => null);
     loginMs = ms(start) / (ROUNDS * 10);

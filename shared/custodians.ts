@@ -19,10 +19,17 @@ export const CustodianSummary = z.object({
 });
 export type CustodianSummary = z.infer<typeof CustodianSummary>;
 
+export const FactorCheck = z.strictObject({ custodianId: CustodianId, passphrase: Passphrase, code: TotpCode });
+
 export const EnrolmentRequest = z.strictObject({
   name: z.string().trim().min(2).max(64).regex(/^[\p{L}\p{N} .'-]+$/u, 'letters, digits, spaces, . \' -'),
   roles: z.array(Role).min(1).max(3),
   passphrase: Passphrase,
+  /**
+   * The security officers approving the enrolment, both factors each: one, or two for a new
+   * security officer once two exist. None only for the installation's first officer (setup).
+   */
+  officers: z.array(FactorCheck).max(2).optional(),
 });
 
 /** Shown once, at enrolment: the only time a TOTP secret leaves the main process. */
@@ -37,5 +44,4 @@ export const EnrolmentChallenge = z.object({
 export type EnrolmentChallenge = z.infer<typeof EnrolmentChallenge>;
 
 export const EnrolmentConfirmation = z.strictObject({ enrolmentId: z.string().max(64), code: TotpCode });
-export const FactorCheck = z.strictObject({ custodianId: CustodianId, passphrase: Passphrase, code: TotpCode });
 export const Unlock = z.strictObject({ custodianId: CustodianId, officerId: CustodianId, passphrase: Passphrase, code: TotpCode });

@@ -1,18 +1,22 @@
 import { totpCodeAt } from '../../electron/core/custodians/totp';
 import { expect, test } from './fixtures';
 
-const PASSPHRASE = 'violet anchor tundra biscuit';
+const PASSPHRASE = 'violet anchor tundra biscuit 7219 quarry';
+const SECOND = 'mossy kettle parade 4417 harbour lantern';
 
-test('enrol a custodian with passphrase and authenticator, then check both factors by keyboard', async ({ custos }) => {
+test('set up the first security officer with passphrase and authenticator, check both factors, then approve the next enrolment', async ({ custos }) => {
   const page = await custos.open();
   await page.keyboard.press('Alt+7');
   await expect(page.getByRole('heading', { level: 1, name: 'Custodians' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Set up Custos: enrol its first security officer' })).toBeVisible();
+  await expect(page.getByRole('checkbox', { name: 'Security officer' })).toBeChecked();
+  await expect(page.getByRole('checkbox', { name: 'Security officer' })).toBeDisabled();
 
   await page.getByLabel('Full name').fill('Ada Lovelace');
   await page.getByLabel('Passphrase', { exact: true }).fill('password123');
   await page.getByLabel('Passphrase again').fill('password123');
   await page.getByLabel('Passphrase again').press('Enter');
-  await expect(page.getByRole('alert').filter({ hasText: 'PASSPHRASE_WEAK' })).toContainText('common words');
+  await expect(page.getByRole('alert').filter({ hasText: 'PASSPHRASE_WEAK' })).toContainText('commonly used password');
 
   await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
   await page.getByLabel('Passphrase again').fill(PASSPHRASE);
@@ -35,13 +39,32 @@ test('enrol a custodian with passphrase and authenticator, then check both facto
   await expect(page.locator('code.secret')).toHaveCount(0);
 
   await page.getByRole('button', { name: 'Check the factors of Ada Lovelace' }).click();
-  await page.getByLabel('Ada Lovelace’s passphrase').fill(PASSPHRASE);
-  await page.getByLabel('Code from the authenticator').fill(code);
-  await page.getByLabel('Code from the authenticator').press('Enter');
+  await page.getByLabel('Ada Lovelace’s passphrase', { exact: true }).fill(PASSPHRASE);
+  await page.getByLabel('Code from the authenticator', { exact: true }).fill(code);
+  await page.getByLabel('Code from the authenticator', { exact: true }).press('Enter');
   await expect(page.getByRole('alert').filter({ hasText: 'TOTP_REPLAYED' })).toContainText('already used');
 
-  await page.getByLabel('Ada Lovelace’s passphrase').fill(PASSPHRASE);
-  await page.getByLabel('Code from the authenticator').fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 30_000)));
-  await page.getByLabel('Code from the authenticator').press('Enter');
+  await page.getByLabel('Ada Lovelace’s passphrase', { exact: true }).fill(PASSPHRASE);
+  await page.getByLabel('Code from the authenticator', { exact: true }).fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 30_000)));
+  await page.getByLabel('Code from the authenticator', { exact: true }).press('Enter');
   await expect(page.getByRole('status').filter({ hasText: 'Both factors are correct.' })).toBeVisible();
+
+  // From now on an enrolment needs the officer's two factors.
+  await expect(page.getByRole('heading', { name: 'Enrol a custodian' })).toBeVisible();
+  await page.getByLabel('Full name').fill('Charles Babbage');
+  await page.getByLabel('Passphrase', { exact: true }).fill(SECOND);
+  await page.getByLabel('Passphrase again').fill(SECOND);
+  await expect(page.getByRole('combobox', { name: 'Security officer' })).toHaveValue(/[0-9a-f]{16}/);
+  await page.getByLabel('Approval: Ada Lovelace’s passphrase').fill(PASSPHRASE);
+  await page.getByLabel('Approval: Ada Lovelace’s code from the authenticator').fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 60_000)));
+  custos.advance(60);
+  await page.getByLabel('Approval: Ada Lovelace’s code from the authenticator').press('Enter');
+  // Two scrypt derivations at production cost: the officer's check, then the new passphrase.
+  await expect(page.getByRole('heading', { name: 'Add Charles Babbage to the authenticator app' })).toBeFocused({ timeout: 30_000 });
+  // The officer's factors never stay in the form.
+  const second = (await page.locator('code.secret').innerText()).replace(/\s/g, '');
+  await page.getByLabel('6-digit code').fill(totpCodeAt(second, custos.clock.now));
+  await page.getByLabel('6-digit code').press('Enter');
+  await expect(page.getByRole('row').filter({ hasText: 'Charles Babbage' })).toContainText('Custodian');
+  await page.screenshot({ path: 'test-results/custodians-after-approval.png', fullPage: true });
 });

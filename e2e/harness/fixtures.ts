@@ -5,8 +5,8 @@ import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/sofths
 import { startCore, type CustosCore } from '../../electron/core/custos-core';
 import { silentLog } from '../../electron/core/log';
 import { CustodianService } from '../../electron/core/custodians/custodian-service';
-import { totpCodeAt } from '../../electron/core/custodians/totp';
 import { openAudit } from '../../electron/core/testing/audit-fixture';
+import { enrolPeople } from '../../electron/core/testing/enrolment';
 import { initSoftHsmToken, tempDataDir } from '../../electron/core/testing/softhsm-fixture';
 import { attachCore } from './attach';
 import { serveRenderer } from './renderer-server';
@@ -54,14 +54,9 @@ export const test = base.extend<{ custos: CustosHarness }>({
         const opened = openAudit(dataDir);
         try {
           const service = new CustodianService({ store: opened.store, audit: opened.audit, actor: { type: 'operator', id: 'seed' }, clock: () => clock.now });
-          const seeded = [];
-          for (const [i, name] of names.entries()) {
-            const passphrase = `amber river lantern meadow ${i + 1}`;
-            const challenge = await service.beginEnrolment({ name, roles, passphrase });
-            const c = service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, clock.now));
-            seeded.push({ id: c.id, name, passphrase, secret: challenge.secret });
-          }
-          return seeded;
+          // The installation's setup officer is enrolled first and approves the others.
+          const { people } = await enrolPeople(service, clock, names.map((name, i) => ({ name, roles, passphrase: `amber river lantern meadow ${i + 1}` })));
+          return people;
         } finally {
           opened.close();
         }

@@ -86,7 +86,7 @@ async function writeCards(core: CustosCore, proposal: ProposalView, dir: string,
     for (const [i, { holder }] of core.backups.manifest(setId).shares.entries()) {
       io.stderr(`Card holder ${holder.name}: prove your factors to receive your card.\n`);
       try {
-        const card = core.backups.releaseCard(setId, await factors(holder.id, holder.name, values, io, offset + i));
+        const card = await core.backups.releaseCard(setId, await factors(holder.id, holder.name, values, io, offset + i));
         const folder = join(resolve(dir), `card-${card.index}-${holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
         mkdirSync(folder, { recursive: true, mode: 0o700 });
         writeFileAtomic(join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.pdf`), await renderCardPdf(card), 0o600);

@@ -328,10 +328,12 @@ describe('custos custody, proposal, key and backup', () => {
   // Three custodians enrolled at a low scrypt cost; the CLI then runs on the fixture's clock.
   let clock: { now: Date };
   let enrolled: { id: string; passphrase: string; secret: string }[];
+  let setupOfficer: { id: string; passphrase: string; secret: string };
   beforeEach(async () => {
     const seeded = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie', roles: ['custodian', 'security-officer'] }]);
     seeded.close();
     ({ clock, enrolled } = seeded);
+    setupOfficer = seeded.setupOfficer!;
   });
   const fd = (text: string) => {
     const path = join(dataDir, `fd-${Math.random()}`);
@@ -375,6 +377,32 @@ describe('custos custody, proposal, key and backup', () => {
     expect((await cli('status', '--json')).value()).toMatchObject({ tokens: { state: 'ready', module: { path: library, kind: 'configured' } } });
     expect(await cli('module', 'reset', '--as', curie, ...factors(2))).toMatchObject({ code: EXIT.ok });
     expect((await cli('status', '--json')).value()).toMatchObject({ tokens: { state: 'ready', module: { kind: 'embedded-softhsm' } } });
+  });
+
+  it('enrols only with a security officer’s factors: two for a new security officer once two exist', async () => {
+    const officer = setupOfficer;
+    const STRONG = 'violet canyon ferry ledger 4812 tundra';
+    const refused = await cli('custodian', 'enrol', '--name', 'Mallory', '--role', 'security-officer', '--passphrase-fd', fd(STRONG));
+    expect(refused.code).toBe(EXIT.token);
+    expect(refused.stderr).toMatch(/^Error NOT_AUTHORIZED/);
+    const alone = await cli('custodian', 'enrol', '--name', 'Mallory', '--role', 'security-officer', '--officer', id(2), '--passphrase-fd', fd(STRONG), ...factors(2));
+    expect(alone.stderr).toMatch(/two different security officers/);
+    clock.now = new Date(clock.now.getTime() + 30_000);
+    let key = '';
+    const io = {
+      stdout: () => {},
+      stderr: (t: string) => (key ||= /authenticator app \(shown only now\):\n {2}([A-Z2-7 ]+)\n/.exec(t)?.[1]?.replace(/ /g, '') ?? ''),
+      env: {},
+      ask: async () => totpCodeAt(key, clock.now),
+      clock: () => clock.now,
+    };
+    const codes = [officer, enrolled[2]!].flatMap((o) => ['--code', totpCodeAt(o.secret, clock.now)]);
+    const fds = [officer, enrolled[2]!].flatMap((o) => ['--passphrase-fd', fd(o.passphrase)]);
+    const args = ['--data-dir', dataDir, 'custodian', 'enrol', '--name', 'Dana', '--role', 'security-officer', '--officer', officer.id, '--officer', id(2), '--passphrase-fd', fd(STRONG), ...fds, ...codes];
+    expect(await runCli(args, io, 'test')).toBe(EXIT.ok);
+    const list = await cli('custodian', 'list', '--json');
+    expect((list.value() as unknown as { name: string; roles: string[] }[]).find((c) => c.name === 'Dana')).toMatchObject({ roles: ['security-officer'] });
+    expect((list.value() as unknown as { name: string }[]).map((c) => c.name)).not.toContain('Mallory');
   });
 
   it('runs a key ceremony and a turnover from the command line, factors from file descriptors', async () => {

@@ -44,9 +44,15 @@ Commands:
   module reset --as ID [--passphrase-fd N] [--code CODE]
                                       A security officer returns to the embedded SoftHSM2
   custodian list
-  custodian enrol --name NAME --role ROLE [--role ROLE] [--passphrase-fd N] [--code CODE]
-                                      Enrol: passphrase (asked twice, or from fd N), then the
-                                      authenticator key and QR, then the first code
+  custodian enrol --name NAME --role ROLE [--role ROLE] --officer ID [--officer ID]
+                  [--passphrase-fd N]… [--code CODE]…
+                                      Enrol: each approving security officer's passphrase and code
+                                      (two officers for a new security officer once two exist; none
+                                      only for the installation's first security officer), the new
+                                      custodian's passphrase (asked twice), the authenticator key and
+                                      QR, then the first code. --passphrase-fd: the new custodian's
+                                      first, then each officer's; --code: each officer's in --officer
+                                      order (the new custodian's first code is asked)
   custodian check --id ID [--passphrase-fd N] [--code CODE]
   custodian unlock --id ID --officer ID [--passphrase-fd N] [--code CODE]
 ${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
@@ -93,7 +99,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         name: { type: 'string' },
         role: { type: 'string', multiple: true },
         id: { type: 'string' },
-        officer: { type: 'string' },
+        officer: { type: 'string', multiple: true },
         code: { type: 'string', multiple: true },
         'passphrase-fd': { type: 'string', multiple: true },
         holder: { type: 'string', multiple: true },
@@ -262,11 +268,21 @@ function requestFor(command: string, positionals: string[], values: Values & { s
     case 'custodian enrol':
       return async (core) => {
         const passphrase = await readPassphrase(values, io, true);
-        const begun = await core.router.dispatch('custodians.enrolBegin', { name: str(values.name) ?? '', roles: (values.role as string[] | undefined) ?? ['custodian'], passphrase });
+        const officerIds = (values.officer as string[] | undefined) ?? [];
+        const fds = (values['passphrase-fd'] as string[] | undefined) ?? [];
+        const codes = (values.code as string[] | undefined) ?? [];
+        const officers = [];
+        for (const [i, id] of officerIds.entries()) {
+          const who = core.custodians.list().find((c) => c.id === id)?.name ?? `Security officer ${id}`;
+          // The new custodian's passphrase is the first fd; each officer's code is the i-th --code.
+          officers.push(await factors(id, who, { 'passphrase-fd': fds.slice(1), code: codes }, io, i));
+        }
+        const roles = (values.role as string[] | undefined) ?? ['custodian'];
+        const begun = await core.router.dispatch('custodians.enrolBegin', { name: str(values.name) ?? '', roles, passphrase, ...(officers.length ? { officers } : {}) });
         if (!begun.ok) return { envelope: begun, render: () => '' };
         const challenge = begun.value as { enrolmentId: string; secret: string; uri: string };
         io.stderr(`\nAdd this key to the authenticator app (shown only now):\n  ${challenge.secret.match(/.{1,4}/g)!.join(' ')}\n  ${challenge.uri}\n${await QRCode.toString(challenge.uri, { type: 'terminal', small: true })}\n`);
-        const code = str(values.code) ?? (await ask(io, '6-digit code from the authenticator: ', false));
+        const code = codes[officerIds.length] ?? (await ask(io, '6-digit code from the authenticator: ', false));
         const confirmed = await core.router.dispatch('custodians.enrolConfirm', { enrolmentId: challenge.enrolmentId, code });
         return { envelope: confirmed, render: ((c: { id: string; name: string }) => `${c.name} is enrolled (id ${c.id}).\n`) as (v: never) => string };
       };

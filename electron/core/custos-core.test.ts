@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { totpCodeAt } from './custodians/totp';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -294,7 +294,7 @@ describe('custodian requests', () => {
   it('never lets a passphrase into the audit log or the database, even when the request fails', async () => {
     const router = openCore().router;
     const passphrase = 'unmistakable-marker lantern orchard 42';
-    const challenge = (await router.dispatch('custodians.enrolBegin', { name: 'Ada', roles: ['custodian'], passphrase })) as { ok: true; value: { enrolmentId: string; secret: string } };
+    const challenge = (await router.dispatch('custodians.enrolBegin', { name: 'Ada', roles: ['custodian', 'security-officer'], passphrase })) as { ok: true; value: { enrolmentId: string; secret: string } };
     expect(challenge.ok).toBe(true);
     await router.dispatch('custodians.enrolConfirm', { enrolmentId: challenge.value.enrolmentId, code: totpCodeAt(challenge.value.secret, new Date()) });
     const [ada] = core!.custodians.list();
@@ -318,11 +318,15 @@ describe('key generation through the router', () => {
     core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
     const router = core.router;
     const people: { id: string; passphrase: string; secret: string }[] = [];
+    // Ada sets the installation up as its security officer, then approves Babbage's enrolment.
     for (const name of ['Ada', 'Babbage']) {
       const passphrase = `copper window orchard ${name.length} steps`;
-      const c = (await router.dispatch('custodians.enrolBegin', { name, roles: ['custodian'], passphrase })) as { value: { enrolmentId: string; secret: string } };
+      const officers = people.slice(0, 1).map((o) => ({ custodianId: o.id, passphrase: o.passphrase, code: totpCodeAt(o.secret, now) }));
+      const roles = people.length === 0 ? ['custodian', 'security-officer'] : ['custodian'];
+      const c = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase, ...(officers.length ? { officers } : {}) })) as { value: { enrolmentId: string; secret: string } };
       const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
       people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
+      now = new Date(now.getTime() + 30_000);
     }
     // Each step a TOTP period later, as in a room.
     const proof = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
@@ -379,5 +383,66 @@ describe('a security officer’s emergency action', () => {
 
     const right = await router.dispatch('keys.emergency', { keyId: key!.id, transition: 'compromise', token: b.token, officer: proof(3) });
     expect(right).toMatchObject({ ok: true, value: { state: 'compromised' } });
+  });
+});
+
+describe('responsiveness during factor checks', () => {
+  it('answers other requests while an approval derives its passphrase key (real scrypt at production cost)', async () => {
+    let now = new Date();
+    const people: { id: string; passphrase: string; secret: string }[] = [];
+    // Ada sets the installation up at a low scrypt cost; Babbage, the approver, is enrolled at
+    // DEFAULT_KDF, the cost a real approval pays (fewer production-cost derivations keep it quick).
+    for (const name of ['Ada', 'Babbage']) {
+      core?.close();
+      core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, clock: () => now, ...(name === 'Ada' ? { kdfCost: { N: 2 ** 14, r: 8, p: 1 } } : {}) });
+      const router = core.router;
+      const passphrase = `copper window orchard ${name.length} steps`;
+      const officers = people.slice(0, 1).map((o) => ({ custodianId: o.id, passphrase: o.passphrase, code: totpCodeAt(o.secret, now) }));
+      const roles = people.length === 0 ? ['custodian', 'security-officer'] : ['custodian'];
+      const c = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase, ...(officers.length ? { officers } : {}) })) as { value: { enrolmentId: string; secret: string } };
+      const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
+      people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
+      now = new Date(now.getTime() + 30_000);
+    }
+    const router = core!.router;
+    const proof = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
+    now = new Date(now.getTime() + 30_000);
+    const custody = (await router.dispatch('custody.take', { token: { serial: '', label: '' }, threshold: 2, holders: [proof(0), proof(1)], label: 'responsive' })) as { value: { id: string } };
+    now = new Date(now.getTime() + 30_000);
+    const proposal = (await router.dispatch('proposals.create', { custodyId: custody.value.id, action: 'token.quorum-drill', params: {}, requester: proof(0) })) as {
+      ok: boolean;
+      value: { id: string; shortFingerprint: string };
+    };
+    expect(proposal.ok).toBe(true);
+
+    const started = performance.now();
+    const approval = router.dispatch('proposals.approve', { proposalId: proposal.value.id, fingerprint: proposal.value.shortFingerprint, approver: proof(1) }).then((result) => ({ result, at: performance.now() }));
+    // Asked a moment after the approval, as a second window or a status poll would.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const snapshot = await router.dispatch('app.snapshot', {});
+    const answered = performance.now();
+    const approved = await approval;
+
+    expect(snapshot.ok).toBe(true);
+    expect(approved.result).toMatchObject({ ok: true, value: { approvals: [expect.objectContaining({ custodianId: people[1]!.id })] } });
+    expect(answered).toBeLessThan(approved.at);
+    // The snapshot did not wait for scrypt: a blocking KDF would delay even the timer above.
+    expect(answered - started).toBeLessThan((approved.at - started) / 2);
+  }, 180_000);
+});
+
+describe('the data directory’s permissions', () => {
+  it('tightens a data directory others could read at start, and records it in the audit log', async () => {
+    openCore();
+    await core!.router.dispatch('tokens.status', {});
+    core!.close();
+    chmodSync(dataDir, 0o755);
+    chmodSync(join(dataDir, 'custos.db'), 0o644);
+    openCore();
+    expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
+    expect((statSync(join(dataDir, 'custos.db')).mode & 0o777).toString(8)).toBe('600');
+    await core!.router.dispatch('tokens.status', {});
+    const tightened = [...core!.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } | null }).filter((e) => e.action === 'system.file-mode.tightened');
+    expect(tightened.map((e) => e.object?.id).sort()).toEqual(['.', 'custos.db']);
   });
 });

@@ -82,7 +82,7 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'tokens.select': { action: 'token.select', self: true, params: true },
   'settings.setModule': { action: 'settings.module.set', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.list': { action: 'custodian.list', self: false, params: false },
-  'custodians.enrolBegin': { action: 'custodian.enrol.begin', self: false, params: false },
+  'custodians.enrolBegin': { action: 'custodian.enrol.begin', self: false, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.enrolConfirm': { action: 'custodian.enrol', self: true, params: false },
   'custodians.enrolCancel': { action: 'custodian.enrol.cancel', self: false, params: false },
   'custodians.check': { action: 'custodian.factor.verify', self: true, params: false, selfFailures: FACTOR_FAILURES },
@@ -228,6 +228,17 @@ export class CustosCore {
 
   /** Operations a crash interrupted are settled before anything else runs (DESIGN §6). */
   private reconcile(log: Log): void {
+    for (const repair of this.store.modeRepairs) {
+      // Others could read these until now: recorded, so auditors know the sealed records may have been copied.
+      log.warn('tightened a permission in the data directory', { ...repair });
+      void this.audit.tryRecord({ actor: { type: 'system', id: 'system' }, action: 'system.file-mode.tightened', object: { type: 'file', id: repair.path.slice(0, 200) }, params: repair });
+    }
+    try {
+      const sealed = this.custodians.sealUnsignedOnce();
+      if (sealed > 0) log.warn('signed the security state of custodians enrolled before it was signed', { sealed });
+    } catch (error) {
+      log.warn('could not sign the custodians’ security state yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+    }
     try {
       for (const { proposalId, action, outcome } of this.quorum.reconcile()) log.warn('reconciled an interrupted quorum operation', { proposalId, action, status: outcome.status });
     } catch (error) {
@@ -284,8 +295,8 @@ export class CustosCore {
         this.custodians.cancelEnrolment(enrolmentId);
         return { cancelled: true as const };
       },
-      'custodians.check': ({ custodianId, passphrase, code }) => {
-        this.custodians.verifyFactors(custodianId, passphrase, code, 'self-check').fill(0);
+      'custodians.check': async ({ custodianId, passphrase, code }) => {
+        (await this.custodians.verifyFactors(custodianId, passphrase, code, 'self-check')).fill(0);
         return { ok: true as const };
       },
       'custodians.unlock': ({ custodianId, officerId, passphrase, code }) => this.custodians.unlock(custodianId, officerId, passphrase, code),
@@ -306,20 +317,22 @@ export class CustosCore {
         return { outcome, custody: this.custodyViews().find((c) => c.id === custodyId)! };
       },
       'proposals.list': () => this.quorum.list(),
-      'proposals.create': ({ custodyId, action, params, requester }) => {
-        this.proveFactors(requester, 'propose');
+      'proposals.create': async ({ custodyId, action, params, requester }) => {
+        this.quorum.mayAct(requester.custodianId, 'propose');
+        await this.proveFactors(requester, 'propose');
         // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
         // mid-generation can be reconciled by looking for exactly that ID in the token.
         const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
         return this.quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
       },
       'proposals.approve': ({ proposalId, fingerprint, approver }) => this.quorum.approve({ proposalId, fingerprint, ...approver }),
-      'proposals.reject': ({ proposalId, by }) => {
-        this.proveFactors(by, 'reject');
+      'proposals.reject': async ({ proposalId, by }) => {
+        this.quorum.mayAct(by.custodianId, 'reject');
+        await this.proveFactors(by, 'reject');
         return this.quorum.reject(proposalId, by.custodianId);
       },
-      'proposals.cancel': ({ proposalId, by }) => {
-        this.proveFactors(by, 'cancel');
+      'proposals.cancel': async ({ proposalId, by }) => {
+        await this.proveFactors(by, 'cancel');
         return this.quorum.cancel(proposalId, by.custodianId);
       },
       'keys.list': () => this.keys.list(),
@@ -327,15 +340,15 @@ export class CustosCore {
         if (token) this.keys.checkToken(keyId, token);
         return { keyId, format, text: this.keys.exportPublic(keyId, format) };
       },
-      'keys.emergency': ({ keyId, transition, token, officer }) => {
+      'keys.emergency': async ({ keyId, transition, token, officer }) => {
         // Refused before the officer's factors are tried: an officer at one token cannot reach another's keys.
         this.keys.checkToken(keyId, token);
-        const actor = this.proveOfficer(officer, `key ${transition}`);
+        const actor = await this.proveOfficer(officer, `key ${transition}`);
         return this.keys.transition(keyId, transition, 'security-officer', actor);
       },
       'backups.list': () => this.backups.list(),
       'backups.card': async ({ setId, holder }) => {
-        const { qr, ...card } = this.backups.releaseCard(setId, holder);
+        const { qr, ...card } = await this.backups.releaseCard(setId, holder);
         return { ...card, qrSvg: await QRCode.toString(qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }) };
       },
       'backups.forgetCards': ({ setId }) => {
@@ -361,8 +374,8 @@ export class CustosCore {
       'compliance.view': ({ asOf }) => this.compliance.view(asOf),
       'compliance.controls': () => this.compliance.controls(),
       'compliance.practiceStatement': () => ({ markdown: this.compliance.practiceStatement() }),
-      'compliance.recordValidation': ({ officer, ...record }) => this.compliance.recordValidation(record, this.proveOfficer(officer, 'record a module validation')),
-      'compliance.policyReviewed': ({ officer }) => this.compliance.recordPolicyReview(this.proveOfficer(officer, 'record the policy review')),
+      'compliance.recordValidation': async ({ officer, ...record }) => this.compliance.recordValidation(record, await this.proveOfficer(officer, 'record a module validation')),
+      'compliance.policyReviewed': async ({ officer }) => this.compliance.recordPolicyReview(await this.proveOfficer(officer, 'record the policy review')),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
@@ -385,15 +398,15 @@ export class CustosCore {
   }
 
   /** A security officer proving both factors; returns them as the actor to record. */
-  private proveOfficer(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): AuditActor {
+  private async proveOfficer(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): Promise<AuditActor> {
     const who = this.custodians.get(proof.custodianId);
     if (!who.roles.includes('security-officer')) throw new CustosError('NOT_AUTHORIZED', `${who.name} is not a security officer.`);
-    this.proveFactors(proof, purpose);
+    await this.proveFactors(proof, purpose);
     return { type: 'custodian', id: who.id, role: 'security-officer' };
   }
 
-  private proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): void {
-    this.custodians.verifyFactors(proof.custodianId, proof.passphrase, proof.code, purpose).fill(0);
+  private async proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): Promise<void> {
+    (await this.custodians.verifyFactors(proof.custodianId, proof.passphrase, proof.code, purpose)).fill(0);
   }
 
   /** The findings and control mapping as of a date, for a signed compliance report. */

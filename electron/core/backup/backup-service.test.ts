@@ -115,7 +115,7 @@ describe('backup and restore on SoftHSM2', () => {
       expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dataDir, 'k.pem'), '-signature', join(dataDir, 'sig'), join(dataDir, 'msg')], { encoding: 'utf8' })).toContain('Verified OK');
     }
     // An AES key restored into the fresh token has the same check value, measured there.
-    const kcvThere = f.module.withSession(fresh, { login: { user: 'user', pin: (await f.custody.rebuildPin(target, 'user', keysOf(1, 2))).toString('latin1') } }, (session, lib) => {
+    const kcvThere = f.module.withSession(fresh, { login: { user: 'user', pin: (await f.custody.rebuildPin(target, 'user', await keysOf(1, 2))).toString('latin1') } }, (session, lib) => {
       lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(aes, 'hex') }]);
       const [handle] = lib.C_FindObjects(session, 1);
       lib.C_FindObjectsFinal(session);
@@ -185,12 +185,12 @@ describe('backup and restore on SoftHSM2', () => {
   it('releases each card only to its holder, after both factors, and records the release', async () => {
     const setId = await backUp([await generate('EC-P256')], [1, 2]);
     const [babbage] = f.holders(1);
-    const card = backups.releaseCard(setId, babbage!);
+    const card = await backups.releaseCard(setId, babbage!);
     expect(card).toMatchObject({ index: 1, holder: { name: 'Babbage' } });
     const [ada] = f.holders(0);
-    expect(() => backups.releaseCard(setId, ada!)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
+    await expect(backups.releaseCard(setId, ada!)).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
     const [curie] = f.holders(2);
-    expect(() => backups.releaseCard(setId, { ...curie!, passphrase: 'not hers at all, not at all' })).toThrow(expect.objectContaining({ code: 'PASSPHRASE_INCORRECT' }));
+    await expect(backups.releaseCard(setId, { ...curie!, passphrase: 'not hers at all, not at all' })).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
     expect(auditActions().filter((e) => e.action === 'backup.card.release')).toHaveLength(1);
   });
 
@@ -234,7 +234,7 @@ describe('backup and restore on SoftHSM2', () => {
     const proposal = quorum.propose({ custodyId: source, action: 'key.backup', params: { keyIds: [key], holders: [id(0), id(1)], threshold: 2 }, requestedBy: id(0) });
     // As if the process died after the SO created the KEK: the run is journaled, the KEK is in the token.
     f.opened.store.execute(sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${f.clock.now.toISOString()})`);
-    const so = await f.custody.rebuildPin(source, 'so', keysOf(1, 2));
+    const so = await f.custody.rebuildPin(source, 'so', await keysOf(1, 2));
     f.module.withSession(f.custody.record(source).token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, (session, lib) => createTrustedKek(lib, session, randomBytes(16).toString('hex')).fill(0));
     so.fill(0);
     expect(trustedObjects()).toBe(1);
@@ -260,14 +260,14 @@ describe('backup and restore on SoftHSM2', () => {
 });
 
 describe('the wrap mechanism', () => {
-  it('is chosen from the token’s probe, and SoftHSM2’s CKM_AES_KEY_WRAP_PAD is RFC 5649 (checked against node:crypto)', () => {
+  it('is chosen from the token’s probe, and SoftHSM2’s CKM_AES_KEY_WRAP_PAD is RFC 5649 (checked against node:crypto)', async () => {
     const mechanism = chooseWrapMechanism(f.module.mechanisms(f.custody.record(source).token));
     expect(mechanism).toEqual({ type: 0x210a, name: 'CKM_AES_KEY_WRAP_PAD' });
     expect(() => chooseWrapMechanism([])).toThrow(expect.objectContaining({ code: 'MECHANISM_INVALID' }));
     const kek = randomBytes(32);
     const value = randomBytes(32);
     const token = f.custody.record(source).token;
-    return f.custody.rebuildPin(source, 'user', keysOf(0, 1)).then((pin) => {
+    return f.custody.rebuildPin(source, 'user', await keysOf(0, 1)).then((pin) => {
       const wrapped = f.module.withSession(token, { write: true, login: { user: 'user', pin: pin.toString('latin1') } }, (session, lib) => {
         const t = (type: number, v: pkcs11js.Template[number]['value']) => ({ type, value: v });
         const aes = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES), t(pkcs11js.CKA_TOKEN, false)];
@@ -292,5 +292,5 @@ function trustedObjects(): number {
 }
 
 function keysOf(...who: number[]) {
-  return f.holders(...who).map((h) => ({ custodianId: h.custodianId, key: f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') }));
+  return Promise.all(f.holders(...who).map(async (h) => ({ custodianId: h.custodianId, key: await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') })));
 }

@@ -326,11 +326,11 @@ export class BackupService {
    * One holder's card, released to that holder only after they prove both factors, and recorded
    * before it leaves: nobody at the console sees more than their own card.
    */
-  releaseCard(setId: string, holder: { custodianId: string; passphrase: string; code: string }): PrintableCard {
+  async releaseCard(setId: string, holder: { custodianId: string; passphrase: string; code: string }): Promise<PrintableCard> {
     const manifest = this.manifest(setId);
     const share = manifest.shares.find((s) => s.holder.id === holder.custodianId);
     if (!share) throw new CustosError('NOT_AUTHORIZED', `${this.options.custodians.get(holder.custodianId).name} holds no card of this backup.`);
-    this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `card ${setId}`).fill(0);
+    (await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `card ${setId}`)).fill(0);
     const card = this.printableCards(setId).find((c) => c.index === share.index)!;
     this.options.audit.record({ actor: { type: 'custodian', id: holder.custodianId, role: 'custodian' }, action: 'backup.card.release', object: { type: 'backup', id: setId }, params: { index: share.index } });
     return card;

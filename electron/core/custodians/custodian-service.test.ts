@@ -1,9 +1,12 @@
+import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DATABASE_FILE } from '../store/database';
 import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import type { CustodianSummary, Role } from '../../../shared/custodians';
+import { SETUP_OFFICER } from '../testing/enrolment';
 import { CustodianService } from './custodian-service';
 import { totpCodeAt } from './totp';
 
@@ -13,7 +16,7 @@ let opened: ReturnType<typeof openAudit>;
 let now: Date;
 let service: CustodianService;
 const actions = () => [...opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } }).map((e) => `${e.action} ${e.result.status}${e.result.code ? ` ${e.result.code}` : ''}`);
-const GOOD = 'correct horse battery staple';
+const GOOD = 'quiver bassoon fjord glimmer oxide';
 
 beforeEach(() => {
   ({ dataDir, cleanup } = tempDataDir());
@@ -27,20 +30,30 @@ afterEach(() => {
   cleanup();
 });
 
-async function enrol(name: string, roles: ('custodian' | 'security-officer' | 'auditor')[] = ['custodian'], passphrase = `${GOOD} ${name.length}`) {
-  const challenge = await service.beginEnrolment({ name, roles, passphrase });
-  const custodian = service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now));
+type Enrolled = CustodianSummary & { secret: string; passphrase: string };
+let officers: Enrolled[];
+beforeEach(() => (officers = []));
+const proofOf = (who: Enrolled) => ({ custodianId: who.id, passphrase: who.passphrase, code: totpCodeAt(who.secret, now) });
+
+/** Enrols as an installation must: the setup officer first, then with officers' approval. */
+async function enrol(name: string, roles: Role[] = ['custodian'], passphrase = `${GOOD} ${name.length}`): Promise<Enrolled> {
+  if (officers.length === 0 && !roles.includes('security-officer')) await enrol(SETUP_OFFICER.name, SETUP_OFFICER.roles, SETUP_OFFICER.passphrase);
+  const approving = officers.slice(0, roles.includes('security-officer') ? 2 : 1).map(proofOf);
+  const challenge = await service.beginEnrolment({ name, roles, passphrase, ...(approving.length ? { officers: approving } : {}) });
+  const custodian = { ...service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now)), secret: challenge.secret, passphrase };
   now = new Date(now.getTime() + 30_000);
-  return { ...custodian, secret: challenge.secret, passphrase };
+  if (roles.includes('security-officer')) officers.push(custodian);
+  return custodian;
 }
 const step = () => (now = new Date(now.getTime() + 30_000));
 
 describe('enrolment', () => {
   it('shows the TOTP secret once as an otpauth URI and QR code, and saves the custodian after a first code', async () => {
-    const challenge = await service.beginEnrolment({ name: 'Ada Lovelace', roles: ['custodian'], passphrase: GOOD });
+    const officer = await enrol('Olga', ['security-officer']);
+    const challenge = await service.beginEnrolment({ name: 'Ada Lovelace', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(officer)] });
     expect(challenge.uri).toMatch(/^otpauth:\/\/totp\/Custos:Ada%20Lovelace\?secret=[A-Z2-7]+&issuer=Custos$/);
     expect(challenge.qrSvg).toMatch(/^<svg/);
-    expect(service.list()).toEqual([]);
+    expect(service.list().map((c) => c.name)).toEqual(['Olga']);
     expect(() => service.confirmEnrolment(challenge.enrolmentId, '000000')).toThrow(expect.objectContaining({ code: 'TOTP_INCORRECT' }));
     const custodian = service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now));
     expect(custodian).toMatchObject({ name: 'Ada Lovelace', roles: ['custodian'], locked: false });
@@ -48,16 +61,28 @@ describe('enrolment', () => {
   });
 
   it('refuses a weak passphrase and says how to make it strong', async () => {
-    await expect(service.beginEnrolment({ name: 'Bob', roles: ['custodian'], passphrase: 'password1' })).rejects.toMatchObject({
+    await expect(service.beginEnrolment({ name: 'Bob', roles: ['security-officer'], passphrase: 'password1' })).rejects.toMatchObject({
       code: 'PASSPHRASE_WEAK',
-      remedy: expect.arrayContaining([expect.stringMatching(/at least 12 characters/), expect.stringMatching(/common words/)]),
+      remedy: expect.arrayContaining([expect.stringMatching(/commonly used password/), expect.stringMatching(/Five unrelated words/)]),
     });
+  });
+
+  it.each(['correct horse battery staple', 'Summer2026!!', 'aaa bbb ccc ddd', '111222333444555666777', 'Grace Hopper quantum sparrow 1906'])('refuses the guessable passphrase “%s”, with a reason', async (passphrase) => {
+    await expect(service.beginEnrolment({ name: 'Grace Hopper', roles: ['security-officer'], passphrase })).rejects.toMatchObject({
+      code: 'PASSPHRASE_WEAK',
+      remedy: expect.arrayContaining([expect.stringMatching(/guesses|name/)]),
+    });
+    expect(service.list()).toEqual([]);
+  });
+
+  it('accepts five words picked at random', async () => {
+    await expect(service.beginEnrolment({ name: 'Grace Hopper', roles: ['security-officer'], passphrase: 'tundra pixel gravy mosaic thimble' })).resolves.toMatchObject({ name: 'Grace Hopper' });
   });
 
   it('refuses a second custodian with the same name, and an expired enrolment', async () => {
     await enrol('Carol');
     await expect(service.beginEnrolment({ name: 'Carol', roles: ['custodian'], passphrase: GOOD })).rejects.toMatchObject({ code: 'CUSTODIAN_EXISTS' });
-    const challenge = await service.beginEnrolment({ name: 'Dave', roles: ['custodian'], passphrase: GOOD });
+    const challenge = await service.beginEnrolment({ name: 'Dave', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(officers[0]!)] });
     now = new Date(now.getTime() + 11 * 60_000);
     expect(() => service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now))).toThrow(expect.objectContaining({ code: 'ENROLMENT_EXPIRED' }));
   });
@@ -72,10 +97,57 @@ describe('enrolment', () => {
   });
 });
 
+describe('who may enrol whom', () => {
+  const roles = (name: string) => service.list().find((c) => c.name === name)?.roles;
+
+  it('sets the installation up once: the first person is a security officer, recorded as installation.setup', async () => {
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    const olga = await enrol('Olga', ['security-officer']);
+    expect(actions()).toContain('installation.setup ok');
+    expect(actions()).not.toContain('custodian.enrol ok');
+    // After setup, nobody enrols without an officer: not even as a plain custodian.
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    step();
+    await enrol('Ada');
+    expect(roles('Ada')).toEqual(['custodian']);
+    expect(actions().filter((a) => a.startsWith('custodian.enrol ') || a.startsWith('installation.setup'))).toEqual(['installation.setup ok', 'custodian.enrol ok']);
+    expect(olga.roles).toEqual(['security-officer']);
+  });
+
+  it('refuses approval by someone who is not a security officer, or whose factors are wrong', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    const ada = await enrol('Ada');
+    step();
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(ada)] })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD, officers: [{ ...proofOf(olga), passphrase: 'not the officer at all, no' }] })).rejects.toMatchObject({
+      code: 'PASSPHRASE_INCORRECT',
+    });
+    expect(roles('Mallory')).toBeUndefined();
+    expect(actions()).toContain('custodian.factor.verify failed PASSPHRASE_INCORRECT');
+  });
+
+  it('needs two officers for a new security officer once two exist; one counts once', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    // With one officer, that officer alone may appoint the second.
+    const pat = await enrol('Pat', ['security-officer']);
+    step();
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga)] })).rejects.toMatchObject({
+      code: 'NOT_AUTHORIZED',
+      message: expect.stringMatching(/two different security officers/),
+    });
+    step();
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga), proofOf(olga)] })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    step();
+    const challenge = await service.beginEnrolment({ name: 'Quinn', roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga), proofOf(pat)] });
+    expect(service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now))).toMatchObject({ roles: ['security-officer'] });
+  });
+});
+
 describe('factor checks', () => {
   it('accepts passphrase + current code, and returns the 32-byte passphrase key', async () => {
     const erin = await enrol('Erin');
-    const key = service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test');
+    const key = await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test');
     expect(key).toHaveLength(32);
     expect(actions().at(-1)).toBe('custodian.factor.verify ok');
   });
@@ -83,17 +155,32 @@ describe('factor checks', () => {
   it('never accepts the same code twice, even within its window', async () => {
     const erin = await enrol('Erin');
     const code = totpCodeAt(erin.secret, now);
-    service.verifyFactors(erin.id, erin.passphrase, code, 'test');
-    expect(() => service.verifyFactors(erin.id, erin.passphrase, code, 'test')).toThrow(expect.objectContaining({ code: 'TOTP_REPLAYED' }));
+    await service.verifyFactors(erin.id, erin.passphrase, code, 'test');
+    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({ code: 'TOTP_REPLAYED' });
     expect(actions().at(-1)).toBe('custodian.factor.verify failed TOTP_REPLAYED');
     step();
-    expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
+    expect(await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
+  });
+
+  it('lets one code pass once even when two checks of the same custodian run at the same time', async () => {
+    const erin = await enrol('Erin');
+    const code = totpCodeAt(erin.secret, now);
+    const outcomes = await Promise.allSettled([1, 2].map(() => service.verifyFactors(erin.id, erin.passphrase, code, 'test')));
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({ reason: { code: 'TOTP_REPLAYED' } });
+  });
+
+  it('counts every failure when wrong passphrases arrive at the same time', async () => {
+    const erin = await enrol('Erin');
+    const tries = [1, 2, 3].map(() => service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test'));
+    await Promise.allSettled(tries);
+    expect(service.get(erin.id).failures).toBe(3);
   });
 
   it('tells a wrong passphrase from a wrong code, and records both', async () => {
     const erin = await enrol('Erin');
-    expect(() => service.verifyFactors(erin.id, `${erin.passphrase}x`, totpCodeAt(erin.secret, now), 'test')).toThrow(expect.objectContaining({ code: 'PASSPHRASE_INCORRECT' }));
-    expect(() => service.verifyFactors(erin.id, erin.passphrase, '123456', 'test')).toThrow(expect.objectContaining({ code: expect.stringMatching(/TOTP_INCORRECT|TOTP_REPLAYED/) }));
+    await expect(service.verifyFactors(erin.id, `${erin.passphrase}x`, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    await expect(service.verifyFactors(erin.id, erin.passphrase, '123456', 'test')).rejects.toMatchObject({ code: expect.stringMatching(/TOTP_INCORRECT|TOTP_REPLAYED/) });
     expect(actions().slice(-2)).toEqual(['custodian.factor.verify failed PASSPHRASE_INCORRECT', expect.stringMatching(/^custodian\.factor\.verify failed TOTP_/)]);
   });
 
@@ -102,20 +189,111 @@ describe('factor checks', () => {
     const officer = await enrol('Olga', ['custodian', 'security-officer']);
     const other = await enrol('Pat');
     const fail = () => service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test');
-    for (let i = 0; i < 3; i++) expect(fail).toThrow(expect.objectContaining({ code: 'PASSPHRASE_INCORRECT' }));
-    expect(fail).toThrow(expect.objectContaining({ code: 'FACTORS_THROTTLED' }));
+    for (let i = 0; i < 3; i++) await expect(fail()).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    await expect(fail()).rejects.toMatchObject({ code: 'FACTORS_THROTTLED' });
     for (let i = 3; i < 10; i++) {
       now = new Date(now.getTime() + 10 * 60_000);
-      expect(fail).toThrow(expect.objectContaining({ code: 'PASSPHRASE_INCORRECT' }));
+      await expect(fail()).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
     }
     expect(service.get(erin.id)).toMatchObject({ locked: true, failures: 10 });
     step();
-    expect(() => service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toThrow(expect.objectContaining({ code: 'CUSTODIAN_LOCKED' }));
-    expect(() => service.unlock(erin.id, other.id, other.passphrase, totpCodeAt(other.secret, now))).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
-    expect(() => service.unlock(officer.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
-    expect(service.unlock(erin.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).toMatchObject({ locked: false, failures: 0 });
+    await expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_LOCKED' });
+    await expect(service.unlock(erin.id, other.id, other.passphrase, totpCodeAt(other.secret, now))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(service.unlock(officer.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    expect(await service.unlock(erin.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).toMatchObject({ locked: false, failures: 0 });
     step();
-    expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
+    expect(await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
     expect(actions()).toEqual(expect.arrayContaining(['custodian.lockout ok', 'custodian.unlock ok', 'custodian.factor.verify refused CUSTODIAN_LOCKED', 'custodian.factor.verify refused FACTORS_THROTTLED']));
+  });
+});
+
+describe('custodian security state kept in the database', () => {
+  /** A database writer with Custos stopped: its own connection to the file, as sqlite3 on the command line. */
+  function onFile<T>(use: (db: Database.Database) => T): T {
+    opened.close();
+    const db = new Database(join(dataDir, DATABASE_FILE));
+    try {
+      return use(db);
+    } finally {
+      db.close();
+      opened = openAudit(dataDir);
+      service = new CustodianService({ store: opened.store, audit: opened.audit, actor: { type: 'operator', id: 'test' }, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
+    }
+  }
+  const edit = (statement: string, ...values: unknown[]) => onFile((db) => db.prepare(statement).run(...values));
+  const refusedAsTampered = () => actions().filter((a) => a === 'custodian.tampered refused CUSTODIAN_TAMPERED').length;
+
+  it('refuses a custodian made a security officer by editing roles, and records it', async () => {
+    const erin = await enrol('Erin');
+    edit(`UPDATE custodians SET roles = '["custodian","security-officer"]' WHERE id = ?`, erin.id);
+    expect(() => service.get(erin.id)).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
+    expect(() => service.list()).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
+    // Erin cannot approve an enrolment as the officer she made herself.
+    step();
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(erin)] })).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(refusedAsTampered()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a lockout lifted, or a failure count reset, in the database', async () => {
+    const erin = await enrol('Erin');
+    for (let i = 0; i < 10; i++) {
+      now = new Date(now.getTime() + 10 * 60_000);
+      await expect(service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: expect.stringMatching(/PASSPHRASE_INCORRECT|FACTORS_THROTTLED/) });
+    }
+    expect(service.get(erin.id)).toMatchObject({ locked: true });
+    edit('UPDATE custodians SET locked = 0 WHERE id = ?', erin.id);
+    step();
+    await expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    edit('UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ?', erin.id);
+    await expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(refusedAsTampered()).toBe(2);
+  });
+
+  it('refuses a failure count reset to buy more guesses', async () => {
+    const erin = await enrol('Erin');
+    await expect(service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    edit('UPDATE custodians SET failures = 0 WHERE id = ?', erin.id);
+    step();
+    await expect(service.verifyFactors(erin.id, 'another wrong guess here', totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+  });
+
+  it('refuses a last TOTP step rolled back to replay a code, even by putting back the whole earlier signed row', async () => {
+    const erin = await enrol('Erin');
+    const before = onFile((db) => db.prepare('SELECT * FROM custodians WHERE id = ?').get(erin.id) as Record<string, unknown>);
+    const code = totpCodeAt(erin.secret, now);
+    (await service.verifyFactors(erin.id, erin.passphrase, code, 'test')).fill(0);
+    edit('UPDATE custodians SET last_time_step = ? WHERE id = ?', before.last_time_step, erin.id);
+    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    // The earlier row is signed, but the log has recorded a later state since.
+    edit('UPDATE custodians SET last_time_step = ?, state_seq = ?, state_sig = ? WHERE id = ?', before.last_time_step, before.state_seq, before.state_sig, erin.id);
+    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED', message: expect.stringMatching(/older state/) });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(refusedAsTampered()).toBe(2);
+    // The officer's approval of Erin's enrolment, and Erin's one accepted check: no replay.
+    expect(actions().filter((a) => a === 'custodian.factor.verify ok')).toHaveLength(2);
+  });
+
+  it('refuses a row inserted, renamed or stripped of its signature, and never signs it later', async () => {
+    const erin = await enrol('Erin');
+    edit(`UPDATE custodians SET name = 'Olga Setup 2' WHERE id = ?`, erin.id);
+    expect(() => service.get(erin.id)).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
+    edit(`UPDATE custodians SET name = 'Erin', state_sig = NULL, roles = '["security-officer"]' WHERE id = ?`, erin.id);
+    expect(service.sealUnsignedOnce()).toBe(0);
+    expect(() => service.get(erin.id)).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
+  });
+
+  it('signs the custodians of an installation from before signed state once, at the first start after the upgrade', () => {
+    // As an older version left it: a custodian row with no signature, and no setup entry in the log.
+    edit(`INSERT INTO custodians (id, name, roles, kdf, sealed_totp, last_time_step, enrolled_at) VALUES ('00112233445566ff', 'Vera', '["custodian"]', '{}', x'01', NULL, '2026-01-01T00:00:00.000Z')`);
+    expect(() => service.get('00112233445566ff')).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
+    expect(service.sealUnsignedOnce()).toBe(1);
+    expect(service.get('00112233445566ff')).toMatchObject({ name: 'Vera', roles: ['custodian'] });
+    expect(actions()).toContain('custodian.state.seal ok');
+    // Once is once: a signature stripped later is never restored.
+    edit(`UPDATE custodians SET state_sig = NULL, roles = '["security-officer"]'`);
+    expect(service.sealUnsignedOnce()).toBe(0);
+    expect(() => service.get('00112233445566ff')).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
   });
 });

@@ -1,12 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { AuditActor } from '../../../shared/audit';
 import type { CustodianSummary, EnrolmentChallenge, Role } from '../../../shared/custodians';
 import type { AuditService } from '../audit/audit-service';
+import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { passphraseProblems } from './passphrase-policy';
+import { PerKeyQueue } from './per-key-queue';
 import { DEFAULT_KDF, deriveKey, KdfParams, newKdfParams, open, seal } from './sealing';
 import { acceptTotp, newTotpSecret, totpUri } from './totp';
 
@@ -19,6 +21,8 @@ const LOCK_AFTER = 10;
 interface PendingEnrolment {
   name: string;
   roles: Role[];
+  /** The security officers who approved it; empty only for the installation's first officer. */
+  approvedBy: string[];
   kdf: KdfParams;
   sealed: Buffer;
   secret: string;
@@ -37,6 +41,8 @@ interface Row {
   throttled_until: string | null;
   locked: number;
   enrolled_at: string;
+  state_seq: number | null;
+  state_sig: Buffer | null;
 }
 
 export interface CustodianServiceOptions {
@@ -50,6 +56,13 @@ export interface CustodianServiceOptions {
 
 const aad = (id: string) => `custos/totp-secret/v1/${id}`;
 
+/** A custodian proving both factors, here an officer approving an enrolment. */
+export interface OfficerProof {
+  custodianId: string;
+  passphrase: string;
+  code: string;
+}
+
 /**
  * Custodians and their two factors. A custodian's TOTP secret is sealed under a key derived from
  * their passphrase, so the database alone yields neither; a factor check needs both, and a TOTP
@@ -57,6 +70,7 @@ const aad = (id: string) => `custos/totp-secret/v1/${id}`;
  */
 export class CustodianService {
   private readonly pending = new Map<string, PendingEnrolment>();
+  private readonly checks = new PerKeyQueue();
   private readonly clock: () => Date;
 
   constructor(private readonly options: CustodianServiceOptions) {
@@ -64,28 +78,38 @@ export class CustodianService {
   }
 
   list(): CustodianSummary[] {
-    return this.options.store.all<Row>(sql`SELECT * FROM custodians ORDER BY name`).map(summary);
+    return this.options.store.all<Row>(sql`SELECT * FROM custodians ORDER BY name`).map((row) => summary(this.authentic(row)));
   }
 
-  /** Step 1: checks the passphrase, makes and seals a TOTP secret, and shows it once. */
-  async beginEnrolment(request: { name: string; roles: Role[]; passphrase: string }): Promise<EnrolmentChallenge> {
+  /**
+   * Step 1: checks who approves it and the passphrase, makes and seals a TOTP secret, and shows
+   * it once. With nobody enrolled yet this is the installation's setup: the first person must be a
+   * security officer, and needs nobody's approval. After that an enrolment needs a security
+   * officer's two factors, and a new security officer needs two officers' (one while only one exists).
+   */
+  async beginEnrolment(request: { name: string; roles: Role[]; passphrase: string; officers?: OfficerProof[] }): Promise<EnrolmentChallenge> {
     const name = request.name.trim();
     const roles = [...new Set(request.roles)];
-    if (this.options.store.get(sql`SELECT id FROM custodians WHERE name = ${name}`) || [...this.pending.values()].some((p) => p.name === name)) {
-      throw new CustosError('CUSTODIAN_EXISTS', `A custodian named “${name}” is already enrolled or being enrolled.`, ['Use a different name, for example with an initial.']);
-    }
+    this.assertNameFree(name);
     const problems = passphraseProblems(request.passphrase, name);
     if (problems.length > 0) throw new CustosError('PASSPHRASE_WEAK', 'That passphrase is too easy to guess.', problems);
+    const approvedBy = await this.approveEnrolment(name, roles, request.officers ?? []);
     const enrolmentId = randomBytes(16).toString('hex');
     const secret = newTotpSecret();
     const kdf = newKdfParams(this.options.kdfCost ?? DEFAULT_KDF);
     const passphrase = Buffer.from(request.passphrase, 'utf8');
-    const key = deriveKey(passphrase, kdf);
-    passphrase.fill(0);
+    const key = await deriveKey(passphrase, kdf).finally(() => passphrase.fill(0));
+    // Another enrolment of the same name may have begun while the key was derived.
+    try {
+      this.assertNameFree(name);
+    } catch (error) {
+      key.fill(0);
+      throw error;
+    }
     const sealed = seal(key, Buffer.from(secret, 'utf8'), aad(enrolmentId.slice(0, 16)));
     key.fill(0);
     const expiresAt = new Date(this.clock().getTime() + ENROLMENT_MINUTES * 60_000);
-    this.pending.set(enrolmentId, { name, roles, kdf, sealed, secret, expiresAt, tries: 0 });
+    this.pending.set(enrolmentId, { name, roles, approvedBy, kdf, sealed, secret, expiresAt, tries: 0 });
     const uri = totpUri(secret, name);
     return { enrolmentId, name, secret, uri, qrSvg: await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }), expiresAt: expiresAt.toISOString() };
   }
@@ -108,15 +132,64 @@ export class CustodianService {
     }
     const id = enrolmentId.slice(0, 16);
     const now = this.clock().toISOString();
+    const setup = pending.approvedBy.length === 0;
+    const [officer] = pending.approvedBy;
     this.options.audit.record(
-      { actor: this.options.actor, action: 'custodian.enrol', object: { type: 'custodian', id }, params: { name: pending.name, roles: pending.roles } },
-      () =>
+      {
+        actor: officer ? { type: 'custodian', id: officer, role: 'security-officer' } : this.options.actor,
+        action: setup ? 'installation.setup' : 'custodian.enrol',
+        object: { type: 'custodian', id },
+        params: { name: pending.name, roles: pending.roles, ...(setup ? {} : { approvedBy: pending.approvedBy }) },
+      },
+      () => {
+        // Two setups begun at once: only the first to finish is the installation's first officer.
+        if (setup && this.options.store.get(sql`SELECT 1 AS yes FROM custodians LIMIT 1`)) {
+          throw new CustosError('NOT_AUTHORIZED', 'This installation was set up meanwhile: its security officer must approve this enrolment.', ['Start the enrolment again with a security officer.']);
+        }
         this.options.store.execute(sql`
           INSERT INTO custodians (id, name, roles, kdf, sealed_totp, last_time_step, enrolled_at)
-          VALUES (${id}, ${pending.name}, ${JSON.stringify(pending.roles)}, ${JSON.stringify(pending.kdf)}, ${pending.sealed}, ${step}, ${now})`),
+          VALUES (${id}, ${pending.name}, ${JSON.stringify(pending.roles)}, ${JSON.stringify(pending.kdf)}, ${pending.sealed}, ${step}, ${now})`);
+        this.signState(id);
+      },
     );
     this.pending.delete(enrolmentId);
     return this.get(id);
+  }
+
+  /** The officers whose two factors approve this enrolment (none at setup); refuses anything less. */
+  private async approveEnrolment(name: string, roles: Role[], proofs: OfficerProof[]): Promise<string[]> {
+    const everyone = this.list();
+    if (everyone.length === 0) {
+      if (!roles.includes('security-officer')) {
+        throw new CustosError('NOT_AUTHORIZED', 'The first person enrolled sets up this installation, and must be a security officer.', [
+          'Enrol the installation’s security officer first; they then approve every other enrolment.',
+        ]);
+      }
+      if (proofs.length > 0) throw new CustosError('NOT_AUTHORIZED', 'Nobody is enrolled yet, so nobody can approve this enrolment.');
+      return [];
+    }
+    const officers = everyone.filter((c) => c.roles.includes('security-officer') && !c.locked);
+    const needed = roles.includes('security-officer') ? Math.min(2, officers.length) : 1;
+    const ids = [...new Set(proofs.map((p) => p.custodianId))];
+    const approvers = ids.map((id) => this.get(id));
+    const notOfficer = approvers.find((c) => !c.roles.includes('security-officer'));
+    if (notOfficer) throw new CustosError('NOT_AUTHORIZED', `${notOfficer.name} is not a security officer, so cannot approve an enrolment.`);
+    if (ids.length < needed || officers.length === 0) {
+      const what = needed === 2 ? 'two different security officers' : 'a security officer';
+      throw new CustosError('NOT_AUTHORIZED', `Enrolling ${name}${roles.includes('security-officer') ? ' as a security officer' : ''} needs ${what} to prove both factors.`, [
+        officers.length === 0 ? 'Every security officer is locked out: recover one first.' : `Ask ${what} to type their passphrase and code.`,
+      ]);
+    }
+    for (const proof of proofs.filter((p, i) => proofs.findIndex((q) => q.custodianId === p.custodianId) === i)) {
+      (await this.verifyFactors(proof.custodianId, proof.passphrase, proof.code, `enrol ${name}`)).fill(0);
+    }
+    return ids;
+  }
+
+  private assertNameFree(name: string): void {
+    if (this.options.store.get(sql`SELECT id FROM custodians WHERE name = ${name}`) || [...this.pending.values()].some((p) => p.name === name)) {
+      throw new CustosError('CUSTODIAN_EXISTS', `A custodian named “${name}” is already enrolled or being enrolled.`, ['Use a different name, for example with an initial.']);
+    }
   }
 
   cancelEnrolment(enrolmentId: string): void {
@@ -127,7 +200,12 @@ export class CustodianService {
    * Checks passphrase + TOTP and returns the passphrase-derived key for what the caller must
    * unseal (the caller overwrites it). Every outcome is recorded with the failure count it sets.
    */
-  verifyFactors(custodianId: string, passphrase: string, code: string, purpose: string): Buffer {
+  verifyFactors(custodianId: string, passphrase: string, code: string, purpose: string): Promise<Buffer> {
+    // Checks of one custodian run in turn: each reads the state the previous one wrote.
+    return this.checks.run(custodianId, () => this.checkFactors(custodianId, passphrase, code, purpose));
+  }
+
+  private async checkFactors(custodianId: string, passphrase: string, code: string, purpose: string): Promise<Buffer> {
     const row = this.row(custodianId);
     const now = this.clock();
     const object = { type: 'custodian', id: custodianId };
@@ -140,8 +218,7 @@ export class CustodianService {
       throw new CustosError('FACTORS_THROTTLED', `Too many failed attempts for ${row.name}: wait until ${row.throttled_until.slice(11, 19)} UTC before trying again.`, ['Take a moment to check the passphrase and the authenticator entry.']);
     }
     const bytes = Buffer.from(passphrase, 'utf8');
-    const key = deriveKey(bytes, KdfParams.parse(JSON.parse(row.kdf)));
-    bytes.fill(0);
+    const key = await deriveKey(bytes, KdfParams.parse(JSON.parse(row.kdf))).finally(() => bytes.fill(0));
     let failure: 'PASSPHRASE_INCORRECT' | 'TOTP_INCORRECT' | 'TOTP_REPLAYED' | null = null;
     let step: number | null = null;
     try {
@@ -167,31 +244,34 @@ export class CustodianService {
       const locked = failures >= LOCK_AFTER;
       const throttledUntil = failures >= THROTTLE_AFTER && !locked ? new Date(now.getTime() + 5_000 * 2 ** (failures - THROTTLE_AFTER)).toISOString() : null;
       this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose, failures }, result: { status: 'failed', code: failure } }, () =>
-        this.options.store.execute(sql`UPDATE custodians SET failures = ${failures}, throttled_until = ${throttledUntil}, locked = ${locked ? 1 : 0} WHERE id = ${custodianId}`),
+        this.changeState(custodianId, () => this.options.store.execute(sql`UPDATE custodians SET failures = ${failures}, throttled_until = ${throttledUntil}, locked = ${locked ? 1 : 0} WHERE id = ${custodianId}`)),
       );
       if (locked) this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'custodian.lockout', object, params: { failures } });
       throw factorError(failure, row.name, locked);
     }
     this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose } }, () =>
-      this.options.store.execute(sql`UPDATE custodians SET last_time_step = ${step}, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`),
+      this.changeState(custodianId, () => this.options.store.execute(sql`UPDATE custodians SET last_time_step = ${step}, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`)),
     );
     return key;
   }
 
   /** A security officer, proving both factors, lifts another custodian's lockout. */
-  unlock(custodianId: string, officerId: string, passphrase: string, code: string): CustodianSummary {
+  async unlock(custodianId: string, officerId: string, passphrase: string, code: string): Promise<CustodianSummary> {
     const officer = this.row(officerId);
     if (!(JSON.parse(officer.roles) as Role[]).includes('security-officer')) {
       throw new CustosError('NOT_AUTHORIZED', `${officer.name} is not a security officer.`, ['Ask a security officer to unlock the custodian.']);
     }
     if (officerId === custodianId) throw new CustosError('NOT_AUTHORIZED', 'Nobody can lift their own lockout.', ['Ask another security officer.']);
     this.row(custodianId);
-    this.verifyFactors(officerId, passphrase, code, 'unlock').fill(0);
-    this.options.audit.record(
-      { actor: { type: 'custodian', id: officerId, role: 'security-officer' }, action: 'custodian.unlock', object: { type: 'custodian', id: custodianId } },
-      () => this.options.store.execute(sql`UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`),
-    );
-    return this.get(custodianId);
+    (await this.verifyFactors(officerId, passphrase, code, 'unlock')).fill(0);
+    // Queued behind any check of the custodian in flight, so its failure count cannot overwrite the unlock.
+    return this.checks.run(custodianId, async () => {
+      this.options.audit.record(
+        { actor: { type: 'custodian', id: officerId, role: 'security-officer' }, action: 'custodian.unlock', object: { type: 'custodian', id: custodianId } },
+        () => this.changeState(custodianId, () => this.options.store.execute(sql`UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`)),
+      );
+      return this.get(custodianId);
+    });
   }
 
   get(id: string): CustodianSummary {
@@ -201,8 +281,86 @@ export class CustodianService {
   private row(id: string): Row {
     const row = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
     if (!row) throw new CustosError('CUSTODIAN_NOT_FOUND', 'There is no such custodian.', ['Refresh the list of custodians.']);
-    return row;
+    return this.authentic(row);
   }
+
+  /**
+   * Signs rows from before custodian state was signed, once: only while the log shows neither an
+   * installation setup nor an earlier sealing, so a row a database writer adds or strips of its
+   * signature later is never signed, only refused. Returns how many were signed.
+   */
+  sealUnsignedOnce(): number {
+    const { store, audit } = this.options;
+    const unsigned = store.all<Row>(sql`SELECT * FROM custodians WHERE state_sig IS NULL ORDER BY enrolled_at`);
+    if (unsigned.length === 0) return 0;
+    audit.log();
+    if (store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'custodian.state.seal') LIMIT 1`)) return 0;
+    store.transaction(() => {
+      for (const row of unsigned) {
+        audit.record({ actor: SYSTEM, action: 'custodian.state.seal', object: custodianObject(row.id), params: { name: row.name, roles: JSON.parse(row.roles) as unknown } }, () =>
+          this.signState(row.id),
+        );
+      }
+    });
+    return unsigned.length;
+  }
+
+  /** Runs a change of a custodian's row inside its audit entry's transaction, and signs the new state. */
+  private changeState(id: string, change: () => void): void {
+    change();
+    this.signState(id);
+  }
+
+  /** Must run inside the transaction of the entry that records the change: that entry is the next seq. */
+  private signState(id: string): void {
+    const seq = this.options.audit.log().size();
+    const row = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`)!;
+    const signature = this.options.audit.signDocument(stateDocument(row, seq));
+    this.options.store.execute(sql`UPDATE custodians SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
+  }
+
+  /**
+   * The row as the audit key signed it, and the latest state the log recorded for this custodian
+   * (an older signed row put back would allow a replayed code or undo a lockout). Else refused and recorded.
+   */
+  private authentic(row: Row): Row {
+    const latest = this.options.store.get<{ seq: number | null }>(sql`
+      SELECT max(seq) AS seq FROM audit_entries
+      WHERE object = ${`custodian:${row.id}`} AND result IN ('ok', 'failed')
+        AND action IN ('installation.setup', 'custodian.enrol', 'custodian.factor.verify', 'custodian.unlock', 'custodian.state.seal')`)?.seq;
+    const signed = row.state_sig !== null && row.state_seq !== null && this.options.audit.verifyDocument(stateDocument(row, row.state_seq), row.state_sig);
+    if (signed && row.state_seq === latest) return row;
+    void this.options.audit.tryRecord({ actor: SYSTEM, action: 'custodian.tampered', object: custodianObject(row.id), result: { status: 'refused', code: 'CUSTODIAN_TAMPERED' } });
+    throw new CustosError('CUSTODIAN_TAMPERED', `The stored record of custodian ${row.id} was changed outside Custos${signed ? ' (an older state was put back)' : ''}; it is not used.`, [
+      'Treat this as a security incident: someone wrote to the database file. Restore the data directory from a backup you trust.',
+      '“custos audit verify” and the audit log show what this custodian’s state should be.',
+    ]);
+  }
+}
+
+const SYSTEM = { type: 'system', id: 'system' } as const;
+const custodianObject = (id: string) => ({ type: 'custodian', id });
+
+/** What the audit key signs: every field that grants or limits authority, and the secret blob's digest. */
+function stateDocument(row: Row, seq: number): Buffer {
+  return Buffer.from(
+    canonicalJson({
+      v: 1,
+      purpose: 'custos/custodian-state',
+      id: row.id,
+      name: row.name,
+      roles: row.roles,
+      kdf: row.kdf,
+      sealedTotp: createHash('sha256').update(row.sealed_totp).digest('hex'),
+      lastTimeStep: row.last_time_step,
+      failures: row.failures,
+      throttledUntil: row.throttled_until,
+      locked: row.locked,
+      enrolledAt: row.enrolled_at,
+      seq,
+    }),
+    'utf8',
+  );
 }
 
 function summary(row: Row): CustodianSummary {

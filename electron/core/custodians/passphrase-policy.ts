@@ -1,23 +1,43 @@
-/**
- * A custodian's passphrase guards their share of the token PIN, so it must resist an offline
- * guess against a stolen database even with scrypt in the way. Rules a person can follow
- * under pressure, each with the sentence that explains it.
- */
-const COMMON = ['password', 'passphrase', 'custos', 'qwerty', '123456', 'letmein', 'welcome', 'admin', 'secret', 'changeme'];
+import { ZxcvbnFactory } from '@zxcvbn-ts/core';
+import { adjacencyGraphs, dictionary as commonWords } from '@zxcvbn-ts/language-common';
+import { dictionary as englishWords, translations } from '@zxcvbn-ts/language-en';
 
+/**
+ * A custodian's passphrase guards their share of the token PIN. A stolen database lets a thief
+ * test guesses offline against each sealed record (scrypt, ~0.5 s a guess on one core), so the
+ * passphrase is the whole defence. Strength is estimated by zxcvbn-ts with its English and common
+ * dictionaries (names, words, common passwords, keyboard walks, dates, repeats, l33t); Custos
+ * asks for at least 10^16 estimated guesses: "aaa bbb ccc ddd" (10^13), "Summer2026!!" (10^8)
+ * fall short, five words picked at random (dice or a word list) pass with room to spare.
+ */
+export const MIN_LOG10_GUESSES = 16;
+
+/** Passphrases published as examples are the first ones guessed. */
+const PUBLISHED = ['correct horse battery staple', 'correcthorsebatterystaple', 'custos', 'custodian', 'passphrase'];
+
+/** The estimate's cost grows with length; a prefix this long already decides. */
+const ESTIMATED_PREFIX = 128;
+
+let estimator: ZxcvbnFactory | null = null;
+/** Built on first use: its dictionaries take a moment to load. */
+function strength(): ZxcvbnFactory {
+  estimator ??= new ZxcvbnFactory({ translations, graphs: adjacencyGraphs, dictionary: { ...commonWords, ...englishWords, custos: PUBLISHED } });
+  return estimator;
+}
+
+/** Why a passphrase would be refused, in sentences a person can act on; empty when it is strong enough. */
 export function passphraseProblems(passphrase: string, name: string): string[] {
+  if (passphrase.length > 1024) return ['Keep it under 1,024 characters.'];
   const problems: string[] = [];
-  const lower = passphrase.toLowerCase();
-  const words = passphrase.trim().split(/\s+/).filter((w) => w.length >= 3);
-  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9\s]/].filter((re) => re.test(passphrase)).length;
-  if (passphrase.length < 12) problems.push('Use at least 12 characters — four or more unrelated words work well.');
-  else if (passphrase.length < 20 && words.length < 4 && classes < 3) {
-    problems.push('Make it longer (20 characters or four unrelated words), or mix upper and lower case, digits and symbols.');
+  const nameParts = name.trim().toLowerCase().split(/\s+/).filter((part) => part.length >= 3);
+  if (nameParts.some((part) => passphrase.toLowerCase().includes(part))) problems.push('Do not put your own name in it.');
+  const result = strength().check(passphrase.slice(0, ESTIMATED_PREFIX), [name, ...nameParts]);
+  if (result.guessesLog10 < MIN_LOG10_GUESSES) {
+    if (result.feedback.warning) problems.push(result.feedback.warning);
+    problems.push(
+      `It could be found in about 10^${Math.max(0, Math.floor(result.guessesLog10))} guesses; Custos asks for at least 10^${MIN_LOG10_GUESSES}. Five unrelated words picked at random (dice or a word list) are enough and easy to remember.`,
+      ...result.feedback.suggestions,
+    );
   }
-  if (COMMON.some((word) => lower.includes(word))) problems.push('Avoid common words such as “password” or “custos”.');
-  const first = name.trim().toLowerCase().split(/\s+/)[0] ?? '';
-  if (first.length >= 3 && lower.includes(first)) problems.push('Do not put your own name in it.');
-  if (/(.)\1{3,}/.test(passphrase)) problems.push('Avoid repeating the same character.');
-  if (passphrase.length > 1024) problems.push('Keep it under 1,024 characters.');
   return problems;
 }

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, scrypt, type ScryptOptions } from 'node:crypto';
 import { z } from 'zod';
 import { CustosError } from '../errors';
 
@@ -23,13 +23,14 @@ export function newKdfParams(cost: { N: number; r: number; p: number } = DEFAULT
   return { algorithm: 'scrypt', ...cost, salt: randomBytes(16).toString('base64') };
 }
 
-/** The caller owns the returned key and overwrites it (fill(0)) when done. */
-export function deriveKey(passphrase: Buffer, params: KdfParams): Buffer {
-  return scryptSync(passphrase, Buffer.from(params.salt, 'base64'), 32, {
-    N: params.N,
-    r: params.r,
-    p: params.p,
-    maxmem: 256 * params.N * params.r + 64 * 1024 * 1024,
+/**
+ * The caller owns the returned key and overwrites it (fill(0)) when done. Asynchronous: scrypt
+ * runs on libuv's thread pool, so a factor check (~0.5 s) never stalls the other requests.
+ */
+export function deriveKey(passphrase: Buffer, params: KdfParams): Promise<Buffer> {
+  const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 64 * 1024 * 1024 };
+  return new Promise((resolve, reject) => {
+    scrypt(passphrase, Buffer.from(params.salt, 'base64'), 32, options, (error, key) => (error ? reject(error) : resolve(key)));
   });
 }
 

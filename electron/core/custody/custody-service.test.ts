@@ -32,7 +32,7 @@ afterEach(() => {
 
 const holders = (...who: number[]) => fixture.holders(...who);
 function keys(...who: number[]) {
-  return holders(...who).map((h) => ({ custodianId: h.custodianId, key: custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') }));
+  return Promise.all(holders(...who).map(async (h) => ({ custodianId: h.custodianId, key: await custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') })));
 }
 const blank = () => ({ serial: '', label: '' });
 const loginWorks = (token: { serial: string; label: string }, pin: Buffer) => {
@@ -49,10 +49,10 @@ describe('taking a blank token into custody', () => {
     expect(record).toMatchObject({ threshold: 2, holders: 3, state: 'active', token: { label: 'vault' } });
     const info = module.slots().find((s) => s.token?.serial === record.token.serial)!.token!;
     expect(info).toMatchObject({ initialized: true, userPin: { initialized: true } });
-    const pin = await custody.rebuildPin(record.id, 'user', keys(0, 2));
+    const pin = await custody.rebuildPin(record.id, 'user', await keys(0, 2));
     expect(pin).toHaveLength(32);
     expect(loginWorks(record.token, pin)).toBe(true);
-    const so = await custody.rebuildPin(record.id, 'so', keys(1, 2));
+    const so = await custody.rebuildPin(record.id, 'so', await keys(1, 2));
     expect(module.withSession(record.token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, () => 'so ok')).toBe('so ok');
     // Neither PIN is in the database, in any form Custos wrote.
     fixture.close();
@@ -64,7 +64,7 @@ describe('taking a blank token into custody', () => {
 
   it('with one share fewer than the threshold, the token itself refuses the rebuilt value', async () => {
     const record = await custody.take({ token: blank(), threshold: 3, holders: holders(0, 1, 2) });
-    const partial = keys(0, 1);
+    const partial = await keys(0, 1);
     const shares = partial.map(({ custodianId, key }) => Uint8Array.from(unsealShare(opened.store, record.id, custodianId, 'user', key)));
     const guess = Buffer.from(await combine(shares));
     expect(loginWorks(record.token, guess)).toBe('PIN_INCORRECT');
@@ -74,7 +74,7 @@ describe('taking a blank token into custody', () => {
   it('names the holder whose stored share was changed', async () => {
     const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2) });
     opened.store.execute(sql`UPDATE custody_shares SET commitment = zeroblob(32) WHERE custody_id = ${record.id} AND custodian_id = ${fixture.enrolled[1]!.id} AND pin = 'user'`);
-    await expect(custody.rebuildPin(record.id, 'user', keys(0, 1))).rejects.toMatchObject({ code: 'SHARE_MISMATCH', message: expect.stringContaining('Babbage') });
+    await expect(custody.rebuildPin(record.id, 'user', await keys(0, 1))).rejects.toMatchObject({ code: 'SHARE_MISMATCH', message: expect.stringContaining('Babbage') });
   });
 
   it('records the ceremony: begin journaled before the token changes, then take, then a checkpoint', async () => {
@@ -99,7 +99,7 @@ describe('taking an initialised token into custody', () => {
     expect(opened.store.get(sql`SELECT count(*) AS n FROM custody`)).toEqual({ n: 0 });
     const record = await custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654321' });
     expect(loginWorks(token, Buffer.from('1234'))).toBe('PIN_INCORRECT');
-    expect(loginWorks(token, await custody.rebuildPin(record.id, 'user', keys(1, 2)))).toBe(true);
+    expect(loginWorks(token, await custody.rebuildPin(record.id, 'user', await keys(1, 2)))).toBe(true);
     expect(() => module.withSession(token, { write: true, login: { user: 'so', pin: '87654321' } }, () => true)).toThrow(expect.objectContaining({ code: 'PIN_INCORRECT' }));
   });
 });
@@ -160,9 +160,9 @@ describe('settling a custody a crash left pending', () => {
     // exactly what a crash between Y's journal and the token's change leaves behind.
     const x = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-b' });
     const token = x.token;
-    const soX = await custody.rebuildPin(x.id, 'so', keys(0, 1));
-    const y = await custody.redeal(x.id, soX, keys(0, 1, 2), 2);
-    const [userX, soY] = [await custody.rebuildPin(x.id, 'user', keys(1, 2)), await custody.rebuildPin(y.id, 'so', keys(0, 2))];
+    const soX = await custody.rebuildPin(x.id, 'so', await keys(0, 1));
+    const y = await custody.redeal(x.id, soX, await keys(0, 1, 2), 2);
+    const [userX, soY] = [await custody.rebuildPin(x.id, 'user', await keys(1, 2)), await custody.rebuildPin(y.id, 'so', await keys(0, 2))];
     const backToX = (user: Buffer, so: Buffer) =>
       module.withSession(token, { write: true, login: { user: 'so', pin: soY.toString('latin1') } }, (session, lib) => {
         lib.C_InitPIN(session, user.toString('latin1'));
@@ -172,10 +172,10 @@ describe('settling a custody a crash left pending', () => {
     opened.store.execute(sql`UPDATE custody SET state = CASE id WHEN ${y.id} THEN 'pending' ELSE 'active' END WHERE id IN (${x.id}, ${y.id})`);
     expect(await custody.settle(y.id, holders(0, 1))).toMatchObject({ outcome: 'set-aside', record: { state: 'superseded' } });
     expect(custody.record(x.id).state).toBe('active');
-    expect(loginWorks(token, await custody.rebuildPin(x.id, 'user', keys(0, 2)))).toBe(true);
+    expect(loginWorks(token, await custody.rebuildPin(x.id, 'user', await keys(0, 2)))).toBe(true);
 
     // Half-changed: the user PIN is Y's, the SO PIN still X's.
-    const userY = await custody.rebuildPin(y.id, 'user', keys(1, 2));
+    const userY = await custody.rebuildPin(y.id, 'user', await keys(1, 2));
     module.withSession(token, { write: true, login: { user: 'so', pin: soX.toString('latin1') } }, (session, lib) => lib.C_InitPIN(session, userY.toString('latin1')));
     opened.store.execute(sql`UPDATE custody SET state = 'pending' WHERE id = ${y.id}`);
     await expect(custody.settle(y.id, holders(0, 2))).rejects.toMatchObject({ code: 'CUSTODY_HALF_CHANGED', message: expect.stringContaining('accepts this custody’s user PIN but not its SO PIN') });

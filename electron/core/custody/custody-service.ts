@@ -65,7 +65,7 @@ export class CustodyService {
     // Everyone proves both factors first: nothing on the token changes until all have.
     const keys: UnsealKey[] = [];
     try {
-      for (const holder of request.holders) keys.push({ custodianId: holder.custodianId, key: this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, 'custody') });
+      for (const holder of request.holders) keys.push({ custodianId: holder.custodianId, key: await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, 'custody') });
       return await this.deal(request, keys);
     } finally {
       keys.forEach((k) => k.key.fill(0));
@@ -191,7 +191,7 @@ export class CustodyService {
     const keys: UnsealKey[] = [];
     const pins: Buffer[] = [];
     try {
-      for (const holder of holders) keys.push({ custodianId: holder.custodianId, key: this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `settle ${custodyId}`) });
+      for (const holder of holders) keys.push({ custodianId: holder.custodianId, key: await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `settle ${custodyId}`) });
       const user = await this.rebuildPin(custodyId, 'user', keys);
       const so = await this.rebuildPin(custodyId, 'so', keys);
       pins.push(user, so);

@@ -34,14 +34,15 @@ afterEach(() => {
 
 /** What a group of holders can put together of the SO PIN on their own: their unsealed shares, combined. */
 async function soPinFrom(custody: CustodyRecord, who: number[]): Promise<string> {
-  const shares = f.holders(...who).map((h) => {
-    const key = f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test');
+  const shares = [];
+  for (const h of f.holders(...who)) {
+    const key = await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test');
     try {
-      return Uint8Array.from(unsealShare(f.opened.store, custody.id, h.custodianId, 'so', key));
+      shares.push(Uint8Array.from(unsealShare(f.opened.store, custody.id, h.custodianId, 'so', key)));
     } finally {
       key.fill(0);
     }
-  });
+  }
   return Buffer.from(await combine(shares)).toString('latin1');
 }
 /** C_Login as CKU_SO on the real token. */

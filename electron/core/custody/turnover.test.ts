@@ -43,12 +43,12 @@ const loginWith = (pin: Buffer) => {
   }
 };
 function keys(...who: number[]) {
-  return f.holders(...who).map((h) => ({ custodianId: h.custodianId, key: f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') }));
+  return Promise.all(f.holders(...who).map(async (h) => ({ custodianId: h.custodianId, key: await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') })));
 }
 
 describe('custodian turnover', () => {
   it('replaces a holder: current holders rebuild the SO PIN, the new holder confirms, and the token is re-dealt', async () => {
-    const oldPin = await f.custody.rebuildPin(oldCustody.id, 'user', keys(ADA, BABBAGE));
+    const oldPin = await f.custody.rebuildPin(oldCustody.id, 'user', await keys(ADA, BABBAGE));
     const proposal = redeal(oldCustody.id, 2, [BABBAGE, CURIE, DANA]);
     expect(proposal.holdersToConfirm).toEqual([id(BABBAGE), id(CURIE), id(DANA)]);
     await approve(BABBAGE, proposal);
@@ -64,9 +64,9 @@ describe('custodian turnover', () => {
     expect(f.custody.record(oldCustody.id).state).toBe('superseded');
     // The old PIN and anything the old shares rebuild are now worthless to the token…
     expect(loginWith(oldPin)).toBe('PIN_INCORRECT');
-    await expect(f.custody.rebuildPin(oldCustody.id, 'user', keys(ADA, CURIE)).then(loginWith)).resolves.toBe('PIN_INCORRECT');
+    await expect(f.custody.rebuildPin(oldCustody.id, 'user', await keys(ADA, CURIE)).then(loginWith)).resolves.toBe('PIN_INCORRECT');
     // …and the new holders open it: the newcomer and one who stayed, without Ada.
-    expect(loginWith(await f.custody.rebuildPin(current.id, 'user', keys(DANA, CURIE)))).toBe('opened');
+    expect(loginWith(await f.custody.rebuildPin(current.id, 'user', await keys(DANA, CURIE)))).toBe('opened');
     const proof = drill(current.id, BABBAGE);
     await approve(DANA, proof);
     expect(await approve(CURIE, proof)).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
@@ -87,8 +87,8 @@ describe('custodian turnover', () => {
     expect(quorum.view(stale.id).state).toBe('cancelled');
     await expect(approve(ADA, stale)).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
     // Two of three no longer open the token.
-    await expect(f.custody.rebuildPin(current.id, 'user', keys(ADA, BABBAGE))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
-    expect(loginWith(await f.custody.rebuildPin(current.id, 'user', keys(ADA, BABBAGE, CURIE)))).toBe('opened');
+    await expect(f.custody.rebuildPin(current.id, 'user', await keys(ADA, BABBAGE))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
+    expect(loginWith(await f.custody.rebuildPin(current.id, 'user', await keys(ADA, BABBAGE, CURIE)))).toBe('opened');
     const entries = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
     expect(entries).toEqual(expect.arrayContaining(['proposal.confirm-holder', 'custody.begin', 'custody.take', 'proposal.execute', 'proposal.void']));
   });

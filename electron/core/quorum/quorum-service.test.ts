@@ -15,7 +15,7 @@ const ran: unknown[] = [];
 beforeEach(async () => {
   let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Ida', roles: ['auditor'] }]);
   ran.length = 0;
   quorum = f.quorum({
       // A real operation inside the logged-in session: it can only run if the rebuilt PIN opened the token.
@@ -44,6 +44,16 @@ const propose = (by = 0, params: unknown = { note: 'rehearsal' }) => quorum.prop
 const audited = () => [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } }).map((e) => `${e.action} ${e.result.status}${e.result.code ? ` ${e.result.code}` : ''}`);
 
 describe('a proposal and its approvals', () => {
+  it('lets an auditor read but never propose, approve or reject; the refused approval is recorded', async () => {
+    const IDA = 3;
+    expect(() => propose(IDA)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED', message: expect.stringMatching(/auditor/) }));
+    const proposal = propose(0);
+    await expect(quorum.approve(approval(IDA, proposal))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    expect(() => quorum.reject(proposal.id, f.enrolled[IDA]!.id)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
+    expect(quorum.view(proposal.id)).toMatchObject({ state: 'open', approvals: [] });
+    expect(audited()).toContain('proposal.approve refused NOT_AUTHORIZED');
+  });
+
   it('binds to the SHA-256 of the canonical proposal and shows a short fingerprint to read aloud', () => {
     const proposal = propose();
     expect(proposal.fingerprint).toMatch(/^[0-9a-f]{64}$/);
@@ -83,7 +93,7 @@ describe('a proposal and its approvals', () => {
   it('refuses a replayed TOTP code on approval', async () => {
     const proposal = propose(0);
     const request = approval(1, proposal);
-    f.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, 'elsewhere').fill(0);
+    (await f.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, 'elsewhere')).fill(0);
     await expect(quorum.approve(request)).rejects.toMatchObject({ code: 'TOTP_REPLAYED' });
   });
 

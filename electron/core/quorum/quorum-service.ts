@@ -11,6 +11,7 @@ import { CustosError } from '../errors';
 import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import type { TokenRef } from '../../../shared/tokens';
+import type { CustodianSummary } from '../../../shared/custodians';
 import { HeldSecrets } from './held-secrets';
 import type { ZodType } from 'zod';
 import { sql } from '../store/sql';
@@ -181,7 +182,7 @@ export class QuorumService {
       }
       throw error;
     }
-    const requester = this.options.custodians.get(request.requestedBy);
+    const requester = this.mayAct(request.requestedBy, 'propose');
     const id = randomBytes(8).toString('hex');
     const now = this.clock();
     const expiresAt = new Date(now.getTime() + (request.minutes ?? DEFAULT_PROPOSAL_MINUTES) * 60_000).toISOString();
@@ -208,6 +209,12 @@ export class QuorumService {
     if (given.length < 16 || !proposal.fingerprint.startsWith(given)) {
       refuse('FINGERPRINT_MISMATCH', 'The fingerprint you confirmed is not this proposal’s: something in it differs from what you were told.', ['Compare the fingerprint aloud again. Do not approve until it matches exactly.']);
     }
+    try {
+      this.mayAct(request.custodianId, 'approve');
+    } catch (error) {
+      if (error instanceof CustosError && error.code === 'NOT_AUTHORIZED') refuse(error.code, error.message);
+      throw error;
+    }
     const ceremony = this.options.ceremonies?.[proposal.action];
     const newHolder = ceremony?.newHolders?.(proposal.params).includes(request.custodianId) ?? false;
     // A requester who will hold a share in a turnover confirms that with both factors; it is not an approval.
@@ -224,10 +231,12 @@ export class QuorumService {
     if (!holdsShare && !newHolder && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
       refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
     }
-    const key = this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
+    const key = await this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
     const shares: [PinKind, Buffer][] = [];
     let newHolderKey: Uint8Array | null = null;
     try {
+      // Other requests ran while scrypt did: the proposal may have run, closed or expired meanwhile.
+      this.openProposal(proposal.id);
       if (holdsShare) for (const pin of pins) shares.push([pin, unsealShare(this.options.store, proposal.custodyId, request.custodianId, pin, key, approver.name)]);
       if (newHolder) newHolderKey = Uint8Array.from(key);
     } catch (error) {
@@ -278,6 +287,7 @@ export class QuorumService {
   }
 
   reject(proposalId: string, custodianId: string): ProposalView {
+    this.mayAct(custodianId, 'reject');
     return this.close(proposalId, custodianId, 'rejected', 'proposal.reject');
   }
 
@@ -459,6 +469,15 @@ export class QuorumService {
     for (const held of [this.held.user, this.held.so, this.heldKeys]) held.drop(proposalId);
     const action = this.options.store.get<{ body: string }>(sql`SELECT body FROM proposals WHERE id = ${proposalId}`);
     if (action) this.options.ceremonies?.[(JSON.parse(action.body) as { action: string }).action]?.forget?.(proposalId);
+  }
+
+  /** Auditors read: only custodians and security officers propose, approve or reject. */
+  mayAct(custodianId: string, verb: 'propose' | 'approve' | 'reject'): CustodianSummary {
+    const who = this.options.custodians.get(custodianId);
+    if (!who.roles.some((role) => role === 'custodian' || role === 'security-officer')) {
+      throw new CustosError('NOT_AUTHORIZED', `${who.name} is an auditor: auditors read the record, they do not ${verb} quorum actions.`);
+    }
+    return who;
   }
 
   private actor(custodianId: string): AuditActor {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -127,5 +127,47 @@ describe('Store', () => {
       }),
     ).toThrow();
     expect(store.get(sql`SELECT key FROM settings WHERE key = ${'a'}`)).toBeUndefined();
+  });
+});
+
+describe('file permissions in the data directory', () => {
+  const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
+
+  it('creates a new data directory 0700 and the database with its -wal file 0600, whatever the umask', () => {
+    const fresh = join(dataDir, 'fresh');
+    const umask = process.umask(0o022);
+    try {
+      const store = Store.open(fresh);
+      open.push(store);
+      store.execute(sql`INSERT INTO settings (key, value, updated_at) VALUES ('probe', '1', 'now')`);
+      expect(mode(fresh)).toBe('700');
+      expect(mode(join(fresh, DATABASE_FILE))).toBe('600');
+      expect(mode(join(fresh, `${DATABASE_FILE}-wal`))).toBe('600');
+      expect(store.modeRepairs).toEqual([]);
+    } finally {
+      process.umask(umask);
+    }
+  });
+
+  it('tightens a data directory and database others could read, and says what it changed', () => {
+    chmodSync(dataDir, 0o755);
+    openStore().close();
+    open.splice(0);
+    chmodSync(dataDir, 0o755);
+    chmodSync(join(dataDir, DATABASE_FILE), 0o644);
+    mkdirSync(join(dataDir, 'softhsm', 'tokens'), { recursive: true, mode: 0o755 });
+    chmodSync(join(dataDir, 'softhsm'), 0o755);
+    writeFileSync(join(dataDir, 'softhsm', 'tokens', 'token.object'), 'x', { mode: 0o644 });
+    const store = openStore();
+    expect(mode(dataDir)).toBe('700');
+    expect(mode(join(dataDir, DATABASE_FILE))).toBe('600');
+    expect(mode(join(dataDir, 'softhsm', 'tokens', 'token.object'))).toBe('600');
+    expect(store.modeRepairs).toEqual(
+      expect.arrayContaining([
+        { path: '.', from: '755', to: '700' },
+        { path: DATABASE_FILE, from: '644', to: '600' },
+        { path: join('softhsm', 'tokens', 'token.object'), from: '644', to: '600' },
+      ]),
+    );
   });
 });

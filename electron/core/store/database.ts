@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustosError } from '../errors';
+import { createPrivateFile, tightenDataDir, type FileModeRepair } from './file-modes';
 import { migrate, type Migration } from './migrate';
 import { migrations as defaultMigrations } from './migrations';
 import type { Sql, SqlValue } from './sql';
@@ -33,6 +34,8 @@ export class Store {
   private constructor(
     readonly path: string,
     private readonly db: WritableDB,
+    /** Modes tightened at this start (data directory 0700, files 0600); the core records them. */
+    readonly modeRepairs: readonly FileModeRepair[] = [],
   ) {}
 
   static open(dataDir: string, options: StoreOptions = {}): Store {
@@ -46,6 +49,9 @@ export class Store {
     }
     let db: WritableDB | undefined;
     try {
+      createPrivateFile(path);
+      // Before SQLite opens it: a -wal file it creates takes the database's mode.
+      const repairs = tightenDataDir(dataDir, DATABASE_FILE);
       db = new Database(path, {
         timeout: 0,
         ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
@@ -65,7 +71,7 @@ export class Store {
       db.pragma('foreign_keys = ON');
       db.pragma('trusted_schema = OFF');
       migrate(db, options.migrations ?? defaultMigrations);
-      return new Store(path, db);
+      return new Store(path, db, [...repairs, ...tightenDataDir(dataDir, DATABASE_FILE)]);
     } catch (error) {
       db?.close();
       throw storeError(error, path);

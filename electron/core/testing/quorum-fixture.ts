@@ -5,6 +5,7 @@ import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
 import type { ZodType } from 'zod';
 import { QuorumService, type CeremonyOperation, type ProposalCheck, type ProposalView, type QuorumOperation } from '../quorum/quorum-service';
 import { openAudit } from './audit-fixture';
+import { enrolPeople } from './enrolment';
 
 export interface EnrolledCustodian {
   id: string;
@@ -25,13 +26,13 @@ export async function quorumFixture(dataDir: string, names: { name: string; role
   const actor = { type: 'operator', id: 'test' } as const;
   const custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => clock.now });
   const custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module });
-  const enrolled: EnrolledCustodian[] = [];
-  for (const { name, roles } of names) {
-    const passphrase = `long quiet harbour walk number ${enrolled.length + 1}`;
-    const challenge = await custodians.beginEnrolment({ name, roles: roles ?? ['custodian'], passphrase });
-    const c = custodians.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, clock.now));
-    enrolled.push({ id: c.id, name, secret: challenge.secret, passphrase });
-  }
+  const seeded = await enrolPeople(
+    custodians,
+    clock,
+    names.map(({ name, roles }, i) => ({ name, ...(roles ? { roles } : {}), passphrase: `long quiet harbour walk number ${i + 1}` })),
+  );
+  const enrolled: EnrolledCustodian[] = seeded.people;
+  const setupOfficer: EnrolledCustodian | null = seeded.setupOfficer;
   const tick = () => (clock.now = new Date(clock.now.getTime() + 30_000));
   return {
     opened,
@@ -40,6 +41,8 @@ export async function quorumFixture(dataDir: string, names: { name: string; role
     custodians,
     custody,
     enrolled,
+    /** The installation's first security officer (enrolled first when none is named first). */
+    setupOfficer,
     tick,
     /** A quorum service on these parts, with the given operations and the fixture's clock. */
     quorum(

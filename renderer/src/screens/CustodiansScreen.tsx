@@ -32,40 +32,73 @@ export function CustodiansScreen() {
   );
 }
 
+const noApproval = { custodianId: '', passphrase: '', code: '' };
+
 function EnrolForm() {
   const begin = useCustos((s) => s.beginEnrolment);
   const busy = useCustos((s) => s.custodianBusy);
+  const custodians = useCustos((s) => s.custodians);
   const [name, setName] = useState('');
   const [roles, setRoles] = useState<Role[]>(['custodian']);
   const [passphrase, setPassphrase] = useState('');
   const [again, setAgain] = useState('');
+  const [approvals, setApprovals] = useState([noApproval, noApproval]);
+  // With nobody enrolled, this is the installation's setup: the first person is its security officer.
+  const setup = custodians !== null && custodians.length === 0;
+  const chosen: Role[] = setup && !roles.includes('security-officer') ? [...roles, 'security-officer'] : roles;
+  const officers = (custodians ?? []).filter((c) => c.roles.includes('security-officer') && !c.locked);
+  const needed = setup ? 0 : chosen.includes('security-officer') ? Math.min(2, officers.length) : 1;
+  const approvers = approvals.slice(0, needed).map((a, i) => ({ ...a, custodianId: a.custodianId || (officers[i]?.id ?? '') }));
   const mismatch = again.length > 0 && passphrase !== again;
+  const sameOfficer = approvers.length === 2 && approvers[0]!.custodianId === approvers[1]!.custodianId;
+  const setApproval = (i: number, change: Partial<typeof noApproval>) => setApprovals(approvals.map((a, j) => (j === i ? { ...a, ...change } : a)));
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (mismatch || roles.length === 0) return;
-    if (await begin(name, roles, passphrase)) {
+    if (mismatch || chosen.length === 0 || sameOfficer) return;
+    const ok = await begin(name, chosen, passphrase, approvers);
+    // Officers type in turn at the same console: their factors never stay in the form.
+    setApprovals(approvals.map((a) => ({ ...a, passphrase: '', code: '' })));
+    if (ok) {
       setPassphrase('');
       setAgain('');
     }
   };
   return (
     <form className="card" aria-labelledby="enrol-title" onSubmit={(e) => void submit(e)}>
-      <h2 id="enrol-title">Enrol a custodian</h2>
-      <p className="muted">The custodian types their own passphrase; nobody else should see it. Step 2 shows the code to add to their authenticator app.</p>
+      <h2 id="enrol-title">{setup ? 'Set up Custos: enrol its first security officer' : 'Enrol a custodian'}</h2>
+      {setup ? (
+        <p>
+          Nobody is enrolled yet. The first person enrolled is this installation’s security officer, recorded as its setup. From then on every enrolment
+          needs a security officer’s passphrase and code, and a new security officer needs two officers once two exist.
+        </p>
+      ) : (
+        <p className="muted">
+          The custodian types their own passphrase; nobody else should see it. A security officer approves with both factors
+          {chosen.includes('security-officer') && officers.length >= 2 ? ' — two officers for a new security officer' : ''}. Step 2 shows the code to add to
+          the custodian’s authenticator app.
+        </p>
+      )}
       <label htmlFor="enrol-name">Full name</label>
       <input id="enrol-name" type="text" value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" required />
       <fieldset>
         <legend>Roles</legend>
         {(Object.keys(roleNames) as Role[]).map((role) => (
           <label key={role} className="checkbox">
-            <input type="checkbox" checked={roles.includes(role)} onChange={(e) => setRoles(e.target.checked ? [...roles, role] : roles.filter((r) => r !== role))} /> {roleNames[role]}
+            <input
+              type="checkbox"
+              checked={chosen.includes(role)}
+              disabled={setup && role === 'security-officer'}
+              onChange={(e) => setRoles(e.target.checked ? [...roles, role] : roles.filter((r) => r !== role))}
+            />{' '}
+            {roleNames[role]}
           </label>
         ))}
       </fieldset>
       <label htmlFor="enrol-passphrase">Passphrase</label>
       <input id="enrol-passphrase" type="password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} autoComplete="new-password" aria-describedby="passphrase-help" required />
       <p id="passphrase-help" className="muted">
-        At least 12 characters; four or more unrelated words are easy to remember and hard to guess.
+        Five or more unrelated words picked at random (dice or a word list) are easy to remember and hard to guess. Custos checks it against
+        dictionaries of words, names and common passwords and says why when it is too easy.
       </p>
       <label htmlFor="enrol-passphrase-again">Passphrase again</label>
       <input id="enrol-passphrase-again" type="password" value={again} onChange={(e) => setAgain(e.target.value)} autoComplete="new-password" aria-invalid={mismatch} required />
@@ -74,8 +107,47 @@ function EnrolForm() {
           The two passphrases differ.
         </p>
       )}
+      {!setup && officers.length === 0 && (
+        <p role="alert" className="bad">
+          Every security officer is locked out, so nobody can approve an enrolment. Unlock a security officer first.
+        </p>
+      )}
+      {approvers.map((approval, i) => {
+        const officer = officers.find((o) => o.id === approval.custodianId);
+        return (
+          <fieldset key={i}>
+            <legend>{needed === 2 ? `Approving security officer ${i + 1} of 2` : 'Approving security officer'}</legend>
+            <label htmlFor={`approver-${i}`}>Security officer</label>
+            <select id={`approver-${i}`} value={approval.custodianId} onChange={(e) => setApproval(i, { custodianId: e.target.value })}>
+              {officers.map((o) => (
+                <option key={o.id} value={o.id}>
+                  {o.name}
+                </option>
+              ))}
+            </select>
+            <label htmlFor={`approver-${i}-passphrase`}>{officer ? `Approval: ${officer.name}’s passphrase` : 'Approval: officer’s passphrase'}</label>
+            <input id={`approver-${i}-passphrase`} type="password" value={approval.passphrase} onChange={(e) => setApproval(i, { passphrase: e.target.value })} autoComplete="off" required />
+            <label htmlFor={`approver-${i}-code`}>{officer ? `Approval: ${officer.name}’s code from the authenticator` : 'Approval: officer’s code'}</label>
+            <input
+              id={`approver-${i}-code`}
+              type="text"
+              inputMode="numeric"
+              maxLength={6}
+              value={approval.code}
+              onChange={(e) => setApproval(i, { code: e.target.value.replace(/\D/g, '') })}
+              autoComplete="one-time-code"
+              required
+            />
+          </fieldset>
+        );
+      })}
+      {sameOfficer && (
+        <p role="alert" className="bad">
+          Choose two different security officers: one person counts once.
+        </p>
+      )}
       <div className="actions">
-        <button type="submit" disabled={busy || mismatch || roles.length === 0}>
+        <button type="submit" disabled={busy || mismatch || chosen.length === 0 || sameOfficer || (!setup && officers.length === 0)}>
           {busy ? 'Protecting the passphrase…' : 'Continue to the authenticator'}
         </button>
       </div>

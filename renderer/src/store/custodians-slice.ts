@@ -3,6 +3,12 @@ import type { CustodianSummary, EnrolmentChallenge, Role } from '../../../shared
 import type { WireError } from '../../../shared/errors';
 import type { CustosState, Deps } from './index';
 
+export interface OfficerFactors {
+  custodianId: string;
+  passphrase: string;
+  code: string;
+}
+
 export interface CustodiansSlice {
   custodians: CustodianSummary[] | null;
   /** The one-time TOTP enrolment on screen; dropped as soon as it is confirmed or cancelled. */
@@ -11,7 +17,8 @@ export interface CustodiansSlice {
   custodianNotice: string | null;
   custodianBusy: boolean;
   loadCustodians(): Promise<void>;
-  beginEnrolment(name: string, roles: Role[], passphrase: string): Promise<boolean>;
+  /** officers: the approving security officers' factors; none only at the installation's setup. */
+  beginEnrolment(name: string, roles: Role[], passphrase: string, officers?: OfficerFactors[]): Promise<boolean>;
   confirmEnrolment(code: string): Promise<boolean>;
   cancelEnrolment(): Promise<void>;
   checkFactors(custodianId: string, passphrase: string, code: string): Promise<boolean>;
@@ -42,9 +49,11 @@ export const createCustodiansSlice =
         const result = await bridge.custodians.list({});
         set(result.ok ? { custodians: result.value } : { custodianError: result.error });
       },
-      async beginEnrolment(name, roles, passphrase) {
-        const challenge = await run(() => bridge.custodians.enrolBegin({ name, roles, passphrase }), () => null);
+      async beginEnrolment(name, roles, passphrase, officers = []) {
+        const challenge = await run(() => bridge.custodians.enrolBegin({ name, roles, passphrase, ...(officers.length ? { officers } : {}) }), () => null);
         if (challenge) set({ enrolment: challenge });
+        // An officer's factors were checked either way (a code counts once): reload their status.
+        if (officers.length) await get().loadCustodians();
         return challenge !== null;
       },
       async confirmEnrolment(code) {

@@ -10,6 +10,7 @@ import { executions } from './0008-executions';
 import { backups } from './0009-backups';
 import { reports } from './0010-reports';
 import { witnesses } from './0011-witnesses';
+import { custodianState } from './0012-custodian-state';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports, witnesses];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports, witnesses, custodianState];
