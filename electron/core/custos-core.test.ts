@@ -76,12 +76,19 @@ describe('CustosCore through its router', () => {
 });
 
 /** Security officers enrolled through the router, with real scrypt and TOTP; proof(n) is n steps later. */
-async function enrolOfficers(router: CustosCore['router'], names: string[], roles: string[] = ['security-officer']) {
+async function enrolOfficers(
+  router: CustosCore['router'],
+  names: string[],
+  roles: string[] = ['security-officer'],
+  // After the installation's first officer, every enrolment is approved by an officer (their next TOTP step).
+  approver?: { proof: (step: number) => { custodianId: string; passphrase: string; code: string } },
+) {
   const start = Date.now();
   const people = [];
   for (const name of names) {
     const passphrase = `long quiet harbour walk number ${people.length + 7}`;
-    const begun = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase })) as { ok: true; value: { enrolmentId: string; secret: string } };
+    const officers = approver ? { officers: [approver.proof(1)] } : {};
+    const begun = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase, ...officers })) as { ok: true; value: { enrolmentId: string; secret: string } };
     const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: begun.value.enrolmentId, code: totpCodeAt(begun.value.secret, new Date(start)) })) as { value: { id: string } };
     const secret = begun.value.secret;
     people.push({ id: saved.value.id, proof: (step: number) => ({ custodianId: saved.value.id, passphrase, code: totpCodeAt(secret, new Date(start + step * 30_000)) }) });
@@ -111,8 +118,8 @@ describe('choosing the PKCS#11 module', () => {
   it('refuses without a security officer’s two factors and never opens the picker', async () => {
     const pick = vi.fn(() => Promise.resolve(findSoftHsmLibrary()!));
     const router = openWithPicker(pick).router;
-    const [custodian] = await enrolOfficers(router, ['Carl'], ['custodian']);
     const [officer] = await enrolOfficers(router, ['Olive']);
+    const [custodian] = await enrolOfficers(router, ['Carl'], ['custodian'], officer);
     expect(await router.dispatch('settings.setModule', { source: 'picked', officer: custodian!.proof(1) })).toMatchObject({ ok: false, error: { code: 'NOT_AUTHORIZED' } });
     expect(await router.dispatch('settings.setModule', { source: 'picked', officer: { ...officer!.proof(1), passphrase: 'not the passphrase at all' } })).toMatchObject({
       ok: false,
@@ -349,12 +356,18 @@ describe('a security officer’s emergency action', () => {
     core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
     const router = core.router;
     const people: { id: string; passphrase: string; secret: string }[] = [];
-    for (const [name, role] of [['Ada', 'custodian'], ['Babbage', 'custodian'], ['Curie', 'custodian'], ['Olga', 'security-officer']] as const) {
+    // Olga sets the installation up; she approves each custodian's enrolment, a TOTP period apart.
+    for (const [name, role] of [['Olga', 'security-officer'], ['Ada', 'custodian'], ['Babbage', 'custodian'], ['Curie', 'custodian']] as const) {
       const passphrase = `copper window orchard ${name.length} steps ${people.length}`;
-      const c = (await router.dispatch('custodians.enrolBegin', { name, roles: [role], passphrase })) as { value: { enrolmentId: string; secret: string } };
+      const olga = people[0];
+      now = new Date(now.getTime() + 30_000);
+      const officers = olga ? { officers: [{ custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, now) }] } : {};
+      const c = (await router.dispatch('custodians.enrolBegin', { name, roles: [role], passphrase, ...officers })) as { value: { enrolmentId: string; secret: string } };
       const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
       people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
     }
+    // Indexes as the steps below use them: three holders, then the officer.
+    people.push(people.shift()!);
     // Each step a TOTP period later, as in a room.
     const at = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
     const proof = (i: number) => ((now = new Date(now.getTime() + 30_000)), at(i));

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackupService } from '../backup/backup-service';
 import { turnover } from '../custody/turnover';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumChecks, quorumOperations, quorumParams } from '../quorum/operations';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { ReportService } from '../reports/report-service';
 import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
@@ -32,6 +32,7 @@ beforeEach(async () => {
     quorumOperations(f.opened.store, now, inventory),
     { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony(), 'custody.redeal': turnover(f.custody) },
     quorumParams,
+    quorumChecks(f.opened.store, now, inventory),
   );
   custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
 });
@@ -81,9 +82,12 @@ describe('a checkpoint at the end of every ceremony', () => {
     expect(await f.approveAll(quorum, redeal, [1, 0, 2])).toMatchObject({ state: 'executed' });
     expectClosedByCheckpoint(/^custody\.redeal /);
 
-    expect((await approved('key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
+    // The restored key now lives in the fresh token; destruction is shown on a key of the first one.
+    const doomed = await approved('key.generate', { algorithm: 'EC-P256', label: 'doomed', usage: 'sign', backupable: false, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+    const doomedId = (doomed.outcome as { result: { keyId: string } }).result.keyId;
+    expect((await approved('key.schedule-destruction', { keyId: doomedId, waitDays: 7 })).state).toBe('executed');
     f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
-    const destroyed = await approved('key.destroy', { keyId }, [1, 2, 3]);
+    const destroyed = await approved('key.destroy', { keyId: doomedId }, [1, 2, 3]);
     expect(destroyed.state).toBe('executed');
     expectClosedByCheckpoint(/^key\.destroy /);
 
