@@ -37,6 +37,9 @@ export function ceremony(page: Page, clock: { now: Date }) {
       await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
       await form.getByLabel(`${who.name}’s code`).fill(code(who));
       await form.getByRole('button', { name: 'Approve' }).click();
+      // scrypt no longer blocks the core, so the page answers while an approval runs: the next
+      // person waits until this one's approval is through (the form clears then), as in a room.
+      await expect(page.getByRole('button', { name: /Checking the factors/ })).toHaveCount(0, { timeout: 60_000 });
     },
     /** Fills a form's "Proposed by" fields for one custodian and presses its submit button. */
     async proposeIn(formName: string, prefix: string, who: Person, submit: string) {
