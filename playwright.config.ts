@@ -5,6 +5,8 @@ const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-net
 export default defineConfig({
   testDir: 'e2e',
   timeout: 60_000,
+  // Factor checks run scrypt at the production cost on a 2-core CI machine: answers can take seconds.
+  expect: { timeout: 15_000 },
   workers: 2,
   forbidOnly: !!process.env.CI,
   reporter: [['list']],
