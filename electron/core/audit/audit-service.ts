@@ -16,6 +16,19 @@ import { AuditAnchor, logExtends, rollback, verifiedCheckpoint, type AnchorCheck
 import { AuditKey, type AuditKeyRecord } from './audit-key';
 import { AuditLog, type AuditEvent, type StoredCheckpoint } from './audit-log';
 import { ed25519PublicKeyObject, verifierKeyString, type NoteKey } from './checkpoint';
+import pkcs11js from 'pkcs11js';
+import { findObjects } from '../hsm/find-objects';
+
+/**
+ * A private data object in the audit token saying the installation was set up (its first security
+ * officer enrolled, or custodian state sealed): a database writer cannot remove it, so emptying the
+ * custodians table never opens a second "first officer" setup.
+ */
+const SETUP_MARKER: pkcs11js.Template = [
+  { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+  { type: pkcs11js.CKA_TOKEN, value: true },
+  { type: pkcs11js.CKA_APPLICATION, value: 'custos-installation-setup' },
+];
 
 /** A checkpoint is signed at least this often, so a deleted tail is never longer than this. */
 export const CHECKPOINT_EVERY = 1000;
@@ -139,6 +152,26 @@ export class AuditService {
   signDocument(bytes: Buffer): Buffer {
     this.log();
     return this.key!.sign(bytes);
+  }
+
+  /** Whether the audit token says this installation was set up; throws AUDIT_UNAVAILABLE when it cannot be asked. */
+  installationSetUp(): boolean {
+    this.log();
+    return this.key!.inSession('Reading the installation marker', (session, lib) => findObjects(lib, session, SETUP_MARKER).length > 0);
+  }
+
+  /** Records in the audit token, for good, that the installation was set up. */
+  markInstallationSetUp(): void {
+    this.log();
+    this.key!.inSession('Marking the installation set up', (session, lib) => {
+      if (findObjects(lib, session, SETUP_MARKER).length > 0) return;
+      lib.C_CreateObject(session, [
+        ...SETUP_MARKER,
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_LABEL, value: 'custos-installation-setup' },
+        { type: pkcs11js.CKA_VALUE, value: Buffer.from(this.origin, 'utf8') },
+      ]);
+    });
   }
 
   /** Whether this installation's audit key (as on record) signed exactly these bytes. */

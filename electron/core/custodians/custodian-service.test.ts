@@ -2,6 +2,8 @@ import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pkcs11js from 'pkcs11js';
+import { findObjects } from '../hsm/find-objects';
 import { DATABASE_FILE } from '../store/database';
 import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -222,6 +224,28 @@ describe('custodian security state kept in the database', () => {
   }
   const edit = (statement: string, ...values: unknown[]) => onFile((db) => db.prepare(statement).run(...values));
   const refusedAsTampered = () => actions().filter((a) => a === 'custodian.tampered refused CUSTODIAN_TAMPERED').length;
+
+  it('never sets the installation up twice: emptying the custodians table does not open a second first-officer setup', async () => {
+    await enrol('Olga', ['security-officer']);
+    await enrol('Ada');
+    edit('DELETE FROM custodians');
+    step();
+    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD })).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    expect(actions().filter((a) => a.startsWith('installation.setup'))).toEqual(['installation.setup ok']);
+    expect(refusedAsTampered()).toBe(1);
+  });
+
+  it('marks the audit token set up for custodians enrolled before the marker existed, at the next start', async () => {
+    await enrol('Olga', ['security-officer']);
+    // As if enrolled by an older Custos: the token knows nothing of the setup.
+    opened.audit.log();
+    (opened.audit as unknown as { key: { inSession: (w: string, f: (s: Buffer, l: import('pkcs11js').PKCS11) => void) => void } }).key.inSession('test', (session, lib) => {
+      for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_APPLICATION, value: 'custos-installation-setup' }])) lib.C_DestroyObject(session, handle);
+    });
+    expect(opened.audit.installationSetUp()).toBe(false);
+    expect(service.sealUnsignedOnce()).toBe(0);
+    expect(opened.audit.installationSetUp()).toBe(true);
+  });
 
   it('refuses a custodian made a security officer by editing roles, and records it', async () => {
     const erin = await enrol('Erin');

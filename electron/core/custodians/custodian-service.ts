@@ -153,6 +153,8 @@ export class CustodianService {
       },
     );
     this.pending.delete(enrolmentId);
+    // After the commit: a crash in between is made good at the next start (sealUnsignedOnce).
+    if (setup) this.options.audit.markInstallationSetUp();
     return this.get(id);
   }
 
@@ -160,6 +162,14 @@ export class CustodianService {
   private async approveEnrolment(name: string, roles: Role[], proofs: OfficerProof[]): Promise<string[]> {
     const everyone = this.list();
     if (everyone.length === 0) {
+      // The token, not the database, says whether the first officer was ever set up.
+      if (this.options.audit.installationSetUp()) {
+        this.options.audit.record({ actor: this.options.actor, action: 'custodian.tampered', object: { type: 'installation', id: 'setup' }, result: { status: 'refused', code: 'CUSTODIAN_TAMPERED' } });
+        throw new CustosError('CUSTODIAN_TAMPERED', 'This installation was set up already (its audit token says so), yet no custodian is on record: the database was changed outside Custos.', [
+          'Do not enrol anyone now. Keep the machine as it is and tell your security officer and auditor.',
+          'Restore the database that belongs with this audit token.',
+        ]);
+      }
       if (!roles.includes('security-officer')) {
         throw new CustosError('NOT_AUTHORIZED', 'The first person enrolled sets up this installation, and must be a security officer.', [
           'Enrol the installation’s security officer first; they then approve every other enrolment.',
@@ -292,8 +302,13 @@ export class CustodianService {
   sealUnsignedOnce(): number {
     const { store, audit } = this.options;
     const unsigned = store.all<Row>(sql`SELECT * FROM custodians WHERE state_sig IS NULL ORDER BY enrolled_at`);
-    if (unsigned.length === 0) return 0;
+    if (unsigned.length === 0) {
+      // Custodians on record (an upgrade, or a crash right after the setup): the token learns it now.
+      if (store.get(sql`SELECT 1 AS yes FROM custodians LIMIT 1`)) audit.markInstallationSetUp();
+      return 0;
+    }
     audit.log();
+    if (audit.installationSetUp()) return 0;
     if (store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'custodian.state.seal') LIMIT 1`)) return 0;
     store.transaction(() => {
       for (const row of unsigned) {
@@ -302,6 +317,7 @@ export class CustodianService {
         );
       }
     });
+    audit.markInstallationSetUp();
     return unsigned.length;
   }
 
