@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findObjects } from '../hsm/find-objects';
+import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { QuorumService } from './quorum-service';
@@ -69,6 +70,18 @@ describe('a security officer who holds a share counts once', () => {
     expect(waiting.state).toBe('open');
     const view = await f.approveAll(quorum, waiting, [CURIE]);
     expect(view).toMatchObject({ state: 'executed', securityOfficersApproved: 1, outcome: { status: 'ok' } });
+    expect(runs).toBe(1);
+  });
+
+  it('counts only an officer whose factors were checked: an approvals row written into the database is not the officer', async () => {
+    const proposal = quorum.propose({ custodyId, action: 'key.destroy', params: {}, requestedBy: f.enrolled[ADA]!.id });
+    // A database writer adds Olga's approval; she never typed her factors.
+    f.opened.store.execute(sql`INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${f.enrolled[OLGA]!.id}, ${f.clock.now.toISOString()})`);
+    const view = await f.approveAll(quorum, proposal, [BABBAGE, CURIE]);
+    expect(view).toMatchObject({ state: 'open', securityOfficersApproved: 0 });
+    expect(runs).toBe(0);
+    // Olga approving for real (her forged row does not stand in her way) completes it.
+    expect(await f.approveAll(quorum, view, [OLGA])).toMatchObject({ state: 'executed', securityOfficersApproved: 1 });
     expect(runs).toBe(1);
   });
 });

@@ -124,6 +124,11 @@ export class QuorumService {
   private readonly held: Record<PinKind, HeldSecrets>;
   /** New holders' passphrase keys for a pending change of custodians. */
   private readonly heldKeys: HeldSecrets;
+  /**
+   * Security officers whose two factors approved a proposal in this process: only these count as
+   * the officer a policy asks for, never a row in the approvals table (a database writer adds those).
+   */
+  private readonly officerApprovals: HeldSecrets;
   private readonly clock: () => Date;
 
   constructor(
@@ -147,6 +152,7 @@ export class QuorumService {
     this.clock = options.clock ?? (() => new Date());
     this.held = { user: new HeldSecrets(this.clock), so: new HeldSecrets(this.clock) };
     this.heldKeys = new HeldSecrets(this.clock);
+    this.officerApprovals = new HeldSecrets(this.clock);
   }
 
   propose(request: { custodyId: string; action: string; params: unknown; requestedBy: string; minutes?: number }): ProposalView {
@@ -226,7 +232,9 @@ export class QuorumService {
     // A share that expired or died with a restart may be given again; a live approval counts once.
     const earlier = proposal.approvals.find((a) => a.custodianId === request.custodianId);
     const confirmedNow = this.heldKeys.live(proposal.id).some(([id]) => id === request.custodianId);
-    const renewable = (holdsShare && !earlier?.held) || (newHolder && !confirmedNow);
+    const officerNow = this.officerApprovals.live(proposal.id).some(([id]) => id === request.custodianId);
+    const officerOnly = !holdsShare && !newHolder && approver.roles.includes('security-officer');
+    const renewable = (holdsShare && !earlier?.held) || (newHolder && !confirmedNow) || (officerOnly && !officerNow);
     if (earlier && !renewable) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
     if (!holdsShare && !newHolder && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
       refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
@@ -268,6 +276,7 @@ export class QuorumService {
       share.fill(0);
     }
     if (newHolderKey) this.heldKeys.hold(proposal.id, request.custodianId, newHolderKey, expiresAt);
+    if (!selfConfirm && approver.roles.includes('security-officer')) this.officerApprovals.hold(proposal.id, request.custodianId, Uint8Array.of(1), expiresAt);
     return this.proceed(proposal.id);
   }
 
@@ -323,7 +332,7 @@ export class QuorumService {
       approvals,
       threshold: this.options.custody.record(row.custody_id).threshold,
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
-      securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold),
+      securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold, row.state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null),
       holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
       waitingFor: row.state === 'open' && ceremony?.waitingFor ? ceremony.waitingFor(id, body.params) : [],
       outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as unknown),
@@ -335,10 +344,12 @@ export class QuorumService {
    * share count as officers; an officer whose share is live counts as the officer only if the
    * other live shares still reach t without theirs.
    */
-  private officersCounted(approvals: ProposalView['approvals'], threshold: number): number {
+  private officersCounted(approvals: ProposalView['approvals'], threshold: number, provenNow: Set<string> | null): number {
     const isOfficer = (id: string) => this.options.custodians.get(id).roles.includes('security-officer');
     const holders = approvals.filter((a) => a.held).length;
-    const officers = approvals.filter((a) => isOfficer(a.custodianId));
+    // While open, only officers whose factors this process checked (a live share, or a live officer
+    // approval) count; once closed, the record of who approved is shown as it stands.
+    const officers = approvals.filter((a) => isOfficer(a.custodianId) && (provenNow === null || a.held || provenNow.has(a.custodianId)));
     const officersOnly = officers.filter((a) => !a.held).length;
     return officersOnly + Math.min(officers.length - officersOnly, Math.max(0, holders - threshold));
   }
@@ -352,7 +363,7 @@ export class QuorumService {
 
   /** Drops every held share: on quit, and when the process dies the memory goes with it. */
   forgetAll(): void {
-    for (const held of [this.held.user, this.held.so, this.heldKeys]) held.clear();
+    for (const held of [this.held.user, this.held.so, this.heldKeys, this.officerApprovals]) held.clear();
   }
 
   /**
@@ -466,7 +477,7 @@ export class QuorumService {
   }
 
   private drop(proposalId: string): void {
-    for (const held of [this.held.user, this.held.so, this.heldKeys]) held.drop(proposalId);
+    for (const held of [this.held.user, this.held.so, this.heldKeys, this.officerApprovals]) held.drop(proposalId);
     const action = this.options.store.get<{ body: string }>(sql`SELECT body FROM proposals WHERE id = ${proposalId}`);
     if (action) this.options.ceremonies?.[(JSON.parse(action.body) as { action: string }).action]?.forget?.(proposalId);
   }
