@@ -15,6 +15,8 @@ export const ErrorCode = z.enum([
   'MODULE_UNSAFE',
   'MODULE_OVERRIDDEN',
   'MODULE_NOT_CHOSEN',
+  /** The saved module path does not carry the audit key's signature: not chosen through Custos. */
+  'MODULE_SETTING_TAMPERED',
   'SOFTHSM_NOT_INSTALLED',
   'SOFTHSM_TOKEN_DIR_MISSING',
   // Tokens and sessions

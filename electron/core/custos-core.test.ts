@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { totpCodeAt } from './custodians/totp';
@@ -7,6 +8,7 @@ import { AuditEntry } from '../../shared/audit';
 import { channelNames } from '../../shared/ipc-schema';
 import { CustosCore } from './custos-core';
 import { findSoftHsmLibrary, softHsmPaths } from './hsm/softhsm';
+import { DATABASE_FILE } from './store/database';
 import { sql } from './store/sql';
 import { silentLog } from './log';
 import { initSoftHsmToken, tempDataDir } from './testing/softhsm-fixture';
@@ -140,6 +142,27 @@ describe('choosing the PKCS#11 module', () => {
     expect(result).toMatchObject({ ok: true, value: { state: 'ready', module: { path: library, kind: 'configured' } } });
     expect(core!.settings.get('token.modulePath')).toBe(library);
     expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', actor: { id: officer!.id }, object: { id: library }, result: { status: 'ok' } });
+  });
+
+  it('refuses to load a module path written into the database by anyone but an officer through Custos', async () => {
+    initSoftHsmToken(dataDir, 'rehearsal');
+    const library = vendorCopy(dataDir);
+    const router = openWithPicker(() => Promise.resolve(library)).router;
+    const [officer] = await enrolOfficers(router, ['Olive']);
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject({ ok: true });
+    core!.close();
+    // A database writer points the saved module at another library (a copy as good as the first).
+    const other = join(dirname(library), 'libother-pkcs11.so');
+    copyFileSync(library, other);
+    const db = new Database(join(dataDir, DATABASE_FILE));
+    db.prepare(`UPDATE settings SET value = ? WHERE key = 'token.modulePath'`).run(JSON.stringify(other));
+    db.close();
+    const reopened = openWithPicker(() => Promise.resolve(null));
+    const status = await reopened.router.dispatch('tokens.status', {});
+    expect(status).toMatchObject({ ok: true, value: { state: 'unavailable', code: 'MODULE_SETTING_TAMPERED' } });
+    expect(reopened.host.users(other)).toBe(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(entries().some((e) => e.action === 'settings.module.tampered' && e.result.code === 'MODULE_SETTING_TAMPERED')).toBe(true);
   });
 
   it('keeps the module in use when the picked file fails to load, and says which one it is', async () => {

@@ -7,6 +7,8 @@ import { sql } from '../store/sql';
 
 const settingSchemas = {
   'token.modulePath': z.string().nullable(),
+  /** The audit key's signature over the saved module path (base64): a database writer cannot choose the library. */
+  'token.moduleSignature': z.string().max(200).nullable(),
   'token.selected': TokenRef.nullable(),
   'installation.id': z.string().regex(/^[0-9a-f]{16}$/).nullable(),
   'audit.vault': z.enum(['file', 'os-keystore']).nullable(),
@@ -21,6 +23,7 @@ type SettingValue<K extends SettingKey> = z.infer<(typeof settingSchemas)[K]>;
 
 const defaults: { [K in SettingKey]: SettingValue<K> } = {
   'token.modulePath': null,
+  'token.moduleSignature': null,
   'token.selected': null,
   'installation.id': null,
   'audit.vault': null,

@@ -31,6 +31,7 @@ type Target = { path: string; kind: 'configured' | 'embedded-softhsm' };
 export class TokenService {
   private module: TokenModule | null = null;
   private lastStatus: ModuleStatus | null = null;
+  private tamperRecorded = false;
 
   constructor(private readonly options: TokenServiceOptions) {}
 
@@ -98,7 +99,10 @@ export class TokenService {
         status = { state: 'ready', module: next.info(), slots: next.slots() };
         this.options.audit.record(
           { actor: by, action: 'settings.module.set', object: { type: 'module', id: next.path }, params: { path } },
-          () => this.options.settings.set('token.modulePath', path),
+          () => {
+            this.options.settings.set('token.modulePath', path);
+            this.options.settings.set('token.moduleSignature', path ? this.options.audit.signDocument(this.moduleDocument(path)).toString('base64') : null);
+          },
         );
       } catch (error) {
         if (!same) this.options.host.release(next);
@@ -133,8 +137,28 @@ export class TokenService {
     return status;
   }
 
+  /**
+   * The saved module, loaded only when the audit key signed it when a security officer chose it:
+   * a path written into the database by anyone else is refused, never loaded.
+   */
   private configuredPath(): string | null {
-    return this.options.moduleOverride ?? this.options.settings.get('token.modulePath');
+    if (this.options.moduleOverride) return this.options.moduleOverride;
+    const path = this.options.settings.get('token.modulePath');
+    if (path === null) return null;
+    const signature = this.options.settings.get('token.moduleSignature');
+    if (signature && this.options.audit.verifyDocument(this.moduleDocument(path), Buffer.from(signature, 'base64'))) return path;
+    if (!this.tamperRecorded) {
+      this.tamperRecorded = true;
+      void this.options.audit.tryRecord({ actor: { type: 'system', id: 'system' }, action: 'settings.module.tampered', object: { type: 'module', id: path.slice(0, 200) }, result: { status: 'refused', code: 'MODULE_SETTING_TAMPERED' } });
+    }
+    throw new CustosError('MODULE_SETTING_TAMPERED', 'The saved token module was not chosen by a security officer through Custos (its record lacks the audit key’s signature), so Custos did not load it.', [
+      'Tell your security officer and auditor: the database was changed outside Custos.',
+      'A security officer can choose the module again in Settings, or go back to the built-in SoftHSM2.',
+    ]);
+  }
+
+  private moduleDocument(path: string): Buffer {
+    return Buffer.from(`custos token module v1\n${this.options.audit.origin}\n${path}`, 'utf8');
   }
 
   private target(path: string | null): Target {
