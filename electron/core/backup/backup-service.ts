@@ -240,7 +240,7 @@ export class BackupService {
                   { handle: restoredKey, usage, half },
                   ...(publicHandle ? [{ handle: publicHandle, usage, half: 'public' as const }] : []),
                 ];
-                checkLeastPrivilege(lib, session, key.label, halves, lockdown);
+                checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable);
               }
               return manifest.keys.map((k) => ({ keyId: k.id, label: k.label, algorithm: k.algorithm }));
             } catch (error) {

@@ -74,6 +74,8 @@ const NAMES = new Map<number, string>([
   ...Object.values(CAPABILITIES).flatMap((caps) => Object.entries(caps).map(([name, type]) => [type, name] as const)),
   [CKA_COPYABLE, 'copyable'],
   [CKA_MODIFIABLE, 'modifiable'],
+  [pkcs11js.CKA_SENSITIVE, 'sensitive'],
+  [pkcs11js.CKA_EXTRACTABLE, 'extractable'],
 ]);
 
 /**
@@ -103,9 +105,13 @@ export function checkLeastPrivilege(
   label: string,
   halves: { handle: Buffer; usage: KeyUsage; half: KeyHalf }[],
   lockdown: boolean,
+  backupable: boolean,
 ): void {
+  // The secret half is sensitive always, and extractable (for wrapping under a trusted KEK) only when backup-able.
+  const secrecy = (half: KeyHalf): pkcs11js.Template =>
+    half === 'public' ? [] : [{ type: pkcs11js.CKA_SENSITIVE, value: true }, { type: pkcs11js.CKA_EXTRACTABLE, value: backupable }];
   const differences = halves.flatMap(({ handle, usage, half }) =>
-    attributeDifferences(lib, session, handle, leastPrivilege(usage, half, lockdown)).map((d) => `${half} half: ${d}`),
+    attributeDifferences(lib, session, handle, [...leastPrivilege(usage, half, lockdown), ...secrecy(half)]).map((d) => `${half} half: ${d}`),
   );
   if (differences.length > 0) {
     const message = `The token did not give “${label}” the attributes Custos asked for, so it is not registered.`;

@@ -57,7 +57,7 @@ export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
       const template = (l: boolean) => [...common, ...secretAttrs, t(pkcs11js.CKA_VALUE_LEN, 32), ...leastPrivilege(p.usage, 'secret', l)];
       const generate = (l: boolean) => lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template(l));
       const { value: key, lockdown } = withLockdown(generate);
-      registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], lockdown);
+      registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], lockdown, p.backupable);
       if (p.usage === 'encrypt') {
         lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, key);
         kcv = lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
@@ -80,7 +80,7 @@ export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
         { handle: pair.privateKey, usage: p.usage, half: 'private' as const },
         { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
       ];
-      registeredOnlyIfLeast(lib, session, p.label, halves, lockdown);
+      registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, p.backupable);
       spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
     }
     return registration(store, proposalId, p, spki, kcv, now());
@@ -94,9 +94,10 @@ function registeredOnlyIfLeast(
   label: string,
   halves: Parameters<typeof checkLeastPrivilege>[3],
   lockdown: boolean,
+  backupable: boolean,
 ): void {
   try {
-    checkLeastPrivilege(lib, session, label, halves, lockdown);
+    checkLeastPrivilege(lib, session, label, halves, lockdown, backupable);
   } catch (error) {
     for (const { handle } of halves) lib.C_DestroyObject(session, handle);
     throw error;
