@@ -357,8 +357,9 @@ export class CustosCore {
       },
       'backups.exportFile': ({ setId }) => {
         const path = join(this.options.dataDir, 'backups', `custos-backup-${setId}.json`);
-        mkdirSync(dirname(path), { recursive: true });
-        writeFileAtomic(path, this.backups.exportFile(setId), 0o644);
+        // Wrapped keys and their manifest: readable by the owner only, like everything in the data directory.
+        mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+        writeFileAtomic(path, this.backups.exportFile(setId), 0o600);
         return { path };
       },
       'backups.enterShare': ({ proposalId, text }) => this.backups.enterShare(proposalId, text),
