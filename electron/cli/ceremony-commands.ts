@@ -219,7 +219,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
       return async (core) => {
         const out = str(values.out);
         if (!out) return usageFailure('backup export needs --out FILE.');
-        writeFileAtomic(resolve(out), core.backups.exportFile(str(values.set) ?? ''), 0o644);
+        writeFileAtomic(resolve(out), core.backups.exportFile(str(values.set) ?? ''), 0o600);
         return { envelope: { ok: true, value: { path: resolve(out) } }, render: ((v: { path: string }) => `Backup file written to ${v.path}. Keep it apart from the share cards.\n`) as (v: never) => string };
       };
     case 'backup import':
