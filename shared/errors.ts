@@ -38,6 +38,9 @@ export const ErrorCode = z.enum([
   'FUNCTION_NOT_SUPPORTED',
   'MECHANISM_INVALID',
   'KEY_INVALID',
+  /** A key's or destruction schedule's stored record was changed outside Custos (signature or seq does not match). */
+  'KEY_TAMPERED',
+  'DESTRUCTION_TAMPERED',
   /** A key action asked of a custody (or officer) whose token is not the one the key lives in. */
   'KEY_WRONG_TOKEN',
   /** The token holds none of a key's objects: nothing to destroy, so no proof of absence is certified. */
@@ -84,6 +87,8 @@ export const ErrorCode = z.enum([
   'REPORT_NOT_FOUND',
   'QUORUM_NOT_MET',
   'CUSTODY_NOT_FOUND',
+  /** A custody record (threshold, holders, token, state) was changed outside Custos. */
+  'CUSTODY_TAMPERED',
   'CUSTODY_HALF_CHANGED',
   /** Taking a token into custody that is already in (or pending) custody: turnover is the way to change holders. */
   'TOKEN_IN_CUSTODY',

@@ -201,7 +201,7 @@ export class CustosCore {
       operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
       checks: quorumChecks(store, options.clock ?? (() => new Date()), this.keys),
       ceremonies: { 'custody.redeal': turnover(this.custody), 'key.backup': this.backups.backupCeremony(), 'key.restore': this.backups.restoreCeremony() },
-      reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date())), 'key.backup': this.backups.reconcileBackup() },
+      reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date()), this.keys), 'key.backup': this.backups.reconcileBackup() },
       params: quorumParams,
       ...(options.clock ? { clock: options.clock } : {}),
     });
@@ -238,6 +238,12 @@ export class CustosCore {
       if (sealed > 0) log.warn('signed the security state of custodians enrolled before it was signed', { sealed });
     } catch (error) {
       log.warn('could not sign the custodians’ security state yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+    }
+    try {
+      const sealed = this.keys.sealUnsigned() + this.custody.sealUnsignedOnce();
+      if (sealed > 0) log.warn('signed keys, destruction schedules and custody records from before they were signed', { sealed });
+    } catch (error) {
+      log.warn('could not sign the key and custody records yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
     }
     try {
       for (const { proposalId, action, outcome } of this.quorum.reconcile()) log.warn('reconciled an interrupted quorum operation', { proposalId, action, status: outcome.status });

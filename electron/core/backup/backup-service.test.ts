@@ -210,8 +210,8 @@ describe('backup and restore on SoftHSM2', () => {
     );
     const key = await generate('EC-P256');
     const setId = await backUp([key]);
-    // As if destroyed by its ceremony (tested in keys/): the inventory says so.
-    f.opened.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${key}`);
+    // As if destroyed by its ceremony (tested in keys/): the inventory says so (a database edit would be refused).
+    inventory.markDestroyed(key, { note: 'as if by its ceremony' });
     const target = await freshCustody('fresh');
     expect(() => quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) })).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
     const cards = backups.printableCards(setId);

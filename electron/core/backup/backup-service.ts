@@ -483,7 +483,8 @@ export class BackupService {
   }
 
   private stateOf(id: string): string | null {
-    return this.options.store.get<{ state: string }>(sql`SELECT state FROM keys WHERE id = ${id}`)?.state ?? null;
+    // Through the inventory, so a state a database writer set (say, a destroyed key made active) is refused.
+    return this.options.store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${id}`) ? this.options.keys.get(id).state : null;
   }
 }
 

@@ -1,8 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackupService } from '../backup/backup-service';
 import { KeyInventory } from '../keys/key-inventory';
 import { Settings } from '../settings/settings';
-import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { ComplianceService } from './compliance-service';
@@ -33,8 +32,14 @@ describe('compliance gathered from the database', () => {
     await f.custody.take({ token: { serial: '', label: '' }, threshold: 3, holders: f.holders(0, 1, 2), label: 'all-three' });
     expect(rules()).toEqual(expect.arrayContaining(['MODULE_NOT_VALIDATED', 'QUORUM_T_EQUALS_N', 'AUDIT_NOT_VERIFIED', 'POLICY_REVIEW_DUE']));
     expect(rules()).not.toContain('CUSTODY_PENDING');
-    // As a crash between the journal and the token's new PINs leaves it.
-    f.opened.store.execute(sql`UPDATE custody SET state = 'pending'`);
+    // As a crash between the journal and the entry that activates the custody leaves it.
+    const record = f.opened.audit.record.bind(f.opened.audit);
+    const crash = vi.spyOn(f.opened.audit, 'record').mockImplementation((event, change) => {
+      if (event.action !== 'custody.take') return record(event, change);
+      crash.mockRestore();
+      throw new Error('simulated crash');
+    });
+    await expect(f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'crashed' })).rejects.toThrow('simulated crash');
     expect(compliance.view().findings[0]).toMatchObject({ rule: 'CUSTODY_PENDING', severity: 'critical' });
   });
 

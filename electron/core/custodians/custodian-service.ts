@@ -3,9 +3,9 @@ import QRCode from 'qrcode';
 import type { AuditActor } from '../../../shared/audit';
 import type { CustodianSummary, EnrolmentChallenge, Role } from '../../../shared/custodians';
 import type { AuditService } from '../audit/audit-service';
-import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
+import { refuseTampered, type SignedColumns, signState, stateDocument, stateVerdict } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { passphraseProblems } from './passphrase-policy';
 import { PerKeyQueue } from './per-key-queue';
@@ -30,7 +30,7 @@ interface PendingEnrolment {
   tries: number;
 }
 
-interface Row {
+interface Row extends SignedColumns {
   id: string;
   name: string;
   roles: string;
@@ -41,8 +41,6 @@ interface Row {
   throttled_until: string | null;
   locked: number;
   enrolled_at: string;
-  state_seq: number | null;
-  state_sig: Buffer | null;
 }
 
 export interface CustodianServiceOptions {
@@ -329,9 +327,8 @@ export class CustodianService {
 
   /** Must run inside the transaction of the entry that records the change: that entry is the next seq. */
   private signState(id: string): void {
-    const seq = this.options.audit.log().size();
     const row = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`)!;
-    const signature = this.options.audit.signDocument(stateDocument(row, seq));
+    const { seq, signature } = signState(this.options.audit, (at) => custodianDocument(row, at));
     this.options.store.execute(sql`UPDATE custodians SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
   }
 
@@ -344,13 +341,9 @@ export class CustodianService {
       SELECT max(seq) AS seq FROM audit_entries
       WHERE object = ${`custodian:${row.id}`} AND result IN ('ok', 'failed')
         AND action IN ('installation.setup', 'custodian.enrol', 'custodian.factor.verify', 'custodian.unlock', 'custodian.state.seal')`)?.seq;
-    const signed = row.state_sig !== null && row.state_seq !== null && this.options.audit.verifyDocument(stateDocument(row, row.state_seq), row.state_sig);
-    if (signed && row.state_seq === latest) return row;
-    void this.options.audit.tryRecord({ actor: SYSTEM, action: 'custodian.tampered', object: custodianObject(row.id), result: { status: 'refused', code: 'CUSTODIAN_TAMPERED' } });
-    throw new CustosError('CUSTODIAN_TAMPERED', `The stored record of custodian ${row.id} was changed outside Custos${signed ? ' (an older state was put back)' : ''}; it is not used.`, [
-      'Treat this as a security incident: someone wrote to the database file. Restore the data directory from a backup you trust.',
-      '“custos audit verify” and the audit log show what this custodian’s state should be.',
-    ]);
+    const verdict = stateVerdict(this.options.audit, row, (seq) => custodianDocument(row, seq), latest);
+    if (verdict === 'authentic') return row;
+    return refuseTampered(this.options.audit, 'CUSTODIAN_TAMPERED', custodianObject(row.id), `The stored record of custodian ${row.id}`, verdict);
   }
 }
 
@@ -358,11 +351,10 @@ const SYSTEM = { type: 'system', id: 'system' } as const;
 const custodianObject = (id: string) => ({ type: 'custodian', id });
 
 /** What the audit key signs: every field that grants or limits authority, and the secret blob's digest. */
-function stateDocument(row: Row, seq: number): Buffer {
-  return Buffer.from(
-    canonicalJson({
-      v: 1,
-      purpose: 'custos/custodian-state',
+function custodianDocument(row: Row, seq: number): Buffer {
+  return stateDocument(
+    'custos/custodian-state',
+    {
       id: row.id,
       name: row.name,
       roles: row.roles,
@@ -373,9 +365,8 @@ function stateDocument(row: Row, seq: number): Buffer {
       throttledUntil: row.throttled_until,
       locked: row.locked,
       enrolledAt: row.enrolled_at,
-      seq,
-    }),
-    'utf8',
+    },
+    seq,
   );
 }
 

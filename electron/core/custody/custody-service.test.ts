@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { combine } from 'shamir-secret-sharing';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CustodianService } from '../custodians/custodian-service';
 import type { TokenModule } from '../hsm/token-module';
 import { DATABASE_FILE } from '../store/database';
@@ -144,10 +144,22 @@ describe('refusals change nothing on the token', () => {
   });
 });
 
+/** The process dies just before the entry `action` is written: what it journaled stays, nothing after. */
+function crashBefore(action: string): void {
+  const record = opened.audit.record.bind(opened.audit);
+  const spy = vi.spyOn(opened.audit, 'record').mockImplementation((event, change) => {
+    if (event.action !== action) return record(event, change);
+    spy.mockRestore();
+    throw new Error('simulated crash');
+  });
+}
+const pendingId = () => opened.store.get<{ id: string }>(sql`SELECT id FROM custody WHERE state = 'pending'`)!.id;
+
 describe('settling a custody a crash left pending', () => {
   it('activates it when the token has its PINs (the crash came after the token changed)', async () => {
-    const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-a' });
-    opened.store.execute(sql`UPDATE custody SET state = 'pending' WHERE id = ${record.id}`);
+    crashBefore('custody.take');
+    await expect(custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-a' })).rejects.toThrow('simulated crash');
+    const record = { id: pendingId() };
     await expect(custody.settle(record.id, holders(0))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
     expect(await custody.settle(record.id, holders(1, 2))).toMatchObject({ outcome: 'activated', record: { state: 'active' } });
     // Settling is a ceremony: it ends on a checkpoint covering its last entry.
@@ -161,7 +173,9 @@ describe('settling a custody a crash left pending', () => {
     const x = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-b' });
     const token = x.token;
     const soX = await custody.rebuildPin(x.id, 'so', await keys(0, 1));
-    const y = await custody.redeal(x.id, soX, await keys(0, 1, 2), 2);
+    crashBefore('custody.take');
+    await expect(custody.redeal(x.id, soX, await keys(0, 1, 2), 2)).rejects.toThrow('simulated crash');
+    const y = { id: pendingId() };
     const [userX, soY] = [await custody.rebuildPin(x.id, 'user', await keys(1, 2)), await custody.rebuildPin(y.id, 'so', await keys(0, 2))];
     const backToX = (user: Buffer, so: Buffer) =>
       module.withSession(token, { write: true, login: { user: 'so', pin: soY.toString('latin1') } }, (session, lib) => {
@@ -169,16 +183,17 @@ describe('settling a custody a crash left pending', () => {
         lib.C_SetPIN(session, soY.toString('latin1'), so.toString('latin1'));
       });
     backToX(userX, soX);
-    opened.store.execute(sql`UPDATE custody SET state = CASE id WHEN ${y.id} THEN 'pending' ELSE 'active' END WHERE id IN (${x.id}, ${y.id})`);
     expect(await custody.settle(y.id, holders(0, 1))).toMatchObject({ outcome: 'set-aside', record: { state: 'superseded' } });
     expect(custody.record(x.id).state).toBe('active');
     expect(loginWorks(token, await custody.rebuildPin(x.id, 'user', await keys(0, 2)))).toBe(true);
 
-    // Half-changed: the user PIN is Y's, the SO PIN still X's.
-    const userY = await custody.rebuildPin(y.id, 'user', await keys(1, 2));
-    module.withSession(token, { write: true, login: { user: 'so', pin: soX.toString('latin1') } }, (session, lib) => lib.C_InitPIN(session, userY.toString('latin1')));
-    opened.store.execute(sql`UPDATE custody SET state = 'pending' WHERE id = ${y.id}`);
-    await expect(custody.settle(y.id, holders(0, 2))).rejects.toMatchObject({ code: 'CUSTODY_HALF_CHANGED', message: expect.stringContaining('accepts this custody’s user PIN but not its SO PIN') });
-    expect(custody.record(y.id).state).toBe('pending');
+    // Half-changed: Z is dealt and crashes; the token's user PIN is then Z's, its SO PIN still X's.
+    crashBefore('custody.take');
+    await expect(custody.redeal(x.id, soX, await keys(0, 1, 2), 2)).rejects.toThrow('simulated crash');
+    const z = { id: pendingId() };
+    const soZ = await custody.rebuildPin(z.id, 'so', await keys(1, 2));
+    module.withSession(token, { write: true, login: { user: 'so', pin: soZ.toString('latin1') } }, (session, lib) => lib.C_SetPIN(session, soZ.toString('latin1'), soX.toString('latin1')));
+    await expect(custody.settle(z.id, holders(0, 2))).rejects.toMatchObject({ code: 'CUSTODY_HALF_CHANGED', message: expect.stringContaining('accepts this custody’s user PIN but not its SO PIN') });
+    expect(custody.record(z.id).state).toBe('pending');
   });
 });

@@ -10,6 +10,7 @@ import { CustosError } from '../errors';
 import { trimPadded } from '../hsm/token-info';
 import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
+import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { drawPin, pinLength } from './pin';
 
@@ -86,15 +87,51 @@ export class CustodyService {
 
   /** This custody is now the token's: whichever was in force before is superseded. Inside the entry's transaction. */
   private activate(custodyId: string, token: TokenRef): void {
-    this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`);
-    this.options.store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`);
+    const { store, audit } = this.options;
+    const replaced = store.all<{ id: string }>(sql`SELECT id FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`);
+    for (const { id } of replaced) {
+      // Its own entry, so the superseded record is signed with a seq its own object's entries show.
+      audit.record({ actor: SYSTEM, action: 'custody.supersede', object: { type: 'custody', id }, params: { by: custodyId } }, () =>
+        this.changeState(id, () => store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${id}`)),
+      );
+    }
+    this.changeState(custodyId, () => store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`));
+  }
+
+  /** Runs a change of a custody row inside its audit entry's transaction, and signs the new state. */
+  private changeState(id: string, change: () => void): void {
+    change();
+    const row = this.options.store.get<CustodyRow>(sql`SELECT * FROM custody WHERE id = ${id}`)!;
+    const { seq, signature } = signState(this.options.audit, (at) => custodyDocument(row, at));
+    this.options.store.execute(sql`UPDATE custody SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
+  }
+
+  /**
+   * Signs custody records from before they were signed, once: only while the log shows neither an
+   * installation setup nor an earlier sealing (as for custodians and keys). Returns how many.
+   */
+  sealUnsignedOnce(): number {
+    const { store, audit } = this.options;
+    const unsigned = store.all<{ id: string; threshold: number; state: string }>(sql`SELECT id, threshold, state FROM custody WHERE state_sig IS NULL ORDER BY created_at`);
+    if (unsigned.length === 0) return 0;
+    audit.log();
+    if (store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'custody.state.seal') LIMIT 1`)) return 0;
+    store.transaction(() => {
+      for (const row of unsigned) {
+        audit.record({ actor: SYSTEM, action: 'custody.state.seal', object: { type: 'custody', id: row.id }, params: { threshold: row.threshold, state: row.state } }, () =>
+          this.changeState(row.id, () => undefined),
+        );
+      }
+    });
+    return unsigned.length;
   }
 
   private refuseIfInCustody(token: TokenRef): void {
-    const held = this.options.store.get<{ id: string; state: string }>(
-      sql`SELECT id, state FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state IN ('active', 'pending')`,
+    const found = this.options.store.get<{ id: string }>(
+      sql`SELECT id FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state IN ('active', 'pending')`,
     );
-    if (!held) return;
+    if (!found) return;
+    const held = this.record(found.id);
     this.options.audit.record({
       actor: this.options.actor,
       action: 'custody.take',
@@ -152,7 +189,9 @@ export class CustodyService {
       this.options.audit.record(
         { actor: this.options.actor, action: 'custody.begin', object: { type: 'custody', id: custodyId }, params: { token, threshold: request.threshold, holders: keys.map((k) => k.custodianId), ...(request.replaces ? { replaces: request.replaces } : {}) } },
         () => {
-          this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()})`);
+          this.changeState(custodyId, () =>
+            this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()})`),
+          );
           keys.forEach(({ custodianId, key }, i) => {
             for (const [pin, shares] of [['user', userShares], ['so', soShares]] as const) {
               const share = Buffer.from(shares[i]!);
@@ -213,7 +252,7 @@ export class CustodyService {
       }
       if (!userOk && !soOk) {
         this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'set-aside' } }, () =>
-          this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${custodyId}`),
+          this.changeState(custodyId, () => this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${custodyId}`)),
         );
         this.options.audit.checkpoint('custody settled');
         return { outcome: 'set-aside', record: this.record(custodyId) };
@@ -237,6 +276,11 @@ export class CustodyService {
     const custody = this.record(custodyId);
     if (approvals.length < custody.threshold) {
       throw new CustosError('QUORUM_NOT_MET', `${approvals.length} of the ${custody.threshold} approvals needed.`, ['Ask more custodians to approve.']);
+    }
+    // Shares were dealt for the signed threshold: fewer held shares than that means the deal was changed.
+    const held = this.options.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM custody_shares WHERE custody_id = ${custodyId} AND pin = ${pin}`)!.n;
+    if (held < custody.threshold || held !== custody.holders) {
+      return refuseTampered(this.options.audit, 'CUSTODY_TAMPERED', { type: 'custody', id: custodyId }, `The share list of custody ${custodyId}`, 'forged');
     }
     const shares: Uint8Array[] = [];
     try {
@@ -266,11 +310,51 @@ export class CustodyService {
       }));
   }
 
+  /**
+   * The custody as the audit key signed it, in the latest state the log recorded for it; a
+   * threshold, holder count, token or state a database writer set is refused (CUSTODY_TAMPERED).
+   */
   record(custodyId: string): CustodyRecord {
-    const row = this.options.store.get<{ id: string; token_serial: string; token_label: string; threshold: number; holders: number; state: CustodyRecord['state'] }>(sql`SELECT * FROM custody WHERE id = ${custodyId}`);
+    const row = this.options.store.get<CustodyRow>(sql`SELECT * FROM custody WHERE id = ${custodyId}`);
     if (!row) throw new CustosError('CUSTODY_NOT_FOUND', 'There is no such custody record.');
+    const latest = this.options.store.get<{ seq: number | null }>(sql`
+      SELECT max(seq) AS seq FROM audit_entries WHERE object = ${`custody:${custodyId}`} AND result = 'ok'
+        AND action IN ('custody.begin', 'custody.take', 'custody.settle', 'custody.supersede', 'custody.state.seal')`)?.seq;
+    const verdict = stateVerdict(this.options.audit, row, (seq) => custodyDocument(row, seq), latest);
+    if (verdict !== 'authentic') return refuseTampered(this.options.audit, 'CUSTODY_TAMPERED', { type: 'custody', id: custodyId }, `The stored record of custody ${custodyId}`, verdict);
     return { id: row.id, token: { serial: row.token_serial, label: row.token_label }, threshold: row.threshold, holders: row.holders, state: row.state };
   }
+}
+
+const SYSTEM = { type: 'system', id: 'system' } as const;
+
+interface CustodyRow extends SignedColumns {
+  id: string;
+  token_serial: string;
+  token_label: string;
+  threshold: number;
+  holders: number;
+  state: CustodyRecord['state'];
+  created_at: string;
+  activated_at: string | null;
+}
+
+/** What the audit key signs: every column of the custody record. */
+function custodyDocument(row: CustodyRow, seq: number): Buffer {
+  return stateDocument(
+    'custos/custody-state',
+    {
+      id: row.id,
+      tokenSerial: row.token_serial,
+      tokenLabel: row.token_label,
+      threshold: row.threshold,
+      holders: row.holders,
+      state: row.state,
+      createdAt: row.created_at,
+      activatedAt: row.activated_at,
+    },
+    seq,
+  );
 }
 
 /** One holder's share, unsealed with their passphrase key and checked against its commitment. */

@@ -1,9 +1,11 @@
 import pkcs11js from 'pkcs11js';
 import { z } from 'zod';
 import type { TokenRef } from '../../../shared/tokens';
+import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
 import type { Store } from '../store/database';
+import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
@@ -11,15 +13,74 @@ import type { KeyAction, KeyInventory } from './key-inventory';
 export const ScheduleParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/), waitDays: z.number().int().min(7).max(30).default(30) });
 const KeyParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/) });
 
-interface Schedule {
+interface Schedule extends SignedColumns {
   id: number;
+  key_id: string;
   proposal_id: string;
   scheduled_at: string;
   not_before: string;
+  state: string;
+  closed_at: string | null;
+  closed_by_proposal: string | null;
+  proof: string | null;
 }
 
-export function waitingSchedule(store: Store, keyId: string): Schedule | undefined {
-  return store.get<Schedule>(sql`SELECT id, proposal_id, scheduled_at, not_before FROM destruction_schedules WHERE key_id = ${keyId} AND state = 'waiting'`);
+/**
+ * The key's waiting destruction, as the audit key signed it in the latest state the log recorded
+ * (the executions that scheduled and closed it): a shortened waiting period, a schedule moved to
+ * another key or a cancelled one put back is refused (DESTRUCTION_TAMPERED) and recorded.
+ */
+export function verifiedSchedule(store: Store, audit: AuditService, keyId: string): Schedule | undefined {
+  const row = store.get<Schedule>(sql`SELECT * FROM destruction_schedules WHERE key_id = ${keyId} AND state = 'waiting'`);
+  if (!row) return undefined;
+  const latest = store.get<{ seq: number | null }>(sql`
+    SELECT max(seq) AS seq FROM audit_entries
+    WHERE result = 'ok' AND ((object IN (${`proposal:${row.proposal_id}`}, ${`proposal:${row.closed_by_proposal ?? ''}`})
+      AND action IN ('proposal.execute', 'proposal.reconcile')) OR (object = ${`destruction:${row.id}`} AND action = 'destruction.state.seal'))`)?.seq;
+  const verdict = stateVerdict(audit, row, (seq) => scheduleDocument(row, seq), latest);
+  if (verdict === 'authentic') return row;
+  return refuseTampered(audit, 'DESTRUCTION_TAMPERED', { type: 'destruction', id: String(row.id) }, `The stored destruction schedule of key ${keyId}`, verdict);
+}
+
+/** Signs the schedule as it now stands; inside the transaction of the execution that changed it. */
+export function signSchedule(store: Store, audit: AuditService, id: number): void {
+  const row = store.get<Schedule>(sql`SELECT * FROM destruction_schedules WHERE id = ${id}`)!;
+  const { seq, signature } = signState(audit, (at) => scheduleDocument(row, at));
+  store.execute(sql`UPDATE destruction_schedules SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
+}
+
+/** Signs schedules from before they were signed, once (as KeyInventory.sealUnsignedOnce does for keys). */
+export function sealUnsignedSchedules(store: Store, audit: AuditService): number {
+  const unsigned = store.all<{ id: number; key_id: string; state: string }>(sql`SELECT id, key_id, state FROM destruction_schedules WHERE state_sig IS NULL ORDER BY id`);
+  if (unsigned.length === 0) return 0;
+  audit.log();
+  if (store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'destruction.state.seal') LIMIT 1`)) return 0;
+  store.transaction(() => {
+    for (const row of unsigned) {
+      audit.record({ actor: { type: 'system', id: 'system' }, action: 'destruction.state.seal', object: { type: 'destruction', id: String(row.id) }, params: { keyId: row.key_id, state: row.state } }, () =>
+        signSchedule(store, audit, row.id),
+      );
+    }
+  });
+  return unsigned.length;
+}
+
+function scheduleDocument(row: Schedule, seq: number): Buffer {
+  return stateDocument(
+    'custos/destruction-schedule',
+    {
+      id: row.id,
+      keyId: row.key_id,
+      proposalId: row.proposal_id,
+      scheduledAt: row.scheduled_at,
+      notBefore: row.not_before,
+      state: row.state,
+      closedAt: row.closed_at,
+      closedByProposal: row.closed_by_proposal,
+      proof: row.proof,
+    },
+    seq,
+  );
 }
 
 export function destructionActions(store: Store, inventory: KeyInventory, now: () => Date): Record<string, KeyAction> {
@@ -27,20 +88,20 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
     const { keyId, waitDays } = ScheduleParams.parse(params);
     const key = inventory.checkToken(keyId, token);
     if (key.state === 'destroyed') throw new CustosError('KEY_INVALID', 'This key is already destroyed.');
-    if (waitingSchedule(store, keyId)) throw new CustosError('KEY_INVALID', 'This key’s destruction is already scheduled.');
+    if (inventory.waitingSchedule(keyId)) throw new CustosError('KEY_INVALID', 'This key’s destruction is already scheduled.');
     return { keyId, waitDays };
   };
   const cancelReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
     inventory.checkToken(keyId, token);
-    const schedule = waitingSchedule(store, keyId);
+    const schedule = inventory.waitingSchedule(keyId);
     if (!schedule) throw new CustosError('KEY_INVALID', 'No destruction of this key is waiting.');
     return { keyId, schedule };
   };
   const destroyReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
     inventory.checkToken(keyId, token);
-    const schedule = waitingSchedule(store, keyId);
+    const schedule = inventory.waitingSchedule(keyId);
     if (!schedule) throw new CustosError('KEY_INVALID', 'Destruction must be scheduled, and its waiting period pass, first.');
     const at = now();
     if (at.toISOString() < schedule.scheduled_at) {
@@ -64,8 +125,10 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
         const notBefore = new Date(at.getTime() + waitDays * 86_400_000).toISOString();
         return {
           result: { keyId, notBefore, waitDays },
-          commit: () =>
-            store.execute(sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${keyId}, ${proposalId}, ${at.toISOString()}, ${notBefore}, ${'waiting'})`),
+          commit: () => {
+            const { lastInsertRowid } = store.execute(sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${keyId}, ${proposalId}, ${at.toISOString()}, ${notBefore}, ${'waiting'})`);
+            inventory.signSchedule(Number(lastInsertRowid));
+          },
         };
       },
     },
@@ -76,7 +139,10 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
         const { keyId, schedule } = cancelReady(params, token);
         return {
           result: { keyId, cancelled: true },
-          commit: () => store.execute(sql`UPDATE destruction_schedules SET state = 'cancelled', closed_at = ${now().toISOString()}, closed_by_proposal = ${proposalId} WHERE id = ${schedule.id}`),
+          commit: () => {
+            store.execute(sql`UPDATE destruction_schedules SET state = 'cancelled', closed_at = ${now().toISOString()}, closed_by_proposal = ${proposalId} WHERE id = ${schedule.id}`);
+            inventory.signSchedule(schedule.id);
+          },
         };
       },
     },
@@ -110,8 +176,10 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
         return {
           result: { keyId, ...proof },
           commit: () => {
-            store.execute(sql`UPDATE destruction_schedules SET state = 'destroyed', closed_at = ${at.toISOString()}, closed_by_proposal = ${proposalId}, proof = ${JSON.stringify(proof)} WHERE id = ${schedule.id}`);
+            // The key's entry first: the schedule is then signed with the seq of this execution's entry.
             inventory.markDestroyed(keyId, proof);
+            store.execute(sql`UPDATE destruction_schedules SET state = 'destroyed', closed_at = ${at.toISOString()}, closed_by_proposal = ${proposalId}, proof = ${JSON.stringify(proof)} WHERE id = ${schedule.id}`);
+            inventory.signSchedule(schedule.id);
           },
         };
       },

@@ -9,7 +9,6 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import type { QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
-import { waitingSchedule } from './destruction';
 import { checkLeastPrivilege, leastPrivilege, withLockdown } from './key-attributes';
 import type { KeyAction, KeyInventory } from './key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
@@ -38,7 +37,7 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
  * wrapping key, one CKA_ID linking its objects, and least-privilege usage attributes that are
  * read back before the key is registered (key-attributes.ts). Nothing secret leaves the token.
  */
-export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
+export function keyGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumOperation {
   return ({ session, lib, params, proposalId }) => {
     const p = GenerateParams.parse(params);
     if (policyVerdict(p.algorithm, now()).status === 'disallowed') throw new CustosError('MECHANISM_INVALID', `${p.algorithm} is disallowed by the algorithm policy today.`);
@@ -83,7 +82,7 @@ export function keyGeneration(store: Store, now: () => Date): QuorumOperation {
       registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, p.backupable);
       spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
     }
-    return registration(store, proposalId, p, spki, kcv, now());
+    return registration(store, inventory, proposalId, p, spki, kcv, now());
   };
 }
 
@@ -105,7 +104,7 @@ function registeredOnlyIfLeast(
 }
 
 /** The inventory record of a key now in the token, committed with the audit entry that says so. */
-function registration(store: Store, proposalId: string, p: GenerateParams, spki: Buffer | null, kcv: string | null, created: Date) {
+function registration(store: Store, inventory: KeyInventory, proposalId: string, p: GenerateParams, spki: Buffer | null, kcv: string | null, created: Date) {
   const fingerprint = createHash('sha256').update(spki ?? Buffer.from(kcv ?? p.ckaId)).digest('hex');
   const expires = new Date(created.getTime() + p.cryptoperiodDays * 86_400_000);
   return {
@@ -117,6 +116,7 @@ function registration(store: Store, proposalId: string, p: GenerateParams, spki:
         INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
         VALUES (${p.ckaId}, ${proposal.custody_id}, ${token.serial}, ${token.label}, ${p.label}, ${p.algorithm}, ${p.usage}, ${p.backupable ? 1 : 0}, ${'pre-activation'},
                 ${created.toISOString()}, ${p.cryptoperiodDays}, ${expires.toISOString()}, ${spki}, ${kcv}, ${fingerprint}, ${proposalId})`);
+      inventory.signState(p.ckaId);
     },
   };
 }
@@ -126,14 +126,14 @@ function registration(store: Store, proposalId: string, p: GenerateParams, spki:
  * searched for exactly that key. A key pair's public half is visible without a login, so it is
  * registered from what the token holds; a secret (AES) key is not visible without the quorum.
  */
-export function reconcileGeneration(store: Store, now: () => Date): QuorumReconciler {
+export function reconcileGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumReconciler {
   return ({ session, lib, params, proposalId }) => {
     const p = GenerateParams.parse(params);
     if (p.algorithm === 'AES-256') return null;
     const [handle] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 1);
     if (!handle) return null;
     const created = now();
-    const registered = registration(store, proposalId, p, publicKeySpki(lib, session, handle, p.algorithm), null, created);
+    const registered = registration(store, inventory, proposalId, p, publicKeySpki(lib, session, handle, p.algorithm), null, created);
     return { ...registered, result: { ...registered.result, reconciled: true } };
   };
 }
@@ -171,7 +171,7 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
         'Activate it first (a quorum), if SP 800-57 allows that from its state.',
       ]);
     }
-    if (waitingSchedule(store, p.keyId)) {
+    if (inventory.waitingSchedule(p.keyId)) {
       throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
     }
     return { p, key };

@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import type { AuditActor } from '../../../shared/audit';
 import type { KeyState } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
@@ -6,7 +6,9 @@ import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
 import type { QuorumOperation } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
+import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
+import { sealUnsignedSchedules, signSchedule, verifiedSchedule } from './destruction';
 import { policyVerdict } from './algorithm-policy';
 
 /** A quorum action on a key: what must hold (checked when proposed and again when run), and the run. */
@@ -72,10 +74,7 @@ export class KeyInventory {
   }
 
   get(id: string): KeyRecord {
-    const row = this.store.get<{ id: string; label: string; algorithm: string; usage: string; backupable: number; state: KeyState; token_serial: string; token_label: string; created_at: string; expires_at: string; fingerprint: string; kcv: string | null }>(
-      sql`SELECT * FROM keys WHERE id = ${id}`,
-    );
-    if (!row) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    const row = this.row(id);
     return {
       id: row.id,
       label: row.label,
@@ -90,14 +89,13 @@ export class KeyInventory {
       kcv: row.kcv,
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
       destructionNotBefore:
-        this.store.get<{ not_before: string }>(sql`SELECT not_before FROM destruction_schedules WHERE key_id = ${id} AND state = 'waiting'`)?.not_before ?? null,
+        this.waitingSchedule(id)?.not_before ?? null,
     };
   }
 
   /** The public key as PEM or JWK; a symmetric key has none to give. */
   exportPublic(id: string, format: 'pem' | 'jwk'): string {
-    const row = this.store.get<{ public_key: Buffer | null }>(sql`SELECT public_key FROM keys WHERE id = ${id}`);
-    if (!row) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    const row = this.row(id);
     if (!row.public_key) throw new CustosError('KEY_INVALID', 'A symmetric key has no public part to export; its check value identifies it.');
     const key = createPublicKey({ key: row.public_key, format: 'der', type: 'spki' });
     return format === 'pem' ? key.export({ format: 'pem', type: 'spki' }).toString() : JSON.stringify({ ...key.export({ format: 'jwk' }), kid: id });
@@ -110,7 +108,7 @@ export class KeyInventory {
   transition(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer', actor: AuditActor): KeyRecord {
     const { rule, key } = this.check(id, transition, by);
     this.audit.record({ actor, action: `key.${transition}`, object: { type: 'key', id }, params: { from: key.state, to: rule.to } }, () =>
-      this.store.execute(sql`UPDATE keys SET state = ${rule.to} WHERE id = ${id}`),
+      this.changeState(id, () => this.store.execute(sql`UPDATE keys SET state = ${rule.to} WHERE id = ${id}`)),
     );
     return this.get(id);
   }
@@ -119,7 +117,7 @@ export class KeyInventory {
   markDestroyed(id: string, proof: Record<string, unknown>): void {
     const key = this.get(id);
     this.audit.record({ actor: { type: 'system', id: 'system' }, action: 'key.destroyed', object: { type: 'key', id }, params: { from: key.state, proof } }, () =>
-      this.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${id}`),
+      this.changeState(id, () => this.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${id}`)),
     );
   }
 
@@ -130,7 +128,7 @@ export class KeyInventory {
    * second decision is needed before it is used.
    */
   registerRestored(key: RestoredKey, where: { token: { serial: string; label: string }; custodyId: string; proposalId: string; setId: string }): void {
-    const existing = this.store.get<{ state: KeyState }>(sql`SELECT state FROM keys WHERE id = ${key.id}`);
+    const existing = this.store.get<{ id: string }>(sql`SELECT id FROM keys WHERE id = ${key.id}`) ? this.row(key.id) : undefined;
     const was = existing?.state ?? (key.state as KeyState);
     const state: KeyState = was === 'destroyed' ? 'suspended' : was;
     this.audit.record(
@@ -138,19 +136,87 @@ export class KeyInventory {
       () => {
         if (existing) {
           this.store.execute(sql`UPDATE keys SET token_serial = ${where.token.serial}, token_label = ${where.token.label}, custody_id = ${where.custodyId}, state = ${state} WHERE id = ${key.id}`);
+          this.signState(key.id);
           return;
         }
         this.store.execute(sql`
           INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
           VALUES (${key.id}, ${where.custodyId}, ${where.token.serial}, ${where.token.label}, ${key.label}, ${key.algorithm}, ${key.usage}, ${key.backupable ? 1 : 0}, ${state},
                   ${key.createdAt}, ${key.cryptoperiodDays}, ${key.expiresAt}, ${key.publicKey ? Buffer.from(key.publicKey, 'base64') : null}, ${key.kcv}, ${key.fingerprint}, ${where.proposalId})`);
+        this.signState(key.id);
       },
     );
   }
 
   /** The stored public key (SPKI DER) or null for a secret key. */
   publicKey(id: string): Buffer | null {
-    return this.store.get<{ public_key: Buffer | null }>(sql`SELECT public_key FROM keys WHERE id = ${id}`)?.public_key ?? null;
+    return this.store.get<{ id: string }>(sql`SELECT id FROM keys WHERE id = ${id}`) ? this.row(id).public_key : null;
+  }
+
+  /**
+   * Signs the key's row as it now stands. Must run inside the transaction of the audit entry that
+   * records the change (a transition, the generation's execution, a restore): that entry is the next seq.
+   */
+  signState(id: string): void {
+    const row = this.store.get<KeyRow>(sql`SELECT * FROM keys WHERE id = ${id}`)!;
+    const { seq, signature } = signState(this.audit, (at) => keyDocument(row, at));
+    this.store.execute(sql`UPDATE keys SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
+  }
+
+  /**
+   * Signs keys from before their state was signed, once: only while the log shows neither an
+   * installation setup nor an earlier sealing, so a row a database writer adds or strips of its
+   * signature later is refused, never signed. Returns how many were signed.
+   */
+  sealUnsignedOnce(): number {
+    const unsigned = this.store.all<{ id: string; label: string; state: string }>(sql`SELECT id, label, state FROM keys WHERE state_sig IS NULL ORDER BY created_at`);
+    if (unsigned.length === 0) return 0;
+    this.audit.log();
+    if (this.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'key.state.seal') LIMIT 1`)) return 0;
+    this.store.transaction(() => {
+      for (const row of unsigned) {
+        this.audit.record({ actor: SYSTEM, action: 'key.state.seal', object: { type: 'key', id: row.id }, params: { label: row.label, state: row.state } }, () => this.signState(row.id));
+      }
+    });
+    return unsigned.length;
+  }
+
+  /** Keys and destruction schedules from before their state was signed, signed once; how many. */
+  sealUnsigned(): number {
+    return this.sealUnsignedOnce() + sealUnsignedSchedules(this.store, this.audit);
+  }
+
+  /** The key's waiting destruction schedule, verified (DESTRUCTION_TAMPERED if a database writer changed it). */
+  waitingSchedule(keyId: string) {
+    return verifiedSchedule(this.store, this.audit, keyId);
+  }
+
+  /** Signs a destruction schedule inside the transaction of the execution entry that changed it. */
+  signSchedule(id: number): void {
+    signSchedule(this.store, this.audit, id);
+  }
+
+  private changeState(id: string, change: () => void): void {
+    change();
+    this.signState(id);
+  }
+
+  /**
+   * The key's row as the audit key signed it, in the latest state the log recorded for it: its own
+   * entries (transitions, destruction, restore, sealing), else the execution that generated it.
+   * A state or token a database writer set is refused (KEY_TAMPERED) and recorded.
+   */
+  private row(id: string): KeyRow {
+    const row = this.store.get<KeyRow>(sql`SELECT * FROM keys WHERE id = ${id}`);
+    if (!row) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    const latest = this.store.get<{ seq: number | null }>(sql`
+      SELECT coalesce(
+        (SELECT max(seq) FROM audit_entries WHERE object = ${`key:${id}`} AND result = 'ok' AND action IN (${KEY_ENTRY_SQL})),
+        (SELECT max(seq) FROM audit_entries WHERE object = ${`proposal:${row.proposal_id}`} AND result = 'ok' AND action IN ('proposal.execute', 'proposal.reconcile'))
+      ) AS seq`)?.seq;
+    const verdict = stateVerdict(this.audit, row, (seq) => keyDocument(row, seq), latest);
+    if (verdict === 'authentic') return row;
+    return refuseTampered(this.audit, 'KEY_TAMPERED', { type: 'key', id }, `The stored record of key ${id}`, verdict);
   }
 
   /**
@@ -179,4 +245,55 @@ export class KeyInventory {
     if (transition === 'activate' && key.policy.status === 'disallowed') throw new CustosError('KEY_INVALID', `${key.algorithm} is disallowed today; the key cannot be activated.`, key.policy.notes);
     return { rule, key };
   }
+}
+
+const SYSTEM = { type: 'system', id: 'system' } as const;
+
+interface KeyRow extends SignedColumns {
+  id: string;
+  custody_id: string;
+  token_serial: string;
+  token_label: string;
+  label: string;
+  algorithm: string;
+  usage: string;
+  backupable: number;
+  state: KeyState;
+  created_at: string;
+  cryptoperiod_days: number;
+  expires_at: string;
+  public_key: Buffer | null;
+  kcv: string | null;
+  fingerprint: string;
+  proposal_id: string;
+}
+
+/** The audit entries, with the key as their object, that change its row (and are signed with it). */
+const KEY_ENTRIES = ['key.activate', 'key.deactivate', 'key.reactivate', 'key.suspend', 'key.compromise', 'key.destroyed', 'key.restored', 'key.state.seal'];
+const KEY_ENTRY_SQL = { text: KEY_ENTRIES.map(() => '?').join(', '), params: KEY_ENTRIES };
+
+/** What the audit key signs: every column, the public key by its digest. */
+function keyDocument(row: KeyRow, seq: number): Buffer {
+  return stateDocument(
+    'custos/key-state',
+    {
+      id: row.id,
+      custodyId: row.custody_id,
+      tokenSerial: row.token_serial,
+      tokenLabel: row.token_label,
+      label: row.label,
+      algorithm: row.algorithm,
+      usage: row.usage,
+      backupable: row.backupable,
+      state: row.state,
+      createdAt: row.created_at,
+      cryptoperiodDays: row.cryptoperiod_days,
+      expiresAt: row.expires_at,
+      publicKey: row.public_key === null ? null : createHash('sha256').update(row.public_key).digest('hex'),
+      kcv: row.kcv,
+      fingerprint: row.fingerprint,
+      proposalId: row.proposal_id,
+    },
+    seq,
+  );
 }

@@ -103,11 +103,11 @@ describe('a key action is bound to the token the key lives in', () => {
     const keyId = await keyInB();
     expect((await approved(checked, custodyB, 'key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
     days(8);
-    // Were the record moved to token A (a database edit), A's session finds nothing to destroy: refused, not "0 remaining".
+    // Were the record moved to token A (a database edit), the signed record no longer matches: refused before anything runs.
     const a = tokenOf(custodyA);
     f.opened.store.execute(sql`UPDATE keys SET token_serial = ${a.serial}, token_label = ${a.label} WHERE id = ${keyId}`);
-    const done = await approved(checked, custodyA, 'key.destroy', { keyId });
-    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_OBJECTS_MISSING' } });
+    expect(() => propose(checked, custodyA, 'key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    f.opened.store.execute(sql`UPDATE keys SET token_serial = ${tokenOf(custodyB).serial}, token_label = ${tokenOf(custodyB).label} WHERE id = ${keyId}`);
     expect(inventory.get(keyId).state).not.toBe('destroyed');
     expect(f.opened.store.get(sql`SELECT proof FROM destruction_schedules WHERE key_id = ${keyId} AND proof IS NOT NULL`)).toBeUndefined();
     expect(objectsOf(custodyB, keyId)).toBe(1); // its public half, visible without a login: still there

@@ -55,7 +55,7 @@ export function quorumOperations(
   inventory: KeyInventory,
 ): Record<string, QuorumOperation> {
   const keyed = Object.entries(keyActions(store, now, inventory)).map(([action, { run }]) => [action, run] as const);
-  return { 'token.quorum-drill': drill, 'key.generate': keyGeneration(store, now), ...Object.fromEntries(keyed) };
+  return { 'token.quorum-drill': drill, 'key.generate': keyGeneration(store, now, inventory), ...Object.fromEntries(keyed) };
 }
 
 /** What must hold when an action is proposed: the key is the custody token's, in a state that allows it. */

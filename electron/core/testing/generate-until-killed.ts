@@ -2,6 +2,7 @@
 // after the token holds it and before the outcome is recorded.
 import { randomBytes } from 'node:crypto';
 import { keyGeneration } from '../keys/key-generation';
+import { KeyInventory } from '../keys/key-inventory';
 import { totpCodeAt } from '../custodians/totp';
 import { quorumFixture } from './quorum-fixture';
 
@@ -10,7 +11,7 @@ const [dataDir, algorithm] = [process.argv[2]!, process.argv[3]!];
 async function main(): Promise<void> {
   const f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   const custody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'crash' });
-  const generate = keyGeneration(f.opened.store, () => f.clock.now);
+  const generate = keyGeneration(f.opened.store, () => f.clock.now, new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now));
   const quorum = f.quorum({
     'key.generate': (context) => {
       generate(context);

@@ -11,6 +11,7 @@ import { backups } from './0009-backups';
 import { reports } from './0010-reports';
 import { witnesses } from './0011-witnesses';
 import { custodianState } from './0012-custodian-state';
+import { recordState } from './0013-record-state';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports, witnesses, custodianState];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports, witnesses, custodianState, recordState];
