@@ -239,7 +239,7 @@ describe('custodian security state kept in the database', () => {
     await enrol('Olga', ['security-officer']);
     // As if enrolled by an older Custos: the token knows nothing of the setup.
     opened.audit.log();
-    (opened.audit as unknown as { key: { inSession: (w: string, f: (s: Buffer, l: import('pkcs11js').PKCS11) => void) => void } }).key.inSession('test', (session, lib) => {
+    (opened.audit as unknown as { key: { inSession: (w: string, f: (s: Buffer, l: pkcs11js.PKCS11) => void) => void } }).key.inSession('test', (session, lib) => {
       for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_APPLICATION, value: 'custos-installation-setup' }])) lib.C_DestroyObject(session, handle);
     });
     expect(opened.audit.installationSetUp()).toBe(false);
