@@ -55,6 +55,8 @@ export const ErrorCode = z.enum([
   'TOKEN_GENERAL_ERROR',
   'TOKEN_ERROR',
   'TOKEN_RESERVED',
+  /** The token lacks a mechanism or attribute an action needs: refused when proposed, before any approval. */
+  'TOKEN_CAPABILITY_MISSING',
   // Audit log
   'AUDIT_UNAVAILABLE',
   'AUDIT_KEY_MISMATCH',
@@ -92,6 +94,8 @@ export const ErrorCode = z.enum([
   'CUSTODY_HALF_CHANGED',
   /** Taking a token into custody that is already in (or pending) custody: turnover is the way to change holders. */
   'TOKEN_IN_CUSTODY',
+  /** A blank token that wants its current (factory) SO PIN to be initialised, and none was entered. */
+  'SO_PIN_REQUIRED',
   'PROPOSAL_NOT_FOUND',
   'PROPOSAL_CLOSED',
   'PROPOSAL_EXPIRED',

@@ -14,6 +14,8 @@ export const CustodyView = z.object({
   threshold: z.number().int(),
   holders: z.array(z.object({ id: z.string(), name: z.string() })),
   state: z.enum(['pending', 'active', 'superseded']),
+  /** Strength of the PINs Custos drew for the token, in bits; under 64 is shown as a warning. Null before it was recorded. */
+  pinBits: z.number().int().nullable(),
 });
 export type CustodyView = z.infer<typeof CustodyView>;
 
@@ -22,7 +24,10 @@ export const CustodyRequest = z.strictObject({
   token: z.strictObject({ serial: TokenSerial, label: TokenLabel }),
   threshold: z.number().int().min(2).max(16),
   holders: z.array(FactorProof).min(2).max(16),
-  /** Only for a token that is already initialised: its current SO PIN, entered once and replaced at once. */
+  /**
+   * The token's current SO PIN, entered once and replaced at once: for a token already initialised,
+   * and for a blank token that wants its factory SO PIN to be initialised (blankInitNeedsSoPin).
+   */
   currentSoPin: z.string().min(4).max(255).optional(),
   /** Label for a blank token. */
   label: TokenLabel.trim().min(1).optional(),

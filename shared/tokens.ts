@@ -43,6 +43,8 @@ export const TokenInfo = z.object({
   protectedAuthenticationPath: z.boolean(),
   minPinLength: z.number().int(),
   maxPinLength: z.number().int(),
+  /** A blank token that wants its current (factory) SO PIN to be initialised (opencryptoki); most take any. */
+  blankInitNeedsSoPin: z.boolean(),
   userPin: PinCounters.extend({ initialized: z.boolean() }),
   soPin: PinCounters,
   /** Plain-language warnings for the custodian (PIN counters, write protection…). */

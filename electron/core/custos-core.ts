@@ -12,7 +12,8 @@ import { AuditService } from './audit/audit-service';
 import { CustodianService } from './custodians/custodian-service';
 import { CustodyService } from './custody/custody-service';
 import { KeyInventory } from './keys/key-inventory';
-import { quorumChecks, quorumOperations, quorumParams } from './quorum/operations';
+import { quorumChecks, quorumNeeds, quorumOperations, quorumParams } from './quorum/operations';
+import { BACKUP_NEEDS } from './backup/key-wrap';
 import { reconcileGeneration } from './keys/key-generation';
 import { turnover } from './custody/turnover';
 import { BackupService } from './backup/backup-service';
@@ -200,6 +201,7 @@ export class CustosCore {
       module: () => this.tokens.ready(),
       operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
       checks: quorumChecks(store, options.clock ?? (() => new Date()), this.keys),
+      needs: { ...quorumNeeds(store, options.clock ?? (() => new Date()), this.keys), 'key.backup': () => BACKUP_NEEDS, 'key.restore': (p) => this.backups.restoreNeeds(p) },
       ceremonies: { 'custody.redeal': turnover(this.custody), 'key.backup': this.backups.backupCeremony(), 'key.restore': this.backups.restoreCeremony() },
       reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date()), this.keys), 'key.backup': this.backups.reconcileBackup() },
       params: quorumParams,

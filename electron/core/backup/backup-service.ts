@@ -5,6 +5,7 @@ import type { AuditActor } from '../../../shared/audit';
 import type { AuditService } from '../audit/audit-service';
 import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError, isCustosError } from '../errors';
+import type { Need } from '../hsm/capabilities';
 import type { TokenModule } from '../hsm/token-module';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CeremonyOperation, ProposalView, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
@@ -180,6 +181,12 @@ export class BackupService {
       if (removed > 0) this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.kek-removed', object: { type: 'proposal', id: proposalId }, params: { removed } });
       return null;
     };
+  }
+
+  /** What restoring this set needs from the target token: the mechanism its keys were wrapped with, to unwrap. */
+  restoreNeeds(params: unknown): Need[] {
+    const { mechanism } = this.manifest(RestoreParams.parse(params).setId);
+    return [{ kind: 'mechanism', purpose: `Unwrapping the backup’s keys (they were wrapped with ${mechanism.name})`, anyOf: [{ type: mechanism.type, fn: 'unwrap' }] }];
   }
 
   /** The quorum action `key.restore`: opens the target token, and waits until t cards are entered. */

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo } from '../../../shared/tokens';
+import type { Need } from '../hsm/capabilities';
 import { CustosError } from '../errors';
 import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
@@ -22,6 +23,12 @@ export type WrapMechanism = { type: number; name: string };
 
 const CKK_EC_EDWARDS = 0x40;
 const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, value });
+
+/** What a backup needs from the token: RFC 5649 to wrap the keys, and to unwrap them (the verify step, and restore). */
+export const BACKUP_NEEDS: Need[] = [
+  { kind: 'mechanism', purpose: 'Wrapping keys for a backup (AES key wrap with padding, RFC 5649)', anyOf: WRAP_CANDIDATES.map((c) => ({ type: c.type, fn: 'wrap' })) },
+  { kind: 'mechanism', purpose: 'Unwrapping them again (the backup’s verify step and every restore)', anyOf: WRAP_CANDIDATES.map((c) => ({ type: c.type, fn: 'unwrap' })) },
+];
 
 export function chooseWrapMechanism(offered: MechanismInfo[]): WrapMechanism {
   for (const candidate of WRAP_CANDIDATES) {

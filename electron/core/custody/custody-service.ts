@@ -12,7 +12,8 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
-import { drawPin, pinLength } from './pin';
+import { drawPin, pinLength, throwawayPin } from './pin';
+import { pinBits, tokenProfile } from '../hsm/token-profiles';
 
 export type PinKind = 'user' | 'so';
 
@@ -28,6 +29,8 @@ export interface CustodyRecord {
   threshold: number;
   holders: number;
   state: 'pending' | 'active' | 'superseded';
+  /** The strength of the PINs Custos drew for this token, in bits (null: a custody from before this was recorded). */
+  pinBits: number | null;
 }
 
 /** What an approval contributes: the custodian and their passphrase key (owned and wiped by the caller). */
@@ -63,6 +66,7 @@ export class CustodyService {
     // Refused before anything reaches the token: a typed SO PIN tried there would cost one of its SO PIN tries.
     this.refuseIfInCustody(request.token);
     this.checkHolders(request.holders.map((h) => h.custodianId), request.threshold);
+    this.refuseBlankWithoutSoPin(request.token, request.currentSoPin);
     // Everyone proves both factors first: nothing on the token changes until all have.
     const keys: UnsealKey[] = [];
     try {
@@ -126,6 +130,19 @@ export class CustodyService {
     return unsigned.length;
   }
 
+  /**
+   * A blank token that wants its current (factory) SO PIN to be initialised is refused before anyone
+   * proves factors, and before the token is tried: a guessed PIN would cost one of its SO PIN tries.
+   */
+  private refuseBlankWithoutSoPin(token: TokenRef, currentSoPin: string | undefined): void {
+    if (currentSoPin) return;
+    const module = this.options.module();
+    const info = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(module.findSlot(token)));
+    if ((info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0) return;
+    const profile = tokenProfile({ manufacturer: trimPadded(info.manufacturerID), model: trimPadded(info.model) });
+    if (profile.blankInitNeedsSoPin) throw soPinRequired(profile.product, profile.factorySoPinSource);
+  }
+
   private refuseIfInCustody(token: TokenRef): void {
     const found = this.options.store.get<{ id: string }>(
       sql`SELECT id FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state IN ('active', 'pending')`,
@@ -163,11 +180,23 @@ export class CustodyService {
     let soPinNow: string;
     const blank = module.run('Reading the token', (lib) => (lib.C_GetTokenInfo(module.findSlot(token)).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0);
     if (blank) {
-      // A blank token is initialised with a throwaway SO PIN, replaced below by one from its own RNG.
-      soPinNow = randomBytes(24).toString('base64url');
-      const label = (request.label ?? 'Custos custody').slice(0, 32);
+      // A blank token is initialised with the SO PIN it wants (its factory PIN, typed by the operator) or, where
+      // it takes any as the specification says, a throwaway one; either is replaced below by one from its own RNG.
       const slot = module.findSlot(token);
-      module.run('Initialising the token', (lib) => lib.C_InitToken(slot, soPinNow, label.padEnd(32, ' ')));
+      const limits = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(slot));
+      const throwaway = request.currentSoPin ? null : throwawayPin(pinLength(limits.minPinLen, limits.maxPinLen));
+      soPinNow = request.currentSoPin ?? throwaway!.toString('latin1');
+      throwaway?.fill(0);
+      const label = (request.label ?? 'Custos custody').slice(0, 32);
+      try {
+        module.run('Initialising the token', (lib) => lib.C_InitToken(slot, soPinNow, label.padEnd(32, ' ')));
+      } catch (error) {
+        // A token this version does not know, which wants its SO PIN although blank: ask for it, once.
+        if (!request.currentSoPin && error instanceof CustosError && error.code === 'PIN_INCORRECT') {
+          throw soPinRequired('this token', null);
+        }
+        throw error;
+      }
       token = module.run('Reading the token', (lib) => {
         const info = lib.C_GetTokenInfo(slot);
         return { serial: trimPadded(info.serialNumber), label: trimPadded(info.label) };
@@ -180,6 +209,7 @@ export class CustodyService {
     }
     const info = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(module.findSlot(token)));
     const length = pinLength(info.minPinLen, info.maxPinLen);
+    const bits = pinBits(length);
     const { userPin, soPin } = module.withSession(token, {}, (session, lib) => ({ userPin: drawPin(lib, session, length), soPin: drawPin(lib, session, length) }));
     const custodyId = randomBytes(8).toString('hex');
     try {
@@ -187,10 +217,10 @@ export class CustodyService {
       const soShares = await splitWiped(soPin, keys.length, request.threshold);
       // Journal first: the sealed shares are durable before the token holds the PINs they rebuild.
       this.options.audit.record(
-        { actor: this.options.actor, action: 'custody.begin', object: { type: 'custody', id: custodyId }, params: { token, threshold: request.threshold, holders: keys.map((k) => k.custodianId), ...(request.replaces ? { replaces: request.replaces } : {}) } },
+        { actor: this.options.actor, action: 'custody.begin', object: { type: 'custody', id: custodyId }, params: { token, threshold: request.threshold, holders: keys.map((k) => k.custodianId), pinBits: bits, ...(request.replaces ? { replaces: request.replaces } : {}) } },
         () => {
           this.changeState(custodyId, () =>
-            this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()})`),
+            this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at, pin_bits) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()}, ${bits})`),
           );
           keys.forEach(({ custodianId, key }, i) => {
             for (const [pin, shares] of [['user', userShares], ['so', soShares]] as const) {
@@ -322,11 +352,17 @@ export class CustodyService {
         AND action IN ('custody.begin', 'custody.take', 'custody.settle', 'custody.supersede', 'custody.state.seal')`)?.seq;
     const verdict = stateVerdict(this.options.audit, row, (seq) => custodyDocument(row, seq), latest);
     if (verdict !== 'authentic') return refuseTampered(this.options.audit, 'CUSTODY_TAMPERED', { type: 'custody', id: custodyId }, `The stored record of custody ${custodyId}`, verdict);
-    return { id: row.id, token: { serial: row.token_serial, label: row.token_label }, threshold: row.threshold, holders: row.holders, state: row.state };
+    return { id: row.id, token: { serial: row.token_serial, label: row.token_label }, threshold: row.threshold, holders: row.holders, state: row.state, pinBits: row.pin_bits };
   }
 }
 
 const SYSTEM = { type: 'system', id: 'system' } as const;
+
+function soPinRequired(product: string, source: string | null): CustosError {
+  return new CustosError('SO_PIN_REQUIRED', `Although blank, ${product} must be given its current SO PIN to be initialised; nothing was tried on it.`, [
+    `Enter the token’s current SO PIN (its factory SO PIN if it was never changed${source ? `; ${source}` : ''}). Custos replaces it at once with one nobody sees.`,
+  ]);
+}
 
 interface CustodyRow extends SignedColumns {
   id: string;
@@ -337,6 +373,7 @@ interface CustodyRow extends SignedColumns {
   state: CustodyRecord['state'];
   created_at: string;
   activated_at: string | null;
+  pin_bits: number | null;
 }
 
 /** What the audit key signs: every column of the custody record. */
@@ -352,6 +389,8 @@ function custodyDocument(row: CustodyRow, seq: number): Buffer {
       state: row.state,
       createdAt: row.created_at,
       activatedAt: row.activated_at,
+      // Signed from the version that records it; a record from before keeps its earlier document.
+      ...(row.pin_bits !== null ? { pinBits: row.pin_bits } : {}),
     },
     seq,
   );

@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type pkcs11js from 'pkcs11js';
 
 /** 62 letters and digits: typeable on any token keypad or driver, never a shell metacharacter. */
@@ -26,5 +27,16 @@ export function drawPin(lib: pkcs11js.PKCS11, session: Buffer, length: number): 
     }
     random.fill(0);
   }
+  return pin;
+}
+
+/**
+ * A throwaway first SO PIN for a blank token that takes any (the specification's rule), drawn here
+ * because a blank token has no session to draw from. It is replaced by one from the token's RNG
+ * before the custody ceremony ends.
+ */
+export function throwawayPin(length: number): Buffer {
+  const pin = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) pin[i] = ALPHABET.charCodeAt(randomInt(62));
   return pin;
 }

@@ -1,5 +1,6 @@
 import pkcs11js from 'pkcs11js';
 import type { SlotInfo, TokenInfo } from '../../../shared/tokens';
+import { tokenProfile } from './token-profiles';
 
 /** Slot flags from the PKCS#11 spec that pkcs11js's typings omit. */
 export const CKF_TOKEN_PRESENT = 0x1;
@@ -43,6 +44,7 @@ export function describeToken(slotDescription: string, raw: pkcs11js.TokenInfo):
     protectedAuthenticationPath: has(f, pkcs11js.CKF_PROTECTED_AUTHENTICATION_PATH),
     minPinLength: raw.minPinLen,
     maxPinLength: raw.maxPinLen,
+    blankInitNeedsSoPin: tokenProfile({ manufacturer: trimPadded(raw.manufacturerID), model: trimPadded(raw.model) }).blankInitNeedsSoPin,
     userPin,
     soPin,
     warnings: pinWarnings({ initialized, writeProtected, userPin, soPin }),

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { Algorithm, KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
-import { CKM_EC_EDWARDS_KEY_PAIR_GEN } from '../hsm/mechanisms';
+import { firstOffered, probeWrapWithTrusted, sessionMechanisms, type MechanismOption, type Need } from '../hsm/capabilities';
+import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, mechanismName } from '../hsm/mechanisms';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import type { QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
@@ -21,6 +22,11 @@ export const GenerateParams = z.strictObject({
   backupable: z.boolean(),
   cryptoperiodDays: z.number().int().min(1).max(3650),
   ckaId: z.string().regex(/^[0-9a-f]{32}$/),
+  /**
+   * On a token that does not honour CKA_WRAP_WITH_TRUSTED, a backup-able key can be generated only
+   * when the approvers accept, in the proposal itself, that its export is not restricted to trusted keys.
+   */
+  acceptUnrestrictedExport: z.boolean().optional(),
 });
 export type GenerateParams = z.infer<typeof GenerateParams>;
 
@@ -44,11 +50,12 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
     const id = Buffer.from(p.ckaId, 'hex');
     if (findObjects(lib, session, [t(pkcs11js.CKA_ID, id)], 1).length > 0) throw new CustosError('ATTRIBUTE_INVALID', 'The token already holds objects with this key’s CKA_ID; nothing was generated.');
     const common = [t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_ID, id), t(pkcs11js.CKA_LABEL, p.label)];
+    const trustedOnly = p.backupable && exportRestriction(lib, session, p);
     const secretAttrs = [
       t(pkcs11js.CKA_PRIVATE, true),
       t(pkcs11js.CKA_SENSITIVE, true),
       t(pkcs11js.CKA_EXTRACTABLE, p.backupable),
-      ...(p.backupable ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : []),
+      ...(trustedOnly ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : []),
     ];
     let spki: Buffer | null = null;
     let kcv: string | null = null;
@@ -82,8 +89,58 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
       registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, p.backupable);
       spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
     }
-    return registration(store, inventory, proposalId, p, spki, kcv, now());
+    const registered = registration(store, inventory, proposalId, p, spki, kcv, now());
+    return p.backupable ? { ...registered, result: { ...registered.result, exportRestrictedToTrustedKeys: trustedOnly } } : registered;
   };
+}
+
+/**
+ * Whether a backup-able key gets CKA_WRAP_WITH_TRUSTED: always where the token honours it (tried
+ * in this session). Where it does not, only if the approvers accepted unrestricted export.
+ */
+function exportRestriction(lib: pkcs11js.PKCS11, session: Buffer, p: GenerateParams): boolean {
+  if (probeWrapWithTrusted(lib, session) === true) return true;
+  if (p.acceptUnrestrictedExport) return false;
+  throw new CustosError('TOKEN_CAPABILITY_MISSING', 'The token does not honour CKA_WRAP_WITH_TRUSTED, and the approved proposal did not accept unrestricted export; nothing was generated.', [
+    'Propose the key again with acceptUnrestrictedExport: true if the approvers accept that, or use a token that honours it.',
+  ]);
+}
+
+const DIGEST_INFO_SHA256 = Buffer.from('3031300d060960864801650304020105000420', 'hex');
+
+/** How each algorithm signs, best first: the fallbacks are the standard ones (PKCS#1 v1.5 over a DigestInfo; ECDSA over a digest). */
+export function signatureOptions(algorithm: string): (MechanismOption & { input: 'message' | 'digest' | 'digest-info' })[] {
+  if (algorithm.startsWith('RSA')) {
+    return [
+      { type: pkcs11js.CKM_SHA256_RSA_PKCS, fn: 'sign', input: 'message' },
+      { type: pkcs11js.CKM_RSA_PKCS, fn: 'sign', input: 'digest-info' },
+    ];
+  }
+  if (algorithm.startsWith('EC-')) return [{ type: pkcs11js.CKM_ECDSA, fn: 'sign', input: 'digest' }];
+  if (algorithm === 'Ed25519') return [{ type: CKM_EDDSA, fn: 'sign', input: 'message' }];
+  return [];
+}
+
+/** What generating this key needs from the token; checked when it is proposed. */
+export function generationNeeds(params: unknown): Need[] {
+  const p = GenerateParams.parse(params);
+  const needs: Need[] = [];
+  const generate = (purpose: string, option: MechanismOption) => needs.push({ kind: 'mechanism', purpose, anyOf: [option] });
+  if (p.algorithm === 'AES-256') {
+    generate('Generating an AES-256 key', { type: pkcs11js.CKM_AES_KEY_GEN, fn: 'generate', size: 32 });
+    if (p.usage === 'encrypt') needs.push({ kind: 'mechanism', purpose: 'The AES key check value', anyOf: [{ type: pkcs11js.CKM_AES_ECB, fn: 'encrypt', size: 32 }] });
+  } else if (p.algorithm.startsWith('RSA')) {
+    generate(`Generating an ${p.algorithm} key pair`, { type: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN, fn: 'generate-key-pair', size: p.algorithm === 'RSA-3072' ? 3072 : 4096 });
+  } else if (p.algorithm === 'Ed25519') {
+    generate('Generating an Ed25519 key pair', { type: CKM_EC_EDWARDS_KEY_PAIR_GEN, fn: 'generate-key-pair', size: 256 });
+  } else {
+    generate(`Generating an ${p.algorithm} key pair`, { type: pkcs11js.CKM_EC_KEY_PAIR_GEN, fn: 'generate-key-pair', size: CURVES[p.algorithm]!.size * 8 });
+  }
+  if (p.usage === 'sign' && p.algorithm !== 'AES-256') {
+    needs.push({ kind: 'mechanism', purpose: `Signing with the ${p.algorithm} key (its test signature)`, anyOf: signatureOptions(p.algorithm) });
+  }
+  if (p.backupable && !p.acceptUnrestrictedExport) needs.push({ kind: 'wrap-with-trusted', purpose: 'A backup-able key' });
+  return needs;
 }
 
 /** A key the token did not make least-privilege is taken out again and never registered. */
@@ -174,24 +231,33 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
     if (inventory.waitingSchedule(p.keyId)) {
       throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
     }
+    if (signatureOptions(key.algorithm).length === 0) {
+      throw new CustosError('KEY_INVALID', `“${key.label}” is an ${key.algorithm} key, which makes no signature; its check value (KCV) identifies it.`);
+    }
     return { p, key };
   };
   return {
     ready,
+    needs: (params) => {
+      const key = inventory.get(TestSignatureParams.parse(params).keyId);
+      return [{ kind: 'mechanism', purpose: `Signing with the ${key.algorithm} key “${key.label}”`, anyOf: signatureOptions(key.algorithm) }];
+    },
     run: ({ session, lib, params, token }) => {
       const { p, key } = ready(params, token);
       const template = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))];
       const [handle] = findObjects(lib, session, template, 1);
       if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', 'The token no longer holds this key.');
-      // ECDSA signs a SHA-256 digest made here (SoftHSM2 2.6 offers plain CKM_ECDSA only).
-      const ec = key.algorithm.startsWith('EC-');
-      const rsa = key.algorithm.startsWith('RSA');
-      const mechanism = key.algorithm === 'Ed25519' ? 0x1057 : rsa ? pkcs11js.CKM_SHA256_RSA_PKCS : pkcs11js.CKM_ECDSA;
+      // The best mechanism the token offers; the fallbacks hash here (SoftHSM2 2.6 offers plain CKM_ECDSA only,
+      // opencryptoki 3.8 no CKM_SHA256_RSA_PKCS) and give the same signature openssl checks.
+      const option = firstOffered(sessionMechanisms(lib, session), signatureOptions(key.algorithm));
+      if (!option) throw new CustosError('TOKEN_CAPABILITY_MISSING', `The token offers no mechanism that signs with ${key.algorithm}.`);
       const message = Buffer.from(p.challenge, 'utf8');
-      lib.C_SignInit(session, { mechanism }, handle);
-      const raw = lib.C_Sign(session, ec ? createHash('sha256').update(message).digest() : message, Buffer.alloc(1024));
-      const signature = ec ? ecdsaDer(raw) : raw;
-      return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64') };
+      const digest = createHash('sha256').update(message).digest();
+      const input = option.input === 'message' ? message : option.input === 'digest' ? digest : Buffer.concat([DIGEST_INFO_SHA256, digest]);
+      lib.C_SignInit(session, { mechanism: option.type }, handle);
+      const raw = lib.C_Sign(session, input, Buffer.alloc(1024));
+      const signature = key.algorithm.startsWith('EC-') ? ecdsaDer(raw) : raw;
+      return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64'), mechanism: mechanismName(option.type) };
     },
   };
 }

@@ -4,6 +4,7 @@ import type { KeyState } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
+import type { Need } from '../hsm/capabilities';
 import type { QuorumOperation } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
@@ -15,6 +16,8 @@ import { policyVerdict } from './algorithm-policy';
 export interface KeyAction {
   ready(params: unknown, token: TokenRef): void;
   run: QuorumOperation;
+  /** What it needs from the token (mechanisms, attributes), checked when proposed. */
+  needs?(params: unknown): Need[];
 }
 
 /** What a backup manifest says about a key: enough to add it to an inventory that never saw it. */

@@ -7,7 +7,8 @@ import { findObjects } from '../hsm/find-objects';
 import type { KeyAction, KeyInventory, KeyTransition } from '../keys/key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
 import { destructionActions, ScheduleParams } from '../keys/destruction';
-import { GenerateParams, keyGeneration, testSignature, TestSignatureParams } from '../keys/key-generation';
+import { GenerateParams, generationNeeds, keyGeneration, testSignature, TestSignatureParams } from '../keys/key-generation';
+import type { Need } from '../hsm/capabilities';
 import type { Store } from '../store/database';
 import type { ProposalCheck, QuorumOperation } from './quorum-service';
 
@@ -56,6 +57,12 @@ export function quorumOperations(
 ): Record<string, QuorumOperation> {
   const keyed = Object.entries(keyActions(store, now, inventory)).map(([action, { run }]) => [action, run] as const);
   return { 'token.quorum-drill': drill, 'key.generate': keyGeneration(store, now, inventory), ...Object.fromEntries(keyed) };
+}
+
+/** What each action needs from the token (mechanisms, attributes): checked when proposed, before any approval. */
+export function quorumNeeds(store: Store, now: () => Date, inventory: KeyInventory): Record<string, (params: unknown) => Need[]> {
+  const keyed = Object.entries(keyActions(store, now, inventory)).flatMap(([action, { needs }]) => (needs ? [[action, needs] as const] : []));
+  return { 'key.generate': generationNeeds, ...Object.fromEntries(keyed) };
 }
 
 /** What must hold when an action is proposed: the key is the custody token's, in a state that allows it. */

@@ -8,6 +8,7 @@ import type { CustodianService } from '../custodians/custodian-service';
 import type { CustodyService, PinKind, UnsealKey } from '../custody/custody-service';
 import { unsealShare } from '../custody/custody-service';
 import { CustosError } from '../errors';
+import { requireCapabilities, type Need } from '../hsm/capabilities';
 import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import type { TokenRef } from '../../../shared/tokens';
@@ -145,6 +146,8 @@ export class QuorumService {
       params?: Record<string, ZodType>;
       /** Checks by action against the current state, when proposed (the operation re-checks when it runs). */
       checks?: Record<string, ProposalCheck>;
+      /** What each action needs from the token, checked against the token when proposed (hsm/capabilities.ts). */
+      needs?: Record<string, (params: unknown, custody: { id: string; token: TokenRef }) => Need[]>;
       holdMinutes?: number;
       clock?: () => Date;
     },
@@ -175,9 +178,12 @@ export class QuorumService {
     try {
       this.options.ceremonies?.[request.action]?.check?.(params, custody.id);
       this.options.checks?.[request.action]?.(params, { id: custody.id, token: custody.token });
+      // What the token cannot do is refused now: no approval is ever spent on it.
+      const needs = this.options.needs?.[request.action]?.(params, { id: custody.id, token: custody.token }) ?? [];
+      requireCapabilities(this.options.module(), custody.token, request.action, needs);
     } catch (error) {
-      // Reaching for another token's keys is recorded here, whoever called: it is an attempt on authority.
-      if (error instanceof CustosError && error.code === 'KEY_WRONG_TOKEN') {
+      // Reaching for another token's keys, or asking a token for what it lacks, is recorded here, whoever called.
+      if (error instanceof CustosError && (error.code === 'KEY_WRONG_TOKEN' || error.code === 'TOKEN_CAPABILITY_MISSING')) {
         this.options.audit.record({
           actor: this.actor(request.requestedBy),
           action: 'proposal.create',

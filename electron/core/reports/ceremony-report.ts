@@ -125,7 +125,7 @@ export function custodyReport(sources: ReportSources & { custody: CustodyService
     : [];
   const proposal = sources.store.get<{ id: string }>(sql`SELECT id FROM proposals WHERE json_extract(outcome, '$.result.custodyId') = ${custodyId}`);
   return assemble(sources, 'custody.take', [...factors, ...own.map((e) => e.seq)].sort((a, b) => a - b), {
-    ceremony: { id: custodyId, action: 'custody.take', state: custody.state, token: sources.token(custody.token), threshold: custody.threshold, holders: custody.holders, dealtBy: proposal?.id ?? null, begunAt: begin?.time ?? null },
+    ceremony: { id: custodyId, action: 'custody.take', state: custody.state, token: sources.token(custody.token), threshold: custody.threshold, holders: custody.holders, pinBits: custody.pinBits, dealtBy: proposal?.id ?? null, begunAt: begin?.time ?? null },
     participants: custody.holderIds.map((id) => {
       const c = sources.custodians.get(id);
       return { id, name: c.name, roles: c.roles, part: 'holds a share', at: begin?.time ?? '', factors: ['passphrase', 'totp'] };

@@ -43,6 +43,12 @@ export function CeremoniesScreen() {
                   </th>
                   <td>
                     {c.threshold} of {c.holders.length}
+                    {c.pinBits !== null && c.pinBits < 64 && (
+                      <p className="warning" role="note">
+                        PINs of {c.pinBits} bits: this token caps PIN length, so each PIN is weaker than the 64 bits Custos asks for.
+                        Keep the token physically guarded; its PIN retry limit is the main protection.
+                      </p>
+                    )}
                   </td>
                   <td>{c.holders.map((h) => h.name).join(', ')}</td>
                   <td>{c.state}</td>
@@ -76,11 +82,13 @@ function CustodyForm() {
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (!token) return;
+    const needsSoPin = token.initialized || token.blankInitNeedsSoPin;
     const ok = await take({
-      token: token.initialized ? { serial: token.serial, label: token.label } : { serial: '', label: '' },
+      token: { serial: token.serial, label: token.label },
       threshold,
       holders: proofs,
-      ...(token.initialized ? { currentSoPin: soPin } : { label }),
+      ...(needsSoPin ? { currentSoPin: soPin } : {}),
+      ...(token.initialized ? {} : { label }),
     });
     setProofs(proofs.map((p) => ({ ...p, passphrase: '', code: '' })));
     setSoPin('');
@@ -107,9 +115,11 @@ function CustodyForm() {
           <input id="custody-label" type="text" maxLength={32} value={label} onChange={(e) => setLabel(e.target.value)} required />
         </>
       )}
-      {token?.initialized && (
+      {token && (token.initialized || token.blankInitNeedsSoPin) && (
         <>
-          <label htmlFor="custody-so-pin">Current SO PIN (entered once, replaced at once)</label>
+          <label htmlFor="custody-so-pin">
+            {token.initialized ? 'Current SO PIN (entered once, replaced at once)' : 'Factory SO PIN: this token wants it even when blank (replaced at once)'}
+          </label>
           <input id="custody-so-pin" type="password" value={soPin} onChange={(e) => setSoPin(e.target.value)} autoComplete="off" required />
         </>
       )}
