@@ -1,7 +1,9 @@
 import { CustodianService } from '../custodians/custodian-service';
 import { totpCodeAt } from '../custodians/totp';
 import { CustodyService, type Holder } from '../custody/custody-service';
+import type { Need } from '../hsm/capabilities';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
+import type { ModuleKind } from '../../../shared/tokens';
 import type { ZodType } from 'zod';
 import { QuorumService, type CeremonyOperation, type ProposalCheck, type ProposalView, type QuorumOperation } from '../quorum/quorum-service';
 import { openAudit } from './audit-fixture';
@@ -19,9 +21,16 @@ export interface EnrolledCustodian {
  * module, and custodians enrolled with real (lower-cost) scrypt and real TOTP. The clock moves
  * one TOTP step per call to holders(), as people typing fresh codes would.
  */
-export async function quorumFixture(dataDir: string, names: { name: string; roles?: ('custodian' | 'security-officer' | 'auditor')[] }[]) {
+export async function quorumFixture(
+  dataDir: string,
+  names: { name: string; roles?: ('custodian' | 'security-officer' | 'auditor')[] }[],
+  /** The custody tokens' library (default: the embedded SoftHSM2, which also holds the audit token). */
+  custodyModule?: { path: string; kind: ModuleKind },
+) {
   const opened = openAudit(dataDir);
-  const module = opened.host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+  const module = custodyModule
+    ? opened.host.acquire(custodyModule.path, custodyModule.kind)
+    : opened.host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
   const clock = { now: new Date() };
   const actor = { type: 'operator', id: 'test' } as const;
   const custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => clock.now });
@@ -50,10 +59,11 @@ export async function quorumFixture(dataDir: string, names: { name: string; role
       ceremonies: Record<string, CeremonyOperation> = {},
       params?: Record<string, ZodType>,
       checks?: Record<string, ProposalCheck>,
+      needs?: Record<string, (params: unknown) => Need[]>,
     ): QuorumService {
       return new QuorumService({
         store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now,
-        operations, ceremonies, ...(params ? { params } : {}), ...(checks ? { checks } : {}),
+        operations, ceremonies, ...(params ? { params } : {}), ...(checks ? { checks } : {}), ...(needs ? { needs } : {}),
       });
     },
     /** Each approver in turn, a TOTP step apart, confirming the proposal's short fingerprint. */
