@@ -14,7 +14,9 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
   custody take --holder ID --holder ID… --threshold T [--serial S --label L | --new-label L]
                                       Take a token into custody; each holder gives passphrase and code
                                       (prompted in turn, or --passphrase-fd N / --code C once per holder,
-                                      in holder order). An initialised token's SO PIN is asked once.
+                                      in holder order). With --serial/--label the token's current SO PIN
+                                      is asked once: an initialised token's, or a blank token's factory
+                                      SO PIN where it wants one (opencryptoki: SO_PIN_REQUIRED otherwise)
   custody settle --id ID --holder ID --holder ID…
                                       Settle a custody a crash left pending: its holders' PINs are tried on
                                       the token; it becomes active, or is set aside, or the half-change is named
