@@ -8,6 +8,9 @@ const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
 /** A custodian proving both factors for one step of a ceremony. */
 export const FactorProof = z.strictObject({ custodianId: Id16, passphrase: Passphrase, code: TotpCode });
 
+/** The characters a token takes in a PIN, where it takes fewer than letters and digits (PKCS#11 cannot say). */
+export const PinAlphabet = z.enum(['alphanumeric', 'hex', 'digits']);
+
 export const CustodyView = z.object({
   id: z.string(),
   token: z.object({ serial: z.string(), label: z.string() }),
@@ -16,6 +19,7 @@ export const CustodyView = z.object({
   state: z.enum(['pending', 'active', 'superseded']),
   /** Strength of the PINs Custos drew for the token, in bits; under 64 is shown as a warning. Null before it was recorded. */
   pinBits: z.number().int().nullable(),
+  pinAlphabet: PinAlphabet.nullable(),
 });
 export type CustodyView = z.infer<typeof CustodyView>;
 
@@ -31,6 +35,7 @@ export const CustodyRequest = z.strictObject({
   currentSoPin: z.string().min(4).max(255).optional(),
   /** Label for a blank token. */
   label: TokenLabel.trim().min(1).optional(),
+  pinAlphabet: PinAlphabet.optional(),
 });
 
 /** Settling a custody a crash left pending: t of its holders, both factors each. */

@@ -1,5 +1,5 @@
 import type { KeyRecord } from '../../shared/keys';
-import type { CustodyView, ProposalView } from '../../shared/quorum';
+import { PinAlphabet, type CustodyView, type ProposalView } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -11,12 +11,13 @@ import { ask, call, factors, str, usageFailure, type Io, type Request, type Valu
 import { passphraseFromFd } from './secrets';
 
 export const CEREMONY_USAGE = `  custody list                        Tokens in custody, their quorum and holders
-  custody take --holder ID --holder ID… --threshold T [--serial S --label L | --new-label L]
+  custody take --holder ID --holder ID… --threshold T [--serial S --label L | --new-label L] [--pin-alphabet digits|hex]
                                       Take a token into custody; each holder gives passphrase and code
                                       (prompted in turn, or --passphrase-fd N / --code C once per holder,
                                       in holder order). With --serial/--label the token's current SO PIN
                                       is asked once: an initialised token's, or a blank token's factory
-                                      SO PIN where it wants one (opencryptoki: SO_PIN_REQUIRED otherwise)
+                                      SO PIN where it wants one (opencryptoki: SO_PIN_REQUIRED otherwise).
+                                      --pin-alphabet: for a token whose PINs take only digits or hex
   custody settle --id ID --holder ID --holder ID…
                                       Settle a custody a crash left pending: its holders' PINs are tried on
                                       the token; it becomes active, or is set aside, or the half-change is named
@@ -170,8 +171,13 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         const token = serial !== undefined ? { serial, label: str(values.label) ?? '' } : { serial: '', label: '' };
         const currentSoPin = serial !== undefined ? await ask(io, 'The token’s current SO PIN (replaced at once): ', true) : undefined;
         const label = str(values['new-label']);
-        return call('custody.take', { token, threshold, holders, ...(currentSoPin ? { currentSoPin } : {}), ...(label ? { label } : {}) }, (c) =>
-          `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}.\nNobody has seen its PINs. Custody id: ${c.id}\n`,
+        const alphabet = PinAlphabet.optional().safeParse(str(values['pin-alphabet']));
+        if (!alphabet.success) return usageFailure('--pin-alphabet is digits, hex or alphanumeric.');
+        const pinAlphabet = alphabet.data;
+        const request = { token, threshold, holders, ...(currentSoPin ? { currentSoPin } : {}), ...(label ? { label } : {}), ...(pinAlphabet ? { pinAlphabet } : {}) };
+        return call('custody.take', request, (c) =>
+          `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}.\nNobody has seen its PINs. Custody id: ${c.id}\n` +
+          (c.pinBits !== null && c.pinBits < 64 ? `WARNING: its PINs carry only ${c.pinBits} bits (the token caps PIN length); keep it physically guarded.\n` : ''),
         )(core);
       };
     case 'custody settle':

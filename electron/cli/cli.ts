@@ -105,6 +105,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         holder: { type: 'string', multiple: true },
         threshold: { type: 'string' },
         'new-label': { type: 'string' },
+        'pin-alphabet': { type: 'string' },
         custody: { type: 'string' },
         action: { type: 'string' },
         param: { type: 'string', multiple: true },

@@ -316,6 +316,7 @@ export class CustosCore {
           holders: request.holders,
           ...(request.currentSoPin ? { currentSoPin: request.currentSoPin } : {}),
           ...(request.label ? { label: request.label } : {}),
+          ...(request.pinAlphabet ? { pinAlphabet: request.pinAlphabet } : {}),
         });
         this.tokens.refresh();
         return this.custodyViews().find((c) => c.id === record.id)!;

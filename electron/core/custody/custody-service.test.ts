@@ -86,6 +86,29 @@ describe('taking a blank token into custody', () => {
   });
 });
 
+describe('PINs in the characters the token takes', () => {
+  it('draws digits only for a token that takes digits, long enough for ~190 bits, and keeps them at turnover', async () => {
+    const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'digits', pinAlphabet: 'digits' });
+    // 58 digits: 192 bits, the same strength as 32 letters and digits (190 bits).
+    expect(record).toMatchObject({ pinAlphabet: 'digits', pinBits: 192 });
+    const pins = [await custody.rebuildPin(record.id, 'user', await keys(0, 1)), await custody.rebuildPin(record.id, 'so', await keys(1, 2))];
+    for (const pin of pins) expect(pin.toString('latin1')).toMatch(/^[0-9]{58}$/);
+    expect(loginWorks(record.token, pins[0]!)).toBe(true);
+    const next = await custody.redeal(record.id, pins[1]!, await keys(0, 1, 2), 2);
+    expect(next).toMatchObject({ pinAlphabet: 'digits', pinBits: 192 });
+    expect((await custody.rebuildPin(next.id, 'user', await keys(0, 2))).toString('latin1')).toMatch(/^[0-9]{58}$/);
+    pins.forEach((p) => p.fill(0));
+  });
+
+  it('says how strong capped PINs are: 8 letters and digits carry 47 bits', async () => {
+    const { pinBits, pinLength } = await import('./pin');
+    expect(pinLength(4, 8)).toBe(8);
+    expect(pinBits(8)).toBe(47);
+    expect(pinBits(pinLength(4, 255))).toBe(190);
+    expect(pinBits(pinLength(6, 8, 'digits'), 'digits')).toBe(26);
+  });
+});
+
 describe('taking an initialised token into custody', () => {
   it('uses its current SO PIN once and replaces both PINs; the old ones stop working', async () => {
     // A token someone set up with the vendor tool: known SO PIN, known user PIN.

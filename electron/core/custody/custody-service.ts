@@ -12,8 +12,8 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
-import { drawPin, pinLength, throwawayPin } from './pin';
-import { pinBits, tokenProfile } from '../hsm/token-profiles';
+import { drawPin, pinBits, pinLength, throwawayPin, type PinAlphabet } from './pin';
+import { tokenProfile } from '../hsm/token-profiles';
 
 export type PinKind = 'user' | 'so';
 
@@ -31,6 +31,8 @@ export interface CustodyRecord {
   state: 'pending' | 'active' | 'superseded';
   /** The strength of the PINs Custos drew for this token, in bits (null: a custody from before this was recorded). */
   pinBits: number | null;
+  /** The characters its PINs are drawn from (null: letters and digits, before this was recorded). */
+  pinAlphabet: PinAlphabet | null;
 }
 
 /** What an approval contributes: the custodian and their passphrase key (owned and wiped by the caller). */
@@ -62,7 +64,7 @@ export class CustodyService {
     },
   ) {}
 
-  async take(request: { token: TokenRef; threshold: number; holders: Holder[]; currentSoPin?: string; label?: string }): Promise<CustodyRecord> {
+  async take(request: { token: TokenRef; threshold: number; holders: Holder[]; currentSoPin?: string; label?: string; pinAlphabet?: PinAlphabet }): Promise<CustodyRecord> {
     // Refused before anything reaches the token: a typed SO PIN tried there would cost one of its SO PIN tries.
     this.refuseIfInCustody(request.token);
     this.checkHolders(request.holders.map((h) => h.custodianId), request.threshold);
@@ -86,7 +88,9 @@ export class CustodyService {
     const current = this.record(custodyId);
     if (current.state !== 'active') throw new CustosError('CUSTODY_NOT_FOUND', 'That token is not in active custody.');
     this.checkHolders(keys.map((k) => k.custodianId), threshold);
-    return this.deal({ token: current.token, threshold, currentSoPin: soPin.toString('latin1'), replaces: custodyId }, keys);
+    // The new PINs keep the character set the token was taken with.
+    const pinAlphabet = current.pinAlphabet ?? 'alphanumeric';
+    return this.deal({ token: current.token, threshold, currentSoPin: soPin.toString('latin1'), replaces: custodyId, pinAlphabet }, keys);
   }
 
   /** This custody is now the token's: whichever was in force before is superseded. Inside the entry's transaction. */
@@ -174,7 +178,11 @@ export class CustodyService {
     }
   }
 
-  private async deal(request: { token: TokenRef; threshold: number; currentSoPin?: string; label?: string; replaces?: string }, keys: UnsealKey[]): Promise<CustodyRecord> {
+  private async deal(
+    request: { token: TokenRef; threshold: number; currentSoPin?: string; label?: string; replaces?: string; pinAlphabet?: PinAlphabet },
+    keys: UnsealKey[],
+  ): Promise<CustodyRecord> {
+    const alphabet = request.pinAlphabet ?? 'alphanumeric';
     const module = this.options.module();
     let token = request.token;
     let soPinNow: string;
@@ -184,7 +192,7 @@ export class CustodyService {
       // it takes any as the specification says, a throwaway one; either is replaced below by one from its own RNG.
       const slot = module.findSlot(token);
       const limits = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(slot));
-      const throwaway = request.currentSoPin ? null : throwawayPin(pinLength(limits.minPinLen, limits.maxPinLen));
+      const throwaway = request.currentSoPin ? null : throwawayPin(pinLength(limits.minPinLen, limits.maxPinLen, alphabet), alphabet);
       soPinNow = request.currentSoPin ?? throwaway!.toString('latin1');
       throwaway?.fill(0);
       const label = (request.label ?? 'Custos custody').slice(0, 32);
@@ -208,19 +216,19 @@ export class CustodyService {
       module.withSession(token, { write: true, login: { user: 'so', pin: soPinNow } }, () => undefined);
     }
     const info = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(module.findSlot(token)));
-    const length = pinLength(info.minPinLen, info.maxPinLen);
-    const bits = pinBits(length);
-    const { userPin, soPin } = module.withSession(token, {}, (session, lib) => ({ userPin: drawPin(lib, session, length), soPin: drawPin(lib, session, length) }));
+    const length = pinLength(info.minPinLen, info.maxPinLen, alphabet);
+    const bits = pinBits(length, alphabet);
+    const { userPin, soPin } = module.withSession(token, {}, (session, lib) => ({ userPin: drawPin(lib, session, length, alphabet), soPin: drawPin(lib, session, length, alphabet) }));
     const custodyId = randomBytes(8).toString('hex');
     try {
       const userShares = await splitWiped(userPin, keys.length, request.threshold);
       const soShares = await splitWiped(soPin, keys.length, request.threshold);
       // Journal first: the sealed shares are durable before the token holds the PINs they rebuild.
       this.options.audit.record(
-        { actor: this.options.actor, action: 'custody.begin', object: { type: 'custody', id: custodyId }, params: { token, threshold: request.threshold, holders: keys.map((k) => k.custodianId), pinBits: bits, ...(request.replaces ? { replaces: request.replaces } : {}) } },
+        { actor: this.options.actor, action: 'custody.begin', object: { type: 'custody', id: custodyId }, params: { token, threshold: request.threshold, holders: keys.map((k) => k.custodianId), pinBits: bits, pinAlphabet: alphabet, ...(request.replaces ? { replaces: request.replaces } : {}) } },
         () => {
           this.changeState(custodyId, () =>
-            this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at, pin_bits) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()}, ${bits})`),
+            this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at, pin_bits, pin_alphabet) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()}, ${bits}, ${alphabet})`),
           );
           keys.forEach(({ custodianId, key }, i) => {
             for (const [pin, shares] of [['user', userShares], ['so', soShares]] as const) {
@@ -352,7 +360,7 @@ export class CustodyService {
         AND action IN ('custody.begin', 'custody.take', 'custody.settle', 'custody.supersede', 'custody.state.seal')`)?.seq;
     const verdict = stateVerdict(this.options.audit, row, (seq) => custodyDocument(row, seq), latest);
     if (verdict !== 'authentic') return refuseTampered(this.options.audit, 'CUSTODY_TAMPERED', { type: 'custody', id: custodyId }, `The stored record of custody ${custodyId}`, verdict);
-    return { id: row.id, token: { serial: row.token_serial, label: row.token_label }, threshold: row.threshold, holders: row.holders, state: row.state, pinBits: row.pin_bits };
+    return { id: row.id, token: { serial: row.token_serial, label: row.token_label }, threshold: row.threshold, holders: row.holders, state: row.state, pinBits: row.pin_bits, pinAlphabet: row.pin_alphabet };
   }
 }
 
@@ -374,6 +382,7 @@ interface CustodyRow extends SignedColumns {
   created_at: string;
   activated_at: string | null;
   pin_bits: number | null;
+  pin_alphabet: PinAlphabet | null;
 }
 
 /** What the audit key signs: every column of the custody record. */
@@ -391,6 +400,7 @@ function custodyDocument(row: CustodyRow, seq: number): Buffer {
       activatedAt: row.activated_at,
       // Signed from the version that records it; a record from before keeps its earlier document.
       ...(row.pin_bits !== null ? { pinBits: row.pin_bits } : {}),
+      ...(row.pin_alphabet !== null ? { pinAlphabet: row.pin_alphabet } : {}),
     },
     seq,
   );

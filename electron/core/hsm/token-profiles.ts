@@ -28,13 +28,3 @@ const PROFILES: { match: (maker: string, model: string) => boolean; profile: Tok
 export function tokenProfile(token: { manufacturer: string; model: string }): TokenProfile {
   return PROFILES.find((p) => p.match(token.manufacturer, token.model))?.profile ?? SPECIFICATION;
 }
-
-/** 62 letters and digits per PIN character: log2(62) ≈ 5.954 bits each. */
-export const PIN_BITS_PER_CHARACTER = Math.log2(62);
-/** Below this a custody's PINs are reported as weak: a token that caps PINs at 8 characters gives 47 bits. */
-export const PIN_BITS_WARNING = 64;
-
-/** The strength of a random PIN of this length from Custos's alphabet, in whole bits rounded down. */
-export function pinBits(length: number): number {
-  return Math.floor(length * PIN_BITS_PER_CHARACTER);
-}

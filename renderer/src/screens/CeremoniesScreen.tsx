@@ -44,7 +44,7 @@ export function CeremoniesScreen() {
                   <td>
                     {c.threshold} of {c.holders.length}
                     {c.pinBits !== null && c.pinBits < 64 && (
-                      <p className="warning" role="note">
+                      <p className="warnings" role="note">
                         PINs of {c.pinBits} bits: this token caps PIN length, so each PIN is weaker than the 64 bits Custos asks for.
                         Keep the token physically guarded; its PIN retry limit is the main protection.
                       </p>
@@ -76,6 +76,7 @@ function CustodyForm() {
   const [tokenIndex, setTokenIndex] = useState(0);
   const [label, setLabel] = useState('');
   const [soPin, setSoPin] = useState('');
+  const [pinAlphabet, setPinAlphabet] = useState<'alphanumeric' | 'digits' | 'hex'>('alphanumeric');
   const [threshold, setThreshold] = useState(2);
   const [proofs, setProofs] = useState<Proof[]>([emptyProof(), emptyProof(), emptyProof()]);
   const token = choices[tokenIndex];
@@ -89,6 +90,7 @@ function CustodyForm() {
       holders: proofs,
       ...(needsSoPin ? { currentSoPin: soPin } : {}),
       ...(token.initialized ? {} : { label }),
+      ...(pinAlphabet !== 'alphanumeric' ? { pinAlphabet } : {}),
     });
     setProofs(proofs.map((p) => ({ ...p, passphrase: '', code: '' })));
     setSoPin('');
@@ -123,6 +125,16 @@ function CustodyForm() {
           <input id="custody-so-pin" type="password" value={soPin} onChange={(e) => setSoPin(e.target.value)} autoComplete="off" required />
         </>
       )}
+      <label htmlFor="custody-pin-alphabet">Characters the token accepts in a PIN</label>
+      <select id="custody-pin-alphabet" value={pinAlphabet} onChange={(e) => setPinAlphabet(e.target.value as typeof pinAlphabet)} aria-describedby="custody-pin-alphabet-help">
+        <option value="alphanumeric">Letters and digits (most tokens)</option>
+        <option value="digits">Digits only (for example PIV cards)</option>
+        <option value="hex">Hexadecimal digits only</option>
+      </select>
+      <p id="custody-pin-alphabet-help" className="muted">
+        {token ? `This token takes PINs of ${token.minPinLength} to ${token.maxPinLength} characters. ` : ''}
+        Tokens do not report which characters they accept; check the vendor’s documentation if unsure.
+      </p>
       <label htmlFor="custody-threshold">Approvals needed (t)</label>
       <select id="custody-threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>
         {Array.from({ length: Math.max(1, proofs.length - 1) }, (_, i) => i + 2).map((t) => (
