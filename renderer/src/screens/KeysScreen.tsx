@@ -174,12 +174,13 @@ function ProposeKey() {
   const [label, setLabel] = useState('');
   const [usage, setUsage] = useState('sign');
   const [backupable, setBackupable] = useState(false);
+  const [acceptUnrestrictedExport, setAcceptUnrestrictedExport] = useState(false);
   const [cryptoperiodDays, setCryptoperiodDays] = useState(730);
   const [proof, setProof] = useState(emptyProof());
   if (custodies.length === 0) return <p className="muted">Take a token into custody (Ceremonies) before generating keys.</p>;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    const ok = await propose(custodyId || custodies[0]!.id, { algorithm, label, usage: algorithm === 'AES-256' && usage === 'sign' ? 'encrypt' : usage, backupable, cryptoperiodDays }, 'key.generate', proof);
+    const ok = await propose(custodyId || custodies[0]!.id, { algorithm, label, usage: algorithm === 'AES-256' && usage === 'sign' ? 'encrypt' : usage, backupable, cryptoperiodDays, ...(backupable && acceptUnrestrictedExport ? { acceptUnrestrictedExport } : {}) }, 'key.generate', proof);
     setProof({ ...proof, passphrase: '', code: '' });
     if (ok) setLabel('');
   };
@@ -212,6 +213,13 @@ function ProposeKey() {
       <label className="checkbox">
         <input type="checkbox" checked={backupable} onChange={(e) => setBackupable(e.target.checked)} /> Can be backed up (only wrapped under a trusted key)
       </label>
+      {backupable && (
+        <label className="checkbox">
+          <input type="checkbox" checked={acceptUnrestrictedExport} onChange={(e) => setAcceptUnrestrictedExport(e.target.checked)} /> If this token cannot
+          restrict the key’s export to trusted wrapping keys (CKA_WRAP_WITH_TRUSTED), accept that. The approvers see and approve this; where the token can
+          restrict it, Custos still does.
+        </label>
+      )}
       {backupable && algorithm === 'Ed25519' && (
         <p className="notice">Some tokens cannot wrap Ed25519 private keys (SoftHSM2 2.6 among them): such a key could not be backed up there. EC P-256 can.</p>
       )}
