@@ -13,6 +13,9 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   await takeCustody('vault-q', [ada!, babbage!, curie!]);
   await expect(page.getByRole('status').filter({ hasText: 'is in custody, 2 of 3' })).toContainText('Nobody has seen its PINs');
   await expect(page.getByRole('row').filter({ hasText: 'vault-q' })).toContainText('Ada, Babbage, Curie');
+  // SoftHSM2 takes 32-character PINs (190 bits): no strength warning.
+  await expect(page.getByRole('row').filter({ hasText: 'vault-q' }).getByRole('note')).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/ceremonies-custody.png', fullPage: true });
 
   custos.advance(30);
   await page.keyboard.press('Alt+4');
@@ -34,6 +37,10 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   // Generate an EC P-256 key with two approvals.
   custos.advance(30);
   await page.keyboard.press('Alt+2');
+  await page.getByLabel('Can be backed up').check();
+  await expect(page.getByLabel(/accept that/)).not.toBeChecked();
+  await page.locator('form[aria-labelledby="generate-title"]').screenshot({ path: 'test-results/keys-propose-backupable.png' });
+  await page.getByLabel('Can be backed up').uncheck();
   await page.getByLabel('Algorithm').selectOption('EC-P256');
   await page.getByLabel('Label', { exact: true }).fill('payments-signing');
   await page.locator('#gen-requester-who').selectOption({ label: 'Ada' });
