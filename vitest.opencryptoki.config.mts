@@ -10,6 +10,8 @@ export default defineConfig({
     include: ['electron/**/*.opencryptoki.test.ts'],
     pool: 'forks',
     fileParallelism: false,
+    // Each file starts pkcsslotd on a fresh store; the daemon is stopped when the run ends.
+    globalSetup: ['electron/core/testing/opencryptoki-teardown.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },
