@@ -1,4 +1,5 @@
 import PDFDocument from 'pdfkit';
+import { describeFailure, FailedOutcome } from '../../../shared/quorum';
 import { collectPdf, endWithFooters, winAnsi } from '../pdf';
 import type { CeremonyReport } from './ceremony-report';
 
@@ -44,7 +45,8 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Token', `${String(token.label)} serial ${String(token.serial)}, ${String(token.manufacturer ?? '')} ${String(token.model ?? '')}`);
     row('Validation', String(token.validation ?? 'none recorded'));
     row('Quorum', `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`);
-    row('Outcome', JSON.stringify(c.outcome));
+    const failed = FailedOutcome.safeParse(c.outcome);
+    row('Outcome', failed.success ? describeFailure(failed.data) : JSON.stringify(c.outcome));
   }
 
   if (report.compliance) {
