@@ -118,6 +118,19 @@ export const ErrorCode = z.enum([
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
+/**
+ * Where a token refused an operation: the CKR_ name it returned, the PKCS#11 function (the step)
+ * that returned it, and the mechanism or attribute Custos had asked for there. Names only, never
+ * values: nothing here is secret.
+ */
+export const TokenFailureDetail = z.strictObject({
+  ckr: z.string().regex(/^CKR_[A-Z0-9_]+$/).optional(),
+  step: z.string().regex(/^C_[A-Za-z]+$/).optional(),
+  mechanism: z.string().max(64).optional(),
+  attribute: z.string().max(64).optional(),
+});
+export type TokenFailureDetail = z.infer<typeof TokenFailureDetail>;
+
 export const WireError = z.object({
   code: ErrorCode,
   message: z.string(),

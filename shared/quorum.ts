@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ErrorCode, TokenFailureDetail } from './errors';
 import { TokenLabel, TokenRef, TokenSerial } from './tokens';
 
 const Passphrase = z.string().min(1).max(1024);
@@ -44,6 +45,40 @@ export const SettleRequest = z.strictObject({ custodyId: Id16, holders: z.array(
 export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature', 'key.activate', 'key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'key.cancel-destruction', 'key.destroy', 'custody.redeal', 'key.backup', 'key.restore']);
 export type QuorumAction = z.infer<typeof QuorumAction>;
 
+/**
+ * Why an approved operation did not complete: its stable code, the sentence a custodian reads, and
+ * for a token's refusal where it happened (CKR_ name, step, mechanism or attribute). Outcomes
+ * recorded before the sentence and the detail were kept have the code only.
+ */
+export const FailedOutcome = z.object({
+  status: z.literal('failed'),
+  code: ErrorCode,
+  message: z.string().optional(),
+  detail: TokenFailureDetail.optional(),
+});
+export type FailedOutcome = z.infer<typeof FailedOutcome>;
+
+/** What an executed (or failed) proposal recorded; null while it is open or when it closed without running. */
+export const ProposalOutcome = z
+  .discriminatedUnion('status', [z.object({ status: z.literal('ok'), result: z.unknown() }), FailedOutcome])
+  .nullable();
+export type ProposalOutcome = z.infer<typeof ProposalOutcome>;
+
+/**
+ * A failed outcome in words, the same in the app and the CLI: “Failed: The token does not support
+ * this algorithm or mode (CKR_MECHANISM_INVALID at C_SignInit, mechanism CKM_SHA256_RSA_PKCS).”
+ */
+export function describeFailure(outcome: FailedOutcome): string {
+  const sentence = (outcome.message ?? `The operation failed (${outcome.code}).`).replace(/\.$/, '');
+  const d = outcome.detail ?? {};
+  const where = [
+    d.ckr && d.step ? `${d.ckr} at ${d.step}` : (d.ckr ?? (d.step ? `at ${d.step}` : undefined)),
+    d.mechanism && `mechanism ${d.mechanism}`,
+    d.attribute && `attribute ${d.attribute}`,
+  ].filter(Boolean);
+  return `Failed: ${sentence}${where.length > 0 ? ` (${where.join(', ')})` : ''}.`;
+}
+
 export const ProposalView = z.object({
   id: z.string(),
   action: z.string(),
@@ -63,7 +98,7 @@ export const ProposalView = z.object({
   holdersToConfirm: z.array(z.string()),
   /** What else the operation waits for (backup shares to enter…), in words. */
   waitingFor: z.array(z.string()),
-  outcome: z.unknown(),
+  outcome: ProposalOutcome,
 });
 export type ProposalView = z.infer<typeof ProposalView>;
 

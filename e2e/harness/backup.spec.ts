@@ -92,3 +92,38 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   const restored = custos.core!.keys.list();
   expect(restored.map((k) => [k.label, k.token.label]).sort()).toEqual([['payments', 'fresh'], ['vault-aes', 'fresh']]);
 });
+
+test('a backup the token refuses says why: the sentence, the CKR_ name, the step and the mechanism', async ({ custos }) => {
+  test.setTimeout(180_000);
+  type Seeded = Person & { id: string };
+  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Seeded, Seeded, Seeded];
+  const page = await custos.open();
+  const { takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
+  custos.advance(30);
+  await takeCustody('vault-e', [ada, babbage, curie]);
+  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+  // SoftHSM2 2.6 cannot wrap Ed25519 private keys: the backup fails inside the token, after the approvals.
+  const edwards = { algorithm: 'Ed25519', label: 'edwards', usage: 'sign', backupable: true };
+  await generateKeys(custos, { proposer: ada, approvers: [babbage, curie] }, [edwards]);
+
+  await page.reload();
+  await page.keyboard.press('Alt+3');
+  const backupForm = page.getByRole('form', { name: 'Back up keys' });
+  await backupForm.getByRole('checkbox', { name: /edwards/ }).check();
+  for (const name of ['Ada', 'Babbage']) await backupForm.getByRole('checkbox', { name, exact: true }).check();
+  custos.advance(30);
+  await proposeIn('Back up keys', 'backup-requester', ada, 'Propose the backup');
+  await page.keyboard.press('Alt+4');
+  const backupCard = page.locator('section[data-proposal]').first();
+  await expect(backupCard.getByRole('heading')).toContainText('Back up keys on “vault-e”');
+  const fingerprint = await backupCard.locator('code.fingerprint').innerText();
+  custos.advance(30);
+  await approve(fingerprint, babbage);
+  await approve(fingerprint, curie);
+  const why =
+    'Failed: The token refuses to wrap “edwards” (Ed25519); it cannot be backed up on this token ' +
+    '(CKR_KEY_NOT_WRAPPABLE at C_WrapKey, mechanism CKM_AES_KEY_WRAP_PAD).';
+  await expect(page.getByRole('alert')).toContainText(`The quorum was met, but the operation did not complete. ${why}`);
+  await expect(backupCard.getByRole('heading')).toContainText('Back up keys on “vault-e” — failed');
+  await expect(backupCard.getByRole('definition').filter({ hasText: 'CKR_KEY_NOT_WRAPPABLE' })).toHaveText(why);
+});

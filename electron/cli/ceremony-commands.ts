@@ -1,5 +1,5 @@
 import type { KeyRecord } from '../../shared/keys';
-import { PinAlphabet, type CustodyView, type ProposalView } from '../../shared/quorum';
+import { describeFailure, PinAlphabet, type CustodyView, type ProposalView } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -138,7 +138,8 @@ function renderProposal(core: CustosCore) {
     ];
     if (p.securityOfficersRequired > 0) lines.push(`  Policy: also ${p.securityOfficersRequired} security officer(s): ${p.securityOfficersApproved} so far`);
     if (p.holdersToConfirm.length > 0) lines.push(`  New holders still to confirm: ${p.holdersToConfirm.map((id) => nameOf(core, id)).join(', ')}`);
-    if (p.outcome) lines.push(`  Outcome: ${JSON.stringify(p.outcome)}`);
+    if (p.outcome?.status === 'failed') lines.push(`  Outcome: ${describeFailure(p.outcome)}`);
+    else if (p.outcome) lines.push(`  Outcome: ${JSON.stringify(p.outcome)}`);
     return `${lines.join('\n')}\n`;
   };
 }

@@ -476,6 +476,24 @@ describe('custos custody, proposal, key and backup', () => {
     expect(((await cli('key', 'list', '--json')).value() as unknown as { token: { label: string } }[])[0]!.token.label).toBe('cli-target');
   });
 
+  it('says why an approved operation failed in the token: the sentence, the CKR_ name, the step and the mechanism', async () => {
+    const source = await takeCustody('cli-refusal');
+    const ed = ['algorithm=Ed25519', 'label=ed', 'usage=sign', 'backupable=true', 'cryptoperiodDays=365'];
+    const generate = await propose(source, 'key.generate', ...ed);
+    const approvers = () => ['--as', id(1), '--as', id(2), ...factors(1, 2)];
+    await cli('proposal', 'approve', '--id', generate.id, '--fingerprint', generate.shortFingerprint, ...approvers());
+    const keyId = (await cli('key', 'list')).stdout.slice(0, 32);
+    // SoftHSM2 2.6 cannot wrap Ed25519 private keys: the backup fails inside the token.
+    const backup = await propose(source, 'key.backup', `keyIds=${keyId}`, `holders=${id(0)},${id(1)}`, 'threshold=2');
+    const cards = ['--cards-dir', join(dataDir, 'cards')];
+    const done = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, ...approvers(), ...cards);
+    expect(done.stdout).toMatch(/— failed\n/);
+    expect(done.stdout).toContain(
+      '  Outcome: Failed: The token refuses to wrap “ed” (Ed25519); it cannot be backed up on this token ' +
+        '(CKR_KEY_NOT_WRAPPABLE at C_WrapKey, mechanism CKM_AES_KEY_WRAP_PAD).\n',
+    );
+  });
+
   it('signs a ceremony report that openssl and `report verify` accept (live log or a later bundle), and shows compliance findings', async () => {
     const custodyId = await takeCustody('cli-reports');
     const generate = await propose(custodyId, 'key.generate', 'algorithm=EC-P256', 'label=reported', 'usage=sign', 'backupable=false', 'cryptoperiodDays=365');

@@ -224,7 +224,14 @@ describe('backup and restore on SoftHSM2', () => {
   it('fails cleanly, leaving no KEK behind, when the token refuses to wrap a key (SoftHSM2 2.6 and Ed25519)', async () => {
     const ed = await generate('Ed25519');
     const done = await approved(source, 'key.backup', { keyIds: [ed], holders: [id(0), id(1)], threshold: 2 });
-    expect(done).toMatchObject({ state: 'failed', outcome: { code: 'KEY_INVALID' } });
+    expect(done).toMatchObject({
+      state: 'failed',
+      outcome: {
+        code: 'KEY_INVALID',
+        message: expect.stringMatching(/refuses to wrap/),
+        detail: { ckr: 'CKR_KEY_NOT_WRAPPABLE', step: 'C_WrapKey', mechanism: 'CKM_AES_KEY_WRAP_PAD' },
+      },
+    });
     expect(trustedObjects()).toBe(0);
     expect(backups.list()).toEqual([]);
   });

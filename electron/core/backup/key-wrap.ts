@@ -5,6 +5,7 @@ import type { Need } from '../hsm/capabilities';
 import { CustosError } from '../errors';
 import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
+import { tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
 import { leastPrivilege } from '../keys/key-attributes';
 import { CURVES, publicKeySpki } from '../keys/key-generation';
@@ -112,7 +113,8 @@ export function wrapKey(lib: pkcs11js.PKCS11, session: Buffer, mechanism: WrapMe
   const [handle] = find(lib, session, [t(pkcs11js.CKA_CLASS, isSecret(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex'))]);
   if (!handle) throw new CustosError('KEY_INVALID', `The token no longer holds “${key.label}”.`);
   try {
-    return lib.C_WrapKey(session, { mechanism: mechanism.type }, kek, handle, Buffer.alloc(8192));
+    const wrap = () => lib.C_WrapKey(session, { mechanism: mechanism.type }, kek, handle, Buffer.alloc(8192));
+    return tokenStep('C_WrapKey', { mechanism: mechanism.name }, wrap);
   } catch (error) {
     if (error instanceof Error && error.message.startsWith('CKR_KEY_NOT_WRAPPABLE')) {
       throw new CustosError('KEY_INVALID', `The token refuses to wrap “${key.label}” (${key.algorithm}); it cannot be backed up on this token.`, ['Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.'], { cause: error });
@@ -148,13 +150,17 @@ export function unwrapKey(
   persist: boolean,
   lockdown = true,
 ): Buffer {
-  return lib.C_UnwrapKey(session, { mechanism: mechanism.type }, kek, blob, unwrapTemplate(key, persist, lockdown));
+  const template = unwrapTemplate(key, persist, lockdown);
+  const unwrap = () => lib.C_UnwrapKey(session, { mechanism: mechanism.type }, kek, blob, template);
+  return tokenStep('C_UnwrapKey', { mechanism: mechanism.name }, unwrap);
 }
 
 /** AES key check value: the first three bytes of AES-ECB over a zero block. */
 function checkValue(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): string {
-  lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, handle);
-  return lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
+  const ecb = { mechanism: pkcs11js.CKM_AES_ECB };
+  tokenStep('C_EncryptInit', ecb, () => lib.C_EncryptInit(session, ecb, handle));
+  const block = tokenStep('C_Encrypt', ecb, () => lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)));
+  return block.subarray(0, 3).toString('hex').toUpperCase();
 }
 
 /**
@@ -177,8 +183,10 @@ export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, 
   }
   const challenge = randomBytes(32);
   const ec = key.algorithm.startsWith('EC-');
-  lib.C_SignInit(session, { mechanism: ec ? pkcs11js.CKM_ECDSA : CKM_EDDSA }, handle);
-  const signature = lib.C_Sign(session, ec ? createHash('sha256').update(challenge).digest() : challenge, Buffer.alloc(256));
+  const mechanism = ec ? pkcs11js.CKM_ECDSA : CKM_EDDSA;
+  tokenStep('C_SignInit', { mechanism }, () => lib.C_SignInit(session, { mechanism }, handle));
+  const input = ec ? createHash('sha256').update(challenge).digest() : challenge;
+  const signature = tokenStep('C_Sign', { mechanism }, () => lib.C_Sign(session, input, Buffer.alloc(256)));
   const publicKey = createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' });
   const good = ec ? verify('sha256', challenge, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature) : verify(null, challenge, publicKey, signature);
   if (!good) throw new CustosError('KEY_INVALID', `“${key.label}” came back as a different key: its signature does not match the recorded public key.`);

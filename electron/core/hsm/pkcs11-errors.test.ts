@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { describe, expect, it } from 'vitest';
-import { knownPkcs11Results, tokenError } from './pkcs11-errors';
+import { CustosError } from '../errors';
+import { knownPkcs11Results, tokenError, tokenFailureDetail, tokenStep } from './pkcs11-errors';
 
 describe('tokenError', () => {
   it.each([
@@ -22,6 +23,40 @@ describe('tokenError', () => {
 
   it('keeps an unknown CKR name visible rather than pretending it is something else', () => {
     expect(tokenError(new Error('CKR_VENDOR_SPECIFIC_THING'))).toMatchObject({ code: 'TOKEN_ERROR', message: expect.stringContaining('CKR_VENDOR_SPECIFIC_THING') });
+  });
+});
+
+describe('the detail of a token failure', () => {
+  // What pkcs11js throws: the CKR_ name as the message, the C_ function as the method.
+  const refusal = () => new pkcs11js.Pkcs11Error('CKR_MECHANISM_INVALID:112', 0, 'C_SignInit');
+
+  it('keeps the CKR_ name and the step that tokenError would otherwise turn into a sentence only', () => {
+    const detail = { ckr: 'CKR_MECHANISM_INVALID', step: 'C_SignInit' };
+    expect(tokenError(refusal())).toMatchObject({ code: 'MECHANISM_INVALID', detail });
+  });
+
+  it('names the mechanism the step was given, and leaves the raw error as it was for callers that branch on it', () => {
+    const raw = refusal();
+    const refused = () => {
+      throw raw;
+    };
+    expect(() => tokenStep('C_SignInit', { mechanism: pkcs11js.CKM_SHA256_RSA_PKCS }, refused)).toThrow(raw);
+    expect(raw.message).toBe('CKR_MECHANISM_INVALID');
+    const detail = { ckr: 'CKR_MECHANISM_INVALID', step: 'C_SignInit', mechanism: 'CKM_SHA256_RSA_PKCS' };
+    expect(tokenError(raw).detail).toEqual(detail);
+  });
+
+  it('finds the detail behind an error that wraps the token’s refusal as its cause', () => {
+    const raw = refusal();
+    const refused = () => {
+      throw raw;
+    };
+    const asked = { mechanism: 'CKM_AES_KEY_WRAP_PAD', attribute: 'CKA_EXTRACTABLE' };
+    expect(() => tokenStep('C_WrapKey', asked, refused)).toThrow(raw);
+    // As key-wrap.ts does: a clearer sentence, with the token's refusal as the cause.
+    const wrapped = new CustosError('KEY_INVALID', 'The token refuses to wrap this key.', [], { cause: raw });
+    expect(tokenFailureDetail(wrapped)).toEqual({ ckr: 'CKR_MECHANISM_INVALID', step: 'C_WrapKey', ...asked });
+    expect(tokenFailureDetail(new Error('disk full'))).toBeUndefined();
   });
 });
 

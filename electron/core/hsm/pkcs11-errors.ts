@@ -1,5 +1,6 @@
-import type { ErrorCode } from '../../../shared/errors';
+import type { ErrorCode, TokenFailureDetail } from '../../../shared/errors';
 import { CustosError } from '../errors';
+import { mechanismName } from './mechanisms';
 
 interface Explanation {
   code: ErrorCode;
@@ -111,15 +112,71 @@ export function explainPkcs11(ckrName: string): Explanation {
   return explanations[ckrName] ?? { code: 'TOKEN_ERROR', message: `The token returned ${ckrName}.` };
 }
 
-/** Turns whatever pkcs11js threw into a CustosError with a stable code. */
+/** Turns whatever pkcs11js threw into a CustosError with a stable code, keeping the CKR_ name and the step. */
 export function tokenError(error: unknown, context?: string): CustosError {
   if (error instanceof CustosError) return error;
   const name = error instanceof Error ? error.message : String(error);
-  if (/^CKR_[A-Z0-9_]+$/.test(name)) {
+  const detail = tokenFailureDetail(error);
+  const options = { cause: error, ...(detail ? { detail } : {}) };
+  if (CKR_NAME.test(name)) {
     const { code, message, remedy } = explainPkcs11(name);
-    return new CustosError(code, context ? `${context}: ${message}` : message, remedy ?? [], { cause: error });
+    return new CustosError(code, context ? `${context}: ${message}` : message, remedy ?? [], options);
   }
-  return new CustosError('TOKEN_ERROR', context ? `${context}: the token library failed.` : 'The token library failed.', [], { cause: error });
+  const message = context ? `${context}: the token library failed.` : 'The token library failed.';
+  return new CustosError('TOKEN_ERROR', message, [], options);
+}
+
+const CKR_NAME = /^CKR_[A-Z0-9_]+$/;
+const STEP_NAME = /^C_[A-Za-z]+$/;
+
+/** What pkcs11js throws when a token returns an error: an Error whose message is the raw CKR_ name. */
+export function isTokenRefusal(error: unknown): error is Error {
+  return error instanceof Error && CKR_NAME.test(error.message);
+}
+
+/** The PKCS#11 call an error came from and what it was asked to use; the error itself stays as it was. */
+const asked = new WeakMap<object, Omit<TokenFailureDetail, 'ckr'>>();
+
+/**
+ * Runs one PKCS#11 call and, if the token refuses it, remembers the step (pkcs11js names the C_
+ * function only for some calls) and the mechanism or attribute it was given, so the failure can
+ * name them. The raw error is rethrown unchanged: callers that branch on its CKR_ name (a fallback
+ * template, a clearer message) still can.
+ */
+export function tokenStep<T>(
+  step: `C_${string}`,
+  what: { mechanism?: number | string; attribute?: string },
+  call: () => T,
+): T {
+  try {
+    return call();
+  } catch (error) {
+    if (typeof error === 'object' && error !== null && !asked.has(error)) {
+      const mechanism = typeof what.mechanism === 'number' ? mechanismName(what.mechanism) : what.mechanism;
+      const attribute = what.attribute;
+      asked.set(error, { step, ...(mechanism ? { mechanism } : {}), ...(attribute ? { attribute } : {}) });
+    }
+    throw error;
+  }
+}
+
+/**
+ * The CKR_ name, the step and what the step was asked to use, for an error from pkcs11js or one
+ * that wraps it as its cause; undefined when no token call is behind it.
+ */
+export function tokenFailureDetail(error: unknown): TokenFailureDetail | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 8; depth++, current = current.cause) {
+    if (current instanceof CustosError && current.detail) return current.detail;
+    if (!CKR_NAME.test(current.message)) continue;
+    const method = (current as { method?: unknown }).method;
+    return {
+      ckr: current.message,
+      ...(typeof method === 'string' && STEP_NAME.test(method) ? { step: method } : {}),
+      ...asked.get(current),
+    };
+  }
+  return undefined;
 }
 
 export const knownPkcs11Results = Object.keys(explanations);

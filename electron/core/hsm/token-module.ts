@@ -4,7 +4,7 @@ import pkcs11js from 'pkcs11js';
 import type { MechanismInfo, ModuleInfo, ModuleKind, SlotInfo, TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
 import { describeMechanism } from './mechanisms';
-import { tokenError } from './pkcs11-errors';
+import { isTokenRefusal, tokenError } from './pkcs11-errors';
 import { CKF_TOKEN_PRESENT, describeSlot, describeToken, trimPadded } from './token-info';
 
 export type Session = Buffer;
@@ -134,8 +134,9 @@ export class TokenModule {
       try {
         return fn(session, this.lib);
       } catch (error) {
-        // Raw CKR_* from the caller's PKCS#11 calls get the same stable codes as ours.
-        if (error instanceof Error && /^CKR_[A-Z0-9_]+$/.test(error.message)) throw tokenError(error, 'Working with the token');
+        // Raw CKR_* from the caller's PKCS#11 calls get the same stable codes as ours; the step they
+        // failed at travels in the error's detail, so no generic context is put before the sentence.
+        if (isTokenRefusal(error)) throw tokenError(error);
         throw error;
       }
     } finally {

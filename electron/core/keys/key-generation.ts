@@ -6,6 +6,7 @@ import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
 import { firstOffered, probeWrapWithTrusted, sessionMechanisms, type MechanismOption, type Need } from '../hsm/capabilities';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, mechanismName } from '../hsm/mechanisms';
+import { tokenStep } from '../hsm/pkcs11-errors';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import type { QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
@@ -61,12 +62,16 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
     let kcv: string | null = null;
     if (p.algorithm === 'AES-256') {
       const template = (l: boolean) => [...common, ...secretAttrs, t(pkcs11js.CKA_VALUE_LEN, 32), ...leastPrivilege(p.usage, 'secret', l)];
-      const generate = (l: boolean) => lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template(l));
+      const keyGen = { mechanism: pkcs11js.CKM_AES_KEY_GEN };
+      const generate = (l: boolean) =>
+        tokenStep('C_GenerateKey', keyGen, () => lib.C_GenerateKey(session, keyGen, template(l)));
       const { value: key, lockdown } = withLockdown(generate);
       registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], lockdown, p.backupable);
       if (p.usage === 'encrypt') {
-        lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, key);
-        kcv = lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
+        const ecb = { mechanism: pkcs11js.CKM_AES_ECB };
+        tokenStep('C_EncryptInit', ecb, () => lib.C_EncryptInit(session, ecb, key));
+        const block = tokenStep('C_Encrypt', ecb, () => lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)));
+        kcv = block.subarray(0, 3).toString('hex').toUpperCase();
       }
     } else {
       const rsa = p.algorithm.startsWith('RSA');
@@ -74,14 +79,14 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
       const shape = rsa
         ? [t(pkcs11js.CKA_MODULUS_BITS, p.algorithm === 'RSA-3072' ? 3072 : 4096), t(pkcs11js.CKA_PUBLIC_EXPONENT, Buffer.from([1, 0, 1]))]
         : [t(pkcs11js.CKA_EC_PARAMS, Buffer.from(p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params, 'hex'))];
-      const { value: pair, lockdown } = withLockdown((l) =>
+      const { value: pair, lockdown } = tokenStep('C_GenerateKeyPair', { mechanism }, () => withLockdown((l) =>
         lib.C_GenerateKeyPair(
           session,
           { mechanism },
           [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, ...leastPrivilege(p.usage, 'public', l)],
           [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l)],
         ),
-      );
+      ));
       const halves = [
         { handle: pair.privateKey, usage: p.usage, half: 'private' as const },
         { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
@@ -254,8 +259,9 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
       const message = Buffer.from(p.challenge, 'utf8');
       const digest = createHash('sha256').update(message).digest();
       const input = option.input === 'message' ? message : option.input === 'digest' ? digest : Buffer.concat([DIGEST_INFO_SHA256, digest]);
-      lib.C_SignInit(session, { mechanism: option.type }, handle);
-      const raw = lib.C_Sign(session, input, Buffer.alloc(1024));
+      const mechanism = option.type;
+      tokenStep('C_SignInit', { mechanism }, () => lib.C_SignInit(session, { mechanism }, handle));
+      const raw = tokenStep('C_Sign', { mechanism }, () => lib.C_Sign(session, input, Buffer.alloc(1024)));
       const signature = key.algorithm.startsWith('EC-') ? ecdsaDer(raw) : raw;
       return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64'), mechanism: mechanismName(option.type) };
     },

@@ -2,6 +2,7 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { totpCodeAt } from '../custodians/totp';
+import { tokenStep } from '../hsm/pkcs11-errors';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { QuorumService } from './quorum-service';
@@ -25,6 +26,17 @@ beforeEach(async () => {
         const found = lib.C_FindObjects(session, 100).length;
         lib.C_FindObjectsFinal(session);
         return { found };
+      },
+      // Fails inside the token: SoftHSM2 has no MD2, so C_SignInit returns CKR_MECHANISM_INVALID.
+      'test.sign-with-md2': ({ session, lib }) => {
+        const key = lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+          { type: pkcs11js.CKA_TOKEN, value: false },
+          { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+          { type: pkcs11js.CKA_SIGN, value: true },
+        ]);
+        const md2 = { mechanism: pkcs11js.CKM_MD2_RSA_PKCS };
+        tokenStep('C_SignInit', md2, () => lib.C_SignInit(session, md2, key));
+        return { signed: true };
       },
   });
   custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'quorum' })).id;
@@ -120,6 +132,22 @@ describe('a proposal and its approvals', () => {
     const done = await quorum.approve(approval(1, proposal));
     expect(done).toMatchObject({ state: 'executed', approvals: [{}, {}] });
     expect(ran).toHaveLength(1);
+  });
+
+  it('records why an operation the token refused failed: code, sentence, CKR_ name, step and mechanism', async () => {
+    const action = 'test.sign-with-md2';
+    const proposal = quorum.propose({ custodyId, action, params: {}, requestedBy: f.enrolled[0]!.id });
+    await quorum.approve(approval(1, proposal));
+    const done = await quorum.approve(approval(2, proposal));
+    const detail = { ckr: 'CKR_MECHANISM_INVALID', step: 'C_SignInit', mechanism: 'CKM_MD2_RSA_PKCS' };
+    const message = 'The token does not support this algorithm or mode.';
+    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'MECHANISM_INVALID', message, detail } });
+    expect(quorum.view(proposal.id).outcome).toEqual(done.outcome);
+    // The signed entry keeps its result code, and binds the detail through its parameters hash.
+    expect(audited()).toContain('proposal.execute failed MECHANISM_INVALID');
+    const entries = [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; params: string });
+    const executed = entries.find((e) => e.action === 'proposal.execute');
+    expect(executed?.params).toBe(sha256Hex(canonicalJson({ action, fingerprint: proposal.fingerprint, failure: detail })));
   });
 
   it('lets any custodian reject and only the requester cancel', async () => {

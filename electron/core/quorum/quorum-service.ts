@@ -9,10 +9,12 @@ import type { CustodyService, PinKind, UnsealKey } from '../custody/custody-serv
 import { unsealShare } from '../custody/custody-service';
 import { CustosError } from '../errors';
 import { requireCapabilities, type Need } from '../hsm/capabilities';
+import { isTokenRefusal, tokenError, tokenFailureDetail } from '../hsm/pkcs11-errors';
 import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import type { TokenRef } from '../../../shared/tokens';
 import type { CustodianSummary } from '../../../shared/custodians';
+import type { FailedOutcome, ProposalOutcome } from '../../../shared/quorum';
 import { HeldSecrets } from './held-secrets';
 import type { ZodType } from 'zod';
 import { sql } from '../store/sql';
@@ -63,7 +65,30 @@ export interface CeremonyOperation {
  */
 export type QuorumReconciler = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown; proposalId: string }) => { result: unknown; commit?: () => void } | null;
 
-type Outcome = { status: 'ok'; result: unknown } | { status: 'failed'; code: CustosError['code'] };
+type Outcome = NonNullable<ProposalOutcome>;
+
+/**
+ * What is recorded of a failed operation: its code, the custodian's sentence and, when a token
+ * refused it, the CKR_ name, the step and the mechanism or attribute. Never a secret: messages are
+ * written to be shown, and the detail holds names only.
+ */
+function failure(error: unknown): FailedOutcome {
+  const known = error instanceof CustosError ? error : isTokenRefusal(error) ? tokenError(error) : null;
+  if (!known) {
+    const message = 'Custos hit an unexpected problem while carrying out the operation.';
+    return { status: 'failed', code: 'INTERNAL', message };
+  }
+  const detail = tokenFailureDetail(known);
+  return { status: 'failed', code: known.code, message: known.message, ...(detail ? { detail } : {}) };
+}
+
+const INTERRUPTED: FailedOutcome = {
+  status: 'failed',
+  code: 'OPERATION_INTERRUPTED',
+  message:
+    'Custos stopped (a crash or power loss) while carrying this out and could not see in the token ' +
+    'that it completed, so nothing was registered.',
+};
 
 function isOutcome(value: unknown): value is { result: unknown; commit?: () => void } {
   return typeof value === 'object' && value !== null && 'result' in value;
@@ -96,7 +121,7 @@ export interface ProposalView {
   holdersToConfirm: string[];
   /** What else the operation waits for (backup shares to enter…), in words. */
   waitingFor: string[];
-  outcome: unknown;
+  outcome: ProposalOutcome;
 }
 
 /**
@@ -341,7 +366,7 @@ export class QuorumService {
       securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold, row.state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null),
       holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
       waitingFor: row.state === 'open' && ceremony?.waitingFor ? ceremony.waitingFor(id, body.params) : [],
-      outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as unknown),
+      outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as ProposalOutcome),
     };
   }
 
@@ -384,7 +409,7 @@ export class QuorumService {
       const reconciler = this.options.reconcilers?.[proposal.action];
       // Read-write but without a login: public objects can be found and removed, nothing private touched.
       const found = reconciler ? this.options.module().withSession(proposal.token, { write: true }, (session, lib) => reconciler({ session, lib, params: proposal.params, proposalId: id })) : null;
-      const outcome: Outcome = found ? { status: 'ok', result: found.result } : { status: 'failed', code: 'OPERATION_INTERRUPTED' };
+      const outcome: Outcome = found ? { status: 'ok', result: found.result } : INTERRUPTED;
       this.finish(proposal, outcome, found?.commit, 'proposal.reconcile');
       settled.push({ proposalId: id, action: proposal.action, outcome });
     }
@@ -420,7 +445,7 @@ export class QuorumService {
         outcome = { status: 'ok', result: (isOutcome(returned) ? returned.result : returned) ?? null };
       }
     } catch (error) {
-      outcome = { status: 'failed', code: error instanceof CustosError ? error.code : 'INTERNAL' };
+      outcome = failure(error);
     } finally {
       Object.values(pins).forEach((pin) => pin.fill(0));
       this.drop(proposal.id);
@@ -438,7 +463,19 @@ export class QuorumService {
   private finish(proposal: ProposalView, outcome: Outcome, commit: (() => void) | undefined, action: string): void {
     const at = this.clock().toISOString();
     this.options.audit.record(
-      { actor: { type: 'system', id: 'system' }, action, object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint }, result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code } },
+      {
+        actor: { type: 'system', id: 'system' },
+        action,
+        object: { type: 'proposal', id: proposal.id },
+        // The result keeps its code only (a signed format); the token's detail goes into the parameters,
+        // whose hash the entry signs, so the stored outcome can be checked against the entry.
+        params: {
+          action: proposal.action,
+          fingerprint: proposal.fingerprint,
+          ...(outcome.status === 'failed' && outcome.detail ? { failure: outcome.detail } : {}),
+        },
+        result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code },
+      },
       () => {
         commit?.();
         this.options.store.execute(sql`UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${at}, outcome = ${JSON.stringify(outcome)} WHERE id = ${proposal.id} AND state = 'open'`);

@@ -1,4 +1,5 @@
 import PDFDocument from 'pdfkit';
+import { describeFailure, FailedOutcome } from '../../../shared/quorum';
 import { collectPdf, endWithFooters, winAnsi } from '../pdf';
 import type { CeremonyReport } from './ceremony-report';
 
@@ -44,7 +45,10 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Token', `${String(token.label)} serial ${String(token.serial)}, ${String(token.manufacturer ?? '')} ${String(token.model ?? '')}`);
     row('Validation', String(token.validation ?? 'none recorded'));
     row('Quorum', `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`);
-    if (c.outcome !== undefined) row('Outcome', JSON.stringify(c.outcome));
+    if (c.outcome !== undefined) {
+      const failed = FailedOutcome.safeParse(c.outcome);
+      row('Outcome', failed.success ? describeFailure(failed.data) : JSON.stringify(c.outcome));
+    }
     if (typeof c.pinBits === 'number') {
       row('PIN strength', `${c.pinBits} bits per PIN${c.pinBits < 64 ? ' — WARNING: under 64 bits, because the token caps PIN length' : ''}`);
     }

@@ -17,8 +17,11 @@ export function QuorumScreen({ title, errorTitle, children }: { title: string; e
       <h1 id="screen-title">{title}</h1>
       {error && <ErrorNotice error={error} title={errorTitle} />}
       {notice && (
-        <p role="status" className="notice notice-ok">
-          {notice}
+        <p
+          role={notice.tone === 'failed' ? 'alert' : 'status'}
+          className={`notice ${notice.tone === 'failed' ? 'notice-error' : 'notice-ok'}`}
+        >
+          {notice.text}
         </p>
       )}
       {children}

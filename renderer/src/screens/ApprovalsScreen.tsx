@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import type { ProposalView } from '../../../shared/quorum';
+import { describeFailure, type ProposalView } from '../../../shared/quorum';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
@@ -120,6 +120,12 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
         )}
         <dt>Expires</dt>
         <dd>{proposal.expiresAt.replace('T', ' ').slice(0, 19)} UTC</dd>
+        {proposal.outcome?.status === 'failed' && (
+          <>
+            <dt>Outcome</dt>
+            <dd data-error-code={proposal.outcome.code}>{describeFailure(proposal.outcome)}</dd>
+          </>
+        )}
       </dl>
       {proposal.action === 'key.backup' && proposal.state === 'executed' && <PrintCardsButton proposal={proposal} />}
       {proposal.action === 'key.restore' && proposal.state === 'open' && <ShareEntryForm proposal={proposal} />}

@@ -1,7 +1,7 @@
 import type { StateCreator } from 'zustand';
 import type { WireError } from '../../../shared/errors';
 import type { BackupSummary, PrintableCard } from '../../../shared/backups';
-import type { CustodyView, ProposalView } from '../../../shared/quorum';
+import { describeFailure, type CustodyView, type ProposalView } from '../../../shared/quorum';
 import type { CustosState, Deps } from './index';
 
 export interface Proof {
@@ -14,7 +14,8 @@ export interface QuorumSlice {
   custodies: CustodyView[] | null;
   proposals: ProposalView[] | null;
   quorumError: WireError | null;
-  quorumNotice: string | null;
+  /** What the last action did; 'failed' when the quorum was met but the operation did not complete. */
+  quorumNotice: { text: string; tone: 'ok' | 'failed' } | null;
   quorumBusy: boolean;
   loadQuorum(): Promise<void>;
   takeCustody(request: { token: { serial: string; label: string }; threshold: number; holders: Proof[]; label?: string; currentSoPin?: string }): Promise<boolean>;
@@ -43,7 +44,11 @@ export const createQuorumSlice =
     const run = async <T>(call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>, notice: (value: T) => string): Promise<boolean> => {
       set({ quorumBusy: true, quorumError: null, quorumNotice: null });
       const result = await call();
-      set(result.ok ? { quorumBusy: false, quorumNotice: notice(result.value) } : { quorumBusy: false, quorumError: result.error });
+      set(
+        result.ok
+          ? { quorumBusy: false, quorumNotice: noticeFor(result.value, notice) }
+          : { quorumBusy: false, quorumError: result.error },
+      );
       await get().loadQuorum();
       return result.ok;
     };
@@ -116,3 +121,12 @@ export const createQuorumSlice =
       checkShare: (text) => run(() => bridge.backups.checkShare({ text }), (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId.slice(0, 8)} is valid. The check is recorded.`),
     };
   };
+
+/** An approval (or the last card) that ran the operation may still have failed in the token: say so, and why. */
+function noticeFor<T>(value: T, notice: (value: T) => string): NonNullable<QuorumSlice['quorumNotice']> {
+  const outcome = (value as Partial<ProposalView> | null)?.outcome;
+  if (outcome?.status === 'failed') {
+    return { text: `The quorum was met, but the operation did not complete. ${describeFailure(outcome)}`, tone: 'failed' };
+  }
+  return { text: notice(value), tone: 'ok' };
+}
