@@ -122,9 +122,24 @@ describe('ModuleHost', () => {
     const a = host.acquire(real, 'configured');
     const b = host.acquire(link, 'configured');
     expect(b).toBe(a);
-    host.release(a);
-    expect(a.slots().length).toBeGreaterThan(0);
-    host.release(b);
-    expect(() => a.slots()).toThrow(expect.objectContaining({ code: 'MODULE_LOAD_FAILED' }));
+    expect(host.users(link)).toBe(2);
+    host.closeAll();
+  });
+
+  it('keeps a library initialised when its last user lets go, and finalises it only in closeAll', () => {
+    module?.close();
+    module = undefined;
+    const host = new ModuleHost();
+    const path = prepareEmbeddedSoftHsm(dataDir).modulePath;
+    const first = host.acquire(path, 'embedded-softhsm');
+    host.release(first);
+    expect(host.users(path)).toBe(0);
+    expect(host.isLoaded(path)).toBe(true);
+    expect(first.slots().length).toBeGreaterThan(0);
+    // Using it again is the same initialised library, not a second C_Initialize.
+    expect(host.acquire(path, 'embedded-softhsm')).toBe(first);
+    host.closeAll();
+    expect(host.isLoaded(path)).toBe(false);
+    expect(() => first.slots()).toThrow(expect.objectContaining({ code: 'MODULE_LOAD_FAILED' }));
   });
 });

@@ -2,7 +2,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo, ModuleInfo, ModuleKind, SlotInfo, TokenRef } from '../../../shared/tokens';
-import { CustosError } from '../errors';
+import { CustosError, isCustosError } from '../errors';
 import { describeMechanism } from './mechanisms';
 import { tokenError } from './pkcs11-errors';
 import { CKF_TOKEN_PRESENT, describeSlot, describeToken, trimPadded } from './token-info';
@@ -23,6 +23,8 @@ const loaded = new Set<string>();
  */
 export class TokenModule {
   private closed = false;
+  /** False once the library has shown it offers no slot events (C_WaitForSlotEvent is optional). */
+  private slotEvents = true;
 
   private constructor(
     private readonly lib: pkcs11js.PKCS11,
@@ -92,6 +94,26 @@ export class TokenModule {
     });
   }
 
+  /**
+   * Whether the library noted a slot event (a token attached or removed) since it was last asked,
+   * without waiting (CKF_DONT_BLOCK); null where it offers none. Never blocks: SoftHSM2 has no
+   * slot events, and a blocking wait would hold the main process.
+   */
+  slotsChanged(): boolean | null {
+    if (!this.slotEvents) return null;
+    try {
+      let changed = false;
+      // One event per call: drain what is queued (bounded) so the next question starts afresh.
+      const next = () => this.call('Asking the library for slot events', () => this.lib.C_WaitForSlotEvent(pkcs11js.CKF_DONT_BLOCK));
+      for (let i = 0; i < 64 && next() !== null; i++) changed = true;
+      return changed;
+    } catch (error) {
+      this.slotEvents = false;
+      if (isCustosError(error) && error.code === 'FUNCTION_NOT_SUPPORTED') return null;
+      throw error;
+    }
+  }
+
   /** The slot currently holding the token with this serial and label. */
   findSlot(ref: TokenRef): Buffer {
     const matches = this.call('Listing the tokens', () => this.lib.C_GetSlotList(true)).filter((slot) => {
@@ -158,7 +180,9 @@ export class TokenModule {
   }
 
   private call<T>(context: string, fn: () => T): T {
-    if (this.closed) throw new CustosError('MODULE_LOAD_FAILED', 'The token library has been unloaded.', ['Press Refresh.']);
+    if (this.closed) {
+      throw new CustosError('MODULE_LOAD_FAILED', 'The token library has been unloaded: Custos is shutting down.', ['Start Custos again.']);
+    }
     try {
       return fn();
     } catch (error) {
