@@ -44,8 +44,7 @@ export class TokenService {
     let status: ModuleStatus;
     try {
       path = this.configuredPath();
-      const module = this.use(this.target(path));
-      status = { state: 'ready', module: module.info(), slots: module.slots() };
+      status = readyStatus(this.use(this.target(path)));
     } catch (error) {
       this.drop();
       const down = unavailable(error, path);
@@ -102,7 +101,7 @@ export class TokenService {
       const next = same ? previous : this.options.host.acquire(target.path, target.kind);
       let status: ModuleStatus;
       try {
-        status = { state: 'ready', module: next.info(), slots: next.slots() };
+        status = readyStatus(next);
         this.options.audit.record(
           { actor: by, action: 'settings.module.set', object: { type: 'module', id: next.path }, params: { path } },
           () => {
@@ -202,6 +201,11 @@ export class TokenService {
 
 export function tokenObject(ref: TokenRef) {
   return { type: 'token', id: `${ref.serial}/${ref.label}` };
+}
+
+function readyStatus(module: TokenModule): ModuleStatus {
+  const slots = module.slots();
+  return { state: 'ready', module: module.info(slots), slots };
 }
 
 /** A failed switch says which library Custos still uses, so nobody assumes the new one is live. */
