@@ -75,6 +75,26 @@ describeOnOpencryptoki('switching between opencryptoki and the built-in SoftHSM2
     expect(listed.every((t) => t.model === 'SoftHSM v2')).toBe(true);
   };
 
+  it('recognises opencryptoki’s token as software by its model, and the library as software through it', async () => {
+    const status = await switchTo('picked');
+    const [token] = tokens(status);
+    expect(token?.software).toEqual({
+      software: true,
+      product: 'opencryptoki software token',
+      reason: 'Known software token: opencryptoki software token (“IBM Corp.”, model “IBM SoftTok”); its slot is not a hardware slot.',
+    });
+    expect(status).toMatchObject({
+      module: {
+        softwareToken: true,
+        software: { product: 'opencryptoki software token', reason: expect.stringContaining('Every token “IBM Meta PKCS11 LIBRARY” shows is a known software token') },
+        notice: expect.stringMatching(/^Software token \(opencryptoki software token\).*not a FIPS 140-3 validated HSM/),
+      },
+    });
+    const findings = (await core.router.dispatch('compliance.view', {})) as { value: { findings: { rule: string; subject: string; title: string }[] } };
+    expect(findings.value.findings).toContainEqual(expect.objectContaining({ rule: 'MODULE_NOT_VALIDATED', title: expect.stringContaining('is a software token (opencryptoki software token)') }));
+    expectSoftHsm(await switchTo('built-in'));
+  });
+
   it('lists the right tokens after every switch and every refresh, and keeps each library loaded once', async () => {
     expectSoftHsm(await refresh());
     for (let round = 0; round < 3; round++) {
