@@ -28,6 +28,16 @@ export const PinCounters = z.object({
 });
 export type PinCounters = z.infer<typeof PinCounters>;
 
+/** Whether a token keeps its keys in software (never FIPS-validated hardware), and what decided it. */
+export const SoftwareVerdict = z.object({
+  software: z.boolean(),
+  /** The software product recognised ("SoftHSM", "opencryptoki software token"…); null when none. */
+  product: z.string().nullable(),
+  /** In words: the maker or model recognised, or what the slot and mechanism flags say. */
+  reason: z.string(),
+});
+export type SoftwareVerdict = z.infer<typeof SoftwareVerdict>;
+
 export const TokenInfo = z.object({
   slotDescription: z.string(),
   label: z.string(),
@@ -49,6 +59,7 @@ export const TokenInfo = z.object({
   soPin: PinCounters,
   /** Plain-language warnings for the custodian (PIN counters, write protection…). */
   warnings: z.array(z.string()),
+  software: SoftwareVerdict,
 });
 export type TokenInfo = z.infer<typeof TokenInfo>;
 
@@ -72,8 +83,13 @@ export const ModuleInfo = z.object({
   manufacturer: z.string(),
   libraryVersion: z.string(),
   cryptokiVersion: z.string(),
-  /** True for software tokens: fine for rehearsal and evaluation, never FIPS-validated. */
+  /**
+   * True when the library is a known software implementation, or every token it shows is software:
+   * fine for rehearsal and evaluation, never a FIPS-validated HSM.
+   */
   softwareToken: z.boolean(),
+  /** Which software product, and what decided it; null when softwareToken is false. */
+  software: z.object({ product: z.string(), reason: z.string() }).nullable(),
   notice: z.string().nullable(),
 });
 export type ModuleInfo = z.infer<typeof ModuleInfo>;

@@ -10,10 +10,13 @@ test('opens on the Tokens screen and shows the SoftHSM2 token, its serial and it
   const token = custos.addToken('ceremony-rehearsal');
   const page = await custos.open();
   await expect(page.getByRole('heading', { level: 1, name: 'Tokens' })).toBeVisible();
-  await expect(page.getByText('Rehearsal mode: software token, not FIPS-validated')).toBeVisible();
+  await expect(page.getByText('Rehearsal mode: software token (SoftHSM2), not a FIPS-validated HSM')).toBeVisible();
   const row = page.getByRole('row').filter({ hasText: token.serial });
   await expect(row).toContainText('ceremony-rehearsal');
   await expect(row).toContainText('SoftHSM v2');
+  await expect(row).toContainText('Software token');
+  await expect(row).toContainText('Known software token: SoftHSM (“SoftHSM project”, model “SoftHSM v2”)');
+  await page.screenshot({ path: 'test-results/tokens-software.png', fullPage: true });
 
   // Keyboard only: Tab to the button and press Enter.
   await page.getByRole('button', { name: 'Show mechanisms of ceremony-rehearsal' }).focus();

@@ -30,6 +30,9 @@ describe('custos CLI', () => {
     const run = await custos('token', 'list', '--json');
     expect(run.code).toBe(EXIT.ok);
     expect(JSON.stringify(run.json().value)).toContain(token.serial);
+    const text = await custos('token', 'list');
+    expect(text.stdout).toMatch(new RegExp(`Token “cli-token”  serial ${token.serial} .*\\[software token\\]`));
+    expect(text.stdout).toContain('! Software token (SoftHSM2)');
   });
 
   it('token mechanisms prints the probed mechanisms of a token given by serial and label', async () => {
@@ -515,7 +518,7 @@ describe('custos custody, proposal, key and backup', () => {
 
     const compliance = (await cli('compliance', '--json')).value() as unknown as { findings: { rule: string; title: string }[] };
     expect(compliance.findings.map((f) => f.rule)).toEqual(expect.arrayContaining(['MODULE_NOT_VALIDATED', 'AUDIT_NOT_VERIFIED', 'POLICY_REVIEW_DUE', 'QUANTUM_VULNERABLE_INVENTORY']));
-    expect(compliance.findings.find((f) => f.rule === 'MODULE_NOT_VALIDATED')!.title).toMatch(/SoftHSM.* is not FIPS 140-3 validated/);
+    expect(compliance.findings.find((f) => f.rule === 'MODULE_NOT_VALIDATED')!.title).toMatch(/SoftHSM.* is a software token \(SoftHSM2\), not a FIPS 140-3 validated HSM/);
     await cli('audit', 'verify');
     expect((await cli('compliance', 'policy-reviewed', '--as', id(0), ...factors(0))).stderr).toMatch(/^Error NOT_AUTHORIZED: Ada is not a security officer/);
     const reviewed = await cli('compliance', 'policy-reviewed', '--json', '--as', id(2), ...factors(2));

@@ -432,7 +432,7 @@ function renderStatus(status: ModuleStatus): string {
     const t = slot.token;
     if (!t) lines.push(`  Slot “${slot.description}”: no token`);
     else if (!t.initialized) lines.push(`  Slot “${slot.description}”: blank token (${t.model})`);
-    else lines.push(`  Token “${t.label}”  serial ${t.serial}  ${t.manufacturer} ${t.model}  PIN length ${t.minPinLength}–${t.maxPinLength}`);
+    else lines.push(`  Token “${t.label}”  serial ${t.serial}  ${t.manufacturer} ${t.model}  PIN length ${t.minPinLength}–${t.maxPinLength}${t.software.software ? '  [software token]' : ''}`);
     for (const warning of t?.warnings ?? []) if (t?.initialized) lines.push(`    ! ${warning}`);
   }
   return `${lines.join('\n')}\n`;

@@ -11,6 +11,7 @@ import { findSoftHsmLibrary, softHsmPaths } from './hsm/softhsm';
 import { DATABASE_FILE } from './store/database';
 import { sql } from './store/sql';
 import { silentLog } from './log';
+import { enrolPeople } from './testing/enrolment';
 import { initSoftHsmToken, tempDataDir } from './testing/softhsm-fixture';
 
 let dataDir: string;
@@ -112,7 +113,7 @@ describe('choosing the PKCS#11 module', () => {
     const result = await router.dispatch('settings.setModule', { path: libz });
     expect(result).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
     expect(mappedLibz()).toBe(before);
-    expect(core!.host.users(libz)).toBe(0);
+    expect(core!.host.isLoaded(libz)).toBe(false);
     expect(core!.settings.get('token.modulePath')).toBeNull();
     expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
   });
@@ -160,9 +161,35 @@ describe('choosing the PKCS#11 module', () => {
     const reopened = openWithPicker(() => Promise.resolve(null));
     const status = await reopened.router.dispatch('tokens.status', {});
     expect(status).toMatchObject({ ok: true, value: { state: 'unavailable', code: 'MODULE_SETTING_TAMPERED' } });
-    expect(reopened.host.users(other)).toBe(0);
+    expect(reopened.host.isLoaded(other)).toBe(false);
     await new Promise((resolve) => setImmediate(resolve));
     expect(entries().some((e) => e.action === 'settings.module.tampered' && e.result.code === 'MODULE_SETTING_TAMPERED')).toBe(true);
+  });
+
+  it('keeps each library loaded once: refreshing and switching back reuse it, never initialise it again', async () => {
+    const token = initSoftHsmToken(dataDir, 'rehearsal');
+    const library = vendorCopy(dataDir);
+    const clock = { now: new Date() };
+    const kdfCost = { N: 2 ** 14, r: 8, p: 1 };
+    const pickModule = () => Promise.resolve(library);
+    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, clock: () => clock.now, pickModule, kdfCost });
+    const passphrase = 'long quiet harbour walk number 7';
+    const { people: [officer] } = await enrolPeople(core.custodians, clock, [{ name: 'Olive', roles: ['security-officer'], passphrase }]);
+    const switchTo = (source: 'picked' | 'built-in') => {
+      clock.now = new Date(clock.now.getTime() + 30_000);
+      const code = totpCodeAt(officer!.secret, clock.now);
+      return core!.router.dispatch('settings.setModule', { source, officer: { custodianId: officer!.id, passphrase, code } });
+    };
+    expect(await switchTo('picked')).toMatchObject({ ok: true });
+    const vendor = core.tokens.ready();
+    const refreshed = await core.router.dispatch('tokens.status', {});
+    expect(refreshed).toMatchObject({ ok: true, value: { state: 'ready', module: { path: library } } });
+    expect(core.tokens.ready()).toBe(vendor);
+    expect(await switchTo('built-in')).toMatchObject({ ok: true, value: { module: { kind: 'embedded-softhsm' } } });
+    expect(core.host.isLoaded(library)).toBe(true);
+    expect(await switchTo('picked')).toMatchObject({ ok: true, value: { module: { path: library } } });
+    expect(core.tokens.ready()).toBe(vendor);
+    expect(vendor.slots().map((s) => s.token?.serial)).toContain(token.serial);
   });
 
   it('keeps the module in use when the picked file fails to load, and says which one it is', async () => {

@@ -19,6 +19,7 @@ import { turnover } from './custody/turnover';
 import { BackupService } from './backup/backup-service';
 import { ComplianceService } from './compliance/compliance-service';
 import { ReportService } from './reports/report-service';
+import { tokenFacts } from './reports/token-facts';
 import QRCode from 'qrcode';
 import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
@@ -425,14 +426,10 @@ export class CustosCore {
     return { asOf: view.asOf, findings: view.findings, controls: this.compliance.controls(view.findings) };
   }
 
-  /** What a report says about a token: model, maker and the validation recorded for its module. */
+  /** What a report says about a token: model, maker, software or not, and the validation recorded for its module. */
   private tokenFacts(ref: { serial: string; label: string }): Record<string, unknown> {
     const status = this.tokens.status();
-    if (status.state !== 'ready') return { ...ref, validation: 'unknown (token module unavailable)' };
-    const token = status.slots.map((s) => s.token).find((t) => t?.serial === ref.serial && t.label === ref.label);
-    const recorded = this.settings.get('compliance.validations')[status.module.path];
-    const validation = status.module.softwareToken ? 'none: software token (SoftHSM2 is never FIPS 140-3 validated)' : recorded ? `${recorded.standard} certificate #${recorded.certificate}, level ${recorded.level} (recorded ${recorded.recordedAt.slice(0, 10)})` : 'none recorded';
-    return { ...ref, manufacturer: token?.manufacturer ?? null, model: token?.model ?? null, module: status.module.path, validation };
+    return tokenFacts(status, ref, status.state === 'ready' ? this.settings.get('compliance.validations')[status.module.path] : undefined);
   }
 
   private custodyViews() {

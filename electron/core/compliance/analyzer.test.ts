@@ -11,7 +11,7 @@ function clean(): ComplianceInputs {
     now: NOW,
     custodies: [{ id: 'c1', token: 'vault (1234)', threshold: 2, holders: 3 }],
     keys: [key('k-aes'), key('k-backed', { backupable: true })],
-    modules: [{ path: '/opt/hsm/libpkcs11.so', description: 'Acme HSM', softhsm: false, validation: { modulePath: '/opt/hsm/libpkcs11.so', standard: 'FIPS 140-3', certificate: '4711', level: 3 } }],
+    modules: [{ path: '/opt/hsm/libpkcs11.so', description: 'Acme HSM', software: null, validation: { modulePath: '/opt/hsm/libpkcs11.so', standard: 'FIPS 140-3', certificate: '4711', level: 3 } }],
     lastAuditVerification: at(-2),
     backups: [{ setId: 'b'.repeat(32), keyIds: ['k-backed'], verifiedAt: at(-10), createdAt: at(-10), holders: [{ name: 'Ada', lastChecked: at(-5) }, { name: 'Babbage', lastChecked: null }] }],
     policyReviewedAt: at(-100),
@@ -38,9 +38,9 @@ describe('the policy analyzer', () => {
       key('k-rsa1024', { algorithm: 'RSA-1024' }),
       key('k-unbacked', { backupable: true }),
     );
-    inputs.modules.push({ path: '/usr/lib/softhsm/libsofthsm2.so', description: 'SoftHSM2', softhsm: true, validation: null });
-    inputs.modules.push({ path: '/opt/old/p11.so', description: 'Old HSM', softhsm: false, validation: { modulePath: '/opt/old/p11.so', standard: 'FIPS 140-2', certificate: '3000', level: 3 } });
-    inputs.modules.push({ path: '/opt/new/p11.so', description: 'Unrecorded HSM', softhsm: false, validation: null });
+    inputs.modules.push({ path: '/usr/lib/softhsm/libsofthsm2.so', description: 'SoftHSM2', software: { product: 'SoftHSM2', reason: 'Custos’s built-in SoftHSM2 rehearsal store.' }, validation: null });
+    inputs.modules.push({ path: '/opt/old/p11.so', description: 'Old HSM', software: null, validation: { modulePath: '/opt/old/p11.so', standard: 'FIPS 140-2', certificate: '3000', level: 3 } });
+    inputs.modules.push({ path: '/opt/new/p11.so', description: 'Unrecorded HSM', software: null, validation: null });
     inputs.lastAuditVerification = at(-45);
     inputs.backups[0]!.holders[1]!.lastChecked = at(-200);
     inputs.policyReviewedAt = at(-400);
@@ -73,7 +73,25 @@ describe('the policy analyzer', () => {
     }
     expect(findings.find((f) => f.rule === 'KEY_PENDING_DESTRUCTION')!.title).toContain('12 days left');
     expect(findings.find((f) => f.rule === 'QUANTUM_VULNERABLE_INVENTORY')!.evidence.join()).toContain('2036-01-01');
-    expect(findings.find((f) => f.subject === '/usr/lib/softhsm/libsofthsm2.so')!.evidence[0]).toContain('never validated');
+    expect(findings.find((f) => f.subject === '/usr/lib/softhsm/libsofthsm2.so')!.evidence.join(' ')).toContain('never counts as validated');
+  });
+
+  it('flags a software token of any maker as not validated, even with a certificate recorded for its library', () => {
+    const path = '/usr/lib/x86_64-linux-gnu/opencryptoki/libopencryptoki.so.0.0.0';
+    const reason = 'Every token “IBM Meta PKCS11 LIBRARY” shows is a known software token (opencryptoki software token).';
+    const findings = analyze({
+      ...clean(),
+      modules: [{ path, description: 'IBM Meta PKCS11 LIBRARY', software: { product: 'opencryptoki software token', reason }, validation: { modulePath: path, standard: 'FIPS 140-3', certificate: '4711', level: 1 } }],
+    });
+    expect(findings).toEqual([
+      expect.objectContaining({
+        rule: 'MODULE_NOT_VALIDATED',
+        subject: path,
+        severity: 'high',
+        title: 'IBM Meta PKCS11 LIBRARY is a software token (opencryptoki software token), not a FIPS 140-3 validated HSM',
+        evidence: [`${path}: ${reason}`, expect.stringContaining('whatever certificate is recorded')],
+      }),
+    ]);
   });
 
   it('puts each date-dependent finding on the right side of its threshold', () => {
@@ -93,7 +111,7 @@ describe('the policy analyzer', () => {
     expect(rsa2048('2035-12-31')).toEqual(['ALGORITHM_DEPRECATED']);
     expect(rsa2048('2036-01-01')).toEqual(['ALGORITHM_DISALLOWED']);
 
-    const fips2 = (day: string) => rules({ ...clean(), now: new Date(`${day}T12:00:00Z`), lastAuditVerification: `${day}T00:00:00Z`, policyReviewedAt: `${day}T00:00:00Z`, backups: [], keys: [], modules: [{ path: '/p.so', description: 'HSM', softhsm: false, validation: { modulePath: '/p.so', standard: 'FIPS 140-2', certificate: '1', level: 2 } }] });
+    const fips2 = (day: string) => rules({ ...clean(), now: new Date(`${day}T12:00:00Z`), lastAuditVerification: `${day}T00:00:00Z`, policyReviewedAt: `${day}T00:00:00Z`, backups: [], keys: [], modules: [{ path: '/p.so', description: 'HSM', software: null, validation: { modulePath: '/p.so', standard: 'FIPS 140-2', certificate: '1', level: 2 } }] });
     expect(fips2('2026-09-20')).toEqual([]);
     expect(fips2('2026-09-21')).toEqual(['MODULE_FIPS_140_2_HISTORICAL']);
 

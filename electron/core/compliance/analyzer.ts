@@ -8,7 +8,8 @@ export interface ComplianceInputs {
   /** Custody records journaled but never activated: a crash between the journal and the token's new PINs. */
   pendingCustodies?: { id: string; token: string; createdAt: string }[];
   keys: { id: string; label: string; algorithm: string; state: string; expiresAt: string; backupable: boolean; destructionNotBefore: string | null }[];
-  modules: { path: string; description: string; softhsm: boolean; validation: ValidationRecord | null }[];
+  /** `software`: the software product and what recognised it; such a module never counts as validated. */
+  modules: { path: string; description: string; software: { product: string; reason: string } | null; validation: ValidationRecord | null }[];
   lastAuditVerification: string | null;
   backups: { setId: string; keyIds: string[]; verifiedAt: string | null; createdAt: string; holders: { name: string; lastChecked: string | null }[] }[];
   policyReviewedAt: string | null;
@@ -113,8 +114,15 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
 
   for (const m of inputs.modules) {
     const base = { subject: m.path, controls: [C.sc13, C.pci36, C.sc12] };
-    if (m.softhsm) {
-      add({ ...base, rule: 'MODULE_NOT_VALIDATED', severity: 'high', title: `${m.description} is not FIPS 140-3 validated`, evidence: [`${m.path}: SoftHSM2 is a software token for rehearsal and is never validated`], fix: 'Use a FIPS 140-3 validated HSM or smartcard for production keys, and record its certificate.' });
+    if (m.software) {
+      add({
+        ...base,
+        rule: 'MODULE_NOT_VALIDATED',
+        severity: 'high',
+        title: `${m.description} is a software token (${m.software.product}), not a FIPS 140-3 validated HSM`,
+        evidence: [`${m.path}: ${m.software.reason}`, 'Its keys live in files on the computer: it never counts as validated for custody, whatever certificate is recorded for it.'],
+        fix: 'Use a FIPS 140-3 validated HSM or smartcard for production keys, and record its certificate.',
+      });
     } else if (!m.validation) {
       add({ ...base, rule: 'MODULE_NOT_VALIDATED', severity: 'high', title: `No FIPS 140-3 validation is recorded for ${m.description}`, evidence: [`${m.path}: no certificate recorded`], fix: 'Check the module on the CMVP list, then record its certificate number and level (custos compliance record-validation).' });
     } else if (m.validation.standard === 'FIPS 140-2' && today >= FIPS_140_2_HISTORICAL) {

@@ -50,7 +50,7 @@ export class ComplianceService {
       custodies: this.options.custody.list().filter((c) => c.state === 'active').map((c) => ({ id: c.id, token: `${c.token.label} (${c.token.serial})`, threshold: c.threshold, holders: c.holders })),
       pendingCustodies: store.all<{ id: string; token_serial: string; token_label: string; created_at: string }>(sql`SELECT id, token_serial, token_label, created_at FROM custody WHERE state = 'pending'`).map((p) => ({ id: p.id, token: `${p.token_label} (${p.token_serial})`, createdAt: p.created_at })),
       keys: this.options.keys.list().map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm, state: k.state, expiresAt: k.expiresAt, backupable: k.backupable, destructionNotBefore: k.destructionNotBefore })),
-      modules: this.options.modules().map((m) => ({ path: m.path, description: `${m.manufacturer} ${m.libraryDescription}`.trim(), softhsm: m.softwareToken, validation: validations[m.path] ?? null })),
+      modules: this.options.modules().map((m) => ({ path: m.path, description: `${m.manufacturer} ${m.libraryDescription}`.trim(), software: m.software, validation: validations[m.path] ?? null })),
       lastAuditVerification: lastVerified,
       backups: this.options.backups.list().map((b) => ({ setId: b.setId, keyIds: b.keys.map((k) => k.id), verifiedAt: b.verifiedAt, createdAt: b.createdAt, holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })) })),
       policyReviewedAt: settings.get('compliance.policyReviewedAt'),
@@ -67,7 +67,7 @@ export class ComplianceService {
       findings: analyze(inputs),
       keysByState,
       expiries: inputs.keys.filter((k) => k.state !== 'destroyed').map((k) => ({ id: k.id, label: k.label, expiresAt: k.expiresAt, state: k.state })).sort((a, b) => a.expiresAt.localeCompare(b.expiresAt)),
-      modules: inputs.modules.map((m) => ({ path: m.path, description: m.description, validation: m.softhsm ? 'never validated (software token)' : m.validation ? `${m.validation.standard} certificate #${m.validation.certificate}, level ${m.validation.level}` : 'none recorded' })),
+      modules: inputs.modules.map((m) => ({ path: m.path, description: m.description, validation: m.software ? `not counted as validated: software token (${m.software.product})` : m.validation ? `${m.validation.standard} certificate #${m.validation.certificate}, level ${m.validation.level}` : 'none recorded' })),
     };
   }
 

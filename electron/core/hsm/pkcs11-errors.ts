@@ -57,7 +57,11 @@ const explanations: Record<string, Explanation> = {
   CKR_WRAPPED_KEY_INVALID: { code: 'DATA_INVALID', message: 'The wrapped key is damaged or was wrapped with another key.' },
   CKR_SIGNATURE_INVALID: { code: 'DATA_INVALID', message: 'The signature does not verify.' },
   CKR_SLOT_ID_INVALID: { code: 'TOKEN_NOT_PRESENT', message: 'The slot no longer exists; the reader or token may have been removed.', remedy: REINSERT },
-  CKR_CRYPTOKI_NOT_INITIALIZED: { code: 'MODULE_LOAD_FAILED', message: 'The token library is not initialised.', remedy: ['Press Refresh. If it persists, restart Custos.'] },
+  CKR_CRYPTOKI_NOT_INITIALIZED: {
+    code: 'MODULE_LOAD_FAILED',
+    message: 'The token library is not initialised.',
+    remedy: ['Restart Custos: it initialises each token library once, when it starts using it.'],
+  },
   CKR_GENERAL_ERROR: { code: 'TOKEN_GENERAL_ERROR', message: 'The token library reported a general error.', remedy: ['For SoftHSM2, check that its token directory exists and is readable.', ...REINSERT] },
   CKR_HOST_MEMORY: { code: 'TOKEN_GENERAL_ERROR', message: 'The token library ran out of memory.' },
   CKR_FUNCTION_FAILED: { code: 'TOKEN_GENERAL_ERROR', message: 'The token could not complete the operation.' },

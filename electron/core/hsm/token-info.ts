@@ -1,5 +1,6 @@
 import pkcs11js from 'pkcs11js';
 import type { SlotInfo, TokenInfo } from '../../../shared/tokens';
+import { recogniseSoftwareToken } from './software-tokens';
 import { tokenProfile } from './token-profiles';
 
 /** Slot flags from the PKCS#11 spec that pkcs11js's typings omit. */
@@ -12,7 +13,11 @@ const version = (v: { major: number; minor: number }) => `${v.major}.${v.minor}`
 /** PKCS#11 pads its fixed-width strings with spaces. */
 export const trimPadded = (s: string) => s.replace(/[\s\0]+$/u, '');
 
-export function describeToken(slotDescription: string, raw: pkcs11js.TokenInfo): TokenInfo {
+/**
+ * A token as the custodian sees it. `hardwareMechanisms` counts the token's mechanisms flagged
+ * CKF_HW; it is asked only when neither the maker nor the slot settles whether it is software.
+ */
+export function describeToken(slot: pkcs11js.SlotInfo, raw: pkcs11js.TokenInfo, hardwareMechanisms: () => number): TokenInfo {
   const f = raw.flags;
   const userPin = {
     initialized: has(f, pkcs11js.CKF_USER_PIN_INITIALIZED),
@@ -29,12 +34,14 @@ export function describeToken(slotDescription: string, raw: pkcs11js.TokenInfo):
   };
   const initialized = has(f, pkcs11js.CKF_TOKEN_INITIALIZED);
   const writeProtected = has(f, pkcs11js.CKF_WRITE_PROTECTED);
+  const manufacturer = trimPadded(raw.manufacturerID);
+  const model = trimPadded(raw.model);
   return {
-    slotDescription,
+    slotDescription: trimPadded(slot.slotDescription),
     label: trimPadded(raw.label),
     serial: trimPadded(raw.serialNumber),
-    manufacturer: trimPadded(raw.manufacturerID),
-    model: trimPadded(raw.model),
+    manufacturer,
+    model,
     hardwareVersion: version(raw.hardwareVersion),
     firmwareVersion: version(raw.firmwareVersion),
     initialized,
@@ -48,6 +55,7 @@ export function describeToken(slotDescription: string, raw: pkcs11js.TokenInfo):
     userPin,
     soPin,
     warnings: pinWarnings({ initialized, writeProtected, userPin, soPin }),
+    software: recogniseSoftwareToken({ manufacturer, model }, { hardwareSlot: has(slot.flags, CKF_HW_SLOT), hardwareMechanisms }),
   };
 }
 

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
 import { prepareEmbeddedSoftHsm } from './softhsm';
 import { ModuleHost } from './module-host';
+import { describeToken } from './token-info';
 import { TokenModule } from './token-module';
 
 let dataDir: string;
@@ -31,9 +32,28 @@ describe('TokenModule on SoftHSM2', () => {
     expect(tokens.some((t) => !t.initialized)).toBe(true);
   });
 
-  it('reports the library as a software token that is not FIPS-validated', () => {
-    expect(module!.info()).toMatchObject({ softwareToken: true, manufacturer: expect.stringMatching(/SoftHSM/) });
-    expect(module!.info().notice).toMatch(/not FIPS/);
+  it('reports the library and each of its tokens as software, not a FIPS-validated HSM', () => {
+    expect(module!.info()).toMatchObject({ softwareToken: true, software: { product: 'SoftHSM2' }, manufacturer: expect.stringMatching(/SoftHSM/) });
+    expect(module!.info().notice).toMatch(/^Software token \(SoftHSM2\).*not a FIPS 140-3 validated HSM/);
+    const found = module!.slots().find((s) => s.token?.serial === token.serial)?.token;
+    expect(found?.software).toEqual({
+      software: true,
+      product: 'SoftHSM',
+      reason: 'Known software token: SoftHSM (“SoftHSM project”, model “SoftHSM v2”); its slot is not a hardware slot.',
+    });
+  });
+
+  it('recognises SoftHSM2 by its library maker when it is configured like a vendor module', () => {
+    const copy = join(dataDir, 'vendor', 'libvendor-pkcs11.so');
+    mkdirSync(join(dataDir, 'vendor'), { mode: 0o755 });
+    copyFileSync(prepareEmbeddedSoftHsm(dataDir).modulePath, copy);
+    chmodSync(copy, 0o644);
+    const configured = TokenModule.open(copy, 'configured');
+    try {
+      expect(configured.info().software).toEqual({ product: 'SoftHSM', reason: 'Known software library: SoftHSM (“SoftHSM Implementation of PKCS11”).' });
+    } finally {
+      configured.close();
+    }
   });
 
   it('finds a token by serial and label and names what is missing', () => {
@@ -83,6 +103,36 @@ describe('TokenModule on SoftHSM2', () => {
   });
 });
 
+describe('describeToken on the token info SoftHSM2 returns', () => {
+  const CKF_HW_SLOT = 0x4;
+  const raw = () => module!.run('read', (lib) => {
+    const slot = module!.findSlot(token);
+    return { slot: lib.C_GetSlotInfo(slot), token: lib.C_GetTokenInfo(slot) };
+  });
+  const pad = (text: string, width: number) => text.padEnd(width, ' ');
+
+  it('decides by the maker, and asks for mechanisms only when the maker and slot leave it open', () => {
+    let asked = 0;
+    const info = raw();
+    expect(describeToken(info.slot, info.token, () => ++asked).software).toMatchObject({ software: true, product: 'SoftHSM' });
+    // A software maker wins over a slot that claims hardware, and the reason says so.
+    expect(describeToken({ ...info.slot, flags: info.slot.flags | CKF_HW_SLOT }, info.token, () => ++asked).software.reason).toMatch(/claims to be hardware, but this maker’s token is software/);
+    expect(asked).toBe(0);
+  });
+
+  it('never calls an unknown token software on its flags alone, but says when nothing shows hardware', () => {
+    const info = raw();
+    const unknown = { ...info.token, manufacturerID: pad('Acme Devices', 32), model: pad('Vault 9', 16) };
+    expect(describeToken({ ...info.slot, flags: info.slot.flags | CKF_HW_SLOT }, unknown, () => 0).software).toEqual({
+      software: false,
+      product: null,
+      reason: 'Not a known software token; its slot is a hardware slot.',
+    });
+    expect(describeToken(info.slot, unknown, () => 3).software.reason).toBe('Not a known software token; 3 of its mechanisms run in hardware.');
+    expect(describeToken(info.slot, unknown, () => 0).software).toMatchObject({ software: false, reason: expect.stringMatching(/“Acme Devices”, model “Vault 9”.*claims neither a hardware slot nor a hardware mechanism/) });
+  });
+});
+
 describe('TokenModule.open', () => {
   it('refuses a relative path as MODULE_UNSAFE, before loading anything', () => {
     expect(() => TokenModule.open('libsofthsm2.so', 'configured')).toThrow(expect.objectContaining({ code: 'MODULE_UNSAFE' }));
@@ -122,9 +172,24 @@ describe('ModuleHost', () => {
     const a = host.acquire(real, 'configured');
     const b = host.acquire(link, 'configured');
     expect(b).toBe(a);
-    host.release(a);
-    expect(a.slots().length).toBeGreaterThan(0);
-    host.release(b);
-    expect(() => a.slots()).toThrow(expect.objectContaining({ code: 'MODULE_LOAD_FAILED' }));
+    expect(host.users(link)).toBe(2);
+    host.closeAll();
+  });
+
+  it('keeps a library initialised when its last user lets go, and finalises it only in closeAll', () => {
+    module?.close();
+    module = undefined;
+    const host = new ModuleHost();
+    const path = prepareEmbeddedSoftHsm(dataDir).modulePath;
+    const first = host.acquire(path, 'embedded-softhsm');
+    host.release(first);
+    expect(host.users(path)).toBe(0);
+    expect(host.isLoaded(path)).toBe(true);
+    expect(first.slots().length).toBeGreaterThan(0);
+    // Using it again is the same initialised library, not a second C_Initialize.
+    expect(host.acquire(path, 'embedded-softhsm')).toBe(first);
+    host.closeAll();
+    expect(host.isLoaded(path)).toBe(false);
+    expect(() => first.slots()).toThrow(expect.objectContaining({ code: 'MODULE_LOAD_FAILED' }));
   });
 });

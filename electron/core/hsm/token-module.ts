@@ -2,9 +2,10 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo, ModuleInfo, ModuleKind, SlotInfo, TokenRef } from '../../../shared/tokens';
-import { CustosError } from '../errors';
+import { CustosError, isCustosError } from '../errors';
 import { describeMechanism } from './mechanisms';
 import { isTokenRefusal, tokenError } from './pkcs11-errors';
+import { recogniseSoftwareLibrary, softwareNotice } from './software-tokens';
 import { CKF_TOKEN_PRESENT, describeSlot, describeToken, trimPadded } from './token-info';
 
 export type Session = Buffer;
@@ -23,6 +24,8 @@ const loaded = new Set<string>();
  */
 export class TokenModule {
   private closed = false;
+  /** False once the library has shown it offers no slot events (C_WaitForSlotEvent is optional). */
+  private slotEvents = true;
 
   private constructor(
     private readonly lib: pkcs11js.PKCS11,
@@ -64,21 +67,22 @@ export class TokenModule {
     return new TokenModule(lib, path, kind, reportCleanupError);
   }
 
-  info(): ModuleInfo {
+  /** The library, and whether it is software: a known software library, or every token it shows is. */
+  info(slots: SlotInfo[] = this.slots()): ModuleInfo {
     const info = this.call('Reading the library information', () => this.lib.C_GetInfo());
     const manufacturer = trimPadded(info.manufacturerID);
-    const softwareToken = this.kind === 'embedded-softhsm' || /softhsm/i.test(manufacturer);
+    const libraryDescription = trimPadded(info.libraryDescription);
+    const software = softwareLibrary(this.kind, { manufacturer, description: libraryDescription }, slots);
     return {
       path: this.path,
       kind: this.kind,
-      libraryDescription: trimPadded(info.libraryDescription),
+      libraryDescription,
       manufacturer,
       libraryVersion: `${info.libraryVersion.major}.${info.libraryVersion.minor}`,
       cryptokiVersion: `${info.cryptokiVersion.major}.${info.cryptokiVersion.minor}`,
-      softwareToken,
-      notice: softwareToken
-        ? 'Software token (SoftHSM2): for rehearsal and evaluation only. Keys live in files on this computer; it is not FIPS 140-3 validated.'
-        : null,
+      softwareToken: software !== null,
+      software,
+      notice: software ? softwareNotice(software.product) : null,
     };
   }
 
@@ -87,9 +91,29 @@ export class TokenModule {
     return handles.map((slot) => {
       const raw = this.call('Reading a slot', () => this.lib.C_GetSlotInfo(slot));
       const present = (raw.flags & CKF_TOKEN_PRESENT) !== 0;
-      const token = present ? describeToken(trimPadded(raw.slotDescription), this.call('Reading a token', () => this.lib.C_GetTokenInfo(slot))) : null;
+      const token = present ? describeToken(raw, this.call('Reading a token', () => this.lib.C_GetTokenInfo(slot)), () => this.hardwareMechanisms(slot)) : null;
       return describeSlot(raw, token);
     });
+  }
+
+  /**
+   * Whether the library noted a slot event (a token attached or removed) since it was last asked,
+   * without waiting (CKF_DONT_BLOCK); null where it offers none. Never blocks: SoftHSM2 has no
+   * slot events, and a blocking wait would hold the main process.
+   */
+  slotsChanged(): boolean | null {
+    if (!this.slotEvents) return null;
+    try {
+      let changed = false;
+      // One event per call: drain what is queued (bounded) so the next question starts afresh.
+      const next = () => this.call('Asking the library for slot events', () => this.lib.C_WaitForSlotEvent(pkcs11js.CKF_DONT_BLOCK));
+      for (let i = 0; i < 64 && next() !== null; i++) changed = true;
+      return changed;
+    } catch (error) {
+      this.slotEvents = false;
+      if (isCustosError(error) && error.code === 'FUNCTION_NOT_SUPPORTED') return null;
+      throw error;
+    }
   }
 
   /** The slot currently holding the token with this serial and label. */
@@ -117,6 +141,12 @@ export class TokenModule {
     return types
       .map((type) => describeMechanism(type, this.call('Reading a mechanism', () => this.lib.C_GetMechanismInfo(slot, type))))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** How many of the slot's mechanisms the library says run in hardware (CKF_HW). */
+  private hardwareMechanisms(slot: Buffer): number {
+    const types = this.call('Listing the token’s mechanisms', () => this.lib.C_GetMechanismList(slot));
+    return types.filter((type) => (this.call('Reading a mechanism', () => this.lib.C_GetMechanismInfo(slot, type)).flags & pkcs11js.CKF_HW) !== 0).length;
   }
 
   /** Runs fn in a session on the token; logs out and closes the session however fn ends. */
@@ -159,7 +189,9 @@ export class TokenModule {
   }
 
   private call<T>(context: string, fn: () => T): T {
-    if (this.closed) throw new CustosError('MODULE_LOAD_FAILED', 'The token library has been unloaded.', ['Press Refresh.']);
+    if (this.closed) {
+      throw new CustosError('MODULE_LOAD_FAILED', 'The token library has been unloaded: Custos is shutting down.', ['Start Custos again.']);
+    }
     try {
       return fn();
     } catch (error) {
@@ -175,6 +207,18 @@ export class TokenModule {
       this.reportCleanupError(tokenError(error, context));
     }
   }
+}
+
+/** The built-in store is SoftHSM2 by construction; any other library by its name or its tokens. */
+function softwareLibrary(kind: ModuleKind, library: { manufacturer: string; description: string }, slots: SlotInfo[]): ModuleInfo['software'] {
+  if (kind === 'embedded-softhsm') return { product: 'SoftHSM2', reason: 'Custos’s built-in SoftHSM2 rehearsal store.' };
+  const named = `“${library.manufacturer} ${library.description}”`;
+  const product = recogniseSoftwareLibrary(library);
+  if (product) return { product, reason: `Known software library: ${product} (${named}).` };
+  const tokens = slots.flatMap((slot) => (slot.token ? [slot.token] : []));
+  if (tokens.length === 0 || !tokens.every((token) => token.software.software)) return null;
+  const products = [...new Set(tokens.map((token) => token.software.product ?? 'software token'))].join(', ');
+  return { product: products, reason: `Every token ${named} shows is a known software token (${products}).` };
 }
 
 /**

@@ -6,7 +6,7 @@ import { Router, type Handlers } from './router';
 
 const ready: ModuleStatus = {
   state: 'ready',
-  module: { path: '/lib.so', kind: 'configured', libraryDescription: 'x', manufacturer: 'y', libraryVersion: '1.0', cryptokiVersion: '2.40', softwareToken: false, notice: null },
+  module: { path: '/lib.so', kind: 'configured', libraryDescription: 'x', manufacturer: 'y', libraryVersion: '1.0', cryptokiVersion: '2.40', softwareToken: false, software: null, notice: null },
   slots: [],
 };
 function router(overrides: Partial<Handlers> = {}) {

@@ -42,7 +42,8 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Fingerprint approved', `${String(c.shortFingerprint)}  (${String(c.fingerprint)})`);
     row('Parameters', JSON.stringify(c.params));
     const token = c.token as Record<string, unknown>;
-    row('Token', `${String(token.label)} serial ${String(token.serial)}, ${String(token.manufacturer ?? '')} ${String(token.model ?? '')}`);
+    const kind = typeof token.kind === 'string' ? ` (${token.kind})` : '';
+    row('Token', `${String(token.label)} serial ${String(token.serial)}, ${String(token.manufacturer ?? '')} ${String(token.model ?? '')}${kind}`);
     row('Validation', String(token.validation ?? 'none recorded'));
     row('Quorum', `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`);
     if (c.outcome !== undefined) {

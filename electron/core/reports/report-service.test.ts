@@ -27,7 +27,7 @@ beforeEach(async () => {
   const now = () => f.clock.now;
   const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
   quorum = f.quorum(quorumOperations(f.opened.store, now, keys), {}, quorumParams);
-  reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys, quorum, clock: now, token: (ref) => ({ ...ref, manufacturer: 'SoftHSM project', model: 'SoftHSM v2', validation: 'none: SoftHSM2 is never FIPS 140-3 validated' }) });
+  reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys, quorum, clock: now, token: (ref) => ({ ...ref, manufacturer: 'SoftHSM project', model: 'SoftHSM v2', kind: 'software token', validation: 'none: software token (SoftHSM), not a FIPS 140-3 validated HSM' }) });
   const custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'reports' })).id;
   const proposal = quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'EC-P256', label: 'signing-2026', usage: 'sign', backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id });
   const done = await f.approveAll(quorum, proposal, [1, 2]);
@@ -72,7 +72,7 @@ describe('a ceremony report', () => {
     expect(report.participants.every((p) => p.factors.join('+') === 'passphrase+totp')).toBe(true);
     expect(report.keys).toMatchObject([{ id: keyId, publicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY'), policy: { status: 'acceptable' } }]);
     expect(report.steps.map((s) => s.action)).toEqual(['proposal.create', 'proposal.approve', 'proposal.approve', 'proposal.execute.begin', 'proposal.execute']);
-    expect(report.ceremony.token.validation).toContain('never FIPS 140-3 validated');
+    expect(report.ceremony.token.validation).toContain('not a FIPS 140-3 validated HSM');
   });
 
   it('fails both openssl and Custos when any byte of the JSON or the signature changes', async () => {

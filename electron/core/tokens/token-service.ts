@@ -35,16 +35,18 @@ export class TokenService {
 
   constructor(private readonly options: TokenServiceOptions) {}
 
-  /** Reloads the library so newly attached or removed tokens show, and reports what it sees. */
+  /**
+   * Lists slots and tokens again through the library in use (C_GetSlotList), loading it on first
+   * use. A loaded library is never finalised and loaded again while Custos runs (ModuleHost).
+   */
   refresh(): ModuleStatus {
     let path: string | null = null;
     let status: ModuleStatus;
     try {
       path = this.configuredPath();
-      const module = this.reload(this.target(path));
-      status = { state: 'ready', module: module.info(), slots: module.slots() };
+      status = readyStatus(this.use(this.target(path)));
     } catch (error) {
-      this.unload();
+      this.drop();
       const down = unavailable(error, path);
       this.options.log.warn('token module unavailable', { code: down.code, path: down.path });
       status = down;
@@ -52,8 +54,10 @@ export class TokenService {
     return this.publish(status);
   }
 
+  /** The last status, read again when the library noted a slot event (a token attached or removed). */
   status(): ModuleStatus {
-    return this.lastStatus ?? this.refresh();
+    if (this.lastStatus === null || this.slotsChanged()) return this.refresh();
+    return this.lastStatus;
   }
 
   mechanisms(ref: TokenRef): TokenMechanisms {
@@ -79,7 +83,8 @@ export class TokenService {
    * Switches to another PKCS#11 library (null: the embedded SoftHSM2), as the security officer
    * `by` decided. The new library is loaded and listed first, then the setting and its audit
    * entry are saved together; only then does it replace the current one. On any failure the
-   * current library stays in use, and the error says which one that is.
+   * current library stays in use, and the error says which one that is. The library left behind
+   * stays loaded, so switching back reuses it rather than initialising it again.
    */
   setModule(path: string | null, by: AuditActor): ModuleStatus {
     if (this.options.moduleOverride) {
@@ -96,7 +101,7 @@ export class TokenService {
       const next = same ? previous : this.options.host.acquire(target.path, target.kind);
       let status: ModuleStatus;
       try {
-        status = { state: 'ready', module: next.info(), slots: next.slots() };
+        status = readyStatus(next);
         this.options.audit.record(
           { actor: by, action: 'settings.module.set', object: { type: 'module', id: next.path }, params: { path } },
           () => {
@@ -128,7 +133,7 @@ export class TokenService {
   }
 
   close(): void {
-    this.unload();
+    this.drop();
   }
 
   private publish(status: ModuleStatus): ModuleStatus {
@@ -167,26 +172,40 @@ export class TokenService {
     return { path: embedded.modulePath, kind: 'embedded-softhsm' };
   }
 
-  /**
-   * Initialises the library afresh when no other part of Custos holds it, so that newly attached
-   * tokens show. When the audit signer shares it (the embedded store), its slots are listed again.
-   */
-  private reload(target: Target): TokenModule {
-    const current = this.module;
-    if (current && current.path === checkModulePath(target.path) && this.options.host.users(current.path) > 1) return current;
-    this.unload();
-    this.module = this.options.host.acquire(target.path, target.kind);
-    return this.module;
+  /** The library for this target: the one in use, or another one loaded once and kept (ModuleHost). */
+  private use(target: Target): TokenModule {
+    const path = checkModulePath(target.path);
+    if (this.module?.path === path) return this.module;
+    const next = this.options.host.acquire(path, target.kind);
+    this.drop();
+    this.module = next;
+    return next;
   }
 
-  private unload(): void {
+  /** Stops using the library; it stays loaded, so using it again never re-initialises it. */
+  private drop(): void {
     if (this.module) this.options.host.release(this.module);
     this.module = null;
+  }
+
+  /** Slot events are optional in PKCS#11: where the library offers none, the slot list is re-read on Refresh. */
+  private slotsChanged(): boolean {
+    try {
+      return this.module?.slotsChanged() ?? false;
+    } catch {
+      // The library failed to answer; reading the slots again reports why.
+      return true;
+    }
   }
 }
 
 export function tokenObject(ref: TokenRef) {
   return { type: 'token', id: `${ref.serial}/${ref.label}` };
+}
+
+function readyStatus(module: TokenModule): ModuleStatus {
+  const slots = module.slots();
+  return { state: 'ready', module: module.info(slots), slots };
 }
 
 /** A failed switch says which library Custos still uses, so nobody assumes the new one is live. */

@@ -51,7 +51,7 @@ export function App() {
   }
   if (!snapshot) return <p role="status" className="loading">Starting Custos…</p>;
 
-  const software = status?.state === 'ready' && status.module.softwareToken;
+  const software = status?.state === 'ready' ? status.module.software : null;
   const audit = snapshot.audit;
   return (
     <div className="shell">
@@ -59,7 +59,7 @@ export function App() {
         <span className="brand">Custos</span>
         {software && (
           <span className="badge badge-warning" role="note">
-            Rehearsal mode: software token, not FIPS-validated
+            Rehearsal mode: software token ({software.product}), not a FIPS-validated HSM
           </span>
         )}
       </header>

@@ -126,7 +126,10 @@ function TokenRow({ token }: { token: TokenInfo }) {
         <code>{token.serial}</code>
       </td>
       <td>
-        {token.manufacturer} {token.model} <span className="muted">fw {token.firmwareVersion}</span>
+        {token.manufacturer} {token.model} <span className="muted">fw {token.firmwareVersion}</span>{' '}
+        {token.software.software && <span className="badge badge-warning">Software token</span>}
+        <br />
+        <span className="muted">{token.software.reason}</span>
       </td>
       <td>
         {token.warnings.length === 0 ? (
