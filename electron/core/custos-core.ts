@@ -93,9 +93,10 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'TOKEN_IN_CUSTODY'] },
   'custody.settle': { action: 'custody.settle', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'CUSTODY_HALF_CHANGED'] },
   'proposals.list': { action: 'proposal.list', self: false, params: false },
-  // A proposal reaching for another token's keys is recorded by the quorum service, whoever calls it.
+  // A proposal reaching for another token's keys, or for what the token cannot do, is recorded by the quorum
+  // service, whoever calls it.
   'proposals.create': {
-    action: 'proposal.create', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN'],
+    action: 'proposal.create', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN', 'TOKEN_CAPABILITY_MISSING'],
   },
   'proposals.approve': { action: 'proposal.approve', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH', 'NOT_AUTHORIZED'] },
   'proposals.reject': { action: 'proposal.reject', self: true, params: false, selfFailures: FACTOR_FAILURES },
