@@ -14,7 +14,7 @@ import { KeyUsage } from '../../../shared/keys';
 import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
-import { chooseWrapMechanism, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, removeLeftoverKeks, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
+import { chooseWrapMechanism, restoreNeeds, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, removeLeftoverKeks, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
 import { backupFileText, Manifest, readBackupFile, signManifest, type ManifestKey } from './manifest';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
 
@@ -185,8 +185,8 @@ export class BackupService {
 
   /** What restoring this set needs from the target token: the mechanism its keys were wrapped with, to unwrap. */
   restoreNeeds(params: unknown): Need[] {
-    const { mechanism } = this.manifest(RestoreParams.parse(params).setId);
-    return [{ kind: 'mechanism', purpose: `Unwrapping the backup’s keys (they were wrapped with ${mechanism.name})`, anyOf: [{ type: mechanism.type, fn: 'unwrap' }] }];
+    const manifest = this.manifest(RestoreParams.parse(params).setId);
+    return restoreNeeds(manifest.mechanism, manifest.keys);
   }
 
   /** The quorum action `key.restore`: opens the target token, and waits until t cards are entered. */

@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo } from '../../../shared/tokens';
-import type { Need } from '../hsm/capabilities';
+import type { MechanismOption, Need } from '../hsm/capabilities';
 import { CustosError } from '../errors';
 import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
@@ -25,11 +25,38 @@ export type WrapMechanism = { type: number; name: string };
 const CKK_EC_EDWARDS = 0x40;
 const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, value });
 
-/** What a backup needs from the token: RFC 5649 to wrap the keys, and to unwrap them (the verify step, and restore). */
+/**
+ * What a backup needs from the token: one RFC 5649 mechanism that both wraps the keys and unwraps
+ * them again (the verify step), as chooseWrapMechanism picks it.
+ */
 export const BACKUP_NEEDS: Need[] = [
-  { kind: 'mechanism', purpose: 'Wrapping keys for a backup (AES key wrap with padding, RFC 5649)', anyOf: WRAP_CANDIDATES.map((c) => ({ type: c.type, fn: 'wrap' })) },
-  { kind: 'mechanism', purpose: 'Unwrapping them again (the backup’s verify step and every restore)', anyOf: WRAP_CANDIDATES.map((c) => ({ type: c.type, fn: 'unwrap' })) },
+  {
+    kind: 'mechanism',
+    purpose: 'Wrapping keys for a backup and unwrapping them to verify it (AES key wrap with padding, RFC 5649)',
+    anyOf: WRAP_CANDIDATES.map((c) => ({ type: c.type, fn: ['wrap', 'unwrap'] as const })),
+  },
 ];
+
+/**
+ * What restoring these keys needs from the target token: the set's wrap mechanism to unwrap, what
+ * proves each key afterwards (an AES check value, an EC or Ed25519 signature), and
+ * CKA_WRAP_WITH_TRUSTED for backup-able keys (their restored copies carry it, as when generated).
+ */
+export function restoreNeeds(mechanism: WrapMechanism, keys: readonly { algorithm: string; label: string; backupable: boolean }[]): Need[] {
+  const needs: Need[] = [{ kind: 'mechanism', purpose: `Unwrapping the backup’s keys (wrapped with ${mechanism.name})`, anyOf: [{ type: mechanism.type, fn: 'unwrap' }] }];
+  for (const key of keys) {
+    const proof: MechanismOption | null = isSecret(key.algorithm)
+      ? { type: pkcs11js.CKM_AES_ECB, fn: 'encrypt' }
+      : key.algorithm.startsWith('EC-')
+        ? { type: pkcs11js.CKM_ECDSA, fn: 'sign' }
+        : key.algorithm === 'Ed25519'
+          ? { type: CKM_EDDSA, fn: 'sign' }
+          : null;
+    if (proof) needs.push({ kind: 'mechanism', purpose: `Proving “${key.label}” (${key.algorithm}) after it is restored`, anyOf: [proof] });
+  }
+  if (keys.some((k) => k.backupable)) needs.push({ kind: 'wrap-with-trusted', purpose: 'Restoring backup-able keys' });
+  return needs;
+}
 
 export function chooseWrapMechanism(offered: MechanismInfo[]): WrapMechanism {
   for (const candidate of WRAP_CANDIDATES) {

@@ -201,7 +201,9 @@ export class CustodyService {
       } catch (error) {
         // A token this version does not know, which wants its SO PIN although blank: ask for it, once.
         if (!request.currentSoPin && error instanceof CustosError && error.code === 'PIN_INCORRECT') {
-          throw soPinRequired('this token', null);
+          throw new CustosError('SO_PIN_REQUIRED', 'Although blank, this token refused to be initialised without its current SO PIN. Custos tried once with a PIN of its own, which the token may have counted as one wrong SO PIN; nothing else was changed.', [
+            'Enter the token’s current SO PIN (its factory SO PIN if it was never changed; see the vendor’s documentation). Custos replaces it at once with one nobody sees.',
+          ]);
         }
         throw error;
       }

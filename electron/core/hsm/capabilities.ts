@@ -9,7 +9,8 @@ export type MechanismFunction = MechanismInfo['functions'][number];
 /** One mechanism that would do, with the function it must offer and the key size (in the unit the token reports). */
 export interface MechanismOption {
   type: number;
-  fn: MechanismFunction;
+  /** The function it must offer; several when the same mechanism must do all of them (wrap and unwrap). */
+  fn: MechanismFunction | readonly MechanismFunction[];
   size?: number;
 }
 
@@ -31,7 +32,8 @@ export interface Capabilities {
 /** Whether the token offers this mechanism for this function and key size (a size of 0–0 means it does not say). */
 export function offers(mechanisms: readonly MechanismInfo[], option: MechanismOption): boolean {
   const info = mechanisms.find((m) => m.type === option.type);
-  if (!info?.functions.includes(option.fn)) return false;
+  const functions: readonly MechanismFunction[] = typeof option.fn === 'string' ? [option.fn] : option.fn;
+  if (!info || !functions.every((fn) => info.functions.includes(fn))) return false;
   if (option.size === undefined || (info.minKeySize === 0 && info.maxKeySize === 0)) return true;
   return option.size >= info.minKeySize && option.size <= info.maxKeySize;
 }
@@ -100,7 +102,8 @@ export function unmet(capabilities: Capabilities, needs: readonly Need[]): strin
       return [`${need.purpose}: the token ${why} CKA_WRAP_WITH_TRUSTED, so a backup-able key could be wrapped by any key, not only a trusted one.`];
     }
     if (firstOffered(capabilities.mechanisms, need.anyOf)) return [];
-    const names = need.anyOf.map((o) => `${mechanismName(o.type)} (${o.fn}${o.size !== undefined ? `, size ${o.size}` : ''})`);
+    const fns = (o: MechanismOption) => (typeof o.fn === 'string' ? o.fn : o.fn.join(' and '));
+    const names = need.anyOf.map((o) => `${mechanismName(o.type)} (${fns(o)}${o.size !== undefined ? `, size ${o.size}` : ''})`);
     return [`${need.purpose}: the token offers none of ${names.join(', ')}.`];
   });
 }
@@ -117,7 +120,7 @@ export function requireCapabilities(module: TokenModule, token: TokenRef, action
   const trustedMissing = missing.some((line) => line.includes('CKA_WRAP_WITH_TRUSTED'));
   throw new CustosError('TOKEN_CAPABILITY_MISSING', `Token ${token.label} (serial ${token.serial}) cannot carry out this ${action}, so it was not proposed and no approval was spent.`, [
     ...missing,
-    trustedMissing
+    trustedMissing && action === 'key.generate'
       ? 'For a backup-able key on this token, the proposal may instead state acceptUnrestrictedExport: true, which the approvers then accept.'
       : 'Choose what this token offers (see its mechanisms on the Tokens screen), or use a token that offers it.',
   ]);

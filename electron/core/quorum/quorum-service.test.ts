@@ -5,6 +5,7 @@ import { totpCodeAt } from '../custodians/totp';
 import { tokenStep } from '../hsm/pkcs11-errors';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import { sql } from '../store/sql';
 import type { QuorumService } from './quorum-service';
 
 let cleanup: () => void;
@@ -156,5 +157,18 @@ describe('a proposal and its approvals', () => {
     expect(quorum.reject(proposal.id, f.enrolled[2]!.id).state).toBe('rejected');
     await expect(quorum.approve(approval(1, proposal))).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
     expect(quorum.cancel(propose(0).id, f.enrolled[0]!.id).state).toBe('cancelled');
+  });
+});
+
+describe('a stored outcome Custos did not write', () => {
+  it('is shown as STORE_CORRUPT for that proposal alone; the list of proposals still loads', async () => {
+    const proposal = propose();
+    await quorum.approve(approval(1, proposal));
+    await quorum.approve(approval(2, proposal));
+    const other = propose();
+    f.opened.store.execute(sql`UPDATE proposals SET outcome = ${'{"status":"failed","code":"NOPE","message":"forged"}'} WHERE id = ${proposal.id}`);
+    const listed = quorum.list();
+    expect(listed.find((p) => p.id === proposal.id)?.outcome).toMatchObject({ status: 'failed', code: 'STORE_CORRUPT' });
+    expect(listed.find((p) => p.id === other.id)).toMatchObject({ state: 'open' });
   });
 });

@@ -14,7 +14,7 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import type { TokenRef } from '../../../shared/tokens';
 import type { CustodianSummary } from '../../../shared/custodians';
-import type { FailedOutcome, ProposalOutcome } from '../../../shared/quorum';
+import { ProposalOutcome, type FailedOutcome } from '../../../shared/quorum';
 import { HeldSecrets } from './held-secrets';
 import type { ZodType } from 'zod';
 import { sql } from '../store/sql';
@@ -366,7 +366,7 @@ export class QuorumService {
       securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold, row.state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null),
       holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
       waitingFor: row.state === 'open' && ceremony?.waitingFor ? ceremony.waitingFor(id, body.params) : [],
-      outcome: row.outcome === null ? null : (JSON.parse(row.outcome) as ProposalOutcome),
+      outcome: row.outcome === null ? null : storedOutcome(row.outcome),
     };
   }
 
@@ -540,3 +540,18 @@ export class QuorumService {
   }
 }
 
+/**
+ * A stored outcome in a form Custos writes; anything else (a database writer's edit) is shown as
+ * such for this proposal alone, so one bad row cannot blank the list of proposals.
+ */
+function storedOutcome(text: string): ProposalOutcome {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const checked = ProposalOutcome.safeParse(parsed);
+  if (checked.success) return checked.data;
+  return { status: 'failed', code: 'STORE_CORRUPT', message: 'The stored outcome of this proposal is not one Custos writes: the database was changed outside Custos.' };
+}
