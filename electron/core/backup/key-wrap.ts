@@ -1,14 +1,14 @@
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo } from '../../../shared/tokens';
-import type { MechanismOption, Need } from '../hsm/capabilities';
+import { firstOffered, type MechanismOption, type Need } from '../hsm/capabilities';
 import { CustosError } from '../errors';
 import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
 import { tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
 import { leastPrivilege } from '../keys/key-attributes';
-import { CURVES, publicKeySpki } from '../keys/key-generation';
+import { CURVES, publicKeySpki, signatureOptions } from '../keys/key-generation';
 
 /**
  * Token-side steps of backup and restore. AES key wrap with padding (RFC 5649) is chosen from
@@ -25,16 +25,12 @@ export type WrapMechanism = { type: number; name: string };
 const CKK_EC_EDWARDS = 0x40;
 const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, value });
 
-/**
- * What a backup needs from the token: one RFC 5649 mechanism that both wraps the keys and unwraps
- * them again (the verify step), as chooseWrapMechanism picks it.
- */
+/** The RFC 5649 mechanisms, best first, each needed to both wrap the keys and unwrap them again (verify, restore). */
+const WRAP_OPTIONS = WRAP_CANDIDATES.map((c) => ({ ...c, fn: ['wrap', 'unwrap'] as const }));
+
+/** What a backup needs from the token: what chooseWrapMechanism picks from, checked when proposed. */
 export const BACKUP_NEEDS: Need[] = [
-  {
-    kind: 'mechanism',
-    purpose: 'Wrapping keys for a backup and unwrapping them to verify it (AES key wrap with padding, RFC 5649)',
-    anyOf: WRAP_CANDIDATES.map((c) => ({ type: c.type, fn: ['wrap', 'unwrap'] as const })),
-  },
+  { kind: 'mechanism', purpose: 'Wrapping keys for a backup and unwrapping them to verify it (AES key wrap with padding, RFC 5649)', anyOf: WRAP_OPTIONS },
 ];
 
 /**
@@ -45,24 +41,21 @@ export const BACKUP_NEEDS: Need[] = [
 export function restoreNeeds(mechanism: WrapMechanism, keys: readonly { algorithm: string; label: string; backupable: boolean }[]): Need[] {
   const needs: Need[] = [{ kind: 'mechanism', purpose: `Unwrapping the backup’s keys (wrapped with ${mechanism.name})`, anyOf: [{ type: mechanism.type, fn: 'unwrap' }] }];
   for (const key of keys) {
-    const proof: MechanismOption | null = isSecret(key.algorithm)
-      ? { type: pkcs11js.CKM_AES_ECB, fn: 'encrypt' }
-      : key.algorithm.startsWith('EC-')
-        ? { type: pkcs11js.CKM_ECDSA, fn: 'sign' }
-        : key.algorithm === 'Ed25519'
-          ? { type: CKM_EDDSA, fn: 'sign' }
-          : null;
-    if (proof) needs.push({ kind: 'mechanism', purpose: `Proving “${key.label}” (${key.algorithm}) after it is restored`, anyOf: [proof] });
+    // An AES key is proven by its check value, an RSA key by its modulus, an EC or Ed25519 key by a signature.
+    const proof: MechanismOption[] = isSecret(key.algorithm)
+      ? [{ type: pkcs11js.CKM_AES_ECB, fn: 'encrypt' }]
+      : key.algorithm.startsWith('RSA')
+        ? []
+        : signatureOptions(key.algorithm);
+    if (proof.length > 0) needs.push({ kind: 'mechanism', purpose: `Proving “${key.label}” (${key.algorithm}) after it is restored`, anyOf: proof });
   }
   if (keys.some((k) => k.backupable)) needs.push({ kind: 'wrap-with-trusted', purpose: 'Restoring backup-able keys' });
   return needs;
 }
 
 export function chooseWrapMechanism(offered: MechanismInfo[]): WrapMechanism {
-  for (const candidate of WRAP_CANDIDATES) {
-    const info = offered.find((m) => m.type === candidate.type);
-    if (info?.functions.includes('wrap') && info.functions.includes('unwrap')) return { ...candidate };
-  }
+  const chosen = firstOffered(offered, WRAP_OPTIONS);
+  if (chosen) return { type: chosen.type, name: chosen.name };
   throw new CustosError('MECHANISM_INVALID', 'This token offers no AES key wrap with padding (RFC 5649), so it cannot make or read Custos backups.', ['Use a token that offers CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD.']);
 }
 

@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo, TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
+import { attributeTrue } from './find-objects';
 import { describeMechanism, mechanismName } from './mechanisms';
 import type { TokenModule } from './token-module';
 
@@ -79,8 +80,7 @@ export function probeWrapWithTrusted(lib: pkcs11js.PKCS11, session: Buffer): boo
   }
   try {
     const [kept] = lib.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_WRAP_WITH_TRUSTED }]);
-    const value = kept?.value;
-    return Buffer.isBuffer(value) ? value.length > 0 && value[0] !== 0 : Boolean(value);
+    return attributeTrue(kept?.value);
   } finally {
     lib.C_DestroyObject(session, key);
   }

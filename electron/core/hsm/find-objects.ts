@@ -9,3 +9,8 @@ export function findObjects(lib: pkcs11js.PKCS11, session: Buffer, template: pkc
     lib.C_FindObjectsFinal(session);
   }
 }
+
+/** A CK_BBOOL attribute as pkcs11js returns it (a one-byte Buffer, or a boolean): true when set. */
+export function attributeTrue(value: unknown): boolean {
+  return Buffer.isBuffer(value) ? value.length > 0 && value[0] !== 0 : Boolean(value);
+}

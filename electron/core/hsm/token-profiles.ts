@@ -19,8 +19,9 @@ const SPECIFICATION: TokenProfile = { product: 'this token', blankInitNeedsSoPin
 
 const PROFILES: { match: (maker: string, model: string) => boolean; profile: TokenProfile }[] = [
   {
-    // opencryptoki's tokens (software, ICA, CCA, EP11): usr/lib/common/new_host.c checks the SO PIN in C_InitToken.
-    match: (maker, model) => /^IBM/i.test(maker) && /SoftTok|ICA|CCA|EP11|IBM/i.test(model),
+    // opencryptoki's tokens (IBM SoftTok, ICA, CCA, EP11 all report an IBM maker): usr/lib/common/new_host.c
+    // checks the SO PIN in C_InitToken.
+    match: (maker) => /^IBM\b/i.test(maker),
     profile: { product: 'opencryptoki', blankInitNeedsSoPin: true, factorySoPinSource: 'opencryptoki README: the default SO PIN is 87654321' },
   },
 ];

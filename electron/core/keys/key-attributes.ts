@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import type { KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
+import { attributeTrue } from '../hsm/find-objects';
 
 /** PKCS#11 2.40 attributes pkcs11js has no constants for. */
 export const CKA_MODIFIABLE = 0x170;
@@ -92,7 +93,7 @@ export function attributeDifferences(
   const read = lib.C_GetAttributeValue(session, handle, expected.map(({ type }) => ({ type })));
   return expected.flatMap(({ type, value }, i) => {
     const got = read[i]?.value;
-    const actual = Buffer.isBuffer(got) ? got.length > 0 && got[0] !== 0 : Boolean(got);
+    const actual = attributeTrue(got);
     const name = NAMES.get(type) ?? `0x${type.toString(16)}`;
     return actual === value ? [] : [`${name} is ${actual}, not ${String(value)}`];
   });
