@@ -41,7 +41,10 @@ function included(index, size, leaf, proof, root) {
   return sn === 0 && Buffer.from(root).equals(r);
 }
 const SEQ = /"seq":(0|[1-9][0-9]{0,15})[,}]/;
-parentPort.on('message', ({ id, messages, signatures, proofs }) => {
+parentPort.on('message', ({ id, messages, signatures: packed, lengths, proofs }) => {
+  // One transferred buffer holds every signature back to back (a missing one has length 0).
+  const signatures = [];
+  for (let i = 0, at = 0; i < lengths.length; at += lengths[i], i++) signatures.push(lengths[i] ? packed.subarray(at, at + lengths[i]) : null);
   const n = messages.length;
   const valid = new Uint8Array(n);
   const proven = new Uint8Array(n);
@@ -94,15 +97,21 @@ export interface InclusionClaim {
 
 export class SignaturePool {
   private readonly workers: Worker[];
+  /** Batches sent to each worker and not yet answered: the next batch goes to the least loaded. */
+  private readonly load: number[];
+  private readonly owner = new Map<number, number>();
   private readonly pending = new Map<number, { resolve: (batch: CheckedBatch) => void; reject: (error: Error) => void }>();
   private next = 0;
   private failure: Error | null = null;
   private closing = false;
 
   constructor(publicKey: Buffer, size = Math.max(1, availableParallelism())) {
+    this.load = new Array<number>(size).fill(0);
     this.workers = Array.from({ length: size }, () => {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { publicKey: Uint8Array.from(publicKey) } });
       worker.on('message', ({ id, ...batch }: { id: number } & CheckedBatch) => {
+        this.load[this.owner.get(id)!]! -= 1;
+        this.owner.delete(id);
         this.pending.get(id)?.resolve(batch);
         this.pending.delete(id);
       });
@@ -122,10 +131,17 @@ export class SignaturePool {
   check(messages: string[], signatures: Uint8Array[], proofs?: (InclusionClaim | null)[]): Promise<CheckedBatch> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.next++;
-    const worker = this.workers[id % this.workers.length]!;
+    const index = this.load.indexOf(Math.min(...this.load));
+    this.load[index]! += 1;
+    this.owner.set(id, index);
+    const lengths = new Uint32Array(signatures.length);
+    let total = 0;
+    signatures.forEach((s, i) => (total += lengths[i] = s?.length ?? 0));
+    const packed = new Uint8Array(total);
+    for (let i = 0, at = 0; i < signatures.length; at += lengths[i]!, i++) if (lengths[i]) packed.set(signatures[i]!, at);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, messages, signatures, proofs });
+      this.workers[index]!.postMessage({ id, messages, signatures: packed, lengths, proofs }, [packed.buffer, lengths.buffer]);
     });
   }
 
