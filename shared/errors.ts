@@ -123,6 +123,54 @@ export type ErrorCode = z.infer<typeof ErrorCode>;
  * that returned it, and the mechanism or attribute Custos had asked for there. Names only, never
  * values: nothing here is secret.
  */
+/**
+ * What kind of failure each code is, for scripts (the CLI's exit code) and people. Every code is in
+ * exactly one list; electron/cli/exit-codes.test.ts fails on a code added without a class.
+ * - token: the token or its library (3); store: the database (4); input: the request as given (5);
+ * - integrity: something failed verification or was changed outside Custos (6);
+ * - refused: a factor, a permission, the quorum or the current state says no (7); failure: unexpected (1).
+ */
+export type ErrorClass = 'token' | 'store' | 'input' | 'integrity' | 'refused' | 'failure';
+
+const classes: Record<ErrorClass, readonly ErrorCode[]> = {
+  token: [
+    'MODULE_NOT_CONFIGURED', 'MODULE_NOT_FOUND', 'MODULE_LOAD_FAILED', 'MODULE_UNSAFE', 'MODULE_NOT_CHOSEN',
+    'SOFTHSM_NOT_INSTALLED', 'SOFTHSM_TOKEN_DIR_MISSING', 'TOKEN_NOT_FOUND', 'TOKEN_AMBIGUOUS', 'TOKEN_NOT_PRESENT',
+    'TOKEN_NOT_RECOGNIZED', 'TOKEN_REMOVED', 'TOKEN_WRITE_PROTECTED', 'TOKEN_NOT_INITIALIZED', 'PIN_INCORRECT',
+    'PIN_LOCKED', 'PIN_INVALID', 'PIN_EXPIRED', 'SESSION_CLOSED', 'SESSION_LIMIT', 'NOT_LOGGED_IN', 'ALREADY_LOGGED_IN',
+    'FUNCTION_NOT_SUPPORTED', 'MECHANISM_INVALID', 'KEY_INVALID', 'KEY_OBJECTS_MISSING', 'KEY_ATTRIBUTES_MISMATCH',
+    'ATTRIBUTE_INVALID', 'OBJECT_INVALID', 'DATA_INVALID', 'TOKEN_MEMORY_FULL', 'TOKEN_DEVICE_ERROR',
+    'TOKEN_GENERAL_ERROR', 'TOKEN_ERROR', 'TOKEN_CAPABILITY_MISSING', 'AUDIT_UNAVAILABLE', 'OPERATION_INTERRUPTED',
+  ],
+  store: ['STORE_LOCKED', 'STORE_CORRUPT', 'STORE_UNREADABLE', 'STORE_TOO_NEW', 'STORE_MIGRATION_FAILED', 'STORE_DISK_FULL', 'STORE_READ_ONLY'],
+  input: [
+    'IPC_UNKNOWN_CHANNEL', 'IPC_INVALID_PAYLOAD', 'PROPOSAL_INVALID', 'QUORUM_INVALID', 'ACTION_UNKNOWN',
+    'PASSPHRASE_WEAK', 'SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_DUPLICATE', 'SO_PIN_REQUIRED', 'CUSTODIAN_NOT_FOUND',
+    'CUSTODY_NOT_FOUND', 'PROPOSAL_NOT_FOUND', 'BACKUP_NOT_FOUND', 'REPORT_NOT_FOUND', 'AUDIT_NOT_FOUND',
+    'TOKEN_RESERVED', 'MODULE_OVERRIDDEN',
+  ],
+  integrity: [
+    'AUDIT_VERIFY_FAILED', 'AUDIT_BUNDLE_INVALID', 'AUDIT_KEY_MISMATCH', 'AUDIT_TREE_CORRUPT', 'AUDIT_ROLLBACK',
+    'MODULE_SETTING_TAMPERED', 'KEY_TAMPERED', 'DESTRUCTION_TAMPERED', 'CUSTODIAN_TAMPERED', 'CUSTODY_TAMPERED',
+    'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID',
+  ],
+  refused: [
+    'PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED',
+    'CUSTODIAN_EXISTS', 'ENROLMENT_EXPIRED', 'CLOCK_BACKWARDS', 'NOT_AUTHORIZED', 'QUORUM_NOT_MET', 'TOKEN_IN_CUSTODY',
+    'PROPOSAL_CLOSED', 'PROPOSAL_EXPIRED', 'FINGERPRINT_MISMATCH', 'SELF_APPROVAL', 'ALREADY_APPROVED', 'KEY_WRONG_TOKEN',
+  ],
+  failure: ['INTERNAL'],
+};
+
+/** Each code's class, from the lists above. */
+export function errorClass(code: ErrorCode): ErrorClass {
+  for (const [kind, codes] of Object.entries(classes) as [ErrorClass, readonly ErrorCode[]][]) if (codes.includes(code)) return kind;
+  return 'failure';
+}
+
+/** Every code in each class, for the test that each code is in exactly one. */
+export const ERROR_CLASSES: Readonly<Record<ErrorClass, readonly ErrorCode[]>> = classes;
+
 export const TokenFailureDetail = z.strictObject({
   ckr: z.string().regex(/^CKR_[A-Z0-9_]+$/).optional(),
   step: z.string().regex(/^C_[A-Za-z]+$/).optional(),

@@ -1,5 +1,6 @@
 import type { KeyRecord } from '../../shared/keys';
-import { describeFailure, PinAlphabet, type CustodyView, type ProposalView } from '../../shared/quorum';
+import type { WireError } from '../../shared/errors';
+import { describeFailure, FailedOutcome, PinAlphabet, type CustodyView, type ProposalView } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -214,7 +215,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         }
         if (last?.envelope.ok && action === 'key.restore') last = await enterCards(core, id, values, io, renderProposal(core));
         if (last?.envelope.ok && action === 'key.backup' && cardsDir) await writeCards(core, last.envelope.value as ProposalView, cardsDir, values, io, approvers.length);
-        return last!;
+        return { ...last!, ...operationFailure(last!) };
       };
     case 'proposal reject':
     case 'proposal cancel':
@@ -260,4 +261,19 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
     default:
       return null;
   }
+}
+
+/** The approval went through, but the operation it set off failed: the command fails with that outcome's code and reason. */
+function operationFailure(last: Awaited<ReturnType<Request>>): { failed: WireError } | Record<string, never> {
+  if (!last.envelope.ok) return {};
+  const view = last.envelope.value as ProposalView;
+  const outcome = FailedOutcome.safeParse(view.outcome);
+  if (view.state !== 'failed' || !outcome.success) return {};
+  return {
+    failed: {
+      code: outcome.data.code,
+      message: `Proposal ${view.id} was approved, but ${describeFailure(outcome.data).replace(/^Failed: /, 'its operation failed: ')}`,
+      remedy: ['Nothing else was changed. Read the outcome above; propose it again once the cause is dealt with.'],
+    },
+  };
 }

@@ -15,7 +15,12 @@ export interface Io {
   clock?: () => Date;
 }
 
-export type Request = (core: CustosCore) => Promise<{ envelope: Envelope<unknown>; render: (value: never) => string }>;
+/**
+ * What a command answers. `failed`: the request itself went through (the value is printed), but
+ * what it set off failed (an approval whose operation then failed in the token): the exit code and
+ * the error are that failure's.
+ */
+export type Request = (core: CustosCore) => Promise<{ envelope: Envelope<unknown>; render: (value: never) => string; failed?: WireError }>;
 
 export function call<N extends ChannelName>(name: N, input: InputOf<N>, render: (value: ResultOf<N>) => string): Request {
   return async (core) => {

@@ -316,7 +316,7 @@ describe('custos custodian', () => {
     const check = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', next]);
     expect(check).toMatchObject({ code: EXIT.ok, stdout: 'Both factors are correct.\n' });
     const replay = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', next]);
-    expect(replay.code).toBe(EXIT.token);
+    expect(replay.code).toBe(EXIT.refused);
     expect(replay.stderr).toMatch(/^Error TOTP_REPLAYED/);
   });
 
@@ -369,7 +369,7 @@ describe('custos custody, proposal, key and backup', () => {
   it('module set needs a security officer’s factors, keeps the working module on a wrong path, and saves a good one', async () => {
     const curie = id(2);
     const notOfficer = await cli('module', 'set', '/nowhere/pkcs11.so', '--as', id(0), ...factors(0));
-    expect(notOfficer).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error NOT_AUTHORIZED/) });
+    expect(notOfficer).toMatchObject({ code: EXIT.refused, stderr: expect.stringMatching(/^Error NOT_AUTHORIZED/) });
     const wrong = await cli('module', 'set', '/nowhere/pkcs11.so', '--as', curie, ...factors(2));
     expect(wrong).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error MODULE_NOT_FOUND: No PKCS#11 library exists at \/nowhere\/pkcs11.so\. The token module was not changed: Custos still uses \//) });
     const library = join(dataDir, 'vendor', 'libvendor-pkcs11.so');
@@ -386,7 +386,7 @@ describe('custos custody, proposal, key and backup', () => {
     const officer = setupOfficer;
     const STRONG = 'violet canyon ferry ledger 4812 tundra';
     const refused = await cli('custodian', 'enrol', '--name', 'Mallory', '--role', 'security-officer', '--passphrase-fd', fd(STRONG));
-    expect(refused.code).toBe(EXIT.token);
+    expect(refused.code).toBe(EXIT.refused);
     expect(refused.stderr).toMatch(/^Error NOT_AUTHORIZED/);
     const alone = await cli('custodian', 'enrol', '--name', 'Mallory', '--role', 'security-officer', '--officer', id(2), '--passphrase-fd', fd(STRONG), ...factors(2));
     expect(alone.stderr).toMatch(/two different security officers/);
@@ -415,7 +415,7 @@ describe('custos custody, proposal, key and backup', () => {
     expect(proposed.code).toBe(EXIT.ok);
     const { id: proposalId, shortFingerprint } = proposed.value() as { id: string; shortFingerprint: string };
     const wrong = await cli('proposal', 'approve', '--id', proposalId, '--fingerprint', 'ffff-ffff-ffff-ffff', '--as', id(1), ...factors(1));
-    expect(wrong).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error FINGERPRINT_MISMATCH/) });
+    expect(wrong).toMatchObject({ code: EXIT.refused, stderr: expect.stringMatching(/^Error FINGERPRINT_MISMATCH/) });
     // One approval alone is recorded, but its share dies with the command…
     expect((await cli('proposal', 'approve', '--id', proposalId, '--fingerprint', shortFingerprint, '--as', id(1), ...factors(1))).stdout).toContain('Approvals held: 1 of 2');
     expect((await cli('proposal', 'list')).stdout).toContain('Approvals held: 0 of 2 (Babbage)');
@@ -466,13 +466,13 @@ describe('custos custody, proposal, key and backup', () => {
     expect((await cli('backup', 'export', '--set', setId[0]!.setId, '--out', file)).code).toBe(EXIT.ok);
     expect((await cli('backup', 'import', '--file', file)).code).toBe(EXIT.ok);
     writeFileSync(join(dataDir, 'bad.json'), readFileSync(file, 'utf8').replace('"threshold": 2', '"threshold": 3'));
-    expect(await cli('backup', 'import', '--file', join(dataDir, 'bad.json'))).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error BACKUP_INVALID/) });
+    expect(await cli('backup', 'import', '--file', join(dataDir, 'bad.json'))).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/^Error BACKUP_INVALID/) });
 
     const target = await takeCustody('cli-target');
     const restore = await propose(target, 'key.restore', `setId=${setId[0]!.setId}`);
     const typo = cardText(1).replace(/^(.)/, (c) => (c === 'A' ? 'B' : 'A'));
     const refused = await cli('proposal', 'approve', '--id', restore.id, '--fingerprint', restore.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--card-fd', fd(typo));
-    expect(refused).toMatchObject({ code: EXIT.token, stderr: expect.stringContaining('Card refused (SHARE_TYPO)') });
+    expect(refused).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('Card refused (SHARE_TYPO)') });
     const restored = await cli('proposal', 'approve', '--id', restore.id, '--fingerprint', restore.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--card-fd', fd(cardText(1)), '--card-fd', fd(cardText(3)));
     expect(restored.stdout).toMatch(/key\.restore .* — executed\n/);
     expect((await cli('key', 'list')).stdout).toContain('to-keep');
@@ -491,6 +491,9 @@ describe('custos custody, proposal, key and backup', () => {
     const cards = ['--cards-dir', join(dataDir, 'cards')];
     const done = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, ...approvers(), ...cards);
     expect(done.stdout).toMatch(/— failed\n/);
+    // The approval went through, the operation did not: the command fails with the outcome's code and reason.
+    expect(done.code).toBe(EXIT.token);
+    expect(done.stderr).toMatch(/^Error KEY_INVALID: Proposal [0-9a-f]{16} was approved, but its operation failed: The token refuses to wrap/);
     expect(done.stdout).toContain(
       '  Outcome: Failed: The token refuses to wrap “ed” (Ed25519); it cannot be backed up on this token ' +
         '(CKR_KEY_NOT_WRAPPABLE at C_WrapKey, mechanism CKM_AES_KEY_WRAP_PAD).\n',

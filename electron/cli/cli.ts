@@ -8,7 +8,7 @@ import type { NoteKey } from '../core/audit/checkpoint';
 import type { Trail } from '../core/audit/exports';
 import { verifyAuditLog } from '../core/audit/verifier';
 import type { VerifyOptions } from '../core/audit/verify-store';
-import type { Envelope, ErrorCode, WireError } from '../../shared/errors';
+import { errorClass, type Envelope, type ErrorClass, type ErrorCode, type WireError } from '../../shared/errors';
 import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
@@ -21,14 +21,20 @@ export type { Io } from './cli-support';
 import { silentLog } from '../core/log';
 
 /** Exit codes are a contract with scripts: see README “CLI”. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, token: 3, store: 4, invalidInput: 5, verification: 6 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, token: 3, store: 4, invalidInput: 5, verification: 6, refused: 7 } as const;
+
+/** The exit code of each error class (shared/errors.ts), as the README documents them. */
+const EXIT_OF: Record<ErrorClass, number> = {
+  token: EXIT.token,
+  store: EXIT.store,
+  input: EXIT.invalidInput,
+  integrity: EXIT.verification,
+  refused: EXIT.refused,
+  failure: EXIT.failure,
+};
 
 export function exitCodeFor(code: ErrorCode): number {
-  if (code.startsWith('STORE_')) return EXIT.store;
-  if (code.startsWith('IPC_') || ['PROPOSAL_INVALID', 'QUORUM_INVALID', 'KEY_WRONG_TOKEN'].includes(code)) return EXIT.invalidInput;
-  if (code === 'AUDIT_VERIFY_FAILED') return EXIT.verification;
-  if (code === 'INTERNAL') return EXIT.failure;
-  return EXIT.token;
+  return EXIT_OF[errorClass(code)];
 }
 
 const USAGE = `Usage: custos [--data-dir DIR] [--module PATH] [--json] <command>
@@ -173,7 +179,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
   }
   try {
     const result = await request(core);
-    return report(result.envelope, json, io, result.render);
+    return report(result.envelope, json, io, result.render, result.failed);
   } catch (error) {
     // Commands that call the core directly (verify, export, proofs) fail with the same codes.
     if (!isCustosError(error)) throw error;
@@ -411,16 +417,17 @@ async function verifyBundle(values: Values, io: Io): Promise<number> {
   }
 }
 
-function report(envelope: Envelope<unknown>, json: boolean, io: Io, render: (value: never) => string): number {
+function report(envelope: Envelope<unknown>, json: boolean, io: Io, render: (value: never) => string, failed?: WireError): number {
+  const error = envelope.ok ? failed : envelope.error;
   if (json) {
-    io.stdout(`${JSON.stringify(envelope, null, 2)}\n`);
-  } else if (envelope.ok) {
-    io.stdout(render(envelope.value as never));
+    // A failure set off by a request that went through keeps the request's answer beside the error.
+    const shown = envelope.ok && failed ? { ok: false, error: failed, value: envelope.value } : envelope;
+    io.stdout(`${JSON.stringify(shown, null, 2)}\n`);
   } else {
-    const { code, message, remedy } = envelope.error;
-    io.stderr(`Error ${code}: ${message}\n${remedy.map((step) => `  → ${step}\n`).join('')}`);
+    if (envelope.ok) io.stdout(render(envelope.value as never));
+    if (error) io.stderr(`Error ${error.code}: ${error.message}\n${error.remedy.map((step) => `  → ${step}\n`).join('')}`);
   }
-  return envelope.ok ? EXIT.ok : exitCodeFor(envelope.error.code);
+  return error ? exitCodeFor(error.code) : EXIT.ok;
 }
 
 function renderStatus(status: ModuleStatus): string {
