@@ -113,6 +113,8 @@ export const ErrorCode = z.enum([
   'STORE_MIGRATION_FAILED',
   'STORE_DISK_FULL',
   'STORE_READ_ONLY',
+  /** The CLI asked for an answer and standard input ended first. */
+  'INPUT_ENDED',
   // Anything we did not anticipate; details go to the main-process log, never to the UI.
   'INTERNAL',
 ]);
@@ -147,7 +149,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'IPC_UNKNOWN_CHANNEL', 'IPC_INVALID_PAYLOAD', 'PROPOSAL_INVALID', 'QUORUM_INVALID', 'ACTION_UNKNOWN',
     'PASSPHRASE_WEAK', 'SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_DUPLICATE', 'SO_PIN_REQUIRED', 'CUSTODIAN_NOT_FOUND',
     'CUSTODY_NOT_FOUND', 'PROPOSAL_NOT_FOUND', 'BACKUP_NOT_FOUND', 'REPORT_NOT_FOUND', 'AUDIT_NOT_FOUND',
-    'TOKEN_RESERVED', 'MODULE_OVERRIDDEN',
+    'TOKEN_RESERVED', 'MODULE_OVERRIDDEN', 'INPUT_ENDED',
   ],
   integrity: [
     'AUDIT_VERIFY_FAILED', 'AUDIT_BUNDLE_INVALID', 'AUDIT_KEY_MISMATCH', 'AUDIT_TREE_CORRUPT', 'AUDIT_ROLLBACK',

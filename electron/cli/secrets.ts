@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { CustosError } from '../core/errors';
 
 /**
  * Passphrases reach the CLI from a file descriptor (`--passphrase-fd 3`, for scripts and
@@ -21,18 +23,19 @@ export function promptHidden(prompt: string): Promise<string> {
     stdin.setRawMode(true);
     stdin.resume();
     stdin.setEncoding('utf8');
-    const done = (result: string | null) => {
+    const done = (result: string | null, cancelled = false) => {
       stdin.setRawMode(false);
       stdin.pause();
       stdin.removeListener('data', onData);
       process.stderr.write('\n');
-      if (result === null) reject(new Error('cancelled'));
+      if (result === null) reject(inputEnded(prompt, cancelled));
       else resolve(result);
     };
     const onData = (chunk: string) => {
       for (const char of chunk) {
         if (char === '\r' || char === '\n') return done(value);
-        if (char === '\u0003' || char === '\u0004') return done(null);
+        if (char === '\u0003') return done(null, true);
+        if (char === '\u0004') return done(null);
         if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
         else value += char;
       }
@@ -41,20 +44,42 @@ export function promptHidden(prompt: string): Promise<string> {
   });
 }
 
-export function promptLine(prompt: string): Promise<string> {
-  process.stderr.write(prompt);
-  return new Promise((resolve) => {
+/**
+ * One line from standard input. Input that ends first (a closed pipe, Ctrl-D) is a failure with its
+ * own code, never an empty answer and never a silent exit.
+ */
+export function promptLine(prompt: string, input: Readable = process.stdin, output: { write(text: string): unknown } = process.stderr): Promise<string> {
+  output.write(prompt);
+  return new Promise((resolve, reject) => {
     let data = '';
-    const onData = (chunk: Buffer) => {
-      data += chunk.toString('utf8');
+    const finish = () => {
+      input.removeListener('data', onData);
+      input.removeListener('end', onEnd);
+      input.pause();
+    };
+    const onData = (chunk: Buffer | string) => {
+      data += chunk.toString();
       const newline = data.indexOf('\n');
       if (newline >= 0) {
-        process.stdin.removeListener('data', onData);
-        process.stdin.pause();
+        finish();
         resolve(data.slice(0, newline).replace(/\r$/, ''));
       }
     };
-    process.stdin.on('data', onData);
-    process.stdin.resume();
+    const onEnd = () => {
+      finish();
+      reject(inputEnded(prompt));
+    };
+    if (input.readableEnded) return onEnd();
+    input.on('data', onData);
+    input.once('end', onEnd);
+    input.resume();
   });
+}
+
+function inputEnded(prompt: string, cancelled = false): CustosError {
+  const asked = prompt.trim().replace(/:$/, '');
+  const what = cancelled ? `Cancelled (Ctrl-C) at “${asked}”` : `Standard input ended before an answer to “${asked}” was given`;
+  return new CustosError('INPUT_ENDED', `${what}; nothing was done.`, [
+    'Give the answer on standard input, or pass the option that supplies it (custos --help).',
+  ]);
 }

@@ -172,3 +172,15 @@ describe('a stored outcome Custos did not write', () => {
     expect(listed.find((p) => p.id === other.id)).toMatchObject({ state: 'open' });
   });
 });
+
+describe('listing proposals', () => {
+  it('shows a proposal past its expiry as expired, closed with its audit entry, without anyone touching it', () => {
+    const proposal = propose();
+    f.clock.now = new Date(new Date(proposal.expiresAt).getTime() + 1000);
+    expect(quorum.list().find((p) => p.id === proposal.id)).toMatchObject({ state: 'expired' });
+    expect(audited().filter((e) => e === 'proposal.expire ok')).toHaveLength(1);
+    // Listing again records nothing more.
+    quorum.list();
+    expect(audited().filter((e) => e === 'proposal.expire ok')).toHaveLength(1);
+  });
+});

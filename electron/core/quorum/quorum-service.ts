@@ -387,6 +387,11 @@ export class QuorumService {
 
   /** Open proposals first, then the most recent closed ones. */
   list(limit = 50): ProposalView[] {
+    // A proposal past its expiry is closed when listed, as when it is touched: nobody sees it as open.
+    const now = this.clock().toISOString();
+    for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE state = 'open' AND expires_at <= ${now}`)) {
+      this.close(id, null, 'expired', 'proposal.expire');
+    }
     return this.options.store
       .all<{ id: string }>(sql`SELECT id FROM proposals ORDER BY state = 'open' DESC, created_at DESC LIMIT ${limit}`)
       .map(({ id }) => this.view(id));
