@@ -115,6 +115,10 @@ export const ErrorCode = z.enum([
   'STORE_READ_ONLY',
   /** The CLI asked for an answer and standard input ended first. */
   'INPUT_ENDED',
+  /** A file or folder named on the command line: missing, not allowed, or already there. */
+  'FILE_NOT_FOUND',
+  'FILE_ACCESS_DENIED',
+  'FILE_EXISTS',
   // Anything we did not anticipate; details go to the main-process log, never to the UI.
   'INTERNAL',
 ]);
@@ -149,7 +153,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'IPC_UNKNOWN_CHANNEL', 'IPC_INVALID_PAYLOAD', 'PROPOSAL_INVALID', 'QUORUM_INVALID', 'ACTION_UNKNOWN',
     'PASSPHRASE_WEAK', 'SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_DUPLICATE', 'SO_PIN_REQUIRED', 'CUSTODIAN_NOT_FOUND',
     'CUSTODY_NOT_FOUND', 'PROPOSAL_NOT_FOUND', 'BACKUP_NOT_FOUND', 'REPORT_NOT_FOUND', 'AUDIT_NOT_FOUND',
-    'TOKEN_RESERVED', 'MODULE_OVERRIDDEN', 'INPUT_ENDED',
+    'TOKEN_RESERVED', 'MODULE_OVERRIDDEN', 'INPUT_ENDED', 'FILE_NOT_FOUND', 'FILE_ACCESS_DENIED', 'FILE_EXISTS',
   ],
   integrity: [
     'AUDIT_VERIFY_FAILED', 'AUDIT_BUNDLE_INVALID', 'AUDIT_KEY_MISMATCH', 'AUDIT_TREE_CORRUPT', 'AUDIT_ROLLBACK',

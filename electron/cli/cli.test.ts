@@ -162,6 +162,12 @@ describe('custos audit', () => {
     expect((await custos('audit', 'key', '--verifier')).code).toBe(EXIT.ok);
     expect((await custos('audit', 'proof', '--seq', '999')).stderr).toMatch(/^Error AUDIT_NOT_FOUND/);
     expect((await custos('audit', 'consistency', '--from', 'x')).code).toBe(EXIT.invalidInput);
+    // A file named on the command line that is not there: its own code and the path, not INTERNAL.
+    const missing = join(dataDir, 'no-such-folder', 'checkpoint.txt');
+    expect(await custos('audit', 'verify', '--checkpoint', missing)).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringContaining(`Error FILE_NOT_FOUND: ${missing} does not exist`),
+    });
     const store = Store.open(dataDir);
     const rows = store.all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never);
     store.close();
@@ -509,6 +515,14 @@ describe('custos custody, proposal, key and backup', () => {
     const created = await cli('report', 'create', '--ceremony', generate.id, '--out', out);
     expect(created).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/^Report [0-9a-f]{16} \(key\.generate\) signed/) });
     expect(readdirSync(out).sort()).toEqual(['audit-key.pem', 'report.json', 'report.pdf', 'report.sig']);
+    // The same folder again: refused before anything is signed, the first report untouched; --force replaces it.
+    const first = readFileSync(join(out, 'report.json'));
+    const reportsBefore = (await cli('report', 'list')).stdout;
+    expect(await cli('report', 'create', '--ceremony', generate.id, '--out', out)).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error FILE_EXISTS: .*already holds a report/) });
+    expect(readFileSync(join(out, 'report.json')).equals(first)).toBe(true);
+    expect((await cli('report', 'list')).stdout).toBe(reportsBefore);
+    expect((await cli('report', 'create', '--ceremony', generate.id, '--out', out, '--force')).code).toBe(EXIT.ok);
+    expect(readFileSync(join(out, 'report.json')).equals(first)).toBe(false);
     expect(execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(out, 'audit-key.pem'), '-rawin', '-in', join(out, 'report.json'), '-sigfile', join(out, 'report.sig')], { encoding: 'utf8' })).toContain('Signature Verified Successfully');
     expect((await cli('report', 'verify', '--dir', out)).stdout).toMatch(/verified: \d+ entries\.\n[\s\S]*ok {3}consistent with the live log/);
     const bundle = join(dataDir, 'bundle');

@@ -16,7 +16,7 @@ import { CustosError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { renderVerdict, REPORT_USAGE, reportRequest, standaloneReportVerify, verifyReportCommand } from './report-commands';
-import { ask, call, factors, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import { ask, call, factors, fileError, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 export type { Io } from './cli-support';
 import { silentLog } from '../core/log';
 
@@ -111,6 +111,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         holder: { type: 'string', multiple: true },
         threshold: { type: 'string' },
         'new-label': { type: 'string' },
+        force: { type: 'boolean' },
         'pin-alphabet': { type: 'string' },
         custody: { type: 'string' },
         action: { type: 'string' },
@@ -180,9 +181,11 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
   try {
     const result = await request(core);
     return report(result.envelope, json, io, result.render, result.failed);
-  } catch (error) {
-    // Commands that call the core directly (verify, export, proofs) fail with the same codes.
-    if (!isCustosError(error)) throw error;
+  } catch (caught) {
+    // Commands that call the core directly (verify, export, proofs) fail with the same codes; a file
+    // named on the command line that cannot be used gets its own.
+    const error = isCustosError(caught) ? caught : fileError(caught);
+    if (!error) throw caught;
     return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, json, io, () => '');
   } finally {
     core.close();

@@ -8,21 +8,23 @@ import { readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
 import { leafHash, MemoryTree } from '../core/audit/merkle';
 import type { CustosCore } from '../core/custos-core';
+import { refuseExistingReport } from '../core/reports/report-service';
 import { writeFileAtomic } from '../core/secret-vault';
 import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
 import { verifyReport, type LaterLog, type ReportVerdict } from '../core/reports/report-verify';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
-  report create (--ceremony PROPOSAL | --custody ID | --inventory) --out DIR
+  report create (--ceremony PROPOSAL | --custody ID | --inventory) --out DIR [--force]
                                       Sign a report and write report.json, report.sig, audit-key.pem, report.pdf
+                                      (a folder already holding a report: FILE_EXISTS, unless --force)
   report witness --ceremony ID --name NAME --role ROLE
                                       A witness signs off on a ceremony (proposal or custody id)
   report verify --dir DIR [--key PEM] [--bundle DIR]
                                       Signature, checkpoint, every entry's proof, and consistency with the
                                       live log (or with a later exported audit bundle: no database needed)
   compliance [--as-of YYYY-MM-DD]     Policy analyzer findings with severity, evidence and fix
-  compliance report --out DIR [--as-of YYYY-MM-DD]
+  compliance report --out DIR [--as-of YYYY-MM-DD] [--force]
                                       Findings and control mapping as a signed report (JSON, signature, PDF)
   compliance controls                 SP 800-53, SP 800-57, PCI DSS, AWS controls: evidence and what is missing
   compliance practice-statement [--out FILE.md] [--pdf FILE.pdf]
@@ -95,8 +97,10 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
         const ceremony = str(values.ceremony);
         const custody = str(values.custody);
         if (!out || (!ceremony && !custody && values.inventory !== true)) return usageFailure('report create needs --ceremony PROPOSAL, --custody ID or --inventory, and --out DIR.');
+        // Checked before the report is made, so a refused folder leaves no signed report behind.
+        if (values.force !== true) refuseExistingReport(resolve(out));
         const summary = core.reports.create(ceremony ? { proposalId: ceremony } : custody ? { custodyId: custody } : { inventory: true });
-        const written = await core.reports.exportTo(summary.id, resolve(out));
+        const written = await core.reports.exportTo(summary.id, resolve(out), values.force === true);
         return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
       };
     case 'report witness':
@@ -114,8 +118,9 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
       return async (core) => {
         const out = str(values.out);
         if (!out) return usageFailure('compliance report needs --out DIR.');
+        if (values.force !== true) refuseExistingReport(resolve(out));
         const summary = core.reports.create({ compliance: core.complianceSnapshot(str(values['as-of'])) });
-        const written = await core.reports.exportTo(summary.id, resolve(out));
+        const written = await core.reports.exportTo(summary.id, resolve(out), values.force === true);
         return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Compliance report ${v.id} signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
       };
     case 'compliance controls':

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CustodyService } from '../custody/custody-service';
 import { CustosError } from '../errors';
@@ -65,15 +65,30 @@ export class ReportService {
   }
 
   /** Writes the four files into dir (created if needed) and records the export. */
-  async exportTo(id: string, dir: string): Promise<{ dir: string; files: string[] }> {
+  async exportTo(id: string, dir: string, overwrite = false): Promise<{ dir: string; files: string[] }> {
+    if (!overwrite) refuseExistingReport(dir);
     const { report, json, signature, sha256 } = this.stored(id);
     const pem = this.sources.audit.publicKeyPem();
     const pdf = await renderReportPdf(report, sha256);
     mkdirSync(dir, { recursive: true });
-    const files = { 'report.json': json, 'report.sig': signature, 'audit-key.pem': Buffer.from(pem), 'report.pdf': pdf };
+    const files: Record<(typeof REPORT_FILES)[number], Buffer> = { 'report.json': json, 'report.sig': signature, 'audit-key.pem': Buffer.from(pem), 'report.pdf': pdf };
     for (const [name, bytes] of Object.entries(files)) writeFileAtomic(join(dir, name), bytes, 0o644);
     this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'report.export', object: { type: 'report', id }, params: { sha256 } });
     this.sources.audit.checkpoint(`report ${id} exported`);
     return { dir, files: Object.keys(files) };
   }
+}
+
+const REPORT_FILES = ['report.json', 'report.sig', 'audit-key.pem', 'report.pdf'];
+
+/**
+ * A folder that already holds a report is not overwritten unless asked: a signed report someone
+ * already printed or handed on would silently change under them.
+ */
+export function refuseExistingReport(dir: string): void {
+  const there = REPORT_FILES.filter((name) => existsSync(join(dir, name)));
+  if (there.length === 0) return;
+  throw new CustosError('FILE_EXISTS', `${dir} already holds a report (${there.join(', ')}); nothing was written or signed.`, [
+    'Choose another folder, or pass --force to replace that report.',
+  ]);
 }
