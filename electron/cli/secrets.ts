@@ -18,9 +18,10 @@ export function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
   if (!stdin.isTTY) return promptLine(prompt);
   return new Promise((resolve, reject) => {
+    // Raw before the prompt shows: an answer typed at once must never be echoed by the terminal.
+    stdin.setRawMode(true);
     process.stderr.write(prompt);
     let value = '';
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.setEncoding('utf8');
     const done = (result: string | null, cancelled = false) => {
@@ -32,8 +33,15 @@ export function promptHidden(prompt: string): Promise<string> {
       else resolve(result);
     };
     const onData = (chunk: string) => {
-      for (const char of chunk) {
-        if (char === '\r' || char === '\n') return done(value);
+      for (const [at, char] of [...chunk].entries()) {
+        if (char === '\r' || char === '\n') {
+          // What the terminal would have done outside raw mode (ICRNL), for the next, line-read prompt.
+          const rest = [...chunk].slice(at + 1).join('').replace(/\r/g, '\n');
+          done(value);
+          // After done(): unshifted into a flowing stream it would come straight back to this listener.
+          if (rest.length > 0) stdin.unshift(rest, 'utf8');
+          return;
+        }
         if (char === '\u0003') return done(null, true);
         if (char === '\u0004') return done(null);
         if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
@@ -62,6 +70,9 @@ export function promptLine(prompt: string, input: Readable = process.stdin, outp
       const newline = data.indexOf('\n');
       if (newline >= 0) {
         finish();
+        // Answers typed ahead (or piped all at once) belong to the next prompts.
+        const rest = data.slice(newline + 1);
+        if (rest.length > 0) input.unshift(Buffer.from(rest));
         resolve(data.slice(0, newline).replace(/\r$/, ''));
       }
     };
