@@ -61,7 +61,9 @@ Commands:
                                       order (the new custodian's first code is asked)
   custodian check --id ID [--passphrase-fd N] [--code CODE]
   custodian unlock --id ID --officer ID [--passphrase-fd N] [--code CODE]
-${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
+${CEREMONY_USAGE}${REPORT_USAGE}  data-dir adopt                      Use this copy of a data directory as its installation from
+                                      now on (refused as DATA_DIR_COPIED while the original exists)
+  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
@@ -307,6 +309,16 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         const passphrase = await readPassphrase(values, io, false);
         const code = str(values.code) ?? (await ask(io, 'Security officer’s 6-digit code: ', false));
         return call('custodians.unlock', { custodianId: str(values.id) ?? '', officerId: str(values.officer) ?? '', passphrase, code }, (c) => `${c.name} is unlocked.\n`)(core);
+      };
+    case 'data-dir adopt':
+      return async (core) => {
+        const adopted = core.audit.adoptCopy();
+        const value = adopted ? { adopted: true as const, ...adopted } : { adopted: false as const };
+        const render = (v: typeof value) =>
+          'from' in v
+            ? `This data directory is now installation ${core.audit.origin}, recorded in its audit log. Never start the original at ${v.from} again.\n`
+            : 'This data directory is not a copy of an installation in use elsewhere: nothing to confirm.\n';
+        return { envelope: { ok: true, value }, render: render as (v: never) => string };
       };
     case 'module reset':
       return async (core) => call('settings.setModule', { source: 'built-in', officer: await officerFactors(values, io) }, renderStatus)(core);
