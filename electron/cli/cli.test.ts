@@ -585,12 +585,14 @@ describe('custos on a data directory that was moved or copied', () => {
 
     const refused = await at(copy, '--json', 'audit', 'checkpoint');
     expect(refused.code).toBe(EXIT.refused);
-    expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, error: { code: 'DATA_DIR_COPIED', remedy: expect.arrayContaining([expect.stringContaining('data-dir adopt')]) } });
+    const remedy = expect.arrayContaining([expect.stringContaining('data-dir adopt')]);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, error: { code: 'DATA_DIR_COPIED', remedy } });
     expect((await at(original, 'audit', 'verify')).code).toBe(EXIT.ok);
     expect((await at(original, 'data-dir', 'adopt')).stdout).toContain('nothing to confirm');
 
     const adopted = await at(copy, 'data-dir', 'adopt');
-    expect(adopted).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining(`Never start the original at ${original} again`) });
+    expect(adopted.code).toBe(EXIT.ok);
+    expect(adopted.stdout).toContain(`Never start the original at ${original} again`);
     expect((await at(copy, 'audit', 'checkpoint')).code).toBe(EXIT.ok);
     expect((await at(copy, 'audit', 'verify')).code).toBe(EXIT.ok);
   });

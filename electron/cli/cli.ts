@@ -61,9 +61,7 @@ Commands:
                                       order (the new custodian's first code is asked)
   custodian check --id ID [--passphrase-fd N] [--code CODE]
   custodian unlock --id ID --officer ID [--passphrase-fd N] [--code CODE]
-${CEREMONY_USAGE}${REPORT_USAGE}  data-dir adopt                      Use this copy of a data directory as its installation from
-                                      now on (refused as DATA_DIR_COPIED while the original exists)
-  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
+${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
@@ -73,6 +71,8 @@ ${CEREMONY_USAGE}${REPORT_USAGE}  data-dir adopt                      Use this c
   audit copy --file PATH | --off      Also keep the latest checkpoint in PATH (removable media)
   audit proof --seq N [--size M]      Inclusion proof of entry N in the log of size M
   audit consistency --from A [--to B] Consistency proof between two log sizes
+  data-dir adopt                      This copy of a data directory is its installation from now on
+                                      (a copy is refused as DATA_DIR_COPIED while the original exists)
 
 Options:
   --data-dir DIR   Data directory (default: CUSTOS_DATA_DIR, else the desktop app's)
@@ -316,7 +316,8 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         const value = adopted ? { adopted: true as const, ...adopted } : { adopted: false as const };
         const render = (v: typeof value) =>
           'from' in v
-            ? `This data directory is now installation ${core.audit.origin}, recorded in its audit log. Never start the original at ${v.from} again.\n`
+            ? `This data directory is now installation ${core.audit.origin}, recorded in its audit log. ` +
+              `Never start the original at ${v.from} again.\n`
             : 'This data directory is not a copy of an installation in use elsewhere: nothing to confirm.\n';
         return { envelope: { ok: true, value }, render: render as (v: never) => string };
       };

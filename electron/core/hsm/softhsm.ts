@@ -80,7 +80,8 @@ export function prepareEmbeddedSoftHsm(
   }
   // Written from where the data directory is now, at every start: a moved directory keeps its own tokens.
   const config = softHsmConfig(tokenDir);
-  if (!existsSync(configPath) || readFileSync(configPath, 'utf8') !== config) writeFileAtomic(configPath, config, 0o600);
+  const current = existsSync(configPath) ? readFileSync(configPath, 'utf8') : null;
+  if (current !== config) writeFileAtomic(configPath, config, 0o600);
   // SoftHSM2 reads its configuration path from the environment at C_Initialize.
   process.env.SOFTHSM2_CONF = configPath;
   return { modulePath, configPath, tokenDir };

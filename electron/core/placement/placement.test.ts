@@ -45,6 +45,9 @@ function actions(opened: CustosCore): { action: string; object: unknown }[] {
 }
 
 const from = (id: string) => ({ type: 'data-dir', id });
+const tokendirLine = (dataDir: string) => `directories.tokendir = ${softHsmPaths(dataDir).tokenDir}\n`;
+const config = (dataDir: string) => readFileSync(softHsmPaths(dataDir).configPath, 'utf8');
+const entry = (action: string, was: string) => expect.objectContaining({ action, object: from(was) });
 
 describe('a data directory that is moved', () => {
   it('keeps its audit token, its rehearsal tokens and its log, and records the move', async () => {
@@ -55,11 +58,11 @@ describe('a data directory that is moved', () => {
 
     const opened = openCore(moved);
     expect(opened.audit.status()).toMatchObject({ state: 'ready', origin, keyId });
-    expect(readFileSync(softHsmPaths(moved).configPath, 'utf8')).toContain(`directories.tokendir = ${softHsmPaths(moved).tokenDir}\n`);
+    expect(config(moved)).toContain(tokendirLine(moved));
     expect(await opened.verifyAudit()).toMatchObject({ ok: true });
     expect(await opened.router.dispatch('tokens.mechanisms', token)).toMatchObject({ ok: true });
     expect(await opened.router.dispatch('audit.checkpoint', {})).toMatchObject({ ok: true });
-    expect(actions(opened)).toContainEqual(expect.objectContaining({ action: 'installation.move', object: from(first) }));
+    expect(actions(opened)).toContainEqual(entry('installation.move', first));
     expect(JSON.parse(readFileSync(placeRecordPath(moved), 'utf8'))).toMatchObject({ location: moved });
     expect(statSync(placeRecordPath(moved)).mode & 0o777).toBe(0o600);
 
@@ -84,9 +87,10 @@ describe('a data directory that is copied while the original stays', () => {
     const status = opened.audit.status() as { message: string; remedy: string[] };
     expect(status.message).toContain(`still at ${original}`);
     expect(status.remedy.join('\n')).toContain(`custos --data-dir ${copy} data-dir adopt`);
-    expect(await opened.router.dispatch('tokens.select', token)).toMatchObject({ ok: false, error: { code: 'DATA_DIR_COPIED' } });
+    const refused = await opened.router.dispatch('tokens.select', token);
+    expect(refused).toMatchObject({ ok: false, error: { code: 'DATA_DIR_COPIED' } });
     // The copy's SoftHSM2 configuration now names its own token files, never the original's.
-    expect(readFileSync(softHsmPaths(copy).configPath, 'utf8')).toContain(`directories.tokendir = ${softHsmPaths(copy).tokenDir}\n`);
+    expect(config(copy)).toContain(tokendirLine(copy));
     closeCore();
 
     const back = openCore(original);
@@ -98,7 +102,7 @@ describe('a data directory that is copied while the original stays', () => {
     expect(openCore(copy).audit.status()).toMatchObject({ state: 'unavailable', code: 'DATA_DIR_COPIED' });
   });
 
-  it('is also caught for a copy made before Custos kept its place record (its configuration names the original)', async () => {
+  it('is caught for a copy made before Custos kept a place record: its configuration names the original', async () => {
     const original = join(parent, 'data');
     await installation(original);
     rmSync(placeRecordPath(original));
@@ -118,7 +122,7 @@ describe('a data directory that is copied while the original stays', () => {
     rmSync(original, { recursive: true });
     const opened = openCore(copy);
     expect(opened.audit.status()).toMatchObject({ state: 'ready' });
-    expect(actions(opened)).toContainEqual(expect.objectContaining({ action: 'installation.move', object: from(original) }));
+    expect(actions(opened)).toContainEqual(entry('installation.move', original));
   });
 
   it('opens, with the decision in its log, once an operator adopts the copy', async () => {
@@ -129,7 +133,7 @@ describe('a data directory that is copied while the original stays', () => {
     const opened = openCore(copy);
     expect(opened.audit.adoptCopy()).toEqual({ from: original, to: copy });
     expect(opened.audit.status()).toMatchObject({ state: 'ready', keyId });
-    expect(actions(opened)).toContainEqual(expect.objectContaining({ action: 'installation.adopt-copy', object: from(original) }));
+    expect(actions(opened)).toContainEqual(entry('installation.adopt-copy', original));
     expect(await opened.router.dispatch('tokens.select', token)).toMatchObject({ ok: true });
     expect(await opened.verifyAudit()).toMatchObject({ ok: true });
     expect(opened.audit.adoptCopy()).toBeNull();

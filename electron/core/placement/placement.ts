@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { CustosError } from '../errors';
 import { configuredTokenDir, softHsmPaths } from '../hsm/softhsm';
@@ -63,7 +63,8 @@ export function adoptCopy(dataDir: string, installation: string): string | null 
     if (!(error instanceof CustosError) || error.code !== 'DATA_DIR_COPIED') throw error;
   }
   const record = readPlace(dataDir)!;
-  writePlace(dataDir, { installation: record.installation, location: realpathSync(dataDir), adoptedFrom: record.location });
+  const location = realpathSync(dataDir);
+  writePlace(dataDir, { installation: record.installation, location, adoptedFrom: record.location });
   return record.location;
 }
 
@@ -73,7 +74,8 @@ function readPlace(dataDir: string): PlaceRecord | null {
   const parsed = PlaceRecord.safeParse(parseJson(readFileSync(path, 'utf8')));
   if (parsed.success) return parsed.data;
   throw new CustosError('STORE_CORRUPT', `The file ${path} that says where this installation lives is damaged.`, [
-    'Restore it from the backup of this data directory. If this directory is the only copy of its installation, delete the file: Custos writes it again at the next start.',
+    'Restore it from the backup of this data directory.',
+    'If this directory is the only copy of its installation, delete the file; the next start writes it again.',
   ]);
 }
 
@@ -84,8 +86,8 @@ function readPlace(dataDir: string): PlaceRecord | null {
 function legacyPlace(dataDir: string, installation: string): PlaceRecord {
   const here = realpathSync(dataDir);
   const configured = configuredTokenDir(softHsmPaths(dataDir).configPath);
-  if (configured && basename(configured) === 'tokens' && basename(dirname(configured)) === 'softhsm' && existsSync(configured)) {
-    const origin = dirname(dirname(configured));
+  const origin = configured && dirname(dirname(configured));
+  if (configured && origin && existsSync(configured) && configured === softHsmPaths(origin).tokenDir) {
     if (realpathSync(origin) !== here) return { installation, location: realpathSync(origin) };
   }
   return { installation, location: here };
@@ -118,12 +120,15 @@ function parseJson(text: string): unknown {
 function copied(here: string, record: PlaceRecord): CustosError {
   return new CustosError(
     'DATA_DIR_COPIED',
-    `This data directory (${here}) is a copy of installation ${record.installation}, which is still at ${record.location}. ` +
-      'Both hold the same audit key: used side by side, their audit logs would diverge under one identity, so nothing is recorded here.',
+    `This data directory (${here}) is a copy of installation ${record.installation}, ` +
+      `which is still at ${record.location}. Both hold the same audit key: used side by side, ` +
+      'their audit logs would diverge under one identity, so nothing is recorded here.',
     [
-      `If you meant to move it: check this copy, then delete or rename the original at ${record.location} and start Custos again; the move is recorded.`,
+      `If you meant to move it: check this copy, then delete or rename the original at ${record.location} ` +
+        'and start Custos again; the move is recorded.',
       `If this is a backup, leave it closed and use the installation at ${record.location}.`,
-      `To make this copy the installation from now on (e.g. restored from a backup): \`custos --data-dir ${here} data-dir adopt\`, recorded in the audit log; never start the original again.`,
+      'To make this copy the installation from now on (e.g. restored from a backup): ' +
+        `\`custos --data-dir ${here} data-dir adopt\`, recorded in the audit log; never start the original again.`,
     ],
   );
 }
