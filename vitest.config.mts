@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{shared,electron,renderer,eslint-rules}/**/*.test.{ts,tsx}'],
+    include: ['{shared,electron,renderer,eslint-rules,scripts}/**/*.test.{ts,tsx}'],
     // The opencryptoki token suite shares one machine-wide token: vitest.opencryptoki.config.mts runs it serially.
     exclude: ['**/node_modules/**', '**/*.opencryptoki.test.ts'],
     // One process per file: SoftHSM2 reads its configuration once per process and a PKCS#11

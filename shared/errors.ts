@@ -66,6 +66,8 @@ export const ErrorCode = z.enum([
   'AUDIT_TREE_CORRUPT',
   /** The log no longer extends a checkpoint kept outside the database (the audit token, its copy). */
   'AUDIT_ROLLBACK',
+  /** The data directory is a copy of an installation still in use elsewhere: one audit key, two logs. */
+  'DATA_DIR_COPIED',
   // Custodians and their factors
   'CUSTODIAN_NOT_FOUND',
   'CUSTODIAN_EXISTS',
@@ -164,6 +166,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED',
     'CUSTODIAN_EXISTS', 'ENROLMENT_EXPIRED', 'CLOCK_BACKWARDS', 'NOT_AUTHORIZED', 'QUORUM_NOT_MET', 'TOKEN_IN_CUSTODY',
     'PROPOSAL_CLOSED', 'PROPOSAL_EXPIRED', 'FINGERPRINT_MISMATCH', 'SELF_APPROVAL', 'ALREADY_APPROVED', 'KEY_WRONG_TOKEN',
+    'DATA_DIR_COPIED',
   ],
   failure: ['INTERNAL'],
 };

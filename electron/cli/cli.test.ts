@@ -555,3 +555,45 @@ describe('custos custody, proposal, key and backup', () => {
     expect(execFileSync('pdftotext', [`${kmps}.pdf`, '-'], { encoding: 'utf8' })).toMatch(/Key Management Practice Statement \(draft\)[\s\S]*Dual control and split knowledge[\s\S]*page 1 of \d/);
   });
 });
+
+describe('custos on a data directory that was moved or copied', () => {
+  const at = async (dir: string, ...args: string[]) => {
+    const output = io();
+    const code = await runCli(['--data-dir', dir, ...args], output, 'test');
+    return { code, stdout: output.out(), stderr: output.err() };
+  };
+
+  it('keeps working after `mv data data2`: the same tokens, a log that verifies, and new entries', async () => {
+    const first = join(dataDir, 'data');
+    const token = initSoftHsmToken(first, 'cli-token');
+    expect((await at(first, 'token', 'select', '--serial', token.serial, '--label', token.label)).code).toBe(EXIT.ok);
+    const key = (await at(first, 'audit', 'key')).stdout;
+    const moved = join(dataDir, 'data2');
+    renameSync(first, moved);
+    expect((await at(moved, 'token', 'mechanisms')).stdout).toContain('CKM_EDDSA');
+    expect((await at(moved, 'audit', 'key')).stdout).toBe(key);
+    expect((await at(moved, 'audit', 'checkpoint')).code).toBe(EXIT.ok);
+    expect((await at(moved, 'audit', 'verify')).stdout).toMatch(/^Audit log verified/);
+  });
+
+  it('refuses a `cp -a` copy with DATA_DIR_COPIED (exit 7) until `data-dir adopt` records the decision', async () => {
+    const original = join(dataDir, 'data');
+    initSoftHsmToken(original, 'cli-token');
+    expect((await at(original, 'audit', 'checkpoint')).code).toBe(EXIT.ok);
+    const copy = join(dataDir, 'copy');
+    execFileSync('cp', ['-a', original, copy]);
+
+    const refused = await at(copy, '--json', 'audit', 'checkpoint');
+    expect(refused.code).toBe(EXIT.refused);
+    const remedy = expect.arrayContaining([expect.stringContaining('data-dir adopt')]);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, error: { code: 'DATA_DIR_COPIED', remedy } });
+    expect((await at(original, 'audit', 'verify')).code).toBe(EXIT.ok);
+    expect((await at(original, 'data-dir', 'adopt')).stdout).toContain('nothing to confirm');
+
+    const adopted = await at(copy, 'data-dir', 'adopt');
+    expect(adopted.code).toBe(EXIT.ok);
+    expect(adopted.stdout).toContain(`Never start the original at ${original} again`);
+    expect((await at(copy, 'audit', 'checkpoint')).code).toBe(EXIT.ok);
+    expect((await at(copy, 'audit', 'verify')).code).toBe(EXIT.ok);
+  });
+});

@@ -71,6 +71,8 @@ ${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE
   audit copy --file PATH | --off      Also keep the latest checkpoint in PATH (removable media)
   audit proof --seq N [--size M]      Inclusion proof of entry N in the log of size M
   audit consistency --from A [--to B] Consistency proof between two log sizes
+  data-dir adopt                      This copy of a data directory is its installation from now on
+                                      (a copy is refused as DATA_DIR_COPIED while the original exists)
 
 Options:
   --data-dir DIR   Data directory (default: CUSTOS_DATA_DIR, else the desktop app's)
@@ -307,6 +309,17 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         const passphrase = await readPassphrase(values, io, false);
         const code = str(values.code) ?? (await ask(io, 'Security officer’s 6-digit code: ', false));
         return call('custodians.unlock', { custodianId: str(values.id) ?? '', officerId: str(values.officer) ?? '', passphrase, code }, (c) => `${c.name} is unlocked.\n`)(core);
+      };
+    case 'data-dir adopt':
+      return async (core) => {
+        const adopted = core.audit.adoptCopy();
+        const value = adopted ? { adopted: true as const, ...adopted } : { adopted: false as const };
+        const render = (v: typeof value) =>
+          'from' in v
+            ? `This data directory is now installation ${core.audit.origin}, recorded in its audit log. ` +
+              `Never start the original at ${v.from} again.\n`
+            : 'This data directory is not a copy of an installation in use elsewhere: nothing to confirm.\n';
+        return { envelope: { ok: true, value }, render: render as (v: never) => string };
       };
     case 'module reset':
       return async (core) => call('settings.setModule', { source: 'built-in', officer: await officerFactors(values, io) }, renderStatus)(core);

@@ -1,5 +1,5 @@
 import { randomBytes, verify } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
 import type { ModuleInfo, TokenRef } from '../../../shared/tokens';
@@ -18,6 +18,7 @@ import { AuditLog, type AuditEvent, type StoredCheckpoint } from './audit-log';
 import { ed25519PublicKeyObject, verifierKeyString, type NoteKey } from './checkpoint';
 import pkcs11js from 'pkcs11js';
 import { findObjects } from '../hsm/find-objects';
+import { adoptCopy, placeInstallation } from '../placement/placement';
 
 /**
  * A private data object in the audit token saying the installation was set up (its first security
@@ -66,15 +67,33 @@ export class AuditService {
   private appendsSinceCheckpoint = 0;
 
   constructor(private readonly options: AuditServiceOptions) {
+    this.start();
+  }
+
+  private start(): void {
     try {
       this.open();
     } catch (error) {
       this.failure = isCustosError(error)
         ? error
         : new CustosError('AUDIT_UNAVAILABLE', 'The audit log could not be opened.', [], { cause: error });
-      options.log.error('audit log unavailable', { code: this.failure.code });
+      this.options.log.error('audit log unavailable', { code: this.failure.code });
       this.close();
     }
+  }
+
+  /**
+   * The operator's decision that this copied data directory is the installation from now on
+   * (DATA_DIR_COPIED): the log opens and records it. Null when the directory was not refused as a copy.
+   */
+  adoptCopy(): { from: string; to: string } | null {
+    if (this.failure?.code !== 'DATA_DIR_COPIED') return null;
+    const from = adoptCopy(this.options.dataDir, this.installationId());
+    if (from === null) return null;
+    this.failure = null;
+    this.start();
+    this.log();
+    return { from, to: realpathSync(this.options.dataDir) };
   }
 
   get origin(): string {
@@ -98,8 +117,9 @@ export class AuditService {
   log(): AuditLog {
     if (this.current) return this.current;
     const status = this.status();
-    // A rolled-back log says so in every refusal, not just "unavailable".
-    const code = this.failure?.code === 'AUDIT_ROLLBACK' ? 'AUDIT_ROLLBACK' : 'AUDIT_UNAVAILABLE';
+    // A rolled-back log or a copied data directory says so in every refusal, not just "unavailable".
+    const failure = this.failure?.code;
+    const code = failure === 'AUDIT_ROLLBACK' || failure === 'DATA_DIR_COPIED' ? failure : 'AUDIT_UNAVAILABLE';
     throw new CustosError(code, status.state === 'unavailable' ? status.message : 'The audit log is not open.', status.state === 'unavailable' ? status.remedy : []);
   }
 
@@ -247,6 +267,19 @@ export class AuditService {
   }
 
   private open(): void {
+    // Before the SoftHSM2 configuration is rewritten for this location: a copy must not open its token.
+    const placement = placeInstallation(this.options.dataDir, this.installationId());
+    this.openLog();
+    if (placement.change) {
+      const { kind, from, to } = placement.change;
+      // The object is where the installation was before; the hashed params also bind where it is now.
+      const action = kind === 'moved' ? 'installation.move' : 'installation.adopt-copy';
+      this.record({ actor: SYSTEM, action, object: { type: 'data-dir', id: from.slice(-200) }, params: { from, to } });
+    }
+    placement.settle();
+  }
+
+  private openLog(): void {
     const embedded = prepareEmbeddedSoftHsm(this.options.dataDir, this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES);
     this.module = this.options.host.acquire(embedded.modulePath, 'embedded-softhsm');
     const record = this.activeKeyRecord();

@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustosError } from '../errors';
+import { writeFileAtomic } from '../secret-vault';
 
 /** Where distributions and installers put SoftHSM2's PKCS#11 library. */
 export const SOFTHSM_LIBRARY_CANDIDATES: readonly string[] = [
@@ -24,6 +25,25 @@ export interface EmbeddedSoftHsm {
 export function softHsmPaths(dataDir: string): { configPath: string; tokenDir: string } {
   const root = join(dataDir, 'softhsm');
   return { configPath: join(root, 'softhsm2.conf'), tokenDir: join(root, 'tokens') };
+}
+
+function softHsmConfig(tokenDir: string): string {
+  return [
+    '# Written by Custos at every start: its own SoftHSM2 store for rehearsal and evaluation (not FIPS-validated).',
+    `directories.tokendir = ${tokenDir}`,
+    'objectstore.backend = file',
+    'log.level = ERROR',
+    'slots.removable = false',
+    'slots.mechanisms = ALL',
+    'library.reset_on_fork = false',
+    '',
+  ].join('\n');
+}
+
+/** The token directory a SoftHSM2 configuration names, or null when it names none. */
+export function configuredTokenDir(configPath: string): string | null {
+  if (!existsSync(configPath)) return null;
+  return /^\s*directories\.tokendir\s*=\s*(.+?)\s*$/m.exec(readFileSync(configPath, 'utf8'))?.[1] ?? null;
 }
 
 export function findSoftHsmLibrary(candidates: readonly string[] = SOFTHSM_LIBRARY_CANDIDATES): string | null {
@@ -57,21 +77,11 @@ export function prepareEmbeddedSoftHsm(
     }
   } else {
     mkdirSync(tokenDir, { recursive: true, mode: 0o700 });
-    writeFileSync(
-      configPath,
-      [
-        '# Written by Custos: its own SoftHSM2 store for rehearsal and evaluation (not FIPS-validated).',
-        `directories.tokendir = ${tokenDir}`,
-        'objectstore.backend = file',
-        'log.level = ERROR',
-        'slots.removable = false',
-        'slots.mechanisms = ALL',
-        'library.reset_on_fork = false',
-        '',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
   }
+  // Written from where the data directory is now, at every start: a moved directory keeps its own tokens.
+  const config = softHsmConfig(tokenDir);
+  const current = existsSync(configPath) ? readFileSync(configPath, 'utf8') : null;
+  if (current !== config) writeFileAtomic(configPath, config, 0o600);
   // SoftHSM2 reads its configuration path from the environment at C_Initialize.
   process.env.SOFTHSM2_CONF = configPath;
   return { modulePath, configPath, tokenDir };
