@@ -33,6 +33,7 @@ export const REPORT_USAGE = `  report list
   compliance practice-statement [--out FILE.md] [--pdf FILE.pdf]
                                       Key Management Practice Statement draft (Markdown) from the configuration
   compliance record-validation --module-path PATH --standard "FIPS 140-3" --certificate N --level L --as OFFICER
+                                      (refused for a software token's library: MODULE_IS_SOFTWARE)
   compliance policy-reviewed --as OFFICER
                                       Record today's annual policy review (a security officer, both factors)
 `;
