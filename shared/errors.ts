@@ -89,6 +89,12 @@ export const ErrorCode = z.enum([
   'BACKUP_INVALID',
   'BACKUP_NOT_FOUND',
   'REPORT_NOT_FOUND',
+  /** A report folder lacks report.pdf or the signed report-pdf.json / report-pdf.sig that bind it to the report. */
+  'REPORT_PDF_MISSING',
+  /** report.pdf is not the one printed from this report.json (changed, or from another report). */
+  'REPORT_PDF_MISMATCH',
+  /** A FIPS validation was recorded for a software token's library: software tokens are never validated HSMs. */
+  'MODULE_IS_SOFTWARE',
   'QUORUM_NOT_MET',
   'CUSTODY_NOT_FOUND',
   /** A custody record (threshold, holders, token, state) was changed outside Custos. */
@@ -156,11 +162,12 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'PASSPHRASE_WEAK', 'SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_DUPLICATE', 'SO_PIN_REQUIRED', 'CUSTODIAN_NOT_FOUND',
     'CUSTODY_NOT_FOUND', 'PROPOSAL_NOT_FOUND', 'BACKUP_NOT_FOUND', 'REPORT_NOT_FOUND', 'AUDIT_NOT_FOUND',
     'TOKEN_RESERVED', 'MODULE_OVERRIDDEN', 'INPUT_ENDED', 'FILE_NOT_FOUND', 'FILE_ACCESS_DENIED', 'FILE_EXISTS',
+    'MODULE_IS_SOFTWARE',
   ],
   integrity: [
     'AUDIT_VERIFY_FAILED', 'AUDIT_BUNDLE_INVALID', 'AUDIT_KEY_MISMATCH', 'AUDIT_TREE_CORRUPT', 'AUDIT_ROLLBACK',
     'MODULE_SETTING_TAMPERED', 'KEY_TAMPERED', 'DESTRUCTION_TAMPERED', 'CUSTODIAN_TAMPERED', 'CUSTODY_TAMPERED',
-    'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID',
+    'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID', 'REPORT_PDF_MISSING', 'REPORT_PDF_MISMATCH',
   ],
   refused: [
     'PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED',

@@ -33,7 +33,7 @@ test('after a generation ceremony, its signed report is made and verifies; the d
   await expect(status).toContainText(/Report [0-9a-f]{16} is signed/);
   const reportId = /Report ([0-9a-f]{16})/.exec((await status.innerText()) ?? '')![1]!;
   const dir = join(custos.dataDir, 'reports', reportId);
-  expect(readdirSync(dir).sort()).toEqual(['audit-key.pem', 'report.json', 'report.pdf', 'report.sig']);
+  expect(readdirSync(dir).sort()).toEqual(['audit-key.pem', 'report-pdf.json', 'report-pdf.sig', 'report.json', 'report.pdf', 'report.sig']);
   expect(execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'audit-key.pem'), '-rawin', '-in', join(dir, 'report.json'), '-sigfile', join(dir, 'report.sig')], { encoding: 'utf8' })).toContain('Signature Verified Successfully');
   await expect(page.getByRole('list', { name: 'Reports made' })).toContainText(reportId);
   const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { witnesses: { name: string }[]; participants: { name: string }[] };

@@ -514,7 +514,7 @@ describe('custos custody, proposal, key and backup', () => {
     const out = join(dataDir, 'report-out');
     const created = await cli('report', 'create', '--ceremony', generate.id, '--out', out);
     expect(created).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/^Report [0-9a-f]{16} \(key\.generate\) signed/) });
-    expect(readdirSync(out).sort()).toEqual(['audit-key.pem', 'report.json', 'report.pdf', 'report.sig']);
+    expect(readdirSync(out).sort()).toEqual(['audit-key.pem', 'report-pdf.json', 'report-pdf.sig', 'report.json', 'report.pdf', 'report.sig']);
     // The same folder again: refused before anything is signed, the first report untouched; --force replaces it.
     const first = readFileSync(join(out, 'report.json'));
     const reportsBefore = (await cli('report', 'list')).stdout;
@@ -529,6 +529,14 @@ describe('custos custody, proposal, key and backup', () => {
     await cli('audit', 'export', '--out', bundle);
     const standalone = await runCli(['report', 'verify', '--dir', out, '--key', join(out, 'audit-key.pem'), '--bundle', bundle], { stdout: () => {}, stderr: () => {}, env: {} }, 'test');
     expect(standalone).toBe(EXIT.ok);
+    // The PDF is checked too: gone, or changed by one byte, the report fails with a code of its own.
+    const printed = readFileSync(join(out, 'report.pdf'));
+    rmSync(join(out, 'report.pdf'));
+    expect(await cli('report', 'verify', '--dir', out)).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/^Error REPORT_PDF_MISSING: .*report\.pdf is missing/) });
+    writeFileSync(join(out, 'report.pdf'), Buffer.concat([printed, Buffer.from('%\n')]));
+    expect(await cli('report', 'verify', '--dir', out)).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: .*report\.pdf has SHA-256/) });
+    writeFileSync(join(out, 'report.pdf'), printed);
+    expect((await cli('report', 'verify', '--dir', out)).code).toBe(EXIT.ok);
     writeFileSync(join(out, 'report.json'), readFileSync(join(out, 'report.json'), 'utf8').replace('"reported"', '"rePorted"'));
     const tampered = await cli('report', 'verify', '--dir', out);
     expect(tampered).toMatchObject({ code: EXIT.verification, stderr: expect.stringContaining('FAILED verification') });

@@ -11,18 +11,21 @@ import type { CustosCore } from '../core/custos-core';
 import { refuseExistingReport } from '../core/reports/report-service';
 import { writeFileAtomic } from '../core/secret-vault';
 import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
-import { verifyReport, type LaterLog, type ReportVerdict } from '../core/reports/report-verify';
+import { verifyReport, verifyReportPdf, type LaterLog, type ReportVerdict } from '../core/reports/report-verify';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
   report create (--ceremony PROPOSAL | --custody ID | --inventory) --out DIR [--force]
                                       Sign a report and write report.json, report.sig, audit-key.pem, report.pdf
+                                      and report-pdf.json + report-pdf.sig (the PDF's signed SHA-256)
                                       (a folder already holding a report: FILE_EXISTS, unless --force)
   report witness --ceremony ID --name NAME --role ROLE
                                       A witness signs off on a ceremony (proposal or custody id)
   report verify --dir DIR [--key PEM] [--bundle DIR]
-                                      Signature, checkpoint, every entry's proof, and consistency with the
-                                      live log (or with a later exported audit bundle: no database needed)
+                                      Signature, checkpoint, every entry's proof, the PDF (missing:
+                                      REPORT_PDF_MISSING, changed or another report's: REPORT_PDF_MISMATCH),
+                                      and consistency with the live log (or with a later exported audit
+                                      bundle: no database needed)
   compliance [--as-of YYYY-MM-DD]     Policy analyzer findings with severity, evidence and fix
   compliance report --out DIR [--as-of YYYY-MM-DD] [--force]
                                       Findings and control mapping as a signed report (JSON, signature, PDF)
@@ -30,6 +33,7 @@ export const REPORT_USAGE = `  report list
   compliance practice-statement [--out FILE.md] [--pdf FILE.pdf]
                                       Key Management Practice Statement draft (Markdown) from the configuration
   compliance record-validation --module-path PATH --standard "FIPS 140-3" --certificate N --level L --as OFFICER
+                                      (refused for a software token's library: MODULE_IS_SOFTWARE)
   compliance policy-reviewed --as OFFICER
                                       Record today's annual policy review (a security officer, both factors)
 `;
@@ -62,11 +66,20 @@ export async function verifyReportCommand(values: Values, core: CustosCore | nul
     // The bundle's first treeSize entries must rebuild exactly the root the report vouches for.
     const tree = new MemoryTree();
     for await (const chunk of readBundle(resolve(bundleDir)).entries) for (const e of chunk) tree.append(leafHash(Buffer.from(e.entry, 'utf8')));
-    return { verdict: withBundle(verifyReport(json, signature, key), tree, report.audit.treeSize, report.audit.root, bundleDir) };
+    const { treeSize, root } = report.audit;
+    const bundled = withBundle(verifyReport(json, signature, key), tree, treeSize, root, bundleDir);
+    return { verdict: withPdf(bundled, dir, json, key) };
   }
   const log = core?.audit.log();
   const later: LaterLog | undefined = log ? { size: log.size(), root: (n) => log.root(n), consistencyProof: (a, b) => log.consistencyProof(a, b), source: 'the live log' } : undefined;
-  return { verdict: verifyReport(json, signature, key, later) };
+  return { verdict: withPdf(verifyReport(json, signature, key, later), dir, json, key) };
+}
+
+function withPdf(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey): ReportVerdict {
+  const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name)) : null);
+  const files = { pdf: read('report.pdf'), binding: read('report-pdf.json'), bindingSignature: read('report-pdf.sig') };
+  const checks = verifyReportPdf(json, files, key);
+  return { ...verdict, ok: verdict.ok && checks.every((c) => c.ok), checks: [...verdict.checks, ...checks] };
 }
 
 function withBundle(verdict: ReportVerdict, tree: MemoryTree, size: number, reportRoot: string, source: string): ReportVerdict {
@@ -79,7 +92,12 @@ function withBundle(verdict: ReportVerdict, tree: MemoryTree, size: number, repo
 export function renderVerdict(verdict: ReportVerdict): { ok: boolean; text: string; error: WireError | null } {
   const lines = verdict.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`);
   if (verdict.ok) return { ok: true, text: `Report ${verdict.reportId} (${verdict.type}) verified: ${verdict.entries} entries.\n${lines.join('\n')}\n`, error: null };
-  return { ok: false, text: '', error: { code: 'AUDIT_VERIFY_FAILED', message: `The report FAILED verification: ${verdict.checks.filter((c) => !c.ok).map((c) => c.check + (c.detail ? ` (${c.detail})` : '')).join('; ')}`, remedy: lines } };
+  const failed = verdict.checks.filter((c) => !c.ok);
+  // The report's own failures come first; only when the PDF alone fails does its code lead.
+  const code = failed.every((c) => c.code) ? failed[0]!.code! : 'AUDIT_VERIFY_FAILED';
+  const named = failed.map((c) => c.check + (c.detail ? ` (${c.detail})` : ''));
+  const message = `The report FAILED verification: ${named.join('; ')}`;
+  return { ok: false, text: '', error: { code, message, remedy: lines } };
 }
 
 const renderFindings = (v: ComplianceView) =>

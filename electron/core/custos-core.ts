@@ -386,7 +386,10 @@ export class CustosCore {
       'compliance.view': ({ asOf }) => this.compliance.view(asOf),
       'compliance.controls': () => this.compliance.controls(),
       'compliance.practiceStatement': () => ({ markdown: this.compliance.practiceStatement() }),
-      'compliance.recordValidation': async ({ officer, ...record }) => this.compliance.recordValidation(record, await this.proveOfficer(officer, 'record a module validation')),
+      'compliance.recordValidation': async ({ officer, ...record }) => {
+        this.compliance.refuseSoftwareModule(record.modulePath);
+        return this.compliance.recordValidation(record, await this.proveOfficer(officer, 'record a module validation'));
+      },
       'compliance.policyReviewed': async ({ officer }) => this.compliance.recordPolicyReview(await this.proveOfficer(officer, 'record the policy review')),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),

@@ -7,9 +7,35 @@ export function collectPdf(doc: PDFKit.PDFDocument): Promise<Buffer> {
   return new Promise<Buffer>((resolve) => doc.on('end', () => resolve(Buffer.concat(chunks))));
 }
 
-/** PDFKit's built-in fonts speak WinAnsi: anything else is shown as "?" rather than garbled. */
+/**
+ * PDFKit's built-in fonts speak WinAnsi: "‖" (concatenation in hash formulas) is printed as "||",
+ * anything else outside WinAnsi as "?" rather than garbled. Line breaks are kept.
+ */
 export function winAnsi(value: string): string {
-  return value.replace(/[^\x20-\x7E\u00A0-\u00FF\u2019\u201C\u201D\u2013\u2014\u2022]/g, '?');
+  const printable = /[^\n\x20-\x7E\u00A0-\u00FF\u2019\u201C\u201D\u2013\u2014\u2022]/g;
+  return value.replace(/\u2016/g, '||').replace(printable, '?');
+}
+
+/** Courier's glyphs are 0.6 em wide: the size at which the longest line fits the width unbroken. */
+const COURIER_EM = 0.6;
+
+/**
+ * Text that must be copied or compared exactly (a checkpoint, a PEM key), in Courier, one printed
+ * line per line of text: the size shrinks so that no line wraps.
+ */
+export function monospaceBlock(doc: PDFKit.PDFDocument, value: string, maxSize = 8): void {
+  const lines = value.replace(/\n$/, '').split('\n');
+  const width = doc.page.width - doc.page.margins.left - doc.page.margins.right;
+  const longest = Math.max(1, ...lines.map((line) => line.length));
+  // A little under the exact fit, so rounding never wraps a line.
+  const size = Math.min(maxSize, Math.floor((width / (longest * COURIER_EM)) * 9.8) / 10);
+  doc.font('Courier').fontSize(size);
+  // Kept on one page, so that it can be read and copied as one piece.
+  const height = lines.length * doc.currentLineHeight(true);
+  const room = doc.page.height - doc.page.margins.bottom - doc.y;
+  if (height > room && height <= doc.page.height - doc.page.margins.top - doc.page.margins.bottom) doc.addPage();
+  doc.x = doc.page.margins.left;
+  for (const line of lines) doc.text(winAnsi(line) || ' ');
 }
 
 /** "<footer> · page i of n" at the foot of every page (the document must buffer its pages), then ends it. */

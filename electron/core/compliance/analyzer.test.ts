@@ -37,6 +37,7 @@ describe('the policy analyzer', () => {
       key('k-ec', { algorithm: 'EC-P256' }),
       key('k-rsa1024', { algorithm: 'RSA-1024' }),
       key('k-unbacked', { backupable: true }),
+      key('k-compromised', { state: 'compromised' }),
     );
     inputs.modules.push({ path: '/usr/lib/softhsm/libsofthsm2.so', description: 'SoftHSM2', software: { product: 'SoftHSM2', reason: 'Custos’s built-in SoftHSM2 rehearsal store.' }, validation: null });
     inputs.modules.push({ path: '/opt/old/p11.so', description: 'Old HSM', software: null, validation: { modulePath: '/opt/old/p11.so', standard: 'FIPS 140-2', certificate: '3000', level: 3 } });
@@ -53,6 +54,7 @@ describe('the policy analyzer', () => {
         'KEY_CRYPTOPERIOD_30_DAYS',
         'KEY_CRYPTOPERIOD_7_DAYS',
         'KEY_CRYPTOPERIOD_ENDED',
+        'KEY_COMPROMISED_IN_TOKEN',
         'KEY_PENDING_DESTRUCTION',
         'KEY_WITHOUT_VERIFIED_BACKUP',
         'MODULE_FIPS_140_2_HISTORICAL',
@@ -92,6 +94,14 @@ describe('the policy analyzer', () => {
         evidence: [`${path}: ${reason}`, expect.stringContaining('whatever certificate is recorded')],
       }),
     ]);
+  });
+
+  it('finds a compromised key still in the token (high) until it is destroyed, scheduled or not', () => {
+    expect(analyze({ ...clean(), keys: [key('k', { state: 'compromised' })] })).toEqual([
+      expect.objectContaining({ rule: 'KEY_COMPROMISED_IN_TOKEN', subject: 'k', severity: 'high', evidence: ['“k” (AES-256) is in state compromised, not destroyed, and no destruction is scheduled'] }),
+    ]);
+    expect(rules({ ...clean(), keys: [key('k', { state: 'compromised', destructionNotBefore: at(10) })] })).toEqual(['KEY_COMPROMISED_IN_TOKEN', 'KEY_PENDING_DESTRUCTION']);
+    expect(rules({ ...clean(), keys: [key('k', { state: 'destroyed' })] })).toEqual([]);
   });
 
   it('puts each date-dependent finding on the right side of its threshold', () => {

@@ -80,6 +80,20 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     } else if (left > 7 && left <= 30 && !retired) {
       add({ ...base, rule: 'KEY_CRYPTOPERIOD_30_DAYS', severity: 'low', title: `“${k.label}” reaches the end of its cryptoperiod in ${left} days`, fix: 'Schedule a generation ceremony for its successor.' });
     }
+    if (k.state === 'compromised') {
+      const until = k.destructionNotBefore?.slice(0, 10);
+      const scheduled = until ? `; destruction possible from ${until}` : ', and no destruction is scheduled';
+      // Destruction is the only state after compromised: until then an attacker's copy and ours both work.
+      add({
+        rule: 'KEY_COMPROMISED_IN_TOKEN',
+        subject: k.id,
+        severity: 'high',
+        title: `“${k.label}” is marked compromised but is still in the token`,
+        evidence: [`“${k.label}” (${k.algorithm}) is in state compromised, not destroyed${scheduled}`],
+        fix: 'Revoke what the key certified or protected, then schedule its destruction by quorum and carry it out.',
+        controls: [C.sp57, C.pci36, C.pci37, C.sc12],
+      });
+    }
     if (k.destructionNotBefore) {
       const wait = daysUntil(now, k.destructionNotBefore);
       add({

@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { AuditActor } from '../../../shared/audit';
 import type { ComplianceView, Finding, ValidationRecord } from '../../../shared/compliance';
 import type { ModuleInfo } from '../../../shared/tokens';
@@ -11,6 +13,8 @@ import { ACTION_POLICIES } from '../quorum/quorum-service';
 import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
+import { CustosError } from '../errors';
+import { recogniseSoftwareLibraryFile } from '../hsm/software-tokens';
 import { analyze, CONTROLS, type ComplianceInputs } from './analyzer';
 
 export interface ControlStatus {
@@ -41,7 +45,8 @@ export class ComplianceService {
     },
   ) {}
 
-  inputs(now: Date): ComplianceInputs {
+  /** `existedBy`: keys made after it are left out (as of a past day: the end of that day). */
+  inputs(now: Date, existedBy: Date = now): ComplianceInputs {
     const { store, settings } = this.options;
     const validations = settings.get('compliance.validations');
     const lastVerified = store.get<{ at: string | null }>(sql`SELECT max(time) AS at FROM audit_entries WHERE action = 'audit.verify' AND result = 'ok'`)?.at ?? null;
@@ -49,7 +54,13 @@ export class ComplianceService {
       now,
       custodies: this.options.custody.list().filter((c) => c.state === 'active').map((c) => ({ id: c.id, token: `${c.token.label} (${c.token.serial})`, threshold: c.threshold, holders: c.holders })),
       pendingCustodies: store.all<{ id: string; token_serial: string; token_label: string; created_at: string }>(sql`SELECT id, token_serial, token_label, created_at FROM custody WHERE state = 'pending'`).map((p) => ({ id: p.id, token: `${p.token_label} (${p.token_serial})`, createdAt: p.created_at })),
-      keys: this.options.keys.list().map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm, state: k.state, expiresAt: k.expiresAt, backupable: k.backupable, destructionNotBefore: k.destructionNotBefore })),
+      keys: this.options.keys
+        .list()
+        // As of a past day, only the keys that existed then (in the state they are in now).
+        .filter((k) => new Date(k.createdAt) <= existedBy)
+        .map(({ id, label, algorithm, state, expiresAt, backupable, destructionNotBefore }) => {
+          return { id, label, algorithm, state, expiresAt, backupable, destructionNotBefore };
+        }),
       modules: this.options.modules().map((m) => ({ path: m.path, description: `${m.manufacturer} ${m.libraryDescription}`.trim(), software: m.software, validation: validations[m.path] ?? null })),
       lastAuditVerification: lastVerified,
       backups: this.options.backups.list().map((b) => ({ setId: b.setId, keyIds: b.keys.map((k) => k.id), verifiedAt: b.verifiedAt, createdAt: b.createdAt, holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })) })),
@@ -59,9 +70,8 @@ export class ComplianceService {
 
   view(asOf?: string): ComplianceView {
     const now = asOf ? new Date(`${asOf}T12:00:00Z`) : this.options.clock();
-    const inputs = this.inputs(now);
-    const keysByState: Record<string, number> = {};
-    for (const k of inputs.keys) keysByState[k.state] = (keysByState[k.state] ?? 0) + 1;
+    const inputs = this.inputs(now, asOf ? new Date(`${asOf}T23:59:59.999Z`) : now);
+    const keysByState = countBy(inputs.keys.map((k) => k.state));
     return {
       asOf: now.toISOString(),
       findings: analyze(inputs),
@@ -71,7 +81,22 @@ export class ComplianceService {
     };
   }
 
+  /**
+   * A software token never counts as a validated HSM, so a FIPS certificate recorded for its library
+   * would only mislead a reader of the settings: refused, before any officer's factors are spent.
+   */
+  refuseSoftwareModule(modulePath: string): void {
+    const real = realPathOr(modulePath);
+    const loaded = this.options.modules().find((m) => m.path === modulePath || realPathOr(m.path) === real);
+    const product = loaded ? loaded.software?.product : recogniseSoftwareLibraryFile(basename(real));
+    if (!product) return;
+    const message = `${modulePath} is a software token (${product}), not a FIPS 140-3 validated HSM: not recorded.`;
+    const remedy = 'Record the certificate of the HSM or smartcard module you use for production keys instead.';
+    throw new CustosError('MODULE_IS_SOFTWARE', message, [remedy]);
+  }
+
   recordValidation(record: ValidationRecord, by: AuditActor): ComplianceView {
+    this.refuseSoftwareModule(record.modulePath);
     const validations = { ...this.options.settings.get('compliance.validations'), [record.modulePath]: { ...record, recordedAt: this.options.clock().toISOString() } };
     this.options.audit.record({ actor: by, action: 'compliance.validation.record', object: { type: 'module', id: record.modulePath }, params: record }, () => this.options.settings.set('compliance.validations', validations));
     return this.view();
@@ -83,27 +108,78 @@ export class ComplianceService {
     return this.view();
   }
 
-  /** Each control with the evidence Custos holds for it and what is missing (the findings that bear on it). */
+  /**
+   * Each control with the evidence this installation holds for it, every item counted from the
+   * database and the token modules, and what is missing: the findings that bear on it, except
+   * informational ones (a key waiting to be destroyed, the quantum inventory) which ask nothing.
+   */
   controls(findings: Finding[] = this.view().findings): ControlStatus[] {
     const { store } = this.options;
-    const count = (action: string) => store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries WHERE action = ${action}`)!.n;
+    const count = (action: string, onlyOk = false) =>
+      store.get<{ n: number }>(sql`
+        SELECT count(*) AS n FROM audit_entries
+        WHERE action = ${action} AND (${onlyOk ? 1 : 0} = 0 OR result = 'ok')`)!.n;
     const entries = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
     const checkpoints = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_checkpoints`)!.n;
     const reports = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM reports`)!.n;
     const custodies = this.options.custody.list().filter((c) => c.state === 'active');
     const quorum = custodies.map((c) => `${c.token.label}: ${c.threshold} of ${c.holders}`).join(', ') || 'no token in custody';
+    const keys = this.options.keys.list();
+    const noKeys = 'no key in the inventory yet';
+    const byState = Object.entries(countBy(keys.map((k) => k.state))).map(([state, n]) => `${state} ${n}`);
+    const backupable = keys.filter((k) => k.backupable).length;
+    const reviewed = this.options.settings.get('compliance.policyReviewedAt');
+    const modules = this.view().modules.map((m) => `${m.description}: ${m.validation}`);
     const table: [string, string, string[]][] = [
-      [CONTROLS.sc12, 'Cryptographic key establishment and management', [`tokens in custody, PINs split t-of-n: ${quorum}`, `${count('proposal.execute')} quorum operations recorded`, `${this.options.keys.list().length} keys in the inventory with states and cryptoperiods`]],
-      [CONTROLS.sc13, 'Cryptographic protection (approved algorithms, validated modules)', [`algorithm policy with ${ALGORITHM_POLICY.length} dated rules (SP 800-131A, IR 8547)`, `modules: ${this.view().modules.map((m) => `${m.description}: ${m.validation}`).join('; ')}`]],
+      [CONTROLS.sc12, 'Cryptographic key establishment and management', [
+        `tokens in custody, PINs split t-of-n: ${quorum}`,
+        `${count('proposal.execute')} quorum operations recorded`,
+        `${keys.length} keys in the inventory with states and cryptoperiods`,
+      ]],
+      [CONTROLS.sc13, 'Cryptographic protection (approved algorithms, validated modules)', [
+        `algorithm policy with ${ALGORITHM_POLICY.length} dated rules (SP 800-131A, IR 8547)`,
+        `modules: ${modules.join('; ')}`,
+      ]],
       [CONTROLS.au2, 'Event logging', [`${entries} audit entries: every request, refusal and failure`]],
-      [CONTROLS.au9, 'Protection of audit information', [`signed entries in an RFC 6962 tree, ${checkpoints} signed checkpoints`, `${count('audit.verify')} verifications recorded`]],
-      [CONTROLS.au10, 'Non-repudiation', ['each approval bound to a proposal fingerprint with passphrase + TOTP', `${reports} signed reports`]],
-      [CONTROLS.sp57, 'Key management policy and practices (SP 800-57 Part 2)', ['key states and transitions per SP 800-57 Part 1', 'practice statement draft generated from the configuration']],
-      [CONTROLS.pci36, 'PCI DSS 4.0 3.6: keys protected (split knowledge, dual control, least custodians)', [`dual control by quorum: ${quorum}`, `${this.options.backups.list().length} backup sets under split KEKs`]],
-      [CONTROLS.pci37, 'PCI DSS 4.0 3.7: key-management lifecycle procedures', ['generation, backup, restore, turnover, destruction as recorded ceremonies with reports']],
-      [CONTROLS.sec08, 'AWS Well-Architected SEC08-BP01: secure key management', ['keys generated and kept in the token, non-extractable unless backup-able under a trusted KEK']],
+      [CONTROLS.au9, 'Protection of audit information', [
+        `signed entries in an RFC 6962 tree, ${checkpoints} signed checkpoints`,
+        `${count('audit.verify')} verifications recorded`,
+      ]],
+      [CONTROLS.au10, 'Non-repudiation', [
+        `${count('proposal.approve', true)} approvals, each bound to its proposal’s fingerprint by passphrase + TOTP`,
+        `${reports} signed reports`,
+      ]],
+      [CONTROLS.sp57, 'Key management policy and practices (SP 800-57 Part 2)', [
+        keys.length ? `keys by SP 800-57 state: ${byState.join(', ')}` : noKeys,
+        reviewed ? `policy review recorded ${reviewed.slice(0, 10)}` : 'no policy review recorded',
+      ]],
+      [CONTROLS.pci36, 'PCI DSS 4.0 3.6: keys protected (split knowledge, dual control, least custodians)', [
+        `dual control by quorum: ${quorum}`,
+        `${this.options.backups.list().length} backup sets under split KEKs`,
+      ]],
+      [CONTROLS.pci37, 'PCI DSS 4.0 3.7: key-management lifecycle procedures', this.lifecycleEvidence()],
+      [CONTROLS.sec08, 'AWS Well-Architected SEC08-BP01: secure key management', [
+        keys.length
+          ? `${keys.length} keys generated and kept in a token: ${keys.length - backupable} never extractable, ` +
+            `${backupable} backup-able only under a trusted KEK`
+          : noKeys,
+      ]],
     ];
-    return table.map(([control, what, evidence]) => ({ control, what, evidence, missing: findings.filter((f) => f.controls.includes(control)).map((f) => f.title) }));
+    const gaps = findings.filter((f) => f.severity !== 'info');
+    const missing = (control: string) => gaps.filter((f) => f.controls.includes(control)).map((f) => f.title);
+    return table.map(([control, what, evidence]) => ({ control, what, evidence, missing: missing(control) }));
+  }
+
+  /** Each lifecycle ceremony: how many the quorum carried out, and how many signed reports there are of it. */
+  private lifecycleEvidence(): string[] {
+    const { store } = this.options;
+    const proposals = store.all<{ action: string }>(sql`
+      SELECT json_extract(body, '$.action') AS action FROM proposals WHERE state = 'executed'`);
+    const executed = countBy(proposals.map((p) => p.action));
+    const reported = countBy(store.all<{ type: string }>(sql`SELECT type FROM reports`).map((r) => r.type));
+    const line = ([name, action, type]: (typeof LIFECYCLE)[number]) =>
+      `${name}: ${executed[action] ?? 0} carried out, ${reported[type] ?? 0} with a signed report`;
+    return LIFECYCLE.map(line);
   }
 
   /** A Key Management Practice Statement draft, written from the actual configuration, to edit. */
@@ -146,5 +222,29 @@ export class ComplianceService {
       '',
     ];
     return lines.join('\n');
+  }
+}
+
+/** The lifecycle ceremonies PCI DSS 3.7 asks procedures for: name, quorum action, report type. */
+const LIFECYCLE = [
+  ['generation', 'key.generate', 'key.generate'],
+  ['backup', 'key.backup', 'key.backup'],
+  ['restore', 'key.restore', 'key.restore'],
+  ['custodian turnover', 'custody.redeal', 'custody.redeal'],
+  ['destruction', 'key.destroy', 'destruction-certificate'],
+] as const;
+
+const countBy = (values: string[]): Record<string, number> => {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+};
+
+/** The file a path leads to through symbolic links; the path itself when it leads nowhere. */
+function realPathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
   }
 }

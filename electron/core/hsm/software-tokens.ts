@@ -11,6 +11,8 @@ import type { SoftwareVerdict } from '../../../shared/tokens';
  */
 interface KnownSoftware {
   product: string;
+  /** The library's file name as its packages install it, for a module Custos has not loaded. */
+  file?: RegExp;
   token?: (t: { manufacturer: string; model: string }) => boolean;
   library?: (l: { manufacturer: string; description: string }) => boolean;
 }
@@ -18,17 +20,28 @@ interface KnownSoftware {
 const KNOWN_SOFTWARE: readonly KnownSoftware[] = [
   {
     product: 'SoftHSM',
+    file: /^libsofthsm2\.so(\.|$)/,
     token: (t) => /^SoftHSM\b/i.test(t.manufacturer) || /^SoftHSM\b/i.test(t.model),
     library: (l) => /^SoftHSM\b/i.test(l.manufacturer),
   },
   { product: 'opencryptoki software token', token: (t) => t.model === 'IBM SoftTok' },
   {
     product: 'Mozilla NSS softoken',
+    file: /^libsoftokn3\.so(\.|$)/,
     token: (t) => t.manufacturer === 'Mozilla Foundation' && /^NSS 3\b/.test(t.model),
     library: (l) => l.manufacturer === 'Mozilla Foundation' && /^NSS Internal Crypto Services\b/.test(l.description),
   },
-  { product: 'Kryoptic', token: (t) => /^Kryoptic\b/i.test(t.manufacturer), library: (l) => /^Kryoptic\b/i.test(l.manufacturer) },
-  { product: 'wolfPKCS11', token: (t) => /^wolfpkcs11$/i.test(t.manufacturer) && /^wolfpkcs11$/i.test(t.model) },
+  {
+    product: 'Kryoptic',
+    file: /^libkryoptic_pkcs11\.so(\.|$)/,
+    token: (t) => /^Kryoptic\b/i.test(t.manufacturer),
+    library: (l) => /^Kryoptic\b/i.test(l.manufacturer),
+  },
+  {
+    product: 'wolfPKCS11',
+    file: /^libwolfpkcs11\.so(\.|$)/,
+    token: (t) => /^wolfpkcs11$/i.test(t.manufacturer) && /^wolfpkcs11$/i.test(t.model),
+  },
 ];
 
 /** What the slot and the token's mechanisms say about hardware; mechanisms are read only when needed. */
@@ -67,6 +80,11 @@ export function recogniseSoftwareToken(token: { manufacturer: string; model: str
 /** The software product a whole library is, when it is one whatever tokens it shows. */
 export function recogniseSoftwareLibrary(library: { manufacturer: string; description: string }): string | null {
   return KNOWN_SOFTWARE.find((k) => k.library?.(library))?.product ?? null;
+}
+
+/** The software product a library file is by its name (SoftHSM2's libsofthsm2.so…), without loading it. */
+export function recogniseSoftwareLibraryFile(fileName: string): string | null {
+  return KNOWN_SOFTWARE.find((k) => k.file?.test(fileName))?.product ?? null;
 }
 
 /** The warning shown wherever a software token is in use, naming the product. */

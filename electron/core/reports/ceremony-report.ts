@@ -5,6 +5,7 @@ import { canonicalJson } from '../canonical-json';
 import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError } from '../errors';
 import { policyVerdict } from '../keys/algorithm-policy';
+import { describeParams, type ParamLookups } from './ceremony-params';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CustodyService } from '../custody/custody-service';
 import type { QuorumService } from '../quorum/quorum-service';
@@ -19,6 +20,9 @@ export const HOW_TO_VERIFY = [
   'Check the signature with OpenSSL 3: openssl pkeyutl -verify -pubin -inkey audit-key.pem -rawin -in report.json -sigfile report.sig',
   'Get audit-key.pem from a source you trust (an earlier report, a printout, the auditor’s records), not only from this folder.',
   'Each entry in audit.entries is signed the same way (its text, its signature), and its inclusion proof leads (RFC 6962: leaf = SHA-256(0x00 ‖ entry), node = SHA-256(0x01 ‖ left ‖ right)) to the root in audit.checkpoint, a C2SP signed note by the same key.',
+  'report.pdf is printed from this file after it is signed, so report-pdf.json binds it: check report-pdf.sig ' +
+    'over report-pdf.json with the same openssl command, then that `sha256sum report.pdf report.json` gives the ' +
+    'two SHA-256 values report-pdf.json names.',
   '`custos report verify` does all of this, and checks that the checkpoint is consistent with the live log or with a later exported audit bundle.',
 ];
 
@@ -65,6 +69,9 @@ export interface ReportSources {
   token: (ref: { serial: string; label: string }) => Record<string, unknown>;
 }
 
+/** A proposal's report also names the tokens in custody its parameters mention. */
+type ProposalSources = ReportSources & { custody: CustodyService };
+
 const TYPE_OF: Record<string, string> = { 'key.destroy': 'destruction-certificate' };
 
 /**
@@ -73,10 +80,11 @@ const TYPE_OF: Record<string, string> = { 'key.destroy': 'destruction-certificat
  * the policy verdicts, and every audit entry of the ceremony with an inclusion proof against a
  * checkpoint signed for this report.
  */
-export function proposalReport(sources: ReportSources, proposalId: string): CeremonyReport {
+export function proposalReport(sources: ProposalSources, proposalId: string): CeremonyReport {
   const proposal = sources.quorum.view(proposalId);
   if (proposal.state === 'open') throw new CustosError('PROPOSAL_CLOSED', 'This ceremony is still open; its report can be made once it is closed.');
-  const seqs = ceremonySeqs(sources.store, proposalId);
+  const cards = proposal.action === 'key.backup' ? cardReleases(sources, proposal.params, proposal.outcome) : null;
+  const seqs = [...ceremonySeqs(sources.store, proposalId), ...(cards?.seqs ?? [])].sort((a, b) => a - b);
   const person = (id: string): Person => {
     const c = sources.custodians.get(id);
     return { id: c.id, name: c.name, roles: c.roles };
@@ -91,6 +99,8 @@ export function proposalReport(sources: ReportSources, proposalId: string): Cere
       fingerprint: proposal.fingerprint,
       shortFingerprint: proposal.shortFingerprint,
       params: proposal.params,
+      paramsInWords: describeParams(proposal.params, paramLookups(sources)),
+      ...(cards ? { cardHolders: cards.holders } : {}),
       outcome: proposal.outcome,
       token: sources.token(proposal.token),
       custody: proposal.custodyId,
@@ -105,6 +115,54 @@ export function proposalReport(sources: ReportSources, proposalId: string): Cere
     ],
     keyIds,
   });
+}
+
+/** Names for the ids a proposal's parameters carry: keys from the inventory, people, tokens in custody. */
+function paramLookups(sources: ProposalSources): ParamLookups {
+  return {
+    key: (id) => {
+      try {
+        const k = sources.keys.get(id);
+        return { label: k.label, algorithm: k.algorithm };
+      } catch {
+        return null;
+      }
+    },
+    person: (id) => personName(sources, id),
+    token: (serial) => sources.custody.list().find((c) => c.token.serial === serial)?.token.label ?? null,
+  };
+}
+
+export interface CardHolder {
+  index: number;
+  id: string;
+  name: string;
+  /** When the holder proved both factors and received the card; null while it was not released. */
+  releasedAt: string | null;
+}
+
+interface CardReleases {
+  holders: CardHolder[];
+  /** The backup.card.release entries, which belong in the report though they follow the ceremony. */
+  seqs: number[];
+}
+
+/**
+ * A backup's card holders by name (card i is the i-th holder of the approved parameters) and the
+ * entries recording each card's release to its holder, which come after the ceremony closed.
+ */
+function cardReleases(sources: ReportSources, params: unknown, outcome: unknown): CardReleases | null {
+  const setId = (outcome as { result?: { setId?: unknown } } | null)?.result?.setId;
+  const holderIds = (params as { holders?: unknown }).holders;
+  if (typeof setId !== 'string' || !Array.isArray(holderIds)) return null;
+  const released = sources.store.all<{ seq: number; time: string; actor: string }>(sql`
+    SELECT seq, time, actor FROM audit_entries
+    WHERE object = ${`backup:${setId}`} AND action = 'backup.card.release' ORDER BY seq`);
+  const holders = holderIds.map((id: unknown, i) => {
+    const release = released.find((r) => r.actor === id);
+    return { index: i + 1, id: String(id), name: nameOr(sources, String(id)), releasedAt: release?.time ?? null };
+  });
+  return { holders, seqs: released.map((r) => r.seq) };
 }
 
 /**
@@ -214,10 +272,12 @@ function keysOf(params: unknown, outcome: unknown): string[] {
   return [...ids];
 }
 
-function nameOr(sources: ReportSources, id: string): string {
+function personName(sources: ReportSources, id: string): string | null {
   try {
     return sources.custodians.get(id).name;
   } catch {
-    return id;
+    return null;
   }
 }
+
+const nameOr = (sources: ReportSources, id: string): string => personName(sources, id) ?? id;

@@ -1,7 +1,10 @@
+import { createHash } from 'node:crypto';
 import PDFDocument from 'pdfkit';
 import { describeFailure, FailedOutcome } from '../../../shared/quorum';
-import { collectPdf, endWithFooters, winAnsi } from '../pdf';
-import type { CeremonyReport } from './ceremony-report';
+import { ed25519PublicKeyObject } from '../audit/checkpoint';
+import { collectPdf, endWithFooters, monospaceBlock, winAnsi } from '../pdf';
+import { describeParams, NO_LOOKUPS } from './ceremony-params';
+import type { CardHolder, CeremonyReport } from './ceremony-report';
 
 const TITLES: Record<string, string> = {
   'key.generate': 'Key generation ceremony',
@@ -19,7 +22,8 @@ const TITLES: Record<string, string> = {
 /**
  * The printable form of a signed report. Every page carries the report id, the SHA-256 of the
  * signed JSON (so a page can be matched to the exact document) and "page i of n"; the last page has
- * signature lines for the participants and witnesses. PDFKit's built-in fonts (WinAnsi text).
+ * signature lines for the participants, card holders and witnesses. PDFKit's built-in fonts
+ * (WinAnsi text: see winAnsi); the checkpoint and the audit key print line for line in Courier.
  */
 export function renderReportPdf(report: CeremonyReport, sha256: string): Promise<Buffer> {
   const doc = new PDFDocument({ size: 'A4', margins: { top: 56, bottom: 72, left: 56, right: 56 }, bufferPages: true, info: { Title: `Custos report ${report.reportId}`, Author: 'Custos' } });
@@ -40,7 +44,11 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     heading('Ceremony');
     row('Proposal', `${String(c.id)} (${String(c.action)}), ${String(c.state)}`);
     row('Fingerprint approved', `${String(c.shortFingerprint)}  (${String(c.fingerprint)})`);
-    row('Parameters', JSON.stringify(c.params));
+    // Reports signed before parameters were described carry only the raw ones.
+    const inWords = c.paramsInWords;
+    const params = Array.isArray(inWords) ? (inWords as string[]) : describeParams(c.params, NO_LOOKUPS);
+    doc.font('Helvetica-Bold').text('Parameters:').font('Helvetica');
+    for (const line of params) doc.text(text(`    ${line}`));
     const token = c.token as Record<string, unknown>;
     const kind = typeof token.kind === 'string' ? ` (${token.kind})` : '';
     row('Token', `${String(token.label)} serial ${String(token.serial)}, ${String(token.manufacturer ?? '')} ${String(token.model ?? '')}${kind}`);
@@ -48,7 +56,11 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Quorum', `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`);
     if (c.outcome !== undefined) {
       const failed = FailedOutcome.safeParse(c.outcome);
-      row('Outcome', failed.success ? describeFailure(failed.data) : JSON.stringify(c.outcome));
+      const result = (c.outcome as { result?: unknown } | null)?.result;
+      const status = String((c.outcome as { status?: unknown } | null)?.status ?? 'none');
+      row('Outcome', failed.success ? describeFailure(failed.data) : status);
+      const described = !failed.success && result ? describeParams(result, NO_LOOKUPS) : [];
+      for (const line of described) doc.text(text(`    ${line}`));
     }
     if (typeof c.pinBits === 'number') {
       row('PIN strength', `${c.pinBits} bits per PIN${c.pinBits < 64 ? ' — WARNING: under 64 bits, because the token caps PIN length' : ''}`);
@@ -74,6 +86,16 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     heading('Participants');
     for (const p of report.participants) doc.text(text(`${p.name} (${p.roles.join(', ')}) ${p.part} at ${p.at} with ${p.factors.join(' + ')}`));
   }
+  const cardHolders = (c?.cardHolders ?? []) as CardHolder[];
+  if (cardHolders.length > 0) {
+    heading('Share card holders');
+    for (const h of cardHolders) {
+      const released = h.releasedAt
+        ? `released to them at ${h.releasedAt} after passphrase + TOTP`
+        : 'not released when this report was made';
+      doc.text(text(`Card ${h.index}: ${h.name} — ${released}`));
+    }
+  }
 
   if (report.keys.length > 0) {
     heading('Keys');
@@ -96,15 +118,27 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     for (const w of report.witnesses) doc.text(text(`${w.name} (${w.role}) signed off at ${w.at}`));
   }
   heading('Audit checkpoint (C2SP signed note)');
-  doc.font('Courier').fontSize(8).text(text(report.audit.checkpoint)).font('Helvetica').fontSize(10);
+  monospaceBlock(doc, report.audit.checkpoint);
+  doc.font('Helvetica').fontSize(10);
+
+  heading('Audit public key');
+  const auditKey = ed25519PublicKeyObject(Buffer.from(report.auditKey.publicKey, 'base64'));
+  const spki = auditKey.export({ format: 'der', type: 'spki' });
+  row('Name', report.auditKey.name);
+  row('SHA-256 of the key (DER SubjectPublicKeyInfo)', createHash('sha256').update(spki).digest('hex'));
+  doc.text(text('Compare: openssl pkey -pubin -in audit-key.pem -outform DER | sha256sum'));
+  doc.moveDown(0.3);
+  monospaceBlock(doc, auditKey.export({ format: 'pem', type: 'spki' }).toString());
+  doc.font('Helvetica').fontSize(10);
 
   heading('How to verify this report without Custos');
   doc.list(report.howToVerify.map(text), { bulletRadius: 2 });
 
   heading('Signatures');
   const signers = [...new Map(report.participants.map((p) => [p.id, p])).values()].map((p) => `${p.name} (${p.part === 'proposed' ? 'proposer' : 'approver'})`);
+  const holderLines = cardHolders.map((h) => `${h.name} (card ${h.index} received)`);
   const witnessLines = report.witnesses.length > 0 ? report.witnesses.map((w) => `${w.name} (witness)`) : ['Witness', 'Witness'];
-  for (const signer of [...signers, ...witnessLines, 'Auditor']) {
+  for (const signer of [...signers, ...holderLines, ...witnessLines, 'Auditor']) {
     doc.moveDown(1.4);
     if (doc.y > doc.page.height - 120) doc.addPage();
     const y = doc.y;

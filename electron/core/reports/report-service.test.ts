@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leafHash, MemoryTree } from '../audit/merkle';
+import { BackupService } from '../backup/backup-service';
 import { KeyInventory } from '../keys/key-inventory';
 import { quorumOperations, quorumParams } from '../quorum/operations';
 import type { QuorumService } from '../quorum/quorum-service';
@@ -11,13 +12,14 @@ import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { renderReportPdf } from './report-pdf';
 import { ReportService } from './report-service';
-import { verifyReport, type LaterLog } from './report-verify';
+import { verifyReport, verifyReportPdf, type LaterLog } from './report-verify';
 
 let dataDir: string;
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
 let quorum: QuorumService;
 let reports: ReportService;
+let backups: BackupService;
 let proposalId: string;
 let keyId: string;
 
@@ -26,7 +28,8 @@ beforeEach(async () => {
   f = await quorumFixture(dataDir, [{ name: 'Ada Lovelace' }, { name: 'Charles Babbage' }, { name: 'Marie Curie' }, { name: 'Olga Officer', roles: ['security-officer'] }]);
   const now = () => f.clock.now;
   const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
-  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), {}, quorumParams);
+  backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys, module: () => f.module, quorum: () => quorum, clock: now });
+  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), { 'key.backup': backups.backupCeremony() }, quorumParams);
   reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys, quorum, clock: now, token: (ref) => ({ ...ref, manufacturer: 'SoftHSM project', model: 'SoftHSM v2', kind: 'software token', validation: 'none: software token (SoftHSM), not a FIPS 140-3 validated HSM' }) });
   const custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'reports' })).id;
   const proposal = quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'EC-P256', label: 'signing-2026', usage: 'sign', backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id });
@@ -36,6 +39,7 @@ beforeEach(async () => {
 });
 afterEach(() => {
   quorum.forgetAll();
+  backups.forgetAll();
   f.close();
   cleanup();
 });
@@ -52,6 +56,14 @@ async function exported() {
   await reports.exportTo(summary.id, dir);
   return { summary, dir, json: readFileSync(join(dir, 'report.json')), signature: readFileSync(join(dir, 'report.sig')) };
 }
+const pdfFiles = (dir: string) => {
+  const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name)) : null);
+  return { pdf: read('report.pdf'), binding: read('report-pdf.json'), bindingSignature: read('report-pdf.sig') };
+};
+const pdfVerdict = (dir: string) => verifyReportPdf(readFileSync(join(dir, 'report.json')), pdfFiles(dir), key());
+const failures = (dir: string) => pdfVerdict(dir).filter((c) => !c.ok).map((c) => `${c.code}: ${c.detail}`);
+const sha256sum = (file: string) => execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0];
+const pdfText = (file: string) => execFileSync('pdftotext', [file, '-'], { encoding: 'utf8' });
 const openssl = (dir: string, json = 'report.json', sig = 'report.sig') => {
   try {
     return execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'audit-key.pem'), '-rawin', '-in', join(dir, json), '-sigfile', join(dir, sig)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -156,5 +168,85 @@ describe('a ceremony report', () => {
     expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'key-inventory' });
     const open = quorum.propose({ custodyId: quorum.view(proposalId).custodyId, action: 'token.quorum-drill', params: {}, requestedBy: f.enrolled[0]!.id });
     expect(() => reports.create({ proposalId: open.id })).toThrow(expect.objectContaining({ code: 'PROPOSAL_CLOSED' }));
+  });
+
+  it('binds its PDF: untouched it verifies (also by openssl and sha256sum); a flipped byte, another report’s PDF or none is refused', async () => {
+    const { dir } = await exported();
+    expect(pdfVerdict(dir).every((c) => c.ok)).toBe(true);
+    // Without Custos: the binding is signed by the audit key and names both files by their SHA-256.
+    expect(openssl(dir, 'report-pdf.json', 'report-pdf.sig')).toContain('Signature Verified Successfully');
+    const binding = JSON.parse(readFileSync(join(dir, 'report-pdf.json'), 'utf8')) as { report: { sha256: string }; pdf: { sha256: string } };
+    expect(sha256sum(join(dir, 'report.pdf'))).toBe(binding.pdf.sha256);
+    expect(sha256sum(join(dir, 'report.json'))).toBe(binding.report.sha256);
+
+    const pdf = readFileSync(join(dir, 'report.pdf'));
+    const flipped = Buffer.from(pdf);
+    flipped[Math.floor(flipped.length / 2)]! ^= 1;
+    writeFileSync(join(dir, 'report.pdf'), flipped);
+    expect(failures(dir)).toEqual([expect.stringMatching(/^REPORT_PDF_MISMATCH: report\.pdf has SHA-256 [0-9a-f]{64}: it is not the PDF printed from this report$/)]);
+    expect(sha256sum(join(dir, 'report.pdf'))).not.toBe(binding.pdf.sha256);
+
+    const other = join(dataDir, 'inventory');
+    await reports.exportTo(reports.create({ inventory: true }).id, other);
+    copyFileSync(join(other, 'report.pdf'), join(dir, 'report.pdf'));
+    expect(failures(dir)).toEqual([expect.stringMatching(/^REPORT_PDF_MISMATCH: report\.pdf has SHA-256/)]);
+    // The other report's PDF with its own signed binding: signed, but for another report.json.
+    for (const name of ['report-pdf.json', 'report-pdf.sig']) copyFileSync(join(other, name), join(dir, name));
+    expect(failures(dir)).toEqual([expect.stringMatching(/^REPORT_PDF_MISMATCH: report-pdf\.json was made for another report/)]);
+
+    rmSync(join(dir, 'report.pdf'));
+    expect(failures(dir)).toEqual(['REPORT_PDF_MISSING: report.pdf is missing: the PDF cannot be checked']);
+  });
+
+  it('prints the checkpoint and the audit public key line for line, and "‖" as "||"', async () => {
+    const { dir, json } = await exported();
+    const report = JSON.parse(json.toString()) as { audit: { checkpoint: string } };
+    // Layout mode keeps lines as printed (the plain mode joins a line ending in "-" to the next).
+    const text = execFileSync('pdftotext', ['-layout', join(dir, 'report.pdf'), '-'], { encoding: 'utf8' });
+    expect(text).toContain(`\n${report.audit.checkpoint.trimEnd()}\n`);
+    expect(text).toContain(`\n${readFileSync(join(dir, 'audit-key.pem'), 'utf8').trimEnd()}\n`);
+    const der = execFileSync('openssl', ['pkey', '-pubin', '-in', join(dir, 'audit-key.pem'), '-outform', 'DER']);
+    const fingerprint = execFileSync('sha256sum', { input: der, encoding: 'utf8' }).split(' ')[0]!;
+    expect(text).toContain(fingerprint);
+    expect(text).toMatch(/SHA-256\(0x00 \|\| entry\)/);
+    expect(text).not.toContain('?');
+  });
+
+  it('names what the parameters point at: a key by label and algorithm, not raw JSON', async () => {
+    const custodyId = quorum.view(proposalId).custodyId;
+    const scheduled = await f.approveAll(quorum, quorum.propose({ custodyId, action: 'key.schedule-destruction', params: { keyId, waitDays: 7 }, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+    const made = reports.create({ proposalId: scheduled.id });
+    expect(reports.stored(made.id).report.ceremony).toMatchObject({ paramsInWords: [`keyId: “signing-2026” (EC-P256), id ${keyId}`, 'waitDays: 7'] });
+    await reports.exportTo(made.id, join(dataDir, 'scheduled'));
+    const text = pdfText(join(dataDir, 'scheduled', 'report.pdf'));
+    expect(text).toContain(`keyId: “signing-2026” (EC-P256), id ${keyId}`);
+    expect(text).not.toContain('{"keyId"');
+  });
+
+  it('of a backup names the card holders and carries each card’s release', async () => {
+    const custodyId = quorum.view(proposalId).custodyId;
+    const generated = await f.approveAll(quorum, quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'AES-256', label: 'vault-kek', usage: 'wrap', backupable: true, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+    const backed = (generated.outcome as { result: { keyId: string } }).result.keyId;
+    const backup = await f.approveAll(quorum, quorum.propose({ custodyId, action: 'key.backup', params: { keyIds: [backed], holders: f.enrolled.slice(0, 3).map((c) => c.id), threshold: 2 }, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+    const setId = (backup.outcome as { result: { setId: string } }).result.setId;
+    await backups.releaseCard(setId, f.holders(1)[0]!);
+    const made = reports.create({ proposalId: backup.id });
+    const { json, signature, report } = reports.stored(made.id);
+    expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'key.backup' });
+    expect(report.ceremony).toMatchObject({
+      cardHolders: [
+        { index: 1, name: 'Ada Lovelace', releasedAt: null },
+        { index: 2, name: 'Charles Babbage', releasedAt: expect.any(String) },
+        { index: 3, name: 'Marie Curie', releasedAt: null },
+      ],
+      paramsInWords: expect.arrayContaining(['holders: Ada Lovelace, Charles Babbage, Marie Curie', `keyIds: “vault-kek” (AES-256), id ${backed}`]),
+    });
+    expect(report.steps.filter((s) => s.action === 'backup.card.release')).toEqual([expect.objectContaining({ actor: 'Charles Babbage', result: 'ok' })]);
+    await reports.exportTo(made.id, join(dataDir, 'backup'));
+    const text = pdfText(join(dataDir, 'backup', 'report.pdf'));
+    expect(text).toMatch(/Card 2: Charles Babbage — released to them at \S+ after passphrase \+ TOTP/);
+    expect(text).toContain('Card 1: Ada Lovelace — not released when this report was made');
+    expect(text).toContain('backup.card.release');
+    expect(text).toContain('Charles Babbage (card 2 received) — name and signature');
   });
 });

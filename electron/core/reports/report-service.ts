@@ -1,11 +1,14 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CustodyService } from '../custody/custody-service';
+import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
 import { sql } from '../store/sql';
 import { complianceReport, custodyReport, inventoryReport, proposalReport, signReport, type CeremonyReport, type ReportSources } from './ceremony-report';
 import { renderReportPdf } from './report-pdf';
+import { pdfBinding } from './report-verify';
 
 export interface ReportSummary {
   id: string;
@@ -15,7 +18,10 @@ export interface ReportSummary {
   sha256: string;
 }
 
-/** Makes, keeps and exports signed reports: report.json, report.sig, audit-key.pem and report.pdf. */
+/**
+ * Makes, keeps and exports signed reports: report.json, report.sig, audit-key.pem, report.pdf, and
+ * report-pdf.json with report-pdf.sig, which bind that PDF to that report.
+ */
 export class ReportService {
   constructor(private readonly sources: ReportSources & { custody: CustodyService }) {}
 
@@ -70,16 +76,35 @@ export class ReportService {
     const { report, json, signature, sha256 } = this.stored(id);
     const pem = this.sources.audit.publicKeyPem();
     const pdf = await renderReportPdf(report, sha256);
+    // The PDF is rendered from the signed report, so its hash is signed afterwards, in a companion.
+    const binding = Buffer.from(canonicalJson(pdfBinding(report.reportId, sha256, pdf)), 'utf8');
     mkdirSync(dir, { recursive: true });
-    const files: Record<(typeof REPORT_FILES)[number], Buffer> = { 'report.json': json, 'report.sig': signature, 'audit-key.pem': Buffer.from(pem), 'report.pdf': pdf };
+    const files: Record<(typeof REPORT_FILES)[number], Buffer> = {
+      'report.json': json,
+      'report.sig': signature,
+      'audit-key.pem': Buffer.from(pem),
+      'report.pdf': pdf,
+      'report-pdf.json': binding,
+      'report-pdf.sig': this.sources.audit.signDocument(binding),
+    };
     for (const [name, bytes] of Object.entries(files)) writeFileAtomic(join(dir, name), bytes, 0o644);
-    this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'report.export', object: { type: 'report', id }, params: { sha256 } });
+    const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
+    const object = { type: 'report', id };
+    this.sources.audit.record({ actor: SYSTEM, action: 'report.export', object, params: { sha256, pdfSha256 } });
     this.sources.audit.checkpoint(`report ${id} exported`);
     return { dir, files: Object.keys(files) };
   }
 }
 
-const REPORT_FILES = ['report.json', 'report.sig', 'audit-key.pem', 'report.pdf'];
+const SYSTEM = { type: 'system', id: 'system' } as const;
+const REPORT_FILES = [
+  'report.json',
+  'report.sig',
+  'audit-key.pem',
+  'report.pdf',
+  'report-pdf.json',
+  'report-pdf.sig',
+] as const;
 
 /**
  * A folder that already holds a report is not overwritten unless asked: a signed report someone

@@ -1,4 +1,5 @@
-import { verify } from 'node:crypto';
+import { createHash, verify } from 'node:crypto';
+import type { ErrorCode } from '../../../shared/errors';
 import { ed25519PublicKeyObject, parseCheckpoint, parseNote, verifyNote, type NoteKey } from '../audit/checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from '../audit/merkle';
 import { REPORT_KIND, type CeremonyReport } from './ceremony-report';
@@ -9,7 +10,15 @@ export interface ReportVerdict {
   type: string | null;
   entries: number;
   /** Each check that was made, in order, with its outcome. */
-  checks: { check: string; ok: boolean; detail?: string }[];
+  checks: ReportCheck[];
+}
+
+/** One check; a failure with a code of its own says more than AUDIT_VERIFY_FAILED (a missing or changed PDF). */
+export interface ReportCheck {
+  check: string;
+  ok: boolean;
+  detail?: string;
+  code?: ErrorCode;
 }
 
 /** The log a report's checkpoint is compared with: the live log, or one rebuilt from a later bundle. */
@@ -70,4 +79,61 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     }
   }
   return { ok: checks.every((c) => c.ok), reportId: report.reportId, type: report.type, entries: report.audit.entries.length, checks };
+}
+
+export const PDF_BINDING_KIND = 'custos-report-pdf';
+
+/** What report-pdf.json says, signed: this PDF (by hash and size) was printed from this report.json. */
+export function pdfBinding(reportId: string, reportSha256: string, pdf: Buffer) {
+  const sha256 = createHash('sha256').update(pdf).digest('hex');
+  return {
+    kind: PDF_BINDING_KIND,
+    v: 1,
+    reportId,
+    report: { file: 'report.json', sha256: reportSha256 },
+    pdf: { file: 'report.pdf', sha256, bytes: pdf.length },
+  };
+}
+
+/** The PDF side of a report folder: each file null when it is not there. */
+export interface PdfFiles {
+  pdf: Buffer | null;
+  binding: Buffer | null;
+  bindingSignature: Buffer | null;
+}
+
+/**
+ * Checks that report.pdf is the one printed from this report.json: report-pdf.json is signed by
+ * the audit key, names this report by its hash, and gives the PDF's SHA-256. A missing file is
+ * REPORT_PDF_MISSING and a changed or foreign one REPORT_PDF_MISMATCH, each naming the file.
+ */
+export function verifyReportPdf(json: Buffer, files: PdfFiles, key: NoteKey): ReportCheck[] {
+  const { pdf, binding, bindingSignature } = files;
+  if (!pdf || !binding || !bindingSignature) {
+    const names = { 'report.pdf': pdf, 'report-pdf.json': binding, 'report-pdf.sig': bindingSignature };
+    const missing = Object.entries(names).flatMap(([name, bytes]) => (bytes ? [] : [name]));
+    const detail = `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing: the PDF cannot be checked`;
+    return [{ check: 'report.pdf bound to this report', ok: false, code: 'REPORT_PDF_MISSING', detail }];
+  }
+  const checks: ReportCheck[] = [];
+  const mismatch = (check: string, ok: boolean, detail: string) =>
+    checks.push({ check, ok, ...(ok ? {} : { detail, code: 'REPORT_PDF_MISMATCH' as const }) });
+  const publicKey = ed25519PublicKeyObject(key.publicKey);
+  const signed = bindingSignature.length === 64 && verify(null, binding, publicKey, bindingSignature);
+  mismatch('report-pdf.json signed by the audit key', signed, 'report-pdf.sig does not verify over report-pdf.json');
+  let bound: ReturnType<typeof pdfBinding>;
+  try {
+    bound = JSON.parse(binding.toString('utf8')) as ReturnType<typeof pdfBinding>;
+    if (bound.kind !== PDF_BINDING_KIND) throw new Error(`kind is ${String(bound.kind)}`);
+  } catch (error) {
+    mismatch('report-pdf.json format', false, (error as Error).message);
+    return checks;
+  }
+  const reportSha256 = createHash('sha256').update(json).digest('hex');
+  const otherReport = `report-pdf.json was made for another report (${String(bound.reportId)})`;
+  mismatch('report-pdf.json names this report.json', bound.report?.sha256 === reportSha256, otherReport);
+  const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
+  const changed = `report.pdf has SHA-256 ${pdfSha256}: it is not the PDF printed from this report`;
+  mismatch(`report.pdf has the signed SHA-256 ${String(bound.pdf?.sha256)}`, bound.pdf?.sha256 === pdfSha256, changed);
+  return checks;
 }

@@ -46,9 +46,13 @@ export const createReportsSlice =
         });
       },
       createReport: async (subject) => {
-        // Signing a report writes a checkpoint and four files; say so while it runs.
+        // Signing a report writes a checkpoint and six files; say so while it runs.
         set({ reportNotice: 'Signing the report and writing its files…' });
-        await run(() => bridge.reports.create(subject), (r) => ({ reportNotice: `Report ${r.id} is signed. Files (report.json, report.sig, audit-key.pem, report.pdf) are in ${r.dir}. SHA-256 of report.json: ${r.sha256}` }));
+        const files = 'report.json, report.sig, audit-key.pem, report.pdf, report-pdf.json, report-pdf.sig';
+        await run(
+          () => bridge.reports.create(subject),
+          (r) => ({ reportNotice: `Report ${r.id} is signed. Files (${files}) are in ${r.dir}. SHA-256 of report.json: ${r.sha256}` }),
+        );
         await get().loadReports();
       },
       witness: (ceremonyId, name, role) => run(() => bridge.reports.witness({ ceremonyId, name, role }), (w) => ({ reportNotice: `${w.name} (${w.role}) signed off; the sign-off will be in the ceremony’s reports.` })),
