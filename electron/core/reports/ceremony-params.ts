@@ -7,7 +7,7 @@ export interface ParamLookups {
 
 export const NO_LOOKUPS: ParamLookups = { key: () => null, person: () => null, token: () => null };
 
-const KEY_PARAMS = new Set(['keyId', 'keyIds']);
+const KEY_PARAMS = new Set(['keyId', 'keyIds', 'keys']);
 const PERSON_PARAMS = new Set(['holders', 'holder', 'custodianId', 'custodianIds']);
 const TOKEN_PARAMS = new Set(['serial', 'tokenSerial']);
 

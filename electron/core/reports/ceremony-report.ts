@@ -5,6 +5,7 @@ import { canonicalJson } from '../canonical-json';
 import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError } from '../errors';
 import { policyVerdict } from '../keys/algorithm-policy';
+import { FailedOutcome } from '../../../shared/quorum';
 import { describeParams, type ParamLookups } from './ceremony-params';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CustodyService } from '../custody/custody-service';
@@ -102,6 +103,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       paramsInWords: describeParams(proposal.params, paramLookups(sources)),
       ...(cards ? { cardHolders: cards.holders } : {}),
       outcome: proposal.outcome,
+      ...outcomeInWords(proposal.outcome, paramLookups(sources)),
       token: sources.token(proposal.token),
       custody: proposal.custodyId,
       threshold: proposal.threshold,
@@ -281,3 +283,10 @@ function personName(sources: ReportSources, id: string): string | null {
 }
 
 const nameOr = (sources: ReportSources, id: string): string => personName(sources, id) ?? id;
+
+/** A successful operation's result as people read it, named like its parameters. */
+function outcomeInWords(outcome: unknown, lookups: ParamLookups): { outcomeInWords?: string[] } {
+  if (FailedOutcome.safeParse(outcome).success) return {};
+  const result = (outcome as { result?: unknown } | null)?.result;
+  return result && typeof result === 'object' ? { outcomeInWords: describeParams(result, lookups) } : {};
+}

@@ -59,7 +59,13 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
       const result = (c.outcome as { result?: unknown } | null)?.result;
       const status = String((c.outcome as { status?: unknown } | null)?.status ?? 'none');
       row('Outcome', failed.success ? describeFailure(failed.data) : status);
-      const described = !failed.success && result ? describeParams(result, NO_LOOKUPS) : [];
+      // Reports signed before outcomes were described carry only the raw result.
+      const inWords = c.outcomeInWords;
+      const described = Array.isArray(inWords)
+        ? (inWords as string[])
+        : !failed.success && result
+          ? describeParams(result, NO_LOOKUPS)
+          : [];
       for (const line of described) doc.text(text(`    ${line}`));
     }
     if (typeof c.pinBits === 'number') {

@@ -240,6 +240,7 @@ describe('a ceremony report', () => {
         { index: 3, name: 'Marie Curie', releasedAt: null },
       ],
       paramsInWords: expect.arrayContaining(['holders: Ada Lovelace, Charles Babbage, Marie Curie', `keyIds: “vault-kek” (AES-256), id ${backed}`]),
+      outcomeInWords: expect.arrayContaining(['holders: Ada Lovelace, Charles Babbage, Marie Curie', `keys: “vault-kek” (AES-256), id ${backed}`]),
     });
     expect(report.steps.filter((s) => s.action === 'backup.card.release')).toEqual([expect.objectContaining({ actor: 'Charles Babbage', result: 'ok' })]);
     await reports.exportTo(made.id, join(dataDir, 'backup'));
@@ -247,6 +248,7 @@ describe('a ceremony report', () => {
     expect(text).toMatch(/Card 2: Charles Babbage — released to them at \S+ after passphrase \+ TOTP/);
     expect(text).toContain('Card 1: Ada Lovelace — not released when this report was made');
     expect(text).toContain('backup.card.release');
+    expect(text).not.toContain('(unknown)');
     expect(text).toContain('Charles Babbage (card 2 received) — name and signature');
   });
 });
