@@ -85,6 +85,12 @@ export const ErrorCode = z.enum([
   'SHARE_FOREIGN',
   'SHARE_DUPLICATE',
   'BACKUP_INVALID',
+  /** The KEK the cards rebuilt does not vouch for the manifest (its MAC): changed after it was made. */
+  'BACKUP_MAC_MISMATCH',
+  /** The backup names another audit key than the one pinned for the installation that made it. */
+  'BACKUP_AUDIT_KEY_MISMATCH',
+  /** A format-1 backup from another installation: nothing there can vouch for it here. */
+  'BACKUP_NOT_PORTABLE',
   'BACKUP_NOT_FOUND',
   'REPORT_NOT_FOUND',
   'QUORUM_NOT_MET',
@@ -158,12 +164,13 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
   integrity: [
     'AUDIT_VERIFY_FAILED', 'AUDIT_BUNDLE_INVALID', 'AUDIT_KEY_MISMATCH', 'AUDIT_TREE_CORRUPT', 'AUDIT_ROLLBACK',
     'MODULE_SETTING_TAMPERED', 'KEY_TAMPERED', 'DESTRUCTION_TAMPERED', 'CUSTODIAN_TAMPERED', 'CUSTODY_TAMPERED',
-    'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID',
+    'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID', 'BACKUP_MAC_MISMATCH', 'BACKUP_AUDIT_KEY_MISMATCH',
   ],
   refused: [
     'PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED',
     'CUSTODIAN_EXISTS', 'ENROLMENT_EXPIRED', 'CLOCK_BACKWARDS', 'NOT_AUTHORIZED', 'QUORUM_NOT_MET', 'TOKEN_IN_CUSTODY',
     'PROPOSAL_CLOSED', 'PROPOSAL_EXPIRED', 'FINGERPRINT_MISMATCH', 'SELF_APPROVAL', 'ALREADY_APPROVED', 'KEY_WRONG_TOKEN',
+    'BACKUP_NOT_PORTABLE',
   ],
   failure: ['INTERNAL'],
 };
