@@ -115,15 +115,17 @@ async function writeCards(core: CustosCore, proposal: ProposalView, dir: string,
   io.stderr(missing.length > 0 ? `WARNING: no card for ${missing.join(', ')}. Do not rely on this backup; make a new one.\n` : 'Each holder prints their card, then deletes their folder: the files are the shares.\n');
 }
 
-const madeBy = (b: BackupSummary) => (b.madeBy.here ? 'made here' : `made by audit key ${b.madeBy.auditKey?.slice(0, 16) ?? b.madeBy.installation}…`);
+const madeBy = ({ madeBy: m }: BackupSummary) =>
+  m.here ? 'made here' : `made by audit key ${m.auditKey?.slice(0, 16) ?? m.installation}…`;
 
 const HOW_AUTHENTICATED: Record<Authentication, string> = {
   'own-audit-key': 'It is signed by this installation’s audit key.',
-  'pinned-audit-key': 'It is signed by the audit key you expected. The cards check its MAC again before anything is unwrapped.',
+  'pinned-audit-key':
+    'It is signed by the audit key you expected. The cards check its MAC again before anything is unwrapped.',
   'kek-mac-pending':
-    'Another installation made it, and nothing here can vouch for it yet: when t cards are entered for a restore, the key they ' +
-    'rebuild checks its MAC before anything is unwrapped. To check now who made it, import it with --expect-audit-key and that ' +
-    'installation’s audit key fingerprint (from its reports).',
+    'Another installation made it, and nothing here can vouch for it yet: when t cards are entered for a ' +
+    'restore, the key they rebuild checks its MAC before anything is unwrapped. To check now who made it, ' +
+    'import it with --expect-audit-key and that installation’s audit key fingerprint (from its reports).',
   'kek-mac-verified': 'Its MAC was verified with the key the cards rebuilt.',
 };
 
@@ -259,17 +261,23 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         const { auditKey } = core.backups.list().find((b) => b.setId === setId)!.madeBy;
         const render = (v: { path: string; auditKey: string | null }) =>
           `Backup file written to ${v.path}. Keep it apart from the share cards.\n` +
-          (v.auditKey ? `Made by audit key ${v.auditKey}\n  (print it with the file; on a new installation, backup import --expect-audit-key checks it).\n` : '');
-        return { envelope: { ok: true, value: { path: resolve(out), auditKey } }, render: render as (v: never) => string };
+          (v.auditKey
+            ? `Made by audit key ${v.auditKey}\n` +
+              '  (print it with the file; on a new installation, backup import --expect-audit-key checks it).\n'
+            : '');
+        const value = { path: resolve(out), auditKey };
+        return { envelope: { ok: true, value }, render: render as (v: never) => string };
       };
     case 'backup import':
       return async (core) => {
         const file = str(values.file);
         if (!file) return usageFailure('backup import needs --file FILE.');
-        const summary = core.backups.importFile(readFileSync(resolve(file), 'utf8'), expectedAuditKey(str(values['expect-audit-key'])));
-        const render = (b: typeof summary) =>
-          `Backup set ${b.setId} is stored, ${b.madeBy.here ? 'made by this installation' : `made by ${b.madeBy.installation} (audit key ${b.madeBy.auditKey})`}.\n` +
-          `${HOW_AUTHENTICATED[b.authentication]}\n`;
+        const expected = expectedAuditKey(str(values['expect-audit-key']));
+        const summary = core.backups.importFile(readFileSync(resolve(file), 'utf8'), expected);
+        const render = ({ setId, madeBy: m, authentication }: typeof summary) =>
+          `Backup set ${setId} is stored, ` +
+          `${m.here ? 'made by this installation' : `made by ${m.installation} (audit key ${m.auditKey})`}.\n` +
+          `${HOW_AUTHENTICATED[authentication]}\n`;
         return { envelope: { ok: true, value: summary }, render: render as (v: never) => string };
       };
     case 'backup check':

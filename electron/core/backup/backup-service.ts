@@ -16,7 +16,8 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { chooseWrapMechanism, restoreNeeds, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, removeLeftoverKeks, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
 import { backupFileText, Manifest, parseBackupFile, signManifest, type ManifestKey } from './manifest';
-import { authenticateManifest, macMatches, makerOf, manifestMac, provenance, type Authentication, type Maker } from './manifest-authenticity';
+import { authenticateManifest, macMatches, makerOf, manifestMac, provenance } from './manifest-authenticity';
+import type { Authentication, Maker } from './manifest-authenticity';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
 
 const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
@@ -218,6 +219,7 @@ export class BackupService {
       run: async ({ pins, params, proposalId, token, custodyId }) => {
         const p = RestoreParams.parse(params);
         const manifest = this.manifest(p.setId);
+        const { audit } = this.options;
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed) throw new CustosError('KEY_INVALID', `Since this was proposed, ${destroyed.map((k) => `“${k.label}”`).join(', ')} was destroyed; restoring it needs the explicit override.`);
         const secret = await combine(this.entered.live(proposalId).map(([, share]) => share));
@@ -259,7 +261,12 @@ export class BackupService {
                 checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable);
               }
               // The AES check values are the ones measured in this token, not copied from the manifest.
-              return manifest.keys.map((k) => ({ keyId: k.id, label: k.label, algorithm: k.algorithm, kcv: measured.get(k.id) ?? null }));
+              return manifest.keys.map((k) => ({
+                keyId: k.id,
+                label: k.label,
+                algorithm: k.algorithm,
+                kcv: measured.get(k.id) ?? null,
+              }));
             } catch (error) {
               // All or nothing: a key that fails its proof takes the others back out with it.
               for (const handle of created) {
@@ -273,7 +280,7 @@ export class BackupService {
             }
           });
           return {
-            result: { setId: manifest.setId, token, keys: restored, madeBy: makerOf(this.options.audit, manifest), authentication },
+            result: { setId: manifest.setId, token, keys: restored, authentication, madeBy: makerOf(audit, manifest) },
             commit: () => {
               for (const key of manifest.keys) this.options.keys.registerRestored(key, { token, custodyId, proposalId, setId: manifest.setId });
             },
@@ -415,7 +422,9 @@ export class BackupService {
     let read: ReturnType<typeof parseBackupFile> & ReturnType<typeof authenticateManifest>;
     try {
       const parsed = parseBackupFile(json);
-      read = { ...parsed, ...authenticateManifest(this.options.audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey) };
+      const { audit } = this.options;
+      const authenticated = authenticateManifest(audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey);
+      read = { ...parsed, ...authenticated };
     } catch (error) {
       this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', result: { status: 'refused', code: isCustosError(error) ? error.code : 'INTERNAL' } });
       throw error;
@@ -443,7 +452,9 @@ export class BackupService {
       authenticateManifest(this.options.audit, manifest, row.manifest, row.signature);
       return manifest;
     } catch (error) {
-      throw new CustosError('BACKUP_INVALID', 'The stored manifest of this backup no longer matches its signature: it was changed in the database.', ['Import the backup file from its original source.'], { cause: error });
+      const message = 'The stored manifest of this backup no longer matches its signature: it was changed in the database.';
+      const remedy = ['Import the backup file from its original source.'];
+      throw new CustosError('BACKUP_INVALID', message, remedy, { cause: error });
     }
   }
 
@@ -456,19 +467,31 @@ export class BackupService {
     if (manifest.v === 1) return 'own-audit-key';
     const maker = makerOf(this.options.audit, manifest);
     const object = provenance(manifest.setId, maker, 'kek-mac-verified');
-    const params = { setId: manifest.setId, proposal: proposalId, madeBy: maker.installation, auditKey: maker.auditKey, authentication: 'kek-mac-verified' };
+    const params = {
+      setId: manifest.setId,
+      proposal: proposalId,
+      madeBy: maker.installation,
+      auditKey: maker.auditKey,
+      authentication: 'kek-mac-verified',
+    };
+    const entry = { actor: SYSTEM_ACTOR, action: 'backup.authenticate', object, params };
     if (!macMatches(kek, manifest)) {
-      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.authenticate', object, params, result: { status: 'refused', code: 'BACKUP_MAC_MISMATCH' } });
+      this.options.audit.record({ ...entry, result: { status: 'refused', code: 'BACKUP_MAC_MISMATCH' } });
       const rebuilt = kekCheck(manifest.setId, kek) === manifest.kekCheck;
       throw new CustosError(
         'BACKUP_MAC_MISMATCH',
         rebuilt
-          ? 'The cards rebuilt this backup’s key, and that key does not vouch for the manifest: the backup was changed after it was made. Nothing was unwrapped.'
-          : 'The key the cards rebuilt does not vouch for the manifest: the manifest was changed after it was made, or the cards are not this backup’s. Nothing was unwrapped.',
-        ['Treat this backup file as tampered with; restore from a copy you trust.', 'The refusal is recorded in the audit log (backup.authenticate).'],
+          ? 'The cards rebuilt this backup’s key, and that key does not vouch for the manifest: ' +
+              'the backup was changed after it was made. Nothing was unwrapped.'
+          : 'The key the cards rebuilt does not vouch for the manifest: the manifest was changed after it was made, ' +
+              'or the cards are not this backup’s. Nothing was unwrapped.',
+        [
+          'Treat this backup file as tampered with; restore from a copy you trust.',
+          'The refusal is recorded in the audit log (backup.authenticate).',
+        ],
       );
     }
-    this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.authenticate', object, params });
+    this.options.audit.record(entry);
     return 'kek-mac-verified';
   }
 

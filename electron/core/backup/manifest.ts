@@ -40,7 +40,7 @@ const manifestFields = {
   keys: z.array(ManifestKey).min(1),
 };
 
-/** Format 1: vouched for only by the signature of the audit key that made it, so only that installation can restore it. */
+/** Format 1: vouched for only by the signature of the audit key that made it; only that installation restores it. */
 export const ManifestV1 = z.strictObject({ ...manifestFields, v: z.literal(1) });
 
 /**

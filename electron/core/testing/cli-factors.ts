@@ -10,7 +10,15 @@ export function secretFd(dir: string, text: string): string {
 }
 
 /** `--passphrase-fd`/`--code` of the given custodians for one step, a TOTP period after the last (moves the clock). */
-export function factorArgs(dir: string, clock: { now: Date }, enrolled: readonly { passphrase: string; secret: string }[], who: readonly number[]): string[] {
+export function factorArgs(
+  dir: string,
+  clock: { now: Date },
+  enrolled: readonly { passphrase: string; secret: string }[],
+  who: readonly number[],
+): string[] {
   clock.now = new Date(clock.now.getTime() + 30_000);
-  return who.flatMap((i) => ['--passphrase-fd', secretFd(dir, enrolled[i]!.passphrase), '--code', totpCodeAt(enrolled[i]!.secret, clock.now)]);
+  return who.flatMap((i) => {
+    const { passphrase, secret } = enrolled[i]!;
+    return ['--passphrase-fd', secretFd(dir, passphrase), '--code', totpCodeAt(secret, clock.now)];
+  });
 }
