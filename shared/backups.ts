@@ -13,6 +13,8 @@ export const BackupSummary = z.object({
   keys: z.array(z.object({ id: z.string(), label: z.string(), algorithm: z.string() })),
   verifiedAt: z.string().nullable(),
   mechanism: z.string(),
+  /** The installation that made the set: its audit log origin and audit key fingerprint (null: format 1). */
+  madeBy: z.object({ installation: z.string(), auditKey: z.string().nullable(), here: z.boolean() }),
 });
 export type BackupSummary = z.infer<typeof BackupSummary>;
 

@@ -87,6 +87,12 @@ export const ErrorCode = z.enum([
   'SHARE_FOREIGN',
   'SHARE_DUPLICATE',
   'BACKUP_INVALID',
+  /** The KEK the cards rebuilt does not vouch for the manifest (its MAC): changed after it was made. */
+  'BACKUP_MAC_MISMATCH',
+  /** The backup names another audit key than the one pinned for the installation that made it. */
+  'BACKUP_AUDIT_KEY_MISMATCH',
+  /** A format-1 backup from another installation: nothing there can vouch for it here. */
+  'BACKUP_NOT_PORTABLE',
   'BACKUP_NOT_FOUND',
   'REPORT_NOT_FOUND',
   /** A report folder lacks report.pdf or the signed report-pdf.json / report-pdf.sig that bind it to the report. */
@@ -165,11 +171,13 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'MODULE_IS_SOFTWARE',
   ],
   integrity: [
+    'BACKUP_MAC_MISMATCH', 'BACKUP_AUDIT_KEY_MISMATCH',
     'AUDIT_VERIFY_FAILED', 'AUDIT_BUNDLE_INVALID', 'AUDIT_KEY_MISMATCH', 'AUDIT_TREE_CORRUPT', 'AUDIT_ROLLBACK',
     'MODULE_SETTING_TAMPERED', 'KEY_TAMPERED', 'DESTRUCTION_TAMPERED', 'CUSTODIAN_TAMPERED', 'CUSTODY_TAMPERED',
     'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID', 'REPORT_PDF_MISSING', 'REPORT_PDF_MISMATCH',
   ],
   refused: [
+    'BACKUP_NOT_PORTABLE',
     'PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED',
     'CUSTODIAN_EXISTS', 'ENROLMENT_EXPIRED', 'CLOCK_BACKWARDS', 'NOT_AUTHORIZED', 'QUORUM_NOT_MET', 'TOKEN_IN_CUSTODY',
     'PROPOSAL_CLOSED', 'PROPOSAL_EXPIRED', 'FINGERPRINT_MISMATCH', 'SELF_APPROVAL', 'ALREADY_APPROVED', 'KEY_WRONG_TOKEN',

@@ -5,6 +5,8 @@ import type { CustosCore } from '../core/custos-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BackupSummary } from '../core/backup/backup-service';
+import { auditKeyFingerprint, type Authentication } from '../core/backup/manifest-authenticity';
+import { publicKeyFromPem } from '../core/audit/audit-key';
 import { renderCardPdf } from '../core/backup/card-pdf';
 import { CustosError, isCustosError } from '../core/errors';
 import { writeFileAtomic } from '../core/secret-vault';
@@ -36,8 +38,13 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
                                       the same command, --card-fd N once per card, or asked (echo off)
   proposal reject --id P --as ID      Any custodian may reject; proposal cancel --id P --as ID: the requester
   backup list                         Backup sets, their holders and last card checks
-  backup export --set ID --out FILE   The signed backup file (wrapped keys; useless without t cards)
-  backup import --file FILE           Checks the signature (this installation's audit key) and stores it
+  backup export --set ID --out FILE   The signed backup file (wrapped keys; useless without t cards) and
+                                      the audit key fingerprint of the installation that made it
+  backup import --file FILE [--expect-audit-key FINGERPRINT|PEM-FILE]
+                                      Checks the signature and stores the set. A file from another
+                                      installation is checked again by its MAC once t cards are entered,
+                                      before anything is unwrapped; --expect-audit-key pins the audit key
+                                      that must have signed it (from that installation's report)
   backup check [--card-fd N]          A holder checks their card against the manifest; rebuilds nothing
   key list
   key export --id K [--format pem|jwk] [--serial S --label L]
@@ -108,11 +115,31 @@ async function writeCards(core: CustosCore, proposal: ProposalView, dir: string,
   io.stderr(missing.length > 0 ? `WARNING: no card for ${missing.join(', ')}. Do not rely on this backup; make a new one.\n` : 'Each holder prints their card, then deletes their folder: the files are the shares.\n');
 }
 
+const madeBy = ({ madeBy: m }: BackupSummary) =>
+  m.here ? 'made here' : `made by audit key ${m.auditKey?.slice(0, 16) ?? m.installation}…`;
+
+const HOW_AUTHENTICATED: Record<Authentication, string> = {
+  'own-audit-key': 'It is signed by this installation’s audit key.',
+  'pinned-audit-key':
+    'It is signed by the audit key you expected. The cards check its MAC again before anything is unwrapped.',
+  'kek-mac-pending':
+    'Another installation made it, and nothing here can vouch for it yet: when t cards are entered for a ' +
+    'restore, the key they rebuild checks its MAC before anything is unwrapped. To check now who made it, ' +
+    'import it with --expect-audit-key and that installation’s audit key fingerprint (from its reports).',
+  'kek-mac-verified': 'Its MAC was verified with the key the cards rebuilt.',
+};
+
+/** --expect-audit-key: a fingerprint as printed, or the PEM file of that installation's audit key. */
+function expectedAuditKey(value: string | undefined): string | undefined {
+  if (value === undefined || /^[0-9a-f:\s]{64,}$/i.test(value)) return value;
+  return auditKeyFingerprint(publicKeyFromPem(readFileSync(resolve(value), 'utf8')));
+}
+
 const renderBackups = (list: BackupSummary[]) =>
   list.length === 0
     ? 'No backups.\n'
     : `${list
-        .map((b) => `${b.setId}  ${b.createdAt.slice(0, 16)}  from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}`)
+        .map((b) => `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}`)
         .join('\n')}\n`;
 
 export function parseParams(pairs: string[]): Record<string, string | number | boolean | string[]> {
@@ -229,15 +256,29 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
       return async (core) => {
         const out = str(values.out);
         if (!out) return usageFailure('backup export needs --out FILE.');
-        writeFileAtomic(resolve(out), core.backups.exportFile(str(values.set) ?? ''), 0o600);
-        return { envelope: { ok: true, value: { path: resolve(out) } }, render: ((v: { path: string }) => `Backup file written to ${v.path}. Keep it apart from the share cards.\n`) as (v: never) => string };
+        const setId = str(values.set) ?? '';
+        writeFileAtomic(resolve(out), core.backups.exportFile(setId), 0o600);
+        const { auditKey } = core.backups.list().find((b) => b.setId === setId)!.madeBy;
+        const render = (v: { path: string; auditKey: string | null }) =>
+          `Backup file written to ${v.path}. Keep it apart from the share cards.\n` +
+          (v.auditKey
+            ? `Made by audit key ${v.auditKey}\n` +
+              '  (print it with the file; on a new installation, backup import --expect-audit-key checks it).\n'
+            : '');
+        const value = { path: resolve(out), auditKey };
+        return { envelope: { ok: true, value }, render: render as (v: never) => string };
       };
     case 'backup import':
       return async (core) => {
         const file = str(values.file);
         if (!file) return usageFailure('backup import needs --file FILE.');
-        const summary = core.backups.importFile(readFileSync(resolve(file), 'utf8'));
-        return { envelope: { ok: true, value: summary }, render: ((b: BackupSummary) => `Backup set ${b.setId} is signed by this installation and stored.\n`) as (v: never) => string };
+        const expected = expectedAuditKey(str(values['expect-audit-key']));
+        const summary = core.backups.importFile(readFileSync(resolve(file), 'utf8'), expected);
+        const render = ({ setId, madeBy: m, authentication }: typeof summary) =>
+          `Backup set ${setId} is stored, ` +
+          `${m.here ? 'made by this installation' : `made by ${m.installation} (audit key ${m.auditKey})`}.\n` +
+          `${HOW_AUTHENTICATED[authentication]}\n`;
+        return { envelope: { ok: true, value: summary }, render: render as (v: never) => string };
       };
     case 'backup check':
       return async (core) => call('backups.checkShare', { text: await cardText(values, io, 0) }, (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId} is valid. The check is recorded.\n`)(core);

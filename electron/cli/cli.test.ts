@@ -10,6 +10,7 @@ import { findSoftHsmLibrary, softHsmPaths } from '../core/hsm/softhsm';
 import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
 import { asDatabaseWriter, replaceAuditKeyInToken } from '../core/testing/audit-fixture';
+import { factorArgs, secretFd } from '../core/testing/cli-factors';
 import { EXIT, runCli } from './cli';
 
 let dataDir: string;
@@ -344,16 +345,9 @@ describe('custos custody, proposal, key and backup', () => {
     ({ clock, enrolled } = seeded);
     setupOfficer = seeded.setupOfficer!;
   });
-  const fd = (text: string) => {
-    const path = join(dataDir, `fd-${Math.random()}`);
-    writeFileSync(path, `${text}\n`, { mode: 0o600 });
-    return String(openSync(path, 'r'));
-  };
+  const fd = (text: string) => secretFd(dataDir, text);
   /** Factors of the given custodians for one step, a TOTP period after the last. */
-  const factors = (...who: number[]) => {
-    clock.now = new Date(clock.now.getTime() + 30_000);
-    return who.flatMap((i) => ['--passphrase-fd', fd(enrolled[i]!.passphrase), '--code', totpCodeAt(enrolled[i]!.secret, clock.now)]);
-  };
+  const factors = (...who: number[]) => factorArgs(dataDir, clock, enrolled, who);
   const cli = async (...args: string[]) => {
     let stdout = '';
     let stderr = '';

@@ -125,6 +125,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         'card-fd': { type: 'string', multiple: true },
         set: { type: 'string' },
         file: { type: 'string' },
+        'expect-audit-key': { type: 'string' },
         dir: { type: 'string' },
         ceremony: { type: 'string' },
         inventory: { type: 'boolean', default: false },

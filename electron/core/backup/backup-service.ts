@@ -15,7 +15,9 @@ import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { chooseWrapMechanism, restoreNeeds, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, removeLeftoverKeks, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
-import { backupFileText, Manifest, readBackupFile, signManifest, type ManifestKey } from './manifest';
+import { backupFileText, Manifest, parseBackupFile, signManifest, type ManifestKey } from './manifest';
+import { authenticateManifest, macMatches, makerOf, manifestMac, provenance } from './manifest-authenticity';
+import type { Authentication, Maker } from './manifest-authenticity';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
 
 const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
@@ -58,6 +60,8 @@ export interface BackupSummary {
   keys: { id: string; label: string; algorithm: string }[];
   verifiedAt: string | null;
   mechanism: string;
+  /** The installation that made it; a set from elsewhere is vouched for by its MAC once t cards are entered. */
+  madeBy: Maker;
 }
 
 const CARD_MINUTES = 30;
@@ -131,13 +135,14 @@ export class BackupService {
           } finally {
             copy.fill(0);
           }
-          const check = kekCheck(setId, kek);
-          kek.fill(0);
           try {
             const holders = p.holders.map((id, i) => ({ index: i + 1, holder: { id, name: this.options.custodians.get(id).name }, commitment: shareCommitment(setId, i + 1, shares[i]!) }));
-            const manifest: Manifest = {
-              kind: 'custos-backup-manifest',
-              v: 1,
+            const auditKey = this.options.audit.noteKey();
+            if (!auditKey) throw new CustosError('AUDIT_UNAVAILABLE', 'No audit key has been created yet.');
+            const body = {
+              kind: 'custos-backup-manifest' as const,
+              v: 2 as const,
+              auditKey: auditKey.publicKey.toString('base64'),
               setId,
               createdAt: this.options.clock().toISOString(),
               installation: this.options.audit.origin,
@@ -146,10 +151,13 @@ export class BackupService {
               mechanism,
               threshold: p.threshold,
               shares: holders,
-              kekCheck: check,
+              kekCheck: kekCheck(setId, kek),
               verified: p.verify,
               keys: keys.map((key, i) => this.manifestKey(key, kcvs[i] ?? null, blobs[i]!)),
             };
+            // The MAC is made while the KEK still exists: only t cards can vouch for the manifest again.
+            const manifest: Manifest = { ...body, mac: manifestMac(kek, body) };
+            kek.fill(0);
             const { text, signature } = signManifest(this.options.audit, manifest);
             this.cards.set(setId, { shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])), expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000) });
             // Unreleased cards are overwritten when their time is up, whether or not anyone asks again.
@@ -211,16 +219,19 @@ export class BackupService {
       run: async ({ pins, params, proposalId, token, custodyId }) => {
         const p = RestoreParams.parse(params);
         const manifest = this.manifest(p.setId);
+        const { audit } = this.options;
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed) throw new CustosError('KEY_INVALID', `Since this was proposed, ${destroyed.map((k) => `“${k.label}”`).join(', ')} was destroyed; restoring it needs the explicit override.`);
         const secret = await combine(this.entered.live(proposalId).map(([, share]) => share));
         const kek = Buffer.from(secret);
         secret.fill(0);
         try {
+          const authentication = this.authenticateWithKek(manifest, kek, proposalId);
           if (kekCheck(manifest.setId, kek) !== manifest.kekCheck) throw new CustosError('SHARE_MISMATCH', 'The cards rebuilt a key that does not match the backup’s check value. Nothing was imported.');
           const restored = this.options.module().withSession(token, { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } }, (session, lib) => {
             const unwrapper = importUnwrapKek(lib, session, kek);
             const created: Buffer[] = [];
+            const measured = new Map<string, string | null>();
             try {
               for (const key of manifest.keys) {
                 if (objectsWithId(lib, session, key.id).length > 0) throw new CustosError('KEY_INVALID', `This token already holds “${key.label}”; nothing was imported.`, ['Restore into a token that does not hold these keys.']);
@@ -231,7 +242,7 @@ export class BackupService {
                 // Proven on a session copy that may sign or encrypt, whatever the key's own usage allows.
                 const copy = unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, false);
                 try {
-                  proveKey(lib, session, copy, shape);
+                  measured.set(key.id, proveKey(lib, session, copy, shape));
                 } finally {
                   lib.C_DestroyObject(session, copy);
                 }
@@ -249,7 +260,13 @@ export class BackupService {
                 ];
                 checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable);
               }
-              return manifest.keys.map((k) => ({ keyId: k.id, label: k.label, algorithm: k.algorithm }));
+              // The AES check values are the ones measured in this token, not copied from the manifest.
+              return manifest.keys.map((k) => ({
+                keyId: k.id,
+                label: k.label,
+                algorithm: k.algorithm,
+                kcv: measured.get(k.id) ?? null,
+              }));
             } catch (error) {
               // All or nothing: a key that fails its proof takes the others back out with it.
               for (const handle of created) {
@@ -263,7 +280,7 @@ export class BackupService {
             }
           });
           return {
-            result: { setId: manifest.setId, token, keys: restored },
+            result: { setId: manifest.setId, token, keys: restored, authentication, madeBy: makerOf(audit, manifest) },
             commit: () => {
               for (const key of manifest.keys) this.options.keys.registerRestored(key, { token, custodyId, proposalId, setId: manifest.setId });
             },
@@ -382,6 +399,7 @@ export class BackupService {
         keys: m.keys.map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm })),
         verifiedAt,
         mechanism: m.mechanism.name,
+        madeBy: makerOf(this.options.audit, m),
       };
     });
   }
@@ -394,35 +412,87 @@ export class BackupService {
     return backupFileText(row.manifest, row.signature);
   }
 
-  /** Reads a backup file made by this installation; refused before anything is stored if changed or foreign. */
-  importFile(json: string): BackupSummary {
-    let read: ReturnType<typeof readBackupFile>;
+  /**
+   * Reads a backup file, refused before anything is stored if changed (signature) or if nothing can
+   * vouch for it here. A file made elsewhere is stored pending: its MAC is checked once t cards
+   * rebuild the KEK, before anything is unwrapped. With `expectAuditKey` (a fingerprint from a
+   * report), the file must be signed by that installation's audit key.
+   */
+  importFile(json: string, expectAuditKey?: string): BackupSummary & { authentication: Authentication } {
+    let read: ReturnType<typeof parseBackupFile> & ReturnType<typeof authenticateManifest>;
     try {
-      read = readBackupFile(this.options.audit, json);
+      const parsed = parseBackupFile(json);
+      const { audit } = this.options;
+      const authenticated = authenticateManifest(audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey);
+      read = { ...parsed, ...authenticated };
     } catch (error) {
       this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', result: { status: 'refused', code: isCustosError(error) ? error.code : 'INTERNAL' } });
       throw error;
     }
-    const { manifest, text, signature } = read;
+    const { manifest, text, signature, authentication, maker } = read;
     const known = this.options.store.get<{ manifest: string }>(sql`SELECT manifest FROM backups WHERE set_id = ${manifest.setId}`);
     if (!known) {
-      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', object: { type: 'backup', id: manifest.setId } }, () => {
+      const object = provenance(manifest.setId, maker, authentication);
+      const params = { setId: manifest.setId, madeBy: maker.installation, auditKey: maker.auditKey, authentication };
+      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', object, params }, () => {
         this.options.store.execute(sql`
           INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
           VALUES (${manifest.setId}, ${manifest.source.serial}, ${manifest.source.label}, ${manifest.createdAt}, ${null}, ${text}, ${signature}, ${null})`);
       });
     }
-    return this.list().find((b) => b.setId === manifest.setId)!;
+    return { ...this.list().find((b) => b.setId === manifest.setId)!, authentication };
   }
 
   manifest(setId: string): Manifest {
     const row = this.options.store.get<{ manifest: string; signature: Buffer }>(sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`);
     if (!row) throw new CustosError('BACKUP_NOT_FOUND', 'This installation holds no backup set with that id.', ['Import the backup file first.']);
     // The stored copy is checked like a file: a manifest edited in the database is not trusted.
-    if (!this.options.audit.verifyDocument(Buffer.from(row.manifest, 'utf8'), row.signature)) {
-      throw new CustosError('BACKUP_INVALID', 'The stored manifest of this backup no longer matches its signature: it was changed in the database.', ['Import the backup file from its original source.']);
+    try {
+      const manifest = Manifest.parse(JSON.parse(row.manifest));
+      authenticateManifest(this.options.audit, manifest, row.manifest, row.signature);
+      return manifest;
+    } catch (error) {
+      const message = 'The stored manifest of this backup no longer matches its signature: it was changed in the database.';
+      const remedy = ['Import the backup file from its original source.'];
+      throw new CustosError('BACKUP_INVALID', message, remedy, { cause: error });
     }
-    return Manifest.parse(JSON.parse(row.manifest));
+  }
+
+  /**
+   * Before anything is unwrapped: the KEK the cards rebuilt must vouch for a format-2 manifest (its
+   * MAC), whichever installation made it; recorded either way. A format-1 manifest is stored only
+   * when this installation's audit key signed it.
+   */
+  private authenticateWithKek(manifest: Manifest, kek: Buffer, proposalId: string): Authentication {
+    if (manifest.v === 1) return 'own-audit-key';
+    const maker = makerOf(this.options.audit, manifest);
+    const object = provenance(manifest.setId, maker, 'kek-mac-verified');
+    const params = {
+      setId: manifest.setId,
+      proposal: proposalId,
+      madeBy: maker.installation,
+      auditKey: maker.auditKey,
+      authentication: 'kek-mac-verified',
+    };
+    const entry = { actor: SYSTEM_ACTOR, action: 'backup.authenticate', object, params };
+    if (!macMatches(kek, manifest)) {
+      this.options.audit.record({ ...entry, result: { status: 'refused', code: 'BACKUP_MAC_MISMATCH' } });
+      const rebuilt = kekCheck(manifest.setId, kek) === manifest.kekCheck;
+      throw new CustosError(
+        'BACKUP_MAC_MISMATCH',
+        rebuilt
+          ? 'The cards rebuilt this backup’s key, and that key does not vouch for the manifest: ' +
+              'the backup was changed after it was made. Nothing was unwrapped.'
+          : 'The key the cards rebuilt does not vouch for the manifest: the manifest was changed after it was made, ' +
+              'or the cards are not this backup’s. Nothing was unwrapped.',
+        [
+          'Treat this backup file as tampered with; restore from a copy you trust.',
+          'The refusal is recorded in the audit log (backup.authenticate).',
+        ],
+      );
+    }
+    this.options.audit.record(entry);
+    return 'kek-mac-verified';
   }
 
   private checked(text: string, manifest: Manifest, refused: (code: CustosError['code']) => void): ShareCard {

@@ -24,10 +24,8 @@ export const ManifestKey = z.strictObject({
 });
 export type ManifestKey = z.infer<typeof ManifestKey>;
 
-/** What a backup file says, signed as a whole: any changed byte, blob included, fails the signature. */
-export const Manifest = z.strictObject({
+const manifestFields = {
   kind: z.literal('custos-backup-manifest'),
-  v: z.literal(1),
   setId: Hex(16),
   createdAt: z.string(),
   /** The audit log origin of the installation that made it. */
@@ -40,8 +38,28 @@ export const Manifest = z.strictObject({
   kekCheck: Hex(32),
   verified: z.boolean(),
   keys: z.array(ManifestKey).min(1),
+};
+
+/** Format 1: vouched for only by the signature of the audit key that made it; only that installation restores it. */
+export const ManifestV1 = z.strictObject({ ...manifestFields, v: z.literal(1) });
+
+/**
+ * Format 2 also names its maker's audit key and carries a MAC under a key derived from the KEK:
+ * whoever holds t cards can check it, on any installation, before anything is unwrapped.
+ */
+export const ManifestV2 = z.strictObject({
+  ...manifestFields,
+  v: z.literal(2),
+  /** The maker's Ed25519 audit public key (32 bytes, base64). */
+  auditKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/),
+  /** HMAC-SHA256, under HKDF-SHA256 of the KEK, over the canonical manifest without this field. */
+  mac: Hex(32),
 });
+
+/** What a backup file says, signed as a whole: any changed byte, blob included, fails the signature (and the MAC). */
+export const Manifest = z.discriminatedUnion('v', [ManifestV1, ManifestV2]);
 export type Manifest = z.infer<typeof Manifest>;
+export type ManifestV2 = z.infer<typeof ManifestV2>;
 
 export const BackupFile = z.strictObject({ format: z.literal('custos-backup/1'), manifest: z.unknown(), signature: z.string() });
 export type BackupFile = z.infer<typeof BackupFile>;
@@ -51,28 +69,15 @@ export function signManifest(audit: AuditService, manifest: Manifest): { text: s
   return { text, signature: audit.signDocument(Buffer.from(text, 'utf8')) };
 }
 
-/**
- * Reads a backup file and checks it before anything is imported: its shape, and a signature by
- * this installation's audit key over the canonical manifest. A manifest from another
- * installation, or with any byte changed, is refused.
- */
-export function readBackupFile(audit: AuditService, json: string): { manifest: Manifest; text: string; signature: Buffer } {
-  let file: BackupFile;
-  let manifest: Manifest;
+/** Reads a backup file's shape (zod); whether it is authentic is decided by authenticateManifest. */
+export function parseBackupFile(json: string): { manifest: Manifest; text: string; signature: Buffer } {
   try {
-    file = BackupFile.parse(JSON.parse(json));
-    manifest = Manifest.parse(file.manifest);
+    const file = BackupFile.parse(JSON.parse(json));
+    const manifest = Manifest.parse(file.manifest);
+    return { manifest, text: canonicalJson(manifest), signature: Buffer.from(file.signature, 'base64') };
   } catch (error) {
     throw new CustosError('BACKUP_INVALID', 'This is not a Custos backup file, or it is damaged.', ['Use the file exactly as Custos exported it.'], { cause: error });
   }
-  const text = canonicalJson(manifest);
-  const signature = Buffer.from(file.signature, 'base64');
-  if (!audit.verifyDocument(Buffer.from(text, 'utf8'), signature)) {
-    throw new CustosError('BACKUP_INVALID', 'The backup’s signature does not match: it was changed after it was made, or another Custos installation made it. Nothing was imported.', [
-      'Use the backup file from its original source; restore on the installation that made it.',
-    ]);
-  }
-  return { manifest, text, signature };
 }
 
 export function backupFileText(text: string, signature: Buffer): string {
