@@ -120,3 +120,12 @@ export function verifyNote(note: Note, key: NoteKey): NoteVerdict {
   const ok = lines.length === 1 && lines.every((line) => line.signature.length === 64 && verify(null, message, publicKey, line.signature));
   return ok ? { ok: true } : { ok: false, reason: 'bad-signature' };
 }
+
+/**
+ * SHA-256 of the audit public key's SubjectPublicKeyInfo (DER), as
+ * `openssl pkey -pubin -outform DER | sha256sum`: printed on reports, pinned by backup import.
+ */
+export function auditKeyFingerprint(publicKey: Buffer): string {
+  const spki = ed25519PublicKeyObject(publicKey).export({ format: 'der', type: 'spki' });
+  return createHash('sha256').update(spki).digest('hex');
+}

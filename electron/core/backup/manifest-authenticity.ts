@@ -1,6 +1,8 @@
-import { createHash, createHmac, hkdfSync, timingSafeEqual, verify } from 'node:crypto';
+import { createHmac, hkdfSync, timingSafeEqual, verify } from 'node:crypto';
 import type { AuditService } from '../audit/audit-service';
-import { ed25519PublicKeyObject } from '../audit/checkpoint';
+import { auditKeyFingerprint, ed25519PublicKeyObject } from '../audit/checkpoint';
+
+export { auditKeyFingerprint };
 import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import type { Manifest, ManifestV2 } from './manifest';
@@ -21,12 +23,6 @@ export interface Maker {
 }
 
 const MAC_LABEL = 'custos/backup-manifest-mac/v2';
-
-/** SHA-256 of the audit public key's SubjectPublicKeyInfo (DER), as `openssl pkey -pubin -outform DER | sha256sum`. */
-export function auditKeyFingerprint(publicKey: Buffer): string {
-  const spki = ed25519PublicKeyObject(publicKey).export({ format: 'der', type: 'spki' });
-  return createHash('sha256').update(spki).digest('hex');
-}
 
 /** A fingerprint as people copy it from a printout: case, colons and spaces do not matter. */
 export function normaliseFingerprint(text: string): string {

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import PDFDocument from 'pdfkit';
 import { describeFailure, FailedOutcome } from '../../../shared/quorum';
-import { ed25519PublicKeyObject } from '../audit/checkpoint';
+import { auditKeyFingerprint, ed25519PublicKeyObject } from '../audit/checkpoint';
 import { collectPdf, endWithFooters, monospaceBlock, winAnsi } from '../pdf';
 import { describeParams, NO_LOOKUPS } from './ceremony-params';
 import type { CardHolder, CeremonyReport } from './ceremony-report';
@@ -128,10 +127,11 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   doc.font('Helvetica').fontSize(10);
 
   heading('Audit public key');
-  const auditKey = ed25519PublicKeyObject(Buffer.from(report.auditKey.publicKey, 'base64'));
-  const spki = auditKey.export({ format: 'der', type: 'spki' });
+  const publicKey = Buffer.from(report.auditKey.publicKey, 'base64');
+  const auditKey = ed25519PublicKeyObject(publicKey);
   row('Name', report.auditKey.name);
-  row('SHA-256 of the key (DER SubjectPublicKeyInfo)', createHash('sha256').update(spki).digest('hex'));
+  // The same fingerprint `backup import --expect-audit-key` takes from this printout.
+  row('SHA-256 of the key (DER SubjectPublicKeyInfo)', auditKeyFingerprint(publicKey));
   doc.text(text('Compare: openssl pkey -pubin -in audit-key.pem -outform DER | sha256sum'));
   doc.moveDown(0.3);
   monospaceBlock(doc, auditKey.export({ format: 'pem', type: 'spki' }).toString());
