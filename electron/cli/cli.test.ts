@@ -430,7 +430,7 @@ describe('custos custody, proposal, key and backup', () => {
     expect(done.stdout).toMatch(/— executed\n/);
 
     const keys = await cli('key', 'list');
-    expect(keys.stdout).toMatch(/^[0-9a-f]{32} {2}cli-key\s+EC-P256\s+pre-activation/);
+    expect(keys.stdout).toMatch(/^[0-9a-f]{32} {2}cli-key\s+EC-P256\s+pre-activation\s+SHA-256 [0-9a-f]{16}…/);
     const keyId = keys.stdout.slice(0, 32);
     expect((await cli('key', 'export', '--id', keyId)).stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     const tooShort = await cli('proposal', 'create', '--custody', custodyId, '--action', 'key.schedule-destruction', '--param', `keyId=${keyId}`, '--param', 'waitDays=3', '--as', id(0), ...factors(0));

@@ -8,6 +8,7 @@ import { CKM_EDDSA } from '../hsm/mechanisms';
 import { tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
 import { leastPrivilege } from '../keys/key-attributes';
+import { checkValue } from '../keys/check-value';
 import { CURVES, publicKeySpki, signatureOptions } from '../keys/key-generation';
 
 /**
@@ -173,14 +174,6 @@ export function unwrapKey(
   const template = unwrapTemplate(key, persist, lockdown);
   const unwrap = () => lib.C_UnwrapKey(session, { mechanism: mechanism.type }, kek, blob, template);
   return tokenStep('C_UnwrapKey', { mechanism: mechanism.name }, unwrap);
-}
-
-/** AES key check value: the first three bytes of AES-ECB over a zero block. */
-function checkValue(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): string {
-  const ecb = { mechanism: pkcs11js.CKM_AES_ECB };
-  tokenStep('C_EncryptInit', ecb, () => lib.C_EncryptInit(session, ecb, handle));
-  const block = tokenStep('C_Encrypt', ecb, () => lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)));
-  return block.subarray(0, 3).toString('hex').toUpperCase();
 }
 
 /**

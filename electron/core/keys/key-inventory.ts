@@ -36,6 +36,12 @@ export interface RestoredKey {
   fingerprint: string;
 }
 
+/**
+ * What the fingerprint column holds for a key without a public key. Read back as null ("none"),
+ * as is any value rows from before it hold (then the SHA-256 of the CKA_ID text, which identified nothing).
+ */
+export const NO_FINGERPRINT = 'none';
+
 export interface KeyRecord {
   id: string;
   label: string;
@@ -46,7 +52,9 @@ export interface KeyRecord {
   token: { serial: string; label: string };
   createdAt: string;
   expiresAt: string;
-  fingerprint: string;
+  /** SHA-256 of the public key (SPKI DER); null for a secret key, which has none. */
+  fingerprint: string | null;
+  /** The AES check value where the token could compute one; null otherwise. */
   kcv: string | null;
   policy: ReturnType<typeof policyVerdict>;
   destructionNotBefore: string | null;
@@ -88,7 +96,7 @@ export class KeyInventory {
       token: { serial: row.token_serial, label: row.token_label },
       createdAt: row.created_at,
       expiresAt: row.expires_at,
-      fingerprint: row.fingerprint,
+      fingerprint: row.public_key ? row.fingerprint : null,
       kcv: row.kcv,
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
       destructionNotBefore:
@@ -99,7 +107,10 @@ export class KeyInventory {
   /** The public key as PEM or JWK; a symmetric key has none to give. */
   exportPublic(id: string, format: 'pem' | 'jwk'): string {
     const row = this.row(id);
-    if (!row.public_key) throw new CustosError('KEY_INVALID', 'A symmetric key has no public part to export; its check value identifies it.');
+    if (!row.public_key) {
+      const identity = row.kcv ? `its check value ${row.kcv} identifies it` : 'and the token could compute no check value for it';
+      throw new CustosError('KEY_INVALID', `A symmetric key has no public part to export; ${identity}.`);
+    }
     const key = createPublicKey({ key: row.public_key, format: 'der', type: 'spki' });
     return format === 'pem' ? key.export({ format: 'pem', type: 'spki' }).toString() : JSON.stringify({ ...key.export({ format: 'jwk' }), kid: id });
   }
@@ -149,6 +160,13 @@ export class KeyInventory {
         this.signState(key.id);
       },
     );
+  }
+
+  /** Whether the inventory records this key in that token (false for a key it does not know). */
+  livesIn(id: string, token: TokenRef): boolean {
+    if (!this.store.get(sql`SELECT id FROM keys WHERE id = ${id}`)) return false;
+    const key = this.get(id);
+    return key.token.serial === token.serial && key.token.label === token.label;
   }
 
   /** The stored public key (SPKI DER) or null for a secret key. */
