@@ -89,29 +89,36 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
   const scheduleReady = (params: unknown, token: TokenRef) => {
     const { keyId, waitDays } = ScheduleParams.parse(params);
     const key = inventory.checkToken(keyId, token);
-    if (key.state === 'destroyed') throw new CustosError('KEY_INVALID', 'This key is already destroyed.');
-    if (inventory.waitingSchedule(keyId)) throw new CustosError('KEY_INVALID', 'This key’s destruction is already scheduled.');
+    if (key.state === 'destroyed') throw new CustosError('KEY_STATE_FORBIDS', 'This key is already destroyed.', ['Nothing to schedule: its destruction is on record.']);
+    const waiting = inventory.waitingSchedule(keyId);
+    if (waiting) {
+      throw new CustosError('DESTRUCTION_WAITING', `This key’s destruction is already scheduled; it can be carried out from ${waiting.not_before.slice(0, 10)}.`, [
+        'Wait for that date, or cancel the destruction (a quorum) to schedule it anew.',
+      ]);
+    }
     return { keyId, waitDays };
   };
   const cancelReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
     inventory.checkToken(keyId, token);
     const schedule = inventory.waitingSchedule(keyId);
-    if (!schedule) throw new CustosError('KEY_INVALID', 'No destruction of this key is waiting.');
+    if (!schedule) throw new CustosError('DESTRUCTION_NOT_SCHEDULED', 'No destruction of this key is waiting, so there is nothing to cancel.', ['Check the key’s state in the key list.']);
     return { keyId, schedule };
   };
   const destroyReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
     inventory.checkToken(keyId, token);
     const schedule = inventory.waitingSchedule(keyId);
-    if (!schedule) throw new CustosError('KEY_INVALID', 'Destruction must be scheduled, and its waiting period pass, first.');
+    if (!schedule) {
+      throw new CustosError('DESTRUCTION_NOT_SCHEDULED', 'Destruction must be scheduled, and its waiting period pass, first.', ['Propose key.schedule-destruction (7 to 30 days’ wait).']);
+    }
     const at = now();
     if (at.toISOString() < schedule.scheduled_at) {
-      throw new CustosError('KEY_INVALID', `The clock reads earlier than when the destruction was scheduled (${schedule.scheduled_at}): it went backwards. Nothing was destroyed.`, ['Check the computer’s clock against a trusted source before going on.']);
+      throw new CustosError('CLOCK_BACKWARDS', `The clock reads earlier than when the destruction was scheduled (${schedule.scheduled_at}): it went backwards. Nothing was destroyed.`, ['Check the computer’s clock against a trusted source before going on.']);
     }
     if (at.toISOString() < schedule.not_before) {
       const ends = schedule.not_before.slice(0, 10);
-      throw new CustosError('KEY_INVALID', `The waiting period ends on ${ends}; until then the destruction can only be cancelled.`, [
+      throw new CustosError('DESTRUCTION_WAITING', `The waiting period ends on ${ends}; until then the destruction can only be cancelled.`, [
         'Propose the destruction once the waiting period is over.',
       ]);
     }

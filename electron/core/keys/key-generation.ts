@@ -49,7 +49,9 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
 export function keyGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumOperation {
   return ({ session, lib, params, proposalId }) => {
     const p = GenerateParams.parse(params);
-    if (policyVerdict(p.algorithm, now()).status === 'disallowed') throw new CustosError('MECHANISM_INVALID', `${p.algorithm} is disallowed by the algorithm policy today.`);
+    if (policyVerdict(p.algorithm, now()).status === 'disallowed') {
+      throw new CustosError('ALGORITHM_DISALLOWED', `${p.algorithm} is disallowed by the algorithm policy today; nothing was generated.`, ['Propose a key with an algorithm the policy allows.']);
+    }
     const id = Buffer.from(p.ckaId, 'hex');
     if (findObjects(lib, session, [t(pkcs11js.CKA_ID, id)], 1).length > 0) throw new CustosError('ATTRIBUTE_INVALID', 'The token already holds objects with this key’s CKA_ID; nothing was generated.');
     const common = [t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_ID, id), t(pkcs11js.CKA_LABEL, p.label)];
@@ -252,17 +254,18 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
   const ready = (params: unknown, token: TokenRef) => {
     const p = TestSignatureParams.parse(params);
     const key = inventory.checkToken(p.keyId, token);
+    // What the key is comes first: an AES key never signs, whatever its state.
+    if (signatureOptions(key.algorithm).length === 0) {
+      const identity = key.kcv ? `; its check value ${key.kcv} identifies it` : '';
+      throw new CustosError('KEY_TYPE_UNSUITED', `“${key.label}” is an ${key.algorithm} key, which makes no signature${identity}.`, ['Make test signatures with an RSA, EC or Ed25519 key.']);
+    }
     if (key.state !== 'active') {
-      throw new CustosError('KEY_INVALID', `“${key.label}” is ${key.state}; only an active key signs.`, [
+      throw new CustosError('KEY_STATE_FORBIDS', `“${key.label}” is ${key.state}; only an active key signs.`, [
         'Activate it first (a quorum), if SP 800-57 allows that from its state.',
       ]);
     }
     if (inventory.waitingSchedule(p.keyId)) {
-      throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
-    }
-    if (signatureOptions(key.algorithm).length === 0) {
-      const identity = key.kcv ? `; its check value ${key.kcv} identifies it` : '';
-      throw new CustosError('KEY_INVALID', `“${key.label}” is an ${key.algorithm} key, which makes no signature${identity}.`);
+      throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
     }
     return { p, key };
   };

@@ -109,7 +109,7 @@ export class KeyInventory {
     const row = this.row(id);
     if (!row.public_key) {
       const identity = row.kcv ? `its check value ${row.kcv} identifies it` : 'and the token could compute no check value for it';
-      throw new CustosError('KEY_INVALID', `A symmetric key has no public part to export; ${identity}.`);
+      throw new CustosError('KEY_TYPE_UNSUITED', `A symmetric key has no public part to export; ${identity}.`, ['Export the public key of a key pair (RSA, EC or Ed25519).']);
     }
     const key = createPublicKey({ key: row.public_key, format: 'der', type: 'spki' });
     return format === 'pem' ? key.export({ format: 'pem', type: 'spki' }).toString() : JSON.stringify({ ...key.export({ format: 'jwk' }), kid: id });
@@ -229,7 +229,7 @@ export class KeyInventory {
    */
   private row(id: string): KeyRow {
     const row = this.store.get<KeyRow>(sql`SELECT * FROM keys WHERE id = ${id}`);
-    if (!row) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    if (!row) throw new CustosError('KEY_NOT_FOUND', `There is no key ${id} in the inventory.`, ['Check the key id against the key list (custos key list, or the Keys screen).']);
     const latest = this.store.get<{ seq: number | null }>(sql`
       SELECT coalesce(
         (SELECT max(seq) FROM audit_entries WHERE object = ${`key:${id}`} AND result = 'ok' AND action IN (${KEY_ENTRY_SQL})),
@@ -261,9 +261,13 @@ export class KeyInventory {
     const key = this.get(id);
     if (rule.by !== by) throw new CustosError('NOT_AUTHORIZED', `To ${transition} a key takes ${rule.by === 'quorum' ? 'a quorum of custodians' : 'a security officer'}.`);
     if (!rule.from.includes(key.state)) {
-      throw new CustosError('KEY_INVALID', `A ${key.state} key cannot be made ${rule.to} (SP 800-57 allows it only from ${rule.from.join(' or ')}).`);
+      throw new CustosError('KEY_STATE_FORBIDS', `A ${key.state} key cannot be made ${rule.to} (SP 800-57 allows it only from ${rule.from.join(' or ')}).`, [
+        `Nothing was changed. Check the key's state in the key list; ${key.state === 'compromised' ? 'a compromised key is never used again.' : 'only the transitions SP 800-57 allows are offered.'}`,
+      ]);
     }
-    if (transition === 'activate' && key.policy.status === 'disallowed') throw new CustosError('KEY_INVALID', `${key.algorithm} is disallowed today; the key cannot be activated.`, key.policy.notes);
+    if (transition === 'activate' && key.policy.status === 'disallowed') {
+      throw new CustosError('ALGORITHM_DISALLOWED', `${key.algorithm} is disallowed today; the key cannot be activated.`, [...key.policy.notes, 'Generate a key with an algorithm the policy allows.']);
+    }
     return { rule, key };
   }
 }
