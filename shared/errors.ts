@@ -37,7 +37,26 @@ export const ErrorCode = z.enum([
   'ALREADY_LOGGED_IN',
   'FUNCTION_NOT_SUPPORTED',
   'MECHANISM_INVALID',
+  /** No longer raised (split into the codes below); kept so outcomes recorded before the split still read. */
   'KEY_INVALID',
+  /** The inventory holds no key with that id. */
+  'KEY_NOT_FOUND',
+  /** The key's SP 800-57 state does not allow this (a transition, a use, a restore of a destroyed key). */
+  'KEY_STATE_FORBIDS',
+  /** The dated algorithm policy disallows the key's algorithm today. */
+  'ALGORITHM_DISALLOWED',
+  /** The key's algorithm cannot do what was asked (a public key of an AES key, a signature by one). */
+  'KEY_TYPE_UNSUITED',
+  /** A destruction is waiting: its period is not over, or the key is condemned and cannot be used. */
+  'DESTRUCTION_WAITING',
+  /** No destruction of the key is scheduled (to cancel, or to carry out). */
+  'DESTRUCTION_NOT_SCHEDULED',
+  /** The target token already holds objects with a key's CKA_ID. */
+  'KEY_ALREADY_IN_TOKEN',
+  /** A key unwrapped from a backup (restored, or the backup's own check) is not the key recorded: check value, modulus or signature. */
+  'RESTORE_MISMATCH',
+  /** The token refused a key for this step (its type, size, attributes or wrapping): the CKR_ name is in the detail. */
+  'TOKEN_KEY_REFUSED',
   /** A key's or destruction schedule's stored record was changed outside Custos (signature or seq does not match). */
   'KEY_TAMPERED',
   'DESTRUCTION_TAMPERED',
@@ -158,7 +177,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'SOFTHSM_NOT_INSTALLED', 'SOFTHSM_TOKEN_DIR_MISSING', 'TOKEN_NOT_FOUND', 'TOKEN_AMBIGUOUS', 'TOKEN_NOT_PRESENT',
     'TOKEN_NOT_RECOGNIZED', 'TOKEN_REMOVED', 'TOKEN_WRITE_PROTECTED', 'TOKEN_NOT_INITIALIZED', 'PIN_INCORRECT',
     'PIN_LOCKED', 'PIN_INVALID', 'PIN_EXPIRED', 'SESSION_CLOSED', 'SESSION_LIMIT', 'NOT_LOGGED_IN', 'ALREADY_LOGGED_IN',
-    'FUNCTION_NOT_SUPPORTED', 'MECHANISM_INVALID', 'KEY_INVALID', 'KEY_OBJECTS_MISSING', 'KEY_ATTRIBUTES_MISMATCH',
+    'FUNCTION_NOT_SUPPORTED', 'MECHANISM_INVALID', 'KEY_INVALID', 'TOKEN_KEY_REFUSED', 'KEY_OBJECTS_MISSING', 'KEY_ATTRIBUTES_MISMATCH',
     'ATTRIBUTE_INVALID', 'OBJECT_INVALID', 'DATA_INVALID', 'TOKEN_MEMORY_FULL', 'TOKEN_DEVICE_ERROR',
     'TOKEN_GENERAL_ERROR', 'TOKEN_ERROR', 'TOKEN_CAPABILITY_MISSING', 'AUDIT_UNAVAILABLE', 'OPERATION_INTERRUPTED',
   ],
@@ -169,12 +188,14 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'CUSTODY_NOT_FOUND', 'PROPOSAL_NOT_FOUND', 'BACKUP_NOT_FOUND', 'REPORT_NOT_FOUND', 'AUDIT_NOT_FOUND',
     'TOKEN_RESERVED', 'MODULE_OVERRIDDEN', 'INPUT_ENDED', 'FILE_NOT_FOUND', 'FILE_ACCESS_DENIED', 'FILE_EXISTS',
     'MODULE_IS_SOFTWARE',
+    'KEY_NOT_FOUND', 'KEY_TYPE_UNSUITED',
   ],
   integrity: [
     'BACKUP_MAC_MISMATCH', 'BACKUP_AUDIT_KEY_MISMATCH',
     'AUDIT_VERIFY_FAILED', 'AUDIT_BUNDLE_INVALID', 'AUDIT_KEY_MISMATCH', 'AUDIT_TREE_CORRUPT', 'AUDIT_ROLLBACK',
     'MODULE_SETTING_TAMPERED', 'KEY_TAMPERED', 'DESTRUCTION_TAMPERED', 'CUSTODIAN_TAMPERED', 'CUSTODY_TAMPERED',
     'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID', 'REPORT_PDF_MISSING', 'REPORT_PDF_MISMATCH',
+    'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID', 'RESTORE_MISMATCH',
   ],
   refused: [
     'BACKUP_NOT_PORTABLE',
@@ -182,6 +203,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'CUSTODIAN_EXISTS', 'ENROLMENT_EXPIRED', 'CLOCK_BACKWARDS', 'NOT_AUTHORIZED', 'QUORUM_NOT_MET', 'TOKEN_IN_CUSTODY',
     'PROPOSAL_CLOSED', 'PROPOSAL_EXPIRED', 'FINGERPRINT_MISMATCH', 'SELF_APPROVAL', 'ALREADY_APPROVED', 'KEY_WRONG_TOKEN',
     'DATA_DIR_COPIED',
+    'KEY_STATE_FORBIDS', 'ALGORITHM_DISALLOWED', 'DESTRUCTION_WAITING', 'DESTRUCTION_NOT_SCHEDULED', 'KEY_ALREADY_IN_TOKEN',
   ],
   failure: ['INTERNAL'],
 };

@@ -28,7 +28,9 @@ export const KeyRecord = z.object({
   token: z.object({ serial: z.string(), label: z.string() }),
   createdAt: z.string(),
   expiresAt: z.string(),
-  fingerprint: z.string(),
+  /** SHA-256 of the public key; null for a secret key, which has none. */
+  fingerprint: z.string().nullable(),
+  /** The AES check value where the token could compute one (a key that may encrypt); null otherwise. */
   kcv: z.string().nullable(),
   policy: PolicyVerdict,
   /** When a scheduled destruction's waiting period ends; null when none is waiting. */
@@ -42,3 +44,13 @@ export const PublicKeyExport = z.strictObject({
   /** When named, the token the key is expected in: the export is refused if the key lives elsewhere. */
   token: TokenRef.optional(),
 });
+
+/**
+ * How people tell a key apart, the same in the app, the CLI and reports: its AES check value, its
+ * public key's SHA-256 fingerprint, or, where the token could compute neither, plainly none.
+ */
+export function keyIdentity(key: { kcv: string | null; fingerprint: string | null }, full = false): string {
+  if (key.kcv) return `KCV ${key.kcv}`;
+  if (key.fingerprint) return `SHA-256 ${full ? key.fingerprint : `${key.fingerprint.slice(0, 16)}…`}`;
+  return 'none (no check value: this key may not encrypt)';
+}

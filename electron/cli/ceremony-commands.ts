@@ -1,4 +1,4 @@
-import type { KeyRecord } from '../../shared/keys';
+import { keyIdentity, type KeyRecord } from '../../shared/keys';
 import type { WireError } from '../../shared/errors';
 import { describeFailure, FailedOutcome, PinAlphabet, type CustodyView, type ProposalView } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
@@ -179,7 +179,7 @@ const renderKeys = (list: KeyRecord[]) =>
   list.length === 0
     ? 'No keys in the inventory.\n'
     : `${list
-        .map((k) => `${k.id}  ${k.label.padEnd(20)} ${k.algorithm.padEnd(9)} ${k.state.padEnd(15)} expires ${k.expiresAt.slice(0, 10)}${k.destructionNotBefore ? `  destruction after ${k.destructionNotBefore.slice(0, 10)}` : ''}${k.policy.status === 'acceptable' ? '' : `  [${k.policy.status}]`}`)
+        .map((k) => `${k.id}  ${k.label.padEnd(20)} ${k.algorithm.padEnd(9)} ${k.state.padEnd(15)} ${keyIdentity(k).padEnd(26)} expires ${k.expiresAt.slice(0, 10)}${k.destructionNotBefore ? `  destruction after ${k.destructionNotBefore.slice(0, 10)}` : ''}${k.policy.status === 'acceptable' ? '' : `  [${k.policy.status}]`}`)
         .join('\n')}\n`;
 
 /** The custody, proposal and key commands: the same flows as the Ceremonies, Approvals and Keys screens. */

@@ -424,7 +424,7 @@ describe('custos custody, proposal, key and backup', () => {
     expect(done.stdout).toMatch(/— executed\n/);
 
     const keys = await cli('key', 'list');
-    expect(keys.stdout).toMatch(/^[0-9a-f]{32} {2}cli-key\s+EC-P256\s+pre-activation/);
+    expect(keys.stdout).toMatch(/^[0-9a-f]{32} {2}cli-key\s+EC-P256\s+pre-activation\s+SHA-256 [0-9a-f]{16}…/);
     const keyId = keys.stdout.slice(0, 32);
     expect((await cli('key', 'export', '--id', keyId)).stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     const tooShort = await cli('proposal', 'create', '--custody', custodyId, '--action', 'key.schedule-destruction', '--param', `keyId=${keyId}`, '--param', 'waitDays=3', '--as', id(0), ...factors(0));
@@ -493,7 +493,7 @@ describe('custos custody, proposal, key and backup', () => {
     expect(done.stdout).toMatch(/— failed\n/);
     // The approval went through, the operation did not: the command fails with the outcome's code and reason.
     expect(done.code).toBe(EXIT.token);
-    expect(done.stderr).toMatch(/^Error KEY_INVALID: Proposal [0-9a-f]{16} was approved, but its operation failed: The token refuses to wrap/);
+    expect(done.stderr).toMatch(/^Error TOKEN_KEY_REFUSED: Proposal [0-9a-f]{16} was approved, but its operation failed: The token refuses to wrap/);
     expect(done.stdout).toContain(
       '  Outcome: Failed: The token refuses to wrap “ed” (Ed25519); it cannot be backed up on this token ' +
         '(CKR_KEY_NOT_WRAPPABLE at C_WrapKey, mechanism CKM_AES_KEY_WRAP_PAD).\n',

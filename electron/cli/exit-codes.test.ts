@@ -30,4 +30,14 @@ describe('exit codes, derived from each error code’s class in shared/errors.ts
     expect(exitCodeFor('PIN_INCORRECT')).toBe(EXIT.token);
     expect(exitCodeFor('INTERNAL')).toBe(EXIT.failure);
   });
+
+  it('gives what KEY_INVALID used to cover the class of what happened', () => {
+    expect(exitCodeFor('KEY_NOT_FOUND')).toBe(EXIT.invalidInput);
+    expect(exitCodeFor('KEY_TYPE_UNSUITED')).toBe(EXIT.invalidInput);
+    for (const code of ['KEY_STATE_FORBIDS', 'ALGORITHM_DISALLOWED', 'DESTRUCTION_WAITING', 'DESTRUCTION_NOT_SCHEDULED', 'CLOCK_BACKWARDS', 'KEY_ALREADY_IN_TOKEN'] as const) {
+      expect(exitCodeFor(code), code).toBe(EXIT.refused);
+    }
+    expect(exitCodeFor('RESTORE_MISMATCH')).toBe(EXIT.verification);
+    expect(exitCodeFor('TOKEN_KEY_REFUSED')).toBe(EXIT.token);
+  });
 });

@@ -12,9 +12,9 @@ import { AuditService } from './audit/audit-service';
 import { CustodianService } from './custodians/custodian-service';
 import { CustodyService } from './custody/custody-service';
 import { KeyInventory } from './keys/key-inventory';
-import { quorumChecks, quorumNeeds, quorumOperations, quorumParams } from './quorum/operations';
+import { quorumChecks, quorumNeeds, quorumOperations, quorumParams, quorumReconcilers } from './quorum/operations';
 import { BACKUP_NEEDS } from './backup/key-wrap';
-import { reconcileGeneration } from './keys/key-generation';
+import { reconcileRestore } from './backup/reconcile-restore';
 import { turnover } from './custody/turnover';
 import { BackupService } from './backup/backup-service';
 import { ComplianceService } from './compliance/compliance-service';
@@ -205,7 +205,11 @@ export class CustosCore {
       checks: quorumChecks(store, options.clock ?? (() => new Date()), this.keys),
       needs: { ...quorumNeeds(store, options.clock ?? (() => new Date()), this.keys), 'key.backup': () => BACKUP_NEEDS, 'key.restore': (p) => this.backups.restoreNeeds(p) },
       ceremonies: { 'custody.redeal': turnover(this.custody), 'key.backup': this.backups.backupCeremony(), 'key.restore': this.backups.restoreCeremony() },
-      reconcilers: { 'key.generate': reconcileGeneration(store, options.clock ?? (() => new Date()), this.keys), 'key.backup': this.backups.reconcileBackup() },
+      reconcilers: {
+        ...quorumReconcilers(store, options.clock ?? (() => new Date()), this.keys),
+        'key.backup': this.backups.reconcileBackup(),
+        'key.restore': reconcileRestore({ audit: this.audit, keys: this.keys, manifest: (setId) => this.backups.manifest(setId) }),
+      },
       params: quorumParams,
       ...(options.clock ? { clock: options.clock } : {}),
     });
@@ -250,7 +254,7 @@ export class CustosCore {
       log.warn('could not sign the key and custody records yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
     }
     try {
-      for (const { proposalId, action, outcome } of this.quorum.reconcile()) log.warn('reconciled an interrupted quorum operation', { proposalId, action, status: outcome.status });
+      for (const { proposalId, action, status } of this.quorum.reconcile()) log.warn('reconciled an interrupted quorum operation', { proposalId, action, status });
     } catch (error) {
       log.warn('could not reconcile interrupted operations yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
     }

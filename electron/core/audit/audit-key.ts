@@ -126,7 +126,7 @@ export class AuditKey {
     try {
       return this.inSessionOnce(what, fn);
     } catch (error) {
-      if (!(error instanceof CustosError) || !['SESSION_CLOSED', 'NOT_LOGGED_IN', 'TOKEN_REMOVED', 'KEY_INVALID', 'MODULE_LOAD_FAILED'].includes(error.code)) throw error;
+      if (!(error instanceof CustosError) || !['SESSION_CLOSED', 'NOT_LOGGED_IN', 'TOKEN_REMOVED', 'KEY_OBJECTS_MISSING', 'MODULE_LOAD_FAILED'].includes(error.code)) throw error;
       this.disconnect();
       this.connect();
       return this.inSessionOnce(what, fn);

@@ -143,7 +143,7 @@ describe('AuditLog', () => {
     });
     const before = audit.log().size();
     expect(() => audit.record({ actor: operator, action: 'token.select' }, () => store.execute(sql`INSERT INTO settings (key, value, updated_at) VALUES ('y', '1', 'now')`))).toThrow(
-      expect.objectContaining({ code: expect.stringMatching(/AUDIT_KEY_MISMATCH|KEY_INVALID|OBJECT_INVALID/) }),
+      expect.objectContaining({ code: expect.stringMatching(/AUDIT_KEY_MISMATCH|KEY_OBJECTS_MISSING|OBJECT_INVALID/) }),
     );
     expect(audit.log().size()).toBe(before);
     expect(store.get(sql`SELECT key FROM settings WHERE key = 'y'`)).toBeUndefined();

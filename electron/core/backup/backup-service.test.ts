@@ -227,7 +227,7 @@ describe('backup and restore on SoftHSM2', () => {
     expect(done).toMatchObject({
       state: 'failed',
       outcome: {
-        code: 'KEY_INVALID',
+        code: 'TOKEN_KEY_REFUSED',
         message: expect.stringMatching(/refuses to wrap/),
         detail: { ckr: 'CKR_KEY_NOT_WRAPPABLE', step: 'C_WrapKey', mechanism: 'CKM_AES_KEY_WRAP_PAD' },
       },

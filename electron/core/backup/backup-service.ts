@@ -221,7 +221,7 @@ export class BackupService {
         const manifest = this.manifest(p.setId);
         const { audit } = this.options;
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
-        if (destroyed.length > 0 && !p.overrideDestroyed) throw new CustosError('KEY_INVALID', `Since this was proposed, ${destroyed.map((k) => `“${k.label}”`).join(', ')} was destroyed; restoring it needs the explicit override.`);
+        if (destroyed.length > 0 && !p.overrideDestroyed) throw new CustosError('KEY_STATE_FORBIDS', `Since this was proposed, ${destroyed.map((k) => `“${k.label}”`).join(', ')} was destroyed; restoring it needs the explicit override.`);
         const secret = await combine(this.entered.live(proposalId).map(([, share]) => share));
         const kek = Buffer.from(secret);
         secret.fill(0);
@@ -234,7 +234,7 @@ export class BackupService {
             const measured = new Map<string, string | null>();
             try {
               for (const key of manifest.keys) {
-                if (objectsWithId(lib, session, key.id).length > 0) throw new CustosError('KEY_INVALID', `This token already holds “${key.label}”; nothing was imported.`, ['Restore into a token that does not hold these keys.']);
+                if (objectsWithId(lib, session, key.id).length > 0) throw new CustosError('KEY_ALREADY_IN_TOKEN', `This token already holds “${key.label}”; nothing was imported.`, ['Restore into a token that does not hold these keys.']);
               }
               for (const key of manifest.keys) {
                 const shape = this.shapeFromManifest(key);

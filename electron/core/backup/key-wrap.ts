@@ -8,6 +8,7 @@ import { CKM_EDDSA } from '../hsm/mechanisms';
 import { tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
 import { leastPrivilege } from '../keys/key-attributes';
+import { checkValue } from '../keys/check-value';
 import { CURVES, publicKeySpki, signatureOptions } from '../keys/key-generation';
 
 /**
@@ -100,7 +101,7 @@ export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: s
 
 export function findKek(lib: pkcs11js.PKCS11, session: Buffer, setId: string): Buffer {
   const [kek] = find(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(setId, 'hex')), t(pkcs11js.CKA_TRUSTED, true)]);
-  if (!kek) throw new CustosError('KEY_INVALID', 'The backup’s wrapping key is not in the token.');
+  if (!kek) throw new CustosError('KEY_OBJECTS_MISSING', 'The backup’s wrapping key is not in the token.');
   return kek;
 }
 
@@ -131,13 +132,13 @@ const isSecret = (algorithm: string) => algorithm === 'AES-256';
 
 export function wrapKey(lib: pkcs11js.PKCS11, session: Buffer, mechanism: WrapMechanism, kek: Buffer, key: KeyShape): Buffer {
   const [handle] = find(lib, session, [t(pkcs11js.CKA_CLASS, isSecret(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex'))]);
-  if (!handle) throw new CustosError('KEY_INVALID', `The token no longer holds “${key.label}”.`);
+  if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${key.label}”.`);
   try {
     const wrap = () => lib.C_WrapKey(session, { mechanism: mechanism.type }, kek, handle, Buffer.alloc(8192));
     return tokenStep('C_WrapKey', { mechanism: mechanism.name }, wrap);
   } catch (error) {
     if (error instanceof Error && error.message.startsWith('CKR_KEY_NOT_WRAPPABLE')) {
-      throw new CustosError('KEY_INVALID', `The token refuses to wrap “${key.label}” (${key.algorithm}); it cannot be backed up on this token.`, ['Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.'], { cause: error });
+      throw new CustosError('TOKEN_KEY_REFUSED', `The token refuses to wrap “${key.label}” (${key.algorithm}); it cannot be backed up on this token.`, ['Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.'], { cause: error });
     }
     throw error;
   }
@@ -175,14 +176,6 @@ export function unwrapKey(
   return tokenStep('C_UnwrapKey', { mechanism: mechanism.name }, unwrap);
 }
 
-/** AES key check value: the first three bytes of AES-ECB over a zero block. */
-function checkValue(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): string {
-  const ecb = { mechanism: pkcs11js.CKM_AES_ECB };
-  tokenStep('C_EncryptInit', ecb, () => lib.C_EncryptInit(session, ecb, handle));
-  const block = tokenStep('C_Encrypt', ecb, () => lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)));
-  return block.subarray(0, 3).toString('hex').toUpperCase();
-}
-
 /**
  * Proves that an unwrapped key is the one in the manifest: an AES key by its check value (which
  * needs an encrypting copy: the verification copy), an RSA key by its modulus, an EC or Ed25519
@@ -192,13 +185,13 @@ function checkValue(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): stri
 export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, key: KeyShape): string | null {
   if (isSecret(key.algorithm)) {
     const kcv = checkValue(lib, session, handle);
-    if (key.kcv !== null && kcv !== key.kcv) throw new CustosError('KEY_INVALID', `“${key.label}” came back with check value ${kcv}, not ${key.kcv}.`);
+    if (key.kcv !== null && kcv !== key.kcv) throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back with check value ${kcv}, not ${key.kcv}.`);
     return kcv;
   }
-  if (!key.publicKey) throw new CustosError('KEY_INVALID', `The inventory holds no public key for “${key.label}”.`);
+  if (!key.publicKey) throw new CustosError('RESTORE_MISMATCH', `The inventory holds no public key for “${key.label}”.`);
   if (key.algorithm.startsWith('RSA')) {
     const spki = publicKeySpki(lib, session, handle, key.algorithm);
-    if (!spki.equals(key.publicKey)) throw new CustosError('KEY_INVALID', `“${key.label}” came back with a different RSA modulus.`);
+    if (!spki.equals(key.publicKey)) throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back with a different RSA modulus.`);
     return null;
   }
   const challenge = randomBytes(32);
@@ -209,7 +202,7 @@ export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, 
   const signature = tokenStep('C_Sign', { mechanism }, () => lib.C_Sign(session, input, Buffer.alloc(256)));
   const publicKey = createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' });
   const good = ec ? verify('sha256', challenge, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature) : verify(null, challenge, publicKey, signature);
-  if (!good) throw new CustosError('KEY_INVALID', `“${key.label}” came back as a different key: its signature does not match the recorded public key.`);
+  if (!good) throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back as a different key: its signature does not match the recorded public key.`);
   return null;
 }
 

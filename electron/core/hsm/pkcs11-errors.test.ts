@@ -54,7 +54,7 @@ describe('the detail of a token failure', () => {
     const asked = { mechanism: 'CKM_AES_KEY_WRAP_PAD', attribute: 'CKA_EXTRACTABLE' };
     expect(() => tokenStep('C_WrapKey', asked, refused)).toThrow(raw);
     // As key-wrap.ts does: a clearer sentence, with the token's refusal as the cause.
-    const wrapped = new CustosError('KEY_INVALID', 'The token refuses to wrap this key.', [], { cause: raw });
+    const wrapped = new CustosError('TOKEN_KEY_REFUSED', 'The token refuses to wrap this key.', [], { cause: raw });
     expect(tokenFailureDetail(wrapped)).toEqual({ ckr: 'CKR_MECHANISM_INVALID', step: 'C_WrapKey', ...asked });
     expect(tokenFailureDetail(new Error('disk full'))).toBeUndefined();
   });

@@ -7,6 +7,7 @@ import { findObjects } from '../hsm/find-objects';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
+import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
 /** SP 800-57 destruction with a waiting period during which the quorum can still change its mind. */
@@ -83,40 +84,48 @@ function scheduleDocument(row: Schedule, seq: number): Buffer {
   );
 }
 
-export function destructionActions(store: Store, inventory: KeyInventory, now: () => Date): Record<string, KeyAction> {
+/** The destruction ceremony's quorum actions, and the reconciler of a destruction a crash interrupted. */
+export function destructionActions(store: Store, inventory: KeyInventory, now: () => Date): { actions: Record<string, KeyAction>; reconcile: QuorumReconciler } {
   const scheduleReady = (params: unknown, token: TokenRef) => {
     const { keyId, waitDays } = ScheduleParams.parse(params);
     const key = inventory.checkToken(keyId, token);
-    if (key.state === 'destroyed') throw new CustosError('KEY_INVALID', 'This key is already destroyed.');
-    if (inventory.waitingSchedule(keyId)) throw new CustosError('KEY_INVALID', 'This key’s destruction is already scheduled.');
+    if (key.state === 'destroyed') throw new CustosError('KEY_STATE_FORBIDS', 'This key is already destroyed.', ['Nothing to schedule: its destruction is on record.']);
+    const waiting = inventory.waitingSchedule(keyId);
+    if (waiting) {
+      throw new CustosError('DESTRUCTION_WAITING', `This key’s destruction is already scheduled; it can be carried out from ${waiting.not_before.slice(0, 10)}.`, [
+        'Wait for that date, or cancel the destruction (a quorum) to schedule it anew.',
+      ]);
+    }
     return { keyId, waitDays };
   };
   const cancelReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
     inventory.checkToken(keyId, token);
     const schedule = inventory.waitingSchedule(keyId);
-    if (!schedule) throw new CustosError('KEY_INVALID', 'No destruction of this key is waiting.');
+    if (!schedule) throw new CustosError('DESTRUCTION_NOT_SCHEDULED', 'No destruction of this key is waiting, so there is nothing to cancel.', ['Check the key’s state in the key list.']);
     return { keyId, schedule };
   };
   const destroyReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
     inventory.checkToken(keyId, token);
     const schedule = inventory.waitingSchedule(keyId);
-    if (!schedule) throw new CustosError('KEY_INVALID', 'Destruction must be scheduled, and its waiting period pass, first.');
+    if (!schedule) {
+      throw new CustosError('DESTRUCTION_NOT_SCHEDULED', 'Destruction must be scheduled, and its waiting period pass, first.', ['Propose key.schedule-destruction (7 to 30 days’ wait).']);
+    }
     const at = now();
     if (at.toISOString() < schedule.scheduled_at) {
-      throw new CustosError('KEY_INVALID', `The clock reads earlier than when the destruction was scheduled (${schedule.scheduled_at}): it went backwards. Nothing was destroyed.`, ['Check the computer’s clock against a trusted source before going on.']);
+      throw new CustosError('CLOCK_BACKWARDS', `The clock reads earlier than when the destruction was scheduled (${schedule.scheduled_at}): it went backwards. Nothing was destroyed.`, ['Check the computer’s clock against a trusted source before going on.']);
     }
     if (at.toISOString() < schedule.not_before) {
       const ends = schedule.not_before.slice(0, 10);
-      throw new CustosError('KEY_INVALID', `The waiting period ends on ${ends}; until then the destruction can only be cancelled.`, [
+      throw new CustosError('DESTRUCTION_WAITING', `The waiting period ends on ${ends}; until then the destruction can only be cancelled.`, [
         'Propose the destruction once the waiting period is over.',
       ]);
     }
     return { keyId, schedule, at };
   };
 
-  return {
+  const actions: Record<string, KeyAction> = {
     'key.schedule-destruction': {
       ready: scheduleReady,
       run: ({ params, proposalId, token }) => {
@@ -155,10 +164,8 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
     'key.destroy': {
       ready: destroyReady,
       run: ({ session, lib, params, proposalId, token }) => {
-        const { keyId, schedule, at } = destroyReady(params, token);
-        const id = Buffer.from(keyId, 'hex');
-        const find = () => findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: id }], 100);
-        const found = find();
+        const ready = destroyReady(params, token);
+        const found = keyObjects(lib, session, ready.keyId);
         if (found.length === 0) {
           throw new CustosError(
             'KEY_OBJECTS_MISSING',
@@ -166,23 +173,56 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
             ['Check that the key’s token is the one attached, and tell your security officer.'],
           );
         }
-        for (const handle of found) lib.C_DestroyObject(session, handle);
-        const remaining = find().length;
-        if (remaining !== 0) throw new CustosError('TOKEN_ERROR', `${remaining} object(s) of the key are still in the token after destruction.`);
-        // The destruction record names who decided it: the certificate an auditor reads (issue 6 reports it).
-        const proposedBy = store.get<{ requested_by: string }>(sql`SELECT requested_by FROM proposals WHERE id = ${proposalId}`)!.requested_by;
-        const approvedBy = store.all<{ custodian_id: string }>(sql`SELECT custodian_id FROM approvals WHERE proposal_id = ${proposalId} ORDER BY approved_at`).map((a) => a.custodian_id);
-        const proof = { objectsDestroyed: found.length, searchedFor: `CKA_ID=${keyId}`, remaining, checkedAt: at.toISOString(), proposal: proposalId, proposedBy, approvedBy, scheduledBy: schedule.proposal_id };
-        return {
-          result: { keyId, ...proof },
-          commit: () => {
-            // The key's entry first: the schedule is then signed with the seq of this execution's entry.
-            inventory.markDestroyed(keyId, proof);
-            store.execute(sql`UPDATE destruction_schedules SET state = 'destroyed', closed_at = ${at.toISOString()}, closed_by_proposal = ${proposalId}, proof = ${JSON.stringify(proof)} WHERE id = ${schedule.id}`);
-            inventory.signSchedule(schedule.id);
-          },
-        };
+        return destroyAndRecord(lib, session, ready, proposalId, found);
       },
     },
   };
+
+  /** Destroys the objects found, proves that none is left, and returns the record to commit. */
+  function destroyAndRecord(lib: pkcs11js.PKCS11, session: Buffer, ready: ReturnType<typeof destroyReady>, proposalId: string, found: Buffer[], reconciled = false) {
+    const { keyId, schedule, at } = ready;
+    for (const handle of found) lib.C_DestroyObject(session, handle);
+    const remaining = keyObjects(lib, session, keyId).length;
+    if (remaining !== 0) throw new CustosError('TOKEN_ERROR', `${remaining} object(s) of the key are still in the token after destruction.`);
+    // The destruction record names who decided it: the certificate an auditor reads (issue 6 reports it).
+    const proposedBy = store.get<{ requested_by: string }>(sql`SELECT requested_by FROM proposals WHERE id = ${proposalId}`)!.requested_by;
+    const approvedBy = store.all<{ custodian_id: string }>(sql`SELECT custodian_id FROM approvals WHERE proposal_id = ${proposalId} ORDER BY approved_at`).map((a) => a.custodian_id);
+    const proof = {
+      // After an interruption, objects destroyed before it cannot be counted: null says so.
+      objectsDestroyed: reconciled && found.length === 0 ? null : found.length,
+      searchedFor: `CKA_ID=${keyId}`,
+      remaining,
+      checkedAt: at.toISOString(),
+      proposal: proposalId,
+      proposedBy,
+      approvedBy,
+      scheduledBy: schedule.proposal_id,
+      ...(reconciled ? { reconciled: true } : {}),
+    };
+    return {
+      result: { keyId, ...proof },
+      commit: () => {
+        // The key's entry first: the schedule is then signed with the seq of this execution's entry.
+        inventory.markDestroyed(keyId, proof);
+        store.execute(sql`UPDATE destruction_schedules SET state = 'destroyed', closed_at = ${at.toISOString()}, closed_by_proposal = ${proposalId}, proof = ${JSON.stringify(proof)} WHERE id = ${schedule.id}`);
+        inventory.signSchedule(schedule.id);
+      },
+    };
+  }
+
+  /**
+   * After a crash mid-destruction, at a quorum login on the key's token (its secret half shows only
+   * then): what is left of the key is destroyed as approved, and its absence proven and recorded.
+   */
+  const reconcile: QuorumReconciler = ({ session, lib, params, proposalId, token, loggedIn }) => {
+    if (!loggedIn) return NEEDS_LOGIN;
+    const ready = destroyReady(params, token);
+    return destroyAndRecord(lib, session, ready, proposalId, keyObjects(lib, session, ready.keyId), true);
+  };
+  return { actions, reconcile };
+}
+
+/** Every object carrying the key's CKA_ID that this session can see. */
+function keyObjects(lib: pkcs11js.PKCS11, session: Buffer, keyId: string): Buffer[] {
+  return findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 100);
 }

@@ -81,7 +81,13 @@ describe('key generation ceremony', () => {
   it('refuses to generate an algorithm the policy disallows on the day', async () => {
     f.clock.now = new Date('2036-01-02T00:00:00Z');
     const done = await generate('EC-P256');
-    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'MECHANISM_INVALID' } });
+    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'ALGORITHM_DISALLOWED' } });
+  });
+
+  it('refuses to activate a key whose algorithm the policy has since disallowed', async () => {
+    const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    f.clock.now = new Date('2036-01-02T00:00:00Z');
+    expect(() => propose('key.activate', { keyId })).toThrow(expect.objectContaining({ code: 'ALGORITHM_DISALLOWED', remedy: expect.arrayContaining([expect.stringContaining('policy allows')]) }));
   });
 });
 
@@ -98,7 +104,7 @@ describe('key states (SP 800-57)', () => {
     expect(inventory.get(keyId).state).toBe('active');
     expect(inventory.transition(keyId, 'compromise', 'security-officer', officer).state).toBe('compromised');
     // Refused when proposed, before anyone's approval is spent.
-    expect(() => propose('key.activate', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
+    expect(() => propose('key.activate', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS', remedy: [expect.stringContaining('never used again')] }));
     expect(inventory.get(keyId).state).toBe('compromised');
   });
 
@@ -107,7 +113,9 @@ describe('key states (SP 800-57)', () => {
     expect(inventory.exportPublic(keyId, 'pem')).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     expect(JSON.parse(inventory.exportPublic(keyId, 'jwk'))).toMatchObject({ kty: 'OKP', crv: 'Ed25519', kid: keyId });
     const aes = ((await generate('AES-256', 'encrypt')).outcome as { result: { keyId: string } }).result.keyId;
-    expect(() => inventory.exportPublic(aes, 'pem')).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
+    expect(() => inventory.exportPublic(aes, 'pem')).toThrow(expect.objectContaining({ code: 'KEY_TYPE_UNSUITED', message: expect.stringContaining('its check value') }));
+    expect(() => propose('key.test-signature', { keyId: aes, challenge: 'sign?' })).toThrow(expect.objectContaining({ code: 'KEY_TYPE_UNSUITED' }));
+    expect(() => inventory.exportPublic('0'.repeat(32), 'pem')).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
   });
 });
 
@@ -120,8 +128,9 @@ describe('scheduled destruction', () => {
     const keyId = ((await generate('EC-P256', 'sign', 'to-be-destroyed')).outcome as { result: { keyId: string } }).result.keyId;
     await approved('key.activate', { keyId });
     expect((await approved('key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
-    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining('waiting period ends') }));
-    expect(() => propose('key.test-signature', { keyId, challenge: 'still usable?' })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
+    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_WAITING', message: expect.stringContaining('waiting period ends') }));
+    expect(() => propose('key.test-signature', { keyId, challenge: 'still usable?' })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_WAITING' }));
+    expect(() => propose('key.schedule-destruction', { keyId, waitDays: 7 })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_WAITING', message: expect.stringContaining('already scheduled') }));
     expect(listed()).toContain('to-be-destroyed');
     days(7);
     const destroyed = await approved('key.destroy', { keyId });
@@ -139,7 +148,8 @@ describe('scheduled destruction', () => {
     await approved('key.schedule-destruction', { keyId, waitDays: 30 });
     expect((await approved('key.cancel-destruction', { keyId })).state).toBe('executed');
     days(31);
-    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
+    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_NOT_SCHEDULED' }));
+    expect(() => propose('key.cancel-destruction', { keyId })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_NOT_SCHEDULED' }));
     expect((await approved('key.test-signature', { keyId, challenge: 'usable again' })).state).toBe('executed');
   });
 
@@ -154,6 +164,13 @@ describe('scheduled destruction', () => {
     expect(inventory.get(keyId).state).not.toBe('destroyed');
     const entries = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
     expect(entries).toContain('system.clock-backwards');
+  });
+
+  it('refuses to destroy, as CLOCK_BACKWARDS, when the clock reads earlier than the scheduling', async () => {
+    const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+    days(-1);
+    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'CLOCK_BACKWARDS', message: expect.stringContaining('went backwards') }));
   });
 });
 
@@ -187,19 +204,19 @@ describe('only an active key is used, and state is checked when proposed and aga
 
   it('refuses a test signature with a key that is not active, when proposed', async () => {
     const pre = keyOf(await generate('EC-P256', 'sign', 'pre-activation'));
-    expect(() => sign(pre)).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining('pre-activation') }));
+    expect(() => sign(pre)).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('pre-activation') }));
     for (const [transition, state] of [['suspend', 'suspended'], ['compromise', 'compromised']] as const) {
       const keyId = keyOf(await generate('EC-P256', 'sign', state));
       await approved('key.activate', { keyId });
       inventory.transition(keyId, transition, 'security-officer', officer);
-      expect(() => sign(keyId)).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining(state) }));
+      expect(() => sign(keyId)).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining(state) }));
     }
     const retired = keyOf(await generate('EC-P256', 'sign', 'retired'));
     await approved('key.activate', { keyId: retired });
     await approved('key.deactivate', { keyId: retired });
-    expect(() => sign(retired)).toThrow(expect.objectContaining({ code: 'KEY_INVALID', message: expect.stringContaining('deactivated') }));
+    expect(() => sign(retired)).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('deactivated') }));
     // Reactivation is only from suspended (SP 800-57): refused before the quorum spends its approvals.
-    expect(() => propose('key.reactivate', { keyId: retired })).toThrow(expect.objectContaining({ code: 'KEY_INVALID' }));
+    expect(() => propose('key.reactivate', { keyId: retired })).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS' }));
     const entries = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
     // Four generations, three activations, one deactivation: none of the refused ones became a proposal.
     expect(entries.filter((a) => a === 'proposal.create')).toHaveLength(8);
@@ -211,6 +228,6 @@ describe('only an active key is used, and state is checked when proposed and aga
     const proposal = sign(keyId);
     inventory.transition(keyId, 'suspend', 'security-officer', officer);
     const done = await f.approveAll(quorum, proposal, [1, 2]);
-    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_INVALID' } });
+    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_STATE_FORBIDS' } });
   });
 });

@@ -9,9 +9,11 @@ import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, mechanismName } from '../hsm/me
 import { tokenStep } from '../hsm/pkcs11-errors';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
-import type { QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
+import { NEEDS_LOGIN, type QuorumOperation, type QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
+import { checkValue } from './check-value';
 import { checkLeastPrivilege, leastPrivilege, withLockdown } from './key-attributes';
+import { NO_FINGERPRINT } from './key-inventory';
 import type { KeyAction, KeyInventory } from './key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
 
@@ -47,7 +49,9 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
 export function keyGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumOperation {
   return ({ session, lib, params, proposalId }) => {
     const p = GenerateParams.parse(params);
-    if (policyVerdict(p.algorithm, now()).status === 'disallowed') throw new CustosError('MECHANISM_INVALID', `${p.algorithm} is disallowed by the algorithm policy today.`);
+    if (policyVerdict(p.algorithm, now()).status === 'disallowed') {
+      throw new CustosError('ALGORITHM_DISALLOWED', `${p.algorithm} is disallowed by the algorithm policy today; nothing was generated.`, ['Propose a key with an algorithm the policy allows.']);
+    }
     const id = Buffer.from(p.ckaId, 'hex');
     if (findObjects(lib, session, [t(pkcs11js.CKA_ID, id)], 1).length > 0) throw new CustosError('ATTRIBUTE_INVALID', 'The token already holds objects with this key’s CKA_ID; nothing was generated.');
     const common = [t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_ID, id), t(pkcs11js.CKA_LABEL, p.label)];
@@ -67,12 +71,7 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
         tokenStep('C_GenerateKey', keyGen, () => lib.C_GenerateKey(session, keyGen, template(l)));
       const { value: key, lockdown } = withLockdown(generate);
       registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], lockdown, p.backupable);
-      if (p.usage === 'encrypt') {
-        const ecb = { mechanism: pkcs11js.CKM_AES_ECB };
-        tokenStep('C_EncryptInit', ecb, () => lib.C_EncryptInit(session, ecb, key));
-        const block = tokenStep('C_Encrypt', ecb, () => lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)));
-        kcv = block.subarray(0, 3).toString('hex').toUpperCase();
-      }
+      kcv = aesCheckValue(lib, session, key, p.usage);
     } else {
       const rsa = p.algorithm.startsWith('RSA');
       const mechanism = rsa ? pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN : p.algorithm === 'Ed25519' ? CKM_EC_EDWARDS_KEY_PAIR_GEN : pkcs11js.CKM_EC_KEY_PAIR_GEN;
@@ -148,17 +147,30 @@ export function generationNeeds(params: unknown): Need[] {
   return needs;
 }
 
-/** A key the token did not make least-privilege is taken out again and never registered. */
+/**
+ * An AES key's identity: its check value where the token computes one (a key that may encrypt),
+ * else null, shown as "none". Its usage attributes, read back, forbid encryption to a wrap or sign
+ * key, and no check value stands in for one (no hash of its CKA_ID, no other mechanism's output).
+ */
+function aesCheckValue(lib: pkcs11js.PKCS11, session: Buffer, key: Buffer, usage: KeyUsage): string | null {
+  return usage === 'encrypt' ? checkValue(lib, session, key) : null;
+}
+
+/**
+ * A key the token did not make least-privilege is taken out again and never registered. With
+ * lockdown null (a key found after a crash), whether the token knew CKA_COPYABLE is probed again.
+ */
 function registeredOnlyIfLeast(
   lib: pkcs11js.PKCS11,
   session: Buffer,
   label: string,
   halves: Parameters<typeof checkLeastPrivilege>[3],
-  lockdown: boolean,
+  lockdown: boolean | null,
   backupable: boolean,
 ): void {
   try {
-    checkLeastPrivilege(lib, session, label, halves, lockdown, backupable);
+    if (lockdown === null) withLockdown((l) => checkLeastPrivilege(lib, session, label, halves, l, backupable));
+    else checkLeastPrivilege(lib, session, label, halves, lockdown, backupable);
   } catch (error) {
     for (const { handle } of halves) lib.C_DestroyObject(session, handle);
     throw error;
@@ -167,10 +179,11 @@ function registeredOnlyIfLeast(
 
 /** The inventory record of a key now in the token, committed with the audit entry that says so. */
 function registration(store: Store, inventory: KeyInventory, proposalId: string, p: GenerateParams, spki: Buffer | null, kcv: string | null, created: Date) {
-  const fingerprint = createHash('sha256').update(spki ?? Buffer.from(kcv ?? p.ckaId)).digest('hex');
+  // Only a public key has a fingerprint; a secret key is identified by its check value, or by none.
+  const fingerprint = spki ? createHash('sha256').update(spki).digest('hex') : NO_FINGERPRINT;
   const expires = new Date(created.getTime() + p.cryptoperiodDays * 86_400_000);
   return {
-    result: { keyId: p.ckaId, label: p.label, algorithm: p.algorithm, fingerprint, kcv },
+    result: { keyId: p.ckaId, label: p.label, algorithm: p.algorithm, fingerprint: spki ? fingerprint : null, kcv },
     commit: () => {
       const proposal = store.get<{ custody_id: string; body: string }>(sql`SELECT custody_id, body FROM proposals WHERE id = ${proposalId}`)!;
       const token = (JSON.parse(proposal.body) as { token: { serial: string; label: string } }).token;
@@ -186,12 +199,25 @@ function registration(store: Store, inventory: KeyInventory, proposalId: string,
 /**
  * After a crash during generation: the CKA_ID was bound into the proposal, so the token is
  * searched for exactly that key. A key pair's public half is visible without a login, so it is
- * registered from what the token holds; a secret (AES) key is not visible without the quorum.
+ * registered at start from what the token holds. A secret (AES) key shows only at a quorum login:
+ * then it is registered with its attributes read back and its check value, or, absent, the
+ * generation fails as interrupted.
  */
 export function reconcileGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumReconciler {
-  return ({ session, lib, params, proposalId }) => {
+  return ({ session, lib, params, proposalId, loggedIn }) => {
     const p = GenerateParams.parse(params);
-    if (p.algorithm === 'AES-256') return null;
+    if (p.algorithm === 'AES-256') {
+      if (!loggedIn) return NEEDS_LOGIN;
+      const [key] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 1);
+      if (!key) {
+        throw new CustosError('OPERATION_INTERRUPTED', `Custos stopped while generating “${p.label}”, and the token, examined at a quorum login, holds no such key: nothing was generated.`, [
+          'Propose the generation again.',
+        ]);
+      }
+      registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], null, p.backupable);
+      const registered = registration(store, inventory, proposalId, p, null, aesCheckValue(lib, session, key, p.usage), now());
+      return { ...registered, result: { ...registered.result, reconciled: true } };
+    }
     const [handle] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 1);
     if (!handle) return null;
     const created = now();
@@ -228,16 +254,18 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
   const ready = (params: unknown, token: TokenRef) => {
     const p = TestSignatureParams.parse(params);
     const key = inventory.checkToken(p.keyId, token);
+    // What the key is comes first: an AES key never signs, whatever its state.
+    if (signatureOptions(key.algorithm).length === 0) {
+      const identity = key.kcv ? `; its check value ${key.kcv} identifies it` : '';
+      throw new CustosError('KEY_TYPE_UNSUITED', `“${key.label}” is an ${key.algorithm} key, which makes no signature${identity}.`, ['Make test signatures with an RSA, EC or Ed25519 key.']);
+    }
     if (key.state !== 'active') {
-      throw new CustosError('KEY_INVALID', `“${key.label}” is ${key.state}; only an active key signs.`, [
+      throw new CustosError('KEY_STATE_FORBIDS', `“${key.label}” is ${key.state}; only an active key signs.`, [
         'Activate it first (a quorum), if SP 800-57 allows that from its state.',
       ]);
     }
     if (inventory.waitingSchedule(p.keyId)) {
-      throw new CustosError('KEY_INVALID', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
-    }
-    if (signatureOptions(key.algorithm).length === 0) {
-      throw new CustosError('KEY_INVALID', `“${key.label}” is an ${key.algorithm} key, which makes no signature; its check value (KCV) identifies it.`);
+      throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
     }
     return { p, key };
   };

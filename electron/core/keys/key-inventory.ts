@@ -36,6 +36,12 @@ export interface RestoredKey {
   fingerprint: string;
 }
 
+/**
+ * What the fingerprint column holds for a key without a public key. Read back as null ("none"),
+ * as is any value rows from before it hold (then the SHA-256 of the CKA_ID text, which identified nothing).
+ */
+export const NO_FINGERPRINT = 'none';
+
 export interface KeyRecord {
   id: string;
   label: string;
@@ -46,7 +52,9 @@ export interface KeyRecord {
   token: { serial: string; label: string };
   createdAt: string;
   expiresAt: string;
-  fingerprint: string;
+  /** SHA-256 of the public key (SPKI DER); null for a secret key, which has none. */
+  fingerprint: string | null;
+  /** The AES check value where the token could compute one; null otherwise. */
   kcv: string | null;
   policy: ReturnType<typeof policyVerdict>;
   destructionNotBefore: string | null;
@@ -88,7 +96,7 @@ export class KeyInventory {
       token: { serial: row.token_serial, label: row.token_label },
       createdAt: row.created_at,
       expiresAt: row.expires_at,
-      fingerprint: row.fingerprint,
+      fingerprint: row.public_key ? row.fingerprint : null,
       kcv: row.kcv,
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
       destructionNotBefore:
@@ -99,7 +107,10 @@ export class KeyInventory {
   /** The public key as PEM or JWK; a symmetric key has none to give. */
   exportPublic(id: string, format: 'pem' | 'jwk'): string {
     const row = this.row(id);
-    if (!row.public_key) throw new CustosError('KEY_INVALID', 'A symmetric key has no public part to export; its check value identifies it.');
+    if (!row.public_key) {
+      const identity = row.kcv ? `its check value ${row.kcv} identifies it` : 'and the token could compute no check value for it';
+      throw new CustosError('KEY_TYPE_UNSUITED', `A symmetric key has no public part to export; ${identity}.`, ['Export the public key of a key pair (RSA, EC or Ed25519).']);
+    }
     const key = createPublicKey({ key: row.public_key, format: 'der', type: 'spki' });
     return format === 'pem' ? key.export({ format: 'pem', type: 'spki' }).toString() : JSON.stringify({ ...key.export({ format: 'jwk' }), kid: id });
   }
@@ -149,6 +160,13 @@ export class KeyInventory {
         this.signState(key.id);
       },
     );
+  }
+
+  /** Whether the inventory records this key in that token (false for a key it does not know). */
+  livesIn(id: string, token: TokenRef): boolean {
+    if (!this.store.get(sql`SELECT id FROM keys WHERE id = ${id}`)) return false;
+    const key = this.get(id);
+    return key.token.serial === token.serial && key.token.label === token.label;
   }
 
   /** The stored public key (SPKI DER) or null for a secret key. */
@@ -211,7 +229,7 @@ export class KeyInventory {
    */
   private row(id: string): KeyRow {
     const row = this.store.get<KeyRow>(sql`SELECT * FROM keys WHERE id = ${id}`);
-    if (!row) throw new CustosError('KEY_INVALID', 'There is no such key in the inventory.');
+    if (!row) throw new CustosError('KEY_NOT_FOUND', `There is no key ${id} in the inventory.`, ['Check the key id against the key list (custos key list, or the Keys screen).']);
     const latest = this.store.get<{ seq: number | null }>(sql`
       SELECT coalesce(
         (SELECT max(seq) FROM audit_entries WHERE object = ${`key:${id}`} AND result = 'ok' AND action IN (${KEY_ENTRY_SQL})),
@@ -243,9 +261,13 @@ export class KeyInventory {
     const key = this.get(id);
     if (rule.by !== by) throw new CustosError('NOT_AUTHORIZED', `To ${transition} a key takes ${rule.by === 'quorum' ? 'a quorum of custodians' : 'a security officer'}.`);
     if (!rule.from.includes(key.state)) {
-      throw new CustosError('KEY_INVALID', `A ${key.state} key cannot be made ${rule.to} (SP 800-57 allows it only from ${rule.from.join(' or ')}).`);
+      throw new CustosError('KEY_STATE_FORBIDS', `A ${key.state} key cannot be made ${rule.to} (SP 800-57 allows it only from ${rule.from.join(' or ')}).`, [
+        `Nothing was changed. Check the key's state in the key list; ${key.state === 'compromised' ? 'a compromised key is never used again.' : 'only the transitions SP 800-57 allows are offered.'}`,
+      ]);
     }
-    if (transition === 'activate' && key.policy.status === 'disallowed') throw new CustosError('KEY_INVALID', `${key.algorithm} is disallowed today; the key cannot be activated.`, key.policy.notes);
+    if (transition === 'activate' && key.policy.status === 'disallowed') {
+      throw new CustosError('ALGORITHM_DISALLOWED', `${key.algorithm} is disallowed today; the key cannot be activated.`, [...key.policy.notes, 'Generate a key with an algorithm the policy allows.']);
+    }
     return { rule, key };
   }
 }

@@ -7,10 +7,10 @@ import { findObjects } from '../hsm/find-objects';
 import type { KeyAction, KeyInventory, KeyTransition } from '../keys/key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
 import { destructionActions, ScheduleParams } from '../keys/destruction';
-import { GenerateParams, generationNeeds, keyGeneration, testSignature, TestSignatureParams } from '../keys/key-generation';
+import { GenerateParams, generationNeeds, keyGeneration, reconcileGeneration, testSignature, TestSignatureParams } from '../keys/key-generation';
 import type { Need } from '../hsm/capabilities';
 import type { Store } from '../store/database';
-import type { ProposalCheck, QuorumOperation } from './quorum-service';
+import type { ProposalCheck, QuorumOperation, QuorumReconciler } from './quorum-service';
 
 /** A rehearsal: proves the custodians can open the token together, and changes nothing. */
 const drill: QuorumOperation = ({ session, lib }) => ({ opened: true, objects: findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 1000).length });
@@ -42,7 +42,7 @@ function keyActions(store: Store, now: () => Date, inventory: KeyInventory): Rec
     'key.activate': keyTransition(inventory, 'activate'),
     'key.deactivate': keyTransition(inventory, 'deactivate'),
     'key.reactivate': keyTransition(inventory, 'reactivate'),
-    ...destructionActions(store, inventory, now),
+    ...destructionActions(store, inventory, now).actions,
   };
 }
 
@@ -57,6 +57,11 @@ export function quorumOperations(
 ): Record<string, QuorumOperation> {
   const keyed = Object.entries(keyActions(store, now, inventory)).map(([action, { run }]) => [action, run] as const);
   return { 'token.quorum-drill': drill, 'key.generate': keyGeneration(store, now, inventory), ...Object.fromEntries(keyed) };
+}
+
+/** How each key action a crash interrupted is settled: at start, or at the next quorum login on its token. */
+export function quorumReconcilers(store: Store, now: () => Date, inventory: KeyInventory): Record<string, QuorumReconciler> {
+  return { 'key.generate': reconcileGeneration(store, now, inventory), 'key.destroy': destructionActions(store, inventory, now).reconcile };
 }
 
 /** What each action needs from the token (mechanisms, attributes): checked when proposed, before any approval. */

@@ -7,7 +7,7 @@ import { canonicalJson, sha256Hex } from '../canonical-json';
 import type { CustodianService } from '../custodians/custodian-service';
 import type { CustodyService, PinKind, UnsealKey } from '../custody/custody-service';
 import { unsealShare } from '../custody/custody-service';
-import { CustosError } from '../errors';
+import { CustosError, isCustosError } from '../errors';
 import { requireCapabilities, type Need } from '../hsm/capabilities';
 import { isTokenRefusal, tokenError, tokenFailureDetail } from '../hsm/pkcs11-errors';
 import type { TokenModule } from '../hsm/token-module';
@@ -59,11 +59,23 @@ export interface CeremonyOperation {
 }
 
 /**
- * After a crash between journaling an operation and recording its outcome: looks, without a
- * login, for what the operation would have left in the token. Returns the outcome to record, or
- * null when nothing can be seen.
+ * After a crash between journaling an operation and recording its outcome: looks for what the
+ * operation would have left in the token, found by its CKA_ID. At start there is no login, so only
+ * public objects show; private ones are re-examined at the next quorum login on that token
+ * (loggedIn). Returns the outcome to record, null when nothing is there, or NEEDS_LOGIN. A thrown
+ * CustosError is recorded as the failed outcome.
  */
-export type QuorumReconciler = (context: { session: Buffer; lib: pkcs11js.PKCS11; params: unknown; proposalId: string }) => { result: unknown; commit?: () => void } | null;
+export type QuorumReconciler = (context: {
+  session: Buffer;
+  lib: pkcs11js.PKCS11;
+  params: unknown;
+  proposalId: string;
+  token: TokenRef;
+  loggedIn: boolean;
+}) => { result: unknown; commit?: () => void } | null | typeof NEEDS_LOGIN;
+
+/** What a reconciler answers when only a logged-in session can show what the operation left. */
+export const NEEDS_LOGIN = 'needs-login' as const;
 
 type Outcome = NonNullable<ProposalOutcome>;
 
@@ -90,8 +102,28 @@ const INTERRUPTED: FailedOutcome = {
     'that it completed, so nothing was registered.',
 };
 
+const INTERRUPTED_WAIT = 'what it left in the token is re-examined at the next quorum login on that token (any approved operation there)';
+
 function isOutcome(value: unknown): value is { result: unknown; commit?: () => void } {
   return typeof value === 'object' && value !== null && 'result' in value;
+}
+
+type Examined = ReturnType<QuorumReconciler> | FailedOutcome;
+
+/** Runs a reconciler; a refusal it throws becomes the failed outcome to record. */
+function examine(reconciler: QuorumReconciler, c: { session: Buffer; lib: pkcs11js.PKCS11; proposal: ProposalView; loggedIn: boolean }): Examined {
+  const { proposal } = c;
+  try {
+    return reconciler({ session: c.session, lib: c.lib, params: proposal.params, proposalId: proposal.id, token: proposal.token, loggedIn: c.loggedIn });
+  } catch (error) {
+    return failure(error);
+  }
+}
+
+/** The outcome of a settled interruption: what the token showed, a refusal, or nothing there. */
+function reconciled(found: Exclude<Examined, typeof NEEDS_LOGIN>): Outcome {
+  if (found === null) return INTERRUPTED;
+  return 'status' in found ? found : { status: 'ok', result: found.result };
 }
 
 export interface ProposalView {
@@ -365,9 +397,17 @@ export class QuorumService {
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
       securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold, row.state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null),
       holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
-      waitingFor: row.state === 'open' && ceremony?.waitingFor ? ceremony.waitingFor(id, body.params) : [],
+      waitingFor: row.state === 'open' ? this.waitingFor(id, body.params, ceremony) : [],
       outcome: row.outcome === null ? null : storedOutcome(row.outcome),
     };
+  }
+
+  /** What an open proposal still waits for: an interrupted run's re-examination, or what its ceremony needs. */
+  private waitingFor(id: string, params: unknown, ceremony: CeremonyOperation | undefined): string[] {
+    const journaled = this.options.store.get<{ finished_at: string | null }>(sql`SELECT finished_at FROM executions WHERE proposal_id = ${id}`);
+    const awaiting = this.options.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE object = ${`proposal:${id}`} AND action = 'proposal.reconcile.deferred'`);
+    if (journaled && journaled.finished_at === null && awaiting) return [`Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`];
+    return ceremony?.waitingFor ? ceremony.waitingFor(id, params) : [];
   }
 
   /**
@@ -389,7 +429,7 @@ export class QuorumService {
   list(limit = 50): ProposalView[] {
     // A proposal past its expiry is closed when listed, as when it is touched: nobody sees it as open.
     const now = this.clock().toISOString();
-    for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE state = 'open' AND expires_at <= ${now}`)) {
+    for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE state = 'open' AND expires_at <= ${now} AND id NOT IN (SELECT proposal_id FROM executions)`)) {
       this.close(id, null, 'expired', 'proposal.expire');
     }
     return this.options.store
@@ -404,22 +444,71 @@ export class QuorumService {
 
   /**
    * Settles operations a crash interrupted: journaled before the token was touched, never
-   * finished. What the token shows is registered; otherwise the proposal fails as interrupted.
-   * A token that cannot be reached now leaves the journal for the next start.
+   * finished. What the token shows is registered or removed; nothing there fails the proposal as
+   * interrupted. What only a login can show (private objects) waits, recorded once, for the next
+   * quorum login on that token. A token that cannot be reached now leaves the journal for the next start.
    */
-  reconcile(): { proposalId: string; action: string; outcome: Outcome }[] {
+  reconcile(): { proposalId: string; action: string; status: Outcome['status'] | 'awaiting-login'; outcome: Outcome | null }[] {
     const settled = [];
-    for (const { proposal_id: id } of this.options.store.all<{ proposal_id: string }>(sql`SELECT proposal_id FROM executions WHERE finished_at IS NULL ORDER BY started_at`)) {
-      const proposal = this.view(id);
+    for (const proposal of this.interrupted()) {
       const reconciler = this.options.reconcilers?.[proposal.action];
       // Read-write but without a login: public objects can be found and removed, nothing private touched.
-      const found = reconciler ? this.options.module().withSession(proposal.token, { write: true }, (session, lib) => reconciler({ session, lib, params: proposal.params, proposalId: id })) : null;
-      const outcome: Outcome = found ? { status: 'ok', result: found.result } : INTERRUPTED;
-      this.finish(proposal, outcome, found?.commit, 'proposal.reconcile');
-      settled.push({ proposalId: id, action: proposal.action, outcome });
+      const found = reconciler ? this.options.module().withSession(proposal.token, { write: true }, (session, lib) => examine(reconciler, { session, lib, proposal, loggedIn: false })) : null;
+      if (found === NEEDS_LOGIN) {
+        this.deferred(proposal);
+        settled.push({ proposalId: proposal.id, action: proposal.action, status: 'awaiting-login' as const, outcome: null });
+        continue;
+      }
+      const outcome = this.settle(proposal, found);
+      settled.push({ proposalId: proposal.id, action: proposal.action, status: outcome.status, outcome });
     }
-    if (settled.length > 0) this.options.audit.checkpoint('interrupted operations reconciled');
+    if (settled.some((s) => s.status !== 'awaiting-login')) this.options.audit.checkpoint('interrupted operations reconciled');
     return settled;
+  }
+
+  /**
+   * At a quorum login on a token: operations a crash interrupted there, which only a login can
+   * re-examine (a secret key, a private half, a destruction), are settled before the approved
+   * operation runs. A token that refuses the login leaves them waiting.
+   */
+  private reexamine(token: TokenRef, pin: Buffer, except: string): void {
+    const waiting = this.interrupted().filter((p) => p.id !== except && p.token.serial === token.serial && p.token.label === token.label && this.options.reconcilers?.[p.action]);
+    if (waiting.length === 0) return;
+    try {
+      this.options.module().withSession(token, { write: true, login: { user: 'user', pin: pin.toString('latin1') } }, (session, lib) => {
+        for (const proposal of waiting) {
+          const found = examine(this.options.reconcilers![proposal.action]!, { session, lib, proposal, loggedIn: true });
+          this.settle(proposal, found === NEEDS_LOGIN ? null : found);
+        }
+      });
+    } catch (error) {
+      // The approved operation opens the token next and reports the same refusal; the journal stays for later.
+      if (!isCustosError(error) && !isTokenRefusal(error)) throw error;
+      return;
+    }
+    this.options.audit.checkpoint('interrupted operations re-examined');
+  }
+
+  /** Records what a reconciler found (and commits its inventory change) as the proposal's outcome. */
+  private settle(proposal: ProposalView, found: Exclude<Examined, typeof NEEDS_LOGIN>): Outcome {
+    const outcome = reconciled(found);
+    const commit = found !== null && !('status' in found) ? found.commit : undefined;
+    this.finish(proposal, outcome, commit, 'proposal.reconcile');
+    return outcome;
+  }
+
+  /** Proposals whose execution was journaled and never finished, oldest first. */
+  private interrupted(): ProposalView[] {
+    return this.options.store
+      .all<{ proposal_id: string }>(sql`SELECT proposal_id FROM executions WHERE finished_at IS NULL ORDER BY started_at`)
+      .map(({ proposal_id: id }) => this.view(id));
+  }
+
+  /** Recorded the first time a start finds that only a login can settle this proposal. */
+  private deferred(proposal: ProposalView): void {
+    const object = `proposal:${proposal.id}`;
+    if (this.options.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE object = ${object} AND action = 'proposal.reconcile.deferred'`)) return;
+    this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'proposal.reconcile.deferred', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint } });
   }
 
   private async execute(proposal: ProposalView): Promise<void> {
@@ -433,6 +522,7 @@ export class QuorumService {
     let commit: (() => void) | undefined;
     try {
       for (const pin of ceremony?.pins ?? ['user']) pins[pin] = await this.rebuild(pin, proposal.id);
+      if (pins.user) this.reexamine(proposal.token, pins.user, proposal.id);
       if (ceremony) {
         const holderKeys = this.heldKeys.live(proposal.id).map(([custodianId, key]) => ({ custodianId, key: Buffer.from(key) }));
         try {
@@ -458,7 +548,8 @@ export class QuorumService {
     this.finish(proposal, outcome, commit, 'proposal.execute');
     // Proposals still open against a custody that was just replaced can no longer be carried out.
     if (ceremony?.newHolders && outcome.status === 'ok') {
-      for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open'`)) this.close(id, null, 'cancelled', 'proposal.void');
+      const open = sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open' AND id NOT IN (SELECT proposal_id FROM executions)`;
+      for (const { id } of this.options.store.all<{ id: string }>(open)) this.close(id, null, 'cancelled', 'proposal.void');
     }
     // Every ceremony ends on a checkpoint (anchored in the audit token): its tail cannot be cut off.
     this.options.audit.checkpoint(`${proposal.action} ${proposal.id}`);
@@ -491,14 +582,13 @@ export class QuorumService {
 
   private openProposal(id: string): ProposalView {
     const proposal = this.view(id);
+    // Journaled first: an interrupted run is settled by reconciliation, never closed as expired.
+    if (proposal.state === 'open') this.refuseJournaled(id);
     if (proposal.state === 'open' && new Date(proposal.expiresAt) <= this.clock()) {
       this.close(id, null, 'expired', 'proposal.expire');
       throw new CustosError('PROPOSAL_EXPIRED', 'This proposal has expired; approvals given for it are void.', ['Propose it again.']);
     }
     if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is ${proposal.state}.`);
-    if (this.options.store.get(sql`SELECT 1 AS yes FROM executions WHERE proposal_id = ${id}`)) {
-      throw new CustosError('PROPOSAL_CLOSED', 'This proposal is being carried out (or was interrupted and waits to be reconciled at the next start).');
-    }
     if (this.options.custody.record(proposal.custodyId).state !== 'active') {
       this.close(id, null, 'cancelled', 'proposal.void');
       throw new CustosError('PROPOSAL_CLOSED', 'The token’s custodians changed since this was proposed, so it can no longer be approved.', ['Propose it again.']);
@@ -514,9 +604,17 @@ export class QuorumService {
     return bytes;
   }
 
+  /** A proposal whose run was journaled is being carried out, or waits to be reconciled: nobody closes it. */
+  private refuseJournaled(id: string): void {
+    if (this.options.store.get(sql`SELECT 1 AS yes FROM executions WHERE proposal_id = ${id}`)) {
+      throw new CustosError('PROPOSAL_CLOSED', `This proposal is being carried out, or was interrupted and waits to be reconciled: ${INTERRUPTED_WAIT}.`);
+    }
+  }
+
   private close(id: string, by: string | null, state: 'rejected' | 'cancelled' | 'expired', action: string): ProposalView {
     const proposal = this.view(id);
     if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is already ${proposal.state}.`);
+    this.refuseJournaled(id);
     this.drop(id);
     this.options.audit.record({ actor: by ? this.actor(by) : { type: 'system', id: 'system' }, action, object: { type: 'proposal', id } }, () =>
       this.options.store.execute(sql`UPDATE proposals SET state = ${state}, closed_at = ${this.clock().toISOString()} WHERE id = ${id}`),

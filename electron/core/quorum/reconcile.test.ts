@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { totpCodeAt } from '../custodians/totp';
 import { CustosCore } from '../custos-core';
 import { silentLog } from '../log';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -15,11 +16,18 @@ afterEach(() => {
   cleanup();
 });
 
+interface Crashed {
+  proposalId: string;
+  ckaId: string;
+  custodyId: string;
+  custodians: { id: string; passphrase: string; secret: string }[];
+}
+
 /** Runs a key generation in a child process that is killed once the token holds the key. */
-function generateAndCrash(algorithm: string): { proposalId: string; ckaId: string } {
+function generateAndCrash(algorithm: string): Crashed {
   const child = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, '../testing/generate-until-killed.ts'), dataDir, algorithm], { encoding: 'utf8' });
   expect(child.signal).toBe('SIGKILL');
-  return JSON.parse(child.stdout.split('\n')[0]!) as { proposalId: string; ckaId: string };
+  return JSON.parse(child.stdout.split('\n')[0]!) as Crashed;
 }
 
 const actions = (c: CustosCore) => [...c.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } | null; result: { status: string; code?: string } });
@@ -39,15 +47,28 @@ describe('a key generation interrupted by a crash', () => {
     expect((await core.verifyAudit()).ok).toBe(true);
   });
 
-  it('fails the proposal as interrupted when the token shows nothing without a login (a secret key)', () => {
-    const { proposalId, ckaId } = generateAndCrash('AES-256');
-    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog });
-    expect(core.quorum.view(proposalId)).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED' } });
+  it('waits for a secret key, which shows only at a login, and registers it at the next quorum login on the token', async () => {
+    const { proposalId, ckaId, custodyId, custodians } = generateAndCrash('AES-256');
+    const clock = { now: new Date(Date.now() + 10 * 60_000) };
+    const open = () => CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, clock: () => clock.now });
+    core = open();
+    expect(core.quorum.view(proposalId)).toMatchObject({ state: 'open', outcome: null, waitingFor: [expect.stringContaining('next quorum login')] });
     expect(core.keys.list().some((k) => k.id === ckaId)).toBe(false);
-    expect(actions(core).at(-1)).toMatchObject({ action: 'proposal.reconcile', result: { status: 'failed', code: 'OPERATION_INTERRUPTED' } });
-    // A second start finds nothing left to settle.
+    expect(actions(core).at(-1)).toMatchObject({ action: 'proposal.reconcile.deferred', object: { id: proposalId } });
+    // A second start records the wait once.
     core.close();
-    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog });
-    expect(actions(core).filter((e) => e.action === 'proposal.reconcile')).toHaveLength(1);
+    core = open();
+    expect(actions(core).filter((e) => e.action === 'proposal.reconcile.deferred')).toHaveLength(1);
+
+    // The next quorum login on that token (a drill) re-examines it: the key is there, so it is registered.
+    const drill = core.quorum.propose({ custodyId, action: 'token.quorum-drill', params: {}, requestedBy: custodians[0]!.id });
+    for (const c of custodians.slice(1, 3)) {
+      clock.now = new Date(clock.now.getTime() + 30_000);
+      await core.quorum.approve({ proposalId: drill.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, clock.now), fingerprint: drill.shortFingerprint });
+    }
+    expect(core.quorum.view(drill.id).state).toBe('executed');
+    expect(core.quorum.view(proposalId)).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { keyId: ckaId, reconciled: true, kcv: expect.stringMatching(/^[0-9A-F]{6}$/) } } });
+    expect(core.keys.get(ckaId)).toMatchObject({ label: 'interrupted', algorithm: 'AES-256', state: 'pre-activation', fingerprint: null });
+    expect((await core.verifyAudit()).ok).toBe(true);
   });
 });

@@ -50,7 +50,7 @@ export interface CeremonyReport {
   auditKey: { name: string; publicKey: string };
   ceremony: Record<string, unknown> | null;
   participants: (Person & { part: string; at: string; factors: string[] })[];
-  keys: { id: string; label: string; algorithm: string; state: string; fingerprint: string; kcv: string | null; publicKeyPem: string | null; policy: { status: string; notes: string[] } }[];
+  keys: { id: string; label: string; algorithm: string; state: string; fingerprint: string | null; kcv: string | null; publicKeyPem: string | null; policy: { status: string; notes: string[] } }[];
   steps: { seq: number; time: string; action: string; actor: string; result: string }[];
   witnesses: { name: string; role: string; at: string }[];
   audit: { checkpoint: string; treeSize: number; root: string; entries: ReportEntry[] };

@@ -1,4 +1,5 @@
 import PDFDocument from 'pdfkit';
+import { keyIdentity } from '../../../shared/keys';
 import { describeFailure, FailedOutcome } from '../../../shared/quorum';
 import { auditKeyFingerprint, ed25519PublicKeyObject } from '../audit/checkpoint';
 import { collectPdf, endWithFooters, monospaceBlock, winAnsi } from '../pdf';
@@ -107,7 +108,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     for (const k of report.keys) {
       doc.font('Helvetica-Bold').text(text(`${k.label} — ${k.algorithm}, ${k.state}`)).font('Helvetica');
       doc.text(text(`Key id (CKA_ID) ${k.id}`));
-      doc.text(text(`Fingerprint SHA-256 ${k.fingerprint}${k.kcv ? `, check value ${k.kcv}` : ''}`));
+      doc.text(text(`Identity: ${keyIdentity(k, true)}`));
       doc.text(text(`Algorithm policy: ${k.policy.status}${k.policy.notes.length ? ` — ${k.policy.notes.join(' ')}` : ''}`));
     }
   }

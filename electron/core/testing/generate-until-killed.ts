@@ -21,7 +21,9 @@ async function main(): Promise<void> {
   const ckaId = randomBytes(16).toString('hex');
   const params = { algorithm, label: 'interrupted', usage: algorithm === 'AES-256' ? 'encrypt' : 'sign', backupable: false, cryptoperiodDays: 365, ckaId };
   const proposal = quorum.propose({ custodyId: custody.id, action: 'key.generate', params, requestedBy: f.enrolled[0]!.id });
-  process.stdout.write(`${JSON.stringify({ proposalId: proposal.id, ckaId })}\n`);
+  // The custodians' factors too (test data only), so the parent can log in to the token after the crash.
+  const custodians = f.enrolled.map(({ id, passphrase, secret }) => ({ id, passphrase, secret }));
+  process.stdout.write(`${JSON.stringify({ proposalId: proposal.id, ckaId, custodyId: custody.id, custodians })}\n`);
   for (const who of [1, 2]) {
     f.tick();
     const c = f.enrolled[who]!;

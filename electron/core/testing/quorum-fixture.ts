@@ -1,3 +1,4 @@
+import type pkcs11js from 'pkcs11js';
 import { CustodianService } from '../custodians/custodian-service';
 import { totpCodeAt } from '../custodians/totp';
 import { CustodyService, type Holder } from '../custody/custody-service';
@@ -75,6 +76,23 @@ export async function quorumFixture(
         view = await quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, clock.now), fingerprint: proposal.shortFingerprint });
       }
       return view;
+    },
+    /**
+     * A read-write session logged in with the custody's user PIN, rebuilt from these holders' shares:
+     * for tests that do a token step directly, as an operation would have before a crash.
+     */
+    async loggedIn<T>(custodyId: string, who: number[], step: (session: Buffer, lib: pkcs11js.PKCS11) => T): Promise<T> {
+      tick();
+      const keys = await Promise.all(
+        who.map(async (i) => ({ custodianId: enrolled[i]!.id, key: await custodians.verifyFactors(enrolled[i]!.id, enrolled[i]!.passphrase, totpCodeAt(enrolled[i]!.secret, clock.now), 'test') })),
+      );
+      const pin = await custody.rebuildPin(custodyId, 'user', keys);
+      keys.forEach((k) => k.key.fill(0));
+      try {
+        return module.withSession(custody.record(custodyId).token, { write: true, login: { user: 'user', pin: pin.toString('latin1') } }, step);
+      } finally {
+        pin.fill(0);
+      }
     },
     holders(...who: number[]): Holder[] {
       tick();

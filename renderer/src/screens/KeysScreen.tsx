@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import type { KeyRecord } from '../../../shared/keys';
+import { keyIdentity, type KeyRecord } from '../../../shared/keys';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
@@ -59,7 +59,7 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
             <th scope="col">Algorithm</th>
             <th scope="col">State</th>
             <th scope="col">Cryptoperiod</th>
-            <th scope="col">Fingerprint</th>
+            <th scope="col">Check value or fingerprint</th>
             <th scope="col">Actions</th>
           </tr>
         </thead>
@@ -82,10 +82,10 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
               </td>
               <td>{days(k.expiresAt) > 0 ? `${days(k.expiresAt)} days left` : 'ended'}</td>
               <td>
-                <code>{k.kcv ? `KCV ${k.kcv}` : `${k.fingerprint.slice(0, 16)}…`}</code>
+                <code>{keyIdentity(k)}</code>
               </td>
               <td className="actions">
-                {!k.kcv && (
+                {k.fingerprint && (
                   <button type="button" onClick={() => void exportKey(k.id, 'pem')} aria-label={`Export the public key of ${k.label} as PEM`}>
                     PEM
                   </button>

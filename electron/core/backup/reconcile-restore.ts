@@ -1,0 +1,38 @@
+import type { AuditService } from '../audit/audit-service';
+import { CustosError } from '../errors';
+import type { KeyInventory } from '../keys/key-inventory';
+import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
+import { RestoreParams } from './backup-service';
+import { objectsWithId } from './key-wrap';
+import type { Manifest } from './manifest';
+
+/**
+ * After a crash mid-restore, at a quorum login on the target token (the unwrapped keys are private
+ * objects, seen only then): what the restore left there, found by the CKA_IDs of the set's keys,
+ * can no longer be proven — the KEK the cards rebuilt is gone — and a restore is all or nothing,
+ * so it is removed and the removal recorded. Keys the inventory already places in that token stay.
+ */
+export function reconcileRestore(options: { audit: AuditService; keys: KeyInventory; manifest: (setId: string) => Manifest }): QuorumReconciler {
+  return ({ session, lib, params, proposalId, token, loggedIn }) => {
+    if (!loggedIn) return NEEDS_LOGIN;
+    const { setId } = RestoreParams.parse(params);
+    const removed: { keyId: string; label: string; objects: number }[] = [];
+    for (const key of options.manifest(setId).keys) {
+      if (options.keys.livesIn(key.id, token)) continue;
+      const found = objectsWithId(lib, session, key.id);
+      for (const handle of found) lib.C_DestroyObject(session, handle);
+      if (found.length > 0) removed.push({ keyId: key.id, label: key.label, objects: found.length });
+    }
+    const set = `backup set ${setId.slice(0, 8)}…`;
+    if (removed.length > 0) {
+      const actor = { type: 'system', id: 'system' } as const;
+      options.audit.record({ actor, action: 'backup.restore.removed', object: { type: 'proposal', id: proposalId }, params: { setId, token, removed } });
+    }
+    const left = removed.length === 0
+      ? `token ${token.label} holds nothing of it`
+      : `the keys it had unwrapped into token ${token.label} (${removed.map((k) => `“${k.label}”`).join(', ')}) could no longer be proven, so they were removed`;
+    throw new CustosError('OPERATION_INTERRUPTED', `Custos stopped while restoring ${set}: ${left}. Nothing was restored.`, [
+      'Propose the restore again; the card holders enter their cards again.',
+    ]);
+  };
+}
