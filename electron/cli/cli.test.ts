@@ -629,3 +629,15 @@ describe('custos report verify on an auditor’s own installation', () => {
     expect(readFileSync(csv, 'utf8')).toMatch(/report\.verify.*REPORT_PDF_MISMATCH/);
   });
 });
+
+describe('custos compliance --as-of', () => {
+  it('refuses a day not on the calendar as invalid input, for the view and the signed report alike', async () => {
+    const refused = { code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD: /) };
+    for (const day of ['2026-02-30', '2026-13-45', '2025-02-29']) {
+      expect(await at(dataDir, 'compliance', '--as-of', day)).toMatchObject(refused);
+      const out = join(dataDir, `report-${day}`);
+      expect((await at(dataDir, 'compliance', 'report', '--out', out, '--as-of', day)).code).toBe(EXIT.invalidInput);
+    }
+    expect((await at(dataDir, 'compliance', '--as-of', '2024-02-29')).stdout).toMatch(/as of 2024-02-29/);
+  });
+});

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { CustosError } from '../core/errors';
 import { join, resolve } from 'node:path';
-import type { ComplianceView } from '../../shared/compliance';
+import { AsOfDay, type ComplianceView } from '../../shared/compliance';
 import type { WireError } from '../../shared/errors';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { readBundle } from '../core/audit/bundle';
@@ -147,8 +147,11 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
       return async (core) => {
         const out = str(values.out);
         if (!out) return usageFailure('compliance report needs --out DIR.');
+        const asOf = str(values['as-of']);
+        const notADay = asOf !== undefined && !AsOfDay.safeParse(asOf).success;
+        if (notADay) return usageFailure(`--as-of needs a day on the calendar (YYYY-MM-DD), not “${asOf}”.`);
         if (values.force !== true) refuseExistingReport(resolve(out));
-        const summary = core.reports.create({ compliance: core.complianceSnapshot(str(values['as-of'])) });
+        const summary = core.reports.create({ compliance: core.complianceSnapshot(asOf) });
         const written = await core.reports.exportTo(summary.id, resolve(out), values.force === true);
         return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Compliance report ${v.id} signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
       };
