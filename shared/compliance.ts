@@ -28,7 +28,9 @@ export const ComplianceView = z.object({
 });
 export type ComplianceView = z.infer<typeof ComplianceView>;
 
-export const ComplianceRequest = z.strictObject({ asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional() });
+/** A day on the calendar (YYYY-MM-DD): 2026-02-30 is refused, not read as 2 March. */
+export const AsOfDay = z.iso.date();
+export const ComplianceRequest = z.strictObject({ asOf: AsOfDay.optional() });
 export const ValidationRecord = z.strictObject({
   modulePath: ModulePath,
   standard: z.enum(['FIPS 140-3', 'FIPS 140-2']),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AsOfDay } from './compliance';
 
 export const ReportSummary = z.object({
   id: z.string(),
@@ -14,7 +15,7 @@ export const ReportRequest = z.union([
   z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/) }),
   z.strictObject({ custodyId: z.string().regex(/^[0-9a-f]{16}$/) }),
   z.strictObject({ inventory: z.literal(true) }),
-  z.strictObject({ compliance: z.strictObject({ asOf: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional() }) }),
+  z.strictObject({ compliance: z.strictObject({ asOf: AsOfDay.optional() }) }),
 ]);
 
 /** A witness's sign-off on a ceremony: who, in which capacity. */

@@ -193,6 +193,13 @@ function io() {
   );
 }
 
+/** The CLI on a data directory of the test's choosing. */
+async function at(dir: string, ...args: string[]) {
+  const output = io();
+  const code = await runCli(['--data-dir', dir, ...args], output, 'test');
+  return { code, stdout: output.out(), stderr: output.err() };
+}
+
 describe('custos and a rolled-back or re-keyed audit log', () => {
   const entriesOnDisk = () => {
     const store = Store.open(dataDir);
@@ -559,12 +566,6 @@ describe('custos custody, proposal, key and backup', () => {
 });
 
 describe('custos on a data directory that was moved or copied', () => {
-  const at = async (dir: string, ...args: string[]) => {
-    const output = io();
-    const code = await runCli(['--data-dir', dir, ...args], output, 'test');
-    return { code, stdout: output.out(), stderr: output.err() };
-  };
-
   it('keeps working after `mv data data2`: the same tokens, a log that verifies, and new entries', async () => {
     const first = join(dataDir, 'data');
     const token = initSoftHsmToken(first, 'cli-token');
@@ -597,5 +598,40 @@ describe('custos on a data directory that was moved or copied', () => {
     expect(adopted.stdout).toContain(`Never start the original at ${original} again`);
     expect((await at(copy, 'audit', 'checkpoint')).code).toBe(EXIT.ok);
     expect((await at(copy, 'audit', 'verify')).code).toBe(EXIT.ok);
+  });
+});
+
+describe('custos report verify on an auditor’s own installation', () => {
+  it('checks the report and its PDF against the pinned key, never against that installation’s unrelated log', async () => {
+    const out = join(dataDir, 'report');
+    expect((await at(join(dataDir, 'custodians'), 'report', 'create', '--inventory', '--out', out)).code).toBe(EXIT.ok);
+    const auditor = join(dataDir, 'auditor');
+    // The auditor's own log grows past the report's tree size: compared, it would look rewritten.
+    for (let i = 0; i < 4; i++) expect((await at(auditor, 'audit', 'checkpoint')).code).toBe(EXIT.ok);
+    const verify = () => at(auditor, 'report', 'verify', '--dir', out, '--key', join(out, 'audit-key.pem'));
+
+    const checked = await verify();
+    expect(checked).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/ok {3}report\.pdf has the signed SHA-256/) });
+    expect(checked.stdout).toMatch(/NOT CHECKED consistency with a later log — this data directory holds custos\.local\/audit\//);
+    expect(checked.stdout).not.toContain('live log');
+
+    writeFileSync(join(out, 'report.pdf'), Buffer.concat([readFileSync(join(out, 'report.pdf')), Buffer.from('%\n')]));
+    expect(await verify()).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: /) });
+    // The refusal is recorded with the code the auditor was shown.
+    const csv = join(dataDir, 'trail.csv');
+    expect((await at(auditor, 'audit', 'export', '--out', csv, '--format', 'csv')).code).toBe(EXIT.ok);
+    expect(readFileSync(csv, 'utf8')).toMatch(/report\.verify.*REPORT_PDF_MISMATCH/);
+  });
+});
+
+describe('custos compliance --as-of', () => {
+  it('refuses a day not on the calendar as invalid input, for the view and the signed report alike', async () => {
+    const refused = { code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD: /) };
+    for (const day of ['2026-02-30', '2026-13-45', '2025-02-29']) {
+      expect(await at(dataDir, 'compliance', '--as-of', day)).toMatchObject(refused);
+      const out = join(dataDir, `report-${day}`);
+      expect((await at(dataDir, 'compliance', 'report', '--out', out, '--as-of', day)).code).toBe(EXIT.invalidInput);
+    }
+    expect((await at(dataDir, 'compliance', '--as-of', '2024-02-29')).stdout).toMatch(/as of 2024-02-29/);
   });
 });

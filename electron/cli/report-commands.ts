@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { CustosError } from '../core/errors';
 import { join, resolve } from 'node:path';
-import type { ComplianceView } from '../../shared/compliance';
+import { AsOfDay, type ComplianceView } from '../../shared/compliance';
 import type { WireError } from '../../shared/errors';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { readBundle } from '../core/audit/bundle';
@@ -11,7 +11,7 @@ import type { CustosCore } from '../core/custos-core';
 import { refuseExistingReport } from '../core/reports/report-service';
 import { writeFileAtomic } from '../core/secret-vault';
 import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
-import { verifyReport, verifyReportPdf, type LaterLog, type ReportVerdict } from '../core/reports/report-verify';
+import { verifyReport, verifyReportPdf, type LaterLog, type ReportCheck, type ReportVerdict } from '../core/reports/report-verify';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
@@ -51,7 +51,7 @@ export async function verifyReportCommand(values: Values, core: CustosCore | nul
   const json = readFileSync(join(dir, 'report.json'));
   const signature = readFileSync(join(dir, 'report.sig'));
   // Read once for the key's name and the tree size; a file that does not parse fails verifyReport's format check.
-  type Head = { auditKey?: { name?: string }; audit: { treeSize: number; root: string } };
+  type Head = { installation?: string; auditKey?: { name?: string }; audit: { treeSize: number; root: string } };
   const report = ((): Head | null => {
     try {
       return JSON.parse(json.toString('utf8')) as Head;
@@ -70,9 +70,18 @@ export async function verifyReportCommand(values: Values, core: CustosCore | nul
     const bundled = withBundle(verifyReport(json, signature, key), tree, treeSize, root, bundleDir);
     return { verdict: withPdf(bundled, dir, json, key) };
   }
-  const log = core?.audit.log();
+  // Another installation's log (an auditor's own) says nothing about this report's: never compared with it.
+  const foreign = core !== null && report !== null && report.installation !== core.audit.origin;
+  const log = foreign ? undefined : core?.audit.log();
   const later: LaterLog | undefined = log ? { size: log.size(), root: (n) => log.root(n), consistencyProof: (a, b) => log.consistencyProof(a, b), source: 'the live log' } : undefined;
-  return { verdict: withPdf(verifyReport(json, signature, key, later), dir, json, key) };
+  const verdict = verifyReport(json, signature, key, later);
+  if (foreign) verdict.checks.push(notCompared(String(report.installation), core.audit.origin));
+  return { verdict: withPdf(verdict, dir, json, key) };
+}
+
+function notCompared(theirs: string, ours: string): ReportCheck {
+  const detail = `this data directory holds ${ours}, the report is from ${theirs}; give --bundle DIR with a later audit export of it`;
+  return { check: 'consistency with a later log', ok: true, skipped: true, detail };
 }
 
 function withPdf(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey): ReportVerdict {
@@ -90,7 +99,7 @@ function withBundle(verdict: ReportVerdict, tree: MemoryTree, size: number, repo
 }
 
 export function renderVerdict(verdict: ReportVerdict): { ok: boolean; text: string; error: WireError | null } {
-  const lines = verdict.checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`);
+  const lines = verdict.checks.map((c) => `  ${c.skipped ? 'NOT CHECKED' : c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`);
   if (verdict.ok) return { ok: true, text: `Report ${verdict.reportId} (${verdict.type}) verified: ${verdict.entries} entries.\n${lines.join('\n')}\n`, error: null };
   const failed = verdict.checks.filter((c) => !c.ok);
   // The report's own failures come first; only when the PDF alone fails does its code lead.
@@ -126,8 +135,10 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
     case 'report verify':
       return async (core) => {
         const { verdict } = await verifyReportCommand(values, core);
-        await core.audit.tryRecord({ actor: core.actor, action: 'report.verify', object: verdict.reportId ? { type: 'report', id: verdict.reportId } : null, result: verdict.ok ? { status: 'ok' } : { status: 'failed', code: 'AUDIT_VERIFY_FAILED' } });
         const shown = renderVerdict(verdict);
+        // The code the operator is shown (a PDF's own, or AUDIT_VERIFY_FAILED) is the one recorded.
+        const result = shown.error ? { status: 'failed' as const, code: shown.error.code } : { status: 'ok' as const };
+        await core.audit.tryRecord({ actor: core.actor, action: 'report.verify', object: verdict.reportId ? { type: 'report', id: verdict.reportId } : null, result });
         return { envelope: shown.ok ? { ok: true, value: verdict } : { ok: false, error: shown.error! }, render: (() => shown.text) as (v: never) => string };
       };
     case 'compliance':
@@ -136,8 +147,11 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
       return async (core) => {
         const out = str(values.out);
         if (!out) return usageFailure('compliance report needs --out DIR.');
+        const asOf = str(values['as-of']);
+        const notADay = asOf !== undefined && !AsOfDay.safeParse(asOf).success;
+        if (notADay) return usageFailure(`--as-of needs a day on the calendar (YYYY-MM-DD), not “${asOf}”.`);
         if (values.force !== true) refuseExistingReport(resolve(out));
-        const summary = core.reports.create({ compliance: core.complianceSnapshot(str(values['as-of'])) });
+        const summary = core.reports.create({ compliance: core.complianceSnapshot(asOf) });
         const written = await core.reports.exportTo(summary.id, resolve(out), values.force === true);
         return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Compliance report ${v.id} signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
       };

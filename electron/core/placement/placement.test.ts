@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -140,5 +140,23 @@ describe('a data directory that is copied while the original stays', () => {
     const again = openCore(copy);
     expect(again.audit.status()).toMatchObject({ state: 'ready' });
     expect(actions(again).filter((e) => e.action === 'installation.adopt-copy')).toHaveLength(1);
+  });
+});
+
+describe('a data directory moved with a link left at its old path', () => {
+  it('is a move, recorded, not a copy of itself (its old path reaches the same directory)', async () => {
+    const first = join(parent, 'data');
+    const { origin } = await installation(first);
+    const moved = join(parent, 'disk2');
+    renameSync(first, moved);
+    symlinkSync(moved, first);
+
+    const opened = openCore(moved);
+    expect(opened.audit.status()).toMatchObject({ state: 'ready', origin });
+    expect(actions(opened)).toContainEqual(entry('installation.move', first));
+    // Started through the link, it is the same place.
+    const again = openCore(first);
+    expect(again.audit.status()).toMatchObject({ state: 'ready', origin });
+    expect(actions(again).filter((e) => e.action === 'installation.move')).toHaveLength(1);
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { CustosError } from '../errors';
@@ -42,7 +42,8 @@ export function placeInstallation(dataDir: string, installation: string): Placem
   if (record.location === here) {
     return { change: record.adoptedFrom ? { kind: 'adopted', from: record.adoptedFrom, to: here } : null, settle };
   }
-  if (holdsInstallation(record.location, record.installation)) {
+  // An old path that still reaches this very directory (a link left by a move, a bind mount) is no copy.
+  if (!sameDirectory(record.location, here) && holdsInstallation(record.location, record.installation)) {
     // Kept before refusing: the SoftHSM2 configuration that pointed at the original is rewritten next.
     if (!existsSync(placeRecordPath(dataDir))) writePlace(dataDir, record);
     throw copied(here, record);
@@ -88,9 +89,22 @@ function legacyPlace(dataDir: string, installation: string): PlaceRecord {
   const configured = configuredTokenDir(softHsmPaths(dataDir).configPath);
   const origin = configured && dirname(dirname(configured));
   if (configured && origin && existsSync(configured) && configured === softHsmPaths(origin).tokenDir) {
-    if (realpathSync(origin) !== here) return { installation, location: realpathSync(origin) };
+    if (!sameDirectory(origin, here)) return { installation, location: realpathSync(origin) };
   }
   return { installation, location: here };
+}
+
+/**
+ * Two paths to one directory, which realpath does not always unify (a bind mount, another letter case
+ * on a case-insensitive disk): the same device and inode. Inode 0 (some FAT drivers) proves nothing.
+ */
+function sameDirectory(a: string, b: string): boolean {
+  try {
+    const [x, y] = [statSync(a), statSync(b)];
+    return x.ino !== 0 && x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether the installation still lives at this location (its record, or a legacy token store there). */

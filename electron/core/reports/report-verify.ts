@@ -19,6 +19,8 @@ export interface ReportCheck {
   ok: boolean;
   detail?: string;
   code?: ErrorCode;
+  /** Not made (nothing to compare with): shown as such, and no failure. */
+  skipped?: boolean;
 }
 
 /** The log a report's checkpoint is compared with: the live log, or one rebuilt from a later bundle. */
