@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { totpCodeAt } from '../core/custodians/totp';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
@@ -621,6 +621,16 @@ describe('custos report verify on an auditor’s own installation', () => {
     const csv = join(dataDir, 'trail.csv');
     expect((await at(auditor, 'audit', 'export', '--out', csv, '--format', 'csv')).code).toBe(EXIT.ok);
     expect(readFileSync(csv, 'utf8')).toMatch(/report\.verify.*REPORT_PDF_MISMATCH/);
+  });
+
+  it('on a machine with no Custos at all verifies with the key alone and creates no installation', async () => {
+    const out = join(dataDir, 'report');
+    expect((await at(join(dataDir, 'custodians'), 'report', 'create', '--inventory', '--out', out)).code).toBe(EXIT.ok);
+    const nowhere = join(dataDir, 'no-custos-here');
+    const checked = await at(nowhere, 'report', 'verify', '--dir', out, '--key', join(out, 'audit-key.pem'));
+    expect(checked).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/ok {3}report\.pdf has the signed SHA-256/) });
+    expect(checked.stdout).toMatch(/NOT CHECKED consistency with a later log — there is no Custos data directory here/);
+    expect(existsSync(nowhere)).toBe(false);
   });
 });
 

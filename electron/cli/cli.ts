@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuditStatus, AuditVerdict } from '../../shared/audit';
@@ -150,7 +150,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
   const command = positionals.join(' ');
   const json = values.json;
   if (command === 'audit verify' && values.bundle !== undefined) return verifyBundle(values, io);
-  if (standaloneReportVerify(command, values)) {
+  if (standaloneReportVerify(command, values, existsSync(resolveDataDir(values['data-dir'], io.env)))) {
     try {
       const shown = renderVerdict((await verifyReportCommand(values, null)).verdict);
       return report(shown.ok ? { ok: true, value: shown } : { ok: false, error: shown.error! }, json, io, () => shown.text);

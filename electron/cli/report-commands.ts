@@ -38,9 +38,12 @@ export const REPORT_USAGE = `  report list
                                       Record today's annual policy review (a security officer, both factors)
 `;
 
-/** `report verify` needs no database when it has a key and a bundle: it runs before the core opens. */
-export function standaloneReportVerify(command: string, values: Values): boolean {
-  return command === 'report verify' && str(values.bundle) !== undefined && str(values.key) !== undefined;
+/**
+ * `report verify` needs no database when it has a key and a bundle, or a key on a machine with no Custos data
+ * directory (an auditor's): it runs before the core opens, so verifying never creates an installation.
+ */
+export function standaloneReportVerify(command: string, values: Values, dataDirExists: boolean): boolean {
+  return command === 'report verify' && str(values.key) !== undefined && (str(values.bundle) !== undefined || !dataDirExists);
 }
 
 export async function verifyReportCommand(values: Values, core: CustosCore | null): Promise<{ verdict: ReportVerdict }> {
@@ -76,11 +79,13 @@ export async function verifyReportCommand(values: Values, core: CustosCore | nul
   const later: LaterLog | undefined = log ? { size: log.size(), root: (n) => log.root(n), consistencyProof: (a, b) => log.consistencyProof(a, b), source: 'the live log' } : undefined;
   const verdict = verifyReport(json, signature, key, later);
   if (foreign) verdict.checks.push(notCompared(String(report.installation), core.audit.origin));
+  if (core === null) verdict.checks.push(notCompared(String(report?.installation), null));
   return { verdict: withPdf(verdict, dir, json, key) };
 }
 
-function notCompared(theirs: string, ours: string): ReportCheck {
-  const detail = `this data directory holds ${ours}, the report is from ${theirs}; give --bundle DIR with a later audit export of it`;
+function notCompared(theirs: string, ours: string | null): ReportCheck {
+  const here = ours === null ? 'there is no Custos data directory here' : `this data directory holds ${ours}`;
+  const detail = `${here}, the report is from ${theirs}; give --bundle DIR with a later audit export of it`;
   return { check: 'consistency with a later log', ok: true, skipped: true, detail };
 }
 
