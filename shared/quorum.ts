@@ -55,6 +55,8 @@ export const FailedOutcome = z.object({
   code: ErrorCode,
   message: z.string().optional(),
   detail: TokenFailureDetail.optional(),
+  /** What to do about it, as the error said when the operation failed. */
+  remedy: z.array(z.string()).optional(),
 });
 export type FailedOutcome = z.infer<typeof FailedOutcome>;
 

@@ -314,7 +314,10 @@ function operationFailure(last: Awaited<ReturnType<Request>>): { failed: WireErr
     failed: {
       code: outcome.data.code,
       message: `Proposal ${view.id} was approved, but ${describeFailure(outcome.data).replace(/^Failed: /, 'its operation failed: ')}`,
-      remedy: ['Nothing else was changed. Read the outcome above; propose it again once the cause is dealt with.'],
+      remedy: [
+        ...(outcome.data.remedy ?? []),
+        'Nothing else was changed. Read the outcome above; propose it again once the cause is dealt with.',
+      ],
     },
   };
 }

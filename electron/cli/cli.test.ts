@@ -501,6 +501,8 @@ describe('custos custody, proposal, key and backup', () => {
     // The approval went through, the operation did not: the command fails with the outcome's code and reason.
     expect(done.code).toBe(EXIT.token);
     expect(done.stderr).toMatch(/^Error TOKEN_KEY_REFUSED: Proposal [0-9a-f]{16} was approved, but its operation failed: The token refuses to wrap/);
+    // The error's own remedy survives being recorded as the proposal's outcome.
+    expect(done.stderr).toContain('  → Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.\n');
     expect(done.stdout).toContain(
       '  Outcome: Failed: The token refuses to wrap “ed” (Ed25519); it cannot be backed up on this token ' +
         '(CKR_KEY_NOT_WRAPPABLE at C_WrapKey, mechanism CKM_AES_KEY_WRAP_PAD).\n',

@@ -91,7 +91,8 @@ function failure(error: unknown): FailedOutcome {
     return { status: 'failed', code: 'INTERNAL', message };
   }
   const detail = tokenFailureDetail(known);
-  return { status: 'failed', code: known.code, message: known.message, ...(detail ? { detail } : {}) };
+  const remedy = known.remedy.length > 0 ? { remedy: [...known.remedy] } : {};
+  return { status: 'failed', code: known.code, message: known.message, ...(detail ? { detail } : {}), ...remedy };
 }
 
 const INTERRUPTED: FailedOutcome = {

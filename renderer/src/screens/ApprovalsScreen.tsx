@@ -123,7 +123,10 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
         {proposal.outcome?.status === 'failed' && (
           <>
             <dt>Outcome</dt>
-            <dd data-error-code={proposal.outcome.code}>{describeFailure(proposal.outcome)}</dd>
+            <dd data-error-code={proposal.outcome.code}>
+              {describeFailure(proposal.outcome)}
+              {proposal.outcome.remedy?.map((step) => <span key={step} className="remedy">{` → ${step}`}</span>)}
+            </dd>
           </>
         )}
       </dl>

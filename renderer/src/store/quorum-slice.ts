@@ -126,7 +126,8 @@ export const createQuorumSlice =
 function noticeFor<T>(value: T, notice: (value: T) => string): NonNullable<QuorumSlice['quorumNotice']> {
   const outcome = (value as Partial<ProposalView> | null)?.outcome;
   if (outcome?.status === 'failed') {
-    return { text: `The quorum was met, but the operation did not complete. ${describeFailure(outcome)}`, tone: 'failed' };
+    const remedy = outcome.remedy?.length ? ` What to do: ${outcome.remedy.join(' ')}` : '';
+    return { text: `The quorum was met, but the operation did not complete. ${describeFailure(outcome)}${remedy}`, tone: 'failed' };
   }
   return { text: notice(value), tone: 'ok' };
 }
