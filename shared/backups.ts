@@ -38,4 +38,28 @@ export const CardRelease = z.strictObject({
 });
 export const ShareEntry = z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/), text: CardText });
 export const ShareCheck = z.strictObject({ text: CardText });
+/** An audit key fingerprint as people copy it from a printout: case, colons and spaces do not matter. */
+export const AuditKeyFingerprint = z
+  .string()
+  .max(200)
+  .transform((text) => text.toLowerCase().replace(/[\s:]/g, ''))
+  .pipe(z.string().regex(/^[0-9a-f]{64}$/, 'An audit key fingerprint is 64 hexadecimal characters (SHA-256 of the public key).'));
+
+/**
+ * How a backup manifest was found authentic. On import: signed by this installation's audit key,
+ * or by the pinned audit key of the installation that made it, or not yet (a foreign file whose
+ * MAC can only be checked once t cards rebuild the KEK). On restore: the KEK MAC verified.
+ */
+export const BackupAuthentication = z.enum(['own-audit-key', 'pinned-audit-key', 'kek-mac-pending', 'kek-mac-verified']);
+export type BackupAuthentication = z.infer<typeof BackupAuthentication>;
+
+/** Importing a backup file: main asks for the file itself; the renderer may only pin the maker's audit key. */
+export const BackupImportRequest = z.strictObject({ expectAuditKey: AuditKeyFingerprint.optional() });
+export const BackupImportResult = z.discriminatedUnion('outcome', [
+  /** Nobody chose a file: nothing was read, nothing changed. */
+  z.object({ outcome: z.literal('cancelled') }),
+  z.object({ outcome: z.literal('imported'), backup: BackupSummary, authentication: BackupAuthentication }),
+]);
+export type BackupImportResult = z.infer<typeof BackupImportResult>;
+
 export const ShareCheckResult = z.object({ setId: z.string(), index: z.number().int(), holder: z.string() });

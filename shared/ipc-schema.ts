@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BackupSummary, CardRelease, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
+import { BackupImportRequest, BackupImportResult, BackupSummary, CardRelease, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
 import { ComplianceRequest, ComplianceView, PolicyReviewRequest, ValidationRequest } from './compliance';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
@@ -87,6 +87,8 @@ export const ipcSchema = {
     forgetCards: invoke(CardsRequest, z.object({ forgotten: z.literal(true) })),
     /** Writes the signed backup file under the data directory (wrapped keys: useless without t cards). */
     exportFile: invoke(CardsRequest, z.object({ path: z.string() })),
+    /** Stores a backup file made here or on a lost installation; main asks for the file (never a renderer path). */
+    importFile: invoke(BackupImportRequest, BackupImportResult),
     enterShare: invoke(ShareEntry, ProposalView),
     checkShare: invoke(ShareCheck, ShareCheckResult),
   },

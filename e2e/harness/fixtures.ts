@@ -21,6 +21,8 @@ export interface CustosHarness {
   open(options?: { moduleOverride?: string; softHsmCandidates?: string[] }): Promise<Page>;
   /** What the main-process "choose a PKCS#11 library" dialog answers (null: cancelled); tests set it. */
   moduleChoice: { path: string | null };
+  /** What the main-process "choose a backup file to import" dialog answers (null: cancelled); tests set it. */
+  backupFileChoice: { path: string | null };
   /** Writes `count` real, signed audit entries before the app opens (alternating two actions). */
   seedAudit(count: number): void;
   /** Enrols custodians (real scrypt, real TOTP) before the app opens; returns what each would know. */
@@ -50,6 +52,7 @@ export const test = base.extend<{ custos: CustosHarness }>({
       },
       addToken: (label) => initSoftHsmToken(dataDir, label),
       moduleChoice: { path: null },
+      backupFileChoice: { path: null },
       async seedCustodians(names, roles = ['custodian']) {
         const opened = openAudit(dataDir);
         try {
@@ -88,6 +91,7 @@ export const test = base.extend<{ custos: CustosHarness }>({
           clock: () => clock.now,
           moduleOverride: options.moduleOverride,
           pickModule: () => Promise.resolve(harness.moduleChoice.path),
+          pickBackupFile: () => Promise.resolve(harness.backupFileChoice.path),
           ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
         });
         core = started.core;

@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,12 +43,41 @@ test('the lost-workstation drill: installation 2 imports installation 1’s back
   custos.advance(30);
   await takeCustody('new-vault', [ada, babbage, curie]);
   await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
-  // Importing a file is CLI-only (docs/backup.md): the same core call, pinned to installation 1's audit key.
   const core = custos.core!;
-  expect(core.backups.importFile(made.file, made.auditKey)).toMatchObject({ authentication: 'pinned-audit-key', madeBy: { here: false } });
 
-  await page.reload();
-  await page.keyboard.press('Alt+3');
+  // The backup file is handed over on a USB stick; the fingerprint is copied from installation 1's printout.
+  custos.backupFileChoice.path = join(custos.dataDir, 'set.json');
+  writeFileSync(custos.backupFileChoice.path, made.file);
+  const importForm = page.getByRole('form', { name: 'Import a backup file' });
+  const keyField = importForm.getByLabel('Audit key fingerprint from the printed report (optional)');
+  const copied = (key: string) => key.toUpperCase().match(/.{4}/g)!.join(' ');
+  const importByKeyboard = async (key: string) => {
+    await keyField.fill(copied(key));
+    await page.keyboard.press('Tab');
+    await expect(importForm.getByRole('button', { name: 'Choose the backup file…' })).toBeFocused();
+    await page.keyboard.press('Enter');
+  };
+  // A fingerprint that is not installation 1's: refused, said with its code and remedy, nothing stored.
+  await importByKeyboard(made.auditKey.replace(/^./, made.auditKey.startsWith('0') ? '1' : '0'));
+  const refusal = importForm.getByRole('alert');
+  await expect(refusal).toHaveAttribute('data-error-code', 'BACKUP_AUDIT_KEY_MISMATCH');
+  await expect(refusal).toContainText('Nothing was imported');
+  await expect(refusal.getByRole('listitem')).toContainText('Check the fingerprint against the report or printout');
+  await expect(importForm.locator('.answer')).toBeFocused();
+  expect(core.backups.list()).toEqual([]);
+
+  await importByKeyboard(made.auditKey);
+  const answer = importForm.locator('.answer');
+  await expect(answer).toBeFocused();
+  await expect(answer).toContainText(`another installation, audit key ${made.auditKey.match(/.{4}/g)!.join(' ')}`);
+  await expect(answer).toContainText('Signed by the audit key you entered');
+  await expect(answer).toContainText('payments (EC-P256), vault-aes (AES-256)');
+  expect(core.backups.list()).toMatchObject([{ setId: made.setId, madeBy: { auditKey: made.auditKey, here: false } }]);
+  await page.screenshot({ path: '/tmp/custos-backup-imported.png', fullPage: true });
+  await importForm.screenshot({ path: '/tmp/custos-backup-imported-card.png' });
+  const axe = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+  expect(axe.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+
   const restoreForm = page.getByRole('form', { name: 'Restore a backup' });
   await expect(restoreForm.locator('#restore-set option')).toHaveText([/from source: payments, vault-aes/]);
   const target = await restoreForm.locator('#restore-custody option', { hasText: 'new-vault' }).getAttribute('value');

@@ -16,12 +16,15 @@ async function main(): Promise<void> {
   // Chromium has no main-process file dialog: the library an officer "picks" is the one named
   // in CUSTOS_REHEARSAL_MODULE when the shell started (still checked, loaded and recorded).
   const chosen = process.env.CUSTOS_REHEARSAL_MODULE ?? null;
+  // Likewise the backup file "chosen" for Import a backup file: CUSTOS_REHEARSAL_BACKUP_FILE.
+  const backupFile = process.env.CUSTOS_REHEARSAL_BACKUP_FILE ?? null;
   const started = startCore({
     dataDir,
     version: process.env.npm_package_version ?? 'dev',
     production: false,
     moduleOverride: process.env.CUSTOS_PKCS11_MODULE,
     pickModule: () => Promise.resolve(chosen),
+    pickBackupFile: () => Promise.resolve(backupFile),
   });
   const server = await serveRenderer(join(__dirname, '../../out/renderer'));
   const browser = await chromium.launch({

@@ -68,29 +68,3 @@ export async function factors(custodianId: string, who: string, values: Values, 
   const code = codes[index] ?? (await ask(io, `${who}’s 6-digit code: `, false));
   return { custodianId, passphrase, code };
 }
-
-/**
- * A file or folder named on the command line that cannot be used, as a clear error with its own
- * code and the path (Node's fs errors carry it), instead of an unexpected failure. Null for anything else.
- */
-export function fileError(error: unknown): CustosError | null {
-  const e = error as NodeJS.ErrnoException;
-  if (!(error instanceof Error) || typeof e.code !== 'string') return null;
-  const path = e.path ?? (e as { dest?: string }).dest ?? 'the file';
-  switch (e.code) {
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return new CustosError('FILE_NOT_FOUND', `${path} does not exist (or a folder on its way does not).`, ['Check the path; create the folder first where one is to be written.'], { cause: error });
-    case 'EACCES':
-    case 'EPERM':
-    case 'EROFS':
-      return new CustosError('FILE_ACCESS_DENIED', `Custos may not read or write ${path}.`, ['Check its permissions, or choose another place.'], { cause: error });
-    case 'EEXIST':
-    case 'EISDIR':
-      return new CustosError('FILE_EXISTS', `${path} already exists; nothing was overwritten.`, ['Choose another path, or move the existing one away first.'], { cause: error });
-    case 'ENOSPC':
-      return new CustosError('STORE_DISK_FULL', `The disk holding ${path} is full; what was being written is incomplete there.`, ['Free space, then run the command again.'], { cause: error });
-    default:
-      return null;
-  }
-}

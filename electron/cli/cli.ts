@@ -12,11 +12,11 @@ import { errorClass, type Envelope, type ErrorClass, type ErrorCode, type WireEr
 import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
-import { CustosError, isCustosError } from '../core/errors';
+import { CustosError, fileError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { renderVerdict, REPORT_USAGE, reportRequest, standaloneReportVerify, verifyReportCommand } from './report-commands';
-import { ask, call, factors, fileError, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import { ask, call, factors, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 export type { Io } from './cli-support';
 import { silentLog } from '../core/log';
 

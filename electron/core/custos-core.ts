@@ -17,6 +17,7 @@ import { BACKUP_NEEDS } from './backup/key-wrap';
 import { reconcileRestore } from './backup/reconcile-restore';
 import { turnover } from './custody/turnover';
 import { BackupService } from './backup/backup-service';
+import { IMPORT_FAILURES, importPickedBackup } from './backup/backup-import';
 import { ComplianceService } from './compliance/compliance-service';
 import { ReportService } from './reports/report-service';
 import { tokenFacts } from './reports/token-facts';
@@ -46,6 +47,8 @@ export interface CoreOptions {
    * the CLI: its --module argument); null when they cancel. The renderer never supplies a path.
    */
   pickModule?: () => Promise<string | null>;
+  /** Asks the person at the console, in main, for a backup file to import (the app: a file dialog); null when they cancel. */
+  pickBackupFile?: () => Promise<string | null>;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
   /** Where the audit token PIN can be sealed; a 0600 file in the data directory by default. */
@@ -109,6 +112,8 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'backups.card': { action: 'backup.card.release', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'backups.forgetCards': { action: 'backup.cards.forget', self: false, params: true },
   'backups.exportFile': { action: 'backup.export', self: true, params: true },
+  // The import records itself, refusals included (the same entries as `custos backup import`); a cancelled dialog changes nothing.
+  'backups.importFile': { action: 'backup.import', self: true, params: false, selfFailures: IMPORT_FAILURES },
   'backups.enterShare': { action: 'backup.share-enter', self: true, params: false, selfFailures: SHARE_FAILURES },
   'backups.checkShare': { action: 'backup.share-check', self: true, params: false, selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'] },
   'reports.list': { action: 'report.list', self: false, params: false },
@@ -377,6 +382,7 @@ export class CustosCore {
         writeFileAtomic(path, this.backups.exportFile(setId), 0o600);
         return { path };
       },
+      'backups.importFile': ({ expectAuditKey }) => importPickedBackup(this.backups, this.options.pickBackupFile, expectAuditKey),
       'backups.enterShare': ({ proposalId, text }) => this.backups.enterShare(proposalId, text),
       'backups.checkShare': ({ text }) => this.backups.checkShare(text),
       'reports.list': () => this.reports.list(),

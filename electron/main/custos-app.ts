@@ -5,7 +5,7 @@ import { consoleLog, type Log } from '../core/log';
 import { APP_ENTRY } from './app-files';
 import { registerAppScheme, serveApp } from './app-protocol';
 import { forwardEvents, registerIpc } from './ipc';
-import { moduleDialog } from './module-dialog';
+import { backupFileDialog, moduleDialog } from './file-dialogs';
 import { SafeStorageVault } from './safe-storage-vault';
 import { hardenSession, hardenWebContents } from './security';
 
@@ -57,6 +57,7 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
       operator: 'desktop',
       moduleOverride: env.CUSTOS_PKCS11_MODULE,
       pickModule: moduleDialog(() => mainWindow),
+      pickBackupFile: backupFileDialog(() => mainWindow),
       ...(env.CUSTOS_SQLITE_BINDING ? { nativeBinding: env.CUSTOS_SQLITE_BINDING } : {}),
       vaults,
       preferredVault: preferred,

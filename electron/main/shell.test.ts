@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Envelope } from '../../shared/errors';
@@ -141,6 +141,29 @@ describe('startCustos', () => {
     expect(result).toMatchObject({ ok: true, value: { state: 'ready', module: { path: library, kind: 'configured' } } });
     cleanup();
   });
+  it('imports the backup file chosen in the main-process dialog, never a path the renderer sends', async () => {
+    const { dataDir, cleanup } = await started();
+    const window = FakeBrowserWindow.instances[0]!;
+    const invoke = (channel: string, payload: unknown) =>
+      fake.current.ipcHandlers.get(channel)!({ sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } }, payload) as Promise<Envelope<unknown>>;
+    const dialog = fake.current.module.dialog.showOpenDialog;
+
+    expect(await invoke('backups.importFile', {})).toEqual({ ok: true, value: { outcome: 'cancelled' } });
+    expect(dialog).toHaveBeenLastCalledWith(window, expect.objectContaining({ properties: expect.arrayContaining(['openFile']), filters: [{ name: 'Custos backup file', extensions: ['json'] }] }));
+
+    // What the person chose is what is read: here a JSON file that is no backup, refused as such.
+    const chosen = join(dataDir, 'not-a-backup.json');
+    writeFileSync(chosen, '{"format":"something else"}');
+    dialog.mockResolvedValueOnce({ canceled: false, filePaths: [chosen] });
+    expect(await invoke('backups.importFile', { expectAuditKey: 'AB:'.repeat(31) + 'AB' })).toMatchObject({ ok: false, error: { code: 'BACKUP_INVALID' } });
+
+    const calls = dialog.mock.calls.length;
+    expect(await invoke('backups.importFile', { path: chosen })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(await invoke('backups.importFile', { expectAuditKey: 'not a fingerprint' })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(dialog.mock.calls.length).toBe(calls);
+    cleanup();
+  });
+
   it('registers exactly the declared IPC channels', async () => {
     const { cleanup } = await started();
     expect([...fake.current.ipcHandlers.keys()].sort()).toEqual([...channelNames].sort());

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { canonicalJson } from '../canonical-json';
 import { sql } from '../store/sql';
 import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
-import { tempDataDir } from '../testing/softhsm-fixture';
+import { tempDataDirs } from '../testing/softhsm-fixture';
 import { auditKeyFingerprint } from './manifest-authenticity';
 
 /**
@@ -12,13 +12,8 @@ import { auditKeyFingerprint } from './manifest-authenticity';
  */
 type File = { format: string; manifest: Record<string, unknown> & { keys: Record<string, unknown>[] }; signature: string };
 
-const dirs: (() => void)[] = [];
-const newDir = () => {
-  const { dataDir, cleanup } = tempDataDir();
-  dirs.push(cleanup);
-  return dataDir;
-};
-afterAll(() => dirs.forEach((cleanup) => cleanup()));
+const { newDir, cleanupAll } = tempDataDirs();
+afterAll(cleanupAll);
 
 // Installation 1, made once: an EC and an AES key, backed up 2 of 3, the file exported, then gone.
 let made: { setId: string; file: string; cards: string[]; ec: string; aes: string; kcv: string | null; pem: string; origin: string; auditKey: string };

@@ -416,12 +416,13 @@ export class BackupService {
    * Reads a backup file, refused before anything is stored if changed (signature) or if nothing can
    * vouch for it here. A file made elsewhere is stored pending: its MAC is checked once t cards
    * rebuild the KEK, before anything is unwrapped. With `expectAuditKey` (a fingerprint from a
-   * report), the file must be signed by that installation's audit key.
+   * report), the file must be signed by that installation's audit key. `json` may be read here, so a
+   * file that cannot be read is refused and recorded like one that is not a backup.
    */
-  importFile(json: string, expectAuditKey?: string): BackupSummary & { authentication: Authentication } {
+  importFile(json: string | (() => string), expectAuditKey?: string): BackupSummary & { authentication: Authentication } {
     let read: ReturnType<typeof parseBackupFile> & ReturnType<typeof authenticateManifest>;
     try {
-      const parsed = parseBackupFile(json);
+      const parsed = parseBackupFile(typeof json === 'string' ? json : json());
       const { audit } = this.options;
       const authenticated = authenticateManifest(audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey);
       read = { ...parsed, ...authenticated };

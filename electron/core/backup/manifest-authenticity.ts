@@ -1,4 +1,5 @@
 import { createHmac, hkdfSync, timingSafeEqual, verify } from 'node:crypto';
+import { AuditKeyFingerprint, type BackupAuthentication } from '../../../shared/backups';
 import type { AuditService } from '../audit/audit-service';
 import { auditKeyFingerprint, ed25519PublicKeyObject } from '../audit/checkpoint';
 
@@ -7,12 +8,8 @@ import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import type { Manifest, ManifestV2 } from './manifest';
 
-/**
- * How a backup manifest was found authentic. On import: signed by this installation's audit key,
- * or by the pinned audit key of the installation that made it, or not yet (a foreign file whose
- * MAC can only be checked once t cards rebuild the KEK). On restore: the KEK MAC verified.
- */
-export type Authentication = 'own-audit-key' | 'pinned-audit-key' | 'kek-mac-pending' | 'kek-mac-verified';
+/** How a backup manifest was found authentic (declared with the IPC schema, which carries it). */
+export type Authentication = BackupAuthentication;
 
 /** Which installation made a backup: its audit log origin and audit key fingerprint (null for format 1). */
 export interface Maker {
@@ -26,12 +23,12 @@ const MAC_LABEL = 'custos/backup-manifest-mac/v2';
 
 /** A fingerprint as people copy it from a printout: case, colons and spaces do not matter. */
 export function normaliseFingerprint(text: string): string {
-  const hex = text.toLowerCase().replace(/[\s:]/g, '');
-  if (!/^[0-9a-f]{64}$/.test(hex)) {
-    const message = 'An audit key fingerprint is 64 hexadecimal characters (SHA-256 of the public key).';
+  const parsed = AuditKeyFingerprint.safeParse(text);
+  if (!parsed.success) {
+    const message = parsed.error.issues[0]?.message ?? 'This is not an audit key fingerprint.';
     throw new CustosError('IPC_INVALID_PAYLOAD', message, ['Copy it from the report or printout of the installation that made the backup.']);
   }
-  return hex;
+  return parsed.data;
 }
 
 /** A format-2 manifest's MAC: HMAC-SHA256 under HKDF-SHA256(KEK, salt = set id), over all but the MAC itself. */

@@ -10,6 +10,19 @@ export function tempDataDir(prefix = 'custos-test-'): { dataDir: string; cleanup
   return { dataDir, cleanup: () => rmSync(dataDir, { recursive: true, force: true }) };
 }
 
+/** Several installations in one test file: each call a new data directory, all removed by `cleanupAll`. */
+export function tempDataDirs(): { newDir: () => string; cleanupAll: () => void } {
+  const made: (() => void)[] = [];
+  return {
+    newDir: () => {
+      const { dataDir, cleanup } = tempDataDir();
+      made.push(cleanup);
+      return dataDir;
+    },
+    cleanupAll: () => made.splice(0).forEach((cleanup) => cleanup()),
+  };
+}
+
 /**
  * Initialises a real SoftHSM2 token in the data directory's embedded store, the way a custodian
  * would with the vendor tool, and returns its serial as the token reports it.

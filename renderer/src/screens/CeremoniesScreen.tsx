@@ -3,6 +3,7 @@ import { emptyProof, FactorFields } from '../app/FactorFields';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
 import type { Proof } from '../store/quorum-slice';
+import { BackupImportForm } from './BackupImportForm';
 import { BackupForm, CardPrinter, RestoreForm, ShareCheckForm } from './BackupPanels';
 
 export function CeremoniesScreen() {
@@ -11,13 +12,14 @@ export function CeremoniesScreen() {
     <QuorumScreen title="Ceremonies" errorTitle="The ceremony did not go ahead">
       <nav aria-label="Ceremonies on this page" className="jump">
         Go to: <a href="#custody-title">Take into custody</a> · <a href="#turnover-title">Change the holders</a> · <a href="#backup-title">Back up keys</a> ·{' '}
-        <a href="#restore-title">Restore a backup</a> · <a href="#check-card-title">Check a share card</a> · <a href="#custody-list-title">Tokens in custody</a>
+        <a href="#import-title">Import a backup file</a> · <a href="#restore-title">Restore a backup</a> · <a href="#check-card-title">Check a share card</a> · <a href="#custody-list-title">Tokens in custody</a>
       </nav>
       <CardPrinter />
       <SettleForm />
       <CustodyForm />
       <TurnoverForm />
       <BackupForm />
+      <BackupImportForm />
       <RestoreForm />
       <ShareCheckForm />
       <BackupList />
@@ -236,6 +238,7 @@ function BackupList() {
         <thead>
           <tr>
             <th scope="col">Made</th>
+            <th scope="col">Made by</th>
             <th scope="col">Keys</th>
             <th scope="col">Cards</th>
             <th scope="col">Verified in the token</th>
@@ -248,6 +251,7 @@ function BackupList() {
               <th scope="row">
                 {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label} <code>{b.setId.slice(0, 8)}</code>
               </th>
+              <td>{b.madeBy.here ? 'this installation' : `audit key ${(b.madeBy.auditKey ?? b.madeBy.installation).slice(0, 16)}…`}</td>
               <td>{b.keys.map((k) => `${k.label} (${k.algorithm})`).join(', ')}</td>
               <td>
                 any {b.threshold} of {b.holders.map((h) => `${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}
@@ -255,7 +259,7 @@ function BackupList() {
               <td>{b.verifiedAt ? b.verifiedAt.slice(0, 10) : 'not verified'}</td>
               <td>
                 <button type="button" onClick={() => void exportFile(b.setId)} aria-label={`Export the backup file of set ${b.setId.slice(0, 8)}`}>
-                  Export the file
+                  Export the backup file
                 </button>
               </td>
             </tr>

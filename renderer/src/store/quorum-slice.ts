@@ -1,6 +1,6 @@
 import type { StateCreator } from 'zustand';
 import type { WireError } from '../../../shared/errors';
-import type { BackupSummary, PrintableCard } from '../../../shared/backups';
+import type { BackupImportResult, BackupSummary, PrintableCard } from '../../../shared/backups';
 import { describeFailure, type CustodyView, type ProposalView } from '../../../shared/quorum';
 import type { CustosState, Deps } from './index';
 
@@ -35,6 +35,10 @@ export interface QuorumSlice {
   forgetCards(): Promise<void>;
   enterShare(proposalId: string, text: string): Promise<boolean>;
   exportBackup(setId: string): Promise<boolean>;
+  /** The last answer to "Import a backup file": the set stored and how it was authenticated, a cancelled dialog, or why not. */
+  backupImport: { result: BackupImportResult | null; error: WireError | null };
+  /** Main asks for the file; true when a set was stored. */
+  importBackup(expectAuditKey?: string): Promise<boolean>;
   checkShare(text: string): Promise<boolean>;
 }
 
@@ -117,7 +121,20 @@ export const createQuorumSlice =
         run(() => bridge.backups.enterShare({ proposalId, text }), (p) =>
           p.state === 'executed' ? 'Card accepted. The backup was restored and every key proven.' : `Card accepted. Still needed: ${[...p.waitingFor, ...(p.approvals.filter((a) => a.held).length < p.threshold ? ['approvals'] : [])].join('; ')}.`,
         ),
-      exportBackup: (setId) => run(() => bridge.backups.exportFile({ setId }), (r) => `The signed backup file is at ${r.path}. Keep it apart from the share cards.`),
+      exportBackup: (setId) => {
+        const auditKey = get().backups?.find((b) => b.setId === setId)?.madeBy.auditKey;
+        // The fingerprint goes on paper with the file: a new installation checks the file against it.
+        const printIt = auditKey ? ` Made by audit key ${auditKey}: print it and keep the printout with the file.` : '';
+        return run(() => bridge.backups.exportFile({ setId }), (r) => `The signed backup file is at ${r.path}. Keep it apart from the share cards.${printIt}`);
+      },
+      backupImport: { result: null, error: null },
+      async importBackup(expectAuditKey) {
+        set({ quorumBusy: true, quorumError: null, quorumNotice: null, backupImport: { result: null, error: null } });
+        const result = await bridge.backups.importFile(expectAuditKey ? { expectAuditKey } : {});
+        set({ quorumBusy: false, backupImport: result.ok ? { result: result.value, error: null } : { result: null, error: result.error } });
+        await get().loadQuorum();
+        return result.ok && result.value.outcome === 'imported';
+      },
       checkShare: (text) => run(() => bridge.backups.checkShare({ text }), (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId.slice(0, 8)} is valid. The check is recorded.`),
     };
   };

@@ -1,0 +1,99 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CustosCore } from '../custos-core';
+import { silentLog } from '../log';
+import { backupInstallation } from '../testing/backup-installation';
+import { tempDataDirs } from '../testing/softhsm-fixture';
+import { auditKeyFingerprint } from './manifest-authenticity';
+
+/**
+ * The app's import (backups.importFile): the file read is the one main's picker answers (a file
+ * dialog in the app), never a path from the renderer; it goes through the same core call and the
+ * same audit entries as `custos backup import`.
+ */
+const { newDir, cleanupAll } = tempDataDirs();
+afterAll(cleanupAll);
+
+// Installation 1 made a backup and exported its file; then it is gone.
+let made: { setId: string; path: string; auditKey: string; origin: string };
+beforeAll(async () => {
+  const one = await backupInstallation(newDir());
+  try {
+    const setId = await one.backUp([await one.generate('EC-P256', 'sign', 'payments')]);
+    const path = join(newDir(), `custos-backup-${setId}.json`);
+    writeFileSync(path, one.backups.exportFile(setId));
+    const audit = one.f.opened.audit;
+    made = { setId, path, auditKey: auditKeyFingerprint(audit.noteKey()!.publicKey), origin: audit.origin };
+  } finally {
+    one.close();
+  }
+}, 120_000);
+
+let core: CustosCore | undefined;
+afterEach(() => {
+  core?.close();
+  core = undefined;
+});
+/** Installation 2, from nothing, whose "choose a file" answers `chosen`. */
+function installationTwo(chosen: string | null) {
+  const pickBackupFile = vi.fn(() => Promise.resolve(chosen));
+  core = CustosCore.open({ dataDir: newDir(), version: 'test', production: true, log: silentLog, pickBackupFile });
+  const imports = () =>
+    [...core!.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } | null; result: { status: string; code?: string } })
+      .filter((e) => e.action === 'backup.import');
+  return { router: core.router, pickBackupFile, imports, stored: () => core!.backups.list().map((b) => b.setId) };
+}
+// As people copy it from a printout: upper case, in pairs separated by colons.
+const printed = (fingerprint: string) => fingerprint.toUpperCase().match(/../g)!.join(':');
+
+describe('importing a backup file in the app', () => {
+  it('reads the file the person chose in main, pinned to the audit key from the printout, and records who made it and how it was checked', async () => {
+    const two = installationTwo(made.path);
+    const result = await two.router.dispatch('backups.importFile', { expectAuditKey: printed(made.auditKey) });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { outcome: 'imported', authentication: 'pinned-audit-key', backup: { setId: made.setId, madeBy: { installation: made.origin, auditKey: made.auditKey, here: false } } },
+    });
+    expect(two.pickBackupFile).toHaveBeenCalledTimes(1);
+    expect(two.stored()).toEqual([made.setId]);
+    expect(two.imports()).toEqual([expect.objectContaining({ object: { type: 'backup', id: `${made.setId} made-by ${made.auditKey} via pinned-audit-key` }, result: { status: 'ok' } })]);
+  });
+
+  it('without a fingerprint, stores it pending: the cards will check it', async () => {
+    const two = installationTwo(made.path);
+    expect(await two.router.dispatch('backups.importFile', {})).toMatchObject({ ok: true, value: { outcome: 'imported', authentication: 'kek-mac-pending' } });
+  });
+
+  it('never reads a path the renderer names: refused before the picker opens, nothing stored, the refusal recorded', async () => {
+    const two = installationTwo(made.path);
+    for (const request of [{ path: made.path }, { file: made.path, expectAuditKey: made.auditKey }, { expectAuditKey: made.path }]) {
+      expect(await two.router.dispatch('backups.importFile', request)).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    }
+    expect(two.pickBackupFile).not.toHaveBeenCalled();
+    expect(two.stored()).toEqual([]);
+    expect(two.imports().map((e) => e.result)).toEqual(Array(3).fill({ status: 'refused', code: 'IPC_INVALID_PAYLOAD' }));
+  });
+
+  it('changes nothing when the person cancels the dialog', async () => {
+    const two = installationTwo(null);
+    expect(await two.router.dispatch('backups.importFile', { expectAuditKey: made.auditKey })).toEqual({ ok: true, value: { outcome: 'cancelled' } });
+    expect(two.stored()).toEqual([]);
+    expect(two.imports()).toEqual([]);
+  });
+
+  it('refuses a file signed by another audit key than the one entered, records the refusal once, and stores nothing', async () => {
+    const two = installationTwo(made.path);
+    const other = made.auditKey.replace(/^./, made.auditKey.startsWith('0') ? '1' : '0');
+    expect(await two.router.dispatch('backups.importFile', { expectAuditKey: other })).toMatchObject({ ok: false, error: { code: 'BACKUP_AUDIT_KEY_MISMATCH' } });
+    expect(two.stored()).toEqual([]);
+    expect(two.imports().map((e) => e.result)).toEqual([{ status: 'refused', code: 'BACKUP_AUDIT_KEY_MISMATCH' }]);
+  });
+
+  it('says which file is missing when the chosen one is gone, recorded once', async () => {
+    const two = installationTwo(join(made.path, '..', 'moved-away.json'));
+    expect(await two.router.dispatch('backups.importFile', {})).toMatchObject({ ok: false, error: { code: 'FILE_NOT_FOUND', message: expect.stringContaining('moved-away.json') } });
+    expect(two.imports().map((e) => e.result)).toEqual([{ status: 'refused', code: 'FILE_NOT_FOUND' }]);
+  });
+});
