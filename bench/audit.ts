@@ -18,7 +18,8 @@ import { Worker } from 'node:worker_threads';
 import { AuditBrowser } from '../electron/core/audit/audit-browser';
 import { AuditLog, type AuditSigner } from '../electron/core/audit/audit-log';
 import { formatCheckpoint, keyId, signNote, type NoteKey } from '../electron/core/audit/checkpoint';
-import { leafHash, MemoryTree, nodesCompletedBy, verifyConsistency, verifyInclusion } from '../electron/core/audit/merkle';
+import { FrontierTree, leafHash, verifyConsistency, verifyInclusion, type EdgeNode } from '../electron/core/audit/merkle';
+import { treeRow } from '../electron/core/audit/stored-tree';
 import { verifyStoredLog } from '../electron/core/audit/verify-store';
 import { canonicalJson } from '../electron/core/canonical-json';
 import { Store } from '../electron/core/store/database';
@@ -121,18 +122,19 @@ function millionLog(): { dataDir: string; key: NoteKey } {
   const key: NoteKey = { name: 'custos.local/audit/bench', publicKey: publicKey.export({ format: 'der', type: 'spki' }).subarray(-32) };
   const id = keyId(key).toString('hex');
   const store = Store.open(dataDir);
-  const tree = new MemoryTree();
+  const tree = new FrontierTree();
   store.transaction((db) => {
     db.prepare('INSERT INTO audit_keys (key_id, name, public_key, token_serial, token_label, cka_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(id, key.name, key.publicKey, 'bench', 'bench', Buffer.alloc(16), new Date().toISOString());
     const entry = db.prepare('INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (?, ?, ?, ?)');
-    const node = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
+    const node = db.prepare('INSERT INTO audit_tree (seq, hashes) VALUES (?, ?)');
     for (let seq = 0; seq < SIZE; seq++) {
       const text = sampleEntry(seq);
       const bytes = Buffer.from(text);
       entry.run(seq, text, sign(null, bytes, privateKey), id);
-      const leaf = leafHash(bytes);
-      for (const n of nodesCompletedBy(seq, leaf, tree)) node.run(n.level, n.index, n.hash);
-      tree.append(leaf);
+      const completed: EdgeNode[] = [];
+      tree.append(leafHash(bytes), (n) => completed.push(n));
+      const row = treeRow(completed);
+      if (row) node.run(seq, row);
     }
     const note = signNote(formatCheckpoint({ origin: key.name, size: SIZE, root: tree.root(), extensions: [] }), key, (m) => sign(null, m, privateKey));
     db.prepare('INSERT INTO audit_checkpoints (tree_size, note, reason, created_at) VALUES (?, ?, ?, ?)').run(SIZE, note, 'bench', new Date().toISOString());
