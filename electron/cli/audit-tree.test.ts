@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditEntry } from '../../shared/audit';
 import { leafHash, MemoryTree, rightEdgePositions, verifyInclusion } from '../core/audit/merkle';
+import { completingSeq } from '../core/audit/stored-tree';
 import { DATABASE_FILE } from '../core/store/database';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { EXIT, runCli } from './cli';
@@ -55,7 +56,14 @@ describe('an audit tree edited in the database file', () => {
     await custos('status');
     // The largest perfect subtree of the signed tree: every later proof and root goes through it.
     const [target] = rightEdgePositions(size);
-    withDatabase((db) => db.prepare('UPDATE audit_tree SET hash = ? WHERE level = ? AND idx = ?').run(randomBytes(32), target!.level, target!.index));
+    expect(target!.level).toBeGreaterThan(0);
+    withDatabase((db) => {
+      // Nodes above the leaves are kept in the row of the append that completed them.
+      const seq = completingSeq(target!.level, target!.index);
+      const { hashes } = db.prepare('SELECT hashes FROM audit_tree WHERE seq = ?').get(seq) as { hashes: Buffer };
+      randomBytes(32).copy(hashes, (target!.level - 1) * 32);
+      db.prepare('UPDATE audit_tree SET hashes = ? WHERE seq = ?').run(hashes, seq);
+    });
 
     const verify = await custos('audit', 'verify', '--json');
     expect(verify.code).toBe(EXIT.verification);
@@ -104,10 +112,10 @@ describe('an audit tree edited in the database file', () => {
 
   it('a deleted tree row is named by verify and restored by the repair', async () => {
     for (let i = 0; i < 3; i++) await custos('status');
-    withDatabase((db) => db.prepare('DELETE FROM audit_tree WHERE level = 0 AND idx = 1').run());
+    withDatabase((db) => db.prepare('DELETE FROM audit_tree WHERE seq = 1').run());
     const verify = await custos('audit', 'verify', '--json');
     expect(verify.code).toBe(EXIT.verification);
-    expect(verify.stdout).toContain('level 0, node 1 (entry 1)');
+    expect(verify.stdout).toContain('level 1, node 0 (entries 0–1)');
     expect((await custos('audit', 'repair-tree')).code).toBe(EXIT.ok);
     expect((await custos('audit', 'verify')).code).toBe(EXIT.ok);
   });

@@ -5,6 +5,7 @@ import { CustosError } from '../errors';
 import type { Store, WritableDB } from '../store/database';
 import { appendOnly } from '../store/migrations/0002-audit-log';
 import { sql } from '../store/sql';
+import { insertTreeRow, nodeInRow, storedNode, treeRow } from './stored-tree';
 import { ed25519PublicKeyObject, formatCheckpoint, parseCheckpoint, parseNote, signNote, verifyNote, type NoteKey } from './checkpoint';
 import {
   consistencyProof,
@@ -167,10 +168,13 @@ export class AuditLog {
     };
     const text = canonicalJson(entry);
     const bytes = Buffer.from(text, 'utf8');
+    const next = this.tip.copy();
+    const completed: EdgeNode[] = [];
+    next.append(leafHash(bytes), (node) => completed.push(node));
+    const row = treeRow(completed);
     const signature = this.signer.sign(bytes);
     this.store.execute(sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${text}, ${signature}, ${this.signer.keyId})`);
-    const next = this.tip.copy();
-    next.append(leafHash(bytes), (node) => this.store.execute(sql`INSERT INTO audit_tree (level, idx, hash) VALUES (${node.level}, ${node.index}, ${node.hash})`));
+    if (row) insertTreeRow(this.store, seq, row);
     this.tip = next;
     return entry;
   }
@@ -257,17 +261,20 @@ export class AuditLog {
         // Read in chunks: better-sqlite3 allows no writes while an iterator is open.
         for (let chunk = this.entryChunk(0); chunk.length > 0; chunk = this.entryChunk(chunk.at(-1)!.seq + 1)) for (const stored of chunk) {
           if (stored.seq !== tree.size) throw new CustosError('AUDIT_VERIFY_FAILED', `Entry ${tree.size} is missing from the log; the tree cannot be rebuilt over a gap.`, ['Run “custos audit verify”.']);
-          tree.append(leafHash(Buffer.from(stored.entry, 'utf8')), (node) => {
-            const current = this.storedNode(node.level, node.index);
-            if (current?.equals(node.hash)) return;
-            rewritten += 1;
-            if (current) this.store.execute(sql`DELETE FROM audit_tree WHERE level = ${node.level} AND idx = ${node.index}`);
-            this.store.execute(sql`INSERT INTO audit_tree (level, idx, hash) VALUES (${node.level}, ${node.index}, ${node.hash})`);
-          });
+          const completed: EdgeNode[] = [];
+          tree.append(leafHash(Buffer.from(stored.entry, 'utf8')), (node) => completed.push(node));
+          const row = treeRow(completed);
+          const current = this.store.get<{ hashes: Buffer }>(sql`SELECT hashes FROM audit_tree WHERE seq = ${stored.seq}`)?.hashes;
+          if (row && !current?.equals(row)) {
+            const wrong = (node: EdgeNode) => node.level > 0 && !nodeInRow(current, stored.seq, node.level)?.equals(node.hash);
+            rewritten += completed.filter(wrong).length;
+            if (current) this.store.execute(sql`DELETE FROM audit_tree WHERE seq = ${stored.seq}`);
+            insertTreeRow(this.store, stored.seq, row);
+          }
           if (anchor && tree.size === anchor.size) atAnchor = tree.copy();
         }
-        // Nodes past the end of the tree would make later appends fail.
-        rewritten += this.store.execute(sql`DELETE FROM audit_tree WHERE (idx + 1) * (1 << level) > ${tree.size}`).changes;
+        // Rows past the end of the tree would make later appends fail; an even seq completes no node.
+        rewritten += this.store.execute(sql`DELETE FROM audit_tree WHERE seq >= ${tree.size} OR seq % 2 = 0`).changes;
         db.exec(appendOnly('audit_tree'));
         if (!atAnchor || (anchor && !atAnchor.root().equals(anchor.root))) {
           throw new CustosError('AUDIT_VERIFY_FAILED', 'The entries themselves no longer match the latest signed checkpoint, so rebuilding the tree cannot help; nothing was changed.', [
@@ -331,7 +338,7 @@ export class AuditLog {
   }
 
   private storedNode(level: number, index: number): Buffer | undefined {
-    return this.store.get<{ hash: Buffer }>(sql`SELECT hash FROM audit_tree WHERE level = ${level} AND idx = ${index}`)?.hash;
+    return storedNode(this.store, level, index);
   }
 
   private entryChunk(from: number): { seq: number; entry: string }[] {
@@ -384,7 +391,7 @@ export class AuditLog {
         break;
       }
       tip.append(leafHash(Buffer.from(stored.entry, 'utf8')), (node) => {
-        if (!this.problem && !this.storedNode(node.level, node.index)?.equals(node.hash)) this.problem = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
+        if (node.level > 0 && !this.problem && !this.storedNode(node.level, node.index)?.equals(node.hash)) this.problem = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
       });
     }
     return { tip, verified: base };
@@ -414,7 +421,7 @@ export class AuditLog {
         ]);
       }
       tree.append(leafHash(bytes), (node) => {
-        if (!treeFault && !this.storedNode(node.level, node.index)?.equals(node.hash)) treeFault = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
+        if (node.level > 0 && !treeFault && !this.storedNode(node.level, node.index)?.equals(node.hash)) treeFault = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
       });
     }
     if (treeFault || tree.size !== this.tip.size || !tree.root().equals(this.tip.root())) {

@@ -8,7 +8,7 @@ import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { StoredEntry } from './audit-log';
 import { writeExport } from './exports';
-import { leafHash, MemoryTree, nodesCompletedBy } from './merkle';
+import { treeRows } from './stored-tree';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -109,13 +109,9 @@ describe('checkpoints verify what is new since the last verified checkpoint befo
     db.exec('DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_tree_no_delete;');
     db.prepare(`UPDATE audit_entries SET entry = replace(entry, 'token.list', 'token.info') WHERE seq = (SELECT max(seq) - 1 FROM audit_entries)`).run();
     db.exec('DELETE FROM audit_tree');
-    const tree = new MemoryTree();
-    const insert = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
-    (db.prepare('SELECT entry FROM audit_entries ORDER BY seq').all() as { entry: string }[]).forEach(({ entry }, i) => {
-      const leaf = leafHash(Buffer.from(entry));
-      for (const node of nodesCompletedBy(i, leaf, tree)) insert.run(node.level, node.index, node.hash);
-      tree.append(leaf);
-    });
+    const insert = db.prepare('INSERT INTO audit_tree (seq, hashes) VALUES (?, ?)');
+    const entries = db.prepare('SELECT entry FROM audit_entries ORDER BY seq').pluck().all() as string[];
+    for (const row of treeRows(entries)) insert.run(row.seq, row.hashes);
     db.close();
     const log = reopen().audit.log();
     const edited = log.size() - 2;

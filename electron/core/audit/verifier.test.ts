@@ -8,7 +8,7 @@ import { openAudit, reanchorAsOwner } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { readBundle, writeBundle } from './bundle';
 import { keyId } from './checkpoint';
-import { leafHash, MemoryTree, nodesCompletedBy } from './merkle';
+import { treeRows } from './stored-tree';
 import { verifyAuditLog } from './verifier';
 import { verifyStoredLog } from './verify-store';
 
@@ -137,13 +137,8 @@ describe('audit verification of the live log', () => {
       const kept = rows(db).slice(0, 5);
       rewriteEntries(db, kept);
       db.exec('DELETE FROM audit_tree; DELETE FROM audit_checkpoints;');
-      const tree = new MemoryTree();
-      const insert = db.prepare('INSERT INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)');
-      kept.forEach((row, i) => {
-        const leaf = leafHash(Buffer.from(row.entry));
-        for (const node of nodesCompletedBy(i, leaf, tree)) insert.run(node.level, node.index, node.hash);
-        tree.append(leaf);
-      });
+      const insert = db.prepare('INSERT INTO audit_tree (seq, hashes) VALUES (?, ?)');
+      for (const row of treeRows(kept.map((k) => k.entry))) insert.run(row.seq, row.hashes);
     });
     reanchorAsOwner(dataDir); // With the audit PIN the owner re-signs the checkpoint kept in the token too.
     const opened = openAudit(dataDir);

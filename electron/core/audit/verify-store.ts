@@ -3,7 +3,7 @@ import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import type { NoteKey } from './checkpoint';
-import type { EdgeNode } from './merkle';
+import { storedTreeReader } from './stored-tree';
 import { verifyAuditLog, type VerifiableEntry } from './verifier';
 
 export interface VerifyOptions {
@@ -57,25 +57,6 @@ async function* storedEntries(store: Store): AsyncGenerator<VerifiableEntry[]> {
     after = chunk.at(-1)!.seq;
     await new Promise((resolve) => setImmediate(resolve));
   }
-}
-
-/**
- * Compares the stored tree with the one the verifier computes from the entries. Nodes are asked
- * for in index order within each level, so each level is read forward in chunks, not node by node.
- */
-function storedTreeReader(store: Store): (node: EdgeNode) => boolean {
-  const levels = new Map<number, { rows: { idx: number; hash: Buffer }[]; pos: number }>();
-  return ({ level, index, hash }) => {
-    let cursor = levels.get(level);
-    if (!cursor) levels.set(level, (cursor = { rows: [], pos: 0 }));
-    while (cursor.pos < cursor.rows.length && cursor.rows[cursor.pos]!.idx < index) cursor.pos += 1;
-    if (cursor.pos >= cursor.rows.length) {
-      cursor.rows = store.all<{ idx: number; hash: Buffer }>(sql`SELECT idx, hash FROM audit_tree WHERE level = ${level} AND idx >= ${index} ORDER BY idx LIMIT ${CHUNK}`);
-      cursor.pos = 0;
-    }
-    const row = cursor.rows[cursor.pos];
-    return row !== undefined && row.idx === index && row.hash.equals(hash);
-  };
 }
 
 export function recordedKey(store: Store): NoteKey {

@@ -13,6 +13,7 @@ import { witnesses } from './0011-witnesses';
 import { custodianState } from './0012-custodian-state';
 import { recordState } from './0013-record-state';
 import { custodyPinBits } from './0014-custody-pin-bits';
+import { auditTreeByAppend } from './0015-audit-tree-by-append';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports, witnesses, custodianState, recordState, custodyPinBits];
+export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports, witnesses, custodianState, recordState, custodyPinBits, auditTreeByAppend];
