@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leafHash, MemoryTree } from '../audit/merkle';
 import { BackupService } from '../backup/backup-service';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import type { QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -29,7 +30,7 @@ beforeEach(async () => {
   const now = () => f.clock.now;
   const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
   backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys, module: () => f.module, quorum: () => quorum, clock: now });
-  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), { 'key.backup': backups.backupCeremony() }, quorumParams);
+  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), { 'key.backup': backups.backupCeremony() }, ACTION_PARAMS);
   reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys, quorum, clock: now, token: (ref) => ({ ...ref, manufacturer: 'SoftHSM project', model: 'SoftHSM v2', kind: 'software token', validation: 'none: software token (SoftHSM), not a FIPS 140-3 validated HSM' }) });
   const custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'reports' })).id;
   const proposal = quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'EC-P256', label: 'signing-2026', usage: 'sign', backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id });
