@@ -8,7 +8,7 @@ import type { BackupSummary } from '../core/backup/backup-service';
 import { auditKeyFingerprint, type Authentication } from '../core/backup/manifest-authenticity';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { renderCardPdf } from '../core/backup/card-pdf';
-import { CustosError, isCustosError } from '../core/errors';
+import { isCustosError } from '../core/errors';
 import { writeFileAtomic } from '../core/secret-vault';
 import { ask, call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 import { custodianId, proposalFromCommandLine, renderProposal } from './proposal-words';
