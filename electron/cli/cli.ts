@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuditStatus, AuditVerdict } from '../../shared/audit';
@@ -52,14 +52,16 @@ Commands:
                                       A security officer returns to the embedded SoftHSM2
   custodian list
   custodian enrol --name NAME --role ROLE [--role ROLE] --officer WHO [--officer WHO]
-                  [--passphrase-fd N]… [--code CODE]…
+                  [--passphrase-fd N]… [--code CODE]… [--secret-out FILE]
                                       Enrol: each approving security officer's passphrase and code
                                       (two officers for a new security officer once two exist; none
                                       only for the installation's first security officer), the new
                                       custodian's passphrase (asked twice), the authenticator key and
                                       QR, then the first code. --passphrase-fd: the new custodian's
                                       first, then each officer's; --code: each officer's in --officer
-                                      order (the new custodian's first code is asked)
+                                      order (the new custodian's first code is asked, or read from stdin).
+                                      --secret-out FILE: the authenticator key is written to a new 0600
+                                      file instead of the screen, then the first code is read
   custodian check --id WHO [--passphrase-fd N] [--code CODE]
   custodian unlock --id WHO --officer WHO [--passphrase-fd N] [--code CODE]
 ${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
@@ -129,6 +131,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         transition: { type: 'string' },
         'cards-dir': { type: 'string' },
         'card-fd': { type: 'string', multiple: true },
+        'secret-out': { type: 'string' },
         set: { type: 'string' },
         file: { type: 'string' },
         'expect-audit-key': { type: 'string' },
@@ -303,8 +306,15 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         const roles = (values.role as string[] | undefined) ?? ['custodian'];
         const begun = await core.router.dispatch('custodians.enrolBegin', { name: str(values.name) ?? '', roles, passphrase, ...(officers.length ? { officers } : {}) });
         if (!begun.ok) return { envelope: begun, render: () => '' };
-        const challenge = begun.value as { enrolmentId: string; secret: string; uri: string };
-        io.stderr(`\nAdd this key to the authenticator app (shown only now):\n  ${challenge.secret.match(/.{1,4}/g)!.join(' ')}\n  ${challenge.uri}\n${await QRCode.toString(challenge.uri, { type: 'terminal', small: true })}\n`);
+        const challenge = begun.value as { enrolmentId: string; secret: string; uri: string; expiresAt: string };
+        const secretOut = str(values['secret-out']);
+        if (secretOut) {
+          // For a script: the key goes to a new 0600 file, never to the screen; the code is read next (--code or stdin).
+          writeFileSync(resolve(secretOut), `${challenge.secret}\n${challenge.uri}\n`, { mode: 0o600, flag: 'wx' });
+          io.stderr(`The authenticator key is in ${resolve(secretOut)} until ${challenge.expiresAt}; delete it once the authenticator holds it.\n`);
+        } else {
+          io.stderr(`\nAdd this key to the authenticator app (shown only now):\n  ${challenge.secret.match(/.{1,4}/g)!.join(' ')}\n  ${challenge.uri}\n${await QRCode.toString(challenge.uri, { type: 'terminal', small: true })}\n`);
+        }
         const code = codes[officerIds.length] ?? (await ask(io, '6-digit code from the authenticator: ', false));
         const confirmed = await core.router.dispatch('custodians.enrolConfirm', { enrolmentId: challenge.enrolmentId, code });
         return { envelope: confirmed, render: ((c: { id: string; name: string }) => `${c.name} is enrolled (id ${c.id}).\n`) as (v: never) => string };

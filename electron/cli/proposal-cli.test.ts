@@ -1,6 +1,9 @@
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACTION_NAMES } from '../../shared/actions';
-import { factorArgs } from '../core/testing/cli-factors';
+import { totpCodeAt } from '../core/custodians/totp';
+import { factorArgs, secretFd } from '../core/testing/cli-factors';
 import { quorumFixture } from '../core/testing/quorum-fixture';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { EXIT, runCli } from './cli';
@@ -110,5 +113,35 @@ describe('custos proposal create, approve and show', () => {
     expect((await cli('proposal', 'show', '--id', id)).stdout).toContain(`  ${said}\n    Key id: ${keyId}\n`);
     expect((await cli('proposal', 'list')).stdout).toContain(said);
     expect((await cli('proposal', 'show', '--id', id)).stdout).not.toContain('{"keyId"');
+  });
+});
+
+describe('custos custodian enrol --secret-out', () => {
+  it('writes the authenticator key to a new 0600 file, never to the screen, then takes the first code', async () => {
+    const keyFile = join(dataDir, 'grace.key');
+    let stderr = '';
+    const code = await runCli(
+      ['--data-dir', dataDir, 'custodian', 'enrol', '--name', 'Grace Hopper', '--role', 'security-officer', '--passphrase-fd', secretFd(dataDir, 'quartz meadow lantern harbour'), '--secret-out', keyFile],
+      {
+        stdout: () => {},
+        stderr: (t) => (stderr += t),
+        env: {},
+        // What a script does between the two steps: read the key from the file, answer with the current code.
+        ask: (prompt) => {
+          expect(prompt).toBe('6-digit code from the authenticator: ');
+          expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+          return Promise.resolve(totpCodeAt(readFileSync(keyFile, 'utf8').split('\n')[0]!, new Date()));
+        },
+      },
+      'test',
+    );
+    expect(code, stderr).toBe(EXIT.ok);
+    const [secret, uri] = readFileSync(keyFile, 'utf8').split('\n');
+    expect(uri).toMatch(/^otpauth:\/\/totp\//);
+    expect(stderr).not.toContain(secret!);
+    expect(stderr).toContain(`The authenticator key is in ${keyFile}`);
+    // An existing file is never overwritten: another key in it would be lost.
+    const again = await custos(['custodian', 'enrol', '--name', 'Alan Turing', '--role', 'custodian', '--officer', 'Grace Hopper', '--secret-out', keyFile, '--passphrase-fd', secretFd(dataDir, 'other quiet harbour lantern'), '--passphrase-fd', secretFd(dataDir, 'quartz meadow lantern harbour'), '--code', totpCodeAt(secret!, new Date(Date.now() + 30_000))]);
+    expect(again).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error FILE_EXISTS/) });
   });
 });
