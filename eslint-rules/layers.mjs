@@ -93,6 +93,8 @@ export default {
         return;
       }
       const allowedPackages = packages[from];
+      // A test beside shared or renderer code runs under vitest, never in the page.
+      if (name === 'vitest' && /\.test\.tsx?$/.test(file)) return;
       if (allowedPackages && !allowedPackages.includes(name)) {
         context.report({ node, messageId: 'package', data: { from, specifier, allowed: allowedPackages.join(', ') } });
       }

@@ -24,6 +24,7 @@ describe('the layering lint rule', () => {
     ['shared/x.ts', "import { Store } from '../electron/core/store/database';\nexport const s = Store;", /may not import from layer 'core'/],
     ['shared/x.ts', "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;", /Node built-in 'node:fs'/],
     ['shared/x.ts', "import { create } from 'zustand';\nexport const c = create;", /may only use the packages zod/],
+    ['shared/x.ts', "import { expect } from 'vitest';\nexport const e = expect;", /may only use the packages zod/],
     ['renderer/src/x.ts', "import { ipcRenderer } from 'electron';\nexport const i = ipcRenderer;", /Only the Electron shell/],
     ['renderer/src/x.ts', "import { CustosCore } from '../../electron/core/custos-core';\nexport const c = CustosCore;", /may not import from layer 'core'/],
     ['renderer/src/x.ts', "import Database from 'better-sqlite3';\nexport const d = Database;", /Native module 'better-sqlite3'/],
@@ -44,6 +45,7 @@ describe('the layering lint rule', () => {
     ['electron/core/x.ts', "import Database from 'better-sqlite3';\nimport { join } from 'node:path';\nexport const c = [Database, join];"],
     ['electron/main/x.ts', "import { app } from 'electron';\nimport { CustosCore } from '../core/custos-core';\nexport const m = [app, CustosCore];"],
     ['electron/preload/x.ts', "import { contextBridge } from 'electron';\nimport { buildBridge } from '../../shared/ipc-schema';\nexport const p = [contextBridge, buildBridge];"],
+    ['shared/x.test.ts', "import { expect } from 'vitest';\nimport { z } from 'zod';\nexport const t = [expect, z];"],
   ])('allows, in %s, imports along the layering', async (path, code) => {
     expect(await layerErrors(path, code)).toEqual([]);
   });

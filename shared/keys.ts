@@ -4,6 +4,20 @@ import { TokenRef } from './tokens';
 export const Algorithm = z.enum(['AES-256', 'RSA-3072', 'RSA-4096', 'EC-P256', 'EC-P384', 'Ed25519']);
 export type Algorithm = z.infer<typeof Algorithm>;
 
+const ALGORITHM_NAMES: Record<Algorithm, string> = {
+  'AES-256': 'AES-256',
+  'RSA-3072': 'RSA 3072',
+  'RSA-4096': 'RSA 4096',
+  'EC-P256': 'EC P-256',
+  'EC-P384': 'EC P-384',
+  Ed25519: 'Ed25519',
+};
+
+/** An algorithm as people write it (“EC P-256”); an unknown one as recorded. */
+export function algorithmName(algorithm: string): string {
+  return ALGORITHM_NAMES[algorithm as Algorithm] ?? algorithm;
+}
+
 export const KeyUsage = z.enum(['sign', 'encrypt', 'wrap']);
 export type KeyUsage = z.infer<typeof KeyUsage>;
 

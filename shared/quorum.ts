@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ACTION_NAMES, ACTIONS, ActionName, type ActionParams, type ActionResult } from './actions';
 import { ErrorCode, TokenFailureDetail } from './errors';
 import { TokenLabel, TokenRef, TokenSerial } from './tokens';
 
@@ -42,8 +43,8 @@ export const CustodyRequest = z.strictObject({
 /** Settling a custody a crash left pending: t of its holders, both factors each. */
 export const SettleRequest = z.strictObject({ custodyId: Id16, holders: z.array(FactorProof).min(2).max(16) });
 
-export const QuorumAction = z.enum(['token.quorum-drill', 'key.generate', 'key.test-signature', 'key.activate', 'key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'key.cancel-destruction', 'key.destroy', 'custody.redeal', 'key.backup', 'key.restore']);
-export type QuorumAction = z.infer<typeof QuorumAction>;
+export const QuorumAction = ActionName;
+export type QuorumAction = ActionName;
 
 /**
  * Why an approved operation did not complete: its stable code, the sentence a custodian reads, and
@@ -61,10 +62,11 @@ export const FailedOutcome = z.object({
 export type FailedOutcome = z.infer<typeof FailedOutcome>;
 
 /** What an executed (or failed) proposal recorded; null while it is open or when it closed without running. */
-export const ProposalOutcome = z
-  .discriminatedUnion('status', [z.object({ status: z.literal('ok'), result: z.unknown() }), FailedOutcome])
-  .nullable();
-export type ProposalOutcome = z.infer<typeof ProposalOutcome>;
+const outcomeOf = <R extends z.ZodType>(result: R) =>
+  z.discriminatedUnion('status', [z.object({ status: z.literal('ok'), result }), FailedOutcome]).nullable();
+/** The outcome schema of one action: a stored outcome is checked against it when read. */
+export const outcomeSchema = (action: ActionName) => outcomeOf(ACTIONS[action].result);
+export type ProposalOutcome<A extends ActionName = ActionName> = { status: 'ok'; result: ActionResult<A> } | FailedOutcome | null;
 
 /**
  * A failed outcome in words, the same in the app and the CLI: “Failed: The token does not support
@@ -81,10 +83,8 @@ export function describeFailure(outcome: FailedOutcome): string {
   return `Failed: ${sentence}${where.length > 0 ? ` (${where.join(', ')})` : ''}.`;
 }
 
-export const ProposalView = z.object({
+const ProposalBase = z.object({
   id: z.string(),
-  action: z.string(),
-  params: z.unknown(),
   token: z.object({ serial: z.string(), label: z.string() }),
   custodyId: z.string(),
   requestedBy: z.string(),
@@ -100,9 +100,15 @@ export const ProposalView = z.object({
   holdersToConfirm: z.array(z.string()),
   /** What else the operation waits for (backup shares to enter…), in words. */
   waitingFor: z.array(z.string()),
-  outcome: ProposalOutcome,
 });
-export type ProposalView = z.infer<typeof ProposalView>;
+
+/** A proposal of one action: its parameters and outcome typed by the catalogue (shared/actions.ts). */
+export type ProposalOf<A extends ActionName> = z.infer<typeof ProposalBase> & { action: A; params: ActionParams<A>; outcome: ProposalOutcome<A> };
+export type ProposalView = { [A in ActionName]: ProposalOf<A> }[ActionName];
+
+const viewOf = (action: ActionName) => ProposalBase.extend({ action: z.literal(action), params: ACTIONS[action].params, outcome: outcomeSchema(action) });
+const [firstView, ...otherViews] = ACTION_NAMES.map(viewOf);
+export const ProposalView = z.discriminatedUnion('action', [firstView!, ...otherViews]) as unknown as z.ZodType<ProposalView>;
 
 export const ProposalRequest = z.strictObject({
   custodyId: Id16,

@@ -125,5 +125,6 @@ test('a backup the token refuses says why: the sentence, the CKR_ name, the step
     '(CKR_KEY_NOT_WRAPPABLE at C_WrapKey, mechanism CKM_AES_KEY_WRAP_PAD).';
   await expect(page.getByRole('alert')).toContainText(`The quorum was met, but the operation did not complete. ${why}`);
   await expect(backupCard.getByRole('heading')).toContainText('Back up keys on “vault-e” — failed');
-  await expect(backupCard.getByRole('definition').filter({ hasText: 'CKR_KEY_NOT_WRAPPABLE' })).toHaveText(why);
+  const remedy = 'Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.';
+  await expect(backupCard.getByRole('definition').filter({ hasText: 'CKR_KEY_NOT_WRAPPABLE' })).toHaveText(`${why} → ${remedy}`);
 });

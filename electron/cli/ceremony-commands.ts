@@ -1,6 +1,6 @@
 import { keyIdentity, type KeyRecord } from '../../shared/keys';
 import type { WireError } from '../../shared/errors';
-import { describeFailure, FailedOutcome, PinAlphabet, type CustodyView, type ProposalView } from '../../shared/quorum';
+import { describeFailure, FailedOutcome, PinAlphabet, ProposalView, type CustodyView } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -8,27 +8,32 @@ import type { BackupSummary } from '../core/backup/backup-service';
 import { auditKeyFingerprint, type Authentication } from '../core/backup/manifest-authenticity';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { renderCardPdf } from '../core/backup/card-pdf';
-import { CustosError, isCustosError } from '../core/errors';
+import { isCustosError } from '../core/errors';
 import { writeFileAtomic } from '../core/secret-vault';
 import { ask, call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import { custodianId, proposalFromCommandLine, renderProposal } from './proposal-words';
 import { passphraseFromFd } from './secrets';
 
 export const CEREMONY_USAGE = `  custody list                        Tokens in custody, their quorum and holders
-  custody take --holder ID --holder ID… --threshold T [--serial S --label L | --new-label L] [--pin-alphabet digits|hex]
+  custody take --holder WHO --holder WHO… --threshold T [--serial S --label L | --new-label L]
+               [--pin-alphabet digits|hex] [--passphrase-fd N]… [--code CODE]…
                                       Take a token into custody; each holder gives passphrase and code
                                       (prompted in turn, or --passphrase-fd N / --code C once per holder,
                                       in holder order). With --serial/--label the token's current SO PIN
                                       is asked once: an initialised token's, or a blank token's factory
                                       SO PIN where it wants one (opencryptoki: SO_PIN_REQUIRED otherwise).
                                       --pin-alphabet: for a token whose PINs take only digits or hex
-  custody settle --id ID --holder ID --holder ID…
+  custody settle --id ID --holder WHO --holder WHO… [--passphrase-fd N]… [--code CODE]…
                                       Settle a custody a crash left pending: its holders' PINs are tried on
                                       the token; it becomes active, or is set aside, or the half-change is named
+  proposal actions                    Each quorum action with its parameters, types and defaults
   proposal list
-  proposal create --custody ID --action A [--param K=V]… --as ID
+  proposal show --id P                One proposal in words: what it does, who approved, what came of it
+  proposal create --custody ID --action A [--param K=V]… --as WHO [--passphrase-fd N] [--code CODE]
                                       Propose a quorum action (e.g. key.generate, custody.redeal with
-                                      --param threshold=2 --param holders=ID,ID,ID); prints the fingerprint
-  proposal approve --id P --fingerprint F --as ID [--as ID]…
+                                      --param threshold=2 --param holders=Ada,Bob,Cy); prints the fingerprint.
+                                      The parameters are checked before any factor is asked
+  proposal approve --id P --fingerprint F --as WHO [--as WHO]… [--passphrase-fd N]… [--code CODE]…
                                       Approve (or, for a change of holders, confirm as a new holder).
                                       Approvals made in one command are held together: shares live only
                                       in this process's memory and die when it ends (approving again
@@ -36,7 +41,10 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
                                       For key.backup: --cards-dir DIR receives each holder's card (PDF and
                                       text) as the backup runs. For key.restore: the cards are entered in
                                       the same command, --card-fd N once per card, or asked (echo off)
-  proposal reject --id P --as ID      Any custodian may reject; proposal cancel --id P --as ID: the requester
+  proposal reject --id P --as WHO [--passphrase-fd N] [--code CODE]
+                                      Any custodian may reject
+  proposal cancel --id P --as WHO [--passphrase-fd N] [--code CODE]
+                                      The requester withdraws their proposal
   backup list                         Backup sets, their holders and last card checks
   backup export --set ID --out FILE   The signed backup file (wrapped keys; useless without t cards) and
                                       the audit key fingerprint of the installation that made it
@@ -49,7 +57,8 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
   key list
   key export --id K [--format pem|jwk] [--serial S --label L]
                                       With a token named: refused unless the key lives in it
-  key emergency --id K --transition suspend|compromise --as ID [--serial S --label L]
+  key emergency --id K --transition suspend|compromise --as WHO [--serial S --label L]
+                [--passphrase-fd N] [--code CODE]
                                       A security officer suspends a key or marks it compromised at once,
                                       at the selected token (or the one named): only that token's keys
 `;
@@ -62,7 +71,6 @@ function nameOf(core: CustosCore, id: string): string {
   }
 }
 
-/** `--param k=v`: numbers and booleans as such; comma lists, holders and …Ids as lists. */
 /** A share card from the i-th --card-fd, or typed with echo off: it is a secret. */
 async function cardText(values: Values, io: Io, index: number): Promise<string> {
   const fd = ((values['card-fd'] as string[] | undefined) ?? [])[index];
@@ -142,36 +150,6 @@ const renderBackups = (list: BackupSummary[]) =>
         .map((b) => `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}`)
         .join('\n')}\n`;
 
-export function parseParams(pairs: string[]): Record<string, string | number | boolean | string[]> {
-  const params: Record<string, string | number | boolean | string[]> = {};
-  for (const pair of pairs) {
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new CustosError('IPC_INVALID_PAYLOAD', `--param needs KEY=VALUE, not “${pair}”.`);
-    const [key, value] = [pair.slice(0, at), pair.slice(at + 1)];
-    params[key] = /^-?\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value.includes(',') || key === 'holders' || key.endsWith('Ids') ? value.split(',').filter(Boolean) : value;
-  }
-  return params;
-}
-
-const when = (iso: string) => `${iso.replace('T', ' ').slice(0, 16)} UTC`;
-
-function renderProposal(core: CustosCore) {
-  return (p: ProposalView) => {
-    const lines = [
-      `Proposal ${p.id}: ${p.action} on “${p.token.label}” (${p.token.serial}) — ${p.state}`,
-      `  Fingerprint (read it aloud): ${p.shortFingerprint}`,
-      `  Parameters: ${JSON.stringify(p.params)}`,
-      `  Proposed by ${nameOf(core, p.requestedBy)}; expires ${when(p.expiresAt)}`,
-      `  Approvals held: ${p.approvals.filter((a) => a.held).length} of ${p.threshold}${p.approvals.length ? ` (${p.approvals.map((a) => nameOf(core, a.custodianId)).join(', ')})` : ''}`,
-    ];
-    if (p.securityOfficersRequired > 0) lines.push(`  Policy: also ${p.securityOfficersRequired} security officer(s): ${p.securityOfficersApproved} so far`);
-    if (p.holdersToConfirm.length > 0) lines.push(`  New holders still to confirm: ${p.holdersToConfirm.map((id) => nameOf(core, id)).join(', ')}`);
-    if (p.outcome?.status === 'failed') lines.push(`  Outcome: ${describeFailure(p.outcome)}`);
-    else if (p.outcome) lines.push(`  Outcome: ${JSON.stringify(p.outcome)}`);
-    return `${lines.join('\n')}\n`;
-  };
-}
-
 const renderCustody = (list: CustodyView[]) =>
   list.length === 0 ? 'No token is in custody.\n' : `${list.map((c) => `${c.id}  ${c.token.label} (${c.token.serial})  ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}  ${c.state}`).join('\n')}\n`;
 
@@ -185,13 +163,16 @@ const renderKeys = (list: KeyRecord[]) =>
 /** The custody, proposal and key commands: the same flows as the Ceremonies, Approvals and Keys screens. */
 export function ceremonyRequest(command: string, values: Values, io: Io): Request | null {
   const id = str(values.id) ?? '';
-  const as = str(values.as) ?? '';
+  const given = str(values.as) ?? '';
+  /** The custodian acting (--as), by id or name; resolved when the command runs, before any factor. */
+  const as = (core: CustosCore) => custodianId(core, given);
+  const holderIds = (core: CustosCore) => ((values.holder as string[] | undefined) ?? []).map((h) => custodianId(core, h));
   switch (command) {
     case 'custody list':
       return call('custody.list', {}, renderCustody);
     case 'custody take':
       return async (core) => {
-        const ids = (values.holder as string[] | undefined) ?? [];
+        const ids = holderIds(core);
         const threshold = Number(values.threshold);
         if (ids.length < 2 || !Number.isInteger(threshold)) return usageFailure('custody take needs at least two --holder ID and --threshold T.');
         const holders = [];
@@ -211,24 +192,29 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
       };
     case 'custody settle':
       return async (core) => {
-        const ids = (values.holder as string[] | undefined) ?? [];
+        const ids = holderIds(core);
         const holders = [];
         for (const [i, holder] of ids.entries()) holders.push(await factors(holder, nameOf(core, holder), values, io, i));
         return call('custody.settle', { custodyId: id, holders }, (r) => (r.outcome === 'activated' ? `The token has this custody’s PINs: custody ${r.custody.id} is now active.\n` : `The token never received this custody’s PINs: custody ${r.custody.id} is set aside; the previous one stays in force.\n`))(core);
       };
     case 'proposal list':
       return async (core) => call('proposals.list', {}, (list) => (list.length === 0 ? 'No proposals.\n' : list.map(renderProposal(core)).join('\n')))(core);
+    case 'proposal show':
+      return async (core) => {
+        const view = ProposalView.parse(core.quorum.view(id));
+        return { envelope: { ok: true, value: view }, render: renderProposal(core) as (v: never) => string };
+      };
     case 'proposal create':
       return async (core) => {
-        const action = str(values.action) ?? '';
-        const params = parseParams((values.param as string[] | undefined) ?? []);
-        const requester = await factors(as, nameOf(core, as), values, io);
-        return call('proposals.create', { custodyId: str(values.custody) ?? '', action: action as never, params, requester }, (p) => `${renderProposal(core)(p)}Read the fingerprint aloud to each approver.\n`)(core);
+        const { action, params } = proposalFromCommandLine(core, str(values.action) ?? '', (values.param as string[] | undefined) ?? []);
+        const requesterId = as(core);
+        const requester = await factors(requesterId, nameOf(core, requesterId), values, io);
+        return call('proposals.create', { custodyId: str(values.custody) ?? '', action, params, requester }, (p) => `${renderProposal(core)(p)}Read the fingerprint aloud to each approver.\n`)(core);
       };
     case 'proposal approve':
       return async (core) => {
         const fingerprint = str(values.fingerprint) ?? (await ask(io, 'Fingerprint as read aloud to you: ', false));
-        const approvers = (values.as as string[] | undefined) ?? [];
+        const approvers = ((values.as as string[] | undefined) ?? []).map((who) => custodianId(core, who));
         if (approvers.length === 0) return usageFailure('proposal approve needs --as ID for each approver.');
         const action = core.quorum.view(id).action;
         const cardsDir = str(values['cards-dir']);
@@ -247,7 +233,8 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
     case 'proposal reject':
     case 'proposal cancel':
       return async (core) => {
-        const by = await factors(as, nameOf(core, as), values, io);
+        const byId = as(core);
+        const by = await factors(byId, nameOf(core, byId), values, io);
         return call(command === 'proposal reject' ? 'proposals.reject' : 'proposals.cancel', { proposalId: id, by }, renderProposal(core))(core);
       };
     case 'backup list':
@@ -295,7 +282,8 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         const serial = str(values.serial);
         const token = serial !== undefined ? { serial, label: str(values.label) ?? '' } : core.tokens.selected();
         if (!token) return usageFailure('key emergency acts at a token: give --serial S --label L, or select it first.');
-        const officer = await factors(as, nameOf(core, as), values, io);
+        const officerId = as(core);
+        const officer = await factors(officerId, nameOf(core, officerId), values, io);
         const request = { keyId: id, transition: (str(values.transition) ?? '') as 'suspend', token, officer };
         return call('keys.emergency', request, (k) => `${k.label} is now ${k.state}.\n`)(core);
       };

@@ -481,7 +481,7 @@ describe('custos custody, proposal, key and backup', () => {
     const refused = await cli('proposal', 'approve', '--id', restore.id, '--fingerprint', restore.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--card-fd', fd(typo));
     expect(refused).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('Card refused (SHARE_TYPO)') });
     const restored = await cli('proposal', 'approve', '--id', restore.id, '--fingerprint', restore.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--card-fd', fd(cardText(1)), '--card-fd', fd(cardText(3)));
-    expect(restored.stdout).toMatch(/key\.restore .* — executed\n/);
+    expect(restored.stdout).toMatch(/\(key\.restore\) on .* — executed\n/);
     expect((await cli('key', 'list')).stdout).toContain('to-keep');
     expect(((await cli('key', 'list', '--json')).value() as unknown as { token: { label: string } }[])[0]!.token.label).toBe('cli-target');
   });

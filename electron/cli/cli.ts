@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuditStatus, AuditVerdict } from '../../shared/audit';
@@ -17,6 +17,7 @@ import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { renderVerdict, REPORT_USAGE, reportRequest, standaloneReportVerify, verifyReportCommand } from './report-commands';
 import { ask, call, factors, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import { actionsHelp, custodianId } from './proposal-words';
 export type { Io } from './cli-support';
 import { silentLog } from '../core/log';
 
@@ -45,22 +46,24 @@ Commands:
   token mechanisms [--serial S --label L]
                                       Mechanisms the token supports (default: the selected token)
   token select --serial S --label L   Remember the token to work with
-  module set PATH --as ID [--passphrase-fd N] [--code CODE]
+  module set PATH --as WHO [--passphrase-fd N] [--code CODE]
                                       A security officer saves the PKCS#11 library at PATH
-  module reset --as ID [--passphrase-fd N] [--code CODE]
+  module reset --as WHO [--passphrase-fd N] [--code CODE]
                                       A security officer returns to the embedded SoftHSM2
   custodian list
-  custodian enrol --name NAME --role ROLE [--role ROLE] --officer ID [--officer ID]
-                  [--passphrase-fd N]… [--code CODE]…
+  custodian enrol --name NAME --role ROLE [--role ROLE] --officer WHO [--officer WHO]
+                  [--passphrase-fd N]… [--code CODE]… [--secret-out FILE]
                                       Enrol: each approving security officer's passphrase and code
                                       (two officers for a new security officer once two exist; none
                                       only for the installation's first security officer), the new
                                       custodian's passphrase (asked twice), the authenticator key and
                                       QR, then the first code. --passphrase-fd: the new custodian's
                                       first, then each officer's; --code: each officer's in --officer
-                                      order (the new custodian's first code is asked)
-  custodian check --id ID [--passphrase-fd N] [--code CODE]
-  custodian unlock --id ID --officer ID [--passphrase-fd N] [--code CODE]
+                                      order (the new custodian's first code is asked, or read from stdin).
+                                      --secret-out FILE: the authenticator key is written to a new 0600
+                                      file instead of the screen, then the first code is read
+  custodian check --id WHO [--passphrase-fd N] [--code CODE]
+  custodian unlock --id WHO --officer WHO [--passphrase-fd N] [--code CODE]
 ${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
@@ -73,6 +76,11 @@ ${CEREMONY_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE
   audit consistency --from A [--to B] Consistency proof between two log sizes
   data-dir adopt                      This copy of a data directory is its installation from now on
                                       (a copy is refused as DATA_DIR_COPIED while the original exists)
+
+Quorum actions (\`custos proposal actions\`; give each as --param NAME=VALUE):
+${actionsHelp()}
+WHO is a custodian's id or name (\`custos custodian list\`). Factors: --passphrase-fd N reads a passphrase
+from file descriptor N, --code CODE gives a 6-digit code; whatever is not given is asked at the terminal.
 
 Options:
   --data-dir DIR   Data directory (default: CUSTOS_DATA_DIR, else the desktop app's)
@@ -123,6 +131,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         transition: { type: 'string' },
         'cards-dir': { type: 'string' },
         'card-fd': { type: 'string', multiple: true },
+        'secret-out': { type: 'string' },
         set: { type: 'string' },
         file: { type: 'string' },
         'expect-audit-key': { type: 'string' },
@@ -158,6 +167,10 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       if (!isCustosError(error)) throw error;
       return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, json, io, () => '');
     }
+  }
+  if (command === 'proposal actions') {
+    // The catalogue is the same everywhere: no data directory or token needed to read it.
+    return report({ ok: true, value: actionsHelp() }, json, io, ((text: string) => `Quorum actions and their parameters (--param NAME=VALUE):\n${text}`) as (v: never) => string);
   }
   const request = requestFor(command, positionals, values, io);
   if (!request) {
@@ -280,8 +293,8 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       );
     case 'custodian enrol':
       return async (core) => {
+        const officerIds = ((values.officer as string[] | undefined) ?? []).map((who) => custodianId(core, who));
         const passphrase = await readPassphrase(values, io, true);
-        const officerIds = (values.officer as string[] | undefined) ?? [];
         const fds = (values['passphrase-fd'] as string[] | undefined) ?? [];
         const codes = (values.code as string[] | undefined) ?? [];
         const officers = [];
@@ -293,23 +306,32 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         const roles = (values.role as string[] | undefined) ?? ['custodian'];
         const begun = await core.router.dispatch('custodians.enrolBegin', { name: str(values.name) ?? '', roles, passphrase, ...(officers.length ? { officers } : {}) });
         if (!begun.ok) return { envelope: begun, render: () => '' };
-        const challenge = begun.value as { enrolmentId: string; secret: string; uri: string };
-        io.stderr(`\nAdd this key to the authenticator app (shown only now):\n  ${challenge.secret.match(/.{1,4}/g)!.join(' ')}\n  ${challenge.uri}\n${await QRCode.toString(challenge.uri, { type: 'terminal', small: true })}\n`);
+        const challenge = begun.value as { enrolmentId: string; secret: string; uri: string; expiresAt: string };
+        const secretOut = str(values['secret-out']);
+        if (secretOut) {
+          // For a script: the key goes to a new 0600 file, never to the screen; the code is read next (--code or stdin).
+          writeFileSync(resolve(secretOut), `${challenge.secret}\n${challenge.uri}\n`, { mode: 0o600, flag: 'wx' });
+          io.stderr(`The authenticator key is in ${resolve(secretOut)} until ${challenge.expiresAt}; delete it once the authenticator holds it.\n`);
+        } else {
+          io.stderr(`\nAdd this key to the authenticator app (shown only now):\n  ${challenge.secret.match(/.{1,4}/g)!.join(' ')}\n  ${challenge.uri}\n${await QRCode.toString(challenge.uri, { type: 'terminal', small: true })}\n`);
+        }
         const code = codes[officerIds.length] ?? (await ask(io, '6-digit code from the authenticator: ', false));
         const confirmed = await core.router.dispatch('custodians.enrolConfirm', { enrolmentId: challenge.enrolmentId, code });
         return { envelope: confirmed, render: ((c: { id: string; name: string }) => `${c.name} is enrolled (id ${c.id}).\n`) as (v: never) => string };
       };
     case 'custodian check':
       return async (core) => {
+        const id = custodianId(core, str(values.id) ?? '');
         const passphrase = await readPassphrase(values, io, false);
         const code = str(values.code) ?? (await ask(io, '6-digit code: ', false));
-        return call('custodians.check', { custodianId: str(values.id) ?? '', passphrase, code }, () => 'Both factors are correct.\n')(core);
+        return call('custodians.check', { custodianId: id, passphrase, code }, () => 'Both factors are correct.\n')(core);
       };
     case 'custodian unlock':
       return async (core) => {
+        const [id, officerId] = [custodianId(core, str(values.id) ?? ''), custodianId(core, str(values.officer) ?? '')];
         const passphrase = await readPassphrase(values, io, false);
         const code = str(values.code) ?? (await ask(io, 'Security officer’s 6-digit code: ', false));
-        return call('custodians.unlock', { custodianId: str(values.id) ?? '', officerId: str(values.officer) ?? '', passphrase, code }, (c) => `${c.name} is unlocked.\n`)(core);
+        return call('custodians.unlock', { custodianId: id, officerId, passphrase, code }, (c) => `${c.name} is unlocked.\n`)(core);
       };
     case 'data-dir adopt':
       return async (core) => {
@@ -323,7 +345,7 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         return { envelope: { ok: true, value }, render: render as (v: never) => string };
       };
     case 'module reset':
-      return async (core) => call('settings.setModule', { source: 'built-in', officer: await officerFactors(values, io) }, renderStatus)(core);
+      return async (core) => call('settings.setModule', { source: 'built-in', officer: await officerFactors(core, values, io) }, renderStatus)(core);
     default:
       {
         const ceremony = ceremonyRequest(command, values, io) ?? reportRequest(command, values, io);
@@ -331,7 +353,7 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       }
       if (positionals[0] === 'module' && positionals[1] === 'set' && positionals.length === 3) {
         // The path reaches the core through its picker (see runCli), never inside the request.
-        return async (core) => call('settings.setModule', { source: 'picked', officer: await officerFactors(values, io) }, renderStatus)(core);
+        return async (core) => call('settings.setModule', { source: 'picked', officer: await officerFactors(core, values, io) }, renderStatus)(core);
       }
       return null;
   }
@@ -358,8 +380,8 @@ function usageError(message: string): CustosError {
 }
 
 /** The security officer (--as ID) proving both factors: choosing the token module is their decision. */
-function officerFactors(values: Values, io: Io) {
-  const id = str(values.as) ?? '';
+function officerFactors(core: CustosCore, values: Values, io: Io) {
+  const id = custodianId(core, str(values.as) ?? '');
   return factors(id, 'The security officer', values, io);
 }
 

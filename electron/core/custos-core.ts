@@ -12,7 +12,8 @@ import { AuditService } from './audit/audit-service';
 import { CustodianService } from './custodians/custodian-service';
 import { CustodyService } from './custody/custody-service';
 import { KeyInventory } from './keys/key-inventory';
-import { quorumChecks, quorumNeeds, quorumOperations, quorumParams, quorumReconcilers } from './quorum/operations';
+import { quorumChecks, quorumNeeds, quorumOperations, quorumReconcilers } from './quorum/operations';
+import { ACTION_PARAMS } from '../../shared/actions';
 import { BACKUP_NEEDS } from './backup/key-wrap';
 import { reconcileRestore } from './backup/reconcile-restore';
 import { turnover } from './custody/turnover';
@@ -22,7 +23,8 @@ import { ComplianceService } from './compliance/compliance-service';
 import { ReportService } from './reports/report-service';
 import { tokenFacts } from './reports/token-facts';
 import QRCode from 'qrcode';
-import { QuorumService } from './quorum/quorum-service';
+import { QuorumService, type ProposalView as StoredProposal } from './quorum/quorum-service';
+import type { ProposalView } from '../../shared/quorum';
 import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
 import { ModuleHost } from './hsm/module-host';
@@ -136,6 +138,9 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
  * The privileged core: everything Custos can do, with no Electron in it. The desktop shell, the
  * CLI and the tests all drive this same object.
  */
+/** A proposal as the core reads it; the router parses it against the catalogue's schema before it crosses. */
+const wire = (proposal: StoredProposal) => proposal as unknown as ProposalView;
+
 export class CustosCore {
   readonly events = new EventHub();
   readonly router: Router;
@@ -215,7 +220,7 @@ export class CustosCore {
         'key.backup': this.backups.reconcileBackup(),
         'key.restore': reconcileRestore({ audit: this.audit, keys: this.keys, manifest: (setId) => this.backups.manifest(setId) }),
       },
-      params: quorumParams,
+      params: ACTION_PARAMS,
       ...(options.clock ? { clock: options.clock } : {}),
     });
     const clock = options.clock ?? (() => new Date());
@@ -336,24 +341,24 @@ export class CustosCore {
         const { outcome } = await this.custody.settle(custodyId, holders);
         return { outcome, custody: this.custodyViews().find((c) => c.id === custodyId)! };
       },
-      'proposals.list': () => this.quorum.list(),
+      'proposals.list': () => this.quorum.list().map(wire),
       'proposals.create': async ({ custodyId, action, params, requester }) => {
         this.quorum.mayAct(requester.custodianId, 'propose');
         await this.proveFactors(requester, 'propose');
         // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
         // mid-generation can be reconciled by looking for exactly that ID in the token.
         const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
-        return this.quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
+        return wire(this.quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId }));
       },
-      'proposals.approve': ({ proposalId, fingerprint, approver }) => this.quorum.approve({ proposalId, fingerprint, ...approver }),
+      'proposals.approve': async ({ proposalId, fingerprint, approver }) => wire(await this.quorum.approve({ proposalId, fingerprint, ...approver })),
       'proposals.reject': async ({ proposalId, by }) => {
         this.quorum.mayAct(by.custodianId, 'reject');
         await this.proveFactors(by, 'reject');
-        return this.quorum.reject(proposalId, by.custodianId);
+        return wire(this.quorum.reject(proposalId, by.custodianId));
       },
       'proposals.cancel': async ({ proposalId, by }) => {
         await this.proveFactors(by, 'cancel');
-        return this.quorum.cancel(proposalId, by.custodianId);
+        return wire(this.quorum.cancel(proposalId, by.custodianId));
       },
       'keys.list': () => this.keys.list(),
       'keys.exportPublic': ({ keyId, format, token }) => {
@@ -383,7 +388,7 @@ export class CustosCore {
         return { path };
       },
       'backups.importFile': ({ expectAuditKey }) => importPickedBackup(this.backups, this.options.pickBackupFile, expectAuditKey),
-      'backups.enterShare': ({ proposalId, text }) => this.backups.enterShare(proposalId, text),
+      'backups.enterShare': async ({ proposalId, text }) => wire(await this.backups.enterShare(proposalId, text)),
       'backups.checkShare': ({ text }) => this.backups.checkShare(text),
       'reports.list': () => this.reports.list(),
       'reports.create': async (request) => {

@@ -6,7 +6,8 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import { QuorumService, type ProposalView } from '../quorum/quorum-service';
 import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
@@ -32,7 +33,7 @@ beforeEach(async () => {
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
   backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum, clock: now });
   const operations = { ...quorumOperations(f.opened.store, now, inventory), 'test.read-attributes': readAttributes };
-  quorum = f.quorum(operations, { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, quorumParams);
+  quorum = f.quorum(operations, { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, ACTION_PARAMS);
   source = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'source' })).id;
 });
 afterEach(() => {

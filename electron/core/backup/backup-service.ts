@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { combine, split } from 'shamir-secret-sharing';
-import { z } from 'zod';
 import type { AuditActor } from '../../../shared/audit';
 import type { AuditService } from '../audit/audit-service';
 import type { CustodianService } from '../custodians/custodian-service';
@@ -11,6 +10,7 @@ import type { KeyInventory } from '../keys/key-inventory';
 import type { CeremonyOperation, ProposalView, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
 import { HeldSecrets } from '../quorum/held-secrets';
 import { KeyUsage } from '../../../shared/keys';
+import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/actions';
 import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
@@ -19,26 +19,6 @@ import { backupFileText, Manifest, parseBackupFile, signManifest, type ManifestK
 import { authenticateManifest, macMatches, makerOf, manifestMac, provenance } from './manifest-authenticity';
 import type { Authentication, Maker } from './manifest-authenticity';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
-
-const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
-const Id32 = z.string().regex(/^[0-9a-f]{32}$/);
-
-export const BackupParams = z
-  .strictObject({
-    keyIds: z.array(Id32).min(1).max(32),
-    holders: z.array(Id16).min(2).max(16),
-    threshold: z.number().int().min(2).max(16),
-    /** Unwrap every blob in the same token as session objects and compare, before anyone relies on it. */
-    verify: z.boolean().default(true),
-  })
-  .refine((p) => new Set(p.holders).size === p.holders.length, { message: 'Each person can hold only one card.', path: ['holders'] })
-  .refine((p) => p.threshold <= p.holders.length, { message: 'The threshold cannot exceed the number of card holders.', path: ['threshold'] });
-
-export const RestoreParams = z.strictObject({
-  setId: Id32,
-  /** Restoring a key recorded as destroyed needs the quorum to approve exactly this. */
-  overrideDestroyed: z.boolean().default(false),
-});
 
 export interface PrintableCard {
   setId: string;
@@ -519,7 +499,7 @@ export class BackupService {
     return card;
   }
 
-  private checkBackup(p: z.infer<typeof BackupParams>, custodyId: string): void {
+  private checkBackup(p: ActionParams<'key.backup'>, custodyId: string): void {
     const custody = this.options.store.get<{ token_serial: string; token_label: string }>(sql`SELECT token_serial, token_label FROM custody WHERE id = ${custodyId}`)!;
     for (const id of p.keyIds) {
       const key = this.options.keys.get(id);

@@ -3,7 +3,8 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumParams, quorumReconcilers } from '../quorum/operations';
+import { quorumOperations, quorumReconcilers } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import { QuorumService, type CeremonyOperation, type ProposalView } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -35,7 +36,7 @@ afterEach(() => {
 function started(restore: CeremonyOperation = backups.restoreCeremony()): QuorumService {
   const now = () => f.clock.now;
   return new QuorumService({
-    store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, module: () => f.module, clock: now, params: quorumParams,
+    store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, module: () => f.module, clock: now, params: ACTION_PARAMS,
     operations: quorumOperations(f.opened.store, now, inventory),
     ceremonies: { 'key.backup': backups.backupCeremony(), 'key.restore': restore },
     reconcilers: { ...quorumReconcilers(f.opened.store, now, inventory), 'key.restore': reconcileRestore({ audit: f.opened.audit, keys: inventory, manifest: (setId) => backups.manifest(setId) }) },

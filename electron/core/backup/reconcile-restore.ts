@@ -2,7 +2,7 @@ import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
 import type { KeyInventory } from '../keys/key-inventory';
 import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
-import { RestoreParams } from './backup-service';
+import { RestoreParams } from '../../../shared/actions';
 import { objectsWithId } from './key-wrap';
 import type { Manifest } from './manifest';
 

@@ -3,7 +3,8 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -24,7 +25,7 @@ beforeEach(async () => {
   const now = () => f.clock.now;
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
   backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum, clock: now });
-  quorum = f.quorum(quorumOperations(f.opened.store, now, inventory), { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, quorumParams);
+  quorum = f.quorum(quorumOperations(f.opened.store, now, inventory), { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, ACTION_PARAMS);
   source = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'source' })).id;
 });
 afterEach(() => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackupService } from '../backup/backup-service';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import type { QuorumService } from '../quorum/quorum-service';
 import { Settings } from '../settings/settings';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -26,7 +27,7 @@ beforeEach(async () => {
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie', roles: ['custodian', 'security-officer'] }]);
   const now = () => f.clock.now;
   keys = new KeyInventory(f.opened.store, f.opened.audit, now);
-  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), {}, quorumParams);
+  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), {}, ACTION_PARAMS);
   settings = new Settings(f.opened.store);
   const backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys, module: () => f.module, quorum: () => quorum, clock: now });
   compliance = new ComplianceService({ store: f.opened.store, audit: f.opened.audit, settings, keys, custody: f.custody, custodians: f.custodians, backups, modules: () => [f.module.info()], clock: now });

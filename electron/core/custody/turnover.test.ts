@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCodeAt } from '../custodians/totp';
 import type { QuorumService } from '../quorum/quorum-service';
-import { quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import { KeyInventory } from '../keys/key-inventory';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -18,7 +19,7 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dana' }, { name: 'Eve', roles: ['auditor'] }]);
   const now = () => f.clock.now;
-  quorum = f.quorum(quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)), { 'custody.redeal': turnover(f.custody) }, quorumParams);
+  quorum = f.quorum(quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)), { 'custody.redeal': turnover(f.custody) }, ACTION_PARAMS);
   oldCustody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(ADA, BABBAGE, CURIE), label: 'turnover' });
 });
 afterEach(() => {

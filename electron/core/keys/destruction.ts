@@ -1,5 +1,5 @@
 import pkcs11js from 'pkcs11js';
-import { z } from 'zod';
+import { KeyParams, ScheduleParams } from '../../../shared/actions';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
@@ -10,9 +10,6 @@ import { sql } from '../store/sql';
 import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
-/** SP 800-57 destruction with a waiting period during which the quorum can still change its mind. */
-export const ScheduleParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/), waitDays: z.number().int().min(7).max(30).default(30) });
-const KeyParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/) });
 
 interface Schedule extends SignedColumns {
   id: number;

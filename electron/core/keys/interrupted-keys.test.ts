@@ -3,7 +3,8 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkValue } from './check-value';
 import { findObjects } from '../hsm/find-objects';
-import { quorumOperations, quorumParams, quorumReconcilers } from '../quorum/operations';
+import { quorumOperations, quorumReconcilers } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import { QuorumService, type ProposalView } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -35,7 +36,7 @@ function started(): QuorumService {
   const now = () => f.clock.now;
   return new QuorumService({
     store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, module: () => f.module, clock: now,
-    operations: quorumOperations(f.opened.store, now, inventory), reconcilers: quorumReconcilers(f.opened.store, now, inventory), params: quorumParams,
+    operations: quorumOperations(f.opened.store, now, inventory), reconcilers: quorumReconcilers(f.opened.store, now, inventory), params: ACTION_PARAMS,
   });
 }
 

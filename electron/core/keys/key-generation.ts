@@ -1,7 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import { z } from 'zod';
-import { Algorithm, KeyUsage } from '../../../shared/keys';
+import { GenerateParams, TestSignatureParams } from '../../../shared/actions';
+import type { KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
 import { firstOffered, probeWrapWithTrusted, sessionMechanisms, type MechanismOption, type Need } from '../hsm/capabilities';
@@ -16,22 +16,6 @@ import { checkLeastPrivilege, leastPrivilege, withLockdown } from './key-attribu
 import { NO_FINGERPRINT } from './key-inventory';
 import type { KeyAction, KeyInventory } from './key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
-
-/** Bound into the proposal, so approvers approve exactly this key (its CKA_ID is chosen up front). */
-export const GenerateParams = z.strictObject({
-  algorithm: Algorithm,
-  label: z.string().trim().min(1).max(64),
-  usage: KeyUsage,
-  backupable: z.boolean(),
-  cryptoperiodDays: z.number().int().min(1).max(3650),
-  ckaId: z.string().regex(/^[0-9a-f]{32}$/),
-  /**
-   * On a token that does not honour CKA_WRAP_WITH_TRUSTED, a backup-able key can be generated only
-   * when the approvers accept, in the proposal itself, that its export is not restricted to trusted keys.
-   */
-  acceptUnrestrictedExport: z.boolean().optional(),
-});
-export type GenerateParams = z.infer<typeof GenerateParams>;
 
 export const CURVES: Record<string, { params: string; crv: string; size: number }> = {
   'EC-P256': { params: '06082a8648ce3d030107', crv: 'P-256', size: 32 },
@@ -241,8 +225,6 @@ export function publicKeySpki(lib: pkcs11js.PKCS11, session: Buffer, handle: Buf
   const xy = raw.subarray(1);
   return createPublicKey({ key: { kty: 'EC', crv: curve.crv, x: b64u(xy.subarray(0, curve.size)), y: b64u(xy.subarray(curve.size)) }, format: 'jwk' }).export({ format: 'der', type: 'spki' });
 }
-
-export const TestSignatureParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/), challenge: z.string().min(1).max(200) });
 
 /**
  * Signs a stated challenge with a key, so anyone can check with openssl and the exported public

@@ -3,7 +3,8 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackupService } from '../backup/backup-service';
 import { findObjects } from '../hsm/find-objects';
-import { quorumChecks, quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumChecks, quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -31,9 +32,9 @@ beforeEach(async () => {
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
   backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => checked, clock: now });
   const ceremonies = { 'key.backup': backups.backupCeremony() };
-  checked = f.quorum(quorumOperations(f.opened.store, now, inventory), ceremonies, quorumParams, quorumChecks(f.opened.store, now, inventory));
+  checked = f.quorum(quorumOperations(f.opened.store, now, inventory), ceremonies, ACTION_PARAMS, quorumChecks(f.opened.store, now, inventory));
   // The same operations without the proposal-time checks: shows that the run itself refuses too.
-  unchecked = f.quorum(quorumOperations(f.opened.store, now, inventory), ceremonies, quorumParams);
+  unchecked = f.quorum(quorumOperations(f.opened.store, now, inventory), ceremonies, ACTION_PARAMS);
   custodyA = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'token-a' })).id;
   custodyB = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'token-b' })).id;
 });

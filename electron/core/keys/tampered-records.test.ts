@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { quorumChecks, quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumChecks, quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -25,7 +26,7 @@ beforeEach(async () => {
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dora' }, { name: 'Olga', roles: ['security-officer'] }]);
   const now = () => f.clock.now;
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  quorum = f.quorum(quorumOperations(f.opened.store, now, inventory), {}, quorumParams, quorumChecks(f.opened.store, now, inventory));
+  quorum = f.quorum(quorumOperations(f.opened.store, now, inventory), {}, ACTION_PARAMS, quorumChecks(f.opened.store, now, inventory));
   custodyA = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'token-a' })).id;
   custodyB = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'token-b' })).id;
 });

@@ -1,6 +1,6 @@
 // shared/ may import only zod (the layer rule), so the test of its formatter sits with the quorum it describes.
 import { describe, expect, it } from 'vitest';
-import { describeFailure, ProposalOutcome } from '../../../shared/quorum';
+import { describeFailure, outcomeSchema } from '../../../shared/quorum';
 
 describe('a failed outcome in words (app and CLI)', () => {
   it('gives the custodian’s sentence, then the CKR_ name, the step and the mechanism the token refused', () => {
@@ -23,7 +23,7 @@ describe('a failed outcome in words (app and CLI)', () => {
   });
 
   it('still reads an outcome recorded before sentences and details were kept: the code alone', () => {
-    const old = ProposalOutcome.parse({ status: 'failed', code: 'OPERATION_INTERRUPTED' });
+    const old = outcomeSchema('key.generate').parse({ status: 'failed', code: 'OPERATION_INTERRUPTED' });
     expect(old?.status === 'failed' && describeFailure(old)).toBe('Failed: The operation failed (OPERATION_INTERRUPTED).');
   });
 });

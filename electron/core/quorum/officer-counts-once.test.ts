@@ -37,7 +37,9 @@ beforeEach(async () => {
   quorum = f.quorum({
     'key.destroy': ({ session, lib }) => {
       runs += 1;
-      return { objects: findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 100).length };
+      const objects = findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 100).length;
+      // Shaped as the catalogue records a destruction, which is checked when the outcome is read back.
+      return { keyId: '0'.repeat(32), objectsDestroyed: objects, searchedFor: 'CKA_TOKEN', remaining: 0, checkedAt: '', approvedBy: [] };
     },
   });
   custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(ADA, BABBAGE, CURIE, DORA), label: 'once' })).id;

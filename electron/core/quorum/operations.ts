@@ -1,21 +1,16 @@
 import pkcs11js from 'pkcs11js';
-import { z, type ZodType } from 'zod';
-import type { QuorumAction } from '../../../shared/quorum';
-import { BackupParams, RestoreParams } from '../backup/backup-service';
-import { RedealParams } from '../custody/turnover';
+import { KeyParams } from '../../../shared/actions';
 import { findObjects } from '../hsm/find-objects';
 import type { KeyAction, KeyInventory, KeyTransition } from '../keys/key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
-import { destructionActions, ScheduleParams } from '../keys/destruction';
-import { GenerateParams, generationNeeds, keyGeneration, reconcileGeneration, testSignature, TestSignatureParams } from '../keys/key-generation';
+import { destructionActions } from '../keys/destruction';
+import { generationNeeds, keyGeneration, reconcileGeneration, testSignature } from '../keys/key-generation';
 import type { Need } from '../hsm/capabilities';
 import type { Store } from '../store/database';
 import type { ProposalCheck, QuorumOperation, QuorumReconciler } from './quorum-service';
 
 /** A rehearsal: proves the custodians can open the token together, and changes nothing. */
 const drill: QuorumOperation = ({ session, lib }) => ({ opened: true, objects: findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 1000).length });
-
-const KeyParams = z.strictObject({ keyId: z.string().regex(/^[0-9a-f]{32}$/) });
 
 /** A key state change the quorum approved, committed with the execution's audit entry. */
 function keyTransition(inventory: KeyInventory, transition: KeyTransition): KeyAction {
@@ -75,19 +70,3 @@ export function quorumChecks(store: Store, now: () => Date, inventory: KeyInvent
   const check = (ready: KeyAction['ready']): ProposalCheck => (params, custody) => ready(params, custody.token);
   return Object.fromEntries(Object.entries(keyActions(store, now, inventory)).map(([action, { ready }]) => [action, check(ready)]));
 }
-
-/** What each action's parameters must be, checked when it is proposed (and again when it runs). */
-export const quorumParams = {
-  'token.quorum-drill': z.strictObject({}),
-  'key.generate': GenerateParams,
-  'key.test-signature': TestSignatureParams,
-  'key.activate': KeyParams,
-  'key.deactivate': KeyParams,
-  'key.reactivate': KeyParams,
-  'key.schedule-destruction': ScheduleParams,
-  'key.cancel-destruction': KeyParams,
-  'key.destroy': KeyParams,
-  'custody.redeal': RedealParams,
-  'key.backup': BackupParams,
-  'key.restore': RestoreParams,
-} satisfies Record<QuorumAction, ZodType>;

@@ -14,9 +14,10 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import type { TokenRef } from '../../../shared/tokens';
 import type { CustodianSummary } from '../../../shared/custodians';
-import { ProposalOutcome, type FailedOutcome } from '../../../shared/quorum';
+import { FailedOutcome, outcomeSchema } from '../../../shared/quorum';
+import { ActionName } from '../../../shared/actions';
 import { HeldSecrets } from './held-secrets';
-import type { ZodType } from 'zod';
+import { z, type ZodType } from 'zod';
 import { sql } from '../store/sql';
 
 /**
@@ -77,7 +78,8 @@ export type QuorumReconciler = (context: {
 /** What a reconciler answers when only a logged-in session can show what the operation left. */
 export const NEEDS_LOGIN = 'needs-login' as const;
 
-type Outcome = NonNullable<ProposalOutcome>;
+/** Inside the core a result is what the operation returned; it is checked against the catalogue when read back. */
+type Outcome = { status: 'ok'; result: unknown } | FailedOutcome;
 
 /**
  * What is recorded of a failed operation: its code, the custodian's sentence and, when a token
@@ -154,7 +156,7 @@ export interface ProposalView {
   holdersToConfirm: string[];
   /** What else the operation waits for (backup shares to enter…), in words. */
   waitingFor: string[];
-  outcome: ProposalOutcome;
+  outcome: Outcome | null;
 }
 
 /**
@@ -399,7 +401,7 @@ export class QuorumService {
       securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold, row.state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null),
       holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
       waitingFor: row.state === 'open' ? this.waitingFor(id, body.params, ceremony) : [],
-      outcome: row.outcome === null ? null : storedOutcome(row.outcome),
+      outcome: row.outcome === null ? null : storedOutcome(row.outcome, body.action),
     };
   }
 
@@ -648,14 +650,18 @@ export class QuorumService {
  * A stored outcome in a form Custos writes; anything else (a database writer's edit) is shown as
  * such for this proposal alone, so one bad row cannot blank the list of proposals.
  */
-function storedOutcome(text: string): ProposalOutcome {
+/** Operations the catalogue does not name exist only in tests of the quorum itself. */
+const UNCATALOGUED_OUTCOME = z.discriminatedUnion('status', [z.object({ status: z.literal('ok'), result: z.unknown() }), FailedOutcome]);
+
+function storedOutcome(text: string, action: string): Outcome | null {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     parsed = undefined;
   }
-  const checked = ProposalOutcome.safeParse(parsed);
+  const known = ActionName.safeParse(action);
+  const checked = (known.success ? outcomeSchema(known.data) : UNCATALOGUED_OUTCOME).safeParse(parsed);
   if (checked.success) return checked.data;
   return { status: 'failed', code: 'STORE_CORRUPT', message: 'The stored outcome of this proposal is not one Custos writes: the database was changed outside Custos.' };
 }

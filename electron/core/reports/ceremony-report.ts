@@ -5,8 +5,8 @@ import { canonicalJson } from '../canonical-json';
 import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError } from '../errors';
 import { policyVerdict } from '../keys/algorithm-policy';
-import { FailedOutcome } from '../../../shared/quorum';
-import { describeParams, type ParamLookups } from './ceremony-params';
+import { ACTIONS, ActionName, type ProposalLookups } from '../../../shared/actions';
+import { paramsInWords, resultInWords } from './ceremony-params';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CustodyService } from '../custody/custody-service';
 import type { QuorumService } from '../quorum/quorum-service';
@@ -73,8 +73,6 @@ export interface ReportSources {
 /** A proposal's report also names the tokens in custody its parameters mention. */
 type ProposalSources = ReportSources & { custody: CustodyService };
 
-const TYPE_OF: Record<string, string> = { 'key.destroy': 'destruction-certificate' };
-
 /**
  * A completed quorum ceremony as one signed document: the proposal with its fingerprint, who
  * proposed and approved with which factors, what came out (key ids, public keys, check values),
@@ -92,7 +90,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
   };
   const createdAt = sources.store.get<{ created_at: string }>(sql`SELECT created_at FROM proposals WHERE id = ${proposalId}`)!.created_at;
   const keyIds = keysOf(proposal.params, proposal.outcome);
-  return assemble(sources, TYPE_OF[proposal.action] ?? proposal.action, seqs, {
+  return assemble(sources, ACTIONS[ActionName.parse(proposal.action)].report.type, seqs, {
     ceremony: {
       id: proposal.id,
       action: proposal.action,
@@ -100,10 +98,10 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       fingerprint: proposal.fingerprint,
       shortFingerprint: proposal.shortFingerprint,
       params: proposal.params,
-      paramsInWords: describeParams(proposal.params, paramLookups(sources)),
+      paramsInWords: paramsInWords(proposal.action, proposal.params, paramLookups(sources)),
       ...(cards ? { cardHolders: cards.holders } : {}),
       outcome: proposal.outcome,
-      ...outcomeInWords(proposal.outcome, paramLookups(sources)),
+      ...outcomeInWords(proposal.action, proposal.outcome, paramLookups(sources)),
       token: sources.token(proposal.token),
       custody: proposal.custodyId,
       threshold: proposal.threshold,
@@ -120,12 +118,13 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
 }
 
 /** Names for the ids a proposal's parameters carry: keys from the inventory, people, tokens in custody. */
-function paramLookups(sources: ProposalSources): ParamLookups {
+/** Keys by label, algorithm and token (not their state now: the report records what was approved). */
+function paramLookups(sources: ProposalSources): ProposalLookups {
   return {
     key: (id) => {
       try {
         const k = sources.keys.get(id);
-        return { label: k.label, algorithm: k.algorithm };
+        return { label: k.label, algorithm: k.algorithm, token: k.token };
       } catch {
         return null;
       }
@@ -285,8 +284,7 @@ function personName(sources: ReportSources, id: string): string | null {
 const nameOr = (sources: ReportSources, id: string): string => personName(sources, id) ?? id;
 
 /** A successful operation's result as people read it, named like its parameters. */
-function outcomeInWords(outcome: unknown, lookups: ParamLookups): { outcomeInWords?: string[] } {
-  if (FailedOutcome.safeParse(outcome).success) return {};
-  const result = (outcome as { result?: unknown } | null)?.result;
-  return result && typeof result === 'object' ? { outcomeInWords: describeParams(result, lookups) } : {};
+function outcomeInWords(action: string, outcome: unknown, lookups: ProposalLookups): { outcomeInWords?: string[] } {
+  const lines = resultInWords(action, outcome, lookups);
+  return lines ? { outcomeInWords: lines } : {};
 }

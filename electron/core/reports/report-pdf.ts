@@ -3,20 +3,16 @@ import { keyIdentity } from '../../../shared/keys';
 import { describeFailure, FailedOutcome } from '../../../shared/quorum';
 import { auditKeyFingerprint, ed25519PublicKeyObject } from '../audit/checkpoint';
 import { collectPdf, endWithFooters, monospaceBlock, winAnsi } from '../pdf';
-import { describeParams, NO_LOOKUPS } from './ceremony-params';
+import { ACTIONS, NO_LOOKUPS } from '../../../shared/actions';
+import { paramsInWords, resultInWords } from './ceremony-params';
 import type { CardHolder, CeremonyReport } from './ceremony-report';
 
+/** Each quorum ceremony's title from the action catalogue, and the reports that are not a quorum's. */
 const TITLES: Record<string, string> = {
-  'key.generate': 'Key generation ceremony',
-  'key.backup': 'Backup ceremony',
-  'key.restore': 'Restore ceremony',
-  'destruction-certificate': 'Key destruction certificate',
+  ...Object.fromEntries(Object.values(ACTIONS).map(({ report }) => [report.type, report.title])),
   'key-inventory': 'Key inventory report',
   compliance: 'Compliance report',
   'custody.take': 'Custody ceremony',
-  'custody.redeal': 'Custodian turnover ceremony',
-  'key.schedule-destruction': 'Destruction scheduling ceremony',
-  'key.cancel-destruction': 'Destruction cancellation ceremony',
 };
 
 /**
@@ -46,7 +42,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Fingerprint approved', `${String(c.shortFingerprint)}  (${String(c.fingerprint)})`);
     // Reports signed before parameters were described carry only the raw ones.
     const inWords = c.paramsInWords;
-    const params = Array.isArray(inWords) ? (inWords as string[]) : describeParams(c.params, NO_LOOKUPS);
+    const params = Array.isArray(inWords) ? (inWords as string[]) : paramsInWords(String(c.action), c.params, NO_LOOKUPS);
     doc.font('Helvetica-Bold').text('Parameters:').font('Helvetica');
     for (const line of params) doc.text(text(`    ${line}`));
     const token = c.token as Record<string, unknown>;
@@ -56,16 +52,11 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Quorum', `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`);
     if (c.outcome !== undefined) {
       const failed = FailedOutcome.safeParse(c.outcome);
-      const result = (c.outcome as { result?: unknown } | null)?.result;
       const status = String((c.outcome as { status?: unknown } | null)?.status ?? 'none');
       row('Outcome', failed.success ? describeFailure(failed.data) : status);
       // Reports signed before outcomes were described carry only the raw result.
       const inWords = c.outcomeInWords;
-      const described = Array.isArray(inWords)
-        ? (inWords as string[])
-        : !failed.success && result
-          ? describeParams(result, NO_LOOKUPS)
-          : [];
+      const described = Array.isArray(inWords) ? (inWords as string[]) : (resultInWords(String(c.action), c.outcome, NO_LOOKUPS) ?? []);
       for (const line of described) doc.text(text(`    ${line}`));
     }
     if (typeof c.pinBits === 'number') {

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leafHash, MemoryTree } from '../audit/merkle';
 import { BackupService } from '../backup/backup-service';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import type { QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -29,7 +30,7 @@ beforeEach(async () => {
   const now = () => f.clock.now;
   const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
   backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys, module: () => f.module, quorum: () => quorum, clock: now });
-  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), { 'key.backup': backups.backupCeremony() }, quorumParams);
+  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), { 'key.backup': backups.backupCeremony() }, ACTION_PARAMS);
   reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys, quorum, clock: now, token: (ref) => ({ ...ref, manufacturer: 'SoftHSM project', model: 'SoftHSM v2', kind: 'software token', validation: 'none: software token (SoftHSM), not a FIPS 140-3 validated HSM' }) });
   const custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'reports' })).id;
   const proposal = quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'EC-P256', label: 'signing-2026', usage: 'sign', backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id });
@@ -212,14 +213,18 @@ describe('a ceremony report', () => {
     expect(text).not.toContain('?');
   });
 
-  it('names what the parameters point at: a key by label and algorithm, not raw JSON', async () => {
+  it('reads the proposal as the catalogue’s sentence: the key by label, algorithm and token, not raw JSON', async () => {
     const custodyId = quorum.view(proposalId).custodyId;
     const scheduled = await f.approveAll(quorum, quorum.propose({ custodyId, action: 'key.schedule-destruction', params: { keyId, waitDays: 7 }, requestedBy: f.enrolled[0]!.id }), [1, 2]);
     const made = reports.create({ proposalId: scheduled.id });
-    expect(reports.stored(made.id).report.ceremony).toMatchObject({ paramsInWords: [`keyId: “signing-2026” (EC-P256), id ${keyId}`, 'waitDays: 7'] });
+    const said = 'Schedule destruction of “signing-2026” (EC P-256, token reports) after a 7-day wait.';
+    expect(reports.stored(made.id).report.ceremony).toMatchObject({ paramsInWords: [said, `Key id: ${keyId}`] });
     await reports.exportTo(made.id, join(dataDir, 'scheduled'));
-    const text = pdfText(join(dataDir, 'scheduled', 'report.pdf'));
-    expect(text).toContain(`keyId: “signing-2026” (EC-P256), id ${keyId}`);
+    // pdftotext breaks long lines where the PDF wraps them.
+    const text = pdfText(join(dataDir, 'scheduled', 'report.pdf')).replace(/\s+/g, ' ');
+    expect(text).toContain(said);
+    expect(text).toContain('Destruction scheduling ceremony');
+    expect(text).toMatch(/“signing-2026” \(EC P-256, token reports\) can be destroyed from \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a 7-day wait\)/);
     expect(text).not.toContain('{"keyId"');
   });
 
@@ -239,8 +244,14 @@ describe('a ceremony report', () => {
         { index: 2, name: 'Charles Babbage', releasedAt: expect.any(String) },
         { index: 3, name: 'Marie Curie', releasedAt: null },
       ],
-      paramsInWords: expect.arrayContaining(['holders: Ada Lovelace, Charles Babbage, Marie Curie', `keyIds: “vault-kek” (AES-256), id ${backed}`]),
-      outcomeInWords: expect.arrayContaining(['holders: Ada Lovelace, Charles Babbage, Marie Curie', `keys: “vault-kek” (AES-256), id ${backed}`]),
+      paramsInWords: [
+        'Back up “vault-kek” (AES-256, token reports) on share cards for Ada Lovelace, Charles Babbage, Marie Curie: any 2 of them restore it; each copy is checked in the token first.',
+        `Key id: ${backed}`,
+      ],
+      outcomeInWords: [
+        expect.stringMatching(new RegExp(`^Backup set [0-9a-f]{32} holds “vault-kek” \\(AES-256, token reports\\) \\(CKM_\\w+, verified\\)\\.$`)),
+        'Cards for Ada Lovelace, Charles Babbage, Marie Curie; any 2 restore it.',
+      ],
     });
     expect(report.steps.filter((s) => s.action === 'backup.card.release')).toEqual([expect.objectContaining({ actor: 'Charles Babbage', result: 'ok' })]);
     await reports.exportTo(made.id, join(dataDir, 'backup'));

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { BackupService } from '../backup/backup-service';
 import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumParams } from '../quorum/operations';
+import { quorumOperations } from '../quorum/operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumOperation, QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from './quorum-fixture';
 import { readAttributes } from './token-attributes';
@@ -22,7 +23,7 @@ export async function backupInstallation(dataDir: string) {
   let quorum: QuorumService | null = null;
   const backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum!, clock: now });
   const operations = { ...quorumOperations(f.opened.store, now, inventory), 'test.read-attributes': readAttributes, 'test.count-objects': countObjects };
-  quorum = f.quorum(operations, { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, quorumParams);
+  quorum = f.quorum(operations, { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, ACTION_PARAMS);
   const q = quorum;
   const id = (who: number) => f.enrolled[who]!.id;
   const freshCustody = async (label: string) => (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;

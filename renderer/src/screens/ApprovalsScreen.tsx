@@ -1,24 +1,11 @@
 import { useState, type FormEvent } from 'react';
+import { actionTitle, describeProposal, describeResult } from '../../../shared/actions';
 import { describeFailure, type ProposalView } from '../../../shared/quorum';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { useProposalLookups } from '../app/proposal-lookups';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
 import { CardPrinter, ShareEntryForm } from './BackupPanels';
-
-const ACTION_TITLES: Record<string, string> = {
-  'token.quorum-drill': 'Quorum drill',
-  'custody.redeal': 'Change of holders',
-  'key.generate': 'Generate a key',
-  'key.test-signature': 'Test signature',
-  'key.activate': 'Activate a key',
-  'key.deactivate': 'Deactivate a key',
-  'key.reactivate': 'Reactivate a key',
-  'key.schedule-destruction': 'Schedule destruction',
-  'key.cancel-destruction': 'Cancel destruction',
-  'key.destroy': 'Destroy a key',
-  'key.backup': 'Back up keys',
-  'key.restore': 'Restore a backup',
-};
 
 export function ApprovalsScreen() {
   const proposals = useCustos((s) => s.proposals);
@@ -71,7 +58,9 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
   const busy = useCustos((s) => s.quorumBusy);
   const [fingerprint, setFingerprint] = useState('');
   const [proof, setProof] = useState(emptyProof());
-  const name = (id: string) => custodians.find((c) => c.id === id)?.name ?? id;
+  const lookups = useProposalLookups();
+  const name = (id: string) => lookups.person(id) ?? id;
+  const described = describeProposal(proposal.action, proposal.params, lookups);
   const held = proposal.approvals.filter((a) => a.held).length;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -81,14 +70,22 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
   return (
     <section className="card" aria-labelledby={`proposal-${proposal.id}`} data-proposal={proposal.id}>
       <h2 id={`proposal-${proposal.id}`}>
-        {ACTION_TITLES[proposal.action] ?? proposal.action} on “{proposal.token.label}” — {proposal.state}
+        {actionTitle(proposal.action)} on “{proposal.token.label}” — {proposal.state}
       </h2>
       <p>
         Fingerprint to read aloud: <code className="fingerprint">{proposal.shortFingerprint}</code>
       </p>
       <dl className="facts">
         <dt>What exactly</dt>
-        <dd>{describeParams(proposal.params, name)}</dd>
+        <dd>
+          <p className="proposal-sentence">{described.sentence}</p>
+          {described.lines.map((line) => (
+            <span key={line} className="muted">
+              {line}
+              <br />
+            </span>
+          ))}
+        </dd>
         <dt>Proposed by</dt>
         <dd>{name(proposal.requestedBy)}</dd>
         <dt>Approvals</dt>
@@ -120,6 +117,12 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
         )}
         <dt>Expires</dt>
         <dd>{proposal.expiresAt.replace('T', ' ').slice(0, 19)} UTC</dd>
+        {proposal.outcome?.status === 'ok' && (
+          <>
+            <dt>Outcome</dt>
+            <dd>{describeResult(proposal.action, proposal.outcome.result, lookups).join(' ')}</dd>
+          </>
+        )}
         {proposal.outcome?.status === 'failed' && (
           <>
             <dt>Outcome</dt>
@@ -146,17 +149,9 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
   );
 }
 
-/** The parameters approvers approve, in words; custodian ids become names. */
-function describeParams(params: unknown, name: (id: string) => string): string {
-  if (!params || typeof params !== 'object' || Object.keys(params).length === 0) return 'Nothing beyond the action itself.';
-  return Object.entries(params as Record<string, unknown>)
-    .map(([key, value]) => `${key}: ${Array.isArray(value) ? value.map((v) => name(String(v))).join(', ') : String(value)}`)
-    .join('; ');
-}
-
 function PrintCardsButton({ proposal }: { proposal: ProposalView }) {
   const show = useCustos((s) => s.showCards);
-  const setId = (proposal.outcome as { result?: { setId?: string } } | null)?.result?.setId;
+  const setId = proposal.action === 'key.backup' && proposal.outcome?.status === 'ok' ? proposal.outcome.result.setId : undefined;
   if (!setId) return null;
   return (
     <button type="button" onClick={() => void show(setId)}>

@@ -3,7 +3,7 @@ import { keyIdentity, type KeyRecord } from '../../../shared/keys';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
-import type { KeyProposal } from '../store/keys-slice';
+import { ActionName } from '../../../shared/actions';
 
 const ALGORITHMS = ['EC-P256', 'EC-P384', 'Ed25519', 'RSA-3072', 'RSA-4096', 'AES-256'] as const;
 
@@ -119,7 +119,7 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
     if (emergencyChoice && !atToken) return;
     const ok = emergencyChoice
       ? await emergency(keyRecord.id, choice, atToken!, proof)
-      : await propose(custodies[0]?.id ?? '', choice === 'key.schedule-destruction' ? { keyId: keyRecord.id, waitDays } : { keyId: keyRecord.id }, choice as KeyProposal, proof);
+      : await propose(custodies[0]?.id ?? '', choice === 'key.schedule-destruction' ? { keyId: keyRecord.id, waitDays } : { keyId: keyRecord.id }, ActionName.parse(choice), proof);
     setProof({ ...proof, passphrase: '', code: '' });
     if (ok) onDone();
   };

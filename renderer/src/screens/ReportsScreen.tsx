@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
+import { actionTitle } from '../../../shared/actions';
 import type { ComplianceView, Finding } from '../../../shared/compliance';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { emptyProof, FactorFields } from '../app/FactorFields';
@@ -145,11 +146,11 @@ function ReportMaker() {
           {proposals.map((p) => (
             <tr key={p.id}>
               <th scope="row">
-                {p.action} on “{p.token.label}” <code>{p.shortFingerprint}</code>
+                {actionTitle(p.action)} on “{p.token.label}” <code>{p.shortFingerprint}</code>
               </th>
               <td>{p.state}</td>
               <td>
-                <button type="button" disabled={busy} onClick={() => void create({ proposalId: p.id })} aria-label={`Make the signed report of ${p.action} ${p.shortFingerprint}`}>
+                <button type="button" disabled={busy} onClick={() => void create({ proposalId: p.id })} aria-label={`Make the signed report of ${actionTitle(p.action)} ${p.shortFingerprint}`}>
                   {made.has(p.id) ? 'Make it again' : 'Make the signed report'}
                 </button>
               </td>
@@ -170,7 +171,7 @@ function ReportMaker() {
           ))}
         </tbody>
       </table>
-      <WitnessForm ceremonies={[...proposals.map((p) => ({ id: p.id, label: `${p.action} on “${p.token.label}” ${p.shortFingerprint}` })), ...custodies.map((c) => ({ id: c.id, label: `custody of “${c.token.label}”` }))]} />
+      <WitnessForm ceremonies={[...proposals.map((p) => ({ id: p.id, label: `${actionTitle(p.action)} on “${p.token.label}” ${p.shortFingerprint}` })), ...custodies.map((c) => ({ id: c.id, label: `custody of “${c.token.label}”` }))]} />
       {reports.length > 0 && (
         <ul aria-label="Reports made">
           {reports.map((r) => (

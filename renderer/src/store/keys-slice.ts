@@ -1,11 +1,10 @@
 import type { StateCreator } from 'zustand';
+import type { ActionName } from '../../../shared/actions';
 import type { WireError } from '../../../shared/errors';
 import type { KeyRecord } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import type { CustosState, Deps } from './index';
 import type { Proof } from './quorum-slice';
-
-export type KeyProposal = 'key.generate' | 'key.activate' | 'key.deactivate' | 'key.reactivate' | 'key.schedule-destruction' | 'key.cancel-destruction' | 'key.destroy';
 
 export interface KeysSlice {
   keys: KeyRecord[] | null;
@@ -14,7 +13,7 @@ export interface KeysSlice {
   keyNotice: string | null;
   loadKeys(): Promise<void>;
   exportKey(keyId: string, format: 'pem' | 'jwk'): Promise<void>;
-  proposeKey(custodyId: string, params: Record<string, string | number | boolean>, action: KeyProposal, requester: Proof): Promise<boolean>;
+  proposeKey(custodyId: string, params: Record<string, string | number | boolean>, action: ActionName, requester: Proof): Promise<boolean>;
   emergency(keyId: string, transition: 'suspend' | 'compromise', token: TokenRef, officer: Proof): Promise<boolean>;
 }
 

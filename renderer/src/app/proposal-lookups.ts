@@ -1,0 +1,25 @@
+import { useEffect, useMemo } from 'react';
+import type { ProposalLookups } from '../../../shared/actions';
+import { useCustos } from '../store/context';
+
+/**
+ * What a proposal's parameters point at, from what the app already holds: the key list (loaded
+ * here if no screen has yet), the custodians and the tokens in custody.
+ */
+export function useProposalLookups(): ProposalLookups {
+  const keys = useCustos((s) => s.keys);
+  const loadKeys = useCustos((s) => s.loadKeys);
+  const custodians = useCustos((s) => s.custodians);
+  const custodies = useCustos((s) => s.custodies);
+  useEffect(() => {
+    if (keys === null) void loadKeys();
+  }, [keys, loadKeys]);
+  return useMemo(
+    () => ({
+      key: (id) => keys?.find((k) => k.id === id) ?? null,
+      person: (id) => custodians?.find((c) => c.id === id)?.name ?? null,
+      token: (serial) => custodies?.find((c) => c.token.serial === serial)?.token.label ?? null,
+    }),
+    [keys, custodians, custodies],
+  );
+}

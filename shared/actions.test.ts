@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ACTION_NAMES,
+  ACTIONS,
+  actionParamHelp,
+  describeProposal,
+  describeResult,
+  NO_LOOKUPS,
+  type ActionName,
+  type ActionParams,
+  type ProposalLookups,
+} from './actions';
+import { ProposalView } from './quorum';
+
+const PAYMENTS = '9730118b5f2e4c1da0b6c3e8f1a26ac1';
+const OLD = '11112222333344445555666677778888';
+const ADA = 'a000000000000001';
+const BOB = 'b000000000000002';
+const CURIE = 'c000000000000003';
+const SET = 'feedfacefeedfacefeedfacefeedface';
+
+/** What the app holds: the key list, the custodians, the tokens in custody. */
+const lookups: ProposalLookups = {
+  key: (id) =>
+    ({
+      [PAYMENTS]: { label: 'payments-signing', algorithm: 'EC-P256', state: 'active', token: { label: 'Vault A' } },
+      [OLD]: { label: 'payments-signing-old', algorithm: 'RSA-3072', state: 'deactivated', token: { label: 'Vault A' } },
+    })[id] ?? null,
+  person: (id) => ({ [ADA]: 'Ada Lovelace', [BOB]: 'Bob Noyce', [CURIE]: 'Marie Curie' })[id] ?? null,
+  token: (serial) => (serial === '0123' ? 'Vault A' : null),
+};
+
+/** One proposal of each action, as parsed from what a proposer gave: the catalogue must read each. */
+const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
+  'token.quorum-drill': {},
+  'key.generate': { algorithm: 'EC-P256', label: 'payments-signing', usage: 'sign', backupable: true, cryptoperiodDays: 365, ckaId: PAYMENTS },
+  'key.test-signature': { keyId: PAYMENTS, challenge: 'hello auditor' },
+  'key.activate': { keyId: PAYMENTS },
+  'key.deactivate': { keyId: PAYMENTS },
+  'key.reactivate': { keyId: PAYMENTS },
+  'key.schedule-destruction': { keyId: PAYMENTS, waitDays: 7 },
+  'key.cancel-destruction': { keyId: OLD },
+  'key.destroy': { keyId: OLD },
+  'custody.redeal': { threshold: 2, holders: [ADA, BOB, CURIE] },
+  'key.backup': { keyIds: [PAYMENTS, OLD], holders: [ADA, BOB, CURIE], threshold: 2, verify: true },
+  'key.restore': { setId: SET, overrideDestroyed: false },
+};
+
+const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;
+
+describe('the action catalogue', () => {
+  it('declares every action once, each with a title, a report title, parameter and outcome schemas and words', () => {
+    for (const action of ACTION_NAMES) {
+      const spec = ACTIONS[action];
+      expect(spec.title, action).toMatch(/^[A-Z]/);
+      expect(spec.report.title, action).toMatch(/^[A-Z]/);
+      expect(spec.params.safeParse(SAMPLES[action]).success, action).toBe(true);
+      const { sentence: said, lines } = describeProposal(action, SAMPLES[action], lookups);
+      expect(said, action).toMatch(/^[A-Z].*\.$/);
+      // An approver reads labels and names; ids are only ever secondary detail, never in the sentence.
+      expect(said, action).not.toMatch(/[0-9a-f]{16}/);
+      expect(lines.every((l) => typeof l === 'string')).toBe(true);
+    }
+  });
+
+  it('reads a destruction by the key’s label, algorithm, state and token, and the wait', () => {
+    expect(sentence('key.schedule-destruction')).toBe('Schedule destruction of “payments-signing” (EC P-256, active, token Vault A) after a 7-day wait.');
+    expect(sentence('key.destroy')).toBe('Destroy “payments-signing-old” (RSA 3072, deactivated, token Vault A) in the token, for good: its waiting period is over.');
+    expect(sentence('key.cancel-destruction')).toBe('Cancel the waiting destruction of “payments-signing-old” (RSA 3072, deactivated, token Vault A).');
+  });
+
+  it('reads key state changes and a test signature by label', () => {
+    expect(sentence('key.activate')).toBe('Activate “payments-signing” (EC P-256, active, token Vault A).');
+    expect(sentence('key.deactivate')).toBe('Deactivate “payments-signing” (EC P-256, active, token Vault A).');
+    expect(sentence('key.reactivate')).toBe('Reactivate “payments-signing” (EC P-256, active, token Vault A).');
+    expect(sentence('key.test-signature')).toBe('Sign the text “hello auditor” with “payments-signing” (EC P-256, active, token Vault A), to prove the key in the token is the one on record.');
+  });
+
+  it('reads a key generation as what comes out, its CKA_ID only as a detail', () => {
+    expect(describeProposal('key.generate', SAMPLES['key.generate'], lookups)).toEqual({
+      sentence: 'Generate the EC P-256 sign key “payments-signing” in the token, backup-able, for a 365-day cryptoperiod.',
+      lines: [`CKA_ID: ${PAYMENTS}`],
+    });
+  });
+
+  it('names holders, not ids, for a change of holders and a backup', () => {
+    expect(sentence('custody.redeal')).toBe('Hand the token to Ada Lovelace, Bob Noyce, Marie Curie: any 2 of the 3 open it.');
+    expect(sentence('key.backup')).toBe(
+      'Back up “payments-signing” (EC P-256, active, token Vault A), “payments-signing-old” (RSA 3072, deactivated, token Vault A) on share cards for ' +
+        'Ada Lovelace, Bob Noyce, Marie Curie: any 2 of them restore it; each copy is checked in the token first.',
+    );
+  });
+
+  it('reads a drill and a restore', () => {
+    expect(sentence('token.quorum-drill')).toBe('Prove that the holders can open the token together; nothing on it changes.');
+    expect(sentence('key.restore')).toBe('Restore the keys of backup set feedface…face into the token.');
+  });
+
+  it('says plainly when it does not know a key or a person, with the id as the only clue', () => {
+    expect(describeProposal('key.destroy', { keyId: PAYMENTS }, NO_LOOKUPS).sentence).toBe('Destroy key 9730118b…6ac1 (not in the inventory) in the token, for good: its waiting period is over.');
+    expect(describeProposal('custody.redeal', { threshold: 2, holders: [ADA, 'ffffffffffffffff'] }, lookups).sentence).toContain('custodian ffffffffffffffff (unknown)');
+  });
+
+  it('reads outcomes in the same words', () => {
+    expect(describeResult('key.schedule-destruction', { keyId: PAYMENTS, notBefore: '2026-03-08T10:00:00.000Z', waitDays: 7 }, lookups)).toEqual([
+      '“payments-signing” (EC P-256, active, token Vault A) can be destroyed from 2026-03-08 10:00 UTC (a 7-day wait).',
+    ]);
+  });
+
+  it('lists what a proposer gives, with types and defaults read from the schemas', () => {
+    expect(actionParamHelp('key.schedule-destruction')).toEqual([
+      expect.objectContaining({ name: 'keyId', type: 'string', required: true }),
+      expect.objectContaining({ name: 'waitDays', type: 'integer 7–30', required: false, default: 30 }),
+    ]);
+    // The CKA_ID is chosen by Custos when proposing, never by the proposer.
+    expect(actionParamHelp('key.generate').map((p) => p.name)).not.toContain('ckaId');
+    expect(actionParamHelp('key.generate').find((p) => p.name === 'algorithm')?.type).toBe('AES-256|RSA-3072|RSA-4096|EC-P256|EC-P384|Ed25519');
+    expect(actionParamHelp('token.quorum-drill')).toEqual([]);
+  });
+
+  it('types a proposal on the boundary by its action: parameters that are not that action’s are refused', () => {
+    const base = {
+      id: 'p',
+      token: { serial: '0123', label: 'Vault A' },
+      custodyId: 'c',
+      requestedBy: ADA,
+      fingerprint: 'f',
+      shortFingerprint: 'f',
+      expiresAt: '2026-01-01T00:00:00Z',
+      state: 'open',
+      approvals: [],
+      threshold: 2,
+      securityOfficersRequired: 0,
+      securityOfficersApproved: 0,
+      holdersToConfirm: [],
+      waitingFor: [],
+      outcome: null,
+    };
+    expect(ProposalView.safeParse({ ...base, action: 'key.destroy', params: { keyId: PAYMENTS } }).success).toBe(true);
+    expect(ProposalView.safeParse({ ...base, action: 'key.destroy', params: { keyId: PAYMENTS, waitDays: 7 } }).success).toBe(false);
+    expect(ProposalView.safeParse({ ...base, action: 'key.unheard-of', params: {} }).success).toBe(false);
+  });
+});

@@ -1,0 +1,361 @@
+import { z } from 'zod';
+import { Algorithm, algorithmName, KeyUsage } from './keys';
+
+/**
+ * The quorum actions, each declared once: what its parameters must be, what its outcome records,
+ * its title, and how its parameters read to a person. The core checks and runs from it; the app,
+ * the CLI and the reports render from it. A new action is a compile error until each map keyed by
+ * ActionName (here, in the core's registries and wherever a screen handles actions) has it.
+ */
+export const ActionName = z.enum([
+  'token.quorum-drill',
+  'key.generate',
+  'key.test-signature',
+  'key.activate',
+  'key.deactivate',
+  'key.reactivate',
+  'key.schedule-destruction',
+  'key.cancel-destruction',
+  'key.destroy',
+  'custody.redeal',
+  'key.backup',
+  'key.restore',
+]);
+export type ActionName = z.infer<typeof ActionName>;
+
+const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
+const Id32 = z.string().regex(/^[0-9a-f]{32}$/);
+const KeyId = Id32.describe('key id (32 hex digits; `custos key list`)');
+const Holders = z.array(Id16).min(2).max(16).describe('custodian ids (the CLI also takes names), comma-separated');
+const Threshold = z.number().int().min(2).max(16).describe('how many of the holders it takes');
+
+export const DrillParams = z.strictObject({});
+
+/** Bound into the proposal, so approvers approve exactly this key (its CKA_ID is chosen up front). */
+export const GenerateParams = z.strictObject({
+  algorithm: Algorithm,
+  label: z.string().trim().min(1).max(64).describe('the key’s label in the token'),
+  usage: KeyUsage,
+  backupable: z.boolean().describe('whether the key may be backed up (wrapped under a trusted key)'),
+  cryptoperiodDays: z.number().int().min(1).max(3650).describe('days the key may be used (SP 800-57)'),
+  ckaId: Id32.describe('chosen by Custos when proposed'),
+  /**
+   * On a token that does not honour CKA_WRAP_WITH_TRUSTED, a backup-able key can be generated only
+   * when the approvers accept, in the proposal itself, that its export is not restricted to trusted keys.
+   */
+  acceptUnrestrictedExport: z.boolean().optional().describe('accept export not restricted to trusted keys'),
+});
+export type GenerateParams = z.infer<typeof GenerateParams>;
+
+export const KeyParams = z.strictObject({ keyId: KeyId });
+export const TestSignatureParams = z.strictObject({ keyId: KeyId, challenge: z.string().min(1).max(200).describe('text to sign') });
+
+/** SP 800-57 destruction with a waiting period during which the quorum can still change its mind. */
+export const ScheduleParams = z.strictObject({
+  keyId: KeyId,
+  waitDays: z.number().int().min(7).max(30).default(30).describe('days to wait before it can be destroyed'),
+});
+
+/** Who holds the token after a turnover, and how many of them it takes. */
+export const RedealParams = z
+  .strictObject({ threshold: Threshold, holders: Holders })
+  .refine((p) => new Set(p.holders).size === p.holders.length, { message: 'Each custodian can hold only one share.', path: ['holders'] })
+  .refine((p) => p.threshold <= p.holders.length, { message: 'The threshold cannot exceed the number of holders.', path: ['threshold'] });
+
+export const BackupParams = z
+  .strictObject({
+    keyIds: z.array(Id32).min(1).max(32).describe('key ids, comma-separated'),
+    holders: Holders,
+    threshold: Threshold,
+    /** Unwrap every blob in the same token as session objects and compare, before anyone relies on it. */
+    verify: z.boolean().default(true).describe('unwrap each copy in the token and compare before relying on it'),
+  })
+  .refine((p) => new Set(p.holders).size === p.holders.length, { message: 'Each person can hold only one card.', path: ['holders'] })
+  .refine((p) => p.threshold <= p.holders.length, { message: 'The threshold cannot exceed the number of card holders.', path: ['threshold'] });
+
+export const RestoreParams = z.strictObject({
+  setId: Id32.describe('backup set id (`custos backup list`)'),
+  /** Restoring a key recorded as destroyed needs the quorum to approve exactly this. */
+  overrideDestroyed: z.boolean().default(false).describe('restore keys recorded as destroyed'),
+});
+
+const TokenSeen = z.object({ serial: z.string(), label: z.string() });
+const KeyResult = z.looseObject({ keyId: Id32, transition: z.string() });
+
+/** What each action's successful run records; loose, so fields added later still cross. */
+const Results = {
+  drill: z.looseObject({ opened: z.boolean(), objects: z.number() }),
+  generate: z.looseObject({
+    keyId: Id32,
+    label: z.string(),
+    algorithm: z.string(),
+    fingerprint: z.string().nullable(),
+    kcv: z.string().nullable(),
+    exportRestrictedToTrustedKeys: z.boolean().optional(),
+    reconciled: z.boolean().optional(),
+  }),
+  signature: z.looseObject({ keyId: Id32, challenge: z.string(), signature: z.string(), mechanism: z.string() }),
+  schedule: z.looseObject({ keyId: Id32, notBefore: z.string(), waitDays: z.number() }),
+  cancel: z.looseObject({ keyId: Id32, cancelled: z.literal(true) }),
+  destroy: z.looseObject({
+    keyId: Id32,
+    objectsDestroyed: z.number().nullable(),
+    searchedFor: z.string(),
+    remaining: z.number(),
+    checkedAt: z.string(),
+    approvedBy: z.array(z.string()),
+    reconciled: z.boolean().optional(),
+  }),
+  redeal: z.looseObject({ custodyId: z.string(), replaces: z.string(), threshold: z.number(), holders: z.array(z.string()) }),
+  backup: z.looseObject({
+    setId: z.string(),
+    keys: z.array(z.string()),
+    threshold: z.number(),
+    holders: z.array(z.string()),
+    verified: z.boolean(),
+    mechanism: z.string(),
+  }),
+  restore: z.looseObject({
+    setId: z.string(),
+    token: TokenSeen,
+    keys: z.array(z.looseObject({ keyId: z.string(), label: z.string(), algorithm: z.string(), kcv: z.string().nullable() })),
+    authentication: z.string(),
+    madeBy: z.looseObject({ installation: z.string(), auditKey: z.string().nullable(), here: z.boolean() }),
+  }),
+};
+
+/** What a description can look up to name what parameters point at; null where it does not know. */
+export interface ProposalLookups {
+  key(id: string): { label: string; algorithm: string; state?: string; token?: { label: string } } | null;
+  person(id: string): string | null;
+  token(serial: string): string | null;
+}
+
+export const NO_LOOKUPS: ProposalLookups = { key: () => null, person: () => null, token: () => null };
+
+/** A proposal in words: one sentence to read aloud, then the details (ids only here, as secondary). */
+export interface ProposalDescription {
+  sentence: string;
+  lines: string[];
+}
+
+const short = (id: string) => (id.length > 12 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id);
+
+/** “payments-signing” (EC P-256, active, token Vault A), or the id when the inventory does not know it. */
+export function keyPhrase(lookups: ProposalLookups, id: string): string {
+  const key = lookups.key(id);
+  if (!key) return `key ${short(id)} (not in the inventory)`;
+  const facts = [algorithmName(key.algorithm), key.state, key.token && `token ${key.token.label}`].filter(Boolean);
+  return `“${key.label}” (${facts.join(', ')})`;
+}
+
+const personName = (lookups: ProposalLookups, id: string) => lookups.person(id) ?? `custodian ${id} (unknown)`;
+const names = (lookups: ProposalLookups, ids: readonly string[]) => ids.map((id) => personName(lookups, id)).join(', ');
+const keyIdLine = (id: string) => `Key id: ${id}`;
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+interface ActionSpec<P extends z.ZodType, R extends z.ZodType> {
+  title: string;
+  /** The signed report's type and title for this ceremony. */
+  report: { type: string; title: string };
+  params: P;
+  /** What the proposer gives: the parameters, less what Custos binds when proposing. */
+  proposed: z.ZodType;
+  result: R;
+  describe(params: z.output<P>, lookups: ProposalLookups): ProposalDescription;
+  outcome(result: z.output<R>, lookups: ProposalLookups): string[];
+}
+
+const spec = <P extends z.ZodType, R extends z.ZodType>(s: Omit<ActionSpec<P, R>, 'proposed'> & { proposed?: z.ZodType }): ActionSpec<P, R> => ({
+  ...s,
+  proposed: s.proposed ?? s.params,
+});
+
+function keyTransition(verb: string, title: string, past: string) {
+  return spec({
+    title,
+    report: { type: `key.${verb}`, title: `${title} ceremony` },
+    params: KeyParams,
+    result: KeyResult,
+    describe: (p, l) => ({ sentence: `${verb[0]!.toUpperCase()}${verb.slice(1)} ${keyPhrase(l, p.keyId)}.`, lines: [keyIdLine(p.keyId)] }),
+    outcome: (r, l) => [`${keyPhrase(l, r.keyId)} was ${past}.`],
+  });
+}
+
+export const ACTIONS = {
+  'token.quorum-drill': spec({
+    title: 'Quorum drill',
+    report: { type: 'token.quorum-drill', title: 'Quorum drill' },
+    params: DrillParams,
+    result: Results.drill,
+    describe: () => ({ sentence: 'Prove that the holders can open the token together; nothing on it changes.', lines: [] }),
+    outcome: (r) => [`The holders opened the token together; it holds ${plural(r.objects, 'object')}.`],
+  }),
+  'key.generate': spec({
+    title: 'Generate a key',
+    report: { type: 'key.generate', title: 'Key generation ceremony' },
+    params: GenerateParams,
+    proposed: GenerateParams.omit({ ckaId: true }),
+    result: Results.generate,
+    describe: (p) => ({
+      sentence:
+        `Generate the ${algorithmName(p.algorithm)} ${p.usage} key “${p.label}” in the token, ` +
+        `${p.backupable ? 'backup-able' : 'never to leave it'}, for a ${p.cryptoperiodDays}-day cryptoperiod.`,
+      lines: [
+        ...(p.backupable && p.acceptUnrestrictedExport ? ['The approvers accept that its export is not restricted to trusted keys.'] : []),
+        `CKA_ID: ${p.ckaId}`,
+      ],
+    }),
+    outcome: (r) => [
+      `Generated “${r.label}” (${algorithmName(r.algorithm)}), id ${r.keyId}${r.reconciled ? ', found in the token after an interruption' : ''}.`,
+      ...(r.fingerprint ? [`Public key SHA-256: ${r.fingerprint}`] : []),
+      ...(r.kcv ? [`Check value (KCV): ${r.kcv}`] : []),
+      ...(r.exportRestrictedToTrustedKeys === false ? ['Its export is NOT restricted to trusted keys (the token does not honour it).'] : []),
+    ],
+  }),
+  'key.test-signature': spec({
+    title: 'Test signature',
+    report: { type: 'key.test-signature', title: 'Test signature ceremony' },
+    params: TestSignatureParams,
+    result: Results.signature,
+    describe: (p, l) => ({ sentence: `Sign the text “${p.challenge}” with ${keyPhrase(l, p.keyId)}, to prove the key in the token is the one on record.`, lines: [keyIdLine(p.keyId)] }),
+    outcome: (r) => [`Signature (${r.mechanism}, base64): ${r.signature}`],
+  }),
+  'key.activate': keyTransition('activate', 'Activate a key', 'activated'),
+  'key.deactivate': keyTransition('deactivate', 'Deactivate a key', 'deactivated'),
+  'key.reactivate': keyTransition('reactivate', 'Reactivate a key', 'reactivated'),
+  'key.schedule-destruction': spec({
+    title: 'Schedule destruction',
+    report: { type: 'key.schedule-destruction', title: 'Destruction scheduling ceremony' },
+    params: ScheduleParams,
+    result: Results.schedule,
+    describe: (p, l) => ({ sentence: `Schedule destruction of ${keyPhrase(l, p.keyId)} after a ${p.waitDays}-day wait.`, lines: [keyIdLine(p.keyId)] }),
+    outcome: (r, l) => [`${keyPhrase(l, r.keyId)} can be destroyed from ${r.notBefore.replace('T', ' ').slice(0, 16)} UTC (a ${r.waitDays}-day wait).`],
+  }),
+  'key.cancel-destruction': spec({
+    title: 'Cancel destruction',
+    report: { type: 'key.cancel-destruction', title: 'Destruction cancellation ceremony' },
+    params: KeyParams,
+    result: Results.cancel,
+    describe: (p, l) => ({ sentence: `Cancel the waiting destruction of ${keyPhrase(l, p.keyId)}.`, lines: [keyIdLine(p.keyId)] }),
+    outcome: (r, l) => [`The destruction of ${keyPhrase(l, r.keyId)} is cancelled.`],
+  }),
+  'key.destroy': spec({
+    title: 'Destroy a key',
+    report: { type: 'destruction-certificate', title: 'Key destruction certificate' },
+    params: KeyParams,
+    result: Results.destroy,
+    describe: (p, l) => ({ sentence: `Destroy ${keyPhrase(l, p.keyId)} in the token, for good: its waiting period is over.`, lines: [keyIdLine(p.keyId)] }),
+    outcome: (r, l) => [
+      `${keyPhrase(l, r.keyId)} destroyed: ${r.objectsDestroyed === null ? 'the objects left after an interruption' : plural(r.objectsDestroyed, 'object')}; ` +
+        `a search for ${r.searchedFor} at ${r.checkedAt} found ${r.remaining}.`,
+      `Approved by ${names(l, r.approvedBy)}.`,
+    ],
+  }),
+  'custody.redeal': spec({
+    title: 'Change of holders',
+    report: { type: 'custody.redeal', title: 'Custodian turnover ceremony' },
+    params: RedealParams,
+    result: Results.redeal,
+    describe: (p, l) => ({ sentence: `Hand the token to ${names(l, p.holders)}: any ${p.threshold} of the ${p.holders.length} open it.`, lines: [] }),
+    outcome: (r, l) => [`Custody ${r.custodyId} replaces ${r.replaces}: any ${r.threshold} of ${names(l, r.holders)}.`],
+  }),
+  'key.backup': spec({
+    title: 'Back up keys',
+    report: { type: 'key.backup', title: 'Backup ceremony' },
+    params: BackupParams,
+    result: Results.backup,
+    describe: (p, l) => ({
+      sentence:
+        `Back up ${p.keyIds.map((id) => keyPhrase(l, id)).join(', ')} on share cards for ${names(l, p.holders)}: ` +
+        `any ${p.threshold} of them restore it${p.verify ? '; each copy is checked in the token first' : ''}.`,
+      lines: p.keyIds.map(keyIdLine),
+    }),
+    outcome: (r, l) => [
+      `Backup set ${r.setId} holds ${r.keys.map((id) => keyPhrase(l, id)).join(', ')} (${r.mechanism}${r.verified ? ', verified' : ', NOT verified'}).`,
+      `Cards for ${names(l, r.holders)}; any ${r.threshold} restore it.`,
+    ],
+  }),
+  'key.restore': spec({
+    title: 'Restore a backup',
+    report: { type: 'key.restore', title: 'Restore ceremony' },
+    params: RestoreParams,
+    result: Results.restore,
+    describe: (p) => ({
+      sentence: `Restore the keys of backup set ${short(p.setId)} into the token${p.overrideDestroyed ? ', including keys recorded as destroyed' : ''}.`,
+      lines: [`Backup set: ${p.setId}`],
+    }),
+    outcome: (r) => [
+      `Restored into “${r.token.label}” (${r.token.serial}): ${r.keys.map((k) => `“${k.label}” (${algorithmName(k.algorithm)}), id ${k.keyId}`).join(', ')}.`,
+      `Backup made ${r.madeBy.here ? 'here' : `by installation ${r.madeBy.installation}`}; authenticated by ${r.authentication}.`,
+    ],
+  }),
+} satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };
+
+type Actions = typeof ACTIONS;
+export type ActionParams<A extends ActionName = ActionName> = z.output<Actions[A]['params']>;
+export type ActionResult<A extends ActionName = ActionName> = z.output<Actions[A]['result']>;
+
+export const ACTION_NAMES = ActionName.options;
+
+/** Parameter schemas by action, as the core checks them when proposed and again when run. */
+export const ACTION_PARAMS: { [A in ActionName]: Actions[A]['params'] } = Object.fromEntries(ACTION_NAMES.map((a) => [a, ACTIONS[a].params])) as never;
+
+export function actionTitle(action: ActionName): string {
+  return ACTIONS[action].title;
+}
+
+/** How a proposal reads to the person approving it. */
+export function describeProposal<A extends ActionName>(action: A, params: ActionParams<A>, lookups: ProposalLookups): ProposalDescription {
+  return (ACTIONS[action].describe as (p: ActionParams<A>, l: ProposalLookups) => ProposalDescription)(params, lookups);
+}
+
+/** What a successful run recorded, in the same words. */
+export function describeResult<A extends ActionName>(action: A, result: ActionResult<A>, lookups: ProposalLookups): string[] {
+  return (ACTIONS[action].outcome as (r: ActionResult<A>, l: ProposalLookups) => string[])(result, lookups);
+}
+
+/** Each problem with proposed parameters, as “path: message”. */
+export function paramProblems(error: z.ZodError): string[] {
+  return error.issues.map((issue) => `${issue.path.join('.') || 'parameters'}: ${issue.message}`);
+}
+
+/** What a proposer gives for an action, as a person reads it: name, type, default, limits, meaning. */
+export interface ParamHelp {
+  name: string;
+  type: string;
+  required: boolean;
+  default?: unknown;
+  description?: string;
+}
+
+interface JsonSchemaProperty {
+  type?: string;
+  enum?: unknown[];
+  items?: JsonSchemaProperty;
+  default?: unknown;
+  description?: string;
+  minimum?: number;
+  maximum?: number;
+  minItems?: number;
+  maxItems?: number;
+}
+
+function typeOf(p: JsonSchemaProperty): string {
+  if (p.enum) return p.enum.join('|');
+  if (p.type === 'array') return `list of ${p.items ? typeOf(p.items) : 'values'}${p.minItems !== undefined ? ` (${p.minItems}–${p.maxItems ?? '…'})` : ''}`;
+  if ((p.type === 'integer' || p.type === 'number') && p.minimum !== undefined) return `${p.type} ${p.minimum}–${p.maximum ?? '…'}`;
+  return p.type ?? 'value';
+}
+
+/** The parameters a proposer gives, read from the schema itself so the help cannot drift from it. */
+export function actionParamHelp(action: ActionName): ParamHelp[] {
+  const schema = z.toJSONSchema(ACTIONS[action].proposed, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, JsonSchemaProperty>; required?: string[] };
+  return Object.entries(schema.properties ?? {}).map(([name, p]) => ({
+    name,
+    type: typeOf(p),
+    required: (schema.required ?? []).includes(name),
+    ...(p.default !== undefined ? { default: p.default } : {}),
+    ...(p.description ? { description: p.description } : {}),
+  }));
+}
