@@ -105,6 +105,16 @@ describe('the action catalogue', () => {
     expect(describeResult('key.schedule-destruction', { keyId: PAYMENTS, notBefore: '2026-03-08T10:00:00.000Z', waitDays: 7 }, lookups)).toEqual([
       '“payments-signing” (EC P-256, active, token Vault A) can be destroyed from 2026-03-08 10:00 UTC (a 7-day wait).',
     ]);
+    const restored = {
+      setId: 'feedfacefeedfacefeedfacefeedface',
+      token: { serial: '42', label: 'new-vault' },
+      keys: [{ keyId: PAYMENTS, label: 'payments-signing', algorithm: 'EC-P256', kcv: null }],
+      authentication: 'kek-mac-verified',
+      madeBy: { installation: 'custos.local/audit/1', auditKey: 'ab'.repeat(32), here: false },
+    };
+    expect(describeResult('key.restore', restored, lookups)[1]).toBe(
+      'Backup made by installation custos.local/audit/1. Verified with the key the share cards rebuilt.',
+    );
   });
 
   it('lists what a proposer gives, with types and defaults read from the schemas', () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyUsage } from './keys';
+import { AUTHENTICATION_IN_WORDS, BackupAuthentication } from './backups';
 
 /**
  * The quorum actions, each declared once: what its parameters must be, what its outcome records,
@@ -123,6 +124,9 @@ const Results = {
     madeBy: z.looseObject({ installation: z.string(), auditKey: z.string().nullable(), here: z.boolean() }),
   }),
 };
+
+const authenticationInWords = (value: string) =>
+  BackupAuthentication.safeParse(value).success ? AUTHENTICATION_IN_WORDS[value as BackupAuthentication] : `Authenticated: ${value}.`;
 
 /** What a description can look up to name what parameters point at; null where it does not know. */
 export interface ProposalLookups {
@@ -287,7 +291,7 @@ export const ACTIONS = {
     }),
     outcome: (r) => [
       `Restored into “${r.token.label}” (${r.token.serial}): ${r.keys.map((k) => `“${k.label}” (${algorithmName(k.algorithm)}), id ${k.keyId}`).join(', ')}.`,
-      `Backup made ${r.madeBy.here ? 'here' : `by installation ${r.madeBy.installation}`}; authenticated by ${r.authentication}.`,
+      `Backup made ${r.madeBy.here ? 'here' : `by installation ${r.madeBy.installation}`}. ${authenticationInWords(r.authentication)}`,
     ],
   }),
 } satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };

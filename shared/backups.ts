@@ -51,6 +51,15 @@ export const AuditKeyFingerprint = z
  * MAC can only be checked once t cards rebuild the KEK). On restore: the KEK MAC verified.
  */
 export const BackupAuthentication = z.enum(['own-audit-key', 'pinned-audit-key', 'kek-mac-pending', 'kek-mac-verified']);
+
+/** How a backup file was found authentic, in the words of someone restoring after a loss: app, CLI, reports. */
+export const AUTHENTICATION_IN_WORDS: Record<BackupAuthentication, string> = {
+  'own-audit-key': 'Signed by this installation’s audit key.',
+  'pinned-audit-key': 'Signed by the audit key you entered. The share cards check it again before anything is unwrapped.',
+  'kek-mac-pending':
+    'Authenticity will be checked when the cards are entered: nothing is unwrapped unless the key the cards rebuild vouches for this file.',
+  'kek-mac-verified': 'Verified with the key the share cards rebuilt.',
+};
 export type BackupAuthentication = z.infer<typeof BackupAuthentication>;
 
 /** Importing a backup file: main asks for the file itself; the renderer may only pin the maker's audit key. */

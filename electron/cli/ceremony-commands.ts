@@ -1,4 +1,5 @@
 import { keyIdentity, type KeyRecord } from '../../shared/keys';
+import { AUTHENTICATION_IN_WORDS } from '../../shared/backups';
 import type { WireError } from '../../shared/errors';
 import { describeFailure, FailedOutcome, PinAlphabet, ProposalView, type CustodyView } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
@@ -126,15 +127,12 @@ async function writeCards(core: CustosCore, proposal: ProposalView, dir: string,
 const madeBy = ({ madeBy: m }: BackupSummary) =>
   m.here ? 'made here' : `made by audit key ${m.auditKey?.slice(0, 16) ?? m.installation}…`;
 
+// The CLI adds how to pin the maker now, where the app has its fingerprint field.
 const HOW_AUTHENTICATED: Record<Authentication, string> = {
-  'own-audit-key': 'It is signed by this installation’s audit key.',
-  'pinned-audit-key':
-    'It is signed by the audit key you expected. The cards check its MAC again before anything is unwrapped.',
+  ...AUTHENTICATION_IN_WORDS,
   'kek-mac-pending':
-    'Another installation made it, and nothing here can vouch for it yet: when t cards are entered for a ' +
-    'restore, the key they rebuild checks its MAC before anything is unwrapped. To check now who made it, ' +
-    'import it with --expect-audit-key and that installation’s audit key fingerprint (from its reports).',
-  'kek-mac-verified': 'Its MAC was verified with the key the cards rebuilt.',
+    `${AUTHENTICATION_IN_WORDS['kek-mac-pending']} To check now who made it, import it with --expect-audit-key ` +
+    'and that installation’s audit key fingerprint (from its reports).',
 };
 
 /** --expect-audit-key: a fingerprint as printed, or the PEM file of that installation's audit key. */

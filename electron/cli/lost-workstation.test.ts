@@ -106,7 +106,7 @@ it('the lost-workstation drill: a backup made on installation 1 is restored on a
   writeFileSync(copied, readFileSync(file));
   const imported = await two.cli('backup', 'import', '--file', copied, '--expect-audit-key', printedKey);
   expect(imported).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining(`made by custos.local/audit/`) });
-  expect(imported.stdout).toContain('signed by the audit key you expected');
+  expect(imported.stdout).toContain('Signed by the audit key you entered.');
   expect((await two.cli('backup', 'list')).stdout).toContain(`made by audit key ${printedKey.slice(0, 16)}…`);
 
   const restore = await two.decide(target, 'key.restore', [`setId=${setId}`], cards.flatMap((c) => ['--card-fd', two.fd(c)]));

@@ -1,16 +1,8 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { AuditKeyFingerprint, type BackupAuthentication, type BackupImportResult } from '../../../shared/backups';
+import { AUTHENTICATION_IN_WORDS, AuditKeyFingerprint, type BackupImportResult } from '../../../shared/backups';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCustos } from '../store/context';
 
-/** How the imported file was found authentic, in the words of someone restoring after a loss. */
-const AUTHENTICITY: Record<BackupAuthentication, string> = {
-  'own-audit-key': 'Signed by this installation’s audit key.',
-  'pinned-audit-key': 'Signed by the audit key you entered. The share cards check it again before anything is unwrapped.',
-  'kek-mac-pending':
-    'Authenticity will be checked when the cards are entered: nothing is unwrapped unless the key the cards rebuild vouches for this file.',
-  'kek-mac-verified': 'Verified with the key the share cards rebuilt.',
-};
 
 /** A 64-character fingerprint in groups of four, to compare with the printout by eye. */
 const grouped = (fingerprint: string) => fingerprint.match(/.{1,4}/g)!.join(' ');
@@ -116,7 +108,7 @@ function ImportAnswer({ result }: { result: BackupImportResult }) {
           )}
         </dd>
         <dt>Authenticity</dt>
-        <dd>{AUTHENTICITY[authentication]}</dd>
+        <dd>{AUTHENTICATION_IN_WORDS[authentication]}</dd>
         <dt>Made on</dt>
         <dd>
           {backup.createdAt.slice(0, 16).replace('T', ' ')}, from token “{backup.token.label}”
