@@ -140,7 +140,7 @@ function ProposalFacts({ proposal, names }: { proposal: ProposalView; names: Nam
           {proposal.approvals.length > 0 && ` (${proposal.approvals.map((a) => `${names.custodian(a.custodianId)}${a.held ? '' : ' — expired'}`).join(', ')})`}
         </dd>
       ) : (
-        <dd>{proposal.approvals.length > 0 ? `Approved by ${proposal.approvals.map((a) => names.custodian(a.custodianId)).join(', ')}` : 'None'}</dd>
+        <dd>{proposal.approvals.length > 0 ? `Approved by ${proposal.approvals.toSorted((a, b) => a.approvedAt.localeCompare(b.approvedAt)).map((a) => names.custodian(a.custodianId)).join(', ')}` : 'None'}</dd>
       )}
       {open && proposal.securityOfficersRequired > 0 && (
         <>

@@ -282,7 +282,7 @@ function EntryDetail() {
         <dt>Actor</dt>
         <dd>{entry.actor.type === 'custodian' ? `${names.actor(entry.actor.id)} (${entry.actor.role}, ${entry.actor.id})` : entry.actor.id}</dd>
         <dt>Object</dt>
-        <dd>{entry.object ? `${names.object(`${entry.object.type}:${entry.object.id}`)} (${entry.object.type}: ${entry.object.id})` : '—'}</dd>
+        <dd>{entry.object ? withId(names.object(`${entry.object.type}:${entry.object.id}`), `${entry.object.type}: ${entry.object.id}`) : '—'}</dd>
         <dt>Parameters (SHA-256)</dt>
         <dd>
           <code>{entry.params ?? '—'}</code>
@@ -325,6 +325,7 @@ function useAuditNames() {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const keys = useCustos((s) => s.keys) ?? [];
   const proposals = useCustos((s) => s.proposals) ?? [];
+  const custodies = useCustos((s) => s.custodies) ?? [];
   const actor = (id: string) => custodians.find((c) => c.id === id)?.name ?? id;
   const object = (text: string) => {
     const [type, id = ''] = text.split(/:(.*)/s);
@@ -333,10 +334,15 @@ function useAuditNames() {
     if (key) return `key “${key.label}”`;
     const proposal = type === 'proposal' ? proposals.find((p) => p.id === id) : undefined;
     if (proposal) return `proposal ${proposal.shortFingerprint} (${actionTitle(proposal.action)})`;
+    const custody = type === 'custody' ? custodies.find((c) => c.id === id) : undefined;
+    if (custody) return `custody of “${custody.token.label}”`;
     return text;
   };
   return { actor, object };
 }
+
+/** A name, with the raw id after it when the name is not the id itself. */
+const withId = (name: string, id: string) => (name.replace(':', ': ') === id ? id : `${name} (${id})`);
 
 const keySources = {
   pinned: 'the key you gave',
