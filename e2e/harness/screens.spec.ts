@@ -191,6 +191,7 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await expect(statement.getByRole('heading', { name: '1. Roles' })).toBeVisible();
   await expect(statement.getByRole('listitem').filter({ hasText: 'Custodians (hold PIN shares' })).toContainText('Ada, Babbage, Curie');
   await expect(statement).not.toContainText('##');
+  await statement.screenshot({ path: 'docs/screens/06-reports-practice-statement.png', animations: 'disabled' });
   await checkScreen(page, '06-reports');
 
   await page.keyboard.press('Alt+7');

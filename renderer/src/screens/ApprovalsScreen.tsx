@@ -174,10 +174,13 @@ function ProposalFacts({ proposal, names }: { proposal: ProposalView; names: Nam
       {proposal.outcome?.status === 'failed' && (
         <>
           <dt>Outcome</dt>
-          <dd data-error-code={proposal.outcome.code}>
-            {describeFailure(proposal.outcome)}
-            {proposal.outcome.remedy?.map((step) => <span key={step} className="remedy">{` → ${step}`}</span>)}
-          </dd>
+          <dd data-error-code={proposal.outcome.code}>{describeFailure(proposal.outcome)}</dd>
+          {proposal.outcome.remedy && proposal.outcome.remedy.length > 0 && (
+            <>
+              <dt>What to do</dt>
+              <dd>{proposal.outcome.remedy.join(' ')}</dd>
+            </>
+          )}
         </>
       )}
     </dl>

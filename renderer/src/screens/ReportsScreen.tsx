@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import type { ComplianceView, Finding } from '../../../shared/compliance';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { MarkdownDocument } from '../app/MarkdownDocument';
+import { actionTitle } from '../app/proposal-words';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 
@@ -150,7 +151,7 @@ function ReportMaker() {
           {proposals.map((p) => (
             <tr key={p.id}>
               <th scope="row">
-                {p.action} on “{p.token.label}” <code>{p.shortFingerprint}</code>
+                {actionTitle(p.action)} on “{p.token.label}” <code>{p.shortFingerprint}</code>
               </th>
               <td>{p.state}</td>
               <td>
@@ -175,7 +176,7 @@ function ReportMaker() {
           ))}
         </tbody>
       </table>
-      <WitnessForm ceremonies={[...proposals.map((p) => ({ id: p.id, label: `${p.action} on “${p.token.label}” ${p.shortFingerprint}` })), ...custodies.map((c) => ({ id: c.id, label: `custody of “${c.token.label}”` }))]} />
+      <WitnessForm ceremonies={[...proposals.map((p) => ({ id: p.id, label: `${actionTitle(p.action)} on “${p.token.label}” ${p.shortFingerprint}` })), ...custodies.map((c) => ({ id: c.id, label: `custody of “${c.token.label}”` }))]} />
       {reports.length > 0 && (
         <ul aria-label="Reports made">
           {reports.map((r) => (
