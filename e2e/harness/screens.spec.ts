@@ -45,7 +45,7 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   test.setTimeout(300_000);
   const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Person & { id: string }, Person & { id: string }, Person & { id: string }];
   const page = await custos.open();
-  const { code, takeCustody } = ceremony(page, custos.clock);
+  const { code, takeCustody, proposeIn } = ceremony(page, custos.clock);
   custos.advance(30);
   await takeCustody('vault-k', [ada, babbage, curie]);
   await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
@@ -96,10 +96,7 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
 
   // A mistake is summarised at the top of the form, focused, with a link to the field.
   custos.advance(30);
-  await page.locator('#requester-who').selectOption({ label: 'Ada' });
-  await page.getByLabel('Ada’s passphrase').fill(ada.passphrase);
-  await page.getByLabel('Ada’s code').fill(code(ada));
-  await page.getByRole('button', { name: 'Propose', exact: true }).click();
+  await proposeIn('Propose a quorum drill', 'requester', ada, 'Propose');
   await expect(page.getByRole('status')).toContainText('is open');
   const second = page.locator('section[data-proposal]').first();
   await second.getByRole('button', { name: 'Approve' }).click();
@@ -124,10 +121,7 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
 
   // Ada proposes again and withdraws it herself.
   custos.advance(30);
-  await page.locator('#requester-who').selectOption({ label: 'Ada' });
-  await page.getByLabel('Ada’s passphrase').fill(ada.passphrase);
-  await page.getByLabel('Ada’s code').fill(code(ada));
-  await page.getByRole('button', { name: 'Propose', exact: true }).click();
+  await proposeIn('Propose a quorum drill', 'requester', ada, 'Propose');
   await expect(page.getByRole('status')).toContainText('is open');
   const third = page.locator('section[data-proposal]').first();
   await third.getByText('Reject or cancel this proposal').click();
