@@ -113,6 +113,12 @@ export const CheckpointInfo = z.object({
 });
 export type CheckpointInfo = z.infer<typeof CheckpointInfo>;
 
+/** Entries that only read (lists, views, searches): hidden with one switch, so that changes stand out. */
+export const READ_ACTIONS = [
+  'token.list', 'token.mechanisms', 'custodian.list', 'custody.list', 'proposal.list', 'key.list', 'backup.list', 'report.list',
+  'compliance.view', 'compliance.controls', 'compliance.practice-statement', 'audit.status', 'audit.search', 'audit.read',
+] as const;
+
 export const AuditFilter = z.strictObject({
   actor: z.string().max(64).optional(),
   action: z.string().max(64).optional(),
@@ -121,6 +127,8 @@ export const AuditFilter = z.strictObject({
   /** RFC 3339 UTC bounds on the entry time, inclusive. */
   from: z.string().datetime({ precision: 3 }).optional(),
   to: z.string().datetime({ precision: 3 }).optional(),
+  /** Leaves out READ_ACTIONS. */
+  hideReads: z.boolean().optional(),
 });
 export type AuditFilter = z.infer<typeof AuditFilter>;
 

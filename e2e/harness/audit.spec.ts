@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
 test('the audit screen lists thousands of entries, moves by keyboard and shows an entry with its proofs', async ({ custos }) => {
@@ -20,6 +21,7 @@ test('the audit screen lists thousands of entries, moves by keyboard and shows a
   await expect(page.getByRole('heading', { name: 'Entry 2: token.list' })).toBeFocused();
   await expect(page.getByText(/^Signature verified with audit key [0-9a-f]{8}$/)).toBeVisible();
   await expect(page.getByText(/^Included in the log of \d+ entries \(proof verified/)).toBeVisible();
+  await expectAccessible(page, 'Audit, an entry open');
 });
 
 test('filters by action through the index', async ({ custos }) => {
@@ -53,4 +55,5 @@ test('a log edited behind Custos’s back fails verification and names the entry
   await page.getByRole('button', { name: 'Verify now' }).click();
   const alert = page.getByRole('alert').filter({ hasText: 'FAILED verification' });
   await expect(alert).toContainText('At entry 21 (edited)');
+  await expectAccessible(page, 'Audit, a failed verification');
 });

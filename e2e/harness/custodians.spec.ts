@@ -1,4 +1,5 @@
 import { totpCodeAt } from '../../electron/core/custodians/totp';
+import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
 const PASSPHRASE = 'violet anchor tundra biscuit 7219 quarry';
@@ -17,6 +18,7 @@ test('set up the first security officer with passphrase and authenticator, check
   await page.getByLabel('Passphrase again').fill('password123');
   await page.getByLabel('Passphrase again').press('Enter');
   await expect(page.getByRole('alert').filter({ hasText: 'PASSPHRASE_WEAK' })).toContainText('commonly used password');
+  await expectAccessible(page, 'Custodians, a weak passphrase refused');
 
   await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
   await page.getByLabel('Passphrase again').fill(PASSPHRASE);
@@ -29,6 +31,7 @@ test('set up the first security officer with passphrase and authenticator, check
   await page.getByLabel('6-digit code').fill('000000');
   await page.getByLabel('6-digit code').press('Enter');
   await expect(page.getByRole('alert').filter({ hasText: 'TOTP_INCORRECT' })).toBeVisible();
+  await expectAccessible(page, 'Custodians, the authenticator step with a wrong code');
   // Codes follow the core's clock (the harness pins it), as a phone follows real time.
   const code = totpCodeAt(key, custos.clock.now);
   await page.getByLabel('6-digit code').fill(code);
@@ -43,6 +46,7 @@ test('set up the first security officer with passphrase and authenticator, check
   await page.getByLabel('Code from the authenticator', { exact: true }).fill(code);
   await page.getByLabel('Code from the authenticator', { exact: true }).press('Enter');
   await expect(page.getByRole('alert').filter({ hasText: 'TOTP_REPLAYED' })).toContainText('already used');
+  await expectAccessible(page, 'Custodians, checking factors');
 
   await page.getByLabel('Ada Lovelace’s passphrase', { exact: true }).fill(PASSPHRASE);
   await page.getByLabel('Code from the authenticator', { exact: true }).fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 30_000)));

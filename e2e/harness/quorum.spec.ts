@@ -1,4 +1,5 @@
 import { ceremony } from './ceremony';
+import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
 test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 key, schedule its destruction and cancel it', async ({ custos }) => {
@@ -28,11 +29,13 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
 
   await approve(fingerprint, babbage!, 'ffff-ffff-ffff-ffff');
   await expect(page.getByRole('alert').filter({ hasText: 'FINGERPRINT_MISMATCH' })).toBeVisible();
+  await expectAccessible(page, 'Approvals, a refused approval');
   await approve(fingerprint, babbage!);
   await expect(page.getByRole('status')).toContainText('1 of 2 approvals are held');
   await approve(fingerprint, curie!);
   await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
   await expect(page.getByRole('heading', { name: /Quorum drill on “vault-q” — executed/ })).toBeVisible();
+  await expectAccessible(page, 'Approvals, the drill executed');
 
   // Generate an EC P-256 key with two approvals.
   custos.advance(30);
@@ -63,6 +66,7 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   await expect(row).toContainText('becomes disallowed on 2036-01-01');
   await page.getByRole('button', { name: 'Export the public key of payments-signing as PEM' }).click();
   await expect(page.locator('pre').filter({ hasText: 'BEGIN PUBLIC KEY' })).toBeVisible();
+  await expectAccessible(page, 'Keys, a public key exported');
 
   // Schedule its destruction, then cancel it: each a proposal with two approvals.
   const proposeOnKey = async (choice: string) => {
@@ -121,6 +125,7 @@ test('turnover: the holders replace Ada with Dana; the new holder confirms and t
   await approve(fingerprint, curie!);
   await expect(page.getByRole('status')).toContainText('1 new holder(s) still to confirm');
   await expect(card).toContainText('New holders still to confirm');
+  await expectAccessible(page, 'Approvals, a change of holders waiting for its new holder');
   await approve(fingerprint, dana!);
   await expect(page.getByRole('status')).toContainText('The quorum was met');
 
@@ -149,6 +154,7 @@ test('a custody left pending by a crash is settled by its holders from the Cerem
   await page.keyboard.press('Alt+3');
   const form = page.getByRole('form', { name: /A custody was interrupted/ });
   await expect(form).toContainText('settle it before using “vault-s”');
+  await expectAccessible(page, 'Ceremonies, a custody to settle');
   custos.advance(30);
   for (const [i, who] of [babbage!, curie!].entries()) {
     await form.locator(`#settle-${i}-who`).selectOption({ label: who.name });

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ceremony, generateKeys, type Person } from './ceremony';
+import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
 test('after a generation ceremony, its signed report is made and verifies; the dashboard lists SoftHSM2 as a software token, not validated', async ({ custos }) => {
@@ -36,6 +37,7 @@ test('after a generation ceremony, its signed report is made and verifies; the d
   expect(readdirSync(dir).sort()).toEqual(['audit-key.pem', 'report-pdf.json', 'report-pdf.sig', 'report.json', 'report.pdf', 'report.sig']);
   expect(execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'audit-key.pem'), '-rawin', '-in', join(dir, 'report.json'), '-sigfile', join(dir, 'report.sig')], { encoding: 'utf8' })).toContain('Signature Verified Successfully');
   await expect(page.getByRole('list', { name: 'Reports made' })).toContainText(reportId);
+  await expectAccessible(page, 'Reports, a signed report made');
   const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { witnesses: { name: string }[]; participants: { name: string }[] };
   expect(report.witnesses.map((w) => w.name)).toEqual(['Grace Hopper']);
   expect(report.participants.map((p) => p.name)).toEqual(['Ada', 'Babbage', 'Curie']);

@@ -4,6 +4,7 @@ import { totpCodeAt } from '../../electron/core/custodians/totp';
 import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/softhsm';
 import { Store } from '../../electron/core/store/database';
 import { channelNames } from '../../shared/ipc-schema';
+import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
 test('opens on the Tokens screen and shows the SoftHSM2 token, its serial and its mechanisms', async ({ custos }) => {
@@ -25,6 +26,7 @@ test('opens on the Tokens screen and shows the SoftHSM2 token, its serial and it
   await expect(mechanisms.getByRole('rowheader', { name: 'CKM_AES_KEY_WRAP_PAD' })).toBeVisible();
   await expect(mechanisms.getByRole('row').filter({ hasText: 'CKM_AES_KEY_WRAP_PAD' })).toContainText('0x210a');
   await expect(mechanisms.getByRole('rowheader', { name: 'CKM_EDDSA' })).toBeVisible();
+  await expectAccessible(page, 'Tokens, mechanisms shown');
 });
 
 test('selecting a token is remembered after a reload', async ({ custos }) => {
@@ -41,6 +43,7 @@ test('a missing module shows a clear error with its code and what to do, not a c
   const alert = page.getByRole('alert').filter({ hasText: 'MODULE_NOT_FOUND' });
   await expect(alert).toContainText('No PKCS#11 library exists at /opt/vendor/lib/missing-pkcs11.so');
   await expect(alert).toContainText('built-in SoftHSM2');
+  await expectAccessible(page, 'Tokens, no module');
   await page.getByRole('button', { name: 'Open Settings to choose a token module' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Settings' })).toBeVisible();
 });

@@ -317,6 +317,8 @@ describe('audit viewer requests', () => {
     expect(lists.value.rows.every((r) => r.action === 'token.list')).toBe(true);
     const prefix = (await router.dispatch('audit.page', { filter: { action: 'audit.' }, offset: 0, limit: 500 })) as { ok: true; value: { rows: { action: string }[] } };
     expect(prefix.value.rows.map((r) => r.action)).toContain('audit.key.create');
+    const changes = (await router.dispatch('audit.page', { filter: { hideReads: true }, offset: 0, limit: 500 })) as { ok: true; value: { total: number; rows: { action: string }[] } };
+    expect(changes.value.rows.map((r) => r.action)).toEqual(['audit.key.create', 'audit.checkpoint']);
     const detail = await router.dispatch('audit.entry', { seq: 3 });
     expect(detail).toMatchObject({ ok: true, value: { seq: 3, signatureValid: true, inclusion: { verified: true, checkpoint: expect.stringContaining('\u2014 ') } } });
   });

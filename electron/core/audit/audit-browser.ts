@@ -1,5 +1,5 @@
 import { verify } from 'node:crypto';
-import { AuditEntry, type AuditEntryDetail, type AuditFilter, type AuditPage, type AuditRow } from '../../../shared/audit';
+import { AuditEntry, READ_ACTIONS, type AuditEntryDetail, type AuditFilter, type AuditPage, type AuditRow } from '../../../shared/audit';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql, type Sql } from '../store/sql';
@@ -94,6 +94,7 @@ function conditions(filter: AuditFilter): Sql | null {
   if (filter.result) parts.push(sql`result = ${filter.result}`);
   if (filter.from) parts.push(sql`time >= ${filter.from}`);
   if (filter.to) parts.push(sql`time <= ${filter.to}`);
+  if (filter.hideReads) for (const read of READ_ACTIONS) parts.push(sql`action <> ${read}`);
   if (parts.length === 0) return null;
   return parts.reduce((all, part) => sql`${all} AND ${part}`);
 }

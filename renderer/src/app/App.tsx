@@ -55,6 +55,12 @@ export function App() {
   const audit = snapshot.audit;
   return (
     <div className="shell">
+      <a className="skip-link" href="#main" onClick={(event) => {
+        event.preventDefault();
+        document.getElementById('main')?.focus();
+      }}>
+        Skip to the screen’s content
+      </a>
       <header className="topbar">
         <span className="brand">Custos</span>
         {software && (

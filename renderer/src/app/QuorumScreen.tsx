@@ -1,12 +1,13 @@
 import { useEffect, type ReactNode } from 'react';
 import { useCustos } from '../store/context';
-import { ErrorNotice } from './ErrorNotice';
+import { Outcome } from './Outcome';
 
 /** The frame of the ceremony screens: loads custody, proposals and custodians, and shows the last outcome. */
 export function QuorumScreen({ title, errorTitle, children }: { title: string; errorTitle: string; children: ReactNode }) {
   const loadQuorum = useCustos((s) => s.loadQuorum);
   const loadCustodians = useCustos((s) => s.loadCustodians);
-  const error = useCustos((s) => s.quorumError);
+  // An error that belongs to one form is shown in that form, beside the fields that fix it.
+  const errorHere = useCustos((s) => (s.quorumErrorAt === null ? s.quorumError : null));
   const notice = useCustos((s) => s.quorumNotice);
   useEffect(() => {
     void loadQuorum();
@@ -15,15 +16,7 @@ export function QuorumScreen({ title, errorTitle, children }: { title: string; e
   return (
     <section aria-labelledby="screen-title">
       <h1 id="screen-title">{title}</h1>
-      {error && <ErrorNotice error={error} title={errorTitle} />}
-      {notice && (
-        <p
-          role={notice.tone === 'failed' ? 'alert' : 'status'}
-          className={`notice ${notice.tone === 'failed' ? 'notice-error' : 'notice-ok'}`}
-        >
-          {notice.text}
-        </p>
-      )}
+      <Outcome error={errorHere} errorTitle={errorTitle} notice={notice?.text ?? null} failed={notice?.tone === 'failed'} />
       {children}
     </section>
   );

@@ -1,20 +1,53 @@
-import { useState, type FormEvent } from 'react';
-import { actionTitle, describeProposal, describeResult } from '../../../shared/actions';
+import { useEffect, useState, type FormEvent } from 'react';
+import { actionTitle, describeProposal, describeResult, type ProposalLookups } from '../../../shared/actions';
+import type { CustodianSummary } from '../../../shared/custodians';
 import { describeFailure, type ProposalView } from '../../../shared/quorum';
+import { ErrorSummary, factorProblem, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { NextStep } from '../app/NextStep';
 import { useProposalLookups } from '../app/proposal-lookups';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
+import { approveFormOf, stopFormOf, type Proof } from '../store/quorum-slice';
 import { CardPrinter, ShareEntryForm } from './BackupPanels';
 
+const CLOSED_AS: Record<Exclude<ProposalView['state'], 'open'>, string> = {
+  executed: 'Carried out once the quorum was met.',
+  failed: 'The quorum was met, but the operation did not complete.',
+  rejected: 'Rejected by an approver: nothing was done.',
+  cancelled: 'Cancelled by its proposer, or voided by a change of custody: nothing was done.',
+  expired: 'Expired before enough approvals: nothing was done.',
+};
+
+/** The inbox first (what waits for someone now), then the proposal form, then the record of closed proposals. */
 export function ApprovalsScreen() {
   const proposals = useCustos((s) => s.proposals);
+  const loadKeys = useCustos((s) => s.loadKeys);
+  useEffect(() => {
+    void loadKeys();
+  }, [loadKeys]);
+  const open = (proposals ?? []).filter((p) => p.state === 'open');
+  const closed = (proposals ?? []).filter((p) => p.state !== 'open');
   return (
     <QuorumScreen title="Approvals" errorTitle="Not approved">
       <CardPrinter />
+      <section aria-labelledby="inbox-title">
+        <h2 id="inbox-title">Waiting for approval ({open.length})</h2>
+        {proposals && open.length === 0 && <p className="muted">Nothing waits for approval. Proposals made here, on Keys or on Ceremonies appear here.</p>}
+        {open.map((p) => (
+          <Proposal key={p.id} proposal={p} />
+        ))}
+      </section>
       <ProposeDrill />
-      {proposals?.map((p) => <Proposal key={p.id} proposal={p} />)}
-      {proposals?.length === 0 && <p>No proposals yet.</p>}
+      {closed.length > 0 && (
+        <section aria-labelledby="closed-title">
+          <h2 id="closed-title">Closed proposals ({closed.length})</h2>
+          <p className="muted">Kept for the record: nobody can approve them any more.</p>
+          {closed.map((p) => (
+            <Proposal key={p.id} proposal={p} />
+          ))}
+        </section>
+      )}
     </QuorumScreen>
   );
 }
@@ -31,7 +64,13 @@ function ProposeDrill() {
     await propose(custodyId || custodies[0]?.id || '', proof);
     setProof({ ...proof, passphrase: '', code: '' });
   };
-  if (custodies.length === 0) return <p className="muted">Take a token into custody (Ceremonies) before proposing anything.</p>;
+  if (custodies.length === 0) {
+    return (
+      <NextStep screen="ceremonies" action="Go to Ceremonies">
+        No token is in custody yet, so there is nothing to propose. Take a token into custody on the Ceremonies screen first.
+      </NextStep>
+    );
+  }
   return (
     <form className="card" aria-labelledby="propose-title" onSubmit={(e) => void submit(e)}>
       <h2 id="propose-title">Propose a quorum drill</h2>
@@ -54,98 +93,196 @@ function ProposeDrill() {
 
 function Proposal({ proposal }: { proposal: ProposalView }) {
   const custodians = useCustos((s) => s.custodians) ?? [];
-  const approve = useCustos((s) => s.approveProposal);
-  const busy = useCustos((s) => s.quorumBusy);
-  const [fingerprint, setFingerprint] = useState('');
-  const [proof, setProof] = useState(emptyProof());
   const lookups = useProposalLookups();
+  const open = proposal.state === 'open';
+  const approvers = custodians.filter((c) => c.id !== proposal.requestedBy || proposal.holdersToConfirm.includes(c.id));
+  return (
+    <section className={`card proposal proposal-${proposal.state}`} aria-labelledby={`proposal-${proposal.id} fp-label-${proposal.id}`} data-proposal={proposal.id}>
+      <h3 id={`proposal-${proposal.id}`}>
+        {actionTitle(proposal.action)} on “{proposal.token.label}” — <span className={`chip chip-${proposal.state}`}>{proposal.state}</span>
+      </h3>
+      {proposal.state === 'open' ? (
+        <p id={`fp-label-${proposal.id}`}>
+          Fingerprint to read aloud: <code className="fingerprint">{proposal.shortFingerprint}</code>
+        </p>
+      ) : (
+        <p className="muted" id={`fp-label-${proposal.id}`}>
+          {CLOSED_AS[proposal.state]} Fingerprint <code>{proposal.shortFingerprint}</code>
+        </p>
+      )}
+      <ProposalFacts proposal={proposal} lookups={lookups} />
+      {proposal.action === 'key.backup' && proposal.state === 'executed' && <PrintCardsButton proposal={proposal} />}
+      {proposal.action === 'key.restore' && open && <ShareEntryForm proposal={proposal} />}
+      {open && <ApproveForm proposal={proposal} choices={approvers} />}
+      {open && <StopForm proposal={proposal} choices={custodians.filter((c) => c.roles.some((r) => r !== 'auditor'))} />}
+    </section>
+  );
+}
+
+function ProposalFacts({ proposal, lookups }: { proposal: ProposalView; lookups: ProposalLookups }) {
   const name = (id: string) => lookups.person(id) ?? id;
   const described = describeProposal(proposal.action, proposal.params, lookups);
   const held = proposal.approvals.filter((a) => a.held).length;
+  const open = proposal.state === 'open';
+  return (
+    <dl className="facts">
+      <dt>What exactly</dt>
+      <dd>
+        <p className="proposal-sentence">{described.sentence}</p>
+        {described.lines.map((line) => (
+          <span key={line} className="muted">
+            {line}
+            <br />
+          </span>
+        ))}
+      </dd>
+      <dt>Proposed by</dt>
+      <dd>{name(proposal.requestedBy)}</dd>
+      <dt>Approvals</dt>
+      {open ? (
+        <dd>
+          {held} of {proposal.threshold} held
+          {proposal.approvals.length > 0 && ` (${proposal.approvals.map((a) => `${name(a.custodianId)}${a.held ? '' : ' — expired'}`).join(', ')})`}
+        </dd>
+      ) : (
+        <dd>{proposal.approvals.length > 0 ? `Approved by ${proposal.approvals.toSorted((a, b) => a.approvedAt.localeCompare(b.approvedAt)).map((a) => name(a.custodianId)).join(', ')}` : 'None'}</dd>
+      )}
+      {open && proposal.securityOfficersRequired > 0 && (
+        <>
+          <dt>Policy</dt>
+          <dd>
+            Besides {proposal.threshold} share holders (the cryptographic floor), {proposal.securityOfficersRequired} security officer
+            {proposal.securityOfficersRequired === 1 ? '' : 's'} must approve: {proposal.securityOfficersApproved} so far. One person counts once: a security
+            officer who holds a share counts as the officer only when {proposal.threshold} other share holders have also approved; otherwise they count as a
+            holder.
+          </dd>
+        </>
+      )}
+      {open && proposal.holdersToConfirm.length > 0 && (
+        <>
+          <dt>New holders still to confirm</dt>
+          <dd>{proposal.holdersToConfirm.map(name).join(', ')}</dd>
+        </>
+      )}
+      {open && proposal.waitingFor.length > 0 && (
+        <>
+          <dt>Also waiting for</dt>
+          <dd>{proposal.waitingFor.join('; ')}</dd>
+        </>
+      )}
+      {(open || proposal.state === 'expired') && (
+        <>
+          <dt>{open ? 'Expires' : 'Expired'}</dt>
+          <dd>{proposal.expiresAt.replace('T', ' ').slice(0, 19)} UTC</dd>
+        </>
+      )}
+      {proposal.outcome?.status === 'ok' && (
+        <>
+          <dt>Outcome</dt>
+          <dd>{describeResult(proposal.action, proposal.outcome.result, lookups).join(' ')}</dd>
+        </>
+      )}
+      {proposal.outcome?.status === 'failed' && (
+        <>
+          <dt>Outcome</dt>
+          <dd data-error-code={proposal.outcome.code}>{describeFailure(proposal.outcome)}</dd>
+          {proposal.outcome.remedy && proposal.outcome.remedy.length > 0 && (
+            <>
+              <dt>What to do</dt>
+              <dd>{proposal.outcome.remedy.join(' ')}</dd>
+            </>
+          )}
+        </>
+      )}
+    </dl>
+  );
+}
+
+/** The factor fields' ids of a form, so that problems can link to them. */
+const factorIds = (prefix: string) => ({ who: `${prefix}-who`, passphrase: `${prefix}-passphrase`, code: `${prefix}-code` });
+
+/** What is missing before the core is asked at all: a refused try would cost the person a code. */
+function missingFactors(proof: Proof, prefix: string, verb: string): Problem[] {
+  const ids = factorIds(prefix);
+  return [
+    ...(proof.custodianId ? [] : [{ field: ids.who, text: `Choose who ${verb}` }]),
+    ...(proof.passphrase ? [] : [{ field: ids.passphrase, text: 'Type the passphrase' }]),
+    ...(/^\d{6}$/.test(proof.code) ? [] : [{ field: ids.code, text: 'Type the 6-digit code the authenticator shows' }]),
+  ];
+}
+
+function ApproveForm({ proposal, choices }: { proposal: ProposalView; choices: CustodianSummary[] }) {
+  const approve = useCustos((s) => s.approveProposal);
+  const busy = useCustos((s) => s.quorumBusy);
+  const error = useCustos((s) => (s.quorumErrorAt === approveFormOf(proposal.id) ? s.quorumError : null));
+  const [fingerprint, setFingerprint] = useState('');
+  const [proof, setProof] = useState(emptyProof());
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const prefix = `approver-${proposal.id}`;
+  const fingerprintId = `fp-${proposal.id}`;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    await approve(proposal.id, fingerprint, proof);
-    setProof({ ...proof, passphrase: '', code: '' });
+    const missing = [...(fingerprint.trim() ? [] : [{ field: fingerprintId, text: 'Type the fingerprint read aloud to you' }]), ...missingFactors(proof, prefix, 'approves')];
+    setProblems(missing);
+    if (missing.length > 0) return;
+    const ok = await approve(proposal.id, fingerprint, proof);
+    // The next approver starts from an empty form: nothing typed under one person's name counts for another.
+    setProof(ok ? emptyProof() : { ...proof, passphrase: '', code: '' });
+    if (ok) setFingerprint('');
+  };
+  const fromCore = error?.code === 'FINGERPRINT_MISMATCH' ? { field: fingerprintId, text: 'Compare the fingerprint aloud again and type it as read' } : error ? factorProblem(error.code, factorIds(prefix)) : null;
+  return (
+    <form onSubmit={(e) => void submit(e)} aria-label={`Approve proposal ${proposal.shortFingerprint}`} noValidate>
+      <ErrorSummary problems={problems} error={error} link={fromCore} />
+      <label htmlFor={fingerprintId}>Fingerprint as read aloud to you</label>
+      <input id={fingerprintId} type="text" value={fingerprint} onChange={(e) => setFingerprint(e.target.value)} autoComplete="off" spellCheck={false} aria-describedby={`fp-hint-${proposal.id}`} />
+      <p id={`fp-hint-${proposal.id}`} className="hint">
+        Four groups of four, for example 1a2b-3c4d-5e6f-7a8b
+      </p>
+      <FactorFields id={prefix} label="Approver" proof={proof} onChange={setProof} choices={choices} />
+      <button type="submit" disabled={busy}>
+        {busy ? 'Checking the factors; the operation runs once the quorum is met…' : proposal.holdersToConfirm.length > 0 ? 'Approve or confirm' : 'Approve'}
+      </button>
+    </form>
+  );
+}
+
+/** Reject (an approver who heard a mismatch) or cancel (the proposer): either closes the proposal for everyone. */
+function StopForm({ proposal, choices }: { proposal: ProposalView; choices: CustodianSummary[] }) {
+  const reject = useCustos((s) => s.rejectProposal);
+  const cancel = useCustos((s) => s.cancelProposal);
+  const busy = useCustos((s) => s.quorumBusy);
+  const error = useCustos((s) => (s.quorumErrorAt === stopFormOf(proposal.id) ? s.quorumError : null));
+  const [proof, setProof] = useState(emptyProof());
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const prefix = `stop-${proposal.id}`;
+  const byProposer = proof.custodianId === proposal.requestedBy;
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const missing = missingFactors(proof, prefix, 'stops it');
+    setProblems(missing);
+    if (missing.length > 0) return;
+    const ok = await (byProposer ? cancel : reject)(proposal.id, proof);
+    setProof(ok ? emptyProof() : { ...proof, passphrase: '', code: '' });
   };
   return (
-    <section className="card" aria-labelledby={`proposal-${proposal.id}`} data-proposal={proposal.id}>
-      <h2 id={`proposal-${proposal.id}`}>
-        {actionTitle(proposal.action)} on “{proposal.token.label}” — {proposal.state}
-      </h2>
-      <p>
-        Fingerprint to read aloud: <code className="fingerprint">{proposal.shortFingerprint}</code>
-      </p>
-      <dl className="facts">
-        <dt>What exactly</dt>
-        <dd>
-          <p className="proposal-sentence">{described.sentence}</p>
-          {described.lines.map((line) => (
-            <span key={line} className="muted">
-              {line}
-              <br />
-            </span>
-          ))}
-        </dd>
-        <dt>Proposed by</dt>
-        <dd>{name(proposal.requestedBy)}</dd>
-        <dt>Approvals</dt>
-        <dd>
-          {held} of {proposal.threshold} held{proposal.approvals.length > 0 && ` (${proposal.approvals.map((a) => `${name(a.custodianId)}${a.held ? '' : ' — expired'}`).join(', ')})`}
-        </dd>
-        {proposal.securityOfficersRequired > 0 && (
-          <>
-            <dt>Policy</dt>
-            <dd>
-              Besides {proposal.threshold} share holders (the cryptographic floor), {proposal.securityOfficersRequired} security officer
-              {proposal.securityOfficersRequired === 1 ? '' : 's'} must approve: {proposal.securityOfficersApproved} so far. One person
-              counts once: a security officer who holds a share counts as the officer only when {proposal.threshold} other share holders
-              have also approved; otherwise they count as a holder.
-            </dd>
-          </>
-        )}
-        {proposal.holdersToConfirm.length > 0 && (
-          <>
-            <dt>New holders still to confirm</dt>
-            <dd>{proposal.holdersToConfirm.map(name).join(', ')}</dd>
-          </>
-        )}
-        {proposal.waitingFor.length > 0 && (
-          <>
-            <dt>Also waiting for</dt>
-            <dd>{proposal.waitingFor.join('; ')}</dd>
-          </>
-        )}
-        <dt>Expires</dt>
-        <dd>{proposal.expiresAt.replace('T', ' ').slice(0, 19)} UTC</dd>
-        {proposal.outcome?.status === 'ok' && (
-          <>
-            <dt>Outcome</dt>
-            <dd>{describeResult(proposal.action, proposal.outcome.result, lookups).join(' ')}</dd>
-          </>
-        )}
-        {proposal.outcome?.status === 'failed' && (
-          <>
-            <dt>Outcome</dt>
-            <dd data-error-code={proposal.outcome.code}>
-              {describeFailure(proposal.outcome)}
-              {proposal.outcome.remedy?.map((step) => <span key={step} className="remedy">{` → ${step}`}</span>)}
-            </dd>
-          </>
-        )}
-      </dl>
-      {proposal.action === 'key.backup' && proposal.state === 'executed' && <PrintCardsButton proposal={proposal} />}
-      {proposal.action === 'key.restore' && proposal.state === 'open' && <ShareEntryForm proposal={proposal} />}
-      {proposal.state === 'open' && (
-        <form onSubmit={(e) => void submit(e)} aria-label={`Approve proposal ${proposal.shortFingerprint}`}>
-          <label htmlFor={`fp-${proposal.id}`}>Fingerprint as read aloud to you</label>
-          <input id={`fp-${proposal.id}`} type="text" value={fingerprint} onChange={(e) => setFingerprint(e.target.value)} autoComplete="off" spellCheck={false} />
-          <FactorFields id={`approver-${proposal.id}`} label="Approver" proof={proof} onChange={setProof} choices={custodians.filter((c) => c.id !== proposal.requestedBy || proposal.holdersToConfirm.includes(c.id))} />
-          <button type="submit" disabled={busy}>
-            {busy ? 'Checking the factors; the operation runs once the quorum is met…' : proposal.holdersToConfirm.length > 0 ? 'Approve or confirm' : 'Approve'}
-          </button>
-        </form>
-      )}
-    </section>
+    <details className="stop">
+      <summary>Reject or cancel this proposal</summary>
+      <form onSubmit={(e) => void submit(e)} aria-label={`Reject or cancel proposal ${proposal.shortFingerprint}`} noValidate>
+        <ErrorSummary problems={problems} error={error} link={error ? factorProblem(error.code, factorIds(prefix)) : null} />
+        <p>
+          Reject it if the fingerprint read aloud does not match or this is not what was agreed; its proposer cancels it instead. Either way{' '}
+          <strong>
+            {actionTitle(proposal.action)} on “{proposal.token.label}” ({proposal.shortFingerprint})
+          </strong>{' '}
+          closes for everyone, nothing is done, and it cannot be reopened: propose again if it is still wanted.
+        </p>
+        <FactorFields id={prefix} label="Who stops it" proof={proof} onChange={setProof} choices={choices} />
+        <button type="submit" className="danger" disabled={busy}>
+          {byProposer ? 'Cancel my proposal' : 'Reject this proposal'}
+        </button>
+      </form>
+    </details>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import type { AuditFilter, AuditRow } from '../../../shared/audit';
 import { ErrorNotice } from '../app/ErrorNotice';
+import { actionTitle } from '../../../shared/actions';
 import { AUDIT_PAGE } from '../store/audit-slice';
 import { useCustos } from '../store/context';
 
@@ -16,9 +17,14 @@ export function AuditScreen() {
   const audit = useCustos((s) => s.snapshot?.audit);
   const query = useCustos((s) => s.auditQuery);
 
+  const loadCustodians = useCustos((s) => s.loadCustodians);
+  const loadKeys = useCustos((s) => s.loadKeys);
+  const loadQuorum = useCustos((s) => s.loadQuorum);
+
   useEffect(() => {
-    void search({});
-  }, [search]);
+    // Names are read after the first search, so the reads they record fall outside the rows it counts.
+    void search({}).then(() => Promise.all([loadCustodians(), loadKeys(), loadQuorum()]));
+  }, [search, loadCustodians, loadKeys, loadQuorum]);
 
   return (
     <section aria-labelledby="screen-title">
@@ -41,27 +47,36 @@ export function AuditScreen() {
 function Filters() {
   const search = useCustos((s) => s.searchAudit);
   const [form, setForm] = useState({ actor: '', action: '', object: '', result: '', from: '', to: '' });
+  const [hideReads, setHideReads] = useState(false);
+  const [tried, setTried] = useState(false);
+  const from = utcBound(form.from, false);
+  const to = utcBound(form.to, true);
   const field = (name: keyof typeof form) => ({
     id: `filter-${name}`,
     value: form[name],
     onChange: (e: { target: { value: string } }) => setForm({ ...form, [name]: e.target.value }),
   });
-  const submit = (event: FormEvent) => {
-    event.preventDefault();
-    const filter: AuditFilter = {};
+  const apply = (hide: boolean) => {
+    setTried(true);
+    const filter: AuditFilter = hide ? { hideReads: true } : {};
     if (form.actor.trim()) filter.actor = form.actor.trim();
     if (form.action.trim()) filter.action = form.action.trim();
     if (form.object.trim()) filter.object = form.object.trim();
     if (form.result === 'ok' || form.result === 'refused' || form.result === 'failed') filter.result = form.result;
-    if (form.from) filter.from = new Date(form.from).toISOString();
-    if (form.to) filter.to = new Date(form.to).toISOString();
+    if (from === undefined || to === undefined) return;
+    if (from) filter.from = from;
+    if (to) filter.to = to;
     void search(filter);
+  };
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    apply(hideReads);
   };
   return (
     <form className="card filters" onSubmit={submit} aria-label="Filter the audit log">
       <div>
         <label htmlFor="filter-actor">Actor</label>
-        <input type="text" {...field('actor')} placeholder="desktop, cli, system…" />
+        <input type="text" {...field('actor')} placeholder="desktop, cli, system, or a custodian’s id" />
       </div>
       <div>
         <label htmlFor="filter-action">Action</label>
@@ -81,18 +96,48 @@ function Filters() {
         </select>
       </div>
       <div>
-        <label htmlFor="filter-from">From</label>
-        <input type="datetime-local" step="1" {...field('from')} />
+        <label htmlFor="filter-from">From (UTC)</label>
+        <input type="text" {...field('from')} aria-describedby="filter-date-hint" aria-invalid={tried && from === undefined} />
       </div>
       <div>
-        <label htmlFor="filter-to">To</label>
-        <input type="datetime-local" step="1" {...field('to')} />
+        <label htmlFor="filter-to">To (UTC)</label>
+        <input type="text" {...field('to')} aria-describedby="filter-date-hint" aria-invalid={tried && to === undefined} />
       </div>
+      <p id="filter-date-hint" className="hint">
+        Dates as YYYY-MM-DD, or YYYY-MM-DD HH:MM, in UTC like the list: for example 2026-01-31 14:30.
+      </p>
+      {tried && (from === undefined || to === undefined) && (
+        <p role="alert" className="bad">
+          Write the date as YYYY-MM-DD, or YYYY-MM-DD HH:MM, for example 2026-01-31 14:30.
+        </p>
+      )}
+      <label className="checkbox switch">
+        <input
+          type="checkbox"
+          role="switch"
+          checked={hideReads}
+          onChange={(e) => {
+            setHideReads(e.target.checked);
+            apply(e.target.checked);
+          }}
+        />{' '}
+        Hide reads (lists, views and searches), so that changes stand out
+      </label>
       <div className="actions">
         <button type="submit">Apply filters</button>
       </div>
     </form>
   );
+}
+
+/** A typed UTC date (and time) as an ISO bound: '' when empty, undefined when it is not a date. */
+function utcBound(text: string, end: boolean): string | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2})(:\d{2})?)?$/.exec(text.trim());
+  if (!text.trim()) return '';
+  if (!match) return undefined;
+  const time = match[2] ? `${match[2]}${match[3] ?? (end ? ':59' : ':00')}${end ? '.999' : '.000'}` : end ? '23:59:59.999' : '00:00:00.000';
+  const date = new Date(`${match[1]}T${time}Z`);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
 
 function AuditTable() {
@@ -103,6 +148,7 @@ function AuditTable() {
   const [scrollTop, setScrollTop] = useState(0);
   const [active, setActive] = useState(0);
   const viewport = useRef<HTMLDivElement>(null);
+  const names = useAuditNames();
 
   const count = total ?? 0;
   const fullHeight = count * ROW;
@@ -148,8 +194,25 @@ function AuditTable() {
       <h2 id="entries-title">
         Entries <span className="muted">({count.toLocaleString('en')} matching)</span>
       </h2>
-      <p className="muted">Use the arrow keys, Page Up/Down, Home and End to move; Enter opens an entry.</p>
-      <div className="audit-grid" role="grid" aria-rowcount={count + 1} aria-colcount={6} aria-label="Audit entries" tabIndex={0} onKeyDown={onKeyDown} aria-activedescendant={count ? `audit-row-${active}` : undefined}>
+      {count === 0 ? (
+        <p>No entry matches these filters. Clear a filter or turn off “Hide reads” to see more.</p>
+      ) : (
+        <p className="muted">Use the arrow keys, Page Up/Down, Home and End to move; Enter opens an entry.</p>
+      )}
+      {/* The grid itself scrolls (its header sticks), so the one focusable element is the scrollable one. */}
+      <div
+        className="audit-grid"
+        role="grid"
+        aria-rowcount={count + 1}
+        aria-colcount={6}
+        aria-label="Audit entries"
+        tabIndex={0}
+        onKeyDown={onKeyDown}
+        aria-activedescendant={count ? `audit-row-${active}` : undefined}
+        ref={viewport}
+        style={{ height: viewHeight + ROW }}
+        onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
+      >
         <div role="row" aria-rowindex={1} className="audit-row audit-head">
           {['#', 'Time (UTC)', 'Actor', 'Action', 'Object', 'Result'].map((h) => (
             <span role="columnheader" key={h}>
@@ -157,8 +220,7 @@ function AuditTable() {
             </span>
           ))}
         </div>
-        <div className="audit-viewport" ref={viewport} style={{ height: viewHeight }} onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}>
-          <div style={{ height, position: 'relative' }}>
+        <div style={{ height, position: 'relative' }}>
             <div role="rowgroup" style={{ position: 'absolute', top: scrollTop, left: 0, right: 0 }}>
               {rows.map((index) => {
                 const row = rowAt(index);
@@ -179,9 +241,9 @@ function AuditTable() {
                       <>
                         <span role="gridcell">{row.seq}</span>
                         <span role="gridcell">{row.time.replace('T', ' ').replace('Z', '')}</span>
-                        <span role="gridcell">{row.actor}</span>
+                        <span role="gridcell">{names.actor(row.actor)}</span>
                         <span role="gridcell">{row.action}</span>
-                        <span role="gridcell">{row.object}</span>
+                        <span role="gridcell">{names.object(row.object)}</span>
                         <span role="gridcell">{row.result === 'ok' ? 'ok' : `${row.result} ${row.code}`}</span>
                       </>
                     ) : (
@@ -190,7 +252,6 @@ function AuditTable() {
                   </div>
                 );
               })}
-            </div>
           </div>
         </div>
       </div>
@@ -203,6 +264,7 @@ function EntryDetail() {
   const close = useCustos((s) => s.closeAuditEntry);
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), [detail.seq]);
+  const names = useAuditNames();
   const { entry, inclusion } = detail;
   return (
     <section className="card" aria-labelledby="entry-title">
@@ -218,9 +280,9 @@ function EntryDetail() {
         <dt>Time (UTC)</dt>
         <dd>{entry.time}</dd>
         <dt>Actor</dt>
-        <dd>{entry.actor.type === 'custodian' ? `${entry.actor.id} (${entry.actor.role})` : entry.actor.id}</dd>
+        <dd>{entry.actor.type === 'custodian' ? `${names.actor(entry.actor.id)} (${entry.actor.role}, ${entry.actor.id})` : entry.actor.id}</dd>
         <dt>Object</dt>
-        <dd>{entry.object ? `${entry.object.type}: ${entry.object.id}` : '—'}</dd>
+        <dd>{entry.object ? withId(names.object(`${entry.object.type}:${entry.object.id}`), `${entry.object.type}: ${entry.object.id}`) : '—'}</dd>
         <dt>Parameters (SHA-256)</dt>
         <dd>
           <code>{entry.params ?? '—'}</code>
@@ -257,6 +319,30 @@ function EntryDetail() {
     </section>
   );
 }
+
+/** Ids in the log as people know them: custodians by name, keys by label, proposals by action and fingerprint. */
+function useAuditNames() {
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const keys = useCustos((s) => s.keys) ?? [];
+  const proposals = useCustos((s) => s.proposals) ?? [];
+  const custodies = useCustos((s) => s.custodies) ?? [];
+  const actor = (id: string) => custodians.find((c) => c.id === id)?.name ?? id;
+  const object = (text: string) => {
+    const [type, id = ''] = text.split(/:(.*)/s);
+    if (type === 'custodian') return `custodian ${actor(id)}`;
+    const key = type === 'key' ? keys.find((k) => k.id === id) : undefined;
+    if (key) return `key “${key.label}”`;
+    const proposal = type === 'proposal' ? proposals.find((p) => p.id === id) : undefined;
+    if (proposal) return `proposal ${proposal.shortFingerprint} (${actionTitle(proposal.action)})`;
+    const custody = type === 'custody' ? custodies.find((c) => c.id === id) : undefined;
+    if (custody) return `custody of “${custody.token.label}”`;
+    return text;
+  };
+  return { actor, object };
+}
+
+/** A name, with the raw id after it when the name is not the id itself. */
+const withId = (name: string, id: string) => (name.replace(':', ': ') === id ? id : `${name} (${id})`);
 
 const keySources = {
   pinned: 'the key you gave',

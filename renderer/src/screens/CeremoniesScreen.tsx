@@ -1,5 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { JumpLinks } from '../app/JumpLinks';
+import { NextStep } from '../app/NextStep';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
 import type { Proof } from '../store/quorum-slice';
@@ -10,10 +12,18 @@ export function CeremoniesScreen() {
   const custodies = useCustos((s) => s.custodies);
   return (
     <QuorumScreen title="Ceremonies" errorTitle="The ceremony did not go ahead">
-      <nav aria-label="Ceremonies on this page" className="jump">
-        Go to: <a href="#custody-title">Take into custody</a> · <a href="#turnover-title">Change the holders</a> · <a href="#backup-title">Back up keys</a> ·{' '}
-        <a href="#import-title">Import a backup file</a> · <a href="#restore-title">Restore a backup</a> · <a href="#check-card-title">Check a share card</a> · <a href="#custody-list-title">Tokens in custody</a>
-      </nav>
+      <JumpLinks
+        label="Ceremonies on this page"
+        targets={[
+          { id: 'custody-title', text: 'Take into custody' },
+          { id: 'turnover-title', text: 'Change the holders' },
+          { id: 'backup-title', text: 'Back up keys' },
+          { id: 'import-title', text: 'Import a backup file' },
+          { id: 'restore-title', text: 'Restore a backup' },
+          { id: 'check-card-title', text: 'Check a share card' },
+          { id: 'custody-list-title', text: 'Tokens in custody' },
+        ]}
+      />
       <CardPrinter />
       <SettleForm />
       <CustodyForm />
@@ -26,7 +36,7 @@ export function CeremoniesScreen() {
       <section className="card" aria-labelledby="custody-list-title">
         <h2 id="custody-list-title">Tokens in custody</h2>
         {!custodies || custodies.length === 0 ? (
-          <p>No token is in custody yet.</p>
+          <p>No token is in custody yet: take one into custody with the form above.</p>
         ) : (
           <table className="data">
             <thead>
@@ -71,6 +81,7 @@ function CustodyForm() {
   const take = useCustos((s) => s.takeCustody);
   const busy = useCustos((s) => s.quorumBusy);
   const holdersAvailable = custodians.filter((c) => c.roles.includes('custodian'));
+  const loaded = useCustos((s) => s.custodians !== null);
   const tokens = status?.state === 'ready' ? status.slots.flatMap((s) => (s.token ? [s.token] : [])) : [];
   const held = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
   // The audit token and tokens already in custody are not offered: their PINs are held already (a change of holders re-deals them).
@@ -82,6 +93,14 @@ function CustodyForm() {
   const [threshold, setThreshold] = useState(2);
   const [proofs, setProofs] = useState<Proof[]>([emptyProof(), emptyProof(), emptyProof()]);
   const token = choices[tokenIndex];
+  if (loaded && holdersAvailable.length < 2) {
+    return (
+      <NextStep screen="custodians" action="Go to Custodians">
+        A token is taken into custody by at least two share holders, and {holdersAvailable.length === 0 ? 'no custodian is' : 'only one custodian is'} enrolled
+        with the custodian role. Enrol the holders on the Custodians screen first.
+      </NextStep>
+    );
+  }
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (!token) return;

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
-import { ErrorNotice } from '../app/ErrorNotice';
+import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 
 const roleNames: Record<Role, string> = { custodian: 'Custodian', 'security-officer': 'Security officer', auditor: 'Auditor' };
@@ -20,12 +20,7 @@ export function CustodiansScreen() {
         Each custodian proves two factors for every approval: a passphrase only they know, and a code from an authenticator app on their phone. Neither is stored
         where a copy of the database could reveal it.
       </p>
-      {error && <ErrorNotice error={error} />}
-      {notice && (
-        <p role="status" className="notice notice-ok">
-          {notice}
-        </p>
-      )}
+      <Outcome error={error} notice={notice} />
       {enrolment ? <ConfirmEnrolment /> : <EnrolForm />}
       <CustodianList />
     </section>

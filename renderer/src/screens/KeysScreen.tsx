@@ -1,7 +1,8 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { keyIdentity, type KeyRecord } from '../../../shared/keys';
-import { ErrorNotice } from '../app/ErrorNotice';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { NextStep } from '../app/NextStep';
+import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 import { ActionName } from '../../../shared/actions';
 
@@ -14,7 +15,6 @@ export function KeysScreen() {
   const keys = useCustos((s) => s.keys);
   const error = useCustos((s) => s.keyError);
   const notice = useCustos((s) => s.keyNotice);
-  const exported = useCustos((s) => s.exported);
   useEffect(() => {
     void loadKeys();
     void loadQuorum();
@@ -23,22 +23,11 @@ export function KeysScreen() {
   return (
     <section aria-labelledby="screen-title">
       <h1 id="screen-title">Keys</h1>
-      {error && <ErrorNotice error={error} title="Nothing was changed" />}
-      {notice && (
-        <p role="status" className="notice notice-ok">
-          {notice}
-        </p>
-      )}
+      <Outcome error={error} errorTitle="Nothing was changed" notice={notice} />
       <ProposeKey />
       <section className="card" aria-labelledby="inventory-title">
         <h2 id="inventory-title">Inventory</h2>
-        {!keys || keys.length === 0 ? <p>No keys yet.</p> : <KeyTable keys={keys} />}
-        {exported && (
-          <>
-            <p>Public key of {exported.keyId}:</p>
-            <pre>{exported.text}</pre>
-          </>
-        )}
+        {!keys || keys.length === 0 ? <p>No keys yet. A key is proposed above and generated in its token once the quorum approves it.</p> : <KeyTable keys={keys} />}
       </section>
     </section>
   );
@@ -46,6 +35,8 @@ export function KeysScreen() {
 
 function KeyTable({ keys }: { keys: KeyRecord[] }) {
   const exportKey = useCustos((s) => s.exportKey);
+  const exported = useCustos((s) => s.exported);
+  const shown = keys.find((k) => k.id === exported?.keyId);
   const [acting, setActing] = useState<KeyRecord | null>(null);
   // Read once when the list appears: the countdown is in days, so it need not tick.
   const [now] = useState(() => Date.now());
@@ -98,8 +89,23 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
           ))}
         </tbody>
       </table>
+      {shown && <ExportedKey keyRecord={shown} text={exported!.text} />}
       {acting && <KeyStateForm keyRecord={acting} onDone={() => setActing(null)} />}
     </>
+  );
+}
+
+/** An exported public key, right under the table, named by its key's label; it takes focus so it can be read or copied. */
+function ExportedKey({ keyRecord, text }: { keyRecord: KeyRecord; text: string }) {
+  const ref = useRef<HTMLElement>(null);
+  useEffect(() => ref.current?.focus(), [text]);
+  return (
+    <figure className="exported" aria-labelledby="exported-title" ref={ref} tabIndex={-1}>
+      <figcaption id="exported-title">
+        Public key of <strong>{keyRecord.label}</strong> ({keyRecord.algorithm}, in {keyRecord.token.label}), PEM: give it to whoever checks this key’s signatures.
+      </figcaption>
+      <pre>{text}</pre>
+    </figure>
   );
 }
 
@@ -177,7 +183,13 @@ function ProposeKey() {
   const [acceptUnrestrictedExport, setAcceptUnrestrictedExport] = useState(false);
   const [cryptoperiodDays, setCryptoperiodDays] = useState(730);
   const [proof, setProof] = useState(emptyProof());
-  if (custodies.length === 0) return <p className="muted">Take a token into custody (Ceremonies) before generating keys.</p>;
+  if (custodies.length === 0) {
+    return (
+      <NextStep screen="ceremonies" action="Go to Ceremonies">
+        Keys are generated inside a token held in custody, and no token is in custody yet. Take a token into custody on the Ceremonies screen first.
+      </NextStep>
+    );
+  }
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     const ok = await propose(custodyId || custodies[0]!.id, { algorithm, label, usage: algorithm === 'AES-256' && usage === 'sign' ? 'encrypt' : usage, backupable, cryptoperiodDays, ...(backupable && acceptUnrestrictedExport ? { acceptUnrestrictedExport } : {}) }, 'key.generate', proof);

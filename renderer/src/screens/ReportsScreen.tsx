@@ -1,8 +1,9 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { actionTitle } from '../../../shared/actions';
 import type { ComplianceView, Finding } from '../../../shared/compliance';
-import { ErrorNotice } from '../app/ErrorNotice';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { MarkdownDocument } from '../app/MarkdownDocument';
+import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 
 /** Reports and compliance: signed ceremony reports, the policy analyzer, controls and the practice statement. */
@@ -20,12 +21,7 @@ export function ReportsScreen() {
   return (
     <section aria-labelledby="screen-title">
       <h1 id="screen-title">Reports and compliance</h1>
-      {error && <ErrorNotice error={error} title="That did not work" />}
-      {notice && (
-        <p role="status" className="notice notice-ok">
-          {notice}
-        </p>
-      )}
+      <Outcome error={error} errorTitle="That did not work" notice={notice} />
       <section className="card" aria-labelledby="compliance-title">
         <h2 id="compliance-title">Compliance findings{compliance ? ` as of ${compliance.asOf.slice(0, 10)}` : ''}</h2>
         <form
@@ -36,7 +32,8 @@ export function ReportsScreen() {
           }}
         >
           <label htmlFor="as-of">Look at another date (YYYY-MM-DD)</label>
-          <input id="as-of" type="date" value={asOf} onChange={(e) => setAsOf(e.target.value)} />
+          {/* A text field: a date input shows the browser's locale format, not the one the label asks for. */}
+          <input id="as-of" type="text" inputMode="numeric" pattern="\d{4}-\d{2}-\d{2}" placeholder="2030-12-31" value={asOf} onChange={(e) => setAsOf(e.target.value)} />
           <button type="submit">Analyse</button>
         </form>
         {compliance && <Findings findings={compliance.findings} />}
@@ -75,6 +72,14 @@ function Charts({ view }: { view: ComplianceView }) {
   const max = Math.max(1, ...states.map(([, n]) => n));
   const now = new Date(view.asOf).getTime();
   const horizon = 3 * 365 * 86_400_000;
+  if (states.length === 0) {
+    return (
+      <section className="card" aria-labelledby="charts-title">
+        <h2 id="charts-title">Keys at a glance</h2>
+        <p>No keys yet, so there is nothing to chart. Keys are proposed on the Keys screen; they appear here once the quorum has generated them.</p>
+      </section>
+    );
+  }
   return (
     <section className="card" aria-labelledby="charts-title">
       <h2 id="charts-title">Keys at a glance</h2>
@@ -297,7 +302,7 @@ function PracticeStatement() {
       <button type="button" onClick={() => void show()}>
         Show the draft
       </button>
-      {text && <pre aria-label="Practice statement draft">{text}</pre>}
+      {text && <MarkdownDocument source={text} topLevel={3} label="Practice statement draft" />}
     </section>
   );
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { ErrorNotice } from '../app/ErrorNotice';
+import { NextStep } from '../app/NextStep';
+import { Outcome } from '../app/Outcome';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
 
@@ -52,7 +53,9 @@ export function SettingsScreen() {
           </p>
           <FactorFields id="module-officer" label="Security officer" proof={officer} onChange={setOfficer} choices={officers} />
           {officers.length === 0 && custodians !== null && (
-            <p className="muted">No security officer is enrolled yet: enrol one under Custodians first.</p>
+            <NextStep screen="custodians" action="Go to Custodians">
+              No security officer is enrolled yet, so nobody can change the module. Enrol one on the Custodians screen first.
+            </NextStep>
           )}
           <div className="actions">
             <button type="submit" disabled={busy === 'module'} aria-describedby="module-help">
@@ -63,12 +66,7 @@ export function SettingsScreen() {
             </button>
           </div>
         </form>
-        {error && <ErrorNotice error={error} title="The token module was not changed" />}
-        {saved && (
-          <p role="status" className="notice notice-ok">
-            {saved}
-          </p>
-        )}
+        <Outcome error={error} errorTitle="The token module was not changed" notice={saved} />
       </section>
       <section aria-labelledby="about-title" className="card">
         <h2 id="about-title">About this installation</h2>

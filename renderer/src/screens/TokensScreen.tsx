@@ -74,12 +74,12 @@ function TokenList({ slots }: { slots: SlotInfo[] }) {
   const empty = slots.filter((slot) => !slot.tokenPresent);
   return (
     <section aria-labelledby="tokens-title" className="card">
-      <h2 id="tokens-title">Tokens</h2>
+      <h2 id="tokens-title">Attached tokens</h2>
       {tokens.length === 0 ? (
         <p>No initialised token is attached. Attach a token or smartcard and press Refresh.</p>
       ) : (
         <table className="data">
-          <caption className="visually-hidden">Attached tokens</caption>
+          <caption className="visually-hidden">Attached tokens: label, serial, device, PIN status and actions</caption>
           <thead>
             <tr>
               <th scope="col">Label</th>

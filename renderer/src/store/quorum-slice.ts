@@ -14,6 +14,8 @@ export interface QuorumSlice {
   custodies: CustodyView[] | null;
   proposals: ProposalView[] | null;
   quorumError: WireError | null;
+  /** The form the last error belongs to (it shows the error itself), or null for the screen's top. */
+  quorumErrorAt: string | null;
   /** What the last action did; 'failed' when the quorum was met but the operation did not complete. */
   quorumNotice: { text: string; tone: 'ok' | 'failed' } | null;
   quorumBusy: boolean;
@@ -24,6 +26,7 @@ export interface QuorumSlice {
   settleCustody(custodyId: string, holders: Proof[]): Promise<boolean>;
   approveProposal(proposalId: string, fingerprint: string, approver: Proof): Promise<boolean>;
   rejectProposal(proposalId: string, by: Proof): Promise<boolean>;
+  cancelProposal(proposalId: string, by: Proof): Promise<boolean>;
   backups: BackupSummary[] | null;
   /** A backup just made whose holders collect their cards one at a time; the one card on screen, if any. */
   printing: { setId: string; holders: { index: number; id: string; name: string }[]; card: PrintableCard | null; collected: number[] } | null;
@@ -45,13 +48,13 @@ export interface QuorumSlice {
 export const createQuorumSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], QuorumSlice> =>
   (set, get) => {
-    const run = async <T>(call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>, notice: (value: T) => string): Promise<boolean> => {
-      set({ quorumBusy: true, quorumError: null, quorumNotice: null });
+    const run = async <T>(call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>, notice: (value: T) => string, at: string | null = null): Promise<boolean> => {
+      set({ quorumBusy: true, quorumError: null, quorumErrorAt: null, quorumNotice: null });
       const result = await call();
       set(
         result.ok
           ? { quorumBusy: false, quorumNotice: noticeFor(result.value, notice) }
-          : { quorumBusy: false, quorumError: result.error },
+          : { quorumBusy: false, quorumError: result.error, quorumErrorAt: at },
       );
       await get().loadQuorum();
       return result.ok;
@@ -60,6 +63,7 @@ export const createQuorumSlice =
       custodies: null,
       proposals: null,
       quorumError: null,
+      quorumErrorAt: null,
       quorumNotice: null,
       quorumBusy: false,
       async loadQuorum() {
@@ -80,12 +84,18 @@ export const createQuorumSlice =
           r.outcome === 'activated' ? `The token has this custody’s PINs: it is now the active custody of “${r.custody.token.label}”.` : `The token never received this custody’s PINs: it is set aside, and the previous custody stays in force.`,
         ),
       approveProposal: (proposalId, fingerprint, approver) =>
-        run(() => bridge.proposals.approve({ proposalId, fingerprint, approver }), (p) =>
-          p.state === 'executed'
-            ? `Approved. The quorum was met and the operation ran once.`
-            : `Recorded: ${p.approvals.filter((a) => a.held).length} of ${p.threshold} approvals are held${p.holdersToConfirm.length > 0 ? `; ${p.holdersToConfirm.length} new holder(s) still to confirm` : ''}.`,
+        run(
+          () => bridge.proposals.approve({ proposalId, fingerprint, approver }),
+          (p) =>
+            p.state === 'executed'
+              ? `Approved. The quorum was met and the operation ran once.`
+              : `Recorded: ${p.approvals.filter((a) => a.held).length} of ${p.threshold} approvals are held${p.holdersToConfirm.length > 0 ? `; ${p.holdersToConfirm.length} new holder(s) still to confirm` : ''}.`,
+          approveFormOf(proposalId),
         ),
-      rejectProposal: (proposalId, by) => run(() => bridge.proposals.reject({ proposalId, by }), () => 'Proposal rejected.'),
+      rejectProposal: (proposalId, by) =>
+        run(() => bridge.proposals.reject({ proposalId, by }), (p) => `Proposal ${p.shortFingerprint} is rejected: nobody can approve it now, and nothing was done.`, stopFormOf(proposalId)),
+      cancelProposal: (proposalId, by) =>
+        run(() => bridge.proposals.cancel({ proposalId, by }), (p) => `Proposal ${p.shortFingerprint} is cancelled by its proposer: nothing was done.`, stopFormOf(proposalId)),
       backups: null,
       printing: null,
       proposeBackup: (custodyId, keyIds, holders, threshold, requester) =>
@@ -105,7 +115,7 @@ export const createQuorumSlice =
         if (!printing) return false;
         set({ quorumBusy: true, quorumError: null, quorumNotice: null });
         const result = await bridge.backups.card({ setId: printing.setId, holder });
-        set(result.ok ? { quorumBusy: false, printing: { ...printing, card: result.value, collected: [...new Set([...printing.collected, result.value.index])] } } : { quorumBusy: false, quorumError: result.error });
+        set(result.ok ? { quorumBusy: false, printing: { ...printing, card: result.value, collected: [...new Set([...printing.collected, result.value.index])] } } : { quorumBusy: false, quorumError: result.error, quorumErrorAt: null });
         return result.ok;
       },
       hideCard() {
@@ -138,6 +148,10 @@ export const createQuorumSlice =
       checkShare: (text) => run(() => bridge.backups.checkShare({ text }), (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId.slice(0, 8)} is valid. The check is recorded.`),
     };
   };
+
+/** The forms on a proposal that show their own errors. */
+export const approveFormOf = (proposalId: string) => `approve:${proposalId}`;
+export const stopFormOf = (proposalId: string) => `stop:${proposalId}`;
 
 /** An approval (or the last card) that ran the operation may still have failed in the token: say so, and why. */
 function noticeFor<T>(value: T, notice: (value: T) => string): NonNullable<QuorumSlice['quorumNotice']> {

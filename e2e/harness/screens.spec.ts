@@ -1,0 +1,195 @@
+import { ceremony, generateKeys, type Person } from './ceremony';
+import { expect, test } from './fixtures';
+import { checkScreen } from './screens';
+
+test.use({ viewport: { width: 1280, height: 800 } });
+
+test('a new installation: every screen passes axe and its empty states say the next step', async ({ custos }) => {
+  test.setTimeout(120_000);
+  const page = await custos.open();
+  await expect(page.getByRole('heading', { level: 1, name: 'Tokens' })).toBeVisible();
+  await checkScreen(page, '01-tokens-new');
+
+  await page.keyboard.press('Alt+2');
+  await expect(page.getByText('no token is in custody yet')).toBeVisible();
+  await checkScreen(page, '02-keys-empty');
+  await page.getByRole('button', { name: 'Go to Ceremonies' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
+  await expect(page.getByText('no custodian is enrolled with the custodian role')).toBeVisible();
+  await checkScreen(page, '03-ceremonies-empty');
+  await page.getByRole('button', { name: 'Go to Custodians' }).press('Enter');
+  await expect(page.getByRole('heading', { name: 'Set up Custos: enrol its first security officer' })).toBeVisible();
+  await checkScreen(page, '07-custodians-setup');
+
+  await page.keyboard.press('Alt+4');
+  await expect(page.getByRole('heading', { name: 'Waiting for approval (0)' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Go to Ceremonies' })).toBeVisible();
+  await checkScreen(page, '04-approvals-empty');
+  await page.keyboard.press('Alt+6');
+  await expect(page.getByText('No keys yet, so there is nothing to chart.')).toBeVisible();
+  await checkScreen(page, '06-reports-empty');
+  await page.keyboard.press('Alt+8');
+  await expect(page.getByRole('button', { name: 'Go to Custodians' })).toBeVisible();
+  await checkScreen(page, '08-settings');
+
+  // The skip link is the first stop, and it leads to the screen itself.
+  await page.reload();
+  await expect(page.getByRole('heading', { level: 1, name: 'Tokens' })).toBeVisible();
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('link', { name: 'Skip to the screen’s content' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('#main')).toBeFocused();
+});
+
+test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as what they are; every screen in use passes axe', async ({ custos }) => {
+  test.setTimeout(300_000);
+  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Person & { id: string }, Person & { id: string }, Person & { id: string }];
+  const page = await custos.open();
+  const { code, takeCustody, proposeIn } = ceremony(page, custos.clock);
+  custos.advance(30);
+  await takeCustody('vault-k', [ada, babbage, curie]);
+  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+  await expect(page.locator('.outcome')).toBeFocused();
+
+  // Keyboard only from here: Alt+4, Tab, typing and Enter; no clicks.
+  custos.advance(30);
+  const keys = page.keyboard;
+  await keys.press('Alt+4');
+  await expect(page.locator('#main')).toBeFocused();
+  await page.getByLabel('Token', { exact: true }).waitFor();
+  for (let i = 0; i < 2; i++) await keys.press('Tab');
+  await expect(page.locator('#requester-who')).toBeFocused();
+  await keys.type('Ada');
+  await keys.press('Tab');
+  await keys.type(ada.passphrase);
+  await keys.press('Tab');
+  await keys.type(code(ada));
+  await keys.press('Enter');
+  await expect(page.getByRole('status')).toContainText(/Proposal [0-9a-f-]{19} is open/);
+  await expect(page.locator('.outcome')).toBeFocused();
+  const fingerprint = await page.locator('code.fingerprint').first().innerText();
+  const proposal = page.locator('section[data-proposal]').first();
+  await checkScreen(page, '04-approvals-open');
+
+  custos.advance(30);
+  for (const [who, outcome] of [[babbage, '1 of 2 approvals are held'], [curie, 'The quorum was met and the operation ran once']] as const) {
+    // From the result, the next Tab reaches the waiting proposal's form, empty for this approver.
+    await keys.press('Tab');
+    const typed = proposal.getByLabel('Fingerprint as read aloud to you');
+    await expect(typed).toBeFocused();
+    await expect(typed).toHaveValue('');
+    await expect(proposal.getByRole('combobox', { name: 'Who' })).toHaveValue('');
+    await keys.type(fingerprint);
+    await keys.press('Tab');
+    await keys.type(who.name);
+    await keys.press('Tab');
+    await expect(proposal.getByLabel(`${who.name}’s passphrase`)).toBeFocused();
+    await keys.type(who.passphrase);
+    await keys.press('Tab');
+    await keys.type(code(who));
+    await keys.press('Enter');
+    await expect(page.getByRole('status')).toContainText(outcome, { timeout: 60_000 });
+    await expect(page.locator('.outcome')).toBeFocused();
+  }
+  await expect(page.getByRole('region', { name: /Closed proposals/ }).getByRole('heading', { name: /Quorum drill on “vault-k” — executed/ })).toBeVisible();
+  await expect(page.getByText(/^Approved by (Babbage, Curie|Curie, Babbage)$/)).toBeVisible();
+
+  // A mistake is summarised at the top of the form, focused, with a link to the field.
+  custos.advance(30);
+  await proposeIn('Propose a quorum drill', 'requester', ada, 'Propose');
+  await expect(page.getByRole('status')).toContainText('is open');
+  const second = page.locator('section[data-proposal]').first();
+  await second.getByRole('button', { name: 'Approve' }).click();
+  const summary = second.getByRole('alert');
+  await expect(summary).toBeFocused();
+  await expect(summary.getByRole('link', { name: 'Type the fingerprint read aloud to you' })).toBeVisible();
+  await checkScreen(page, '04-approvals-error-summary');
+  await summary.getByRole('link', { name: 'Type the fingerprint read aloud to you' }).press('Enter');
+  await expect(second.getByLabel('Fingerprint as read aloud to you')).toBeFocused();
+
+  // Babbage heard a different fingerprint: he rejects it with both factors.
+  await second.getByText('Reject or cancel this proposal').click();
+  const stop = second.getByRole('form', { name: /Reject or cancel proposal/ });
+  await stop.locator('select').selectOption({ label: 'Babbage' });
+  await stop.getByLabel('Babbage’s passphrase').fill(babbage.passphrase);
+  await stop.getByLabel('Babbage’s code').fill(code(babbage));
+  await checkScreen(page, '04-approvals-reject');
+  await stop.getByRole('button', { name: 'Reject this proposal' }).click();
+  await expect(page.getByRole('status')).toContainText('is rejected', { timeout: 60_000 });
+  await expect(page.getByRole('heading', { name: /Quorum drill on “vault-k” — rejected/ })).toBeVisible();
+  await expect(page.getByText('Rejected by an approver: nothing was done.')).toBeVisible();
+
+  // Ada proposes again and withdraws it herself.
+  custos.advance(30);
+  await proposeIn('Propose a quorum drill', 'requester', ada, 'Propose');
+  await expect(page.getByRole('status')).toContainText('is open');
+  const third = page.locator('section[data-proposal]').first();
+  await third.getByText('Reject or cancel this proposal').click();
+  const withdraw = third.getByRole('form', { name: /Reject or cancel proposal/ });
+  await withdraw.locator('select').selectOption({ label: 'Ada' });
+  custos.advance(30);
+  await withdraw.getByLabel('Ada’s passphrase').fill(ada.passphrase);
+  await withdraw.getByLabel('Ada’s code').fill(code(ada));
+  await withdraw.getByRole('button', { name: 'Cancel my proposal' }).click();
+  await expect(page.getByRole('status')).toContainText('is cancelled by its proposer', { timeout: 60_000 });
+  await expect(page.getByRole('heading', { name: 'Waiting for approval (0)' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: /Quorum drill on “vault-k” — cancelled/ })).toBeVisible();
+  await checkScreen(page, '04-approvals-closed');
+
+  // Keys, with a public key exported beside its name.
+  await generateKeys(custos, { proposer: ada, approvers: [babbage, curie] }, [{ algorithm: 'EC-P256', label: 'payments-signing', usage: 'sign', backupable: false }]);
+  await page.reload();
+  await page.keyboard.press('Alt+2');
+  await page.getByRole('button', { name: 'Export the public key of payments-signing as PEM' }).click();
+  const pem = page.getByRole('figure', { name: /Public key of payments-signing \(EC-P256/ });
+  await expect(pem).toContainText('BEGIN PUBLIC KEY');
+  await expect(pem).toBeFocused();
+  await checkScreen(page, '02-keys');
+
+  await page.keyboard.press('Alt+1');
+  await checkScreen(page, '01-tokens');
+  await page.keyboard.press('Alt+3');
+  await expect(page.getByRole('navigation', { name: 'Ceremonies on this page' }).getByRole('link')).toHaveText(['Take into custody', 'Change the holders', 'Back up keys', 'Check a share card', 'Tokens in custody']);
+  await page.getByRole('link', { name: 'Change the holders' }).click();
+  await expect(page.getByRole('heading', { name: 'Change the holders of a token' })).toBeFocused();
+  await checkScreen(page, '03-ceremonies');
+
+  // The audit list names people and keys; one switch hides the reads.
+  await page.keyboard.press('Alt+5');
+  const grid = page.getByRole('grid', { name: 'Audit entries' });
+  await page.getByLabel('Action').fill('proposal.');
+  await page.getByLabel('Action').press('Enter');
+  const rejected = grid.getByRole('row').filter({ hasText: 'proposal.reject' });
+  await expect(rejected).toContainText('Babbage');
+  await expect(rejected).toContainText('(Quorum drill)');
+  await expect(grid).not.toContainText(babbage.id);
+  await page.getByLabel('Action').fill('');
+  await page.getByLabel('Action').press('Enter');
+  await expect(grid).toContainText('key.list');
+  await page.getByRole('switch', { name: /Hide reads/ }).check();
+  await expect(page.getByRole('heading', { name: /Entries/ })).not.toContainText(/\(\d{3,} matching\)/);
+  await expect(grid).not.toContainText('key.list');
+  await page.getByLabel('From (UTC)').fill('31/01/2026');
+  await page.getByRole('button', { name: 'Apply filters' }).click();
+  await expect(page.getByRole('alert')).toContainText('Write the date as YYYY-MM-DD');
+  await page.getByLabel('From (UTC)').fill('');
+  await grid.focus();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { name: /^Entry \d+:/ })).toBeFocused();
+  await checkScreen(page, '05-audit');
+
+  await page.keyboard.press('Alt+6');
+  await expect(page.getByRole('img', { name: /Keys by state: pre-activation 1/ })).toBeVisible();
+  await page.getByRole('button', { name: 'Show the draft' }).click();
+  const statement = page.getByRole('article', { name: 'Practice statement draft' });
+  await expect(statement.getByRole('heading', { name: '1. Roles' })).toBeVisible();
+  await expect(statement.getByRole('listitem').filter({ hasText: 'Custodians (hold PIN shares' })).toContainText('Ada, Babbage, Curie');
+  await expect(statement).not.toContainText('##');
+  await statement.screenshot({ path: 'docs/screens/06-reports-practice-statement.png', animations: 'disabled' });
+  await checkScreen(page, '06-reports');
+
+  await page.keyboard.press('Alt+7');
+  await checkScreen(page, '07-custodians');
+  await page.keyboard.press('Alt+8');
+  await checkScreen(page, '08-settings-officers');
+});

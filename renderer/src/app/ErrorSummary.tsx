@@ -1,0 +1,63 @@
+import { useEffect, useRef } from 'react';
+import type { ErrorCode, WireError } from '../../../shared/errors';
+
+/** One thing to fix in a form, linked to the field that fixes it. */
+export interface Problem {
+  field: string;
+  text: string;
+}
+
+/**
+ * The GOV.UK error summary: at the top of the form, focused when it appears, each problem a link
+ * to its field. A refusal from the core keeps its code and remedy, and links to the field it is about.
+ */
+export function ErrorSummary({ problems, error, link }: { problems: Problem[]; error: WireError | null; link: Problem | null }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (problems.length > 0 || error) ref.current?.focus();
+  }, [problems, error]);
+  if (problems.length === 0 && !error) return null;
+  return (
+    <div ref={ref} tabIndex={-1} className="notice notice-error error-summary" role="alert" data-error-code={error?.code}>
+      <p className="notice-title">
+        There is a problem {error && <code className="error-code">{error.code}</code>}
+      </p>
+      {error && <p>{error.message}</p>}
+      <ul className="remedy">
+        {[...problems, ...(error && link ? [link] : [])].map((p) => (
+          <li key={p.field + p.text}>
+            <a
+              href={`#${p.field}`}
+              onClick={(event) => {
+                event.preventDefault();
+                document.getElementById(p.field)?.focus();
+              }}
+            >
+              {p.text}
+            </a>
+          </li>
+        ))}
+        {error?.remedy.map((step) => <li key={step}>{step}</li>)}
+      </ul>
+    </div>
+  );
+}
+
+/** Which of a custodian's factor fields a refusal points at; other refusals point at nothing. */
+export function factorProblem(code: ErrorCode, fields: { who: string; passphrase: string; code: string }): Problem | null {
+  switch (code) {
+    case 'PASSPHRASE_INCORRECT':
+      return { field: fields.passphrase, text: 'Type the passphrase again' };
+    case 'TOTP_INCORRECT':
+    case 'TOTP_REPLAYED':
+      return { field: fields.code, text: 'Type the code the authenticator shows now' };
+    case 'NOT_AUTHORIZED':
+    case 'SELF_APPROVAL':
+    case 'ALREADY_APPROVED':
+    case 'CUSTODIAN_LOCKED':
+    case 'FACTORS_THROTTLED':
+      return { field: fields.who, text: 'Choose who is at the keyboard' };
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,25 @@
+import { useEffect, useRef } from 'react';
+import type { WireError } from '../../../shared/errors';
+import { ErrorNotice } from './ErrorNotice';
+
+/**
+ * What the last submit did, error or result, given focus when it appears so that a keyboard or
+ * screen-reader user lands on it instead of the top of the page.
+ */
+export function Outcome({ error, errorTitle, notice, failed = false }: { error: WireError | null; errorTitle?: string; notice: string | null; failed?: boolean }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (error || notice) ref.current?.focus();
+  }, [error, notice]);
+  if (!error && !notice) return null;
+  return (
+    <div ref={ref} tabIndex={-1} className="outcome">
+      {error && <ErrorNotice error={error} title={errorTitle} />}
+      {notice && (
+        <p role={failed ? 'alert' : 'status'} className={`notice ${failed ? 'notice-error' : 'notice-ok'}`}>
+          {notice}
+        </p>
+      )}
+    </div>
+  );
+}
