@@ -118,7 +118,7 @@ test('turnover: the holders replace Ada with Dana; the new holder confirms and t
   await page.keyboard.press('Alt+4');
   const card = page.locator('section[data-proposal]').first();
   await expect(card.getByRole('heading')).toContainText('Change of holders on “vault-t”');
-  await expect(card).toContainText('holders: Babbage, Curie, Dana; threshold: 2');
+  await expect(card).toContainText('Hand the token to Babbage, Curie, Dana: any 2 of the 3 open it.');
   const fingerprint = await card.locator('code.fingerprint').innerText();
   custos.advance(30);
   await approve(fingerprint, babbage!);

@@ -149,7 +149,7 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await page.keyboard.press('Alt+1');
   await checkScreen(page, '01-tokens');
   await page.keyboard.press('Alt+3');
-  await expect(page.getByRole('navigation', { name: 'Ceremonies on this page' }).getByRole('link')).toHaveText(['Take into custody', 'Change the holders', 'Back up keys', 'Check a share card', 'Tokens in custody']);
+  await expect(page.getByRole('navigation', { name: 'Ceremonies on this page' }).getByRole('link')).toHaveText(['Take into custody', 'Change the holders', 'Back up keys', 'Import a backup file', 'Check a share card', 'Tokens in custody']);
   await page.getByRole('link', { name: 'Change the holders' }).click();
   await expect(page.getByRole('heading', { name: 'Change the holders of a token' })).toBeFocused();
   await checkScreen(page, '03-ceremonies');
