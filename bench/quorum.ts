@@ -33,7 +33,7 @@ async function main(): Promise<void> {
     // Custodians at a tiny scrypt cost, so the unlock's own overhead is not lost in the KDF's
     // run-to-run noise; the KDF at the production cost is measured on its own below.
     const custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 1024, r: 8, p: 1 }, clock: () => clock.now });
-    const custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module });
+    const custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module, clock: () => new Date() });
     const { people } = await enrolPeople(custodians, clock, [0, 1, 2, 3].map((i) => ({ name: `Holder ${i}`, passphrase: `bench amber river lantern ${i} quietly` })));
     const tick = () => (clock.now = new Date(clock.now.getTime() + 30_000));
     const proof = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, clock.now) });

@@ -9,7 +9,6 @@ export const ErrorCode = z.enum([
   'IPC_UNKNOWN_CHANNEL',
   'IPC_INVALID_PAYLOAD',
   // Token module (PKCS#11 library)
-  'MODULE_NOT_CONFIGURED',
   'MODULE_NOT_FOUND',
   'MODULE_LOAD_FAILED',
   'MODULE_UNSAFE',
@@ -175,7 +174,7 @@ export type ErrorClass = 'token' | 'store' | 'input' | 'integrity' | 'refused' |
 
 const classes: Record<ErrorClass, readonly ErrorCode[]> = {
   token: [
-    'MODULE_NOT_CONFIGURED', 'MODULE_NOT_FOUND', 'MODULE_LOAD_FAILED', 'MODULE_UNSAFE', 'MODULE_NOT_CHOSEN',
+    'MODULE_NOT_FOUND', 'MODULE_LOAD_FAILED', 'MODULE_UNSAFE', 'MODULE_NOT_CHOSEN',
     'SOFTHSM_NOT_INSTALLED', 'SOFTHSM_TOKEN_DIR_MISSING', 'TOKEN_NOT_FOUND', 'TOKEN_AMBIGUOUS', 'TOKEN_NOT_PRESENT',
     'TOKEN_NOT_RECOGNIZED', 'TOKEN_REMOVED', 'TOKEN_WRITE_PROTECTED', 'TOKEN_NOT_INITIALIZED', 'PIN_INCORRECT',
     'PIN_LOCKED', 'PIN_INVALID', 'PIN_EXPIRED', 'SESSION_CLOSED', 'SESSION_LIMIT', 'NOT_LOGGED_IN', 'ALREADY_LOGGED_IN',
@@ -237,10 +236,3 @@ export type WireError = z.infer<typeof WireError>;
 
 /** The only shape a result ever has on the wire. */
 export type Envelope<T> = { ok: true; value: T } | { ok: false; error: WireError };
-
-export function envelopeSchema<T extends z.ZodType>(value: T) {
-  return z.discriminatedUnion('ok', [
-    z.object({ ok: z.literal(true), value }),
-    z.object({ ok: z.literal(false), error: WireError }),
-  ]);
-}

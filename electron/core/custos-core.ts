@@ -162,7 +162,8 @@ export class CustosCore {
     readonly store: Store,
     log: Log,
   ) {
-    this.settings = new Settings(store);
+    const clock = options.clock ?? (() => new Date());
+    this.settings = new Settings(store, clock);
     this.actor = { type: 'operator', id: options.operator ?? 'desktop' };
     this.host = new ModuleHost((error) => log.warn('token cleanup failed', { code: error.code, message: error.message }));
     this.audit = new AuditService({
@@ -174,7 +175,7 @@ export class CustosCore {
       preferredVault: options.preferredVault ?? 'file',
       log,
       ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock,
     });
     this.tokens = new TokenService({
       host: this.host,
@@ -192,10 +193,10 @@ export class CustosCore {
       audit: this.audit,
       actor: this.actor,
       ...(options.kdfCost ? { kdfCost: options.kdfCost } : {}),
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock,
     });
-    this.keys = new KeyInventory(store, this.audit, options.clock);
-    this.custody = new CustodyService({ store, audit: this.audit, custodians: this.custodians, actor: this.actor, module: () => this.tokens.ready() });
+    this.keys = new KeyInventory(store, this.audit, clock);
+    this.custody = new CustodyService({ store, audit: this.audit, custodians: this.custodians, actor: this.actor, module: () => this.tokens.ready(), clock });
     this.backups = new BackupService({
       store,
       audit: this.audit,
@@ -203,7 +204,7 @@ export class CustosCore {
       keys: this.keys,
       module: () => this.tokens.ready(),
       quorum: () => this.quorum,
-      clock: options.clock ?? (() => new Date()),
+      clock,
     });
     this.quorum = new QuorumService({
       store,
@@ -211,19 +212,18 @@ export class CustosCore {
       custodians: this.custodians,
       custody: this.custody,
       module: () => this.tokens.ready(),
-      operations: quorumOperations(store, options.clock ?? (() => new Date()), this.keys),
-      checks: quorumChecks(store, options.clock ?? (() => new Date()), this.keys),
-      needs: { ...quorumNeeds(store, options.clock ?? (() => new Date()), this.keys), 'key.backup': () => BACKUP_NEEDS, 'key.restore': (p) => this.backups.restoreNeeds(p) },
+      operations: quorumOperations(store, clock, this.keys),
+      checks: quorumChecks(store, clock, this.keys),
+      needs: { ...quorumNeeds(store, clock, this.keys), 'key.backup': () => BACKUP_NEEDS, 'key.restore': (p) => this.backups.restoreNeeds(p) },
       ceremonies: { 'custody.redeal': turnover(this.custody), 'key.backup': this.backups.backupCeremony(), 'key.restore': this.backups.restoreCeremony() },
       reconcilers: {
-        ...quorumReconcilers(store, options.clock ?? (() => new Date()), this.keys),
+        ...quorumReconcilers(store, clock, this.keys),
         'key.backup': this.backups.reconcileBackup(),
         'key.restore': reconcileRestore({ audit: this.audit, keys: this.keys, manifest: (setId) => this.backups.manifest(setId) }),
       },
       params: ACTION_PARAMS,
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock,
     });
-    const clock = options.clock ?? (() => new Date());
     this.reports = new ReportService({ store, audit: this.audit, custodians: this.custodians, custody: this.custody, keys: this.keys, quorum: this.quorum, clock, token: (ref) => this.tokenFacts(ref) });
     this.compliance = new ComplianceService({
       store,

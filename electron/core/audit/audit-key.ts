@@ -4,7 +4,7 @@ import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA } from '../hsm/mechanisms';
 import { trimPadded } from '../hsm/token-info';
-import type { TokenModule } from '../hsm/token-module';
+import type { Synchronous, TokenModule } from '../hsm/token-module';
 import type { SecretVault } from '../secret-vault';
 import { ed25519PublicKeyObject, keyId, type NoteKey } from './checkpoint';
 
@@ -36,7 +36,7 @@ export class AuditKey {
   ) {}
 
   /** Initialises a blank token, sets a random PIN kept only in the vault, and generates the key. */
-  static provision(module: TokenModule, vault: SecretVault, name: string, label: string): AuditKey {
+  static provision(module: TokenModule, vault: SecretVault, name: string, label: string, now: Date): AuditKey {
     const slot = module.run('Looking for a blank slot for the audit token', (lib) =>
       lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0),
     );
@@ -86,7 +86,7 @@ export class AuditKey {
       publicKey,
       token,
       ckaId,
-      createdAt: new Date().toISOString(),
+      createdAt: now.toISOString(),
     };
     return new AuditKey(module, vault, record);
   }
@@ -122,7 +122,7 @@ export class AuditKey {
    * Runs fn in the logged-in audit session (the anchor object is private, so it needs one too);
    * reconnects once if the session was lost (library reloaded, token re-attached).
    */
-  inSession<T>(what: string, fn: (session: Buffer, lib: pkcs11js.PKCS11, privateKey: Buffer) => T): T {
+  inSession<T>(what: string, fn: (session: Buffer, lib: pkcs11js.PKCS11, privateKey: Buffer) => Synchronous<T>): T {
     try {
       return this.inSessionOnce(what, fn);
     } catch (error) {
@@ -137,7 +137,7 @@ export class AuditKey {
     this.disconnect();
   }
 
-  private inSessionOnce<T>(what: string, fn: (session: Buffer, lib: pkcs11js.PKCS11, privateKey: Buffer) => T): T {
+  private inSessionOnce<T>(what: string, fn: (session: Buffer, lib: pkcs11js.PKCS11, privateKey: Buffer) => Synchronous<T>): T {
     if (!this.session || !this.privateKey) this.connect();
     const session = this.session!;
     const key = this.privateKey!;
@@ -199,12 +199,15 @@ export class AuditKey {
     this.privateKey = null;
     if (!session) return;
     try {
-      this.module.run('Closing the audit session', (lib) => {
-        lib.C_Logout(session);
-        lib.C_CloseSession(session);
-      });
+      this.module.run('Logging out of the audit token', (lib) => lib.C_Logout(session));
     } catch {
-      // The session is already gone (token removed, library reloaded); nothing left to close.
+      // Not logged in any more (token removed, library reloaded): the session is still closed below.
+    } finally {
+      try {
+        this.module.run('Closing the audit session', (lib) => lib.C_CloseSession(session));
+      } catch {
+        // The session is already gone; nothing left to close.
+      }
     }
   }
 }

@@ -300,7 +300,7 @@ export class AuditService {
         'To start a new audit log on purpose, move the audit-token PIN file out of the data directory first (keep it: it opens the old audit token).',
       ]);
     }
-    const key = AuditKey.provision(this.module, vault, this.origin, `Custos audit ${this.installationId().slice(0, 8)}`);
+    const key = AuditKey.provision(this.module, vault, this.origin, `Custos audit ${this.installationId().slice(0, 8)}`, (this.options.clock ?? (() => new Date()))());
     this.key = key;
     this.proven = key.noteKey;
     this.anchor = new AuditAnchor(key, () => this.options.settings.get('audit.anchorCopy'));

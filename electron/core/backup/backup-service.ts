@@ -8,7 +8,7 @@ import type { Need } from '../hsm/capabilities';
 import type { TokenModule } from '../hsm/token-module';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CeremonyOperation, ProposalView, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
-import { HeldSecrets } from '../quorum/held-secrets';
+import { HeldSecrets } from '../held-secrets/held-secrets';
 import { KeyUsage } from '../../../shared/keys';
 import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/actions';
 import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';

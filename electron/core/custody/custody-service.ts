@@ -61,6 +61,7 @@ export class CustodyService {
       custodians: CustodianService;
       actor: AuditActor;
       module: () => TokenModule;
+      clock: () => Date;
     },
   ) {}
 
@@ -103,7 +104,7 @@ export class CustodyService {
         this.changeState(id, () => store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${id}`)),
       );
     }
-    this.changeState(custodyId, () => store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${new Date().toISOString()} WHERE id = ${custodyId}`));
+    this.changeState(custodyId, () => store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${this.options.clock().toISOString()} WHERE id = ${custodyId}`));
   }
 
   /** Runs a change of a custody row inside its audit entry's transaction, and signs the new state. */
@@ -230,7 +231,7 @@ export class CustodyService {
         { actor: this.options.actor, action: 'custody.begin', object: { type: 'custody', id: custodyId }, params: { token, threshold: request.threshold, holders: keys.map((k) => k.custodianId), pinBits: bits, pinAlphabet: alphabet, ...(request.replaces ? { replaces: request.replaces } : {}) } },
         () => {
           this.changeState(custodyId, () =>
-            this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at, pin_bits, pin_alphabet) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${new Date().toISOString()}, ${bits}, ${alphabet})`),
+            this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at, pin_bits, pin_alphabet) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${this.options.clock().toISOString()}, ${bits}, ${alphabet})`),
           );
           keys.forEach(({ custodianId, key }, i) => {
             for (const [pin, shares] of [['user', userShares], ['so', soShares]] as const) {

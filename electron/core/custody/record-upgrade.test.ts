@@ -15,7 +15,7 @@ beforeEach(() => {
   opened = openAudit(dataDir);
   const actor = { type: 'operator', id: 'test' } as const;
   const custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 2 ** 14, r: 8, p: 1 } });
-  custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => { throw new Error('no token needed'); } });
+  custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => { throw new Error('no token needed'); }, clock: () => new Date() });
 });
 afterEach(() => {
   opened.close();

@@ -193,3 +193,17 @@ describe('ModuleHost', () => {
     expect(() => first.slots()).toThrow(expect.objectContaining({ code: 'MODULE_LOAD_FAILED' }));
   });
 });
+
+describe('session callbacks', () => {
+  it('are synchronous by type: an async one would run its awaits after the session closed', () => {
+    const uses = (module: TokenModule) => {
+      const ref = { serial: 'x', label: 'y' };
+      module.withSession(ref, {}, () => 1);
+      // @ts-expect-error an async callback is refused by the type checker
+      void module.withSession(ref, {}, async () => 1);
+      // @ts-expect-error the same for a bare library call
+      void module.run('reading', async () => 1);
+    };
+    expect(uses).toBeTypeOf('function');
+  });
+});

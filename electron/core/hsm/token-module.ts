@@ -22,6 +22,12 @@ const loaded = new Set<string>();
  * One loaded PKCS#11 library. Every call goes through here so that every CKR_* becomes a
  * CustosError with a stable code, and every session is logged out and closed whatever happens.
  */
+/**
+ * A callback's result that is not a promise: the session is closed (and the PIN logged out) when the
+ * callback returns, so an async callback would run its awaits against a closed session.
+ */
+export type Synchronous<T> = T extends PromiseLike<unknown> ? never : T;
+
 export class TokenModule {
   private closed = false;
   /** False once the library has shown it offers no slot events (C_WaitForSlotEvent is optional). */
@@ -150,7 +156,7 @@ export class TokenModule {
   }
 
   /** Runs fn in a session on the token; logs out and closes the session however fn ends. */
-  withSession<T>(ref: TokenRef, options: SessionOptions, fn: (session: Session, lib: pkcs11js.PKCS11) => T): T {
+  withSession<T>(ref: TokenRef, options: SessionOptions, fn: (session: Session, lib: pkcs11js.PKCS11) => Synchronous<T>): T {
     const slot = this.findSlot(ref);
     const flags = pkcs11js.CKF_SERIAL_SESSION | (options.write ? pkcs11js.CKF_RW_SESSION : 0);
     const session = this.call('Opening a session with the token', () => this.lib.C_OpenSession(slot, flags));
@@ -176,7 +182,7 @@ export class TokenModule {
   }
 
   /** Runs raw PKCS#11 calls with this module's error mapping; for the hsm-aware services. */
-  run<T>(context: string, fn: (lib: pkcs11js.PKCS11) => T): T {
+  run<T>(context: string, fn: (lib: pkcs11js.PKCS11) => Synchronous<T>): T {
     return this.call(context, () => fn(this.lib));
   }
 

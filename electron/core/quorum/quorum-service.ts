@@ -16,7 +16,7 @@ import type { TokenRef } from '../../../shared/tokens';
 import type { CustodianSummary } from '../../../shared/custodians';
 import { FailedOutcome, outcomeSchema } from '../../../shared/quorum';
 import { ActionName } from '../../../shared/actions';
-import { HeldSecrets } from './held-secrets';
+import { HeldSecrets } from '../held-secrets/held-secrets';
 import { z, type ZodType } from 'zod';
 import { sql } from '../store/sql';
 

@@ -34,7 +34,10 @@ const defaults: { [K in SettingKey]: SettingValue<K> } = {
 
 /** Typed, validated application settings kept in the database. Never holds a secret. */
 export class Settings {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
 
   get<K extends SettingKey>(key: K): SettingValue<K> {
     const row = this.store.get<{ value: string }>(sql`SELECT value FROM settings WHERE key = ${key}`);
@@ -48,7 +51,7 @@ export class Settings {
 
   set<K extends SettingKey>(key: K, value: SettingValue<K>): void {
     const json = JSON.stringify(settingSchemas[key].parse(value));
-    const now = new Date().toISOString();
+    const now = this.clock().toISOString();
     this.store.execute(sql`
       INSERT INTO settings (key, value, updated_at) VALUES (${key}, ${json}, ${now})
       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`);

@@ -7,12 +7,9 @@ import { migrate, type Migration } from './migrate';
 import { migrations as defaultMigrations } from './migrations';
 import type { Sql, SqlValue } from './sql';
 
-declare const readable: unique symbol;
 declare const writable: unique symbol;
-/** A connection that may only be read from (Signal's branded handles). */
-export type ReadableDB = Database.Database & { readonly [readable]: true };
-/** A connection that may be written to: only migrations and services' write paths get one. */
-export type WritableDB = ReadableDB & { readonly [writable]: true };
+/** A connection that may be written to (Signal's branded handles): handed out only inside a transaction. */
+export type WritableDB = Database.Database & { readonly [writable]: true };
 
 export const DATABASE_FILE = 'custos.db';
 

@@ -4,6 +4,7 @@ import { totpCodeAt } from '../custodians/totp';
 import { CustodyService, type Holder } from '../custody/custody-service';
 import type { Need } from '../hsm/capabilities';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
+import type { Synchronous } from '../hsm/token-module';
 import type { ModuleKind } from '../../../shared/tokens';
 import type { ZodType } from 'zod';
 import { QuorumService, type CeremonyOperation, type ProposalCheck, type ProposalView, type QuorumOperation } from '../quorum/quorum-service';
@@ -35,7 +36,7 @@ export async function quorumFixture(
   const clock = { now: new Date() };
   const actor = { type: 'operator', id: 'test' } as const;
   const custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => clock.now });
-  const custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module });
+  const custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module, clock: () => new Date() });
   const seeded = await enrolPeople(
     custodians,
     clock,
@@ -81,7 +82,7 @@ export async function quorumFixture(
      * A read-write session logged in with the custody's user PIN, rebuilt from these holders' shares:
      * for tests that do a token step directly, as an operation would have before a crash.
      */
-    async loggedIn<T>(custodyId: string, who: number[], step: (session: Buffer, lib: pkcs11js.PKCS11) => T): Promise<T> {
+    async loggedIn<T>(custodyId: string, who: number[], step: (session: Buffer, lib: pkcs11js.PKCS11) => Synchronous<T>): Promise<T> {
       tick();
       const keys = await Promise.all(
         who.map(async (i) => ({ custodianId: enrolled[i]!.id, key: await custodians.verifyFactors(enrolled[i]!.id, enrolled[i]!.passphrase, totpCodeAt(enrolled[i]!.secret, clock.now), 'test') })),

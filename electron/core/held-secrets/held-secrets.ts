@@ -16,7 +16,7 @@ export class HeldSecrets {
     this.byProposal.set(proposalId, holding);
     // Overwritten when its time is up even if nobody looks at the proposal again (beyond a timer's
     // reach, ~24 days, only a test clock goes; there the next look overwrites it).
-    const delay = expiresAt.getTime() - Date.now();
+    const delay = expiresAt.getTime() - this.clock().getTime();
     if (delay <= 0x7fffffff) {
       setTimeout(() => {
         if (holding.get(holder) !== entry) return;
