@@ -18,14 +18,22 @@ import { Worker } from 'node:worker_threads';
 import { AuditBrowser } from '../electron/core/audit/audit-browser';
 import { AuditLog, type AuditSigner } from '../electron/core/audit/audit-log';
 import { formatCheckpoint, keyId, signNote, type NoteKey } from '../electron/core/audit/checkpoint';
-import { FrontierTree, leafHash, verifyConsistency, verifyInclusion, type EdgeNode } from '../electron/core/audit/merkle';
+import {
+  FrontierTree,
+  leafHash,
+  verifyConsistency,
+  verifyInclusion,
+  type EdgeNode,
+} from '../electron/core/audit/merkle';
 import { treeRow } from '../electron/core/audit/stored-tree';
 import { verifyStoredLog } from '../electron/core/audit/verify-store';
 import { canonicalJson } from '../electron/core/canonical-json';
 import { Store } from '../electron/core/store/database';
 import { openAudit } from '../electron/core/testing/audit-fixture';
 
-const { values } = parseArgs({ options: { appends: { type: 'string', default: '2000' }, size: { type: 'string', default: '1000000' } } });
+const { values } = parseArgs({
+  options: { appends: { type: 'string', default: '2000' }, size: { type: 'string', default: '1000000' } },
+});
 const APPENDS = Number(values.appends);
 const SIZE = Number(values.size);
 const now = () => performance.now();
@@ -38,7 +46,16 @@ const line = (label: string, value: string) => {
 };
 
 function sampleEntry(seq: number): string {
-  return canonicalJson({ v: 1, seq, time: new Date(1_790_000_000_000 + seq).toISOString(), actor: { type: 'operator', id: 'bench' }, action: seq % 3 ? 'token.list' : 'token.select', object: { type: 'token', id: `bench/${seq % 97}` }, params: null, result: { status: 'ok' } });
+  return canonicalJson({
+    v: 1,
+    seq,
+    time: new Date(1_790_000_000_000 + seq).toISOString(),
+    actor: { type: 'operator', id: 'bench' },
+    action: seq % 3 ? 'token.list' : 'token.select',
+    object: { type: 'token', id: `bench/${seq % 97}` },
+    params: null,
+    result: { status: 'ok' },
+  });
 }
 
 async function appendRates(): Promise<void> {
@@ -78,15 +95,25 @@ async function appendRates(): Promise<void> {
       });
       // The same two raw calls one after the other, as an append must make them.
       await timed('series', () => {
-        for (let i = 0; i < perRound; i++) raw.transaction(() => insert.run(message.toString(), signer.sign(message)))();
+        for (let i = 0; i < perRound; i++)
+          raw.transaction(() => insert.run(message.toString(), signer.sign(message)))();
       });
       await timed('serial', () => {
-        for (let i = 0; i < perRound; i++) opened.audit.record({ actor: { type: 'operator', id: 'bench' }, action: 'token.list', object: { type: 'token', id: 'bench' } });
+        for (let i = 0; i < perRound; i++)
+          opened.audit.record({
+            actor: { type: 'operator', id: 'bench' },
+            action: 'token.list',
+            object: { type: 'token', id: 'bench' },
+          });
       });
       // Requests in flight together (the renderer's reads, a ceremony's steps) share one fsync.
       await timed('grouped', async () => {
         for (let i = 0; i < perRound; i += inFlight) {
-          await Promise.all(Array.from({ length: inFlight }, () => log.append({ actor: { type: 'operator', id: 'bench' }, action: 'token.list' })));
+          await Promise.all(
+            Array.from({ length: inFlight }, () =>
+              log.append({ actor: { type: 'operator', id: 'bench' }, action: 'token.list' }),
+            ),
+          );
         }
       });
     }
@@ -100,10 +127,16 @@ async function appendRates(): Promise<void> {
     const serialLimit = 1 / (1 / rawSign + 1 / rawCommit);
     const custos = rate(n, ms.serial);
     line('Custos signed, durable appends/s, one at a time', fmt(custos));
-    line(`  ratio to the serial limit 1/(1/signs + 1/commits) = ${fmt(serialLimit)} (target ≥ 0.8)`, (custos / serialLimit).toFixed(2));
+    line(
+      `  ratio to the serial limit 1/(1/signs + 1/commits) = ${fmt(serialLimit)} (target ≥ 0.8)`,
+      (custos / serialLimit).toFixed(2),
+    );
     // Each raw call measured alone runs hot; one after the other, each starts where the fsync wait left the CPU.
     const series = rate(n, ms.series);
-    line(`  raw sign then commit, in series: ${fmt(series)}/s (${(series / serialLimit).toFixed(2)} of the limit); Custos's ratio to it`, (custos / series).toFixed(2));
+    line(
+      `  raw sign then commit, in series: ${fmt(series)}/s (${(series / serialLimit).toFixed(2)} of the limit); Custos's ratio to it`,
+      (custos / series).toFixed(2),
+    );
     const limit = Math.min(rawSign, rawCommit);
     const grouped = rate(n, ms.grouped);
     line(`Custos signed, durable appends/s, ${inFlight} in flight (group commit)`, fmt(grouped));
@@ -126,12 +159,17 @@ function millionLog(): { dataDir: string; key: NoteKey } {
   mkdirSync(dataDir, { recursive: true });
   console.log(`(building a ${fmt(SIZE)}-entry log once under ${dataDir}; later runs reuse it)`);
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const key: NoteKey = { name: 'custos.local/audit/bench', publicKey: publicKey.export({ format: 'der', type: 'spki' }).subarray(-32) };
+  const key: NoteKey = {
+    name: 'custos.local/audit/bench',
+    publicKey: publicKey.export({ format: 'der', type: 'spki' }).subarray(-32),
+  };
   const id = keyId(key).toString('hex');
   const store = Store.open(dataDir);
   const tree = new FrontierTree();
   store.transaction((db) => {
-    db.prepare('INSERT INTO audit_keys (key_id, name, public_key, token_serial, token_label, cka_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(id, key.name, key.publicKey, 'bench', 'bench', Buffer.alloc(16), new Date().toISOString());
+    db.prepare(
+      'INSERT INTO audit_keys (key_id, name, public_key, token_serial, token_label, cka_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(id, key.name, key.publicKey, 'bench', 'bench', Buffer.alloc(16), new Date().toISOString());
     const entry = db.prepare('INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (?, ?, ?, ?)');
     const node = db.prepare('INSERT INTO audit_tree (seq, hashes) VALUES (?, ?)');
     for (let seq = 0; seq < SIZE; seq++) {
@@ -143,8 +181,17 @@ function millionLog(): { dataDir: string; key: NoteKey } {
       const row = treeRow(completed);
       if (row) node.run(seq, row);
     }
-    const note = signNote(formatCheckpoint({ origin: key.name, size: SIZE, root: tree.root(), extensions: [] }), key, (m) => sign(null, m, privateKey));
-    db.prepare('INSERT INTO audit_checkpoints (tree_size, note, reason, created_at) VALUES (?, ?, ?, ?)').run(SIZE, note, 'bench', new Date().toISOString());
+    const note = signNote(
+      formatCheckpoint({ origin: key.name, size: SIZE, root: tree.root(), extensions: [] }),
+      key,
+      (m) => sign(null, m, privateKey),
+    );
+    db.prepare('INSERT INTO audit_checkpoints (tree_size, note, reason, created_at) VALUES (?, ?, ?, ?)').run(
+      SIZE,
+      note,
+      'bench',
+      new Date().toISOString(),
+    );
   });
   store.close();
   writeFileSync(keyFile, JSON.stringify({ name: key.name, publicKey: key.publicKey.toString('base64') }));
@@ -172,7 +219,9 @@ async function rawVerifiesAtOnce(threads: number, perThread: number): Promise<nu
     // Warm up (start-up and key generation are not part of the rate), then all at once.
     await Promise.all(workers.map((w) => new Promise((resolve) => (w.once('message', resolve), w.postMessage(200)))));
     const t = now();
-    await Promise.all(workers.map((w) => new Promise((resolve) => (w.once('message', resolve), w.postMessage(perThread)))));
+    await Promise.all(
+      workers.map((w) => new Promise((resolve) => (w.once('message', resolve), w.postMessage(perThread)))),
+    );
     return rate(threads * perThread, now() - t);
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
@@ -188,7 +237,10 @@ async function verificationRates(): Promise<void> {
   for (let i = 0; i < n; i++) verify(null, message, publicKey, signature);
   const single = rate(n, now() - t);
   const threads = availableParallelism();
-  line(`raw node:crypto Ed25519 verifies/s, 1 thread × ${threads}`, `${fmt(single)} × ${threads} = ${fmt(single * threads)}`);
+  line(
+    `raw node:crypto Ed25519 verifies/s, 1 thread × ${threads}`,
+    `${fmt(single)} × ${threads} = ${fmt(single * threads)}`,
+  );
 
   const { dataDir, key } = millionLog();
   const store = Store.open(dataDir);
@@ -200,7 +252,10 @@ async function verificationRates(): Promise<void> {
     const ms = now() - t;
     const after = await rawVerifiesAtOnce(threads, n);
     const together = (before + after) / 2;
-    line(`raw node:crypto Ed25519 verifies/s, ${threads} threads at once (before / after)`, `${fmt(before)} / ${fmt(after)}`);
+    line(
+      `raw node:crypto Ed25519 verifies/s, ${threads} threads at once (before / after)`,
+      `${fmt(before)} / ${fmt(after)}`,
+    );
     if (!verdict.ok) throw new Error(`bench log failed verification: ${verdict.first?.message}`);
     const custos = rate(verdict.entries, ms);
     line(`Custos verification, entries/s (${fmt(verdict.entries)} entries)`, fmt(custos));
@@ -211,7 +266,10 @@ async function verificationRates(): Promise<void> {
     // Opening checks the stored right edge against the signed checkpoint: O(log n), not a pass over the log.
     t = now();
     const log = new AuditLog(store, { keyId: '', noteKey: key, sign: () => Buffer.alloc(0) }, key.name);
-    line(`open the ${fmt(log.size())}-entry log, tree checked against its checkpoint (target < 1 s)`, `${(now() - t).toFixed(1)} ms`);
+    line(
+      `open the ${fmt(log.size())}-entry log, tree checked against its checkpoint (target < 1 s)`,
+      `${(now() - t).toFixed(1)} ms`,
+    );
     if (log.treeProblem()) throw new Error(`bench log tree: ${log.treeProblem()}`);
     const size = log.size();
     const root = log.root(size);
@@ -220,15 +278,23 @@ async function verificationRates(): Promise<void> {
     for (let i = 0; i < samples; i++) {
       const seq = Math.floor((i / samples) * size);
       const proof = log.inclusionProof(seq, size);
-      if (!verifyInclusion(seq, size, leafHash(Buffer.from(log.entry(seq).entry)), proof, root)) throw new Error('inclusion proof failed');
+      if (!verifyInclusion(seq, size, leafHash(Buffer.from(log.entry(seq).entry)), proof, root))
+        throw new Error('inclusion proof failed');
     }
-    line(`inclusion proof at ${fmt(size)} entries, build + verify (target < 10 ms)`, `${((now() - t) / samples).toFixed(2)} ms`);
+    line(
+      `inclusion proof at ${fmt(size)} entries, build + verify (target < 10 ms)`,
+      `${((now() - t) / samples).toFixed(2)} ms`,
+    );
     t = now();
     for (let i = 1; i <= samples; i++) {
       const first = Math.floor((i / (samples + 1)) * size);
-      if (!verifyConsistency(first, size, log.root(first), root, log.consistencyProof(first, size))) throw new Error('consistency proof failed');
+      if (!verifyConsistency(first, size, log.root(first), root, log.consistencyProof(first, size)))
+        throw new Error('consistency proof failed');
     }
-    line(`consistency proof at ${fmt(size)} entries, build + verify (target < 10 ms)`, `${((now() - t) / samples).toFixed(2)} ms`);
+    line(
+      `consistency proof at ${fmt(size)} entries, build + verify (target < 10 ms)`,
+      `${((now() - t) / samples).toFixed(2)} ms`,
+    );
 
     // What the viewer asks for as it scrolls and filters.
     const browser = new AuditBrowser(store, log, key);
@@ -238,8 +304,12 @@ async function verificationRates(): Promise<void> {
       line(label, `${((now() - start) / 20).toFixed(2)} ms`);
     };
     time(`viewer page of 200 rows, unfiltered, at the end of ${fmt(size)}`, () => browser.page({}, size - 200, 200));
-    time('viewer page of 200 rows, filtered by action, first page', () => browser.page({ action: 'token.select' }, 0, 200));
-    time('viewer page of 200 rows, filtered by action, half-way down', () => browser.page({ action: 'token.select' }, Math.floor(size / 6), 200));
+    time('viewer page of 200 rows, filtered by action, first page', () =>
+      browser.page({ action: 'token.select' }, 0, 200),
+    );
+    time('viewer page of 200 rows, filtered by action, half-way down', () =>
+      browser.page({ action: 'token.select' }, Math.floor(size / 6), 200),
+    );
     time('viewer entry detail with signature and inclusion proof', () => browser.entry(Math.floor(size / 2)));
   } finally {
     store.close();
@@ -247,7 +317,9 @@ async function verificationRates(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`Custos audit benchmark — ${new Date().toISOString()}, ${availableParallelism()} cores, Node ${process.version}\n`);
+  console.log(
+    `Custos audit benchmark — ${new Date().toISOString()}, ${availableParallelism()} cores, Node ${process.version}\n`,
+  );
   await appendRates();
   await verificationRates();
 }

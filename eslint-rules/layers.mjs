@@ -53,11 +53,14 @@ function packageName(specifier) {
 export default {
   meta: {
     type: 'problem',
-    docs: { description: 'Enforce Custos layering (shared ← renderer; shared ← core ← shell; electron only in the shell)' },
+    docs: {
+      description: 'Enforce Custos layering (shared ← renderer; shared ← core ← shell; electron only in the shell)',
+    },
     schema: [],
     messages: {
       layer: "Layer '{{from}}' may not import from layer '{{to}}' ({{specifier}}). Allowed: {{allowed}}.",
-      electron: "Only the Electron shell (electron/main, electron/preload) may import 'electron'; '{{from}}' must stay Electron-free.",
+      electron:
+        "Only the Electron shell (electron/main, electron/preload) may import 'electron'; '{{from}}' must stay Electron-free.",
       node: "Layer '{{from}}' runs in the sandboxed renderer or is shared with it: Node built-in '{{specifier}}' is not allowed.",
       native: "Native module '{{specifier}}' belongs to the privileged core, not to layer '{{from}}'.",
       package: "Layer '{{from}}' may only use the packages {{allowed}}; '{{specifier}}' is not one of them.",
@@ -85,7 +88,8 @@ export default {
         return;
       }
       if (builtins.has(specifier) || builtins.has(name)) {
-        if (from === 'shared' || from === 'renderer') context.report({ node, messageId: 'node', data: { from, specifier } });
+        if (from === 'shared' || from === 'renderer')
+          context.report({ node, messageId: 'node', data: { from, specifier } });
         return;
       }
       if ((name === 'better-sqlite3' || name === 'pkcs11js') && !nativeAllowed.has(from)) {
@@ -106,9 +110,14 @@ export default {
       ExportAllDeclaration: (node) => check(node.source, node.source.value),
       ImportExpression: (node) => node.source.type === 'Literal' && check(node.source, node.source.value),
       TSImportEqualsDeclaration: (node) =>
-        node.moduleReference.type === 'TSExternalModuleReference' && check(node.moduleReference, node.moduleReference.expression.value),
+        node.moduleReference.type === 'TSExternalModuleReference' &&
+        check(node.moduleReference, node.moduleReference.expression.value),
       CallExpression: (node) => {
-        if (node.callee.type === 'Identifier' && node.callee.name === 'require' && node.arguments[0]?.type === 'Literal') {
+        if (
+          node.callee.type === 'Identifier' &&
+          node.callee.name === 'require' &&
+          node.arguments[0]?.type === 'Literal'
+        ) {
           check(node.arguments[0], node.arguments[0].value);
         }
       },

@@ -21,18 +21,46 @@ async function layerErrors(path: string, code: string): Promise<string[]> {
 
 describe('the layering lint rule', () => {
   it.each([
-    ['shared/x.ts', "import { Store } from '../electron/core/store/database';\nexport const s = Store;", /may not import from layer 'core'/],
-    ['shared/x.ts', "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;", /Node built-in 'node:fs'/],
+    [
+      'shared/x.ts',
+      "import { Store } from '../electron/core/store/database';\nexport const s = Store;",
+      /may not import from layer 'core'/,
+    ],
+    [
+      'shared/x.ts',
+      "import { readFileSync } from 'node:fs';\nexport const r = readFileSync;",
+      /Node built-in 'node:fs'/,
+    ],
     ['shared/x.ts', "import { create } from 'zustand';\nexport const c = create;", /may only use the packages zod/],
     ['shared/x.ts', "import { expect } from 'vitest';\nexport const e = expect;", /may only use the packages zod/],
-    ['renderer/src/x.ts', "import { ipcRenderer } from 'electron';\nexport const i = ipcRenderer;", /Only the Electron shell/],
-    ['renderer/src/x.ts', "import { CustosCore } from '../../electron/core/custos-core';\nexport const c = CustosCore;", /may not import from layer 'core'/],
-    ['renderer/src/x.ts', "import Database from 'better-sqlite3';\nexport const d = Database;", /Native module 'better-sqlite3'/],
+    [
+      'renderer/src/x.ts',
+      "import { ipcRenderer } from 'electron';\nexport const i = ipcRenderer;",
+      /Only the Electron shell/,
+    ],
+    [
+      'renderer/src/x.ts',
+      "import { CustosCore } from '../../electron/core/custos-core';\nexport const c = CustosCore;",
+      /may not import from layer 'core'/,
+    ],
+    [
+      'renderer/src/x.ts',
+      "import Database from 'better-sqlite3';\nexport const d = Database;",
+      /Native module 'better-sqlite3'/,
+    ],
     ['electron/core/x.ts', "import { app } from 'electron';\nexport const a = app;", /Only the Electron shell/],
     ['electron/core/x.ts', "export const m = import('electron');", /Only the Electron shell/],
-    ['electron/core/x.ts', "import { startCustos } from '../main/custos-app';\nexport const s = startCustos;", /may not import from layer 'main'/],
+    [
+      'electron/core/x.ts',
+      "import { startCustos } from '../main/custos-app';\nexport const s = startCustos;",
+      /may not import from layer 'main'/,
+    ],
     ['electron/cli/x.ts', "import { app } from 'electron';\nexport const a = app;", /Only the Electron shell/],
-    ['electron/preload/x.ts', "import { CustosCore } from '../core/custos-core';\nexport const c = CustosCore;", /may not import from layer 'core'/],
+    [
+      'electron/preload/x.ts',
+      "import { CustosCore } from '../core/custos-core';\nexport const c = CustosCore;",
+      /may not import from layer 'core'/,
+    ],
   ])('refuses, in %s: %s', async (path, code, message) => {
     const errors = await layerErrors(path, code);
     expect(errors).toHaveLength(1);
@@ -40,11 +68,26 @@ describe('the layering lint rule', () => {
   });
 
   it.each([
-    ['shared/x.ts', "import { z } from 'zod';\nimport { ErrorCode } from './errors';\nexport const s = [z, ErrorCode];"],
-    ['renderer/src/x.ts', "import { create } from 'zustand';\nimport { channelNames } from '../../shared/ipc-schema';\nexport const r = [create, channelNames];"],
-    ['electron/core/x.ts', "import Database from 'better-sqlite3';\nimport { join } from 'node:path';\nexport const c = [Database, join];"],
-    ['electron/main/x.ts', "import { app } from 'electron';\nimport { CustosCore } from '../core/custos-core';\nexport const m = [app, CustosCore];"],
-    ['electron/preload/x.ts', "import { contextBridge } from 'electron';\nimport { buildBridge } from '../../shared/ipc-schema';\nexport const p = [contextBridge, buildBridge];"],
+    [
+      'shared/x.ts',
+      "import { z } from 'zod';\nimport { ErrorCode } from './errors';\nexport const s = [z, ErrorCode];",
+    ],
+    [
+      'renderer/src/x.ts',
+      "import { create } from 'zustand';\nimport { channelNames } from '../../shared/ipc-schema';\nexport const r = [create, channelNames];",
+    ],
+    [
+      'electron/core/x.ts',
+      "import Database from 'better-sqlite3';\nimport { join } from 'node:path';\nexport const c = [Database, join];",
+    ],
+    [
+      'electron/main/x.ts',
+      "import { app } from 'electron';\nimport { CustosCore } from '../core/custos-core';\nexport const m = [app, CustosCore];",
+    ],
+    [
+      'electron/preload/x.ts',
+      "import { contextBridge } from 'electron';\nimport { buildBridge } from '../../shared/ipc-schema';\nexport const p = [contextBridge, buildBridge];",
+    ],
     ['shared/x.test.ts', "import { expect } from 'vitest';\nimport { z } from 'zod';\nexport const t = [expect, z];"],
   ])('allows, in %s, imports along the layering', async (path, code) => {
     expect(await layerErrors(path, code)).toEqual([]);

@@ -30,11 +30,15 @@ try {
   });
   const serious = result.issues.filter((issue) => issue.severity.value >= 2);
   for (const issue of result.issues) {
-    console.info(`${issue.severity.name.padEnd(13)} ${issue.id} ${issue.file}:${issue.location.line}:${issue.location.column}`);
+    console.info(
+      `${issue.severity.name.padEnd(13)} ${issue.id} ${issue.file}:${issue.location.line}:${issue.location.column}`,
+    );
   }
   const unparsed = result.errors.filter((error) => !error.tolerable);
   for (const error of unparsed) console.error(`could not parse ${error.file}: ${error.message}`);
-  console.info(`electronegativity ${result.globalChecks + result.atomicChecks} checks, Electron ${electronVersion}: ${serious.length} HIGH/MEDIUM, ${unparsed.length} unparsed files`);
+  console.info(
+    `electronegativity ${result.globalChecks + result.atomicChecks} checks, Electron ${electronVersion}: ${serious.length} HIGH/MEDIUM, ${unparsed.length} unparsed files`,
+  );
   process.exitCode = serious.length > 0 || unparsed.length > 0 ? 1 : 0;
 } finally {
   rmSync(input, { recursive: true, force: true });

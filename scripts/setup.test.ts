@@ -11,7 +11,10 @@ const ci = readFileSync(join(root, '.ci/run'), 'utf8');
 /** The commands of the README's first code block, comments removed. */
 function readmeCommands(): string[] {
   const block = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
-  return block.split('\n').map((line) => line.replace(/#.*$/, '').trim()).filter(Boolean);
+  return block
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, '').trim())
+    .filter(Boolean);
 }
 
 describe('the README’s two commands', () => {
@@ -20,7 +23,10 @@ describe('the README’s two commands', () => {
   });
 
   it('are what .ci/run runs: its one command is the README’s test command, in the CI environment', () => {
-    const commands = ci.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+    const commands = ci
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
     expect(commands.filter((line) => !/^(set |cd |export )/.test(line))).toEqual([readmeCommands()[1]]);
     expect(ci).toMatch(/^export .*\bCI=true\b/m);
     expect(ci).toMatch(/^export .*\bCUSTOS_REQUIRE_OPENCRYPTOKI=1\b/m);

@@ -42,14 +42,28 @@ if (electron) {
   const binding = join(nativeDir, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node');
   if (!existsSync(binding)) {
     mkdirSync(join(nativeDir, 'node_modules'), { recursive: true });
-    cpSync(join(root, 'node_modules/better-sqlite3'), join(nativeDir, 'node_modules/better-sqlite3'), { recursive: true });
-    const rebuilt = run(bin('electron-rebuild'), ['--version', electronVersion, '--module-dir', nativeDir, '--only', 'better-sqlite3', '--force']);
+    cpSync(join(root, 'node_modules/better-sqlite3'), join(nativeDir, 'node_modules/better-sqlite3'), {
+      recursive: true,
+    });
+    const rebuilt = run(bin('electron-rebuild'), [
+      '--version',
+      electronVersion,
+      '--module-dir',
+      nativeDir,
+      '--only',
+      'better-sqlite3',
+      '--force',
+    ]);
     if (rebuilt.status !== 0) {
-      console.error('Could not rebuild better-sqlite3 for Electron (it needs Electron’s headers from the network once).');
+      console.error(
+        'Could not rebuild better-sqlite3 for Electron (it needs Electron’s headers from the network once).',
+      );
       process.exit(1);
     }
   }
-  const result = run(electron, [root, ...process.argv.slice(2)], { env: { ...process.env, CUSTOS_SQLITE_BINDING: binding } });
+  const result = run(electron, [root, ...process.argv.slice(2)], {
+    env: { ...process.env, CUSTOS_SQLITE_BINDING: binding },
+  });
   process.exit(result.status ?? 1);
 }
 
@@ -63,8 +77,15 @@ console.warn(
   ].join('\n'),
 );
 if (!process.env.DISPLAY && process.platform === 'linux') {
-  console.error('No display (DISPLAY is unset). Run from a desktop session, or under a virtual display: xvfb-run -a npm start');
+  console.error(
+    'No display (DISPLAY is unset). Run from a desktop session, or under a virtual display: xvfb-run -a npm start',
+  );
   process.exit(1);
 }
-const shell = run(process.execPath, ['--import', 'tsx', join(root, 'e2e/harness/rehearsal-shell.ts'), ...process.argv.slice(2)]);
+const shell = run(process.execPath, [
+  '--import',
+  'tsx',
+  join(root, 'e2e/harness/rehearsal-shell.ts'),
+  ...process.argv.slice(2),
+]);
 process.exit(shell.status ?? 1);

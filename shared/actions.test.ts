@@ -24,7 +24,12 @@ const lookups: ProposalLookups = {
   key: (id) =>
     ({
       [PAYMENTS]: { label: 'payments-signing', algorithm: 'EC-P256', state: 'active', token: { label: 'Vault A' } },
-      [OLD]: { label: 'payments-signing-old', algorithm: 'RSA-3072', state: 'deactivated', token: { label: 'Vault A' } },
+      [OLD]: {
+        label: 'payments-signing-old',
+        algorithm: 'RSA-3072',
+        state: 'deactivated',
+        token: { label: 'Vault A' },
+      },
     })[id] ?? null,
   person: (id) => ({ [ADA]: 'Ada Lovelace', [BOB]: 'Bob Noyce', [CURIE]: 'Marie Curie' })[id] ?? null,
   token: (serial) => (serial === '0123' ? 'Vault A' : null),
@@ -33,7 +38,14 @@ const lookups: ProposalLookups = {
 /** One proposal of each action, as parsed from what a proposer gave: the catalogue must read each. */
 const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
   'token.quorum-drill': {},
-  'key.generate': { algorithm: 'EC-P256', label: 'payments-signing', usage: 'sign', backupable: true, cryptoperiodDays: 365, ckaId: PAYMENTS },
+  'key.generate': {
+    algorithm: 'EC-P256',
+    label: 'payments-signing',
+    usage: 'sign',
+    backupable: true,
+    cryptoperiodDays: 365,
+    ckaId: PAYMENTS,
+  },
   'key.test-signature': { keyId: PAYMENTS, challenge: 'hello auditor' },
   'key.activate': { keyId: PAYMENTS },
   'key.deactivate': { keyId: PAYMENTS },
@@ -64,27 +76,38 @@ describe('the action catalogue', () => {
   });
 
   it('reads a destruction by the key’s label, algorithm, state and token, and the wait', () => {
-    expect(sentence('key.schedule-destruction')).toBe('Schedule destruction of “payments-signing” (EC P-256, active, token Vault A) after a 7-day wait.');
-    expect(sentence('key.destroy')).toBe('Destroy “payments-signing-old” (RSA 3072, deactivated, token Vault A) in the token, for good: its waiting period is over.');
-    expect(sentence('key.cancel-destruction')).toBe('Cancel the waiting destruction of “payments-signing-old” (RSA 3072, deactivated, token Vault A).');
+    expect(sentence('key.schedule-destruction')).toBe(
+      'Schedule destruction of “payments-signing” (EC P-256, active, token Vault A) after a 7-day wait.',
+    );
+    expect(sentence('key.destroy')).toBe(
+      'Destroy “payments-signing-old” (RSA 3072, deactivated, token Vault A) in the token, for good: its waiting period is over.',
+    );
+    expect(sentence('key.cancel-destruction')).toBe(
+      'Cancel the waiting destruction of “payments-signing-old” (RSA 3072, deactivated, token Vault A).',
+    );
   });
 
   it('reads key state changes and a test signature by label', () => {
     expect(sentence('key.activate')).toBe('Activate “payments-signing” (EC P-256, active, token Vault A).');
     expect(sentence('key.deactivate')).toBe('Deactivate “payments-signing” (EC P-256, active, token Vault A).');
     expect(sentence('key.reactivate')).toBe('Reactivate “payments-signing” (EC P-256, active, token Vault A).');
-    expect(sentence('key.test-signature')).toBe('Sign the text “hello auditor” with “payments-signing” (EC P-256, active, token Vault A), to prove the key in the token is the one on record.');
+    expect(sentence('key.test-signature')).toBe(
+      'Sign the text “hello auditor” with “payments-signing” (EC P-256, active, token Vault A), to prove the key in the token is the one on record.',
+    );
   });
 
   it('reads a key generation as what comes out, its CKA_ID only as a detail', () => {
     expect(describeProposal('key.generate', SAMPLES['key.generate'], lookups)).toEqual({
-      sentence: 'Generate the EC P-256 sign key “payments-signing” in the token, backup-able, for a 365-day cryptoperiod.',
+      sentence:
+        'Generate the EC P-256 sign key “payments-signing” in the token, backup-able, for a 365-day cryptoperiod.',
       lines: [`CKA_ID: ${PAYMENTS}`],
     });
   });
 
   it('names holders, not ids, for a change of holders and a backup', () => {
-    expect(sentence('custody.redeal')).toBe('Hand the token to Ada Lovelace, Bob Noyce, Marie Curie: any 2 of the 3 open it.');
+    expect(sentence('custody.redeal')).toBe(
+      'Hand the token to Ada Lovelace, Bob Noyce, Marie Curie: any 2 of the 3 open it.',
+    );
     expect(sentence('key.backup')).toBe(
       'Back up “payments-signing” (EC P-256, active, token Vault A), “payments-signing-old” (RSA 3072, deactivated, token Vault A) on share cards for ' +
         'Ada Lovelace, Bob Noyce, Marie Curie: any 2 of them restore it; each copy is checked in the token first.',
@@ -92,17 +115,29 @@ describe('the action catalogue', () => {
   });
 
   it('reads a drill and a restore', () => {
-    expect(sentence('token.quorum-drill')).toBe('Prove that the holders can open the token together; nothing on it changes.');
+    expect(sentence('token.quorum-drill')).toBe(
+      'Prove that the holders can open the token together; nothing on it changes.',
+    );
     expect(sentence('key.restore')).toBe('Restore the keys of backup set feedface…face into the token.');
   });
 
   it('says plainly when it does not know a key or a person, with the id as the only clue', () => {
-    expect(describeProposal('key.destroy', { keyId: PAYMENTS }, NO_LOOKUPS).sentence).toBe('Destroy key 9730118b…6ac1 (not in the inventory) in the token, for good: its waiting period is over.');
-    expect(describeProposal('custody.redeal', { threshold: 2, holders: [ADA, 'ffffffffffffffff'] }, lookups).sentence).toContain('custodian ffffffffffffffff (unknown)');
+    expect(describeProposal('key.destroy', { keyId: PAYMENTS }, NO_LOOKUPS).sentence).toBe(
+      'Destroy key 9730118b…6ac1 (not in the inventory) in the token, for good: its waiting period is over.',
+    );
+    expect(
+      describeProposal('custody.redeal', { threshold: 2, holders: [ADA, 'ffffffffffffffff'] }, lookups).sentence,
+    ).toContain('custodian ffffffffffffffff (unknown)');
   });
 
   it('reads outcomes in the same words', () => {
-    expect(describeResult('key.schedule-destruction', { keyId: PAYMENTS, notBefore: '2026-03-08T10:00:00.000Z', waitDays: 7 }, lookups)).toEqual([
+    expect(
+      describeResult(
+        'key.schedule-destruction',
+        { keyId: PAYMENTS, notBefore: '2026-03-08T10:00:00.000Z', waitDays: 7 },
+        lookups,
+      ),
+    ).toEqual([
       '“payments-signing” (EC P-256, active, token Vault A) can be destroyed from 2026-03-08 10:00 UTC (a 7-day wait).',
     ]);
     const restored = {
@@ -124,7 +159,9 @@ describe('the action catalogue', () => {
     ]);
     // The CKA_ID is chosen by Custos when proposing, never by the proposer.
     expect(actionParamHelp('key.generate').map((p) => p.name)).not.toContain('ckaId');
-    expect(actionParamHelp('key.generate').find((p) => p.name === 'algorithm')?.type).toBe('AES-256|RSA-3072|RSA-4096|EC-P256|EC-P384|Ed25519');
+    expect(actionParamHelp('key.generate').find((p) => p.name === 'algorithm')?.type).toBe(
+      'AES-256|RSA-3072|RSA-4096|EC-P256|EC-P384|Ed25519',
+    );
     expect(actionParamHelp('token.quorum-drill')).toEqual([]);
   });
 
@@ -147,7 +184,9 @@ describe('the action catalogue', () => {
       outcome: null,
     };
     expect(ProposalView.safeParse({ ...base, action: 'key.destroy', params: { keyId: PAYMENTS } }).success).toBe(true);
-    expect(ProposalView.safeParse({ ...base, action: 'key.destroy', params: { keyId: PAYMENTS, waitDays: 7 } }).success).toBe(false);
+    expect(
+      ProposalView.safeParse({ ...base, action: 'key.destroy', params: { keyId: PAYMENTS, waitDays: 7 } }).success,
+    ).toBe(false);
     expect(ProposalView.safeParse({ ...base, action: 'key.unheard-of', params: {} }).success).toBe(false);
   });
 });

@@ -49,7 +49,10 @@ export const GenerateParams = z.strictObject({
 export type GenerateParams = z.infer<typeof GenerateParams>;
 
 export const KeyParams = z.strictObject({ keyId: KeyId });
-export const TestSignatureParams = z.strictObject({ keyId: KeyId, challenge: z.string().min(1).max(200).describe('text to sign') });
+export const TestSignatureParams = z.strictObject({
+  keyId: KeyId,
+  challenge: z.string().min(1).max(200).describe('text to sign'),
+});
 
 /** SP 800-57 destruction with a waiting period during which the quorum can still change its mind. */
 export const ScheduleParams = z.strictObject({
@@ -60,8 +63,14 @@ export const ScheduleParams = z.strictObject({
 /** Who holds the token after a turnover, and how many of them it takes. */
 export const RedealParams = z
   .strictObject({ threshold: Threshold, holders: Holders })
-  .refine((p) => new Set(p.holders).size === p.holders.length, { message: 'Each custodian can hold only one share.', path: ['holders'] })
-  .refine((p) => p.threshold <= p.holders.length, { message: 'The threshold cannot exceed the number of holders.', path: ['threshold'] });
+  .refine((p) => new Set(p.holders).size === p.holders.length, {
+    message: 'Each custodian can hold only one share.',
+    path: ['holders'],
+  })
+  .refine((p) => p.threshold <= p.holders.length, {
+    message: 'The threshold cannot exceed the number of holders.',
+    path: ['threshold'],
+  });
 
 export const BackupParams = z
   .strictObject({
@@ -71,8 +80,14 @@ export const BackupParams = z
     /** Unwrap every blob in the same token as session objects and compare, before anyone relies on it. */
     verify: z.boolean().default(true).describe('unwrap each copy in the token and compare before relying on it'),
   })
-  .refine((p) => new Set(p.holders).size === p.holders.length, { message: 'Each person can hold only one card.', path: ['holders'] })
-  .refine((p) => p.threshold <= p.holders.length, { message: 'The threshold cannot exceed the number of card holders.', path: ['threshold'] });
+  .refine((p) => new Set(p.holders).size === p.holders.length, {
+    message: 'Each person can hold only one card.',
+    path: ['holders'],
+  })
+  .refine((p) => p.threshold <= p.holders.length, {
+    message: 'The threshold cannot exceed the number of card holders.',
+    path: ['threshold'],
+  });
 
 export const RestoreParams = z.strictObject({
   setId: Id32.describe('backup set id (`custos backup list`)'),
@@ -107,7 +122,12 @@ const Results = {
     approvedBy: z.array(z.string()),
     reconciled: z.boolean().optional(),
   }),
-  redeal: z.looseObject({ custodyId: z.string(), replaces: z.string(), threshold: z.number(), holders: z.array(z.string()) }),
+  redeal: z.looseObject({
+    custodyId: z.string(),
+    replaces: z.string(),
+    threshold: z.number(),
+    holders: z.array(z.string()),
+  }),
   backup: z.looseObject({
     setId: z.string(),
     keys: z.array(z.string()),
@@ -119,14 +139,18 @@ const Results = {
   restore: z.looseObject({
     setId: z.string(),
     token: TokenSeen,
-    keys: z.array(z.looseObject({ keyId: z.string(), label: z.string(), algorithm: z.string(), kcv: z.string().nullable() })),
+    keys: z.array(
+      z.looseObject({ keyId: z.string(), label: z.string(), algorithm: z.string(), kcv: z.string().nullable() }),
+    ),
     authentication: z.string(),
     madeBy: z.looseObject({ installation: z.string(), auditKey: z.string().nullable(), here: z.boolean() }),
   }),
 };
 
 const authenticationInWords = (value: string) =>
-  BackupAuthentication.safeParse(value).success ? AUTHENTICATION_IN_WORDS[value as BackupAuthentication] : `Authenticated: ${value}.`;
+  BackupAuthentication.safeParse(value).success
+    ? AUTHENTICATION_IN_WORDS[value as BackupAuthentication]
+    : `Authenticated: ${value}.`;
 
 /** What a description can look up to name what parameters point at; null where it does not know. */
 export interface ProposalLookups {
@@ -170,7 +194,9 @@ interface ActionSpec<P extends z.ZodType, R extends z.ZodType> {
   outcome(result: z.output<R>, lookups: ProposalLookups): string[];
 }
 
-const spec = <P extends z.ZodType, R extends z.ZodType>(s: Omit<ActionSpec<P, R>, 'proposed'> & { proposed?: z.ZodType }): ActionSpec<P, R> => ({
+const spec = <P extends z.ZodType, R extends z.ZodType>(
+  s: Omit<ActionSpec<P, R>, 'proposed'> & { proposed?: z.ZodType },
+): ActionSpec<P, R> => ({
   ...s,
   proposed: s.proposed ?? s.params,
 });
@@ -181,7 +207,10 @@ function keyTransition(verb: string, title: string, past: string) {
     report: { type: `key.${verb}`, title: `${title} ceremony` },
     params: KeyParams,
     result: KeyResult,
-    describe: (p, l) => ({ sentence: `${verb[0]!.toUpperCase()}${verb.slice(1)} ${keyPhrase(l, p.keyId)}.`, lines: [keyIdLine(p.keyId)] }),
+    describe: (p, l) => ({
+      sentence: `${verb[0]!.toUpperCase()}${verb.slice(1)} ${keyPhrase(l, p.keyId)}.`,
+      lines: [keyIdLine(p.keyId)],
+    }),
     outcome: (r, l) => [`${keyPhrase(l, r.keyId)} was ${past}.`],
   });
 }
@@ -192,7 +221,10 @@ export const ACTIONS = {
     report: { type: 'token.quorum-drill', title: 'Quorum drill' },
     params: DrillParams,
     result: Results.drill,
-    describe: () => ({ sentence: 'Prove that the holders can open the token together; nothing on it changes.', lines: [] }),
+    describe: () => ({
+      sentence: 'Prove that the holders can open the token together; nothing on it changes.',
+      lines: [],
+    }),
     outcome: (r) => [`The holders opened the token together; it holds ${plural(r.objects, 'object')}.`],
   }),
   'key.generate': spec({
@@ -206,7 +238,9 @@ export const ACTIONS = {
         `Generate the ${algorithmName(p.algorithm)} ${p.usage} key “${p.label}” in the token, ` +
         `${p.backupable ? 'backup-able' : 'never to leave it'}, for a ${p.cryptoperiodDays}-day cryptoperiod.`,
       lines: [
-        ...(p.backupable && p.acceptUnrestrictedExport ? ['The approvers accept that its export is not restricted to trusted keys.'] : []),
+        ...(p.backupable && p.acceptUnrestrictedExport
+          ? ['The approvers accept that its export is not restricted to trusted keys.']
+          : []),
         `CKA_ID: ${p.ckaId}`,
       ],
     }),
@@ -214,7 +248,9 @@ export const ACTIONS = {
       `Generated “${r.label}” (${algorithmName(r.algorithm)}), id ${r.keyId}${r.reconciled ? ', found in the token after an interruption' : ''}.`,
       ...(r.fingerprint ? [`Public key SHA-256: ${r.fingerprint}`] : []),
       ...(r.kcv ? [`Check value (KCV): ${r.kcv}`] : []),
-      ...(r.exportRestrictedToTrustedKeys === false ? ['Its export is NOT restricted to trusted keys (the token does not honour it).'] : []),
+      ...(r.exportRestrictedToTrustedKeys === false
+        ? ['Its export is NOT restricted to trusted keys (the token does not honour it).']
+        : []),
     ],
   }),
   'key.test-signature': spec({
@@ -222,7 +258,10 @@ export const ACTIONS = {
     report: { type: 'key.test-signature', title: 'Test signature ceremony' },
     params: TestSignatureParams,
     result: Results.signature,
-    describe: (p, l) => ({ sentence: `Sign the text “${p.challenge}” with ${keyPhrase(l, p.keyId)}, to prove the key in the token is the one on record.`, lines: [keyIdLine(p.keyId)] }),
+    describe: (p, l) => ({
+      sentence: `Sign the text “${p.challenge}” with ${keyPhrase(l, p.keyId)}, to prove the key in the token is the one on record.`,
+      lines: [keyIdLine(p.keyId)],
+    }),
     outcome: (r) => [`Signature (${r.mechanism}, base64): ${r.signature}`],
   }),
   'key.activate': keyTransition('activate', 'Activate a key', 'activated'),
@@ -233,15 +272,23 @@ export const ACTIONS = {
     report: { type: 'key.schedule-destruction', title: 'Destruction scheduling ceremony' },
     params: ScheduleParams,
     result: Results.schedule,
-    describe: (p, l) => ({ sentence: `Schedule destruction of ${keyPhrase(l, p.keyId)} after a ${p.waitDays}-day wait.`, lines: [keyIdLine(p.keyId)] }),
-    outcome: (r, l) => [`${keyPhrase(l, r.keyId)} can be destroyed from ${r.notBefore.replace('T', ' ').slice(0, 16)} UTC (a ${r.waitDays}-day wait).`],
+    describe: (p, l) => ({
+      sentence: `Schedule destruction of ${keyPhrase(l, p.keyId)} after a ${p.waitDays}-day wait.`,
+      lines: [keyIdLine(p.keyId)],
+    }),
+    outcome: (r, l) => [
+      `${keyPhrase(l, r.keyId)} can be destroyed from ${r.notBefore.replace('T', ' ').slice(0, 16)} UTC (a ${r.waitDays}-day wait).`,
+    ],
   }),
   'key.cancel-destruction': spec({
     title: 'Cancel destruction',
     report: { type: 'key.cancel-destruction', title: 'Destruction cancellation ceremony' },
     params: KeyParams,
     result: Results.cancel,
-    describe: (p, l) => ({ sentence: `Cancel the waiting destruction of ${keyPhrase(l, p.keyId)}.`, lines: [keyIdLine(p.keyId)] }),
+    describe: (p, l) => ({
+      sentence: `Cancel the waiting destruction of ${keyPhrase(l, p.keyId)}.`,
+      lines: [keyIdLine(p.keyId)],
+    }),
     outcome: (r, l) => [`The destruction of ${keyPhrase(l, r.keyId)} is cancelled.`],
   }),
   'key.destroy': spec({
@@ -249,7 +296,10 @@ export const ACTIONS = {
     report: { type: 'destruction-certificate', title: 'Key destruction certificate' },
     params: KeyParams,
     result: Results.destroy,
-    describe: (p, l) => ({ sentence: `Destroy ${keyPhrase(l, p.keyId)} in the token, for good: its waiting period is over.`, lines: [keyIdLine(p.keyId)] }),
+    describe: (p, l) => ({
+      sentence: `Destroy ${keyPhrase(l, p.keyId)} in the token, for good: its waiting period is over.`,
+      lines: [keyIdLine(p.keyId)],
+    }),
     outcome: (r, l) => [
       `${keyPhrase(l, r.keyId)} destroyed: ${r.objectsDestroyed === null ? 'the objects left after an interruption' : plural(r.objectsDestroyed, 'object')}; ` +
         `a search for ${r.searchedFor} at ${r.checkedAt} found ${r.remaining}.`,
@@ -261,7 +311,10 @@ export const ACTIONS = {
     report: { type: 'custody.redeal', title: 'Custodian turnover ceremony' },
     params: RedealParams,
     result: Results.redeal,
-    describe: (p, l) => ({ sentence: `Hand the token to ${names(l, p.holders)}: any ${p.threshold} of the ${p.holders.length} open it.`, lines: [] }),
+    describe: (p, l) => ({
+      sentence: `Hand the token to ${names(l, p.holders)}: any ${p.threshold} of the ${p.holders.length} open it.`,
+      lines: [],
+    }),
     outcome: (r, l) => [`Custody ${r.custodyId} replaces ${r.replaces}: any ${r.threshold} of ${names(l, r.holders)}.`],
   }),
   'key.backup': spec({
@@ -303,19 +356,29 @@ export type ActionResult<A extends ActionName = ActionName> = z.output<Actions[A
 export const ACTION_NAMES = ActionName.options;
 
 /** Parameter schemas by action, as the core checks them when proposed and again when run. */
-export const ACTION_PARAMS: { [A in ActionName]: Actions[A]['params'] } = Object.fromEntries(ACTION_NAMES.map((a) => [a, ACTIONS[a].params])) as never;
+export const ACTION_PARAMS: { [A in ActionName]: Actions[A]['params'] } = Object.fromEntries(
+  ACTION_NAMES.map((a) => [a, ACTIONS[a].params]),
+) as never;
 
 export function actionTitle(action: ActionName): string {
   return ACTIONS[action].title;
 }
 
 /** How a proposal reads to the person approving it. */
-export function describeProposal<A extends ActionName>(action: A, params: ActionParams<A>, lookups: ProposalLookups): ProposalDescription {
+export function describeProposal<A extends ActionName>(
+  action: A,
+  params: ActionParams<A>,
+  lookups: ProposalLookups,
+): ProposalDescription {
   return (ACTIONS[action].describe as (p: ActionParams<A>, l: ProposalLookups) => ProposalDescription)(params, lookups);
 }
 
 /** What a successful run recorded, in the same words. */
-export function describeResult<A extends ActionName>(action: A, result: ActionResult<A>, lookups: ProposalLookups): string[] {
+export function describeResult<A extends ActionName>(
+  action: A,
+  result: ActionResult<A>,
+  lookups: ProposalLookups,
+): string[] {
   return (ACTIONS[action].outcome as (r: ActionResult<A>, l: ProposalLookups) => string[])(result, lookups);
 }
 
@@ -347,14 +410,19 @@ interface JsonSchemaProperty {
 
 function typeOf(p: JsonSchemaProperty): string {
   if (p.enum) return p.enum.join('|');
-  if (p.type === 'array') return `list of ${p.items ? typeOf(p.items) : 'values'}${p.minItems !== undefined ? ` (${p.minItems}–${p.maxItems ?? '…'})` : ''}`;
-  if ((p.type === 'integer' || p.type === 'number') && p.minimum !== undefined) return `${p.type} ${p.minimum}–${p.maximum ?? '…'}`;
+  if (p.type === 'array')
+    return `list of ${p.items ? typeOf(p.items) : 'values'}${p.minItems !== undefined ? ` (${p.minItems}–${p.maxItems ?? '…'})` : ''}`;
+  if ((p.type === 'integer' || p.type === 'number') && p.minimum !== undefined)
+    return `${p.type} ${p.minimum}–${p.maximum ?? '…'}`;
   return p.type ?? 'value';
 }
 
 /** The parameters a proposer gives, read from the schema itself so the help cannot drift from it. */
 export function actionParamHelp(action: ActionName): ParamHelp[] {
-  const schema = z.toJSONSchema(ACTIONS[action].proposed, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, JsonSchemaProperty>; required?: string[] };
+  const schema = z.toJSONSchema(ACTIONS[action].proposed, { io: 'input', unrepresentable: 'any' }) as {
+    properties?: Record<string, JsonSchemaProperty>;
+    required?: string[];
+  };
   return Object.entries(schema.properties ?? {}).map(([name, p]) => ({
     name,
     type: typeOf(p),

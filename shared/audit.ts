@@ -34,7 +34,10 @@ export const AuditEntry = z.strictObject({
   actor: AuditActor,
   action: z.string().regex(/^[a-z][a-z-]*(\.[a-z][a-z-]*)+$/),
   object: AuditObject.nullable(),
-  params: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
+  params: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable(),
   result: AuditResult,
 });
 export type AuditEntry = z.infer<typeof AuditEntry>;
@@ -115,8 +118,20 @@ export type CheckpointInfo = z.infer<typeof CheckpointInfo>;
 
 /** Entries that only read (lists, views, searches): hidden with one switch, so that changes stand out. */
 export const READ_ACTIONS = [
-  'token.list', 'token.mechanisms', 'custodian.list', 'custody.list', 'proposal.list', 'key.list', 'backup.list', 'report.list',
-  'compliance.view', 'compliance.controls', 'compliance.practice-statement', 'audit.status', 'audit.search', 'audit.read',
+  'token.list',
+  'token.mechanisms',
+  'custodian.list',
+  'custody.list',
+  'proposal.list',
+  'key.list',
+  'backup.list',
+  'report.list',
+  'compliance.view',
+  'compliance.controls',
+  'compliance.practice-statement',
+  'audit.status',
+  'audit.search',
+  'audit.read',
 ] as const;
 
 export const AuditFilter = z.strictObject({

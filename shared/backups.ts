@@ -9,7 +9,9 @@ export const BackupSummary = z.object({
   token: z.object({ serial: z.string(), label: z.string() }),
   createdAt: z.string(),
   threshold: z.number().int(),
-  holders: z.array(z.object({ index: z.number().int(), id: z.string(), name: z.string(), lastChecked: z.string().nullable() })),
+  holders: z.array(
+    z.object({ index: z.number().int(), id: z.string(), name: z.string(), lastChecked: z.string().nullable() }),
+  ),
   keys: z.array(z.object({ id: z.string(), label: z.string(), algorithm: z.string() })),
   verifiedAt: z.string().nullable(),
   mechanism: z.string(),
@@ -34,7 +36,11 @@ export const CardsRequest = z.strictObject({ setId: SetId });
 /** A holder asking for their own card: both factors, like any ceremony step. */
 export const CardRelease = z.strictObject({
   setId: SetId,
-  holder: z.strictObject({ custodianId: z.string().regex(/^[0-9a-f]{16}$/), passphrase: z.string().min(1).max(1024), code: z.string().regex(/^\d{6}$/) }),
+  holder: z.strictObject({
+    custodianId: z.string().regex(/^[0-9a-f]{16}$/),
+    passphrase: z.string().min(1).max(1024),
+    code: z.string().regex(/^\d{6}$/),
+  }),
 });
 export const ShareEntry = z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/), text: CardText });
 export const ShareCheck = z.strictObject({ text: CardText });
@@ -43,19 +49,29 @@ export const AuditKeyFingerprint = z
   .string()
   .max(200)
   .transform((text) => text.toLowerCase().replace(/[\s:]/g, ''))
-  .pipe(z.string().regex(/^[0-9a-f]{64}$/, 'An audit key fingerprint is 64 hexadecimal characters (SHA-256 of the public key).'));
+  .pipe(
+    z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'An audit key fingerprint is 64 hexadecimal characters (SHA-256 of the public key).'),
+  );
 
 /**
  * How a backup manifest was found authentic. On import: signed by this installation's audit key,
  * or by the pinned audit key of the installation that made it, or not yet (a foreign file whose
  * MAC can only be checked once t cards rebuild the KEK). On restore: the KEK MAC verified.
  */
-export const BackupAuthentication = z.enum(['own-audit-key', 'pinned-audit-key', 'kek-mac-pending', 'kek-mac-verified']);
+export const BackupAuthentication = z.enum([
+  'own-audit-key',
+  'pinned-audit-key',
+  'kek-mac-pending',
+  'kek-mac-verified',
+]);
 
 /** How a backup file was found authentic, in the words of someone restoring after a loss: app, CLI, reports. */
 export const AUTHENTICATION_IN_WORDS: Record<BackupAuthentication, string> = {
   'own-audit-key': 'Signed by this installation’s audit key.',
-  'pinned-audit-key': 'Signed by the audit key you entered. The share cards check it again before anything is unwrapped.',
+  'pinned-audit-key':
+    'Signed by the audit key you entered. The share cards check it again before anything is unwrapped.',
   'kek-mac-pending':
     'Authenticity will be checked when the cards are entered: nothing is unwrapped unless the key the cards rebuild vouches for this file.',
   'kek-mac-verified': 'Verified with the key the share cards rebuilt.',

@@ -22,7 +22,12 @@ export type CustodianSummary = z.infer<typeof CustodianSummary>;
 export const FactorCheck = z.strictObject({ custodianId: CustodianId, passphrase: Passphrase, code: TotpCode });
 
 export const EnrolmentRequest = z.strictObject({
-  name: z.string().trim().min(2).max(64).regex(/^[\p{L}\p{N} .'-]+$/u, 'letters, digits, spaces, . \' -'),
+  name: z
+    .string()
+    .trim()
+    .min(2)
+    .max(64)
+    .regex(/^[\p{L}\p{N} .'-]+$/u, "letters, digits, spaces, . ' -"),
   roles: z.array(Role).min(1).max(3),
   passphrase: Passphrase,
   /**
@@ -44,4 +49,9 @@ export const EnrolmentChallenge = z.object({
 export type EnrolmentChallenge = z.infer<typeof EnrolmentChallenge>;
 
 export const EnrolmentConfirmation = z.strictObject({ enrolmentId: z.string().max(64), code: TotpCode });
-export const Unlock = z.strictObject({ custodianId: CustodianId, officerId: CustodianId, passphrase: Passphrase, code: TotpCode });
+export const Unlock = z.strictObject({
+  custodianId: CustodianId,
+  officerId: CustodianId,
+  passphrase: Passphrase,
+  code: TotpCode,
+});

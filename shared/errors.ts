@@ -52,7 +52,10 @@ export const ErrorCode = z.enum([
   'DESTRUCTION_NOT_SCHEDULED',
   /** The target token already holds objects with a key's CKA_ID. */
   'KEY_ALREADY_IN_TOKEN',
-  /** A key unwrapped from a backup (restored, or the backup's own check) is not the key recorded: check value, modulus or signature. */
+  /**
+   * A key unwrapped from a backup (restored, or the backup's own check) is not the key recorded: check value, modulus
+   * or signature.
+   */
   'RESTORE_MISMATCH',
   /** The token refused a key for this step (its type, size, attributes or wrapping): the CKR_ name is in the detail. */
   'TOKEN_KEY_REFUSED',
@@ -174,44 +177,134 @@ export type ErrorClass = 'token' | 'store' | 'input' | 'integrity' | 'refused' |
 
 const classes: Record<ErrorClass, readonly ErrorCode[]> = {
   token: [
-    'MODULE_NOT_FOUND', 'MODULE_LOAD_FAILED', 'MODULE_UNSAFE', 'MODULE_NOT_CHOSEN',
-    'SOFTHSM_NOT_INSTALLED', 'SOFTHSM_TOKEN_DIR_MISSING', 'TOKEN_NOT_FOUND', 'TOKEN_AMBIGUOUS', 'TOKEN_NOT_PRESENT',
-    'TOKEN_NOT_RECOGNIZED', 'TOKEN_REMOVED', 'TOKEN_WRITE_PROTECTED', 'TOKEN_NOT_INITIALIZED', 'PIN_INCORRECT',
-    'PIN_LOCKED', 'PIN_INVALID', 'PIN_EXPIRED', 'SESSION_CLOSED', 'SESSION_LIMIT', 'NOT_LOGGED_IN', 'ALREADY_LOGGED_IN',
-    'FUNCTION_NOT_SUPPORTED', 'MECHANISM_INVALID', 'KEY_INVALID', 'TOKEN_KEY_REFUSED', 'KEY_OBJECTS_MISSING', 'KEY_ATTRIBUTES_MISMATCH',
-    'ATTRIBUTE_INVALID', 'OBJECT_INVALID', 'DATA_INVALID', 'TOKEN_MEMORY_FULL', 'TOKEN_DEVICE_ERROR',
-    'TOKEN_GENERAL_ERROR', 'TOKEN_ERROR', 'TOKEN_CAPABILITY_MISSING', 'AUDIT_UNAVAILABLE', 'OPERATION_INTERRUPTED',
+    'MODULE_NOT_FOUND',
+    'MODULE_LOAD_FAILED',
+    'MODULE_UNSAFE',
+    'MODULE_NOT_CHOSEN',
+    'SOFTHSM_NOT_INSTALLED',
+    'SOFTHSM_TOKEN_DIR_MISSING',
+    'TOKEN_NOT_FOUND',
+    'TOKEN_AMBIGUOUS',
+    'TOKEN_NOT_PRESENT',
+    'TOKEN_NOT_RECOGNIZED',
+    'TOKEN_REMOVED',
+    'TOKEN_WRITE_PROTECTED',
+    'TOKEN_NOT_INITIALIZED',
+    'PIN_INCORRECT',
+    'PIN_LOCKED',
+    'PIN_INVALID',
+    'PIN_EXPIRED',
+    'SESSION_CLOSED',
+    'SESSION_LIMIT',
+    'NOT_LOGGED_IN',
+    'ALREADY_LOGGED_IN',
+    'FUNCTION_NOT_SUPPORTED',
+    'MECHANISM_INVALID',
+    'KEY_INVALID',
+    'TOKEN_KEY_REFUSED',
+    'KEY_OBJECTS_MISSING',
+    'KEY_ATTRIBUTES_MISMATCH',
+    'ATTRIBUTE_INVALID',
+    'OBJECT_INVALID',
+    'DATA_INVALID',
+    'TOKEN_MEMORY_FULL',
+    'TOKEN_DEVICE_ERROR',
+    'TOKEN_GENERAL_ERROR',
+    'TOKEN_ERROR',
+    'TOKEN_CAPABILITY_MISSING',
+    'AUDIT_UNAVAILABLE',
+    'OPERATION_INTERRUPTED',
   ],
-  store: ['STORE_LOCKED', 'STORE_CORRUPT', 'STORE_UNREADABLE', 'STORE_TOO_NEW', 'STORE_MIGRATION_FAILED', 'STORE_DISK_FULL', 'STORE_READ_ONLY'],
+  store: [
+    'STORE_LOCKED',
+    'STORE_CORRUPT',
+    'STORE_UNREADABLE',
+    'STORE_TOO_NEW',
+    'STORE_MIGRATION_FAILED',
+    'STORE_DISK_FULL',
+    'STORE_READ_ONLY',
+  ],
   input: [
-    'IPC_UNKNOWN_CHANNEL', 'IPC_INVALID_PAYLOAD', 'PROPOSAL_INVALID', 'QUORUM_INVALID', 'ACTION_UNKNOWN',
-    'PASSPHRASE_WEAK', 'SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_DUPLICATE', 'SO_PIN_REQUIRED', 'CUSTODIAN_NOT_FOUND', 'CUSTODIAN_AMBIGUOUS',
-    'CUSTODY_NOT_FOUND', 'PROPOSAL_NOT_FOUND', 'BACKUP_NOT_FOUND', 'REPORT_NOT_FOUND', 'AUDIT_NOT_FOUND',
-    'TOKEN_RESERVED', 'MODULE_OVERRIDDEN', 'INPUT_ENDED', 'FILE_NOT_FOUND', 'FILE_ACCESS_DENIED', 'FILE_EXISTS',
+    'IPC_UNKNOWN_CHANNEL',
+    'IPC_INVALID_PAYLOAD',
+    'PROPOSAL_INVALID',
+    'QUORUM_INVALID',
+    'ACTION_UNKNOWN',
+    'PASSPHRASE_WEAK',
+    'SHARE_TYPO',
+    'SHARE_FOREIGN',
+    'SHARE_DUPLICATE',
+    'SO_PIN_REQUIRED',
+    'CUSTODIAN_NOT_FOUND',
+    'CUSTODIAN_AMBIGUOUS',
+    'CUSTODY_NOT_FOUND',
+    'PROPOSAL_NOT_FOUND',
+    'BACKUP_NOT_FOUND',
+    'REPORT_NOT_FOUND',
+    'AUDIT_NOT_FOUND',
+    'TOKEN_RESERVED',
+    'MODULE_OVERRIDDEN',
+    'INPUT_ENDED',
+    'FILE_NOT_FOUND',
+    'FILE_ACCESS_DENIED',
+    'FILE_EXISTS',
     'MODULE_IS_SOFTWARE',
-    'KEY_NOT_FOUND', 'KEY_TYPE_UNSUITED',
+    'KEY_NOT_FOUND',
+    'KEY_TYPE_UNSUITED',
   ],
   integrity: [
-    'BACKUP_MAC_MISMATCH', 'BACKUP_AUDIT_KEY_MISMATCH',
-    'AUDIT_VERIFY_FAILED', 'AUDIT_BUNDLE_INVALID', 'AUDIT_KEY_MISMATCH', 'AUDIT_TREE_CORRUPT', 'AUDIT_ROLLBACK',
-    'MODULE_SETTING_TAMPERED', 'KEY_TAMPERED', 'DESTRUCTION_TAMPERED', 'CUSTODIAN_TAMPERED', 'CUSTODY_TAMPERED',
-    'CUSTODY_HALF_CHANGED', 'SHARE_MISMATCH', 'BACKUP_INVALID', 'REPORT_PDF_MISSING', 'REPORT_PDF_MISMATCH',
+    'BACKUP_MAC_MISMATCH',
+    'BACKUP_AUDIT_KEY_MISMATCH',
+    'AUDIT_VERIFY_FAILED',
+    'AUDIT_BUNDLE_INVALID',
+    'AUDIT_KEY_MISMATCH',
+    'AUDIT_TREE_CORRUPT',
+    'AUDIT_ROLLBACK',
+    'MODULE_SETTING_TAMPERED',
+    'KEY_TAMPERED',
+    'DESTRUCTION_TAMPERED',
+    'CUSTODIAN_TAMPERED',
+    'CUSTODY_TAMPERED',
+    'CUSTODY_HALF_CHANGED',
+    'SHARE_MISMATCH',
+    'BACKUP_INVALID',
+    'REPORT_PDF_MISSING',
+    'REPORT_PDF_MISMATCH',
     'RESTORE_MISMATCH',
   ],
   refused: [
     'BACKUP_NOT_PORTABLE',
-    'PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED',
-    'CUSTODIAN_EXISTS', 'ENROLMENT_EXPIRED', 'CLOCK_BACKWARDS', 'NOT_AUTHORIZED', 'QUORUM_NOT_MET', 'TOKEN_IN_CUSTODY',
-    'PROPOSAL_CLOSED', 'PROPOSAL_EXPIRED', 'FINGERPRINT_MISMATCH', 'SELF_APPROVAL', 'ALREADY_APPROVED', 'KEY_WRONG_TOKEN',
+    'PASSPHRASE_INCORRECT',
+    'TOTP_INCORRECT',
+    'TOTP_REPLAYED',
+    'FACTORS_THROTTLED',
+    'CUSTODIAN_LOCKED',
+    'CUSTODIAN_EXISTS',
+    'ENROLMENT_EXPIRED',
+    'CLOCK_BACKWARDS',
+    'NOT_AUTHORIZED',
+    'QUORUM_NOT_MET',
+    'TOKEN_IN_CUSTODY',
+    'PROPOSAL_CLOSED',
+    'PROPOSAL_EXPIRED',
+    'FINGERPRINT_MISMATCH',
+    'SELF_APPROVAL',
+    'ALREADY_APPROVED',
+    'KEY_WRONG_TOKEN',
     'DATA_DIR_COPIED',
-    'KEY_STATE_FORBIDS', 'ALGORITHM_DISALLOWED', 'DESTRUCTION_WAITING', 'DESTRUCTION_NOT_SCHEDULED', 'KEY_ALREADY_IN_TOKEN',
+    'KEY_STATE_FORBIDS',
+    'ALGORITHM_DISALLOWED',
+    'DESTRUCTION_WAITING',
+    'DESTRUCTION_NOT_SCHEDULED',
+    'KEY_ALREADY_IN_TOKEN',
   ],
   failure: ['INTERNAL'],
 };
 
 /** Each code's class, from the lists above. */
 export function errorClass(code: ErrorCode): ErrorClass {
-  for (const [kind, codes] of Object.entries(classes) as [ErrorClass, readonly ErrorCode[]][]) if (codes.includes(code)) return kind;
+  for (const [kind, codes] of Object.entries(classes) as [ErrorClass, readonly ErrorCode[]][])
+    if (codes.includes(code)) return kind;
   return 'failure';
 }
 
@@ -219,8 +312,14 @@ export function errorClass(code: ErrorCode): ErrorClass {
 export const ERROR_CLASSES: Readonly<Record<ErrorClass, readonly ErrorCode[]>> = classes;
 
 export const TokenFailureDetail = z.strictObject({
-  ckr: z.string().regex(/^CKR_[A-Z0-9_]+$/).optional(),
-  step: z.string().regex(/^C_[A-Za-z]+$/).optional(),
+  ckr: z
+    .string()
+    .regex(/^CKR_[A-Z0-9_]+$/)
+    .optional(),
+  step: z
+    .string()
+    .regex(/^C_[A-Za-z]+$/)
+    .optional(),
   mechanism: z.string().max(64).optional(),
   attribute: z.string().max(64).optional(),
 });

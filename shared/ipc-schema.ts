@@ -1,12 +1,47 @@
 import { z } from 'zod';
-import { BackupImportRequest, BackupImportResult, BackupSummary, CardRelease, CardsRequest, PrintableCard, ShareCheck, ShareCheckResult, ShareEntry } from './backups';
+import {
+  BackupImportRequest,
+  BackupImportResult,
+  BackupSummary,
+  CardRelease,
+  CardsRequest,
+  PrintableCard,
+  ShareCheck,
+  ShareCheckResult,
+  ShareEntry,
+} from './backups';
 import { ComplianceRequest, ComplianceView, PolicyReviewRequest, ValidationRequest } from './compliance';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
-import { AuditEntryDetail, AuditPage, AuditPageRequest, AuditStatus, AuditVerdict, CheckpointInfo, VerifyProgress } from './audit';
-import { CustodianSummary, EnrolmentChallenge, EnrolmentConfirmation, EnrolmentRequest, FactorCheck, Unlock } from './custodians';
+import {
+  AuditEntryDetail,
+  AuditPage,
+  AuditPageRequest,
+  AuditStatus,
+  AuditVerdict,
+  CheckpointInfo,
+  VerifyProgress,
+} from './audit';
+import {
+  CustodianSummary,
+  EnrolmentChallenge,
+  EnrolmentConfirmation,
+  EnrolmentRequest,
+  FactorCheck,
+  Unlock,
+} from './custodians';
 import type { Envelope } from './errors';
 import { KeyRecord, PublicKeyExport } from './keys';
-import { ApprovalRequest, CustodyRequest, CustodyView, EmergencyRequest, FactorProof, ProposalDecision, ProposalRequest, ProposalView, SettleRequest } from './quorum';
+import {
+  ApprovalRequest,
+  CustodyRequest,
+  CustodyView,
+  EmergencyRequest,
+  FactorProof,
+  ProposalDecision,
+  ProposalRequest,
+  ProposalView,
+  SettleRequest,
+} from './quorum';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
 
 /**
@@ -143,9 +178,7 @@ export type ResultOf<N extends ChannelName> = z.output<Channel<N>['result']>;
 export type PayloadOf<E extends EventName> = z.output<Lookup<Events, E>['payload']>;
 
 function names<T extends Record<string, Record<string, unknown>>>(schema: T): string[] {
-  return Object.entries(schema).flatMap(([domain, group]) =>
-    Object.keys(group).map((name) => `${domain}.${name}`),
-  );
+  return Object.entries(schema).flatMap(([domain, group]) => Object.keys(group).map((name) => `${domain}.${name}`));
 }
 export const channelNames = names(ipcSchema) as ChannelName[];
 export const eventNames = names(eventSchema) as EventName[];

@@ -19,7 +19,10 @@ export const CustodyView = z.object({
   threshold: z.number().int(),
   holders: z.array(z.object({ id: z.string(), name: z.string() })),
   state: z.enum(['pending', 'active', 'superseded']),
-  /** Strength of the PINs Custos drew for the token, in bits; under 64 is shown as a warning. Null before it was recorded. */
+  /**
+   * Strength of the PINs Custos drew for the token, in bits; under 64 is shown as a warning. Null before it was
+   * recorded.
+   */
   pinBits: z.number().int().nullable(),
   pinAlphabet: PinAlphabet.nullable(),
 });
@@ -66,7 +69,8 @@ const outcomeOf = <R extends z.ZodType>(result: R) =>
   z.discriminatedUnion('status', [z.object({ status: z.literal('ok'), result }), FailedOutcome]).nullable();
 /** The outcome schema of one action: a stored outcome is checked against it when read. */
 export const outcomeSchema = (action: ActionName) => outcomeOf(ACTIONS[action].result);
-export type ProposalOutcome<A extends ActionName = ActionName> = { status: 'ok'; result: ActionResult<A> } | FailedOutcome | null;
+export type ProposalOutcome<A extends ActionName = ActionName> =
+  { status: 'ok'; result: ActionResult<A> } | FailedOutcome | null;
 
 /**
  * A failed outcome in words, the same in the app and the CLI: “Failed: The token does not support
@@ -103,17 +107,34 @@ const ProposalBase = z.object({
 });
 
 /** A proposal of one action: its parameters and outcome typed by the catalogue (shared/actions.ts). */
-export type ProposalOf<A extends ActionName> = z.infer<typeof ProposalBase> & { action: A; params: ActionParams<A>; outcome: ProposalOutcome<A> };
+export type ProposalOf<A extends ActionName> = z.infer<typeof ProposalBase> & {
+  action: A;
+  params: ActionParams<A>;
+  outcome: ProposalOutcome<A>;
+};
 export type ProposalView = { [A in ActionName]: ProposalOf<A> }[ActionName];
 
-const viewOf = (action: ActionName) => ProposalBase.extend({ action: z.literal(action), params: ACTIONS[action].params, outcome: outcomeSchema(action) });
+const viewOf = (action: ActionName) =>
+  ProposalBase.extend({ action: z.literal(action), params: ACTIONS[action].params, outcome: outcomeSchema(action) });
 const [firstView, ...otherViews] = ACTION_NAMES.map(viewOf);
-export const ProposalView = z.discriminatedUnion('action', [firstView!, ...otherViews]) as unknown as z.ZodType<ProposalView>;
+export const ProposalView = z.discriminatedUnion('action', [
+  firstView!,
+  ...otherViews,
+]) as unknown as z.ZodType<ProposalView>;
 
 export const ProposalRequest = z.strictObject({
   custodyId: Id16,
   action: QuorumAction,
-  params: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, 'a parameter name'), z.union([z.string().max(200), z.number(), z.boolean(), z.array(z.string().regex(/^[0-9a-f]{16}([0-9a-f]{16})?$/)).max(32)]))
+  params: z
+    .record(
+      z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, 'a parameter name'),
+      z.union([
+        z.string().max(200),
+        z.number(),
+        z.boolean(),
+        z.array(z.string().regex(/^[0-9a-f]{16}([0-9a-f]{16})?$/)).max(32),
+      ]),
+    )
     .refine((params) => Object.keys(params).length <= 16, 'at most 16 parameters')
     .default({}),
   requester: FactorProof,

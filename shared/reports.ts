@@ -19,7 +19,16 @@ export const ReportRequest = z.union([
 ]);
 
 /** A witness's sign-off on a ceremony: who, in which capacity. */
-export const WitnessRequest = z.strictObject({ ceremonyId: z.string().regex(/^[0-9a-f]{16}$/), name: z.string().trim().min(1).max(100), role: z.string().trim().min(1).max(100) });
+export const WitnessRequest = z.strictObject({
+  ceremonyId: z.string().regex(/^[0-9a-f]{16}$/),
+  name: z.string().trim().min(1).max(100),
+  role: z.string().trim().min(1).max(100),
+});
 
-export const ControlStatus = z.object({ control: z.string(), what: z.string(), evidence: z.array(z.string()), missing: z.array(z.string()) });
+export const ControlStatus = z.object({
+  control: z.string(),
+  what: z.string(),
+  evidence: z.array(z.string()),
+  missing: z.array(z.string()),
+});
 export type ControlStatus = z.infer<typeof ControlStatus>;

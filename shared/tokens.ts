@@ -3,7 +3,10 @@ import { ErrorCode } from './errors';
 
 /** PKCS#11 CK_TOKEN_INFO fields are fixed byte arrays: a label holds 32 bytes, a serial 16. */
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
-export const TokenLabel = z.string().max(32).refine((label) => utf8Bytes(label) <= 32, 'at most 32 bytes of UTF-8');
+export const TokenLabel = z
+  .string()
+  .max(32)
+  .refine((label) => utf8Bytes(label) <= 32, 'at most 32 bytes of UTF-8');
 export const TokenSerial = z.string().max(16);
 
 /** A token is addressed by serial + label, never by slot number: slot ids change between runs. */

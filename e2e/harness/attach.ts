@@ -8,7 +8,12 @@ import type { Router } from '../../electron/core/ipc/router';
  * backed by the real router. Only the transport differs from Electron: a Playwright binding
  * instead of ipcMain, with the same rule that only the top frame on the app's origin may call.
  */
-export async function attachCore(page: Page, router: Router, events: EventHub | null, origin: string): Promise<() => void> {
+export async function attachCore(
+  page: Page,
+  router: Router,
+  events: EventHub | null,
+  origin: string,
+): Promise<() => void> {
   await page.exposeBinding('__custosInvoke', async (source, channel: unknown, payload: unknown) => {
     if (source.frame !== source.page.mainFrame() || new URL(source.frame.url()).origin !== origin) {
       throw new Error('unexpected sender');
@@ -32,7 +37,11 @@ export async function attachCore(page: Page, router: Router, events: EventHub | 
   if (!events) return () => {};
   return events.subscribe((event, payload) => {
     page
-      .evaluate(([name, data]) => (window as unknown as { __custosDeliver?: (n: string, p: unknown) => void }).__custosDeliver?.(name, data), [event, payload] as const)
+      .evaluate(
+        ([name, data]) =>
+          (window as unknown as { __custosDeliver?: (n: string, p: unknown) => void }).__custosDeliver?.(name, data),
+        [event, payload] as const,
+      )
       .catch(() => {
         // The page may be navigating or closed; the next snapshot brings it up to date.
       });

@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
-test('the audit screen lists thousands of entries, moves by keyboard and shows an entry with its proofs', async ({ custos }) => {
+test('the audit screen lists thousands of entries, moves by keyboard and shows an entry with its proofs', async ({
+  custos,
+}) => {
   custos.seedAudit(3000);
   const page = await custos.open();
   await page.keyboard.press('Alt+5');
@@ -39,9 +41,13 @@ test('verify now shows progress and the verdict; a checkpoint can be signed and 
   const page = await custos.open();
   await page.keyboard.press('Alt+5');
   await page.getByRole('button', { name: 'Verify now' }).click();
-  await expect(page.getByRole('status').filter({ hasText: 'Audit log verified' })).toContainText(/every signature and checkpoint good/);
+  await expect(page.getByRole('status').filter({ hasText: 'Audit log verified' })).toContainText(
+    /every signature and checkpoint good/,
+  );
   await page.getByRole('button', { name: 'Sign a checkpoint now' }).click();
-  await expect(page.locator('pre.checkpoint')).toContainText(/^custos\.local\/audit\/[0-9a-f]{16}\n\d+\n[A-Za-z0-9+/]{43}=\n\n\u2014 /);
+  await expect(page.locator('pre.checkpoint')).toContainText(
+    /^custos\.local\/audit\/[0-9a-f]{16}\n\d+\n[A-Za-z0-9+/]{43}=\n\n\u2014 /,
+  );
 });
 
 test('a log edited behind Custos’s back fails verification and names the entry', async ({ custos }) => {

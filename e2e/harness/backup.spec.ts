@@ -2,9 +2,15 @@ import { ceremony, generateKeys, type Person } from './ceremony';
 import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
-test('back up two keys 2-of-3, print the cards, restore them into a fresh token with two cards (one first mistyped)', async ({ custos }) => {
+test('back up two keys 2-of-3, print the cards, restore them into a fresh token with two cards (one first mistyped)', async ({
+  custos,
+}) => {
   test.setTimeout(240_000);
-  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Person & { id: string }, Person & { id: string }, Person & { id: string }];
+  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [
+    Person & { id: string },
+    Person & { id: string },
+    Person & { id: string },
+  ];
   const page = await custos.open();
   const { code, takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
   custos.advance(30);
@@ -17,7 +23,12 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
     { algorithm: 'AES-256', label: 'vault-aes', usage: 'encrypt', backupable: true },
   ]);
   const core = custos.core!;
-  expect(core.keys.list().map((k) => k.label).sort()).toEqual(['payments', 'vault-aes']);
+  expect(
+    core.keys
+      .list()
+      .map((k) => k.label)
+      .sort(),
+  ).toEqual(['payments', 'vault-aes']);
 
   // The backup ceremony: proposed on Ceremonies, approved on Approvals, cards printed one by one.
   await page.reload();
@@ -59,7 +70,9 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   await expect(page.getByRole('status')).toContainText('The cards are forgotten');
   await page.keyboard.press('Alt+3');
   await page.getByRole('button', { name: /Export the backup file of set/ }).click();
-  await expect(page.getByRole('status')).toContainText(/The signed backup file is at .*custos-backup-[0-9a-f]{32}\.json/);
+  await expect(page.getByRole('status')).toContainText(
+    /The signed backup file is at .*custos-backup-[0-9a-f]{32}\.json/,
+  );
 
   // A fresh token, taken into custody, receives the restore.
   custos.advance(30);
@@ -93,10 +106,15 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   await restoreCard.getByRole('button', { name: 'Check and enter this card' }).click();
   await expect(page.getByRole('status')).toContainText('The backup was restored and every key proven');
   const restored = custos.core!.keys.list();
-  expect(restored.map((k) => [k.label, k.token.label]).sort()).toEqual([['payments', 'fresh'], ['vault-aes', 'fresh']]);
+  expect(restored.map((k) => [k.label, k.token.label]).sort()).toEqual([
+    ['payments', 'fresh'],
+    ['vault-aes', 'fresh'],
+  ]);
 });
 
-test('a backup the token refuses says why: the sentence, the CKR_ name, the step and the mechanism', async ({ custos }) => {
+test('a backup the token refuses says why: the sentence, the CKR_ name, the step and the mechanism', async ({
+  custos,
+}) => {
   test.setTimeout(180_000);
   type Seeded = Person & { id: string };
   const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Seeded, Seeded, Seeded];

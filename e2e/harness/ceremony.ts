@@ -18,7 +18,10 @@ export function ceremony(page: Page, clock: { now: Date }) {
       await page.keyboard.press('Alt+3');
       await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
       const form = page.getByRole('form', { name: 'Take a token into custody' });
-      const blank = await form.locator('#custody-token option', { hasText: 'Blank token' }).first().getAttribute('value');
+      const blank = await form
+        .locator('#custody-token option', { hasText: 'Blank token' })
+        .first()
+        .getAttribute('value');
       await form.locator('#custody-token').selectOption(blank!);
       await form.getByLabel('Label for the token').fill(label);
       for (const [i, who] of holders.entries()) {
@@ -59,19 +62,36 @@ export function ceremony(page: Page, clock: { now: Date }) {
  * after the last: set-up for tests whose subject comes after generation (tested through the UI
  * in quorum.spec.ts).
  */
-export async function generateKeys(harness: { core: CustosCore | null; clock: { now: Date }; advance(seconds: number): void }, people: { proposer: Person & { id: string }; approvers: (Person & { id: string })[] }, keys: { algorithm: string; label: string; usage: string; backupable: boolean }[]): Promise<string[]> {
+export async function generateKeys(
+  harness: { core: CustosCore | null; clock: { now: Date }; advance(seconds: number): void },
+  people: { proposer: Person & { id: string }; approvers: (Person & { id: string })[] },
+  keys: { algorithm: string; label: string; usage: string; backupable: boolean }[],
+): Promise<string[]> {
   const core = harness.core!;
   const custodyId = core.custody.list().find((c) => c.state === 'active')!.id;
-  const factors = (who: Person & { id: string }) => ({ custodianId: who.id, passphrase: who.passphrase, code: totpCodeAt(who.secret, harness.clock.now) });
+  const factors = (who: Person & { id: string }) => ({
+    custodianId: who.id,
+    passphrase: who.passphrase,
+    code: totpCodeAt(who.secret, harness.clock.now),
+  });
   const proposals: string[] = [];
   for (const key of keys) {
     harness.advance(30);
-    const proposed = await core.router.dispatch('proposals.create', { custodyId, action: 'key.generate', params: { ...key, cryptoperiodDays: 365 }, requester: factors(people.proposer) } as never);
+    const proposed = await core.router.dispatch('proposals.create', {
+      custodyId,
+      action: 'key.generate',
+      params: { ...key, cryptoperiodDays: 365 },
+      requester: factors(people.proposer),
+    } as never);
     if (!proposed.ok) throw new Error(proposed.error.message);
     const proposal = proposed.value as { id: string; shortFingerprint: string };
     for (const who of people.approvers) {
       harness.advance(30);
-      await core.router.dispatch('proposals.approve', { proposalId: proposal.id, fingerprint: proposal.shortFingerprint, approver: factors(who) });
+      await core.router.dispatch('proposals.approve', {
+        proposalId: proposal.id,
+        fingerprint: proposal.shortFingerprint,
+        approver: factors(who),
+      });
     }
     proposals.push(proposal.id);
   }

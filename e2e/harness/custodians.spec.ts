@@ -5,7 +5,9 @@ import { expect, test } from './fixtures';
 const PASSPHRASE = 'violet anchor tundra biscuit 7219 quarry';
 const SECOND = 'mossy kettle parade 4417 harbour lantern';
 
-test('set up the first security officer with passphrase and authenticator, check both factors, then approve the next enrolment', async ({ custos }) => {
+test('set up the first security officer with passphrase and authenticator, check both factors, then approve the next enrolment', async ({
+  custos,
+}) => {
   const page = await custos.open();
   await page.keyboard.press('Alt+7');
   await expect(page.getByRole('heading', { level: 1, name: 'Custodians' })).toBeVisible();
@@ -49,7 +51,9 @@ test('set up the first security officer with passphrase and authenticator, check
   await expectAccessible(page, 'Custodians, checking factors');
 
   await page.getByLabel('Ada Lovelace’s passphrase', { exact: true }).fill(PASSPHRASE);
-  await page.getByLabel('Code from the authenticator', { exact: true }).fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 30_000)));
+  await page
+    .getByLabel('Code from the authenticator', { exact: true })
+    .fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 30_000)));
   await page.getByLabel('Code from the authenticator', { exact: true }).press('Enter');
   await expect(page.getByRole('status').filter({ hasText: 'Both factors are correct.' })).toBeVisible();
 
@@ -60,11 +64,15 @@ test('set up the first security officer with passphrase and authenticator, check
   await page.getByLabel('Passphrase again').fill(SECOND);
   await expect(page.getByRole('combobox', { name: 'Security officer' })).toHaveValue(/[0-9a-f]{16}/);
   await page.getByLabel('Approval: Ada Lovelace’s passphrase').fill(PASSPHRASE);
-  await page.getByLabel('Approval: Ada Lovelace’s code from the authenticator').fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 60_000)));
+  await page
+    .getByLabel('Approval: Ada Lovelace’s code from the authenticator')
+    .fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 60_000)));
   custos.advance(60);
   await page.getByLabel('Approval: Ada Lovelace’s code from the authenticator').press('Enter');
   // Two scrypt derivations at production cost: the officer's check, then the new passphrase.
-  await expect(page.getByRole('heading', { name: 'Add Charles Babbage to the authenticator app' })).toBeFocused({ timeout: 30_000 });
+  await expect(page.getByRole('heading', { name: 'Add Charles Babbage to the authenticator app' })).toBeFocused({
+    timeout: 30_000,
+  });
   // The officer's factors never stay in the form.
   const second = (await page.locator('code.secret').innerText()).replace(/\s/g, '');
   await page.getByLabel('6-digit code').fill(totpCodeAt(second, custos.clock.now));

@@ -26,7 +26,10 @@ export interface CustosHarness {
   /** Writes `count` real, signed audit entries before the app opens (alternating two actions). */
   seedAudit(count: number): void;
   /** Enrols custodians (real scrypt, real TOTP) before the app opens; returns what each would know. */
-  seedCustodians(names: string[], roles?: ('custodian' | 'security-officer' | 'auditor')[]): Promise<{ id: string; name: string; passphrase: string; secret: string }[]>;
+  seedCustodians(
+    names: string[],
+    roles?: ('custodian' | 'security-officer' | 'auditor')[],
+  ): Promise<{ id: string; name: string; passphrase: string; secret: string }[]>;
   /** A wrong user-PIN attempt made from outside Custos, with OpenSC's pkcs11-tool. */
   failLogin(label: string): void;
   addToken(label: string): { serial: string; label: string };
@@ -56,9 +59,18 @@ export const test = base.extend<{ custos: CustosHarness }>({
       async seedCustodians(names, roles = ['custodian']) {
         const opened = openAudit(dataDir);
         try {
-          const service = new CustodianService({ store: opened.store, audit: opened.audit, actor: { type: 'operator', id: 'seed' }, clock: () => clock.now });
+          const service = new CustodianService({
+            store: opened.store,
+            audit: opened.audit,
+            actor: { type: 'operator', id: 'seed' },
+            clock: () => clock.now,
+          });
           // The installation's setup officer is enrolled first and approves the others.
-          const { people } = await enrolPeople(service, clock, names.map((name, i) => ({ name, roles, passphrase: `amber river lantern meadow ${i + 1}` })));
+          const { people } = await enrolPeople(
+            service,
+            clock,
+            names.map((name, i) => ({ name, roles, passphrase: `amber river lantern meadow ${i + 1}` })),
+          );
           return people;
         } finally {
           opened.close();
@@ -68,7 +80,11 @@ export const test = base.extend<{ custos: CustosHarness }>({
         const opened = openAudit(dataDir);
         try {
           for (let i = 0; i < count; i++) {
-            opened.audit.record({ actor: { type: 'operator', id: 'seed' }, action: i % 3 === 0 ? 'token.select' : 'token.list', object: { type: 'token', id: `seed-${i}` } });
+            opened.audit.record({
+              actor: { type: 'operator', id: 'seed' },
+              action: i % 3 === 0 ? 'token.select' : 'token.list',
+              object: { type: 'token', id: `seed-${i}` },
+            });
           }
         } finally {
           opened.close();
@@ -76,11 +92,16 @@ export const test = base.extend<{ custos: CustosHarness }>({
       },
       failLogin(label) {
         const { configPath } = softHsmPaths(dataDir);
-        const result = spawnSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', label, '--login', '--pin', '000000', '--list-objects'], {
-          env: { ...process.env, SOFTHSM2_CONF: configPath },
-          encoding: 'utf8',
-        });
-        if (!/CKR_PIN_INCORRECT/.test(result.stderr + result.stdout)) throw new Error(`pkcs11-tool did not fail the login as expected: ${result.stderr}`);
+        const result = spawnSync(
+          'pkcs11-tool',
+          ['--module', findSoftHsmLibrary()!, '--token-label', label, '--login', '--pin', '000000', '--list-objects'],
+          {
+            env: { ...process.env, SOFTHSM2_CONF: configPath },
+            encoding: 'utf8',
+          },
+        );
+        if (!/CKR_PIN_INCORRECT/.test(result.stderr + result.stdout))
+          throw new Error(`pkcs11-tool did not fail the login as expected: ${result.stderr}`);
       },
       async open(options = {}) {
         const started = startCore({

@@ -18,7 +18,9 @@ async function lostWorkstation() {
     const aes = await one.generate('AES-256', 'encrypt', 'vault-aes');
     const setId = await one.backUp([ec, aes]);
     return {
-      setId, ec, aes,
+      setId,
+      ec,
+      aes,
       file: one.backups.exportFile(setId),
       cards: one.backups.printableCards(setId).map((c) => c.text),
       pem: one.inventory.exportPublic(ec, 'pem'),
@@ -31,7 +33,9 @@ async function lostWorkstation() {
   }
 }
 
-test('the lost-workstation drill: installation 2 imports installation 1’s backup and restores it in the app with two cards', async ({ custos }) => {
+test('the lost-workstation drill: installation 2 imports installation 1’s backup and restores it in the app with two cards', async ({
+  custos,
+}) => {
   test.setTimeout(300_000);
   const made = await lostWorkstation();
 
@@ -103,29 +107,63 @@ test('the lost-workstation drill: installation 2 imports installation 1’s back
   // measured in the new token is installation 1's, the public key is the same, and a signature made
   // here verifies with openssl against the PEM installation 1 exported.
   const restore = core.quorum.view((await restoreCard.getAttribute('data-proposal'))!);
-  const result = (restore.outcome as { result: { authentication: string; keys: { keyId: string; kcv: string | null }[] } }).result;
+  const result = (
+    restore.outcome as { result: { authentication: string; keys: { keyId: string; kcv: string | null }[] } }
+  ).result;
   expect(result.authentication).toBe('kek-mac-verified');
   expect(result.keys.find((k) => k.keyId === made.aes)!.kcv).toBe(made.kcv);
-  expect(core.keys.list().map((k) => [k.label, k.token.label]).sort()).toEqual([['payments', 'new-vault'], ['vault-aes', 'new-vault']]);
+  expect(
+    core.keys
+      .list()
+      .map((k) => [k.label, k.token.label])
+      .sort(),
+  ).toEqual([
+    ['payments', 'new-vault'],
+    ['vault-aes', 'new-vault'],
+  ]);
   expect(core.keys.exportPublic(made.ec, 'pem')).toBe(made.pem);
-  const factors = (who: Seeded) => ({ custodianId: who.id, passphrase: who.passphrase, code: totpCodeAt(who.secret, custos.clock.now) });
+  const factors = (who: Seeded) => ({
+    custodianId: who.id,
+    passphrase: who.passphrase,
+    code: totpCodeAt(who.secret, custos.clock.now),
+  });
   const decide = async (action: string, params: Record<string, unknown>) => {
     custos.advance(30);
-    const proposed = await core.router.dispatch('proposals.create', { custodyId: target!, action, params, requester: factors(ada) } as never);
+    const proposed = await core.router.dispatch('proposals.create', {
+      custodyId: target!,
+      action,
+      params,
+      requester: factors(ada),
+    } as never);
     if (!proposed.ok) throw new Error(proposed.error.message);
     const proposal = proposed.value as { id: string; shortFingerprint: string };
     for (const who of [babbage, curie]) {
       custos.advance(30);
-      await core.router.dispatch('proposals.approve', { proposalId: proposal.id, fingerprint: proposal.shortFingerprint, approver: factors(who) });
+      await core.router.dispatch('proposals.approve', {
+        proposalId: proposal.id,
+        fingerprint: proposal.shortFingerprint,
+        approver: factors(who),
+      });
     }
     return core.quorum.view(proposal.id);
   };
   await decide('key.activate', { keyId: made.ec });
   const challenge = 'lost-workstation drill, installation 2';
   const signed = await decide('key.test-signature', { keyId: made.ec, challenge });
-  const files = { pem: join(custos.dataDir, 'payments-1.pem'), msg: join(custos.dataDir, 'msg'), sig: join(custos.dataDir, 'sig') };
+  const files = {
+    pem: join(custos.dataDir, 'payments-1.pem'),
+    msg: join(custos.dataDir, 'msg'),
+    sig: join(custos.dataDir, 'sig'),
+  };
   writeFileSync(files.pem, made.pem);
   writeFileSync(files.msg, challenge);
-  writeFileSync(files.sig, Buffer.from((signed.outcome as { result: { signature: string } }).result.signature, 'base64'));
-  expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', files.pem, '-signature', files.sig, files.msg], { encoding: 'utf8' })).toContain('Verified OK');
+  writeFileSync(
+    files.sig,
+    Buffer.from((signed.outcome as { result: { signature: string } }).result.signature, 'base64'),
+  );
+  expect(
+    execFileSync('openssl', ['dgst', '-sha256', '-verify', files.pem, '-signature', files.sig, files.msg], {
+      encoding: 'utf8',
+    }),
+  ).toContain('Verified OK');
 });

@@ -2,7 +2,9 @@ import { ceremony } from './ceremony';
 import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
-test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 key, schedule its destruction and cancel it', async ({ custos }) => {
+test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 key, schedule its destruction and cancel it', async ({
+  custos,
+}) => {
   // About twenty scrypt derivations at the production cost, on a 2-core machine.
   test.setTimeout(180_000);
   const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
@@ -12,7 +14,9 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
 
   custos.advance(30);
   await takeCustody('vault-q', [ada!, babbage!, curie!]);
-  await expect(page.getByRole('status').filter({ hasText: 'is in custody, 2 of 3' })).toContainText('Nobody has seen its PINs');
+  await expect(page.getByRole('status').filter({ hasText: 'is in custody, 2 of 3' })).toContainText(
+    'Nobody has seen its PINs',
+  );
   await expect(page.getByRole('row').filter({ hasText: 'vault-q' })).toContainText('Ada, Babbage, Curie');
   // SoftHSM2 takes 32-character PINs (190 bits): no strength warning.
   await expect(page.getByRole('row').filter({ hasText: 'vault-q' }).getByRole('note')).toHaveCount(0);
@@ -42,7 +46,9 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   await page.keyboard.press('Alt+2');
   await page.getByLabel('Can be backed up').check();
   await expect(page.getByLabel(/accept that/)).not.toBeChecked();
-  await page.locator('form[aria-labelledby="generate-title"]').screenshot({ path: 'test-results/keys-propose-backupable.png' });
+  await page
+    .locator('form[aria-labelledby="generate-title"]')
+    .screenshot({ path: 'test-results/keys-propose-backupable.png' });
   await page.getByLabel('Can be backed up').uncheck();
   await page.getByLabel('Algorithm').selectOption('EC-P256');
   await page.getByLabel('Label', { exact: true }).fill('payments-signing');
@@ -85,17 +91,23 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
     custos.advance(30);
     for (const who of [babbage!, curie!]) {
       await approve(next, who);
-      await expect(page.getByRole('status')).toContainText(who === curie ? 'The quorum was met' : '1 of 2 approvals are held');
+      await expect(page.getByRole('status')).toContainText(
+        who === curie ? 'The quorum was met' : '1 of 2 approvals are held',
+      );
     }
     await page.keyboard.press('Alt+2');
   };
   await proposeOnKey('key.schedule-destruction');
   await expect(page.getByRole('row').filter({ hasText: 'payments-signing' })).toContainText('Destruction scheduled');
   await proposeOnKey('key.cancel-destruction');
-  await expect(page.getByRole('row').filter({ hasText: 'payments-signing' })).not.toContainText('Destruction scheduled');
+  await expect(page.getByRole('row').filter({ hasText: 'payments-signing' })).not.toContainText(
+    'Destruction scheduled',
+  );
 });
 
-test('turnover: the holders replace Ada with Dana; the new holder confirms and the token is re-dealt', async ({ custos }) => {
+test('turnover: the holders replace Ada with Dana; the new holder confirms and the token is re-dealt', async ({
+  custos,
+}) => {
   test.setTimeout(180_000);
   const [ada, babbage, curie, dana] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Dana']);
   const page = await custos.open();

@@ -30,12 +30,21 @@ async function main(): Promise<void> {
   const browser = await chromium.launch({
     headless: false,
     executablePath: process.env.CUSTOS_CHROMIUM ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   const page = await browser.newPage({ viewport: null });
   await attachCore(page, started.router, started.core?.events ?? null, server.origin);
   await page.goto(`${server.origin}/index.html`);
-  console.info(`Custos (Chromium rehearsal shell) is running on data directory ${dataDir}. Close the browser window to quit.`);
+  console.info(
+    `Custos (Chromium rehearsal shell) is running on data directory ${dataDir}. Close the browser window to quit.`,
+  );
   await new Promise<void>((resolve) => {
     page.on('close', () => resolve());
     browser.on('disconnected', () => resolve());

@@ -10,7 +10,10 @@ import { respond } from '../../electron/main/app-files';
 export async function serveRenderer(rendererDir: string): Promise<{ origin: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     void (async () => {
-      const response = await respond(new Request(`${APP_ORIGIN}${req.url ?? '/'}`, { method: req.method ?? 'GET' }), rendererDir);
+      const response = await respond(
+        new Request(`${APP_ORIGIN}${req.url ?? '/'}`, { method: req.method ?? 'GET' }),
+        rendererDir,
+      );
       res.writeHead(response.status, Object.fromEntries(response.headers.entries()));
       res.end(Buffer.from(await response.arrayBuffer()));
     })();

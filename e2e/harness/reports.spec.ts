@@ -5,15 +5,21 @@ import { ceremony, generateKeys, type Person } from './ceremony';
 import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
 
-test('after a generation ceremony, its signed report is made and verifies; the dashboard lists SoftHSM2 as a software token, not validated', async ({ custos }) => {
+test('after a generation ceremony, its signed report is made and verifies; the dashboard lists SoftHSM2 as a software token, not validated', async ({
+  custos,
+}) => {
   test.setTimeout(180_000);
-  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as (Person & { id: string })[];
+  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as (Person & {
+    id: string;
+  })[];
   const page = await custos.open();
   const { takeCustody } = ceremony(page, custos.clock);
   custos.advance(30);
   await takeCustody('vault-r', [ada!, babbage!, curie!]);
   await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
-  await generateKeys(custos, { proposer: ada!, approvers: [babbage!, curie!] }, [{ algorithm: 'EC-P256', label: 'reported-key', usage: 'sign', backupable: false }]);
+  await generateKeys(custos, { proposer: ada!, approvers: [babbage!, curie!] }, [
+    { algorithm: 'EC-P256', label: 'reported-key', usage: 'sign', backupable: false },
+  ]);
 
   await page.reload();
   await page.keyboard.press('Alt+6');
@@ -34,11 +40,38 @@ test('after a generation ceremony, its signed report is made and verifies; the d
   await expect(status).toContainText(/Report [0-9a-f]{16} is signed/);
   const reportId = /Report ([0-9a-f]{16})/.exec((await status.innerText()) ?? '')![1]!;
   const dir = join(custos.dataDir, 'reports', reportId);
-  expect(readdirSync(dir).sort()).toEqual(['audit-key.pem', 'report-pdf.json', 'report-pdf.sig', 'report.json', 'report.pdf', 'report.sig']);
-  expect(execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'audit-key.pem'), '-rawin', '-in', join(dir, 'report.json'), '-sigfile', join(dir, 'report.sig')], { encoding: 'utf8' })).toContain('Signature Verified Successfully');
+  expect(readdirSync(dir).sort()).toEqual([
+    'audit-key.pem',
+    'report-pdf.json',
+    'report-pdf.sig',
+    'report.json',
+    'report.pdf',
+    'report.sig',
+  ]);
+  expect(
+    execFileSync(
+      'openssl',
+      [
+        'pkeyutl',
+        '-verify',
+        '-pubin',
+        '-inkey',
+        join(dir, 'audit-key.pem'),
+        '-rawin',
+        '-in',
+        join(dir, 'report.json'),
+        '-sigfile',
+        join(dir, 'report.sig'),
+      ],
+      { encoding: 'utf8' },
+    ),
+  ).toContain('Signature Verified Successfully');
   await expect(page.getByRole('list', { name: 'Reports made' })).toContainText(reportId);
   await expectAccessible(page, 'Reports, a signed report made');
-  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { witnesses: { name: string }[]; participants: { name: string }[] };
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as {
+    witnesses: { name: string }[];
+    participants: { name: string }[];
+  };
   expect(report.witnesses.map((w) => w.name)).toEqual(['Grace Hopper']);
   expect(report.participants.map((p) => p.name)).toEqual(['Ada', 'Babbage', 'Curie']);
 

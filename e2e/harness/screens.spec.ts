@@ -41,9 +41,15 @@ test('a new installation: every screen passes axe and its empty states say the n
   await expect(page.locator('#main')).toBeFocused();
 });
 
-test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as what they are; every screen in use passes axe', async ({ custos }) => {
+test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as what they are; every screen in use passes axe', async ({
+  custos,
+}) => {
   test.setTimeout(300_000);
-  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Person & { id: string }, Person & { id: string }, Person & { id: string }];
+  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [
+    Person & { id: string },
+    Person & { id: string },
+    Person & { id: string },
+  ];
   const page = await custos.open();
   const { code, takeCustody, proposeIn } = ceremony(page, custos.clock);
   custos.advance(30);
@@ -72,7 +78,10 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await checkScreen(page, '04-approvals-open');
 
   custos.advance(30);
-  for (const [who, outcome] of [[babbage, '1 of 2 approvals are held'], [curie, 'The quorum was met and the operation ran once']] as const) {
+  for (const [who, outcome] of [
+    [babbage, '1 of 2 approvals are held'],
+    [curie, 'The quorum was met and the operation ran once'],
+  ] as const) {
     // From the result, the next Tab reaches the waiting proposal's form, empty for this approver.
     await keys.press('Tab');
     const typed = proposal.getByLabel('Fingerprint as read aloud to you');
@@ -91,7 +100,11 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
     await expect(page.getByRole('status')).toContainText(outcome, { timeout: 60_000 });
     await expect(page.locator('.outcome')).toBeFocused();
   }
-  await expect(page.getByRole('region', { name: /Closed proposals/ }).getByRole('heading', { name: /Quorum drill on “vault-k” — executed/ })).toBeVisible();
+  await expect(
+    page
+      .getByRole('region', { name: /Closed proposals/ })
+      .getByRole('heading', { name: /Quorum drill on “vault-k” — executed/ }),
+  ).toBeVisible();
   await expect(page.getByText(/^Approved by (Babbage, Curie|Curie, Babbage)$/)).toBeVisible();
 
   // A mistake is summarised at the top of the form, focused, with a link to the field.
@@ -137,7 +150,9 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await checkScreen(page, '04-approvals-closed');
 
   // Keys, with a public key exported beside its name.
-  await generateKeys(custos, { proposer: ada, approvers: [babbage, curie] }, [{ algorithm: 'EC-P256', label: 'payments-signing', usage: 'sign', backupable: false }]);
+  await generateKeys(custos, { proposer: ada, approvers: [babbage, curie] }, [
+    { algorithm: 'EC-P256', label: 'payments-signing', usage: 'sign', backupable: false },
+  ]);
   await page.reload();
   await page.keyboard.press('Alt+2');
   await page.getByRole('button', { name: 'Export the public key of payments-signing as PEM' }).click();
@@ -149,7 +164,14 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await page.keyboard.press('Alt+1');
   await checkScreen(page, '01-tokens');
   await page.keyboard.press('Alt+3');
-  await expect(page.getByRole('navigation', { name: 'Ceremonies on this page' }).getByRole('link')).toHaveText(['Take into custody', 'Change the holders', 'Back up keys', 'Import a backup file', 'Check a share card', 'Tokens in custody']);
+  await expect(page.getByRole('navigation', { name: 'Ceremonies on this page' }).getByRole('link')).toHaveText([
+    'Take into custody',
+    'Change the holders',
+    'Back up keys',
+    'Import a backup file',
+    'Check a share card',
+    'Tokens in custody',
+  ]);
   await page.getByRole('link', { name: 'Change the holders' }).click();
   await expect(page.getByRole('heading', { name: 'Change the holders of a token' })).toBeFocused();
   await checkScreen(page, '03-ceremonies');
@@ -183,7 +205,9 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await page.getByRole('button', { name: 'Show the draft' }).click();
   const statement = page.getByRole('article', { name: 'Practice statement draft' });
   await expect(statement.getByRole('heading', { name: '1. Roles' })).toBeVisible();
-  await expect(statement.getByRole('listitem').filter({ hasText: 'Custodians (hold PIN shares' })).toContainText('Ada, Babbage, Curie');
+  await expect(statement.getByRole('listitem').filter({ hasText: 'Custodians (hold PIN shares' })).toContainText(
+    'Ada, Babbage, Curie',
+  );
   await expect(statement).not.toContainText('##');
   await statement.screenshot({ path: 'docs/screens/06-reports-practice-statement.png', animations: 'disabled' });
   await checkScreen(page, '06-reports');

@@ -7,10 +7,18 @@ const SCREENS_DIR = join(__dirname, '../../docs/screens');
 /** Pictures stop here: the top of a long screen shows what it is; the files stay small. */
 const MAX_HEIGHT = 2400;
 
-/** Holds the page to WCAG 2.1 AA and keeps its picture in docs/screens/ (1280 wide), so the docs show what the tests saw. */
+/**
+ * Holds the page to WCAG 2.1 AA and keeps its picture in docs/screens/ (1280 wide), so the docs show what the tests
+ * saw.
+ */
 export async function checkScreen(page: Page, name: string): Promise<void> {
   await expectAccessible(page, name);
   const height = await page.evaluate(() => document.documentElement.scrollHeight);
   const width = page.viewportSize()?.width ?? 1280;
-  await page.screenshot({ path: join(SCREENS_DIR, `${name}.png`), fullPage: true, animations: 'disabled', clip: { x: 0, y: 0, width, height: Math.min(height, MAX_HEIGHT) } });
+  await page.screenshot({
+    path: join(SCREENS_DIR, `${name}.png`),
+    fullPage: true,
+    animations: 'disabled',
+    clip: { x: 0, y: 0, width, height: Math.min(height, MAX_HEIGHT) },
+  });
 }

@@ -35,7 +35,9 @@ test('selecting a token is remembered after a reload', async ({ custos }) => {
   await page.getByRole('button', { name: 'Select token vault-a' }).click();
   await expect(page.getByRole('row').filter({ hasText: token.serial })).toContainText('Selected');
   await page.reload();
-  await expect(page.getByRole('row').filter({ hasText: token.serial }).getByText('Selected', { exact: true }).first()).toBeVisible();
+  await expect(
+    page.getByRole('row').filter({ hasText: token.serial }).getByText('Selected', { exact: true }).first(),
+  ).toBeVisible();
 });
 
 test('a missing module shows a clear error with its code and what to do, not a crash', async ({ custos }) => {
@@ -55,12 +57,16 @@ test('a removed token directory shows a clear error and is not silently recreate
   const { tokenDir } = softHsmPaths(custos.dataDir);
   renameSync(tokenDir, `${tokenDir}.elsewhere`);
   await page.getByRole('button', { name: 'Refresh' }).click();
-  await expect(page.getByRole('alert').filter({ hasText: 'SOFTHSM_TOKEN_DIR_MISSING' })).toContainText('the rehearsal tokens stored there are gone');
+  await expect(page.getByRole('alert').filter({ hasText: 'SOFTHSM_TOKEN_DIR_MISSING' })).toContainText(
+    'the rehearsal tokens stored there are gone',
+  );
   await expect(page.getByRole('row').filter({ hasText: 'vault-b' })).toHaveCount(0);
   expect(existsSync(tokenDir)).toBe(false);
 });
 
-test('a security officer chooses the module: a failed load keeps the working one, a good one is loaded', async ({ custos }) => {
+test('a security officer chooses the module: a failed load keeps the working one, a good one is loaded', async ({
+  custos,
+}) => {
   custos.addToken('vault-c');
   const [olive] = await custos.seedCustodians(['Olive Officer'], ['custodian', 'security-officer']);
   const vendorDir = join(custos.dataDir, 'vendor');
@@ -125,7 +131,10 @@ test('the page gets exactly the declared channels; bad payloads are refused with
   });
   expect(exposed.sort()).toEqual([...channelNames].sort());
   const results = await page.evaluate(async () => {
-    const w = window as unknown as { custos: { tokens: { select(i: unknown): Promise<unknown> } }; __custosInvoke(c: string, p: unknown): Promise<unknown> };
+    const w = window as unknown as {
+      custos: { tokens: { select(i: unknown): Promise<unknown> } };
+      __custosInvoke(c: string, p: unknown): Promise<unknown>;
+    };
     return {
       malformed: await w.custos.tokens.select({ serial: 42 }),
       unknown: await w.__custosInvoke('keys.exportPrivate', {}),
@@ -154,10 +163,14 @@ test('runs under the strict CSP without violations and never leaves its origin',
   expect(requests.filter((url) => new URL(url).origin !== origin)).toEqual([]);
 });
 
-test('without SoftHSM2 or a configured module, explains how to install one or point at a real device', async ({ custos }) => {
+test('without SoftHSM2 or a configured module, explains how to install one or point at a real device', async ({
+  custos,
+}) => {
   const page = await custos.open({ softHsmCandidates: ['/nonexistent/libsofthsm2.so'] });
   // The audit token lives in SoftHSM2 too, so the app also says nothing can be recorded.
-  await expect(page.getByRole('alert').filter({ hasText: 'Audit log unavailable' })).toContainText('refuses every action that must be recorded');
+  await expect(page.getByRole('alert').filter({ hasText: 'Audit log unavailable' })).toContainText(
+    'refuses every action that must be recorded',
+  );
   const alert = page.getByRole('alert').filter({ hasText: 'No token module is available' });
   await expect(alert).toContainText('SOFTHSM_NOT_INSTALLED');
   await expect(alert).toContainText('apt-get install softhsm2');
@@ -169,5 +182,7 @@ test('warns on the PIN counter after a wrong PIN was tried on the token', async 
   const token = custos.addToken('vault-f');
   custos.failLogin('vault-f');
   const page = await custos.open();
-  await expect(page.getByRole('row').filter({ hasText: token.serial })).toContainText('wrong attempts have been recorded');
+  await expect(page.getByRole('row').filter({ hasText: token.serial })).toContainText(
+    'wrong attempts have been recorded',
+  );
 });

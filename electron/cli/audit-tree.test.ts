@@ -18,8 +18,17 @@ afterEach(() => cleanup());
 async function custos(...args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} }, 'test');
-  return { code, stdout, stderr, json: <T>() => JSON.parse(stdout) as { ok: boolean; value: T; error: { code: string; message: string } } };
+  const code = await runCli(
+    ['--data-dir', dataDir, ...args],
+    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} },
+    'test',
+  );
+  return {
+    code,
+    stdout,
+    stderr,
+    json: <T>() => JSON.parse(stdout) as { ok: boolean; value: T; error: { code: string; message: string } },
+  };
 }
 
 /** Opens the database file as an attacker with write access would: the append-only triggers dropped first. */
@@ -35,17 +44,26 @@ function withDatabase<T>(fn: (db: Database.Database) => T): T {
 
 /** The tree as the entries themselves give it, computed apart from the stored one. */
 function entriesTree(): { tree: MemoryTree; entries: string[] } {
-  const entries = withDatabase((db) => (db.prepare('SELECT entry FROM audit_entries ORDER BY seq').all() as { entry: string }[]).map((r) => r.entry));
+  const entries = withDatabase((db) =>
+    (db.prepare('SELECT entry FROM audit_entries ORDER BY seq').all() as { entry: string }[]).map((r) => r.entry),
+  );
   const tree = new MemoryTree();
   for (const entry of entries) tree.append(leafHash(Buffer.from(entry)));
   return { tree, entries };
 }
 
-const checkpointCount = () => withDatabase((db) => (db.prepare('SELECT count(*) AS n FROM audit_checkpoints').get() as { n: number }).n);
+const checkpointCount = () =>
+  withDatabase((db) => (db.prepare('SELECT count(*) AS n FROM audit_checkpoints').get() as { n: number }).n);
 
 type Proof = { seq: number; treeSize: number; root: string; entry: string; proof: string[] };
 const proofVerifies = (p: Proof, root: Buffer) =>
-  verifyInclusion(p.seq, p.treeSize, leafHash(Buffer.from(p.entry)), p.proof.map((h) => Buffer.from(h, 'base64')), root) && Buffer.from(p.root, 'base64').equals(root);
+  verifyInclusion(
+    p.seq,
+    p.treeSize,
+    leafHash(Buffer.from(p.entry)),
+    p.proof.map((h) => Buffer.from(h, 'base64')),
+    root,
+  ) && Buffer.from(p.root, 'base64').equals(root);
 
 describe('an audit tree edited in the database file', () => {
   it('fails verification naming the node, is never signed nor used for a wrong proof, and a recorded repair rebuilds it', async () => {
@@ -99,7 +117,11 @@ describe('an audit tree edited in the database file', () => {
     expect(repaired.code).toBe(EXIT.ok);
     expect(repaired.json<{ rewritten: number }>().value.rewritten).toBeGreaterThan(0);
     const { entries } = entriesTree();
-    expect(entries.map((e) => AuditEntry.parse(JSON.parse(e))).some((e) => e.action === 'audit.tree.repair' && e.result.status === 'ok')).toBe(true);
+    expect(
+      entries
+        .map((e) => AuditEntry.parse(JSON.parse(e)))
+        .some((e) => e.action === 'audit.tree.repair' && e.result.status === 'ok'),
+    ).toBe(true);
     expect((await custos('audit', 'verify')).code).toBe(EXIT.ok);
     const after = await custos('audit', 'checkpoint');
     expect(after.code).toBe(EXIT.ok);
@@ -125,9 +147,14 @@ describe('an audit tree edited in the database file', () => {
     await custos('audit', 'checkpoint');
     withDatabase((db) => {
       db.exec('DROP TRIGGER IF EXISTS audit_entries_no_update');
-      db.prepare(`UPDATE audit_entries SET entry = replace(entry, '"status":"ok"', '"status":"ko"') WHERE seq = 1`).run();
+      db.prepare(
+        `UPDATE audit_entries SET entry = replace(entry, '"status":"ok"', '"status":"ko"') WHERE seq = 1`,
+      ).run();
     });
     const run = await custos('audit', 'repair-tree', '--json');
-    expect(run.json().error).toMatchObject({ code: 'AUDIT_VERIFY_FAILED', message: expect.stringMatching(/entries themselves no longer match/) });
+    expect(run.json().error).toMatchObject({
+      code: 'AUDIT_VERIFY_FAILED',
+      message: expect.stringMatching(/entries themselves no longer match/),
+    });
   });
 });

@@ -75,12 +75,24 @@ function nameOf(core: CustosCore, id: string): string {
 /** A share card from the i-th --card-fd, or typed with echo off: it is a secret. */
 async function cardText(values: Values, io: Io, index: number): Promise<string> {
   const fd = ((values['card-fd'] as string[] | undefined) ?? [])[index];
-  return fd !== undefined ? passphraseFromFd(Number(fd)) : ask(io, `Share card ${index + 1} (type the groups, or paste the QR text): `, true);
+  return fd !== undefined
+    ? passphraseFromFd(Number(fd))
+    : ask(io, `Share card ${index + 1} (type the groups, or paste the QR text): `, true);
 }
 
 /** The restore's cards, entered in the same process as the approvals that hold the PIN shares. */
-async function enterCards(core: CustosCore, proposalId: string, values: Values, io: Io, render: (p: ProposalView) => string): Promise<Awaited<ReturnType<Request>>> {
-  for (let i = 0; core.quorum.view(proposalId).state === 'open' && core.quorum.view(proposalId).waitingFor.length > 0; i += 1) {
+async function enterCards(
+  core: CustosCore,
+  proposalId: string,
+  values: Values,
+  io: Io,
+  render: (p: ProposalView) => string,
+): Promise<Awaited<ReturnType<Request>>> {
+  for (
+    let i = 0;
+    core.quorum.view(proposalId).state === 'open' && core.quorum.view(proposalId).waitingFor.length > 0;
+    i += 1
+  ) {
     const text = await cardText(values, io, i);
     try {
       await core.backups.enterShare(proposalId, text);
@@ -88,7 +100,11 @@ async function enterCards(core: CustosCore, proposalId: string, values: Values, 
     } catch (error) {
       if (!isCustosError(error)) throw error;
       io.stderr(`Card refused (${error.code}): ${error.message}\n`);
-      if (((values['card-fd'] as string[] | undefined) ?? []).length > 0) return { envelope: { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, render: () => '' };
+      if (((values['card-fd'] as string[] | undefined) ?? []).length > 0)
+        return {
+          envelope: { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
+          render: () => '',
+        };
     }
   }
   return { envelope: { ok: true, value: core.quorum.view(proposalId) }, render: render as (v: never) => string };
@@ -98,7 +114,14 @@ async function enterCards(core: CustosCore, proposalId: string, values: Values, 
  * Each holder, in turn, proves both factors (the next --passphrase-fd/--code after the approvers',
  * or asked) and gets their own card as a one-page PDF and a text file in a folder of their own.
  */
-async function writeCards(core: CustosCore, proposal: ProposalView, dir: string, values: Values, io: Io, offset: number): Promise<void> {
+async function writeCards(
+  core: CustosCore,
+  proposal: ProposalView,
+  dir: string,
+  values: Values,
+  io: Io,
+  offset: number,
+): Promise<void> {
   if (proposal.state !== 'executed') return;
   const { setId } = (proposal.outcome as { result: { setId: string } }).result;
   const missing: string[] = [];
@@ -106,11 +129,22 @@ async function writeCards(core: CustosCore, proposal: ProposalView, dir: string,
     for (const [i, { holder }] of core.backups.manifest(setId).shares.entries()) {
       io.stderr(`Card holder ${holder.name}: prove your factors to receive your card.\n`);
       try {
-        const card = await core.backups.releaseCard(setId, await factors(holder.id, holder.name, values, io, offset + i));
+        const card = await core.backups.releaseCard(
+          setId,
+          await factors(holder.id, holder.name, values, io, offset + i),
+        );
         const folder = join(resolve(dir), `card-${card.index}-${holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
         mkdirSync(folder, { recursive: true, mode: 0o700 });
-        writeFileAtomic(join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.pdf`), await renderCardPdf(card), 0o600);
-        writeFileAtomic(join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.txt`), `Custos share card ${card.index} of ${card.holders} for ${holder.name}\nBackup set ${setId}\n${card.text}\n`, 0o600);
+        writeFileAtomic(
+          join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.pdf`),
+          await renderCardPdf(card),
+          0o600,
+        );
+        writeFileAtomic(
+          join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.txt`),
+          `Custos share card ${card.index} of ${card.holders} for ${holder.name}\nBackup set ${setId}\n${card.text}\n`,
+          0o600,
+        );
         io.stderr(`Card ${card.index} for ${holder.name}: ${folder}\n`);
       } catch (error) {
         if (!isCustosError(error)) throw error;
@@ -121,7 +155,11 @@ async function writeCards(core: CustosCore, proposal: ProposalView, dir: string,
   } finally {
     core.backups.forgetCards(setId);
   }
-  io.stderr(missing.length > 0 ? `WARNING: no card for ${missing.join(', ')}. Do not rely on this backup; make a new one.\n` : 'Each holder prints their card, then deletes their folder: the files are the shares.\n');
+  io.stderr(
+    missing.length > 0
+      ? `WARNING: no card for ${missing.join(', ')}. Do not rely on this backup; make a new one.\n`
+      : 'Each holder prints their card, then deletes their folder: the files are the shares.\n',
+  );
 }
 
 const madeBy = ({ madeBy: m }: BackupSummary) =>
@@ -145,17 +183,25 @@ const renderBackups = (list: BackupSummary[]) =>
   list.length === 0
     ? 'No backups.\n'
     : `${list
-        .map((b) => `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}`)
+        .map(
+          (b) =>
+            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}`,
+        )
         .join('\n')}\n`;
 
 const renderCustody = (list: CustodyView[]) =>
-  list.length === 0 ? 'No token is in custody.\n' : `${list.map((c) => `${c.id}  ${c.token.label} (${c.token.serial})  ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}  ${c.state}`).join('\n')}\n`;
+  list.length === 0
+    ? 'No token is in custody.\n'
+    : `${list.map((c) => `${c.id}  ${c.token.label} (${c.token.serial})  ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}  ${c.state}`).join('\n')}\n`;
 
 const renderKeys = (list: KeyRecord[]) =>
   list.length === 0
     ? 'No keys in the inventory.\n'
     : `${list
-        .map((k) => `${k.id}  ${k.label.padEnd(20)} ${k.algorithm.padEnd(9)} ${k.state.padEnd(15)} ${keyIdentity(k).padEnd(26)} expires ${k.expiresAt.slice(0, 10)}${k.destructionNotBefore ? `  destruction after ${k.destructionNotBefore.slice(0, 10)}` : ''}${k.policy.status === 'acceptable' ? '' : `  [${k.policy.status}]`}`)
+        .map(
+          (k) =>
+            `${k.id}  ${k.label.padEnd(20)} ${k.algorithm.padEnd(9)} ${k.state.padEnd(15)} ${keyIdentity(k).padEnd(26)} expires ${k.expiresAt.slice(0, 10)}${k.destructionNotBefore ? `  destruction after ${k.destructionNotBefore.slice(0, 10)}` : ''}${k.policy.status === 'acceptable' ? '' : `  [${k.policy.status}]`}`,
+        )
         .join('\n')}\n`;
 
 /** The custody, proposal and key commands: the same flows as the Ceremonies, Approvals and Keys screens. */
@@ -164,7 +210,8 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
   const given = str(values.as) ?? '';
   /** The custodian acting (--as), by id or name; resolved when the command runs, before any factor. */
   const as = (core: CustosCore) => custodianId(core, given);
-  const holderIds = (core: CustosCore) => ((values.holder as string[] | undefined) ?? []).map((h) => custodianId(core, h));
+  const holderIds = (core: CustosCore) =>
+    ((values.holder as string[] | undefined) ?? []).map((h) => custodianId(core, h));
   switch (command) {
     case 'custody list':
       return call('custody.list', {}, renderCustody);
@@ -172,31 +219,54 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
       return async (core) => {
         const ids = holderIds(core);
         const threshold = Number(values.threshold);
-        if (ids.length < 2 || !Number.isInteger(threshold)) return usageFailure('custody take needs at least two --holder ID and --threshold T.');
+        if (ids.length < 2 || !Number.isInteger(threshold))
+          return usageFailure('custody take needs at least two --holder ID and --threshold T.');
         const holders = [];
-        for (const [i, holder] of ids.entries()) holders.push(await factors(holder, nameOf(core, holder), values, io, i));
+        for (const [i, holder] of ids.entries())
+          holders.push(await factors(holder, nameOf(core, holder), values, io, i));
         const serial = str(values.serial);
         const token = serial !== undefined ? { serial, label: str(values.label) ?? '' } : { serial: '', label: '' };
-        const currentSoPin = serial !== undefined ? await ask(io, 'The token’s current SO PIN (replaced at once): ', true) : undefined;
+        const currentSoPin =
+          serial !== undefined ? await ask(io, 'The token’s current SO PIN (replaced at once): ', true) : undefined;
         const label = str(values['new-label']);
         const alphabet = PinAlphabet.optional().safeParse(str(values['pin-alphabet']));
         if (!alphabet.success) return usageFailure('--pin-alphabet is digits, hex or alphanumeric.');
         const pinAlphabet = alphabet.data;
-        const request = { token, threshold, holders, ...(currentSoPin ? { currentSoPin } : {}), ...(label ? { label } : {}), ...(pinAlphabet ? { pinAlphabet } : {}) };
-        return call('custody.take', request, (c) =>
-          `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}.\nNobody has seen its PINs. Custody id: ${c.id}\n` +
-          (c.pinBits !== null && c.pinBits < 64 ? `WARNING: its PINs carry only ${c.pinBits} bits (the token caps PIN length); keep it physically guarded.\n` : ''),
+        const request = {
+          token,
+          threshold,
+          holders,
+          ...(currentSoPin ? { currentSoPin } : {}),
+          ...(label ? { label } : {}),
+          ...(pinAlphabet ? { pinAlphabet } : {}),
+        };
+        return call(
+          'custody.take',
+          request,
+          (c) =>
+            `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}.\nNobody has seen its PINs. Custody id: ${c.id}\n` +
+            (c.pinBits !== null && c.pinBits < 64
+              ? `WARNING: its PINs carry only ${c.pinBits} bits (the token caps PIN length); keep it physically guarded.\n`
+              : ''),
         )(core);
       };
     case 'custody settle':
       return async (core) => {
         const ids = holderIds(core);
         const holders = [];
-        for (const [i, holder] of ids.entries()) holders.push(await factors(holder, nameOf(core, holder), values, io, i));
-        return call('custody.settle', { custodyId: id, holders }, (r) => (r.outcome === 'activated' ? `The token has this custody’s PINs: custody ${r.custody.id} is now active.\n` : `The token never received this custody’s PINs: custody ${r.custody.id} is set aside; the previous one stays in force.\n`))(core);
+        for (const [i, holder] of ids.entries())
+          holders.push(await factors(holder, nameOf(core, holder), values, io, i));
+        return call('custody.settle', { custodyId: id, holders }, (r) =>
+          r.outcome === 'activated'
+            ? `The token has this custody’s PINs: custody ${r.custody.id} is now active.\n`
+            : `The token never received this custody’s PINs: custody ${r.custody.id} is set aside; the previous one stays in force.\n`,
+        )(core);
       };
     case 'proposal list':
-      return async (core) => call('proposals.list', {}, (list) => (list.length === 0 ? 'No proposals.\n' : list.map(renderProposal(core)).join('\n')))(core);
+      return async (core) =>
+        call('proposals.list', {}, (list) =>
+          list.length === 0 ? 'No proposals.\n' : list.map(renderProposal(core)).join('\n'),
+        )(core);
     case 'proposal show':
       return async (core) => {
         const view = ProposalView.parse(core.quorum.view(id));
@@ -204,10 +274,18 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
       };
     case 'proposal create':
       return async (core) => {
-        const { action, params } = proposalFromCommandLine(core, str(values.action) ?? '', (values.param as string[] | undefined) ?? []);
+        const { action, params } = proposalFromCommandLine(
+          core,
+          str(values.action) ?? '',
+          (values.param as string[] | undefined) ?? [],
+        );
         const requesterId = as(core);
         const requester = await factors(requesterId, nameOf(core, requesterId), values, io);
-        return call('proposals.create', { custodyId: str(values.custody) ?? '', action, params, requester }, (p) => `${renderProposal(core)(p)}Read the fingerprint aloud to each approver.\n`)(core);
+        return call(
+          'proposals.create',
+          { custodyId: str(values.custody) ?? '', action, params, requester },
+          (p) => `${renderProposal(core)(p)}Read the fingerprint aloud to each approver.\n`,
+        )(core);
       };
     case 'proposal approve':
       return async (core) => {
@@ -217,15 +295,20 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         const action = core.quorum.view(id).action;
         const cardsDir = str(values['cards-dir']);
         // A backup's cards exist only in this process: without a place to put them, they would be lost.
-        if (action === 'key.backup' && !cardsDir) return usageFailure('Approving a backup needs --cards-dir DIR: the share cards are written there as the backup runs.');
+        if (action === 'key.backup' && !cardsDir)
+          return usageFailure(
+            'Approving a backup needs --cards-dir DIR: the share cards are written there as the backup runs.',
+          );
         let last: Awaited<ReturnType<Request>> | null = null;
         for (const [i, approverId] of approvers.entries()) {
           const approver = await factors(approverId, nameOf(core, approverId), values, io, i);
           last = await call('proposals.approve', { proposalId: id, fingerprint, approver }, renderProposal(core))(core);
           if (!last.envelope.ok) break;
         }
-        if (last?.envelope.ok && action === 'key.restore') last = await enterCards(core, id, values, io, renderProposal(core));
-        if (last?.envelope.ok && action === 'key.backup' && cardsDir) await writeCards(core, last.envelope.value as ProposalView, cardsDir, values, io, approvers.length);
+        if (last?.envelope.ok && action === 'key.restore')
+          last = await enterCards(core, id, values, io, renderProposal(core));
+        if (last?.envelope.ok && action === 'key.backup' && cardsDir)
+          await writeCards(core, last.envelope.value as ProposalView, cardsDir, values, io, approvers.length);
         return { ...last!, ...operationFailure(last!) };
       };
     case 'proposal reject':
@@ -233,7 +316,11 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
       return async (core) => {
         const byId = as(core);
         const by = await factors(byId, nameOf(core, byId), values, io);
-        return call(command === 'proposal reject' ? 'proposals.reject' : 'proposals.cancel', { proposalId: id, by }, renderProposal(core))(core);
+        return call(
+          command === 'proposal reject' ? 'proposals.reject' : 'proposals.cancel',
+          { proposalId: id, by },
+          renderProposal(core),
+        )(core);
       };
     case 'backup list':
       return call('backups.list', {}, renderBackups);
@@ -266,20 +353,32 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         return { envelope: { ok: true, value: summary }, render: render as (v: never) => string };
       };
     case 'backup check':
-      return async (core) => call('backups.checkShare', { text: await cardText(values, io, 0) }, (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId} is valid. The check is recorded.\n`)(core);
+      return async (core) =>
+        call(
+          'backups.checkShare',
+          { text: await cardText(values, io, 0) },
+          (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId} is valid. The check is recorded.\n`,
+        )(core);
     case 'key list':
       return call('keys.list', {}, renderKeys);
     case 'key export':
-      return call('keys.exportPublic', {
-        keyId: id,
-        format: (str(values.format) ?? 'pem') as 'pem',
-        ...(values.serial !== undefined ? { token: { serial: str(values.serial) ?? '', label: str(values.label) ?? '' } } : {}),
-      }, (e) => e.text);
+      return call(
+        'keys.exportPublic',
+        {
+          keyId: id,
+          format: (str(values.format) ?? 'pem') as 'pem',
+          ...(values.serial !== undefined
+            ? { token: { serial: str(values.serial) ?? '', label: str(values.label) ?? '' } }
+            : {}),
+        },
+        (e) => e.text,
+      );
     case 'key emergency':
       return async (core) => {
         const serial = str(values.serial);
         const token = serial !== undefined ? { serial, label: str(values.label) ?? '' } : core.tokens.selected();
-        if (!token) return usageFailure('key emergency acts at a token: give --serial S --label L, or select it first.');
+        if (!token)
+          return usageFailure('key emergency acts at a token: give --serial S --label L, or select it first.');
         const officerId = as(core);
         const officer = await factors(officerId, nameOf(core, officerId), values, io);
         const request = { keyId: id, transition: (str(values.transition) ?? '') as 'suspend', token, officer };
@@ -290,7 +389,10 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
   }
 }
 
-/** The approval went through, but the operation it set off failed: the command fails with that outcome's code and reason. */
+/**
+ * The approval went through, but the operation it set off failed: the command fails with that outcome's code and
+ * reason.
+ */
 function operationFailure(last: Awaited<ReturnType<Request>>): { failed: WireError } | Record<string, never> {
   if (!last.envelope.ok) return {};
   const view = last.envelope.value as ProposalView;

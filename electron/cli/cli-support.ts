@@ -20,15 +20,25 @@ export interface Io {
  * what it set off failed (an approval whose operation then failed in the token): the exit code and
  * the error are that failure's.
  */
-export type Request = (core: CustosCore) => Promise<{ envelope: Envelope<unknown>; render: (value: never) => string; failed?: WireError }>;
+export type Request = (
+  core: CustosCore,
+) => Promise<{ envelope: Envelope<unknown>; render: (value: never) => string; failed?: WireError }>;
 
-export function call<N extends ChannelName>(name: N, input: InputOf<N>, render: (value: ResultOf<N>) => string): Request {
+export function call<N extends ChannelName>(
+  name: N,
+  input: InputOf<N>,
+  render: (value: ResultOf<N>) => string,
+): Request {
   return async (core) => {
     const envelope = await core.router.dispatch(name, input);
     if (envelope.ok && envelope.value && typeof envelope.value === 'object' && 'state' in envelope.value) {
       const status = envelope.value as ModuleStatus;
       // A module that cannot load is a failure for a script, even though the UI shows it as a state.
-      if (status.state === 'unavailable') return { envelope: { ok: false, error: { code: status.code, message: status.message, remedy: status.remedy } }, render: () => '' };
+      if (status.state === 'unavailable')
+        return {
+          envelope: { ok: false, error: { code: status.code, message: status.message, remedy: status.remedy } },
+          render: () => '',
+        };
     }
     return { envelope, render: render as (value: never) => string };
   };
@@ -47,12 +57,15 @@ export async function readPassphrase(values: Values, io: Io, confirm: boolean): 
   if (fd !== undefined) return passphraseFromFd(Number(fd));
   const first = await ask(io, 'Passphrase: ', true);
   if (confirm && (await ask(io, 'Passphrase again: ', true)) !== first) {
-    throw new CustosError('PASSPHRASE_WEAK', 'The two passphrases differ.', ['Run the command again and type the same passphrase twice.']);
+    throw new CustosError('PASSPHRASE_WEAK', 'The two passphrases differ.', [
+      'Run the command again and type the same passphrase twice.',
+    ]);
   }
   return first;
 }
 /** An option's value; for a repeatable option, its first. */
-export const str = (value: unknown) => (typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined);
+export const str = (value: unknown) =>
+  typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined;
 
 export function usageFailure(message: string) {
   const error: WireError = { code: 'IPC_INVALID_PAYLOAD', message, remedy: ['Run `custos --help` for the options.'] };

@@ -1,5 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { totpCodeAt } from '../core/custodians/totp';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
@@ -21,8 +32,17 @@ afterEach(() => cleanup());
 async function custos(...args: string[]) {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} }, 'test');
-  return { code, stdout, stderr, json: () => JSON.parse(stdout) as { ok: boolean; value?: unknown; error?: { code: string } } };
+  const code = await runCli(
+    ['--data-dir', dataDir, ...args],
+    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} },
+    'test',
+  );
+  return {
+    code,
+    stdout,
+    stderr,
+    json: () => JSON.parse(stdout) as { ok: boolean; value?: unknown; error?: { code: string } },
+  };
 }
 
 describe('custos CLI', () => {
@@ -107,7 +127,9 @@ describe('custos audit', () => {
     writeFileSync(join(bundle, 'entries.jsonl'), lines.join('\n'));
     const output = io();
     expect(await runCli(['audit', 'verify', '--bundle', bundle], output, 'test')).toBe(EXIT.verification);
-    expect(output.err()).toMatch(/^Error AUDIT_VERIFY_FAILED: The audit log FAILED verification at entry 1 \(deleted\): Entry 1 was deleted\./);
+    expect(output.err()).toMatch(
+      /^Error AUDIT_VERIFY_FAILED: The audit log FAILED verification at entry 1 \(deleted\): Entry 1 was deleted\./,
+    );
   });
 
   it('verify --checkpoint checks the log against a checkpoint kept elsewhere', async () => {
@@ -115,7 +137,10 @@ describe('custos audit', () => {
     const file = join(dataDir, 'kept.txt');
     writeFileSync(file, checkpoint.stdout);
     expect((await custos('audit', 'verify', '--checkpoint', file)).code).toBe(EXIT.ok);
-    writeFileSync(file, checkpoint.stdout.replace(/\n(\d+)\n/, (_m, n: string) => `\n${Number(n) + 1}\n`));
+    writeFileSync(
+      file,
+      checkpoint.stdout.replace(/\n(\d+)\n/, (_m, n: string) => `\n${Number(n) + 1}\n`),
+    );
     const forged = await custos('audit', 'verify', '--checkpoint', file, '--json');
     expect(forged.code).toBe(EXIT.verification);
   });
@@ -125,7 +150,9 @@ describe('custos audit', () => {
     await custos('token', 'list');
     await custos('token', 'select', '--serial', token.serial, '--label', token.label);
     const csv = join(dataDir, 'trail.csv');
-    expect((await custos('audit', 'export', '--out', csv, '--format', 'csv', '--trail', 'key-management')).code).toBe(EXIT.ok);
+    expect((await custos('audit', 'export', '--out', csv, '--format', 'csv', '--trail', 'key-management')).code).toBe(
+      EXIT.ok,
+    );
     const rows = readFileSync(csv, 'utf8').trim().split('\n');
     expect(rows[0]).toMatch(/^seq,time,actor_type/);
     expect(rows.some((r) => r.includes('"token.select"'))).toBe(true);
@@ -143,17 +170,39 @@ describe('custos audit', () => {
   it('proof and consistency print proofs that verify with only the hashes', async () => {
     await custos('status');
     await custos('status');
-    const proof = JSON.parse((await custos('audit', 'proof', '--seq', '1', '--json')).stdout) as { value: { seq: number; treeSize: number; root: string; entry: string; proof: string[] } };
+    const proof = JSON.parse((await custos('audit', 'proof', '--seq', '1', '--json')).stdout) as {
+      value: { seq: number; treeSize: number; root: string; entry: string; proof: string[] };
+    };
     const p = proof.value;
-    expect(verifyInclusion(p.seq, p.treeSize, leafHash(Buffer.from(p.entry)), p.proof.map((h) => Buffer.from(h, 'base64')), Buffer.from(p.root, 'base64'))).toBe(true);
-    const consistency = JSON.parse((await custos('audit', 'consistency', '--from', '1', '--json')).stdout) as { value: { from: number; to: number; fromRoot: string; toRoot: string; proof: string[] } };
+    expect(
+      verifyInclusion(
+        p.seq,
+        p.treeSize,
+        leafHash(Buffer.from(p.entry)),
+        p.proof.map((h) => Buffer.from(h, 'base64')),
+        Buffer.from(p.root, 'base64'),
+      ),
+    ).toBe(true);
+    const consistency = JSON.parse((await custos('audit', 'consistency', '--from', '1', '--json')).stdout) as {
+      value: { from: number; to: number; fromRoot: string; toRoot: string; proof: string[] };
+    };
     const c = consistency.value;
-    expect(verifyConsistency(c.from, c.to, Buffer.from(c.fromRoot, 'base64'), Buffer.from(c.toRoot, 'base64'), c.proof.map((h) => Buffer.from(h, 'base64')))).toBe(true);
+    expect(
+      verifyConsistency(
+        c.from,
+        c.to,
+        Buffer.from(c.fromRoot, 'base64'),
+        Buffer.from(c.toRoot, 'base64'),
+        c.proof.map((h) => Buffer.from(h, 'base64')),
+      ),
+    ).toBe(true);
   });
 
   it('key prints the PEM and the signed-note verifier key', async () => {
     expect((await custos('audit', 'key')).stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
-    expect((await custos('audit', 'key', '--verifier')).stdout).toMatch(/^custos\.local\/audit\/[0-9a-f]{16}\+[0-9a-f]{8}\+/);
+    expect((await custos('audit', 'key', '--verifier')).stdout).toMatch(
+      /^custos\.local\/audit\/[0-9a-f]{16}\+[0-9a-f]{8}\+/,
+    );
   });
 
   it('records proof, consistency and key reads like every request, refusals with their code', async () => {
@@ -170,9 +219,17 @@ describe('custos audit', () => {
       stderr: expect.stringContaining(`Error FILE_NOT_FOUND: ${missing} does not exist`),
     });
     const store = Store.open(dataDir);
-    const rows = store.all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never);
+    const rows = store.all<{ entry: string }>({
+      text: 'SELECT entry FROM audit_entries ORDER BY seq',
+      params: [],
+    } as never);
     store.close();
-    const reads = rows.map((r) => JSON.parse(r.entry) as { action: string; actor: { id: string }; result: { status: string; code?: string } }).filter((e) => ['audit.proof', 'audit.consistency', 'audit.key.export'].includes(e.action));
+    const reads = rows
+      .map(
+        (r) =>
+          JSON.parse(r.entry) as { action: string; actor: { id: string }; result: { status: string; code?: string } },
+      )
+      .filter((e) => ['audit.proof', 'audit.consistency', 'audit.key.export'].includes(e.action));
     expect(reads.map((e) => [e.action, e.result.status, e.result.code ?? null])).toEqual([
       ['audit.proof', 'ok', null],
       ['audit.consistency', 'ok', null],
@@ -211,7 +268,9 @@ describe('custos and a rolled-back or re-keyed audit log', () => {
   it('says AUDIT_ROLLBACK in status and every command, records nothing, and audit verify fails naming it', async () => {
     for (let i = 0; i < 5; i++) await custos('status');
     expect((await custos('audit', 'verify')).code).toBe(EXIT.ok);
-    asDatabaseWriter(dataDir, (db) => db.exec('DELETE FROM audit_entries WHERE seq >= 3; DELETE FROM audit_checkpoints;'));
+    asDatabaseWriter(dataDir, (db) =>
+      db.exec('DELETE FROM audit_entries WHERE seq >= 3; DELETE FROM audit_checkpoints;'),
+    );
     const before = entriesOnDisk();
     const status = await custos('status');
     expect(status.stdout).toMatch(/Audit log UNAVAILABLE \(AUDIT_ROLLBACK\): .*rolled back/);
@@ -219,8 +278,12 @@ describe('custos and a rolled-back or re-keyed audit log', () => {
     expect(checkpoint.stderr).toMatch(/^Error AUDIT_ROLLBACK: /);
     const verify = await custos('audit', 'verify');
     expect(verify.code).toBe(EXIT.verification);
-    expect(verify.stderr).toMatch(/^Error AUDIT_VERIFY_FAILED: The audit log FAILED verification \(rolled-back\): AUDIT_ROLLBACK: /);
-    expect(verify.stderr).toMatch(/also: a checkpoint kept outside the log commits to \d+ entries but the log has only 3/);
+    expect(verify.stderr).toMatch(
+      /^Error AUDIT_VERIFY_FAILED: The audit log FAILED verification \(rolled-back\): AUDIT_ROLLBACK: /,
+    );
+    expect(verify.stderr).toMatch(
+      /also: a checkpoint kept outside the log commits to \d+ entries but the log has only 3/,
+    );
     expect(entriesOnDisk()).toBe(before);
   });
 
@@ -229,8 +292,13 @@ describe('custos and a rolled-back or re-keyed audit log', () => {
     replaceAuditKeyInToken(dataDir);
     const verify = await custos('audit', 'verify');
     expect(verify.code).toBe(EXIT.verification);
-    expect(verify.stderr).toMatch(/\(key-mismatch\): AUDIT_KEY_MISMATCH: The audit token holds a different key from the one on record/);
-    expect((await custos('audit', 'verify', '--json')).json()).toMatchObject({ ok: false, error: { code: 'AUDIT_VERIFY_FAILED' } });
+    expect(verify.stderr).toMatch(
+      /\(key-mismatch\): AUDIT_KEY_MISMATCH: The audit token holds a different key from the one on record/,
+    );
+    expect((await custos('audit', 'verify', '--json')).json()).toMatchObject({
+      ok: false,
+      error: { code: 'AUDIT_VERIFY_FAILED' },
+    });
   });
 });
 
@@ -244,11 +312,19 @@ describe('custos audit copy', () => {
     const signed = await custos('audit', 'checkpoint');
     expect(readFileSync(copy, 'utf8')).toBe(signed.stdout);
     const refused = await custos('audit', 'copy', '--file', join(dataDir, 'no', 'such', 'dir', 'x.txt'));
-    expect(refused).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD/) });
+    expect(refused).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD/),
+    });
     const store = Store.open(dataDir);
-    const actions = store.all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never).map((r) => JSON.parse(r.entry) as { action: string; result: { status: string } });
+    const actions = store
+      .all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never)
+      .map((r) => JSON.parse(r.entry) as { action: string; result: { status: string } });
     store.close();
-    expect(actions.filter((e) => e.action === 'audit.anchor.copy').map((e) => e.result.status)).toEqual(['ok', 'refused']);
+    expect(actions.filter((e) => e.action === 'audit.anchor.copy').map((e) => e.result.status)).toEqual([
+      'ok',
+      'refused',
+    ]);
   });
 });
 
@@ -276,16 +352,27 @@ describe('custos audit verify --bundle with a pinned key', () => {
     const stranger = join(dataDir, 'stranger.pem');
     writeFileSync(stranger, publicKey.export({ format: 'pem', type: 'spki' }).toString());
     const output = io();
-    expect(await runCli(['audit', 'verify', '--bundle', bundle, '--key', stranger], output, 'test')).toBe(EXIT.verification);
+    expect(await runCli(['audit', 'verify', '--bundle', bundle, '--key', stranger], output, 'test')).toBe(
+      EXIT.verification,
+    );
     expect(output.err()).toMatch(/unknown-key/);
     const pinned = io();
-    expect(await runCli(['audit', 'verify', '--bundle', bundle, '--key', join(bundle, 'audit-key.pem')], pinned, 'test')).toBe(EXIT.ok);
+    expect(
+      await runCli(['audit', 'verify', '--bundle', bundle, '--key', join(bundle, 'audit-key.pem')], pinned, 'test'),
+    ).toBe(EXIT.ok);
     expect(pinned.out()).toMatch(/Trusted key \(the key you gave\)/);
     expect(pinned.out()).not.toMatch(/WARNING/);
   });
 
   it('records a failed export as failed', async () => {
-    const run = await custos('audit', 'export', '--out', join(dataDir, 'no', 'such', 'dir', 'x.csv'), '--format', 'csv');
+    const run = await custos(
+      'audit',
+      'export',
+      '--out',
+      join(dataDir, 'no', 'such', 'dir', 'x.csv'),
+      '--format',
+      'csv',
+    );
     expect(run.code).not.toBe(EXIT.ok);
     const csv = join(dataDir, 'after.csv');
     await custos('audit', 'export', '--out', csv, '--format', 'csv');
@@ -303,18 +390,37 @@ describe('custos custodian', () => {
   async function run(args: string[], answers: string[] = []) {
     let stdout = '';
     let stderr = '';
-    const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, ask: async () => answers.shift() ?? '' }, 'test');
+    const code = await runCli(
+      ['--data-dir', dataDir, ...args],
+      { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, ask: async () => answers.shift() ?? '' },
+      'test',
+    );
     return { code, stdout, stderr };
   }
 
   it('enrols with the passphrase from a file descriptor and the first code, then checks both factors', async () => {
     let key = '';
     const enrol = await runCli(
-      ['--data-dir', dataDir, 'custodian', 'enrol', '--name', 'Grace Hopper', '--role', 'custodian', '--role', 'security-officer', '--passphrase-fd', String(fdWith(PASSPHRASE))],
+      [
+        '--data-dir',
+        dataDir,
+        'custodian',
+        'enrol',
+        '--name',
+        'Grace Hopper',
+        '--role',
+        'custodian',
+        '--role',
+        'security-officer',
+        '--passphrase-fd',
+        String(fdWith(PASSPHRASE)),
+      ],
       {
         stdout: () => {},
         stderr: (t) => {
-          key ||= /key to the authenticator app \(shown only now\):\n {2}([A-Z2-7 ]+)\n/.exec(t)?.[1]?.replace(/ /g, '') ?? '';
+          key ||=
+            /key to the authenticator app \(shown only now\):\n {2}([A-Z2-7 ]+)\n/.exec(t)?.[1]?.replace(/ /g, '') ??
+            '';
         },
         env: {},
         ask: async () => totpCodeAt(key, new Date()),
@@ -327,9 +433,27 @@ describe('custos custodian', () => {
     expect(grace).toMatchObject({ name: 'Grace Hopper', roles: ['custodian', 'security-officer'] });
     // One code, used twice: computing it twice could straddle a 30-second boundary.
     const next = totpCodeAt(key, new Date(Date.now() + 30_000));
-    const check = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', next]);
+    const check = await run([
+      'custodian',
+      'check',
+      '--id',
+      grace!.id,
+      '--passphrase-fd',
+      String(fdWith(PASSPHRASE)),
+      '--code',
+      next,
+    ]);
     expect(check).toMatchObject({ code: EXIT.ok, stdout: 'Both factors are correct.\n' });
-    const replay = await run(['custodian', 'check', '--id', grace!.id, '--passphrase-fd', String(fdWith(PASSPHRASE)), '--code', next]);
+    const replay = await run([
+      'custodian',
+      'check',
+      '--id',
+      grace!.id,
+      '--passphrase-fd',
+      String(fdWith(PASSPHRASE)),
+      '--code',
+      next,
+    ]);
     expect(replay.code).toBe(EXIT.refused);
     expect(replay.stderr).toMatch(/^Error TOTP_REPLAYED/);
   });
@@ -347,7 +471,11 @@ describe('custos custody, proposal, key and backup', () => {
   let enrolled: { id: string; passphrase: string; secret: string }[];
   let setupOfficer: { id: string; passphrase: string; secret: string };
   beforeEach(async () => {
-    const seeded = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie', roles: ['custodian', 'security-officer'] }]);
+    const seeded = await quorumFixture(dataDir, [
+      { name: 'Ada' },
+      { name: 'Babbage' },
+      { name: 'Curie', roles: ['custodian', 'security-officer'] },
+    ]);
     seeded.close();
     ({ clock, enrolled } = seeded);
     setupOfficer = seeded.setupOfficer!;
@@ -358,17 +486,50 @@ describe('custos custody, proposal, key and backup', () => {
   const cli = async (...args: string[]) => {
     let stdout = '';
     let stderr = '';
-    const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, clock: () => clock.now }, 'test');
+    const code = await runCli(
+      ['--data-dir', dataDir, ...args],
+      { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, clock: () => clock.now },
+      'test',
+    );
     return { code, stdout, stderr, value: () => (JSON.parse(stdout) as { value: Record<string, unknown> }).value };
   };
   const id = (i: number) => enrolled[i]!.id;
   const takeCustody = async (label: string) => {
-    const take = await cli('custody', 'take', '--holder', id(0), '--holder', id(1), '--holder', id(2), '--threshold', '2', '--new-label', label, ...factors(0, 1, 2));
-    expect(take).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('is in custody, 2 of 3: Ada, Babbage, Curie') });
+    const take = await cli(
+      'custody',
+      'take',
+      '--holder',
+      id(0),
+      '--holder',
+      id(1),
+      '--holder',
+      id(2),
+      '--threshold',
+      '2',
+      '--new-label',
+      label,
+      ...factors(0, 1, 2),
+    );
+    expect(take).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringContaining('is in custody, 2 of 3: Ada, Babbage, Curie'),
+    });
     return /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
   };
   const propose = async (custodyId: string, action: string, ...params: string[]) => {
-    const proposed = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', action, ...params.flatMap((p) => ['--param', p]), '--as', id(0), ...factors(0));
+    const proposed = await cli(
+      'proposal',
+      'create',
+      '--json',
+      '--custody',
+      custodyId,
+      '--action',
+      action,
+      ...params.flatMap((p) => ['--param', p]),
+      '--as',
+      id(0),
+      ...factors(0),
+    );
     expect(proposed, proposed.stdout).toMatchObject({ code: EXIT.ok });
     return proposed.value() as { id: string; shortFingerprint: string };
   };
@@ -378,112 +539,370 @@ describe('custos custody, proposal, key and backup', () => {
     const notOfficer = await cli('module', 'set', '/nowhere/pkcs11.so', '--as', id(0), ...factors(0));
     expect(notOfficer).toMatchObject({ code: EXIT.refused, stderr: expect.stringMatching(/^Error NOT_AUTHORIZED/) });
     const wrong = await cli('module', 'set', '/nowhere/pkcs11.so', '--as', curie, ...factors(2));
-    expect(wrong).toMatchObject({ code: EXIT.token, stderr: expect.stringMatching(/^Error MODULE_NOT_FOUND: No PKCS#11 library exists at \/nowhere\/pkcs11.so\. The token module was not changed: Custos still uses \//) });
+    expect(wrong).toMatchObject({
+      code: EXIT.token,
+      stderr: expect.stringMatching(
+        /^Error MODULE_NOT_FOUND: No PKCS#11 library exists at \/nowhere\/pkcs11.so\. The token module was not changed: Custos still uses \//,
+      ),
+    });
     const library = join(dataDir, 'vendor', 'libvendor-pkcs11.so');
     mkdirSync(join(dataDir, 'vendor'), { mode: 0o755 });
     copyFileSync(findSoftHsmLibrary()!, library);
     chmodSync(library, 0o644);
     expect(await cli('module', 'set', library, '--as', curie, ...factors(2))).toMatchObject({ code: EXIT.ok });
-    expect((await cli('status', '--json')).value()).toMatchObject({ tokens: { state: 'ready', module: { path: library, kind: 'configured' } } });
+    expect((await cli('status', '--json')).value()).toMatchObject({
+      tokens: { state: 'ready', module: { path: library, kind: 'configured' } },
+    });
     expect(await cli('module', 'reset', '--as', curie, ...factors(2))).toMatchObject({ code: EXIT.ok });
-    expect((await cli('status', '--json')).value()).toMatchObject({ tokens: { state: 'ready', module: { kind: 'embedded-softhsm' } } });
+    expect((await cli('status', '--json')).value()).toMatchObject({
+      tokens: { state: 'ready', module: { kind: 'embedded-softhsm' } },
+    });
   });
 
   it('enrols only with a security officer’s factors: two for a new security officer once two exist', async () => {
     const officer = setupOfficer;
     const STRONG = 'violet canyon ferry ledger 4812 tundra';
-    const refused = await cli('custodian', 'enrol', '--name', 'Mallory', '--role', 'security-officer', '--passphrase-fd', fd(STRONG));
+    const refused = await cli(
+      'custodian',
+      'enrol',
+      '--name',
+      'Mallory',
+      '--role',
+      'security-officer',
+      '--passphrase-fd',
+      fd(STRONG),
+    );
     expect(refused.code).toBe(EXIT.refused);
     expect(refused.stderr).toMatch(/^Error NOT_AUTHORIZED/);
-    const alone = await cli('custodian', 'enrol', '--name', 'Mallory', '--role', 'security-officer', '--officer', id(2), '--passphrase-fd', fd(STRONG), ...factors(2));
+    const alone = await cli(
+      'custodian',
+      'enrol',
+      '--name',
+      'Mallory',
+      '--role',
+      'security-officer',
+      '--officer',
+      id(2),
+      '--passphrase-fd',
+      fd(STRONG),
+      ...factors(2),
+    );
     expect(alone.stderr).toMatch(/two different security officers/);
     clock.now = new Date(clock.now.getTime() + 30_000);
     let key = '';
     const io = {
       stdout: () => {},
-      stderr: (t: string) => (key ||= /authenticator app \(shown only now\):\n {2}([A-Z2-7 ]+)\n/.exec(t)?.[1]?.replace(/ /g, '') ?? ''),
+      stderr: (t: string) =>
+        (key ||= /authenticator app \(shown only now\):\n {2}([A-Z2-7 ]+)\n/.exec(t)?.[1]?.replace(/ /g, '') ?? ''),
       env: {},
       ask: async () => totpCodeAt(key, clock.now),
       clock: () => clock.now,
     };
     const codes = [officer, enrolled[2]!].flatMap((o) => ['--code', totpCodeAt(o.secret, clock.now)]);
     const fds = [officer, enrolled[2]!].flatMap((o) => ['--passphrase-fd', fd(o.passphrase)]);
-    const args = ['--data-dir', dataDir, 'custodian', 'enrol', '--name', 'Dana', '--role', 'security-officer', '--officer', officer.id, '--officer', id(2), '--passphrase-fd', fd(STRONG), ...fds, ...codes];
+    const args = [
+      '--data-dir',
+      dataDir,
+      'custodian',
+      'enrol',
+      '--name',
+      'Dana',
+      '--role',
+      'security-officer',
+      '--officer',
+      officer.id,
+      '--officer',
+      id(2),
+      '--passphrase-fd',
+      fd(STRONG),
+      ...fds,
+      ...codes,
+    ];
     expect(await runCli(args, io, 'test')).toBe(EXIT.ok);
     const list = await cli('custodian', 'list', '--json');
-    expect((list.value() as unknown as { name: string; roles: string[] }[]).find((c) => c.name === 'Dana')).toMatchObject({ roles: ['security-officer'] });
+    expect(
+      (list.value() as unknown as { name: string; roles: string[] }[]).find((c) => c.name === 'Dana'),
+    ).toMatchObject({ roles: ['security-officer'] });
     expect((list.value() as unknown as { name: string }[]).map((c) => c.name)).not.toContain('Mallory');
   });
 
   it('runs a key ceremony and a turnover from the command line, factors from file descriptors', async () => {
     const custodyId = await takeCustody('cli-vault');
-    const params = ['algorithm=EC-P256', 'label=cli-key', 'usage=sign', 'backupable=false', 'cryptoperiodDays=730'].flatMap((p) => ['--param', p]);
-    const proposed = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', 'key.generate', ...params, '--as', id(0), ...factors(0));
+    const params = [
+      'algorithm=EC-P256',
+      'label=cli-key',
+      'usage=sign',
+      'backupable=false',
+      'cryptoperiodDays=730',
+    ].flatMap((p) => ['--param', p]);
+    const proposed = await cli(
+      'proposal',
+      'create',
+      '--json',
+      '--custody',
+      custodyId,
+      '--action',
+      'key.generate',
+      ...params,
+      '--as',
+      id(0),
+      ...factors(0),
+    );
     expect(proposed.code).toBe(EXIT.ok);
     const { id: proposalId, shortFingerprint } = proposed.value() as { id: string; shortFingerprint: string };
-    const wrong = await cli('proposal', 'approve', '--id', proposalId, '--fingerprint', 'ffff-ffff-ffff-ffff', '--as', id(1), ...factors(1));
+    const wrong = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      proposalId,
+      '--fingerprint',
+      'ffff-ffff-ffff-ffff',
+      '--as',
+      id(1),
+      ...factors(1),
+    );
     expect(wrong).toMatchObject({ code: EXIT.refused, stderr: expect.stringMatching(/^Error FINGERPRINT_MISMATCH/) });
     // One approval alone is recorded, but its share dies with the command…
-    expect((await cli('proposal', 'approve', '--id', proposalId, '--fingerprint', shortFingerprint, '--as', id(1), ...factors(1))).stdout).toContain('Approvals held: 1 of 2');
+    expect(
+      (
+        await cli(
+          'proposal',
+          'approve',
+          '--id',
+          proposalId,
+          '--fingerprint',
+          shortFingerprint,
+          '--as',
+          id(1),
+          ...factors(1),
+        )
+      ).stdout,
+    ).toContain('Approvals held: 1 of 2');
     expect((await cli('proposal', 'list')).stdout).toContain('Approvals held: 0 of 2 (Babbage)');
     // …so the approvers at the ceremony terminal approve in one command.
-    const done = await cli('proposal', 'approve', '--id', proposalId, '--fingerprint', shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
+    const done = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      proposalId,
+      '--fingerprint',
+      shortFingerprint,
+      '--as',
+      id(1),
+      '--as',
+      id(2),
+      ...factors(1, 2),
+    );
     expect(done.stdout).toMatch(/— executed\n/);
 
     const keys = await cli('key', 'list');
     expect(keys.stdout).toMatch(/^[0-9a-f]{32} {2}cli-key\s+EC-P256\s+pre-activation\s+SHA-256 [0-9a-f]{16}…/);
     const keyId = keys.stdout.slice(0, 32);
     expect((await cli('key', 'export', '--id', keyId)).stdout).toMatch(/^-----BEGIN PUBLIC KEY-----/);
-    const tooShort = await cli('proposal', 'create', '--custody', custodyId, '--action', 'key.schedule-destruction', '--param', `keyId=${keyId}`, '--param', 'waitDays=3', '--as', id(0), ...factors(0));
+    const tooShort = await cli(
+      'proposal',
+      'create',
+      '--custody',
+      custodyId,
+      '--action',
+      'key.schedule-destruction',
+      '--param',
+      `keyId=${keyId}`,
+      '--param',
+      'waitDays=3',
+      '--as',
+      id(0),
+      ...factors(0),
+    );
     expect(tooShort).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('waitDays') });
 
     // Turnover: Ada leaves; Babbage and Curie hold the token 2 of 2.
-    const redeal = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', 'custody.redeal', '--param', 'threshold=2', '--param', `holders=${id(1)},${id(2)}`, '--as', id(0), ...factors(0));
+    const redeal = await cli(
+      'proposal',
+      'create',
+      '--json',
+      '--custody',
+      custodyId,
+      '--action',
+      'custody.redeal',
+      '--param',
+      'threshold=2',
+      '--param',
+      `holders=${id(1)},${id(2)}`,
+      '--as',
+      id(0),
+      ...factors(0),
+    );
     const change = redeal.value() as { id: string; shortFingerprint: string };
-    expect((await cli('proposal', 'approve', '--id', change.id, '--fingerprint', change.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2))).code).toBe(EXIT.ok);
-    expect((await cli('custody', 'list')).stdout).toMatch(/2 of 2: Babbage, Curie {2}active\n.*2 of 3: Ada, Babbage, Curie {2}superseded/);
+    expect(
+      (
+        await cli(
+          'proposal',
+          'approve',
+          '--id',
+          change.id,
+          '--fingerprint',
+          change.shortFingerprint,
+          '--as',
+          id(1),
+          '--as',
+          id(2),
+          ...factors(1, 2),
+        )
+      ).code,
+    ).toBe(EXIT.ok);
+    expect((await cli('custody', 'list')).stdout).toMatch(
+      /2 of 2: Babbage, Curie {2}active\n.*2 of 3: Ada, Babbage, Curie {2}superseded/,
+    );
   });
 
   it('backs up a key with cards written as PDFs, checks a card, and restores into a fresh token with two cards', async () => {
     const source = await takeCustody('cli-source');
-    const generate = await propose(source, 'key.generate', 'algorithm=EC-P256', 'label=to-keep', 'usage=sign', 'backupable=true', 'cryptoperiodDays=365');
-    await cli('proposal', 'approve', '--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
+    const generate = await propose(
+      source,
+      'key.generate',
+      'algorithm=EC-P256',
+      'label=to-keep',
+      'usage=sign',
+      'backupable=true',
+      'cryptoperiodDays=365',
+    );
+    await cli(
+      'proposal',
+      'approve',
+      '--id',
+      generate.id,
+      '--fingerprint',
+      generate.shortFingerprint,
+      '--as',
+      id(1),
+      '--as',
+      id(2),
+      ...factors(1, 2),
+    );
     const keyId = (await cli('key', 'list')).stdout.slice(0, 32);
 
-    const backup = await propose(source, 'key.backup', `keyIds=${keyId}`, `holders=${id(0)},${id(1)},${id(2)}`, 'threshold=2');
-    const noDir = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
+    const backup = await propose(
+      source,
+      'key.backup',
+      `keyIds=${keyId}`,
+      `holders=${id(0)},${id(1)},${id(2)}`,
+      'threshold=2',
+    );
+    const noDir = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      backup.id,
+      '--fingerprint',
+      backup.shortFingerprint,
+      '--as',
+      id(1),
+      '--as',
+      id(2),
+      ...factors(1, 2),
+    );
     expect(noDir).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('--cards-dir') });
     const cardsDir = join(dataDir, 'cards');
     // Approvers first, then each card holder in turn proves their factors for their own card.
     const approvers = factors(1, 2);
     // The holders act a moment later in the same command: their codes are from the next time step.
-    const holders = [0, 1, 2].flatMap((i) => ['--passphrase-fd', fd(enrolled[i]!.passphrase), '--code', totpCodeAt(enrolled[i]!.secret, new Date(clock.now.getTime() + 30_000))]);
-    const done = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, '--as', id(1), '--as', id(2), ...approvers, ...holders, '--cards-dir', cardsDir);
+    const holders = [0, 1, 2].flatMap((i) => [
+      '--passphrase-fd',
+      fd(enrolled[i]!.passphrase),
+      '--code',
+      totpCodeAt(enrolled[i]!.secret, new Date(clock.now.getTime() + 30_000)),
+    ]);
+    const done = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      backup.id,
+      '--fingerprint',
+      backup.shortFingerprint,
+      '--as',
+      id(1),
+      '--as',
+      id(2),
+      ...approvers,
+      ...holders,
+      '--cards-dir',
+      cardsDir,
+    );
     expect(done.stdout).toMatch(/— executed\n/);
     clock.now = new Date(clock.now.getTime() + 30_000); // the step the holders used
     expect(readdirSync(cardsDir).sort()).toEqual(['card-1-Ada', 'card-2-Babbage', 'card-3-Curie']);
     const cardText = (n: number) => {
-      const folder = join(cardsDir, readdirSync(cardsDir).find((f) => f.startsWith(`card-${n}-`))!);
+      const folder = join(
+        cardsDir,
+        readdirSync(cardsDir).find((f) => f.startsWith(`card-${n}-`))!,
+      );
       expect(readdirSync(folder).filter((f) => f.endsWith('.pdf'))).toHaveLength(1);
-      return readFileSync(join(folder, readdirSync(folder).find((f) => f.endsWith('.txt'))!), 'utf8').split('\n')[2]!;
+      return readFileSync(
+        join(
+          folder,
+          readdirSync(folder).find((f) => f.endsWith('.txt'))!,
+        ),
+        'utf8',
+      ).split('\n')[2]!;
     };
-    expect((await cli('backup', 'check', '--card-fd', fd(cardText(2)))).stdout).toMatch(/Card 2 \(Babbage\) of backup set [0-9a-f]{32} is valid/);
+    expect((await cli('backup', 'check', '--card-fd', fd(cardText(2)))).stdout).toMatch(
+      /Card 2 \(Babbage\) of backup set [0-9a-f]{32} is valid/,
+    );
     const setId = (await cli('backup', 'list', '--json')).value() as unknown as { setId: string }[];
     const file = join(dataDir, 'backup.json');
     expect((await cli('backup', 'export', '--set', setId[0]!.setId, '--out', file)).code).toBe(EXIT.ok);
     expect((await cli('backup', 'import', '--file', file)).code).toBe(EXIT.ok);
     writeFileSync(join(dataDir, 'bad.json'), readFileSync(file, 'utf8').replace('"threshold": 2', '"threshold": 3'));
-    expect(await cli('backup', 'import', '--file', join(dataDir, 'bad.json'))).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/^Error BACKUP_INVALID/) });
+    expect(await cli('backup', 'import', '--file', join(dataDir, 'bad.json'))).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error BACKUP_INVALID/),
+    });
 
     const target = await takeCustody('cli-target');
     const restore = await propose(target, 'key.restore', `setId=${setId[0]!.setId}`);
     const typo = cardText(1).replace(/^(.)/, (c) => (c === 'A' ? 'B' : 'A'));
-    const refused = await cli('proposal', 'approve', '--id', restore.id, '--fingerprint', restore.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--card-fd', fd(typo));
-    expect(refused).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('Card refused (SHARE_TYPO)') });
-    const restored = await cli('proposal', 'approve', '--id', restore.id, '--fingerprint', restore.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2), '--card-fd', fd(cardText(1)), '--card-fd', fd(cardText(3)));
+    const refused = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      restore.id,
+      '--fingerprint',
+      restore.shortFingerprint,
+      '--as',
+      id(1),
+      '--as',
+      id(2),
+      ...factors(1, 2),
+      '--card-fd',
+      fd(typo),
+    );
+    expect(refused).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringContaining('Card refused (SHARE_TYPO)'),
+    });
+    const restored = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      restore.id,
+      '--fingerprint',
+      restore.shortFingerprint,
+      '--as',
+      id(1),
+      '--as',
+      id(2),
+      ...factors(1, 2),
+      '--card-fd',
+      fd(cardText(1)),
+      '--card-fd',
+      fd(cardText(3)),
+    );
     expect(restored.stdout).toMatch(/\(key\.restore\) on .* — executed\n/);
     expect((await cli('key', 'list')).stdout).toContain('to-keep');
-    expect(((await cli('key', 'list', '--json')).value() as unknown as { token: { label: string } }[])[0]!.token.label).toBe('cli-target');
+    expect(
+      ((await cli('key', 'list', '--json')).value() as unknown as { token: { label: string } }[])[0]!.token.label,
+    ).toBe('cli-target');
   });
 
   it('says why an approved operation failed in the token: the sentence, the CKR_ name, the step and the mechanism', async () => {
@@ -496,13 +915,26 @@ describe('custos custody, proposal, key and backup', () => {
     // SoftHSM2 2.6 cannot wrap Ed25519 private keys: the backup fails inside the token.
     const backup = await propose(source, 'key.backup', `keyIds=${keyId}`, `holders=${id(0)},${id(1)}`, 'threshold=2');
     const cards = ['--cards-dir', join(dataDir, 'cards')];
-    const done = await cli('proposal', 'approve', '--id', backup.id, '--fingerprint', backup.shortFingerprint, ...approvers(), ...cards);
+    const done = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      backup.id,
+      '--fingerprint',
+      backup.shortFingerprint,
+      ...approvers(),
+      ...cards,
+    );
     expect(done.stdout).toMatch(/— failed\n/);
     // The approval went through, the operation did not: the command fails with the outcome's code and reason.
     expect(done.code).toBe(EXIT.token);
-    expect(done.stderr).toMatch(/^Error TOKEN_KEY_REFUSED: Proposal [0-9a-f]{16} was approved, but its operation failed: The token refuses to wrap/);
+    expect(done.stderr).toMatch(
+      /^Error TOKEN_KEY_REFUSED: Proposal [0-9a-f]{16} was approved, but its operation failed: The token refuses to wrap/,
+    );
     // The error's own remedy survives being recorded as the proposal's outcome.
-    expect(done.stderr).toContain('  → Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.\n');
+    expect(done.stderr).toContain(
+      '  → Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.\n',
+    );
     expect(done.stdout).toContain(
       '  Outcome: Failed: The token refuses to wrap “ed” (Ed25519); it cannot be backed up on this token ' +
         '(CKR_KEY_NOT_WRAPPABLE at C_WrapKey, mechanism CKM_AES_KEY_WRAP_PAD).\n',
@@ -511,50 +943,137 @@ describe('custos custody, proposal, key and backup', () => {
 
   it('signs a ceremony report that openssl and `report verify` accept (live log or a later bundle), and shows compliance findings', async () => {
     const custodyId = await takeCustody('cli-reports');
-    const generate = await propose(custodyId, 'key.generate', 'algorithm=EC-P256', 'label=reported', 'usage=sign', 'backupable=false', 'cryptoperiodDays=365');
-    await cli('proposal', 'approve', '--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2), ...factors(1, 2));
-    expect((await cli('report', 'witness', '--ceremony', generate.id, '--name', 'Grace Hopper', '--role', 'Internal audit')).code).toBe(EXIT.ok);
+    const generate = await propose(
+      custodyId,
+      'key.generate',
+      'algorithm=EC-P256',
+      'label=reported',
+      'usage=sign',
+      'backupable=false',
+      'cryptoperiodDays=365',
+    );
+    await cli(
+      'proposal',
+      'approve',
+      '--id',
+      generate.id,
+      '--fingerprint',
+      generate.shortFingerprint,
+      '--as',
+      id(1),
+      '--as',
+      id(2),
+      ...factors(1, 2),
+    );
+    expect(
+      (await cli('report', 'witness', '--ceremony', generate.id, '--name', 'Grace Hopper', '--role', 'Internal audit'))
+        .code,
+    ).toBe(EXIT.ok);
     const out = join(dataDir, 'report-out');
     const created = await cli('report', 'create', '--ceremony', generate.id, '--out', out);
-    expect(created).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/^Report [0-9a-f]{16} \(key\.generate\) signed/) });
-    expect(readdirSync(out).sort()).toEqual(['audit-key.pem', 'report-pdf.json', 'report-pdf.sig', 'report.json', 'report.pdf', 'report.sig']);
+    expect(created).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringMatching(/^Report [0-9a-f]{16} \(key\.generate\) signed/),
+    });
+    expect(readdirSync(out).sort()).toEqual([
+      'audit-key.pem',
+      'report-pdf.json',
+      'report-pdf.sig',
+      'report.json',
+      'report.pdf',
+      'report.sig',
+    ]);
     // The same folder again: refused before anything is signed, the first report untouched; --force replaces it.
     const first = readFileSync(join(out, 'report.json'));
     const reportsBefore = (await cli('report', 'list')).stdout;
-    expect(await cli('report', 'create', '--ceremony', generate.id, '--out', out)).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error FILE_EXISTS: .*already holds a report/) });
+    expect(await cli('report', 'create', '--ceremony', generate.id, '--out', out)).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringMatching(/^Error FILE_EXISTS: .*already holds a report/),
+    });
     expect(readFileSync(join(out, 'report.json')).equals(first)).toBe(true);
     expect((await cli('report', 'list')).stdout).toBe(reportsBefore);
     expect((await cli('report', 'create', '--ceremony', generate.id, '--out', out, '--force')).code).toBe(EXIT.ok);
     expect(readFileSync(join(out, 'report.json')).equals(first)).toBe(false);
-    expect(execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(out, 'audit-key.pem'), '-rawin', '-in', join(out, 'report.json'), '-sigfile', join(out, 'report.sig')], { encoding: 'utf8' })).toContain('Signature Verified Successfully');
-    expect((await cli('report', 'verify', '--dir', out)).stdout).toMatch(/verified: \d+ entries\.\n[\s\S]*ok {3}consistent with the live log/);
+    expect(
+      execFileSync(
+        'openssl',
+        [
+          'pkeyutl',
+          '-verify',
+          '-pubin',
+          '-inkey',
+          join(out, 'audit-key.pem'),
+          '-rawin',
+          '-in',
+          join(out, 'report.json'),
+          '-sigfile',
+          join(out, 'report.sig'),
+        ],
+        { encoding: 'utf8' },
+      ),
+    ).toContain('Signature Verified Successfully');
+    expect((await cli('report', 'verify', '--dir', out)).stdout).toMatch(
+      /verified: \d+ entries\.\n[\s\S]*ok {3}consistent with the live log/,
+    );
     const bundle = join(dataDir, 'bundle');
     await cli('audit', 'export', '--out', bundle);
-    const standalone = await runCli(['report', 'verify', '--dir', out, '--key', join(out, 'audit-key.pem'), '--bundle', bundle], { stdout: () => {}, stderr: () => {}, env: {} }, 'test');
+    const standalone = await runCli(
+      ['report', 'verify', '--dir', out, '--key', join(out, 'audit-key.pem'), '--bundle', bundle],
+      { stdout: () => {}, stderr: () => {}, env: {} },
+      'test',
+    );
     expect(standalone).toBe(EXIT.ok);
     // The PDF is checked too: gone, or changed by one byte, the report fails with a code of its own.
     const printed = readFileSync(join(out, 'report.pdf'));
     rmSync(join(out, 'report.pdf'));
-    expect(await cli('report', 'verify', '--dir', out)).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/^Error REPORT_PDF_MISSING: .*report\.pdf is missing/) });
+    expect(await cli('report', 'verify', '--dir', out)).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error REPORT_PDF_MISSING: .*report\.pdf is missing/),
+    });
     writeFileSync(join(out, 'report.pdf'), Buffer.concat([printed, Buffer.from('%\n')]));
-    expect(await cli('report', 'verify', '--dir', out)).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: .*report\.pdf has SHA-256/) });
+    expect(await cli('report', 'verify', '--dir', out)).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: .*report\.pdf has SHA-256/),
+    });
     writeFileSync(join(out, 'report.pdf'), printed);
     expect((await cli('report', 'verify', '--dir', out)).code).toBe(EXIT.ok);
-    writeFileSync(join(out, 'report.json'), readFileSync(join(out, 'report.json'), 'utf8').replace('"reported"', '"rePorted"'));
+    writeFileSync(
+      join(out, 'report.json'),
+      readFileSync(join(out, 'report.json'), 'utf8').replace('"reported"', '"rePorted"'),
+    );
     const tampered = await cli('report', 'verify', '--dir', out);
     expect(tampered).toMatchObject({ code: EXIT.verification, stderr: expect.stringContaining('FAILED verification') });
 
-    const compliance = (await cli('compliance', '--json')).value() as unknown as { findings: { rule: string; title: string }[] };
-    expect(compliance.findings.map((f) => f.rule)).toEqual(expect.arrayContaining(['MODULE_NOT_VALIDATED', 'AUDIT_NOT_VERIFIED', 'POLICY_REVIEW_DUE', 'QUANTUM_VULNERABLE_INVENTORY']));
-    expect(compliance.findings.find((f) => f.rule === 'MODULE_NOT_VALIDATED')!.title).toMatch(/SoftHSM.* is a software token \(SoftHSM2\), not a FIPS 140-3 validated HSM/);
+    const compliance = (await cli('compliance', '--json')).value() as unknown as {
+      findings: { rule: string; title: string }[];
+    };
+    expect(compliance.findings.map((f) => f.rule)).toEqual(
+      expect.arrayContaining([
+        'MODULE_NOT_VALIDATED',
+        'AUDIT_NOT_VERIFIED',
+        'POLICY_REVIEW_DUE',
+        'QUANTUM_VULNERABLE_INVENTORY',
+      ]),
+    );
+    expect(compliance.findings.find((f) => f.rule === 'MODULE_NOT_VALIDATED')!.title).toMatch(
+      /SoftHSM.* is a software token \(SoftHSM2\), not a FIPS 140-3 validated HSM/,
+    );
     await cli('audit', 'verify');
-    expect((await cli('compliance', 'policy-reviewed', '--as', id(0), ...factors(0))).stderr).toMatch(/^Error NOT_AUTHORIZED: Ada is not a security officer/);
+    expect((await cli('compliance', 'policy-reviewed', '--as', id(0), ...factors(0))).stderr).toMatch(
+      /^Error NOT_AUTHORIZED: Ada is not a security officer/,
+    );
     const reviewed = await cli('compliance', 'policy-reviewed', '--json', '--as', id(2), ...factors(2));
-    expect((reviewed.value() as unknown as { findings: { rule: string }[] }).findings.map((f) => f.rule)).not.toContain('POLICY_REVIEW_DUE');
-    expect((await cli('compliance', '--as-of', '2036-01-02')).stdout).toContain('uses EC-P256, disallowed as of 2036-01-02');
+    expect((reviewed.value() as unknown as { findings: { rule: string }[] }).findings.map((f) => f.rule)).not.toContain(
+      'POLICY_REVIEW_DUE',
+    );
+    expect((await cli('compliance', '--as-of', '2036-01-02')).stdout).toContain(
+      'uses EC-P256, disallowed as of 2036-01-02',
+    );
     expect((await cli('compliance', 'controls')).stdout).toContain('PCI DSS 4.0 3.6');
     const signed = join(dataDir, 'compliance');
-    expect((await cli('compliance', 'report', '--out', signed)).stdout).toMatch(/^Compliance report [0-9a-f]{16} signed/);
+    expect((await cli('compliance', 'report', '--out', signed)).stdout).toMatch(
+      /^Compliance report [0-9a-f]{16} signed/,
+    );
     expect((await cli('report', 'verify', '--dir', signed)).code).toBe(EXIT.ok);
     const pdf = execFileSync('pdftotext', [join(signed, 'report.pdf'), '-'], { encoding: 'utf8' });
     expect(pdf).toContain('Compliance report');
@@ -563,7 +1082,9 @@ describe('custos custody, proposal, key and backup', () => {
     const kmps = join(dataDir, 'kmps.md');
     await cli('compliance', 'practice-statement', '--out', kmps, '--pdf', `${kmps}.pdf`);
     expect(readFileSync(kmps, 'utf8')).toMatch(/^# Key Management Practice Statement \(draft\)[\s\S]*split 2 of 3/);
-    expect(execFileSync('pdftotext', [`${kmps}.pdf`, '-'], { encoding: 'utf8' })).toMatch(/Key Management Practice Statement \(draft\)[\s\S]*Dual control and split knowledge[\s\S]*page 1 of \d/);
+    expect(execFileSync('pdftotext', [`${kmps}.pdf`, '-'], { encoding: 'utf8' })).toMatch(
+      /Key Management Practice Statement \(draft\)[\s\S]*Dual control and split knowledge[\s\S]*page 1 of \d/,
+    );
   });
 });
 
@@ -613,12 +1134,20 @@ describe('custos report verify on an auditor’s own installation', () => {
     const verify = () => at(auditor, 'report', 'verify', '--dir', out, '--key', join(out, 'audit-key.pem'));
 
     const checked = await verify();
-    expect(checked).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/ok {3}report\.pdf has the signed SHA-256/) });
-    expect(checked.stdout).toMatch(/NOT CHECKED consistency with a later log — this data directory holds custos\.local\/audit\//);
+    expect(checked).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringMatching(/ok {3}report\.pdf has the signed SHA-256/),
+    });
+    expect(checked.stdout).toMatch(
+      /NOT CHECKED consistency with a later log — this data directory holds custos\.local\/audit\//,
+    );
     expect(checked.stdout).not.toContain('live log');
 
     writeFileSync(join(out, 'report.pdf'), Buffer.concat([readFileSync(join(out, 'report.pdf')), Buffer.from('%\n')]));
-    expect(await verify()).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: /) });
+    expect(await verify()).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: /),
+    });
     // The refusal is recorded with the code the auditor was shown.
     const csv = join(dataDir, 'trail.csv');
     expect((await at(auditor, 'audit', 'export', '--out', csv, '--format', 'csv')).code).toBe(EXIT.ok);
@@ -630,7 +1159,10 @@ describe('custos report verify on an auditor’s own installation', () => {
     expect((await at(join(dataDir, 'custodians'), 'report', 'create', '--inventory', '--out', out)).code).toBe(EXIT.ok);
     const nowhere = join(dataDir, 'no-custos-here');
     const checked = await at(nowhere, 'report', 'verify', '--dir', out, '--key', join(out, 'audit-key.pem'));
-    expect(checked).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/ok {3}report\.pdf has the signed SHA-256/) });
+    expect(checked).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringMatching(/ok {3}report\.pdf has the signed SHA-256/),
+    });
     expect(checked.stdout).toMatch(/NOT CHECKED consistency with a later log — there is no Custos data directory here/);
     expect(existsSync(nowhere)).toBe(false);
   });

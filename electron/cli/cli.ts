@@ -15,14 +15,39 @@ import { resolveDataDir } from '../core/data-dir';
 import { CustosError, fileError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
-import { renderVerdict, REPORT_USAGE, reportRequest, standaloneReportVerify, verifyReportCommand } from './report-commands';
-import { ask, call, factors, readPassphrase, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import {
+  renderVerdict,
+  REPORT_USAGE,
+  reportRequest,
+  standaloneReportVerify,
+  verifyReportCommand,
+} from './report-commands';
+import {
+  ask,
+  call,
+  factors,
+  readPassphrase,
+  str,
+  usageFailure,
+  type Io,
+  type Request,
+  type Values,
+} from './cli-support';
 import { actionsHelp, custodianId } from './proposal-words';
 export type { Io } from './cli-support';
 import { silentLog } from '../core/log';
 
 /** Exit codes are a contract with scripts: see README “CLI”. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, token: 3, store: 4, invalidInput: 5, verification: 6, refused: 7 } as const;
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  token: 3,
+  store: 4,
+  invalidInput: 5,
+  verification: 6,
+  refused: 7,
+} as const;
 
 /** The exit code of each error class (shared/errors.ts), as the README documents them. */
 const EXIT_OF: Record<ErrorClass, number> = {
@@ -154,23 +179,38 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
     return EXIT.usage;
   }
   const { values, positionals } = parsed;
-  if (values.help) return io.stdout(USAGE), EXIT.ok;
-  if (values.version) return io.stdout(`custos ${version}\n`), EXIT.ok;
+  if (values.help) return (io.stdout(USAGE), EXIT.ok);
+  if (values.version) return (io.stdout(`custos ${version}\n`), EXIT.ok);
   const command = positionals.join(' ');
   const json = values.json;
   if (command === 'audit verify' && values.bundle !== undefined) return verifyBundle(values, io);
   if (standaloneReportVerify(command, values, existsSync(resolveDataDir(values['data-dir'], io.env)))) {
     try {
       const shown = renderVerdict((await verifyReportCommand(values, null)).verdict);
-      return report(shown.ok ? { ok: true, value: shown } : { ok: false, error: shown.error! }, json, io, () => shown.text);
+      return report(
+        shown.ok ? { ok: true, value: shown } : { ok: false, error: shown.error! },
+        json,
+        io,
+        () => shown.text,
+      );
     } catch (error) {
       if (!isCustosError(error)) throw error;
-      return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, json, io, () => '');
+      return report(
+        { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
+        json,
+        io,
+        () => '',
+      );
     }
   }
   if (command === 'proposal actions') {
     // The catalogue is the same everywhere: no data directory or token needed to read it.
-    return report({ ok: true, value: actionsHelp() }, json, io, ((text: string) => `Quorum actions and their parameters (--param NAME=VALUE):\n${text}`) as (v: never) => string);
+    return report(
+      { ok: true, value: actionsHelp() },
+      json,
+      io,
+      ((text: string) => `Quorum actions and their parameters (--param NAME=VALUE):\n${text}`) as (v: never) => string,
+    );
   }
   const request = requestFor(command, positionals, values, io);
   if (!request) {
@@ -185,14 +225,20 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       version,
       production: true,
       moduleOverride: values.module ?? io.env.CUSTOS_PKCS11_MODULE,
-      pickModule: () => Promise.resolve(positionals[0] === 'module' && positionals[1] === 'set' ? (positionals[2] ?? null) : null),
+      pickModule: () =>
+        Promise.resolve(positionals[0] === 'module' && positionals[1] === 'set' ? (positionals[2] ?? null) : null),
       operator: 'cli',
       log: silentLog,
       ...(io.clock ? { clock: io.clock } : {}),
     });
   } catch (error) {
     if (!isCustosError(error)) throw error;
-    return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, json, io, () => '');
+    return report(
+      { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
+      json,
+      io,
+      () => '',
+    );
   }
   try {
     const result = await request(core);
@@ -202,24 +248,43 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
     // named on the command line that cannot be used gets its own.
     const error = isCustosError(caught) ? caught : fileError(caught);
     if (!error) throw caught;
-    return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, json, io, () => '');
+    return report(
+      { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
+      json,
+      io,
+      () => '',
+    );
   } finally {
     core.close();
   }
 }
 
-function requestFor(command: string, positionals: string[], values: Values & { serial?: string | undefined; label?: string | undefined }, io: Io): Request | null {
+function requestFor(
+  command: string,
+  positionals: string[],
+  values: Values & { serial?: string | undefined; label?: string | undefined },
+  io: Io,
+): Request | null {
   const ref = values.serial !== undefined ? { serial: values.serial, label: values.label ?? '' } : null;
   switch (command) {
     case 'status':
-      return call('app.snapshot', {}, (s) => `Data directory: ${s.dataDir}\n${renderStatus(s.tokens)}Selected token: ${s.selectedToken ? `${s.selectedToken.label} (${s.selectedToken.serial})` : 'none'}\n${renderAuditStatus(s.audit)}`);
+      return call(
+        'app.snapshot',
+        {},
+        (s) =>
+          `Data directory: ${s.dataDir}\n${renderStatus(s.tokens)}Selected token: ${s.selectedToken ? `${s.selectedToken.label} (${s.selectedToken.serial})` : 'none'}\n${renderAuditStatus(s.audit)}`,
+      );
     case 'token list':
       return call('tokens.status', {}, renderStatus);
     case 'token mechanisms':
       return async (core) => {
         const target = ref ?? core.tokens.selected();
         if (!target) {
-          const error: WireError = { code: 'TOKEN_NOT_FOUND', message: 'No token given and none selected.', remedy: ['Pass --serial and --label, or run `custos token select` first.'] };
+          const error: WireError = {
+            code: 'TOKEN_NOT_FOUND',
+            message: 'No token given and none selected.',
+            remedy: ['Pass --serial and --label, or run `custos token select` first.'],
+          };
           return { envelope: { ok: false, error }, render: () => '' };
         }
         return call('tokens.mechanisms', target, renderMechanisms)(core);
@@ -241,7 +306,13 @@ function requestFor(command: string, positionals: string[], values: Values & { s
           return usageFailure('audit export needs --out PATH, --format bundle|csv|cef and --trail all|key-management.');
         }
         const result = core.exportAudit(resolve(out), format as 'bundle' | 'csv' | 'cef', trail as Trail);
-        return { envelope: { ok: true, value: result }, render: ((r: typeof result) => `Exported ${r.entries} entries to ${r.path}\nClosing checkpoint (keep it somewhere else):\n${r.checkpoint.note}`) as (v: never) => string };
+        return {
+          envelope: { ok: true, value: result },
+          render: ((r: typeof result) =>
+            `Exported ${r.entries} entries to ${r.path}\nClosing checkpoint (keep it somewhere else):\n${r.checkpoint.note}`) as (
+            v: never,
+          ) => string,
+        };
       };
     case 'audit checkpoint':
       return call('audit.checkpoint', {}, (c) => c.note);
@@ -249,47 +320,94 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       return async (core) => ({
         envelope: { ok: true, value: core.repairAuditTree() },
         render: ((r: { size: number; rewritten: number; root: string }) =>
-          `Rebuilt the audit tree from its ${r.size} entries: ${r.rewritten} stored nodes rewritten. The repair is recorded in the log.\nRoot: ${r.root}\n`) as (v: never) => string,
+          `Rebuilt the audit tree from its ${r.size} entries: ${r.rewritten} stored nodes rewritten. The repair is recorded in the log.\nRoot: ${r.root}\n`) as (
+          v: never,
+        ) => string,
       });
     case 'audit key':
       return async (core) => {
-        const value = await recordedRead(core, 'audit.key.export', { verifier: values.verifier === true }, () => ({ pem: core.audit.publicKeyPem(), verifierKey: core.audit.verifierKey() }));
-        return { envelope: { ok: true, value }, render: ((k: typeof value) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string };
+        const value = await recordedRead(core, 'audit.key.export', { verifier: values.verifier === true }, () => ({
+          pem: core.audit.publicKeyPem(),
+          verifierKey: core.audit.verifierKey(),
+        }));
+        return {
+          envelope: { ok: true, value },
+          render: ((k: typeof value) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string,
+        };
       };
     case 'audit copy':
       return async (core) => {
         const file = str(values.file);
-        if ((file === undefined) === !values.off) return usageFailure('audit copy needs --file PATH (an absolute path) or --off.');
+        if ((file === undefined) === !values.off)
+          return usageFailure('audit copy needs --file PATH (an absolute path) or --off.');
         const value = core.audit.setAnchorCopy(file === undefined ? null : resolve(file), core.actor);
-        return { envelope: { ok: true, value }, render: ((v: typeof value) => (v.path ? `The latest checkpoint is now also kept in ${v.path}.\n` : 'The latest checkpoint is kept in the audit token only.\n')) as (v: never) => string };
+        return {
+          envelope: { ok: true, value },
+          render: ((v: typeof value) =>
+            v.path
+              ? `The latest checkpoint is now also kept in ${v.path}.\n`
+              : 'The latest checkpoint is kept in the audit token only.\n') as (v: never) => string,
+        };
       };
     case 'audit proof':
       return async (core) => {
         const seq = Number(values.seq);
         const size = values.size === undefined ? undefined : Number(values.size);
-        const value = await recordedRead(core, 'audit.proof', { seq: values.seq ?? null, size: values.size ?? null }, () => {
-          const log = core.audit.log();
-          const treeSize = size ?? log.size();
-          if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(treeSize)) throw usageError('audit proof needs --seq N and optionally --size M.');
-          const entry = log.entry(seq);
-          return { seq, treeSize, root: log.root(treeSize).toString('base64'), entry: entry.entry, proof: log.inclusionProof(seq, treeSize).map((h) => h.toString('base64')) };
-        });
-        return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
+        const value = await recordedRead(
+          core,
+          'audit.proof',
+          { seq: values.seq ?? null, size: values.size ?? null },
+          () => {
+            const log = core.audit.log();
+            const treeSize = size ?? log.size();
+            if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(treeSize))
+              throw usageError('audit proof needs --seq N and optionally --size M.');
+            const entry = log.entry(seq);
+            return {
+              seq,
+              treeSize,
+              root: log.root(treeSize).toString('base64'),
+              entry: entry.entry,
+              proof: log.inclusionProof(seq, treeSize).map((h) => h.toString('base64')),
+            };
+          },
+        );
+        return {
+          envelope: { ok: true, value },
+          render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string,
+        };
       };
     case 'audit consistency':
       return async (core) => {
         const from = Number(values.from);
-        const value = await recordedRead(core, 'audit.consistency', { from: values.from ?? null, to: values.to ?? null }, () => {
-          const log = core.audit.log();
-          const to = values.to === undefined ? log.size() : Number(values.to);
-          if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to)) throw usageError('audit consistency needs --from A and optionally --to B.');
-          return { from, to, fromRoot: log.root(from).toString('base64'), toRoot: log.root(to).toString('base64'), proof: log.consistencyProof(from, to).map((h) => h.toString('base64')) };
-        });
-        return { envelope: { ok: true, value }, render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string };
+        const value = await recordedRead(
+          core,
+          'audit.consistency',
+          { from: values.from ?? null, to: values.to ?? null },
+          () => {
+            const log = core.audit.log();
+            const to = values.to === undefined ? log.size() : Number(values.to);
+            if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to))
+              throw usageError('audit consistency needs --from A and optionally --to B.');
+            return {
+              from,
+              to,
+              fromRoot: log.root(from).toString('base64'),
+              toRoot: log.root(to).toString('base64'),
+              proof: log.consistencyProof(from, to).map((h) => h.toString('base64')),
+            };
+          },
+        );
+        return {
+          envelope: { ok: true, value },
+          render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string,
+        };
       };
     case 'custodian list':
       return call('custodians.list', {}, (list) =>
-        list.length === 0 ? 'No custodians are enrolled.\n' : `${list.map((c) => `${c.id}  ${c.name.padEnd(24)} ${c.roles.join(', ').padEnd(34)} ${c.locked ? 'LOCKED' : c.failures ? `${c.failures} failed` : 'ready'}`).join('\n')}\n`,
+        list.length === 0
+          ? 'No custodians are enrolled.\n'
+          : `${list.map((c) => `${c.id}  ${c.name.padEnd(24)} ${c.roles.join(', ').padEnd(34)} ${c.locked ? 'LOCKED' : c.failures ? `${c.failures} failed` : 'ready'}`).join('\n')}\n`,
       );
     case 'custodian enrol':
       return async (core) => {
@@ -304,34 +422,60 @@ function requestFor(command: string, positionals: string[], values: Values & { s
           officers.push(await factors(id, who, { 'passphrase-fd': fds.slice(1), code: codes }, io, i));
         }
         const roles = (values.role as string[] | undefined) ?? ['custodian'];
-        const begun = await core.router.dispatch('custodians.enrolBegin', { name: str(values.name) ?? '', roles, passphrase, ...(officers.length ? { officers } : {}) });
+        const begun = await core.router.dispatch('custodians.enrolBegin', {
+          name: str(values.name) ?? '',
+          roles,
+          passphrase,
+          ...(officers.length ? { officers } : {}),
+        });
         if (!begun.ok) return { envelope: begun, render: () => '' };
         const challenge = begun.value as { enrolmentId: string; secret: string; uri: string; expiresAt: string };
         const secretOut = str(values['secret-out']);
         if (secretOut) {
-          // For a script: the key goes to a new 0600 file, never to the screen; the code is read next (--code or stdin).
+          // For a script: the key goes to a new 0600 file, never to the screen; the code is read next (--code or
+          // stdin).
           writeFileSync(resolve(secretOut), `${challenge.secret}\n${challenge.uri}\n`, { mode: 0o600, flag: 'wx' });
-          io.stderr(`The authenticator key is in ${resolve(secretOut)} until ${challenge.expiresAt}; delete it once the authenticator holds it.\n`);
+          io.stderr(
+            `The authenticator key is in ${resolve(secretOut)} until ${challenge.expiresAt}; delete it once the authenticator holds it.\n`,
+          );
         } else {
-          io.stderr(`\nAdd this key to the authenticator app (shown only now):\n  ${challenge.secret.match(/.{1,4}/g)!.join(' ')}\n  ${challenge.uri}\n${await QRCode.toString(challenge.uri, { type: 'terminal', small: true })}\n`);
+          io.stderr(
+            `\nAdd this key to the authenticator app (shown only now):\n  ${challenge.secret.match(/.{1,4}/g)!.join(' ')}\n  ${challenge.uri}\n${await QRCode.toString(challenge.uri, { type: 'terminal', small: true })}\n`,
+          );
         }
         const code = codes[officerIds.length] ?? (await ask(io, '6-digit code from the authenticator: ', false));
-        const confirmed = await core.router.dispatch('custodians.enrolConfirm', { enrolmentId: challenge.enrolmentId, code });
-        return { envelope: confirmed, render: ((c: { id: string; name: string }) => `${c.name} is enrolled (id ${c.id}).\n`) as (v: never) => string };
+        const confirmed = await core.router.dispatch('custodians.enrolConfirm', {
+          enrolmentId: challenge.enrolmentId,
+          code,
+        });
+        return {
+          envelope: confirmed,
+          render: ((c: { id: string; name: string }) => `${c.name} is enrolled (id ${c.id}).\n`) as (
+            v: never,
+          ) => string,
+        };
       };
     case 'custodian check':
       return async (core) => {
         const id = custodianId(core, str(values.id) ?? '');
         const passphrase = await readPassphrase(values, io, false);
         const code = str(values.code) ?? (await ask(io, '6-digit code: ', false));
-        return call('custodians.check', { custodianId: id, passphrase, code }, () => 'Both factors are correct.\n')(core);
+        return call(
+          'custodians.check',
+          { custodianId: id, passphrase, code },
+          () => 'Both factors are correct.\n',
+        )(core);
       };
     case 'custodian unlock':
       return async (core) => {
         const [id, officerId] = [custodianId(core, str(values.id) ?? ''), custodianId(core, str(values.officer) ?? '')];
         const passphrase = await readPassphrase(values, io, false);
         const code = str(values.code) ?? (await ask(io, 'Security officer’s 6-digit code: ', false));
-        return call('custodians.unlock', { custodianId: id, officerId, passphrase, code }, (c) => `${c.name} is unlocked.\n`)(core);
+        return call(
+          'custodians.unlock',
+          { custodianId: id, officerId, passphrase, code },
+          (c) => `${c.name} is unlocked.\n`,
+        )(core);
       };
     case 'data-dir adopt':
       return async (core) => {
@@ -345,7 +489,12 @@ function requestFor(command: string, positionals: string[], values: Values & { s
         return { envelope: { ok: true, value }, render: render as (v: never) => string };
       };
     case 'module reset':
-      return async (core) => call('settings.setModule', { source: 'built-in', officer: await officerFactors(core, values, io) }, renderStatus)(core);
+      return async (core) =>
+        call(
+          'settings.setModule',
+          { source: 'built-in', officer: await officerFactors(core, values, io) },
+          renderStatus,
+        )(core);
     default:
       {
         const ceremony = ceremonyRequest(command, values, io) ?? reportRequest(command, values, io);
@@ -353,7 +502,12 @@ function requestFor(command: string, positionals: string[], values: Values & { s
       }
       if (positionals[0] === 'module' && positionals[1] === 'set' && positionals.length === 3) {
         // The path reaches the core through its picker (see runCli), never inside the request.
-        return async (core) => call('settings.setModule', { source: 'picked', officer: await officerFactors(core, values, io) }, renderStatus)(core);
+        return async (core) =>
+          call(
+            'settings.setModule',
+            { source: 'picked', officer: await officerFactors(core, values, io) },
+            renderStatus,
+          )(core);
       }
       return null;
   }
@@ -370,7 +524,12 @@ async function recordedRead<T>(core: CustosCore, action: string, params: unknown
     return value;
   } catch (error) {
     const code = isCustosError(error) ? error.code : 'INTERNAL';
-    await core.audit.tryRecord({ actor: core.actor, action, params, result: { status: code.startsWith('IPC_') ? 'refused' : 'failed', code } });
+    await core.audit.tryRecord({
+      actor: core.actor,
+      action,
+      params,
+      result: { status: code.startsWith('IPC_') ? 'refused' : 'failed', code },
+    });
     throw error;
   }
 }
@@ -438,7 +597,11 @@ function verdictResult(verdict: AuditVerdict) {
   const error: WireError = {
     code: 'AUDIT_VERIFY_FAILED',
     message: `The audit log FAILED verification${where} (${first.kind}): ${first.message}`,
-    remedy: [`Checked against ${keySources[verdict.keySource]}: ${verdict.trustedKey}`,...verdict.problems.slice(1, 10).map((p) => `also: ${p.message}`), 'Keep this machine as it is and tell your security officer and auditor.'],
+    remedy: [
+      `Checked against ${keySources[verdict.keySource]}: ${verdict.trustedKey}`,
+      ...verdict.problems.slice(1, 10).map((p) => `also: ${p.message}`),
+      'Keep this machine as it is and tell your security officer and auditor.',
+    ],
   };
   return { envelope: { ok: false as const, error }, render };
 }
@@ -447,16 +610,33 @@ async function verifyBundle(values: Values, io: Io): Promise<number> {
   try {
     const bundle = readBundle(resolve(String(values.bundle)));
     const options = verifyOptions({ ...values, origin: bundle.key.name }, io);
-    const verdict = await verifyAuditLog({ ...bundle, key: options.key ?? bundle.key, keySource: options.key ? 'pinned' : 'bundle', trustedCheckpoints: options.trustedCheckpoints ?? [], ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+    const verdict = await verifyAuditLog({
+      ...bundle,
+      key: options.key ?? bundle.key,
+      keySource: options.key ? 'pinned' : 'bundle',
+      trustedCheckpoints: options.trustedCheckpoints ?? [],
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
     const { envelope, render } = verdictResult(verdict);
     return report(envelope, values.json === true, io, render);
   } catch (error) {
     if (!isCustosError(error)) throw error;
-    return report({ ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } }, values.json === true, io, () => '');
+    return report(
+      { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
+      values.json === true,
+      io,
+      () => '',
+    );
   }
 }
 
-function report(envelope: Envelope<unknown>, json: boolean, io: Io, render: (value: never) => string, failed?: WireError): number {
+function report(
+  envelope: Envelope<unknown>,
+  json: boolean,
+  io: Io,
+  render: (value: never) => string,
+  failed?: WireError,
+): number {
   const error = envelope.ok ? failed : envelope.error;
   if (json) {
     // A failure set off by a request that went through keeps the request's answer beside the error.
@@ -464,7 +644,8 @@ function report(envelope: Envelope<unknown>, json: boolean, io: Io, render: (val
     io.stdout(`${JSON.stringify(shown, null, 2)}\n`);
   } else {
     if (envelope.ok) io.stdout(render(envelope.value as never));
-    if (error) io.stderr(`Error ${error.code}: ${error.message}\n${error.remedy.map((step) => `  → ${step}\n`).join('')}`);
+    if (error)
+      io.stderr(`Error ${error.code}: ${error.message}\n${error.remedy.map((step) => `  → ${step}\n`).join('')}`);
   }
   return error ? exitCodeFor(error.code) : EXIT.ok;
 }
@@ -472,24 +653,33 @@ function report(envelope: Envelope<unknown>, json: boolean, io: Io, render: (val
 function renderStatus(status: ModuleStatus): string {
   if (status.state === 'unavailable') return `Token module unavailable (${status.code}): ${status.message}\n`;
   const m = status.module;
-  const lines = [`Module: ${m.path} — ${m.manufacturer} ${m.libraryDescription} ${m.libraryVersion}${m.kind === 'embedded-softhsm' ? ' [embedded]' : ''}`];
+  const lines = [
+    `Module: ${m.path} — ${m.manufacturer} ${m.libraryDescription} ${m.libraryVersion}${m.kind === 'embedded-softhsm' ? ' [embedded]' : ''}`,
+  ];
   if (m.notice) lines.push(`  ! ${m.notice}`);
   for (const slot of status.slots) {
     const t = slot.token;
     if (!t) lines.push(`  Slot “${slot.description}”: no token`);
     else if (!t.initialized) lines.push(`  Slot “${slot.description}”: blank token (${t.model})`);
-    else lines.push(`  Token “${t.label}”  serial ${t.serial}  ${t.manufacturer} ${t.model}  PIN length ${t.minPinLength}–${t.maxPinLength}${t.software.software ? '  [software token]' : ''}`);
+    else
+      lines.push(
+        `  Token “${t.label}”  serial ${t.serial}  ${t.manufacturer} ${t.model}  PIN length ${t.minPinLength}–${t.maxPinLength}${t.software.software ? '  [software token]' : ''}`,
+      );
     for (const warning of t?.warnings ?? []) if (t?.initialized) lines.push(`    ! ${warning}`);
   }
   return `${lines.join('\n')}\n`;
 }
 
 function renderAuditStatus(status: AuditStatus): string {
-  if (status.state === 'ready') return `Audit log: ready, ${status.size} entries, key ${status.keyId.slice(0, 16)} in token ${status.token.label} (${status.token.serial})\n`;
+  if (status.state === 'ready')
+    return `Audit log: ready, ${status.size} entries, key ${status.keyId.slice(0, 16)} in token ${status.token.label} (${status.token.serial})\n`;
   return `Audit log UNAVAILABLE (${status.code}): ${status.message}\n${status.remedy.map((step) => `  → ${step}\n`).join('')}`;
 }
 
 function renderMechanisms({ token, mechanisms }: TokenMechanisms): string {
-  const rows = mechanisms.map((m) => `  ${m.name.padEnd(34)} 0x${m.type.toString(16).padStart(4, '0')}  ${`${m.minKeySize}–${m.maxKeySize}`.padEnd(12)} ${m.functions.join(', ')}`);
+  const rows = mechanisms.map(
+    (m) =>
+      `  ${m.name.padEnd(34)} 0x${m.type.toString(16).padStart(4, '0')}  ${`${m.minKeySize}–${m.maxKeySize}`.padEnd(12)} ${m.functions.join(', ')}`,
+  );
   return `Mechanisms of “${token.label}” (${token.serial}): ${mechanisms.length}\n${rows.join('\n')}\n`;
 }

@@ -5,12 +5,23 @@ import { EXIT, exitCodeFor } from './cli';
 describe('exit codes, derived from each error code’s class in shared/errors.ts', () => {
   it('puts every error code in exactly one class', () => {
     const listed = Object.values(ERROR_CLASSES).flat();
-    for (const code of ErrorCode.options) expect(listed.filter((c) => c === code), code).toHaveLength(1);
+    for (const code of ErrorCode.options)
+      expect(
+        listed.filter((c) => c === code),
+        code,
+      ).toHaveLength(1);
     expect(listed).toHaveLength(ErrorCode.options.length);
   });
 
   it('gives every code one of the documented exit codes, following the families of names', () => {
-    const documented = new Set<number>([EXIT.failure, EXIT.token, EXIT.store, EXIT.invalidInput, EXIT.verification, EXIT.refused]);
+    const documented = new Set<number>([
+      EXIT.failure,
+      EXIT.token,
+      EXIT.store,
+      EXIT.invalidInput,
+      EXIT.verification,
+      EXIT.refused,
+    ]);
     for (const code of ErrorCode.options) {
       const exit = exitCodeFor(code);
       expect(documented.has(exit), code).toBe(true);
@@ -34,7 +45,14 @@ describe('exit codes, derived from each error code’s class in shared/errors.ts
   it('gives what KEY_INVALID used to cover the class of what happened', () => {
     expect(exitCodeFor('KEY_NOT_FOUND')).toBe(EXIT.invalidInput);
     expect(exitCodeFor('KEY_TYPE_UNSUITED')).toBe(EXIT.invalidInput);
-    for (const code of ['KEY_STATE_FORBIDS', 'ALGORITHM_DISALLOWED', 'DESTRUCTION_WAITING', 'DESTRUCTION_NOT_SCHEDULED', 'CLOCK_BACKWARDS', 'KEY_ALREADY_IN_TOKEN'] as const) {
+    for (const code of [
+      'KEY_STATE_FORBIDS',
+      'ALGORITHM_DISALLOWED',
+      'DESTRUCTION_WAITING',
+      'DESTRUCTION_NOT_SCHEDULED',
+      'CLOCK_BACKWARDS',
+      'KEY_ALREADY_IN_TOKEN',
+    ] as const) {
       expect(exitCodeFor(code), code).toBe(EXIT.refused);
     }
     expect(exitCodeFor('RESTORE_MISMATCH')).toBe(EXIT.verification);

@@ -29,7 +29,11 @@ async function installation() {
   const cli = async (...args: string[]) => {
     let stdout = '';
     let stderr = '';
-    const code = await runCli(['--data-dir', dataDir, ...args], { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, clock: () => clock.now }, 'test');
+    const code = await runCli(
+      ['--data-dir', dataDir, ...args],
+      { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, clock: () => clock.now },
+      'test',
+    );
     return { code, stdout, stderr, value: <T>() => (JSON.parse(stdout) as { value: T }).value };
   };
   const approvers = () => ['--as', id(1), '--as', id(2), ...factors(1, 2)];
@@ -42,16 +46,55 @@ async function installation() {
     factors,
     id,
     async takeCustody(label: string) {
-      const take = await cli('custody', 'take', '--holder', id(0), '--holder', id(1), '--holder', id(2), '--threshold', '2', '--new-label', label, ...factors(0, 1, 2));
+      const take = await cli(
+        'custody',
+        'take',
+        '--holder',
+        id(0),
+        '--holder',
+        id(1),
+        '--holder',
+        id(2),
+        '--threshold',
+        '2',
+        '--new-label',
+        label,
+        ...factors(0, 1, 2),
+      );
       expect(take, take.stderr).toMatchObject({ code: EXIT.ok });
       return /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
     },
-    /** Proposed by Ada, approved by Babbage and Curie in one command (plus any extra arguments); returns the proposal's view. */
+    /**
+     * Proposed by Ada, approved by Babbage and Curie in one command (plus any extra arguments); returns the proposal's
+     * view.
+     */
     async decide(custodyId: string, action: string, params: string[], extra: string[] = []) {
-      const proposed = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', action, ...params.flatMap((p) => ['--param', p]), '--as', id(0), ...factors(0));
+      const proposed = await cli(
+        'proposal',
+        'create',
+        '--json',
+        '--custody',
+        custodyId,
+        '--action',
+        action,
+        ...params.flatMap((p) => ['--param', p]),
+        '--as',
+        id(0),
+        ...factors(0),
+      );
       expect(proposed, proposed.stderr).toMatchObject({ code: EXIT.ok });
       const { id: proposalId, shortFingerprint } = proposed.value<{ id: string; shortFingerprint: string }>();
-      const done = await cli('proposal', 'approve', '--json', '--id', proposalId, '--fingerprint', shortFingerprint, ...approvers(), ...extra);
+      const done = await cli(
+        'proposal',
+        'approve',
+        '--json',
+        '--id',
+        proposalId,
+        '--fingerprint',
+        shortFingerprint,
+        ...approvers(),
+        ...extra,
+      );
       expect(done, done.stderr).toMatchObject({ code: EXIT.ok });
       return done.value<{ state: string; outcome: { result: Record<string, unknown> } }>();
     },
@@ -65,21 +108,46 @@ it('the lost-workstation drill: a backup made on installation 1 is restored on a
   const one = await installation();
   const vault = await one.takeCustody('vault');
   const generate = (algorithm: string, label: string, usage: string) =>
-    one.decide(vault, 'key.generate', [`algorithm=${algorithm}`, `label=${label}`, `usage=${usage}`, 'backupable=true', 'cryptoperiodDays=365']);
+    one.decide(vault, 'key.generate', [
+      `algorithm=${algorithm}`,
+      `label=${label}`,
+      `usage=${usage}`,
+      'backupable=true',
+      'cryptoperiodDays=365',
+    ]);
   await generate('EC-P256', 'payments', 'sign');
   await generate('RSA-3072', 'code-signing', 'sign');
   await generate('AES-256', 'vault-aes', 'encrypt');
   const keysOne = (await one.cli('key', 'list', '--json')).value<KeyRow[]>();
   const ids = keysOne.map((k) => k.id);
   const cardsDir = join(one.dataDir, 'cards');
-  const holders = [0, 1, 2].flatMap((i) => ['--passphrase-fd', one.fd(one.enrolled[i]!.passphrase), '--code', totpCodeAt(one.enrolled[i]!.secret, new Date(one.clock.now.getTime() + 90_000))]);
-  const backup = await one.decide(vault, 'key.backup', [`keyIds=${ids.join(',')}`, `holders=${one.id(0)},${one.id(1)},${one.id(2)}`, 'threshold=2'], [...holders, '--cards-dir', cardsDir]);
+  const holders = [0, 1, 2].flatMap((i) => [
+    '--passphrase-fd',
+    one.fd(one.enrolled[i]!.passphrase),
+    '--code',
+    totpCodeAt(one.enrolled[i]!.secret, new Date(one.clock.now.getTime() + 90_000)),
+  ]);
+  const backup = await one.decide(
+    vault,
+    'key.backup',
+    [`keyIds=${ids.join(',')}`, `holders=${one.id(0)},${one.id(1)},${one.id(2)}`, 'threshold=2'],
+    [...holders, '--cards-dir', cardsDir],
+  );
   expect(backup.state).toBe('executed');
   one.clock.now = new Date(one.clock.now.getTime() + 30_000);
   const setId = backup.outcome.result.setId as string;
   const card = (n: number) => {
-    const folder = join(cardsDir, readdirSync(cardsDir).find((f) => f.startsWith(`card-${n}-`))!);
-    return readFileSync(join(folder, readdirSync(folder).find((f) => f.endsWith('.txt'))!), 'utf8').split('\n')[2]!;
+    const folder = join(
+      cardsDir,
+      readdirSync(cardsDir).find((f) => f.startsWith(`card-${n}-`))!,
+    );
+    return readFileSync(
+      join(
+        folder,
+        readdirSync(folder).find((f) => f.endsWith('.txt'))!,
+      ),
+      'utf8',
+    ).split('\n')[2]!;
   };
   const cards = [card(1), card(3)];
   // What leaves the building: the backup file (its printout names the audit key that made it), the public keys as PEM.
@@ -98,7 +166,8 @@ it('the lost-workstation drill: a backup made on installation 1 is restored on a
   const der = execFileSync('openssl', ['pkey', '-pubin', '-in', auditPem, '-outform', 'DER']);
   expect(createHash('sha256').update(der).digest('hex')).toBe(printedKey);
 
-  // Installation 1 is lost. Installation 2 starts from nothing: new data directory, audit token, custodians, custody token.
+  // Installation 1 is lost. Installation 2 starts from nothing: new data directory, audit token, custodians, custody
+  // token.
   const two = await installation();
   expect(two.dataDir).not.toBe(one.dataDir);
   const target = await two.takeCustody('new-vault');
@@ -109,15 +178,27 @@ it('the lost-workstation drill: a backup made on installation 1 is restored on a
   expect(imported.stdout).toContain('Signed by the audit key you entered.');
   expect((await two.cli('backup', 'list')).stdout).toContain(`made by audit key ${printedKey.slice(0, 16)}…`);
 
-  const restore = await two.decide(target, 'key.restore', [`setId=${setId}`], cards.flatMap((c) => ['--card-fd', two.fd(c)]));
-  expect(restore).toMatchObject({ state: 'executed', outcome: { result: { authentication: 'kek-mac-verified', madeBy: { auditKey: printedKey, here: false } } } });
+  const restore = await two.decide(
+    target,
+    'key.restore',
+    [`setId=${setId}`],
+    cards.flatMap((c) => ['--card-fd', two.fd(c)]),
+  );
+  expect(restore).toMatchObject({
+    state: 'executed',
+    outcome: { result: { authentication: 'kek-mac-verified', madeBy: { auditKey: printedKey, here: false } } },
+  });
 
   // Every key proven on installation 2.
   const keysTwo = (await two.cli('key', 'list', '--json')).value<KeyRow[]>();
-  expect(keysTwo.map((k) => [k.id, k.label, k.token.label]).sort()).toEqual(keysOne.map((k) => [k.id, k.label, 'new-vault']).sort());
+  expect(keysTwo.map((k) => [k.id, k.label, k.token.label]).sort()).toEqual(
+    keysOne.map((k) => [k.id, k.label, 'new-vault']).sort(),
+  );
   // AES: the check value measured in installation 2's token during the restore is installation 1's.
   const aes = keysOne.find((k) => k.algorithm === 'AES-256')!;
-  const measured = (restore.outcome.result.keys as { keyId: string; kcv: string | null }[]).find((k) => k.keyId === aes.id)!.kcv;
+  const measured = (restore.outcome.result.keys as { keyId: string; kcv: string | null }[]).find(
+    (k) => k.keyId === aes.id,
+  )!.kcv;
   expect(measured).toMatch(/^[0-9A-F]{6}$/);
   expect(measured).toBe(aes.kcv);
   for (const [keyId, pem] of pems) {
@@ -131,7 +212,9 @@ it('the lost-workstation drill: a backup made on installation 1 is restored on a
     const sig = join(two.dataDir, 'sig');
     writeFileSync(msg, challenge);
     writeFileSync(sig, Buffer.from(signed.outcome.result.signature as string, 'base64'));
-    expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, msg], { encoding: 'utf8' })).toContain('Verified OK');
+    expect(
+      execFileSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', sig, msg], { encoding: 'utf8' }),
+    ).toContain('Verified OK');
   }
   // The audit log of installation 2 says who made the backup and how it was authenticated.
   const trail = join(two.dataDir, 'trail.csv');

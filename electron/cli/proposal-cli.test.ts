@@ -27,7 +27,13 @@ async function custos(args: string[], clock?: { now: Date }) {
     ...(clock ? { clock: () => clock.now } : {}),
   };
   const code = await runCli(['--data-dir', dataDir, ...args], io, 'test');
-  return { code, stdout, stderr, prompts, value: () => (JSON.parse(stdout) as { value: Record<string, unknown> }).value };
+  return {
+    code,
+    stdout,
+    stderr,
+    prompts,
+    value: () => (JSON.parse(stdout) as { value: Record<string, unknown> }).value,
+  };
 }
 
 describe('custos proposal actions and --help', () => {
@@ -35,7 +41,9 @@ describe('custos proposal actions and --help', () => {
     const run = await custos(['proposal', 'actions']);
     expect(run.code).toBe(EXIT.ok);
     for (const action of ACTION_NAMES) expect(run.stdout).toContain(`  ${action}`);
-    expect(run.stdout).toMatch(/key\.schedule-destruction\s+Schedule destruction\n\s+keyId=\s+string — key id[^\n]*\n\s+waitDays=\s+integer 7–30 \(default 30\)/);
+    expect(run.stdout).toMatch(
+      /key\.schedule-destruction\s+Schedule destruction\n\s+keyId=\s+string — key id[^\n]*\n\s+waitDays=\s+integer 7–30 \(default 30\)/,
+    );
     expect(run.stdout).toMatch(/algorithm=\s+AES-256\|RSA-3072\|RSA-4096\|EC-P256\|EC-P384\|Ed25519\n/);
     // Custos binds a new key's CKA_ID itself: the proposer never gives it.
     expect(run.stdout).not.toContain('ckaId=');
@@ -56,7 +64,12 @@ describe('custos proposal create, approve and show', () => {
   let clock: { now: Date };
   let enrolled: { id: string; passphrase: string; secret: string }[];
   beforeEach(async () => {
-    const seeded = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie', roles: ['custodian', 'security-officer'] }, { name: 'ADA' }]);
+    const seeded = await quorumFixture(dataDir, [
+      { name: 'Ada' },
+      { name: 'Babbage' },
+      { name: 'Curie', roles: ['custodian', 'security-officer'] },
+      { name: 'ADA' },
+    ]);
     seeded.close();
     ({ clock, enrolled } = seeded);
   });
@@ -65,50 +78,192 @@ describe('custos proposal create, approve and show', () => {
 
   it('checks the parameters before any factor is asked: invalid ones are PROPOSAL_INVALID and nobody was prompted', async () => {
     const custodyId = 'a'.repeat(16);
-    const wrong = await cli('proposal', 'create', '--custody', custodyId, '--action', 'key.schedule-destruction', '--param', 'keyId=nope', '--param', 'waitDays=3', '--as', 'Babbage');
+    const wrong = await cli(
+      'proposal',
+      'create',
+      '--custody',
+      custodyId,
+      '--action',
+      'key.schedule-destruction',
+      '--param',
+      'keyId=nope',
+      '--param',
+      'waitDays=3',
+      '--as',
+      'Babbage',
+    );
     expect(wrong).toMatchObject({ code: EXIT.invalidInput, prompts: [] });
     expect(wrong.stderr).toMatch(/^Error PROPOSAL_INVALID: .*no factor was asked/);
     expect(wrong.stderr).toContain('waitDays');
     expect(wrong.stderr).toContain('custos proposal actions');
-    const unknown = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', 'key.explode', '--as', 'Babbage');
+    const unknown = await cli(
+      'proposal',
+      'create',
+      '--json',
+      '--custody',
+      custodyId,
+      '--action',
+      'key.explode',
+      '--as',
+      'Babbage',
+    );
     expect(unknown).toMatchObject({ code: EXIT.invalidInput, prompts: [] });
     expect(JSON.parse(unknown.stdout)).toMatchObject({ ok: false, error: { code: 'ACTION_UNKNOWN' } });
   });
 
   it('takes a custodian’s name for --as, --holder and holders=, refusing an unknown or ambiguous one before any prompt', async () => {
-    const take = await cli('custody', 'take', '--holder', 'Ada', '--holder', 'babbage', '--holder', 'Curie', '--threshold', '2', '--new-label', 'by-name', ...factors(0, 1, 2));
+    const take = await cli(
+      'custody',
+      'take',
+      '--holder',
+      'Ada',
+      '--holder',
+      'babbage',
+      '--holder',
+      'Curie',
+      '--threshold',
+      '2',
+      '--new-label',
+      'by-name',
+      ...factors(0, 1, 2),
+    );
     expect(take).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('2 of 3: Ada, Babbage, Curie') });
     const custodyId = /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
 
-    const nobody = await cli('proposal', 'create', '--custody', custodyId, '--action', 'token.quorum-drill', '--as', 'Mallory');
-    expect(nobody).toMatchObject({ code: EXIT.invalidInput, prompts: [], stderr: expect.stringMatching(/^Error CUSTODIAN_NOT_FOUND: No custodian has the id or name “Mallory”/) });
-    const twoAdas = await cli('proposal', 'create', '--custody', custodyId, '--action', 'token.quorum-drill', '--as', 'ada');
-    expect(twoAdas).toMatchObject({ code: EXIT.invalidInput, prompts: [], stderr: expect.stringMatching(/^Error CUSTODIAN_AMBIGUOUS: 2 custodians are named “ada”/) });
+    const nobody = await cli(
+      'proposal',
+      'create',
+      '--custody',
+      custodyId,
+      '--action',
+      'token.quorum-drill',
+      '--as',
+      'Mallory',
+    );
+    expect(nobody).toMatchObject({
+      code: EXIT.invalidInput,
+      prompts: [],
+      stderr: expect.stringMatching(/^Error CUSTODIAN_NOT_FOUND: No custodian has the id or name “Mallory”/),
+    });
+    const twoAdas = await cli(
+      'proposal',
+      'create',
+      '--custody',
+      custodyId,
+      '--action',
+      'token.quorum-drill',
+      '--as',
+      'ada',
+    );
+    expect(twoAdas).toMatchObject({
+      code: EXIT.invalidInput,
+      prompts: [],
+      stderr: expect.stringMatching(/^Error CUSTODIAN_AMBIGUOUS: 2 custodians are named “ada”/),
+    });
     expect(twoAdas.stderr).toContain(enrolled[3]!.id);
 
-    const redeal = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', 'custody.redeal', '--param', 'threshold=2', '--param', 'holders=Babbage,Curie', '--as', 'Ada', ...factors(0));
+    const redeal = await cli(
+      'proposal',
+      'create',
+      '--json',
+      '--custody',
+      custodyId,
+      '--action',
+      'custody.redeal',
+      '--param',
+      'threshold=2',
+      '--param',
+      'holders=Babbage,Curie',
+      '--as',
+      'Ada',
+      ...factors(0),
+    );
     expect(redeal.code, redeal.stderr).toBe(EXIT.ok);
-    expect(redeal.value()).toMatchObject({ requestedBy: enrolled[0]!.id, params: { holders: [enrolled[1]!.id, enrolled[2]!.id] } });
+    expect(redeal.value()).toMatchObject({
+      requestedBy: enrolled[0]!.id,
+      params: { holders: [enrolled[1]!.id, enrolled[2]!.id] },
+    });
     const shown = await cli('proposal', 'show', '--id', String(redeal.value().id));
     expect(shown.stdout).toContain('Change of holders (custody.redeal) on “by-name”');
     expect(shown.stdout).toContain('Hand the token to Babbage, Curie: any 2 of the 2 open it.');
   });
 
   it('prints a proposal as the catalogue’s sentence: the key by label, algorithm, state and token', async () => {
-    const take = await cli('custody', 'take', '--holder', 'Ada', '--holder', 'Babbage', '--holder', 'Curie', '--threshold', '2', '--new-label', 'vault-s', ...factors(0, 1, 2));
+    const take = await cli(
+      'custody',
+      'take',
+      '--holder',
+      'Ada',
+      '--holder',
+      'Babbage',
+      '--holder',
+      'Curie',
+      '--threshold',
+      '2',
+      '--new-label',
+      'vault-s',
+      ...factors(0, 1, 2),
+    );
     const custodyId = /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
-    const params = ['algorithm=EC-P256', 'label=payments-signing', 'usage=sign', 'backupable=false', 'cryptoperiodDays=365'].flatMap((p) => ['--param', p]);
-    const generate = await cli('proposal', 'create', '--json', '--custody', custodyId, '--action', 'key.generate', ...params, '--as', 'Ada', ...factors(0));
+    const params = [
+      'algorithm=EC-P256',
+      'label=payments-signing',
+      'usage=sign',
+      'backupable=false',
+      'cryptoperiodDays=365',
+    ].flatMap((p) => ['--param', p]);
+    const generate = await cli(
+      'proposal',
+      'create',
+      '--json',
+      '--custody',
+      custodyId,
+      '--action',
+      'key.generate',
+      ...params,
+      '--as',
+      'Ada',
+      ...factors(0),
+    );
     const g = generate.value() as { id: string; shortFingerprint: string };
-    const done = await cli('proposal', 'approve', '--id', g.id, '--fingerprint', g.shortFingerprint, '--as', 'Babbage', '--as', 'Curie', ...factors(1, 2));
-    expect(done.stdout).toContain('  Generate the EC P-256 sign key “payments-signing” in the token, never to leave it, for a 365-day cryptoperiod.');
+    const done = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      g.id,
+      '--fingerprint',
+      g.shortFingerprint,
+      '--as',
+      'Babbage',
+      '--as',
+      'Curie',
+      ...factors(1, 2),
+    );
+    expect(done.stdout).toContain(
+      '  Generate the EC P-256 sign key “payments-signing” in the token, never to leave it, for a 365-day cryptoperiod.',
+    );
     expect(done.stdout).toMatch(/Outcome: Generated “payments-signing” \(EC P-256\), id [0-9a-f]{32}\./);
     const keyId = (await cli('key', 'list')).stdout.slice(0, 32);
 
-    const schedule = await cli('proposal', 'create', '--custody', custodyId, '--action', 'key.schedule-destruction', '--param', `keyId=${keyId}`, '--param', 'waitDays=7', '--as', 'Ada', ...factors(0));
+    const schedule = await cli(
+      'proposal',
+      'create',
+      '--custody',
+      custodyId,
+      '--action',
+      'key.schedule-destruction',
+      '--param',
+      `keyId=${keyId}`,
+      '--param',
+      'waitDays=7',
+      '--as',
+      'Ada',
+      ...factors(0),
+    );
     expect(schedule.code, schedule.stderr).toBe(EXIT.ok);
     const id = /^Proposal ([0-9a-f]{16})/.exec(schedule.stdout)![1]!;
-    const said = 'Schedule destruction of “payments-signing” (EC P-256, pre-activation, token vault-s) after a 7-day wait.';
+    const said =
+      'Schedule destruction of “payments-signing” (EC P-256, pre-activation, token vault-s) after a 7-day wait.';
     expect(schedule.stdout).toContain(said);
     expect((await cli('proposal', 'show', '--id', id)).stdout).toContain(`  ${said}\n    Key id: ${keyId}\n`);
     expect((await cli('proposal', 'list')).stdout).toContain(said);
@@ -121,7 +276,20 @@ describe('custos custodian enrol --secret-out', () => {
     const keyFile = join(dataDir, 'grace.key');
     let stderr = '';
     const code = await runCli(
-      ['--data-dir', dataDir, 'custodian', 'enrol', '--name', 'Grace Hopper', '--role', 'security-officer', '--passphrase-fd', secretFd(dataDir, 'quartz meadow lantern harbour'), '--secret-out', keyFile],
+      [
+        '--data-dir',
+        dataDir,
+        'custodian',
+        'enrol',
+        '--name',
+        'Grace Hopper',
+        '--role',
+        'security-officer',
+        '--passphrase-fd',
+        secretFd(dataDir, 'quartz meadow lantern harbour'),
+        '--secret-out',
+        keyFile,
+      ],
       {
         stdout: () => {},
         stderr: (t) => (stderr += t),
@@ -141,7 +309,24 @@ describe('custos custodian enrol --secret-out', () => {
     expect(stderr).not.toContain(secret!);
     expect(stderr).toContain(`The authenticator key is in ${keyFile}`);
     // An existing file is never overwritten: another key in it would be lost.
-    const again = await custos(['custodian', 'enrol', '--name', 'Alan Turing', '--role', 'custodian', '--officer', 'Grace Hopper', '--secret-out', keyFile, '--passphrase-fd', secretFd(dataDir, 'other quiet harbour lantern'), '--passphrase-fd', secretFd(dataDir, 'quartz meadow lantern harbour'), '--code', totpCodeAt(secret!, new Date(Date.now() + 30_000))]);
+    const again = await custos([
+      'custodian',
+      'enrol',
+      '--name',
+      'Alan Turing',
+      '--role',
+      'custodian',
+      '--officer',
+      'Grace Hopper',
+      '--secret-out',
+      keyFile,
+      '--passphrase-fd',
+      secretFd(dataDir, 'other quiet harbour lantern'),
+      '--passphrase-fd',
+      secretFd(dataDir, 'quartz meadow lantern harbour'),
+      '--code',
+      totpCodeAt(secret!, new Date(Date.now() + 30_000)),
+    ]);
     expect(again).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error FILE_EXISTS/) });
   });
 });

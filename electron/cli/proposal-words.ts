@@ -36,9 +36,13 @@ export function custodianId(core: CustosCore, given: string): string {
   const named = exact.length === 1 ? exact : all.filter((c) => c.name.toLowerCase() === given.trim().toLowerCase());
   if (named.length === 1) return named[0]!.id;
   if (named.length > 1) {
-    throw new CustosError('CUSTODIAN_AMBIGUOUS', `${named.length} custodians are named “${given}”.`, [`Give the id instead: ${named.map((c) => c.id).join(', ')}.`]);
+    throw new CustosError('CUSTODIAN_AMBIGUOUS', `${named.length} custodians are named “${given}”.`, [
+      `Give the id instead: ${named.map((c) => c.id).join(', ')}.`,
+    ]);
   }
-  throw new CustosError('CUSTODIAN_NOT_FOUND', `No custodian has the id or name “${given}”.`, ['`custos custodian list` shows each custodian’s id and name.']);
+  throw new CustosError('CUSTODIAN_NOT_FOUND', `No custodian has the id or name “${given}”.`, [
+    '`custos custodian list` shows each custodian’s id and name.',
+  ]);
 }
 
 /** `--param k=v`: numbers and booleans as such; comma lists, holders and …Ids as lists. */
@@ -48,7 +52,15 @@ export function parseParams(pairs: string[]): Record<string, string | number | b
     const at = pair.indexOf('=');
     if (at <= 0) throw new CustosError('IPC_INVALID_PAYLOAD', `--param needs KEY=VALUE, not “${pair}”.`);
     const [key, value] = [pair.slice(0, at), pair.slice(at + 1)];
-    params[key] = /^-?\d+$/.test(value) ? Number(value) : value === 'true' ? true : value === 'false' ? false : value.includes(',') || key === 'holders' || key.endsWith('Ids') ? value.split(',').filter(Boolean) : value;
+    params[key] = /^-?\d+$/.test(value)
+      ? Number(value)
+      : value === 'true'
+        ? true
+        : value === 'false'
+          ? false
+          : value.includes(',') || key === 'holders' || key.endsWith('Ids')
+            ? value.split(',').filter(Boolean)
+            : value;
   }
   return params;
 }
@@ -60,16 +72,19 @@ export function parseParams(pairs: string[]): Record<string, string | number | b
 export function proposalFromCommandLine(core: CustosCore, action: string, pairs: string[]) {
   const known = ActionName.safeParse(action);
   if (!known.success) {
-    throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${action}”.`, ['`custos proposal actions` lists each action and its parameters.']);
+    throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${action}”.`, [
+      '`custos proposal actions` lists each action and its parameters.',
+    ]);
   }
   const params = parseParams(pairs);
   if (Array.isArray(params.holders)) params.holders = params.holders.map((h) => custodianId(core, h));
   const checked = ACTIONS[known.data].proposed.safeParse(params);
   if (!checked.success) {
-    throw new CustosError('PROPOSAL_INVALID', `This ${action} proposal cannot be carried out as written, so it was not proposed; no factor was asked.`, [
-      ...paramProblems(checked.error),
-      `\`custos proposal actions\` shows what ${action} takes.`,
-    ]);
+    throw new CustosError(
+      'PROPOSAL_INVALID',
+      `This ${action} proposal cannot be carried out as written, so it was not proposed; no factor was asked.`,
+      [...paramProblems(checked.error), `\`custos proposal actions\` shows what ${action} takes.`],
+    );
   }
   return { action: known.data, params };
 }
@@ -78,7 +93,11 @@ export function proposalFromCommandLine(core: CustosCore, action: string, pairs:
 export function actionsHelp(): string {
   return ACTION_NAMES.map((action) => {
     const params = actionParamHelp(action).map((p) => {
-      const given = p.required ? '' : p.default !== undefined ? ` (default ${JSON.stringify(p.default)})` : ' (optional)';
+      const given = p.required
+        ? ''
+        : p.default !== undefined
+          ? ` (default ${JSON.stringify(p.default)})`
+          : ' (optional)';
       return `      ${`${p.name}=`.padEnd(26)}${p.type}${given}${p.description ? ` — ${p.description}` : ''}`;
     });
     return `  ${action.padEnd(26)}${actionTitle(action)}\n${params.length ? params.join('\n') : '      (no parameters)'}\n`;
@@ -101,11 +120,20 @@ export function renderProposal(core: CustosCore) {
       `  Proposed by ${name(p.requestedBy)}; expires ${when(p.expiresAt)}`,
       `  Approvals held: ${p.approvals.filter((a) => a.held).length} of ${p.threshold}${p.approvals.length ? ` (${p.approvals.map((a) => name(a.custodianId)).join(', ')})` : ''}`,
     ];
-    if (p.securityOfficersRequired > 0) lines.push(`  Policy: also ${p.securityOfficersRequired} security officer(s): ${p.securityOfficersApproved} so far`);
-    if (p.holdersToConfirm.length > 0) lines.push(`  New holders still to confirm: ${p.holdersToConfirm.map(name).join(', ')}`);
+    if (p.securityOfficersRequired > 0)
+      lines.push(
+        `  Policy: also ${p.securityOfficersRequired} security officer(s): ${p.securityOfficersApproved} so far`,
+      );
+    if (p.holdersToConfirm.length > 0)
+      lines.push(`  New holders still to confirm: ${p.holdersToConfirm.map(name).join(', ')}`);
     if (p.waitingFor.length > 0) lines.push(`  Also waiting for: ${p.waitingFor.join('; ')}`);
     if (p.outcome?.status === 'failed') lines.push(`  Outcome: ${describeFailure(p.outcome)}`);
-    else if (p.outcome) lines.push(...describeResult(p.action, p.outcome.result, lookups).map((line, i) => `  ${i === 0 ? 'Outcome: ' : '         '}${line}`));
+    else if (p.outcome)
+      lines.push(
+        ...describeResult(p.action, p.outcome.result, lookups).map(
+          (line, i) => `  ${i === 0 ? 'Outcome: ' : '         '}${line}`,
+        ),
+      );
     return `${lines.join('\n')}\n`;
   };
 }

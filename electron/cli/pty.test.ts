@@ -17,17 +17,29 @@ function command(...args: string[]): string[] {
 
 // A hang shows as 'still running' after 60 s; a loaded machine (CI, two cores) can take 20 s for a command.
 function atTerminal(answers: string[], ...args: string[]): { output: string; exit: number | 'still running' } {
-  const output = execFileSync('python3', [join(__dirname, 'pty-session.py'), '60', ...answers, '--', ...command(...args)], {
-    encoding: 'utf8',
-    cwd: join(__dirname, '../..'),
-  });
+  const output = execFileSync(
+    'python3',
+    [join(__dirname, 'pty-session.py'), '60', ...answers, '--', ...command(...args)],
+    {
+      encoding: 'utf8',
+      cwd: join(__dirname, '../..'),
+    },
+  );
   const exit = /\nEXIT (\d+)\n$/.exec(output);
   return { output, exit: exit ? Number(exit[1]) : 'still running' };
 }
 
 describe('the CLI on a terminal', () => {
   it('custodian enrol and custodian check exit when done, with answers typed at each prompt or ahead', () => {
-    const enrol = atTerminal([PASSPHRASE, PASSPHRASE, 'TOTP'], 'custodian', 'enrol', '--name', 'Alice', '--role', 'security-officer');
+    const enrol = atTerminal(
+      [PASSPHRASE, PASSPHRASE, 'TOTP'],
+      'custodian',
+      'enrol',
+      '--name',
+      'Alice',
+      '--role',
+      'security-officer',
+    );
     expect(enrol.output).toMatch(/Alice is enrolled \(id [0-9a-f]+\)/);
     expect(enrol.exit).toBe(0);
     const id = /id ([0-9a-f]+)\)/.exec(enrol.output)![1]!;
@@ -44,7 +56,15 @@ describe('the CLI on a terminal', () => {
   }, 150_000);
 
   it('answers given all at once on a pipe that stays open are each used, and the command exits', async () => {
-    const enrol = atTerminal([PASSPHRASE, PASSPHRASE, 'TOTP'], 'custodian', 'enrol', '--name', 'Alice', '--role', 'security-officer');
+    const enrol = atTerminal(
+      [PASSPHRASE, PASSPHRASE, 'TOTP'],
+      'custodian',
+      'enrol',
+      '--name',
+      'Alice',
+      '--role',
+      'security-officer',
+    );
     const id = /id ([0-9a-f]+)\)/.exec(enrol.output)![1]!;
     const secret = /secret=([A-Z2-7]+)/.exec(enrol.output)![1]!;
     const [node, ...args] = command('custodian', 'check', '--id', id);

@@ -11,7 +11,13 @@ import type { CustosCore } from '../core/custos-core';
 import { refuseExistingReport } from '../core/reports/report-service';
 import { writeFileAtomic } from '../core/secret-vault';
 import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
-import { verifyReport, verifyReportPdf, type LaterLog, type ReportCheck, type ReportVerdict } from '../core/reports/report-verify';
+import {
+  verifyReport,
+  verifyReportPdf,
+  type LaterLog,
+  type ReportCheck,
+  type ReportVerdict,
+} from '../core/reports/report-verify';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
@@ -43,13 +49,20 @@ export const REPORT_USAGE = `  report list
  * directory (an auditor's): it runs before the core opens, so verifying never creates an installation.
  */
 export function standaloneReportVerify(command: string, values: Values, dataDirExists: boolean): boolean {
-  return command === 'report verify' && str(values.key) !== undefined && (str(values.bundle) !== undefined || !dataDirExists);
+  return (
+    command === 'report verify' && str(values.key) !== undefined && (str(values.bundle) !== undefined || !dataDirExists)
+  );
 }
 
-export async function verifyReportCommand(values: Values, core: CustosCore | null): Promise<{ verdict: ReportVerdict }> {
+export async function verifyReportCommand(
+  values: Values,
+  core: CustosCore | null,
+): Promise<{ verdict: ReportVerdict }> {
   const dir = resolve(str(values.dir) ?? '.');
   if (!existsSync(join(dir, 'report.json')) || !existsSync(join(dir, 'report.sig'))) {
-    throw new CustosError('REPORT_NOT_FOUND', `${dir} holds no report.json and report.sig.`, ['Pass --dir with the folder `custos report create` wrote.']);
+    throw new CustosError('REPORT_NOT_FOUND', `${dir} holds no report.json and report.sig.`, [
+      'Pass --dir with the folder `custos report create` wrote.',
+    ]);
   }
   const json = readFileSync(join(dir, 'report.json'));
   const signature = readFileSync(join(dir, 'report.sig'));
@@ -63,12 +76,15 @@ export async function verifyReportCommand(values: Values, core: CustosCore | nul
     }
   })();
   const pinned = str(values.key);
-  const key: NoteKey = pinned ? { name: report?.auditKey?.name ?? '', publicKey: publicKeyFromPem(readFileSync(pinned, 'utf8')) } : core!.audit.noteKey()!;
+  const key: NoteKey = pinned
+    ? { name: report?.auditKey?.name ?? '', publicKey: publicKeyFromPem(readFileSync(pinned, 'utf8')) }
+    : core!.audit.noteKey()!;
   const bundleDir = str(values.bundle);
   if (bundleDir && report) {
     // The bundle's first treeSize entries must rebuild exactly the root the report vouches for.
     const tree = new MemoryTree();
-    for await (const chunk of readBundle(resolve(bundleDir)).entries) for (const e of chunk) tree.append(leafHash(Buffer.from(e.entry, 'utf8')));
+    for await (const chunk of readBundle(resolve(bundleDir)).entries)
+      for (const e of chunk) tree.append(leafHash(Buffer.from(e.entry, 'utf8')));
     const { treeSize, root } = report.audit;
     const bundled = withBundle(verifyReport(json, signature, key), tree, treeSize, root, bundleDir);
     return { verdict: withPdf(bundled, dir, json, key) };
@@ -76,7 +92,14 @@ export async function verifyReportCommand(values: Values, core: CustosCore | nul
   // Another installation's log (an auditor's own) says nothing about this report's: never compared with it.
   const foreign = core !== null && report !== null && report.installation !== core.audit.origin;
   const log = foreign ? undefined : core?.audit.log();
-  const later: LaterLog | undefined = log ? { size: log.size(), root: (n) => log.root(n), consistencyProof: (a, b) => log.consistencyProof(a, b), source: 'the live log' } : undefined;
+  const later: LaterLog | undefined = log
+    ? {
+        size: log.size(),
+        root: (n) => log.root(n),
+        consistencyProof: (a, b) => log.consistencyProof(a, b),
+        source: 'the live log',
+      }
+    : undefined;
   const verdict = verifyReport(json, signature, key, later);
   if (foreign) verdict.checks.push(notCompared(String(report.installation), core.audit.origin));
   if (core === null) verdict.checks.push(notCompared(String(report?.installation), null));
@@ -96,16 +119,35 @@ function withPdf(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey
   return { ...verdict, ok: verdict.ok && checks.every((c) => c.ok), checks: [...verdict.checks, ...checks] };
 }
 
-function withBundle(verdict: ReportVerdict, tree: MemoryTree, size: number, reportRoot: string, source: string): ReportVerdict {
+function withBundle(
+  verdict: ReportVerdict,
+  tree: MemoryTree,
+  size: number,
+  reportRoot: string,
+  source: string,
+): ReportVerdict {
   const ok = tree.size >= size && tree.root(size).toString('base64') === reportRoot;
-  const detail = tree.size < size ? `it has ${tree.size} entries, fewer than the ${size} the report vouches for` : 'its first entries give another root: the log was rewritten after this report';
-  const checks = [...verdict.checks, { check: `consistent with the bundle ${source} (${tree.size} entries)`, ok, ...(ok ? {} : { detail }) }];
+  const detail =
+    tree.size < size
+      ? `it has ${tree.size} entries, fewer than the ${size} the report vouches for`
+      : 'its first entries give another root: the log was rewritten after this report';
+  const checks = [
+    ...verdict.checks,
+    { check: `consistent with the bundle ${source} (${tree.size} entries)`, ok, ...(ok ? {} : { detail }) },
+  ];
   return { ...verdict, ok: verdict.ok && ok, checks };
 }
 
 export function renderVerdict(verdict: ReportVerdict): { ok: boolean; text: string; error: WireError | null } {
-  const lines = verdict.checks.map((c) => `  ${c.skipped ? 'NOT CHECKED' : c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`);
-  if (verdict.ok) return { ok: true, text: `Report ${verdict.reportId} (${verdict.type}) verified: ${verdict.entries} entries.\n${lines.join('\n')}\n`, error: null };
+  const lines = verdict.checks.map(
+    (c) => `  ${c.skipped ? 'NOT CHECKED' : c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`,
+  );
+  if (verdict.ok)
+    return {
+      ok: true,
+      text: `Report ${verdict.reportId} (${verdict.type}) verified: ${verdict.entries} entries.\n${lines.join('\n')}\n`,
+      error: null,
+    };
   const failed = verdict.checks.filter((c) => !c.ok);
   // The report's own failures come first; only when the PDF alone fails does its code lead.
   const code = failed.every((c) => c.code) ? failed[0]!.code! : 'AUDIT_VERIFY_FAILED';
@@ -122,29 +164,55 @@ const renderFindings = (v: ComplianceView) =>
 export function reportRequest(command: string, values: Values, io: Io): Request | null {
   switch (command) {
     case 'report list':
-      return call('reports.list', {}, (list) => (list.length === 0 ? 'No reports yet.\n' : `${list.map((r) => `${r.id}  ${r.createdAt.slice(0, 16)}  ${r.type.padEnd(24)} ${r.ceremonyId ?? ''}  sha256 ${r.sha256.slice(0, 16)}…`).join('\n')}\n`));
+      return call('reports.list', {}, (list) =>
+        list.length === 0
+          ? 'No reports yet.\n'
+          : `${list.map((r) => `${r.id}  ${r.createdAt.slice(0, 16)}  ${r.type.padEnd(24)} ${r.ceremonyId ?? ''}  sha256 ${r.sha256.slice(0, 16)}…`).join('\n')}\n`,
+      );
     case 'report create':
       return async (core) => {
         const out = str(values.out);
         const ceremony = str(values.ceremony);
         const custody = str(values.custody);
-        if (!out || (!ceremony && !custody && values.inventory !== true)) return usageFailure('report create needs --ceremony PROPOSAL, --custody ID or --inventory, and --out DIR.');
+        if (!out || (!ceremony && !custody && values.inventory !== true))
+          return usageFailure('report create needs --ceremony PROPOSAL, --custody ID or --inventory, and --out DIR.');
         // Checked before the report is made, so a refused folder leaves no signed report behind.
         if (values.force !== true) refuseExistingReport(resolve(out));
-        const summary = core.reports.create(ceremony ? { proposalId: ceremony } : custody ? { custodyId: custody } : { inventory: true });
+        const summary = core.reports.create(
+          ceremony ? { proposalId: ceremony } : custody ? { custodyId: custody } : { inventory: true },
+        );
         const written = await core.reports.exportTo(summary.id, resolve(out), values.force === true);
-        return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
+        return {
+          envelope: { ok: true, value: { ...summary, ...written } },
+          render: ((v: typeof summary & { dir: string }) =>
+            `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (
+            v: never,
+          ) => string,
+        };
       };
     case 'report witness':
-      return call('reports.witness', { ceremonyId: str(values.ceremony) ?? '', name: str(values.name) ?? '', role: str(values.role) ?? '' }, (w) => `${w.name} (${w.role}) signed off on ${w.ceremonyId}; the sign-off is recorded and will be in its reports.\n`);
+      return call(
+        'reports.witness',
+        { ceremonyId: str(values.ceremony) ?? '', name: str(values.name) ?? '', role: str(values.role) ?? '' },
+        (w) =>
+          `${w.name} (${w.role}) signed off on ${w.ceremonyId}; the sign-off is recorded and will be in its reports.\n`,
+      );
     case 'report verify':
       return async (core) => {
         const { verdict } = await verifyReportCommand(values, core);
         const shown = renderVerdict(verdict);
         // The code the operator is shown (a PDF's own, or AUDIT_VERIFY_FAILED) is the one recorded.
         const result = shown.error ? { status: 'failed' as const, code: shown.error.code } : { status: 'ok' as const };
-        await core.audit.tryRecord({ actor: core.actor, action: 'report.verify', object: verdict.reportId ? { type: 'report', id: verdict.reportId } : null, result });
-        return { envelope: shown.ok ? { ok: true, value: verdict } : { ok: false, error: shown.error! }, render: (() => shown.text) as (v: never) => string };
+        await core.audit.tryRecord({
+          actor: core.actor,
+          action: 'report.verify',
+          object: verdict.reportId ? { type: 'report', id: verdict.reportId } : null,
+          result,
+        });
+        return {
+          envelope: shown.ok ? { ok: true, value: verdict } : { ok: false, error: shown.error! },
+          render: (() => shown.text) as (v: never) => string,
+        };
       };
     case 'compliance':
       return call('compliance.view', str(values['as-of']) ? { asOf: str(values['as-of'])! } : {}, renderFindings);
@@ -158,10 +226,21 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
         if (values.force !== true) refuseExistingReport(resolve(out));
         const summary = core.reports.create({ compliance: core.complianceSnapshot(asOf) });
         const written = await core.reports.exportTo(summary.id, resolve(out), values.force === true);
-        return { envelope: { ok: true, value: { ...summary, ...written } }, render: ((v: typeof summary & { dir: string }) => `Compliance report ${v.id} signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (v: never) => string };
+        return {
+          envelope: { ok: true, value: { ...summary, ...written } },
+          render: ((v: typeof summary & { dir: string }) =>
+            `Compliance report ${v.id} signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (
+            v: never,
+          ) => string,
+        };
       };
     case 'compliance controls':
-      return call('compliance.controls', {}, (list) => `${list.map((c) => `${c.control} — ${c.what}\n  evidence: ${c.evidence.join('; ')}\n  missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`).join('\n')}\n`);
+      return call(
+        'compliance.controls',
+        {},
+        (list) =>
+          `${list.map((c) => `${c.control} — ${c.what}\n  evidence: ${c.evidence.join('; ')}\n  missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`).join('\n')}\n`,
+      );
     case 'compliance practice-statement':
       return async (core) => {
         const result = await call('compliance.practiceStatement', {}, (v) => v.markdown)(core);
@@ -170,19 +249,41 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
         if ((out || pdf) && result.envelope.ok) {
           const { markdown } = result.envelope.value as { markdown: string };
           if (out) writeFileAtomic(resolve(out), markdown, 0o644);
-          if (pdf) writeFileAtomic(resolve(pdf), await renderMarkdownPdf(markdown, 'Custos · Key Management Practice Statement (draft)'), 0o644);
-          return { envelope: result.envelope, render: (() => `Practice statement draft written to ${[out, pdf].filter(Boolean).map((p) => resolve(p!)).join(' and ')}\n`) as (v: never) => string };
+          if (pdf)
+            writeFileAtomic(
+              resolve(pdf),
+              await renderMarkdownPdf(markdown, 'Custos · Key Management Practice Statement (draft)'),
+              0o644,
+            );
+          return {
+            envelope: result.envelope,
+            render: (() =>
+              `Practice statement draft written to ${[out, pdf]
+                .filter(Boolean)
+                .map((p) => resolve(p!))
+                .join(' and ')}\n`) as (v: never) => string,
+          };
         }
         return result;
       };
     case 'compliance record-validation':
       return async (core) => {
         const officer = await factors(str(values.as) ?? '', 'The security officer', values, io);
-        const record = { modulePath: str(values['module-path']) ?? '', standard: (str(values.standard) ?? 'FIPS 140-3') as 'FIPS 140-3', certificate: str(values.certificate) ?? '', level: Number(values.level) };
+        const record = {
+          modulePath: str(values['module-path']) ?? '',
+          standard: (str(values.standard) ?? 'FIPS 140-3') as 'FIPS 140-3',
+          certificate: str(values.certificate) ?? '',
+          level: Number(values.level),
+        };
         return call('compliance.recordValidation', { ...record, officer }, renderFindings)(core);
       };
     case 'compliance policy-reviewed':
-      return async (core) => call('compliance.policyReviewed', { officer: await factors(str(values.as) ?? '', 'The security officer', values, io) }, renderFindings)(core);
+      return async (core) =>
+        call(
+          'compliance.policyReviewed',
+          { officer: await factors(str(values.as) ?? '', 'The security officer', values, io) },
+          renderFindings,
+        )(core);
     default:
       return null;
   }

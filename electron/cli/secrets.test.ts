@@ -17,7 +17,10 @@ describe('a prompt on standard input', () => {
     const input = new PassThrough();
     const answer = promptLine('Fingerprint as read aloud to you: ', input, quiet);
     input.end('12ab');
-    await expect(answer).rejects.toMatchObject({ code: 'INPUT_ENDED', message: expect.stringContaining('“Fingerprint as read aloud to you”') });
+    await expect(answer).rejects.toMatchObject({
+      code: 'INPUT_ENDED',
+      message: expect.stringContaining('“Fingerprint as read aloud to you”'),
+    });
   });
 
   it('fails at once when input has already ended', async () => {

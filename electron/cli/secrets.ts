@@ -36,7 +36,10 @@ export function promptHidden(prompt: string): Promise<string> {
       for (const [at, char] of [...chunk].entries()) {
         if (char === '\r' || char === '\n') {
           // What the terminal would have done outside raw mode (ICRNL), for the next, line-read prompt.
-          const rest = [...chunk].slice(at + 1).join('').replace(/\r/g, '\n');
+          const rest = [...chunk]
+            .slice(at + 1)
+            .join('')
+            .replace(/\r/g, '\n');
           done(value);
           // After done(): unshifted into a flowing stream it would come straight back to this listener.
           if (rest.length > 0) stdin.unshift(rest, 'utf8');
@@ -56,7 +59,11 @@ export function promptHidden(prompt: string): Promise<string> {
  * One line from standard input. Input that ends first (a closed pipe, Ctrl-D) is a failure with its
  * own code, never an empty answer and never a silent exit.
  */
-export function promptLine(prompt: string, input: Readable = process.stdin, output: { write(text: string): unknown } = process.stderr): Promise<string> {
+export function promptLine(
+  prompt: string,
+  input: Readable = process.stdin,
+  output: { write(text: string): unknown } = process.stderr,
+): Promise<string> {
   output.write(prompt);
   return new Promise((resolve, reject) => {
     let data = '';
@@ -89,7 +96,9 @@ export function promptLine(prompt: string, input: Readable = process.stdin, outp
 
 function inputEnded(prompt: string, cancelled = false): CustosError {
   const asked = prompt.trim().replace(/:$/, '');
-  const what = cancelled ? `Cancelled (Ctrl-C) at “${asked}”` : `Standard input ended before an answer to “${asked}” was given`;
+  const what = cancelled
+    ? `Cancelled (Ctrl-C) at “${asked}”`
+    : `Standard input ended before an answer to “${asked}” was given`;
   return new CustosError('INPUT_ENDED', `${what}; nothing was done.`, [
     'Give the answer on standard input, or pass the option that supplies it (custos --help).',
   ]);

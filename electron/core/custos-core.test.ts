@@ -1,5 +1,14 @@
 import Database from 'better-sqlite3';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { totpCodeAt } from './custodians/totp';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -23,7 +32,8 @@ afterEach(() => {
   core = undefined;
   cleanup();
 });
-const openCore = (moduleOverride?: string) => (core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, moduleOverride }));
+const openCore = (moduleOverride?: string) =>
+  (core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, moduleOverride }));
 
 describe('CustosCore through its router', () => {
   it('shows the embedded SoftHSM2 token, its serial and its mechanisms', async () => {
@@ -37,7 +47,10 @@ describe('CustosCore through its router', () => {
     expect(status.module.kind).toBe('embedded-softhsm');
     expect(status.slots.map((s) => s.token?.serial)).toContain(token.serial);
     const mechanisms = await router.dispatch('tokens.mechanisms', token);
-    expect(mechanisms).toMatchObject({ ok: true, value: { mechanisms: expect.arrayContaining([expect.objectContaining({ name: 'CKM_AES_KEY_WRAP_PAD' })]) } });
+    expect(mechanisms).toMatchObject({
+      ok: true,
+      value: { mechanisms: expect.arrayContaining([expect.objectContaining({ name: 'CKM_AES_KEY_WRAP_PAD' })]) },
+    });
   });
 
   it('remembers the selected token across restarts', async () => {
@@ -61,12 +74,18 @@ describe('CustosCore through its router', () => {
     renameSync(tokenDir, `${tokenDir}.gone`);
     const status = await router.dispatch('tokens.status', {});
     expect(status).toMatchObject({ ok: true, value: { state: 'unavailable', code: 'SOFTHSM_TOKEN_DIR_MISSING' } });
-    expect(await router.dispatch('tokens.mechanisms', { serial: 'x', label: 'y' })).toMatchObject({ ok: false, error: { code: 'SOFTHSM_TOKEN_DIR_MISSING' } });
+    expect(await router.dispatch('tokens.mechanisms', { serial: 'x', label: 'y' })).toMatchObject({
+      ok: false,
+      error: { code: 'SOFTHSM_TOKEN_DIR_MISSING' },
+    });
   });
 
   it('reports a configured module that does not exist as MODULE_NOT_FOUND', async () => {
     const status = await openCore('/opt/vendor/missing-pkcs11.so').router.dispatch('tokens.status', {});
-    expect(status).toMatchObject({ ok: true, value: { state: 'unavailable', code: 'MODULE_NOT_FOUND', path: '/opt/vendor/missing-pkcs11.so' } });
+    expect(status).toMatchObject({
+      ok: true,
+      value: { state: 'unavailable', code: 'MODULE_NOT_FOUND', path: '/opt/vendor/missing-pkcs11.so' },
+    });
   });
 
   it('pushes the token status to subscribers when it changes', async () => {
@@ -91,31 +110,69 @@ async function enrolOfficers(
   for (const name of names) {
     const passphrase = `long quiet harbour walk number ${people.length + 7}`;
     const officers = approver ? { officers: [approver.proof(1)] } : {};
-    const begun = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase, ...officers })) as { ok: true; value: { enrolmentId: string; secret: string } };
-    const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: begun.value.enrolmentId, code: totpCodeAt(begun.value.secret, new Date(start)) })) as { value: { id: string } };
+    const begun = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase, ...officers })) as {
+      ok: true;
+      value: { enrolmentId: string; secret: string };
+    };
+    const saved = (await router.dispatch('custodians.enrolConfirm', {
+      enrolmentId: begun.value.enrolmentId,
+      code: totpCodeAt(begun.value.secret, new Date(start)),
+    })) as { value: { id: string } };
     const secret = begun.value.secret;
-    people.push({ id: saved.value.id, proof: (step: number) => ({ custodianId: saved.value.id, passphrase, code: totpCodeAt(secret, new Date(start + step * 30_000)) }) });
+    people.push({
+      id: saved.value.id,
+      proof: (step: number) => ({
+        custodianId: saved.value.id,
+        passphrase,
+        code: totpCodeAt(secret, new Date(start + step * 30_000)),
+      }),
+    });
   }
   return people;
 }
 
 describe('choosing the PKCS#11 module', () => {
-  const entries = () => [...core!.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; actor: { id: string }; object: { id: string } | null; result: { status: string; code?: string } });
+  const entries = () =>
+    [...core!.audit.log().entries()].map(
+      (e) =>
+        JSON.parse(e.entry) as {
+          action: string;
+          actor: { id: string };
+          object: { id: string } | null;
+          result: { status: string; code?: string };
+        },
+    );
   const openWithPicker = (pick: () => Promise<string | null>) =>
-    (core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, pickModule: pick, kdfCost: { N: 2 ** 14, r: 8, p: 1 } }));
-  const mappedLibz = () => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((line) => /\/libz\.so/.test(line)).length;
+    (core = CustosCore.open({
+      dataDir,
+      version: 'test',
+      production: true,
+      log: silentLog,
+      pickModule: pick,
+      kdfCost: { N: 2 ** 14, r: 8, p: 1 },
+    }));
+  const mappedLibz = () =>
+    readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .filter((line) => /\/libz\.so/.test(line)).length;
 
   it('refuses the old renderer request that named a library, records it and loads nothing', async () => {
     initSoftHsmToken(dataDir, 'rehearsal');
     const router = openWithPicker(() => Promise.resolve(null)).router;
-    const libz = ['/usr/lib/x86_64-linux-gnu/libz.so.1', '/lib/x86_64-linux-gnu/libz.so.1', '/usr/lib/libz.so.1'].find((p) => existsSync(p)) ?? '/usr/lib/libz.so.1';
+    const libz =
+      ['/usr/lib/x86_64-linux-gnu/libz.so.1', '/lib/x86_64-linux-gnu/libz.so.1', '/usr/lib/libz.so.1'].find((p) =>
+        existsSync(p),
+      ) ?? '/usr/lib/libz.so.1';
     const before = mappedLibz();
     const result = await router.dispatch('settings.setModule', { path: libz });
     expect(result).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
     expect(mappedLibz()).toBe(before);
     expect(core!.host.isLoaded(libz)).toBe(false);
     expect(core!.settings.get('token.modulePath')).toBeNull();
-    expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
+    expect(entries().at(-1)).toMatchObject({
+      action: 'settings.module.set',
+      result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' },
+    });
   });
 
   it('refuses without a security officer’s two factors and never opens the picker', async () => {
@@ -123,15 +180,29 @@ describe('choosing the PKCS#11 module', () => {
     const router = openWithPicker(pick).router;
     const [officer] = await enrolOfficers(router, ['Olive']);
     const [custodian] = await enrolOfficers(router, ['Carl'], ['custodian'], officer);
-    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: custodian!.proof(1) })).toMatchObject({ ok: false, error: { code: 'NOT_AUTHORIZED' } });
-    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: { ...officer!.proof(1), passphrase: 'not the passphrase at all' } })).toMatchObject({
+    expect(
+      await router.dispatch('settings.setModule', { source: 'picked', officer: custodian!.proof(1) }),
+    ).toMatchObject({ ok: false, error: { code: 'NOT_AUTHORIZED' } });
+    expect(
+      await router.dispatch('settings.setModule', {
+        source: 'picked',
+        officer: { ...officer!.proof(1), passphrase: 'not the passphrase at all' },
+      }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'PASSPHRASE_INCORRECT' },
     });
-    expect(await router.dispatch('settings.setModule', { source: 'picked' })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(await router.dispatch('settings.setModule', { source: 'picked' })).toMatchObject({
+      ok: false,
+      error: { code: 'IPC_INVALID_PAYLOAD' },
+    });
     expect(pick).not.toHaveBeenCalled();
     expect(core!.settings.get('token.modulePath')).toBeNull();
-    expect(entries().filter((e) => e.action === 'settings.module.set').map((e) => e.result.code)).toEqual(['NOT_AUTHORIZED', 'IPC_INVALID_PAYLOAD']);
+    expect(
+      entries()
+        .filter((e) => e.action === 'settings.module.set')
+        .map((e) => e.result.code),
+    ).toEqual(['NOT_AUTHORIZED', 'IPC_INVALID_PAYLOAD']);
   });
 
   it('loads the library the officer picked and records the officer as the one who chose it', async () => {
@@ -140,9 +211,17 @@ describe('choosing the PKCS#11 module', () => {
     const router = openWithPicker(() => Promise.resolve(library)).router;
     const [officer] = await enrolOfficers(router, ['Olive']);
     const result = await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) });
-    expect(result).toMatchObject({ ok: true, value: { state: 'ready', module: { path: library, kind: 'configured' } } });
+    expect(result).toMatchObject({
+      ok: true,
+      value: { state: 'ready', module: { path: library, kind: 'configured' } },
+    });
     expect(core!.settings.get('token.modulePath')).toBe(library);
-    expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', actor: { id: officer!.id }, object: { id: library }, result: { status: 'ok' } });
+    expect(entries().at(-1)).toMatchObject({
+      action: 'settings.module.set',
+      actor: { id: officer!.id },
+      object: { id: library },
+      result: { status: 'ok' },
+    });
   });
 
   it('refuses to load a module path written into the database by anyone but an officer through Custos', async () => {
@@ -150,7 +229,9 @@ describe('choosing the PKCS#11 module', () => {
     const library = vendorCopy(dataDir);
     const router = openWithPicker(() => Promise.resolve(library)).router;
     const [officer] = await enrolOfficers(router, ['Olive']);
-    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject({ ok: true });
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject(
+      { ok: true },
+    );
     core!.close();
     // A database writer points the saved module at another library (a copy as good as the first).
     const other = join(dirname(library), 'libother-pkcs11.so');
@@ -163,7 +244,9 @@ describe('choosing the PKCS#11 module', () => {
     expect(status).toMatchObject({ ok: true, value: { state: 'unavailable', code: 'MODULE_SETTING_TAMPERED' } });
     expect(reopened.host.isLoaded(other)).toBe(false);
     await new Promise((resolve) => setImmediate(resolve));
-    expect(entries().some((e) => e.action === 'settings.module.tampered' && e.result.code === 'MODULE_SETTING_TAMPERED')).toBe(true);
+    expect(
+      entries().some((e) => e.action === 'settings.module.tampered' && e.result.code === 'MODULE_SETTING_TAMPERED'),
+    ).toBe(true);
   });
 
   it('keeps each library loaded once: refreshing and switching back reuse it, never initialise it again', async () => {
@@ -172,13 +255,26 @@ describe('choosing the PKCS#11 module', () => {
     const clock = { now: new Date() };
     const kdfCost = { N: 2 ** 14, r: 8, p: 1 };
     const pickModule = () => Promise.resolve(library);
-    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, clock: () => clock.now, pickModule, kdfCost });
+    core = CustosCore.open({
+      dataDir,
+      version: 'test',
+      production: true,
+      log: silentLog,
+      clock: () => clock.now,
+      pickModule,
+      kdfCost,
+    });
     const passphrase = 'long quiet harbour walk number 7';
-    const { people: [officer] } = await enrolPeople(core.custodians, clock, [{ name: 'Olive', roles: ['security-officer'], passphrase }]);
+    const {
+      people: [officer],
+    } = await enrolPeople(core.custodians, clock, [{ name: 'Olive', roles: ['security-officer'], passphrase }]);
     const switchTo = (source: 'picked' | 'built-in') => {
       clock.now = new Date(clock.now.getTime() + 30_000);
       const code = totpCodeAt(officer!.secret, clock.now);
-      return core!.router.dispatch('settings.setModule', { source, officer: { custodianId: officer!.id, passphrase, code } });
+      return core!.router.dispatch('settings.setModule', {
+        source,
+        officer: { custodianId: officer!.id, passphrase, code },
+      });
     };
     expect(await switchTo('picked')).toMatchObject({ ok: true });
     const vendor = core.tokens.ready();
@@ -201,11 +297,20 @@ describe('choosing the PKCS#11 module', () => {
     const [officer] = await enrolOfficers(router, ['Olive']);
     const inUse = core!.tokens.ready();
     const result = await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) });
-    expect(result).toMatchObject({ ok: false, error: { code: 'MODULE_LOAD_FAILED', message: expect.stringContaining(`Custos still uses ${inUse.path}`) } });
+    expect(result).toMatchObject({
+      ok: false,
+      error: { code: 'MODULE_LOAD_FAILED', message: expect.stringContaining(`Custos still uses ${inUse.path}`) },
+    });
     expect(core!.tokens.ready()).toBe(inUse);
-    expect(core!.tokens.status()).toMatchObject({ state: 'ready', module: { path: inUse.path, kind: 'embedded-softhsm' } });
+    expect(core!.tokens.status()).toMatchObject({
+      state: 'ready',
+      module: { path: inUse.path, kind: 'embedded-softhsm' },
+    });
     expect(core!.settings.get('token.modulePath')).toBeNull();
-    expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', result: { status: 'failed', code: 'MODULE_LOAD_FAILED' } });
+    expect(entries().at(-1)).toMatchObject({
+      action: 'settings.module.set',
+      result: { status: 'failed', code: 'MODULE_LOAD_FAILED' },
+    });
   });
 
   it.each([
@@ -215,15 +320,22 @@ describe('choosing the PKCS#11 module', () => {
   ])('refuses %s before loading anything', async (_what, picked, code) => {
     const router = openWithPicker(() => Promise.resolve(picked)).router;
     const [officer] = await enrolOfficers(router, ['Olive']);
-    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject({ ok: false, error: { code } });
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject(
+      { ok: false, error: { code } },
+    );
     expect(core!.settings.get('token.modulePath')).toBeNull();
   });
 
   it('changes nothing when the officer cancels the dialog', async () => {
     const router = openWithPicker(() => Promise.resolve(null)).router;
     const [officer] = await enrolOfficers(router, ['Olive']);
-    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject({ ok: false, error: { code: 'MODULE_NOT_CHOSEN' } });
-    expect(entries().at(-1)).toMatchObject({ action: 'settings.module.set', result: { status: 'failed', code: 'MODULE_NOT_CHOSEN' } });
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject(
+      { ok: false, error: { code: 'MODULE_NOT_CHOSEN' } },
+    );
+    expect(entries().at(-1)).toMatchObject({
+      action: 'settings.module.set',
+      result: { status: 'failed', code: 'MODULE_NOT_CHOSEN' },
+    });
   });
 });
 
@@ -239,7 +351,11 @@ function vendorCopy(dir: string): string {
 describe('every request is in the audit log', () => {
   const actions = () =>
     [...core!.audit.log().entries()].map((e) => {
-      const entry = JSON.parse(e.entry) as { action: string; result: { status: string; code?: string }; object: { id: string } | null };
+      const entry = JSON.parse(e.entry) as {
+        action: string;
+        result: { status: string; code?: string };
+        object: { id: string } | null;
+      };
       return `${entry.action} ${entry.result.status}${entry.result.code ? ` ${entry.result.code}` : ''}`;
     });
 
@@ -267,7 +383,11 @@ describe('every request is in the audit log', () => {
     expect(JSON.stringify(result).length).toBeLessThan(2_000);
     const last = [...core!.audit.log().entries()].at(-1)!;
     expect(last.entry.length).toBeLessThan(1_000);
-    expect(AuditEntry.parse(JSON.parse(last.entry))).toMatchObject({ action: 'token.select', object: null, result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
+    expect(AuditEntry.parse(JSON.parse(last.entry))).toMatchObject({
+      action: 'token.select',
+      object: null,
+      result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' },
+    });
     expect(await router.dispatch('audit.entry', { seq: last.seq })).toMatchObject({ ok: true });
   });
 
@@ -275,23 +395,34 @@ describe('every request is in the audit log', () => {
     const router = openCore().router;
     const before = core!.audit.log().size();
     for (const name of channelNames) {
-      for (const payload of [null, undefined]) expect(await router.dispatch(name, payload), name).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+      for (const payload of [null, undefined])
+        expect(await router.dispatch(name, payload), name).toMatchObject({
+          ok: false,
+          error: { code: 'IPC_INVALID_PAYLOAD' },
+        });
     }
-    const recorded = [...core!.audit.log().entries()].slice(before).map((e) => (JSON.parse(e.entry) as { result: { code?: string } }).result.code);
+    const recorded = [...core!.audit.log().entries()]
+      .slice(before)
+      .map((e) => (JSON.parse(e.entry) as { result: { code?: string } }).result.code);
     expect(recorded).toEqual(channelNames.flatMap(() => ['IPC_INVALID_PAYLOAD', 'IPC_INVALID_PAYLOAD']));
   });
 
   it('refuses to select the audit token itself', async () => {
     const router = openCore().router;
     const auditToken = core!.audit.auditToken()!;
-    expect(await router.dispatch('tokens.select', auditToken)).toMatchObject({ ok: false, error: { code: 'TOKEN_RESERVED' } });
+    expect(await router.dispatch('tokens.select', auditToken)).toMatchObject({
+      ok: false,
+      error: { code: 'TOKEN_RESERVED' },
+    });
     expect(core!.snapshot().selectedToken).toBeNull();
   });
 
   it('refuses to change the saved module while a command-line override is in force', async () => {
     const router = openCore('/usr/lib/softhsm/libsofthsm2.so').router;
     const [officer] = await enrolOfficers(router, ['Olive']);
-    expect(await router.dispatch('settings.setModule', { source: 'built-in', officer: officer!.proof(1) })).toMatchObject({ ok: false, error: { code: 'MODULE_OVERRIDDEN' } });
+    expect(
+      await router.dispatch('settings.setModule', { source: 'built-in', officer: officer!.proof(1) }),
+    ).toMatchObject({ ok: false, error: { code: 'MODULE_OVERRIDDEN' } });
   });
   it('signs a checkpoint on demand that covers the request for it', async () => {
     const router = openCore().router;
@@ -309,18 +440,38 @@ describe('audit viewer requests', () => {
     const router = openCore().router;
     for (let i = 0; i < 30; i++) await router.dispatch('tokens.status', {});
     await router.dispatch('audit.checkpoint', {});
-    const all = (await router.dispatch('audit.page', { filter: {}, offset: 25, limit: 10 })) as { ok: true; value: { total: number; rows: { seq: number }[] } };
+    const all = (await router.dispatch('audit.page', { filter: {}, offset: 25, limit: 10 })) as {
+      ok: true;
+      value: { total: number; rows: { seq: number }[] };
+    };
     expect(all.value.total).toBe(32); // the key's creation, 30 reads, the checkpoint request
     expect(all.value.rows.map((r) => r.seq)).toEqual([25, 26, 27, 28, 29, 30, 31]);
-    const lists = (await router.dispatch('audit.page', { filter: { action: 'token.list' }, offset: 0, limit: 500 })) as { ok: true; value: { total: number; rows: { action: string }[] } };
+    const lists = (await router.dispatch('audit.page', {
+      filter: { action: 'token.list' },
+      offset: 0,
+      limit: 500,
+    })) as { ok: true; value: { total: number; rows: { action: string }[] } };
     expect(lists.value.total).toBe(30);
     expect(lists.value.rows.every((r) => r.action === 'token.list')).toBe(true);
-    const prefix = (await router.dispatch('audit.page', { filter: { action: 'audit.' }, offset: 0, limit: 500 })) as { ok: true; value: { rows: { action: string }[] } };
+    const prefix = (await router.dispatch('audit.page', { filter: { action: 'audit.' }, offset: 0, limit: 500 })) as {
+      ok: true;
+      value: { rows: { action: string }[] };
+    };
     expect(prefix.value.rows.map((r) => r.action)).toContain('audit.key.create');
-    const changes = (await router.dispatch('audit.page', { filter: { hideReads: true }, offset: 0, limit: 500 })) as { ok: true; value: { total: number; rows: { action: string }[] } };
+    const changes = (await router.dispatch('audit.page', { filter: { hideReads: true }, offset: 0, limit: 500 })) as {
+      ok: true;
+      value: { total: number; rows: { action: string }[] };
+    };
     expect(changes.value.rows.map((r) => r.action)).toEqual(['audit.key.create', 'audit.checkpoint']);
     const detail = await router.dispatch('audit.entry', { seq: 3 });
-    expect(detail).toMatchObject({ ok: true, value: { seq: 3, signatureValid: true, inclusion: { verified: true, checkpoint: expect.stringContaining('\u2014 ') } } });
+    expect(detail).toMatchObject({
+      ok: true,
+      value: {
+        seq: 3,
+        signatureValid: true,
+        inclusion: { verified: true, checkpoint: expect.stringContaining('\u2014 ') },
+      },
+    });
   });
 
   it('shows an entry as included only against a checkpoint whose signature verifies', async () => {
@@ -330,8 +481,13 @@ describe('audit viewer requests', () => {
     await router.dispatch('tokens.status', {});
     // A checkpoint row with a later size and a garbage signature (INSERT is allowed by the triggers).
     const forged = genuine.replace(/\n(\d+)\n/, (_m, n: string) => `\n${Number(n) + 1}\n`);
-    core!.store.execute(sql`INSERT INTO audit_checkpoints (tree_size, note, reason, created_at) VALUES (${999}, ${forged}, ${'forged'}, ${'now'})`);
-    const detail = (await router.dispatch('audit.entry', { seq: 1 })) as { ok: true; value: { inclusion: { checkpoint: string | null; verified: boolean } } };
+    core!.store.execute(
+      sql`INSERT INTO audit_checkpoints (tree_size, note, reason, created_at) VALUES (${999}, ${forged}, ${'forged'}, ${'now'})`,
+    );
+    const detail = (await router.dispatch('audit.entry', { seq: 1 })) as {
+      ok: true;
+      value: { inclusion: { checkpoint: string | null; verified: boolean } };
+    };
     expect(detail.value.inclusion.checkpoint).toBe(genuine);
     expect(detail.value.inclusion.verified).toBe(true);
   });
@@ -345,7 +501,10 @@ describe('audit viewer requests', () => {
   });
 
   it('refuses a page request that asks for too much', async () => {
-    expect(await openCore().router.dispatch('audit.page', { filter: {}, offset: 0, limit: 100000 })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(await openCore().router.dispatch('audit.page', { filter: {}, offset: 0, limit: 100000 })).toMatchObject({
+      ok: false,
+      error: { code: 'IPC_INVALID_PAYLOAD' },
+    });
   });
 });
 
@@ -353,11 +512,22 @@ describe('custodian requests', () => {
   it('never lets a passphrase into the audit log or the database, even when the request fails', async () => {
     const router = openCore().router;
     const passphrase = 'unmistakable-marker lantern orchard 42';
-    const challenge = (await router.dispatch('custodians.enrolBegin', { name: 'Ada', roles: ['custodian', 'security-officer'], passphrase })) as { ok: true; value: { enrolmentId: string; secret: string } };
+    const challenge = (await router.dispatch('custodians.enrolBegin', {
+      name: 'Ada',
+      roles: ['custodian', 'security-officer'],
+      passphrase,
+    })) as { ok: true; value: { enrolmentId: string; secret: string } };
     expect(challenge.ok).toBe(true);
-    await router.dispatch('custodians.enrolConfirm', { enrolmentId: challenge.value.enrolmentId, code: totpCodeAt(challenge.value.secret, new Date()) });
+    await router.dispatch('custodians.enrolConfirm', {
+      enrolmentId: challenge.value.enrolmentId,
+      code: totpCodeAt(challenge.value.secret, new Date()),
+    });
     const [ada] = core!.custodians.list();
-    await router.dispatch('custodians.check', { custodianId: ada!.id, passphrase: `${passphrase}-wrong`, code: '123456' });
+    await router.dispatch('custodians.check', {
+      custodianId: ada!.id,
+      passphrase: `${passphrase}-wrong`,
+      code: '123456',
+    });
     await router.dispatch('custodians.check', { custodianId: ada!.id, passphrase, code: 12 });
     const entries = [...core!.audit.log().entries()].map((e) => e.entry).join('\n');
     expect(entries).not.toContain('unmistakable');
@@ -374,79 +544,162 @@ describe('custodian requests', () => {
 describe('key generation through the router', () => {
   it('binds a fresh CKA_ID into a key.generate proposal, so approvers approve exactly that key', async () => {
     let now = new Date();
-    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
+    core = CustosCore.open({
+      dataDir,
+      version: 'test',
+      production: true,
+      log: silentLog,
+      kdfCost: { N: 2 ** 14, r: 8, p: 1 },
+      clock: () => now,
+    });
     const router = core.router;
     const people: { id: string; passphrase: string; secret: string }[] = [];
     // Ada sets the installation up as its security officer, then approves Babbage's enrolment.
     for (const name of ['Ada', 'Babbage']) {
       const passphrase = `copper window orchard ${name.length} steps`;
-      const officers = people.slice(0, 1).map((o) => ({ custodianId: o.id, passphrase: o.passphrase, code: totpCodeAt(o.secret, now) }));
+      const officers = people
+        .slice(0, 1)
+        .map((o) => ({ custodianId: o.id, passphrase: o.passphrase, code: totpCodeAt(o.secret, now) }));
       const roles = people.length === 0 ? ['custodian', 'security-officer'] : ['custodian'];
-      const c = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase, ...(officers.length ? { officers } : {}) })) as { value: { enrolmentId: string; secret: string } };
-      const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
+      const c = (await router.dispatch('custodians.enrolBegin', {
+        name,
+        roles,
+        passphrase,
+        ...(officers.length ? { officers } : {}),
+      })) as { value: { enrolmentId: string; secret: string } };
+      const saved = (await router.dispatch('custodians.enrolConfirm', {
+        enrolmentId: c.value.enrolmentId,
+        code: totpCodeAt(c.value.secret, now),
+      })) as { value: { id: string } };
       people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
       now = new Date(now.getTime() + 30_000);
     }
     // Each step a TOTP period later, as in a room.
-    const proof = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
+    const proof = (i: number) => ({
+      custodianId: people[i]!.id,
+      passphrase: people[i]!.passphrase,
+      code: totpCodeAt(people[i]!.secret, now),
+    });
     now = new Date(now.getTime() + 30_000);
-    const custody = (await router.dispatch('custody.take', { token: { serial: '', label: '' }, threshold: 2, holders: [proof(0), proof(1)], label: 'router-keys' })) as { ok: boolean; value: { id: string } };
+    const custody = (await router.dispatch('custody.take', {
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: [proof(0), proof(1)],
+      label: 'router-keys',
+    })) as { ok: boolean; value: { id: string } };
     expect(custody.ok).toBe(true);
     const proposal = (await router.dispatch('proposals.create', {
       custodyId: custody.value.id,
       action: 'key.generate',
       params: { algorithm: 'EC-P256', label: 'k1', usage: 'sign', backupable: false, cryptoperiodDays: 730 },
-      requester: (now = new Date(now.getTime() + 30_000), proof(0)),
+      requester: ((now = new Date(now.getTime() + 30_000)), proof(0)),
     })) as { ok: boolean; value: { params: { ckaId: string } } };
-    expect(proposal).toMatchObject({ ok: true, value: { params: { algorithm: 'EC-P256', ckaId: expect.stringMatching(/^[0-9a-f]{32}$/) } } });
+    expect(proposal).toMatchObject({
+      ok: true,
+      value: { params: { algorithm: 'EC-P256', ckaId: expect.stringMatching(/^[0-9a-f]{32}$/) } },
+    });
   });
 });
 
 describe('a security officer’s emergency action', () => {
   it('reaches only the keys of the token the officer names (and an export naming a token), refused and recorded otherwise', async () => {
     let now = new Date();
-    core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
+    core = CustosCore.open({
+      dataDir,
+      version: 'test',
+      production: true,
+      log: silentLog,
+      kdfCost: { N: 2 ** 14, r: 8, p: 1 },
+      clock: () => now,
+    });
     const router = core.router;
     const people: { id: string; passphrase: string; secret: string }[] = [];
     // Olga sets the installation up; she approves each custodian's enrolment, a TOTP period apart.
-    for (const [name, role] of [['Olga', 'security-officer'], ['Ada', 'custodian'], ['Babbage', 'custodian'], ['Curie', 'custodian']] as const) {
+    for (const [name, role] of [
+      ['Olga', 'security-officer'],
+      ['Ada', 'custodian'],
+      ['Babbage', 'custodian'],
+      ['Curie', 'custodian'],
+    ] as const) {
       const passphrase = `copper window orchard ${name.length} steps ${people.length}`;
       const olga = people[0];
       now = new Date(now.getTime() + 30_000);
-      const officers = olga ? { officers: [{ custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, now) }] } : {};
-      const c = (await router.dispatch('custodians.enrolBegin', { name, roles: [role], passphrase, ...officers })) as { value: { enrolmentId: string; secret: string } };
-      const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
+      const officers = olga
+        ? { officers: [{ custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, now) }] }
+        : {};
+      const c = (await router.dispatch('custodians.enrolBegin', { name, roles: [role], passphrase, ...officers })) as {
+        value: { enrolmentId: string; secret: string };
+      };
+      const saved = (await router.dispatch('custodians.enrolConfirm', {
+        enrolmentId: c.value.enrolmentId,
+        code: totpCodeAt(c.value.secret, now),
+      })) as { value: { id: string } };
       people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
     }
     // Indexes as the steps below use them: three holders, then the officer.
     people.push(people.shift()!);
     // Each step a TOTP period later, as in a room.
-    const at = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
+    const at = (i: number) => ({
+      custodianId: people[i]!.id,
+      passphrase: people[i]!.passphrase,
+      code: totpCodeAt(people[i]!.secret, now),
+    });
     const proof = (i: number) => ((now = new Date(now.getTime() + 30_000)), at(i));
     const take = async (label: string) => {
-      const taken = await router.dispatch('custody.take', { token: { serial: '', label: '' }, threshold: 2, holders: [proof(0), at(1), at(2)], label });
+      const taken = await router.dispatch('custody.take', {
+        token: { serial: '', label: '' },
+        threshold: 2,
+        holders: [proof(0), at(1), at(2)],
+        label,
+      });
       expect(taken).toMatchObject({ ok: true });
       return (taken as { value: { id: string; token: { serial: string; label: string } } }).value;
     };
     const a = await take('token-a');
     const b = await take('token-b');
     const params = { algorithm: 'EC-P256', label: 'b-key', usage: 'sign', backupable: false, cryptoperiodDays: 730 };
-    const proposal = (await router.dispatch('proposals.create', { custodyId: b.id, action: 'key.generate', params, requester: proof(0) })) as { value: { id: string; shortFingerprint: string } };
-    for (const i of [1, 2]) await router.dispatch('proposals.approve', { proposalId: proposal.value.id, fingerprint: proposal.value.shortFingerprint, approver: proof(i) });
+    const proposal = (await router.dispatch('proposals.create', {
+      custodyId: b.id,
+      action: 'key.generate',
+      params,
+      requester: proof(0),
+    })) as { value: { id: string; shortFingerprint: string } };
+    for (const i of [1, 2])
+      await router.dispatch('proposals.approve', {
+        proposalId: proposal.value.id,
+        fingerprint: proposal.value.shortFingerprint,
+        approver: proof(i),
+      });
     const [key] = core.keys.list();
     expect(key).toMatchObject({ label: 'b-key', token: b.token });
 
-    const wrong = await router.dispatch('keys.emergency', { keyId: key!.id, transition: 'compromise', token: a.token, officer: proof(3) });
+    const wrong = await router.dispatch('keys.emergency', {
+      keyId: key!.id,
+      transition: 'compromise',
+      token: a.token,
+      officer: proof(3),
+    });
     expect(wrong).toMatchObject({ ok: false, error: { code: 'KEY_WRONG_TOKEN' } });
     expect(core.keys.get(key!.id).state).toBe('pre-activation');
-    const entries = [...core.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { code?: string } });
+    const entries = [...core.audit.log().entries()].map(
+      (e) => JSON.parse(e.entry) as { action: string; result: { code?: string } },
+    );
     expect(entries.filter((e) => e.action === 'key.emergency').map((e) => e.result.code)).toEqual(['KEY_WRONG_TOKEN']);
 
     // A public-key export that names a token is refused unless the key lives in it.
-    expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: a.token })).toMatchObject({ ok: false, error: { code: 'KEY_WRONG_TOKEN' } });
-    expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: b.token })).toMatchObject({ ok: true });
+    expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: a.token })).toMatchObject(
+      { ok: false, error: { code: 'KEY_WRONG_TOKEN' } },
+    );
+    expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: b.token })).toMatchObject(
+      { ok: true },
+    );
 
-    const right = await router.dispatch('keys.emergency', { keyId: key!.id, transition: 'compromise', token: b.token, officer: proof(3) });
+    const right = await router.dispatch('keys.emergency', {
+      keyId: key!.id,
+      transition: 'compromise',
+      token: b.token,
+      officer: proof(3),
+    });
     expect(right).toMatchObject({ ok: true, value: { state: 'compromised' } });
   });
 });
@@ -459,29 +712,66 @@ describe('responsiveness during factor checks', () => {
     // DEFAULT_KDF, the cost a real approval pays (fewer production-cost derivations keep it quick).
     for (const name of ['Ada', 'Babbage']) {
       core?.close();
-      core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog, clock: () => now, ...(name === 'Ada' ? { kdfCost: { N: 2 ** 14, r: 8, p: 1 } } : {}) });
+      core = CustosCore.open({
+        dataDir,
+        version: 'test',
+        production: true,
+        log: silentLog,
+        clock: () => now,
+        ...(name === 'Ada' ? { kdfCost: { N: 2 ** 14, r: 8, p: 1 } } : {}),
+      });
       const router = core.router;
       const passphrase = `copper window orchard ${name.length} steps`;
-      const officers = people.slice(0, 1).map((o) => ({ custodianId: o.id, passphrase: o.passphrase, code: totpCodeAt(o.secret, now) }));
+      const officers = people
+        .slice(0, 1)
+        .map((o) => ({ custodianId: o.id, passphrase: o.passphrase, code: totpCodeAt(o.secret, now) }));
       const roles = people.length === 0 ? ['custodian', 'security-officer'] : ['custodian'];
-      const c = (await router.dispatch('custodians.enrolBegin', { name, roles, passphrase, ...(officers.length ? { officers } : {}) })) as { value: { enrolmentId: string; secret: string } };
-      const saved = (await router.dispatch('custodians.enrolConfirm', { enrolmentId: c.value.enrolmentId, code: totpCodeAt(c.value.secret, now) })) as { value: { id: string } };
+      const c = (await router.dispatch('custodians.enrolBegin', {
+        name,
+        roles,
+        passphrase,
+        ...(officers.length ? { officers } : {}),
+      })) as { value: { enrolmentId: string; secret: string } };
+      const saved = (await router.dispatch('custodians.enrolConfirm', {
+        enrolmentId: c.value.enrolmentId,
+        code: totpCodeAt(c.value.secret, now),
+      })) as { value: { id: string } };
       people.push({ id: saved.value.id, passphrase, secret: c.value.secret });
       now = new Date(now.getTime() + 30_000);
     }
     const router = core!.router;
-    const proof = (i: number) => ({ custodianId: people[i]!.id, passphrase: people[i]!.passphrase, code: totpCodeAt(people[i]!.secret, now) });
+    const proof = (i: number) => ({
+      custodianId: people[i]!.id,
+      passphrase: people[i]!.passphrase,
+      code: totpCodeAt(people[i]!.secret, now),
+    });
     now = new Date(now.getTime() + 30_000);
-    const custody = (await router.dispatch('custody.take', { token: { serial: '', label: '' }, threshold: 2, holders: [proof(0), proof(1)], label: 'responsive' })) as { value: { id: string } };
+    const custody = (await router.dispatch('custody.take', {
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: [proof(0), proof(1)],
+      label: 'responsive',
+    })) as { value: { id: string } };
     now = new Date(now.getTime() + 30_000);
-    const proposal = (await router.dispatch('proposals.create', { custodyId: custody.value.id, action: 'token.quorum-drill', params: {}, requester: proof(0) })) as {
+    const proposal = (await router.dispatch('proposals.create', {
+      custodyId: custody.value.id,
+      action: 'token.quorum-drill',
+      params: {},
+      requester: proof(0),
+    })) as {
       ok: boolean;
       value: { id: string; shortFingerprint: string };
     };
     expect(proposal.ok).toBe(true);
 
     const started = performance.now();
-    const approval = router.dispatch('proposals.approve', { proposalId: proposal.value.id, fingerprint: proposal.value.shortFingerprint, approver: proof(1) }).then((result) => ({ result, at: performance.now() }));
+    const approval = router
+      .dispatch('proposals.approve', {
+        proposalId: proposal.value.id,
+        fingerprint: proposal.value.shortFingerprint,
+        approver: proof(1),
+      })
+      .then((result) => ({ result, at: performance.now() }));
     // Asked a moment after the approval, as a second window or a status poll would.
     await new Promise((resolve) => setTimeout(resolve, 20));
     const snapshot = await router.dispatch('app.snapshot', {});
@@ -489,7 +779,10 @@ describe('responsiveness during factor checks', () => {
     const approved = await approval;
 
     expect(snapshot.ok).toBe(true);
-    expect(approved.result).toMatchObject({ ok: true, value: { approvals: [expect.objectContaining({ custodianId: people[1]!.id })] } });
+    expect(approved.result).toMatchObject({
+      ok: true,
+      value: { approvals: [expect.objectContaining({ custodianId: people[1]!.id })] },
+    });
     expect(answered).toBeLessThan(approved.at);
     // The snapshot did not wait for scrypt: a blocking KDF would delay even the timer above.
     expect(answered - started).toBeLessThan((approved.at - started) / 2);
@@ -507,7 +800,9 @@ describe('the data directory’s permissions', () => {
     expect((statSync(dataDir).mode & 0o777).toString(8)).toBe('700');
     expect((statSync(join(dataDir, 'custos.db')).mode & 0o777).toString(8)).toBe('600');
     await core!.router.dispatch('tokens.status', {});
-    const tightened = [...core!.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } | null }).filter((e) => e.action === 'system.file-mode.tightened');
+    const tightened = [...core!.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } | null })
+      .filter((e) => e.action === 'system.file-mode.tightened');
     expect(tightened.map((e) => e.object?.id).sort()).toEqual(['.', 'custos.db']);
   });
 });

@@ -49,7 +49,10 @@ export interface CoreOptions {
    * the CLI: its --module argument); null when they cancel. The renderer never supplies a path.
    */
   pickModule?: () => Promise<string | null>;
-  /** Asks the person at the console, in main, for a backup file to import (the app: a file dialog); null when they cancel. */
+  /**
+   * Asks the person at the console, in main, for a backup file to import (the app: a file dialog); null when they
+   * cancel.
+   */
   pickBackupFile?: () => Promise<string | null>;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
@@ -78,7 +81,13 @@ interface AuditPlan {
   selfFailures?: readonly ErrorCode[];
 }
 
-const FACTOR_FAILURES: readonly ErrorCode[] = ['PASSPHRASE_INCORRECT', 'TOTP_INCORRECT', 'TOTP_REPLAYED', 'FACTORS_THROTTLED', 'CUSTODIAN_LOCKED'];
+const FACTOR_FAILURES: readonly ErrorCode[] = [
+  'PASSPHRASE_INCORRECT',
+  'TOTP_INCORRECT',
+  'TOTP_REPLAYED',
+  'FACTORS_THROTTLED',
+  'CUSTODIAN_LOCKED',
+];
 
 const SHARE_FAILURES: readonly ErrorCode[] = ['SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_MISMATCH', 'SHARE_DUPLICATE'];
 
@@ -89,21 +98,44 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'tokens.select': { action: 'token.select', self: true, params: true },
   'settings.setModule': { action: 'settings.module.set', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.list': { action: 'custodian.list', self: false, params: false },
-  'custodians.enrolBegin': { action: 'custodian.enrol.begin', self: false, params: false, selfFailures: FACTOR_FAILURES },
+  'custodians.enrolBegin': {
+    action: 'custodian.enrol.begin',
+    self: false,
+    params: false,
+    selfFailures: FACTOR_FAILURES,
+  },
   'custodians.enrolConfirm': { action: 'custodian.enrol', self: true, params: false },
   'custodians.enrolCancel': { action: 'custodian.enrol.cancel', self: false, params: false },
   'custodians.check': { action: 'custodian.factor.verify', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.unlock': { action: 'custodian.unlock', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custody.list': { action: 'custody.list', self: false, params: false },
-  'custody.take': { action: 'custody.take', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'TOKEN_IN_CUSTODY'] },
-  'custody.settle': { action: 'custody.settle', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'CUSTODY_HALF_CHANGED'] },
+  'custody.take': {
+    action: 'custody.take',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'TOKEN_IN_CUSTODY'],
+  },
+  'custody.settle': {
+    action: 'custody.settle',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'CUSTODY_HALF_CHANGED'],
+  },
   'proposals.list': { action: 'proposal.list', self: false, params: false },
   // A proposal reaching for another token's keys, or for what the token cannot do, is recorded by the quorum
   // service, whoever calls it.
   'proposals.create': {
-    action: 'proposal.create', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN', 'TOKEN_CAPABILITY_MISSING'],
+    action: 'proposal.create',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN', 'TOKEN_CAPABILITY_MISSING'],
   },
-  'proposals.approve': { action: 'proposal.approve', self: true, params: false, selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH', 'NOT_AUTHORIZED'] },
+  'proposals.approve': {
+    action: 'proposal.approve',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH', 'NOT_AUTHORIZED'],
+  },
   'proposals.reject': { action: 'proposal.reject', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'keys.list': { action: 'key.list', self: false, params: false },
@@ -114,18 +146,34 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'backups.card': { action: 'backup.card.release', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'backups.forgetCards': { action: 'backup.cards.forget', self: false, params: true },
   'backups.exportFile': { action: 'backup.export', self: true, params: true },
-  // The import records itself, refusals included (the same entries as `custos backup import`); a cancelled dialog changes nothing.
+  // The import records itself, refusals included (the same entries as `custos backup import`); a cancelled dialog
+  // changes nothing.
   'backups.importFile': { action: 'backup.import', self: true, params: false, selfFailures: IMPORT_FAILURES },
   'backups.enterShare': { action: 'backup.share-enter', self: true, params: false, selfFailures: SHARE_FAILURES },
-  'backups.checkShare': { action: 'backup.share-check', self: true, params: false, selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'] },
+  'backups.checkShare': {
+    action: 'backup.share-check',
+    self: true,
+    params: false,
+    selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'],
+  },
   'reports.list': { action: 'report.list', self: false, params: false },
   'reports.create': { action: 'report.create', self: true, params: true },
   'reports.witness': { action: 'ceremony.witness', self: true, params: true },
   'compliance.view': { action: 'compliance.view', self: false, params: true },
   'compliance.controls': { action: 'compliance.controls', self: false, params: false },
   'compliance.practiceStatement': { action: 'compliance.practice-statement', self: false, params: false },
-  'compliance.recordValidation': { action: 'compliance.validation.record', self: true, params: false, selfFailures: FACTOR_FAILURES },
-  'compliance.policyReviewed': { action: 'compliance.policy-review', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'compliance.recordValidation': {
+    action: 'compliance.validation.record',
+    self: true,
+    params: false,
+    selfFailures: FACTOR_FAILURES,
+  },
+  'compliance.policyReviewed': {
+    action: 'compliance.policy-review',
+    self: true,
+    params: false,
+    selfFailures: FACTOR_FAILURES,
+  },
   'audit.status': { action: 'audit.status', self: false, params: false },
   'audit.checkpoint': { action: 'audit.checkpoint', self: true, params: false },
   // Scrolling fetches many pages: only the first page of a query (a search) is recorded.
@@ -165,7 +213,9 @@ export class CustosCore {
     const clock = options.clock ?? (() => new Date());
     this.settings = new Settings(store, clock);
     this.actor = { type: 'operator', id: options.operator ?? 'desktop' };
-    this.host = new ModuleHost((error) => log.warn('token cleanup failed', { code: error.code, message: error.message }));
+    this.host = new ModuleHost((error) =>
+      log.warn('token cleanup failed', { code: error.code, message: error.message }),
+    );
     this.audit = new AuditService({
       dataDir: options.dataDir,
       store,
@@ -196,7 +246,14 @@ export class CustosCore {
       clock,
     });
     this.keys = new KeyInventory(store, this.audit, clock);
-    this.custody = new CustodyService({ store, audit: this.audit, custodians: this.custodians, actor: this.actor, module: () => this.tokens.ready(), clock });
+    this.custody = new CustodyService({
+      store,
+      audit: this.audit,
+      custodians: this.custodians,
+      actor: this.actor,
+      module: () => this.tokens.ready(),
+      clock,
+    });
     this.backups = new BackupService({
       store,
       audit: this.audit,
@@ -214,17 +271,38 @@ export class CustosCore {
       module: () => this.tokens.ready(),
       operations: quorumOperations(store, clock, this.keys),
       checks: quorumChecks(store, clock, this.keys),
-      needs: { ...quorumNeeds(store, clock, this.keys), 'key.backup': () => BACKUP_NEEDS, 'key.restore': (p) => this.backups.restoreNeeds(p) },
-      ceremonies: { 'custody.redeal': turnover(this.custody), 'key.backup': this.backups.backupCeremony(), 'key.restore': this.backups.restoreCeremony() },
+      needs: {
+        ...quorumNeeds(store, clock, this.keys),
+        'key.backup': () => BACKUP_NEEDS,
+        'key.restore': (p) => this.backups.restoreNeeds(p),
+      },
+      ceremonies: {
+        'custody.redeal': turnover(this.custody),
+        'key.backup': this.backups.backupCeremony(),
+        'key.restore': this.backups.restoreCeremony(),
+      },
       reconcilers: {
         ...quorumReconcilers(store, clock, this.keys),
         'key.backup': this.backups.reconcileBackup(),
-        'key.restore': reconcileRestore({ audit: this.audit, keys: this.keys, manifest: (setId) => this.backups.manifest(setId) }),
+        'key.restore': reconcileRestore({
+          audit: this.audit,
+          keys: this.keys,
+          manifest: (setId) => this.backups.manifest(setId),
+        }),
       },
       params: ACTION_PARAMS,
       clock,
     });
-    this.reports = new ReportService({ store, audit: this.audit, custodians: this.custodians, custody: this.custody, keys: this.keys, quorum: this.quorum, clock, token: (ref) => this.tokenFacts(ref) });
+    this.reports = new ReportService({
+      store,
+      audit: this.audit,
+      custodians: this.custodians,
+      custody: this.custody,
+      keys: this.keys,
+      quorum: this.quorum,
+      clock,
+      token: (ref) => this.tokenFacts(ref),
+    });
     this.compliance = new ComplianceService({
       store,
       audit: this.audit,
@@ -236,7 +314,10 @@ export class CustosCore {
       clock,
       modules: () => {
         const status = this.tokens.status();
-        const found = [...(status.state === 'ready' ? [status.module] : []), ...[this.audit.moduleInfo()].filter((m) => m !== null)];
+        const found = [
+          ...(status.state === 'ready' ? [status.module] : []),
+          ...[this.audit.moduleInfo()].filter((m) => m !== null),
+        ];
         return [...new Map(found.map((m) => [m.path, m])).values()];
       },
     });
@@ -249,24 +330,37 @@ export class CustosCore {
     for (const repair of this.store.modeRepairs) {
       // Others could read these until now: recorded, so auditors know the sealed records may have been copied.
       log.warn('tightened a permission in the data directory', { ...repair });
-      void this.audit.tryRecord({ actor: { type: 'system', id: 'system' }, action: 'system.file-mode.tightened', object: { type: 'file', id: repair.path.slice(0, 200) }, params: repair });
+      void this.audit.tryRecord({
+        actor: { type: 'system', id: 'system' },
+        action: 'system.file-mode.tightened',
+        object: { type: 'file', id: repair.path.slice(0, 200) },
+        params: repair,
+      });
     }
     try {
       const sealed = this.custodians.sealUnsignedOnce();
       if (sealed > 0) log.warn('signed the security state of custodians enrolled before it was signed', { sealed });
     } catch (error) {
-      log.warn('could not sign the custodians’ security state yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      log.warn('could not sign the custodians’ security state yet; will try at the next start', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
     }
     try {
       const sealed = this.keys.sealUnsigned() + this.custody.sealUnsignedOnce();
-      if (sealed > 0) log.warn('signed keys, destruction schedules and custody records from before they were signed', { sealed });
+      if (sealed > 0)
+        log.warn('signed keys, destruction schedules and custody records from before they were signed', { sealed });
     } catch (error) {
-      log.warn('could not sign the key and custody records yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      log.warn('could not sign the key and custody records yet; will try at the next start', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
     }
     try {
-      for (const { proposalId, action, status } of this.quorum.reconcile()) log.warn('reconciled an interrupted quorum operation', { proposalId, action, status });
+      for (const { proposalId, action, status } of this.quorum.reconcile())
+        log.warn('reconciled an interrupted quorum operation', { proposalId, action, status });
     } catch (error) {
-      log.warn('could not reconcile interrupted operations yet; will try at the next start', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      log.warn('could not reconcile interrupted operations yet; will try at the next start', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
     }
   }
 
@@ -323,7 +417,8 @@ export class CustosCore {
         (await this.custodians.verifyFactors(custodianId, passphrase, code, 'self-check')).fill(0);
         return { ok: true as const };
       },
-      'custodians.unlock': ({ custodianId, officerId, passphrase, code }) => this.custodians.unlock(custodianId, officerId, passphrase, code),
+      'custodians.unlock': ({ custodianId, officerId, passphrase, code }) =>
+        this.custodians.unlock(custodianId, officerId, passphrase, code),
       'custody.list': () => this.custodyViews(),
       'custody.take': async (request) => {
         const record = await this.custody.take({
@@ -350,7 +445,8 @@ export class CustosCore {
         const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
         return wire(this.quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId }));
       },
-      'proposals.approve': async ({ proposalId, fingerprint, approver }) => wire(await this.quorum.approve({ proposalId, fingerprint, ...approver })),
+      'proposals.approve': async ({ proposalId, fingerprint, approver }) =>
+        wire(await this.quorum.approve({ proposalId, fingerprint, ...approver })),
       'proposals.reject': async ({ proposalId, by }) => {
         this.quorum.mayAct(by.custodianId, 'reject');
         await this.proveFactors(by, 'reject');
@@ -387,12 +483,15 @@ export class CustosCore {
         writeFileAtomic(path, this.backups.exportFile(setId), 0o600);
         return { path };
       },
-      'backups.importFile': ({ expectAuditKey }) => importPickedBackup(this.backups, this.options.pickBackupFile, expectAuditKey),
+      'backups.importFile': ({ expectAuditKey }) =>
+        importPickedBackup(this.backups, this.options.pickBackupFile, expectAuditKey),
       'backups.enterShare': async ({ proposalId, text }) => wire(await this.backups.enterShare(proposalId, text)),
       'backups.checkShare': ({ text }) => this.backups.checkShare(text),
       'reports.list': () => this.reports.list(),
       'reports.create': async (request) => {
-        const summary = this.reports.create('compliance' in request ? { compliance: this.complianceSnapshot(request.compliance.asOf) } : request);
+        const summary = this.reports.create(
+          'compliance' in request ? { compliance: this.complianceSnapshot(request.compliance.asOf) } : request,
+        );
         const dir = join(this.options.dataDir, 'reports', summary.id);
         await this.reports.exportTo(summary.id, dir);
         return { ...summary, dir };
@@ -405,12 +504,17 @@ export class CustosCore {
         this.compliance.refuseSoftwareModule(record.modulePath);
         return this.compliance.recordValidation(record, await this.proveOfficer(officer, 'record a module validation'));
       },
-      'compliance.policyReviewed': async ({ officer }) => this.compliance.recordPolicyReview(await this.proveOfficer(officer, 'record the policy review')),
+      'compliance.policyReviewed': async ({ officer }) =>
+        this.compliance.recordPolicyReview(await this.proveOfficer(officer, 'record the policy review')),
       'audit.status': () => this.audit.status(),
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
       'audit.entry': ({ seq }) => this.browser().entry(seq),
-      'audit.verify': () => this.verifyAudit({ onProgress: (checked, total) => this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }) }),
+      'audit.verify': () =>
+        this.verifyAudit({
+          onProgress: (checked, total) =>
+            this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }),
+        }),
     };
   }
 
@@ -418,24 +522,40 @@ export class CustosCore {
   private async pickModulePath(): Promise<string> {
     const picked = this.options.pickModule ? await this.options.pickModule() : null;
     if (picked === null) {
-      throw new CustosError('MODULE_NOT_CHOSEN', 'No PKCS#11 library was chosen, so the token module was not changed.', [
-        this.options.pickModule ? 'Choose the vendor’s library file in the dialog.' : 'This Custos cannot ask for a library here: use `custos module set PATH` with the officer’s factors.',
-      ]);
+      throw new CustosError(
+        'MODULE_NOT_CHOSEN',
+        'No PKCS#11 library was chosen, so the token module was not changed.',
+        [
+          this.options.pickModule
+            ? 'Choose the vendor’s library file in the dialog.'
+            : 'This Custos cannot ask for a library here: use `custos module set PATH` with the officer’s factors.',
+        ],
+      );
     }
     const path = ModulePath.safeParse(picked);
-    if (!path.success) throw new CustosError('MODULE_UNSAFE', 'The chosen library path is not a usable file path.', ['Choose the library file again.']);
+    if (!path.success)
+      throw new CustosError('MODULE_UNSAFE', 'The chosen library path is not a usable file path.', [
+        'Choose the library file again.',
+      ]);
     return path.data;
   }
 
   /** A security officer proving both factors; returns them as the actor to record. */
-  private async proveOfficer(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): Promise<AuditActor> {
+  private async proveOfficer(
+    proof: { custodianId: string; passphrase: string; code: string },
+    purpose: string,
+  ): Promise<AuditActor> {
     const who = this.custodians.get(proof.custodianId);
-    if (!who.roles.includes('security-officer')) throw new CustosError('NOT_AUTHORIZED', `${who.name} is not a security officer.`);
+    if (!who.roles.includes('security-officer'))
+      throw new CustosError('NOT_AUTHORIZED', `${who.name} is not a security officer.`);
     await this.proveFactors(proof, purpose);
     return { type: 'custodian', id: who.id, role: 'security-officer' };
   }
 
-  private async proveFactors(proof: { custodianId: string; passphrase: string; code: string }, purpose: string): Promise<void> {
+  private async proveFactors(
+    proof: { custodianId: string; passphrase: string; code: string },
+    purpose: string,
+  ): Promise<void> {
     (await this.custodians.verifyFactors(proof.custodianId, proof.passphrase, proof.code, purpose)).fill(0);
   }
 
@@ -448,7 +568,11 @@ export class CustosCore {
   /** What a report says about a token: model, maker, software or not, and the validation recorded for its module. */
   private tokenFacts(ref: { serial: string; label: string }): Record<string, unknown> {
     const status = this.tokens.status();
-    return tokenFacts(status, ref, status.state === 'ready' ? this.settings.get('compliance.validations')[status.module.path] : undefined);
+    return tokenFacts(
+      status,
+      ref,
+      status.state === 'ready' ? this.settings.get('compliance.validations')[status.module.path] : undefined,
+    );
   }
 
   private custodyViews() {
@@ -479,7 +603,11 @@ export class CustosCore {
     try {
       return log.repairTree(this.actor);
     } catch (error) {
-      log.record({ actor: this.actor, action: 'audit.tree.repair', result: { status: 'failed', code: isCustosError(error) ? error.code : 'INTERNAL' } });
+      log.record({
+        actor: this.actor,
+        action: 'audit.tree.repair',
+        result: { status: 'failed', code: isCustosError(error) ? error.code : 'INTERNAL' },
+      });
       throw error;
     }
   }
@@ -493,7 +621,17 @@ export class CustosCore {
       ...(options.key ? {} : proven ? { key: proven, keySource: 'token' as const } : {}),
       // The checkpoint kept in the audit token is trusted like one kept by an auditor.
       trustedCheckpoints: [...(options.trustedCheckpoints ?? []), ...this.audit.anchors()],
-      ...(finding ? { findings: [{ kind: finding.code === 'AUDIT_ROLLBACK' ? ('rolled-back' as const) : ('key-mismatch' as const), seq: null, message: `${finding.code}: ${finding.message}` }] } : {}),
+      ...(finding
+        ? {
+            findings: [
+              {
+                kind: finding.code === 'AUDIT_ROLLBACK' ? ('rolled-back' as const) : ('key-mismatch' as const),
+                seq: null,
+                message: `${finding.code}: ${finding.message}`,
+              },
+            ],
+          }
+        : {}),
     });
     await this.audit.tryRecord({
       actor: this.actor,
@@ -508,13 +646,22 @@ export class CustosCore {
    * Exports the log: a verifiable bundle (folder), or CSV / CEF for spreadsheets and SIEMs. The
    * export is recorded and a checkpoint is signed first, so the export covers its own entry.
    */
-  exportAudit(target: string, format: 'bundle' | 'csv' | 'cef', trail: Trail): { path: string; entries: number; checkpoint: CheckpointInfo } {
+  exportAudit(
+    target: string,
+    format: 'bundle' | 'csv' | 'cef',
+    trail: Trail,
+  ): { path: string; entries: number; checkpoint: CheckpointInfo } {
     const log = this.audit.log();
     log.record({ actor: this.actor, action: 'audit.export', params: { format, trail } });
     try {
       // Inside the try: a checkpoint refused (an unverifiable tail, a corrupt tree) is recorded too.
       const closing = this.audit.checkpoint(`export (${format})`);
-      const checkpoint = { treeSize: closing.treeSize, note: closing.note, createdAt: closing.createdAt, reason: closing.reason };
+      const checkpoint = {
+        treeSize: closing.treeSize,
+        note: closing.note,
+        createdAt: closing.createdAt,
+        reason: closing.reason,
+      };
       if (format === 'bundle') {
         const summary = writeBundle(log, this.audit.noteKey()!, target, closing);
         return { path: target, entries: summary.entries, checkpoint };
@@ -523,10 +670,24 @@ export class CustosCore {
       return { path: target, entries, checkpoint };
     } catch (error) {
       // The request is on record already; its failure must be too.
-      const code = isCustosError(error) ? error.code : (error as { code?: unknown }).code === 'ENOSPC' ? 'STORE_DISK_FULL' : 'INTERNAL';
-      log.record({ actor: this.actor, action: 'audit.export', params: { format, trail }, result: { status: 'failed', code } });
+      const code = isCustosError(error)
+        ? error.code
+        : (error as { code?: unknown }).code === 'ENOSPC'
+          ? 'STORE_DISK_FULL'
+          : 'INTERNAL';
+      log.record({
+        actor: this.actor,
+        action: 'audit.export',
+        params: { format, trail },
+        result: { status: 'failed', code },
+      });
       if (isCustosError(error)) throw error;
-      throw new CustosError(code, `The export to ${target} failed; nothing usable was written there.`, ['Check that the folder exists, is writable and has space, then export again.'], { cause: error });
+      throw new CustosError(
+        code,
+        `The export to ${target} failed; nothing usable was written there.`,
+        ['Check that the folder exists, is writable and has space, then export again.'],
+        { cause: error },
+      );
     }
   }
 
@@ -536,7 +697,8 @@ export class CustosCore {
     if (report.outcome === 'failed' && report.code && plan?.selfFailures?.includes(report.code)) return;
     // The input may be anything the renderer sent (null, 5 MB): read it only through its schema.
     const input: unknown = report.input;
-    if (report.channel === 'audit.page' && report.outcome === 'ok' && (input as { offset?: unknown }).offset !== 0) return;
+    if (report.channel === 'audit.page' && report.outcome === 'ok' && (input as { offset?: unknown }).offset !== 0)
+      return;
     const seq = AuditSeq.safeParse(input);
     const object =
       report.channel === null
@@ -588,7 +750,10 @@ export function startCore(options: CoreOptions): StartedCore {
     const core = CustosCore.open(options);
     return { core, router: core.router, startupError: null };
   } catch (error) {
-    const reason = error instanceof CustosError ? error : new CustosError('INTERNAL', 'Custos could not start its core.', [], { cause: error });
+    const reason =
+      error instanceof CustosError
+        ? error
+        : new CustosError('INTERNAL', 'Custos could not start its core.', [], { cause: error });
     log.error('core unavailable', { code: reason.code });
     return { core: null, router: unavailableRouter(reason, log), startupError: reason };
   }

@@ -35,16 +35,36 @@ export function fileError(error: unknown): CustosError | null {
   switch (e.code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return new CustosError('FILE_NOT_FOUND', `${path} does not exist (or a folder on its way does not).`, ['Check the path; create the folder first where one is to be written.'], { cause: error });
+      return new CustosError(
+        'FILE_NOT_FOUND',
+        `${path} does not exist (or a folder on its way does not).`,
+        ['Check the path; create the folder first where one is to be written.'],
+        { cause: error },
+      );
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return new CustosError('FILE_ACCESS_DENIED', `Custos may not read or write ${path}.`, ['Check its permissions, or choose another place.'], { cause: error });
+      return new CustosError(
+        'FILE_ACCESS_DENIED',
+        `Custos may not read or write ${path}.`,
+        ['Check its permissions, or choose another place.'],
+        { cause: error },
+      );
     case 'EEXIST':
     case 'EISDIR':
-      return new CustosError('FILE_EXISTS', `${path} already exists; nothing was overwritten.`, ['Choose another path, or move the existing one away first.'], { cause: error });
+      return new CustosError(
+        'FILE_EXISTS',
+        `${path} already exists; nothing was overwritten.`,
+        ['Choose another path, or move the existing one away first.'],
+        { cause: error },
+      );
     case 'ENOSPC':
-      return new CustosError('STORE_DISK_FULL', `The disk holding ${path} is full; what was being written is incomplete there.`, ['Free space, then run the command again.'], { cause: error });
+      return new CustosError(
+        'STORE_DISK_FULL',
+        `The disk holding ${path} is full; what was being written is incomplete there.`,
+        ['Free space, then run the command again.'],
+        { cause: error },
+      );
     default:
       return null;
   }

@@ -44,7 +44,12 @@ export function endWithFooters(doc: PDFKit.PDFDocument, footer: string): void {
   for (let i = range.start; i < range.start + range.count; i += 1) {
     doc.switchToPage(i);
     doc.page.margins.bottom = 0;
-    doc.font('Helvetica').fontSize(7).text(winAnsi(`${footer} · page ${i + 1} of ${range.count}`), doc.page.margins.left, doc.page.height - 50, { lineBreak: false });
+    doc
+      .font('Helvetica')
+      .fontSize(7)
+      .text(winAnsi(`${footer} · page ${i + 1} of ${range.count}`), doc.page.margins.left, doc.page.height - 50, {
+        lineBreak: false,
+      });
   }
   doc.end();
 }

@@ -21,9 +21,11 @@ export class FileSecretVault implements SecretVault {
   load(): Buffer | null {
     if (!existsSync(this.path)) return null;
     if (process.platform !== 'win32' && (statSync(this.path).mode & 0o077) !== 0) {
-      throw new CustosError('AUDIT_UNAVAILABLE', `The audit token PIN file ${this.path} can be read by other users; Custos will not use it.`, [
-        `Restrict it (chmod 600 ${this.path}) and check who may have read it; if in doubt, rotate the audit key.`,
-      ]);
+      throw new CustosError(
+        'AUDIT_UNAVAILABLE',
+        `The audit token PIN file ${this.path} can be read by other users; Custos will not use it.`,
+        [`Restrict it (chmod 600 ${this.path}) and check who may have read it; if in doubt, rotate the audit key.`],
+      );
     }
     return readFileSync(this.path);
   }

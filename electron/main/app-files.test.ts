@@ -4,7 +4,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY } from '../../shared/csp';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 
-
 import { respond, resolveAppFile } from './app-files';
 
 let dir: string;
@@ -26,11 +25,15 @@ describe('app:// protocol', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
     expect(response.headers.get('content-type')).toMatch(/text\/html/);
-    expect((await respond(new Request('app://custos/assets/app.js'), rendererDir())).headers.get('content-type')).toMatch(/javascript/);
+    expect(
+      (await respond(new Request('app://custos/assets/app.js'), rendererDir())).headers.get('content-type'),
+    ).toMatch(/javascript/);
   });
 
   it('refuses anything but GET', async () => {
-    expect((await respond(new Request('app://custos/index.html', { method: 'POST', body: 'x' }), rendererDir())).status).toBe(405);
+    expect(
+      (await respond(new Request('app://custos/index.html', { method: 'POST', body: 'x' }), rendererDir())).status,
+    ).toBe(405);
   });
 
   it.each([
@@ -58,7 +61,9 @@ describe('app:// protocol', () => {
 
   it('never resolves a path outside the renderer directory', () => {
     // The URL parser folds %2e%2e segments at the root, so this names renderer/etc/passwd.
-    expect(resolveAppFile('app://custos/%2e%2e/%2e%2e/etc/passwd', rendererDir())?.path.startsWith(rendererDir())).toBe(true);
+    expect(resolveAppFile('app://custos/%2e%2e/%2e%2e/etc/passwd', rendererDir())?.path.startsWith(rendererDir())).toBe(
+      true,
+    );
     expect(resolveAppFile('app://custos/a/..%2f..%2f..%2fetc/passwd', rendererDir())).toBeNull();
     expect(resolveAppFile('file:///etc/passwd', rendererDir())).toBeNull();
   });

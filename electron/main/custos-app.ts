@@ -48,8 +48,12 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
     // able to load native code or redirect the data (the same reason the fuses are set).
     const env = production ? {} : process.env;
     const dataDir = env.CUSTOS_DATA_DIR ?? app.getPath('userData');
-    const { vaults, preferred } = SafeStorageVault.choose(join(dataDir, 'audit-token.pin.sealed'), join(dataDir, 'audit-token.pin'));
-    if (preferred === 'file') log.warn('no OS keystore: a new audit token PIN is kept in a 0600 file in the data directory');
+    const { vaults, preferred } = SafeStorageVault.choose(
+      join(dataDir, 'audit-token.pin.sealed'),
+      join(dataDir, 'audit-token.pin'),
+    );
+    if (preferred === 'file')
+      log.warn('no OS keystore: a new audit token PIN is kept in a 0600 file in the data directory');
     const started = startCore({
       dataDir,
       version: typeof __CUSTOS_VERSION__ === 'string' ? __CUSTOS_VERSION__ : app.getVersion(),

@@ -35,7 +35,10 @@ export function backupFileDialog(window: () => BrowserWindow | null): () => Prom
 function openFileDialog(window: () => BrowserWindow | null, options: OpenDialogOptions): () => Promise<string | null> {
   return async () => {
     const parent = window();
-    const result = parent && !parent.isDestroyed() ? await dialog.showOpenDialog(parent, options) : await dialog.showOpenDialog(options);
+    const result =
+      parent && !parent.isDestroyed()
+        ? await dialog.showOpenDialog(parent, options)
+        : await dialog.showOpenDialog(options);
     return result.canceled ? null : (result.filePaths[0] ?? null);
   };
 }

@@ -34,7 +34,9 @@ describe('electron-builder.yml', () => {
   });
 
   it('unpacks the native modules from the asar and rebuilds them for Electron', () => {
-    expect(config.asarUnpack).toEqual(expect.arrayContaining(['**/node_modules/pkcs11js/**', '**/node_modules/better-sqlite3/**']));
+    expect(config.asarUnpack).toEqual(
+      expect.arrayContaining(['**/node_modules/pkcs11js/**', '**/node_modules/better-sqlite3/**']),
+    );
     expect(config.npmRebuild).toBe(true);
   });
 

@@ -15,7 +15,8 @@ export class SafeStorageVault implements SecretVault {
   static choose(sealedPath: string, plainPath: string): { vaults: Vaults; preferred: VaultKind } {
     const weak = process.platform === 'linux' && safeStorage.getSelectedStorageBackend?.() === 'basic_text';
     const file = new FileSecretVault(plainPath);
-    if (safeStorage.isEncryptionAvailable() && !weak) return { vaults: { file, 'os-keystore': new SafeStorageVault(sealedPath) }, preferred: 'os-keystore' };
+    if (safeStorage.isEncryptionAvailable() && !weak)
+      return { vaults: { file, 'os-keystore': new SafeStorageVault(sealedPath) }, preferred: 'os-keystore' };
     return { vaults: { file }, preferred: 'file' };
   }
 
@@ -24,9 +25,12 @@ export class SafeStorageVault implements SecretVault {
     try {
       return Buffer.from(safeStorage.decryptString(readFileSync(this.path)));
     } catch (error) {
-      throw new CustosError('AUDIT_UNAVAILABLE', 'The operating system keystore could not unseal the audit token PIN.', [
-        'Log in as the user who set Custos up, with the keystore unlocked.',
-      ], { cause: error });
+      throw new CustosError(
+        'AUDIT_UNAVAILABLE',
+        'The operating system keystore could not unseal the audit token PIN.',
+        ['Log in as the user who set Custos up, with the keystore unlocked.'],
+        { cause: error },
+      );
     }
   }
 

@@ -1,4 +1,13 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Envelope } from '../../shared/errors';
@@ -14,8 +23,21 @@ const fake = vi.hoisted(() => ({ current: null as unknown as ReturnType<typeof c
 vi.mock('electron', () => {
   // Getters resolve at each use, so every test gets a fresh fake Electron.
   const mock = {};
-  for (const key of ['app', 'BrowserWindow', 'session', 'protocol', 'ipcMain', 'contextBridge', 'ipcRenderer', 'safeStorage', 'dialog']) {
-    Object.defineProperty(mock, key, { enumerable: true, get: () => (fake.current.module as Record<string, unknown>)[key] });
+  for (const key of [
+    'app',
+    'BrowserWindow',
+    'session',
+    'protocol',
+    'ipcMain',
+    'contextBridge',
+    'ipcRenderer',
+    'safeStorage',
+    'dialog',
+  ]) {
+    Object.defineProperty(mock, key, {
+      enumerable: true,
+      get: () => (fake.current.module as Record<string, unknown>)[key],
+    });
   }
   return mock;
 });
@@ -119,12 +141,22 @@ describe('startCustos', () => {
     const { dataDir, cleanup } = await started();
     const window = FakeBrowserWindow.instances[0]!;
     const invoke = (channel: string, payload: unknown) =>
-      fake.current.ipcHandlers.get(channel)!({ sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } }, payload) as Promise<Envelope<unknown>>;
+      fake.current.ipcHandlers.get(channel)!(
+        { sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } },
+        payload,
+      ) as Promise<Envelope<unknown>>;
     const passphrase = 'long quiet harbour walk number one';
-    const begun = (await invoke('custodians.enrolBegin', { name: 'Olive Officer', roles: ['security-officer'], passphrase })) as Envelope<{ enrolmentId: string; secret: string }>;
+    const begun = (await invoke('custodians.enrolBegin', {
+      name: 'Olive Officer',
+      roles: ['security-officer'],
+      passphrase,
+    })) as Envelope<{ enrolmentId: string; secret: string }>;
     if (!begun.ok) throw new Error(begun.error.message);
     const now = Date.now();
-    const enrolled = (await invoke('custodians.enrolConfirm', { enrolmentId: begun.value.enrolmentId, code: totpCodeAt(begun.value.secret, new Date(now)) })) as Envelope<{ id: string }>;
+    const enrolled = (await invoke('custodians.enrolConfirm', {
+      enrolmentId: begun.value.enrolmentId,
+      code: totpCodeAt(begun.value.secret, new Date(now)),
+    })) as Envelope<{ id: string }>;
     if (!enrolled.ok) throw new Error(enrolled.error.message);
     // A vendor library in a folder only its owner can write, as an installer would leave it.
     const vendorDir = join(dataDir, 'vendor');
@@ -134,32 +166,60 @@ describe('startCustos', () => {
     chmodSync(library, 0o644);
     fake.current.module.dialog.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: [library] });
 
-    const officer = { custodianId: enrolled.value.id, passphrase, code: totpCodeAt(begun.value.secret, new Date(now + 30_000)) };
+    const officer = {
+      custodianId: enrolled.value.id,
+      passphrase,
+      code: totpCodeAt(begun.value.secret, new Date(now + 30_000)),
+    };
     const result = await invoke('settings.setModule', { source: 'picked', officer });
 
-    expect(fake.current.module.dialog.showOpenDialog).toHaveBeenCalledWith(window, expect.objectContaining({ properties: expect.arrayContaining(['openFile']) }));
-    expect(result).toMatchObject({ ok: true, value: { state: 'ready', module: { path: library, kind: 'configured' } } });
+    expect(fake.current.module.dialog.showOpenDialog).toHaveBeenCalledWith(
+      window,
+      expect.objectContaining({ properties: expect.arrayContaining(['openFile']) }),
+    );
+    expect(result).toMatchObject({
+      ok: true,
+      value: { state: 'ready', module: { path: library, kind: 'configured' } },
+    });
     cleanup();
   });
   it('imports the backup file chosen in the main-process dialog, never a path the renderer sends', async () => {
     const { dataDir, cleanup } = await started();
     const window = FakeBrowserWindow.instances[0]!;
     const invoke = (channel: string, payload: unknown) =>
-      fake.current.ipcHandlers.get(channel)!({ sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } }, payload) as Promise<Envelope<unknown>>;
+      fake.current.ipcHandlers.get(channel)!(
+        { sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } },
+        payload,
+      ) as Promise<Envelope<unknown>>;
     const dialog = fake.current.module.dialog.showOpenDialog;
 
     expect(await invoke('backups.importFile', {})).toEqual({ ok: true, value: { outcome: 'cancelled' } });
-    expect(dialog).toHaveBeenLastCalledWith(window, expect.objectContaining({ properties: expect.arrayContaining(['openFile']), filters: [{ name: 'Custos backup file', extensions: ['json'] }] }));
+    expect(dialog).toHaveBeenLastCalledWith(
+      window,
+      expect.objectContaining({
+        properties: expect.arrayContaining(['openFile']),
+        filters: [{ name: 'Custos backup file', extensions: ['json'] }],
+      }),
+    );
 
     // What the person chose is what is read: here a JSON file that is no backup, refused as such.
     const chosen = join(dataDir, 'not-a-backup.json');
     writeFileSync(chosen, '{"format":"something else"}');
     dialog.mockResolvedValueOnce({ canceled: false, filePaths: [chosen] });
-    expect(await invoke('backups.importFile', { expectAuditKey: 'AB:'.repeat(31) + 'AB' })).toMatchObject({ ok: false, error: { code: 'BACKUP_INVALID' } });
+    expect(await invoke('backups.importFile', { expectAuditKey: 'AB:'.repeat(31) + 'AB' })).toMatchObject({
+      ok: false,
+      error: { code: 'BACKUP_INVALID' },
+    });
 
     const calls = dialog.mock.calls.length;
-    expect(await invoke('backups.importFile', { path: chosen })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
-    expect(await invoke('backups.importFile', { expectAuditKey: 'not a fingerprint' })).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(await invoke('backups.importFile', { path: chosen })).toMatchObject({
+      ok: false,
+      error: { code: 'IPC_INVALID_PAYLOAD' },
+    });
+    expect(await invoke('backups.importFile', { expectAuditKey: 'not a fingerprint' })).toMatchObject({
+      ok: false,
+      error: { code: 'IPC_INVALID_PAYLOAD' },
+    });
     expect(dialog.mock.calls.length).toBe(calls);
     cleanup();
   });
@@ -184,7 +244,11 @@ describe('startCustos', () => {
 
   it('ignores the development overrides in a packaged build', async () => {
     const other = tempDataDir();
-    const { dataDir, cleanup } = await started({ CUSTOS_DATA_DIR: other.dataDir, CUSTOS_PKCS11_MODULE: '/tmp/evil.so', CUSTOS_SQLITE_BINDING: '/tmp/evil.node' });
+    const { dataDir, cleanup } = await started({
+      CUSTOS_DATA_DIR: other.dataDir,
+      CUSTOS_PKCS11_MODULE: '/tmp/evil.so',
+      CUSTOS_SQLITE_BINDING: '/tmp/evil.node',
+    });
     expect(existsSync(join(dataDir, 'custos.db'))).toBe(true);
     expect(existsSync(join(other.dataDir, 'custos.db'))).toBe(false);
     other.cleanup();
@@ -241,7 +305,15 @@ describe('hardenSession', () => {
   it('denies every permission request and check', () => {
     const session = fakeSession();
     hardenSession(session as never, silentLog);
-    for (const permission of ['media', 'clipboard-read', 'notifications', 'geolocation', 'openExternal', 'hid', 'usb']) {
+    for (const permission of [
+      'media',
+      'clipboard-read',
+      'notifications',
+      'geolocation',
+      'openExternal',
+      'hid',
+      'usb',
+    ]) {
       const callback = vi.fn();
       session.permissionRequestHandler?.({}, permission, callback);
       expect(callback).toHaveBeenCalledWith(false);
@@ -301,7 +373,9 @@ describe('IPC dispatch', () => {
     const router = Object.assign(new Router({} as never, silentLog), { dispatch });
     registerIpc(router, () => window as never, silentLog);
     const handler = fake.current.ipcHandlers.get('tokens.status')!;
-    await expect(handler({ sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } }, {})).resolves.toEqual({ ok: true, value: 1 });
+    await expect(
+      handler({ sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } }, {}),
+    ).resolves.toEqual({ ok: true, value: 1 });
     expect(dispatch).toHaveBeenCalledWith('tokens.status', {});
   });
 });
@@ -316,7 +390,8 @@ describe('Content Security Policy', () => {
 
   it('is also in the page itself, so it holds before any header is applied', () => {
     const html = readFileSync(join(__dirname, '../../renderer/index.html'), 'utf8');
-    expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="${META_CONTENT_SECURITY_POLICY}"`);
+    const meta = /<meta\s+http-equiv="Content-Security-Policy"\s+content="([^"]*)"/.exec(html);
+    expect(meta?.[1]).toBe(META_CONTENT_SECURITY_POLICY);
   });
 });
 
@@ -324,7 +399,11 @@ describe('source hygiene', () => {
   function files(dir: string): string[] {
     return readdirSync(dir).flatMap((name) => {
       const path = join(dir, name);
-      return statSync(path).isDirectory() ? files(path) : /\.(ts|tsx)$/.test(name) && !name.endsWith('.test.ts') ? [path] : [];
+      return statSync(path).isDirectory()
+        ? files(path)
+        : /\.(ts|tsx)$/.test(name) && !name.endsWith('.test.ts')
+          ? [path]
+          : [];
     });
   }
   const sources = [...files(join(__dirname, '..')), ...files(join(__dirname, '../../renderer'))];
@@ -334,6 +413,12 @@ describe('source hygiene', () => {
   });
 
   it('never enables Blink features or insecure content anywhere', () => {
-    expect(sources.filter((f) => /enableBlinkFeatures|allowRunningInsecureContent:\s*true|nodeIntegration:\s*true|contextIsolation:\s*false|webSecurity:\s*false|sandbox:\s*false/.test(readFileSync(f, 'utf8')))).toEqual([]);
+    expect(
+      sources.filter((f) =>
+        /enableBlinkFeatures|allowRunningInsecureContent:\s*true|nodeIntegration:\s*true|contextIsolation:\s*false|webSecurity:\s*false|sandbox:\s*false/.test(
+          readFileSync(f, 'utf8'),
+        ),
+      ),
+    ).toEqual([]);
   });
 });

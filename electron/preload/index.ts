@@ -5,14 +5,18 @@ import { buildBridge, channelNames, eventNames } from '../../shared/ipc-schema';
 // and listeners receive the payload only, never Electron's event object.
 contextBridge.exposeInMainWorld(
   'custos',
-  buildBridge({
-    invoke: (channel, input) => ipcRenderer.invoke(channel, input),
-    subscribe: (event, listener) => {
-      const handler = (_event: IpcRendererEvent, payload: unknown) => listener(payload);
-      ipcRenderer.on(event, handler);
-      return () => {
-        ipcRenderer.removeListener(event, handler);
-      };
+  buildBridge(
+    {
+      invoke: (channel, input) => ipcRenderer.invoke(channel, input),
+      subscribe: (event, listener) => {
+        const handler = (_event: IpcRendererEvent, payload: unknown) => listener(payload);
+        ipcRenderer.on(event, handler);
+        return () => {
+          ipcRenderer.removeListener(event, handler);
+        };
+      },
     },
-  }, channelNames, eventNames),
+    channelNames,
+    eventNames,
+  ),
 );

@@ -10,7 +10,10 @@ vi.mock('electron', () => electron);
 let exposed: Record<string, Record<string, unknown>>;
 beforeAll(async () => {
   await import('./index');
-  const [name, api] = electron.contextBridge.exposeInMainWorld.mock.calls[0] as unknown as [string, Record<string, Record<string, unknown>>];
+  const [name, api] = electron.contextBridge.exposeInMainWorld.mock.calls[0] as unknown as [
+    string,
+    Record<string, Record<string, unknown>>,
+  ];
   expect(name).toBe('custos');
   exposed = api;
 });
@@ -35,8 +38,13 @@ describe('preload', () => {
 
   it('hands listeners the payload only, never the IPC event (which would expose sender)', () => {
     const listener = vi.fn();
-    const unsubscribe = ((exposed.on as Record<string, Record<string, unknown>>).tokens!.changed as (l: unknown) => () => void)(listener);
-    const [channel, handler] = electron.ipcRenderer.on.mock.calls[0] as unknown as [string, (event: unknown, payload: unknown) => void];
+    const unsubscribe = (
+      (exposed.on as Record<string, Record<string, unknown>>).tokens!.changed as (l: unknown) => () => void
+    )(listener);
+    const [channel, handler] = electron.ipcRenderer.on.mock.calls[0] as unknown as [
+      string,
+      (event: unknown, payload: unknown) => void,
+    ];
     expect(channel).toBe('tokens.changed');
     handler({ sender: 'the ipc event' }, { state: 'x' });
     expect(listener).toHaveBeenCalledWith({ state: 'x' });

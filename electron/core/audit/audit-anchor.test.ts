@@ -55,40 +55,58 @@ function anchorsInToken(options: { login: boolean } = { login: true }): string[]
   try {
     const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
     const token = module.run('Finding the audit token', (lib) => {
-      const slot = lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)!;
+      const slot = lib
+        .C_GetSlotList(true)
+        .find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)!;
       const info = lib.C_GetTokenInfo(slot);
       return { serial: info.serialNumber.trim(), label: info.label.trim() };
     });
     const pin = readFileSync(join(dataDir, 'audit-token.pin'), 'utf8');
-    return module.withSession(token, options.login ? { write: false, login: { user: 'user', pin } } : { write: false }, (session, lib) =>
-      findObjects(lib, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA }, { type: pkcs11js.CKA_APPLICATION, value: ANCHOR_APPLICATION }]).map(
-        (handle) => lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE }])[0]!.value!.toString('utf8'),
-      ),
+    return module.withSession(
+      token,
+      options.login ? { write: false, login: { user: 'user', pin } } : { write: false },
+      (session, lib) =>
+        findObjects(lib, session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+          { type: pkcs11js.CKA_APPLICATION, value: ANCHOR_APPLICATION },
+        ]).map((handle) =>
+          lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE }])[0]!.value!.toString('utf8'),
+        ),
     );
   } finally {
     host.closeAll();
   }
 }
 
-/** Removes the anchor with the audit PIN (a data directory from before the anchor), optionally putting `note` in its place. */
+/**
+ * Removes the anchor with the audit PIN (a data directory from before the anchor), optionally putting `note` in its
+ * place.
+ */
 function removeAnchorWithPin(note?: string): void {
   const host = new ModuleHost();
   try {
     const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
-    const slot = module.run('slot', (lib) => lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)!);
+    const slot = module.run('slot', (lib) =>
+      lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)!,
+    );
     const info = module.run('info', (lib) => lib.C_GetTokenInfo(slot));
     const pin = readFileSync(join(dataDir, 'audit-token.pin'), 'utf8');
-    module.withSession({ serial: info.serialNumber.trim(), label: info.label.trim() }, { write: true, login: { user: 'user', pin } }, (session, lib) => {
-      for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_APPLICATION, value: ANCHOR_APPLICATION }])) lib.C_DestroyObject(session, handle);
-      if (note === undefined) return;
-      lib.C_CreateObject(session, [
-        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
-        { type: pkcs11js.CKA_TOKEN, value: true },
-        { type: pkcs11js.CKA_PRIVATE, value: true },
-        { type: pkcs11js.CKA_APPLICATION, value: ANCHOR_APPLICATION },
-        { type: pkcs11js.CKA_VALUE, value: Buffer.from(note) },
-      ]);
-    });
+    module.withSession(
+      { serial: info.serialNumber.trim(), label: info.label.trim() },
+      { write: true, login: { user: 'user', pin } },
+      (session, lib) => {
+        for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_APPLICATION, value: ANCHOR_APPLICATION }]))
+          lib.C_DestroyObject(session, handle);
+        if (note === undefined) return;
+        lib.C_CreateObject(session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_APPLICATION, value: ANCHOR_APPLICATION },
+          { type: pkcs11js.CKA_VALUE, value: Buffer.from(note) },
+        ]);
+      },
+    );
   } finally {
     host.closeAll();
   }
@@ -125,13 +143,22 @@ describe('the checkpoint kept in the audit token', () => {
   it('refuses a log whose entries after N and every checkpoint were deleted from the file (no key needed)', async () => {
     useFor(10);
     asDatabaseWriter((db) => {
-      db.exec('DELETE FROM audit_entries WHERE seq >= 4; DELETE FROM audit_tree WHERE seq >= 4; DELETE FROM audit_checkpoints;');
+      db.exec(
+        'DELETE FROM audit_entries WHERE seq >= 4; DELETE FROM audit_tree WHERE seq >= 4; DELETE FROM audit_checkpoints;',
+      );
     });
     expectRolledBack(4);
     const { audit, store } = open();
-    expect(audit.status()).toMatchObject({ code: 'AUDIT_ROLLBACK', message: expect.stringMatching(/covers \d+ entries, but the log has only 4/) });
+    expect(audit.status()).toMatchObject({
+      code: 'AUDIT_ROLLBACK',
+      message: expect.stringMatching(/covers \d+ entries, but the log has only 4/),
+    });
     // The live verify trusts the token's checkpoint, so it shows the truncation too.
-    const verdict = await verifyStoredLog(store, { key: audit.provenKey()!, keySource: 'token', trustedCheckpoints: audit.anchors() });
+    const verdict = await verifyStoredLog(store, {
+      key: audit.provenKey()!,
+      keySource: 'token',
+      trustedCheckpoints: audit.anchors(),
+    });
     expect(verdict.ok).toBe(false);
     expect(verdict.problems).toContainEqual(expect.objectContaining({ kind: 'truncated' }));
   });
@@ -158,7 +185,11 @@ describe('the checkpoint kept in the audit token', () => {
     asDatabaseWriter((db) => db.exec('DELETE FROM audit_checkpoints'));
     const before = entriesOnDisk();
     const { audit } = open();
-    expect(audit.status()).toMatchObject({ state: 'unavailable', code: 'AUDIT_ROLLBACK', message: expect.stringMatching(/no signed checkpoint/) });
+    expect(audit.status()).toMatchObject({
+      state: 'unavailable',
+      code: 'AUDIT_ROLLBACK',
+      message: expect.stringMatching(/no signed checkpoint/),
+    });
     close();
     expect(entriesOnDisk()).toBe(before);
     expect(anchorsInToken()).toEqual([]);
@@ -205,7 +236,11 @@ describe('the checkpoint kept in the audit token', () => {
       rmSync(saved, { recursive: true });
       expect(entriesOnDisk()).toBeLessThan(before);
       const { audit } = open();
-      expect(audit.status()).toMatchObject({ state: 'unavailable', code: 'AUDIT_ROLLBACK', message: expect.stringMatching(/configured copy/) });
+      expect(audit.status()).toMatchObject({
+        state: 'unavailable',
+        code: 'AUDIT_ROLLBACK',
+        message: expect.stringMatching(/configured copy/),
+      });
     } finally {
       rmSync(copy, { force: true });
     }
@@ -214,8 +249,13 @@ describe('the checkpoint kept in the audit token', () => {
   it('signs a checkpoint every 1,000 entries, each one anchored', async () => {
     const { audit } = open();
     const start = audit.log().size();
-    await Promise.all(Array.from({ length: CHECKPOINT_EVERY }, () => audit.tryRecord({ actor: operator, action: 'token.list' })));
-    const periodic = audit.log().checkpoints().filter((c) => c.reason === `every ${CHECKPOINT_EVERY} entries`);
+    await Promise.all(
+      Array.from({ length: CHECKPOINT_EVERY }, () => audit.tryRecord({ actor: operator, action: 'token.list' })),
+    );
+    const periodic = audit
+      .log()
+      .checkpoints()
+      .filter((c) => c.reason === `every ${CHECKPOINT_EVERY} entries`);
     expect(periodic).toHaveLength(1);
     expect(periodic[0]!.treeSize).toBeGreaterThanOrEqual(start + CHECKPOINT_EVERY);
     expect(audit.log().checkpoints().at(-1)).toEqual(periodic[0]);

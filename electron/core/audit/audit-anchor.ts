@@ -78,7 +78,10 @@ export class AuditAnchor {
   /** The anchor in the token (the newest, when a crash left two), or null when none was ever written. */
   readToken(): AnchorCheckpoint | null {
     const notes = this.key.inSession('Reading the audit anchor', (session, lib) =>
-      findObjects(lib, session, ANCHOR_TEMPLATE).map((handle) => lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE }])[0]?.value?.toString('utf8') ?? ''),
+      findObjects(lib, session, ANCHOR_TEMPLATE).map(
+        (handle) =>
+          lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE }])[0]?.value?.toString('utf8') ?? '',
+      ),
     );
     const checkpoints = notes.map((note) => verifiedCheckpoint(note, this.key.noteKey));
     if (checkpoints.some((c) => c === null)) {
@@ -100,14 +103,21 @@ export class AuditAnchor {
 
   /** Throws AUDIT_ROLLBACK unless the log extends both anchors (either may be absent). */
   check(log: AuditLog, inToken: AnchorCheckpoint | null, copy: AnchorCheckpoint | null): void {
-    for (const [where, anchor] of [['in the audit token', inToken], ['in the configured copy', copy]] as const) {
+    for (const [where, anchor] of [
+      ['in the audit token', inToken],
+      ['in the configured copy', copy],
+    ] as const) {
       if (!anchor) continue;
       const size = log.size();
       if (anchor.size > size) {
-        throw rollback(`The audit log was rolled back: the checkpoint kept ${where} covers ${anchor.size} entries, but the log has only ${size}.`);
+        throw rollback(
+          `The audit log was rolled back: the checkpoint kept ${where} covers ${anchor.size} entries, but the log has only ${size}.`,
+        );
       }
       if (!logExtends(log, anchor)) {
-        throw rollback(`The audit log was rewritten: its first ${anchor.size} entries no longer match the checkpoint kept ${where}.`);
+        throw rollback(
+          `The audit log was rewritten: its first ${anchor.size} entries no longer match the checkpoint kept ${where}.`,
+        );
       }
     }
   }

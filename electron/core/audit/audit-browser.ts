@@ -1,5 +1,12 @@
 import { verify } from 'node:crypto';
-import { AuditEntry, READ_ACTIONS, type AuditEntryDetail, type AuditFilter, type AuditPage, type AuditRow } from '../../../shared/audit';
+import {
+  AuditEntry,
+  READ_ACTIONS,
+  type AuditEntryDetail,
+  type AuditFilter,
+  type AuditPage,
+  type AuditRow,
+} from '../../../shared/audit';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { sql, type Sql } from '../store/sql';
@@ -45,11 +52,18 @@ export class AuditBrowser {
     try {
       entry = AuditEntry.parse(JSON.parse(stored.entry));
     } catch (error) {
-      throw new CustosError('AUDIT_VERIFY_FAILED', `Entry ${seq} is not a well-formed audit entry; run “Verify now”.`, [], { cause: error });
+      throw new CustosError(
+        'AUDIT_VERIFY_FAILED',
+        `Entry ${seq} is not a well-formed audit entry; run “Verify now”.`,
+        [],
+        { cause: error },
+      );
     }
     const bytes = Buffer.from(stored.entry, 'utf8');
     const signatureValid =
-      entry.seq === seq && stored.signature.length === 64 && verify(null, bytes, ed25519PublicKeyObject(this.key.publicKey), stored.signature);
+      entry.seq === seq &&
+      stored.signature.length === 64 &&
+      verify(null, bytes, ed25519PublicKeyObject(this.key.publicKey), stored.signature);
     const checkpoint = this.signedCheckpointCovering(seq);
     const treeSize = checkpoint?.size ?? this.log.size();
     const root = checkpoint?.root ?? this.log.root(treeSize);
@@ -89,7 +103,12 @@ export class AuditBrowser {
 function conditions(filter: AuditFilter): Sql | null {
   const parts: Sql[] = [];
   if (filter.actor) parts.push(sql`actor = ${filter.actor}`);
-  if (filter.action) parts.push(filter.action.endsWith('.') ? sql`action >= ${filter.action} AND action < ${`${filter.action}\uffff`}` : sql`action = ${filter.action}`);
+  if (filter.action)
+    parts.push(
+      filter.action.endsWith('.')
+        ? sql`action >= ${filter.action} AND action < ${`${filter.action}\uffff`}`
+        : sql`action = ${filter.action}`,
+    );
   if (filter.object) parts.push(sql`object = ${filter.object}`);
   if (filter.result) parts.push(sql`result = ${filter.result}`);
   if (filter.from) parts.push(sql`time >= ${filter.from}`);

@@ -41,45 +41,56 @@ export class AuditKey {
       lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0),
     );
     if (!slot) {
-      throw new CustosError('AUDIT_UNAVAILABLE', 'There is no blank token on which Custos could create its audit key.', [
-        'Attach or create a blank token for the audit key.',
-      ]);
+      throw new CustosError(
+        'AUDIT_UNAVAILABLE',
+        'There is no blank token on which Custos could create its audit key.',
+        ['Attach or create a blank token for the audit key.'],
+      );
     }
     const userPin = randomBytes(PIN_BYTES).toString('base64url');
     const soPin = randomBytes(PIN_BYTES).toString('base64url');
-    // The PIN is stored before the token is initialised: a crash in between leaves an unused PIN, never a token nobody can open.
+    // The PIN is stored before the token is initialised: a crash in between leaves an unused PIN, never a token nobody
+    // can open.
     vault.store(Buffer.from(userPin));
     module.run('Initialising the audit token', (lib) => lib.C_InitToken(slot, soPin, label.padEnd(32, ' ')));
     const token = module.run('Reading the audit token', (lib) => {
       const info = lib.C_GetTokenInfo(slot);
       return { serial: trimPadded(info.serialNumber), label: trimPadded(info.label) };
     });
-    module.withSession(token, { write: true, login: { user: 'so', pin: soPin } }, (session, lib) => lib.C_InitPIN(session, userPin));
+    module.withSession(token, { write: true, login: { user: 'so', pin: soPin } }, (session, lib) =>
+      lib.C_InitPIN(session, userPin),
+    );
     const ckaId = randomBytes(16);
-    const publicKey = module.withSession(token, { write: true, login: { user: 'user', pin: userPin } }, (session, lib) => {
-      const pair = lib.C_GenerateKeyPair(
-        session,
-        { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
-        [
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_PRIVATE, value: false },
-          { type: pkcs11js.CKA_VERIFY, value: true },
-          { type: pkcs11js.CKA_EC_PARAMS, value: ED25519_PARAMS },
-          { type: pkcs11js.CKA_ID, value: ckaId },
-          { type: pkcs11js.CKA_LABEL, value: 'custos-audit-key' },
-        ],
-        [
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_PRIVATE, value: true },
-          { type: pkcs11js.CKA_SENSITIVE, value: true },
-          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
-          { type: pkcs11js.CKA_SIGN, value: true },
-          { type: pkcs11js.CKA_ID, value: ckaId },
-          { type: pkcs11js.CKA_LABEL, value: 'custos-audit-key' },
-        ],
-      );
-      return rawEd25519(lib.C_GetAttributeValue(session, pair.publicKey, [{ type: pkcs11js.CKA_EC_POINT }])[0]?.value);
-    });
+    const publicKey = module.withSession(
+      token,
+      { write: true, login: { user: 'user', pin: userPin } },
+      (session, lib) => {
+        const pair = lib.C_GenerateKeyPair(
+          session,
+          { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
+          [
+            { type: pkcs11js.CKA_TOKEN, value: true },
+            { type: pkcs11js.CKA_PRIVATE, value: false },
+            { type: pkcs11js.CKA_VERIFY, value: true },
+            { type: pkcs11js.CKA_EC_PARAMS, value: ED25519_PARAMS },
+            { type: pkcs11js.CKA_ID, value: ckaId },
+            { type: pkcs11js.CKA_LABEL, value: 'custos-audit-key' },
+          ],
+          [
+            { type: pkcs11js.CKA_TOKEN, value: true },
+            { type: pkcs11js.CKA_PRIVATE, value: true },
+            { type: pkcs11js.CKA_SENSITIVE, value: true },
+            { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+            { type: pkcs11js.CKA_SIGN, value: true },
+            { type: pkcs11js.CKA_ID, value: ckaId },
+            { type: pkcs11js.CKA_LABEL, value: 'custos-audit-key' },
+          ],
+        );
+        return rawEd25519(
+          lib.C_GetAttributeValue(session, pair.publicKey, [{ type: pkcs11js.CKA_EC_POINT }])[0]?.value,
+        );
+      },
+    );
     const record: AuditKeyRecord = {
       keyId: keyId({ name, publicKey }).toString('hex'),
       name,
@@ -126,7 +137,13 @@ export class AuditKey {
     try {
       return this.inSessionOnce(what, fn);
     } catch (error) {
-      if (!(error instanceof CustosError) || !['SESSION_CLOSED', 'NOT_LOGGED_IN', 'TOKEN_REMOVED', 'KEY_OBJECTS_MISSING', 'MODULE_LOAD_FAILED'].includes(error.code)) throw error;
+      if (
+        !(error instanceof CustosError) ||
+        !['SESSION_CLOSED', 'NOT_LOGGED_IN', 'TOKEN_REMOVED', 'KEY_OBJECTS_MISSING', 'MODULE_LOAD_FAILED'].includes(
+          error.code,
+        )
+      )
+        throw error;
       this.disconnect();
       this.connect();
       return this.inSessionOnce(what, fn);
@@ -137,7 +154,10 @@ export class AuditKey {
     this.disconnect();
   }
 
-  private inSessionOnce<T>(what: string, fn: (session: Buffer, lib: pkcs11js.PKCS11, privateKey: Buffer) => Synchronous<T>): T {
+  private inSessionOnce<T>(
+    what: string,
+    fn: (session: Buffer, lib: pkcs11js.PKCS11, privateKey: Buffer) => Synchronous<T>,
+  ): T {
     if (!this.session || !this.privateKey) this.connect();
     const session = this.session!;
     const key = this.privateKey!;
@@ -154,7 +174,9 @@ export class AuditKey {
     const pin = pinBytes.toString();
     pinBytes.fill(0);
     const slot = this.module.findSlot(this.record.token);
-    const session = this.module.run('Opening the audit token', (lib) => lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION));
+    const session = this.module.run('Opening the audit token', (lib) =>
+      lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION),
+    );
     try {
       this.module.run('Logging in to the audit token', (lib) => {
         try {
@@ -181,9 +203,14 @@ export class AuditKey {
         const point = lib.C_GetAttributeValue(session, publicHandle[0]!, [{ type: pkcs11js.CKA_EC_POINT }])[0]?.value;
         return { privateKey: privateHandle[0]!, publicKey: rawEd25519(point) };
       });
-      if (!found) throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token no longer holds the audit key on record.', ['Stop: the audit token may have been replaced. Verify the log and contact your security officer.']);
+      if (!found)
+        throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token no longer holds the audit key on record.', [
+          'Stop: the audit token may have been replaced. Verify the log and contact your security officer.',
+        ]);
       if (!found.publicKey.equals(this.record.publicKey)) {
-        throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token holds a different key from the one on record.', ['Stop: the audit token may have been replaced. Verify the log and contact your security officer.']);
+        throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token holds a different key from the one on record.', [
+          'Stop: the audit token may have been replaced. Verify the log and contact your security officer.',
+        ]);
       }
       this.session = session;
       this.privateKey = found.privateKey;

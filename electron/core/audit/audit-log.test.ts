@@ -60,7 +60,22 @@ describe('audit key and token', () => {
     writeFileSync(join(dataDir, 'entry.json'), entry.entry);
     writeFileSync(join(dataDir, 'entry.sig'), entry.signature);
     const openssl = (msg: string, sig: string) =>
-      execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pem, '-rawin', '-in', join(dataDir, msg), '-sigfile', join(dataDir, sig)], { encoding: 'utf8' });
+      execFileSync(
+        'openssl',
+        [
+          'pkeyutl',
+          '-verify',
+          '-pubin',
+          '-inkey',
+          pem,
+          '-rawin',
+          '-in',
+          join(dataDir, msg),
+          '-sigfile',
+          join(dataDir, sig),
+        ],
+        { encoding: 'utf8' },
+      );
     expect(openssl('entry.json', 'entry.sig')).toMatch(/Signature Verified Successfully/);
     const note = parseNote(checkpoint.note);
     writeFileSync(join(dataDir, 'checkpoint.txt'), note.text);
@@ -79,7 +94,11 @@ describe('audit key safety', () => {
     rmSync(join(dataDir, DATABASE_FILE));
     const pin = readFileSync(join(dataDir, 'audit-token.pin'));
     const status = open().audit.status();
-    expect(status).toMatchObject({ state: 'unavailable', code: 'AUDIT_UNAVAILABLE', message: expect.stringMatching(/no audit key/) });
+    expect(status).toMatchObject({
+      state: 'unavailable',
+      code: 'AUDIT_UNAVAILABLE',
+      message: expect.stringMatching(/no audit key/),
+    });
     expect(readFileSync(join(dataDir, 'audit-token.pin')).equals(pin)).toBe(true);
   });
 });
@@ -93,7 +112,9 @@ describe('AuditLog', () => {
     log.close();
     await expect(pending).resolves.toMatchObject({ seq: before });
     expect(log.size()).toBe(before + 1);
-    await expect(log.append({ actor: operator, action: 'token.list' })).rejects.toMatchObject({ code: 'AUDIT_UNAVAILABLE' });
+    await expect(log.append({ actor: operator, action: 'token.list' })).rejects.toMatchObject({
+      code: 'AUDIT_UNAVAILABLE',
+    });
   });
 
   it('writes canonical, well-formed entries with the parameters hashed, never in the clear', () => {
@@ -111,7 +132,12 @@ describe('AuditLog', () => {
   it('cuts an over-long object name to what the viewer reads, so a signed entry never becomes unreadable', () => {
     const { audit } = open();
     const path = `/opt/${'deep/'.repeat(800)}libvendor-pkcs11.so`;
-    audit.record({ actor: operator, action: 'settings.module.set', object: { type: 'module', id: path }, params: { path } });
+    audit.record({
+      actor: operator,
+      action: 'settings.module.set',
+      object: { type: 'module', id: path },
+      params: { path },
+    });
     const entry = AuditEntry.parse(JSON.parse(audit.log().entry(1).entry));
     expect(entry.object).toEqual({ type: 'module', id: `${path.slice(0, 199)}…` });
   });
@@ -142,7 +168,11 @@ describe('AuditLog', () => {
       for (const key of keys) lib.C_DestroyObject(session, key);
     });
     const before = audit.log().size();
-    expect(() => audit.record({ actor: operator, action: 'token.select' }, () => store.execute(sql`INSERT INTO settings (key, value, updated_at) VALUES ('y', '1', 'now')`))).toThrow(
+    expect(() =>
+      audit.record({ actor: operator, action: 'token.select' }, () =>
+        store.execute(sql`INSERT INTO settings (key, value, updated_at) VALUES ('y', '1', 'now')`),
+      ),
+    ).toThrow(
       expect.objectContaining({ code: expect.stringMatching(/AUDIT_KEY_MISMATCH|KEY_OBJECTS_MISSING|OBJECT_INVALID/) }),
     );
     expect(audit.log().size()).toBe(before);
@@ -153,7 +183,11 @@ describe('AuditLog', () => {
     const { audit } = open();
     const log = audit.log();
     const before = log.size();
-    const entries = await Promise.all(Array.from({ length: 12 }, (_, i) => log.append({ actor: operator, action: 'token.list', object: { type: 'token', id: `t${i}` } })));
+    const entries = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        log.append({ actor: operator, action: 'token.list', object: { type: 'token', id: `t${i}` } }),
+      ),
+    );
     expect(entries.map((e) => e.seq)).toEqual(Array.from({ length: 12 }, (_, i) => before + i));
     expect(log.size()).toBe(before + 12);
     expect(JSON.parse(log.entry(before + 11).entry)).toMatchObject({ object: { id: 't11' } });

@@ -6,7 +6,15 @@ import type { Store, WritableDB } from '../store/database';
 import { appendOnly } from '../store/migrations/0002-audit-log';
 import { sql } from '../store/sql';
 import { insertTreeRow, nodeInRow, storedNode, treeRow } from './stored-tree';
-import { ed25519PublicKeyObject, formatCheckpoint, parseCheckpoint, parseNote, signNote, verifyNote, type NoteKey } from './checkpoint';
+import {
+  ed25519PublicKeyObject,
+  formatCheckpoint,
+  parseCheckpoint,
+  parseNote,
+  signNote,
+  verifyNote,
+  type NoteKey,
+} from './checkpoint';
 import {
   consistencyProof,
   describeNode,
@@ -94,7 +102,12 @@ export class AuditLog {
     this.nodes = {
       node: (level, index) => {
         const hash = this.storedNode(level, index);
-        if (!hash) throw new CustosError('AUDIT_TREE_CORRUPT', `The stored audit tree is missing node ${level}/${index}.`, TREE_REMEDY);
+        if (!hash)
+          throw new CustosError(
+            'AUDIT_TREE_CORRUPT',
+            `The stored audit tree is missing node ${level}/${index}.`,
+            TREE_REMEDY,
+          );
         return hash;
       },
     };
@@ -173,7 +186,9 @@ export class AuditLog {
     next.append(leafHash(bytes), (node) => completed.push(node));
     const row = treeRow(completed);
     const signature = this.signer.sign(bytes);
-    this.store.execute(sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${text}, ${signature}, ${this.signer.keyId})`);
+    this.store.execute(
+      sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${text}, ${signature}, ${this.signer.keyId})`,
+    );
     if (row) insertTreeRow(this.store, seq, row);
     this.tip = next;
     return entry;
@@ -192,21 +207,27 @@ export class AuditLog {
   /** Read from the stored tree, and returned only when it verifies against the trusted root. */
   inclusionProof(seq: number, size = this.size()): Buffer[] {
     this.checkSize(size);
-    if (seq < 0 || seq >= size) throw new CustosError('AUDIT_NOT_FOUND', `Entry ${seq} is not in a log of ${size} entries.`);
+    if (seq < 0 || seq >= size)
+      throw new CustosError('AUDIT_NOT_FOUND', `Entry ${seq} is not in a log of ${size} entries.`);
     const proof = inclusionProof(this.nodes, seq, size);
     const leaf = leafHash(Buffer.from(this.entry(seq).entry, 'utf8'));
     if (!verifyInclusion(seq, size, leaf, proof, this.trustedRoot(size))) {
-      throw this.corrupt(`The stored audit tree gives a proof for entry ${seq} that does not verify; it was not returned.`);
+      throw this.corrupt(
+        `The stored audit tree gives a proof for entry ${seq} that does not verify; it was not returned.`,
+      );
     }
     return proof;
   }
 
   consistencyProof(first: number, second = this.size()): Buffer[] {
     this.checkSize(second);
-    if (first < 0 || first > second) throw new CustosError('AUDIT_NOT_FOUND', `Cannot prove a log of ${first} entries against one of ${second}.`);
+    if (first < 0 || first > second)
+      throw new CustosError('AUDIT_NOT_FOUND', `Cannot prove a log of ${first} entries against one of ${second}.`);
     const proof = consistencyProof(this.nodes, first, second);
     if (!verifyConsistency(first, second, this.trustedRoot(first), this.trustedRoot(second), proof)) {
-      throw this.corrupt(`The stored audit tree gives a consistency proof from ${first} to ${second} that does not verify; it was not returned.`);
+      throw this.corrupt(
+        `The stored audit tree gives a consistency proof from ${first} to ${second} that does not verify; it was not returned.`,
+      );
     }
     return proof;
   }
@@ -228,7 +249,8 @@ export class AuditLog {
    * the one computed from the entries, never one read from the stored tree.
    */
   checkpoint(reason: string): StoredCheckpoint {
-    if (this.problem) throw new CustosError('AUDIT_TREE_CORRUPT', `No checkpoint was signed: ${this.problem}`, TREE_REMEDY);
+    if (this.problem)
+      throw new CustosError('AUDIT_TREE_CORRUPT', `No checkpoint was signed: ${this.problem}`, TREE_REMEDY);
     this.verifyTail();
     const tip = this.tip;
     const stored = this.store.transaction(() => {
@@ -259,34 +281,50 @@ export class AuditLog {
         let rewritten = 0;
         db.exec('DROP TRIGGER IF EXISTS audit_tree_no_update; DROP TRIGGER IF EXISTS audit_tree_no_delete;');
         // Read in chunks: better-sqlite3 allows no writes while an iterator is open.
-        for (let chunk = this.entryChunk(0); chunk.length > 0; chunk = this.entryChunk(chunk.at(-1)!.seq + 1)) for (const stored of chunk) {
-          if (stored.seq !== tree.size) throw new CustosError('AUDIT_VERIFY_FAILED', `Entry ${tree.size} is missing from the log; the tree cannot be rebuilt over a gap.`, ['Run “custos audit verify”.']);
-          const completed: EdgeNode[] = [];
-          tree.append(leafHash(Buffer.from(stored.entry, 'utf8')), (node) => completed.push(node));
-          const row = treeRow(completed);
-          const current = this.store.get<{ hashes: Buffer }>(sql`SELECT hashes FROM audit_tree WHERE seq = ${stored.seq}`)?.hashes;
-          if (row && !current?.equals(row)) {
-            const wrong = (node: EdgeNode) => node.level > 0 && !nodeInRow(current, stored.seq, node.level)?.equals(node.hash);
-            rewritten += completed.filter(wrong).length;
-            if (current) this.store.execute(sql`DELETE FROM audit_tree WHERE seq = ${stored.seq}`);
-            insertTreeRow(this.store, stored.seq, row);
+        for (let chunk = this.entryChunk(0); chunk.length > 0; chunk = this.entryChunk(chunk.at(-1)!.seq + 1))
+          for (const stored of chunk) {
+            if (stored.seq !== tree.size)
+              throw new CustosError(
+                'AUDIT_VERIFY_FAILED',
+                `Entry ${tree.size} is missing from the log; the tree cannot be rebuilt over a gap.`,
+                ['Run “custos audit verify”.'],
+              );
+            const completed: EdgeNode[] = [];
+            tree.append(leafHash(Buffer.from(stored.entry, 'utf8')), (node) => completed.push(node));
+            const row = treeRow(completed);
+            const current = this.store.get<{ hashes: Buffer }>(
+              sql`SELECT hashes FROM audit_tree WHERE seq = ${stored.seq}`,
+            )?.hashes;
+            if (row && !current?.equals(row)) {
+              const wrong = (node: EdgeNode) =>
+                node.level > 0 && !nodeInRow(current, stored.seq, node.level)?.equals(node.hash);
+              rewritten += completed.filter(wrong).length;
+              if (current) this.store.execute(sql`DELETE FROM audit_tree WHERE seq = ${stored.seq}`);
+              insertTreeRow(this.store, stored.seq, row);
+            }
+            if (anchor && tree.size === anchor.size) atAnchor = tree.copy();
           }
-          if (anchor && tree.size === anchor.size) atAnchor = tree.copy();
-        }
         // Rows past the end of the tree would make later appends fail; an even seq completes no node.
         rewritten += this.store.execute(sql`DELETE FROM audit_tree WHERE seq >= ${tree.size} OR seq % 2 = 0`).changes;
         db.exec(appendOnly('audit_tree'));
         if (!atAnchor || (anchor && !atAnchor.root().equals(anchor.root))) {
-          throw new CustosError('AUDIT_VERIFY_FAILED', 'The entries themselves no longer match the latest signed checkpoint, so rebuilding the tree cannot help; nothing was changed.', [
-            'Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.',
-          ]);
+          throw new CustosError(
+            'AUDIT_VERIFY_FAILED',
+            'The entries themselves no longer match the latest signed checkpoint, so rebuilding the tree cannot help; nothing was changed.',
+            ['Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.'],
+          );
         }
         this.tip = tree;
         this.verified = atAnchor;
         this.problem = null;
         const size = tree.size;
         const root = tree.root().toString('base64');
-        this.appendOne({ actor, action: 'audit.tree.repair', object: { type: 'audit-tree', id: `${rewritten} of the nodes for ${size} entries rewritten` }, params: { size, rewritten, root } });
+        this.appendOne({
+          actor,
+          action: 'audit.tree.repair',
+          object: { type: 'audit-tree', id: `${rewritten} of the nodes for ${size} entries rewritten` },
+          params: { size, rewritten, root },
+        });
         return { size, rewritten, root };
       });
     } catch (error) {
@@ -297,23 +335,30 @@ export class AuditLog {
   }
 
   checkpoints(): StoredCheckpoint[] {
-    return this.store.all<StoredCheckpoint>(sql`SELECT id, tree_size AS treeSize, note, reason, created_at AS createdAt FROM audit_checkpoints ORDER BY id`);
+    return this.store.all<StoredCheckpoint>(
+      sql`SELECT id, tree_size AS treeSize, note, reason, created_at AS createdAt FROM audit_checkpoints ORDER BY id`,
+    );
   }
 
   entry(seq: number): StoredEntry {
-    const row = this.store.get<StoredEntry>(sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq = ${seq}`);
+    const row = this.store.get<StoredEntry>(
+      sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq = ${seq}`,
+    );
     if (!row) throw new CustosError('AUDIT_NOT_FOUND', `There is no audit entry ${seq}.`);
     return row;
   }
 
   /** Every entry in log order, streamed. */
   entries(): IterableIterator<StoredEntry> {
-    return this.store.iterate<StoredEntry>(sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries ORDER BY seq`);
+    return this.store.iterate<StoredEntry>(
+      sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries ORDER BY seq`,
+    );
   }
 
   private checkSize(size: number): void {
     const current = this.size();
-    if (!Number.isSafeInteger(size) || size < 0 || size > current) throw new CustosError('AUDIT_NOT_FOUND', `The log has ${current} entries, not ${size}.`);
+    if (!Number.isSafeInteger(size) || size < 0 || size > current)
+      throw new CustosError('AUDIT_NOT_FOUND', `The log has ${current} entries, not ${size}.`);
   }
 
   private trustedRoot(size: number): Buffer {
@@ -323,7 +368,9 @@ export class AuditLog {
     if (known) return known;
     // An earlier root from stored nodes is believed only when proven a prefix of the trusted one.
     const root = rootHash(this.nodes, size);
-    if (!verifyConsistency(size, this.tip.size, root, this.tip.root(), consistencyProof(this.nodes, size, this.tip.size))) {
+    if (
+      !verifyConsistency(size, this.tip.size, root, this.tip.root(), consistencyProof(this.nodes, size, this.tip.size))
+    ) {
       throw this.corrupt(`The stored audit tree does not agree with the entries for the first ${size} entries.`);
     }
     // A proven root of a prefix never changes; a few are kept for the proof that usually follows.
@@ -342,7 +389,9 @@ export class AuditLog {
   }
 
   private entryChunk(from: number): { seq: number; entry: string }[] {
-    return this.store.all<{ seq: number; entry: string }>(sql`SELECT seq, entry FROM audit_entries WHERE seq >= ${from} ORDER BY seq LIMIT 4096`);
+    return this.store.all<{ seq: number; entry: string }>(
+      sql`SELECT seq, entry FROM audit_entries WHERE seq >= ${from} ORDER BY seq LIMIT 4096`,
+    );
   }
 
   private storedSize(): number {
@@ -351,12 +400,15 @@ export class AuditLog {
 
   /** The latest checkpoint of this log, within its size, whose signature verifies with the audit key. */
   private latestAnchor(size: number): Anchor | null {
-    for (const { note } of this.store.iterate<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id DESC`)) {
+    for (const { note } of this.store.iterate<{ note: string }>(
+      sql`SELECT note FROM audit_checkpoints ORDER BY id DESC`,
+    )) {
       try {
         const parsed = parseNote(note);
         if (!verifyNote(parsed, this.signer.noteKey).ok) continue;
         const checkpoint = parseCheckpoint(parsed.text);
-        if (checkpoint.origin === this.origin && checkpoint.size <= size) return { size: checkpoint.size, root: checkpoint.root };
+        if (checkpoint.origin === this.origin && checkpoint.size <= size)
+          return { size: checkpoint.size, root: checkpoint.root };
       } catch {
         // A row that is not a checkpoint anchors nothing; `audit verify` names it.
       }
@@ -374,7 +426,11 @@ export class AuditLog {
     const anchor = this.latestAnchor(size);
     let base = new FrontierTree();
     if (anchor && anchor.size > 0) {
-      const edge = rightEdgePositions(anchor.size).map(({ level, index }) => ({ level, index, hash: this.storedNode(level, index) }));
+      const edge = rightEdgePositions(anchor.size).map(({ level, index }) => ({
+        level,
+        index,
+        hash: this.storedNode(level, index),
+      }));
       const complete = edge.every((node): node is EdgeNode => node.hash !== undefined);
       base = complete ? new FrontierTree(edge, anchor.size) : new FrontierTree();
       if (!complete || !base.root().equals(anchor.root)) {
@@ -385,13 +441,16 @@ export class AuditLog {
       }
     }
     const tip = base.copy();
-    for (const stored of this.store.iterate<{ seq: number; entry: string }>(sql`SELECT seq, entry FROM audit_entries WHERE seq >= ${base.size} ORDER BY seq`)) {
+    for (const stored of this.store.iterate<{ seq: number; entry: string }>(
+      sql`SELECT seq, entry FROM audit_entries WHERE seq >= ${base.size} ORDER BY seq`,
+    )) {
       if (stored.seq !== tip.size) {
         this.problem ??= `entry ${tip.size} is missing from the log.`;
         break;
       }
       tip.append(leafHash(Buffer.from(stored.entry, 'utf8')), (node) => {
-        if (node.level > 0 && !this.problem && !this.storedNode(node.level, node.index)?.equals(node.hash)) this.problem = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
+        if (node.level > 0 && !this.problem && !this.storedNode(node.level, node.index)?.equals(node.hash))
+          this.problem = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
       });
     }
     return { tip, verified: base };
@@ -399,7 +458,9 @@ export class AuditLog {
 
   private treeFromEntries(size: number): FrontierTree {
     const tree = new FrontierTree();
-    for (const stored of this.store.iterate<{ entry: string }>(sql`SELECT entry FROM audit_entries WHERE seq < ${size} ORDER BY seq`)) {
+    for (const stored of this.store.iterate<{ entry: string }>(
+      sql`SELECT entry FROM audit_entries WHERE seq < ${size} ORDER BY seq`,
+    )) {
       tree.append(leafHash(Buffer.from(stored.entry, 'utf8')));
     }
     return tree;
@@ -411,17 +472,26 @@ export class AuditLog {
     this.publicKeyObject ??= ed25519PublicKeyObject(this.signer.noteKey.publicKey);
     const key = this.publicKeyObject;
     let treeFault: string | null = null;
-    const rows = this.store.iterate<StoredEntry>(sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq >= ${tree.size} ORDER BY seq`);
+    const rows = this.store.iterate<StoredEntry>(
+      sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq >= ${tree.size} ORDER BY seq`,
+    );
     for (const stored of rows) {
       const bytes = Buffer.from(stored.entry, 'utf8');
-      if (stored.seq !== tree.size || !verify(null, bytes, key, stored.signature) || signedSeq(stored.entry) !== stored.seq) {
+      if (
+        stored.seq !== tree.size ||
+        !verify(null, bytes, key, stored.signature) ||
+        signedSeq(stored.entry) !== stored.seq
+      ) {
         rows.return?.();
-        throw new CustosError('AUDIT_VERIFY_FAILED', `No checkpoint was signed: entry ${tree.size} is missing, edited or not signed by the audit key.`, [
-          'Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.',
-        ]);
+        throw new CustosError(
+          'AUDIT_VERIFY_FAILED',
+          `No checkpoint was signed: entry ${tree.size} is missing, edited or not signed by the audit key.`,
+          ['Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.'],
+        );
       }
       tree.append(leafHash(bytes), (node) => {
-        if (node.level > 0 && !treeFault && !this.storedNode(node.level, node.index)?.equals(node.hash)) treeFault = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
+        if (node.level > 0 && !treeFault && !this.storedNode(node.level, node.index)?.equals(node.hash))
+          treeFault = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
       });
     }
     if (treeFault || tree.size !== this.tip.size || !tree.root().equals(this.tip.root())) {
@@ -440,7 +510,10 @@ function signedSeq(entry: string): number | null {
   }
 }
 
-function firstDifference(stored: readonly { level: number; index: number; hash?: Buffer | undefined }[], computed: readonly EdgeNode[]): EdgeNode {
+function firstDifference(
+  stored: readonly { level: number; index: number; hash?: Buffer | undefined }[],
+  computed: readonly EdgeNode[],
+): EdgeNode {
   return computed.find((node, i) => !stored[i]?.hash?.equals(node.hash)) ?? computed[0]!;
 }
 

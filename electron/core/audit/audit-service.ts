@@ -34,7 +34,6 @@ const SETUP_MARKER: pkcs11js.Template = [
 /** A checkpoint is signed at least this often, so a deleted tail is never longer than this. */
 export const CHECKPOINT_EVERY = 1000;
 
-
 export interface AuditServiceOptions {
   dataDir: string;
   store: Store;
@@ -102,7 +101,13 @@ export class AuditService {
 
   status(): AuditStatus {
     if (this.current && this.key) {
-      return { state: 'ready', origin: this.current.origin, keyId: this.key.record.keyId, token: this.key.record.token, size: this.current.size() };
+      return {
+        state: 'ready',
+        origin: this.current.origin,
+        keyId: this.key.record.keyId,
+        token: this.key.record.token,
+        size: this.current.size(),
+      };
     }
     const failure = this.failure ?? new CustosError('AUDIT_UNAVAILABLE', 'The audit log is not open.');
     return {
@@ -120,7 +125,11 @@ export class AuditService {
     // A rolled-back log or a copied data directory says so in every refusal, not just "unavailable".
     const failure = this.failure?.code;
     const code = failure === 'AUDIT_ROLLBACK' || failure === 'DATA_DIR_COPIED' ? failure : 'AUDIT_UNAVAILABLE';
-    throw new CustosError(code, status.state === 'unavailable' ? status.message : 'The audit log is not open.', status.state === 'unavailable' ? status.remedy : []);
+    throw new CustosError(
+      code,
+      status.state === 'unavailable' ? status.message : 'The audit log is not open.',
+      status.state === 'unavailable' ? status.remedy : [],
+    );
   }
 
   record<T = void>(event: AuditEvent, change?: () => T): T {
@@ -139,7 +148,10 @@ export class AuditService {
       await this.current.append(event);
       this.counted(1);
     } catch (error) {
-      this.options.log.error('could not record an audit entry', { action: event.action, code: isCustosError(error) ? error.code : 'INTERNAL' });
+      this.options.log.error('could not record an audit entry', {
+        action: event.action,
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
     }
   }
 
@@ -177,7 +189,10 @@ export class AuditService {
   /** Whether the audit token says this installation was set up; throws AUDIT_UNAVAILABLE when it cannot be asked. */
   installationSetUp(): boolean {
     this.log();
-    return this.key!.inSession('Reading the installation marker', (session, lib) => findObjects(lib, session, SETUP_MARKER).length > 0);
+    return this.key!.inSession(
+      'Reading the installation marker',
+      (session, lib) => findObjects(lib, session, SETUP_MARKER).length > 0,
+    );
   }
 
   /** Records in the audit token, for good, that the installation was set up. */
@@ -197,7 +212,9 @@ export class AuditService {
   /** Whether this installation's audit key (as on record) signed exactly these bytes. */
   verifyDocument(bytes: Buffer, signature: Buffer): boolean {
     const key = this.noteKey();
-    return key !== null && signature.length === 64 && verify(null, bytes, ed25519PublicKeyObject(key.publicKey), signature);
+    return (
+      key !== null && signature.length === 64 && verify(null, bytes, ed25519PublicKeyObject(key.publicKey), signature)
+    );
   }
 
   /** The PKCS#11 module holding the audit key, as it describes itself (null while unavailable). */
@@ -238,10 +255,21 @@ export class AuditService {
    */
   setAnchorCopy(path: string | null, actor: AuditActor): { path: string | null } {
     if (path !== null && (!isAbsolute(path) || !existsSync(dirname(path)) || !statSync(dirname(path)).isDirectory())) {
-      this.record({ actor, action: 'audit.anchor.copy', params: { path }, result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' } });
-      throw new CustosError('IPC_INVALID_PAYLOAD', 'The checkpoint copy needs an absolute file path in a folder that exists.', ['Attach the removable medium and give the full path, e.g. /media/usb/custos-checkpoint.txt.']);
+      this.record({
+        actor,
+        action: 'audit.anchor.copy',
+        params: { path },
+        result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' },
+      });
+      throw new CustosError(
+        'IPC_INVALID_PAYLOAD',
+        'The checkpoint copy needs an absolute file path in a folder that exists.',
+        ['Attach the removable medium and give the full path, e.g. /media/usb/custos-checkpoint.txt.'],
+      );
     }
-    this.record({ actor, action: 'audit.anchor.copy', params: { path } }, () => this.options.settings.set('audit.anchorCopy', path));
+    this.record({ actor, action: 'audit.anchor.copy', params: { path } }, () =>
+      this.options.settings.set('audit.anchorCopy', path),
+    );
     // A new checkpoint covers the entry just recorded; anchoring it writes the token and the copy.
     if (path !== null) this.checkpoint('checkpoint copy set');
     return { path };
@@ -255,7 +283,9 @@ export class AuditService {
       try {
         this.checkpoint('Custos closed');
       } catch (error) {
-        this.options.log.error('could not sign the closing checkpoint', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+        this.options.log.error('could not sign the closing checkpoint', {
+          code: isCustosError(error) ? error.code : 'INTERNAL',
+        });
       }
     }
     this.key?.close();
@@ -280,7 +310,10 @@ export class AuditService {
   }
 
   private openLog(): void {
-    const embedded = prepareEmbeddedSoftHsm(this.options.dataDir, this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES);
+    const embedded = prepareEmbeddedSoftHsm(
+      this.options.dataDir,
+      this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES,
+    );
     this.module = this.options.host.acquire(embedded.modulePath, 'embedded-softhsm');
     const record = this.activeKeyRecord();
     if (record) {
@@ -291,16 +324,29 @@ export class AuditService {
     }
     // A log without its key: the key record was removed. Never start a new log over an old one.
     const entries = this.options.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
-    if (entries > 0) throw rollback(`This database holds ${entries} audit entries but no audit key on record: its key record was removed.`);
+    if (entries > 0)
+      throw rollback(
+        `This database holds ${entries} audit entries but no audit key on record: its key record was removed.`,
+      );
     const kind = this.options.preferredVault;
     const vault = this.options.vaults[kind]!;
     if (vault.load() !== null) {
-      throw new CustosError('AUDIT_UNAVAILABLE', 'An audit token PIN exists, but this database has no audit key: the database may have been replaced or restored without it.', [
-        'Restore the database that belongs with this data directory.',
-        'To start a new audit log on purpose, move the audit-token PIN file out of the data directory first (keep it: it opens the old audit token).',
-      ]);
+      throw new CustosError(
+        'AUDIT_UNAVAILABLE',
+        'An audit token PIN exists, but this database has no audit key: the database may have been replaced or restored without it.',
+        [
+          'Restore the database that belongs with this data directory.',
+          'To start a new audit log on purpose, move the audit-token PIN file out of the data directory first (keep it: it opens the old audit token).',
+        ],
+      );
     }
-    const key = AuditKey.provision(this.module, vault, this.origin, `Custos audit ${this.installationId().slice(0, 8)}`, (this.options.clock ?? (() => new Date()))());
+    const key = AuditKey.provision(
+      this.module,
+      vault,
+      this.origin,
+      `Custos audit ${this.installationId().slice(0, 8)}`,
+      (this.options.clock ?? (() => new Date()))(),
+    );
     this.key = key;
     this.proven = key.noteKey;
     this.anchor = new AuditAnchor(key, () => this.options.settings.get('audit.anchorCopy'));
@@ -310,7 +356,12 @@ export class AuditService {
     const log = this.current;
     this.options.store.transaction(() => {
       log.record(
-        { actor: SYSTEM, action: 'audit.key.create', object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` }, params: { keyId: key.record.keyId, vault: kind } },
+        {
+          actor: SYSTEM,
+          action: 'audit.key.create',
+          object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` },
+          params: { keyId: key.record.keyId, vault: kind },
+        },
         () => {
           this.insertKeyRecord(key.record);
           this.options.settings.set('audit.vault', kind);
@@ -334,17 +385,26 @@ export class AuditService {
     anchor.check(log, anchored, copy);
     const latest = this.latestCheckpoint();
     if (!latest) {
-      throw rollback(`This database holds an audit key and ${log.size()} entries but no signed checkpoint: its checkpoints were removed.`);
+      throw rollback(
+        `This database holds an audit key and ${log.size()} entries but no signed checkpoint: its checkpoints were removed.`,
+      );
     }
     if (!logExtends(log, latest)) {
-      throw rollback(`The audit log was rolled back: its latest checkpoint covers ${latest.size} entries, which the log no longer holds as signed.`);
+      throw rollback(
+        `The audit log was rolled back: its latest checkpoint covers ${latest.size} entries, which the log no longer holds as signed.`,
+      );
     }
     this.anchor = anchor;
     this.current = log;
     this.appendsSinceCheckpoint = log.size() - latest.size;
     if (!anchored) {
       // A data directory from before the anchor existed: anchor its latest verified checkpoint now.
-      this.record({ actor: SYSTEM, action: 'audit.anchor.create', object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` }, params: { from: latest.size } });
+      this.record({
+        actor: SYSTEM,
+        action: 'audit.anchor.create',
+        object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` },
+        params: { from: latest.size },
+      });
       this.checkpoint('audit anchor created');
     } else {
       this.anchorLatest();
@@ -355,7 +415,9 @@ export class AuditService {
   private latestCheckpoint(): AnchorCheckpoint | null {
     const key = this.proven;
     if (!key) return null;
-    for (const { note } of this.options.store.iterate<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id DESC`)) {
+    for (const { note } of this.options.store.iterate<{ note: string }>(
+      sql`SELECT note FROM audit_checkpoints ORDER BY id DESC`,
+    )) {
       const checkpoint = verifiedCheckpoint(note, key);
       if (checkpoint) return checkpoint;
     }
@@ -374,13 +436,17 @@ export class AuditService {
       this.anchorNotes = [latest.note];
     } catch (error) {
       // The checkpoint is committed; the anchor lags until the next one succeeds.
-      this.options.log.error('could not update the audit anchor in the token', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      this.options.log.error('could not update the audit anchor in the token', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
       return;
     }
     try {
       anchor.copy(latest);
     } catch (error) {
-      this.options.log.warn('could not write the checkpoint copy', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      this.options.log.warn('could not write the checkpoint copy', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
     }
   }
 
@@ -392,7 +458,9 @@ export class AuditService {
       this.checkpoint(`every ${CHECKPOINT_EVERY} entries`);
     } catch (error) {
       // The entry is committed; the next append tries again.
-      this.options.log.error('could not sign the periodic checkpoint', { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      this.options.log.error('could not sign the periodic checkpoint', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
     }
   }
 
@@ -406,7 +474,9 @@ export class AuditService {
       kind === 'os-keystore'
         ? 'The audit token’s PIN is sealed in the desktop app’s OS keystore, which this command cannot open.'
         : 'The audit token’s PIN is in a file this front end does not use.',
-      ['Run the commands that sign audit entries from the Custos desktop app; verification (custos audit verify) works here without the PIN.'],
+      [
+        'Run the commands that sign audit entries from the Custos desktop app; verification (custos audit verify) works here without the PIN.',
+      ],
     );
   }
 
@@ -420,12 +490,27 @@ export class AuditService {
   }
 
   private activeKeyRecord(): AuditKeyRecord | null {
-    const row = this.options.store.get<{ key_id: string; name: string; public_key: Buffer; token_serial: string; token_label: string; cka_id: Buffer; created_at: string }>(
+    const row = this.options.store.get<{
+      key_id: string;
+      name: string;
+      public_key: Buffer;
+      token_serial: string;
+      token_label: string;
+      cka_id: Buffer;
+      created_at: string;
+    }>(
       // The first key on record: a row added later (triggers allow INSERT) cannot replace it.
       sql`SELECT key_id, name, public_key, token_serial, token_label, cka_id, created_at FROM audit_keys ORDER BY rowid LIMIT 1`,
     );
     if (!row) return null;
-    return { keyId: row.key_id, name: row.name, publicKey: row.public_key, token: { serial: row.token_serial, label: row.token_label }, ckaId: row.cka_id, createdAt: row.created_at };
+    return {
+      keyId: row.key_id,
+      name: row.name,
+      publicKey: row.public_key,
+      token: { serial: row.token_serial, label: row.token_label },
+      ckaId: row.cka_id,
+      createdAt: row.created_at,
+    };
   }
 
   private insertKeyRecord(record: AuditKeyRecord): void {

@@ -1,4 +1,14 @@
-import { closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
@@ -25,7 +35,9 @@ export const BundleLine = z.strictObject({
   keyId: z.string(),
   inclusion: z.strictObject({ treeSize: z.number().int(), proof: z.array(z.string()) }),
 });
-const BundleCheckpoints = z.array(z.strictObject({ treeSize: z.number().int(), reason: z.string(), createdAt: z.string(), note: z.string() }));
+const BundleCheckpoints = z.array(
+  z.strictObject({ treeSize: z.number().int(), reason: z.string(), createdAt: z.string(), note: z.string() }),
+);
 
 export interface BundleSummary {
   dir: string;
@@ -59,9 +71,16 @@ export function writeBundle(log: AuditLog, key: NoteKey, dir: string, closing: S
     closeSync(fd);
   }
   renameSync(temp, path);
-  const checkpoints = log.checkpoints().filter((c) => c.treeSize <= size).map(({ treeSize, reason, createdAt, note }) => ({ treeSize, reason, createdAt, note }));
+  const checkpoints = log
+    .checkpoints()
+    .filter((c) => c.treeSize <= size)
+    .map(({ treeSize, reason, createdAt, note }) => ({ treeSize, reason, createdAt, note }));
   writeFileAtomic(join(dir, 'checkpoints.json'), `${JSON.stringify(checkpoints, null, 2)}\n`, 0o644);
-  writeFileAtomic(join(dir, 'audit-key.pem'), ed25519PublicKeyObject(key.publicKey).export({ format: 'pem', type: 'spki' }).toString(), 0o644);
+  writeFileAtomic(
+    join(dir, 'audit-key.pem'),
+    ed25519PublicKeyObject(key.publicKey).export({ format: 'pem', type: 'spki' }).toString(),
+    0o644,
+  );
   writeFileAtomic(join(dir, 'audit-key.vkey'), `${verifierKeyString(key)}\n`, 0o644);
   writeFileAtomic(join(dir, 'README.txt'), readme(key, size), 0o644);
   return { dir, entries: count, checkpoint: closing };
@@ -79,17 +98,25 @@ export interface LoadedBundle {
 /** Reads a bundle folder; entries are streamed, so a million-line bundle is not held in memory twice. */
 export function readBundle(dir: string): LoadedBundle {
   for (const file of ['entries.jsonl', 'checkpoints.json', 'audit-key.vkey']) {
-    if (!existsSync(join(dir, file))) throw new CustosError('AUDIT_BUNDLE_INVALID', `${dir} is not an audit bundle: ${file} is missing.`);
+    if (!existsSync(join(dir, file)))
+      throw new CustosError('AUDIT_BUNDLE_INVALID', `${dir} is not an audit bundle: ${file} is missing.`);
   }
   const key = parseVerifierKey(readFileSync(join(dir, 'audit-key.vkey'), 'utf8').trim());
-  if (existsSync(join(dir, 'audit-key.pem')) && !publicKeyFromPem(readFileSync(join(dir, 'audit-key.pem'), 'utf8')).equals(key.publicKey)) {
+  if (
+    existsSync(join(dir, 'audit-key.pem')) &&
+    !publicKeyFromPem(readFileSync(join(dir, 'audit-key.pem'), 'utf8')).equals(key.publicKey)
+  ) {
     throw new CustosError('AUDIT_BUNDLE_INVALID', 'The bundle’s audit-key.pem and audit-key.vkey are different keys.');
   }
   let checkpoints: string[];
   try {
-    checkpoints = BundleCheckpoints.parse(JSON.parse(readFileSync(join(dir, 'checkpoints.json'), 'utf8'))).map((c) => c.note);
+    checkpoints = BundleCheckpoints.parse(JSON.parse(readFileSync(join(dir, 'checkpoints.json'), 'utf8'))).map(
+      (c) => c.note,
+    );
   } catch (error) {
-    throw new CustosError('AUDIT_BUNDLE_INVALID', 'The bundle’s checkpoints.json is not readable.', [], { cause: error });
+    throw new CustosError('AUDIT_BUNDLE_INVALID', 'The bundle’s checkpoints.json is not readable.', [], {
+      cause: error,
+    });
   }
   const path = join(dir, 'entries.jsonl');
   const total = countLines(path);
@@ -111,7 +138,10 @@ export function readBundle(dir: string): LoadedBundle {
               entry: parsed.entry,
               signature: Buffer.from(parsed.signature, 'base64'),
               keyId: parsed.keyId,
-              inclusion: { treeSize: parsed.inclusion.treeSize, proof: parsed.inclusion.proof.map((h) => Buffer.from(h, 'base64')) },
+              inclusion: {
+                treeSize: parsed.inclusion.treeSize,
+                proof: parsed.inclusion.proof.map((h) => Buffer.from(h, 'base64')),
+              },
             }
           : { entry: '', signature: Buffer.alloc(0), keyId: '', malformed: true },
       );
@@ -130,9 +160,11 @@ export function parseVerifierKey(text: string): NoteKey {
   const match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(text);
   const [, name, id, encoded] = match ?? [];
   const bytes = Buffer.from(encoded ?? '', 'base64');
-  if (!name || !id || bytes.length !== 33 || bytes[0] !== 0x01) throw new CustosError('AUDIT_BUNDLE_INVALID', 'The verifier key is not an Ed25519 signed-note key.');
+  if (!name || !id || bytes.length !== 33 || bytes[0] !== 0x01)
+    throw new CustosError('AUDIT_BUNDLE_INVALID', 'The verifier key is not an Ed25519 signed-note key.');
   const key = { name, publicKey: Buffer.from(bytes.subarray(1)) };
-  if (keyId(key).toString('hex') !== id) throw new CustosError('AUDIT_BUNDLE_INVALID', 'The verifier key’s ID does not match its key.');
+  if (keyId(key).toString('hex') !== id)
+    throw new CustosError('AUDIT_BUNDLE_INVALID', 'The verifier key’s ID does not match its key.');
   return key;
 }
 

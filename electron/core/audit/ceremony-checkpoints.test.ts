@@ -25,17 +25,36 @@ let custodyId: string;
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Olga', roles: ['security-officer'] }]);
+  f = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Olga', roles: ['security-officer'] },
+  ]);
   const now = () => f.clock.now;
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum, clock: now });
+  backups = new BackupService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    keys: inventory,
+    module: () => f.module,
+    quorum: () => quorum,
+    clock: now,
+  });
   quorum = f.quorum(
     quorumOperations(f.opened.store, now, inventory),
-    { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony(), 'custody.redeal': turnover(f.custody) },
+    {
+      'key.backup': backups.backupCeremony(),
+      'key.restore': backups.restoreCeremony(),
+      'custody.redeal': turnover(f.custody),
+    },
     ACTION_PARAMS,
     quorumChecks(f.opened.store, now, inventory),
   );
-  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
+  custodyId = (
+    await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })
+  ).id;
 });
 afterEach(() => {
   quorum?.forgetAll();
@@ -45,7 +64,12 @@ afterEach(() => {
 });
 
 const id = (who: number) => f.enrolled[who]!.id;
-async function approved(action: string, params: Record<string, unknown>, approvers = [1, 2], on = custodyId): Promise<ProposalView> {
+async function approved(
+  action: string,
+  params: Record<string, unknown>,
+  approvers = [1, 2],
+  on = custodyId,
+): Promise<ProposalView> {
   return f.approveAll(quorum, quorum.propose({ custodyId: on, action, params, requestedBy: id(0) }), approvers);
 }
 
@@ -62,7 +86,14 @@ describe('a checkpoint at the end of every ceremony', () => {
   it('custody, key generation, backup, restore, turnover, destruction and a report each end on an anchored checkpoint', async () => {
     expectClosedByCheckpoint(/^custody ceremony$/);
 
-    const generated = await approved('key.generate', { algorithm: 'AES-256', label: 'vault kek', usage: 'wrap', backupable: true, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+    const generated = await approved('key.generate', {
+      algorithm: 'AES-256',
+      label: 'vault kek',
+      usage: 'wrap',
+      backupable: true,
+      cryptoperiodDays: 365,
+      ckaId: randomBytes(16).toString('hex'),
+    });
     expect(generated.state).toBe('executed');
     expectClosedByCheckpoint(/^key\.generate /);
     const keyId = (generated.outcome as { result: { keyId: string } }).result.keyId;
@@ -73,18 +104,37 @@ describe('a checkpoint at the end of every ceremony', () => {
     const setId = (backedUp.outcome as { result: { setId: string } }).result.setId;
     const cards = backups.printableCards(setId);
 
-    const fresh = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'fresh' })).id;
+    const fresh = (
+      await f.custody.take({
+        token: { serial: '', label: '' },
+        threshold: 2,
+        holders: f.holders(0, 1, 2),
+        label: 'fresh',
+      })
+    ).id;
     const restore = await approved('key.restore', { setId }, [1, 2], fresh);
     await backups.enterShare(restore.id, cards[0]!.text);
     expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({ state: 'executed' });
     expectClosedByCheckpoint(/^key\.restore /);
 
-    const redeal = quorum.propose({ custodyId: fresh, action: 'custody.redeal', params: { threshold: 3, holders: [id(0), id(1), id(2)] }, requestedBy: id(0) });
+    const redeal = quorum.propose({
+      custodyId: fresh,
+      action: 'custody.redeal',
+      params: { threshold: 3, holders: [id(0), id(1), id(2)] },
+      requestedBy: id(0),
+    });
     expect(await f.approveAll(quorum, redeal, [1, 0, 2])).toMatchObject({ state: 'executed' });
     expectClosedByCheckpoint(/^custody\.redeal /);
 
     // The restored key now lives in the fresh token; destruction is shown on a key of the first one.
-    const doomed = await approved('key.generate', { algorithm: 'EC-P256', label: 'doomed', usage: 'sign', backupable: false, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+    const doomed = await approved('key.generate', {
+      algorithm: 'EC-P256',
+      label: 'doomed',
+      usage: 'sign',
+      backupable: false,
+      cryptoperiodDays: 365,
+      ckaId: randomBytes(16).toString('hex'),
+    });
     const doomedId = (doomed.outcome as { result: { keyId: string } }).result.keyId;
     expect((await approved('key.schedule-destruction', { keyId: doomedId, waitDays: 7 })).state).toBe('executed');
     f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
@@ -92,13 +142,29 @@ describe('a checkpoint at the end of every ceremony', () => {
     expect(destroyed.state).toBe('executed');
     expectClosedByCheckpoint(/^key\.destroy /);
 
-    const reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys: inventory, quorum, clock: () => f.clock.now, token: (ref) => ({ ...ref }) });
+    const reports = new ReportService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      custody: f.custody,
+      keys: inventory,
+      quorum,
+      clock: () => f.clock.now,
+      token: (ref) => ({ ...ref }),
+    });
     reports.create({ proposalId: destroyed.id });
     expectClosedByCheckpoint(/^report [0-9a-f]+ signed$/);
   });
 
   it('a ceremony’s entries cannot be cut off the end of the log afterwards', async () => {
-    const generated = await approved('key.generate', { algorithm: 'EC-P256', label: 'signing', usage: 'sign', backupable: false, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+    const generated = await approved('key.generate', {
+      algorithm: 'EC-P256',
+      label: 'signing',
+      usage: 'sign',
+      backupable: false,
+      cryptoperiodDays: 365,
+      ckaId: randomBytes(16).toString('hex'),
+    });
     expect(generated.state).toBe('executed');
     const size = f.opened.audit.log().size();
     quorum.forgetAll();
@@ -106,13 +172,20 @@ describe('a checkpoint at the end of every ceremony', () => {
     f = undefined as unknown as typeof f;
     // Everything the ceremony recorded, from its first approval on, is removed with its checkpoints.
     asDatabaseWriter(dataDir, (db) => {
-      const first = db.prepare("SELECT min(seq) FROM audit_entries WHERE entry LIKE '%\"action\":\"proposal.create\"%'").pluck().get() as number;
+      const first = db
+        .prepare('SELECT min(seq) FROM audit_entries WHERE entry LIKE \'%"action":"proposal.create"%\'')
+        .pluck()
+        .get() as number;
       db.prepare('DELETE FROM audit_entries WHERE seq >= ?').run(first);
       db.prepare('DELETE FROM audit_checkpoints WHERE tree_size > ?').run(first);
     });
     const reopened = openAudit(dataDir);
     try {
-      expect(reopened.audit.status()).toMatchObject({ state: 'unavailable', code: 'AUDIT_ROLLBACK', message: expect.stringContaining(`covers ${size} entries`) });
+      expect(reopened.audit.status()).toMatchObject({
+        state: 'unavailable',
+        code: 'AUDIT_ROLLBACK',
+        message: expect.stringContaining(`covers ${size} entries`),
+      });
     } finally {
       reopened.close();
     }

@@ -1,6 +1,16 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { EM_DASH, formatCheckpoint, keyId, parseCheckpoint, parseNote, signNote, verifierKeyString, verifyNote, type NoteKey } from './checkpoint';
+import {
+  EM_DASH,
+  formatCheckpoint,
+  keyId,
+  parseCheckpoint,
+  parseNote,
+  signNote,
+  verifierKeyString,
+  verifyNote,
+  type NoteKey,
+} from './checkpoint';
 
 function testKey(name: string) {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');

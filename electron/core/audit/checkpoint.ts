@@ -44,7 +44,13 @@ function checkKeyName(name: string): void {
 /** key ID = SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key)[:4], per signed-note. */
 export function keyId(key: NoteKey): Buffer {
   checkKeyName(key.name);
-  return createHash('sha256').update(key.name).update('\n').update(Buffer.from([ED25519_TYPE])).update(key.publicKey).digest().subarray(0, 4);
+  return createHash('sha256')
+    .update(key.name)
+    .update('\n')
+    .update(Buffer.from([ED25519_TYPE]))
+    .update(key.publicKey)
+    .digest()
+    .subarray(0, 4);
 }
 
 /** The verifier key string Go's sumdb/note and other tools accept: name+hex(keyID)+base64(0x01‖key). */
@@ -57,19 +63,27 @@ export function ed25519PublicKeyObject(publicKey: Buffer): KeyObject {
 }
 
 export function formatCheckpoint(checkpoint: Checkpoint): string {
-  if (checkpoint.origin.length === 0 || /\s/u.test(checkpoint.origin)) throw new NoteFormatError('the origin must be one non-empty word');
-  if (!Number.isSafeInteger(checkpoint.size) || checkpoint.size < 0) throw new NoteFormatError('the tree size must be a non-negative integer');
+  if (checkpoint.origin.length === 0 || /\s/u.test(checkpoint.origin))
+    throw new NoteFormatError('the origin must be one non-empty word');
+  if (!Number.isSafeInteger(checkpoint.size) || checkpoint.size < 0)
+    throw new NoteFormatError('the tree size must be a non-negative integer');
   if (checkpoint.root.length !== 32) throw new NoteFormatError('the root hash must be 32 bytes');
-  for (const line of checkpoint.extensions) if (line.length === 0 || line.includes('\n')) throw new NoteFormatError('extension lines must be non-empty single lines');
-  return [checkpoint.origin, String(checkpoint.size), checkpoint.root.toString('base64'), ...checkpoint.extensions].map((l) => `${l}\n`).join('');
+  for (const line of checkpoint.extensions)
+    if (line.length === 0 || line.includes('\n'))
+      throw new NoteFormatError('extension lines must be non-empty single lines');
+  return [checkpoint.origin, String(checkpoint.size), checkpoint.root.toString('base64'), ...checkpoint.extensions]
+    .map((l) => `${l}\n`)
+    .join('');
 }
 
 export function parseCheckpoint(text: string): Checkpoint {
   if (!text.endsWith('\n')) throw new NoteFormatError('a checkpoint ends with a newline');
   const lines = text.slice(0, -1).split('\n');
   const [origin, size, root, ...extensions] = lines;
-  if (!origin || size === undefined || root === undefined) throw new NoteFormatError('a checkpoint has an origin, a size and a root hash');
-  if (!/^(0|[1-9][0-9]*)$/.test(size) || !Number.isSafeInteger(Number(size))) throw new NoteFormatError(`invalid tree size “${size}”`);
+  if (!origin || size === undefined || root === undefined)
+    throw new NoteFormatError('a checkpoint has an origin, a size and a root hash');
+  if (!/^(0|[1-9][0-9]*)$/.test(size) || !Number.isSafeInteger(Number(size)))
+    throw new NoteFormatError(`invalid tree size “${size}”`);
   const rootBytes = Buffer.from(root, 'base64');
   if (rootBytes.length !== 32 || rootBytes.toString('base64') !== root) throw new NoteFormatError('invalid root hash');
   if (extensions.some((l) => l.length === 0)) throw new NoteFormatError('a checkpoint has no blank lines');
@@ -78,7 +92,8 @@ export function parseCheckpoint(text: string): Checkpoint {
 
 /** Appends one signature line; `sign` is the audit key in the token. */
 export function signNote(text: string, key: NoteKey, sign: (message: Buffer) => Buffer): string {
-  if (!text.endsWith('\n') || text.includes('\n\n')) throw new NoteFormatError('note text must end with a newline and contain no blank line');
+  if (!text.endsWith('\n') || text.includes('\n\n'))
+    throw new NoteFormatError('note text must end with a newline and contain no blank line');
   const signature = sign(Buffer.from(text, 'utf8'));
   if (signature.length !== 64) throw new NoteFormatError('an Ed25519 signature is 64 bytes');
   return `${text}\n${EM_DASH} ${key.name} ${Buffer.concat([keyId(key), signature]).toString('base64')}\n`;
@@ -89,7 +104,8 @@ const MAX_SIGNATURES = 100;
 export function parseNote(note: string): Note {
   // The text ends at the LAST blank line (signed-note); it may hold no other control characters.
   // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  if (/[\u0000-\u0009\u000b-\u001f\u007f]/u.test(note)) throw new NoteFormatError('a signed note holds no control characters but newlines');
+  if (/[\u0000-\u0009\u000b-\u001f\u007f]/u.test(note))
+    throw new NoteFormatError('a signed note holds no control characters but newlines');
   const split = note.lastIndexOf('\n\n');
   if (split < 0) throw new NoteFormatError('a signed note has a blank line before its signatures');
   const text = note.slice(0, split + 1);
@@ -117,7 +133,9 @@ export function verifyNote(note: Note, key: NoteKey): NoteVerdict {
   // Every line claiming this key must verify: a second or failing one makes the whole note suspect.
   const message = Buffer.from(note.text, 'utf8');
   const publicKey = ed25519PublicKeyObject(key.publicKey);
-  const ok = lines.length === 1 && lines.every((line) => line.signature.length === 64 && verify(null, message, publicKey, line.signature));
+  const ok =
+    lines.length === 1 &&
+    lines.every((line) => line.signature.length === 64 && verify(null, message, publicKey, line.signature));
   return ok ? { ok: true } : { ok: false, reason: 'bad-signature' };
 }
 

@@ -15,13 +15,19 @@ afterEach(() => cleanup());
 /** Runs the appender in its own process and kills it with SIGKILL once it has written `after` entries. */
 function appendThenKill(after: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../testing/append-until-killed.ts'), dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, '../testing/append-until-killed.ts'), dataDir],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     let written = 0;
     child.stdout.on('data', (chunk: Buffer) => {
       written = Math.max(written, ...chunk.toString().trim().split('\n').map(Number));
       if (written >= after) child.kill('SIGKILL');
     });
-    child.on('exit', (_code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`appender exited without being killed (${signal ?? _code})`))));
+    child.on('exit', (_code, signal) =>
+      signal === 'SIGKILL' ? resolve() : reject(new Error(`appender exited without being killed (${signal ?? _code})`)),
+    );
   });
 }
 

@@ -53,12 +53,18 @@ describe('CSV export', () => {
     rows.forEach((row, i) => {
       expect(row[column('signature_base64')], `signature of entry ${i}`).toBe(stored[i]!.signature.toString('base64'));
       expect(row[column('key_id')]).toBe(stored[i]!.keyId);
-      expect(row[column('params_sha256')]).toBe((JSON.parse(stored[i]!.entry) as { params: string | null }).params ?? '');
+      expect(row[column('params_sha256')]).toBe(
+        (JSON.parse(stored[i]!.entry) as { params: string | null }).params ?? '',
+      );
     });
     expect(rows.some((row) => row[column('signature_base64')]!.startsWith('+'))).toBe(true);
     const objectIds = rows.map((row) => row[column('object_id')]);
-    expect(objectIds).toEqual(expect.arrayContaining(["'=HYPERLINK(\"http://x\")", "'+1+1", "'-2+3", "'@SUM(A1)", 'plain']));
-    expect(rows.map((row) => row[column('actor_id')])).toEqual(expect.arrayContaining(["'=HYPERLINK(\"http://x\")", "'@SUM(A1)"]));
+    expect(objectIds).toEqual(
+      expect.arrayContaining(['\'=HYPERLINK("http://x")', "'+1+1", "'-2+3", "'@SUM(A1)", 'plain']),
+    );
+    expect(rows.map((row) => row[column('actor_id')])).toEqual(
+      expect.arrayContaining(['\'=HYPERLINK("http://x")', "'@SUM(A1)"]),
+    );
   });
 });
 
@@ -87,7 +93,10 @@ describe('exports never drop an entry', () => {
     for (const format of ['csv', 'cef'] as const) {
       const path = join(dataDir, `log.${format}`);
       expect(() => writeExport(path, entries, format, 'key-management', 'test')).toThrow(
-        expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED', message: expect.stringMatching(/entry 1 is not a well-formed entry/) }),
+        expect.objectContaining({
+          code: 'AUDIT_VERIFY_FAILED',
+          message: expect.stringMatching(/entry 1 is not a well-formed entry/),
+        }),
       );
       expect(existsSync(path)).toBe(false);
       expect(existsSync(`${path}.${process.pid}.tmp`)).toBe(false);
@@ -107,7 +116,9 @@ describe('checkpoints verify what is new since the last verified checkpoint befo
     // An attacker with the database file changes an entry and makes the tree agree with it.
     const db = new Database(join(dataDir, DATABASE_FILE));
     db.exec('DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_tree_no_delete;');
-    db.prepare(`UPDATE audit_entries SET entry = replace(entry, 'token.list', 'token.info') WHERE seq = (SELECT max(seq) - 1 FROM audit_entries)`).run();
+    db.prepare(
+      `UPDATE audit_entries SET entry = replace(entry, 'token.list', 'token.info') WHERE seq = (SELECT max(seq) - 1 FROM audit_entries)`,
+    ).run();
     db.exec('DELETE FROM audit_tree');
     const insert = db.prepare('INSERT INTO audit_tree (seq, hashes) VALUES (?, ?)');
     const entries = db.prepare('SELECT entry FROM audit_entries ORDER BY seq').pluck().all() as string[];
@@ -115,7 +126,12 @@ describe('checkpoints verify what is new since the last verified checkpoint befo
     db.close();
     const log = reopen().audit.log();
     const edited = log.size() - 2;
-    expect(() => log.checkpoint('after')).toThrow(expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED', message: expect.stringContaining(`entry ${edited} is missing, edited or not signed`) }));
+    expect(() => log.checkpoint('after')).toThrow(
+      expect.objectContaining({
+        code: 'AUDIT_VERIFY_FAILED',
+        message: expect.stringContaining(`entry ${edited} is missing, edited or not signed`),
+      }),
+    );
     expect(log.checkpoints()).toHaveLength(before);
   });
 });

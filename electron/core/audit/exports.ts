@@ -4,7 +4,22 @@ import { CustosError } from '../errors';
 import type { StoredEntry } from './audit-log';
 
 /** Actions that make up the key-management trail (SP 800-57, PCI DSS 3.6/3.7): changes, not reads. */
-const KEY_MANAGEMENT_PREFIXES = ['key.', 'token.select', 'token.init', 'custody.', 'ceremony.', 'backup.', 'restore.', 'share.', 'quorum.', 'proposal.', 'approval.', 'custodian.', 'audit.key.', 'settings.module.'];
+const KEY_MANAGEMENT_PREFIXES = [
+  'key.',
+  'token.select',
+  'token.init',
+  'custody.',
+  'ceremony.',
+  'backup.',
+  'restore.',
+  'share.',
+  'quorum.',
+  'proposal.',
+  'approval.',
+  'custodian.',
+  'audit.key.',
+  'settings.module.',
+];
 
 export type Trail = 'all' | 'key-management';
 
@@ -17,13 +32,30 @@ function parse(stored: StoredEntry): AuditEntry {
   try {
     return AuditEntry.parse(JSON.parse(stored.entry));
   } catch (error) {
-    throw new CustosError('AUDIT_VERIFY_FAILED', `Audit entry ${stored.seq} is not a well-formed entry, so the export stopped and wrote nothing.`, [
-      'Run “custos audit verify” to see what happened to it, and keep this machine as it is.',
-    ], { cause: error });
+    throw new CustosError(
+      'AUDIT_VERIFY_FAILED',
+      `Audit entry ${stored.seq} is not a well-formed entry, so the export stopped and wrote nothing.`,
+      ['Run “custos audit verify” to see what happened to it, and keep this machine as it is.'],
+      { cause: error },
+    );
   }
 }
 
-const CSV_HEADER = ['seq', 'time', 'actor_type', 'actor_id', 'actor_role', 'action', 'object_type', 'object_id', 'params_sha256', 'result', 'error_code', 'key_id', 'signature_base64'];
+const CSV_HEADER = [
+  'seq',
+  'time',
+  'actor_type',
+  'actor_id',
+  'actor_role',
+  'action',
+  'object_type',
+  'object_id',
+  'params_sha256',
+  'result',
+  'error_code',
+  'key_id',
+  'signature_base64',
+];
 
 /**
  * RFC 4180: every field quoted, quotes doubled. A text field starting with = + - @ (or TAB, CR)
@@ -95,7 +127,13 @@ export function cefLine(stored: StoredEntry, version: string): string {
 }
 
 /** Streams the selected entries to a file, durably (temp file, fsync, rename); on any failure nothing is left. */
-export function writeExport(path: string, entries: Iterable<StoredEntry>, format: 'csv' | 'cef', trail: Trail, version: string): number {
+export function writeExport(
+  path: string,
+  entries: Iterable<StoredEntry>,
+  format: 'csv' | 'cef',
+  trail: Trail,
+  version: string,
+): number {
   const temp = `${path}.${process.pid}.tmp`;
   const fd = openSync(temp, 'w', 0o644);
   let count = 0;

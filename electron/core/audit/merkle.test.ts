@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { consistencyProof, EMPTY_ROOT, FrontierTree, inclusionProof, leafHash, MemoryTree, nodeHash, verifyConsistency, verifyInclusion } from './merkle';
+import {
+  consistencyProof,
+  EMPTY_ROOT,
+  FrontierTree,
+  inclusionProof,
+  leafHash,
+  MemoryTree,
+  nodeHash,
+  verifyConsistency,
+  verifyInclusion,
+} from './merkle';
 
 // The definitions of RFC 6962 §2.1, written as directly as possible, to check the stored-node version against.
 const k = (n: number) => 2 ** Math.ceil(Math.log2(n) - 1);
@@ -12,12 +22,16 @@ function mth(d: Buffer[]): Buffer {
 function path(m: number, d: Buffer[]): Buffer[] {
   if (d.length <= 1) return [];
   const split = k(d.length);
-  return m < split ? [...path(m, d.slice(0, split)), mth(d.slice(split))] : [...path(m - split, d.slice(split)), mth(d.slice(0, split))];
+  return m < split
+    ? [...path(m, d.slice(0, split)), mth(d.slice(split))]
+    : [...path(m - split, d.slice(split)), mth(d.slice(0, split))];
 }
 function subproof(m: number, d: Buffer[], b: boolean): Buffer[] {
   if (m === d.length) return b ? [] : [mth(d)];
   const split = k(d.length);
-  return m <= split ? [...subproof(m, d.slice(0, split), b), mth(d.slice(split))] : [...subproof(m - split, d.slice(split), false), mth(d.slice(0, split))];
+  return m <= split
+    ? [...subproof(m, d.slice(0, split), b), mth(d.slice(split))]
+    : [...subproof(m - split, d.slice(split), false), mth(d.slice(0, split))];
 }
 
 const entries = Array.from({ length: 40 }, (_, i) => Buffer.from(`entry ${i}`));
@@ -30,7 +44,8 @@ describe('Merkle tree (RFC 6962)', () => {
   });
 
   it('computes the same root as the RFC definition for every size', () => {
-    for (let n = 1; n <= entries.length; n++) expect(tree.root(n).equals(mth(entries.slice(0, n))), `size ${n}`).toBe(true);
+    for (let n = 1; n <= entries.length; n++)
+      expect(tree.root(n).equals(mth(entries.slice(0, n))), `size ${n}`).toBe(true);
   });
 
   it('keeps only the right edge and still gives the RFC root at every size', () => {
@@ -56,7 +71,9 @@ describe('Merkle tree (RFC 6962)', () => {
     for (let n = 1; n <= entries.length; n++) {
       for (let m = 1; m <= n; m++) {
         const proof = consistencyProof(tree, m, n);
-        expect(proof.map((h) => h.toString('hex'))).toEqual(m === n ? [] : subproof(m, entries.slice(0, n), true).map((h) => h.toString('hex')));
+        expect(proof.map((h) => h.toString('hex'))).toEqual(
+          m === n ? [] : subproof(m, entries.slice(0, n), true).map((h) => h.toString('hex')),
+        );
         expect(verifyConsistency(m, n, tree.root(m), tree.root(n), proof), `${m} → ${n}`).toBe(true);
       }
     }
@@ -75,6 +92,8 @@ describe('Merkle tree (RFC 6962)', () => {
     entries.forEach((e, i) => rewritten.append(leafHash(i === 3 ? Buffer.from('rewritten') : e)));
     const proof = consistencyProof(rewritten, 10, 40);
     expect(verifyConsistency(10, 40, tree.root(10), rewritten.root(40), proof)).toBe(false);
-    expect(verifyConsistency(10, 40, tree.root(10), tree.root(40), consistencyProof(tree, 10, 40).slice(1))).toBe(false);
+    expect(verifyConsistency(10, 40, tree.root(10), tree.root(40), consistencyProof(tree, 10, 40).slice(1))).toBe(
+      false,
+    );
   });
 });

@@ -130,7 +130,13 @@ function climbToSetBit(fn: number, sn: number): [number, number] {
 }
 
 /** RFC 9162 §2.1.3.2. Needs only the leaf hash, the proof and the root. */
-export function verifyInclusion(index: number, size: number, leaf: Buffer, proof: readonly Buffer[], root: Buffer): boolean {
+export function verifyInclusion(
+  index: number,
+  size: number,
+  leaf: Buffer,
+  proof: readonly Buffer[],
+  root: Buffer,
+): boolean {
   if (index < 0 || index >= size) return false;
   let fn = index;
   let sn = size - 1;
@@ -150,7 +156,13 @@ export function verifyInclusion(index: number, size: number, leaf: Buffer, proof
 }
 
 /** RFC 9162 §2.1.4.2. Needs only the two roots and the proof. */
-export function verifyConsistency(first: number, second: number, firstRoot: Buffer, secondRoot: Buffer, proof: readonly Buffer[]): boolean {
+export function verifyConsistency(
+  first: number,
+  second: number,
+  firstRoot: Buffer,
+  secondRoot: Buffer,
+  proof: readonly Buffer[],
+): boolean {
   if (first < 0 || first > second) return false;
   if (first === second) return proof.length === 0 && firstRoot.equals(secondRoot);
   if (first === 0) return proof.length === 0 && firstRoot.equals(EMPTY_ROOT);
@@ -278,5 +290,7 @@ export class FrontierTree {
 export function describeNode({ level, index }: { level: number; index: number }): string {
   const width = 2 ** level;
   const first = index * width;
-  return width === 1 ? `level 0, node ${index} (entry ${first})` : `level ${level}, node ${index} (entries ${first}–${first + width - 1})`;
+  return width === 1
+    ? `level 0, node ${index} (entry ${first})`
+    : `level ${level}, node ${index} (entries ${first}–${first + width - 1})`;
 }

@@ -100,7 +100,10 @@ export class SignaturePool {
   /** Batches sent to each worker and not yet answered: the next batch goes to the least loaded. */
   private readonly load: number[];
   private readonly owner = new Map<number, number>();
-  private readonly pending = new Map<number, { resolve: (batch: CheckedBatch) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (batch: CheckedBatch) => void; reject: (error: Error) => void }
+  >();
   private next = 0;
   private failure: Error | null = null;
   private closing = false;
@@ -138,10 +141,14 @@ export class SignaturePool {
     let total = 0;
     signatures.forEach((s, i) => (total += lengths[i] = s?.length ?? 0));
     const packed = new Uint8Array(total);
-    for (let i = 0, at = 0; i < signatures.length; at += lengths[i]!, i++) if (lengths[i]) packed.set(signatures[i]!, at);
+    for (let i = 0, at = 0; i < signatures.length; at += lengths[i]!, i++)
+      if (lengths[i]) packed.set(signatures[i]!, at);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.workers[index]!.postMessage({ id, messages, signatures: packed, lengths, proofs }, [packed.buffer, lengths.buffer]);
+      this.workers[index]!.postMessage({ id, messages, signatures: packed, lengths, proofs }, [
+        packed.buffer,
+        lengths.buffer,
+      ]);
     });
   }
 

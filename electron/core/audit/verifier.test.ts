@@ -23,11 +23,18 @@ function writeLog(entries = 24): string[] {
   const opened = openAudit(dataDir);
   try {
     for (let i = 0; i < entries; i++) {
-      opened.audit.record({ actor: operator, action: i % 2 ? 'token.list' : 'token.select', object: { type: 'token', id: `t${i}` } });
+      opened.audit.record({
+        actor: operator,
+        action: i % 2 ? 'token.list' : 'token.select',
+        object: { type: 'token', id: `t${i}` },
+      });
       if (i === 9) opened.audit.log().checkpoint('after ten');
     }
     opened.audit.log().checkpoint('closing');
-    return opened.audit.log().checkpoints().map((c) => c.note);
+    return opened.audit
+      .log()
+      .checkpoints()
+      .map((c) => c.note);
   } finally {
     opened.close();
   }
@@ -53,7 +60,8 @@ async function verify(trustedCheckpoints: string[] = []) {
 }
 
 type Row = { seq: number; entry: string; signature: Buffer; key_id: string };
-const rows = (db: Database.Database) => db.prepare('SELECT seq, entry, signature, key_id FROM audit_entries ORDER BY seq').all() as Row[];
+const rows = (db: Database.Database) =>
+  db.prepare('SELECT seq, entry, signature, key_id FROM audit_entries ORDER BY seq').all() as Row[];
 function rewriteEntries(db: Database.Database, next: Row[]): void {
   db.exec('DELETE FROM audit_entries');
   const insert = db.prepare('INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (?, ?, ?, ?)');
@@ -70,7 +78,9 @@ describe('audit verification of the live log', () => {
 
   it('names an edited field: the entry no longer matches its signature', async () => {
     writeLog();
-    tamper((db) => db.prepare("UPDATE audit_entries SET entry = replace(entry, '\"t5\"', '\"t5-renamed\"') WHERE seq = 6").run());
+    tamper((db) =>
+      db.prepare('UPDATE audit_entries SET entry = replace(entry, \'"t5"\', \'"t5-renamed"\') WHERE seq = 6').run(),
+    );
     const verdict = await verify();
     expect(verdict.first).toMatchObject({ kind: 'edited', seq: 6 });
     expect(verdict.problems.map((p) => p.kind)).toContain('inconsistent-checkpoint');
@@ -86,7 +96,11 @@ describe('audit verification of the live log', () => {
     writeLog();
     tamper((db) => {
       const all = rows(db);
-      const forged = { ...all[6]!, entry: all[6]!.entry.replace('token.select', 'key.export'), signature: randomBytes(64) };
+      const forged = {
+        ...all[6]!,
+        entry: all[6]!.entry.replace('token.select', 'key.export'),
+        signature: randomBytes(64),
+      };
       rewriteEntries(db, [...all.slice(0, 6), forged, ...all.slice(6)]);
     });
     expect((await verify()).first).toMatchObject({ kind: 'inserted', seq: 6 });
@@ -98,7 +112,11 @@ describe('audit verification of the live log', () => {
       const all = rows(db);
       rewriteEntries(db, [...all.slice(0, 3), all[4]!, all[3]!, ...all.slice(5)]);
     });
-    expect((await verify()).first).toMatchObject({ kind: 'reordered', seq: 3, message: 'Entries 3 and 4 were swapped.' });
+    expect((await verify()).first).toMatchObject({
+      kind: 'reordered',
+      seq: 3,
+      message: 'Entries 3 and 4 were swapped.',
+    });
   });
 
   it('names a truncated tail', async () => {
@@ -126,7 +144,11 @@ describe('audit verification of the live log', () => {
   it('names a forged checkpoint', async () => {
     const notes = writeLog();
     const forged = notes.at(-1)!.replace(/\n25\n/, '\n24\n');
-    tamper((db) => db.prepare('UPDATE audit_checkpoints SET note = ? WHERE id = (SELECT max(id) FROM audit_checkpoints)').run(forged));
+    tamper((db) =>
+      db
+        .prepare('UPDATE audit_checkpoints SET note = ? WHERE id = (SELECT max(id) FROM audit_checkpoints)')
+        .run(forged),
+    );
     expect((await verify()).first).toMatchObject({ kind: 'forged-checkpoint' });
   });
 
@@ -147,14 +169,19 @@ describe('audit verification of the live log', () => {
     opened.close();
     expect((await verify()).ok).toBe(true); // The rewrite is self-consistent: only an outside checkpoint can show it.
     const verdict = await verify([exported]);
-    expect(verdict.first).toMatchObject({ kind: 'inconsistent-checkpoint', message: expect.stringMatching(/rewritten after that checkpoint was exported/) });
+    expect(verdict.first).toMatchObject({
+      kind: 'inconsistent-checkpoint',
+      message: expect.stringMatching(/rewritten after that checkpoint was exported/),
+    });
   });
 });
 
 describe('the verifier believes only signed content', () => {
   it('calls a changed sequence number an edit, not a deletion', async () => {
     writeLog();
-    tamper((db) => db.prepare(`UPDATE audit_entries SET entry = replace(entry, '"seq":7,', '"seq":8,') WHERE seq = 7`).run());
+    tamper((db) =>
+      db.prepare(`UPDATE audit_entries SET entry = replace(entry, '"seq":7,', '"seq":8,') WHERE seq = 7`).run(),
+    );
     const verdict = await verify();
     expect(verdict.first).toMatchObject({ kind: 'edited', seq: 7 });
     expect(verdict.problems.filter((p) => p.seq !== null && p.seq > 7)).toEqual([]);
@@ -179,14 +206,20 @@ describe('the verifier believes only signed content', () => {
       const all = rows(db);
       rewriteEntries(db, [...all.slice(0, 9), all[4]!, ...all.slice(9)]);
     });
-    expect((await verify()).first).toMatchObject({ kind: 'inserted', seq: 9, message: expect.stringMatching(/copy of entry 4/) });
+    expect((await verify()).first).toMatchObject({
+      kind: 'inserted',
+      seq: 9,
+      message: expect.stringMatching(/copy of entry 4/),
+    });
   });
 
   it('survives rows that are not even text, and names them, instead of stopping', async () => {
     const { publicKey } = generateKeyPairSync('ed25519');
     const key = { name: 'k', publicKey: publicKey.export({ format: 'der', type: 'spki' }).subarray(-32) };
     const verdict = await verifyAuditLog({
-      entries: [[{ entry: null as unknown as string, signature: null as unknown as Buffer, keyId: keyId(key).toString('hex') }]],
+      entries: [
+        [{ entry: null as unknown as string, signature: null as unknown as Buffer, keyId: keyId(key).toString('hex') }],
+      ],
       checkpoints: [],
       key,
     });
@@ -259,7 +292,11 @@ describe('audit bundles are only as good as every proof and the checkpoint that 
     writeFileSync(join(bundle, 'checkpoints.json'), JSON.stringify(checkpoints.filter((c) => c.treeSize <= 11)));
     const shortened = await verifyAuditLog(readBundle(bundle));
     expect(shortened.ok).toBe(false);
-    expect(shortened.problems).toContainEqual({ kind: 'no-checkpoint', seq: 11, message: expect.stringMatching(/Entries 11 to 21 are not covered/) });
+    expect(shortened.problems).toContainEqual({
+      kind: 'no-checkpoint',
+      seq: 11,
+      message: expect.stringMatching(/Entries 11 to 21 are not covered/),
+    });
   });
 
   it('fails a bundle that carries no checkpoint at all', async () => {
@@ -278,6 +315,11 @@ describe('audit bundles are only as good as every proof and the checkpoint that 
     writeLines(early, lines(later));
     const verdict = await verifyAuditLog(readBundle(early));
     expect(verdict.ok).toBe(false);
-    expect(verdict.problems).toContainEqual(expect.objectContaining({ kind: 'no-checkpoint', message: expect.stringMatching(/not covered by the bundle’s closing checkpoint/) }));
+    expect(verdict.problems).toContainEqual(
+      expect.objectContaining({
+        kind: 'no-checkpoint',
+        message: expect.stringMatching(/not covered by the bundle’s closing checkpoint/),
+      }),
+    );
   });
 });

@@ -51,7 +51,10 @@ interface Position {
  */
 export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> {
   const expectedKeyId = keyId(input.key).toString('hex');
-  const notes = [...input.checkpoints.map((note) => ({ note, trusted: false })), ...(input.trustedCheckpoints ?? []).map((note) => ({ note, trusted: true }))];
+  const notes = [
+    ...input.checkpoints.map((note) => ({ note, trusted: false })),
+    ...(input.trustedCheckpoints ?? []).map((note) => ({ note, trusted: true })),
+  ];
   // The roots the checkpoints need are taken as the streamed tree passes their sizes.
   const wantedSizes = new Set(notes.map(({ note }) => claimedSize(note)).filter((n): n is number => n !== null));
   const roots = new Map<number, Buffer>();
@@ -89,23 +92,25 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     const index = batches.length;
     const count = messages.length;
     batches.push(
-      pool.check(messages, signatures, anyClaim ? claims : undefined).then((batch) => {
-        if (failure) return;
-        done.set(index, batch);
-        for (let next = done.get(appended); next; next = done.get(appended)) {
-          for (let i = 0; i < next.valid.length; i++) {
-            tree.append(Buffer.from(next.leaves.subarray(i * 32, i * 32 + 32)), treeCheck);
-            if (wantedSizes.has(tree.size)) roots.set(tree.size, tree.root());
-            signatureOk.push(next.valid[i] === 1);
-            seqFields.push(Number.isNaN(next.seqs[i]!) ? null : next.seqs[i]!);
-            proven.push(next.proven[i]!);
+      pool
+        .check(messages, signatures, anyClaim ? claims : undefined)
+        .then((batch) => {
+          if (failure) return;
+          done.set(index, batch);
+          for (let next = done.get(appended); next; next = done.get(appended)) {
+            for (let i = 0; i < next.valid.length; i++) {
+              tree.append(Buffer.from(next.leaves.subarray(i * 32, i * 32 + 32)), treeCheck);
+              if (wantedSizes.has(tree.size)) roots.set(tree.size, tree.root());
+              signatureOk.push(next.valid[i] === 1);
+              seqFields.push(Number.isNaN(next.seqs[i]!) ? null : next.seqs[i]!);
+              proven.push(next.proven[i]!);
+            }
+            done.delete(appended);
+            appended += 1;
           }
-          done.delete(appended);
-          appended += 1;
-        }
-        checked += count;
-        input.onProgress?.(checked, input.total);
-      })
+          checked += count;
+          input.onProgress?.(checked, input.total);
+        })
         .catch((error: unknown) => {
           failure ??= error instanceof Error ? error : new Error(String(error));
         })
@@ -141,7 +146,8 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
         if (messages.length >= BATCH) flush();
       }
       // Back-pressure: never queue more than a few batches per worker, so memory stays flat.
-      while (!failure && batches.length - settled >= inFlightLimit) await new Promise<void>((resolve) => (wake = resolve));
+      while (!failure && batches.length - settled >= inFlightLimit)
+        await new Promise<void>((resolve) => (wake = resolve));
     }
     flush();
     await Promise.all(batches);
@@ -151,10 +157,20 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   // Assigned inside the batch callbacks, which the compiler cannot follow.
   const failed = failure as Error | null;
   if (failed) {
-    throw new CustosError('AUDIT_VERIFY_FAILED', `Verification could not finish: ${failed.message}. The log was NOT verified.`, ['Run it again; if it fails the same way, keep the machine as it is and tell your auditor.'], { cause: failed });
+    throw new CustosError(
+      'AUDIT_VERIFY_FAILED',
+      `Verification could not finish: ${failed.message}. The log was NOT verified.`,
+      ['Run it again; if it fails the same way, keep the machine as it is and tell your auditor.'],
+      { cause: failed },
+    );
   }
   roots.set(0, EMPTY_ROOT);
-  const positions: Position[] = keyOk.map((ok, i) => ({ keyOk: ok, malformed: malformed[i]!, seqField: seqFields[i]!, signatureOk: signatureOk[i]! }));
+  const positions: Position[] = keyOk.map((ok, i) => ({
+    keyOk: ok,
+    malformed: malformed[i]!,
+    seqField: seqFields[i]!,
+    signatureOk: signatureOk[i]!,
+  }));
 
   const size = tree.size;
   const checkpointProblems: AuditProblem[] = [];
@@ -166,7 +182,11 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
     try {
       parsed = parseNote(note);
     } catch (error) {
-      checkpointProblems.push({ kind: 'malformed', seq: null, message: `${where} is not a valid signed note (${(error as Error).message}).` });
+      checkpointProblems.push({
+        kind: 'malformed',
+        seq: null,
+        message: `${where} is not a valid signed note (${(error as Error).message}).`,
+      });
       return;
     }
     const verdict = verifyNote(parsed, input.key);
@@ -174,17 +194,28 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
       checkpointProblems.push({
         kind: verdict.reason === 'unknown-key' ? 'unknown-key' : 'forged-checkpoint',
         seq: null,
-        message: verdict.reason === 'unknown-key' ? `${where} is not signed by this log’s audit key.` : `${where} has a signature that does not verify: it was forged or altered.`,
+        message:
+          verdict.reason === 'unknown-key'
+            ? `${where} is not signed by this log’s audit key.`
+            : `${where} has a signature that does not verify: it was forged or altered.`,
       });
       return;
     }
     const checkpoint = parseCheckpoint(parsed.text);
     if (checkpoint.origin !== input.key.name) {
-      checkpointProblems.push({ kind: 'forged-checkpoint', seq: null, message: `${where} is for another log (${checkpoint.origin}).` });
+      checkpointProblems.push({
+        kind: 'forged-checkpoint',
+        seq: null,
+        message: `${where} is for another log (${checkpoint.origin}).`,
+      });
       return;
     }
     if (checkpoint.size > size) {
-      checkpointProblems.push({ kind: 'truncated', seq: size, message: `${where} commits to ${checkpoint.size} entries but the log has only ${size}: entries from ${size} on were removed.` });
+      checkpointProblems.push({
+        kind: 'truncated',
+        seq: size,
+        message: `${where} commits to ${checkpoint.size} entries but the log has only ${size}: entries from ${size} on were removed.`,
+      });
       return;
     }
     if (!roots.get(checkpoint.size)!.equals(checkpoint.root)) {
@@ -202,9 +233,18 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   if (input.closingCheckpointRequired) {
     const closing = Math.max(-1, ...committedSizes);
     if (closing < 0) {
-      checkpointProblems.push({ kind: 'no-checkpoint', seq: null, message: 'The bundle carries no checkpoint signed by this key that matches its entries: nothing vouches for them.' });
+      checkpointProblems.push({
+        kind: 'no-checkpoint',
+        seq: null,
+        message:
+          'The bundle carries no checkpoint signed by this key that matches its entries: nothing vouches for them.',
+      });
     } else if (closing < size) {
-      checkpointProblems.push({ kind: 'no-checkpoint', seq: closing, message: `Entries ${closing} to ${size - 1} are not covered by the bundle’s closing checkpoint (size ${closing}): they were added to it.` });
+      checkpointProblems.push({
+        kind: 'no-checkpoint',
+        seq: closing,
+        message: `Entries ${closing} to ${size - 1} are not covered by the bundle’s closing checkpoint (size ${closing}): they were added to it.`,
+      });
     }
   }
   // An entry with a bad signature is named already; a good entry whose proof fails had its proof changed.
@@ -226,11 +266,13 @@ export async function verifyAuditLog(input: VerifyInput): Promise<AuditVerdict> 
   // Assigned inside the batch callbacks, which the compiler cannot follow.
   const badNode = treeFault as EdgeNode | null;
   const treeProblems: AuditProblem[] = badNode
-    ? [{
-        kind: 'tree-corrupt',
-        seq: badNode.index * 2 ** badNode.level,
-        message: `The stored Merkle tree disagrees with the entries at ${describeNode(badNode)}: proofs and roots read from it would be wrong. Run “custos audit repair-tree”.`,
-      }]
+    ? [
+        {
+          kind: 'tree-corrupt',
+          seq: badNode.index * 2 ** badNode.level,
+          message: `The stored Merkle tree disagrees with the entries at ${describeNode(badNode)}: proofs and roots read from it would be wrong. Run “custos audit repair-tree”.`,
+        },
+      ]
     : [];
   const problems = [...entryProblems, ...proofProblems.slice(0, MAX_LISTED), ...checkpointProblems, ...treeProblems];
   const keySource = input.keySource ?? 'pinned';
@@ -286,20 +328,37 @@ function classifyEntries(positions: Position[], committed: (seq: number) => bool
     const here = positions[i]!;
     const expected = i + offset;
     if (here.malformed) {
-      problems.push({ kind: 'malformed', seq: i, message: `Line ${i} is not a well-formed audit entry: it was edited.` });
+      problems.push({
+        kind: 'malformed',
+        seq: i,
+        message: `Line ${i} is not a well-formed audit entry: it was edited.`,
+      });
       continue;
     }
     if (!here.signatureOk) {
       if (!here.keyOk) {
-        if (!unknownKeyReported) problems.push({ kind: 'unknown-key', seq: i, message: `Entry ${i} is signed by a key that is not this log’s audit key.` });
+        if (!unknownKeyReported)
+          problems.push({
+            kind: 'unknown-key',
+            seq: i,
+            message: `Entry ${i} is signed by a key that is not this log’s audit key.`,
+          });
         unknownKeyReported = true;
       } else if (signedSeq(positions[i + 1]) === expected) {
-        problems.push({ kind: 'inserted', seq: i, message: `The entry at position ${i} was inserted: it is not part of the signed log.` });
+        problems.push({
+          kind: 'inserted',
+          seq: i,
+          message: `The entry at position ${i} was inserted: it is not part of the signed log.`,
+        });
         offset -= 1;
       } else {
         problems.push(
           committed(i)
-            ? { kind: 'bad-signature', seq: i, message: `Entry ${i} is as committed in a signed checkpoint, but its signature was replaced.` }
+            ? {
+                kind: 'bad-signature',
+                seq: i,
+                message: `Entry ${i} is as committed in a signed checkpoint, but its signature was replaced.`,
+              }
             : { kind: 'edited', seq: i, message: `Entry ${i} does not match its signature: it was edited.` },
         );
       }
@@ -316,10 +375,18 @@ function classifyEntries(positions: Position[], committed: (seq: number) => bool
       i += 1;
     } else if (seq > expected) {
       const missing = seq - expected;
-      problems.push({ kind: 'deleted', seq: i, message: missing === 1 ? `Entry ${expected} was deleted.` : `Entries ${expected} to ${seq - 1} were deleted.` });
+      problems.push({
+        kind: 'deleted',
+        seq: i,
+        message: missing === 1 ? `Entry ${expected} was deleted.` : `Entries ${expected} to ${seq - 1} were deleted.`,
+      });
       offset += missing;
     } else {
-      problems.push({ kind: 'inserted', seq: i, message: `The entry at position ${i} is a copy of entry ${seq}, inserted again.` });
+      problems.push({
+        kind: 'inserted',
+        seq: i,
+        message: `The entry at position ${i} is a copy of entry ${seq}, inserted again.`,
+      });
       offset -= 1;
     }
   }

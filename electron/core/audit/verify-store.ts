@@ -21,7 +21,9 @@ export async function verifyStoredLog(store: Store, options: VerifyOptions = {})
   const key = options.key ?? recordedKey(store);
   const keySource: KeySource = options.key ? (options.keySource ?? 'pinned') : 'record';
   const total = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
-  const checkpoints = store.all<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id`).map((r) => r.note);
+  const checkpoints = store
+    .all<{ note: string }>(sql`SELECT note FROM audit_checkpoints ORDER BY id`)
+    .map((r) => r.note);
   const verdict = await verifyAuditLog({
     entries: storedEntries(store),
     checkpoints,
@@ -61,7 +63,10 @@ async function* storedEntries(store: Store): AsyncGenerator<VerifiableEntry[]> {
 
 export function recordedKey(store: Store): NoteKey {
   // The first key on record: a row added later (triggers allow INSERT) cannot replace it.
-  const row = store.get<{ name: string; public_key: Buffer }>(sql`SELECT name, public_key FROM audit_keys ORDER BY rowid LIMIT 1`);
-  if (!row) throw new CustosError('AUDIT_NOT_FOUND', 'This data directory has no audit key yet, so there is no log to verify.');
+  const row = store.get<{ name: string; public_key: Buffer }>(
+    sql`SELECT name, public_key FROM audit_keys ORDER BY rowid LIMIT 1`,
+  );
+  if (!row)
+    throw new CustosError('AUDIT_NOT_FOUND', 'This data directory has no audit key yet, so there is no log to verify.');
   return { name: row.name, publicKey: row.public_key };
 }

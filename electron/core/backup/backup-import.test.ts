@@ -41,7 +41,14 @@ function installationTwo(chosen: string | null) {
   core = CustosCore.open({ dataDir: newDir(), version: 'test', production: true, log: silentLog, pickBackupFile });
   const imports = () =>
     [...core!.audit.log().entries()]
-      .map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } | null; result: { status: string; code?: string } })
+      .map(
+        (e) =>
+          JSON.parse(e.entry) as {
+            action: string;
+            object: { id: string } | null;
+            result: { status: string; code?: string };
+          },
+      )
       .filter((e) => e.action === 'backup.import');
   return { router: core.router, pickBackupFile, imports, stored: () => core!.backups.list().map((b) => b.setId) };
 }
@@ -54,31 +61,55 @@ describe('importing a backup file in the app', () => {
     const result = await two.router.dispatch('backups.importFile', { expectAuditKey: printed(made.auditKey) });
     expect(result).toMatchObject({
       ok: true,
-      value: { outcome: 'imported', authentication: 'pinned-audit-key', backup: { setId: made.setId, madeBy: { installation: made.origin, auditKey: made.auditKey, here: false } } },
+      value: {
+        outcome: 'imported',
+        authentication: 'pinned-audit-key',
+        backup: { setId: made.setId, madeBy: { installation: made.origin, auditKey: made.auditKey, here: false } },
+      },
     });
     expect(two.pickBackupFile).toHaveBeenCalledTimes(1);
     expect(two.stored()).toEqual([made.setId]);
-    expect(two.imports()).toEqual([expect.objectContaining({ object: { type: 'backup', id: `${made.setId} made-by ${made.auditKey} via pinned-audit-key` }, result: { status: 'ok' } })]);
+    expect(two.imports()).toEqual([
+      expect.objectContaining({
+        object: { type: 'backup', id: `${made.setId} made-by ${made.auditKey} via pinned-audit-key` },
+        result: { status: 'ok' },
+      }),
+    ]);
   });
 
   it('without a fingerprint, stores it pending: the cards will check it', async () => {
     const two = installationTwo(made.path);
-    expect(await two.router.dispatch('backups.importFile', {})).toMatchObject({ ok: true, value: { outcome: 'imported', authentication: 'kek-mac-pending' } });
+    expect(await two.router.dispatch('backups.importFile', {})).toMatchObject({
+      ok: true,
+      value: { outcome: 'imported', authentication: 'kek-mac-pending' },
+    });
   });
 
   it('never reads a path the renderer names: refused before the picker opens, nothing stored, the refusal recorded', async () => {
     const two = installationTwo(made.path);
-    for (const request of [{ path: made.path }, { file: made.path, expectAuditKey: made.auditKey }, { expectAuditKey: made.path }]) {
-      expect(await two.router.dispatch('backups.importFile', request)).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    for (const request of [
+      { path: made.path },
+      { file: made.path, expectAuditKey: made.auditKey },
+      { expectAuditKey: made.path },
+    ]) {
+      expect(await two.router.dispatch('backups.importFile', request)).toMatchObject({
+        ok: false,
+        error: { code: 'IPC_INVALID_PAYLOAD' },
+      });
     }
     expect(two.pickBackupFile).not.toHaveBeenCalled();
     expect(two.stored()).toEqual([]);
-    expect(two.imports().map((e) => e.result)).toEqual(Array(3).fill({ status: 'refused', code: 'IPC_INVALID_PAYLOAD' }));
+    expect(two.imports().map((e) => e.result)).toEqual(
+      Array(3).fill({ status: 'refused', code: 'IPC_INVALID_PAYLOAD' }),
+    );
   });
 
   it('changes nothing when the person cancels the dialog', async () => {
     const two = installationTwo(null);
-    expect(await two.router.dispatch('backups.importFile', { expectAuditKey: made.auditKey })).toEqual({ ok: true, value: { outcome: 'cancelled' } });
+    expect(await two.router.dispatch('backups.importFile', { expectAuditKey: made.auditKey })).toEqual({
+      ok: true,
+      value: { outcome: 'cancelled' },
+    });
     expect(two.stored()).toEqual([]);
     expect(two.imports()).toEqual([]);
   });
@@ -86,14 +117,20 @@ describe('importing a backup file in the app', () => {
   it('refuses a file signed by another audit key than the one entered, records the refusal once, and stores nothing', async () => {
     const two = installationTwo(made.path);
     const other = made.auditKey.replace(/^./, made.auditKey.startsWith('0') ? '1' : '0');
-    expect(await two.router.dispatch('backups.importFile', { expectAuditKey: other })).toMatchObject({ ok: false, error: { code: 'BACKUP_AUDIT_KEY_MISMATCH' } });
+    expect(await two.router.dispatch('backups.importFile', { expectAuditKey: other })).toMatchObject({
+      ok: false,
+      error: { code: 'BACKUP_AUDIT_KEY_MISMATCH' },
+    });
     expect(two.stored()).toEqual([]);
     expect(two.imports().map((e) => e.result)).toEqual([{ status: 'refused', code: 'BACKUP_AUDIT_KEY_MISMATCH' }]);
   });
 
   it('says which file is missing when the chosen one is gone, recorded once', async () => {
     const two = installationTwo(join(made.path, '..', 'moved-away.json'));
-    expect(await two.router.dispatch('backups.importFile', {})).toMatchObject({ ok: false, error: { code: 'FILE_NOT_FOUND', message: expect.stringContaining('moved-away.json') } });
+    expect(await two.router.dispatch('backups.importFile', {})).toMatchObject({
+      ok: false,
+      error: { code: 'FILE_NOT_FOUND', message: expect.stringContaining('moved-away.json') },
+    });
     expect(two.imports().map((e) => e.result)).toEqual([{ status: 'refused', code: 'FILE_NOT_FOUND' }]);
   });
 });

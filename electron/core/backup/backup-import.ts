@@ -9,7 +9,11 @@ const MAX_BACKUP_FILE_BYTES = 16 * 1024 * 1024;
 
 /** Every refusal of an import that BackupService.importFile records itself (the router must not record it again). */
 export const IMPORT_FAILURES: readonly ErrorCode[] = [
-  'BACKUP_INVALID', 'BACKUP_AUDIT_KEY_MISMATCH', 'BACKUP_NOT_PORTABLE', 'FILE_NOT_FOUND', 'FILE_ACCESS_DENIED',
+  'BACKUP_INVALID',
+  'BACKUP_AUDIT_KEY_MISMATCH',
+  'BACKUP_NOT_PORTABLE',
+  'FILE_NOT_FOUND',
+  'FILE_ACCESS_DENIED',
 ];
 
 /**
@@ -26,9 +30,11 @@ export async function importPickedBackup(
   if (path === null) return { outcome: 'cancelled' };
   const { authentication, ...backup } = backups.importFile(() => {
     if (path === undefined) {
-      throw new CustosError('FILE_NOT_FOUND', 'This Custos cannot ask for a backup file here, so nothing was imported.', [
-        'Use `custos backup import --file FILE` instead.',
-      ]);
+      throw new CustosError(
+        'FILE_NOT_FOUND',
+        'This Custos cannot ask for a backup file here, so nothing was imported.',
+        ['Use `custos backup import --file FILE` instead.'],
+      );
     }
     return readBackupFile(path);
   }, expectAuditKey);

@@ -31,10 +31,29 @@ beforeEach(async () => {
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   const now = () => f.clock.now;
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum, clock: now });
+  backups = new BackupService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    keys: inventory,
+    module: () => f.module,
+    quorum: () => quorum,
+    clock: now,
+  });
   const operations = { ...quorumOperations(f.opened.store, now, inventory), 'test.read-attributes': readAttributes };
-  quorum = f.quorum(operations, { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, ACTION_PARAMS);
-  source = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'source' })).id;
+  quorum = f.quorum(
+    operations,
+    { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() },
+    ACTION_PARAMS,
+  );
+  source = (
+    await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: f.holders(0, 1, 2),
+      label: 'source',
+    })
+  ).id;
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -44,11 +63,23 @@ afterEach(() => {
 });
 
 const id = (who: number) => f.enrolled[who]!.id;
-async function approved(custodyId: string, action: string, params: Record<string, unknown>, approvers = [1, 2]): Promise<ProposalView> {
+async function approved(
+  custodyId: string,
+  action: string,
+  params: Record<string, unknown>,
+  approvers = [1, 2],
+): Promise<ProposalView> {
   return f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: id(0) }), approvers);
 }
 async function generate(algorithm: string, usage = 'sign', backupable = true): Promise<string> {
-  const done = await approved(source, 'key.generate', { algorithm, label: `${algorithm} ${usage}`, usage, backupable, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+  const done = await approved(source, 'key.generate', {
+    algorithm,
+    label: `${algorithm} ${usage}`,
+    usage,
+    backupable,
+    cryptoperiodDays: 365,
+    ckaId: randomBytes(16).toString('hex'),
+  });
   expect(done.state).toBe('executed');
   return (done.outcome as { result: { keyId: string } }).result.keyId;
 }
@@ -58,9 +89,13 @@ async function backUp(keyIds: string[], holders = [0, 1, 2], threshold = 2) {
   return (done.outcome as { result: { setId: string } }).result.setId;
 }
 async function freshCustody(label: string): Promise<string> {
-  return (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;
+  return (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label }))
+    .id;
 }
-const auditActions = () => [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } });
+const auditActions = () =>
+  [...f.opened.audit.log().entries()].map(
+    (e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } },
+  );
 
 describe('backup and restore on SoftHSM2', () => {
   it('restores keys with exactly their least-privilege attributes, read back from the target token', async () => {
@@ -72,7 +107,8 @@ describe('backup and restore on SoftHSM2', () => {
     const restore = await approved(target, 'key.restore', { setId });
     await backups.enterShare(restore.id, cards[0]!.text);
     expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({ state: 'executed' });
-    const read = async (keyId: string) => ((await approved(target, 'test.read-attributes', { keyId })).outcome as { result: unknown }).result;
+    const read = async (keyId: string) =>
+      ((await approved(target, 'test.read-attributes', { keyId })).outcome as { result: unknown }).result;
     expect(await read(signing)).toEqual({ private: ['sign'], public: ['verify'] });
     expect(await read(sealing)).toEqual({ secret: ['encrypt', 'decrypt'] });
   });
@@ -86,17 +122,32 @@ describe('backup and restore on SoftHSM2', () => {
     const p384 = await generate('EC-P384');
     const setId = await backUp([aes, aesWrap, rsa, rsa4096, p256, p384]);
     const cards = backups.printableCards(setId);
-    expect(cards.map((c) => [c.index, c.holder.name])).toEqual([[1, 'Ada'], [2, 'Babbage'], [3, 'Curie']]);
-    expect(backups.list()[0]).toMatchObject({ setId, threshold: 2, verifiedAt: expect.any(String), mechanism: 'CKM_AES_KEY_WRAP_PAD' });
+    expect(cards.map((c) => [c.index, c.holder.name])).toEqual([
+      [1, 'Ada'],
+      [2, 'Babbage'],
+      [3, 'Curie'],
+    ]);
+    expect(backups.list()[0]).toMatchObject({
+      setId,
+      threshold: 2,
+      verifiedAt: expect.any(String),
+      mechanism: 'CKM_AES_KEY_WRAP_PAD',
+    });
     backups.forgetCards(setId);
     const kcv = inventory.get(aes).kcv;
 
     const target = await freshCustody('fresh');
     const restore = await approved(target, 'key.restore', { setId });
-    expect(restore).toMatchObject({ state: 'open', waitingFor: ['2 more share cards of backup set ' + setId.slice(0, 8)] });
+    expect(restore).toMatchObject({
+      state: 'open',
+      waitingFor: ['2 more share cards of backup set ' + setId.slice(0, 8)],
+    });
     await backups.enterShare(restore.id, cards[0]!.text);
     const done = await backups.enterShare(restore.id, cards[2]!.qr);
-    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { keys: expect.arrayContaining([expect.objectContaining({ keyId: p256 })]) } } });
+    expect(done).toMatchObject({
+      state: 'executed',
+      outcome: { status: 'ok', result: { keys: expect.arrayContaining([expect.objectContaining({ keyId: p256 })]) } },
+    });
 
     // The restored keys live in the fresh token now, and they are the same keys.
     const fresh = f.custody.record(target).token;
@@ -108,23 +159,50 @@ describe('backup and restore on SoftHSM2', () => {
       const signed = await approved(target, 'key.test-signature', { keyId, challenge: `restored ${keyId}` });
       const { signature } = (signed.outcome as { result: { signature: string } }).result;
       const pem = inventory.exportPublic(keyId, 'pem');
-      expect(verify('sha256', Buffer.from(`restored ${keyId}`), createPublicKey(pem), Buffer.from(signature, 'base64'))).toBe(true);
+      expect(
+        verify('sha256', Buffer.from(`restored ${keyId}`), createPublicKey(pem), Buffer.from(signature, 'base64')),
+      ).toBe(true);
       // …and openssl agrees, with nothing but the PEM.
       writeFileSync(join(dataDir, 'k.pem'), pem);
       writeFileSync(join(dataDir, 'msg'), `restored ${keyId}`);
       writeFileSync(join(dataDir, 'sig'), Buffer.from(signature, 'base64'));
-      expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', join(dataDir, 'k.pem'), '-signature', join(dataDir, 'sig'), join(dataDir, 'msg')], { encoding: 'utf8' })).toContain('Verified OK');
+      expect(
+        execFileSync(
+          'openssl',
+          [
+            'dgst',
+            '-sha256',
+            '-verify',
+            join(dataDir, 'k.pem'),
+            '-signature',
+            join(dataDir, 'sig'),
+            join(dataDir, 'msg'),
+          ],
+          { encoding: 'utf8' },
+        ),
+      ).toContain('Verified OK');
     }
     // An AES key restored into the fresh token has the same check value, measured there.
-    const kcvThere = f.module.withSession(fresh, { login: { user: 'user', pin: (await f.custody.rebuildPin(target, 'user', await keysOf(1, 2))).toString('latin1') } }, (session, lib) => {
-      lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(aes, 'hex') }]);
-      const [handle] = lib.C_FindObjects(session, 1);
-      lib.C_FindObjectsFinal(session);
-      lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, handle!);
-      return lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
-    });
+    const kcvThere = f.module.withSession(
+      fresh,
+      {
+        login: {
+          user: 'user',
+          pin: (await f.custody.rebuildPin(target, 'user', await keysOf(1, 2))).toString('latin1'),
+        },
+      },
+      (session, lib) => {
+        lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(aes, 'hex') }]);
+        const [handle] = lib.C_FindObjects(session, 1);
+        lib.C_FindObjectsFinal(session);
+        lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, handle!);
+        return lib.C_Encrypt(session, Buffer.alloc(16), Buffer.alloc(16)).subarray(0, 3).toString('hex').toUpperCase();
+      },
+    );
     expect(kcvThere).toBe(kcv);
-    expect(auditActions().map((e) => e.action)).toEqual(expect.arrayContaining(['backup.share-enter', 'key.restored', 'proposal.execute']));
+    expect(auditActions().map((e) => e.action)).toEqual(
+      expect.arrayContaining(['backup.share-enter', 'key.restored', 'proposal.execute']),
+    );
   });
 
   it('names a typo, a foreign card, a duplicate and a wrong share on entry; one card is not enough', async () => {
@@ -142,11 +220,18 @@ describe('backup and restore on SoftHSM2', () => {
     // A well-formed card with the right set id, index and checksum but other share bytes.
     const forged = decodeCard(cards[1]!.text);
     forged.share[5]! ^= 1;
-    await expect(backups.enterShare(restore.id, encodeCard(forged))).rejects.toMatchObject({ code: 'SHARE_MISMATCH', message: expect.stringContaining('Babbage') });
+    await expect(backups.enterShare(restore.id, encodeCard(forged))).rejects.toMatchObject({
+      code: 'SHARE_MISMATCH',
+      message: expect.stringContaining('Babbage'),
+    });
     const afterOne = await backups.enterShare(restore.id, cards[0]!.text);
     expect(afterOne).toMatchObject({ state: 'open', waitingFor: [expect.stringContaining('1 more share card')] });
     await expect(backups.enterShare(restore.id, cards[0]!.text)).rejects.toMatchObject({ code: 'SHARE_DUPLICATE' });
-    expect(auditActions().filter((e) => e.action === 'backup.share-enter').map((e) => e.result.code ?? e.result.status)).toEqual(['SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_MISMATCH', 'ok', 'SHARE_DUPLICATE']);
+    expect(
+      auditActions()
+        .filter((e) => e.action === 'backup.share-enter')
+        .map((e) => e.result.code ?? e.result.status),
+    ).toEqual(['SHARE_TYPO', 'SHARE_FOREIGN', 'SHARE_MISMATCH', 'ok', 'SHARE_DUPLICATE']);
     expect(inventory.get(key).token.label).toBe('source');
   });
 
@@ -155,9 +240,14 @@ describe('backup and restore on SoftHSM2', () => {
     const setId = await backUp([key]);
     const cards = backups.printableCards(setId);
     const target = await freshCustody('fresh');
-    const restore = await f.approveAll(quorum, quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0), minutes: 10 }), [1, 2]);
+    const restore = await f.approveAll(
+      quorum,
+      quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0), minutes: 10 }),
+      [1, 2],
+    );
     await backups.enterShare(restore.id, cards[0]!.text);
-    f.clock.now = new Date(f.clock.now.getTime() + 11 * 60_000); // the proposal is over; the held approvals (15 min) are not
+    // The proposal is over; the held approvals (15 min) are not.
+    f.clock.now = new Date(f.clock.now.getTime() + 11 * 60_000);
     await expect(backups.enterShare(restore.id, cards[1]!.text)).rejects.toMatchObject({ code: 'PROPOSAL_EXPIRED' });
     expect(quorum.view(restore.id).state).toBe('expired');
     expect(inventory.get(key).token.label).toBe('source');
@@ -171,15 +261,28 @@ describe('backup and restore on SoftHSM2', () => {
     const parsed = JSON.parse(file) as { manifest: { keys: { wrapped: string }[]; threshold: number } };
     const blob = Buffer.from(parsed.manifest.keys[0]!.wrapped, 'base64');
     blob[7]! ^= 1;
-    const tampered = JSON.stringify({ ...parsed, manifest: { ...parsed.manifest, keys: [{ ...parsed.manifest.keys[0], wrapped: blob.toString('base64') }] } });
+    const tampered = JSON.stringify({
+      ...parsed,
+      manifest: { ...parsed.manifest, keys: [{ ...parsed.manifest.keys[0], wrapped: blob.toString('base64') }] },
+    });
     expect(() => backups.importFile(tampered)).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
-    expect(() => backups.importFile(file.replace('"threshold": 2', '"threshold": 3'))).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+    expect(() => backups.importFile(file.replace('"threshold": 2', '"threshold": 3'))).toThrow(
+      expect.objectContaining({ code: 'BACKUP_INVALID' }),
+    );
 
     // The same manifest, which names this installation's audit key, signed by another Ed25519 key.
     const { privateKey } = generateKeyPairSync('ed25519');
     const manifestText = canonicalJson(JSON.parse(file).manifest);
-    const foreign = JSON.stringify({ ...JSON.parse(file), signature: sign(null, Buffer.from(manifestText), privateKey).toString('base64') });
-    expect(() => backups.importFile(foreign)).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('changed after it was made') }));
+    const foreign = JSON.stringify({
+      ...JSON.parse(file),
+      signature: sign(null, Buffer.from(manifestText), privateKey).toString('base64'),
+    });
+    expect(() => backups.importFile(foreign)).toThrow(
+      expect.objectContaining({
+        code: 'BACKUP_INVALID',
+        message: expect.stringContaining('changed after it was made'),
+      }),
+    );
     expect(backups.list()).toHaveLength(1);
   });
 
@@ -191,7 +294,9 @@ describe('backup and restore on SoftHSM2', () => {
     const [ada] = f.holders(0);
     await expect(backups.releaseCard(setId, ada!)).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
     const [curie] = f.holders(2);
-    await expect(backups.releaseCard(setId, { ...curie!, passphrase: 'not hers at all, not at all' })).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    await expect(
+      backups.releaseCard(setId, { ...curie!, passphrase: 'not hers at all, not at all' }),
+    ).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
     expect(auditActions().filter((e) => e.action === 'backup.card.release')).toHaveLength(1);
   });
 
@@ -201,20 +306,31 @@ describe('backup and restore on SoftHSM2', () => {
     expect(backups.checkShare(card!.text)).toEqual({ setId, index: 1, holder: 'Ada' });
     expect(backups.list()[0]!.holders[0]!.lastChecked).toEqual(expect.any(String));
     expect(() => backups.checkShare(card!.text.slice(0, -2))).toThrow(expect.objectContaining({ code: 'SHARE_TYPO' }));
-    expect(auditActions().filter((e) => e.action === 'backup.share-check').map((e) => e.result.code ?? e.result.status)).toEqual(['ok', 'SHARE_TYPO']);
+    expect(
+      auditActions()
+        .filter((e) => e.action === 'backup.share-check')
+        .map((e) => e.result.code ?? e.result.status),
+    ).toEqual(['ok', 'SHARE_TYPO']);
   });
 
   it('refuses keys that are not backup-able, and restoring a destroyed key without the quorum’s explicit override', async () => {
     const locked = await generate('EC-P256', 'sign', false);
-    expect(() => quorum.propose({ custodyId: source, action: 'key.backup', params: { keyIds: [locked], holders: [id(0), id(1)], threshold: 2 }, requestedBy: id(0) })).toThrow(
-      expect.objectContaining({ code: 'PROPOSAL_INVALID' }),
-    );
+    expect(() =>
+      quorum.propose({
+        custodyId: source,
+        action: 'key.backup',
+        params: { keyIds: [locked], holders: [id(0), id(1)], threshold: 2 },
+        requestedBy: id(0),
+      }),
+    ).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
     const key = await generate('EC-P256');
     const setId = await backUp([key]);
     // As if destroyed by its ceremony (tested in keys/): the inventory says so (a database edit would be refused).
     inventory.markDestroyed(key, { note: 'as if by its ceremony' });
     const target = await freshCustody('fresh');
-    expect(() => quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) })).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
+    expect(() =>
+      quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
     const cards = backups.printableCards(setId);
     const restore = await approved(target, 'key.restore', { setId, overrideDestroyed: true });
     await backups.enterShare(restore.id, cards[1]!.text);
@@ -239,22 +355,47 @@ describe('backup and restore on SoftHSM2', () => {
 
   it('removes, at the next start, a KEK that a crashed backup left in the token', async () => {
     const key = await generate('EC-P256');
-    const proposal = quorum.propose({ custodyId: source, action: 'key.backup', params: { keyIds: [key], holders: [id(0), id(1)], threshold: 2 }, requestedBy: id(0) });
+    const proposal = quorum.propose({
+      custodyId: source,
+      action: 'key.backup',
+      params: { keyIds: [key], holders: [id(0), id(1)], threshold: 2 },
+      requestedBy: id(0),
+    });
     // As if the process died after the SO created the KEK: the run is journaled, the KEK is in the token.
-    f.opened.store.execute(sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${f.clock.now.toISOString()})`);
+    f.opened.store.execute(
+      sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${f.clock.now.toISOString()})`,
+    );
     const so = await f.custody.rebuildPin(source, 'so', await keysOf(1, 2));
-    f.module.withSession(f.custody.record(source).token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, (session, lib) => createTrustedKek(lib, session, randomBytes(16).toString('hex')).fill(0));
+    f.module.withSession(
+      f.custody.record(source).token,
+      { write: true, login: { user: 'so', pin: so.toString('latin1') } },
+      (session, lib) => createTrustedKek(lib, session, randomBytes(16).toString('hex')).fill(0),
+    );
     so.fill(0);
     expect(trustedObjects()).toBe(1);
-    const restarted = new QuorumService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, module: () => f.module, operations: {}, reconcilers: { 'key.backup': backups.reconcileBackup() } });
-    expect(restarted.reconcile()).toMatchObject([{ proposalId: proposal.id, outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED' } }]);
+    const restarted = new QuorumService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      custody: f.custody,
+      module: () => f.module,
+      operations: {},
+      reconcilers: { 'key.backup': backups.reconcileBackup() },
+    });
+    expect(restarted.reconcile()).toMatchObject([
+      { proposalId: proposal.id, outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED' } },
+    ]);
     expect(trustedObjects()).toBe(0);
-    expect(auditActions().map((e) => e.action)).toEqual(expect.arrayContaining(['backup.kek-removed', 'proposal.reconcile']));
+    expect(auditActions().map((e) => e.action)).toEqual(
+      expect.arrayContaining(['backup.kek-removed', 'proposal.reconcile']),
+    );
   });
 
   it('refuses a stored manifest edited in the database', async () => {
     const setId = await backUp([await generate('EC-P256')]);
-    f.opened.store.execute(sql`UPDATE backups SET manifest = replace(manifest, '"threshold":2', '"threshold":1') WHERE set_id = ${setId}`);
+    f.opened.store.execute(
+      sql`UPDATE backups SET manifest = replace(manifest, '"threshold":2', '"threshold":1') WHERE set_id = ${setId}`,
+    );
     expect(() => backups.manifest(setId)).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
   });
 
@@ -262,7 +403,9 @@ describe('backup and restore on SoftHSM2', () => {
     const setId = await backUp([await generate('AES-256', 'encrypt')]);
     const cards = backups.printableCards(setId).map((c) => decodeCard(c.text).share);
     expect(trustedObjects()).toBe(0);
-    const files = [DATABASE_FILE, `${DATABASE_FILE}-wal`].filter((name) => existsSync(join(dataDir, name))).map((name) => readFileSync(join(dataDir, name)));
+    const files = [DATABASE_FILE, `${DATABASE_FILE}-wal`]
+      .filter((name) => existsSync(join(dataDir, name)))
+      .map((name) => readFileSync(join(dataDir, name)));
     for (const share of cards) for (const file of files) expect(file.includes(share.subarray(1, 17))).toBe(false);
   });
 });
@@ -276,13 +419,29 @@ describe('the wrap mechanism', () => {
     const value = randomBytes(32);
     const token = f.custody.record(source).token;
     return f.custody.rebuildPin(source, 'user', await keysOf(0, 1)).then((pin) => {
-      const wrapped = f.module.withSession(token, { write: true, login: { user: 'user', pin: pin.toString('latin1') } }, (session, lib) => {
-        const t = (type: number, v: pkcs11js.Template[number]['value']) => ({ type, value: v });
-        const aes = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES), t(pkcs11js.CKA_TOKEN, false)];
-        const wrapping = lib.C_CreateObject(session, [...aes, t(pkcs11js.CKA_VALUE, kek), t(pkcs11js.CKA_WRAP, true)]);
-        const target = lib.C_CreateObject(session, [...aes, t(pkcs11js.CKA_VALUE, value), t(pkcs11js.CKA_EXTRACTABLE, true)]);
-        return lib.C_WrapKey(session, { mechanism: mechanism.type }, wrapping, target, Buffer.alloc(64));
-      });
+      const wrapped = f.module.withSession(
+        token,
+        { write: true, login: { user: 'user', pin: pin.toString('latin1') } },
+        (session, lib) => {
+          const t = (type: number, v: pkcs11js.Template[number]['value']) => ({ type, value: v });
+          const aes = [
+            t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
+            t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES),
+            t(pkcs11js.CKA_TOKEN, false),
+          ];
+          const wrapping = lib.C_CreateObject(session, [
+            ...aes,
+            t(pkcs11js.CKA_VALUE, kek),
+            t(pkcs11js.CKA_WRAP, true),
+          ]);
+          const target = lib.C_CreateObject(session, [
+            ...aes,
+            t(pkcs11js.CKA_VALUE, value),
+            t(pkcs11js.CKA_EXTRACTABLE, true),
+          ]);
+          return lib.C_WrapKey(session, { mechanism: mechanism.type }, wrapping, target, Buffer.alloc(64));
+        },
+      );
       const cipher = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
       expect(wrapped).toEqual(Buffer.concat([cipher.update(value), cipher.final()]));
     });
@@ -300,5 +459,10 @@ function trustedObjects(): number {
 }
 
 function keysOf(...who: number[]) {
-  return Promise.all(f.holders(...who).map(async (h) => ({ custodianId: h.custodianId, key: await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') })));
+  return Promise.all(
+    f.holders(...who).map(async (h) => ({
+      custodianId: h.custodianId,
+      key: await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test'),
+    })),
+  );
 }

@@ -14,7 +14,20 @@ import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/
 import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
-import { chooseWrapMechanism, restoreNeeds, createPublicObject, createTrustedKek, findKek, importUnwrapKek, objectsWithId, proveKey, removeLeftoverKeks, unwrapKey, wrapKey, type KeyShape } from './key-wrap';
+import {
+  chooseWrapMechanism,
+  restoreNeeds,
+  createPublicObject,
+  createTrustedKek,
+  findKek,
+  importUnwrapKek,
+  objectsWithId,
+  proveKey,
+  removeLeftoverKeks,
+  unwrapKey,
+  wrapKey,
+  type KeyShape,
+} from './key-wrap';
 import { backupFileText, Manifest, parseBackupFile, signManifest, type ManifestKey } from './manifest';
 import { authenticateManifest, macMatches, makerOf, manifestMac, provenance } from './manifest-authenticity';
 import type { Authentication, Maker } from './manifest-authenticity';
@@ -85,29 +98,37 @@ export class BackupService {
         const setId = randomBytes(16).toString('hex');
         let kek: Buffer | null = null;
         try {
-          kek = module.withSession(token, { write: true, login: { user: 'so', pin: pins.so!.toString('latin1') } }, (session, lib) => createTrustedKek(lib, session, setId));
+          kek = module.withSession(
+            token,
+            { write: true, login: { user: 'so', pin: pins.so!.toString('latin1') } },
+            (session, lib) => createTrustedKek(lib, session, setId),
+          );
           const wrapOnly = kek;
-          const { blobs, kcvs } = module.withSession(token, { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } }, (session, lib) => {
-            const handle = findKek(lib, session, setId);
-            try {
-              const wrapped = keys.map((key) => wrapKey(lib, session, mechanism, handle, key));
-              // Verify before anyone relies on it, the way a restore will: the KEK as an unwrap-only
-              // session object, each blob unwrapped beside it as a session object, proven, destroyed.
-              const unwrapper = p.verify ? importUnwrapKek(lib, session, wrapOnly) : null;
-              const measured = keys.map((key, i) => {
-                if (!unwrapper) return key.kcv;
-                const copy = unwrapKey(lib, session, mechanism, unwrapper, key, wrapped[i]!, false);
-                try {
-                  return proveKey(lib, session, copy, key) ?? key.kcv;
-                } finally {
-                  lib.C_DestroyObject(session, copy);
-                }
-              });
-              return { blobs: wrapped, kcvs: measured };
-            } finally {
-              lib.C_DestroyObject(session, handle);
-            }
-          });
+          const { blobs, kcvs } = module.withSession(
+            token,
+            { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } },
+            (session, lib) => {
+              const handle = findKek(lib, session, setId);
+              try {
+                const wrapped = keys.map((key) => wrapKey(lib, session, mechanism, handle, key));
+                // Verify before anyone relies on it, the way a restore will: the KEK as an unwrap-only
+                // session object, each blob unwrapped beside it as a session object, proven, destroyed.
+                const unwrapper = p.verify ? importUnwrapKek(lib, session, wrapOnly) : null;
+                const measured = keys.map((key, i) => {
+                  if (!unwrapper) return key.kcv;
+                  const copy = unwrapKey(lib, session, mechanism, unwrapper, key, wrapped[i]!, false);
+                  try {
+                    return proveKey(lib, session, copy, key) ?? key.kcv;
+                  } finally {
+                    lib.C_DestroyObject(session, copy);
+                  }
+                });
+                return { blobs: wrapped, kcvs: measured };
+              } finally {
+                lib.C_DestroyObject(session, handle);
+              }
+            },
+          );
           const copy = Uint8Array.from(kek);
           let shares: Uint8Array[];
           try {
@@ -116,7 +137,11 @@ export class BackupService {
             copy.fill(0);
           }
           try {
-            const holders = p.holders.map((id, i) => ({ index: i + 1, holder: { id, name: this.options.custodians.get(id).name }, commitment: shareCommitment(setId, i + 1, shares[i]!) }));
+            const holders = p.holders.map((id, i) => ({
+              index: i + 1,
+              holder: { id, name: this.options.custodians.get(id).name },
+              commitment: shareCommitment(setId, i + 1, shares[i]!),
+            }));
             const auditKey = this.options.audit.noteKey();
             if (!auditKey) throw new CustosError('AUDIT_UNAVAILABLE', 'No audit key has been created yet.');
             const body = {
@@ -139,17 +164,28 @@ export class BackupService {
             const manifest: Manifest = { ...body, mac: manifestMac(kek, body) };
             kek.fill(0);
             const { text, signature } = signManifest(this.options.audit, manifest);
-            this.cards.set(setId, { shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])), expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000) });
+            this.cards.set(setId, {
+              shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])),
+              expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000),
+            });
             // Unreleased cards are overwritten when their time is up, whether or not anyone asks again.
             setTimeout(() => this.forgetCards(setId), CARD_MINUTES * 60_000).unref();
             const at = manifest.createdAt;
             return {
-              result: { setId, keys: p.keyIds, threshold: p.threshold, holders: p.holders, verified: p.verify, mechanism: mechanism.name },
+              result: {
+                setId,
+                keys: p.keyIds,
+                threshold: p.threshold,
+                holders: p.holders,
+                verified: p.verify,
+                mechanism: mechanism.name,
+              },
               commit: () => {
                 this.options.store.execute(sql`
                   INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
                   VALUES (${setId}, ${token.serial}, ${token.label}, ${at}, ${proposalId}, ${text}, ${signature}, ${p.verify ? at : null})`);
-                for (const id of p.keyIds) this.options.store.execute(sql`INSERT INTO backup_keys (set_id, key_id) VALUES (${setId}, ${id})`);
+                for (const id of p.keyIds)
+                  this.options.store.execute(sql`INSERT INTO backup_keys (set_id, key_id) VALUES (${setId}, ${id})`);
               },
             };
           } finally {
@@ -166,7 +202,13 @@ export class BackupService {
   reconcileBackup(): QuorumReconciler {
     return ({ session, lib, proposalId }) => {
       const removed = removeLeftoverKeks(lib, session);
-      if (removed > 0) this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.kek-removed', object: { type: 'proposal', id: proposalId }, params: { removed } });
+      if (removed > 0)
+        this.options.audit.record({
+          actor: SYSTEM_ACTOR,
+          action: 'backup.kek-removed',
+          object: { type: 'proposal', id: proposalId },
+          params: { removed },
+        });
       return null;
     };
   }
@@ -185,15 +227,21 @@ export class BackupService {
         const p = RestoreParams.parse(params);
         const destroyed = this.manifest(p.setId).keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed) {
-          throw new CustosError('PROPOSAL_INVALID', `The inventory records ${destroyed.map((k) => `“${k.label}”`).join(', ')} as destroyed.`, [
-            'Restoring a destroyed key needs the quorum to approve an explicit override (overrideDestroyed: true); it comes back suspended.',
-          ]);
+          throw new CustosError(
+            'PROPOSAL_INVALID',
+            `The inventory records ${destroyed.map((k) => `“${k.label}”`).join(', ')} as destroyed.`,
+            [
+              'Restoring a destroyed key needs the quorum to approve an explicit override (overrideDestroyed: true); it comes back suspended.',
+            ],
+          );
         }
       },
       waitingFor: (proposalId, params) => {
         const { setId } = RestoreParams.parse(params);
         const needed = this.manifest(setId).threshold - this.entered.live(proposalId).length;
-        return needed > 0 ? [`${needed} more share card${needed === 1 ? '' : 's'} of backup set ${setId.slice(0, 8)}`] : [];
+        return needed > 0
+          ? [`${needed} more share card${needed === 1 ? '' : 's'} of backup set ${setId.slice(0, 8)}`]
+          : [];
       },
       forget: (proposalId) => this.entered.drop(proposalId),
       run: async ({ pins, params, proposalId, token, custodyId }) => {
@@ -201,68 +249,90 @@ export class BackupService {
         const manifest = this.manifest(p.setId);
         const { audit } = this.options;
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
-        if (destroyed.length > 0 && !p.overrideDestroyed) throw new CustosError('KEY_STATE_FORBIDS', `Since this was proposed, ${destroyed.map((k) => `“${k.label}”`).join(', ')} was destroyed; restoring it needs the explicit override.`);
+        if (destroyed.length > 0 && !p.overrideDestroyed)
+          throw new CustosError(
+            'KEY_STATE_FORBIDS',
+            `Since this was proposed, ${destroyed.map((k) => `“${k.label}”`).join(', ')} was destroyed; restoring it needs the explicit override.`,
+          );
         const secret = await combine(this.entered.live(proposalId).map(([, share]) => share));
         const kek = Buffer.from(secret);
         secret.fill(0);
         try {
           const authentication = this.authenticateWithKek(manifest, kek, proposalId);
-          if (kekCheck(manifest.setId, kek) !== manifest.kekCheck) throw new CustosError('SHARE_MISMATCH', 'The cards rebuilt a key that does not match the backup’s check value. Nothing was imported.');
-          const restored = this.options.module().withSession(token, { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } }, (session, lib) => {
-            const unwrapper = importUnwrapKek(lib, session, kek);
-            const created: Buffer[] = [];
-            const measured = new Map<string, string | null>();
-            try {
-              for (const key of manifest.keys) {
-                if (objectsWithId(lib, session, key.id).length > 0) throw new CustosError('KEY_ALREADY_IN_TOKEN', `This token already holds “${key.label}”; nothing was imported.`, ['Restore into a token that does not hold these keys.']);
-              }
-              for (const key of manifest.keys) {
-                const shape = this.shapeFromManifest(key);
-                const blob = Buffer.from(key.wrapped, 'base64');
-                // Proven on a session copy that may sign or encrypt, whatever the key's own usage allows.
-                const copy = unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, false);
+          if (kekCheck(manifest.setId, kek) !== manifest.kekCheck)
+            throw new CustosError(
+              'SHARE_MISMATCH',
+              'The cards rebuilt a key that does not match the backup’s check value. Nothing was imported.',
+            );
+          const restored = this.options
+            .module()
+            .withSession(
+              token,
+              { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } },
+              (session, lib) => {
+                const unwrapper = importUnwrapKek(lib, session, kek);
+                const created: Buffer[] = [];
+                const measured = new Map<string, string | null>();
                 try {
-                  measured.set(key.id, proveKey(lib, session, copy, shape));
-                } finally {
-                  lib.C_DestroyObject(session, copy);
+                  for (const key of manifest.keys) {
+                    if (objectsWithId(lib, session, key.id).length > 0)
+                      throw new CustosError(
+                        'KEY_ALREADY_IN_TOKEN',
+                        `This token already holds “${key.label}”; nothing was imported.`,
+                        ['Restore into a token that does not hold these keys.'],
+                      );
+                  }
+                  for (const key of manifest.keys) {
+                    const shape = this.shapeFromManifest(key);
+                    const blob = Buffer.from(key.wrapped, 'base64');
+                    // Proven on a session copy that may sign or encrypt, whatever the key's own usage allows.
+                    const copy = unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, false);
+                    try {
+                      measured.set(key.id, proveKey(lib, session, copy, shape));
+                    } finally {
+                      lib.C_DestroyObject(session, copy);
+                    }
+                    const unwrapForGood = (l: boolean) =>
+                      unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, true, l);
+                    const { value: restoredKey, lockdown } = withLockdown(unwrapForGood);
+                    created.push(restoredKey);
+                    const publicHandle = createPublicObject(lib, session, shape, lockdown);
+                    if (publicHandle) created.push(publicHandle);
+                    // Read back: a restored key carries exactly its least-privilege attributes, or none of the set is
+                    // kept.
+                    const usage = KeyUsage.parse(key.usage);
+                    const half = key.algorithm === 'AES-256' ? ('secret' as const) : ('private' as const);
+                    const halves = [
+                      { handle: restoredKey, usage, half },
+                      ...(publicHandle ? [{ handle: publicHandle, usage, half: 'public' as const }] : []),
+                    ];
+                    checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable);
+                  }
+                  // The AES check values are the ones measured in this token, not copied from the manifest.
+                  return manifest.keys.map((k) => ({
+                    keyId: k.id,
+                    label: k.label,
+                    algorithm: k.algorithm,
+                    kcv: measured.get(k.id) ?? null,
+                  }));
+                } catch (error) {
+                  // All or nothing: a key that fails its proof takes the others back out with it.
+                  for (const handle of created) {
+                    try {
+                      lib.C_DestroyObject(session, handle);
+                    } catch {
+                      // Keep removing the rest; the proposal fails and its entries say so.
+                    }
+                  }
+                  throw error;
                 }
-                const unwrapForGood = (l: boolean) => unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, true, l);
-                const { value: restoredKey, lockdown } = withLockdown(unwrapForGood);
-                created.push(restoredKey);
-                const publicHandle = createPublicObject(lib, session, shape, lockdown);
-                if (publicHandle) created.push(publicHandle);
-                // Read back: a restored key carries exactly its least-privilege attributes, or none of the set is kept.
-                const usage = KeyUsage.parse(key.usage);
-                const half = key.algorithm === 'AES-256' ? ('secret' as const) : ('private' as const);
-                const halves = [
-                  { handle: restoredKey, usage, half },
-                  ...(publicHandle ? [{ handle: publicHandle, usage, half: 'public' as const }] : []),
-                ];
-                checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable);
-              }
-              // The AES check values are the ones measured in this token, not copied from the manifest.
-              return manifest.keys.map((k) => ({
-                keyId: k.id,
-                label: k.label,
-                algorithm: k.algorithm,
-                kcv: measured.get(k.id) ?? null,
-              }));
-            } catch (error) {
-              // All or nothing: a key that fails its proof takes the others back out with it.
-              for (const handle of created) {
-                try {
-                  lib.C_DestroyObject(session, handle);
-                } catch {
-                  // Keep removing the rest; the proposal fails and its entries say so.
-                }
-              }
-              throw error;
-            }
-          });
+              },
+            );
           return {
             result: { setId: manifest.setId, token, keys: restored, authentication, madeBy: makerOf(audit, manifest) },
             commit: () => {
-              for (const key of manifest.keys) this.options.keys.registerRestored(key, { token, custodyId, proposalId, setId: manifest.setId });
+              for (const key of manifest.keys)
+                this.options.keys.registerRestored(key, { token, custodyId, proposalId, setId: manifest.setId });
             },
           };
         } finally {
@@ -276,23 +346,50 @@ export class BackupService {
   async enterShare(proposalId: string, text: string): Promise<ProposalView> {
     const proposal = this.options.quorum().view(proposalId);
     const object = { type: 'proposal', id: proposalId };
-    if (proposal.action !== 'key.restore' || proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', 'Share cards are entered only for an open restore proposal.');
+    if (proposal.action !== 'key.restore' || proposal.state !== 'open')
+      throw new CustosError('PROPOSAL_CLOSED', 'Share cards are entered only for an open restore proposal.');
     const { setId } = RestoreParams.parse(proposal.params);
     const manifest = this.manifest(setId);
-    const card = this.checked(text, manifest, (code) => this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, result: { status: 'refused', code } }));
+    const card = this.checked(text, manifest, (code) =>
+      this.options.audit.record({
+        actor: SYSTEM_ACTOR,
+        action: 'backup.share-enter',
+        object,
+        result: { status: 'refused', code },
+      }),
+    );
     const holder = manifest.shares.find((s) => s.index === card.index)!.holder.name;
     if (this.entered.live(proposalId).some(([index]) => index === String(card.index))) {
       card.share.fill(0);
-      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, result: { status: 'refused', code: 'SHARE_DUPLICATE' } });
-      throw new CustosError('SHARE_DUPLICATE', `Card ${card.index} (${holder}) has already been entered; each card counts once.`, ['Ask the next holder for their card.']);
+      this.options.audit.record({
+        actor: SYSTEM_ACTOR,
+        action: 'backup.share-enter',
+        object,
+        result: { status: 'refused', code: 'SHARE_DUPLICATE' },
+      });
+      throw new CustosError(
+        'SHARE_DUPLICATE',
+        `Card ${card.index} (${holder}) has already been entered; each card counts once.`,
+        ['Ask the next holder for their card.'],
+      );
     }
     try {
-      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-enter', object, params: { setId, index: card.index } });
+      this.options.audit.record({
+        actor: SYSTEM_ACTOR,
+        action: 'backup.share-enter',
+        object,
+        params: { setId, index: card.index },
+      });
     } catch (error) {
       card.share.fill(0);
       throw error;
     }
-    this.entered.hold(proposalId, String(card.index), Uint8Array.from(card.share), new Date(this.options.clock().getTime() + SHARE_MINUTES * 60_000));
+    this.entered.hold(
+      proposalId,
+      String(card.index),
+      Uint8Array.from(card.share),
+      new Date(this.options.clock().getTime() + SHARE_MINUTES * 60_000),
+    );
     card.share.fill(0);
     return this.options.quorum().proceed(proposalId);
   }
@@ -305,7 +402,12 @@ export class BackupService {
         peek.share.fill(0);
         return peek.setId;
       } catch (error) {
-        if (isCustosError(error)) this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', result: { status: 'refused', code: error.code } });
+        if (isCustosError(error))
+          this.options.audit.record({
+            actor: SYSTEM_ACTOR,
+            action: 'backup.share-check',
+            result: { status: 'refused', code: error.code },
+          });
         throw error;
       }
     })();
@@ -314,14 +416,30 @@ export class BackupService {
     try {
       manifest = this.manifest(setId);
     } catch (error) {
-      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, result: { status: 'refused', code: isCustosError(error) ? error.code : 'INTERNAL' } });
+      this.options.audit.record({
+        actor: SYSTEM_ACTOR,
+        action: 'backup.share-check',
+        object,
+        result: { status: 'refused', code: isCustosError(error) ? error.code : 'INTERNAL' },
+      });
       throw error;
     }
-    const card = this.checked(text, manifest, (code) => this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, result: { status: 'refused', code } }));
+    const card = this.checked(text, manifest, (code) =>
+      this.options.audit.record({
+        actor: SYSTEM_ACTOR,
+        action: 'backup.share-check',
+        object,
+        result: { status: 'refused', code },
+      }),
+    );
     card.share.fill(0);
     const holder = manifest.shares.find((s) => s.index === card.index)!.holder.name;
-    this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.share-check', object, params: { index: card.index } }, () =>
-      this.options.store.execute(sql`INSERT INTO share_checks (set_id, share_index, checked_at) VALUES (${setId}, ${card.index}, ${this.options.clock().toISOString()})`),
+    this.options.audit.record(
+      { actor: SYSTEM_ACTOR, action: 'backup.share-check', object, params: { index: card.index } },
+      () =>
+        this.options.store.execute(
+          sql`INSERT INTO share_checks (set_id, share_index, checked_at) VALUES (${setId}, ${card.index}, ${this.options.clock().toISOString()})`,
+        ),
     );
     return { setId, index: card.index, holder };
   }
@@ -330,13 +448,27 @@ export class BackupService {
    * One holder's card, released to that holder only after they prove both factors, and recorded
    * before it leaves: nobody at the console sees more than their own card.
    */
-  async releaseCard(setId: string, holder: { custodianId: string; passphrase: string; code: string }): Promise<PrintableCard> {
+  async releaseCard(
+    setId: string,
+    holder: { custodianId: string; passphrase: string; code: string },
+  ): Promise<PrintableCard> {
     const manifest = this.manifest(setId);
     const share = manifest.shares.find((s) => s.holder.id === holder.custodianId);
-    if (!share) throw new CustosError('NOT_AUTHORIZED', `${this.options.custodians.get(holder.custodianId).name} holds no card of this backup.`);
-    (await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `card ${setId}`)).fill(0);
+    if (!share)
+      throw new CustosError(
+        'NOT_AUTHORIZED',
+        `${this.options.custodians.get(holder.custodianId).name} holds no card of this backup.`,
+      );
+    (
+      await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `card ${setId}`)
+    ).fill(0);
     const card = this.printableCards(setId).find((c) => c.index === share.index)!;
-    this.options.audit.record({ actor: { type: 'custodian', id: holder.custodianId, role: 'custodian' }, action: 'backup.card.release', object: { type: 'backup', id: setId }, params: { index: share.index } });
+    this.options.audit.record({
+      actor: { type: 'custodian', id: holder.custodianId, role: 'custodian' },
+      action: 'backup.card.release',
+      object: { type: 'backup', id: setId },
+      params: { index: share.index },
+    });
     return card;
   }
 
@@ -345,12 +477,30 @@ export class BackupService {
     const held = this.cards.get(setId);
     if (!held || held.expiresAt <= this.options.clock()) {
       this.forgetCards(setId);
-      throw new CustosError('BACKUP_NOT_FOUND', 'The share cards of this backup are no longer held: they can be printed only just after the backup.', ['If a card was not printed, make a new backup.']);
+      throw new CustosError(
+        'BACKUP_NOT_FOUND',
+        'The share cards of this backup are no longer held: they can be printed only just after the backup.',
+        ['If a card was not printed, make a new backup.'],
+      );
     }
     const manifest = this.manifest(setId);
     return manifest.shares.map(({ index, holder }) => {
-      const text = encodeCard({ setId, threshold: manifest.threshold, holders: manifest.shares.length, index, share: held.shares.get(index)! });
-      return { setId, index, threshold: manifest.threshold, holders: manifest.shares.length, holder, text, qr: qrPayload(text) };
+      const text = encodeCard({
+        setId,
+        threshold: manifest.threshold,
+        holders: manifest.shares.length,
+        index,
+        share: held.shares.get(index)!,
+      });
+      return {
+        setId,
+        index,
+        threshold: manifest.threshold,
+        holders: manifest.shares.length,
+        holder,
+        text,
+        qr: qrPayload(text),
+      };
     });
   }
 
@@ -365,28 +515,43 @@ export class BackupService {
   }
 
   list(): BackupSummary[] {
-    return this.options.store.all<{ set_id: string; verified_at: string | null }>(sql`SELECT set_id, verified_at FROM backups ORDER BY created_at DESC`).map(({ set_id: setId, verified_at: verifiedAt }) => {
-      const m = this.manifest(setId);
-      const checks = new Map(
-        this.options.store.all<{ share_index: number; at: string }>(sql`SELECT share_index, max(checked_at) AS at FROM share_checks WHERE set_id = ${setId} GROUP BY share_index`).map((r) => [r.share_index, r.at]),
-      );
-      return {
-        setId,
-        token: m.source,
-        createdAt: m.createdAt,
-        threshold: m.threshold,
-        holders: m.shares.map((s) => ({ index: s.index, id: s.holder.id, name: s.holder.name, lastChecked: checks.get(s.index) ?? null })),
-        keys: m.keys.map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm })),
-        verifiedAt,
-        mechanism: m.mechanism.name,
-        madeBy: makerOf(this.options.audit, m),
-      };
-    });
+    return this.options.store
+      .all<{ set_id: string; verified_at: string | null }>(
+        sql`SELECT set_id, verified_at FROM backups ORDER BY created_at DESC`,
+      )
+      .map(({ set_id: setId, verified_at: verifiedAt }) => {
+        const m = this.manifest(setId);
+        const checks = new Map(
+          this.options.store
+            .all<{ share_index: number; at: string }>(
+              sql`SELECT share_index, max(checked_at) AS at FROM share_checks WHERE set_id = ${setId} GROUP BY share_index`,
+            )
+            .map((r) => [r.share_index, r.at]),
+        );
+        return {
+          setId,
+          token: m.source,
+          createdAt: m.createdAt,
+          threshold: m.threshold,
+          holders: m.shares.map((s) => ({
+            index: s.index,
+            id: s.holder.id,
+            name: s.holder.name,
+            lastChecked: checks.get(s.index) ?? null,
+          })),
+          keys: m.keys.map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm })),
+          verifiedAt,
+          mechanism: m.mechanism.name,
+          madeBy: makerOf(this.options.audit, m),
+        };
+      });
   }
 
   /** The backup file: the signed manifest (wrapped keys inside), to keep apart from the cards. */
   exportFile(setId: string): string {
-    const row = this.options.store.get<{ manifest: string; signature: Buffer }>(sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`);
+    const row = this.options.store.get<{ manifest: string; signature: Buffer }>(
+      sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`,
+    );
     if (!row) throw new CustosError('BACKUP_NOT_FOUND', 'There is no such backup set.');
     this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.export', object: { type: 'backup', id: setId } });
     return backupFileText(row.manifest, row.signature);
@@ -399,7 +564,10 @@ export class BackupService {
    * report), the file must be signed by that installation's audit key. `json` may be read here, so a
    * file that cannot be read is refused and recorded like one that is not a backup.
    */
-  importFile(json: string | (() => string), expectAuditKey?: string): BackupSummary & { authentication: Authentication } {
+  importFile(
+    json: string | (() => string),
+    expectAuditKey?: string,
+  ): BackupSummary & { authentication: Authentication } {
     let read: ReturnType<typeof parseBackupFile> & ReturnType<typeof authenticateManifest>;
     try {
       const parsed = parseBackupFile(typeof json === 'string' ? json : json());
@@ -407,11 +575,17 @@ export class BackupService {
       const authenticated = authenticateManifest(audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey);
       read = { ...parsed, ...authenticated };
     } catch (error) {
-      this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', result: { status: 'refused', code: isCustosError(error) ? error.code : 'INTERNAL' } });
+      this.options.audit.record({
+        actor: SYSTEM_ACTOR,
+        action: 'backup.import',
+        result: { status: 'refused', code: isCustosError(error) ? error.code : 'INTERNAL' },
+      });
       throw error;
     }
     const { manifest, text, signature, authentication, maker } = read;
-    const known = this.options.store.get<{ manifest: string }>(sql`SELECT manifest FROM backups WHERE set_id = ${manifest.setId}`);
+    const known = this.options.store.get<{ manifest: string }>(
+      sql`SELECT manifest FROM backups WHERE set_id = ${manifest.setId}`,
+    );
     if (!known) {
       const object = provenance(manifest.setId, maker, authentication);
       const params = { setId: manifest.setId, madeBy: maker.installation, auditKey: maker.auditKey, authentication };
@@ -425,15 +599,21 @@ export class BackupService {
   }
 
   manifest(setId: string): Manifest {
-    const row = this.options.store.get<{ manifest: string; signature: Buffer }>(sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`);
-    if (!row) throw new CustosError('BACKUP_NOT_FOUND', 'This installation holds no backup set with that id.', ['Import the backup file first.']);
+    const row = this.options.store.get<{ manifest: string; signature: Buffer }>(
+      sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`,
+    );
+    if (!row)
+      throw new CustosError('BACKUP_NOT_FOUND', 'This installation holds no backup set with that id.', [
+        'Import the backup file first.',
+      ]);
     // The stored copy is checked like a file: a manifest edited in the database is not trusted.
     try {
       const manifest = Manifest.parse(JSON.parse(row.manifest));
       authenticateManifest(this.options.audit, manifest, row.manifest, row.signature);
       return manifest;
     } catch (error) {
-      const message = 'The stored manifest of this backup no longer matches its signature: it was changed in the database.';
+      const message =
+        'The stored manifest of this backup no longer matches its signature: it was changed in the database.';
       const remedy = ['Import the backup file from its original source.'];
       throw new CustosError('BACKUP_INVALID', message, remedy, { cause: error });
     }
@@ -490,20 +670,39 @@ export class BackupService {
       throw new CustosError(code, message, remedy);
     };
     if (card.setId !== manifest.setId) {
-      fail('SHARE_FOREIGN', `This card belongs to another backup (set ${card.setId.slice(0, 8)}…), not to set ${manifest.setId.slice(0, 8)}….`, ['Check the set id printed on the card.']);
+      fail(
+        'SHARE_FOREIGN',
+        `This card belongs to another backup (set ${card.setId.slice(0, 8)}…), not to set ${manifest.setId.slice(0, 8)}….`,
+        ['Check the set id printed on the card.'],
+      );
     }
     const expected = manifest.shares.find((s) => s.index === card.index);
-    if (!expected || card.threshold !== manifest.threshold || card.holders !== manifest.shares.length || shareCommitment(manifest.setId, card.index, card.share) !== expected.commitment) {
-      fail('SHARE_MISMATCH', `This card does not match share ${card.index}${expected ? ` (${expected.holder.name})` : ''} of the backup, though it reads correctly.`, ['Nothing was used. Tell your security officer: the card may have been altered.']);
+    if (
+      !expected ||
+      card.threshold !== manifest.threshold ||
+      card.holders !== manifest.shares.length ||
+      shareCommitment(manifest.setId, card.index, card.share) !== expected.commitment
+    ) {
+      fail(
+        'SHARE_MISMATCH',
+        `This card does not match share ${card.index}${expected ? ` (${expected.holder.name})` : ''} of the backup, though it reads correctly.`,
+        ['Nothing was used. Tell your security officer: the card may have been altered.'],
+      );
     }
     return card;
   }
 
   private checkBackup(p: ActionParams<'key.backup'>, custodyId: string): void {
-    const custody = this.options.store.get<{ token_serial: string; token_label: string }>(sql`SELECT token_serial, token_label FROM custody WHERE id = ${custodyId}`)!;
+    const custody = this.options.store.get<{ token_serial: string; token_label: string }>(
+      sql`SELECT token_serial, token_label FROM custody WHERE id = ${custodyId}`,
+    )!;
     for (const id of p.keyIds) {
       const key = this.options.keys.get(id);
-      if (!key.backupable) throw new CustosError('PROPOSAL_INVALID', `“${key.label}” was generated not backup-able; the token will not let it out.`);
+      if (!key.backupable)
+        throw new CustosError(
+          'PROPOSAL_INVALID',
+          `“${key.label}” was generated not backup-able; the token will not let it out.`,
+        );
       if (key.state === 'destroyed') throw new CustosError('PROPOSAL_INVALID', `“${key.label}” is destroyed.`);
       this.options.keys.checkToken(id, { serial: custody.token_serial, label: custody.token_label });
     }
@@ -512,17 +711,37 @@ export class BackupService {
 
   private shape(id: string): KeyShape {
     const key = this.options.keys.get(id);
-    return { id, algorithm: key.algorithm, usage: key.usage, backupable: key.backupable, label: key.label, publicKey: this.options.keys.publicKey(id), kcv: key.kcv };
+    return {
+      id,
+      algorithm: key.algorithm,
+      usage: key.usage,
+      backupable: key.backupable,
+      label: key.label,
+      publicKey: this.options.keys.publicKey(id),
+      kcv: key.kcv,
+    };
   }
 
   private shapeFromManifest(key: ManifestKey): KeyShape {
-    return { id: key.id, algorithm: key.algorithm, usage: key.usage, backupable: key.backupable, label: key.label, publicKey: key.publicKey ? Buffer.from(key.publicKey, 'base64') : null, kcv: key.kcv };
+    return {
+      id: key.id,
+      algorithm: key.algorithm,
+      usage: key.usage,
+      backupable: key.backupable,
+      label: key.label,
+      publicKey: key.publicKey ? Buffer.from(key.publicKey, 'base64') : null,
+      kcv: key.kcv,
+    };
   }
 
   private manifestKey(key: KeyShape, kcv: string | null, blob: Buffer): ManifestKey {
-    const row = this.options.store.get<{ state: string; created_at: string; cryptoperiod_days: number; expires_at: string; fingerprint: string }>(
-      sql`SELECT state, created_at, cryptoperiod_days, expires_at, fingerprint FROM keys WHERE id = ${key.id}`,
-    )!;
+    const row = this.options.store.get<{
+      state: string;
+      created_at: string;
+      cryptoperiod_days: number;
+      expires_at: string;
+      fingerprint: string;
+    }>(sql`SELECT state, created_at, cryptoperiod_days, expires_at, fingerprint FROM keys WHERE id = ${key.id}`)!;
     return {
       id: key.id,
       label: key.label,
@@ -542,7 +761,9 @@ export class BackupService {
 
   private stateOf(id: string): string | null {
     // Through the inventory, so a state a database writer set (say, a destroyed key made active) is refused.
-    return this.options.store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${id}`) ? this.options.keys.get(id).state : null;
+    return this.options.store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${id}`)
+      ? this.options.keys.get(id).state
+      : null;
   }
 }
 

@@ -11,13 +11,23 @@ const GROUPS_PER_LINE = 6;
  * built-in fonts, so nothing is fetched or embedded from outside.
  */
 export function renderCardPdf(card: PrintableCard): Promise<Buffer> {
-  const doc = new PDFDocument({ size: 'A4', margin: 56, info: { Title: `Custos share card ${card.index} of ${card.holders}`, Author: 'Custos', Subject: `Backup set ${card.setId}` } });
+  const doc = new PDFDocument({
+    size: 'A4',
+    margin: 56,
+    info: {
+      Title: `Custos share card ${card.index} of ${card.holders}`,
+      Author: 'Custos',
+      Subject: `Backup set ${card.setId}`,
+    },
+  });
   const done = collectPdf(doc);
 
   doc.font('Helvetica-Bold').fontSize(20).text('Custos backup share card');
   doc.moveDown(0.5).font('Helvetica').fontSize(12);
   doc.text(`Holder: ${card.holder.name}`);
-  doc.text(`Card ${card.index} of ${card.holders}. Any ${card.threshold} cards of this set restore the backup; fewer reveal nothing.`);
+  doc.text(
+    `Card ${card.index} of ${card.holders}. Any ${card.threshold} cards of this set restore the backup; fewer reveal nothing.`,
+  );
   doc.text(`Backup set: ${card.setId.match(/.{8}/g)!.join(' ')}`);
   doc.moveDown();
 
@@ -29,15 +39,18 @@ export function renderCardPdf(card: PrintableCard): Promise<Buffer> {
 
   drawQr(doc, card.qr, doc.x, doc.y, 170);
   doc.y += 185;
-  doc.font('Helvetica').fontSize(11).list(
-    [
-      'Keep this card apart from the backup file and from the other holders’ cards, somewhere only you can reach.',
-      'Custos checks each card the moment it is entered: a typo, a card from another backup, a wrong or repeated card is named at once and nothing is used.',
-      'Check your card from time to time (in Custos: Ceremonies, then Check a share card); the check is recorded and rebuilds nothing.',
-      'Never photograph, scan or type this card anywhere but into Custos during a restore or a check.',
-    ],
-    { bulletRadius: 2 },
-  );
+  doc
+    .font('Helvetica')
+    .fontSize(11)
+    .list(
+      [
+        'Keep this card apart from the backup file and from the other holders’ cards, somewhere only you can reach.',
+        'Custos checks each card the moment it is entered: a typo, a card from another backup, a wrong or repeated card is named at once and nothing is used.',
+        'Check your card from time to time (in Custos: Ceremonies, then Check a share card); the check is recorded and rebuilds nothing.',
+        'Never photograph, scan or type this card anywhere but into Custos during a restore or a check.',
+      ],
+      { bulletRadius: 2 },
+    );
   doc.end();
   return done;
 }

@@ -31,7 +31,11 @@ const WRAP_OPTIONS = WRAP_CANDIDATES.map((c) => ({ ...c, fn: ['wrap', 'unwrap'] 
 
 /** What a backup needs from the token: what chooseWrapMechanism picks from, checked when proposed. */
 export const BACKUP_NEEDS: Need[] = [
-  { kind: 'mechanism', purpose: 'Wrapping keys for a backup and unwrapping them to verify it (AES key wrap with padding, RFC 5649)', anyOf: WRAP_OPTIONS },
+  {
+    kind: 'mechanism',
+    purpose: 'Wrapping keys for a backup and unwrapping them to verify it (AES key wrap with padding, RFC 5649)',
+    anyOf: WRAP_OPTIONS,
+  },
 ];
 
 /**
@@ -39,8 +43,17 @@ export const BACKUP_NEEDS: Need[] = [
  * proves each key afterwards (an AES check value, an EC or Ed25519 signature), and
  * CKA_WRAP_WITH_TRUSTED for backup-able keys (their restored copies carry it, as when generated).
  */
-export function restoreNeeds(mechanism: WrapMechanism, keys: readonly { algorithm: string; label: string; backupable: boolean }[]): Need[] {
-  const needs: Need[] = [{ kind: 'mechanism', purpose: `Unwrapping the backup’s keys (wrapped with ${mechanism.name})`, anyOf: [{ type: mechanism.type, fn: 'unwrap' }] }];
+export function restoreNeeds(
+  mechanism: WrapMechanism,
+  keys: readonly { algorithm: string; label: string; backupable: boolean }[],
+): Need[] {
+  const needs: Need[] = [
+    {
+      kind: 'mechanism',
+      purpose: `Unwrapping the backup’s keys (wrapped with ${mechanism.name})`,
+      anyOf: [{ type: mechanism.type, fn: 'unwrap' }],
+    },
+  ];
   for (const key of keys) {
     // An AES key is proven by its check value, an RSA key by its modulus, an EC or Ed25519 key by a signature.
     const proof: MechanismOption[] = isSecret(key.algorithm)
@@ -48,7 +61,12 @@ export function restoreNeeds(mechanism: WrapMechanism, keys: readonly { algorith
       : key.algorithm.startsWith('RSA')
         ? []
         : signatureOptions(key.algorithm);
-    if (proof.length > 0) needs.push({ kind: 'mechanism', purpose: `Proving “${key.label}” (${key.algorithm}) after it is restored`, anyOf: proof });
+    if (proof.length > 0)
+      needs.push({
+        kind: 'mechanism',
+        purpose: `Proving “${key.label}” (${key.algorithm}) after it is restored`,
+        anyOf: proof,
+      });
   }
   if (keys.some((k) => k.backupable)) needs.push({ kind: 'wrap-with-trusted', purpose: 'Restoring backup-able keys' });
   return needs;
@@ -57,7 +75,11 @@ export function restoreNeeds(mechanism: WrapMechanism, keys: readonly { algorith
 export function chooseWrapMechanism(offered: MechanismInfo[]): WrapMechanism {
   const chosen = firstOffered(offered, WRAP_OPTIONS);
   if (chosen) return { type: chosen.type, name: chosen.name };
-  throw new CustosError('MECHANISM_INVALID', 'This token offers no AES key wrap with padding (RFC 5649), so it cannot make or read Custos backups.', ['Use a token that offers CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD.']);
+  throw new CustosError(
+    'MECHANISM_INVALID',
+    'This token offers no AES key wrap with padding (RFC 5649), so it cannot make or read Custos backups.',
+    ['Use a token that offers CKM_AES_KEY_WRAP_KWP or CKM_AES_KEY_WRAP_PAD.'],
+  );
 }
 
 /** The key as the inventory knows it: what backup and restore need to find and prove it. */
@@ -70,7 +92,6 @@ export interface KeyShape {
   publicKey: Buffer | null;
   kcv: string | null;
 }
-
 
 /**
  * In an SO session: a fresh 256-bit KEK from the token's RNG, imported as a trusted, wrap-only,
@@ -100,7 +121,11 @@ export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: s
 }
 
 export function findKek(lib: pkcs11js.PKCS11, session: Buffer, setId: string): Buffer {
-  const [kek] = find(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(setId, 'hex')), t(pkcs11js.CKA_TRUSTED, true)]);
+  const [kek] = find(lib, session, [
+    t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
+    t(pkcs11js.CKA_ID, Buffer.from(setId, 'hex')),
+    t(pkcs11js.CKA_TRUSTED, true),
+  ]);
   if (!kek) throw new CustosError('KEY_OBJECTS_MISSING', 'The backup’s wrapping key is not in the token.');
   return kek;
 }
@@ -130,15 +155,29 @@ function createUnwrapKek(lib: pkcs11js.PKCS11, session: Buffer, value: Buffer): 
 
 const isSecret = (algorithm: string) => algorithm === 'AES-256';
 
-export function wrapKey(lib: pkcs11js.PKCS11, session: Buffer, mechanism: WrapMechanism, kek: Buffer, key: KeyShape): Buffer {
-  const [handle] = find(lib, session, [t(pkcs11js.CKA_CLASS, isSecret(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex'))]);
+export function wrapKey(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  mechanism: WrapMechanism,
+  kek: Buffer,
+  key: KeyShape,
+): Buffer {
+  const [handle] = find(lib, session, [
+    t(pkcs11js.CKA_CLASS, isSecret(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY),
+    t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')),
+  ]);
   if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${key.label}”.`);
   try {
     const wrap = () => lib.C_WrapKey(session, { mechanism: mechanism.type }, kek, handle, Buffer.alloc(8192));
     return tokenStep('C_WrapKey', { mechanism: mechanism.name }, wrap);
   } catch (error) {
     if (error instanceof Error && error.message.startsWith('CKR_KEY_NOT_WRAPPABLE')) {
-      throw new CustosError('TOKEN_KEY_REFUSED', `The token refuses to wrap “${key.label}” (${key.algorithm}); it cannot be backed up on this token.`, ['Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.'], { cause: error });
+      throw new CustosError(
+        'TOKEN_KEY_REFUSED',
+        `The token refuses to wrap “${key.label}” (${key.algorithm}); it cannot be backed up on this token.`,
+        ['Leave it out of the backup set. SoftHSM2 2.6 cannot wrap Ed25519 private keys.'],
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -147,18 +186,40 @@ export function wrapKey(lib: pkcs11js.PKCS11, session: Buffer, mechanism: WrapMe
 /** Template for the unwrapped private or secret half: custody and least-privilege attributes as at generation. */
 function unwrapTemplate(key: KeyShape, persist: boolean, lockdown: boolean): pkcs11js.Template {
   const secret = isSecret(key.algorithm);
-  const keyType = secret ? pkcs11js.CKK_AES : key.algorithm.startsWith('RSA') ? pkcs11js.CKK_RSA : key.algorithm === 'Ed25519' ? CKK_EC_EDWARDS : pkcs11js.CKK_EC;
+  const keyType = secret
+    ? pkcs11js.CKK_AES
+    : key.algorithm.startsWith('RSA')
+      ? pkcs11js.CKK_RSA
+      : key.algorithm === 'Ed25519'
+        ? CKK_EC_EDWARDS
+        : pkcs11js.CKK_EC;
   const usage = key.usage;
   const persisted = persist
-    ? [t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')), t(pkcs11js.CKA_LABEL, key.label), t(pkcs11js.CKA_PRIVATE, true), t(pkcs11js.CKA_EXTRACTABLE, key.backupable), ...(key.backupable ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : [])]
+    ? [
+        t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')),
+        t(pkcs11js.CKA_LABEL, key.label),
+        t(pkcs11js.CKA_PRIVATE, true),
+        t(pkcs11js.CKA_EXTRACTABLE, key.backupable),
+        ...(key.backupable ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : []),
+      ]
     : [t(pkcs11js.CKA_EXTRACTABLE, false)];
   // A verification copy may encrypt (AES, for the check value) or sign (to prove the pair); nothing more.
   const uses = persist
     ? leastPrivilege(KeyUsage.parse(usage), secret ? 'secret' : 'private', lockdown)
     : secret
-      ? [t(pkcs11js.CKA_ENCRYPT, true), ...[pkcs11js.CKA_DECRYPT, pkcs11js.CKA_WRAP, pkcs11js.CKA_UNWRAP].map((type) => t(type, false))]
+      ? [
+          t(pkcs11js.CKA_ENCRYPT, true),
+          ...[pkcs11js.CKA_DECRYPT, pkcs11js.CKA_WRAP, pkcs11js.CKA_UNWRAP].map((type) => t(type, false)),
+        ]
       : [t(pkcs11js.CKA_SIGN, true)];
-  return [t(pkcs11js.CKA_CLASS, secret ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_KEY_TYPE, keyType), t(pkcs11js.CKA_TOKEN, persist), t(pkcs11js.CKA_SENSITIVE, true), ...persisted, ...uses];
+  return [
+    t(pkcs11js.CKA_CLASS, secret ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY),
+    t(pkcs11js.CKA_KEY_TYPE, keyType),
+    t(pkcs11js.CKA_TOKEN, persist),
+    t(pkcs11js.CKA_SENSITIVE, true),
+    ...persisted,
+    ...uses,
+  ];
 }
 
 export function unwrapKey(
@@ -185,13 +246,16 @@ export function unwrapKey(
 export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, key: KeyShape): string | null {
   if (isSecret(key.algorithm)) {
     const kcv = checkValue(lib, session, handle);
-    if (key.kcv !== null && kcv !== key.kcv) throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back with check value ${kcv}, not ${key.kcv}.`);
+    if (key.kcv !== null && kcv !== key.kcv)
+      throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back with check value ${kcv}, not ${key.kcv}.`);
     return kcv;
   }
-  if (!key.publicKey) throw new CustosError('RESTORE_MISMATCH', `The inventory holds no public key for “${key.label}”.`);
+  if (!key.publicKey)
+    throw new CustosError('RESTORE_MISMATCH', `The inventory holds no public key for “${key.label}”.`);
   if (key.algorithm.startsWith('RSA')) {
     const spki = publicKeySpki(lib, session, handle, key.algorithm);
-    if (!spki.equals(key.publicKey)) throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back with a different RSA modulus.`);
+    if (!spki.equals(key.publicKey))
+      throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back with a different RSA modulus.`);
     return null;
   }
   const challenge = randomBytes(32);
@@ -201,13 +265,24 @@ export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, 
   const input = ec ? createHash('sha256').update(challenge).digest() : challenge;
   const signature = tokenStep('C_Sign', { mechanism }, () => lib.C_Sign(session, input, Buffer.alloc(256)));
   const publicKey = createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' });
-  const good = ec ? verify('sha256', challenge, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature) : verify(null, challenge, publicKey, signature);
-  if (!good) throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back as a different key: its signature does not match the recorded public key.`);
+  const good = ec
+    ? verify('sha256', challenge, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+    : verify(null, challenge, publicKey, signature);
+  if (!good)
+    throw new CustosError(
+      'RESTORE_MISMATCH',
+      `“${key.label}” came back as a different key: its signature does not match the recorded public key.`,
+    );
   return null;
 }
 
 /** On restore, the public half is recreated from the manifest's SubjectPublicKeyInfo. */
-export function createPublicObject(lib: pkcs11js.PKCS11, session: Buffer, key: KeyShape, lockdown = true): Buffer | null {
+export function createPublicObject(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  key: KeyShape,
+  lockdown = true,
+): Buffer | null {
   if (isSecret(key.algorithm) || !key.publicKey) return null;
   const jwk = createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' }).export({ format: 'jwk' });
   const common = [
@@ -220,15 +295,31 @@ export function createPublicObject(lib: pkcs11js.PKCS11, session: Buffer, key: K
   ];
   const b = (v: string | undefined) => Buffer.from(v ?? '', 'base64url');
   if (key.algorithm.startsWith('RSA')) {
-    return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_RSA), t(pkcs11js.CKA_MODULUS, b(jwk.n)), t(pkcs11js.CKA_PUBLIC_EXPONENT, b(jwk.e))]);
+    return lib.C_CreateObject(session, [
+      ...common,
+      t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_RSA),
+      t(pkcs11js.CKA_MODULUS, b(jwk.n)),
+      t(pkcs11js.CKA_PUBLIC_EXPONENT, b(jwk.e)),
+    ]);
   }
-  const octetString = (point: Buffer) => Buffer.concat([Buffer.from(point.length < 128 ? [0x04, point.length] : [0x04, 0x81, point.length]), point]);
+  const octetString = (point: Buffer) =>
+    Buffer.concat([Buffer.from(point.length < 128 ? [0x04, point.length] : [0x04, 0x81, point.length]), point]);
   if (key.algorithm === 'Ed25519') {
-    return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, CKK_EC_EDWARDS), t(pkcs11js.CKA_EC_PARAMS, Buffer.from('06032b6570', 'hex')), t(pkcs11js.CKA_EC_POINT, octetString(b(jwk.x)))]);
+    return lib.C_CreateObject(session, [
+      ...common,
+      t(pkcs11js.CKA_KEY_TYPE, CKK_EC_EDWARDS),
+      t(pkcs11js.CKA_EC_PARAMS, Buffer.from('06032b6570', 'hex')),
+      t(pkcs11js.CKA_EC_POINT, octetString(b(jwk.x))),
+    ]);
   }
   const curve = CURVES[key.algorithm]!;
   const point = Buffer.concat([Buffer.from([0x04]), b(jwk.x), b(jwk.y)]);
-  return lib.C_CreateObject(session, [...common, t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_EC), t(pkcs11js.CKA_EC_PARAMS, Buffer.from(curve.params, 'hex')), t(pkcs11js.CKA_EC_POINT, octetString(point))]);
+  return lib.C_CreateObject(session, [
+    ...common,
+    t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_EC),
+    t(pkcs11js.CKA_EC_PARAMS, Buffer.from(curve.params, 'hex')),
+    t(pkcs11js.CKA_EC_POINT, octetString(point)),
+  ]);
 }
 
 /**
@@ -237,7 +328,11 @@ export function createPublicObject(lib: pkcs11js.PKCS11, session: Buffer, key: K
  * without a login; their values were never readable.
  */
 export function removeLeftoverKeks(lib: pkcs11js.PKCS11, session: Buffer): number {
-  const found = find(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_TRUSTED, true), t(pkcs11js.CKA_PRIVATE, false)]).filter((handle) => {
+  const found = find(lib, session, [
+    t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
+    t(pkcs11js.CKA_TRUSTED, true),
+    t(pkcs11js.CKA_PRIVATE, false),
+  ]).filter((handle) => {
     const [label] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }]);
     return String(label?.value ?? '').startsWith('Custos backup KEK');
   });

@@ -26,7 +26,9 @@ export function normaliseFingerprint(text: string): string {
   const parsed = AuditKeyFingerprint.safeParse(text);
   if (!parsed.success) {
     const message = parsed.error.issues[0]?.message ?? 'This is not an audit key fingerprint.';
-    throw new CustosError('IPC_INVALID_PAYLOAD', message, ['Copy it from the report or printout of the installation that made the backup.']);
+    throw new CustosError('IPC_INVALID_PAYLOAD', message, [
+      'Copy it from the report or printout of the installation that made the backup.',
+    ]);
   }
   return parsed.data;
 }
@@ -104,10 +106,15 @@ export function authenticateManifest(
     );
   }
   const named = () => ed25519PublicKeyObject(Buffer.from((manifest as ManifestV2).auditKey, 'base64'));
-  const signed = maker.here ? audit.verifyDocument(bytes, signature) : signature.length === 64 && verify(null, bytes, named(), signature);
+  const signed = maker.here
+    ? audit.verifyDocument(bytes, signature)
+    : signature.length === 64 && verify(null, bytes, named(), signature);
   if (!signed) {
-    const message = 'The backup’s signature does not match the audit key it names: it was changed after it was made. Nothing was imported.';
-    throw new CustosError('BACKUP_INVALID', message, ['Use the backup file exactly as Custos exported it, from its original source.']);
+    const message =
+      'The backup’s signature does not match the audit key it names: it was changed after it was made. Nothing was imported.';
+    throw new CustosError('BACKUP_INVALID', message, [
+      'Use the backup file exactly as Custos exported it, from its original source.',
+    ]);
   }
   const authentication = maker.here ? 'own-audit-key' : pinned !== undefined ? 'pinned-audit-key' : 'kek-mac-pending';
   return { authentication, maker };

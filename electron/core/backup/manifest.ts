@@ -34,7 +34,15 @@ const manifestFields = {
   proposal: z.string(),
   mechanism: z.strictObject({ type: z.number().int(), name: z.string() }),
   threshold: z.number().int().min(2),
-  shares: z.array(z.strictObject({ index: z.number().int().min(1), holder: z.strictObject({ id: z.string(), name: z.string() }), commitment: Hex(32) })).min(2),
+  shares: z
+    .array(
+      z.strictObject({
+        index: z.number().int().min(1),
+        holder: z.strictObject({ id: z.string(), name: z.string() }),
+        commitment: Hex(32),
+      }),
+    )
+    .min(2),
   kekCheck: Hex(32),
   verified: z.boolean(),
   keys: z.array(ManifestKey).min(1),
@@ -61,7 +69,11 @@ export const Manifest = z.discriminatedUnion('v', [ManifestV1, ManifestV2]);
 export type Manifest = z.infer<typeof Manifest>;
 export type ManifestV2 = z.infer<typeof ManifestV2>;
 
-export const BackupFile = z.strictObject({ format: z.literal('custos-backup/1'), manifest: z.unknown(), signature: z.string() });
+export const BackupFile = z.strictObject({
+  format: z.literal('custos-backup/1'),
+  manifest: z.unknown(),
+  signature: z.string(),
+});
 export type BackupFile = z.infer<typeof BackupFile>;
 
 export function signManifest(audit: AuditService, manifest: Manifest): { text: string; signature: Buffer } {
@@ -76,7 +88,12 @@ export function parseBackupFile(json: string): { manifest: Manifest; text: strin
     const manifest = Manifest.parse(file.manifest);
     return { manifest, text: canonicalJson(manifest), signature: Buffer.from(file.signature, 'base64') };
   } catch (error) {
-    throw new CustosError('BACKUP_INVALID', 'This is not a Custos backup file, or it is damaged.', ['Use the file exactly as Custos exported it.'], { cause: error });
+    throw new CustosError(
+      'BACKUP_INVALID',
+      'This is not a Custos backup file, or it is damaged.',
+      ['Use the file exactly as Custos exported it.'],
+      { cause: error },
+    );
   }
 }
 

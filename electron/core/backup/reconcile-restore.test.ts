@@ -22,7 +22,15 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
-  backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum, clock: () => f.clock.now });
+  backups = new BackupService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    keys: inventory,
+    module: () => f.module,
+    quorum: () => quorum,
+    clock: () => f.clock.now,
+  });
   quorum = started();
 });
 afterEach(() => {
@@ -36,25 +44,50 @@ afterEach(() => {
 function started(restore: CeremonyOperation = backups.restoreCeremony()): QuorumService {
   const now = () => f.clock.now;
   return new QuorumService({
-    store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, module: () => f.module, clock: now, params: ACTION_PARAMS,
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    custody: f.custody,
+    module: () => f.module,
+    clock: now,
+    params: ACTION_PARAMS,
     operations: quorumOperations(f.opened.store, now, inventory),
     ceremonies: { 'key.backup': backups.backupCeremony(), 'key.restore': restore },
-    reconcilers: { ...quorumReconcilers(f.opened.store, now, inventory), 'key.restore': reconcileRestore({ audit: f.opened.audit, keys: inventory, manifest: (setId) => backups.manifest(setId) }) },
+    reconcilers: {
+      ...quorumReconcilers(f.opened.store, now, inventory),
+      'key.restore': reconcileRestore({
+        audit: f.opened.audit,
+        keys: inventory,
+        manifest: (setId) => backups.manifest(setId),
+      }),
+    },
   });
 }
 
-const custodyOf = async (label: string) => (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;
-const approved = (custodyId: string, action: string, params: unknown) => f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+const custodyOf = async (label: string) =>
+  (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;
+const approved = (custodyId: string, action: string, params: unknown) =>
+  f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id }), [1, 2]);
 const keyOf = (view: ProposalView) => (view.outcome as { result: { keyId: string } }).result.keyId;
-const actions = () => [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; object: unknown });
+const actions = () =>
+  [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; object: unknown });
 
 describe('a restore interrupted by a crash', () => {
   it('leaves private objects the inventory does not know; the next quorum login on that token removes them and records it', async () => {
     const source = await custodyOf('source');
     const generate = (algorithm: string, usage: string) =>
-      approved(source, 'key.generate', { algorithm, label: `${algorithm} ${usage}`, usage, backupable: true, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+      approved(source, 'key.generate', {
+        algorithm,
+        label: `${algorithm} ${usage}`,
+        usage,
+        backupable: true,
+        cryptoperiodDays: 365,
+        ckaId: randomBytes(16).toString('hex'),
+      });
     const keyIds = [keyOf(await generate('AES-256', 'wrap')), keyOf(await generate('EC-P256', 'sign'))];
-    const setId = (await approved(source, 'key.backup', { keyIds, holders: f.enrolled.slice(0, 3).map((c) => c.id), threshold: 2 })).outcome as { result: { setId: string } };
+    const setId = (
+      await approved(source, 'key.backup', { keyIds, holders: f.enrolled.slice(0, 3).map((c) => c.id), threshold: 2 })
+    ).outcome as { result: { setId: string } };
     const cards = backups.printableCards(setId.result.setId);
     const target = await custodyOf('target');
 
@@ -62,17 +95,24 @@ describe('a restore interrupted by a crash', () => {
     let crashed!: () => void;
     const tokenWorkDone = new Promise<void>((resolve) => (crashed = resolve));
     const real = backups.restoreCeremony();
-    quorum = started({ ...real, run: async (context) => {
-      await real.run(context);
-      crashed();
-      return new Promise<never>(() => {});
-    } });
+    quorum = started({
+      ...real,
+      run: async (context) => {
+        await real.run(context);
+        crashed();
+        return new Promise<never>(() => {});
+      },
+    });
     const restore = await approved(target, 'key.restore', { setId: setId.result.setId });
     await backups.enterShare(restore.id, cards[0]!.text);
     void backups.enterShare(restore.id, cards[1]!.text);
     await tokenWorkDone;
     const inTarget = (who: number[]) =>
-      f.loggedIn(target, who, (session, lib) => keyIds.map((id) => findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }], 10).length));
+      f.loggedIn(target, who, (session, lib) =>
+        keyIds.map(
+          (id) => findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }], 10).length,
+        ),
+      );
     // The AES key and both halves of the EC key, none of them in the target token as far as the inventory knows.
     expect(await inTarget([0, 1])).toEqual([1, 2]);
     expect(keyIds.map((id) => inventory.livesIn(id, f.custody.record(target).token))).toEqual([false, false]);
@@ -80,9 +120,14 @@ describe('a restore interrupted by a crash', () => {
     quorum = started();
     expect(quorum.reconcile()).toEqual([expect.objectContaining({ proposalId: restore.id, status: 'awaiting-login' })]);
     expect((await approved(target, 'token.quorum-drill', {})).state).toBe('executed');
-    expect(quorum.view(restore.id)).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED', message: expect.stringContaining('were removed') } });
+    expect(quorum.view(restore.id)).toMatchObject({
+      state: 'failed',
+      outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED', message: expect.stringContaining('were removed') },
+    });
     expect(await inTarget([1, 2])).toEqual([0, 0]);
-    expect(actions().filter((e) => e.action === 'backup.restore.removed')).toEqual([expect.objectContaining({ object: { type: 'proposal', id: restore.id } })]);
+    expect(actions().filter((e) => e.action === 'backup.restore.removed')).toEqual([
+      expect.objectContaining({ object: { type: 'proposal', id: restore.id } }),
+    ]);
     // The keys stay where the inventory had them: in the source token, untouched.
     expect(keyIds.map((id) => inventory.get(id).token.label)).toEqual(['source', 'source']);
   });

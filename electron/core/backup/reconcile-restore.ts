@@ -12,7 +12,11 @@ import type { Manifest } from './manifest';
  * can no longer be proven — the KEK the cards rebuilt is gone — and a restore is all or nothing,
  * so it is removed and the removal recorded. Keys the inventory already places in that token stay.
  */
-export function reconcileRestore(options: { audit: AuditService; keys: KeyInventory; manifest: (setId: string) => Manifest }): QuorumReconciler {
+export function reconcileRestore(options: {
+  audit: AuditService;
+  keys: KeyInventory;
+  manifest: (setId: string) => Manifest;
+}): QuorumReconciler {
   return ({ session, lib, params, proposalId, token, loggedIn }) => {
     if (!loggedIn) return NEEDS_LOGIN;
     const { setId } = RestoreParams.parse(params);
@@ -26,13 +30,21 @@ export function reconcileRestore(options: { audit: AuditService; keys: KeyInvent
     const set = `backup set ${setId.slice(0, 8)}…`;
     if (removed.length > 0) {
       const actor = { type: 'system', id: 'system' } as const;
-      options.audit.record({ actor, action: 'backup.restore.removed', object: { type: 'proposal', id: proposalId }, params: { setId, token, removed } });
+      options.audit.record({
+        actor,
+        action: 'backup.restore.removed',
+        object: { type: 'proposal', id: proposalId },
+        params: { setId, token, removed },
+      });
     }
-    const left = removed.length === 0
-      ? `token ${token.label} holds nothing of it`
-      : `the keys it had unwrapped into token ${token.label} (${removed.map((k) => `“${k.label}”`).join(', ')}) could no longer be proven, so they were removed`;
-    throw new CustosError('OPERATION_INTERRUPTED', `Custos stopped while restoring ${set}: ${left}. Nothing was restored.`, [
-      'Propose the restore again; the card holders enter their cards again.',
-    ]);
+    const left =
+      removed.length === 0
+        ? `token ${token.label} holds nothing of it`
+        : `the keys it had unwrapped into token ${token.label} (${removed.map((k) => `“${k.label}”`).join(', ')}) could no longer be proven, so they were removed`;
+    throw new CustosError(
+      'OPERATION_INTERRUPTED',
+      `Custos stopped while restoring ${set}: ${left}. Nothing was restored.`,
+      ['Propose the restore again; the card holders enter their cards again.'],
+    );
   };
 }

@@ -26,7 +26,12 @@ function checksum(payload: Buffer): Buffer {
 }
 
 function payloadOf(card: ShareCard): Buffer {
-  return Buffer.concat([Buffer.from([CARD_VERSION]), Buffer.from(card.setId, 'hex'), Buffer.from([card.threshold, card.holders, card.index]), card.share]);
+  return Buffer.concat([
+    Buffer.from([CARD_VERSION]),
+    Buffer.from(card.setId, 'hex'),
+    Buffer.from([card.threshold, card.holders, card.index]),
+    card.share,
+  ]);
 }
 
 export function encodeCard(card: ShareCard): string {
@@ -41,20 +46,35 @@ export const qrPayload = (text: string) => `${QR_PREFIX}${text}`;
 
 /** Reads a typed or pasted card; a typo fails the checksum and is named as such (SHARE_TYPO). */
 export function decodeCard(text: string): ShareCard {
-  const cleaned = text.trim().replace(new RegExp(`^${QR_PREFIX}`, 'i'), '').toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
+  const cleaned = text
+    .trim()
+    .replace(new RegExp(`^${QR_PREFIX}`, 'i'), '')
+    .toUpperCase()
+    .replace(/[\s-]/g, '')
+    .replace(/O/g, '0')
+    .replace(/[IL]/g, '1');
   const bad = [...cleaned].find((c) => !ALPHABET.includes(c));
-  if (bad !== undefined) throw new CustosError('SHARE_TYPO', `“${bad}” cannot appear on a share card: check that character.`, ['Type the card again exactly as printed; dashes and spaces do not matter.']);
+  if (bad !== undefined)
+    throw new CustosError('SHARE_TYPO', `“${bad}” cannot appear on a share card: check that character.`, [
+      'Type the card again exactly as printed; dashes and spaces do not matter.',
+    ]);
   const bytes = unbase32(cleaned);
   // The last character carries padding bits: a typo there must not slip past as "the same bytes".
   const refuse = (message: string, remedy: string[] = []): never => {
     bytes.fill(0);
     throw new CustosError('SHARE_TYPO', message, remedy);
   };
-  if (base32(bytes) !== cleaned) refuse('The last group of this card has a typo.', ['Compare the last group with the printed card.']);
-  if (bytes.length < 1 + 16 + 3 + 2 + CHECKSUM_BYTES) refuse('This card is too short: a group is missing.', ['Compare the number of groups with the printed card.']);
+  if (base32(bytes) !== cleaned)
+    refuse('The last group of this card has a typo.', ['Compare the last group with the printed card.']);
+  if (bytes.length < 1 + 16 + 3 + 2 + CHECKSUM_BYTES)
+    refuse('This card is too short: a group is missing.', ['Compare the number of groups with the printed card.']);
   const payload = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
-  if (!checksum(payload).equals(bytes.subarray(bytes.length - CHECKSUM_BYTES))) refuse('This card has a typo: its checksum does not match.', ['Compare each group with the printed card; nothing was used.']);
-  if (payload[0] !== CARD_VERSION) refuse(`This card has format version ${payload[0]}; this Custos reads version ${CARD_VERSION}.`);
+  if (!checksum(payload).equals(bytes.subarray(bytes.length - CHECKSUM_BYTES)))
+    refuse('This card has a typo: its checksum does not match.', [
+      'Compare each group with the printed card; nothing was used.',
+    ]);
+  if (payload[0] !== CARD_VERSION)
+    refuse(`This card has format version ${payload[0]}; this Custos reads version ${CARD_VERSION}.`);
   const card = {
     setId: payload.subarray(1, 17).toString('hex'),
     threshold: payload[17]!,

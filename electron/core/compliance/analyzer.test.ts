@@ -3,7 +3,16 @@ import { analyze, type ComplianceInputs } from './analyzer';
 
 const NOW = new Date('2027-03-01T12:00:00Z');
 const at = (days: number) => new Date(NOW.getTime() + days * 86_400_000).toISOString();
-const key = (id: string, over: Partial<ComplianceInputs['keys'][number]> = {}): ComplianceInputs['keys'][number] => ({ id, label: id, algorithm: 'AES-256', state: 'active', expiresAt: at(400), backupable: false, destructionNotBefore: null, ...over });
+const key = (id: string, over: Partial<ComplianceInputs['keys'][number]> = {}): ComplianceInputs['keys'][number] => ({
+  id,
+  label: id,
+  algorithm: 'AES-256',
+  state: 'active',
+  expiresAt: at(400),
+  backupable: false,
+  destructionNotBefore: null,
+  ...over,
+});
 
 /** A configuration with nothing to find. */
 function clean(): ComplianceInputs {
@@ -11,9 +20,27 @@ function clean(): ComplianceInputs {
     now: NOW,
     custodies: [{ id: 'c1', token: 'vault (1234)', threshold: 2, holders: 3 }],
     keys: [key('k-aes'), key('k-backed', { backupable: true })],
-    modules: [{ path: '/opt/hsm/libpkcs11.so', description: 'Acme HSM', software: null, validation: { modulePath: '/opt/hsm/libpkcs11.so', standard: 'FIPS 140-3', certificate: '4711', level: 3 } }],
+    modules: [
+      {
+        path: '/opt/hsm/libpkcs11.so',
+        description: 'Acme HSM',
+        software: null,
+        validation: { modulePath: '/opt/hsm/libpkcs11.so', standard: 'FIPS 140-3', certificate: '4711', level: 3 },
+      },
+    ],
     lastAuditVerification: at(-2),
-    backups: [{ setId: 'b'.repeat(32), keyIds: ['k-backed'], verifiedAt: at(-10), createdAt: at(-10), holders: [{ name: 'Ada', lastChecked: at(-5) }, { name: 'Babbage', lastChecked: null }] }],
+    backups: [
+      {
+        setId: 'b'.repeat(32),
+        keyIds: ['k-backed'],
+        verifiedAt: at(-10),
+        createdAt: at(-10),
+        holders: [
+          { name: 'Ada', lastChecked: at(-5) },
+          { name: 'Babbage', lastChecked: null },
+        ],
+      },
+    ],
     policyReviewedAt: at(-100),
   };
 }
@@ -39,8 +66,18 @@ describe('the policy analyzer', () => {
       key('k-unbacked', { backupable: true }),
       key('k-compromised', { state: 'compromised' }),
     );
-    inputs.modules.push({ path: '/usr/lib/softhsm/libsofthsm2.so', description: 'SoftHSM2', software: { product: 'SoftHSM2', reason: 'Custos’s built-in SoftHSM2 rehearsal store.' }, validation: null });
-    inputs.modules.push({ path: '/opt/old/p11.so', description: 'Old HSM', software: null, validation: { modulePath: '/opt/old/p11.so', standard: 'FIPS 140-2', certificate: '3000', level: 3 } });
+    inputs.modules.push({
+      path: '/usr/lib/softhsm/libsofthsm2.so',
+      description: 'SoftHSM2',
+      software: { product: 'SoftHSM2', reason: 'Custos’s built-in SoftHSM2 rehearsal store.' },
+      validation: null,
+    });
+    inputs.modules.push({
+      path: '/opt/old/p11.so',
+      description: 'Old HSM',
+      software: null,
+      validation: { modulePath: '/opt/old/p11.so', standard: 'FIPS 140-2', certificate: '3000', level: 3 },
+    });
     inputs.modules.push({ path: '/opt/new/p11.so', description: 'Unrecorded HSM', software: null, validation: null });
     inputs.lastAuditVerification = at(-45);
     inputs.backups[0]!.holders[1]!.lastChecked = at(-200);
@@ -75,22 +112,33 @@ describe('the policy analyzer', () => {
     }
     expect(findings.find((f) => f.rule === 'KEY_PENDING_DESTRUCTION')!.title).toContain('12 days left');
     expect(findings.find((f) => f.rule === 'QUANTUM_VULNERABLE_INVENTORY')!.evidence.join()).toContain('2036-01-01');
-    expect(findings.find((f) => f.subject === '/usr/lib/softhsm/libsofthsm2.so')!.evidence.join(' ')).toContain('never counts as validated');
+    expect(findings.find((f) => f.subject === '/usr/lib/softhsm/libsofthsm2.so')!.evidence.join(' ')).toContain(
+      'never counts as validated',
+    );
   });
 
   it('flags a software token of any maker as not validated, even with a certificate recorded for its library', () => {
     const path = '/usr/lib/x86_64-linux-gnu/opencryptoki/libopencryptoki.so.0.0.0';
-    const reason = 'Every token “IBM Meta PKCS11 LIBRARY” shows is a known software token (opencryptoki software token).';
+    const reason =
+      'Every token “IBM Meta PKCS11 LIBRARY” shows is a known software token (opencryptoki software token).';
     const findings = analyze({
       ...clean(),
-      modules: [{ path, description: 'IBM Meta PKCS11 LIBRARY', software: { product: 'opencryptoki software token', reason }, validation: { modulePath: path, standard: 'FIPS 140-3', certificate: '4711', level: 1 } }],
+      modules: [
+        {
+          path,
+          description: 'IBM Meta PKCS11 LIBRARY',
+          software: { product: 'opencryptoki software token', reason },
+          validation: { modulePath: path, standard: 'FIPS 140-3', certificate: '4711', level: 1 },
+        },
+      ],
     });
     expect(findings).toEqual([
       expect.objectContaining({
         rule: 'MODULE_NOT_VALIDATED',
         subject: path,
         severity: 'high',
-        title: 'IBM Meta PKCS11 LIBRARY is a software token (opencryptoki software token), not a FIPS 140-3 validated HSM',
+        title:
+          'IBM Meta PKCS11 LIBRARY is a software token (opencryptoki software token), not a FIPS 140-3 validated HSM',
         evidence: [`${path}: ${reason}`, expect.stringContaining('whatever certificate is recorded')],
       }),
     ]);
@@ -98,9 +146,17 @@ describe('the policy analyzer', () => {
 
   it('finds a compromised key still in the token (high) until it is destroyed, scheduled or not', () => {
     expect(analyze({ ...clean(), keys: [key('k', { state: 'compromised' })] })).toEqual([
-      expect.objectContaining({ rule: 'KEY_COMPROMISED_IN_TOKEN', subject: 'k', severity: 'high', evidence: ['“k” (AES-256) is in state compromised, not destroyed, and no destruction is scheduled'] }),
+      expect.objectContaining({
+        rule: 'KEY_COMPROMISED_IN_TOKEN',
+        subject: 'k',
+        severity: 'high',
+        evidence: ['“k” (AES-256) is in state compromised, not destroyed, and no destruction is scheduled'],
+      }),
     ]);
-    expect(rules({ ...clean(), keys: [key('k', { state: 'compromised', destructionNotBefore: at(10) })] })).toEqual(['KEY_COMPROMISED_IN_TOKEN', 'KEY_PENDING_DESTRUCTION']);
+    expect(rules({ ...clean(), keys: [key('k', { state: 'compromised', destructionNotBefore: at(10) })] })).toEqual([
+      'KEY_COMPROMISED_IN_TOKEN',
+      'KEY_PENDING_DESTRUCTION',
+    ]);
     expect(rules({ ...clean(), keys: [key('k', { state: 'destroyed' })] })).toEqual([]);
   });
 
@@ -115,13 +171,34 @@ describe('the policy analyzer', () => {
     expect(withKey({ expiresAt: at(-1), state: 'deactivated' })).toEqual([]);
     expect(withKey({ expiresAt: at(-1), state: 'destroyed' })).toEqual([]);
 
-    const rsa2048 = (day: string) => rules({ ...clean(), now: new Date(`${day}T12:00:00Z`), keys: [key('k', { algorithm: 'RSA-2048', expiresAt: '2040-01-01T00:00:00Z' })] }).filter((r) => r.startsWith('ALGORITHM'));
+    const rsa2048 = (day: string) =>
+      rules({
+        ...clean(),
+        now: new Date(`${day}T12:00:00Z`),
+        keys: [key('k', { algorithm: 'RSA-2048', expiresAt: '2040-01-01T00:00:00Z' })],
+      }).filter((r) => r.startsWith('ALGORITHM'));
     expect(rsa2048('2030-12-31')).toEqual([]);
     expect(rsa2048('2031-01-01')).toEqual(['ALGORITHM_DEPRECATED']);
     expect(rsa2048('2035-12-31')).toEqual(['ALGORITHM_DEPRECATED']);
     expect(rsa2048('2036-01-01')).toEqual(['ALGORITHM_DISALLOWED']);
 
-    const fips2 = (day: string) => rules({ ...clean(), now: new Date(`${day}T12:00:00Z`), lastAuditVerification: `${day}T00:00:00Z`, policyReviewedAt: `${day}T00:00:00Z`, backups: [], keys: [], modules: [{ path: '/p.so', description: 'HSM', software: null, validation: { modulePath: '/p.so', standard: 'FIPS 140-2', certificate: '1', level: 2 } }] });
+    const fips2 = (day: string) =>
+      rules({
+        ...clean(),
+        now: new Date(`${day}T12:00:00Z`),
+        lastAuditVerification: `${day}T00:00:00Z`,
+        policyReviewedAt: `${day}T00:00:00Z`,
+        backups: [],
+        keys: [],
+        modules: [
+          {
+            path: '/p.so',
+            description: 'HSM',
+            software: null,
+            validation: { modulePath: '/p.so', standard: 'FIPS 140-2', certificate: '1', level: 2 },
+          },
+        ],
+      });
     expect(fips2('2026-09-20')).toEqual([]);
     expect(fips2('2026-09-21')).toEqual(['MODULE_FIPS_140_2_HISTORICAL']);
 
@@ -130,9 +207,12 @@ describe('the policy analyzer', () => {
     expect(rules({ ...clean(), lastAuditVerification: null })).toEqual(['AUDIT_NOT_VERIFIED']);
     expect(rules({ ...clean(), policyReviewedAt: at(-365) })).toEqual([]);
     expect(rules({ ...clean(), policyReviewedAt: at(-366) })).toEqual(['POLICY_REVIEW_DUE']);
-    const cardChecked = (days: number) => rules({ ...clean(), backups: [{ ...clean().backups[0]!, holders: [{ name: 'Ada', lastChecked: at(-days) }] }] });
+    const cardChecked = (days: number) =>
+      rules({ ...clean(), backups: [{ ...clean().backups[0]!, holders: [{ name: 'Ada', lastChecked: at(-days) }] }] });
     expect(cardChecked(180)).toEqual([]);
     expect(cardChecked(181)).toEqual(['SHARE_CARDS_NOT_CHECKED']);
-    expect(rules({ ...clean(), backups: [{ ...clean().backups[0]!, verifiedAt: null }] })).toEqual(['KEY_WITHOUT_VERIFIED_BACKUP']);
+    expect(rules({ ...clean(), backups: [{ ...clean().backups[0]!, verifiedAt: null }] })).toEqual([
+      'KEY_WITHOUT_VERIFIED_BACKUP',
+    ]);
   });
 });

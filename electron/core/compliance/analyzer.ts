@@ -7,11 +7,30 @@ export interface ComplianceInputs {
   custodies: { id: string; token: string; threshold: number; holders: number }[];
   /** Custody records journaled but never activated: a crash between the journal and the token's new PINs. */
   pendingCustodies?: { id: string; token: string; createdAt: string }[];
-  keys: { id: string; label: string; algorithm: string; state: string; expiresAt: string; backupable: boolean; destructionNotBefore: string | null }[];
+  keys: {
+    id: string;
+    label: string;
+    algorithm: string;
+    state: string;
+    expiresAt: string;
+    backupable: boolean;
+    destructionNotBefore: string | null;
+  }[];
   /** `software`: the software product and what recognised it; such a module never counts as validated. */
-  modules: { path: string; description: string; software: { product: string; reason: string } | null; validation: ValidationRecord | null }[];
+  modules: {
+    path: string;
+    description: string;
+    software: { product: string; reason: string } | null;
+    validation: ValidationRecord | null;
+  }[];
   lastAuditVerification: string | null;
-  backups: { setId: string; keyIds: string[]; verifiedAt: string | null; createdAt: string; holders: { name: string; lastChecked: string | null }[] }[];
+  backups: {
+    setId: string;
+    keyIds: string[];
+    verifiedAt: string | null;
+    createdAt: string;
+    holders: { name: string; lastChecked: string | null }[];
+  }[];
   policyReviewedAt: string | null;
   limits?: { auditVerifyDays?: number; shareCheckMonths?: number };
 }
@@ -36,7 +55,8 @@ const C = CONTROLS;
 /** Whole days from `from` until `to` (negative once passed). */
 const daysUntil = (from: Date, to: string) => Math.ceil((new Date(to).getTime() - from.getTime()) / DAY);
 const daysSince = (then: string, now: Date) => Math.floor((now.getTime() - new Date(then).getTime()) / DAY);
-const algorithmVerdict = (algorithm: string, on: Date) => policyVerdict(algorithm as Parameters<typeof policyVerdict>[0], on);
+const algorithmVerdict = (algorithm: string, on: Date) =>
+  policyVerdict(algorithm as Parameters<typeof policyVerdict>[0], on);
 
 /**
  * The policy analyzer: each rule looks at one kind of shortcoming and reports each subject once,
@@ -51,9 +71,25 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
 
   for (const c of inputs.custodies) {
     if (c.threshold < 2) {
-      add({ rule: 'QUORUM_SINGLE_PERSON', subject: c.token, severity: 'critical', title: `One person alone can use token ${c.token}`, evidence: [`custody ${c.id}: ${c.threshold} of ${c.holders}`], fix: 'Re-deal the token (Change the holders) with a threshold of at least 2.', controls: [C.sc12, C.pci36, C.sec08] });
+      add({
+        rule: 'QUORUM_SINGLE_PERSON',
+        subject: c.token,
+        severity: 'critical',
+        title: `One person alone can use token ${c.token}`,
+        evidence: [`custody ${c.id}: ${c.threshold} of ${c.holders}`],
+        fix: 'Re-deal the token (Change the holders) with a threshold of at least 2.',
+        controls: [C.sc12, C.pci36, C.sec08],
+      });
     } else if (c.threshold === c.holders) {
-      add({ rule: 'QUORUM_T_EQUALS_N', subject: c.token, severity: 'high', title: `Token ${c.token} needs every holder (${c.threshold} of ${c.holders}): losing one locks it for good`, evidence: [`custody ${c.id}: ${c.threshold} of ${c.holders}`], fix: 'Add a holder or lower the threshold by re-dealing (Change the holders), so that t < n.', controls: [C.sc12, C.pci36] });
+      add({
+        rule: 'QUORUM_T_EQUALS_N',
+        subject: c.token,
+        severity: 'high',
+        title: `Token ${c.token} needs every holder (${c.threshold} of ${c.holders}): losing one locks it for good`,
+        evidence: [`custody ${c.id}: ${c.threshold} of ${c.holders}`],
+        fix: 'Add a holder or lower the threshold by re-dealing (Change the holders), so that t < n.',
+        controls: [C.sc12, C.pci36],
+      });
     }
   }
 
@@ -63,7 +99,9 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       subject: p.id,
       severity: 'critical',
       title: `The custody of ${p.token} begun ${p.createdAt.slice(0, 10)} never completed`,
-      evidence: [`custody ${p.id} is journaled (its shares are sealed) but was never activated: Custos stopped between the journal and the token's new PINs`],
+      evidence: [
+        `custody ${p.id} is journaled (its shares are sealed) but was never activated: Custos stopped between the journal and the token's new PINs`,
+      ],
       fix: 'Settle it with its holders: custos custody settle --id ID --holder … (their PINs are tried on the token; the custody is activated or set aside, or a half-change is named).',
       controls: [C.sc12, C.pci36],
     });
@@ -71,14 +109,36 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
 
   for (const k of live) {
     const left = daysUntil(now, k.expiresAt);
-    const base = { subject: k.id, evidence: [`“${k.label}” (${k.algorithm}, ${k.state}) cryptoperiod ends ${k.expiresAt.slice(0, 10)}`], controls: [C.sp57, C.pci36, C.sc12] };
+    const base = {
+      subject: k.id,
+      evidence: [`“${k.label}” (${k.algorithm}, ${k.state}) cryptoperiod ends ${k.expiresAt.slice(0, 10)}`],
+      controls: [C.sp57, C.pci36, C.sc12],
+    };
     const retired = k.state === 'deactivated' || k.state === 'compromised';
     if (left <= 0 && !retired) {
-      add({ ...base, rule: 'KEY_CRYPTOPERIOD_ENDED', severity: 'high', title: `“${k.label}” is past the end of its cryptoperiod: rotation is overdue`, fix: 'Generate its successor, move users to it, then deactivate this key (a quorum).' });
+      add({
+        ...base,
+        rule: 'KEY_CRYPTOPERIOD_ENDED',
+        severity: 'high',
+        title: `“${k.label}” is past the end of its cryptoperiod: rotation is overdue`,
+        fix: 'Generate its successor, move users to it, then deactivate this key (a quorum).',
+      });
     } else if (left > 0 && left <= 7 && !retired) {
-      add({ ...base, rule: 'KEY_CRYPTOPERIOD_7_DAYS', severity: 'medium', title: `“${k.label}” reaches the end of its cryptoperiod in ${left} day${left === 1 ? '' : 's'}`, fix: 'Generate its successor now and plan the switch.' });
+      add({
+        ...base,
+        rule: 'KEY_CRYPTOPERIOD_7_DAYS',
+        severity: 'medium',
+        title: `“${k.label}” reaches the end of its cryptoperiod in ${left} day${left === 1 ? '' : 's'}`,
+        fix: 'Generate its successor now and plan the switch.',
+      });
     } else if (left > 7 && left <= 30 && !retired) {
-      add({ ...base, rule: 'KEY_CRYPTOPERIOD_30_DAYS', severity: 'low', title: `“${k.label}” reaches the end of its cryptoperiod in ${left} days`, fix: 'Schedule a generation ceremony for its successor.' });
+      add({
+        ...base,
+        rule: 'KEY_CRYPTOPERIOD_30_DAYS',
+        severity: 'low',
+        title: `“${k.label}” reaches the end of its cryptoperiod in ${left} days`,
+        fix: 'Schedule a generation ceremony for its successor.',
+      });
     }
     if (k.state === 'compromised') {
       const until = k.destructionNotBefore?.slice(0, 10);
@@ -102,14 +162,25 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
         severity: 'info',
         title: `“${k.label}” is waiting to be destroyed: ${wait > 0 ? `${wait} day${wait === 1 ? '' : 's'} left` : 'the wait is over'}`,
         evidence: [`destruction possible from ${k.destructionNotBefore.slice(0, 10)}`],
-        fix: wait > 0 ? 'Cancel it by quorum if the key is still needed; otherwise destroy it when the wait ends.' : 'Carry out the destruction (a quorum and a security officer).',
+        fix:
+          wait > 0
+            ? 'Cancel it by quorum if the key is still needed; otherwise destroy it when the wait ends.'
+            : 'Carry out the destruction (a quorum and a security officer).',
         controls: [C.sp57, C.pci36],
       });
     }
     const verdict = algorithmVerdict(k.algorithm, now);
     if (verdict.status !== 'acceptable') {
       const disallowed = verdict.status === 'disallowed';
-      add({ rule: disallowed ? 'ALGORITHM_DISALLOWED' : 'ALGORITHM_DEPRECATED', subject: k.id, severity: disallowed ? 'critical' : 'medium', title: `“${k.label}” uses ${k.algorithm}, ${verdict.status} as of ${today}`, evidence: verdict.notes, fix: 'Replace it with a key of an acceptable algorithm and retire this one.', controls: [C.sc13, C.pci36, C.sp57] });
+      add({
+        rule: disallowed ? 'ALGORITHM_DISALLOWED' : 'ALGORITHM_DEPRECATED',
+        subject: k.id,
+        severity: disallowed ? 'critical' : 'medium',
+        title: `“${k.label}” uses ${k.algorithm}, ${verdict.status} as of ${today}`,
+        evidence: verdict.notes,
+        fix: 'Replace it with a key of an acceptable algorithm and retire this one.',
+        controls: [C.sc13, C.pci36, C.sp57],
+      });
     }
   }
 
@@ -120,7 +191,10 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       subject: 'inventory',
       severity: 'info',
       title: `${quantum.length} key${quantum.length === 1 ? ' is' : 's are'} quantum-vulnerable (RSA, ECC)`,
-      evidence: quantum.map((k) => `“${k.label}” ${k.algorithm}: ${algorithmVerdict(k.algorithm, now).notes.join(' ') || 'see NIST IR 8547'}`),
+      evidence: quantum.map(
+        (k) =>
+          `“${k.label}” ${k.algorithm}: ${algorithmVerdict(k.algorithm, now).notes.join(' ') || 'see NIST IR 8547'}`,
+      ),
       fix: 'Plan the migration to post-quantum algorithms (FIPS 203/204/205) before the NIST IR 8547 dates.',
       controls: [C.sc13, C.sp57],
     });
@@ -134,13 +208,30 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
         rule: 'MODULE_NOT_VALIDATED',
         severity: 'high',
         title: `${m.description} is a software token (${m.software.product}), not a FIPS 140-3 validated HSM`,
-        evidence: [`${m.path}: ${m.software.reason}`, 'Its keys live in files on the computer: it never counts as validated for custody, whatever certificate is recorded for it.'],
+        evidence: [
+          `${m.path}: ${m.software.reason}`,
+          'Its keys live in files on the computer: it never counts as validated for custody, whatever certificate is recorded for it.',
+        ],
         fix: 'Use a FIPS 140-3 validated HSM or smartcard for production keys, and record its certificate.',
       });
     } else if (!m.validation) {
-      add({ ...base, rule: 'MODULE_NOT_VALIDATED', severity: 'high', title: `No FIPS 140-3 validation is recorded for ${m.description}`, evidence: [`${m.path}: no certificate recorded`], fix: 'Check the module on the CMVP list, then record its certificate number and level (custos compliance record-validation).' });
+      add({
+        ...base,
+        rule: 'MODULE_NOT_VALIDATED',
+        severity: 'high',
+        title: `No FIPS 140-3 validation is recorded for ${m.description}`,
+        evidence: [`${m.path}: no certificate recorded`],
+        fix: 'Check the module on the CMVP list, then record its certificate number and level (custos compliance record-validation).',
+      });
     } else if (m.validation.standard === 'FIPS 140-2' && today >= FIPS_140_2_HISTORICAL) {
-      add({ ...base, rule: 'MODULE_FIPS_140_2_HISTORICAL', severity: 'high', title: `${m.description} has only a FIPS 140-2 certificate, historical since ${FIPS_140_2_HISTORICAL}`, evidence: [`certificate #${m.validation.certificate}, level ${m.validation.level}`], fix: 'Move to a module with a FIPS 140-3 validation for new keys.' });
+      add({
+        ...base,
+        rule: 'MODULE_FIPS_140_2_HISTORICAL',
+        severity: 'high',
+        title: `${m.description} has only a FIPS 140-2 certificate, historical since ${FIPS_140_2_HISTORICAL}`,
+        evidence: [`certificate #${m.validation.certificate}, level ${m.validation.level}`],
+        fix: 'Move to a module with a FIPS 140-3 validation for new keys.',
+      });
     }
   }
 
@@ -150,8 +241,14 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       rule: 'AUDIT_NOT_VERIFIED',
       subject: 'audit-log',
       severity: 'high',
-      title: inputs.lastAuditVerification ? `The audit log has not been verified for more than ${auditDays} days` : 'The audit log has never been verified',
-      evidence: [inputs.lastAuditVerification ? `last successful verification ${inputs.lastAuditVerification.slice(0, 10)}` : 'no successful audit.verify entry'],
+      title: inputs.lastAuditVerification
+        ? `The audit log has not been verified for more than ${auditDays} days`
+        : 'The audit log has never been verified',
+      evidence: [
+        inputs.lastAuditVerification
+          ? `last successful verification ${inputs.lastAuditVerification.slice(0, 10)}`
+          : 'no successful audit.verify entry',
+      ],
       fix: 'Verify it now (Audit → Verify now, or custos audit verify) and keep the checkpoint elsewhere.',
       controls: [C.au9, C.au10],
     });
@@ -159,7 +256,15 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
 
   const verified = new Set(inputs.backups.filter((b) => b.verifiedAt).flatMap((b) => b.keyIds));
   for (const k of live.filter((key) => key.backupable && !verified.has(key.id))) {
-    add({ rule: 'KEY_WITHOUT_VERIFIED_BACKUP', subject: k.id, severity: 'medium', title: `“${k.label}” is backup-able but has no verified backup`, evidence: [`no verified backup set covers key ${k.id}`], fix: 'Run a backup ceremony for it (verification on).', controls: [C.pci36, C.sp57, C.sc12] });
+    add({
+      rule: 'KEY_WITHOUT_VERIFIED_BACKUP',
+      subject: k.id,
+      severity: 'medium',
+      title: `“${k.label}” is backup-able but has no verified backup`,
+      evidence: [`no verified backup set covers key ${k.id}`],
+      fix: 'Run a backup ceremony for it (verification on).',
+      controls: [C.pci36, C.sp57, C.sc12],
+    });
   }
 
   const months = inputs.limits?.shareCheckMonths ?? 6;
@@ -171,7 +276,9 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
         subject: b.setId,
         severity: 'low',
         title: `${stale.length} share card${stale.length === 1 ? '' : 's'} of backup ${b.setId.slice(0, 8)} not checked for ${months} months`,
-        evidence: stale.map((h) => `${h.name}: last checked ${h.lastChecked?.slice(0, 10) ?? `never (made ${b.createdAt.slice(0, 10)})`}`),
+        evidence: stale.map(
+          (h) => `${h.name}: last checked ${h.lastChecked?.slice(0, 10) ?? `never (made ${b.createdAt.slice(0, 10)})`}`,
+        ),
         fix: 'Ask each holder to check their card (Ceremonies → Check a share card).',
         controls: [C.pci36, C.sp57],
       });
@@ -183,8 +290,12 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       rule: 'POLICY_REVIEW_DUE',
       subject: 'policy',
       severity: 'medium',
-      title: inputs.policyReviewedAt ? 'The annual key management policy review is overdue' : 'No key management policy review is recorded',
-      evidence: [inputs.policyReviewedAt ? `last review ${inputs.policyReviewedAt.slice(0, 10)}` : 'no review recorded'],
+      title: inputs.policyReviewedAt
+        ? 'The annual key management policy review is overdue'
+        : 'No key management policy review is recorded',
+      evidence: [
+        inputs.policyReviewedAt ? `last review ${inputs.policyReviewedAt.slice(0, 10)}` : 'no review recorded',
+      ],
       fix: 'Review the Key Management Practice Statement and record the review (custos compliance policy-reviewed).',
       controls: [C.sp57, C.pci37, C.sc12],
     });

@@ -49,11 +49,26 @@ export class ComplianceService {
   inputs(now: Date, existedBy: Date = now): ComplianceInputs {
     const { store, settings } = this.options;
     const validations = settings.get('compliance.validations');
-    const lastVerified = store.get<{ at: string | null }>(sql`SELECT max(time) AS at FROM audit_entries WHERE action = 'audit.verify' AND result = 'ok'`)?.at ?? null;
+    const lastVerified =
+      store.get<{ at: string | null }>(
+        sql`SELECT max(time) AS at FROM audit_entries WHERE action = 'audit.verify' AND result = 'ok'`,
+      )?.at ?? null;
     return {
       now,
-      custodies: this.options.custody.list().filter((c) => c.state === 'active').map((c) => ({ id: c.id, token: `${c.token.label} (${c.token.serial})`, threshold: c.threshold, holders: c.holders })),
-      pendingCustodies: store.all<{ id: string; token_serial: string; token_label: string; created_at: string }>(sql`SELECT id, token_serial, token_label, created_at FROM custody WHERE state = 'pending'`).map((p) => ({ id: p.id, token: `${p.token_label} (${p.token_serial})`, createdAt: p.created_at })),
+      custodies: this.options.custody
+        .list()
+        .filter((c) => c.state === 'active')
+        .map((c) => ({
+          id: c.id,
+          token: `${c.token.label} (${c.token.serial})`,
+          threshold: c.threshold,
+          holders: c.holders,
+        })),
+      pendingCustodies: store
+        .all<{ id: string; token_serial: string; token_label: string; created_at: string }>(
+          sql`SELECT id, token_serial, token_label, created_at FROM custody WHERE state = 'pending'`,
+        )
+        .map((p) => ({ id: p.id, token: `${p.token_label} (${p.token_serial})`, createdAt: p.created_at })),
       keys: this.options.keys
         .list()
         // As of a past day, only the keys that existed then (in the state they are in now).
@@ -61,9 +76,20 @@ export class ComplianceService {
         .map(({ id, label, algorithm, state, expiresAt, backupable, destructionNotBefore }) => {
           return { id, label, algorithm, state, expiresAt, backupable, destructionNotBefore };
         }),
-      modules: this.options.modules().map((m) => ({ path: m.path, description: `${m.manufacturer} ${m.libraryDescription}`.trim(), software: m.software, validation: validations[m.path] ?? null })),
+      modules: this.options.modules().map((m) => ({
+        path: m.path,
+        description: `${m.manufacturer} ${m.libraryDescription}`.trim(),
+        software: m.software,
+        validation: validations[m.path] ?? null,
+      })),
       lastAuditVerification: lastVerified,
-      backups: this.options.backups.list().map((b) => ({ setId: b.setId, keyIds: b.keys.map((k) => k.id), verifiedAt: b.verifiedAt, createdAt: b.createdAt, holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })) })),
+      backups: this.options.backups.list().map((b) => ({
+        setId: b.setId,
+        keyIds: b.keys.map((k) => k.id),
+        verifiedAt: b.verifiedAt,
+        createdAt: b.createdAt,
+        holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })),
+      })),
       policyReviewedAt: settings.get('compliance.policyReviewedAt'),
     };
   }
@@ -76,8 +102,19 @@ export class ComplianceService {
       asOf: now.toISOString(),
       findings: analyze(inputs),
       keysByState,
-      expiries: inputs.keys.filter((k) => k.state !== 'destroyed').map((k) => ({ id: k.id, label: k.label, expiresAt: k.expiresAt, state: k.state })).sort((a, b) => a.expiresAt.localeCompare(b.expiresAt)),
-      modules: inputs.modules.map((m) => ({ path: m.path, description: m.description, validation: m.software ? `not counted as validated: software token (${m.software.product})` : m.validation ? `${m.validation.standard} certificate #${m.validation.certificate}, level ${m.validation.level}` : 'none recorded' })),
+      expiries: inputs.keys
+        .filter((k) => k.state !== 'destroyed')
+        .map((k) => ({ id: k.id, label: k.label, expiresAt: k.expiresAt, state: k.state }))
+        .sort((a, b) => a.expiresAt.localeCompare(b.expiresAt)),
+      modules: inputs.modules.map((m) => ({
+        path: m.path,
+        description: m.description,
+        validation: m.software
+          ? `not counted as validated: software token (${m.software.product})`
+          : m.validation
+            ? `${m.validation.standard} certificate #${m.validation.certificate}, level ${m.validation.level}`
+            : 'none recorded',
+      })),
     };
   }
 
@@ -97,14 +134,27 @@ export class ComplianceService {
 
   recordValidation(record: ValidationRecord, by: AuditActor): ComplianceView {
     this.refuseSoftwareModule(record.modulePath);
-    const validations = { ...this.options.settings.get('compliance.validations'), [record.modulePath]: { ...record, recordedAt: this.options.clock().toISOString() } };
-    this.options.audit.record({ actor: by, action: 'compliance.validation.record', object: { type: 'module', id: record.modulePath }, params: record }, () => this.options.settings.set('compliance.validations', validations));
+    const validations = {
+      ...this.options.settings.get('compliance.validations'),
+      [record.modulePath]: { ...record, recordedAt: this.options.clock().toISOString() },
+    };
+    this.options.audit.record(
+      {
+        actor: by,
+        action: 'compliance.validation.record',
+        object: { type: 'module', id: record.modulePath },
+        params: record,
+      },
+      () => this.options.settings.set('compliance.validations', validations),
+    );
     return this.view();
   }
 
   recordPolicyReview(by: AuditActor): ComplianceView {
     const at = this.options.clock().toISOString();
-    this.options.audit.record({ actor: by, action: 'compliance.policy-review', params: { at } }, () => this.options.settings.set('compliance.policyReviewedAt', at));
+    this.options.audit.record({ actor: by, action: 'compliance.policy-review', params: { at } }, () =>
+      this.options.settings.set('compliance.policyReviewedAt', at),
+    );
     return this.view();
   }
 
@@ -123,7 +173,8 @@ export class ComplianceService {
     const checkpoints = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_checkpoints`)!.n;
     const reports = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM reports`)!.n;
     const custodies = this.options.custody.list().filter((c) => c.state === 'active');
-    const quorum = custodies.map((c) => `${c.token.label}: ${c.threshold} of ${c.holders}`).join(', ') || 'no token in custody';
+    const quorum =
+      custodies.map((c) => `${c.token.label}: ${c.threshold} of ${c.holders}`).join(', ') || 'no token in custody';
     const keys = this.options.keys.list();
     const noKeys = 'no key in the inventory yet';
     const byState = Object.entries(countBy(keys.map((k) => k.state))).map(([state, n]) => `${state} ${n}`);
@@ -131,39 +182,64 @@ export class ComplianceService {
     const reviewed = this.options.settings.get('compliance.policyReviewedAt');
     const modules = this.view().modules.map((m) => `${m.description}: ${m.validation}`);
     const table: [string, string, string[]][] = [
-      [CONTROLS.sc12, 'Cryptographic key establishment and management', [
-        `tokens in custody, PINs split t-of-n: ${quorum}`,
-        `${count('proposal.execute')} quorum operations recorded`,
-        `${keys.length} keys in the inventory with states and cryptoperiods`,
-      ]],
-      [CONTROLS.sc13, 'Cryptographic protection (approved algorithms, validated modules)', [
-        `algorithm policy with ${ALGORITHM_POLICY.length} dated rules (SP 800-131A, IR 8547)`,
-        `modules: ${modules.join('; ')}`,
-      ]],
+      [
+        CONTROLS.sc12,
+        'Cryptographic key establishment and management',
+        [
+          `tokens in custody, PINs split t-of-n: ${quorum}`,
+          `${count('proposal.execute')} quorum operations recorded`,
+          `${keys.length} keys in the inventory with states and cryptoperiods`,
+        ],
+      ],
+      [
+        CONTROLS.sc13,
+        'Cryptographic protection (approved algorithms, validated modules)',
+        [
+          `algorithm policy with ${ALGORITHM_POLICY.length} dated rules (SP 800-131A, IR 8547)`,
+          `modules: ${modules.join('; ')}`,
+        ],
+      ],
       [CONTROLS.au2, 'Event logging', [`${entries} audit entries: every request, refusal and failure`]],
-      [CONTROLS.au9, 'Protection of audit information', [
-        `signed entries in an RFC 6962 tree, ${checkpoints} signed checkpoints`,
-        `${count('audit.verify')} verifications recorded`,
-      ]],
-      [CONTROLS.au10, 'Non-repudiation', [
-        `${count('proposal.approve', true)} approvals, each bound to its proposal’s fingerprint by passphrase + TOTP`,
-        `${reports} signed reports`,
-      ]],
-      [CONTROLS.sp57, 'Key management policy and practices (SP 800-57 Part 2)', [
-        keys.length ? `keys by SP 800-57 state: ${byState.join(', ')}` : noKeys,
-        reviewed ? `policy review recorded ${reviewed.slice(0, 10)}` : 'no policy review recorded',
-      ]],
-      [CONTROLS.pci36, 'PCI DSS 4.0 3.6: keys protected (split knowledge, dual control, least custodians)', [
-        `dual control by quorum: ${quorum}`,
-        `${this.options.backups.list().length} backup sets under split KEKs`,
-      ]],
+      [
+        CONTROLS.au9,
+        'Protection of audit information',
+        [
+          `signed entries in an RFC 6962 tree, ${checkpoints} signed checkpoints`,
+          `${count('audit.verify')} verifications recorded`,
+        ],
+      ],
+      [
+        CONTROLS.au10,
+        'Non-repudiation',
+        [
+          `${count('proposal.approve', true)} approvals, each bound to its proposal’s fingerprint by passphrase + TOTP`,
+          `${reports} signed reports`,
+        ],
+      ],
+      [
+        CONTROLS.sp57,
+        'Key management policy and practices (SP 800-57 Part 2)',
+        [
+          keys.length ? `keys by SP 800-57 state: ${byState.join(', ')}` : noKeys,
+          reviewed ? `policy review recorded ${reviewed.slice(0, 10)}` : 'no policy review recorded',
+        ],
+      ],
+      [
+        CONTROLS.pci36,
+        'PCI DSS 4.0 3.6: keys protected (split knowledge, dual control, least custodians)',
+        [`dual control by quorum: ${quorum}`, `${this.options.backups.list().length} backup sets under split KEKs`],
+      ],
       [CONTROLS.pci37, 'PCI DSS 4.0 3.7: key-management lifecycle procedures', this.lifecycleEvidence()],
-      [CONTROLS.sec08, 'AWS Well-Architected SEC08-BP01: secure key management', [
-        keys.length
-          ? `${keys.length} keys generated and kept in a token: ${keys.length - backupable} never extractable, ` +
-            `${backupable} backup-able only under a trusted KEK`
-          : noKeys,
-      ]],
+      [
+        CONTROLS.sec08,
+        'AWS Well-Architected SEC08-BP01: secure key management',
+        [
+          keys.length
+            ? `${keys.length} keys generated and kept in a token: ${keys.length - backupable} never extractable, ` +
+              `${backupable} backup-able only under a trusted KEK`
+            : noKeys,
+        ],
+      ],
     ];
     const gaps = findings.filter((f) => f.severity !== 'info');
     const missing = (control: string) => gaps.filter((f) => f.controls.includes(control)).map((f) => f.title);
@@ -185,7 +261,11 @@ export class ComplianceService {
   /** A Key Management Practice Statement draft, written from the actual configuration, to edit. */
   practiceStatement(): string {
     const custodians = this.options.custodians.list();
-    const byRole = (role: string) => custodians.filter((c) => c.roles.includes(role as never)).map((c) => c.name).join(', ') || '(none enrolled)';
+    const byRole = (role: string) =>
+      custodians
+        .filter((c) => c.roles.includes(role as never))
+        .map((c) => c.name)
+        .join(', ') || '(none enrolled)';
     const custodies = this.options.custody.list().filter((c) => c.state === 'active');
     const lines = [
       '# Key Management Practice Statement (draft)',
@@ -199,15 +279,27 @@ export class ComplianceService {
       '- Every person proves a passphrase (scrypt) and a TOTP code for every step; each code is accepted once.',
       '',
       '## 2. Dual control and split knowledge',
-      ...(custodies.length ? custodies.map((c) => `- Token ${c.token.label} (${c.token.serial}): user and SO PINs drawn from the token, split ${c.threshold} of ${c.holders}; nobody knows a PIN.`) : ['- No token is in custody yet.']),
-      ...Object.entries(ACTION_POLICIES).map(([action, policy]) => `- ${action}: additionally ${policy.securityOfficers} security officer(s).`),
+      ...(custodies.length
+        ? custodies.map(
+            (c) =>
+              `- Token ${c.token.label} (${c.token.serial}): user and SO PINs drawn from the token, split ${c.threshold} of ${c.holders}; nobody knows a PIN.`,
+          )
+        : ['- No token is in custody yet.']),
+      ...Object.entries(ACTION_POLICIES).map(
+        ([action, policy]) => `- ${action}: additionally ${policy.securityOfficers} security officer(s).`,
+      ),
       '- Approvals bind to the SHA-256 fingerprint of the exact proposal; proposals expire after 60 minutes; approved shares are held in memory for 15 minutes.',
       '',
       '## 3. Algorithms',
-      ...ALGORITHM_POLICY.map((r) => `- ${r.algorithm}: ${r.disallowedFrom ? `disallowed from ${r.disallowedFrom}` : 'no end date'}${r.deprecatedFrom ? `, deprecated from ${r.deprecatedFrom}` : ''} (${r.source}).`),
+      ...ALGORITHM_POLICY.map(
+        (r) =>
+          `- ${r.algorithm}: ${r.disallowedFrom ? `disallowed from ${r.disallowedFrom}` : 'no end date'}${r.deprecatedFrom ? `, deprecated from ${r.deprecatedFrom}` : ''} (${r.source}).`,
+      ),
       '',
       '## 4. Cryptoperiods (SP 800-57 Part 1 Table 1)',
-      ...(['sign', 'encrypt', 'wrap'] as const).map((u) => `- ${u} keys: ${defaultCryptoperiodDays(u)} days by default; the quorum may set another period per key.`),
+      ...(['sign', 'encrypt', 'wrap'] as const).map(
+        (u) => `- ${u} keys: ${defaultCryptoperiodDays(u)} days by default; the quorum may set another period per key.`,
+      ),
       '',
       '## 5. Backup and recovery',
       '- Backup-able keys are wrapped (RFC 5649) under a fresh KEK from the token, imported as trusted and wrap-only; the KEK exists only as t-of-n share cards, each checked on entry and health-checked by its holder.',

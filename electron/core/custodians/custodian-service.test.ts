@@ -17,7 +17,10 @@ let cleanup: () => void;
 let opened: ReturnType<typeof openAudit>;
 let now: Date;
 let service: CustodianService;
-const actions = () => [...opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } }).map((e) => `${e.action} ${e.result.status}${e.result.code ? ` ${e.result.code}` : ''}`);
+const actions = () =>
+  [...opened.audit.log().entries()]
+    .map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } })
+    .map((e) => `${e.action} ${e.result.status}${e.result.code ? ` ${e.result.code}` : ''}`);
 const GOOD = 'quiver bassoon fjord glimmer oxide';
 
 beforeEach(() => {
@@ -25,7 +28,13 @@ beforeEach(() => {
   opened = openAudit(dataDir);
   now = new Date('2026-11-30T10:00:00.000Z');
   // Real scrypt at a lower cost, to keep the suite quick.
-  service = new CustodianService({ store: opened.store, audit: opened.audit, actor: { type: 'operator', id: 'test' }, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
+  service = new CustodianService({
+    store: opened.store,
+    audit: opened.audit,
+    actor: { type: 'operator', id: 'test' },
+    kdfCost: { N: 2 ** 14, r: 8, p: 1 },
+    clock: () => now,
+  });
 });
 afterEach(() => {
   opened.close();
@@ -35,14 +44,32 @@ afterEach(() => {
 type Enrolled = CustodianSummary & { secret: string; passphrase: string };
 let officers: Enrolled[];
 beforeEach(() => (officers = []));
-const proofOf = (who: Enrolled) => ({ custodianId: who.id, passphrase: who.passphrase, code: totpCodeAt(who.secret, now) });
+const proofOf = (who: Enrolled) => ({
+  custodianId: who.id,
+  passphrase: who.passphrase,
+  code: totpCodeAt(who.secret, now),
+});
 
 /** Enrols as an installation must: the setup officer first, then with officers' approval. */
-async function enrol(name: string, roles: Role[] = ['custodian'], passphrase = `${GOOD} ${name.length}`): Promise<Enrolled> {
-  if (officers.length === 0 && !roles.includes('security-officer')) await enrol(SETUP_OFFICER.name, SETUP_OFFICER.roles, SETUP_OFFICER.passphrase);
+async function enrol(
+  name: string,
+  roles: Role[] = ['custodian'],
+  passphrase = `${GOOD} ${name.length}`,
+): Promise<Enrolled> {
+  if (officers.length === 0 && !roles.includes('security-officer'))
+    await enrol(SETUP_OFFICER.name, SETUP_OFFICER.roles, SETUP_OFFICER.passphrase);
   const approving = officers.slice(0, roles.includes('security-officer') ? 2 : 1).map(proofOf);
-  const challenge = await service.beginEnrolment({ name, roles, passphrase, ...(approving.length ? { officers: approving } : {}) });
-  const custodian = { ...service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now)), secret: challenge.secret, passphrase };
+  const challenge = await service.beginEnrolment({
+    name,
+    roles,
+    passphrase,
+    ...(approving.length ? { officers: approving } : {}),
+  });
+  const custodian = {
+    ...service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now)),
+    secret: challenge.secret,
+    passphrase,
+  };
   now = new Date(now.getTime() + 30_000);
   if (roles.includes('security-officer')) officers.push(custodian);
   return custodian;
@@ -52,25 +79,45 @@ const step = () => (now = new Date(now.getTime() + 30_000));
 describe('enrolment', () => {
   it('shows the TOTP secret once as an otpauth URI and QR code, and saves the custodian after a first code', async () => {
     const officer = await enrol('Olga', ['security-officer']);
-    const challenge = await service.beginEnrolment({ name: 'Ada Lovelace', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(officer)] });
+    const challenge = await service.beginEnrolment({
+      name: 'Ada Lovelace',
+      roles: ['custodian'],
+      passphrase: GOOD,
+      officers: [proofOf(officer)],
+    });
     expect(challenge.uri).toMatch(/^otpauth:\/\/totp\/Custos:Ada%20Lovelace\?secret=[A-Z2-7]+&issuer=Custos$/);
     expect(challenge.qrSvg).toMatch(/^<svg/);
     expect(service.list().map((c) => c.name)).toEqual(['Olga']);
-    expect(() => service.confirmEnrolment(challenge.enrolmentId, '000000')).toThrow(expect.objectContaining({ code: 'TOTP_INCORRECT' }));
+    expect(() => service.confirmEnrolment(challenge.enrolmentId, '000000')).toThrow(
+      expect.objectContaining({ code: 'TOTP_INCORRECT' }),
+    );
     const custodian = service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now));
     expect(custodian).toMatchObject({ name: 'Ada Lovelace', roles: ['custodian'], locked: false });
     expect(actions()).toContain('custodian.enrol ok');
   });
 
   it('refuses a weak passphrase and says how to make it strong', async () => {
-    await expect(service.beginEnrolment({ name: 'Bob', roles: ['security-officer'], passphrase: 'password1' })).rejects.toMatchObject({
+    await expect(
+      service.beginEnrolment({ name: 'Bob', roles: ['security-officer'], passphrase: 'password1' }),
+    ).rejects.toMatchObject({
       code: 'PASSPHRASE_WEAK',
-      remedy: expect.arrayContaining([expect.stringMatching(/commonly used password/), expect.stringMatching(/Five unrelated words/)]),
+      remedy: expect.arrayContaining([
+        expect.stringMatching(/commonly used password/),
+        expect.stringMatching(/Five unrelated words/),
+      ]),
     });
   });
 
-  it.each(['correct horse battery staple', 'Summer2026!!', 'aaa bbb ccc ddd', '111222333444555666777', 'Grace Hopper quantum sparrow 1906'])('refuses the guessable passphrase “%s”, with a reason', async (passphrase) => {
-    await expect(service.beginEnrolment({ name: 'Grace Hopper', roles: ['security-officer'], passphrase })).rejects.toMatchObject({
+  it.each([
+    'correct horse battery staple',
+    'Summer2026!!',
+    'aaa bbb ccc ddd',
+    '111222333444555666777',
+    'Grace Hopper quantum sparrow 1906',
+  ])('refuses the guessable passphrase “%s”, with a reason', async (passphrase) => {
+    await expect(
+      service.beginEnrolment({ name: 'Grace Hopper', roles: ['security-officer'], passphrase }),
+    ).rejects.toMatchObject({
       code: 'PASSPHRASE_WEAK',
       remedy: expect.arrayContaining([expect.stringMatching(/guesses|name/)]),
     });
@@ -78,15 +125,30 @@ describe('enrolment', () => {
   });
 
   it('accepts five words picked at random', async () => {
-    await expect(service.beginEnrolment({ name: 'Grace Hopper', roles: ['security-officer'], passphrase: 'tundra pixel gravy mosaic thimble' })).resolves.toMatchObject({ name: 'Grace Hopper' });
+    await expect(
+      service.beginEnrolment({
+        name: 'Grace Hopper',
+        roles: ['security-officer'],
+        passphrase: 'tundra pixel gravy mosaic thimble',
+      }),
+    ).resolves.toMatchObject({ name: 'Grace Hopper' });
   });
 
   it('refuses a second custodian with the same name, and an expired enrolment', async () => {
     await enrol('Carol');
-    await expect(service.beginEnrolment({ name: 'Carol', roles: ['custodian'], passphrase: GOOD })).rejects.toMatchObject({ code: 'CUSTODIAN_EXISTS' });
-    const challenge = await service.beginEnrolment({ name: 'Dave', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(officers[0]!)] });
+    await expect(
+      service.beginEnrolment({ name: 'Carol', roles: ['custodian'], passphrase: GOOD }),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_EXISTS' });
+    const challenge = await service.beginEnrolment({
+      name: 'Dave',
+      roles: ['custodian'],
+      passphrase: GOOD,
+      officers: [proofOf(officers[0]!)],
+    });
     now = new Date(now.getTime() + 11 * 60_000);
-    expect(() => service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now))).toThrow(expect.objectContaining({ code: 'ENROLMENT_EXPIRED' }));
+    expect(() => service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now))).toThrow(
+      expect.objectContaining({ code: 'ENROLMENT_EXPIRED' }),
+    );
   });
 
   it('keeps neither the TOTP secret nor the passphrase in the database', async () => {
@@ -103,17 +165,26 @@ describe('who may enrol whom', () => {
   const roles = (name: string) => service.list().find((c) => c.name === name)?.roles;
 
   it('sets the installation up once: the first person is a security officer, recorded as installation.setup', async () => {
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(
+      service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD }),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
     const olga = await enrol('Olga', ['security-officer']);
     expect(actions()).toContain('installation.setup ok');
     expect(actions()).not.toContain('custodian.enrol ok');
     // After setup, nobody enrols without an officer: not even as a plain custodian.
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(
+      service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD }),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(
+      service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD }),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
     step();
     await enrol('Ada');
     expect(roles('Ada')).toEqual(['custodian']);
-    expect(actions().filter((a) => a.startsWith('custodian.enrol ') || a.startsWith('installation.setup'))).toEqual(['installation.setup ok', 'custodian.enrol ok']);
+    expect(actions().filter((a) => a.startsWith('custodian.enrol ') || a.startsWith('installation.setup'))).toEqual([
+      'installation.setup ok',
+      'custodian.enrol ok',
+    ]);
     expect(olga.roles).toEqual(['security-officer']);
   });
 
@@ -121,8 +192,17 @@ describe('who may enrol whom', () => {
     const olga = await enrol('Olga', ['security-officer']);
     const ada = await enrol('Ada');
     step();
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(ada)] })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD, officers: [{ ...proofOf(olga), passphrase: 'not the officer at all, no' }] })).rejects.toMatchObject({
+    await expect(
+      service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(ada)] }),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(
+      service.beginEnrolment({
+        name: 'Mallory',
+        roles: ['custodian'],
+        passphrase: GOOD,
+        officers: [{ ...proofOf(olga), passphrase: 'not the officer at all, no' }],
+      }),
+    ).rejects.toMatchObject({
       code: 'PASSPHRASE_INCORRECT',
     });
     expect(roles('Mallory')).toBeUndefined();
@@ -134,15 +214,36 @@ describe('who may enrol whom', () => {
     // With one officer, that officer alone may appoint the second.
     const pat = await enrol('Pat', ['security-officer']);
     step();
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga)] })).rejects.toMatchObject({
+    await expect(
+      service.beginEnrolment({
+        name: 'Mallory',
+        roles: ['security-officer'],
+        passphrase: GOOD,
+        officers: [proofOf(olga)],
+      }),
+    ).rejects.toMatchObject({
       code: 'NOT_AUTHORIZED',
       message: expect.stringMatching(/two different security officers/),
     });
     step();
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga), proofOf(olga)] })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(
+      service.beginEnrolment({
+        name: 'Mallory',
+        roles: ['security-officer'],
+        passphrase: GOOD,
+        officers: [proofOf(olga), proofOf(olga)],
+      }),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
     step();
-    const challenge = await service.beginEnrolment({ name: 'Quinn', roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga), proofOf(pat)] });
-    expect(service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now))).toMatchObject({ roles: ['security-officer'] });
+    const challenge = await service.beginEnrolment({
+      name: 'Quinn',
+      roles: ['security-officer'],
+      passphrase: GOOD,
+      officers: [proofOf(olga), proofOf(pat)],
+    });
+    expect(service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now))).toMatchObject({
+      roles: ['security-officer'],
+    });
   });
 });
 
@@ -158,39 +259,55 @@ describe('factor checks', () => {
     const erin = await enrol('Erin');
     const code = totpCodeAt(erin.secret, now);
     await service.verifyFactors(erin.id, erin.passphrase, code, 'test');
-    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({ code: 'TOTP_REPLAYED' });
+    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({
+      code: 'TOTP_REPLAYED',
+    });
     expect(actions().at(-1)).toBe('custodian.factor.verify failed TOTP_REPLAYED');
     step();
-    expect(await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
+    expect(await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(
+      32,
+    );
   });
 
   it('lets one code pass once even when two checks of the same custodian run at the same time', async () => {
     const erin = await enrol('Erin');
     const code = totpCodeAt(erin.secret, now);
-    const outcomes = await Promise.allSettled([1, 2].map(() => service.verifyFactors(erin.id, erin.passphrase, code, 'test')));
+    const outcomes = await Promise.allSettled(
+      [1, 2].map(() => service.verifyFactors(erin.id, erin.passphrase, code, 'test')),
+    );
     expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
     expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({ reason: { code: 'TOTP_REPLAYED' } });
   });
 
   it('counts every failure when wrong passphrases arrive at the same time', async () => {
     const erin = await enrol('Erin');
-    const tries = [1, 2, 3].map(() => service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test'));
+    const tries = [1, 2, 3].map(() =>
+      service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test'),
+    );
     await Promise.allSettled(tries);
     expect(service.get(erin.id).failures).toBe(3);
   });
 
   it('tells a wrong passphrase from a wrong code, and records both', async () => {
     const erin = await enrol('Erin');
-    await expect(service.verifyFactors(erin.id, `${erin.passphrase}x`, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
-    await expect(service.verifyFactors(erin.id, erin.passphrase, '123456', 'test')).rejects.toMatchObject({ code: expect.stringMatching(/TOTP_INCORRECT|TOTP_REPLAYED/) });
-    expect(actions().slice(-2)).toEqual(['custodian.factor.verify failed PASSPHRASE_INCORRECT', expect.stringMatching(/^custodian\.factor\.verify failed TOTP_/)]);
+    await expect(
+      service.verifyFactors(erin.id, `${erin.passphrase}x`, totpCodeAt(erin.secret, now), 'test'),
+    ).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    await expect(service.verifyFactors(erin.id, erin.passphrase, '123456', 'test')).rejects.toMatchObject({
+      code: expect.stringMatching(/TOTP_INCORRECT|TOTP_REPLAYED/),
+    });
+    expect(actions().slice(-2)).toEqual([
+      'custodian.factor.verify failed PASSPHRASE_INCORRECT',
+      expect.stringMatching(/^custodian\.factor\.verify failed TOTP_/),
+    ]);
   });
 
   it('throttles after repeated failures and locks out after ten, until a security officer unlocks', async () => {
     const erin = await enrol('Erin');
     const officer = await enrol('Olga', ['custodian', 'security-officer']);
     const other = await enrol('Pat');
-    const fail = () => service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test');
+    const fail = () =>
+      service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test');
     for (let i = 0; i < 3; i++) await expect(fail()).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
     await expect(fail()).rejects.toMatchObject({ code: 'FACTORS_THROTTLED' });
     for (let i = 3; i < 10; i++) {
@@ -199,13 +316,30 @@ describe('factor checks', () => {
     }
     expect(service.get(erin.id)).toMatchObject({ locked: true, failures: 10 });
     step();
-    await expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_LOCKED' });
-    await expect(service.unlock(erin.id, other.id, other.passphrase, totpCodeAt(other.secret, now))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
-    await expect(service.unlock(officer.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
-    expect(await service.unlock(erin.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now))).toMatchObject({ locked: false, failures: 0 });
+    await expect(
+      service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test'),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_LOCKED' });
+    await expect(
+      service.unlock(erin.id, other.id, other.passphrase, totpCodeAt(other.secret, now)),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(
+      service.unlock(officer.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now)),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    expect(
+      await service.unlock(erin.id, officer.id, officer.passphrase, totpCodeAt(officer.secret, now)),
+    ).toMatchObject({ locked: false, failures: 0 });
     step();
-    expect(await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(32);
-    expect(actions()).toEqual(expect.arrayContaining(['custodian.lockout ok', 'custodian.unlock ok', 'custodian.factor.verify refused CUSTODIAN_LOCKED', 'custodian.factor.verify refused FACTORS_THROTTLED']));
+    expect(await service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).toHaveLength(
+      32,
+    );
+    expect(actions()).toEqual(
+      expect.arrayContaining([
+        'custodian.lockout ok',
+        'custodian.unlock ok',
+        'custodian.factor.verify refused CUSTODIAN_LOCKED',
+        'custodian.factor.verify refused FACTORS_THROTTLED',
+      ]),
+    );
   });
 });
 
@@ -219,7 +353,13 @@ describe('custodian security state kept in the database', () => {
     } finally {
       db.close();
       opened = openAudit(dataDir);
-      service = new CustodianService({ store: opened.store, audit: opened.audit, actor: { type: 'operator', id: 'test' }, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => now });
+      service = new CustodianService({
+        store: opened.store,
+        audit: opened.audit,
+        actor: { type: 'operator', id: 'test' },
+        kdfCost: { N: 2 ** 14, r: 8, p: 1 },
+        clock: () => now,
+      });
     }
   }
   const edit = (statement: string, ...values: unknown[]) => onFile((db) => db.prepare(statement).run(...values));
@@ -230,7 +370,9 @@ describe('custodian security state kept in the database', () => {
     await enrol('Ada');
     edit('DELETE FROM custodians');
     step();
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD })).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    await expect(
+      service.beginEnrolment({ name: 'Mallory', roles: ['security-officer'], passphrase: GOOD }),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
     expect(actions().filter((a) => a.startsWith('installation.setup'))).toEqual(['installation.setup ok']);
     expect(refusedAsTampered()).toBe(1);
   });
@@ -239,8 +381,13 @@ describe('custodian security state kept in the database', () => {
     await enrol('Olga', ['security-officer']);
     // As if enrolled by an older Custos: the token knows nothing of the setup.
     opened.audit.log();
-    (opened.audit as unknown as { key: { inSession: (w: string, f: (s: Buffer, l: pkcs11js.PKCS11) => void) => void } }).key.inSession('test', (session, lib) => {
-      for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_APPLICATION, value: 'custos-installation-setup' }])) lib.C_DestroyObject(session, handle);
+    (
+      opened.audit as unknown as { key: { inSession: (w: string, f: (s: Buffer, l: pkcs11js.PKCS11) => void) => void } }
+    ).key.inSession('test', (session, lib) => {
+      for (const handle of findObjects(lib, session, [
+        { type: pkcs11js.CKA_APPLICATION, value: 'custos-installation-setup' },
+      ]))
+        lib.C_DestroyObject(session, handle);
     });
     expect(opened.audit.installationSetUp()).toBe(false);
     expect(service.sealUnsignedOnce()).toBe(0);
@@ -254,7 +401,9 @@ describe('custodian security state kept in the database', () => {
     expect(() => service.list()).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
     // Erin cannot approve an enrolment as the officer she made herself.
     step();
-    await expect(service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(erin)] })).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    await expect(
+      service.beginEnrolment({ name: 'Mallory', roles: ['custodian'], passphrase: GOOD, officers: [proofOf(erin)] }),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
     await new Promise((resolve) => setImmediate(resolve));
     expect(refusedAsTampered()).toBeGreaterThanOrEqual(1);
   });
@@ -263,36 +412,59 @@ describe('custodian security state kept in the database', () => {
     const erin = await enrol('Erin');
     for (let i = 0; i < 10; i++) {
       now = new Date(now.getTime() + 10 * 60_000);
-      await expect(service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: expect.stringMatching(/PASSPHRASE_INCORRECT|FACTORS_THROTTLED/) });
+      await expect(
+        service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test'),
+      ).rejects.toMatchObject({ code: expect.stringMatching(/PASSPHRASE_INCORRECT|FACTORS_THROTTLED/) });
     }
     expect(service.get(erin.id)).toMatchObject({ locked: true });
     edit('UPDATE custodians SET locked = 0 WHERE id = ?', erin.id);
     step();
-    await expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    await expect(
+      service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test'),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
     edit('UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ?', erin.id);
-    await expect(service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    await expect(
+      service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test'),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
     await new Promise((resolve) => setImmediate(resolve));
     expect(refusedAsTampered()).toBe(2);
   });
 
   it('refuses a failure count reset to buy more guesses', async () => {
     const erin = await enrol('Erin');
-    await expect(service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    await expect(
+      service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test'),
+    ).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
     edit('UPDATE custodians SET failures = 0 WHERE id = ?', erin.id);
     step();
-    await expect(service.verifyFactors(erin.id, 'another wrong guess here', totpCodeAt(erin.secret, now), 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    await expect(
+      service.verifyFactors(erin.id, 'another wrong guess here', totpCodeAt(erin.secret, now), 'test'),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
   });
 
   it('refuses a last TOTP step rolled back to replay a code, even by putting back the whole earlier signed row', async () => {
     const erin = await enrol('Erin');
-    const before = onFile((db) => db.prepare('SELECT * FROM custodians WHERE id = ?').get(erin.id) as Record<string, unknown>);
+    const before = onFile(
+      (db) => db.prepare('SELECT * FROM custodians WHERE id = ?').get(erin.id) as Record<string, unknown>,
+    );
     const code = totpCodeAt(erin.secret, now);
     (await service.verifyFactors(erin.id, erin.passphrase, code, 'test')).fill(0);
     edit('UPDATE custodians SET last_time_step = ? WHERE id = ?', before.last_time_step, erin.id);
-    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({
+      code: 'CUSTODIAN_TAMPERED',
+    });
     // The earlier row is signed, but the log has recorded a later state since.
-    edit('UPDATE custodians SET last_time_step = ?, state_seq = ?, state_sig = ? WHERE id = ?', before.last_time_step, before.state_seq, before.state_sig, erin.id);
-    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED', message: expect.stringMatching(/older state/) });
+    edit(
+      'UPDATE custodians SET last_time_step = ?, state_seq = ?, state_sig = ? WHERE id = ?',
+      before.last_time_step,
+      before.state_seq,
+      before.state_sig,
+      erin.id,
+    );
+    await expect(service.verifyFactors(erin.id, erin.passphrase, code, 'test')).rejects.toMatchObject({
+      code: 'CUSTODIAN_TAMPERED',
+      message: expect.stringMatching(/older state/),
+    });
     await new Promise((resolve) => setImmediate(resolve));
     expect(refusedAsTampered()).toBe(2);
     // The officer's approval of Erin's enrolment, and Erin's one accepted check: no replay.
@@ -310,7 +482,9 @@ describe('custodian security state kept in the database', () => {
 
   it('signs the custodians of an installation from before signed state once, at the first start after the upgrade', () => {
     // As an older version left it: a custodian row with no signature, and no setup entry in the log.
-    edit(`INSERT INTO custodians (id, name, roles, kdf, sealed_totp, last_time_step, enrolled_at) VALUES ('00112233445566ff', 'Vera', '["custodian"]', '{}', x'01', NULL, '2026-01-01T00:00:00.000Z')`);
+    edit(
+      `INSERT INTO custodians (id, name, roles, kdf, sealed_totp, last_time_step, enrolled_at) VALUES ('00112233445566ff', 'Vera', '["custodian"]', '{}', x'01', NULL, '2026-01-01T00:00:00.000Z')`,
+    );
     expect(() => service.get('00112233445566ff')).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
     expect(service.sealUnsignedOnce()).toBe(1);
     expect(service.get('00112233445566ff')).toMatchObject({ name: 'Vera', roles: ['custodian'] });

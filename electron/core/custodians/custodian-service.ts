@@ -76,7 +76,9 @@ export class CustodianService {
   }
 
   list(): CustodianSummary[] {
-    return this.options.store.all<Row>(sql`SELECT * FROM custodians ORDER BY name`).map((row) => summary(this.authentic(row)));
+    return this.options.store
+      .all<Row>(sql`SELECT * FROM custodians ORDER BY name`)
+      .map((row) => summary(this.authentic(row)));
   }
 
   /**
@@ -85,12 +87,18 @@ export class CustodianService {
    * security officer, and needs nobody's approval. After that an enrolment needs a security
    * officer's two factors, and a new security officer needs two officers' (one while only one exists).
    */
-  async beginEnrolment(request: { name: string; roles: Role[]; passphrase: string; officers?: OfficerProof[] }): Promise<EnrolmentChallenge> {
+  async beginEnrolment(request: {
+    name: string;
+    roles: Role[];
+    passphrase: string;
+    officers?: OfficerProof[];
+  }): Promise<EnrolmentChallenge> {
     const name = request.name.trim();
     const roles = [...new Set(request.roles)];
     this.assertNameFree(name);
     const problems = passphraseProblems(request.passphrase, name);
-    if (problems.length > 0) throw new CustosError('PASSPHRASE_WEAK', 'That passphrase is too easy to guess.', problems);
+    if (problems.length > 0)
+      throw new CustosError('PASSPHRASE_WEAK', 'That passphrase is too easy to guess.', problems);
     const approvedBy = await this.approveEnrolment(name, roles, request.officers ?? []);
     const enrolmentId = randomBytes(16).toString('hex');
     const secret = newTotpSecret();
@@ -109,7 +117,14 @@ export class CustodianService {
     const expiresAt = new Date(this.clock().getTime() + ENROLMENT_MINUTES * 60_000);
     this.pending.set(enrolmentId, { name, roles, approvedBy, kdf, sealed, secret, expiresAt, tries: 0 });
     const uri = totpUri(secret, name);
-    return { enrolmentId, name, secret, uri, qrSvg: await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }), expiresAt: expiresAt.toISOString() };
+    return {
+      enrolmentId,
+      name,
+      secret,
+      uri,
+      qrSvg: await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }),
+      expiresAt: expiresAt.toISOString(),
+    };
   }
 
   /** Step 2: the first code proves the authenticator holds the secret; only then is the custodian saved. */
@@ -117,7 +132,9 @@ export class CustodianService {
     const pending = this.pending.get(enrolmentId);
     if (!pending || pending.expiresAt <= this.clock()) {
       this.pending.delete(enrolmentId);
-      throw new CustosError('ENROLMENT_EXPIRED', 'This enrolment has expired or was cancelled.', ['Start the enrolment again; the old QR code is no longer valid.']);
+      throw new CustosError('ENROLMENT_EXPIRED', 'This enrolment has expired or was cancelled.', [
+        'Start the enrolment again; the old QR code is no longer valid.',
+      ]);
     }
     const step = acceptTotp(pending.secret, code, null, this.clock());
     if (step === null) {
@@ -142,7 +159,11 @@ export class CustodianService {
       () => {
         // Two setups begun at once: only the first to finish is the installation's first officer.
         if (setup && this.options.store.get(sql`SELECT 1 AS yes FROM custodians LIMIT 1`)) {
-          throw new CustosError('NOT_AUTHORIZED', 'This installation was set up meanwhile: its security officer must approve this enrolment.', ['Start the enrolment again with a security officer.']);
+          throw new CustosError(
+            'NOT_AUTHORIZED',
+            'This installation was set up meanwhile: its security officer must approve this enrolment.',
+            ['Start the enrolment again with a security officer.'],
+          );
         }
         this.options.store.execute(sql`
           INSERT INTO custodians (id, name, roles, kdf, sealed_totp, last_time_step, enrolled_at)
@@ -162,18 +183,30 @@ export class CustodianService {
     if (everyone.length === 0) {
       // The token, not the database, says whether the first officer was ever set up.
       if (this.options.audit.installationSetUp()) {
-        this.options.audit.record({ actor: this.options.actor, action: 'custodian.tampered', object: { type: 'installation', id: 'setup' }, result: { status: 'refused', code: 'CUSTODIAN_TAMPERED' } });
-        throw new CustosError('CUSTODIAN_TAMPERED', 'This installation was set up already (its audit token says so), yet no custodian is on record: the database was changed outside Custos.', [
-          'Do not enrol anyone now. Keep the machine as it is and tell your security officer and auditor.',
-          'Restore the database that belongs with this audit token.',
-        ]);
+        this.options.audit.record({
+          actor: this.options.actor,
+          action: 'custodian.tampered',
+          object: { type: 'installation', id: 'setup' },
+          result: { status: 'refused', code: 'CUSTODIAN_TAMPERED' },
+        });
+        throw new CustosError(
+          'CUSTODIAN_TAMPERED',
+          'This installation was set up already (its audit token says so), yet no custodian is on record: the database was changed outside Custos.',
+          [
+            'Do not enrol anyone now. Keep the machine as it is and tell your security officer and auditor.',
+            'Restore the database that belongs with this audit token.',
+          ],
+        );
       }
       if (!roles.includes('security-officer')) {
-        throw new CustosError('NOT_AUTHORIZED', 'The first person enrolled sets up this installation, and must be a security officer.', [
-          'Enrol the installation’s security officer first; they then approve every other enrolment.',
-        ]);
+        throw new CustosError(
+          'NOT_AUTHORIZED',
+          'The first person enrolled sets up this installation, and must be a security officer.',
+          ['Enrol the installation’s security officer first; they then approve every other enrolment.'],
+        );
       }
-      if (proofs.length > 0) throw new CustosError('NOT_AUTHORIZED', 'Nobody is enrolled yet, so nobody can approve this enrolment.');
+      if (proofs.length > 0)
+        throw new CustosError('NOT_AUTHORIZED', 'Nobody is enrolled yet, so nobody can approve this enrolment.');
       return [];
     }
     const officers = everyone.filter((c) => c.roles.includes('security-officer') && !c.locked);
@@ -181,12 +214,22 @@ export class CustodianService {
     const ids = [...new Set(proofs.map((p) => p.custodianId))];
     const approvers = ids.map((id) => this.get(id));
     const notOfficer = approvers.find((c) => !c.roles.includes('security-officer'));
-    if (notOfficer) throw new CustosError('NOT_AUTHORIZED', `${notOfficer.name} is not a security officer, so cannot approve an enrolment.`);
+    if (notOfficer)
+      throw new CustosError(
+        'NOT_AUTHORIZED',
+        `${notOfficer.name} is not a security officer, so cannot approve an enrolment.`,
+      );
     if (ids.length < needed || officers.length === 0) {
       const what = needed === 2 ? 'two different security officers' : 'a security officer';
-      throw new CustosError('NOT_AUTHORIZED', `Enrolling ${name}${roles.includes('security-officer') ? ' as a security officer' : ''} needs ${what} to prove both factors.`, [
-        officers.length === 0 ? 'Every security officer is locked out: recover one first.' : `Ask ${what} to type their passphrase and code.`,
-      ]);
+      throw new CustosError(
+        'NOT_AUTHORIZED',
+        `Enrolling ${name}${roles.includes('security-officer') ? ' as a security officer' : ''} needs ${what} to prove both factors.`,
+        [
+          officers.length === 0
+            ? 'Every security officer is locked out: recover one first.'
+            : `Ask ${what} to type their passphrase and code.`,
+        ],
+      );
     }
     for (const proof of proofs.filter((p, i) => proofs.findIndex((q) => q.custodianId === p.custodianId) === i)) {
       (await this.verifyFactors(proof.custodianId, proof.passphrase, proof.code, `enrol ${name}`)).fill(0);
@@ -195,8 +238,13 @@ export class CustodianService {
   }
 
   private assertNameFree(name: string): void {
-    if (this.options.store.get(sql`SELECT id FROM custodians WHERE name = ${name}`) || [...this.pending.values()].some((p) => p.name === name)) {
-      throw new CustosError('CUSTODIAN_EXISTS', `A custodian named “${name}” is already enrolled or being enrolled.`, ['Use a different name, for example with an initial.']);
+    if (
+      this.options.store.get(sql`SELECT id FROM custodians WHERE name = ${name}`) ||
+      [...this.pending.values()].some((p) => p.name === name)
+    ) {
+      throw new CustosError('CUSTODIAN_EXISTS', `A custodian named “${name}” is already enrolled or being enrolled.`, [
+        'Use a different name, for example with an initial.',
+      ]);
     }
   }
 
@@ -218,12 +266,30 @@ export class CustodianService {
     const now = this.clock();
     const object = { type: 'custodian', id: custodianId };
     if (row.locked) {
-      this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose }, result: { status: 'refused', code: 'CUSTODIAN_LOCKED' } });
-      throw new CustosError('CUSTODIAN_LOCKED', `${row.name} is locked out after repeated failed attempts.`, ['A security officer must unlock this custodian (Custodians → Unlock).']);
+      this.options.audit.record({
+        actor: this.options.actor,
+        action: 'custodian.factor.verify',
+        object,
+        params: { purpose },
+        result: { status: 'refused', code: 'CUSTODIAN_LOCKED' },
+      });
+      throw new CustosError('CUSTODIAN_LOCKED', `${row.name} is locked out after repeated failed attempts.`, [
+        'A security officer must unlock this custodian (Custodians → Unlock).',
+      ]);
     }
     if (row.throttled_until && new Date(row.throttled_until) > now) {
-      this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose }, result: { status: 'refused', code: 'FACTORS_THROTTLED' } });
-      throw new CustosError('FACTORS_THROTTLED', `Too many failed attempts for ${row.name}: wait until ${row.throttled_until.slice(11, 19)} UTC before trying again.`, ['Take a moment to check the passphrase and the authenticator entry.']);
+      this.options.audit.record({
+        actor: this.options.actor,
+        action: 'custodian.factor.verify',
+        object,
+        params: { purpose },
+        result: { status: 'refused', code: 'FACTORS_THROTTLED' },
+      });
+      throw new CustosError(
+        'FACTORS_THROTTLED',
+        `Too many failed attempts for ${row.name}: wait until ${row.throttled_until.slice(11, 19)} UTC before trying again.`,
+        ['Take a moment to check the passphrase and the authenticator entry.'],
+      );
     }
     const bytes = Buffer.from(passphrase, 'utf8');
     const key = await deriveKey(bytes, KdfParams.parse(JSON.parse(row.kdf))).finally(() => bytes.fill(0));
@@ -237,7 +303,13 @@ export class CustodianService {
       if (error instanceof CustosError && error.code === 'CLOCK_BACKWARDS') {
         key.fill(0);
         // Not the custodian's failure: recorded for the auditors, and no attempt is counted.
-        this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'system.clock-backwards', object, params: { purpose, now: now.toISOString(), lastTimeStep: row.last_time_step } , result: { status: 'refused', code: 'CLOCK_BACKWARDS' } });
+        this.options.audit.record({
+          actor: { type: 'system', id: 'system' },
+          action: 'system.clock-backwards',
+          object,
+          params: { purpose, now: now.toISOString(), lastTimeStep: row.last_time_step },
+          result: { status: 'refused', code: 'CLOCK_BACKWARDS' },
+        });
         throw error;
       }
       if (!(error instanceof CustosError && error.code === 'PASSPHRASE_INCORRECT')) {
@@ -250,15 +322,42 @@ export class CustodianService {
       key.fill(0);
       const failures = row.failures + 1;
       const locked = failures >= LOCK_AFTER;
-      const throttledUntil = failures >= THROTTLE_AFTER && !locked ? new Date(now.getTime() + 5_000 * 2 ** (failures - THROTTLE_AFTER)).toISOString() : null;
-      this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose, failures }, result: { status: 'failed', code: failure } }, () =>
-        this.changeState(custodianId, () => this.options.store.execute(sql`UPDATE custodians SET failures = ${failures}, throttled_until = ${throttledUntil}, locked = ${locked ? 1 : 0} WHERE id = ${custodianId}`)),
+      const throttledUntil =
+        failures >= THROTTLE_AFTER && !locked
+          ? new Date(now.getTime() + 5_000 * 2 ** (failures - THROTTLE_AFTER)).toISOString()
+          : null;
+      this.options.audit.record(
+        {
+          actor: this.options.actor,
+          action: 'custodian.factor.verify',
+          object,
+          params: { purpose, failures },
+          result: { status: 'failed', code: failure },
+        },
+        () =>
+          this.changeState(custodianId, () =>
+            this.options.store.execute(
+              sql`UPDATE custodians SET failures = ${failures}, throttled_until = ${throttledUntil}, locked = ${locked ? 1 : 0} WHERE id = ${custodianId}`,
+            ),
+          ),
       );
-      if (locked) this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'custodian.lockout', object, params: { failures } });
+      if (locked)
+        this.options.audit.record({
+          actor: { type: 'system', id: 'system' },
+          action: 'custodian.lockout',
+          object,
+          params: { failures },
+        });
       throw factorError(failure, row.name, locked);
     }
-    this.options.audit.record({ actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose } }, () =>
-      this.changeState(custodianId, () => this.options.store.execute(sql`UPDATE custodians SET last_time_step = ${step}, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`)),
+    this.options.audit.record(
+      { actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose } },
+      () =>
+        this.changeState(custodianId, () =>
+          this.options.store.execute(
+            sql`UPDATE custodians SET last_time_step = ${step}, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`,
+          ),
+        ),
     );
     return key;
   }
@@ -267,16 +366,28 @@ export class CustodianService {
   async unlock(custodianId: string, officerId: string, passphrase: string, code: string): Promise<CustodianSummary> {
     const officer = this.row(officerId);
     if (!(JSON.parse(officer.roles) as Role[]).includes('security-officer')) {
-      throw new CustosError('NOT_AUTHORIZED', `${officer.name} is not a security officer.`, ['Ask a security officer to unlock the custodian.']);
+      throw new CustosError('NOT_AUTHORIZED', `${officer.name} is not a security officer.`, [
+        'Ask a security officer to unlock the custodian.',
+      ]);
     }
-    if (officerId === custodianId) throw new CustosError('NOT_AUTHORIZED', 'Nobody can lift their own lockout.', ['Ask another security officer.']);
+    if (officerId === custodianId)
+      throw new CustosError('NOT_AUTHORIZED', 'Nobody can lift their own lockout.', ['Ask another security officer.']);
     this.row(custodianId);
     (await this.verifyFactors(officerId, passphrase, code, 'unlock')).fill(0);
     // Queued behind any check of the custodian in flight, so its failure count cannot overwrite the unlock.
     return this.checks.run(custodianId, async () => {
       this.options.audit.record(
-        { actor: { type: 'custodian', id: officerId, role: 'security-officer' }, action: 'custodian.unlock', object: { type: 'custodian', id: custodianId } },
-        () => this.changeState(custodianId, () => this.options.store.execute(sql`UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`)),
+        {
+          actor: { type: 'custodian', id: officerId, role: 'security-officer' },
+          action: 'custodian.unlock',
+          object: { type: 'custodian', id: custodianId },
+        },
+        () =>
+          this.changeState(custodianId, () =>
+            this.options.store.execute(
+              sql`UPDATE custodians SET locked = 0, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`,
+            ),
+          ),
       );
       return this.get(custodianId);
     });
@@ -288,7 +399,8 @@ export class CustodianService {
 
   private row(id: string): Row {
     const row = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
-    if (!row) throw new CustosError('CUSTODIAN_NOT_FOUND', 'There is no such custodian.', ['Refresh the list of custodians.']);
+    if (!row)
+      throw new CustosError('CUSTODIAN_NOT_FOUND', 'There is no such custodian.', ['Refresh the list of custodians.']);
     return this.authentic(row);
   }
 
@@ -307,11 +419,22 @@ export class CustodianService {
     }
     audit.log();
     if (audit.installationSetUp()) return 0;
-    if (store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'custodian.state.seal') LIMIT 1`)) return 0;
+    if (
+      store.get(
+        sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'custodian.state.seal') LIMIT 1`,
+      )
+    )
+      return 0;
     store.transaction(() => {
       for (const row of unsigned) {
-        audit.record({ actor: SYSTEM, action: 'custodian.state.seal', object: custodianObject(row.id), params: { name: row.name, roles: JSON.parse(row.roles) as unknown } }, () =>
-          this.signState(row.id),
+        audit.record(
+          {
+            actor: SYSTEM,
+            action: 'custodian.state.seal',
+            object: custodianObject(row.id),
+            params: { name: row.name, roles: JSON.parse(row.roles) as unknown },
+          },
+          () => this.signState(row.id),
         );
       }
     });
@@ -329,7 +452,9 @@ export class CustodianService {
   private signState(id: string): void {
     const row = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`)!;
     const { seq, signature } = signState(this.options.audit, (at) => custodianDocument(row, at));
-    this.options.store.execute(sql`UPDATE custodians SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
+    this.options.store.execute(
+      sql`UPDATE custodians SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`,
+    );
   }
 
   /**
@@ -343,7 +468,13 @@ export class CustodianService {
         AND action IN ('installation.setup', 'custodian.enrol', 'custodian.factor.verify', 'custodian.unlock', 'custodian.state.seal')`)?.seq;
     const verdict = stateVerdict(this.options.audit, row, (seq) => custodianDocument(row, seq), latest);
     if (verdict === 'authentic') return row;
-    return refuseTampered(this.options.audit, 'CUSTODIAN_TAMPERED', custodianObject(row.id), `The stored record of custodian ${row.id}`, verdict);
+    return refuseTampered(
+      this.options.audit,
+      'CUSTODIAN_TAMPERED',
+      custodianObject(row.id),
+      `The stored record of custodian ${row.id}`,
+      verdict,
+    );
   }
 }
 
@@ -382,9 +513,24 @@ function summary(row: Row): CustodianSummary {
   };
 }
 
-function factorError(code: 'PASSPHRASE_INCORRECT' | 'TOTP_INCORRECT' | 'TOTP_REPLAYED', name: string, locked: boolean): CustosError {
+function factorError(
+  code: 'PASSPHRASE_INCORRECT' | 'TOTP_INCORRECT' | 'TOTP_REPLAYED',
+  name: string,
+  locked: boolean,
+): CustosError {
   const lockedNote = locked ? [`${name} is now locked out; a security officer must unlock them.`] : [];
-  if (code === 'PASSPHRASE_INCORRECT') return new CustosError(code, `The passphrase for ${name} is not correct.`, ['Type it again slowly; check Caps Lock.', ...lockedNote]);
-  if (code === 'TOTP_REPLAYED') return new CustosError(code, 'That code was already used. Each code counts once.', ['Wait for the authenticator to show the next code, then type it.', ...lockedNote]);
-  return new CustosError(code, 'That code is not the one the authenticator should show now.', ['Type the code currently shown; check that the phone’s clock is set automatically.', ...lockedNote]);
+  if (code === 'PASSPHRASE_INCORRECT')
+    return new CustosError(code, `The passphrase for ${name} is not correct.`, [
+      'Type it again slowly; check Caps Lock.',
+      ...lockedNote,
+    ]);
+  if (code === 'TOTP_REPLAYED')
+    return new CustosError(code, 'That code was already used. Each code counts once.', [
+      'Wait for the authenticator to show the next code, then type it.',
+      ...lockedNote,
+    ]);
+  return new CustosError(code, 'That code is not the one the authenticator should show now.', [
+    'Type the code currently shown; check that the phone’s clock is set automatically.',
+    ...lockedNote,
+  ]);
 }

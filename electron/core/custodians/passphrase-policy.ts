@@ -21,7 +21,11 @@ const ESTIMATED_PREFIX = 128;
 let estimator: ZxcvbnFactory | null = null;
 /** Built on first use: its dictionaries take a moment to load. */
 function strength(): ZxcvbnFactory {
-  estimator ??= new ZxcvbnFactory({ translations, graphs: adjacencyGraphs, dictionary: { ...commonWords, ...englishWords, custos: PUBLISHED } });
+  estimator ??= new ZxcvbnFactory({
+    translations,
+    graphs: adjacencyGraphs,
+    dictionary: { ...commonWords, ...englishWords, custos: PUBLISHED },
+  });
   return estimator;
 }
 
@@ -29,8 +33,13 @@ function strength(): ZxcvbnFactory {
 export function passphraseProblems(passphrase: string, name: string): string[] {
   if (passphrase.length > 1024) return ['Keep it under 1,024 characters.'];
   const problems: string[] = [];
-  const nameParts = name.trim().toLowerCase().split(/\s+/).filter((part) => part.length >= 3);
-  if (nameParts.some((part) => passphrase.toLowerCase().includes(part))) problems.push('Do not put your own name in it.');
+  const nameParts = name
+    .trim()
+    .toLowerCase()
+    .split(/\s+/)
+    .filter((part) => part.length >= 3);
+  if (nameParts.some((part) => passphrase.toLowerCase().includes(part)))
+    problems.push('Do not put your own name in it.');
   const result = strength().check(passphrase.slice(0, ESTIMATED_PREFIX), [name, ...nameParts]);
   if (result.guessesLog10 < MIN_LOG10_GUESSES) {
     if (result.feedback.warning) problems.push(result.feedback.warning);

@@ -28,9 +28,16 @@ export function newKdfParams(cost: { N: number; r: number; p: number } = DEFAULT
  * runs on libuv's thread pool, so a factor check (~0.5 s) never stalls the other requests.
  */
 export function deriveKey(passphrase: Buffer, params: KdfParams): Promise<Buffer> {
-  const options: ScryptOptions = { N: params.N, r: params.r, p: params.p, maxmem: 256 * params.N * params.r + 64 * 1024 * 1024 };
+  const options: ScryptOptions = {
+    N: params.N,
+    r: params.r,
+    p: params.p,
+    maxmem: 256 * params.N * params.r + 64 * 1024 * 1024,
+  };
   return new Promise((resolve, reject) => {
-    scrypt(passphrase, Buffer.from(params.salt, 'base64'), 32, options, (error, key) => (error ? reject(error) : resolve(key)));
+    scrypt(passphrase, Buffer.from(params.salt, 'base64'), 32, options, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
   });
 }
 
@@ -46,7 +53,8 @@ export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
 
 /** Throws PASSPHRASE_INCORRECT when the key (that is, the passphrase) or the AAD is wrong. */
 export function open(key: Buffer, sealed: Buffer, aad: string): Buffer {
-  if (sealed.length < 29 || sealed[0] !== VERSION) throw new CustosError('STORE_CORRUPT', 'A sealed record is damaged.');
+  if (sealed.length < 29 || sealed[0] !== VERSION)
+    throw new CustosError('STORE_CORRUPT', 'A sealed record is damaged.');
   const decipher = createDecipheriv('aes-256-gcm', key, sealed.subarray(1, 13));
   decipher.setAAD(Buffer.from(aad, 'utf8'));
   decipher.setAuthTag(sealed.subarray(13, 29));

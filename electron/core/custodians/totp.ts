@@ -22,11 +22,19 @@ export function acceptTotp(secret: string, code: string, afterTimeStep: number |
   // A last-used step beyond the window means this computer's clock now reads earlier than when
   // that code was accepted: the clock went backwards. Say so rather than fail obscurely.
   if (afterTimeStep !== null && afterTimeStep > Math.floor(epoch / TOTP_PERIOD) + 1) {
-    throw new CustosError('CLOCK_BACKWARDS', 'This computer’s clock reads earlier than when your last code was accepted: it seems to have gone backwards.', [
-      'Stop and check the clock against a trusted source. Nothing was approved.',
-    ]);
+    throw new CustosError(
+      'CLOCK_BACKWARDS',
+      'This computer’s clock reads earlier than when your last code was accepted: it seems to have gone backwards.',
+      ['Stop and check the clock against a trusted source. Nothing was approved.'],
+    );
   }
-  const result = verifySync({ secret, token: code, epoch, epochTolerance: TOTP_PERIOD, ...(afterTimeStep === null ? {} : { afterTimeStep }) });
+  const result = verifySync({
+    secret,
+    token: code,
+    epoch,
+    epochTolerance: TOTP_PERIOD,
+    ...(afterTimeStep === null ? {} : { afterTimeStep }),
+  });
   return result.valid && 'timeStep' in result ? result.timeStep : null;
 }
 

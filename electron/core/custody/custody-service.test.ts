@@ -32,7 +32,12 @@ afterEach(() => {
 
 const holders = (...who: number[]) => fixture.holders(...who);
 function keys(...who: number[]) {
-  return Promise.all(holders(...who).map(async (h) => ({ custodianId: h.custodianId, key: await custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') })));
+  return Promise.all(
+    holders(...who).map(async (h) => ({
+      custodianId: h.custodianId,
+      key: await custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test'),
+    })),
+  );
 }
 const blank = () => ({ serial: '', label: '' });
 const loginWorks = (token: { serial: string; label: string }, pin: Buffer) => {
@@ -53,7 +58,13 @@ describe('taking a blank token into custody', () => {
     expect(pin).toHaveLength(32);
     expect(loginWorks(record.token, pin)).toBe(true);
     const so = await custody.rebuildPin(record.id, 'so', await keys(1, 2));
-    expect(module.withSession(record.token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, () => 'so ok')).toBe('so ok');
+    expect(
+      module.withSession(
+        record.token,
+        { write: true, login: { user: 'so', pin: so.toString('latin1') } },
+        () => 'so ok',
+      ),
+    ).toBe('so ok');
     // Neither PIN is in the database, in any form Custos wrote.
     fixture.close();
     const db = readFileSync(join(dataDir, DATABASE_FILE));
@@ -65,7 +76,9 @@ describe('taking a blank token into custody', () => {
   it('with one share fewer than the threshold, the token itself refuses the rebuilt value', async () => {
     const record = await custody.take({ token: blank(), threshold: 3, holders: holders(0, 1, 2) });
     const partial = await keys(0, 1);
-    const shares = partial.map(({ custodianId, key }) => Uint8Array.from(unsealShare(opened.store, record.id, custodianId, 'user', key)));
+    const shares = partial.map(({ custodianId, key }) =>
+      Uint8Array.from(unsealShare(opened.store, record.id, custodianId, 'user', key)),
+    );
     const guess = Buffer.from(await combine(shares));
     expect(loginWorks(record.token, guess)).toBe('PIN_INCORRECT');
     await expect(custody.rebuildPin(record.id, 'user', partial)).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
@@ -73,25 +86,45 @@ describe('taking a blank token into custody', () => {
 
   it('names the holder whose stored share was changed', async () => {
     const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2) });
-    opened.store.execute(sql`UPDATE custody_shares SET commitment = zeroblob(32) WHERE custody_id = ${record.id} AND custodian_id = ${fixture.enrolled[1]!.id} AND pin = 'user'`);
-    await expect(custody.rebuildPin(record.id, 'user', await keys(0, 1))).rejects.toMatchObject({ code: 'SHARE_MISMATCH', message: expect.stringContaining('Babbage') });
+    opened.store.execute(
+      sql`UPDATE custody_shares SET commitment = zeroblob(32) WHERE custody_id = ${record.id} AND custodian_id = ${fixture.enrolled[1]!.id} AND pin = 'user'`,
+    );
+    await expect(custody.rebuildPin(record.id, 'user', await keys(0, 1))).rejects.toMatchObject({
+      code: 'SHARE_MISMATCH',
+      message: expect.stringContaining('Babbage'),
+    });
   });
 
   it('records the ceremony: begin journaled before the token changes, then take, then a checkpoint', async () => {
     const before = opened.audit.log().checkpoints().length;
     await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2) });
     const actions = [...opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
-    expect(actions.slice(-5)).toEqual(['custodian.factor.verify', 'custodian.factor.verify', 'custodian.factor.verify', 'custody.begin', 'custody.take']);
+    expect(actions.slice(-5)).toEqual([
+      'custodian.factor.verify',
+      'custodian.factor.verify',
+      'custodian.factor.verify',
+      'custody.begin',
+      'custody.take',
+    ]);
     expect(opened.audit.log().checkpoints().length).toBe(before + 1);
   });
 });
 
 describe('PINs in the characters the token takes', () => {
   it('draws digits only for a token that takes digits, long enough for ~190 bits, and keeps them at turnover', async () => {
-    const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'digits', pinAlphabet: 'digits' });
+    const record = await custody.take({
+      token: blank(),
+      threshold: 2,
+      holders: holders(0, 1, 2),
+      label: 'digits',
+      pinAlphabet: 'digits',
+    });
     // 58 digits: 192 bits, the same strength as 32 letters and digits (190 bits).
     expect(record).toMatchObject({ pinAlphabet: 'digits', pinBits: 192 });
-    const pins = [await custody.rebuildPin(record.id, 'user', await keys(0, 1)), await custody.rebuildPin(record.id, 'so', await keys(1, 2))];
+    const pins = [
+      await custody.rebuildPin(record.id, 'user', await keys(0, 1)),
+      await custody.rebuildPin(record.id, 'so', await keys(1, 2)),
+    ];
     for (const pin of pins) expect(pin.toString('latin1')).toMatch(/^[0-9]{58}$/);
     expect(loginWorks(record.token, pins[0]!)).toBe(true);
     const next = await custody.redeal(record.id, pins[1]!, await keys(0, 1, 2), 2);
@@ -112,18 +145,31 @@ describe('PINs in the characters the token takes', () => {
 describe('taking an initialised token into custody', () => {
   it('uses its current SO PIN once and replaces both PINs; the old ones stop working', async () => {
     // A token someone set up with the vendor tool: known SO PIN, known user PIN.
-    const slot = module.run('find blank', (lib) => lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0)!);
+    const slot = module.run('find blank', (lib) =>
+      lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0)!,
+    );
     module.run('init', (lib) => lib.C_InitToken(slot, '87654321', 'legacy'.padEnd(32, ' ')));
-    const token = module.run('read', (lib) => ({ serial: lib.C_GetTokenInfo(slot).serialNumber.trim(), label: 'legacy' }));
-    module.withSession(token, { write: true, login: { user: 'so', pin: '87654321' } }, (session, lib) => lib.C_InitPIN(session, '1234'));
-    await expect(custody.take({ token, threshold: 2, holders: holders(0, 1, 2) })).rejects.toMatchObject({ code: 'PIN_INVALID' });
+    const token = module.run('read', (lib) => ({
+      serial: lib.C_GetTokenInfo(slot).serialNumber.trim(),
+      label: 'legacy',
+    }));
+    module.withSession(token, { write: true, login: { user: 'so', pin: '87654321' } }, (session, lib) =>
+      lib.C_InitPIN(session, '1234'),
+    );
+    await expect(custody.take({ token, threshold: 2, holders: holders(0, 1, 2) })).rejects.toMatchObject({
+      code: 'PIN_INVALID',
+    });
     // A mistyped SO PIN fails before any share is journaled for PINs that would never be set.
-    await expect(custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654320' })).rejects.toMatchObject({ code: 'PIN_INCORRECT' });
+    await expect(
+      custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654320' }),
+    ).rejects.toMatchObject({ code: 'PIN_INCORRECT' });
     expect(opened.store.get(sql`SELECT count(*) AS n FROM custody`)).toEqual({ n: 0 });
     const record = await custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654321' });
     expect(loginWorks(token, Buffer.from('1234'))).toBe('PIN_INCORRECT');
     expect(loginWorks(token, await custody.rebuildPin(record.id, 'user', await keys(1, 2)))).toBe(true);
-    expect(() => module.withSession(token, { write: true, login: { user: 'so', pin: '87654321' } }, () => true)).toThrow(expect.objectContaining({ code: 'PIN_INCORRECT' }));
+    expect(() =>
+      module.withSession(token, { write: true, login: { user: 'so', pin: '87654321' } }, () => true),
+    ).toThrow(expect.objectContaining({ code: 'PIN_INCORRECT' }));
   });
 });
 
@@ -134,14 +180,23 @@ describe('refusals change nothing on the token', () => {
       module.run('read', (lib) => lib.C_GetTokenInfo(module.findSlot(record.token)).flags) &
       (pkcs11js.CKF_SO_PIN_COUNT_LOW | pkcs11js.CKF_SO_PIN_FINAL_TRY | pkcs11js.CKF_SO_PIN_LOCKED);
     expect(soPinFlags()).toBe(0);
-    await expect(custody.take({ token: record.token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: 'a guess at the SO PIN' })).rejects.toMatchObject({
+    await expect(
+      custody.take({
+        token: record.token,
+        threshold: 2,
+        holders: holders(0, 1, 2),
+        currentSoPin: 'a guess at the SO PIN',
+      }),
+    ).rejects.toMatchObject({
       code: 'TOKEN_IN_CUSTODY',
     });
     // SoftHSM2 raises SO_PIN_COUNT_LOW after a wrong SO login: still clear, so no login was tried.
     expect(soPinFlags()).toBe(0);
     expect(custody.record(record.id).state).toBe('active');
     expect(opened.store.get(sql`SELECT count(*) AS n FROM custody`)).toEqual({ n: 1 });
-    const entries = [...opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { code?: string } });
+    const entries = [...opened.audit.log().entries()].map(
+      (e) => JSON.parse(e.entry) as { action: string; result: { code?: string } },
+    );
     expect(entries.filter((e) => e.result.code === 'TOKEN_IN_CUSTODY').map((e) => e.action)).toEqual(['custody.take']);
   });
 
@@ -149,19 +204,30 @@ describe('refusals change nothing on the token', () => {
     ['a threshold of 1', 1],
     ['a threshold above the holders', 4],
   ])('refuses %s', async (_what, threshold) => {
-    await expect(custody.take({ token: blank(), threshold, holders: holders(0, 1, 2) })).rejects.toMatchObject({ code: 'QUORUM_INVALID' });
+    await expect(custody.take({ token: blank(), threshold, holders: holders(0, 1, 2) })).rejects.toMatchObject({
+      code: 'QUORUM_INVALID',
+    });
   });
 
   it('refuses the same custodian twice', async () => {
     const [a, b] = holders(0, 1);
-    await expect(custody.take({ token: blank(), threshold: 2, holders: [a!, b!, a!] })).rejects.toMatchObject({ code: 'QUORUM_INVALID' });
+    await expect(custody.take({ token: blank(), threshold: 2, holders: [a!, b!, a!] })).rejects.toMatchObject({
+      code: 'QUORUM_INVALID',
+    });
   });
 
   it('touches nothing when one holder’s factor is wrong', async () => {
     const list = holders(0, 1, 2);
     list[2] = { ...list[2]!, passphrase: 'not the right one at all' };
-    await expect(custody.take({ token: blank(), threshold: 2, holders: list })).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
-    const initialised = module.run('read', (lib) => lib.C_GetSlotList(true).filter((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0).length);
+    await expect(custody.take({ token: blank(), threshold: 2, holders: list })).rejects.toMatchObject({
+      code: 'PASSPHRASE_INCORRECT',
+    });
+    const initialised = module.run(
+      'read',
+      (lib) =>
+        lib.C_GetSlotList(true).filter((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)
+          .length,
+    );
     expect(initialised).toBe(1); // the audit token only
     expect(opened.store.get(sql`SELECT count(*) AS n FROM custody`)).toEqual({ n: 0 });
   });
@@ -181,12 +247,20 @@ const pendingId = () => opened.store.get<{ id: string }>(sql`SELECT id FROM cust
 describe('settling a custody a crash left pending', () => {
   it('activates it when the token has its PINs (the crash came after the token changed)', async () => {
     crashBefore('custody.take');
-    await expect(custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-a' })).rejects.toThrow('simulated crash');
+    await expect(
+      custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-a' }),
+    ).rejects.toThrow('simulated crash');
     const record = { id: pendingId() };
     await expect(custody.settle(record.id, holders(0))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
-    expect(await custody.settle(record.id, holders(1, 2))).toMatchObject({ outcome: 'activated', record: { state: 'active' } });
+    expect(await custody.settle(record.id, holders(1, 2))).toMatchObject({
+      outcome: 'activated',
+      record: { state: 'active' },
+    });
     // Settling is a ceremony: it ends on a checkpoint covering its last entry.
-    expect(opened.audit.log().checkpoints().at(-1)).toMatchObject({ reason: 'custody settled', treeSize: opened.audit.log().size() });
+    expect(opened.audit.log().checkpoints().at(-1)).toMatchObject({
+      reason: 'custody settled',
+      treeSize: opened.audit.log().size(),
+    });
     await expect(custody.settle(record.id, holders(0, 1))).rejects.toMatchObject({ code: 'CUSTODY_NOT_FOUND' });
   });
 
@@ -199,14 +273,20 @@ describe('settling a custody a crash left pending', () => {
     crashBefore('custody.take');
     await expect(custody.redeal(x.id, soX, await keys(0, 1, 2), 2)).rejects.toThrow('simulated crash');
     const y = { id: pendingId() };
-    const [userX, soY] = [await custody.rebuildPin(x.id, 'user', await keys(1, 2)), await custody.rebuildPin(y.id, 'so', await keys(0, 2))];
+    const [userX, soY] = [
+      await custody.rebuildPin(x.id, 'user', await keys(1, 2)),
+      await custody.rebuildPin(y.id, 'so', await keys(0, 2)),
+    ];
     const backToX = (user: Buffer, so: Buffer) =>
       module.withSession(token, { write: true, login: { user: 'so', pin: soY.toString('latin1') } }, (session, lib) => {
         lib.C_InitPIN(session, user.toString('latin1'));
         lib.C_SetPIN(session, soY.toString('latin1'), so.toString('latin1'));
       });
     backToX(userX, soX);
-    expect(await custody.settle(y.id, holders(0, 1))).toMatchObject({ outcome: 'set-aside', record: { state: 'superseded' } });
+    expect(await custody.settle(y.id, holders(0, 1))).toMatchObject({
+      outcome: 'set-aside',
+      record: { state: 'superseded' },
+    });
     expect(custody.record(x.id).state).toBe('active');
     expect(loginWorks(token, await custody.rebuildPin(x.id, 'user', await keys(0, 2)))).toBe(true);
 
@@ -215,8 +295,13 @@ describe('settling a custody a crash left pending', () => {
     await expect(custody.redeal(x.id, soX, await keys(0, 1, 2), 2)).rejects.toThrow('simulated crash');
     const z = { id: pendingId() };
     const soZ = await custody.rebuildPin(z.id, 'so', await keys(1, 2));
-    module.withSession(token, { write: true, login: { user: 'so', pin: soZ.toString('latin1') } }, (session, lib) => lib.C_SetPIN(session, soZ.toString('latin1'), soX.toString('latin1')));
-    await expect(custody.settle(z.id, holders(0, 2))).rejects.toMatchObject({ code: 'CUSTODY_HALF_CHANGED', message: expect.stringContaining('accepts this custody’s user PIN but not its SO PIN') });
+    module.withSession(token, { write: true, login: { user: 'so', pin: soZ.toString('latin1') } }, (session, lib) =>
+      lib.C_SetPIN(session, soZ.toString('latin1'), soX.toString('latin1')),
+    );
+    await expect(custody.settle(z.id, holders(0, 2))).rejects.toMatchObject({
+      code: 'CUSTODY_HALF_CHANGED',
+      message: expect.stringContaining('accepts this custody’s user PIN but not its SO PIN'),
+    });
     expect(custody.record(z.id).state).toBe('pending');
   });
 });

@@ -41,10 +41,14 @@ export interface UnsealKey {
   key: Buffer;
 }
 
-const shareAad = (custodyId: string, custodianId: string, pin: PinKind) => `custos/pin-share/v1/${custodyId}/${custodianId}/${pin}`;
+const shareAad = (custodyId: string, custodianId: string, pin: PinKind) =>
+  `custos/pin-share/v1/${custodyId}/${custodianId}/${pin}`;
 
 export function shareCommitment(custodyId: string, custodianId: string, pin: PinKind, share: Uint8Array): Buffer {
-  return createHash('sha256').update(`custos/pin-share-commitment/v1/${custodyId}/${custodianId}/${pin}\n`).update(share).digest();
+  return createHash('sha256')
+    .update(`custos/pin-share-commitment/v1/${custodyId}/${custodianId}/${pin}\n`)
+    .update(share)
+    .digest();
 }
 
 /**
@@ -65,15 +69,34 @@ export class CustodyService {
     },
   ) {}
 
-  async take(request: { token: TokenRef; threshold: number; holders: Holder[]; currentSoPin?: string; label?: string; pinAlphabet?: PinAlphabet }): Promise<CustodyRecord> {
+  async take(request: {
+    token: TokenRef;
+    threshold: number;
+    holders: Holder[];
+    currentSoPin?: string;
+    label?: string;
+    pinAlphabet?: PinAlphabet;
+  }): Promise<CustodyRecord> {
     // Refused before anything reaches the token: a typed SO PIN tried there would cost one of its SO PIN tries.
     this.refuseIfInCustody(request.token);
-    this.checkHolders(request.holders.map((h) => h.custodianId), request.threshold);
+    this.checkHolders(
+      request.holders.map((h) => h.custodianId),
+      request.threshold,
+    );
     this.refuseBlankWithoutSoPin(request.token, request.currentSoPin);
     // Everyone proves both factors first: nothing on the token changes until all have.
     const keys: UnsealKey[] = [];
     try {
-      for (const holder of request.holders) keys.push({ custodianId: holder.custodianId, key: await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, 'custody') });
+      for (const holder of request.holders)
+        keys.push({
+          custodianId: holder.custodianId,
+          key: await this.options.custodians.verifyFactors(
+            holder.custodianId,
+            holder.passphrase,
+            holder.code,
+            'custody',
+          ),
+        });
       return await this.deal(request, keys);
     } finally {
       keys.forEach((k) => k.key.fill(0));
@@ -88,23 +111,36 @@ export class CustodyService {
   async redeal(custodyId: string, soPin: Buffer, keys: UnsealKey[], threshold: number): Promise<CustodyRecord> {
     const current = this.record(custodyId);
     if (current.state !== 'active') throw new CustosError('CUSTODY_NOT_FOUND', 'That token is not in active custody.');
-    this.checkHolders(keys.map((k) => k.custodianId), threshold);
+    this.checkHolders(
+      keys.map((k) => k.custodianId),
+      threshold,
+    );
     // The new PINs keep the character set the token was taken with.
     const pinAlphabet = current.pinAlphabet ?? 'alphanumeric';
-    return this.deal({ token: current.token, threshold, currentSoPin: soPin.toString('latin1'), replaces: custodyId, pinAlphabet }, keys);
+    return this.deal(
+      { token: current.token, threshold, currentSoPin: soPin.toString('latin1'), replaces: custodyId, pinAlphabet },
+      keys,
+    );
   }
 
   /** This custody is now the token's: whichever was in force before is superseded. Inside the entry's transaction. */
   private activate(custodyId: string, token: TokenRef): void {
     const { store, audit } = this.options;
-    const replaced = store.all<{ id: string }>(sql`SELECT id FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`);
+    const replaced = store.all<{ id: string }>(
+      sql`SELECT id FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state = 'active'`,
+    );
     for (const { id } of replaced) {
       // Its own entry, so the superseded record is signed with a seq its own object's entries show.
-      audit.record({ actor: SYSTEM, action: 'custody.supersede', object: { type: 'custody', id }, params: { by: custodyId } }, () =>
-        this.changeState(id, () => store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${id}`)),
+      audit.record(
+        { actor: SYSTEM, action: 'custody.supersede', object: { type: 'custody', id }, params: { by: custodyId } },
+        () => this.changeState(id, () => store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${id}`)),
       );
     }
-    this.changeState(custodyId, () => store.execute(sql`UPDATE custody SET state = 'active', activated_at = ${this.options.clock().toISOString()} WHERE id = ${custodyId}`));
+    this.changeState(custodyId, () =>
+      store.execute(
+        sql`UPDATE custody SET state = 'active', activated_at = ${this.options.clock().toISOString()} WHERE id = ${custodyId}`,
+      ),
+    );
   }
 
   /** Runs a change of a custody row inside its audit entry's transaction, and signs the new state. */
@@ -121,14 +157,27 @@ export class CustodyService {
    */
   sealUnsignedOnce(): number {
     const { store, audit } = this.options;
-    const unsigned = store.all<{ id: string; threshold: number; state: string }>(sql`SELECT id, threshold, state FROM custody WHERE state_sig IS NULL ORDER BY created_at`);
+    const unsigned = store.all<{ id: string; threshold: number; state: string }>(
+      sql`SELECT id, threshold, state FROM custody WHERE state_sig IS NULL ORDER BY created_at`,
+    );
     if (unsigned.length === 0) return 0;
     audit.log();
-    if (store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'custody.state.seal') LIMIT 1`)) return 0;
+    if (
+      store.get(
+        sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'custody.state.seal') LIMIT 1`,
+      )
+    )
+      return 0;
     store.transaction(() => {
       for (const row of unsigned) {
-        audit.record({ actor: SYSTEM, action: 'custody.state.seal', object: { type: 'custody', id: row.id }, params: { threshold: row.threshold, state: row.state } }, () =>
-          this.changeState(row.id, () => undefined),
+        audit.record(
+          {
+            actor: SYSTEM,
+            action: 'custody.state.seal',
+            object: { type: 'custody', id: row.id },
+            params: { threshold: row.threshold, state: row.state },
+          },
+          () => this.changeState(row.id, () => undefined),
         );
       }
     });
@@ -164,36 +213,58 @@ export class CustodyService {
     const active = held.state === 'active';
     const where = active ? 'in custody' : 'in a custody a crash left pending';
     throw new CustosError('TOKEN_IN_CUSTODY', `Token ${token.label} is already ${where}; nothing was tried on it.`, [
-      active ? 'To change its holders or threshold, propose a change of holders (turnover) to its custodians.' : 'Settle the pending custody first.',
+      active
+        ? 'To change its holders or threshold, propose a change of holders (turnover) to its custodians.'
+        : 'Settle the pending custody first.',
     ]);
   }
 
   private checkHolders(ids: string[], threshold: number): void {
-    if (new Set(ids).size !== ids.length) throw new CustosError('QUORUM_INVALID', 'Each custodian can hold only one share.', ['Remove the duplicate holder.']);
+    if (new Set(ids).size !== ids.length)
+      throw new CustosError('QUORUM_INVALID', 'Each custodian can hold only one share.', [
+        'Remove the duplicate holder.',
+      ]);
     if (!Number.isInteger(threshold) || threshold < 2 || threshold > ids.length) {
-      throw new CustosError('QUORUM_INVALID', `The threshold must be between 2 and the number of holders (${ids.length}).`, ['With one, a single person could use the token; with more than the holders, nobody could.']);
+      throw new CustosError(
+        'QUORUM_INVALID',
+        `The threshold must be between 2 and the number of holders (${ids.length}).`,
+        ['With one, a single person could use the token; with more than the holders, nobody could.'],
+      );
     }
     for (const id of ids) {
       const custodian = this.options.custodians.get(id);
-      if (!custodian.roles.includes('custodian')) throw new CustosError('NOT_AUTHORIZED', `${custodian.name} is not enrolled as a custodian.`);
+      if (!custodian.roles.includes('custodian'))
+        throw new CustosError('NOT_AUTHORIZED', `${custodian.name} is not enrolled as a custodian.`);
     }
   }
 
   private async deal(
-    request: { token: TokenRef; threshold: number; currentSoPin?: string; label?: string; replaces?: string; pinAlphabet?: PinAlphabet },
+    request: {
+      token: TokenRef;
+      threshold: number;
+      currentSoPin?: string;
+      label?: string;
+      replaces?: string;
+      pinAlphabet?: PinAlphabet;
+    },
     keys: UnsealKey[],
   ): Promise<CustodyRecord> {
     const alphabet = request.pinAlphabet ?? 'alphanumeric';
     const module = this.options.module();
     let token = request.token;
     let soPinNow: string;
-    const blank = module.run('Reading the token', (lib) => (lib.C_GetTokenInfo(module.findSlot(token)).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0);
+    const blank = module.run(
+      'Reading the token',
+      (lib) => (lib.C_GetTokenInfo(module.findSlot(token)).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0,
+    );
     if (blank) {
       // A blank token is initialised with the SO PIN it wants (its factory PIN, typed by the operator) or, where
       // it takes any as the specification says, a throwaway one; either is replaced below by one from its own RNG.
       const slot = module.findSlot(token);
       const limits = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(slot));
-      const throwaway = request.currentSoPin ? null : throwawayPin(pinLength(limits.minPinLen, limits.maxPinLen, alphabet), alphabet);
+      const throwaway = request.currentSoPin
+        ? null
+        : throwawayPin(pinLength(limits.minPinLen, limits.maxPinLen, alphabet), alphabet);
       soPinNow = request.currentSoPin ?? throwaway!.toString('latin1');
       throwaway?.fill(0);
       const label = (request.label ?? 'Custos custody').slice(0, 32);
@@ -202,9 +273,13 @@ export class CustodyService {
       } catch (error) {
         // A token this version does not know, which wants its SO PIN although blank: ask for it, once.
         if (!request.currentSoPin && error instanceof CustosError && error.code === 'PIN_INCORRECT') {
-          throw new CustosError('SO_PIN_REQUIRED', 'Although blank, this token refused to be initialised without its current SO PIN. Custos tried once with a PIN of its own, which the token may have counted as one wrong SO PIN; nothing else was changed.', [
-            'Enter the token’s current SO PIN (its factory SO PIN if it was never changed; see the vendor’s documentation). Custos replaces it at once with one nobody sees.',
-          ]);
+          throw new CustosError(
+            'SO_PIN_REQUIRED',
+            'Although blank, this token refused to be initialised without its current SO PIN. Custos tried once with a PIN of its own, which the token may have counted as one wrong SO PIN; nothing else was changed.',
+            [
+              'Enter the token’s current SO PIN (its factory SO PIN if it was never changed; see the vendor’s documentation). Custos replaces it at once with one nobody sees.',
+            ],
+          );
         }
         throw error;
       }
@@ -213,7 +288,11 @@ export class CustodyService {
         return { serial: trimPadded(info.serialNumber), label: trimPadded(info.label) };
       });
     } else {
-      if (!request.currentSoPin) throw new CustosError('PIN_INVALID', 'This token is already initialised: enter its current SO PIN once, so Custos can replace it.');
+      if (!request.currentSoPin)
+        throw new CustosError(
+          'PIN_INVALID',
+          'This token is already initialised: enter its current SO PIN once, so Custos can replace it.',
+        );
       soPinNow = request.currentSoPin;
       // A wrong SO PIN must fail here, before any share is journaled for PINs that would never be set.
       module.withSession(token, { write: true, login: { user: 'so', pin: soPinNow } }, () => undefined);
@@ -221,20 +300,40 @@ export class CustodyService {
     const info = module.run('Reading the token', (lib) => lib.C_GetTokenInfo(module.findSlot(token)));
     const length = pinLength(info.minPinLen, info.maxPinLen, alphabet);
     const bits = pinBits(length, alphabet);
-    const { userPin, soPin } = module.withSession(token, {}, (session, lib) => ({ userPin: drawPin(lib, session, length, alphabet), soPin: drawPin(lib, session, length, alphabet) }));
+    const { userPin, soPin } = module.withSession(token, {}, (session, lib) => ({
+      userPin: drawPin(lib, session, length, alphabet),
+      soPin: drawPin(lib, session, length, alphabet),
+    }));
     const custodyId = randomBytes(8).toString('hex');
     try {
       const userShares = await splitWiped(userPin, keys.length, request.threshold);
       const soShares = await splitWiped(soPin, keys.length, request.threshold);
       // Journal first: the sealed shares are durable before the token holds the PINs they rebuild.
       this.options.audit.record(
-        { actor: this.options.actor, action: 'custody.begin', object: { type: 'custody', id: custodyId }, params: { token, threshold: request.threshold, holders: keys.map((k) => k.custodianId), pinBits: bits, pinAlphabet: alphabet, ...(request.replaces ? { replaces: request.replaces } : {}) } },
+        {
+          actor: this.options.actor,
+          action: 'custody.begin',
+          object: { type: 'custody', id: custodyId },
+          params: {
+            token,
+            threshold: request.threshold,
+            holders: keys.map((k) => k.custodianId),
+            pinBits: bits,
+            pinAlphabet: alphabet,
+            ...(request.replaces ? { replaces: request.replaces } : {}),
+          },
+        },
         () => {
           this.changeState(custodyId, () =>
-            this.options.store.execute(sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at, pin_bits, pin_alphabet) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${this.options.clock().toISOString()}, ${bits}, ${alphabet})`),
+            this.options.store.execute(
+              sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at, pin_bits, pin_alphabet) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${this.options.clock().toISOString()}, ${bits}, ${alphabet})`,
+            ),
           );
           keys.forEach(({ custodianId, key }, i) => {
-            for (const [pin, shares] of [['user', userShares], ['so', soShares]] as const) {
+            for (const [pin, shares] of [
+              ['user', userShares],
+              ['so', soShares],
+            ] as const) {
               const share = Buffer.from(shares[i]!);
               this.options.store.execute(sql`
                 INSERT INTO custody_shares (custody_id, custodian_id, pin, sealed_share, commitment)
@@ -249,7 +348,15 @@ export class CustodyService {
         lib.C_InitPIN(session, userPin.toString('latin1'));
         lib.C_SetPIN(session, soPinNow, soPin.toString('latin1'));
       });
-      this.options.audit.record({ actor: this.options.actor, action: 'custody.take', object: { type: 'custody', id: custodyId }, params: { token } }, () => this.activate(custodyId, token));
+      this.options.audit.record(
+        {
+          actor: this.options.actor,
+          action: 'custody.take',
+          object: { type: 'custody', id: custodyId },
+          params: { token },
+        },
+        () => this.activate(custodyId, token),
+      );
       this.options.audit.checkpoint('custody ceremony');
       return this.record(custodyId);
     } finally {
@@ -265,20 +372,37 @@ export class CustodyService {
    * changed, so it is set aside. One of each: the token is half-changed, which people must sort out
    * (nothing is changed, the finding says which PIN is which). Each try is one login attempt.
    */
-  async settle(custodyId: string, holders: Holder[]): Promise<{ outcome: 'activated' | 'set-aside'; record: CustodyRecord }> {
+  async settle(
+    custodyId: string,
+    holders: Holder[],
+  ): Promise<{ outcome: 'activated' | 'set-aside'; record: CustodyRecord }> {
     const custody = this.record(custodyId);
-    if (custody.state !== 'pending') throw new CustosError('CUSTODY_NOT_FOUND', 'Only a custody left pending can be settled.');
+    if (custody.state !== 'pending')
+      throw new CustosError('CUSTODY_NOT_FOUND', 'Only a custody left pending can be settled.');
     const keys: UnsealKey[] = [];
     const pins: Buffer[] = [];
     try {
-      for (const holder of holders) keys.push({ custodianId: holder.custodianId, key: await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `settle ${custodyId}`) });
+      for (const holder of holders)
+        keys.push({
+          custodianId: holder.custodianId,
+          key: await this.options.custodians.verifyFactors(
+            holder.custodianId,
+            holder.passphrase,
+            holder.code,
+            `settle ${custodyId}`,
+          ),
+        });
       const user = await this.rebuildPin(custodyId, 'user', keys);
       const so = await this.rebuildPin(custodyId, 'so', keys);
       pins.push(user, so);
       const module = this.options.module();
       const works = (kind: PinKind, pin: Buffer) => {
         try {
-          return module.withSession(custody.token, { write: kind === 'so', login: { user: kind, pin: pin.toString('latin1') } }, () => true);
+          return module.withSession(
+            custody.token,
+            { write: kind === 'so', login: { user: kind, pin: pin.toString('latin1') } },
+            () => true,
+          );
         } catch (error) {
           if (error instanceof CustosError && error.code === 'PIN_INCORRECT') return false;
           throw error;
@@ -287,22 +411,40 @@ export class CustodyService {
       const [userOk, soOk] = [works('user', user), works('so', so)];
       const object = { type: 'custody', id: custodyId };
       if (userOk && soOk) {
-        this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'activated' } }, () => this.activate(custodyId, custody.token));
+        this.options.audit.record(
+          { actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'activated' } },
+          () => this.activate(custodyId, custody.token),
+        );
         this.options.audit.checkpoint('custody settled');
         return { outcome: 'activated', record: this.record(custodyId) };
       }
       if (!userOk && !soOk) {
-        this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'set-aside' } }, () =>
-          this.changeState(custodyId, () => this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${custodyId}`)),
+        this.options.audit.record(
+          { actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'set-aside' } },
+          () =>
+            this.changeState(custodyId, () =>
+              this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${custodyId}`),
+            ),
         );
         this.options.audit.checkpoint('custody settled');
         return { outcome: 'set-aside', record: this.record(custodyId) };
       }
-      this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, result: { status: 'failed', code: 'CUSTODY_HALF_CHANGED' } });
+      this.options.audit.record({
+        actor: this.options.actor,
+        action: 'custody.settle',
+        object,
+        result: { status: 'failed', code: 'CUSTODY_HALF_CHANGED' },
+      });
       this.options.audit.checkpoint('custody settled');
-      throw new CustosError('CUSTODY_HALF_CHANGED', `The token accepts this custody’s ${userOk ? 'user' : 'SO'} PIN but not its ${userOk ? 'SO' : 'user'} PIN: it was interrupted halfway. Nothing was changed.`, [
-        userOk ? 'The SO PIN is still the previous custody’s: its holders can rebuild it and re-deal the token (Change the holders).' : 'Call your security officer: the user PIN was not replaced.',
-      ]);
+      throw new CustosError(
+        'CUSTODY_HALF_CHANGED',
+        `The token accepts this custody’s ${userOk ? 'user' : 'SO'} PIN but not its ${userOk ? 'SO' : 'user'} PIN: it was interrupted halfway. Nothing was changed.`,
+        [
+          userOk
+            ? 'The SO PIN is still the previous custody’s: its holders can rebuild it and re-deal the token (Change the holders).'
+            : 'Call your security officer: the user PIN was not replaced.',
+        ],
+      );
     } finally {
       keys.forEach((k) => k.key.fill(0));
       pins.forEach((p) => p.fill(0));
@@ -316,12 +458,22 @@ export class CustodyService {
   async rebuildPin(custodyId: string, pin: PinKind, approvals: UnsealKey[]): Promise<Buffer> {
     const custody = this.record(custodyId);
     if (approvals.length < custody.threshold) {
-      throw new CustosError('QUORUM_NOT_MET', `${approvals.length} of the ${custody.threshold} approvals needed.`, ['Ask more custodians to approve.']);
+      throw new CustosError('QUORUM_NOT_MET', `${approvals.length} of the ${custody.threshold} approvals needed.`, [
+        'Ask more custodians to approve.',
+      ]);
     }
     // Shares were dealt for the signed threshold: fewer held shares than that means the deal was changed.
-    const held = this.options.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM custody_shares WHERE custody_id = ${custodyId} AND pin = ${pin}`)!.n;
+    const held = this.options.store.get<{ n: number }>(
+      sql`SELECT count(*) AS n FROM custody_shares WHERE custody_id = ${custodyId} AND pin = ${pin}`,
+    )!.n;
     if (held < custody.threshold || held !== custody.holders) {
-      return refuseTampered(this.options.audit, 'CUSTODY_TAMPERED', { type: 'custody', id: custodyId }, `The share list of custody ${custodyId}`, 'forged');
+      return refuseTampered(
+        this.options.audit,
+        'CUSTODY_TAMPERED',
+        { type: 'custody', id: custodyId },
+        `The share list of custody ${custodyId}`,
+        'forged',
+      );
     }
     const shares: Uint8Array[] = [];
     try {
@@ -347,7 +499,11 @@ export class CustodyService {
       .all<{ id: string }>(sql`SELECT id FROM custody ORDER BY state = 'active' DESC, created_at DESC`)
       .map(({ id }) => ({
         ...this.record(id),
-        holderIds: this.options.store.all<{ custodian_id: string }>(sql`SELECT DISTINCT custodian_id FROM custody_shares WHERE custody_id = ${id} ORDER BY custodian_id`).map((r) => r.custodian_id),
+        holderIds: this.options.store
+          .all<{ custodian_id: string }>(
+            sql`SELECT DISTINCT custodian_id FROM custody_shares WHERE custody_id = ${id} ORDER BY custodian_id`,
+          )
+          .map((r) => r.custodian_id),
       }));
   }
 
@@ -362,17 +518,36 @@ export class CustodyService {
       SELECT max(seq) AS seq FROM audit_entries WHERE object = ${`custody:${custodyId}`} AND result = 'ok'
         AND action IN ('custody.begin', 'custody.take', 'custody.settle', 'custody.supersede', 'custody.state.seal')`)?.seq;
     const verdict = stateVerdict(this.options.audit, row, (seq) => custodyDocument(row, seq), latest);
-    if (verdict !== 'authentic') return refuseTampered(this.options.audit, 'CUSTODY_TAMPERED', { type: 'custody', id: custodyId }, `The stored record of custody ${custodyId}`, verdict);
-    return { id: row.id, token: { serial: row.token_serial, label: row.token_label }, threshold: row.threshold, holders: row.holders, state: row.state, pinBits: row.pin_bits, pinAlphabet: row.pin_alphabet };
+    if (verdict !== 'authentic')
+      return refuseTampered(
+        this.options.audit,
+        'CUSTODY_TAMPERED',
+        { type: 'custody', id: custodyId },
+        `The stored record of custody ${custodyId}`,
+        verdict,
+      );
+    return {
+      id: row.id,
+      token: { serial: row.token_serial, label: row.token_label },
+      threshold: row.threshold,
+      holders: row.holders,
+      state: row.state,
+      pinBits: row.pin_bits,
+      pinAlphabet: row.pin_alphabet,
+    };
   }
 }
 
 const SYSTEM = { type: 'system', id: 'system' } as const;
 
 function soPinRequired(product: string, source: string | null): CustosError {
-  return new CustosError('SO_PIN_REQUIRED', `Although blank, ${product} must be given its current SO PIN to be initialised; nothing was tried on it.`, [
-    `Enter the token’s current SO PIN (its factory SO PIN if it was never changed${source ? `; ${source}` : ''}). Custos replaces it at once with one nobody sees.`,
-  ]);
+  return new CustosError(
+    'SO_PIN_REQUIRED',
+    `Although blank, ${product} must be given its current SO PIN to be initialised; nothing was tried on it.`,
+    [
+      `Enter the token’s current SO PIN (its factory SO PIN if it was never changed${source ? `; ${source}` : ''}). Custos replaces it at once with one nobody sees.`,
+    ],
+  );
 }
 
 interface CustodyRow extends SignedColumns {
@@ -410,13 +585,24 @@ function custodyDocument(row: CustodyRow, seq: number): Buffer {
 }
 
 /** One holder's share, unsealed with their passphrase key and checked against its commitment. */
-export function unsealShare(store: Store, custodyId: string, custodianId: string, pin: PinKind, key: Buffer, name = custodianId): Buffer {
-  const row = store.get<{ sealed_share: Buffer; commitment: Buffer }>(sql`SELECT sealed_share, commitment FROM custody_shares WHERE custody_id = ${custodyId} AND custodian_id = ${custodianId} AND pin = ${pin}`);
+export function unsealShare(
+  store: Store,
+  custodyId: string,
+  custodianId: string,
+  pin: PinKind,
+  key: Buffer,
+  name = custodianId,
+): Buffer {
+  const row = store.get<{ sealed_share: Buffer; commitment: Buffer }>(
+    sql`SELECT sealed_share, commitment FROM custody_shares WHERE custody_id = ${custodyId} AND custodian_id = ${custodianId} AND pin = ${pin}`,
+  );
   if (!row) throw new CustosError('SHARE_MISMATCH', `${name} holds no share of this token’s PIN.`);
   const share = open(key, row.sealed_share, shareAad(custodyId, custodianId, pin));
   if (!shareCommitment(custodyId, custodianId, pin, share).equals(row.commitment)) {
     share.fill(0);
-    throw new CustosError('SHARE_MISMATCH', `The share of ${name} does not match its commitment.`, ['Stop and verify the audit log: the stored share was changed.']);
+    throw new CustosError('SHARE_MISMATCH', `The share of ${name} does not match its commitment.`, [
+      'Stop and verify the audit log: the stored share was changed.',
+    ]);
   }
   return share;
 }

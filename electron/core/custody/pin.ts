@@ -29,7 +29,12 @@ export function pinBits(length: number, alphabet: PinAlphabet = 'alphanumeric'):
  * Draws a PIN from the token's own RNG (C_GenerateRandom), unbiased by rejection sampling.
  * Returned as a Buffer so the caller can overwrite it when done.
  */
-export function drawPin(lib: pkcs11js.PKCS11, session: Buffer, length: number, alphabet: PinAlphabet = 'alphanumeric'): Buffer {
+export function drawPin(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  length: number,
+  alphabet: PinAlphabet = 'alphanumeric',
+): Buffer {
   const characters = PIN_ALPHABETS[alphabet];
   // Bytes at or above the largest multiple of the alphabet's size are dropped: every character is equally likely.
   const limit = 256 - (256 % characters.length);

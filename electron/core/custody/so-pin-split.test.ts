@@ -25,7 +25,11 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dana' }]);
   const now = () => f.clock.now;
-  quorum = f.quorum(quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)), { 'custody.redeal': turnover(f.custody) }, ACTION_PARAMS);
+  quorum = f.quorum(
+    quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
+    { 'custody.redeal': turnover(f.custody) },
+    ACTION_PARAMS,
+  );
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -57,26 +61,57 @@ const soLogin = (custody: CustodyRecord, pin: string) => {
 
 describe('the SO PIN split', () => {
   it('is dealt with the custody’s threshold: in a 3-of-3 custody two holders cannot log in as SO, three can', async () => {
-    const custody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 3, holders: f.holders(ADA, BABBAGE, CURIE), label: 'so-split' });
-    for (const pair of [[ADA, BABBAGE], [ADA, CURIE], [BABBAGE, CURIE]]) expect(soLogin(custody, await soPinFrom(custody, pair))).toBe('PIN_INCORRECT');
+    const custody = await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 3,
+      holders: f.holders(ADA, BABBAGE, CURIE),
+      label: 'so-split',
+    });
+    for (const pair of [
+      [ADA, BABBAGE],
+      [ADA, CURIE],
+      [BABBAGE, CURIE],
+    ])
+      expect(soLogin(custody, await soPinFrom(custody, pair))).toBe('PIN_INCORRECT');
     expect(soLogin(custody, await soPinFrom(custody, [ADA, BABBAGE, CURIE]))).toBe('logged in as SO');
   });
 
   it('holds in a 3-of-4 custody: any three log in as SO, no two do', async () => {
-    const custody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 3, holders: f.holders(ADA, BABBAGE, CURIE, DANA), label: 'so-split' });
+    const custody = await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 3,
+      holders: f.holders(ADA, BABBAGE, CURIE, DANA),
+      label: 'so-split',
+    });
     expect(soLogin(custody, await soPinFrom(custody, [BABBAGE, DANA]))).toBe('PIN_INCORRECT');
     expect(soLogin(custody, await soPinFrom(custody, [ADA, CURIE, DANA]))).toBe('logged in as SO');
   });
 
   it('holds after turnover: re-dealt 3-of-3, two new shares are refused as SO, three accepted, and old shares are worthless', async () => {
-    const before = await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(ADA, BABBAGE, CURIE), label: 'so-split' });
+    const before = await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: f.holders(ADA, BABBAGE, CURIE),
+      label: 'so-split',
+    });
     const oldSoPin = await soPinFrom(before, [ADA, BABBAGE]);
-    const proposal = quorum.propose({ custodyId: before.id, action: 'custody.redeal', params: { threshold: 3, holders: [BABBAGE, CURIE, DANA].map((i) => f.enrolled[i]!.id) }, requestedBy: f.enrolled[ADA]!.id });
+    const proposal = quorum.propose({
+      custodyId: before.id,
+      action: 'custody.redeal',
+      params: { threshold: 3, holders: [BABBAGE, CURIE, DANA].map((i) => f.enrolled[i]!.id) },
+      requestedBy: f.enrolled[ADA]!.id,
+    });
     let view = proposal;
     for (const who of [BABBAGE, CURIE, DANA]) {
       f.tick();
       const c = f.enrolled[who]!;
-      view = await quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, f.clock.now), fingerprint: proposal.shortFingerprint });
+      view = await quorum.approve({
+        proposalId: proposal.id,
+        custodianId: c.id,
+        passphrase: c.passphrase,
+        code: totpCodeAt(c.secret, f.clock.now),
+        fingerprint: proposal.shortFingerprint,
+      });
     }
     expect(view).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
     const after = f.custody.list().find((c) => c.state === 'active')!;

@@ -17,10 +17,25 @@ const [ADA, BABBAGE, CURIE, DANA, EVE] = [0, 1, 2, 3, 4];
 beforeEach(async () => {
   let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dana' }, { name: 'Eve', roles: ['auditor'] }]);
+  f = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Dana' },
+    { name: 'Eve', roles: ['auditor'] },
+  ]);
   const now = () => f.clock.now;
-  quorum = f.quorum(quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)), { 'custody.redeal': turnover(f.custody) }, ACTION_PARAMS);
-  oldCustody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(ADA, BABBAGE, CURIE), label: 'turnover' });
+  quorum = f.quorum(
+    quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
+    { 'custody.redeal': turnover(f.custody) },
+    ACTION_PARAMS,
+  );
+  oldCustody = await f.custody.take({
+    token: { serial: '', label: '' },
+    threshold: 2,
+    holders: f.holders(ADA, BABBAGE, CURIE),
+    label: 'turnover',
+  });
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -32,19 +47,41 @@ const id = (who: number) => f.enrolled[who]!.id;
 function approve(who: number, proposal: { id: string; shortFingerprint: string }) {
   f.tick();
   const c = f.enrolled[who]!;
-  return quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, f.clock.now), fingerprint: proposal.shortFingerprint });
+  return quorum.approve({
+    proposalId: proposal.id,
+    custodianId: c.id,
+    passphrase: c.passphrase,
+    code: totpCodeAt(c.secret, f.clock.now),
+    fingerprint: proposal.shortFingerprint,
+  });
 }
-const redeal = (custodyId: string, threshold: number, holders: number[], by = ADA) => quorum.propose({ custodyId, action: 'custody.redeal', params: { threshold, holders: holders.map(id) }, requestedBy: id(by) });
-const drill = (custodyId: string, by: number) => quorum.propose({ custodyId, action: 'token.quorum-drill', params: {}, requestedBy: id(by) });
+const redeal = (custodyId: string, threshold: number, holders: number[], by = ADA) =>
+  quorum.propose({
+    custodyId,
+    action: 'custody.redeal',
+    params: { threshold, holders: holders.map(id) },
+    requestedBy: id(by),
+  });
+const drill = (custodyId: string, by: number) =>
+  quorum.propose({ custodyId, action: 'token.quorum-drill', params: {}, requestedBy: id(by) });
 const loginWith = (pin: Buffer) => {
   try {
-    return f.module.withSession(oldCustody.token, { login: { user: 'user', pin: pin.toString('latin1') } }, () => 'opened');
+    return f.module.withSession(
+      oldCustody.token,
+      { login: { user: 'user', pin: pin.toString('latin1') } },
+      () => 'opened',
+    );
   } catch (error) {
     return (error as { code: string }).code;
   }
 };
 function keys(...who: number[]) {
-  return Promise.all(f.holders(...who).map(async (h) => ({ custodianId: h.custodianId, key: await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') })));
+  return Promise.all(
+    f.holders(...who).map(async (h) => ({
+      custodianId: h.custodianId,
+      key: await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test'),
+    })),
+  );
 }
 
 describe('custodian turnover', () => {
@@ -57,7 +94,10 @@ describe('custodian turnover', () => {
     // Two current holders have approved, but Dana has not yet confirmed she will hold a share.
     expect(waiting).toMatchObject({ state: 'open', holdersToConfirm: [id(DANA)] });
     const done = await approve(DANA, proposal);
-    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { replaces: oldCustody.id, threshold: 2 } } });
+    expect(done).toMatchObject({
+      state: 'executed',
+      outcome: { status: 'ok', result: { replaces: oldCustody.id, threshold: 2 } },
+    });
 
     const custodies = f.custody.list();
     const current = custodies.find((c) => c.state === 'active')!;
@@ -65,7 +105,9 @@ describe('custodian turnover', () => {
     expect(f.custody.record(oldCustody.id).state).toBe('superseded');
     // The old PIN and anything the old shares rebuild are now worthless to the token…
     expect(loginWith(oldPin)).toBe('PIN_INCORRECT');
-    await expect(f.custody.rebuildPin(oldCustody.id, 'user', await keys(ADA, CURIE)).then(loginWith)).resolves.toBe('PIN_INCORRECT');
+    await expect(f.custody.rebuildPin(oldCustody.id, 'user', await keys(ADA, CURIE)).then(loginWith)).resolves.toBe(
+      'PIN_INCORRECT',
+    );
     // …and the new holders open it: the newcomer and one who stayed, without Ada.
     expect(loginWith(await f.custody.rebuildPin(current.id, 'user', await keys(DANA, CURIE)))).toBe('opened');
     const proof = drill(current.id, BABBAGE);
@@ -81,17 +123,31 @@ describe('custodian turnover', () => {
     await approve(BABBAGE, proposal);
     // Ada proposed and will hold a share: she confirms with both factors, which is not an approval.
     const confirmed = await approve(ADA, proposal);
-    expect(confirmed).toMatchObject({ state: 'open', approvals: [{ custodianId: id(BABBAGE) }], holdersToConfirm: [id(CURIE)] });
+    expect(confirmed).toMatchObject({
+      state: 'open',
+      approvals: [{ custodianId: id(BABBAGE) }],
+      holdersToConfirm: [id(CURIE)],
+    });
     expect(await approve(CURIE, proposal)).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
     const current = f.custody.list().find((c) => c.state === 'active')!;
     expect(current).toMatchObject({ threshold: 3, holders: 3 });
     expect(quorum.view(stale.id).state).toBe('cancelled');
     await expect(approve(ADA, stale)).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
     // Two of three no longer open the token.
-    await expect(f.custody.rebuildPin(current.id, 'user', await keys(ADA, BABBAGE))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
+    await expect(f.custody.rebuildPin(current.id, 'user', await keys(ADA, BABBAGE))).rejects.toMatchObject({
+      code: 'QUORUM_NOT_MET',
+    });
     expect(loginWith(await f.custody.rebuildPin(current.id, 'user', await keys(ADA, BABBAGE, CURIE)))).toBe('opened');
     const entries = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
-    expect(entries).toEqual(expect.arrayContaining(['proposal.confirm-holder', 'custody.begin', 'custody.take', 'proposal.execute', 'proposal.void']));
+    expect(entries).toEqual(
+      expect.arrayContaining([
+        'proposal.confirm-holder',
+        'custody.begin',
+        'custody.take',
+        'proposal.execute',
+        'proposal.void',
+      ]),
+    );
   });
 
   it('refuses self-approval by a requester who will hold no share', async () => {
@@ -100,19 +156,39 @@ describe('custodian turnover', () => {
   });
 
   it('refuses, when proposed, a set that could not hold the token', () => {
-    expect(() => redeal(oldCustody.id, 4, [ADA, BABBAGE, CURIE])).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
-    expect(() => redeal(oldCustody.id, 1, [ADA, BABBAGE])).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
-    expect(() => redeal(oldCustody.id, 2, [ADA, ADA, BABBAGE])).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
-    expect(() => redeal(oldCustody.id, 2, [ADA, EVE])).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID', message: expect.stringContaining('Eve') }));
+    expect(() => redeal(oldCustody.id, 4, [ADA, BABBAGE, CURIE])).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_INVALID' }),
+    );
+    expect(() => redeal(oldCustody.id, 1, [ADA, BABBAGE])).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_INVALID' }),
+    );
+    expect(() => redeal(oldCustody.id, 2, [ADA, ADA, BABBAGE])).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_INVALID' }),
+    );
+    expect(() => redeal(oldCustody.id, 2, [ADA, EVE])).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_INVALID', message: expect.stringContaining('Eve') }),
+    );
     expect(quorum.list()).toEqual([]);
   });
 
   it('checks every action’s parameters when proposed, so approvers never approve what cannot run', () => {
     const keyId = 'ab'.repeat(16);
-    expect(() => quorum.propose({ custodyId: oldCustody.id, action: 'key.schedule-destruction', params: { keyId, waitDays: 3 }, requestedBy: id(ADA) })).toThrow(
-      expect.objectContaining({ code: 'PROPOSAL_INVALID', remedy: [expect.stringContaining('waitDays')] }),
-    );
+    expect(() =>
+      quorum.propose({
+        custodyId: oldCustody.id,
+        action: 'key.schedule-destruction',
+        params: { keyId, waitDays: 3 },
+        requestedBy: id(ADA),
+      }),
+    ).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID', remedy: [expect.stringContaining('waitDays')] }));
     // A default is written into the proposal, so what is approved says it.
-    expect(quorum.propose({ custodyId: oldCustody.id, action: 'key.schedule-destruction', params: { keyId }, requestedBy: id(ADA) }).params).toEqual({ keyId, waitDays: 30 });
+    expect(
+      quorum.propose({
+        custodyId: oldCustody.id,
+        action: 'key.schedule-destruction',
+        params: { keyId },
+        requestedBy: id(ADA),
+      }).params,
+    ).toEqual({ keyId, waitDays: 30 });
   });
 });

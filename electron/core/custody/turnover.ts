@@ -2,7 +2,6 @@ import { RedealParams } from '../../../shared/actions';
 import type { CeremonyOperation } from '../quorum/quorum-service';
 import type { CustodyService } from './custody-service';
 
-
 /**
  * Custodian turnover (add, remove, replace, change t) as a quorum action: the current holders
  * rebuild the SO PIN, every new holder confirms with both factors, and the token is re-dealt.

@@ -18,11 +18,14 @@ export class HeldSecrets {
     // reach, ~24 days, only a test clock goes; there the next look overwrites it).
     const delay = expiresAt.getTime() - this.clock().getTime();
     if (delay <= 0x7fffffff) {
-      setTimeout(() => {
-        if (holding.get(holder) !== entry) return;
-        entry.secret.fill(0);
-        holding.delete(holder);
-      }, Math.max(0, delay)).unref();
+      setTimeout(
+        () => {
+          if (holding.get(holder) !== entry) return;
+          entry.secret.fill(0);
+          holding.delete(holder);
+        },
+        Math.max(0, delay),
+      ).unref();
     }
   }
 

@@ -20,8 +20,7 @@ export interface MechanismOption {
  * a token that honours CKA_WRAP_WITH_TRUSTED. `purpose` says in words what it is for.
  */
 export type Need =
-  | { kind: 'mechanism'; purpose: string; anyOf: MechanismOption[] }
-  | { kind: 'wrap-with-trusted'; purpose: string };
+  { kind: 'mechanism'; purpose: string; anyOf: MechanismOption[] } | { kind: 'wrap-with-trusted'; purpose: string };
 
 /** What a token says it can do, read through a public session; nothing here needs a PIN. */
 export interface Capabilities {
@@ -40,7 +39,10 @@ export function offers(mechanisms: readonly MechanismInfo[], option: MechanismOp
 }
 
 /** The first option the token offers, or null. */
-export function firstOffered<T extends MechanismOption>(mechanisms: readonly MechanismInfo[], options: readonly T[]): T | null {
+export function firstOffered<T extends MechanismOption>(
+  mechanisms: readonly MechanismInfo[],
+  options: readonly T[],
+): T | null {
   return options.find((option) => offers(mechanisms, option)) ?? null;
 }
 
@@ -65,7 +67,8 @@ export function probeWrapWithTrusted(lib: pkcs11js.PKCS11, session: Buffer): boo
     { type: pkcs11js.CKA_EXTRACTABLE, value: true },
     ...(trusted ? [{ type: pkcs11js.CKA_WRAP_WITH_TRUSTED, value: true }] : []),
   ];
-  const generate = (trusted: boolean) => lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template(trusted));
+  const generate = (trusted: boolean) =>
+    lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, template(trusted));
   let key: Buffer;
   try {
     key = generate(true);
@@ -89,7 +92,9 @@ export function probeWrapWithTrusted(lib: pkcs11js.PKCS11, session: Buffer): boo
 /** Reads the token's capabilities: its mechanism list, and CKA_WRAP_WITH_TRUSTED only when asked. */
 export function readCapabilities(module: TokenModule, token: TokenRef, withWrapProbe: boolean): Capabilities {
   const mechanisms = module.mechanisms(token);
-  const wrapWithTrusted = withWrapProbe ? module.withSession(token, {}, (session, lib) => probeWrapWithTrusted(lib, session)) : null;
+  const wrapWithTrusted = withWrapProbe
+    ? module.withSession(token, {}, (session, lib) => probeWrapWithTrusted(lib, session))
+    : null;
   return { mechanisms, wrapWithTrusted };
 }
 
@@ -99,11 +104,15 @@ export function unmet(capabilities: Capabilities, needs: readonly Need[]): strin
     if (need.kind === 'wrap-with-trusted') {
       if (capabilities.wrapWithTrusted === true) return [];
       const why = capabilities.wrapWithTrusted === false ? 'refuses or drops' : 'could not be checked for';
-      return [`${need.purpose}: the token ${why} CKA_WRAP_WITH_TRUSTED, so a backup-able key could be wrapped by any key, not only a trusted one.`];
+      return [
+        `${need.purpose}: the token ${why} CKA_WRAP_WITH_TRUSTED, so a backup-able key could be wrapped by any key, not only a trusted one.`,
+      ];
     }
     if (firstOffered(capabilities.mechanisms, need.anyOf)) return [];
     const fns = (o: MechanismOption) => (typeof o.fn === 'string' ? o.fn : o.fn.join(' and '));
-    const names = need.anyOf.map((o) => `${mechanismName(o.type)} (${fns(o)}${o.size !== undefined ? `, size ${o.size}` : ''})`);
+    const names = need.anyOf.map(
+      (o) => `${mechanismName(o.type)} (${fns(o)}${o.size !== undefined ? `, size ${o.size}` : ''})`,
+    );
     return [`${need.purpose}: the token offers none of ${names.join(', ')}.`];
   });
 }
@@ -112,16 +121,29 @@ export function unmet(capabilities: Capabilities, needs: readonly Need[]): strin
  * Refuses an action whose needs the token cannot meet, before anyone approves it: no approval is
  * spent on what the token would refuse. The error names every missing mechanism or attribute.
  */
-export function requireCapabilities(module: TokenModule, token: TokenRef, action: string, needs: readonly Need[]): void {
+export function requireCapabilities(
+  module: TokenModule,
+  token: TokenRef,
+  action: string,
+  needs: readonly Need[],
+): void {
   if (needs.length === 0) return;
-  const capabilities = readCapabilities(module, token, needs.some((n) => n.kind === 'wrap-with-trusted'));
+  const capabilities = readCapabilities(
+    module,
+    token,
+    needs.some((n) => n.kind === 'wrap-with-trusted'),
+  );
   const missing = unmet(capabilities, needs);
   if (missing.length === 0) return;
   const trustedMissing = missing.some((line) => line.includes('CKA_WRAP_WITH_TRUSTED'));
-  throw new CustosError('TOKEN_CAPABILITY_MISSING', `Token ${token.label} (serial ${token.serial}) cannot carry out this ${action}, so it was not proposed and no approval was spent.`, [
-    ...missing,
-    trustedMissing && action === 'key.generate'
-      ? 'For a backup-able key on this token, the proposal may instead state acceptUnrestrictedExport: true, which the approvers then accept.'
-      : 'Choose what this token offers (see its mechanisms on the Tokens screen), or use a token that offers it.',
-  ]);
+  throw new CustosError(
+    'TOKEN_CAPABILITY_MISSING',
+    `Token ${token.label} (serial ${token.serial}) cannot carry out this ${action}, so it was not proposed and no approval was spent.`,
+    [
+      ...missing,
+      trustedMissing && action === 'key.generate'
+        ? 'For a backup-able key on this token, the proposal may instead state acceptUnrestrictedExport: true, which the approvers then accept.'
+        : 'Choose what this token offers (see its mechanisms on the Tokens screen), or use a token that offers it.',
+    ],
+  );
 }

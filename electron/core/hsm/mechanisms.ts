@@ -5,7 +5,17 @@ import type { MechanismInfo } from '../../../shared/tokens';
 export const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
 export const CKM_EDDSA = 0x1057;
 
-const preferredAliases = new Set(['CKM_EC_KEY_PAIR_GEN', 'CKM_CAST128_KEY_GEN', 'CKM_CAST128_ECB', 'CKM_CAST128_CBC', 'CKM_CAST128_MAC', 'CKM_CAST128_MAC_GENERAL', 'CKM_CAST128_CBC_PAD', 'CKM_PBE_MD5_CAST128_CBC', 'CKM_PBE_SHA1_CAST128_CBC']);
+const preferredAliases = new Set([
+  'CKM_EC_KEY_PAIR_GEN',
+  'CKM_CAST128_KEY_GEN',
+  'CKM_CAST128_ECB',
+  'CKM_CAST128_CBC',
+  'CKM_CAST128_MAC',
+  'CKM_CAST128_MAC_GENERAL',
+  'CKM_CAST128_CBC_PAD',
+  'CKM_PBE_MD5_CAST128_CBC',
+  'CKM_PBE_SHA1_CAST128_CBC',
+]);
 
 const mechanismNames: ReadonlyMap<number, string> = (() => {
   const names = new Map<number, string>([

@@ -22,7 +22,10 @@ describe('tokenError', () => {
   });
 
   it('keeps an unknown CKR name visible rather than pretending it is something else', () => {
-    expect(tokenError(new Error('CKR_VENDOR_SPECIFIC_THING'))).toMatchObject({ code: 'TOKEN_ERROR', message: expect.stringContaining('CKR_VENDOR_SPECIFIC_THING') });
+    expect(tokenError(new Error('CKR_VENDOR_SPECIFIC_THING'))).toMatchObject({
+      code: 'TOKEN_ERROR',
+      message: expect.stringContaining('CKR_VENDOR_SPECIFIC_THING'),
+    });
   });
 });
 
@@ -62,7 +65,9 @@ describe('the detail of a token failure', () => {
 
 describe('the CKR_* table', () => {
   it('explains every return value PKCS#11 defines (other than CKR_OK and vendor-defined)', () => {
-    const defined = Object.keys(pkcs11js).filter((name) => name.startsWith('CKR_') && name !== 'CKR_OK' && name !== 'CKR_VENDOR_DEFINED');
+    const defined = Object.keys(pkcs11js).filter(
+      (name) => name.startsWith('CKR_') && name !== 'CKR_OK' && name !== 'CKR_VENDOR_DEFINED',
+    );
     expect(defined.filter((name) => !knownPkcs11Results.includes(name))).toEqual([]);
   });
 });

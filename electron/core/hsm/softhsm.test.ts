@@ -21,7 +21,9 @@ describe('embedded SoftHSM2 default', () => {
   it('refuses to recreate a token directory that has gone missing, and writes nothing', () => {
     const { tokenDir } = prepareEmbeddedSoftHsm(dataDir);
     renameSync(tokenDir, `${tokenDir}.moved`);
-    expect(() => prepareEmbeddedSoftHsm(dataDir)).toThrow(expect.objectContaining({ code: 'SOFTHSM_TOKEN_DIR_MISSING' }));
+    expect(() => prepareEmbeddedSoftHsm(dataDir)).toThrow(
+      expect.objectContaining({ code: 'SOFTHSM_TOKEN_DIR_MISSING' }),
+    );
     expect(existsSync(softHsmPaths(dataDir).tokenDir)).toBe(false);
   });
 

@@ -62,18 +62,26 @@ export function prepareEmbeddedSoftHsm(
 ): EmbeddedSoftHsm {
   const modulePath = findSoftHsmLibrary(candidates);
   if (!modulePath) {
-    throw new CustosError('SOFTHSM_NOT_INSTALLED', 'No token module is configured and SoftHSM2 is not installed, so Custos has no token to work with.', [
-      'To rehearse with a software token, install SoftHSM2: on Debian or Ubuntu `sudo apt-get install softhsm2`, on macOS `brew install softhsm`, then press Refresh.',
-      'To use a real device, set its PKCS#11 module in Settings → Token module (or `custos --module PATH`): OpenSC for smartcards (opensc-pkcs11.so), YubiHSM 2 (yubihsm_pkcs11.so), Thales Luna (libCryptoki2_64.so), Entrust nShield (libcknfast.so).',
-    ]);
+    throw new CustosError(
+      'SOFTHSM_NOT_INSTALLED',
+      'No token module is configured and SoftHSM2 is not installed, so Custos has no token to work with.',
+      [
+        'To rehearse with a software token, install SoftHSM2: on Debian or Ubuntu `sudo apt-get install softhsm2`, on macOS `brew install softhsm`, then press Refresh.',
+        'To use a real device, set its PKCS#11 module in Settings → Token module (or `custos --module PATH`): OpenSC for smartcards (opensc-pkcs11.so), YubiHSM 2 (yubihsm_pkcs11.so), Thales Luna (libCryptoki2_64.so), Entrust nShield (libcknfast.so).',
+      ],
+    );
   }
   const { configPath, tokenDir } = softHsmPaths(dataDir);
   if (existsSync(configPath)) {
     if (!existsSync(tokenDir)) {
-      throw new CustosError('SOFTHSM_TOKEN_DIR_MISSING', `The software token directory ${tokenDir} is missing: the rehearsal tokens stored there are gone.`, [
-        'If it was moved, put it back and press Refresh. Custos did not recreate it, so nothing was overwritten.',
-        'If the loss is intended, delete the file softhsm2.conf next to it and press Refresh to start with a new, empty software token store.',
-      ]);
+      throw new CustosError(
+        'SOFTHSM_TOKEN_DIR_MISSING',
+        `The software token directory ${tokenDir} is missing: the rehearsal tokens stored there are gone.`,
+        [
+          'If it was moved, put it back and press Refresh. Custos did not recreate it, so nothing was overwritten.',
+          'If the loss is intended, delete the file softhsm2.conf next to it and press Refresh to start with a new, empty software token store.',
+        ],
+      );
     }
   } else {
     mkdirSync(tokenDir, { recursive: true, mode: 0o700 });

@@ -58,17 +58,31 @@ export interface HardwareFlags {
  * unknown token is never called software on its flags alone, but the reason says when nothing
  * shows hardware either.
  */
-export function recogniseSoftwareToken(token: { manufacturer: string; model: string }, flags: HardwareFlags): SoftwareVerdict {
+export function recogniseSoftwareToken(
+  token: { manufacturer: string; model: string },
+  flags: HardwareFlags,
+): SoftwareVerdict {
   const known = KNOWN_SOFTWARE.find((k) => k.token?.(token));
   const named = `“${token.manufacturer}”, model “${token.model}”`;
   if (known) {
-    const evidence = flags.hardwareSlot ? ' (its slot claims to be hardware, but this maker’s token is software)' : '; its slot is not a hardware slot';
-    return { software: true, product: known.product, reason: `Known software token: ${known.product} (${named})${evidence}.` };
+    const evidence = flags.hardwareSlot
+      ? ' (its slot claims to be hardware, but this maker’s token is software)'
+      : '; its slot is not a hardware slot';
+    return {
+      software: true,
+      product: known.product,
+      reason: `Known software token: ${known.product} (${named})${evidence}.`,
+    };
   }
-  if (flags.hardwareSlot) return { software: false, product: null, reason: `Not a known software token; its slot is a hardware slot.` };
+  if (flags.hardwareSlot)
+    return { software: false, product: null, reason: `Not a known software token; its slot is a hardware slot.` };
   const hardware = flags.hardwareMechanisms();
   if (hardware > 0) {
-    return { software: false, product: null, reason: `Not a known software token; ${hardware} of its mechanisms run in hardware.` };
+    return {
+      software: false,
+      product: null,
+      reason: `Not a known software token; ${hardware} of its mechanisms run in hardware.`,
+    };
   }
   return {
     software: false,

@@ -17,7 +17,11 @@ export const trimPadded = (s: string) => s.replace(/[\s\0]+$/u, '');
  * A token as the custodian sees it. `hardwareMechanisms` counts the token's mechanisms flagged
  * CKF_HW; it is asked only when neither the maker nor the slot settles whether it is software.
  */
-export function describeToken(slot: pkcs11js.SlotInfo, raw: pkcs11js.TokenInfo, hardwareMechanisms: () => number): TokenInfo {
+export function describeToken(
+  slot: pkcs11js.SlotInfo,
+  raw: pkcs11js.TokenInfo,
+  hardwareMechanisms: () => number,
+): TokenInfo {
   const f = raw.flags;
   const userPin = {
     initialized: has(f, pkcs11js.CKF_USER_PIN_INITIALIZED),
@@ -51,11 +55,15 @@ export function describeToken(slot: pkcs11js.SlotInfo, raw: pkcs11js.TokenInfo, 
     protectedAuthenticationPath: has(f, pkcs11js.CKF_PROTECTED_AUTHENTICATION_PATH),
     minPinLength: raw.minPinLen,
     maxPinLength: raw.maxPinLen,
-    blankInitNeedsSoPin: tokenProfile({ manufacturer: trimPadded(raw.manufacturerID), model: trimPadded(raw.model) }).blankInitNeedsSoPin,
+    blankInitNeedsSoPin: tokenProfile({ manufacturer: trimPadded(raw.manufacturerID), model: trimPadded(raw.model) })
+      .blankInitNeedsSoPin,
     userPin,
     soPin,
     warnings: pinWarnings({ initialized, writeProtected, userPin, soPin }),
-    software: recogniseSoftwareToken({ manufacturer, model }, { hardwareSlot: has(slot.flags, CKF_HW_SLOT), hardwareMechanisms }),
+    software: recogniseSoftwareToken(
+      { manufacturer, model },
+      { hardwareSlot: has(slot.flags, CKF_HW_SLOT), hardwareMechanisms },
+    ),
   };
 }
 
@@ -67,10 +75,13 @@ function pinWarnings(t: {
 }): string[] {
   const warnings: string[] = [];
   if (!t.initialized) warnings.push('This token is blank: it must be initialised in a custody ceremony before use.');
-  else if (!t.userPin.initialized) warnings.push('The user PIN has not been set: take the token into custody before use.');
-  if (t.userPin.locked) warnings.push('User PIN LOCKED: the token refuses every login until a security officer unlocks it.');
+  else if (!t.userPin.initialized)
+    warnings.push('The user PIN has not been set: take the token into custody before use.');
+  if (t.userPin.locked)
+    warnings.push('User PIN LOCKED: the token refuses every login until a security officer unlocks it.');
   else if (t.userPin.finalTry) warnings.push('User PIN: one more wrong attempt will LOCK this token.');
-  else if (t.userPin.countLow) warnings.push('User PIN: wrong attempts have been recorded; the token is closer to locking.');
+  else if (t.userPin.countLow)
+    warnings.push('User PIN: wrong attempts have been recorded; the token is closer to locking.');
   if (t.userPin.toBeChanged) warnings.push('User PIN must be changed before it can be used.');
   if (t.soPin.locked) warnings.push('SO PIN LOCKED: the security-officer PIN can no longer be used on this token.');
   else if (t.soPin.finalTry) warnings.push('SO PIN: one more wrong attempt will LOCK the security-officer PIN.');

@@ -33,7 +33,11 @@ describe('TokenModule on SoftHSM2', () => {
   });
 
   it('reports the library and each of its tokens as software, not a FIPS-validated HSM', () => {
-    expect(module!.info()).toMatchObject({ softwareToken: true, software: { product: 'SoftHSM2' }, manufacturer: expect.stringMatching(/SoftHSM/) });
+    expect(module!.info()).toMatchObject({
+      softwareToken: true,
+      software: { product: 'SoftHSM2' },
+      manufacturer: expect.stringMatching(/SoftHSM/),
+    });
     expect(module!.info().notice).toMatch(/^Software token \(SoftHSM2\).*not a FIPS 140-3 validated HSM/);
     const found = module!.slots().find((s) => s.token?.serial === token.serial)?.token;
     expect(found?.software).toEqual({
@@ -50,7 +54,10 @@ describe('TokenModule on SoftHSM2', () => {
     chmodSync(copy, 0o644);
     const configured = TokenModule.open(copy, 'configured');
     try {
-      expect(configured.info().software).toEqual({ product: 'SoftHSM', reason: 'Known software library: SoftHSM (“SoftHSM Implementation of PKCS11”).' });
+      expect(configured.info().software).toEqual({
+        product: 'SoftHSM',
+        reason: 'Known software library: SoftHSM (“SoftHSM Implementation of PKCS11”).',
+      });
     } finally {
       configured.close();
     }
@@ -58,7 +65,9 @@ describe('TokenModule on SoftHSM2', () => {
 
   it('finds a token by serial and label and names what is missing', () => {
     expect(module!.findSlot(token)).toBeInstanceOf(Buffer);
-    expect(() => module!.findSlot({ ...token, label: 'other' })).toThrow(expect.objectContaining({ code: 'TOKEN_NOT_FOUND' }));
+    expect(() => module!.findSlot({ ...token, label: 'other' })).toThrow(
+      expect.objectContaining({ code: 'TOKEN_NOT_FOUND' }),
+    );
   });
 
   it('probes mechanisms with their names, including the ones pkcs11js has no constant for', () => {
@@ -92,31 +101,41 @@ describe('TokenModule on SoftHSM2', () => {
     ).toThrow('power cut mid-step');
     const state = module!.run('state', (lib) => lib.C_GetSessionInfo(sentinel).state);
     expect(state).toBe(0); // CKS_RO_PUBLIC_SESSION: nobody logged in
-    expect(() => module!.run('closed?', (lib) => lib.C_GetSessionInfo(inner!))).toThrow(expect.objectContaining({ code: 'SESSION_CLOSED' }));
+    expect(() => module!.run('closed?', (lib) => lib.C_GetSessionInfo(inner!))).toThrow(
+      expect.objectContaining({ code: 'SESSION_CLOSED' }),
+    );
     module!.run('close sentinel', (lib) => lib.C_CloseSession(sentinel));
   });
 
   it('gives raw PKCS#11 failures inside a session the same stable codes', () => {
     expect(() =>
-      module!.withSession(token, { write: true, login: { user: 'user', pin: '1234' } }, (session, lib) => lib.C_DestroyObject(session, Buffer.from([0xff, 0xff, 0, 0, 0, 0, 0, 0]))),
+      module!.withSession(token, { write: true, login: { user: 'user', pin: '1234' } }, (session, lib) =>
+        lib.C_DestroyObject(session, Buffer.from([0xff, 0xff, 0, 0, 0, 0, 0, 0])),
+      ),
     ).toThrow(expect.objectContaining({ code: 'OBJECT_INVALID' }));
   });
 });
 
 describe('describeToken on the token info SoftHSM2 returns', () => {
   const CKF_HW_SLOT = 0x4;
-  const raw = () => module!.run('read', (lib) => {
-    const slot = module!.findSlot(token);
-    return { slot: lib.C_GetSlotInfo(slot), token: lib.C_GetTokenInfo(slot) };
-  });
+  const raw = () =>
+    module!.run('read', (lib) => {
+      const slot = module!.findSlot(token);
+      return { slot: lib.C_GetSlotInfo(slot), token: lib.C_GetTokenInfo(slot) };
+    });
   const pad = (text: string, width: number) => text.padEnd(width, ' ');
 
   it('decides by the maker, and asks for mechanisms only when the maker and slot leave it open', () => {
     let asked = 0;
     const info = raw();
-    expect(describeToken(info.slot, info.token, () => ++asked).software).toMatchObject({ software: true, product: 'SoftHSM' });
+    expect(describeToken(info.slot, info.token, () => ++asked).software).toMatchObject({
+      software: true,
+      product: 'SoftHSM',
+    });
     // A software maker wins over a slot that claims hardware, and the reason says so.
-    expect(describeToken({ ...info.slot, flags: info.slot.flags | CKF_HW_SLOT }, info.token, () => ++asked).software.reason).toMatch(/claims to be hardware, but this maker’s token is software/);
+    expect(
+      describeToken({ ...info.slot, flags: info.slot.flags | CKF_HW_SLOT }, info.token, () => ++asked).software.reason,
+    ).toMatch(/claims to be hardware, but this maker’s token is software/);
     expect(asked).toBe(0);
   });
 
@@ -128,14 +147,23 @@ describe('describeToken on the token info SoftHSM2 returns', () => {
       product: null,
       reason: 'Not a known software token; its slot is a hardware slot.',
     });
-    expect(describeToken(info.slot, unknown, () => 3).software.reason).toBe('Not a known software token; 3 of its mechanisms run in hardware.');
-    expect(describeToken(info.slot, unknown, () => 0).software).toMatchObject({ software: false, reason: expect.stringMatching(/“Acme Devices”, model “Vault 9”.*claims neither a hardware slot nor a hardware mechanism/) });
+    expect(describeToken(info.slot, unknown, () => 3).software.reason).toBe(
+      'Not a known software token; 3 of its mechanisms run in hardware.',
+    );
+    expect(describeToken(info.slot, unknown, () => 0).software).toMatchObject({
+      software: false,
+      reason: expect.stringMatching(
+        /“Acme Devices”, model “Vault 9”.*claims neither a hardware slot nor a hardware mechanism/,
+      ),
+    });
   });
 });
 
 describe('TokenModule.open', () => {
   it('refuses a relative path as MODULE_UNSAFE, before loading anything', () => {
-    expect(() => TokenModule.open('libsofthsm2.so', 'configured')).toThrow(expect.objectContaining({ code: 'MODULE_UNSAFE' }));
+    expect(() => TokenModule.open('libsofthsm2.so', 'configured')).toThrow(
+      expect.objectContaining({ code: 'MODULE_UNSAFE' }),
+    );
   });
 
   it('refuses a library that another user could replace (world-writable file or folder)', () => {
@@ -151,7 +179,9 @@ describe('TokenModule.open', () => {
   });
 
   it('names a missing library MODULE_NOT_FOUND', () => {
-    expect(() => TokenModule.open(join(dataDir, 'nope.so'), 'configured')).toThrow(expect.objectContaining({ code: 'MODULE_NOT_FOUND' }));
+    expect(() => TokenModule.open(join(dataDir, 'nope.so'), 'configured')).toThrow(
+      expect.objectContaining({ code: 'MODULE_NOT_FOUND' }),
+    );
   });
 
   it('names a file that is not a PKCS#11 library MODULE_LOAD_FAILED', () => {

@@ -58,16 +58,26 @@ export class TokenModule {
       } catch {
         // Nothing was loaded, so there is nothing to unload.
       }
-      throw new CustosError('MODULE_LOAD_FAILED', `The file at ${path} could not be loaded as a PKCS#11 library.`, [
-        'Check that it is the vendor’s PKCS#11 module (a .so, .dylib or .dll) built for this computer’s architecture.',
-      ], { cause: error });
+      throw new CustosError(
+        'MODULE_LOAD_FAILED',
+        `The file at ${path} could not be loaded as a PKCS#11 library.`,
+        [
+          'Check that it is the vendor’s PKCS#11 module (a .so, .dylib or .dll) built for this computer’s architecture.',
+        ],
+        { cause: error },
+      );
     }
     try {
       lib.C_Initialize({ flags: pkcs11js.CKF_OS_LOCKING_OK });
     } catch (error) {
       lib.close();
       const mapped = tokenError(error, `The PKCS#11 library ${path} failed to start`);
-      throw new CustosError(mapped.code === 'TOKEN_ERROR' ? 'MODULE_LOAD_FAILED' : mapped.code, mapped.message, mapped.remedy, { cause: error });
+      throw new CustosError(
+        mapped.code === 'TOKEN_ERROR' ? 'MODULE_LOAD_FAILED' : mapped.code,
+        mapped.message,
+        mapped.remedy,
+        { cause: error },
+      );
     }
     loaded.add(path);
     return new TokenModule(lib, path, kind, reportCleanupError);
@@ -97,7 +107,13 @@ export class TokenModule {
     return handles.map((slot) => {
       const raw = this.call('Reading a slot', () => this.lib.C_GetSlotInfo(slot));
       const present = (raw.flags & CKF_TOKEN_PRESENT) !== 0;
-      const token = present ? describeToken(raw, this.call('Reading a token', () => this.lib.C_GetTokenInfo(slot)), () => this.hardwareMechanisms(slot)) : null;
+      const token = present
+        ? describeToken(
+            raw,
+            this.call('Reading a token', () => this.lib.C_GetTokenInfo(slot)),
+            () => this.hardwareMechanisms(slot),
+          )
+        : null;
       return describeSlot(raw, token);
     });
   }
@@ -112,7 +128,8 @@ export class TokenModule {
     try {
       let changed = false;
       // One event per call: drain what is queued (bounded) so the next question starts afresh.
-      const next = () => this.call('Asking the library for slot events', () => this.lib.C_WaitForSlotEvent(pkcs11js.CKF_DONT_BLOCK));
+      const next = () =>
+        this.call('Asking the library for slot events', () => this.lib.C_WaitForSlotEvent(pkcs11js.CKF_DONT_BLOCK));
       for (let i = 0; i < 64 && next() !== null; i++) changed = true;
       return changed;
     } catch (error) {
@@ -134,9 +151,11 @@ export class TokenModule {
       ]);
     }
     if (matches.length > 1) {
-      throw new CustosError('TOKEN_AMBIGUOUS', `${matches.length} attached tokens have serial ${ref.serial} and label “${ref.label}”; Custos will not guess which one you mean.`, [
-        'Detach all but one of them.',
-      ]);
+      throw new CustosError(
+        'TOKEN_AMBIGUOUS',
+        `${matches.length} attached tokens have serial ${ref.serial} and label “${ref.label}”; Custos will not guess which one you mean.`,
+        ['Detach all but one of them.'],
+      );
     }
     return matches[0]!;
   }
@@ -145,18 +164,30 @@ export class TokenModule {
     const slot = this.findSlot(ref);
     const types = this.call('Listing the token’s mechanisms', () => this.lib.C_GetMechanismList(slot));
     return types
-      .map((type) => describeMechanism(type, this.call('Reading a mechanism', () => this.lib.C_GetMechanismInfo(slot, type))))
+      .map((type) =>
+        describeMechanism(
+          type,
+          this.call('Reading a mechanism', () => this.lib.C_GetMechanismInfo(slot, type)),
+        ),
+      )
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /** How many of the slot's mechanisms the library says run in hardware (CKF_HW). */
   private hardwareMechanisms(slot: Buffer): number {
     const types = this.call('Listing the token’s mechanisms', () => this.lib.C_GetMechanismList(slot));
-    return types.filter((type) => (this.call('Reading a mechanism', () => this.lib.C_GetMechanismInfo(slot, type)).flags & pkcs11js.CKF_HW) !== 0).length;
+    return types.filter(
+      (type) =>
+        (this.call('Reading a mechanism', () => this.lib.C_GetMechanismInfo(slot, type)).flags & pkcs11js.CKF_HW) !== 0,
+    ).length;
   }
 
   /** Runs fn in a session on the token; logs out and closes the session however fn ends. */
-  withSession<T>(ref: TokenRef, options: SessionOptions, fn: (session: Session, lib: pkcs11js.PKCS11) => Synchronous<T>): T {
+  withSession<T>(
+    ref: TokenRef,
+    options: SessionOptions,
+    fn: (session: Session, lib: pkcs11js.PKCS11) => Synchronous<T>,
+  ): T {
     const slot = this.findSlot(ref);
     const flags = pkcs11js.CKF_SERIAL_SESSION | (options.write ? pkcs11js.CKF_RW_SESSION : 0);
     const session = this.call('Opening a session with the token', () => this.lib.C_OpenSession(slot, flags));
@@ -164,7 +195,9 @@ export class TokenModule {
     try {
       if (options.login) {
         const { user, pin } = options.login;
-        this.call('Logging in to the token', () => this.lib.C_Login(session, user === 'so' ? pkcs11js.CKU_SO : pkcs11js.CKU_USER, pin));
+        this.call('Logging in to the token', () =>
+          this.lib.C_Login(session, user === 'so' ? pkcs11js.CKU_SO : pkcs11js.CKU_USER, pin),
+        );
         loggedIn = true;
       }
       try {
@@ -196,7 +229,9 @@ export class TokenModule {
 
   private call<T>(context: string, fn: () => T): T {
     if (this.closed) {
-      throw new CustosError('MODULE_LOAD_FAILED', 'The token library has been unloaded: Custos is shutting down.', ['Start Custos again.']);
+      throw new CustosError('MODULE_LOAD_FAILED', 'The token library has been unloaded: Custos is shutting down.', [
+        'Start Custos again.',
+      ]);
     }
     try {
       return fn();
@@ -216,8 +251,13 @@ export class TokenModule {
 }
 
 /** The built-in store is SoftHSM2 by construction; any other library by its name or its tokens. */
-function softwareLibrary(kind: ModuleKind, library: { manufacturer: string; description: string }, slots: SlotInfo[]): ModuleInfo['software'] {
-  if (kind === 'embedded-softhsm') return { product: 'SoftHSM2', reason: 'Custos’s built-in SoftHSM2 rehearsal store.' };
+function softwareLibrary(
+  kind: ModuleKind,
+  library: { manufacturer: string; description: string },
+  slots: SlotInfo[],
+): ModuleInfo['software'] {
+  if (kind === 'embedded-softhsm')
+    return { product: 'SoftHSM2', reason: 'Custos’s built-in SoftHSM2 rehearsal store.' };
   const named = `“${library.manufacturer} ${library.description}”`;
   const product = recogniseSoftwareLibrary(library);
   if (product) return { product, reason: `Known software library: ${product} (${named}).` };
@@ -234,13 +274,17 @@ function softwareLibrary(kind: ModuleKind, library: { manufacturer: string; desc
  */
 export function checkModulePath(path: string): string {
   if (!isAbsolute(path)) {
-    throw new CustosError('MODULE_UNSAFE', `The token module path must be absolute: “${path}” is not.`, ['Give the full path, for example /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so.']);
+    throw new CustosError('MODULE_UNSAFE', `The token module path must be absolute: “${path}” is not.`, [
+      'Give the full path, for example /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so.',
+    ]);
   }
   // Only a shared library is worth handing to dlopen: anything else is a mistake or a probe.
   if (!/\.(so(\.\d+)*|dylib|dll)$/i.test(basename(path))) {
-    throw new CustosError('MODULE_UNSAFE', `Custos loads only a PKCS#11 library file (.so, .dylib or .dll); ${basename(path).slice(0, 80)} is not one.`, [
-      'Choose the vendor’s PKCS#11 module, for example opensc-pkcs11.so.',
-    ]);
+    throw new CustosError(
+      'MODULE_UNSAFE',
+      `Custos loads only a PKCS#11 library file (.so, .dylib or .dll); ${basename(path).slice(0, 80)} is not one.`,
+      ['Choose the vendor’s PKCS#11 module, for example opensc-pkcs11.so.'],
+    );
   }
   if (!existsSync(path) || !statSync(path).isFile()) {
     throw new CustosError('MODULE_NOT_FOUND', `No PKCS#11 library exists at ${path}.`, [
@@ -254,9 +298,13 @@ export function checkModulePath(path: string): string {
     for (const target of [real, dirname(real)]) {
       const info = statSync(target);
       if ((info.uid !== 0 && info.uid !== uid) || (info.mode & 0o022) !== 0) {
-        throw new CustosError('MODULE_UNSAFE', `Custos will not load ${real}: ${target === real ? 'the file' : 'its folder'} can be changed by another user.`, [
-          'Install the vendor module so that it and its folder are owned by root (or by you) and writable only by the owner.',
-        ]);
+        throw new CustosError(
+          'MODULE_UNSAFE',
+          `Custos will not load ${real}: ${target === real ? 'the file' : 'its folder'} can be changed by another user.`,
+          [
+            'Install the vendor module so that it and its folder are owned by root (or by you) and writable only by the owner.',
+          ],
+        );
       }
     }
   }

@@ -22,7 +22,11 @@ const PROFILES: { match: (maker: string, model: string) => boolean; profile: Tok
     // opencryptoki's tokens (IBM SoftTok, ICA, CCA, EP11 all report an IBM maker): usr/lib/common/new_host.c
     // checks the SO PIN in C_InitToken.
     match: (maker) => /^IBM\b/i.test(maker),
-    profile: { product: 'opencryptoki', blankInitNeedsSoPin: true, factorySoPinSource: 'opencryptoki README: the default SO PIN is 87654321' },
+    profile: {
+      product: 'opencryptoki',
+      blankInitNeedsSoPin: true,
+      factorySoPinSource: 'opencryptoki README: the default SO PIN is 87654321',
+    },
   },
 ];
 

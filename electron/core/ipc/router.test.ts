@@ -6,14 +6,31 @@ import { Router, type Handlers } from './router';
 
 const ready: ModuleStatus = {
   state: 'ready',
-  module: { path: '/lib.so', kind: 'configured', libraryDescription: 'x', manufacturer: 'y', libraryVersion: '1.0', cryptokiVersion: '2.40', softwareToken: false, software: null, notice: null },
+  module: {
+    path: '/lib.so',
+    kind: 'configured',
+    libraryDescription: 'x',
+    manufacturer: 'y',
+    libraryVersion: '1.0',
+    cryptokiVersion: '2.40',
+    softwareToken: false,
+    software: null,
+    notice: null,
+  },
   slots: [],
 };
 function router(overrides: Partial<Handlers> = {}) {
   const calls: string[] = [];
   // Only the channels these tests call; the router never reaches the others.
   const base: Partial<Handlers> = {
-    'app.snapshot': () => ({ version: '1', dataDir: '/d', production: true, tokens: ready, selectedToken: null, audit: { state: 'unavailable', code: 'AUDIT_UNAVAILABLE', message: 'm', remedy: [] } }),
+    'app.snapshot': () => ({
+      version: '1',
+      dataDir: '/d',
+      production: true,
+      tokens: ready,
+      selectedToken: null,
+      audit: { state: 'unavailable', code: 'AUDIT_UNAVAILABLE', message: 'm', remedy: [] },
+    }),
     'tokens.status': () => ready,
     'tokens.mechanisms': (ref) => ({ token: ref, mechanisms: [] }),
     'tokens.select': (ref) => {
@@ -27,15 +44,32 @@ function router(overrides: Partial<Handlers> = {}) {
     'audit.entry': () => {
       throw new CustosError('AUDIT_NOT_FOUND', 'none');
     },
-    'audit.verify': () => ({ ok: true, trustedKey: 'k', keySource: 'token', anchored: true, entries: 0, checkpoints: 0, treeSize: 0, root: '', first: null, problems: [] }),
+    'audit.verify': () => ({
+      ok: true,
+      trustedKey: 'k',
+      keySource: 'token',
+      anchored: true,
+      entries: 0,
+      checkpoints: 0,
+      treeSize: 0,
+      root: '',
+      first: null,
+      problems: [],
+    }),
   };
   return { router: new Router({ ...base, ...overrides } as Handlers, silentLog), calls };
 }
 
 describe('Router', () => {
   it('refuses a channel that is not in the schema', async () => {
-    expect(await router().router.dispatch('tokens.delete-everything', {})).toMatchObject({ ok: false, error: { code: 'IPC_UNKNOWN_CHANNEL' } });
-    expect(await router().router.dispatch({ toString: () => 'app.snapshot' }, {})).toMatchObject({ ok: false, error: { code: 'IPC_UNKNOWN_CHANNEL' } });
+    expect(await router().router.dispatch('tokens.delete-everything', {})).toMatchObject({
+      ok: false,
+      error: { code: 'IPC_UNKNOWN_CHANNEL' },
+    });
+    expect(await router().router.dispatch({ toString: () => 'app.snapshot' }, {})).toMatchObject({
+      ok: false,
+      error: { code: 'IPC_UNKNOWN_CHANNEL' },
+    });
   });
 
   it.each([
@@ -46,22 +80,38 @@ describe('Router', () => {
     ['an oversized value', { serial: 'a'.repeat(33), label: 'x' }],
   ])('refuses %s with IPC_INVALID_PAYLOAD before any handler runs', async (_what, payload) => {
     const { router: r, calls } = router();
-    expect(await r.dispatch('tokens.select', payload)).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    expect(await r.dispatch('tokens.select', payload)).toMatchObject({
+      ok: false,
+      error: { code: 'IPC_INVALID_PAYLOAD' },
+    });
     expect(calls).toEqual([]);
   });
 
   it('never echoes the rejected value, which might be a secret typed into the wrong field', async () => {
-    const result = await router().router.dispatch('tokens.select', { serial: 'correct-horse-battery-staple-XXXXXXXX', label: 1 });
+    const result = await router().router.dispatch('tokens.select', {
+      serial: 'correct-horse-battery-staple-XXXXXXXX',
+      label: 1,
+    });
     expect(JSON.stringify(result)).not.toContain('correct-horse');
   });
 
   it('keeps the refusal short when the input is huge: a long key, many unknown fields, a 5 MB value', async () => {
     const huge = 'k'.repeat(5_000_000);
-    const unknownFields = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`${i}${huge.slice(0, 10_000)}`, 1]));
+    const unknownFields = Object.fromEntries(
+      Array.from({ length: 200 }, (_, i) => [`${i}${huge.slice(0, 10_000)}`, 1]),
+    );
     const payloads: [string, unknown][] = [
       ['tokens.select', { serial: '1', label: huge }],
       ['tokens.select', { serial: '1', label: 'l', ...unknownFields }],
-      ['proposals.create', { custodyId: 'a'.repeat(16), action: 'key.generate', params: { [huge]: 'x' }, requester: { custodianId: 'b'.repeat(16), passphrase: 'p', code: '123456' } }],
+      [
+        'proposals.create',
+        {
+          custodyId: 'a'.repeat(16),
+          action: 'key.generate',
+          params: { [huge]: 'x' },
+          requester: { custodianId: 'b'.repeat(16), passphrase: 'p', code: '123456' },
+        },
+      ],
     ];
     for (const [name, payload] of payloads) {
       const result = await router().router.dispatch(name, payload);
@@ -72,7 +122,11 @@ describe('Router', () => {
 
   it('reports a null or missing payload to the audit observer like any other refusal', async () => {
     const seen: string[] = [];
-    const r = new Router({} as Handlers, silentLog, (report) => void seen.push(`${report.channel} ${report.outcome} ${report.code}`));
+    const r = new Router(
+      {} as Handlers,
+      silentLog,
+      (report) => void seen.push(`${report.channel} ${report.outcome} ${report.code}`),
+    );
     await r.dispatch('tokens.select', null);
     await r.dispatch('audit.entry', undefined);
     expect(seen).toEqual(['tokens.select refused IPC_INVALID_PAYLOAD', 'audit.entry refused IPC_INVALID_PAYLOAD']);
@@ -90,7 +144,10 @@ describe('Router', () => {
         throw new CustosError('TOKEN_REMOVED', 'The token was removed.', ['Re-attach it.']);
       },
     });
-    expect(await failing.router.dispatch('tokens.status', {})).toEqual({ ok: false, error: { code: 'TOKEN_REMOVED', message: 'The token was removed.', remedy: ['Re-attach it.'] } });
+    expect(await failing.router.dispatch('tokens.status', {})).toEqual({
+      ok: false,
+      error: { code: 'TOKEN_REMOVED', message: 'The token was removed.', remedy: ['Re-attach it.'] },
+    });
   });
 
   it('hides the details of an unexpected error behind INTERNAL', async () => {

@@ -62,7 +62,11 @@ export class Router {
     const spec = channel(name) as { input: z.ZodType; result: z.ZodType };
     const input = spec.input.safeParse(payload);
     if (!input.success) {
-      return failure({ code: 'IPC_INVALID_PAYLOAD', message: `The request was malformed and nothing was done (${describeIssues(input.error.issues)}).`, remedy: [] });
+      return failure({
+        code: 'IPC_INVALID_PAYLOAD',
+        message: `The request was malformed and nothing was done (${describeIssues(input.error.issues)}).`,
+        remedy: [],
+      });
     }
     try {
       const handler = this.handlers[name] as (input: unknown) => unknown;
@@ -73,7 +77,11 @@ export class Router {
         return failure({ code: error.code, message: error.message, remedy: [...error.remedy] });
       }
       this.log.error('unexpected failure in request', { channel: name, error: describe(error) });
-      return failure({ code: 'INTERNAL', message: 'Custos hit an unexpected problem; the details are in its log. Nothing was changed by this request.', remedy: [] });
+      return failure({
+        code: 'INTERNAL',
+        message: 'Custos hit an unexpected problem; the details are in its log. Nothing was changed by this request.',
+        remedy: [],
+      });
     }
   }
 }

@@ -7,7 +7,9 @@ const defOf = (schema: unknown) => (schema as { _zod: { def: Def } })._zod.def;
 
 /** True when a pattern can only match strings of bounded length (anchored, no *, + or {n,}). */
 function boundedPattern(pattern: RegExp): boolean {
-  return pattern.source.startsWith('^') && pattern.source.endsWith('$') && !/(^|[^\\])[*+]|\{\d+,\}/.test(pattern.source);
+  return (
+    pattern.source.startsWith('^') && pattern.source.endsWith('$') && !/(^|[^\\])[*+]|\{\d+,\}/.test(pattern.source)
+  );
 }
 
 function stringBounded(def: Def): boolean {
@@ -29,7 +31,9 @@ function strings(schema: unknown, path: string, seen = new Set<unknown>()): { pa
     case 'string':
       return [{ path, bounded: stringBounded(def) }];
     case 'object':
-      return Object.entries(def.shape as Record<string, unknown>).flatMap(([key, value]) => strings(value, `${path}.${key}`, seen));
+      return Object.entries(def.shape as Record<string, unknown>).flatMap(([key, value]) =>
+        strings(value, `${path}.${key}`, seen),
+      );
     case 'array':
       return strings(def.element, `${path}[]`, seen);
     case 'record':
@@ -50,11 +54,20 @@ function strings(schema: unknown, path: string, seen = new Set<unknown>()): { pa
 
 describe('IPC input schemas', () => {
   it('give every string the renderer can send a length limit', () => {
-    const unbounded = channelNames.flatMap((name) => strings(channel(name).input, name)).filter((s) => !s.bounded).map((s) => s.path);
+    const unbounded = channelNames
+      .flatMap((name) => strings(channel(name).input, name))
+      .filter((s) => !s.bounded)
+      .map((s) => s.path);
     expect(unbounded).toEqual([]);
     // The walk reaches the strings it must judge (a passphrase deep in a proposal, a card's text).
     const all = channelNames.flatMap((name) => strings(channel(name).input, name)).map((s) => s.path);
-    expect(all).toEqual(expect.arrayContaining(['proposals.approve.approver.passphrase', 'backups.checkShare.text', 'tokens.select.label']));
+    expect(all).toEqual(
+      expect.arrayContaining([
+        'proposals.approve.approver.passphrase',
+        'backups.checkShare.text',
+        'tokens.select.label',
+      ]),
+    );
   });
 
   it('limit a token label to 32 bytes of UTF-8, not 32 characters, and a serial to 16', () => {
@@ -64,4 +77,3 @@ describe('IPC input schemas', () => {
     expect(TokenRef.safeParse({ serial: '0123456789abcdef0', label: 'a' }).success).toBe(false);
   });
 });
-

@@ -18,7 +18,11 @@ describe('algorithm policy', () => {
   });
 
   it('warns, with the date and the source, about what is coming', () => {
-    expect(policyVerdict('EC-P256', new Date('2026-11-30T00:00:00Z')).notes).toEqual(['EC-P256 becomes disallowed on 2036-01-01 (IR 8547 ipd §4.1 (quantum-vulnerable)).']);
-    expect(policyVerdict('RSA-2048', new Date('2032-01-01T00:00:00Z')).notes[0]).toMatch(/^RSA-2048 is deprecated as of 2032-01-01/);
+    expect(policyVerdict('EC-P256', new Date('2026-11-30T00:00:00Z')).notes).toEqual([
+      'EC-P256 becomes disallowed on 2036-01-01 (IR 8547 ipd §4.1 (quantum-vulnerable)).',
+    ]);
+    expect(policyVerdict('RSA-2048', new Date('2032-01-01T00:00:00Z')).notes[0]).toMatch(
+      /^RSA-2048 is deprecated as of 2032-01-01/,
+    );
   });
 });

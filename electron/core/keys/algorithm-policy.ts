@@ -17,15 +17,60 @@ export interface PolicyRule {
 }
 
 export const ALGORITHM_POLICY: readonly PolicyRule[] = [
-  { algorithm: 'AES-256', deprecatedFrom: null, disallowedFrom: null, source: 'SP 800-131A Rev 2 §2; IR 8547 (not quantum-vulnerable at 256 bits)' },
-  { algorithm: 'RSA-1024', deprecatedFrom: null, disallowedFrom: '2014-01-01', source: 'SP 800-131A Rev 2 §3, Table 2' },
-  { algorithm: 'RSA-2048', deprecatedFrom: '2031-01-01', disallowedFrom: '2036-01-01', source: 'IR 8547 ipd §4.1 (112-bit security)' },
-  { algorithm: 'EC-P224', deprecatedFrom: '2031-01-01', disallowedFrom: '2036-01-01', source: 'IR 8547 ipd §4.1 (112-bit security)' },
-  { algorithm: 'RSA-3072', deprecatedFrom: null, disallowedFrom: '2036-01-01', source: 'IR 8547 ipd §4.1 (quantum-vulnerable)' },
-  { algorithm: 'RSA-4096', deprecatedFrom: null, disallowedFrom: '2036-01-01', source: 'IR 8547 ipd §4.1 (quantum-vulnerable)' },
-  { algorithm: 'EC-P256', deprecatedFrom: null, disallowedFrom: '2036-01-01', source: 'IR 8547 ipd §4.1 (quantum-vulnerable)' },
-  { algorithm: 'EC-P384', deprecatedFrom: null, disallowedFrom: '2036-01-01', source: 'IR 8547 ipd §4.1 (quantum-vulnerable)' },
-  { algorithm: 'Ed25519', deprecatedFrom: null, disallowedFrom: '2036-01-01', source: 'IR 8547 ipd §4.1 (quantum-vulnerable); FIPS 186-5 approves EdDSA' },
+  {
+    algorithm: 'AES-256',
+    deprecatedFrom: null,
+    disallowedFrom: null,
+    source: 'SP 800-131A Rev 2 §2; IR 8547 (not quantum-vulnerable at 256 bits)',
+  },
+  {
+    algorithm: 'RSA-1024',
+    deprecatedFrom: null,
+    disallowedFrom: '2014-01-01',
+    source: 'SP 800-131A Rev 2 §3, Table 2',
+  },
+  {
+    algorithm: 'RSA-2048',
+    deprecatedFrom: '2031-01-01',
+    disallowedFrom: '2036-01-01',
+    source: 'IR 8547 ipd §4.1 (112-bit security)',
+  },
+  {
+    algorithm: 'EC-P224',
+    deprecatedFrom: '2031-01-01',
+    disallowedFrom: '2036-01-01',
+    source: 'IR 8547 ipd §4.1 (112-bit security)',
+  },
+  {
+    algorithm: 'RSA-3072',
+    deprecatedFrom: null,
+    disallowedFrom: '2036-01-01',
+    source: 'IR 8547 ipd §4.1 (quantum-vulnerable)',
+  },
+  {
+    algorithm: 'RSA-4096',
+    deprecatedFrom: null,
+    disallowedFrom: '2036-01-01',
+    source: 'IR 8547 ipd §4.1 (quantum-vulnerable)',
+  },
+  {
+    algorithm: 'EC-P256',
+    deprecatedFrom: null,
+    disallowedFrom: '2036-01-01',
+    source: 'IR 8547 ipd §4.1 (quantum-vulnerable)',
+  },
+  {
+    algorithm: 'EC-P384',
+    deprecatedFrom: null,
+    disallowedFrom: '2036-01-01',
+    source: 'IR 8547 ipd §4.1 (quantum-vulnerable)',
+  },
+  {
+    algorithm: 'Ed25519',
+    deprecatedFrom: null,
+    disallowedFrom: '2036-01-01',
+    source: 'IR 8547 ipd §4.1 (quantum-vulnerable); FIPS 186-5 approves EdDSA',
+  },
 ];
 
 export function policyVerdict(algorithm: PolicyRule['algorithm'], on: Date): PolicyVerdict {

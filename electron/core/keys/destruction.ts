@@ -10,7 +10,6 @@ import { sql } from '../store/sql';
 import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
-
 interface Schedule extends SignedColumns {
   id: number;
   key_id: string;
@@ -29,7 +28,9 @@ interface Schedule extends SignedColumns {
  * another key or a cancelled one put back is refused (DESTRUCTION_TAMPERED) and recorded.
  */
 export function verifiedSchedule(store: Store, audit: AuditService, keyId: string): Schedule | undefined {
-  const row = store.get<Schedule>(sql`SELECT * FROM destruction_schedules WHERE key_id = ${keyId} AND state = 'waiting'`);
+  const row = store.get<Schedule>(
+    sql`SELECT * FROM destruction_schedules WHERE key_id = ${keyId} AND state = 'waiting'`,
+  );
   if (!row) return undefined;
   const latest = store.get<{ seq: number | null }>(sql`
     SELECT max(seq) AS seq FROM audit_entries
@@ -37,7 +38,13 @@ export function verifiedSchedule(store: Store, audit: AuditService, keyId: strin
       AND action IN ('proposal.execute', 'proposal.reconcile')) OR (object = ${`destruction:${row.id}`} AND action = 'destruction.state.seal'))`)?.seq;
   const verdict = stateVerdict(audit, row, (seq) => scheduleDocument(row, seq), latest);
   if (verdict === 'authentic') return row;
-  return refuseTampered(audit, 'DESTRUCTION_TAMPERED', { type: 'destruction', id: String(row.id) }, `The stored destruction schedule of key ${keyId}`, verdict);
+  return refuseTampered(
+    audit,
+    'DESTRUCTION_TAMPERED',
+    { type: 'destruction', id: String(row.id) },
+    `The stored destruction schedule of key ${keyId}`,
+    verdict,
+  );
 }
 
 /** Signs the schedule as it now stands; inside the transaction of the execution that changed it. */
@@ -49,14 +56,27 @@ export function signSchedule(store: Store, audit: AuditService, id: number): voi
 
 /** Signs schedules from before they were signed, once (as KeyInventory.sealUnsignedOnce does for keys). */
 export function sealUnsignedSchedules(store: Store, audit: AuditService): number {
-  const unsigned = store.all<{ id: number; key_id: string; state: string }>(sql`SELECT id, key_id, state FROM destruction_schedules WHERE state_sig IS NULL ORDER BY id`);
+  const unsigned = store.all<{ id: number; key_id: string; state: string }>(
+    sql`SELECT id, key_id, state FROM destruction_schedules WHERE state_sig IS NULL ORDER BY id`,
+  );
   if (unsigned.length === 0) return 0;
   audit.log();
-  if (store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'destruction.state.seal') LIMIT 1`)) return 0;
+  if (
+    store.get(
+      sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'destruction.state.seal') LIMIT 1`,
+    )
+  )
+    return 0;
   store.transaction(() => {
     for (const row of unsigned) {
-      audit.record({ actor: { type: 'system', id: 'system' }, action: 'destruction.state.seal', object: { type: 'destruction', id: String(row.id) }, params: { keyId: row.key_id, state: row.state } }, () =>
-        signSchedule(store, audit, row.id),
+      audit.record(
+        {
+          actor: { type: 'system', id: 'system' },
+          action: 'destruction.state.seal',
+          object: { type: 'destruction', id: String(row.id) },
+          params: { keyId: row.key_id, state: row.state },
+        },
+        () => signSchedule(store, audit, row.id),
       );
     }
   });
@@ -82,16 +102,25 @@ function scheduleDocument(row: Schedule, seq: number): Buffer {
 }
 
 /** The destruction ceremony's quorum actions, and the reconciler of a destruction a crash interrupted. */
-export function destructionActions(store: Store, inventory: KeyInventory, now: () => Date): { actions: Record<string, KeyAction>; reconcile: QuorumReconciler } {
+export function destructionActions(
+  store: Store,
+  inventory: KeyInventory,
+  now: () => Date,
+): { actions: Record<string, KeyAction>; reconcile: QuorumReconciler } {
   const scheduleReady = (params: unknown, token: TokenRef) => {
     const { keyId, waitDays } = ScheduleParams.parse(params);
     const key = inventory.checkToken(keyId, token);
-    if (key.state === 'destroyed') throw new CustosError('KEY_STATE_FORBIDS', 'This key is already destroyed.', ['Nothing to schedule: its destruction is on record.']);
+    if (key.state === 'destroyed')
+      throw new CustosError('KEY_STATE_FORBIDS', 'This key is already destroyed.', [
+        'Nothing to schedule: its destruction is on record.',
+      ]);
     const waiting = inventory.waitingSchedule(keyId);
     if (waiting) {
-      throw new CustosError('DESTRUCTION_WAITING', `This key’s destruction is already scheduled; it can be carried out from ${waiting.not_before.slice(0, 10)}.`, [
-        'Wait for that date, or cancel the destruction (a quorum) to schedule it anew.',
-      ]);
+      throw new CustosError(
+        'DESTRUCTION_WAITING',
+        `This key’s destruction is already scheduled; it can be carried out from ${waiting.not_before.slice(0, 10)}.`,
+        ['Wait for that date, or cancel the destruction (a quorum) to schedule it anew.'],
+      );
     }
     return { keyId, waitDays };
   };
@@ -99,7 +128,12 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
     const { keyId } = KeyParams.parse(params);
     inventory.checkToken(keyId, token);
     const schedule = inventory.waitingSchedule(keyId);
-    if (!schedule) throw new CustosError('DESTRUCTION_NOT_SCHEDULED', 'No destruction of this key is waiting, so there is nothing to cancel.', ['Check the key’s state in the key list.']);
+    if (!schedule)
+      throw new CustosError(
+        'DESTRUCTION_NOT_SCHEDULED',
+        'No destruction of this key is waiting, so there is nothing to cancel.',
+        ['Check the key’s state in the key list.'],
+      );
     return { keyId, schedule };
   };
   const destroyReady = (params: unknown, token: TokenRef) => {
@@ -107,17 +141,27 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
     inventory.checkToken(keyId, token);
     const schedule = inventory.waitingSchedule(keyId);
     if (!schedule) {
-      throw new CustosError('DESTRUCTION_NOT_SCHEDULED', 'Destruction must be scheduled, and its waiting period pass, first.', ['Propose key.schedule-destruction (7 to 30 days’ wait).']);
+      throw new CustosError(
+        'DESTRUCTION_NOT_SCHEDULED',
+        'Destruction must be scheduled, and its waiting period pass, first.',
+        ['Propose key.schedule-destruction (7 to 30 days’ wait).'],
+      );
     }
     const at = now();
     if (at.toISOString() < schedule.scheduled_at) {
-      throw new CustosError('CLOCK_BACKWARDS', `The clock reads earlier than when the destruction was scheduled (${schedule.scheduled_at}): it went backwards. Nothing was destroyed.`, ['Check the computer’s clock against a trusted source before going on.']);
+      throw new CustosError(
+        'CLOCK_BACKWARDS',
+        `The clock reads earlier than when the destruction was scheduled (${schedule.scheduled_at}): it went backwards. Nothing was destroyed.`,
+        ['Check the computer’s clock against a trusted source before going on.'],
+      );
     }
     if (at.toISOString() < schedule.not_before) {
       const ends = schedule.not_before.slice(0, 10);
-      throw new CustosError('DESTRUCTION_WAITING', `The waiting period ends on ${ends}; until then the destruction can only be cancelled.`, [
-        'Propose the destruction once the waiting period is over.',
-      ]);
+      throw new CustosError(
+        'DESTRUCTION_WAITING',
+        `The waiting period ends on ${ends}; until then the destruction can only be cancelled.`,
+        ['Propose the destruction once the waiting period is over.'],
+      );
     }
     return { keyId, schedule, at };
   };
@@ -132,7 +176,9 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
         return {
           result: { keyId, notBefore, waitDays },
           commit: () => {
-            const { lastInsertRowid } = store.execute(sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${keyId}, ${proposalId}, ${at.toISOString()}, ${notBefore}, ${'waiting'})`);
+            const { lastInsertRowid } = store.execute(
+              sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${keyId}, ${proposalId}, ${at.toISOString()}, ${notBefore}, ${'waiting'})`,
+            );
             inventory.signSchedule(Number(lastInsertRowid));
           },
         };
@@ -146,7 +192,9 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
         return {
           result: { keyId, cancelled: true },
           commit: () => {
-            store.execute(sql`UPDATE destruction_schedules SET state = 'cancelled', closed_at = ${now().toISOString()}, closed_by_proposal = ${proposalId} WHERE id = ${schedule.id}`);
+            store.execute(
+              sql`UPDATE destruction_schedules SET state = 'cancelled', closed_at = ${now().toISOString()}, closed_by_proposal = ${proposalId} WHERE id = ${schedule.id}`,
+            );
             inventory.signSchedule(schedule.id);
           },
         };
@@ -176,14 +224,31 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
   };
 
   /** Destroys the objects found, proves that none is left, and returns the record to commit. */
-  function destroyAndRecord(lib: pkcs11js.PKCS11, session: Buffer, ready: ReturnType<typeof destroyReady>, proposalId: string, found: Buffer[], reconciled = false) {
+  function destroyAndRecord(
+    lib: pkcs11js.PKCS11,
+    session: Buffer,
+    ready: ReturnType<typeof destroyReady>,
+    proposalId: string,
+    found: Buffer[],
+    reconciled = false,
+  ) {
     const { keyId, schedule, at } = ready;
     for (const handle of found) lib.C_DestroyObject(session, handle);
     const remaining = keyObjects(lib, session, keyId).length;
-    if (remaining !== 0) throw new CustosError('TOKEN_ERROR', `${remaining} object(s) of the key are still in the token after destruction.`);
+    if (remaining !== 0)
+      throw new CustosError(
+        'TOKEN_ERROR',
+        `${remaining} object(s) of the key are still in the token after destruction.`,
+      );
     // The destruction record names who decided it: the certificate an auditor reads (issue 6 reports it).
-    const proposedBy = store.get<{ requested_by: string }>(sql`SELECT requested_by FROM proposals WHERE id = ${proposalId}`)!.requested_by;
-    const approvedBy = store.all<{ custodian_id: string }>(sql`SELECT custodian_id FROM approvals WHERE proposal_id = ${proposalId} ORDER BY approved_at`).map((a) => a.custodian_id);
+    const proposedBy = store.get<{ requested_by: string }>(
+      sql`SELECT requested_by FROM proposals WHERE id = ${proposalId}`,
+    )!.requested_by;
+    const approvedBy = store
+      .all<{ custodian_id: string }>(
+        sql`SELECT custodian_id FROM approvals WHERE proposal_id = ${proposalId} ORDER BY approved_at`,
+      )
+      .map((a) => a.custodian_id);
     const proof = {
       // After an interruption, objects destroyed before it cannot be counted: null says so.
       objectsDestroyed: reconciled && found.length === 0 ? null : found.length,
@@ -201,7 +266,9 @@ export function destructionActions(store: Store, inventory: KeyInventory, now: (
       commit: () => {
         // The key's entry first: the schedule is then signed with the seq of this execution's entry.
         inventory.markDestroyed(keyId, proof);
-        store.execute(sql`UPDATE destruction_schedules SET state = 'destroyed', closed_at = ${at.toISOString()}, closed_by_proposal = ${proposalId}, proof = ${JSON.stringify(proof)} WHERE id = ${schedule.id}`);
+        store.execute(
+          sql`UPDATE destruction_schedules SET state = 'destroyed', closed_at = ${at.toISOString()}, closed_by_proposal = ${proposalId}, proof = ${JSON.stringify(proof)} WHERE id = ${schedule.id}`,
+        );
         inventory.signSchedule(schedule.id);
       },
     };

@@ -20,10 +20,17 @@ let custodyId: string;
 beforeEach(async () => {
   let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Olga', roles: ['security-officer'] }]);
+  f = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Olga', roles: ['security-officer'] },
+  ]);
   inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
   quorum = started();
-  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
+  custodyId = (
+    await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })
+  ).id;
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -35,27 +42,50 @@ afterEach(() => {
 function started(): QuorumService {
   const now = () => f.clock.now;
   return new QuorumService({
-    store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, module: () => f.module, clock: now,
-    operations: quorumOperations(f.opened.store, now, inventory), reconcilers: quorumReconcilers(f.opened.store, now, inventory), params: ACTION_PARAMS,
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    custody: f.custody,
+    module: () => f.module,
+    clock: now,
+    operations: quorumOperations(f.opened.store, now, inventory),
+    reconcilers: quorumReconcilers(f.opened.store, now, inventory),
+    params: ACTION_PARAMS,
   });
 }
 
-const propose = (action: string, params: unknown) => quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
-const approved = (action: string, params: unknown) => f.approveAll(quorum, propose(action, params), action === 'key.destroy' ? [1, 2, 3] : [1, 2]);
+const propose = (action: string, params: unknown) =>
+  quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
+const approved = (action: string, params: unknown) =>
+  f.approveAll(quorum, propose(action, params), action === 'key.destroy' ? [1, 2, 3] : [1, 2]);
 const keyOf = (view: ProposalView) => (view.outcome as { result: { keyId: string } }).result.keyId;
 const trail = (proposalId: string) =>
-  [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } | null }).filter((e) => e.object?.id === proposalId).map((e) => e.action);
+  [...f.opened.audit.log().entries()]
+    .map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } | null })
+    .filter((e) => e.object?.id === proposalId)
+    .map((e) => e.action);
 
 /**
  * What a crash leaves: the run journaled (as execute() writes it before touching the token), the
  * operation's token step done in a logged-in session (or not), and its inventory change never committed.
  */
 async function crashAfterTokenStep(proposal: ProposalView, tokenStep: boolean): Promise<void> {
-  const begin = { actor: { type: 'system', id: 'system' }, action: 'proposal.execute.begin', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint } } as const;
-  f.opened.audit.record(begin, () => f.opened.store.execute(sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${f.clock.now.toISOString()})`));
+  const begin = {
+    actor: { type: 'system', id: 'system' },
+    action: 'proposal.execute.begin',
+    object: { type: 'proposal', id: proposal.id },
+    params: { action: proposal.action, fingerprint: proposal.fingerprint },
+  } as const;
+  f.opened.audit.record(begin, () =>
+    f.opened.store.execute(
+      sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${f.clock.now.toISOString()})`,
+    ),
+  );
   if (!tokenStep) return;
   const operation = quorumOperations(f.opened.store, () => f.clock.now, inventory)[proposal.action]!;
-  await f.loggedIn(custodyId, [1, 2], (session, lib) => operation({ session, lib, params: proposal.params, proposalId: proposal.id, token: proposal.token }));
+  await f.loggedIn(custodyId, [1, 2], (session, lib) =>
+    operation({ session, lib, params: proposal.params, proposalId: proposal.id, token: proposal.token }),
+  );
 }
 
 /** Custos starts again: what only a login can show waits, and is settled at the next quorum login on the token. */
@@ -63,9 +93,14 @@ async function restartAndLogIn(proposalId: string): Promise<ProposalView> {
   quorum.forgetAll();
   quorum = started();
   expect(quorum.reconcile()).toEqual([expect.objectContaining({ proposalId, status: 'awaiting-login' })]);
-  expect(quorum.view(proposalId)).toMatchObject({ state: 'open', waitingFor: [expect.stringContaining('re-examined at the next quorum login')] });
+  expect(quorum.view(proposalId)).toMatchObject({
+    state: 'open',
+    waitingFor: [expect.stringContaining('re-examined at the next quorum login')],
+  });
   // Nobody can close it meanwhile: it is settled by what the token shows, not by a person or its expiry.
-  expect(() => quorum.cancel(proposalId, f.enrolled[0]!.id)).toThrow(expect.objectContaining({ code: 'PROPOSAL_CLOSED' }));
+  expect(() => quorum.cancel(proposalId, f.enrolled[0]!.id)).toThrow(
+    expect.objectContaining({ code: 'PROPOSAL_CLOSED' }),
+  );
   f.clock.now = new Date(f.clock.now.getTime() + 2 * 3_600_000);
   expect(quorum.list().find((p) => p.id === proposalId)?.state).toBe('open');
   // A second start records the wait once.
@@ -77,35 +112,67 @@ async function restartAndLogIn(proposalId: string): Promise<ProposalView> {
 }
 
 describe('an AES key generation interrupted by a crash', () => {
-  const aes = (usage: string) => ({ algorithm: 'AES-256', label: `interrupted ${usage}`, usage, backupable: false, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+  const aes = (usage: string) => ({
+    algorithm: 'AES-256',
+    label: `interrupted ${usage}`,
+    usage,
+    backupable: false,
+    cryptoperiodDays: 365,
+    ckaId: randomBytes(16).toString('hex'),
+  });
 
   it('is re-examined at the next quorum login: the key the token holds is registered with its check value', async () => {
     const proposal = propose('key.generate', aes('encrypt'));
     await crashAfterTokenStep(proposal, true);
     const settled = await restartAndLogIn(proposal.id);
     const ckaId = (proposal.params as { ckaId: string }).ckaId;
-    expect(settled).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { keyId: ckaId, reconciled: true, kcv: expect.stringMatching(/^[0-9A-F]{6}$/) } } });
+    expect(settled).toMatchObject({
+      state: 'executed',
+      outcome: {
+        status: 'ok',
+        result: { keyId: ckaId, reconciled: true, kcv: expect.stringMatching(/^[0-9A-F]{6}$/) },
+      },
+    });
     // The check value recorded is the one the token computes for that key.
     const measured = await f.loggedIn(custodyId, [0, 2], (session, lib) => {
       const [key] = findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }], 1);
       return checkValue(lib, session, key!);
     });
     expect(inventory.get(ckaId)).toMatchObject({ state: 'pre-activation', kcv: measured, fingerprint: null });
-    expect(trail(proposal.id)).toEqual(['proposal.create', 'proposal.execute.begin', 'proposal.reconcile.deferred', 'proposal.reconcile']);
+    expect(trail(proposal.id)).toEqual([
+      'proposal.create',
+      'proposal.execute.begin',
+      'proposal.reconcile.deferred',
+      'proposal.reconcile',
+    ]);
   });
 
   it('fails as interrupted, saying the token holds no such key, when the crash came before the token step', async () => {
     const proposal = propose('key.generate', aes('wrap'));
     await crashAfterTokenStep(proposal, false);
     const settled = await restartAndLogIn(proposal.id);
-    expect(settled).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED', message: expect.stringContaining('holds no such key') } });
+    expect(settled).toMatchObject({
+      state: 'failed',
+      outcome: {
+        status: 'failed',
+        code: 'OPERATION_INTERRUPTED',
+        message: expect.stringContaining('holds no such key'),
+      },
+    });
     expect(inventory.list()).toEqual([]);
   });
 });
 
 describe('a wrap-only AES key', () => {
   it('has no check value, because the token will not encrypt with it, and shows none rather than a made-up fingerprint', async () => {
-    const done = await approved('key.generate', { algorithm: 'AES-256', label: 'kek', usage: 'wrap', backupable: false, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') });
+    const done = await approved('key.generate', {
+      algorithm: 'AES-256',
+      label: 'kek',
+      usage: 'wrap',
+      backupable: false,
+      cryptoperiodDays: 365,
+      ckaId: randomBytes(16).toString('hex'),
+    });
     const keyId = keyOf(done);
     expect(done.outcome).toMatchObject({ status: 'ok', result: { kcv: null, fingerprint: null } });
     expect(inventory.get(keyId)).toMatchObject({ kcv: null, fingerprint: null });
@@ -119,7 +186,9 @@ describe('a wrap-only AES key', () => {
       }
     });
     expect(refused).toMatch(/not allow|CKR_KEY_FUNCTION_NOT_PERMITTED/);
-    expect(() => inventory.exportPublic(keyId, 'pem')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('its check value') }));
+    expect(() => inventory.exportPublic(keyId, 'pem')).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('its check value') }),
+    );
   });
 });
 
@@ -127,16 +196,36 @@ describe('a key destruction interrupted by a crash', () => {
   it.each([
     ['after the token destroyed the objects', true, null],
     ['before the token step', false, 2],
-  ])('is re-examined at the next quorum login %s: absence proven, the key recorded destroyed', async (_when, tokenStep, objectsDestroyed) => {
-    const keyId = keyOf(await approved('key.generate', { algorithm: 'EC-P256', label: 'doomed', usage: 'sign', backupable: false, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') }));
-    await approved('key.schedule-destruction', { keyId, waitDays: 7 });
-    f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
-    const proposal = propose('key.destroy', { keyId });
-    await crashAfterTokenStep(proposal, tokenStep);
-    const settled = await restartAndLogIn(proposal.id);
-    expect(settled).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { keyId, remaining: 0, objectsDestroyed, reconciled: true } } });
-    expect(inventory.get(keyId)).toMatchObject({ state: 'destroyed', destructionNotBefore: null });
-    const left = await f.loggedIn(custodyId, [0, 1], (session, lib) => findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 10).length);
-    expect(left).toBe(0);
-  });
+  ])(
+    'is re-examined at the next quorum login %s: absence proven, the key recorded destroyed',
+    async (_when, tokenStep, objectsDestroyed) => {
+      const keyId = keyOf(
+        await approved('key.generate', {
+          algorithm: 'EC-P256',
+          label: 'doomed',
+          usage: 'sign',
+          backupable: false,
+          cryptoperiodDays: 365,
+          ckaId: randomBytes(16).toString('hex'),
+        }),
+      );
+      await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+      f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
+      const proposal = propose('key.destroy', { keyId });
+      await crashAfterTokenStep(proposal, tokenStep);
+      const settled = await restartAndLogIn(proposal.id);
+      expect(settled).toMatchObject({
+        state: 'executed',
+        outcome: { status: 'ok', result: { keyId, remaining: 0, objectsDestroyed, reconciled: true } },
+      });
+      expect(inventory.get(keyId)).toMatchObject({ state: 'destroyed', destructionNotBefore: null });
+      const left = await f.loggedIn(
+        custodyId,
+        [0, 1],
+        (session, lib) =>
+          findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 10).length,
+      );
+      expect(left).toBe(0);
+    },
+  );
 });

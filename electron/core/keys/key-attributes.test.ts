@@ -23,7 +23,15 @@ let custodyId: string;
 /** An attacker's try, inside a logged-in session: decrypt with the key's private half. */
 const decryptWith: QuorumOperation = ({ session, lib, params }) => {
   const { keyId, ciphertext } = params as { keyId: string; ciphertext: string };
-  const [handle] = findObjects(lib, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 1);
+  const [handle] = findObjects(
+    lib,
+    session,
+    [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+      { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') },
+    ],
+    1,
+  );
   try {
     lib.C_DecryptInit(session, { mechanism: pkcs11js.CKM_RSA_PKCS }, handle!);
     return { plaintext: lib.C_Decrypt(session, Buffer.from(ciphertext, 'base64'), Buffer.alloc(512)).toString('utf8') };
@@ -34,8 +42,16 @@ const decryptWith: QuorumOperation = ({ session, lib, params }) => {
 
 /** A session key pair with the token's default usage attributes, put through the read-back check. */
 const defaultsKey: QuorumOperation = ({ session, lib }) => {
-  const rsa = [{ type: pkcs11js.CKA_MODULUS_BITS, value: 2048 }, { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }];
-  const pair = lib.C_GenerateKeyPair(session, { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN }, [{ type: pkcs11js.CKA_TOKEN, value: false }, ...rsa], [{ type: pkcs11js.CKA_TOKEN, value: false }]);
+  const rsa = [
+    { type: pkcs11js.CKA_MODULUS_BITS, value: 2048 },
+    { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+  ];
+  const pair = lib.C_GenerateKeyPair(
+    session,
+    { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN },
+    [{ type: pkcs11js.CKA_TOKEN, value: false }, ...rsa],
+    [{ type: pkcs11js.CKA_TOKEN, value: false }],
+  );
   const halves = [
     { handle: pair.privateKey, usage: 'sign' as const, half: 'private' as const },
     { handle: pair.publicKey, usage: 'sign' as const, half: 'public' as const },
@@ -53,9 +69,21 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   const now = () => f.clock.now;
-  const operations = { ...quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)), 'test.read-attributes': readAttributes, 'test.decrypt': decryptWith, 'test.defaults-key': defaultsKey };
+  const operations = {
+    ...quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
+    'test.read-attributes': readAttributes,
+    'test.decrypt': decryptWith,
+    'test.defaults-key': defaultsKey,
+  };
   quorum = f.quorum(operations);
-  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'least' })).id;
+  custodyId = (
+    await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: f.holders(0, 1, 2),
+      label: 'least',
+    })
+  ).id;
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -64,17 +92,30 @@ afterEach(() => {
 });
 
 async function run(action: string, params: unknown): Promise<unknown> {
-  const done = await f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+  const done = await f.approveAll(
+    quorum,
+    quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id }),
+    [1, 2],
+  );
   expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
   return (done.outcome as { result: unknown }).result;
 }
 async function generate(algorithm: string, usage: string): Promise<string> {
   const ckaId = randomBytes(16).toString('hex');
-  await run('key.generate', { algorithm, label: `${algorithm} ${usage}`, usage, backupable: true, cryptoperiodDays: 365, ckaId });
+  await run('key.generate', {
+    algorithm,
+    label: `${algorithm} ${usage}`,
+    usage,
+    backupable: true,
+    cryptoperiodDays: 365,
+    ckaId,
+  });
   return ckaId;
 }
 const pkcs11Tool = (...args: string[]): Buffer =>
-  execFileSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', 'least', ...args], { env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath } });
+  execFileSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', 'least', ...args], {
+    env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath },
+  });
 
 describe('keys are least-privilege: each usage allows that use only', () => {
   it.each([
@@ -84,10 +125,13 @@ describe('keys are least-privilege: each usage allows that use only', () => {
     ['RSA-3072', 'wrap', { private: ['unwrap'], public: ['wrap'] }],
     ['AES-256', 'encrypt', { secret: ['encrypt', 'decrypt'] }],
     ['AES-256', 'wrap', { secret: ['wrap', 'unwrap'] }],
-  ])('a %s %s key carries exactly its uses, and is neither copyable nor modifiable', async (algorithm, usage, expected) => {
-    const keyId = await generate(algorithm, usage);
-    expect(await run('test.read-attributes', { keyId })).toEqual(expected);
-  });
+  ])(
+    'a %s %s key carries exactly its uses, and is neither copyable nor modifiable',
+    async (algorithm, usage, expected) => {
+      const keyId = await generate(algorithm, usage);
+      expect(await run('test.read-attributes', { keyId })).toEqual(expected);
+    },
+  );
 
   it('shows an EC signing key’s public half as verify-only to an outside tool (pkcs11-tool -O)', async () => {
     const keyId = await generate('EC-P256', 'sign');
@@ -102,8 +146,21 @@ describe('keys are least-privilege: each usage allows that use only', () => {
     writeFileSync(pem, pkcs11Tool('--read-object', '--type', 'pubkey', '--id', keyId));
     execFileSync('openssl', ['pkey', '-pubin', '-inform', 'DER', '-in', pem, '-out', `${pem}.pem`]);
     writeFileSync(join(dataDir, 'secret.txt'), 'meet at the north gate');
-    const ciphertext = execFileSync('openssl', ['pkeyutl', '-encrypt', '-pubin', '-inkey', `${pem}.pem`, '-pkeyopt', 'rsa_padding_mode:pkcs1', '-in', join(dataDir, 'secret.txt')]);
-    const attempt = (await run('test.decrypt', { keyId, ciphertext: ciphertext.toString('base64') })) as { refused?: string; plaintext?: string };
+    const ciphertext = execFileSync('openssl', [
+      'pkeyutl',
+      '-encrypt',
+      '-pubin',
+      '-inkey',
+      `${pem}.pem`,
+      '-pkeyopt',
+      'rsa_padding_mode:pkcs1',
+      '-in',
+      join(dataDir, 'secret.txt'),
+    ]);
+    const attempt = (await run('test.decrypt', { keyId, ciphertext: ciphertext.toString('base64') })) as {
+      refused?: string;
+      plaintext?: string;
+    };
     expect(attempt.plaintext).toBeUndefined();
     expect(attempt.refused).toMatch(/^CKR_KEY_FUNCTION_NOT_PERMITTED/);
   });
@@ -113,7 +170,11 @@ describe('keys are least-privilege: each usage allows that use only', () => {
     expect(await run('test.defaults-key', {})).toMatchObject({
       code: 'KEY_ATTRIBUTES_MISMATCH',
       // Left to its defaults the private key is also not sensitive: its value could be read in the clear.
-      remedy: expect.arrayContaining(['private half: decrypt is true, not false', 'public half: encrypt is true, not false', 'private half: sensitive is false, not true']),
+      remedy: expect.arrayContaining([
+        'private half: decrypt is true, not false',
+        'public half: encrypt is true, not false',
+        'private half: sensitive is false, not true',
+      ]),
     });
   });
 });

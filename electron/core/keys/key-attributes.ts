@@ -90,7 +90,11 @@ export function attributeDifferences(
   handle: Buffer,
   expected: pkcs11js.Template,
 ): string[] {
-  const read = lib.C_GetAttributeValue(session, handle, expected.map(({ type }) => ({ type })));
+  const read = lib.C_GetAttributeValue(
+    session,
+    handle,
+    expected.map(({ type }) => ({ type })),
+  );
   return expected.flatMap(({ type, value }, i) => {
     const got = read[i]?.value;
     const actual = attributeTrue(got);
@@ -110,9 +114,16 @@ export function checkLeastPrivilege(
 ): void {
   // The secret half is sensitive always, and extractable (for wrapping under a trusted KEK) only when backup-able.
   const secrecy = (half: KeyHalf): pkcs11js.Template =>
-    half === 'public' ? [] : [{ type: pkcs11js.CKA_SENSITIVE, value: true }, { type: pkcs11js.CKA_EXTRACTABLE, value: backupable }];
+    half === 'public'
+      ? []
+      : [
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: backupable },
+        ];
   const differences = halves.flatMap(({ handle, usage, half }) =>
-    attributeDifferences(lib, session, handle, [...leastPrivilege(usage, half, lockdown), ...secrecy(half)]).map((d) => `${half} half: ${d}`),
+    attributeDifferences(lib, session, handle, [...leastPrivilege(usage, half, lockdown), ...secrecy(half)]).map(
+      (d) => `${half} half: ${d}`,
+    ),
   );
   if (differences.length > 0) {
     const message = `The token did not give “${label}” the attributes Custos asked for, so it is not registered.`;

@@ -21,10 +21,22 @@ let inventory: KeyInventory;
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Olga', roles: ['security-officer'] }]);
+  f = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Olga', roles: ['security-officer'] },
+  ]);
   inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
-  quorum = f.quorum(quorumOperations(f.opened.store, () => f.clock.now, inventory), {}, undefined, quorumChecks(f.opened.store, () => f.clock.now, inventory));
-  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })).id;
+  quorum = f.quorum(
+    quorumOperations(f.opened.store, () => f.clock.now, inventory),
+    {},
+    undefined,
+    quorumChecks(f.opened.store, () => f.clock.now, inventory),
+  );
+  custodyId = (
+    await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })
+  ).id;
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -32,26 +44,43 @@ afterEach(() => {
   cleanup();
 });
 
-const propose = (action: string, params: unknown) => quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
+const propose = (action: string, params: unknown) =>
+  quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
 async function approved(action: string, params: unknown, approvers = action === 'key.destroy' ? [1, 2, 3] : [1, 2]) {
   return f.approveAll(quorum, propose(action, params), approvers);
 }
 const generate = (algorithm: string, usage = 'sign', label = `${algorithm} test key`) =>
-  approved('key.generate', { algorithm, label, usage, backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') });
+  approved('key.generate', {
+    algorithm,
+    label,
+    usage,
+    backupable: false,
+    cryptoperiodDays: 730,
+    ckaId: randomBytes(16).toString('hex'),
+  });
 
 describe('key generation ceremony', () => {
   it('generates an EC P-256 key in the token with two approvals, lists it without login, and signs verifiably', async () => {
     const done = await generate('EC-P256', 'sign', 'payments-signing');
-    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { algorithm: 'EC-P256', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) } } });
+    expect(done).toMatchObject({
+      state: 'executed',
+      outcome: { status: 'ok', result: { algorithm: 'EC-P256', fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+    });
     const keyId = (done.outcome as { result: { keyId: string } }).result.keyId;
-    const key = f.opened.store.get<{ state: string; public_key: Buffer; expires_at: string }>(sql`SELECT state, public_key, expires_at FROM keys WHERE id = ${keyId}`)!;
+    const key = f.opened.store.get<{ state: string; public_key: Buffer; expires_at: string }>(
+      sql`SELECT state, public_key, expires_at FROM keys WHERE id = ${keyId}`,
+    )!;
     expect(key.state).toBe('pre-activation');
 
     // OpenSC sees the public key without any login.
-    const listed = execFileSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', 'keys', '--list-objects', '--type', 'pubkey'], {
-      env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath },
-      encoding: 'utf8',
-    });
+    const listed = execFileSync(
+      'pkcs11-tool',
+      ['--module', findSoftHsmLibrary()!, '--token-label', 'keys', '--list-objects', '--type', 'pubkey'],
+      {
+        env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath },
+        encoding: 'utf8',
+      },
+    );
     expect(listed).toContain('payments-signing');
     expect(listed).toContain(`ID:         ${keyId}`);
 
@@ -63,15 +92,26 @@ describe('key generation ceremony', () => {
     writeFileSync(pem, `-----BEGIN PUBLIC KEY-----\n${key.public_key.toString('base64')}\n-----END PUBLIC KEY-----\n`);
     writeFileSync(join(dataDir, 'msg'), 'custos key check 2026-11-30');
     writeFileSync(join(dataDir, 'sig'), Buffer.from(signature, 'base64'));
-    expect(execFileSync('openssl', ['dgst', '-sha256', '-verify', pem, '-signature', join(dataDir, 'sig'), join(dataDir, 'msg')], { encoding: 'utf8' })).toMatch(/Verified OK/);
+    expect(
+      execFileSync(
+        'openssl',
+        ['dgst', '-sha256', '-verify', pem, '-signature', join(dataDir, 'sig'), join(dataDir, 'msg')],
+        { encoding: 'utf8' },
+      ),
+    ).toMatch(/Verified OK/);
   });
 
-  it.each([['Ed25519'], ['EC-P384'], ['RSA-3072']])('generates %s in the token and records its public key', async (algorithm) => {
-    const done = await generate(algorithm);
-    expect(done.state).toBe('executed');
-    const keyId = (done.outcome as { result: { keyId: string } }).result.keyId;
-    expect(f.opened.store.get<{ algorithm: string }>(sql`SELECT algorithm FROM keys WHERE id = ${keyId}`)).toEqual({ algorithm });
-  });
+  it.each([['Ed25519'], ['EC-P384'], ['RSA-3072']])(
+    'generates %s in the token and records its public key',
+    async (algorithm) => {
+      const done = await generate(algorithm);
+      expect(done.state).toBe('executed');
+      const keyId = (done.outcome as { result: { keyId: string } }).result.keyId;
+      expect(f.opened.store.get<{ algorithm: string }>(sql`SELECT algorithm FROM keys WHERE id = ${keyId}`)).toEqual({
+        algorithm,
+      });
+    },
+  );
 
   it('generates an AES-256 key and records its check value', async () => {
     const done = await generate('AES-256', 'encrypt');
@@ -87,7 +127,12 @@ describe('key generation ceremony', () => {
   it('refuses to activate a key whose algorithm the policy has since disallowed', async () => {
     const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
     f.clock.now = new Date('2036-01-02T00:00:00Z');
-    expect(() => propose('key.activate', { keyId })).toThrow(expect.objectContaining({ code: 'ALGORITHM_DISALLOWED', remedy: expect.arrayContaining([expect.stringContaining('policy allows')]) }));
+    expect(() => propose('key.activate', { keyId })).toThrow(
+      expect.objectContaining({
+        code: 'ALGORITHM_DISALLOWED',
+        remedy: expect.arrayContaining([expect.stringContaining('policy allows')]),
+      }),
+    );
   });
 });
 
@@ -96,7 +141,9 @@ describe('key states (SP 800-57)', () => {
 
   it('activates by quorum, suspends and marks compromised by one security officer, and refuses what SP 800-57 does not allow', async () => {
     const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
-    expect(() => inventory.transition(keyId, 'activate', 'security-officer', officer)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
+    expect(() => inventory.transition(keyId, 'activate', 'security-officer', officer)).toThrow(
+      expect.objectContaining({ code: 'NOT_AUTHORIZED' }),
+    );
     expect((await approved('key.activate', { keyId })).state).toBe('executed');
     expect(inventory.get(keyId).state).toBe('active');
     expect(inventory.transition(keyId, 'suspend', 'security-officer', officer).state).toBe('suspended');
@@ -104,7 +151,9 @@ describe('key states (SP 800-57)', () => {
     expect(inventory.get(keyId).state).toBe('active');
     expect(inventory.transition(keyId, 'compromise', 'security-officer', officer).state).toBe('compromised');
     // Refused when proposed, before anyone's approval is spent.
-    expect(() => propose('key.activate', { keyId })).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS', remedy: [expect.stringContaining('never used again')] }));
+    expect(() => propose('key.activate', { keyId })).toThrow(
+      expect.objectContaining({ code: 'KEY_STATE_FORBIDS', remedy: [expect.stringContaining('never used again')] }),
+    );
     expect(inventory.get(keyId).state).toBe('compromised');
   });
 
@@ -113,29 +162,51 @@ describe('key states (SP 800-57)', () => {
     expect(inventory.exportPublic(keyId, 'pem')).toMatch(/^-----BEGIN PUBLIC KEY-----/);
     expect(JSON.parse(inventory.exportPublic(keyId, 'jwk'))).toMatchObject({ kty: 'OKP', crv: 'Ed25519', kid: keyId });
     const aes = ((await generate('AES-256', 'encrypt')).outcome as { result: { keyId: string } }).result.keyId;
-    expect(() => inventory.exportPublic(aes, 'pem')).toThrow(expect.objectContaining({ code: 'KEY_TYPE_UNSUITED', message: expect.stringContaining('its check value') }));
-    expect(() => propose('key.test-signature', { keyId: aes, challenge: 'sign?' })).toThrow(expect.objectContaining({ code: 'KEY_TYPE_UNSUITED' }));
-    expect(() => inventory.exportPublic('0'.repeat(32), 'pem')).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
+    expect(() => inventory.exportPublic(aes, 'pem')).toThrow(
+      expect.objectContaining({ code: 'KEY_TYPE_UNSUITED', message: expect.stringContaining('its check value') }),
+    );
+    expect(() => propose('key.test-signature', { keyId: aes, challenge: 'sign?' })).toThrow(
+      expect.objectContaining({ code: 'KEY_TYPE_UNSUITED' }),
+    );
+    expect(() => inventory.exportPublic('0'.repeat(32), 'pem')).toThrow(
+      expect.objectContaining({ code: 'KEY_NOT_FOUND' }),
+    );
   });
 });
 
 describe('scheduled destruction', () => {
   const days = (n: number) => (f.clock.now = new Date(f.clock.now.getTime() + n * 86_400_000));
   const listed = () =>
-    execFileSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', 'keys', '--list-objects'], { env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath }, encoding: 'utf8' });
+    execFileSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', 'keys', '--list-objects'], {
+      env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath },
+      encoding: 'utf8',
+    });
 
   it('waits, refuses early destruction and use, then destroys every object and records the proof of absence', async () => {
-    const keyId = ((await generate('EC-P256', 'sign', 'to-be-destroyed')).outcome as { result: { keyId: string } }).result.keyId;
+    const keyId = ((await generate('EC-P256', 'sign', 'to-be-destroyed')).outcome as { result: { keyId: string } })
+      .result.keyId;
     await approved('key.activate', { keyId });
     expect((await approved('key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
-    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_WAITING', message: expect.stringContaining('waiting period ends') }));
-    expect(() => propose('key.test-signature', { keyId, challenge: 'still usable?' })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_WAITING' }));
-    expect(() => propose('key.schedule-destruction', { keyId, waitDays: 7 })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_WAITING', message: expect.stringContaining('already scheduled') }));
+    expect(() => propose('key.destroy', { keyId })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_WAITING', message: expect.stringContaining('waiting period ends') }),
+    );
+    expect(() => propose('key.test-signature', { keyId, challenge: 'still usable?' })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_WAITING' }),
+    );
+    expect(() => propose('key.schedule-destruction', { keyId, waitDays: 7 })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_WAITING', message: expect.stringContaining('already scheduled') }),
+    );
     expect(listed()).toContain('to-be-destroyed');
     days(7);
     const destroyed = await approved('key.destroy', { keyId });
     const [ada, babbage, curie, officer] = f.enrolled.map((c) => c.id);
-    expect(destroyed).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { objectsDestroyed: 2, remaining: 0, proposedBy: ada, approvedBy: [babbage, curie, officer] } } });
+    expect(destroyed).toMatchObject({
+      state: 'executed',
+      outcome: {
+        status: 'ok',
+        result: { objectsDestroyed: 2, remaining: 0, proposedBy: ada, approvedBy: [babbage, curie, officer] },
+      },
+    });
     expect(listed()).not.toContain('to-be-destroyed');
     expect(inventory.get(keyId).state).toBe('destroyed');
     const entries = [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string });
@@ -148,8 +219,12 @@ describe('scheduled destruction', () => {
     await approved('key.schedule-destruction', { keyId, waitDays: 30 });
     expect((await approved('key.cancel-destruction', { keyId })).state).toBe('executed');
     days(31);
-    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_NOT_SCHEDULED' }));
-    expect(() => propose('key.cancel-destruction', { keyId })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_NOT_SCHEDULED' }));
+    expect(() => propose('key.destroy', { keyId })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_NOT_SCHEDULED' }),
+    );
+    expect(() => propose('key.cancel-destruction', { keyId })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_NOT_SCHEDULED' }),
+    );
     expect((await approved('key.test-signature', { keyId, challenge: 'usable again' })).state).toBe('executed');
   });
 
@@ -170,7 +245,9 @@ describe('scheduled destruction', () => {
     const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
     await approved('key.schedule-destruction', { keyId, waitDays: 7 });
     days(-1);
-    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'CLOCK_BACKWARDS', message: expect.stringContaining('went backwards') }));
+    expect(() => propose('key.destroy', { keyId })).toThrow(
+      expect.objectContaining({ code: 'CLOCK_BACKWARDS', message: expect.stringContaining('went backwards') }),
+    );
   });
 });
 
@@ -180,20 +257,51 @@ describe('per-action policy on top of the cryptographic floor', () => {
     await approved('key.schedule-destruction', { keyId, waitDays: 7 });
     f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
     const onlyHolders = await approved('key.destroy', { keyId }, [1, 2]);
-    expect(onlyHolders).toMatchObject({ state: 'open', threshold: 2, securityOfficersRequired: 1, securityOfficersApproved: 0 });
+    expect(onlyHolders).toMatchObject({
+      state: 'open',
+      threshold: 2,
+      securityOfficersRequired: 1,
+      securityOfficersApproved: 0,
+    });
     expect(onlyHolders.approvals.every((a) => a.held)).toBe(true);
     f.tick();
     const olga = f.enrolled[3]!;
-    const done = await quorum.approve({ proposalId: onlyHolders.id, custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, f.clock.now), fingerprint: onlyHolders.shortFingerprint });
+    const done = await quorum.approve({
+      proposalId: onlyHolders.id,
+      custodianId: olga.id,
+      passphrase: olga.passphrase,
+      code: totpCodeAt(olga.secret, f.clock.now),
+      fingerprint: onlyHolders.shortFingerprint,
+    });
     expect(done).toMatchObject({ state: 'executed', securityOfficersApproved: 1 });
     expect(inventory.get(keyId).state).toBe('destroyed');
   });
 
   it('refuses an approver who holds no share where no policy asks for officers', async () => {
-    const proposal = quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'EC-P256', label: 'x', usage: 'sign', backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id });
+    const proposal = quorum.propose({
+      custodyId,
+      action: 'key.generate',
+      params: {
+        algorithm: 'EC-P256',
+        label: 'x',
+        usage: 'sign',
+        backupable: false,
+        cryptoperiodDays: 730,
+        ckaId: randomBytes(16).toString('hex'),
+      },
+      requestedBy: f.enrolled[0]!.id,
+    });
     f.tick();
     const olga = f.enrolled[3]!;
-    await expect(quorum.approve({ proposalId: proposal.id, custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, f.clock.now), fingerprint: proposal.shortFingerprint })).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
+    await expect(
+      quorum.approve({
+        proposalId: proposal.id,
+        custodianId: olga.id,
+        passphrase: olga.passphrase,
+        code: totpCodeAt(olga.secret, f.clock.now),
+        fingerprint: proposal.shortFingerprint,
+      }),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
   });
 });
 
@@ -204,19 +312,30 @@ describe('only an active key is used, and state is checked when proposed and aga
 
   it('refuses a test signature with a key that is not active, when proposed', async () => {
     const pre = keyOf(await generate('EC-P256', 'sign', 'pre-activation'));
-    expect(() => sign(pre)).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('pre-activation') }));
-    for (const [transition, state] of [['suspend', 'suspended'], ['compromise', 'compromised']] as const) {
+    expect(() => sign(pre)).toThrow(
+      expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('pre-activation') }),
+    );
+    for (const [transition, state] of [
+      ['suspend', 'suspended'],
+      ['compromise', 'compromised'],
+    ] as const) {
       const keyId = keyOf(await generate('EC-P256', 'sign', state));
       await approved('key.activate', { keyId });
       inventory.transition(keyId, transition, 'security-officer', officer);
-      expect(() => sign(keyId)).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining(state) }));
+      expect(() => sign(keyId)).toThrow(
+        expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining(state) }),
+      );
     }
     const retired = keyOf(await generate('EC-P256', 'sign', 'retired'));
     await approved('key.activate', { keyId: retired });
     await approved('key.deactivate', { keyId: retired });
-    expect(() => sign(retired)).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('deactivated') }));
+    expect(() => sign(retired)).toThrow(
+      expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('deactivated') }),
+    );
     // Reactivation is only from suspended (SP 800-57): refused before the quorum spends its approvals.
-    expect(() => propose('key.reactivate', { keyId: retired })).toThrow(expect.objectContaining({ code: 'KEY_STATE_FORBIDS' }));
+    expect(() => propose('key.reactivate', { keyId: retired })).toThrow(
+      expect.objectContaining({ code: 'KEY_STATE_FORBIDS' }),
+    );
     const entries = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
     // Four generations, three activations, one deactivation: none of the refused ones became a proposal.
     expect(entries.filter((a) => a === 'proposal.create')).toHaveLength(8);

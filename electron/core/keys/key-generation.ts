@@ -4,7 +4,13 @@ import { GenerateParams, TestSignatureParams } from '../../../shared/actions';
 import type { KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
-import { firstOffered, probeWrapWithTrusted, sessionMechanisms, type MechanismOption, type Need } from '../hsm/capabilities';
+import {
+  firstOffered,
+  probeWrapWithTrusted,
+  sessionMechanisms,
+  type MechanismOption,
+  type Need,
+} from '../hsm/capabilities';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA, mechanismName } from '../hsm/mechanisms';
 import { tokenStep } from '../hsm/pkcs11-errors';
 import type { Store } from '../store/database';
@@ -34,10 +40,18 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
   return ({ session, lib, params, proposalId }) => {
     const p = GenerateParams.parse(params);
     if (policyVerdict(p.algorithm, now()).status === 'disallowed') {
-      throw new CustosError('ALGORITHM_DISALLOWED', `${p.algorithm} is disallowed by the algorithm policy today; nothing was generated.`, ['Propose a key with an algorithm the policy allows.']);
+      throw new CustosError(
+        'ALGORITHM_DISALLOWED',
+        `${p.algorithm} is disallowed by the algorithm policy today; nothing was generated.`,
+        ['Propose a key with an algorithm the policy allows.'],
+      );
     }
     const id = Buffer.from(p.ckaId, 'hex');
-    if (findObjects(lib, session, [t(pkcs11js.CKA_ID, id)], 1).length > 0) throw new CustosError('ATTRIBUTE_INVALID', 'The token already holds objects with this key’s CKA_ID; nothing was generated.');
+    if (findObjects(lib, session, [t(pkcs11js.CKA_ID, id)], 1).length > 0)
+      throw new CustosError(
+        'ATTRIBUTE_INVALID',
+        'The token already holds objects with this key’s CKA_ID; nothing was generated.',
+      );
     const common = [t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_ID, id), t(pkcs11js.CKA_LABEL, p.label)];
     const trustedOnly = p.backupable && exportRestriction(lib, session, p);
     const secretAttrs = [
@@ -49,27 +63,53 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
     let spki: Buffer | null = null;
     let kcv: string | null = null;
     if (p.algorithm === 'AES-256') {
-      const template = (l: boolean) => [...common, ...secretAttrs, t(pkcs11js.CKA_VALUE_LEN, 32), ...leastPrivilege(p.usage, 'secret', l)];
+      const template = (l: boolean) => [
+        ...common,
+        ...secretAttrs,
+        t(pkcs11js.CKA_VALUE_LEN, 32),
+        ...leastPrivilege(p.usage, 'secret', l),
+      ];
       const keyGen = { mechanism: pkcs11js.CKM_AES_KEY_GEN };
       const generate = (l: boolean) =>
         tokenStep('C_GenerateKey', keyGen, () => lib.C_GenerateKey(session, keyGen, template(l)));
       const { value: key, lockdown } = withLockdown(generate);
-      registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], lockdown, p.backupable);
+      registeredOnlyIfLeast(
+        lib,
+        session,
+        p.label,
+        [{ handle: key, usage: p.usage, half: 'secret' }],
+        lockdown,
+        p.backupable,
+      );
       kcv = aesCheckValue(lib, session, key, p.usage);
     } else {
       const rsa = p.algorithm.startsWith('RSA');
-      const mechanism = rsa ? pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN : p.algorithm === 'Ed25519' ? CKM_EC_EDWARDS_KEY_PAIR_GEN : pkcs11js.CKM_EC_KEY_PAIR_GEN;
+      const mechanism = rsa
+        ? pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN
+        : p.algorithm === 'Ed25519'
+          ? CKM_EC_EDWARDS_KEY_PAIR_GEN
+          : pkcs11js.CKM_EC_KEY_PAIR_GEN;
       const shape = rsa
-        ? [t(pkcs11js.CKA_MODULUS_BITS, p.algorithm === 'RSA-3072' ? 3072 : 4096), t(pkcs11js.CKA_PUBLIC_EXPONENT, Buffer.from([1, 0, 1]))]
-        : [t(pkcs11js.CKA_EC_PARAMS, Buffer.from(p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params, 'hex'))];
-      const { value: pair, lockdown } = tokenStep('C_GenerateKeyPair', { mechanism }, () => withLockdown((l) =>
-        lib.C_GenerateKeyPair(
-          session,
-          { mechanism },
-          [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, ...leastPrivilege(p.usage, 'public', l)],
-          [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l)],
+        ? [
+            t(pkcs11js.CKA_MODULUS_BITS, p.algorithm === 'RSA-3072' ? 3072 : 4096),
+            t(pkcs11js.CKA_PUBLIC_EXPONENT, Buffer.from([1, 0, 1])),
+          ]
+        : [
+            t(
+              pkcs11js.CKA_EC_PARAMS,
+              Buffer.from(p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params, 'hex'),
+            ),
+          ];
+      const { value: pair, lockdown } = tokenStep('C_GenerateKeyPair', { mechanism }, () =>
+        withLockdown((l) =>
+          lib.C_GenerateKeyPair(
+            session,
+            { mechanism },
+            [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, ...leastPrivilege(p.usage, 'public', l)],
+            [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l)],
+          ),
         ),
-      ));
+      );
       const halves = [
         { handle: pair.privateKey, usage: p.usage, half: 'private' as const },
         { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
@@ -78,7 +118,9 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
       spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
     }
     const registered = registration(store, inventory, proposalId, p, spki, kcv, now());
-    return p.backupable ? { ...registered, result: { ...registered.result, exportRestrictedToTrustedKeys: trustedOnly } } : registered;
+    return p.backupable
+      ? { ...registered, result: { ...registered.result, exportRestrictedToTrustedKeys: trustedOnly } }
+      : registered;
   };
 }
 
@@ -89,15 +131,24 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
 function exportRestriction(lib: pkcs11js.PKCS11, session: Buffer, p: GenerateParams): boolean {
   if (probeWrapWithTrusted(lib, session) === true) return true;
   if (p.acceptUnrestrictedExport) return false;
-  throw new CustosError('TOKEN_CAPABILITY_MISSING', 'The token does not honour CKA_WRAP_WITH_TRUSTED, and the approved proposal did not accept unrestricted export; nothing was generated.', [
-    'Propose the key again with acceptUnrestrictedExport: true if the approvers accept that, or use a token that honours it.',
-  ]);
+  throw new CustosError(
+    'TOKEN_CAPABILITY_MISSING',
+    'The token does not honour CKA_WRAP_WITH_TRUSTED, and the approved proposal did not accept unrestricted export; nothing was generated.',
+    [
+      'Propose the key again with acceptUnrestrictedExport: true if the approvers accept that, or use a token that honours it.',
+    ],
+  );
 }
 
 const DIGEST_INFO_SHA256 = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 
-/** How each algorithm signs, best first: the fallbacks are the standard ones (PKCS#1 v1.5 over a DigestInfo; ECDSA over a digest). */
-export function signatureOptions(algorithm: string): (MechanismOption & { input: 'message' | 'digest' | 'digest-info' })[] {
+/**
+ * How each algorithm signs, best first: the fallbacks are the standard ones (PKCS#1 v1.5 over a DigestInfo; ECDSA over
+ * a digest).
+ */
+export function signatureOptions(
+  algorithm: string,
+): (MechanismOption & { input: 'message' | 'digest' | 'digest-info' })[] {
   if (algorithm.startsWith('RSA')) {
     return [
       { type: pkcs11js.CKM_SHA256_RSA_PKCS, fn: 'sign', input: 'message' },
@@ -113,21 +164,44 @@ export function signatureOptions(algorithm: string): (MechanismOption & { input:
 export function generationNeeds(params: unknown): Need[] {
   const p = GenerateParams.parse(params);
   const needs: Need[] = [];
-  const generate = (purpose: string, option: MechanismOption) => needs.push({ kind: 'mechanism', purpose, anyOf: [option] });
+  const generate = (purpose: string, option: MechanismOption) =>
+    needs.push({ kind: 'mechanism', purpose, anyOf: [option] });
   if (p.algorithm === 'AES-256') {
     generate('Generating an AES-256 key', { type: pkcs11js.CKM_AES_KEY_GEN, fn: 'generate', size: 32 });
-    if (p.usage === 'encrypt') needs.push({ kind: 'mechanism', purpose: 'The AES key check value', anyOf: [{ type: pkcs11js.CKM_AES_ECB, fn: 'encrypt', size: 32 }] });
+    if (p.usage === 'encrypt')
+      needs.push({
+        kind: 'mechanism',
+        purpose: 'The AES key check value',
+        anyOf: [{ type: pkcs11js.CKM_AES_ECB, fn: 'encrypt', size: 32 }],
+      });
   } else if (p.algorithm.startsWith('RSA')) {
-    generate(`Generating an ${p.algorithm} key pair`, { type: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN, fn: 'generate-key-pair', size: p.algorithm === 'RSA-3072' ? 3072 : 4096 });
+    generate(`Generating an ${p.algorithm} key pair`, {
+      type: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN,
+      fn: 'generate-key-pair',
+      size: p.algorithm === 'RSA-3072' ? 3072 : 4096,
+    });
   } else if (p.algorithm === 'Ed25519') {
-    generate('Generating an Ed25519 key pair', { type: CKM_EC_EDWARDS_KEY_PAIR_GEN, fn: 'generate-key-pair', size: 256 });
+    generate('Generating an Ed25519 key pair', {
+      type: CKM_EC_EDWARDS_KEY_PAIR_GEN,
+      fn: 'generate-key-pair',
+      size: 256,
+    });
   } else {
-    generate(`Generating an ${p.algorithm} key pair`, { type: pkcs11js.CKM_EC_KEY_PAIR_GEN, fn: 'generate-key-pair', size: CURVES[p.algorithm]!.size * 8 });
+    generate(`Generating an ${p.algorithm} key pair`, {
+      type: pkcs11js.CKM_EC_KEY_PAIR_GEN,
+      fn: 'generate-key-pair',
+      size: CURVES[p.algorithm]!.size * 8,
+    });
   }
   if (p.usage === 'sign' && p.algorithm !== 'AES-256') {
-    needs.push({ kind: 'mechanism', purpose: `Signing with the ${p.algorithm} key (its test signature)`, anyOf: signatureOptions(p.algorithm) });
+    needs.push({
+      kind: 'mechanism',
+      purpose: `Signing with the ${p.algorithm} key (its test signature)`,
+      anyOf: signatureOptions(p.algorithm),
+    });
   }
-  if (p.backupable && !p.acceptUnrestrictedExport) needs.push({ kind: 'wrap-with-trusted', purpose: 'A backup-able key' });
+  if (p.backupable && !p.acceptUnrestrictedExport)
+    needs.push({ kind: 'wrap-with-trusted', purpose: 'A backup-able key' });
   return needs;
 }
 
@@ -162,14 +236,24 @@ function registeredOnlyIfLeast(
 }
 
 /** The inventory record of a key now in the token, committed with the audit entry that says so. */
-function registration(store: Store, inventory: KeyInventory, proposalId: string, p: GenerateParams, spki: Buffer | null, kcv: string | null, created: Date) {
+function registration(
+  store: Store,
+  inventory: KeyInventory,
+  proposalId: string,
+  p: GenerateParams,
+  spki: Buffer | null,
+  kcv: string | null,
+  created: Date,
+) {
   // Only a public key has a fingerprint; a secret key is identified by its check value, or by none.
   const fingerprint = spki ? createHash('sha256').update(spki).digest('hex') : NO_FINGERPRINT;
   const expires = new Date(created.getTime() + p.cryptoperiodDays * 86_400_000);
   return {
     result: { keyId: p.ckaId, label: p.label, algorithm: p.algorithm, fingerprint: spki ? fingerprint : null, kcv },
     commit: () => {
-      const proposal = store.get<{ custody_id: string; body: string }>(sql`SELECT custody_id, body FROM proposals WHERE id = ${proposalId}`)!;
+      const proposal = store.get<{ custody_id: string; body: string }>(
+        sql`SELECT custody_id, body FROM proposals WHERE id = ${proposalId}`,
+      )!;
       const token = (JSON.parse(proposal.body) as { token: { serial: string; label: string } }).token;
       store.execute(sql`
         INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
@@ -192,20 +276,55 @@ export function reconcileGeneration(store: Store, now: () => Date, inventory: Ke
     const p = GenerateParams.parse(params);
     if (p.algorithm === 'AES-256') {
       if (!loggedIn) return NEEDS_LOGIN;
-      const [key] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 1);
+      const [key] = findObjects(
+        lib,
+        session,
+        [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))],
+        1,
+      );
       if (!key) {
-        throw new CustosError('OPERATION_INTERRUPTED', `Custos stopped while generating “${p.label}”, and the token, examined at a quorum login, holds no such key: nothing was generated.`, [
-          'Propose the generation again.',
-        ]);
+        throw new CustosError(
+          'OPERATION_INTERRUPTED',
+          `Custos stopped while generating “${p.label}”, and the token, examined at a quorum login, holds no such key: nothing was generated.`,
+          ['Propose the generation again.'],
+        );
       }
-      registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], null, p.backupable);
-      const registered = registration(store, inventory, proposalId, p, null, aesCheckValue(lib, session, key, p.usage), now());
+      registeredOnlyIfLeast(
+        lib,
+        session,
+        p.label,
+        [{ handle: key, usage: p.usage, half: 'secret' }],
+        null,
+        p.backupable,
+      );
+      const registered = registration(
+        store,
+        inventory,
+        proposalId,
+        p,
+        null,
+        aesCheckValue(lib, session, key, p.usage),
+        now(),
+      );
       return { ...registered, result: { ...registered.result, reconciled: true } };
     }
-    const [handle] = findObjects(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 1);
+    const [handle] = findObjects(
+      lib,
+      session,
+      [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))],
+      1,
+    );
     if (!handle) return null;
     const created = now();
-    const registered = registration(store, inventory, proposalId, p, publicKeySpki(lib, session, handle, p.algorithm), null, created);
+    const registered = registration(
+      store,
+      inventory,
+      proposalId,
+      p,
+      publicKeySpki(lib, session, handle, p.algorithm),
+      null,
+      created,
+    );
     return { ...registered, result: { ...registered.result, reconciled: true } };
   };
 }
@@ -214,16 +333,34 @@ export function reconcileGeneration(store: Store, now: () => Date, inventory: Ke
 export function publicKeySpki(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algorithm: string): Buffer {
   const b64u = (b: Buffer) => b.toString('base64url');
   if (algorithm.startsWith('RSA')) {
-    const [n, e] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_MODULUS }, { type: pkcs11js.CKA_PUBLIC_EXPONENT }]);
-    return createPublicKey({ key: { kty: 'RSA', n: b64u(n!.value as Buffer), e: b64u(e!.value as Buffer) }, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+    const [n, e] = lib.C_GetAttributeValue(session, handle, [
+      { type: pkcs11js.CKA_MODULUS },
+      { type: pkcs11js.CKA_PUBLIC_EXPONENT },
+    ]);
+    return createPublicKey({
+      key: { kty: 'RSA', n: b64u(n!.value as Buffer), e: b64u(e!.value as Buffer) },
+      format: 'jwk',
+    }).export({ format: 'der', type: 'spki' });
   }
   const point = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EC_POINT }])[0]!.value as Buffer;
   // CKA_EC_POINT is a DER OCTET STRING around the point (short or long length form).
-  const raw = point[0] === 0x04 && (point[1]! & 0x80) === 0 ? point.subarray(2) : point[0] === 0x04 && point[1] === 0x81 ? point.subarray(3) : point;
-  if (algorithm === 'Ed25519') return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(raw) }, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+  const raw =
+    point[0] === 0x04 && (point[1]! & 0x80) === 0
+      ? point.subarray(2)
+      : point[0] === 0x04 && point[1] === 0x81
+        ? point.subarray(3)
+        : point;
+  if (algorithm === 'Ed25519')
+    return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(raw) }, format: 'jwk' }).export({
+      format: 'der',
+      type: 'spki',
+    });
   const curve = CURVES[algorithm]!;
   const xy = raw.subarray(1);
-  return createPublicKey({ key: { kty: 'EC', crv: curve.crv, x: b64u(xy.subarray(0, curve.size)), y: b64u(xy.subarray(curve.size)) }, format: 'jwk' }).export({ format: 'der', type: 'spki' });
+  return createPublicKey({
+    key: { kty: 'EC', crv: curve.crv, x: b64u(xy.subarray(0, curve.size)), y: b64u(xy.subarray(curve.size)) },
+    format: 'jwk',
+  }).export({ format: 'der', type: 'spki' });
 }
 
 /**
@@ -239,7 +376,11 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
     // What the key is comes first: an AES key never signs, whatever its state.
     if (signatureOptions(key.algorithm).length === 0) {
       const identity = key.kcv ? `; its check value ${key.kcv} identifies it` : '';
-      throw new CustosError('KEY_TYPE_UNSUITED', `“${key.label}” is an ${key.algorithm} key, which makes no signature${identity}.`, ['Make test signatures with an RSA, EC or Ed25519 key.']);
+      throw new CustosError(
+        'KEY_TYPE_UNSUITED',
+        `“${key.label}” is an ${key.algorithm} key, which makes no signature${identity}.`,
+        ['Make test signatures with an RSA, EC or Ed25519 key.'],
+      );
     }
     if (key.state !== 'active') {
       throw new CustosError('KEY_STATE_FORBIDS', `“${key.label}” is ${key.state}; only an active key signs.`, [
@@ -247,7 +388,9 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
       ]);
     }
     if (inventory.waitingSchedule(p.keyId)) {
-      throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be used.', ['Cancel the destruction (a quorum) to use it again.']);
+      throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be used.', [
+        'Cancel the destruction (a quorum) to use it again.',
+      ]);
     }
     return { p, key };
   };
@@ -255,25 +398,48 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
     ready,
     needs: (params) => {
       const key = inventory.get(TestSignatureParams.parse(params).keyId);
-      return [{ kind: 'mechanism', purpose: `Signing with the ${key.algorithm} key “${key.label}”`, anyOf: signatureOptions(key.algorithm) }];
+      return [
+        {
+          kind: 'mechanism',
+          purpose: `Signing with the ${key.algorithm} key “${key.label}”`,
+          anyOf: signatureOptions(key.algorithm),
+        },
+      ];
     },
     run: ({ session, lib, params, token }) => {
       const { p, key } = ready(params, token);
-      const template = [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex'))];
+      const template = [
+        t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY),
+        t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex')),
+      ];
       const [handle] = findObjects(lib, session, template, 1);
       if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', 'The token no longer holds this key.');
       // The best mechanism the token offers; the fallbacks hash here (SoftHSM2 2.6 offers plain CKM_ECDSA only,
       // opencryptoki 3.8 no CKM_SHA256_RSA_PKCS) and give the same signature openssl checks.
       const option = firstOffered(sessionMechanisms(lib, session), signatureOptions(key.algorithm));
-      if (!option) throw new CustosError('TOKEN_CAPABILITY_MISSING', `The token offers no mechanism that signs with ${key.algorithm}.`);
+      if (!option)
+        throw new CustosError(
+          'TOKEN_CAPABILITY_MISSING',
+          `The token offers no mechanism that signs with ${key.algorithm}.`,
+        );
       const message = Buffer.from(p.challenge, 'utf8');
       const digest = createHash('sha256').update(message).digest();
-      const input = option.input === 'message' ? message : option.input === 'digest' ? digest : Buffer.concat([DIGEST_INFO_SHA256, digest]);
+      const input =
+        option.input === 'message'
+          ? message
+          : option.input === 'digest'
+            ? digest
+            : Buffer.concat([DIGEST_INFO_SHA256, digest]);
       const mechanism = option.type;
       tokenStep('C_SignInit', { mechanism }, () => lib.C_SignInit(session, { mechanism }, handle));
       const raw = tokenStep('C_Sign', { mechanism }, () => lib.C_Sign(session, input, Buffer.alloc(1024)));
       const signature = key.algorithm.startsWith('EC-') ? ecdsaDer(raw) : raw;
-      return { keyId: p.keyId, challenge: p.challenge, signature: signature.toString('base64'), mechanism: mechanismName(option.type) };
+      return {
+        keyId: p.keyId,
+        challenge: p.challenge,
+        signature: signature.toString('base64'),
+        mechanism: mechanismName(option.type),
+      };
     },
   };
 }

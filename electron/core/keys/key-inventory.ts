@@ -69,7 +69,11 @@ const TRANSITIONS: Record<string, { from: KeyState[]; to: KeyState; by: 'quorum'
   deactivate: { from: ['active', 'suspended'], to: 'deactivated', by: 'quorum' },
   reactivate: { from: ['suspended'], to: 'active', by: 'quorum' },
   suspend: { from: ['active'], to: 'suspended', by: 'security-officer' },
-  compromise: { from: ['pre-activation', 'active', 'suspended', 'deactivated'], to: 'compromised', by: 'security-officer' },
+  compromise: {
+    from: ['pre-activation', 'active', 'suspended', 'deactivated'],
+    to: 'compromised',
+    by: 'security-officer',
+  },
 };
 export type KeyTransition = keyof typeof TRANSITIONS;
 
@@ -81,7 +85,9 @@ export class KeyInventory {
   ) {}
 
   list(): KeyRecord[] {
-    return this.store.all<{ id: string }>(sql`SELECT id FROM keys ORDER BY created_at DESC`).map(({ id }) => this.get(id));
+    return this.store
+      .all<{ id: string }>(sql`SELECT id FROM keys ORDER BY created_at DESC`)
+      .map(({ id }) => this.get(id));
   }
 
   get(id: string): KeyRecord {
@@ -99,8 +105,7 @@ export class KeyInventory {
       fingerprint: row.public_key ? row.fingerprint : null,
       kcv: row.kcv,
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
-      destructionNotBefore:
-        this.waitingSchedule(id)?.not_before ?? null,
+      destructionNotBefore: this.waitingSchedule(id)?.not_before ?? null,
     };
   }
 
@@ -108,11 +113,17 @@ export class KeyInventory {
   exportPublic(id: string, format: 'pem' | 'jwk'): string {
     const row = this.row(id);
     if (!row.public_key) {
-      const identity = row.kcv ? `its check value ${row.kcv} identifies it` : 'and the token could compute no check value for it';
-      throw new CustosError('KEY_TYPE_UNSUITED', `A symmetric key has no public part to export; ${identity}.`, ['Export the public key of a key pair (RSA, EC or Ed25519).']);
+      const identity = row.kcv
+        ? `its check value ${row.kcv} identifies it`
+        : 'and the token could compute no check value for it';
+      throw new CustosError('KEY_TYPE_UNSUITED', `A symmetric key has no public part to export; ${identity}.`, [
+        'Export the public key of a key pair (RSA, EC or Ed25519).',
+      ]);
     }
     const key = createPublicKey({ key: row.public_key, format: 'der', type: 'spki' });
-    return format === 'pem' ? key.export({ format: 'pem', type: 'spki' }).toString() : JSON.stringify({ ...key.export({ format: 'jwk' }), kid: id });
+    return format === 'pem'
+      ? key.export({ format: 'pem', type: 'spki' }).toString()
+      : JSON.stringify({ ...key.export({ format: 'jwk' }), kid: id });
   }
 
   /**
@@ -121,8 +132,9 @@ export class KeyInventory {
    */
   transition(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer', actor: AuditActor): KeyRecord {
     const { rule, key } = this.check(id, transition, by);
-    this.audit.record({ actor, action: `key.${transition}`, object: { type: 'key', id }, params: { from: key.state, to: rule.to } }, () =>
-      this.changeState(id, () => this.store.execute(sql`UPDATE keys SET state = ${rule.to} WHERE id = ${id}`)),
+    this.audit.record(
+      { actor, action: `key.${transition}`, object: { type: 'key', id }, params: { from: key.state, to: rule.to } },
+      () => this.changeState(id, () => this.store.execute(sql`UPDATE keys SET state = ${rule.to} WHERE id = ${id}`)),
     );
     return this.get(id);
   }
@@ -130,8 +142,14 @@ export class KeyInventory {
   /** The end of the destruction ceremony: the key's objects are gone from the token (proof attached). */
   markDestroyed(id: string, proof: Record<string, unknown>): void {
     const key = this.get(id);
-    this.audit.record({ actor: { type: 'system', id: 'system' }, action: 'key.destroyed', object: { type: 'key', id }, params: { from: key.state, proof } }, () =>
-      this.changeState(id, () => this.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${id}`)),
+    this.audit.record(
+      {
+        actor: { type: 'system', id: 'system' },
+        action: 'key.destroyed',
+        object: { type: 'key', id },
+        params: { from: key.state, proof },
+      },
+      () => this.changeState(id, () => this.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${id}`)),
     );
   }
 
@@ -141,15 +159,27 @@ export class KeyInventory {
    * A destroyed key (restored only by the quorum's explicit override) comes back suspended, so a
    * second decision is needed before it is used.
    */
-  registerRestored(key: RestoredKey, where: { token: { serial: string; label: string }; custodyId: string; proposalId: string; setId: string }): void {
-    const existing = this.store.get<{ id: string }>(sql`SELECT id FROM keys WHERE id = ${key.id}`) ? this.row(key.id) : undefined;
+  registerRestored(
+    key: RestoredKey,
+    where: { token: { serial: string; label: string }; custodyId: string; proposalId: string; setId: string },
+  ): void {
+    const existing = this.store.get<{ id: string }>(sql`SELECT id FROM keys WHERE id = ${key.id}`)
+      ? this.row(key.id)
+      : undefined;
     const was = existing?.state ?? (key.state as KeyState);
     const state: KeyState = was === 'destroyed' ? 'suspended' : was;
     this.audit.record(
-      { actor: { type: 'system', id: 'system' }, action: 'key.restored', object: { type: 'key', id: key.id }, params: { setId: where.setId, token: where.token, from: existing?.state ?? null, to: state } },
+      {
+        actor: { type: 'system', id: 'system' },
+        action: 'key.restored',
+        object: { type: 'key', id: key.id },
+        params: { setId: where.setId, token: where.token, from: existing?.state ?? null, to: state },
+      },
       () => {
         if (existing) {
-          this.store.execute(sql`UPDATE keys SET token_serial = ${where.token.serial}, token_label = ${where.token.label}, custody_id = ${where.custodyId}, state = ${state} WHERE id = ${key.id}`);
+          this.store.execute(
+            sql`UPDATE keys SET token_serial = ${where.token.serial}, token_label = ${where.token.label}, custody_id = ${where.custodyId}, state = ${state} WHERE id = ${key.id}`,
+          );
           this.signState(key.id);
           return;
         }
@@ -190,13 +220,28 @@ export class KeyInventory {
    * signature later is refused, never signed. Returns how many were signed.
    */
   sealUnsignedOnce(): number {
-    const unsigned = this.store.all<{ id: string; label: string; state: string }>(sql`SELECT id, label, state FROM keys WHERE state_sig IS NULL ORDER BY created_at`);
+    const unsigned = this.store.all<{ id: string; label: string; state: string }>(
+      sql`SELECT id, label, state FROM keys WHERE state_sig IS NULL ORDER BY created_at`,
+    );
     if (unsigned.length === 0) return 0;
     this.audit.log();
-    if (this.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'key.state.seal') LIMIT 1`)) return 0;
+    if (
+      this.store.get(
+        sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'key.state.seal') LIMIT 1`,
+      )
+    )
+      return 0;
     this.store.transaction(() => {
       for (const row of unsigned) {
-        this.audit.record({ actor: SYSTEM, action: 'key.state.seal', object: { type: 'key', id: row.id }, params: { label: row.label, state: row.state } }, () => this.signState(row.id));
+        this.audit.record(
+          {
+            actor: SYSTEM,
+            action: 'key.state.seal',
+            object: { type: 'key', id: row.id },
+            params: { label: row.label, state: row.state },
+          },
+          () => this.signState(row.id),
+        );
       }
     });
     return unsigned.length;
@@ -229,7 +274,10 @@ export class KeyInventory {
    */
   private row(id: string): KeyRow {
     const row = this.store.get<KeyRow>(sql`SELECT * FROM keys WHERE id = ${id}`);
-    if (!row) throw new CustosError('KEY_NOT_FOUND', `There is no key ${id} in the inventory.`, ['Check the key id against the key list (custos key list, or the Keys screen).']);
+    if (!row)
+      throw new CustosError('KEY_NOT_FOUND', `There is no key ${id} in the inventory.`, [
+        'Check the key id against the key list (custos key list, or the Keys screen).',
+      ]);
     const latest = this.store.get<{ seq: number | null }>(sql`
       SELECT coalesce(
         (SELECT max(seq) FROM audit_entries WHERE object = ${`key:${id}`} AND result = 'ok' AND action IN (${KEY_ENTRY_SQL})),
@@ -248,9 +296,11 @@ export class KeyInventory {
     const key = this.get(id);
     if (key.token.serial !== token.serial || key.token.label !== token.label) {
       const where = `token ${key.token.label} (serial ${key.token.serial})`;
-      throw new CustosError('KEY_WRONG_TOKEN', `“${key.label}” lives in ${where}, not in ${token.label} (serial ${token.serial}).`, [
-        'Propose it to the custodians of the token that holds the key.',
-      ]);
+      throw new CustosError(
+        'KEY_WRONG_TOKEN',
+        `“${key.label}” lives in ${where}, not in ${token.label} (serial ${token.serial}).`,
+        ['Propose it to the custodians of the token that holds the key.'],
+      );
     }
     return key;
   }
@@ -259,14 +309,26 @@ export class KeyInventory {
   check(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer') {
     const rule = TRANSITIONS[transition]!;
     const key = this.get(id);
-    if (rule.by !== by) throw new CustosError('NOT_AUTHORIZED', `To ${transition} a key takes ${rule.by === 'quorum' ? 'a quorum of custodians' : 'a security officer'}.`);
+    if (rule.by !== by)
+      throw new CustosError(
+        'NOT_AUTHORIZED',
+        `To ${transition} a key takes ${rule.by === 'quorum' ? 'a quorum of custodians' : 'a security officer'}.`,
+      );
     if (!rule.from.includes(key.state)) {
-      throw new CustosError('KEY_STATE_FORBIDS', `A ${key.state} key cannot be made ${rule.to} (SP 800-57 allows it only from ${rule.from.join(' or ')}).`, [
-        `Nothing was changed. Check the key's state in the key list; ${key.state === 'compromised' ? 'a compromised key is never used again.' : 'only the transitions SP 800-57 allows are offered.'}`,
-      ]);
+      throw new CustosError(
+        'KEY_STATE_FORBIDS',
+        `A ${key.state} key cannot be made ${rule.to} (SP 800-57 allows it only from ${rule.from.join(' or ')}).`,
+        [
+          `Nothing was changed. Check the key's state in the key list; ${key.state === 'compromised' ? 'a compromised key is never used again.' : 'only the transitions SP 800-57 allows are offered.'}`,
+        ],
+      );
     }
     if (transition === 'activate' && key.policy.status === 'disallowed') {
-      throw new CustosError('ALGORITHM_DISALLOWED', `${key.algorithm} is disallowed today; the key cannot be activated.`, [...key.policy.notes, 'Generate a key with an algorithm the policy allows.']);
+      throw new CustosError(
+        'ALGORITHM_DISALLOWED',
+        `${key.algorithm} is disallowed today; the key cannot be activated.`,
+        [...key.policy.notes, 'Generate a key with an algorithm the policy allows.'],
+      );
     }
     return { rule, key };
   }
@@ -294,7 +356,16 @@ interface KeyRow extends SignedColumns {
 }
 
 /** The audit entries, with the key as their object, that change its row (and are signed with it). */
-const KEY_ENTRIES = ['key.activate', 'key.deactivate', 'key.reactivate', 'key.suspend', 'key.compromise', 'key.destroyed', 'key.restored', 'key.state.seal'];
+const KEY_ENTRIES = [
+  'key.activate',
+  'key.deactivate',
+  'key.reactivate',
+  'key.suspend',
+  'key.compromise',
+  'key.destroyed',
+  'key.restored',
+  'key.state.seal',
+];
 const KEY_ENTRY_SQL = { text: KEY_ENTRIES.map(() => '?').join(', '), params: KEY_ENTRIES };
 
 /** What the audit key signs: every column, the public key by its digest. */

@@ -23,12 +23,37 @@ let custodyB: string;
 beforeEach(async () => {
   let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dora' }, { name: 'Olga', roles: ['security-officer'] }]);
+  f = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Dora' },
+    { name: 'Olga', roles: ['security-officer'] },
+  ]);
   const now = () => f.clock.now;
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  quorum = f.quorum(quorumOperations(f.opened.store, now, inventory), {}, ACTION_PARAMS, quorumChecks(f.opened.store, now, inventory));
-  custodyA = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'token-a' })).id;
-  custodyB = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'token-b' })).id;
+  quorum = f.quorum(
+    quorumOperations(f.opened.store, now, inventory),
+    {},
+    ACTION_PARAMS,
+    quorumChecks(f.opened.store, now, inventory),
+  );
+  custodyA = (
+    await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: f.holders(0, 1, 2),
+      label: 'token-a',
+    })
+  ).id;
+  custodyB = (
+    await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: f.holders(0, 1, 2),
+      label: 'token-b',
+    })
+  ).id;
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -55,7 +80,14 @@ const recorded = async (code: string) => {
     .map((e) => `${e.action} ${e.result.status}`);
 };
 async function keyIn(custodyId: string): Promise<string> {
-  const params = { algorithm: 'EC-P256', label: 'signing', usage: 'sign', backupable: false, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') };
+  const params = {
+    algorithm: 'EC-P256',
+    label: 'signing',
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 365,
+    ckaId: randomBytes(16).toString('hex'),
+  };
   expect((await approved(custodyId, 'key.generate', params)).state).toBe('executed');
   return params.ckaId;
 }
@@ -65,9 +97,15 @@ describe('a database writer cannot change what a key may do', () => {
   it('a compromised key set back to active does not sign: KEY_TAMPERED, recorded', async () => {
     const keyId = await keyIn(custodyB);
     expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
-    inventory.transition(keyId, 'compromise', 'security-officer', { type: 'custodian', id: f.enrolled[4]!.id, role: 'security-officer' });
+    inventory.transition(keyId, 'compromise', 'security-officer', {
+      type: 'custodian',
+      id: f.enrolled[4]!.id,
+      role: 'security-officer',
+    });
     edit(`UPDATE keys SET state = 'active' WHERE id = ?`, keyId);
-    expect(() => propose(custodyB, 'key.test-signature', { keyId, challenge: 'still yours?' })).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    expect(() => propose(custodyB, 'key.test-signature', { keyId, challenge: 'still yours?' })).toThrow(
+      expect.objectContaining({ code: 'KEY_TAMPERED' }),
+    );
     expect(() => inventory.get(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
     expect(await recorded('KEY_TAMPERED')).toContain('key.tampered refused');
   });
@@ -75,10 +113,20 @@ describe('a database writer cannot change what a key may do', () => {
   it('a key moved to another token’s record cannot be destroyed by that token’s quorum', async () => {
     const keyId = await keyIn(custodyB);
     const a = f.custody.record(custodyA).token;
-    edit(`UPDATE keys SET token_serial = ?, token_label = ?, custody_id = ? WHERE id = ?`, a.serial, a.label, custodyA, keyId);
-    expect(() => propose(custodyA, 'key.schedule-destruction', { keyId, waitDays: 7 })).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    edit(
+      `UPDATE keys SET token_serial = ?, token_label = ?, custody_id = ? WHERE id = ?`,
+      a.serial,
+      a.label,
+      custodyA,
+      keyId,
+    );
+    expect(() => propose(custodyA, 'key.schedule-destruction', { keyId, waitDays: 7 })).toThrow(
+      expect.objectContaining({ code: 'KEY_TAMPERED' }),
+    );
     expect(await recorded('KEY_TAMPERED')).toContain('key.tampered refused');
-    expect(f.opened.store.get<{ n: number }>({ text: 'SELECT count(*) AS n FROM destruction_schedules', params: [] })!.n).toBe(0);
+    expect(
+      f.opened.store.get<{ n: number }>({ text: 'SELECT count(*) AS n FROM destruction_schedules', params: [] })!.n,
+    ).toBe(0);
   });
 
   it('a key stripped of its signature is refused, and never signed again at the next start', async () => {
@@ -92,38 +140,72 @@ describe('a database writer cannot change what a key may do', () => {
     const keyId = await keyIn(custodyB);
     expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 30 })).state).toBe('executed');
     days(1);
-    edit(`UPDATE destruction_schedules SET not_before = ? WHERE key_id = ?`, new Date(f.clock.now.getTime() - 60_000).toISOString(), keyId);
-    expect(() => propose(custodyB, 'key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_TAMPERED' }));
+    edit(
+      `UPDATE destruction_schedules SET not_before = ? WHERE key_id = ?`,
+      new Date(f.clock.now.getTime() - 60_000).toISOString(),
+      keyId,
+    );
+    expect(() => propose(custodyB, 'key.destroy', { keyId })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_TAMPERED' }),
+    );
     expect(await recorded('DESTRUCTION_TAMPERED')).toContain('destruction.tampered refused');
-    expect(f.module.withSession(f.custody.record(custodyB).token, {}, (session, lib) => {
-      lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }]);
-      const found = lib.C_FindObjects(session, 10);
-      lib.C_FindObjectsFinal(session);
-      return found.length;
-    })).toBeGreaterThan(0);
+    expect(
+      f.module.withSession(f.custody.record(custodyB).token, {}, (session, lib) => {
+        lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }]);
+        const found = lib.C_FindObjects(session, 10);
+        lib.C_FindObjectsFinal(session);
+        return found.length;
+      }),
+    ).toBeGreaterThan(0);
   });
 });
 
 describe('a database writer cannot lower a custody’s threshold', () => {
   const countLow = (custodyId: string) =>
-    f.module.run('read', (lib) => lib.C_GetTokenInfo(f.module.findSlot(f.custody.record(custodyId).token)).flags & pkcs11js.CKF_USER_PIN_COUNT_LOW);
+    f.module.run(
+      'read',
+      (lib) =>
+        lib.C_GetTokenInfo(f.module.findSlot(f.custody.record(custodyId).token)).flags &
+        pkcs11js.CKF_USER_PIN_COUNT_LOW,
+    );
   const keys = (...who: number[]) =>
-    Promise.all(f.holders(...who).map(async (h) => ({ custodianId: h.custodianId, key: await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test') })));
+    Promise.all(
+      f.holders(...who).map(async (h) => ({
+        custodianId: h.custodianId,
+        key: await f.custodians.verifyFactors(h.custodianId, h.passphrase, h.code, 'test'),
+      })),
+    );
 
   it('2 holders of a 3-of-4 custody edited to 2-of-4 are refused before the token is tried: CUSTODY_TAMPERED, recorded', async () => {
-    const custody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 3, holders: f.holders(0, 1, 2, 3), label: 'three-of-four' });
+    const custody = await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 3,
+      holders: f.holders(0, 1, 2, 3),
+      label: 'three-of-four',
+    });
     edit(`UPDATE custody SET threshold = 2 WHERE id = ?`, custody.id);
-    expect(() => propose(custody.id, 'token.quorum-drill', {})).toThrow(expect.objectContaining({ code: 'CUSTODY_TAMPERED' }));
-    await expect(f.custody.rebuildPin(custody.id, 'user', await keys(0, 1))).rejects.toMatchObject({ code: 'CUSTODY_TAMPERED' });
+    expect(() => propose(custody.id, 'token.quorum-drill', {})).toThrow(
+      expect.objectContaining({ code: 'CUSTODY_TAMPERED' }),
+    );
+    await expect(f.custody.rebuildPin(custody.id, 'user', await keys(0, 1))).rejects.toMatchObject({
+      code: 'CUSTODY_TAMPERED',
+    });
     expect(await recorded('CUSTODY_TAMPERED')).toContain('custody.tampered refused');
     edit(`UPDATE custody SET threshold = 3 WHERE id = ?`, custody.id);
     expect(countLow(custody.id)).toBe(0); // no PIN try was spent
   });
 
   it('refuses when fewer shares are held than the signed threshold, before the token is tried', async () => {
-    const custody = await f.custody.take({ token: { serial: '', label: '' }, threshold: 3, holders: f.holders(0, 1, 2, 3), label: 'three-of-four' });
+    const custody = await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 3,
+      holders: f.holders(0, 1, 2, 3),
+      label: 'three-of-four',
+    });
     edit(`DELETE FROM custody_shares WHERE custody_id = ? AND custodian_id = ?`, custody.id, f.enrolled[3]!.id);
-    await expect(f.custody.rebuildPin(custody.id, 'user', await keys(0, 1, 2))).rejects.toMatchObject({ code: 'CUSTODY_TAMPERED' });
+    await expect(f.custody.rebuildPin(custody.id, 'user', await keys(0, 1, 2))).rejects.toMatchObject({
+      code: 'CUSTODY_TAMPERED',
+    });
     expect(countLow(custody.id)).toBe(0);
   });
 });

@@ -16,14 +16,29 @@ describe('a failed outcome in words (app and CLI)', () => {
   });
 
   it('names an attribute, and says only what is known', () => {
-    expect(describeFailure({ status: 'failed', code: 'ATTRIBUTE_INVALID', message: 'The token rejected one of the key’s attributes.', detail: { ckr: 'CKR_ATTRIBUTE_VALUE_INVALID', attribute: 'CKA_WRAP_WITH_TRUSTED' } })).toBe(
+    expect(
+      describeFailure({
+        status: 'failed',
+        code: 'ATTRIBUTE_INVALID',
+        message: 'The token rejected one of the key’s attributes.',
+        detail: { ckr: 'CKR_ATTRIBUTE_VALUE_INVALID', attribute: 'CKA_WRAP_WITH_TRUSTED' },
+      }),
+    ).toBe(
       'Failed: The token rejected one of the key’s attributes (CKR_ATTRIBUTE_VALUE_INVALID, attribute CKA_WRAP_WITH_TRUSTED).',
     );
-    expect(describeFailure({ status: 'failed', code: 'KEY_OBJECTS_MISSING', message: 'The token no longer holds this key.' })).toBe('Failed: The token no longer holds this key.');
+    expect(
+      describeFailure({
+        status: 'failed',
+        code: 'KEY_OBJECTS_MISSING',
+        message: 'The token no longer holds this key.',
+      }),
+    ).toBe('Failed: The token no longer holds this key.');
   });
 
   it('still reads an outcome recorded before sentences and details were kept: the code alone', () => {
     const old = outcomeSchema('key.generate').parse({ status: 'failed', code: 'OPERATION_INTERRUPTED' });
-    expect(old?.status === 'failed' && describeFailure(old)).toBe('Failed: The operation failed (OPERATION_INTERRUPTED).');
+    expect(old?.status === 'failed' && describeFailure(old)).toBe(
+      'Failed: The operation failed (OPERATION_INTERRUPTED).',
+    );
   });
 });

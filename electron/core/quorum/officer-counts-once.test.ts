@@ -33,16 +33,31 @@ beforeEach(async () => {
     { name: 'Olga', roles: ['security-officer'] },
   ]);
   runs = 0;
-  // Stands in for the destruction (whose policy asks for the officer): it runs only in a session the rebuilt PIN opened.
+  // Stands in for the destruction (whose policy asks for the officer): it runs only in a session the rebuilt PIN
+  // opened.
   quorum = f.quorum({
     'key.destroy': ({ session, lib }) => {
       runs += 1;
       const objects = findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 100).length;
       // Shaped as the catalogue records a destruction, which is checked when the outcome is read back.
-      return { keyId: '0'.repeat(32), objectsDestroyed: objects, searchedFor: 'CKA_TOKEN', remaining: 0, checkedAt: '', approvedBy: [] };
+      return {
+        keyId: '0'.repeat(32),
+        objectsDestroyed: objects,
+        searchedFor: 'CKA_TOKEN',
+        remaining: 0,
+        checkedAt: '',
+        approvedBy: [],
+      };
     },
   });
-  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(ADA, BABBAGE, CURIE, DORA), label: 'once' })).id;
+  custodyId = (
+    await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: f.holders(ADA, BABBAGE, CURIE, DORA),
+      label: 'once',
+    })
+  ).id;
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -51,12 +66,21 @@ afterEach(() => {
 });
 
 const destroyApprovedBy = (...approvers: number[]) =>
-  f.approveAll(quorum, quorum.propose({ custodyId, action: 'key.destroy', params: {}, requestedBy: f.enrolled[ADA]!.id }), approvers);
+  f.approveAll(
+    quorum,
+    quorum.propose({ custodyId, action: 'key.destroy', params: {}, requestedBy: f.enrolled[ADA]!.id }),
+    approvers,
+  );
 
 describe('a security officer who holds a share counts once', () => {
   it('does not run with an officer-holder and t−1 other holders: the officer counted as a holder', async () => {
     const view = await destroyApprovedBy(DORA, BABBAGE);
-    expect(view).toMatchObject({ state: 'open', threshold: 2, securityOfficersRequired: 1, securityOfficersApproved: 0 });
+    expect(view).toMatchObject({
+      state: 'open',
+      threshold: 2,
+      securityOfficersRequired: 1,
+      securityOfficersApproved: 0,
+    });
     expect(view.approvals.filter((a) => a.held)).toHaveLength(2);
     expect(runs).toBe(0);
   });
@@ -78,7 +102,9 @@ describe('a security officer who holds a share counts once', () => {
   it('counts only an officer whose factors were checked: an approvals row written into the database is not the officer', async () => {
     const proposal = quorum.propose({ custodyId, action: 'key.destroy', params: {}, requestedBy: f.enrolled[ADA]!.id });
     // A database writer adds Olga's approval; she never typed her factors.
-    f.opened.store.execute(sql`INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${f.enrolled[OLGA]!.id}, ${f.clock.now.toISOString()})`);
+    f.opened.store.execute(
+      sql`INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${f.enrolled[OLGA]!.id}, ${f.clock.now.toISOString()})`,
+    );
     const view = await f.approveAll(quorum, proposal, [BABBAGE, CURIE]);
     expect(view).toMatchObject({ state: 'open', securityOfficersApproved: 0 });
     expect(runs).toBe(0);

@@ -10,7 +10,10 @@ import type { Store } from '../store/database';
 import type { ProposalCheck, QuorumOperation, QuorumReconciler } from './quorum-service';
 
 /** A rehearsal: proves the custodians can open the token together, and changes nothing. */
-const drill: QuorumOperation = ({ session, lib }) => ({ opened: true, objects: findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 1000).length });
+const drill: QuorumOperation = ({ session, lib }) => ({
+  opened: true,
+  objects: findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 1000).length,
+});
 
 /** A key state change the quorum approved, committed with the execution's audit entry. */
 function keyTransition(inventory: KeyInventory, transition: KeyTransition): KeyAction {
@@ -51,22 +54,44 @@ export function quorumOperations(
   inventory: KeyInventory,
 ): Record<string, QuorumOperation> {
   const keyed = Object.entries(keyActions(store, now, inventory)).map(([action, { run }]) => [action, run] as const);
-  return { 'token.quorum-drill': drill, 'key.generate': keyGeneration(store, now, inventory), ...Object.fromEntries(keyed) };
+  return {
+    'token.quorum-drill': drill,
+    'key.generate': keyGeneration(store, now, inventory),
+    ...Object.fromEntries(keyed),
+  };
 }
 
 /** How each key action a crash interrupted is settled: at start, or at the next quorum login on its token. */
-export function quorumReconcilers(store: Store, now: () => Date, inventory: KeyInventory): Record<string, QuorumReconciler> {
-  return { 'key.generate': reconcileGeneration(store, now, inventory), 'key.destroy': destructionActions(store, inventory, now).reconcile };
+export function quorumReconcilers(
+  store: Store,
+  now: () => Date,
+  inventory: KeyInventory,
+): Record<string, QuorumReconciler> {
+  return {
+    'key.generate': reconcileGeneration(store, now, inventory),
+    'key.destroy': destructionActions(store, inventory, now).reconcile,
+  };
 }
 
 /** What each action needs from the token (mechanisms, attributes): checked when proposed, before any approval. */
-export function quorumNeeds(store: Store, now: () => Date, inventory: KeyInventory): Record<string, (params: unknown) => Need[]> {
-  const keyed = Object.entries(keyActions(store, now, inventory)).flatMap(([action, { needs }]) => (needs ? [[action, needs] as const] : []));
+export function quorumNeeds(
+  store: Store,
+  now: () => Date,
+  inventory: KeyInventory,
+): Record<string, (params: unknown) => Need[]> {
+  const keyed = Object.entries(keyActions(store, now, inventory)).flatMap(([action, { needs }]) =>
+    needs ? [[action, needs] as const] : [],
+  );
   return { 'key.generate': generationNeeds, ...Object.fromEntries(keyed) };
 }
 
 /** What must hold when an action is proposed: the key is the custody token's, in a state that allows it. */
 export function quorumChecks(store: Store, now: () => Date, inventory: KeyInventory): Record<string, ProposalCheck> {
-  const check = (ready: KeyAction['ready']): ProposalCheck => (params, custody) => ready(params, custody.token);
-  return Object.fromEntries(Object.entries(keyActions(store, now, inventory)).map(([action, { ready }]) => [action, check(ready)]));
+  const check =
+    (ready: KeyAction['ready']): ProposalCheck =>
+    (params, custody) =>
+      ready(params, custody.token);
+  return Object.fromEntries(
+    Object.entries(keyActions(store, now, inventory)).map(([action, { ready }]) => [action, check(ready)]),
+  );
 }

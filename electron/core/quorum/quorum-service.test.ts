@@ -17,30 +17,42 @@ const ran: unknown[] = [];
 beforeEach(async () => {
   let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Ida', roles: ['auditor'] }]);
+  f = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Ida', roles: ['auditor'] },
+  ]);
   ran.length = 0;
   quorum = f.quorum({
-      // A real operation inside the logged-in session: it can only run if the rebuilt PIN opened the token.
-      'token.count-objects': ({ session, lib, params }) => {
-        ran.push(params);
-        lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
-        const found = lib.C_FindObjects(session, 100).length;
-        lib.C_FindObjectsFinal(session);
-        return { found };
-      },
-      // Fails inside the token: SoftHSM2 has no MD2, so C_SignInit returns CKR_MECHANISM_INVALID.
-      'test.sign-with-md2': ({ session, lib }) => {
-        const key = lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
-          { type: pkcs11js.CKA_TOKEN, value: false },
-          { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
-          { type: pkcs11js.CKA_SIGN, value: true },
-        ]);
-        const md2 = { mechanism: pkcs11js.CKM_MD2_RSA_PKCS };
-        tokenStep('C_SignInit', md2, () => lib.C_SignInit(session, md2, key));
-        return { signed: true };
-      },
+    // A real operation inside the logged-in session: it can only run if the rebuilt PIN opened the token.
+    'token.count-objects': ({ session, lib, params }) => {
+      ran.push(params);
+      lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TOKEN, value: true }]);
+      const found = lib.C_FindObjects(session, 100).length;
+      lib.C_FindObjectsFinal(session);
+      return { found };
+    },
+    // Fails inside the token: SoftHSM2 has no MD2, so C_SignInit returns CKR_MECHANISM_INVALID.
+    'test.sign-with-md2': ({ session, lib }) => {
+      const key = lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+        { type: pkcs11js.CKA_TOKEN, value: false },
+        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+        { type: pkcs11js.CKA_SIGN, value: true },
+      ]);
+      const md2 = { mechanism: pkcs11js.CKM_MD2_RSA_PKCS };
+      tokenStep('C_SignInit', md2, () => lib.C_SignInit(session, md2, key));
+      return { signed: true };
+    },
   });
-  custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'quorum' })).id;
+  custodyId = (
+    await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: f.holders(0, 1, 2),
+      label: 'quorum',
+    })
+  ).id;
 });
 afterEach(() => {
   quorum.forgetAll();
@@ -48,21 +60,39 @@ afterEach(() => {
   cleanup();
 });
 
-function approval(who: number, proposal: { id: string; shortFingerprint: string }, fingerprint = proposal.shortFingerprint) {
+function approval(
+  who: number,
+  proposal: { id: string; shortFingerprint: string },
+  fingerprint = proposal.shortFingerprint,
+) {
   f.tick();
   const c = f.enrolled[who]!;
-  return { proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, f.clock.now), fingerprint };
+  return {
+    proposalId: proposal.id,
+    custodianId: c.id,
+    passphrase: c.passphrase,
+    code: totpCodeAt(c.secret, f.clock.now),
+    fingerprint,
+  };
 }
-const propose = (by = 0, params: unknown = { note: 'rehearsal' }) => quorum.propose({ custodyId, action: 'token.count-objects', params, requestedBy: f.enrolled[by]!.id });
-const audited = () => [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } }).map((e) => `${e.action} ${e.result.status}${e.result.code ? ` ${e.result.code}` : ''}`);
+const propose = (by = 0, params: unknown = { note: 'rehearsal' }) =>
+  quorum.propose({ custodyId, action: 'token.count-objects', params, requestedBy: f.enrolled[by]!.id });
+const audited = () =>
+  [...f.opened.audit.log().entries()]
+    .map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } })
+    .map((e) => `${e.action} ${e.result.status}${e.result.code ? ` ${e.result.code}` : ''}`);
 
 describe('a proposal and its approvals', () => {
   it('lets an auditor read but never propose, approve or reject; the refused approval is recorded', async () => {
     const IDA = 3;
-    expect(() => propose(IDA)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED', message: expect.stringMatching(/auditor/) }));
+    expect(() => propose(IDA)).toThrow(
+      expect.objectContaining({ code: 'NOT_AUTHORIZED', message: expect.stringMatching(/auditor/) }),
+    );
     const proposal = propose(0);
     await expect(quorum.approve(approval(IDA, proposal))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
-    expect(() => quorum.reject(proposal.id, f.enrolled[IDA]!.id)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
+    expect(() => quorum.reject(proposal.id, f.enrolled[IDA]!.id)).toThrow(
+      expect.objectContaining({ code: 'NOT_AUTHORIZED' }),
+    );
     expect(quorum.view(proposal.id)).toMatchObject({ state: 'open', approvals: [] });
     expect(audited()).toContain('proposal.approve refused NOT_AUTHORIZED');
   });
@@ -71,7 +101,16 @@ describe('a proposal and its approvals', () => {
     const proposal = propose();
     expect(proposal.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(proposal.shortFingerprint).toMatch(/^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/);
-    const body = canonicalJson({ v: 1, id: proposal.id, action: proposal.action, params: proposal.params, token: proposal.token, custody: custodyId, requestedBy: proposal.requestedBy, expiresAt: proposal.expiresAt });
+    const body = canonicalJson({
+      v: 1,
+      id: proposal.id,
+      action: proposal.action,
+      params: proposal.params,
+      token: proposal.token,
+      custody: custodyId,
+      requestedBy: proposal.requestedBy,
+      expiresAt: proposal.expiresAt,
+    });
     expect(sha256Hex(body)).toBe(proposal.fingerprint);
   });
 
@@ -84,7 +123,9 @@ describe('a proposal and its approvals', () => {
     expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { found: expect.any(Number) } } });
     expect(ran).toEqual([{ note: 'exactly this' }]);
     expect(done.approvals.every((a) => !a.held)).toBe(true); // shares overwritten and dropped
-    expect(audited()).toEqual(expect.arrayContaining(['proposal.create ok', 'proposal.approve ok', 'proposal.execute ok']));
+    expect(audited()).toEqual(
+      expect.arrayContaining(['proposal.create ok', 'proposal.approve ok', 'proposal.execute ok']),
+    );
   });
 
   it('refuses self-approval and a second approval by the same person, and records both', async () => {
@@ -92,14 +133,18 @@ describe('a proposal and its approvals', () => {
     await expect(quorum.approve(approval(0, proposal))).rejects.toMatchObject({ code: 'SELF_APPROVAL' });
     await quorum.approve(approval(1, proposal));
     await expect(quorum.approve(approval(1, proposal))).rejects.toMatchObject({ code: 'ALREADY_APPROVED' });
-    expect(audited()).toEqual(expect.arrayContaining(['proposal.approve refused SELF_APPROVAL', 'proposal.approve refused ALREADY_APPROVED']));
+    expect(audited()).toEqual(
+      expect.arrayContaining(['proposal.approve refused SELF_APPROVAL', 'proposal.approve refused ALREADY_APPROVED']),
+    );
     expect(ran).toEqual([]);
   });
 
   it('refuses an approval for a proposal whose parameters differ from what the approver was shown', async () => {
     const shown = propose(0, { note: 'what Babbage was told' });
     const actual = propose(0, { note: 'what was really proposed' });
-    await expect(quorum.approve(approval(1, actual, shown.shortFingerprint))).rejects.toMatchObject({ code: 'FINGERPRINT_MISMATCH' });
+    await expect(quorum.approve(approval(1, actual, shown.shortFingerprint))).rejects.toMatchObject({
+      code: 'FINGERPRINT_MISMATCH',
+    });
     expect(audited()).toContain('proposal.approve refused FINGERPRINT_MISMATCH');
   });
 
@@ -129,7 +174,10 @@ describe('a proposal and its approvals', () => {
     const proposal = propose(0);
     await quorum.approve(approval(1, proposal));
     quorum.forgetAll(); // what a restart does to held shares
-    expect(await quorum.approve(approval(2, proposal))).toMatchObject({ state: 'open', approvals: [{ held: false }, { held: true }] });
+    expect(await quorum.approve(approval(2, proposal))).toMatchObject({
+      state: 'open',
+      approvals: [{ held: false }, { held: true }],
+    });
     const done = await quorum.approve(approval(1, proposal));
     expect(done).toMatchObject({ state: 'executed', approvals: [{}, {}] });
     expect(ran).toHaveLength(1);
@@ -142,18 +190,27 @@ describe('a proposal and its approvals', () => {
     const done = await quorum.approve(approval(2, proposal));
     const detail = { ckr: 'CKR_MECHANISM_INVALID', step: 'C_SignInit', mechanism: 'CKM_MD2_RSA_PKCS' };
     const message = 'The token does not support this algorithm or mode.';
-    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'MECHANISM_INVALID', message, detail } });
+    expect(done).toMatchObject({
+      state: 'failed',
+      outcome: { status: 'failed', code: 'MECHANISM_INVALID', message, detail },
+    });
     expect(quorum.view(proposal.id).outcome).toEqual(done.outcome);
     // The signed entry keeps its result code, and binds the detail through its parameters hash.
     expect(audited()).toContain('proposal.execute failed MECHANISM_INVALID');
-    const entries = [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; params: string });
+    const entries = [...f.opened.audit.log().entries()].map(
+      (e) => JSON.parse(e.entry) as { action: string; params: string },
+    );
     const executed = entries.find((e) => e.action === 'proposal.execute');
-    expect(executed?.params).toBe(sha256Hex(canonicalJson({ action, fingerprint: proposal.fingerprint, failure: detail })));
+    expect(executed?.params).toBe(
+      sha256Hex(canonicalJson({ action, fingerprint: proposal.fingerprint, failure: detail })),
+    );
   });
 
   it('lets any custodian reject and only the requester cancel', async () => {
     const proposal = propose(0);
-    expect(() => quorum.cancel(proposal.id, f.enrolled[1]!.id)).toThrow(expect.objectContaining({ code: 'NOT_AUTHORIZED' }));
+    expect(() => quorum.cancel(proposal.id, f.enrolled[1]!.id)).toThrow(
+      expect.objectContaining({ code: 'NOT_AUTHORIZED' }),
+    );
     expect(quorum.reject(proposal.id, f.enrolled[2]!.id).state).toBe('rejected');
     await expect(quorum.approve(approval(1, proposal))).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
     expect(quorum.cancel(propose(0).id, f.enrolled[0]!.id).state).toBe('cancelled');
@@ -166,9 +223,14 @@ describe('a stored outcome Custos did not write', () => {
     await quorum.approve(approval(1, proposal));
     await quorum.approve(approval(2, proposal));
     const other = propose();
-    f.opened.store.execute(sql`UPDATE proposals SET outcome = ${'{"status":"failed","code":"NOPE","message":"forged"}'} WHERE id = ${proposal.id}`);
+    f.opened.store.execute(
+      sql`UPDATE proposals SET outcome = ${'{"status":"failed","code":"NOPE","message":"forged"}'} WHERE id = ${proposal.id}`,
+    );
     const listed = quorum.list();
-    expect(listed.find((p) => p.id === proposal.id)?.outcome).toMatchObject({ status: 'failed', code: 'STORE_CORRUPT' });
+    expect(listed.find((p) => p.id === proposal.id)?.outcome).toMatchObject({
+      status: 'failed',
+      code: 'STORE_CORRUPT',
+    });
     expect(listed.find((p) => p.id === other.id)).toMatchObject({ state: 'open' });
   });
 });

@@ -54,7 +54,14 @@ export interface CeremonyOperation {
   check?(params: unknown, custodyId: string): void;
   /** What it still waits for besides approvals, in words; empty when ready. */
   waitingFor?(proposalId: string, params: unknown): string[];
-  run(context: { pins: Partial<Record<PinKind, Buffer>>; holderKeys: UnsealKey[]; params: unknown; custodyId: string; proposalId: string; token: TokenRef }): Promise<{ result: unknown; commit?: () => void }>;
+  run(context: {
+    pins: Partial<Record<PinKind, Buffer>>;
+    holderKeys: UnsealKey[];
+    params: unknown;
+    custodyId: string;
+    proposalId: string;
+    token: TokenRef;
+  }): Promise<{ result: unknown; commit?: () => void }>;
   /** Overwrites what the operation holds for the proposal when it closes without running. */
   forget?(proposalId: string): void;
 }
@@ -105,7 +112,8 @@ const INTERRUPTED: FailedOutcome = {
     'that it completed, so nothing was registered.',
 };
 
-const INTERRUPTED_WAIT = 'what it left in the token is re-examined at the next quorum login on that token (any approved operation there)';
+const INTERRUPTED_WAIT =
+  'what it left in the token is re-examined at the next quorum login on that token (any approved operation there)';
 
 function isOutcome(value: unknown): value is { result: unknown; commit?: () => void } {
   return typeof value === 'object' && value !== null && 'result' in value;
@@ -114,10 +122,20 @@ function isOutcome(value: unknown): value is { result: unknown; commit?: () => v
 type Examined = ReturnType<QuorumReconciler> | FailedOutcome;
 
 /** Runs a reconciler; a refusal it throws becomes the failed outcome to record. */
-function examine(reconciler: QuorumReconciler, c: { session: Buffer; lib: pkcs11js.PKCS11; proposal: ProposalView; loggedIn: boolean }): Examined {
+function examine(
+  reconciler: QuorumReconciler,
+  c: { session: Buffer; lib: pkcs11js.PKCS11; proposal: ProposalView; loggedIn: boolean },
+): Examined {
   const { proposal } = c;
   try {
-    return reconciler({ session: c.session, lib: c.lib, params: proposal.params, proposalId: proposal.id, token: proposal.token, loggedIn: c.loggedIn });
+    return reconciler({
+      session: c.session,
+      lib: c.lib,
+      params: proposal.params,
+      proposalId: proposal.id,
+      token: proposal.token,
+      loggedIn: c.loggedIn,
+    });
   } catch (error) {
     return failure(error);
   }
@@ -218,7 +236,13 @@ export class QuorumService {
     this.officerApprovals = new HeldSecrets(this.clock);
   }
 
-  propose(request: { custodyId: string; action: string; params: unknown; requestedBy: string; minutes?: number }): ProposalView {
+  propose(request: {
+    custodyId: string;
+    action: string;
+    params: unknown;
+    requestedBy: string;
+    minutes?: number;
+  }): ProposalView {
     if (!(request.action in this.options.operations) && !(request.action in (this.options.ceremonies ?? {}))) {
       throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${request.action}”.`);
     }
@@ -228,12 +252,20 @@ export class QuorumService {
     const checked = schema ? schema.safeParse(request.params) : null;
     if (checked && !checked.success) {
       const problems = checked.error.issues.map((issue) => `${issue.path.join('.') || 'parameters'}: ${issue.message}`);
-      throw new CustosError('PROPOSAL_INVALID', `This ${request.action} proposal cannot be carried out as written, so it was not proposed.`, problems);
+      throw new CustosError(
+        'PROPOSAL_INVALID',
+        `This ${request.action} proposal cannot be carried out as written, so it was not proposed.`,
+        problems,
+      );
     }
     const params = checked ? checked.data : request.params;
     for (const id of this.options.ceremonies?.[request.action]?.newHolders?.(params) ?? []) {
       const holder = this.options.custodians.get(id);
-      if (!holder.roles.includes('custodian')) throw new CustosError('PROPOSAL_INVALID', `${holder.name} is not enrolled as a custodian, so cannot hold a share.`);
+      if (!holder.roles.includes('custodian'))
+        throw new CustosError(
+          'PROPOSAL_INVALID',
+          `${holder.name} is not enrolled as a custodian, so cannot hold a share.`,
+        );
     }
     try {
       this.options.ceremonies?.[request.action]?.check?.(params, custody.id);
@@ -243,7 +275,10 @@ export class QuorumService {
       requireCapabilities(this.options.module(), custody.token, request.action, needs);
     } catch (error) {
       // Reaching for another token's keys, or asking a token for what it lacks, is recorded here, whoever called.
-      if (error instanceof CustosError && (error.code === 'KEY_WRONG_TOKEN' || error.code === 'TOKEN_CAPABILITY_MISSING')) {
+      if (
+        error instanceof CustosError &&
+        (error.code === 'KEY_WRONG_TOKEN' || error.code === 'TOKEN_CAPABILITY_MISSING')
+      ) {
         this.options.audit.record({
           actor: this.actor(request.requestedBy),
           action: 'proposal.create',
@@ -258,10 +293,24 @@ export class QuorumService {
     const id = randomBytes(8).toString('hex');
     const now = this.clock();
     const expiresAt = new Date(now.getTime() + (request.minutes ?? DEFAULT_PROPOSAL_MINUTES) * 60_000).toISOString();
-    const body = canonicalJson({ v: 1, id, action: request.action, params: params ?? null, token: custody.token, custody: custody.id, requestedBy: requester.id, expiresAt });
+    const body = canonicalJson({
+      v: 1,
+      id,
+      action: request.action,
+      params: params ?? null,
+      token: custody.token,
+      custody: custody.id,
+      requestedBy: requester.id,
+      expiresAt,
+    });
     const fingerprint = sha256Hex(body);
     this.options.audit.record(
-      { actor: this.actor(requester.id), action: 'proposal.create', object: { type: 'proposal', id }, params: { fingerprint } },
+      {
+        actor: this.actor(requester.id),
+        action: 'proposal.create',
+        object: { type: 'proposal', id },
+        params: { fingerprint },
+      },
       () =>
         this.options.store.execute(sql`
           INSERT INTO proposals (id, custody_id, body, fingerprint, requested_by, created_at, expires_at, state)
@@ -270,16 +319,31 @@ export class QuorumService {
     return this.view(id);
   }
 
-  async approve(request: { proposalId: string; custodianId: string; passphrase: string; code: string; fingerprint: string }): Promise<ProposalView> {
+  async approve(request: {
+    proposalId: string;
+    custodianId: string;
+    passphrase: string;
+    code: string;
+    fingerprint: string;
+  }): Promise<ProposalView> {
     const proposal = this.openProposal(request.proposalId);
     const object = { type: 'proposal', id: proposal.id };
     const refuse = (code: CustosError['code'], message: string, remedy: string[] = []): never => {
-      this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, result: { status: 'refused', code } });
+      this.options.audit.record({
+        actor: this.actor(request.custodianId),
+        action: 'proposal.approve',
+        object,
+        result: { status: 'refused', code },
+      });
       throw new CustosError(code, message, remedy);
     };
     const given = request.fingerprint.toLowerCase().replace(/[^0-9a-f]/g, '');
     if (given.length < 16 || !proposal.fingerprint.startsWith(given)) {
-      refuse('FINGERPRINT_MISMATCH', 'The fingerprint you confirmed is not this proposal’s: something in it differs from what you were told.', ['Compare the fingerprint aloud again. Do not approve until it matches exactly.']);
+      refuse(
+        'FINGERPRINT_MISMATCH',
+        'The fingerprint you confirmed is not this proposal’s: something in it differs from what you were told.',
+        ['Compare the fingerprint aloud again. Do not approve until it matches exactly.'],
+      );
     }
     try {
       this.mayAct(request.custodianId, 'approve');
@@ -291,27 +355,50 @@ export class QuorumService {
     const newHolder = ceremony?.newHolders?.(proposal.params).includes(request.custodianId) ?? false;
     // A requester who will hold a share in a turnover confirms that with both factors; it is not an approval.
     const selfConfirm = request.custodianId === proposal.requestedBy;
-    if (selfConfirm && !newHolder) refuse('SELF_APPROVAL', 'Nobody can approve their own proposal.', ['Another custodian must approve it.']);
+    if (selfConfirm && !newHolder)
+      refuse('SELF_APPROVAL', 'Nobody can approve their own proposal.', ['Another custodian must approve it.']);
     const approver = this.options.custodians.get(request.custodianId);
     const pins = ceremony?.pins ?? (['user'] as const);
-    const holdsShare = !selfConfirm && this.options.store.get(sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = ${pins[0]!}`) !== undefined;
+    const holdsShare =
+      !selfConfirm &&
+      this.options.store.get(
+        sql`SELECT 1 AS yes FROM custody_shares WHERE custody_id = ${proposal.custodyId} AND custodian_id = ${request.custodianId} AND pin = ${pins[0]!}`,
+      ) !== undefined;
     // A share that expired or died with a restart may be given again; a live approval counts once.
     const earlier = proposal.approvals.find((a) => a.custodianId === request.custodianId);
     const confirmedNow = this.heldKeys.live(proposal.id).some(([id]) => id === request.custodianId);
     const officerNow = this.officerApprovals.live(proposal.id).some(([id]) => id === request.custodianId);
     const officerOnly = !holdsShare && !newHolder && approver.roles.includes('security-officer');
     const renewable = (holdsShare && !earlier?.held) || (newHolder && !confirmedNow) || (officerOnly && !officerNow);
-    if (earlier && !renewable) refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
-    if (!holdsShare && !newHolder && !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))) {
-      refuse('NOT_AUTHORIZED', `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`);
+    if (earlier && !renewable)
+      refuse('ALREADY_APPROVED', 'You have already approved this proposal; one person counts once.');
+    if (
+      !holdsShare &&
+      !newHolder &&
+      !(proposal.securityOfficersRequired > 0 && approver.roles.includes('security-officer'))
+    ) {
+      refuse(
+        'NOT_AUTHORIZED',
+        `${approver.name} holds no share of this token’s PIN${proposal.securityOfficersRequired > 0 ? ' and is not a security officer' : ''}.`,
+      );
     }
-    const key = await this.options.custodians.verifyFactors(request.custodianId, request.passphrase, request.code, `approve ${proposal.id}`);
+    const key = await this.options.custodians.verifyFactors(
+      request.custodianId,
+      request.passphrase,
+      request.code,
+      `approve ${proposal.id}`,
+    );
     const shares: [PinKind, Buffer][] = [];
     let newHolderKey: Uint8Array | null = null;
     try {
       // Other requests ran while scrypt did: the proposal may have run, closed or expired meanwhile.
       this.openProposal(proposal.id);
-      if (holdsShare) for (const pin of pins) shares.push([pin, unsealShare(this.options.store, proposal.custodyId, request.custodianId, pin, key, approver.name)]);
+      if (holdsShare)
+        for (const pin of pins)
+          shares.push([
+            pin,
+            unsealShare(this.options.store, proposal.custodyId, request.custodianId, pin, key, approver.name),
+          ]);
       if (newHolder) newHolderKey = Uint8Array.from(key);
     } catch (error) {
       shares.forEach(([, share]) => share.fill(0));
@@ -322,10 +409,22 @@ export class QuorumService {
     const now = this.clock();
     try {
       if (selfConfirm) {
-        this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.confirm-holder', object, params: { fingerprint: proposal.fingerprint } });
+        this.options.audit.record({
+          actor: this.actor(request.custodianId),
+          action: 'proposal.confirm-holder',
+          object,
+          params: { fingerprint: proposal.fingerprint },
+        });
       } else {
-        this.options.audit.record({ actor: this.actor(request.custodianId), action: 'proposal.approve', object, params: { fingerprint: proposal.fingerprint, ...(earlier ? { renewed: true } : {}) } }, () =>
-          this.options.store.execute(sql`
+        this.options.audit.record(
+          {
+            actor: this.actor(request.custodianId),
+            action: 'proposal.approve',
+            object,
+            params: { fingerprint: proposal.fingerprint, ...(earlier ? { renewed: true } : {}) },
+          },
+          () =>
+            this.options.store.execute(sql`
             INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (${proposal.id}, ${request.custodianId}, ${now.toISOString()})
             ON CONFLICT (proposal_id, custodian_id) DO UPDATE SET approved_at = excluded.approved_at`),
         );
@@ -342,7 +441,8 @@ export class QuorumService {
       share.fill(0);
     }
     if (newHolderKey) this.heldKeys.hold(proposal.id, request.custodianId, newHolderKey, expiresAt);
-    if (!selfConfirm && approver.roles.includes('security-officer')) this.officerApprovals.hold(proposal.id, request.custodianId, Uint8Array.of(1), expiresAt);
+    if (!selfConfirm && approver.roles.includes('security-officer'))
+      this.officerApprovals.hold(proposal.id, request.custodianId, Uint8Array.of(1), expiresAt);
     return this.proceed(proposal.id);
   }
 
@@ -368,21 +468,34 @@ export class QuorumService {
 
   cancel(proposalId: string, custodianId: string): ProposalView {
     const proposal = this.view(proposalId);
-    if (proposal.requestedBy !== custodianId) throw new CustosError('NOT_AUTHORIZED', 'Only the custodian who proposed it can cancel a proposal; others can reject it.');
+    if (proposal.requestedBy !== custodianId)
+      throw new CustosError(
+        'NOT_AUTHORIZED',
+        'Only the custodian who proposed it can cancel a proposal; others can reject it.',
+      );
     return this.close(proposalId, custodianId, 'cancelled', 'proposal.cancel');
   }
 
   view(id: string): ProposalView {
-    const row = this.options.store.get<{ id: string; custody_id: string; body: string; fingerprint: string; requested_by: string; expires_at: string; state: ProposalView['state']; outcome: string | null }>(
-      sql`SELECT * FROM proposals WHERE id = ${id}`,
-    );
+    const row = this.options.store.get<{
+      id: string;
+      custody_id: string;
+      body: string;
+      fingerprint: string;
+      requested_by: string;
+      expires_at: string;
+      state: ProposalView['state'];
+      outcome: string | null;
+    }>(sql`SELECT * FROM proposals WHERE id = ${id}`);
     if (!row) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no such proposal.');
     const body = JSON.parse(row.body) as { action: string; params: unknown; token: { serial: string; label: string } };
     const live = new Set([...this.held.user.live(id), ...this.held.so.live(id)].map(([custodianId]) => custodianId));
     const confirmed = new Set(this.heldKeys.live(id).map(([custodianId]) => custodianId));
     const ceremony = this.options.ceremonies?.[body.action];
     const approvals = this.options.store
-      .all<{ custodian_id: string; approved_at: string }>(sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id} ORDER BY approved_at`)
+      .all<{ custodian_id: string; approved_at: string }>(
+        sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id} ORDER BY approved_at`,
+      )
       .map((a) => ({ custodianId: a.custodian_id, approvedAt: a.approved_at, held: live.has(a.custodian_id) }));
     return {
       id: row.id,
@@ -398,8 +511,15 @@ export class QuorumService {
       approvals,
       threshold: this.options.custody.record(row.custody_id).threshold,
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
-      securityOfficersApproved: this.officersCounted(approvals, this.options.custody.record(row.custody_id).threshold, row.state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null),
-      holdersToConfirm: row.state === 'open' && ceremony?.newHolders ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h)) : [],
+      securityOfficersApproved: this.officersCounted(
+        approvals,
+        this.options.custody.record(row.custody_id).threshold,
+        row.state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null,
+      ),
+      holdersToConfirm:
+        row.state === 'open' && ceremony?.newHolders
+          ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h))
+          : [],
       waitingFor: row.state === 'open' ? this.waitingFor(id, body.params, ceremony) : [],
       outcome: row.outcome === null ? null : storedOutcome(row.outcome, body.action),
     };
@@ -407,9 +527,14 @@ export class QuorumService {
 
   /** What an open proposal still waits for: an interrupted run's re-examination, or what its ceremony needs. */
   private waitingFor(id: string, params: unknown, ceremony: CeremonyOperation | undefined): string[] {
-    const journaled = this.options.store.get<{ finished_at: string | null }>(sql`SELECT finished_at FROM executions WHERE proposal_id = ${id}`);
-    const awaiting = this.options.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE object = ${`proposal:${id}`} AND action = 'proposal.reconcile.deferred'`);
-    if (journaled && journaled.finished_at === null && awaiting) return [`Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`];
+    const journaled = this.options.store.get<{ finished_at: string | null }>(
+      sql`SELECT finished_at FROM executions WHERE proposal_id = ${id}`,
+    );
+    const awaiting = this.options.store.get(
+      sql`SELECT 1 AS yes FROM audit_entries WHERE object = ${`proposal:${id}`} AND action = 'proposal.reconcile.deferred'`,
+    );
+    if (journaled && journaled.finished_at === null && awaiting)
+      return [`Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`];
     return ceremony?.waitingFor ? ceremony.waitingFor(id, params) : [];
   }
 
@@ -418,12 +543,18 @@ export class QuorumService {
    * share count as officers; an officer whose share is live counts as the officer only if the
    * other live shares still reach t without theirs.
    */
-  private officersCounted(approvals: ProposalView['approvals'], threshold: number, provenNow: Set<string> | null): number {
+  private officersCounted(
+    approvals: ProposalView['approvals'],
+    threshold: number,
+    provenNow: Set<string> | null,
+  ): number {
     const isOfficer = (id: string) => this.options.custodians.get(id).roles.includes('security-officer');
     const holders = approvals.filter((a) => a.held).length;
     // While open, only officers whose factors this process checked (a live share, or a live officer
     // approval) count; once closed, the record of who approved is shown as it stands.
-    const officers = approvals.filter((a) => isOfficer(a.custodianId) && (provenNow === null || a.held || provenNow.has(a.custodianId)));
+    const officers = approvals.filter(
+      (a) => isOfficer(a.custodianId) && (provenNow === null || a.held || provenNow.has(a.custodianId)),
+    );
     const officersOnly = officers.filter((a) => !a.held).length;
     return officersOnly + Math.min(officers.length - officersOnly, Math.max(0, holders - threshold));
   }
@@ -432,7 +563,9 @@ export class QuorumService {
   list(limit = 50): ProposalView[] {
     // A proposal past its expiry is closed when listed, as when it is touched: nobody sees it as open.
     const now = this.clock().toISOString();
-    for (const { id } of this.options.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE state = 'open' AND expires_at <= ${now} AND id NOT IN (SELECT proposal_id FROM executions)`)) {
+    for (const { id } of this.options.store.all<{ id: string }>(
+      sql`SELECT id FROM proposals WHERE state = 'open' AND expires_at <= ${now} AND id NOT IN (SELECT proposal_id FROM executions)`,
+    )) {
       this.close(id, null, 'expired', 'proposal.expire');
     }
     return this.options.store
@@ -451,21 +584,38 @@ export class QuorumService {
    * interrupted. What only a login can show (private objects) waits, recorded once, for the next
    * quorum login on that token. A token that cannot be reached now leaves the journal for the next start.
    */
-  reconcile(): { proposalId: string; action: string; status: Outcome['status'] | 'awaiting-login'; outcome: Outcome | null }[] {
+  reconcile(): {
+    proposalId: string;
+    action: string;
+    status: Outcome['status'] | 'awaiting-login';
+    outcome: Outcome | null;
+  }[] {
     const settled = [];
     for (const proposal of this.interrupted()) {
       const reconciler = this.options.reconcilers?.[proposal.action];
       // Read-write but without a login: public objects can be found and removed, nothing private touched.
-      const found = reconciler ? this.options.module().withSession(proposal.token, { write: true }, (session, lib) => examine(reconciler, { session, lib, proposal, loggedIn: false })) : null;
+      const found = reconciler
+        ? this.options
+            .module()
+            .withSession(proposal.token, { write: true }, (session, lib) =>
+              examine(reconciler, { session, lib, proposal, loggedIn: false }),
+            )
+        : null;
       if (found === NEEDS_LOGIN) {
         this.deferred(proposal);
-        settled.push({ proposalId: proposal.id, action: proposal.action, status: 'awaiting-login' as const, outcome: null });
+        settled.push({
+          proposalId: proposal.id,
+          action: proposal.action,
+          status: 'awaiting-login' as const,
+          outcome: null,
+        });
         continue;
       }
       const outcome = this.settle(proposal, found);
       settled.push({ proposalId: proposal.id, action: proposal.action, status: outcome.status, outcome });
     }
-    if (settled.some((s) => s.status !== 'awaiting-login')) this.options.audit.checkpoint('interrupted operations reconciled');
+    if (settled.some((s) => s.status !== 'awaiting-login'))
+      this.options.audit.checkpoint('interrupted operations reconciled');
     return settled;
   }
 
@@ -475,15 +625,28 @@ export class QuorumService {
    * operation runs. A token that refuses the login leaves them waiting.
    */
   private reexamine(token: TokenRef, pin: Buffer, except: string): void {
-    const waiting = this.interrupted().filter((p) => p.id !== except && p.token.serial === token.serial && p.token.label === token.label && this.options.reconcilers?.[p.action]);
+    const waiting = this.interrupted().filter(
+      (p) =>
+        p.id !== except &&
+        p.token.serial === token.serial &&
+        p.token.label === token.label &&
+        this.options.reconcilers?.[p.action],
+    );
     if (waiting.length === 0) return;
     try {
-      this.options.module().withSession(token, { write: true, login: { user: 'user', pin: pin.toString('latin1') } }, (session, lib) => {
-        for (const proposal of waiting) {
-          const found = examine(this.options.reconcilers![proposal.action]!, { session, lib, proposal, loggedIn: true });
-          this.settle(proposal, found === NEEDS_LOGIN ? null : found);
-        }
-      });
+      this.options
+        .module()
+        .withSession(token, { write: true, login: { user: 'user', pin: pin.toString('latin1') } }, (session, lib) => {
+          for (const proposal of waiting) {
+            const found = examine(this.options.reconcilers![proposal.action]!, {
+              session,
+              lib,
+              proposal,
+              loggedIn: true,
+            });
+            this.settle(proposal, found === NEEDS_LOGIN ? null : found);
+          }
+        });
     } catch (error) {
       // The approved operation opens the token next and reports the same refusal; the journal stays for later.
       if (!isCustosError(error) && !isTokenRefusal(error)) throw error;
@@ -503,21 +666,42 @@ export class QuorumService {
   /** Proposals whose execution was journaled and never finished, oldest first. */
   private interrupted(): ProposalView[] {
     return this.options.store
-      .all<{ proposal_id: string }>(sql`SELECT proposal_id FROM executions WHERE finished_at IS NULL ORDER BY started_at`)
+      .all<{ proposal_id: string }>(
+        sql`SELECT proposal_id FROM executions WHERE finished_at IS NULL ORDER BY started_at`,
+      )
       .map(({ proposal_id: id }) => this.view(id));
   }
 
   /** Recorded the first time a start finds that only a login can settle this proposal. */
   private deferred(proposal: ProposalView): void {
     const object = `proposal:${proposal.id}`;
-    if (this.options.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE object = ${object} AND action = 'proposal.reconcile.deferred'`)) return;
-    this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'proposal.reconcile.deferred', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint } });
+    if (
+      this.options.store.get(
+        sql`SELECT 1 AS yes FROM audit_entries WHERE object = ${object} AND action = 'proposal.reconcile.deferred'`,
+      )
+    )
+      return;
+    this.options.audit.record({
+      actor: { type: 'system', id: 'system' },
+      action: 'proposal.reconcile.deferred',
+      object: { type: 'proposal', id: proposal.id },
+      params: { action: proposal.action, fingerprint: proposal.fingerprint },
+    });
   }
 
   private async execute(proposal: ProposalView): Promise<void> {
     // Journaled before anything awaits or touches the token: a crash from here on is found at start.
-    this.options.audit.record({ actor: { type: 'system', id: 'system' }, action: 'proposal.execute.begin', object: { type: 'proposal', id: proposal.id }, params: { action: proposal.action, fingerprint: proposal.fingerprint } }, () =>
-      this.options.store.execute(sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${this.clock().toISOString()})`),
+    this.options.audit.record(
+      {
+        actor: { type: 'system', id: 'system' },
+        action: 'proposal.execute.begin',
+        object: { type: 'proposal', id: proposal.id },
+        params: { action: proposal.action, fingerprint: proposal.fingerprint },
+      },
+      () =>
+        this.options.store.execute(
+          sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${this.clock().toISOString()})`,
+        ),
     );
     const ceremony = this.options.ceremonies?.[proposal.action];
     const pins: Partial<Record<PinKind, Buffer>> = {};
@@ -527,9 +711,18 @@ export class QuorumService {
       for (const pin of ceremony?.pins ?? ['user']) pins[pin] = await this.rebuild(pin, proposal.id);
       if (pins.user) this.reexamine(proposal.token, pins.user, proposal.id);
       if (ceremony) {
-        const holderKeys = this.heldKeys.live(proposal.id).map(([custodianId, key]) => ({ custodianId, key: Buffer.from(key) }));
+        const holderKeys = this.heldKeys
+          .live(proposal.id)
+          .map(([custodianId, key]) => ({ custodianId, key: Buffer.from(key) }));
         try {
-          const returned = await ceremony.run({ pins, holderKeys, params: proposal.params, custodyId: proposal.custodyId, proposalId: proposal.id, token: proposal.token });
+          const returned = await ceremony.run({
+            pins,
+            holderKeys,
+            params: proposal.params,
+            custodyId: proposal.custodyId,
+            proposalId: proposal.id,
+            token: proposal.token,
+          });
           commit = returned.commit;
           outcome = { status: 'ok', result: returned.result ?? null };
         } finally {
@@ -538,7 +731,11 @@ export class QuorumService {
       } else {
         const operation = this.options.operations[proposal.action]!;
         const pinText = pins.user!.toString('latin1');
-        const returned = this.options.module().withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) => operation({ session, lib, params: proposal.params, proposalId: proposal.id, token: proposal.token }));
+        const returned = this.options
+          .module()
+          .withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) =>
+            operation({ session, lib, params: proposal.params, proposalId: proposal.id, token: proposal.token }),
+          );
         commit = isOutcome(returned) ? returned.commit : undefined;
         outcome = { status: 'ok', result: (isOutcome(returned) ? returned.result : returned) ?? null };
       }
@@ -552,7 +749,8 @@ export class QuorumService {
     // Proposals still open against a custody that was just replaced can no longer be carried out.
     if (ceremony?.newHolders && outcome.status === 'ok') {
       const open = sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open' AND id NOT IN (SELECT proposal_id FROM executions)`;
-      for (const { id } of this.options.store.all<{ id: string }>(open)) this.close(id, null, 'cancelled', 'proposal.void');
+      for (const { id } of this.options.store.all<{ id: string }>(open))
+        this.close(id, null, 'cancelled', 'proposal.void');
     }
     // Every ceremony ends on a checkpoint (anchored in the audit token): its tail cannot be cut off.
     this.options.audit.checkpoint(`${proposal.action} ${proposal.id}`);
@@ -577,7 +775,9 @@ export class QuorumService {
       },
       () => {
         commit?.();
-        this.options.store.execute(sql`UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${at}, outcome = ${JSON.stringify(outcome)} WHERE id = ${proposal.id} AND state = 'open'`);
+        this.options.store.execute(
+          sql`UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${at}, outcome = ${JSON.stringify(outcome)} WHERE id = ${proposal.id} AND state = 'open'`,
+        );
         this.options.store.execute(sql`UPDATE executions SET finished_at = ${at} WHERE proposal_id = ${proposal.id}`);
       },
     );
@@ -589,12 +789,18 @@ export class QuorumService {
     if (proposal.state === 'open') this.refuseJournaled(id);
     if (proposal.state === 'open' && new Date(proposal.expiresAt) <= this.clock()) {
       this.close(id, null, 'expired', 'proposal.expire');
-      throw new CustosError('PROPOSAL_EXPIRED', 'This proposal has expired; approvals given for it are void.', ['Propose it again.']);
+      throw new CustosError('PROPOSAL_EXPIRED', 'This proposal has expired; approvals given for it are void.', [
+        'Propose it again.',
+      ]);
     }
     if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is ${proposal.state}.`);
     if (this.options.custody.record(proposal.custodyId).state !== 'active') {
       this.close(id, null, 'cancelled', 'proposal.void');
-      throw new CustosError('PROPOSAL_CLOSED', 'The token’s custodians changed since this was proposed, so it can no longer be approved.', ['Propose it again.']);
+      throw new CustosError(
+        'PROPOSAL_CLOSED',
+        'The token’s custodians changed since this was proposed, so it can no longer be approved.',
+        ['Propose it again.'],
+      );
     }
     return proposal;
   }
@@ -610,17 +816,30 @@ export class QuorumService {
   /** A proposal whose run was journaled is being carried out, or waits to be reconciled: nobody closes it. */
   private refuseJournaled(id: string): void {
     if (this.options.store.get(sql`SELECT 1 AS yes FROM executions WHERE proposal_id = ${id}`)) {
-      throw new CustosError('PROPOSAL_CLOSED', `This proposal is being carried out, or was interrupted and waits to be reconciled: ${INTERRUPTED_WAIT}.`);
+      throw new CustosError(
+        'PROPOSAL_CLOSED',
+        `This proposal is being carried out, or was interrupted and waits to be reconciled: ${INTERRUPTED_WAIT}.`,
+      );
     }
   }
 
-  private close(id: string, by: string | null, state: 'rejected' | 'cancelled' | 'expired', action: string): ProposalView {
+  private close(
+    id: string,
+    by: string | null,
+    state: 'rejected' | 'cancelled' | 'expired',
+    action: string,
+  ): ProposalView {
     const proposal = this.view(id);
-    if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is already ${proposal.state}.`);
+    if (proposal.state !== 'open')
+      throw new CustosError('PROPOSAL_CLOSED', `This proposal is already ${proposal.state}.`);
     this.refuseJournaled(id);
     this.drop(id);
-    this.options.audit.record({ actor: by ? this.actor(by) : { type: 'system', id: 'system' }, action, object: { type: 'proposal', id } }, () =>
-      this.options.store.execute(sql`UPDATE proposals SET state = ${state}, closed_at = ${this.clock().toISOString()} WHERE id = ${id}`),
+    this.options.audit.record(
+      { actor: by ? this.actor(by) : { type: 'system', id: 'system' }, action, object: { type: 'proposal', id } },
+      () =>
+        this.options.store.execute(
+          sql`UPDATE proposals SET state = ${state}, closed_at = ${this.clock().toISOString()} WHERE id = ${id}`,
+        ),
     );
     return this.view(id);
   }
@@ -635,14 +854,21 @@ export class QuorumService {
   mayAct(custodianId: string, verb: 'propose' | 'approve' | 'reject'): CustodianSummary {
     const who = this.options.custodians.get(custodianId);
     if (!who.roles.some((role) => role === 'custodian' || role === 'security-officer')) {
-      throw new CustosError('NOT_AUTHORIZED', `${who.name} is an auditor: auditors read the record, they do not ${verb} quorum actions.`);
+      throw new CustosError(
+        'NOT_AUTHORIZED',
+        `${who.name} is an auditor: auditors read the record, they do not ${verb} quorum actions.`,
+      );
     }
     return who;
   }
 
   private actor(custodianId: string): AuditActor {
     const custodian = this.options.custodians.get(custodianId);
-    return { type: 'custodian', id: custodianId, role: custodian.roles.includes('security-officer') ? 'security-officer' : 'custodian' };
+    return {
+      type: 'custodian',
+      id: custodianId,
+      role: custodian.roles.includes('security-officer') ? 'security-officer' : 'custodian',
+    };
   }
 }
 
@@ -651,7 +877,10 @@ export class QuorumService {
  * such for this proposal alone, so one bad row cannot blank the list of proposals.
  */
 /** Operations the catalogue does not name exist only in tests of the quorum itself. */
-const UNCATALOGUED_OUTCOME = z.discriminatedUnion('status', [z.object({ status: z.literal('ok'), result: z.unknown() }), FailedOutcome]);
+const UNCATALOGUED_OUTCOME = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('ok'), result: z.unknown() }),
+  FailedOutcome,
+]);
 
 function storedOutcome(text: string, action: string): Outcome | null {
   let parsed: unknown;
@@ -663,5 +892,9 @@ function storedOutcome(text: string, action: string): Outcome | null {
   const known = ActionName.safeParse(action);
   const checked = (known.success ? outcomeSchema(known.data) : UNCATALOGUED_OUTCOME).safeParse(parsed);
   if (checked.success) return checked.data;
-  return { status: 'failed', code: 'STORE_CORRUPT', message: 'The stored outcome of this proposal is not one Custos writes: the database was changed outside Custos.' };
+  return {
+    status: 'failed',
+    code: 'STORE_CORRUPT',
+    message: 'The stored outcome of this proposal is not one Custos writes: the database was changed outside Custos.',
+  };
 }

@@ -24,6 +24,10 @@ export function resultInWords(action: string, outcome: unknown, lookups: Proposa
 }
 
 function raw(values: unknown): string[] {
-  if (!values || typeof values !== 'object' || Object.keys(values).length === 0) return ['none beyond the action itself'];
-  return Object.entries(values).map(([name, value]) => `${name}: ${Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : JSON.stringify(value)}`);
+  if (!values || typeof values !== 'object' || Object.keys(values).length === 0)
+    return ['none beyond the action itself'];
+  return Object.entries(values).map(
+    ([name, value]) =>
+      `${name}: ${Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : JSON.stringify(value)}`,
+  );
 }

@@ -50,7 +50,16 @@ export interface CeremonyReport {
   auditKey: { name: string; publicKey: string };
   ceremony: Record<string, unknown> | null;
   participants: (Person & { part: string; at: string; factors: string[] })[];
-  keys: { id: string; label: string; algorithm: string; state: string; fingerprint: string | null; kcv: string | null; publicKeyPem: string | null; policy: { status: string; notes: string[] } }[];
+  keys: {
+    id: string;
+    label: string;
+    algorithm: string;
+    state: string;
+    fingerprint: string | null;
+    kcv: string | null;
+    publicKeyPem: string | null;
+    policy: { status: string; notes: string[] };
+  }[];
   steps: { seq: number; time: string; action: string; actor: string; result: string }[];
   witnesses: { name: string; role: string; at: string }[];
   audit: { checkpoint: string; treeSize: number; root: string; entries: ReportEntry[] };
@@ -81,14 +90,17 @@ type ProposalSources = ReportSources & { custody: CustodyService };
  */
 export function proposalReport(sources: ProposalSources, proposalId: string): CeremonyReport {
   const proposal = sources.quorum.view(proposalId);
-  if (proposal.state === 'open') throw new CustosError('PROPOSAL_CLOSED', 'This ceremony is still open; its report can be made once it is closed.');
+  if (proposal.state === 'open')
+    throw new CustosError('PROPOSAL_CLOSED', 'This ceremony is still open; its report can be made once it is closed.');
   const cards = proposal.action === 'key.backup' ? cardReleases(sources, proposal.params, proposal.outcome) : null;
   const seqs = [...ceremonySeqs(sources.store, proposalId), ...(cards?.seqs ?? [])].sort((a, b) => a - b);
   const person = (id: string): Person => {
     const c = sources.custodians.get(id);
     return { id: c.id, name: c.name, roles: c.roles };
   };
-  const createdAt = sources.store.get<{ created_at: string }>(sql`SELECT created_at FROM proposals WHERE id = ${proposalId}`)!.created_at;
+  const createdAt = sources.store.get<{ created_at: string }>(
+    sql`SELECT created_at FROM proposals WHERE id = ${proposalId}`,
+  )!.created_at;
   const keyIds = keysOf(proposal.params, proposal.outcome);
   return assemble(sources, ACTIONS[ActionName.parse(proposal.action)].report.type, seqs, {
     ceremony: {
@@ -111,7 +123,12 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
     },
     participants: [
       { ...person(proposal.requestedBy), part: 'proposed', at: createdAt, factors: ['passphrase', 'totp'] },
-      ...proposal.approvals.map((a) => ({ ...person(a.custodianId), part: 'approved', at: a.approvedAt, factors: ['passphrase', 'totp'] })),
+      ...proposal.approvals.map((a) => ({
+        ...person(a.custodianId),
+        part: 'approved',
+        at: a.approvedAt,
+        factors: ['passphrase', 'totp'],
+      })),
     ],
     keyIds,
   });
@@ -173,51 +190,116 @@ function cardReleases(sources: ReportSources, params: unknown, outcome: unknown)
 export function custodyReport(sources: ReportSources & { custody: CustodyService }, custodyId: string): CeremonyReport {
   const custody = sources.custody.list().find((c) => c.id === custodyId);
   if (!custody) throw new CustosError('CUSTODY_NOT_FOUND', 'There is no such custody record.');
-  const own = sources.store.all<{ seq: number; time: string }>(sql`SELECT seq, time FROM audit_entries WHERE object = ${`custody:${custodyId}`} ORDER BY seq`);
+  const own = sources.store.all<{ seq: number; time: string }>(
+    sql`SELECT seq, time FROM audit_entries WHERE object = ${`custody:${custodyId}`} ORDER BY seq`,
+  );
   const begin = own[0];
-  // The holders' factor checks come right before the journal entry (none for a turnover, whose approvals are in its proposal's report).
+  // The holders' factor checks come right before the journal entry (none for a turnover, whose approvals are in its
+  // proposal's report).
   const factors = begin
     ? sources.store
-        .all<{ seq: number; object: string }>(sql`SELECT seq, object FROM audit_entries WHERE action = 'custodian.factor.verify' AND seq < ${begin.seq} ORDER BY seq DESC LIMIT ${custody.holderIds.length}`)
+        .all<{ seq: number; object: string }>(
+          sql`SELECT seq, object FROM audit_entries WHERE action = 'custodian.factor.verify' AND seq < ${begin.seq} ORDER BY seq DESC LIMIT ${custody.holderIds.length}`,
+        )
         .filter((e) => custody.holderIds.some((id) => e.object === `custodian:${id}`))
         .map((e) => e.seq)
     : [];
-  const proposal = sources.store.get<{ id: string }>(sql`SELECT id FROM proposals WHERE json_extract(outcome, '$.result.custodyId') = ${custodyId}`);
-  return assemble(sources, 'custody.take', [...factors, ...own.map((e) => e.seq)].sort((a, b) => a - b), {
-    ceremony: { id: custodyId, action: 'custody.take', state: custody.state, token: sources.token(custody.token), threshold: custody.threshold, holders: custody.holders, pinBits: custody.pinBits, dealtBy: proposal?.id ?? null, begunAt: begin?.time ?? null },
-    participants: custody.holderIds.map((id) => {
-      const c = sources.custodians.get(id);
-      return { id, name: c.name, roles: c.roles, part: 'holds a share', at: begin?.time ?? '', factors: ['passphrase', 'totp'] };
-    }).sort((a, b) => a.name.localeCompare(b.name)),
-    keyIds: [],
-  });
+  const proposal = sources.store.get<{ id: string }>(
+    sql`SELECT id FROM proposals WHERE json_extract(outcome, '$.result.custodyId') = ${custodyId}`,
+  );
+  return assemble(
+    sources,
+    'custody.take',
+    [...factors, ...own.map((e) => e.seq)].sort((a, b) => a - b),
+    {
+      ceremony: {
+        id: custodyId,
+        action: 'custody.take',
+        state: custody.state,
+        token: sources.token(custody.token),
+        threshold: custody.threshold,
+        holders: custody.holders,
+        pinBits: custody.pinBits,
+        dealtBy: proposal?.id ?? null,
+        begunAt: begin?.time ?? null,
+      },
+      participants: custody.holderIds
+        .map((id) => {
+          const c = sources.custodians.get(id);
+          return {
+            id,
+            name: c.name,
+            roles: c.roles,
+            part: 'holds a share',
+            at: begin?.time ?? '',
+            factors: ['passphrase', 'totp'],
+          };
+        })
+        .sort((a, b) => a.name.localeCompare(b.name)),
+      keyIds: [],
+    },
+  );
 }
 
 /** The compliance findings and control mapping, signed like a ceremony report, with the inventory. */
-export function complianceReport(sources: ReportSources, compliance: NonNullable<CeremonyReport['compliance']>): CeremonyReport {
-  return { ...assemble(sources, 'compliance', [], { ceremony: null, participants: [], keyIds: sources.keys.list().map((k) => k.id) }), compliance };
+export function complianceReport(
+  sources: ReportSources,
+  compliance: NonNullable<CeremonyReport['compliance']>,
+): CeremonyReport {
+  return {
+    ...assemble(sources, 'compliance', [], {
+      ceremony: null,
+      participants: [],
+      keyIds: sources.keys.list().map((k) => k.id),
+    }),
+    compliance,
+  };
 }
 
 /** The key inventory as of now, signed like a ceremony report (no ceremony, no participants). */
 export function inventoryReport(sources: ReportSources): CeremonyReport {
-  return assemble(sources, 'key-inventory', [], { ceremony: null, participants: [], keyIds: sources.keys.list().map((k) => k.id) });
+  return assemble(sources, 'key-inventory', [], {
+    ceremony: null,
+    participants: [],
+    keyIds: sources.keys.list().map((k) => k.id),
+  });
 }
 
-function assemble(sources: ReportSources, type: string, seqs: number[], parts: { ceremony: CeremonyReport['ceremony']; participants: CeremonyReport['participants']; keyIds: string[] }): CeremonyReport {
+function assemble(
+  sources: ReportSources,
+  type: string,
+  seqs: number[],
+  parts: { ceremony: CeremonyReport['ceremony']; participants: CeremonyReport['participants']; keyIds: string[] },
+): CeremonyReport {
   const log = sources.audit.log();
   const key = sources.audit.noteKey()!;
   const reportId = randomBytes(8).toString('hex');
-  log.record({ actor: { type: 'system', id: 'system' }, action: 'report.create', object: { type: 'report', id: reportId }, params: { type, ceremony: parts.ceremony?.id ?? null } });
+  log.record({
+    actor: { type: 'system', id: 'system' },
+    action: 'report.create',
+    object: { type: 'report', id: reportId },
+    params: { type, ceremony: parts.ceremony?.id ?? null },
+  });
   // Signed for this report, so every entry above — its own included — has a proof against it.
   const closing = sources.audit.checkpoint(`report ${reportId}`);
   const checkpoint = parseCheckpoint(parseNote(closing.note).text);
   const entries = seqs.map((seq) => {
     const stored = log.entry(seq);
-    return { seq, entry: stored.entry, signature: stored.signature.toString('base64'), proof: log.inclusionProof(seq, checkpoint.size).map((h) => h.toString('base64')) };
+    return {
+      seq,
+      entry: stored.entry,
+      signature: stored.signature.toString('base64'),
+      proof: log.inclusionProof(seq, checkpoint.size).map((h) => h.toString('base64')),
+    };
   });
   const now = sources.clock();
   const ceremonyId = parts.ceremony?.id;
-  const witnesses = typeof ceremonyId === 'string' ? sources.store.all<{ name: string; role: string; signed_at: string }>(sql`SELECT name, role, signed_at FROM witnesses WHERE ceremony_id = ${ceremonyId} ORDER BY id`) : [];
+  const witnesses =
+    typeof ceremonyId === 'string'
+      ? sources.store.all<{ name: string; role: string; signed_at: string }>(
+          sql`SELECT name, role, signed_at FROM witnesses WHERE ceremony_id = ${ceremonyId} ORDER BY id`,
+        )
+      : [];
   return {
     kind: REPORT_KIND,
     v: 1,
@@ -233,14 +315,41 @@ function assemble(sources: ReportSources, type: string, seqs: number[], parts: {
         const k = sources.keys.get(id);
         const spki = sources.keys.publicKey(id);
         const verdict = policyVerdict(k.algorithm as Parameters<typeof policyVerdict>[0], now);
-        return [{ id, label: k.label, algorithm: k.algorithm, state: k.state, fingerprint: k.fingerprint, kcv: k.kcv, publicKeyPem: spki ? createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }).toString() : null, policy: { status: verdict.status, notes: verdict.notes } }];
+        return [
+          {
+            id,
+            label: k.label,
+            algorithm: k.algorithm,
+            state: k.state,
+            fingerprint: k.fingerprint,
+            kcv: k.kcv,
+            publicKeyPem: spki
+              ? createPublicKey({ key: spki, format: 'der', type: 'spki' })
+                  .export({ format: 'pem', type: 'spki' })
+                  .toString()
+              : null,
+            policy: { status: verdict.status, notes: verdict.notes },
+          },
+        ];
       } catch {
         return [];
       }
     }),
     steps: entries.map(({ entry }) => {
-      const e = JSON.parse(entry) as { seq: number; time: string; action: string; actor: { type: string; id: string }; result: { status: string; code?: string } };
-      return { seq: e.seq, time: e.time, action: e.action, actor: e.actor.type === 'custodian' ? nameOr(sources, e.actor.id) : e.actor.id, result: e.result.code ? `${e.result.status} ${e.result.code}` : e.result.status };
+      const e = JSON.parse(entry) as {
+        seq: number;
+        time: string;
+        action: string;
+        actor: { type: string; id: string };
+        result: { status: string; code?: string };
+      };
+      return {
+        seq: e.seq,
+        time: e.time,
+        action: e.action,
+        actor: e.actor.type === 'custodian' ? nameOr(sources, e.actor.id) : e.actor.id,
+        result: e.result.code ? `${e.result.status} ${e.result.code}` : e.result.status,
+      };
     }),
     witnesses: witnesses.map((w) => ({ name: w.name, role: w.role, at: w.signed_at })),
     audit: { checkpoint: closing.note, treeSize: checkpoint.size, root: checkpoint.root.toString('base64'), entries },
@@ -249,27 +358,40 @@ function assemble(sources: ReportSources, type: string, seqs: number[], parts: {
 }
 
 /** The report's bytes and its detached signature: what is written, what openssl checks. */
-export function signReport(audit: AuditService, report: CeremonyReport): { json: Buffer; signature: Buffer; sha256: string } {
+export function signReport(
+  audit: AuditService,
+  report: CeremonyReport,
+): { json: Buffer; signature: Buffer; sha256: string } {
   const json = Buffer.from(canonicalJson(report), 'utf8');
   return { json, signature: audit.signDocument(json), sha256: createHash('sha256').update(json).digest('hex') };
 }
 
 /** The ceremony's entries: those about the proposal, and those its operation recorded while it ran. */
 function ceremonySeqs(store: Store, proposalId: string): number[] {
-  const own = store.all<{ seq: number; action: string }>(sql`SELECT seq, action FROM audit_entries WHERE object = ${`proposal:${proposalId}`} ORDER BY seq`);
+  const own = store.all<{ seq: number; action: string }>(
+    sql`SELECT seq, action FROM audit_entries WHERE object = ${`proposal:${proposalId}`} ORDER BY seq`,
+  );
   const begin = own.find((e) => e.action === 'proposal.execute.begin')?.seq;
   const end = own.find((e) => e.action === 'proposal.execute' || e.action === 'proposal.reconcile')?.seq;
-  const during = begin !== undefined && end !== undefined ? store.all<{ seq: number }>(sql`SELECT seq FROM audit_entries WHERE seq > ${begin} AND seq < ${end} ORDER BY seq`) : [];
+  const during =
+    begin !== undefined && end !== undefined
+      ? store.all<{ seq: number }>(
+          sql`SELECT seq FROM audit_entries WHERE seq > ${begin} AND seq < ${end} ORDER BY seq`,
+        )
+      : [];
   return [...new Set([...own.map((e) => e.seq), ...during.map((e) => e.seq)])].sort((a, b) => a - b);
 }
 
 function keysOf(params: unknown, outcome: unknown): string[] {
   const ids = new Set<string>();
   const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown };
-  for (const value of [p.keyId, p.ckaId, ...(Array.isArray(p.keyIds) ? p.keyIds : [])]) if (typeof value === 'string') ids.add(value);
+  for (const value of [p.keyId, p.ckaId, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
+    if (typeof value === 'string') ids.add(value);
   const result = (outcome as { result?: { keyId?: unknown; keys?: unknown } } | null)?.result;
   if (typeof result?.keyId === 'string') ids.add(result.keyId);
-  if (Array.isArray(result?.keys)) for (const k of result.keys) if (typeof (k as { keyId?: unknown }).keyId === 'string') ids.add((k as { keyId: string }).keyId);
+  if (Array.isArray(result?.keys))
+    for (const k of result.keys)
+      if (typeof (k as { keyId?: unknown }).keyId === 'string') ids.add((k as { keyId: string }).keyId);
   return [...ids];
 }
 

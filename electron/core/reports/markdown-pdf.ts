@@ -10,9 +10,23 @@ export function renderMarkdownPdf(markdown: string, footer: string): Promise<Buf
   const done = collectPdf(doc);
   const text = winAnsi;
   for (const line of markdown.split('\n')) {
-    if (line.startsWith('# ')) doc.font('Helvetica-Bold').fontSize(18).text(text(line.slice(2))).moveDown(0.4);
-    else if (line.startsWith('## ')) doc.moveDown(0.6).font('Helvetica-Bold').fontSize(13).text(text(line.slice(3)));
-    else if (line.startsWith('- ')) doc.font('Helvetica').fontSize(10).list([text(line.slice(2))], { bulletRadius: 2 });
+    if (line.startsWith('# '))
+      doc
+        .font('Helvetica-Bold')
+        .fontSize(18)
+        .text(text(line.slice(2)))
+        .moveDown(0.4);
+    else if (line.startsWith('## '))
+      doc
+        .moveDown(0.6)
+        .font('Helvetica-Bold')
+        .fontSize(13)
+        .text(text(line.slice(3)));
+    else if (line.startsWith('- '))
+      doc
+        .font('Helvetica')
+        .fontSize(10)
+        .list([text(line.slice(2))], { bulletRadius: 2 });
     else if (line.trim().length > 0) doc.font('Helvetica').fontSize(10).text(text(line));
     else doc.moveDown(0.3);
   }

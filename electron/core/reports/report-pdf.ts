@@ -22,13 +22,27 @@ const TITLES: Record<string, string> = {
  * (WinAnsi text: see winAnsi); the checkpoint and the audit key print line for line in Courier.
  */
 export function renderReportPdf(report: CeremonyReport, sha256: string): Promise<Buffer> {
-  const doc = new PDFDocument({ size: 'A4', margins: { top: 56, bottom: 72, left: 56, right: 56 }, bufferPages: true, info: { Title: `Custos report ${report.reportId}`, Author: 'Custos' } });
+  const doc = new PDFDocument({
+    size: 'A4',
+    margins: { top: 56, bottom: 72, left: 56, right: 56 },
+    bufferPages: true,
+    info: { Title: `Custos report ${report.reportId}`, Author: 'Custos' },
+  });
   const done = collectPdf(doc);
   const text = winAnsi;
-  const heading = (title: string) => doc.moveDown(0.8).font('Helvetica-Bold').fontSize(13).text(text(title)).font('Helvetica').fontSize(10);
-  const row = (label: string, value: string) => doc.font('Helvetica-Bold').text(`${text(label)}: `, { continued: true }).font('Helvetica').text(text(value));
+  const heading = (title: string) =>
+    doc.moveDown(0.8).font('Helvetica-Bold').fontSize(13).text(text(title)).font('Helvetica').fontSize(10);
+  const row = (label: string, value: string) =>
+    doc
+      .font('Helvetica-Bold')
+      .text(`${text(label)}: `, { continued: true })
+      .font('Helvetica')
+      .text(text(value));
 
-  doc.font('Helvetica-Bold').fontSize(18).text(text(TITLES[report.type] ?? `Ceremony report: ${report.type}`));
+  doc
+    .font('Helvetica-Bold')
+    .fontSize(18)
+    .text(text(TITLES[report.type] ?? `Ceremony report: ${report.type}`));
   doc.font('Helvetica').fontSize(10).moveDown(0.3);
   row('Report id', report.reportId);
   row('Generated', report.generatedAt);
@@ -42,46 +56,84 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Fingerprint approved', `${String(c.shortFingerprint)}  (${String(c.fingerprint)})`);
     // Reports signed before parameters were described carry only the raw ones.
     const inWords = c.paramsInWords;
-    const params = Array.isArray(inWords) ? (inWords as string[]) : paramsInWords(String(c.action), c.params, NO_LOOKUPS);
+    const params = Array.isArray(inWords)
+      ? (inWords as string[])
+      : paramsInWords(String(c.action), c.params, NO_LOOKUPS);
     doc.font('Helvetica-Bold').text('Parameters:').font('Helvetica');
     for (const line of params) doc.text(text(`    ${line}`));
     const token = c.token as Record<string, unknown>;
     const kind = typeof token.kind === 'string' ? ` (${token.kind})` : '';
-    row('Token', `${String(token.label)} serial ${String(token.serial)}, ${String(token.manufacturer ?? '')} ${String(token.model ?? '')}${kind}`);
+    row(
+      'Token',
+      `${String(token.label)} serial ${String(token.serial)}, ${String(token.manufacturer ?? '')} ${String(token.model ?? '')}${kind}`,
+    );
     row('Validation', String(token.validation ?? 'none recorded'));
-    row('Quorum', `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`);
+    row(
+      'Quorum',
+      `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`,
+    );
     if (c.outcome !== undefined) {
       const failed = FailedOutcome.safeParse(c.outcome);
       const status = String((c.outcome as { status?: unknown } | null)?.status ?? 'none');
       row('Outcome', failed.success ? describeFailure(failed.data) : status);
       // Reports signed before outcomes were described carry only the raw result.
       const inWords = c.outcomeInWords;
-      const described = Array.isArray(inWords) ? (inWords as string[]) : (resultInWords(String(c.action), c.outcome, NO_LOOKUPS) ?? []);
+      const described = Array.isArray(inWords)
+        ? (inWords as string[])
+        : (resultInWords(String(c.action), c.outcome, NO_LOOKUPS) ?? []);
       for (const line of described) doc.text(text(`    ${line}`));
     }
     if (typeof c.pinBits === 'number') {
-      row('PIN strength', `${c.pinBits} bits per PIN${c.pinBits < 64 ? ' — WARNING: under 64 bits, because the token caps PIN length' : ''}`);
+      row(
+        'PIN strength',
+        `${c.pinBits} bits per PIN${c.pinBits < 64 ? ' — WARNING: under 64 bits, because the token caps PIN length' : ''}`,
+      );
     }
   }
 
   if (report.compliance) {
     heading(`Findings as of ${report.compliance.asOf.slice(0, 10)}`);
-    const findings = report.compliance.findings as { severity: string; title: string; evidence: string[]; fix: string; controls: string[] }[];
+    const findings = report.compliance.findings as {
+      severity: string;
+      title: string;
+      evidence: string[];
+      fix: string;
+      controls: string[];
+    }[];
     if (findings.length === 0) doc.text('No findings.');
     for (const f of findings) {
-      doc.font('Helvetica-Bold').text(text(`[${f.severity.toUpperCase()}] ${f.title}`)).font('Helvetica');
-      doc.text(text(`Evidence: ${f.evidence.join('; ')}`)).text(text(`Fix: ${f.fix}`)).text(text(`Controls: ${f.controls.join(', ')}`)).moveDown(0.3);
+      doc
+        .font('Helvetica-Bold')
+        .text(text(`[${f.severity.toUpperCase()}] ${f.title}`))
+        .font('Helvetica');
+      doc
+        .text(text(`Evidence: ${f.evidence.join('; ')}`))
+        .text(text(`Fix: ${f.fix}`))
+        .text(text(`Controls: ${f.controls.join(', ')}`))
+        .moveDown(0.3);
     }
     heading('Controls: evidence held and what is missing');
-    for (const c of report.compliance.controls as { control: string; what: string; evidence: string[]; missing: string[] }[]) {
-      doc.font('Helvetica-Bold').text(text(`${c.control} — ${c.what}`)).font('Helvetica');
-      doc.text(text(`Evidence: ${c.evidence.join('; ')}`)).text(text(`Missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`)).moveDown(0.3);
+    for (const c of report.compliance.controls as {
+      control: string;
+      what: string;
+      evidence: string[];
+      missing: string[];
+    }[]) {
+      doc
+        .font('Helvetica-Bold')
+        .text(text(`${c.control} — ${c.what}`))
+        .font('Helvetica');
+      doc
+        .text(text(`Evidence: ${c.evidence.join('; ')}`))
+        .text(text(`Missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`))
+        .moveDown(0.3);
     }
   }
 
   if (report.participants.length > 0) {
     heading('Participants');
-    for (const p of report.participants) doc.text(text(`${p.name} (${p.roles.join(', ')}) ${p.part} at ${p.at} with ${p.factors.join(' + ')}`));
+    for (const p of report.participants)
+      doc.text(text(`${p.name} (${p.roles.join(', ')}) ${p.part} at ${p.at} with ${p.factors.join(' + ')}`));
   }
   const cardHolders = (c?.cardHolders ?? []) as CardHolder[];
   if (cardHolders.length > 0) {
@@ -97,17 +149,27 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   if (report.keys.length > 0) {
     heading('Keys');
     for (const k of report.keys) {
-      doc.font('Helvetica-Bold').text(text(`${k.label} — ${k.algorithm}, ${k.state}`)).font('Helvetica');
+      doc
+        .font('Helvetica-Bold')
+        .text(text(`${k.label} — ${k.algorithm}, ${k.state}`))
+        .font('Helvetica');
       doc.text(text(`Key id (CKA_ID) ${k.id}`));
       doc.text(text(`Identity: ${keyIdentity(k, true)}`));
-      doc.text(text(`Algorithm policy: ${k.policy.status}${k.policy.notes.length ? ` — ${k.policy.notes.join(' ')}` : ''}`));
+      doc.text(
+        text(`Algorithm policy: ${k.policy.status}${k.policy.notes.length ? ` — ${k.policy.notes.join(' ')}` : ''}`),
+      );
     }
   }
 
   if (report.steps.length > 0) {
     heading('Audit entries of the ceremony');
     doc.font('Courier').fontSize(8);
-    for (const s of report.steps) doc.text(text(`${String(s.seq).padStart(7)}  ${s.time}  ${s.action.padEnd(26)} ${s.actor.slice(0, 18).padEnd(18)} ${s.result}`));
+    for (const s of report.steps)
+      doc.text(
+        text(
+          `${String(s.seq).padStart(7)}  ${s.time}  ${s.action.padEnd(26)} ${s.actor.slice(0, 18).padEnd(18)} ${s.result}`,
+        ),
+      );
     doc.font('Helvetica').fontSize(10);
   }
   if (report.witnesses.length > 0) {
@@ -133,16 +195,29 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   doc.list(report.howToVerify.map(text), { bulletRadius: 2 });
 
   heading('Signatures');
-  const signers = [...new Map(report.participants.map((p) => [p.id, p])).values()].map((p) => `${p.name} (${p.part === 'proposed' ? 'proposer' : 'approver'})`);
+  const signers = [...new Map(report.participants.map((p) => [p.id, p])).values()].map(
+    (p) => `${p.name} (${p.part === 'proposed' ? 'proposer' : 'approver'})`,
+  );
   const holderLines = cardHolders.map((h) => `${h.name} (card ${h.index} received)`);
-  const witnessLines = report.witnesses.length > 0 ? report.witnesses.map((w) => `${w.name} (witness)`) : ['Witness', 'Witness'];
+  const witnessLines =
+    report.witnesses.length > 0 ? report.witnesses.map((w) => `${w.name} (witness)`) : ['Witness', 'Witness'];
   for (const signer of [...signers, ...holderLines, ...witnessLines, 'Auditor']) {
     doc.moveDown(1.4);
     if (doc.y > doc.page.height - 120) doc.addPage();
     const y = doc.y;
-    doc.moveTo(doc.page.margins.left, y).lineTo(doc.page.margins.left + 260, y).stroke();
-    doc.moveTo(doc.page.margins.left + 300, y).lineTo(doc.page.margins.left + 420, y).stroke();
-    doc.fontSize(8).text(text(`${signer} — name and signature`), doc.page.margins.left, y + 3).text('Date', doc.page.margins.left + 300, y + 3).fontSize(10);
+    doc
+      .moveTo(doc.page.margins.left, y)
+      .lineTo(doc.page.margins.left + 260, y)
+      .stroke();
+    doc
+      .moveTo(doc.page.margins.left + 300, y)
+      .lineTo(doc.page.margins.left + 420, y)
+      .stroke();
+    doc
+      .fontSize(8)
+      .text(text(`${signer} — name and signature`), doc.page.margins.left, y + 3)
+      .text('Date', doc.page.margins.left + 300, y + 3)
+      .fontSize(10);
     doc.x = doc.page.margins.left;
   }
 

@@ -26,14 +26,65 @@ let keyId: string;
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada Lovelace' }, { name: 'Charles Babbage' }, { name: 'Marie Curie' }, { name: 'Olga Officer', roles: ['security-officer'] }]);
+  f = await quorumFixture(dataDir, [
+    { name: 'Ada Lovelace' },
+    { name: 'Charles Babbage' },
+    { name: 'Marie Curie' },
+    { name: 'Olga Officer', roles: ['security-officer'] },
+  ]);
   const now = () => f.clock.now;
   const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
-  backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys, module: () => f.module, quorum: () => quorum, clock: now });
-  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), { 'key.backup': backups.backupCeremony() }, ACTION_PARAMS);
-  reports = new ReportService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, custody: f.custody, keys, quorum, clock: now, token: (ref) => ({ ...ref, manufacturer: 'SoftHSM project', model: 'SoftHSM v2', kind: 'software token', validation: 'none: software token (SoftHSM), not a FIPS 140-3 validated HSM' }) });
-  const custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'reports' })).id;
-  const proposal = quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'EC-P256', label: 'signing-2026', usage: 'sign', backupable: false, cryptoperiodDays: 730, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id });
+  backups = new BackupService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    keys,
+    module: () => f.module,
+    quorum: () => quorum,
+    clock: now,
+  });
+  quorum = f.quorum(
+    quorumOperations(f.opened.store, now, keys),
+    { 'key.backup': backups.backupCeremony() },
+    ACTION_PARAMS,
+  );
+  reports = new ReportService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    custody: f.custody,
+    keys,
+    quorum,
+    clock: now,
+    token: (ref) => ({
+      ...ref,
+      manufacturer: 'SoftHSM project',
+      model: 'SoftHSM v2',
+      kind: 'software token',
+      validation: 'none: software token (SoftHSM), not a FIPS 140-3 validated HSM',
+    }),
+  });
+  const custodyId = (
+    await f.custody.take({
+      token: { serial: '', label: '' },
+      threshold: 2,
+      holders: f.holders(0, 1, 2),
+      label: 'reports',
+    })
+  ).id;
+  const proposal = quorum.propose({
+    custodyId,
+    action: 'key.generate',
+    params: {
+      algorithm: 'EC-P256',
+      label: 'signing-2026',
+      usage: 'sign',
+      backupable: false,
+      cryptoperiodDays: 730,
+      ckaId: randomBytes(16).toString('hex'),
+    },
+    requestedBy: f.enrolled[0]!.id,
+  });
   const done = await f.approveAll(quorum, proposal, [1, 2]);
   proposalId = done.id;
   keyId = (done.outcome as { result: { keyId: string } }).result.keyId;
@@ -48,26 +99,54 @@ afterEach(() => {
 const key = () => f.opened.audit.noteKey()!;
 const liveLog = (): LaterLog => {
   const log = f.opened.audit.log();
-  return { size: log.size(), root: (n) => log.root(n), consistencyProof: (a, b) => log.consistencyProof(a, b), source: 'the live log' };
+  return {
+    size: log.size(),
+    root: (n) => log.root(n),
+    consistencyProof: (a, b) => log.consistencyProof(a, b),
+    source: 'the live log',
+  };
 };
 
 async function exported() {
   const summary = reports.create({ proposalId });
   const dir = join(dataDir, 'report');
   await reports.exportTo(summary.id, dir);
-  return { summary, dir, json: readFileSync(join(dir, 'report.json')), signature: readFileSync(join(dir, 'report.sig')) };
+  return {
+    summary,
+    dir,
+    json: readFileSync(join(dir, 'report.json')),
+    signature: readFileSync(join(dir, 'report.sig')),
+  };
 }
 const pdfFiles = (dir: string) => {
   const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name)) : null);
   return { pdf: read('report.pdf'), binding: read('report-pdf.json'), bindingSignature: read('report-pdf.sig') };
 };
 const pdfVerdict = (dir: string) => verifyReportPdf(readFileSync(join(dir, 'report.json')), pdfFiles(dir), key());
-const failures = (dir: string) => pdfVerdict(dir).filter((c) => !c.ok).map((c) => `${c.code}: ${c.detail}`);
+const failures = (dir: string) =>
+  pdfVerdict(dir)
+    .filter((c) => !c.ok)
+    .map((c) => `${c.code}: ${c.detail}`);
 const sha256sum = (file: string) => execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0];
 const pdfText = (file: string) => execFileSync('pdftotext', [file, '-'], { encoding: 'utf8' });
 const openssl = (dir: string, json = 'report.json', sig = 'report.sig') => {
   try {
-    return execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'audit-key.pem'), '-rawin', '-in', join(dir, json), '-sigfile', join(dir, sig)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return execFileSync(
+      'openssl',
+      [
+        'pkeyutl',
+        '-verify',
+        '-pubin',
+        '-inkey',
+        join(dir, 'audit-key.pem'),
+        '-rawin',
+        '-in',
+        join(dir, json),
+        '-sigfile',
+        join(dir, sig),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
+    );
   } catch (error) {
     return (error as { stdout: string }).stdout;
   }
@@ -80,11 +159,28 @@ describe('a ceremony report', () => {
     const verdict = verifyReport(json, signature, key(), liveLog());
     expect(verdict).toMatchObject({ ok: true, reportId: summary.id, type: 'key.generate' });
     expect(verdict.entries).toBeGreaterThanOrEqual(5);
-    const report = JSON.parse(json.toString()) as { participants: { name: string; part: string; factors: string[] }[]; keys: { id: string; publicKeyPem: string; policy: { status: string } }[]; steps: { action: string }[]; ceremony: { fingerprint: string; token: { validation: string } } };
-    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual(['Ada Lovelace proposed', 'Charles Babbage approved', 'Marie Curie approved']);
+    const report = JSON.parse(json.toString()) as {
+      participants: { name: string; part: string; factors: string[] }[];
+      keys: { id: string; publicKeyPem: string; policy: { status: string } }[];
+      steps: { action: string }[];
+      ceremony: { fingerprint: string; token: { validation: string } };
+    };
+    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual([
+      'Ada Lovelace proposed',
+      'Charles Babbage approved',
+      'Marie Curie approved',
+    ]);
     expect(report.participants.every((p) => p.factors.join('+') === 'passphrase+totp')).toBe(true);
-    expect(report.keys).toMatchObject([{ id: keyId, publicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY'), policy: { status: 'acceptable' } }]);
-    expect(report.steps.map((s) => s.action)).toEqual(['proposal.create', 'proposal.approve', 'proposal.approve', 'proposal.execute.begin', 'proposal.execute']);
+    expect(report.keys).toMatchObject([
+      { id: keyId, publicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY'), policy: { status: 'acceptable' } },
+    ]);
+    expect(report.steps.map((s) => s.action)).toEqual([
+      'proposal.create',
+      'proposal.approve',
+      'proposal.approve',
+      'proposal.execute.begin',
+      'proposal.execute',
+    ]);
     expect(report.ceremony.token.validation).toContain('not a FIPS 140-3 validated HSM');
   });
 
@@ -108,8 +204,14 @@ describe('a ceremony report', () => {
     expect(verifyReport(json, signature, key(), liveLog()).ok).toBe(true);
     // The same log with one early entry rewritten, as someone with the database might try.
     const tree = new MemoryTree();
-    for (const stored of f.opened.audit.log().entries()) tree.append(leafHash(Buffer.from(stored.seq === 3 ? stored.entry.replace('"ok"', '"failed"') : stored.entry)));
-    const rewritten: LaterLog = { size: tree.size, root: (n) => tree.root(n), consistencyProof: () => [], source: 'a rewritten log' };
+    for (const stored of f.opened.audit.log().entries())
+      tree.append(leafHash(Buffer.from(stored.seq === 3 ? stored.entry.replace('"ok"', '"failed"') : stored.entry)));
+    const rewritten: LaterLog = {
+      size: tree.size,
+      root: (n) => tree.root(n),
+      consistencyProof: () => [],
+      source: 'a rewritten log',
+    };
     const verdict = verifyReport(json, signature, key(), rewritten);
     expect(verdict.ok).toBe(false);
     expect(verdict.checks.at(-1)).toMatchObject({ ok: false, detail: 'the log was rewritten after this report' });
@@ -118,9 +220,15 @@ describe('a ceremony report', () => {
   it('carries the witnesses who signed off on the ceremony, in the JSON and on the PDF', async () => {
     reports.witness(proposalId, 'Grace Hopper', 'Internal audit');
     const { json, dir } = await exported();
-    expect((JSON.parse(json.toString()) as { witnesses: unknown[] }).witnesses).toEqual([{ name: 'Grace Hopper', role: 'Internal audit', at: expect.any(String) }]);
-    expect(execFileSync('pdftotext', [join(dir, 'report.pdf'), '-'], { encoding: 'utf8' })).toContain('Grace Hopper (Internal audit) signed off');
-    expect(() => reports.witness('ffffffffffffffff', 'Nobody', 'none')).toThrow(expect.objectContaining({ code: 'PROPOSAL_NOT_FOUND' }));
+    expect((JSON.parse(json.toString()) as { witnesses: unknown[] }).witnesses).toEqual([
+      { name: 'Grace Hopper', role: 'Internal audit', at: expect.any(String) },
+    ]);
+    expect(execFileSync('pdftotext', [join(dir, 'report.pdf'), '-'], { encoding: 'utf8' })).toContain(
+      'Grace Hopper (Internal audit) signed off',
+    );
+    expect(() => reports.witness('ffffffffffffffff', 'Nobody', 'none')).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_NOT_FOUND' }),
+    );
   });
 
   it('prints as a PDF carrying the report id and the JSON’s hash on every page, participants and key fingerprints', async () => {
@@ -128,8 +236,20 @@ describe('a ceremony report', () => {
     const text = execFileSync('pdftotext', ['-layout', join(dir, 'report.pdf'), '-'], { encoding: 'utf8' });
     const pages = text.split('\f').filter((p) => p.trim().length > 0);
     expect(pages.length).toBeGreaterThanOrEqual(2);
-    pages.forEach((page, i) => expect(page).toContain(`Custos report ${summary.id} · SHA-256 ${summary.sha256} · page ${i + 1} of ${pages.length}`));
-    for (const expected of ['Key generation ceremony', 'Ada Lovelace', 'Charles Babbage', 'Marie Curie', keyId, 'Witness — name and signature']) expect(text).toContain(expected);
+    pages.forEach((page, i) =>
+      expect(page).toContain(
+        `Custos report ${summary.id} · SHA-256 ${summary.sha256} · page ${i + 1} of ${pages.length}`,
+      ),
+    );
+    for (const expected of [
+      'Key generation ceremony',
+      'Ada Lovelace',
+      'Charles Babbage',
+      'Marie Curie',
+      keyId,
+      'Witness — name and signature',
+    ])
+      expect(text).toContain(expected);
     const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { keys: { fingerprint: string }[] };
     expect(text.replace(/\s+/g, '')).toContain(report.keys[0]!.fingerprint);
   });
@@ -140,13 +260,20 @@ describe('a ceremony report', () => {
     const { json, signature, report } = reports.stored(made.id);
     expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'custody.take' });
     expect(report.participants.map((p) => p.name)).toEqual(['Ada Lovelace', 'Charles Babbage', 'Marie Curie']);
-    expect(report.steps.map((s) => s.action)).toEqual(['custodian.factor.verify', 'custodian.factor.verify', 'custodian.factor.verify', 'custody.begin', 'custody.take']);
+    expect(report.steps.map((s) => s.action)).toEqual([
+      'custodian.factor.verify',
+      'custodian.factor.verify',
+      'custodian.factor.verify',
+      'custody.begin',
+      'custody.take',
+    ]);
     expect(report.ceremony).toMatchObject({ threshold: 2, holders: 3 });
   });
 
   it('is a destruction certificate for a key destroyed by the quorum and a security officer, with the proof of absence', async () => {
     const custodyId = quorum.view(proposalId).custodyId;
-    const propose = (action: string, params: Record<string, unknown>) => quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
+    const propose = (action: string, params: Record<string, unknown>) =>
+      quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
     await f.approveAll(quorum, propose('key.schedule-destruction', { keyId, waitDays: 7 }), [1, 2]);
     f.clock.now = new Date(f.clock.now.getTime() + 7 * 86_400_000);
     const destroyed = await f.approveAll(quorum, propose('key.destroy', { keyId }), [1, 2, 3]);
@@ -154,20 +281,32 @@ describe('a ceremony report', () => {
     const made = reports.create({ proposalId: destroyed.id });
     const { json, signature, report } = reports.stored(made.id);
     expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'destruction-certificate' });
-    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual(['Ada Lovelace proposed', 'Charles Babbage approved', 'Marie Curie approved', 'Olga Officer approved']);
+    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual([
+      'Ada Lovelace proposed',
+      'Charles Babbage approved',
+      'Marie Curie approved',
+      'Olga Officer approved',
+    ]);
     expect(report.keys).toMatchObject([{ id: keyId, state: 'destroyed' }]);
     expect(report.ceremony).toMatchObject({ outcome: { result: { objectsDestroyed: 2, remaining: 0 } } });
     expect(report.steps.map((s) => s.action)).toContain('key.destroyed');
     const pdf = await renderReportPdf(report, made.sha256);
     writeFileSync(join(dataDir, 'certificate.pdf'), pdf);
-    expect(execFileSync('pdftotext', [join(dataDir, 'certificate.pdf'), '-'], { encoding: 'utf8' })).toContain('Key destruction certificate');
+    expect(execFileSync('pdftotext', [join(dataDir, 'certificate.pdf'), '-'], { encoding: 'utf8' })).toContain(
+      'Key destruction certificate',
+    );
   });
 
   it('is also made for the key inventory, and refused for a ceremony still open', async () => {
     const inventory = reports.create({ inventory: true });
     const { json, signature } = reports.stored(inventory.id);
     expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'key-inventory' });
-    const open = quorum.propose({ custodyId: quorum.view(proposalId).custodyId, action: 'token.quorum-drill', params: {}, requestedBy: f.enrolled[0]!.id });
+    const open = quorum.propose({
+      custodyId: quorum.view(proposalId).custodyId,
+      action: 'token.quorum-drill',
+      params: {},
+      requestedBy: f.enrolled[0]!.id,
+    });
     expect(() => reports.create({ proposalId: open.id })).toThrow(expect.objectContaining({ code: 'PROPOSAL_CLOSED' }));
   });
 
@@ -176,7 +315,10 @@ describe('a ceremony report', () => {
     expect(pdfVerdict(dir).every((c) => c.ok)).toBe(true);
     // Without Custos: the binding is signed by the audit key and names both files by their SHA-256.
     expect(openssl(dir, 'report-pdf.json', 'report-pdf.sig')).toContain('Signature Verified Successfully');
-    const binding = JSON.parse(readFileSync(join(dir, 'report-pdf.json'), 'utf8')) as { report: { sha256: string }; pdf: { sha256: string } };
+    const binding = JSON.parse(readFileSync(join(dir, 'report-pdf.json'), 'utf8')) as {
+      report: { sha256: string };
+      pdf: { sha256: string };
+    };
     expect(sha256sum(join(dir, 'report.pdf'))).toBe(binding.pdf.sha256);
     expect(sha256sum(join(dir, 'report.json'))).toBe(binding.report.sha256);
 
@@ -184,7 +326,11 @@ describe('a ceremony report', () => {
     const flipped = Buffer.from(pdf);
     flipped[Math.floor(flipped.length / 2)]! ^= 1;
     writeFileSync(join(dir, 'report.pdf'), flipped);
-    expect(failures(dir)).toEqual([expect.stringMatching(/^REPORT_PDF_MISMATCH: report\.pdf has SHA-256 [0-9a-f]{64}: it is not the PDF printed from this report$/)]);
+    expect(failures(dir)).toEqual([
+      expect.stringMatching(
+        /^REPORT_PDF_MISMATCH: report\.pdf has SHA-256 [0-9a-f]{64}: it is not the PDF printed from this report$/,
+      ),
+    ]);
     expect(sha256sum(join(dir, 'report.pdf'))).not.toBe(binding.pdf.sha256);
 
     const other = join(dataDir, 'inventory');
@@ -193,7 +339,9 @@ describe('a ceremony report', () => {
     expect(failures(dir)).toEqual([expect.stringMatching(/^REPORT_PDF_MISMATCH: report\.pdf has SHA-256/)]);
     // The other report's PDF with its own signed binding: signed, but for another report.json.
     for (const name of ['report-pdf.json', 'report-pdf.sig']) copyFileSync(join(other, name), join(dir, name));
-    expect(failures(dir)).toEqual([expect.stringMatching(/^REPORT_PDF_MISMATCH: report-pdf\.json was made for another report/)]);
+    expect(failures(dir)).toEqual([
+      expect.stringMatching(/^REPORT_PDF_MISMATCH: report-pdf\.json was made for another report/),
+    ]);
 
     rmSync(join(dir, 'report.pdf'));
     expect(failures(dir)).toEqual(['REPORT_PDF_MISSING: report.pdf is missing: the PDF cannot be checked']);
@@ -215,7 +363,16 @@ describe('a ceremony report', () => {
 
   it('reads the proposal as the catalogue’s sentence: the key by label, algorithm and token, not raw JSON', async () => {
     const custodyId = quorum.view(proposalId).custodyId;
-    const scheduled = await f.approveAll(quorum, quorum.propose({ custodyId, action: 'key.schedule-destruction', params: { keyId, waitDays: 7 }, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+    const scheduled = await f.approveAll(
+      quorum,
+      quorum.propose({
+        custodyId,
+        action: 'key.schedule-destruction',
+        params: { keyId, waitDays: 7 },
+        requestedBy: f.enrolled[0]!.id,
+      }),
+      [1, 2],
+    );
     const made = reports.create({ proposalId: scheduled.id });
     const said = 'Schedule destruction of “signing-2026” (EC P-256, token reports) after a 7-day wait.';
     expect(reports.stored(made.id).report.ceremony).toMatchObject({ paramsInWords: [said, `Key id: ${keyId}`] });
@@ -224,15 +381,42 @@ describe('a ceremony report', () => {
     const text = pdfText(join(dataDir, 'scheduled', 'report.pdf')).replace(/\s+/g, ' ');
     expect(text).toContain(said);
     expect(text).toContain('Destruction scheduling ceremony');
-    expect(text).toMatch(/“signing-2026” \(EC P-256, token reports\) can be destroyed from \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a 7-day wait\)/);
+    expect(text).toMatch(
+      /“signing-2026” \(EC P-256, token reports\) can be destroyed from \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a 7-day wait\)/,
+    );
     expect(text).not.toContain('{"keyId"');
   });
 
   it('of a backup names the card holders and carries each card’s release', async () => {
     const custodyId = quorum.view(proposalId).custodyId;
-    const generated = await f.approveAll(quorum, quorum.propose({ custodyId, action: 'key.generate', params: { algorithm: 'AES-256', label: 'vault-kek', usage: 'wrap', backupable: true, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') }, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+    const generated = await f.approveAll(
+      quorum,
+      quorum.propose({
+        custodyId,
+        action: 'key.generate',
+        params: {
+          algorithm: 'AES-256',
+          label: 'vault-kek',
+          usage: 'wrap',
+          backupable: true,
+          cryptoperiodDays: 365,
+          ckaId: randomBytes(16).toString('hex'),
+        },
+        requestedBy: f.enrolled[0]!.id,
+      }),
+      [1, 2],
+    );
     const backed = (generated.outcome as { result: { keyId: string } }).result.keyId;
-    const backup = await f.approveAll(quorum, quorum.propose({ custodyId, action: 'key.backup', params: { keyIds: [backed], holders: f.enrolled.slice(0, 3).map((c) => c.id), threshold: 2 }, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+    const backup = await f.approveAll(
+      quorum,
+      quorum.propose({
+        custodyId,
+        action: 'key.backup',
+        params: { keyIds: [backed], holders: f.enrolled.slice(0, 3).map((c) => c.id), threshold: 2 },
+        requestedBy: f.enrolled[0]!.id,
+      }),
+      [1, 2],
+    );
     const setId = (backup.outcome as { result: { setId: string } }).result.setId;
     await backups.releaseCard(setId, f.holders(1)[0]!);
     const made = reports.create({ proposalId: backup.id });
@@ -249,11 +433,17 @@ describe('a ceremony report', () => {
         `Key id: ${backed}`,
       ],
       outcomeInWords: [
-        expect.stringMatching(new RegExp(`^Backup set [0-9a-f]{32} holds “vault-kek” \\(AES-256, token reports\\) \\(CKM_\\w+, verified\\)\\.$`)),
+        expect.stringMatching(
+          new RegExp(
+            `^Backup set [0-9a-f]{32} holds “vault-kek” \\(AES-256, token reports\\) \\(CKM_\\w+, verified\\)\\.$`,
+          ),
+        ),
         'Cards for Ada Lovelace, Charles Babbage, Marie Curie; any 2 restore it.',
       ],
     });
-    expect(report.steps.filter((s) => s.action === 'backup.card.release')).toEqual([expect.objectContaining({ actor: 'Charles Babbage', result: 'ok' })]);
+    expect(report.steps.filter((s) => s.action === 'backup.card.release')).toEqual([
+      expect.objectContaining({ actor: 'Charles Babbage', result: 'ok' }),
+    ]);
     await reports.exportTo(made.id, join(dataDir, 'backup'));
     const text = pdfText(join(dataDir, 'backup', 'report.pdf'));
     expect(text).toMatch(/Card 2: Charles Babbage — released to them at \S+ after passphrase \+ TOTP/);

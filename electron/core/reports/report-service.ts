@@ -6,7 +6,15 @@ import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
 import { sql } from '../store/sql';
-import { complianceReport, custodyReport, inventoryReport, proposalReport, signReport, type CeremonyReport, type ReportSources } from './ceremony-report';
+import {
+  complianceReport,
+  custodyReport,
+  inventoryReport,
+  proposalReport,
+  signReport,
+  type CeremonyReport,
+  type ReportSources,
+} from './ceremony-report';
 import { renderReportPdf } from './report-pdf';
 import { pdfBinding } from './report-verify';
 
@@ -26,7 +34,13 @@ export class ReportService {
   constructor(private readonly sources: ReportSources & { custody: CustodyService }) {}
 
   /** A report for a closed ceremony (by proposal id), or of the key inventory. */
-  create(subject: { proposalId: string } | { custodyId: string } | { inventory: true } | { compliance: NonNullable<CeremonyReport['compliance']> }): ReportSummary {
+  create(
+    subject:
+      | { proposalId: string }
+      | { custodyId: string }
+      | { inventory: true }
+      | { compliance: NonNullable<CeremonyReport['compliance']> },
+  ): ReportSummary {
     const report =
       'proposalId' in subject
         ? proposalReport(this.sources, subject.proposalId)
@@ -37,8 +51,15 @@ export class ReportService {
             : inventoryReport(this.sources);
     const { json, signature, sha256 } = signReport(this.sources.audit, report);
     const ceremonyId = (report.ceremony?.id as string | undefined) ?? null;
-    this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'report.sign', object: { type: 'report', id: report.reportId }, params: { sha256 } }, () =>
-      this.sources.store.execute(sql`
+    this.sources.audit.record(
+      {
+        actor: { type: 'system', id: 'system' },
+        action: 'report.sign',
+        object: { type: 'report', id: report.reportId },
+        params: { sha256 },
+      },
+      () =>
+        this.sources.store.execute(sql`
         INSERT INTO reports (id, type, ceremony_id, created_at, sha256, json, signature)
         VALUES (${report.reportId}, ${report.type}, ${ceremonyId}, ${report.generatedAt}, ${sha256}, ${json.toString('utf8')}, ${signature})`),
     );
@@ -49,25 +70,45 @@ export class ReportService {
 
   /** A witness's sign-off on a ceremony (proposal or custody), recorded and carried into its reports. */
   witness(ceremonyId: string, name: string, role: string): { ceremonyId: string; name: string; role: string } {
-    const known = this.sources.store.get(sql`SELECT 1 AS yes FROM proposals WHERE id = ${ceremonyId} UNION SELECT 1 FROM custody WHERE id = ${ceremonyId}`);
+    const known = this.sources.store.get(
+      sql`SELECT 1 AS yes FROM proposals WHERE id = ${ceremonyId} UNION SELECT 1 FROM custody WHERE id = ${ceremonyId}`,
+    );
     if (!known) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no ceremony with that id.');
     const at = this.sources.clock().toISOString();
-    this.sources.audit.record({ actor: { type: 'system', id: 'system' }, action: 'ceremony.witness', object: { type: 'ceremony', id: ceremonyId }, params: { name, role } }, () =>
-      this.sources.store.execute(sql`INSERT INTO witnesses (ceremony_id, name, role, signed_at) VALUES (${ceremonyId}, ${name}, ${role}, ${at})`),
+    this.sources.audit.record(
+      {
+        actor: { type: 'system', id: 'system' },
+        action: 'ceremony.witness',
+        object: { type: 'ceremony', id: ceremonyId },
+        params: { name, role },
+      },
+      () =>
+        this.sources.store.execute(
+          sql`INSERT INTO witnesses (ceremony_id, name, role, signed_at) VALUES (${ceremonyId}, ${name}, ${role}, ${at})`,
+        ),
     );
     return { ceremonyId, name, role };
   }
 
   list(): ReportSummary[] {
     return this.sources.store
-      .all<{ id: string; type: string; ceremony_id: string | null; created_at: string; sha256: string }>(sql`SELECT id, type, ceremony_id, created_at, sha256 FROM reports ORDER BY created_at DESC`)
+      .all<{ id: string; type: string; ceremony_id: string | null; created_at: string; sha256: string }>(
+        sql`SELECT id, type, ceremony_id, created_at, sha256 FROM reports ORDER BY created_at DESC`,
+      )
       .map((r) => ({ id: r.id, type: r.type, ceremonyId: r.ceremony_id, createdAt: r.created_at, sha256: r.sha256 }));
   }
 
   stored(id: string): { report: CeremonyReport; json: Buffer; signature: Buffer; sha256: string } {
-    const row = this.sources.store.get<{ json: string; signature: Buffer; sha256: string }>(sql`SELECT json, signature, sha256 FROM reports WHERE id = ${id}`);
+    const row = this.sources.store.get<{ json: string; signature: Buffer; sha256: string }>(
+      sql`SELECT json, signature, sha256 FROM reports WHERE id = ${id}`,
+    );
     if (!row) throw new CustosError('REPORT_NOT_FOUND', 'There is no such report.');
-    return { report: JSON.parse(row.json) as CeremonyReport, json: Buffer.from(row.json, 'utf8'), signature: row.signature, sha256: row.sha256 };
+    return {
+      report: JSON.parse(row.json) as CeremonyReport,
+      json: Buffer.from(row.json, 'utf8'),
+      signature: row.signature,
+      sha256: row.sha256,
+    };
   }
 
   /** Writes the four files into dir (created if needed) and records the export. */
@@ -113,7 +154,9 @@ const REPORT_FILES = [
 export function refuseExistingReport(dir: string): void {
   const there = REPORT_FILES.filter((name) => existsSync(join(dir, name)));
   if (there.length === 0) return;
-  throw new CustosError('FILE_EXISTS', `${dir} already holds a report (${there.join(', ')}); nothing was written or signed.`, [
-    'Choose another folder, or pass --force to replace that report.',
-  ]);
+  throw new CustosError(
+    'FILE_EXISTS',
+    `${dir} already holds a report (${there.join(', ')}); nothing was written or signed.`,
+    ['Choose another folder, or pass --force to replace that report.'],
+  );
 }

@@ -43,7 +43,10 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     return ok;
   };
   const publicKey = ed25519PublicKeyObject(key.publicKey);
-  check('report signature (Ed25519 over the exact bytes)', signature.length === 64 && verify(null, json, publicKey, signature));
+  check(
+    'report signature (Ed25519 over the exact bytes)',
+    signature.length === 64 && verify(null, json, publicKey, signature),
+  );
   let report: CeremonyReport;
   try {
     report = JSON.parse(json.toString('utf8')) as CeremonyReport;
@@ -61,26 +64,65 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     size = checkpoint.size;
     root = checkpoint.root;
     check('checkpoint signed by the audit key', verdict.ok, verdict.ok ? undefined : verdict.reason);
-    check('checkpoint matches the report’s tree size and root', size === report.audit.treeSize && root.toString('base64') === report.audit.root);
+    check(
+      'checkpoint matches the report’s tree size and root',
+      size === report.audit.treeSize && root.toString('base64') === report.audit.root,
+    );
   } catch (error) {
     check('checkpoint format', false, (error as Error).message);
   }
   for (const e of report.audit.entries) {
     const bytes = Buffer.from(e.entry, 'utf8');
     const signed = verify(null, bytes, publicKey, Buffer.from(e.signature, 'base64'));
-    const included = verifyInclusion(e.seq, size, leafHash(bytes), e.proof.map((p) => Buffer.from(p, 'base64')), root);
+    const included = verifyInclusion(
+      e.seq,
+      size,
+      leafHash(bytes),
+      e.proof.map((p) => Buffer.from(p, 'base64')),
+      root,
+    );
     const seqMatches = (JSON.parse(e.entry) as { seq?: unknown }).seq === e.seq;
-    check(`entry ${e.seq}: signature, inclusion in the checkpoint`, signed && included && seqMatches, !signed ? 'bad signature' : !included ? 'not in the checkpoint’s tree' : !seqMatches ? 'sequence number differs' : undefined);
+    check(
+      `entry ${e.seq}: signature, inclusion in the checkpoint`,
+      signed && included && seqMatches,
+      !signed
+        ? 'bad signature'
+        : !included
+          ? 'not in the checkpoint’s tree'
+          : !seqMatches
+            ? 'sequence number differs'
+            : undefined,
+    );
   }
   if (later) {
     if (later.size < size) {
-      check(`consistent with ${later.source}`, false, `that log has ${later.size} entries, fewer than the ${size} the report vouches for`);
+      check(
+        `consistent with ${later.source}`,
+        false,
+        `that log has ${later.size} entries, fewer than the ${size} the report vouches for`,
+      );
     } else {
-      const consistent = verifyConsistency(size, later.size, root, later.root(later.size), later.consistencyProof(size, later.size));
-      check(`consistent with ${later.source} (${later.size} entries)`, consistent, consistent ? undefined : 'the log was rewritten after this report');
+      const consistent = verifyConsistency(
+        size,
+        later.size,
+        root,
+        later.root(later.size),
+        later.consistencyProof(size, later.size),
+      );
+      check(
+        `consistent with ${later.source} (${later.size} entries)`,
+        consistent,
+        consistent ? undefined : 'the log was rewritten after this report',
+      );
     }
   }
-  return { ok: checks.every((c) => c.ok), reportId: report.reportId, type: report.type, entries: report.audit.entries.length, checks };
+  return {
+    ok: checks.every((c) => c.ok),
+    reportId: report.reportId,
+    type: report.type,
+    entries: report.audit.entries.length,
+    checks,
+  };
 }
 
 export const PDF_BINDING_KIND = 'custos-report-pdf';

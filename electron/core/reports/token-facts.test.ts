@@ -20,7 +20,13 @@ const statusOf = (m: TokenModule): ModuleStatus => {
   const slots = m.slots();
   return { state: 'ready', module: m.info(slots), slots };
 };
-const certificate = { modulePath: '/x', standard: 'FIPS 140-3' as const, certificate: '4711', level: 3, recordedAt: '2027-01-02T00:00:00Z' };
+const certificate = {
+  modulePath: '/x',
+  standard: 'FIPS 140-3' as const,
+  certificate: '4711',
+  level: 3,
+  recordedAt: '2027-01-02T00:00:00Z',
+};
 
 describe('what a report says about the token a ceremony ran on', () => {
   it('calls a SoftHSM2 token a software token, not validated, even when a certificate is recorded for its library', () => {
@@ -50,10 +56,33 @@ describe('what a report says about the token a ceremony ran on', () => {
     const hardware: ModuleStatus = {
       ...status,
       module: { ...status.module, softwareToken: false, software: null, notice: null },
-      slots: status.slots.map((s) => (s.token ? { ...s, token: { ...s.token, software: { software: false, product: null, reason: 'Not a known software token; its slot is a hardware slot.' } } } : s)),
+      slots: status.slots.map((s) =>
+        s.token
+          ? {
+              ...s,
+              token: {
+                ...s.token,
+                software: {
+                  software: false,
+                  product: null,
+                  reason: 'Not a known software token; its slot is a hardware slot.',
+                },
+              },
+            }
+          : s,
+      ),
     };
-    expect(tokenFacts(hardware, token, certificate)).toMatchObject({ kind: 'hardware token', validation: 'FIPS 140-3 certificate #4711, level 3 (recorded 2027-01-02)' });
+    expect(tokenFacts(hardware, token, certificate)).toMatchObject({
+      kind: 'hardware token',
+      validation: 'FIPS 140-3 certificate #4711, level 3 (recorded 2027-01-02)',
+    });
     expect(tokenFacts(hardware, token, undefined)).toMatchObject({ validation: 'none recorded' });
-    expect(tokenFacts({ state: 'unavailable', code: 'MODULE_NOT_FOUND', message: 'gone', remedy: [], path: null }, token, certificate)).toEqual({ ...token, validation: 'unknown (token module unavailable)' });
+    expect(
+      tokenFacts(
+        { state: 'unavailable', code: 'MODULE_NOT_FOUND', message: 'gone', remedy: [], path: null },
+        token,
+        certificate,
+      ),
+    ).toEqual({ ...token, validation: 'unknown (token module unavailable)' });
   });
 });

@@ -10,7 +10,10 @@ const settingSchemas = {
   /** The audit key's signature over the saved module path (base64): a database writer cannot choose the library. */
   'token.moduleSignature': z.string().max(200).nullable(),
   'token.selected': TokenRef.nullable(),
-  'installation.id': z.string().regex(/^[0-9a-f]{16}$/).nullable(),
+  'installation.id': z
+    .string()
+    .regex(/^[0-9a-f]{16}$/)
+    .nullable(),
   'audit.vault': z.enum(['file', 'os-keystore']).nullable(),
   /** A second place for the latest checkpoint (removable media), besides the audit token; null for none. */
   'audit.anchorCopy': z.string().min(1).max(4096).nullable(),
@@ -45,7 +48,12 @@ export class Settings {
     try {
       return settingSchemas[key].parse(JSON.parse(row.value)) as SettingValue<K>;
     } catch (error) {
-      throw new CustosError('STORE_CORRUPT', `The saved setting “${key}” is damaged.`, ['Restore the data directory from backup, or set it again in Settings.'], { cause: error });
+      throw new CustosError(
+        'STORE_CORRUPT',
+        `The saved setting “${key}” is damaged.`,
+        ['Restore the data directory from backup, or set it again in Settings.'],
+        { cause: error },
+      );
     }
   }
 

@@ -29,7 +29,9 @@ describe('Store', () => {
     store.close();
     const db = new Database(join(dataDir, DATABASE_FILE));
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    const tables = db.prepare("SELECT name, strict FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'").all() as { name: string; strict: number }[];
+    const tables = db
+      .prepare("SELECT name, strict FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'")
+      .all() as { name: string; strict: number }[];
     expect(tables.length).toBeGreaterThan(0);
     expect(tables.every((t) => t.strict === 1)).toBe(true);
     db.close();
@@ -70,7 +72,9 @@ describe('Store', () => {
     // Scribble over the middle of the index pages: the header stays valid, the content does not.
     bytes.fill(0x41, 4096 * 3 + 100, 4096 * 3 + 600);
     writeFileSync(path, bytes);
-    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringMatching(/is damaged/) }));
+    expect(() => openStore()).toThrow(
+      expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringMatching(/is damaged/) }),
+    );
     expect(readFileSync(path).equals(bytes)).toBe(true);
   });
 
@@ -80,7 +84,9 @@ describe('Store', () => {
     db.exec('CREATE TABLE someone_elses (x TEXT)');
     db.close();
     const bytes = readFileSync(path);
-    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringMatching(/not a Custos one/) }));
+    expect(() => openStore()).toThrow(
+      expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringMatching(/not a Custos one/) }),
+    );
     expect(readFileSync(path).equals(bytes)).toBe(true);
   });
 
@@ -115,7 +121,9 @@ describe('Store', () => {
         db.exec('THIS IS NOT SQL');
       },
     };
-    expect(() => openStore({ migrations: [...migrations, broken] })).toThrow(expect.objectContaining({ code: 'STORE_MIGRATION_FAILED' }));
+    expect(() => openStore({ migrations: [...migrations, broken] })).toThrow(
+      expect.objectContaining({ code: 'STORE_MIGRATION_FAILED' }),
+    );
     const store = openStore();
     expect(store.schemaVersion).toBe(migrations.length);
     expect(store.get(sql`SELECT name FROM sqlite_master WHERE name = ${'half_done'}`)).toBeUndefined();

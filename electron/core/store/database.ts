@@ -40,9 +40,12 @@ export class Store {
     try {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     } catch (error) {
-      throw new CustosError('STORE_UNREADABLE', `Custos cannot create its data directory ${dataDir}.`, [
-        'Check that the path is correct and that this user may write there.',
-      ], { cause: error });
+      throw new CustosError(
+        'STORE_UNREADABLE',
+        `Custos cannot create its data directory ${dataDir}.`,
+        ['Check that the path is correct and that this user may write there.'],
+        { cause: error },
+      );
     }
     let db: WritableDB | undefined;
     try {
@@ -141,7 +144,7 @@ export const APPLICATION_ID = 0x43757374;
 function claimApplicationId(db: Database.Database, path: string): void {
   const id = db.pragma('application_id', { simple: true }) as number;
   if (id === APPLICATION_ID) return;
-  const empty = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n === 0;
+  const empty = (db.prepare('SELECT count(*) AS n FROM sqlite_schema').get() as { n: number }).n === 0;
   if (id !== 0 || !empty) {
     throw new CustosError('STORE_CORRUPT', `The file at ${path} is an SQLite database, but not a Custos one.`, [
       'Nothing was written to it. Point Custos at its own data directory.',
@@ -155,34 +158,62 @@ export function storeError(error: unknown, path: string): unknown {
   const code = (error as { code?: unknown }).code;
   const sqliteCode = typeof code === 'string' ? code : '';
   // Errors thrown by our own code inside a transaction pass through untouched.
-  if (!sqliteCode.startsWith('SQLITE_') && !(error instanceof TypeError && /statement|database|connection/i.test(error.message))) return error;
+  if (
+    !sqliteCode.startsWith('SQLITE_') &&
+    !(error instanceof TypeError && /statement|database|connection/i.test(error.message))
+  )
+    return error;
   if (sqliteCode.startsWith('SQLITE_BUSY') || sqliteCode.startsWith('SQLITE_LOCKED')) {
-    return new CustosError('STORE_LOCKED', `Another Custos is already using the database at ${path}.`, [
-      'Close the other Custos window or command that uses this data directory, then try again.',
-      'If none is running, check for a stuck process holding the file.',
-    ], { cause: error });
+    return new CustosError(
+      'STORE_LOCKED',
+      `Another Custos is already using the database at ${path}.`,
+      [
+        'Close the other Custos window or command that uses this data directory, then try again.',
+        'If none is running, check for a stuck process holding the file.',
+      ],
+      { cause: error },
+    );
   }
   if (sqliteCode.startsWith('SQLITE_NOTADB') || sqliteCode.startsWith('SQLITE_CORRUPT')) {
-    return new CustosError('STORE_CORRUPT', `The file at ${path} is not a readable Custos database: it is damaged or not a database.`, [
-      'Nothing was written to it. Restore the data directory from your last backup.',
-    ], { cause: error });
+    return new CustosError(
+      'STORE_CORRUPT',
+      `The file at ${path} is not a readable Custos database: it is damaged or not a database.`,
+      ['Nothing was written to it. Restore the data directory from your last backup.'],
+      { cause: error },
+    );
   }
   if (sqliteCode.startsWith('SQLITE_FULL')) {
-    return new CustosError('STORE_DISK_FULL', `The disk holding ${path} is full; nothing was written.`, [
-      'Free some space on that disk, then repeat the last step.',
-    ], { cause: error });
+    return new CustosError(
+      'STORE_DISK_FULL',
+      `The disk holding ${path} is full; nothing was written.`,
+      ['Free some space on that disk, then repeat the last step.'],
+      { cause: error },
+    );
   }
   if (sqliteCode.startsWith('SQLITE_READONLY')) {
-    return new CustosError('STORE_READ_ONLY', `The Custos database at ${path} is read-only.`, [
-      'Check the file and directory permissions, or the mount options of the disk.',
-    ], { cause: error });
+    return new CustosError(
+      'STORE_READ_ONLY',
+      `The Custos database at ${path} is read-only.`,
+      ['Check the file and directory permissions, or the mount options of the disk.'],
+      { cause: error },
+    );
   }
-  if (sqliteCode.startsWith('SQLITE_CANTOPEN') || sqliteCode.startsWith('SQLITE_IOERR') || sqliteCode.startsWith('SQLITE_PERM') || sqliteCode.startsWith('SQLITE_AUTH')) {
-    return new CustosError('STORE_UNREADABLE', `Custos cannot open or read the database at ${path}.`, [
-      'Check that the path is a file this user may read and write, and that the disk is attached.',
-    ], { cause: error });
+  if (
+    sqliteCode.startsWith('SQLITE_CANTOPEN') ||
+    sqliteCode.startsWith('SQLITE_IOERR') ||
+    sqliteCode.startsWith('SQLITE_PERM') ||
+    sqliteCode.startsWith('SQLITE_AUTH')
+  ) {
+    return new CustosError(
+      'STORE_UNREADABLE',
+      `Custos cannot open or read the database at ${path}.`,
+      ['Check that the path is a file this user may read and write, and that the disk is attached.'],
+      { cause: error },
+    );
   }
-  return new CustosError('INTERNAL', 'An unexpected database error occurred; nothing was changed.', [], { cause: error });
+  return new CustosError('INTERNAL', 'An unexpected database error occurred; nothing was changed.', [], {
+    cause: error,
+  });
 }
 
 export type { SqlValue };

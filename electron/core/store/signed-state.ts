@@ -25,14 +25,17 @@ export function signState(audit: AuditService, document: (seq: number) => Buffer
   return { seq, signature: audit.signDocument(document(seq)) };
 }
 
-/** authentic: signed and the latest recorded state; replayed: signed, but an older state; forged: not signed as stored. */
+/**
+ * authentic: signed and the latest recorded state; replayed: signed, but an older state; forged: not signed as stored.
+ */
 export function stateVerdict(
   audit: AuditService,
   row: SignedColumns,
   document: (seq: number) => Buffer,
   latest: number | null | undefined,
 ): 'authentic' | 'replayed' | 'forged' {
-  const signed = row.state_sig !== null && row.state_seq !== null && audit.verifyDocument(document(row.state_seq), row.state_sig);
+  const signed =
+    row.state_sig !== null && row.state_seq !== null && audit.verifyDocument(document(row.state_seq), row.state_sig);
   if (!signed) return 'forged';
   return row.state_seq === latest ? 'authentic' : 'replayed';
 }
@@ -46,9 +49,18 @@ export function refuseTampered(
   verdict: 'replayed' | 'forged',
   action = `${object.type}.tampered`,
 ): never {
-  void audit.tryRecord({ actor: { type: 'system', id: 'system' }, action, object, result: { status: 'refused', code } });
-  throw new CustosError(code, `${what} was changed outside Custos${verdict === 'replayed' ? ' (an older state was put back)' : ''}; it is not used.`, [
-    'Treat this as a security incident: someone wrote to the database file. Restore the data directory from a backup you trust.',
-    `“custos audit verify” and the audit log show what this ${object.type}’s state should be.`,
-  ]);
+  void audit.tryRecord({
+    actor: { type: 'system', id: 'system' },
+    action,
+    object,
+    result: { status: 'refused', code },
+  });
+  throw new CustosError(
+    code,
+    `${what} was changed outside Custos${verdict === 'replayed' ? ' (an older state was put back)' : ''}; it is not used.`,
+    [
+      'Treat this as a security incident: someone wrote to the database file. Restore the data directory from a backup you trust.',
+      `“custos audit verify” and the audit log show what this ${object.type}’s state should be.`,
+    ],
+  );
 }

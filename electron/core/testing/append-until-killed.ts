@@ -9,6 +9,8 @@ let i = Number(settings.get('token.selected')?.serial ?? 0);
 for (;;) {
   i += 1;
   const ref = { serial: String(i), label: 'crash' };
-  opened.audit.record({ actor: { type: 'operator', id: 'crash-test' }, action: 'token.select', params: ref }, () => settings.set('token.selected', ref));
+  opened.audit.record({ actor: { type: 'operator', id: 'crash-test' }, action: 'token.select', params: ref }, () =>
+    settings.set('token.selected', ref),
+  );
   if (i % 10 === 0) process.stdout.write(`${i}\n`);
 }

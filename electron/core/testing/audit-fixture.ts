@@ -57,11 +57,26 @@ export function reanchorAsOwner(dataDir: string): void {
   const host = new ModuleHost();
   try {
     const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
-    const row = store.get<{ key_id: string; name: string; public_key: Buffer; token_serial: string; token_label: string; cka_id: Buffer; created_at: string }>(
+    const row = store.get<{
+      key_id: string;
+      name: string;
+      public_key: Buffer;
+      token_serial: string;
+      token_label: string;
+      cka_id: Buffer;
+      created_at: string;
+    }>(
       sql`SELECT key_id, name, public_key, token_serial, token_label, cka_id, created_at FROM audit_keys ORDER BY rowid LIMIT 1`,
     )!;
     const vault = new FileSecretVault(join(dataDir, 'audit-token.pin'));
-    const key = AuditKey.open(module, vault, { keyId: row.key_id, name: row.name, publicKey: row.public_key, token: { serial: row.token_serial, label: row.token_label }, ckaId: row.cka_id, createdAt: row.created_at });
+    const key = AuditKey.open(module, vault, {
+      keyId: row.key_id,
+      name: row.name,
+      publicKey: row.public_key,
+      token: { serial: row.token_serial, label: row.token_label },
+      ckaId: row.cka_id,
+      createdAt: row.created_at,
+    });
     try {
       const log = new AuditLog(store, key, row.name);
       const { note } = log.checkpoint('signed by the owner');
@@ -76,11 +91,17 @@ export function reanchorAsOwner(dataDir: string): void {
   }
 }
 
-/** An attacker with the database file alone, editing it while Custos is closed: drops the append-only triggers, changes, puts them back. */
+/**
+ * An attacker with the database file alone, editing it while Custos is closed: drops the append-only triggers, changes,
+ * puts them back.
+ */
 export function asDatabaseWriter(dataDir: string, change: (db: Database.Database) => void): void {
   const db = new Database(join(dataDir, DATABASE_FILE));
   try {
-    const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as { name: string; sql: string }[];
+    const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as {
+      name: string;
+      sql: string;
+    }[];
     for (const { name } of triggers) db.exec(`DROP TRIGGER "${name}"`);
     change(db);
     for (const { sql: text } of triggers) db.exec(text);
@@ -97,19 +118,36 @@ export function replaceAuditKeyInToken(dataDir: string): void {
   const host = new ModuleHost();
   const store = Store.open(dataDir);
   try {
-    const row = store.get<{ token_serial: string; token_label: string; cka_id: Buffer }>(sql`SELECT token_serial, token_label, cka_id FROM audit_keys ORDER BY rowid LIMIT 1`)!;
+    const row = store.get<{ token_serial: string; token_label: string; cka_id: Buffer }>(
+      sql`SELECT token_serial, token_label, cka_id FROM audit_keys ORDER BY rowid LIMIT 1`,
+    )!;
     const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
     const pin = readFileSync(join(dataDir, 'audit-token.pin'), 'utf8');
-    module.withSession({ serial: row.token_serial, label: row.token_label }, { write: true, login: { user: 'user', pin } }, (session, lib) => {
-      for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: row.cka_id }])) lib.C_DestroyObject(session, handle);
-      const id = { type: pkcs11js.CKA_ID, value: row.cka_id };
-      lib.C_GenerateKeyPair(
-        session,
-        { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
-        [{ type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_VERIFY, value: true }, { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06032b6570', 'hex') }, id],
-        [{ type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_PRIVATE, value: true }, { type: pkcs11js.CKA_SIGN, value: true }, id],
-      );
-    });
+    module.withSession(
+      { serial: row.token_serial, label: row.token_label },
+      { write: true, login: { user: 'user', pin } },
+      (session, lib) => {
+        for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: row.cka_id }]))
+          lib.C_DestroyObject(session, handle);
+        const id = { type: pkcs11js.CKA_ID, value: row.cka_id };
+        lib.C_GenerateKeyPair(
+          session,
+          { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
+          [
+            { type: pkcs11js.CKA_TOKEN, value: true },
+            { type: pkcs11js.CKA_VERIFY, value: true },
+            { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06032b6570', 'hex') },
+            id,
+          ],
+          [
+            { type: pkcs11js.CKA_TOKEN, value: true },
+            { type: pkcs11js.CKA_PRIVATE, value: true },
+            { type: pkcs11js.CKA_SIGN, value: true },
+            id,
+          ],
+        );
+      },
+    );
   } finally {
     host.closeAll();
     store.close();

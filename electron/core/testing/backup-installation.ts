@@ -21,16 +21,37 @@ export async function backupInstallation(dataDir: string) {
   const now = () => f.clock.now;
   const inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
   let quorum: QuorumService | null = null;
-  const backups = new BackupService({ store: f.opened.store, audit: f.opened.audit, custodians: f.custodians, keys: inventory, module: () => f.module, quorum: () => quorum!, clock: now });
-  const operations = { ...quorumOperations(f.opened.store, now, inventory), 'test.read-attributes': readAttributes, 'test.count-objects': countObjects };
-  quorum = f.quorum(operations, { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() }, ACTION_PARAMS);
+  const backups = new BackupService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    keys: inventory,
+    module: () => f.module,
+    quorum: () => quorum!,
+    clock: now,
+  });
+  const operations = {
+    ...quorumOperations(f.opened.store, now, inventory),
+    'test.read-attributes': readAttributes,
+    'test.count-objects': countObjects,
+  };
+  quorum = f.quorum(
+    operations,
+    { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() },
+    ACTION_PARAMS,
+  );
   const q = quorum;
   const id = (who: number) => f.enrolled[who]!.id;
-  const freshCustody = async (label: string) => (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;
+  const freshCustody = async (label: string) =>
+    (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;
   const source = await freshCustody('source');
   /** Proposed by Ada, approved by Babbage and Curie unless told otherwise. */
-  const approved = (custodyId: string, action: string, params: Record<string, unknown>, approvers = [1, 2]): Promise<ProposalView> =>
-    f.approveAll(q, q.propose({ custodyId, action, params, requestedBy: id(0) }), approvers);
+  const approved = (
+    custodyId: string,
+    action: string,
+    params: Record<string, unknown>,
+    approvers = [1, 2],
+  ): Promise<ProposalView> => f.approveAll(q, q.propose({ custodyId, action, params, requestedBy: id(0) }), approvers);
   return {
     f,
     quorum: q,
@@ -41,7 +62,14 @@ export async function backupInstallation(dataDir: string) {
     freshCustody,
     approved,
     async generate(algorithm: string, usage = 'sign', label = `${algorithm} ${usage}`): Promise<string> {
-      const params = { algorithm, label, usage, backupable: true, cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex') };
+      const params = {
+        algorithm,
+        label,
+        usage,
+        backupable: true,
+        cryptoperiodDays: 365,
+        ckaId: randomBytes(16).toString('hex'),
+      };
       const done = await approved(source, 'key.generate', params);
       if (done.state !== 'executed') throw new Error(`key.generate ${algorithm} ended ${done.state}`);
       return (done.outcome as { result: { keyId: string } }).result.keyId;

@@ -11,7 +11,11 @@ export interface EnrolledPerson {
 }
 
 /** The installation's first security officer in tests that do not name one. */
-export const SETUP_OFFICER = { name: 'Olga Setup', roles: ['security-officer'] as Role[], passphrase: 'granite lantern orchard sleeps 1917 quietly' };
+export const SETUP_OFFICER = {
+  name: 'Olga Setup',
+  roles: ['security-officer'] as Role[],
+  passphrase: 'granite lantern orchard sleeps 1917 quietly',
+};
 
 /**
  * Enrols people the way an installation must (real scrypt, real TOTP): the first security
@@ -29,10 +33,25 @@ export async function enrolPeople(
     clock.now = new Date(clock.now.getTime() + 30_000);
     const roles = person.roles ?? ['custodian'];
     const approving = officers.slice(0, roles.includes('security-officer') ? 2 : 1);
-    const proofs = approving.map((o) => ({ custodianId: o.id, passphrase: o.passphrase, code: totpCodeAt(o.secret, clock.now) }));
-    const challenge = await service.beginEnrolment({ name: person.name, roles, passphrase: person.passphrase, ...(proofs.length ? { officers: proofs } : {}) });
+    const proofs = approving.map((o) => ({
+      custodianId: o.id,
+      passphrase: o.passphrase,
+      code: totpCodeAt(o.secret, clock.now),
+    }));
+    const challenge = await service.beginEnrolment({
+      name: person.name,
+      roles,
+      passphrase: person.passphrase,
+      ...(proofs.length ? { officers: proofs } : {}),
+    });
     const saved = service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, clock.now));
-    const enrolled = { id: saved.id, name: person.name, roles, passphrase: person.passphrase, secret: challenge.secret };
+    const enrolled = {
+      id: saved.id,
+      name: person.name,
+      roles,
+      passphrase: person.passphrase,
+      secret: challenge.secret,
+    };
     if (roles.includes('security-officer')) officers.push(enrolled);
     return enrolled;
   };

@@ -24,7 +24,8 @@ const CACHE = '/dev/shm/var.lib.opencryptoki.swtok';
 const PID_FILE = '/var/run/pkcsslotd.pid';
 const DAEMON = '/usr/sbin/pkcsslotd';
 /** Only the software token: the other slots of Debian's default configuration need hardware. */
-const SWTOK_ONLY = 'version opencryptoki-3.1\n\n# Written by the Custos test suite while pkcsslotd starts.\nslot 3\n{\nstdll = libpkcs11_sw.so\n}\n';
+const SWTOK_ONLY =
+  'version opencryptoki-3.1\n\n# Written by the Custos test suite while pkcsslotd starts.\nslot 3\n{\nstdll = libpkcs11_sw.so\n}\n';
 
 /** Why the opencryptoki suite cannot run here, or null when it can. */
 export function opencryptokiUnavailable(): string | null {
@@ -32,7 +33,8 @@ export function opencryptokiUnavailable(): string | null {
   for (const path of [OPENCRYPTOKI_MODULE, DAEMON, '/usr/sbin/pkcsconf']) {
     if (!existsSync(path)) return `${path} is missing: install Debian's opencryptoki package`;
   }
-  if (process.getuid?.() !== 0) return 'the tests restart pkcsslotd and wipe its software token store, which needs root';
+  if (process.getuid?.() !== 0)
+    return 'the tests restart pkcsslotd and wipe its software token store, which needs root';
   return null;
 }
 
@@ -83,7 +85,9 @@ export function stopOpencryptoki(): void {
 export function resetOpencryptoki(): TokenRef {
   const current = daemonPid() !== null ? opencryptokiTokenInfo() : null;
   if (current?.initialized && !current.label.startsWith(OPENCRYPTOKI_TEST_LABEL)) {
-    throw new Error(`opencryptoki's software token is initialised as “${current.label}”, not by these tests; refusing to wipe it.`);
+    throw new Error(
+      `opencryptoki's software token is initialised as “${current.label}”, not by these tests; refusing to wipe it.`,
+    );
   }
   stopOpencryptoki();
   rmSync(CACHE, { force: true });
@@ -114,8 +118,24 @@ export function resetOpencryptoki(): TokenRef {
  */
 export function initOpencryptokiToken(label: string, userPin: string): TokenRef {
   const common = ['--module', OPENCRYPTOKI_MODULE, '--slot', '3'];
-  execFileSync('pkcs11-tool', [...common, '--init-token', '--label', label, '--so-pin', OPENCRYPTOKI_FACTORY_SO_PIN], { stdio: 'pipe' });
-  execFileSync('pkcs11-tool', [...common, '--login', '--login-type', 'so', '--so-pin', OPENCRYPTOKI_FACTORY_SO_PIN, '--init-pin', '--pin', userPin], { stdio: 'pipe' });
+  execFileSync('pkcs11-tool', [...common, '--init-token', '--label', label, '--so-pin', OPENCRYPTOKI_FACTORY_SO_PIN], {
+    stdio: 'pipe',
+  });
+  execFileSync(
+    'pkcs11-tool',
+    [
+      ...common,
+      '--login',
+      '--login-type',
+      'so',
+      '--so-pin',
+      OPENCRYPTOKI_FACTORY_SO_PIN,
+      '--init-pin',
+      '--pin',
+      userPin,
+    ],
+    { stdio: 'pipe' },
+  );
   const token = opencryptokiTokenInfo();
   if (!token?.initialized) throw new Error('pkcs11-tool did not initialise the opencryptoki token');
   return { serial: token.serial, label: token.label };

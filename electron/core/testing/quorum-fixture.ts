@@ -7,7 +7,13 @@ import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
 import type { Synchronous } from '../hsm/token-module';
 import type { ModuleKind } from '../../../shared/tokens';
 import type { ZodType } from 'zod';
-import { QuorumService, type CeremonyOperation, type ProposalCheck, type ProposalView, type QuorumOperation } from '../quorum/quorum-service';
+import {
+  QuorumService,
+  type CeremonyOperation,
+  type ProposalCheck,
+  type ProposalView,
+  type QuorumOperation,
+} from '../quorum/quorum-service';
 import { openAudit } from './audit-fixture';
 import { enrolPeople } from './enrolment';
 
@@ -35,12 +41,29 @@ export async function quorumFixture(
     : opened.host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
   const clock = { now: new Date() };
   const actor = { type: 'operator', id: 'test' } as const;
-  const custodians = new CustodianService({ store: opened.store, audit: opened.audit, actor, kdfCost: { N: 2 ** 14, r: 8, p: 1 }, clock: () => clock.now });
-  const custody = new CustodyService({ store: opened.store, audit: opened.audit, custodians, actor, module: () => module, clock: () => new Date() });
+  const custodians = new CustodianService({
+    store: opened.store,
+    audit: opened.audit,
+    actor,
+    kdfCost: { N: 2 ** 14, r: 8, p: 1 },
+    clock: () => clock.now,
+  });
+  const custody = new CustodyService({
+    store: opened.store,
+    audit: opened.audit,
+    custodians,
+    actor,
+    module: () => module,
+    clock: () => new Date(),
+  });
   const seeded = await enrolPeople(
     custodians,
     clock,
-    names.map(({ name, roles }, i) => ({ name, ...(roles ? { roles } : {}), passphrase: `long quiet harbour walk number ${i + 1}` })),
+    names.map(({ name, roles }, i) => ({
+      name,
+      ...(roles ? { roles } : {}),
+      passphrase: `long quiet harbour walk number ${i + 1}`,
+    })),
   );
   const enrolled: EnrolledCustodian[] = seeded.people;
   const setupOfficer: EnrolledCustodian | null = seeded.setupOfficer;
@@ -64,8 +87,17 @@ export async function quorumFixture(
       needs?: Record<string, (params: unknown) => Need[]>,
     ): QuorumService {
       return new QuorumService({
-        store: opened.store, audit: opened.audit, custodians, custody, module: () => module, clock: () => clock.now,
-        operations, ceremonies, ...(params ? { params } : {}), ...(checks ? { checks } : {}), ...(needs ? { needs } : {}),
+        store: opened.store,
+        audit: opened.audit,
+        custodians,
+        custody,
+        module: () => module,
+        clock: () => clock.now,
+        operations,
+        ceremonies,
+        ...(params ? { params } : {}),
+        ...(checks ? { checks } : {}),
+        ...(needs ? { needs } : {}),
       });
     },
     /** Each approver in turn, a TOTP step apart, confirming the proposal's short fingerprint. */
@@ -74,7 +106,13 @@ export async function quorumFixture(
       for (const who of approvers) {
         tick();
         const c = enrolled[who]!;
-        view = await quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, clock.now), fingerprint: proposal.shortFingerprint });
+        view = await quorum.approve({
+          proposalId: proposal.id,
+          custodianId: c.id,
+          passphrase: c.passphrase,
+          code: totpCodeAt(c.secret, clock.now),
+          fingerprint: proposal.shortFingerprint,
+        });
       }
       return view;
     },
@@ -82,22 +120,42 @@ export async function quorumFixture(
      * A read-write session logged in with the custody's user PIN, rebuilt from these holders' shares:
      * for tests that do a token step directly, as an operation would have before a crash.
      */
-    async loggedIn<T>(custodyId: string, who: number[], step: (session: Buffer, lib: pkcs11js.PKCS11) => Synchronous<T>): Promise<T> {
+    async loggedIn<T>(
+      custodyId: string,
+      who: number[],
+      step: (session: Buffer, lib: pkcs11js.PKCS11) => Synchronous<T>,
+    ): Promise<T> {
       tick();
       const keys = await Promise.all(
-        who.map(async (i) => ({ custodianId: enrolled[i]!.id, key: await custodians.verifyFactors(enrolled[i]!.id, enrolled[i]!.passphrase, totpCodeAt(enrolled[i]!.secret, clock.now), 'test') })),
+        who.map(async (i) => ({
+          custodianId: enrolled[i]!.id,
+          key: await custodians.verifyFactors(
+            enrolled[i]!.id,
+            enrolled[i]!.passphrase,
+            totpCodeAt(enrolled[i]!.secret, clock.now),
+            'test',
+          ),
+        })),
       );
       const pin = await custody.rebuildPin(custodyId, 'user', keys);
       keys.forEach((k) => k.key.fill(0));
       try {
-        return module.withSession(custody.record(custodyId).token, { write: true, login: { user: 'user', pin: pin.toString('latin1') } }, step);
+        return module.withSession(
+          custody.record(custodyId).token,
+          { write: true, login: { user: 'user', pin: pin.toString('latin1') } },
+          step,
+        );
       } finally {
         pin.fill(0);
       }
     },
     holders(...who: number[]): Holder[] {
       tick();
-      return who.map((i) => ({ custodianId: enrolled[i]!.id, passphrase: enrolled[i]!.passphrase, code: totpCodeAt(enrolled[i]!.secret, clock.now) }));
+      return who.map((i) => ({
+        custodianId: enrolled[i]!.id,
+        passphrase: enrolled[i]!.passphrase,
+        code: totpCodeAt(enrolled[i]!.secret, clock.now),
+      }));
     },
     close() {
       opened.host.release(module);

@@ -27,10 +27,17 @@ export function tempDataDirs(): { newDir: () => string; cleanupAll: () => void }
  * Initialises a real SoftHSM2 token in the data directory's embedded store, the way a custodian
  * would with the vendor tool, and returns its serial as the token reports it.
  */
-export function initSoftHsmToken(dataDir: string, label: string, pins = { so: '87654321', user: '1234' }): { serial: string; label: string } {
+export function initSoftHsmToken(
+  dataDir: string,
+  label: string,
+  pins = { so: '87654321', user: '1234' },
+): { serial: string; label: string } {
   const { configPath } = prepareEmbeddedSoftHsm(dataDir);
   const env = { ...process.env, SOFTHSM2_CONF: configPath };
-  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', pins.so, '--pin', pins.user], { env, stdio: 'pipe' });
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', label, '--so-pin', pins.so, '--pin', pins.user], {
+    env,
+    stdio: 'pipe',
+  });
   const slots = execFileSync('softhsm2-util', ['--show-slots'], { env, encoding: 'utf8' });
   const blocks = slots.split(/\nSlot /);
   const block = blocks.find((b) => new RegExp(`Label:\\s+${label}\\s*$`, 'm').test(b));

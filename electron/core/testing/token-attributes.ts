@@ -16,15 +16,22 @@ const ATTRIBUTES: Record<string, number> = {
   copyable: CKA_COPYABLE,
   modifiable: CKA_MODIFIABLE,
 };
-const CLASSES: Record<number, string> = { [pkcs11js.CKO_PRIVATE_KEY]: 'private', [pkcs11js.CKO_PUBLIC_KEY]: 'public', [pkcs11js.CKO_SECRET_KEY]: 'secret' };
+const CLASSES: Record<number, string> = {
+  [pkcs11js.CKO_PRIVATE_KEY]: 'private',
+  [pkcs11js.CKO_PUBLIC_KEY]: 'public',
+  [pkcs11js.CKO_SECRET_KEY]: 'secret',
+};
 
 /**
- * A test-only quorum operation. Reads, inside the quorum's logged-in session, what the token says each object of a key may do. */
+ * A test-only quorum operation. Reads, inside the quorum's logged-in session, what the token says each object of a key
+ * may do. */
 export const readAttributes: QuorumOperation = ({ session, lib, params }) => {
   const id = Buffer.from((params as { keyId: string }).keyId, 'hex');
   const objects: Record<string, string[]> = {};
   for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: id }], 10)) {
-    const cls = (lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_CLASS }])[0]!.value as Buffer).readUInt32LE(0);
+    const cls = (
+      lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_CLASS }])[0]!.value as Buffer
+    ).readUInt32LE(0);
     // One at a time: an attribute that does not apply to the object's class (sign on a public key) is skipped.
     const allowed = (type: number) => {
       try {
@@ -37,4 +44,3 @@ export const readAttributes: QuorumOperation = ({ session, lib, params }) => {
   }
   return objects;
 };
-

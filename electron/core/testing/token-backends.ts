@@ -1,5 +1,10 @@
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
-import { initOpencryptokiToken, OPENCRYPTOKI_FACTORY_SO_PIN, OPENCRYPTOKI_MODULE, resetOpencryptoki } from './opencryptoki-fixture';
+import {
+  initOpencryptokiToken,
+  OPENCRYPTOKI_FACTORY_SO_PIN,
+  OPENCRYPTOKI_MODULE,
+  resetOpencryptoki,
+} from './opencryptoki-fixture';
 import { initSoftHsmToken } from './softhsm-fixture';
 import type { TokenBackend } from './token-suite';
 
@@ -8,7 +13,10 @@ export const softHsm: TokenBackend = {
   name: 'SoftHSM2',
   module: (dataDir) => ({ path: prepareEmbeddedSoftHsm(dataDir).modulePath, kind: 'embedded-softhsm' }),
   blankToken: () => ({ serial: '', label: '' }),
-  initialisedToken: (dataDir) => ({ token: initSoftHsmToken(dataDir, 'custos-test owner', { so: '87654321', user: '123456' }), soPin: '87654321' }),
+  initialisedToken: (dataDir) => ({
+    token: initSoftHsmToken(dataDir, 'custos-test owner', { so: '87654321', user: '123456' }),
+    soPin: '87654321',
+  }),
   factorySoPin: null,
   secondBlankToken: { serial: '', label: '' },
   expect: {
@@ -41,7 +49,11 @@ export const opencryptoki: TokenBackend = {
     // 8 characters of 62 letters and digits: the token's cap.
     pinBits: 47,
     generates: ['AES-256', 'RSA-3072', 'RSA-4096'],
-    refusedBecause: { 'EC-P256': 'CKM_EC_KEY_PAIR_GEN', 'EC-P384': 'CKM_EC_KEY_PAIR_GEN', Ed25519: 'CKM_EC_EDWARDS_KEY_PAIR_GEN' },
+    refusedBecause: {
+      'EC-P256': 'CKM_EC_KEY_PAIR_GEN',
+      'EC-P384': 'CKM_EC_KEY_PAIR_GEN',
+      Ed25519: 'CKM_EC_EDWARDS_KEY_PAIR_GEN',
+    },
     rsaSignMechanism: 'CKM_RSA_PKCS',
     wrapWithTrusted: false,
     backup: false,

@@ -62,16 +62,36 @@ export function blankTokenSuite(backend: TokenBackend): void {
   beforeAll(async () => {
     ({ dataDir: s.dataDir, cleanup: s.cleanup } = tempDataDir());
     s.token = backend.blankToken(s.dataDir);
-    s.f = await quorumFixture(s.dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dana' }], backend.module(s.dataDir));
+    s.f = await quorumFixture(
+      s.dataDir,
+      [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dana' }],
+      backend.module(s.dataDir),
+    );
     const now = () => s.f.clock.now;
     const inventory = new KeyInventory(s.f.opened.store, s.f.opened.audit, now);
-    s.backups = new BackupService({ store: s.f.opened.store, audit: s.f.opened.audit, custodians: s.f.custodians, keys: inventory, module: () => s.f.module, quorum: () => s.quorum, clock: now });
+    s.backups = new BackupService({
+      store: s.f.opened.store,
+      audit: s.f.opened.audit,
+      custodians: s.f.custodians,
+      keys: inventory,
+      module: () => s.f.module,
+      quorum: () => s.quorum,
+      clock: now,
+    });
     s.quorum = s.f.quorum(
       quorumOperations(s.f.opened.store, now, inventory),
-      { 'custody.redeal': turnover(s.f.custody), 'key.backup': s.backups.backupCeremony(), 'key.restore': s.backups.restoreCeremony() },
+      {
+        'custody.redeal': turnover(s.f.custody),
+        'key.backup': s.backups.backupCeremony(),
+        'key.restore': s.backups.restoreCeremony(),
+      },
       ACTION_PARAMS,
       quorumChecks(s.f.opened.store, now, inventory),
-      { ...quorumNeeds(s.f.opened.store, now, inventory), 'key.backup': () => BACKUP_NEEDS, 'key.restore': (p) => s.backups.restoreNeeds(p) },
+      {
+        ...quorumNeeds(s.f.opened.store, now, inventory),
+        'key.backup': () => BACKUP_NEEDS,
+        'key.restore': (p) => s.backups.restoreNeeds(p),
+      },
     );
     s.keys = new Map();
   });
@@ -89,8 +109,13 @@ export function blankTokenSuite(backend: TokenBackend): void {
     s.f.approveAll(s.quorum, propose(action, params, custodyId), [1, 2]);
   const proposals = () => s.f.opened.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM proposals`)!.n;
   const generateParams = (algorithm: Algorithm, extra: Record<string, unknown> = {}) => ({
-    algorithm, label: `${algorithm} on ${backend.name}`, usage: algorithm === 'AES-256' ? 'encrypt' : 'sign', backupable: false,
-    cryptoperiodDays: 365, ckaId: randomBytes(16).toString('hex'), ...extra,
+    algorithm,
+    label: `${algorithm} on ${backend.name}`,
+    usage: algorithm === 'AES-256' ? 'encrypt' : 'sign',
+    backupable: false,
+    cryptoperiodDays: 365,
+    ckaId: randomBytes(16).toString('hex'),
+    ...extra,
   });
   /** Refused when proposed, naming what the token lacks; no proposal exists, so nobody can approve one. */
   const refusedWhenProposed = (action: string, params: Record<string, unknown>, naming: string) => {
@@ -104,17 +129,28 @@ export function blankTokenSuite(backend: TokenBackend): void {
     expect(error).toMatchObject({ code: 'TOKEN_CAPABILITY_MISSING' });
     expect((error as { remedy: string[] }).remedy.join('\n')).toContain(naming);
     expect(proposals()).toBe(before);
-    const last = [...s.f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; result: { code?: string } }).at(-1)!;
+    const last = [...s.f.opened.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; result: { code?: string } })
+      .at(-1)!;
     expect(last).toMatchObject({ action: 'proposal.create', result: { code: 'TOKEN_CAPABILITY_MISSING' } });
   };
 
   it('takes the blank token into custody by its rules, and records how strong its PINs are', async () => {
     const take = (currentSoPin?: string) =>
-      s.f.custody.take({ token: s.token, threshold: 2, holders: s.f.holders(0, 1, 2), label: 'custos-test custody', ...(currentSoPin ? { currentSoPin } : {}) });
+      s.f.custody.take({
+        token: s.token,
+        threshold: 2,
+        holders: s.f.holders(0, 1, 2),
+        label: 'custos-test custody',
+        ...(currentSoPin ? { currentSoPin } : {}),
+      });
     if (backend.factorySoPin) {
       // Asked for, not guessed: the token is left exactly as it was (still blank, no SO PIN try spent).
       await expect(take()).rejects.toMatchObject({ code: 'SO_PIN_REQUIRED' });
-      const still = s.f.module.slots().flatMap((slot) => (slot.token ? [slot.token] : [])).find((t) => t.serial === s.token.serial);
+      const still = s.f.module
+        .slots()
+        .flatMap((slot) => (slot.token ? [slot.token] : []))
+        .find((t) => t.serial === s.token.serial);
       expect(still).toMatchObject({ initialized: false, soPin: { countLow: false, finalTry: false, locked: false } });
     }
     const custody = await take(backend.factorySoPin ?? undefined);
@@ -129,7 +165,10 @@ export function blankTokenSuite(backend: TokenBackend): void {
   });
 
   it('opens the token in a drill with t of the n shares', async () => {
-    expect(await approved('token.quorum-drill', {})).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { opened: true } } });
+    expect(await approved('token.quorum-drill', {})).toMatchObject({
+      state: 'executed',
+      outcome: { status: 'ok', result: { opened: true } },
+    });
   });
 
   it('generates every algorithm the token offers, and refuses the others when proposed, before any approval', async () => {
@@ -153,15 +192,31 @@ export function blankTokenSuite(backend: TokenBackend): void {
       expect(done.outcome, algorithm).toMatchObject({ status: 'ok' });
       const { signature, mechanism } = (done.outcome as { result: { signature: string; mechanism: string } }).result;
       if (algorithm.startsWith('RSA')) expect(mechanism).toBe(backend.expect.rsaSignMechanism);
-      const spki = s.f.opened.store.get<{ public_key: Buffer }>(sql`SELECT public_key FROM keys WHERE id = ${keyId}`)!.public_key;
+      const spki = s.f.opened.store.get<{ public_key: Buffer }>(
+        sql`SELECT public_key FROM keys WHERE id = ${keyId}`,
+      )!.public_key;
       const pem = join(s.dataDir, 'key.pem');
       writeFileSync(pem, `-----BEGIN PUBLIC KEY-----\n${spki.toString('base64')}\n-----END PUBLIC KEY-----\n`);
       writeFileSync(join(s.dataDir, 'msg'), challenge);
       writeFileSync(join(s.dataDir, 'sig'), Buffer.from(signature, 'base64'));
-      const args = algorithm === 'Ed25519'
-        ? ['pkeyutl', '-verify', '-pubin', '-inkey', pem, '-rawin', '-in', join(s.dataDir, 'msg'), '-sigfile', join(s.dataDir, 'sig')]
-        : ['dgst', '-sha256', '-verify', pem, '-signature', join(s.dataDir, 'sig'), join(s.dataDir, 'msg')];
-      expect(execFileSync('openssl', args, { encoding: 'utf8' }), algorithm).toMatch(/Verified OK|Signature Verified Successfully/);
+      const args =
+        algorithm === 'Ed25519'
+          ? [
+              'pkeyutl',
+              '-verify',
+              '-pubin',
+              '-inkey',
+              pem,
+              '-rawin',
+              '-in',
+              join(s.dataDir, 'msg'),
+              '-sigfile',
+              join(s.dataDir, 'sig'),
+            ]
+          : ['dgst', '-sha256', '-verify', pem, '-signature', join(s.dataDir, 'sig'), join(s.dataDir, 'msg')];
+      expect(execFileSync('openssl', args, { encoding: 'utf8' }), algorithm).toMatch(
+        /Verified OK|Signature Verified Successfully/,
+      );
     }
   });
 
@@ -170,13 +225,25 @@ export function blankTokenSuite(backend: TokenBackend): void {
     if (!backend.expect.wrapWithTrusted) {
       refusedWhenProposed('key.generate', params, 'CKA_WRAP_WITH_TRUSTED');
       const accepted = await approved('key.generate', { ...params, acceptUnrestrictedExport: true });
-      expect(accepted).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { exportRestrictedToTrustedKeys: false } } });
-      s.keys.set('backup-able', { keyId: (accepted.outcome as { result: { keyId: string } }).result.keyId, algorithm: 'AES-256' });
+      expect(accepted).toMatchObject({
+        state: 'executed',
+        outcome: { status: 'ok', result: { exportRestrictedToTrustedKeys: false } },
+      });
+      s.keys.set('backup-able', {
+        keyId: (accepted.outcome as { result: { keyId: string } }).result.keyId,
+        algorithm: 'AES-256',
+      });
       return;
     }
     const done = await approved('key.generate', params);
-    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { exportRestrictedToTrustedKeys: true } } });
-    s.keys.set('backup-able', { keyId: (done.outcome as { result: { keyId: string } }).result.keyId, algorithm: 'AES-256' });
+    expect(done).toMatchObject({
+      state: 'executed',
+      outcome: { status: 'ok', result: { exportRestrictedToTrustedKeys: true } },
+    });
+    s.keys.set('backup-able', {
+      keyId: (done.outcome as { result: { keyId: string } }).result.keyId,
+      algorithm: 'AES-256',
+    });
   });
 
   it('backs up and restores where the token can wrap, and refuses the backup when proposed where it cannot', async () => {
@@ -190,10 +257,18 @@ export function blankTokenSuite(backend: TokenBackend): void {
     expect(backup).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
     const setId = (backup.outcome as { result: { setId: string } }).result.setId;
     const cards = s.backups.printableCards(setId);
-    const target = await s.f.custody.take({ token: backend.secondBlankToken!, threshold: 2, holders: s.f.holders(0, 1, 2), label: 'custos-test restore' });
+    const target = await s.f.custody.take({
+      token: backend.secondBlankToken!,
+      threshold: 2,
+      holders: s.f.holders(0, 1, 2),
+      label: 'custos-test restore',
+    });
     const restore = await approved('key.restore', { setId }, target.id);
     await s.backups.enterShare(restore.id, cards[0]!.text);
-    expect(await s.backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
+    expect(await s.backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
+      state: 'executed',
+      outcome: { status: 'ok' },
+    });
   });
 
   it('hands the token to a new set of holders, who open it', async () => {
@@ -201,23 +276,47 @@ export function blankTokenSuite(backend: TokenBackend): void {
     for (const who of [1, 2, 3]) {
       s.f.tick();
       const c = s.f.enrolled[who]!;
-      await s.quorum.approve({ proposalId: proposal.id, custodianId: c.id, passphrase: c.passphrase, code: totpCodeAt(c.secret, s.f.clock.now), fingerprint: proposal.shortFingerprint });
+      await s.quorum.approve({
+        proposalId: proposal.id,
+        custodianId: c.id,
+        passphrase: c.passphrase,
+        code: totpCodeAt(c.secret, s.f.clock.now),
+        fingerprint: proposal.shortFingerprint,
+      });
     }
     const done = s.quorum.view(proposal.id);
     expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
     s.custodyId = (done.outcome as { result: { custodyId: string } }).result.custodyId;
-    const drill = s.quorum.propose({ custodyId: s.custodyId, action: 'token.quorum-drill', params: {}, requestedBy: id(1) });
-    expect(await s.f.approveAll(s.quorum, drill, [2, 3])).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
+    const drill = s.quorum.propose({
+      custodyId: s.custodyId,
+      action: 'token.quorum-drill',
+      params: {},
+      requestedBy: id(1),
+    });
+    expect(await s.f.approveAll(s.quorum, drill, [2, 3])).toMatchObject({
+      state: 'executed',
+      outcome: { status: 'ok' },
+    });
   });
 }
 
 /** Custody of a token its owner already initialised with the vendor's tool: its SO PIN is entered once. */
 export function initialisedTokenSuite(backend: TokenBackend): void {
-  const s = {} as { dataDir: string; cleanup: () => void; f: Awaited<ReturnType<typeof quorumFixture>>; token: TokenRef; soPin: string };
+  const s = {} as {
+    dataDir: string;
+    cleanup: () => void;
+    f: Awaited<ReturnType<typeof quorumFixture>>;
+    token: TokenRef;
+    soPin: string;
+  };
   beforeAll(async () => {
     ({ dataDir: s.dataDir, cleanup: s.cleanup } = tempDataDir());
     ({ token: s.token, soPin: s.soPin } = backend.initialisedToken(s.dataDir));
-    s.f = await quorumFixture(s.dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }], backend.module(s.dataDir));
+    s.f = await quorumFixture(
+      s.dataDir,
+      [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }],
+      backend.module(s.dataDir),
+    );
   });
   afterAll(() => {
     s.f?.close();
@@ -225,14 +324,15 @@ export function initialisedTokenSuite(backend: TokenBackend): void {
   });
 
   it('refuses a wrong SO PIN before any share is stored, then takes custody with the right one', async () => {
-    const take = (currentSoPin: string) => s.f.custody.take({ token: s.token, threshold: 2, holders: s.f.holders(0, 1, 2), currentSoPin });
+    const take = (currentSoPin: string) =>
+      s.f.custody.take({ token: s.token, threshold: 2, holders: s.f.holders(0, 1, 2), currentSoPin });
     await expect(take('7654321')).rejects.toMatchObject({ code: 'PIN_INCORRECT' });
     expect(s.f.opened.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM custody_shares`)!.n).toBe(0);
     const custody = await take(s.soPin);
     expect(custody).toMatchObject({ state: 'active', token: s.token, pinBits: backend.expect.pinBits });
     // The owner's SO PIN no longer opens the token: Custos replaced it with one nobody has seen.
-    expect(() => s.f.module.withSession(s.token, { write: true, login: { user: 'so', pin: s.soPin } }, () => undefined)).toThrow(
-      expect.objectContaining({ code: 'PIN_INCORRECT' }),
-    );
+    expect(() =>
+      s.f.module.withSession(s.token, { write: true, login: { user: 'so', pin: s.soPin } }, () => undefined),
+    ).toThrow(expect.objectContaining({ code: 'PIN_INCORRECT' }));
   });
 }

@@ -36,7 +36,9 @@ describeOnOpencryptoki('switching between opencryptoki and the built-in SoftHSM2
       pickModule: () => Promise.resolve(OPENCRYPTOKI_MODULE),
     });
     const passphrase = 'granite lantern orchard sleeps 1917 quietly';
-    const enrolled = await enrolPeople(core.custodians, clock, [{ name: 'Olive', roles: ['security-officer'], passphrase }]);
+    const enrolled = await enrolPeople(core.custodians, clock, [
+      { name: 'Olive', roles: ['security-officer'], passphrase },
+    ]);
     officer = enrolled.people[0]!;
   });
   afterAll(() => {
@@ -81,17 +83,30 @@ describeOnOpencryptoki('switching between opencryptoki and the built-in SoftHSM2
     expect(token?.software).toEqual({
       software: true,
       product: 'opencryptoki software token',
-      reason: 'Known software token: opencryptoki software token (“IBM Corp.”, model “IBM SoftTok”); its slot is not a hardware slot.',
+      reason:
+        'Known software token: opencryptoki software token (“IBM Corp.”, model “IBM SoftTok”); its slot is not a hardware slot.',
     });
     expect(status).toMatchObject({
       module: {
         softwareToken: true,
-        software: { product: 'opencryptoki software token', reason: expect.stringContaining('Every token “IBM Meta PKCS11 LIBRARY” shows is a known software token') },
-        notice: expect.stringMatching(/^Software token \(opencryptoki software token\).*not a FIPS 140-3 validated HSM/),
+        software: {
+          product: 'opencryptoki software token',
+          reason: expect.stringContaining('Every token “IBM Meta PKCS11 LIBRARY” shows is a known software token'),
+        },
+        notice: expect.stringMatching(
+          /^Software token \(opencryptoki software token\).*not a FIPS 140-3 validated HSM/,
+        ),
       },
     });
-    const findings = (await core.router.dispatch('compliance.view', {})) as { value: { findings: { rule: string; subject: string; title: string }[] } };
-    expect(findings.value.findings).toContainEqual(expect.objectContaining({ rule: 'MODULE_NOT_VALIDATED', title: expect.stringContaining('is a software token (opencryptoki software token)') }));
+    const findings = (await core.router.dispatch('compliance.view', {})) as {
+      value: { findings: { rule: string; subject: string; title: string }[] };
+    };
+    expect(findings.value.findings).toContainEqual(
+      expect.objectContaining({
+        rule: 'MODULE_NOT_VALIDATED',
+        title: expect.stringContaining('is a software token (opencryptoki software token)'),
+      }),
+    );
     expectSoftHsm(await switchTo('built-in'));
   });
 

@@ -68,10 +68,16 @@ export class TokenService {
   select(ref: TokenRef): TokenRef {
     const auditToken = this.options.audit.auditToken();
     if (auditToken && auditToken.serial === ref.serial && auditToken.label === ref.label) {
-      throw new CustosError('TOKEN_RESERVED', `“${ref.label}” is Custos’s audit token: it signs the audit log and holds no custody keys.`, ['Pick another token.']);
+      throw new CustosError(
+        'TOKEN_RESERVED',
+        `“${ref.label}” is Custos’s audit token: it signs the audit log and holds no custody keys.`,
+        ['Pick another token.'],
+      );
     }
     this.ready().findSlot(ref);
-    this.options.audit.record({ actor: this.options.actor, action: 'token.select', object: tokenObject(ref) }, () => this.options.settings.set('token.selected', ref));
+    this.options.audit.record({ actor: this.options.actor, action: 'token.select', object: tokenObject(ref) }, () =>
+      this.options.settings.set('token.selected', ref),
+    );
     return ref;
   }
 
@@ -88,9 +94,11 @@ export class TokenService {
    */
   setModule(path: string | null, by: AuditActor): ModuleStatus {
     if (this.options.moduleOverride) {
-      throw new CustosError('MODULE_OVERRIDDEN', `This run uses the module given on the command line or in CUSTOS_PKCS11_MODULE (${this.options.moduleOverride}); the saved setting cannot be changed now.`, [
-        'Start Custos without that override to change the saved module.',
-      ]);
+      throw new CustosError(
+        'MODULE_OVERRIDDEN',
+        `This run uses the module given on the command line or in CUSTOS_PKCS11_MODULE (${this.options.moduleOverride}); the saved setting cannot be changed now.`,
+        ['Start Custos without that override to change the saved module.'],
+      );
     }
     // The module in use is known (loaded) first, so a failure can say which one stays.
     this.status();
@@ -106,7 +114,10 @@ export class TokenService {
           { actor: by, action: 'settings.module.set', object: { type: 'module', id: next.path }, params: { path } },
           () => {
             this.options.settings.set('token.modulePath', path);
-            this.options.settings.set('token.moduleSignature', path ? this.options.audit.signDocument(this.moduleDocument(path)).toString('base64') : null);
+            this.options.settings.set(
+              'token.moduleSignature',
+              path ? this.options.audit.signDocument(this.moduleDocument(path)).toString('base64') : null,
+            );
           },
         );
       } catch (error) {
@@ -128,7 +139,8 @@ export class TokenService {
     if (this.module) return this.module;
     const status = this.status();
     if (status.state === 'unavailable') throw new CustosError(status.code, status.message, status.remedy);
-    if (!this.module) throw new CustosError('MODULE_LOAD_FAILED', 'The token library is not loaded.', ['Press Refresh.']);
+    if (!this.module)
+      throw new CustosError('MODULE_LOAD_FAILED', 'The token library is not loaded.', ['Press Refresh.']);
     return this.module;
   }
 
@@ -151,15 +163,25 @@ export class TokenService {
     const path = this.options.settings.get('token.modulePath');
     if (path === null) return null;
     const signature = this.options.settings.get('token.moduleSignature');
-    if (signature && this.options.audit.verifyDocument(this.moduleDocument(path), Buffer.from(signature, 'base64'))) return path;
+    if (signature && this.options.audit.verifyDocument(this.moduleDocument(path), Buffer.from(signature, 'base64')))
+      return path;
     if (!this.tamperRecorded) {
       this.tamperRecorded = true;
-      void this.options.audit.tryRecord({ actor: { type: 'system', id: 'system' }, action: 'settings.module.tampered', object: { type: 'module', id: path.slice(0, 200) }, result: { status: 'refused', code: 'MODULE_SETTING_TAMPERED' } });
+      void this.options.audit.tryRecord({
+        actor: { type: 'system', id: 'system' },
+        action: 'settings.module.tampered',
+        object: { type: 'module', id: path.slice(0, 200) },
+        result: { status: 'refused', code: 'MODULE_SETTING_TAMPERED' },
+      });
     }
-    throw new CustosError('MODULE_SETTING_TAMPERED', 'The saved token module was not chosen by a security officer through Custos (its record lacks the audit key’s signature), so Custos did not load it.', [
-      'Tell your security officer and auditor: the database was changed outside Custos.',
-      'A security officer can choose the module again in Settings, or go back to the built-in SoftHSM2.',
-    ]);
+    throw new CustosError(
+      'MODULE_SETTING_TAMPERED',
+      'The saved token module was not chosen by a security officer through Custos (its record lacks the audit key’s signature), so Custos did not load it.',
+      [
+        'Tell your security officer and auditor: the database was changed outside Custos.',
+        'A security officer can choose the module again in Settings, or go back to the built-in SoftHSM2.',
+      ],
+    );
   }
 
   private moduleDocument(path: string): Buffer {
@@ -168,7 +190,10 @@ export class TokenService {
 
   private target(path: string | null): Target {
     if (path) return { path, kind: 'configured' };
-    const embedded = prepareEmbeddedSoftHsm(this.options.dataDir, this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES);
+    const embedded = prepareEmbeddedSoftHsm(
+      this.options.dataDir,
+      this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES,
+    );
     return { path: embedded.modulePath, kind: 'embedded-softhsm' };
   }
 
@@ -212,7 +237,9 @@ function readyStatus(module: TokenModule): ModuleStatus {
 function stillInUse(error: unknown, path: string | null): unknown {
   if (!isCustosError(error)) return error;
   const kept = path ? `Custos still uses ${path}.` : 'No token module is loaded.';
-  return new CustosError(error.code, `${error.message} The token module was not changed: ${kept}`, [...error.remedy], { cause: error });
+  return new CustosError(error.code, `${error.message} The token module was not changed: ${kept}`, [...error.remedy], {
+    cause: error,
+  });
 }
 
 function unavailable(error: unknown, path: string | null): Extract<ModuleStatus, { state: 'unavailable' }> {

@@ -98,15 +98,22 @@ export function createFakeElectron() {
     BrowserWindow: FakeBrowserWindow,
     session: { defaultSession: fakeSession() },
     protocol: {
-      registerSchemesAsPrivileged: vi.fn((schemes: unknown) => calls.push(`registerSchemesAsPrivileged ${JSON.stringify(schemes)}`)),
+      registerSchemesAsPrivileged: vi.fn((schemes: unknown) =>
+        calls.push(`registerSchemesAsPrivileged ${JSON.stringify(schemes)}`),
+      ),
     },
     ipcMain: {
-      handle: vi.fn((channel: string, handler: (event: unknown, payload: unknown) => unknown) => ipcHandlers.set(channel, handler)),
+      handle: vi.fn((channel: string, handler: (event: unknown, payload: unknown) => unknown) =>
+        ipcHandlers.set(channel, handler),
+      ),
     },
     contextBridge: { exposeInMainWorld: vi.fn() },
     dialog: {
       // What the person picks in the file dialog; tests set it.
-      showOpenDialog: vi.fn(async (..._args: unknown[]): Promise<{ canceled: boolean; filePaths: string[] }> => ({ canceled: true, filePaths: [] })),
+      showOpenDialog: vi.fn(async (..._args: unknown[]): Promise<{ canceled: boolean; filePaths: string[] }> => ({
+        canceled: true,
+        filePaths: [],
+      })),
     },
     safeStorage: {
       available: true,

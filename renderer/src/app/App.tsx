@@ -49,16 +49,25 @@ export function App() {
       </main>
     );
   }
-  if (!snapshot) return <p role="status" className="loading">Starting Custos…</p>;
+  if (!snapshot)
+    return (
+      <p role="status" className="loading">
+        Starting Custos…
+      </p>
+    );
 
   const software = status?.state === 'ready' ? status.module.software : null;
   const audit = snapshot.audit;
   return (
     <div className="shell">
-      <a className="skip-link" href="#main" onClick={(event) => {
-        event.preventDefault();
-        document.getElementById('main')?.focus();
-      }}>
+      <a
+        className="skip-link"
+        href="#main"
+        onClick={(event) => {
+          event.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to the screen’s content
       </a>
       <header className="topbar">
@@ -73,7 +82,12 @@ export function App() {
         <ul>
           {screens.map((s, i) => (
             <li key={s.id}>
-              <button type="button" aria-current={screen === s.id ? 'page' : undefined} onClick={() => navigate(s.id)} aria-keyshortcuts={`Alt+${i + 1}`}>
+              <button
+                type="button"
+                aria-current={screen === s.id ? 'page' : undefined}
+                onClick={() => navigate(s.id)}
+                aria-keyshortcuts={`Alt+${i + 1}`}
+              >
                 {s.title}
               </button>
             </li>

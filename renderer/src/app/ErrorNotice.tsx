@@ -1,7 +1,13 @@
 import type { WireError } from '../../../shared/errors';
 
 /** An error as a custodian should see it: what happened, its stable code, and what to do. */
-export function ErrorNotice({ error, title }: { error: Pick<WireError, 'code' | 'message' | 'remedy'>; title?: string }) {
+export function ErrorNotice({
+  error,
+  title,
+}: {
+  error: Pick<WireError, 'code' | 'message' | 'remedy'>;
+  title?: string;
+}) {
   return (
     <div className="notice notice-error" role="alert" data-error-code={error.code}>
       <p className="notice-title">

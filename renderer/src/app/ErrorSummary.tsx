@@ -11,17 +11,29 @@ export interface Problem {
  * The GOV.UK error summary: at the top of the form, focused when it appears, each problem a link
  * to its field. A refusal from the core keeps its code and remedy, and links to the field it is about.
  */
-export function ErrorSummary({ problems, error, link }: { problems: Problem[]; error: WireError | null; link: Problem | null }) {
+export function ErrorSummary({
+  problems,
+  error,
+  link,
+}: {
+  problems: Problem[];
+  error: WireError | null;
+  link: Problem | null;
+}) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (problems.length > 0 || error) ref.current?.focus();
   }, [problems, error]);
   if (problems.length === 0 && !error) return null;
   return (
-    <div ref={ref} tabIndex={-1} className="notice notice-error error-summary" role="alert" data-error-code={error?.code}>
-      <p className="notice-title">
-        There is a problem {error && <code className="error-code">{error.code}</code>}
-      </p>
+    <div
+      ref={ref}
+      tabIndex={-1}
+      className="notice notice-error error-summary"
+      role="alert"
+      data-error-code={error?.code}
+    >
+      <p className="notice-title">There is a problem {error && <code className="error-code">{error.code}</code>}</p>
       {error && <p>{error.message}</p>}
       <ul className="remedy">
         {[...problems, ...(error && link ? [link] : [])].map((p) => (
@@ -37,14 +49,19 @@ export function ErrorSummary({ problems, error, link }: { problems: Problem[]; e
             </a>
           </li>
         ))}
-        {error?.remedy.map((step) => <li key={step}>{step}</li>)}
+        {error?.remedy.map((step) => (
+          <li key={step}>{step}</li>
+        ))}
       </ul>
     </div>
   );
 }
 
 /** Which of a custodian's factor fields a refusal points at; other refusals point at nothing. */
-export function factorProblem(code: ErrorCode, fields: { who: string; passphrase: string; code: string }): Problem | null {
+export function factorProblem(
+  code: ErrorCode,
+  fields: { who: string; passphrase: string; code: string },
+): Problem | null {
   switch (code) {
     case 'PASSPHRASE_INCORRECT':
       return { field: fields.passphrase, text: 'Type the passphrase again' };

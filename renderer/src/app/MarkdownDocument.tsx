@@ -1,6 +1,9 @@
 import type { ReactNode } from 'react';
 
-type Block = { kind: 'heading'; depth: number; text: string } | { kind: 'list'; ordered: boolean; items: string[] } | { kind: 'paragraph'; text: string };
+type Block =
+  | { kind: 'heading'; depth: number; text: string }
+  | { kind: 'list'; ordered: boolean; items: string[] }
+  | { kind: 'paragraph'; text: string };
 
 /**
  * The small Markdown the core writes (headings, lists, paragraphs, **bold**, `code`) as a document.
@@ -50,7 +53,8 @@ function parse(source: string): Block[] {
 
 function inline(text: string): ReactNode[] {
   return text.split(/(\*\*[^*]+\*\*|`[^`]+`)/).map((part, i) => {
-    if (part.startsWith('**') && part.endsWith('**') && part.length > 4) return <strong key={i}>{part.slice(2, -2)}</strong>;
+    if (part.startsWith('**') && part.endsWith('**') && part.length > 4)
+      return <strong key={i}>{part.slice(2, -2)}</strong>;
     if (part.startsWith('`') && part.endsWith('`') && part.length > 2) return <code key={i}>{part.slice(1, -1)}</code>;
     return part;
   });

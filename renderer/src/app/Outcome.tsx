@@ -6,7 +6,17 @@ import { ErrorNotice } from './ErrorNotice';
  * What the last submit did, error or result, given focus when it appears so that a keyboard or
  * screen-reader user lands on it instead of the top of the page.
  */
-export function Outcome({ error, errorTitle, notice, failed = false }: { error: WireError | null; errorTitle?: string; notice: string | null; failed?: boolean }) {
+export function Outcome({
+  error,
+  errorTitle,
+  notice,
+  failed = false,
+}: {
+  error: WireError | null;
+  errorTitle?: string;
+  notice: string | null;
+  failed?: boolean;
+}) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (error || notice) ref.current?.focus();

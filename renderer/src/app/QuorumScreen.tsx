@@ -3,7 +3,15 @@ import { useCustos } from '../store/context';
 import { Outcome } from './Outcome';
 
 /** The frame of the ceremony screens: loads custody, proposals and custodians, and shows the last outcome. */
-export function QuorumScreen({ title, errorTitle, children }: { title: string; errorTitle: string; children: ReactNode }) {
+export function QuorumScreen({
+  title,
+  errorTitle,
+  children,
+}: {
+  title: string;
+  errorTitle: string;
+  children: ReactNode;
+}) {
   const loadQuorum = useCustos((s) => s.loadQuorum);
   const loadCustodians = useCustos((s) => s.loadCustodians);
   // An error that belongs to one form is shown in that form, beside the fields that fix it.
@@ -16,7 +24,12 @@ export function QuorumScreen({ title, errorTitle, children }: { title: string; e
   return (
     <section aria-labelledby="screen-title">
       <h1 id="screen-title">{title}</h1>
-      <Outcome error={errorHere} errorTitle={errorTitle} notice={notice?.text ?? null} failed={notice?.tone === 'failed'} />
+      <Outcome
+        error={errorHere}
+        errorTitle={errorTitle}
+        notice={notice?.text ?? null}
+        failed={notice?.tone === 'failed'}
+      />
       {children}
     </section>
   );

@@ -33,7 +33,11 @@ export function ApprovalsScreen() {
       <CardPrinter />
       <section aria-labelledby="inbox-title">
         <h2 id="inbox-title">Waiting for approval ({open.length})</h2>
-        {proposals && open.length === 0 && <p className="muted">Nothing waits for approval. Proposals made here, on Keys or on Ceremonies appear here.</p>}
+        {proposals && open.length === 0 && (
+          <p className="muted">
+            Nothing waits for approval. Proposals made here, on Keys or on Ceremonies appear here.
+          </p>
+        )}
         {open.map((p) => (
           <Proposal key={p.id} proposal={p} />
         ))}
@@ -67,14 +71,17 @@ function ProposeDrill() {
   if (custodies.length === 0) {
     return (
       <NextStep screen="ceremonies" action="Go to Ceremonies">
-        No token is in custody yet, so there is nothing to propose. Take a token into custody on the Ceremonies screen first.
+        No token is in custody yet, so there is nothing to propose. Take a token into custody on the Ceremonies screen
+        first.
       </NextStep>
     );
   }
   return (
     <form className="card" aria-labelledby="propose-title" onSubmit={(e) => void submit(e)}>
       <h2 id="propose-title">Propose a quorum drill</h2>
-      <p className="muted">A drill proves that the holders can open the token together. It changes nothing on the token.</p>
+      <p className="muted">
+        A drill proves that the holders can open the token together. It changes nothing on the token.
+      </p>
       <label htmlFor="propose-custody">Token</label>
       <select id="propose-custody" value={custodyId} onChange={(e) => setCustodyId(e.target.value)}>
         {custodies.map((c) => (
@@ -97,9 +104,14 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
   const open = proposal.state === 'open';
   const approvers = custodians.filter((c) => c.id !== proposal.requestedBy || proposal.holdersToConfirm.includes(c.id));
   return (
-    <section className={`card proposal proposal-${proposal.state}`} aria-labelledby={`proposal-${proposal.id} fp-label-${proposal.id}`} data-proposal={proposal.id}>
+    <section
+      className={`card proposal proposal-${proposal.state}`}
+      aria-labelledby={`proposal-${proposal.id} fp-label-${proposal.id}`}
+      data-proposal={proposal.id}
+    >
       <h3 id={`proposal-${proposal.id}`}>
-        {actionTitle(proposal.action)} on “{proposal.token.label}” — <span className={`chip chip-${proposal.state}`}>{proposal.state}</span>
+        {actionTitle(proposal.action)} on “{proposal.token.label}” —{' '}
+        <span className={`chip chip-${proposal.state}`}>{proposal.state}</span>
       </h3>
       {proposal.state === 'open' ? (
         <p id={`fp-label-${proposal.id}`}>
@@ -114,7 +126,9 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
       {proposal.action === 'key.backup' && proposal.state === 'executed' && <PrintCardsButton proposal={proposal} />}
       {proposal.action === 'key.restore' && open && <ShareEntryForm proposal={proposal} />}
       {open && <ApproveForm proposal={proposal} choices={approvers} />}
-      {open && <StopForm proposal={proposal} choices={custodians.filter((c) => c.roles.some((r) => r !== 'auditor'))} />}
+      {open && (
+        <StopForm proposal={proposal} choices={custodians.filter((c) => c.roles.some((r) => r !== 'auditor'))} />
+      )}
     </section>
   );
 }
@@ -142,19 +156,28 @@ function ProposalFacts({ proposal, lookups }: { proposal: ProposalView; lookups:
       {open ? (
         <dd>
           {held} of {proposal.threshold} held
-          {proposal.approvals.length > 0 && ` (${proposal.approvals.map((a) => `${name(a.custodianId)}${a.held ? '' : ' — expired'}`).join(', ')})`}
+          {proposal.approvals.length > 0 &&
+            ` (${proposal.approvals.map((a) => `${name(a.custodianId)}${a.held ? '' : ' — expired'}`).join(', ')})`}
         </dd>
       ) : (
-        <dd>{proposal.approvals.length > 0 ? `Approved by ${proposal.approvals.toSorted((a, b) => a.approvedAt.localeCompare(b.approvedAt)).map((a) => name(a.custodianId)).join(', ')}` : 'None'}</dd>
+        <dd>
+          {proposal.approvals.length > 0
+            ? `Approved by ${proposal.approvals
+                .toSorted((a, b) => a.approvedAt.localeCompare(b.approvedAt))
+                .map((a) => name(a.custodianId))
+                .join(', ')}`
+            : 'None'}
+        </dd>
       )}
       {open && proposal.securityOfficersRequired > 0 && (
         <>
           <dt>Policy</dt>
           <dd>
-            Besides {proposal.threshold} share holders (the cryptographic floor), {proposal.securityOfficersRequired} security officer
-            {proposal.securityOfficersRequired === 1 ? '' : 's'} must approve: {proposal.securityOfficersApproved} so far. One person counts once: a security
-            officer who holds a share counts as the officer only when {proposal.threshold} other share holders have also approved; otherwise they count as a
-            holder.
+            Besides {proposal.threshold} share holders (the cryptographic floor), {proposal.securityOfficersRequired}{' '}
+            security officer
+            {proposal.securityOfficersRequired === 1 ? '' : 's'} must approve: {proposal.securityOfficersApproved} so
+            far. One person counts once: a security officer who holds a share counts as the officer only when{' '}
+            {proposal.threshold} other share holders have also approved; otherwise they count as a holder.
           </dd>
         </>
       )}
@@ -199,7 +222,11 @@ function ProposalFacts({ proposal, lookups }: { proposal: ProposalView; lookups:
 }
 
 /** The factor fields' ids of a form, so that problems can link to them. */
-const factorIds = (prefix: string) => ({ who: `${prefix}-who`, passphrase: `${prefix}-passphrase`, code: `${prefix}-code` });
+const factorIds = (prefix: string) => ({
+  who: `${prefix}-who`,
+  passphrase: `${prefix}-passphrase`,
+  code: `${prefix}-code`,
+});
 
 /** What is missing before the core is asked at all: a refused try would cost the person a code. */
 function missingFactors(proof: Proof, prefix: string, verb: string): Problem[] {
@@ -222,7 +249,10 @@ function ApproveForm({ proposal, choices }: { proposal: ProposalView; choices: C
   const fingerprintId = `fp-${proposal.id}`;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    const missing = [...(fingerprint.trim() ? [] : [{ field: fingerprintId, text: 'Type the fingerprint read aloud to you' }]), ...missingFactors(proof, prefix, 'approves')];
+    const missing = [
+      ...(fingerprint.trim() ? [] : [{ field: fingerprintId, text: 'Type the fingerprint read aloud to you' }]),
+      ...missingFactors(proof, prefix, 'approves'),
+    ];
     setProblems(missing);
     if (missing.length > 0) return;
     const ok = await approve(proposal.id, fingerprint, proof);
@@ -230,18 +260,35 @@ function ApproveForm({ proposal, choices }: { proposal: ProposalView; choices: C
     setProof(ok ? emptyProof() : { ...proof, passphrase: '', code: '' });
     if (ok) setFingerprint('');
   };
-  const fromCore = error?.code === 'FINGERPRINT_MISMATCH' ? { field: fingerprintId, text: 'Compare the fingerprint aloud again and type it as read' } : error ? factorProblem(error.code, factorIds(prefix)) : null;
+  const fromCore =
+    error?.code === 'FINGERPRINT_MISMATCH'
+      ? { field: fingerprintId, text: 'Compare the fingerprint aloud again and type it as read' }
+      : error
+        ? factorProblem(error.code, factorIds(prefix))
+        : null;
   return (
     <form onSubmit={(e) => void submit(e)} aria-label={`Approve proposal ${proposal.shortFingerprint}`} noValidate>
       <ErrorSummary problems={problems} error={error} link={fromCore} />
       <label htmlFor={fingerprintId}>Fingerprint as read aloud to you</label>
-      <input id={fingerprintId} type="text" value={fingerprint} onChange={(e) => setFingerprint(e.target.value)} autoComplete="off" spellCheck={false} aria-describedby={`fp-hint-${proposal.id}`} />
+      <input
+        id={fingerprintId}
+        type="text"
+        value={fingerprint}
+        onChange={(e) => setFingerprint(e.target.value)}
+        autoComplete="off"
+        spellCheck={false}
+        aria-describedby={`fp-hint-${proposal.id}`}
+      />
       <p id={`fp-hint-${proposal.id}`} className="hint">
         Four groups of four, for example 1a2b-3c4d-5e6f-7a8b
       </p>
       <FactorFields id={prefix} label="Approver" proof={proof} onChange={setProof} choices={choices} />
       <button type="submit" disabled={busy}>
-        {busy ? 'Checking the factors; the operation runs once the quorum is met…' : proposal.holdersToConfirm.length > 0 ? 'Approve or confirm' : 'Approve'}
+        {busy
+          ? 'Checking the factors; the operation runs once the quorum is met…'
+          : proposal.holdersToConfirm.length > 0
+            ? 'Approve or confirm'
+            : 'Approve'}
       </button>
     </form>
   );
@@ -268,10 +315,19 @@ function StopForm({ proposal, choices }: { proposal: ProposalView; choices: Cust
   return (
     <details className="stop">
       <summary>Reject or cancel this proposal</summary>
-      <form onSubmit={(e) => void submit(e)} aria-label={`Reject or cancel proposal ${proposal.shortFingerprint}`} noValidate>
-        <ErrorSummary problems={problems} error={error} link={error ? factorProblem(error.code, factorIds(prefix)) : null} />
+      <form
+        onSubmit={(e) => void submit(e)}
+        aria-label={`Reject or cancel proposal ${proposal.shortFingerprint}`}
+        noValidate
+      >
+        <ErrorSummary
+          problems={problems}
+          error={error}
+          link={error ? factorProblem(error.code, factorIds(prefix)) : null}
+        />
         <p>
-          Reject it if the fingerprint read aloud does not match or this is not what was agreed; its proposer cancels it instead. Either way{' '}
+          Reject it if the fingerprint read aloud does not match or this is not what was agreed; its proposer cancels it
+          instead. Either way{' '}
           <strong>
             {actionTitle(proposal.action)} on “{proposal.token.label}” ({proposal.shortFingerprint})
           </strong>{' '}
@@ -288,7 +344,8 @@ function StopForm({ proposal, choices }: { proposal: ProposalView; choices: Cust
 
 function PrintCardsButton({ proposal }: { proposal: ProposalView }) {
   const show = useCustos((s) => s.showCards);
-  const setId = proposal.action === 'key.backup' && proposal.outcome?.status === 'ok' ? proposal.outcome.result.setId : undefined;
+  const setId =
+    proposal.action === 'key.backup' && proposal.outcome?.status === 'ok' ? proposal.outcome.result.setId : undefined;
   if (!setId) return null;
   return (
     <button type="button" onClick={() => void show(setId)}>

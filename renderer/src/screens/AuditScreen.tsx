@@ -31,7 +31,8 @@ export function AuditScreen() {
       <h1 id="screen-title">Audit log</h1>
       {audit?.state === 'ready' && (
         <p className="muted">
-          Log <code>{audit.origin}</code>, signed by audit key <code>{audit.keyId}</code> in token “{audit.token.label}”.
+          Log <code>{audit.origin}</code>, signed by audit key <code>{audit.keyId}</code> in token “{audit.token.label}
+          ”.
         </p>
       )}
       <VerifyPanel />
@@ -97,11 +98,21 @@ function Filters() {
       </div>
       <div>
         <label htmlFor="filter-from">From (UTC)</label>
-        <input type="text" {...field('from')} aria-describedby="filter-date-hint" aria-invalid={tried && from === undefined} />
+        <input
+          type="text"
+          {...field('from')}
+          aria-describedby="filter-date-hint"
+          aria-invalid={tried && from === undefined}
+        />
       </div>
       <div>
         <label htmlFor="filter-to">To (UTC)</label>
-        <input type="text" {...field('to')} aria-describedby="filter-date-hint" aria-invalid={tried && to === undefined} />
+        <input
+          type="text"
+          {...field('to')}
+          aria-describedby="filter-date-hint"
+          aria-invalid={tried && to === undefined}
+        />
       </div>
       <p id="filter-date-hint" className="hint">
         Dates as YYYY-MM-DD, or YYYY-MM-DD HH:MM, in UTC like the list: for example 2026-01-31 14:30.
@@ -135,7 +146,11 @@ function utcBound(text: string, end: boolean): string | undefined {
   const match = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2})(:\d{2})?)?$/.exec(text.trim());
   if (!text.trim()) return '';
   if (!match) return undefined;
-  const time = match[2] ? `${match[2]}${match[3] ?? (end ? ':59' : ':00')}${end ? '.999' : '.000'}` : end ? '23:59:59.999' : '00:00:00.000';
+  const time = match[2]
+    ? `${match[2]}${match[3] ?? (end ? ':59' : ':00')}${end ? '.999' : '.000'}`
+    : end
+      ? '23:59:59.999'
+      : '00:00:00.000';
   const date = new Date(`${match[1]}T${time}Z`);
   return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
@@ -156,13 +171,18 @@ function AuditTable() {
   const viewHeight = ROW * VISIBLE;
   const scaled = fullHeight > MAX_SCROLL_HEIGHT;
   const maxFirst = Math.max(0, count - VISIBLE);
-  const first = Math.min(maxFirst, scaled ? Math.round((scrollTop / Math.max(1, height - viewHeight)) * maxFirst) : Math.floor(scrollTop / ROW));
-  const scrollFor = (index: number) => (scaled ? (Math.min(index, maxFirst) / Math.max(1, maxFirst)) * (height - viewHeight) : index * ROW);
+  const first = Math.min(
+    maxFirst,
+    scaled ? Math.round((scrollTop / Math.max(1, height - viewHeight)) * maxFirst) : Math.floor(scrollTop / ROW),
+  );
+  const scrollFor = (index: number) =>
+    scaled ? (Math.min(index, maxFirst) / Math.max(1, maxFirst)) * (height - viewHeight) : index * ROW;
 
   useEffect(() => {
     if (total === null) return;
     const last = Math.min(count - 1, first + VISIBLE);
-    for (let page = Math.floor(first / AUDIT_PAGE); page <= Math.floor(Math.max(0, last) / AUDIT_PAGE); page++) void loadPage(page);
+    for (let page = Math.floor(first / AUDIT_PAGE); page <= Math.floor(Math.max(0, last) / AUDIT_PAGE); page++)
+      void loadPage(page);
   }, [first, count, total, loadPage]);
 
   const rowAt = (index: number): AuditRow | undefined => pages[Math.floor(index / AUDIT_PAGE)]?.[index % AUDIT_PAGE];
@@ -177,7 +197,14 @@ function AuditTable() {
     }
   };
   const onKeyDown = (event: KeyboardEvent) => {
-    const moves: Record<string, number> = { ArrowDown: active + 1, ArrowUp: active - 1, PageDown: active + VISIBLE, PageUp: active - VISIBLE, Home: 0, End: count - 1 };
+    const moves: Record<string, number> = {
+      ArrowDown: active + 1,
+      ArrowUp: active - 1,
+      PageDown: active + VISIBLE,
+      PageUp: active - VISIBLE,
+      Home: 0,
+      End: count - 1,
+    };
     if (event.key in moves) {
       event.preventDefault();
       moveTo(moves[event.key]!);
@@ -221,37 +248,37 @@ function AuditTable() {
           ))}
         </div>
         <div style={{ height, position: 'relative' }}>
-            <div role="rowgroup" style={{ position: 'absolute', top: scrollTop, left: 0, right: 0 }}>
-              {rows.map((index) => {
-                const row = rowAt(index);
-                return (
-                  <div
-                    role="row"
-                    id={`audit-row-${index}`}
-                    key={index}
-                    aria-rowindex={index + 2}
-                    aria-selected={index === active}
-                    className={`audit-row${index === active ? ' active' : ''}${row && row.result !== 'ok' ? ' not-ok' : ''}`}
-                    onClick={() => {
-                      setActive(index);
-                      if (row) void openEntry(row.seq);
-                    }}
-                  >
-                    {row ? (
-                      <>
-                        <span role="gridcell">{row.seq}</span>
-                        <span role="gridcell">{row.time.replace('T', ' ').replace('Z', '')}</span>
-                        <span role="gridcell">{names.actor(row.actor)}</span>
-                        <span role="gridcell">{row.action}</span>
-                        <span role="gridcell">{names.object(row.object)}</span>
-                        <span role="gridcell">{row.result === 'ok' ? 'ok' : `${row.result} ${row.code}`}</span>
-                      </>
-                    ) : (
-                      <span role="gridcell">Loading…</span>
-                    )}
-                  </div>
-                );
-              })}
+          <div role="rowgroup" style={{ position: 'absolute', top: scrollTop, left: 0, right: 0 }}>
+            {rows.map((index) => {
+              const row = rowAt(index);
+              return (
+                <div
+                  role="row"
+                  id={`audit-row-${index}`}
+                  key={index}
+                  aria-rowindex={index + 2}
+                  aria-selected={index === active}
+                  className={`audit-row${index === active ? ' active' : ''}${row && row.result !== 'ok' ? ' not-ok' : ''}`}
+                  onClick={() => {
+                    setActive(index);
+                    if (row) void openEntry(row.seq);
+                  }}
+                >
+                  {row ? (
+                    <>
+                      <span role="gridcell">{row.seq}</span>
+                      <span role="gridcell">{row.time.replace('T', ' ').replace('Z', '')}</span>
+                      <span role="gridcell">{names.actor(row.actor)}</span>
+                      <span role="gridcell">{row.action}</span>
+                      <span role="gridcell">{names.object(row.object)}</span>
+                      <span role="gridcell">{row.result === 'ok' ? 'ok' : `${row.result} ${row.code}`}</span>
+                    </>
+                  ) : (
+                    <span role="gridcell">Loading…</span>
+                  )}
+                </div>
+              );
+            })}
           </div>
         </div>
       </div>
@@ -280,9 +307,20 @@ function EntryDetail() {
         <dt>Time (UTC)</dt>
         <dd>{entry.time}</dd>
         <dt>Actor</dt>
-        <dd>{entry.actor.type === 'custodian' ? `${names.actor(entry.actor.id)} (${entry.actor.role}, ${entry.actor.id})` : entry.actor.id}</dd>
+        <dd>
+          {entry.actor.type === 'custodian'
+            ? `${names.actor(entry.actor.id)} (${entry.actor.role}, ${entry.actor.id})`
+            : entry.actor.id}
+        </dd>
         <dt>Object</dt>
-        <dd>{entry.object ? withId(names.object(`${entry.object.type}:${entry.object.id}`), `${entry.object.type}: ${entry.object.id}`) : '—'}</dd>
+        <dd>
+          {entry.object
+            ? withId(
+                names.object(`${entry.object.type}:${entry.object.id}`),
+                `${entry.object.type}: ${entry.object.id}`,
+              )
+            : '—'}
+        </dd>
         <dt>Parameters (SHA-256)</dt>
         <dd>
           <code>{entry.params ?? '—'}</code>
@@ -290,10 +328,16 @@ function EntryDetail() {
         <dt>Result</dt>
         <dd>{entry.result.status === 'ok' ? 'ok' : `${entry.result.status}: ${entry.result.code}`}</dd>
         <dt>Signature</dt>
-        <dd className={detail.signatureValid ? 'good' : 'bad'}>{detail.signatureValid ? `Signature verified with audit key ${detail.keyId}` : `Signature does NOT verify (key ${detail.keyId})`}</dd>
+        <dd className={detail.signatureValid ? 'good' : 'bad'}>
+          {detail.signatureValid
+            ? `Signature verified with audit key ${detail.keyId}`
+            : `Signature does NOT verify (key ${detail.keyId})`}
+        </dd>
         <dt>Inclusion</dt>
         <dd className={inclusion.verified ? 'good' : 'bad'}>
-          {inclusion.verified ? `Included in the log of ${inclusion.treeSize} entries (proof verified against root ${inclusion.root})` : 'Inclusion proof does NOT verify'}
+          {inclusion.verified
+            ? `Included in the log of ${inclusion.treeSize} entries (proof verified against root ${inclusion.root})`
+            : 'Inclusion proof does NOT verify'}
         </dd>
       </dl>
       <details>
@@ -378,7 +422,9 @@ function VerifyPanel() {
       )}
       {verdict?.ok && (
         <p role="status" className="notice notice-ok">
-          Audit log verified: {verdict.entries.toLocaleString('en')} {verdict.entries === 1 ? 'entry' : 'entries'} and {verdict.checkpoints} {verdict.checkpoints === 1 ? 'checkpoint' : 'checkpoints'}, every signature and checkpoint good.
+          Audit log verified: {verdict.entries.toLocaleString('en')} {verdict.entries === 1 ? 'entry' : 'entries'} and{' '}
+          {verdict.checkpoints} {verdict.checkpoints === 1 ? 'checkpoint' : 'checkpoints'}, every signature and
+          checkpoint good.
         </p>
       )}
       {verdict && (
@@ -392,13 +438,19 @@ function VerifyPanel() {
           error={{
             code: 'AUDIT_VERIFY_FAILED',
             message: `${verdict.first.seq === null ? '' : `At entry ${verdict.first.seq} `}(${verdict.first.kind}): ${verdict.first.message}`,
-            remedy: [...verdict.problems.slice(1, 6).map((p) => `Also: ${p.message}`), 'Keep this machine as it is and tell your security officer and auditor.'],
+            remedy: [
+              ...verdict.problems.slice(1, 6).map((p) => `Also: ${p.message}`),
+              'Keep this machine as it is and tell your security officer and auditor.',
+            ],
           }}
         />
       )}
       {checkpoint && (
         <div>
-          <p>Checkpoint of {checkpoint.treeSize} entries. Print it or give it to your auditor: a copy kept off this machine is what proves later that history was not rewritten.</p>
+          <p>
+            Checkpoint of {checkpoint.treeSize} entries. Print it or give it to your auditor: a copy kept off this
+            machine is what proves later that history was not rewritten.
+          </p>
           <pre className="checkpoint">{checkpoint.note}</pre>
         </div>
       )}

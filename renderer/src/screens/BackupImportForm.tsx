@@ -3,7 +3,6 @@ import { AUTHENTICATION_IN_WORDS, AuditKeyFingerprint, type BackupImportResult }
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCustos } from '../store/context';
 
-
 /** A 64-character fingerprint in groups of four, to compare with the printout by eye. */
 const grouped = (fingerprint: string) => fingerprint.match(/.{1,4}/g)!.join(' ');
 
@@ -42,13 +41,15 @@ export function BackupImportForm() {
     <form className="card" aria-labelledby="import-title" onSubmit={(e) => void submit(e)}>
       <h2 id="import-title">Import a backup file</h2>
       <p>
-        If the workstation that made a backup is lost, import its backup file here, then restore it below with the share cards. Custos asks you to choose the file.
-        Importing only stores it: nothing is restored until the quorum approves and enough card holders enter their cards.
+        If the workstation that made a backup is lost, import its backup file here, then restore it below with the share
+        cards. Custos asks you to choose the file. Importing only stores it: nothing is restored until the quorum
+        approves and enough card holders enter their cards.
       </p>
       <label htmlFor="import-audit-key">Audit key fingerprint from the printed report (optional)</label>
       <p id="import-audit-key-help" className="muted">
-        In a report of the installation that made the backup, under “Audit public key”: the 64 characters of “SHA-256 of the key”. With it, Custos refuses a
-        file that installation did not sign; without it, the share cards check the file when they are entered.
+        In a report of the installation that made the backup, under “Audit public key”: the 64 characters of “SHA-256 of
+        the key”. With it, Custos refuses a file that installation did not sign; without it, the share cards check the
+        file when they are entered.
       </p>
       {fieldError && (
         <p id="import-audit-key-error" className="field-error">
@@ -71,7 +72,11 @@ export function BackupImportForm() {
       </button>
       {(result || error) && (
         <div ref={answer} tabIndex={-1} className="answer">
-          {error ? <ErrorNotice error={error} title="The backup file was not imported" /> : result && <ImportAnswer result={result} />}
+          {error ? (
+            <ErrorNotice error={error} title="The backup file was not imported" />
+          ) : (
+            result && <ImportAnswer result={result} />
+          )}
         </div>
       )}
     </form>

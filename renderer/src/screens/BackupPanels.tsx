@@ -19,7 +19,13 @@ export function BackupForm() {
   useEffect(() => void loadKeys(), [loadKeys]);
   const custody = custodies.find((c) => c.id === custodyId) ?? custodies[0];
   if (!custody) return null;
-  const eligible = keys.filter((k) => k.backupable && k.state !== 'destroyed' && k.token.serial === custody.token.serial && k.token.label === custody.token.label);
+  const eligible = keys.filter(
+    (k) =>
+      k.backupable &&
+      k.state !== 'destroyed' &&
+      k.token.serial === custody.token.serial &&
+      k.token.label === custody.token.label,
+  );
   const toggle = (list: string[], id: string) => (list.includes(id) ? list.filter((x) => x !== id) : [...list, id]);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -30,8 +36,9 @@ export function BackupForm() {
     <form className="card" aria-labelledby="backup-title" onSubmit={(e) => void submit(e)}>
       <h2 id="backup-title">Back up keys</h2>
       <p>
-        The token wraps the chosen keys under a new key-encryption key, which is then split into share cards, one per holder. Any {threshold} cards restore the
-        backup; fewer reveal nothing. Every wrapped key is checked in the token before the cards are printed.
+        The token wraps the chosen keys under a new key-encryption key, which is then split into share cards, one per
+        holder. Any {threshold} cards restore the backup; fewer reveal nothing. Every wrapped key is checked in the
+        token before the cards are printed.
       </p>
       <label htmlFor="backup-custody">Token</label>
       <select id="backup-custody" value={custody.id} onChange={(e) => setCustodyId(e.target.value)}>
@@ -46,7 +53,12 @@ export function BackupForm() {
         {eligible.length === 0 && <p className="muted">No backup-able key lives in this token.</p>}
         {eligible.map((k) => (
           <label key={k.id} className="checkbox">
-            <input type="checkbox" checked={chosenKeys.includes(k.id)} onChange={() => setChosenKeys(toggle(chosenKeys, k.id))} /> {k.label} ({k.algorithm})
+            <input
+              type="checkbox"
+              checked={chosenKeys.includes(k.id)}
+              onChange={() => setChosenKeys(toggle(chosenKeys, k.id))}
+            />{' '}
+            {k.label} ({k.algorithm})
           </label>
         ))}
       </fieldset>
@@ -54,7 +66,12 @@ export function BackupForm() {
         <legend>Card holders</legend>
         {custodians.map((c) => (
           <label key={c.id} className="checkbox">
-            <input type="checkbox" checked={holders.includes(c.id)} onChange={() => setHolders(toggle(holders, c.id))} /> {c.name}
+            <input
+              type="checkbox"
+              checked={holders.includes(c.id)}
+              onChange={() => setHolders(toggle(holders, c.id))}
+            />{' '}
+            {c.name}
           </label>
         ))}
       </fieldset>
@@ -67,7 +84,10 @@ export function BackupForm() {
         ))}
       </select>
       <FactorFields id="backup-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
-      <button type="submit" disabled={busy || chosenKeys.length === 0 || holders.length < 2 || threshold > holders.length}>
+      <button
+        type="submit"
+        disabled={busy || chosenKeys.length === 0 || holders.length < 2 || threshold > holders.length}
+      >
         Propose the backup
       </button>
     </form>
@@ -97,8 +117,8 @@ export function RestoreForm() {
     <form className="card" aria-labelledby="restore-title" onSubmit={(e) => void submit(e)}>
       <h2 id="restore-title">Restore a backup</h2>
       <p>
-        The quorum of the target token approves; then {backup.threshold} card holders enter their cards. Each card is checked the moment it is entered, and every
-        key is proven to be the one backed up before anything is kept.
+        The quorum of the target token approves; then {backup.threshold} card holders enter their cards. Each card is
+        checked the moment it is entered, and every key is proven to be the one backed up before anything is kept.
       </p>
       <label htmlFor="restore-set">Backup</label>
       <select id="restore-set" value={backup.setId} onChange={(e) => setSetId(e.target.value)}>
@@ -117,8 +137,8 @@ export function RestoreForm() {
         ))}
       </select>
       <label className="checkbox">
-        <input type="checkbox" checked={override} onChange={(e) => setOverride(e.target.checked)} /> Restore keys recorded as destroyed (the approvers approve this
-        override explicitly; such keys come back suspended)
+        <input type="checkbox" checked={override} onChange={(e) => setOverride(e.target.checked)} /> Restore keys
+        recorded as destroyed (the approvers approve this override explicitly; such keys come back suspended)
       </label>
       <FactorFields id="restore-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
       <button type="submit" disabled={busy}>
@@ -140,7 +160,14 @@ export function ShareEntryForm({ proposal }: { proposal: ProposalView }) {
   return (
     <form onSubmit={(e) => void submit(e)} aria-label={`Enter a share card for proposal ${proposal.shortFingerprint}`}>
       <label htmlFor={`card-${proposal.id}`}>Share card (type the groups as printed, or paste the QR text)</label>
-      <textarea id={`card-${proposal.id}`} rows={3} value={text} onChange={(e) => setText(e.target.value)} autoComplete="off" spellCheck={false} />
+      <textarea
+        id={`card-${proposal.id}`}
+        rows={3}
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        autoComplete="off"
+        spellCheck={false}
+      />
       <button type="submit" disabled={busy || text.trim().length === 0}>
         {busy ? 'Checking the card; restoring once enough are in…' : 'Check and enter this card'}
       </button>
@@ -161,9 +188,19 @@ export function ShareCheckForm() {
   return (
     <form className="card" aria-labelledby="check-card-title" onSubmit={(e) => void submit(e)}>
       <h2 id="check-card-title">Check a share card</h2>
-      <p>Confirms that your card still belongs to its backup and reads correctly. Nothing is rebuilt; the check is recorded.</p>
+      <p>
+        Confirms that your card still belongs to its backup and reads correctly. Nothing is rebuilt; the check is
+        recorded.
+      </p>
       <label htmlFor="check-card-text">Share card</label>
-      <textarea id="check-card-text" rows={3} value={text} onChange={(e) => setText(e.target.value)} autoComplete="off" spellCheck={false} />
+      <textarea
+        id="check-card-text"
+        rows={3}
+        value={text}
+        onChange={(e) => setText(e.target.value)}
+        autoComplete="off"
+        spellCheck={false}
+      />
       <button type="submit" disabled={busy || text.trim().length === 0}>
         Check the card
       </button>
@@ -192,13 +229,26 @@ export function CardPrinter() {
           Share card {card.index} of {card.holders} — for {card.holder.name}
         </h2>
         <p>
-          Backup set <code>{card.setId.match(/.{8}/g)!.join(' ')}</code>. Any {card.threshold} cards restore it; fewer reveal nothing. Only {card.holder.name} should see
-          this card.
+          Backup set <code>{card.setId.match(/.{8}/g)!.join(' ')}</code>. Any {card.threshold} cards restore it; fewer
+          reveal nothing. Only {card.holder.name} should see this card.
         </p>
         <pre className="share-text" aria-label="Share card text">
-          {card.text.split('-').reduce<string[]>((lines, group, i) => (i % 6 === 0 ? [...lines, group] : [...lines.slice(0, -1), `${lines.at(-1)!}-${group}`]), []).join('\n')}
+          {card.text
+            .split('-')
+            .reduce<string[]>(
+              (lines, group, i) =>
+                i % 6 === 0 ? [...lines, group] : [...lines.slice(0, -1), `${lines.at(-1)!}-${group}`],
+              [],
+            )
+            .join('\n')}
         </pre>
-        <img className="qr" alt={`QR code of share card ${card.index}`} src={`data:image/svg+xml;base64,${btoa(card.qrSvg)}`} width={200} height={200} />
+        <img
+          className="qr"
+          alt={`QR code of share card ${card.index}`}
+          src={`data:image/svg+xml;base64,${btoa(card.qrSvg)}`}
+          width={200}
+          height={200}
+        />
         <div className="actions no-print">
           <button type="button" onClick={() => window.print()}>
             Print this card
@@ -220,9 +270,15 @@ export function CardPrinter() {
     <form className="card" aria-labelledby="collect-title" onSubmit={(e) => void submit(e)}>
       <h2 id="collect-title">Collect the share cards</h2>
       <p>
-        Each holder in turn proves their passphrase and code to see and print their own card, then hides it. Collected so far:{' '}
-        {printing.collected.length === 0 ? 'none' : printing.holders.filter((h) => printing.collected.includes(h.index)).map((h) => h.name).join(', ')} ({printing.collected.length} of{' '}
-        {printing.holders.length}).
+        Each holder in turn proves their passphrase and code to see and print their own card, then hides it. Collected
+        so far:{' '}
+        {printing.collected.length === 0
+          ? 'none'
+          : printing.holders
+              .filter((h) => printing.collected.includes(h.index))
+              .map((h) => h.name)
+              .join(', ')}{' '}
+        ({printing.collected.length} of {printing.holders.length}).
       </p>
       <FactorFields id="card-holder" label="Card holder" proof={proof} onChange={setProof} choices={holders} />
       <div className="actions">
@@ -230,7 +286,9 @@ export function CardPrinter() {
           Show my card
         </button>
         <button type="button" onClick={() => void forget()}>
-          {printing.collected.length === printing.holders.length ? 'All cards collected: forget them' : 'Stop and forget the cards'}
+          {printing.collected.length === printing.holders.length
+            ? 'All cards collected: forget them'
+            : 'Stop and forget the cards'}
         </button>
       </div>
     </form>

@@ -57,8 +57,8 @@ export function CeremoniesScreen() {
                     {c.threshold} of {c.holders.length}
                     {c.pinBits !== null && c.pinBits < 64 && (
                       <p className="warnings" role="note">
-                        PINs of {c.pinBits} bits: this token caps PIN length, so each PIN is weaker than the 64 bits Custos asks for.
-                        Keep the token physically guarded; its PIN retry limit is the main protection.
+                        PINs of {c.pinBits} bits: this token caps PIN length, so each PIN is weaker than the 64 bits
+                        Custos asks for. Keep the token physically guarded; its PIN retry limit is the main protection.
                       </p>
                     )}
                   </td>
@@ -84,8 +84,13 @@ function CustodyForm() {
   const loaded = useCustos((s) => s.custodians !== null);
   const tokens = status?.state === 'ready' ? status.slots.flatMap((s) => (s.token ? [s.token] : [])) : [];
   const held = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
-  // The audit token and tokens already in custody are not offered: their PINs are held already (a change of holders re-deals them).
-  const choices = tokens.filter((t) => !(audit?.state === 'ready' && audit.token.serial === t.serial && audit.token.label === t.label) && !held.some((c) => c.token.serial === t.serial && c.token.label === t.label));
+  // The audit token and tokens already in custody are not offered: their PINs are held already (a change of holders
+  // re-deals them).
+  const choices = tokens.filter(
+    (t) =>
+      !(audit?.state === 'ready' && audit.token.serial === t.serial && audit.token.label === t.label) &&
+      !held.some((c) => c.token.serial === t.serial && c.token.label === t.label),
+  );
   const [tokenIndex, setTokenIndex] = useState(0);
   const [label, setLabel] = useState('');
   const [soPin, setSoPin] = useState('');
@@ -96,8 +101,9 @@ function CustodyForm() {
   if (loaded && holdersAvailable.length < 2) {
     return (
       <NextStep screen="custodians" action="Go to Custodians">
-        A token is taken into custody by at least two share holders, and {holdersAvailable.length === 0 ? 'no custodian is' : 'only one custodian is'} enrolled
-        with the custodian role. Enrol the holders on the Custodians screen first.
+        A token is taken into custody by at least two share holders, and{' '}
+        {holdersAvailable.length === 0 ? 'no custodian is' : 'only one custodian is'} enrolled with the custodian role.
+        Enrol the holders on the Custodians screen first.
       </NextStep>
     );
   }
@@ -121,8 +127,9 @@ function CustodyForm() {
     <form className="card" aria-labelledby="custody-title" onSubmit={(e) => void submit(e)}>
       <h2 id="custody-title">Take a token into custody</h2>
       <p>
-        Custos draws new user and SO PINs from the token itself, splits each among the holders so that any {threshold} of them together can use the token, and
-        seals each share under its holder’s passphrase. Nobody — not even the person running the ceremony — ever sees a PIN.
+        Custos draws new user and SO PINs from the token itself, splits each among the holders so that any {threshold}{' '}
+        of them together can use the token, and seals each share under its holder’s passphrase. Nobody — not even the
+        person running the ceremony — ever sees a PIN.
       </p>
       <label htmlFor="custody-token">Token</label>
       <select id="custody-token" value={tokenIndex} onChange={(e) => setTokenIndex(Number(e.target.value))}>
@@ -135,19 +142,40 @@ function CustodyForm() {
       {token && !token.initialized && (
         <>
           <label htmlFor="custody-label">Label for the token</label>
-          <input id="custody-label" type="text" maxLength={32} value={label} onChange={(e) => setLabel(e.target.value)} required />
+          <input
+            id="custody-label"
+            type="text"
+            maxLength={32}
+            value={label}
+            onChange={(e) => setLabel(e.target.value)}
+            required
+          />
         </>
       )}
       {token && (token.initialized || token.blankInitNeedsSoPin) && (
         <>
           <label htmlFor="custody-so-pin">
-            {token.initialized ? 'Current SO PIN (entered once, replaced at once)' : 'Factory SO PIN: this token wants it even when blank (replaced at once)'}
+            {token.initialized
+              ? 'Current SO PIN (entered once, replaced at once)'
+              : 'Factory SO PIN: this token wants it even when blank (replaced at once)'}
           </label>
-          <input id="custody-so-pin" type="password" value={soPin} onChange={(e) => setSoPin(e.target.value)} autoComplete="off" required />
+          <input
+            id="custody-so-pin"
+            type="password"
+            value={soPin}
+            onChange={(e) => setSoPin(e.target.value)}
+            autoComplete="off"
+            required
+          />
         </>
       )}
       <label htmlFor="custody-pin-alphabet">Characters the token accepts in a PIN</label>
-      <select id="custody-pin-alphabet" value={pinAlphabet} onChange={(e) => setPinAlphabet(e.target.value as typeof pinAlphabet)} aria-describedby="custody-pin-alphabet-help">
+      <select
+        id="custody-pin-alphabet"
+        value={pinAlphabet}
+        onChange={(e) => setPinAlphabet(e.target.value as typeof pinAlphabet)}
+        aria-describedby="custody-pin-alphabet-help"
+      >
         <option value="alphanumeric">Letters and digits (most tokens)</option>
         <option value="digits">Digits only (for example PIV cards)</option>
         <option value="hex">Hexadecimal digits only</option>
@@ -165,10 +193,21 @@ function CustodyForm() {
         ))}
       </select>
       {proofs.map((proof, i) => (
-        <FactorFields key={i} id={`holder-${i}`} label={`Share holder ${i + 1}`} proof={proof} choices={holdersAvailable} onChange={(next) => setProofs(proofs.map((p, j) => (j === i ? next : p)))} />
+        <FactorFields
+          key={i}
+          id={`holder-${i}`}
+          label={`Share holder ${i + 1}`}
+          proof={proof}
+          choices={holdersAvailable}
+          onChange={(next) => setProofs(proofs.map((p, j) => (j === i ? next : p)))}
+        />
       ))}
       <div className="actions">
-        <button type="button" onClick={() => setProofs([...proofs, emptyProof()])} disabled={proofs.length >= holdersAvailable.length}>
+        <button
+          type="button"
+          onClick={() => setProofs([...proofs, emptyProof()])}
+          disabled={proofs.length >= holdersAvailable.length}
+        >
           Add a holder
         </button>
         <button type="submit" disabled={busy || !token}>
@@ -204,8 +243,9 @@ function TurnoverForm() {
     <form className="card" aria-labelledby="turnover-title" onSubmit={(e) => void submit(e)}>
       <h2 id="turnover-title">Change the holders of a token</h2>
       <p>
-        Add, remove or replace holders, or change how many must approve. {custody.threshold} of the current holders approve; each new holder confirms with their
-        passphrase and code. The token then gets new PINs, split among the new holders, and every old share stops working.
+        Add, remove or replace holders, or change how many must approve. {custody.threshold} of the current holders
+        approve; each new holder confirms with their passphrase and code. The token then gets new PINs, split among the
+        new holders, and every old share stops working.
       </p>
       <label htmlFor="turnover-custody">Token</label>
       <select
@@ -238,7 +278,13 @@ function TurnoverForm() {
           </option>
         ))}
       </select>
-      <FactorFields id="turnover-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
+      <FactorFields
+        id="turnover-requester"
+        label="Proposed by"
+        proof={proof}
+        onChange={setProof}
+        choices={custodians}
+      />
       <button type="submit" disabled={busy || chosen.length < 2 || threshold > chosen.length}>
         Propose the change
       </button>
@@ -270,14 +316,25 @@ function BackupList() {
               <th scope="row">
                 {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label} <code>{b.setId.slice(0, 8)}</code>
               </th>
-              <td>{b.madeBy.here ? 'this installation' : `audit key ${(b.madeBy.auditKey ?? b.madeBy.installation).slice(0, 16)}…`}</td>
+              <td>
+                {b.madeBy.here
+                  ? 'this installation'
+                  : `audit key ${(b.madeBy.auditKey ?? b.madeBy.installation).slice(0, 16)}…`}
+              </td>
               <td>{b.keys.map((k) => `${k.label} (${k.algorithm})`).join(', ')}</td>
               <td>
-                any {b.threshold} of {b.holders.map((h) => `${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}
+                any {b.threshold} of{' '}
+                {b.holders
+                  .map((h) => `${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`)
+                  .join(', ')}
               </td>
               <td>{b.verifiedAt ? b.verifiedAt.slice(0, 10) : 'not verified'}</td>
               <td>
-                <button type="button" onClick={() => void exportFile(b.setId)} aria-label={`Export the backup file of set ${b.setId.slice(0, 8)}`}>
+                <button
+                  type="button"
+                  onClick={() => void exportFile(b.setId)}
+                  aria-label={`Export the backup file of set ${b.setId.slice(0, 8)}`}
+                >
                   Export the backup file
                 </button>
               </td>
@@ -298,7 +355,10 @@ function SettleForm() {
   const custody = pending[0];
   const [proofs, setProofs] = useState<Proof[]>([]);
   if (!custody) return null;
-  const shown = proofs.length >= custody.threshold ? proofs : Array.from({ length: custody.threshold }, (_, i) => proofs[i] ?? emptyProof());
+  const shown =
+    proofs.length >= custody.threshold
+      ? proofs
+      : Array.from({ length: custody.threshold }, (_, i) => proofs[i] ?? emptyProof());
   const holders = custodians.filter((c) => custody.holders.some((h) => h.id === c.id));
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -309,11 +369,19 @@ function SettleForm() {
     <form className="card notice" aria-labelledby="settle-title" onSubmit={(e) => void submit(e)}>
       <h2 id="settle-title">A custody was interrupted: settle it before using “{custody.token.label}”</h2>
       <p>
-        Custos stopped after sealing the shares of this custody and before the token confirmed its new PINs. {custody.threshold} of its holders prove their factors; Custos
-        tries the rebuilt PINs on the token and either makes this custody the active one or sets it aside. Nothing else is changed.
+        Custos stopped after sealing the shares of this custody and before the token confirmed its new PINs.{' '}
+        {custody.threshold} of its holders prove their factors; Custos tries the rebuilt PINs on the token and either
+        makes this custody the active one or sets it aside. Nothing else is changed.
       </p>
       {shown.map((proof, i) => (
-        <FactorFields key={i} id={`settle-${i}`} label={`Holder ${i + 1}`} proof={proof} choices={holders} onChange={(next) => setProofs(shown.map((p, j) => (j === i ? next : p)))} />
+        <FactorFields
+          key={i}
+          id={`settle-${i}`}
+          label={`Holder ${i + 1}`}
+          proof={proof}
+          choices={holders}
+          onChange={(next) => setProofs(shown.map((p, j) => (j === i ? next : p)))}
+        />
       ))}
       <button type="submit" disabled={busy}>
         {busy ? 'Trying the PINs on the token…' : 'Settle this custody'}

@@ -3,7 +3,11 @@ import type { CustodianSummary, Role } from '../../../shared/custodians';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 
-const roleNames: Record<Role, string> = { custodian: 'Custodian', 'security-officer': 'Security officer', auditor: 'Auditor' };
+const roleNames: Record<Role, string> = {
+  custodian: 'Custodian',
+  'security-officer': 'Security officer',
+  auditor: 'Auditor',
+};
 
 export function CustodiansScreen() {
   const load = useCustos((s) => s.loadCustodians);
@@ -17,8 +21,8 @@ export function CustodiansScreen() {
     <section aria-labelledby="screen-title">
       <h1 id="screen-title">Custodians</h1>
       <p>
-        Each custodian proves two factors for every approval: a passphrase only they know, and a code from an authenticator app on their phone. Neither is stored
-        where a copy of the database could reveal it.
+        Each custodian proves two factors for every approval: a passphrase only they know, and a code from an
+        authenticator app on their phone. Neither is stored where a copy of the database could reveal it.
       </p>
       <Outcome error={error} notice={notice} />
       {enrolment ? <ConfirmEnrolment /> : <EnrolForm />}
@@ -43,10 +47,13 @@ function EnrolForm() {
   const chosen: Role[] = setup && !roles.includes('security-officer') ? [...roles, 'security-officer'] : roles;
   const officers = (custodians ?? []).filter((c) => c.roles.includes('security-officer') && !c.locked);
   const needed = setup ? 0 : chosen.includes('security-officer') ? Math.min(2, officers.length) : 1;
-  const approvers = approvals.slice(0, needed).map((a, i) => ({ ...a, custodianId: a.custodianId || (officers[i]?.id ?? '') }));
+  const approvers = approvals
+    .slice(0, needed)
+    .map((a, i) => ({ ...a, custodianId: a.custodianId || (officers[i]?.id ?? '') }));
   const mismatch = again.length > 0 && passphrase !== again;
   const sameOfficer = approvers.length === 2 && approvers[0]!.custodianId === approvers[1]!.custodianId;
-  const setApproval = (i: number, change: Partial<typeof noApproval>) => setApprovals(approvals.map((a, j) => (j === i ? { ...a, ...change } : a)));
+  const setApproval = (i: number, change: Partial<typeof noApproval>) =>
+    setApprovals(approvals.map((a, j) => (j === i ? { ...a, ...change } : a)));
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (mismatch || chosen.length === 0 || sameOfficer) return;
@@ -63,18 +70,29 @@ function EnrolForm() {
       <h2 id="enrol-title">{setup ? 'Set up Custos: enrol its first security officer' : 'Enrol a custodian'}</h2>
       {setup ? (
         <p>
-          Nobody is enrolled yet. The first person enrolled is this installation’s security officer, recorded as its setup. From then on every enrolment
-          needs a security officer’s passphrase and code, and a new security officer needs two officers once two exist.
+          Nobody is enrolled yet. The first person enrolled is this installation’s security officer, recorded as its
+          setup. From then on every enrolment needs a security officer’s passphrase and code, and a new security officer
+          needs two officers once two exist.
         </p>
       ) : (
         <p className="muted">
-          The custodian types their own passphrase; nobody else should see it. A security officer approves with both factors
-          {chosen.includes('security-officer') && officers.length >= 2 ? ' — two officers for a new security officer' : ''}. Step 2 shows the code to add to
-          the custodian’s authenticator app.
+          The custodian types their own passphrase; nobody else should see it. A security officer approves with both
+          factors
+          {chosen.includes('security-officer') && officers.length >= 2
+            ? ' — two officers for a new security officer'
+            : ''}
+          . Step 2 shows the code to add to the custodian’s authenticator app.
         </p>
       )}
       <label htmlFor="enrol-name">Full name</label>
-      <input id="enrol-name" type="text" value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" required />
+      <input
+        id="enrol-name"
+        type="text"
+        value={name}
+        onChange={(e) => setName(e.target.value)}
+        autoComplete="off"
+        required
+      />
       <fieldset>
         <legend>Roles</legend>
         {(Object.keys(roleNames) as Role[]).map((role) => (
@@ -90,13 +108,29 @@ function EnrolForm() {
         ))}
       </fieldset>
       <label htmlFor="enrol-passphrase">Passphrase</label>
-      <input id="enrol-passphrase" type="password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} autoComplete="new-password" aria-describedby="passphrase-help" required />
+      <input
+        id="enrol-passphrase"
+        type="password"
+        value={passphrase}
+        onChange={(e) => setPassphrase(e.target.value)}
+        autoComplete="new-password"
+        aria-describedby="passphrase-help"
+        required
+      />
       <p id="passphrase-help" className="muted">
-        Five or more unrelated words picked at random (dice or a word list) are easy to remember and hard to guess. Custos checks it against
-        dictionaries of words, names and common passwords and says why when it is too easy.
+        Five or more unrelated words picked at random (dice or a word list) are easy to remember and hard to guess.
+        Custos checks it against dictionaries of words, names and common passwords and says why when it is too easy.
       </p>
       <label htmlFor="enrol-passphrase-again">Passphrase again</label>
-      <input id="enrol-passphrase-again" type="password" value={again} onChange={(e) => setAgain(e.target.value)} autoComplete="new-password" aria-invalid={mismatch} required />
+      <input
+        id="enrol-passphrase-again"
+        type="password"
+        value={again}
+        onChange={(e) => setAgain(e.target.value)}
+        autoComplete="new-password"
+        aria-invalid={mismatch}
+        required
+      />
       {mismatch && (
         <p role="alert" className="bad">
           The two passphrases differ.
@@ -113,16 +147,31 @@ function EnrolForm() {
           <fieldset key={i}>
             <legend>{needed === 2 ? `Approving security officer ${i + 1} of 2` : 'Approving security officer'}</legend>
             <label htmlFor={`approver-${i}`}>Security officer</label>
-            <select id={`approver-${i}`} value={approval.custodianId} onChange={(e) => setApproval(i, { custodianId: e.target.value })}>
+            <select
+              id={`approver-${i}`}
+              value={approval.custodianId}
+              onChange={(e) => setApproval(i, { custodianId: e.target.value })}
+            >
               {officers.map((o) => (
                 <option key={o.id} value={o.id}>
                   {o.name}
                 </option>
               ))}
             </select>
-            <label htmlFor={`approver-${i}-passphrase`}>{officer ? `Approval: ${officer.name}’s passphrase` : 'Approval: officer’s passphrase'}</label>
-            <input id={`approver-${i}-passphrase`} type="password" value={approval.passphrase} onChange={(e) => setApproval(i, { passphrase: e.target.value })} autoComplete="off" required />
-            <label htmlFor={`approver-${i}-code`}>{officer ? `Approval: ${officer.name}’s code from the authenticator` : 'Approval: officer’s code'}</label>
+            <label htmlFor={`approver-${i}-passphrase`}>
+              {officer ? `Approval: ${officer.name}’s passphrase` : 'Approval: officer’s passphrase'}
+            </label>
+            <input
+              id={`approver-${i}-passphrase`}
+              type="password"
+              value={approval.passphrase}
+              onChange={(e) => setApproval(i, { passphrase: e.target.value })}
+              autoComplete="off"
+              required
+            />
+            <label htmlFor={`approver-${i}-code`}>
+              {officer ? `Approval: ${officer.name}’s code from the authenticator` : 'Approval: officer’s code'}
+            </label>
             <input
               id={`approver-${i}-code`}
               type="text"
@@ -142,7 +191,10 @@ function EnrolForm() {
         </p>
       )}
       <div className="actions">
-        <button type="submit" disabled={busy || mismatch || chosen.length === 0 || sameOfficer || (!setup && officers.length === 0)}>
+        <button
+          type="submit"
+          disabled={busy || mismatch || chosen.length === 0 || sameOfficer || (!setup && officers.length === 0)}
+        >
           {busy ? 'Protecting the passphrase…' : 'Continue to the authenticator'}
         </button>
       </div>
@@ -168,13 +220,32 @@ function ConfirmEnrolment() {
       <h2 id="confirm-title" tabIndex={-1} ref={heading}>
         Add {enrolment.name} to the authenticator app
       </h2>
-      <p>Scan this code with the authenticator app (shown only now), or type the key below into it. Then type the 6-digit code the app shows.</p>
-      <img className="qr" alt={`QR code for ${enrolment.name}'s authenticator`} src={`data:image/svg+xml;base64,${btoa(enrolment.qrSvg)}`} width={200} height={200} />
+      <p>
+        Scan this code with the authenticator app (shown only now), or type the key below into it. Then type the 6-digit
+        code the app shows.
+      </p>
+      <img
+        className="qr"
+        alt={`QR code for ${enrolment.name}'s authenticator`}
+        src={`data:image/svg+xml;base64,${btoa(enrolment.qrSvg)}`}
+        width={200}
+        height={200}
+      />
       <p>
         Key: <code className="secret">{grouped}</code>
       </p>
       <label htmlFor="enrol-code">6-digit code</label>
-      <input id="enrol-code" type="text" inputMode="numeric" pattern="[0-9]{6}" maxLength={6} value={code} onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))} autoComplete="one-time-code" required />
+      <input
+        id="enrol-code"
+        type="text"
+        inputMode="numeric"
+        pattern="[0-9]{6}"
+        maxLength={6}
+        value={code}
+        onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))}
+        autoComplete="one-time-code"
+        required
+      />
       <div className="actions">
         <button type="submit" disabled={busy || code.length !== 6}>
           Confirm enrolment
@@ -215,11 +286,19 @@ function CustodianList() {
                 <td>{c.enrolledAt.slice(0, 10)}</td>
                 <td>{status(c)}</td>
                 <td className="actions">
-                  <button type="button" onClick={() => setOpen({ id: c.id, kind: 'check' })} aria-label={`Check the factors of ${c.name}`}>
+                  <button
+                    type="button"
+                    onClick={() => setOpen({ id: c.id, kind: 'check' })}
+                    aria-label={`Check the factors of ${c.name}`}
+                  >
                     Check factors
                   </button>
                   {c.locked && (
-                    <button type="button" onClick={() => setOpen({ id: c.id, kind: 'unlock' })} aria-label={`Unlock ${c.name}`}>
+                    <button
+                      type="button"
+                      onClick={() => setOpen({ id: c.id, kind: 'unlock' })}
+                      aria-label={`Unlock ${c.name}`}
+                    >
                       Unlock
                     </button>
                   )}
@@ -229,19 +308,37 @@ function CustodianList() {
           </tbody>
         </table>
       )}
-      {open && <FactorForm custodian={custodians.find((c) => c.id === open.id)!} kind={open.kind} officers={custodians.filter((c) => c.roles.includes('security-officer') && c.id !== open.id)} onDone={() => setOpen(null)} />}
+      {open && (
+        <FactorForm
+          custodian={custodians.find((c) => c.id === open.id)!}
+          kind={open.kind}
+          officers={custodians.filter((c) => c.roles.includes('security-officer') && c.id !== open.id)}
+          onDone={() => setOpen(null)}
+        />
+      )}
     </section>
   );
 }
 
 function status(c: CustodianSummary): string {
   if (c.locked) return 'Locked out — a security officer must unlock';
-  if (c.throttledUntil && new Date(c.throttledUntil) > new Date()) return `Waiting after failed attempts (until ${c.throttledUntil.slice(11, 19)} UTC)`;
+  if (c.throttledUntil && new Date(c.throttledUntil) > new Date())
+    return `Waiting after failed attempts (until ${c.throttledUntil.slice(11, 19)} UTC)`;
   if (c.failures > 0) return `${c.failures} failed attempt${c.failures === 1 ? '' : 's'}`;
   return 'Ready';
 }
 
-function FactorForm({ custodian, kind, officers, onDone }: { custodian: CustodianSummary; kind: 'check' | 'unlock'; officers: CustodianSummary[]; onDone: () => void }) {
+function FactorForm({
+  custodian,
+  kind,
+  officers,
+  onDone,
+}: {
+  custodian: CustodianSummary;
+  kind: 'check' | 'unlock';
+  officers: CustodianSummary[];
+  onDone: () => void;
+}) {
   const check = useCustos((s) => s.checkFactors);
   const unlock = useCustos((s) => s.unlockCustodian);
   const busy = useCustos((s) => s.custodianBusy);
@@ -251,14 +348,19 @@ function FactorForm({ custodian, kind, officers, onDone }: { custodian: Custodia
   const who = kind === 'check' ? custodian : officers.find((o) => o.id === officerId);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    const ok = kind === 'check' ? await check(custodian.id, passphrase, code) : await unlock(custodian.id, officerId, passphrase, code);
+    const ok =
+      kind === 'check'
+        ? await check(custodian.id, passphrase, code)
+        : await unlock(custodian.id, officerId, passphrase, code);
     setPassphrase('');
     setCode('');
     if (ok) onDone();
   };
   return (
     <form className="card inset" aria-labelledby="factor-title" onSubmit={(e) => void submit(e)}>
-      <h3 id="factor-title">{kind === 'check' ? `${custodian.name}: check both factors` : `Unlock ${custodian.name}`}</h3>
+      <h3 id="factor-title">
+        {kind === 'check' ? `${custodian.name}: check both factors` : `Unlock ${custodian.name}`}
+      </h3>
       {kind === 'unlock' && (
         <>
           <label htmlFor="officer">Security officer</label>
@@ -272,9 +374,25 @@ function FactorForm({ custodian, kind, officers, onDone }: { custodian: Custodia
         </>
       )}
       <label htmlFor="factor-passphrase">{who ? `${who.name}’s passphrase` : 'Passphrase'}</label>
-      <input id="factor-passphrase" type="password" value={passphrase} onChange={(e) => setPassphrase(e.target.value)} autoComplete="off" required />
+      <input
+        id="factor-passphrase"
+        type="password"
+        value={passphrase}
+        onChange={(e) => setPassphrase(e.target.value)}
+        autoComplete="off"
+        required
+      />
       <label htmlFor="factor-code">Code from the authenticator</label>
-      <input id="factor-code" type="text" inputMode="numeric" maxLength={6} value={code} onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))} autoComplete="one-time-code" required />
+      <input
+        id="factor-code"
+        type="text"
+        inputMode="numeric"
+        maxLength={6}
+        value={code}
+        onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))}
+        autoComplete="one-time-code"
+        required
+      />
       <div className="actions">
         <button type="submit" disabled={busy || code.length !== 6 || (kind === 'unlock' && !officerId)}>
           {busy ? 'Checking…' : kind === 'check' ? 'Check' : 'Unlock'}

@@ -27,7 +27,11 @@ export function KeysScreen() {
       <ProposeKey />
       <section className="card" aria-labelledby="inventory-title">
         <h2 id="inventory-title">Inventory</h2>
-        {!keys || keys.length === 0 ? <p>No keys yet. A key is proposed above and generated in its token once the quorum approves it.</p> : <KeyTable keys={keys} />}
+        {!keys || keys.length === 0 ? (
+          <p>No keys yet. A key is proposed above and generated in its token once the quorum approves it.</p>
+        ) : (
+          <KeyTable keys={keys} />
+        )}
       </section>
     </section>
   );
@@ -69,7 +73,12 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
               </td>
               <td>
                 {k.state}
-                {k.destructionNotBefore && <div className="bad">Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then it can be cancelled.</div>}
+                {k.destructionNotBefore && (
+                  <div className="bad">
+                    Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then it
+                    can be cancelled.
+                  </div>
+                )}
               </td>
               <td>{days(k.expiresAt) > 0 ? `${days(k.expiresAt)} days left` : 'ended'}</td>
               <td>
@@ -77,7 +86,11 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
               </td>
               <td className="actions">
                 {k.fingerprint && (
-                  <button type="button" onClick={() => void exportKey(k.id, 'pem')} aria-label={`Export the public key of ${k.label} as PEM`}>
+                  <button
+                    type="button"
+                    onClick={() => void exportKey(k.id, 'pem')}
+                    aria-label={`Export the public key of ${k.label} as PEM`}
+                  >
                     PEM
                   </button>
                 )}
@@ -95,14 +108,17 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
   );
 }
 
-/** An exported public key, right under the table, named by its key's label; it takes focus so it can be read or copied. */
+/**
+ * An exported public key, right under the table, named by its key's label; it takes focus so it can be read or copied.
+ */
 function ExportedKey({ keyRecord, text }: { keyRecord: KeyRecord; text: string }) {
   const ref = useRef<HTMLElement>(null);
   useEffect(() => ref.current?.focus(), [text]);
   return (
     <figure className="exported" aria-labelledby="exported-title" ref={ref} tabIndex={-1}>
       <figcaption id="exported-title">
-        Public key of <strong>{keyRecord.label}</strong> ({keyRecord.algorithm}, in {keyRecord.token.label}), PEM: give it to whoever checks this key’s signatures.
+        Public key of <strong>{keyRecord.label}</strong> ({keyRecord.algorithm}, in {keyRecord.token.label}), PEM: give
+        it to whoever checks this key’s signatures.
       </figcaption>
       <pre>{text}</pre>
     </figure>
@@ -111,7 +127,9 @@ function ExportedKey({ keyRecord, text }: { keyRecord: KeyRecord; text: string }
 
 function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () => void }) {
   const custodians = useCustos((s) => s.custodians) ?? [];
-  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active' && c.token.serial === keyRecord.token.serial);
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter(
+    (c) => c.state === 'active' && c.token.serial === keyRecord.token.serial,
+  );
   const propose = useCustos((s) => s.proposeKey);
   const emergency = useCustos((s) => s.emergency);
   // An officer acts at the token in front of them (the selected one), and only on that token's keys.
@@ -125,7 +143,12 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
     if (emergencyChoice && !atToken) return;
     const ok = emergencyChoice
       ? await emergency(keyRecord.id, choice, atToken!, proof)
-      : await propose(custodies[0]?.id ?? '', choice === 'key.schedule-destruction' ? { keyId: keyRecord.id, waitDays } : { keyId: keyRecord.id }, ActionName.parse(choice), proof);
+      : await propose(
+          custodies[0]?.id ?? '',
+          choice === 'key.schedule-destruction' ? { keyId: keyRecord.id, waitDays } : { keyId: keyRecord.id },
+          ActionName.parse(choice),
+          proof,
+        );
     setProof({ ...proof, passphrase: '', code: '' });
     if (ok) onDone();
   };
@@ -148,7 +171,13 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
       {choice === 'key.schedule-destruction' && (
         <>
           <label htmlFor="wait-days">Waiting period in days (7–30)</label>
-          <input id="wait-days" type="text" inputMode="numeric" value={waitDays} onChange={(e) => setWaitDays(Number(e.target.value.replace(/\D/g, '')) || 0)} />
+          <input
+            id="wait-days"
+            type="text"
+            inputMode="numeric"
+            value={waitDays}
+            onChange={(e) => setWaitDays(Number(e.target.value.replace(/\D/g, '')) || 0)}
+          />
         </>
       )}
       {emergencyChoice && (
@@ -158,7 +187,13 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
             : 'No token is selected. Select the key’s token on the Tokens screen first.'}
         </p>
       )}
-      <FactorFields id="key-actor" label={emergencyChoice ? 'Security officer' : 'Proposed by'} proof={proof} onChange={setProof} choices={emergencyChoice ? custodians.filter((c) => c.roles.includes('security-officer')) : custodians} />
+      <FactorFields
+        id="key-actor"
+        label={emergencyChoice ? 'Security officer' : 'Proposed by'}
+        proof={proof}
+        onChange={setProof}
+        choices={emergencyChoice ? custodians.filter((c) => c.roles.includes('security-officer')) : custodians}
+      />
       <div className="actions">
         <button type="submit" disabled={emergencyChoice && !atToken}>
           {emergencyChoice ? 'Do it now' : 'Propose'}
@@ -186,20 +221,35 @@ function ProposeKey() {
   if (custodies.length === 0) {
     return (
       <NextStep screen="ceremonies" action="Go to Ceremonies">
-        Keys are generated inside a token held in custody, and no token is in custody yet. Take a token into custody on the Ceremonies screen first.
+        Keys are generated inside a token held in custody, and no token is in custody yet. Take a token into custody on
+        the Ceremonies screen first.
       </NextStep>
     );
   }
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    const ok = await propose(custodyId || custodies[0]!.id, { algorithm, label, usage: algorithm === 'AES-256' && usage === 'sign' ? 'encrypt' : usage, backupable, cryptoperiodDays, ...(backupable && acceptUnrestrictedExport ? { acceptUnrestrictedExport } : {}) }, 'key.generate', proof);
+    const ok = await propose(
+      custodyId || custodies[0]!.id,
+      {
+        algorithm,
+        label,
+        usage: algorithm === 'AES-256' && usage === 'sign' ? 'encrypt' : usage,
+        backupable,
+        cryptoperiodDays,
+        ...(backupable && acceptUnrestrictedExport ? { acceptUnrestrictedExport } : {}),
+      },
+      'key.generate',
+      proof,
+    );
     setProof({ ...proof, passphrase: '', code: '' });
     if (ok) setLabel('');
   };
   return (
     <form className="card" aria-labelledby="generate-title" onSubmit={(e) => void submit(e)}>
       <h2 id="generate-title">Propose a new key</h2>
-      <p className="muted">The key is generated inside the token once the quorum approves, and starts in pre-activation.</p>
+      <p className="muted">
+        The key is generated inside the token once the quorum approves, and starts in pre-activation.
+      </p>
       <label htmlFor="gen-custody">Token</label>
       <select id="gen-custody" value={custodyId} onChange={(e) => setCustodyId(e.target.value)}>
         {custodies.map((c) => (
@@ -209,13 +259,24 @@ function ProposeKey() {
         ))}
       </select>
       <label htmlFor="gen-algorithm">Algorithm</label>
-      <select id="gen-algorithm" value={algorithm} onChange={(e) => setAlgorithm(e.target.value as (typeof ALGORITHMS)[number])}>
+      <select
+        id="gen-algorithm"
+        value={algorithm}
+        onChange={(e) => setAlgorithm(e.target.value as (typeof ALGORITHMS)[number])}
+      >
         {ALGORITHMS.map((a) => (
           <option key={a}>{a}</option>
         ))}
       </select>
       <label htmlFor="gen-label">Label</label>
-      <input id="gen-label" type="text" maxLength={64} value={label} onChange={(e) => setLabel(e.target.value)} required />
+      <input
+        id="gen-label"
+        type="text"
+        maxLength={64}
+        value={label}
+        onChange={(e) => setLabel(e.target.value)}
+        required
+      />
       <label htmlFor="gen-usage">Usage</label>
       <select id="gen-usage" value={usage} onChange={(e) => setUsage(e.target.value)}>
         <option value="sign">Sign</option>
@@ -223,20 +284,34 @@ function ProposeKey() {
         <option value="wrap">Wrap other keys</option>
       </select>
       <label className="checkbox">
-        <input type="checkbox" checked={backupable} onChange={(e) => setBackupable(e.target.checked)} /> Can be backed up (only wrapped under a trusted key)
+        <input type="checkbox" checked={backupable} onChange={(e) => setBackupable(e.target.checked)} /> Can be backed
+        up (only wrapped under a trusted key)
       </label>
       {backupable && (
         <label className="checkbox">
-          <input type="checkbox" checked={acceptUnrestrictedExport} onChange={(e) => setAcceptUnrestrictedExport(e.target.checked)} /> If this token cannot
-          restrict the key’s export to trusted wrapping keys (CKA_WRAP_WITH_TRUSTED), accept that. The approvers see and approve this; where the token can
-          restrict it, Custos still does.
+          <input
+            type="checkbox"
+            checked={acceptUnrestrictedExport}
+            onChange={(e) => setAcceptUnrestrictedExport(e.target.checked)}
+          />{' '}
+          If this token cannot restrict the key’s export to trusted wrapping keys (CKA_WRAP_WITH_TRUSTED), accept that.
+          The approvers see and approve this; where the token can restrict it, Custos still does.
         </label>
       )}
       {backupable && algorithm === 'Ed25519' && (
-        <p className="notice">Some tokens cannot wrap Ed25519 private keys (SoftHSM2 2.6 among them): such a key could not be backed up there. EC P-256 can.</p>
+        <p className="notice">
+          Some tokens cannot wrap Ed25519 private keys (SoftHSM2 2.6 among them): such a key could not be backed up
+          there. EC P-256 can.
+        </p>
       )}
       <label htmlFor="gen-period">Cryptoperiod in days (SP 800-57 default: 730)</label>
-      <input id="gen-period" type="text" inputMode="numeric" value={cryptoperiodDays} onChange={(e) => setCryptoperiodDays(Number(e.target.value.replace(/\D/g, '')) || 0)} />
+      <input
+        id="gen-period"
+        type="text"
+        inputMode="numeric"
+        value={cryptoperiodDays}
+        onChange={(e) => setCryptoperiodDays(Number(e.target.value.replace(/\D/g, '')) || 0)}
+      />
       <FactorFields id="gen-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
       <button type="submit">Propose</button>
     </form>

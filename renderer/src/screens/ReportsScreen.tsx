@@ -33,7 +33,15 @@ export function ReportsScreen() {
         >
           <label htmlFor="as-of">Look at another date (YYYY-MM-DD)</label>
           {/* A text field: a date input shows the browser's locale format, not the one the label asks for. */}
-          <input id="as-of" type="text" inputMode="numeric" pattern="\d{4}-\d{2}-\d{2}" placeholder="2030-12-31" value={asOf} onChange={(e) => setAsOf(e.target.value)} />
+          <input
+            id="as-of"
+            type="text"
+            inputMode="numeric"
+            pattern="\d{4}-\d{2}-\d{2}"
+            placeholder="2030-12-31"
+            value={asOf}
+            onChange={(e) => setAsOf(e.target.value)}
+          />
           <button type="submit">Analyse</button>
         </form>
         {compliance && <Findings findings={compliance.findings} />}
@@ -76,7 +84,10 @@ function Charts({ view }: { view: ComplianceView }) {
     return (
       <section className="card" aria-labelledby="charts-title">
         <h2 id="charts-title">Keys at a glance</h2>
-        <p>No keys yet, so there is nothing to chart. Keys are proposed on the Keys screen; they appear here once the quorum has generated them.</p>
+        <p>
+          No keys yet, so there is nothing to chart. Keys are proposed on the Keys screen; they appear here once the
+          quorum has generated them.
+        </p>
       </section>
     );
   }
@@ -86,7 +97,12 @@ function Charts({ view }: { view: ComplianceView }) {
       <div className="charts">
         <figure>
           <figcaption>Keys by state</figcaption>
-          <svg role="img" aria-label={`Keys by state: ${states.map(([s, n]) => `${s} ${n}`).join(', ') || 'no keys'}`} width="320" height={Math.max(24, states.length * 24)}>
+          <svg
+            role="img"
+            aria-label={`Keys by state: ${states.map(([s, n]) => `${s} ${n}`).join(', ') || 'no keys'}`}
+            width="320"
+            height={Math.max(24, states.length * 24)}
+          >
             {states.map(([state, n], i) => (
               <g key={state} transform={`translate(0 ${i * 24})`}>
                 <text x="0" y="15" fontSize="12">
@@ -102,7 +118,12 @@ function Charts({ view }: { view: ComplianceView }) {
         </figure>
         <figure>
           <figcaption>Cryptoperiod ends over the next three years</figcaption>
-          <svg role="img" aria-label={`Expiry timeline: ${view.expiries.map((k) => `${k.label} ${k.expiresAt.slice(0, 10)}`).join(', ') || 'no keys'}`} width="420" height={Math.max(24, view.expiries.length * 22 + 20)}>
+          <svg
+            role="img"
+            aria-label={`Expiry timeline: ${view.expiries.map((k) => `${k.label} ${k.expiresAt.slice(0, 10)}`).join(', ') || 'no keys'}`}
+            width="420"
+            height={Math.max(24, view.expiries.length * 22 + 20)}
+          >
             <line x1="150" x2="410" y1="4" y2="4" stroke="#999" />
             {view.expiries.map((k, i) => {
               const left = Math.max(0, Math.min(1, (new Date(k.expiresAt).getTime() - now) / horizon));
@@ -111,7 +132,13 @@ function Charts({ view }: { view: ComplianceView }) {
                   <text x="0" y="12" fontSize="12">
                     {k.label.slice(0, 20)}
                   </text>
-                  <rect x="150" y="3" width={Math.max(2, left * 260)} height="12" fill={left < 30 / (3 * 365) ? '#b3261e' : '#3b6ea5'} />
+                  <rect
+                    x="150"
+                    y="3"
+                    width={Math.max(2, left * 260)}
+                    height="12"
+                    fill={left < 30 / (3 * 365) ? '#b3261e' : '#3b6ea5'}
+                  />
                   <text x={156 + left * 260} y="12" fontSize="11">
                     {k.expiresAt.slice(0, 10)}
                   </text>
@@ -135,7 +162,10 @@ function ReportMaker() {
   return (
     <section className="card" aria-labelledby="reports-title">
       <h2 id="reports-title">Signed reports</h2>
-      <p className="muted">Each report is signed by the audit key and carries every entry of its ceremony with a proof; an auditor checks it with openssl or custos report verify.</p>
+      <p className="muted">
+        Each report is signed by the audit key and carries every entry of its ceremony with a proof; an auditor checks
+        it with openssl or custos report verify.
+      </p>
       <button type="button" disabled={busy} onClick={() => void create({ inventory: true })}>
         Make a key inventory report
       </button>
@@ -155,7 +185,12 @@ function ReportMaker() {
               </th>
               <td>{p.state}</td>
               <td>
-                <button type="button" disabled={busy} onClick={() => void create({ proposalId: p.id })} aria-label={`Make the signed report of ${actionTitle(p.action)} ${p.shortFingerprint}`}>
+                <button
+                  type="button"
+                  disabled={busy}
+                  onClick={() => void create({ proposalId: p.id })}
+                  aria-label={`Make the signed report of ${actionTitle(p.action)} ${p.shortFingerprint}`}
+                >
                   {made.has(p.id) ? 'Make it again' : 'Make the signed report'}
                 </button>
               </td>
@@ -168,7 +203,12 @@ function ReportMaker() {
               </th>
               <td>{c.state}</td>
               <td>
-                <button type="button" disabled={busy} onClick={() => void create({ custodyId: c.id })} aria-label={`Make the signed report of the custody of ${c.token.label}`}>
+                <button
+                  type="button"
+                  disabled={busy}
+                  onClick={() => void create({ custodyId: c.id })}
+                  aria-label={`Make the signed report of the custody of ${c.token.label}`}
+                >
                   {made.has(c.id) ? 'Make it again' : 'Make the signed report'}
                 </button>
               </td>
@@ -176,12 +216,21 @@ function ReportMaker() {
           ))}
         </tbody>
       </table>
-      <WitnessForm ceremonies={[...proposals.map((p) => ({ id: p.id, label: `${actionTitle(p.action)} on “${p.token.label}” ${p.shortFingerprint}` })), ...custodies.map((c) => ({ id: c.id, label: `custody of “${c.token.label}”` }))]} />
+      <WitnessForm
+        ceremonies={[
+          ...proposals.map((p) => ({
+            id: p.id,
+            label: `${actionTitle(p.action)} on “${p.token.label}” ${p.shortFingerprint}`,
+          })),
+          ...custodies.map((c) => ({ id: c.id, label: `custody of “${c.token.label}”` })),
+        ]}
+      />
       {reports.length > 0 && (
         <ul aria-label="Reports made">
           {reports.map((r) => (
             <li key={r.id}>
-              {r.createdAt.slice(0, 16).replace('T', ' ')} — {r.type} — report <code>{r.id}</code>, SHA-256 <code>{r.sha256.slice(0, 16)}…</code>
+              {r.createdAt.slice(0, 16).replace('T', ' ')} — {r.type} — report <code>{r.id}</code>, SHA-256{' '}
+              <code>{r.sha256.slice(0, 16)}…</code>
             </li>
           ))}
         </ul>
@@ -239,20 +288,37 @@ function Modules() {
           <option>FIPS 140-2</option>
         </select>
         <label htmlFor="validation-certificate">Certificate number</label>
-        <input id="validation-certificate" type="text" value={certificate} onChange={(e) => setCertificate(e.target.value)} />
+        <input
+          id="validation-certificate"
+          type="text"
+          value={certificate}
+          onChange={(e) => setCertificate(e.target.value)}
+        />
         <label htmlFor="validation-level">Level</label>
         <select id="validation-level" value={level} onChange={(e) => setLevel(Number(e.target.value))}>
           {[1, 2, 3, 4].map((l) => (
             <option key={l}>{l}</option>
           ))}
         </select>
-        <FactorFields id="validation-officer" label="Security officer" proof={officer} onChange={setOfficer} choices={officers} />
+        <FactorFields
+          id="validation-officer"
+          label="Security officer"
+          proof={officer}
+          onChange={setOfficer}
+          choices={officers}
+        />
         <button type="submit" disabled={busy || certificate.trim().length === 0}>
           Record the validation
         </button>
       </form>
       <form onSubmit={submitReview} aria-label="Annual policy review">
-        <FactorFields id="review-officer" label="Security officer recording the review" proof={reviewer} onChange={setReviewer} choices={officers} />
+        <FactorFields
+          id="review-officer"
+          label="Security officer recording the review"
+          proof={reviewer}
+          onChange={setReviewer}
+          choices={officers}
+        />
         <button type="submit" disabled={busy}>
           Record today’s annual policy review
         </button>
@@ -298,7 +364,10 @@ function PracticeStatement() {
   return (
     <section className="card" aria-labelledby="kmps-title">
       <h2 id="kmps-title">Key Management Practice Statement (draft)</h2>
-      <p className="muted">Written from the current configuration: roles, quorum policies, algorithms, cryptoperiods, destruction waits and the backup scheme. Print it or copy it to edit.</p>
+      <p className="muted">
+        Written from the current configuration: roles, quorum policies, algorithms, cryptoperiods, destruction waits and
+        the backup scheme. Print it or copy it to edit.
+      </p>
       <button type="button" onClick={() => void show()}>
         Show the draft
       </button>
@@ -334,7 +403,13 @@ function WitnessForm({ ceremonies }: { ceremonies: { id: string; label: string }
       <label htmlFor="witness-name">Witness’s name</label>
       <input id="witness-name" type="text" value={name} onChange={(e) => setName(e.target.value)} />
       <label htmlFor="witness-role">In what capacity</label>
-      <input id="witness-role" type="text" value={role} onChange={(e) => setRole(e.target.value)} placeholder="e.g. internal audit" />
+      <input
+        id="witness-role"
+        type="text"
+        value={role}
+        onChange={(e) => setRole(e.target.value)}
+        placeholder="e.g. internal audit"
+      />
       <button type="submit" disabled={busy || name.trim().length === 0 || role.trim().length === 0}>
         Record the sign-off
       </button>

@@ -26,7 +26,10 @@ export function SettingsScreen() {
     const proof = officer;
     // The factors are used once; the next attempt needs a fresh code anyway.
     setOfficer({ ...officer, passphrase: '', code: '' });
-    if (await setModule(source, proof)) setSaved(source === 'built-in' ? 'Now using the built-in SoftHSM2 rehearsal store.' : 'Token module saved and loaded.');
+    if (await setModule(source, proof))
+      setSaved(
+        source === 'built-in' ? 'Now using the built-in SoftHSM2 rehearsal store.' : 'Token module saved and loaded.',
+      );
   };
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -39,7 +42,8 @@ export function SettingsScreen() {
       <section aria-labelledby="module-settings" className="card">
         <h2 id="module-settings">Token module</h2>
         <p>
-          Custos talks to your HSM or smartcard through its vendor’s PKCS#11 library. The built-in SoftHSM2 software token is for rehearsal and evaluation only.
+          Custos talks to your HSM or smartcard through its vendor’s PKCS#11 library. The built-in SoftHSM2 software
+          token is for rehearsal and evaluation only.
         </p>
         <p>
           In use now: {current ? <code>{current.path}</code> : <strong>none</strong>}
@@ -47,14 +51,22 @@ export function SettingsScreen() {
         </p>
         <form onSubmit={submit} aria-label="Change the token module">
           <p id="module-help" className="muted">
-            A security officer changes the module with both factors; the change is recorded in the audit log. After the factors are checked, Custos asks for the
-            library file itself. Examples: OpenSC <code>opensc-pkcs11.so</code>, YubiHSM 2 <code>yubihsm_pkcs11.so</code>, Thales Luna <code>libCryptoki2_64.so</code>,
-            Entrust nShield <code>libcknfast.so</code>.
+            A security officer changes the module with both factors; the change is recorded in the audit log. After the
+            factors are checked, Custos asks for the library file itself. Examples: OpenSC <code>opensc-pkcs11.so</code>
+            , YubiHSM 2 <code>yubihsm_pkcs11.so</code>, Thales Luna <code>libCryptoki2_64.so</code>, Entrust nShield{' '}
+            <code>libcknfast.so</code>.
           </p>
-          <FactorFields id="module-officer" label="Security officer" proof={officer} onChange={setOfficer} choices={officers} />
+          <FactorFields
+            id="module-officer"
+            label="Security officer"
+            proof={officer}
+            onChange={setOfficer}
+            choices={officers}
+          />
           {officers.length === 0 && custodians !== null && (
             <NextStep screen="custodians" action="Go to Custodians">
-              No security officer is enrolled yet, so nobody can change the module. Enrol one on the Custodians screen first.
+              No security officer is enrolled yet, so nobody can change the module. Enrol one on the Custodians screen
+              first.
             </NextStep>
           )}
           <div className="actions">

@@ -55,7 +55,8 @@ function ModuleSummary({ module }: { module: ModuleInfo }) {
       <dl className="facts">
         <dt>Library</dt>
         <dd>
-          <code>{module.path}</code> {module.kind === 'embedded-softhsm' && <span className="badge">built-in default</span>}
+          <code>{module.path}</code>{' '}
+          {module.kind === 'embedded-softhsm' && <span className="badge">built-in default</span>}
         </dd>
         <dt>Maker</dt>
         <dd>
@@ -98,7 +99,8 @@ function TokenList({ slots }: { slots: SlotInfo[] }) {
       )}
       {blank.length > 0 && (
         <p className="muted">
-          {blank.length === 1 ? 'One blank token is' : `${blank.length} blank tokens are`} also present; blank tokens are initialised in a custody ceremony (Ceremonies).
+          {blank.length === 1 ? 'One blank token is' : `${blank.length} blank tokens are`} also present; blank tokens
+          are initialised in a custody ceremony (Ceremonies).
         </p>
       )}
       {empty.length > 0 && <p className="muted">{empty.length} reader slot(s) without a token.</p>}
@@ -108,7 +110,8 @@ function TokenList({ slots }: { slots: SlotInfo[] }) {
 
 function TokenRow({ token }: { token: TokenInfo }) {
   const audit = useCustos((s) => s.snapshot?.audit);
-  const isAuditToken = audit?.state === 'ready' && audit.token.serial === token.serial && audit.token.label === token.label;
+  const isAuditToken =
+    audit?.state === 'ready' && audit.token.serial === token.serial && audit.token.label === token.label;
   const selected = useCustos((s) => s.selected);
   const busy = useCustos((s) => s.busy);
   const select = useCustos((s) => s.select);
@@ -144,11 +147,21 @@ function TokenRow({ token }: { token: TokenInfo }) {
       </td>
       <td className="actions">
         {!isAuditToken && (
-          <button type="button" onClick={() => void select(ref)} disabled={isSelected || busy === 'select'} aria-label={`Select token ${token.label}`}>
+          <button
+            type="button"
+            onClick={() => void select(ref)}
+            disabled={isSelected || busy === 'select'}
+            aria-label={`Select token ${token.label}`}
+          >
             {isSelected ? 'Selected' : 'Select'}
           </button>
         )}
-        <button type="button" onClick={() => void inspect(ref)} disabled={busy === 'mechanisms'} aria-label={`Show mechanisms of ${token.label}`}>
+        <button
+          type="button"
+          onClick={() => void inspect(ref)}
+          disabled={busy === 'mechanisms'}
+          aria-label={`Show mechanisms of ${token.label}`}
+        >
           Mechanisms
         </button>
       </td>

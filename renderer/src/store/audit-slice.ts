@@ -40,7 +40,13 @@ export const createAuditSlice =
       verdict: null,
       lastCheckpoint: null,
       async searchAudit(filter) {
-        set((s) => ({ auditFilter: filter, auditTotal: null, auditPages: {}, auditQuery: s.auditQuery + 1, auditError: null }));
+        set((s) => ({
+          auditFilter: filter,
+          auditTotal: null,
+          auditPages: {},
+          auditQuery: s.auditQuery + 1,
+          auditError: null,
+        }));
         await get().loadAuditPage(0);
       },
       async loadAuditPage(page) {
@@ -51,7 +57,8 @@ export const createAuditSlice =
         const result = await bridge.audit.page({ filter: auditFilter, offset: page * AUDIT_PAGE, limit: AUDIT_PAGE });
         inFlight.delete(key);
         if (get().auditQuery !== auditQuery) return; // a newer search replaced this one
-        if (result.ok) set((s) => ({ auditTotal: result.value.total, auditPages: { ...s.auditPages, [page]: result.value.rows } }));
+        if (result.ok)
+          set((s) => ({ auditTotal: result.value.total, auditPages: { ...s.auditPages, [page]: result.value.rows } }));
         else set({ auditError: result.error });
       },
       async openAuditEntry(seq) {

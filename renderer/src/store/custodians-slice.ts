@@ -29,7 +29,10 @@ export const createCustodiansSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], CustodiansSlice> =>
   (set, get) => {
     /** Runs one request; on failure keeps the error on screen, on success the notice. */
-    const run = async <T>(call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>, notice: (value: T) => string | null): Promise<T | null> => {
+    const run = async <T>(
+      call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>,
+      notice: (value: T) => string | null,
+    ): Promise<T | null> => {
       set({ custodianBusy: true, custodianError: null, custodianNotice: null });
       const result = await call();
       if (!result.ok) {
@@ -50,7 +53,10 @@ export const createCustodiansSlice =
         set(result.ok ? { custodians: result.value } : { custodianError: result.error });
       },
       async beginEnrolment(name, roles, passphrase, officers = []) {
-        const challenge = await run(() => bridge.custodians.enrolBegin({ name, roles, passphrase, ...(officers.length ? { officers } : {}) }), () => null);
+        const challenge = await run(
+          () => bridge.custodians.enrolBegin({ name, roles, passphrase, ...(officers.length ? { officers } : {}) }),
+          () => null,
+        );
         if (challenge) set({ enrolment: challenge });
         // An officer's factors were checked either way (a code counts once): reload their status.
         if (officers.length) await get().loadCustodians();
@@ -59,7 +65,10 @@ export const createCustodiansSlice =
       async confirmEnrolment(code) {
         const enrolment = get().enrolment;
         if (!enrolment) return false;
-        const custodian = await run(() => bridge.custodians.enrolConfirm({ enrolmentId: enrolment.enrolmentId, code }), (c) => `${c.name} is enrolled.`);
+        const custodian = await run(
+          () => bridge.custodians.enrolConfirm({ enrolmentId: enrolment.enrolmentId, code }),
+          (c) => `${c.name} is enrolled.`,
+        );
         if (!custodian) return false;
         set({ enrolment: null });
         await get().loadCustodians();
@@ -71,12 +80,18 @@ export const createCustodiansSlice =
         if (enrolment) await bridge.custodians.enrolCancel({ enrolmentId: enrolment.enrolmentId });
       },
       async checkFactors(custodianId, passphrase, code) {
-        const ok = await run(() => bridge.custodians.check({ custodianId, passphrase, code }), () => 'Both factors are correct.');
+        const ok = await run(
+          () => bridge.custodians.check({ custodianId, passphrase, code }),
+          () => 'Both factors are correct.',
+        );
         await get().loadCustodians();
         return ok !== null;
       },
       async unlockCustodian(custodianId, officerId, passphrase, code) {
-        const ok = await run(() => bridge.custodians.unlock({ custodianId, officerId, passphrase, code }), (c) => `${c.name} is unlocked.`);
+        const ok = await run(
+          () => bridge.custodians.unlock({ custodianId, officerId, passphrase, code }),
+          (c) => `${c.name} is unlocked.`,
+        );
         await get().loadCustodians();
         return ok !== null;
       },

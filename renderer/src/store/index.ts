@@ -9,7 +9,14 @@ import { createReportsSlice, type ReportsSlice } from './reports-slice';
 import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
 import { createTokensSlice, type TokensSlice } from './tokens-slice';
 
-export type CustosState = AppSlice & NavigationSlice & TokensSlice & AuditSlice & CustodiansSlice & QuorumSlice & KeysSlice & ReportsSlice;
+export type CustosState = AppSlice &
+  NavigationSlice &
+  TokensSlice &
+  AuditSlice &
+  CustodiansSlice &
+  QuorumSlice &
+  KeysSlice &
+  ReportsSlice;
 export interface Deps {
   bridge: CustosBridge;
 }

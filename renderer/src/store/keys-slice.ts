@@ -13,7 +13,12 @@ export interface KeysSlice {
   keyNotice: string | null;
   loadKeys(): Promise<void>;
   exportKey(keyId: string, format: 'pem' | 'jwk'): Promise<void>;
-  proposeKey(custodyId: string, params: Record<string, string | number | boolean>, action: ActionName, requester: Proof): Promise<boolean>;
+  proposeKey(
+    custodyId: string,
+    params: Record<string, string | number | boolean>,
+    action: ActionName,
+    requester: Proof,
+  ): Promise<boolean>;
   emergency(keyId: string, transition: 'suspend' | 'compromise', token: TokenRef, officer: Proof): Promise<boolean>;
 }
 
@@ -35,13 +40,23 @@ export const createKeysSlice =
     async proposeKey(custodyId, params, action, requester) {
       set({ keyError: null, keyNotice: null });
       const result = await bridge.proposals.create({ custodyId, action, params, requester });
-      set(result.ok ? { keyNotice: `Proposal ${result.value.shortFingerprint} is open. Approvers confirm it on the Approvals screen.` } : { keyError: result.error });
+      set(
+        result.ok
+          ? {
+              keyNotice: `Proposal ${result.value.shortFingerprint} is open. Approvers confirm it on the Approvals screen.`,
+            }
+          : { keyError: result.error },
+      );
       return result.ok;
     },
     async emergency(keyId, transition, token, officer) {
       set({ keyError: null, keyNotice: null });
       const result = await bridge.keys.emergency({ keyId, transition, token, officer });
-      set(result.ok ? { keyNotice: `Key “${result.value.label}” is now ${result.value.state}.` } : { keyError: result.error });
+      set(
+        result.ok
+          ? { keyNotice: `Key “${result.value.label}” is now ${result.value.state}.` }
+          : { keyError: result.error },
+      );
       await get().loadKeys();
       return result.ok;
     },

@@ -20,7 +20,13 @@ export interface QuorumSlice {
   quorumNotice: { text: string; tone: 'ok' | 'failed' } | null;
   quorumBusy: boolean;
   loadQuorum(): Promise<void>;
-  takeCustody(request: { token: { serial: string; label: string }; threshold: number; holders: Proof[]; label?: string; currentSoPin?: string }): Promise<boolean>;
+  takeCustody(request: {
+    token: { serial: string; label: string };
+    threshold: number;
+    holders: Proof[];
+    label?: string;
+    currentSoPin?: string;
+  }): Promise<boolean>;
   proposeDrill(custodyId: string, requester: Proof): Promise<boolean>;
   proposeTurnover(custodyId: string, holders: string[], threshold: number, requester: Proof): Promise<boolean>;
   settleCustody(custodyId: string, holders: Proof[]): Promise<boolean>;
@@ -29,8 +35,19 @@ export interface QuorumSlice {
   cancelProposal(proposalId: string, by: Proof): Promise<boolean>;
   backups: BackupSummary[] | null;
   /** A backup just made whose holders collect their cards one at a time; the one card on screen, if any. */
-  printing: { setId: string; holders: { index: number; id: string; name: string }[]; card: PrintableCard | null; collected: number[] } | null;
-  proposeBackup(custodyId: string, keyIds: string[], holders: string[], threshold: number, requester: Proof): Promise<boolean>;
+  printing: {
+    setId: string;
+    holders: { index: number; id: string; name: string }[];
+    card: PrintableCard | null;
+    collected: number[];
+  } | null;
+  proposeBackup(
+    custodyId: string,
+    keyIds: string[],
+    holders: string[],
+    threshold: number,
+    requester: Proof,
+  ): Promise<boolean>;
   proposeRestore(custodyId: string, setId: string, overrideDestroyed: boolean, requester: Proof): Promise<boolean>;
   showCards(setId: string): Promise<void>;
   releaseCard(holder: Proof): Promise<boolean>;
@@ -38,7 +55,10 @@ export interface QuorumSlice {
   forgetCards(): Promise<void>;
   enterShare(proposalId: string, text: string): Promise<boolean>;
   exportBackup(setId: string): Promise<boolean>;
-  /** The last answer to "Import a backup file": the set stored and how it was authenticated, a cancelled dialog, or why not. */
+  /**
+   * The last answer to "Import a backup file": the set stored and how it was authenticated, a cancelled dialog, or why
+   * not.
+   */
   backupImport: { result: BackupImportResult | null; error: WireError | null };
   /** Main asks for the file; true when a set was stored. */
   importBackup(expectAuditKey?: string): Promise<boolean>;
@@ -48,7 +68,11 @@ export interface QuorumSlice {
 export const createQuorumSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], QuorumSlice> =>
   (set, get) => {
-    const run = async <T>(call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>, notice: (value: T) => string, at: string | null = null): Promise<boolean> => {
+    const run = async <T>(
+      call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>,
+      notice: (value: T) => string,
+      at: string | null = null,
+    ): Promise<boolean> => {
       set({ quorumBusy: true, quorumError: null, quorumErrorAt: null, quorumNotice: null });
       const result = await call();
       set(
@@ -67,21 +91,42 @@ export const createQuorumSlice =
       quorumNotice: null,
       quorumBusy: false,
       async loadQuorum() {
-        const [custodies, proposals, backups] = await Promise.all([bridge.custody.list({}), bridge.proposals.list({}), bridge.backups.list({})]);
-        set({ custodies: custodies.ok ? custodies.value : [], proposals: proposals.ok ? proposals.value : [], backups: backups.ok ? backups.value : [] });
+        const [custodies, proposals, backups] = await Promise.all([
+          bridge.custody.list({}),
+          bridge.proposals.list({}),
+          bridge.backups.list({}),
+        ]);
+        set({
+          custodies: custodies.ok ? custodies.value : [],
+          proposals: proposals.ok ? proposals.value : [],
+          backups: backups.ok ? backups.value : [],
+        });
       },
       takeCustody: (request) =>
-        run(() => bridge.custody.take(request), (c) => `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}. Nobody has seen its PINs.`),
+        run(
+          () => bridge.custody.take(request),
+          (c) =>
+            `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}. Nobody has seen its PINs.`,
+        ),
       proposeDrill: (custodyId, requester) =>
-        run(() => bridge.proposals.create({ custodyId, action: 'token.quorum-drill', params: {}, requester }), (p) => `Proposal ${p.shortFingerprint} is open: read this fingerprint aloud to the approvers.`),
+        run(
+          () => bridge.proposals.create({ custodyId, action: 'token.quorum-drill', params: {}, requester }),
+          (p) => `Proposal ${p.shortFingerprint} is open: read this fingerprint aloud to the approvers.`,
+        ),
       proposeTurnover: (custodyId, holders, threshold, requester) =>
         run(
-          () => bridge.proposals.create({ custodyId, action: 'custody.redeal', params: { holders, threshold }, requester }),
-          (p) => `Proposal ${p.shortFingerprint} is open. The current holders approve it; every new holder confirms it with their passphrase and code.`,
+          () =>
+            bridge.proposals.create({ custodyId, action: 'custody.redeal', params: { holders, threshold }, requester }),
+          (p) =>
+            `Proposal ${p.shortFingerprint} is open. The current holders approve it; every new holder confirms it with their passphrase and code.`,
         ),
       settleCustody: (custodyId, holders) =>
-        run(() => bridge.custody.settle({ custodyId, holders }), (r) =>
-          r.outcome === 'activated' ? `The token has this custody’s PINs: it is now the active custody of “${r.custody.token.label}”.` : `The token never received this custody’s PINs: it is set aside, and the previous custody stays in force.`,
+        run(
+          () => bridge.custody.settle({ custodyId, holders }),
+          (r) =>
+            r.outcome === 'activated'
+              ? `The token has this custody’s PINs: it is now the active custody of “${r.custody.token.label}”.`
+              : `The token never received this custody’s PINs: it is set aside, and the previous custody stays in force.`,
         ),
       approveProposal: (proposalId, fingerprint, approver) =>
         run(
@@ -93,29 +138,74 @@ export const createQuorumSlice =
           approveFormOf(proposalId),
         ),
       rejectProposal: (proposalId, by) =>
-        run(() => bridge.proposals.reject({ proposalId, by }), (p) => `Proposal ${p.shortFingerprint} is rejected: nobody can approve it now, and nothing was done.`, stopFormOf(proposalId)),
+        run(
+          () => bridge.proposals.reject({ proposalId, by }),
+          (p) => `Proposal ${p.shortFingerprint} is rejected: nobody can approve it now, and nothing was done.`,
+          stopFormOf(proposalId),
+        ),
       cancelProposal: (proposalId, by) =>
-        run(() => bridge.proposals.cancel({ proposalId, by }), (p) => `Proposal ${p.shortFingerprint} is cancelled by its proposer: nothing was done.`, stopFormOf(proposalId)),
+        run(
+          () => bridge.proposals.cancel({ proposalId, by }),
+          (p) => `Proposal ${p.shortFingerprint} is cancelled by its proposer: nothing was done.`,
+          stopFormOf(proposalId),
+        ),
       backups: null,
       printing: null,
       proposeBackup: (custodyId, keyIds, holders, threshold, requester) =>
-        run(() => bridge.proposals.create({ custodyId, action: 'key.backup', params: { keyIds, holders, threshold }, requester }), (p) => `Backup proposal ${p.shortFingerprint} is open. Have the cards printed as soon as it runs.`),
+        run(
+          () =>
+            bridge.proposals.create({
+              custodyId,
+              action: 'key.backup',
+              params: { keyIds, holders, threshold },
+              requester,
+            }),
+          (p) => `Backup proposal ${p.shortFingerprint} is open. Have the cards printed as soon as it runs.`,
+        ),
       proposeRestore: (custodyId, setId, overrideDestroyed, requester) =>
         run(
-          () => bridge.proposals.create({ custodyId, action: 'key.restore', params: { setId, ...(overrideDestroyed ? { overrideDestroyed } : {}) }, requester }),
-          (p) => `Restore proposal ${p.shortFingerprint} is open. After the approvals, the card holders enter their cards on the Approvals screen.`,
+          () =>
+            bridge.proposals.create({
+              custodyId,
+              action: 'key.restore',
+              params: { setId, ...(overrideDestroyed ? { overrideDestroyed } : {}) },
+              requester,
+            }),
+          (p) =>
+            `Restore proposal ${p.shortFingerprint} is open. After the approvals, the card holders enter their cards on the Approvals screen.`,
         ),
       async showCards(setId) {
         await get().loadQuorum();
         const backup = get().backups?.find((b) => b.setId === setId);
-        if (backup) set({ printing: { setId, holders: backup.holders.map(({ index, id, name }) => ({ index, id, name })), card: null, collected: [] }, quorumError: null, quorumNotice: null });
+        if (backup)
+          set({
+            printing: {
+              setId,
+              holders: backup.holders.map(({ index, id, name }) => ({ index, id, name })),
+              card: null,
+              collected: [],
+            },
+            quorumError: null,
+            quorumNotice: null,
+          });
       },
       async releaseCard(holder) {
         const printing = get().printing;
         if (!printing) return false;
         set({ quorumBusy: true, quorumError: null, quorumNotice: null });
         const result = await bridge.backups.card({ setId: printing.setId, holder });
-        set(result.ok ? { quorumBusy: false, printing: { ...printing, card: result.value, collected: [...new Set([...printing.collected, result.value.index])] } } : { quorumBusy: false, quorumError: result.error, quorumErrorAt: null });
+        set(
+          result.ok
+            ? {
+                quorumBusy: false,
+                printing: {
+                  ...printing,
+                  card: result.value,
+                  collected: [...new Set([...printing.collected, result.value.index])],
+                },
+              }
+            : { quorumBusy: false, quorumError: result.error, quorumErrorAt: null },
+        );
         return result.ok;
       },
       hideCard() {
@@ -125,27 +215,45 @@ export const createQuorumSlice =
       async forgetCards() {
         const setId = get().printing?.setId;
         set({ printing: null });
-        if (setId) await run(() => bridge.backups.forgetCards({ setId }), () => 'The cards are forgotten: nobody can print them again.');
+        if (setId)
+          await run(
+            () => bridge.backups.forgetCards({ setId }),
+            () => 'The cards are forgotten: nobody can print them again.',
+          );
       },
       enterShare: (proposalId, text) =>
-        run(() => bridge.backups.enterShare({ proposalId, text }), (p) =>
-          p.state === 'executed' ? 'Card accepted. The backup was restored and every key proven.' : `Card accepted. Still needed: ${[...p.waitingFor, ...(p.approvals.filter((a) => a.held).length < p.threshold ? ['approvals'] : [])].join('; ')}.`,
+        run(
+          () => bridge.backups.enterShare({ proposalId, text }),
+          (p) =>
+            p.state === 'executed'
+              ? 'Card accepted. The backup was restored and every key proven.'
+              : `Card accepted. Still needed: ${[...p.waitingFor, ...(p.approvals.filter((a) => a.held).length < p.threshold ? ['approvals'] : [])].join('; ')}.`,
         ),
       exportBackup: (setId) => {
         const auditKey = get().backups?.find((b) => b.setId === setId)?.madeBy.auditKey;
         // The fingerprint goes on paper with the file: a new installation checks the file against it.
         const printIt = auditKey ? ` Made by audit key ${auditKey}: print it and keep the printout with the file.` : '';
-        return run(() => bridge.backups.exportFile({ setId }), (r) => `The signed backup file is at ${r.path}. Keep it apart from the share cards.${printIt}`);
+        return run(
+          () => bridge.backups.exportFile({ setId }),
+          (r) => `The signed backup file is at ${r.path}. Keep it apart from the share cards.${printIt}`,
+        );
       },
       backupImport: { result: null, error: null },
       async importBackup(expectAuditKey) {
         set({ quorumBusy: true, quorumError: null, quorumNotice: null, backupImport: { result: null, error: null } });
         const result = await bridge.backups.importFile(expectAuditKey ? { expectAuditKey } : {});
-        set({ quorumBusy: false, backupImport: result.ok ? { result: result.value, error: null } : { result: null, error: result.error } });
+        set({
+          quorumBusy: false,
+          backupImport: result.ok ? { result: result.value, error: null } : { result: null, error: result.error },
+        });
         await get().loadQuorum();
         return result.ok && result.value.outcome === 'imported';
       },
-      checkShare: (text) => run(() => bridge.backups.checkShare({ text }), (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId.slice(0, 8)} is valid. The check is recorded.`),
+      checkShare: (text) =>
+        run(
+          () => bridge.backups.checkShare({ text }),
+          (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId.slice(0, 8)} is valid. The check is recorded.`,
+        ),
     };
   };
 
@@ -158,7 +266,10 @@ function noticeFor<T>(value: T, notice: (value: T) => string): NonNullable<Quoru
   const outcome = (value as Partial<ProposalView> | null)?.outcome;
   if (outcome?.status === 'failed') {
     const remedy = outcome.remedy?.length ? ` What to do: ${outcome.remedy.join(' ')}` : '';
-    return { text: `The quorum was met, but the operation did not complete. ${describeFailure(outcome)}${remedy}`, tone: 'failed' };
+    return {
+      text: `The quorum was met, but the operation did not complete. ${describeFailure(outcome)}${remedy}`,
+      tone: 'failed',
+    };
   }
   return { text: notice(value), tone: 'ok' };
 }

@@ -14,7 +14,9 @@ export interface ReportsSlice {
   reportNotice: string | null;
   reportBusy: boolean;
   loadReports(asOf?: string): Promise<void>;
-  createReport(subject: { proposalId: string } | { custodyId: string } | { inventory: true } | { compliance: { asOf?: string } }): Promise<void>;
+  createReport(
+    subject: { proposalId: string } | { custodyId: string } | { inventory: true } | { compliance: { asOf?: string } },
+  ): Promise<void>;
   witness(ceremonyId: string, name: string, role: string): Promise<void>;
   recordValidation(record: ValidationRecord, officer: Proof): Promise<void>;
   recordPolicyReview(officer: Proof): Promise<void>;
@@ -24,7 +26,10 @@ export interface ReportsSlice {
 export const createReportsSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], ReportsSlice> =>
   (set, get) => {
-    const run = async <T>(call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>, done: (value: T) => Partial<ReportsSlice>) => {
+    const run = async <T>(
+      call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>,
+      done: (value: T) => Partial<ReportsSlice>,
+    ) => {
       set({ reportBusy: true, reportError: null, reportNotice: null });
       const result = await call();
       set(result.ok ? { reportBusy: false, ...done(result.value) } : { reportBusy: false, reportError: result.error });
@@ -38,7 +43,11 @@ export const createReportsSlice =
       reportNotice: null,
       reportBusy: false,
       async loadReports(asOf) {
-        const [compliance, reports, controls] = await Promise.all([bridge.compliance.view(asOf ? { asOf } : {}), bridge.reports.list({}), bridge.compliance.controls({})]);
+        const [compliance, reports, controls] = await Promise.all([
+          bridge.compliance.view(asOf ? { asOf } : {}),
+          bridge.reports.list({}),
+          bridge.compliance.controls({}),
+        ]);
         set({
           ...(compliance.ok ? { compliance: compliance.value } : { reportError: compliance.error }),
           reports: reports.ok ? reports.value : [],
@@ -51,13 +60,33 @@ export const createReportsSlice =
         const files = 'report.json, report.sig, audit-key.pem, report.pdf, report-pdf.json, report-pdf.sig';
         await run(
           () => bridge.reports.create(subject),
-          (r) => ({ reportNotice: `Report ${r.id} is signed. Files (${files}) are in ${r.dir}. SHA-256 of report.json: ${r.sha256}` }),
+          (r) => ({
+            reportNotice: `Report ${r.id} is signed. Files (${files}) are in ${r.dir}. SHA-256 of report.json: ${r.sha256}`,
+          }),
         );
         await get().loadReports();
       },
-      witness: (ceremonyId, name, role) => run(() => bridge.reports.witness({ ceremonyId, name, role }), (w) => ({ reportNotice: `${w.name} (${w.role}) signed off; the sign-off will be in the ceremony’s reports.` })),
-      recordValidation: (record, officer) => run(() => bridge.compliance.recordValidation({ ...record, officer }), (view) => ({ compliance: view, reportNotice: `Validation recorded for ${record.modulePath}.` })),
-      recordPolicyReview: (officer) => run(() => bridge.compliance.policyReviewed({ officer }), (view) => ({ compliance: view, reportNotice: 'Today’s policy review is recorded.' })),
-      showPracticeStatement: () => run(() => bridge.compliance.practiceStatement({}), (v) => ({ practiceStatement: v.markdown })),
+      witness: (ceremonyId, name, role) =>
+        run(
+          () => bridge.reports.witness({ ceremonyId, name, role }),
+          (w) => ({
+            reportNotice: `${w.name} (${w.role}) signed off; the sign-off will be in the ceremony’s reports.`,
+          }),
+        ),
+      recordValidation: (record, officer) =>
+        run(
+          () => bridge.compliance.recordValidation({ ...record, officer }),
+          (view) => ({ compliance: view, reportNotice: `Validation recorded for ${record.modulePath}.` }),
+        ),
+      recordPolicyReview: (officer) =>
+        run(
+          () => bridge.compliance.policyReviewed({ officer }),
+          (view) => ({ compliance: view, reportNotice: 'Today’s policy review is recorded.' }),
+        ),
+      showPracticeStatement: () =>
+        run(
+          () => bridge.compliance.practiceStatement({}),
+          (v) => ({ practiceStatement: v.markdown }),
+        ),
     };
   };

@@ -40,7 +40,8 @@ export const createTokensSlice =
     async inspect(ref) {
       set({ busy: 'mechanisms', inspecting: ref, tokenError: null });
       const result = await bridge.tokens.mechanisms(ref);
-      if (result.ok) set((s) => ({ busy: null, mechanisms: { ...s.mechanisms, [tokenKey(ref)]: result.value.mechanisms } }));
+      if (result.ok)
+        set((s) => ({ busy: null, mechanisms: { ...s.mechanisms, [tokenKey(ref)]: result.value.mechanisms } }));
       else set({ busy: null, tokenError: result.error });
     },
     async select(ref) {
@@ -51,13 +52,19 @@ export const createTokensSlice =
     async setModule(source, officer) {
       set({ busy: 'module', tokenError: null });
       const result = await bridge.settings.setModule({ source, officer });
-      set(result.ok ? { busy: null, status: result.value, mechanisms: {}, inspecting: null } : { busy: null, tokenError: result.error });
+      set(
+        result.ok
+          ? { busy: null, status: result.value, mechanisms: {}, inspecting: null }
+          : { busy: null, tokenError: result.error },
+      );
       return result.ok;
     },
     applyStatus(status) {
       const { inspecting } = get();
       const stillThere =
-        status.state === 'ready' && inspecting !== null && status.slots.some((s) => s.token?.serial === inspecting.serial && s.token.label === inspecting.label);
+        status.state === 'ready' &&
+        inspecting !== null &&
+        status.slots.some((s) => s.token?.serial === inspecting.serial && s.token.label === inspecting.label);
       set({ status, inspecting: stillThere ? inspecting : null });
     },
     applySelection(ref) {

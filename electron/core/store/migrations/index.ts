@@ -16,4 +16,20 @@ import { custodyPinBits } from './0014-custody-pin-bits';
 import { auditTreeByAppend } from './0015-audit-tree-by-append';
 
 /** In version order; the runner refuses gaps and reordering. */
-export const migrations: readonly Migration[] = [settings, auditLog, custodians, custody, proposals, keys, destruction, executions, backups, reports, witnesses, custodianState, recordState, custodyPinBits, auditTreeByAppend];
+export const migrations: readonly Migration[] = [
+  settings,
+  auditLog,
+  custodians,
+  custody,
+  proposals,
+  keys,
+  destruction,
+  executions,
+  backups,
+  reports,
+  witnesses,
+  custodianState,
+  recordState,
+  custodyPinBits,
+  auditTreeByAppend,
+];
