@@ -12,7 +12,8 @@ import { AuditService } from './audit/audit-service';
 import { CustodianService } from './custodians/custodian-service';
 import { CustodyService } from './custody/custody-service';
 import { KeyInventory } from './keys/key-inventory';
-import { quorumChecks, quorumNeeds, quorumOperations, quorumReconcilers } from './quorum/operations';
+import { keyChecks, keyNeeds, keyOperations, keyReconcilers } from './keys/key-operations';
+import { quorumDrill } from './quorum/drill';
 import { ACTION_PARAMS } from '../../shared/actions';
 import { BACKUP_NEEDS } from './backup/key-wrap';
 import { reconcileRestore } from './backup/reconcile-restore';
@@ -269,10 +270,11 @@ export class CustosCore {
       custodians: this.custodians,
       custody: this.custody,
       module: () => this.tokens.ready(),
-      operations: quorumOperations(store, clock, this.keys),
-      checks: quorumChecks(store, clock, this.keys),
+      // The registry is assembled here from each folder's contributions: quorum/ imports none of them.
+      operations: { 'token.quorum-drill': quorumDrill, ...keyOperations(store, clock, this.keys) },
+      checks: keyChecks(store, clock, this.keys),
       needs: {
-        ...quorumNeeds(store, clock, this.keys),
+        ...keyNeeds(store, clock, this.keys),
         'key.backup': () => BACKUP_NEEDS,
         'key.restore': (p) => this.backups.restoreNeeds(p),
       },
@@ -282,7 +284,7 @@ export class CustosCore {
         'key.restore': this.backups.restoreCeremony(),
       },
       reconcilers: {
-        ...quorumReconcilers(store, clock, this.keys),
+        ...keyReconcilers(store, clock, this.keys),
         'key.backup': this.backups.reconcileBackup(),
         'key.restore': reconcileRestore({
           audit: this.audit,

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackupService } from '../backup/backup-service';
 import { turnover } from '../custody/turnover';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumChecks, quorumOperations } from '../quorum/operations';
+import { keyChecks, keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { ReportService } from '../reports/report-service';
@@ -43,14 +43,14 @@ beforeEach(async () => {
     clock: now,
   });
   quorum = f.quorum(
-    quorumOperations(f.opened.store, now, inventory),
+    keyOperations(f.opened.store, now, inventory),
     {
       'key.backup': backups.backupCeremony(),
       'key.restore': backups.restoreCeremony(),
       'custody.redeal': turnover(f.custody),
     },
     ACTION_PARAMS,
-    quorumChecks(f.opened.store, now, inventory),
+    keyChecks(f.opened.store, now, inventory),
   );
   custodyId = (
     await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })

@@ -6,7 +6,7 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations } from '../quorum/operations';
+import { keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import { QuorumService, type ProposalView } from '../quorum/quorum-service';
 import { DATABASE_FILE } from '../store/database';
@@ -40,7 +40,7 @@ beforeEach(async () => {
     quorum: () => quorum,
     clock: now,
   });
-  const operations = { ...quorumOperations(f.opened.store, now, inventory), 'test.read-attributes': readAttributes };
+  const operations = { ...keyOperations(f.opened.store, now, inventory), 'test.read-attributes': readAttributes };
   quorum = f.quorum(
     operations,
     { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() },

@@ -3,7 +3,8 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations, quorumReconcilers } from '../quorum/operations';
+import { keyOperations, keyReconcilers } from '../keys/key-operations';
+import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import { QuorumService, type CeremonyOperation, type ProposalView } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -51,10 +52,10 @@ function started(restore: CeremonyOperation = backups.restoreCeremony()): Quorum
     module: () => f.module,
     clock: now,
     params: ACTION_PARAMS,
-    operations: quorumOperations(f.opened.store, now, inventory),
+    operations: { 'token.quorum-drill': quorumDrill, ...keyOperations(f.opened.store, now, inventory) },
     ceremonies: { 'key.backup': backups.backupCeremony(), 'key.restore': restore },
     reconcilers: {
-      ...quorumReconcilers(f.opened.store, now, inventory),
+      ...keyReconcilers(f.opened.store, now, inventory),
       'key.restore': reconcileRestore({
         audit: f.opened.audit,
         keys: inventory,

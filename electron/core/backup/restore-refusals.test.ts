@@ -3,7 +3,7 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations } from '../quorum/operations';
+import { keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -34,7 +34,7 @@ beforeEach(async () => {
     clock: now,
   });
   quorum = f.quorum(
-    quorumOperations(f.opened.store, now, inventory),
+    keyOperations(f.opened.store, now, inventory),
     { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() },
     ACTION_PARAMS,
   );

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackupService } from '../backup/backup-service';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations } from '../quorum/operations';
+import { keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { QuorumService } from '../quorum/quorum-service';
 import { Settings } from '../settings/settings';
@@ -31,7 +31,7 @@ beforeEach(async () => {
   ]);
   const now = () => f.clock.now;
   keys = new KeyInventory(f.opened.store, f.opened.audit, now);
-  quorum = f.quorum(quorumOperations(f.opened.store, now, keys), {}, ACTION_PARAMS);
+  quorum = f.quorum(keyOperations(f.opened.store, now, keys), {}, ACTION_PARAMS);
   settings = new Settings(f.opened.store);
   const backups = new BackupService({
     store: f.opened.store,

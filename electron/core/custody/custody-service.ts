@@ -479,7 +479,7 @@ export class CustodyService {
     try {
       for (const { custodianId, key } of approvals) {
         const name = this.options.custodians.get(custodianId).name;
-        const share = unsealShare(this.options.store, custodyId, custodianId, pin, key, name);
+        const share = this.unsealShare(custodyId, custodianId, pin, key, name);
         // The library insists on plain Uint8Arrays (a Buffer from another realm fails its check).
         shares.push(Uint8Array.from(share));
         share.fill(0);
@@ -491,6 +491,11 @@ export class CustodyService {
     } finally {
       shares.forEach((s) => s.fill(0));
     }
+  }
+
+  /** One holder's share of a PIN, checked against its commitment; the caller overwrites it. */
+  unsealShare(custodyId: string, custodianId: string, pin: PinKind, key: Buffer, name = custodianId): Buffer {
+    return unsealShare(this.options.store, custodyId, custodianId, pin, key, name);
   }
 
   /** Custody records with their holders, active first. */

@@ -2,7 +2,7 @@ import { combine } from 'shamir-secret-sharing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCodeAt } from '../custodians/totp';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations } from '../quorum/operations';
+import { keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -26,7 +26,7 @@ beforeEach(async () => {
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }, { name: 'Dana' }]);
   const now = () => f.clock.now;
   quorum = f.quorum(
-    quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
+    keyOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
     { 'custody.redeal': turnover(f.custody) },
     ACTION_PARAMS,
   );

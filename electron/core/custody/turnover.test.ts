@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCodeAt } from '../custodians/totp';
 import type { QuorumService } from '../quorum/quorum-service';
-import { quorumOperations } from '../quorum/operations';
+import { keyOperations } from '../keys/key-operations';
+import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import { KeyInventory } from '../keys/key-inventory';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -26,7 +27,10 @@ beforeEach(async () => {
   ]);
   const now = () => f.clock.now;
   quorum = f.quorum(
-    quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
+    {
+      'token.quorum-drill': quorumDrill,
+      ...keyOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
+    },
     { 'custody.redeal': turnover(f.custody) },
     ACTION_PARAMS,
   );

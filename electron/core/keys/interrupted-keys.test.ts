@@ -3,7 +3,8 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkValue } from './check-value';
 import { findObjects } from '../hsm/find-objects';
-import { quorumOperations, quorumReconcilers } from '../quorum/operations';
+import { keyOperations, keyReconcilers } from './key-operations';
+import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import { QuorumService, type ProposalView } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
@@ -48,8 +49,8 @@ function started(): QuorumService {
     custody: f.custody,
     module: () => f.module,
     clock: now,
-    operations: quorumOperations(f.opened.store, now, inventory),
-    reconcilers: quorumReconcilers(f.opened.store, now, inventory),
+    operations: { 'token.quorum-drill': quorumDrill, ...keyOperations(f.opened.store, now, inventory) },
+    reconcilers: keyReconcilers(f.opened.store, now, inventory),
     params: ACTION_PARAMS,
   });
 }
@@ -82,7 +83,7 @@ async function crashAfterTokenStep(proposal: ProposalView, tokenStep: boolean): 
     ),
   );
   if (!tokenStep) return;
-  const operation = quorumOperations(f.opened.store, () => f.clock.now, inventory)[proposal.action]!;
+  const operation = keyOperations(f.opened.store, () => f.clock.now, inventory)[proposal.action]!;
   await f.loggedIn(custodyId, [1, 2], (session, lib) =>
     operation({ session, lib, params: proposal.params, proposalId: proposal.id, token: proposal.token }),
   );

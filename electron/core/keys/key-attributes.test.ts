@@ -6,7 +6,7 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findObjects } from '../hsm/find-objects';
 import { findSoftHsmLibrary, softHsmPaths } from '../hsm/softhsm';
-import { quorumOperations } from '../quorum/operations';
+import { keyOperations } from './key-operations';
 import type { QuorumOperation, QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -70,7 +70,7 @@ beforeEach(async () => {
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   const now = () => f.clock.now;
   const operations = {
-    ...quorumOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
+    ...keyOperations(f.opened.store, now, new KeyInventory(f.opened.store, f.opened.audit, now)),
     'test.read-attributes': readAttributes,
     'test.decrypt': decryptWith,
     'test.defaults-key': defaultsKey,

@@ -9,7 +9,8 @@ import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { quorumChecks, quorumOperations } from '../quorum/operations';
+import { keyChecks, keyOperations } from './key-operations';
+import { quorumDrill } from '../quorum/drill';
 import { KeyInventory } from './key-inventory';
 
 let dataDir: string;
@@ -29,10 +30,10 @@ beforeEach(async () => {
   ]);
   inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
   quorum = f.quorum(
-    quorumOperations(f.opened.store, () => f.clock.now, inventory),
+    { 'token.quorum-drill': quorumDrill, ...keyOperations(f.opened.store, () => f.clock.now, inventory) },
     {},
     undefined,
-    quorumChecks(f.opened.store, () => f.clock.now, inventory),
+    keyChecks(f.opened.store, () => f.clock.now, inventory),
   );
   custodyId = (
     await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })

@@ -3,7 +3,7 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BackupService } from '../backup/backup-service';
 import { findObjects } from '../hsm/find-objects';
-import { quorumChecks, quorumOperations } from '../quorum/operations';
+import { keyChecks, keyOperations } from './key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
@@ -46,13 +46,13 @@ beforeEach(async () => {
   });
   const ceremonies = { 'key.backup': backups.backupCeremony() };
   checked = f.quorum(
-    quorumOperations(f.opened.store, now, inventory),
+    keyOperations(f.opened.store, now, inventory),
     ceremonies,
     ACTION_PARAMS,
-    quorumChecks(f.opened.store, now, inventory),
+    keyChecks(f.opened.store, now, inventory),
   );
   // The same operations without the proposal-time checks: shows that the run itself refuses too.
-  unchecked = f.quorum(quorumOperations(f.opened.store, now, inventory), ceremonies, ACTION_PARAMS);
+  unchecked = f.quorum(keyOperations(f.opened.store, now, inventory), ceremonies, ACTION_PARAMS);
   custodyA = (
     await f.custody.take({
       token: { serial: '', label: '' },

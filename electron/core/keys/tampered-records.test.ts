@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { quorumChecks, quorumOperations } from '../quorum/operations';
+import { keyChecks, keyOperations } from './key-operations';
+import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -33,10 +34,10 @@ beforeEach(async () => {
   const now = () => f.clock.now;
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
   quorum = f.quorum(
-    quorumOperations(f.opened.store, now, inventory),
+    { 'token.quorum-drill': quorumDrill, ...keyOperations(f.opened.store, now, inventory) },
     {},
     ACTION_PARAMS,
-    quorumChecks(f.opened.store, now, inventory),
+    keyChecks(f.opened.store, now, inventory),
   );
   custodyA = (
     await f.custody.take({

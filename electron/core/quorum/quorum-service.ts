@@ -6,7 +6,6 @@ import type { AuditService } from '../audit/audit-service';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import type { CustodianService } from '../custodians/custodian-service';
 import type { CustodyService, PinKind, UnsealKey } from '../custody/custody-service';
-import { unsealShare } from '../custody/custody-service';
 import { CustosError, isCustosError } from '../errors';
 import { requireCapabilities, type Need } from '../hsm/capabilities';
 import { isTokenRefusal, tokenError, tokenFailureDetail } from '../hsm/pkcs11-errors';
@@ -397,7 +396,7 @@ export class QuorumService {
         for (const pin of pins)
           shares.push([
             pin,
-            unsealShare(this.options.store, proposal.custodyId, request.custodianId, pin, key, approver.name),
+            this.options.custody.unsealShare(proposal.custodyId, request.custodianId, pin, key, approver.name),
           ]);
       if (newHolder) newHolderKey = Uint8Array.from(key);
     } catch (error) {

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leafHash, MemoryTree } from '../audit/merkle';
 import { BackupService } from '../backup/backup-service';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations } from '../quorum/operations';
+import { keyOperations } from '../keys/key-operations';
+import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -44,7 +45,7 @@ beforeEach(async () => {
     clock: now,
   });
   quorum = f.quorum(
-    quorumOperations(f.opened.store, now, keys),
+    { 'token.quorum-drill': quorumDrill, ...keyOperations(f.opened.store, now, keys) },
     { 'key.backup': backups.backupCeremony() },
     ACTION_PARAMS,
   );

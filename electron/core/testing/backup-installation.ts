@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { BackupService } from '../backup/backup-service';
 import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumOperations } from '../quorum/operations';
+import { keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumOperation, QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from './quorum-fixture';
@@ -31,7 +31,7 @@ export async function backupInstallation(dataDir: string) {
     clock: now,
   });
   const operations = {
-    ...quorumOperations(f.opened.store, now, inventory),
+    ...keyOperations(f.opened.store, now, inventory),
     'test.read-attributes': readAttributes,
     'test.count-objects': countObjects,
   };

@@ -9,7 +9,8 @@ import { BACKUP_NEEDS } from '../backup/key-wrap';
 import { totpCodeAt } from '../custodians/totp';
 import { turnover } from '../custody/turnover';
 import { KeyInventory } from '../keys/key-inventory';
-import { quorumChecks, quorumNeeds, quorumOperations } from '../quorum/operations';
+import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
+import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { ProposalView, QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
@@ -79,16 +80,16 @@ export function blankTokenSuite(backend: TokenBackend): void {
       clock: now,
     });
     s.quorum = s.f.quorum(
-      quorumOperations(s.f.opened.store, now, inventory),
+      { 'token.quorum-drill': quorumDrill, ...keyOperations(s.f.opened.store, now, inventory) },
       {
         'custody.redeal': turnover(s.f.custody),
         'key.backup': s.backups.backupCeremony(),
         'key.restore': s.backups.restoreCeremony(),
       },
       ACTION_PARAMS,
-      quorumChecks(s.f.opened.store, now, inventory),
+      keyChecks(s.f.opened.store, now, inventory),
       {
-        ...quorumNeeds(s.f.opened.store, now, inventory),
+        ...keyNeeds(s.f.opened.store, now, inventory),
         'key.backup': () => BACKUP_NEEDS,
         'key.restore': (p) => s.backups.restoreNeeds(p),
       },

@@ -1,19 +1,17 @@
-import pkcs11js from 'pkcs11js';
 import { KeyParams } from '../../../shared/actions';
-import { findObjects } from '../hsm/find-objects';
-import type { KeyAction, KeyInventory, KeyTransition } from '../keys/key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
-import { destructionActions } from '../keys/destruction';
-import { generationNeeds, keyGeneration, reconcileGeneration, testSignature } from '../keys/key-generation';
 import type { Need } from '../hsm/capabilities';
+import type { ProposalCheck, QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
-import type { ProposalCheck, QuorumOperation, QuorumReconciler } from './quorum-service';
+import { destructionActions } from './destruction';
+import { generationNeeds, keyGeneration, reconcileGeneration, testSignature } from './key-generation';
+import type { KeyAction, KeyInventory, KeyTransition } from './key-inventory';
 
-/** A rehearsal: proves the custodians can open the token together, and changes nothing. */
-const drill: QuorumOperation = ({ session, lib }) => ({
-  opened: true,
-  objects: findObjects(lib, session, [{ type: pkcs11js.CKA_TOKEN, value: true }], 1000).length,
-});
+/*
+ * What keys/ contributes to the quorum's registry: every action on a key, with its checks, needs and
+ * reconcilers. The composition root (custos-core.ts) assembles the registry from these and the other
+ * folders' contributions, so quorum/ never imports the folders whose actions it runs.
+ */
 
 /** A key state change the quorum approved, committed with the execution's audit entry. */
 function keyTransition(inventory: KeyInventory, transition: KeyTransition): KeyAction {
@@ -45,24 +43,19 @@ function keyActions(store: Store, now: () => Date, inventory: KeyInventory): Rec
 }
 
 /**
- * The operations a quorum can approve, by action name. Each runs once, inside the session the
+ * The key operations a quorum can approve, by action name. Each runs once, inside the session the
  * rebuilt PIN opened, and returns only what may be shown and recorded (never key material).
  */
-export function quorumOperations(
-  store: Store,
-  now: () => Date,
-  inventory: KeyInventory,
-): Record<string, QuorumOperation> {
+export function keyOperations(store: Store, now: () => Date, inventory: KeyInventory): Record<string, QuorumOperation> {
   const keyed = Object.entries(keyActions(store, now, inventory)).map(([action, { run }]) => [action, run] as const);
   return {
-    'token.quorum-drill': drill,
     'key.generate': keyGeneration(store, now, inventory),
     ...Object.fromEntries(keyed),
   };
 }
 
 /** How each key action a crash interrupted is settled: at start, or at the next quorum login on its token. */
-export function quorumReconcilers(
+export function keyReconcilers(
   store: Store,
   now: () => Date,
   inventory: KeyInventory,
@@ -74,7 +67,7 @@ export function quorumReconcilers(
 }
 
 /** What each action needs from the token (mechanisms, attributes): checked when proposed, before any approval. */
-export function quorumNeeds(
+export function keyNeeds(
   store: Store,
   now: () => Date,
   inventory: KeyInventory,
@@ -86,7 +79,7 @@ export function quorumNeeds(
 }
 
 /** What must hold when an action is proposed: the key is the custody token's, in a state that allows it. */
-export function quorumChecks(store: Store, now: () => Date, inventory: KeyInventory): Record<string, ProposalCheck> {
+export function keyChecks(store: Store, now: () => Date, inventory: KeyInventory): Record<string, ProposalCheck> {
   const check =
     (ready: KeyAction['ready']): ProposalCheck =>
     (params, custody) =>
