@@ -12,6 +12,7 @@ export const FactorProof = z.strictObject({ custodianId: Id16, passphrase: Passp
 
 /** The characters a token takes in a PIN, where it takes fewer than letters and digits (PKCS#11 cannot say). */
 export const PinAlphabet = z.enum(['alphanumeric', 'hex', 'digits']);
+export type PinAlphabet = z.infer<typeof PinAlphabet>;
 
 export const CustodyView = z.object({
   id: z.string(),

@@ -5,7 +5,7 @@ import { describeFailure, FailedOutcome, PinAlphabet, ProposalView, type Custody
 import type { CustosCore } from '../core/custos-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { BackupSummary } from '../core/backup/backup-service';
+import type { BackupSummary } from '../../shared/backups';
 import { auditKeyFingerprint, type Authentication } from '../core/backup/manifest-authenticity';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { renderCardPdf } from '../core/backup/card-pdf';

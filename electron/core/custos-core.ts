@@ -24,8 +24,7 @@ import { ComplianceService } from './compliance/compliance-service';
 import { ReportService } from './reports/report-service';
 import { tokenFacts } from './reports/token-facts';
 import QRCode from 'qrcode';
-import { QuorumService, type ProposalView as StoredProposal } from './quorum/quorum-service';
-import type { ProposalView } from '../../shared/quorum';
+import { QuorumService } from './quorum/quorum-service';
 import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
 import { ModuleHost } from './hsm/module-host';
@@ -187,9 +186,6 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
  * The privileged core: everything Custos can do, with no Electron in it. The desktop shell, the
  * CLI and the tests all drive this same object.
  */
-/** A proposal as the core reads it; the router parses it against the catalogue's schema before it crosses. */
-const wire = (proposal: StoredProposal) => proposal as unknown as ProposalView;
-
 export class CustosCore {
   readonly events = new EventHub();
   readonly router: Router;
@@ -438,25 +434,25 @@ export class CustosCore {
         const { outcome } = await this.custody.settle(custodyId, holders);
         return { outcome, custody: this.custodyViews().find((c) => c.id === custodyId)! };
       },
-      'proposals.list': () => this.quorum.list().map(wire),
+      'proposals.list': () => this.quorum.list(),
       'proposals.create': async ({ custodyId, action, params, requester }) => {
         this.quorum.mayAct(requester.custodianId, 'propose');
         await this.proveFactors(requester, 'propose');
         // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
         // mid-generation can be reconciled by looking for exactly that ID in the token.
         const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
-        return wire(this.quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId }));
+        return this.quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
       },
       'proposals.approve': async ({ proposalId, fingerprint, approver }) =>
-        wire(await this.quorum.approve({ proposalId, fingerprint, ...approver })),
+        this.quorum.approve({ proposalId, fingerprint, ...approver }),
       'proposals.reject': async ({ proposalId, by }) => {
         this.quorum.mayAct(by.custodianId, 'reject');
         await this.proveFactors(by, 'reject');
-        return wire(this.quorum.reject(proposalId, by.custodianId));
+        return this.quorum.reject(proposalId, by.custodianId);
       },
       'proposals.cancel': async ({ proposalId, by }) => {
         await this.proveFactors(by, 'cancel');
-        return wire(this.quorum.cancel(proposalId, by.custodianId));
+        return this.quorum.cancel(proposalId, by.custodianId);
       },
       'keys.list': () => this.keys.list(),
       'keys.exportPublic': ({ keyId, format, token }) => {
@@ -487,7 +483,7 @@ export class CustosCore {
       },
       'backups.importFile': ({ expectAuditKey }) =>
         importPickedBackup(this.backups, this.options.pickBackupFile, expectAuditKey),
-      'backups.enterShare': async ({ proposalId, text }) => wire(await this.backups.enterShare(proposalId, text)),
+      'backups.enterShare': ({ proposalId, text }) => this.backups.enterShare(proposalId, text),
       'backups.checkShare': ({ text }) => this.backups.checkShare(text),
       'reports.list': () => this.reports.list(),
       'reports.create': async (request) => {

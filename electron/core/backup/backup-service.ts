@@ -7,9 +7,11 @@ import { CustosError, isCustosError } from '../errors';
 import type { Need } from '../hsm/capabilities';
 import type { TokenModule } from '../hsm/token-module';
 import type { KeyInventory } from '../keys/key-inventory';
-import type { CeremonyOperation, ProposalView, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
+import type { CeremonyOperation, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
+import type { ProposalView } from '../../../shared/quorum';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { KeyUsage } from '../../../shared/keys';
+import type { BackupSummary, PrintableCard as WirePrintableCard } from '../../../shared/backups';
 import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/actions';
 import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
@@ -30,32 +32,14 @@ import {
 } from './key-wrap';
 import { backupFileText, Manifest, parseBackupFile, signManifest, type ManifestKey } from './manifest';
 import { authenticateManifest, macMatches, makerOf, manifestMac, provenance } from './manifest-authenticity';
-import type { Authentication, Maker } from './manifest-authenticity';
+import type { Authentication } from './manifest-authenticity';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
 
-export interface PrintableCard {
-  setId: string;
-  index: number;
-  threshold: number;
-  holders: number;
-  holder: { id: string; name: string };
-  /** The card's text: the share itself. Only ever handed out for printing. */
-  text: string;
-  qr: string;
-}
-
-export interface BackupSummary {
-  setId: string;
-  token: { serial: string; label: string };
-  createdAt: string;
-  threshold: number;
-  holders: { index: number; id: string; name: string; lastChecked: string | null }[];
-  keys: { id: string; label: string; algorithm: string }[];
-  verifiedAt: string | null;
-  mechanism: string;
-  /** The installation that made it; a set from elsewhere is vouched for by its MAC once t cards are entered. */
-  madeBy: Maker;
-}
+/**
+ * A holder's card as the core releases it: the wire's card with its QR payload, which the shell renders as SVG.
+ * Its text is the share itself, only ever handed out for printing.
+ */
+export type PrintableCard = Omit<WirePrintableCard, 'qrSvg'> & { qr: string };
 
 const CARD_MINUTES = 30;
 const SHARE_MINUTES = 15;

@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, timingSafeEqual, verify } from 'node:crypto';
-import { AuditKeyFingerprint, type BackupAuthentication } from '../../../shared/backups';
+import { AuditKeyFingerprint, type BackupAuthentication, type BackupSummary } from '../../../shared/backups';
 import type { AuditService } from '../audit/audit-service';
 import { auditKeyFingerprint, ed25519PublicKeyObject } from '../audit/checkpoint';
 
@@ -12,12 +12,7 @@ import type { Manifest, ManifestV2 } from './manifest';
 export type Authentication = BackupAuthentication;
 
 /** Which installation made a backup: its audit log origin and audit key fingerprint (null for format 1). */
-export interface Maker {
-  installation: string;
-  auditKey: string | null;
-  /** Made by this installation (its audit key signed it). */
-  here: boolean;
-}
+export type Maker = BackupSummary['madeBy'];
 
 const MAC_LABEL = 'custos/backup-manifest-mac/v2';
 

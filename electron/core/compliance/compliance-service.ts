@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { AuditActor } from '../../../shared/audit';
 import type { ComplianceView, Finding, ValidationRecord } from '../../../shared/compliance';
+import type { ControlStatus } from '../../../shared/reports';
 import type { ModuleInfo } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import type { BackupService } from '../backup/backup-service';
@@ -16,13 +17,6 @@ import { sql } from '../store/sql';
 import { CustosError } from '../errors';
 import { recogniseSoftwareLibraryFile } from '../hsm/software-tokens';
 import { analyze, CONTROLS, type ComplianceInputs } from './analyzer';
-
-export interface ControlStatus {
-  control: string;
-  what: string;
-  evidence: string[];
-  missing: string[];
-}
 
 /**
  * Gathers what the analyzer needs from the database, the settings and the token module, and

@@ -12,7 +12,8 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
-import { drawPin, pinBits, pinLength, throwawayPin, type PinAlphabet } from './pin';
+import type { CustodyView, PinAlphabet } from '../../../shared/quorum';
+import { drawPin, pinBits, pinLength, throwawayPin } from './pin';
 import { tokenProfile } from '../hsm/token-profiles';
 
 export type PinKind = 'user' | 'so';
@@ -23,17 +24,8 @@ export interface Holder {
   code: string;
 }
 
-export interface CustodyRecord {
-  id: string;
-  token: TokenRef;
-  threshold: number;
-  holders: number;
-  state: 'pending' | 'active' | 'superseded';
-  /** The strength of the PINs Custos drew for this token, in bits (null: a custody from before this was recorded). */
-  pinBits: number | null;
-  /** The characters its PINs are drawn from (null: letters and digits, before this was recorded). */
-  pinAlphabet: PinAlphabet | null;
-}
+/** A custody as the core keeps it: the wire's view with the number of holders, whose names the root adds. */
+export type CustodyRecord = Omit<CustodyView, 'holders'> & { holders: number };
 
 /** What an approval contributes: the custodian and their passphrase key (owned and wiped by the caller). */
 export interface UnsealKey {

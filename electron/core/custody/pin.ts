@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type pkcs11js from 'pkcs11js';
+import type { PinAlphabet } from '../../../shared/quorum';
 
 /**
  * The characters a PIN is drawn from. PKCS#11 reports no character set, so the operator says so
@@ -10,8 +11,7 @@ export const PIN_ALPHABETS = {
   alphanumeric: 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789',
   hex: '0123456789ABCDEF',
   digits: '0123456789',
-} as const;
-export type PinAlphabet = keyof typeof PIN_ALPHABETS;
+} as const satisfies Record<PinAlphabet, string>;
 const PREFERRED_BITS = 190;
 
 /** A PIN length the token accepts: about 190 bits when it can (32 letters and digits), else its maximum. */

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { AuditActor } from '../../../shared/audit';
-import type { KeyState } from '../../../shared/keys';
+import type { KeyRecord, KeyState } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
@@ -41,24 +41,6 @@ export interface RestoredKey {
  * as is any value rows from before it hold (then the SHA-256 of the CKA_ID text, which identified nothing).
  */
 export const NO_FINGERPRINT = 'none';
-
-export interface KeyRecord {
-  id: string;
-  label: string;
-  algorithm: string;
-  usage: string;
-  backupable: boolean;
-  state: KeyState;
-  token: { serial: string; label: string };
-  createdAt: string;
-  expiresAt: string;
-  /** SHA-256 of the public key (SPKI DER); null for a secret key, which has none. */
-  fingerprint: string | null;
-  /** The AES check value where the token could compute one; null otherwise. */
-  kcv: string | null;
-  policy: ReturnType<typeof policyVerdict>;
-  destructionNotBefore: string | null;
-}
 
 /**
  * SP 800-57 Part 1 §7 transitions Custos allows, and who may make each: the quorum, or a single

@@ -13,7 +13,7 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import type { TokenRef } from '../../../shared/tokens';
 import type { CustodianSummary } from '../../../shared/custodians';
-import { FailedOutcome, outcomeSchema } from '../../../shared/quorum';
+import { FailedOutcome, outcomeSchema, type ProposalOf, type ProposalView } from '../../../shared/quorum';
 import { ActionName } from '../../../shared/actions';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { z, type ZodType } from 'zod';
@@ -146,35 +146,8 @@ function reconciled(found: Exclude<Examined, typeof NEEDS_LOGIN>): Outcome {
   return 'status' in found ? found : { status: 'ok', result: found.result };
 }
 
-export interface ProposalView {
-  id: string;
-  action: string;
-  params: unknown;
-  token: { serial: string; label: string };
-  custodyId: string;
-  requestedBy: string;
-  /** SHA-256 of the canonical proposal: what approvers approve. */
-  fingerprint: string;
-  /** The first 64 bits, grouped, for custodians to compare aloud. */
-  shortFingerprint: string;
-  expiresAt: string;
-  state: 'open' | 'executed' | 'rejected' | 'cancelled' | 'expired' | 'failed';
-  approvals: { custodianId: string; approvedAt: string; held: boolean }[];
-  /** The cryptographic floor: share holders needed to rebuild the PIN. */
-  threshold: number;
-  /** The policy on top: security officers who must also approve (0 when none). */
-  securityOfficersRequired: number;
-  /**
-   * Officers who count as officers: one person counts once, so an officer whose share is among the
-   * threshold holders' counts as a holder, and as the officer only beyond t holders.
-   */
-  securityOfficersApproved: number;
-  /** For a change of custodians: new holders who have not yet confirmed with both factors. */
-  holdersToConfirm: string[];
-  /** What else the operation waits for (backup shares to enter…), in words. */
-  waitingFor: string[];
-  outcome: Outcome | null;
-}
+/** What a stored proposal binds (its fingerprinted body), per action as the catalogue types it. */
+type ProposalBody = { [A in ActionName]: Pick<ProposalOf<A>, 'action' | 'params' | 'token'> }[ActionName];
 
 /**
  * Per-action policies on top of the cryptographic floor (t share holders): extra approvals by
@@ -487,7 +460,7 @@ export class QuorumService {
       outcome: string | null;
     }>(sql`SELECT * FROM proposals WHERE id = ${id}`);
     if (!row) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no such proposal.');
-    const body = JSON.parse(row.body) as { action: string; params: unknown; token: { serial: string; label: string } };
+    const body = JSON.parse(row.body) as ProposalBody;
     const live = new Set([...this.held.user.live(id), ...this.held.so.live(id)].map(([custodianId]) => custodianId));
     const confirmed = new Set(this.heldKeys.live(id).map(([custodianId]) => custodianId));
     const ceremony = this.options.ceremonies?.[body.action];
@@ -496,6 +469,9 @@ export class QuorumService {
         sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id} ORDER BY approved_at`,
       )
       .map((a) => ({ custodianId: a.custodian_id, approvedAt: a.approved_at, held: live.has(a.custodian_id) }));
+    // The body was checked against the action's parameter schema when proposed and is bound by the fingerprint; the
+    // outcome is checked against the action's result schema as it is read. TypeScript cannot see that the action,
+    // parameters and outcome read from one row belong together, hence the one assertion.
     return {
       id: row.id,
       action: body.action,
@@ -521,7 +497,7 @@ export class QuorumService {
           : [],
       waitingFor: row.state === 'open' ? this.waitingFor(id, body.params, ceremony) : [],
       outcome: row.outcome === null ? null : storedOutcome(row.outcome, body.action),
-    };
+    } as ProposalView;
   }
 
   /** What an open proposal still waits for: an interrupted run's re-examination, or what its ceremony needs. */

@@ -1,3 +1,4 @@
+import type { ReportSummary } from '../../../shared/reports';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,14 +18,6 @@ import {
 } from './ceremony-report';
 import { renderReportPdf } from './report-pdf';
 import { pdfBinding } from './report-verify';
-
-export interface ReportSummary {
-  id: string;
-  type: string;
-  ceremonyId: string | null;
-  createdAt: string;
-  sha256: string;
-}
 
 /**
  * Makes, keeps and exports signed reports: report.json, report.sig, audit-key.pem, report.pdf, and

@@ -4,7 +4,8 @@ import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
 import { keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
-import type { ProposalView, QuorumOperation, QuorumService } from '../quorum/quorum-service';
+import type { QuorumOperation, QuorumService } from '../quorum/quorum-service';
+import type { ProposalView } from '../../../shared/quorum';
 import { quorumFixture } from './quorum-fixture';
 import { readAttributes } from './token-attributes';
 
@@ -82,7 +83,9 @@ export async function backupInstallation(dataDir: string) {
     },
     /** Objects in a custody's token, counted in a quorum session (the count is the outcome). */
     async objectsIn(custodyId: string): Promise<number> {
-      return ((await approved(custodyId, 'test.count-objects', {})).outcome as { result: number }).result;
+      // A test-only action: the catalogue does not type its outcome.
+      const { outcome } = await approved(custodyId, 'test.count-objects', {});
+      return (outcome as unknown as { result: number }).result;
     },
     close() {
       q.forgetAll();

@@ -11,9 +11,9 @@ import {
   QuorumService,
   type CeremonyOperation,
   type ProposalCheck,
-  type ProposalView,
   type QuorumOperation,
 } from '../quorum/quorum-service';
+import type { ProposalView } from '../../../shared/quorum';
 import { openAudit } from './audit-fixture';
 import { enrolPeople } from './enrolment';
 
