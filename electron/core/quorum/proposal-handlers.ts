@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import type { FactorProofs } from '../custodians/factor-proofs';
+import type { Handlers } from '../ipc/router';
+import { FACTOR_FAILURES, type AuditPlans } from '../ipc/request-record';
+import type { QuorumService } from './quorum-service';
+
+type ProposalChannel =
+  'proposals.list' | 'proposals.create' | 'proposals.approve' | 'proposals.reject' | 'proposals.cancel';
+
+export const proposalPlan: AuditPlans<ProposalChannel> = {
+  'proposals.list': { action: 'proposal.list', self: false, params: false },
+  // A proposal reaching for another token's keys, or for what the token cannot do, is recorded by the quorum
+  // service, whoever calls it.
+  'proposals.create': {
+    action: 'proposal.create',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN', 'TOKEN_CAPABILITY_MISSING'],
+  },
+  'proposals.approve': {
+    action: 'proposal.approve',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH', 'NOT_AUTHORIZED'],
+  },
+  'proposals.reject': { action: 'proposal.reject', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
+};
+
+export function proposalHandlers({
+  quorum,
+  proveFactors,
+}: {
+  quorum: QuorumService;
+  proveFactors: FactorProofs['proveFactors'];
+}): Pick<Handlers, ProposalChannel> {
+  return {
+    'proposals.list': () => quorum.list(),
+    'proposals.create': async ({ custodyId, action, params, requester }) => {
+      quorum.mayAct(requester.custodianId, 'propose');
+      await proveFactors(requester, 'propose');
+      // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
+      // mid-generation can be reconciled by looking for exactly that ID in the token.
+      const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
+      return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
+    },
+    'proposals.approve': ({ proposalId, fingerprint, approver }) =>
+      quorum.approve({ proposalId, fingerprint, ...approver }),
+    'proposals.reject': async ({ proposalId, by }) => {
+      quorum.mayAct(by.custodianId, 'reject');
+      await proveFactors(by, 'reject');
+      return quorum.reject(proposalId, by.custodianId);
+    },
+    'proposals.cancel': async ({ proposalId, by }) => {
+      await proveFactors(by, 'cancel');
+      return quorum.cancel(proposalId, by.custodianId);
+    },
+  };
+}
