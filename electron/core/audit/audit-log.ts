@@ -45,6 +45,11 @@ export interface AuditEvent {
   result?: AuditResult;
 }
 
+/** How a token is named as the object of an entry: the token service and the request recorder name it alike. */
+export function tokenObject(ref: { serial: string; label: string }): AuditObject {
+  return { type: 'token', id: `${ref.serial}/${ref.label}` };
+}
+
 export interface StoredEntry {
   seq: number;
   entry: string;

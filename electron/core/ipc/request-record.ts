@@ -3,8 +3,8 @@ import type { AuditActor } from '../../../shared/audit';
 import type { ErrorCode } from '../../../shared/errors';
 import type { ChannelName } from '../../../shared/ipc-schema';
 import { TokenRef } from '../../../shared/tokens';
+import { tokenObject } from '../audit/audit-log';
 import type { AuditService } from '../audit/audit-service';
-import { tokenObject } from '../tokens/token-service';
 import type { DispatchReport } from './router';
 
 /**

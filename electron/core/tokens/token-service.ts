@@ -1,5 +1,6 @@
 import type { AuditActor } from '../../../shared/audit';
 import type { ModuleStatus, TokenMechanisms, TokenRef } from '../../../shared/tokens';
+import { tokenObject } from '../audit/audit-log';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError, isCustosError } from '../errors';
 import type { EventHub } from '../events/event-hub';
@@ -222,10 +223,6 @@ export class TokenService {
       return true;
     }
   }
-}
-
-export function tokenObject(ref: TokenRef) {
-  return { type: 'token', id: `${ref.serial}/${ref.label}` };
 }
 
 function readyStatus(module: TokenModule): ModuleStatus {
