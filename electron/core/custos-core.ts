@@ -447,14 +447,14 @@ export class CustosCore {
       },
       'proposals.approve': async ({ proposalId, fingerprint, approver }) =>
         wire(await this.quorum.approve({ proposalId, fingerprint, ...approver })),
-      'proposals.reject': async ({ proposalId, by }) => {
+      'proposals.reject': async ({ proposalId, by, reason }) => {
         this.quorum.mayAct(by.custodianId, 'reject');
         await this.proveFactors(by, 'reject');
-        return wire(this.quorum.reject(proposalId, by.custodianId));
+        return wire(this.quorum.reject(proposalId, by.custodianId, reason));
       },
-      'proposals.cancel': async ({ proposalId, by }) => {
+      'proposals.cancel': async ({ proposalId, by, reason }) => {
         await this.proveFactors(by, 'cancel');
-        return wire(this.quorum.cancel(proposalId, by.custodianId));
+        return wire(this.quorum.cancel(proposalId, by.custodianId, reason));
       },
       'keys.list': () => this.keys.list(),
       'keys.exportPublic': ({ keyId, format, token }) => {
