@@ -168,14 +168,14 @@ export const ApprovalRequest = z.strictObject({
 export const DecisionReason = z
   .string()
   .trim()
-  .min(1, 'a reason is required')
-  .max(500, 'at most 500 characters')
-  .regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u, 'no control characters (line breaks, tabs)');
+  .min(1, 'is empty')
+  .max(500, 'is longer than 500 characters')
+  .regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u, 'holds a control character (a line break, a tab)');
 
 /** What is wrong with a typed reason, in words, or null when it will be accepted. */
 export function reasonProblem(text: string): string | null {
   const checked = DecisionReason.safeParse(text);
-  return checked.success ? null : `The reason: ${checked.error.issues[0]?.message ?? 'not accepted'}.`;
+  return checked.success ? null : `The reason ${checked.error.issues[0]?.message ?? 'is not accepted'}.`;
 }
 
 /** An approver closes a proposal with both factors and says why. */

@@ -1,7 +1,14 @@
 import { keyIdentity, type KeyRecord } from '../../shared/keys';
 import { AUTHENTICATION_IN_WORDS } from '../../shared/backups';
 import type { WireError } from '../../shared/errors';
-import { describeFailure, FailedOutcome, PinAlphabet, ProposalView, type CustodyView } from '../../shared/quorum';
+import {
+  describeFailure,
+  FailedOutcome,
+  PinAlphabet,
+  ProposalView,
+  reasonProblem,
+  type CustodyView,
+} from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -42,10 +49,12 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
                                       For key.backup: --cards-dir DIR receives each holder's card (PDF and
                                       text) as the backup runs. For key.restore: the cards are entered in
                                       the same command, --card-fd N once per card, or asked (echo off)
-  proposal reject --id P --as WHO [--passphrase-fd N] [--code CODE]
-                                      Any custodian may reject
-  proposal cancel --id P --as WHO [--passphrase-fd N] [--code CODE]
-                                      The requester withdraws their proposal
+  proposal reject --id P --reason TEXT --as WHO [--passphrase-fd N] [--code CODE]
+                                      Any custodian may reject, saying why (one line, at most 500
+                                      characters; kept in the signed audit record). The reason is checked
+                                      before any factor is asked
+  proposal cancel --id P [--reason TEXT] --as WHO [--passphrase-fd N] [--code CODE]
+                                      The requester withdraws their proposal, optionally saying why
   backup list                         Backup sets, their holders and last card checks
   backup export --set ID --out FILE   The signed backup file (wrapped keys; useless without t cards) and
                                       the audit key fingerprint of the installation that made it
@@ -314,13 +323,16 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
     case 'proposal reject':
     case 'proposal cancel':
       return async (core) => {
+        const reason = str(values.reason);
+        if (command === 'proposal reject' && reason === undefined)
+          return usageFailure('proposal reject needs --reason TEXT: say why, for the approvers and the audit record.');
+        const problem = reason === undefined ? null : reasonProblem(reason);
+        if (problem) return usageFailure(`${problem} Nothing was asked or done.`);
         const byId = as(core);
         const by = await factors(byId, nameOf(core, byId), values, io);
-        return call(
-          command === 'proposal reject' ? 'proposals.reject' : 'proposals.cancel',
-          { proposalId: id, by },
-          renderProposal(core),
-        )(core);
+        return command === 'proposal reject'
+          ? call('proposals.reject', { proposalId: id, by, reason: reason ?? '' }, renderProposal(core))(core)
+          : call('proposals.cancel', { proposalId: id, by, ...(reason ? { reason } : {}) }, renderProposal(core))(core);
       };
     case 'backup list':
       return call('backups.list', {}, renderBackups);

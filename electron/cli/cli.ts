@@ -153,6 +153,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         param: { type: 'string', multiple: true },
         as: { type: 'string', multiple: true },
         fingerprint: { type: 'string' },
+        reason: { type: 'string' },
         transition: { type: 'string' },
         'cards-dir': { type: 'string' },
         'card-fd': { type: 'string', multiple: true },

@@ -35,7 +35,7 @@ export function checkedReason(reason: string | undefined, state: DecidedState): 
   if (checked.success) return checked.data;
   throw new CustosError(
     'PROPOSAL_INVALID',
-    `${state === 'rejected' ? 'A rejection says why' : 'A cancellation’s reason is one short line'}: ${reasonProblem(reason ?? '')} Nothing was done.`,
+    `${reasonProblem(reason ?? '')} ${state === 'rejected' ? 'A rejection must say why; nothing' : 'Nothing'} was done.`,
     ['Give a reason of 1 to 500 characters on one line; the approvers and the audit record see it.'],
   );
 }

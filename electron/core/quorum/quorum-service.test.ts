@@ -228,7 +228,10 @@ describe('rejecting and cancelling with a reason', () => {
     const curie = f.enrolled[2]!.id;
     for (const reason of ['', '   ', 'x'.repeat(501), 'first line\nsecond line', 'tab\there']) {
       expect(() => quorum.reject(proposal.id, curie, reason), JSON.stringify(reason)).toThrow(
-        expect.objectContaining({ code: 'PROPOSAL_INVALID', message: expect.stringMatching(/^A rejection says why/) }),
+        expect.objectContaining({
+          code: 'PROPOSAL_INVALID',
+          message: expect.stringMatching(/^The reason .* A rejection must say why; nothing was done\.$/),
+        }),
       );
     }
     expect(quorum.view(proposal.id)).toMatchObject({ state: 'open', decision: null });
