@@ -75,6 +75,26 @@ describe('custos proposal create, approve and show', () => {
   });
   const factors = (...who: number[]) => factorArgs(dataDir, clock, enrolled, who);
   const cli = (...args: string[]) => custos(args, clock);
+  /** Ada, Babbage and Curie take a new token into custody, 2 of 3; its custody id. */
+  const takeCustody = async (label: string) => {
+    const take = await cli(
+      'custody',
+      'take',
+      '--holder',
+      'Ada',
+      '--holder',
+      'Babbage',
+      '--holder',
+      'Curie',
+      '--threshold',
+      '2',
+      '--new-label',
+      label,
+      ...factors(0, 1, 2),
+    );
+    expect(take.code, take.stderr).toBe(EXIT.ok);
+    return /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
+  };
 
   it('checks the parameters before any factor is asked: invalid ones are PROPOSAL_INVALID and nobody was prompted', async () => {
     const custodyId = 'a'.repeat(16);
@@ -189,22 +209,7 @@ describe('custos proposal create, approve and show', () => {
   });
 
   it('prints a proposal as the catalogue’s sentence: the key by label, algorithm, state and token', async () => {
-    const take = await cli(
-      'custody',
-      'take',
-      '--holder',
-      'Ada',
-      '--holder',
-      'Babbage',
-      '--holder',
-      'Curie',
-      '--threshold',
-      '2',
-      '--new-label',
-      'vault-s',
-      ...factors(0, 1, 2),
-    );
-    const custodyId = /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
+    const custodyId = await takeCustody('vault-s');
     const params = [
       'algorithm=EC-P256',
       'label=payments-signing',
@@ -271,22 +276,7 @@ describe('custos proposal create, approve and show', () => {
   });
 
   it('rejects only with --reason, checked before any factor is asked, and shows who rejected or cancelled and why', async () => {
-    const take = await cli(
-      'custody',
-      'take',
-      '--holder',
-      'Ada',
-      '--holder',
-      'Babbage',
-      '--holder',
-      'Curie',
-      '--threshold',
-      '2',
-      '--new-label',
-      'vault-r',
-      ...factors(0, 1, 2),
-    );
-    const custodyId = /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
+    const custodyId = await takeCustody('vault-r');
     const drill = async () => {
       const made = await cli(
         'proposal',
