@@ -36,6 +36,9 @@ import { Store } from './store/database';
 import { TokenService, tokenObject } from './tokens/token-service';
 import { ModulePath, TokenRef } from '../../shared/tokens';
 import { z } from 'zod';
+import { auditRequests } from './audit/audit-requests';
+import { destination, type ChooseDestination } from './destinations';
+import { refuseExistingReport } from './reports/report-service';
 
 export interface CoreOptions {
   dataDir: string;
@@ -54,6 +57,8 @@ export interface CoreOptions {
    * cancel.
    */
   pickBackupFile?: () => Promise<string | null>;
+  /** Where files Custos writes for the person at the console go (the CLI: --out / --file); see destinations.ts. */
+  chooseDestination?: ChooseDestination;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
   /** Where the audit token PIN can be sealed; a 0600 file in the data directory by default. */
@@ -78,7 +83,7 @@ interface AuditPlan {
   /** The input may be hashed into the entry (never when it carries a passphrase). */
   params: boolean;
   /** Failures the handler records itself, with the state they change (failure counts…). */
-  selfFailures?: readonly ErrorCode[];
+  selfFailures?: readonly ErrorCode[] | 'all';
 }
 
 const FACTOR_FAILURES: readonly ErrorCode[] = [
@@ -93,6 +98,8 @@ const SHARE_FAILURES: readonly ErrorCode[] = ['SHARE_TYPO', 'SHARE_FOREIGN', 'SH
 
 const auditPlan: Record<ChannelName, AuditPlan> = {
   'app.snapshot': { action: 'app.open', self: false, params: false },
+  // The adoption is recorded by the log it opens; a directory that is no copy changes nothing.
+  'app.adoptCopy': { action: 'data-dir.adopt', self: true, params: false },
   'tokens.status': { action: 'token.list', self: false, params: false },
   'tokens.mechanisms': { action: 'token.mechanisms', self: false, params: true },
   'tokens.select': { action: 'token.select', self: true, params: true },
@@ -180,6 +187,14 @@ const auditPlan: Record<ChannelName, AuditPlan> = {
   'audit.page': { action: 'audit.search', self: false, params: true },
   'audit.entry': { action: 'audit.read', self: false, params: true },
   'audit.verify': { action: 'audit.verify', self: true, params: false },
+  // The export records its request first and then its failure, if any, itself.
+  'audit.export': { action: 'audit.export', self: true, params: true, selfFailures: 'all' },
+  'audit.repairTree': { action: 'audit.tree.repair', self: true, params: false, selfFailures: 'all' },
+  'audit.publicKey': { action: 'audit.key.export', self: false, params: false },
+  'audit.proof': { action: 'audit.proof', self: false, params: true },
+  'audit.consistency': { action: 'audit.consistency', self: false, params: true },
+  // The copy's path is recorded with the decision, refusals included.
+  'audit.anchorCopy': { action: 'audit.anchor.copy', self: true, params: true, selfFailures: 'all' },
 };
 
 /**
@@ -204,6 +219,7 @@ export class CustosCore {
   readonly reports: ReportService;
   readonly compliance: ComplianceService;
   readonly actor: AuditActor;
+  private readonly clock: () => Date;
 
   private constructor(
     private readonly options: CoreOptions,
@@ -211,6 +227,7 @@ export class CustosCore {
     log: Log,
   ) {
     const clock = options.clock ?? (() => new Date());
+    this.clock = clock;
     this.settings = new Settings(store, clock);
     this.actor = { type: 'operator', id: options.operator ?? 'desktop' };
     this.host = new ModuleHost((error) =>
@@ -399,6 +416,10 @@ export class CustosCore {
   private handlers(): Handlers {
     return {
       'app.snapshot': () => this.snapshot(),
+      'app.adoptCopy': () => {
+        const adopted = this.audit.adoptCopy();
+        return adopted ? { adopted: true, ...adopted, installation: this.audit.origin } : { adopted: false };
+      },
       'tokens.status': () => this.tokens.refresh(),
       'tokens.mechanisms': (ref) => this.tokens.mechanisms(ref),
       'tokens.select': (ref) => this.tokens.select(ref),
@@ -477,11 +498,14 @@ export class CustosCore {
         return { forgotten: true as const };
       },
       'backups.exportFile': ({ setId }) => {
-        const path = join(this.options.dataDir, 'backups', `custos-backup-${setId}.json`);
+        const fallback = join(this.options.dataDir, 'backups', `custos-backup-${setId}.json`);
+        const { path } = destination(this.options.chooseDestination, 'backup-file', fallback);
+        const file = this.backups.exportFile(setId);
         // Wrapped keys and their manifest: readable by the owner only, like everything in the data directory.
         mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-        writeFileAtomic(path, this.backups.exportFile(setId), 0o600);
-        return { path };
+        writeFileAtomic(path, file, 0o600);
+        const made = this.backups.list().find((b) => b.setId === setId);
+        return { path, auditKey: made?.madeBy.auditKey ?? null };
       },
       'backups.importFile': ({ expectAuditKey }) =>
         importPickedBackup(this.backups, this.options.pickBackupFile, expectAuditKey),
@@ -489,12 +513,15 @@ export class CustosCore {
       'backups.checkShare': ({ text }) => this.backups.checkShare(text),
       'reports.list': () => this.reports.list(),
       'reports.create': async (request) => {
+        const chosen = this.options.chooseDestination?.('report-folder') ?? null;
+        // Checked before the report is made, so a refused folder leaves no signed report behind.
+        if (chosen && !chosen.replace) refuseExistingReport(chosen.path);
         const summary = this.reports.create(
           'compliance' in request ? { compliance: this.complianceSnapshot(request.compliance.asOf) } : request,
         );
-        const dir = join(this.options.dataDir, 'reports', summary.id);
-        await this.reports.exportTo(summary.id, dir);
-        return { ...summary, dir };
+        const dir = chosen?.path ?? join(this.options.dataDir, 'reports', summary.id);
+        const written = await this.reports.exportTo(summary.id, dir, chosen?.replace ?? false);
+        return { ...summary, dir: written.dir };
       },
       'reports.witness': ({ ceremonyId, name, role }) => this.reports.witness(ceremonyId, name, role),
       'compliance.view': ({ asOf }) => this.compliance.view(asOf),
@@ -510,11 +537,18 @@ export class CustosCore {
       'audit.checkpoint': () => this.checkpoint('on demand'),
       'audit.page': ({ filter, offset, limit }) => this.browser().page(filter, offset, limit),
       'audit.entry': ({ seq }) => this.browser().entry(seq),
-      'audit.verify': () =>
-        this.verifyAudit({
-          onProgress: (checked, total) =>
-            this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }),
-        }),
+      ...auditRequests({
+        audit: this.audit,
+        actor: this.actor,
+        dataDir: this.options.dataDir,
+        clock: this.clock,
+        chooseDestination: this.options.chooseDestination,
+        verify: (options) => this.verifyAudit(options),
+        exportTo: (target, format, trail) => this.exportAudit(target, format, trail),
+        repairTree: () => this.repairAuditTree(),
+        onVerifyProgress: (checked, total) =>
+          this.events.emit('audit.verifyProgress', { checked, total: total ?? checked }),
+      }),
     };
   }
 
@@ -694,6 +728,7 @@ export class CustosCore {
   private async recordRequest(report: DispatchReport): Promise<void> {
     const plan = report.channel ? auditPlan[report.channel] : null;
     if (plan?.self && report.outcome === 'ok') return;
+    if (report.handled && plan?.selfFailures === 'all') return;
     if (report.outcome === 'failed' && report.code && plan?.selfFailures?.includes(report.code)) return;
     // The input may be anything the renderer sent (null, 5 MB): read it only through its schema.
     const input: unknown = report.input;
