@@ -490,8 +490,11 @@ export class CustosCore {
       },
       'backups.list': () => this.backups.list(),
       'backups.card': async ({ setId, holder }) => {
-        const { qr, ...card } = await this.backups.releaseCard(setId, holder);
-        return { ...card, qrSvg: await QRCode.toString(qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }) };
+        const card = await this.backups.releaseCard(setId, holder);
+        return {
+          ...card,
+          qrSvg: await QRCode.toString(card.qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }),
+        };
       },
       'backups.forgetCards': ({ setId }) => {
         this.backups.forgetCards(setId);
