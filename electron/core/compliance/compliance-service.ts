@@ -118,6 +118,12 @@ export class ComplianceService {
     };
   }
 
+  /** The findings and control mapping as of a date, for a signed compliance report. */
+  snapshot(asOf?: string) {
+    const view = this.view(asOf);
+    return { asOf: view.asOf, findings: view.findings, controls: this.controls(view.findings) };
+  }
+
   /**
    * A software token never counts as a validated HSM, so a FIPS certificate recorded for its library
    * would only mislead a reader of the settings: refused, before any officer's factors are spent.

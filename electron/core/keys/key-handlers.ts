@@ -1,0 +1,34 @@
+import type { FactorProofs } from '../custodians/factor-proofs';
+import type { Handlers } from '../ipc/router';
+import { FACTOR_FAILURES, type AuditPlans } from '../ipc/request-record';
+import type { KeyInventory } from './key-inventory';
+
+type KeyChannel = 'keys.list' | 'keys.exportPublic' | 'keys.emergency';
+
+export const keyPlan: AuditPlans<KeyChannel> = {
+  'keys.list': { action: 'key.list', self: false, params: false },
+  'keys.exportPublic': { action: 'key.export-public', self: false, params: true },
+  'keys.emergency': { action: 'key.emergency', self: true, params: false, selfFailures: FACTOR_FAILURES },
+};
+
+export function keyHandlers({
+  keys,
+  proveOfficer,
+}: {
+  keys: KeyInventory;
+  proveOfficer: FactorProofs['proveOfficer'];
+}): Pick<Handlers, KeyChannel> {
+  return {
+    'keys.list': () => keys.list(),
+    'keys.exportPublic': ({ keyId, format, token }) => {
+      if (token) keys.checkToken(keyId, token);
+      return { keyId, format, text: keys.exportPublic(keyId, format) };
+    },
+    'keys.emergency': async ({ keyId, transition, token, officer }) => {
+      // Refused before the officer's factors are tried: an officer at one token cannot reach another's keys.
+      keys.checkToken(keyId, token);
+      const actor = await proveOfficer(officer, `key ${transition}`);
+      return keys.transition(keyId, transition, 'security-officer', actor);
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import type { ProposalView } from '../../../shared/quorum';
+import type { FactorProofs } from '../custodians/factor-proofs';
+import type { Handlers } from '../ipc/router';
+import { FACTOR_FAILURES, type AuditPlans } from '../ipc/request-record';
+import type { QuorumService, ProposalView as StoredProposal } from './quorum-service';
+
+type ProposalChannel =
+  'proposals.list' | 'proposals.create' | 'proposals.approve' | 'proposals.reject' | 'proposals.cancel';
+
+export const proposalPlan: AuditPlans<ProposalChannel> = {
+  'proposals.list': { action: 'proposal.list', self: false, params: false },
+  // A proposal reaching for another token's keys, or for what the token cannot do, is recorded by the quorum
+  // service, whoever calls it.
+  'proposals.create': {
+    action: 'proposal.create',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN', 'TOKEN_CAPABILITY_MISSING'],
+  },
+  'proposals.approve': {
+    action: 'proposal.approve',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'SELF_APPROVAL', 'ALREADY_APPROVED', 'FINGERPRINT_MISMATCH', 'NOT_AUTHORIZED'],
+  },
+  'proposals.reject': { action: 'proposal.reject', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
+};
+
+/** A proposal as the core reads it; the router parses it against the catalogue's schema before it crosses. */
+export const wire = (proposal: StoredProposal) => proposal as unknown as ProposalView;
+
+export function proposalHandlers({
+  quorum,
+  proveFactors,
+}: {
+  quorum: QuorumService;
+  proveFactors: FactorProofs['proveFactors'];
+}): Pick<Handlers, ProposalChannel> {
+  return {
+    'proposals.list': () => quorum.list().map(wire),
+    'proposals.create': async ({ custodyId, action, params, requester }) => {
+      quorum.mayAct(requester.custodianId, 'propose');
+      await proveFactors(requester, 'propose');
+      // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
+      // mid-generation can be reconciled by looking for exactly that ID in the token.
+      const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
+      return wire(quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId }));
+    },
+    'proposals.approve': async ({ proposalId, fingerprint, approver }) =>
+      wire(await quorum.approve({ proposalId, fingerprint, ...approver })),
+    'proposals.reject': async ({ proposalId, by, reason }) => {
+      quorum.mayAct(by.custodianId, 'reject');
+      await proveFactors(by, 'reject');
+      return wire(quorum.reject(proposalId, by.custodianId, reason));
+    },
+    'proposals.cancel': async ({ proposalId, by, reason }) => {
+      await proveFactors(by, 'cancel');
+      return wire(quorum.cancel(proposalId, by.custodianId, reason));
+    },
+  };
+}
