@@ -186,3 +186,53 @@ export const AuditEntryDetail = z.object({
 export type AuditEntryDetail = z.infer<typeof AuditEntryDetail>;
 
 export const VerifyProgress = z.object({ checked: z.number().int(), total: z.number().int() });
+
+/**
+ * Verifying against what was kept elsewhere, given as text (the CLI reads the files named on its command line):
+ * checkpoint notes an auditor holds, and the audit key they trust.
+ */
+export const VerifyRequest = z.strictObject({
+  trustedCheckpoints: z.array(z.string().min(1).max(16_384)).max(256).optional(),
+  /** A signed-note verifier key, or the audit key's Ed25519 public key PEM (named by this log's origin). */
+  key: z.string().min(1).max(4096).optional(),
+});
+export type VerifyRequest = z.infer<typeof VerifyRequest>;
+
+/** Where an export goes is chosen in main (the CLI: --out), never named by the renderer. */
+export const AuditExportRequest = z.strictObject({
+  format: z.enum(['bundle', 'csv', 'cef']),
+  trail: z.enum(['all', 'key-management']),
+});
+export const AuditExport = z.object({ path: z.string(), entries: z.number().int(), checkpoint: CheckpointInfo });
+export type AuditExport = z.infer<typeof AuditExport>;
+
+export const TreeRepair = z.object({ size: z.number().int(), rewritten: z.number().int(), root: z.string() });
+
+export const AuditPublicKey = z.object({ pem: z.string(), verifierKey: z.string() });
+
+export const InclusionRequest = z.strictObject({
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  size: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+});
+export const InclusionProof = z.object({
+  seq: z.number().int(),
+  treeSize: z.number().int(),
+  root: z.string(),
+  entry: z.string(),
+  proof: z.array(z.string()),
+});
+export const ConsistencyRequest = z.strictObject({
+  from: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  to: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+});
+export const ConsistencyProof = z.object({
+  from: z.number().int(),
+  to: z.number().int(),
+  fromRoot: z.string(),
+  toRoot: z.string(),
+  proof: z.array(z.string()),
+});
+
+/** Keep the latest checkpoint in a second file too (a path chosen in main: the CLI's --file), or stop. */
+export const AnchorCopyRequest = z.strictObject({ keep: z.boolean() });
+export const AnchorCopy = z.object({ path: z.string().nullable() });

@@ -28,6 +28,8 @@ export const PrintableCard = z.object({
   holders: z.number().int(),
   holder: z.object({ id: z.string(), name: z.string() }),
   text: z.string(),
+  /** What the QR code encodes (the same share as the text), for a printed card drawn in main (the CLI's PDF). */
+  qr: z.string(),
   qrSvg: z.string(),
 });
 export type PrintableCard = z.infer<typeof PrintableCard>;

@@ -156,6 +156,8 @@ export const ErrorCode = z.enum([
   'FILE_NOT_FOUND',
   'FILE_ACCESS_DENIED',
   'FILE_EXISTS',
+  /** A file Custos writes needs a place chosen at the console (the CLI's --out / --file), and none was. */
+  'DESTINATION_NOT_CHOSEN',
   // Anything we did not anticipate; details go to the main-process log, never to the UI.
   'INTERNAL',
 ]);
@@ -248,6 +250,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'FILE_NOT_FOUND',
     'FILE_ACCESS_DENIED',
     'FILE_EXISTS',
+    'DESTINATION_NOT_CHOSEN',
     'MODULE_IS_SOFTWARE',
     'KEY_NOT_FOUND',
     'KEY_TYPE_UNSUITED',

@@ -13,8 +13,19 @@ import {
 import { ComplianceRequest, ComplianceView, PolicyReviewRequest, ValidationRequest } from './compliance';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import {
+  AnchorCopy,
+  AnchorCopyRequest,
   AuditEntryDetail,
+  AuditExport,
+  AuditExportRequest,
   AuditPage,
+  AuditPublicKey,
+  ConsistencyProof,
+  ConsistencyRequest,
+  InclusionProof,
+  InclusionRequest,
+  TreeRepair,
+  VerifyRequest,
   AuditPageRequest,
   AuditStatus,
   AuditVerdict,
@@ -37,7 +48,8 @@ import {
   CustodyView,
   EmergencyRequest,
   FactorProof,
-  ProposalDecision,
+  ProposalCancellation,
+  ProposalRejection,
   ProposalRequest,
   ProposalView,
   SettleRequest,
@@ -82,6 +94,14 @@ export type ModuleChoice = z.infer<typeof ModuleChoice>;
 export const ipcSchema = {
   app: {
     snapshot: invoke(Empty, AppSnapshot),
+    /** This copy of a data directory is its installation from now on (refused as DATA_DIR_COPIED until then). */
+    adoptCopy: invoke(
+      Empty,
+      z.discriminatedUnion('adopted', [
+        z.object({ adopted: z.literal(true), from: z.string(), to: z.string(), installation: z.string() }),
+        z.object({ adopted: z.literal(false) }),
+      ]),
+    ),
   },
   tokens: {
     status: invoke(Empty, ModuleStatus),
@@ -108,8 +128,8 @@ export const ipcSchema = {
     list: invoke(Empty, z.array(ProposalView)),
     create: invoke(ProposalRequest, ProposalView),
     approve: invoke(ApprovalRequest, ProposalView),
-    reject: invoke(ProposalDecision, ProposalView),
-    cancel: invoke(ProposalDecision, ProposalView),
+    reject: invoke(ProposalRejection, ProposalView),
+    cancel: invoke(ProposalCancellation, ProposalView),
   },
   keys: {
     list: invoke(Empty, z.array(KeyRecord)),
@@ -120,8 +140,11 @@ export const ipcSchema = {
     list: invoke(Empty, z.array(BackupSummary)),
     card: invoke(CardRelease, PrintableCard),
     forgetCards: invoke(CardsRequest, z.object({ forgotten: z.literal(true) })),
-    /** Writes the signed backup file under the data directory (wrapped keys: useless without t cards). */
-    exportFile: invoke(CardsRequest, z.object({ path: z.string() })),
+    /**
+     * Writes the signed backup file (wrapped keys: useless without t cards) under the data directory, or where main
+     * is told (the CLI: --out); with the fingerprint of the audit key that made it, to print beside it.
+     */
+    exportFile: invoke(CardsRequest, z.object({ path: z.string(), auditKey: z.string().nullable() })),
     /** Stores a backup file made here or on a lost installation; main asks for the file (never a renderer path). */
     importFile: invoke(BackupImportRequest, BackupImportResult),
     enterShare: invoke(ShareEntry, ProposalView),
@@ -129,7 +152,10 @@ export const ipcSchema = {
   },
   reports: {
     list: invoke(Empty, z.array(ReportSummary)),
-    /** Signs a report and writes report.json, report.sig, audit-key.pem and report.pdf under the data directory. */
+    /**
+     * Signs a report and writes report.json, report.sig, audit-key.pem and report.pdf under the data directory, or in
+     * the folder main is told (the CLI: --out, replaced only with --force).
+     */
     create: invoke(ReportRequest, ReportSummary.extend({ dir: z.string() })),
     witness: invoke(WitnessRequest, z.object({ ceremonyId: z.string(), name: z.string(), role: z.string() })),
   },
@@ -145,7 +171,15 @@ export const ipcSchema = {
     checkpoint: invoke(Empty, CheckpointInfo),
     page: invoke(AuditPageRequest, AuditPage),
     entry: invoke(z.strictObject({ seq: z.number().int().nonnegative() }), AuditEntryDetail),
-    verify: invoke(Empty, AuditVerdict),
+    verify: invoke(VerifyRequest, AuditVerdict),
+    /** A verifiable bundle (folder), or CSV / CEF, written where main is told (the CLI: --out). */
+    export: invoke(AuditExportRequest, AuditExport),
+    /** Rebuilds the stored Merkle tree from the entries; the repair is an entry itself. */
+    repairTree: invoke(Empty, TreeRepair),
+    publicKey: invoke(Empty, AuditPublicKey),
+    proof: invoke(InclusionRequest, InclusionProof),
+    consistency: invoke(ConsistencyRequest, ConsistencyProof),
+    anchorCopy: invoke(AnchorCopyRequest, AnchorCopy),
   },
 } as const;
 

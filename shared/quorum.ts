@@ -88,6 +88,19 @@ export function describeFailure(outcome: FailedOutcome): string {
   return `Failed: ${sentence}${where.length > 0 ? ` (${where.join(', ')})` : ''}.`;
 }
 
+/**
+ * Who rejected or cancelled a proposal and why, as the audit key signed it; null for any other
+ * state. A decision from before reasons were kept has a null reason. One a database writer changed
+ * is shown as tampered, never as the stored text.
+ */
+export const ProposalDecisionView = z
+  .discriminatedUnion('status', [
+    z.object({ status: z.literal('recorded'), by: z.string(), reason: z.string().nullable(), at: z.string() }),
+    z.object({ status: z.literal('tampered'), message: z.string() }),
+  ])
+  .nullable();
+export type ProposalDecisionView = z.infer<typeof ProposalDecisionView>;
+
 const ProposalBase = z.object({
   id: z.string(),
   token: z.object({ serial: z.string(), label: z.string() }),
@@ -105,6 +118,7 @@ const ProposalBase = z.object({
   holdersToConfirm: z.array(z.string()),
   /** What else the operation waits for (backup shares to enter…), in words. */
   waitingFor: z.array(z.string()),
+  decision: ProposalDecisionView,
 });
 
 /** A proposal of one action: its parameters and outcome typed by the catalogue (shared/actions.ts). */
@@ -148,7 +162,32 @@ export const ApprovalRequest = z.strictObject({
   approver: FactorProof,
 });
 
-export const ProposalDecision = z.strictObject({ proposalId: Id16, by: FactorProof });
+/**
+ * Why a proposal was rejected (or cancelled), kept in the signed record and shown to everyone: one
+ * line of 1–500 characters once trimmed, with no control characters (line breaks, tabs, bidi overrides).
+ */
+export const DecisionReason = z
+  .string()
+  .trim()
+  .min(1, 'is empty')
+  .max(500, 'is longer than 500 characters')
+  .regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u, 'holds a control character (a line break, a tab)');
+
+/** What is wrong with a typed reason, in words, or null when it will be accepted. */
+export function reasonProblem(text: string): string | null {
+  const checked = DecisionReason.safeParse(text);
+  return checked.success ? null : `The reason ${checked.error.issues[0]?.message ?? 'is not accepted'}.`;
+}
+
+/** An approver closes a proposal with both factors and says why. */
+export const ProposalRejection = z.strictObject({ proposalId: Id16, by: FactorProof, reason: DecisionReason });
+
+/** The proposer withdraws a proposal with both factors; the reason is optional. */
+export const ProposalCancellation = z.strictObject({
+  proposalId: Id16,
+  by: FactorProof,
+  reason: DecisionReason.optional(),
+});
 
 export const EmergencyRequest = z.strictObject({
   keyId: z.string().regex(/^[0-9a-f]{32}$/),

@@ -120,17 +120,30 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await summary.getByRole('link', { name: 'Type the fingerprint read aloud to you' }).press('Enter');
   await expect(second.getByLabel('Fingerprint as read aloud to you')).toBeFocused();
 
-  // Babbage heard a different fingerprint: he rejects it with both factors.
+  // Babbage heard a different fingerprint: he rejects it with both factors, and must say why.
   await second.getByText('Reject or cancel this proposal').click();
   const stop = second.getByRole('form', { name: /Reject or cancel proposal/ });
   await stop.locator('select').selectOption({ label: 'Babbage' });
   await stop.getByLabel('Babbage’s passphrase').fill(babbage.passphrase);
   await stop.getByLabel('Babbage’s code').fill(code(babbage));
+  await stop.getByRole('button', { name: 'Reject this proposal' }).click();
+  const noReason = stop.getByRole('alert');
+  await expect(noReason).toBeFocused();
+  await noReason.getByRole('link', { name: 'Say why it should not go ahead' }).press('Enter');
+  await expect(stop.getByLabel('Why it should not go ahead')).toBeFocused();
+  const why = 'The fingerprint read aloud ended 7a8c, not what this screen shows';
+  await stop.getByLabel('Why it should not go ahead').fill(why);
   await checkScreen(page, '04-approvals-reject');
   await stop.getByRole('button', { name: 'Reject this proposal' }).click();
   await expect(page.getByRole('status')).toContainText('is rejected', { timeout: 60_000 });
+  await expect(page.locator('.outcome')).toBeFocused();
   await expect(page.getByRole('heading', { name: /Quorum drill on “vault-k” — rejected/ })).toBeVisible();
   await expect(page.getByText('Rejected by an approver: nothing was done.')).toBeVisible();
+  const rejectedCard = page.locator('section.proposal-rejected');
+  await expect(rejectedCard.locator('dt', { hasText: 'Rejected by' }).locator('+ dd')).toContainText(
+    /^Babbage, \d{4}-/,
+  );
+  await expect(rejectedCard.locator('dt', { hasText: 'Why' }).locator('+ dd')).toHaveText(why);
 
   // Ada proposes again and withdraws it herself.
   custos.advance(30);
@@ -147,6 +160,9 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await expect(page.getByRole('status')).toContainText('is cancelled by its proposer', { timeout: 60_000 });
   await expect(page.getByRole('heading', { name: 'Waiting for approval (0)' })).toBeVisible();
   await expect(page.getByRole('heading', { name: /Quorum drill on “vault-k” — cancelled/ })).toBeVisible();
+  const cancelledCard = page.locator('section.proposal-cancelled');
+  await expect(cancelledCard.locator('dt', { hasText: 'Cancelled by' }).locator('+ dd')).toContainText(/^Ada, /);
+  await expect(cancelledCard.locator('dt', { hasText: 'Why' }).locator('+ dd')).toHaveText('No reason given.');
   await checkScreen(page, '04-approvals-closed');
 
   // Keys, with a public key exported beside its name.

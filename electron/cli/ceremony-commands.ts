@@ -1,7 +1,14 @@
 import { keyIdentity, type KeyRecord } from '../../shared/keys';
 import { AUTHENTICATION_IN_WORDS } from '../../shared/backups';
 import type { WireError } from '../../shared/errors';
-import { describeFailure, FailedOutcome, PinAlphabet, ProposalView, type CustodyView } from '../../shared/quorum';
+import {
+  describeFailure,
+  FailedOutcome,
+  PinAlphabet,
+  reasonProblem,
+  type CustodyView,
+  type ProposalView,
+} from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -11,7 +18,18 @@ import { publicKeyFromPem } from '../core/audit/audit-key';
 import { renderCardPdf } from '../core/backup/card-pdf';
 import { isCustosError } from '../core/errors';
 import { writeFileAtomic } from '../core/secret-vault';
-import { ask, call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import {
+  ask,
+  call,
+  factors,
+  proposalById,
+  read,
+  str,
+  usageFailure,
+  type Io,
+  type Request,
+  type Values,
+} from './cli-support';
 import { custodianId, proposalFromCommandLine, renderProposal } from './proposal-words';
 import { passphraseFromFd } from './secrets';
 
@@ -42,10 +60,12 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
                                       For key.backup: --cards-dir DIR receives each holder's card (PDF and
                                       text) as the backup runs. For key.restore: the cards are entered in
                                       the same command, --card-fd N once per card, or asked (echo off)
-  proposal reject --id P --as WHO [--passphrase-fd N] [--code CODE]
-                                      Any custodian may reject
-  proposal cancel --id P --as WHO [--passphrase-fd N] [--code CODE]
-                                      The requester withdraws their proposal
+  proposal reject --id P --reason TEXT --as WHO [--passphrase-fd N] [--code CODE]
+                                      Any custodian may reject, saying why (one line, at most 500
+                                      characters; kept in the signed audit record). The reason is checked
+                                      before any factor is asked
+  proposal cancel --id P [--reason TEXT] --as WHO [--passphrase-fd N] [--code CODE]
+                                      The requester withdraws their proposal, optionally saying why
   backup list                         Backup sets, their holders and last card checks
   backup export --set ID --out FILE   The signed backup file (wrapped keys; useless without t cards) and
                                       the audit key fingerprint of the installation that made it
@@ -83,31 +103,25 @@ async function cardText(values: Values, io: Io, index: number): Promise<string> 
 /** The restore's cards, entered in the same process as the approvals that hold the PIN shares. */
 async function enterCards(
   core: CustosCore,
-  proposalId: string,
+  approved: ProposalView,
   values: Values,
   io: Io,
   render: (p: ProposalView) => string,
 ): Promise<Awaited<ReturnType<Request>>> {
-  for (
-    let i = 0;
-    core.quorum.view(proposalId).state === 'open' && core.quorum.view(proposalId).waitingFor.length > 0;
-    i += 1
-  ) {
+  let view = approved;
+  for (let i = 0; view.state === 'open' && view.waitingFor.length > 0; i += 1) {
     const text = await cardText(values, io, i);
-    try {
-      await core.backups.enterShare(proposalId, text);
-      io.stderr(`Card accepted. ${core.quorum.view(proposalId).waitingFor.join('; ') || 'Restoring…'}\n`);
-    } catch (error) {
-      if (!isCustosError(error)) throw error;
-      io.stderr(`Card refused (${error.code}): ${error.message}\n`);
-      if (((values['card-fd'] as string[] | undefined) ?? []).length > 0)
-        return {
-          envelope: { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
-          render: () => '',
-        };
+    const answer = await core.router.dispatch('backups.enterShare', { proposalId: view.id, text });
+    if (answer.ok) {
+      view = answer.value as ProposalView;
+      io.stderr(`Card accepted. ${view.waitingFor.join('; ') || 'Restoring…'}\n`);
+      continue;
     }
+    io.stderr(`Card refused (${answer.error.code}): ${answer.error.message}\n`);
+    if (((values['card-fd'] as string[] | undefined) ?? []).length > 0) return { envelope: answer, render: () => '' };
+    view = await proposalById(core, view.id);
   }
-  return { envelope: { ok: true, value: core.quorum.view(proposalId) }, render: render as (v: never) => string };
+  return { envelope: { ok: true, value: view }, render: render as (v: never) => string };
 }
 
 /**
@@ -126,13 +140,14 @@ async function writeCards(
   const { setId } = (proposal.outcome as { result: { setId: string } }).result;
   const missing: string[] = [];
   try {
-    for (const [i, { holder }] of core.backups.manifest(setId).shares.entries()) {
+    const set = (await read(core, 'backups.list', {})).find((b) => b.setId === setId)!;
+    for (const [i, holder] of [...set.holders].sort((a, b) => a.index - b.index).entries()) {
       io.stderr(`Card holder ${holder.name}: prove your factors to receive your card.\n`);
       try {
-        const card = await core.backups.releaseCard(
+        const card = await read(core, 'backups.card', {
           setId,
-          await factors(holder.id, holder.name, values, io, offset + i),
-        );
+          holder: await factors(holder.id, holder.name, values, io, offset + i),
+        });
         const folder = join(resolve(dir), `card-${card.index}-${holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
         mkdirSync(folder, { recursive: true, mode: 0o700 });
         writeFileAtomic(
@@ -153,7 +168,7 @@ async function writeCards(
       }
     }
   } finally {
-    core.backups.forgetCards(setId);
+    await read(core, 'backups.forgetCards', { setId });
   }
   io.stderr(
     missing.length > 0
@@ -269,7 +284,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         )(core);
     case 'proposal show':
       return async (core) => {
-        const view = ProposalView.parse(core.quorum.view(id));
+        const view = await proposalById(core, id);
         return { envelope: { ok: true, value: view }, render: renderProposal(core) as (v: never) => string };
       };
     case 'proposal create':
@@ -292,7 +307,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         const fingerprint = str(values.fingerprint) ?? (await ask(io, 'Fingerprint as read aloud to you: ', false));
         const approvers = ((values.as as string[] | undefined) ?? []).map((who) => custodianId(core, who));
         if (approvers.length === 0) return usageFailure('proposal approve needs --as ID for each approver.');
-        const action = core.quorum.view(id).action;
+        const { action } = await proposalById(core, id);
         const cardsDir = str(values['cards-dir']);
         // A backup's cards exist only in this process: without a place to put them, they would be lost.
         if (action === 'key.backup' && !cardsDir)
@@ -306,7 +321,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
           if (!last.envelope.ok) break;
         }
         if (last?.envelope.ok && action === 'key.restore')
-          last = await enterCards(core, id, values, io, renderProposal(core));
+          last = await enterCards(core, last.envelope.value as ProposalView, values, io, renderProposal(core));
         if (last?.envelope.ok && action === 'key.backup' && cardsDir)
           await writeCards(core, last.envelope.value as ProposalView, cardsDir, values, io, approvers.length);
         return { ...last!, ...operationFailure(last!) };
@@ -314,43 +329,45 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
     case 'proposal reject':
     case 'proposal cancel':
       return async (core) => {
+        const reason = str(values.reason);
+        if (command === 'proposal reject' && reason === undefined)
+          return usageFailure('proposal reject needs --reason TEXT: say why, for the approvers and the audit record.');
+        const problem = reason === undefined ? null : reasonProblem(reason);
+        if (problem) return usageFailure(`${problem} Nothing was asked or done.`);
         const byId = as(core);
         const by = await factors(byId, nameOf(core, byId), values, io);
-        return call(
-          command === 'proposal reject' ? 'proposals.reject' : 'proposals.cancel',
-          { proposalId: id, by },
-          renderProposal(core),
-        )(core);
+        return command === 'proposal reject'
+          ? call('proposals.reject', { proposalId: id, by, reason: reason ?? '' }, renderProposal(core))(core)
+          : call('proposals.cancel', { proposalId: id, by, ...(reason ? { reason } : {}) }, renderProposal(core))(core);
       };
     case 'backup list':
       return call('backups.list', {}, renderBackups);
     case 'backup export':
-      return async (core) => {
-        const out = str(values.out);
-        if (!out) return usageFailure('backup export needs --out FILE.');
-        const setId = str(values.set) ?? '';
-        writeFileAtomic(resolve(out), core.backups.exportFile(setId), 0o600);
-        const { auditKey } = core.backups.list().find((b) => b.setId === setId)!.madeBy;
-        const render = (v: { path: string; auditKey: string | null }) =>
+      if (!str(values.out)) return async () => usageFailure('backup export needs --out FILE.');
+      return call(
+        'backups.exportFile',
+        { setId: str(values.set) ?? '' },
+        (v) =>
           `Backup file written to ${v.path}. Keep it apart from the share cards.\n` +
           (v.auditKey
             ? `Made by audit key ${v.auditKey}\n` +
               '  (print it with the file; on a new installation, backup import --expect-audit-key checks it).\n'
-            : '');
-        const value = { path: resolve(out), auditKey };
-        return { envelope: { ok: true, value }, render: render as (v: never) => string };
-      };
+            : ''),
+      );
     case 'backup import':
+      if (!str(values.file)) return async () => usageFailure('backup import needs --file FILE.');
       return async (core) => {
-        const file = str(values.file);
-        if (!file) return usageFailure('backup import needs --file FILE.');
         const expected = expectedAuditKey(str(values['expect-audit-key']));
-        const summary = core.backups.importFile(readFileSync(resolve(file), 'utf8'), expected);
-        const render = ({ setId, madeBy: m, authentication }: typeof summary) =>
-          `Backup set ${setId} is stored, ` +
-          `${m.here ? 'made by this installation' : `made by ${m.installation} (audit key ${m.auditKey})`}.\n` +
-          `${HOW_AUTHENTICATED[authentication]}\n`;
-        return { envelope: { ok: true, value: summary }, render: render as (v: never) => string };
+        return call('backups.importFile', expected === undefined ? {} : { expectAuditKey: expected }, (r) => {
+          if (r.outcome === 'cancelled') return 'No backup file was chosen; nothing was imported.\n';
+          const { setId, madeBy: m } = r.backup;
+          const { authentication } = r;
+          return (
+            `Backup set ${setId} is stored, ` +
+            `${m.here ? 'made by this installation' : `made by ${m.installation} (audit key ${m.auditKey})`}.\n` +
+            `${HOW_AUTHENTICATED[authentication]}\n`
+          );
+        })(core);
       };
     case 'backup check':
       return async (core) =>

@@ -81,3 +81,18 @@ export async function factors(custodianId: string, who: string, values: Values, 
   const code = codes[index] ?? (await ask(io, `${who}’s 6-digit code: `, false));
   return { custodianId, passphrase, code };
 }
+
+/** A read made as the app makes it: through the router, validated and recorded; a refusal is thrown. */
+export async function read<N extends ChannelName>(core: CustosCore, name: N, input: InputOf<N>): Promise<ResultOf<N>> {
+  const answer = await core.router.dispatch(name, input);
+  if (!answer.ok) throw new CustosError(answer.error.code, answer.error.message, answer.error.remedy);
+  return answer.value as ResultOf<N>;
+}
+
+/** One proposal as `custos proposal list` shows it. */
+export async function proposalById(core: CustosCore, id: string) {
+  const found = (await read(core, 'proposals.list', {})).find((p) => p.id === id);
+  if (!found)
+    throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no such proposal.', ['Run `custos proposal list`.']);
+  return found;
+}

@@ -5,14 +5,14 @@ import type { AuditStatus, AuditVerdict } from '../../shared/audit';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { parseVerifierKey, readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
-import type { Trail } from '../core/audit/exports';
 import { verifyAuditLog } from '../core/audit/verifier';
 import type { VerifyOptions } from '../core/audit/verify-store';
 import { errorClass, type Envelope, type ErrorClass, type ErrorCode, type WireError } from '../../shared/errors';
 import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
-import { CustosCore } from '../core/custos-core';
+import { CustosCore, type CoreOptions } from '../core/custos-core';
+import type { Destination, DestinationKind } from '../core/destinations';
 import { resolveDataDir } from '../core/data-dir';
-import { CustosError, fileError, isCustosError } from '../core/errors';
+import { fileError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import {
@@ -153,6 +153,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         param: { type: 'string', multiple: true },
         as: { type: 'string', multiple: true },
         fingerprint: { type: 'string' },
+        reason: { type: 'string' },
         transition: { type: 'string' },
         'cards-dir': { type: 'string' },
         'card-fd': { type: 'string', multiple: true },
@@ -228,6 +229,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       pickModule: () =>
         Promise.resolve(positionals[0] === 'module' && positionals[1] === 'set' ? (positionals[2] ?? null) : null),
       operator: 'cli',
+      ...consoleFiles(command, values),
       log: silentLog,
       ...(io.clock ? { clock: io.clock } : {}),
     });
@@ -293,116 +295,78 @@ function requestFor(
       return call('tokens.select', ref ?? { serial: '', label: '' }, (t) => `Selected ${t.label} (${t.serial}).\n`);
     case 'audit verify':
       return async (core) => {
-        const options = verifyOptions({ ...values, origin: core.audit.noteKey()?.name ?? core.audit.origin }, io);
-        const verdict = await core.verifyAudit(options);
-        return verdictResult(verdict);
-      };
-    case 'audit export':
-      return async (core) => {
-        const format = str(values.format) ?? 'bundle';
-        const trail = str(values.trail) ?? 'all';
-        const out = str(values.out);
-        if (!out || !['bundle', 'csv', 'cef'].includes(format) || !['all', 'key-management'].includes(trail)) {
-          return usageFailure('audit export needs --out PATH, --format bundle|csv|cef and --trail all|key-management.');
+        const checkpoints = ((values.checkpoint as string[] | undefined) ?? []).map((file) =>
+          readFileSync(file, 'utf8'),
+        );
+        const key = typeof values.key === 'string' ? readFileSync(values.key, 'utf8') : undefined;
+        const progress = progressPrinter(io, values.json === true);
+        const stop = core.events.subscribe((event, payload) => {
+          if (event === 'audit.verifyProgress') {
+            const { checked, total } = payload as { checked: number; total: number };
+            progress(checked, total);
+          }
+        });
+        try {
+          const answer = await core.router.dispatch('audit.verify', {
+            ...(checkpoints.length > 0 ? { trustedCheckpoints: checkpoints } : {}),
+            ...(key !== undefined ? { key } : {}),
+          });
+          if (!answer.ok) return { envelope: answer, render: () => '' };
+          return verdictResult(answer.value as AuditVerdict);
+        } finally {
+          stop();
         }
-        const result = core.exportAudit(resolve(out), format as 'bundle' | 'csv' | 'cef', trail as Trail);
-        return {
-          envelope: { ok: true, value: result },
-          render: ((r: typeof result) =>
-            `Exported ${r.entries} entries to ${r.path}\nClosing checkpoint (keep it somewhere else):\n${r.checkpoint.note}`) as (
-            v: never,
-          ) => string,
-        };
       };
+    case 'audit export': {
+      const format = str(values.format) ?? 'bundle';
+      const trail = str(values.trail) ?? 'all';
+      if (!str(values.out)) return async () => usageFailure('audit export needs --out PATH.');
+      return call(
+        'audit.export',
+        { format: format as 'bundle', trail: trail as 'all' },
+        (r) =>
+          `Exported ${r.entries} entries to ${r.path}\nClosing checkpoint (keep it somewhere else):\n${r.checkpoint.note}`,
+      );
+    }
     case 'audit checkpoint':
       return call('audit.checkpoint', {}, (c) => c.note);
     case 'audit repair-tree':
-      return async (core) => ({
-        envelope: { ok: true, value: core.repairAuditTree() },
-        render: ((r: { size: number; rewritten: number; root: string }) =>
-          `Rebuilt the audit tree from its ${r.size} entries: ${r.rewritten} stored nodes rewritten. The repair is recorded in the log.\nRoot: ${r.root}\n`) as (
-          v: never,
-        ) => string,
-      });
+      return call(
+        'audit.repairTree',
+        {},
+        (r) =>
+          `Rebuilt the audit tree from its ${r.size} entries: ${r.rewritten} stored nodes rewritten. ` +
+          `The repair is recorded in the log.\nRoot: ${r.root}\n`,
+      );
     case 'audit key':
-      return async (core) => {
-        const value = await recordedRead(core, 'audit.key.export', { verifier: values.verifier === true }, () => ({
-          pem: core.audit.publicKeyPem(),
-          verifierKey: core.audit.verifierKey(),
-        }));
-        return {
-          envelope: { ok: true, value },
-          render: ((k: typeof value) => (values.verifier ? `${k.verifierKey}\n` : k.pem)) as (v: never) => string,
-        };
-      };
-    case 'audit copy':
-      return async (core) => {
-        const file = str(values.file);
-        if ((file === undefined) === !values.off)
-          return usageFailure('audit copy needs --file PATH (an absolute path) or --off.');
-        const value = core.audit.setAnchorCopy(file === undefined ? null : resolve(file), core.actor);
-        return {
-          envelope: { ok: true, value },
-          render: ((v: typeof value) =>
-            v.path
-              ? `The latest checkpoint is now also kept in ${v.path}.\n`
-              : 'The latest checkpoint is kept in the audit token only.\n') as (v: never) => string,
-        };
-      };
+      return call('audit.publicKey', {}, (k) => (values.verifier ? `${k.verifierKey}\n` : k.pem));
+    case 'audit copy': {
+      if ((str(values.file) === undefined) === !values.off)
+        return async () => usageFailure('audit copy needs --file PATH (an absolute path) or --off.');
+      return call('audit.anchorCopy', { keep: values.off !== true }, (v) =>
+        v.path
+          ? `The latest checkpoint is now also kept in ${v.path}.\n`
+          : 'The latest checkpoint is kept in the audit token only.\n',
+      );
+    }
     case 'audit proof':
-      return async (core) => {
-        const seq = Number(values.seq);
-        const size = values.size === undefined ? undefined : Number(values.size);
-        const value = await recordedRead(
-          core,
-          'audit.proof',
-          { seq: values.seq ?? null, size: values.size ?? null },
-          () => {
-            const log = core.audit.log();
-            const treeSize = size ?? log.size();
-            if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(treeSize))
-              throw usageError('audit proof needs --seq N and optionally --size M.');
-            const entry = log.entry(seq);
-            return {
-              seq,
-              treeSize,
-              root: log.root(treeSize).toString('base64'),
-              entry: entry.entry,
-              proof: log.inclusionProof(seq, treeSize).map((h) => h.toString('base64')),
-            };
-          },
-        );
-        return {
-          envelope: { ok: true, value },
-          render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string,
-        };
-      };
+      return call(
+        'audit.proof',
+        {
+          seq: Number(values.seq),
+          ...(values.size === undefined ? {} : { size: Number(values.size) }),
+        },
+        (v) => `${JSON.stringify(v, null, 2)}\n`,
+      );
     case 'audit consistency':
-      return async (core) => {
-        const from = Number(values.from);
-        const value = await recordedRead(
-          core,
-          'audit.consistency',
-          { from: values.from ?? null, to: values.to ?? null },
-          () => {
-            const log = core.audit.log();
-            const to = values.to === undefined ? log.size() : Number(values.to);
-            if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to))
-              throw usageError('audit consistency needs --from A and optionally --to B.');
-            return {
-              from,
-              to,
-              fromRoot: log.root(from).toString('base64'),
-              toRoot: log.root(to).toString('base64'),
-              proof: log.consistencyProof(from, to).map((h) => h.toString('base64')),
-            };
-          },
-        );
-        return {
-          envelope: { ok: true, value },
-          render: ((v: typeof value) => `${JSON.stringify(v, null, 2)}\n`) as (v: never) => string,
-        };
-      };
+      return call(
+        'audit.consistency',
+        {
+          from: Number(values.from),
+          ...(values.to === undefined ? {} : { to: Number(values.to) }),
+        },
+        (v) => `${JSON.stringify(v, null, 2)}\n`,
+      );
     case 'custodian list':
       return call('custodians.list', {}, (list) =>
         list.length === 0
@@ -478,16 +442,12 @@ function requestFor(
         )(core);
       };
     case 'data-dir adopt':
-      return async (core) => {
-        const adopted = core.audit.adoptCopy();
-        const value = adopted ? { adopted: true as const, ...adopted } : { adopted: false as const };
-        const render = (v: typeof value) =>
-          'from' in v
-            ? `This data directory is now installation ${core.audit.origin}, recorded in its audit log. ` +
-              `Never start the original at ${v.from} again.\n`
-            : 'This data directory is not a copy of an installation in use elsewhere: nothing to confirm.\n';
-        return { envelope: { ok: true, value }, render: render as (v: never) => string };
-      };
+      return call('app.adoptCopy', {}, (v) =>
+        v.adopted
+          ? `This data directory is now installation ${v.installation}, recorded in its audit log. ` +
+            `Never start the original at ${v.from} again.\n`
+          : 'This data directory is not a copy of an installation in use elsewhere: nothing to confirm.\n',
+      );
     case 'module reset':
       return async (core) =>
         call(
@@ -517,27 +477,6 @@ function requestFor(
  * Reads the CLI answers itself rather than through the router are recorded like every request:
  * after they answer, and refusals too (with their code).
  */
-async function recordedRead<T>(core: CustosCore, action: string, params: unknown, read: () => T): Promise<T> {
-  try {
-    const value = read();
-    await core.audit.tryRecord({ actor: core.actor, action, params });
-    return value;
-  } catch (error) {
-    const code = isCustosError(error) ? error.code : 'INTERNAL';
-    await core.audit.tryRecord({
-      actor: core.actor,
-      action,
-      params,
-      result: { status: code.startsWith('IPC_') ? 'refused' : 'failed', code },
-    });
-    throw error;
-  }
-}
-
-function usageError(message: string): CustosError {
-  return new CustosError('IPC_INVALID_PAYLOAD', message, ['Run `custos --help` for the options.']);
-}
-
 /** The security officer (--as ID) proving both factors: choosing the token module is their decision. */
 function officerFactors(core: CustosCore, values: Values, io: Io) {
   const id = custodianId(core, str(values.as) ?? '');
@@ -584,6 +523,27 @@ function trustLine(v: AuditVerdict): string {
   const line = `Trusted key (${keySources[v.keySource]}): ${v.trustedKey}\n`;
   if (v.anchored) return line;
   return `${line}WARNING: nothing from outside vouches for that key, so this shows only that the log is consistent with it.\n  Pass --key with the audit key from a source you trust (a ceremony report, a printout), or --checkpoint, to prove it is your Custos log.\n`;
+}
+
+/**
+ * The files a command names on its command line, handed to the core as the person at the console's choice: the
+ * same requests as the app's, and each command can write only where its own option says.
+ */
+function consoleFiles(command: string, values: Values): Pick<CoreOptions, 'chooseDestination' | 'pickBackupFile'> {
+  const out = str(values.out);
+  const file = str(values.file);
+  const chosen: Partial<Record<DestinationKind, Destination>> = {
+    ...(command === 'backup export' && out ? { 'backup-file': { path: resolve(out), replace: true } } : {}),
+    ...(command === 'audit export' && out ? { 'audit-export': { path: resolve(out), replace: false } } : {}),
+    ...((command === 'report create' || command === 'compliance report') && out
+      ? { 'report-folder': { path: resolve(out), replace: values.force === true } }
+      : {}),
+    ...(command === 'audit copy' && file ? { 'anchor-copy': { path: resolve(file), replace: true } } : {}),
+  };
+  return {
+    chooseDestination: (kind) => chosen[kind] ?? null,
+    ...(command === 'backup import' && file ? { pickBackupFile: () => Promise.resolve(resolve(file)) } : {}),
+  };
 }
 
 function verdictResult(verdict: AuditVerdict) {

@@ -75,6 +75,26 @@ describe('custos proposal create, approve and show', () => {
   });
   const factors = (...who: number[]) => factorArgs(dataDir, clock, enrolled, who);
   const cli = (...args: string[]) => custos(args, clock);
+  /** Ada, Babbage and Curie take a new token into custody, 2 of 3; its custody id. */
+  const takeCustody = async (label: string) => {
+    const take = await cli(
+      'custody',
+      'take',
+      '--holder',
+      'Ada',
+      '--holder',
+      'Babbage',
+      '--holder',
+      'Curie',
+      '--threshold',
+      '2',
+      '--new-label',
+      label,
+      ...factors(0, 1, 2),
+    );
+    expect(take.code, take.stderr).toBe(EXIT.ok);
+    return /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
+  };
 
   it('checks the parameters before any factor is asked: invalid ones are PROPOSAL_INVALID and nobody was prompted', async () => {
     const custodyId = 'a'.repeat(16);
@@ -189,22 +209,7 @@ describe('custos proposal create, approve and show', () => {
   });
 
   it('prints a proposal as the catalogue’s sentence: the key by label, algorithm, state and token', async () => {
-    const take = await cli(
-      'custody',
-      'take',
-      '--holder',
-      'Ada',
-      '--holder',
-      'Babbage',
-      '--holder',
-      'Curie',
-      '--threshold',
-      '2',
-      '--new-label',
-      'vault-s',
-      ...factors(0, 1, 2),
-    );
-    const custodyId = /Custody id: ([0-9a-f]{16})/.exec(take.stdout)![1]!;
+    const custodyId = await takeCustody('vault-s');
     const params = [
       'algorithm=EC-P256',
       'label=payments-signing',
@@ -268,6 +273,64 @@ describe('custos proposal create, approve and show', () => {
     expect((await cli('proposal', 'show', '--id', id)).stdout).toContain(`  ${said}\n    Key id: ${keyId}\n`);
     expect((await cli('proposal', 'list')).stdout).toContain(said);
     expect((await cli('proposal', 'show', '--id', id)).stdout).not.toContain('{"keyId"');
+  });
+
+  it('rejects only with --reason, checked before any factor is asked, and shows who rejected or cancelled and why', async () => {
+    const custodyId = await takeCustody('vault-r');
+    const drill = async () => {
+      const made = await cli(
+        'proposal',
+        'create',
+        '--json',
+        '--custody',
+        custodyId,
+        '--action',
+        'token.quorum-drill',
+        '--as',
+        'Ada',
+        ...factors(0),
+      );
+      expect(made.code, made.stderr).toBe(EXIT.ok);
+      return String(made.value().id);
+    };
+    const id = await drill();
+
+    const without = await cli('proposal', 'reject', '--id', id, '--as', 'Babbage');
+    expect(without).toMatchObject({ code: EXIT.invalidInput, prompts: [] });
+    expect(without.stderr).toMatch(/^Error IPC_INVALID_PAYLOAD: proposal reject needs --reason TEXT/);
+    for (const [reason, said] of [
+      ['   ', 'The reason is empty.'],
+      ['x'.repeat(501), 'The reason is longer than 500 characters.'],
+      ['one\ntwo', 'The reason holds a control character'],
+    ] as const) {
+      const wrong = await cli('proposal', 'reject', '--id', id, '--reason', reason, '--as', 'Babbage');
+      expect(wrong, JSON.stringify(reason)).toMatchObject({ code: EXIT.invalidInput, prompts: [] });
+      expect(wrong.stderr).toContain(said);
+    }
+    expect((await cli('proposal', 'show', '--id', id)).stdout).toMatch(/ — open\n/);
+
+    const why = 'Babbage heard 7a8c at the end, not what the screen shows';
+    const rejected = await cli('proposal', 'reject', '--id', id, '--reason', why, '--as', 'Babbage', ...factors(1));
+    expect(rejected.code, rejected.stderr).toBe(EXIT.ok);
+    expect(rejected.stdout).toMatch(/ — rejected\n/);
+    expect(rejected.stdout).toMatch(
+      /\n {2}Rejected by Babbage at \d{4}-\d\d-\d\d \d\d:\d\d UTC\n {2}Reason: Babbage heard 7a8c/,
+    );
+    for (const shown of [await cli('proposal', 'show', '--id', id), await cli('proposal', 'list')])
+      expect(shown.stdout).toContain(`Rejected by Babbage at`);
+    expect((await cli('proposal', 'list')).stdout).toContain(`  Reason: ${why}\n`);
+    const json = await cli('proposal', 'show', '--json', '--id', id);
+    expect(json.value()).toMatchObject({ decision: { status: 'recorded', by: enrolled[1]!.id, reason: why } });
+
+    const withdrawn = await cli('proposal', 'cancel', '--id', await drill(), '--as', 'Ada', ...factors(0));
+    expect(withdrawn.code, withdrawn.stderr).toBe(EXIT.ok);
+    expect(withdrawn.stdout).toMatch(/\n {2}Cancelled by Ada at [^\n]+\n {2}Reason: none given\n/);
+  });
+
+  it('documents --reason on the reject and cancel usage lines', async () => {
+    const { stdout } = await custos(['--help']);
+    expect(stdout).toContain('proposal reject --id P --reason TEXT --as WHO');
+    expect(stdout).toContain('proposal cancel --id P [--reason TEXT] --as WHO');
   });
 });
 

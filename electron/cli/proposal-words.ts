@@ -127,6 +127,7 @@ export function renderProposal(core: CustosCore) {
     if (p.holdersToConfirm.length > 0)
       lines.push(`  New holders still to confirm: ${p.holdersToConfirm.map(name).join(', ')}`);
     if (p.waitingFor.length > 0) lines.push(`  Also waiting for: ${p.waitingFor.join('; ')}`);
+    lines.push(...decisionLines(p, name));
     if (p.outcome?.status === 'failed') lines.push(`  Outcome: ${describeFailure(p.outcome)}`);
     else if (p.outcome)
       lines.push(
@@ -136,4 +137,15 @@ export function renderProposal(core: CustosCore) {
       );
     return `${lines.join('\n')}\n`;
   };
+}
+
+/** Who rejected or cancelled it and why, as signed; a record a database writer changed is said to be so. */
+function decisionLines(p: ProposalView, name: (id: string) => string): string[] {
+  const d = p.decision;
+  if (!d) return [];
+  const verb = p.state === 'rejected' ? 'Rejected' : 'Cancelled';
+  if (d.status === 'tampered') return [`  ${verb} by: NOT SHOWN. ${d.message}`];
+  const why =
+    d.reason ?? (p.state === 'rejected' ? 'not recorded (rejected before Custos kept reasons)' : 'none given');
+  return [`  ${verb} by ${name(d.by)} at ${when(d.at)}`, `  Reason: ${why}`];
 }

@@ -8,7 +8,6 @@ import { readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
 import { leafHash, MemoryTree } from '../core/audit/merkle';
 import type { CustosCore } from '../core/custos-core';
-import { refuseExistingReport } from '../core/reports/report-service';
 import { writeFileAtomic } from '../core/secret-vault';
 import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
 import {
@@ -176,19 +175,12 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
         const custody = str(values.custody);
         if (!out || (!ceremony && !custody && values.inventory !== true))
           return usageFailure('report create needs --ceremony PROPOSAL, --custody ID or --inventory, and --out DIR.');
-        // Checked before the report is made, so a refused folder leaves no signed report behind.
-        if (values.force !== true) refuseExistingReport(resolve(out));
-        const summary = core.reports.create(
+        // The folder (--out, replaced only with --force) is checked by the core before the report is made.
+        return call(
+          'reports.create',
           ceremony ? { proposalId: ceremony } : custody ? { custodyId: custody } : { inventory: true },
-        );
-        const written = await core.reports.exportTo(summary.id, resolve(out), values.force === true);
-        return {
-          envelope: { ok: true, value: { ...summary, ...written } },
-          render: ((v: typeof summary & { dir: string }) =>
-            `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (
-            v: never,
-          ) => string,
-        };
+          (v) => `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`,
+        )(core);
       };
     case 'report witness':
       return call(
@@ -223,16 +215,11 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
         const asOf = str(values['as-of']);
         const notADay = asOf !== undefined && !AsOfDay.safeParse(asOf).success;
         if (notADay) return usageFailure(`--as-of needs a day on the calendar (YYYY-MM-DD), not “${asOf}”.`);
-        if (values.force !== true) refuseExistingReport(resolve(out));
-        const summary = core.reports.create({ compliance: core.complianceSnapshot(asOf) });
-        const written = await core.reports.exportTo(summary.id, resolve(out), values.force === true);
-        return {
-          envelope: { ok: true, value: { ...summary, ...written } },
-          render: ((v: typeof summary & { dir: string }) =>
-            `Compliance report ${v.id} signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`) as (
-            v: never,
-          ) => string,
-        };
+        return call(
+          'reports.create',
+          { compliance: asOf ? { asOf } : {} },
+          (v) => `Compliance report ${v.id} signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`,
+        )(core);
       };
     case 'compliance controls':
       return call(

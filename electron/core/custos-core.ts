@@ -39,6 +39,7 @@ import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { tokenHandlers, tokenPlan } from './tokens/token-handlers';
 import { TokenService } from './tokens/token-service';
+import type { ChooseDestination } from './destinations';
 
 export interface CoreOptions {
   dataDir: string;
@@ -57,6 +58,8 @@ export interface CoreOptions {
    * cancel.
    */
   pickBackupFile?: () => Promise<string | null>;
+  /** Where files Custos writes for the person at the console go (the CLI: --out / --file); see destinations.ts. */
+  chooseDestination?: ChooseDestination;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
   /** Where the audit token PIN can be sealed; a 0600 file in the data directory by default. */
@@ -71,6 +74,8 @@ export interface CoreOptions {
 /** How each request is recorded: every channel has its row, beside its handler in its domain's module. */
 const auditPlan = {
   'app.snapshot': { action: 'app.open', self: false, params: false },
+  // The adoption is recorded by the log it opens; a directory that is no copy changes nothing.
+  'app.adoptCopy': { action: 'data-dir.adopt', self: true, params: false },
   ...tokenPlan,
   ...custodianPlan,
   ...custodyPlan,
@@ -103,6 +108,7 @@ export class CustosCore {
   readonly compliance: ComplianceService;
   readonly auditOperations: AuditOperations;
   readonly actor: AuditActor;
+  private readonly clock: () => Date;
 
   private constructor(
     private readonly options: CoreOptions,
@@ -110,6 +116,7 @@ export class CustosCore {
     log: Log,
   ) {
     const clock = options.clock ?? (() => new Date());
+    this.clock = clock;
     this.settings = new Settings(store, clock);
     this.actor = { type: 'operator', id: options.operator ?? 'desktop' };
     this.host = new ModuleHost((error) =>
@@ -305,18 +312,30 @@ export class CustosCore {
   /** Each domain's handlers, merged: a channel without one does not compile. */
   private handlers() {
     const { proveFactors, proveOfficer } = factorProofs(this.custodians);
-    const { dataDir, pickModule, pickBackupFile } = this.options;
+    const { dataDir, pickModule, pickBackupFile, chooseDestination } = this.options;
     return {
       'app.snapshot': () => this.snapshot(),
+      'app.adoptCopy': () => {
+        const adopted = this.audit.adoptCopy();
+        return adopted ? { adopted: true, ...adopted, installation: this.audit.origin } : { adopted: false };
+      },
       ...tokenHandlers({ tokens: this.tokens, proveOfficer, pickModule }),
       ...custodianHandlers({ custodians: this.custodians }),
       ...custodyHandlers({ custody: this.custody, custodians: this.custodians, tokens: this.tokens }),
       ...proposalHandlers({ quorum: this.quorum, proveFactors }),
       ...keyHandlers({ keys: this.keys, proveOfficer }),
-      ...backupHandlers({ backups: this.backups, dataDir, pickBackupFile }),
-      ...reportHandlers({ reports: this.reports, compliance: this.compliance, dataDir }),
+      ...backupHandlers({ backups: this.backups, dataDir, pickBackupFile, chooseDestination }),
+      ...reportHandlers({ reports: this.reports, compliance: this.compliance, dataDir, chooseDestination }),
       ...complianceHandlers({ compliance: this.compliance, proveOfficer }),
-      ...auditHandlers({ audit: this.audit, operations: this.auditOperations, events: this.events }),
+      ...auditHandlers({
+        audit: this.audit,
+        operations: this.auditOperations,
+        events: this.events,
+        actor: this.actor,
+        dataDir,
+        clock: this.clock,
+        chooseDestination,
+      }),
     } satisfies Handlers;
   }
 

@@ -4,6 +4,7 @@ import QRCode from 'qrcode';
 import type { Handlers } from '../ipc/router';
 import { FACTOR_FAILURES, SHARE_FAILURES, type AuditPlans } from '../ipc/request-record';
 import { writeFileAtomic } from '../secret-vault';
+import { destination, type ChooseDestination } from '../destinations';
 import { IMPORT_FAILURES, importPickedBackup } from './backup-import';
 import type { BackupService } from './backup-service';
 
@@ -38,28 +39,34 @@ export function backupHandlers({
   backups,
   dataDir,
   pickBackupFile,
+  chooseDestination,
 }: {
   backups: BackupService;
   dataDir: string;
   /** Asks the person at the console, in main, for a backup file; absent where nobody can be asked. */
   pickBackupFile: (() => Promise<string | null>) | undefined;
+  /** Where the backup file goes when the console named a place (the CLI: --out); else the data directory. */
+  chooseDestination: ChooseDestination | undefined;
 }): Pick<Handlers, BackupChannel> {
   return {
     'backups.list': () => backups.list(),
     'backups.card': async ({ setId, holder }) => {
-      const { qr, ...card } = await backups.releaseCard(setId, holder);
-      return { ...card, qrSvg: await QRCode.toString(qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }) };
+      const card = await backups.releaseCard(setId, holder);
+      return { ...card, qrSvg: await QRCode.toString(card.qr, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 }) };
     },
     'backups.forgetCards': ({ setId }) => {
       backups.forgetCards(setId);
       return { forgotten: true as const };
     },
     'backups.exportFile': ({ setId }) => {
-      const path = join(dataDir, 'backups', `custos-backup-${setId}.json`);
+      const fallback = join(dataDir, 'backups', `custos-backup-${setId}.json`);
+      const { path } = destination(chooseDestination, 'backup-file', fallback);
+      const file = backups.exportFile(setId);
       // Wrapped keys and their manifest: readable by the owner only, like everything in the data directory.
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      writeFileAtomic(path, backups.exportFile(setId), 0o600);
-      return { path };
+      writeFileAtomic(path, file, 0o600);
+      const made = backups.list().find((b) => b.setId === setId);
+      return { path, auditKey: made?.madeBy.auditKey ?? null };
     },
     'backups.importFile': ({ expectAuditKey }) => importPickedBackup(backups, pickBackupFile, expectAuditKey),
     'backups.enterShare': ({ proposalId, text }) => backups.enterShare(proposalId, text),

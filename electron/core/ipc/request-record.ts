@@ -19,8 +19,8 @@ export interface AuditPlan {
   self: boolean;
   /** The input may be hashed into the entry (never when it carries a passphrase). */
   params: boolean;
-  /** Failures the handler records itself, with the state they change (failure counts…). */
-  selfFailures?: readonly ErrorCode[];
+  /** Failures the handler records itself ('all': every failure once the handler ran, e.g. an export's). */
+  selfFailures?: readonly ErrorCode[] | 'all';
 }
 
 /** The audit-plan rows for a domain's channels: one per channel, no more. */
@@ -50,6 +50,7 @@ export function recordRequest(
   return async (report) => {
     const plan = report.channel ? auditPlan[report.channel] : null;
     if (plan?.self && report.outcome === 'ok') return;
+    if (report.handled && plan?.selfFailures === 'all') return;
     if (report.outcome === 'failed' && report.code && plan?.selfFailures?.includes(report.code)) return;
     // The input may be anything the renderer sent (null, 5 MB): read it only through its schema.
     const input: unknown = report.input;

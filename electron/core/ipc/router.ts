@@ -18,6 +18,8 @@ export interface DispatchReport {
   outcome: 'ok' | 'refused' | 'failed';
   code: ErrorCode | null;
   input: unknown;
+  /** The input passed its schema and the handler ran (so it may have recorded its own failure). */
+  handled: boolean;
 }
 
 export type Handlers = {
@@ -38,7 +40,7 @@ export class Router {
   ) {}
 
   async dispatch(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
-    const result = await this.handle(name, payload);
+    const { result, handled } = await this.handle(name, payload);
     const known = isChannelName(name) ? name : null;
     try {
       // Awaited: the answer goes back only once the request is on record.
@@ -48,6 +50,7 @@ export class Router {
         outcome: result.ok ? 'ok' : result.error.code.startsWith('IPC_') ? 'refused' : 'failed',
         code: result.ok ? null : result.error.code,
         input: payload,
+        handled,
       });
     } catch (error) {
       this.log.error('could not observe a request', { channel: known, error: describe(error) });
@@ -55,33 +58,34 @@ export class Router {
     return result;
   }
 
-  private async handle(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
+  private async handle(name: unknown, payload: unknown): Promise<{ result: Envelope<unknown>; handled: boolean }> {
     if (!isChannelName(name)) {
-      return failure({ code: 'IPC_UNKNOWN_CHANNEL', message: 'Custos does not know this request.', remedy: [] });
+      return {
+        result: failure({ code: 'IPC_UNKNOWN_CHANNEL', message: 'Custos does not know this request.', remedy: [] }),
+        handled: false,
+      };
     }
     const spec = channel(name) as { input: z.ZodType; result: z.ZodType };
     const input = spec.input.safeParse(payload);
     if (!input.success) {
-      return failure({
-        code: 'IPC_INVALID_PAYLOAD',
-        message: `The request was malformed and nothing was done (${describeIssues(input.error.issues)}).`,
-        remedy: [],
-      });
+      const message = `The request was malformed and nothing was done (${describeIssues(input.error.issues)}).`;
+      return { result: failure({ code: 'IPC_INVALID_PAYLOAD', message, remedy: [] }), handled: false };
     }
     try {
       const handler = this.handlers[name] as (input: unknown) => unknown;
       const value: unknown = await handler(input.data);
-      return { ok: true, value: spec.result.parse(value) };
+      return { result: { ok: true, value: spec.result.parse(value) }, handled: true };
     } catch (error) {
       if (isCustosError(error)) {
-        return failure({ code: error.code, message: error.message, remedy: [...error.remedy] });
+        return {
+          result: failure({ code: error.code, message: error.message, remedy: [...error.remedy] }),
+          handled: true,
+        };
       }
       this.log.error('unexpected failure in request', { channel: name, error: describe(error) });
-      return failure({
-        code: 'INTERNAL',
-        message: 'Custos hit an unexpected problem; the details are in its log. Nothing was changed by this request.',
-        remedy: [],
-      });
+      const message =
+        'Custos hit an unexpected problem; the details are in its log. Nothing was changed by this request.';
+      return { result: failure({ code: 'INTERNAL', message, remedy: [] }), handled: true };
     }
   }
 }

@@ -46,14 +46,14 @@ export function proposalHandlers({
     },
     'proposals.approve': ({ proposalId, fingerprint, approver }) =>
       quorum.approve({ proposalId, fingerprint, ...approver }),
-    'proposals.reject': async ({ proposalId, by }) => {
+    'proposals.reject': async ({ proposalId, by, reason }) => {
       quorum.mayAct(by.custodianId, 'reject');
       await proveFactors(by, 'reject');
-      return quorum.reject(proposalId, by.custodianId);
+      return quorum.reject(proposalId, by.custodianId, reason);
     },
-    'proposals.cancel': async ({ proposalId, by }) => {
+    'proposals.cancel': async ({ proposalId, by, reason }) => {
       await proveFactors(by, 'cancel');
-      return quorum.cancel(proposalId, by.custodianId);
+      return quorum.cancel(proposalId, by.custodianId, reason);
     },
   };
 }

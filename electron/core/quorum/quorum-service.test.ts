@@ -90,7 +90,7 @@ describe('a proposal and its approvals', () => {
     );
     const proposal = propose(0);
     await expect(quorum.approve(approval(IDA, proposal))).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
-    expect(() => quorum.reject(proposal.id, f.enrolled[IDA]!.id)).toThrow(
+    expect(() => quorum.reject(proposal.id, f.enrolled[IDA]!.id, 'I read it differently')).toThrow(
       expect.objectContaining({ code: 'NOT_AUTHORIZED' }),
     );
     expect(quorum.view(proposal.id)).toMatchObject({ state: 'open', approvals: [] });
@@ -211,9 +211,98 @@ describe('a proposal and its approvals', () => {
     expect(() => quorum.cancel(proposal.id, f.enrolled[1]!.id)).toThrow(
       expect.objectContaining({ code: 'NOT_AUTHORIZED' }),
     );
-    expect(quorum.reject(proposal.id, f.enrolled[2]!.id).state).toBe('rejected');
+    expect(quorum.reject(proposal.id, f.enrolled[2]!.id, 'Not what we agreed').state).toBe('rejected');
     await expect(quorum.approve(approval(1, proposal))).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
     expect(quorum.cancel(propose(0).id, f.enrolled[0]!.id).state).toBe('cancelled');
+  });
+});
+
+describe('rejecting and cancelling with a reason', () => {
+  const entriesOf = (action: string) =>
+    [...f.opened.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; params: string | null; actor: { id: string } })
+      .filter((e) => e.action === action);
+
+  it('refuses a rejection without a reason, or with one too long or on several lines, and changes nothing', () => {
+    const proposal = propose(0);
+    const curie = f.enrolled[2]!.id;
+    for (const reason of ['', '   ', 'x'.repeat(501), 'first line\nsecond line', 'tab\there']) {
+      expect(() => quorum.reject(proposal.id, curie, reason), JSON.stringify(reason)).toThrow(
+        expect.objectContaining({
+          code: 'PROPOSAL_INVALID',
+          message: expect.stringMatching(/^The reason .* A rejection must say why; nothing was done\.$/),
+        }),
+      );
+    }
+    expect(quorum.view(proposal.id)).toMatchObject({ state: 'open', decision: null });
+    expect(entriesOf('proposal.reject')).toEqual([]);
+  });
+
+  it('records the reason in the signed entry and the proposal, and shows who rejected it and why', () => {
+    const proposal = propose(0);
+    const curie = f.enrolled[2]!.id;
+    const reason = 'The fingerprint read aloud ended 7a8c, not 7a8b';
+    const rejected = quorum.reject(proposal.id, curie, `  ${reason}  `);
+    expect(rejected).toMatchObject({ state: 'rejected', decision: { status: 'recorded', by: curie, reason } });
+    expect(quorum.list().find((p) => p.id === proposal.id)?.decision).toEqual(rejected.decision);
+    const [entry] = entriesOf('proposal.reject');
+    expect(entry?.actor.id).toBe(curie);
+    expect(entry?.params).toBe(sha256Hex(canonicalJson({ fingerprint: proposal.fingerprint, reason })));
+  });
+
+  it('lets the proposer cancel with or without a reason', () => {
+    const ada = f.enrolled[0]!.id;
+    expect(quorum.cancel(propose(0).id, ada).decision).toMatchObject({ status: 'recorded', by: ada, reason: null });
+    expect(quorum.cancel(propose(0).id, ada, 'Proposed on the wrong token').decision).toMatchObject({
+      by: ada,
+      reason: 'Proposed on the wrong token',
+    });
+    expect(() => quorum.cancel(propose(0).id, ada, 'two\nlines')).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_INVALID' }),
+    );
+  });
+
+  it('does not believe a reason, a rejecter or a state edited in the database; other proposals still load', () => {
+    const [first, second, third] = [propose(0), propose(0), propose(0)];
+    const curie = f.enrolled[2]!.id;
+    const other = propose(0);
+    for (const p of [first, second, third]) quorum.reject(p.id, curie, 'Not what we agreed');
+    const store = f.opened.store;
+    const forged = 'Approved by everyone; carry on';
+    store.execute(sql`UPDATE proposals SET decision_reason = ${forged} WHERE id = ${first.id}`);
+    store.execute(sql`UPDATE proposals SET decided_by = ${f.enrolled[1]!.id} WHERE id = ${second.id}`);
+    // Stripping the decision does not make it look like one from before reasons were kept.
+    store.execute(
+      sql`UPDATE proposals SET decided_by = NULL, decision_reason = NULL, decision_seq = NULL, decision_sig = NULL WHERE id = ${third.id}`,
+    );
+    const listed = quorum.list();
+    for (const p of [first, second, third]) {
+      const shown = listed.find((l) => l.id === p.id)!;
+      expect(shown.decision, p.id).toMatchObject({
+        status: 'tampered',
+        message: expect.stringMatching(/outside Custos/),
+      });
+      expect(JSON.stringify(shown)).not.toContain(forged);
+    }
+    expect(listed.find((p) => p.id === other.id)).toMatchObject({ state: 'open', decision: null });
+    // A rejected state with no rejection in the log was written by someone else.
+    store.execute(sql`UPDATE proposals SET state = 'rejected' WHERE id = ${other.id}`);
+    expect(quorum.view(other.id).decision).toMatchObject({ status: 'tampered' });
+  });
+
+  it('shows a rejection from before reasons were kept: who and when from its signed entry, no reason', () => {
+    const proposal = propose(0);
+    const babbage = f.enrolled[1]!.id;
+    // What an earlier Custos recorded: an entry without parameters, the row's state only.
+    f.opened.audit.record(
+      {
+        actor: { type: 'custodian', id: babbage, role: 'custodian' },
+        action: 'proposal.reject',
+        object: { type: 'proposal', id: proposal.id },
+      },
+      () => f.opened.store.execute(sql`UPDATE proposals SET state = 'rejected' WHERE id = ${proposal.id}`),
+    );
+    expect(quorum.view(proposal.id).decision).toMatchObject({ status: 'recorded', by: babbage, reason: null });
   });
 });
 

@@ -18,6 +18,7 @@ import { ActionName } from '../../../shared/actions';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { z, type ZodType } from 'zod';
 import { sql } from '../store/sql';
+import { checkedReason, decisionOf, recordDecision, type DecidedState } from './proposal-decision';
 
 /**
  * What a quorum may do once the token is open: registered per action name, run exactly once.
@@ -433,19 +434,21 @@ export class QuorumService {
     return this.view(proposalId);
   }
 
-  reject(proposalId: string, custodianId: string): ProposalView {
+  /** An approver closes the proposal for everyone and says why (PROPOSAL_INVALID without a reason). */
+  reject(proposalId: string, custodianId: string, reason: string): ProposalView {
     this.mayAct(custodianId, 'reject');
-    return this.close(proposalId, custodianId, 'rejected', 'proposal.reject');
+    return this.decide(proposalId, custodianId, 'rejected', checkedReason(reason, 'rejected'));
   }
 
-  cancel(proposalId: string, custodianId: string): ProposalView {
+  /** The proposer withdraws the proposal, saying why if they wish. */
+  cancel(proposalId: string, custodianId: string, reason?: string): ProposalView {
     const proposal = this.view(proposalId);
     if (proposal.requestedBy !== custodianId)
       throw new CustosError(
         'NOT_AUTHORIZED',
         'Only the custodian who proposed it can cancel a proposal; others can reject it.',
       );
-    return this.close(proposalId, custodianId, 'cancelled', 'proposal.cancel');
+    return this.decide(proposalId, custodianId, 'cancelled', checkedReason(reason, 'cancelled'));
   }
 
   view(id: string): ProposalView {
@@ -497,6 +500,7 @@ export class QuorumService {
           : [],
       waitingFor: row.state === 'open' ? this.waitingFor(id, body.params, ceremony) : [],
       outcome: row.outcome === null ? null : storedOutcome(row.outcome, body.action),
+      decision: decisionOf(this.options.store, this.options.audit, id),
     } as ProposalView;
   }
 
@@ -541,7 +545,7 @@ export class QuorumService {
     for (const { id } of this.options.store.all<{ id: string }>(
       sql`SELECT id FROM proposals WHERE state = 'open' AND expires_at <= ${now} AND id NOT IN (SELECT proposal_id FROM executions)`,
     )) {
-      this.close(id, null, 'expired', 'proposal.expire');
+      this.close(id, 'expired', 'proposal.expire');
     }
     return this.options.store
       .all<{ id: string }>(sql`SELECT id FROM proposals ORDER BY state = 'open' DESC, created_at DESC LIMIT ${limit}`)
@@ -724,8 +728,7 @@ export class QuorumService {
     // Proposals still open against a custody that was just replaced can no longer be carried out.
     if (ceremony?.newHolders && outcome.status === 'ok') {
       const open = sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open' AND id NOT IN (SELECT proposal_id FROM executions)`;
-      for (const { id } of this.options.store.all<{ id: string }>(open))
-        this.close(id, null, 'cancelled', 'proposal.void');
+      for (const { id } of this.options.store.all<{ id: string }>(open)) this.close(id, 'cancelled', 'proposal.void');
     }
     // Every ceremony ends on a checkpoint (anchored in the audit token): its tail cannot be cut off.
     this.options.audit.checkpoint(`${proposal.action} ${proposal.id}`);
@@ -763,14 +766,14 @@ export class QuorumService {
     // Journaled first: an interrupted run is settled by reconciliation, never closed as expired.
     if (proposal.state === 'open') this.refuseJournaled(id);
     if (proposal.state === 'open' && new Date(proposal.expiresAt) <= this.clock()) {
-      this.close(id, null, 'expired', 'proposal.expire');
+      this.close(id, 'expired', 'proposal.expire');
       throw new CustosError('PROPOSAL_EXPIRED', 'This proposal has expired; approvals given for it are void.', [
         'Propose it again.',
       ]);
     }
     if (proposal.state !== 'open') throw new CustosError('PROPOSAL_CLOSED', `This proposal is ${proposal.state}.`);
     if (this.options.custody.record(proposal.custodyId).state !== 'active') {
-      this.close(id, null, 'cancelled', 'proposal.void');
+      this.close(id, 'cancelled', 'proposal.void');
       throw new CustosError(
         'PROPOSAL_CLOSED',
         'The token’s custodians changed since this was proposed, so it can no longer be approved.',
@@ -798,25 +801,38 @@ export class QuorumService {
     }
   }
 
-  private close(
-    id: string,
-    by: string | null,
-    state: 'rejected' | 'cancelled' | 'expired',
-    action: string,
-  ): ProposalView {
-    const proposal = this.view(id);
-    if (proposal.state !== 'open')
-      throw new CustosError('PROPOSAL_CLOSED', `This proposal is already ${proposal.state}.`);
-    this.refuseJournaled(id);
-    this.drop(id);
+  /** Closes a proposal nobody decided on: it expired, or its custody changed. */
+  private close(id: string, state: 'cancelled' | 'expired', action: string): ProposalView {
+    this.closable(id);
     this.options.audit.record(
-      { actor: by ? this.actor(by) : { type: 'system', id: 'system' }, action, object: { type: 'proposal', id } },
+      { actor: { type: 'system', id: 'system' }, action, object: { type: 'proposal', id } },
       () =>
         this.options.store.execute(
           sql`UPDATE proposals SET state = ${state}, closed_at = ${this.clock().toISOString()} WHERE id = ${id}`,
         ),
     );
     return this.view(id);
+  }
+
+  /** A person's rejection or cancellation: the reason goes into the entry's parameters and the signed row. */
+  private decide(id: string, by: string, state: DecidedState, reason: string | null): ProposalView {
+    const proposal = this.closable(id);
+    const params = { fingerprint: proposal.fingerprint, ...(reason === null ? {} : { reason }) };
+    const action = state === 'rejected' ? 'proposal.reject' : 'proposal.cancel';
+    this.options.audit.record({ actor: this.actor(by), action, object: { type: 'proposal', id }, params }, () =>
+      recordDecision(this.options.store, this.options.audit, { id, state, by, reason, at: this.clock().toISOString() }),
+    );
+    return this.view(id);
+  }
+
+  /** An open proposal whose run was not journaled, its held shares dropped: ready to close. */
+  private closable(id: string): ProposalView {
+    const proposal = this.view(id);
+    if (proposal.state !== 'open')
+      throw new CustosError('PROPOSAL_CLOSED', `This proposal is already ${proposal.state}.`);
+    this.refuseJournaled(id);
+    this.drop(id);
+    return proposal;
   }
 
   private drop(proposalId: string): void {

@@ -10,6 +10,7 @@ import { paramsInWords, resultInWords } from './ceremony-params';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CustodyService } from '../custody/custody-service';
 import type { QuorumService } from '../quorum/quorum-service';
+import type { ProposalView } from '../../../shared/quorum';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 
@@ -120,6 +121,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       securityOfficersRequired: proposal.securityOfficersRequired,
       proposedAt: createdAt,
       expiresAt: proposal.expiresAt,
+      ...decisionOf(proposal, sources),
     },
     participants: [
       { ...person(proposal.requestedBy), part: 'proposed', at: createdAt, factors: ['passphrase', 'totp'] },
@@ -129,9 +131,30 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
         at: a.approvedAt,
         factors: ['passphrase', 'totp'],
       })),
+      ...(proposal.decision?.status === 'recorded'
+        ? [
+            {
+              ...person(proposal.decision.by),
+              part: proposal.state,
+              at: proposal.decision.at,
+              factors: ['passphrase', 'totp'],
+            },
+          ]
+        : []),
     ],
     keyIds,
   });
+}
+
+/**
+ * Who rejected or cancelled the ceremony and why, as the audit key signed it (the reason is also bound
+ * by the decision entry's parameters hash); a decision a database writer changed is reported as such.
+ */
+function decisionOf(proposal: ProposalView, sources: ReportSources): { decision?: Record<string, unknown> } {
+  const d = proposal.decision;
+  if (!d) return {};
+  if (d.status === 'tampered') return { decision: { status: d.status, message: d.message } };
+  return { decision: { status: d.status, by: d.by, byName: nameOr(sources, d.by), reason: d.reason, at: d.at } };
 }
 
 /** Names for the ids a proposal's parameters carry: keys from the inventory, people, tokens in custody. */

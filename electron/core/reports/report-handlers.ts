@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import type { ComplianceService } from '../compliance/compliance-service';
 import type { Handlers } from '../ipc/router';
 import type { AuditPlans } from '../ipc/request-record';
-import type { ReportService } from './report-service';
+import { refuseExistingReport, type ReportService } from './report-service';
+import type { ChooseDestination } from '../destinations';
 
 type ReportChannel = 'reports.list' | 'reports.create' | 'reports.witness';
 
@@ -16,20 +17,26 @@ export function reportHandlers({
   reports,
   compliance,
   dataDir,
+  chooseDestination,
 }: {
   reports: ReportService;
   compliance: Pick<ComplianceService, 'snapshot'>;
   dataDir: string;
+  /** The folder the console named (the CLI: --out, replaced only with --force); else the data directory. */
+  chooseDestination: ChooseDestination | undefined;
 }): Pick<Handlers, ReportChannel> {
   return {
     'reports.list': () => reports.list(),
     'reports.create': async (request) => {
+      const chosen = chooseDestination?.('report-folder') ?? null;
+      // Checked before the report is made, so a refused folder leaves no signed report behind.
+      if (chosen && !chosen.replace) refuseExistingReport(chosen.path);
       const summary = reports.create(
         'compliance' in request ? { compliance: compliance.snapshot(request.compliance.asOf) } : request,
       );
-      const dir = join(dataDir, 'reports', summary.id);
-      await reports.exportTo(summary.id, dir);
-      return { ...summary, dir };
+      const dir = chosen?.path ?? join(dataDir, 'reports', summary.id);
+      const written = await reports.exportTo(summary.id, dir, chosen?.replace ?? false);
+      return { ...summary, dir: written.dir };
     },
     'reports.witness': ({ ceremonyId, name, role }) => reports.witness(ceremonyId, name, role),
   };

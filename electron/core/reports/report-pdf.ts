@@ -72,6 +72,18 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
       'Quorum',
       `${String(c.threshold)} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`,
     );
+    const decision = c.decision as
+      | { status: 'recorded'; byName: string; reason: string | null; at: string }
+      | { status: 'tampered'; message: string }
+      | undefined;
+    if (decision) {
+      const verb = c.state === 'cancelled' ? 'Cancelled by' : 'Rejected by';
+      if (decision.status === 'tampered') row(verb, `NOT SHOWN: ${decision.message}`);
+      else {
+        row(verb, `${decision.byName}, ${decision.at}`);
+        row('Reason', decision.reason ?? 'none recorded');
+      }
+    }
     if (c.outcome !== undefined) {
       const failed = FailedOutcome.safeParse(c.outcome);
       const status = String((c.outcome as { status?: unknown } | null)?.status ?? 'none');

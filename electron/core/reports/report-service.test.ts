@@ -298,6 +298,32 @@ describe('a ceremony report', () => {
     );
   });
 
+  it('of a rejected proposal names who rejected it and why, in the signed JSON and on the PDF', async () => {
+    const open = quorum.propose({
+      custodyId: quorum.view(proposalId).custodyId,
+      action: 'token.quorum-drill',
+      params: {},
+      requestedBy: f.enrolled[0]!.id,
+    });
+    const reason = 'Heard a different fingerprint read aloud';
+    quorum.reject(open.id, f.enrolled[2]!.id, reason);
+    const summary = reports.create({ proposalId: open.id });
+    const dir = join(dataDir, 'rejected');
+    await reports.exportTo(summary.id, dir);
+    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as {
+      ceremony: { state: string; decision: unknown };
+      participants: { name: string; part: string }[];
+    };
+    expect(report.ceremony).toMatchObject({
+      state: 'rejected',
+      decision: { status: 'recorded', by: f.enrolled[2]!.id, byName: 'Marie Curie', reason },
+    });
+    expect(report.participants).toContainEqual(expect.objectContaining({ name: 'Marie Curie', part: 'rejected' }));
+    const text = pdfText(join(dir, 'report.pdf')).replace(/\s+/g, ' ');
+    expect(text).toContain('Rejected by: Marie Curie');
+    expect(text).toContain(`Reason: ${reason}`);
+  });
+
   it('is also made for the key inventory, and refused for a ceremony still open', async () => {
     const inventory = reports.create({ inventory: true });
     const { json, signature } = reports.stored(inventory.id);

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { actionTitle, describeProposal, describeResult, type ProposalLookups } from '../../../shared/actions';
 import type { CustodianSummary } from '../../../shared/custodians';
-import { describeFailure, type ProposalView } from '../../../shared/quorum';
+import { describeFailure, reasonProblem, type ProposalView } from '../../../shared/quorum';
 import { ErrorSummary, factorProblem, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { NextStep } from '../app/NextStep';
@@ -193,6 +193,7 @@ function ProposalFacts({ proposal, lookups }: { proposal: ProposalView; lookups:
           <dd>{proposal.waitingFor.join('; ')}</dd>
         </>
       )}
+      <Decision proposal={proposal} name={name} />
       {(open || proposal.state === 'expired') && (
         <>
           <dt>{open ? 'Expires' : 'Expired'}</dt>
@@ -218,6 +219,35 @@ function ProposalFacts({ proposal, lookups }: { proposal: ProposalView; lookups:
         </>
       )}
     </dl>
+  );
+}
+
+/** Who rejected or cancelled it and why, as the signed record shows it; a tampered record is said to be so. */
+function Decision({ proposal, name }: { proposal: ProposalView; name: (id: string) => string }) {
+  const decision = proposal.decision;
+  if (!decision) return null;
+  const verb = proposal.state === 'rejected' ? 'Rejected by' : 'Cancelled by';
+  if (decision.status === 'tampered')
+    return (
+      <>
+        <dt>{verb}</dt>
+        <dd className="tampered">
+          <strong>Not shown:</strong> {decision.message}
+        </dd>
+      </>
+    );
+  return (
+    <>
+      <dt>{verb}</dt>
+      <dd>
+        {name(decision.by)}, {decision.at.replace('T', ' ').slice(0, 16)} UTC
+      </dd>
+      <dt>Why</dt>
+      <dd className="decision-reason">
+        {decision.reason ??
+          (proposal.state === 'rejected' ? 'Not recorded: rejected before Custos kept reasons.' : 'No reason given.')}
+      </dd>
+    </>
   );
 }
 
@@ -301,17 +331,33 @@ function StopForm({ proposal, choices }: { proposal: ProposalView; choices: Cust
   const busy = useCustos((s) => s.quorumBusy);
   const error = useCustos((s) => (s.quorumErrorAt === stopFormOf(proposal.id) ? s.quorumError : null));
   const [proof, setProof] = useState(emptyProof());
+  const [reason, setReason] = useState('');
   const [problems, setProblems] = useState<Problem[]>([]);
   const prefix = `stop-${proposal.id}`;
+  const reasonId = `reason-${proposal.id}`;
   const byProposer = proof.custodianId === proposal.requestedBy;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    const missing = missingFactors(proof, prefix, 'stops it');
+    // A proposer may cancel without saying why; a rejection always says why.
+    const problem = byProposer && reason.trim() === '' ? null : reasonProblem(reason);
+    const missing = [
+      ...(problem ? [{ field: reasonId, text: reason.trim() ? problem : 'Say why it should not go ahead' }] : []),
+      ...missingFactors(proof, prefix, 'stops it'),
+    ];
     setProblems(missing);
     if (missing.length > 0) return;
-    const ok = await (byProposer ? cancel : reject)(proposal.id, proof);
+    const ok = byProposer
+      ? await cancel(proposal.id, proof, reason.trim() || undefined)
+      : await reject(proposal.id, proof, reason);
     setProof(ok ? emptyProof() : { ...proof, passphrase: '', code: '' });
+    if (ok) setReason('');
   };
+  const fromCore =
+    error?.code === 'PROPOSAL_INVALID' || error?.code === 'IPC_INVALID_PAYLOAD'
+      ? { field: reasonId, text: 'Say why on one line, in at most 500 characters' }
+      : error
+        ? factorProblem(error.code, factorIds(prefix))
+        : null;
   return (
     <details className="stop">
       <summary>Reject or cancel this proposal</summary>
@@ -320,11 +366,7 @@ function StopForm({ proposal, choices }: { proposal: ProposalView; choices: Cust
         aria-label={`Reject or cancel proposal ${proposal.shortFingerprint}`}
         noValidate
       >
-        <ErrorSummary
-          problems={problems}
-          error={error}
-          link={error ? factorProblem(error.code, factorIds(prefix)) : null}
-        />
+        <ErrorSummary problems={problems} error={error} link={fromCore} />
         <p>
           Reject it if the fingerprint read aloud does not match or this is not what was agreed; its proposer cancels it
           instead. Either way{' '}
@@ -332,6 +374,19 @@ function StopForm({ proposal, choices }: { proposal: ProposalView; choices: Cust
             {actionTitle(proposal.action)} on “{proposal.token.label}” ({proposal.shortFingerprint})
           </strong>{' '}
           closes for everyone, nothing is done, and it cannot be reopened: propose again if it is still wanted.
+        </p>
+        <label htmlFor={reasonId}>Why it should not go ahead</label>
+        <input
+          id={reasonId}
+          type="text"
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          autoComplete="off"
+          aria-describedby={`reason-hint-${proposal.id}`}
+        />
+        <p id={`reason-hint-${proposal.id}`} className="hint">
+          Required to reject; its proposer may cancel without one. One line, at most 500 characters: it is kept in the
+          signed audit record and shown with the proposal.
         </p>
         <FactorFields id={prefix} label="Who stops it" proof={proof} onChange={setProof} choices={choices} />
         <button type="submit" className="danger" disabled={busy}>

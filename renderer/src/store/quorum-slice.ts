@@ -31,8 +31,10 @@ export interface QuorumSlice {
   proposeTurnover(custodyId: string, holders: string[], threshold: number, requester: Proof): Promise<boolean>;
   settleCustody(custodyId: string, holders: Proof[]): Promise<boolean>;
   approveProposal(proposalId: string, fingerprint: string, approver: Proof): Promise<boolean>;
-  rejectProposal(proposalId: string, by: Proof): Promise<boolean>;
-  cancelProposal(proposalId: string, by: Proof): Promise<boolean>;
+  /** An approver closes it for everyone and says why; the reason is kept in the signed record. */
+  rejectProposal(proposalId: string, by: Proof, reason: string): Promise<boolean>;
+  /** The proposer withdraws it; a reason is optional. */
+  cancelProposal(proposalId: string, by: Proof, reason?: string): Promise<boolean>;
   backups: BackupSummary[] | null;
   /** A backup just made whose holders collect their cards one at a time; the one card on screen, if any. */
   printing: {
@@ -137,15 +139,15 @@ export const createQuorumSlice =
               : `Recorded: ${p.approvals.filter((a) => a.held).length} of ${p.threshold} approvals are held${p.holdersToConfirm.length > 0 ? `; ${p.holdersToConfirm.length} new holder(s) still to confirm` : ''}.`,
           approveFormOf(proposalId),
         ),
-      rejectProposal: (proposalId, by) =>
+      rejectProposal: (proposalId, by, reason) =>
         run(
-          () => bridge.proposals.reject({ proposalId, by }),
+          () => bridge.proposals.reject({ proposalId, by, reason }),
           (p) => `Proposal ${p.shortFingerprint} is rejected: nobody can approve it now, and nothing was done.`,
           stopFormOf(proposalId),
         ),
-      cancelProposal: (proposalId, by) =>
+      cancelProposal: (proposalId, by, reason) =>
         run(
-          () => bridge.proposals.cancel({ proposalId, by }),
+          () => bridge.proposals.cancel({ proposalId, by, ...(reason ? { reason } : {}) }),
           (p) => `Proposal ${p.shortFingerprint} is cancelled by its proposer: nothing was done.`,
           stopFormOf(proposalId),
         ),
