@@ -56,6 +56,7 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
   'custody.redeal': { threshold: 2, holders: [ADA, BOB, CURIE] },
   'key.backup': { keyIds: [PAYMENTS, OLD], holders: [ADA, BOB, CURIE], threshold: 2, verify: true },
   'key.restore': { setId: SET, overrideDestroyed: false },
+  'backup.retire': { setId: SET, reason: 'key destroyed' },
 };
 
 const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;
@@ -84,6 +85,32 @@ describe('the action catalogue', () => {
     );
     expect(sentence('key.cancel-destruction')).toBe(
       'Cancel the waiting destruction of “payments-signing-old” (RSA 3072, deactivated, token Vault A).',
+    );
+  });
+
+  it('names every copy a destruction leaves, flagging the backup sets that can still restore the key', () => {
+    const copies = [
+      { kind: 'token' as const, serial: '0123', label: 'Vault A' },
+      {
+        kind: 'backup' as const,
+        setId: SET,
+        threshold: 2,
+        holders: ['Ada Lovelace', 'Bob Noyce', 'Marie Curie'],
+        retiredAt: null,
+      },
+    ];
+    const { lines } = describeProposal('key.schedule-destruction', { keyId: PAYMENTS, waitDays: 7, copies }, lookups);
+    expect(lines[0]).toBe(
+      'Also held by backup set feedface (2-of-3, cards with Ada Lovelace, Bob Noyce, Marie Curie): retire that set (backup.retire) so the destruction covers every copy.',
+    );
+    const retired = [{ ...copies[1]!, retiredAt: '2026-12-01T10:00:00.000Z' }];
+    expect(
+      describeProposal('key.schedule-destruction', { keyId: PAYMENTS, waitDays: 7, copies: retired }, lookups).lines[0],
+    ).toBe(
+      'Also in backup set feedface (2-of-3, cards with Ada Lovelace, Bob Noyce, Marie Curie), retired 2026-12-01: it can no longer be restored.',
+    );
+    expect(sentence('backup.retire')).toBe(
+      'Retire backup set feedface…face for good (“key destroyed”): it is never restored again, and each card holder then confirms their card destroyed.',
     );
   });
 
@@ -182,6 +209,7 @@ describe('the action catalogue', () => {
       holdersToConfirm: [],
       waitingFor: [],
       outcome: null,
+      decision: null,
     };
     expect(ProposalView.safeParse({ ...base, action: 'key.destroy', params: { keyId: PAYMENTS } }).success).toBe(true);
     expect(

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyUsage } from './keys';
-import { AUTHENTICATION_IN_WORDS, BackupAuthentication } from './backups';
+import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, KeyCopy } from './backups';
 
 /**
  * The quorum actions, each declared once: what its parameters must be, what its outcome records,
@@ -21,6 +21,7 @@ export const ActionName = z.enum([
   'custody.redeal',
   'key.backup',
   'key.restore',
+  'backup.retire',
 ]);
 export type ActionName = z.infer<typeof ActionName>;
 
@@ -58,6 +59,8 @@ export const TestSignatureParams = z.strictObject({
 export const ScheduleParams = z.strictObject({
   keyId: KeyId,
   waitDays: z.number().int().min(7).max(30).default(30).describe('days to wait before it can be destroyed'),
+  /** Every place the key lives, bound by Custos when proposed: the approvers see the backups that still hold it. */
+  copies: z.array(KeyCopy).optional().describe('bound by Custos when proposed'),
 });
 
 /** Who holds the token after a turnover, and how many of them it takes. */
@@ -95,6 +98,12 @@ export const RestoreParams = z.strictObject({
   overrideDestroyed: z.boolean().default(false).describe('restore keys recorded as destroyed'),
 });
 
+/** Retiring a backup set: never restorable again; its holders then confirm their cards destroyed. */
+export const RetireParams = z.strictObject({
+  setId: Id32.describe('backup set id (`custos backup list`)'),
+  reason: z.string().trim().min(1).max(200).describe('why the set is retired (recorded and reported)'),
+});
+
 const TokenSeen = z.object({ serial: z.string(), label: z.string() });
 const KeyResult = z.looseObject({ keyId: Id32, transition: z.string() });
 
@@ -111,7 +120,12 @@ const Results = {
     reconciled: z.boolean().optional(),
   }),
   signature: z.looseObject({ keyId: Id32, challenge: z.string(), signature: z.string(), mechanism: z.string() }),
-  schedule: z.looseObject({ keyId: Id32, notBefore: z.string(), waitDays: z.number() }),
+  schedule: z.looseObject({
+    keyId: Id32,
+    notBefore: z.string(),
+    waitDays: z.number(),
+    copies: z.array(KeyCopy).optional(),
+  }),
   cancel: z.looseObject({ keyId: Id32, cancelled: z.literal(true) }),
   destroy: z.looseObject({
     keyId: Id32,
@@ -121,7 +135,10 @@ const Results = {
     checkedAt: z.string(),
     approvedBy: z.array(z.string()),
     reconciled: z.boolean().optional(),
+    /** Every copy the inventory knew of when it was destroyed, and what became of each. */
+    copies: z.array(z.looseObject({ copy: KeyCopy, fate: z.string() })).optional(),
   }),
+  retire: z.looseObject({ setId: z.string(), reason: z.string(), retiredAt: z.string(), holders: z.array(z.string()) }),
   redeal: z.looseObject({
     custodyId: z.string(),
     replaces: z.string(),
@@ -175,6 +192,20 @@ export function keyPhrase(lookups: ProposalLookups, id: string): string {
   if (!key) return `key ${short(id)} (not in the inventory)`;
   const facts = [algorithmName(key.algorithm), key.state, key.token && `token ${key.token.label}`].filter(Boolean);
   return `“${key.label}” (${facts.join(', ')})`;
+}
+
+/** Where a key lives besides the token at hand, as the approvers of its destruction read it. */
+function copiesInWords(copies: readonly KeyCopy[] | undefined): string[] {
+  const backups = (copies ?? []).filter((c) => c.kind === 'backup');
+  const tokens = (copies ?? []).filter((c) => c.kind === 'token');
+  return [
+    ...(tokens.length > 1 ? [`Held in ${tokens.map(copyInWords).join(' and ')}.`] : []),
+    ...backups.map((c) =>
+      c.retiredAt
+        ? `Also in ${copyInWords(c)}: it can no longer be restored.`
+        : `Also held by ${copyInWords(c)}: retire that set (backup.retire) so the destruction covers every copy.`,
+    ),
+  ];
 }
 
 const personName = (lookups: ProposalLookups, id: string) => lookups.person(id) ?? `custodian ${id} (unknown)`;
@@ -271,13 +302,15 @@ export const ACTIONS = {
     title: 'Schedule destruction',
     report: { type: 'key.schedule-destruction', title: 'Destruction scheduling ceremony' },
     params: ScheduleParams,
+    proposed: ScheduleParams.omit({ copies: true }),
     result: Results.schedule,
     describe: (p, l) => ({
       sentence: `Schedule destruction of ${keyPhrase(l, p.keyId)} after a ${p.waitDays}-day wait.`,
-      lines: [keyIdLine(p.keyId)],
+      lines: [...copiesInWords(p.copies), keyIdLine(p.keyId)],
     }),
     outcome: (r, l) => [
       `${keyPhrase(l, r.keyId)} can be destroyed from ${r.notBefore.replace('T', ' ').slice(0, 16)} UTC (a ${r.waitDays}-day wait).`,
+      ...copiesInWords(r.copies),
     ],
   }),
   'key.cancel-destruction': spec({
@@ -304,6 +337,7 @@ export const ACTIONS = {
       `${keyPhrase(l, r.keyId)} destroyed: ${r.objectsDestroyed === null ? 'the objects left after an interruption' : plural(r.objectsDestroyed, 'object')}; ` +
         `a search for ${r.searchedFor} at ${r.checkedAt} found ${r.remaining}.`,
       `Approved by ${names(l, r.approvedBy)}.`,
+      ...(r.copies ?? []).map((c) => `Copy in ${copyInWords(c.copy)}: ${c.fate}.`),
     ],
   }),
   'custody.redeal': spec({
@@ -345,6 +379,20 @@ export const ACTIONS = {
     outcome: (r) => [
       `Restored into “${r.token.label}” (${r.token.serial}): ${r.keys.map((k) => `“${k.label}” (${algorithmName(k.algorithm)}), id ${k.keyId}`).join(', ')}.`,
       `Backup made ${r.madeBy.here ? 'here' : `by installation ${r.madeBy.installation}`}. ${authenticationInWords(r.authentication)}`,
+    ],
+  }),
+  'backup.retire': spec({
+    title: 'Retire a backup set',
+    report: { type: 'backup.retire', title: 'Backup retirement ceremony' },
+    params: RetireParams,
+    result: Results.retire,
+    describe: (p) => ({
+      sentence: `Retire backup set ${short(p.setId)} for good (“${p.reason}”): it is never restored again, and each card holder then confirms their card destroyed.`,
+      lines: [`Backup set: ${p.setId}`],
+    }),
+    outcome: (r, l) => [
+      `Backup set ${short(r.setId)} retired at ${r.retiredAt.replace('T', ' ').slice(0, 16)} UTC (${r.reason}); it can no longer be restored.`,
+      `Cards to be confirmed destroyed by ${names(l, r.holders)}.`,
     ],
   }),
 } satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };

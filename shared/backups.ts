@@ -17,6 +17,19 @@ export const BackupSummary = z.object({
   mechanism: z.string(),
   /** The installation that made the set: its audit log origin and audit key fingerprint (null: format 1). */
   madeBy: z.object({ installation: z.string(), auditKey: z.string().nullable(), here: z.boolean() }),
+  /** Set when the quorum retired the set: never restorable again; each holder confirms their card destroyed. */
+  retirement: z
+    .object({
+      retiredAt: z.string(),
+      reason: z.string(),
+      proposalId: z.string(),
+      /** tampered: the audit log records the retirement but its stored row is missing or was changed. */
+      status: z.enum(['recorded', 'tampered']),
+      cards: z.array(
+        z.object({ index: z.number().int(), id: z.string(), name: z.string(), destroyedAt: z.string().nullable() }),
+      ),
+    })
+    .nullable(),
 });
 export type BackupSummary = z.infer<typeof BackupSummary>;
 
@@ -44,6 +57,8 @@ export const CardRelease = z.strictObject({
     code: z.string().regex(/^\d{6}$/),
   }),
 });
+/** A holder records, with both factors, that their card of a retired set is destroyed. */
+export const CardDestroyed = CardRelease;
 export const ShareEntry = z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/), text: CardText });
 export const ShareCheck = z.strictObject({ text: CardText });
 /** An audit key fingerprint as people copy it from a printout: case, colons and spaces do not matter. */
@@ -90,3 +105,28 @@ export const BackupImportResult = z.discriminatedUnion('outcome', [
 export type BackupImportResult = z.infer<typeof BackupImportResult>;
 
 export const ShareCheckResult = z.object({ setId: z.string(), index: z.number().int(), holder: z.string() });
+
+/**
+ * One place a key lives: a token, or a backup set holding it wrapped. A destruction names every one,
+ * so a copy in a backup cannot outlive a key certified destroyed.
+ */
+export const KeyCopy = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('token'), serial: z.string(), label: z.string() }),
+  z.object({
+    kind: z.literal('backup'),
+    setId: z.string(),
+    threshold: z.number().int(),
+    /** The card holders by name. */
+    holders: z.array(z.string()),
+    /** When the quorum retired the set; null while it can still be restored. */
+    retiredAt: z.string().nullable(),
+  }),
+]);
+export type KeyCopy = z.infer<typeof KeyCopy>;
+
+/** A copy in words: “token Vault A (serial 1234)”, “backup set 1a2b3c4d (2-of-3, cards with Ann, Bob, Cy)”. */
+export function copyInWords(copy: KeyCopy): string {
+  if (copy.kind === 'token') return `token “${copy.label}” (serial ${copy.serial})`;
+  const cards = `${copy.threshold}-of-${copy.holders.length}, cards with ${copy.holders.join(', ')}`;
+  return `backup set ${copy.setId.slice(0, 8)} (${cards})${copy.retiredAt ? `, retired ${copy.retiredAt.slice(0, 10)}` : ''}`;
+}

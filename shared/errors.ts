@@ -117,6 +117,10 @@ export const ErrorCode = z.enum([
   /** A format-1 backup from another installation: nothing there can vouch for it here. */
   'BACKUP_NOT_PORTABLE',
   'BACKUP_NOT_FOUND',
+  /** The quorum retired this backup set: it is never restored again. */
+  'BACKUP_RETIRED',
+  /** A card is confirmed destroyed only once the quorum has retired its set. */
+  'BACKUP_NOT_RETIRED',
   'REPORT_NOT_FOUND',
   /** A report folder lacks report.pdf or the signed report-pdf.json / report-pdf.sig that bind it to the report. */
   'REPORT_PDF_MISSING',
@@ -300,6 +304,8 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'DESTRUCTION_WAITING',
     'DESTRUCTION_NOT_SCHEDULED',
     'KEY_ALREADY_IN_TOKEN',
+    'BACKUP_RETIRED',
+    'BACKUP_NOT_RETIRED',
   ],
   failure: ['INTERNAL'],
 };

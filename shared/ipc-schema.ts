@@ -3,6 +3,7 @@ import {
   BackupImportRequest,
   BackupImportResult,
   BackupSummary,
+  CardDestroyed,
   CardRelease,
   CardsRequest,
   PrintableCard,
@@ -149,6 +150,8 @@ export const ipcSchema = {
     importFile: invoke(BackupImportRequest, BackupImportResult),
     enterShare: invoke(ShareEntry, ProposalView),
     checkShare: invoke(ShareCheck, ShareCheckResult),
+    /** A holder of a retired set's card records, with both factors, that it is destroyed. */
+    cardDestroyed: invoke(CardDestroyed, BackupSummary),
   },
   reports: {
     list: invoke(Empty, z.array(ReportSummary)),

@@ -176,8 +176,12 @@ export class CustosCore {
       custody: this.custody,
       module: () => this.tokens.ready(),
       // The registry is assembled here from each folder's contributions: quorum/ imports none of them.
-      operations: { 'token.quorum-drill': quorumDrill, ...keyOperations(store, clock, this.keys) },
-      checks: keyChecks(store, clock, this.keys),
+      operations: {
+        'token.quorum-drill': quorumDrill,
+        ...keyOperations(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
+        'backup.retire': this.backups.retirements.operation(),
+      },
+      checks: { ...keyChecks(store, clock, this.keys), 'backup.retire': this.backups.retirements.check },
       needs: {
         ...keyNeeds(store, clock, this.keys),
         'key.backup': () => BACKUP_NEEDS,
@@ -189,7 +193,7 @@ export class CustosCore {
         'key.restore': this.backups.restoreCeremony(),
       },
       reconcilers: {
-        ...keyReconcilers(store, clock, this.keys),
+        ...keyReconcilers(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         'key.backup': this.backups.reconcileBackup(),
         'key.restore': reconcileRestore({
           audit: this.audit,
@@ -209,6 +213,10 @@ export class CustosCore {
       quorum: this.quorum,
       clock,
       token: (ref) => this.tokenFacts(ref),
+      copies: {
+        of: (keyId) => this.backups.copiesOf(keyId),
+        retirement: (setId) => this.backups.retirements.retirement(setId),
+      },
     });
     this.compliance = new ComplianceService({
       store,
@@ -322,7 +330,7 @@ export class CustosCore {
       ...tokenHandlers({ tokens: this.tokens, proveOfficer, pickModule }),
       ...custodianHandlers({ custodians: this.custodians }),
       ...custodyHandlers({ custody: this.custody, custodians: this.custodians, tokens: this.tokens }),
-      ...proposalHandlers({ quorum: this.quorum, proveFactors }),
+      ...proposalHandlers({ quorum: this.quorum, proveFactors, copiesOf: (keyId) => this.backups.copiesOf(keyId) }),
       ...keyHandlers({ keys: this.keys, proveOfficer }),
       ...backupHandlers({ backups: this.backups, dataDir, pickBackupFile, chooseDestination }),
       ...reportHandlers({ reports: this.reports, compliance: this.compliance, dataDir, chooseDestination }),

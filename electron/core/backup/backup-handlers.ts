@@ -15,7 +15,8 @@ type BackupChannel =
   | 'backups.exportFile'
   | 'backups.importFile'
   | 'backups.enterShare'
-  | 'backups.checkShare';
+  | 'backups.checkShare'
+  | 'backups.cardDestroyed';
 
 export const backupPlan: AuditPlans<BackupChannel> = {
   'backups.list': { action: 'backup.list', self: false, params: false },
@@ -32,6 +33,13 @@ export const backupPlan: AuditPlans<BackupChannel> = {
     self: true,
     params: false,
     selfFailures: [...SHARE_FAILURES, 'BACKUP_NOT_FOUND'],
+  },
+  // Recorded by the service with the holder as actor once both factors are proven; a refusal by the router.
+  'backups.cardDestroyed': {
+    action: 'backup.card.destroyed',
+    self: true,
+    params: false,
+    selfFailures: FACTOR_FAILURES,
   },
 };
 
@@ -71,5 +79,9 @@ export function backupHandlers({
     'backups.importFile': ({ expectAuditKey }) => importPickedBackup(backups, pickBackupFile, expectAuditKey),
     'backups.enterShare': ({ proposalId, text }) => backups.enterShare(proposalId, text),
     'backups.checkShare': ({ text }) => backups.checkShare(text),
+    'backups.cardDestroyed': async ({ setId, holder }) => {
+      await backups.retirements.cardDestroyed(setId, holder);
+      return backups.list().find((b) => b.setId === setId)!;
+    },
   };
 }

@@ -11,7 +11,7 @@ import type { CeremonyOperation, QuorumReconciler, QuorumService } from '../quor
 import type { ProposalView } from '../../../shared/quorum';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { KeyUsage } from '../../../shared/keys';
-import type { BackupSummary, PrintableCard as WirePrintableCard } from '../../../shared/backups';
+import type { BackupSummary, KeyCopy, PrintableCard as WirePrintableCard } from '../../../shared/backups';
 import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/actions';
 import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
@@ -33,6 +33,7 @@ import {
 import { backupFileText, Manifest, parseBackupFile, signManifest, type ManifestKey } from './manifest';
 import { authenticateManifest, macMatches, makerOf, manifestMac, provenance } from './manifest-authenticity';
 import type { Authentication } from './manifest-authenticity';
+import { BackupRetirements } from './retirement';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
 
 /**
@@ -52,6 +53,7 @@ const SHARE_MINUTES = 15;
 export class BackupService {
   private readonly cards = new Map<string, { shares: Map<number, Buffer>; expiresAt: Date }>();
   private readonly entered: HeldSecrets;
+  readonly retirements: BackupRetirements;
 
   constructor(
     private readonly options: {
@@ -65,6 +67,7 @@ export class BackupService {
     },
   ) {
     this.entered = new HeldSecrets(options.clock);
+    this.retirements = new BackupRetirements({ ...options, manifest: (setId) => this.manifest(setId) });
   }
 
   /** The quorum action `key.backup`: needs the SO (a trusted KEK) and the user (to wrap). */
@@ -209,6 +212,7 @@ export class BackupService {
       pins: ['user'],
       check: (params) => {
         const p = RestoreParams.parse(params);
+        this.retirements.refuseRetired(p.setId);
         const destroyed = this.manifest(p.setId).keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed) {
           throw new CustosError(
@@ -230,6 +234,7 @@ export class BackupService {
       forget: (proposalId) => this.entered.drop(proposalId),
       run: async ({ pins, params, proposalId, token, custodyId }) => {
         const p = RestoreParams.parse(params);
+        this.retirements.refuseRetired(p.setId);
         const manifest = this.manifest(p.setId);
         const { audit } = this.options;
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
@@ -527,8 +532,48 @@ export class BackupService {
           verifiedAt,
           mechanism: m.mechanism.name,
           madeBy: makerOf(this.options.audit, m),
+          retirement: this.retirements.retirement(setId),
         };
       });
+  }
+
+  /**
+   * Every place the key lives: the tokens it was generated in and restored into (from the executed
+   * ceremonies), and every backup set holding it, live or retired.
+   */
+  copiesOf(keyId: string): KeyCopy[] {
+    const { store } = this.options;
+    const tokens = new Map<string, { serial: string; label: string }>();
+    const add = (t: { serial: string; label: string }) => tokens.set(`${t.serial}\u0000${t.label}`, t);
+    const generated = store.get<{ body: string }>(
+      sql`SELECT p.body FROM keys k JOIN proposals p ON p.id = k.proposal_id WHERE k.id = ${keyId}`,
+    );
+    if (generated) add((JSON.parse(generated.body) as { token: { serial: string; label: string } }).token);
+    const restores = store.all<{ outcome: string }>(
+      sql`SELECT outcome FROM proposals WHERE state = 'executed' AND json_extract(body, '$.action') = 'key.restore'`,
+    );
+    for (const { outcome } of restores) {
+      const result = (JSON.parse(outcome) as { result?: { token?: unknown; keys?: { keyId?: unknown }[] } }).result;
+      const token = result?.token as { serial: string; label: string } | undefined;
+      if (token && result?.keys?.some((k) => k.keyId === keyId)) add(token);
+    }
+    if (store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${keyId}`)) add(this.options.keys.get(keyId).token);
+    const sets = store.all<{ set_id: string }>(sql`SELECT set_id FROM backups ORDER BY created_at`);
+    const backups: KeyCopy[] = sets.flatMap(({ set_id: setId }) => {
+      const m = this.manifest(setId);
+      if (!m.keys.some((k) => k.id === keyId)) return [];
+      const retired = this.retirements.retirement(setId);
+      return [
+        {
+          kind: 'backup' as const,
+          setId,
+          threshold: m.threshold,
+          holders: m.shares.map((s) => s.holder.name),
+          retiredAt: retired?.retiredAt ?? null,
+        },
+      ];
+    });
+    return [...[...tokens.values()].map((t) => ({ kind: 'token' as const, ...t })), ...backups];
   }
 
   /** The backup file: the signed manifest (wrapped keys inside), to keep apart from the cards. */

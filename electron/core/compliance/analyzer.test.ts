@@ -215,4 +215,25 @@ describe('the policy analyzer', () => {
       'KEY_WITHOUT_VERIFIED_BACKUP',
     ]);
   });
+
+  it('flags a destroyed or scheduled key that a live backup set still holds, naming the set, until it is retired', () => {
+    const set = clean().backups[0]!;
+    const destroyed = (state: string, destructionNotBefore: string | null, retiredAt: string | null) =>
+      analyze({
+        ...clean(),
+        keys: [key('k-aes'), key('k-backed', { backupable: true, state, destructionNotBefore })],
+        backups: [{ ...set, retiredAt }],
+      }).filter((f) => f.rule === 'DESTROYED_KEY_IN_LIVE_BACKUP');
+    const [finding] = destroyed('destroyed', null, null);
+    expect(finding).toMatchObject({
+      subject: 'k-backed',
+      severity: 'high',
+      title: '“k-backed” is destroyed, but backup set bbbbbbbb still holds a copy',
+      evidence: [expect.stringContaining(`backup set ${set.setId} (2 cards: Ada, Babbage) holds key k-backed`)],
+    });
+    expect(destroyed('active', at(7), null)).toMatchObject([{ severity: 'medium' }]);
+    expect(destroyed('destroyed', null, at(-1))).toEqual([]);
+    // A retired set neither counts as the key's verified backup nor asks for its cards to be checked.
+    expect(rules({ ...clean(), backups: [{ ...set, retiredAt: at(-1) }] })).toEqual(['KEY_WITHOUT_VERIFIED_BACKUP']);
+  });
 });

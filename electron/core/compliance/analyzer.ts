@@ -30,6 +30,8 @@ export interface ComplianceInputs {
     verifiedAt: string | null;
     createdAt: string;
     holders: { name: string; lastChecked: string | null }[];
+    /** When the quorum retired the set (never restorable again); absent or null while it is live. */
+    retiredAt?: string | null;
   }[];
   policyReviewedAt: string | null;
   limits?: { auditVerifyDays?: number; shareCheckMonths?: number };
@@ -254,7 +256,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     });
   }
 
-  const verified = new Set(inputs.backups.filter((b) => b.verifiedAt).flatMap((b) => b.keyIds));
+  const verified = new Set(inputs.backups.filter((b) => b.verifiedAt && !b.retiredAt).flatMap((b) => b.keyIds));
   for (const k of live.filter((key) => key.backupable && !verified.has(key.id))) {
     add({
       rule: 'KEY_WITHOUT_VERIFIED_BACKUP',
@@ -267,8 +269,31 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     });
   }
 
+  // Destruction covers every copy (PCI DSS 3.7.5, SP 800-57 §8.3.4): a live set can bring the key back.
+  const liveSets = inputs.backups.filter((b) => !b.retiredAt);
+  for (const k of inputs.keys.filter((key) => key.state === 'destroyed' || key.destructionNotBefore)) {
+    const holding = liveSets.filter((b) => b.keyIds.includes(k.id));
+    if (holding.length === 0) continue;
+    const sets = holding.map((b) => b.setId.slice(0, 8)).join(', ');
+    const destroyed = k.state === 'destroyed';
+    add({
+      rule: 'DESTROYED_KEY_IN_LIVE_BACKUP',
+      subject: k.id,
+      severity: destroyed ? 'high' : 'medium',
+      title: destroyed
+        ? `“${k.label}” is destroyed, but backup set ${sets} still holds a copy`
+        : `“${k.label}” is scheduled for destruction, but backup set ${sets} still holds a copy`,
+      evidence: holding.map(
+        (b) =>
+          `backup set ${b.setId} (${b.holders.length} cards: ${b.holders.map((h) => h.name).join(', ')}) holds key ${k.id} and is not retired`,
+      ),
+      fix: 'Retire the set (custos proposal create --action backup.retire --param set=ID --param reason=…), then have each holder confirm their card destroyed (custos backup card-destroyed).',
+      controls: [C.sp57, C.pci36, C.pci37],
+    });
+  }
+
   const months = inputs.limits?.shareCheckMonths ?? 6;
-  for (const b of inputs.backups) {
+  for (const b of inputs.backups.filter((set) => !set.retiredAt)) {
     const stale = b.holders.filter((h) => daysSince(h.lastChecked ?? b.createdAt, now) > months * 30);
     if (stale.length > 0) {
       add({

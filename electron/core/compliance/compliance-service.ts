@@ -83,6 +83,7 @@ export class ComplianceService {
         verifiedAt: b.verifiedAt,
         createdAt: b.createdAt,
         holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })),
+        retiredAt: b.retirement?.retiredAt ?? null,
       })),
       policyReviewedAt: settings.get('compliance.policyReviewedAt'),
     };

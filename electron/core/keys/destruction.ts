@@ -1,5 +1,6 @@
 import pkcs11js from 'pkcs11js';
 import { KeyParams, ScheduleParams } from '../../../shared/actions';
+import type { KeyCopy } from '../../../shared/backups';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
@@ -106,6 +107,8 @@ export function destructionActions(
   store: Store,
   inventory: KeyInventory,
   now: () => Date,
+  /** Every place the key lives (tokens, backup sets): a destruction records what became of each. */
+  copiesOf: (keyId: string) => KeyCopy[] = () => [],
 ): { actions: Record<string, KeyAction>; reconcile: QuorumReconciler } {
   const scheduleReady = (params: unknown, token: TokenRef) => {
     const { keyId, waitDays } = ScheduleParams.parse(params);
@@ -174,7 +177,7 @@ export function destructionActions(
         const at = now();
         const notBefore = new Date(at.getTime() + waitDays * 86_400_000).toISOString();
         return {
-          result: { keyId, notBefore, waitDays },
+          result: { keyId, notBefore, waitDays, copies: copiesOf(keyId) },
           commit: () => {
             const { lastInsertRowid } = store.execute(
               sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${keyId}, ${proposalId}, ${at.toISOString()}, ${notBefore}, ${'waiting'})`,
@@ -218,7 +221,7 @@ export function destructionActions(
             ['Check that the key’s token is the one attached, and tell your security officer.'],
           );
         }
-        return destroyAndRecord(lib, session, ready, proposalId, found);
+        return destroyAndRecord(lib, session, ready, proposalId, found, token);
       },
     },
   };
@@ -230,6 +233,7 @@ export function destructionActions(
     ready: ReturnType<typeof destroyReady>,
     proposalId: string,
     found: Buffer[],
+    token: TokenRef,
     reconciled = false,
   ) {
     const { keyId, schedule, at } = ready;
@@ -260,6 +264,7 @@ export function destructionActions(
       approvedBy,
       scheduledBy: schedule.proposal_id,
       ...(reconciled ? { reconciled: true } : {}),
+      copies: copiesOf(keyId).map((copy) => ({ copy, fate: fateOf(copy, token, keyId) })),
     };
     return {
       result: { keyId, ...proof },
@@ -281,7 +286,7 @@ export function destructionActions(
   const reconcile: QuorumReconciler = ({ session, lib, params, proposalId, token, loggedIn }) => {
     if (!loggedIn) return NEEDS_LOGIN;
     const ready = destroyReady(params, token);
-    return destroyAndRecord(lib, session, ready, proposalId, keyObjects(lib, session, ready.keyId), true);
+    return destroyAndRecord(lib, session, ready, proposalId, keyObjects(lib, session, ready.keyId), token, true);
   };
   return { actions, reconcile };
 }
@@ -289,4 +294,15 @@ export function destructionActions(
 /** Every object carrying the key's CKA_ID that this session can see. */
 function keyObjects(lib: pkcs11js.PKCS11, session: Buffer, keyId: string): Buffer[] {
   return findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 100);
+}
+
+/** What this destruction did to one copy: the token searched is proven empty; anywhere else is named as it stands. */
+function fateOf(copy: KeyCopy, token: TokenRef, keyId: string): string {
+  if (copy.kind === 'backup')
+    return copy.retiredAt
+      ? `set retired ${copy.retiredAt.slice(0, 10)}, it can no longer be restored`
+      : 'STILL HOLDING A COPY: the set can still be restored (retire it with backup.retire)';
+  if (copy.serial === token.serial && copy.label === token.label)
+    return `destroyed, a search for CKA_ID=${keyId} found no object left`;
+  return 'NOT searched by this ceremony: the token may still hold a copy';
 }

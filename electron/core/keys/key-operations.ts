@@ -1,4 +1,5 @@
 import { KeyParams } from '../../../shared/actions';
+import type { KeyCopy } from '../../../shared/backups';
 import type { TokenRef } from '../../../shared/tokens';
 import type { Need } from '../hsm/capabilities';
 import type { ProposalCheck, QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
@@ -32,13 +33,18 @@ function keyTransition(inventory: KeyInventory, transition: KeyTransition): KeyA
 }
 
 /** Every quorum action on an existing key: bound to the key's token, checked when proposed and when run. */
-function keyActions(store: Store, now: () => Date, inventory: KeyInventory): Record<string, KeyAction> {
+function keyActions(
+  store: Store,
+  now: () => Date,
+  inventory: KeyInventory,
+  copiesOf?: (keyId: string) => KeyCopy[],
+): Record<string, KeyAction> {
   return {
     'key.test-signature': testSignature(store, inventory),
     'key.activate': keyTransition(inventory, 'activate'),
     'key.deactivate': keyTransition(inventory, 'deactivate'),
     'key.reactivate': keyTransition(inventory, 'reactivate'),
-    ...destructionActions(store, inventory, now).actions,
+    ...destructionActions(store, inventory, now, copiesOf).actions,
   };
 }
 
@@ -46,8 +52,15 @@ function keyActions(store: Store, now: () => Date, inventory: KeyInventory): Rec
  * The key operations a quorum can approve, by action name. Each runs once, inside the session the
  * rebuilt PIN opened, and returns only what may be shown and recorded (never key material).
  */
-export function keyOperations(store: Store, now: () => Date, inventory: KeyInventory): Record<string, QuorumOperation> {
-  const keyed = Object.entries(keyActions(store, now, inventory)).map(([action, { run }]) => [action, run] as const);
+export function keyOperations(
+  store: Store,
+  now: () => Date,
+  inventory: KeyInventory,
+  copiesOf?: (keyId: string) => KeyCopy[],
+): Record<string, QuorumOperation> {
+  const keyed = Object.entries(keyActions(store, now, inventory, copiesOf)).map(
+    ([action, { run }]) => [action, run] as const,
+  );
   return {
     'key.generate': keyGeneration(store, now, inventory),
     ...Object.fromEntries(keyed),
@@ -59,10 +72,11 @@ export function keyReconcilers(
   store: Store,
   now: () => Date,
   inventory: KeyInventory,
+  copiesOf?: (keyId: string) => KeyCopy[],
 ): Record<string, QuorumReconciler> {
   return {
     'key.generate': reconcileGeneration(store, now, inventory),
-    'key.destroy': destructionActions(store, inventory, now).reconcile,
+    'key.destroy': destructionActions(store, inventory, now, copiesOf).reconcile,
   };
 }
 

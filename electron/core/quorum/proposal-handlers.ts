@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { KeyCopy } from '../../../shared/backups';
 import type { FactorProofs } from '../custodians/factor-proofs';
 import type { Handlers } from '../ipc/router';
 import { FACTOR_FAILURES, type AuditPlans } from '../ipc/request-record';
@@ -30,9 +31,12 @@ export const proposalPlan: AuditPlans<ProposalChannel> = {
 export function proposalHandlers({
   quorum,
   proveFactors,
+  copiesOf,
 }: {
   quorum: QuorumService;
   proveFactors: FactorProofs['proveFactors'];
+  /** Every place a key lives (tokens, backup sets), bound into a destruction's proposal for its approvers. */
+  copiesOf: (keyId: string) => KeyCopy[];
 }): Pick<Handlers, ProposalChannel> {
   return {
     'proposals.list': () => quorum.list(),
@@ -41,7 +45,13 @@ export function proposalHandlers({
       await proveFactors(requester, 'propose');
       // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
       // mid-generation can be reconciled by looking for exactly that ID in the token.
-      const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
+      // A destruction names every copy of the key when proposed, so the approvers see the backups still holding it.
+      const bound =
+        action === 'key.generate'
+          ? { ...params, ckaId: randomBytes(16).toString('hex') }
+          : action === 'key.schedule-destruction' && typeof params.keyId === 'string'
+            ? { ...params, copies: copiesOf(params.keyId) }
+            : params;
       return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
     },
     'proposals.approve': ({ proposalId, fingerprint, approver }) =>

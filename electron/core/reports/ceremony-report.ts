@@ -12,6 +12,7 @@ import type { CustodyService } from '../custody/custody-service';
 import type { QuorumService } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
 import type { Store } from '../store/database';
+import { copyInWords, type BackupSummary, type KeyCopy } from '../../../shared/backups';
 import { sql } from '../store/sql';
 
 export const REPORT_KIND = 'custos-ceremony-report';
@@ -78,6 +79,11 @@ export interface ReportSources {
   clock: () => Date;
   /** Model, manufacturer and recorded validation of the token a ceremony ran on. */
   token: (ref: { serial: string; label: string }) => Record<string, unknown>;
+  /** Where a key lives and each backup set's retirement: a destruction certificate names every copy. */
+  copies?: {
+    of: (keyId: string) => KeyCopy[];
+    retirement: (setId: string) => BackupSummary['retirement'];
+  };
 }
 
 /** A proposal's report also names the tokens in custody its parameters mention. */
@@ -115,6 +121,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       ...(cards ? { cardHolders: cards.holders } : {}),
       outcome: proposal.outcome,
       ...outcomeInWords(proposal.action, proposal.outcome, paramLookups(sources)),
+      ...copiesAsCertified(sources, proposal),
       token: sources.token(proposal.token),
       custody: proposal.custodyId,
       threshold: proposal.threshold,
@@ -155,6 +162,42 @@ function decisionOf(proposal: ProposalView, sources: ReportSources): { decision?
   if (!d) return {};
   if (d.status === 'tampered') return { decision: { status: d.status, message: d.message } };
   return { decision: { status: d.status, by: d.by, byName: nameOr(sources, d.by), reason: d.reason, at: d.at } };
+}
+
+/**
+ * A destruction certificate's copies as they stand when it is made: the token searched (proven empty at the
+ * ceremony), every other token, and every backup set, retired (when, and whose cards are confirmed destroyed)
+ * or STILL HOLDING A COPY. A set retired after the ceremony shows here once the certificate is made again.
+ */
+function copiesAsCertified(
+  sources: ReportSources,
+  proposal: ProposalView,
+): { copies?: { copy: KeyCopy; fate: string; inWords: string }[] } {
+  if (proposal.action !== 'key.destroy' || !sources.copies || proposal.outcome?.status !== 'ok') return {};
+  const { of, retirement } = sources.copies;
+  const atCeremony = new Map(
+    (proposal.outcome.result.copies ?? []).map((c) => [
+      JSON.stringify(c.copy.kind === 'token' ? c.copy : c.copy.setId),
+      c.fate,
+    ]),
+  );
+  const copies = of(proposal.params.keyId).map((copy) => {
+    const fate =
+      copy.kind === 'token'
+        ? (atCeremony.get(JSON.stringify(copy)) ?? 'NOT searched by this ceremony: the token may still hold a copy')
+        : backupFate(retirement(copy.setId));
+    return { copy, fate, inWords: `${copyInWords(copy)}: ${fate}` };
+  });
+  return { copies };
+}
+
+function backupFate(retired: BackupSummary['retirement']): string {
+  if (!retired) return 'STILL HOLDING A COPY: the set can still be restored with its cards';
+  if (retired.status === 'tampered') return `retired, but ${retired.reason}`;
+  const cards = retired.cards.map(
+    (c) => `${c.name} ${c.destroyedAt ? `destroyed ${c.destroyedAt.slice(0, 10)}` : 'NOT YET CONFIRMED'}`,
+  );
+  return `retired ${retired.retiredAt.slice(0, 10)} (${retired.reason}); cards: ${cards.join(', ')}`;
 }
 
 /** Names for the ids a proposal's parameters carry: keys from the inventory, people, tokens in custody. */

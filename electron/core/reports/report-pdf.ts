@@ -95,6 +95,11 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
         : (resultInWords(String(c.action), c.outcome, NO_LOOKUPS) ?? []);
       for (const line of described) doc.text(text(`    ${line}`));
     }
+    const copies = c.copies as { inWords: string }[] | undefined;
+    if (copies) {
+      doc.font('Helvetica-Bold').text('Every copy of the key, as this certificate was made:').font('Helvetica');
+      for (const copy of copies) doc.text(text(`    ${copy.inWords}`));
+    }
     if (typeof c.pinBits === 'number') {
       row(
         'PIN strength',
