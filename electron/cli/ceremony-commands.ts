@@ -66,7 +66,13 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
                                       before any factor is asked
   proposal cancel --id P [--reason TEXT] --as WHO [--passphrase-fd N] [--code CODE]
                                       The requester withdraws their proposal, optionally saying why
-  backup list                         Backup sets, their holders and last card checks
+  backup list                         Backup sets, their holders and last card checks; a retired set shows
+                                      RETIRED and which cards are confirmed destroyed. Retiring a set is a
+                                      quorum action: proposal create --action backup.retire
+                                      --param setId=ID --param reason=TEXT
+  backup card-destroyed --set ID --as WHO [--passphrase-fd N] [--code CODE]
+                                      A holder of a retired set's card records, with both factors, that
+                                      their card is destroyed (refused while the set is live)
   backup export --set ID --out FILE   The signed backup file (wrapped keys; useless without t cards) and
                                       the audit key fingerprint of the installation that made it
   backup import --file FILE [--expect-audit-key FINGERPRINT|PEM-FILE]
@@ -200,9 +206,21 @@ const renderBackups = (list: BackupSummary[]) =>
     : `${list
         .map(
           (b) =>
-            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}`,
+            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}${retiredLine(b)}`,
         )
         .join('\n')}\n`;
+
+/** A retired set: when and why, and each card's confirmation; a tampered record says so. */
+function retiredLine({ retirement: r }: BackupSummary): string {
+  if (!r) return '';
+  if (r.status === 'tampered')
+    return `\n    RETIRED (${r.retiredAt.slice(0, 10)}), but ${r.reason}; it cannot be restored`;
+  const cards = r.cards.map(
+    (c) =>
+      `${c.index} ${c.name} ${c.destroyedAt ? `destroyed ${c.destroyedAt.slice(0, 10)}` : 'NOT YET CONFIRMED destroyed'}`,
+  );
+  return `\n    RETIRED ${r.retiredAt.slice(0, 10)} (${r.reason}); cannot be restored. Cards: ${cards.join(', ')}`;
+}
 
 const renderCustody = (list: CustodyView[]) =>
   list.length === 0
@@ -376,6 +394,17 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
           { text: await cardText(values, io, 0) },
           (r) => `Card ${r.index} (${r.holder}) of backup set ${r.setId} is valid. The check is recorded.\n`,
         )(core);
+    case 'backup card-destroyed':
+      return async (core) => {
+        const holderId = as(core);
+        const setId = str(values.set) ?? '';
+        return call(
+          'backups.cardDestroyed',
+          { setId, holder: await factors(holderId, nameOf(core, holderId), values, io) },
+          (b) =>
+            `${nameOf(core, holderId)}’s card of backup set ${b.setId} is recorded as destroyed.${retiredLine(b)}\n`,
+        )(core);
+      };
     case 'key list':
       return call('keys.list', {}, renderKeys);
     case 'key export':

@@ -223,3 +223,67 @@ it('the lost-workstation drill: a backup made on installation 1 is restored on a
   expect(csv).toContain(`${setId} made-by ${printedKey} via pinned-audit-key`);
   expect(csv).toContain(`${setId} made-by ${printedKey} via kek-mac-verified`);
 }, 300_000);
+
+it('a destruction names the backup set still holding the key; the quorum retires it, holders confirm their cards, all through the CLI', async () => {
+  const one = await installation();
+  const vault = await one.takeCustody('vault');
+  await one.decide(vault, 'key.generate', [
+    'algorithm=AES-256',
+    'label=vault-aes',
+    'usage=encrypt',
+    'backupable=true',
+    'cryptoperiodDays=365',
+  ]);
+  const [key] = (await one.cli('key', 'list', '--json')).value<KeyRow[]>();
+  const holders = [0, 1, 2].flatMap((i) => [
+    '--passphrase-fd',
+    one.fd(one.enrolled[i]!.passphrase),
+    '--code',
+    totpCodeAt(one.enrolled[i]!.secret, new Date(one.clock.now.getTime() + 90_000)),
+  ]);
+  const backup = await one.decide(
+    vault,
+    'key.backup',
+    [`keyIds=${key!.id}`, `holders=${one.id(0)},${one.id(1)},${one.id(2)}`, 'threshold=2'],
+    [...holders, '--cards-dir', join(one.dataDir, 'cards')],
+  );
+  one.clock.now = new Date(one.clock.now.getTime() + 30_000);
+  const setId = backup.outcome.result.setId as string;
+
+  // The approvers of the destruction read which backup set still holds the key, with its holders by name.
+  const scheduled = await one.decide(vault, 'key.schedule-destruction', [`keyId=${key!.id}`, 'waitDays=7']);
+  const shown = await one.cli('proposal', 'show', '--id', (scheduled as unknown as { id: string }).id);
+  expect(shown.stdout).toContain(
+    `Also held by backup set ${setId.slice(0, 8)} (2-of-3, cards with Ada, Babbage, Curie): retire that set (backup.retire)`,
+  );
+  const finding = async () => (await one.cli('compliance')).stdout;
+  expect(await finding()).toContain(
+    `“vault-aes” is scheduled for destruction, but backup set ${setId.slice(0, 8)} still holds a copy`,
+  );
+
+  const retired = await one.decide(vault, 'backup.retire', [`setId=${setId}`, 'reason=its key is being destroyed']);
+  expect(retired.state).toBe('executed');
+  expect(await finding()).not.toContain('still holds a copy');
+  const restore = await one.cli(
+    'proposal',
+    'create',
+    '--custody',
+    vault,
+    '--action',
+    'key.restore',
+    '--param',
+    `setId=${setId}`,
+    '--as',
+    one.id(0),
+    ...one.factors(0),
+  );
+  expect(restore.code).not.toBe(EXIT.ok);
+  expect(restore.stderr).toContain('BACKUP_RETIRED');
+
+  const confirmed = await one.cli('backup', 'card-destroyed', '--set', setId, '--as', 'Babbage', ...one.factors(1));
+  expect(confirmed, confirmed.stderr).toMatchObject({ code: EXIT.ok });
+  const list = (await one.cli('backup', 'list')).stdout;
+  expect(list).toMatch(
+    /RETIRED \d{4}-\d\d-\d\d \(its key is being destroyed\); cannot be restored\. Cards: 1 Ada NOT YET CONFIRMED destroyed, 2 Babbage destroyed \d{4}-\d\d-\d\d, 3 Curie NOT YET CONFIRMED destroyed/,
+  );
+}, 300_000);
