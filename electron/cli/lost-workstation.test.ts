@@ -38,6 +38,14 @@ async function installation() {
   };
   const approvers = () => ['--as', id(1), '--as', id(2), ...factors(1, 2)];
   return {
+    /** Each holder's factors for receiving their card, a TOTP step after the approvers' (which move the clock). */
+    cardHolders: () =>
+      [0, 1, 2].flatMap((i) => [
+        '--passphrase-fd',
+        fd(enrolled[i]!.passphrase),
+        '--code',
+        totpCodeAt(enrolled[i]!.secret, new Date(clock.now.getTime() + 90_000)),
+      ]),
     dataDir,
     clock,
     enrolled,
@@ -121,12 +129,7 @@ it('the lost-workstation drill: a backup made on installation 1 is restored on a
   const keysOne = (await one.cli('key', 'list', '--json')).value<KeyRow[]>();
   const ids = keysOne.map((k) => k.id);
   const cardsDir = join(one.dataDir, 'cards');
-  const holders = [0, 1, 2].flatMap((i) => [
-    '--passphrase-fd',
-    one.fd(one.enrolled[i]!.passphrase),
-    '--code',
-    totpCodeAt(one.enrolled[i]!.secret, new Date(one.clock.now.getTime() + 90_000)),
-  ]);
+  const holders = one.cardHolders();
   const backup = await one.decide(
     vault,
     'key.backup',
@@ -235,12 +238,7 @@ it('a destruction names the backup set still holding the key; the quorum retires
     'cryptoperiodDays=365',
   ]);
   const [key] = (await one.cli('key', 'list', '--json')).value<KeyRow[]>();
-  const holders = [0, 1, 2].flatMap((i) => [
-    '--passphrase-fd',
-    one.fd(one.enrolled[i]!.passphrase),
-    '--code',
-    totpCodeAt(one.enrolled[i]!.secret, new Date(one.clock.now.getTime() + 90_000)),
-  ]);
+  const holders = one.cardHolders();
   const backup = await one.decide(
     vault,
     'key.backup',
