@@ -1,4 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACTION_PARAMS, describeProposal, NO_LOOKUPS } from '../../../shared/actions';
 import type { ProposalView } from '../../../shared/quorum';
@@ -6,6 +9,7 @@ import { totpCodeAt } from '../custodians/totp';
 import { KeyInventory } from '../keys/key-inventory';
 import { keyOperations } from '../keys/key-operations';
 import type { QuorumService } from '../quorum/quorum-service';
+import { renderReportPdf } from '../reports/report-pdf';
 import { ReportService } from '../reports/report-service';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -13,6 +17,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import { BackupService } from './backup-service';
 
 let cleanup: () => void;
+let dataDir: string;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
 let inventory: KeyInventory;
 let backups: BackupService;
@@ -21,7 +26,6 @@ let reports: ReportService;
 let source: string;
 
 beforeEach(async () => {
-  let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [
     { name: 'Ada' },
@@ -131,8 +135,22 @@ describe('destruction covers every copy', () => {
       }),
     ]);
 
-    await retire(setId);
+    const made = reports.create({ proposalId: destroyed.id });
+    const pdf = join(dataDir, 'certificate.pdf');
+    writeFileSync(pdf, await renderReportPdf(reports.stored(made.id).report, made.sha256));
+    expect(execFileSync('pdftotext', [pdf, '-'], { encoding: 'utf8' })).toMatch(
+      /Every copy of the key[^]*STILL HOLDING A COPY/,
+    );
+
+    const retiredBy = await retire(setId);
     await backups.retirements.cardDestroyed(setId, holder(0));
+    const retirement = reports.stored(reports.create({ proposalId: retiredBy.id }).id).report;
+    expect(retirement.ceremony!.cardsDestroyed).toMatchObject([
+      { name: 'Ada', destroyedAt: expect.any(String) },
+      { name: 'Babbage', destroyedAt: null },
+      { name: 'Curie', destroyedAt: null },
+    ]);
+    expect(retirement.steps.map((s) => s.action)).toContain('backup.card.destroyed');
     const later = certificate().copies as { fate: string }[];
     expect(later[1]!.fate).toMatch(
       /^retired \d{4}-\d\d-\d\d \(its key is destroyed\); cards: Ada destroyed \d{4}-\d\d-\d\d, Babbage NOT YET CONFIRMED, Curie NOT YET CONFIRMED$/,

@@ -100,7 +100,12 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
   if (proposal.state === 'open')
     throw new CustosError('PROPOSAL_CLOSED', 'This ceremony is still open; its report can be made once it is closed.');
   const cards = proposal.action === 'key.backup' ? cardReleases(sources, proposal.params, proposal.outcome) : null;
-  const seqs = [...ceremonySeqs(sources.store, proposalId), ...(cards?.seqs ?? [])].sort((a, b) => a - b);
+  const destroyedCards = proposal.action === 'backup.retire' ? cardDestructions(sources, proposal.params.setId) : null;
+  const seqs = [
+    ...ceremonySeqs(sources.store, proposalId),
+    ...(cards?.seqs ?? []),
+    ...(destroyedCards?.seqs ?? []),
+  ].sort((a, b) => a - b);
   const person = (id: string): Person => {
     const c = sources.custodians.get(id);
     return { id: c.id, name: c.name, roles: c.roles };
@@ -119,6 +124,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       params: proposal.params,
       paramsInWords: paramsInWords(proposal.action, proposal.params, paramLookups(sources)),
       ...(cards ? { cardHolders: cards.holders } : {}),
+      ...(destroyedCards ? { cardsDestroyed: destroyedCards.cards } : {}),
       outcome: proposal.outcome,
       ...outcomeInWords(proposal.action, proposal.outcome, paramLookups(sources)),
       ...copiesAsCertified(sources, proposal),
@@ -247,6 +253,26 @@ function cardReleases(sources: ReportSources, params: unknown, outcome: unknown)
     return { index: i + 1, id: String(id), name: nameOr(sources, String(id)), releasedAt: release?.time ?? null };
   });
   return { holders, seqs: released.map((r) => r.seq) };
+}
+
+/**
+ * A retired set's cards, each confirmed destroyed by its holder (both factors; the signed row) or not yet, and
+ * the entries recording the confirmations, which follow the ceremony.
+ */
+function cardDestructions(
+  sources: ReportSources,
+  setId: string,
+): { cards: NonNullable<BackupSummary['retirement']>['cards']; seqs: number[] } | null {
+  const retired = sources.copies?.retirement(setId);
+  if (!retired) return null;
+  const seqs = sources.store
+    .all<{ seq: number }>(
+      sql`
+      SELECT seq FROM audit_entries
+      WHERE object = ${`backup:${setId}`} AND action = 'backup.card.destroyed' AND result = 'ok' ORDER BY seq`,
+    )
+    .map((r) => r.seq);
+  return { cards: retired.cards, seqs };
 }
 
 /**

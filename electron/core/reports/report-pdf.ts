@@ -163,6 +163,17 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     }
   }
 
+  const destroyedCards = (c?.cardsDestroyed ?? []) as { index: number; name: string; destroyedAt: string | null }[];
+  if (destroyedCards.length > 0) {
+    heading('Share cards of the retired set');
+    for (const card of destroyedCards) {
+      const fate = card.destroyedAt
+        ? `confirmed destroyed by its holder at ${card.destroyedAt} with passphrase + TOTP`
+        : 'NOT YET CONFIRMED destroyed when this report was made';
+      doc.text(text(`Card ${card.index}: ${card.name} — ${fate}`));
+    }
+  }
+
   if (report.keys.length > 0) {
     heading('Keys');
     for (const k of report.keys) {
