@@ -327,6 +327,18 @@ function BackupList() {
                 {b.holders
                   .map((h) => `${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`)
                   .join(', ')}
+                {b.retirement && (
+                  <p>
+                    <span className="chip chip-cancelled">Retired</span> {b.retirement.retiredAt.slice(0, 10)}:{' '}
+                    {b.retirement.status === 'tampered'
+                      ? b.retirement.reason
+                      : `${b.retirement.reason}; cannot be restored`}
+                    . Cards destroyed:{' '}
+                    {b.retirement.cards
+                      .map((c) => `${c.name} ${c.destroyedAt ? c.destroyedAt.slice(0, 10) : 'not yet confirmed'}`)
+                      .join(', ')}
+                  </p>
+                )}
               </td>
               <td>{b.verifiedAt ? b.verifiedAt.slice(0, 10) : 'not verified'}</td>
               <td>
