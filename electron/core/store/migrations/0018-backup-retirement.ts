@@ -7,7 +7,7 @@ import type { Migration } from '../migrate';
  * make a set restorable again.
  */
 export const backupRetirement: Migration = {
-  version: 17,
+  version: 18,
   name: 'backup-retirement',
   up(db) {
     db.exec(`
