@@ -676,6 +676,7 @@ describe('a security officer’s emergency action', () => {
     const wrong = await router.dispatch('keys.emergency', {
       keyId: key!.id,
       transition: 'compromise',
+      reason: 'HSM backup tape lost in transit',
       token: a.token,
       officer: proof(3),
     });
@@ -697,6 +698,7 @@ describe('a security officer’s emergency action', () => {
     const right = await router.dispatch('keys.emergency', {
       keyId: key!.id,
       transition: 'compromise',
+      reason: 'HSM backup tape lost in transit',
       token: b.token,
       officer: proof(3),
     });

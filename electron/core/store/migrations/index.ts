@@ -14,6 +14,7 @@ import { custodianState } from './0012-custodian-state';
 import { recordState } from './0013-record-state';
 import { custodyPinBits } from './0014-custody-pin-bits';
 import { auditTreeByAppend } from './0015-audit-tree-by-append';
+import { keyCompromiseReason } from './0016-key-compromise-reason';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -32,4 +33,5 @@ export const migrations: readonly Migration[] = [
   recordState,
   custodyPinBits,
   auditTreeByAppend,
+  keyCompromiseReason,
 ];
