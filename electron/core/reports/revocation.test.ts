@@ -6,6 +6,7 @@ import { canonicalJson } from '../canonical-json';
 import { ComplianceService } from '../compliance/compliance-service';
 import { Settings } from '../settings/settings';
 import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
+import { opensslVerify } from '../testing/openssl';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { CeremonyReport } from './ceremony-report';
 import { ReportService } from './report-service';
@@ -61,7 +62,8 @@ beforeEach(async () => {
   const restore = await inst.approved(fresh, 'key.restore', { setId });
   await inst.backups.enterShare(restore.id, cards[0]!.text);
   expect(await inst.backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({ state: 'executed' });
-});
+  // Six ceremonies on a real token: longer than the default hook timeout on a shared machine.
+}, 60_000);
 afterEach(() => {
   inst.close();
   cleanup();
@@ -92,22 +94,7 @@ async function exported(subject: Parameters<ReportService['create']>[0], name: s
 }
 
 const openssl = (dir: string) =>
-  execFileSync(
-    'openssl',
-    [
-      'pkeyutl',
-      '-verify',
-      '-pubin',
-      '-inkey',
-      join(dir, 'audit-key.pem'),
-      '-rawin',
-      '-in',
-      join(dir, 'report.json'),
-      '-sigfile',
-      join(dir, 'report.sig'),
-    ],
-    { encoding: 'utf8' },
-  );
+  opensslVerify(join(dir, 'audit-key.pem'), join(dir, 'report.json'), join(dir, 'report.sig'));
 
 describe('marking a key compromised', () => {
   it('needs a reason of 1 to 500 characters, and without one changes and records nothing', () => {
