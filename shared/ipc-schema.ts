@@ -41,7 +41,7 @@ import {
   Unlock,
 } from './custodians';
 import type { Envelope } from './errors';
-import { KeyRecord, PublicKeyExport } from './keys';
+import { EmergencyResult, KeyRecord, PublicKeyExport } from './keys';
 import {
   ApprovalRequest,
   CustodyRequest,
@@ -134,7 +134,8 @@ export const ipcSchema = {
   keys: {
     list: invoke(Empty, z.array(KeyRecord)),
     exportPublic: invoke(PublicKeyExport, z.object({ keyId: z.string(), format: z.string(), text: z.string() })),
-    emergency: invoke(EmergencyRequest, KeyRecord),
+    /** A compromise also signs and writes its revocation notice (under the data directory's reports). */
+    emergency: invoke(EmergencyRequest, EmergencyResult),
   },
   backups: {
     list: invoke(Empty, z.array(BackupSummary)),

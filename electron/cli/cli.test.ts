@@ -756,6 +756,52 @@ describe('custos custody, proposal, key and backup', () => {
     );
   });
 
+  it('marks a key compromised only with a reason, writes its signed notice, and reports the impact', async () => {
+    const custodyId = await takeCustody('cli-leaky');
+    const generate = await propose(
+      custodyId,
+      'key.generate',
+      'algorithm=EC-P256',
+      'label=leaky',
+      'usage=sign',
+      'backupable=false',
+      'cryptoperiodDays=730',
+    );
+    const approve = ['--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2)];
+    expect((await cli('proposal', 'approve', ...approve, ...factors(1, 2))).code).toBe(EXIT.ok);
+    const [key] = (await cli('key', 'list', '--json')).value() as unknown as {
+      id: string;
+      token: { serial: string; label: string };
+    }[];
+    const at = ['--id', key!.id, '--serial', key!.token.serial, '--label', key!.token.label, '--as', id(2)];
+    const emergency = ['key', 'emergency', '--transition', 'compromise', ...at];
+    const silent = await cli(...emergency, ...factors(2));
+    expect(silent).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('reason') });
+    expect((await cli('key', 'list')).stdout).toContain('pre-activation');
+
+    const marked = await cli(...emergency, '--reason', 'Operator laptop with the PIN stolen', ...factors(2));
+    expect(marked).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('leaky is now compromised.') });
+    const noticeDir = /written to (.+)\n/.exec(marked.stdout)![1]!;
+    expect(noticeDir).toContain(join(dataDir, 'reports'));
+    const notice = await cli('report', 'verify', '--dir', noticeDir);
+    expect(notice).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('(revocation-notice) verified') });
+
+    const out = join(dataDir, 'impact');
+    const impact = await cli('report', 'create', '--impact', key!.id, '--out', out);
+    expect(impact).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringContaining(`(compromise-impact) signed and written to ${out}`),
+    });
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+      impact: { ceremonies: { action: string }[]; reports: { type: string }[] };
+    };
+    expect(report.impact.ceremonies.map((c) => c.action)).toEqual(['key.generate']);
+    expect(report.impact.reports.map((r) => r.type)).toEqual(['revocation-notice']);
+    expect((await cli('report', 'verify', '--dir', out)).code).toBe(EXIT.ok);
+    const both = await cli('report', 'create', '--impact', key!.id, '--inventory', '--out', join(dataDir, 'two'));
+    expect(both).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('needs one of') });
+  });
+
   it('backs up a key with cards written as PDFs, checks a card, and restores into a fresh token with two cards', async () => {
     const source = await takeCustody('cli-source');
     const generate = await propose(

@@ -164,6 +164,8 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         dir: { type: 'string' },
         ceremony: { type: 'string' },
         inventory: { type: 'boolean', default: false },
+        revocation: { type: 'string' },
+        impact: { type: 'string' },
         'as-of': { type: 'string' },
         standard: { type: 'string' },
         certificate: { type: 'string' },

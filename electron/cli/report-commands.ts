@@ -1,7 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { CustosError } from '../core/errors';
 import { join, resolve } from 'node:path';
+import type { z } from 'zod';
 import { AsOfDay, type ComplianceView } from '../../shared/compliance';
+import type { ReportRequest } from '../../shared/reports';
 import type { WireError } from '../../shared/errors';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { readBundle } from '../core/audit/bundle';
@@ -20,10 +22,12 @@ import {
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
-  report create (--ceremony PROPOSAL | --custody ID | --inventory) --out DIR [--force]
+  report create (--ceremony PROPOSAL | --custody ID | --inventory | --impact KEY | --revocation KEY) --out DIR [--force]
                                       Sign a report and write report.json, report.sig, audit-key.pem, report.pdf
                                       and report-pdf.json + report-pdf.sig (the PDF's signed SHA-256)
-                                      (a folder already holding a report: FILE_EXISTS, unless --force)
+                                      (a folder already holding a report: FILE_EXISTS, unless --force).
+                                      --impact: every use, backup set, token and report of a compromised key;
+                                      --revocation: its revocation notice again (made when it was marked)
   report witness --ceremony ID --name NAME --role ROLE
                                       A witness signs off on a ceremony (proposal or custody id)
   report verify --dir DIR [--key PEM] [--bundle DIR]
@@ -160,6 +164,22 @@ const renderFindings = (v: ComplianceView) =>
     ? `No findings as of ${v.asOf.slice(0, 10)}.\n`
     : `${v.findings.length} finding(s) as of ${v.asOf.slice(0, 10)}:\n${v.findings.map((f) => `  [${f.severity.toUpperCase()}] ${f.title}\n      evidence: ${f.evidence.join('; ')}\n      fix: ${f.fix}\n      controls: ${f.controls.join(', ')}`).join('\n')}\n`;
 
+/** What `report create` is asked for: exactly one subject, else null (a usage failure). */
+function reportSubject(values: Values): z.input<typeof ReportRequest> | null {
+  const ceremony = str(values.ceremony);
+  const custody = str(values.custody);
+  const impact = str(values.impact);
+  const revocation = str(values.revocation);
+  const subjects = [
+    ...(ceremony !== undefined ? [{ proposalId: ceremony }] : []),
+    ...(custody !== undefined ? [{ custodyId: custody }] : []),
+    ...(values.inventory === true ? [{ inventory: true as const }] : []),
+    ...(impact !== undefined ? [{ impact: { keyId: impact } }] : []),
+    ...(revocation !== undefined ? [{ revocation: { keyId: revocation } }] : []),
+  ];
+  return subjects.length === 1 ? subjects[0]! : null;
+}
+
 export function reportRequest(command: string, values: Values, io: Io): Request | null {
   switch (command) {
     case 'report list':
@@ -171,14 +191,15 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
     case 'report create':
       return async (core) => {
         const out = str(values.out);
-        const ceremony = str(values.ceremony);
-        const custody = str(values.custody);
-        if (!out || (!ceremony && !custody && values.inventory !== true))
-          return usageFailure('report create needs --ceremony PROPOSAL, --custody ID or --inventory, and --out DIR.');
+        const subject = reportSubject(values);
+        if (!out || !subject)
+          return usageFailure(
+            'report create needs one of --ceremony PROPOSAL, --custody ID, --inventory, --impact KEY or --revocation KEY, and --out DIR.',
+          );
         // The folder (--out, replaced only with --force) is checked by the core before the report is made.
         return call(
           'reports.create',
-          ceremony ? { proposalId: ceremony } : custody ? { custodyId: custody } : { inventory: true },
+          subject,
           (v) => `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`,
         )(core);
       };

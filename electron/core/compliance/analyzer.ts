@@ -32,6 +32,8 @@ export interface ComplianceInputs {
     holders: { name: string; lastChecked: string | null }[];
   }[];
   policyReviewedAt: string | null;
+  /** Keys with a signed revocation notice (a `key.revocation-notice` entry in the log). */
+  revocationNotices?: string[];
   limits?: { auditVerifyDays?: number; shareCheckMonths?: number };
 }
 
@@ -265,6 +267,34 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       fix: 'Run a backup ceremony for it (verification on).',
       controls: [C.pci36, C.sp57, C.sc12],
     });
+  }
+
+  const notices = new Set(inputs.revocationNotices ?? []);
+  for (const k of live.filter((key) => key.state === 'compromised')) {
+    if (!notices.has(k.id)) {
+      add({
+        rule: 'KEY_COMPROMISED_NO_NOTICE',
+        subject: k.id,
+        severity: 'high',
+        title: `“${k.label}” is marked compromised but no revocation notice was signed`,
+        evidence: [`no key.revocation-notice entry for key ${k.id} in the audit log`],
+        fix: `Sign it and hand it to relying parties: custos report create --revocation ${k.id} --out DIR (or Reports → Revocation notice).`,
+        controls: [C.sp57, C.pci37, C.sc12],
+      });
+    }
+    const holding = inputs.backups.filter((b) => b.keyIds.includes(k.id));
+    if (holding.length > 0) {
+      // A restore brings a compromised key back as compromised; destroyed, it comes back only by the quorum's override.
+      add({
+        rule: 'KEY_COMPROMISED_IN_BACKUP',
+        subject: k.id,
+        severity: 'medium',
+        title: `“${k.label}” is marked compromised and ${holding.length} backup set${holding.length === 1 ? ' holds' : 's hold'} a copy`,
+        evidence: holding.map((b) => `backup set ${b.setId} (made ${b.createdAt.slice(0, 10)}) holds key ${k.id}`),
+        fix: `Destroy the key by quorum; then have the holders destroy the share cards and delete the backup files of sets that hold nothing still needed. The impact report lists them: custos report create --impact ${k.id} --out DIR.`,
+        controls: [C.sp57, C.pci36, C.pci37],
+      });
+    }
   }
 
   const months = inputs.limits?.shareCheckMonths ?? 6;

@@ -153,7 +153,7 @@ describe('compliance gathered from the database', () => {
   it('finds a key marked compromised and still in the token (high)', async () => {
     const keyId = await generatedKey('leaked');
     expect(rules()).not.toContain('KEY_COMPROMISED_IN_TOKEN');
-    keys.transition(keyId, 'compromise', 'security-officer', officer());
+    keys.transition(keyId, 'compromise', 'security-officer', officer(), 'token left unattended');
     expect(compliance.view().findings).toContainEqual(
       expect.objectContaining({
         rule: 'KEY_COMPROMISED_IN_TOKEN',

@@ -85,6 +85,11 @@ export class ComplianceService {
         holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })),
       })),
       policyReviewedAt: settings.get('compliance.policyReviewedAt'),
+      revocationNotices: store
+        .all<{ object: string }>(
+          sql`SELECT DISTINCT object FROM audit_entries WHERE action = 'key.revocation-notice' AND result = 'ok' AND time <= ${existedBy.toISOString()}`,
+        )
+        .map((r) => r.object.slice('key:'.length)),
     };
   }
 

@@ -15,7 +15,13 @@ export interface ReportsSlice {
   reportBusy: boolean;
   loadReports(asOf?: string): Promise<void>;
   createReport(
-    subject: { proposalId: string } | { custodyId: string } | { inventory: true } | { compliance: { asOf?: string } },
+    subject:
+      | { proposalId: string }
+      | { custodyId: string }
+      | { inventory: true }
+      | { compliance: { asOf?: string } }
+      | { revocation: { keyId: string } }
+      | { impact: { keyId: string } },
   ): Promise<void>;
   witness(ceremonyId: string, name: string, role: string): Promise<void>;
   recordValidation(record: ValidationRecord, officer: Proof): Promise<void>;
