@@ -217,6 +217,8 @@ export class CustosCore {
       custodians: this.custodians,
       backups: this.backups,
       clock,
+      token: (ref) => this.tokenFacts(ref),
+      version: options.version,
       modules: () => {
         const status = this.tokens.status();
         const found = [
