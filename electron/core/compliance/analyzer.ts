@@ -37,7 +37,7 @@ export interface ComplianceInputs {
 
 const DAY = 86_400_000;
 
-/** How long may pass before the analyzer reports a missing verification, card check or review (the practice statement cites them). */
+/** How long may pass before a missing verification, card check or review is a finding (the statement cites them). */
 export const ANALYZER_LIMITS = { auditVerifyDays: 30, shareCheckMonths: 6, policyReviewDays: 365 } as const;
 /** FIPS 140-2 validations moved to the CMVP historical list on this day. */
 export const FIPS_140_2_HISTORICAL = '2026-09-21';
