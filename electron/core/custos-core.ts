@@ -326,7 +326,14 @@ export class CustosCore {
       ...keyHandlers({ keys: this.keys, proveOfficer }),
       ...backupHandlers({ backups: this.backups, dataDir, pickBackupFile, chooseDestination }),
       ...reportHandlers({ reports: this.reports, compliance: this.compliance, dataDir, chooseDestination }),
-      ...complianceHandlers({ compliance: this.compliance, proveOfficer }),
+      ...complianceHandlers({
+        compliance: this.compliance,
+        proveOfficer,
+        actor: this.actor,
+        dataDir,
+        clock: this.clock,
+        chooseDestination,
+      }),
       ...auditHandlers({
         audit: this.audit,
         operations: this.auditOperations,

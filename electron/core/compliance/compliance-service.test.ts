@@ -20,6 +20,7 @@ let compliance: ComplianceService;
 let keys: KeyInventory;
 let quorum: QuorumService;
 let settings: Settings;
+let backups: BackupService;
 
 beforeEach(async () => {
   let dataDir: string;
@@ -34,7 +35,7 @@ beforeEach(async () => {
   keys = new KeyInventory(f.opened.store, f.opened.audit, now);
   quorum = f.quorum(quorumOperations(f.opened.store, now, keys), {}, ACTION_PARAMS);
   settings = new Settings(f.opened.store);
-  const backups = new BackupService({
+  backups = new BackupService({
     store: f.opened.store,
     audit: f.opened.audit,
     custodians: f.custodians,
@@ -247,7 +248,9 @@ describe('the practice statement draft', () => {
     expect(s['Roles and separation of duties']).toContain('Security officers (enrol people');
     expect(s['Roles and separation of duties']).toContain('and reviews): Curie, Olga Setup.');
     expect(s['Roles and separation of duties']).toContain('Destroy a key: additionally 1 security officer');
-    expect(s['Roles and separation of duties']).toContain('After 3 failures in a row a person is slowed down; after 10, locked');
+    expect(s['Roles and separation of duties']).toContain(
+      'After 3 failures in a row a person is slowed down; after 10, locked',
+    );
     expect(s['Roles and separation of duties']).toContain('suspend (active → suspended)');
     expect(s['Key usage']).toContain('held in memory for 15 minutes at most, and a proposal expires after 60 minutes');
     // Algorithms with their dates, the cryptoperiods and the key whose period the quorum set.
@@ -304,14 +307,7 @@ describe('the practice statement draft', () => {
       keys,
       custody: f.custody,
       custodians: f.custodians,
-      backups: new BackupService({
-        store: f.opened.store,
-        audit: f.opened.audit,
-        custodians: f.custodians,
-        keys,
-        module: () => f.module,
-        quorum: () => quorum,
-      }),
+      backups,
       modules: () => [f.module.info(), { ...acme, software: null, softwareToken: false }],
       clock: () => f.clock.now,
     });

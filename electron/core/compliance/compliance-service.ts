@@ -1,8 +1,9 @@
-import { realpathSync } from 'node:fs';
-import { basename } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { ACTION_NAMES, actionTitle, DESTRUCTION_WAIT_DAYS, type ActionName } from '../../../shared/actions';
 import type { AuditActor } from '../../../shared/audit';
-import type { ComplianceView, Finding, ValidationRecord } from '../../../shared/compliance';
+import type { ComplianceView, Finding, PracticeStatementFiles, ValidationRecord } from '../../../shared/compliance';
 import type { Role } from '../../../shared/custodians';
 import { Algorithm, KeyUsage } from '../../../shared/keys';
 import type { ModuleInfo } from '../../../shared/tokens';
@@ -18,6 +19,8 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { CustosError } from '../errors';
 import { recogniseSoftwareLibraryFile } from '../hsm/software-tokens';
+import { renderMarkdownPdf } from '../reports/markdown-pdf';
+import { writeFileAtomic } from '../secret-vault';
 import { analyze, ANALYZER_LIMITS, CONTROLS, type ComplianceInputs } from './analyzer';
 import { practiceStatement, type PracticeFacts } from './practice-statement';
 
@@ -277,6 +280,37 @@ export class ComplianceService {
     return practiceStatement(this.practiceFacts());
   }
 
+  /**
+   * Writes the draft as Markdown and PDF into `dir` and records both files' SHA-256, so a printed copy can be traced
+   * to the entry. An earlier draft there is replaced only when asked: someone may be marking it up.
+   */
+  async writePracticeStatement(dir: string, replace: boolean, by: AuditActor): Promise<PracticeStatementFiles> {
+    const there = PRACTICE_STATEMENT_FILES.filter((name) => existsSync(join(dir, name)));
+    if (there.length > 0 && !replace)
+      throw new CustosError('FILE_EXISTS', `${dir} already holds a practice statement (${there.join(', ')}).`, [
+        'Choose another folder, or pass --force to replace it.',
+      ]);
+    const facts = this.practiceFacts();
+    const markdown = practiceStatement(facts);
+    const pdf = await renderMarkdownPdf(
+      markdown,
+      `Custos · Key Management Practice Statement (draft) · ${facts.installation.origin}`,
+    );
+    mkdirSync(dir, { recursive: true });
+    const contents = [markdown, pdf] as const;
+    const files = PRACTICE_STATEMENT_FILES.map((name, i) => {
+      writeFileAtomic(join(dir, name), contents[i]!, 0o644);
+      return { name, sha256: createHash('sha256').update(contents[i]!).digest('hex') };
+    });
+    this.options.audit.record({
+      actor: by,
+      action: 'compliance.practice-statement.write',
+      object: { type: 'folder', id: dir },
+      params: { files, auditSize: facts.installation.auditSize, auditRoot: facts.installation.auditRoot },
+    });
+    return { dir, files };
+  }
+
   /** What the practice statement states, each read from the database, the settings, the token or the code. */
   practiceFacts(): PracticeFacts {
     const { store, settings, audit } = this.options;
@@ -373,6 +407,8 @@ export class ComplianceService {
     };
   }
 }
+
+const PRACTICE_STATEMENT_FILES = ['practice-statement.md', 'practice-statement.pdf'] as const;
 
 /** The lifecycle ceremonies PCI DSS 3.7 asks procedures for: name, quorum action, report type. */
 const LIFECYCLE = [
