@@ -204,13 +204,36 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await expect(page.getByRole('img', { name: /Keys by state: pre-activation 1/ })).toBeVisible();
   await page.getByRole('button', { name: 'Show the draft' }).click();
   const statement = page.getByRole('article', { name: 'Practice statement draft' });
-  await expect(statement.getByRole('heading', { name: '1. Roles' })).toBeVisible();
+  await expect(statement.getByRole('heading', { level: 4 })).toHaveText([
+    '1. Scope and ownership',
+    '2. Document approval',
+    '3. Roles and separation of duties',
+    '4. Key generation',
+    '5. Key distribution',
+    '6. Key storage',
+    '7. Key usage',
+    '8. Key rotation and cryptoperiods',
+    '9. Backup and recovery',
+    '10. Compromise recovery',
+    '11. Key destruction',
+    '12. Audit review cadence',
+    '13. Training',
+    '14. Physical and personnel security',
+    '15. Document control',
+  ]);
   await expect(statement.getByRole('listitem').filter({ hasText: 'Custodians (hold PIN shares' })).toContainText(
     'Ada, Babbage, Curie',
   );
+  // Tables are tables, and each decision left to the organisation is highlighted, not raw Markdown.
+  await expect(statement.getByRole('row', { name: /^EC-P256 yes/ })).toContainText('2036-01-01');
+  await expect(statement.locator('mark.decide').first()).toHaveText('[ORGANISATION TO DECIDE: owner]');
   await expect(statement).not.toContainText('##');
+  await expect(statement).not.toContainText('| ---');
+  await expect(statement).not.toContainText('**');
   await statement.screenshot({ path: 'docs/screens/06-reports-practice-statement.png', animations: 'disabled' });
   await checkScreen(page, '06-reports');
+  await page.getByRole('button', { name: 'Write Markdown and PDF files' }).click();
+  await expect(page.getByText(/practice statement draft is written to .*practice-statement\.pdf/)).toBeVisible();
 
   await page.keyboard.press('Alt+7');
   await checkScreen(page, '07-custodians');

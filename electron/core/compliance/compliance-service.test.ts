@@ -251,7 +251,7 @@ describe('the practice statement draft', () => {
     expect(s['Roles and separation of duties']).toContain(
       'After 3 failures in a row a person is slowed down; after 10, locked',
     );
-    expect(s['Roles and separation of duties']).toContain('suspend (active → suspended)');
+    expect(s['Roles and separation of duties']).toContain('suspend (from active to suspended)');
     expect(s['Key usage']).toContain('held in memory for 15 minutes at most, and a proposal expires after 60 minutes');
     // Algorithms with their dates, the cryptoperiods and the key whose period the quorum set.
     expect(s['Key generation']).toContain('| EC-P256 | yes | — | 2036-01-01 | IR 8547 ipd §4.1 (quantum-vulnerable) |');

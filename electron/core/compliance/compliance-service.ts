@@ -329,6 +329,7 @@ export class ComplianceService {
     const byAlgorithm = new Map<string, string[]>();
     for (const k of keys) byAlgorithm.set(k.algorithm, [...(byAlgorithm.get(k.algorithm) ?? []), k.state]);
     const backups = this.options.backups.list();
+    const validations = settings.get('compliance.validations');
     const reviews = store.all<{ time: string }>(
       sql`SELECT time FROM audit_entries WHERE action = 'compliance.policy-review' AND result = 'ok' ORDER BY seq`,
     );
@@ -381,12 +382,22 @@ export class ComplianceService {
           : [{ label: k.label, algorithm: k.algorithm, usage: k.usage, days, defaultDays: defaultDays ?? 0 }];
       }),
       keys: [...byAlgorithm].map(([algorithm, states]) => ({ algorithm, byState: countBy(states) })),
-      modules: this.view().modules.map((m) => ({
-        ...m,
-        software: inputs.modules.find((i) => i.path === m.path)?.software != null,
-      })),
-      tokens: custodies.map((c) => {
-        const facts = this.options.token?.(c.token) ?? {};
+      modules: inputs.modules.map((m) => {
+        const recorded = validations[m.path];
+        return {
+          path: m.path,
+          description: m.description,
+          software: m.software !== null,
+          validation: m.software
+            ? `software token (${m.software.product}), not validated`
+            : recorded
+              ? `${recorded.standard} certificate #${recorded.certificate}, level ${recorded.level} (recorded ${recorded.recordedAt.slice(0, 10)})`
+              : 'none recorded',
+        };
+      }),
+      tokens: custodies.flatMap((c) => {
+        if (!this.options.token) return [];
+        const facts = this.options.token(c.token);
         const text = (key: string) => (typeof facts[key] === 'string' ? (facts[key] as string) : null);
         return {
           token: `${c.token.label} (${c.token.serial})`,
