@@ -226,7 +226,8 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   );
   // Tables are tables, and each decision left to the organisation is highlighted, not raw Markdown.
   await expect(statement.getByRole('row', { name: /^EC-P256 yes/ })).toContainText('2036-01-01');
-  await expect(statement.locator('mark.decide').first()).toHaveText('[ORGANISATION TO DECIDE: owner]');
+  const owner = statement.getByRole('listitem').filter({ hasText: 'Owner of this statement' }).locator('mark.decide');
+  await expect(owner).toHaveText('[ORGANISATION TO DECIDE: owner]');
   await expect(statement).not.toContainText('##');
   await expect(statement).not.toContainText('| ---');
   await expect(statement).not.toContainText('**');
