@@ -219,13 +219,15 @@ function distribution(f: PracticeFacts): string[] {
 function storage(f: PracticeFacts): string[] {
   return [
     ...(f.tokens.length
-      ? f.tokens.map(
-          (t) => `- Token ${t.token}: ${t.kind}${t.model ? `, ${t.model}` : ''}; validation: ${t.validation}.`,
-        )
+      ? [
+          ...f.tokens.map(
+            (t) => `- Token ${t.token}: ${t.kind}${t.model ? `, ${t.model}` : ''}; validation: ${t.validation}.`,
+          ),
+          '',
+        ]
       : f.custodies.length
         ? []
-        : ['- No token is in custody yet.']),
-    '',
+        : ['- No token is in custody yet.', '']),
     'Token modules in use and their recorded validation (a software token never counts as validated):',
     '',
     ...table(
