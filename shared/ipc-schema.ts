@@ -10,7 +10,13 @@ import {
   ShareCheckResult,
   ShareEntry,
 } from './backups';
-import { ComplianceRequest, ComplianceView, PolicyReviewRequest, ValidationRequest } from './compliance';
+import {
+  ComplianceRequest,
+  ComplianceView,
+  PolicyReviewRequest,
+  PracticeStatementFiles,
+  ValidationRequest,
+} from './compliance';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import {
   AnchorCopy,
@@ -164,6 +170,11 @@ export const ipcSchema = {
     view: invoke(ComplianceRequest, ComplianceView),
     controls: invoke(Empty, z.array(ControlStatus)),
     practiceStatement: invoke(Empty, z.object({ markdown: z.string() })),
+    /**
+     * Writes the draft as practice-statement.md and practice-statement.pdf under the data directory, or in the folder
+     * main is told (the CLI: --out, replaced only with --force).
+     */
+    writePracticeStatement: invoke(Empty, PracticeStatementFiles),
     recordValidation: invoke(ValidationRequest, ComplianceView),
     policyReviewed: invoke(PolicyReviewRequest, ComplianceView),
   },

@@ -10,8 +10,6 @@ import { readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
 import { leafHash, MemoryTree } from '../core/audit/merkle';
 import type { CustosCore } from '../core/custos-core';
-import { writeFileAtomic } from '../core/secret-vault';
-import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
 import {
   verifyReport,
   verifyReportPdf,
@@ -39,8 +37,10 @@ export const REPORT_USAGE = `  report list
   compliance report --out DIR [--as-of YYYY-MM-DD] [--force]
                                       Findings and control mapping as a signed report (JSON, signature, PDF)
   compliance controls                 SP 800-53, SP 800-57, PCI DSS, AWS controls: evidence and what is missing
-  compliance practice-statement [--out FILE.md] [--pdf FILE.pdf]
-                                      Key Management Practice Statement draft (Markdown) from the configuration
+  compliance practice-statement [--out DIR [--force]]
+                                      Key Management Practice Statement draft (SP 800-57 Part 2 outline) from the
+                                      configuration: Markdown on stdout, or practice-statement.md and .pdf in DIR
+                                      (a folder already holding one: FILE_EXISTS, unless --force)
   compliance record-validation --module-path PATH --standard "FIPS 140-3" --certificate N --level L --as OFFICER
                                       (refused for a software token's library: MODULE_IS_SOFTWARE)
   compliance policy-reviewed --as OFFICER
@@ -250,30 +250,15 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
           `${list.map((c) => `${c.control} — ${c.what}\n  evidence: ${c.evidence.join('; ')}\n  missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`).join('\n')}\n`,
       );
     case 'compliance practice-statement':
-      return async (core) => {
-        const result = await call('compliance.practiceStatement', {}, (v) => v.markdown)(core);
-        const out = str(values.out);
-        const pdf = str(values.pdf);
-        if ((out || pdf) && result.envelope.ok) {
-          const { markdown } = result.envelope.value as { markdown: string };
-          if (out) writeFileAtomic(resolve(out), markdown, 0o644);
-          if (pdf)
-            writeFileAtomic(
-              resolve(pdf),
-              await renderMarkdownPdf(markdown, 'Custos · Key Management Practice Statement (draft)'),
-              0o644,
-            );
-          return {
-            envelope: result.envelope,
-            render: (() =>
-              `Practice statement draft written to ${[out, pdf]
-                .filter(Boolean)
-                .map((p) => resolve(p!))
-                .join(' and ')}\n`) as (v: never) => string,
-          };
-        }
-        return result;
-      };
+      // With --out the core writes practice-statement.md and .pdf there (replaced only with --force); else Markdown.
+      return str(values.out)
+        ? call(
+            'compliance.writePracticeStatement',
+            {},
+            (v) =>
+              `Practice statement draft written to ${v.dir}\n${v.files.map((f) => `  ${f.name}  sha256 ${f.sha256}`).join('\n')}\n`,
+          )
+        : call('compliance.practiceStatement', {}, (v) => v.markdown);
     case 'compliance record-validation':
       return async (core) => {
         const officer = await factors(str(values.as) ?? '', 'The security officer', values, io);

@@ -220,6 +220,8 @@ export class CustosCore {
       custodians: this.custodians,
       backups: this.backups,
       clock,
+      token: (ref) => this.tokenFacts(ref),
+      version: options.version,
       modules: () => {
         const status = this.tokens.status();
         const found = [
@@ -332,7 +334,14 @@ export class CustosCore {
       }),
       ...backupHandlers({ backups: this.backups, dataDir, pickBackupFile, chooseDestination }),
       ...reportHandlers({ reports: this.reports, compliance: this.compliance, dataDir, chooseDestination }),
-      ...complianceHandlers({ compliance: this.compliance, proveOfficer }),
+      ...complianceHandlers({
+        compliance: this.compliance,
+        proveOfficer,
+        actor: this.actor,
+        dataDir,
+        clock: this.clock,
+        chooseDestination,
+      }),
       ...auditHandlers({
         audit: this.audit,
         operations: this.auditOperations,

@@ -38,6 +38,9 @@ export interface ComplianceInputs {
 }
 
 const DAY = 86_400_000;
+
+/** How long may pass before a missing verification, card check or review is a finding (the statement cites them). */
+export const ANALYZER_LIMITS = { auditVerifyDays: 30, shareCheckMonths: 6, policyReviewDays: 365 } as const;
 /** FIPS 140-2 validations moved to the CMVP historical list on this day. */
 export const FIPS_140_2_HISTORICAL = '2026-09-21';
 
@@ -237,7 +240,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     }
   }
 
-  const auditDays = inputs.limits?.auditVerifyDays ?? 30;
+  const auditDays = inputs.limits?.auditVerifyDays ?? ANALYZER_LIMITS.auditVerifyDays;
   if (!inputs.lastAuditVerification || daysSince(inputs.lastAuditVerification, now) > auditDays) {
     add({
       rule: 'AUDIT_NOT_VERIFIED',
@@ -297,7 +300,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     }
   }
 
-  const months = inputs.limits?.shareCheckMonths ?? 6;
+  const months = inputs.limits?.shareCheckMonths ?? ANALYZER_LIMITS.shareCheckMonths;
   for (const b of inputs.backups) {
     const stale = b.holders.filter((h) => daysSince(h.lastChecked ?? b.createdAt, now) > months * 30);
     if (stale.length > 0) {
@@ -315,7 +318,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     }
   }
 
-  if (!inputs.policyReviewedAt || daysSince(inputs.policyReviewedAt, now) > 365) {
+  if (!inputs.policyReviewedAt || daysSince(inputs.policyReviewedAt, now) > ANALYZER_LIMITS.policyReviewDays) {
     add({
       rule: 'POLICY_REVIEW_DUE',
       subject: 'policy',

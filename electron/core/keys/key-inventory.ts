@@ -46,7 +46,7 @@ export const NO_FINGERPRINT = 'none';
  * SP 800-57 Part 1 §7 transitions Custos allows, and who may make each: the quorum, or a single
  * security officer in an emergency. Destruction has its own scheduled ceremony.
  */
-const TRANSITIONS: Record<string, { from: KeyState[]; to: KeyState; by: 'quorum' | 'security-officer' }> = {
+export const TRANSITIONS: Record<string, { from: KeyState[]; to: KeyState; by: 'quorum' | 'security-officer' }> = {
   activate: { from: ['pre-activation'], to: 'active', by: 'quorum' },
   deactivate: { from: ['active', 'suspended'], to: 'deactivated', by: 'quorum' },
   reactivate: { from: ['suspended'], to: 'active', by: 'quorum' },

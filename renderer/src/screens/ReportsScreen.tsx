@@ -391,16 +391,24 @@ function Controls() {
 function PracticeStatement() {
   const text = useCustos((s) => s.practiceStatement);
   const show = useCustos((s) => s.showPracticeStatement);
+  const write = useCustos((s) => s.writePracticeStatement);
+  const busy = useCustos((s) => s.reportBusy);
   return (
     <section className="card" aria-labelledby="kmps-title">
       <h2 id="kmps-title">Key Management Practice Statement (draft)</h2>
       <p className="muted">
-        Written from the current configuration: roles, quorum policies, algorithms, cryptoperiods, destruction waits and
-        the backup scheme. Print it or copy it to edit.
+        SP 800-57 Part 2’s sections, each saying what Custos enforces here (quorums, algorithms and their dates,
+        cryptoperiods, waiting periods, modules and their validation) and highlighting what your organisation must
+        decide. Write it as Markdown and PDF to edit and approve.
       </p>
-      <button type="button" onClick={() => void show()}>
-        Show the draft
-      </button>
+      <div className="actions">
+        <button type="button" onClick={() => void show()}>
+          Show the draft
+        </button>
+        <button type="button" disabled={busy} onClick={() => void write()}>
+          Write Markdown and PDF files
+        </button>
+      </div>
       {text && <MarkdownDocument source={text} topLevel={3} label="Practice statement draft" />}
     </section>
   );

@@ -27,6 +27,7 @@ export interface ReportsSlice {
   recordValidation(record: ValidationRecord, officer: Proof): Promise<void>;
   recordPolicyReview(officer: Proof): Promise<void>;
   showPracticeStatement(): Promise<void>;
+  writePracticeStatement(): Promise<void>;
 }
 
 export const createReportsSlice =
@@ -93,6 +94,13 @@ export const createReportsSlice =
         run(
           () => bridge.compliance.practiceStatement({}),
           (v) => ({ practiceStatement: v.markdown }),
+        ),
+      writePracticeStatement: () =>
+        run(
+          () => bridge.compliance.writePracticeStatement({}),
+          (v) => ({
+            reportNotice: `The practice statement draft is written to ${v.dir}: ${v.files.map((f) => `${f.name} (SHA-256 ${f.sha256})`).join(', ')}.`,
+          }),
         ),
     };
   };
