@@ -55,10 +55,19 @@ export const TestSignatureParams = z.strictObject({
   challenge: z.string().min(1).max(200).describe('text to sign'),
 });
 
+/** The waiting period before a scheduled destruction, in days (DESIGN §6). */
+export const DESTRUCTION_WAIT_DAYS = { min: 7, max: 30, default: 30 } as const;
+
 /** SP 800-57 destruction with a waiting period during which the quorum can still change its mind. */
 export const ScheduleParams = z.strictObject({
   keyId: KeyId,
-  waitDays: z.number().int().min(7).max(30).default(30).describe('days to wait before it can be destroyed'),
+  waitDays: z
+    .number()
+    .int()
+    .min(DESTRUCTION_WAIT_DAYS.min)
+    .max(DESTRUCTION_WAIT_DAYS.max)
+    .default(DESTRUCTION_WAIT_DAYS.default)
+    .describe('days to wait before it can be destroyed'),
   /** Every place the key lives, bound by Custos when proposed: the approvers see the backups that still hold it. */
   copies: z.array(KeyCopy).optional().describe('bound by Custos when proposed'),
 });

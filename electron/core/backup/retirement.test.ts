@@ -60,6 +60,7 @@ beforeEach(async () => {
     quorum,
     clock: now,
     token: (ref) => ({ ...ref, kind: 'software token' }),
+    backups,
     copies: { of: copiesOf, retirement: (setId) => backups.retirements.retirement(setId) },
   });
   source = (

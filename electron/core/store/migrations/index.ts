@@ -15,6 +15,7 @@ import { recordState } from './0013-record-state';
 import { custodyPinBits } from './0014-custody-pin-bits';
 import { auditTreeByAppend } from './0015-audit-tree-by-append';
 import { proposalDecision } from './0016-proposal-decision';
+import { keyCompromiseReason } from './0017-key-compromise-reason';
 import { backupRetirement } from './0018-backup-retirement';
 
 /** In version order; the runner refuses gaps and reordering. */
@@ -35,5 +36,6 @@ export const migrations: readonly Migration[] = [
   custodyPinBits,
   auditTreeByAppend,
   proposalDecision,
+  keyCompromiseReason,
   backupRetirement,
 ];
