@@ -6,6 +6,7 @@ import type { Store } from '../store/database';
 import { destructionActions } from './destruction';
 import { generationNeeds, keyGeneration, reconcileGeneration, testSignature } from './key-generation';
 import type { KeyAction, KeyInventory, KeyTransition } from './key-inventory';
+import { keyRotation, reconcileRotation } from './key-rotation';
 
 /*
  * What keys/ contributes to the quorum's registry: every action on a key, with its checks, needs and
@@ -38,6 +39,7 @@ function keyActions(store: Store, now: () => Date, inventory: KeyInventory): Rec
     'key.activate': keyTransition(inventory, 'activate'),
     'key.deactivate': keyTransition(inventory, 'deactivate'),
     'key.reactivate': keyTransition(inventory, 'reactivate'),
+    'key.rotate': keyRotation(store, now, inventory),
     ...destructionActions(store, inventory, now).actions,
   };
 }
@@ -63,6 +65,7 @@ export function keyReconcilers(
   return {
     'key.generate': reconcileGeneration(store, now, inventory),
     'key.destroy': destructionActions(store, inventory, now).reconcile,
+    'key.rotate': reconcileRotation(store, now, inventory),
   };
 }
 

@@ -27,6 +27,8 @@ export const proposalPlan: AuditPlans<ProposalChannel> = {
   'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
 };
 
+const NEW_KEY_ACTIONS: ReadonlySet<string> = new Set(['key.generate', 'key.rotate']);
+
 export function proposalHandlers({
   quorum,
   proveFactors,
@@ -39,9 +41,9 @@ export function proposalHandlers({
     'proposals.create': async ({ custodyId, action, params, requester }) => {
       quorum.mayAct(requester.custodianId, 'propose');
       await proveFactors(requester, 'propose');
-      // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
-      // mid-generation can be reconciled by looking for exactly that ID in the token.
-      const bound = action === 'key.generate' ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
+      // A new key's CKA_ID (a rotation's successor too) is chosen now and bound into what the approvers
+      // approve, so a crash mid-generation can be reconciled by looking for exactly that ID in the token.
+      const bound = NEW_KEY_ACTIONS.has(action) ? { ...params, ckaId: randomBytes(16).toString('hex') } : params;
       return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
     },
     'proposals.approve': ({ proposalId, fingerprint, approver }) =>
