@@ -66,11 +66,19 @@ export const RotateParams = z.strictObject({
   acceptUnrestrictedExport: z.boolean().optional().describe('accept export not restricted to trusted keys'),
 });
 export type RotateParams = z.infer<typeof RotateParams>;
+/** The waiting period before a scheduled destruction, in days (DESIGN §6). */
+export const DESTRUCTION_WAIT_DAYS = { min: 7, max: 30, default: 30 } as const;
 
 /** SP 800-57 destruction with a waiting period during which the quorum can still change its mind. */
 export const ScheduleParams = z.strictObject({
   keyId: KeyId,
-  waitDays: z.number().int().min(7).max(30).default(30).describe('days to wait before it can be destroyed'),
+  waitDays: z
+    .number()
+    .int()
+    .min(DESTRUCTION_WAIT_DAYS.min)
+    .max(DESTRUCTION_WAIT_DAYS.max)
+    .default(DESTRUCTION_WAIT_DAYS.default)
+    .describe('days to wait before it can be destroyed'),
 });
 
 /** Who holds the token after a turnover, and how many of them it takes. */

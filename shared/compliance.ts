@@ -39,6 +39,13 @@ export const ValidationRecord = z.strictObject({
 });
 export type ValidationRecord = z.infer<typeof ValidationRecord>;
 
+/** The practice statement draft written as practice-statement.md and practice-statement.pdf, each with its SHA-256. */
+export const PracticeStatementFiles = z.object({
+  dir: z.string(),
+  files: z.array(z.object({ name: z.string(), sha256: z.string() })),
+});
+export type PracticeStatementFiles = z.infer<typeof PracticeStatementFiles>;
+
 /** Compliance evidence is recorded by a security officer proving both factors. */
 export const ValidationRequest = ValidationRecord.extend({ officer: FactorProof });
 export const PolicyReviewRequest = z.strictObject({ officer: FactorProof });

@@ -66,6 +66,8 @@ export const ErrorCode = z.enum([
   'KEY_WRONG_TOKEN',
   /** The token holds none of a key's objects: nothing to destroy, so no proof of absence is certified. */
   'KEY_OBJECTS_MISSING',
+  /** Marking a key compromised without saying why (SP 800-57 §5.3.4: the notice names the reason). */
+  'REASON_REQUIRED',
   /** A key's usage attributes in the token are not the least-privilege set Custos asked for. */
   'KEY_ATTRIBUTES_MISMATCH',
   'ATTRIBUTE_INVALID',
@@ -254,6 +256,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'MODULE_IS_SOFTWARE',
     'KEY_NOT_FOUND',
     'KEY_TYPE_UNSUITED',
+    'REASON_REQUIRED',
   ],
   integrity: [
     'BACKUP_MAC_MISMATCH',

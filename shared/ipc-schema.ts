@@ -10,7 +10,13 @@ import {
   ShareCheckResult,
   ShareEntry,
 } from './backups';
-import { ComplianceRequest, ComplianceView, PolicyReviewRequest, ValidationRequest } from './compliance';
+import {
+  ComplianceRequest,
+  ComplianceView,
+  PolicyReviewRequest,
+  PracticeStatementFiles,
+  ValidationRequest,
+} from './compliance';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import {
   AnchorCopy,
@@ -41,7 +47,7 @@ import {
   Unlock,
 } from './custodians';
 import type { Envelope } from './errors';
-import { KeyRecord, PublicKeyExport } from './keys';
+import { EmergencyResult, KeyRecord, PublicKeyExport } from './keys';
 import {
   ApprovalRequest,
   CustodyRequest,
@@ -134,7 +140,8 @@ export const ipcSchema = {
   keys: {
     list: invoke(Empty, z.array(KeyRecord)),
     exportPublic: invoke(PublicKeyExport, z.object({ keyId: z.string(), format: z.string(), text: z.string() })),
-    emergency: invoke(EmergencyRequest, KeyRecord),
+    /** A compromise also signs and writes its revocation notice (under the data directory's reports). */
+    emergency: invoke(EmergencyRequest, EmergencyResult),
   },
   backups: {
     list: invoke(Empty, z.array(BackupSummary)),
@@ -163,6 +170,11 @@ export const ipcSchema = {
     view: invoke(ComplianceRequest, ComplianceView),
     controls: invoke(Empty, z.array(ControlStatus)),
     practiceStatement: invoke(Empty, z.object({ markdown: z.string() })),
+    /**
+     * Writes the draft as practice-statement.md and practice-statement.pdf under the data directory, or in the folder
+     * main is told (the CLI: --out, replaced only with --force).
+     */
+    writePracticeStatement: invoke(Empty, PracticeStatementFiles),
     recordValidation: invoke(ValidationRequest, ComplianceView),
     policyReviewed: invoke(PolicyReviewRequest, ComplianceView),
   },

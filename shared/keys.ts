@@ -49,6 +49,8 @@ export const KeyRecord = z.object({
   policy: PolicyVerdict,
   /** When a scheduled destruction's waiting period ends; null when none is waiting. */
   destructionNotBefore: z.string().nullable(),
+  /** Why the security officer marked it compromised; null for a key not marked so (or restored from elsewhere). */
+  compromiseReason: z.string().nullable(),
   /** The id of the family's first key (its own id until it is rotated); versions count from 1. */
   family: z.string(),
   version: z.number().int().min(1),
@@ -68,6 +70,12 @@ export const KeyRecord = z.object({
   postOperational: z.enum(['token', 'custos']).nullable(),
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
+
+/** A security officer's emergency change, and for a compromise the signed revocation notice it produced. */
+export const EmergencyResult = KeyRecord.extend({
+  revocationNotice: z.object({ id: z.string(), dir: z.string(), sha256: z.string() }).nullable(),
+});
+export type EmergencyResult = z.infer<typeof EmergencyResult>;
 
 export const PublicKeyExport = z.strictObject({
   keyId: z.string().regex(/^[0-9a-f]{32}$/),

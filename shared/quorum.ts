@@ -189,10 +189,20 @@ export const ProposalCancellation = z.strictObject({
   reason: DecisionReason.optional(),
 });
 
-export const EmergencyRequest = z.strictObject({
-  keyId: z.string().regex(/^[0-9a-f]{32}$/),
-  /** The token the officer works at (the selected one): an officer acts on that token's keys only. */
-  token: TokenRef,
-  transition: z.enum(['suspend', 'compromise']),
-  officer: FactorProof,
-});
+/** Why a key is marked compromised, in the officer's words: recorded on the key and in its revocation notice. */
+export const CompromiseReason = z.string().trim().min(1).max(500);
+
+export const EmergencyRequest = z
+  .strictObject({
+    keyId: z.string().regex(/^[0-9a-f]{32}$/),
+    /** The token the officer works at (the selected one): an officer acts on that token's keys only. */
+    token: TokenRef,
+    transition: z.enum(['suspend', 'compromise']),
+    /** Required to mark a key compromised (SP 800-57 §5.3.4); not recorded for a suspension. */
+    reason: CompromiseReason.optional(),
+    officer: FactorProof,
+  })
+  .refine((r) => r.transition !== 'compromise' || r.reason !== undefined, {
+    message: 'Say why the key is compromised (1 to 500 characters).',
+    path: ['reason'],
+  });

@@ -10,12 +10,20 @@ export const ReportSummary = z.object({
 });
 export type ReportSummary = z.infer<typeof ReportSummary>;
 
-/** A report of a closed ceremony (its proposal), or of the key inventory. */
+const KeyId = z.string().regex(/^[0-9a-f]{32}$/);
+
+/**
+ * A report of a closed ceremony (its proposal), of the key inventory, of compliance, or about a compromised key: its
+ * revocation notice (made when it was marked compromised; asked again only when that failed) or the impact of its
+ * compromise.
+ */
 export const ReportRequest = z.union([
   z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/) }),
   z.strictObject({ custodyId: z.string().regex(/^[0-9a-f]{16}$/) }),
   z.strictObject({ inventory: z.literal(true) }),
   z.strictObject({ compliance: z.strictObject({ asOf: AsOfDay.optional() }) }),
+  z.strictObject({ revocation: z.strictObject({ keyId: KeyId }) }),
+  z.strictObject({ impact: z.strictObject({ keyId: KeyId }) }),
 ]);
 
 /** A witness's sign-off on a ceremony: who, in which capacity. */

@@ -1,3 +1,4 @@
+import { PRACTICE_STATEMENT_SECTIONS } from '../../electron/core/compliance/practice-statement';
 import { approvedAction, ceremony, generateKeys, type Person } from './ceremony';
 import { expect, test } from './fixtures';
 import { checkScreen } from './screens';
@@ -220,13 +221,23 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await expect(page.getByRole('img', { name: /Keys by state: pre-activation 1/ })).toBeVisible();
   await page.getByRole('button', { name: 'Show the draft' }).click();
   const statement = page.getByRole('article', { name: 'Practice statement draft' });
-  await expect(statement.getByRole('heading', { name: '1. Roles' })).toBeVisible();
+  await expect(statement.getByRole('heading', { level: 4 })).toHaveText(
+    PRACTICE_STATEMENT_SECTIONS.map((title, i) => `${i + 1}. ${title}`),
+  );
   await expect(statement.getByRole('listitem').filter({ hasText: 'Custodians (hold PIN shares' })).toContainText(
     'Ada, Babbage, Curie',
   );
+  // Tables are tables, and each decision left to the organisation is highlighted, not raw Markdown.
+  await expect(statement.getByRole('row', { name: /^EC-P256 yes/ })).toContainText('2036-01-01');
+  const owner = statement.getByRole('listitem').filter({ hasText: 'Owner of this statement' }).locator('mark.decide');
+  await expect(owner).toHaveText('[ORGANISATION TO DECIDE: owner]');
   await expect(statement).not.toContainText('##');
+  await expect(statement).not.toContainText('| ---');
+  await expect(statement).not.toContainText('**');
   await statement.screenshot({ path: 'docs/screens/06-reports-practice-statement.png', animations: 'disabled' });
   await checkScreen(page, '06-reports');
+  await page.getByRole('button', { name: 'Write Markdown and PDF files' }).click();
+  await expect(page.getByText(/practice statement draft is written to .*practice-statement\.pdf/)).toBeVisible();
 
   await page.keyboard.press('Alt+7');
   await checkScreen(page, '07-custodians');

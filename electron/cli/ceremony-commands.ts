@@ -78,9 +78,11 @@ export const CEREMONY_USAGE = `  custody list                        Tokens in c
   key list
   key export --id K [--format pem|jwk] [--serial S --label L]
                                       With a token named: refused unless the key lives in it
-  key emergency --id K --transition suspend|compromise --as WHO [--serial S --label L]
+  key emergency --id K --transition suspend|compromise [--reason TEXT] --as WHO [--serial S --label L]
                 [--passphrase-fd N] [--code CODE]
-                                      A security officer suspends a key or marks it compromised at once,
+                                      A security officer suspends a key or marks it compromised at once
+                                      (compromise: --reason, 1-500 characters, required; its signed
+                                      revocation notice is written under the data directory's reports),
                                       at the selected token (or the one named): only that token's keys
 `;
 
@@ -409,8 +411,14 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
           return usageFailure('key emergency acts at a token: give --serial S --label L, or select it first.');
         const officerId = as(core);
         const officer = await factors(officerId, nameOf(core, officerId), values, io);
-        const request = { keyId: id, transition: (str(values.transition) ?? '') as 'suspend', token, officer };
-        return call('keys.emergency', request, (k) => `${k.label} is now ${k.state}.\n`)(core);
+        const reason = str(values.reason);
+        const transition = (str(values.transition) ?? '') as 'suspend';
+        const request = { keyId: id, transition, token, officer, ...(reason !== undefined ? { reason } : {}) };
+        return call('keys.emergency', request, (k) =>
+          k.revocationNotice
+            ? `${k.label} is now ${k.state}.\nRevocation notice ${k.revocationNotice.id} signed and written to ${k.revocationNotice.dir}\nSHA-256 of report.json: ${k.revocationNotice.sha256}\n`
+            : `${k.label} is now ${k.state}.\n`,
+        )(core);
       };
     default:
       return null;

@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { totpCodeAt } from '../core/custodians/totp';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/audit/merkle';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
 import { asDatabaseWriter, replaceAuditKeyInToken } from '../core/testing/audit-fixture';
 import { factorArgs, secretFd } from '../core/testing/cli-factors';
+import { PRACTICE_STATEMENT_SECTIONS } from '../core/compliance/practice-statement';
 import { EXIT, runCli } from './cli';
 
 let dataDir: string;
@@ -756,6 +757,52 @@ describe('custos custody, proposal, key and backup', () => {
     );
   });
 
+  it('marks a key compromised only with a reason, writes its signed notice, and reports the impact', async () => {
+    const custodyId = await takeCustody('cli-leaky');
+    const generate = await propose(
+      custodyId,
+      'key.generate',
+      'algorithm=EC-P256',
+      'label=leaky',
+      'usage=sign',
+      'backupable=false',
+      'cryptoperiodDays=730',
+    );
+    const approve = ['--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2)];
+    expect((await cli('proposal', 'approve', ...approve, ...factors(1, 2))).code).toBe(EXIT.ok);
+    const [key] = (await cli('key', 'list', '--json')).value() as unknown as {
+      id: string;
+      token: { serial: string; label: string };
+    }[];
+    const at = ['--id', key!.id, '--serial', key!.token.serial, '--label', key!.token.label, '--as', id(2)];
+    const emergency = ['key', 'emergency', '--transition', 'compromise', ...at];
+    const silent = await cli(...emergency, ...factors(2));
+    expect(silent).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('reason') });
+    expect((await cli('key', 'list')).stdout).toContain('pre-activation');
+
+    const marked = await cli(...emergency, '--reason', 'Operator laptop with the PIN stolen', ...factors(2));
+    expect(marked).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('leaky is now compromised.') });
+    const noticeDir = /written to (.+)\n/.exec(marked.stdout)![1]!;
+    expect(noticeDir).toContain(join(dataDir, 'reports'));
+    const notice = await cli('report', 'verify', '--dir', noticeDir);
+    expect(notice).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('(revocation-notice) verified') });
+
+    const out = join(dataDir, 'impact');
+    const impact = await cli('report', 'create', '--impact', key!.id, '--out', out);
+    expect(impact).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringContaining(`(compromise-impact) signed and written to ${out}`),
+    });
+    const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as {
+      impact: { ceremonies: { action: string }[]; reports: { type: string }[] };
+    };
+    expect(report.impact.ceremonies.map((c) => c.action)).toEqual(['key.generate']);
+    expect(report.impact.reports.map((r) => r.type)).toEqual(['revocation-notice']);
+    expect((await cli('report', 'verify', '--dir', out)).code).toBe(EXIT.ok);
+    const both = await cli('report', 'create', '--impact', key!.id, '--inventory', '--out', join(dataDir, 'two'));
+    expect(both).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('needs one of') });
+  });
+
   it('backs up a key with cards written as PDFs, checks a card, and restores into a fresh token with two cards', async () => {
     const source = await takeCustody('cli-source');
     const generate = await propose(
@@ -1079,12 +1126,19 @@ describe('custos custody, proposal, key and backup', () => {
     expect(pdf).toContain('Compliance report');
     expect(pdf).toContain('NIST SP 800-53 SC-12');
     expect(pdf).toMatch(/\[HIGH\] SoftHSM/);
-    const kmps = join(dataDir, 'kmps.md');
-    await cli('compliance', 'practice-statement', '--out', kmps, '--pdf', `${kmps}.pdf`);
-    expect(readFileSync(kmps, 'utf8')).toMatch(/^# Key Management Practice Statement \(draft\)[\s\S]*split 2 of 3/);
-    expect(execFileSync('pdftotext', [`${kmps}.pdf`, '-'], { encoding: 'utf8' })).toMatch(
-      /Key Management Practice Statement \(draft\)[\s\S]*Dual control and split knowledge[\s\S]*page 1 of \d/,
+    const kmps = join(dataDir, 'kmps');
+    expect((await cli('compliance', 'practice-statement', '--out', kmps)).code).toBe(EXIT.ok);
+    const statement = readFileSync(join(kmps, 'practice-statement.md'), 'utf8');
+    expect(statement).toMatch(/^# Key Management Practice Statement \(draft\)[\s\S]*split 2 of 3/);
+    expect(statement).toContain('| reported | EC-P256 | sign | 365 days | 730 days |');
+    // Wrapped lines joined, so a phrase is found wherever the PDF breaks it.
+    const draft = execFileSync('pdftotext', [join(kmps, 'practice-statement.pdf'), '-'], { encoding: 'utf8' }).replace(
+      /\s+/g,
+      ' ',
     );
+    expect(draft).toMatch(/^Key Management Practice Statement \(draft\)[\s\S]*page 1 of \d/);
+    expect(draft).toContain('split 2 of 3');
+    expect(draft).toMatch(/reported[\s\S]*EC-P256[\s\S]*sign[\s\S]*365 days[\s\S]*730 days/);
   });
 });
 
@@ -1177,5 +1231,53 @@ describe('custos compliance --as-of', () => {
       expect((await at(dataDir, 'compliance', 'report', '--out', out, '--as-of', day)).code).toBe(EXIT.invalidInput);
     }
     expect((await at(dataDir, 'compliance', '--as-of', '2024-02-29')).stdout).toMatch(/as of 2024-02-29/);
+  });
+});
+
+describe('custos compliance practice-statement', () => {
+  const pdfText = (dir: string) =>
+    execFileSync('pdftotext', ['-layout', join(dir, 'practice-statement.pdf'), '-'], { encoding: 'utf8' });
+
+  it('writes the draft as Markdown and PDF through the router, every section heading in the PDF, and records both', async () => {
+    const out = join(dataDir, 'kmps');
+    const written = await at(dataDir, 'compliance', 'practice-statement', '--out', out);
+    expect(written.code).toBe(EXIT.ok);
+    expect(written.stdout).toMatch(
+      /^Practice statement draft written to .*kmps\n {2}practice-statement\.md {2}sha256 [0-9a-f]{64}\n {2}practice-statement\.pdf {2}sha256 [0-9a-f]{64}\n$/,
+    );
+    const headings = PRACTICE_STATEMENT_SECTIONS.map((title, i) => `${i + 1}. ${title}`);
+    const text = pdfText(out);
+    let from = 0;
+    for (const heading of headings) {
+      const at = text.indexOf(heading, from);
+      expect(at, heading).toBeGreaterThan(from);
+      from = at;
+    }
+    expect(text).toContain('[ORGANISATION TO DECIDE: owner]');
+    expect(text).toMatch(/page 1 of \d/);
+    const markdown = readFileSync(join(out, 'practice-statement.md'), 'utf8');
+    // Without --out, the same draft on stdout (its document control names the log as it is then).
+    const shown = (await at(dataDir, 'compliance', 'practice-statement')).stdout;
+    const control = /## 15\. Document control[\s\S]*/;
+    expect(shown.replace(control, '')).toBe(markdown.replace(control, ''));
+    const sha = createHash('sha256').update(markdown).digest('hex');
+    expect(written.stdout).toContain(`practice-statement.md  sha256 ${sha}`);
+
+    // A folder holding a draft someone may be marking up is kept, unless --force; the refusal is recorded.
+    const before = readFileSync(join(out, 'practice-statement.pdf'));
+    const refused = await at(dataDir, 'compliance', 'practice-statement', '--out', out);
+    expect(refused).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error FILE_EXISTS: /) });
+    expect(readFileSync(join(out, 'practice-statement.pdf'))).toEqual(before);
+    expect((await at(dataDir, 'compliance', 'practice-statement', '--out', out, '--force')).code).toBe(EXIT.ok);
+    const csv = join(dataDir, 'log.csv');
+    await at(dataDir, 'audit', 'export', '--out', csv, '--format', 'csv');
+    const rows = readFileSync(csv, 'utf8')
+      .split('\n')
+      .filter((row) => row.includes('"compliance.practice-statement.write"'));
+    expect(rows).toEqual([
+      expect.stringContaining('"ok"'),
+      expect.stringContaining('FILE_EXISTS'),
+      expect.stringContaining('"ok"'),
+    ]);
   });
 });

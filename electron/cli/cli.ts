@@ -164,12 +164,13 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         dir: { type: 'string' },
         ceremony: { type: 'string' },
         inventory: { type: 'boolean', default: false },
+        revocation: { type: 'string' },
+        impact: { type: 'string' },
         'as-of': { type: 'string' },
         standard: { type: 'string' },
         certificate: { type: 'string' },
         level: { type: 'string' },
         'module-path': { type: 'string' },
-        pdf: { type: 'string' },
         off: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
@@ -537,6 +538,9 @@ function consoleFiles(command: string, values: Values): Pick<CoreOptions, 'choos
     ...(command === 'audit export' && out ? { 'audit-export': { path: resolve(out), replace: false } } : {}),
     ...((command === 'report create' || command === 'compliance report') && out
       ? { 'report-folder': { path: resolve(out), replace: values.force === true } }
+      : {}),
+    ...(command === 'compliance practice-statement' && out
+      ? { 'practice-statement': { path: resolve(out), replace: values.force === true } }
       : {}),
     ...(command === 'audit copy' && file ? { 'anchor-copy': { path: resolve(file), replace: true } } : {}),
   };

@@ -1,15 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { CustosError } from '../core/errors';
 import { join, resolve } from 'node:path';
+import type { z } from 'zod';
 import { AsOfDay, type ComplianceView } from '../../shared/compliance';
+import type { ReportRequest } from '../../shared/reports';
 import type { WireError } from '../../shared/errors';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
 import { leafHash, MemoryTree } from '../core/audit/merkle';
 import type { CustosCore } from '../core/custos-core';
-import { writeFileAtomic } from '../core/secret-vault';
-import { renderMarkdownPdf } from '../core/reports/markdown-pdf';
 import {
   verifyReport,
   verifyReportPdf,
@@ -20,10 +20,12 @@ import {
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
-  report create (--ceremony PROPOSAL | --custody ID | --inventory) --out DIR [--force]
+  report create (--ceremony PROPOSAL | --custody ID | --inventory | --impact KEY | --revocation KEY) --out DIR [--force]
                                       Sign a report and write report.json, report.sig, audit-key.pem, report.pdf
                                       and report-pdf.json + report-pdf.sig (the PDF's signed SHA-256)
-                                      (a folder already holding a report: FILE_EXISTS, unless --force)
+                                      (a folder already holding a report: FILE_EXISTS, unless --force).
+                                      --impact: every use, backup set, token and report of a compromised key;
+                                      --revocation: its revocation notice again (made when it was marked)
   report witness --ceremony ID --name NAME --role ROLE
                                       A witness signs off on a ceremony (proposal or custody id)
   report verify --dir DIR [--key PEM] [--bundle DIR]
@@ -35,8 +37,10 @@ export const REPORT_USAGE = `  report list
   compliance report --out DIR [--as-of YYYY-MM-DD] [--force]
                                       Findings and control mapping as a signed report (JSON, signature, PDF)
   compliance controls                 SP 800-53, SP 800-57, PCI DSS, AWS controls: evidence and what is missing
-  compliance practice-statement [--out FILE.md] [--pdf FILE.pdf]
-                                      Key Management Practice Statement draft (Markdown) from the configuration
+  compliance practice-statement [--out DIR [--force]]
+                                      Key Management Practice Statement draft (SP 800-57 Part 2 outline) from the
+                                      configuration: Markdown on stdout, or practice-statement.md and .pdf in DIR
+                                      (a folder already holding one: FILE_EXISTS, unless --force)
   compliance record-validation --module-path PATH --standard "FIPS 140-3" --certificate N --level L --as OFFICER
                                       (refused for a software token's library: MODULE_IS_SOFTWARE)
   compliance policy-reviewed --as OFFICER
@@ -160,6 +164,22 @@ const renderFindings = (v: ComplianceView) =>
     ? `No findings as of ${v.asOf.slice(0, 10)}.\n`
     : `${v.findings.length} finding(s) as of ${v.asOf.slice(0, 10)}:\n${v.findings.map((f) => `  [${f.severity.toUpperCase()}] ${f.title}\n      evidence: ${f.evidence.join('; ')}\n      fix: ${f.fix}\n      controls: ${f.controls.join(', ')}`).join('\n')}\n`;
 
+/** What `report create` is asked for: exactly one subject, else null (a usage failure). */
+function reportSubject(values: Values): z.input<typeof ReportRequest> | null {
+  const ceremony = str(values.ceremony);
+  const custody = str(values.custody);
+  const impact = str(values.impact);
+  const revocation = str(values.revocation);
+  const subjects = [
+    ...(ceremony !== undefined ? [{ proposalId: ceremony }] : []),
+    ...(custody !== undefined ? [{ custodyId: custody }] : []),
+    ...(values.inventory === true ? [{ inventory: true as const }] : []),
+    ...(impact !== undefined ? [{ impact: { keyId: impact } }] : []),
+    ...(revocation !== undefined ? [{ revocation: { keyId: revocation } }] : []),
+  ];
+  return subjects.length === 1 ? subjects[0]! : null;
+}
+
 export function reportRequest(command: string, values: Values, io: Io): Request | null {
   switch (command) {
     case 'report list':
@@ -171,14 +191,15 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
     case 'report create':
       return async (core) => {
         const out = str(values.out);
-        const ceremony = str(values.ceremony);
-        const custody = str(values.custody);
-        if (!out || (!ceremony && !custody && values.inventory !== true))
-          return usageFailure('report create needs --ceremony PROPOSAL, --custody ID or --inventory, and --out DIR.');
+        const subject = reportSubject(values);
+        if (!out || !subject)
+          return usageFailure(
+            'report create needs one of --ceremony PROPOSAL, --custody ID, --inventory, --impact KEY or --revocation KEY, and --out DIR.',
+          );
         // The folder (--out, replaced only with --force) is checked by the core before the report is made.
         return call(
           'reports.create',
-          ceremony ? { proposalId: ceremony } : custody ? { custodyId: custody } : { inventory: true },
+          subject,
           (v) => `Report ${v.id} (${v.type}) signed and written to ${v.dir}\nSHA-256 of report.json: ${v.sha256}\n`,
         )(core);
       };
@@ -229,30 +250,15 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
           `${list.map((c) => `${c.control} — ${c.what}\n  evidence: ${c.evidence.join('; ')}\n  missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`).join('\n')}\n`,
       );
     case 'compliance practice-statement':
-      return async (core) => {
-        const result = await call('compliance.practiceStatement', {}, (v) => v.markdown)(core);
-        const out = str(values.out);
-        const pdf = str(values.pdf);
-        if ((out || pdf) && result.envelope.ok) {
-          const { markdown } = result.envelope.value as { markdown: string };
-          if (out) writeFileAtomic(resolve(out), markdown, 0o644);
-          if (pdf)
-            writeFileAtomic(
-              resolve(pdf),
-              await renderMarkdownPdf(markdown, 'Custos · Key Management Practice Statement (draft)'),
-              0o644,
-            );
-          return {
-            envelope: result.envelope,
-            render: (() =>
-              `Practice statement draft written to ${[out, pdf]
-                .filter(Boolean)
-                .map((p) => resolve(p!))
-                .join(' and ')}\n`) as (v: never) => string,
-          };
-        }
-        return result;
-      };
+      // With --out the core writes practice-statement.md and .pdf there (replaced only with --force); else Markdown.
+      return str(values.out)
+        ? call(
+            'compliance.writePracticeStatement',
+            {},
+            (v) =>
+              `Practice statement draft written to ${v.dir}\n${v.files.map((f) => `  ${f.name}  sha256 ${f.sha256}`).join('\n')}\n`,
+          )
+        : call('compliance.practiceStatement', {}, (v) => v.markdown);
     case 'compliance record-validation':
       return async (core) => {
         const officer = await factors(str(values.as) ?? '', 'The security officer', values, io);

@@ -676,6 +676,7 @@ describe('a security officer’s emergency action', () => {
     const wrong = await router.dispatch('keys.emergency', {
       keyId: key!.id,
       transition: 'compromise',
+      reason: 'HSM backup tape lost in transit',
       token: a.token,
       officer: proof(3),
     });
@@ -694,13 +695,28 @@ describe('a security officer’s emergency action', () => {
       { ok: true },
     );
 
+    // Marking a key compromised without a reason is refused by the schema, before any factor is tried.
+    const silent = { keyId: key!.id, transition: 'compromise', token: b.token, officer: proof(3) };
+    expect(await router.dispatch('keys.emergency', silent)).toMatchObject({
+      ok: false,
+      error: { code: 'IPC_INVALID_PAYLOAD', message: expect.stringContaining('reason') },
+    });
     const right = await router.dispatch('keys.emergency', {
       keyId: key!.id,
       transition: 'compromise',
+      reason: 'HSM backup tape lost in transit',
       token: b.token,
       officer: proof(3),
     });
-    expect(right).toMatchObject({ ok: true, value: { state: 'compromised' } });
+    expect(right).toMatchObject({
+      ok: true,
+      value: { state: 'compromised', compromiseReason: 'HSM backup tape lost in transit' },
+    });
+    // Its revocation notice was signed and written under the data directory, and is listed like every report.
+    const notice = (right as { value: { revocationNotice: { id: string; dir: string } } }).value.revocationNotice;
+    expect(notice.dir).toBe(join(dataDir, 'reports', notice.id));
+    expect(existsSync(join(notice.dir, 'report.pdf'))).toBe(true);
+    expect(core.reports.list()).toContainEqual(expect.objectContaining({ id: notice.id, type: 'revocation-notice' }));
   });
 });
 

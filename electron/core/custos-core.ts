@@ -31,7 +31,7 @@ import { consoleLog, type Log } from './log';
 import { quorumDrill } from './quorum/drill';
 import { proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
 import { QuorumService } from './quorum/quorum-service';
-import { reportHandlers, reportPlan } from './reports/report-handlers';
+import { publishReport, reportHandlers, reportPlan } from './reports/report-handlers';
 import { ReportService } from './reports/report-service';
 import { tokenFacts } from './reports/token-facts';
 import { FileSecretVault, type VaultKind, type Vaults } from './secret-vault';
@@ -205,6 +205,7 @@ export class CustosCore {
       audit: this.audit,
       custodians: this.custodians,
       custody: this.custody,
+      backups: this.backups,
       keys: this.keys,
       quorum: this.quorum,
       clock,
@@ -219,6 +220,8 @@ export class CustosCore {
       custodians: this.custodians,
       backups: this.backups,
       clock,
+      token: (ref) => this.tokenFacts(ref),
+      version: options.version,
       modules: () => {
         const status = this.tokens.status();
         const found = [
@@ -323,10 +326,22 @@ export class CustosCore {
       ...custodianHandlers({ custodians: this.custodians }),
       ...custodyHandlers({ custody: this.custody, custodians: this.custodians, tokens: this.tokens }),
       ...proposalHandlers({ quorum: this.quorum, proveFactors }),
-      ...keyHandlers({ keys: this.keys, proveOfficer }),
+      ...keyHandlers({
+        keys: this.keys,
+        proveOfficer,
+        // Always under the data directory: the console's --out names where a `report create` goes, not this.
+        revocationNotice: (keyId) => publishReport(this.reports, { revocation: { keyId } }, dataDir, null),
+      }),
       ...backupHandlers({ backups: this.backups, dataDir, pickBackupFile, chooseDestination }),
       ...reportHandlers({ reports: this.reports, compliance: this.compliance, dataDir, chooseDestination }),
-      ...complianceHandlers({ compliance: this.compliance, proveOfficer }),
+      ...complianceHandlers({
+        compliance: this.compliance,
+        proveOfficer,
+        actor: this.actor,
+        dataDir,
+        clock: this.clock,
+        chooseDestination,
+      }),
       ...auditHandlers({
         audit: this.audit,
         operations: this.auditOperations,

@@ -1,12 +1,12 @@
 import { CustosError } from './errors';
 
 /** The files and folders Custos writes for the person at the console. */
-export type DestinationKind = 'backup-file' | 'report-folder' | 'audit-export' | 'anchor-copy';
+export type DestinationKind = 'backup-file' | 'report-folder' | 'audit-export' | 'anchor-copy' | 'practice-statement';
 
 export interface Destination {
   /** An absolute path on this machine. */
   path: string;
-  /** An existing report folder may be replaced (the CLI's --force). */
+  /** An existing report or practice statement may be replaced (the CLI's --force). */
   replace: boolean;
 }
 

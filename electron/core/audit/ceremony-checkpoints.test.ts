@@ -148,6 +148,7 @@ describe('a checkpoint at the end of every ceremony', () => {
       audit: f.opened.audit,
       custodians: f.custodians,
       custody: f.custody,
+      backups,
       keys: inventory,
       quorum,
       clock: () => f.clock.now,

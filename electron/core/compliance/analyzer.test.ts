@@ -81,6 +81,7 @@ describe('the policy analyzer', () => {
     inputs.modules.push({ path: '/opt/new/p11.so', description: 'Unrecorded HSM', software: null, validation: null });
     inputs.lastAuditVerification = at(-45);
     inputs.backups[0]!.holders[1]!.lastChecked = at(-200);
+    inputs.backups[0]!.keyIds.push('k-compromised');
     inputs.policyReviewedAt = at(-400);
     const findings = analyze(inputs);
     expect(findings.map((f) => f.rule).sort()).toEqual(
@@ -92,6 +93,8 @@ describe('the policy analyzer', () => {
         'KEY_CRYPTOPERIOD_7_DAYS',
         'KEY_CRYPTOPERIOD_ENDED',
         'KEY_COMPROMISED_IN_TOKEN',
+        'KEY_COMPROMISED_NO_NOTICE',
+        'KEY_COMPROMISED_IN_BACKUP',
         'KEY_PENDING_DESTRUCTION',
         'KEY_WITHOUT_VERIFIED_BACKUP',
         'MODULE_FIPS_140_2_HISTORICAL',
@@ -145,7 +148,9 @@ describe('the policy analyzer', () => {
   });
 
   it('finds a compromised key still in the token (high) until it is destroyed, scheduled or not', () => {
-    expect(analyze({ ...clean(), keys: [key('k', { state: 'compromised' })] })).toEqual([
+    // Its revocation notice was signed: only the token's copy is left to find.
+    const noticed = { revocationNotices: ['k'] };
+    expect(analyze({ ...clean(), ...noticed, keys: [key('k', { state: 'compromised' })] })).toEqual([
       expect.objectContaining({
         rule: 'KEY_COMPROMISED_IN_TOKEN',
         subject: 'k',
@@ -153,10 +158,12 @@ describe('the policy analyzer', () => {
         evidence: ['“k” (AES-256) is in state compromised, not destroyed, and no destruction is scheduled'],
       }),
     ]);
-    expect(rules({ ...clean(), keys: [key('k', { state: 'compromised', destructionNotBefore: at(10) })] })).toEqual([
-      'KEY_COMPROMISED_IN_TOKEN',
-      'KEY_PENDING_DESTRUCTION',
-    ]);
+    const scheduled = {
+      ...clean(),
+      ...noticed,
+      keys: [key('k', { state: 'compromised', destructionNotBefore: at(10) })],
+    };
+    expect(rules(scheduled)).toEqual(['KEY_COMPROMISED_IN_TOKEN', 'KEY_PENDING_DESTRUCTION']);
     expect(rules({ ...clean(), keys: [key('k', { state: 'destroyed' })] })).toEqual([]);
   });
 
@@ -191,6 +198,42 @@ describe('the policy analyzer', () => {
     expect(rules(later).filter((r) => r.startsWith('KEY_'))).toEqual(['KEY_CRYPTOPERIOD_ENDED']);
     // A rotated key (deactivated, no rotation date of its own) is not flagged.
     expect(found({ state: 'deactivated', rotateBy: null, expiresAt: at(-3) })).toEqual([]);
+  });
+
+  it('asks for a revocation notice for a compromised key until one is signed', () => {
+    const compromised = { ...clean(), keys: [key('k', { state: 'compromised' })] };
+    expect(analyze(compromised)).toContainEqual(
+      expect.objectContaining({
+        rule: 'KEY_COMPROMISED_NO_NOTICE',
+        subject: 'k',
+        severity: 'high',
+        fix: expect.stringContaining('custos report create --revocation k'),
+      }),
+    );
+    expect(rules({ ...compromised, revocationNotices: ['other'] })).toContain('KEY_COMPROMISED_NO_NOTICE');
+    expect(rules({ ...compromised, revocationNotices: ['k'] })).not.toContain('KEY_COMPROMISED_NO_NOTICE');
+    // A key never compromised needs no notice.
+    expect(rules({ ...clean(), revocationNotices: [] })).toEqual([]);
+  });
+
+  it('names every backup set still holding a compromised key, until the key is destroyed', () => {
+    const inputs = { ...clean(), revocationNotices: ['k-backed'] };
+    inputs.keys = [key('k-backed', { backupable: true, state: 'compromised' })];
+    inputs.backups.push({ ...inputs.backups[0]!, setId: 'c'.repeat(32), createdAt: at(-3) });
+    expect(analyze(inputs)).toContainEqual(
+      expect.objectContaining({
+        rule: 'KEY_COMPROMISED_IN_BACKUP',
+        subject: 'k-backed',
+        severity: 'medium',
+        title: '“k-backed” is marked compromised and 2 backup sets hold a copy',
+        evidence: [
+          `backup set ${'b'.repeat(32)} (made ${at(-10).slice(0, 10)}) holds key k-backed`,
+          `backup set ${'c'.repeat(32)} (made ${at(-3).slice(0, 10)}) holds key k-backed`,
+        ],
+      }),
+    );
+    expect(rules({ ...inputs, backups: [] })).not.toContain('KEY_COMPROMISED_IN_BACKUP');
+    expect(rules({ ...inputs, keys: [key('k-backed', { backupable: true, state: 'destroyed' })] })).toEqual([]);
   });
 
   it('puts each date-dependent finding on the right side of its threshold', () => {

@@ -34,10 +34,15 @@ export interface ComplianceInputs {
     holders: { name: string; lastChecked: string | null }[];
   }[];
   policyReviewedAt: string | null;
+  /** Keys with a signed revocation notice (a `key.revocation-notice` entry in the log). */
+  revocationNotices?: string[];
   limits?: { auditVerifyDays?: number; shareCheckMonths?: number };
 }
 
 const DAY = 86_400_000;
+
+/** How long may pass before a missing verification, card check or review is a finding (the statement cites them). */
+export const ANALYZER_LIMITS = { auditVerifyDays: 30, shareCheckMonths: 6, policyReviewDays: 365 } as const;
 /** FIPS 140-2 validations moved to the CMVP historical list on this day. */
 export const FIPS_140_2_HISTORICAL = '2026-09-21';
 
@@ -244,7 +249,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     }
   }
 
-  const auditDays = inputs.limits?.auditVerifyDays ?? 30;
+  const auditDays = inputs.limits?.auditVerifyDays ?? ANALYZER_LIMITS.auditVerifyDays;
   if (!inputs.lastAuditVerification || daysSince(inputs.lastAuditVerification, now) > auditDays) {
     add({
       rule: 'AUDIT_NOT_VERIFIED',
@@ -276,7 +281,35 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     });
   }
 
-  const months = inputs.limits?.shareCheckMonths ?? 6;
+  const notices = new Set(inputs.revocationNotices ?? []);
+  for (const k of live.filter((key) => key.state === 'compromised')) {
+    if (!notices.has(k.id)) {
+      add({
+        rule: 'KEY_COMPROMISED_NO_NOTICE',
+        subject: k.id,
+        severity: 'high',
+        title: `“${k.label}” is marked compromised but no revocation notice was signed`,
+        evidence: [`no key.revocation-notice entry for key ${k.id} in the audit log`],
+        fix: `Sign it and hand it to relying parties: custos report create --revocation ${k.id} --out DIR (or Reports → Revocation notice).`,
+        controls: [C.sp57, C.pci37, C.sc12],
+      });
+    }
+    const holding = inputs.backups.filter((b) => b.keyIds.includes(k.id));
+    if (holding.length > 0) {
+      // A restore brings a compromised key back as compromised; destroyed, it comes back only by the quorum's override.
+      add({
+        rule: 'KEY_COMPROMISED_IN_BACKUP',
+        subject: k.id,
+        severity: 'medium',
+        title: `“${k.label}” is marked compromised and ${holding.length} backup set${holding.length === 1 ? ' holds' : 's hold'} a copy`,
+        evidence: holding.map((b) => `backup set ${b.setId} (made ${b.createdAt.slice(0, 10)}) holds key ${k.id}`),
+        fix: `Destroy the key by quorum; then have the holders destroy the share cards and delete the backup files of sets that hold nothing still needed. The impact report lists them: custos report create --impact ${k.id} --out DIR.`,
+        controls: [C.sp57, C.pci36, C.pci37],
+      });
+    }
+  }
+
+  const months = inputs.limits?.shareCheckMonths ?? ANALYZER_LIMITS.shareCheckMonths;
   for (const b of inputs.backups) {
     const stale = b.holders.filter((h) => daysSince(h.lastChecked ?? b.createdAt, now) > months * 30);
     if (stale.length > 0) {
@@ -294,7 +327,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     }
   }
 
-  if (!inputs.policyReviewedAt || daysSince(inputs.policyReviewedAt, now) > 365) {
+  if (!inputs.policyReviewedAt || daysSince(inputs.policyReviewedAt, now) > ANALYZER_LIMITS.policyReviewDays) {
     add({
       rule: 'POLICY_REVIEW_DUE',
       subject: 'policy',

@@ -11,6 +11,7 @@ import { Settings } from '../settings/settings';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { ComplianceService } from './compliance-service';
+import { PRACTICE_STATEMENT_SECTIONS } from './practice-statement';
 
 let cleanup: () => void;
 let dir: string;
@@ -19,6 +20,7 @@ let compliance: ComplianceService;
 let keys: KeyInventory;
 let quorum: QuorumService;
 let settings: Settings;
+let backups: BackupService;
 
 beforeEach(async () => {
   let dataDir: string;
@@ -33,7 +35,7 @@ beforeEach(async () => {
   keys = new KeyInventory(f.opened.store, f.opened.audit, now);
   quorum = f.quorum(keyOperations(f.opened.store, now, keys), {}, ACTION_PARAMS);
   settings = new Settings(f.opened.store);
-  const backups = new BackupService({
+  backups = new BackupService({
     store: f.opened.store,
     audit: f.opened.audit,
     custodians: f.custodians,
@@ -153,7 +155,7 @@ describe('compliance gathered from the database', () => {
   it('finds a key marked compromised and still in the token (high)', async () => {
     const keyId = await generatedKey('leaked');
     expect(rules()).not.toContain('KEY_COMPROMISED_IN_TOKEN');
-    keys.transition(keyId, 'compromise', 'security-officer', officer());
+    keys.transition(keyId, 'compromise', 'security-officer', officer(), 'token left unattended');
     expect(compliance.view().findings).toContainEqual(
       expect.objectContaining({
         rule: 'KEY_COMPROMISED_IN_TOKEN',
@@ -203,5 +205,121 @@ describe('compliance gathered from the database', () => {
     expect(controls.find((c) => c.control === 'AWS Well-Architected SEC08-BP01')!.evidence).toEqual([
       '1 keys generated and kept in a token: 1 never extractable, 0 backup-able only under a trusted KEK',
     ]);
+  });
+});
+
+describe('the practice statement draft', () => {
+  const sections = (markdown: string) => [...markdown.matchAll(/^## (\d+)\. (.+)$/gm)].map(([, n, t]) => `${n}. ${t}`);
+  /** Each numbered section's text, by its title. */
+  const bodies = (markdown: string) =>
+    Object.fromEntries(
+      markdown
+        .split(/^## \d+\. /m)
+        .slice(1)
+        .map((part) => [part.slice(0, part.indexOf('\n')), part]),
+    );
+
+  it('has every SP 800-57 Part 2 section in order, filled from the installation, with each decision marked', async () => {
+    await generatedKey('payments-signing');
+    compliance.recordPolicyReview(officer());
+    const markdown = compliance.practiceStatement();
+
+    expect(sections(markdown)).toEqual(PRACTICE_STATEMENT_SECTIONS.map((title, i) => `${i + 1}. ${title}`));
+    expect(sections(markdown)).toEqual([
+      '1. Scope and ownership',
+      '2. Document approval',
+      '3. Roles and separation of duties',
+      '4. Key generation',
+      '5. Key distribution',
+      '6. Key storage',
+      '7. Key usage',
+      '8. Key rotation and cryptoperiods',
+      '9. Backup and recovery',
+      '10. Compromise recovery',
+      '11. Key destruction',
+      '12. Audit review cadence',
+      '13. Training',
+      '14. Physical and personnel security',
+      '15. Document control',
+    ]);
+    const s = bodies(markdown);
+    // Quorum, roles and policies as configured.
+    expect(s['Roles and separation of duties']).toMatch(/split 2 of 3 \(Shamir\) among Ada, Babbage, Curie/);
+    expect(s['Roles and separation of duties']).toContain('Security officers (enrol people');
+    expect(s['Roles and separation of duties']).toContain('and reviews): Curie, Olga Setup.');
+    expect(s['Roles and separation of duties']).toContain('Destroy a key: additionally 1 security officer');
+    expect(s['Roles and separation of duties']).toContain(
+      'After 3 failures in a row a person is slowed down; after 10, locked',
+    );
+    expect(s['Roles and separation of duties']).toContain('suspend (from active to suspended)');
+    expect(s['Key usage']).toContain('held in memory for 15 minutes at most, and a proposal expires after 60 minutes');
+    // Algorithms with their dates, the cryptoperiods and the key whose period the quorum set.
+    expect(s['Key generation']).toContain('| EC-P256 | yes | — | 2036-01-01 | IR 8547 ipd §4.1 (quantum-vulnerable) |');
+    expect(s['Key generation']).toContain('| RSA-2048 | no | 2031-01-01 | 2036-01-01 |');
+    expect(s['Key rotation and cryptoperiods']).toContain('| sign | 730 days |');
+    expect(s['Key rotation and cryptoperiods']).toContain(
+      '| payments-signing | EC-P256 | sign | 365 days | 730 days |',
+    );
+    expect(s['Scope and ownership']).toContain('| EC-P256 | pre-activation 1 |');
+    expect(s['Key destruction']).toContain('waiting period of 7 to 30 days (default 30)');
+    expect(s['Key destruction']).toContain('Carried out by the quorum and 1 security officer');
+    // The module in use is a software token, and said to be one.
+    expect(s['Key storage']).toContain(`| ${f.module.info().path} |`);
+    expect(s['Key storage']).toMatch(/ \| software token \(SoftHSM2?\), not validated \|/);
+    expect(s['Document approval']).toContain(`Reviews recorded: ${f.clock.now.toISOString().slice(0, 10)}.`);
+    // Traceable to the log it was generated from.
+    const log = f.opened.audit.log();
+    expect(s['Document control']).toContain(`| Installation | ${f.opened.audit.origin} |`);
+    expect(s['Document control']).toContain(`| Audit log size | ${log.size()} |`);
+    expect(s['Document control']).toContain(`| Audit log root (SHA-256, base64) | ${log.root().toString('base64')} |`);
+
+    // Every section leaves something to the organisation, marked the same way; the count is stated.
+    for (const title of PRACTICE_STATEMENT_SECTIONS) expect(s[title], title).toContain('**[ORGANISATION TO DECIDE: ');
+    for (const decision of [
+      'owner',
+      'approver',
+      'review cadence',
+      'separation of duties',
+      'storage locations',
+      'audit review cadence',
+      'training',
+      'physical security',
+      'personnel vetting',
+    ])
+      expect(markdown).toContain(`**[ORGANISATION TO DECIDE: ${decision}]**`);
+    const marked = markdown.split('[ORGANISATION TO DECIDE:').length - 1;
+    expect(markdown).toContain(`This draft leaves ${marked} decisions to the organisation.`);
+  });
+
+  it('names a hardware module’s recorded validation, and never counts the software token as validated', () => {
+    const acme = {
+      ...f.module.info(),
+      path: '/opt/acme/libacmehsm.so',
+      manufacturer: 'Acme',
+      libraryDescription: 'HSM',
+    };
+    const withHsm = new ComplianceService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      settings,
+      keys,
+      custody: f.custody,
+      custodians: f.custodians,
+      backups,
+      modules: () => [f.module.info(), { ...acme, software: null, softwareToken: false }],
+      clock: () => f.clock.now,
+    });
+    withHsm.recordValidation(
+      { modulePath: acme.path, standard: 'FIPS 140-3', certificate: '4711', level: 3 },
+      officer(),
+    );
+    const storage = bodies(withHsm.practiceStatement())['Key storage']!;
+    const today = f.clock.now.toISOString().slice(0, 10);
+    expect(storage).toContain(
+      `| /opt/acme/libacmehsm.so | Acme HSM | FIPS 140-3 certificate #4711, level 3 (recorded ${today}) |`,
+    );
+    expect(storage).toMatch(
+      new RegExp(`\\| ${f.module.info().path} \\| .* \\| software token \\(SoftHSM2?\\), not validated \\|`),
+    );
   });
 });

@@ -1,22 +1,29 @@
-import { realpathSync } from 'node:fs';
-import { basename } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { ACTION_NAMES, actionTitle, DESTRUCTION_WAIT_DAYS, type ActionName } from '../../../shared/actions';
 import type { AuditActor } from '../../../shared/audit';
-import type { ComplianceView, Finding, ValidationRecord } from '../../../shared/compliance';
+import type { ComplianceView, Finding, PracticeStatementFiles, ValidationRecord } from '../../../shared/compliance';
 import type { ControlStatus } from '../../../shared/reports';
+import type { Role } from '../../../shared/custodians';
+import { Algorithm, KeyUsage } from '../../../shared/keys';
 import type { ModuleInfo } from '../../../shared/tokens';
-import type { AuditService } from '../audit/audit-service';
+import { CHECKPOINT_EVERY, type AuditService } from '../audit/audit-service';
 import type { BackupService } from '../backup/backup-service';
-import type { CustodianService } from '../custodians/custodian-service';
+import { LOCK_AFTER, THROTTLE_AFTER, type CustodianService } from '../custodians/custodian-service';
 import type { CustodyService } from '../custody/custody-service';
 import { ALGORITHM_POLICY, defaultCryptoperiodDays } from '../keys/algorithm-policy';
-import type { KeyInventory } from '../keys/key-inventory';
-import { ACTION_POLICIES } from '../quorum/quorum-service';
+import { TRANSITIONS, type KeyInventory } from '../keys/key-inventory';
+import { ACTION_POLICIES, DEFAULT_HOLD_MINUTES, DEFAULT_PROPOSAL_MINUTES } from '../quorum/quorum-service';
 import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { CustosError } from '../errors';
 import { recogniseSoftwareLibraryFile } from '../hsm/software-tokens';
-import { analyze, CONTROLS, type ComplianceInputs } from './analyzer';
+import { renderMarkdownPdf } from '../reports/markdown-pdf';
+import { writeFileAtomic } from '../secret-vault';
+import { analyze, ANALYZER_LIMITS, CONTROLS, type ComplianceInputs } from './analyzer';
+import { practiceStatement, type PracticeFacts } from './practice-statement';
 
 /**
  * Gathers what the analyzer needs from the database, the settings and the token module, and
@@ -36,6 +43,10 @@ export class ComplianceService {
       /** The token module in use, when it loads; and the embedded module holding the audit key. */
       modules: () => ModuleInfo[];
       clock: () => Date;
+      /** What a report says about a token in custody: kind, model, validation (reports/token-facts.ts). */
+      token?: (ref: { serial: string; label: string }) => Record<string, unknown>;
+      /** The Custos version, named in the practice statement. */
+      version?: string;
     },
   ) {}
 
@@ -85,6 +96,11 @@ export class ComplianceService {
         holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })),
       })),
       policyReviewedAt: settings.get('compliance.policyReviewedAt'),
+      revocationNotices: store
+        .all<{ object: string }>(
+          sql`SELECT DISTINCT object FROM audit_entries WHERE action = 'key.revocation-notice' AND result = 'ok' AND time <= ${existedBy.toISOString()}`,
+        )
+        .map((r) => r.object.slice('key:'.length)),
     };
   }
 
@@ -260,62 +276,149 @@ export class ComplianceService {
 
   /** A Key Management Practice Statement draft, written from the actual configuration, to edit. */
   practiceStatement(): string {
-    const custodians = this.options.custodians.list();
-    const byRole = (role: string) =>
-      custodians
-        .filter((c) => c.roles.includes(role as never))
-        .map((c) => c.name)
-        .join(', ') || '(none enrolled)';
+    return practiceStatement(this.practiceFacts());
+  }
+
+  /**
+   * Writes the draft as Markdown and PDF into `dir` and records both files' SHA-256, so a printed copy can be traced
+   * to the entry. An earlier draft there is replaced only when asked: someone may be marking it up.
+   */
+  async writePracticeStatement(dir: string, replace: boolean, by: AuditActor): Promise<PracticeStatementFiles> {
+    const there = PRACTICE_STATEMENT_FILES.filter((name) => existsSync(join(dir, name)));
+    if (there.length > 0 && !replace)
+      throw new CustosError('FILE_EXISTS', `${dir} already holds a practice statement (${there.join(', ')}).`, [
+        'Choose another folder, or pass --force to replace it.',
+      ]);
+    const facts = this.practiceFacts();
+    const markdown = practiceStatement(facts);
+    const pdf = await renderMarkdownPdf(
+      markdown,
+      `Custos · Key Management Practice Statement (draft) · ${facts.installation.origin}`,
+    );
+    mkdirSync(dir, { recursive: true });
+    const contents = [markdown, pdf] as const;
+    const files = PRACTICE_STATEMENT_FILES.map((name, i) => {
+      writeFileAtomic(join(dir, name), contents[i]!, 0o644);
+      return { name, sha256: createHash('sha256').update(contents[i]!).digest('hex') };
+    });
+    this.options.audit.record({
+      actor: by,
+      action: 'compliance.practice-statement.write',
+      object: { type: 'folder', id: dir },
+      params: { files, auditSize: facts.installation.auditSize, auditRoot: facts.installation.auditRoot },
+    });
+    return { dir, files };
+  }
+
+  /** What the practice statement states, each read from the database, the settings, the token or the code. */
+  practiceFacts(): PracticeFacts {
+    const { store, settings, audit } = this.options;
+    const now = this.options.clock();
+    const inputs = this.inputs(now);
+    const log = audit.log();
+    const auditSize = log.size();
+    const latest = store.get<{ treeSize: number; createdAt: string }>(
+      sql`SELECT tree_size AS treeSize, created_at AS createdAt FROM audit_checkpoints ORDER BY id DESC LIMIT 1`,
+    );
+    const people = this.options.custodians.list();
+    const withRole = (role: Role) => people.filter((c) => c.roles.includes(role)).map((c) => c.name);
     const custodies = this.options.custody.list().filter((c) => c.state === 'active');
-    const lines = [
-      '# Key Management Practice Statement (draft)',
-      '',
-      `Generated by Custos on ${this.options.clock().toISOString().slice(0, 10)} from its configuration. Edit it; it is a draft, not a policy.`,
-      '',
-      '## 1. Roles',
-      `- Custodians (hold PIN shares, approve quorum actions): ${byRole('custodian')}.`,
-      `- Security officers (lift lockouts, emergency suspension, approve destructions): ${byRole('security-officer')}.`,
-      `- Auditors (verify logs and reports): ${byRole('auditor')}.`,
-      '- Every person proves a passphrase (scrypt) and a TOTP code for every step; each code is accepted once.',
-      '',
-      '## 2. Dual control and split knowledge',
-      ...(custodies.length
-        ? custodies.map(
-            (c) =>
-              `- Token ${c.token.label} (${c.token.serial}): user and SO PINs drawn from the token, split ${c.threshold} of ${c.holders}; nobody knows a PIN.`,
-          )
-        : ['- No token is in custody yet.']),
-      ...Object.entries(ACTION_POLICIES).map(
-        ([action, policy]) => `- ${action}: additionally ${policy.securityOfficers} security officer(s).`,
-      ),
-      '- Approvals bind to the SHA-256 fingerprint of the exact proposal; proposals expire after 60 minutes; approved shares are held in memory for 15 minutes.',
-      '',
-      '## 3. Algorithms',
-      ...ALGORITHM_POLICY.map(
-        (r) =>
-          `- ${r.algorithm}: ${r.disallowedFrom ? `disallowed from ${r.disallowedFrom}` : 'no end date'}${r.deprecatedFrom ? `, deprecated from ${r.deprecatedFrom}` : ''} (${r.source}).`,
-      ),
-      '',
-      '## 4. Cryptoperiods (SP 800-57 Part 1 Table 1)',
-      ...(['sign', 'encrypt', 'wrap'] as const).map(
-        (u) => `- ${u} keys: ${defaultCryptoperiodDays(u)} days by default; the quorum may set another period per key.`,
-      ),
-      '',
-      '## 5. Backup and recovery',
-      '- Backup-able keys are wrapped (RFC 5649) under a fresh KEK from the token, imported as trusted and wrap-only; the KEK exists only as t-of-n share cards, each checked on entry and health-checked by its holder.',
-      '- Every backup is verified in the token before its cards are printed; restore proves every key before keeping any.',
-      '',
-      '## 6. Destruction',
-      '- Scheduled by the quorum with a waiting period of 7 to 30 days (default 30), cancellable by the quorum; carried out by the quorum and a security officer; absence proven by search and recorded.',
-      '',
-      '## 7. Records',
-      '- Every action is a signed audit entry in a Merkle tree; checkpoints are signed after each ceremony and on every export; each ceremony has a signed report.',
-      '- The policy is reviewed at least once a year; the review is recorded.',
-      '',
-    ];
-    return lines.join('\n');
+    const keys = this.options.keys.list();
+    const live = keys.filter((k) => k.state !== 'destroyed');
+    const byAlgorithm = new Map<string, string[]>();
+    for (const k of keys) byAlgorithm.set(k.algorithm, [...(byAlgorithm.get(k.algorithm) ?? []), k.state]);
+    const backups = this.options.backups.list();
+    const validations = settings.get('compliance.validations');
+    const reviews = store.all<{ time: string }>(
+      sql`SELECT time FROM audit_entries WHERE action = 'compliance.policy-review' AND result = 'ok' ORDER BY seq`,
+    );
+    return {
+      generatedAt: now.toISOString(),
+      version: this.options.version ?? null,
+      installation: {
+        origin: audit.origin,
+        auditSize,
+        auditRoot: log.root(auditSize).toString('base64'),
+        latestCheckpoint: latest ?? null,
+        checkpointEvery: CHECKPOINT_EVERY,
+        anchorCopy: settings.get('audit.anchorCopy') !== null,
+        lastVerification: inputs.lastAuditVerification,
+      },
+      people: {
+        custodians: withRole('custodian'),
+        securityOfficers: withRole('security-officer'),
+        auditors: withRole('auditor'),
+      },
+      factors: { throttleAfter: THROTTLE_AFTER, lockAfter: LOCK_AFTER },
+      custodies: custodies.map((c) => ({
+        token: `${c.token.label} (${c.token.serial})`,
+        threshold: c.threshold,
+        holders: c.holderIds.map((id) => people.find((p) => p.id === id)?.name ?? id).sort(),
+        pinBits: c.pinBits,
+      })),
+      quorumActions: ACTION_NAMES.map(actionTitle),
+      actionPolicies: Object.entries(ACTION_POLICIES).map(([action, policy]) => ({
+        action: actionTitle(action as ActionName),
+        securityOfficers: policy.securityOfficers,
+      })),
+      emergencyTransitions: Object.entries(TRANSITIONS)
+        .filter(([, t]) => t.by === 'security-officer')
+        .map(([transition, t]) => ({ transition, from: t.from, to: t.to })),
+      quorum: { proposalMinutes: DEFAULT_PROPOSAL_MINUTES, holdMinutes: DEFAULT_HOLD_MINUTES },
+      destruction: {
+        minDays: DESTRUCTION_WAIT_DAYS.min,
+        maxDays: DESTRUCTION_WAIT_DAYS.max,
+        defaultDays: DESTRUCTION_WAIT_DAYS.default,
+      },
+      algorithms: ALGORITHM_POLICY.map((r) => ({ ...r, generated: Algorithm.safeParse(r.algorithm).success })),
+      cryptoperiods: KeyUsage.options.map((usage) => ({ usage, defaultDays: defaultCryptoperiodDays(usage) })),
+      cryptoperiodOverrides: live.flatMap((k) => {
+        const usage = KeyUsage.safeParse(k.usage);
+        const days = Math.round((Date.parse(k.expiresAt) - Date.parse(k.createdAt)) / 86_400_000);
+        const defaultDays = usage.success ? defaultCryptoperiodDays(usage.data) : null;
+        return days === defaultDays
+          ? []
+          : [{ label: k.label, algorithm: k.algorithm, usage: k.usage, days, defaultDays: defaultDays ?? 0 }];
+      }),
+      keys: [...byAlgorithm].map(([algorithm, states]) => ({ algorithm, byState: countBy(states) })),
+      modules: inputs.modules.map((m) => {
+        const recorded = validations[m.path];
+        return {
+          path: m.path,
+          description: m.description,
+          software: m.software !== null,
+          validation: m.software
+            ? `software token (${m.software.product}), not validated`
+            : recorded
+              ? `${recorded.standard} certificate #${recorded.certificate}, level ${recorded.level} (recorded ${recorded.recordedAt.slice(0, 10)})`
+              : 'none recorded',
+        };
+      }),
+      tokens: custodies.flatMap((c) => {
+        if (!this.options.token) return [];
+        const facts = this.options.token(c.token);
+        const text = (key: string) => (typeof facts[key] === 'string' ? (facts[key] as string) : null);
+        return {
+          token: `${c.token.label} (${c.token.serial})`,
+          kind: text('kind') ?? 'token',
+          model: [text('manufacturer'), text('model')].filter(Boolean).join(' ') || null,
+          validation: text('validation') ?? 'unknown (token module unavailable)',
+        };
+      }),
+      backups: {
+        sets: backups.length,
+        thresholds: backups.map(
+          (b) => `${b.threshold} of ${b.holders.length}: ${b.keys.map((k) => k.label).join(', ')}`,
+        ),
+        unverified: backups.filter((b) => !b.verifiedAt).length,
+      },
+      policyReviews: reviews.map((r) => r.time),
+      limits: ANALYZER_LIMITS,
+    };
   }
 }
+
+const PRACTICE_STATEMENT_FILES = ['practice-statement.md', 'practice-statement.pdf'] as const;
 
 /** The lifecycle ceremonies PCI DSS 3.7 asks procedures for: name, quorum action, report type. */
 const LIFECYCLE = [

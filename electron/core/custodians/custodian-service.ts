@@ -15,8 +15,8 @@ import { acceptTotp, newTotpSecret, totpUri } from './totp';
 const ENROLMENT_MINUTES = 10;
 const ENROLMENT_TRIES = 5;
 /** After this many failures in a row, each further try waits longer; at LOCK_AFTER only a security officer can help. */
-const THROTTLE_AFTER = 3;
-const LOCK_AFTER = 10;
+export const THROTTLE_AFTER = 3;
+export const LOCK_AFTER = 10;
 
 interface PendingEnrolment {
   name: string;

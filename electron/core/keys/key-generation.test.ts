@@ -150,7 +150,9 @@ describe('key states (SP 800-57)', () => {
     expect(inventory.transition(keyId, 'suspend', 'security-officer', officer).state).toBe('suspended');
     expect((await approved('key.reactivate', { keyId })).state).toBe('executed');
     expect(inventory.get(keyId).state).toBe('active');
-    expect(inventory.transition(keyId, 'compromise', 'security-officer', officer).state).toBe('compromised');
+    expect(inventory.transition(keyId, 'compromise', 'security-officer', officer, 'laptop stolen').state).toBe(
+      'compromised',
+    );
     // Refused when proposed, before anyone's approval is spent.
     expect(() => propose('key.activate', { keyId })).toThrow(
       expect.objectContaining({ code: 'KEY_STATE_FORBIDS', remedy: [expect.stringContaining('never used again')] }),
@@ -322,7 +324,7 @@ describe('only an active key is used, and state is checked when proposed and aga
     ] as const) {
       const keyId = keyOf(await generate('EC-P256', 'sign', state));
       await approved('key.activate', { keyId });
-      inventory.transition(keyId, transition, 'security-officer', officer);
+      inventory.transition(keyId, transition, 'security-officer', officer, 'the reason');
       expect(() => sign(keyId)).toThrow(
         expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining(state) }),
       );

@@ -14,9 +14,12 @@ export const keyPlan: AuditPlans<KeyChannel> = {
 export function keyHandlers({
   keys,
   proveOfficer,
+  revocationNotice,
 }: {
   keys: KeyInventory;
   proveOfficer: FactorProofs['proveOfficer'];
+  /** Signs and writes the revocation notice of a key just marked compromised. */
+  revocationNotice: (keyId: string) => Promise<{ id: string; dir: string; sha256: string }>;
 }): Pick<Handlers, KeyChannel> {
   return {
     'keys.list': () => keys.list(),
@@ -24,11 +27,16 @@ export function keyHandlers({
       if (token) keys.checkToken(keyId, token);
       return { keyId, format, text: keys.exportPublic(keyId, format) };
     },
-    'keys.emergency': async ({ keyId, transition, token, officer }) => {
+    'keys.emergency': async ({ keyId, transition, token, reason, officer }) => {
       // Refused before the officer's factors are tried: an officer at one token cannot reach another's keys.
       keys.checkToken(keyId, token);
+      if (transition === 'compromise') keys.check(keyId, transition, 'security-officer');
       const actor = await proveOfficer(officer, `key ${transition}`);
-      return keys.transition(keyId, transition, 'security-officer', actor);
+      const key = keys.transition(keyId, transition, 'security-officer', actor, reason);
+      if (transition !== 'compromise') return { ...key, revocationNotice: null };
+      // Made once the compromise is recorded: if it fails, the analyzer names the key without a notice.
+      const notice = await revocationNotice(keyId);
+      return { ...keys.get(keyId), revocationNotice: { id: notice.id, dir: notice.dir, sha256: notice.sha256 } };
     },
   };
 }

@@ -46,7 +46,7 @@ export const NO_FINGERPRINT = 'none';
  * SP 800-57 Part 1 §7 transitions Custos allows, and who may make each: the quorum, or a single
  * security officer in an emergency. Destruction has its own scheduled ceremony.
  */
-const TRANSITIONS: Record<string, { from: KeyState[]; to: KeyState; by: 'quorum' | 'security-officer' }> = {
+export const TRANSITIONS: Record<string, { from: KeyState[]; to: KeyState; by: 'quorum' | 'security-officer' }> = {
   activate: { from: ['pre-activation'], to: 'active', by: 'quorum' },
   deactivate: { from: ['active', 'suspended'], to: 'deactivated', by: 'quorum' },
   reactivate: { from: ['suspended'], to: 'active', by: 'quorum' },
@@ -58,6 +58,8 @@ const TRANSITIONS: Record<string, { from: KeyState[]; to: KeyState; by: 'quorum'
   },
 };
 export type KeyTransition = keyof typeof TRANSITIONS;
+/** The states a key may be marked compromised from. */
+export const COMPROMISED_FROM: readonly KeyState[] = TRANSITIONS.compromise!.from;
 
 export class KeyInventory {
   constructor(
@@ -88,6 +90,7 @@ export class KeyInventory {
       kcv: row.kcv,
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
       destructionNotBefore: this.waitingSchedule(id)?.not_before ?? null,
+      compromiseReason: row.compromise_reason,
       family: row.family ?? row.id,
       version: row.version ?? 1,
       previous: row.previous,
@@ -151,12 +154,26 @@ export class KeyInventory {
   /**
    * Moves a key to a new state if SP 800-57 allows it from where it is, and only by the right
    * authority; recorded in the same transaction. The quorum path calls this from its operation.
+   * A compromise needs its reason (SP 800-57 §5.3.4), kept on the key and bound into the entry's params.
    */
-  transition(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer', actor: AuditActor): KeyRecord {
+  transition(
+    id: string,
+    transition: KeyTransition,
+    by: 'quorum' | 'security-officer',
+    actor: AuditActor,
+    reason?: string,
+  ): KeyRecord {
+    const why = transition === 'compromise' ? compromiseReason(reason) : null;
     const { rule, key } = this.check(id, transition, by);
-    this.audit.record(
-      { actor, action: `key.${transition}`, object: { type: 'key', id }, params: { from: key.state, to: rule.to } },
-      () => this.changeState(id, () => this.store.execute(sql`UPDATE keys SET state = ${rule.to} WHERE id = ${id}`)),
+    const params = { from: key.state, to: rule.to, ...(why === null ? {} : { reason: why }) };
+    this.audit.record({ actor, action: `key.${transition}`, object: { type: 'key', id }, params }, () =>
+      this.changeState(id, () =>
+        this.store.execute(
+          why === null
+            ? sql`UPDATE keys SET state = ${rule.to} WHERE id = ${id}`
+            : sql`UPDATE keys SET state = ${rule.to}, compromise_reason = ${why} WHERE id = ${id}`,
+        ),
+      ),
     );
     return this.get(id);
   }
@@ -360,6 +377,17 @@ const SYSTEM = { type: 'system', id: 'system' } as const;
 /** States in which a key applies no protection any more, so it has no rotation date. */
 const RETIRED: readonly KeyState[] = ['deactivated', 'compromised', 'destroyed'];
 
+/** The officer's reason, trimmed: 1 to 500 characters (as the IPC schema says; the core holds every caller to it). */
+function compromiseReason(reason: string | undefined): string {
+  const why = reason?.trim() ?? '';
+  if (why.length >= 1 && why.length <= 500) return why;
+  throw new CustosError(
+    'REASON_REQUIRED',
+    'Say why the key is compromised (1 to 500 characters); nothing was changed.',
+    ['Give the reason relying parties will read in the revocation notice: what was exposed, how it was found.'],
+  );
+}
+
 interface KeyRow extends SignedColumns {
   id: string;
   custody_id: string;
@@ -377,6 +405,7 @@ interface KeyRow extends SignedColumns {
   kcv: string | null;
   fingerprint: string;
   proposal_id: string;
+  compromise_reason: string | null;
   family: string | null;
   version: number | null;
   previous: string | null;
@@ -419,6 +448,8 @@ function keyDocument(row: KeyRow, seq: number): Buffer {
       kcv: row.kcv,
       fingerprint: row.fingerprint,
       proposalId: row.proposal_id,
+      // Left out while null, so records signed before the column existed keep their signatures.
+      ...(row.compromise_reason === null ? {} : { compromiseReason: row.compromise_reason }),
       // Rotation's columns only where set: records signed before key families keep their signatures.
       ...lineage(row),
     },

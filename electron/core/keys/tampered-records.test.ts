@@ -99,11 +99,13 @@ describe('a database writer cannot change what a key may do', () => {
   it('a compromised key set back to active does not sign: KEY_TAMPERED, recorded', async () => {
     const keyId = await keyIn(custodyB);
     expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
-    inventory.transition(keyId, 'compromise', 'security-officer', {
-      type: 'custodian',
-      id: f.enrolled[4]!.id,
-      role: 'security-officer',
-    });
+    inventory.transition(
+      keyId,
+      'compromise',
+      'security-officer',
+      { type: 'custodian', id: f.enrolled[4]!.id, role: 'security-officer' },
+      'key file found on a shared drive',
+    );
     edit(`UPDATE keys SET state = 'active' WHERE id = ?`, keyId);
     expect(() => propose(custodyB, 'key.test-signature', { keyId, challenge: 'still yours?' })).toThrow(
       expect.objectContaining({ code: 'KEY_TAMPERED' }),

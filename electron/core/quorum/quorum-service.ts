@@ -158,8 +158,9 @@ export const ACTION_POLICIES: Record<string, { securityOfficers: number }> = {
   'key.destroy': { securityOfficers: 1 },
 };
 
-const DEFAULT_PROPOSAL_MINUTES = 60;
-const DEFAULT_HOLD_MINUTES = 15;
+/** A proposal's lifetime and how long an approval's unsealed share is held (also stated in the practice statement). */
+export const DEFAULT_PROPOSAL_MINUTES = 60;
+export const DEFAULT_HOLD_MINUTES = 15;
 
 export function shortFingerprint(fingerprint: string): string {
   return fingerprint.slice(0, 16).match(/.{4}/g)!.join('-');

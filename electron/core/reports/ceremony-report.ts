@@ -66,7 +66,58 @@ export interface CeremonyReport {
   audit: { checkpoint: string; treeSize: number; root: string; entries: ReportEntry[] };
   /** For a compliance report: the analyzer's findings and the control mapping as of a date. */
   compliance?: { asOf: string; findings: unknown[]; controls: unknown[] };
+  /** For a revocation notice: which key, when, by whom, why, and what relying parties must do. */
+  revocation?: RevocationNotice;
+  /** For a compromise impact report: everything the audit log shows the key touched, and where copies are. */
+  impact?: CompromiseImpact;
   howToVerify: string[];
+}
+
+export interface RevocationNotice {
+  key: {
+    id: string;
+    label: string;
+    algorithm: string;
+    usage: string;
+    fingerprint: string | null;
+    kcv: string | null;
+    token: { serial: string; label: string };
+  };
+  /** Model, maker and recorded validation of the token the key lives in. */
+  token: Record<string, unknown>;
+  compromisedAt: string;
+  /** The audit entry that recorded it: its params are the SHA-256 of the canonical JSON of `bound`. */
+  seq: number;
+  bound: { from: string; to: 'compromised'; reason: string };
+  by: Person;
+  reason: string;
+  relyingParties: string[];
+}
+
+export interface CompromiseImpact {
+  key: RevocationNotice['key'] & { state: string };
+  compromisedAt: string;
+  reason: string | null;
+  /** The ceremonies (quorum proposals) that used or moved the key: generation, signatures, backups, restores… */
+  ceremonies: {
+    id: string;
+    action: string;
+    state: string;
+    token: { serial: string; label: string };
+    closedAt: string | null;
+  }[];
+  backupSets: {
+    setId: string;
+    createdAt: string;
+    token: { serial: string; label: string };
+    holders: string[];
+    verifiedAt: string | null;
+    /** Other keys the set holds: destroying its file and cards loses their copies too. */
+    otherKeys: string[];
+  }[];
+  /** The tokens a copy went into, how, and which one the inventory records now. */
+  tokens: { serial: string; label: string; how: string[]; current: boolean }[];
+  reports: { id: string; type: string; createdAt: string; sha256: string }[];
 }
 
 export interface ReportSources {
@@ -288,7 +339,7 @@ export function inventoryReport(sources: ReportSources): CeremonyReport {
   });
 }
 
-function assemble(
+export function assemble(
   sources: ReportSources,
   type: string,
   seqs: number[],
@@ -390,7 +441,7 @@ export function signReport(
 }
 
 /** The ceremony's entries: those about the proposal, and those its operation recorded while it ran. */
-function ceremonySeqs(store: Store, proposalId: string): number[] {
+export function ceremonySeqs(store: Store, proposalId: string): number[] {
   const own = store.all<{ seq: number; action: string }>(
     sql`SELECT seq, action FROM audit_entries WHERE object = ${`proposal:${proposalId}`} ORDER BY seq`,
   );
@@ -405,7 +456,7 @@ function ceremonySeqs(store: Store, proposalId: string): number[] {
   return [...new Set([...own.map((e) => e.seq), ...during.map((e) => e.seq)])].sort((a, b) => a - b);
 }
 
-function keysOf(params: unknown, outcome: unknown): string[] {
+export function keysOf(params: unknown, outcome: unknown): string[] {
   const ids = new Set<string>();
   const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown };
   for (const value of [p.keyId, p.ckaId, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])

@@ -3,7 +3,8 @@ import type { ComplianceService } from '../compliance/compliance-service';
 import type { Handlers } from '../ipc/router';
 import type { AuditPlans } from '../ipc/request-record';
 import { refuseExistingReport, type ReportService } from './report-service';
-import type { ChooseDestination } from '../destinations';
+import type { ReportSummary } from '../../../shared/reports';
+import type { ChooseDestination, Destination } from '../destinations';
 
 type ReportChannel = 'reports.list' | 'reports.create' | 'reports.witness';
 
@@ -27,17 +28,31 @@ export function reportHandlers({
 }): Pick<Handlers, ReportChannel> {
   return {
     'reports.list': () => reports.list(),
-    'reports.create': async (request) => {
-      const chosen = chooseDestination?.('report-folder') ?? null;
-      // Checked before the report is made, so a refused folder leaves no signed report behind.
-      if (chosen && !chosen.replace) refuseExistingReport(chosen.path);
-      const summary = reports.create(
+    'reports.create': (request) =>
+      publishReport(
+        reports,
         'compliance' in request ? { compliance: compliance.snapshot(request.compliance.asOf) } : request,
-      );
-      const dir = chosen?.path ?? join(dataDir, 'reports', summary.id);
-      const written = await reports.exportTo(summary.id, dir, chosen?.replace ?? false);
-      return { ...summary, dir: written.dir };
-    },
+        dataDir,
+        chooseDestination?.('report-folder') ?? null,
+      ),
     'reports.witness': ({ ceremonyId, name, role }) => reports.witness(ceremonyId, name, role),
   };
+}
+
+/**
+ * Signs a report and writes its files into the folder chosen at the console, else under the data directory's
+ * reports. A chosen folder already holding a report is refused before the report is made, so a refusal leaves no
+ * signed report behind.
+ */
+export async function publishReport(
+  reports: ReportService,
+  subject: Parameters<ReportService['create']>[0],
+  dataDir: string,
+  chosen: Destination | null,
+): Promise<ReportSummary & { dir: string }> {
+  if (chosen && !chosen.replace) refuseExistingReport(chosen.path);
+  const summary = reports.create(subject);
+  const dir = chosen?.path ?? join(dataDir, 'reports', summary.id);
+  const written = await reports.exportTo(summary.id, dir, chosen?.replace ?? false);
+  return { ...summary, dir: written.dir };
 }

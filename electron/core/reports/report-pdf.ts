@@ -1,11 +1,11 @@
 import PDFDocument from 'pdfkit';
-import { keyIdentity } from '../../../shared/keys';
+import { algorithmName, keyIdentity } from '../../../shared/keys';
 import { describeFailure, FailedOutcome } from '../../../shared/quorum';
 import { auditKeyFingerprint, ed25519PublicKeyObject } from '../audit/checkpoint';
 import { collectPdf, endWithFooters, monospaceBlock, winAnsi } from '../pdf';
 import { ACTIONS, NO_LOOKUPS } from '../../../shared/actions';
 import { paramsInWords, resultInWords } from './ceremony-params';
-import type { CardHolder, CeremonyReport } from './ceremony-report';
+import type { CardHolder, CeremonyReport, CompromiseImpact, RevocationNotice } from './ceremony-report';
 
 /** Each quorum ceremony's title from the action catalogue, and the reports that are not a quorum's. */
 const TITLES: Record<string, string> = {
@@ -13,6 +13,8 @@ const TITLES: Record<string, string> = {
   'key-inventory': 'Key inventory report',
   compliance: 'Compliance report',
   'custody.take': 'Custody ceremony',
+  'revocation-notice': 'Key revocation notice (key compromise)',
+  'compromise-impact': 'Compromise impact report',
 };
 
 /**
@@ -103,6 +105,9 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     }
   }
 
+  if (report.revocation) revocationSection(doc, report.revocation, heading, row);
+  if (report.impact) impactSection(doc, report.impact, heading, row);
+
   if (report.compliance) {
     heading(`Findings as of ${report.compliance.asOf.slice(0, 10)}`);
     const findings = report.compliance.findings as {
@@ -174,7 +179,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   }
 
   if (report.steps.length > 0) {
-    heading('Audit entries of the ceremony');
+    heading(report.ceremony ? 'Audit entries of the ceremony' : 'Audit entries (each with its proof in report.json)');
     doc.font('Courier').fontSize(8);
     for (const s of report.steps)
       doc.text(
@@ -208,7 +213,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
 
   heading('Signatures');
   const signers = [...new Map(report.participants.map((p) => [p.id, p])).values()].map(
-    (p) => `${p.name} (${p.part === 'proposed' ? 'proposer' : 'approver'})`,
+    (p) => `${p.name} (${p.part === 'proposed' ? 'proposer' : report.revocation ? 'security officer' : 'approver'})`,
   );
   const holderLines = cardHolders.map((h) => `${h.name} (card ${h.index} received)`);
   const witnessLines =
@@ -235,4 +240,50 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
 
   endWithFooters(doc, `Custos report ${report.reportId} · SHA-256 ${sha256}`);
   return done;
+}
+
+type Heading = (title: string) => unknown;
+type Row = (label: string, value: string) => unknown;
+
+/** The notice itself: the key, when and by whom, why, and what relying parties must do, before anything else. */
+function revocationSection(doc: PDFKit.PDFDocument, r: RevocationNotice, heading: Heading, row: Row) {
+  heading('Compromised key');
+  row('Key', `${r.key.label} — ${algorithmName(r.key.algorithm)}, for ${r.key.usage}`);
+  row('Key id (CKA_ID)', r.key.id);
+  row('Identity', keyIdentity(r.key, true));
+  row('Token', `${r.key.token.label} (serial ${r.key.token.serial})`);
+  row('Marked compromised at', r.compromisedAt);
+  row('By', `${r.by.name} (${r.by.roles.join(', ')}), with passphrase + TOTP`);
+  row('Reason', r.reason);
+  row('Recorded in audit entry', `${r.seq} (its params hash binds the reason)`);
+  heading('What relying parties must do');
+  doc.list(r.relyingParties.map(winAnsi), { bulletRadius: 2 });
+}
+
+/** Where the compromised key went: ceremonies, backup sets, tokens and reports, each by id. */
+function impactSection(doc: PDFKit.PDFDocument, i: CompromiseImpact, heading: Heading, row: Row) {
+  const text = winAnsi;
+  heading('Compromised key');
+  row('Key', `${i.key.label} — ${algorithmName(i.key.algorithm)}, for ${i.key.usage}; now ${i.key.state}`);
+  row('Key id (CKA_ID)', i.key.id);
+  row('Identity', keyIdentity(i.key, true));
+  row('Marked compromised at', i.compromisedAt);
+  row('Reason', i.reason ?? 'none recorded');
+  heading(`Ceremonies that used or moved it (${i.ceremonies.length})`);
+  if (i.ceremonies.length === 0) doc.text('None.');
+  for (const c of i.ceremonies)
+    doc.text(text(`${c.action} ${c.id}, ${c.state}${c.closedAt ? ` ${c.closedAt}` : ''}, at ${c.token.label}`));
+  heading(`Backup sets holding a copy (${i.backupSets.length})`);
+  if (i.backupSets.length === 0) doc.text('None.');
+  for (const b of i.backupSets) {
+    doc.font('Helvetica-Bold').text(text(`Set ${b.setId}, made ${b.createdAt} from ${b.token.label}`));
+    doc.font('Helvetica').text(text(`Card holders: ${b.holders.join(', ')}`));
+    doc.text(text(`Verified: ${b.verifiedAt ?? 'never'}`));
+    doc.text(text(`Other keys in it: ${b.otherKeys.length ? b.otherKeys.join(', ') : 'none'}`));
+  }
+  heading(`Tokens a copy went into (${i.tokens.length})`);
+  for (const t of i.tokens) doc.text(text(`${t.label} (serial ${t.serial}): ${t.how.join('; ')}`));
+  heading(`Reports that name it (${i.reports.length})`);
+  if (i.reports.length === 0) doc.text('None.');
+  for (const r of i.reports) doc.text(text(`${r.id} ${r.type}, ${r.createdAt}, SHA-256 ${r.sha256}`));
 }

@@ -54,6 +54,7 @@ beforeEach(async () => {
     audit: f.opened.audit,
     custodians: f.custodians,
     custody: f.custody,
+    backups,
     keys,
     quorum,
     clock: now,

@@ -2,7 +2,6 @@ import type { ReportSummary } from '../../../shared/reports';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CustodyService } from '../custody/custody-service';
 import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
@@ -14,51 +13,60 @@ import {
   proposalReport,
   signReport,
   type CeremonyReport,
-  type ReportSources,
 } from './ceremony-report';
 import { renderReportPdf } from './report-pdf';
 import { pdfBinding } from './report-verify';
+import { compromiseImpact, revocationNotice, type CompromiseSources } from './revocation';
 
 /**
  * Makes, keeps and exports signed reports: report.json, report.sig, audit-key.pem, report.pdf, and
  * report-pdf.json with report-pdf.sig, which bind that PDF to that report.
  */
 export class ReportService {
-  constructor(private readonly sources: ReportSources & { custody: CustodyService }) {}
+  constructor(private readonly sources: CompromiseSources) {}
 
-  /** A report for a closed ceremony (by proposal id), or of the key inventory. */
+  /**
+   * A report for a closed ceremony (by proposal id), of the key inventory or compliance, or about a compromised key:
+   * its revocation notice, or the impact of its compromise.
+   */
   create(
     subject:
       | { proposalId: string }
       | { custodyId: string }
       | { inventory: true }
-      | { compliance: NonNullable<CeremonyReport['compliance']> },
+      | { compliance: NonNullable<CeremonyReport['compliance']> }
+      | { revocation: { keyId: string } }
+      | { impact: { keyId: string } },
   ): ReportSummary {
-    const report =
-      'proposalId' in subject
-        ? proposalReport(this.sources, subject.proposalId)
-        : 'custodyId' in subject
-          ? custodyReport(this.sources, subject.custodyId)
-          : 'compliance' in subject
-            ? complianceReport(this.sources, subject.compliance)
-            : inventoryReport(this.sources);
+    const report = this.assemble(subject);
     const { json, signature, sha256 } = signReport(this.sources.audit, report);
     const ceremonyId = (report.ceremony?.id as string | undefined) ?? null;
-    this.sources.audit.record(
-      {
-        actor: { type: 'system', id: 'system' },
-        action: 'report.sign',
-        object: { type: 'report', id: report.reportId },
-        params: { sha256 },
-      },
-      () =>
-        this.sources.store.execute(sql`
+    const store = () =>
+      this.sources.store.execute(sql`
         INSERT INTO reports (id, type, ceremony_id, created_at, sha256, json, signature)
-        VALUES (${report.reportId}, ${report.type}, ${ceremonyId}, ${report.generatedAt}, ${sha256}, ${json.toString('utf8')}, ${signature})`),
-    );
+        VALUES (${report.reportId}, ${report.type}, ${ceremonyId}, ${report.generatedAt}, ${sha256}, ${json.toString('utf8')}, ${signature})`);
+    const object = { type: 'report', id: report.reportId };
+    this.sources.store.transaction(() => {
+      this.sources.audit.record({ actor: SYSTEM, action: 'report.sign', object, params: { sha256 } }, store);
+      // The key's own entry says a notice exists: the analyzer reads it, and the key's history shows it.
+      if (report.revocation) {
+        const key = { type: 'key', id: report.revocation.key.id };
+        const params = { reportId: report.reportId, sha256 };
+        this.sources.audit.record({ actor: SYSTEM, action: 'key.revocation-notice', object: key, params });
+      }
+    });
     // The report's creation ends on an anchored checkpoint like every ceremony.
     this.sources.audit.checkpoint(`report ${report.reportId} signed`);
     return { id: report.reportId, type: report.type, ceremonyId, createdAt: report.generatedAt, sha256 };
+  }
+
+  private assemble(subject: Parameters<ReportService['create']>[0]): CeremonyReport {
+    if ('proposalId' in subject) return proposalReport(this.sources, subject.proposalId);
+    if ('custodyId' in subject) return custodyReport(this.sources, subject.custodyId);
+    if ('compliance' in subject) return complianceReport(this.sources, subject.compliance);
+    if ('revocation' in subject) return revocationNotice(this.sources, subject.revocation.keyId);
+    if ('impact' in subject) return compromiseImpact(this.sources, subject.impact.keyId);
+    return inventoryReport(this.sources);
   }
 
   /** A witness's sign-off on a ceremony (proposal or custody), recorded and carried into its reports. */

@@ -1,5 +1,6 @@
 import { createHash, verify } from 'node:crypto';
 import type { ErrorCode } from '../../../shared/errors';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import { ed25519PublicKeyObject, parseCheckpoint, parseNote, verifyNote, type NoteKey } from '../audit/checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from '../audit/merkle';
 import { REPORT_KIND, type CeremonyReport } from './ceremony-report';
@@ -94,6 +95,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
             : undefined,
     );
   }
+  if (report.revocation) checkRevocationBinding(report, check);
   if (later) {
     if (later.size < size) {
       check(
@@ -123,6 +125,32 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     entries: report.audit.entries.length,
     checks,
   };
+}
+
+/**
+ * A revocation notice's reason is the one the compromise entry recorded: that entry's params are the SHA-256 of the
+ * canonical JSON of the notice's `bound` (the state left, `compromised`, the reason).
+ */
+function checkRevocationBinding(
+  report: CeremonyReport,
+  check: (name: string, ok: boolean, detail?: string) => boolean,
+) {
+  const notice = report.revocation!;
+  const entry = report.audit.entries.find((e) => e.seq === notice.seq);
+  const recorded = entry ? (JSON.parse(entry.entry) as { action?: unknown; object?: unknown; params?: unknown }) : null;
+  const object = recorded?.object as { type?: unknown; id?: unknown } | undefined;
+  const ok =
+    recorded !== null &&
+    recorded.action === 'key.compromise' &&
+    object?.type === 'key' &&
+    object.id === notice.key.id &&
+    notice.bound.reason === notice.reason &&
+    recorded.params === sha256Hex(canonicalJson(notice.bound));
+  check(
+    `revocation: entry ${notice.seq} records this key’s compromise with this reason`,
+    ok,
+    ok ? undefined : 'the notice’s key or reason is not the one the signed entry recorded',
+  );
 }
 
 export const PDF_BINDING_KIND = 'custos-report-pdf';

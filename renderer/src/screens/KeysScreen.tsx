@@ -80,6 +80,7 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
                 </td>
                 <td>
                   {k.state}
+                  {k.compromiseReason && <div className="bad">Reason: {k.compromiseReason}</div>}
                   {k.destructionNotBefore && (
                     <div className="bad">
                       Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then
@@ -168,12 +169,13 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
   const [choice, setChoice] = useState('key.activate');
   const [waitDays, setWaitDays] = useState(30);
   const [proof, setProof] = useState(emptyProof());
+  const [reason, setReason] = useState('');
   const emergencyChoice = choice === 'suspend' || choice === 'compromise';
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (emergencyChoice && !atToken) return;
     const ok = emergencyChoice
-      ? await emergency(keyRecord.id, choice, atToken!, proof)
+      ? await emergency(keyRecord.id, choice, atToken!, proof, choice === 'compromise' ? reason : undefined)
       : await propose(
           custodies[0]?.id ?? '',
           choice === 'key.schedule-destruction' ? { keyId: keyRecord.id, waitDays } : { keyId: keyRecord.id },
@@ -209,6 +211,20 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
             inputMode="numeric"
             value={waitDays}
             onChange={(e) => setWaitDays(Number(e.target.value.replace(/\D/g, '')) || 0)}
+          />
+        </>
+      )}
+      {choice === 'compromise' && (
+        <>
+          <label htmlFor="compromise-reason">
+            Why is it compromised? (required; relying parties read it in the notice)
+          </label>
+          <textarea
+            id="compromise-reason"
+            required
+            maxLength={500}
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
           />
         </>
       )}

@@ -10,6 +10,7 @@ import { useCustos } from '../store/context';
 export function ReportsScreen() {
   const load = useCustos((s) => s.loadReports);
   const loadQuorum = useCustos((s) => s.loadQuorum);
+  const loadKeys = useCustos((s) => s.loadKeys);
   const compliance = useCustos((s) => s.compliance);
   const error = useCustos((s) => s.reportError);
   const notice = useCustos((s) => s.reportNotice);
@@ -17,7 +18,8 @@ export function ReportsScreen() {
   useEffect(() => {
     void load();
     void loadQuorum();
-  }, [load, loadQuorum]);
+    void loadKeys();
+  }, [load, loadQuorum, loadKeys]);
   return (
     <section aria-labelledby="screen-title">
       <h1 id="screen-title">Reports and compliance</h1>
@@ -159,6 +161,8 @@ function ReportMaker() {
   const create = useCustos((s) => s.createReport);
   const busy = useCustos((s) => s.reportBusy);
   const made = new Set(reports.map((r) => r.ceremonyId));
+  // A key once marked compromised stays reportable: its impact report also says where copies went after.
+  const compromised = (useCustos((s) => s.keys) ?? []).filter((k) => k.compromiseReason !== null);
   return (
     <section className="card" aria-labelledby="reports-title">
       <h2 id="reports-title">Signed reports</h2>
@@ -192,6 +196,32 @@ function ReportMaker() {
                   aria-label={`Make the signed report of ${actionTitle(p.action)} ${p.shortFingerprint}`}
                 >
                   {made.has(p.id) ? 'Make it again' : 'Make the signed report'}
+                </button>
+              </td>
+            </tr>
+          ))}
+          {compromised.map((k) => (
+            <tr key={k.id}>
+              <th scope="row">
+                compromised key “{k.label}” ({k.algorithm}, {k.token.label})
+              </th>
+              <td>{k.state}</td>
+              <td className="actions">
+                <button
+                  type="button"
+                  disabled={busy}
+                  onClick={() => void create({ impact: { keyId: k.id } })}
+                  aria-label={`Make the compromise impact report of ${k.label}`}
+                >
+                  Impact report
+                </button>
+                <button
+                  type="button"
+                  disabled={busy}
+                  onClick={() => void create({ revocation: { keyId: k.id } })}
+                  aria-label={`Sign the revocation notice of ${k.label} again`}
+                >
+                  Revocation notice
                 </button>
               </td>
             </tr>
@@ -361,16 +391,24 @@ function Controls() {
 function PracticeStatement() {
   const text = useCustos((s) => s.practiceStatement);
   const show = useCustos((s) => s.showPracticeStatement);
+  const write = useCustos((s) => s.writePracticeStatement);
+  const busy = useCustos((s) => s.reportBusy);
   return (
     <section className="card" aria-labelledby="kmps-title">
       <h2 id="kmps-title">Key Management Practice Statement (draft)</h2>
       <p className="muted">
-        Written from the current configuration: roles, quorum policies, algorithms, cryptoperiods, destruction waits and
-        the backup scheme. Print it or copy it to edit.
+        SP 800-57 Part 2’s sections, each saying what Custos enforces here (quorums, algorithms and their dates,
+        cryptoperiods, waiting periods, modules and their validation) and highlighting what your organisation must
+        decide. Write it as Markdown and PDF to edit and approve.
       </p>
-      <button type="button" onClick={() => void show()}>
-        Show the draft
-      </button>
+      <div className="actions">
+        <button type="button" onClick={() => void show()}>
+          Show the draft
+        </button>
+        <button type="button" disabled={busy} onClick={() => void write()}>
+          Write Markdown and PDF files
+        </button>
+      </div>
       {text && <MarkdownDocument source={text} topLevel={3} label="Practice statement draft" />}
     </section>
   );

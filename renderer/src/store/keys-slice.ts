@@ -19,7 +19,13 @@ export interface KeysSlice {
     action: ActionName,
     requester: Proof,
   ): Promise<boolean>;
-  emergency(keyId: string, transition: 'suspend' | 'compromise', token: TokenRef, officer: Proof): Promise<boolean>;
+  emergency(
+    keyId: string,
+    transition: 'suspend' | 'compromise',
+    token: TokenRef,
+    officer: Proof,
+    reason?: string,
+  ): Promise<boolean>;
 }
 
 export const createKeysSlice =
@@ -49,12 +55,17 @@ export const createKeysSlice =
       );
       return result.ok;
     },
-    async emergency(keyId, transition, token, officer) {
+    async emergency(keyId, transition, token, officer, reason) {
       set({ keyError: null, keyNotice: null });
-      const result = await bridge.keys.emergency({ keyId, transition, token, officer });
+      const request = { keyId, transition, token, officer, ...(reason !== undefined ? { reason } : {}) };
+      const result = await bridge.keys.emergency(request);
+      const notice = result.ok ? result.value.revocationNotice : null;
+      const written = notice
+        ? ` Its signed revocation notice is in ${notice.dir}: hand it to everyone who relies on the key.`
+        : '';
       set(
         result.ok
-          ? { keyNotice: `Key “${result.value.label}” is now ${result.value.state}.` }
+          ? { keyNotice: `Key “${result.value.label}” is now ${result.value.state}.${written}` }
           : { keyError: result.error },
       );
       await get().loadKeys();

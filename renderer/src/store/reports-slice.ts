@@ -15,12 +15,19 @@ export interface ReportsSlice {
   reportBusy: boolean;
   loadReports(asOf?: string): Promise<void>;
   createReport(
-    subject: { proposalId: string } | { custodyId: string } | { inventory: true } | { compliance: { asOf?: string } },
+    subject:
+      | { proposalId: string }
+      | { custodyId: string }
+      | { inventory: true }
+      | { compliance: { asOf?: string } }
+      | { revocation: { keyId: string } }
+      | { impact: { keyId: string } },
   ): Promise<void>;
   witness(ceremonyId: string, name: string, role: string): Promise<void>;
   recordValidation(record: ValidationRecord, officer: Proof): Promise<void>;
   recordPolicyReview(officer: Proof): Promise<void>;
   showPracticeStatement(): Promise<void>;
+  writePracticeStatement(): Promise<void>;
 }
 
 export const createReportsSlice =
@@ -87,6 +94,13 @@ export const createReportsSlice =
         run(
           () => bridge.compliance.practiceStatement({}),
           (v) => ({ practiceStatement: v.markdown }),
+        ),
+      writePracticeStatement: () =>
+        run(
+          () => bridge.compliance.writePracticeStatement({}),
+          (v) => ({
+            reportNotice: `The practice statement draft is written to ${v.dir}: ${v.files.map((f) => `${f.name} (SHA-256 ${f.sha256})`).join(', ')}.`,
+          }),
         ),
     };
   };

@@ -15,7 +15,8 @@ import { recordState } from './0013-record-state';
 import { custodyPinBits } from './0014-custody-pin-bits';
 import { auditTreeByAppend } from './0015-audit-tree-by-append';
 import { proposalDecision } from './0016-proposal-decision';
-import { keyFamilies } from './0017-key-families';
+import { keyCompromiseReason } from './0017-key-compromise-reason';
+import { keyFamilies } from './0018-key-families';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -35,5 +36,6 @@ export const migrations: readonly Migration[] = [
   custodyPinBits,
   auditTreeByAppend,
   proposalDecision,
+  keyCompromiseReason,
   keyFamilies,
 ];

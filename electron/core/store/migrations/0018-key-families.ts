@@ -8,7 +8,7 @@ import type { Migration } from '../migrate';
  * whose signed document leaves them out, so records signed before this version keep their signatures.
  */
 export const keyFamilies: Migration = {
-  version: 17,
+  version: 18,
   name: 'key-families',
   up(db) {
     db.exec(`
