@@ -57,6 +57,7 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
   'key.backup': { keyIds: [PAYMENTS, OLD], holders: [ADA, BOB, CURIE], threshold: 2, verify: true },
   'key.restore': { setId: SET, overrideDestroyed: false },
   'backup.retire': { setId: SET, reason: 'key destroyed' },
+  'key.rotate': { keyId: PAYMENTS, ckaId: SET },
 };
 
 const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;
@@ -129,6 +130,51 @@ describe('the action catalogue', () => {
         'Generate the EC P-256 sign key “payments-signing” in the token, backup-able, for a 365-day cryptoperiod.',
       lines: [`CKA_ID: ${PAYMENTS}`],
     });
+  });
+
+  it('reads a rotation by the old key’s label and what the old key may still do, the successor’s CKA_ID only as a detail', () => {
+    expect(describeProposal('key.rotate', SAMPLES['key.rotate'], lookups)).toEqual({
+      sentence:
+        'Rotate “payments-signing” (EC P-256, active, token Vault A): generate its successor in the same token with the same ' +
+        'usage and custody; the old key may then only verify, decrypt or unwrap, never sign, encrypt or wrap again.',
+      lines: [`Key id: ${PAYMENTS}`, `Successor CKA_ID: ${SET}`],
+    });
+    expect(sentence('key.rotate')).not.toContain(SET);
+    expect(
+      describeProposal('key.rotate', { keyId: PAYMENTS, ckaId: SET, algorithm: 'EC-P384' }, lookups).sentence,
+    ).toContain('with the same usage and custody, as EC P-384;');
+    expect(actionParamHelp('key.rotate').map((p) => p.name)).toEqual([
+      'keyId',
+      'algorithm',
+      'acceptUnrestrictedExport',
+    ]);
+  });
+
+  it('says in a rotation’s outcome whether the token or only Custos keeps the old key from new protection', () => {
+    const rotated = {
+      keyId: PAYMENTS,
+      successorId: SET,
+      label: 'payments-signing',
+      algorithm: 'EC-P256',
+      family: PAYMENTS,
+      version: 2,
+      fingerprint: 'ab'.repeat(32),
+      kcv: null,
+      turnedOff: ['CKA_SIGN'],
+    };
+    const onToken = describeResult('key.rotate', { ...rotated, postOperational: 'token', tokenRefusal: null }, lookups);
+    expect(onToken[0]).toBe(
+      `“payments-signing” version 2 (EC P-256), id ${SET}, replaces “payments-signing” (EC P-256, active, token Vault A).`,
+    );
+    expect(onToken.at(-1)).toBe('The token itself now refuses the old key for new protection (CKA_SIGN set to false).');
+    const byCustos = describeResult(
+      'key.rotate',
+      { ...rotated, postOperational: 'custos', tokenRefusal: 'CKR_ACTION_PROHIBITED' },
+      lookups,
+    );
+    expect(byCustos.at(-1)).toBe(
+      'The token refused to change the old key (CKR_ACTION_PROHIBITED), so it would still allow CKA_SIGN; Custos refuses to use it for them.',
+    );
   });
 
   it('names holders, not ids, for a change of holders and a backup', () => {

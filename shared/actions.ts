@@ -22,6 +22,7 @@ export const ActionName = z.enum([
   'key.backup',
   'key.restore',
   'backup.retire',
+  'key.rotate',
 ]);
 export type ActionName = z.infer<typeof ActionName>;
 
@@ -55,6 +56,17 @@ export const TestSignatureParams = z.strictObject({
   challenge: z.string().min(1).max(200).describe('text to sign'),
 });
 
+/**
+ * SP 800-57 rotation: a successor in the same token with the same usage and custody, then the old
+ * key kept to processing (verify, decrypt, unwrap). The successor's CKA_ID is bound when proposed.
+ */
+export const RotateParams = z.strictObject({
+  keyId: KeyId,
+  algorithm: Algorithm.optional().describe('the successor’s algorithm (default: the same)'),
+  ckaId: Id32.describe('the successor’s CKA_ID, chosen by Custos when proposed'),
+  acceptUnrestrictedExport: z.boolean().optional().describe('accept export not restricted to trusted keys'),
+});
+export type RotateParams = z.infer<typeof RotateParams>;
 /** The waiting period before a scheduled destruction, in days (DESIGN §6). */
 export const DESTRUCTION_WAIT_DAYS = { min: 7, max: 30, default: 30 } as const;
 
@@ -134,6 +146,22 @@ const Results = {
     notBefore: z.string(),
     waitDays: z.number(),
     copies: z.array(KeyCopy).optional(),
+  }),
+  rotate: z.looseObject({
+    keyId: Id32,
+    successorId: Id32,
+    label: z.string(),
+    algorithm: z.string(),
+    family: Id32,
+    version: z.number(),
+    fingerprint: z.string().nullable(),
+    kcv: z.string().nullable(),
+    /** Which usage attributes of the old key were to be turned off (CKA_SIGN, CKA_ENCRYPT, CKA_WRAP). */
+    turnedOff: z.array(z.string()),
+    postOperational: z.enum(['token', 'custos']),
+    /** The token's answer when it refused to change the old key (a CKR_ name); null when it complied. */
+    tokenRefusal: z.string().nullable(),
+    reconciled: z.boolean().optional(),
   }),
   cancel: z.looseObject({ keyId: Id32, cancelled: z.literal(true) }),
   destroy: z.looseObject({
@@ -402,6 +430,35 @@ export const ACTIONS = {
     outcome: (r, l) => [
       `Backup set ${short(r.setId)} retired at ${r.retiredAt.replace('T', ' ').slice(0, 16)} UTC (${r.reason}); it can no longer be restored.`,
       `Cards to be confirmed destroyed by ${names(l, r.holders)}.`,
+    ],
+  }),
+  'key.rotate': spec({
+    title: 'Rotate a key',
+    report: { type: 'key.rotate', title: 'Key rotation ceremony' },
+    params: RotateParams,
+    proposed: RotateParams.omit({ ckaId: true }),
+    result: Results.rotate,
+    describe: (p, l) => ({
+      sentence:
+        `Rotate ${keyPhrase(l, p.keyId)}: generate its successor in the same token with the same usage and custody` +
+        `${p.algorithm ? `, as ${algorithmName(p.algorithm)}` : ''}; the old key may then only verify, decrypt or unwrap, ` +
+        'never sign, encrypt or wrap again.',
+      lines: [
+        ...(p.acceptUnrestrictedExport
+          ? ['The approvers accept that the successor’s export is not restricted to trusted keys.']
+          : []),
+        keyIdLine(p.keyId),
+        `Successor CKA_ID: ${p.ckaId}`,
+      ],
+    }),
+    outcome: (r, l) => [
+      `“${r.label}” version ${r.version} (${algorithmName(r.algorithm)}), id ${r.successorId}, replaces ${keyPhrase(l, r.keyId)}${r.reconciled ? ', found in the token after an interruption' : ''}.`,
+      ...(r.fingerprint ? [`Public key SHA-256: ${r.fingerprint}`] : []),
+      ...(r.kcv ? [`Check value (KCV): ${r.kcv}`] : []),
+      r.postOperational === 'token'
+        ? `The token itself now refuses the old key for new protection (${r.turnedOff.join(', ')} set to false).`
+        : `The token refused to change the old key (${r.tokenRefusal ?? 'no reason given'}), so it would still allow ` +
+          `${r.turnedOff.join(', ')}; Custos refuses to use it for them.`,
     ],
   }),
 } satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };

@@ -51,6 +51,23 @@ export const KeyRecord = z.object({
   destructionNotBefore: z.string().nullable(),
   /** Why the security officer marked it compromised; null for a key not marked so (or restored from elsewhere). */
   compromiseReason: z.string().nullable(),
+  /** The id of the family's first key (its own id until it is rotated); versions count from 1. */
+  family: z.string(),
+  version: z.number().int().min(1),
+  /** The key this one replaced, and the key that replaced it; null when none. */
+  previous: z.string().nullable(),
+  rotatedTo: z.string().nullable(),
+  /**
+   * When the key should be rotated: the end of its cryptoperiod, or earlier when the algorithm
+   * policy disallows its algorithm first. Null once it no longer applies protection (deactivated,
+   * compromised, destroyed).
+   */
+  rotateBy: z.string().nullable(),
+  /**
+   * How a rotated key is kept to processing only: 'token' (the token refuses it sign, encrypt and
+   * wrap) or 'custos' (the token would not change the key, so only Custos refuses); null if not rotated.
+   */
+  postOperational: z.enum(['token', 'custos']).nullable(),
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
 

@@ -63,10 +63,26 @@ export function ceremony(page: Page, clock: { now: Date }) {
  * in quorum.spec.ts).
  */
 export async function generateKeys(
-  harness: { core: CustosCore | null; clock: { now: Date }; advance(seconds: number): void },
-  people: { proposer: Person & { id: string }; approvers: (Person & { id: string })[] },
+  harness: Harness,
+  people: Quorum,
   keys: { algorithm: string; label: string; usage: string; backupable: boolean }[],
 ): Promise<string[]> {
+  const proposals: string[] = [];
+  for (const key of keys)
+    proposals.push(await approvedAction(harness, people, 'key.generate', { ...key, cryptoperiodDays: 365 }));
+  return proposals;
+}
+
+type Harness = { core: CustosCore | null; clock: { now: Date }; advance(seconds: number): void };
+type Quorum = { proposer: Person & { id: string }; approvers: (Person & { id: string })[] };
+
+/** One quorum action proposed and approved through the router, on the active custody; its proposal id. */
+export async function approvedAction(
+  harness: Harness,
+  people: Quorum,
+  action: string,
+  params: Record<string, unknown>,
+): Promise<string> {
   const core = harness.core!;
   const custodyId = core.custody.list().find((c) => c.state === 'active')!.id;
   const factors = (who: Person & { id: string }) => ({
@@ -74,26 +90,22 @@ export async function generateKeys(
     passphrase: who.passphrase,
     code: totpCodeAt(who.secret, harness.clock.now),
   });
-  const proposals: string[] = [];
-  for (const key of keys) {
+  harness.advance(30);
+  const proposed = await core.router.dispatch('proposals.create', {
+    custodyId,
+    action,
+    params,
+    requester: factors(people.proposer),
+  } as never);
+  if (!proposed.ok) throw new Error(proposed.error.message);
+  const proposal = proposed.value as { id: string; shortFingerprint: string };
+  for (const who of people.approvers) {
     harness.advance(30);
-    const proposed = await core.router.dispatch('proposals.create', {
-      custodyId,
-      action: 'key.generate',
-      params: { ...key, cryptoperiodDays: 365 },
-      requester: factors(people.proposer),
-    } as never);
-    if (!proposed.ok) throw new Error(proposed.error.message);
-    const proposal = proposed.value as { id: string; shortFingerprint: string };
-    for (const who of people.approvers) {
-      harness.advance(30);
-      await core.router.dispatch('proposals.approve', {
-        proposalId: proposal.id,
-        fingerprint: proposal.shortFingerprint,
-        approver: factors(who),
-      });
-    }
-    proposals.push(proposal.id);
+    await core.router.dispatch('proposals.approve', {
+      proposalId: proposal.id,
+      fingerprint: proposal.shortFingerprint,
+      approver: factors(who),
+    });
   }
-  return proposals;
+  return proposal.id;
 }

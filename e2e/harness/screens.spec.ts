@@ -1,5 +1,5 @@
 import { PRACTICE_STATEMENT_SECTIONS } from '../../electron/core/compliance/practice-statement';
-import { ceremony, generateKeys, type Person } from './ceremony';
+import { approvedAction, ceremony, generateKeys, type Person } from './ceremony';
 import { expect, test } from './fixtures';
 import { checkScreen } from './screens';
 
@@ -243,4 +243,20 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await checkScreen(page, '07-custodians');
   await page.keyboard.press('Alt+8');
   await checkScreen(page, '08-settings-officers');
+
+  // A key family: payments-signing activated, then rotated; the Keys screen shows its versions together.
+  const quorum = { proposer: ada, approvers: [babbage, curie] };
+  const first = custos.core!.keys.list().find((k) => k.label === 'payments-signing')!.id;
+  await approvedAction(custos, quorum, 'key.activate', { keyId: first });
+  await approvedAction(custos, quorum, 'key.rotate', { keyId: first });
+  await page.reload();
+  await page.keyboard.press('Alt+2');
+  const family = page.locator(`tbody[data-family="${first}"]`);
+  await expect(family.getByRole('row')).toHaveCount(2);
+  await expect(family.getByRole('row').first()).toContainText(/v2replaces v1active/);
+  await expect(family.getByRole('row').nth(1)).toContainText(
+    'Rotated to v2: it only verifies, decrypts or unwraps. The token would still let it sign, encrypt or wrap; Custos refuses to.',
+  );
+  await expect(family.getByRole('row').nth(1)).toContainText('no longer applies protection');
+  await checkScreen(page, '02-keys-families');
 });

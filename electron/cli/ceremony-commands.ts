@@ -229,13 +229,24 @@ const renderCustody = (list: CustodyView[]) =>
     ? 'No token is in custody.\n'
     : `${list.map((c) => `${c.id}  ${c.token.label} (${c.token.serial})  ${c.threshold} of ${c.holders.length}: ${c.holders.map((h) => h.name).join(', ')}  ${c.state}`).join('\n')}\n`;
 
+/** Its place in its family and its rotation date, or what replaced it and how it is kept from new protection. */
+function lifecycle(k: KeyRecord): string {
+  const family = k.version === 1 ? 'v1' : `v${k.version} of ${k.family.slice(0, 8)}…`;
+  if (k.rotatedTo) {
+    const limit =
+      k.postOperational === 'token' ? 'the token refuses it new protection' : 'only Custos refuses it new protection';
+    return `${family}, rotated to ${k.rotatedTo.slice(0, 8)}… (${limit})`;
+  }
+  return k.rotateBy ? `${family}, rotate by ${k.rotateBy.slice(0, 10)}` : family;
+}
+
 const renderKeys = (list: KeyRecord[]) =>
   list.length === 0
     ? 'No keys in the inventory.\n'
     : `${list
         .map(
           (k) =>
-            `${k.id}  ${k.label.padEnd(20)} ${k.algorithm.padEnd(9)} ${k.state.padEnd(15)} ${keyIdentity(k).padEnd(26)} expires ${k.expiresAt.slice(0, 10)}${k.destructionNotBefore ? `  destruction after ${k.destructionNotBefore.slice(0, 10)}` : ''}${k.policy.status === 'acceptable' ? '' : `  [${k.policy.status}]`}`,
+            `${k.id}  ${k.label.padEnd(20)} ${k.algorithm.padEnd(9)} ${k.state.padEnd(15)} ${keyIdentity(k).padEnd(26)} expires ${k.expiresAt.slice(0, 10)}${k.destructionNotBefore ? `  destruction after ${k.destructionNotBefore.slice(0, 10)}` : ''}${k.policy.status === 'acceptable' ? '' : `  [${k.policy.status}]`}  ${lifecycle(k)}`,
         )
         .join('\n')}\n`;
 

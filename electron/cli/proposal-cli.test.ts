@@ -275,6 +275,63 @@ describe('custos proposal create, approve and show', () => {
     expect((await cli('proposal', 'show', '--id', id)).stdout).not.toContain('{"keyId"');
   });
 
+  it('rotates a key through the catalogue: key list shows the family, the versions and the rotation date', async () => {
+    const custodyId = await takeCustody('vault-k');
+    const propose = async (action: string, ...params: string[]) => {
+      const made = await cli(
+        'proposal',
+        'create',
+        '--json',
+        '--custody',
+        custodyId,
+        '--action',
+        action,
+        ...params.flatMap((p) => ['--param', p]),
+        '--as',
+        'Ada',
+        ...factors(0),
+      );
+      expect(made.code, made.stderr).toBe(EXIT.ok);
+      const { id, shortFingerprint } = made.value() as { id: string; shortFingerprint: string };
+      const approve = ['proposal', 'approve', '--id', id, '--fingerprint', shortFingerprint];
+      const done = await cli(...approve, '--as', 'Babbage', '--as', 'Curie', ...factors(1, 2));
+      expect(done.code, done.stderr).toBe(EXIT.ok);
+      return done.stdout;
+    };
+    await propose(
+      'key.generate',
+      'algorithm=EC-P256',
+      'label=rotating',
+      'usage=sign',
+      'backupable=false',
+      'cryptoperiodDays=90',
+    );
+    const keyId = (await cli('key', 'list')).stdout.slice(0, 32);
+    await propose('key.activate', `keyId=${keyId}`);
+    const rotateBy = new Date(clock.now.getTime() + 90 * 86_400_000).toISOString().slice(0, 10);
+    expect((await cli('key', 'list')).stdout).toContain(`v1, rotate by ${rotateBy}`);
+
+    const rotated = await propose('key.rotate', `keyId=${keyId}`);
+    expect(rotated).toContain(
+      '  Rotate “rotating” (EC P-256, active, token vault-k): generate its successor in the same token',
+    );
+    expect(rotated).toMatch(/Outcome: “rotating” version 2 \(EC P-256\), id [0-9a-f]{32}, replaces “rotating”/);
+    expect(rotated).toContain('Custos refuses to use it for them.');
+
+    const listed = (await cli('key', 'list')).stdout;
+    const successor = /rotated to ([0-9a-f]{8})… \(only Custos refuses it new protection\)/.exec(listed)?.[1];
+    expect(successor).toBeDefined();
+    expect(listed).toMatch(
+      new RegExp(`^${successor}[0-9a-f]{24} {2}rotating .* active .* v2 of ${keyId.slice(0, 8)}…, rotate by `, 'm'),
+    );
+    expect(listed).toMatch(new RegExp(`^${keyId} {2}rotating .* deactivated .* v1, rotated to ${successor}…`, 'm'));
+    const json = (await cli('key', 'list', '--json')).value() as unknown as { family: string; version: number }[];
+    expect(json.map((k) => [k.family, k.version]).sort()).toEqual([
+      [keyId, 1],
+      [keyId, 2],
+    ]);
+  });
+
   it('rejects only with --reason, checked before any factor is asked, and shows who rejected or cancelled and why', async () => {
     const custodyId = await takeCustody('vault-r');
     const drill = async () => {

@@ -167,6 +167,39 @@ describe('the policy analyzer', () => {
     expect(rules({ ...clean(), keys: [key('k', { state: 'destroyed' })] })).toEqual([]);
   });
 
+  it('flags rotation by the rotation date, which the algorithm policy may bring before the cryptoperiod’s end', () => {
+    const found = (over: Partial<ComplianceInputs['keys'][number]>) =>
+      analyze({ ...clean(), keys: [key('k', { label: 'payments-signing', expiresAt: at(400), ...over })] });
+    // Due within 30 days: a warning that names the key and how to rotate it.
+    const [due] = found({ rotateBy: at(20) });
+    expect(due).toMatchObject({
+      rule: 'KEY_CRYPTOPERIOD_30_DAYS',
+      severity: 'low',
+      title: '“payments-signing” is due for rotation in 20 days',
+      fix: expect.stringContaining('--action key.rotate --param keyId=k'),
+    });
+    expect(due?.evidence[1]).toBe(
+      `rotate by ${at(20).slice(0, 10)} (the policy disallows AES-256 from ${at(20).slice(0, 10)})`,
+    );
+    // Past it: overdue, whatever the cryptoperiod says.
+    expect(found({ rotateBy: at(-3) })).toEqual([
+      expect.objectContaining({
+        rule: 'KEY_CRYPTOPERIOD_ENDED',
+        severity: 'high',
+        title: '“payments-signing” is past its rotation date: rotation is overdue',
+      }),
+    ]);
+    // The clock moved on by a month: the same key is now overdue.
+    const later = {
+      ...clean(),
+      now: new Date(NOW.getTime() + 31 * 86_400_000),
+      keys: [key('k', { rotateBy: at(20) })],
+    };
+    expect(rules(later).filter((r) => r.startsWith('KEY_'))).toEqual(['KEY_CRYPTOPERIOD_ENDED']);
+    // A rotated key (deactivated, no rotation date of its own) is not flagged.
+    expect(found({ state: 'deactivated', rotateBy: null, expiresAt: at(-3) })).toEqual([]);
+  });
+
   it('asks for a revocation notice for a compromised key until one is signed', () => {
     const compromised = { ...clean(), keys: [key('k', { state: 'compromised' })] };
     expect(analyze(compromised)).toContainEqual(

@@ -13,6 +13,8 @@ export interface ComplianceInputs {
     algorithm: string;
     state: string;
     expiresAt: string;
+    /** When it must be rotated (the inventory's rotateBy); its cryptoperiod's end when not given. */
+    rotateBy?: string | null;
     backupable: boolean;
     destructionNotBefore: string | null;
   }[];
@@ -115,36 +117,43 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
   }
 
   for (const k of live) {
-    const left = daysUntil(now, k.expiresAt);
+    // The rotation date: the cryptoperiod's end, or earlier when the algorithm policy disallows the algorithm first.
+    const rotateBy = k.rotateBy ?? k.expiresAt;
+    const left = daysUntil(now, rotateBy);
+    const early = rotateBy < k.expiresAt ? ` (the policy disallows ${k.algorithm} from ${rotateBy.slice(0, 10)})` : '';
     const base = {
       subject: k.id,
-      evidence: [`“${k.label}” (${k.algorithm}, ${k.state}) cryptoperiod ends ${k.expiresAt.slice(0, 10)}`],
+      evidence: [
+        `“${k.label}” (${k.algorithm}, ${k.state}) cryptoperiod ends ${k.expiresAt.slice(0, 10)}`,
+        `rotate by ${rotateBy.slice(0, 10)}${early}`,
+      ],
       controls: [C.sp57, C.pci36, C.sc12],
     };
+    const rotate = `custos proposal create --action key.rotate --param keyId=${k.id}`;
     const retired = k.state === 'deactivated' || k.state === 'compromised';
     if (left <= 0 && !retired) {
       add({
         ...base,
         rule: 'KEY_CRYPTOPERIOD_ENDED',
         severity: 'high',
-        title: `“${k.label}” is past the end of its cryptoperiod: rotation is overdue`,
-        fix: 'Generate its successor, move users to it, then deactivate this key (a quorum).',
+        title: `“${k.label}” is past its rotation date: rotation is overdue`,
+        fix: `Rotate it now (a quorum: ${rotate}); its successor takes over and this key only verifies or decrypts.`,
       });
     } else if (left > 0 && left <= 7 && !retired) {
       add({
         ...base,
         rule: 'KEY_CRYPTOPERIOD_7_DAYS',
         severity: 'medium',
-        title: `“${k.label}” reaches the end of its cryptoperiod in ${left} day${left === 1 ? '' : 's'}`,
-        fix: 'Generate its successor now and plan the switch.',
+        title: `“${k.label}” is due for rotation in ${left} day${left === 1 ? '' : 's'}`,
+        fix: `Rotate it now (a quorum: ${rotate}) and plan the switch to its successor.`,
       });
     } else if (left > 7 && left <= 30 && !retired) {
       add({
         ...base,
         rule: 'KEY_CRYPTOPERIOD_30_DAYS',
         severity: 'low',
-        title: `“${k.label}” reaches the end of its cryptoperiod in ${left} days`,
-        fix: 'Schedule a generation ceremony for its successor.',
+        title: `“${k.label}” is due for rotation in ${left} days`,
+        fix: `Schedule its rotation ceremony (${rotate}).`,
       });
     }
     if (k.state === 'compromised') {

@@ -78,8 +78,8 @@ export class ComplianceService {
         .list()
         // As of a past day, only the keys that existed then (in the state they are in now).
         .filter((k) => new Date(k.createdAt) <= existedBy)
-        .map(({ id, label, algorithm, state, expiresAt, backupable, destructionNotBefore }) => {
-          return { id, label, algorithm, state, expiresAt, backupable, destructionNotBefore };
+        .map(({ id, label, algorithm, state, expiresAt, rotateBy, backupable, destructionNotBefore }) => {
+          return { id, label, algorithm, state, expiresAt, rotateBy, backupable, destructionNotBefore };
         }),
       modules: this.options.modules().map((m) => ({
         path: m.path,

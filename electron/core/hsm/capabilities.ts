@@ -141,7 +141,7 @@ export function requireCapabilities(
     `Token ${token.label} (serial ${token.serial}) cannot carry out this ${action}, so it was not proposed and no approval was spent.`,
     [
       ...missing,
-      trustedMissing && action === 'key.generate'
+      trustedMissing && (action === 'key.generate' || action === 'key.rotate')
         ? 'For a backup-able key on this token, the proposal may instead state acceptUnrestrictedExport: true, which the approvers then accept.'
         : 'Choose what this token offers (see its mechanisms on the Tokens screen), or use a token that offers it.',
     ],

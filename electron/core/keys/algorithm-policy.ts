@@ -92,6 +92,17 @@ export function policyVerdict(algorithm: PolicyRule['algorithm'], on: Date): Pol
 }
 
 /**
+ * When a key must be rotated: the end of its cryptoperiod, or the day the policy disallows its
+ * algorithm, whichever comes first.
+ */
+export function rotationDate(algorithm: string, cryptoperiodEnds: string): string {
+  const disallowed = ALGORITHM_POLICY.find((r) => r.algorithm === algorithm)?.disallowedFrom;
+  if (!disallowed) return cryptoperiodEnds;
+  const policyDay = new Date(`${disallowed}T00:00:00.000Z`).toISOString();
+  return policyDay < cryptoperiodEnds ? policyDay : cryptoperiodEnds;
+}
+
+/**
  * Default cryptoperiods from SP 800-57 Part 1 Rev 5, Table 1: private signature keys 1–3 years,
  * symmetric data-encryption keys up to 2 years (originator usage), key-wrapping keys up to 2 years.
  */

@@ -231,3 +231,26 @@ describe('a key destruction interrupted by a crash', () => {
     },
   );
 });
+
+describe('a rotation interrupted by a crash', () => {
+  it('is settled at the next quorum login: the successor the token holds joins the family, the old key is deactivated', async () => {
+    const keyId = randomBytes(16).toString('hex');
+    const key = { algorithm: 'EC-P256', label: 'to rotate', usage: 'sign', backupable: false, cryptoperiodDays: 365 };
+    expect((await approved('key.generate', { ...key, ckaId: keyId })).state).toBe('executed');
+    expect((await approved('key.activate', { keyId })).state).toBe('executed');
+    const successorId = randomBytes(16).toString('hex');
+    const proposal = propose('key.rotate', { keyId, ckaId: successorId });
+    await crashAfterTokenStep(proposal, true);
+    expect(inventory.get(keyId).state).toBe('active');
+    const settled = await restartAndLogIn(proposal.id);
+    expect(settled).toMatchObject({
+      state: 'executed',
+      outcome: {
+        status: 'ok',
+        result: { keyId, successorId, version: 2, reconciled: true, postOperational: 'custos' },
+      },
+    });
+    expect(inventory.get(keyId)).toMatchObject({ state: 'deactivated', rotatedTo: successorId });
+    expect(inventory.get(successorId)).toMatchObject({ state: 'active', family: keyId, version: 2, previous: keyId });
+  });
+});

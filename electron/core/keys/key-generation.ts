@@ -1,7 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { GenerateParams, TestSignatureParams } from '../../../shared/actions';
-import type { KeyUsage } from '../../../shared/keys';
+import type { KeyState, KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
 import {
@@ -39,89 +39,106 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
 export function keyGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumOperation {
   return ({ session, lib, params, proposalId }) => {
     const p = GenerateParams.parse(params);
-    if (policyVerdict(p.algorithm, now()).status === 'disallowed') {
-      throw new CustosError(
-        'ALGORITHM_DISALLOWED',
-        `${p.algorithm} is disallowed by the algorithm policy today; nothing was generated.`,
-        ['Propose a key with an algorithm the policy allows.'],
-      );
-    }
-    const id = Buffer.from(p.ckaId, 'hex');
-    if (findObjects(lib, session, [t(pkcs11js.CKA_ID, id)], 1).length > 0)
-      throw new CustosError(
-        'ATTRIBUTE_INVALID',
-        'The token already holds objects with this key’s CKA_ID; nothing was generated.',
-      );
-    const common = [t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_ID, id), t(pkcs11js.CKA_LABEL, p.label)];
-    const trustedOnly = p.backupable && exportRestriction(lib, session, p);
-    const secretAttrs = [
-      t(pkcs11js.CKA_PRIVATE, true),
-      t(pkcs11js.CKA_SENSITIVE, true),
-      t(pkcs11js.CKA_EXTRACTABLE, p.backupable),
-      ...(trustedOnly ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : []),
-    ];
-    let spki: Buffer | null = null;
-    let kcv: string | null = null;
-    if (p.algorithm === 'AES-256') {
-      const template = (l: boolean) => [
-        ...common,
-        ...secretAttrs,
-        t(pkcs11js.CKA_VALUE_LEN, 32),
-        ...leastPrivilege(p.usage, 'secret', l),
-      ];
-      const keyGen = { mechanism: pkcs11js.CKM_AES_KEY_GEN };
-      const generate = (l: boolean) =>
-        tokenStep('C_GenerateKey', keyGen, () => lib.C_GenerateKey(session, keyGen, template(l)));
-      const { value: key, lockdown } = withLockdown(generate);
-      registeredOnlyIfLeast(
-        lib,
-        session,
-        p.label,
-        [{ handle: key, usage: p.usage, half: 'secret' }],
-        lockdown,
-        p.backupable,
-      );
-      kcv = aesCheckValue(lib, session, key, p.usage);
-    } else {
-      const rsa = p.algorithm.startsWith('RSA');
-      const mechanism = rsa
-        ? pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN
-        : p.algorithm === 'Ed25519'
-          ? CKM_EC_EDWARDS_KEY_PAIR_GEN
-          : pkcs11js.CKM_EC_KEY_PAIR_GEN;
-      const shape = rsa
-        ? [
-            t(pkcs11js.CKA_MODULUS_BITS, p.algorithm === 'RSA-3072' ? 3072 : 4096),
-            t(pkcs11js.CKA_PUBLIC_EXPONENT, Buffer.from([1, 0, 1])),
-          ]
-        : [
-            t(
-              pkcs11js.CKA_EC_PARAMS,
-              Buffer.from(p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params, 'hex'),
-            ),
-          ];
-      const { value: pair, lockdown } = tokenStep('C_GenerateKeyPair', { mechanism }, () =>
-        withLockdown((l) =>
-          lib.C_GenerateKeyPair(
-            session,
-            { mechanism },
-            [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, ...leastPrivilege(p.usage, 'public', l)],
-            [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l)],
-          ),
-        ),
-      );
-      const halves = [
-        { handle: pair.privateKey, usage: p.usage, half: 'private' as const },
-        { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
-      ];
-      registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, p.backupable);
-      spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
-    }
+    refuseDisallowed(p.algorithm, now());
+    const { spki, kcv, trustedOnly } = generateInToken(lib, session, p);
     const registered = registration(store, inventory, proposalId, p, spki, kcv, now());
     return p.backupable
       ? { ...registered, result: { ...registered.result, exportRestrictedToTrustedKeys: trustedOnly } }
       : registered;
   };
+}
+
+export function refuseDisallowed(algorithm: GenerateParams['algorithm'], on: Date): void {
+  if (policyVerdict(algorithm, on).status === 'disallowed') {
+    throw new CustosError(
+      'ALGORITHM_DISALLOWED',
+      `${algorithm} is disallowed by the algorithm policy today; nothing was generated.`,
+      ['Propose a key with an algorithm the policy allows.'],
+    );
+  }
+}
+
+/**
+ * The key made in the token, its least-privilege attributes read back (a key the token did not
+ * make so is removed again): its public key (SPKI DER) or, for an AES key that may encrypt, its check value.
+ */
+export function generateInToken(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  p: GenerateParams,
+): { spki: Buffer | null; kcv: string | null; trustedOnly: boolean } {
+  const id = Buffer.from(p.ckaId, 'hex');
+  if (findObjects(lib, session, [t(pkcs11js.CKA_ID, id)], 1).length > 0)
+    throw new CustosError(
+      'ATTRIBUTE_INVALID',
+      'The token already holds objects with this key’s CKA_ID; nothing was generated.',
+    );
+  const common = [t(pkcs11js.CKA_TOKEN, true), t(pkcs11js.CKA_ID, id), t(pkcs11js.CKA_LABEL, p.label)];
+  const trustedOnly = p.backupable && exportRestriction(lib, session, p);
+  const secretAttrs = [
+    t(pkcs11js.CKA_PRIVATE, true),
+    t(pkcs11js.CKA_SENSITIVE, true),
+    t(pkcs11js.CKA_EXTRACTABLE, p.backupable),
+    ...(trustedOnly ? [t(pkcs11js.CKA_WRAP_WITH_TRUSTED, true)] : []),
+  ];
+  let spki: Buffer | null = null;
+  let kcv: string | null = null;
+  if (p.algorithm === 'AES-256') {
+    const template = (l: boolean) => [
+      ...common,
+      ...secretAttrs,
+      t(pkcs11js.CKA_VALUE_LEN, 32),
+      ...leastPrivilege(p.usage, 'secret', l),
+    ];
+    const keyGen = { mechanism: pkcs11js.CKM_AES_KEY_GEN };
+    const generate = (l: boolean) =>
+      tokenStep('C_GenerateKey', keyGen, () => lib.C_GenerateKey(session, keyGen, template(l)));
+    const { value: key, lockdown } = withLockdown(generate);
+    registeredOnlyIfLeast(
+      lib,
+      session,
+      p.label,
+      [{ handle: key, usage: p.usage, half: 'secret' }],
+      lockdown,
+      p.backupable,
+    );
+    kcv = aesCheckValue(lib, session, key, p.usage);
+  } else {
+    const rsa = p.algorithm.startsWith('RSA');
+    const mechanism = rsa
+      ? pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN
+      : p.algorithm === 'Ed25519'
+        ? CKM_EC_EDWARDS_KEY_PAIR_GEN
+        : pkcs11js.CKM_EC_KEY_PAIR_GEN;
+    const shape = rsa
+      ? [
+          t(pkcs11js.CKA_MODULUS_BITS, p.algorithm === 'RSA-3072' ? 3072 : 4096),
+          t(pkcs11js.CKA_PUBLIC_EXPONENT, Buffer.from([1, 0, 1])),
+        ]
+      : [
+          t(
+            pkcs11js.CKA_EC_PARAMS,
+            Buffer.from(p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params, 'hex'),
+          ),
+        ];
+    const { value: pair, lockdown } = tokenStep('C_GenerateKeyPair', { mechanism }, () =>
+      withLockdown((l) =>
+        lib.C_GenerateKeyPair(
+          session,
+          { mechanism },
+          [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, ...leastPrivilege(p.usage, 'public', l)],
+          [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l)],
+        ),
+      ),
+    );
+    const halves = [
+      { handle: pair.privateKey, usage: p.usage, half: 'private' as const },
+      { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
+    ];
+    registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, p.backupable);
+    spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
+  }
+  return { spki, kcv, trustedOnly };
 }
 
 /**
@@ -235,8 +252,19 @@ function registeredOnlyIfLeast(
   }
 }
 
-/** The inventory record of a key now in the token, committed with the audit entry that says so. */
-function registration(
+/** Where a rotation's successor stands in its key family, and the state it starts in. */
+export interface Lineage {
+  family: string;
+  version: number;
+  previous: string;
+  state: KeyState;
+}
+
+/**
+ * The inventory record of a key now in the token, committed with the audit entry that says so: a
+ * new key in pre-activation, a rotation's successor as its lineage says.
+ */
+export function registration(
   store: Store,
   inventory: KeyInventory,
   proposalId: string,
@@ -244,6 +272,7 @@ function registration(
   spki: Buffer | null,
   kcv: string | null,
   created: Date,
+  lineage?: Lineage,
 ) {
   // Only a public key has a fingerprint; a secret key is identified by its check value, or by none.
   const fingerprint = spki ? createHash('sha256').update(spki).digest('hex') : NO_FINGERPRINT;
@@ -256,9 +285,10 @@ function registration(
       )!;
       const token = (JSON.parse(proposal.body) as { token: { serial: string; label: string } }).token;
       store.execute(sql`
-        INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
-        VALUES (${p.ckaId}, ${proposal.custody_id}, ${token.serial}, ${token.label}, ${p.label}, ${p.algorithm}, ${p.usage}, ${p.backupable ? 1 : 0}, ${'pre-activation'},
-                ${created.toISOString()}, ${p.cryptoperiodDays}, ${expires.toISOString()}, ${spki}, ${kcv}, ${fingerprint}, ${proposalId})`);
+        INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id, family, version, previous)
+        VALUES (${p.ckaId}, ${proposal.custody_id}, ${token.serial}, ${token.label}, ${p.label}, ${p.algorithm}, ${p.usage}, ${p.backupable ? 1 : 0}, ${lineage?.state ?? 'pre-activation'},
+                ${created.toISOString()}, ${p.cryptoperiodDays}, ${expires.toISOString()}, ${spki}, ${kcv}, ${fingerprint}, ${proposalId},
+                ${lineage?.family ?? null}, ${lineage?.version ?? null}, ${lineage?.previous ?? null})`);
       inventory.signState(p.ckaId);
     },
   };
@@ -274,59 +304,49 @@ function registration(
 export function reconcileGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumReconciler {
   return ({ session, lib, params, proposalId, loggedIn }) => {
     const p = GenerateParams.parse(params);
-    if (p.algorithm === 'AES-256') {
-      if (!loggedIn) return NEEDS_LOGIN;
-      const [key] = findObjects(
-        lib,
-        session,
-        [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))],
-        1,
-      );
-      if (!key) {
-        throw new CustosError(
-          'OPERATION_INTERRUPTED',
-          `Custos stopped while generating “${p.label}”, and the token, examined at a quorum login, holds no such key: nothing was generated.`,
-          ['Propose the generation again.'],
-        );
-      }
-      registeredOnlyIfLeast(
-        lib,
-        session,
-        p.label,
-        [{ handle: key, usage: p.usage, half: 'secret' }],
-        null,
-        p.backupable,
-      );
-      const registered = registration(
-        store,
-        inventory,
-        proposalId,
-        p,
-        null,
-        aesCheckValue(lib, session, key, p.usage),
-        now(),
-      );
-      return { ...registered, result: { ...registered.result, reconciled: true } };
-    }
-    const [handle] = findObjects(
-      lib,
-      session,
-      [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))],
-      1,
-    );
-    if (!handle) return null;
-    const created = now();
-    const registered = registration(
-      store,
-      inventory,
-      proposalId,
-      p,
-      publicKeySpki(lib, session, handle, p.algorithm),
-      null,
-      created,
-    );
+    const found = examineGenerated(lib, session, p, loggedIn);
+    if (found === null || found === NEEDS_LOGIN) return found;
+    const registered = registration(store, inventory, proposalId, p, found.spki, found.kcv, now());
     return { ...registered, result: { ...registered.result, reconciled: true } };
   };
+}
+
+/**
+ * What a generation a crash interrupted left in the token, found by its bound CKA_ID: a key pair
+ * by its public half (visible without a login), a secret key only at a login, its attributes read
+ * back. Null when no key pair is there; an absent secret key fails as interrupted.
+ */
+export function examineGenerated(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  p: GenerateParams,
+  loggedIn: boolean,
+): { spki: Buffer | null; kcv: string | null } | null | typeof NEEDS_LOGIN {
+  if (p.algorithm === 'AES-256') {
+    if (!loggedIn) return NEEDS_LOGIN;
+    const [key] = findObjects(
+      lib,
+      session,
+      [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))],
+      1,
+    );
+    if (!key) {
+      throw new CustosError(
+        'OPERATION_INTERRUPTED',
+        `Custos stopped while generating “${p.label}”, and the token, examined at a quorum login, holds no such key: nothing was generated.`,
+        ['Propose the generation again.'],
+      );
+    }
+    registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], null, p.backupable);
+    return { spki: null, kcv: aesCheckValue(lib, session, key, p.usage) };
+  }
+  const [handle] = findObjects(
+    lib,
+    session,
+    [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))],
+    1,
+  );
+  return handle ? { spki: publicKeySpki(lib, session, handle, p.algorithm), kcv: null } : null;
 }
 
 /** The public key as SubjectPublicKeyInfo DER, built through node:crypto from the token's attributes. */

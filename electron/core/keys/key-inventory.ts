@@ -10,7 +10,7 @@ import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { sealUnsignedSchedules, signSchedule, verifiedSchedule } from './destruction';
-import { policyVerdict } from './algorithm-policy';
+import { policyVerdict, rotationDate } from './algorithm-policy';
 
 /** A quorum action on a key: what must hold (checked when proposed and again when run), and the run. */
 export interface KeyAction {
@@ -91,7 +91,47 @@ export class KeyInventory {
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
       destructionNotBefore: this.waitingSchedule(id)?.not_before ?? null,
       compromiseReason: row.compromise_reason,
+      family: row.family ?? row.id,
+      version: row.version ?? 1,
+      previous: row.previous,
+      rotatedTo: row.rotated_to,
+      rotateBy: RETIRED.includes(row.state) ? null : rotationDate(row.algorithm, row.expires_at),
+      postOperational: row.post_operational,
     };
+  }
+
+  /** The key's cryptoperiod in days, as generated (a successor gets the same). */
+  cryptoperiodDays(id: string): number {
+    return this.row(id).cryptoperiod_days;
+  }
+
+  /**
+   * The old key of a rotation (SP 800-57 deactivated: it may still process, never apply protection),
+   * recorded with its successor and with how that holds: 'token' when the token itself now refuses
+   * it sign/encrypt/wrap, 'custos' when the token would not change the key. Runs inside the commit of
+   * the rotation's execution, its entry before the execution's.
+   */
+  markRotated(
+    id: string,
+    successorId: string,
+    postOperational: 'token' | 'custos',
+    detail: Record<string, unknown>,
+  ): void {
+    const key = this.get(id);
+    this.audit.record(
+      {
+        actor: SYSTEM,
+        action: 'key.rotate',
+        object: { type: 'key', id },
+        params: { from: key.state, to: 'deactivated', successor: successorId, postOperational, ...detail },
+      },
+      () =>
+        this.changeState(id, () =>
+          this.store.execute(
+            sql`UPDATE keys SET state = 'deactivated', rotated_to = ${successorId}, post_operational = ${postOperational} WHERE id = ${id}`,
+          ),
+        ),
+    );
   }
 
   /** The public key as PEM or JWK; a symmetric key has none to give. */
@@ -334,6 +374,8 @@ export class KeyInventory {
 }
 
 const SYSTEM = { type: 'system', id: 'system' } as const;
+/** States in which a key applies no protection any more, so it has no rotation date. */
+const RETIRED: readonly KeyState[] = ['deactivated', 'compromised', 'destroyed'];
 
 /** The officer's reason, trimmed: 1 to 500 characters (as the IPC schema says; the core holds every caller to it). */
 function compromiseReason(reason: string | undefined): string {
@@ -364,6 +406,11 @@ interface KeyRow extends SignedColumns {
   fingerprint: string;
   proposal_id: string;
   compromise_reason: string | null;
+  family: string | null;
+  version: number | null;
+  previous: string | null;
+  rotated_to: string | null;
+  post_operational: 'token' | 'custos' | null;
 }
 
 /** The audit entries, with the key as their object, that change its row (and are signed with it). */
@@ -376,6 +423,7 @@ const KEY_ENTRIES = [
   'key.destroyed',
   'key.restored',
   'key.state.seal',
+  'key.rotate',
 ];
 const KEY_ENTRY_SQL = { text: KEY_ENTRIES.map(() => '?').join(', '), params: KEY_ENTRIES };
 
@@ -402,7 +450,20 @@ function keyDocument(row: KeyRow, seq: number): Buffer {
       proposalId: row.proposal_id,
       // Left out while null, so records signed before the column existed keep their signatures.
       ...(row.compromise_reason === null ? {} : { compromiseReason: row.compromise_reason }),
+      // Rotation's columns only where set: records signed before key families keep their signatures.
+      ...lineage(row),
     },
     seq,
   );
+}
+
+function lineage(row: KeyRow): Record<string, unknown> {
+  const fields = {
+    family: row.family,
+    version: row.version,
+    previous: row.previous,
+    rotatedTo: row.rotated_to,
+    postOperational: row.post_operational,
+  };
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
 }

@@ -7,6 +7,7 @@ import type { Store } from '../store/database';
 import { destructionActions } from './destruction';
 import { generationNeeds, keyGeneration, reconcileGeneration, testSignature } from './key-generation';
 import type { KeyAction, KeyInventory, KeyTransition } from './key-inventory';
+import { keyRotation, reconcileRotation } from './key-rotation';
 
 /*
  * What keys/ contributes to the quorum's registry: every action on a key, with its checks, needs and
@@ -44,6 +45,7 @@ function keyActions(
     'key.activate': keyTransition(inventory, 'activate'),
     'key.deactivate': keyTransition(inventory, 'deactivate'),
     'key.reactivate': keyTransition(inventory, 'reactivate'),
+    'key.rotate': keyRotation(store, now, inventory),
     ...destructionActions(store, inventory, now, copiesOf).actions,
   };
 }
@@ -77,6 +79,7 @@ export function keyReconcilers(
   return {
     'key.generate': reconcileGeneration(store, now, inventory),
     'key.destroy': destructionActions(store, inventory, now, copiesOf).reconcile,
+    'key.rotate': reconcileRotation(store, now, inventory),
   };
 }
 

@@ -28,6 +28,8 @@ export const proposalPlan: AuditPlans<ProposalChannel> = {
   'proposals.cancel': { action: 'proposal.cancel', self: true, params: false, selfFailures: FACTOR_FAILURES },
 };
 
+const NEW_KEY_ACTIONS: ReadonlySet<string> = new Set(['key.generate', 'key.rotate']);
+
 export function proposalHandlers({
   quorum,
   proveFactors,
@@ -43,15 +45,14 @@ export function proposalHandlers({
     'proposals.create': async ({ custodyId, action, params, requester }) => {
       quorum.mayAct(requester.custodianId, 'propose');
       await proveFactors(requester, 'propose');
-      // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash
-      // mid-generation can be reconciled by looking for exactly that ID in the token.
+      // A new key's CKA_ID (a rotation's successor too) is chosen now and bound into what the approvers
+      // approve, so a crash mid-generation can be reconciled by looking for exactly that ID in the token.
       // A destruction names every copy of the key when proposed, so the approvers see the backups still holding it.
-      const bound =
-        action === 'key.generate'
-          ? { ...params, ckaId: randomBytes(16).toString('hex') }
-          : action === 'key.schedule-destruction' && typeof params.keyId === 'string'
-            ? { ...params, copies: copiesOf(params.keyId) }
-            : params;
+      const bound = NEW_KEY_ACTIONS.has(action)
+        ? { ...params, ckaId: randomBytes(16).toString('hex') }
+        : action === 'key.schedule-destruction' && typeof params.keyId === 'string'
+          ? { ...params, copies: copiesOf(params.keyId) }
+          : params;
       return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
     },
     'proposals.approve': ({ proposalId, fingerprint, approver }) =>

@@ -52,60 +52,91 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
           <tr>
             <th scope="col">Label</th>
             <th scope="col">Algorithm</th>
+            <th scope="col">Version</th>
             <th scope="col">State</th>
-            <th scope="col">Cryptoperiod</th>
+            <th scope="col">Rotate by</th>
             <th scope="col">Check value or fingerprint</th>
             <th scope="col">Actions</th>
           </tr>
         </thead>
-        <tbody>
-          {keys.map((k) => (
-            <tr key={k.id} data-key={k.id}>
-              <th scope="row">{k.label}</th>
-              <td>
-                {k.algorithm}
-                {k.policy.status !== 'acceptable' && <span className="badge badge-warning"> {k.policy.status}</span>}
-                {k.policy.notes.map((n) => (
-                  <div key={n} className="muted">
-                    {n}
-                  </div>
-                ))}
-              </td>
-              <td>
-                {k.state}
-                {k.compromiseReason && <div className="bad">Reason: {k.compromiseReason}</div>}
-                {k.destructionNotBefore && (
-                  <div className="bad">
-                    Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then it
-                    can be cancelled.
-                  </div>
-                )}
-              </td>
-              <td>{days(k.expiresAt) > 0 ? `${days(k.expiresAt)} days left` : 'ended'}</td>
-              <td>
-                <code>{keyIdentity(k)}</code>
-              </td>
-              <td className="actions">
-                {k.fingerprint && (
-                  <button
-                    type="button"
-                    onClick={() => void exportKey(k.id, 'pem')}
-                    aria-label={`Export the public key of ${k.label} as PEM`}
-                  >
-                    PEM
+        {families(keys).map((family) => (
+          <tbody key={family[0]!.family} data-family={family[0]!.family}>
+            {family.map((k) => (
+              <tr key={k.id} data-key={k.id}>
+                <th scope="row">{k.label}</th>
+                <td>
+                  {k.algorithm}
+                  {k.policy.status !== 'acceptable' && <span className="badge badge-warning"> {k.policy.status}</span>}
+                  {k.policy.notes.map((n) => (
+                    <div key={n} className="muted">
+                      {n}
+                    </div>
+                  ))}
+                </td>
+                <td>
+                  v{k.version}
+                  {k.version > 1 && <div className="muted">replaces v{k.version - 1}</div>}
+                  {k.rotatedTo && <PostOperational keyRecord={k} successor={keys.find((n) => n.id === k.rotatedTo)} />}
+                </td>
+                <td>
+                  {k.state}
+                  {k.compromiseReason && <div className="bad">Reason: {k.compromiseReason}</div>}
+                  {k.destructionNotBefore && (
+                    <div className="bad">
+                      Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then
+                      it can be cancelled.
+                    </div>
+                  )}
+                </td>
+                <td>
+                  {k.rotateBy === null
+                    ? 'no longer applies protection'
+                    : `${k.rotateBy.slice(0, 10)} (${days(k.rotateBy) > 0 ? `${days(k.rotateBy)} days left` : 'overdue'})`}
+                </td>
+                <td>
+                  <code>{keyIdentity(k)}</code>
+                </td>
+                <td className="actions">
+                  {k.fingerprint && (
+                    <button
+                      type="button"
+                      onClick={() => void exportKey(k.id, 'pem')}
+                      aria-label={`Export the public key of ${k.label} as PEM`}
+                    >
+                      PEM
+                    </button>
+                  )}
+                  <button type="button" onClick={() => setActing(k)} aria-label={`Change the state of ${k.label}`}>
+                    State…
                   </button>
-                )}
-                <button type="button" onClick={() => setActing(k)} aria-label={`Change the state of ${k.label}`}>
-                  State…
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        ))}
       </table>
       {shown && <ExportedKey keyRecord={shown} text={exported!.text} />}
       {acting && <KeyStateForm keyRecord={acting} onDone={() => setActing(null)} />}
     </>
+  );
+}
+
+/** The inventory by key family, newest family first, each family's current version first. */
+function families(keys: KeyRecord[]): KeyRecord[][] {
+  const byFamily = new Map<string, KeyRecord[]>();
+  for (const k of keys) byFamily.set(k.family, [...(byFamily.get(k.family) ?? []), k]);
+  return [...byFamily.values()].map((family) => family.sort((a, b) => b.version - a.version));
+}
+
+/** What a rotated key may still do, and who keeps it from doing more. */
+function PostOperational({ keyRecord, successor }: { keyRecord: KeyRecord; successor: KeyRecord | undefined }) {
+  return (
+    <div className="muted">
+      Rotated to v{successor?.version ?? keyRecord.version + 1}: it only verifies, decrypts or unwraps.{' '}
+      {keyRecord.postOperational === 'token'
+        ? 'The token itself refuses it new protection.'
+        : 'The token would still let it sign, encrypt or wrap; Custos refuses to.'}
+    </div>
   );
 }
 
@@ -163,6 +194,7 @@ function KeyStateForm({ keyRecord, onDone }: { keyRecord: KeyRecord; onDone: () 
       <select id="key-transition" value={choice} onChange={(e) => setChoice(e.target.value)}>
         <option value="key.activate">Activate (quorum)</option>
         <option value="key.deactivate">Deactivate (quorum)</option>
+        <option value="key.rotate">Rotate: generate its successor in the same token (quorum)</option>
         <option value="key.reactivate">Reactivate after suspension (quorum)</option>
         <option value="key.schedule-destruction">Schedule destruction (quorum)</option>
         <option value="key.cancel-destruction">Cancel the scheduled destruction (quorum)</option>

@@ -17,6 +17,7 @@ import { auditTreeByAppend } from './0015-audit-tree-by-append';
 import { proposalDecision } from './0016-proposal-decision';
 import { keyCompromiseReason } from './0017-key-compromise-reason';
 import { backupRetirement } from './0018-backup-retirement';
+import { keyFamilies } from './0019-key-families';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -38,4 +39,5 @@ export const migrations: readonly Migration[] = [
   proposalDecision,
   keyCompromiseReason,
   backupRetirement,
+  keyFamilies,
 ];

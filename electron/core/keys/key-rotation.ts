@@ -1,0 +1,199 @@
+import pkcs11js from 'pkcs11js';
+import { GenerateParams, RotateParams } from '../../../shared/actions';
+import { KeyUsage, type KeyRecord } from '../../../shared/keys';
+import type { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { findObjects } from '../hsm/find-objects';
+import { refusalName, tokenStep } from '../hsm/pkcs11-errors';
+import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
+import type { Store } from '../store/database';
+import { attributeDifferences } from './key-attributes';
+import {
+  examineGenerated,
+  generateInToken,
+  generationNeeds,
+  refuseDisallowed,
+  registration,
+  type Lineage,
+} from './key-generation';
+import type { KeyAction, KeyInventory } from './key-inventory';
+
+/**
+ * What a key of each usage applies protection with (SP 800-57 "originator usage"): the attribute a
+ * rotated key loses, and the class of the object that carries it. Processing (verify, decrypt,
+ * unwrap) stays on.
+ */
+const PROTECTS: Record<KeyUsage, { attribute: number; name: string; pairClass: number }> = {
+  sign: { attribute: pkcs11js.CKA_SIGN, name: 'CKA_SIGN', pairClass: pkcs11js.CKO_PRIVATE_KEY },
+  encrypt: { attribute: pkcs11js.CKA_ENCRYPT, name: 'CKA_ENCRYPT', pairClass: pkcs11js.CKO_PUBLIC_KEY },
+  wrap: { attribute: pkcs11js.CKA_WRAP, name: 'CKA_WRAP', pairClass: pkcs11js.CKO_PUBLIC_KEY },
+};
+
+const symmetric = (algorithm: string) => algorithm === 'AES-256';
+
+/** The successor: the old key's label, usage, backup-ability and cryptoperiod; its algorithm unless changed. */
+function successorParams(inventory: KeyInventory, key: KeyRecord, p: RotateParams): GenerateParams {
+  return GenerateParams.parse({
+    algorithm: p.algorithm ?? key.algorithm,
+    label: key.label,
+    usage: key.usage,
+    backupable: key.backupable,
+    cryptoperiodDays: inventory.cryptoperiodDays(key.id),
+    ckaId: p.ckaId,
+    ...(p.acceptUnrestrictedExport === undefined ? {} : { acceptUnrestrictedExport: p.acceptUnrestrictedExport }),
+  });
+}
+
+/**
+ * The rotation ceremony (SP 800-57 §5.3): the successor generated in the same token with the same
+ * custody attributes, the old key made post-operational, both recorded as versions of one family.
+ * The old key's protecting attribute is turned off on the token where it allows; keys are made
+ * CKA_MODIFIABLE false, and a token that enforces that (SoftHSM2 does) refuses, so then only Custos
+ * refuses the old key (it is deactivated, and Custos uses only active keys): the outcome and the
+ * key's audit entry say which.
+ */
+export function keyRotation(store: Store, now: () => Date, inventory: KeyInventory): KeyAction {
+  const ready = (params: unknown, token: TokenRef) => {
+    const p = RotateParams.parse(params);
+    const key = inventory.checkToken(p.keyId, token);
+    if (key.state !== 'active') {
+      throw new CustosError(
+        'KEY_STATE_FORBIDS',
+        `“${key.label}” is ${key.state}; only an active key is rotated${key.rotatedTo ? ' (it was rotated already)' : ''}.`,
+        ['Rotate the family’s active version (see the key list).'],
+      );
+    }
+    if (inventory.waitingSchedule(p.keyId)) {
+      throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be rotated.', [
+        'Cancel the destruction (a quorum) first, or generate a new key.',
+      ]);
+    }
+    const next = successorParams(inventory, key, p);
+    if (symmetric(next.algorithm) !== symmetric(key.algorithm)) {
+      throw new CustosError(
+        'KEY_TYPE_UNSUITED',
+        `“${key.label}” is an ${key.algorithm} key; its successor cannot be ${next.algorithm} (a ${symmetric(key.algorithm) ? 'secret key cannot become a key pair' : 'key pair cannot become a secret key'}).`,
+        ['Name an algorithm of the same kind, or leave it out to keep the same one.'],
+      );
+    }
+    refuseDisallowed(next.algorithm, now());
+    return { p, key, next };
+  };
+  return {
+    ready: (params, token) => void ready(params, token),
+    needs: (params) => {
+      const p = RotateParams.parse(params);
+      return generationNeeds(successorParams(inventory, inventory.get(p.keyId), p));
+    },
+    run: ({ session, lib, params, proposalId, token }) => {
+      const { key, next } = ready(params, token);
+      const protecting = oldProtectingObject(lib, session, key);
+      const { spki, kcv, trustedOnly } = generateInToken(lib, session, next);
+      const limit = postOperational(lib, session, protecting, KeyUsage.parse(key.usage));
+      return rotated(store, inventory, proposalId, key, next, { spki, kcv }, limit, now(), trustedOnly);
+    },
+  };
+}
+
+/** The old key's object that applies protection; found before anything is generated, so a missing one costs nothing. */
+function oldProtectingObject(lib: pkcs11js.PKCS11, session: Buffer, key: KeyRecord): Buffer {
+  const usage = KeyUsage.parse(key.usage);
+  const objectClass = symmetric(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : PROTECTS[usage].pairClass;
+  const [handle] = findObjects(
+    lib,
+    session,
+    [
+      { type: pkcs11js.CKA_CLASS, value: objectClass },
+      { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') },
+    ],
+    1,
+  );
+  if (!handle)
+    throw new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${key.label}”; nothing was generated.`);
+  return handle;
+}
+
+interface PostOperational {
+  turnedOff: string[];
+  postOperational: 'token' | 'custos';
+  tokenRefusal: string | null;
+}
+
+/**
+ * Turns the old key's protecting use off on the token (C_SetAttributeValue), read back. A token
+ * that refuses (CKA_MODIFIABLE false is enforced) or ignores it leaves the limit to Custos alone.
+ */
+function postOperational(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, usage: KeyUsage): PostOperational {
+  const { attribute, name } = PROTECTS[usage];
+  const off = [{ type: attribute, value: false }];
+  try {
+    tokenStep('C_SetAttributeValue', { attribute: name }, () => lib.C_SetAttributeValue(session, handle, off));
+  } catch (error) {
+    const refusal = refusalName(error);
+    if (!refusal) throw error;
+    return { turnedOff: [name], postOperational: 'custos', tokenRefusal: refusal };
+  }
+  const ignored = attributeDifferences(lib, session, handle, off).length > 0;
+  return {
+    turnedOff: [name],
+    postOperational: ignored ? 'custos' : 'token',
+    tokenRefusal: ignored ? 'accepted but not applied' : null,
+  };
+}
+
+/** The outcome and the commit: the old key's entry first (deactivated, rotatedTo), then the successor's row. */
+function rotated(
+  store: Store,
+  inventory: KeyInventory,
+  proposalId: string,
+  key: KeyRecord,
+  next: GenerateParams,
+  made: { spki: Buffer | null; kcv: string | null },
+  limit: PostOperational,
+  created: Date,
+  trustedOnly?: boolean,
+) {
+  const lineage: Lineage = { family: key.family, version: key.version + 1, previous: key.id, state: 'active' };
+  const registered = registration(store, inventory, proposalId, next, made.spki, made.kcv, created, lineage);
+  const { fingerprint, kcv } = registered.result;
+  return {
+    result: {
+      keyId: key.id,
+      successorId: next.ckaId,
+      label: next.label,
+      algorithm: next.algorithm,
+      family: lineage.family,
+      version: lineage.version,
+      fingerprint,
+      kcv,
+      ...limit,
+      ...(next.backupable && trustedOnly !== undefined ? { exportRestrictedToTrustedKeys: trustedOnly } : {}),
+    },
+    commit: () => {
+      inventory.markRotated(key.id, next.ckaId, limit.postOperational, {
+        turnedOff: limit.turnedOff,
+        tokenRefusal: limit.tokenRefusal,
+      });
+      registered.commit();
+    },
+  };
+}
+
+/**
+ * After a crash during a rotation: the successor is looked for by its bound CKA_ID, at a quorum
+ * login (the old key's private or secret object must be reached too). Found, the old key's limit
+ * is set again (idempotent) and both are recorded; a key pair not there means nothing happened.
+ */
+export function reconcileRotation(store: Store, now: () => Date, inventory: KeyInventory): QuorumReconciler {
+  return ({ session, lib, params, proposalId, loggedIn }) => {
+    if (!loggedIn) return NEEDS_LOGIN;
+    const p = RotateParams.parse(params);
+    const key = inventory.get(p.keyId);
+    const next = successorParams(inventory, key, p);
+    const found = examineGenerated(lib, session, next, true);
+    if (found === null || found === NEEDS_LOGIN) return null;
+    const limit = postOperational(lib, session, oldProtectingObject(lib, session, key), KeyUsage.parse(key.usage));
+    const outcome = rotated(store, inventory, proposalId, key, next, found, limit, now());
+    return { ...outcome, result: { ...outcome.result, reconciled: true } };
+  };
+}
