@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DATABASE_FILE } from '../store/database';
 import { appendOnly } from '../store/migrations/0002-audit-log';
+import { migrations } from '../store/migrations';
 import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { leafHash, MemoryTree, nodesCompletedBy, verifyConsistency, verifyInclusion } from './merkle';
@@ -30,9 +31,16 @@ function treeOf(entries: Iterable<{ entry: string }>): MemoryTree {
   return tree;
 }
 
-/** A log of `appends` more entries, closed with its checkpoint signed. */
-function writeLog(appends: number): void {
-  const opened = openAudit(dataDir);
+/**
+ * A log of `appends` more entries, closed with its checkpoint signed; `upTo` stops the schema at that version, so
+ * a later upgrade runs the migrations after it as on a real installation of that age.
+ */
+function writeLog(appends: number, upTo?: number): void {
+  const opened = openAudit(
+    dataDir,
+    undefined,
+    upTo === undefined ? {} : { migrations: migrations.filter((m) => m.version <= upTo) },
+  );
   for (let i = 0; i < appends; i++) {
     opened.audit.record({ actor: operator, action: 'token.list', object: { type: 'token', id: `t${i}` } });
   }
@@ -92,7 +100,7 @@ describe('the stored tree, one row per append', () => {
   });
 
   it('carries a tree stored by level over the upgrade: the log opens on it, verifies and proves', async () => {
-    writeLog(21);
+    writeLog(21, 15);
     asSchema14();
     const opened = openAudit(dataDir);
     try {
@@ -109,7 +117,7 @@ describe('the stored tree, one row per append', () => {
   });
 
   it('keeps a node changed before the upgrade as evidence: verify names it, and the repair rebuilds it', async () => {
-    writeLog(21);
+    writeLog(21, 15);
     asSchema14((db) => db.prepare('UPDATE audit_tree SET hash = zeroblob(32) WHERE level = 2 AND idx = 1').run());
     const opened = openAudit(dataDir);
     try {

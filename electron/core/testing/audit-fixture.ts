@@ -13,12 +13,12 @@ import { ModuleHost } from '../hsm/module-host';
 import { silentLog } from '../log';
 import { FileSecretVault } from '../secret-vault';
 import { Settings } from '../settings/settings';
-import { DATABASE_FILE, Store } from '../store/database';
+import { DATABASE_FILE, Store, type StoreOptions } from '../store/database';
 import { sql } from '../store/sql';
 
 /** A real audit service on a data directory: SQLite file, SoftHSM2 audit token, 0600 PIN file. */
-export function openAudit(dataDir: string, clock?: () => Date) {
-  const store = Store.open(dataDir);
+export function openAudit(dataDir: string, clock?: () => Date, storeOptions: StoreOptions = {}) {
+  const store = Store.open(dataDir, storeOptions);
   const host = new ModuleHost();
   const audit = new AuditService({
     dataDir,
