@@ -98,7 +98,8 @@ export function BackupForm() {
 export function RestoreForm() {
   const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
   const custodians = useCustos((s) => s.custodians) ?? [];
-  const backups = useCustos((s) => s.backups) ?? [];
+  // A retired set is never restored (BACKUP_RETIRED): it is not offered.
+  const backups = (useCustos((s) => s.backups) ?? []).filter((b) => !b.retirement);
   const propose = useCustos((s) => s.proposeRestore);
   const busy = useCustos((s) => s.quorumBusy);
   const [setId, setSetId] = useState('');
