@@ -694,6 +694,15 @@ describe('a security officer’s emergency action', () => {
     expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: b.token })).toMatchObject(
       { ok: true },
     );
+    // Each export is recorded against the key, answered or refused, so the key's history finds it.
+    const exports = () =>
+      [...core!.audit.log().entries()]
+        .map((e) => JSON.parse(e.entry) as { action: string; object: unknown; result: { status: string } })
+        .filter((e) => e.action === 'key.export-public');
+    expect(exports().map((e) => [e.object, e.result.status])).toEqual([
+      [{ type: 'key', id: key!.id }, 'failed'],
+      [{ type: 'key', id: key!.id }, 'ok'],
+    ]);
 
     // Marking a key compromised without a reason is refused by the schema, before any factor is tried.
     const silent = { keyId: key!.id, transition: 'compromise', token: b.token, officer: proof(3) };
@@ -717,6 +726,17 @@ describe('a security officer’s emergency action', () => {
     expect(notice.dir).toBe(join(dataDir, 'reports', notice.id));
     expect(existsSync(join(notice.dir, 'report.pdf'))).toBe(true);
     expect(core.reports.list()).toContainEqual(expect.objectContaining({ id: notice.id, type: 'revocation-notice' }));
+
+    // Its compromise impact report lists both public-key exports: whoever received one may still rely on the key.
+    const impact = await router.dispatch('reports.create', { impact: { keyId: key!.id } });
+    expect(impact).toMatchObject({ ok: true });
+    const report = JSON.parse(
+      readFileSync(join((impact as { value: { dir: string } }).value.dir, 'report.json'), 'utf8'),
+    ) as { impact: { publicKeyExports: { seq: number; actor: string; result: string }[] } };
+    expect(report.impact.publicKeyExports.map((e) => [e.actor, e.result])).toEqual([
+      ['desktop', 'failed'],
+      ['desktop', 'ok'],
+    ]);
   });
 });
 

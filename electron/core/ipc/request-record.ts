@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuditActor } from '../../../shared/audit';
 import type { ErrorCode } from '../../../shared/errors';
 import type { ChannelName } from '../../../shared/ipc-schema';
+import { PublicKeyExport } from '../../../shared/keys';
 import { TokenRef } from '../../../shared/tokens';
 import { tokenObject } from '../audit/audit-log';
 import type { AuditService } from '../audit/audit-service';
@@ -64,7 +65,9 @@ export function recordRequest(
           ? tokenObjectOf(input)
           : report.channel === 'audit.entry' && seq.success
             ? { type: 'audit-entry', id: String(seq.data.seq) }
-            : null;
+            : report.channel === 'keys.exportPublic'
+              ? keyObjectOf(input)
+              : null;
     await audit.tryRecord({
       actor,
       action: plan?.action ?? 'ipc.request',
@@ -79,5 +82,10 @@ export function recordRequest(
 function tokenObjectOf(input: unknown) {
   const ref = TokenRef.safeParse(input);
   return ref.success ? tokenObject(ref.data) : null;
+}
+/** The key a public-key export named, so that the key's history (a compromise impact report) finds the export. */
+function keyObjectOf(input: unknown) {
+  const request = PublicKeyExport.safeParse(input);
+  return request.success ? { type: 'key', id: request.data.keyId } : null;
 }
 const AuditSeq = z.object({ seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) });
