@@ -22,7 +22,10 @@ export function BackupForm() {
   const eligible = keys.filter(
     (k) =>
       k.backupable &&
+      // No new copy of a key that is to be gone (the core refuses it too).
       k.state !== 'destroyed' &&
+      k.state !== 'compromised' &&
+      k.destructionNotBefore === null &&
       k.token.serial === custody.token.serial &&
       k.token.label === custody.token.label,
   );
