@@ -94,9 +94,16 @@ test('a backup set retired by keyboard: proposed on Ceremonies, approved by the 
   await approve(fingerprint, babbage);
   await approve(fingerprint, curie);
   await expect(page.getByRole('status')).toContainText('The quorum was met');
+  // What happens next is said on the proposal, with the way there.
+  const closed = page.locator(`section[data-proposal]`, { hasText: 'Retire a backup set on “vault-r” — executed' });
+  await expect(closed).toContainText(
+    'Next, each card holder destroys their card and records it on the Ceremonies screen. Still to record their card: Ada, Babbage, Curie.',
+  );
+  await checkScreenPart(page, '04-approvals-retirement-executed', closed);
+  await closed.getByRole('button', { name: 'Go to Ceremonies' }).press('Enter');
 
   // Retired: never offered for a restore; each holder records their card, one at a time.
-  await keys.press('Alt+3');
+  await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
   await expect(state).toContainText(
     '“its key is being destroyed”. It can never be restored. Cards recorded as destroyed: 0 of 3.',
   );

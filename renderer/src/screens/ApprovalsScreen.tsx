@@ -10,6 +10,7 @@ import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
 import { approveFormOf, stopFormOf } from '../store/quorum-slice';
 import { CardPrinter, ShareEntryForm } from './BackupPanels';
+import { CardsToDestroy } from './BackupRetirement';
 
 const CLOSED_AS: Record<Exclude<ProposalView['state'], 'open'>, string> = {
   executed: 'Carried out once the quorum was met.',
@@ -125,6 +126,9 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
       <ProposalFacts proposal={proposal} lookups={lookups} />
       {proposal.action === 'key.backup' && proposal.state === 'executed' && <PrintCardsButton proposal={proposal} />}
       {proposal.action === 'key.restore' && open && <ShareEntryForm proposal={proposal} />}
+      {proposal.action === 'backup.retire' && proposal.state === 'executed' && (
+        <CardsToDestroy setId={proposal.params.setId} />
+      )}
       {open && <ApproveForm proposal={proposal} choices={approvers} />}
       {open && (
         <StopForm proposal={proposal} choices={custodians.filter((c) => c.roles.some((r) => r !== 'auditor'))} />

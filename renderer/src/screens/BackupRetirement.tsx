@@ -3,6 +3,7 @@ import type { BackupSummary } from '../../../shared/backups';
 import type { ProposalView } from '../../../shared/quorum';
 import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { NextStep } from '../app/NextStep';
 import { useCustos } from '../store/context';
 import { CARD_DESTROYED_FORM, RETIRE_FORM } from '../store/quorum-slice';
 
@@ -246,5 +247,19 @@ export function CardDestroyedForm() {
         Record my card as destroyed
       </button>
     </form>
+  );
+}
+
+/** On a retirement the quorum carried out: who still has to destroy their card, and where to record it. */
+export function CardsToDestroy({ setId }: { setId: string }) {
+  const pending = (useCustos((s) => s.backups) ?? [])
+    .find((b) => b.setId === setId)
+    ?.retirement?.cards.filter((c) => !c.destroyedAt);
+  if (!pending?.length) return null;
+  return (
+    <NextStep screen="ceremonies" action="Go to Ceremonies">
+      Next, each card holder destroys their card and records it on the Ceremonies screen. Still to record their card:{' '}
+      {pending.map((c) => c.name).join(', ')}.
+    </NextStep>
   );
 }
