@@ -683,9 +683,21 @@ describe('a security officer’s emergency action', () => {
     expect(wrong).toMatchObject({ ok: false, error: { code: 'KEY_WRONG_TOKEN' } });
     expect(core.keys.get(key!.id).state).toBe('pre-activation');
     const entries = [...core.audit.log().entries()].map(
-      (e) => JSON.parse(e.entry) as { action: string; result: { code?: string } },
+      (e) => JSON.parse(e.entry) as { action: string; object: unknown; result: { code?: string } },
     );
     expect(entries.filter((e) => e.action === 'key.emergency').map((e) => e.result.code)).toEqual(['KEY_WRONG_TOKEN']);
+    // A refusal sits in the history of the key it named; so does one of a backup set.
+    expect(entries.find((e) => e.action === 'key.emergency')).toMatchObject({ object: { type: 'key', id: key!.id } });
+    const noSet = 'ab'.repeat(16);
+    expect(await router.dispatch('backups.exportFile', { setId: noSet })).toMatchObject({
+      ok: false,
+      error: { code: 'BACKUP_NOT_FOUND' },
+    });
+    expect([...core.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string }).at(-1)).toMatchObject({
+      action: 'backup.export',
+      object: { type: 'backup', id: noSet },
+      result: { code: 'BACKUP_NOT_FOUND' },
+    });
 
     // A public-key export that names a token is refused unless the key lives in it.
     expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: a.token })).toMatchObject(
