@@ -58,6 +58,17 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
   'key.restore': { setId: SET, overrideDestroyed: false },
   'backup.retire': { setId: SET, reason: 'key destroyed' },
   'key.rotate': { keyId: PAYMENTS, ckaId: SET },
+  'cert.self-sign': {
+    keyId: PAYMENTS,
+    profile: {
+      subject: { commonName: 'Example Root CA', organization: 'Example', country: 'NL' },
+      notBefore: '2027-01-01T00:00:00Z',
+      notAfter: '2037-01-01T00:00:00Z',
+      ca: true,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+    serial: `1${'0'.repeat(39)}`,
+  },
 };
 
 const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;

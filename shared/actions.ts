@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyUsage } from './keys';
 import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, KeyCopy } from './backups';
+import { CertificateProfile, CertSerial, profileInWords } from './pki';
 
 /**
  * The quorum actions, each declared once: what its parameters must be, what its outcome records,
@@ -23,6 +24,7 @@ export const ActionName = z.enum([
   'key.restore',
   'backup.retire',
   'key.rotate',
+  'cert.self-sign',
 ]);
 export type ActionName = z.infer<typeof ActionName>;
 
@@ -67,6 +69,19 @@ export const RotateParams = z.strictObject({
   acceptUnrestrictedExport: z.boolean().optional().describe('accept export not restricted to trusted keys'),
 });
 export type RotateParams = z.infer<typeof RotateParams>;
+/**
+ * A root certificate (issue #15): the key in the token signs its own certificate. The serial comes from the
+ * token's RNG and the profile's findings (Baseline Requirements advice) are bound when proposed, so the
+ * approvers approve exactly the certificate that will exist.
+ */
+export const SelfSignParams = z.strictObject({
+  keyId: KeyId,
+  profile: CertificateProfile.describe('the certificate profile (a JSON file: custos proposal create --profile FILE)'),
+  serial: CertSerial,
+  warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),
+});
+export type SelfSignParams = z.infer<typeof SelfSignParams>;
+
 /** The waiting period before a scheduled destruction, in days (DESIGN §6). */
 export const DESTRUCTION_WAIT_DAYS = { min: 7, max: 30, default: 30 } as const;
 
@@ -164,6 +179,19 @@ const Results = {
     reconciled: z.boolean().optional(),
   }),
   cancel: z.looseObject({ keyId: Id32, cancelled: z.literal(true) }),
+  certificate: z.looseObject({
+    serial: z.string(),
+    keyId: Id32,
+    subject: z.string(),
+    issuer: z.string(),
+    notBefore: z.string(),
+    notAfter: z.string(),
+    sha256: z.string(),
+    /** The certificate object's label in the token (beside the key, same CKA_ID). */
+    tokenObject: z.string(),
+    pem: z.string(),
+    reconciled: z.boolean().optional(),
+  }),
   destroy: z.looseObject({
     keyId: Id32,
     objectsDestroyed: z.number().nullable(),
@@ -459,6 +487,30 @@ export const ACTIONS = {
         ? `The token itself now refuses the old key for new protection (${r.turnedOff.join(', ')} set to false).`
         : `The token refused to change the old key (${r.tokenRefusal ?? 'no reason given'}), so it would still allow ` +
           `${r.turnedOff.join(', ')}; Custos refuses to use it for them.`,
+    ],
+  }),
+  'cert.self-sign': spec({
+    title: 'Make a root certificate',
+    report: { type: 'cert.self-sign', title: 'Root certificate ceremony' },
+    params: SelfSignParams,
+    proposed: SelfSignParams.omit({ serial: true, warnings: true }),
+    result: Results.certificate,
+    describe: (p, l) => ({
+      sentence:
+        `Sign a root certificate for ${keyPhrase(l, p.keyId)} with the key itself, inside the token ` +
+        `(the private key never leaves it).`,
+      lines: [
+        ...profileInWords(p.profile),
+        ...(p.warnings ?? []).map((w) => `Warning: ${w}`),
+        `Serial (from the token’s random number generator): ${p.serial}`,
+        keyIdLine(p.keyId),
+      ],
+    }),
+    outcome: (r) => [
+      `Root certificate “${r.subject}”, serial ${r.serial}, valid ${r.notBefore.slice(0, 10)} to ${r.notAfter.slice(0, 10)}` +
+        `${r.reconciled ? ', found in the token after an interruption' : ''}.`,
+      `Certificate SHA-256: ${r.sha256}`,
+      `Stored in the token beside its key as “${r.tokenObject}”.`,
     ],
   }),
 } satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };
