@@ -25,6 +25,7 @@ export const ActionName = z.enum([
   'backup.retire',
   'key.rotate',
   'cert.self-sign',
+  'cert.issue',
 ]);
 export type ActionName = z.infer<typeof ActionName>;
 
@@ -81,6 +82,29 @@ export const SelfSignParams = z.strictObject({
   warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),
 });
 export type SelfSignParams = z.infer<typeof SelfSignParams>;
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/**
+ * A certificate issued by a CA key from a PKCS#10 request (an intermediate CA, or an end entity). The
+ * request's SHA-256, subject and public key fingerprint are bound when proposed, after its signature
+ * was checked; the subject certified is the profile's, which the approvers compare with the request's.
+ */
+export const IssueParams = z.strictObject({
+  issuerKeyId: KeyId.describe('the CA key that signs (it needs its own CA certificate first: cert.self-sign)'),
+  csr: z
+    .string()
+    .min(64)
+    .max(24_000)
+    .describe('the certificate request, PEM or base64 DER (custos proposal create --csr FILE)'),
+  profile: CertificateProfile.describe('the certificate profile (a JSON file: custos proposal create --profile FILE)'),
+  csrSha256: Sha256.describe('bound by Custos when proposed'),
+  csrSubject: z.string().max(1024).describe('bound by Custos when proposed'),
+  publicKeyFingerprint: Sha256.describe('bound by Custos when proposed'),
+  serial: CertSerial,
+  warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),
+});
+export type IssueParams = z.infer<typeof IssueParams>;
 
 /** The waiting period before a scheduled destruction, in days (DESIGN §6). */
 export const DESTRUCTION_WAIT_DAYS = { min: 7, max: 30, default: 30 } as const;
@@ -181,7 +205,9 @@ const Results = {
   cancel: z.looseObject({ keyId: Id32, cancelled: z.literal(true) }),
   certificate: z.looseObject({
     serial: z.string(),
-    keyId: Id32,
+    /** The certified key when it is in the inventory (a root's); null for a key known only from its request. */
+    keyId: Id32.nullable(),
+    issuerKeyId: Id32,
     subject: z.string(),
     issuer: z.string(),
     notBefore: z.string(),
@@ -511,6 +537,33 @@ export const ACTIONS = {
         `${r.reconciled ? ', found in the token after an interruption' : ''}.`,
       `Certificate SHA-256: ${r.sha256}`,
       `Stored in the token beside its key as “${r.tokenObject}”.`,
+    ],
+  }),
+  'cert.issue': spec({
+    title: 'Issue a certificate from a request',
+    report: { type: 'cert.issue', title: 'Certificate issuance ceremony' },
+    params: IssueParams,
+    proposed: IssueParams.pick({ issuerKeyId: true, csr: true, profile: true }),
+    result: Results.certificate,
+    describe: (p, l) => ({
+      sentence:
+        `Issue a ${p.profile.ca ? 'CA' : 'end-entity'} certificate signed by ${keyPhrase(l, p.issuerKeyId)} ` +
+        `for the key in the request from “${p.csrSubject}”.`,
+      lines: [
+        ...profileInWords(p.profile),
+        ...(p.warnings ?? []).map((w) => `Warning: ${w}`),
+        `The request’s subject: ${p.csrSubject}`,
+        `The request’s public key SHA-256: ${p.publicKeyFingerprint}`,
+        `The request’s SHA-256: ${p.csrSha256}`,
+        `Serial (from the token’s random number generator): ${p.serial}`,
+        `Issuer key id: ${p.issuerKeyId}`,
+      ],
+    }),
+    outcome: (r) => [
+      `Certificate “${r.subject}” issued by “${r.issuer}”, serial ${r.serial}, valid ${r.notBefore.slice(0, 10)} to ` +
+        `${r.notAfter.slice(0, 10)}${r.reconciled ? ', found in the token after an interruption' : ''}.`,
+      `Certificate SHA-256: ${r.sha256}`,
+      `Stored in the token as “${r.tokenObject}”.`,
     ],
   }),
 } satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };

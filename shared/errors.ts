@@ -154,6 +154,10 @@ export const ErrorCode = z.enum([
   /** A certificate profile breaks RFC 5280 or the key's cryptoperiod: each reason is named in the remedy. */
   'CERT_PROFILE_REFUSED',
   'CERT_NOT_FOUND',
+  /** A certificate request that is not PKCS#10, whose signature does not verify, or signed with SHA-1. */
+  'CSR_INVALID',
+  /** Issuing or revoking under a CA key that has no CA certificate here yet (cert.self-sign comes first). */
+  'CA_CERT_MISSING',
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',
@@ -269,9 +273,11 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'REASON_REQUIRED',
     'CERT_PROFILE_REFUSED',
     'CERT_NOT_FOUND',
+    'CA_CERT_MISSING',
   ],
   integrity: [
     'PROPOSAL_TAMPERED',
+    'CSR_INVALID',
     'BACKUP_MAC_MISMATCH',
     'BACKUP_AUDIT_KEY_MISMATCH',
     'AUDIT_VERIFY_FAILED',

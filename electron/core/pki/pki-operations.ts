@@ -1,8 +1,8 @@
+import type { Need } from '../hsm/capabilities';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { ProposalCheck, QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
-import type { Need } from '../hsm/capabilities';
+import { certificateActions } from './certificate-actions';
 import type { CertificateStore } from './certificate-store';
-import { rootCertificate } from './root-certificate';
 
 /** Binds, when proposed, what Custos chooses for an action; `random` draws bytes from the custody's token. */
 export type ProposalBinding = (params: Record<string, unknown>, random: (bytes: number) => Buffer) => unknown;
@@ -12,16 +12,14 @@ export type ProposalBinding = (params: Record<string, unknown>, random: (bytes: 
  * checks, needs, reconcilers and what each binds when proposed. Assembled by the composition root.
  */
 export function pkiOperations(now: () => Date, inventory: KeyInventory, certificates: CertificateStore) {
-  const root = rootCertificate(now, inventory, certificates);
-  const check: ProposalCheck = (params, custody) => root.ready(params, custody.token);
+  const actions = Object.entries(certificateActions(now, inventory, certificates));
+  const each = <T>(part: (action: (typeof actions)[number][1]) => T): Record<string, T> =>
+    Object.fromEntries(actions.map(([name, action]) => [name, part(action)]));
   return {
-    operations: { 'cert.self-sign': root.run } satisfies Record<string, QuorumOperation>,
-    checks: { 'cert.self-sign': check } satisfies Record<string, ProposalCheck>,
-    needs: { 'cert.self-sign': (params: unknown): Need[] => root.needs!(params) },
-    reconcilers: { 'cert.self-sign': root.reconcile } satisfies Record<string, QuorumReconciler>,
-    bindings: { 'cert.self-sign': (params, random) => root.bind(params, random(20)) } satisfies Record<
-      string,
-      ProposalBinding
-    >,
+    operations: each<QuorumOperation>((a) => a.run),
+    checks: each<ProposalCheck>((a) => (params, custody) => a.ready(params, custody.token)),
+    needs: each<(params: unknown) => Need[]>((a) => (params) => a.needs(params)),
+    reconcilers: each<QuorumReconciler>((a) => a.reconcile),
+    bindings: each<ProposalBinding>((a) => (params, random) => a.bind(params, random)),
   };
 }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
@@ -88,7 +88,7 @@ const rootProfile = (over: Partial<CertificateProfile> = {}): CertificateProfile
   ...over,
 });
 const selfSign = (keyId: string, profile: CertificateProfile) =>
-  pki.bindings['cert.self-sign']({ keyId, profile }, tokenRandom) as Record<string, unknown>;
+  pki.bindings['cert.self-sign']!({ keyId, profile }, tokenRandom) as Record<string, unknown>;
 
 describe('root certificate ceremony (cert.self-sign)', () => {
   it('signs a root in the token that openssl parses and verifies, certifying the token’s own public key', async () => {
@@ -205,5 +205,89 @@ describe('root certificate ceremony (cert.self-sign)', () => {
       sql`UPDATE certificates SET der = (SELECT der FROM certificates WHERE serial = ${otherSerial}) WHERE serial = ${serial}`,
     );
     expect(() => certificates.get(serial)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+  });
+});
+
+/** A request made by openssl alone, for a key that only openssl ever held. */
+function opensslRequest(name: string, commonName: string): string {
+  const key = join(work, `${name}.key`);
+  const csr = join(work, `${name}.csr`);
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key);
+  openssl('req', '-new', '-key', key, '-subj', `/O=Custos/CN=${commonName}`, '-out', csr);
+  return readFileSync(csr, 'utf8');
+}
+
+const intermediateProfile = (over: Partial<CertificateProfile> = {}): CertificateProfile => ({
+  subject: { commonName: 'Custos Test Issuing CA', organization: 'Custos' },
+  notBefore: new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+  notAfter: year(3),
+  ca: true,
+  pathLength: 0,
+  keyUsage: ['keyCertSign', 'cRLSign'],
+  extendedKeyUsage: ['serverAuth', 'clientAuth'],
+  ...over,
+});
+
+describe('issuing from a request (cert.issue)', () => {
+  async function root(): Promise<{ keyId: string; file: string }> {
+    const keyId = await caKey();
+    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile()));
+    const file = join(work, 'root.pem');
+    writeFileSync(file, (done.outcome as { result: { pem: string } }).result.pem);
+    return { keyId, file };
+  }
+  const issue = (issuerKeyId: string, csr: string, profile: CertificateProfile) =>
+    pki.bindings['cert.issue']!({ issuerKeyId, csr, profile }, tokenRandom) as Record<string, unknown>;
+
+  it('issues an intermediate from an openssl request that `openssl verify -CAfile root.pem` accepts', async () => {
+    const { keyId, file: rootFile } = await root();
+    const csr = opensslRequest('issuing', 'Custos Test Issuing CA');
+    const params = issue(keyId, csr, intermediateProfile());
+    expect(params.csrSubject).toBe('CN=Custos Test Issuing CA, O=Custos');
+    const words = describeProposal('cert.issue', params as never, NO_LOOKUPS);
+    expect(words.lines.join('\n')).toContain(
+      `The request’s public key SHA-256: ${String(params.publicKeyFingerprint)}`,
+    );
+
+    const done = await approved('cert.issue', params);
+    expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
+    const issued = join(work, 'issuing.pem');
+    writeFileSync(issued, (done.outcome as { result: { pem: string } }).result.pem);
+    expect(openssl('verify', '-CAfile', rootFile, issued).trim()).toBe(`${issued}: OK`);
+    const text = openssl('x509', '-in', issued, '-noout', '-text');
+    expect(text).toContain('Issuer: C = NL, O = Custos, CN = Custos Test Root CA');
+    expect(text).toMatch(/CA:TRUE, pathlen:0/);
+    expect(text).toContain('TLS Web Server Authentication, TLS Web Client Authentication');
+    // The key certified is the request's.
+    const requestKey = execFileSync('openssl', ['req', '-in', join(work, 'issuing.csr'), '-noout', '-pubkey'], {
+      encoding: 'utf8',
+    });
+    expect(openssl('x509', '-in', issued, '-noout', '-pubkey')).toBe(requestKey);
+    expect(certificates.list().map((c) => c.subject)).toContain('CN=Custos Test Issuing CA, O=Custos');
+  });
+
+  it('refuses a tampered request before any proposal exists', async () => {
+    const { keyId } = await root();
+    const der = Buffer.from(
+      opensslRequest('tampered', 'Custos Test Issuing CA').replace(/-----[A-Z ]+-----|\n/g, ''),
+      'base64',
+    );
+    der[der.length - 5]! ^= 0x01; // inside the signature
+    expect(() => issue(keyId, der.toString('base64'), intermediateProfile())).toThrow(
+      expect.objectContaining({ code: 'CSR_INVALID' }),
+    );
+    expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(0);
+  });
+
+  it('refuses to issue under a key without a CA certificate, or past the issuer’s own validity', async () => {
+    const bare = await caKey();
+    const csr = opensslRequest('early', 'Too Early CA');
+    expect(() => propose('cert.issue', issue(bare, csr, intermediateProfile()))).toThrow(
+      expect.objectContaining({ code: 'CA_CERT_MISSING' }),
+    );
+    const { keyId } = await root();
+    expect(() => propose('cert.issue', issue(keyId, csr, intermediateProfile({ notAfter: year(8) })))).toThrow(
+      expect.objectContaining({ code: 'CERT_PROFILE_REFUSED' }),
+    );
   });
 });
