@@ -85,6 +85,12 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
     publicKeyFingerprint: 'cd'.repeat(32),
     serial: `2${'0'.repeat(39)}`,
   },
+  'crl.issue': {
+    issuerKeyId: PAYMENTS,
+    revoke: [{ serial: `2${'0'.repeat(39)}`, reason: 'keyCompromise' }],
+    nextUpdateDays: 30,
+    crlNumber: 2,
+  },
 };
 
 const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;

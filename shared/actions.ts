@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyUsage } from './keys';
 import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, KeyCopy } from './backups';
-import { CertificateProfile, CertSerial, profileInWords } from './pki';
+import { CertificateProfile, CertSerial, profileInWords, RevocationReason } from './pki';
 
 /**
  * The quorum actions, each declared once: what its parameters must be, what its outcome records,
@@ -26,6 +26,7 @@ export const ActionName = z.enum([
   'key.rotate',
   'cert.self-sign',
   'cert.issue',
+  'crl.issue',
 ]);
 export type ActionName = z.infer<typeof ActionName>;
 
@@ -105,6 +106,30 @@ export const IssueParams = z.strictObject({
   warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),
 });
 export type IssueParams = z.infer<typeof IssueParams>;
+
+/** One certificate to revoke: its serial and the RFC 5280 reason; the CLI writes it SERIAL:reason. */
+const Revocation = z.preprocess(
+  (v) => (typeof v === 'string' && v.includes(':') ? { serial: v.split(':')[0], reason: v.split(':')[1] } : v),
+  z.strictObject({
+    serial: z
+      .string()
+      .regex(/^[0-9a-f]{2,40}$/)
+      .describe('the certificate’s serial in hex (custos cert list)'),
+    reason: RevocationReason,
+  }),
+);
+
+/**
+ * A CRL (RFC 5280 §5, v2) signed by a CA key: every certificate its previous CRL listed, plus those
+ * revoked now. Its number is bound when proposed: the next after the CA's latest.
+ */
+export const CrlParams = z.strictObject({
+  issuerKeyId: KeyId.describe('the CA key that signs the list'),
+  revoke: z.array(Revocation).max(256).default([]).describe('certificates to revoke now, as SERIAL:reason'),
+  nextUpdateDays: z.number().int().min(1).max(366).default(30).describe('days until the next CRL is due'),
+  crlNumber: z.number().int().min(1).describe('bound by Custos when proposed'),
+});
+export type CrlParams = z.infer<typeof CrlParams>;
 
 /** The waiting period before a scheduled destruction, in days (DESIGN §6). */
 export const DESTRUCTION_WAIT_DAYS = { min: 7, max: 30, default: 30 } as const;
@@ -203,6 +228,15 @@ const Results = {
     reconciled: z.boolean().optional(),
   }),
   cancel: z.looseObject({ keyId: Id32, cancelled: z.literal(true) }),
+  crl: z.looseObject({
+    issuerKeyId: Id32,
+    crlNumber: z.number(),
+    thisUpdate: z.string(),
+    nextUpdate: z.string(),
+    revoked: z.array(z.looseObject({ serial: z.string(), reason: z.string(), revokedAt: z.string() })),
+    sha256: z.string(),
+    pem: z.string(),
+  }),
   certificate: z.looseObject({
     serial: z.string(),
     /** The certified key when it is in the inventory (a root's); null for a key known only from its request. */
@@ -564,6 +598,31 @@ export const ACTIONS = {
         `${r.notAfter.slice(0, 10)}${r.reconciled ? ', found in the token after an interruption' : ''}.`,
       `Certificate SHA-256: ${r.sha256}`,
       `Stored in the token as “${r.tokenObject}”.`,
+    ],
+  }),
+  'crl.issue': spec({
+    title: 'Issue a revocation list',
+    report: { type: 'crl.issue', title: 'Certificate revocation ceremony' },
+    params: CrlParams,
+    proposed: CrlParams.omit({ crlNumber: true }),
+    result: Results.crl,
+    describe: (p, l) => ({
+      sentence:
+        `Sign revocation list number ${p.crlNumber} with ${keyPhrase(l, p.issuerKeyId)}` +
+        (p.revoke.length
+          ? `, revoking ${plural(p.revoke.length, 'certificate')} now.`
+          : ', revoking nothing new (it renews the list).'),
+      lines: [
+        ...p.revoke.map((r) => `Revoke serial ${r.serial}: ${r.reason}`),
+        `Certificates revoked earlier stay on the list. The next list is due in ${plural(p.nextUpdateDays, 'day')}.`,
+        `Issuer key id: ${p.issuerKeyId}`,
+      ],
+    }),
+    outcome: (r) => [
+      `Revocation list number ${r.crlNumber}, valid ${r.thisUpdate.slice(0, 10)} to ${r.nextUpdate.slice(0, 10)}, ` +
+        `lists ${plural(r.revoked.length, 'certificate')}.`,
+      ...r.revoked.map((e) => `Serial ${e.serial}: ${e.reason} (since ${e.revokedAt.slice(0, 10)})`),
+      `CRL SHA-256: ${r.sha256}`,
     ],
   }),
 } satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };

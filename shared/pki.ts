@@ -143,6 +143,18 @@ export function profileInWords(p: CertificateProfile): string[] {
   ];
 }
 
+/** RFC 5280 §5.3.1 reason codes Custos records (removeFromCRL and certificateHold are not offered: no holds). */
+export const RevocationReason = z.enum([
+  'unspecified',
+  'keyCompromise',
+  'cACompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'privilegeWithdrawn',
+]);
+export type RevocationReason = z.infer<typeof RevocationReason>;
+
 /** A certificate Custos issued, as the inventory lists it. */
 export const CertificateRecord = z.object({
   serial: z.string(),
@@ -156,6 +168,8 @@ export const CertificateRecord = z.object({
   selfSigned: z.boolean(),
   sha256: z.string(),
   status: z.enum(['valid', 'revoked']),
+  /** Set once a CRL this CA signed lists it. */
+  revocation: z.object({ reason: RevocationReason, revokedAt: z.string(), crlNumber: z.number() }).nullable(),
   token: z.object({ serial: z.string(), label: z.string() }),
   issuedAt: z.string(),
 });

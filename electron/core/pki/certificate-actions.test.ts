@@ -290,4 +290,57 @@ describe('issuing from a request (cert.issue)', () => {
       expect.objectContaining({ code: 'CERT_PROFILE_REFUSED' }),
     );
   });
+
+  it('revokes it in a v2 CRL that openssl verifies under the root and applies; the next CRL keeps it', async () => {
+    const { keyId, file: rootFile } = await root();
+    const csr = opensslRequest('revoked', 'Custos Test Issuing CA');
+    const done = await approved('cert.issue', issue(keyId, csr, intermediateProfile()));
+    const { serial, pem } = (done.outcome as { result: { serial: string; pem: string } }).result;
+    const issued = join(work, 'revoked.pem');
+    writeFileSync(issued, pem);
+
+    const crlParams = (revoke: string[]) =>
+      pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke, nextUpdateDays: 7 }, tokenRandom) as Record<
+        string,
+        unknown
+      >;
+    expect(() => propose('crl.issue', crlParams(['abcdef:keyCompromise']))).toThrow(
+      expect.objectContaining({ code: 'CERT_NOT_FOUND' }),
+    );
+    const first = await approved('crl.issue', crlParams([`${serial}:keyCompromise`]));
+    expect(first.outcome, JSON.stringify(first.outcome)).toMatchObject({ status: 'ok', result: { crlNumber: 1 } });
+    const crl = join(work, 'root.crl.pem');
+    writeFileSync(crl, (first.outcome as { result: { pem: string } }).result.pem);
+
+    const checked = execFileSync('openssl', ['crl', '-in', crl, '-CAfile', rootFile, '-noout', '-text'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(checked).toContain('Version 2 (0x1)');
+    expect(checked).toMatch(/X509v3 CRL Number:\s+1/);
+    expect(checked).toContain(`Serial Number: ${serial.toUpperCase()}`);
+    expect(checked).toMatch(/CRL Reason Code:\s+Key Compromise/);
+    const verdict = execFileSync('sh', ['-c', `openssl crl -in ${crl} -CAfile ${rootFile} -noout 2>&1`], {
+      encoding: 'utf8',
+    });
+    expect(verdict.trim()).toBe('verify OK');
+    // openssl applies it: the intermediate no longer verifies once the CRL is checked.
+    const withCrl = execFileSync(
+      'sh',
+      ['-c', `openssl verify -crl_check -CAfile ${rootFile} -CRLfile ${crl} ${issued} 2>&1 || true`],
+      { encoding: 'utf8' },
+    );
+    expect(withCrl).toContain('certificate revoked');
+    expect(certificates.get(serial)).toMatchObject({
+      status: 'revoked',
+      revocation: { reason: 'keyCompromise', crlNumber: 1 },
+    });
+
+    const second = await approved('crl.issue', crlParams([]));
+    expect(second.outcome).toMatchObject({
+      status: 'ok',
+      result: { crlNumber: 2, revoked: [{ serial, reason: 'keyCompromise' }] },
+    });
+    expect(() => propose('crl.issue', crlParams([`${serial}:superseded`]))).toThrow(/already revoked/);
+  });
 });

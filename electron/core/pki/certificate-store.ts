@@ -1,8 +1,8 @@
 import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
+import { Certificate, CertificateList, CRLReason, CRLReasons, id_ce_cRLReasons } from '@peculiar/asn1-x509';
 import pkcs11js from 'pkcs11js';
-import type { CertificateRecord } from '../../../shared/pki';
+import type { CertificateRecord, RevocationReason } from '../../../shared/pki';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
@@ -11,6 +11,9 @@ import type { KeyInventory } from '../keys/key-inventory';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { pem } from './certificate';
+import type { CrlEntry } from './crl';
+import { signatureScheme } from './token-signer';
+import { verify } from 'node:crypto';
 
 interface CertificateRow {
   serial: string;
@@ -63,6 +66,7 @@ export class CertificateStore {
 
   get(serial: string): CertificateRecord {
     const row = this.row(serial);
+    const revoked = this.latestCrl(row.issuer_key_id)?.entries.find((e) => e.serial === row.serial);
     return {
       serial: row.serial,
       keyId: row.key_id ?? '',
@@ -74,7 +78,10 @@ export class CertificateStore {
       ca: row.ca === 1,
       selfSigned: row.key_id === row.issuer_key_id,
       sha256: row.sha256,
-      status: 'valid',
+      status: revoked ? 'revoked' : 'valid',
+      revocation: revoked
+        ? { reason: revoked.reason, revokedAt: revoked.revokedAt, crlNumber: this.latestCrl(row.issuer_key_id)!.number }
+        : null,
       token: { serial: row.token_serial, label: row.token_label },
       issuedAt: row.issued_at,
     };
@@ -94,6 +101,61 @@ export class CertificateStore {
     if (!found) return null;
     const row = this.row(found.serial);
     return { serial: row.serial, der: row.der, notAfter: row.not_after };
+  }
+
+  /** Certificates this CA key issued (not its own self-signed root). */
+  issuedBy(issuerKeyId: string): string[] {
+    return this.store
+      .all<{ serial: string; key_id: string | null }>(
+        sql`SELECT serial, key_id FROM certificates WHERE issuer_key_id = ${issuerKeyId}`,
+      )
+      .filter((r) => r.key_id !== issuerKeyId)
+      .map((r) => r.serial);
+  }
+
+  /** The newest CRL this CA key signed, checked under the key: its number, DER and entries. */
+  latestCrl(issuerKeyId: string): { number: number; der: Buffer; entries: CrlEntry[]; nextUpdate: string } | null {
+    const row = this.store.get<{ number: number; der: Buffer; sha256: string; next_update: string }>(
+      sql`SELECT number, der, sha256, next_update FROM crls WHERE issuer_key_id = ${issuerKeyId} ORDER BY number DESC LIMIT 1`,
+    );
+    if (!row) return null;
+    const list = AsnConvert.parse(row.der, CertificateList);
+    const key = this.keys.get(issuerKeyId);
+    const signed = Buffer.from(list.tbsCertListRaw ?? AsnConvert.serialize(list.tbsCertList));
+    const publicKey = createPublicKey(this.keys.exportPublic(issuerKeyId, 'pem'));
+    if (
+      sha256(row.der) !== row.sha256 ||
+      !verify(signatureScheme(key.algorithm).hash, signed, publicKey, Buffer.from(list.signature))
+    )
+      throw new CustosError(
+        'KEY_TAMPERED',
+        `The stored CRL ${row.number} does not verify under its CA key: it was changed outside Custos.`,
+      );
+    const entries = (list.tbsCertList.revokedCertificates ?? []).map((r) => {
+      const reasonExtension = r.crlEntryExtensions?.find((e) => e.extnID === id_ce_cRLReasons);
+      const reason = reasonExtension
+        ? (CRLReasons[AsnConvert.parse(reasonExtension.extnValue, CRLReason).reason] as RevocationReason)
+        : 'unspecified';
+      return {
+        serial: Buffer.from(r.userCertificate).toString('hex'),
+        reason,
+        revokedAt: r.revocationDate.getTime().toISOString(),
+      };
+    });
+    return { number: row.number, der: row.der, entries, nextUpdate: row.next_update };
+  }
+
+  registerCrl(c: {
+    issuerKeyId: string;
+    number: number;
+    der: Buffer;
+    thisUpdate: string;
+    nextUpdate: string;
+    proposalId: string;
+  }): void {
+    this.store.execute(sql`
+      INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
+      VALUES (${c.issuerKeyId}, ${c.number}, ${c.der}, ${sha256(c.der)}, ${c.thisUpdate}, ${c.nextUpdate}, ${c.proposalId})`);
   }
 
   has(serial: string): boolean {

@@ -3,6 +3,7 @@ import type { KeyInventory } from '../keys/key-inventory';
 import type { ProposalCheck, QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import { certificateActions } from './certificate-actions';
 import type { CertificateStore } from './certificate-store';
+import { revocationList } from './revocation-list';
 
 /** Binds, when proposed, what Custos chooses for an action; `random` draws bytes from the custody's token. */
 export type ProposalBinding = (params: Record<string, unknown>, random: (bytes: number) => Buffer) => unknown;
@@ -12,14 +13,18 @@ export type ProposalBinding = (params: Record<string, unknown>, random: (bytes: 
  * checks, needs, reconcilers and what each binds when proposed. Assembled by the composition root.
  */
 export function pkiOperations(now: () => Date, inventory: KeyInventory, certificates: CertificateStore) {
-  const actions = Object.entries(certificateActions(now, inventory, certificates));
-  const each = <T>(part: (action: (typeof actions)[number][1]) => T): Record<string, T> =>
-    Object.fromEntries(actions.map(([name, action]) => [name, part(action)]));
+  const certificateMakers = certificateActions(now, inventory, certificates);
+  const actions = { ...certificateMakers, 'crl.issue': revocationList(now, inventory, certificates) };
+  const each = <T>(part: (action: (typeof actions)[keyof typeof actions]) => T): Record<string, T> =>
+    Object.fromEntries(Object.entries(actions).map(([name, action]) => [name, part(action)]));
   return {
     operations: each<QuorumOperation>((a) => a.run),
     checks: each<ProposalCheck>((a) => (params, custody) => a.ready(params, custody.token)),
     needs: each<(params: unknown) => Need[]>((a) => (params) => a.needs(params)),
-    reconcilers: each<QuorumReconciler>((a) => a.reconcile),
+    // A CRL leaves nothing in the token: an interrupted one is recorded as interrupted and proposed again.
+    reconcilers: Object.fromEntries(
+      Object.entries(certificateMakers).map(([name, action]) => [name, action.reconcile]),
+    ) as Record<string, QuorumReconciler>,
     bindings: each<ProposalBinding>((a) => (params, random) => a.bind(params, random)),
   };
 }
