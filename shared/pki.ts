@@ -48,7 +48,7 @@ export const CertExtendedKeyUsage = z.enum(
   Object.keys(EXTENDED_KEY_USAGES) as [keyof typeof EXTENDED_KEY_USAGES, ...(keyof typeof EXTENDED_KEY_USAGES)[]],
 );
 
-const Instant = z.iso.datetime({ offset: false }).describe('UTC, e.g. 2027-01-01T00:00:00Z');
+const Instant = z.iso.datetime({ offset: false }).max(32).describe('UTC, e.g. 2027-01-01T00:00:00Z');
 const DnsName = z
   .string()
   .max(253)
@@ -174,3 +174,15 @@ export const CertificateRecord = z.object({
   issuedAt: z.string(),
 });
 export type CertificateRecord = z.infer<typeof CertificateRecord>;
+
+const Serial = z.string().regex(/^[0-9a-fA-F]{2,40}$/, 'a serial in hex');
+
+export const CertificateExport = z.strictObject({ serial: Serial, format: z.enum(['pem', 'der']).default('pem') });
+export const CertificateText = z.object({ serial: z.string(), format: z.string(), text: z.string() });
+export const CrlRequest = z.strictObject({ issuerKeyId: z.string().regex(/^[0-9a-f]{32}$/) });
+export const CrlText = z.object({
+  issuerKeyId: z.string(),
+  number: z.number(),
+  nextUpdate: z.string(),
+  text: z.string(),
+});

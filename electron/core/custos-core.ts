@@ -32,6 +32,7 @@ import { quorumDrill } from './quorum/drill';
 import { proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
 import { CertificateStore } from './pki/certificate-store';
 import { pkiOperations } from './pki/pki-operations';
+import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
 import { QuorumService } from './quorum/quorum-service';
 import { publishReport, reportHandlers, reportPlan } from './reports/report-handlers';
 import { ReportService } from './reports/report-service';
@@ -83,6 +84,7 @@ const auditPlan = {
   ...custodyPlan,
   ...proposalPlan,
   ...keyPlan,
+  ...pkiPlan,
   ...backupPlan,
   ...reportPlan,
   ...compliancePlan,
@@ -358,6 +360,7 @@ export class CustosCore {
               lib.C_GenerateRandom(session, Buffer.alloc(bytes)),
             ),
       }),
+      ...pkiHandlers({ certificates: this.certificates }),
       ...keyHandlers({
         keys: this.keys,
         proveOfficer,

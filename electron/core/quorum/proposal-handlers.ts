@@ -50,7 +50,6 @@ export function proposalHandlers({
     'proposals.list': () => quorum.list(),
     'proposals.create': async ({ custodyId, action, params, requester }) => {
       quorum.mayAct(requester.custodianId, 'propose');
-      await proveFactors(requester, 'propose');
       // A new key's CKA_ID (a rotation's successor too) is chosen now and bound into what the approvers
       // approve, so a crash mid-generation can be reconciled by looking for exactly that ID in the token.
       // A destruction names every copy of the key when proposed, so the approvers see the backups still holding it.
@@ -62,6 +61,8 @@ export function proposalHandlers({
           : binding && tokenRandom
             ? binding(params, (bytes) => tokenRandom(custodyId, bytes))
             : params;
+      // Bound first: a request whose signature fails is refused before anyone's factors are spent on it.
+      await proveFactors(requester, 'propose');
       return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
     },
     'proposals.approve': ({ proposalId, fingerprint, approver }) =>
