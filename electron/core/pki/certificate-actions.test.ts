@@ -206,6 +206,42 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     );
     expect(() => certificates.get(serial)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
   });
+  it('finds a certificate a crash left in the token, by its serial, without a login, and registers it once', async () => {
+    const keyId = await caKey();
+    const params = selfSign(keyId, rootProfile());
+    const proposal = propose('cert.self-sign', params);
+    const token = f.custody.record(custodyId).token;
+    // The run reached the token; the process died before its record was committed.
+    await f.loggedIn(custodyId, [1, 2], (session, lib) => {
+      pki.operations['cert.self-sign']!({ session, lib, params: proposal.params, proposalId: proposal.id, token });
+    });
+    expect(certificates.list()).toHaveLength(0);
+    const found = f.module.withSession(token, {}, (session, lib) =>
+      pki.reconcilers['cert.self-sign']!({
+        session,
+        lib,
+        params: proposal.params,
+        proposalId: proposal.id,
+        token,
+        loggedIn: false,
+      }),
+    ) as { result: { serial: string; reconciled: boolean }; commit: () => void };
+    expect(found.result).toMatchObject({ serial: params.serial, reconciled: true });
+    found.commit();
+    expect(certificates.list()).toMatchObject([{ serial: params.serial, keyId }]);
+    expect(
+      f.module.withSession(token, {}, (session, lib) =>
+        pki.reconcilers['cert.self-sign']!({
+          session,
+          lib,
+          params: proposal.params,
+          proposalId: proposal.id,
+          token,
+          loggedIn: false,
+        }),
+      ),
+    ).toBeNull();
+  });
 });
 
 /** A request made by openssl alone, for a key that only openssl ever held. */
