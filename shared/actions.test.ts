@@ -58,6 +58,39 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
   'key.restore': { setId: SET, overrideDestroyed: false },
   'backup.retire': { setId: SET, reason: 'key destroyed' },
   'key.rotate': { keyId: PAYMENTS, ckaId: SET },
+  'cert.self-sign': {
+    keyId: PAYMENTS,
+    profile: {
+      subject: { commonName: 'Example Root CA', organization: 'Example', country: 'NL' },
+      notBefore: '2027-01-01T00:00:00Z',
+      notAfter: '2037-01-01T00:00:00Z',
+      ca: true,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+    serial: `1${'0'.repeat(39)}`,
+  },
+  'cert.issue': {
+    issuerKeyId: PAYMENTS,
+    csr: `-----BEGIN CERTIFICATE REQUEST-----\n${'A'.repeat(64)}\n-----END CERTIFICATE REQUEST-----`,
+    profile: {
+      subject: { commonName: 'Example Issuing CA', organization: 'Example' },
+      notBefore: '2027-01-01T00:00:00Z',
+      notAfter: '2032-01-01T00:00:00Z',
+      ca: true,
+      pathLength: 0,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+    csrSha256: 'ab'.repeat(32),
+    csrSubject: 'CN=Example Issuing CA, O=Example',
+    publicKeyFingerprint: 'cd'.repeat(32),
+    serial: `2${'0'.repeat(39)}`,
+  },
+  'crl.issue': {
+    issuerKeyId: PAYMENTS,
+    revoke: [{ serial: `2${'0'.repeat(39)}`, reason: 'keyCompromise' }],
+    nextUpdateDays: 30,
+    crlNumber: 2,
+  },
 };
 
 const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;

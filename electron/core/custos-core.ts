@@ -30,6 +30,9 @@ import { keyChecks, keyNeeds, keyOperations, keyReconcilers } from './keys/key-o
 import { consoleLog, type Log } from './log';
 import { quorumDrill } from './quorum/drill';
 import { proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
+import { CertificateStore } from './pki/certificate-store';
+import { pkiOperations } from './pki/pki-operations';
+import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
 import { QuorumService } from './quorum/quorum-service';
 import { publishReport, reportHandlers, reportPlan } from './reports/report-handlers';
 import { ReportService } from './reports/report-service';
@@ -81,6 +84,7 @@ const auditPlan = {
   ...custodyPlan,
   ...proposalPlan,
   ...keyPlan,
+  ...pkiPlan,
   ...backupPlan,
   ...reportPlan,
   ...compliancePlan,
@@ -103,6 +107,8 @@ export class CustosCore {
   readonly custody: CustodyService;
   readonly quorum: QuorumService;
   readonly keys: KeyInventory;
+  readonly certificates: CertificateStore;
+  private readonly pki: ReturnType<typeof pkiOperations>;
   readonly backups: BackupService;
   readonly reports: ReportService;
   readonly compliance: ComplianceService;
@@ -152,6 +158,8 @@ export class CustosCore {
       clock,
     });
     this.keys = new KeyInventory(store, this.audit, clock);
+    this.certificates = new CertificateStore(store, this.keys);
+    this.pki = pkiOperations(clock, this.keys, this.certificates);
     this.custody = new CustodyService({
       store,
       audit: this.audit,
@@ -180,10 +188,16 @@ export class CustosCore {
         'token.quorum-drill': quorumDrill,
         ...keyOperations(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         'backup.retire': this.backups.retirements.operation(),
+        ...this.pki.operations,
       },
-      checks: { ...keyChecks(store, clock, this.keys), 'backup.retire': this.backups.retirements.check },
+      checks: {
+        ...keyChecks(store, clock, this.keys),
+        'backup.retire': this.backups.retirements.check,
+        ...this.pki.checks,
+      },
       needs: {
         ...keyNeeds(store, clock, this.keys),
+        ...this.pki.needs,
         'key.backup': () => BACKUP_NEEDS,
         'key.restore': (p) => this.backups.restoreNeeds(p),
       },
@@ -194,6 +208,7 @@ export class CustosCore {
       },
       reconcilers: {
         ...keyReconcilers(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
+        ...this.pki.reconcilers,
         'key.backup': this.backups.reconcileBackup(),
         'key.restore': reconcileRestore({
           audit: this.audit,
@@ -333,7 +348,19 @@ export class CustosCore {
       ...tokenHandlers({ tokens: this.tokens, proveOfficer, pickModule }),
       ...custodianHandlers({ custodians: this.custodians }),
       ...custodyHandlers({ custody: this.custody, custodians: this.custodians, tokens: this.tokens }),
-      ...proposalHandlers({ quorum: this.quorum, proveFactors, copiesOf: (keyId) => this.backups.copiesOf(keyId) }),
+      ...proposalHandlers({
+        quorum: this.quorum,
+        proveFactors,
+        copiesOf: (keyId) => this.backups.copiesOf(keyId),
+        bindings: this.pki.bindings,
+        tokenRandom: (custodyId, bytes) =>
+          this.tokens
+            .ready()
+            .withSession(this.custody.record(custodyId).token, {}, (session, lib) =>
+              lib.C_GenerateRandom(session, Buffer.alloc(bytes)),
+            ),
+      }),
+      ...pkiHandlers({ certificates: this.certificates }),
       ...keyHandlers({
         keys: this.keys,
         proveOfficer,

@@ -34,25 +34,35 @@ export function proposalHandlers({
   quorum,
   proveFactors,
   copiesOf,
+  bindings = {},
+  tokenRandom,
 }: {
   quorum: QuorumService;
   proveFactors: FactorProofs['proveFactors'];
   /** Every place a key lives (tokens, backup sets), bound into a destruction's proposal for its approvers. */
   copiesOf: (keyId: string) => KeyCopy[];
+  /** What other folders bind when an action is proposed (a certificate's serial from the token's RNG). */
+  bindings?: Record<string, (params: Record<string, unknown>, random: (bytes: number) => Buffer) => unknown>;
+  /** Random bytes from the custody's token (C_GenerateRandom), for what a binding draws. */
+  tokenRandom?: (custodyId: string, bytes: number) => Buffer;
 }): Pick<Handlers, ProposalChannel> {
   return {
     'proposals.list': () => quorum.list(),
     'proposals.create': async ({ custodyId, action, params, requester }) => {
       quorum.mayAct(requester.custodianId, 'propose');
-      await proveFactors(requester, 'propose');
       // A new key's CKA_ID (a rotation's successor too) is chosen now and bound into what the approvers
       // approve, so a crash mid-generation can be reconciled by looking for exactly that ID in the token.
       // A destruction names every copy of the key when proposed, so the approvers see the backups still holding it.
+      const binding = bindings[action];
       const bound = NEW_KEY_ACTIONS.has(action)
         ? { ...params, ckaId: randomBytes(16).toString('hex') }
         : action === 'key.schedule-destruction' && typeof params.keyId === 'string'
           ? { ...params, copies: copiesOf(params.keyId) }
-          : params;
+          : binding && tokenRandom
+            ? binding(params, (bytes) => tokenRandom(custodyId, bytes))
+            : params;
+      // Bound first: a request whose signature fails is refused before anyone's factors are spent on it.
+      await proveFactors(requester, 'propose');
       return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
     },
     'proposals.approve': ({ proposalId, fingerprint, approver }) =>

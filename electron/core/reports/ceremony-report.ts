@@ -529,8 +529,9 @@ export function ceremonySeqs(store: Store, proposalId: string): number[] {
 
 export function keysOf(params: unknown, outcome: unknown): string[] {
   const ids = new Set<string>();
-  const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown };
-  for (const value of [p.keyId, p.ckaId, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
+  const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown; issuerKeyId?: unknown };
+  // A certificate ceremony's CA key (cert.issue, crl.issue) is a key the ceremony used.
+  for (const value of [p.keyId, p.ckaId, p.issuerKeyId, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
     if (typeof value === 'string') ids.add(value);
   const result = (outcome as { result?: { keyId?: unknown; keys?: unknown } } | null)?.result;
   if (typeof result?.keyId === 'string') ids.add(result.keyId);
