@@ -32,7 +32,7 @@ export function CertificatesScreen() {
         label="Parts of this page"
         targets={[
           { id: 'waiting-title', text: 'Waiting for approval' },
-          { id: 'certificates-title', text: 'Certificates' },
+          { id: 'certificates-title', text: 'Issued certificates' },
           { id: 'crls-title', text: 'Revocation lists' },
           { id: 'root-title', text: 'Make a root certificate' },
           { id: 'issue-title', text: 'Issue from a request' },
@@ -42,7 +42,7 @@ export function CertificatesScreen() {
       {error && <ErrorNotice error={error} title="Certificates could not be read" />}
       <Waiting />
       <section className="card" aria-labelledby="certificates-title">
-        <h2 id="certificates-title">Certificates</h2>
+        <h2 id="certificates-title">Issued certificates</h2>
         {certificates && certificates.length === 0 ? (
           <p>
             No certificate yet. A certificate authority starts with a root certificate: propose one below for an active

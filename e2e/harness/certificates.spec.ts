@@ -1,0 +1,149 @@
+import { spawnSync } from 'node:child_process';
+import { approvedAction, ceremony, generateKeys, type Person } from './ceremony';
+import { expect, test } from './fixtures';
+import { checkScreen, checkScreenPart } from './screens';
+
+test.use({ viewport: { width: 1280, height: 800 } });
+
+type Seeded = Person & { id: string };
+
+test('a root ceremony from the screen: proposed on Certificates, approved by two holders, listed with its PEM', async ({
+  custos,
+}) => {
+  test.setTimeout(300_000);
+  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Seeded, Seeded, Seeded];
+  const page = await custos.open();
+  const { code, takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
+  custos.advance(30);
+  await takeCustody('vault-ca', [ada, babbage, curie]);
+  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+
+  // Before a signing key is active, the screen says what to do first.
+  await page.keyboard.press('Alt+9');
+  await expect(page.getByRole('heading', { level: 1, name: 'Certificates' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Issued certificates' })).toContainText('No certificate yet.');
+  await expect(page.getByText('A root certificate is made for an active signing key')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Go to Keys' })).toBeVisible();
+
+  const quorum = { proposer: ada, approvers: [babbage, curie] };
+  await generateKeys(custos, quorum, [
+    { algorithm: 'EC-P384', label: 'example-root', usage: 'sign', backupable: false },
+  ]);
+  const key = custos.core!.keys.list()[0]!;
+  await approvedAction(custos, quorum, 'key.activate', { keyId: key.id });
+
+  await page.reload();
+  await page.keyboard.press('Alt+9');
+  const form = page.getByRole('form', { name: 'Make a root certificate' });
+  await expect(form.getByLabel('Signing key')).toContainText('example-root (EC-P384, in vault-ca)');
+  // The defaults are a CA's: signing certificates and revocation lists.
+  await expect(form.getByRole('checkbox', { name: /signing certificates/ })).toBeChecked();
+  await expect(form.getByRole('checkbox', { name: /signing revocation lists/ })).toBeChecked();
+  await expect(form.getByRole('checkbox', { name: /digital signatures/ })).not.toBeChecked();
+  const lastDay = await form.getByLabel('Until').inputValue();
+  expect(lastDay <= key.expiresAt.slice(0, 10)).toBe(true);
+
+  // Nothing typed: the summary takes focus and leads to each field; the core is not asked.
+  await form.getByRole('button', { name: 'Propose the root certificate' }).click();
+  const summary = form.getByRole('alert');
+  await expect(summary).toBeFocused();
+  await expect(summary.getByRole('link')).toHaveText([
+    'Type the common name (CN)',
+    'Choose who proposes it',
+    'Type the passphrase',
+    'Type the 6-digit code the authenticator shows',
+  ]);
+  await summary.getByRole('link', { name: 'Type the common name (CN)' }).press('Enter');
+  await expect(form.getByLabel('Common name (CN)')).toBeFocused();
+
+  await form.getByLabel('Common name (CN)').fill('Example Root CA');
+  await form.getByLabel('Organisation (O), optional').fill('Example');
+  await form.getByLabel(/Country \(C\)/).fill('nl');
+  await form.getByLabel('Path length: how many CAs may follow below it (0–8, optional)').fill('1');
+  await form
+    .getByLabel('Where its revocation lists are published (a URL, optional)')
+    .fill('http://crl.example.com/root.crl');
+
+  // A validity past the key's cryptoperiod is refused by the core, with the reason in the summary.
+  await form.getByLabel('Until').fill('2099-01-01');
+  custos.advance(30);
+  await proposeIn('Make a root certificate', 'root-requester', ada, 'Propose the root certificate');
+  await expect(summary).toContainText('CERT_PROFILE_REFUSED', { timeout: 60_000 });
+  await expect(summary).toBeFocused();
+  await expect(summary).toContainText("after the signing key's cryptoperiod ends");
+  await expect(summary.getByRole('link', { name: 'Change the profile as each reason below says' })).toBeVisible();
+  await checkScreenPart(page, '09-certificates-root-refused', form);
+  await summary.getByRole('link', { name: 'Change the profile as each reason below says' }).press('Enter');
+  await expect(form.getByLabel('Until')).toBeFocused();
+  await form.getByLabel('Until').fill(lastDay);
+
+  custos.advance(30);
+  await form.getByLabel('Ada’s passphrase').fill(ada.passphrase);
+  await form.getByLabel('Ada’s code').fill(code(ada));
+  await form.getByRole('button', { name: 'Propose the root certificate' }).click();
+  const notice = page.getByRole('status');
+  await expect(notice).toContainText(/Make a root certificate: proposal [0-9a-f-]{19} is open/, { timeout: 60_000 });
+  await expect(page.locator('.outcome')).toBeFocused();
+  const fingerprint = /proposal ([0-9a-f-]{19})/.exec(await notice.innerText())![1]!;
+  // The next proposer starts from an empty form.
+  await expect(form.getByLabel('Common name (CN)')).toHaveValue('');
+  await expect(form.locator('#root-requester-who')).toHaveValue('');
+  const waiting = page.getByRole('region', { name: /Waiting for approval/ });
+  await expect(waiting).toContainText(`Make a root certificate on “vault-ca”: fingerprint ${fingerprint}, 0 of 2`);
+  await checkScreen(page, '09-certificates-root-proposed');
+
+  // The approvers read the certificate in the catalogue's words, then approve with the fingerprint heard.
+  await waiting.getByRole('button', { name: 'Go to Approvals' }).click();
+  const proposal = page.locator('section[data-proposal]').first();
+  await expect(proposal.getByRole('heading')).toContainText('Make a root certificate on “vault-ca”');
+  await expect(proposal).toContainText(
+    'Sign a root certificate for “example-root” (EC P-384, active, token vault-ca) with the key itself, inside the token',
+  );
+  await expect(proposal).toContainText('Subject: CN=Example Root CA, O=Example, C=NL');
+  await expect(proposal).toContainText('A certificate authority; at most 1 CA below it');
+  await expect(proposal).toContainText('Key may be used for: signing certificates, signing revocation lists');
+  await expect(proposal).toContainText('Revocation lists published at http://crl.example.com/root.crl');
+  await expect(proposal).toContainText(/Serial \(from the token’s random number generator\): [0-9a-f]{40}/);
+  custos.advance(30);
+  await approve(fingerprint, babbage);
+  await expect(page.getByRole('status')).toContainText('1 of 2 approvals are held');
+  await approve(fingerprint, curie);
+  await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
+  const executed = page.locator('section[data-proposal]', {
+    hasText: 'Make a root certificate on “vault-ca” — executed',
+  });
+  await expect(executed).toContainText('Root certificate “CN=Example Root CA, O=Example, C=NL”');
+  await executed.getByRole('button', { name: 'Go to Certificates' }).click();
+
+  // The certificate is listed: self-signed, valid, in the token; its PEM is the certificate openssl reads.
+  await expect(page.getByRole('heading', { level: 1, name: 'Certificates' })).toBeVisible();
+  const [certificate] = custos.core!.certificates.list();
+  const row = page.locator(`tr[data-serial="${certificate!.serial}"]`);
+  await expect(row.getByRole('rowheader')).toContainText('CN=Example Root CA, O=Example, C=NL');
+  await expect(row).toContainText(certificate!.serial.slice(0, 8));
+  await expect(row).toContainText('self-signed');
+  await expect(row).toContainText(`${certificate!.notBefore.slice(0, 10)} to ${lastDay}`);
+  await expect(row.locator('.chip')).toHaveText('valid');
+  await expect(row).toContainText('vault-ca');
+  await expect(page.getByRole('region', { name: 'Revocation lists' })).toContainText(
+    'example-root: has signed no revocation list yet.',
+  );
+  // With a CA certificate, the key now issues and revokes.
+  await expect(page.getByRole('form', { name: 'Issue a certificate from a request' })).toBeVisible();
+  await expect(page.getByRole('form', { name: 'Issue a revocation list' })).toContainText(
+    'This CA has issued no certificate that is still valid.',
+  );
+  await row.getByRole('button', { name: /Show the certificate of CN=Example Root CA/ }).click();
+  const detail = page.getByRole('region', { name: 'CN=Example Root CA, O=Example, C=NL' });
+  await expect(detail).toBeFocused();
+  const pem = await detail.locator('pre').innerText();
+  expect(pem).toMatch(/^-----BEGIN CERTIFICATE-----/);
+  const openssl = spawnSync('openssl', ['x509', '-noout', '-subject', '-ext', 'basicConstraints'], {
+    input: pem,
+    encoding: 'utf8',
+  });
+  expect(openssl.status, openssl.stderr).toBe(0);
+  expect(openssl.stdout).toContain('CN = Example Root CA');
+  expect(openssl.stdout).toContain('CA:TRUE, pathlen:1');
+  await checkScreen(page, '09-certificates');
+});
