@@ -1,4 +1,5 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
+import { actionTitle } from '../../../shared/actions';
 import type { KeyRecord } from '../../../shared/keys';
 import { RevocationReason, type CertificateRecord } from '../../../shared/pki';
 import type { CustodyView } from '../../../shared/quorum';
@@ -135,7 +136,7 @@ export function RootCertificateForm({ keys }: { keys: KeyRecord[] }) {
     if (ok) setDraft(caDraft());
   };
   return (
-    <CeremonyForm id="root" title="Make a root certificate" onSubmit={submit}>
+    <CeremonyForm id="root" title={actionTitle('cert.self-sign')} onSubmit={submit}>
       {form.summary}
       <p>
         The key signs its own certificate inside its token; the private key never leaves it. The holders of the key’s
@@ -195,7 +196,7 @@ export function IssueCertificateForm({ cas }: { cas: ReturnType<typeof caKeys> }
     }
   };
   return (
-    <CeremonyForm id="issue" title="Issue a certificate from a request" onSubmit={submit}>
+    <CeremonyForm id="issue" title={actionTitle('cert.issue')} onSubmit={submit}>
       {form.summary}
       <p>
         The CA key signs a certificate for the key in the request. Custos checks the request’s signature before anyone’s
@@ -276,7 +277,7 @@ export function RevocationListForm({
     if (ok) setRevoke({});
   };
   return (
-    <CeremonyForm id="crl" title="Issue a revocation list" onSubmit={submit}>
+    <CeremonyForm id="crl" title={actionTitle('crl.issue')} onSubmit={submit}>
       {form.summary}
       <p>
         The CA key signs its next revocation list. Certificates it revoked before stay on the list; choose those to
