@@ -45,8 +45,8 @@ export function CertificatesScreen() {
         <h2 id="certificates-title">Issued certificates</h2>
         {certificates && certificates.length === 0 ? (
           <p>
-            No certificate yet. A certificate authority starts with a root certificate: propose one below for an active
-            signing key; the holders of its token approve it on the Approvals screen.
+            No certificate yet. A certificate authority starts with a root certificate, made for an active signing key
+            and approved by the holders of its token.
           </p>
         ) : (
           <CertificateTable certificates={certificates ?? []} />
