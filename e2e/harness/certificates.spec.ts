@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import type { Page } from '@playwright/test';
 import { approvedAction, ceremony, generateKeys, type Person } from './ceremony';
 import { expect, test } from './fixtures';
 import { checkScreen, checkScreenPart } from './screens';
@@ -6,6 +7,32 @@ import { checkScreen, checkScreenPart } from './screens';
 test.use({ viewport: { width: 1280, height: 800 } });
 
 type Seeded = Person & { id: string };
+
+/** The proposal the last form opened, as its notice names it: the fingerprint to read aloud. */
+async function proposedFingerprint(page: Page, title: string): Promise<string> {
+  const notice = page.getByRole('status');
+  await expect(notice).toContainText(new RegExp(`${title}: proposal [0-9a-f-]{19} is open`), { timeout: 60_000 });
+  return /proposal ([0-9a-f-]{19})/.exec(await notice.innerText())![1]!;
+}
+
+/** Two holders approve on Approvals; the executed proposal says what it made, then leads back to Certificates. */
+async function approvedByTwo(
+  page: Page,
+  approve: (fingerprint: string, who: Person) => Promise<void>,
+  fingerprint: string,
+  approvers: [Person, Person],
+  title: string,
+  outcome: string,
+): Promise<void> {
+  await approve(fingerprint, approvers[0]);
+  await expect(page.getByRole('status')).toContainText('1 of 2 approvals are held');
+  await approve(fingerprint, approvers[1]);
+  await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
+  const executed = page.locator('section[data-proposal]', { hasText: `${title} on “vault-ca” — executed` });
+  await expect(executed).toContainText(outcome);
+  await executed.getByRole('button', { name: 'Go to Certificates' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Certificates' })).toBeVisible();
+}
 
 test('a root ceremony from the screen: proposed on Certificates, approved by two holders, listed with its PEM', async ({
   custos,
@@ -81,10 +108,8 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
   await form.getByLabel('Ada’s passphrase').fill(ada.passphrase);
   await form.getByLabel('Ada’s code').fill(code(ada));
   await form.getByRole('button', { name: 'Propose the root certificate' }).click();
-  const notice = page.getByRole('status');
-  await expect(notice).toContainText(/Make a root certificate: proposal [0-9a-f-]{19} is open/, { timeout: 60_000 });
+  const fingerprint = await proposedFingerprint(page, 'Make a root certificate');
   await expect(page.locator('.outcome')).toBeFocused();
-  const fingerprint = /proposal ([0-9a-f-]{19})/.exec(await notice.innerText())![1]!;
   // The next proposer starts from an empty form.
   await expect(form.getByLabel('Common name (CN)')).toHaveValue('');
   await expect(form.locator('#root-requester-who')).toHaveValue('');
@@ -105,18 +130,16 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
   await expect(proposal).toContainText('Revocation lists published at http://crl.example.com/root.crl');
   await expect(proposal).toContainText(/Serial \(from the token’s random number generator\): [0-9a-f]{40}/);
   custos.advance(30);
-  await approve(fingerprint, babbage);
-  await expect(page.getByRole('status')).toContainText('1 of 2 approvals are held');
-  await approve(fingerprint, curie);
-  await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
-  const executed = page.locator('section[data-proposal]', {
-    hasText: 'Make a root certificate on “vault-ca” — executed',
-  });
-  await expect(executed).toContainText('Root certificate “CN=Example Root CA, O=Example, C=NL”');
-  await executed.getByRole('button', { name: 'Go to Certificates' }).click();
+  await approvedByTwo(
+    page,
+    approve,
+    fingerprint,
+    [babbage, curie],
+    'Make a root certificate',
+    'Root certificate “CN=Example Root CA, O=Example, C=NL”',
+  );
 
   // The certificate is listed: self-signed, valid, in the token; its PEM is the certificate openssl reads.
-  await expect(page.getByRole('heading', { level: 1, name: 'Certificates' })).toBeVisible();
   const [certificate] = custos.core!.certificates.list();
   const row = page.locator(`tr[data-serial="${certificate!.serial}"]`);
   await expect(row.getByRole('rowheader')).toContainText('CN=Example Root CA, O=Example, C=NL');
@@ -230,12 +253,8 @@ test('issuing from a pasted request and revoking it, from the screen', async ({ 
   await issue.getByLabel('Ada’s passphrase').fill(ada.passphrase);
   await issue.getByLabel('Ada’s code').fill(code(ada));
   await issue.getByRole('button', { name: 'Propose issuing the certificate' }).click();
-  const notice = page.getByRole('status');
-  await expect(notice).toContainText(/Issue a certificate from a request: proposal [0-9a-f-]{19} is open/, {
-    timeout: 60_000,
-  });
+  const issueFingerprint = await proposedFingerprint(page, 'Issue a certificate from a request');
   await expect(issue.getByLabel('The certificate request (PEM text)')).toHaveValue('');
-  const issueFingerprint = /proposal ([0-9a-f-]{19})/.exec(await notice.innerText())![1]!;
 
   await page.keyboard.press('Alt+4');
   const proposal = page.locator('section[data-proposal]').first();
@@ -243,13 +262,14 @@ test('issuing from a pasted request and revoking it, from the screen', async ({ 
   await expect(proposal).toContainText('The request’s subject: CN=Example Issuing CA, O=Example');
   await expect(proposal).toContainText('Extended purposes: serverAuth, clientAuth');
   custos.advance(30);
-  await approve(issueFingerprint, babbage);
-  await approve(issueFingerprint, curie);
-  await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
-  await page
-    .locator('section[data-proposal]', { hasText: 'Issue a certificate from a request on “vault-ca” — executed' })
-    .getByRole('button', { name: 'Go to Certificates' })
-    .click();
+  await approvedByTwo(
+    page,
+    approve,
+    issueFingerprint,
+    [babbage, curie],
+    'Issue a certificate from a request',
+    'Certificate “CN=Example Issuing CA, O=Example” issued by “CN=Example Root CA, O=Example”',
+  );
 
   const issued = custos.core!.certificates.list().find((c) => !c.selfSigned)!;
   const row = page.locator(`tr[data-serial="${issued.serial}"]`);
@@ -264,20 +284,20 @@ test('issuing from a pasted request and revoking it, from the screen', async ({ 
   await crl.getByLabel('Days until the next list is due (1–366)').fill('7');
   custos.advance(30);
   await proposeIn('Issue a revocation list', 'crl-requester', ada, 'Propose the revocation list');
-  await expect(notice).toContainText(/Issue a revocation list: proposal [0-9a-f-]{19} is open/, { timeout: 60_000 });
-  const crlFingerprint = /proposal ([0-9a-f-]{19})/.exec(await notice.innerText())![1]!;
+  const crlFingerprint = await proposedFingerprint(page, 'Issue a revocation list');
   await page.keyboard.press('Alt+4');
   await expect(page.locator('section[data-proposal]').first()).toContainText(
     `Revoke serial ${issued.serial}: keyCompromise`,
   );
   custos.advance(30);
-  await approve(crlFingerprint, babbage);
-  await approve(crlFingerprint, curie);
-  await expect(page.getByRole('status')).toContainText('The quorum was met and the operation ran once');
-  await page
-    .locator('section[data-proposal]', { hasText: 'Issue a revocation list on “vault-ca” — executed' })
-    .getByRole('button', { name: 'Go to Certificates' })
-    .click();
+  await approvedByTwo(
+    page,
+    approve,
+    crlFingerprint,
+    [babbage, curie],
+    'Issue a revocation list',
+    `Serial ${issued.serial}: keyCompromise`,
+  );
 
   await expect(row.locator('.chip')).toHaveText('revoked');
   await expect(row).toContainText(/keyCompromise, \d{4}-\d\d-\d\d \(list 1\)/);
