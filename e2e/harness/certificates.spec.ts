@@ -1,12 +1,23 @@
 import { spawnSync } from 'node:child_process';
 import type { Page } from '@playwright/test';
 import { approvedAction, ceremony, generateKeys, type Person } from './ceremony';
-import { expect, test } from './fixtures';
+import { expect, test, type CustosHarness } from './fixtures';
 import { checkScreen, checkScreenPart } from './screens';
 
 test.use({ viewport: { width: 1280, height: 800 } });
 
 type Seeded = Person & { id: string };
+
+/** Ada, Babbage and Curie hold the token "vault-ca" 2 of 3, taken into custody on the Ceremonies screen. */
+async function caInCustody(custos: CustosHarness) {
+  const people = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Seeded, Seeded, Seeded];
+  const page = await custos.open();
+  const steps = ceremony(page, custos.clock);
+  custos.advance(30);
+  await steps.takeCustody('vault-ca', people);
+  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+  return { page, people, steps };
+}
 
 /** The proposal the last form opened, as its notice names it: the fingerprint to read aloud. */
 async function proposedFingerprint(page: Page, title: string): Promise<string> {
@@ -38,12 +49,9 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
   custos,
 }) => {
   test.setTimeout(300_000);
-  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Seeded, Seeded, Seeded];
-  const page = await custos.open();
-  const { code, takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
-  custos.advance(30);
-  await takeCustody('vault-ca', [ada, babbage, curie]);
-  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+  const { page, people, steps } = await caInCustody(custos);
+  const [ada, babbage, curie] = people;
+  const { code, approve, proposeIn } = steps;
 
   // Before a signing key is active, the screen says what to do first.
   await page.keyboard.press('Alt+9');
@@ -196,12 +204,9 @@ function opensslRequest(subject: string): string {
 
 test('issuing from a pasted request and revoking it, from the screen', async ({ custos }) => {
   test.setTimeout(300_000);
-  const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Seeded, Seeded, Seeded];
-  const page = await custos.open();
-  const { code, takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
-  custos.advance(30);
-  await takeCustody('vault-ca', [ada, babbage, curie]);
-  await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
+  const { page, people, steps } = await caInCustody(custos);
+  const [ada, babbage, curie] = people;
+  const { code, approve, proposeIn } = steps;
   // The root is the subject of the test above; here it is made through the same router the page uses.
   const quorum = { proposer: ada, approvers: [babbage, curie] };
   await generateKeys(custos, quorum, [
