@@ -33,6 +33,7 @@ import { proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
 import { CertificateStore } from './pki/certificate-store';
 import { pkiOperations } from './pki/pki-operations';
 import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
+import { certificatesOnTokens } from './pki/trust-store';
 import { QuorumService } from './quorum/quorum-service';
 import { publishReport, reportHandlers, reportPlan } from './reports/report-handlers';
 import { ReportService } from './reports/report-service';
@@ -245,6 +246,7 @@ export class CustosCore {
       clock,
       token: (ref) => this.tokenFacts(ref),
       version: options.version,
+      certificates: () => this.trustStore(),
       modules: () => {
         const status = this.tokens.status();
         const found = [
@@ -395,6 +397,31 @@ export class CustosCore {
   }
 
   /** What a report says about a token: model, maker, software or not, and the validation recorded for its module. */
+  /** The trust-store audit's inputs: what Custos issued, and every certificate on the tokens it can see now. */
+  private trustStore() {
+    const status = this.tokens.status();
+    const auditToken = this.audit.auditToken();
+    const onTokens =
+      status.state === 'ready'
+        ? certificatesOnTokens(
+            this.tokens.ready(),
+            (t) => auditToken !== null && t.serial === auditToken.serial && t.label === auditToken.label,
+          )
+        : [];
+    return {
+      certificates: this.certificates.audited(),
+      crls: this.certificates.crls(),
+      onTokens: onTokens.map((c) => ({
+        token: `${c.token.label} (${c.token.serial})`,
+        label: c.label,
+        subject: c.subject,
+        notAfter: c.notAfter,
+        sha256: c.sha256,
+        issuedHere: this.certificates.issuedHere(c.sha256),
+      })),
+    };
+  }
+
   private tokenFacts(ref: { serial: string; label: string }): Record<string, unknown> {
     const status = this.tokens.status();
     return tokenFacts(

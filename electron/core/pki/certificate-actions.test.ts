@@ -18,6 +18,8 @@ import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { CertificateStore } from './certificate-store';
 import { pkiOperations } from './pki-operations';
+import { certificatesOnTokens } from './trust-store';
+import { storeInToken } from './certificate-store';
 
 /** A root certificate ceremony against a real SoftHSM2 token, every artefact checked by the openssl command. */
 let cleanup: () => void;
@@ -378,5 +380,38 @@ describe('issuing from a request (cert.issue)', () => {
       result: { crlNumber: 2, revoked: [{ serial, reason: 'keyCompromise' }] },
     });
     expect(() => propose('crl.issue', crlParams([`${serial}:superseded`]))).toThrow(/already revoked/);
+  });
+
+  it('finds every certificate on the token for the trust-store audit, telling Custos’s own from a planted one', async () => {
+    const { keyId } = await root();
+    const key = join(work, 'planted.key');
+    const planted = join(work, 'planted.pem');
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-subj',
+      '/CN=Planted Root',
+      '-days',
+      '30',
+      '-out',
+      planted,
+    );
+    const der = Buffer.from(readFileSync(planted, 'utf8').replace(/-----[A-Z ]+-----|\n/g, ''), 'base64');
+    await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      storeInToken(lib, session, der, { ckaId: Buffer.from('0102', 'hex'), label: 'planted' }),
+    );
+    const found = certificatesOnTokens(f.module, () => false).filter((c) => c.token.label === 'ca');
+    expect(found.map((c) => [c.subject, certificates.issuedHere(c.sha256)]).sort()).toEqual([
+      ['CN=Custos Test Root CA, O=Custos, C=NL', true],
+      ['CN=Planted Root', false],
+    ]);
+    expect(certificates.audited()).toMatchObject([{ keyId, issuerKeyId: keyId, revoked: false, tampered: false }]);
   });
 });

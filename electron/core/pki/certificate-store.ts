@@ -12,6 +12,7 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { pem } from './certificate';
 import type { CrlEntry } from './crl';
+import type { CertificateInputs } from '../compliance/certificate-findings';
 import { signatureScheme } from './token-signer';
 import { verify } from 'node:crypto';
 
@@ -156,6 +157,50 @@ export class CertificateStore {
     this.store.execute(sql`
       INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
       VALUES (${c.issuerKeyId}, ${c.number}, ${c.der}, ${sha256(c.der)}, ${c.thisUpdate}, ${c.nextUpdate}, ${c.proposalId})`);
+  }
+
+  /** What the trust-store audit reads: every certificate, each checked (a tampered one named, not thrown). */
+  audited(): CertificateInputs['certificates'] {
+    return this.store
+      .all<{
+        serial: string;
+        subject: string;
+        key_id: string | null;
+        issuer_key_id: string;
+        not_after: string;
+        ca: number;
+      }>(sql`SELECT serial, subject, key_id, issuer_key_id, not_after, ca FROM certificates ORDER BY issued_at`)
+      .map((row) => {
+        const base = {
+          serial: row.serial,
+          subject: row.subject,
+          keyId: row.key_id,
+          issuerKeyId: row.issuer_key_id,
+          notAfter: row.not_after,
+          ca: row.ca === 1,
+        };
+        try {
+          return { ...base, revoked: this.get(row.serial).status === 'revoked', tampered: false };
+        } catch (error) {
+          if (error instanceof CustosError && error.code === 'KEY_TAMPERED')
+            return { ...base, revoked: false, tampered: true };
+          throw error;
+        }
+      });
+  }
+
+  /** Each CA key's CRLs by number and next update (the DER is checked where it is used). */
+  crls(): CertificateInputs['crls'] {
+    return this.store
+      .all<{ issuer_key_id: string; number: number; next_update: string }>(
+        sql`SELECT issuer_key_id, number, next_update FROM crls`,
+      )
+      .map((r) => ({ issuerKeyId: r.issuer_key_id, number: r.number, nextUpdate: r.next_update }));
+  }
+
+  /** Whether Custos issued the certificate with this SHA-256 (of its DER). */
+  issuedHere(sha: string): boolean {
+    return this.store.get(sql`SELECT 1 AS one FROM certificates WHERE sha256 = ${sha}`) !== undefined;
   }
 
   has(serial: string): boolean {
