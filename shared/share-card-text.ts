@@ -18,6 +18,8 @@ export const GROUPS_PER_LINE = 5;
  * checked by position alone, since the set id that keys the later groups is read from them.
  */
 export const HEADER_GROUPS = 7;
+/** Groups on every card Custos makes (57 bytes: a 33-byte share, set id, t, n, index, checksum). */
+export const GROUPS_ON_A_CARD = 23;
 
 /** A group's check offset: the first byte of SHA-256 of its key, 0–31. undefined: not hashed yet. */
 export type GroupOffset = (key: string) => number | undefined;

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { fingerprintInGroups } from '../../../shared/backups';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { JumpLinks } from '../app/JumpLinks';
 import { NextStep } from '../app/NextStep';
@@ -315,6 +316,9 @@ function BackupList() {
             <tr key={b.setId}>
               <th scope="row">
                 {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label} <code>{b.setId.slice(0, 8)}</code>
+                <span className="set-fingerprint">
+                  fingerprint <code>{fingerprintInGroups(b.fingerprint)}</code>
+                </span>
               </th>
               <td>
                 {b.madeBy.here
