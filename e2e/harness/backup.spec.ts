@@ -1,5 +1,5 @@
 import { ceremony, generateKeys, type Person } from './ceremony';
-import { expectAccessible } from './axe';
+import { checkScreen } from './screens';
 import { expect, test } from './fixtures';
 
 test('back up two keys 2-of-3, print the cards, restore them into a fresh token with two cards (one first mistyped)', async ({
@@ -75,7 +75,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
     await expect(fact('Keys it covers')).toContainText(/vault-aes \(AES-256\), CKA_ID [0-9a-f]{32}, KCV [0-9A-F]{6}/);
     setFingerprints.push(await fact('Set fingerprint').locator('code').innerText());
     await expect(card).toContainText('Received by (signature) ____');
-    if (holder === ada) await expectAccessible(page, 'Approvals, a share card shown');
+    if (holder === ada) await checkScreen(page, '04-approvals-share-card');
     await card.getByRole('button', { name: 'Done: hide my card' }).click();
   }
   await collect.getByRole('button', { name: 'All cards collected: forget them' }).click();
@@ -127,7 +127,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   await restoreCard.getByRole('button', { name: 'Check and enter this card' }).click();
   await expect(page.getByRole('alert')).toContainText('SHARE_TYPO');
   await expect(page.getByRole('alert')).toContainText('Group 1 of 23 (line 1, 1st group) has a typo.');
-  await expectAccessible(page, 'Approvals, a mistyped share card');
+  await checkScreen(page, '04-approvals-share-typo');
   await entry.fill(cards[0]!);
   await restoreCard.getByRole('button', { name: 'Check and enter this card' }).click();
   await expect(page.getByRole('status')).toContainText('Card accepted. Still needed: 1 more share card');

@@ -6,12 +6,36 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprintInGroups } from '../../../shared/backups';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { renderCardPdf } from './card-pdf';
-import { decodeCard, encodeCard, qrPayload } from './share-card';
+import type { PrintableCard } from './backup-service';
+import { decodeCard, encodeCard, qrPayload, type ShareCard } from './share-card';
 
 let dir: string;
 let cleanup: () => void;
 beforeEach(() => ({ dataDir: dir, cleanup } = tempDataDir('custos-pdf-')));
 afterEach(() => cleanup());
+
+/** A card for `share`, printed as Custos prints it, and what pdftotext and pdfinfo read from it. */
+async function printed(
+  share: ShareCard,
+  facts: Pick<PrintableCard, 'holder' | 'token' | 'keys' | 'setFingerprint'>,
+): Promise<{ file: string; text: string; extracted: string; pages: string }> {
+  const text = encodeCard(share);
+  const { setId, threshold, holders, index } = share;
+  const pdf = await renderCardPdf({
+    setId,
+    threshold,
+    holders,
+    index,
+    ...facts,
+    createdAt: '2026-12-02T21:51:13.123Z',
+    text,
+    qr: qrPayload(text),
+  });
+  const file = join(dir, `card-${index}.pdf`);
+  writeFileSync(file, pdf);
+  const extracted = execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
+  return { file, text, extracted, pages: execFileSync('pdfinfo', [file], { encoding: 'utf8' }) };
+}
 
 describe('the printable share card', () => {
   it('says what to file it by, has a line to sign for receipt, and its text and QR code read back (pdftotext, zbarimg)', async () => {
@@ -22,7 +46,6 @@ describe('the printable share card', () => {
       index: 3,
       share: randomBytes(33),
     };
-    const text = encodeCard(share);
     const keys = [
       {
         id: randomBytes(16).toString('hex'),
@@ -40,22 +63,12 @@ describe('the printable share card', () => {
       },
     ];
     const setFingerprint = randomBytes(32).toString('hex');
-    const pdf = await renderCardPdf({
-      setId: share.setId,
-      index: 3,
-      threshold: 2,
-      holders: 3,
+    const { file, text, extracted, pages } = await printed(share, {
       holder: { id: 'c', name: 'Marie Curie' },
-      createdAt: '2026-12-02T21:51:13.123Z',
       token: { serial: '6c3e7f0a12', label: 'vault-a' },
       keys,
       setFingerprint,
-      text,
-      qr: qrPayload(text),
     });
-    const file = join(dir, 'card.pdf');
-    writeFileSync(file, pdf);
-    const extracted = execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
     expect(extracted).toContain('Holder: Marie Curie');
     expect(extracted).toContain('Share: 3 of 3 (2 needed)');
     expect(extracted).toContain('Any 2 cards of this set restore the backup');
@@ -75,7 +88,7 @@ describe('the printable share card', () => {
       .join('-');
     expect(typed).toBe(text);
     expect(decodeCard(typed)).toEqual(share);
-    expect(execFileSync('pdfinfo', [file], { encoding: 'utf8' })).toMatch(/Pages:\s+1\n/);
+    expect(pages).toMatch(/Pages:\s+1\n/);
 
     execFileSync('pdftoppm', ['-r', '150', '-png', '-singlefile', file, join(dir, 'card')]);
     const scanned = execFileSync('zbarimg', ['--raw', '-q', join(dir, 'card.png')], {
@@ -94,7 +107,6 @@ describe('the printable share card', () => {
       index: 1,
       share: randomBytes(33),
     };
-    const text = encodeCard(share);
     const keys = Array.from({ length: 9 }, (_, i) => ({
       id: randomBytes(16).toString('hex'),
       label: `a rather long key label number ${i + 1} for the payments platform`,
@@ -102,23 +114,13 @@ describe('the printable share card', () => {
       kcv: null,
       fingerprint: randomBytes(32).toString('hex'),
     }));
-    const pdf = await renderCardPdf({
-      setId: share.setId,
-      threshold: 3,
-      holders: 5,
-      index: 1,
+    const { extracted, pages } = await printed(share, {
       holder: { id: 'a', name: 'Ada Lovelace' },
-      createdAt: '2026-12-02T21:51:13.123Z',
       token: { serial: '1', label: 'vault-b' },
       keys,
       setFingerprint: randomBytes(32).toString('hex'),
-      text,
-      qr: qrPayload(text),
     });
-    const file = join(dir, 'many.pdf');
-    writeFileSync(file, pdf);
-    expect(execFileSync('pdfinfo', [file], { encoding: 'utf8' })).toMatch(/Pages:\s+1\n/);
-    const extracted = execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
+    expect(pages).toMatch(/Pages:\s+1\n/);
     expect(extracted).toContain('Keys it covers (9):');
     expect(extracted).toContain('number 6 for');
     expect(extracted).not.toContain('number 7 for');

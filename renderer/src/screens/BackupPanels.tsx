@@ -161,7 +161,7 @@ function CardTextField({ id, text, onChange }: { id: string; text: string; onCha
     <>
       <textarea
         id={id}
-        rows={3}
+        rows={5}
         value={text}
         onChange={(e) => onChange(e.target.value)}
         autoComplete="off"
