@@ -1,5 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import {
+  checkCardGroups,
+  HEADER_GROUPS,
+  offsetOfDigest,
+  typoSentence,
+  type GroupCheck,
+} from '../../../shared/share-card-text';
 import { decodeCard, encodeCard, encodeCardV1, qrPayload } from './share-card';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -121,5 +128,50 @@ describe('share cards', () => {
       );
     }
     expect(() => decodeCard(PRINTED_V1.slice(0, -5))).toThrow(expect.objectContaining({ code: 'SHARE_TYPO' }));
+  });
+});
+
+const nodeOffset = (key: string) => offsetOfDigest(createHash('sha256').update(key).digest());
+
+/** The renderer's way: WebCrypto is asynchronous, so the check asks for the keys it needs and is run again. */
+async function checkAsThePageDoes(text: string): Promise<{ result: GroupCheck; rounds: string[][] }> {
+  const offsets = new Map<string, number>();
+  const rounds: string[][] = [];
+  for (;;) {
+    const result = checkCardGroups(text, (key) => offsets.get(key));
+    if (result.outcome !== 'needs-offsets') return { result, rounds };
+    rounds.push(result.keys);
+    for (const key of result.keys)
+      offsets.set(key, offsetOfDigest(new Uint8Array(await crypto.subtle.digest('SHA-256', Buffer.from(key)))));
+  }
+}
+
+describe('checking share card groups where SHA-256 is asynchronous (the page)', () => {
+  it('asks for the header keys, then for the keys the set id makes, and agrees with the core', async () => {
+    const setId = randomBytes(16).toString('hex');
+    const text = encodeCard({ setId, threshold: 2, holders: 3, index: 1, share: randomBytes(33) });
+    const { result, rounds } = await checkAsThePageDoes(text);
+    expect(rounds.map((keys) => keys.length)).toEqual([HEADER_GROUPS, 23 - HEADER_GROUPS]);
+    // Only positions and the set id are hashed: nothing of the share itself.
+    expect(rounds[1]!.every((key) => key.includes(`/${setId}/`))).toBe(true);
+    expect(result).toEqual(checkCardGroups(text, nodeOffset));
+    expect(result).toMatchObject({ outcome: 'checked', version: 2, typos: [] });
+
+    const groups = text.split('-');
+    groups[12] = `${groups[12]!.slice(0, 4)}${groups[12]![4] === 'Z' ? 'Y' : 'Z'}`;
+    expect((await checkAsThePageDoes(groups.join('-'))).result).toMatchObject({ typos: [13] });
+    // A header typo: the later groups wait for a set id that can be trusted.
+    groups[2] = `${groups[2]!.slice(0, 4)}${groups[2]![4] === 'Z' ? 'Y' : 'Z'}`;
+    const header = await checkAsThePageDoes(groups.join('-'));
+    expect(header.rounds).toHaveLength(1);
+    expect(header.result).toMatchObject({ typos: [3] });
+  });
+
+  it('says where the groups are on the printed card', () => {
+    expect(typoSentence([9], 23)).toBe('Group 9 of 23 (line 2, 4th group) has a typo.');
+    expect(typoSentence([2, 13], 23)).toBe(
+      'Group 2 of 23 (line 1, 2nd group) has a typo; so does group 13 of 23 (line 3, 3rd group).',
+    );
+    expect(typoSentence([1, 2, 3, 4, 5], 23)).toMatch(/; so do group 2 .*, group 3 of 23 .*, and 2 more after it\.$/);
   });
 });
