@@ -115,7 +115,7 @@ export function withCheckCharacters(data: string, offset: (key: string) => numbe
     .join('-');
 }
 
-/** Where a group is on the printed card, for a person holding it: “group 8 of 24 (line 2, 3rd group)”. */
+/** Where a group is on the printed card, for a person holding it: “group 8 of 23 (line 2, 3rd group)”. */
 export function groupInWords(position: number, total: number): string {
   const line = Math.floor((position - 1) / GROUPS_PER_LINE) + 1;
   const column = ((position - 1) % GROUPS_PER_LINE) + 1;

@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import {
+  GROUPS_ON_A_CARD,
   QR_PREFIX,
   checkCardGroups,
   fromBase32,
@@ -73,7 +74,7 @@ export const qrPayload = (text: string) => `${QR_PREFIX}${text}`;
 
 /**
  * Reads a typed or pasted card (version 2 or 1). A typo fails SHARE_TYPO, named by its group on a
- * version-2 card ("group 8 of 24 (line 2, 3rd group) has a typo"); the message never repeats what was typed.
+ * version-2 card ("group 8 of 23 (line 2, 3rd group) has a typo"); the message never repeats what was typed.
  */
 export function decodeCard(text: string): ShareCard {
   const groups = checkCardGroups(text, groupOffset);
@@ -82,7 +83,8 @@ export function decodeCard(text: string): ShareCard {
       'Type the card again exactly as printed; dashes and spaces do not matter.',
     ]);
   if (groups.outcome !== 'checked') throw new Error('every group offset is computed here');
-  const total = groups.groups.length;
+  // A card has 23 groups however many were typed: the holder counts on the printed one.
+  const total = Math.max(groups.groups.length, GROUPS_ON_A_CARD);
   const compare = (what: string) => [`Compare ${what} with the printed card; nothing was used.`];
   if (groups.typos.length > 0)
     throw new CustosError('SHARE_TYPO', typoSentence(groups.typos, total), compare('that group'));
@@ -94,7 +96,7 @@ export function decodeCard(text: string): ShareCard {
   // The last character carries padding bits: a typo there must not slip past as "the same bytes".
   if (toBase32(bytes) !== groups.data)
     refuse(
-      groups.version === 2 ? typoSentence([total], total) : 'The last group of this card has a typo.',
+      groups.version === 2 ? typoSentence([groups.groups.length], total) : 'The last group of this card has a typo.',
       compare('the last group'),
     );
   if (bytes.length < MIN_PAYLOAD + CHECKSUM_BYTES)
@@ -113,7 +115,7 @@ export function decodeCard(text: string): ShareCard {
   if (!checksum(version, payload).equals(bytes.subarray(bytes.length - CHECKSUM_BYTES)))
     refuse(
       version === 2
-        ? `Every group of this card reads correctly, but its checksum does not match: two groups may be swapped, one left out, or one taken from another card (${total} groups typed).`
+        ? `Every group of this card reads correctly, but its checksum does not match: two groups may be swapped, one left out, or one taken from another card (${groups.groups.length} groups typed).`
         : 'This card has a typo: its checksum does not match.',
       compare('each group, in order,'),
     );
