@@ -173,6 +173,7 @@ export class BackupService {
                 holders: p.holders,
                 verified: p.verify,
                 mechanism: mechanism.name,
+                fingerprint: manifestFingerprint(text),
               },
               commit: () => {
                 this.options.store.execute(sql`
