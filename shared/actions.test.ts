@@ -194,6 +194,31 @@ describe('the action catalogue', () => {
     expect(sentence('key.restore')).toBe('Restore the keys of backup set feedface…face into the token.');
   });
 
+  it('reads a retirement or restore with the set’s keys, holders and origin where the caller lists backup sets', () => {
+    const withSets: ProposalLookups = {
+      ...lookups,
+      backup: (setId) =>
+        setId === SET
+          ? {
+              createdAt: '2026-11-30T09:15:00.000Z',
+              token: { label: 'Vault A' },
+              threshold: 2,
+              keys: [{ label: 'payments-signing' }, { label: 'vault-aes' }],
+              holders: [{ name: 'Ada Lovelace' }, { name: 'Bob Noyce' }, { name: 'Marie Curie' }],
+            }
+          : null,
+    };
+    const set = [
+      'Made 2026-11-30 09:15 UTC from token Vault A; holds “payments-signing”, “vault-aes”.',
+      'Cards with Ada Lovelace, Bob Noyce, Marie Curie (any 2 restore it).',
+      `Backup set: ${SET}`,
+    ];
+    expect(describeProposal('backup.retire', SAMPLES['backup.retire'], withSets).lines).toEqual(set);
+    expect(describeProposal('key.restore', SAMPLES['key.restore'], withSets).lines).toEqual(set);
+    // Where nothing lists the sets (a report's PDF), the id is all there is.
+    expect(describeProposal('backup.retire', SAMPLES['backup.retire'], lookups).lines).toEqual([`Backup set: ${SET}`]);
+  });
+
   it('says plainly when it does not know a key or a person, with the id as the only clue', () => {
     expect(describeProposal('key.destroy', { keyId: PAYMENTS }, NO_LOOKUPS).sentence).toBe(
       'Destroy key 9730118b…6ac1 (not in the inventory) in the token, for good: its waiting period is over.',

@@ -213,6 +213,17 @@ export interface ProposalLookups {
   key(id: string): { label: string; algorithm: string; state?: string; token?: { label: string } } | null;
   person(id: string): string | null;
   token(serial: string): string | null;
+  /** A backup set as the list shows it; absent where nothing lists the sets (the set is then named by id). */
+  backup?(setId: string): BackupInWords | null;
+}
+
+/** What approvers read about a backup set: when and where it was made, what it holds, who has its cards. */
+export interface BackupInWords {
+  createdAt: string;
+  token: { label: string };
+  threshold: number;
+  keys: readonly { label: string }[];
+  holders: readonly { name: string }[];
 }
 
 export const NO_LOOKUPS: ProposalLookups = { key: () => null, person: () => null, token: () => null };
@@ -244,6 +255,16 @@ function copiesInWords(copies: readonly KeyCopy[] | undefined): string[] {
         ? `Also in ${copyInWords(c)}: it can no longer be restored.`
         : `Also held by ${copyInWords(c)}: retire that set (backup.retire) so the destruction covers every copy.`,
     ),
+  ];
+}
+
+/** The set a proposal names, in words, when the caller lists backup sets. */
+function backupLines(lookups: ProposalLookups, setId: string): string[] {
+  const set = lookups.backup?.(setId);
+  if (!set) return [];
+  return [
+    `Made ${set.createdAt.slice(0, 16).replace('T', ' ')} UTC from token ${set.token.label}; holds ${set.keys.map((k) => `“${k.label}”`).join(', ')}.`,
+    `Cards with ${set.holders.map((h) => h.name).join(', ')} (any ${set.threshold} restore it).`,
   ];
 }
 
@@ -412,9 +433,9 @@ export const ACTIONS = {
     report: { type: 'key.restore', title: 'Restore ceremony' },
     params: RestoreParams,
     result: Results.restore,
-    describe: (p) => ({
+    describe: (p, l) => ({
       sentence: `Restore the keys of backup set ${short(p.setId)} into the token${p.overrideDestroyed ? ', including keys recorded as destroyed' : ''}.`,
-      lines: [`Backup set: ${p.setId}`],
+      lines: [...backupLines(l, p.setId), `Backup set: ${p.setId}`],
     }),
     outcome: (r) => [
       `Restored into “${r.token.label}” (${r.token.serial}): ${r.keys.map((k) => `“${k.label}” (${algorithmName(k.algorithm)}), id ${k.keyId}`).join(', ')}.`,
@@ -426,9 +447,9 @@ export const ACTIONS = {
     report: { type: 'backup.retire', title: 'Backup retirement ceremony' },
     params: RetireParams,
     result: Results.retire,
-    describe: (p) => ({
+    describe: (p, l) => ({
       sentence: `Retire backup set ${short(p.setId)} for good (“${p.reason}”): it is never restored again, and each card holder then confirms their card destroyed.`,
-      lines: [`Backup set: ${p.setId}`],
+      lines: [...backupLines(l, p.setId), `Backup set: ${p.setId}`],
     }),
     outcome: (r, l) => [
       `Backup set ${short(r.setId)} retired at ${r.retiredAt.replace('T', ' ').slice(0, 16)} UTC (${r.reason}); it can no longer be restored.`,

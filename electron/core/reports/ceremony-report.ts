@@ -119,6 +119,8 @@ export interface CompromiseImpact {
   /** The tokens a copy went into, how, and which one the inventory records now. */
   tokens: { serial: string; label: string; how: string[]; current: boolean }[];
   reports: { id: string; type: string; createdAt: string; sha256: string }[];
+  /** Each request for its public key (PEM or JWK), answered or not: whoever received one may rely on the key. */
+  publicKeyExports: { seq: number; time: string; actor: string; result: string }[];
 }
 
 export interface ReportSources {

@@ -8,6 +8,7 @@ import { useCustos } from '../store/context';
 import type { Proof } from '../store/quorum-slice';
 import { BackupImportForm } from './BackupImportForm';
 import { BackupForm, CardPrinter, RestoreForm, ShareCheckForm } from './BackupPanels';
+import { backupState, BackupStateCell, CardDestroyedForm, RetireForm } from './BackupRetirement';
 
 export function CeremoniesScreen() {
   const custodies = useCustos((s) => s.custodies);
@@ -22,6 +23,9 @@ export function CeremoniesScreen() {
           { id: 'import-title', text: 'Import a backup file' },
           { id: 'restore-title', text: 'Restore a backup' },
           { id: 'check-card-title', text: 'Check a share card' },
+          { id: 'backup-list-title', text: 'Backups' },
+          { id: 'retire-title', text: 'Retire a backup set' },
+          { id: 'card-destroyed-title', text: 'Record a card destroyed' },
           { id: 'custody-list-title', text: 'Tokens in custody' },
         ]}
       />
@@ -34,6 +38,8 @@ export function CeremoniesScreen() {
       <RestoreForm />
       <ShareCheckForm />
       <BackupList />
+      <RetireForm />
+      <CardDestroyedForm />
       <section className="card" aria-labelledby="custody-list-title">
         <h2 id="custody-list-title">Tokens in custody</h2>
         {!custodies || custodies.length === 0 ? (
@@ -295,6 +301,7 @@ function TurnoverForm() {
 
 function BackupList() {
   const backups = useCustos((s) => s.backups) ?? [];
+  const proposals = useCustos((s) => s.proposals) ?? [];
   const exportFile = useCustos((s) => s.exportBackup);
   if (backups.length === 0) return null;
   return (
@@ -304,6 +311,7 @@ function BackupList() {
         <thead>
           <tr>
             <th scope="col">Made</th>
+            <th scope="col">State</th>
             <th scope="col">Made by</th>
             <th scope="col">Keys</th>
             <th scope="col">Cards</th>
@@ -313,13 +321,16 @@ function BackupList() {
         </thead>
         <tbody>
           {backups.map((b) => (
-            <tr key={b.setId}>
+            <tr key={b.setId} data-set={b.setId}>
               <th scope="row">
                 {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label} <code>{b.setId.slice(0, 8)}</code>
                 <span className="set-fingerprint">
                   fingerprint <code>{fingerprintInGroups(b.fingerprint)}</code>
                 </span>
               </th>
+              <td>
+                <BackupStateCell state={backupState(b, proposals)} threshold={b.threshold} />
+              </td>
               <td>
                 {b.madeBy.here
                   ? 'this installation'
@@ -331,18 +342,6 @@ function BackupList() {
                 {b.holders
                   .map((h) => `${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`)
                   .join(', ')}
-                {b.retirement && (
-                  <p>
-                    <span className="chip chip-cancelled">Retired</span> {b.retirement.retiredAt.slice(0, 10)}:{' '}
-                    {b.retirement.status === 'tampered'
-                      ? b.retirement.reason
-                      : `${b.retirement.reason}; cannot be restored`}
-                    . Cards destroyed:{' '}
-                    {b.retirement.cards
-                      .map((c) => `${c.name} ${c.destroyedAt ? c.destroyedAt.slice(0, 10) : 'not yet confirmed'}`)
-                      .join(', ')}
-                  </p>
-                )}
               </td>
               <td>{b.verifiedAt ? b.verifiedAt.slice(0, 10) : 'not verified'}</td>
               <td>
