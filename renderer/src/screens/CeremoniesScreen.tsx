@@ -325,7 +325,7 @@ function BackupList() {
               <th scope="row">
                 {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label} <code>{b.setId.slice(0, 8)}</code>
                 <span className="set-fingerprint">
-                  fingerprint <code>{fingerprintInGroups(b.fingerprint)}</code>
+                  fingerprint <code>{fingerprintInGroups(b.fingerprint.slice(0, 16))}…</code>
                 </span>
               </th>
               <td>
