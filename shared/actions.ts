@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyUsage } from './keys';
-import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, KeyCopy } from './backups';
+import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, fingerprintInGroups, KeyCopy } from './backups';
 import { CertificateProfile, CertSerial, profileInWords, RevocationReason } from './pki';
 
 /**
@@ -277,6 +277,8 @@ const Results = {
     holders: z.array(z.string()),
     verified: z.boolean(),
     mechanism: z.string(),
+    /** SHA-256 of the signed manifest, printed on every card (absent in outcomes recorded before issue 14 §6). */
+    fingerprint: z.string().optional(),
   }),
   restore: z.looseObject({
     setId: z.string(),
@@ -511,6 +513,7 @@ export const ACTIONS = {
     outcome: (r, l) => [
       `Backup set ${r.setId} holds ${r.keys.map((id) => keyPhrase(l, id)).join(', ')} (${r.mechanism}${r.verified ? ', verified' : ', NOT verified'}).`,
       `Cards for ${names(l, r.holders)}; any ${r.threshold} restore it.`,
+      ...(r.fingerprint ? [`Set fingerprint, on every card: ${fingerprintInGroups(r.fingerprint)}.`] : []),
     ],
   }),
   'key.restore': spec({

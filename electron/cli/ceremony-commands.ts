@@ -1,5 +1,5 @@
 import { keyIdentity, type KeyRecord } from '../../shared/keys';
-import { AUTHENTICATION_IN_WORDS } from '../../shared/backups';
+import { AUTHENTICATION_IN_WORDS, fingerprintInGroups, shareCardWords } from '../../shared/backups';
 import type { WireError } from '../../shared/errors';
 import {
   describeFailure,
@@ -166,7 +166,9 @@ async function writeCards(
         );
         writeFileAtomic(
           join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.txt`),
-          `Custos share card ${card.index} of ${card.holders} for ${holder.name}\nBackup set ${setId}\n${card.text}\n`,
+          `Custos share card ${shareCardWords.share(card)} for ${holder.name}\n` +
+            `Backup set ${setId}, made ${shareCardWords.made(card)} from ${shareCardWords.token(card)}\n` +
+            `${card.text}\nSet fingerprint ${fingerprintInGroups(card.setFingerprint)}\n`,
           0o600,
         );
         io.stderr(`Card ${card.index} for ${holder.name}: ${folder}\n`);
@@ -209,7 +211,7 @@ const renderBackups = (list: BackupSummary[]) =>
     : `${list
         .map(
           (b) =>
-            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}${retiredLine(b)}`,
+            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}\n    fingerprint: ${fingerprintInGroups(b.fingerprint)}${retiredLine(b)}`,
         )
         .join('\n')}\n`;
 
