@@ -504,8 +504,10 @@ export class AuditLog {
     const key = this.publicKeyObject;
     let treeFault: string | null = null;
     this.checker?.collect();
-    const rows = this.store.iterate<StoredEntry>(
-      sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq >= ${tree.size} ORDER BY seq`,
+    // Each entry with the tree row its append stored: the nodes it completes are all in that row.
+    const rows = this.store.iterate<{ seq: number; entry: string; signature: Buffer; hashes: Buffer | null }>(
+      sql`SELECT e.seq, e.entry, e.signature, t.hashes FROM audit_entries e LEFT JOIN audit_tree t ON t.seq = e.seq
+          WHERE e.seq >= ${tree.size} ORDER BY e.seq`,
     );
     for (const stored of rows) {
       const bytes = Buffer.from(stored.entry, 'utf8');
@@ -527,7 +529,11 @@ export class AuditLog {
         );
       }
       tree.append(leaf, (node) => {
-        if (node.level > 0 && !treeFault && !this.storedNode(node.level, node.index)?.equals(node.hash))
+        if (
+          node.level > 0 &&
+          !treeFault &&
+          !nodeInRow(stored.hashes ?? undefined, stored.seq, node.level)?.equals(node.hash)
+        )
           treeFault = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
       });
     }

@@ -116,4 +116,30 @@ describe('a checkpoint over entries whose signatures the worker already checked'
     );
     expect(log.checkpoints()).toHaveLength(before);
   });
+
+  /** An odd seq: its append completed node (1, (seq - 1) / 2) and stored it, lowest first, in its row. */
+  const odd = (seq: number) => seq | 1;
+
+  it.each([
+    [
+      'changed',
+      (store: Store, seq: number) =>
+        store.execute(sql`UPDATE audit_tree SET hashes = zeroblob(length(hashes)) WHERE seq = ${seq}`),
+    ],
+    ['deleted', (store: Store, seq: number) => store.execute(sql`DELETE FROM audit_tree WHERE seq = ${seq}`)],
+  ])('refuses to sign over a tree row %s since the last checkpoint, naming its node', async (_, tamper) => {
+    const { log, seq } = await tailThen((store, seq) => {
+      store.execute(sql`DROP TRIGGER audit_tree_no_update`);
+      store.execute(sql`DROP TRIGGER audit_tree_no_delete`);
+      tamper(store, odd(seq));
+    });
+    const before = log.checkpoints().length;
+    expect(() => log.checkpoint('after')).toThrow(
+      expect.objectContaining({
+        code: 'AUDIT_TREE_CORRUPT',
+        message: expect.stringContaining(`level 1, node ${(odd(seq) - 1) / 2} `),
+      }),
+    );
+    expect(log.checkpoints()).toHaveLength(before);
+  });
 });

@@ -1,4 +1,4 @@
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 
 /**
  * Checks, on a worker thread and while appends go on, the signatures the audit token returns, so
@@ -7,30 +7,49 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from '
  * asks (`collect`); one that has not arrived is simply not there, and the checkpoint verifies that
  * entry itself. A verdict vouches only for the exact bytes and signature sent: the checkpoint uses
  * it only for a stored row that is byte for byte what was sent.
+ *
+ * The two threads share a ring of slots in shared memory rather than messages: posting a message
+ * to a worker takes a lock the worker may hold, which on a loaded machine cost an append more than
+ * the verification it saved.
  */
+const SLOTS = 256;
+const SLOT_BYTES = 2048;
+const SIGNATURE_BYTES = 64;
+/** The longest entry a slot holds (length word, signature, entry); a longer one is left to the checkpoint. */
+const MAX_MESSAGE = SLOT_BYTES - 4 - SIGNATURE_BYTES;
+/** Control words: submitted, checked, worker asleep, stop. */
+const [SUBMITTED, CHECKED, ASLEEP, STOP] = [0, 1, 2, 3];
+
 const WORKER_SOURCE = `
-const { workerData, parentPort } = require('node:worker_threads');
+const { workerData } = require('node:worker_threads');
 const { createPublicKey, verify } = require('node:crypto');
+const { shared, publicKey, slots, slotBytes } = workerData;
 const key = createPublicKey({
-  key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(workerData.publicKey)]),
+  key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(publicKey)]),
   format: 'der',
   type: 'spki',
 });
-const out = workerData.port;
-parentPort.on('message', ({ ids, packed, lengths }) => {
-  const valid = new Uint8Array(ids.length);
-  for (let i = 0, at = 0; i < ids.length; i++) {
-    const message = Buffer.from(packed.buffer, packed.byteOffset + at, lengths[i]);
-    const signature = Buffer.from(packed.buffer, packed.byteOffset + at + lengths[i], 64);
-    at += lengths[i] + 64;
-    try {
-      valid[i] = verify(null, message, key, signature) ? 1 : 0;
-    } catch {
-      valid[i] = 0;
-    }
+const control = new Int32Array(shared, 0, 4);
+const verdicts = new Uint8Array(shared, 16, slots);
+const ring = Buffer.from(shared, 16 + slots, slots * slotBytes);
+for (let checked = 0; Atomics.load(control, ${STOP}) === 0; ) {
+  if (checked === Atomics.load(control, ${SUBMITTED})) {
+    Atomics.store(control, ${ASLEEP}, 1);
+    Atomics.wait(control, ${SUBMITTED}, checked);
+    Atomics.store(control, ${ASLEEP}, 0);
+    continue;
   }
-  out.postMessage({ ids, valid }, [valid.buffer]);
-});
+  const at = (checked % slots) * slotBytes;
+  const length = ring.readUInt32LE(at);
+  const signature = ring.subarray(at + 4, at + 4 + ${SIGNATURE_BYTES});
+  const message = ring.subarray(at + 4 + ${SIGNATURE_BYTES}, at + 4 + ${SIGNATURE_BYTES} + length);
+  let valid = false;
+  try {
+    valid = verify(null, message, key, signature);
+  } catch {}
+  verdicts[checked % slots] = valid ? 1 : 2;
+  Atomics.store(control, ${CHECKED}, ++checked);
+}
 `;
 
 /** What the worker said of one signature: true it verifies, false it does not, null not known (yet). */
@@ -38,82 +57,84 @@ export interface Verdict {
   valid: boolean | null;
 }
 
-/** Signatures sent to the worker together: one message per batch keeps the hand-over cheap. */
-const BATCH = 16;
+/**
+ * The worker is woken once this many signatures wait (or when a checkpoint collects): each wake-up
+ * can cost the appending thread its turn on a busy machine, so it verifies in batches.
+ */
+const WAKE_EVERY = SLOTS / 2;
 
 export class TailVerifier {
   private readonly worker: Worker;
-  private readonly results: MessagePort;
-  private readonly waiting = new Map<number, Verdict>();
-  private outbox: { id: number; message: Buffer; signature: Buffer }[] = [];
-  private next = 0;
+  private readonly control: Int32Array;
+  private readonly verdicts: Uint8Array;
+  private readonly ring: Buffer;
+  /** Verdicts handed out and not yet filled in, by slot. */
+  private readonly waiting: (Verdict | null)[] = new Array<Verdict | null>(SLOTS).fill(null);
+  private submitted = 0;
+  private collected = 0;
   private broken = false;
 
   constructor(publicKey: Buffer) {
-    const { port1, port2 } = new MessageChannel();
-    this.results = port1;
+    const shared = new SharedArrayBuffer(16 + SLOTS + SLOTS * SLOT_BYTES);
+    this.control = new Int32Array(shared, 0, 4);
+    this.verdicts = new Uint8Array(shared, 16, SLOTS);
+    this.ring = Buffer.from(shared, 16 + SLOTS, SLOTS * SLOT_BYTES);
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { publicKey: Uint8Array.from(publicKey), port: port2 },
-      transferList: [port2],
+      workerData: { shared, publicKey: Uint8Array.from(publicKey), slots: SLOTS, slotBytes: SLOT_BYTES },
     });
-    // Neither keeps the process alive; a worker that fails leaves every later entry to the checkpoint.
+    // It does not keep the process alive; a worker that fails leaves every later entry to the checkpoint.
     this.worker.unref();
-    this.results.unref();
     this.worker.on('error', () => (this.broken = true));
     this.worker.on('exit', () => (this.broken = true));
   }
 
-  /** Queues one signature for checking; the verdict fills in when `collect` finds it arrived. */
+  /** Queues one signature for checking; the verdict fills in when `collect` finds it checked. */
   submit(message: Buffer, signature: Buffer): Verdict {
     const verdict: Verdict = { valid: null };
-    if (this.broken || signature.length !== 64) return verdict;
-    const id = this.next++;
-    this.waiting.set(id, verdict);
-    this.outbox.push({ id, message, signature });
-    if (this.outbox.length >= BATCH) this.send();
+    this.take();
+    // A full ring (the worker behind) or an entry too long for a slot: the checkpoint verifies it.
+    if (this.broken || signature.length !== SIGNATURE_BYTES || message.length > MAX_MESSAGE) return verdict;
+    if (this.submitted - this.collected >= SLOTS) return verdict;
+    const slot = this.submitted % SLOTS;
+    const at = slot * SLOT_BYTES;
+    this.ring.writeUInt32LE(message.length, at);
+    signature.copy(this.ring, at + 4);
+    message.copy(this.ring, at + 4 + SIGNATURE_BYTES);
+    this.waiting[slot] = verdict;
+    Atomics.store(this.control, SUBMITTED, ++this.submitted);
+    if (this.submitted - Atomics.load(this.control, CHECKED) >= WAKE_EVERY) this.wake();
     return verdict;
   }
 
-  /** Sends what is queued and takes every verdict that has arrived, without waiting for the rest. */
+  /** Takes every verdict the worker has reached, without waiting for the rest (and wakes it for them). */
   collect(): void {
-    this.send();
-    for (let received = receiveMessageOnPort(this.results); received; received = receiveMessageOnPort(this.results)) {
-      const { ids, valid } = received.message as { ids: Float64Array; valid: Uint8Array };
-      ids.forEach((id, i) => {
-        const verdict = this.waiting.get(id);
-        this.waiting.delete(id);
-        if (verdict) verdict.valid = valid[i] === 1;
-      });
-    }
+    this.take();
+    this.wake();
   }
 
-  /** Verdicts sent for and not yet taken by `collect`. */
+  /** Verdicts submitted for and not yet taken by `collect`. */
   get pending(): number {
-    return this.waiting.size;
+    return this.submitted - this.collected;
   }
 
   close(): void {
     this.broken = true;
-    this.waiting.clear();
-    this.outbox = [];
-    this.results.close();
+    Atomics.store(this.control, STOP, 1);
+    Atomics.notify(this.control, SUBMITTED);
     void this.worker.terminate();
   }
 
-  private send(): void {
-    const batch = this.outbox;
-    this.outbox = [];
-    if (batch.length === 0 || this.broken) return;
-    const ids = Float64Array.from(batch, ({ id }) => id);
-    const lengths = Uint32Array.from(batch, ({ message }) => message.length);
-    // A fresh buffer, transferred: a pooled Buffer would send its whole pool.
-    const packed = new Uint8Array(batch.reduce((total, { message }) => total + message.length + 64, 0));
-    batch.reduce((at, { message, signature }) => {
-      packed.set(message, at);
-      packed.set(signature, at + message.length);
-      return at + message.length + 64;
-    }, 0);
-    this.worker.postMessage({ ids, packed, lengths }, [ids.buffer, packed.buffer, lengths.buffer]);
+  private take(): void {
+    for (const checked = Atomics.load(this.control, CHECKED); this.collected < checked; this.collected++) {
+      const slot = this.collected % SLOTS;
+      const verdict = this.waiting[slot];
+      this.waiting[slot] = null;
+      if (verdict) verdict.valid = this.verdicts[slot] === 1;
+    }
+  }
+
+  private wake(): void {
+    if (Atomics.load(this.control, ASLEEP) === 1) Atomics.notify(this.control, SUBMITTED);
   }
 }
