@@ -58,6 +58,17 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
   'key.restore': { setId: SET, overrideDestroyed: false },
   'backup.retire': { setId: SET, reason: 'key destroyed' },
   'key.rotate': { keyId: PAYMENTS, ckaId: SET },
+  'key.export-wrapped': { keyId: PAYMENTS, recipient: 'ab'.repeat(32), packageId: SET },
+  'key.import-wrapped': {
+    package: 'cd'.repeat(32),
+    cryptoperiodDays: 365,
+    ckaId: SET,
+    label: 'partner-kek',
+    algorithm: 'AES-256',
+    usage: 'wrap',
+    unwrapWith: OLD,
+    from: 'outside Custos',
+  },
 };
 
 const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;

@@ -123,6 +123,15 @@ export const ErrorCode = z.enum([
   'BACKUP_RETIRED',
   /** A card is confirmed destroyed only once the quorum has retired its set. */
   'BACKUP_NOT_RETIRED',
+  /** Key transport: the recipient's public key was not recorded as trusted by a security officer. */
+  'TRANSPORT_RECIPIENT_UNTRUSTED',
+  /** A trusted recipient's record was changed outside Custos. */
+  'TRANSPORT_RECIPIENT_TAMPERED',
+  /** A key transport package that is malformed, not for this installation's keys, or changed after it was made. */
+  'TRANSPORT_PACKAGE_INVALID',
+  'TRANSPORT_PACKAGE_NOT_FOUND',
+  /** The token cannot do the unwrap step a package needs (SoftHSM2: no RSA-OAEP with SHA-256). */
+  'TRANSPORT_MECHANISM_MISSING',
   'REPORT_NOT_FOUND',
   /** A report folder lacks report.pdf or the signed report-pdf.json / report-pdf.sig that bind it to the report. */
   'REPORT_PDF_MISSING',
@@ -220,6 +229,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'TOKEN_GENERAL_ERROR',
     'TOKEN_ERROR',
     'TOKEN_CAPABILITY_MISSING',
+    'TRANSPORT_MECHANISM_MISSING',
     'AUDIT_UNAVAILABLE',
     'OPERATION_INTERRUPTED',
   ],
@@ -261,6 +271,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'KEY_NOT_FOUND',
     'KEY_TYPE_UNSUITED',
     'REASON_REQUIRED',
+    'TRANSPORT_PACKAGE_NOT_FOUND',
   ],
   integrity: [
     'BACKUP_MAC_MISMATCH',
@@ -281,6 +292,8 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'REPORT_PDF_MISSING',
     'REPORT_PDF_MISMATCH',
     'RESTORE_MISMATCH',
+    'TRANSPORT_RECIPIENT_TAMPERED',
+    'TRANSPORT_PACKAGE_INVALID',
   ],
   refused: [
     'BACKUP_NOT_PORTABLE',
@@ -309,6 +322,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'KEY_ALREADY_IN_TOKEN',
     'BACKUP_RETIRED',
     'BACKUP_NOT_RETIRED',
+    'TRANSPORT_RECIPIENT_UNTRUSTED',
   ],
   failure: ['INTERNAL'],
 };
