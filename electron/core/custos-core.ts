@@ -39,6 +39,9 @@ import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { tokenHandlers, tokenPlan } from './tokens/token-handlers';
 import { TokenService } from './tokens/token-service';
+import { TransportRecipients } from './transport/recipients';
+import { transportHandlers, transportPlan } from './transport/transport-handlers';
+import { TransportService } from './transport/transport-service';
 import type { ChooseDestination } from './destinations';
 
 export interface CoreOptions {
@@ -84,6 +87,7 @@ const auditPlan = {
   ...backupPlan,
   ...reportPlan,
   ...compliancePlan,
+  ...transportPlan,
   ...auditLogPlan,
 } satisfies AuditPlans<ChannelName>;
 
@@ -106,6 +110,8 @@ export class CustosCore {
   readonly backups: BackupService;
   readonly reports: ReportService;
   readonly compliance: ComplianceService;
+  readonly recipients: TransportRecipients;
+  readonly transport: TransportService;
   readonly auditOperations: AuditOperations;
   readonly actor: AuditActor;
   private readonly clock: () => Date;
@@ -169,6 +175,15 @@ export class CustosCore {
       quorum: () => this.quorum,
       clock,
     });
+    this.recipients = new TransportRecipients({ store, audit: this.audit, custodians: this.custodians, clock });
+    this.transport = new TransportService({
+      store,
+      audit: this.audit,
+      keys: this.keys,
+      recipients: this.recipients,
+      module: () => this.tokens.ready(),
+      clock,
+    });
     this.quorum = new QuorumService({
       store,
       audit: this.audit,
@@ -180,17 +195,26 @@ export class CustosCore {
         'token.quorum-drill': quorumDrill,
         ...keyOperations(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         'backup.retire': this.backups.retirements.operation(),
+        'key.import-wrapped': this.transport.importOperation(),
       },
-      checks: { ...keyChecks(store, clock, this.keys), 'backup.retire': this.backups.retirements.check },
+      checks: {
+        ...keyChecks(store, clock, this.keys),
+        'backup.retire': this.backups.retirements.check,
+        'key.export-wrapped': this.transport.exportCheck,
+        'key.import-wrapped': this.transport.importCheck,
+      },
       needs: {
         ...keyNeeds(store, clock, this.keys),
         'key.backup': () => BACKUP_NEEDS,
         'key.restore': (p) => this.backups.restoreNeeds(p),
+        'key.export-wrapped': (p) => this.transport.exportNeeds(p),
+        'key.import-wrapped': (p) => this.transport.importNeeds(p),
       },
       ceremonies: {
         'custody.redeal': turnover(this.custody),
         'key.backup': this.backups.backupCeremony(),
         'key.restore': this.backups.restoreCeremony(),
+        'key.export-wrapped': this.transport.exportCeremony(),
       },
       reconcilers: {
         ...keyReconcilers(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
@@ -333,7 +357,20 @@ export class CustosCore {
       ...tokenHandlers({ tokens: this.tokens, proveOfficer, pickModule }),
       ...custodianHandlers({ custodians: this.custodians }),
       ...custodyHandlers({ custody: this.custody, custodians: this.custodians, tokens: this.tokens }),
-      ...proposalHandlers({ quorum: this.quorum, proveFactors, copiesOf: (keyId) => this.backups.copiesOf(keyId) }),
+      ...proposalHandlers({
+        quorum: this.quorum,
+        proveFactors,
+        copiesOf: (keyId) => this.backups.copiesOf(keyId),
+        bindImport: (params) => this.transport.bindImport(params),
+      }),
+      ...transportHandlers({
+        transport: this.transport,
+        recipients: this.recipients,
+        audit: this.audit,
+        proveOfficer,
+        dataDir,
+        chooseDestination,
+      }),
       ...keyHandlers({
         keys: this.keys,
         proveOfficer,

@@ -110,7 +110,13 @@ export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: s
  * (a backup's KEK, a key transport's wrapping key). Its label starts with one of LEFTOVER_LABELS, so
  * a crash that leaves it behind is cleaned up at the next start.
  */
-export function importTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, id: string, value: Buffer, label: string): void {
+export function importTrustedKek(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  id: string,
+  value: Buffer,
+  label: string,
+): void {
   lib.C_CreateObject(session, [
     t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
     t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES),
@@ -217,12 +223,7 @@ function unwrapTemplate(key: KeyShape, persist: boolean, lockdown: boolean): pkc
     : [t(pkcs11js.CKA_EXTRACTABLE, false)];
   // A verification copy may encrypt (AES, for the check value) or sign (to prove the pair); nothing more.
   const uses = persist
-    ? leastPrivilege(
-        KeyUsage.parse(usage),
-        secret ? 'secret' : 'private',
-        lockdown,
-        keyAgreement(key.algorithm, usage),
-      )
+    ? leastPrivilege(KeyUsage.parse(usage), secret ? 'secret' : 'private', lockdown, keyAgreement(key.algorithm, usage))
     : secret
       ? [
           t(pkcs11js.CKA_ENCRYPT, true),

@@ -132,9 +132,7 @@ export function checkLeastPrivilege(
     attributeDifferences(lib, session, handle, [
       ...leastPrivilege(usage, half, lockdown, agreement),
       ...secrecy(half),
-    ]).map(
-      (d) => `${half} half: ${d}`,
-    ),
+    ]).map((d) => `${half} half: ${d}`),
   );
   if (differences.length > 0) {
     const message = `The token did not give “${label}” the attributes Custos asked for, so it is not registered.`;

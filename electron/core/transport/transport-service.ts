@@ -82,7 +82,7 @@ export class TransportService {
 
   // ── export ──────────────────────────────────────────────────────────────────────────────────────
 
-  /** Refuses, when proposed and when run: a key elsewhere, never to leave the token, retired; an untrusted recipient. */
+  /** Refuses, when proposed and when run: a key elsewhere, unexportable or retired; an untrusted recipient. */
   private readyToExport(params: unknown, token: TokenRef) {
     const p = ExportWrappedParams.parse(params);
     const key = this.options.keys.checkToken(p.keyId, token);
@@ -328,7 +328,7 @@ export class TransportService {
     return this.summary(this.packageRow(sha256));
   }
 
-  /** The Custos key a package is wrapped for: in the inventory by its public key's fingerprint, a wrapping key in use. */
+  /** The Custos key a package is wrapped for, found by its public key's fingerprint: an active wrapping key. */
   private recipientKeyOf(pkg: TransportPackage) {
     const key = this.options.keys.list().find((k) => k.fingerprint === pkg.recipient.fingerprint);
     if (!key)
