@@ -380,7 +380,7 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
     expect(() => transport.receive(JSON.stringify({ ...pkg, key: { ...pkg.key, usage: 'wrap' } }))).toThrow(
       expect.objectContaining({ code: 'TRANSPORT_PACKAGE_INVALID' }),
     );
-    // The usage and the info changed together: the wrapping key no longer opens the key; the import fails, leaves nothing.
+    // Usage and info changed together: the wrapping key no longer opens the key; the import fails, leaves nothing.
     const info = Buffer.from(Buffer.from(pkg.info, 'hex').toString().replace(' encrypt ', ' wrap ')).toString('hex');
     const changed = transport.receive(JSON.stringify({ ...pkg, info, key: { ...pkg.key, usage: 'wrap' } }));
     const view = await f.approveAll(quorum, propose('key.import-wrapped', importParams(changed.sha256)), [1, 2]);
