@@ -106,6 +106,16 @@ describe('custos transport', () => {
     const done = await propose('key.export-wrapped', `keyId=${keyId}`, `recipient=${fingerprint}`);
     expect(done.code, done.stderr).toBe(EXIT.ok);
     expect(done.stdout).toContain('was wrapped for “Partner” (EC-P256, ecdh-hkdf-sha256+aes-kwp)');
+    // The ceremony report names who proposed and approved with which factors, the key and the recipient's fingerprint.
+    const [exported] = (await cli('proposal', 'list', '--json')).value() as { id: string; action: string }[];
+    expect(exported!.action).toBe('key.export-wrapped');
+    const reportDir = join(dataDir, 'report');
+    const reported = await cli('report', 'create', '--ceremony', exported!.id, '--out', reportDir);
+    expect(reported.code, reported.stderr).toBe(EXIT.ok);
+    const report = readFileSync(join(reportDir, 'report.json'), 'utf8');
+    expect(report).toContain(`Recipient key SHA-256: ${fingerprint}`);
+    expect(report).toContain('"type":"key.export-wrapped"');
+    expect(report).toMatch(/"name":"Babbage","part":"approved"/);
     const [made] = (await cli('transport', 'packages', '--json')).value() as { sha256: string; direction: string }[];
     expect(made!.direction).toBe('out');
     const out = join(dataDir, 'to-partner');

@@ -527,8 +527,9 @@ export function ceremonySeqs(store: Store, proposalId: string): number[] {
 
 export function keysOf(params: unknown, outcome: unknown): string[] {
   const ids = new Set<string>();
-  const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown };
-  for (const value of [p.keyId, p.ckaId, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
+  const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown; unwrapWith?: unknown };
+  // An import's unwrapping key is used in the ceremony too: its report names it with the imported key.
+  for (const value of [p.keyId, p.ckaId, p.unwrapWith, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
     if (typeof value === 'string') ids.add(value);
   const result = (outcome as { result?: { keyId?: unknown; keys?: unknown } } | null)?.result;
   if (typeof result?.keyId === 'string') ids.add(result.keyId);
