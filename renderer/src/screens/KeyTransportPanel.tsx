@@ -111,6 +111,16 @@ function TrustRecipient() {
   );
 }
 
+/** A proposal from the panel: its answer shows at the top of the Keys screen, which takes focus. */
+function useProposal() {
+  const propose = useCustos((s) => s.proposeKey);
+  const forget = useCustos((s) => s.forgetTransportOutcome);
+  return (...args: Parameters<typeof propose>) => {
+    forget();
+    return propose(...args);
+  };
+}
+
 /** The custody whose token holds a key: where a proposal about it is made. */
 function useCustodyOf() {
   const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
@@ -120,7 +130,7 @@ function useCustodyOf() {
 function ExportForRecipient({ keys }: { keys: KeyRecord[] }) {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const recipients = (useCustos((s) => s.recipients) ?? []).filter((r) => r.status === 'trusted');
-  const propose = useCustos((s) => s.proposeKey);
+  const propose = useProposal();
   const custodyOf = useCustodyOf();
   const exportable = keys.filter((k) => k.backupable && !['compromised', 'destroyed'].includes(k.state));
   const [keyId, setKeyId] = useState('');
@@ -179,7 +189,7 @@ function ReceivePackage({ keys }: { keys: KeyRecord[] }) {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const receive = useCustos((s) => s.receivePackage);
   const received = useCustos((s) => s.received);
-  const propose = useCustos((s) => s.proposeKey);
+  const propose = useProposal();
   const custodyOf = useCustodyOf();
   const [text, setText] = useState('');
   const [cryptoperiodDays, setCryptoperiodDays] = useState(730);

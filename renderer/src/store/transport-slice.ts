@@ -16,7 +16,12 @@ export interface TransportSlice {
   trustRecipient(label: string, publicKeyPem: string, officer: Proof): Promise<boolean>;
   receivePackage(text: string): Promise<boolean>;
   writePackage(sha256: string): Promise<void>;
+  /** A proposal made from the panel answers at the top of the screen: the panel's last answer is cleared. */
+  forgetTransportOutcome(): void;
 }
+
+/** One answer on the Keys screen at a time: a panel request clears the screen's last proposal answer too. */
+const NO_ANSWER = { transportError: null, transportNotice: null, keyError: null, keyNotice: null };
 
 export const createTransportSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], TransportSlice> =>
@@ -35,7 +40,7 @@ export const createTransportSlice =
       else set({ transportError: !recipients.ok ? recipients.error : !packages.ok ? packages.error : null });
     },
     async trustRecipient(label, publicKeyPem, officer) {
-      set({ transportError: null, transportNotice: null });
+      set(NO_ANSWER);
       const result = await bridge.transport.trustRecipient({ label, publicKeyPem, officer });
       set(
         result.ok
@@ -48,7 +53,7 @@ export const createTransportSlice =
       return result.ok;
     },
     async receivePackage(text) {
-      set({ transportError: null, transportNotice: null, received: null });
+      set({ ...NO_ANSWER, received: null });
       const result = await bridge.transport.receive({ text });
       set(
         result.ok
@@ -61,8 +66,11 @@ export const createTransportSlice =
       await get().loadTransport();
       return result.ok;
     },
-    async writePackage(sha256) {
+    forgetTransportOutcome() {
       set({ transportError: null, transportNotice: null });
+    },
+    async writePackage(sha256) {
+      set(NO_ANSWER);
       const result = await bridge.transport.writePackage({ sha256 });
       set(
         result.ok
