@@ -219,6 +219,7 @@ export class CustosCore {
       reconcilers: {
         ...keyReconcilers(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         'key.backup': this.backups.reconcileBackup(),
+        'key.export-wrapped': this.transport.reconcileExport(),
         'key.restore': reconcileRestore({
           audit: this.audit,
           keys: this.keys,

@@ -29,6 +29,9 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
 /** The RFC 5649 mechanisms, best first, each needed to both wrap the keys and unwrap them again (verify, restore). */
 const WRAP_OPTIONS = WRAP_CANDIDATES.map((c) => ({ ...c, fn: ['wrap', 'unwrap'] as const }));
 
+/** The RFC 5649 mechanisms for one direction only (key transport wraps or unwraps, never both in one token). */
+export const kwpOptions = (fn: 'wrap' | 'unwrap'): MechanismOption[] => WRAP_CANDIDATES.map((c) => ({ ...c, fn }));
+
 /** What a backup needs from the token: what chooseWrapMechanism picks from, checked when proposed. */
 export const BACKUP_NEEDS: Need[] = [
   {

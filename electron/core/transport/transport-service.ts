@@ -10,6 +10,8 @@ import {
   findKek,
   importTrustedKek,
   importUnwrapKek,
+  kwpOptions,
+  removeLeftoverKeks,
   proveKey,
   unwrapKey,
   wrapKey,
@@ -18,14 +20,14 @@ import {
 } from '../backup/key-wrap';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { CustosError } from '../errors';
-import type { Need } from '../hsm/capabilities';
+import type { MechanismOption, Need } from '../hsm/capabilities';
 import { findObjects } from '../hsm/find-objects';
 import { refusalName } from '../hsm/pkcs11-errors';
 import type { TokenModule } from '../hsm/token-module';
 import { checkLeastPrivilege, keyAgreement, withLockdown } from '../keys/key-attributes';
 import { CURVES, registration } from '../keys/key-generation';
 import type { KeyInventory } from '../keys/key-inventory';
-import type { CeremonyOperation, ProposalCheck, QuorumOperation } from '../quorum/quorum-service';
+import type { CeremonyOperation, ProposalCheck, QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { signState, stateDocument } from '../store/signed-state';
 import { sql } from '../store/sql';
@@ -61,6 +63,7 @@ const OPENING_FAILED = [
   'CKR_GENERAL_ERROR',
 ];
 const RETIRED_STATES = ['compromised', 'destroyed'];
+const ECDH: MechanismOption = { type: pkcs11js.CKM_ECDH1_DERIVE, fn: 'derive' };
 
 /**
  * Key transport (issue #14 §2, docs/key-transport.md): `key.export-wrapped` wraps a backup-able key
@@ -110,10 +113,7 @@ export class TransportService {
       {
         kind: 'mechanism',
         purpose: 'Wrapping the key for its recipient (AES key wrap with padding, RFC 5649)',
-        anyOf: [
-          { type: 0x210b, fn: 'wrap' },
-          { type: 0x210a, fn: 'wrap' },
-        ],
+        anyOf: kwpOptions('wrap'),
       },
     ];
     if (recipient.algorithm !== 'RSA') {
@@ -122,9 +122,9 @@ export class TransportService {
         {
           kind: 'mechanism',
           purpose: `An ephemeral ${recipient.algorithm} key pair for ECDH`,
-          anyOf: [{ type: 0x1040, fn: 'generate-key-pair', size }],
+          anyOf: [{ type: pkcs11js.CKM_EC_KEY_PAIR_GEN, fn: 'generate-key-pair', size }],
         },
-        { kind: 'mechanism', purpose: 'ECDH with the recipient key', anyOf: [{ type: 0x1050, fn: 'derive' }] },
+        { kind: 'mechanism', purpose: 'ECDH with the recipient key', anyOf: [ECDH] },
       );
     }
     return needs;
@@ -227,6 +227,25 @@ export class TransportService {
           kek?.fill(0);
         }
       },
+    };
+  }
+
+  /**
+   * After a crash mid-export: the trusted wrapping key it may have left in the token is removed (a
+   * public token object, so no login is needed; its value was never readable). No package was kept:
+   * the export failed and is proposed again.
+   */
+  reconcileExport(): QuorumReconciler {
+    return ({ session, lib, proposalId }) => {
+      const removed = removeLeftoverKeks(lib, session);
+      if (removed > 0)
+        this.options.audit.record({
+          actor: { type: 'system', id: 'system' },
+          action: 'transport.kek-removed',
+          object: { type: 'proposal', id: proposalId },
+          params: { removed },
+        });
+      return null;
     };
   }
 
@@ -365,11 +384,14 @@ export class TransportService {
 
   /** What an import proposal binds from the stored package: the new CKA_ID and what the package declares. */
   bindImport(params: Record<string, unknown>): Record<string, unknown> {
-    if (typeof params.package !== 'string') return params;
-    const row = this.options.store.get<PackageRow>(
-      sql`SELECT * FROM transport_packages WHERE sha256 = ${params.package} AND direction = 'in'`,
-    );
-    if (!row) return params;
+    // A malformed hash is left to the parameter schema, which names it.
+    if (typeof params.package !== 'string' || !/^[0-9a-f]{64}$/.test(params.package)) return params;
+    const row = this.packageRow(params.package);
+    if (row.direction !== 'in')
+      throw new CustosError(
+        'TRANSPORT_PACKAGE_INVALID',
+        'This package was made here for a recipient; it is not imported.',
+      );
     const pkg = JSON.parse(row.body) as TransportPackage;
     return {
       ...params,
@@ -418,17 +440,14 @@ export class TransportService {
       {
         kind: 'mechanism',
         purpose: 'Unwrapping the key into the token (AES key wrap with padding, RFC 5649)',
-        anyOf: [
-          { type: 0x210b, fn: 'unwrap' },
-          { type: 0x210a, fn: 'unwrap' },
-        ],
+        anyOf: kwpOptions('unwrap'),
       },
       ...(pkg.scheme === 'ecdh-hkdf-sha256+aes-kwp'
         ? [
             {
               kind: 'mechanism' as const,
               purpose: 'ECDH with the sender’s ephemeral key',
-              anyOf: [{ type: 0x1050, fn: 'derive' as const }],
+              anyOf: [ECDH],
             },
           ]
         : []),

@@ -14,7 +14,8 @@ import { totpCodeAt } from '../custodians/totp';
 import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
 import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
-import type { QuorumService } from '../quorum/quorum-service';
+import { QuorumService } from '../quorum/quorum-service';
+import { importTrustedKek } from '../backup/key-wrap';
 import { opensslVerify } from '../testing/openssl';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -78,6 +79,15 @@ afterEach(() => {
   f.close();
   cleanup();
 });
+
+/** Trusted keys left in the token: a transport's wrapping key must never outlive its ceremony. */
+function trustedObjects(): number {
+  return f.module.withSession(
+    f.custody.record(custodyId).token,
+    {},
+    (session, lib) => findObjects(lib, session, [{ type: pkcs11js.CKA_TRUSTED, value: true }]).length,
+  );
+}
 
 const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
 const file = (name: string, data: string | Buffer) => {
@@ -238,6 +248,55 @@ describe('key transport out (export wrapped for a trusted recipient)', () => {
     const pkcs8 = kwpUnwrap(kek, pkg.wrappedKey);
     const publicKey = openssl('pkey', '-inform', 'DER', '-in', file('key.der', pkcs8), '-pubout', '-outform', 'DER');
     expect(publicKey.equals(inventory.publicKey(keyId)!)).toBe(true);
+  });
+
+  it('leaves no wrapping key in the token: none after an export, and one a crashed export left is removed at the next start', async () => {
+    const fingerprint = await trust(outsideKey('partner', 'RSA').pub, 'Partner');
+    const keyId = await keyInToken('AES-256', 'encrypt', true);
+    await exported(keyId, fingerprint);
+    expect(trustedObjects()).toBe(0);
+
+    const packageId = randomBytes(16).toString('hex');
+    const proposal = propose('key.export-wrapped', { keyId, recipient: fingerprint, packageId });
+    // As if the process died after the SO put the wrapping key in: the run is journaled, the key is in the token.
+    f.opened.store.execute({
+      text: 'INSERT INTO executions (proposal_id, started_at) VALUES (?, ?)',
+      params: [proposal.id, f.clock.now.toISOString()],
+    });
+    f.tick();
+    const keys = await Promise.all(
+      [1, 2].map(async (i) => ({
+        custodianId: f.enrolled[i]!.id,
+        key: await f.custodians.verifyFactors(
+          f.enrolled[i]!.id,
+          f.enrolled[i]!.passphrase,
+          totpCodeAt(f.enrolled[i]!.secret, f.clock.now),
+          'test',
+        ),
+      })),
+    );
+    const so = await f.custody.rebuildPin(custodyId, 'so', keys);
+    f.module.withSession(
+      f.custody.record(custodyId).token,
+      { write: true, login: { user: 'so', pin: so.toString('latin1') } },
+      (session, lib) => importTrustedKek(lib, session, packageId, randomBytes(32), 'Custos transport KEK x'),
+    );
+    so.fill(0);
+    expect(trustedObjects()).toBe(1);
+    const settled = new QuorumService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      custody: f.custody,
+      module: () => f.module,
+      operations: {},
+      reconcilers: { 'key.export-wrapped': transport.reconcileExport() },
+    }).reconcile();
+    expect(settled).toMatchObject([
+      { proposalId: proposal.id, outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED' } },
+    ]);
+    expect(trustedObjects()).toBe(0);
+    expect(transport.list()).toHaveLength(1);
   });
 
   it('refuses a recipient no security officer recorded, and a key generated never to leave the token', async () => {
