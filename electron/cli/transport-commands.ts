@@ -5,7 +5,7 @@ import { call, factors, str, usageFailure, type Io, type Request, type Values } 
 import { custodianId } from './proposal-words';
 
 export const TRANSPORT_USAGE = `  transport recipients                Recipient public keys a security officer recorded as trusted
-  transport trust --file KEY.pem --label NAME --as OFFICER [--passphrase-fd N] [--code CODE]
+  transport trust --file KEY.pem --label NAME --as WHO [--passphrase-fd N] [--code CODE]
                                       A security officer, with both factors, records a recipient public
                                       key (RSA ≥ 2048 or EC P-256/P-384) as trusted for key transport.
                                       Exporting is a quorum action: proposal create --action
