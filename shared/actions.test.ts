@@ -58,6 +58,39 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
   'key.restore': { setId: SET, overrideDestroyed: false },
   'backup.retire': { setId: SET, reason: 'key destroyed' },
   'key.rotate': { keyId: PAYMENTS, ckaId: SET },
+  'cert.self-sign': {
+    keyId: PAYMENTS,
+    profile: {
+      subject: { commonName: 'Example Root CA', organization: 'Example', country: 'NL' },
+      notBefore: '2027-01-01T00:00:00Z',
+      notAfter: '2037-01-01T00:00:00Z',
+      ca: true,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+    serial: `1${'0'.repeat(39)}`,
+  },
+  'cert.issue': {
+    issuerKeyId: PAYMENTS,
+    csr: `-----BEGIN CERTIFICATE REQUEST-----\n${'A'.repeat(64)}\n-----END CERTIFICATE REQUEST-----`,
+    profile: {
+      subject: { commonName: 'Example Issuing CA', organization: 'Example' },
+      notBefore: '2027-01-01T00:00:00Z',
+      notAfter: '2032-01-01T00:00:00Z',
+      ca: true,
+      pathLength: 0,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+    csrSha256: 'ab'.repeat(32),
+    csrSubject: 'CN=Example Issuing CA, O=Example',
+    publicKeyFingerprint: 'cd'.repeat(32),
+    serial: `2${'0'.repeat(39)}`,
+  },
+  'crl.issue': {
+    issuerKeyId: PAYMENTS,
+    revoke: [{ serial: `2${'0'.repeat(39)}`, reason: 'keyCompromise' }],
+    nextUpdateDays: 30,
+    crlNumber: 2,
+  },
   'key.export-wrapped': { keyId: PAYMENTS, recipient: 'ab'.repeat(32), packageId: SET },
   'key.import-wrapped': {
     package: 'cd'.repeat(32),
@@ -203,6 +236,31 @@ describe('the action catalogue', () => {
       'Prove that the holders can open the token together; nothing on it changes.',
     );
     expect(sentence('key.restore')).toBe('Restore the keys of backup set feedface…face into the token.');
+  });
+
+  it('reads a retirement or restore with the set’s keys, holders and origin where the caller lists backup sets', () => {
+    const withSets: ProposalLookups = {
+      ...lookups,
+      backup: (setId) =>
+        setId === SET
+          ? {
+              createdAt: '2026-11-30T09:15:00.000Z',
+              token: { label: 'Vault A' },
+              threshold: 2,
+              keys: [{ label: 'payments-signing' }, { label: 'vault-aes' }],
+              holders: [{ name: 'Ada Lovelace' }, { name: 'Bob Noyce' }, { name: 'Marie Curie' }],
+            }
+          : null,
+    };
+    const set = [
+      'Made 2026-11-30 09:15 UTC from token Vault A; holds “payments-signing”, “vault-aes”.',
+      'Cards with Ada Lovelace, Bob Noyce, Marie Curie (any 2 restore it).',
+      `Backup set: ${SET}`,
+    ];
+    expect(describeProposal('backup.retire', SAMPLES['backup.retire'], withSets).lines).toEqual(set);
+    expect(describeProposal('key.restore', SAMPLES['key.restore'], withSets).lines).toEqual(set);
+    // Where nothing lists the sets (a report's PDF), the id is all there is.
+    expect(describeProposal('backup.retire', SAMPLES['backup.retire'], lookups).lines).toEqual([`Backup set: ${SET}`]);
   });
 
   it('says plainly when it does not know a key or a person, with the id as the only clue', () => {

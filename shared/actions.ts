@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyUsage } from './keys';
 import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, KeyCopy } from './backups';
+import { CertificateProfile, CertSerial, profileInWords, RevocationReason } from './pki';
 
 /**
  * The quorum actions, each declared once: what its parameters must be, what its outcome records,
@@ -23,6 +24,9 @@ export const ActionName = z.enum([
   'key.restore',
   'backup.retire',
   'key.rotate',
+  'cert.self-sign',
+  'cert.issue',
+  'crl.issue',
   'key.export-wrapped',
   'key.import-wrapped',
 ]);
@@ -69,6 +73,65 @@ export const RotateParams = z.strictObject({
   acceptUnrestrictedExport: z.boolean().optional().describe('accept export not restricted to trusted keys'),
 });
 export type RotateParams = z.infer<typeof RotateParams>;
+/**
+ * A root certificate (issue #15): the key in the token signs its own certificate. The serial comes from the
+ * token's RNG and the profile's findings (Baseline Requirements advice) are bound when proposed, so the
+ * approvers approve exactly the certificate that will exist.
+ */
+export const SelfSignParams = z.strictObject({
+  keyId: KeyId,
+  profile: CertificateProfile.describe('the certificate profile (a JSON file: custos proposal create --profile FILE)'),
+  serial: CertSerial,
+  warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),
+});
+export type SelfSignParams = z.infer<typeof SelfSignParams>;
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+
+/**
+ * A certificate issued by a CA key from a PKCS#10 request (an intermediate CA, or an end entity). The
+ * request's SHA-256, subject and public key fingerprint are bound when proposed, after its signature
+ * was checked; the subject certified is the profile's, which the approvers compare with the request's.
+ */
+export const IssueParams = z.strictObject({
+  issuerKeyId: KeyId.describe('the CA key that signs (it needs its own CA certificate first: cert.self-sign)'),
+  csr: z
+    .string()
+    .min(64)
+    .max(24_000)
+    .describe('the certificate request, PEM or base64 DER (custos proposal create --csr FILE)'),
+  profile: CertificateProfile.describe('the certificate profile (a JSON file: custos proposal create --profile FILE)'),
+  csrSha256: Sha256.describe('bound by Custos when proposed'),
+  csrSubject: z.string().max(1024).describe('bound by Custos when proposed'),
+  publicKeyFingerprint: Sha256.describe('bound by Custos when proposed'),
+  serial: CertSerial,
+  warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),
+});
+export type IssueParams = z.infer<typeof IssueParams>;
+
+/** One certificate to revoke: its serial and the RFC 5280 reason; the CLI writes it SERIAL:reason. */
+const Revocation = z.preprocess(
+  (v) => (typeof v === 'string' && v.includes(':') ? { serial: v.split(':')[0], reason: v.split(':')[1] } : v),
+  z.strictObject({
+    serial: z
+      .string()
+      .regex(/^[0-9a-f]{2,40}$/)
+      .describe('the certificate’s serial in hex (custos cert list)'),
+    reason: RevocationReason,
+  }),
+);
+
+/**
+ * A CRL (RFC 5280 §5, v2) signed by a CA key: every certificate its previous CRL listed, plus those
+ * revoked now. Its number is bound when proposed: the next after the CA's latest.
+ */
+export const CrlParams = z.strictObject({
+  issuerKeyId: KeyId.describe('the CA key that signs the list'),
+  revoke: z.array(Revocation).max(256).default([]).describe('certificates to revoke now, as SERIAL:reason'),
+  nextUpdateDays: z.number().int().min(1).max(366).default(30).describe('days until the next CRL is due'),
+  crlNumber: z.number().int().min(1).describe('bound by Custos when proposed'),
+});
+export type CrlParams = z.infer<typeof CrlParams>;
 
 const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -192,6 +255,30 @@ const Results = {
     reconciled: z.boolean().optional(),
   }),
   cancel: z.looseObject({ keyId: Id32, cancelled: z.literal(true) }),
+  crl: z.looseObject({
+    issuerKeyId: Id32,
+    crlNumber: z.number(),
+    thisUpdate: z.string(),
+    nextUpdate: z.string(),
+    revoked: z.array(z.looseObject({ serial: z.string(), reason: z.string(), revokedAt: z.string() })),
+    sha256: z.string(),
+    pem: z.string(),
+  }),
+  certificate: z.looseObject({
+    serial: z.string(),
+    /** The certified key when it is in the inventory (a root's); null for a key known only from its request. */
+    keyId: Id32.nullable(),
+    issuerKeyId: Id32,
+    subject: z.string(),
+    issuer: z.string(),
+    notBefore: z.string(),
+    notAfter: z.string(),
+    sha256: z.string(),
+    /** The certificate object's label in the token (beside the key, same CKA_ID). */
+    tokenObject: z.string(),
+    pem: z.string(),
+    reconciled: z.boolean().optional(),
+  }),
   exportWrapped: z.looseObject({
     keyId: Id32,
     packageId: Id32,
@@ -258,6 +345,17 @@ export interface ProposalLookups {
   key(id: string): { label: string; algorithm: string; state?: string; token?: { label: string } } | null;
   person(id: string): string | null;
   token(serial: string): string | null;
+  /** A backup set as the list shows it; absent where nothing lists the sets (the set is then named by id). */
+  backup?(setId: string): BackupInWords | null;
+}
+
+/** What approvers read about a backup set: when and where it was made, what it holds, who has its cards. */
+export interface BackupInWords {
+  createdAt: string;
+  token: { label: string };
+  threshold: number;
+  keys: readonly { label: string }[];
+  holders: readonly { name: string }[];
 }
 
 export const NO_LOOKUPS: ProposalLookups = { key: () => null, person: () => null, token: () => null };
@@ -289,6 +387,16 @@ function copiesInWords(copies: readonly KeyCopy[] | undefined): string[] {
         ? `Also in ${copyInWords(c)}: it can no longer be restored.`
         : `Also held by ${copyInWords(c)}: retire that set (backup.retire) so the destruction covers every copy.`,
     ),
+  ];
+}
+
+/** The set a proposal names, in words, when the caller lists backup sets. */
+function backupLines(lookups: ProposalLookups, setId: string): string[] {
+  const set = lookups.backup?.(setId);
+  if (!set) return [];
+  return [
+    `Made ${set.createdAt.slice(0, 16).replace('T', ' ')} UTC from token ${set.token.label}; holds ${set.keys.map((k) => `“${k.label}”`).join(', ')}.`,
+    `Cards with ${set.holders.map((h) => h.name).join(', ')} (any ${set.threshold} restore it).`,
   ];
 }
 
@@ -456,9 +564,9 @@ export const ACTIONS = {
     report: { type: 'key.restore', title: 'Restore ceremony' },
     params: RestoreParams,
     result: Results.restore,
-    describe: (p) => ({
+    describe: (p, l) => ({
       sentence: `Restore the keys of backup set ${short(p.setId)} into the token${p.overrideDestroyed ? ', including keys recorded as destroyed' : ''}.`,
-      lines: [`Backup set: ${p.setId}`],
+      lines: [...backupLines(l, p.setId), `Backup set: ${p.setId}`],
     }),
     outcome: (r) => [
       `Restored into “${r.token.label}” (${r.token.serial}): ${r.keys.map((k) => `“${k.label}” (${algorithmName(k.algorithm)}), id ${k.keyId}`).join(', ')}.`,
@@ -470,9 +578,9 @@ export const ACTIONS = {
     report: { type: 'backup.retire', title: 'Backup retirement ceremony' },
     params: RetireParams,
     result: Results.retire,
-    describe: (p) => ({
+    describe: (p, l) => ({
       sentence: `Retire backup set ${short(p.setId)} for good (“${p.reason}”): it is never restored again, and each card holder then confirms their card destroyed.`,
-      lines: [`Backup set: ${p.setId}`],
+      lines: [...backupLines(l, p.setId), `Backup set: ${p.setId}`],
     }),
     outcome: (r, l) => [
       `Backup set ${short(r.setId)} retired at ${r.retiredAt.replace('T', ' ').slice(0, 16)} UTC (${r.reason}); it can no longer be restored.`,
@@ -506,6 +614,82 @@ export const ACTIONS = {
         ? `The token itself now refuses the old key for new protection (${r.turnedOff.join(', ')} set to false).`
         : `The token refused to change the old key (${r.tokenRefusal ?? 'no reason given'}), so it would still allow ` +
           `${r.turnedOff.join(', ')}; Custos refuses to use it for them.`,
+    ],
+  }),
+  'cert.self-sign': spec({
+    title: 'Make a root certificate',
+    report: { type: 'cert.self-sign', title: 'Root certificate ceremony' },
+    params: SelfSignParams,
+    proposed: SelfSignParams.omit({ serial: true, warnings: true }),
+    result: Results.certificate,
+    describe: (p, l) => ({
+      sentence:
+        `Sign a root certificate for ${keyPhrase(l, p.keyId)} with the key itself, inside the token ` +
+        `(the private key never leaves it).`,
+      lines: [
+        ...profileInWords(p.profile),
+        ...(p.warnings ?? []).map((w) => `Warning: ${w}`),
+        `Serial (from the token’s random number generator): ${p.serial}`,
+        keyIdLine(p.keyId),
+      ],
+    }),
+    outcome: (r) => [
+      `Root certificate “${r.subject}”, serial ${r.serial}, valid ${r.notBefore.slice(0, 10)} to ${r.notAfter.slice(0, 10)}` +
+        `${r.reconciled ? ', found in the token after an interruption' : ''}.`,
+      `Certificate SHA-256: ${r.sha256}`,
+      `Stored in the token beside its key as “${r.tokenObject}”.`,
+    ],
+  }),
+  'cert.issue': spec({
+    title: 'Issue a certificate from a request',
+    report: { type: 'cert.issue', title: 'Certificate issuance ceremony' },
+    params: IssueParams,
+    proposed: IssueParams.pick({ issuerKeyId: true, csr: true, profile: true }),
+    result: Results.certificate,
+    describe: (p, l) => ({
+      sentence:
+        `Issue a ${p.profile.ca ? 'CA' : 'end-entity'} certificate signed by ${keyPhrase(l, p.issuerKeyId)} ` +
+        `for the key in the request from “${p.csrSubject}”.`,
+      lines: [
+        ...profileInWords(p.profile),
+        ...(p.warnings ?? []).map((w) => `Warning: ${w}`),
+        `The request’s subject: ${p.csrSubject}`,
+        `The request’s public key SHA-256: ${p.publicKeyFingerprint}`,
+        `The request’s SHA-256: ${p.csrSha256}`,
+        `Serial (from the token’s random number generator): ${p.serial}`,
+        `Issuer key id: ${p.issuerKeyId}`,
+      ],
+    }),
+    outcome: (r) => [
+      `Certificate “${r.subject}” issued by “${r.issuer}”, serial ${r.serial}, valid ${r.notBefore.slice(0, 10)} to ` +
+        `${r.notAfter.slice(0, 10)}${r.reconciled ? ', found in the token after an interruption' : ''}.`,
+      `Certificate SHA-256: ${r.sha256}`,
+      `Stored in the token as “${r.tokenObject}”.`,
+    ],
+  }),
+  'crl.issue': spec({
+    title: 'Issue a revocation list',
+    report: { type: 'crl.issue', title: 'Certificate revocation ceremony' },
+    params: CrlParams,
+    proposed: CrlParams.omit({ crlNumber: true }),
+    result: Results.crl,
+    describe: (p, l) => ({
+      sentence:
+        `Sign revocation list number ${p.crlNumber} with ${keyPhrase(l, p.issuerKeyId)}` +
+        (p.revoke.length
+          ? `, revoking ${plural(p.revoke.length, 'certificate')} now.`
+          : ', revoking nothing new (it renews the list).'),
+      lines: [
+        ...p.revoke.map((r) => `Revoke serial ${r.serial}: ${r.reason}`),
+        `Certificates revoked earlier stay on the list. The next list is due in ${plural(p.nextUpdateDays, 'day')}.`,
+        `Issuer key id: ${p.issuerKeyId}`,
+      ],
+    }),
+    outcome: (r) => [
+      `Revocation list number ${r.crlNumber}, valid ${r.thisUpdate.slice(0, 10)} to ${r.nextUpdate.slice(0, 10)}, ` +
+        `lists ${plural(r.revoked.length, 'certificate')}.`,
+      ...r.revoked.map((e) => `Serial ${e.serial}: ${e.reason} (since ${e.revokedAt.slice(0, 10)})`),
+      `CRL SHA-256: ${r.sha256}`,
     ],
   }),
   'key.export-wrapped': spec({

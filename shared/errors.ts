@@ -152,11 +152,21 @@ export const ErrorCode = z.enum([
   'PROPOSAL_CLOSED',
   'PROPOSAL_EXPIRED',
   'FINGERPRINT_MISMATCH',
+  /** A stored proposal's body no longer hashes to the fingerprint its signed audit entry recorded. */
+  'PROPOSAL_TAMPERED',
   'SELF_APPROVAL',
   'ALREADY_APPROVED',
   'ACTION_UNKNOWN',
   'PROPOSAL_INVALID',
   'OPERATION_INTERRUPTED',
+  // Certificates (PKI ceremonies)
+  /** A certificate profile breaks RFC 5280 or the key's cryptoperiod: each reason is named in the remedy. */
+  'CERT_PROFILE_REFUSED',
+  'CERT_NOT_FOUND',
+  /** A certificate request that is not PKCS#10, whose signature does not verify, or signed with SHA-1. */
+  'CSR_INVALID',
+  /** Issuing or revoking under a CA key that has no CA certificate here yet (cert.self-sign comes first). */
+  'CA_CERT_MISSING',
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',
@@ -271,9 +281,14 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'KEY_NOT_FOUND',
     'KEY_TYPE_UNSUITED',
     'REASON_REQUIRED',
+    'CERT_PROFILE_REFUSED',
+    'CERT_NOT_FOUND',
+    'CA_CERT_MISSING',
     'TRANSPORT_PACKAGE_NOT_FOUND',
   ],
   integrity: [
+    'PROPOSAL_TAMPERED',
+    'CSR_INVALID',
     'BACKUP_MAC_MISMATCH',
     'BACKUP_AUDIT_KEY_MISMATCH',
     'AUDIT_VERIFY_FAILED',

@@ -19,6 +19,7 @@ import {
   ValidationRequest,
 } from './compliance';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
+import { CertificateExport, CertificateRecord, CertificateText, CrlRequest, CrlText } from './pki';
 import {
   AnchorCopy,
   AnchorCopyRequest,
@@ -150,6 +151,13 @@ export const ipcSchema = {
     exportPublic: invoke(PublicKeyExport, z.object({ keyId: z.string(), format: z.string(), text: z.string() })),
     /** A compromise also signs and writes its revocation notice (under the data directory's reports). */
     emergency: invoke(EmergencyRequest, EmergencyResult),
+  },
+  certificates: {
+    list: invoke(Empty, z.array(CertificateRecord)),
+    /** A certificate Custos issued, checked under its issuer's key: PEM text, or DER as base64. */
+    export: invoke(CertificateExport, CertificateText),
+    /** A CA key's latest revocation list (PEM), checked under the key. */
+    crl: invoke(CrlRequest, CrlText),
   },
   backups: {
     list: invoke(Empty, z.array(BackupSummary)),

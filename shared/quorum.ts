@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CertificateProfile } from './pki';
 import { ACTION_NAMES, ACTIONS, ActionName, type ActionParams, type ActionResult } from './actions';
 import { ErrorCode, TokenFailureDetail } from './errors';
 import { TokenLabel, TokenRef, TokenSerial } from './tokens';
@@ -145,9 +146,17 @@ export const ProposalRequest = z.strictObject({
       z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,31}$/, 'a parameter name'),
       z.union([
         z.string().max(200),
+        // A certificate request as PEM or base64 DER: long, but only in those alphabets.
+        z
+          .string()
+          .max(24_000)
+          .regex(/^[A-Za-z0-9+/=\s-]+$/),
         z.number(),
         z.boolean(),
         z.array(z.string().regex(/^[0-9a-f]{16}([0-9a-f]{16})?$/)).max(32),
+        // Certificates to revoke, as SERIAL:reason.
+        z.array(z.string().regex(/^[0-9a-f]{2,40}:[A-Za-z]{1,24}$/)).max(256),
+        CertificateProfile,
       ]),
     )
     .refine((params) => Object.keys(params).length <= 16, 'at most 16 parameters')

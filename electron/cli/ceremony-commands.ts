@@ -32,6 +32,7 @@ import {
 } from './cli-support';
 import { custodianId, proposalFromCommandLine, renderProposal } from './proposal-words';
 import { passphraseFromFd } from './secrets';
+import { proposalFiles } from './pki-commands';
 
 export const CEREMONY_USAGE = `  custody list                        Tokens in custody, their quorum and holders
   custody take --holder WHO --holder WHO… --threshold T [--serial S --label L | --new-label L]
@@ -324,6 +325,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
           core,
           str(values.action) ?? '',
           (values.param as string[] | undefined) ?? [],
+          proposalFiles(values),
         );
         const requesterId = as(core);
         const requester = await factors(requesterId, nameOf(core, requesterId), values, io);

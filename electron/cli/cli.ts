@@ -15,6 +15,7 @@ import { resolveDataDir } from '../core/data-dir';
 import { fileError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
+import { PKI_USAGE, pkiRequest } from './pki-commands';
 import { TRANSPORT_USAGE, transportRequest } from './transport-commands';
 import {
   renderVerdict,
@@ -90,7 +91,7 @@ Commands:
                                       file instead of the screen, then the first code is read
   custodian check --id WHO [--passphrase-fd N] [--code CODE]
   custodian unlock --id WHO --officer WHO [--passphrase-fd N] [--code CODE]
-${CEREMONY_USAGE}${TRANSPORT_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
+${CEREMONY_USAGE}${TRANSPORT_USAGE}${PKI_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
@@ -170,6 +171,8 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         'as-of': { type: 'string' },
         standard: { type: 'string' },
         certificate: { type: 'string' },
+        profile: { type: 'string' },
+        csr: { type: 'string' },
         level: { type: 'string' },
         'module-path': { type: 'string' },
         package: { type: 'string' },
@@ -463,7 +466,8 @@ function requestFor(
         const ceremony =
           ceremonyRequest(command, values, io) ??
           transportRequest(command, values, io) ??
-          reportRequest(command, values, io);
+          reportRequest(command, values, io) ??
+          pkiRequest(command, values);
         if (ceremony) return ceremony;
       }
       if (positionals[0] === 'module' && positionals[1] === 'set' && positionals.length === 3) {

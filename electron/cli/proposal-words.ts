@@ -9,7 +9,8 @@ import {
   paramProblems,
   type ProposalLookups,
 } from '../../shared/actions';
-import { describeFailure, type ProposalView } from '../../shared/quorum';
+import { describeFailure, type ProposalRequest, type ProposalView } from '../../shared/quorum';
+import type { z } from 'zod';
 import type { CustosCore } from '../core/custos-core';
 import { CustosError } from '../core/errors';
 
@@ -58,7 +59,7 @@ export function parseParams(pairs: string[]): Record<string, string | number | b
         ? true
         : value === 'false'
           ? false
-          : value.includes(',') || key === 'holders' || key.endsWith('Ids')
+          : value.includes(',') || key === 'holders' || key === 'revoke' || key.endsWith('Ids')
             ? value.split(',').filter(Boolean)
             : value;
   }
@@ -69,14 +70,19 @@ export function parseParams(pairs: string[]): Record<string, string | number | b
  * The action and its parameters, checked against the catalogue before any factor is asked, so a
  * mistake costs nobody a passphrase or a one-time code. Holders may be given by name.
  */
-export function proposalFromCommandLine(core: CustosCore, action: string, pairs: string[]) {
+export function proposalFromCommandLine(
+  core: CustosCore,
+  action: string,
+  pairs: string[],
+  files: Record<string, unknown> = {},
+) {
   const known = ActionName.safeParse(action);
   if (!known.success) {
     throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${action}”.`, [
       '`custos proposal actions` lists each action and its parameters.',
     ]);
   }
-  const params = parseParams(pairs);
+  const params: Record<string, unknown> = { ...parseParams(pairs), ...files };
   if (Array.isArray(params.holders)) params.holders = params.holders.map((h) => custodianId(core, h));
   const checked = ACTIONS[known.data].proposed.safeParse(params);
   if (!checked.success) {
@@ -86,7 +92,8 @@ export function proposalFromCommandLine(core: CustosCore, action: string, pairs:
       [...paramProblems(checked.error), `\`custos proposal actions\` shows what ${action} takes.`],
     );
   }
-  return { action: known.data, params };
+  // The router checks these again against the request schema; the catalogue's schema has just accepted them.
+  return { action: known.data, params: params as z.input<typeof ProposalRequest>['params'] };
 }
 
 /** Every action with its parameters, types and defaults, read from the catalogue's schemas. */

@@ -683,9 +683,21 @@ describe('a security officer’s emergency action', () => {
     expect(wrong).toMatchObject({ ok: false, error: { code: 'KEY_WRONG_TOKEN' } });
     expect(core.keys.get(key!.id).state).toBe('pre-activation');
     const entries = [...core.audit.log().entries()].map(
-      (e) => JSON.parse(e.entry) as { action: string; result: { code?: string } },
+      (e) => JSON.parse(e.entry) as { action: string; object: unknown; result: { code?: string } },
     );
     expect(entries.filter((e) => e.action === 'key.emergency').map((e) => e.result.code)).toEqual(['KEY_WRONG_TOKEN']);
+    // A refusal sits in the history of the key it named; so does one of a backup set.
+    expect(entries.find((e) => e.action === 'key.emergency')).toMatchObject({ object: { type: 'key', id: key!.id } });
+    const noSet = 'ab'.repeat(16);
+    expect(await router.dispatch('backups.exportFile', { setId: noSet })).toMatchObject({
+      ok: false,
+      error: { code: 'BACKUP_NOT_FOUND' },
+    });
+    expect([...core.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string }).at(-1)).toMatchObject({
+      action: 'backup.export',
+      object: { type: 'backup', id: noSet },
+      result: { code: 'BACKUP_NOT_FOUND' },
+    });
 
     // A public-key export that names a token is refused unless the key lives in it.
     expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: a.token })).toMatchObject(
@@ -694,6 +706,15 @@ describe('a security officer’s emergency action', () => {
     expect(await router.dispatch('keys.exportPublic', { keyId: key!.id, format: 'pem', token: b.token })).toMatchObject(
       { ok: true },
     );
+    // Each export is recorded against the key, answered or refused, so the key's history finds it.
+    const exports = () =>
+      [...core!.audit.log().entries()]
+        .map((e) => JSON.parse(e.entry) as { action: string; object: unknown; result: { status: string } })
+        .filter((e) => e.action === 'key.export-public');
+    expect(exports().map((e) => [e.object, e.result.status])).toEqual([
+      [{ type: 'key', id: key!.id }, 'failed'],
+      [{ type: 'key', id: key!.id }, 'ok'],
+    ]);
 
     // Marking a key compromised without a reason is refused by the schema, before any factor is tried.
     const silent = { keyId: key!.id, transition: 'compromise', token: b.token, officer: proof(3) };
@@ -717,6 +738,17 @@ describe('a security officer’s emergency action', () => {
     expect(notice.dir).toBe(join(dataDir, 'reports', notice.id));
     expect(existsSync(join(notice.dir, 'report.pdf'))).toBe(true);
     expect(core.reports.list()).toContainEqual(expect.objectContaining({ id: notice.id, type: 'revocation-notice' }));
+
+    // Its compromise impact report lists both public-key exports: whoever received one may still rely on the key.
+    const impact = await router.dispatch('reports.create', { impact: { keyId: key!.id } });
+    expect(impact).toMatchObject({ ok: true });
+    const report = JSON.parse(
+      readFileSync(join((impact as { value: { dir: string } }).value.dir, 'report.json'), 'utf8'),
+    ) as { impact: { publicKeyExports: { seq: number; actor: string; result: string }[] } };
+    expect(report.impact.publicKeyExports.map((e) => [e.actor, e.result])).toEqual([
+      ['desktop', 'failed'],
+      ['desktop', 'ok'],
+    ]);
   });
 });
 

@@ -30,6 +30,9 @@ import { keyChecks, keyNeeds, keyOperations, keyReconcilers } from './keys/key-o
 import { consoleLog, type Log } from './log';
 import { quorumDrill } from './quorum/drill';
 import { proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
+import { CertificateStore } from './pki/certificate-store';
+import { pkiOperations } from './pki/pki-operations';
+import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
 import { QuorumService } from './quorum/quorum-service';
 import { publishReport, reportHandlers, reportPlan } from './reports/report-handlers';
 import { ReportService } from './reports/report-service';
@@ -84,6 +87,7 @@ const auditPlan = {
   ...custodyPlan,
   ...proposalPlan,
   ...keyPlan,
+  ...pkiPlan,
   ...backupPlan,
   ...reportPlan,
   ...compliancePlan,
@@ -107,6 +111,8 @@ export class CustosCore {
   readonly custody: CustodyService;
   readonly quorum: QuorumService;
   readonly keys: KeyInventory;
+  readonly certificates: CertificateStore;
+  private readonly pki: ReturnType<typeof pkiOperations>;
   readonly backups: BackupService;
   readonly reports: ReportService;
   readonly compliance: ComplianceService;
@@ -158,6 +164,8 @@ export class CustosCore {
       clock,
     });
     this.keys = new KeyInventory(store, this.audit, clock);
+    this.certificates = new CertificateStore(store, this.keys);
+    this.pki = pkiOperations(clock, this.keys, this.certificates);
     this.custody = new CustodyService({
       store,
       audit: this.audit,
@@ -195,16 +203,19 @@ export class CustosCore {
         'token.quorum-drill': quorumDrill,
         ...keyOperations(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         'backup.retire': this.backups.retirements.operation(),
+        ...this.pki.operations,
         'key.import-wrapped': this.transport.importOperation(),
       },
       checks: {
         ...keyChecks(store, clock, this.keys),
         'backup.retire': this.backups.retirements.check,
+        ...this.pki.checks,
         'key.export-wrapped': this.transport.exportCheck,
         'key.import-wrapped': this.transport.importCheck,
       },
       needs: {
         ...keyNeeds(store, clock, this.keys),
+        ...this.pki.needs,
         'key.backup': () => BACKUP_NEEDS,
         'key.restore': (p) => this.backups.restoreNeeds(p),
         'key.export-wrapped': (p) => this.transport.exportNeeds(p),
@@ -218,6 +229,7 @@ export class CustosCore {
       },
       reconcilers: {
         ...keyReconcilers(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
+        ...this.pki.reconcilers,
         'key.backup': this.backups.reconcileBackup(),
         'key.export-wrapped': this.transport.reconcileExport(),
         'key.restore': reconcileRestore({
@@ -362,8 +374,15 @@ export class CustosCore {
         quorum: this.quorum,
         proveFactors,
         copiesOf: (keyId) => this.backups.copiesOf(keyId),
-        bindImport: (params) => this.transport.bindImport(params),
+        bindings: { ...this.pki.bindings, ...this.transport.bindings },
+        tokenRandom: (custodyId, bytes) =>
+          this.tokens
+            .ready()
+            .withSession(this.custody.record(custodyId).token, {}, (session, lib) =>
+              lib.C_GenerateRandom(session, Buffer.alloc(bytes)),
+            ),
       }),
+      ...pkiHandlers({ certificates: this.certificates }),
       ...transportHandlers({
         transport: this.transport,
         recipients: this.recipients,

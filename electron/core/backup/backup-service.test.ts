@@ -339,6 +339,53 @@ describe('backup and restore on SoftHSM2', () => {
     expect(inventory.get(key).state).toBe('suspended');
   });
 
+  it('makes no new copy of a key waiting for destruction, compromised or destroyed: no backup, no backup file', async () => {
+    const [waiting, compromised, destroyed] = [
+      await generate('EC-P256'),
+      await generate('EC-P384'),
+      await generate('RSA-3072'),
+    ];
+    const sets = [await backUp([waiting]), await backUp([compromised]), await backUp([destroyed])];
+    // A backup of the compromised key, proposed while it was still trusted.
+    const late = quorum.propose({
+      custodyId: source,
+      action: 'key.backup',
+      params: { keyIds: [compromised], holders: [id(0), id(1)], threshold: 2 },
+      requestedBy: id(0),
+    });
+    expect((await approved(source, 'key.schedule-destruction', { keyId: waiting, waitDays: 7 })).state).toBe(
+      'executed',
+    );
+    const officer = { type: 'custodian', id: id(2), role: 'security-officer' } as const;
+    inventory.transition(compromised, 'compromise', 'security-officer', officer, 'card reader left logged in');
+    inventory.markDestroyed(destroyed, { note: 'as if by its ceremony' });
+
+    const refusals = [
+      [waiting, 'DESTRUCTION_WAITING', /waiting to be destroyed \(not before \d{4}-\d\d-\d\d\): no new copy/],
+      [compromised, 'KEY_STATE_FORBIDS', /is compromised: no new copy/],
+      [destroyed, 'KEY_STATE_FORBIDS', /is destroyed: no new copy/],
+    ] as const;
+    for (const [i, [keyId, code, message]] of refusals.entries()) {
+      const propose = () =>
+        quorum.propose({
+          custodyId: source,
+          action: 'key.backup',
+          params: { keyIds: [keyId], holders: [id(0), id(1)], threshold: 2 },
+          requestedBy: id(0),
+        });
+      expect(propose).toThrow(expect.objectContaining({ code, message: expect.stringMatching(message) }));
+      expect(() => backups.exportFile(sets[i]!)).toThrow(expect.objectContaining({ code }));
+    }
+    // Approved now, the earlier proposal fails before the token is touched, and the failure is recorded.
+    const ran = await f.approveAll(quorum, late, [1, 2]);
+    expect(ran).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_STATE_FORBIDS' } });
+    expect(backups.list()).toHaveLength(3);
+    expect(auditActions().some((e) => e.action === 'proposal.execute' && e.result.code === 'KEY_STATE_FORBIDS')).toBe(
+      true,
+    );
+    expect(auditActions().filter((e) => e.action === 'backup.export')).toEqual([]);
+  });
+
   it('fails cleanly, leaving no KEK behind, when the token refuses to wrap a key (SoftHSM2 2.6 and Ed25519)', async () => {
     const ed = await generate('Ed25519');
     const done = await approved(source, 'key.backup', { keyIds: [ed], holders: [id(0), id(1)], threshold: 2 });

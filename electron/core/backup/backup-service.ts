@@ -582,6 +582,7 @@ export class BackupService {
       sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`,
     );
     if (!row) throw new CustosError('BACKUP_NOT_FOUND', 'There is no such backup set.');
+    for (const key of this.manifest(setId).keys) this.refuseNewCopy(key.id, 'exported in a backup file');
     this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.export', object: { type: 'backup', id: setId } });
     return backupFileText(row.manifest, row.signature);
   }
@@ -732,10 +733,32 @@ export class BackupService {
           'PROPOSAL_INVALID',
           `“${key.label}” was generated not backup-able; the token will not let it out.`,
         );
-      if (key.state === 'destroyed') throw new CustosError('PROPOSAL_INVALID', `“${key.label}” is destroyed.`);
+      this.refuseNewCopy(id, 'backed up');
       this.options.keys.checkToken(id, { serial: custody.token_serial, label: custody.token_label });
     }
     for (const id of p.holders) this.options.custodians.get(id);
+  }
+
+  /**
+   * No new copy of a key that is to be gone: destroyed, compromised, or waiting for its destruction (a copy made now
+   * would outlive the destruction certificate, or spread a key an attacker may hold).
+   */
+  private refuseNewCopy(id: string, as: string): void {
+    if (this.stateOf(id) === null) return;
+    const key = this.options.keys.get(id);
+    if (key.state === 'destroyed' || key.state === 'compromised')
+      throw new CustosError('KEY_STATE_FORBIDS', `“${key.label}” is ${key.state}: no new copy of it is ${as}.`, [
+        key.state === 'destroyed'
+          ? 'Leave it out. A set that still holds it is retired with backup.retire.'
+          : 'Leave it out, and retire the sets that hold it (backup.retire); its compromise impact report names them.',
+      ]);
+    const waiting = this.options.keys.waitingSchedule(id);
+    if (waiting)
+      throw new CustosError(
+        'DESTRUCTION_WAITING',
+        `“${key.label}” is waiting to be destroyed (not before ${waiting.not_before.slice(0, 10)}): no new copy of it is ${as}.`,
+        ['Leave it out, or cancel its destruction first (key.cancel-destruction, a quorum) if it is to be kept.'],
+      );
   }
 
   private shape(id: string): KeyShape {

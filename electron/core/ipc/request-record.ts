@@ -64,7 +64,9 @@ export function recordRequest(
           ? tokenObjectOf(input)
           : report.channel === 'audit.entry' && seq.success
             ? { type: 'audit-entry', id: String(seq.data.seq) }
-            : null;
+            : report.outcome === 'refused'
+              ? null
+              : namedObjectOf(input);
     await audit.tryRecord({
       actor,
       action: plan?.action ?? 'ipc.request',
@@ -80,4 +82,15 @@ function tokenObjectOf(input: unknown) {
   const ref = TokenRef.safeParse(input);
   return ref.success ? tokenObject(ref.data) : null;
 }
+/**
+ * The key or backup set a request names (a public-key export, an emergency, a backup file export, a card), when
+ * well-formed: its answer or refusal then sits in that object's history, which a compromise impact report reads.
+ */
+function namedObjectOf(input: unknown) {
+  const named = NamedObject.safeParse(input);
+  if (!named.success) return null;
+  return 'keyId' in named.data ? { type: 'key', id: named.data.keyId } : { type: 'backup', id: named.data.setId };
+}
+const Hex32 = z.string().regex(/^[0-9a-f]{32}$/);
+const NamedObject = z.union([z.object({ keyId: Hex32 }), z.object({ setId: Hex32 })]);
 const AuditSeq = z.object({ seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) });

@@ -1,7 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { GenerateParams, TestSignatureParams } from '../../../shared/actions';
-import type { KeyState, KeyUsage } from '../../../shared/keys';
+import type { KeyRecord, KeyState, KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
 import {
@@ -389,34 +389,42 @@ export function publicKeySpki(lib: pkcs11js.PKCS11, session: Buffer, handle: Buf
 }
 
 /**
+ * A key that may sign now: in the token at hand, able to make a signature, active, and not waiting
+ * to be destroyed. A suspended, deactivated, compromised or condemned key signs nothing.
+ */
+export function requireSigningKey(inventory: KeyInventory, keyId: string, token: TokenRef): KeyRecord {
+  const key = inventory.checkToken(keyId, token);
+  // What the key is comes first: an AES key never signs, whatever its state.
+  if (signatureOptions(key.algorithm).length === 0) {
+    const identity = key.kcv ? `; its check value ${key.kcv} identifies it` : '';
+    throw new CustosError(
+      'KEY_TYPE_UNSUITED',
+      `“${key.label}” is an ${key.algorithm} key, which makes no signature${identity}.`,
+      ['Make signatures with an RSA, EC or Ed25519 key.'],
+    );
+  }
+  if (key.state !== 'active') {
+    throw new CustosError('KEY_STATE_FORBIDS', `“${key.label}” is ${key.state}; only an active key signs.`, [
+      'Activate it first (a quorum), if SP 800-57 allows that from its state.',
+    ]);
+  }
+  if (inventory.waitingSchedule(keyId)) {
+    throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be used.', [
+      'Cancel the destruction (a quorum) to use it again.',
+    ]);
+  }
+  return key;
+}
+
+/**
  * Signs a stated challenge with a key, so anyone can check with openssl and the exported public
  * key that the key in the token is the one in the inventory. ECDSA signatures come back in DER,
  * as openssl expects them.
  */
 export function testSignature(store: Store, inventory: KeyInventory): KeyAction {
-  // Only an active key is used: a suspended, deactivated, compromised or condemned key signs nothing.
   const ready = (params: unknown, token: TokenRef) => {
     const p = TestSignatureParams.parse(params);
-    const key = inventory.checkToken(p.keyId, token);
-    // What the key is comes first: an AES key never signs, whatever its state.
-    if (signatureOptions(key.algorithm).length === 0) {
-      const identity = key.kcv ? `; its check value ${key.kcv} identifies it` : '';
-      throw new CustosError(
-        'KEY_TYPE_UNSUITED',
-        `“${key.label}” is an ${key.algorithm} key, which makes no signature${identity}.`,
-        ['Make test signatures with an RSA, EC or Ed25519 key.'],
-      );
-    }
-    if (key.state !== 'active') {
-      throw new CustosError('KEY_STATE_FORBIDS', `“${key.label}” is ${key.state}; only an active key signs.`, [
-        'Activate it first (a quorum), if SP 800-57 allows that from its state.',
-      ]);
-    }
-    if (inventory.waitingSchedule(p.keyId)) {
-      throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be used.', [
-        'Cancel the destruction (a quorum) to use it again.',
-      ]);
-    }
+    const key = requireSigningKey(inventory, p.keyId, token);
     return { p, key };
   };
   return {

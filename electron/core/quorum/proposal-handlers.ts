@@ -30,46 +30,40 @@ export const proposalPlan: AuditPlans<ProposalChannel> = {
 
 const NEW_KEY_ACTIONS: ReadonlySet<string> = new Set(['key.generate', 'key.rotate']);
 
-/**
- * What Custos binds into a proposal beside what the proposer gave: a new key's CKA_ID, a
- * destruction's copies, a transport's package id, an import's declarations read from its package.
- */
-function bound(
-  action: string,
-  params: Record<string, unknown>,
-  copiesOf: (keyId: string) => KeyCopy[],
-  bindImport: (params: Record<string, unknown>) => Record<string, unknown>,
-): Record<string, unknown> {
-  if (NEW_KEY_ACTIONS.has(action)) return { ...params, ckaId: randomBytes(16).toString('hex') };
-  if (action === 'key.schedule-destruction' && typeof params.keyId === 'string')
-    return { ...params, copies: copiesOf(params.keyId) };
-  if (action === 'key.export-wrapped') return { ...params, packageId: randomBytes(16).toString('hex') };
-  if (action === 'key.import-wrapped') return bindImport(params);
-  return params;
-}
-
 export function proposalHandlers({
   quorum,
   proveFactors,
   copiesOf,
-  bindImport,
+  bindings = {},
+  tokenRandom,
 }: {
   quorum: QuorumService;
   proveFactors: FactorProofs['proveFactors'];
   /** Every place a key lives (tokens, backup sets), bound into a destruction's proposal for its approvers. */
   copiesOf: (keyId: string) => KeyCopy[];
-  /** An import's declarations, read from the received package its parameters name. */
-  bindImport: (params: Record<string, unknown>) => Record<string, unknown>;
+  /** What other folders bind when an action is proposed (a certificate's serial from the token's RNG). */
+  bindings?: Record<string, (params: Record<string, unknown>, random: (bytes: number) => Buffer) => unknown>;
+  /** Random bytes from the custody's token (C_GenerateRandom), for what a binding draws. */
+  tokenRandom?: (custodyId: string, bytes: number) => Buffer;
 }): Pick<Handlers, ProposalChannel> {
   return {
     'proposals.list': () => quorum.list(),
     'proposals.create': async ({ custodyId, action, params, requester }) => {
       quorum.mayAct(requester.custodianId, 'propose');
+      // A new key's CKA_ID (a rotation's successor too) is chosen now and bound into what the approvers
+      // approve, so a crash mid-generation can be reconciled by looking for exactly that ID in the token.
+      // A destruction names every copy of the key when proposed, so the approvers see the backups still holding it.
+      const binding = bindings[action];
+      const bound = NEW_KEY_ACTIONS.has(action)
+        ? { ...params, ckaId: randomBytes(16).toString('hex') }
+        : action === 'key.schedule-destruction' && typeof params.keyId === 'string'
+          ? { ...params, copies: copiesOf(params.keyId) }
+          : binding && tokenRandom
+            ? binding(params, (bytes) => tokenRandom(custodyId, bytes))
+            : params;
+      // Bound first: a request whose signature fails is refused before anyone's factors are spent on it.
       await proveFactors(requester, 'propose');
-      // A new key's CKA_ID is chosen now and bound into what the approvers approve, so a crash mid-generation can be
-      // reconciled by looking for exactly that ID in the token; a destruction names every copy of the key.
-      const withBound = bound(action, params, copiesOf, bindImport);
-      return quorum.propose({ custodyId, action, params: withBound, requestedBy: requester.custodianId });
+      return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
     },
     'proposals.approve': ({ proposalId, fingerprint, approver }) =>
       quorum.approve({ proposalId, fingerprint, ...approver }),

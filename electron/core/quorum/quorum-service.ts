@@ -19,6 +19,7 @@ import { HeldSecrets } from '../held-secrets/held-secrets';
 import { z, type ZodType } from 'zod';
 import { sql } from '../store/sql';
 import { checkedReason, decisionOf, recordDecision, type DecidedState } from './proposal-decision';
+import { refuseAlteredProposal } from './proposal-integrity';
 
 /**
  * What a quorum may do once the token is open: registered per action name, run exactly once.
@@ -763,6 +764,7 @@ export class QuorumService {
   }
 
   private openProposal(id: string): ProposalView {
+    refuseAlteredProposal(this.options.store, this.options.audit, id);
     const proposal = this.view(id);
     // Journaled first: an interrupted run is settled by reconciliation, never closed as expired.
     if (proposal.state === 'open') this.refuseJournaled(id);

@@ -119,6 +119,8 @@ export interface CompromiseImpact {
   /** The tokens a copy went into, how, and which one the inventory records now. */
   tokens: { serial: string; label: string; how: string[]; current: boolean }[];
   reports: { id: string; type: string; createdAt: string; sha256: string }[];
+  /** Each request for its public key (PEM or JWK), answered or not: whoever received one may rely on the key. */
+  publicKeyExports: { seq: number; time: string; actor: string; result: string }[];
 }
 
 export interface ReportSources {
@@ -527,9 +529,16 @@ export function ceremonySeqs(store: Store, proposalId: string): number[] {
 
 export function keysOf(params: unknown, outcome: unknown): string[] {
   const ids = new Set<string>();
-  const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown; unwrapWith?: unknown };
-  // An import's unwrapping key is used in the ceremony too: its report names it with the imported key.
-  for (const value of [p.keyId, p.ckaId, p.unwrapWith, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
+  const p = (params ?? {}) as {
+    keyId?: unknown;
+    ckaId?: unknown;
+    keyIds?: unknown;
+    issuerKeyId?: unknown;
+    unwrapWith?: unknown;
+  };
+  // A certificate ceremony's CA key (cert.issue, crl.issue) and an import's unwrapping key are keys the ceremony used.
+  const used = [p.keyId, p.ckaId, p.issuerKeyId, p.unwrapWith];
+  for (const value of [...used, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
     if (typeof value === 'string') ids.add(value);
   const result = (outcome as { result?: { keyId?: unknown; keys?: unknown } } | null)?.result;
   if (typeof result?.keyId === 'string') ids.add(result.keyId);

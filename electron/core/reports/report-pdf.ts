@@ -302,4 +302,7 @@ function impactSection(doc: PDFKit.PDFDocument, i: CompromiseImpact, heading: He
   heading(`Reports that name it (${i.reports.length})`);
   if (i.reports.length === 0) doc.text('None.');
   for (const r of i.reports) doc.text(text(`${r.id} ${r.type}, ${r.createdAt}, SHA-256 ${r.sha256}`));
+  heading(`Exports of its public key (${i.publicKeyExports.length})`);
+  if (i.publicKeyExports.length === 0) doc.text('None recorded.');
+  for (const e of i.publicKeyExports) doc.text(text(`Entry ${e.seq}, ${e.time}, by ${e.actor}: ${e.result}`));
 }

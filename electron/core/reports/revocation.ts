@@ -63,7 +63,8 @@ export function revocationNotice(sources: CompromiseSources, keyId: string): Cer
 /**
  * Everything the audit log shows a compromised key touched: the ceremonies that generated, used, backed up, restored
  * or changed it, each with its entries; every backup set holding a copy, with their own entries (exports, card
- * releases, share checks); the tokens it was generated or restored into; and every report that names it.
+ * releases, share checks); the tokens it was generated or restored into; every report that names it; and every
+ * export of its public key (recorded against the key since the export's entry names it).
  */
 export function compromiseImpact(sources: CompromiseSources, keyId: string): CeremonyReport {
   const marked = compromiseEntry(sources, keyId);
@@ -106,6 +107,9 @@ export function compromiseImpact(sources: CompromiseSources, keyId: string): Cer
     })),
     tokens: tokensHolding(key, ceremonies),
     reports: reports.map((r) => ({ id: r.id, type: r.type, createdAt: r.created_at, sha256: r.sha256 })),
+    publicKeyExports: sources.store.all<{ seq: number; time: string; actor: string; result: string }>(sql`
+      SELECT seq, time, actor, result FROM audit_entries
+      WHERE object = ${`key:${keyId}`} AND action = 'key.export-public' ORDER BY seq`),
   };
   const report = assemble(
     sources,

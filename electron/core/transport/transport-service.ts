@@ -1,4 +1,4 @@
-import { constants, publicEncrypt, randomBytes } from 'node:crypto';
+import { constants, publicEncrypt } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { ExportWrappedParams, GenerateParams, ImportWrappedParams } from '../../../shared/actions';
 import type { TokenRef } from '../../../shared/tokens';
@@ -382,8 +382,18 @@ export class TransportService {
 
   // ── import ──────────────────────────────────────────────────────────────────────────────────────
 
+  /** Bound when proposed, from the custody token's RNG: the package id; an import's declarations. */
+  readonly bindings = {
+    'key.export-wrapped': (params: Record<string, unknown>, random: (bytes: number) => Buffer) => ({
+      ...params,
+      packageId: random(16).toString('hex'),
+    }),
+    'key.import-wrapped': (params: Record<string, unknown>, random: (bytes: number) => Buffer) =>
+      this.bindImport(params, random),
+  };
+
   /** What an import proposal binds from the stored package: the new CKA_ID and what the package declares. */
-  bindImport(params: Record<string, unknown>): Record<string, unknown> {
+  bindImport(params: Record<string, unknown>, random: (bytes: number) => Buffer): Record<string, unknown> {
     // A malformed hash is left to the parameter schema, which names it.
     if (typeof params.package !== 'string' || !/^[0-9a-f]{64}$/.test(params.package)) return params;
     const row = this.packageRow(params.package);
@@ -395,7 +405,7 @@ export class TransportService {
     const pkg = JSON.parse(row.body) as TransportPackage;
     return {
       ...params,
-      ckaId: randomBytes(16).toString('hex'),
+      ckaId: random(16).toString('hex'),
       label: pkg.key.label,
       algorithm: pkg.key.algorithm,
       usage: pkg.key.usage,

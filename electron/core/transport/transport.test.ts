@@ -378,7 +378,9 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
     const keyId = await keyInToken('EC-P256', 'wrap', false, true);
     return { keyId, spki: inventory.publicKey(keyId)! };
   }
-  const importParams = (sha256: string) => ({ ...transport.bindImport({ package: sha256, cryptoperiodDays: 365 }) });
+  const importParams = (sha256: string) => ({
+    ...transport.bindImport({ package: sha256, cryptoperiodDays: 365 }, randomBytes),
+  });
 
   it('unwraps an openssl-made EC package into the token after t approvals (t−1 do nothing): sensitive, not extractable, usable', async () => {
     const { keyId, spki } = await wrappingKey();

@@ -1,5 +1,6 @@
 import { useEffect, useRef } from 'react';
 import type { ErrorCode, WireError } from '../../../shared/errors';
+import type { Proof } from '../store/quorum-slice';
 
 /** One thing to fix in a form, linked to the field that fixes it. */
 export interface Problem {
@@ -77,4 +78,21 @@ export function factorProblem(
     default:
       return null;
   }
+}
+
+/** The factor fields' ids of a form, so that problems can link to them. */
+export const factorIds = (prefix: string) => ({
+  who: `${prefix}-who`,
+  passphrase: `${prefix}-passphrase`,
+  code: `${prefix}-code`,
+});
+
+/** What is missing before the core is asked at all: a refused try would cost the person a code. */
+export function missingFactors(proof: Proof, prefix: string, verb: string): Problem[] {
+  const ids = factorIds(prefix);
+  return [
+    ...(proof.custodianId ? [] : [{ field: ids.who, text: `Choose who ${verb}` }]),
+    ...(proof.passphrase ? [] : [{ field: ids.passphrase, text: 'Type the passphrase' }]),
+    ...(/^\d{6}$/.test(proof.code) ? [] : [{ field: ids.code, text: 'Type the 6-digit code the authenticator shows' }]),
+  ];
 }

@@ -2,14 +2,15 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { actionTitle, describeProposal, describeResult, type ProposalLookups } from '../../../shared/actions';
 import type { CustodianSummary } from '../../../shared/custodians';
 import { describeFailure, reasonProblem, type ProposalView } from '../../../shared/quorum';
-import { ErrorSummary, factorProblem, type Problem } from '../app/ErrorSummary';
+import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { NextStep } from '../app/NextStep';
 import { useProposalLookups } from '../app/proposal-lookups';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
-import { approveFormOf, stopFormOf, type Proof } from '../store/quorum-slice';
+import { approveFormOf, stopFormOf } from '../store/quorum-slice';
 import { CardPrinter, ShareEntryForm } from './BackupPanels';
+import { CardsToDestroy } from './BackupRetirement';
 
 const CLOSED_AS: Record<Exclude<ProposalView['state'], 'open'>, string> = {
   executed: 'Carried out once the quorum was met.',
@@ -125,6 +126,9 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
       <ProposalFacts proposal={proposal} lookups={lookups} />
       {proposal.action === 'key.backup' && proposal.state === 'executed' && <PrintCardsButton proposal={proposal} />}
       {proposal.action === 'key.restore' && open && <ShareEntryForm proposal={proposal} />}
+      {proposal.action === 'backup.retire' && proposal.state === 'executed' && (
+        <CardsToDestroy setId={proposal.params.setId} />
+      )}
       {open && <ApproveForm proposal={proposal} choices={approvers} />}
       {open && (
         <StopForm proposal={proposal} choices={custodians.filter((c) => c.roles.some((r) => r !== 'auditor'))} />
@@ -249,23 +253,6 @@ function Decision({ proposal, name }: { proposal: ProposalView; name: (id: strin
       </dd>
     </>
   );
-}
-
-/** The factor fields' ids of a form, so that problems can link to them. */
-const factorIds = (prefix: string) => ({
-  who: `${prefix}-who`,
-  passphrase: `${prefix}-passphrase`,
-  code: `${prefix}-code`,
-});
-
-/** What is missing before the core is asked at all: a refused try would cost the person a code. */
-function missingFactors(proof: Proof, prefix: string, verb: string): Problem[] {
-  const ids = factorIds(prefix);
-  return [
-    ...(proof.custodianId ? [] : [{ field: ids.who, text: `Choose who ${verb}` }]),
-    ...(proof.passphrase ? [] : [{ field: ids.passphrase, text: 'Type the passphrase' }]),
-    ...(/^\d{6}$/.test(proof.code) ? [] : [{ field: ids.code, text: 'Type the 6-digit code the authenticator shows' }]),
-  ];
 }
 
 function ApproveForm({ proposal, choices }: { proposal: ProposalView; choices: CustodianSummary[] }) {

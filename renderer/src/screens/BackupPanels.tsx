@@ -22,7 +22,10 @@ export function BackupForm() {
   const eligible = keys.filter(
     (k) =>
       k.backupable &&
+      // No new copy of a key that is to be gone (the core refuses it too).
       k.state !== 'destroyed' &&
+      k.state !== 'compromised' &&
+      k.destructionNotBefore === null &&
       k.token.serial === custody.token.serial &&
       k.token.label === custody.token.label,
   );
@@ -98,7 +101,8 @@ export function BackupForm() {
 export function RestoreForm() {
   const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
   const custodians = useCustos((s) => s.custodians) ?? [];
-  const backups = useCustos((s) => s.backups) ?? [];
+  // A retired set is never restored (BACKUP_RETIRED): it is not offered.
+  const backups = (useCustos((s) => s.backups) ?? []).filter((b) => !b.retirement);
   const propose = useCustos((s) => s.proposeRestore);
   const busy = useCustos((s) => s.quorumBusy);
   const [setId, setSetId] = useState('');

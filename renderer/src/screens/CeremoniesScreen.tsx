@@ -7,6 +7,7 @@ import { useCustos } from '../store/context';
 import type { Proof } from '../store/quorum-slice';
 import { BackupImportForm } from './BackupImportForm';
 import { BackupForm, CardPrinter, RestoreForm, ShareCheckForm } from './BackupPanels';
+import { backupState, BackupStateCell, CardDestroyedForm, RetireForm } from './BackupRetirement';
 
 export function CeremoniesScreen() {
   const custodies = useCustos((s) => s.custodies);
@@ -21,6 +22,9 @@ export function CeremoniesScreen() {
           { id: 'import-title', text: 'Import a backup file' },
           { id: 'restore-title', text: 'Restore a backup' },
           { id: 'check-card-title', text: 'Check a share card' },
+          { id: 'backup-list-title', text: 'Backups' },
+          { id: 'retire-title', text: 'Retire a backup set' },
+          { id: 'card-destroyed-title', text: 'Record a card destroyed' },
           { id: 'custody-list-title', text: 'Tokens in custody' },
         ]}
       />
@@ -33,6 +37,8 @@ export function CeremoniesScreen() {
       <RestoreForm />
       <ShareCheckForm />
       <BackupList />
+      <RetireForm />
+      <CardDestroyedForm />
       <section className="card" aria-labelledby="custody-list-title">
         <h2 id="custody-list-title">Tokens in custody</h2>
         {!custodies || custodies.length === 0 ? (
@@ -294,6 +300,7 @@ function TurnoverForm() {
 
 function BackupList() {
   const backups = useCustos((s) => s.backups) ?? [];
+  const proposals = useCustos((s) => s.proposals) ?? [];
   const exportFile = useCustos((s) => s.exportBackup);
   if (backups.length === 0) return null;
   return (
@@ -303,6 +310,7 @@ function BackupList() {
         <thead>
           <tr>
             <th scope="col">Made</th>
+            <th scope="col">State</th>
             <th scope="col">Made by</th>
             <th scope="col">Keys</th>
             <th scope="col">Cards</th>
@@ -312,10 +320,13 @@ function BackupList() {
         </thead>
         <tbody>
           {backups.map((b) => (
-            <tr key={b.setId}>
+            <tr key={b.setId} data-set={b.setId}>
               <th scope="row">
                 {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label} <code>{b.setId.slice(0, 8)}</code>
               </th>
+              <td>
+                <BackupStateCell state={backupState(b, proposals)} threshold={b.threshold} />
+              </td>
               <td>
                 {b.madeBy.here
                   ? 'this installation'
@@ -327,18 +338,6 @@ function BackupList() {
                 {b.holders
                   .map((h) => `${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`)
                   .join(', ')}
-                {b.retirement && (
-                  <p>
-                    <span className="chip chip-cancelled">Retired</span> {b.retirement.retiredAt.slice(0, 10)}:{' '}
-                    {b.retirement.status === 'tampered'
-                      ? b.retirement.reason
-                      : `${b.retirement.reason}; cannot be restored`}
-                    . Cards destroyed:{' '}
-                    {b.retirement.cards
-                      .map((c) => `${c.name} ${c.destroyedAt ? c.destroyedAt.slice(0, 10) : 'not yet confirmed'}`)
-                      .join(', ')}
-                  </p>
-                )}
               </td>
               <td>{b.verifiedAt ? b.verifiedAt.slice(0, 10) : 'not verified'}</td>
               <td>

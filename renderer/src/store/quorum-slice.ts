@@ -51,6 +51,10 @@ export interface QuorumSlice {
     requester: Proof,
   ): Promise<boolean>;
   proposeRestore(custodyId: string, setId: string, overrideDestroyed: boolean, requester: Proof): Promise<boolean>;
+  /** The quorum of `custodyId` decides; its errors show in the retirement form. */
+  proposeRetire(custodyId: string, setId: string, reason: string, requester: Proof): Promise<boolean>;
+  /** A holder of a retired set's card records, with both factors, that it is destroyed. */
+  recordCardDestroyed(setId: string, holder: Proof): Promise<boolean>;
   showCards(setId: string): Promise<void>;
   releaseCard(holder: Proof): Promise<boolean>;
   hideCard(): void;
@@ -176,6 +180,28 @@ export const createQuorumSlice =
           (p) =>
             `Restore proposal ${p.shortFingerprint} is open. After the approvals, the card holders enter their cards on the Approvals screen.`,
         ),
+      proposeRetire: (custodyId, setId, reason, requester) =>
+        run(
+          () => bridge.proposals.create({ custodyId, action: 'backup.retire', params: { setId, reason }, requester }),
+          (p) =>
+            `Retirement proposal ${p.shortFingerprint} is open: read this fingerprint aloud to the approvers on the Approvals screen. The set can still be restored until they approve.`,
+          RETIRE_FORM,
+        ),
+      recordCardDestroyed: (setId, holder) =>
+        run(
+          () => bridge.backups.cardDestroyed({ setId, holder }),
+          (b) => {
+            const cards = b.retirement?.cards ?? [];
+            const who = cards.find((c) => c.id === holder.custodianId)?.name;
+            const pending = cards.filter((c) => !c.destroyedAt).map((c) => c.name);
+            return `${who ? `${who}’s card` : 'The card'} of backup set ${b.setId.slice(0, 8)} is recorded as destroyed. ${
+              pending.length === 0
+                ? 'Every card of this set is now recorded as destroyed.'
+                : `Still to record their card: ${pending.join(', ')}.`
+            }`;
+          },
+          CARD_DESTROYED_FORM,
+        ),
       async showCards(setId) {
         await get().loadQuorum();
         const backup = get().backups?.find((b) => b.setId === setId);
@@ -258,6 +284,10 @@ export const createQuorumSlice =
         ),
     };
   };
+
+/** The backup retirement forms, which show their own errors. */
+export const RETIRE_FORM = 'retire';
+export const CARD_DESTROYED_FORM = 'card-destroyed';
 
 /** The forms on a proposal that show their own errors. */
 export const approveFormOf = (proposalId: string) => `approve:${proposalId}`;

@@ -18,7 +18,8 @@ import { proposalDecision } from './0016-proposal-decision';
 import { keyCompromiseReason } from './0017-key-compromise-reason';
 import { backupRetirement } from './0018-backup-retirement';
 import { keyFamilies } from './0019-key-families';
-import { keyTransport } from './0020-key-transport';
+import { certificates } from './0020-certificates';
+import { keyTransport } from './0021-key-transport';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -41,5 +42,6 @@ export const migrations: readonly Migration[] = [
   keyCompromiseReason,
   backupRetirement,
   keyFamilies,
+  certificates,
   keyTransport,
 ];

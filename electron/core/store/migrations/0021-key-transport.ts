@@ -8,7 +8,7 @@ import type { Migration } from '../migrate';
  * wrapped for a recipient. An imported key's origin is signed beside it.
  */
 export const keyTransport: Migration = {
-  version: 20,
+  version: 21,
   name: 'key-transport',
   up(db) {
     db.exec(`

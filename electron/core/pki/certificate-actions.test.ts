@@ -1,0 +1,382 @@
+import { execFileSync } from 'node:child_process';
+import { createPublicKey, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ACTION_PARAMS, describeProposal } from '../../../shared/actions';
+import { NO_LOOKUPS } from '../../../shared/actions';
+import type { CertificateProfile } from '../../../shared/pki';
+import { findObjects } from '../hsm/find-objects';
+import { publicKeySpki } from '../keys/key-generation';
+import { KeyInventory } from '../keys/key-inventory';
+import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
+import type { QuorumService } from '../quorum/quorum-service';
+import { sql } from '../store/sql';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { CertificateStore } from './certificate-store';
+import { pkiOperations } from './pki-operations';
+
+/** A root certificate ceremony against a real SoftHSM2 token, every artefact checked by the openssl command. */
+let cleanup: () => void;
+let f: Awaited<ReturnType<typeof quorumFixture>>;
+let quorum: QuorumService;
+let inventory: KeyInventory;
+let certificates: CertificateStore;
+let pki: ReturnType<typeof pkiOperations>;
+let custodyId: string;
+let work: string;
+
+beforeEach(async () => {
+  let dataDir: string;
+  ({ dataDir, cleanup } = tempDataDir());
+  work = mkdtempSync(join(tmpdir(), 'custos-pki-'));
+  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+  const now = () => f.clock.now;
+  inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
+  certificates = new CertificateStore(f.opened.store, inventory);
+  pki = pkiOperations(now, inventory, certificates);
+  quorum = f.quorum(
+    { ...keyOperations(f.opened.store, now, inventory), ...pki.operations },
+    {},
+    ACTION_PARAMS,
+    { ...keyChecks(f.opened.store, now, inventory), ...pki.checks },
+    { ...keyNeeds(f.opened.store, now, inventory), ...pki.needs },
+  );
+  custodyId = (
+    await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'ca' })
+  ).id;
+});
+afterEach(() => {
+  quorum.forgetAll();
+  f.close();
+  cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** Random bytes from the custody's token, as the proposal handler draws a serial. */
+const tokenRandom = (bytes: number) =>
+  f.module.withSession(f.custody.record(custodyId).token, {}, (session, lib) =>
+    lib.C_GenerateRandom(session, Buffer.alloc(bytes)),
+  );
+const propose = (action: string, params: Record<string, unknown>) =>
+  quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
+const approved = (action: string, params: Record<string, unknown>, approvers = [1, 2]) =>
+  f.approveAll(quorum, propose(action, params), approvers);
+const openssl = (...args: string[]) =>
+  execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+async function caKey(algorithm = 'EC-P256', cryptoperiodDays = 3650): Promise<string> {
+  const ckaId = randomBytes(16).toString('hex');
+  const params = { algorithm, label: 'root-ca', usage: 'sign', backupable: false, cryptoperiodDays, ckaId };
+  expect((await approved('key.generate', params)).state).toBe('executed');
+  expect((await approved('key.activate', { keyId: ckaId })).state).toBe('executed');
+  return ckaId;
+}
+
+const year = (n: number) => new Date(Date.UTC(new Date().getUTCFullYear() + n, 0, 1)).toISOString().replace('.000', '');
+const rootProfile = (over: Partial<CertificateProfile> = {}): CertificateProfile => ({
+  subject: { commonName: 'Custos Test Root CA', organization: 'Custos', country: 'NL' },
+  notBefore: new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+  notAfter: year(5),
+  ca: true,
+  pathLength: 1,
+  keyUsage: ['keyCertSign', 'cRLSign'],
+  crlDistributionPoints: ['http://crl.example.test/root.crl'],
+  ...over,
+});
+const selfSign = (keyId: string, profile: CertificateProfile) =>
+  pki.bindings['cert.self-sign']!({ keyId, profile }, tokenRandom) as Record<string, unknown>;
+
+describe('root certificate ceremony (cert.self-sign)', () => {
+  it('signs a root in the token that openssl parses and verifies, certifying the token’s own public key', async () => {
+    const keyId = await caKey();
+    const params = selfSign(keyId, rootProfile());
+    expect(params.serial).toMatch(/^(0[1-9a-f]|[1-7][0-9a-f])[0-9a-f]{38}$/);
+    const done = await approved('cert.self-sign', params);
+    expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
+    const result = (done.outcome as { result: { pem: string; serial: string; sha256: string } }).result;
+
+    const file = join(work, 'root.pem');
+    writeFileSync(file, result.pem);
+    const text = openssl('x509', '-in', file, '-noout', '-text');
+    expect(text).toContain('Issuer: C = NL, O = Custos, CN = Custos Test Root CA');
+    expect(text).toContain('Subject: C = NL, O = Custos, CN = Custos Test Root CA');
+    expect(text).toMatch(/Basic Constraints: critical\s+CA:TRUE, pathlen:1/);
+    expect(text).toMatch(/Key Usage: critical\s+Certificate Sign, CRL Sign/);
+    expect(text).toContain('URI:http://crl.example.test/root.crl');
+    expect(text).toContain('ecdsa-with-SHA256');
+    expect(openssl('x509', '-in', file, '-noout', '-serial').trim()).toBe(`serial=${result.serial.toUpperCase()}`);
+    expect(openssl('verify', '-CAfile', file, file).trim()).toBe(`${file}: OK`);
+
+    // The certified key is the token's public key object, byte for byte.
+    const certified = openssl('x509', '-in', file, '-noout', '-pubkey');
+    const tokenSpki = await f.loggedIn(custodyId, [0, 1], (session, lib) => {
+      const [handle] = findObjects(lib, session, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+        { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') },
+      ]);
+      return publicKeySpki(lib, session, handle!, 'EC-P256');
+    });
+    expect(createPublicKey(certified).export({ format: 'der', type: 'spki' }).equals(tokenSpki)).toBe(true);
+
+    // In the token beside its key (same CKA_ID), as a public certificate object any PKCS#11 tool lists.
+    const stored = f.module.withSession(f.custody.record(custodyId).token, {}, (session, lib) => {
+      const [handle] = findObjects(lib, session, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE },
+        { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') },
+      ]);
+      return lib.C_GetAttributeValue(session, handle!, [{ type: pkcs11js.CKA_VALUE }])[0]!.value as Buffer;
+    });
+    expect(stored.toString('base64')).toBe(result.pem.replace(/-----[A-Z ]+-----|\n/g, ''));
+    // And in the inventory.
+    expect(certificates.list()).toMatchObject([
+      { serial: result.serial, keyId, issuerKeyId: keyId, ca: true, selfSigned: true, sha256: result.sha256 },
+    ]);
+  });
+
+  it('signs with RSA (sha256WithRSAEncryption) as well', async () => {
+    const keyId = await caKey('RSA-3072');
+    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile()));
+    const file = join(work, 'rsa.pem');
+    writeFileSync(file, (done.outcome as { result: { pem: string } }).result.pem);
+    expect(openssl('x509', '-in', file, '-noout', '-text')).toContain('sha256WithRSAEncryption');
+    expect(openssl('verify', '-CAfile', file, file).trim()).toBe(`${file}: OK`);
+  });
+
+  it('refuses, before any approval, a root that is not a CA or outlives the key’s cryptoperiod', async () => {
+    const keyId = await caKey('EC-P256', 365);
+    for (const [profile, reason] of [
+      [rootProfile({ ca: false, pathLength: undefined }), /must say it is a CA/],
+      [rootProfile({ keyUsage: ['digitalSignature', 'cRLSign'] }), /keyCertSign/],
+      [rootProfile({ notAfter: year(3) }), /cryptoperiod ends/],
+    ] as const) {
+      let refused: unknown;
+      try {
+        propose('cert.self-sign', selfSign(keyId, profile));
+      } catch (error) {
+        refused = error;
+      }
+      expect(refused).toMatchObject({ code: 'CERT_PROFILE_REFUSED' });
+      expect((refused as { remedy: string[] }).remedy.join(' ')).toMatch(reason);
+    }
+    expect(quorum.list().filter((p) => p.action === 'cert.self-sign')).toHaveLength(0);
+  });
+
+  it('shows the approvers the profile in words and its warnings; a changed profile fails the fingerprint', async () => {
+    const keyId = await caKey();
+    const params = selfSign(keyId, rootProfile({ extendedKeyUsage: ['serverAuth'] }));
+    const proposal = propose('cert.self-sign', params);
+    const words = describeProposal('cert.self-sign', proposal.params as never, NO_LOOKUPS);
+    expect(words.lines).toContain('Subject: CN=Custos Test Root CA, O=Custos, C=NL');
+    expect(words.lines.join('\n')).toMatch(/Warning: A root certificate should carry no extended key usage/);
+
+    // Changed in the database after the proposal: the approvals bind the fingerprint, so nothing is signed.
+    f.opened.store.execute(
+      sql`UPDATE proposals SET body = replace(body, 'Custos Test Root CA', 'Mallory Root CA') WHERE id = ${proposal.id}`,
+    );
+    let refused: unknown;
+    try {
+      await f.approveAll(quorum, proposal, [1, 2]);
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toMatchObject({ code: 'PROPOSAL_TAMPERED' });
+    expect(certificates.list()).toHaveLength(0);
+  });
+
+  it('issues nothing on t−1 approvals', async () => {
+    const keyId = await caKey();
+    const view = await approved('cert.self-sign', selfSign(keyId, rootProfile()), [1]);
+    expect(view.state).toBe('open');
+    expect(certificates.list()).toHaveLength(0);
+  });
+
+  it('refuses a stored certificate changed outside Custos', async () => {
+    const keyId = await caKey();
+    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile()));
+    const { serial } = (done.outcome as { result: { serial: string } }).result;
+    const other = await approved('cert.self-sign', selfSign(keyId, rootProfile({ subject: { commonName: 'Other' } })));
+    const otherSerial = (other.outcome as { result: { serial: string } }).result.serial;
+    // Swap in the other certificate's bytes: it verifies under the key, but is not this serial.
+    f.opened.store.execute(
+      sql`UPDATE certificates SET der = (SELECT der FROM certificates WHERE serial = ${otherSerial}) WHERE serial = ${serial}`,
+    );
+    expect(() => certificates.get(serial)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+  });
+  it('finds a certificate a crash left in the token, by its serial, without a login, and registers it once', async () => {
+    const keyId = await caKey();
+    const params = selfSign(keyId, rootProfile());
+    const proposal = propose('cert.self-sign', params);
+    const token = f.custody.record(custodyId).token;
+    // The run reached the token; the process died before its record was committed.
+    await f.loggedIn(custodyId, [1, 2], (session, lib) => {
+      pki.operations['cert.self-sign']!({ session, lib, params: proposal.params, proposalId: proposal.id, token });
+    });
+    expect(certificates.list()).toHaveLength(0);
+    const found = f.module.withSession(token, {}, (session, lib) =>
+      pki.reconcilers['cert.self-sign']!({
+        session,
+        lib,
+        params: proposal.params,
+        proposalId: proposal.id,
+        token,
+        loggedIn: false,
+      }),
+    ) as { result: { serial: string; reconciled: boolean }; commit: () => void };
+    expect(found.result).toMatchObject({ serial: params.serial, reconciled: true });
+    found.commit();
+    expect(certificates.list()).toMatchObject([{ serial: params.serial, keyId }]);
+    expect(
+      f.module.withSession(token, {}, (session, lib) =>
+        pki.reconcilers['cert.self-sign']!({
+          session,
+          lib,
+          params: proposal.params,
+          proposalId: proposal.id,
+          token,
+          loggedIn: false,
+        }),
+      ),
+    ).toBeNull();
+  });
+});
+
+/** A request made by openssl alone, for a key that only openssl ever held. */
+function opensslRequest(name: string, commonName: string): string {
+  const key = join(work, `${name}.key`);
+  const csr = join(work, `${name}.csr`);
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key);
+  openssl('req', '-new', '-key', key, '-subj', `/O=Custos/CN=${commonName}`, '-out', csr);
+  return readFileSync(csr, 'utf8');
+}
+
+const intermediateProfile = (over: Partial<CertificateProfile> = {}): CertificateProfile => ({
+  subject: { commonName: 'Custos Test Issuing CA', organization: 'Custos' },
+  notBefore: new Date(Date.now() - 60_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+  notAfter: year(3),
+  ca: true,
+  pathLength: 0,
+  keyUsage: ['keyCertSign', 'cRLSign'],
+  extendedKeyUsage: ['serverAuth', 'clientAuth'],
+  ...over,
+});
+
+describe('issuing from a request (cert.issue)', () => {
+  async function root(): Promise<{ keyId: string; file: string }> {
+    const keyId = await caKey();
+    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile()));
+    const file = join(work, 'root.pem');
+    writeFileSync(file, (done.outcome as { result: { pem: string } }).result.pem);
+    return { keyId, file };
+  }
+  const issue = (issuerKeyId: string, csr: string, profile: CertificateProfile) =>
+    pki.bindings['cert.issue']!({ issuerKeyId, csr, profile }, tokenRandom) as Record<string, unknown>;
+
+  it('issues an intermediate from an openssl request that `openssl verify -CAfile root.pem` accepts', async () => {
+    const { keyId, file: rootFile } = await root();
+    const csr = opensslRequest('issuing', 'Custos Test Issuing CA');
+    const params = issue(keyId, csr, intermediateProfile());
+    expect(params.csrSubject).toBe('CN=Custos Test Issuing CA, O=Custos');
+    const words = describeProposal('cert.issue', params as never, NO_LOOKUPS);
+    expect(words.lines.join('\n')).toContain(
+      `The request’s public key SHA-256: ${String(params.publicKeyFingerprint)}`,
+    );
+
+    const done = await approved('cert.issue', params);
+    expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
+    const issued = join(work, 'issuing.pem');
+    writeFileSync(issued, (done.outcome as { result: { pem: string } }).result.pem);
+    expect(openssl('verify', '-CAfile', rootFile, issued).trim()).toBe(`${issued}: OK`);
+    const text = openssl('x509', '-in', issued, '-noout', '-text');
+    expect(text).toContain('Issuer: C = NL, O = Custos, CN = Custos Test Root CA');
+    expect(text).toMatch(/CA:TRUE, pathlen:0/);
+    expect(text).toContain('TLS Web Server Authentication, TLS Web Client Authentication');
+    // The key certified is the request's.
+    const requestKey = execFileSync('openssl', ['req', '-in', join(work, 'issuing.csr'), '-noout', '-pubkey'], {
+      encoding: 'utf8',
+    });
+    expect(openssl('x509', '-in', issued, '-noout', '-pubkey')).toBe(requestKey);
+    expect(certificates.list().map((c) => c.subject)).toContain('CN=Custos Test Issuing CA, O=Custos');
+  });
+
+  it('refuses a tampered request before any proposal exists', async () => {
+    const { keyId } = await root();
+    const der = Buffer.from(
+      opensslRequest('tampered', 'Custos Test Issuing CA').replace(/-----[A-Z ]+-----|\n/g, ''),
+      'base64',
+    );
+    der[der.length - 5]! ^= 0x01; // inside the signature
+    expect(() => issue(keyId, der.toString('base64'), intermediateProfile())).toThrow(
+      expect.objectContaining({ code: 'CSR_INVALID' }),
+    );
+    expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(0);
+  });
+
+  it('refuses to issue under a key without a CA certificate, or past the issuer’s own validity', async () => {
+    const bare = await caKey();
+    const csr = opensslRequest('early', 'Too Early CA');
+    expect(() => propose('cert.issue', issue(bare, csr, intermediateProfile()))).toThrow(
+      expect.objectContaining({ code: 'CA_CERT_MISSING' }),
+    );
+    const { keyId } = await root();
+    expect(() => propose('cert.issue', issue(keyId, csr, intermediateProfile({ notAfter: year(8) })))).toThrow(
+      expect.objectContaining({ code: 'CERT_PROFILE_REFUSED' }),
+    );
+  });
+
+  it('revokes it in a v2 CRL that openssl verifies under the root and applies; the next CRL keeps it', async () => {
+    const { keyId, file: rootFile } = await root();
+    const csr = opensslRequest('revoked', 'Custos Test Issuing CA');
+    const done = await approved('cert.issue', issue(keyId, csr, intermediateProfile()));
+    const { serial, pem } = (done.outcome as { result: { serial: string; pem: string } }).result;
+    const issued = join(work, 'revoked.pem');
+    writeFileSync(issued, pem);
+
+    const crlParams = (revoke: string[]) =>
+      pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke, nextUpdateDays: 7 }, tokenRandom) as Record<
+        string,
+        unknown
+      >;
+    expect(() => propose('crl.issue', crlParams(['abcdef:keyCompromise']))).toThrow(
+      expect.objectContaining({ code: 'CERT_NOT_FOUND' }),
+    );
+    const first = await approved('crl.issue', crlParams([`${serial}:keyCompromise`]));
+    expect(first.outcome, JSON.stringify(first.outcome)).toMatchObject({ status: 'ok', result: { crlNumber: 1 } });
+    const crl = join(work, 'root.crl.pem');
+    writeFileSync(crl, (first.outcome as { result: { pem: string } }).result.pem);
+
+    const checked = execFileSync('openssl', ['crl', '-in', crl, '-CAfile', rootFile, '-noout', '-text'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    expect(checked).toContain('Version 2 (0x1)');
+    expect(checked).toMatch(/X509v3 CRL Number:\s+1/);
+    expect(checked).toContain(`Serial Number: ${serial.toUpperCase()}`);
+    expect(checked).toMatch(/CRL Reason Code:\s+Key Compromise/);
+    const verdict = execFileSync('sh', ['-c', `openssl crl -in ${crl} -CAfile ${rootFile} -noout 2>&1`], {
+      encoding: 'utf8',
+    });
+    expect(verdict.trim()).toBe('verify OK');
+    // openssl applies it: the intermediate no longer verifies once the CRL is checked.
+    const withCrl = execFileSync(
+      'sh',
+      ['-c', `openssl verify -crl_check -CAfile ${rootFile} -CRLfile ${crl} ${issued} 2>&1 || true`],
+      { encoding: 'utf8' },
+    );
+    expect(withCrl).toContain('certificate revoked');
+    expect(certificates.get(serial)).toMatchObject({
+      status: 'revoked',
+      revocation: { reason: 'keyCompromise', crlNumber: 1 },
+    });
+
+    const second = await approved('crl.issue', crlParams([]));
+    expect(second.outcome).toMatchObject({
+      status: 'ok',
+      result: { crlNumber: 2, revoked: [{ serial, reason: 'keyCompromise' }] },
+    });
+    expect(() => propose('crl.issue', crlParams([`${serial}:superseded`]))).toThrow(/already revoked/);
+  });
+});

@@ -1,0 +1,267 @@
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import pkcs11js from 'pkcs11js';
+import { IssueParams, SelfSignParams } from '../../../shared/actions';
+import { nameInWords, type CertificateProfile } from '../../../shared/pki';
+import type { KeyRecord } from '../../../shared/keys';
+import type { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { findObjects } from '../hsm/find-objects';
+import { publicKeySpki, requireSigningKey } from '../keys/key-generation';
+import type { KeyAction, KeyInventory } from '../keys/key-inventory';
+import type { QuorumReconciler } from '../quorum/quorum-service';
+import { assembleCertificate, keyIdentifier, pem, subjectName, tbsCertificate } from './certificate';
+import { certificateInToken, sha256, storeInToken, type CertificateStore } from './certificate-store';
+import { checkRequest, nameText, requestDer } from './csr';
+import { requireProfile, type ProfileContext } from './profile-check';
+import { signInToken, signingNeed } from './token-signer';
+
+/** A certificate action: the key action's parts, plus its recovery and what it binds when proposed. */
+export type CertificateAction = Required<KeyAction> & {
+  reconcile: QuorumReconciler;
+  bind(params: Record<string, unknown>, random: (bytes: number) => Buffer): unknown;
+};
+
+/** What one certificate is, whoever asked for it: the parts the token signs and the inventory keeps. */
+interface Planned {
+  profile: CertificateProfile;
+  serial: string;
+  signer: KeyRecord;
+  subjectSpki: Buffer;
+  /** The certified key when the inventory holds it (a root's own key). */
+  subjectKeyId: string | null;
+  issuer: { der: Buffer | null; text: string };
+  subjectText: string;
+}
+
+const spkiOf = (inventory: KeyInventory, keyId: string): Buffer =>
+  createPublicKey(inventory.exportPublic(keyId, 'pem')).export({ format: 'der', type: 'spki' });
+const verifies = (der: Buffer, spki: Buffer) =>
+  new X509Certificate(der).verify(createPublicKey({ key: spki, format: 'der', type: 'spki' }));
+
+/** 20 bytes from the token's RNG, first byte 0x01–0x7f: a positive INTEGER with no leading zero. */
+function serialFrom(random: Buffer): string {
+  const bytes = Buffer.from(random.subarray(0, 20));
+  bytes[0] = bytes[0]! & 0x7f || 0x01;
+  return bytes.toString('hex');
+}
+
+/**
+ * The certificate ceremonies (issue #15) share one path: checks when proposed and again when run,
+ * the signer's public key in the token compared with the inventory's, the TBS signed inside the
+ * token, the result verified by OpenSSL (node:crypto) before it is kept — in the token (a public
+ * CKO_CERTIFICATE object) and in the inventory, registered with the execution's audit entry.
+ */
+export function certificateActions(now: () => Date, inventory: KeyInventory, certificates: CertificateStore) {
+  const profileContext = (signer: KeyRecord, kind: ProfileContext['kind'], extra: Partial<ProfileContext> = {}) => ({
+    kind,
+    subjectKey: { algorithm: signer.algorithm },
+    signerExpiresAt: signer.expiresAt,
+    now: now(),
+    ...extra,
+  });
+
+  const caKey = (keyId: string, token: TokenRef) => {
+    const key = requireSigningKey(inventory, keyId, token);
+    if (key.usage !== 'sign')
+      throw new CustosError(
+        'KEY_TYPE_UNSUITED',
+        `“${key.label}” is a ${key.usage} key; a CA key must be a signing key.`,
+      );
+    return key;
+  };
+
+  const unusedSerial = (serial: string) => {
+    if (certificates.has(serial))
+      throw new CustosError('PROPOSAL_INVALID', 'A certificate with this serial already exists; propose again.');
+  };
+
+  const selfSigned = (params: unknown, token: TokenRef): Planned => {
+    const p = SelfSignParams.parse(params);
+    const signer = caKey(p.keyId, token);
+    requireProfile(p.profile, profileContext(signer, 'root'));
+    unusedSerial(p.serial);
+    const text = nameInWords(p.profile.subject);
+    return {
+      profile: p.profile,
+      serial: p.serial,
+      signer,
+      subjectSpki: spkiOf(inventory, signer.id),
+      subjectKeyId: signer.id,
+      issuer: { der: null, text },
+      subjectText: text,
+    };
+  };
+
+  const issued = (params: unknown, token: TokenRef): Planned => {
+    const p = IssueParams.parse(params);
+    const signer = caKey(p.issuerKeyId, token);
+    const ca = certificates.caCertificateOf(signer.id);
+    if (!ca)
+      throw new CustosError('CA_CERT_MISSING', `“${signer.label}” has no CA certificate here yet.`, [
+        'Make its root certificate first (cert.self-sign), or issue it one from its parent CA.',
+      ]);
+    const request = checkRequest(requestDer(p.csr));
+    if (request.sha256 !== p.csrSha256 || request.publicKeyFingerprint !== p.publicKeyFingerprint)
+      throw new CustosError('CSR_INVALID', 'The request is not the one bound into this proposal.');
+    requireProfile(
+      p.profile,
+      profileContext(signer, p.profile.ca ? 'intermediate' : 'end-entity', {
+        subjectKey: { algorithm: request.keyAlgorithm, ...(request.bits ? { bits: request.bits } : {}) },
+        issuerNotAfter: ca.notAfter,
+      }),
+    );
+    unusedSerial(p.serial);
+    return {
+      profile: p.profile,
+      serial: p.serial,
+      signer,
+      subjectSpki: request.spki,
+      subjectKeyId: null,
+      issuer: { der: ca.der, text: nameText(subjectName(ca.der)) },
+      subjectText: nameInWords(p.profile.subject),
+    };
+  };
+
+  const registration = (der: Buffer, plan: Planned, token: TokenRef, proposalId: string, reconciled: boolean) => ({
+    result: {
+      serial: plan.serial,
+      keyId: plan.subjectKeyId,
+      issuerKeyId: plan.signer.id,
+      subject: plan.subjectText,
+      issuer: plan.issuer.text,
+      notBefore: plan.profile.notBefore,
+      notAfter: plan.profile.notAfter,
+      sha256: sha256(der),
+      tokenObject: objectLabel(plan),
+      pem: pem(der),
+      ...(reconciled ? { reconciled: true } : {}),
+    },
+    commit: () =>
+      certificates.register(
+        {
+          der,
+          keyId: plan.subjectKeyId,
+          issuerKeyId: plan.signer.id,
+          subject: plan.subjectText,
+          issuer: plan.issuer.text,
+          token,
+          proposalId,
+        },
+        now(),
+      ),
+  });
+
+  const run =
+    (plan: (params: unknown, token: TokenRef) => Planned): KeyAction['run'] =>
+    ({ session, lib, params, token, proposalId }) => {
+      const planned = plan(params, token);
+      const signerSpki = spkiOf(inventory, planned.signer.id);
+      const [publicHandle] = findObjects(
+        lib,
+        session,
+        [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+          { type: pkcs11js.CKA_ID, value: Buffer.from(planned.signer.id, 'hex') },
+        ],
+        1,
+      );
+      if (!publicHandle || !publicKeySpki(lib, session, publicHandle, planned.signer.algorithm).equals(signerSpki))
+        throw new CustosError(
+          'KEY_TAMPERED',
+          `The token's public key for “${planned.signer.label}” is not the one in the inventory; nothing was signed.`,
+        );
+      const { tbs, der: tbsDer } = tbsCertificate({
+        profile: planned.profile,
+        serial: planned.serial,
+        subjectSpki: planned.subjectSpki,
+        issuer: {
+          name: planned.issuer.der ? subjectName(planned.issuer.der) : planned.profile.subject,
+          spki: signerSpki,
+          algorithm: planned.signer.algorithm,
+        },
+      });
+      const der = assembleCertificate(tbs, planned.signer.algorithm, signInToken(lib, session, planned.signer, tbsDer));
+      if (!verifies(der, signerSpki))
+        throw new CustosError('KEY_TAMPERED', 'The token’s signature does not verify under the CA key’s public key.');
+      storeInToken(lib, session, der, { ckaId: objectId(planned), label: objectLabel(planned) });
+      return registration(der, planned, token, proposalId, false);
+    };
+
+  // A crash after the certificate reached the token: it is public, so it shows without a login.
+  const reconcile =
+    (plan: (params: unknown, token: TokenRef) => Planned, serialOf: (params: unknown) => string): QuorumReconciler =>
+    ({ session, lib, params, token, proposalId }) => {
+      const serial = serialOf(params);
+      if (certificates.has(serial)) return null;
+      const der = certificateInToken(lib, session, serial);
+      if (!der) return null;
+      const planned = plan(params, token);
+      return verifies(der, spkiOf(inventory, planned.signer.id))
+        ? registration(der, planned, token, proposalId, true)
+        : null;
+    };
+
+  const root: CertificateAction = {
+    ready: (params, token) => void selfSigned(params, token),
+    needs: (params) => {
+      const key = inventory.get(SelfSignParams.parse(params).keyId);
+      return [signingNeed(key.algorithm, `Signing a certificate with the ${key.algorithm} key “${key.label}”`)];
+    },
+    bind: (params, random) => {
+      const bound = { ...params, serial: serialFrom(random(20)) };
+      // A malformed proposal is refused by the quorum with every problem named; nothing to add to it here.
+      const parsed = SelfSignParams.safeParse(bound);
+      if (!parsed.success) return bound;
+      const signer = inventory.get(parsed.data.keyId);
+      const warnings = requireProfile(parsed.data.profile, profileContext(signer, 'root'));
+      return warnings.length ? { ...bound, warnings } : bound;
+    },
+    run: run(selfSigned),
+    reconcile: reconcile(selfSigned, (params) => SelfSignParams.parse(params).serial),
+  };
+
+  const issue: CertificateAction = {
+    ready: (params, token) => void issued(params, token),
+    needs: (params) => {
+      const key = inventory.get(IssueParams.parse(params).issuerKeyId);
+      return [signingNeed(key.algorithm, `Signing a certificate with the ${key.algorithm} key “${key.label}”`)];
+    },
+    // The request is read and its signature checked before any proposal exists: a tampered one is refused here.
+    bind: (params, random) => {
+      const request = checkRequest(requestDer(typeof params.csr === 'string' ? params.csr : ''));
+      const bound = {
+        ...params,
+        csrSha256: request.sha256,
+        csrSubject: request.subject,
+        publicKeyFingerprint: request.publicKeyFingerprint,
+        serial: serialFrom(random(20)),
+      };
+      const parsed = IssueParams.safeParse(bound);
+      if (!parsed.success) return bound;
+      const p = parsed.data;
+      const signer = inventory.get(p.issuerKeyId);
+      const ca = certificates.caCertificateOf(signer.id);
+      const warnings = requireProfile(
+        p.profile,
+        profileContext(signer, p.profile.ca ? 'intermediate' : 'end-entity', {
+          subjectKey: { algorithm: request.keyAlgorithm, ...(request.bits ? { bits: request.bits } : {}) },
+          ...(ca ? { issuerNotAfter: ca.notAfter } : {}),
+        }),
+      );
+      if (request.subject !== nameInWords(p.profile.subject))
+        warnings.push(`The certificate will name “${nameInWords(p.profile.subject)}”, not the request’s subject.`);
+      return warnings.length ? { ...bound, warnings } : bound;
+    },
+    run: run(issued),
+    reconcile: reconcile(issued, (params) => IssueParams.parse(params).serial),
+  };
+
+  return { 'cert.self-sign': root, 'cert.issue': issue };
+}
+
+/** The certificate object's label in the token: its subject's common name. */
+const objectLabel = (plan: Planned) => `${plan.profile.subject.commonName} certificate`.slice(0, 64);
+
+/** Beside its key (same CKA_ID) when the key is in the token; else the key identifier, as PKCS#11 apps look it up. */
+const objectId = (plan: Planned) =>
+  plan.subjectKeyId ? Buffer.from(plan.subjectKeyId, 'hex') : keyIdentifier(plan.subjectSpki);

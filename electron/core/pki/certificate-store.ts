@@ -1,0 +1,246 @@
+import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, CertificateList, CRLReason, CRLReasons, id_ce_cRLReasons } from '@peculiar/asn1-x509';
+import pkcs11js from 'pkcs11js';
+import type { CertificateRecord, RevocationReason } from '../../../shared/pki';
+import type { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { findObjects } from '../hsm/find-objects';
+import { tokenStep } from '../hsm/pkcs11-errors';
+import type { KeyInventory } from '../keys/key-inventory';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+import { pem } from './certificate';
+import type { CrlEntry } from './crl';
+import { signatureScheme } from './token-signer';
+import { verify } from 'node:crypto';
+
+interface CertificateRow {
+  serial: string;
+  der: Buffer;
+  sha256: string;
+  key_id: string | null;
+  spki: Buffer;
+  issuer_key_id: string;
+  subject: string;
+  issuer: string;
+  not_before: string;
+  not_after: string;
+  ca: number;
+  token_serial: string;
+  token_label: string;
+  proposal_id: string;
+  issued_at: string;
+}
+
+/** A certificate just made, as it is registered. */
+export interface IssuedCertificate {
+  der: Buffer;
+  keyId: string | null;
+  issuerKeyId: string;
+  subject: string;
+  issuer: string;
+  token: TokenRef;
+  proposalId: string;
+}
+
+/** DER INTEGER of a serial drawn as Custos draws them (first byte 0x01–0x7f), as CKA_SERIAL_NUMBER holds it. */
+export const serialInteger = (serial: string) =>
+  Buffer.concat([Buffer.from([0x02, serial.length / 2]), Buffer.from(serial, 'hex')]);
+
+/**
+ * The certificates Custos issued. The certificate itself is the record: each one read is checked
+ * against its issuer's public key from the inventory, so a row changed outside Custos is refused.
+ */
+export class CertificateStore {
+  constructor(
+    private readonly store: Store,
+    private readonly keys: KeyInventory,
+  ) {}
+
+  list(): CertificateRecord[] {
+    return this.store
+      .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY issued_at DESC, serial`)
+      .map(({ serial }) => this.get(serial));
+  }
+
+  get(serial: string): CertificateRecord {
+    const row = this.row(serial);
+    const revoked = this.latestCrl(row.issuer_key_id)?.entries.find((e) => e.serial === row.serial);
+    return {
+      serial: row.serial,
+      keyId: row.key_id ?? '',
+      issuerKeyId: row.issuer_key_id,
+      subject: row.subject,
+      issuer: row.issuer,
+      notBefore: row.not_before,
+      notAfter: row.not_after,
+      ca: row.ca === 1,
+      selfSigned: row.key_id === row.issuer_key_id,
+      sha256: row.sha256,
+      status: revoked ? 'revoked' : 'valid',
+      revocation: revoked
+        ? { reason: revoked.reason, revokedAt: revoked.revokedAt, crlNumber: this.latestCrl(row.issuer_key_id)!.number }
+        : null,
+      token: { serial: row.token_serial, label: row.token_label },
+      issuedAt: row.issued_at,
+    };
+  }
+
+  /** The certificate as PEM or DER; refused if it no longer verifies under its issuer's key. */
+  export(serial: string, format: 'pem' | 'der'): string {
+    const der = this.row(serial).der;
+    return format === 'pem' ? pem(der) : der.toString('base64');
+  }
+
+  /** The newest CA certificate for this key, which certificates it issues name as their issuer. */
+  caCertificateOf(keyId: string): { serial: string; der: Buffer; notAfter: string } | null {
+    const found = this.store.get<{ serial: string }>(
+      sql`SELECT serial FROM certificates WHERE key_id = ${keyId} AND ca = 1 ORDER BY issued_at DESC LIMIT 1`,
+    );
+    if (!found) return null;
+    const row = this.row(found.serial);
+    return { serial: row.serial, der: row.der, notAfter: row.not_after };
+  }
+
+  /** Certificates this CA key issued (not its own self-signed root). */
+  issuedBy(issuerKeyId: string): string[] {
+    return this.store
+      .all<{ serial: string; key_id: string | null }>(
+        sql`SELECT serial, key_id FROM certificates WHERE issuer_key_id = ${issuerKeyId}`,
+      )
+      .filter((r) => r.key_id !== issuerKeyId)
+      .map((r) => r.serial);
+  }
+
+  /** The newest CRL this CA key signed, checked under the key: its number, DER and entries. */
+  latestCrl(issuerKeyId: string): { number: number; der: Buffer; entries: CrlEntry[]; nextUpdate: string } | null {
+    const row = this.store.get<{ number: number; der: Buffer; sha256: string; next_update: string }>(
+      sql`SELECT number, der, sha256, next_update FROM crls WHERE issuer_key_id = ${issuerKeyId} ORDER BY number DESC LIMIT 1`,
+    );
+    if (!row) return null;
+    const list = AsnConvert.parse(row.der, CertificateList);
+    const key = this.keys.get(issuerKeyId);
+    const signed = Buffer.from(list.tbsCertListRaw ?? AsnConvert.serialize(list.tbsCertList));
+    const publicKey = createPublicKey(this.keys.exportPublic(issuerKeyId, 'pem'));
+    if (
+      sha256(row.der) !== row.sha256 ||
+      !verify(signatureScheme(key.algorithm).hash, signed, publicKey, Buffer.from(list.signature))
+    )
+      throw new CustosError(
+        'KEY_TAMPERED',
+        `The stored CRL ${row.number} does not verify under its CA key: it was changed outside Custos.`,
+      );
+    const entries = (list.tbsCertList.revokedCertificates ?? []).map((r) => {
+      const reasonExtension = r.crlEntryExtensions?.find((e) => e.extnID === id_ce_cRLReasons);
+      const reason = reasonExtension
+        ? (CRLReasons[AsnConvert.parse(reasonExtension.extnValue, CRLReason).reason] as RevocationReason)
+        : 'unspecified';
+      return {
+        serial: Buffer.from(r.userCertificate).toString('hex'),
+        reason,
+        revokedAt: r.revocationDate.getTime().toISOString(),
+      };
+    });
+    return { number: row.number, der: row.der, entries, nextUpdate: row.next_update };
+  }
+
+  registerCrl(c: {
+    issuerKeyId: string;
+    number: number;
+    der: Buffer;
+    thisUpdate: string;
+    nextUpdate: string;
+    proposalId: string;
+  }): void {
+    this.store.execute(sql`
+      INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
+      VALUES (${c.issuerKeyId}, ${c.number}, ${c.der}, ${sha256(c.der)}, ${c.thisUpdate}, ${c.nextUpdate}, ${c.proposalId})`);
+  }
+
+  has(serial: string): boolean {
+    return this.store.get(sql`SELECT 1 AS one FROM certificates WHERE serial = ${serial}`) !== undefined;
+  }
+
+  register(issued: IssuedCertificate, at: Date): CertificateRecord {
+    const x = new X509Certificate(issued.der);
+    const spki = x.publicKey.export({ format: 'der', type: 'spki' });
+    const serial = x.serialNumber.toLowerCase();
+    this.store.execute(sql`
+      INSERT INTO certificates (serial, der, sha256, key_id, spki, issuer_key_id, subject, issuer, not_before, not_after,
+                                ca, token_serial, token_label, proposal_id, issued_at)
+      VALUES (${serial}, ${issued.der}, ${sha256(issued.der)}, ${issued.keyId}, ${spki}, ${issued.issuerKeyId},
+              ${issued.subject}, ${issued.issuer}, ${new Date(x.validFrom).toISOString()},
+              ${new Date(x.validTo).toISOString()}, ${x.ca ? 1 : 0}, ${issued.token.serial}, ${issued.token.label},
+              ${issued.proposalId}, ${at.toISOString()})`);
+    return this.get(serial);
+  }
+
+  private row(serial: string): CertificateRow {
+    const row = this.store.get<CertificateRow>(sql`SELECT * FROM certificates WHERE serial = ${serial.toLowerCase()}`);
+    if (!row)
+      throw new CustosError('CERT_NOT_FOUND', `No certificate with serial ${serial.slice(0, 16)}… was issued here.`, [
+        'custos cert list shows the certificates Custos issued.',
+      ]);
+    const issuer = createPublicKey(this.keys.exportPublic(row.issuer_key_id, 'pem'));
+    const x = new X509Certificate(row.der);
+    if (!x.verify(issuer) || sha256(row.der) !== row.sha256 || x.serialNumber.toLowerCase() !== row.serial)
+      throw new CustosError(
+        'KEY_TAMPERED',
+        `The stored certificate ${row.serial.slice(0, 16)}… does not verify under its issuer's key: it was changed outside Custos.`,
+        ['Compare with the copy in the token (pkcs11-tool -O) and in the ceremony report.'],
+      );
+    return row;
+  }
+}
+
+export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * Puts the certificate in the token beside its key (same CKA_ID), so `pkcs11-tool -O` and any
+ * PKCS#11 application find it; public, and not modifiable where the token allows.
+ */
+export function storeInToken(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  der: Buffer,
+  c: { ckaId: Buffer; label: string },
+): void {
+  const x = new X509Certificate(der);
+  const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, value });
+  const template = [
+    t(pkcs11js.CKA_CLASS, pkcs11js.CKO_CERTIFICATE),
+    t(pkcs11js.CKA_CERTIFICATE_TYPE, pkcs11js.CKC_X_509),
+    t(pkcs11js.CKA_TOKEN, true),
+    t(pkcs11js.CKA_PRIVATE, false),
+    t(pkcs11js.CKA_LABEL, c.label),
+    t(pkcs11js.CKA_ID, c.ckaId),
+    t(pkcs11js.CKA_SUBJECT, nameDer(der, 'subject')),
+    t(pkcs11js.CKA_ISSUER, nameDer(der, 'issuer')),
+    t(pkcs11js.CKA_SERIAL_NUMBER, serialInteger(x.serialNumber.toLowerCase())),
+    t(pkcs11js.CKA_VALUE, der),
+  ];
+  tokenStep('C_CreateObject', { attribute: 'CKO_CERTIFICATE' }, () => lib.C_CreateObject(session, template));
+}
+
+/** The token's certificate object with this serial, if a run got as far as storing it. */
+export function certificateInToken(lib: pkcs11js.PKCS11, session: Buffer, serial: string): Buffer | null {
+  const [handle] = findObjects(
+    lib,
+    session,
+    [
+      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE },
+      { type: pkcs11js.CKA_SERIAL_NUMBER, value: serialInteger(serial) },
+    ],
+    1,
+  );
+  if (!handle) return null;
+  const [value] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE }]);
+  return value?.value instanceof Buffer ? value.value : null;
+}
+
+/** The DER of the certificate's subject or issuer Name, as CKA_SUBJECT / CKA_ISSUER hold it. */
+function nameDer(der: Buffer, which: 'subject' | 'issuer'): Buffer {
+  const tbs = AsnConvert.parse(der, Certificate).tbsCertificate;
+  return Buffer.from(AsnConvert.serialize(which === 'subject' ? tbs.subject : tbs.issuer));
+}

@@ -1,0 +1,114 @@
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import { CertificationRequest } from '@peculiar/asn1-csr';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { SubjectPublicKeyInfo, type Name } from '@peculiar/asn1-x509';
+import { CustosError } from '../errors';
+
+/** The signature algorithms a request may be signed with, and the hash node:crypto verifies it with. */
+const REQUEST_SIGNATURES: Record<string, { name: string; hash: string | null }> = {
+  '1.2.840.113549.1.1.11': { name: 'sha256WithRSAEncryption', hash: 'sha256' },
+  '1.2.840.113549.1.1.12': { name: 'sha384WithRSAEncryption', hash: 'sha384' },
+  '1.2.840.113549.1.1.13': { name: 'sha512WithRSAEncryption', hash: 'sha512' },
+  '1.2.840.10045.4.3.2': { name: 'ecdsa-with-SHA256', hash: 'sha256' },
+  '1.2.840.10045.4.3.3': { name: 'ecdsa-with-SHA384', hash: 'sha384' },
+  '1.2.840.10045.4.3.4': { name: 'ecdsa-with-SHA512', hash: 'sha512' },
+  '1.3.101.112': { name: 'Ed25519', hash: null },
+};
+const SHA1_SIGNATURES = new Set(['1.2.840.113549.1.1.5', '1.2.840.10045.4.1', '1.2.840.10040.4.3']);
+
+const SHORT_NAMES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.5': 'serialNumber',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+};
+
+/** A Name as people read it, most specific first: “CN=Example Issuing CA, O=Example, C=NL”. */
+export function nameText(name: Name): string {
+  return [...name]
+    .reverse()
+    .flatMap((rdn) => [...rdn].map((a) => `${SHORT_NAMES[a.type] ?? a.type}=${a.value.toString()}`))
+    .join(', ');
+}
+
+/** A certificate signing request whose signature was checked: what the approvers are shown and what is certified. */
+export interface CheckedRequest {
+  der: Buffer;
+  sha256: string;
+  subject: string;
+  spki: Buffer;
+  /** SHA-256 of the SubjectPublicKeyInfo DER, as Custos prints key fingerprints. */
+  publicKeyFingerprint: string;
+  keyAlgorithm: string;
+  /** An RSA key's modulus size; undefined for other keys. */
+  bits?: number;
+  signatureAlgorithm: string;
+}
+
+const refuse = (message: string, remedy: string[] = []): never => {
+  throw new CustosError('CSR_INVALID', message, remedy);
+};
+
+/** The DER of a request given as PEM or as base64 DER; anything else is refused. */
+export function requestDer(text: string): Buffer {
+  const pemBody =
+    /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END (?:NEW )?CERTIFICATE REQUEST-----/.exec(text);
+  const base64 = (pemBody ? pemBody[1]! : text).replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) refuse('This is not a certificate request (PKCS#10, PEM or DER).');
+  return Buffer.from(base64, 'base64');
+}
+
+/**
+ * Reads a PKCS#10 request (RFC 2986) and checks its signature with node:crypto (OpenSSL) under the
+ * public key it carries, so the requester holds the private key. A SHA-1 signature is refused
+ * (SP 800-131A), as is any algorithm Custos does not know.
+ */
+export function checkRequest(der: Buffer): CheckedRequest {
+  let request: CertificationRequest;
+  try {
+    request = AsnConvert.parse(der, CertificationRequest);
+  } catch {
+    return refuse('This file is not a well-formed certificate request (PKCS#10).');
+  }
+  const oid = request.signatureAlgorithm.algorithm;
+  if (SHA1_SIGNATURES.has(oid)) refuse('The request is signed with SHA-1, which SP 800-131A disallows for signatures.');
+  const scheme =
+    REQUEST_SIGNATURES[oid] ?? refuse(`The request's signature algorithm (${oid}) is not one Custos checks.`);
+  const spki = Buffer.from(AsnConvert.serialize(request.certificationRequestInfo.subjectPKInfo));
+  let key;
+  try {
+    key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } catch {
+    return refuse('The request carries a public key that cannot be read.');
+  }
+  const signed = Buffer.from(
+    request.certificationRequestInfoRaw ?? AsnConvert.serialize(request.certificationRequestInfo),
+  );
+  const valid = verify(scheme.hash, signed, key, Buffer.from(request.signature));
+  if (!valid)
+    refuse('The request’s signature does not verify: it was changed, or not signed by the key it carries.', [
+      'Ask the requester for the request again, and compare its SHA-256 with theirs.',
+    ]);
+  const details = key.asymmetricKeyDetails;
+  const info = AsnConvert.parse(spki, SubjectPublicKeyInfo);
+  const keyAlgorithm =
+    key.asymmetricKeyType === 'rsa'
+      ? `RSA-${details?.modulusLength}`
+      : key.asymmetricKeyType === 'ec'
+        ? `EC-${details?.namedCurve === 'prime256v1' ? 'P256' : details?.namedCurve === 'secp384r1' ? 'P384' : details?.namedCurve}`
+        : (key.asymmetricKeyType ?? info.algorithm.algorithm);
+  return {
+    der,
+    sha256: createHash('sha256').update(der).digest('hex'),
+    subject: nameText(request.certificationRequestInfo.subject),
+    spki,
+    publicKeyFingerprint: createHash('sha256').update(spki).digest('hex'),
+    keyAlgorithm,
+    ...(key.asymmetricKeyType === 'rsa' ? { bits: details?.modulusLength } : {}),
+    signatureAlgorithm: scheme.name,
+  };
+}

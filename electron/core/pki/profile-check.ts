@@ -1,0 +1,80 @@
+import type { CertificateProfile } from '../../../shared/pki';
+import { CustosError } from '../errors';
+
+/** What a certificate is for, as the profile check judges it. */
+export interface ProfileContext {
+  /** A self-signed root, an intermediate CA issued from a request, or an end-entity certificate. */
+  kind: 'root' | 'intermediate' | 'end-entity';
+  /** The subject key's algorithm and, when known, its size in bits (RSA). */
+  subjectKey: { algorithm: string; bits?: number };
+  /** When the signing key's cryptoperiod ends (SP 800-57): nothing it signs may outlive it. */
+  signerExpiresAt: string;
+  /** The issuing CA certificate's notAfter (RFC 5280 §6: a chain is valid only while every link is). */
+  issuerNotAfter?: string;
+  now: Date;
+}
+
+export interface ProfileFindings {
+  /** Each makes the proposal impossible: RFC 5280 violations and what SP 800-57/131A forbid. */
+  refusals: string[];
+  /** Shown to the approvers with the proposal: Baseline Requirements advice, unusual choices. */
+  warnings: string[];
+}
+
+const YEAR = 365.25 * 86_400_000;
+const day = (iso: string) => iso.slice(0, 10);
+
+/**
+ * Checks a profile against RFC 5280 and, where a public CA would be bound by it, the CA/Browser
+ * Forum Baseline Requirements (§7.1.2), before any approval is spent on it.
+ */
+export function checkProfile(p: CertificateProfile, c: ProfileContext): ProfileFindings {
+  const refusals: string[] = [];
+  const warnings: string[] = [];
+  const isCa = c.kind !== 'end-entity';
+  if (isCa && !p.ca)
+    refusals.push(`A ${c.kind} certificate must say it is a CA (basicConstraints cA true; RFC 5280 §4.2.1.9).`);
+  if (!isCa && p.ca) refusals.push('An end-entity certificate cannot be a CA.');
+  if (p.ca && !p.keyUsage.includes('keyCertSign'))
+    refusals.push('A CA certificate must allow signing certificates (keyUsage keyCertSign; RFC 5280 §4.2.1.3).');
+  if (!p.ca && (p.keyUsage.includes('keyCertSign') || p.keyUsage.includes('cRLSign')))
+    refusals.push('Only a CA certificate may sign certificates or revocation lists (RFC 5280 §4.2.1.3).');
+  if (!p.ca && p.pathLength !== undefined) refusals.push('A path length applies only to a CA certificate.');
+  if (!p.ca && p.nameConstraints)
+    refusals.push('Name constraints apply only to a CA certificate (RFC 5280 §4.2.1.10).');
+  if (p.ca && !p.keyUsage.includes('cRLSign'))
+    warnings.push('This CA cannot sign revocation lists (no cRLSign): it will have no way to revoke what it issues.');
+  if (p.notAfter > c.signerExpiresAt)
+    refusals.push(
+      `The certificate would be valid until ${day(p.notAfter)}, after the signing key's cryptoperiod ends on ` +
+        `${day(c.signerExpiresAt)} (SP 800-57): shorten the validity or rotate the key first.`,
+    );
+  if (c.issuerNotAfter && p.notAfter > c.issuerNotAfter)
+    refusals.push(
+      `The certificate would outlive its issuer's certificate (valid until ${day(c.issuerNotAfter)}; RFC 5280 §6).`,
+    );
+  if (Date.parse(p.notAfter) <= c.now.getTime()) refusals.push('The certificate would already have expired.');
+  if (c.now.getTime() - Date.parse(p.notBefore) > 2 * 86_400_000)
+    warnings.push(`notBefore ${day(p.notBefore)} is in the past: the certificate is backdated.`);
+  const years = (Date.parse(p.notAfter) - Date.parse(p.notBefore)) / YEAR;
+  if (c.kind === 'root' && years > 25)
+    warnings.push(`A root valid for ${years.toFixed(1)} years: the Baseline Requirements allow at most 25.`);
+  if (c.kind === 'root' && p.extendedKeyUsage?.length)
+    warnings.push('A root certificate should carry no extended key usage (Baseline Requirements §7.1.2.1).');
+  if (c.kind === 'intermediate' && !p.extendedKeyUsage?.length)
+    warnings.push('A subordinate CA for the Web PKI should name its extended key usages (Baseline Requirements).');
+  if (c.subjectKey.algorithm.startsWith('RSA') && c.subjectKey.bits !== undefined && c.subjectKey.bits < 3072)
+    (c.subjectKey.bits < 2048 ? refusals : warnings).push(
+      `The subject's RSA key has ${c.subjectKey.bits} bits: SP 800-131A disallows under 2048, and under 3072 ` +
+        'is deprecated after 2030.',
+    );
+  return { refusals, warnings };
+}
+
+/** Refuses a profile with any refusal, naming each; the warnings go into the proposal for the approvers. */
+export function requireProfile(p: CertificateProfile, c: ProfileContext): string[] {
+  const { refusals, warnings } = checkProfile(p, c);
+  if (refusals.length > 0)
+    throw new CustosError('CERT_PROFILE_REFUSED', 'This certificate profile cannot be proposed.', refusals);
+  return warnings;
+}

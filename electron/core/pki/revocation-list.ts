@@ -1,0 +1,111 @@
+import { createPublicKey, verify } from 'node:crypto';
+import { CrlParams } from '../../../shared/actions';
+import type { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import type { KeyInventory } from '../keys/key-inventory';
+import { pem, subjectName } from './certificate';
+import type { CertificateAction } from './certificate-actions';
+import { sha256, type CertificateStore } from './certificate-store';
+import { assembleCrl, tbsCertList, type CrlEntry } from './crl';
+import { signInToken, signatureScheme, signingNeed } from './token-signer';
+import { requireSigningKey } from '../keys/key-generation';
+
+const DAY = 86_400_000;
+const seconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
+
+/**
+ * The quorum action `crl.issue`: a v2 CRL signed inside the token by a CA key, listing every
+ * certificate its previous CRL listed plus those revoked now (each one this CA issued). Checked when
+ * proposed and again when run; verified under the CA's public key before it is kept.
+ */
+export function revocationList(
+  now: () => Date,
+  inventory: KeyInventory,
+  certificates: CertificateStore,
+): Omit<CertificateAction, 'reconcile'> {
+  const plan = (params: unknown, token: TokenRef) => {
+    const p = CrlParams.parse(params);
+    const signer = requireSigningKey(inventory, p.issuerKeyId, token);
+    const ca = certificates.caCertificateOf(signer.id);
+    if (!ca)
+      throw new CustosError('CA_CERT_MISSING', `“${signer.label}” has no CA certificate here yet.`, [
+        'Make its certificate first (cert.self-sign or cert.issue).',
+      ]);
+    const previous = certificates.latestCrl(signer.id);
+    if (p.crlNumber !== (previous?.number ?? 0) + 1)
+      throw new CustosError(
+        'PROPOSAL_INVALID',
+        `Revocation list ${p.crlNumber} is no longer the next: number ${previous?.number} was issued since.`,
+        ['Propose the list again.'],
+      );
+    const issued = new Set(certificates.issuedBy(signer.id));
+    const listed = new Set(previous?.entries.map((e) => e.serial));
+    for (const { serial } of p.revoke) {
+      if (!issued.has(serial))
+        throw new CustosError('CERT_NOT_FOUND', `“${signer.label}” issued no certificate with serial ${serial}.`, [
+          'custos cert list shows each certificate with its issuer.',
+        ]);
+      if (listed.has(serial))
+        throw new CustosError('PROPOSAL_INVALID', `Serial ${serial} is already revoked (on list ${previous?.number}).`);
+    }
+    if (new Set(p.revoke.map((r) => r.serial)).size !== p.revoke.length)
+      throw new CustosError('PROPOSAL_INVALID', 'A serial is listed twice.');
+    return { p, signer, ca, previous };
+  };
+
+  return {
+    ready: (params, token) => void plan(params, token),
+    needs: (params) => {
+      const key = inventory.get(CrlParams.parse(params).issuerKeyId);
+      return [signingNeed(key.algorithm, `Signing a revocation list with the ${key.algorithm} key “${key.label}”`)];
+    },
+    bind: (params) => {
+      const issuer = typeof params.issuerKeyId === 'string' ? params.issuerKeyId : '';
+      const latest = issuer ? certificates.latestCrl(issuer) : null;
+      return { ...params, crlNumber: (latest?.number ?? 0) + 1 };
+    },
+    run: ({ session, lib, params, token, proposalId }) => {
+      const { p, signer, ca, previous } = plan(params, token);
+      const thisUpdate = seconds(now());
+      const nextUpdate = new Date(thisUpdate.getTime() + p.nextUpdateDays * DAY);
+      const entries: CrlEntry[] = [
+        ...(previous?.entries ?? []),
+        ...p.revoke.map((r) => ({ ...r, revokedAt: thisUpdate.toISOString() })),
+      ];
+      const spki = createPublicKey(inventory.exportPublic(signer.id, 'pem')).export({ format: 'der', type: 'spki' });
+      const { tbs, der: tbsDer } = tbsCertList({
+        issuer: subjectName(ca.der),
+        issuerSpki: spki,
+        algorithm: signer.algorithm,
+        number: p.crlNumber,
+        thisUpdate,
+        nextUpdate,
+        entries,
+      });
+      const signature = signInToken(lib, session, signer, tbsDer);
+      if (!verify(signatureScheme(signer.algorithm).hash, tbsDer, createPublicKey(pem(spki, 'PUBLIC KEY')), signature))
+        throw new CustosError('KEY_TAMPERED', 'The token’s signature does not verify under the CA key’s public key.');
+      const der = assembleCrl(tbs, signer.algorithm, signature);
+      return {
+        result: {
+          issuerKeyId: signer.id,
+          crlNumber: p.crlNumber,
+          thisUpdate: thisUpdate.toISOString(),
+          nextUpdate: nextUpdate.toISOString(),
+          revoked: entries,
+          sha256: sha256(der),
+          pem: pem(der, 'X509 CRL'),
+        },
+        commit: () =>
+          certificates.registerCrl({
+            issuerKeyId: signer.id,
+            number: p.crlNumber,
+            der,
+            thisUpdate: thisUpdate.toISOString(),
+            nextUpdate: nextUpdate.toISOString(),
+            proposalId,
+          }),
+      };
+    },
+  };
+}
