@@ -1,6 +1,8 @@
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo } from '../../../shared/tokens';
+import type { AuditService } from '../audit/audit-service';
+import type { QuorumReconciler } from '../quorum/quorum-service';
 import { firstOffered, type MechanismOption, type Need } from '../hsm/capabilities';
 import { CustosError } from '../errors';
 import { findObjects as find } from '../hsm/find-objects';
@@ -360,6 +362,24 @@ export function removeLeftoverKeks(lib: pkcs11js.PKCS11, session: Buffer): numbe
   });
   for (const handle of found) lib.C_DestroyObject(session, handle);
   return found.length;
+}
+
+/**
+ * The reconciler of a ceremony that puts a trusted KEK in the token (a backup, a key transport): after a
+ * crash it removes what was left, recorded under `action`; the ceremony itself is settled as interrupted.
+ */
+export function leftoverKekReconciler(audit: Pick<AuditService, 'record'>, action: string): QuorumReconciler {
+  return ({ session, lib, proposalId }) => {
+    const removed = removeLeftoverKeks(lib, session);
+    if (removed > 0)
+      audit.record({
+        actor: { type: 'system', id: 'system' },
+        action,
+        object: { type: 'proposal', id: proposalId },
+        params: { removed },
+      });
+    return null;
+  };
 }
 
 export function objectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: string): Buffer[] {

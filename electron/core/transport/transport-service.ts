@@ -11,7 +11,7 @@ import {
   importTrustedKek,
   importUnwrapKek,
   kwpOptions,
-  removeLeftoverKeks,
+  leftoverKekReconciler,
   proveKey,
   unwrapKey,
   wrapKey,
@@ -236,17 +236,7 @@ export class TransportService {
    * the export failed and is proposed again.
    */
   reconcileExport(): QuorumReconciler {
-    return ({ session, lib, proposalId }) => {
-      const removed = removeLeftoverKeks(lib, session);
-      if (removed > 0)
-        this.options.audit.record({
-          actor: { type: 'system', id: 'system' },
-          action: 'transport.kek-removed',
-          object: { type: 'proposal', id: proposalId },
-          params: { removed },
-        });
-      return null;
-    };
+    return leftoverKekReconciler(this.options.audit, 'transport.kek-removed');
   }
 
   private madeBy(): TransportPackage['madeBy'] {
