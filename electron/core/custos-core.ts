@@ -43,6 +43,9 @@ import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { tokenHandlers, tokenPlan } from './tokens/token-handlers';
 import { TokenService } from './tokens/token-service';
+import { TransportRecipients } from './transport/recipients';
+import { transportHandlers, transportPlan } from './transport/transport-handlers';
+import { TransportService } from './transport/transport-service';
 import type { ChooseDestination } from './destinations';
 
 export interface CoreOptions {
@@ -89,6 +92,7 @@ const auditPlan = {
   ...backupPlan,
   ...reportPlan,
   ...compliancePlan,
+  ...transportPlan,
   ...auditLogPlan,
 } satisfies AuditPlans<ChannelName>;
 
@@ -113,6 +117,8 @@ export class CustosCore {
   readonly backups: BackupService;
   readonly reports: ReportService;
   readonly compliance: ComplianceService;
+  readonly recipients: TransportRecipients;
+  readonly transport: TransportService;
   readonly auditOperations: AuditOperations;
   readonly actor: AuditActor;
   private readonly clock: () => Date;
@@ -178,6 +184,15 @@ export class CustosCore {
       quorum: () => this.quorum,
       clock,
     });
+    this.recipients = new TransportRecipients({ store, audit: this.audit, custodians: this.custodians, clock });
+    this.transport = new TransportService({
+      store,
+      audit: this.audit,
+      keys: this.keys,
+      recipients: this.recipients,
+      module: () => this.tokens.ready(),
+      clock,
+    });
     this.quorum = new QuorumService({
       store,
       audit: this.audit,
@@ -190,27 +205,34 @@ export class CustosCore {
         ...keyOperations(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         'backup.retire': this.backups.retirements.operation(),
         ...this.pki.operations,
+        'key.import-wrapped': this.transport.importOperation(),
       },
       checks: {
         ...keyChecks(store, clock, this.keys),
         'backup.retire': this.backups.retirements.check,
         ...this.pki.checks,
+        'key.export-wrapped': this.transport.exportCheck,
+        'key.import-wrapped': this.transport.importCheck,
       },
       needs: {
         ...keyNeeds(store, clock, this.keys),
         ...this.pki.needs,
         'key.backup': () => BACKUP_NEEDS,
         'key.restore': (p) => this.backups.restoreNeeds(p),
+        'key.export-wrapped': (p) => this.transport.exportNeeds(p),
+        'key.import-wrapped': (p) => this.transport.importNeeds(p),
       },
       ceremonies: {
         'custody.redeal': turnover(this.custody),
         'key.backup': this.backups.backupCeremony(),
         'key.restore': this.backups.restoreCeremony(),
+        'key.export-wrapped': this.transport.exportCeremony(),
       },
       reconcilers: {
         ...keyReconcilers(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         ...this.pki.reconcilers,
         'key.backup': this.backups.reconcileBackup(),
+        'key.export-wrapped': this.transport.reconcileExport(),
         'key.restore': reconcileRestore({
           audit: this.audit,
           keys: this.keys,
@@ -354,7 +376,7 @@ export class CustosCore {
         quorum: this.quorum,
         proveFactors,
         copiesOf: (keyId) => this.backups.copiesOf(keyId),
-        bindings: this.pki.bindings,
+        bindings: { ...this.pki.bindings, ...this.transport.bindings },
         tokenRandom: (custodyId, bytes) =>
           this.tokens
             .ready()
@@ -363,6 +385,14 @@ export class CustosCore {
             ),
       }),
       ...pkiHandlers({ certificates: this.certificates }),
+      ...transportHandlers({
+        transport: this.transport,
+        recipients: this.recipients,
+        audit: this.audit,
+        proveOfficer,
+        dataDir,
+        chooseDestination,
+      }),
       ...keyHandlers({
         keys: this.keys,
         proveOfficer,

@@ -25,7 +25,7 @@ import {
   importUnwrapKek,
   objectsWithId,
   proveKey,
-  removeLeftoverKeks,
+  leftoverKekReconciler,
   unwrapKey,
   wrapKey,
   type KeyShape,
@@ -195,17 +195,7 @@ export class BackupService {
 
   /** After a crash mid-backup: removes the trusted KEK it left in the token; the backup itself failed. */
   reconcileBackup(): QuorumReconciler {
-    return ({ session, lib, proposalId }) => {
-      const removed = removeLeftoverKeks(lib, session);
-      if (removed > 0)
-        this.options.audit.record({
-          actor: SYSTEM_ACTOR,
-          action: 'backup.kek-removed',
-          object: { type: 'proposal', id: proposalId },
-          params: { removed },
-        });
-      return null;
-    };
+    return leftoverKekReconciler(this.options.audit, 'backup.kek-removed');
   }
 
   /** What restoring this set needs from the target token: the mechanism its keys were wrapped with, to unwrap. */

@@ -8,6 +8,7 @@ import { createQuorumSlice, type QuorumSlice } from './quorum-slice';
 import { createReportsSlice, type ReportsSlice } from './reports-slice';
 import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
 import { createTokensSlice, type TokensSlice } from './tokens-slice';
+import { createTransportSlice, type TransportSlice } from './transport-slice';
 
 export type CustosState = AppSlice &
   NavigationSlice &
@@ -16,6 +17,7 @@ export type CustosState = AppSlice &
   CustodiansSlice &
   QuorumSlice &
   KeysSlice &
+  TransportSlice &
   ReportsSlice;
 export interface Deps {
   bridge: CustosBridge;
@@ -32,6 +34,7 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createCustodiansSlice(deps)(...a),
     ...createQuorumSlice(deps)(...a),
     ...createKeysSlice(deps)(...a),
+    ...createTransportSlice(deps)(...a),
     ...createReportsSlice(deps)(...a),
   }));
   bridge.on.tokens.changed((status) => store.getState().applyStatus(status));
