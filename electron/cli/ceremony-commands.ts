@@ -447,9 +447,19 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         const reason = str(values.reason);
         const transition = (str(values.transition) ?? '') as 'suspend';
         const request = { keyId: id, transition, token, officer, ...(reason !== undefined ? { reason } : {}) };
+        const proposed = (k: {
+          revocationProposals?: { issuerKeyId: string; proposalId: string | null; problem: string | null }[];
+        }) =>
+          (k.revocationProposals ?? [])
+            .map((r) =>
+              r.proposalId
+                ? `Proposed revoking its certificates issued by CA key ${r.issuerKeyId}: proposal ${r.proposalId} (crl.issue), for that token's custodians to approve.\n`
+                : `Could not propose revoking its certificates issued by CA key ${r.issuerKeyId}: ${r.problem}\n`,
+            )
+            .join('');
         return call('keys.emergency', request, (k) =>
           k.revocationNotice
-            ? `${k.label} is now ${k.state}.\nRevocation notice ${k.revocationNotice.id} signed and written to ${k.revocationNotice.dir}\nSHA-256 of report.json: ${k.revocationNotice.sha256}\n`
+            ? `${k.label} is now ${k.state}.\nRevocation notice ${k.revocationNotice.id} signed and written to ${k.revocationNotice.dir}\nSHA-256 of report.json: ${k.revocationNotice.sha256}\n${proposed(k)}`
             : `${k.label} is now ${k.state}.\n`,
         )(core);
       };

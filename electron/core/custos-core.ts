@@ -34,6 +34,7 @@ import { CertificateStore } from './pki/certificate-store';
 import { pkiOperations } from './pki/pki-operations';
 import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
 import { certificatesOnTokens } from './pki/trust-store';
+import { proposeCompromiseRevocations } from './pki/compromise-revocations';
 import { QuorumService } from './quorum/quorum-service';
 import { publishReport, reportHandlers, reportPlan } from './reports/report-handlers';
 import { ReportService } from './reports/report-service';
@@ -398,6 +399,19 @@ export class CustosCore {
         proveOfficer,
         // Always under the data directory: the console's --out names where a `report create` goes, not this.
         revocationNotice: (keyId) => publishReport(this.reports, { revocation: { keyId } }, dataDir, null),
+        proposeRevocations: (keyId, officerId) =>
+          proposeCompromiseRevocations(
+            {
+              certificates: this.certificates,
+              keys: this.keys,
+              custodies: () => this.custody.list(),
+              bind: this.pki.bindings['crl.issue']!,
+              propose: (custodyId, params, requestedBy) =>
+                this.quorum.propose({ custodyId, action: 'crl.issue', params, requestedBy }),
+            },
+            keyId,
+            officerId,
+          ),
       }),
       ...backupHandlers({ backups: this.backups, dataDir, pickBackupFile, chooseDestination }),
       ...reportHandlers({ reports: this.reports, compliance: this.compliance, dataDir, chooseDestination }),

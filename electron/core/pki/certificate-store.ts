@@ -198,6 +198,19 @@ export class CertificateStore {
       .map((r) => ({ issuerKeyId: r.issuer_key_id, number: r.number, nextUpdate: r.next_update }));
   }
 
+  /** The key's certificates that another CA here issued and no CRL of it revokes yet, by issuing CA key. */
+  unrevokedIssuedFor(keyId: string): Map<string, string[]> {
+    const byIssuer = new Map<string, string[]>();
+    const rows = this.store.all<{ serial: string; issuer_key_id: string }>(
+      sql`SELECT serial, issuer_key_id FROM certificates WHERE key_id = ${keyId} AND issuer_key_id != ${keyId}`,
+    );
+    for (const row of rows) {
+      if (this.get(row.serial).status === 'revoked') continue;
+      byIssuer.set(row.issuer_key_id, [...(byIssuer.get(row.issuer_key_id) ?? []), row.serial]);
+    }
+    return byIssuer;
+  }
+
   /** Whether Custos issued the certificate with this SHA-256 (of its DER). */
   issuedHere(sha: string): boolean {
     return this.store.get(sql`SELECT 1 AS one FROM certificates WHERE sha256 = ${sha}`) !== undefined;
@@ -211,10 +224,15 @@ export class CertificateStore {
     const x = new X509Certificate(issued.der);
     const spki = x.publicKey.export({ format: 'der', type: 'spki' });
     const serial = x.serialNumber.toLowerCase();
+    // A request for a key in the inventory (made with the token's key by another tool) certifies that key.
+    const keyId =
+      issued.keyId ??
+      this.store.get<{ id: string }>(sql`SELECT id FROM keys WHERE fingerprint = ${sha256(spki)} LIMIT 1`)?.id ??
+      null;
     this.store.execute(sql`
       INSERT INTO certificates (serial, der, sha256, key_id, spki, issuer_key_id, subject, issuer, not_before, not_after,
                                 ca, token_serial, token_label, proposal_id, issued_at)
-      VALUES (${serial}, ${issued.der}, ${sha256(issued.der)}, ${issued.keyId}, ${spki}, ${issued.issuerKeyId},
+      VALUES (${serial}, ${issued.der}, ${sha256(issued.der)}, ${keyId}, ${spki}, ${issued.issuerKeyId},
               ${issued.subject}, ${issued.issuer}, ${new Date(x.validFrom).toISOString()},
               ${new Date(x.validTo).toISOString()}, ${x.ca ? 1 : 0}, ${issued.token.serial}, ${issued.token.label},
               ${issued.proposalId}, ${at.toISOString()})`);
