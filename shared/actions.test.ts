@@ -91,6 +91,17 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
     nextUpdateDays: 30,
     crlNumber: 2,
   },
+  'key.export-wrapped': { keyId: PAYMENTS, recipient: 'ab'.repeat(32), packageId: SET },
+  'key.import-wrapped': {
+    package: 'cd'.repeat(32),
+    cryptoperiodDays: 365,
+    ckaId: SET,
+    label: 'partner-kek',
+    algorithm: 'AES-256',
+    usage: 'wrap',
+    unwrapWith: OLD,
+    from: 'outside Custos',
+  },
 };
 
 const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyUsage } from './keys';
-import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, KeyCopy } from './backups';
+import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, fingerprintInGroups, KeyCopy } from './backups';
 import { CertificateProfile, CertSerial, profileInWords, RevocationReason } from './pki';
 
 /**
@@ -27,6 +27,8 @@ export const ActionName = z.enum([
   'cert.self-sign',
   'cert.issue',
   'crl.issue',
+  'key.export-wrapped',
+  'key.import-wrapped',
 ]);
 export type ActionName = z.infer<typeof ActionName>;
 
@@ -131,6 +133,31 @@ export const CrlParams = z.strictObject({
 });
 export type CrlParams = z.infer<typeof CrlParams>;
 
+const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+/** Key transport out: the key wrapped for a recipient public key a security officer recorded as trusted. */
+export const ExportWrappedParams = z.strictObject({
+  keyId: KeyId,
+  recipient: Sha256Hex.describe('the recipient key’s fingerprint (`custos transport recipients`)'),
+  packageId: Id32.describe('the package id, chosen by Custos when proposed'),
+});
+export type ExportWrappedParams = z.infer<typeof ExportWrappedParams>;
+
+/**
+ * Key transport in: a received package unwrapped into the token. What the package declares (label,
+ * algorithm, usage, the Custos key it is for) and the new key's CKA_ID are bound when proposed.
+ */
+export const ImportWrappedParams = z.strictObject({
+  package: Sha256Hex.describe('SHA-256 of the received package (`custos transport packages`)'),
+  cryptoperiodDays: z.number().int().min(1).max(3650).describe('days the imported key may be used (SP 800-57)'),
+  ckaId: Id32.describe('chosen by Custos when proposed'),
+  label: z.string().min(1).max(64).describe('as the package declares it'),
+  algorithm: Algorithm.describe('as the package declares it'),
+  usage: KeyUsage.describe('as the package declares it'),
+  unwrapWith: KeyId.describe('the Custos key the package is wrapped for'),
+  from: z.string().max(200).describe('the installation that made the package, or “outside Custos”'),
+});
+export type ImportWrappedParams = z.infer<typeof ImportWrappedParams>;
 /** The waiting period before a scheduled destruction, in days (DESIGN §6). */
 export const DESTRUCTION_WAIT_DAYS = { min: 7, max: 30, default: 30 } as const;
 
@@ -252,6 +279,25 @@ const Results = {
     pem: z.string(),
     reconciled: z.boolean().optional(),
   }),
+  exportWrapped: z.looseObject({
+    keyId: Id32,
+    packageId: Id32,
+    /** SHA-256 of the package file (hex). */
+    sha256: z.string(),
+    recipient: z.looseObject({ fingerprint: z.string(), label: z.string(), algorithm: z.string() }),
+    scheme: z.string(),
+  }),
+  importWrapped: z.looseObject({
+    keyId: Id32,
+    label: z.string(),
+    algorithm: z.string(),
+    usage: z.string(),
+    fingerprint: z.string().nullable(),
+    kcv: z.string().nullable(),
+    package: z.string(),
+    unwrappedWith: Id32,
+    from: z.string(),
+  }),
   destroy: z.looseObject({
     keyId: Id32,
     objectsDestroyed: z.number().nullable(),
@@ -277,6 +323,8 @@ const Results = {
     holders: z.array(z.string()),
     verified: z.boolean(),
     mechanism: z.string(),
+    /** SHA-256 of the signed manifest, printed on every card (absent in outcomes recorded before issue 14 §6). */
+    fingerprint: z.string().optional(),
   }),
   restore: z.looseObject({
     setId: z.string(),
@@ -511,6 +559,7 @@ export const ACTIONS = {
     outcome: (r, l) => [
       `Backup set ${r.setId} holds ${r.keys.map((id) => keyPhrase(l, id)).join(', ')} (${r.mechanism}${r.verified ? ', verified' : ', NOT verified'}).`,
       `Cards for ${names(l, r.holders)}; any ${r.threshold} restore it.`,
+      ...(r.fingerprint ? [`Set fingerprint, on every card: ${fingerprintInGroups(r.fingerprint)}.`] : []),
     ],
   }),
   'key.restore': spec({
@@ -644,6 +693,45 @@ export const ACTIONS = {
         `lists ${plural(r.revoked.length, 'certificate')}.`,
       ...r.revoked.map((e) => `Serial ${e.serial}: ${e.reason} (since ${e.revokedAt.slice(0, 10)})`),
       `CRL SHA-256: ${r.sha256}`,
+    ],
+  }),
+  'key.export-wrapped': spec({
+    title: 'Export a key wrapped for a recipient',
+    report: { type: 'key.export-wrapped', title: 'Key transport (export) ceremony' },
+    params: ExportWrappedParams,
+    proposed: ExportWrappedParams.omit({ packageId: true }),
+    result: Results.exportWrapped,
+    describe: (p, l) => ({
+      sentence:
+        `Export ${keyPhrase(l, p.keyId)} wrapped for the trusted recipient key ${short(p.recipient)}: ` +
+        'only the holder of that key’s private key can unwrap it.',
+      lines: [keyIdLine(p.keyId), `Recipient key SHA-256: ${p.recipient}`, `Package id: ${p.packageId}`],
+    }),
+    outcome: (r, l) => [
+      `${keyPhrase(l, r.keyId)} was wrapped for “${r.recipient.label}” (${r.recipient.algorithm}, ${r.scheme}).`,
+      `Recipient key SHA-256: ${r.recipient.fingerprint}`,
+      `Package ${r.packageId}, file SHA-256: ${r.sha256}`,
+    ],
+  }),
+  'key.import-wrapped': spec({
+    title: 'Import a wrapped key',
+    report: { type: 'key.import-wrapped', title: 'Key transport (import) ceremony' },
+    params: ImportWrappedParams,
+    proposed: ImportWrappedParams.pick({ package: true, cryptoperiodDays: true }),
+    result: Results.importWrapped,
+    describe: (p, l) => ({
+      sentence:
+        `Import the ${algorithmName(p.algorithm)} ${p.usage} key “${p.label}” from ${p.from} into the token, ` +
+        `unwrapped there with ${keyPhrase(l, p.unwrapWith)}; it stays sensitive and never leaves the token, ` +
+        `for a ${p.cryptoperiodDays}-day cryptoperiod.`,
+      lines: [`Package SHA-256: ${p.package}`, `CKA_ID: ${p.ckaId}`],
+    }),
+    outcome: (r, l) => [
+      `Imported “${r.label}” (${algorithmName(r.algorithm)}, ${r.usage}), id ${r.keyId}, from ${r.from}, ` +
+        `unwrapped with ${keyPhrase(l, r.unwrappedWith)}.`,
+      ...(r.fingerprint ? [`Public key SHA-256: ${r.fingerprint}`] : []),
+      ...(r.kcv ? [`Check value (KCV): ${r.kcv}`] : []),
+      `Package SHA-256: ${r.package}`,
     ],
   }),
 } satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };

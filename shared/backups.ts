@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { algorithmName, keyIdentity } from './keys';
 
 const SetId = z.string().regex(/^[0-9a-f]{32}$/);
 /** A share card as typed (groups, any case, dashes or spaces) or pasted from its QR code. */
@@ -15,6 +16,8 @@ export const BackupSummary = z.object({
   keys: z.array(z.object({ id: z.string(), label: z.string(), algorithm: z.string() })),
   verifiedAt: z.string().nullable(),
   mechanism: z.string(),
+  /** SHA-256 of the signed manifest (hex): printed on every card of the set, so a card and a set can be matched. */
+  fingerprint: z.string(),
   /** The installation that made the set: its audit log origin and audit key fingerprint (null: format 1). */
   madeBy: z.object({ installation: z.string(), auditKey: z.string().nullable(), here: z.boolean() }),
   /** Set when the quorum retired the set: never restorable again; each holder confirms their card destroyed. */
@@ -40,6 +43,20 @@ export const PrintableCard = z.object({
   threshold: z.number().int(),
   holders: z.number().int(),
   holder: z.object({ id: z.string(), name: z.string() }),
+  /** What the holder files the card by: when the set was made, from which token, the keys it covers. */
+  createdAt: z.string(),
+  token: z.object({ serial: z.string(), label: z.string() }),
+  keys: z.array(
+    z.object({
+      id: z.string(),
+      label: z.string(),
+      algorithm: z.string(),
+      kcv: z.string().nullable(),
+      fingerprint: z.string().nullable(),
+    }),
+  ),
+  /** The set's fingerprint, as in BackupSummary. */
+  setFingerprint: z.string(),
   text: z.string(),
   /** What the QR code encodes (the same share as the text), for a printed card drawn in main (the CLI's PDF). */
   qr: z.string(),
@@ -123,6 +140,28 @@ export const KeyCopy = z.discriminatedUnion('kind', [
   }),
 ]);
 export type KeyCopy = z.infer<typeof KeyCopy>;
+
+/** A SHA-256 fingerprint in groups of four, to read aloud or compare with a printout. */
+export const fingerprintInGroups = (hex: string) => hex.match(/.{1,4}/g)!.join(' ');
+
+/** What a share card says, the same on the PDF and the screen; the holder files the card by it. */
+export const shareCardWords = {
+  made: (card: Pick<PrintableCard, 'createdAt'>) => `${card.createdAt.slice(0, 16).replace('T', ' ')} UTC`,
+  share: (card: Pick<PrintableCard, 'index' | 'holders' | 'threshold'>) =>
+    `${card.index} of ${card.holders} (${card.threshold} needed)`,
+  token: (card: Pick<PrintableCard, 'token'>) => `${card.token.label} (serial ${card.token.serial})`,
+  /** A key as its label, algorithm, CKA_ID and short check value or fingerprint. */
+  key: (key: PrintableCard['keys'][number]) =>
+    `${key.label} (${algorithmName(key.algorithm)}), CKA_ID ${key.id}, ${keyIdentity(key)}`,
+  receipt: 'Received by (signature) ______________________________   Date ______________',
+  instructions: [
+    'Sign above when you receive this card, and file it by the date and set fingerprint: every card of this backup shows the same ones, and so does the backup list in Custos.',
+    'Keep this card apart from the backup file and from the other holders’ cards, somewhere only you can reach.',
+    'Custos checks each card the moment it is entered: a typo names its group (by line and place on this card), and a card from another backup, a wrong or repeated card is named at once; nothing is used.',
+    'Check your card from time to time (in Custos: Ceremonies, then Check a share card); the check is recorded and rebuilds nothing.',
+    'Never photograph, scan or type this card anywhere but into Custos during a restore or a check. When the backup is retired, destroy the card and confirm it in Custos.',
+  ],
+};
 
 /** A copy in words: “token Vault A (serial 1234)”, “backup set 1a2b3c4d (2-of-3, cards with Ann, Bob, Cy)”. */
 export function copyInWords(copy: KeyCopy): string {

@@ -123,6 +123,15 @@ export const ErrorCode = z.enum([
   'BACKUP_RETIRED',
   /** A card is confirmed destroyed only once the quorum has retired its set. */
   'BACKUP_NOT_RETIRED',
+  /** Key transport: the recipient's public key was not recorded as trusted by a security officer. */
+  'TRANSPORT_RECIPIENT_UNTRUSTED',
+  /** A trusted recipient's record was changed outside Custos. */
+  'TRANSPORT_RECIPIENT_TAMPERED',
+  /** A key transport package that is malformed, not for this installation's keys, or changed after it was made. */
+  'TRANSPORT_PACKAGE_INVALID',
+  'TRANSPORT_PACKAGE_NOT_FOUND',
+  /** The token cannot do the unwrap step a package needs (SoftHSM2: no RSA-OAEP with SHA-256). */
+  'TRANSPORT_MECHANISM_MISSING',
   'REPORT_NOT_FOUND',
   /** A report folder lacks report.pdf or the signed report-pdf.json / report-pdf.sig that bind it to the report. */
   'REPORT_PDF_MISSING',
@@ -230,6 +239,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'TOKEN_GENERAL_ERROR',
     'TOKEN_ERROR',
     'TOKEN_CAPABILITY_MISSING',
+    'TRANSPORT_MECHANISM_MISSING',
     'AUDIT_UNAVAILABLE',
     'OPERATION_INTERRUPTED',
   ],
@@ -274,6 +284,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'CERT_PROFILE_REFUSED',
     'CERT_NOT_FOUND',
     'CA_CERT_MISSING',
+    'TRANSPORT_PACKAGE_NOT_FOUND',
   ],
   integrity: [
     'PROPOSAL_TAMPERED',
@@ -296,6 +307,8 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'REPORT_PDF_MISSING',
     'REPORT_PDF_MISMATCH',
     'RESTORE_MISMATCH',
+    'TRANSPORT_RECIPIENT_TAMPERED',
+    'TRANSPORT_PACKAGE_INVALID',
   ],
   refused: [
     'BACKUP_NOT_PORTABLE',
@@ -324,6 +337,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'KEY_ALREADY_IN_TOKEN',
     'BACKUP_RETIRED',
     'BACKUP_NOT_RETIRED',
+    'TRANSPORT_RECIPIENT_UNTRUSTED',
   ],
   failure: ['INTERNAL'],
 };

@@ -63,6 +63,13 @@ import {
   SettleRequest,
 } from './quorum';
 import { ModuleStatus, TokenMechanisms, TokenRef } from './tokens';
+import {
+  ReceivePackageRequest,
+  TransportPackageSummary,
+  TransportRecipient,
+  TrustRecipientRequest,
+  WritePackageRequest,
+} from './transport';
 
 /**
  * Every channel between the renderer and the main process, declared once (Mullvad style).
@@ -167,6 +174,19 @@ export const ipcSchema = {
     checkShare: invoke(ShareCheck, ShareCheckResult),
     /** A holder of a retired set's card records, with both factors, that it is destroyed. */
     cardDestroyed: invoke(CardDestroyed, BackupSummary),
+  },
+  transport: {
+    recipients: invoke(Empty, z.array(TransportRecipient)),
+    /** A security officer, with both factors, records a recipient public key as trusted for key transport. */
+    trustRecipient: invoke(TrustRecipientRequest, TransportRecipient),
+    packages: invoke(Empty, z.array(TransportPackageSummary)),
+    /** A package received for one of this installation's keys: checked and kept; an import proposal binds its hash. */
+    receive: invoke(ReceivePackageRequest, TransportPackageSummary),
+    /**
+     * Writes a package (package.json, and for one made here package.sig and audit-key.pem) under the data directory,
+     * or where main is told (the CLI: --out).
+     */
+    writePackage: invoke(WritePackageRequest, z.object({ dir: z.string(), sha256: z.string() })),
   },
   reports: {
     list: invoke(Empty, z.array(ReportSummary)),

@@ -74,6 +74,13 @@ export type KeyRecord = z.infer<typeof KeyRecord>;
 /** A security officer's emergency change, and for a compromise the signed revocation notice it produced. */
 export const EmergencyResult = KeyRecord.extend({
   revocationNotice: z.object({ id: z.string(), dir: z.string(), sha256: z.string() }).nullable(),
+  /**
+   * For a compromise: the CRL proposals made at once for the key's certificates that a CA here issued
+   * (one per CA, revoking with keyCompromise), or why one could not be made. Absent otherwise.
+   */
+  revocationProposals: z
+    .array(z.object({ issuerKeyId: z.string(), proposalId: z.string().nullable(), problem: z.string().nullable() }))
+    .optional(),
 });
 export type EmergencyResult = z.infer<typeof EmergencyResult>;
 

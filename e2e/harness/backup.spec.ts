@@ -1,5 +1,5 @@
 import { ceremony, generateKeys, type Person } from './ceremony';
-import { expectAccessible } from './axe';
+import { checkScreen } from './screens';
 import { expect, test } from './fixtures';
 
 test('back up two keys 2-of-3, print the cards, restore them into a fresh token with two cards (one first mistyped)', async ({
@@ -53,6 +53,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   // Each holder proves both factors to see their own card, prints it and hides it.
   custos.advance(30);
   const cards: string[] = [];
+  const setFingerprints: string[] = [];
   const collect = page.getByRole('form', { name: 'Collect the share cards' });
   for (const holder of [ada, babbage, curie]) {
     await collect.locator('#card-holder-who').selectOption({ label: holder.name });
@@ -63,12 +64,27 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
     // The holder's factors are checked first (scrypt at the production cost): the card follows.
     await expect(card.getByRole('img', { name: /QR code of share card/ })).toBeVisible({ timeout: 60_000 });
     cards.push(await card.getByLabel('Share card text').innerText());
-    if (holder === ada) await expectAccessible(page, 'Approvals, a share card shown');
+    // What the holder files the card by and signs for.
+    const fact = (name: string) => card.locator('dt', { hasText: name }).locator('+ dd');
+    await expect(fact('Share')).toContainText(/^\d of 3 \(2 needed\)/);
+    await expect(fact('Backup made')).toHaveText(/^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+    await expect(fact('Token')).toHaveText(/^vault-b \(serial \w+\)$/);
+    await expect(fact('Keys it covers')).toContainText(
+      /payments \(EC P-256\), CKA_ID [0-9a-f]{32}, SHA-256 [0-9a-f]{16}…/,
+    );
+    await expect(fact('Keys it covers')).toContainText(/vault-aes \(AES-256\), CKA_ID [0-9a-f]{32}, KCV [0-9A-F]{6}/);
+    setFingerprints.push(await fact('Set fingerprint').locator('code').innerText());
+    await expect(card).toContainText('Received by (signature) ____');
+    if (holder === ada) await checkScreen(page, '04-approvals-share-card');
     await card.getByRole('button', { name: 'Done: hide my card' }).click();
   }
   await collect.getByRole('button', { name: 'All cards collected: forget them' }).click();
   await expect(page.getByRole('status')).toContainText('The cards are forgotten');
   await page.keyboard.press('Alt+3');
+  // Every card shows the set's fingerprint, and the backup list its first groups: a card is matched to its set.
+  expect(new Set(setFingerprints).size).toBe(1);
+  expect(setFingerprints[0]).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
+  await expect(page.locator('.set-fingerprint code')).toHaveText(`${setFingerprints[0]!.slice(0, 19)}…`);
   await page.getByRole('button', { name: /Export the backup file of set/ }).click();
   await expect(page.getByRole('status')).toContainText(
     /The signed backup file is at .*custos-backup-[0-9a-f]{32}\.json/,
@@ -93,12 +109,25 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   await approve(restoreFingerprint, curie);
 
   const entry = restoreCard.getByLabel(/Share card \(type the groups/);
+  const typed = cards[0]!.replace(/\n/g, '-');
+  // Checked in the page as it is typed: a group is judged once complete, and a typo is named by its place.
+  const check = restoreCard.locator('.card-check');
+  await entry.fill(typed.slice(0, 12));
+  await expect(check).toHaveText('Groups 1 to 2 of 23 read correctly.');
+  const ninth = 8 * 6 + 2;
+  const wrong = typed[ninth] === 'Z' ? 'Y' : 'Z';
+  await entry.fill(typed.slice(0, ninth) + wrong + typed.slice(ninth + 1, 9 * 6));
+  await expect(check).toHaveText(/^Group 9 of 23 \(line 2, 4th group\), typed “\w{5}”, does not read correctly/);
+  await expect(entry).toHaveAttribute('aria-invalid', 'true');
+  await entry.fill(typed.toLowerCase().replace(/-/g, ' '));
+  await expect(check).toHaveText('All 23 groups read correctly.');
   const typo = cards[0]!.replace(/^(.)/, (c) => (c === 'A' ? 'B' : 'A'));
   await entry.fill(typo);
+  await expect(check).toContainText('Group 1 of 23 (line 1, 1st group), typed');
   await restoreCard.getByRole('button', { name: 'Check and enter this card' }).click();
   await expect(page.getByRole('alert')).toContainText('SHARE_TYPO');
-  await expect(page.getByRole('alert')).toContainText('typo');
-  await expectAccessible(page, 'Approvals, a mistyped share card');
+  await expect(page.getByRole('alert')).toContainText('Group 1 of 23 (line 1, 1st group) has a typo.');
+  await checkScreen(page, '04-approvals-share-typo');
   await entry.fill(cards[0]!);
   await restoreCard.getByRole('button', { name: 'Check and enter this card' }).click();
   await expect(page.getByRole('status')).toContainText('Card accepted. Still needed: 1 more share card');

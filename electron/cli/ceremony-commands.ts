@@ -1,5 +1,5 @@
 import { keyIdentity, type KeyRecord } from '../../shared/keys';
-import { AUTHENTICATION_IN_WORDS } from '../../shared/backups';
+import { AUTHENTICATION_IN_WORDS, fingerprintInGroups, shareCardWords } from '../../shared/backups';
 import type { WireError } from '../../shared/errors';
 import {
   describeFailure,
@@ -166,7 +166,9 @@ async function writeCards(
         );
         writeFileAtomic(
           join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.txt`),
-          `Custos share card ${card.index} of ${card.holders} for ${holder.name}\nBackup set ${setId}\n${card.text}\n`,
+          `Custos share card ${shareCardWords.share(card)} for ${holder.name}\n` +
+            `Backup set ${setId}, made ${shareCardWords.made(card)} from ${shareCardWords.token(card)}\n` +
+            `${card.text}\nSet fingerprint ${fingerprintInGroups(card.setFingerprint)}\n`,
           0o600,
         );
         io.stderr(`Card ${card.index} for ${holder.name}: ${folder}\n`);
@@ -209,7 +211,7 @@ const renderBackups = (list: BackupSummary[]) =>
     : `${list
         .map(
           (b) =>
-            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}${retiredLine(b)}`,
+            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}\n    fingerprint: ${fingerprintInGroups(b.fingerprint)}${retiredLine(b)}`,
         )
         .join('\n')}\n`;
 
@@ -445,9 +447,19 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         const reason = str(values.reason);
         const transition = (str(values.transition) ?? '') as 'suspend';
         const request = { keyId: id, transition, token, officer, ...(reason !== undefined ? { reason } : {}) };
+        const proposed = (k: {
+          revocationProposals?: { issuerKeyId: string; proposalId: string | null; problem: string | null }[];
+        }) =>
+          (k.revocationProposals ?? [])
+            .map((r) =>
+              r.proposalId
+                ? `Proposed revoking its certificates issued by CA key ${r.issuerKeyId}: proposal ${r.proposalId} (crl.issue), for that token's custodians to approve.\n`
+                : `Could not propose revoking its certificates issued by CA key ${r.issuerKeyId}: ${r.problem}\n`,
+            )
+            .join('');
         return call('keys.emergency', request, (k) =>
           k.revocationNotice
-            ? `${k.label} is now ${k.state}.\nRevocation notice ${k.revocationNotice.id} signed and written to ${k.revocationNotice.dir}\nSHA-256 of report.json: ${k.revocationNotice.sha256}\n`
+            ? `${k.label} is now ${k.state}.\nRevocation notice ${k.revocationNotice.id} signed and written to ${k.revocationNotice.dir}\nSHA-256 of report.json: ${k.revocationNotice.sha256}\n${proposed(k)}`
             : `${k.label} is now ${k.state}.\n`,
         )(core);
       };

@@ -926,7 +926,7 @@ describe('custos custody, proposal, key and backup', () => {
     );
     expect(refused).toMatchObject({
       code: EXIT.invalidInput,
-      stderr: expect.stringContaining('Card refused (SHARE_TYPO)'),
+      stderr: expect.stringContaining('Card refused (SHARE_TYPO): Group 1 of 23 (line 1, 1st group) has a typo.'),
     });
     const restored = await cli(
       'proposal',

@@ -16,6 +16,7 @@ import { fileError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { PKI_USAGE, pkiRequest } from './pki-commands';
+import { TRANSPORT_USAGE, transportRequest } from './transport-commands';
 import {
   renderVerdict,
   REPORT_USAGE,
@@ -90,7 +91,7 @@ Commands:
                                       file instead of the screen, then the first code is read
   custodian check --id WHO [--passphrase-fd N] [--code CODE]
   custodian unlock --id WHO --officer WHO [--passphrase-fd N] [--code CODE]
-${CEREMONY_USAGE}${PKI_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
+${CEREMONY_USAGE}${TRANSPORT_USAGE}${PKI_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
@@ -174,6 +175,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         csr: { type: 'string' },
         level: { type: 'string' },
         'module-path': { type: 'string' },
+        package: { type: 'string' },
         off: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
         version: { type: 'boolean', default: false },
@@ -462,7 +464,10 @@ function requestFor(
     default:
       {
         const ceremony =
-          ceremonyRequest(command, values, io) ?? reportRequest(command, values, io) ?? pkiRequest(command, values);
+          ceremonyRequest(command, values, io) ??
+          transportRequest(command, values, io) ??
+          reportRequest(command, values, io) ??
+          pkiRequest(command, values);
         if (ceremony) return ceremony;
       }
       if (positionals[0] === 'module' && positionals[1] === 'set' && positionals.length === 3) {
@@ -547,6 +552,9 @@ function consoleFiles(command: string, values: Values): Pick<CoreOptions, 'choos
       ? { 'practice-statement': { path: resolve(out), replace: values.force === true } }
       : {}),
     ...(command === 'audit copy' && file ? { 'anchor-copy': { path: resolve(file), replace: true } } : {}),
+    ...(command === 'transport write' && out
+      ? { 'transport-package': { path: resolve(out), replace: values.force === true } }
+      : {}),
   };
   return {
     chooseDestination: (kind) => chosen[kind] ?? null,

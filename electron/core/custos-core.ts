@@ -33,6 +33,8 @@ import { proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
 import { CertificateStore } from './pki/certificate-store';
 import { pkiOperations } from './pki/pki-operations';
 import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
+import { certificatesOnTokens } from './pki/trust-store';
+import { proposeCompromiseRevocations } from './pki/compromise-revocations';
 import { QuorumService } from './quorum/quorum-service';
 import { publishReport, reportHandlers, reportPlan } from './reports/report-handlers';
 import { ReportService } from './reports/report-service';
@@ -42,6 +44,9 @@ import { Settings } from './settings/settings';
 import { Store } from './store/database';
 import { tokenHandlers, tokenPlan } from './tokens/token-handlers';
 import { TokenService } from './tokens/token-service';
+import { TransportRecipients } from './transport/recipients';
+import { transportHandlers, transportPlan } from './transport/transport-handlers';
+import { TransportService } from './transport/transport-service';
 import type { ChooseDestination } from './destinations';
 
 export interface CoreOptions {
@@ -88,6 +93,7 @@ const auditPlan = {
   ...backupPlan,
   ...reportPlan,
   ...compliancePlan,
+  ...transportPlan,
   ...auditLogPlan,
 } satisfies AuditPlans<ChannelName>;
 
@@ -112,6 +118,8 @@ export class CustosCore {
   readonly backups: BackupService;
   readonly reports: ReportService;
   readonly compliance: ComplianceService;
+  readonly recipients: TransportRecipients;
+  readonly transport: TransportService;
   readonly auditOperations: AuditOperations;
   readonly actor: AuditActor;
   private readonly clock: () => Date;
@@ -177,6 +185,15 @@ export class CustosCore {
       quorum: () => this.quorum,
       clock,
     });
+    this.recipients = new TransportRecipients({ store, audit: this.audit, custodians: this.custodians, clock });
+    this.transport = new TransportService({
+      store,
+      audit: this.audit,
+      keys: this.keys,
+      recipients: this.recipients,
+      module: () => this.tokens.ready(),
+      clock,
+    });
     this.quorum = new QuorumService({
       store,
       audit: this.audit,
@@ -189,27 +206,34 @@ export class CustosCore {
         ...keyOperations(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         'backup.retire': this.backups.retirements.operation(),
         ...this.pki.operations,
+        'key.import-wrapped': this.transport.importOperation(),
       },
       checks: {
         ...keyChecks(store, clock, this.keys),
         'backup.retire': this.backups.retirements.check,
         ...this.pki.checks,
+        'key.export-wrapped': this.transport.exportCheck,
+        'key.import-wrapped': this.transport.importCheck,
       },
       needs: {
         ...keyNeeds(store, clock, this.keys),
         ...this.pki.needs,
         'key.backup': () => BACKUP_NEEDS,
         'key.restore': (p) => this.backups.restoreNeeds(p),
+        'key.export-wrapped': (p) => this.transport.exportNeeds(p),
+        'key.import-wrapped': (p) => this.transport.importNeeds(p),
       },
       ceremonies: {
         'custody.redeal': turnover(this.custody),
         'key.backup': this.backups.backupCeremony(),
         'key.restore': this.backups.restoreCeremony(),
+        'key.export-wrapped': this.transport.exportCeremony(),
       },
       reconcilers: {
         ...keyReconcilers(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         ...this.pki.reconcilers,
         'key.backup': this.backups.reconcileBackup(),
+        'key.export-wrapped': this.transport.reconcileExport(),
         'key.restore': reconcileRestore({
           audit: this.audit,
           keys: this.keys,
@@ -245,6 +269,7 @@ export class CustosCore {
       clock,
       token: (ref) => this.tokenFacts(ref),
       version: options.version,
+      certificates: () => this.trustStore(),
       modules: () => {
         const status = this.tokens.status();
         const found = [
@@ -352,7 +377,7 @@ export class CustosCore {
         quorum: this.quorum,
         proveFactors,
         copiesOf: (keyId) => this.backups.copiesOf(keyId),
-        bindings: this.pki.bindings,
+        bindings: { ...this.pki.bindings, ...this.transport.bindings },
         tokenRandom: (custodyId, bytes) =>
           this.tokens
             .ready()
@@ -361,11 +386,32 @@ export class CustosCore {
             ),
       }),
       ...pkiHandlers({ certificates: this.certificates }),
+      ...transportHandlers({
+        transport: this.transport,
+        recipients: this.recipients,
+        audit: this.audit,
+        proveOfficer,
+        dataDir,
+        chooseDestination,
+      }),
       ...keyHandlers({
         keys: this.keys,
         proveOfficer,
         // Always under the data directory: the console's --out names where a `report create` goes, not this.
         revocationNotice: (keyId) => publishReport(this.reports, { revocation: { keyId } }, dataDir, null),
+        proposeRevocations: (keyId, officerId) =>
+          proposeCompromiseRevocations(
+            {
+              certificates: this.certificates,
+              keys: this.keys,
+              custodies: () => this.custody.list(),
+              bind: this.pki.bindings['crl.issue']!,
+              propose: (custodyId, params, requestedBy) =>
+                this.quorum.propose({ custodyId, action: 'crl.issue', params, requestedBy }),
+            },
+            keyId,
+            officerId,
+          ),
       }),
       ...backupHandlers({ backups: this.backups, dataDir, pickBackupFile, chooseDestination }),
       ...reportHandlers({ reports: this.reports, compliance: this.compliance, dataDir, chooseDestination }),
@@ -395,6 +441,31 @@ export class CustosCore {
   }
 
   /** What a report says about a token: model, maker, software or not, and the validation recorded for its module. */
+  /** The trust-store audit's inputs: what Custos issued, and every certificate on the tokens it can see now. */
+  private trustStore() {
+    const status = this.tokens.status();
+    const auditToken = this.audit.auditToken();
+    const onTokens =
+      status.state === 'ready'
+        ? certificatesOnTokens(
+            this.tokens.ready(),
+            (t) => auditToken !== null && t.serial === auditToken.serial && t.label === auditToken.label,
+          )
+        : [];
+    return {
+      certificates: this.certificates.audited(),
+      crls: this.certificates.crls(),
+      onTokens: onTokens.map((c) => ({
+        token: `${c.token.label} (${c.token.serial})`,
+        label: c.label,
+        subject: c.subject,
+        notAfter: c.notAfter,
+        sha256: c.sha256,
+        issuedHere: this.certificates.issuedHere(c.sha256),
+      })),
+    };
+  }
+
   private tokenFacts(ref: { serial: string; label: string }): Record<string, unknown> {
     const status = this.tokens.status();
     return tokenFacts(

@@ -1,7 +1,8 @@
 import { CustosError } from './errors';
 
 /** The files and folders Custos writes for the person at the console. */
-export type DestinationKind = 'backup-file' | 'report-folder' | 'audit-export' | 'anchor-copy' | 'practice-statement';
+export type DestinationKind =
+  'backup-file' | 'report-folder' | 'audit-export' | 'anchor-copy' | 'practice-statement' | 'transport-package';
 
 export interface Destination {
   /** An absolute path on this machine. */

@@ -12,7 +12,7 @@ export function collectPdf(doc: PDFKit.PDFDocument): Promise<Buffer> {
  * anything else outside WinAnsi as "?" rather than garbled. Line breaks are kept.
  */
 export function winAnsi(value: string): string {
-  const printable = /[^\n\x20-\x7E\u00A0-\u00FF\u2019\u201C\u201D\u2013\u2014\u2022]/g;
+  const printable = /[^\n\x20-\x7E\u00A0-\u00FF\u2019\u201C\u201D\u2013\u2014\u2022\u2026]/g;
   return value.replace(/\u2016/g, '||').replace(printable, '?');
 }
 

@@ -6,6 +6,7 @@ import type { Store, WritableDB } from '../store/database';
 import { appendOnly } from '../store/migrations/0002-audit-log';
 import { sql } from '../store/sql';
 import { insertTreeRow, nodeInRow, storedNode, treeRow } from './stored-tree';
+import { TailVerifier, type Verdict } from './tail-verifier';
 import {
   ed25519PublicKeyObject,
   formatCheckpoint,
@@ -71,6 +72,11 @@ interface Anchor {
   root: Buffer;
 }
 
+/** Past this many entries since the last verified checkpoint, signatures are checked on a worker as they are made. */
+const CHECK_AHEAD_AFTER = 64;
+/** Signatures remembered for the checkpoint at most; beyond that (checkpoints refused) it verifies them itself. */
+const CHECK_AHEAD_LIMIT = 65_536;
+
 const TREE_REMEDY = [
   'Run “custos audit verify” to see which part of the stored tree is wrong.',
   'Then run “custos audit repair-tree”: it rebuilds the tree from the signed entries and records that it did.',
@@ -97,6 +103,10 @@ export class AuditLog {
   private problem: string | null = null;
   private publicKeyObject: KeyObject | null = null;
   private readonly provenRoots = new Map<number, Buffer>();
+  /** Started once a checkpoint would have enough to verify to be worth it; checks signatures as they are made. */
+  private checker: TailVerifier | null = null;
+  /** What this process signed since the last verified checkpoint, by seq, with the worker's verdict. */
+  private readonly signedHere = new Map<number, { leaf: Buffer; signature: Buffer; verdict: Verdict }>();
 
   constructor(
     private readonly store: Store,
@@ -154,6 +164,10 @@ export class AuditLog {
   close(): void {
     this.flush();
     this.closed = true;
+    // Verdicts already in still spare the closing checkpoint that many verifications.
+    this.checker?.collect();
+    this.checker?.close();
+    this.checker = null;
   }
 
   private flush(): void {
@@ -188,9 +202,11 @@ export class AuditLog {
     const bytes = Buffer.from(text, 'utf8');
     const next = this.tip.copy();
     const completed: EdgeNode[] = [];
-    next.append(leafHash(bytes), (node) => completed.push(node));
+    const leaf = leafHash(bytes);
+    next.append(leaf, (node) => completed.push(node));
     const row = treeRow(completed);
     const signature = this.signer.sign(bytes);
+    this.checkAhead(seq, bytes, leaf, signature);
     this.store.execute(
       sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${text}, ${signature}, ${this.signer.keyId})`,
     );
@@ -269,6 +285,7 @@ export class AuditLog {
       return { id: Number(lastInsertRowid), treeSize: size, note, reason, createdAt };
     });
     this.verified = tip;
+    this.signedHere.clear();
     return stored;
   }
 
@@ -471,20 +488,39 @@ export class AuditLog {
     return tree;
   }
 
+  /**
+   * Hands a signature just made to the worker, once the next checkpoint has enough to verify to
+   * gain from it. A row rolled back leaves its seq to the next append, which replaces it here.
+   */
+  private checkAhead(seq: number, bytes: Buffer, leaf: Buffer, signature: Buffer): void {
+    if (this.closed || this.tip.size - this.verified.size < CHECK_AHEAD_AFTER) return;
+    if (this.signedHere.size >= CHECK_AHEAD_LIMIT) return;
+    this.checker ??= new TailVerifier(this.signer.noteKey.publicKey);
+    this.signedHere.set(seq, { leaf, signature, verdict: this.checker.submit(bytes, signature) });
+  }
+
   /** Entries since the last verified checkpoint: signed by the audit key, in sequence, their stored tree right. */
   private verifyTail(): void {
     const tree = this.verified.copy();
     this.publicKeyObject ??= ed25519PublicKeyObject(this.signer.noteKey.publicKey);
     const key = this.publicKeyObject;
     let treeFault: string | null = null;
-    const rows = this.store.iterate<StoredEntry>(
-      sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq >= ${tree.size} ORDER BY seq`,
+    this.checker?.collect();
+    // Each entry with the tree row its append stored: the nodes it completes are all in that row.
+    const rows = this.store.iterate<{ seq: number; entry: string; signature: Buffer; hashes: Buffer | null }>(
+      sql`SELECT e.seq, e.entry, e.signature, t.hashes FROM audit_entries e LEFT JOIN audit_tree t ON t.seq = e.seq
+          WHERE e.seq >= ${tree.size} ORDER BY e.seq`,
     );
     for (const stored of rows) {
       const bytes = Buffer.from(stored.entry, 'utf8');
+      const leaf = leafHash(bytes);
+      // A row byte for byte what this process signed, and whose signature the worker verified, is
+      // verified; any other row (written before this process, changed since, not yet checked) here.
+      const here = this.signedHere.get(stored.seq);
+      const checked = here?.verdict.valid === true && here.leaf.equals(leaf) && here.signature.equals(stored.signature);
       if (
         stored.seq !== tree.size ||
-        !verify(null, bytes, key, stored.signature) ||
+        !(checked || verify(null, bytes, key, stored.signature)) ||
         signedSeq(stored.entry) !== stored.seq
       ) {
         rows.return?.();
@@ -494,8 +530,12 @@ export class AuditLog {
           ['Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.'],
         );
       }
-      tree.append(leafHash(bytes), (node) => {
-        if (node.level > 0 && !treeFault && !this.storedNode(node.level, node.index)?.equals(node.hash))
+      tree.append(leaf, (node) => {
+        if (
+          node.level > 0 &&
+          !treeFault &&
+          !nodeInRow(stored.hashes ?? undefined, stored.seq, node.level)?.equals(node.hash)
+        )
           treeFault = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
       });
     }

@@ -1,5 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { createCipheriv, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+import {
+  createCipheriv,
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  verify,
+} from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
@@ -17,7 +25,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import { readAttributes } from '../testing/token-attributes';
 import { BackupService } from './backup-service';
 import { chooseWrapMechanism, createTrustedKek } from './key-wrap';
-import { decodeCard, encodeCard } from './share-card';
+import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -216,7 +224,10 @@ describe('backup and restore on SoftHSM2', () => {
     const restore = await approved(target, 'key.restore', { setId });
 
     const typo = cards[0]!.text.replace(/^(.)/, (c) => (c === 'A' ? 'B' : 'A'));
-    await expect(backups.enterShare(restore.id, typo)).rejects.toMatchObject({ code: 'SHARE_TYPO' });
+    await expect(backups.enterShare(restore.id, typo)).rejects.toMatchObject({
+      code: 'SHARE_TYPO',
+      message: 'Group 1 of 23 (line 1, 1st group) has a typo.',
+    });
     await expect(backups.enterShare(restore.id, foreign.text)).rejects.toMatchObject({ code: 'SHARE_FOREIGN' });
     // A well-formed card with the right set id, index and checksum but other share bytes.
     const forged = decodeCard(cards[1]!.text);
@@ -288,10 +299,33 @@ describe('backup and restore on SoftHSM2', () => {
   });
 
   it('releases each card only to its holder, after both factors, and records the release', async () => {
-    const setId = await backUp([await generate('EC-P256')], [1, 2]);
+    const key = await generate('EC-P256');
+    const setId = await backUp([key], [1, 2]);
     const [babbage] = f.holders(1);
     const card = await backups.releaseCard(setId, babbage!);
-    expect(card).toMatchObject({ index: 1, holder: { name: 'Babbage' } });
+    // What the holder files the card by: the set's date, token, keys and fingerprint, as the backup list shows them.
+    const listed = backups.list().find((b) => b.setId === setId)!;
+    expect(card).toMatchObject({
+      index: 1,
+      threshold: 2,
+      holders: 2,
+      holder: { name: 'Babbage' },
+      createdAt: listed.createdAt,
+      token: { serial: listed.token.serial, label: 'source' },
+      keys: [
+        {
+          id: key,
+          label: 'EC-P256 sign',
+          algorithm: 'EC-P256',
+          kcv: null,
+          fingerprint: inventory.get(key).fingerprint,
+        },
+      ],
+      setFingerprint: listed.fingerprint,
+    });
+    // The set fingerprint is SHA-256 of the signed manifest: the exact bytes of the backup file's manifest.
+    const manifest = canonicalJson(JSON.parse(backups.exportFile(setId)).manifest);
+    expect(listed.fingerprint).toBe(createHash('sha256').update(manifest).digest('hex'));
     const [ada] = f.holders(0);
     await expect(backups.releaseCard(setId, ada!)).rejects.toMatchObject({ code: 'NOT_AUTHORIZED' });
     const [curie] = f.holders(2);
@@ -305,13 +339,15 @@ describe('backup and restore on SoftHSM2', () => {
     const setId = await backUp([await generate('EC-P256')]);
     const [card] = backups.printableCards(setId);
     expect(backups.checkShare(card!.text)).toEqual({ setId, index: 1, holder: 'Ada' });
+    // A card printed in format version 1 (before per-group check characters) still checks.
+    expect(backups.checkShare(encodeCardV1(decodeCard(card!.text)))).toEqual({ setId, index: 1, holder: 'Ada' });
     expect(backups.list()[0]!.holders[0]!.lastChecked).toEqual(expect.any(String));
     expect(() => backups.checkShare(card!.text.slice(0, -2))).toThrow(expect.objectContaining({ code: 'SHARE_TYPO' }));
     expect(
       auditActions()
         .filter((e) => e.action === 'backup.share-check')
         .map((e) => e.result.code ?? e.result.status),
-    ).toEqual(['ok', 'SHARE_TYPO']);
+    ).toEqual(['ok', 'ok', 'SHARE_TYPO']);
   });
 
   it('refuses keys that are not backup-able, and restoring a destroyed key without the quorum’s explicit override', async () => {

@@ -25,12 +25,19 @@ import {
   importUnwrapKek,
   objectsWithId,
   proveKey,
-  removeLeftoverKeks,
+  leftoverKekReconciler,
   unwrapKey,
   wrapKey,
   type KeyShape,
 } from './key-wrap';
-import { backupFileText, Manifest, parseBackupFile, signManifest, type ManifestKey } from './manifest';
+import {
+  backupFileText,
+  Manifest,
+  manifestFingerprint,
+  parseBackupFile,
+  signManifest,
+  type ManifestKey,
+} from './manifest';
 import { authenticateManifest, macMatches, makerOf, manifestMac, provenance } from './manifest-authenticity';
 import type { Authentication } from './manifest-authenticity';
 import { BackupRetirements } from './retirement';
@@ -166,6 +173,7 @@ export class BackupService {
                 holders: p.holders,
                 verified: p.verify,
                 mechanism: mechanism.name,
+                fingerprint: manifestFingerprint(text),
               },
               commit: () => {
                 this.options.store.execute(sql`
@@ -187,17 +195,7 @@ export class BackupService {
 
   /** After a crash mid-backup: removes the trusted KEK it left in the token; the backup itself failed. */
   reconcileBackup(): QuorumReconciler {
-    return ({ session, lib, proposalId }) => {
-      const removed = removeLeftoverKeks(lib, session);
-      if (removed > 0)
-        this.options.audit.record({
-          actor: SYSTEM_ACTOR,
-          action: 'backup.kek-removed',
-          object: { type: 'proposal', id: proposalId },
-          params: { removed },
-        });
-      return null;
-    };
+    return leftoverKekReconciler(this.options.audit, 'backup.kek-removed');
   }
 
   /** What restoring this set needs from the target token: the mechanism its keys were wrapped with, to unwrap. */
@@ -472,7 +470,8 @@ export class BackupService {
         ['If a card was not printed, make a new backup.'],
       );
     }
-    const manifest = this.manifest(setId);
+    const { manifest, text: signed } = this.signedManifest(setId);
+    const setFingerprint = manifestFingerprint(signed);
     return manifest.shares.map(({ index, holder }) => {
       const text = encodeCard({
         setId,
@@ -487,6 +486,17 @@ export class BackupService {
         threshold: manifest.threshold,
         holders: manifest.shares.length,
         holder,
+        createdAt: manifest.createdAt,
+        token: manifest.source,
+        keys: manifest.keys.map(({ id, label, algorithm, kcv, fingerprint, publicKey }) => ({
+          id,
+          label,
+          algorithm,
+          kcv,
+          // As the inventory reads it: only a public key has a fingerprint.
+          fingerprint: publicKey ? fingerprint : null,
+        })),
+        setFingerprint,
         text,
         qr: qrPayload(text),
       };
@@ -509,7 +519,7 @@ export class BackupService {
         sql`SELECT set_id, verified_at FROM backups ORDER BY created_at DESC`,
       )
       .map(({ set_id: setId, verified_at: verifiedAt }) => {
-        const m = this.manifest(setId);
+        const { manifest: m, text } = this.signedManifest(setId);
         const checks = new Map(
           this.options.store
             .all<{ share_index: number; at: string }>(
@@ -531,6 +541,7 @@ export class BackupService {
           keys: m.keys.map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm })),
           verifiedAt,
           mechanism: m.mechanism.name,
+          fingerprint: manifestFingerprint(text),
           madeBy: makerOf(this.options.audit, m),
           retirement: this.retirements.retirement(setId),
         };
@@ -629,6 +640,11 @@ export class BackupService {
   }
 
   manifest(setId: string): Manifest {
+    return this.signedManifest(setId).manifest;
+  }
+
+  /** The stored manifest and the exact text its signature covers, checked like a file. */
+  private signedManifest(setId: string): { manifest: Manifest; text: string } {
     const row = this.options.store.get<{ manifest: string; signature: Buffer }>(
       sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`,
     );
@@ -640,7 +656,7 @@ export class BackupService {
     try {
       const manifest = Manifest.parse(JSON.parse(row.manifest));
       authenticateManifest(this.options.audit, manifest, row.manifest, row.signature);
-      return manifest;
+      return { manifest, text: row.manifest };
     } catch (error) {
       const message =
         'The stored manifest of this backup no longer matches its signature: it was changed in the database.';

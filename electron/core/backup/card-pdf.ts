@@ -1,19 +1,24 @@
 import PDFDocument from 'pdfkit';
 import QRCode from 'qrcode';
-import { collectPdf } from '../pdf';
+import { fingerprintInGroups, shareCardWords as words } from '../../../shared/backups';
+import { GROUPS_PER_LINE } from '../../../shared/share-card-text';
+import { collectPdf, winAnsi } from '../pdf';
 import type { PrintableCard } from './backup-service';
 
-const GROUPS_PER_LINE = 6;
+/** Keys listed by name on the card; a larger set says how many more (the backup list names them all). */
+const KEYS_ON_CARD = 6;
+const QR_SIZE = 150;
 
 /**
- * One holder's share card as a one-page PDF: who holds it, which backup it belongs to, the share
- * as short groups to type and as a QR code to scan, and what to do with it. Drawn with PDFKit's
- * built-in fonts, so nothing is fetched or embedded from outside.
+ * One holder's share card as a one-page PDF to file and sign for: when the set was made, from
+ * which token, the keys it covers and the set's fingerprint; who holds it and which share it is;
+ * the share as short groups to type and as a QR code to scan; a line to sign for receipt; and
+ * what to do with it. Drawn with PDFKit's built-in fonts, so nothing is fetched or embedded.
  */
 export function renderCardPdf(card: PrintableCard): Promise<Buffer> {
   const doc = new PDFDocument({
     size: 'A4',
-    margin: 56,
+    margin: 50,
     info: {
       Title: `Custos share card ${card.index} of ${card.holders}`,
       Author: 'Custos',
@@ -21,36 +26,48 @@ export function renderCardPdf(card: PrintableCard): Promise<Buffer> {
     },
   });
   const done = collectPdf(doc);
+  const left = doc.page.margins.left;
+  const width = doc.page.width - left - doc.page.margins.right;
+  const field = (label: string, value: string) =>
+    doc.font('Helvetica-Bold').text(`${label}: `, { continued: true }).font('Helvetica').text(winAnsi(value));
 
   doc.font('Helvetica-Bold').fontSize(20).text('Custos backup share card');
-  doc.moveDown(0.5).font('Helvetica').fontSize(12);
-  doc.text(`Holder: ${card.holder.name}`);
-  doc.text(
-    `Card ${card.index} of ${card.holders}. Any ${card.threshold} cards of this set restore the backup; fewer reveal nothing.`,
-  );
-  doc.text(`Backup set: ${card.setId.match(/.{8}/g)!.join(' ')}`);
-  doc.moveDown();
+  doc.moveDown(0.4).fontSize(11);
+  field('Holder', card.holder.name);
+  field('Share', words.share(card));
+  doc.font('Helvetica').text(`Any ${card.threshold} cards of this set restore the backup; fewer reveal nothing.`);
+  field('Backup made', words.made(card));
+  field('Token', words.token(card));
+  doc.font('Helvetica-Bold').text(`Keys it covers (${card.keys.length}):`);
+  doc.font('Helvetica').fontSize(9.5);
+  for (const key of card.keys.slice(0, KEYS_ON_CARD)) doc.text(winAnsi(`• ${words.key(key)}`), { indent: 8 });
+  if (card.keys.length > KEYS_ON_CARD)
+    doc.text(`• and ${card.keys.length - KEYS_ON_CARD} more: see the backup list in Custos.`, { indent: 8 });
+  doc.fontSize(11);
+  field('Backup set', card.setId.match(/.{8}/g)!.join(' '));
+  doc
+    .font('Helvetica-Bold')
+    .text('Set fingerprint (SHA-256 of the signed manifest; the same on every card of this set):');
+  const fingerprint = fingerprintInGroups(card.setFingerprint).split(' ');
+  doc.font('Courier-Bold').fontSize(12);
+  for (let i = 0; i < fingerprint.length; i += 8) doc.text(fingerprint.slice(i, i + 8).join(' '), { indent: 8 });
+  doc.moveDown(0.6);
 
-  doc.font('Helvetica-Bold').text('Share (type exactly; dashes and case do not matter):');
+  doc.font('Helvetica-Bold').fontSize(11).text('Share (type exactly; dashes, spaces and case do not matter):');
+  const top = doc.y + 4;
   const groups = card.text.split('-');
   doc.font('Courier-Bold').fontSize(15);
-  for (let i = 0; i < groups.length; i += GROUPS_PER_LINE) doc.text(groups.slice(i, i + GROUPS_PER_LINE).join('-'));
-  doc.moveDown();
+  doc.y = top;
+  for (let i = 0; i < groups.length; i += GROUPS_PER_LINE)
+    doc.text(groups.slice(i, i + GROUPS_PER_LINE).join('-'), left, doc.y, { lineGap: 4 });
+  drawQr(doc, card.qr, left + width - QR_SIZE, top - 10, QR_SIZE);
+  doc.x = left;
+  doc.y = Math.max(doc.y, top - 10 + QR_SIZE) + 8;
 
-  drawQr(doc, card.qr, doc.x, doc.y, 170);
-  doc.y += 185;
-  doc
-    .font('Helvetica')
-    .fontSize(11)
-    .list(
-      [
-        'Keep this card apart from the backup file and from the other holders’ cards, somewhere only you can reach.',
-        'Custos checks each card the moment it is entered: a typo, a card from another backup, a wrong or repeated card is named at once and nothing is used.',
-        'Check your card from time to time (in Custos: Ceremonies, then Check a share card); the check is recorded and rebuilds nothing.',
-        'Never photograph, scan or type this card anywhere but into Custos during a restore or a check.',
-      ],
-      { bulletRadius: 2 },
-    );
+  doc.font('Helvetica-Bold').fontSize(11).text(words.receipt, left, doc.y, { width });
+  doc.moveDown(0.8);
+  doc.font('Helvetica-Bold').text('What to do with this card');
+  doc.font('Helvetica').fontSize(9.5).list(words.instructions.map(winAnsi), { bulletRadius: 2, width });
   doc.end();
   return done;
 }

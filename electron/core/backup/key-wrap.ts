@@ -1,13 +1,15 @@
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo } from '../../../shared/tokens';
+import type { AuditService } from '../audit/audit-service';
+import type { QuorumReconciler } from '../quorum/quorum-service';
 import { firstOffered, type MechanismOption, type Need } from '../hsm/capabilities';
 import { CustosError } from '../errors';
 import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
 import { tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
-import { leastPrivilege } from '../keys/key-attributes';
+import { keyAgreement, leastPrivilege } from '../keys/key-attributes';
 import { checkValue } from '../keys/check-value';
 import { CURVES, publicKeySpki, signatureOptions } from '../keys/key-generation';
 
@@ -28,6 +30,9 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
 
 /** The RFC 5649 mechanisms, best first, each needed to both wrap the keys and unwrap them again (verify, restore). */
 const WRAP_OPTIONS = WRAP_CANDIDATES.map((c) => ({ ...c, fn: ['wrap', 'unwrap'] as const }));
+
+/** The RFC 5649 mechanisms for one direction only (key transport wraps or unwraps, never both in one token). */
+export const kwpOptions = (fn: 'wrap' | 'unwrap'): MechanismOption[] => WRAP_CANDIDATES.map((c) => ({ ...c, fn }));
 
 /** What a backup needs from the token: what chooseWrapMechanism picks from, checked when proposed. */
 export const BACKUP_NEEDS: Need[] = [
@@ -101,14 +106,30 @@ export interface KeyShape {
  */
 export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: string): Buffer {
   const kek = lib.C_GenerateRandom(session, Buffer.alloc(32));
+  importTrustedKek(lib, session, setId, kek, `Custos backup KEK ${setId.slice(0, 8)} (transient)`);
+  return kek;
+}
+
+/**
+ * In an SO session: the given 256-bit value as a trusted, wrap-only, non-extractable token object
+ * (a backup's KEK, a key transport's wrapping key). Its label starts with one of LEFTOVER_LABELS, so
+ * a crash that leaves it behind is cleaned up at the next start.
+ */
+export function importTrustedKek(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  id: string,
+  value: Buffer,
+  label: string,
+): void {
   lib.C_CreateObject(session, [
     t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
     t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES),
     t(pkcs11js.CKA_TOKEN, true),
     t(pkcs11js.CKA_PRIVATE, false),
-    t(pkcs11js.CKA_ID, Buffer.from(setId, 'hex')),
-    t(pkcs11js.CKA_LABEL, `Custos backup KEK ${setId.slice(0, 8)} (transient)`),
-    t(pkcs11js.CKA_VALUE, kek),
+    t(pkcs11js.CKA_ID, Buffer.from(id, 'hex')),
+    t(pkcs11js.CKA_LABEL, label),
+    t(pkcs11js.CKA_VALUE, value),
     t(pkcs11js.CKA_TRUSTED, true),
     t(pkcs11js.CKA_WRAP, true),
     t(pkcs11js.CKA_UNWRAP, false),
@@ -117,8 +138,10 @@ export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: s
     t(pkcs11js.CKA_SENSITIVE, true),
     t(pkcs11js.CKA_EXTRACTABLE, false),
   ]);
-  return kek;
 }
+
+/** The labels of the transient trusted keys Custos makes; what removeLeftoverKeks looks for. */
+const LEFTOVER_LABELS = ['Custos backup KEK', 'Custos transport KEK'];
 
 export function findKek(lib: pkcs11js.PKCS11, session: Buffer, setId: string): Buffer {
   const [kek] = find(lib, session, [
@@ -205,7 +228,7 @@ function unwrapTemplate(key: KeyShape, persist: boolean, lockdown: boolean): pkc
     : [t(pkcs11js.CKA_EXTRACTABLE, false)];
   // A verification copy may encrypt (AES, for the check value) or sign (to prove the pair); nothing more.
   const uses = persist
-    ? leastPrivilege(KeyUsage.parse(usage), secret ? 'secret' : 'private', lockdown)
+    ? leastPrivilege(KeyUsage.parse(usage), secret ? 'secret' : 'private', lockdown, keyAgreement(key.algorithm, usage))
     : secret
       ? [
           t(pkcs11js.CKA_ENCRYPT, true),
@@ -323,7 +346,7 @@ export function createPublicObject(
 }
 
 /**
- * After a crash mid-backup: trusted KEKs Custos made and never destroyed. They are public token
+ * After a crash mid-backup or mid-transport: trusted KEKs Custos made and never destroyed. They are public token
  * objects (the SO cannot make private ones), so a read-write session finds and removes them
  * without a login; their values were never readable.
  */
@@ -334,10 +357,29 @@ export function removeLeftoverKeks(lib: pkcs11js.PKCS11, session: Buffer): numbe
     t(pkcs11js.CKA_PRIVATE, false),
   ]).filter((handle) => {
     const [label] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }]);
-    return String(label?.value ?? '').startsWith('Custos backup KEK');
+    const text = String(label?.value ?? '');
+    return LEFTOVER_LABELS.some((prefix) => text.startsWith(prefix));
   });
   for (const handle of found) lib.C_DestroyObject(session, handle);
   return found.length;
+}
+
+/**
+ * The reconciler of a ceremony that puts a trusted KEK in the token (a backup, a key transport): after a
+ * crash it removes what was left, recorded under `action`; the ceremony itself is settled as interrupted.
+ */
+export function leftoverKekReconciler(audit: Pick<AuditService, 'record'>, action: string): QuorumReconciler {
+  return ({ session, lib, proposalId }) => {
+    const removed = removeLeftoverKeks(lib, session);
+    if (removed > 0)
+      audit.record({
+        actor: { type: 'system', id: 'system' },
+        action,
+        object: { type: 'proposal', id: proposalId },
+        params: { removed },
+      });
+    return null;
+  };
 }
 
 export function objectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: string): Buffer[] {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { AuditService } from '../audit/audit-service';
 import { canonicalJson } from '../canonical-json';
@@ -75,6 +76,9 @@ export const BackupFile = z.strictObject({
   signature: z.string(),
 });
 export type BackupFile = z.infer<typeof BackupFile>;
+
+/** A set's fingerprint: SHA-256 of the exact manifest bytes its signature covers. */
+export const manifestFingerprint = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 export function signManifest(audit: AuditService, manifest: Manifest): { text: string; signature: Buffer } {
   const text = canonicalJson(manifest);

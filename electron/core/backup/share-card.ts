@@ -1,16 +1,27 @@
 import { createHash, createHmac } from 'node:crypto';
+import {
+  GROUPS_ON_A_CARD,
+  QR_PREFIX,
+  checkCardGroups,
+  fromBase32,
+  offsetOfDigest,
+  toBase32,
+  typoSentence,
+  withCheckCharacters,
+} from '../../../shared/share-card-text';
 import { CustosError } from '../errors';
 
 /**
  * A share card: one holder's share of a backup's KEK, in a form people can print, keep and type.
  * Payload: version ‖ backup set id (16) ‖ t ‖ n ‖ index ‖ share bytes, then a 4-byte checksum
  * of all of it, so any typo is caught (a wrong character survives with odds of 1 in 4 billion).
- * Text: Crockford base32 — case-insensitive, and O/I/L read as 0/1/1 — in groups of four.
+ * Text: Crockford base32 (shared/share-card-text.ts). Version 2, written since issue 14, adds a
+ * check character to every group of four so that a typo names its group; version 1 cards are
+ * still read.
  */
-export const CARD_VERSION = 1;
-export const QR_PREFIX = 'custos-share:';
+export const CARD_VERSION = 2;
 const CHECKSUM_BYTES = 4;
-const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const MIN_PAYLOAD = 1 + 16 + 3 + 2;
 
 export interface ShareCard {
   setId: string;
@@ -21,13 +32,19 @@ export interface ShareCard {
   share: Buffer;
 }
 
-function checksum(payload: Buffer): Buffer {
-  return createHash('sha256').update('custos/share-card/v1\n').update(payload).digest().subarray(0, CHECKSUM_BYTES);
+function checksum(version: number, payload: Buffer): Buffer {
+  return createHash('sha256')
+    .update(`custos/share-card/v${version}\n`)
+    .update(payload)
+    .digest()
+    .subarray(0, CHECKSUM_BYTES);
 }
 
-function payloadOf(card: ShareCard): Buffer {
+const groupOffset = (key: string) => offsetOfDigest(createHash('sha256').update(key).digest());
+
+function payloadOf(card: ShareCard, version: number): Buffer {
   return Buffer.concat([
-    Buffer.from([CARD_VERSION]),
+    Buffer.from([version]),
     Buffer.from(card.setId, 'hex'),
     Buffer.from([card.threshold, card.holders, card.index]),
     card.share,
@@ -35,46 +52,73 @@ function payloadOf(card: ShareCard): Buffer {
 }
 
 export function encodeCard(card: ShareCard): string {
-  const payload = payloadOf(card);
-  const text = base32(Buffer.concat([payload, checksum(payload)]));
+  return withCheckCharacters(payloadText(card, CARD_VERSION), groupOffset);
+}
+
+/** A card as printed before issue 14: groups of four, the whole-card checksum only. Kept to test reading them. */
+export function encodeCardV1(card: ShareCard): string {
+  return payloadText(card, 1)
+    .match(/.{1,4}/g)!
+    .join('-');
+}
+
+function payloadText(card: ShareCard, version: number): string {
+  const payload = payloadOf(card, version);
+  const text = toBase32(Buffer.concat([payload, checksum(version, payload)]));
   payload.fill(0);
-  return text.match(/.{1,4}/g)!.join('-');
+  return text;
 }
 
 /** The QR code carries the same text with a prefix, so a pasted scan and a typed card read alike. */
 export const qrPayload = (text: string) => `${QR_PREFIX}${text}`;
 
-/** Reads a typed or pasted card; a typo fails the checksum and is named as such (SHARE_TYPO). */
+/**
+ * Reads a typed or pasted card (version 2 or 1). A typo fails SHARE_TYPO, named by its group on a
+ * version-2 card ("group 8 of 23 (line 2, 3rd group) has a typo"); the message never repeats what was typed.
+ */
 export function decodeCard(text: string): ShareCard {
-  const cleaned = text
-    .trim()
-    .replace(new RegExp(`^${QR_PREFIX}`, 'i'), '')
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
-  const bad = [...cleaned].find((c) => !ALPHABET.includes(c));
-  if (bad !== undefined)
-    throw new CustosError('SHARE_TYPO', `“${bad}” cannot appear on a share card: check that character.`, [
+  const groups = checkCardGroups(text, groupOffset);
+  if (groups.outcome === 'bad-character')
+    throw new CustosError('SHARE_TYPO', `“${groups.character}” cannot appear on a share card: check that character.`, [
       'Type the card again exactly as printed; dashes and spaces do not matter.',
     ]);
-  const bytes = unbase32(cleaned);
-  // The last character carries padding bits: a typo there must not slip past as "the same bytes".
-  const refuse = (message: string, remedy: string[] = []): never => {
+  if (groups.outcome !== 'checked') throw new Error('every group offset is computed here');
+  // A card has 23 groups however many were typed: the holder counts on the printed one.
+  const total = Math.max(groups.groups.length, GROUPS_ON_A_CARD);
+  const compare = (what: string) => [`Compare ${what} with the printed card; nothing was used.`];
+  if (groups.typos.length > 0)
+    throw new CustosError('SHARE_TYPO', typoSentence(groups.typos, total), compare('that group'));
+  const bytes = Buffer.from(fromBase32(groups.data));
+  const refuse = (message: string, remedy: string[]): never => {
     bytes.fill(0);
     throw new CustosError('SHARE_TYPO', message, remedy);
   };
-  if (base32(bytes) !== cleaned)
-    refuse('The last group of this card has a typo.', ['Compare the last group with the printed card.']);
-  if (bytes.length < 1 + 16 + 3 + 2 + CHECKSUM_BYTES)
+  // The last character carries padding bits: a typo there must not slip past as "the same bytes".
+  if (toBase32(bytes) !== groups.data)
+    refuse(
+      groups.version === 2 ? typoSentence([groups.groups.length], total) : 'The last group of this card has a typo.',
+      compare('the last group'),
+    );
+  if (bytes.length < MIN_PAYLOAD + CHECKSUM_BYTES)
     refuse('This card is too short: a group is missing.', ['Compare the number of groups with the printed card.']);
   const payload = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
-  if (!checksum(payload).equals(bytes.subarray(bytes.length - CHECKSUM_BYTES)))
-    refuse('This card has a typo: its checksum does not match.', [
-      'Compare each group with the printed card; nothing was used.',
+  const version = payload[0]!;
+  if (version !== 1 && version !== CARD_VERSION)
+    refuse(`This card reads as format version ${version}; this Custos reads versions 1 and ${CARD_VERSION}.`, [
+      'Check the first groups of the card; a newer Custos may be needed.',
     ]);
-  if (payload[0] !== CARD_VERSION)
-    refuse(`This card has format version ${payload[0]}; this Custos reads version ${CARD_VERSION}.`);
+  if (version !== groups.version)
+    refuse(
+      `This card is laid out as version ${groups.version} but says version ${version}: the first group has a typo.`,
+      compare('the first group'),
+    );
+  if (!checksum(version, payload).equals(bytes.subarray(bytes.length - CHECKSUM_BYTES)))
+    refuse(
+      version === 2
+        ? `Every group of this card reads correctly, but its checksum does not match: two groups may be swapped, one left out, or one taken from another card (${groups.groups.length} groups typed).`
+        : 'This card has a typo: its checksum does not match.',
+      compare('each group, in order,'),
+    );
   const card = {
     setId: payload.subarray(1, 17).toString('hex'),
     threshold: payload[17]!,
@@ -94,37 +138,4 @@ export function shareCommitment(setId: string, index: number, share: Uint8Array)
 /** Confirms a rebuilt KEK before it is used, without revealing anything about it. */
 export function kekCheck(setId: string, kek: Uint8Array): string {
   return createHmac('sha256', kek).update(`custos/kek-check/v1/${setId}`).digest('hex');
-}
-
-function base32(bytes: Buffer): string {
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += ALPHABET[(value << (5 - bits)) & 31];
-  return out;
-}
-
-function unbase32(text: string): Buffer {
-  const out: number[] = [];
-  let bits = 0;
-  let value = 0;
-  for (const char of text) {
-    value = (value << 5) | ALPHABET.indexOf(char);
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 255);
-      bits -= 8;
-    }
-    value &= (1 << bits) - 1;
-  }
-  return Buffer.from(out);
 }

@@ -1,5 +1,6 @@
 import type { Finding, ValidationRecord } from '../../../shared/compliance';
 import { policyVerdict } from '../keys/algorithm-policy';
+import { certificateFindings, type CertificateInputs } from './certificate-findings';
 
 /** Everything the analyzer looks at, gathered from the database and the token module; dates injected. */
 export interface ComplianceInputs {
@@ -39,6 +40,8 @@ export interface ComplianceInputs {
   /** Keys with a signed revocation notice (a `key.revocation-notice` entry in the log). */
   revocationNotices?: string[];
   limits?: { auditVerifyDays?: number; shareCheckMonths?: number };
+  /** The trust-store audit's inputs: issued certificates, CRLs, certificate objects on the tokens. */
+  certificates?: CertificateInputs;
 }
 
 const DAY = 86_400_000;
@@ -367,6 +370,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       controls: [C.sp57, C.pci37, C.sc12],
     });
   }
+  if (inputs.certificates) findings.push(...certificateFindings(inputs.certificates, inputs.keys, now));
   const order = ['critical', 'high', 'medium', 'low', 'info'];
   return findings.sort((a, b) => order.indexOf(a.severity) - order.indexOf(b.severity));
 }

@@ -47,6 +47,8 @@ export class ComplianceService {
       token?: (ref: { serial: string; label: string }) => Record<string, unknown>;
       /** The Custos version, named in the practice statement. */
       version?: string;
+      /** The trust-store audit's inputs (pki/): issued certificates, CRLs, certificate objects on the tokens. */
+      certificates?: () => ComplianceInputs['certificates'];
     },
   ) {}
 
@@ -102,6 +104,7 @@ export class ComplianceService {
           sql`SELECT DISTINCT object FROM audit_entries WHERE action = 'key.revocation-notice' AND result = 'ok' AND time <= ${existedBy.toISOString()}`,
         )
         .map((r) => r.object.slice('key:'.length)),
+      ...(this.options.certificates ? { certificates: this.options.certificates() } : {}),
     };
   }
 

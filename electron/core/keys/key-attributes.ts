@@ -47,12 +47,20 @@ const ALLOWED: Record<KeyUsage, Record<KeyHalf, string[]>> = {
 };
 
 /**
+ * An EC key for wrapping cannot unwrap by itself: it unwraps by key agreement (ECDH, SP 800-56A), so
+ * its private half may also derive (key transport into the token, docs/key-transport.md).
+ */
+export function keyAgreement(algorithm: string, usage: string): boolean {
+  return algorithm.startsWith('EC-') && usage === 'wrap';
+}
+
+/**
  * The least-privilege attributes of one half of a key: each usage attribute set true or false,
  * and the object neither copyable nor modifiable (so no one can later turn a use back on or clone
  * it with other attributes). Destruction stays possible: CKA_DESTROYABLE is left at its default.
  */
-export function leastPrivilege(usage: KeyUsage, half: KeyHalf, lockdown = true): pkcs11js.Template {
-  const allowed = ALLOWED[usage][half];
+export function leastPrivilege(usage: KeyUsage, half: KeyHalf, lockdown = true, agreement = false): pkcs11js.Template {
+  const allowed = [...ALLOWED[usage][half], ...(agreement && half === 'private' ? ['derive'] : [])];
   const uses = Object.entries(CAPABILITIES[half]).map(([name, type]) => ({ type, value: allowed.includes(name) }));
   return lockdown ? [...uses, { type: CKA_COPYABLE, value: false }, { type: CKA_MODIFIABLE, value: false }] : uses;
 }
@@ -108,7 +116,7 @@ export function checkLeastPrivilege(
   lib: pkcs11js.PKCS11,
   session: Buffer,
   label: string,
-  halves: { handle: Buffer; usage: KeyUsage; half: KeyHalf }[],
+  halves: { handle: Buffer; usage: KeyUsage; half: KeyHalf; agreement?: boolean }[],
   lockdown: boolean,
   backupable: boolean,
 ): void {
@@ -120,10 +128,11 @@ export function checkLeastPrivilege(
           { type: pkcs11js.CKA_SENSITIVE, value: true },
           { type: pkcs11js.CKA_EXTRACTABLE, value: backupable },
         ];
-  const differences = halves.flatMap(({ handle, usage, half }) =>
-    attributeDifferences(lib, session, handle, [...leastPrivilege(usage, half, lockdown), ...secrecy(half)]).map(
-      (d) => `${half} half: ${d}`,
-    ),
+  const differences = halves.flatMap(({ handle, usage, half, agreement }) =>
+    attributeDifferences(lib, session, handle, [
+      ...leastPrivilege(usage, half, lockdown, agreement),
+      ...secrecy(half),
+    ]).map((d) => `${half} half: ${d}`),
   );
   if (differences.length > 0) {
     const message = `The token did not give “${label}” the attributes Custos asked for, so it is not registered.`;

@@ -18,7 +18,7 @@ import { sql } from '../store/sql';
 import { NEEDS_LOGIN, type QuorumOperation, type QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
 import { checkValue } from './check-value';
-import { checkLeastPrivilege, leastPrivilege, withLockdown } from './key-attributes';
+import { checkLeastPrivilege, keyAgreement, leastPrivilege, withLockdown } from './key-attributes';
 import { NO_FINGERPRINT } from './key-inventory';
 import type { KeyAction, KeyInventory } from './key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
@@ -127,12 +127,17 @@ export function generateInToken(
           session,
           { mechanism },
           [...common, t(pkcs11js.CKA_PRIVATE, false), ...shape, ...leastPrivilege(p.usage, 'public', l)],
-          [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l)],
+          [...common, ...secretAttrs, ...leastPrivilege(p.usage, 'private', l, keyAgreement(p.algorithm, p.usage))],
         ),
       ),
     );
     const halves = [
-      { handle: pair.privateKey, usage: p.usage, half: 'private' as const },
+      {
+        handle: pair.privateKey,
+        usage: p.usage,
+        half: 'private' as const,
+        agreement: keyAgreement(p.algorithm, p.usage),
+      },
       { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
     ];
     registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, p.backupable);

@@ -15,11 +15,17 @@ export function keyHandlers({
   keys,
   proveOfficer,
   revocationNotice,
+  proposeRevocations,
 }: {
   keys: KeyInventory;
   proveOfficer: FactorProofs['proveOfficer'];
   /** Signs and writes the revocation notice of a key just marked compromised. */
   revocationNotice: (keyId: string) => Promise<{ id: string; dir: string; sha256: string }>;
+  /** Proposes, for a key just marked compromised, the CRLs that revoke its certificates (pki/). */
+  proposeRevocations?: (
+    keyId: string,
+    officerId: string,
+  ) => { issuerKeyId: string; proposalId: string | null; problem: string | null }[];
 }): Pick<Handlers, KeyChannel> {
   return {
     'keys.list': () => keys.list(),
@@ -36,7 +42,12 @@ export function keyHandlers({
       if (transition !== 'compromise') return { ...key, revocationNotice: null };
       // Made once the compromise is recorded: if it fails, the analyzer names the key without a notice.
       const notice = await revocationNotice(keyId);
-      return { ...keys.get(keyId), revocationNotice: { id: notice.id, dir: notice.dir, sha256: notice.sha256 } };
+      const revocationProposals = proposeRevocations?.(keyId, officer.custodianId) ?? [];
+      return {
+        ...keys.get(keyId),
+        revocationNotice: { id: notice.id, dir: notice.dir, sha256: notice.sha256 },
+        ...(revocationProposals.length ? { revocationProposals } : {}),
+      };
     },
   };
 }

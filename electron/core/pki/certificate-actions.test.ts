@@ -18,6 +18,14 @@ import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { CertificateStore } from './certificate-store';
 import { pkiOperations } from './pki-operations';
+import { certificatesOnTokens } from './trust-store';
+import { storeInToken } from './certificate-store';
+import { proposeCompromiseRevocations } from './compromise-revocations';
+import { signInToken } from './token-signer';
+import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { encodeName } from './certificate';
 
 /** A root certificate ceremony against a real SoftHSM2 token, every artefact checked by the openssl command. */
 let cleanup: () => void;
@@ -378,5 +386,106 @@ describe('issuing from a request (cert.issue)', () => {
       result: { crlNumber: 2, revoked: [{ serial, reason: 'keyCompromise' }] },
     });
     expect(() => propose('crl.issue', crlParams([`${serial}:superseded`]))).toThrow(/already revoked/);
+  });
+
+  it('finds every certificate on the token for the trust-store audit, telling Custos’s own from a planted one', async () => {
+    const { keyId } = await root();
+    const key = join(work, 'planted.key');
+    const planted = join(work, 'planted.pem');
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      key,
+      '-subj',
+      '/CN=Planted Root',
+      '-days',
+      '30',
+      '-out',
+      planted,
+    );
+    const der = Buffer.from(readFileSync(planted, 'utf8').replace(/-----[A-Z ]+-----|\n/g, ''), 'base64');
+    await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      storeInToken(lib, session, der, { ckaId: Buffer.from('0102', 'hex'), label: 'planted' }),
+    );
+    const found = certificatesOnTokens(f.module, () => false).filter((c) => c.token.label === 'ca');
+    expect(found.map((c) => [c.subject, certificates.issuedHere(c.sha256)]).sort()).toEqual([
+      ['CN=Custos Test Root CA, O=Custos, C=NL', true],
+      ['CN=Planted Root', false],
+    ]);
+    expect(certificates.audited()).toMatchObject([{ keyId, issuerKeyId: keyId, revoked: false, tampered: false }]);
+  });
+
+  it('certifies a key of the inventory from a request its token key signed, and proposes its revocation when it is marked compromised', async () => {
+    const { keyId: rootId } = await root();
+    const subId = await caKey();
+    // A request signed inside the token by the sub-CA key (as `openssl req -engine pkcs11` would make it).
+    const spki = createPublicKey(inventory.exportPublic(subId, 'pem')).export({ format: 'der', type: 'spki' });
+    const info = new CertificationRequestInfo({
+      version: 0,
+      subject: encodeName({ commonName: 'Custos Test Issuing CA', organization: 'Custos' }),
+      subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
+    });
+    const signature = await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      signInToken(lib, session, inventory.get(subId), Buffer.from(AsnConvert.serialize(info))),
+    );
+    const csr = Buffer.from(
+      AsnConvert.serialize(
+        new CertificationRequest({
+          certificationRequestInfo: info,
+          signatureAlgorithm: new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.2' }),
+          signature: new Uint8Array(signature).buffer,
+        }),
+      ),
+    ).toString('base64');
+    const done = await approved('cert.issue', issue(rootId, csr, intermediateProfile()));
+    const { serial } = (done.outcome as { result: { serial: string } }).result;
+    expect(certificates.get(serial)).toMatchObject({ keyId: subId, issuerKeyId: rootId });
+
+    const officer = f.enrolled[0]!.id;
+    inventory.transition(
+      subId,
+      'compromise',
+      'security-officer',
+      { type: 'custodian', id: officer, role: 'security-officer' },
+      'test key exposed',
+    );
+    const proposals = proposeCompromiseRevocations(
+      {
+        certificates,
+        keys: inventory,
+        custodies: () => f.custody.list(),
+        bind: pki.bindings['crl.issue']!,
+        propose: (custody, params, requestedBy) =>
+          quorum.propose({ custodyId: custody, action: 'crl.issue', params, requestedBy }),
+      },
+      subId,
+      officer,
+    );
+    expect(proposals).toMatchObject([{ issuerKeyId: rootId, problem: null }]);
+    const proposal = quorum.view(proposals[0]!.proposalId!);
+    expect(proposal.params).toMatchObject({ revoke: [{ serial, reason: 'keyCompromise' }], crlNumber: 1 });
+    const revoked = await f.approveAll(quorum, proposal, [1, 2]);
+    expect(revoked.outcome).toMatchObject({ status: 'ok' });
+    expect(certificates.get(serial)).toMatchObject({ status: 'revoked', revocation: { reason: 'keyCompromise' } });
+    // Nothing left to revoke: no second proposal.
+    expect(
+      proposeCompromiseRevocations(
+        {
+          certificates,
+          keys: inventory,
+          custodies: () => f.custody.list(),
+          bind: pki.bindings['crl.issue']!,
+          propose: () => ({ id: 'never' }),
+        },
+        subId,
+        officer,
+      ),
+    ).toEqual([]);
   });
 });

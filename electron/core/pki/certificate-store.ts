@@ -12,6 +12,7 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { pem } from './certificate';
 import type { CrlEntry } from './crl';
+import type { CertificateInputs } from '../compliance/certificate-findings';
 import { signatureScheme } from './token-signer';
 import { verify } from 'node:crypto';
 
@@ -158,6 +159,63 @@ export class CertificateStore {
       VALUES (${c.issuerKeyId}, ${c.number}, ${c.der}, ${sha256(c.der)}, ${c.thisUpdate}, ${c.nextUpdate}, ${c.proposalId})`);
   }
 
+  /** What the trust-store audit reads: every certificate, each checked (a tampered one named, not thrown). */
+  audited(): CertificateInputs['certificates'] {
+    return this.store
+      .all<{
+        serial: string;
+        subject: string;
+        key_id: string | null;
+        issuer_key_id: string;
+        not_after: string;
+        ca: number;
+      }>(sql`SELECT serial, subject, key_id, issuer_key_id, not_after, ca FROM certificates ORDER BY issued_at`)
+      .map((row) => {
+        const base = {
+          serial: row.serial,
+          subject: row.subject,
+          keyId: row.key_id,
+          issuerKeyId: row.issuer_key_id,
+          notAfter: row.not_after,
+          ca: row.ca === 1,
+        };
+        try {
+          return { ...base, revoked: this.get(row.serial).status === 'revoked', tampered: false };
+        } catch (error) {
+          if (error instanceof CustosError && error.code === 'KEY_TAMPERED')
+            return { ...base, revoked: false, tampered: true };
+          throw error;
+        }
+      });
+  }
+
+  /** Each CA key's CRLs by number and next update (the DER is checked where it is used). */
+  crls(): CertificateInputs['crls'] {
+    return this.store
+      .all<{ issuer_key_id: string; number: number; next_update: string }>(
+        sql`SELECT issuer_key_id, number, next_update FROM crls`,
+      )
+      .map((r) => ({ issuerKeyId: r.issuer_key_id, number: r.number, nextUpdate: r.next_update }));
+  }
+
+  /** The key's certificates that another CA here issued and no CRL of it revokes yet, by issuing CA key. */
+  unrevokedIssuedFor(keyId: string): Map<string, string[]> {
+    const byIssuer = new Map<string, string[]>();
+    const rows = this.store.all<{ serial: string; issuer_key_id: string }>(
+      sql`SELECT serial, issuer_key_id FROM certificates WHERE key_id = ${keyId} AND issuer_key_id != ${keyId}`,
+    );
+    for (const row of rows) {
+      if (this.get(row.serial).status === 'revoked') continue;
+      byIssuer.set(row.issuer_key_id, [...(byIssuer.get(row.issuer_key_id) ?? []), row.serial]);
+    }
+    return byIssuer;
+  }
+
+  /** Whether Custos issued the certificate with this SHA-256 (of its DER). */
+  issuedHere(sha: string): boolean {
+    return this.store.get(sql`SELECT 1 AS one FROM certificates WHERE sha256 = ${sha}`) !== undefined;
+  }
+
   has(serial: string): boolean {
     return this.store.get(sql`SELECT 1 AS one FROM certificates WHERE serial = ${serial}`) !== undefined;
   }
@@ -166,10 +224,15 @@ export class CertificateStore {
     const x = new X509Certificate(issued.der);
     const spki = x.publicKey.export({ format: 'der', type: 'spki' });
     const serial = x.serialNumber.toLowerCase();
+    // A request for a key in the inventory (made with the token's key by another tool) certifies that key.
+    const keyId =
+      issued.keyId ??
+      this.store.get<{ id: string }>(sql`SELECT id FROM keys WHERE fingerprint = ${sha256(spki)} LIMIT 1`)?.id ??
+      null;
     this.store.execute(sql`
       INSERT INTO certificates (serial, der, sha256, key_id, spki, issuer_key_id, subject, issuer, not_before, not_after,
                                 ca, token_serial, token_label, proposal_id, issued_at)
-      VALUES (${serial}, ${issued.der}, ${sha256(issued.der)}, ${issued.keyId}, ${spki}, ${issued.issuerKeyId},
+      VALUES (${serial}, ${issued.der}, ${sha256(issued.der)}, ${keyId}, ${spki}, ${issued.issuerKeyId},
               ${issued.subject}, ${issued.issuer}, ${new Date(x.validFrom).toISOString()},
               ${new Date(x.validTo).toISOString()}, ${x.ca ? 1 : 0}, ${issued.token.serial}, ${issued.token.label},
               ${issued.proposalId}, ${at.toISOString()})`);

@@ -529,9 +529,16 @@ export function ceremonySeqs(store: Store, proposalId: string): number[] {
 
 export function keysOf(params: unknown, outcome: unknown): string[] {
   const ids = new Set<string>();
-  const p = (params ?? {}) as { keyId?: unknown; ckaId?: unknown; keyIds?: unknown; issuerKeyId?: unknown };
-  // A certificate ceremony's CA key (cert.issue, crl.issue) is a key the ceremony used.
-  for (const value of [p.keyId, p.ckaId, p.issuerKeyId, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
+  const p = (params ?? {}) as {
+    keyId?: unknown;
+    ckaId?: unknown;
+    keyIds?: unknown;
+    issuerKeyId?: unknown;
+    unwrapWith?: unknown;
+  };
+  // A certificate ceremony's CA key (cert.issue, crl.issue) and an import's unwrapping key are keys the ceremony used.
+  const used = [p.keyId, p.ckaId, p.issuerKeyId, p.unwrapWith];
+  for (const value of [...used, ...(Array.isArray(p.keyIds) ? p.keyIds : [])])
     if (typeof value === 'string') ids.add(value);
   const result = (outcome as { result?: { keyId?: unknown; keys?: unknown } } | null)?.result;
   if (typeof result?.keyId === 'string') ids.add(result.keyId);

@@ -15,6 +15,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import { renderReportPdf } from './report-pdf';
 import { ReportService } from './report-service';
 import { verifyReport, verifyReportPdf, type LaterLog } from './report-verify';
+import { fingerprintInGroups } from '../../../shared/backups';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -467,6 +468,8 @@ describe('a ceremony report', () => {
           ),
         ),
         'Cards for Ada Lovelace, Charles Babbage, Marie Curie; any 2 restore it.',
+        // The same fingerprint the cards carry, so the printed report and the cards are matched.
+        `Set fingerprint, on every card: ${fingerprintInGroups(backups.list()[0]!.fingerprint)}.`,
       ],
     });
     expect(report.steps.filter((s) => s.action === 'backup.card.release')).toEqual([

@@ -11,6 +11,8 @@ import { turnover } from '../custody/turnover';
 import { KeyInventory } from '../keys/key-inventory';
 import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
 import { quorumDrill } from '../quorum/drill';
+import { CertificateStore } from '../pki/certificate-store';
+import { pkiOperations } from '../pki/pki-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { QuorumService } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
@@ -60,6 +62,7 @@ export function blankTokenSuite(backend: TokenBackend): void {
     custodyId: string;
     token: TokenRef;
     keys: Map<string, { keyId: string; algorithm: Algorithm }>;
+    pki: ReturnType<typeof pkiOperations>;
   };
   beforeAll(async () => {
     ({ dataDir: s.dataDir, cleanup: s.cleanup } = tempDataDir());
@@ -80,17 +83,19 @@ export function blankTokenSuite(backend: TokenBackend): void {
       quorum: () => s.quorum,
       clock: now,
     });
+    s.pki = pkiOperations(now, inventory, new CertificateStore(s.f.opened.store, inventory));
     s.quorum = s.f.quorum(
-      { 'token.quorum-drill': quorumDrill, ...keyOperations(s.f.opened.store, now, inventory) },
+      { 'token.quorum-drill': quorumDrill, ...keyOperations(s.f.opened.store, now, inventory), ...s.pki.operations },
       {
         'custody.redeal': turnover(s.f.custody),
         'key.backup': s.backups.backupCeremony(),
         'key.restore': s.backups.restoreCeremony(),
       },
       ACTION_PARAMS,
-      keyChecks(s.f.opened.store, now, inventory),
+      { ...keyChecks(s.f.opened.store, now, inventory), ...s.pki.checks },
       {
         ...keyNeeds(s.f.opened.store, now, inventory),
+        ...s.pki.needs,
         'key.backup': () => BACKUP_NEEDS,
         'key.restore': (p) => s.backups.restoreNeeds(p),
       },
@@ -218,6 +223,32 @@ export function blankTokenSuite(backend: TokenBackend): void {
           : ['dgst', '-sha256', '-verify', pem, '-signature', join(s.dataDir, 'sig'), join(s.dataDir, 'msg')];
       expect(execFileSync('openssl', args, { encoding: 'utf8' }), algorithm).toMatch(
         /Verified OK|Signature Verified Successfully/,
+      );
+    }
+  });
+
+  it('signs a root certificate in the token with each signing key, which openssl verifies and finds beside its key', async () => {
+    const token = s.f.custody.record(s.custodyId).token;
+    const random = (bytes: number) =>
+      s.f.module.withSession(token, {}, (session, lib) => lib.C_GenerateRandom(session, Buffer.alloc(bytes)));
+    const second = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+    for (const { keyId, algorithm } of s.keys.values()) {
+      if (algorithm === 'AES-256') continue;
+      const profile = {
+        subject: { commonName: `${algorithm} root on ${backend.name}` },
+        // A day back: the fixture's clock runs ahead of the one openssl reads.
+        notBefore: second(Date.now() - 86_400_000),
+        notAfter: second(s.f.clock.now.getTime() + 300 * 86_400_000),
+        ca: true,
+        keyUsage: ['keyCertSign', 'cRLSign'],
+      };
+      const params = s.pki.bindings['cert.self-sign']!({ keyId, profile }, random) as Record<string, unknown>;
+      const done = await approved('cert.self-sign', params);
+      expect(done.outcome, `${algorithm}: ${JSON.stringify(done.outcome)}`).toMatchObject({ status: 'ok' });
+      const pem = join(s.dataDir, 'root.pem');
+      writeFileSync(pem, (done.outcome as { result: { pem: string } }).result.pem);
+      expect(execFileSync('openssl', ['verify', '-CAfile', pem, pem], { encoding: 'utf8' }).trim(), algorithm).toBe(
+        `${pem}: OK`,
       );
     }
   });

@@ -1,10 +1,12 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { AUTHENTICATION_IN_WORDS, AuditKeyFingerprint, type BackupImportResult } from '../../../shared/backups';
+import {
+  AUTHENTICATION_IN_WORDS,
+  AuditKeyFingerprint,
+  fingerprintInGroups,
+  type BackupImportResult,
+} from '../../../shared/backups';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCustos } from '../store/context';
-
-/** A 64-character fingerprint in groups of four, to compare with the printout by eye. */
-const grouped = (fingerprint: string) => fingerprint.match(/.{1,4}/g)!.join(' ');
 
 /**
  * Disaster recovery, step one: a backup file (from this workstation or a lost one) is stored here.
@@ -106,7 +108,7 @@ function ImportAnswer({ result }: { result: BackupImportResult }) {
             'this installation'
           ) : madeBy.auditKey ? (
             <>
-              another installation, audit key <code>{grouped(madeBy.auditKey)}</code>
+              another installation, audit key <code>{fingerprintInGroups(madeBy.auditKey)}</code>
             </>
           ) : (
             `another installation (${madeBy.installation})`

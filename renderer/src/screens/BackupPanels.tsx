@@ -1,6 +1,9 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import type { ProposalView } from '../../../shared/quorum';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { fingerprintInGroups, shareCardWords as words } from '../../../shared/backups';
+import { GROUPS_PER_LINE } from '../../../shared/share-card-text';
+import { useCardCheck } from '../app/card-check';
 import { useCustos } from '../store/context';
 
 /** Backup ceremony, step one: which keys, which card holders, how many cards restore. */
@@ -152,6 +155,35 @@ export function RestoreForm() {
   );
 }
 
+/**
+ * Where a holder types a card: each group is checked in the page as it is completed, so a typo is
+ * named before anything is sent; the core checks the whole card again on submit.
+ */
+function CardTextField({ id, text, onChange }: { id: string; text: string; onChange: (text: string) => void }) {
+  const said = useCardCheck(text);
+  return (
+    <>
+      <textarea
+        id={id}
+        rows={5}
+        value={text}
+        onChange={(e) => onChange(e.target.value)}
+        autoComplete="off"
+        spellCheck={false}
+        aria-describedby={`${id}-check`}
+        aria-invalid={said?.tone === 'problem' ? true : undefined}
+      />
+      <p
+        id={`${id}-check`}
+        className={said?.tone === 'problem' ? 'hint card-check problem' : 'hint card-check'}
+        aria-live="polite"
+      >
+        {said?.text ?? 'Each group is checked here as you type; nothing is sent until you submit.'}
+      </p>
+    </>
+  );
+}
+
 /** A holder types or pastes one card for an open restore; checked at once. */
 export function ShareEntryForm({ proposal }: { proposal: ProposalView }) {
   const enter = useCustos((s) => s.enterShare);
@@ -164,14 +196,7 @@ export function ShareEntryForm({ proposal }: { proposal: ProposalView }) {
   return (
     <form onSubmit={(e) => void submit(e)} aria-label={`Enter a share card for proposal ${proposal.shortFingerprint}`}>
       <label htmlFor={`card-${proposal.id}`}>Share card (type the groups as printed, or paste the QR text)</label>
-      <textarea
-        id={`card-${proposal.id}`}
-        rows={3}
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-        autoComplete="off"
-        spellCheck={false}
-      />
+      <CardTextField id={`card-${proposal.id}`} text={text} onChange={setText} />
       <button type="submit" disabled={busy || text.trim().length === 0}>
         {busy ? 'Checking the card; restoring once enough are in…' : 'Check and enter this card'}
       </button>
@@ -197,14 +222,7 @@ export function ShareCheckForm() {
         recorded.
       </p>
       <label htmlFor="check-card-text">Share card</label>
-      <textarea
-        id="check-card-text"
-        rows={3}
-        value={text}
-        onChange={(e) => setText(e.target.value)}
-        autoComplete="off"
-        spellCheck={false}
-      />
+      <CardTextField id="check-card-text" text={text} onChange={setText} />
       <button type="submit" disabled={busy || text.trim().length === 0}>
         Check the card
       </button>
@@ -232,27 +250,63 @@ export function CardPrinter() {
         <h2 id="share-card-title">
           Share card {card.index} of {card.holders} — for {card.holder.name}
         </h2>
-        <p>
-          Backup set <code>{card.setId.match(/.{8}/g)!.join(' ')}</code>. Any {card.threshold} cards restore it; fewer
-          reveal nothing. Only {card.holder.name} should see this card.
-        </p>
-        <pre className="share-text" aria-label="Share card text">
-          {card.text
-            .split('-')
-            .reduce<string[]>(
-              (lines, group, i) =>
-                i % 6 === 0 ? [...lines, group] : [...lines.slice(0, -1), `${lines.at(-1)!}-${group}`],
-              [],
-            )
-            .join('\n')}
-        </pre>
-        <img
-          className="qr"
-          alt={`QR code of share card ${card.index}`}
-          src={`data:image/svg+xml;base64,${btoa(card.qrSvg)}`}
-          width={200}
-          height={200}
-        />
+        <p className="no-print">Only {card.holder.name} should see this card.</p>
+        <dl className="card-facts">
+          <dt>Holder</dt>
+          <dd>{card.holder.name}</dd>
+          <dt>Share</dt>
+          <dd>
+            {words.share(card)}. Any {card.threshold} cards of this set restore the backup; fewer reveal nothing.
+          </dd>
+          <dt>Backup made</dt>
+          <dd>{words.made(card)}</dd>
+          <dt>Token</dt>
+          <dd>{words.token(card)}</dd>
+          <dt>Keys it covers</dt>
+          <dd>
+            <ul>
+              {card.keys.map((key) => (
+                <li key={key.id}>{words.key(key)}</li>
+              ))}
+            </ul>
+          </dd>
+          <dt>Backup set</dt>
+          <dd>
+            <code>{card.setId.match(/.{8}/g)!.join(' ')}</code>
+          </dd>
+          <dt>Set fingerprint</dt>
+          <dd>
+            <code>{fingerprintInGroups(card.setFingerprint)}</code>
+            <br />
+            SHA-256 of the signed manifest; the same on every card of this set and in the backup list.
+          </dd>
+        </dl>
+        <div className="share-layout">
+          <pre className="share-text" aria-label="Share card text">
+            {card.text
+              .split('-')
+              .reduce<string[]>(
+                (lines, group, i) =>
+                  i % GROUPS_PER_LINE === 0 ? [...lines, group] : [...lines.slice(0, -1), `${lines.at(-1)!}-${group}`],
+                [],
+              )
+              .join('\n')}
+          </pre>
+          <img
+            className="qr"
+            alt={`QR code of share card ${card.index}`}
+            src={`data:image/svg+xml;base64,${btoa(card.qrSvg)}`}
+            width={200}
+            height={200}
+          />
+        </div>
+        <p className="receipt">{words.receipt}</p>
+        <h3>What to do with this card</h3>
+        <ul>
+          {words.instructions.map((line) => (
+            <li key={line}>{line}</li>
+          ))}
+        </ul>
         <div className="actions no-print">
           <button type="button" onClick={() => window.print()}>
             Print this card

@@ -1,4 +1,5 @@
 import { useState, type FormEvent } from 'react';
+import { fingerprintInGroups } from '../../../shared/backups';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { JumpLinks } from '../app/JumpLinks';
 import { NextStep } from '../app/NextStep';
@@ -323,6 +324,9 @@ function BackupList() {
             <tr key={b.setId} data-set={b.setId}>
               <th scope="row">
                 {b.createdAt.slice(0, 16).replace('T', ' ')} from {b.token.label} <code>{b.setId.slice(0, 8)}</code>
+                <span className="set-fingerprint">
+                  fingerprint <code>{fingerprintInGroups(b.fingerprint.slice(0, 16))}…</code>
+                </span>
               </th>
               <td>
                 <BackupStateCell state={backupState(b, proposals)} threshold={b.threshold} />

@@ -3,6 +3,7 @@ import { keyIdentity, type KeyRecord } from '../../../shared/keys';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { NextStep } from '../app/NextStep';
 import { Outcome } from '../app/Outcome';
+import { KeyTransportPanel } from './KeyTransportPanel';
 import { useCustos } from '../store/context';
 import { ActionName } from '../../../shared/actions';
 
@@ -33,6 +34,7 @@ export function KeysScreen() {
           <KeyTable keys={keys} />
         )}
       </section>
+      <KeyTransportPanel keys={keys ?? []} />
     </section>
   );
 }

@@ -9,6 +9,7 @@ import { createQuorumSlice, type QuorumSlice } from './quorum-slice';
 import { createReportsSlice, type ReportsSlice } from './reports-slice';
 import { createNavigationSlice, type NavigationSlice } from './navigation-slice';
 import { createTokensSlice, type TokensSlice } from './tokens-slice';
+import { createTransportSlice, type TransportSlice } from './transport-slice';
 
 export type CustosState = AppSlice &
   NavigationSlice &
@@ -18,6 +19,7 @@ export type CustosState = AppSlice &
   QuorumSlice &
   KeysSlice &
   CertificatesSlice &
+  TransportSlice &
   ReportsSlice;
 export interface Deps {
   bridge: CustosBridge;
@@ -35,6 +37,7 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createQuorumSlice(deps)(...a),
     ...createKeysSlice(deps)(...a),
     ...createCertificatesSlice(deps)(...a),
+    ...createTransportSlice(deps)(...a),
     ...createReportsSlice(deps)(...a),
   }));
   bridge.on.tokens.changed((status) => store.getState().applyStatus(status));

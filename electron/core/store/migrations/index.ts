@@ -19,6 +19,7 @@ import { keyCompromiseReason } from './0017-key-compromise-reason';
 import { backupRetirement } from './0018-backup-retirement';
 import { keyFamilies } from './0019-key-families';
 import { certificates } from './0020-certificates';
+import { keyTransport } from './0021-key-transport';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -42,4 +43,5 @@ export const migrations: readonly Migration[] = [
   backupRetirement,
   keyFamilies,
   certificates,
+  keyTransport,
 ];

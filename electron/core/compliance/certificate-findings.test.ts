@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { certificateFindings, type CertificateInputs } from './certificate-findings';
+
+const NOW = new Date('2027-06-01T00:00:00Z');
+const ROOT_KEY = 'a'.repeat(32);
+const LEAF_KEY = 'b'.repeat(32);
+const cert = (over: Partial<CertificateInputs['certificates'][number]> = {}) => ({
+  serial: '11'.repeat(20),
+  subject: 'CN=Issuing CA',
+  keyId: null,
+  issuerKeyId: ROOT_KEY,
+  notAfter: '2030-01-01T00:00:00.000Z',
+  revoked: false,
+  ca: true,
+  tampered: false,
+  ...over,
+});
+const inputs = (over: Partial<CertificateInputs> = {}): CertificateInputs => ({
+  certificates: [],
+  crls: [],
+  onTokens: [],
+  ...over,
+});
+const keys = (rootState = 'active', leafState = 'active') => [
+  { id: ROOT_KEY, label: 'root-ca', state: rootState },
+  { id: LEAF_KEY, label: 'leaf', state: leafState },
+];
+const rules = (i: CertificateInputs, k = keys()) => certificateFindings(i, k, NOW).map((f) => f.rule);
+
+describe('the trust-store audit', () => {
+  it('says nothing of a valid, unrevoked certificate under a healthy CA', () => {
+    expect(rules(inputs({ certificates: [cert()] }))).toEqual([]);
+  });
+
+  it('flags expired and soon-expiring certificates, but not revoked ones', () => {
+    expect(rules(inputs({ certificates: [cert({ notAfter: '2027-05-01T00:00:00Z' })] }))).toEqual(['CERT_EXPIRED']);
+    expect(rules(inputs({ certificates: [cert({ notAfter: '2027-06-20T00:00:00Z' })] }))).toEqual(['CERT_EXPIRING']);
+    expect(rules(inputs({ certificates: [cert({ notAfter: '2027-05-01T00:00:00Z', revoked: true })] }))).toEqual([]);
+  });
+
+  it('flags an unrevoked certificate whose key or whose CA key is compromised or destroyed, naming the CRL to issue', () => {
+    const leaf = cert({ keyId: LEAF_KEY });
+    const [finding] = certificateFindings(inputs({ certificates: [leaf] }), keys('active', 'compromised'), NOW);
+    expect(finding).toMatchObject({ rule: 'CERT_KEY_COMPROMISED', severity: 'high' });
+    expect(finding!.fix).toContain(`revoke=${leaf.serial}:keyCompromise`);
+    expect(rules(inputs({ certificates: [cert()] }), keys('destroyed'))).toEqual(['CERT_KEY_COMPROMISED']);
+    expect(
+      rules(inputs({ certificates: [cert({ keyId: LEAF_KEY, revoked: true })] }), keys('active', 'compromised')),
+    ).toEqual([]);
+  });
+
+  it('flags an overdue CRL, a tampered record and a certificate on a token that Custos did not issue', () => {
+    expect(
+      rules(
+        inputs({
+          certificates: [cert({ tampered: true })],
+          crls: [
+            { issuerKeyId: ROOT_KEY, number: 1, nextUpdate: '2027-01-01T00:00:00Z' },
+            { issuerKeyId: ROOT_KEY, number: 2, nextUpdate: '2027-05-01T00:00:00Z' },
+          ],
+          onTokens: [
+            {
+              token: 'ca (1)',
+              label: 'x',
+              subject: 'CN=Mallory',
+              notAfter: '2030-01-01T00:00:00Z',
+              sha256: 'ab',
+              issuedHere: false,
+            },
+            {
+              token: 'ca (1)',
+              label: 'y',
+              subject: 'CN=Ours',
+              notAfter: '2030-01-01T00:00:00Z',
+              sha256: 'cd',
+              issuedHere: true,
+            },
+          ],
+        }),
+      ).sort(),
+    ).toEqual(['CERT_RECORD_TAMPERED', 'CRL_OVERDUE', 'TOKEN_CERT_UNKNOWN']);
+  });
+});

@@ -1,0 +1,113 @@
+import type { Finding } from '../../../shared/compliance';
+
+/** What the trust-store audit looks at: the certificates Custos issued, its CAs' CRLs, and what the tokens hold. */
+export interface CertificateInputs {
+  certificates: {
+    serial: string;
+    subject: string;
+    /** The certified key when it is in the inventory; null for a key known only from its request. */
+    keyId: string | null;
+    issuerKeyId: string;
+    notAfter: string;
+    revoked: boolean;
+    ca: boolean;
+    /** The stored DER no longer verifies under its issuer's key. */
+    tampered: boolean;
+  }[];
+  crls: { issuerKeyId: string; number: number; nextUpdate: string }[];
+  /** Certificate objects on the tokens Custos sees, and whether each is one Custos issued (by its SHA-256). */
+  onTokens: { token: string; label: string; subject: string; notAfter: string; sha256: string; issuedHere: boolean }[];
+}
+
+const DAY = 86_400_000;
+const CONTROLS = ['NIST SP 800-57 Part 2', 'NIST SP 800-53 SC-12', 'PCI DSS 4.0 3.7'];
+
+/**
+ * The trust-store audit (issue #15 §6): expired and expiring certificates, certificates whose key —
+ * or whose issuing CA key — is compromised or destroyed and that no CRL revokes yet, overdue CRLs,
+ * and certificate objects on a token that Custos did not issue (an anchor nobody recorded).
+ */
+export function certificateFindings(
+  inputs: CertificateInputs,
+  keys: { id: string; label: string; state: string }[],
+  now: Date,
+): Finding[] {
+  const findings: Finding[] = [];
+  const keyOf = new Map(keys.map((k) => [k.id, k]));
+  const gone = (id: string | null) => {
+    const k = id ? keyOf.get(id) : undefined;
+    return k && (k.state === 'compromised' || k.state === 'destroyed') ? k : null;
+  };
+  for (const c of inputs.certificates) {
+    if (c.tampered) {
+      findings.push({
+        rule: 'CERT_RECORD_TAMPERED',
+        subject: c.serial,
+        severity: 'high',
+        title: `The stored certificate ${c.serial.slice(0, 16)}… no longer verifies under its issuer's key`,
+        evidence: [`certificates row ${c.serial} was changed outside Custos`],
+        fix: 'Compare it with the copy in the token (pkcs11-tool -O) and the ceremony report; restore the database from a verified copy.',
+        controls: CONTROLS,
+      });
+      continue;
+    }
+    const days = Math.ceil((Date.parse(c.notAfter) - now.getTime()) / DAY);
+    if (!c.revoked && days <= 30)
+      findings.push({
+        rule: days < 0 ? 'CERT_EXPIRED' : 'CERT_EXPIRING',
+        subject: c.serial,
+        severity: days < 0 ? 'medium' : 'low',
+        title:
+          days < 0
+            ? `Certificate “${c.subject}” expired on ${c.notAfter.slice(0, 10)}`
+            : `Certificate “${c.subject}” expires in ${days} days`,
+        evidence: [`serial ${c.serial}, notAfter ${c.notAfter}`],
+        fix: 'Issue its successor (cert.self-sign or cert.issue), then retire the old one.',
+        controls: CONTROLS,
+      });
+    const subjectGone = gone(c.keyId);
+    const issuerGone = c.keyId === c.issuerKeyId ? null : gone(c.issuerKeyId);
+    if (!c.revoked && (subjectGone || issuerGone)) {
+      const why = subjectGone
+        ? `its key “${subjectGone.label}” is ${subjectGone.state}`
+        : `its issuing CA key “${issuerGone!.label}” is ${issuerGone!.state}`;
+      findings.push({
+        rule: 'CERT_KEY_COMPROMISED',
+        subject: c.serial,
+        severity: 'high',
+        title: `Certificate “${c.subject}” is not revoked, but ${why}`,
+        evidence: [`serial ${c.serial} appears on no CRL of key ${c.issuerKeyId}`],
+        fix:
+          c.keyId === c.issuerKeyId
+            ? 'A root cannot be revoked by a CRL: tell relying parties to remove it from their trust stores (the revocation notice).'
+            : `Revoke it: custos proposal create --action crl.issue --param issuerKeyId=${c.issuerKeyId} --param revoke=${c.serial}:keyCompromise`,
+        controls: CONTROLS,
+      });
+    }
+  }
+  const latest = new Map<string, { number: number; nextUpdate: string }>();
+  for (const crl of inputs.crls)
+    if ((latest.get(crl.issuerKeyId)?.number ?? 0) < crl.number) latest.set(crl.issuerKeyId, crl);
+  for (const [issuerKeyId, crl] of latest)
+    if (Date.parse(crl.nextUpdate) < now.getTime() && !gone(issuerKeyId))
+      findings.push({
+        rule: 'CRL_OVERDUE',
+        subject: issuerKeyId,
+        severity: 'medium',
+        title: `Revocation list ${crl.number} of “${keyOf.get(issuerKeyId)?.label ?? issuerKeyId}” was due to be replaced on ${crl.nextUpdate.slice(0, 10)}`,
+        evidence: [`latest CRL number ${crl.number}, nextUpdate ${crl.nextUpdate}`],
+        fix: `Issue the next one: custos proposal create --action crl.issue --param issuerKeyId=${issuerKeyId}`,
+        controls: CONTROLS,
+      });
+  for (const t of inputs.onTokens.filter((c) => !c.issuedHere))
+    findings.push({
+      rule: 'TOKEN_CERT_UNKNOWN',
+      subject: t.sha256,
+      severity: 'medium',
+      title: `Token ${t.token} holds a certificate Custos did not issue: “${t.subject}”`,
+      evidence: [`object “${t.label}”, SHA-256 ${t.sha256}, valid until ${t.notAfter.slice(0, 10)}`],
+      fix: 'Find out who put it there and why; Custos trusts only the certificates it issued, so delete the object if nobody can account for it.',
+      controls: CONTROLS,
+    });
+  return findings;
+}

@@ -1,0 +1,492 @@
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ACTION_PARAMS } from '../../../shared/actions';
+import type { ProposalView } from '../../../shared/quorum';
+import type { TransportPackage } from '../../../shared/transport';
+import { ed25519PublicKeyObject } from '../audit/checkpoint';
+import { canonicalJson } from '../canonical-json';
+import { factorProofs } from '../custodians/factor-proofs';
+import { totpCodeAt } from '../custodians/totp';
+import { findObjects } from '../hsm/find-objects';
+import { KeyInventory } from '../keys/key-inventory';
+import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
+import { QuorumService } from '../quorum/quorum-service';
+import { importTrustedKek } from '../backup/key-wrap';
+import { opensslVerify } from '../testing/openssl';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { TransportRecipients } from './recipients';
+import { TransportService } from './transport-service';
+
+/**
+ * Key transport against a real SoftHSM2 token, with recipients and senders that are openssl alone:
+ * their private keys exist only in PEM files, and every step on their side is an openssl command
+ * from docs/key-transport.md.
+ */
+let cleanup: () => void;
+let dir: string;
+let f: Awaited<ReturnType<typeof quorumFixture>>;
+let quorum: QuorumService;
+let inventory: KeyInventory;
+let recipients: TransportRecipients;
+let transport: TransportService;
+let custodyId: string;
+
+beforeEach(async () => {
+  ({ dataDir: dir, cleanup } = tempDataDir());
+  f = await quorumFixture(dir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+  const now = () => f.clock.now;
+  inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
+  recipients = new TransportRecipients({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    clock: now,
+  });
+  transport = new TransportService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    keys: inventory,
+    recipients,
+    module: () => f.module,
+    clock: now,
+  });
+  quorum = f.quorum(
+    { ...keyOperations(f.opened.store, now, inventory), 'key.import-wrapped': transport.importOperation() },
+    { 'key.export-wrapped': transport.exportCeremony() },
+    ACTION_PARAMS,
+    {
+      ...keyChecks(f.opened.store, now, inventory),
+      'key.export-wrapped': transport.exportCheck,
+      'key.import-wrapped': transport.importCheck,
+    },
+    {
+      ...keyNeeds(f.opened.store, now, inventory),
+      'key.export-wrapped': (p) => transport.exportNeeds(p),
+      'key.import-wrapped': (p) => transport.importNeeds(p),
+    },
+  );
+  custodyId = (
+    await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })
+  ).id;
+});
+afterEach(() => {
+  quorum.forgetAll();
+  f.close();
+  cleanup();
+});
+
+/** Trusted keys left in the token: a transport's wrapping key must never outlive its ceremony. */
+function trustedObjects(): number {
+  return f.module.withSession(
+    f.custody.record(custodyId).token,
+    {},
+    (session, lib) => findObjects(lib, session, [{ type: pkcs11js.CKA_TRUSTED, value: true }]).length,
+  );
+}
+
+const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+const file = (name: string, data: string | Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, data);
+  return path;
+};
+const propose = (action: string, params: Record<string, unknown>) =>
+  quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
+const resultOf = <T>(view: ProposalView) => (view.outcome as { result: T }).result;
+
+async function keyInToken(algorithm: string, usage: string, backupable: boolean, activate = false): Promise<string> {
+  const ckaId = randomBytes(16).toString('hex');
+  const params = { algorithm, label: `${usage}-${algorithm}`, usage, backupable, cryptoperiodDays: 365, ckaId };
+  const view = await f.approveAll(quorum, propose('key.generate', params), [1, 2]);
+  expect(view.state, JSON.stringify(view.outcome)).toBe('executed');
+  if (activate)
+    expect((await f.approveAll(quorum, propose('key.activate', { keyId: ckaId }), [1, 2])).state).toBe('executed');
+  return ckaId;
+}
+
+/** A security officer records the recipient key as trusted, with both factors. */
+async function trust(pem: string, label: string): Promise<string> {
+  f.tick();
+  const officer = f.setupOfficer!;
+  const actor = await factorProofs(f.custodians).proveOfficer(
+    { custodianId: officer.id, passphrase: officer.passphrase, code: totpCodeAt(officer.secret, f.clock.now) },
+    'trust a transport recipient',
+  );
+  return recipients.record(pem, label, actor as typeof actor & { type: 'custodian' }).fingerprint;
+}
+
+/** A recipient outside Custos: a private key in a PEM file, made by openssl, and its public key. */
+function outsideKey(name: string, algorithm: 'RSA' | 'EC'): { priv: string; pub: string } {
+  const priv = join(dir, `${name}.pem`);
+  openssl(
+    'genpkey',
+    ...(algorithm === 'RSA'
+      ? ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:3072']
+      : ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']),
+    '-out',
+    priv,
+  );
+  return { priv, pub: openssl('pkey', '-in', priv, '-pubout').toString() };
+}
+
+async function exported(keyId: string, recipient: string): Promise<{ pkg: TransportPackage; body: string }> {
+  const params = { keyId, recipient, packageId: randomBytes(16).toString('hex') };
+  const view = await f.approveAll(quorum, propose('key.export-wrapped', params), [1, 2]);
+  expect(view.state, JSON.stringify(view.outcome)).toBe('executed');
+  const { sha256 } = resultOf<{ sha256: string }>(view);
+  const { body, signature } = transport.packageFile(sha256);
+  // The recipient checks where it came from with openssl: the audit key's Ed25519 signature over the file's bytes.
+  const auditPem = ed25519PublicKeyObject(f.opened.audit.noteKey()!.publicKey)
+    .export({ format: 'pem', type: 'spki' })
+    .toString();
+  const verified = opensslVerify(
+    file('audit.pem', auditPem),
+    file('package.json', body),
+    file('package.sig', signature!),
+  );
+  expect(verified).toContain('Signature Verified Successfully');
+  expect(createHash('sha256').update(body).digest('hex')).toBe(sha256);
+  return { pkg: JSON.parse(body) as TransportPackage, body };
+}
+
+/** AES-KWP (RFC 5649) unwrap with openssl, the wrapping key given in hex. */
+const kwpUnwrap = (kekHex: string, wrapped: string) =>
+  openssl(
+    'enc',
+    '-d',
+    '-id-aes256-wrap-pad',
+    '-K',
+    kekHex,
+    '-iv',
+    'A65959A6',
+    '-in',
+    file('wrapped.bin', Buffer.from(wrapped, 'base64')),
+  );
+
+/** HKDF-SHA256 with openssl kdf: Z and info in hex, the 32-byte wrapping key in hex. */
+const hkdf = (zHex: string, infoHex: string) =>
+  openssl(
+    'kdf',
+    '-keylen',
+    '32',
+    '-kdfopt',
+    'digest:SHA256',
+    '-kdfopt',
+    `hexkey:${zHex}`,
+    '-kdfopt',
+    `hexinfo:${infoHex}`,
+    'HKDF',
+  )
+    .toString()
+    .trim()
+    .replace(/:/g, '');
+
+const kcvOf = (keyHex: string) =>
+  openssl('enc', '-aes-256-ecb', '-nopad', '-K', keyHex, '-in', file('zero.bin', Buffer.alloc(16)))
+    .subarray(0, 3)
+    .toString('hex')
+    .toUpperCase();
+
+describe('key transport out (export wrapped for a trusted recipient)', () => {
+  it('wraps an AES key for an RSA recipient; openssl alone unwraps it (RSA-OAEP SHA-256, then AES-KWP)', async () => {
+    const recipient = outsideKey('partner-rsa', 'RSA');
+    const fingerprint = await trust(recipient.pub, 'Partner HSM (RSA)');
+    const keyId = await keyInToken('AES-256', 'encrypt', true);
+
+    const { pkg } = await exported(keyId, fingerprint);
+
+    expect(pkg).toMatchObject({ scheme: 'rsa-oaep-sha256+aes-kwp', recipient: { fingerprint, algorithm: 'RSA' } });
+    const kek = openssl(
+      'pkeyutl',
+      '-decrypt',
+      '-inkey',
+      recipient.priv,
+      '-in',
+      file('kek.enc', Buffer.from(pkg.encryptedKek!, 'base64')),
+      '-pkeyopt',
+      'rsa_padding_mode:oaep',
+      '-pkeyopt',
+      'rsa_oaep_md:sha256',
+      '-pkeyopt',
+      'rsa_mgf1_md:sha256',
+      '-pkeyopt',
+      `rsa_oaep_label:${pkg.info}`,
+    );
+    expect(kek).toHaveLength(32);
+    const key = kwpUnwrap(kek.toString('hex'), pkg.wrappedKey);
+    expect(key).toHaveLength(32);
+    // The key openssl unwrapped is the token's: the same check value, computed by openssl and recorded from the token.
+    expect(kcvOf(key.toString('hex'))).toBe(inventory.get(keyId).kcv);
+  });
+
+  it('wraps an EC private key for an EC P-256 recipient; openssl alone derives, runs HKDF, unwraps, and finds the same public key', async () => {
+    const recipient = outsideKey('partner-ec', 'EC');
+    const fingerprint = await trust(recipient.pub, 'Partner HSM (EC)');
+    const keyId = await keyInToken('EC-P256', 'sign', true);
+
+    const { pkg } = await exported(keyId, fingerprint);
+
+    expect(pkg.scheme).toBe('ecdh-hkdf-sha256+aes-kwp');
+    const ephemeral = file(
+      'eph.pem',
+      openssl(
+        'pkey',
+        '-pubin',
+        '-inform',
+        'DER',
+        '-in',
+        file('eph.der', Buffer.from(pkg.ephemeralPublicKey!, 'base64')),
+      ),
+    );
+    const z = openssl('pkeyutl', '-derive', '-inkey', recipient.priv, '-peerkey', ephemeral);
+    const kek = hkdf(z.toString('hex'), pkg.info);
+    const pkcs8 = kwpUnwrap(kek, pkg.wrappedKey);
+    const publicKey = openssl('pkey', '-inform', 'DER', '-in', file('key.der', pkcs8), '-pubout', '-outform', 'DER');
+    expect(publicKey.equals(inventory.publicKey(keyId)!)).toBe(true);
+  });
+
+  it('leaves no wrapping key in the token: none after an export, and one a crashed export left is removed at the next start', async () => {
+    const fingerprint = await trust(outsideKey('partner', 'RSA').pub, 'Partner');
+    const keyId = await keyInToken('AES-256', 'encrypt', true);
+    await exported(keyId, fingerprint);
+    expect(trustedObjects()).toBe(0);
+
+    const packageId = randomBytes(16).toString('hex');
+    const proposal = propose('key.export-wrapped', { keyId, recipient: fingerprint, packageId });
+    // As if the process died after the SO put the wrapping key in: the run is journaled, the key is in the token.
+    f.opened.store.execute({
+      text: 'INSERT INTO executions (proposal_id, started_at) VALUES (?, ?)',
+      params: [proposal.id, f.clock.now.toISOString()],
+    });
+    f.tick();
+    const keys = await Promise.all(
+      [1, 2].map(async (i) => ({
+        custodianId: f.enrolled[i]!.id,
+        key: await f.custodians.verifyFactors(
+          f.enrolled[i]!.id,
+          f.enrolled[i]!.passphrase,
+          totpCodeAt(f.enrolled[i]!.secret, f.clock.now),
+          'test',
+        ),
+      })),
+    );
+    const so = await f.custody.rebuildPin(custodyId, 'so', keys);
+    f.module.withSession(
+      f.custody.record(custodyId).token,
+      { write: true, login: { user: 'so', pin: so.toString('latin1') } },
+      (session, lib) => importTrustedKek(lib, session, packageId, randomBytes(32), 'Custos transport KEK x'),
+    );
+    so.fill(0);
+    expect(trustedObjects()).toBe(1);
+    const settled = new QuorumService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      custody: f.custody,
+      module: () => f.module,
+      operations: {},
+      reconcilers: { 'key.export-wrapped': transport.reconcileExport() },
+    }).reconcile();
+    expect(settled).toMatchObject([
+      { proposalId: proposal.id, outcome: { status: 'failed', code: 'OPERATION_INTERRUPTED' } },
+    ]);
+    expect(trustedObjects()).toBe(0);
+    expect(transport.list()).toHaveLength(1);
+  });
+
+  it('refuses a recipient no security officer recorded, and a key generated never to leave the token', async () => {
+    const keyId = await keyInToken('AES-256', 'encrypt', true);
+    const stranger = createHash('sha256').update('no one recorded this').digest('hex');
+    expect(() =>
+      propose('key.export-wrapped', { keyId, recipient: stranger, packageId: randomBytes(16).toString('hex') }),
+    ).toThrow(expect.objectContaining({ code: 'TRANSPORT_RECIPIENT_UNTRUSTED' }));
+    const fingerprint = await trust(outsideKey('partner', 'RSA').pub, 'Partner');
+    const kept = await keyInToken('AES-256', 'encrypt', false);
+    expect(() =>
+      propose('key.export-wrapped', {
+        keyId: kept,
+        recipient: fingerprint,
+        packageId: randomBytes(16).toString('hex'),
+      }),
+    ).toThrow(expect.objectContaining({ code: 'KEY_TYPE_UNSUITED' }));
+  });
+
+  it('does not trust a recipient row a database writer inserts', async () => {
+    const fingerprint = await trust(outsideKey('partner', 'RSA').pub, 'Partner');
+    f.opened.store.execute({
+      text: 'UPDATE transport_recipients SET label = ? WHERE fingerprint = ?',
+      params: ['Mallory', fingerprint],
+    });
+    const keyId = await keyInToken('AES-256', 'encrypt', true);
+    expect(() =>
+      propose('key.export-wrapped', { keyId, recipient: fingerprint, packageId: randomBytes(16).toString('hex') }),
+    ).toThrow(expect.objectContaining({ code: 'TRANSPORT_RECIPIENT_TAMPERED' }));
+    expect(recipients.list()[0]!.status).toBe('tampered');
+  });
+});
+
+/** A package made by a sender outside Custos with openssl alone, for a Custos EC wrapping key. */
+function packageFromOpenssl(custosSpki: Buffer, declared: { usage: 'encrypt' | 'wrap' }) {
+  const custosPem = file(
+    'custos.pem',
+    openssl('pkey', '-pubin', '-inform', 'DER', '-in', file('custos.der', custosSpki)),
+  );
+  const eph = join(dir, 'sender-eph.pem');
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', eph);
+  const ephSpki = openssl('pkey', '-in', eph, '-pubout', '-outform', 'DER');
+  const aes = randomBytes(32);
+  const id = randomBytes(16).toString('hex');
+  const ckaId = randomBytes(16).toString('hex');
+  const recipient = createHash('sha256').update(custosSpki).digest('hex');
+  const info = Buffer.from(`custos-key-transport/v1 ${id} ${ckaId} AES-256 ${declared.usage} ${recipient}`).toString(
+    'hex',
+  );
+  const z = openssl('pkeyutl', '-derive', '-inkey', eph, '-peerkey', custosPem);
+  const kek = hkdf(z.toString('hex'), info);
+  const wrapped = openssl('enc', '-id-aes256-wrap-pad', '-K', kek, '-iv', 'A65959A6', '-in', file('aes.bin', aes));
+  const pkg: TransportPackage = {
+    kind: 'custos-key-transport',
+    v: 1,
+    id,
+    createdAt: '2026-12-01T10:00:00.000Z',
+    madeBy: null,
+    key: {
+      ckaId,
+      label: 'partner-data-key',
+      algorithm: 'AES-256',
+      usage: declared.usage,
+      publicKey: null,
+      fingerprint: null,
+      kcv: kcvOf(aes.toString('hex')),
+    },
+    recipient: { fingerprint: recipient, algorithm: 'EC-P256' },
+    scheme: 'ecdh-hkdf-sha256+aes-kwp',
+    ephemeralPublicKey: ephSpki.toString('base64'),
+    info,
+    wrappedKey: wrapped.toString('base64'),
+  };
+  return { pkg, aes };
+}
+
+describe('key transport in (import a package wrapped for a Custos key)', () => {
+  async function wrappingKey() {
+    const keyId = await keyInToken('EC-P256', 'wrap', false, true);
+    return { keyId, spki: inventory.publicKey(keyId)! };
+  }
+  const importParams = (sha256: string) => ({
+    ...transport.bindImport({ package: sha256, cryptoperiodDays: 365 }, randomBytes),
+  });
+
+  it('unwraps an openssl-made EC package into the token after t approvals (t−1 do nothing): sensitive, not extractable, usable', async () => {
+    const { keyId, spki } = await wrappingKey();
+    const { pkg, aes } = packageFromOpenssl(spki, { usage: 'encrypt' });
+    const received = transport.receive(JSON.stringify(pkg));
+    expect(received).toMatchObject({ direction: 'in', importedAs: null, recipient: { algorithm: 'EC-P256' } });
+
+    const proposal = propose('key.import-wrapped', importParams(received.sha256));
+    const params = proposal.params as { ckaId: string; unwrapWith: string };
+    expect(params.unwrapWith).toBe(keyId);
+    const once = await f.approveAll(quorum, proposal, [1]);
+    expect(once.state).toBe('open');
+    expect(() => inventory.get(params.ckaId)).toThrow();
+
+    const view = await f.approveAll(quorum, once, [2]);
+    expect(view.state, JSON.stringify(view.outcome)).toBe('executed');
+    const imported = inventory.get(params.ckaId);
+    expect(imported).toMatchObject({
+      label: 'partner-data-key',
+      algorithm: 'AES-256',
+      usage: 'encrypt',
+      backupable: false,
+      kcv: pkg.key.kcv,
+    });
+    expect(transport.list().find((p) => p.sha256 === received.sha256)!.importedAs).toBe(params.ckaId);
+
+    const plain = Buffer.from('sixteen byte msg');
+    const sealed = await f.loggedIn(custodyId, [0, 1], (session, lib) => {
+      const [handle] = findObjects(lib, session, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+        { type: pkcs11js.CKA_ID, value: Buffer.from(params.ckaId, 'hex') },
+      ]);
+      const [sensitive, extractable] = lib.C_GetAttributeValue(session, handle!, [
+        { type: pkcs11js.CKA_SENSITIVE },
+        { type: pkcs11js.CKA_EXTRACTABLE },
+      ]);
+      expect([sensitive!.value, extractable!.value]).toEqual([Buffer.from([1]), Buffer.from([0])]);
+      lib.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_ECB }, handle!);
+      return lib.C_Encrypt(session, plain, Buffer.alloc(16));
+    });
+    const opened = openssl(
+      'enc',
+      '-d',
+      '-aes-256-ecb',
+      '-nopad',
+      '-K',
+      aes.toString('hex'),
+      '-in',
+      file('sealed.bin', sealed),
+    );
+    expect(opened.equals(plain)).toBe(true);
+  });
+
+  it('refuses a package changed after it was made: declarations not matching its info, or a wrapped key that does not open', async () => {
+    const { spki } = await wrappingKey();
+    const { pkg } = packageFromOpenssl(spki, { usage: 'encrypt' });
+    // The usage changed without the info: refused when received.
+    expect(() => transport.receive(JSON.stringify({ ...pkg, key: { ...pkg.key, usage: 'wrap' } }))).toThrow(
+      expect.objectContaining({ code: 'TRANSPORT_PACKAGE_INVALID' }),
+    );
+    // Usage and info changed together: the wrapping key no longer opens the key; the import fails, leaves nothing.
+    const info = Buffer.from(Buffer.from(pkg.info, 'hex').toString().replace(' encrypt ', ' wrap ')).toString('hex');
+    const changed = transport.receive(JSON.stringify({ ...pkg, info, key: { ...pkg.key, usage: 'wrap' } }));
+    const view = await f.approveAll(quorum, propose('key.import-wrapped', importParams(changed.sha256)), [1, 2]);
+    expect(view.state).toBe('failed');
+    expect(view.outcome).toMatchObject({ code: 'TRANSPORT_PACKAGE_INVALID' });
+    const ckaId = (view.params as { ckaId: string }).ckaId;
+    expect(() => inventory.get(ckaId)).toThrow();
+    await f.loggedIn(custodyId, [0, 1], (session, lib) => {
+      expect(findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }])).toEqual([]);
+    });
+  });
+
+  it('refuses an RSA-OAEP (SHA-256) package on a token that cannot unwrap it, naming the mechanism', async () => {
+    const keyId = await keyInToken('RSA-3072', 'wrap', false, true);
+    const spki = inventory.publicKey(keyId)!;
+    const id = randomBytes(16).toString('hex');
+    const recipient = createHash('sha256').update(spki).digest('hex');
+    const key = {
+      ckaId: randomBytes(16).toString('hex'),
+      label: 'x',
+      algorithm: 'AES-256' as const,
+      usage: 'wrap' as const,
+      publicKey: null,
+      fingerprint: null,
+      kcv: null,
+    };
+    const info = Buffer.from(`custos-key-transport/v1 ${id} ${key.ckaId} AES-256 wrap ${recipient}`).toString('hex');
+    const pkg = {
+      kind: 'custos-key-transport',
+      v: 1,
+      id,
+      createdAt: '2026-12-01T10:00:00.000Z',
+      madeBy: null,
+      key,
+      recipient: { fingerprint: recipient, algorithm: 'RSA' },
+      scheme: 'rsa-oaep-sha256+aes-kwp',
+      encryptedKek: randomBytes(384).toString('base64'),
+      info,
+      wrappedKey: randomBytes(40).toString('base64'),
+    };
+    expect(() => transport.receive(canonicalJson(pkg))).toThrow(
+      expect.objectContaining({
+        code: 'TRANSPORT_MECHANISM_MISSING',
+        message: expect.stringContaining('CKM_RSA_PKCS_OAEP'),
+      }),
+    );
+  });
+});
