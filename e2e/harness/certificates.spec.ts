@@ -123,6 +123,10 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
   await expect(form.locator('#root-requester-who')).toHaveValue('');
   const waiting = page.getByRole('region', { name: /Waiting for approval/ });
   await expect(waiting).toContainText(`Make a root certificate on “vault-ca”: fingerprint ${fingerprint}, 0 of 2`);
+  // Proposing the same root twice by accident is made hard: the form says one already waits.
+  await expect(form.getByRole('note')).toContainText(
+    `A root certificate for “example-root” already waits for approval (fingerprint ${fingerprint}).`,
+  );
   await checkScreen(page, '09-certificates-root-proposed');
 
   // The approvers read the certificate in the catalogue's words, then approve with the fingerprint heard.
@@ -176,6 +180,9 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
   expect(openssl.status, openssl.stderr).toBe(0);
   expect(openssl.stdout).toContain('CN = Example Root CA');
   expect(openssl.stdout).toContain('CA:TRUE, pathlen:1');
+  await expect(form.getByRole('note')).toContainText(
+    `“example-root” already has a root certificate, CN=Example Root CA, O=Example, C=NL, valid until ${lastDay}.`,
+  );
   await checkScreen(page, '09-certificates');
 });
 

@@ -95,17 +95,19 @@ function KeySelect({
   keys,
   value,
   onChange,
+  'aria-describedby': describedBy,
 }: {
   id: string;
   label: string;
   keys: KeyRecord[];
   value: string;
   onChange: (id: string) => void;
+  'aria-describedby'?: string;
 }) {
   return (
     <>
       <label htmlFor={id}>{label}</label>
-      <select id={id} value={value} onChange={(e) => onChange(e.target.value)}>
+      <select id={id} value={value} onChange={(e) => onChange(e.target.value)} aria-describedby={describedBy}>
         {keys.map((k) => (
           <option key={k.id} value={k.id}>
             {keyChoice(k)}
@@ -117,8 +119,9 @@ function KeySelect({
 }
 
 /** cert.self-sign: an active signing key in a token in custody signs its own certificate. */
-export function RootCertificateForm({ keys }: { keys: KeyRecord[] }) {
+export function RootCertificateForm({ keys, certificates }: { keys: KeyRecord[]; certificates: CertificateRecord[] }) {
   const custodies = useCustos((s) => s.custodies) ?? [];
+  const proposals = useCustos((s) => s.proposals) ?? [];
   const form = useCeremonyForm('cert.self-sign', 'root');
   const [keyId, setKeyId] = useState('');
   const [draft, setDraft] = useState<ProfileDraft>(caDraft);
@@ -128,6 +131,11 @@ export function RootCertificateForm({ keys }: { keys: KeyRecord[] }) {
   const key = signers.find((k) => k.id === keyId) ?? signers[0];
   if (!key) return null;
   const lastDay = lastDayBefore(key.expiresAt);
+  // A second root for the same key is allowed (a renewal), but never by accident.
+  const waiting = proposals.find(
+    (p) => p.state === 'open' && p.action === 'cert.self-sign' && p.params.keyId === key.id,
+  );
+  const existing = certificates.find((c) => c.selfSigned && c.keyId === key.id && c.status === 'valid');
   const submit = async () => {
     const ok = await form.submit(key, profileProblems(draft, 'root', lastDay), () => ({
       keyId: key.id,
@@ -151,7 +159,16 @@ export function RootCertificateForm({ keys }: { keys: KeyRecord[] }) {
           setKeyId(id);
           setDraft({ ...draft, to: '' });
         }}
+        aria-describedby={waiting || existing ? 'root-key-state' : undefined}
       />
+      {(waiting || existing) && (
+        <p id="root-key-state" className="notice" role="note">
+          {waiting
+            ? `A root certificate for “${key.label}” already waits for approval (fingerprint ${waiting.shortFingerprint}). `
+            : `“${key.label}” already has a root certificate, ${existing!.subject}, valid until ${existing!.notAfter.slice(0, 10)}. `}
+          Propose another only to replace it: both would stay valid until revoked or expired.
+        </p>
+      )}
       <ProfileFields prefix="root" draft={draft} onChange={setDraft} lastDay={lastDay} chooseCa={false} />
       {form.factors}
       <button type="submit" disabled={form.busy}>

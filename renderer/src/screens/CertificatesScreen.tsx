@@ -270,7 +270,7 @@ function Ceremonies({
           P-384, for example) on the Keys screen and activate it once generated.
         </NextStep>
       ) : (
-        <RootCertificateForm keys={keys} />
+        <RootCertificateForm keys={keys} certificates={certificates} />
       )}
       {cas.length === 0 ? (
         <p className="muted">
