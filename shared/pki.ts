@@ -44,6 +44,7 @@ export const EXTENDED_KEY_USAGES = {
   timeStamping: '1.3.6.1.5.5.7.3.8',
   OCSPSigning: '1.3.6.1.5.5.7.3.9',
 } as const;
+export type CertExtendedKeyUsage = keyof typeof EXTENDED_KEY_USAGES;
 export const CertExtendedKeyUsage = z.enum(
   Object.keys(EXTENDED_KEY_USAGES) as [keyof typeof EXTENDED_KEY_USAGES, ...(keyof typeof EXTENDED_KEY_USAGES)[]],
 );
@@ -110,7 +111,8 @@ export function nameInWords(name: DistinguishedName): string {
 
 export const NAME_ATTRIBUTES = NAME_ORDER;
 
-const USAGE_WORDS: Record<CertKeyUsage, string> = {
+/** Each key usage in the words approvers read, the same in the forms that choose them. */
+export const KEY_USAGE_WORDS: Record<CertKeyUsage, string> = {
   digitalSignature: 'digital signatures',
   nonRepudiation: 'non-repudiation',
   keyEncipherment: 'key encipherment',
@@ -131,7 +133,7 @@ export function profileInWords(p: CertificateProfile): string[] {
     p.ca
       ? `A certificate authority${p.pathLength === undefined ? '' : `; at most ${p.pathLength} CA below it`}`
       : 'Not a certificate authority (an end-entity certificate)',
-    `Key may be used for: ${p.keyUsage.map((u) => USAGE_WORDS[u]).join(', ')}`,
+    `Key may be used for: ${p.keyUsage.map((u) => KEY_USAGE_WORDS[u]).join(', ')}`,
     ...(p.extendedKeyUsage?.length ? [`Extended purposes: ${p.extendedKeyUsage.join(', ')}`] : []),
     ...(p.crlDistributionPoints?.length ? [`Revocation lists published at ${p.crlDistributionPoints.join(', ')}`] : []),
     ...(p.nameConstraints
@@ -186,3 +188,4 @@ export const CrlText = z.object({
   nextUpdate: z.string(),
   text: z.string(),
 });
+export type CrlText = z.infer<typeof CrlText>;

@@ -32,6 +32,11 @@ test('a new installation: every screen passes axe and its empty states say the n
   await page.keyboard.press('Alt+8');
   await expect(page.getByRole('button', { name: 'Go to Custodians' })).toBeVisible();
   await checkScreen(page, '08-settings');
+  await page.keyboard.press('Alt+9');
+  await expect(page.getByRole('heading', { level: 1, name: 'Certificates' })).toBeVisible();
+  await expect(page.getByText('no token is in custody yet')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Go to Ceremonies' })).toBeVisible();
+  await checkScreen(page, '09-certificates-empty');
 
   // The skip link is the first stop, and it leads to the screen itself.
   await page.reload();

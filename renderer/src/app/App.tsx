@@ -5,6 +5,7 @@ import { ReportsScreen } from '../screens/ReportsScreen';
 import { ApprovalsScreen } from '../screens/ApprovalsScreen';
 import { AuditScreen } from '../screens/AuditScreen';
 import { CeremoniesScreen } from '../screens/CeremoniesScreen';
+import { CertificatesScreen } from '../screens/CertificatesScreen';
 import { CustodiansScreen } from '../screens/CustodiansScreen';
 import { KeysScreen } from '../screens/KeysScreen';
 import { SettingsScreen } from '../screens/SettingsScreen';
@@ -24,7 +25,7 @@ export function App() {
   }, [load]);
 
   useEffect(() => {
-    // Alt+1…Alt+7 jump between sections, for custodians working from the keyboard.
+    // Alt+1…Alt+9 jump between sections, for custodians working from the keyboard.
     const onKey = (event: KeyboardEvent) => {
       const index = Number(event.key) - 1;
       if (event.altKey && index >= 0 && index < screens.length) {
@@ -120,5 +121,7 @@ function Screen({ id }: { id: ScreenId }) {
       return <ApprovalsScreen />;
     case 'reports':
       return <ReportsScreen />;
+    case 'certificates':
+      return <CertificatesScreen />;
   }
 }

@@ -8,7 +8,7 @@ import { NextStep } from '../app/NextStep';
 import { useProposalLookups } from '../app/proposal-lookups';
 import { QuorumScreen } from '../app/QuorumScreen';
 import { useCustos } from '../store/context';
-import { approveFormOf, stopFormOf } from '../store/quorum-slice';
+import { approveFormOf, isCertificateCeremony, stopFormOf } from '../store/quorum-slice';
 import { CardPrinter, ShareEntryForm } from './BackupPanels';
 import { CardsToDestroy } from './BackupRetirement';
 
@@ -128,6 +128,13 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
       {proposal.action === 'key.restore' && open && <ShareEntryForm proposal={proposal} />}
       {proposal.action === 'backup.retire' && proposal.state === 'executed' && (
         <CardsToDestroy setId={proposal.params.setId} />
+      )}
+      {isCertificateCeremony(proposal.action) && proposal.state === 'executed' && (
+        <NextStep screen="certificates" action="Go to Certificates">
+          {proposal.action === 'crl.issue'
+            ? 'The list is on the Certificates screen, as PEM text to publish.'
+            : 'The certificate is on the Certificates screen, as PEM text to copy or print.'}
+        </NextStep>
       )}
       {open && <ApproveForm proposal={proposal} choices={approvers} />}
       {open && (

@@ -2,6 +2,7 @@ import { createStore, type StoreApi } from 'zustand';
 import type { CustosBridge } from '../bridge';
 import { createAppSlice, type AppSlice } from './app-slice';
 import { createAuditSlice, type AuditSlice } from './audit-slice';
+import { createCertificatesSlice, type CertificatesSlice } from './certificates-slice';
 import { createCustodiansSlice, type CustodiansSlice } from './custodians-slice';
 import { createKeysSlice, type KeysSlice } from './keys-slice';
 import { createQuorumSlice, type QuorumSlice } from './quorum-slice';
@@ -17,6 +18,7 @@ export type CustosState = AppSlice &
   CustodiansSlice &
   QuorumSlice &
   KeysSlice &
+  CertificatesSlice &
   TransportSlice &
   ReportsSlice;
 export interface Deps {
@@ -34,6 +36,7 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createCustodiansSlice(deps)(...a),
     ...createQuorumSlice(deps)(...a),
     ...createKeysSlice(deps)(...a),
+    ...createCertificatesSlice(deps)(...a),
     ...createTransportSlice(deps)(...a),
     ...createReportsSlice(deps)(...a),
   }));

@@ -10,6 +10,8 @@ export const screens = [
   { id: 'reports', title: 'Reports' },
   { id: 'custodians', title: 'Custodians' },
   { id: 'settings', title: 'Settings' },
+  // Last, so that the shortcuts people already know (Alt+1…Alt+8) keep their sections.
+  { id: 'certificates', title: 'Certificates' },
 ] as const;
 export type ScreenId = (typeof screens)[number]['id'];
 

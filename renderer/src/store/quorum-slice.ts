@@ -1,7 +1,9 @@
 import type { StateCreator } from 'zustand';
 import type { WireError } from '../../../shared/errors';
 import type { BackupImportResult, BackupSummary, PrintableCard } from '../../../shared/backups';
+import { actionTitle } from '../../../shared/actions';
 import { describeFailure, type CustodyView, type ProposalView } from '../../../shared/quorum';
+import type { CustosBridge } from '../bridge';
 import type { CustosState, Deps } from './index';
 
 export interface Proof {
@@ -53,6 +55,13 @@ export interface QuorumSlice {
   proposeRestore(custodyId: string, setId: string, overrideDestroyed: boolean, requester: Proof): Promise<boolean>;
   /** The quorum of `custodyId` decides; its errors show in the retirement form. */
   proposeRetire(custodyId: string, setId: string, reason: string, requester: Proof): Promise<boolean>;
+  /** A certificate ceremony proposed from its form on Certificates, which shows the refusals itself. */
+  proposeCertificateCeremony(
+    custodyId: string,
+    action: CertificateCeremony,
+    params: ProposalParams,
+    requester: Proof,
+  ): Promise<boolean>;
   /** A holder of a retired set's card records, with both factors, that it is destroyed. */
   recordCardDestroyed(setId: string, holder: Proof): Promise<boolean>;
   showCards(setId: string): Promise<void>;
@@ -187,6 +196,13 @@ export const createQuorumSlice =
             `Retirement proposal ${p.shortFingerprint} is open: read this fingerprint aloud to the approvers on the Approvals screen. The set can still be restored until they approve.`,
           RETIRE_FORM,
         ),
+      proposeCertificateCeremony: (custodyId, action, params, requester) =>
+        run(
+          () => bridge.proposals.create({ custodyId, action, params, requester }),
+          (p) =>
+            `${actionTitle(action)}: proposal ${p.shortFingerprint} is open. Read this fingerprint aloud to the approvers on the Approvals screen; nothing is signed until they approve.`,
+          certificateFormOf(action),
+        ),
       recordCardDestroyed: (setId, holder) =>
         run(
           () => bridge.backups.cardDestroyed({ setId, holder }),
@@ -288,6 +304,14 @@ export const createQuorumSlice =
 /** The backup retirement forms, which show their own errors. */
 export const RETIRE_FORM = 'retire';
 export const CARD_DESTROYED_FORM = 'card-destroyed';
+
+/** The certificate ceremonies, each proposed from its own form on Certificates. */
+export const CERTIFICATE_CEREMONIES = ['cert.self-sign', 'cert.issue', 'crl.issue'] as const;
+export type CertificateCeremony = (typeof CERTIFICATE_CEREMONIES)[number];
+export const isCertificateCeremony = (action: string): action is CertificateCeremony =>
+  (CERTIFICATE_CEREMONIES as readonly string[]).includes(action);
+export const certificateFormOf = (action: CertificateCeremony) => `certificate:${action}`;
+type ProposalParams = NonNullable<Parameters<CustosBridge['proposals']['create']>[0]['params']>;
 
 /** The forms on a proposal that show their own errors. */
 export const approveFormOf = (proposalId: string) => `approve:${proposalId}`;
