@@ -44,12 +44,13 @@ export function checkProfile(p: CertificateProfile, c: ProfileContext): ProfileF
     refusals.push('Name constraints apply only to a CA certificate (RFC 5280 §4.2.1.10).');
   if (p.ca && !p.keyUsage.includes('cRLSign'))
     warnings.push('This CA cannot sign revocation lists (no cRLSign): it will have no way to revoke what it issues.');
-  if (p.notAfter > c.signerExpiresAt)
+  // As instants: '…T00:00:00Z' and '…T00:00:00.000Z' name the same moment but do not compare so as text.
+  if (Date.parse(p.notAfter) > Date.parse(c.signerExpiresAt))
     refusals.push(
       `The certificate would be valid until ${day(p.notAfter)}, after the signing key's cryptoperiod ends on ` +
         `${day(c.signerExpiresAt)} (SP 800-57): shorten the validity or rotate the key first.`,
     );
-  if (c.issuerNotAfter && p.notAfter > c.issuerNotAfter)
+  if (c.issuerNotAfter && Date.parse(p.notAfter) > Date.parse(c.issuerNotAfter))
     refusals.push(
       `The certificate would outlive its issuer's certificate (valid until ${day(c.issuerNotAfter)}; RFC 5280 §6).`,
     );
