@@ -72,7 +72,7 @@ async function ceremony(custodyId: string, action: string, args: string[]) {
   );
   expect(done.code, done.stderr).toBe(EXIT.ok);
   return JSON.parse(done.stdout) as {
-    value: { state: string; outcome: { status: string; result: Record<string, unknown> } };
+    value: { id: string; state: string; outcome: { status: string; result: Record<string, unknown> } };
   };
 }
 
@@ -196,6 +196,14 @@ describe('custos cert and crl commands', () => {
     writeFileSync(crlPem, crl.stdout);
     expect(openssl('crl', '-in', crlPem, '-CAfile', rootPem, '-noout').trim()).toBe('verify OK');
     expect(openssl('crl', '-in', crlPem, '-noout', '-text')).toMatch(/CRL Reason Code:\s+Superseded/);
+
+    // The root ceremony's signed report carries the certificate; `report verify` checks it.
+    const reportDir = join(dataDir, 'root-report');
+    const report = await cli('report', 'create', '--ceremony', root.value.id, '--out', reportDir);
+    expect(report.stdout).toMatch(/^Report [0-9a-f]{16} \(cert\.self-sign\) signed/);
+    const reportJson = readFileSync(join(reportDir, 'report.json'), 'utf8');
+    expect(reportJson).toContain(rootSerial);
+    expect((await cli('report', 'verify', '--dir', reportDir)).code).toBe(EXIT.ok);
 
     const list = await cli('cert', 'list');
     expect(list.stdout).toContain(`${issuedSerial}  REVOKED (superseded)`);
