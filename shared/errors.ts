@@ -167,6 +167,16 @@ export const ErrorCode = z.enum([
   'CSR_INVALID',
   /** Issuing or revoking under a CA key that has no CA certificate here yet (cert.self-sign comes first). */
   'CA_CERT_MISSING',
+  // Ceremony scripts and their runs
+  /** A ceremony script that does not parse, names an unknown action or person, or that the quorum cannot approve. */
+  'CEREMONY_SCRIPT_INVALID',
+  'CEREMONY_NOT_FOUND',
+  /** A run started, or a step done, outside the window the script was written for. */
+  'CEREMONY_OUTSIDE_WINDOW',
+  /** A step done before the one the run is at, by someone the script does not name for it, or in a closed run. */
+  'CEREMONY_STEP_REFUSED',
+  /** A run's record or script was changed outside Custos (it no longer matches its signed audit entries). */
+  'CEREMONY_TAMPERED',
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',
@@ -285,6 +295,8 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'CERT_NOT_FOUND',
     'CA_CERT_MISSING',
     'TRANSPORT_PACKAGE_NOT_FOUND',
+    'CEREMONY_SCRIPT_INVALID',
+    'CEREMONY_NOT_FOUND',
   ],
   integrity: [
     'PROPOSAL_TAMPERED',
@@ -309,6 +321,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'RESTORE_MISMATCH',
     'TRANSPORT_RECIPIENT_TAMPERED',
     'TRANSPORT_PACKAGE_INVALID',
+    'CEREMONY_TAMPERED',
   ],
   refused: [
     'BACKUP_NOT_PORTABLE',
@@ -338,6 +351,8 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'BACKUP_RETIRED',
     'BACKUP_NOT_RETIRED',
     'TRANSPORT_RECIPIENT_UNTRUSTED',
+    'CEREMONY_OUTSIDE_WINDOW',
+    'CEREMONY_STEP_REFUSED',
   ],
   failure: ['INTERNAL'],
 };

@@ -18,6 +18,16 @@ import {
   PracticeStatementFiles,
   ValidationRequest,
 } from './compliance';
+import {
+  AbortRequest,
+  LintReport,
+  LintRequest,
+  RunSummary,
+  RunView,
+  StartRequest,
+  StepRequest,
+  WitnessStepRequest,
+} from './ceremony-script';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import { CertificateExport, CertificateRecord, CertificateText, CrlRequest, CrlText } from './pki';
 import {
@@ -187,6 +197,18 @@ export const ipcSchema = {
      * or where main is told (the CLI: --out).
      */
     writePackage: invoke(WritePackageRequest, z.object({ dir: z.string(), sha256: z.string() })),
+  },
+  ceremonies: {
+    /** Checks a ceremony script against this installation and gives each quorum step's fingerprint, for printing. */
+    lint: invoke(LintRequest, LintReport),
+    runs: invoke(Empty, z.array(RunSummary)),
+    run: invoke(z.strictObject({ runId: z.string().regex(/^[0-9a-f]{16}$/) }), RunView),
+    /** The administrator starts a run of a script that lints clean, inside its window. */
+    start: invoke(StartRequest, RunView),
+    /** The run's current step, done by the person the script names for it. */
+    perform: invoke(StepRequest, RunView),
+    witness: invoke(WitnessStepRequest, RunView),
+    abort: invoke(AbortRequest, RunView),
   },
   reports: {
     list: invoke(Empty, z.array(ReportSummary)),

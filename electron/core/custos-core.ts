@@ -29,7 +29,10 @@ import { KeyInventory } from './keys/key-inventory';
 import { keyChecks, keyNeeds, keyOperations, keyReconcilers } from './keys/key-operations';
 import { consoleLog, type Log } from './log';
 import { quorumDrill } from './quorum/drill';
-import { proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
+import { proposalBinder, proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
+import { CeremonyRuns } from './ceremony/ceremony-runs';
+import { ceremonyHandlers, ceremonyPlan } from './ceremony/ceremony-handlers';
+import { runReport } from './ceremony/run-report';
 import { CertificateStore } from './pki/certificate-store';
 import { pkiOperations } from './pki/pki-operations';
 import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
@@ -92,6 +95,7 @@ const auditPlan = {
   ...pkiPlan,
   ...backupPlan,
   ...reportPlan,
+  ...ceremonyPlan,
   ...compliancePlan,
   ...transportPlan,
   ...auditLogPlan,
@@ -121,6 +125,8 @@ export class CustosCore {
   readonly recipients: TransportRecipients;
   readonly transport: TransportService;
   readonly auditOperations: AuditOperations;
+  readonly ceremonies: CeremonyRuns;
+  private readonly bind: ReturnType<typeof proposalBinder>;
   readonly actor: AuditActor;
   private readonly clock: () => Date;
 
@@ -243,7 +249,7 @@ export class CustosCore {
       params: ACTION_PARAMS,
       clock,
     });
-    this.reports = new ReportService({
+    const reportSources: ConstructorParameters<typeof ReportService>[0] = {
       store,
       audit: this.audit,
       custodians: this.custodians,
@@ -257,7 +263,8 @@ export class CustosCore {
         of: (keyId) => this.backups.copiesOf(keyId),
         retirement: (setId) => this.backups.retirements.retirement(setId),
       },
-    });
+    };
+    this.reports = new ReportService(reportSources);
     this.compliance = new ComplianceService({
       store,
       audit: this.audit,
@@ -284,6 +291,28 @@ export class CustosCore {
       audit: this.audit,
       actor: this.actor,
       version: options.version,
+    });
+    this.bind = proposalBinder({
+      copiesOf: (keyId) => this.backups.copiesOf(keyId),
+      bindings: { ...this.pki.bindings, ...this.transport.bindings },
+      tokenRandom: (custodyId, bytes) =>
+        this.tokens
+          .ready()
+          .withSession(this.custody.record(custodyId).token, {}, (session, lib) =>
+            lib.C_GenerateRandom(session, Buffer.alloc(bytes)),
+          ),
+    });
+    this.ceremonies = new CeremonyRuns({
+      store,
+      audit: this.audit,
+      custodians: this.custodians,
+      custody: this.custody,
+      quorum: this.quorum,
+      keys: this.keys,
+      bind: this.bind,
+      proveFactors: factorProofs(this.custodians).proveFactors,
+      report: (runId) => this.reports.keep(runReport(reportSources, this.ceremonies, runId)).id,
+      clock,
     });
     this.router = new Router(this.handlers(), log, recordRequest(auditPlan, this.audit, this.actor));
     this.reconcile(log);
@@ -373,18 +402,8 @@ export class CustosCore {
       ...tokenHandlers({ tokens: this.tokens, proveOfficer, pickModule }),
       ...custodianHandlers({ custodians: this.custodians }),
       ...custodyHandlers({ custody: this.custody, custodians: this.custodians, tokens: this.tokens }),
-      ...proposalHandlers({
-        quorum: this.quorum,
-        proveFactors,
-        copiesOf: (keyId) => this.backups.copiesOf(keyId),
-        bindings: { ...this.pki.bindings, ...this.transport.bindings },
-        tokenRandom: (custodyId, bytes) =>
-          this.tokens
-            .ready()
-            .withSession(this.custody.record(custodyId).token, {}, (session, lib) =>
-              lib.C_GenerateRandom(session, Buffer.alloc(bytes)),
-            ),
-      }),
+      ...proposalHandlers({ quorum: this.quorum, proveFactors, bind: this.bind }),
+      ...ceremonyHandlers({ runs: this.ceremonies }),
       ...pkiHandlers({ certificates: this.certificates }),
       ...transportHandlers({
         transport: this.transport,

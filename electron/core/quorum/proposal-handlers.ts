@@ -30,37 +30,56 @@ export const proposalPlan: AuditPlans<ProposalChannel> = {
 
 const NEW_KEY_ACTIONS: ReadonlySet<string> = new Set(['key.generate', 'key.rotate']);
 
-export function proposalHandlers({
-  quorum,
-  proveFactors,
-  copiesOf,
-  bindings = {},
-  tokenRandom,
-}: {
-  quorum: QuorumService;
-  proveFactors: FactorProofs['proveFactors'];
+export interface BinderSources {
   /** Every place a key lives (tokens, backup sets), bound into a destruction's proposal for its approvers. */
   copiesOf: (keyId: string) => KeyCopy[];
   /** What other folders bind when an action is proposed (a certificate's serial from the token's RNG). */
   bindings?: Record<string, (params: Record<string, unknown>, random: (bytes: number) => Buffer) => unknown>;
   /** Random bytes from the custody's token (C_GenerateRandom), for what a binding draws. */
   tokenRandom?: (custodyId: string, bytes: number) => Buffer;
+}
+
+/** What a caller may fix instead of Custos drawing it: a ceremony script derives a new key's CKA_ID from itself. */
+export interface BindChoices {
+  ckaId?: string;
+  /** Where a binding's random bytes come from (the custody's token unless given). */
+  random?: (bytes: number) => Buffer;
+}
+
+/**
+ * What Custos binds into a proposal when it is made, beyond what the proposer gave. A new key's CKA_ID (a
+ * rotation's successor too) is chosen now and bound into what the approvers approve, so a crash mid-generation
+ * can be reconciled by looking for exactly that ID in the token. A destruction names every copy of the key, so
+ * the approvers see the backups still holding it.
+ */
+export function proposalBinder({ copiesOf, bindings = {}, tokenRandom }: BinderSources) {
+  return (custodyId: string, action: string, params: Record<string, unknown>, choices: BindChoices = {}) => {
+    const binding = bindings[action];
+    const random = choices.random ?? (tokenRandom ? (bytes: number) => tokenRandom(custodyId, bytes) : undefined);
+    return NEW_KEY_ACTIONS.has(action)
+      ? { ...params, ckaId: choices.ckaId ?? randomBytes(16).toString('hex') }
+      : action === 'key.schedule-destruction' && typeof params.keyId === 'string'
+        ? { ...params, copies: copiesOf(params.keyId) }
+        : binding && random
+          ? binding(params, random)
+          : params;
+  };
+}
+
+export function proposalHandlers({
+  quorum,
+  proveFactors,
+  bind,
+}: {
+  quorum: QuorumService;
+  proveFactors: FactorProofs['proveFactors'];
+  bind: ReturnType<typeof proposalBinder>;
 }): Pick<Handlers, ProposalChannel> {
   return {
     'proposals.list': () => quorum.list(),
     'proposals.create': async ({ custodyId, action, params, requester }) => {
       quorum.mayAct(requester.custodianId, 'propose');
-      // A new key's CKA_ID (a rotation's successor too) is chosen now and bound into what the approvers
-      // approve, so a crash mid-generation can be reconciled by looking for exactly that ID in the token.
-      // A destruction names every copy of the key when proposed, so the approvers see the backups still holding it.
-      const binding = bindings[action];
-      const bound = NEW_KEY_ACTIONS.has(action)
-        ? { ...params, ckaId: randomBytes(16).toString('hex') }
-        : action === 'key.schedule-destruction' && typeof params.keyId === 'string'
-          ? { ...params, copies: copiesOf(params.keyId) }
-          : binding && tokenRandom
-            ? binding(params, (bytes) => tokenRandom(custodyId, bytes))
-            : params;
+      const bound = bind(custodyId, action, params);
       // Bound first: a request whose signature fails is refused before anyone's factors are spent on it.
       await proveFactors(requester, 'propose');
       return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });

@@ -163,6 +163,39 @@ export const ACTION_POLICIES: Record<string, { securityOfficers: number }> = {
 export const DEFAULT_PROPOSAL_MINUTES = 60;
 export const DEFAULT_HOLD_MINUTES = 15;
 
+/**
+ * What a ceremony script binds into a proposal its run makes: the script's SHA-256, the step, and the
+ * expiry the script fixes (its window's close).
+ */
+export interface ScriptBinding {
+  script: string;
+  step: string;
+  expiresAt: string;
+}
+
+/**
+ * The fingerprinted body of a proposal a script run makes. Unlike an ad-hoc proposal's it holds nothing
+ * drawn when proposed (no random id, no custody record id, an expiry the script fixes), so
+ * `custos ceremony lint` computes its fingerprint before the ceremony and the printed script carries it.
+ */
+export function scriptProposalBody(p: {
+  action: string;
+  params: unknown;
+  token: TokenRef;
+  requestedBy: string;
+  binding: ScriptBinding;
+}): string {
+  return canonicalJson({
+    v: 2,
+    action: p.action,
+    params: p.params ?? null,
+    token: { serial: p.token.serial, label: p.token.label },
+    requestedBy: p.requestedBy,
+    expiresAt: p.binding.expiresAt,
+    ceremony: { script: p.binding.script, step: p.binding.step },
+  });
+}
+
 export function shortFingerprint(fingerprint: string): string {
   return fingerprint.slice(0, 16).match(/.{4}/g)!.join('-');
 }
@@ -217,6 +250,8 @@ export class QuorumService {
     params: unknown;
     requestedBy: string;
     minutes?: number;
+    /** Made by a ceremony script's run: bound to the script and its step (scriptProposalBody). */
+    script?: ScriptBinding;
   }): ProposalView {
     if (!(request.action in this.options.operations) && !(request.action in (this.options.ceremonies ?? {}))) {
       throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${request.action}”.`);
@@ -267,17 +302,29 @@ export class QuorumService {
     const requester = this.mayAct(request.requestedBy, 'propose');
     const id = randomBytes(8).toString('hex');
     const now = this.clock();
-    const expiresAt = new Date(now.getTime() + (request.minutes ?? DEFAULT_PROPOSAL_MINUTES) * 60_000).toISOString();
-    const body = canonicalJson({
-      v: 1,
-      id,
-      action: request.action,
-      params: params ?? null,
-      token: custody.token,
-      custody: custody.id,
-      requestedBy: requester.id,
-      expiresAt,
-    });
+    const expiresAt =
+      request.script?.expiresAt ??
+      new Date(now.getTime() + (request.minutes ?? DEFAULT_PROPOSAL_MINUTES) * 60_000).toISOString();
+    if (request.script && Date.parse(expiresAt) <= now.getTime())
+      throw new CustosError('PROPOSAL_EXPIRED', 'The ceremony’s window has closed, so nothing more is proposed in it.');
+    const body = request.script
+      ? scriptProposalBody({
+          action: request.action,
+          params,
+          token: custody.token,
+          requestedBy: requester.id,
+          binding: request.script,
+        })
+      : canonicalJson({
+          v: 1,
+          id,
+          action: request.action,
+          params: params ?? null,
+          token: custody.token,
+          custody: custody.id,
+          requestedBy: requester.id,
+          expiresAt,
+        });
     const fingerprint = sha256Hex(body);
     this.options.audit.record(
       {

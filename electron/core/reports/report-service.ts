@@ -38,7 +38,11 @@ export class ReportService {
       | { revocation: { keyId: string } }
       | { impact: { keyId: string } },
   ): ReportSummary {
-    const report = this.assemble(subject);
+    return this.keep(this.assemble(subject));
+  }
+
+  /** Signs, stores and records a report assembled here or by another folder (a ceremony script's run). */
+  keep(report: CeremonyReport): ReportSummary {
     const { json, signature, sha256 } = signReport(this.sources.audit, report);
     const ceremonyId = (report.ceremony?.id as string | undefined) ?? null;
     const store = () =>

@@ -20,6 +20,7 @@ import { backupRetirement } from './0018-backup-retirement';
 import { keyFamilies } from './0019-key-families';
 import { certificates } from './0020-certificates';
 import { keyTransport } from './0021-key-transport';
+import { ceremonyRuns } from './0022-ceremony-runs';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -44,4 +45,5 @@ export const migrations: readonly Migration[] = [
   keyFamilies,
   certificates,
   keyTransport,
+  ceremonyRuns,
 ];

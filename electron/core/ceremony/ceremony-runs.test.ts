@@ -1,0 +1,247 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CustosCore } from '../custos-core';
+import { totpCodeAt } from '../custodians/totp';
+import { asDatabaseWriter } from '../testing/audit-fixture';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
+import { scriptSha256 } from './script';
+
+/** A whole ceremony from one script, on a real SoftHSM2 token and a real database, as the app and the CLI run it. */
+let dataDir: string;
+let cleanup: () => void;
+let clock: { now: Date };
+let people: Record<string, { id: string; passphrase: string; secret: string }>;
+let token: { serial: string; label: string };
+let core: CustosCore;
+
+beforeEach(async () => {
+  ({ dataDir, cleanup } = tempDataDir());
+  const seeded = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Eve', roles: ['auditor'] },
+  ]);
+  seeded.close();
+  clock = seeded.clock;
+  people = Object.fromEntries(seeded.enrolled.map((p) => [p.name, p]));
+  token = initSoftHsmToken(dataDir, 'root-ceremony', { so: '87654321', user: '12345678' });
+  core = CustosCore.open({
+    dataDir,
+    version: 'test',
+    production: false,
+    operator: 'test',
+    clock: () => clock.now,
+  });
+});
+afterEach(() => {
+  core.close();
+  cleanup();
+});
+
+/** Both factors of a person, a TOTP step after the last one used. */
+function proof(name: string) {
+  return proofs(name)[0]!;
+}
+
+/** Both factors of people giving them together (one TOTP step for all). */
+function proofs(...names: string[]) {
+  clock.now = new Date(clock.now.getTime() + 30_000);
+  return names.map((name) => {
+    const p = people[name]!;
+    return { custodianId: p.id, passphrase: p.passphrase, code: totpCodeAt(p.secret, clock.now) };
+  });
+}
+
+/** The custody step: Ada performs it, every holder gives both factors at once. */
+function custodyStep(runId: string) {
+  const [ada, ...others] = proofs('Ada', 'Babbage', 'Curie');
+  return core.ceremonies.perform({ runId, stepId: 'custody', by: ada!, holders: others, currentSoPin: '87654321' });
+}
+
+function script(extra = '') {
+  const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
+  const closes = new Date(clock.now.getTime() + 6 * 3600_000).toISOString();
+  return `# Reviewed 2026-12-01 by the security office.
+format: custos-ceremony/1
+title: Root signing key
+purpose: Generate the organisation's root signing key.
+location: Room 4.12
+window: { opens: "${opens}", closes: "${closes}" }
+token: { serial: "${token.serial}", label: "${token.label}" }
+roles:
+  administrator: Ada
+  custodians: [Ada, Babbage, Curie]
+  witnesses: [Eve]
+steps:
+  - id: custody
+    title: Take the token into custody
+    by: Ada
+    custody: { holders: [Ada, Babbage, Curie], threshold: 2 }
+  - id: root-key
+    title: Generate the root key
+    by: Ada
+    action: key.generate
+    params: { algorithm: EC-P384, label: root-2026, usage: sign, backupable: false, cryptoperiodDays: 3650 }
+    approvers: [Babbage, Curie]
+  - id: activate
+    title: Activate the root key
+    by: Babbage
+    action: key.activate
+    params: { keyId: "@root-key" }
+    approvers: [Ada, Curie]
+  - id: bag
+    title: Seal the printed report
+    by: Curie
+    manual: The witness reads the tamper-evident bag's serial aloud.
+    record: bag serial
+  - id: checkpoint
+    title: Sign the closing checkpoint
+    by: Ada
+    checkpoint: true
+${extra}`;
+}
+
+describe('a ceremony script', () => {
+  it('lints with every quorum step’s fingerprint known in advance, and names what is wrong', () => {
+    const text = script();
+    const report = core.ceremonies.lint(text);
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.sha256).toBe(scriptSha256(text));
+    const generate = report.steps.find((s) => s.id === 'root-key')!;
+    expect(generate.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(generate.words[0]).toContain('root-2026');
+    expect(report.steps.find((s) => s.id === 'activate')!.words[0]).toContain('“root-2026”');
+
+    const bad = core.ceremonies.lint(
+      text
+        .replace('approvers: [Babbage, Curie]', 'approvers: [Babbage]')
+        .replace('witnesses: [Eve]', 'witnesses: [Mallory]')
+        .replace('EC-P384', 'RSA-1024'),
+    );
+    expect(bad.ok).toBe(false);
+    expect(bad.problems.join('\n')).toMatch(/Mallory.*not enrolled/);
+    expect(bad.problems.join('\n')).toMatch(/root-key.*1 of the approvers hold a share.*it takes 2/);
+    expect(bad.problems.join('\n')).toMatch(/algorithm/);
+    expect(core.ceremonies.lint('steps: [').problems[0]).toMatch(/^YAML: .*line/);
+    expect(core.ceremonies.lint(text.replace('key.generate', 'key.teleport')).ok).toBe(false);
+    expect(core.ceremonies.lint(text.replace('"@root-key"', '"@bag"')).problems.join()).toMatch(
+      /@bag is not an earlier step that generates a key/,
+    );
+  });
+
+  it('runs step by step, in order, by the people it names; the report carries the script and every step', async () => {
+    const text = script();
+    const printed = core.ceremonies.lint(text).steps;
+    await expect(core.ceremonies.start(text, proof('Babbage'))).rejects.toMatchObject({
+      code: 'CEREMONY_STEP_REFUSED',
+    });
+    let run = await core.ceremonies.start(text, proof('Ada'));
+    expect(run.current).toBe('custody');
+
+    // Out of order, or by someone else: refused, nothing recorded.
+    await expect(
+      core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') }),
+    ).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
+    await expect(
+      core.ceremonies.perform({ runId: run.id, stepId: 'custody', by: proof('Curie') }),
+    ).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
+
+    run = await custodyStep(run.id);
+    expect(run.steps[0]!.state).toBe('performed');
+    // The run moves on only once the witness confirmed.
+    await expect(
+      core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') }),
+    ).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
+    await expect(core.ceremonies.witness(run.id, 'custody', proof('Babbage'))).rejects.toMatchObject({
+      code: 'CEREMONY_STEP_REFUSED',
+    });
+    run = await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    expect(run.current).toBe('root-key');
+
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
+    const generate = run.steps[1]!;
+    expect(generate.state).toBe('proposed');
+    // What the approvers compare aloud is what the printed script carries.
+    expect(generate.fingerprint).toBe(printed[1]!.fingerprint);
+    for (const name of ['Babbage', 'Curie'])
+      await core.quorum.approve({
+        proposalId: generate.proposalId!,
+        ...proof(name),
+        fingerprint: printed[1]!.shortFingerprint!,
+      });
+    run = core.ceremonies.view(run.id);
+    expect(run.steps[1]!.state).toBe('performed');
+    run = await core.ceremonies.witness(run.id, 'root-key', proof('Eve'));
+
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'activate', by: proof('Babbage') });
+    expect(run.steps[2]!.fingerprint).toBe(printed[2]!.fingerprint);
+    for (const name of ['Ada', 'Curie'])
+      await core.quorum.approve({
+        proposalId: run.steps[2]!.proposalId!,
+        ...proof(name),
+        fingerprint: printed[2]!.fingerprint!,
+      });
+    run = await core.ceremonies.witness(run.id, 'activate', proof('Eve'));
+    const key = core.keys.list().find((k) => k.label === 'root-2026')!;
+    expect(key.state).toBe('active');
+
+    await expect(core.ceremonies.perform({ runId: run.id, stepId: 'bag', by: proof('Curie') })).rejects.toMatchObject({
+      code: 'CEREMONY_STEP_REFUSED',
+    });
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'bag', by: proof('Curie'), value: 'TE-449120' });
+    run = await core.ceremonies.witness(run.id, 'bag', proof('Eve'));
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'checkpoint', by: proof('Ada') });
+    expect(run.steps[4]!.checkpoint).toMatch(/\n\n— /);
+    run = await core.ceremonies.witness(run.id, 'checkpoint', proof('Eve'));
+
+    expect(run.state).toBe('done');
+    expect(run.reportId).toMatch(/^[0-9a-f]{16}$/);
+    const { report } = core.reports.stored(run.reportId!);
+    const ceremony = report.ceremony as { script: { text: string; sha256: string }; steps: { value: string | null }[] };
+    expect(ceremony.script.text).toBe(text);
+    expect(ceremony.script.sha256).toBe(scriptSha256(text));
+    expect(ceremony.steps[3]!.value).toBe('TE-449120');
+    expect(report.keys.map((k) => k.label)).toEqual(['root-2026']);
+    const actions = new Set(report.audit.entries.map((e) => (JSON.parse(e.entry) as { action: string }).action));
+    for (const a of ['ceremony.start', 'ceremony.custody', 'proposal.create', 'proposal.approve', 'ceremony.witness'])
+      expect(actions).toContain(a);
+    expect(report.participants.map((p) => p.name)).toContain('Eve');
+  });
+
+  it('resumes after a restart, and refuses a run whose record or script a database writer changed', async () => {
+    const text = script();
+    const run = await core.ceremonies.start(text, proof('Ada'));
+    await custodyStep(run.id);
+    core.close();
+    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+    expect(core.ceremonies.view(run.id).steps[0]!.state).toBe('performed');
+
+    /** A database writer's change while Custos is closed; then Custos opens again. */
+    const writer = (sql: string) => {
+      core.close();
+      asDatabaseWriter(dataDir, (db) => db.exec(sql));
+      core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+      return () => core.ceremonies.view(run.id);
+    };
+    // The script as reviewed is what runs: a rewritten step is noticed.
+    expect(writer(`UPDATE ceremony_scripts SET text = replace(text, 'P384', 'P256')`)).toThrow(
+      expect.objectContaining({ code: 'CEREMONY_TAMPERED' }),
+    );
+    expect(writer(`UPDATE ceremony_scripts SET text = replace(text, 'P256', 'P384')`)().steps[0]!.state).toBe(
+      'performed',
+    );
+    // So is an event changed, or one deleted (a step made to look witnessed, or not done).
+    const edit = `UPDATE ceremony_events SET body = replace(body, 'custody', 'custodx')`;
+    expect(writer(edit)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+    const deletion = `DELETE FROM ceremony_events WHERE kind = 'custody'`;
+    expect(writer(deletion)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+  });
+
+  it('refuses to start outside the script’s window', async () => {
+    const text = script();
+    clock.now = new Date(clock.now.getTime() + 7 * 3600_000);
+    await expect(core.ceremonies.start(text, proof('Ada'))).rejects.toMatchObject({ code: 'CEREMONY_SCRIPT_INVALID' });
+  });
+});

@@ -1,0 +1,477 @@
+import { randomBytes } from 'node:crypto';
+import {
+  stepKind,
+  type RunStepView,
+  type RunSummary,
+  type RunView,
+  type ScriptStep,
+  type StepState,
+} from '../../../shared/ceremony-script';
+import type { FactorProof } from '../custodians/factor-proofs';
+import { describeFailure } from '../../../shared/quorum';
+import type { AuditActor } from '../../../shared/audit';
+import type { AuditService } from '../audit/audit-service';
+import { canonicalJson, sha256Hex } from '../canonical-json';
+import type { CustodianService } from '../custodians/custodian-service';
+import type { CustodyService } from '../custody/custody-service';
+import { CustosError } from '../errors';
+import type { KeyInventory } from '../keys/key-inventory';
+import type { QuorumService } from '../quorum/quorum-service';
+import type { proposalBinder } from '../quorum/proposal-handlers';
+import type { Store } from '../store/database';
+import { refuseTampered } from '../store/signed-state';
+import { sql } from '../store/sql';
+import { bindingOf, lintScript, prepareProposal, sameToken } from './lint';
+import { parseScript, stepWitnesses, type ParsedScript } from './script';
+
+/** What a run records, one event per signed audit entry (action `ceremony.<kind>`, object `ceremony-run:<id>`). */
+type RunEvent =
+  | { kind: 'start'; script: string; title: string; token: { serial: string; label: string }; by: string }
+  | { kind: 'custody'; step: string; custodyId: string }
+  | { kind: 'propose'; step: string; proposalId: string; fingerprint: string }
+  | { kind: 'manual'; step: string; value: string | null }
+  | { kind: 'checkpoint'; step: string; size: number; note: string }
+  | { kind: 'witness'; step: string; witness: string }
+  | { kind: 'abort'; reason: string; by: string }
+  | { kind: 'finish'; reportId: string | null };
+
+export interface RunSources {
+  store: Store;
+  audit: AuditService;
+  custodians: CustodianService;
+  custody: CustodyService;
+  quorum: QuorumService;
+  keys: KeyInventory;
+  bind: ReturnType<typeof proposalBinder>;
+  proveFactors: (proof: FactorProof, purpose: string) => Promise<void>;
+  /** The signed report of a finished run; null where reports cannot be made (the run still finishes). */
+  report: (runId: string) => string | null;
+  clock: () => Date;
+}
+
+interface LoadedRun {
+  id: string;
+  parsed: ParsedScript;
+  events: (RunEvent & { seq: number; at: string })[];
+}
+
+/**
+ * Runs a ceremony script one step at a time. Every transition is a signed audit entry and the run's state is read
+ * back from those entries, so a run survives a restart (pause and resume) and a changed record is refused. Each
+ * quorum step makes exactly the proposal its step describes, bound to the script's hash; a step may be done only
+ * when the run is at it, by the person the script names, and the run moves on once its witnesses have confirmed it.
+ */
+export class CeremonyRuns {
+  constructor(private readonly sources: RunSources) {}
+
+  lint(text: string) {
+    const { custodians, custody, keys, bind, clock } = this.sources;
+    return lintScript(text, {
+      custodians: () => custodians.list(),
+      custodies: () => custody.list(),
+      keys: () => keys.list(),
+      bind,
+      clock,
+    });
+  }
+
+  async start(text: string, administrator: FactorProof): Promise<RunView> {
+    const report = this.lint(text);
+    if (!report.ok)
+      throw new CustosError(
+        'CEREMONY_SCRIPT_INVALID',
+        'This ceremony script cannot be run as written.',
+        report.problems,
+      );
+    const parsed = parseScript(text) as ParsedScript;
+    const { script } = parsed;
+    this.insideWindow(parsed);
+    this.requirePerson(administrator, script.roles.administrator, 'starts the ceremony');
+    const open = this.list().find((r) => r.state === 'in-progress' && sameToken(r.token, script.token));
+    if (open)
+      throw new CustosError(
+        'CEREMONY_STEP_REFUSED',
+        `The ceremony “${open.title}” is still in progress on this token.`,
+        ['Finish or abort it first.'],
+      );
+    await this.sources.proveFactors(administrator, 'ceremony.start');
+    const id = randomBytes(8).toString('hex');
+    this.sources.store.transaction(() => {
+      this.sources.store.execute(
+        sql`INSERT OR IGNORE INTO ceremony_scripts (sha256, text) VALUES (${parsed.sha256}, ${text})`,
+      );
+      this.append(id, administrator.custodianId, {
+        kind: 'start',
+        script: parsed.sha256,
+        title: script.title,
+        token: script.token,
+        by: administrator.custodianId,
+      });
+    });
+    return this.view(id);
+  }
+
+  /** Does the run's current step (custody, quorum proposal, checkpoint or manual task) as its performer. */
+  async perform(request: {
+    runId: string;
+    stepId: string;
+    by: FactorProof;
+    holders?: FactorProof[];
+    currentSoPin?: string;
+    value?: string;
+  }): Promise<RunView> {
+    const run = this.load(request.runId);
+    const { step, index, state } = this.currentStep(run, request.stepId);
+    if (state !== 'waiting' && state !== 'failed')
+      throw new CustosError('CEREMONY_STEP_REFUSED', `The step “${step.title}” is already under way or done.`);
+    this.insideWindow(run.parsed);
+    this.requirePerson(request.by, step.by, 'performs this step');
+    const actor = request.by.custodianId;
+    if ('custody' in step) {
+      const ids = step.custody.holders.map((n) => this.personId(n));
+      const proofs = [request.by, ...(request.holders ?? [])].filter((p) => ids.includes(p.custodianId));
+      const missing = step.custody.holders.filter((n, i) => !proofs.some((p) => p.custodianId === ids[i]));
+      if (missing.length > 0)
+        throw new CustosError(
+          'CEREMONY_STEP_REFUSED',
+          `Every holder gives both factors: ${missing.join(', ')} did not.`,
+        );
+      const unique = ids.map((cid) => proofs.find((p) => p.custodianId === cid)!);
+      const record = await this.sources.custody.take({
+        token: run.parsed.script.token,
+        threshold: step.custody.threshold,
+        holders: unique,
+        ...(request.currentSoPin ? { currentSoPin: request.currentSoPin } : {}),
+      });
+      this.append(run.id, actor, { kind: 'custody', step: step.id, custodyId: record.id });
+    } else if ('action' in step) {
+      const custody = this.sources.custody
+        .list()
+        .find((c) => c.state === 'active' && sameToken(c.token, run.parsed.script.token));
+      if (!custody) throw new CustosError('CUSTODY_NOT_FOUND', 'The script’s token is not in active custody.');
+      const sources = { bind: this.sources.bind, custodies: () => this.sources.custody.list() };
+      // The run draws from the token where a binding needs random bytes (a serial); lint could only say so.
+      const prepared = prepareProposal(run.parsed, index, sources, (n) => this.personIdOrNull(n));
+      if ('problems' in prepared)
+        throw new CustosError('CEREMONY_SCRIPT_INVALID', 'This step cannot be proposed as written.', prepared.problems);
+      const params =
+        prepared.fingerprint === null
+          ? (this.sources.bind(custody.id, step.action, this.resolvedParams(run, index)) as Record<string, unknown>)
+          : prepared.params;
+      this.sources.quorum.mayAct(actor, 'propose');
+      await this.sources.proveFactors(request.by, 'propose');
+      const proposal = this.sources.quorum.propose({
+        custodyId: custody.id,
+        action: step.action,
+        params,
+        requestedBy: actor,
+        script: bindingOf(run.parsed, step),
+      });
+      if (prepared.fingerprint !== null && proposal.fingerprint !== prepared.fingerprint)
+        throw new CustosError('INTERNAL', 'The proposal made differs from the one the script describes.');
+      this.append(run.id, actor, {
+        kind: 'propose',
+        step: step.id,
+        proposalId: proposal.id,
+        fingerprint: proposal.fingerprint,
+      });
+    } else if ('checkpoint' in step) {
+      await this.sources.proveFactors(request.by, 'ceremony.checkpoint');
+      const checkpoint = this.sources.audit.checkpoint(`ceremony ${run.id} step ${step.id}`);
+      this.append(run.id, actor, {
+        kind: 'checkpoint',
+        step: step.id,
+        size: checkpoint.treeSize,
+        note: checkpoint.note,
+      });
+    } else {
+      if (step.record && !request.value)
+        throw new CustosError('CEREMONY_STEP_REFUSED', `This step records ${step.record}: type what was read.`);
+      await this.sources.proveFactors(request.by, 'ceremony.manual');
+      this.append(run.id, actor, { kind: 'manual', step: step.id, value: step.record ? request.value! : null });
+    }
+    return this.afterChange(run.id);
+  }
+
+  /** A witness confirms, with both factors, a step that was performed. */
+  async witness(runId: string, stepId: string, witness: FactorProof): Promise<RunView> {
+    const run = this.load(runId);
+    const { step, state } = this.currentStep(run, stepId);
+    if (state !== 'performed')
+      throw new CustosError('CEREMONY_STEP_REFUSED', `The step “${step.title}” has not been performed yet.`);
+    const names = stepWitnesses(run.parsed.script, step);
+    const name = names.find((n) => this.personIdOrNull(n) === witness.custodianId);
+    if (!name) throw new CustosError('CEREMONY_STEP_REFUSED', `The script names ${names.join(', ')} to witness this.`);
+    if (run.events.some((e) => e.kind === 'witness' && e.step === stepId && e.witness === witness.custodianId))
+      throw new CustosError('CEREMONY_STEP_REFUSED', `${name} has already confirmed this step.`);
+    await this.sources.proveFactors(witness, 'ceremony.witness');
+    this.append(run.id, witness.custodianId, { kind: 'witness', step: step.id, witness: witness.custodianId });
+    return this.afterChange(run.id);
+  }
+
+  /** Stops a run for good, with the reason; the administrator or a security officer, with both factors. */
+  async abort(runId: string, by: FactorProof, reason: string): Promise<RunView> {
+    const run = this.load(runId);
+    if (this.state(run) !== 'in-progress') throw new CustosError('CEREMONY_STEP_REFUSED', 'This ceremony is closed.');
+    const person = this.sources.custodians.get(by.custodianId);
+    const administrator = this.personIdOrNull(run.parsed.script.roles.administrator) === by.custodianId;
+    if (!administrator && !person.roles.includes('security-officer'))
+      throw new CustosError(
+        'CEREMONY_STEP_REFUSED',
+        'Only the ceremony administrator or a security officer aborts it.',
+      );
+    await this.sources.proveFactors(by, 'ceremony.abort');
+    this.append(run.id, by.custodianId, { kind: 'abort', reason, by: by.custodianId });
+    return this.view(run.id);
+  }
+
+  list(): RunSummary[] {
+    const ids = this.sources.store.all<{ run_id: string }>(
+      sql`SELECT run_id FROM ceremony_events WHERE kind = 'start' ORDER BY seq DESC`,
+    );
+    return ids.map(({ run_id }) => {
+      const { steps: _steps, startedBy: _by, abortReason: _reason, ...summary } = this.view(run_id);
+      return summary;
+    });
+  }
+
+  view(runId: string): RunView {
+    const run = this.load(runId);
+    const start = run.events[0] as Extract<RunEvent, { kind: 'start' }> & { at: string };
+    const steps = run.parsed.script.steps.map((step, index) => this.stepView(run, step, index));
+    const abort = run.events.find((e) => e.kind === 'abort');
+    const finish = run.events.find((e) => e.kind === 'finish');
+    const state = this.state(run);
+    return {
+      id: run.id,
+      title: run.parsed.script.title,
+      scriptSha256: run.parsed.sha256,
+      token: run.parsed.script.token,
+      state,
+      startedAt: start.at,
+      startedBy: this.nameOf(start.by),
+      finishedAt: (finish ?? abort)?.at ?? null,
+      abortReason: abort?.kind === 'abort' ? abort.reason : null,
+      current: state === 'in-progress' ? (steps.find((s) => s.state !== 'done')?.id ?? null) : null,
+      steps,
+      reportId: finish?.kind === 'finish' ? finish.reportId : null,
+    };
+  }
+
+  /** The script's exact text, as reviewed (checked against the hash its run recorded). */
+  scriptOf(runId: string): { text: string; sha256: string } {
+    const run = this.load(runId);
+    return { text: this.scriptText(run.parsed.sha256, run.id), sha256: run.parsed.sha256 };
+  }
+
+  /** The signed audit entries of the run itself, by seq. */
+  eventSeqs(runId: string): number[] {
+    return this.load(runId).events.map((e) => e.seq);
+  }
+
+  private afterChange(runId: string): RunView {
+    const view = this.view(runId);
+    if (view.state === 'in-progress' && view.steps.every((s) => s.state === 'done')) {
+      const reportId = this.sources.report(runId);
+      this.append(runId, null, { kind: 'finish', reportId });
+      this.sources.audit.checkpoint(`ceremony ${runId} finished`);
+      return this.view(runId);
+    }
+    return view;
+  }
+
+  private stepView(run: LoadedRun, step: ScriptStep, index: number): RunStepView {
+    const mine = run.events.filter((e) => 'step' in e && e.step === step.id);
+    const witnesses = stepWitnesses(run.parsed.script, step).map((name) => {
+      const id = this.personIdOrNull(name);
+      const signed = mine.find((e) => e.kind === 'witness' && e.witness === id);
+      return { name, signedAt: signed?.at ?? null };
+    });
+    const proposed = [...mine].reverse().find((e) => e.kind === 'propose');
+    const proposal = proposed?.kind === 'propose' ? this.sources.quorum.view(proposed.proposalId) : null;
+    const performedEvent = mine.find((e) => e.kind === 'custody' || e.kind === 'manual' || e.kind === 'checkpoint');
+    let state: StepState = 'waiting';
+    let outcome: string | null = null;
+    let performedAt = performedEvent?.at ?? null;
+    if (performedEvent) state = 'performed';
+    if (proposal) {
+      if (proposal.state === 'executed') {
+        state = 'performed';
+        performedAt = proposal.approvals.at(-1)?.approvedAt ?? proposed!.at;
+        outcome = 'Carried out.';
+      } else if (proposal.state === 'open') state = 'proposed';
+      else {
+        state = 'failed';
+        outcome =
+          proposal.outcome?.status === 'failed'
+            ? describeFailure(proposal.outcome)
+            : `The proposal was ${proposal.state}.`;
+      }
+    }
+    if (state === 'performed' && witnesses.every((w) => w.signedAt !== null)) state = 'done';
+    return {
+      id: step.id,
+      index,
+      kind: stepKind(step),
+      title: step.title,
+      state,
+      by: step.by,
+      approvers: 'approvers' in step ? step.approvers : [],
+      witnesses,
+      proposalId: proposal?.id ?? null,
+      fingerprint: proposal?.fingerprint ?? null,
+      shortFingerprint: proposal?.shortFingerprint ?? null,
+      value: performedEvent?.kind === 'manual' ? performedEvent.value : null,
+      checkpoint: performedEvent?.kind === 'checkpoint' ? performedEvent.note : null,
+      outcome,
+      performedAt,
+    };
+  }
+
+  private state(run: LoadedRun): RunView['state'] {
+    if (run.events.some((e) => e.kind === 'abort')) return 'aborted';
+    if (run.events.some((e) => e.kind === 'finish')) return 'done';
+    return 'in-progress';
+  }
+
+  private currentStep(run: LoadedRun, stepId: string) {
+    if (this.state(run) !== 'in-progress') throw new CustosError('CEREMONY_STEP_REFUSED', 'This ceremony is closed.');
+    const index = run.parsed.script.steps.findIndex((s) => s.id === stepId);
+    if (index < 0) throw new CustosError('CEREMONY_NOT_FOUND', `The script has no step “${stepId}”.`);
+    const step = run.parsed.script.steps[index]!;
+    const view = this.stepView(run, step, index);
+    const firstOpen = run.parsed.script.steps.findIndex((s, i) => this.stepView(run, s, i).state !== 'done');
+    if (firstOpen !== index) {
+      const at = run.parsed.script.steps[firstOpen];
+      throw new CustosError(
+        'CEREMONY_STEP_REFUSED',
+        `The ceremony is at step ${firstOpen + 1} (“${at?.title ?? ''}”), not at “${step.title}”.`,
+      );
+    }
+    return { step, index, state: view.state };
+  }
+
+  private resolvedParams(run: LoadedRun, index: number): Record<string, unknown> {
+    const sources = { bind: (_c: string, _a: string, p: Record<string, unknown>) => p, custodies: () => [] };
+    const prepared = prepareProposal(run.parsed, index, sources, (n) => this.personIdOrNull(n));
+    if ('problems' in prepared) throw new CustosError('CEREMONY_SCRIPT_INVALID', prepared.problems.join('; '));
+    return prepared.params;
+  }
+
+  private insideWindow(parsed: ParsedScript): void {
+    const now = this.sources.clock().getTime();
+    const { opens, closes } = parsed.script.window;
+    if (now < Date.parse(opens) || now >= Date.parse(closes))
+      throw new CustosError(
+        'CEREMONY_OUTSIDE_WINDOW',
+        `This ceremony may run from ${opens} until ${closes}; it is now ${new Date(now).toISOString()}.`,
+        ['Run it inside its window, or date the script again and have it reviewed and linted again.'],
+      );
+  }
+
+  private requirePerson(proof: FactorProof, name: string, what: string): void {
+    if (this.personIdOrNull(name) !== proof.custodianId)
+      throw new CustosError('CEREMONY_STEP_REFUSED', `The script names ${name}, who ${what}.`);
+  }
+
+  private personIdOrNull(name: string): string | null {
+    return this.sources.custodians.list().find((c) => c.name === name)?.id ?? null;
+  }
+
+  private personId(name: string): string {
+    const id = this.personIdOrNull(name);
+    if (id === null) throw new CustosError('CUSTODIAN_NOT_FOUND', `“${name}” is not enrolled.`);
+    return id;
+  }
+
+  private nameOf(id: string): string {
+    try {
+      return this.sources.custodians.get(id).name;
+    } catch {
+      return id;
+    }
+  }
+
+  private actor(custodianId: string | null): AuditActor {
+    if (custodianId === null) return { type: 'system', id: 'system' };
+    const person = this.sources.custodians.get(custodianId);
+    const role = person.roles.includes('security-officer') ? 'security-officer' : (person.roles[0] ?? 'custodian');
+    return { type: 'custodian', id: custodianId, role };
+  }
+
+  private append(runId: string, by: string | null, event: RunEvent): void {
+    const body = canonicalJson(event);
+    this.sources.audit.record(
+      {
+        actor: this.actor(by),
+        action: `ceremony.${event.kind}`,
+        object: { type: 'ceremony-run', id: runId },
+        params: event,
+      },
+      () => {
+        const seq = this.sources.audit.log().size();
+        this.sources.store.execute(
+          sql`INSERT INTO ceremony_events (seq, run_id, kind, body) VALUES (${seq}, ${runId}, ${event.kind}, ${body})`,
+        );
+      },
+    );
+  }
+
+  /**
+   * The run's events, each checked against the signed audit entry at its seq: same object, params hash and a good
+   * signature, and no entry of the run without its event. The script must hash to what the start recorded.
+   */
+  private load(runId: string): LoadedRun {
+    const rows = this.sources.store.all<{ seq: number; body: string }>(
+      sql`SELECT seq, body FROM ceremony_events WHERE run_id = ${runId} ORDER BY seq`,
+    );
+    const entries = this.sources.store.all<{ seq: number; entry: string; signature: Buffer }>(
+      // Its refusals (ceremony-run.tampered) are about the run, not events of it.
+      sql`SELECT seq, entry, signature FROM audit_entries
+          WHERE object = ${`ceremony-run:${runId}`} AND action GLOB 'ceremony.*' ORDER BY seq`,
+    );
+    if (rows.length === 0 && entries.length === 0)
+      throw new CustosError('CEREMONY_NOT_FOUND', 'There is no ceremony run with that id.');
+    const tampered = () =>
+      refuseTampered(
+        this.sources.audit,
+        'CEREMONY_TAMPERED',
+        { type: 'ceremony-run', id: runId },
+        `Ceremony run ${runId}`,
+        'forged',
+      );
+    if (rows.length !== entries.length) tampered();
+    const events = rows.map((row, i) => {
+      const stored = entries[i]!;
+      const entry = JSON.parse(stored.entry) as { params: string | null; time: string };
+      if (
+        stored.seq !== row.seq ||
+        entry.params !== sha256Hex(row.body) ||
+        !this.sources.audit.verifyDocument(Buffer.from(stored.entry, 'utf8'), stored.signature)
+      )
+        tampered();
+      return { ...(JSON.parse(row.body) as RunEvent), seq: row.seq, at: entry.time };
+    });
+    const start = events[0];
+    if (start?.kind !== 'start') tampered();
+    const text = this.scriptText((start as { script: string }).script, runId);
+    const parsed = parseScript(text);
+    if ('problems' in parsed) tampered();
+    return { id: runId, parsed: parsed as ParsedScript, events };
+  }
+
+  private scriptText(sha256: string, runId: string): string {
+    const row = this.sources.store.get<{ text: string }>(
+      sql`SELECT text FROM ceremony_scripts WHERE sha256 = ${sha256}`,
+    );
+    if (!row || sha256Hex(row.text) !== sha256)
+      refuseTampered(
+        this.sources.audit,
+        'CEREMONY_TAMPERED',
+        { type: 'ceremony-run', id: runId },
+        `The script of ceremony run ${runId}`,
+        'forged',
+      );
+    return row.text;
+  }
+}

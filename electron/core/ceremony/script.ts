@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
+import { CeremonyScript, stepKind, type ScriptStep } from '../../../shared/ceremony-script';
+import { ACTIONS, paramProblems, type ActionName } from '../../../shared/actions';
+
+/** A parsed script with the SHA-256 of its exact bytes: what is printed, signed on paper and bound into proposals. */
+export interface ParsedScript {
+  script: CeremonyScript;
+  sha256: string;
+}
+
+export function scriptSha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** The script, or every reason it is not one (YAML syntax with its line, then each schema problem by path). */
+export function parseScript(text: string): ParsedScript | { problems: string[] } {
+  let value: unknown;
+  try {
+    // The core schema: dates stay text and nothing but plain data is built from the file.
+    value = load(text, { schema: CORE_SCHEMA });
+  } catch (error) {
+    if (error instanceof YAMLException)
+      return { problems: [`YAML: ${error.reason} (line ${(error.mark?.line ?? 0) + 1})`] };
+    throw error;
+  }
+  const checked = CeremonyScript.safeParse(value);
+  if (!checked.success) return { problems: paramProblems(checked.error).map((p) => `script: ${p}`) };
+  return { script: checked.data, sha256: scriptSha256(text) };
+}
+
+/**
+ * A new key's CKA_ID (and so its key id), derived from the script and the step that generates it: known when the
+ * script is linted, so later steps can name the key (`@step-id`) and every fingerprint can be printed in advance.
+ */
+export function derivedKeyId(sha256: string, stepId: string): string {
+  return createHash('sha256').update(`custos ceremony key id\n${sha256}\n${stepId}`).digest('hex').slice(0, 32);
+}
+
+const NEW_KEY_ACTIONS: ReadonlySet<ActionName> = new Set(['key.generate', 'key.rotate']);
+
+/** The steps before `index` that generate a key, by id. */
+function keySteps(steps: readonly ScriptStep[], index: number): Map<string, string> {
+  const found = new Map<string, string>();
+  steps.slice(0, index).forEach((s) => {
+    if ('action' in s && NEW_KEY_ACTIONS.has(s.action)) found.set(s.id, s.id);
+  });
+  return found;
+}
+
+/**
+ * A step's parameters as the catalogue wants them: `@step-id` becomes the key that earlier step generated, a
+ * person's name in `holders` becomes their custodian id. Checked against the action's `proposed` schema.
+ */
+export function resolveParams(
+  parsed: ParsedScript,
+  index: number,
+  custodianId: (name: string) => string | null,
+): { params: Record<string, unknown> } | { problems: string[] } {
+  const step = parsed.script.steps[index];
+  if (!step || stepKind(step) !== 'action' || !('action' in step)) return { problems: ['not an action step'] };
+  const problems: string[] = [];
+  const earlier = keySteps(parsed.script.steps, index);
+  const reference = (value: unknown, path: string): unknown => {
+    if (typeof value === 'string' && value.startsWith('@')) {
+      const id = value.slice(1);
+      if (!earlier.has(id)) {
+        problems.push(`${path}: ${value} is not an earlier step that generates a key`);
+        return value;
+      }
+      return derivedKeyId(parsed.sha256, id);
+    }
+    if (Array.isArray(value)) return value.map((v, i) => reference(v, `${path}.${i}`));
+    return value;
+  };
+  const params: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(step.params)) {
+    const path = `steps.${index}.params.${name}`;
+    params[name] =
+      name === 'holders' && Array.isArray(value)
+        ? value.map((v) => {
+            if (typeof v !== 'string') return v;
+            const id = custodianId(v);
+            if (id === null) problems.push(`${path}: “${v}” is not an enrolled custodian`);
+            return id ?? v;
+          })
+        : reference(value, path);
+  }
+  if (problems.length > 0) return { problems };
+  const checked = ACTIONS[step.action].proposed.safeParse(params);
+  if (!checked.success) return { problems: paramProblems(checked.error).map((p) => `steps.${index}.params.${p}`) };
+  return { params: checked.data as Record<string, unknown> };
+}
+
+/** Everyone the script names, in any role or step. */
+export function peopleNamed(script: CeremonyScript): string[] {
+  const { roles } = script;
+  const named = [
+    roles.administrator,
+    ...roles.custodians,
+    ...(roles.securityOfficer ? [roles.securityOfficer] : []),
+    ...roles.witnesses,
+    ...(roles.auditor ? [roles.auditor] : []),
+    ...script.steps.flatMap((s) => [
+      s.by,
+      ...(s.witnesses ?? []),
+      ...('approvers' in s ? s.approvers : []),
+      ...('custody' in s ? s.custody.holders : []),
+    ]),
+  ];
+  return [...new Set(named)];
+}
+
+/** Who must confirm a step: its own witnesses, else the script's. */
+export function stepWitnesses(script: CeremonyScript, step: ScriptStep): string[] {
+  return step.witnesses ?? script.roles.witnesses;
+}
