@@ -110,7 +110,7 @@ async function cardText(values: Values, io: Io, index: number): Promise<string> 
 }
 
 /** The restore's cards, entered in the same process as the approvals that hold the PIN shares. */
-async function enterCards(
+export async function enterCards(
   core: CustosCore,
   approved: ProposalView,
   values: Values,
@@ -137,7 +137,7 @@ async function enterCards(
  * Each holder, in turn, proves both factors (the next --passphrase-fd/--code after the approvers',
  * or asked) and gets their own card as a one-page PDF and a text file in a folder of their own.
  */
-async function writeCards(
+export async function writeCards(
   core: CustosCore,
   proposal: ProposalView,
   dir: string,

@@ -16,6 +16,7 @@ import { fileError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { PKI_USAGE, pkiRequest } from './pki-commands';
+import { SCRIPT_USAGE, scriptRequest } from './script-commands';
 import { TRANSPORT_USAGE, transportRequest } from './transport-commands';
 import {
   renderVerdict,
@@ -91,7 +92,7 @@ Commands:
                                       file instead of the screen, then the first code is read
   custodian check --id WHO [--passphrase-fd N] [--code CODE]
   custodian unlock --id WHO --officer WHO [--passphrase-fd N] [--code CODE]
-${CEREMONY_USAGE}${TRANSPORT_USAGE}${PKI_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
+${CEREMONY_USAGE}${SCRIPT_USAGE}${TRANSPORT_USAGE}${PKI_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
   audit export --out PATH [--format bundle|csv|cef] [--trail all|key-management]
@@ -465,6 +466,7 @@ function requestFor(
       {
         const ceremony =
           ceremonyRequest(command, values, io) ??
+          scriptRequest(command, positionals, values, io) ??
           transportRequest(command, values, io) ??
           reportRequest(command, values, io) ??
           pkiRequest(command, values);

@@ -72,6 +72,14 @@ export class CeremonyRuns {
       keys: () => keys.list(),
       bind,
       clock,
+      custodiesTakenBy: (sha256) =>
+        this.sources.store
+          .all<{ custody: string }>(
+            sql`SELECT json_extract(e.body, '$.custodyId') AS custody FROM ceremony_events e
+                JOIN ceremony_events s ON s.run_id = e.run_id AND s.kind = 'start'
+                WHERE e.kind = 'custody' AND json_extract(s.body, '$.script') = ${sha256}`,
+          )
+          .map((r) => r.custody),
     });
   }
 

@@ -24,6 +24,8 @@ export interface LintSources {
   keys: () => KeyRecord[];
   bind: ReturnType<typeof proposalBinder>;
   clock: () => Date;
+  /** Custodies a run of this script took (a run under way is linted again when it resumes). */
+  custodiesTakenBy?: (scriptSha256: string) => string[];
 }
 
 /** A step whose proposal is made from what the script fixed, bound as the run will bind it. */
@@ -60,13 +62,15 @@ export function lintScript(text: string, sources: LintSources): LintReport {
     problems.push(`The window closed at ${script.window.closes}: date the script again`);
 
   let holders = activeHolders(script.token, sources);
+  const ownCustody = new Set(sources.custodiesTakenBy?.(parsed.sha256) ?? []);
   const steps: LintedStep[] = script.steps.map((step, index) => {
     const here = (problem: string) => problems.push(`steps.${index} (${step.id}): ${problem}`);
     if ('custody' in step) {
-      if (holders) here(`the token ${script.token.label} is already in custody`);
+      if (holders && !(holders.custodyId && ownCustody.has(holders.custodyId)))
+        here(`the token ${script.token.label} is already in custody`);
       if (step.custody.threshold > step.custody.holders.length) here('the threshold is more than the holders');
       step.custody.holders.forEach((n) => roleProblem(n, 'custodian', 'Holder'));
-      holders = { threshold: step.custody.threshold, names: step.custody.holders };
+      holders = { custodyId: null, threshold: step.custody.threshold, names: step.custody.holders };
     }
     const linted = lintedStep(script, step, index);
     if (!('action' in step)) return linted;
@@ -166,7 +170,7 @@ function lintedStep(script: ParsedScript['script'], step: ScriptStep, index: num
 /** A quorum step whose listed approvers cannot reach the custody's threshold (or the action's officer) is refused. */
 function checkQuorum(
   step: Extract<ScriptStep, { action: string }>,
-  holders: { threshold: number; names: string[] },
+  holders: Holding,
   people: Map<string, CustodianSummary>,
   here: (problem: string) => void,
 ): void {
@@ -193,11 +197,21 @@ function checkQuorum(
     here(`${step.by} may not propose (a custodian or security officer does)`);
 }
 
-function activeHolders(token: TokenRef, sources: LintSources): { threshold: number; names: string[] } | null {
+interface Holding {
+  custodyId: string | null;
+  threshold: number;
+  names: string[];
+}
+
+function activeHolders(token: TokenRef, sources: LintSources): Holding | null {
   const custody = sources.custodies().find((c) => c.state === 'active' && sameToken(c.token, token));
   if (!custody) return null;
   const names = new Map(sources.custodians().map((c) => [c.id, c.name]));
-  return { threshold: custody.threshold, names: custody.holderIds.map((id) => names.get(id) ?? id) };
+  return {
+    custodyId: custody.id,
+    threshold: custody.threshold,
+    names: custody.holderIds.map((id) => names.get(id) ?? id),
+  };
 }
 
 export function sameToken(a: TokenRef, b: TokenRef): boolean {

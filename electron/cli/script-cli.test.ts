@@ -1,0 +1,122 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { totpCodeAt } from '../core/custodians/totp';
+import { quorumFixture } from '../core/testing/quorum-fixture';
+import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
+import { EXIT, runCli } from './cli';
+
+/** `custos ceremony lint|run|show` on a real SoftHSM2 token: each person answers at the terminal in turn. */
+let dataDir: string;
+let cleanup: () => void;
+let clock: { now: Date };
+let people: Map<string, { passphrase: string; secret: string }>;
+let file: string;
+
+beforeEach(async () => {
+  ({ dataDir, cleanup } = tempDataDir());
+  const seeded = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Eve', roles: ['auditor'] },
+  ]);
+  seeded.close();
+  clock = seeded.clock;
+  people = new Map(seeded.enrolled.map((p) => [p.name, p]));
+  const token = initSoftHsmToken(dataDir, 'cli-ceremony', { so: '87654321', user: '12345678' });
+  const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
+  const closes = new Date(clock.now.getTime() + 6 * 3600_000).toISOString();
+  file = join(dataDir, 'ceremony.yml');
+  writeFileSync(
+    file,
+    `format: custos-ceremony/1
+title: Signing key from the terminal
+purpose: Show that a script runs in a terminal.
+location: Lab
+window: { opens: "${opens}", closes: "${closes}" }
+token: { serial: "${token.serial}", label: "${token.label}" }
+roles: { administrator: Ada, custodians: [Ada, Babbage, Curie], witnesses: [Eve] }
+steps:
+  - { id: custody, title: Take custody, by: Ada, custody: { holders: [Ada, Babbage, Curie], threshold: 2 } }
+  - id: signing-key
+    title: Generate the signing key
+    by: Ada
+    action: key.generate
+    params: { algorithm: EC-P256, label: terminal-key, usage: sign, backupable: false, cryptoperiodDays: 365 }
+    approvers: [Babbage, Curie]
+  - { id: bag, title: Bag the printout, by: Curie, manual: Seal the printout in a bag., record: bag serial }
+`,
+  );
+});
+afterEach(() => cleanup());
+
+/** Answers the prompts as the person named in each would; a person's second code waits for the next TOTP step. */
+async function cli(args: string[], answers: { fingerprint?: string } = {}) {
+  let stdout = '';
+  let stderr = '';
+  const prompts: string[] = [];
+  const lastStep = new Map<string, number>();
+  const io = {
+    stdout: (t: string) => (stdout += t),
+    stderr: (t: string) => (stderr += t),
+    env: {},
+    ask: (prompt: string) => {
+      prompts.push(prompt);
+      const name = /^(\w+)/.exec(prompt)?.[1] ?? '';
+      const person = people.get(name);
+      if (prompt.includes('passphrase') && person) return Promise.resolve(person.passphrase);
+      if (prompt.includes('code') && person) {
+        const step = Math.floor(clock.now.getTime() / 30_000);
+        if (lastStep.get(name) === step) clock.now = new Date(clock.now.getTime() + 30_000);
+        lastStep.set(name, Math.floor(clock.now.getTime() / 30_000));
+        return Promise.resolve(totpCodeAt(person.secret, clock.now));
+      }
+      if (prompt.includes('fingerprint')) return Promise.resolve(answers.fingerprint ?? '');
+      if (prompt.includes('SO PIN')) return Promise.resolve('87654321');
+      if (prompt.includes('bag serial')) return Promise.resolve('TE-449120');
+      return Promise.resolve('');
+    },
+    clock: () => clock.now,
+  };
+  const code = await runCli(['--data-dir', dataDir, ...args], io, 'test');
+  return { code, stdout, stderr, prompts };
+}
+
+it('lints a script, printing each quorum step’s fingerprint; a broken one exits with the problems', async () => {
+  const linted = await cli(['ceremony', 'lint', file]);
+  expect(linted.code, linted.stderr).toBe(EXIT.ok);
+  expect(linted.stdout).toMatch(/SHA-256 of the script: [0-9a-f]{64}/);
+  expect(linted.stdout).toMatch(/2\. Generate the signing key .*\n.*terminal-key[\s\S]*Fingerprint: [0-9a-f]{4}-/);
+  expect(linted.stdout).toContain('Witnessed by: Eve   signature: ____________');
+
+  writeFileSync(file, 'format: custos-ceremony/1\nsteps: [');
+  const broken = await cli(['ceremony', 'lint', file]);
+  expect(broken.code).toBe(EXIT.invalidInput);
+  expect(broken.stdout + broken.stderr).toMatch(/YAML: .*line 2/);
+  expect((await cli(['ceremony', 'lint', join(dataDir, 'missing.yml')])).code).toBe(EXIT.invalidInput);
+});
+
+it('runs the script in the terminal, asking each person in turn; a wrong fingerprint approves nothing', async () => {
+  const lint = JSON.parse((await cli(['--json', 'ceremony', 'lint', file])).stdout) as {
+    value: { steps: { shortFingerprint: string | null }[] };
+  };
+  const printed = lint.value.steps[1]!.shortFingerprint!;
+
+  // Read wrongly from the paper: refused, and the run waits at that step.
+  const wrong = await cli(['ceremony', 'run', file], { fingerprint: '0000-0000-0000-0000' });
+  expect(wrong.code).toBe(EXIT.refused);
+  expect(wrong.stdout + wrong.stderr).toContain('FINGERPRINT_MISMATCH');
+
+  const run = await cli(['ceremony', 'run', file], { fingerprint: printed });
+  expect(run.code, run.stderr).toBe(EXIT.ok);
+  expect(run.stderr).toContain('Resuming run');
+  expect(run.stdout).toMatch(/— done\n/);
+  expect(run.stdout).toContain('recorded “TE-449120”');
+  expect(run.prompts).toContain('Eve’s passphrase: ');
+
+  const list = await cli(['ceremony', 'list']);
+  expect(list.stdout).toMatch(/done\s+.*Signing key from the terminal/);
+  const keys = await cli(['key', 'list']);
+  expect(keys.stdout).toContain('terminal-key');
+});

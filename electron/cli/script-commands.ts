@@ -1,0 +1,288 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { LintReport, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
+import type { Envelope, WireError } from '../../shared/errors';
+import type { ProposalView } from '../../shared/quorum';
+import type { CustosCore } from '../core/custos-core';
+import { parseScript } from '../core/ceremony/script';
+import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
+import { CustosError, fileError } from '../core/errors';
+import { enterCards, writeCards } from './ceremony-commands';
+import {
+  ask,
+  call,
+  factors,
+  proposalById,
+  read,
+  str,
+  usageFailure,
+  type Io,
+  type Request,
+  type Values,
+} from './cli-support';
+import { custodianId, renderProposal } from './proposal-words';
+
+export const SCRIPT_USAGE = `  ceremony lint FILE                  Check a ceremony script against this installation and print it with
+                                      each quorum step's fingerprint, to print and sign before the ceremony
+  ceremony run FILE [--cards-dir DIR] Run the script (or resume its run) step by step, asking each person
+                                      for both factors in turn; approvers compare the fingerprint aloud
+                                      with the printed script. DIR receives the share cards of a backup step
+  ceremony list                       Ceremony runs: in progress, done, aborted
+  ceremony show --id RUN              One run, step by step, with who did and witnessed what
+  ceremony abort --id RUN --as WHO --reason TEXT
+                                      The administrator or a security officer stops a run for good
+`;
+
+function scriptText(file: string): string {
+  try {
+    return readFileSync(resolve(file), 'utf8');
+  } catch (error) {
+    throw fileError(error) ?? error;
+  }
+}
+
+/** The script as it is printed for review: each step in words, who acts, and what the approvers compare. */
+export function renderLint(report: LintReport): string {
+  const lines = [
+    `Ceremony script: ${report.title ?? '(unreadable)'}`,
+    `SHA-256 of the script: ${report.sha256}`,
+    report.ok ? 'Lint: no problems.' : `Lint: ${report.problems.length} problem(s):`,
+    ...report.problems.map((p) => `  - ${p}`),
+    '',
+  ];
+  for (const step of report.steps) {
+    lines.push(`${step.index + 1}. ${step.title} [${step.id}] — ${step.kind}, by ${step.by}`);
+    step.words.forEach((w) => lines.push(`     ${w}`));
+    if (step.approvers.length > 0) lines.push(`     Approvers: ${step.approvers.join(', ')}`);
+    if (step.shortFingerprint) lines.push(`     Fingerprint: ${step.shortFingerprint}  (full: ${step.fingerprint})`);
+    if (step.readAloud) lines.push(`     ${step.readAloud}`);
+    if (step.witnesses.length > 0)
+      lines.push(`     Witnessed by: ${step.witnesses.join(', ')}   signature: ____________`);
+    lines.push('');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const STATE_WORDS: Record<RunStepView['state'], string> = {
+  waiting: 'to do',
+  proposed: 'proposed, waiting for approvals',
+  performed: 'done, waiting for its witnesses',
+  failed: 'failed',
+  done: 'done and witnessed',
+};
+
+export function renderRun(run: RunView): string {
+  const lines = [
+    `Ceremony run ${run.id}: ${run.title} — ${run.state}`,
+    `  Token ${run.token.label} (${run.token.serial}); script SHA-256 ${run.scriptSha256}`,
+    `  Started ${run.startedAt} by ${run.startedBy}${run.finishedAt ? `; closed ${run.finishedAt}` : ''}`,
+    ...(run.abortReason ? [`  Aborted: ${run.abortReason}`] : []),
+    ...(run.reportId ? [`  Signed report: ${run.reportId} (custos report export --id ${run.reportId} --out DIR)`] : []),
+    ...run.steps.map((s) => {
+      const witnessed = s.witnesses.map((w) => `${w.name}${w.signedAt ? ' ✓' : ''}`).join(', ');
+      return (
+        `  ${s.id === run.current ? '→' : ' '} ${s.index + 1}. ${s.title}: ${STATE_WORDS[s.state]}` +
+        (s.shortFingerprint ? ` — fingerprint ${s.shortFingerprint}` : '') +
+        (s.value ? ` — recorded “${s.value}”` : '') +
+        (s.outcome && s.state === 'failed' ? ` — ${s.outcome}` : '') +
+        (witnessed ? ` — witnesses: ${witnessed}` : '')
+      );
+    }),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+const renderRuns = (runs: RunSummary[]) =>
+  runs.length === 0
+    ? 'No ceremony has been run from a script yet (custos ceremony run FILE).\n'
+    : `${runs.map((r) => `${r.id}  ${r.state.padEnd(11)} ${r.startedAt.slice(0, 16)}  ${r.title}`).join('\n')}\n`;
+
+export function scriptRequest(command: string, positionals: string[], values: Values, io: Io): Request | null {
+  const id = str(values.id) ?? '';
+  switch (command.split(' ').slice(0, 2).join(' ')) {
+    case 'ceremony lint': {
+      const file = positionals[2];
+      if (!file) return async () => usageFailure('ceremony lint needs the script FILE.');
+      return async (core) => {
+        const answer = await core.router.dispatch('ceremonies.lint', { script: scriptText(file) });
+        if (!answer.ok) return { envelope: answer, render: () => '' };
+        const report = answer.value as LintReport;
+        const failed: WireError | undefined = report.ok
+          ? undefined
+          : {
+              code: 'CEREMONY_SCRIPT_INVALID',
+              message: 'The script cannot be run as written.',
+              remedy: report.problems,
+            };
+        return { envelope: answer, render: renderLint as (v: never) => string, ...(failed ? { failed } : {}) };
+      };
+    }
+    case 'ceremony list':
+      return call('ceremonies.runs', {}, renderRuns);
+    case 'ceremony show':
+      return call('ceremonies.run', { runId: id }, renderRun);
+    case 'ceremony abort':
+      return async (core) => {
+        const reason = str(values.reason);
+        if (!reason) return usageFailure('ceremony abort needs --reason TEXT.');
+        const who = custodianId(core, str(values.as) ?? '');
+        const by = await factors(who, nameOf(core, who), values, io);
+        return call('ceremonies.abort', { runId: id, by, reason }, renderRun)(core);
+      };
+    case 'ceremony run': {
+      const file = positionals[2];
+      if (!file) return async () => usageFailure('ceremony run needs the script FILE.');
+      return (core) => runScript(core, scriptText(file), values, io);
+    }
+    default:
+      return null;
+  }
+}
+
+function nameOf(core: CustosCore, id: string): string {
+  return core.custodians.get(id).name;
+}
+
+/** Past every --passphrase-fd / --code: in a script's run each person types their factors when their turn comes. */
+const AT_THE_TERMINAL = -1;
+
+/** Both factors of a person the script names, asked at the terminal. */
+async function proofOf(core: CustosCore, name: string, values: Values, io: Io, purpose: string) {
+  io.stderr(`${name}: ${purpose}.\n`);
+  return factors(custodianId(core, name), name, values, io, AT_THE_TERMINAL);
+}
+
+/**
+ * Walks a script's run in the terminal, one step at a time, asking the person each step names; it resumes the
+ * script's run in progress (after a stop or a crash) rather than starting another. Approvals are given here, in
+ * this one process, like `custos proposal approve`: their shares live only in its memory.
+ */
+async function runScript(core: CustosCore, text: string, values: Values, io: Io) {
+  const lint = await read(core, 'ceremonies.lint', { script: text });
+  io.stderr(renderLint(lint));
+  if (!lint.ok) throw new CustosError('CEREMONY_SCRIPT_INVALID', 'The script cannot be run as written.', lint.problems);
+  const { script } = parseScript(text) as { script: CeremonyScript };
+  const resumed = (await read(core, 'ceremonies.runs', {})).find(
+    (r) => r.state === 'in-progress' && r.scriptSha256 === lint.sha256,
+  );
+  let run: RunView;
+  if (resumed) {
+    io.stderr(`Resuming run ${resumed.id}, started ${resumed.startedAt}.\n`);
+    run = await read(core, 'ceremonies.run', { runId: resumed.id });
+  } else {
+    const administrator = await proofOf(core, script.roles.administrator, values, io, 'you start the ceremony');
+    run = await read(core, 'ceremonies.start', { script: text, administrator });
+  }
+  while (run.state === 'in-progress' && run.current) {
+    const step = run.steps.find((s) => s.id === run.current)!;
+    io.stderr(`\nStep ${step.index + 1} of ${run.steps.length}: ${step.title} (${STATE_WORDS[step.state]})\n`);
+    lint.steps[step.index]!.words.forEach((w) => io.stderr(`  ${w}\n`));
+    const next = await advance(core, run, step, script.steps[step.index]!, values, io);
+    if (!next.ok) return { envelope: next, render: () => '' };
+    if (next.value === null) break;
+    run = next.value;
+  }
+  return { envelope: { ok: true, value: run } as Envelope<RunView>, render: renderRun as (v: never) => string };
+}
+
+/** Does what the current step needs next; null when the run must wait for something this terminal cannot give. */
+async function advance(
+  core: CustosCore,
+  run: RunView,
+  step: RunStepView,
+  scripted: ScriptStep,
+  values: Values,
+  io: Io,
+): Promise<Envelope<RunView | null>> {
+  const runId = run.id;
+  const perform = async (extra: Record<string, unknown> = {}) =>
+    core.router.dispatch('ceremonies.perform', {
+      runId,
+      stepId: step.id,
+      by: await proofOf(core, step.by, values, io, 'you perform this step'),
+      ...extra,
+    }) as Promise<Envelope<RunView>>;
+  switch (step.state) {
+    case 'waiting':
+    case 'failed': {
+      if (step.state === 'failed') io.stderr(`  The last attempt ${step.outcome ?? 'failed'}. Proposing it again.\n`);
+      if ('custody' in scripted) {
+        const holders = [];
+        for (const name of scripted.custody.holders.filter((n) => n !== step.by))
+          holders.push(await proofOf(core, name, values, io, 'you take a share of the token'));
+        const currentSoPin = await ask(io, 'The token’s current SO PIN (replaced at once): ', true);
+        return perform({ holders, ...(currentSoPin ? { currentSoPin } : {}) });
+      }
+      if ('manual' in scripted && scripted.record) {
+        const value = await ask(io, `${scripted.record}, as read aloud: `, false);
+        return perform({ value });
+      }
+      if ('action' in scripted && scripted.action === 'key.backup' && !str(values['cards-dir']))
+        return usageFailure('This step makes a backup: run with --cards-dir DIR, where the share cards are written.')
+          .envelope;
+      const done = await perform();
+      if (done.ok && step.kind === 'checkpoint') io.stderr(`${done.value.steps[step.index]!.checkpoint ?? ''}\n`);
+      if (done.ok && step.kind === 'action') {
+        const made = done.value.steps[step.index]!;
+        io.stderr(
+          `  Proposed. Fingerprint: ${made.shortFingerprint}\n` +
+            '  Each approver compares it, aloud, with the fingerprint printed on the signed script.\n',
+        );
+      }
+      return done;
+    }
+    case 'proposed':
+      return approveStep(core, run, step, values, io);
+    case 'performed': {
+      const waiting = step.witnesses.filter((w) => w.signedAt === null);
+      let last: Envelope<RunView> | null = null;
+      for (const w of waiting) {
+        const witness = await proofOf(core, w.name, values, io, `you confirm that you witnessed “${step.title}”`);
+        last = (await core.router.dispatch('ceremonies.witness', {
+          runId,
+          stepId: step.id,
+          witness,
+        })) as Envelope<RunView>;
+        if (!last.ok) return last;
+      }
+      return last ?? { ok: true, value: core.ceremonies.view(runId) };
+    }
+    default:
+      return { ok: true, value: null };
+  }
+}
+
+/** Each approver the script names, in turn: the fingerprint as read from the paper, then both factors. */
+async function approveStep(core: CustosCore, run: RunView, step: RunStepView, values: Values, io: Io) {
+  const proposal = await proposalById(core, step.proposalId!);
+  io.stderr(renderProposal(core)(proposal));
+  const approved = new Set(proposal.approvals.map((a) => a.custodianId));
+  let view: ProposalView = proposal;
+  for (const name of step.approvers) {
+    if (view.state !== 'open' || view.waitingFor.length > 0) break;
+    const approverId = custodianId(core, name);
+    if (approved.has(approverId)) continue;
+    const fingerprint = await ask(io, `${name}: the fingerprint printed on your script, as you read it: `, false);
+    const approver = await factors(approverId, name, values, io, AT_THE_TERMINAL);
+    const answer = await core.router.dispatch('proposals.approve', { proposalId: view.id, fingerprint, approver });
+    if (!answer.ok) return answer as Envelope<never>;
+    view = answer.value as ProposalView;
+  }
+  if (view.state === 'open' && view.action === 'key.restore')
+    await enterCards(core, view, values, io, renderProposal(core));
+  view = await proposalById(core, view.id);
+  if (view.action === 'key.backup' && view.state === 'executed') {
+    const dir = str(values['cards-dir']);
+    if (!dir)
+      io.stderr('The backup ran, but no --cards-dir was given: run again with --cards-dir to print the cards.\n');
+    else await writeCards(core, view, dir, values, io, AT_THE_TERMINAL);
+  }
+  if (view.state === 'open') {
+    io.stderr(
+      `  Still open: ${view.waitingFor.join('; ') || 'more approvals are needed'}. ` +
+        'Run this command again to continue.\n',
+    );
+    return { ok: true as const, value: null };
+  }
+  return { ok: true as const, value: core.ceremonies.view(run.id) };
+}
