@@ -188,6 +188,8 @@ export const RunView = z.object({
   title: z.string(),
   scriptSha256: z.string(),
   token: z.object({ serial: z.string(), label: z.string() }),
+  /** Run on a scratch token in a rehearsal installation: nothing real was touched. */
+  rehearsal: z.boolean(),
   state: z.enum(['in-progress', 'done', 'aborted']),
   startedAt: z.string(),
   startedBy: z.string(),
@@ -205,6 +207,7 @@ export const RunSummary = RunView.pick({
   title: true,
   scriptSha256: true,
   token: true,
+  rehearsal: true,
   state: true,
   startedAt: true,
   finishedAt: true,

@@ -16,7 +16,7 @@ import { fileError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { PKI_USAGE, pkiRequest } from './pki-commands';
-import { SCRIPT_USAGE, scriptRequest } from './script-commands';
+import { rehearse, SCRIPT_USAGE, scriptRequest } from './script-commands';
 import { TRANSPORT_USAGE, transportRequest } from './transport-commands';
 import {
   renderVerdict,
@@ -176,6 +176,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
         csr: { type: 'string' },
         level: { type: 'string' },
         'module-path': { type: 'string' },
+        'require-rehearsal': { type: 'string' },
         package: { type: 'string' },
         off: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -219,6 +220,35 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       io,
       ((text: string) => `Quorum actions and their parameters (--param NAME=VALUE):\n${text}`) as (v: never) => string,
     );
+  }
+  if (positionals[0] === 'ceremony' && positionals[1] === 'rehearse') {
+    const file = positionals[2];
+    if (!file) return report(usageFailure('ceremony rehearse needs the script FILE.').envelope, json, io, () => '');
+    const dataDir = resolveDataDir(values['data-dir'], io.env);
+    // A rehearsal installation always uses its own embedded SoftHSM2 token, whatever module the real one uses.
+    const open = (dir: string, scratch: boolean) =>
+      CustosCore.open({
+        dataDir: dir,
+        version,
+        production: true,
+        ...(scratch ? {} : { moduleOverride: values.module ?? io.env.CUSTOS_PKCS11_MODULE }),
+        operator: scratch ? 'cli-rehearsal' : 'cli',
+        log: silentLog,
+        ...(io.clock ? { clock: io.clock } : {}),
+      });
+    try {
+      const result = await rehearse(file, dataDir, open, values, io);
+      return report(result.envelope, json, io, result.render, result.failed);
+    } catch (caught) {
+      const error = isCustosError(caught) ? caught : fileError(caught);
+      if (!error) throw caught;
+      return report(
+        { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
+        json,
+        io,
+        () => '',
+      );
+    }
   }
   const request = requestFor(command, positionals, values, io);
   if (!request) {

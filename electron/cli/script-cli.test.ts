@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -21,9 +22,10 @@ beforeEach(async () => {
     { name: 'Curie' },
     { name: 'Eve', roles: ['auditor'] },
   ]);
+  // The installation's first security officer sets the rehearsal policy.
   seeded.close();
   clock = seeded.clock;
-  people = new Map(seeded.enrolled.map((p) => [p.name, p]));
+  people = new Map([...seeded.enrolled, ...(seeded.setupOfficer ? [seeded.setupOfficer] : [])].map((p) => [p.name, p]));
   const token = initSoftHsmToken(dataDir, 'cli-ceremony', { so: '87654321', user: '12345678' });
   const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
   const closes = new Date(clock.now.getTime() + 6 * 3600_000).toISOString();
@@ -57,13 +59,15 @@ async function cli(args: string[], answers: { fingerprint?: string } = {}) {
   let stderr = '';
   const prompts: string[] = [];
   const lastStep = new Map<string, number>();
+  // Codes used by an earlier command are never accepted again: start a TOTP step later.
+  clock.now = new Date(clock.now.getTime() + 30_000);
   const io = {
     stdout: (t: string) => (stdout += t),
     stderr: (t: string) => (stderr += t),
     env: {},
     ask: (prompt: string) => {
       prompts.push(prompt);
-      const name = /^(\w+)/.exec(prompt)?.[1] ?? '';
+      const name = /^(\w+(?: Setup)?)/.exec(prompt)?.[1] ?? '';
       const person = people.get(name);
       if (prompt.includes('passphrase') && person) return Promise.resolve(person.passphrase);
       if (prompt.includes('code') && person) {
@@ -72,7 +76,12 @@ async function cli(args: string[], answers: { fingerprint?: string } = {}) {
         lastStep.set(name, Math.floor(clock.now.getTime() / 30_000));
         return Promise.resolve(totpCodeAt(person.secret, clock.now));
       }
-      if (prompt.includes('fingerprint')) return Promise.resolve(answers.fingerprint ?? '');
+      if (prompt.includes('fingerprint'))
+        return Promise.resolve(
+          answers.fingerprint === 'from-screen'
+            ? (/Fingerprint: ([0-9a-f-]{19})/.exec(stderr.split('Proposed.').at(-1) ?? '')?.[1] ?? '')
+            : (answers.fingerprint ?? ''),
+        );
       if (prompt.includes('SO PIN')) return Promise.resolve('87654321');
       if (prompt.includes('bag serial')) return Promise.resolve('TE-449120');
       return Promise.resolve('');
@@ -119,4 +128,33 @@ it('runs the script in the terminal, asking each person in turn; a wrong fingerp
   expect(list.stdout).toMatch(/done\s+.*Signing key from the terminal/);
   const keys = await cli(['key', 'list']);
   expect(keys.stdout).toContain('terminal-key');
+});
+
+it('rehearses in a scratch installation: nothing real is touched, the report says REHEARSAL on every page', async () => {
+  const lint = JSON.parse((await cli(['--json', 'ceremony', 'lint', file])).stdout) as {
+    value: { sha256: string; steps: { shortFingerprint: string | null }[] };
+  };
+  const policy = await cli(['ceremony', 'policy', '--require-rehearsal', 'on', '--as', 'Olga Setup']);
+  expect(policy.code, policy.stderr).toBe(EXIT.ok);
+  const refused = await cli(['ceremony', 'run', file], { fingerprint: lint.value.steps[1]!.shortFingerprint! });
+  expect(refused.code).toBe(EXIT.refused);
+  expect(refused.stderr).toContain('passed rehearsal');
+
+  // The rehearsal token differs from the real one, so its proposals have their own fingerprints: read from the screen.
+  const rehearsed = await cli(['ceremony', 'rehearse', file], { fingerprint: 'from-screen' });
+  expect(rehearsed.code, rehearsed.stderr).toBe(EXIT.ok);
+  expect(rehearsed.stdout).toContain('REHEARSAL passed');
+  const pdf = /Rehearsal report \(REHEARSAL on every page\): (.+\.pdf)/.exec(rehearsed.stderr)![1]!;
+  const pages = execFileSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' })
+    .split('\f')
+    .filter((p) => p.trim());
+  expect(pages.length).toBeGreaterThan(1);
+  for (const page of pages) expect(page).toContain('REHEARSAL');
+
+  // The real installation: no key, no custody, the token untouched; the rehearsal recorded with its script's hash.
+  expect((await cli(['key', 'list'])).stdout).not.toContain('terminal-key');
+  expect((await cli(['custody', 'list'])).stdout).not.toContain('cli-ceremony');
+  const run = await cli(['ceremony', 'run', file], { fingerprint: lint.value.steps[1]!.shortFingerprint! });
+  expect(run.code, run.stderr).toBe(EXIT.ok);
+  expect(run.stdout).toMatch(/— done\n/);
 });

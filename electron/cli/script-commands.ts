@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { LintReport, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
 import type { Envelope, WireError } from '../../shared/errors';
 import type { ProposalView } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
 import { parseScript } from '../core/ceremony/script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
+import type { TokenRef } from '../../shared/tokens';
+import { planRehearsal, rehearsalDir, scratchToken, seedPeople } from '../core/ceremony/rehearsal';
 import { CustosError, fileError } from '../core/errors';
 import { enterCards, writeCards } from './ceremony-commands';
 import {
@@ -27,6 +29,13 @@ export const SCRIPT_USAGE = `  ceremony lint FILE                  Check a cerem
   ceremony run FILE [--cards-dir DIR] Run the script (or resume its run) step by step, asking each person
                                       for both factors in turn; approvers compare the fingerprint aloud
                                       with the printed script. DIR receives the share cards of a backup step
+  ceremony rehearse FILE [--cards-dir DIR]
+                                      Rehearse the script in a scratch installation beside this one (a new
+                                      SoftHSM2 token; no real token or key is touched), the people it names
+                                      with their own factors; the report says REHEARSAL on every page
+  ceremony policy --require-rehearsal on|off --as OFFICER
+                                      A security officer requires a passed rehearsal of the same script
+                                      before a real run (or no longer does)
   ceremony list                       Ceremony runs: in progress, done, aborted
   ceremony show --id RUN              One run, step by step, with who did and witnessed what
   ceremony abort --id RUN --as WHO --reason TEXT
@@ -119,6 +128,22 @@ export function scriptRequest(command: string, positionals: string[], values: Va
     }
     case 'ceremony list':
       return call('ceremonies.runs', {}, renderRuns);
+    case 'ceremony policy':
+      return async (core) => {
+        const setting = str(values['require-rehearsal']);
+        if (setting !== 'on' && setting !== 'off')
+          return usageFailure('ceremony policy needs --require-rehearsal on|off.');
+        const who = custodianId(core, str(values.as) ?? '');
+        const officer = await factors(who, nameOf(core, who), values, io);
+        const policy = await core.ceremonies.setPolicy(setting === 'on', officer);
+        return {
+          envelope: { ok: true, value: policy },
+          render: (() =>
+            policy.requireRehearsal
+              ? 'A real run now needs a passed rehearsal of the same script.\n'
+              : 'A real run no longer needs a rehearsal first.\n') as (v: never) => string,
+        };
+      };
     case 'ceremony show':
       return call('ceremonies.run', { runId: id }, renderRun);
     case 'ceremony abort':
@@ -157,8 +182,16 @@ async function proofOf(core: CustosCore, name: string, values: Values, io: Io, p
  * script's run in progress (after a stop or a crash) rather than starting another. Approvals are given here, in
  * this one process, like `custos proposal approve`: their shares live only in its memory.
  */
-async function runScript(core: CustosCore, text: string, values: Values, io: Io) {
-  const lint = await read(core, 'ceremonies.lint', { script: text });
+async function runScript(
+  core: CustosCore,
+  text: string,
+  values: Values,
+  io: Io,
+  rehearsal?: { token: TokenRef; soPin: string },
+) {
+  const lint = rehearsal
+    ? core.ceremonies.lint(text, rehearsal.token)
+    : await read(core, 'ceremonies.lint', { script: text });
   io.stderr(renderLint(lint));
   if (!lint.ok) throw new CustosError('CEREMONY_SCRIPT_INVALID', 'The script cannot be run as written.', lint.problems);
   const { script } = parseScript(text) as { script: CeremonyScript };
@@ -171,13 +204,15 @@ async function runScript(core: CustosCore, text: string, values: Values, io: Io)
     run = await read(core, 'ceremonies.run', { runId: resumed.id });
   } else {
     const administrator = await proofOf(core, script.roles.administrator, values, io, 'you start the ceremony');
-    run = await read(core, 'ceremonies.start', { script: text, administrator });
+    run = rehearsal
+      ? await core.ceremonies.start(text, administrator, { token: rehearsal.token })
+      : await read(core, 'ceremonies.start', { script: text, administrator });
   }
   while (run.state === 'in-progress' && run.current) {
     const step = run.steps.find((s) => s.id === run.current)!;
     io.stderr(`\nStep ${step.index + 1} of ${run.steps.length}: ${step.title} (${STATE_WORDS[step.state]})\n`);
     lint.steps[step.index]!.words.forEach((w) => io.stderr(`  ${w}\n`));
-    const next = await advance(core, run, step, script.steps[step.index]!, values, io);
+    const next = await advance(core, run, step, script.steps[step.index]!, values, io, rehearsal?.soPin);
     if (!next.ok) return { envelope: next, render: () => '' };
     if (next.value === null) break;
     run = next.value;
@@ -193,6 +228,8 @@ async function advance(
   scripted: ScriptStep,
   values: Values,
   io: Io,
+  /** A rehearsal's scratch token is handed over with its SO PIN: nobody types it. */
+  soPin?: string,
 ): Promise<Envelope<RunView | null>> {
   const runId = run.id;
   const perform = async (extra: Record<string, unknown> = {}) =>
@@ -210,7 +247,7 @@ async function advance(
         const holders = [];
         for (const name of scripted.custody.holders.filter((n) => n !== step.by))
           holders.push(await proofOf(core, name, values, io, 'you take a share of the token'));
-        const currentSoPin = await ask(io, 'The token’s current SO PIN (replaced at once): ', true);
+        const currentSoPin = soPin ?? (await ask(io, 'The token’s current SO PIN (replaced at once): ', true));
         return perform({ holders, ...(currentSoPin ? { currentSoPin } : {}) });
       }
       if ('manual' in scripted && scripted.record) {
@@ -285,4 +322,78 @@ async function approveStep(core: CustosCore, run: RunView, step: RunStepView, va
     return { ok: true as const, value: null };
   }
   return { ok: true as const, value: core.ceremonies.view(run.id) };
+}
+
+/** How the CLI opens an installation: the real one, or a rehearsal's scratch one (never with a vendor module). */
+export type OpenCore = (dataDir: string, scratch: boolean) => CustosCore;
+
+/**
+ * `custos ceremony rehearse FILE`: plans the rehearsal from the real installation and closes it, runs the script in
+ * a scratch installation under <data-dir>/rehearsals/ (one token library at a time in this process), then opens the
+ * real installation again only to record how the rehearsal went.
+ */
+export async function rehearse(
+  file: string,
+  dataDir: string,
+  open: OpenCore,
+  values: Values,
+  io: Io,
+): Promise<Awaited<ReturnType<Request>>> {
+  const text = scriptText(file);
+  const real = open(dataDir, false);
+  let plan;
+  try {
+    plan = planRehearsal(real, text);
+  } finally {
+    real.close();
+  }
+  const dir = rehearsalDir(dataDir);
+  open(dir, true).close();
+  const seeding = open(dir, true);
+  seedPeople(seeding.store, plan.people);
+  seeding.close();
+  const scratch = open(dir, true);
+  let finished: RunView | null = null;
+  let reportSha256: string | null = null;
+  try {
+    const { token, soPin } = scratchToken(scratch);
+    io.stderr(`REHEARSAL in ${dir}, on the scratch token ${token.label} (${token.serial}). Nothing real is touched.\n`);
+    if (plan.custody) {
+      io.stderr('The script runs on a token already in custody: its holders first take the scratch token.\n');
+      const holders = [];
+      for (const name of plan.custody.holders)
+        holders.push(await proofOf(scratch, name, values, io, 'rehearsal custody'));
+      await scratch.custody.take({ token, threshold: plan.custody.threshold, holders, currentSoPin: soPin });
+    }
+    const result = await runScript(scratch, text, values, io, { token, soPin });
+    if (!result.envelope.ok) return result;
+    finished = result.envelope.value as RunView;
+    if (finished.reportId) {
+      const written = await scratch.reports.exportTo(finished.reportId, join(dir, 'report'));
+      reportSha256 = scratch.reports.stored(finished.reportId).sha256;
+      io.stderr(`Rehearsal report (REHEARSAL on every page): ${join(written.dir, 'report.pdf')}\n`);
+    }
+  } finally {
+    scratch.close();
+  }
+  const recorded = open(dataDir, false);
+  try {
+    recorded.ceremonies.recordRehearsal({
+      script: plan.parsed.sha256,
+      title: plan.parsed.script.title,
+      outcome: finished.state === 'done' ? 'passed' : 'incomplete',
+      people: plan.people.map((p) => String(p.id)),
+      runId: finished.id,
+      reportSha256,
+    });
+  } finally {
+    recorded.close();
+  }
+  return {
+    envelope: { ok: true, value: { ...finished, dir } },
+    render: ((run: RunView) =>
+      `REHEARSAL ${run.state === 'done' ? 'passed' : 'did not finish'}: ${run.title}\n${renderRun(run)}`) as (
+      v: never,
+    ) => string,
+  };
 }

@@ -39,11 +39,19 @@ export function monospaceBlock(doc: PDFKit.PDFDocument, value: string, maxSize =
 }
 
 /** "<footer> · page i of n" at the foot of every page (the document must buffer its pages), then ends it. */
-export function endWithFooters(doc: PDFKit.PDFDocument, footer: string): void {
+export function endWithFooters(doc: PDFKit.PDFDocument, footer: string, banner?: string): void {
   const range = doc.bufferedPageRange();
   for (let i = range.start; i < range.start + range.count; i += 1) {
     doc.switchToPage(i);
     doc.page.margins.bottom = 0;
+    // A banner no page can be printed without (a rehearsal's report says so on every page).
+    if (banner)
+      doc
+        .font('Helvetica-Bold')
+        .fontSize(11)
+        .fillColor('#b00020')
+        .text(winAnsi(banner), doc.page.margins.left, 24, { lineBreak: false })
+        .fillColor('black');
     doc
       .font('Helvetica')
       .fontSize(7)

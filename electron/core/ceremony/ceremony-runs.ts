@@ -10,8 +10,10 @@ import {
 import type { FactorProof } from '../custodians/factor-proofs';
 import { describeFailure } from '../../../shared/quorum';
 import type { AuditActor } from '../../../shared/audit';
+import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
-import { canonicalJson, sha256Hex } from '../canonical-json';
+import { sha256Hex } from '../canonical-json';
+import { appendEvent, readEvents } from './ceremony-events';
 import type { CustodianService } from '../custodians/custodian-service';
 import type { CustodyService } from '../custody/custody-service';
 import { CustosError } from '../errors';
@@ -26,7 +28,15 @@ import { parseScript, stepWitnesses, type ParsedScript } from './script';
 
 /** What a run records, one event per signed audit entry (action `ceremony.<kind>`, object `ceremony-run:<id>`). */
 type RunEvent =
-  | { kind: 'start'; script: string; title: string; token: { serial: string; label: string }; by: string }
+  | {
+      kind: 'start';
+      script: string;
+      title: string;
+      token: { serial: string; label: string };
+      by: string;
+      /** Run on a scratch token in a rehearsal installation. */
+      rehearsal?: true;
+    }
   | { kind: 'custody'; step: string; custodyId: string }
   | { kind: 'propose'; step: string; proposalId: string; fingerprint: string }
   | { kind: 'manual'; step: string; value: string | null }
@@ -53,7 +63,22 @@ interface LoadedRun {
   id: string;
   parsed: ParsedScript;
   events: (RunEvent & { seq: number; at: string })[];
+  rehearsal: boolean;
 }
+
+/** A rehearsal recorded in the real installation: which script, how it ended, who took part, its signed report. */
+type RehearsalEvent = {
+  kind: 'rehearsal';
+  script: string;
+  title: string;
+  outcome: 'passed' | 'incomplete';
+  people: string[];
+  runId: string;
+  reportSha256: string | null;
+};
+type PolicyEvent = { kind: 'policy'; requireRehearsal: boolean; by: string };
+const REHEARSALS = { type: 'ceremony-rehearsals', id: 'all' };
+const POLICY = { type: 'ceremony-policy', id: 'rehearsal' };
 
 /**
  * Runs a ceremony script one step at a time. Every transition is a signed audit entry and the run's state is read
@@ -64,9 +89,10 @@ interface LoadedRun {
 export class CeremonyRuns {
   constructor(private readonly sources: RunSources) {}
 
-  lint(text: string) {
+  lint(text: string, token?: TokenRef) {
     const { custodians, custody, keys, bind, clock } = this.sources;
     return lintScript(text, {
+      ...(token ? { token } : {}),
       custodians: () => custodians.list(),
       custodies: () => custody.list(),
       keys: () => keys.list(),
@@ -83,8 +109,12 @@ export class CeremonyRuns {
     });
   }
 
-  async start(text: string, administrator: FactorProof): Promise<RunView> {
-    const report = this.lint(text);
+  /**
+   * Starts a run. In a rehearsal installation, `rehearsal` names its scratch token, which stands in for the
+   * script's. Where the policy asks for it, a real run needs a passed rehearsal of the same script (same SHA-256).
+   */
+  async start(text: string, administrator: FactorProof, rehearsal?: { token: TokenRef }): Promise<RunView> {
+    const report = this.lint(text, rehearsal?.token);
     if (!report.ok)
       throw new CustosError(
         'CEREMONY_SCRIPT_INVALID',
@@ -95,7 +125,18 @@ export class CeremonyRuns {
     const { script } = parsed;
     this.insideWindow(parsed);
     this.requirePerson(administrator, script.roles.administrator, 'starts the ceremony');
-    const open = this.list().find((r) => r.state === 'in-progress' && sameToken(r.token, script.token));
+    if (
+      !rehearsal &&
+      this.policy().requireRehearsal &&
+      !this.rehearsals().some((r) => r.script === parsed.sha256 && r.outcome === 'passed')
+    )
+      throw new CustosError(
+        'CEREMONY_STEP_REFUSED',
+        'The policy asks for a passed rehearsal of this exact script before it is run for real, and there is none.',
+        ['Rehearse it first: custos ceremony rehearse FILE (the same file, unchanged).'],
+      );
+    const token = rehearsal?.token ?? script.token;
+    const open = this.list().find((r) => r.state === 'in-progress' && sameToken(r.token, token));
     if (open)
       throw new CustosError(
         'CEREMONY_STEP_REFUSED',
@@ -112,8 +153,9 @@ export class CeremonyRuns {
         kind: 'start',
         script: parsed.sha256,
         title: script.title,
-        token: script.token,
+        token,
         by: administrator.custodianId,
+        ...(rehearsal ? { rehearsal: true as const } : {}),
       });
     });
     return this.view(id);
@@ -233,6 +275,46 @@ export class CeremonyRuns {
     return this.view(run.id);
   }
 
+  /** Whether this run is a rehearsal (on a scratch token, in a rehearsal installation). */
+  isRehearsal(runId: string): boolean {
+    return this.load(runId).rehearsal;
+  }
+
+  /** Records, in the real installation, a rehearsal that ran in a scratch one. */
+  recordRehearsal(rehearsal: Omit<RehearsalEvent, 'kind'>): void {
+    appendEvent(this.sources.store, this.sources.audit, REHEARSALS, this.actor(null), {
+      kind: 'rehearsal',
+      ...rehearsal,
+    });
+  }
+
+  rehearsals(): (RehearsalEvent & { at: string })[] {
+    return readEvents<RehearsalEvent>(this.sources.store, this.sources.audit, REHEARSALS, 'The record of rehearsals');
+  }
+
+  /** The rehearsal policy: off until a security officer sets it. */
+  policy(): { requireRehearsal: boolean; setBy: string | null; at: string | null } {
+    const latest = readEvents<PolicyEvent>(this.sources.store, this.sources.audit, POLICY, 'The rehearsal policy').at(
+      -1,
+    );
+    return latest
+      ? { requireRehearsal: latest.requireRehearsal, setBy: this.nameOf(latest.by), at: latest.at }
+      : { requireRehearsal: false, setBy: null, at: null };
+  }
+
+  /** A security officer, with both factors, requires (or no longer requires) a passed rehearsal before a real run. */
+  async setPolicy(requireRehearsal: boolean, officer: FactorProof): Promise<ReturnType<CeremonyRuns['policy']>> {
+    if (!this.sources.custodians.get(officer.custodianId).roles.includes('security-officer'))
+      throw new CustosError('NOT_AUTHORIZED', 'Only a security officer sets the rehearsal policy.');
+    await this.sources.proveFactors(officer, 'ceremony.policy');
+    appendEvent(this.sources.store, this.sources.audit, POLICY, this.actor(officer.custodianId), {
+      kind: 'policy',
+      requireRehearsal,
+      by: officer.custodianId,
+    });
+    return this.policy();
+  }
+
   list(): RunSummary[] {
     const ids = this.sources.store.all<{ run_id: string }>(
       sql`SELECT run_id FROM ceremony_events WHERE kind = 'start' ORDER BY seq DESC`,
@@ -255,6 +337,7 @@ export class CeremonyRuns {
       title: run.parsed.script.title,
       scriptSha256: run.parsed.sha256,
       token: run.parsed.script.token,
+      rehearsal: run.rehearsal,
       state,
       startedAt: start.at,
       startedBy: this.nameOf(start.by),
@@ -408,21 +491,7 @@ export class CeremonyRuns {
   }
 
   private append(runId: string, by: string | null, event: RunEvent): void {
-    const body = canonicalJson(event);
-    this.sources.audit.record(
-      {
-        actor: this.actor(by),
-        action: `ceremony.${event.kind}`,
-        object: { type: 'ceremony-run', id: runId },
-        params: event,
-      },
-      () => {
-        const seq = this.sources.audit.log().size();
-        this.sources.store.execute(
-          sql`INSERT INTO ceremony_events (seq, run_id, kind, body) VALUES (${seq}, ${runId}, ${event.kind}, ${body})`,
-        );
-      },
-    );
+    appendEvent(this.sources.store, this.sources.audit, { type: 'ceremony-run', id: runId }, this.actor(by), event);
   }
 
   /**
@@ -430,42 +499,19 @@ export class CeremonyRuns {
    * signature, and no entry of the run without its event. The script must hash to what the start recorded.
    */
   private load(runId: string): LoadedRun {
-    const rows = this.sources.store.all<{ seq: number; body: string }>(
-      sql`SELECT seq, body FROM ceremony_events WHERE run_id = ${runId} ORDER BY seq`,
-    );
-    const entries = this.sources.store.all<{ seq: number; entry: string; signature: Buffer }>(
-      // Its refusals (ceremony-run.tampered) are about the run, not events of it.
-      sql`SELECT seq, entry, signature FROM audit_entries
-          WHERE object = ${`ceremony-run:${runId}`} AND action GLOB 'ceremony.*' ORDER BY seq`,
-    );
-    if (rows.length === 0 && entries.length === 0)
-      throw new CustosError('CEREMONY_NOT_FOUND', 'There is no ceremony run with that id.');
+    const object = { type: 'ceremony-run', id: runId };
+    const events = readEvents<RunEvent>(this.sources.store, this.sources.audit, object, `Ceremony run ${runId}`);
+    if (events.length === 0) throw new CustosError('CEREMONY_NOT_FOUND', 'There is no ceremony run with that id.');
+    const start = events[0]!;
     const tampered = () =>
-      refuseTampered(
-        this.sources.audit,
-        'CEREMONY_TAMPERED',
-        { type: 'ceremony-run', id: runId },
-        `Ceremony run ${runId}`,
-        'forged',
-      );
-    if (rows.length !== entries.length) tampered();
-    const events = rows.map((row, i) => {
-      const stored = entries[i]!;
-      const entry = JSON.parse(stored.entry) as { params: string | null; time: string };
-      if (
-        stored.seq !== row.seq ||
-        entry.params !== sha256Hex(row.body) ||
-        !this.sources.audit.verifyDocument(Buffer.from(stored.entry, 'utf8'), stored.signature)
-      )
-        tampered();
-      return { ...(JSON.parse(row.body) as RunEvent), seq: row.seq, at: entry.time };
-    });
-    const start = events[0];
-    if (start?.kind !== 'start') tampered();
-    const text = this.scriptText((start as { script: string }).script, runId);
-    const parsed = parseScript(text);
-    if ('problems' in parsed) tampered();
-    return { id: runId, parsed: parsed as ParsedScript, events };
+      refuseTampered(this.sources.audit, 'CEREMONY_TAMPERED', object, `Ceremony run ${runId}`, 'forged');
+    if (start.kind !== 'start') tampered();
+    const { script: sha256, token, rehearsal } = start as Extract<RunEvent, { kind: 'start' }>;
+    const parsed = parseScript(this.scriptText(sha256, runId));
+    if ('problems' in parsed) return tampered();
+    // A rehearsal runs the script on its scratch token: everything the run does addresses that one.
+    if (rehearsal) parsed.script = { ...parsed.script, token };
+    return { id: runId, parsed, events, rehearsal: rehearsal === true };
   }
 
   private scriptText(sha256: string, runId: string): string {

@@ -24,6 +24,8 @@ export interface LintSources {
   keys: () => KeyRecord[];
   bind: ReturnType<typeof proposalBinder>;
   clock: () => Date;
+  /** A rehearsal's scratch token, standing in for the script's. */
+  token?: TokenRef;
   /** Custodies a run of this script took (a run under way is linted again when it resumes). */
   custodiesTakenBy?: (scriptSha256: string) => string[];
 }
@@ -46,6 +48,7 @@ export function lintScript(text: string, sources: LintSources): LintReport {
   const parsed = parseScript(text);
   if ('problems' in parsed)
     return { ok: false, sha256: scriptSha256(text), title: null, problems: parsed.problems, steps: [] };
+  if (sources.token) parsed.script = { ...parsed.script, token: sources.token };
   const { script } = parsed;
   const problems: string[] = [];
   const people = new Map(sources.custodians().map((c) => [c.name, c]));

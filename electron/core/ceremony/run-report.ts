@@ -48,15 +48,17 @@ export function runReport(sources: ReportSources, runs: CeremonyRuns, runId: str
       ...step.witnesses.flatMap((w) => part(w.name, 'witnessed', w.signedAt)),
     ];
   });
+  const rehearsal = runs.isRehearsal(runId);
   return assemble(
     sources,
-    'ceremony.script-run',
+    rehearsal ? 'ceremony.rehearsal' : 'ceremony.script-run',
     [...seqs].sort((a, b) => a - b),
     {
       ceremony: {
         id: run.id,
         action: 'ceremony.script-run',
-        title: run.title,
+        rehearsal,
+        title: rehearsal ? `REHEARSAL: ${run.title}` : run.title,
         // Made as the last step is confirmed, just before the run records that it finished.
         state: run.state === 'in-progress' && run.steps.every((s) => s.state === 'done') ? 'done' : run.state,
         token: sources.token(run.token),

@@ -13,6 +13,8 @@ const TITLES: Record<string, string> = {
   'key-inventory': 'Key inventory report',
   compliance: 'Compliance report',
   'custody.take': 'Custody ceremony',
+  'ceremony.script-run': 'Ceremony report (scripted ceremony)',
+  'ceremony.rehearsal': 'REHEARSAL — ceremony rehearsal report',
   'revocation-notice': 'Key revocation notice (key compromise)',
   'compromise-impact': 'Compromise impact report',
 };
@@ -52,7 +54,8 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   row('SHA-256 of report.json', sha256);
 
   const c = report.ceremony;
-  if (c) {
+  if (c && c.action === 'ceremony.script-run') scriptRunSection(doc, c, heading, row);
+  else if (c) {
     heading('Ceremony');
     row('Proposal', `${String(c.id)} (${String(c.action)}), ${String(c.state)}`);
     row('Fingerprint approved', `${String(c.shortFingerprint)}  (${String(c.fingerprint)})`);
@@ -228,8 +231,10 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   doc.list(report.howToVerify.map(text), { bulletRadius: 2 });
 
   heading('Signatures');
+  const scripted = c?.action === 'ceremony.script-run';
   const signers = [...new Map(report.participants.map((p) => [p.id, p])).values()].map(
-    (p) => `${p.name} (${p.part === 'proposed' ? 'proposer' : report.revocation ? 'security officer' : 'approver'})`,
+    (p) =>
+      `${p.name} (${scripted ? 'took part' : p.part === 'proposed' ? 'proposer' : report.revocation ? 'security officer' : 'approver'})`,
   );
   const holderLines = cardHolders.map((h) => `${h.name} (card ${h.index} received)`);
   const witnessLines =
@@ -254,8 +259,50 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     doc.x = doc.page.margins.left;
   }
 
-  endWithFooters(doc, `Custos report ${report.reportId} · SHA-256 ${sha256}`);
+  const rehearsal = report.type === 'ceremony.rehearsal';
+  endWithFooters(
+    doc,
+    `${rehearsal ? 'REHEARSAL · ' : ''}Custos report ${report.reportId} · SHA-256 ${sha256}`,
+    rehearsal ? 'REHEARSAL — a scratch token; no real token or key was touched' : undefined,
+  );
   return done;
+}
+
+/** A scripted ceremony: the script's hash, each step as it went, and the script itself as reviewed. */
+function scriptRunSection(doc: PDFKit.PDFDocument, c: Record<string, unknown>, heading: Heading, row: Row): void {
+  const text = winAnsi;
+  heading('Ceremony');
+  row('Title', String(c.title));
+  row('Run', `${String(c.id)}, ${String(c.state)}; started ${String(c.startedAt)} by ${String(c.startedBy)}`);
+  const token = c.token as Record<string, unknown>;
+  row('Token', `${String(token.label)} serial ${String(token.serial)}`);
+  const script = c.script as { sha256: string; text: string };
+  row('SHA-256 of the script', script.sha256);
+  heading('Steps');
+  const steps = c.steps as {
+    title: string;
+    state: string;
+    by: string;
+    performedAt: string | null;
+    witnesses: { name: string; signedAt: string | null }[];
+    fingerprint: string | null;
+    value: string | null;
+    outcome: string | null;
+  }[];
+  steps.forEach((step, i) => {
+    doc
+      .font('Helvetica-Bold')
+      .text(text(`${i + 1}. ${step.title} — ${step.state}`))
+      .font('Helvetica');
+    doc.text(text(`    by ${step.by}${step.performedAt ? ` at ${step.performedAt}` : ''}`));
+    if (step.fingerprint) doc.text(text(`    fingerprint ${step.fingerprint}`));
+    if (step.value) doc.text(text(`    recorded: ${step.value}`));
+    if (step.outcome) doc.text(text(`    ${step.outcome}`));
+    for (const w of step.witnesses)
+      doc.text(text(`    witnessed by ${w.name}${w.signedAt ? ` at ${w.signedAt}` : ' (not confirmed)'}`));
+  });
+  heading('The script, as reviewed');
+  monospaceBlock(doc, script.text);
 }
 
 type Heading = (title: string) => unknown;

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
+import type { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { sql } from '../store/sql';
+import type { CustosCore } from '../custos-core';
+import { parseScript, peopleNamed, type ParsedScript } from './script';
+
+/**
+ * A rehearsal runs the same script in a scratch installation beside the real one — its own data directory,
+ * database, audit token and a scratch SoftHSM2 token — so it touches no real token and no real key by
+ * construction. The people the script names are copied into it with their sealed factors (their passphrase and
+ * authenticator work there as here); their rows are signed again by the scratch audit key.
+ */
+export interface RehearsalPlan {
+  parsed: ParsedScript;
+  /** The custodian rows of everyone the script names, as stored (factors stay sealed under their passphrases). */
+  people: Record<string, unknown>[];
+  /** For a script without a custody step: the holders and threshold of the real token's custody. */
+  custody: { holders: string[]; threshold: number } | null;
+}
+
+const REHEARSAL_LABEL = 'REHEARSAL';
+
+/** What the real installation gives a rehearsal, read before the scratch one opens. */
+export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
+  const parsed = parseScript(text);
+  if ('problems' in parsed)
+    throw new CustosError('CEREMONY_SCRIPT_INVALID', 'This ceremony script cannot be rehearsed.', parsed.problems);
+  const lint = core.ceremonies.lint(text);
+  // The real token's state (in custody already) is no problem for a rehearsal; anything else is.
+  const problems = lint.problems.filter((p) => !p.includes('is already in custody'));
+  if (problems.length > 0)
+    throw new CustosError('CEREMONY_SCRIPT_INVALID', 'This ceremony script cannot be rehearsed as written.', problems);
+  const generated = new Set(
+    parsed.script.steps.flatMap((s) =>
+      'action' in s && (s.action === 'key.generate' || s.action === 'key.rotate') ? [s.id] : [],
+    ),
+  );
+  const existing = parsed.script.steps.flatMap((s) =>
+    'action' in s
+      ? Object.entries(s.params).flatMap(([name, v]) =>
+          /keyId|KeyId|keyIds/.test(name) && !(typeof v === 'string' && generated.has(v.slice(1)))
+            ? [`${s.id}: ${name}`]
+            : [],
+        )
+      : [],
+  );
+  if (existing.length > 0)
+    throw new CustosError(
+      'CEREMONY_SCRIPT_INVALID',
+      'This script acts on keys that exist only in the real installation, so it cannot be rehearsed yet.',
+      [`Steps naming existing keys: ${existing.join(', ')}.`, 'Rehearse the ceremony that generates them instead.'],
+    );
+  const names = peopleNamed(parsed.script);
+  const people = core.store
+    .all<Record<string, unknown>>(sql`SELECT * FROM custodians`)
+    .filter((row) => names.includes(String(row.name)));
+  const hasCustodyStep = parsed.script.steps.some((s) => 'custody' in s);
+  const real = hasCustodyStep
+    ? null
+    : core.custody
+        .list()
+        .find(
+          (c) =>
+            c.state === 'active' &&
+            c.token.serial === parsed.script.token.serial &&
+            c.token.label === parsed.script.token.label,
+        );
+  const byId = new Map(core.custodians.list().map((c) => [c.id, c.name]));
+  return {
+    parsed,
+    people,
+    custody: real ? { holders: real.holderIds.map((id) => byId.get(id) ?? id), threshold: real.threshold } : null,
+  };
+}
+
+/** A new scratch data directory under the real one's `rehearsals/`, owner-only. */
+export function rehearsalDir(dataDir: string): string {
+  const dir = join(dataDir, 'rehearsals', `${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(join(dataDir, 'rehearsals'), 0o700);
+  return dir;
+}
+
+/**
+ * Copies the people into a scratch installation that has no one yet (opened once, so its audit token exists, then
+ * closed): their rows go in unsigned, and the scratch core signs them when it opens, as for an installation set up
+ * before rows were signed. Their counters start afresh: a rehearsal locks nobody out of the real installation.
+ */
+export function seedPeople(store: CustosCore['store'], people: Record<string, unknown>[]): void {
+  for (const row of people)
+    store.execute(sql`
+      INSERT INTO custodians (id, name, roles, kdf, sealed_totp, enrolled_at)
+      VALUES (${String(row.id)}, ${String(row.name)}, ${String(row.roles)}, ${String(row.kdf)},
+              ${row.sealed_totp as Buffer}, ${String(row.enrolled_at)})`);
+}
+
+/**
+ * Initialises the scratch installation's blank SoftHSM2 token for the rehearsal, with an SO PIN the custody step
+ * replaces at once (nobody types it: the rehearsal hands it over).
+ */
+export function scratchToken(core: CustosCore): { token: TokenRef; soPin: string } {
+  const module = core.tokens.ready();
+  const slot = module.run('Looking for a blank slot for the rehearsal token', (lib) =>
+    lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0),
+  );
+  if (!slot) throw new CustosError('TOKEN_NOT_FOUND', 'The rehearsal installation has no blank software token.');
+  const soPin = randomBytes(6).toString('hex');
+  module.run('Initialising the rehearsal token', (lib) =>
+    lib.C_InitToken(slot, soPin, REHEARSAL_LABEL.padEnd(32, ' ')),
+  );
+  const info = module.run('Reading the rehearsal token', (lib) => lib.C_GetTokenInfo(slot));
+  return { token: { serial: info.serialNumber.trim(), label: info.label.trim() }, soPin };
+}
