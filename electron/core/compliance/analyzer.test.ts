@@ -216,6 +216,23 @@ describe('the policy analyzer', () => {
     expect(rules({ ...clean(), revocationNotices: [] })).toEqual([]);
   });
 
+  it('flags each share holder who never took part in a passed rehearsal, until they do', () => {
+    const holders = [
+      { id: 'ada', name: 'Ada' },
+      { id: 'bab', name: 'Babbage' },
+    ];
+    const tracked = (rehearsed: string[]) => ({
+      ...clean(),
+      rehearsals: { holders, rehearsed, passed: rehearsed.length ? 1 : 0, required: false },
+    });
+    expect(analyze(tracked(['ada']))).toEqual([
+      expect.objectContaining({ rule: 'CUSTODIAN_NEVER_REHEARSED', subject: 'bab', severity: 'medium' }),
+    ]);
+    expect(rules(tracked(['ada', 'bab', 'eve']))).toEqual([]);
+    // Where rehearsals are not tracked, nobody is flagged.
+    expect(rules(clean())).toEqual([]);
+  });
+
   it('names every backup set still holding a compromised key, until the key is destroyed', () => {
     const inputs = { ...clean(), revocationNotices: ['k-backed'] };
     inputs.keys = [key('k-backed', { backupable: true, state: 'compromised' })];

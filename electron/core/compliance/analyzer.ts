@@ -42,6 +42,11 @@ export interface ComplianceInputs {
   limits?: { auditVerifyDays?: number; shareCheckMonths?: number };
   /** The trust-store audit's inputs: issued certificates, CRLs, certificate objects on the tokens. */
   certificates?: CertificateInputs;
+  /**
+   * Training by rehearsal: the custodians who hold a share of a token in custody, and the ids of everyone who took
+   * part in a passed rehearsal. Absent where rehearsals are not tracked.
+   */
+  rehearsals?: { holders: { id: string; name: string }[]; rehearsed: string[]; passed: number; required: boolean };
 }
 
 const DAY = 86_400_000;
@@ -103,6 +108,20 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
         controls: [C.sc12, C.pci36],
       });
     }
+  }
+
+  const rehearsed = new Set(inputs.rehearsals?.rehearsed ?? []);
+  for (const holder of inputs.rehearsals?.holders ?? []) {
+    if (rehearsed.has(holder.id)) continue;
+    add({
+      rule: 'CUSTODIAN_NEVER_REHEARSED',
+      subject: holder.id,
+      severity: 'medium',
+      title: `${holder.name} holds a share but has never taken part in a passed rehearsal`,
+      evidence: [`no ceremony.rehearsal entry that passed names ${holder.name}`],
+      fix: 'Rehearse the next ceremony script with them (custos ceremony rehearse FILE): it is how custodians train.',
+      controls: [C.sp57, C.pci37],
+    });
   }
 
   for (const p of inputs.pendingCustodies ?? []) {

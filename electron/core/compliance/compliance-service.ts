@@ -49,6 +49,8 @@ export class ComplianceService {
       version?: string;
       /** The trust-store audit's inputs (pki/): issued certificates, CRLs, certificate objects on the tokens. */
       certificates?: () => ComplianceInputs['certificates'];
+      /** Rehearsals recorded here (ceremony/): who took part in one that passed. */
+      rehearsals?: () => ComplianceInputs['rehearsals'];
     },
   ) {}
 
@@ -105,6 +107,7 @@ export class ComplianceService {
         )
         .map((r) => r.object.slice('key:'.length)),
       ...(this.options.certificates ? { certificates: this.options.certificates() } : {}),
+      ...(this.options.rehearsals ? { rehearsals: this.options.rehearsals() } : {}),
     };
   }
 
@@ -336,7 +339,17 @@ export class ComplianceService {
     const reviews = store.all<{ time: string }>(
       sql`SELECT time FROM audit_entries WHERE action = 'compliance.policy-review' AND result = 'ok' ORDER BY seq`,
     );
+    const rehearsals = inputs.rehearsals
+      ? {
+          passed: inputs.rehearsals.passed,
+          required: inputs.rehearsals.required,
+          neverRehearsed: inputs.rehearsals.holders
+            .filter((h) => !inputs.rehearsals!.rehearsed.includes(h.id))
+            .map((h) => h.name),
+        }
+      : null;
     return {
+      rehearsals,
       generatedAt: now.toISOString(),
       version: this.options.version ?? null,
       installation: {

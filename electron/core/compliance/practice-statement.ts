@@ -69,6 +69,8 @@ export interface PracticeFacts {
   tokens: { token: string; kind: string; model: string | null; validation: string }[];
   backups: { sets: number; thresholds: string[]; unverified: number };
   policyReviews: string[];
+  /** Rehearsals of ceremony scripts (the training this installation records); null where not tracked. */
+  rehearsals?: { passed: number; required: boolean; neverRehearsed: string[] } | null;
   /** When the policy analyzer reports a missing verification, card check or review. */
   limits: { auditVerifyDays: number; shareCheckMonths: number; policyReviewDays: number };
 }
@@ -99,7 +101,7 @@ export function practiceStatement(f: PracticeFacts): string {
     'Compromise recovery': compromise(f),
     'Key destruction': destruction(f),
     'Audit review cadence': auditReview(f),
-    Training: training(),
+    Training: training(f),
     'Physical and personnel security': physical(f),
     'Document control': control(f),
   };
@@ -328,11 +330,21 @@ function auditReview(f: PracticeFacts): string[] {
   ];
 }
 
-function training(): string[] {
+function training(f: PracticeFacts): string[] {
+  const r = f.rehearsals;
   return [
-    '- Custos asks each person for their own factors at each step and shows every proposal in words before approval; it does not train people.',
-    `- Training before a person is enrolled: ${decide('training', 'e.g. a rehearsal on a software token (quorum drill) before first custody.')}`,
-    `- Refresher training and how it is recorded: ${decide('refresher', 'e.g. yearly, recorded by HR.')}`,
+    '- Custodians train by rehearsing ceremony scripts (`custos ceremony rehearse FILE`): the same script, with their ' +
+      'own passphrase and authenticator, runs in a scratch installation on a software token, touching no real token ' +
+      'or key; its report says REHEARSAL on every page, and the rehearsal is recorded in the audit log with the ' +
+      'script’s SHA-256 and the people who took part.',
+    ...(r
+      ? [
+          `- Rehearsals passed so far: ${r.passed}. A real run ${r.required ? 'needs' : 'does not need'} a passed rehearsal of the same script (the rehearsal policy, set by a security officer).`,
+          `- Custodians holding a share who never took part in a passed rehearsal: ${r.neverRehearsed.length ? r.neverRehearsed.join(', ') : 'none'}. The analyzer reports each (CUSTODIAN_NEVER_REHEARSED).`,
+        ]
+      : []),
+    `- Training before a person is enrolled: ${decide('training', 'e.g. a rehearsal of the next ceremony script before first custody.')}`,
+    `- Refresher training and how it is recorded: ${decide('refresher', 'e.g. a rehearsal before every real ceremony, recorded by Custos.')}`,
     `- Custodians acknowledge their responsibilities in writing: ${decide('acknowledgement', 'PCI DSS 3.6.1.4 asks for it.')}`,
   ];
 }
