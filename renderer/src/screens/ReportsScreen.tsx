@@ -40,7 +40,7 @@ function useReportPages(): ScreenPage[] {
   const reports = useCustos((s) => s.reports);
   const ran = (useCustos((s) => s.proposals) ?? []).filter((p) => p.state === 'executed' || p.state === 'failed');
   const findings = compliance?.findings ?? [];
-  const high = findings.filter((f) => f.severity === 'high').length;
+  const urgent = findings.filter((f) => f.severity === 'critical' || f.severity === 'high').length;
   return [
     {
       id: 'signed-reports',
@@ -55,7 +55,7 @@ function useReportPages(): ScreenPage[] {
       id: 'compliance',
       title: 'Compliance',
       summary: compliance
-        ? `${findings.length === 0 ? 'No finding' : `${findings.length} finding(s)${high ? `, ${high} high` : ''}`} as of ` +
+        ? `${findings.length === 0 ? 'No finding' : `${findings.length} finding(s)${urgent ? ` (${urgent} critical or high)` : ''}`} as of ` +
           `${compliance.asOf.slice(0, 10)}. Findings, keys at a glance, controls and module validation; sign a ` +
           'compliance report.'
         : 'Findings, keys at a glance, controls and module validation; sign a compliance report.',
