@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { actionTitle } from '../../../shared/actions';
+import { NextStep } from '../app/NextStep';
 import { useCustos } from '../store/context';
 
 /** The signed reports page: every ceremony that ran, its report made on demand, and witnesses' sign-offs. */
@@ -21,79 +22,86 @@ export function SignedReportsPage() {
       <button type="button" disabled={busy} onClick={() => void create({ inventory: true })}>
         Make a key inventory report
       </button>
-      <table className="data">
-        <thead>
-          <tr>
-            <th scope="col">Ceremony</th>
-            <th scope="col">Outcome</th>
-            <th scope="col">Report</th>
-          </tr>
-        </thead>
-        <tbody>
-          {proposals.map((p) => (
-            <tr key={p.id}>
-              <th scope="row">
-                {actionTitle(p.action)} on “{p.token.label}” <code>{p.shortFingerprint}</code>
-              </th>
-              <td>{p.state}</td>
-              <td>
-                <button
-                  type="button"
-                  disabled={busy}
-                  onClick={() => void create({ proposalId: p.id })}
-                  aria-label={`Make the signed report of ${actionTitle(p.action)} ${p.shortFingerprint}`}
-                >
-                  {made.has(p.id) ? 'Make it again' : 'Make the signed report'}
-                </button>
-              </td>
+      {proposals.length + compromised.length + custodies.length === 0 ? (
+        <NextStep screen="approvals" action="Go to Approvals">
+          No ceremony has run yet, so there is no ceremony report to make. A ceremony’s report is made here once the
+          quorum has carried it out on the Approvals screen.
+        </NextStep>
+      ) : (
+        <table className="data">
+          <thead>
+            <tr>
+              <th scope="col">Ceremony</th>
+              <th scope="col">Outcome</th>
+              <th scope="col">Report</th>
             </tr>
-          ))}
-          {compromised.map((k) => (
-            <tr key={k.id}>
-              <th scope="row">
-                compromised key “{k.label}” ({k.algorithm}, {k.token.label})
-              </th>
-              <td>{k.state}</td>
-              <td className="actions">
-                <button
-                  type="button"
-                  disabled={busy}
-                  onClick={() => void create({ impact: { keyId: k.id } })}
-                  aria-label={`Make the compromise impact report of ${k.label}`}
-                >
-                  Impact report
-                </button>
-                <button
-                  type="button"
-                  disabled={busy}
-                  onClick={() => void create({ revocation: { keyId: k.id } })}
-                  aria-label={`Sign the revocation notice of ${k.label} again`}
-                >
-                  Revocation notice
-                </button>
-              </td>
-            </tr>
-          ))}
-          {custodies.map((c) => (
-            <tr key={c.id}>
-              <th scope="row">
-                custody of “{c.token.label}” ({c.threshold} of {c.holders.length})
-              </th>
-              <td>{c.state}</td>
-              <td>
-                <button
-                  type="button"
-                  disabled={busy}
-                  onClick={() => void create({ custodyId: c.id })}
-                  aria-label={`Make the signed report of the custody of ${c.token.label}`}
-                >
-                  {made.has(c.id) ? 'Make it again' : 'Make the signed report'}
-                </button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {proposals.map((p) => (
+              <tr key={p.id}>
+                <th scope="row">
+                  {actionTitle(p.action)} on “{p.token.label}” <code>{p.shortFingerprint}</code>
+                </th>
+                <td>{p.state}</td>
+                <td>
+                  <button
+                    type="button"
+                    disabled={busy}
+                    onClick={() => void create({ proposalId: p.id })}
+                    aria-label={`Make the signed report of ${actionTitle(p.action)} ${p.shortFingerprint}`}
+                  >
+                    {made.has(p.id) ? 'Make it again' : 'Make the signed report'}
+                  </button>
+                </td>
+              </tr>
+            ))}
+            {compromised.map((k) => (
+              <tr key={k.id}>
+                <th scope="row">
+                  compromised key “{k.label}” ({k.algorithm}, {k.token.label})
+                </th>
+                <td>{k.state}</td>
+                <td className="actions">
+                  <button
+                    type="button"
+                    disabled={busy}
+                    onClick={() => void create({ impact: { keyId: k.id } })}
+                    aria-label={`Make the compromise impact report of ${k.label}`}
+                  >
+                    Impact report
+                  </button>
+                  <button
+                    type="button"
+                    disabled={busy}
+                    onClick={() => void create({ revocation: { keyId: k.id } })}
+                    aria-label={`Sign the revocation notice of ${k.label} again`}
+                  >
+                    Revocation notice
+                  </button>
+                </td>
+              </tr>
+            ))}
+            {custodies.map((c) => (
+              <tr key={c.id}>
+                <th scope="row">
+                  custody of “{c.token.label}” ({c.threshold} of {c.holders.length})
+                </th>
+                <td>{c.state}</td>
+                <td>
+                  <button
+                    type="button"
+                    disabled={busy}
+                    onClick={() => void create({ custodyId: c.id })}
+                    aria-label={`Make the signed report of the custody of ${c.token.label}`}
+                  >
+                    {made.has(c.id) ? 'Make it again' : 'Make the signed report'}
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <WitnessForm
         ceremonies={[
           ...proposals.map((p) => ({
