@@ -1,6 +1,7 @@
 import { useEffect, useRef, type ReactNode } from 'react';
 import { useCustos } from '../store/context';
-import { screens } from '../store/navigation-slice';
+import { screens, type ScreenId } from '../store/navigation-slice';
+import { NextStep } from './NextStep';
 
 /** The id of a page's h1: a form that is the whole page is named by it. */
 export const PAGE_TITLE_ID = 'page-title';
@@ -57,14 +58,13 @@ export function SubPage({ title, children }: { title: string; children: ReactNod
   useEffect(() => {
     heading.current?.focus();
   }, [title]);
-  const screenTitle = screens.find((s) => s.id === screen)?.title ?? screen;
   return (
     <section aria-labelledby={PAGE_TITLE_ID}>
       <nav aria-label="Breadcrumb" className="breadcrumb">
         <ol>
           <li>
             <button type="button" className="link" onClick={() => navigate(screen)}>
-              {screenTitle}
+              {titleOf(screen)}
             </button>
           </li>
           <li aria-current="page">{title}</li>
@@ -125,14 +125,11 @@ export function useOpenPage(groups: readonly { pages: readonly ScreenPage[] }[])
 /** A page opened while it cannot be used (its state changed since): why, and the way back. */
 export function PageUnavailable({ reason }: { reason: string }) {
   const screen = useCustos((s) => s.screen);
-  const navigate = useCustos((s) => s.navigate);
-  const screenTitle = screens.find((s) => s.id === screen)?.title ?? screen;
   return (
-    <div className="next-step">
-      <p>{reason}</p>
-      <button type="button" onClick={() => navigate(screen)}>
-        Back to {screenTitle}
-      </button>
-    </div>
+    <NextStep screen={screen} action={`Back to ${titleOf(screen)}`}>
+      {reason}
+    </NextStep>
   );
 }
+
+const titleOf = (screen: ScreenId) => screens.find((s) => s.id === screen)?.title ?? screen;
