@@ -12,7 +12,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
     Person & { id: string },
   ];
   const page = await custos.open();
-  const { code, takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
+  const { code, takeCustody, approve, proposeIn, openCeremonyPage } = ceremony(page, custos.clock);
   custos.advance(30);
   await takeCustody('vault-b', [ada, babbage, curie]);
   await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
@@ -32,7 +32,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
 
   // The backup ceremony: proposed on Ceremonies, approved on Approvals, cards printed one by one.
   await page.reload();
-  await page.keyboard.press('Alt+3');
+  await openCeremonyPage('Back up keys');
   const backupForm = page.getByRole('form', { name: 'Back up keys' });
   await backupForm.getByRole('checkbox', { name: /payments/ }).check();
   await backupForm.getByRole('checkbox', { name: /vault-aes/ }).check();
@@ -80,7 +80,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   }
   await collect.getByRole('button', { name: 'All cards collected: forget them' }).click();
   await expect(page.getByRole('status')).toContainText('The cards are forgotten');
-  await page.keyboard.press('Alt+3');
+  await openCeremonyPage('Backups');
   // Every card shows the set's fingerprint, and the backup list its first groups: a card is matched to its set.
   expect(new Set(setFingerprints).size).toBe(1);
   expect(setFingerprints[0]).toMatch(/^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
@@ -94,6 +94,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   custos.advance(30);
   await takeCustody('fresh', [ada, babbage, curie]);
   await expect(page.getByRole('status')).toContainText('“fresh”');
+  await openCeremonyPage('Restore a backup');
   const restoreForm = page.getByRole('form', { name: 'Restore a backup' });
   const fresh = await restoreForm.locator('#restore-custody option', { hasText: 'fresh' }).getAttribute('value');
   await restoreForm.locator('#restore-custody').selectOption(fresh!);
@@ -148,7 +149,7 @@ test('a backup the token refuses says why: the sentence, the CKR_ name, the step
   type Seeded = Person & { id: string };
   const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Seeded, Seeded, Seeded];
   const page = await custos.open();
-  const { takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
+  const { takeCustody, approve, proposeIn, openCeremonyPage } = ceremony(page, custos.clock);
   custos.advance(30);
   await takeCustody('vault-e', [ada, babbage, curie]);
   await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
@@ -157,7 +158,7 @@ test('a backup the token refuses says why: the sentence, the CKR_ name, the step
   await generateKeys(custos, { proposer: ada, approvers: [babbage, curie] }, [edwards]);
 
   await page.reload();
-  await page.keyboard.press('Alt+3');
+  await openCeremonyPage('Back up keys');
   const backupForm = page.getByRole('form', { name: 'Back up keys' });
   await backupForm.getByRole('checkbox', { name: /edwards/ }).check();
   for (const name of ['Ada', 'Babbage']) await backupForm.getByRole('checkbox', { name, exact: true }).check();

@@ -12,11 +12,18 @@ export interface Person {
 /** Ceremony steps as the custodians in the room perform them, each code read at the harness clock. */
 export function ceremony(page: Page, clock: { now: Date }) {
   const code = (who: { secret: string }) => totpCodeAt(who.secret, clock.now);
+  /** Ceremonies (Alt+3), then one of its ad-hoc actions, on its own page with its title focused. */
+  const openCeremonyPage = async (title: string) => {
+    await page.keyboard.press('Alt+3');
+    await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
+    await page.getByRole('region', { name: 'Ad-hoc actions' }).getByRole('button', { name: title }).click();
+    await expect(page.getByRole('heading', { level: 1, name: title })).toBeFocused();
+  };
   return {
     code,
+    openCeremonyPage,
     async takeCustody(label: string, holders: Person[]) {
-      await page.keyboard.press('Alt+3');
-      await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
+      await openCeremonyPage('Take a token into custody');
       const form = page.getByRole('form', { name: 'Take a token into custody' });
       const blank = await form
         .locator('#custody-token option', { hasText: 'Blank token' })

@@ -43,7 +43,7 @@ test('the lost-workstation drill: installation 2 imports installation 1’s back
   type Seeded = Person & { id: string };
   const [ada, babbage, curie] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie'])) as [Seeded, Seeded, Seeded];
   const page = await custos.open();
-  const { takeCustody, approve, proposeIn } = ceremony(page, custos.clock);
+  const { takeCustody, approve, proposeIn, openCeremonyPage } = ceremony(page, custos.clock);
   custos.advance(30);
   await takeCustody('new-vault', [ada, babbage, curie]);
   await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
@@ -52,6 +52,7 @@ test('the lost-workstation drill: installation 2 imports installation 1’s back
   // The backup file is handed over on a USB stick; the fingerprint is copied from installation 1's printout.
   custos.backupFileChoice.path = join(custos.dataDir, 'set.json');
   writeFileSync(custos.backupFileChoice.path, made.file);
+  await openCeremonyPage('Import a backup file');
   const importForm = page.getByRole('form', { name: 'Import a backup file' });
   const keyField = importForm.getByLabel('Audit key fingerprint from the printed report (optional)');
   const copied = (key: string) => key.toUpperCase().match(/.{4}/g)!.join(' ');
@@ -82,6 +83,9 @@ test('the lost-workstation drill: installation 2 imports installation 1’s back
   const axe = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
   expect(axe.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
 
+  // The answer leads to the next step's page.
+  await answer.getByRole('button', { name: 'propose the restore' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Restore a backup' })).toBeFocused();
   const restoreForm = page.getByRole('form', { name: 'Restore a backup' });
   await expect(restoreForm.locator('#restore-set option')).toHaveText([/from source: payments, vault-aes/]);
   const target = await restoreForm.locator('#restore-custody option', { hasText: 'new-vault' }).getAttribute('value');

@@ -17,6 +17,9 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   await expect(page.getByRole('status').filter({ hasText: 'is in custody, 2 of 3' })).toContainText(
     'Nobody has seen its PINs',
   );
+  // Back to the list, where the token is now in custody.
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('button', { name: 'Ceremonies' }).click();
+  await expect(page.locator('#main')).toBeFocused();
   await expect(page.getByRole('row').filter({ hasText: 'vault-q' })).toContainText('Ada, Babbage, Curie');
   // SoftHSM2 takes 32-character PINs (190 bits): no strength warning.
   await expect(page.getByRole('row').filter({ hasText: 'vault-q' }).getByRole('note')).toHaveCount(0);
@@ -111,12 +114,13 @@ test('turnover: the holders replace Ada with Dana; the new holder confirms and t
   test.setTimeout(180_000);
   const [ada, babbage, curie, dana] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Dana']);
   const page = await custos.open();
-  const { code, takeCustody, approve } = ceremony(page, custos.clock);
+  const { code, takeCustody, approve, openCeremonyPage } = ceremony(page, custos.clock);
   custos.advance(30);
   await takeCustody('vault-t', [ada!, babbage!, curie!]);
   await expect(page.getByRole('status')).toContainText('is in custody, 2 of 3');
 
   custos.advance(30);
+  await openCeremonyPage('Change the holders of a token');
   const form = page.getByRole('form', { name: 'Change the holders of a token' });
   await form.getByRole('checkbox', { name: 'Ada' }).uncheck();
   await form.getByRole('checkbox', { name: 'Dana' }).check();
@@ -164,9 +168,15 @@ test('a custody left pending by a crash is settled by its holders from the Cerem
   await takeCustody('vault-s', [ada!, babbage!, curie!]);
   await page.reload();
   await page.keyboard.press('Alt+3');
-  const form = page.getByRole('form', { name: /A custody was interrupted/ });
-  await expect(form).toContainText('settle it before using “vault-s”');
+  // The list says it first, and leads to the page that settles it.
+  const waiting = page.getByRole('region', { name: 'Waiting for someone' });
+  await expect(waiting).toContainText('A custody was interrupted: settle it before using “vault-s”.');
   await expectAccessible(page, 'Ceremonies, a custody to settle');
+  await waiting.getByRole('button', { name: 'Settle the custody of “vault-s”' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Settle an interrupted custody' })).toBeFocused();
+  const form = page.getByRole('form', { name: 'Settle an interrupted custody' });
+  await expect(form).toContainText('“vault-s” cannot be used until this is settled.');
+  await expectAccessible(page, 'Ceremonies, the page that settles a custody');
   custos.advance(30);
   for (const [i, who] of [babbage!, curie!].entries()) {
     await form.locator(`#settle-${i}-who`).selectOption({ label: who.name });
@@ -175,5 +185,8 @@ test('a custody left pending by a crash is settled by its holders from the Cerem
   }
   await form.getByRole('button', { name: 'Settle this custody' }).click();
   await expect(page.getByRole('status')).toContainText('it is now the active custody of “vault-s”');
+  await expect(page.getByText('Nothing to settle: no custody was interrupted.')).toBeVisible();
+  await page.getByRole('button', { name: 'Back to Ceremonies' }).click();
+  await expect(page.getByRole('region', { name: 'Waiting for someone' })).toHaveCount(0);
   await expect(page.getByRole('row').filter({ hasText: 'vault-s' })).toContainText('active');
 });

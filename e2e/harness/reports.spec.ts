@@ -24,12 +24,25 @@ test('after a generation ceremony, its signed report is made and verifies; the d
   await page.reload();
   await page.keyboard.press('Alt+6');
   await expect(page.getByRole('heading', { level: 1, name: 'Reports and compliance' })).toBeVisible();
+  // The list says where each part stands; compliance first.
+  const compliancePart = page.getByRole('region', { name: 'Compliance', exact: true });
+  await expect(compliancePart).toContainText(/\d+ finding\(s\) \(\d+ critical or high\) as of \d{4}-\d\d-\d\d/);
+  await expectAccessible(page, 'Reports, the list of its pages');
+  await compliancePart.getByRole('button', { name: 'Open compliance' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Compliance' })).toBeFocused();
   const findings = page.getByRole('list', { name: 'Findings' });
   await expect(findings).toContainText(/SoftHSM.* is a software token \(SoftHSM2\), not a FIPS 140-3 validated HSM/);
   await expect(findings).toContainText('never counts as validated');
   await expect(page.getByRole('img', { name: /Keys by state: pre-activation 1/ })).toBeVisible();
   await expect(page.getByRole('img', { name: /Expiry timeline: reported-key/ })).toBeVisible();
+  await expectAccessible(page, 'Reports, compliance');
 
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('button', { name: 'Reports' }).click();
+  await page
+    .getByRole('region', { name: 'Signed reports' })
+    .getByRole('button', { name: 'Open signed reports' })
+    .click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Signed reports' })).toBeFocused();
   const witness = page.getByRole('form', { name: 'Witness sign-off' });
   await witness.getByLabel('Witness’s name').fill('Grace Hopper');
   await witness.getByLabel('In what capacity').fill('Internal audit');
@@ -76,6 +89,8 @@ test('after a generation ceremony, its signed report is made and verifies; the d
   expect(report.participants.map((p) => p.name)).toEqual(['Ada', 'Babbage', 'Curie']);
 
   // The date can be moved to see what changes: the key's algorithm is disallowed from 2036.
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('button', { name: 'Reports' }).click();
+  await page.getByRole('button', { name: 'Open compliance' }).click();
   await page.getByLabel('Look at another date (YYYY-MM-DD)').fill('2036-01-02');
   await page.getByRole('button', { name: 'Analyse' }).click();
   await expect(findings).toContainText('uses EC-P256, disallowed as of 2036-01-02');

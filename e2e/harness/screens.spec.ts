@@ -1,6 +1,7 @@
 import { PRACTICE_STATEMENT_SECTIONS } from '../../electron/core/compliance/practice-statement';
 import { approvedAction, ceremony, generateKeys, type Person } from './ceremony';
 import { expect, test } from './fixtures';
+import { expectAccessible } from './axe';
 import { checkScreen } from './screens';
 
 test.use({ viewport: { width: 1280, height: 800 } });
@@ -17,6 +18,12 @@ test('a new installation: every screen passes axe and its empty states say the n
   await page.getByRole('button', { name: 'Go to Ceremonies' }).press('Enter');
   await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
   await expect(page.getByText('no custodian is enrolled with the custodian role')).toBeVisible();
+  // Each action says why it cannot be used yet; the one needing nobody is a button.
+  const actions = page.getByRole('region', { name: 'Ad-hoc actions' });
+  await expect(actions.getByRole('listitem').filter({ hasText: 'Take a token into custody' })).toContainText(
+    'Needs two custodians enrolled with the custodian role',
+  );
+  await expect(actions.getByRole('button')).toHaveText(['Import a backup file', 'Check a share card']);
   await checkScreen(page, '03-ceremonies-empty');
   await page.getByRole('button', { name: 'Go to Custodians' }).press('Enter');
   await expect(page.getByRole('heading', { name: 'Set up Custos: enrol its first security officer' })).toBeVisible();
@@ -27,8 +34,20 @@ test('a new installation: every screen passes axe and its empty states say the n
   await expect(page.getByRole('button', { name: 'Go to Ceremonies' })).toBeVisible();
   await checkScreen(page, '04-approvals-empty');
   await page.keyboard.press('Alt+6');
-  await expect(page.getByText('No keys yet, so there is nothing to chart.')).toBeVisible();
+  await expect(page.getByRole('heading', { level: 2 })).toHaveText([
+    'Signed reports',
+    'Compliance',
+    'Practice statement',
+  ]);
   await checkScreen(page, '06-reports-empty');
+  await page.getByRole('button', { name: 'Open signed reports' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Signed reports' })).toBeFocused();
+  await expect(page.getByRole('button', { name: 'Go to Approvals' })).toBeVisible();
+  await checkScreen(page, '06-reports-signed-empty');
+  await page.keyboard.press('Alt+6');
+  await page.getByRole('button', { name: 'Open compliance' }).press('Enter');
+  await expect(page.getByText('No keys yet, so there is nothing to chart.')).toBeVisible();
+  await expectAccessible(page, 'Reports, compliance of a new installation');
   await page.keyboard.press('Alt+8');
   await expect(page.getByRole('button', { name: 'Go to Custodians' })).toBeVisible();
   await checkScreen(page, '08-settings');
@@ -186,17 +205,28 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await page.keyboard.press('Alt+1');
   await checkScreen(page, '01-tokens');
   await page.keyboard.press('Alt+3');
-  await expect(page.getByRole('navigation', { name: 'Ceremonies on this page' }).getByRole('link')).toHaveText([
-    'Take into custody',
-    'Change the holders',
+  // The list first: the tokens in custody, then the actions this state allows, each on its own page.
+  await expect(page.getByRole('heading', { level: 2 })).toHaveText(['Tokens in custody', 'Ad-hoc actions']);
+  await expect(page.getByRole('row').filter({ hasText: 'vault-k' })).toContainText('Ada, Babbage, Curie');
+  await expect(page.getByRole('region', { name: 'Ad-hoc actions' }).getByRole('button')).toHaveText([
+    'Take a token into custody',
+    'Change the holders of a token',
     'Back up keys',
     'Import a backup file',
     'Check a share card',
-    'Tokens in custody',
   ]);
-  await page.getByRole('link', { name: 'Change the holders' }).click();
-  await expect(page.getByRole('heading', { name: 'Change the holders of a token' })).toBeFocused();
   await checkScreen(page, '03-ceremonies');
+  await page.getByRole('button', { name: 'Change the holders of a token' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Change the holders of a token' })).toBeFocused();
+  const breadcrumb = page.getByRole('navigation', { name: 'Breadcrumb' });
+  await expect(breadcrumb.getByRole('listitem')).toHaveText(['Ceremonies', 'Change the holders of a token']);
+  await checkScreen(page, '03-ceremonies-change-holders');
+  // Back to the list by keyboard: the breadcrumb is the first stop after the page's title.
+  await page.keyboard.press('Shift+Tab');
+  await expect(breadcrumb.getByRole('button', { name: 'Ceremonies' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
+  await expect(page.locator('#main')).toBeFocused();
 
   // The audit list names people and keys; one switch hides the reads.
   await page.keyboard.press('Alt+5');
@@ -209,10 +239,10 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await expect(grid).not.toContainText(babbage.id);
   await page.getByLabel('Action').fill('');
   await page.getByLabel('Action').press('Enter');
-  await expect(grid).toContainText('key.list');
+  await expect(grid).toContainText('custody.list');
   await page.getByRole('switch', { name: /Hide reads/ }).check();
   await expect(page.getByRole('heading', { name: /Entries/ })).not.toContainText(/\(\d{3,} matching\)/);
-  await expect(grid).not.toContainText('key.list');
+  await expect(grid).not.toContainText('custody.list');
   await page.getByLabel('From (UTC)').fill('31/01/2026');
   await page.getByRole('button', { name: 'Apply filters' }).click();
   await expect(page.getByRole('alert')).toContainText('Write the date as YYYY-MM-DD');
@@ -223,8 +253,13 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await checkScreen(page, '05-audit');
 
   await page.keyboard.press('Alt+6');
+  await checkScreen(page, '06-reports');
+  await page.getByRole('button', { name: 'Open compliance' }).press('Enter');
   await expect(page.getByRole('img', { name: /Keys by state: pre-activation 1/ })).toBeVisible();
-  await page.getByRole('button', { name: 'Show the draft' }).click();
+  await checkScreen(page, '06-reports-compliance');
+  await page.keyboard.press('Alt+6');
+  await page.getByRole('button', { name: 'Open practice statement' }).press('Enter');
+  // The page is the document: the draft is shown as the page opens.
   const statement = page.getByRole('article', { name: 'Practice statement draft' });
   await expect(statement.getByRole('heading', { level: 4 })).toHaveText(
     PRACTICE_STATEMENT_SECTIONS.map((title, i) => `${i + 1}. ${title}`),
@@ -240,7 +275,7 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await expect(statement).not.toContainText('| ---');
   await expect(statement).not.toContainText('**');
   await statement.screenshot({ path: 'docs/screens/06-reports-practice-statement.png', animations: 'disabled' });
-  await checkScreen(page, '06-reports');
+  await expectAccessible(page, 'Reports, the practice statement');
   await page.getByRole('button', { name: 'Write Markdown and PDF files' }).click();
   await expect(page.getByText(/practice statement draft is written to .*practice-statement\.pdf/)).toBeVisible();
 

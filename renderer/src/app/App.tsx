@@ -17,6 +17,7 @@ export function App() {
   const startupError = useCustos((s) => s.startupError);
   const load = useCustos((s) => s.load);
   const screen = useCustos((s) => s.screen);
+  const page = useCustos((s) => s.page);
   const navigate = useCustos((s) => s.navigate);
   const status = useCustos((s) => s.status);
 
@@ -38,8 +39,9 @@ export function App() {
   }, [navigate]);
 
   useEffect(() => {
-    document.getElementById('main')?.focus();
-  }, [screen]);
+    // A page of a screen focuses its own title (SubPage); a screen's list starts at the top of the content.
+    if (page === null) document.getElementById('main')?.focus();
+  }, [screen, page]);
 
   if (startupError) {
     return (

@@ -1,14 +1,20 @@
 import { useEffect, type ReactNode } from 'react';
 import { useCustos } from '../store/context';
 import { Outcome } from './Outcome';
+import { ScreenFrame } from './SubPage';
 
-/** The frame of the ceremony screens: loads custody, proposals and custodians, and shows the last outcome. */
+/**
+ * The frame of the ceremony screens: loads custody, proposals and custodians, and shows the last outcome, on the
+ * screen's list or on one of its pages (`page`, its title).
+ */
 export function QuorumScreen({
   title,
+  page = null,
   errorTitle,
   children,
 }: {
   title: string;
+  page?: string | null;
   errorTitle: string;
   children: ReactNode;
 }) {
@@ -22,15 +28,19 @@ export function QuorumScreen({
     void loadCustodians();
   }, [loadQuorum, loadCustodians]);
   return (
-    <section aria-labelledby="screen-title">
-      <h1 id="screen-title">{title}</h1>
-      <Outcome
-        error={errorHere}
-        errorTitle={errorTitle}
-        notice={notice?.text ?? null}
-        failed={notice?.tone === 'failed'}
-      />
+    <ScreenFrame
+      title={title}
+      page={page}
+      top={
+        <Outcome
+          error={errorHere}
+          errorTitle={errorTitle}
+          notice={notice?.text ?? null}
+          failed={notice?.tone === 'failed'}
+        />
+      }
+    >
       {children}
-    </section>
+    </ScreenFrame>
   );
 }

@@ -7,6 +7,7 @@ import {
 } from '../../../shared/backups';
 import { ErrorNotice } from '../app/ErrorNotice';
 import { useCustos } from '../store/context';
+import { PAGE_TITLE_ID } from '../app/SubPage';
 
 /**
  * Disaster recovery, step one: a backup file (from this workstation or a lost one) is stored here.
@@ -40,12 +41,11 @@ export function BackupImportForm() {
   };
 
   return (
-    <form className="card" aria-labelledby="import-title" onSubmit={(e) => void submit(e)}>
-      <h2 id="import-title">Import a backup file</h2>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
       <p>
-        If the workstation that made a backup is lost, import its backup file here, then restore it below with the share
-        cards. Custos asks you to choose the file. Importing only stores it: nothing is restored until the quorum
-        approves and enough card holders enter their cards.
+        If the workstation that made a backup is lost, import its backup file here, then restore it with the share cards
+        (Ceremonies › Restore a backup). Custos asks you to choose the file. Importing only stores it: nothing is
+        restored until the quorum approves and enough card holders enter their cards.
       </p>
       <label htmlFor="import-audit-key">Audit key fingerprint from the printed report (optional)</label>
       <p id="import-audit-key-help" className="muted">
@@ -87,6 +87,7 @@ export function BackupImportForm() {
 
 function ImportAnswer({ result }: { result: BackupImportResult }) {
   const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  const navigate = useCustos((s) => s.navigate);
   if (result.outcome === 'cancelled') {
     return (
       <p role="status" className="notice">
@@ -130,11 +131,19 @@ function ImportAnswer({ result }: { result: BackupImportResult }) {
       <p>
         {custodies.length > 0 ? (
           <>
-            Next: <a href="#restore-title">propose the restore</a> into a token in custody here.
+            Next:{' '}
+            <button type="button" className="link" onClick={() => navigate('ceremonies', 'restore')}>
+              propose the restore
+            </button>{' '}
+            into a token in custody here.
           </>
         ) : (
           <>
-            Next: <a href="#custody-title">take a token into custody</a>, then propose the restore into it.
+            Next:{' '}
+            <button type="button" className="link" onClick={() => navigate('ceremonies', 'take-custody')}>
+              take a token into custody
+            </button>
+            , then propose the restore into it.
           </>
         )}
       </p>

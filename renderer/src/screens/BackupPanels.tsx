@@ -5,6 +5,7 @@ import { fingerprintInGroups, shareCardWords as words } from '../../../shared/ba
 import { GROUPS_PER_LINE } from '../../../shared/share-card-text';
 import { useCardCheck } from '../app/card-check';
 import { useCustos } from '../store/context';
+import { PAGE_TITLE_ID } from '../app/SubPage';
 
 /** Backup ceremony, step one: which keys, which card holders, how many cards restore. */
 export function BackupForm() {
@@ -39,8 +40,7 @@ export function BackupForm() {
     setProof({ ...proof, passphrase: '', code: '' });
   };
   return (
-    <form className="card" aria-labelledby="backup-title" onSubmit={(e) => void submit(e)}>
-      <h2 id="backup-title">Back up keys</h2>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
       <p>
         The token wraps the chosen keys under a new key-encryption key, which is then split into share cards, one per
         holder. Any {threshold} cards restore the backup; fewer reveal nothing. Every wrapped key is checked in the
@@ -121,8 +121,7 @@ export function RestoreForm() {
     setProof({ ...proof, passphrase: '', code: '' });
   };
   return (
-    <form className="card" aria-labelledby="restore-title" onSubmit={(e) => void submit(e)}>
-      <h2 id="restore-title">Restore a backup</h2>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
       <p>
         The quorum of the target token approves; then {backup.threshold} card holders enter their cards. Each card is
         checked the moment it is entered, and every key is proven to be the one backed up before anything is kept.
@@ -215,8 +214,7 @@ export function ShareCheckForm() {
     setText('');
   };
   return (
-    <form className="card" aria-labelledby="check-card-title" onSubmit={(e) => void submit(e)}>
-      <h2 id="check-card-title">Check a share card</h2>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
       <p>
         Confirms that your card still belongs to its backup and reads correctly. Nothing is rebuilt; the check is
         recorded.

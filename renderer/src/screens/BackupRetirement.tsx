@@ -6,6 +6,7 @@ import { emptyProof, FactorFields } from '../app/FactorFields';
 import { NextStep } from '../app/NextStep';
 import { useCustos } from '../store/context';
 import { CARD_DESTROYED_FORM, RETIRE_FORM } from '../store/quorum-slice';
+import { PAGE_TITLE_ID } from '../app/SubPage';
 
 /** Where a backup set stands: live (restorable), a retirement waiting for its quorum, or retired for good. */
 export type BackupState =
@@ -123,13 +124,13 @@ export function RetireForm() {
         ? factorProblem(error.code, factorIds('retire-requester'))
         : null;
   return (
-    <form className="card" aria-labelledby="retire-title" onSubmit={(e) => void submit(e)} noValidate>
-      <h2 id="retire-title">Retire a backup set</h2>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)} noValidate>
       <ErrorSummary problems={problems} error={error} link={fromCore} />
       <p>
         A retired set can <strong>never be restored again</strong>, by anyone. Retire a set when its keys are destroyed
         or replaced, or when too many of its cards are lost or exposed. Nothing changes until the quorum approves on the
-        Approvals screen; then each card holder destroys their card and records it below.
+        Approvals screen; then each card holder destroys their card and records it (Ceremonies › Record that a card is
+        destroyed).
       </p>
       <label htmlFor="retire-set">Backup set to retire</label>
       <select
@@ -215,8 +216,7 @@ export function CardDestroyedForm() {
   };
   const fromCore = error ? factorProblem(error.code, factorIds('destroyed-holder')) : null;
   return (
-    <form className="card" aria-labelledby="card-destroyed-title" onSubmit={(e) => void submit(e)} noValidate>
-      <h2 id="card-destroyed-title">Record that a card is destroyed</h2>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)} noValidate>
       <ErrorSummary problems={problems} error={error} link={fromCore} />
       <p>
         This set is retired. Each card holder destroys their card — shred or burn the paper, and delete any copy or
@@ -257,7 +257,7 @@ export function CardsToDestroy({ setId }: { setId: string }) {
     ?.retirement?.cards.filter((c) => !c.destroyedAt);
   if (!pending?.length) return null;
   return (
-    <NextStep screen="ceremonies" action="Go to Ceremonies">
+    <NextStep screen="ceremonies" page="card-destroyed" action="Go to Ceremonies">
       Next, each card holder destroys their card and records it on the Ceremonies screen. Still to record their card:{' '}
       {pending.map((c) => c.name).join(', ')}.
     </NextStep>

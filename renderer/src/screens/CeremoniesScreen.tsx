@@ -1,312 +1,192 @@
-import { useState, type FormEvent } from 'react';
+import type { ReactNode } from 'react';
 import { fingerprintInGroups } from '../../../shared/backups';
-import { emptyProof, FactorFields } from '../app/FactorFields';
-import { JumpLinks } from '../app/JumpLinks';
-import { NextStep } from '../app/NextStep';
 import { QuorumScreen } from '../app/QuorumScreen';
+import { PageLinks, PageUnavailable, useOpenPage, type ScreenPage } from '../app/SubPage';
 import { useCustos } from '../store/context';
-import type { Proof } from '../store/quorum-slice';
 import { BackupImportForm } from './BackupImportForm';
 import { BackupForm, CardPrinter, RestoreForm, ShareCheckForm } from './BackupPanels';
 import { backupState, BackupStateCell, CardDestroyedForm, RetireForm } from './BackupRetirement';
+import { CustodyForm, CustodyList, SettleForm, TurnoverForm } from './CustodyForms';
 
+/**
+ * Ceremonies: the tokens in custody first, then what waits for someone, then every ad-hoc action, each on its own page.
+ * The list is made of sections in a fixed order (ceremonyListSections); a new kind of ceremony adds a section there.
+ */
 export function CeremoniesScreen() {
-  const custodies = useCustos((s) => s.custodies);
+  const pages = useCeremonyPages();
+  const open = useOpenPage(pages);
   return (
-    <QuorumScreen title="Ceremonies" errorTitle="The ceremony did not go ahead">
-      <JumpLinks
-        label="Ceremonies on this page"
-        targets={[
-          { id: 'custody-title', text: 'Take into custody' },
-          { id: 'turnover-title', text: 'Change the holders' },
-          { id: 'backup-title', text: 'Back up keys' },
-          { id: 'import-title', text: 'Import a backup file' },
-          { id: 'restore-title', text: 'Restore a backup' },
-          { id: 'check-card-title', text: 'Check a share card' },
-          { id: 'backup-list-title', text: 'Backups' },
-          { id: 'retire-title', text: 'Retire a backup set' },
-          { id: 'card-destroyed-title', text: 'Record a card destroyed' },
-          { id: 'custody-list-title', text: 'Tokens in custody' },
-        ]}
-      />
-      <CardPrinter />
-      <SettleForm />
-      <CustodyForm />
-      <TurnoverForm />
-      <BackupForm />
-      <BackupImportForm />
-      <RestoreForm />
-      <ShareCheckForm />
-      <BackupList />
-      <RetireForm />
-      <CardDestroyedForm />
-      <section className="card" aria-labelledby="custody-list-title">
-        <h2 id="custody-list-title">Tokens in custody</h2>
-        {!custodies || custodies.length === 0 ? (
-          <p>No token is in custody yet: take one into custody with the form above.</p>
+    <QuorumScreen title="Ceremonies" page={open?.title ?? null} errorTitle="The ceremony did not go ahead">
+      {open ? (
+        open.unavailable === null ? (
+          open.render()
         ) : (
-          <table className="data">
-            <thead>
-              <tr>
-                <th scope="col">Token</th>
-                <th scope="col">Quorum</th>
-                <th scope="col">Holders</th>
-                <th scope="col">State</th>
-              </tr>
-            </thead>
-            <tbody>
-              {custodies.map((c) => (
-                <tr key={c.id}>
-                  <th scope="row">
-                    {c.token.label} <code>{c.token.serial}</code>
-                  </th>
-                  <td>
-                    {c.threshold} of {c.holders.length}
-                    {c.pinBits !== null && c.pinBits < 64 && (
-                      <p className="warnings" role="note">
-                        PINs of {c.pinBits} bits: this token caps PIN length, so each PIN is weaker than the 64 bits
-                        Custos asks for. Keep the token physically guarded; its PIN retry limit is the main protection.
-                      </p>
-                    )}
-                  </td>
-                  <td>{c.holders.map((h) => h.name).join(', ')}</td>
-                  <td>{c.state}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </section>
+          <PageUnavailable reason={open.unavailable} />
+        )
+      ) : (
+        ceremonyListSections(pages)
+      )}
     </QuorumScreen>
   );
 }
 
-function CustodyForm() {
-  const status = useCustos((s) => s.status);
-  const audit = useCustos((s) => s.snapshot?.audit);
-  const custodians = useCustos((s) => s.custodians) ?? [];
-  const take = useCustos((s) => s.takeCustody);
-  const busy = useCustos((s) => s.quorumBusy);
-  const holdersAvailable = custodians.filter((c) => c.roles.includes('custodian'));
+/** The list page, top to bottom: who must act now, the tokens in custody, then the actions. */
+function ceremonyListSections(pages: { title: string; pages: ScreenPage[] }[]): ReactNode {
+  return (
+    <>
+      <CardPrinter />
+      <WaitingForSomeone />
+      <CustodyList />
+      <PageLinks title="Ad-hoc actions" id="actions-title" groups={pages} />
+    </>
+  );
+}
+
+/** What the state of custody and backups allows now, page by page; a page that cannot be used says why. */
+function useCeremonyPages(): { title: string; pages: ScreenPage[] }[] {
+  const custodies = useCustos((s) => s.custodies) ?? [];
+  const backups = useCustos((s) => s.backups) ?? [];
+  const proposals = useCustos((s) => s.proposals) ?? [];
+  const holders = useCustos((s) => (s.custodians ?? []).filter((c) => c.roles.includes('custodian')).length);
   const loaded = useCustos((s) => s.custodians !== null);
-  const tokens = status?.state === 'ready' ? status.slots.flatMap((s) => (s.token ? [s.token] : [])) : [];
-  const held = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
-  // The audit token and tokens already in custody are not offered: their PINs are held already (a change of holders
-  // re-deals them).
-  const choices = tokens.filter(
-    (t) =>
-      !(audit?.state === 'ready' && audit.token.serial === t.serial && audit.token.label === t.label) &&
-      !held.some((c) => c.token.serial === t.serial && c.token.label === t.label),
-  );
-  const [tokenIndex, setTokenIndex] = useState(0);
-  const [label, setLabel] = useState('');
-  const [soPin, setSoPin] = useState('');
-  const [pinAlphabet, setPinAlphabet] = useState<'alphanumeric' | 'digits' | 'hex'>('alphanumeric');
-  const [threshold, setThreshold] = useState(2);
-  const [proofs, setProofs] = useState<Proof[]>([emptyProof(), emptyProof(), emptyProof()]);
-  const token = choices[tokenIndex];
-  if (loaded && holdersAvailable.length < 2) {
-    return (
-      <NextStep screen="custodians" action="Go to Custodians">
-        A token is taken into custody by at least two share holders, and{' '}
-        {holdersAvailable.length === 0 ? 'no custodian is' : 'only one custodian is'} enrolled with the custodian role.
-        Enrol the holders on the Custodians screen first.
-      </NextStep>
-    );
-  }
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    if (!token) return;
-    const needsSoPin = token.initialized || token.blankInitNeedsSoPin;
-    const ok = await take({
-      token: { serial: token.serial, label: token.label },
-      threshold,
-      holders: proofs,
-      ...(needsSoPin ? { currentSoPin: soPin } : {}),
-      ...(token.initialized ? {} : { label }),
-      ...(pinAlphabet !== 'alphanumeric' ? { pinAlphabet } : {}),
-    });
-    setProofs(proofs.map((p) => ({ ...p, passphrase: '', code: '' })));
-    setSoPin('');
-    if (ok) setLabel('');
-  };
+  const active = custodies.some((c) => c.state === 'active');
+  const pending = custodies.some((c) => c.state === 'pending');
+  const restorable = backups.some((b) => !b.retirement);
+  const live = backups.some((b) => backupState(b, proposals).kind === 'live');
+  const cardsToRecord = backups.some((b) => b.retirement?.cards.some((c) => !c.destroyedAt));
+  const noCustody = 'Needs a token in custody first.';
+  return [
+    {
+      title: 'Custody',
+      pages: [
+        {
+          id: 'take-custody',
+          title: 'Take a token into custody',
+          summary: 'New PINs from the token, split among its holders.',
+          unavailable:
+            loaded && holders < 2 ? 'Needs two custodians enrolled with the custodian role (Custodians screen).' : null,
+          render: () => <CustodyForm />,
+        },
+        {
+          id: 'change-holders',
+          title: 'Change the holders of a token',
+          summary: 'Add, remove or replace holders, or change how many must approve.',
+          unavailable: active ? null : noCustody,
+          render: () => <TurnoverForm />,
+        },
+        {
+          id: 'settle',
+          title: 'Settle an interrupted custody',
+          summary: 'Its holders try its PINs on the token after a crash.',
+          unavailable: pending ? null : 'Nothing to settle: no custody was interrupted.',
+          render: () => <SettleForm />,
+        },
+      ],
+    },
+    {
+      title: 'Backups',
+      pages: [
+        {
+          id: 'backups',
+          title: 'Backups',
+          summary: 'Every backup set, its state and its cards; export a backup file.',
+          unavailable: backups.length > 0 ? null : 'No backup yet.',
+          render: () => <BackupList />,
+        },
+        {
+          id: 'back-up',
+          title: 'Back up keys',
+          summary: 'Wrap keys under a new key split into share cards.',
+          unavailable: active ? null : noCustody,
+          render: () => <BackupForm />,
+        },
+        {
+          id: 'import-backup',
+          title: 'Import a backup file',
+          summary: 'A backup file from this or a lost workstation, to restore it here.',
+          unavailable: null,
+          render: () => <BackupImportForm />,
+        },
+        {
+          id: 'restore',
+          title: 'Restore a backup',
+          summary: 'Into a token in custody, with enough share cards.',
+          unavailable: !active ? noCustody : restorable ? null : 'No backup to restore: make or import one first.',
+          render: () => <RestoreForm />,
+        },
+        {
+          id: 'check-card',
+          title: 'Check a share card',
+          summary: 'A holder confirms their card still reads and belongs to its backup.',
+          unavailable: null,
+          render: () => <ShareCheckForm />,
+        },
+        {
+          id: 'retire',
+          title: 'Retire a backup set',
+          summary: 'A set that must never be restored again.',
+          unavailable: !active ? noCustody : live ? null : 'No live backup set to retire.',
+          render: () => <RetireForm />,
+        },
+        {
+          id: 'card-destroyed',
+          title: 'Record that a card is destroyed',
+          summary: 'Each holder of a retired set’s card, one at a time.',
+          unavailable: cardsToRecord ? null : 'No retired set waits for its cards to be destroyed.',
+          render: () => <CardDestroyedForm />,
+        },
+      ],
+    },
+  ];
+}
+
+/** Work left half-done that blocks or waits for someone: impossible to miss, one step from its page. */
+function WaitingForSomeone() {
+  const pending = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'pending');
+  const cards = (useCustos((s) => s.backups) ?? []).filter((b) => b.retirement?.cards.some((c) => !c.destroyedAt));
+  const navigate = useCustos((s) => s.navigate);
+  if (pending.length === 0 && cards.length === 0) return null;
   return (
-    <form className="card" aria-labelledby="custody-title" onSubmit={(e) => void submit(e)}>
-      <h2 id="custody-title">Take a token into custody</h2>
-      <p>
-        Custos draws new user and SO PINs from the token itself, splits each among the holders so that any {threshold}{' '}
-        of them together can use the token, and seals each share under its holder’s passphrase. Nobody — not even the
-        person running the ceremony — ever sees a PIN.
-      </p>
-      <label htmlFor="custody-token">Token</label>
-      <select id="custody-token" value={tokenIndex} onChange={(e) => setTokenIndex(Number(e.target.value))}>
-        {choices.map((t, i) => (
-          <option key={`${t.serial}/${t.label}/${i}`} value={i}>
-            {t.initialized ? `${t.label} (${t.serial})` : `Blank token in ${t.slotDescription}`}
-          </option>
-        ))}
-      </select>
-      {token && !token.initialized && (
-        <>
-          <label htmlFor="custody-label">Label for the token</label>
-          <input
-            id="custody-label"
-            type="text"
-            maxLength={32}
-            value={label}
-            onChange={(e) => setLabel(e.target.value)}
-            required
-          />
-        </>
-      )}
-      {token && (token.initialized || token.blankInitNeedsSoPin) && (
-        <>
-          <label htmlFor="custody-so-pin">
-            {token.initialized
-              ? 'Current SO PIN (entered once, replaced at once)'
-              : 'Factory SO PIN: this token wants it even when blank (replaced at once)'}
-          </label>
-          <input
-            id="custody-so-pin"
-            type="password"
-            value={soPin}
-            onChange={(e) => setSoPin(e.target.value)}
-            autoComplete="off"
-            required
-          />
-        </>
-      )}
-      <label htmlFor="custody-pin-alphabet">Characters the token accepts in a PIN</label>
-      <select
-        id="custody-pin-alphabet"
-        value={pinAlphabet}
-        onChange={(e) => setPinAlphabet(e.target.value as typeof pinAlphabet)}
-        aria-describedby="custody-pin-alphabet-help"
-      >
-        <option value="alphanumeric">Letters and digits (most tokens)</option>
-        <option value="digits">Digits only (for example PIV cards)</option>
-        <option value="hex">Hexadecimal digits only</option>
-      </select>
-      <p id="custody-pin-alphabet-help" className="muted">
-        {token ? `This token takes PINs of ${token.minPinLength} to ${token.maxPinLength} characters. ` : ''}
-        Tokens do not report which characters they accept; check the vendor’s documentation if unsure.
-      </p>
-      <label htmlFor="custody-threshold">Approvals needed (t)</label>
-      <select id="custody-threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>
-        {Array.from({ length: Math.max(1, proofs.length - 1) }, (_, i) => i + 2).map((t) => (
-          <option key={t} value={t}>
-            {t} of {proofs.length}
-          </option>
-        ))}
-      </select>
-      {proofs.map((proof, i) => (
-        <FactorFields
-          key={i}
-          id={`holder-${i}`}
-          label={`Share holder ${i + 1}`}
-          proof={proof}
-          choices={holdersAvailable}
-          onChange={(next) => setProofs(proofs.map((p, j) => (j === i ? next : p)))}
-        />
+    <section className="card notice notice-warning" aria-labelledby="waiting-title">
+      <h2 id="waiting-title">Waiting for someone</h2>
+      {pending.map((c) => (
+        <div key={c.id} className="attention">
+          <p>
+            <strong>A custody was interrupted: settle it before using “{c.token.label}”.</strong> {c.threshold} of its
+            holders prove their factors to settle it.
+          </p>
+          <button type="button" onClick={() => navigate('ceremonies', 'settle')}>
+            Settle the custody of “{c.token.label}”
+          </button>
+        </div>
       ))}
-      <div className="actions">
-        <button
-          type="button"
-          onClick={() => setProofs([...proofs, emptyProof()])}
-          disabled={proofs.length >= holdersAvailable.length}
-        >
-          Add a holder
-        </button>
-        <button type="submit" disabled={busy || !token}>
-          {busy ? 'Setting the new PINs…' : 'Take into custody'}
-        </button>
-      </div>
-    </form>
+      {cards.map((b) => (
+        <div key={b.setId} className="attention">
+          <p>
+            A retired backup set of “{b.token.label}” waits for its cards to be destroyed. Still to record their card:{' '}
+            {b
+              .retirement!.cards.filter((c) => !c.destroyedAt)
+              .map((c) => c.name)
+              .join(', ')}
+            .
+          </p>
+          <button type="button" onClick={() => navigate('ceremonies', 'card-destroyed')}>
+            Record a card destroyed
+          </button>
+        </div>
+      ))}
+    </section>
   );
 }
 
-/** Turnover: a new set of holders or a new threshold, proposed here and approved in Approvals. */
-function TurnoverForm() {
-  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
-  const custodians = useCustos((s) => s.custodians) ?? [];
-  const propose = useCustos((s) => s.proposeTurnover);
-  const busy = useCustos((s) => s.quorumBusy);
-  const [custodyId, setCustodyId] = useState('');
-  const [holders, setHolders] = useState<string[] | null>(null);
-  const [threshold, setThreshold] = useState(2);
-  const [proof, setProof] = useState(emptyProof());
-  const custody = custodies.find((c) => c.id === custodyId) ?? custodies[0];
-  if (!custody) return null;
-  const chosen = holders ?? custody.holders.map((h) => h.id);
-  const eligible = custodians.filter((c) => c.roles.includes('custodian'));
-  const toggle = (id: string) => setHolders(chosen.includes(id) ? chosen.filter((h) => h !== id) : [...chosen, id]);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    const ok = await propose(custody.id, chosen, threshold, proof);
-    setProof({ ...proof, passphrase: '', code: '' });
-    if (ok) setHolders(null);
-  };
-  return (
-    <form className="card" aria-labelledby="turnover-title" onSubmit={(e) => void submit(e)}>
-      <h2 id="turnover-title">Change the holders of a token</h2>
-      <p>
-        Add, remove or replace holders, or change how many must approve. {custody.threshold} of the current holders
-        approve; each new holder confirms with their passphrase and code. The token then gets new PINs, split among the
-        new holders, and every old share stops working.
-      </p>
-      <label htmlFor="turnover-custody">Token</label>
-      <select
-        id="turnover-custody"
-        value={custody.id}
-        onChange={(e) => {
-          setCustodyId(e.target.value);
-          setHolders(null);
-        }}
-      >
-        {custodies.map((c) => (
-          <option key={c.id} value={c.id}>
-            {c.token.label} ({c.threshold} of {c.holders.length}: {c.holders.map((h) => h.name).join(', ')})
-          </option>
-        ))}
-      </select>
-      <fieldset>
-        <legend>New holders</legend>
-        {eligible.map((c) => (
-          <label key={c.id} className="checkbox">
-            <input type="checkbox" checked={chosen.includes(c.id)} onChange={() => toggle(c.id)} /> {c.name}
-          </label>
-        ))}
-      </fieldset>
-      <label htmlFor="turnover-threshold">Approvals needed afterwards (t)</label>
-      <select id="turnover-threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>
-        {Array.from({ length: Math.max(1, chosen.length - 1) }, (_, i) => i + 2).map((t) => (
-          <option key={t} value={t}>
-            {t} of {chosen.length}
-          </option>
-        ))}
-      </select>
-      <FactorFields
-        id="turnover-requester"
-        label="Proposed by"
-        proof={proof}
-        onChange={setProof}
-        choices={custodians}
-      />
-      <button type="submit" disabled={busy || chosen.length < 2 || threshold > chosen.length}>
-        Propose the change
-      </button>
-    </form>
-  );
-}
-
+/** Every backup set: its state, who holds its cards, and its file to export. */
 function BackupList() {
   const backups = useCustos((s) => s.backups) ?? [];
   const proposals = useCustos((s) => s.proposals) ?? [];
   const exportFile = useCustos((s) => s.exportBackup);
   if (backups.length === 0) return null;
   return (
-    <section className="card" aria-labelledby="backup-list-title">
-      <h2 id="backup-list-title">Backups</h2>
+    <div className="card">
       <table className="data">
         <thead>
           <tr>
@@ -357,50 +237,6 @@ function BackupList() {
           ))}
         </tbody>
       </table>
-    </section>
-  );
-}
-
-/** A custody a crash left half-done: its holders try its PINs on the token to settle it. */
-function SettleForm() {
-  const pending = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'pending');
-  const custodians = useCustos((s) => s.custodians) ?? [];
-  const settle = useCustos((s) => s.settleCustody);
-  const busy = useCustos((s) => s.quorumBusy);
-  const custody = pending[0];
-  const [proofs, setProofs] = useState<Proof[]>([]);
-  if (!custody) return null;
-  const shown =
-    proofs.length >= custody.threshold
-      ? proofs
-      : Array.from({ length: custody.threshold }, (_, i) => proofs[i] ?? emptyProof());
-  const holders = custodians.filter((c) => custody.holders.some((h) => h.id === c.id));
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    await settle(custody.id, shown);
-    setProofs(shown.map((p) => ({ ...p, passphrase: '', code: '' })));
-  };
-  return (
-    <form className="card notice" aria-labelledby="settle-title" onSubmit={(e) => void submit(e)}>
-      <h2 id="settle-title">A custody was interrupted: settle it before using “{custody.token.label}”</h2>
-      <p>
-        Custos stopped after sealing the shares of this custody and before the token confirmed its new PINs.{' '}
-        {custody.threshold} of its holders prove their factors; Custos tries the rebuilt PINs on the token and either
-        makes this custody the active one or sets it aside. Nothing else is changed.
-      </p>
-      {shown.map((proof, i) => (
-        <FactorFields
-          key={i}
-          id={`settle-${i}`}
-          label={`Holder ${i + 1}`}
-          proof={proof}
-          choices={holders}
-          onChange={(next) => setProofs(shown.map((p, j) => (j === i ? next : p)))}
-        />
-      ))}
-      <button type="submit" disabled={busy}>
-        {busy ? 'Trying the PINs on the token…' : 'Settle this custody'}
-      </button>
-    </form>
+    </div>
   );
 }

@@ -17,10 +17,14 @@ export type ScreenId = (typeof screens)[number]['id'];
 
 export interface NavigationSlice {
   screen: ScreenId;
-  navigate(screen: ScreenId): void;
+  /** One page of the screen (list → detail → action), or null for the screen's list itself. */
+  page: string | null;
+  /** Going to a screen without a page opens its list: a page never outlives the visit that opened it. */
+  navigate(screen: ScreenId, page?: string): void;
 }
 
 export const createNavigationSlice: StateCreator<CustosState, [], [], NavigationSlice> = (set) => ({
   screen: 'tokens',
-  navigate: (screen) => set({ screen }),
+  page: null,
+  navigate: (screen, page) => set({ screen, page: page ?? null }),
 });
