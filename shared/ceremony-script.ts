@@ -167,6 +167,8 @@ export const RunStepView = z.object({
   index: z.number().int(),
   kind: z.enum(['action', 'custody', 'checkpoint', 'manual']),
   title: z.string(),
+  /** What the step does, in words (the catalogue's sentence for a quorum step). */
+  words: z.array(z.string()),
   state: StepState,
   by: z.string(),
   approvers: z.array(z.string()),

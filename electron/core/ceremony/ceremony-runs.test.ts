@@ -139,6 +139,9 @@ describe('a ceremony script', () => {
     });
     let run = await core.ceremonies.start(text, proof('Ada'));
     expect(run.current).toBe('custody');
+    // Each step reads in words, keys of earlier steps by the label the script gives them.
+    expect(run.steps[1]!.words[0]).toContain('“root-2026”');
+    expect(run.steps[2]!.words[0]).toMatch(/^Activate “root-2026”/);
 
     // Out of order, or by someone else: refused, nothing recorded.
     await expect(

@@ -23,7 +23,7 @@ import type { proposalBinder } from '../quorum/proposal-handlers';
 import type { Store } from '../store/database';
 import { refuseTampered } from '../store/signed-state';
 import { sql } from '../store/sql';
-import { bindingOf, lintScript, prepareProposal, sameToken } from './lint';
+import { bindingOf, lintScript, prepareProposal, sameToken, stepWords, type LintSources } from './lint';
 import { parseScript, stepWitnesses, type ParsedScript } from './script';
 
 /** What a run records, one event per signed audit entry (action `ceremony.<kind>`, object `ceremony-run:<id>`). */
@@ -90,9 +90,12 @@ export class CeremonyRuns {
   constructor(private readonly sources: RunSources) {}
 
   lint(text: string, token?: TokenRef) {
+    return lintScript(text, { ...this.lintSources(), ...(token ? { token } : {}) });
+  }
+
+  private lintSources(): LintSources {
     const { custodians, custody, keys, bind, clock } = this.sources;
-    return lintScript(text, {
-      ...(token ? { token } : {}),
+    return {
       custodians: () => custodians.list(),
       custodies: () => custody.list(),
       keys: () => keys.list(),
@@ -106,7 +109,7 @@ export class CeremonyRuns {
                 WHERE e.kind = 'custody' AND json_extract(s.body, '$.script') = ${sha256}`,
           )
           .map((r) => r.custody),
-    });
+    };
   }
 
   /**
@@ -405,6 +408,7 @@ export class CeremonyRuns {
       index,
       kind: stepKind(step),
       title: step.title,
+      words: stepWords(run.parsed, index, this.lintSources()),
       state,
       by: step.by,
       approvers: 'approvers' in step ? step.approvers : [],

@@ -142,6 +142,21 @@ export function bindingOf(parsed: ParsedScript, step: ScriptStep) {
   return { script: parsed.sha256, step: step.id, expiresAt: new Date(parsed.script.window.closes).toISOString() };
 }
 
+/**
+ * A step in the words people read at the ceremony: the catalogue's sentence for a quorum step (with keys an earlier
+ * step generates named by their label), the custody, checkpoint or manual task otherwise.
+ */
+export function stepWords(parsed: ParsedScript, index: number, sources: LintSources): string[] {
+  const step = parsed.script.steps[index]!;
+  const own = lintedStep(parsed.script, step, index).words;
+  if (!('action' in step)) return own;
+  const people = new Map(sources.custodians().map((c) => [c.name, c.id]));
+  const resolved = resolveParams(parsed, index, (n) => people.get(n) ?? null);
+  if ('problems' in resolved) return [`${step.action}: ${resolved.problems.join('; ')}`];
+  const words = describeProposal(step.action, resolved.params as never, lintLookups(parsed, sources));
+  return [words.sentence, ...words.lines.filter((l) => !l.startsWith('CKA_ID')), ...(step.note ? [step.note] : [])];
+}
+
 function lintedStep(script: ParsedScript['script'], step: ScriptStep, index: number): LintedStep {
   const kind = stepKind(step);
   const words =
