@@ -24,9 +24,39 @@ export function parseScript(text: string): ParsedScript | { problems: string[] }
       return { problems: [`YAML: ${error.reason} (line ${(error.mark?.line ?? 0) + 1})`] };
     throw error;
   }
+  const unfilled = placeholders(value, []);
   const checked = CeremonyScript.safeParse(value);
+  if (unfilled.length > 0) {
+    // A template's blanks: named as such, and the schema's complaints about the same values left out.
+    const blank = new Set(unfilled.map((u) => u.path));
+    const others = checked.success
+      ? []
+      : checked.error.issues
+          .filter((i) => !blank.has(i.path.join('.')))
+          .map((i) => `${i.path.join('.')}: ${i.message}`);
+    return {
+      problems: [
+        ...unfilled.map((u) => `script: ${u.path}: “${u.text}” is a placeholder: fill it in`),
+        ...others.map((p) => `script: ${p}`),
+      ],
+    };
+  }
   if (!checked.success) return { problems: paramProblems(checked.error).map((p) => `script: ${p}`) };
   return { script: checked.data, sha256: scriptSha256(text) };
+}
+
+/** A template's blank: a value written `<like this>`, as the shipped templates (resources/ceremonies) mark them. */
+const PLACEHOLDER = /<[^<>\n]{1,200}>/;
+
+function placeholders(value: unknown, path: (string | number)[]): { path: string; text: string }[] {
+  if (typeof value === 'string') {
+    const found = PLACEHOLDER.exec(value);
+    return found ? [{ path: path.join('.'), text: found[0] }] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => placeholders(v, [...path, i]));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([k, v]) => placeholders(v, [...path, k]));
+  return [];
 }
 
 /**
