@@ -44,7 +44,7 @@ export interface PreparedProposal {
  * fingerprint, so the printed script carries what the approvers compare aloud.
  */
 export function lintScript(text: string, sources: LintSources): LintReport {
-  const parsed = parseScript(text);
+  const parsed = parseScript(text, { placeholders: true });
   if ('problems' in parsed)
     return { ok: false, sha256: scriptSha256(text), title: null, problems: parsed.problems, steps: [] };
   const { script } = parsed;

@@ -194,6 +194,8 @@ describe('the shipped ceremony templates', () => {
       const report = core.ceremonies.lint(templateText(name));
       expect(report.ok, name).toBe(false);
       expect(report.problems.length, name).toBeGreaterThan(0);
+      for (const problem of report.problems)
+        expect(problem).toMatch(/^script: [\w.]+: “<[^>]+>” is a placeholder: fill it in$/);
       expect(report.problems.join('\n'), name).toMatch(/token\.serial: “<token serial>” is a placeholder: fill it in/);
       expect(report.problems.join('\n'), name).toMatch(/window\.opens: “<window opens.*” is a placeholder/);
     }
