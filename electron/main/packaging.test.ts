@@ -11,6 +11,7 @@ const config = load(readFileSync(join(__dirname, '../../electron-builder.yml'), 
   mac: { target: string[] };
   win: { target: string[] };
   npmRebuild: boolean;
+  extraResources: { from: string; to: string; filter: string[] }[];
 };
 
 const expected: Record<string, boolean> = {
@@ -38,6 +39,10 @@ describe('electron-builder.yml', () => {
       expect.arrayContaining(['**/node_modules/pkcs11js/**', '**/node_modules/better-sqlite3/**']),
     );
     expect(config.npmRebuild).toBe(true);
+  });
+
+  it('ships the ceremony templates beside the asar, where the core looks for them', () => {
+    expect(config.extraResources).toContainEqual({ from: 'resources/ceremonies', to: 'ceremonies', filter: ['*.yml'] });
   });
 
   it('targets AppImage and deb, dmg, and nsis', () => {

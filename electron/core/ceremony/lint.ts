@@ -4,6 +4,7 @@ import type { CustodianSummary } from '../../../shared/custodians';
 import type { KeyRecord } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import { sha256Hex } from '../canonical-json';
+import { isCustosError } from '../errors';
 import { policyVerdict, type PolicyRule } from '../keys/algorithm-policy';
 import type { proposalBinder } from '../quorum/proposal-handlers';
 import { ACTION_POLICIES, scriptProposalBody, shortFingerprint } from '../quorum/quorum-service';
@@ -37,6 +38,8 @@ export interface PreparedProposal {
   requestedBy: string;
   /** Null where a binding draws from the token's RNG (a certificate's serial): known only at the ceremony. */
   fingerprint: string | null;
+  /** The parameter values drawn from the token's RNG, which lint only stands in for. */
+  drawn: string[];
 }
 
 /**
@@ -45,7 +48,7 @@ export interface PreparedProposal {
  * fingerprint, so the printed script carries what the approvers compare aloud.
  */
 export function lintScript(text: string, sources: LintSources): LintReport {
-  const parsed = parseScript(text);
+  const parsed = parseScript(text, { placeholders: true });
   if ('problems' in parsed)
     return { ok: false, sha256: scriptSha256(text), title: null, problems: parsed.problems, steps: [] };
   if (sources.token) parsed.script = { ...parsed.script, token: sources.token };
@@ -94,7 +97,9 @@ export function lintScript(text: string, sources: LintSources): LintReport {
     const words = describeProposal(prepared.action, prepared.params as never, lintLookups(parsed, sources));
     return {
       ...linted,
-      words: [words.sentence, ...words.lines],
+      words: [words.sentence, ...words.lines].map((line) =>
+        prepared.drawn.reduce((l, value) => l.replaceAll(value, 'drawn by the token when the step is proposed'), line),
+      ),
       fingerprint: prepared.fingerprint,
       shortFingerprint: prepared.fingerprint && shortFingerprint(prepared.fingerprint),
       readAloud: prepared.fingerprint
@@ -121,13 +126,30 @@ export function prepareProposal(
   if (requestedBy === null) return { problems: [`steps.${index} (${step.id}): “${step.by}” is not enrolled`] };
   let drew = false;
   const custody = sources.custodies().find((c) => c.state === 'active' && sameToken(c.token, parsed.script.token));
-  const params = sources.bind(custody?.id ?? '', step.action, resolved.params, {
-    ckaId: derivedKeyId(parsed.sha256, step.id),
-    random: (bytes) => {
-      drew = true;
-      return Buffer.alloc(bytes);
-    },
-  }) as Record<string, unknown>;
+  const bindWith = (fill: number) =>
+    sources.bind(custody?.id ?? '', step.action, resolved.params, {
+      ckaId: derivedKeyId(parsed.sha256, step.id),
+      random: (bytes) => {
+        drew = true;
+        return Buffer.alloc(bytes, fill);
+      },
+    }) as Record<string, unknown>;
+  let params: Record<string, unknown>;
+  let drawn: string[] = [];
+  try {
+    params = bindWith(0);
+    // What the token's RNG decides (a serial) differs between two stand-in draws: the printed words must not
+    // show a stand-in as if it were the value.
+    if (drew) {
+      const other = bindWith(0xff);
+      drawn = Object.entries(params).flatMap(([k, v]) => (typeof v === 'string' && other[k] !== v ? [v] : []));
+    }
+  } catch (error) {
+    // What a binding refuses (an unknown key, a request whose signature fails, a refused profile) is a problem
+    // of the script, named like the others, not a crash of lint.
+    if (!isCustosError(error)) throw error;
+    return { problems: [`steps.${index} (${step.id}): ${[error.message, ...error.remedy].join(' ')}`] };
+  }
   const body = scriptProposalBody({
     action: step.action,
     params,
@@ -135,7 +157,7 @@ export function prepareProposal(
     requestedBy,
     binding: bindingOf(parsed, step),
   });
-  return { action: step.action, params, requestedBy, fingerprint: drew ? null : sha256Hex(body) };
+  return { action: step.action, params, requestedBy, fingerprint: drew ? null : sha256Hex(body), drawn };
 }
 
 export function bindingOf(parsed: ParsedScript, step: ScriptStep) {
@@ -240,13 +262,24 @@ export function sameToken(a: TokenRef, b: TokenRef): boolean {
 function lintLookups(parsed: ParsedScript, sources: LintSources): ProposalLookups {
   const keys = sources.keys();
   const people = sources.custodians();
-  const planned = new Map(
-    parsed.script.steps.flatMap((s) =>
-      'action' in s && s.action === 'key.generate' && typeof s.params.label === 'string'
-        ? [[derivedKeyId(parsed.sha256, s.id), { label: s.params.label, algorithm: String(s.params.algorithm) }]]
-        : [],
-    ),
-  );
+  // A rotation's successor keeps its predecessor's label (and algorithm unless the step names another).
+  const planned = new Map<string, { label: string; algorithm: string }>();
+  for (const s of parsed.script.steps) {
+    if (!('action' in s)) continue;
+    if (s.action === 'key.generate' && typeof s.params.label === 'string')
+      planned.set(derivedKeyId(parsed.sha256, s.id), { label: s.params.label, algorithm: String(s.params.algorithm) });
+    if (s.action === 'key.rotate' && typeof s.params.keyId === 'string') {
+      const ref = s.params.keyId;
+      const from = ref.startsWith('@')
+        ? planned.get(derivedKeyId(parsed.sha256, ref.slice(1)))
+        : keys.find((k) => k.id === ref);
+      if (from)
+        planned.set(derivedKeyId(parsed.sha256, s.id), {
+          label: from.label,
+          algorithm: typeof s.params.algorithm === 'string' ? s.params.algorithm : from.algorithm,
+        });
+    }
+  }
   return {
     key: (id) => {
       const known = keys.find((k) => k.id === id);

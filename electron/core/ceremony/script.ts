@@ -13,8 +13,14 @@ export function scriptSha256(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
-/** The script, or every reason it is not one (YAML syntax with its line, then each schema problem by path). */
-export function parseScript(text: string): ParsedScript | { problems: string[] } {
+/**
+ * The script, or every reason it is not one (YAML syntax with its line, then each schema problem by path). Lint
+ * also asks for a template's blanks to be named (`placeholders`); a stored run's script is parsed as it was started.
+ */
+export function parseScript(
+  text: string,
+  options: { placeholders?: boolean } = {},
+): ParsedScript | { problems: string[] } {
   let value: unknown;
   try {
     // The core schema: dates stay text and nothing but plain data is built from the file.
@@ -24,9 +30,39 @@ export function parseScript(text: string): ParsedScript | { problems: string[] }
       return { problems: [`YAML: ${error.reason} (line ${(error.mark?.line ?? 0) + 1})`] };
     throw error;
   }
+  const unfilled = options.placeholders ? placeholders(value, []) : [];
   const checked = CeremonyScript.safeParse(value);
+  if (unfilled.length > 0) {
+    // A template's blanks: named as such, and the schema's complaints about them (or what holds them) left out.
+    const aboutBlank = (path: string) => unfilled.some((u) => u.path === path || u.path.startsWith(`${path}.`));
+    const others = checked.success
+      ? []
+      : checked.error.issues.flatMap((issue) => {
+          const path = issue.path.join('.');
+          return aboutBlank(path) ? [] : [`${path || 'parameters'}: ${issue.message}`];
+        });
+    return {
+      problems: [
+        ...unfilled.map((u) => `script: ${u.path}: “${u.text}” is a placeholder: fill it in`),
+        ...others.map((p) => `script: ${p}`),
+      ],
+    };
+  }
   if (!checked.success) return { problems: paramProblems(checked.error).map((p) => `script: ${p}`) };
   return { script: checked.data, sha256: scriptSha256(text) };
+}
+
+/** A template's blank: a whole value written `<like this>`, as the templates in resources/ceremonies mark them. */
+const PLACEHOLDER = /^\s*<[^<>\n]{1,200}>\s*$/;
+
+function placeholders(value: unknown, path: (string | number)[]): { path: string; text: string }[] {
+  if (typeof value === 'string') {
+    return PLACEHOLDER.test(value) ? [{ path: path.join('.'), text: value.trim() }] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => placeholders(v, [...path, i]));
+  if (value !== null && typeof value === 'object')
+    return Object.entries(value).flatMap(([k, v]) => placeholders(v, [...path, k]));
+  return [];
 }
 
 /**
