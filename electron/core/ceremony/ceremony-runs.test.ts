@@ -4,7 +4,8 @@ import { totpCodeAt } from '../custodians/totp';
 import { asDatabaseWriter } from '../testing/audit-fixture';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
-import { scriptSha256 } from './script';
+import { bindingOf, prepareProposal } from './lint';
+import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from './script';
 
 /** A whole ceremony from one script, on a real SoftHSM2 token and a real database, as the app and the CLI run it. */
 let dataDir: string;
@@ -240,6 +241,30 @@ describe('a ceremony script', () => {
     expect(writer(edit)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
     const deletion = `DELETE FROM ceremony_events WHERE kind = 'custody'`;
     expect(writer(deletion)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+  });
+
+  it('adopts the proposal a step made when Custos stopped before recording it, rather than proposing twice', async () => {
+    const text = script();
+    let run = await core.ceremonies.start(text, proof('Ada'));
+    await custodyStep(run.id);
+    await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    // What perform does up to the proposal, then a stop before the run's own entry.
+    const parsed = parseScript(text) as ParsedScript;
+    const custodyId = core.custody.list().find((c) => c.state === 'active')!.id;
+    const ids = (name: string) => people[name]?.id ?? null;
+    const prepared = prepareProposal(parsed, 1, { bind: (_c, _a, p) => p, custodies: () => core.custody.list() }, ids);
+    if ('problems' in prepared) throw new Error(prepared.problems.join());
+    const params = { ...prepared.params, ckaId: derivedKeyId(parsed.sha256, 'root-key') };
+    const orphan = core.quorum.propose({
+      custodyId,
+      action: 'key.generate',
+      params,
+      requestedBy: people.Ada!.id,
+      script: bindingOf(parsed, parsed.script.steps[1]!),
+    });
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
+    expect(run.steps[1]!.proposalId).toBe(orphan.id);
+    expect(core.quorum.list().filter((p) => p.state === 'open')).toHaveLength(1);
   });
 
   it('refuses to start outside the script’s window', async () => {

@@ -213,15 +213,18 @@ export class CeremonyRuns {
           : prepared.params;
       this.sources.quorum.mayAct(actor, 'propose');
       await this.sources.proveFactors(request.by, 'propose');
-      const proposal = this.sources.quorum.propose({
-        custodyId: custody.id,
-        action: step.action,
-        params,
-        requestedBy: actor,
-        script: bindingOf(run.parsed, step),
-      });
-      if (prepared.fingerprint !== null && proposal.fingerprint !== prepared.fingerprint)
-        throw new CustosError('INTERNAL', 'The proposal made differs from the one the script describes.');
+      const proposal =
+        this.unrecordedProposal(run, step.id) ??
+        this.sources.quorum.propose({
+          custodyId: custody.id,
+          action: step.action,
+          params,
+          requestedBy: actor,
+          script: {
+            ...bindingOf(run.parsed, step),
+            ...(prepared.fingerprint === null ? {} : { fingerprint: prepared.fingerprint }),
+          },
+        });
       this.append(run.id, actor, {
         kind: 'propose',
         step: step.id,
@@ -444,6 +447,21 @@ export class CeremonyRuns {
       );
     }
     return { step, index, state: view.state };
+  }
+
+  /**
+   * An open proposal this step made whose run event was never written (Custos stopped between the two): adopted
+   * rather than proposed twice. Its body names the script's hash and the step; it was made after the run started.
+   */
+  private unrecordedProposal(run: LoadedRun, stepId: string) {
+    const recorded = new Set(run.events.flatMap((e) => (e.kind === 'propose' ? [e.proposalId] : [])));
+    const candidates = this.sources.store.all<{ id: string }>(
+      sql`SELECT id FROM proposals WHERE state = 'open' AND created_at >= ${run.events[0]!.at}
+          AND json_extract(body, '$.ceremony.script') = ${run.parsed.sha256}
+          AND json_extract(body, '$.ceremony.step') = ${stepId} ORDER BY created_at`,
+    );
+    const orphan = candidates.find((c) => !recorded.has(c.id));
+    return orphan ? this.sources.quorum.view(orphan.id) : null;
   }
 
   private resolvedParams(run: LoadedRun, index: number): Record<string, unknown> {

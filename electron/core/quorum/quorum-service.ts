@@ -171,6 +171,8 @@ export interface ScriptBinding {
   script: string;
   step: string;
   expiresAt: string;
+  /** The fingerprint the printed script carries: a proposal that would differ is never made. */
+  fingerprint?: string;
 }
 
 /**
@@ -326,6 +328,8 @@ export class QuorumService {
           expiresAt,
         });
     const fingerprint = sha256Hex(body);
+    if (request.script?.fingerprint !== undefined && request.script.fingerprint !== fingerprint)
+      throw new CustosError('INTERNAL', 'The proposal would differ from the one the ceremony script describes.');
     this.options.audit.record(
       {
         actor: this.actor(requester.id),
