@@ -77,6 +77,9 @@ type RehearsalEvent = {
   reportSha256: string | null;
 };
 type PolicyEvent = { kind: 'policy'; requireRehearsal: boolean; by: string };
+/** Written once when a scratch installation is made for a rehearsal: every run there is a rehearsal on this token. */
+type ScratchEvent = { kind: 'scratch'; token: TokenRef };
+const SCRATCH = { type: 'ceremony-scratch', id: 'this' };
 const REHEARSALS = { type: 'ceremony-rehearsals', id: 'all' };
 const POLICY = { type: 'ceremony-policy', id: 'rehearsal' };
 
@@ -89,8 +92,27 @@ const POLICY = { type: 'ceremony-policy', id: 'rehearsal' };
 export class CeremonyRuns {
   constructor(private readonly sources: RunSources) {}
 
-  lint(text: string, token?: TokenRef) {
-    return lintScript(text, { ...this.lintSources(), ...(token ? { token } : {}) });
+  /** In a rehearsal's scratch installation, the scratch token stands in for the script's. */
+  lint(text: string) {
+    const scratch = this.scratch();
+    return lintScript(text, { ...this.lintSources(), ...(scratch ? { token: scratch.token } : {}) });
+  }
+
+  /**
+   * Marks this installation as a rehearsal's scratch one, on its scratch token (signed: a database writer cannot
+   * turn a real installation's runs into "rehearsals" on another token). Once only.
+   */
+  markScratch(token: TokenRef): void {
+    if (this.scratch()) throw new CustosError('CEREMONY_STEP_REFUSED', 'This installation is already a rehearsal’s.');
+    if (this.sources.custodians.list().length > 0 && this.list().length > 0)
+      throw new CustosError('CEREMONY_STEP_REFUSED', 'Only a new, empty installation becomes a rehearsal’s.');
+    appendEvent(this.sources.store, this.sources.audit, SCRATCH, this.actor(null), { kind: 'scratch', token });
+  }
+
+  /** The scratch token, where this installation is a rehearsal's; null in a real installation. */
+  scratch(): { token: TokenRef } | null {
+    const marked = readEvents<ScratchEvent>(this.sources.store, this.sources.audit, SCRATCH, 'The rehearsal mark')[0];
+    return marked ? { token: marked.token } : null;
   }
 
   private lintSources(): LintSources {
@@ -116,8 +138,9 @@ export class CeremonyRuns {
    * Starts a run. In a rehearsal installation, `rehearsal` names its scratch token, which stands in for the
    * script's. Where the policy asks for it, a real run needs a passed rehearsal of the same script (same SHA-256).
    */
-  async start(text: string, administrator: FactorProof, rehearsal?: { token: TokenRef }): Promise<RunView> {
-    const report = this.lint(text, rehearsal?.token);
+  async start(text: string, administrator: FactorProof): Promise<RunView> {
+    const rehearsal = this.scratch();
+    const report = this.lint(text);
     if (!report.ok)
       throw new CustosError(
         'CEREMONY_SCRIPT_INVALID',
