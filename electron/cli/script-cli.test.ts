@@ -104,6 +104,10 @@ it('lints a script, printing each quorum step’s fingerprint; a broken one exit
   expect(broken.code).toBe(EXIT.invalidInput);
   expect(broken.stdout + broken.stderr).toMatch(/YAML: .*line 2/);
   expect((await cli(['ceremony', 'lint', join(dataDir, 'missing.yml')])).code).toBe(EXIT.invalidInput);
+  // A device is not read (it would never end).
+  const device = await cli(['ceremony', 'lint', '/dev/zero']);
+  expect(device.code).toBe(EXIT.invalidInput);
+  expect(device.stderr).toContain('CEREMONY_SCRIPT_INVALID');
 });
 
 it('runs the script in the terminal, asking each person in turn; a wrong fingerprint approves nothing', async () => {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LintReport, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
 import type { Envelope, WireError } from '../../shared/errors';
@@ -41,17 +41,26 @@ export const SCRIPT_USAGE = `  ceremony lint FILE                  Check a cerem
                                       Rehearse the script in a scratch installation beside this one (a new
                                       SoftHSM2 token; no real token or key is touched), the people it names
                                       with their own factors; the report says REHEARSAL on every page
-  ceremony policy --require-rehearsal on|off --as OFFICER
+  ceremony policy --require-rehearsal on|off --as OFFICER [--passphrase-fd N] [--code CODE]
                                       A security officer requires a passed rehearsal of the same script
                                       before a real run (or no longer does)
   ceremony list                       Ceremony runs: in progress, done, aborted
   ceremony show --id RUN              One run, step by step, with who did and witnessed what
-  ceremony abort --id RUN --as WHO --reason TEXT
+  ceremony abort --id RUN --as WHO --reason TEXT [--passphrase-fd N] [--code CODE]
                                       The administrator or a security officer stops a run for good
 `;
 
+/** At most what a request may carry; a device or a pipe named as the script is refused before it is read. */
+const SCRIPT_BYTES = 200_000;
+
 function scriptText(file: string): string {
   try {
+    const stat = statSync(resolve(file));
+    if (!stat.isFile() || stat.size > SCRIPT_BYTES)
+      throw new CustosError(
+        'CEREMONY_SCRIPT_INVALID',
+        `${file} is not a ceremony script (a YAML file of at most 200 kB).`,
+      );
     return readFileSync(resolve(file), 'utf8');
   } catch (error) {
     throw fileError(error) ?? error;

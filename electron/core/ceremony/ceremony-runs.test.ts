@@ -126,6 +126,22 @@ describe('a ceremony script', () => {
     expect(bad.problems.join('\n')).toMatch(/root-key.*1 of the approvers hold a share.*it takes 2/);
     expect(bad.problems.join('\n')).toMatch(/algorithm/);
     expect(core.ceremonies.lint('steps: [').problems[0]).toMatch(/^YAML: .*line/);
+    // A few nested aliases would expand to billions of nodes when read: refused before anything walks them.
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      ...[...Array(12).keys()].map(
+        (i) =>
+          `n${i}: &n${i} [${Array(9)
+            .fill(i ? `*n${i - 1}` : '*a')
+            .join(', ')}]`,
+      ),
+    ];
+    expect(core.ceremonies.lint(bomb.join('\n')).problems).toEqual([
+      expect.stringMatching(/aliases .* are not allowed/),
+    ]);
+    expect(
+      core.ceremonies.lint(text.replace('    checkpoint: true', '    checkpoint: true\n    witnesses: [Ada]')).problems,
+    ).toEqual([expect.stringMatching(/checkpoint.*Ada performs this step, so cannot also witness it/)]);
     expect(core.ceremonies.lint(text.replace('key.generate', 'key.teleport')).ok).toBe(false);
     expect(core.ceremonies.lint(text.replace('"@root-key"', '"@bag"')).problems.join()).toMatch(
       /@bag is not an earlier step that generates a key/,
@@ -265,6 +281,33 @@ describe('a ceremony script', () => {
     run = await core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
     expect(run.steps[1]!.proposalId).toBe(orphan.id);
     expect(core.quorum.list().filter((p) => p.state === 'open')).toHaveLength(1);
+  });
+
+  it('binds a script proposal to its custody: a row pointed at another custody is refused as tampered', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    await custodyStep(run.id);
+    await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    const made = await core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
+    core.close();
+    const other = initSoftHsmToken(dataDir, 'other-token', { so: '87654321', user: '12345678' });
+    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+    const [a, b, c] = proofs('Ada', 'Babbage', 'Curie');
+    const second = await core.custody.take({
+      token: other,
+      threshold: 2,
+      holders: [a!, b!, c!],
+      currentSoPin: '87654321',
+    });
+    core.close();
+    const proposalId = made.steps[1]!.proposalId!;
+    asDatabaseWriter(dataDir, (db) => {
+      db.pragma('foreign_keys = OFF');
+      db.prepare('UPDATE proposals SET custody_id = ? WHERE id = ?').run(second.id, proposalId);
+    });
+    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+    await expect(
+      core.quorum.approve({ proposalId, ...proof('Babbage'), fingerprint: made.steps[1]!.fingerprint! }),
+    ).rejects.toMatchObject({ code: 'PROPOSAL_TAMPERED' });
   });
 
   it('refuses to start outside the script’s window', async () => {

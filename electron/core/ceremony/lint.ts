@@ -79,6 +79,7 @@ export function lintScript(text: string, sources: LintSources): LintReport {
       holders = { custodyId: null, threshold: step.custody.threshold, names: step.custody.holders };
     }
     const linted = lintedStep(script, step, index);
+    if (linted.witnesses.includes(step.by)) here(`${step.by} performs this step, so cannot also witness it`);
     if (!('action' in step)) return linted;
     if (!holders) {
       here(`the token ${script.token.label} is not in custody here, and no earlier step takes it into custody`);

@@ -335,7 +335,8 @@ export class QuorumService {
         actor: this.actor(requester.id),
         action: 'proposal.create',
         object: { type: 'proposal', id },
-        params: { fingerprint },
+        // A script's body names no custody record: the entry binds it (proposal-integrity.ts).
+        params: request.script ? { fingerprint, custody: custody.id } : { fingerprint },
       },
       () =>
         this.options.store.execute(sql`
