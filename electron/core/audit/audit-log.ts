@@ -198,7 +198,7 @@ export class AuditLog {
       params: event.params === undefined ? null : sha256Hex(canonicalJson(event.params)),
       result: event.result ?? { status: 'ok' },
     };
-    const text = canonicalJson(entry);
+    const text = canonicalEntry(entry);
     const bytes = Buffer.from(text, 'utf8');
     const next = this.tip.copy();
     const completed: EdgeNode[] = [];
@@ -560,6 +560,21 @@ function firstDifference(
   computed: readonly EdgeNode[],
 ): EdgeNode {
   return computed.find((node, i) => !stored[i]?.hash?.equals(node.hash)) ?? computed[0]!;
+}
+
+/**
+ * RFC 8785 canonical JSON of an entry, exactly `canonicalJson(entry)` (tested against it): the
+ * top-level members and the object written in their sorted order, since every append pays for it;
+ * the actor and the result, whose members vary, through the general canonicalizer.
+ */
+export function canonicalEntry(entry: AuditEntry): string {
+  const object =
+    entry.object && `{"id":${JSON.stringify(entry.object.id)},"type":${JSON.stringify(entry.object.type)}}`;
+  return (
+    `{"action":${JSON.stringify(entry.action)},"actor":${canonicalJson(entry.actor)},"object":${object ?? 'null'},` +
+    `"params":${JSON.stringify(entry.params)},"result":${canonicalJson(entry.result)},` +
+    `"seq":${JSON.stringify(entry.seq)},"time":${JSON.stringify(entry.time)},"v":${JSON.stringify(entry.v)}}`
+  );
 }
 
 /**
