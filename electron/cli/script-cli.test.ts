@@ -92,6 +92,19 @@ async function cli(args: string[], answers: { fingerprint?: string } = {}) {
   return { code, stdout, stderr, prompts };
 }
 
+it('lists the shipped templates and prints one to fill in; its blanks are what lint names', async () => {
+  const list = await cli(['ceremony', 'templates']);
+  expect(list.code).toBe(EXIT.ok);
+  expect(list.stdout).toMatch(/^root-key-generation\s+\S/m);
+  const template = await cli(['ceremony', 'template', 'root-key-generation']);
+  expect(template.code).toBe(EXIT.ok);
+  writeFileSync(file, template.stdout);
+  const blank = await cli(['ceremony', 'lint', file]);
+  expect(blank.code).toBe(EXIT.invalidInput);
+  expect(blank.stdout).toMatch(/is a placeholder: fill it in/);
+  expect((await cli(['ceremony', 'template', '../../etc/passwd'])).code).toBe(EXIT.invalidInput);
+});
+
 it('lints a script, printing each quorum step’s fingerprint; a broken one exits with the problems', async () => {
   const linted = await cli(['ceremony', 'lint', file]);
   expect(linted.code, linted.stderr).toBe(EXIT.ok);

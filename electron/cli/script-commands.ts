@@ -32,7 +32,9 @@ import {
 } from './cli-support';
 import { custodianId, renderProposal } from './proposal-words';
 
-export const SCRIPT_USAGE = `  ceremony lint FILE                  Check a ceremony script against this installation and print it with
+export const SCRIPT_USAGE = `  ceremony templates                  The ceremony script templates Custos ships (no data directory needed)
+  ceremony template NAME              One template's text, to fill in: … > my-ceremony.yml
+  ceremony lint FILE                  Check a ceremony script against this installation and print it with
                                       each quorum step's fingerprint, to print and sign before the ceremony
   ceremony run FILE [--cards-dir DIR] Run the script (or resume its run) step by step, asking each person
                                       for both factors in turn; approvers compare the fingerprint aloud
