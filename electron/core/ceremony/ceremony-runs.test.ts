@@ -228,6 +228,14 @@ describe('a ceremony script', () => {
     for (const a of ['ceremony.start', 'ceremony.custody', 'proposal.create', 'proposal.approve', 'ceremony.witness'])
       expect(actions).toContain(a);
     expect(report.participants.map((p) => p.name)).toContain('Eve');
+
+    // A later script is linted against the keys as they are: activating the active key cannot be approved.
+    const again =
+      text.slice(0, text.indexOf('steps:')) +
+      `steps:\n  - { id: again, title: Activate again, by: Ada, action: key.activate, params: { keyId: "${key.id}" }, approvers: [Babbage, Curie] }\n`;
+    expect(core.ceremonies.lint(again).problems).toEqual([
+      expect.stringMatching(/^steps\.0 \(again\): .*KEY_STATE_FORBIDS/),
+    ]);
   });
 
   it('resumes after a restart, and refuses a run whose record or script a database writer changed', async () => {

@@ -123,6 +123,15 @@ export class CeremonyRuns {
       keys: () => keys.list(),
       bind,
       clock,
+      precheck: (custodyId, action, params) => this.sources.quorum.precheck(custodyId, action, params),
+      proposedBy: (sha256) =>
+        this.sources.store
+          .all<{ step: string }>(
+            sql`SELECT json_extract(e.body, '$.step') AS step FROM ceremony_events e
+                JOIN ceremony_events s ON s.run_id = e.run_id AND s.kind = 'start'
+                WHERE e.kind = 'propose' AND json_extract(s.body, '$.script') = ${sha256}`,
+          )
+          .map((r) => r.step),
       custodiesTakenBy: (sha256) =>
         this.sources.store
           .all<{ custody: string }>(

@@ -346,6 +346,27 @@ export class QuorumService {
     return this.view(id);
   }
 
+  /**
+   * What would refuse this proposal now, in words, without proposing or recording anything: its parameters and the
+   * checks against the current state (ceremony lint asks before a script is printed). Empty when it would pass.
+   */
+  precheck(custodyId: string, action: string, params: unknown): string[] {
+    try {
+      const custody = this.options.custody.record(custodyId);
+      const schema = this.options.params?.[action];
+      const checked = schema ? schema.safeParse(params) : null;
+      if (checked && !checked.success)
+        return checked.error.issues.map((issue) => `${issue.path.join('.') || 'parameters'}: ${issue.message}`);
+      const parsed = checked ? checked.data : params;
+      this.options.ceremonies?.[action]?.check?.(parsed, custody.id);
+      this.options.checks?.[action]?.(parsed, { id: custody.id, token: custody.token });
+      return [];
+    } catch (error) {
+      if (error instanceof CustosError) return [`${error.message} (${error.code})`];
+      throw error;
+    }
+  }
+
   async approve(request: {
     proposalId: string;
     custodianId: string;
