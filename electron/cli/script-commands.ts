@@ -105,7 +105,9 @@ export function renderRun(run: RunView): string {
     `  Token ${run.token.label} (${run.token.serial}); script SHA-256 ${run.scriptSha256}`,
     `  Started ${run.startedAt} by ${run.startedBy}${run.finishedAt ? `; closed ${run.finishedAt}` : ''}`,
     ...(run.abortReason ? [`  Aborted: ${run.abortReason}`] : []),
-    ...(run.reportId ? [`  Signed report: ${run.reportId} (custos report export --id ${run.reportId} --out DIR)`] : []),
+    ...(run.reportId
+      ? [`  Signed report: ${run.reportId}, written with its PDF to the data directory's reports/${run.reportId}/`]
+      : []),
     ...run.steps.map((s) => {
       const witnessed = s.witnesses.map((w) => `${w.name}${w.signedAt ? ' ✓' : ''}`).join(', ');
       return (

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
@@ -218,6 +220,8 @@ describe('a ceremony script', () => {
 
     expect(run.state).toBe('done');
     expect(run.reportId).toMatch(/^[0-9a-f]{16}$/);
+    // Written at once with its PDF, as the Reports screen's other reports are.
+    expect(existsSync(join(dataDir, 'reports', run.reportId!, 'report.pdf'))).toBe(true);
     const { report } = core.reports.stored(run.reportId!);
     const ceremony = report.ceremony as { script: { text: string; sha256: string }; steps: { value: string | null }[] };
     expect(ceremony.script.text).toBe(text);

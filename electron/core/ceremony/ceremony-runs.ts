@@ -55,7 +55,7 @@ export interface RunSources {
   bind: ReturnType<typeof proposalBinder>;
   proveFactors: (proof: FactorProof, purpose: string) => Promise<void>;
   /** The signed report of a finished run; null where reports cannot be made (the run still finishes). */
-  report: (runId: string) => string | null;
+  report: (runId: string) => Promise<string | null>;
   clock: () => Date;
 }
 
@@ -278,7 +278,7 @@ export class CeremonyRuns {
       await this.sources.proveFactors(request.by, 'ceremony.manual');
       this.append(run.id, actor, { kind: 'manual', step: step.id, value: step.record ? request.value! : null });
     }
-    return this.afterChange(run.id);
+    return await this.afterChange(run.id);
   }
 
   /** A witness confirms, with both factors, a step that was performed. */
@@ -294,7 +294,7 @@ export class CeremonyRuns {
       throw new CustosError('CEREMONY_STEP_REFUSED', `${name} has already confirmed this step.`);
     await this.sources.proveFactors(witness, 'ceremony.witness');
     this.append(run.id, witness.custodianId, { kind: 'witness', step: step.id, witness: witness.custodianId });
-    return this.afterChange(run.id);
+    return await this.afterChange(run.id);
   }
 
   /** Stops a run for good, with the reason; the administrator or a security officer, with both factors. */
@@ -398,10 +398,10 @@ export class CeremonyRuns {
     return this.load(runId).events.map((e) => e.seq);
   }
 
-  private afterChange(runId: string): RunView {
+  private async afterChange(runId: string): Promise<RunView> {
     const view = this.view(runId);
     if (view.state === 'in-progress' && view.steps.every((s) => s.state === 'done')) {
-      const reportId = this.sources.report(runId);
+      const reportId = await this.sources.report(runId);
       this.append(runId, null, { kind: 'finish', reportId });
       this.sources.audit.checkpoint(`ceremony ${runId} finished`);
       return this.view(runId);
