@@ -98,17 +98,16 @@ steps:
 `;
 }
 
+/** The custody step, performed by Ada, every holder giving both factors at once. */
+function takeCustody(runId: string, holders = ['Ada', 'Babbage', 'Curie']) {
+  const [ada, ...others] = proofs(...holders);
+  return core.ceremonies.perform({ runId, stepId: 'custody', by: ada!, holders: others, currentSoPin: '87654321' });
+}
+
 /** A run at its quorum step, proposed: the custody taken and witnessed. */
 async function proposedRun(text = script(), holders = ['Ada', 'Babbage', 'Curie']) {
   const run = await core.ceremonies.start(text, proof('Ada'));
-  const [ada, ...others] = proofs(...holders);
-  await core.ceremonies.perform({
-    runId: run.id,
-    stepId: 'custody',
-    by: ada!,
-    holders: others,
-    currentSoPin: '87654321',
-  });
+  await takeCustody(run.id, holders);
   await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
   return core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
 }
@@ -116,14 +115,7 @@ async function proposedRun(text = script(), holders = ['Ada', 'Babbage', 'Curie'
 describe('someone with the database file alone', () => {
   it('cannot move a witness’s sign-off from one run to another (held)', async () => {
     const first = await core.ceremonies.start(script(), proof('Ada'));
-    const [ada, ...others] = proofs('Ada', 'Babbage', 'Curie');
-    await core.ceremonies.perform({
-      runId: first.id,
-      stepId: 'custody',
-      by: ada!,
-      holders: others,
-      currentSoPin: '87654321',
-    });
+    await takeCustody(first.id);
     await core.ceremonies.witness(first.id, 'custody', proof('Eve'));
     await core.ceremonies.abort(first.id, proof('Ada'), 'Rehearsing the abort');
     // A second run (the token is in custody now, so a script without the custody step), at its first step.
@@ -176,14 +168,7 @@ describe('someone with the database file alone', () => {
 describe('someone with the whole data directory (the audit PIN in its 0600 file)', () => {
   it('HOLE (by design): signs a witness’s confirmation nobody gave, and the run moves on', async () => {
     const run = await core.ceremonies.start(script(), proof('Ada'));
-    const [ada, ...others] = proofs('Ada', 'Babbage', 'Curie');
-    await core.ceremonies.perform({
-      runId: run.id,
-      stepId: 'custody',
-      by: ada!,
-      holders: others,
-      currentSoPin: '87654321',
-    });
+    await takeCustody(run.id);
     core.close();
     const opened = openAudit(dataDir);
     try {
@@ -246,14 +231,7 @@ describe('the renderer: any payload on the ceremonies.* and proposals.* channels
 
   it('cannot replay a witness’s sign-off on the same step (held)', async () => {
     const run = await core.ceremonies.start(script({ witnesses: 'Eve, Olga' }), proof('Ada'));
-    const [ada, ...others] = proofs('Ada', 'Babbage', 'Curie');
-    await core.ceremonies.perform({
-      runId: run.id,
-      stepId: 'custody',
-      by: ada!,
-      holders: others,
-      currentSoPin: '87654321',
-    });
+    await takeCustody(run.id);
     const eve = proof('Eve');
     expect(
       (await core.router.dispatch('ceremonies.witness', { runId: run.id, stepId: 'custody', witness: eve })).ok,
@@ -291,14 +269,7 @@ describe('the renderer: any payload on the ceremonies.* and proposals.* channels
       script().replace(/ {2}- id: root-key[\s\S]*?approvers: \[Babbage, Curie\]\n/, ''),
       proof('Ada'),
     );
-    const [ada, ...others] = proofs('Ada', 'Babbage', 'Curie');
-    await core.ceremonies.perform({
-      runId: run.id,
-      stepId: 'custody',
-      by: ada!,
-      holders: others,
-      currentSoPin: '87654321',
-    });
+    await takeCustody(run.id);
     expect((await core.ceremonies.witness(run.id, 'custody', proof('Eve'))).current).toBe('bag');
     const value = await core.router.dispatch('ceremonies.perform', {
       runId: run.id,
@@ -365,26 +336,10 @@ describe('the owner of the machine', () => {
     const run = await core.ceremonies.start(script(), proof('Ada'));
     const after = new Date(clock.now.getTime() + 7 * 3600_000);
     clock.now = after;
-    const [ada, ...others] = proofs('Ada', 'Babbage', 'Curie');
-    await expect(
-      core.ceremonies.perform({
-        runId: run.id,
-        stepId: 'custody',
-        by: ada!,
-        holders: others,
-        currentSoPin: '87654321',
-      }),
-    ).rejects.toMatchObject({ code: 'CEREMONY_OUTSIDE_WINDOW' });
+    await expect(takeCustody(run.id)).rejects.toMatchObject({ code: 'CEREMONY_OUTSIDE_WINDOW' });
     clock.now = new Date(after.getTime() - 2 * 3600_000);
     // HOLE: Custos trusts the machine's clock; the entries' times are what it says.
-    const [a, ...rest] = proofs('Ada', 'Babbage', 'Curie');
-    const done = await core.ceremonies.perform({
-      runId: run.id,
-      stepId: 'custody',
-      by: a!,
-      holders: rest,
-      currentSoPin: '87654321',
-    });
+    const done = await takeCustody(run.id);
     expect(done.steps[0]!.state).toBe('performed');
   });
 });
