@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ActionName } from './actions';
-import { FactorProof } from './quorum';
+import { DecisionReason, FactorProof, ONE_LINE } from './quorum';
 import { TokenLabel, TokenSerial } from './tokens';
 
 /**
@@ -150,13 +150,14 @@ export const StepRequest = z.strictObject({
   /** A custody of an initialised token: its current SO PIN, replaced at once. */
   currentSoPin: z.string().min(4).max(255).optional(),
   /** A manual step's recorded value (what the witness read). */
-  value: z.string().trim().min(1).max(200).optional(),
+  value: z.string().trim().min(1).max(200).regex(ONE_LINE, 'holds a control character').optional(),
 });
 export const WitnessStepRequest = z.strictObject({ runId: RunId, stepId: StepId, witness: FactorProof });
 export const AbortRequest = z.strictObject({
   runId: RunId,
   by: FactorProof,
-  reason: z.string().trim().min(1).max(500),
+  /** Printed in the run's report: one line, nothing that reorders it. */
+  reason: DecisionReason,
 });
 
 export const StepState = z.enum(['waiting', 'proposed', 'performed', 'failed', 'done']);

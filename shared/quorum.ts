@@ -171,6 +171,9 @@ export const ApprovalRequest = z.strictObject({
   approver: FactorProof,
 });
 
+/** One printed line: no control characters, line or paragraph separators, or bidi overrides that reorder it. */
+export const ONE_LINE = /^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u;
+
 /**
  * Why a proposal was rejected (or cancelled), kept in the signed record and shown to everyone: one
  * line of 1–500 characters once trimmed, with no control characters (line breaks, tabs, bidi overrides).
@@ -180,7 +183,7 @@ export const DecisionReason = z
   .trim()
   .min(1, 'is empty')
   .max(500, 'is longer than 500 characters')
-  .regex(/^[^\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]*$/u, 'holds a control character (a line break, a tab)');
+  .regex(ONE_LINE, 'holds a control character (a line break, a tab)');
 
 /** What is wrong with a typed reason, in words, or null when it will be accepted. */
 export function reasonProblem(text: string): string | null {

@@ -222,6 +222,8 @@ export class CeremonyRuns {
           `Every holder gives both factors: ${missing.join(', ')} did not.`,
         );
       const unique = ids.map((cid) => proofs.find((p) => p.custodianId === cid)!);
+      // A performer who holds no share here proves their own factors: custody.take checks only the holders'.
+      if (!ids.includes(actor)) await this.sources.proveFactors(request.by, 'ceremony.custody');
       const record = await this.sources.custody.take({
         token: run.parsed.script.token,
         threshold: step.custody.threshold,
@@ -425,6 +427,7 @@ export class CeremonyRuns {
     if (performedEvent) state = 'performed';
     if (proposal) {
       if (proposal.state === 'executed') {
+        this.refuseUnrecordedExecution(run, proposal.id);
         state = 'performed';
         performedAt = proposal.approvals.at(-1)?.approvedAt ?? proposed!.at;
         outcome = 'Carried out.';
@@ -456,6 +459,25 @@ export class CeremonyRuns {
       outcome,
       performedAt,
     };
+  }
+
+  /**
+   * A proposal's state is a column nothing signs: a step reads as carried out only when the log holds the signed
+   * entry of its proposal's successful execution (or of the reconciliation that found it done after a crash).
+   */
+  private refuseUnrecordedExecution(run: LoadedRun, proposalId: string): void {
+    const entries = this.sources.store.all<{ entry: string; signature: Buffer }>(
+      sql`SELECT entry, signature FROM audit_entries WHERE object = ${`proposal:${proposalId}`}
+          AND action IN ('proposal.execute', 'proposal.reconcile') AND result = 'ok'`,
+    );
+    if (!entries.some((e) => this.sources.audit.verifyDocument(Buffer.from(e.entry, 'utf8'), e.signature)))
+      refuseTampered(
+        this.sources.audit,
+        'CEREMONY_TAMPERED',
+        { type: 'ceremony-run', id: run.id },
+        `Proposal ${proposalId} of ceremony run ${run.id}`,
+        'forged',
+      );
   }
 
   private state(run: LoadedRun): RunView['state'] {

@@ -68,6 +68,15 @@ export function lintScript(text: string, sources: LintSources): LintReport {
   script.roles.custodians.forEach((n) => roleProblem(n, 'custodian', 'Custodian'));
   roleProblem(script.roles.securityOfficer, 'security-officer', 'Security officer');
   for (const name of peopleNamed(script)) if (people.get(name)?.locked) problems.push(`“${name}” is locked out`);
+  // What is reviewed is the printed text: a name that prints as another enrolled person's names someone else.
+  for (const name of peopleNamed(script)) {
+    const twin = [...people.keys()].find((other) => other !== name && readsAs(other) === readsAs(name));
+    if (twin !== undefined)
+      problems.push(`“${name}” looks like “${twin}” on paper, but is another person: name people whose names differ`);
+  }
+  hiddenCharacters(text).forEach((line) =>
+    problems.push(`line ${line}: an invisible or reordering character (Unicode format or control character)`),
+  );
   if (Date.parse(script.window.closes) <= sources.clock().getTime())
     problems.push(`The window closed at ${script.window.closes}: date the script again`);
 
@@ -312,4 +321,28 @@ function lintLookups(parsed: ParsedScript, sources: LintSources): ProposalLookup
     person: (id) => people.find((c) => c.id === id)?.name ?? null,
     token: (serial) => (serial === parsed.script.token.serial ? parsed.script.token.label : null),
   };
+}
+
+/** Latin letters that Cyrillic and Greek letters print as. */
+const LOOK_ALIKES: Record<string, string> = Object.fromEntries(
+  [
+    ['АВЕКМНОРСТХІЈЅҮ', 'ABEKMHOPCTXIJSY'],
+    ['аеорсхуіјѕԁԛԝӏ', 'aeopcxyijsdqwl'],
+    ['ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ', 'ABEZHIKMNOPTYX'],
+    ['οικρνυ', 'oikpvu'],
+  ].flatMap(([from, to]) => [...from!].map((c, i) => [c, to![i]!])),
+);
+
+/** A name as it reads on paper: compatibility forms folded, look-alike letters as the Latin ones, case ignored. */
+function readsAs(name: string): string {
+  return [...name.normalize('NFKC')]
+    .map((c) => LOOK_ALIKES[c] ?? c)
+    .join('')
+    .replace(/\p{Cf}/gu, '')
+    .toLowerCase();
+}
+
+/** Lines holding a character that prints as nothing or reorders the line (Trojan Source), by number from 1. */
+function hiddenCharacters(text: string): number[] {
+  return text.split('\n').flatMap((line, i) => (/[\p{Cf}\u2028\u2029]|(?![\t\r])\p{Cc}/u.test(line) ? [i + 1] : []));
 }

@@ -149,7 +149,9 @@ function reconciled(found: Exclude<Examined, typeof NEEDS_LOGIN>): Outcome {
 }
 
 /** What a stored proposal binds (its fingerprinted body), per action as the catalogue types it. */
-type ProposalBody = { [A in ActionName]: Pick<ProposalOf<A>, 'action' | 'params' | 'token'> }[ActionName];
+type ProposalBody = { [A in ActionName]: Pick<ProposalOf<A>, 'action' | 'params' | 'token'> }[ActionName] & {
+  expiresAt?: string;
+};
 
 /**
  * Per-action policies on top of the cryptographic floor (t share holders): extra approvals by
@@ -559,7 +561,9 @@ export class QuorumService {
       requestedBy: row.requested_by,
       fingerprint: row.fingerprint,
       shortFingerprint: shortFingerprint(row.fingerprint),
-      expiresAt: row.expires_at,
+      // From the fingerprinted body (checked against the signed entry before an approval), not the column a
+      // database writer could move: a proposal never outlives what its approvers approved.
+      expiresAt: body.expiresAt ?? row.expires_at,
       state: row.state,
       approvals,
       threshold: this.options.custody.record(row.custody_id).threshold,

@@ -1,0 +1,345 @@
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CustosCore } from '../custos-core';
+import { totpCodeAt } from '../custodians/totp';
+import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
+import { appendEvent } from './ceremony-events';
+import { rehearsalDir } from './rehearsal';
+
+/**
+ * Attacks on ceremony scripts (issue #16), in DESIGN.md's order: the database file alone, the whole data
+ * directory, the renderer (any payload on the `ceremonies.*` and `proposals.*` channels), a custodian acting alone,
+ * the owner of the machine. Each test is one attack on a real installation (SoftHSM2, SQLite). A test named
+ * "HOLE:" shows what the attacker can still do; the others show the attack refused.
+ */
+let dataDir: string;
+let cleanup: () => void;
+let clock: { now: Date };
+let people: Record<string, { id: string; passphrase: string; secret: string }>;
+let token: { serial: string; label: string };
+let core: CustosCore;
+
+const open = () =>
+  CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+
+beforeEach(async () => {
+  ({ dataDir, cleanup } = tempDataDir());
+  const seeded = await quorumFixture(dataDir, [
+    { name: 'Olga', roles: ['security-officer'] },
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Dave' },
+    { name: 'Eve', roles: ['auditor'] },
+  ]);
+  seeded.close();
+  clock = seeded.clock;
+  people = Object.fromEntries(seeded.enrolled.map((p) => [p.name, p]));
+  token = initSoftHsmToken(dataDir, 'root-ceremony', { so: '87654321', user: '12345678' });
+  core = open();
+});
+afterEach(() => {
+  core.close();
+  cleanup();
+});
+
+/** Both factors of people giving them together (one TOTP step for all). */
+function proofs(...names: string[]) {
+  clock.now = new Date(clock.now.getTime() + 30_000);
+  return names.map((name) => {
+    const p = people[name]!;
+    return { custodianId: p.id, passphrase: p.passphrase, code: totpCodeAt(p.secret, clock.now) };
+  });
+}
+const proof = (name: string) => proofs(name)[0]!;
+
+/** A database writer's change while Custos is closed; then Custos opens again. */
+function asWriter(sql: string): void {
+  core.close();
+  asDatabaseWriter(dataDir, (db) => {
+    db.pragma('foreign_keys = OFF');
+    db.exec(sql);
+  });
+  core = open();
+}
+
+function script(options: { custodyBy?: string; witnesses?: string; holders?: string } = {}) {
+  const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
+  const closes = new Date(clock.now.getTime() + 6 * 3600_000).toISOString();
+  return `format: custos-ceremony/1
+title: Root signing key
+purpose: Generate the organisation's root signing key.
+location: Room 4.12
+window: { opens: "${opens}", closes: "${closes}" }
+token: { serial: "${token.serial}", label: "${token.label}" }
+roles:
+  administrator: Ada
+  custodians: [${options.holders ?? 'Ada, Babbage, Curie'}]
+  witnesses: [${options.witnesses ?? 'Eve'}]
+steps:
+  - id: custody
+    title: Take the token into custody
+    by: ${options.custodyBy ?? 'Ada'}
+    custody: { holders: [${options.holders ?? 'Ada, Babbage, Curie'}], threshold: 2 }
+  - id: root-key
+    title: Generate the root key
+    by: Ada
+    action: key.generate
+    params: { algorithm: EC-P256, label: root-2026, usage: sign, backupable: false, cryptoperiodDays: 3650 }
+    approvers: [Babbage, Curie]
+  - id: bag
+    title: Seal the printed report
+    by: Curie
+    manual: The witness reads the tamper-evident bag's serial aloud.
+    record: bag serial
+`;
+}
+
+/** The custody step, performed by Ada, every holder giving both factors at once. */
+function takeCustody(runId: string, holders = ['Ada', 'Babbage', 'Curie']) {
+  const [ada, ...others] = proofs(...holders);
+  return core.ceremonies.perform({ runId, stepId: 'custody', by: ada!, holders: others, currentSoPin: '87654321' });
+}
+
+/** A run at its quorum step, proposed: the custody taken and witnessed. */
+async function proposedRun(text = script(), holders = ['Ada', 'Babbage', 'Curie']) {
+  const run = await core.ceremonies.start(text, proof('Ada'));
+  await takeCustody(run.id, holders);
+  await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+  return core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
+}
+
+describe('someone with the database file alone', () => {
+  it('cannot move a witness’s sign-off from one run to another (held)', async () => {
+    const first = await core.ceremonies.start(script(), proof('Ada'));
+    await takeCustody(first.id);
+    await core.ceremonies.witness(first.id, 'custody', proof('Eve'));
+    await core.ceremonies.abort(first.id, proof('Ada'), 'Rehearsing the abort');
+    // A second run (the token is in custody now, so a script without the custody step), at its first step.
+    const second = await core.ceremonies.start(
+      script().replace(/ {2}- id: custody[\s\S]*?threshold: 2 }\n/, ''),
+      proof('Ada'),
+    );
+    asWriter(`UPDATE ceremony_events SET run_id = '${second.id}' WHERE run_id = '${first.id}' AND kind = 'witness'`);
+    expect(() => core.ceremonies.view(second.id)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+  });
+
+  it('cannot mark a real installation as a rehearsal’s scratch one (held)', () => {
+    asWriter(
+      `INSERT INTO ceremony_events (seq, run_id, kind, body) VALUES (
+         (SELECT max(seq) FROM audit_entries), 'ceremony-scratch:this', 'scratch',
+         '{"kind":"scratch","token":{"label":"${token.label}","serial":"${token.serial}"}}')`,
+    );
+    expect(() => core.ceremonies.lint(script())).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+  });
+
+  it('cannot switch the rehearsal policy off (held)', async () => {
+    await core.ceremonies.setPolicy(true, proof('Olga'));
+    asWriter(`UPDATE ceremony_events SET body = replace(body, 'true', 'false') WHERE kind = 'policy'`);
+    expect(() => core.ceremonies.policy()).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+    asWriter(`UPDATE ceremony_events SET body = replace(body, 'false', 'true') WHERE kind = 'policy'`);
+    asWriter(`DELETE FROM ceremony_events WHERE kind = 'policy'`);
+    await expect(core.ceremonies.start(script(), proof('Ada'))).rejects.toMatchObject({ code: 'CEREMONY_TAMPERED' });
+  });
+
+  it('cannot make a quorum step look carried out by setting its proposal to executed (fixed)', async () => {
+    const run = await proposedRun();
+    expect(run.steps[1]!.state).toBe('proposed');
+    asWriter(`UPDATE proposals SET state = 'executed', closed_at = '${clock.now.toISOString()}'`);
+    // Before the fix the step read "performed", outcome "Carried out.", and the witness was asked to confirm it.
+    expect(() => core.ceremonies.view(run.id)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+  });
+
+  it('cannot keep a run’s proposal open past the script’s window by extending its expiry (fixed)', async () => {
+    const run = await proposedRun();
+    const step = run.steps[1]!;
+    asWriter(`UPDATE proposals SET expires_at = '2999-01-01T00:00:00.000Z'`);
+    clock.now = new Date(clock.now.getTime() + 7 * 3600_000);
+    // Before the fix the expiry was read from the row, not from the fingerprinted body: the approval went through.
+    await expect(
+      core.quorum.approve({ proposalId: step.proposalId!, ...proof('Babbage'), fingerprint: step.fingerprint! }),
+    ).rejects.toMatchObject({ code: 'PROPOSAL_EXPIRED' });
+  });
+});
+
+describe('someone with the whole data directory (the audit PIN in its 0600 file)', () => {
+  it('HOLE (by design): signs a witness’s confirmation nobody gave, and the run moves on', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    await takeCustody(run.id);
+    core.close();
+    const opened = openAudit(dataDir);
+    try {
+      appendEvent(
+        opened.store,
+        opened.audit,
+        { type: 'ceremony-run', id: run.id },
+        { type: 'custodian', id: people.Eve!.id, role: 'auditor' },
+        { kind: 'witness', step: 'custody', witness: people.Eve!.id },
+      );
+    } finally {
+      opened.close();
+    }
+    core = open();
+    // HOLE: the audit key signs unattended; only checkpoints that left the machine and the people present can tell.
+    expect(core.ceremonies.view(run.id).current).toBe('root-key');
+  });
+
+  it('finds the rehearsal folders owner-only, even where someone loosened them (held)', () => {
+    mkdirSync(join(dataDir, 'rehearsals'), { recursive: true });
+    chmodSync(join(dataDir, 'rehearsals'), 0o777);
+    const dir = rehearsalDir(dataDir);
+    expect(statSync(dir).mode & 0o077).toBe(0);
+    expect(statSync(join(dataDir, 'rehearsals')).mode & 0o077).toBe(0);
+  });
+});
+
+describe('the renderer: any payload on the ceremonies.* and proposals.* channels', () => {
+  it('gets a clear refusal for deep, long or many-stepped YAML, and the main process stays responsive (held)', async () => {
+    const deep = await core.router.dispatch('ceremonies.lint', { script: `a: ${'['.repeat(90_000)}` });
+    expect(deep).toMatchObject({ ok: true, value: { ok: false } });
+    expect((deep as { value: { problems: string[] } }).value.problems[0]).toMatch(/maxDepth/);
+    const huge = await core.router.dispatch('ceremonies.lint', { script: 'x'.repeat(200_001) });
+    expect(huge).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    const steps = Array.from(
+      { length: 101 },
+      (_, i) => `  - { id: s${i}, title: Step ${i}, by: Ada, manual: Do it }`,
+    ).join('\n');
+    const many = await core.router.dispatch('ceremonies.lint', {
+      script: script().replace(/steps:[\s\S]*/, `steps:\n${steps}\n`),
+    });
+    expect((many as { value: { problems: string[] } }).value.problems.join()).toMatch(/steps.*100/);
+  });
+
+  it('cannot perform a step as someone the script does not name, nor abort as a custodian (held)', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    const [, b, c] = proofs('Ada', 'Babbage', 'Curie');
+    const refused = await core.router.dispatch('ceremonies.perform', {
+      runId: run.id,
+      stepId: 'custody',
+      by: b,
+      holders: [c],
+      currentSoPin: '87654321',
+    });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'CEREMONY_STEP_REFUSED' } });
+    const abort = await core.router.dispatch('ceremonies.abort', { runId: run.id, by: proof('Dave'), reason: 'Mine' });
+    expect(abort).toMatchObject({ ok: false, error: { code: 'CEREMONY_STEP_REFUSED' } });
+    expect(core.ceremonies.view(run.id).state).toBe('in-progress');
+  });
+
+  it('cannot replay a witness’s sign-off on the same step (held)', async () => {
+    const run = await core.ceremonies.start(script({ witnesses: 'Eve, Olga' }), proof('Ada'));
+    await takeCustody(run.id);
+    const eve = proof('Eve');
+    expect(
+      (await core.router.dispatch('ceremonies.witness', { runId: run.id, stepId: 'custody', witness: eve })).ok,
+    ).toBe(true);
+    // The very payload again, and again with a fresh code: one person counts once.
+    for (const witness of [eve, proof('Eve')])
+      expect(
+        await core.router.dispatch('ceremonies.witness', { runId: run.id, stepId: 'custody', witness }),
+      ).toMatchObject({
+        ok: false,
+        error: { code: 'CEREMONY_STEP_REFUSED' },
+      });
+    expect(core.ceremonies.view(run.id).steps[0]!.state).toBe('performed');
+  });
+
+  it('cannot take custody “as” the step’s performer without that person’s factors (fixed)', async () => {
+    // The step is performed by Dave, who is not among its holders; every holder gives both factors.
+    const run = await core.ceremonies.start(script({ custodyBy: 'Dave' }), proof('Ada'));
+    const holders = proofs('Ada', 'Babbage', 'Curie');
+    const forged = { ...proof('Dave'), passphrase: 'not Dave’s passphrase' };
+    const refused = await core.router.dispatch('ceremonies.perform', {
+      runId: run.id,
+      stepId: 'custody',
+      by: forged,
+      holders,
+      currentSoPin: '87654321',
+    });
+    // Before the fix the custody was taken and recorded as performed by Dave.
+    expect(refused).toMatchObject({ ok: false, error: { code: 'PASSPHRASE_INCORRECT' } });
+    expect(core.ceremonies.view(run.id).steps[0]!.state).toBe('waiting');
+  });
+
+  it('cannot record a manual value or an abort reason that prints reordered (bidi controls) (fixed)', async () => {
+    const run = await core.ceremonies.start(
+      script().replace(/ {2}- id: root-key[\s\S]*?approvers: \[Babbage, Curie\]\n/, ''),
+      proof('Ada'),
+    );
+    await takeCustody(run.id);
+    expect((await core.ceremonies.witness(run.id, 'custody', proof('Eve'))).current).toBe('bag');
+    const value = await core.router.dispatch('ceremonies.perform', {
+      runId: run.id,
+      stepId: 'bag',
+      by: proof('Curie'),
+      value: 'TE-\u202e9440',
+    });
+    expect(value).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+    const abort = await core.router.dispatch('ceremonies.abort', {
+      runId: run.id,
+      by: proof('Ada'),
+      reason: 'Done\u2066 by Olga',
+    });
+    expect(abort).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
+  });
+});
+
+describe('a custodian acting alone', () => {
+  it('is told when a script names someone whose name only looks like an enrolled one’s (fixed)', async () => {
+    // Enrolment takes “Еve” with a Cyrillic Е, which prints exactly as “Eve”: a reviewer cannot see who is named.
+    clock.now = new Date(clock.now.getTime() + 30_000);
+    const olga = people.Olga!;
+    const challenge = await core.custodians.beginEnrolment({
+      name: '\u0415ve',
+      roles: ['auditor'],
+      passphrase: 'another quiet harbour walk number 9',
+      officers: [{ custodianId: olga.id, passphrase: olga.passphrase, code: totpCodeAt(olga.secret, clock.now) }],
+    });
+    core.custodians.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, clock.now));
+    const report = core.ceremonies.lint(script({ witnesses: '\u0415ve' }));
+    expect(report.ok).toBe(false);
+    expect(report.problems.join('\n')).toMatch(/looks like “Eve”/);
+    // And text a printer or an editor shows reordered or not at all (Trojan Source) is refused.
+    const hidden = core.ceremonies.lint(script().replace('Room 4.12', 'Room 4.12\u202e'));
+    expect(hidden.problems.join('\n')).toMatch(/invisible or reordering character/);
+  });
+
+  it('HOLE: a holder the script does not name approves its step in place of one it names', async () => {
+    const holders = ['Ada', 'Babbage', 'Curie', 'Dave'];
+    const run = await proposedRun(script({ holders: holders.join(', ') }), holders);
+    const step = run.steps[1]!;
+    // The script names Babbage and Curie; Dave holds a share and approves with the fingerprint from the paper.
+    for (const name of ['Babbage', 'Dave'])
+      await core.quorum.approve({ proposalId: step.proposalId!, ...proof(name), fingerprint: step.fingerprint! });
+    // HOLE: the step is carried out with an approver the reviewed script did not name.
+    expect(core.quorum.view(step.proposalId!).state).toBe('executed');
+    expect(core.ceremonies.view(run.id).steps[1]!.state).toBe('performed');
+  });
+
+  it('HOLE: a run aborted by its administrator leaves its proposal open, and the quorum still carries it out', async () => {
+    const run = await proposedRun();
+    const step = run.steps[1]!;
+    await core.ceremonies.abort(run.id, proof('Ada'), 'The room was not secured');
+    for (const name of ['Babbage', 'Curie'])
+      await core.quorum.approve({ proposalId: step.proposalId!, ...proof(name), fingerprint: step.fingerprint! });
+    // HOLE: the key of an aborted ceremony exists.
+    expect(core.quorum.view(step.proposalId!).state).toBe('executed');
+    expect(core.keys.list().map((k) => k.label)).toContain('root-2026');
+  });
+});
+
+describe('the owner of the machine', () => {
+  it('HOLE (by design): sets the clock back into the window and the run goes on', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    const after = new Date(clock.now.getTime() + 7 * 3600_000);
+    clock.now = after;
+    await expect(takeCustody(run.id)).rejects.toMatchObject({ code: 'CEREMONY_OUTSIDE_WINDOW' });
+    clock.now = new Date(after.getTime() - 2 * 3600_000);
+    // HOLE: Custos trusts the machine's clock; the entries' times are what it says.
+    const done = await takeCustody(run.id);
+    expect(done.steps[0]!.state).toBe('performed');
+  });
+});
