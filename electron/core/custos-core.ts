@@ -247,6 +247,7 @@ export class CustosCore {
         }),
       },
       params: ACTION_PARAMS,
+      scriptApprovers: (proposalId) => this.ceremonies.approversOf(proposalId),
       clock,
     });
     const reportSources: ConstructorParameters<typeof ReportService>[0] = {

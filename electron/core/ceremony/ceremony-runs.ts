@@ -312,7 +312,35 @@ export class CeremonyRuns {
       );
     await this.sources.proveFactors(by, 'ceremony.abort');
     this.append(run.id, by.custodianId, { kind: 'abort', reason, by: by.custodianId });
+    // Nothing the aborted run proposed can still be approved and carried out.
+    for (const step of run.parsed.script.steps) {
+      const proposal = this.stepView(run, step, run.parsed.script.steps.indexOf(step)).proposalId;
+      if (proposal && this.sources.quorum.view(proposal).state === 'open')
+        this.sources.quorum.cancelForAbortedRun(proposal, by.custodianId, `The ceremony was aborted: ${reason}`);
+    }
     return this.view(run.id);
+  }
+
+  /**
+   * For a proposal a script's run made (its body names the script's hash and the step): the custodian ids the step
+   * names to approve, and for a change of holders the new holders, who confirm by approving. Null otherwise.
+   */
+  approversOf(proposalId: string): string[] | null {
+    const row = this.sources.store.get<{ body: string }>(sql`SELECT body FROM proposals WHERE id = ${proposalId}`);
+    const body = row ? (JSON.parse(row.body) as { v?: number; ceremony?: { script: string; step: string } }) : null;
+    if (body?.v !== 2 || !body.ceremony) return null;
+    const text = this.sources.store.get<{ text: string }>(
+      sql`SELECT text FROM ceremony_scripts WHERE sha256 = ${body.ceremony.script}`,
+    )?.text;
+    const parsed = text !== undefined && sha256Hex(text) === body.ceremony.script ? parseScript(text) : null;
+    const step =
+      parsed && !('problems' in parsed) ? parsed.script.steps.find((s) => s.id === body.ceremony!.step) : null;
+    // A script proposal whose script is gone or changed is approved by nobody.
+    if (!step || !('approvers' in step)) return [];
+    const ids = step.approvers.map((n) => this.personIdOrNull(n)).filter((id): id is string => id !== null);
+    const newHolders =
+      step.action === 'custody.redeal' ? ((body as { params?: { holders?: string[] } }).params?.holders ?? []) : [];
+    return [...ids, ...newHolders];
   }
 
   /** Whether this run is a rehearsal (on a scratch token, in a rehearsal installation). */

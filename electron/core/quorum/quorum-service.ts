@@ -239,6 +239,11 @@ export class QuorumService {
       /** What each action needs from the token, checked against the token when proposed (hsm/capabilities.ts). */
       needs?: Record<string, (params: unknown, custody: { id: string; token: TokenRef }) => Need[]>;
       holdMinutes?: number;
+      /**
+       * For a proposal a ceremony script's run made: the custodian ids its step names to approve (ceremony/); null
+       * for any other proposal. Nobody else's approval counts for a scripted step.
+       */
+      scriptApprovers?: (proposalId: string) => string[] | null;
       clock?: () => Date;
     },
   ) {
@@ -387,6 +392,11 @@ export class QuorumService {
       });
       throw new CustosError(code, message, remedy);
     };
+    const named = this.options.scriptApprovers?.(proposal.id) ?? null;
+    if (named !== null && !named.includes(request.custodianId))
+      refuse('CEREMONY_STEP_REFUSED', 'The ceremony script does not name you to approve this step.', [
+        'Only the approvers the printed script names for this step approve it.',
+      ]);
     const given = request.fingerprint.toLowerCase().replace(/[^0-9a-f]/g, '');
     if (given.length < 16 || !proposal.fingerprint.startsWith(given)) {
       refuse(
@@ -526,6 +536,14 @@ export class QuorumService {
         'Only the custodian who proposed it can cancel a proposal; others can reject it.',
       );
     return this.decide(proposalId, custodianId, 'cancelled', checkedReason(reason, 'cancelled'));
+  }
+
+  /**
+   * Closes an open proposal of a ceremony run its administrator (or a security officer) aborted, with the abort's
+   * reason; the run checked their authority and factors. Recorded as a cancellation by them.
+   */
+  cancelForAbortedRun(proposalId: string, custodianId: string, reason: string): ProposalView {
+    return this.decide(proposalId, custodianId, 'cancelled', checkedReason(reason.slice(0, 500), 'cancelled'));
   }
 
   view(id: string): ProposalView {
