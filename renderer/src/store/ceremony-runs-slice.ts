@@ -63,7 +63,8 @@ export const createCeremonyRunsSlice =
     const stepDone = (run: RunView, stepId: string, what: string) => {
       keep(run);
       void get().loadRuns();
-      if (run.state === 'done') return ok(`The ceremony is complete. Its signed report is ${run.reportId ?? 'not made'}.`);
+      if (run.state === 'done')
+        return ok(`The ceremony is complete. Its signed report is ${run.reportId ?? 'not made'}.`);
       const step = run.steps.find((s) => s.id === stepId);
       return ok(`${what}${step && step.state === 'done' ? ' The step is done; the run moves on.' : ''}`);
     };
@@ -167,6 +168,7 @@ function approvalNotice(p: ProposalView): CeremonyRunsSlice['runNotice'] {
       text: `The quorum was met, but the operation did not complete. ${describeFailure(p.outcome)}`,
       tone: 'failed',
     };
-  if (p.state === 'executed') return ok('Approved. The quorum was met and the operation ran once; the witnesses confirm it next.');
+  if (p.state === 'executed')
+    return ok('Approved. The quorum was met and the operation ran once; the witnesses confirm it next.');
   return ok(`Approved: ${p.approvals.filter((a) => a.held).length} of ${p.threshold} approvals are held.`);
 }
