@@ -211,3 +211,50 @@ test('a root key ceremony from the template: checked, printed, started, run step
   await page.keyboard.press('Alt+3');
   await expect(scripts).toContainText(`signed report ${run.reportId!}`);
 });
+
+test('a run is aborted from its own confirmation page, which restates what stops and why', async ({ custos }) => {
+  test.setTimeout(300_000);
+  const [ada] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Eve'])) as [Seeded, ...Seeded[]];
+  const token = custos.addToken('root-ceremony');
+  const page = await custos.open();
+  const { code } = ceremony(page, custos.clock);
+  custos.advance(30);
+  const proof = { custodianId: ada.id, passphrase: ada.passphrase, code: code(ada) };
+  const run = await custos.core!.ceremonies.start(rootKeyScript(token, custos.clock.now), proof);
+
+  await page.keyboard.press('Alt+3');
+  const scripts = page.getByRole('region', { name: 'Ceremony scripts' });
+  await expect(scripts).toContainText('step 1 of 9, “Take the token into custody”: Ada, Babbage, Curie give');
+  await scripts.getByRole('button', { name: 'Root key generation' }).press('Enter');
+  await page.getByRole('button', { name: 'Abort this ceremony…' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Abort “Root key generation”' })).toBeFocused();
+
+  // No reason: the summary says so and leads to the field.
+  const why = page.getByRole('form', { name: 'Why the ceremony stops' });
+  await why.getByRole('button', { name: 'Continue' }).press('Enter');
+  await expect(why.getByRole('alert')).toBeFocused();
+  await why.getByRole('alert').getByRole('link', { name: 'Say why the ceremony stops' }).press('Enter');
+  await expect(why.getByLabel('Why the ceremony stops')).toBeFocused();
+  await why.getByLabel('Why the ceremony stops').fill('The token’s tamper-evident bag arrived opened.');
+  await why.getByRole('button', { name: 'Continue' }).press('Enter');
+
+  const confirm = page.getByRole('form', { name: 'Confirm the abort' });
+  await expect(confirm).toContainText('Root key generation on “root-ceremony”');
+  await expect(confirm.getByRole('heading', { name: 'Check before you abort' })).toBeFocused();
+  await expect(confirm).toContainText(
+    'After 0 of 9 steps: step 1, “Take the token into custody”, and those after it will not be done',
+  );
+  await expect(confirm).toContainText('The token’s tamper-evident bag arrived opened.');
+  await checkScreen(page, '03-ceremonies-runner-abort');
+  custos.advance(30);
+  await confirm.locator('#abort-who').selectOption({ label: 'Ada' });
+  await confirm.getByLabel('Ada’s passphrase').fill(ada.passphrase);
+  await confirm.getByLabel('Ada’s code').fill(code(ada));
+  await confirm.getByRole('button', { name: 'Abort the ceremony' }).press('Enter');
+
+  await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused({ timeout: 60_000 });
+  await expect(page.locator('.runner')).toContainText('Why: The token’s tamper-evident bag arrived opened.');
+  expect(custos.core!.ceremonies.view(run.id).state).toBe('aborted');
+  await page.keyboard.press('Alt+3');
+  await expect(scripts).toContainText('aborted');
+});

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
@@ -19,6 +19,11 @@ export function AbortRunPage({ runId }: { runId: string }) {
   const [confirming, setConfirming] = useState(false);
   const [proof, setProof] = useState(emptyProof());
   const [problems, setProblems] = useState<Problem[]>([]);
+  const heading = useRef<HTMLHeadingElement>(null);
+  // The confirmation replaces the reason's form: its heading takes focus, as a new page's title would.
+  useEffect(() => {
+    if (confirming) heading.current?.focus();
+  }, [confirming]);
   if (!run) return null;
   const step = run.steps.find((s) => s.id === run.current);
   const done = run.steps.filter((s) => s.state === 'done').length;
@@ -67,7 +72,9 @@ export function AbortRunPage({ runId }: { runId: string }) {
   return (
     <form className="card" aria-label="Confirm the abort" onSubmit={(e) => void submit(e)} noValidate>
       <ErrorSummary problems={problems} error={error} link={error && factorProblem(error.code, factorIds('abort'))} />
-      <h2>Check before you abort</h2>
+      <h2 ref={heading} tabIndex={-1}>
+        Check before you abort
+      </h2>
       <dl className="facts">
         <dt>Ceremony</dt>
         <dd>
@@ -75,7 +82,8 @@ export function AbortRunPage({ runId }: { runId: string }) {
         </dd>
         <dt>Where it stops</dt>
         <dd>
-          {done} of {run.steps.length} steps done{step ? `; step ${step.index + 1}, “${step.title}”, is not` : ''}
+          After {done} of {run.steps.length} steps
+          {step ? `: step ${step.index + 1}, “${step.title}”, and those after it will not be done` : ''}
         </dd>
         <dt>Why</dt>
         <dd>
