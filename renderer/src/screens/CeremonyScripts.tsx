@@ -11,9 +11,9 @@ import { ScriptCheckPage } from './ScriptCheckPage';
 export function RehearseHint() {
   return (
     <p className="hint rehearse-hint">
-      To rehearse this script first, close Custos and run <code>custos ceremony rehearse FILE</code> with the same file.
-      It runs every step on a scratch SoftHSM2 token beside this installation, with the people’s own factors; no real
-      token or key is touched, and the rehearsal is recorded here.
+      Rehearsals run outside the app: close Custos and run <code>custos ceremony rehearse FILE</code> with the same
+      file. It runs every step on a scratch SoftHSM2 token beside this installation, with the people’s own factors; no
+      real token or key is touched, and the rehearsal is recorded here.
     </p>
   );
 }

@@ -1,6 +1,7 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
 import type { RunStepView, RunView } from '../../../shared/ceremony-script';
 import type { CustodianSummary } from '../../../shared/custodians';
+import type { WireError } from '../../../shared/errors';
 import type { ProposalView } from '../../../shared/quorum';
 import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
@@ -54,8 +55,7 @@ function CustodyAction({ run, step }: { run: RunView; step: RunStepView }) {
   const [soPin, setSoPin] = useState('');
   const [problems, setProblems] = useState<Problem[]>([]);
   const { error } = useFormError('perform', 'holder-0');
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     const missing = [
       ...proofs.flatMap((p, i) => missingFactors(p, `holder-${i}`, 'this holder is')),
       ...(soPin ? [] : [{ field: 'so-pin', text: 'Type the token’s current SO PIN' }]),
@@ -69,13 +69,11 @@ function CustodyAction({ run, step }: { run: RunView; step: RunStepView }) {
     setSoPin('');
   };
   return (
-    <form
-      className="step-form"
-      aria-label={`Do step ${step.index + 1}: ${step.title}`}
-      onSubmit={(e) => void submit(e)}
-      noValidate
+    <StepForm
+      label={`Do step ${step.index + 1}: ${step.title}`}
+      onSubmit={submit}
+      summary={{ problems, error, link: null }}
     >
-      <ErrorSummary problems={problems} error={error} link={null} />
       <p>
         Each holder in turn types their passphrase and code; any {step.custody?.threshold} of them will open the token
         together. Nobody sees the new PINs.
@@ -105,7 +103,7 @@ function CustodyAction({ run, step }: { run: RunView; step: RunStepView }) {
       <button type="submit" disabled={busy}>
         {busy ? 'Setting the new PINs…' : 'Take the token into custody'}
       </button>
-    </form>
+    </StepForm>
   );
 }
 
@@ -125,8 +123,7 @@ function PerformAction({ run, step }: { run: RunView; step: RunStepView }) {
   const [value, setValue] = useState('');
   const [problems, setProblems] = useState<Problem[]>([]);
   const { error, link } = useFormError('perform', 'performer');
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     const missing = [
       ...(step.record && !value.trim()
         ? [{ field: 'record-value', text: `Type the ${step.record} as read aloud` }]
@@ -145,13 +142,7 @@ function PerformAction({ run, step }: { run: RunView; step: RunStepView }) {
     if (ok) setValue('');
   };
   return (
-    <form
-      className="step-form"
-      aria-label={`Do step ${step.index + 1}: ${step.title}`}
-      onSubmit={(e) => void submit(e)}
-      noValidate
-    >
-      <ErrorSummary problems={problems} error={error} link={link} />
+    <StepForm label={`Do step ${step.index + 1}: ${step.title}`} onSubmit={submit} summary={{ problems, error, link }}>
       {step.state === 'failed' && (
         <p className="notice notice-warning">
           The last attempt did not go through: {step.outcome} {step.by} proposes it again; the fingerprint is the same.
@@ -180,7 +171,7 @@ function PerformAction({ run, step }: { run: RunView; step: RunStepView }) {
       <button type="submit" disabled={busy}>
         {busy ? 'Working…' : step.state === 'failed' ? 'Propose it again' : PERFORM_BUTTON[step.kind]}
       </button>
-    </form>
+    </StepForm>
   );
 }
 
@@ -197,8 +188,7 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
   const [problems, setProblems] = useState<Problem[]>([]);
   const { error, link: factorLink } = useFormError('approve', 'approver');
   const nameOf = (id: string) => custodians.find((c) => c.id === id)?.name ?? id;
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     const missing = [
       ...(fingerprint.trim()
         ? []
@@ -237,13 +227,11 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
       {proposal.action === 'key.restore' && proposal.waitingFor.length > 0 && held.length >= proposal.threshold ? (
         <ShareEntryForm proposal={proposal} />
       ) : (
-        <form
-          className="step-form"
-          aria-label={`Approve step ${step.index + 1}: ${step.title}`}
-          onSubmit={(e) => void submit(e)}
-          noValidate
+        <StepForm
+          label={`Approve step ${step.index + 1}: ${step.title}`}
+          onSubmit={submit}
+          summary={{ problems, error, link }}
         >
-          <ErrorSummary problems={problems} error={error} link={link} />
           <label htmlFor="approve-fingerprint">Fingerprint as read from your printed script</label>
           <input
             id="approve-fingerprint"
@@ -262,7 +250,7 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
           <button type="submit" disabled={busy}>
             {busy ? 'Checking the factors; the operation runs once the quorum is met…' : 'Approve'}
           </button>
-        </form>
+        </StepForm>
       )}
     </>
   );
@@ -315,8 +303,7 @@ function WitnessAction({ run, step }: { run: RunView; step: RunStepView }) {
   const [proof, setProof] = useState(emptyProof(waiting[0]?.id));
   const [problems, setProblems] = useState<Problem[]>([]);
   const { error, link } = useFormError('witness', 'witness');
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const submit = async () => {
     const missing = missingFactors(proof, 'witness', 'witnessed it');
     setProblems(missing);
     if (missing.length > 0) return;
@@ -325,14 +312,12 @@ function WitnessAction({ run, step }: { run: RunView; step: RunStepView }) {
     setProof(emptyProof(ok ? next?.id : proof.custodianId));
   };
   return (
-    <form
-      className="step-form"
-      aria-label={`Witness step ${step.index + 1}: ${step.title}`}
-      onSubmit={(e) => void submit(e)}
-      noValidate
+    <StepForm
+      label={`Witness step ${step.index + 1}: ${step.title}`}
+      onSubmit={submit}
+      summary={{ problems, error, link }}
     >
       <h3>Witness sign-off</h3>
-      <ErrorSummary problems={problems} error={error} link={link} />
       <ul className="witnesses">
         {step.witnesses.map((w) => (
           <li key={w.name}>
@@ -344,8 +329,32 @@ function WitnessAction({ run, step }: { run: RunView; step: RunStepView }) {
       <button type="submit" disabled={busy}>
         {busy ? 'Checking the factors…' : 'I witnessed this step'}
       </button>
-    </form>
+    </StepForm>
   );
 }
 
 const capitalised = (text: string) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** A step's form, named for the step: what is missing, or what the core refused, summarised at its top. */
+function StepForm({
+  label,
+  onSubmit,
+  summary,
+  children,
+}: {
+  label: string;
+  onSubmit: () => Promise<void>;
+  summary: { problems: Problem[]; error: WireError | null; link: Problem | null };
+  children: ReactNode;
+}) {
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    void onSubmit();
+  };
+  return (
+    <form className="step-form" aria-label={label} onSubmit={submit} noValidate>
+      <ErrorSummary problems={summary.problems} error={summary.error} link={summary.link} />
+      {children}
+    </form>
+  );
+}

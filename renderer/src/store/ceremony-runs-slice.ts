@@ -23,7 +23,6 @@ export interface CeremonyRunsSlice {
   loadRun(runId: string): Promise<void>;
   /** The text read from the chosen file goes to lint as it is: the core hashes it byte for byte. */
   checkScript(fileName: string, text: string): Promise<void>;
-  forgetScript(): void;
   /** The run's id when it started. */
   startRun(administrator: Proof): Promise<string | null>;
   performStep(request: {
@@ -100,7 +99,6 @@ export const createCeremonyRunsSlice =
         );
         if (report) set({ scriptCheck: { fileName, text, report } });
       },
-      forgetScript: () => set({ scriptCheck: null, runError: null, runErrorAt: null }),
       async startRun(administrator) {
         const text = get().scriptCheck?.text;
         if (!text) return null;
@@ -110,6 +108,8 @@ export const createCeremonyRunsSlice =
           (r) => ok(`The ceremony “${r.title}” has started. Step 1 of ${r.steps.length} is next.`),
         );
         if (!run) return null;
+        // The script checked is now the run's: checking another starts from an empty page.
+        set({ scriptCheck: null });
         keep(run);
         await get().loadRuns();
         return run.id;
