@@ -77,6 +77,7 @@ test('a root key ceremony from the template: checked, printed, started, run step
   await expect(summary).toContainText('CEREMONY_SCRIPT_INVALID');
   await expect(summary).toContainText('“Mallory” is not enrolled');
   await expect(page.getByRole('form', { name: 'Start this ceremony' })).toHaveCount(0);
+  await checkScreen(page, '03-ceremonies-script-problems');
   await summary.getByRole('link', { name: 'Choose the corrected file' }).press('Enter');
   await expect(chooser).toBeFocused();
 
@@ -175,6 +176,7 @@ test('a root key ceremony from the template: checked, printed, started, run step
   await page.reload();
   await page.keyboard.press('Alt+3');
   await expect(scripts).toContainText('step 3 of 9, “Activate the root key”: Babbage proposes it.');
+  await checkScreenPart(page, '03-ceremonies-scripts-in-progress', scripts);
   await scripts.getByRole('button', { name: 'Root key generation' }).press('Enter');
   await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused();
   await expect(page.getByRole('navigation', { name: /Steps: 2 of 9 done/ })).toBeVisible();
@@ -184,7 +186,19 @@ test('a root key ceremony from the template: checked, printed, started, run step
   await quorumStep(4, 'backup', 'Back up the root key on share cards', curie, [ada, babbage]);
   // The backup's cards are printed from the step, by each holder in turn (the Approvals screen's flow).
   await step(4).getByRole('button', { name: 'Print the share cards' }).press('Enter');
-  await expect(page.getByRole('form', { name: 'Collect the share cards' })).toBeVisible();
+  const collect = page.getByRole('form', { name: 'Collect the share cards' });
+  for (const [i, who] of [ada, babbage, curie].entries()) {
+    custos.advance(30);
+    await collect.locator('#card-holder-who').selectOption({ label: who.name });
+    await factors(collect, who);
+    await collect.getByRole('button', { name: 'Show my card' }).press('Enter');
+    const card = page.getByRole('region', { name: `Share card ${i + 1} of 3 — for ${who.name}` });
+    await expect(card).toBeVisible({ timeout: 60_000 });
+    await card.getByRole('button', { name: 'Done: hide my card' }).press('Enter');
+  }
+  await expect(collect).toContainText('(3 of 3)');
+  await collect.getByRole('button', { name: 'All cards collected: forget them' }).press('Enter');
+  await expect(collect).toHaveCount(0);
   await witness(4, 'Back up the root key on share cards');
 
   await manualStep(5, 'Seal the first share card', ada, 'TE-100001');
