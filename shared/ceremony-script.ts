@@ -241,3 +241,11 @@ export const RunSummary = RunView.pick({
   reportId: true,
 });
 export type RunSummary = z.infer<typeof RunSummary>;
+
+export const RehearsalPolicyRequest = z.strictObject({ requireRehearsal: z.boolean(), officer: FactorProof });
+export const RehearsalPolicy = z.object({
+  requireRehearsal: z.boolean(),
+  setBy: z.string().nullable(),
+  at: z.string().nullable(),
+});
+export type RehearsalPolicy = z.infer<typeof RehearsalPolicy>;

@@ -22,6 +22,8 @@ import {
   AbortRequest,
   LintReport,
   LintRequest,
+  RehearsalPolicy,
+  RehearsalPolicyRequest,
   RunSummary,
   RunView,
   StartRequest,
@@ -209,6 +211,8 @@ export const ipcSchema = {
     perform: invoke(StepRequest, RunView),
     witness: invoke(WitnessStepRequest, RunView),
     abort: invoke(AbortRequest, RunView),
+    /** A security officer requires (or no longer requires) a passed rehearsal of the same script before a real run. */
+    setPolicy: invoke(RehearsalPolicyRequest, RehearsalPolicy),
   },
   reports: {
     list: invoke(Empty, z.array(ReportSummary)),

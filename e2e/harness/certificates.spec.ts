@@ -19,6 +19,19 @@ async function caInCustody(custos: CustosHarness) {
   return { page, people, steps };
 }
 
+/** Certificates (Alt+9), then one of its ceremonies, on its own page with its title focused. */
+async function openCeremony(page: Page, title: string): Promise<void> {
+  await page.keyboard.press('Alt+9');
+  await page.getByRole('region', { name: 'Certificate ceremonies' }).getByRole('button', { name: title }).click();
+  await expect(page.getByRole('heading', { level: 1, name: title })).toBeFocused();
+}
+
+/** From a ceremony's page back to the list, by its breadcrumb. */
+async function backToList(page: Page): Promise<void> {
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('button', { name: 'Certificates' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Certificates' })).toBeVisible();
+}
+
 /** The proposal the last form opened, as its notice names it: the fingerprint to read aloud. */
 async function proposedFingerprint(page: Page, title: string): Promise<string> {
   const notice = page.getByRole('status');
@@ -59,6 +72,11 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
   await expect(page.getByRole('region', { name: 'Issued certificates' })).toContainText('No certificate yet.');
   await expect(page.getByText('A root certificate is made for an active signing key')).toBeVisible();
   await expect(page.getByRole('button', { name: 'Go to Keys' })).toBeVisible();
+  const ceremonies = page.getByRole('region', { name: 'Certificate ceremonies' });
+  await expect(ceremonies.getByRole('listitem').filter({ hasText: /^Make a root certificate/ })).toContainText(
+    'Needs an active signing key',
+  );
+  await expect(ceremonies.getByRole('button')).toHaveCount(0);
 
   const quorum = { proposer: ada, approvers: [babbage, curie] };
   await generateKeys(custos, quorum, [
@@ -69,6 +87,12 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
 
   await page.reload();
   await page.keyboard.press('Alt+9');
+  // The first certificate is a root: the empty list leads to its page.
+  await page
+    .getByRole('region', { name: 'Issued certificates' })
+    .getByRole('button', { name: 'Make a root certificate' })
+    .click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Make a root certificate' })).toBeFocused();
   const form = page.getByRole('form', { name: 'Make a root certificate' });
   await expect(form.getByLabel('Signing key')).toContainText('example-root (EC-P384, in vault-ca)');
   // The defaults are a CA's: signing certificates and revocation lists.
@@ -121,13 +145,15 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
   // The next proposer starts from an empty form.
   await expect(form.getByLabel('Common name (CN)')).toHaveValue('');
   await expect(form.locator('#root-requester-who')).toHaveValue('');
-  const waiting = page.getByRole('region', { name: /Waiting for approval/ });
-  await expect(waiting).toContainText(`Make a root certificate on “vault-ca”: fingerprint ${fingerprint}, 0 of 2`);
   // Proposing the same root twice by accident is made hard: the form says one already waits.
   await expect(form.getByRole('note')).toContainText(
     `A root certificate for “example-root” already waits for approval (fingerprint ${fingerprint}).`,
   );
   await checkScreen(page, '09-certificates-root-proposed');
+  // The list says what waits, and where it is approved.
+  await backToList(page);
+  const waiting = page.getByRole('region', { name: /Waiting for approval/ });
+  await expect(waiting).toContainText(`Make a root certificate on “vault-ca”: fingerprint ${fingerprint}, 0 of 2`);
 
   // The approvers read the certificate in the catalogue's words, then approve with the fingerprint heard.
   await waiting.getByRole('button', { name: 'Go to Approvals' }).click();
@@ -164,10 +190,11 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
     'example-root: has signed no revocation list yet.',
   );
   // With a CA certificate, the key now issues and revokes.
-  await expect(page.getByRole('form', { name: 'Issue a certificate from a request' })).toBeVisible();
-  await expect(page.getByRole('form', { name: 'Issue a revocation list' })).toContainText(
-    'This CA has issued no certificate that is still valid.',
-  );
+  await expect(page.getByRole('region', { name: 'Certificate ceremonies' }).getByRole('button')).toHaveText([
+    'Make a root certificate',
+    'Issue a certificate from a request',
+    'Issue a revocation list',
+  ]);
   await row.getByRole('button', { name: /Show the certificate of CN=Example Root CA/ }).click();
   const detail = page.getByRole('region', { name: 'CN=Example Root CA, O=Example, C=NL' });
   await expect(detail).toBeFocused();
@@ -180,10 +207,15 @@ test('a root ceremony from the screen: proposed on Certificates, approved by two
   expect(openssl.status, openssl.stderr).toBe(0);
   expect(openssl.stdout).toContain('CN = Example Root CA');
   expect(openssl.stdout).toContain('CA:TRUE, pathlen:1');
+  await checkScreen(page, '09-certificates');
+  await openCeremony(page, 'Make a root certificate');
   await expect(form.getByRole('note')).toContainText(
     `“example-root” already has a root certificate, CN=Example Root CA, O=Example, C=NL, valid until ${lastDay}.`,
   );
-  await checkScreen(page, '09-certificates');
+  await openCeremony(page, 'Issue a revocation list');
+  await expect(page.getByRole('form', { name: 'Issue a revocation list' })).toContainText(
+    'This CA has issued no certificate that is still valid.',
+  );
 });
 
 /** A request made by openssl alone, for a key that only openssl ever held. */
@@ -236,7 +268,7 @@ test('issuing from a pasted request and revoking it, from the screen', async ({ 
   expect(custos.core!.certificates.list()).toHaveLength(1);
 
   await page.reload();
-  await page.keyboard.press('Alt+9');
+  await openCeremony(page, 'Issue a certificate from a request');
   const issue = page.getByRole('form', { name: 'Issue a certificate from a request' });
   await expect(issue.getByLabel('CA key that signs')).toContainText('example-root (EC-P384, in vault-ca)');
   await expect(issue).toContainText('Its CA certificate: CN=Example Root CA, O=Example.');
@@ -290,6 +322,7 @@ test('issuing from a pasted request and revoking it, from the screen', async ({ 
   await expect(row.locator('.chip')).toHaveText('valid');
 
   // Revoke it: chosen with its reason, in a list due in a week.
+  await openCeremony(page, 'Issue a revocation list');
   const crl = page.getByRole('form', { name: 'Issue a revocation list' });
   await crl.getByRole('checkbox', { name: /CN=Example Issuing CA, O=Example/ }).check();
   await crl.getByLabel('Why is CN=Example Issuing CA, O=Example revoked?').selectOption('keyCompromise');
@@ -317,12 +350,13 @@ test('issuing from a pasted request and revoking it, from the screen', async ({ 
   await expect(lists).toContainText(/example-root: list number 1, next due \d{4}-\d\d-\d\d/);
   await lists.getByText('The list as PEM text, to publish').click();
   await expect(lists.locator('pre')).toContainText('-----BEGIN X509 CRL-----');
-  // Nothing left to revoke under this CA.
-  await expect(crl).toContainText('This CA has issued no certificate that is still valid.');
   await checkScreenPart(
     page,
     '09-certificates-revoked',
     page.getByRole('region', { name: 'Issued certificates' }),
     lists,
   );
+  // Nothing left to revoke under this CA.
+  await openCeremony(page, 'Issue a revocation list');
+  await expect(crl).toContainText('This CA has issued no certificate that is still valid.');
 });

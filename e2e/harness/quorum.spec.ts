@@ -47,10 +47,13 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   // Generate an EC P-256 key with two approvals.
   custos.advance(30);
   await page.keyboard.press('Alt+2');
+  // No key yet: the inventory says the next step, and it opens the form's own page.
+  await page.getByRole('region', { name: 'Inventory' }).getByRole('button', { name: 'Propose a new key' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Propose a new key' })).toBeFocused();
   await page.getByLabel('Can be backed up').check();
   await expect(page.getByLabel(/accept that/)).not.toBeChecked();
   await page
-    .locator('form[aria-labelledby="generate-title"]')
+    .getByRole('form', { name: 'Propose a new key' })
     .screenshot({ path: 'test-results/keys-propose-backupable.png' });
   await page.getByLabel('Can be backed up').uncheck();
   await page.getByLabel('Algorithm').selectOption('EC-P256');
@@ -82,6 +85,7 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
     custos.advance(30);
     await page.keyboard.press('Alt+2');
     await page.getByRole('button', { name: 'Change the state of payments-signing' }).click();
+    await expect(page.getByRole('heading', { level: 1, name: 'Change the state of payments-signing' })).toBeFocused();
     const form = page.getByRole('form', { name: 'Change the state of payments-signing' });
     await form.getByLabel('Change').selectOption(choice);
     await form.locator('#key-actor-who').selectOption({ label: 'Ada' });

@@ -13,7 +13,18 @@ test('a new installation: every screen passes axe and its empty states say the n
   await checkScreen(page, '01-tokens-new');
 
   await page.keyboard.press('Alt+2');
-  await expect(page.getByText('no token is in custody yet')).toBeVisible();
+  await expect(page.getByRole('heading', { level: 2 })).toHaveText(['Inventory', 'Actions']);
+  await expect(page.getByRole('region', { name: 'Inventory' })).toContainText('no token is in custody yet');
+  // Proposing a key waits for a token in custody, and says so; what needs no token is a button to its page.
+  const keyActions = page.getByRole('region', { name: 'Actions' });
+  await expect(keyActions.getByRole('listitem').filter({ hasText: 'Propose a new key' })).toContainText(
+    'Needs a token in custody first',
+  );
+  await expect(keyActions.getByRole('button')).toHaveText([
+    'Trusted recipients and packages',
+    'Trust a recipient key (security officer)',
+    'Receive a package wrapped for one of our keys',
+  ]);
   await checkScreen(page, '02-keys-empty');
   await page.getByRole('button', { name: 'Go to Ceremonies' }).press('Enter');
   await expect(page.getByRole('heading', { level: 1, name: 'Ceremonies' })).toBeVisible();
@@ -55,6 +66,7 @@ test('a new installation: every screen passes axe and its empty states say the n
   await expect(page.getByRole('heading', { level: 1, name: 'Certificates' })).toBeVisible();
   await expect(page.getByText('no token is in custody yet')).toBeVisible();
   await expect(page.getByRole('button', { name: 'Go to Ceremonies' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Certificate ceremonies' }).getByRole('button')).toHaveCount(0);
   await checkScreen(page, '09-certificates-empty');
 
   // The skip link is the first stop, and it leads to the screen itself.
@@ -201,6 +213,17 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await expect(pem).toContainText('BEGIN PUBLIC KEY');
   await expect(pem).toBeFocused();
   await checkScreen(page, '02-keys');
+  // A key's actions are reached from its row; each opens its own page.
+  await page.getByRole('button', { name: 'Change the state of payments-signing' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Change the state of payments-signing' })).toBeFocused();
+  await expect(page.getByRole('form', { name: 'Change the state of payments-signing' })).toContainText(
+    'payments-signing is pre-activation',
+  );
+  await checkScreen(page, '02-keys-change-state');
+  await page.keyboard.press('Alt+2');
+  await page.getByRole('region', { name: 'Actions' }).getByRole('button', { name: 'Propose a new key' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Propose a new key' })).toBeFocused();
+  await checkScreen(page, '02-keys-propose');
 
   await page.keyboard.press('Alt+1');
   await checkScreen(page, '01-tokens');

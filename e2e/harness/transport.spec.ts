@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { ceremony, generateKeys, type Person } from './ceremony';
 import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
+import { checkScreen } from './screens';
+
+test.use({ viewport: { width: 1280, height: 800 } });
 
 test('key transport from the Keys screen by keyboard: an officer trusts a recipient, the quorum exports a key for it, the package is written', async ({
   custos,
@@ -26,10 +29,25 @@ test('key transport from the Keys screen by keyboard: an officer trusts a recipi
 
   await page.reload();
   await page.keyboard.press('Alt+2');
-  await expect(page.getByRole('heading', { name: 'Key transport' })).toBeVisible();
-  // The officer's form, by keyboard alone: type, Tab to the next field, Enter on the button.
+  // The inventory first; key transport is a group of actions below it, each on its own page.
+  await expect(page.getByRole('heading', { level: 2 })).toHaveText(['Inventory', 'Actions']);
+  const actions = page.getByRole('region', { name: 'Actions' });
+  await expect(actions.getByRole('heading', { name: 'Key transport' })).toBeVisible();
+  // Nothing can be exported before a recipient is trusted: the action says why instead of being a button.
+  await expect(actions.getByRole('listitem').filter({ hasText: 'Export a key for a recipient' })).toContainText(
+    'No recipient is trusted yet',
+  );
+  await expect(actions.getByRole('button', { name: /Export a key/ })).toHaveCount(0);
+  const openPage = async (title: string) => {
+    await page.keyboard.press('Alt+2');
+    await actions.getByRole('button', { name: title }).press('Enter');
+    await expect(page.getByRole('heading', { level: 1, name: title })).toBeFocused();
+  };
+  // The officer's form, by keyboard alone: Tab from the page's title, type, Tab to the next field, Enter on the button.
+  await openPage('Trust a recipient key (security officer)');
   const trust = page.getByRole('form', { name: 'Trust a recipient key (security officer)' });
-  await trust.getByLabel('Recipient').focus();
+  await page.keyboard.press('Tab');
+  await expect(trust.getByLabel('Recipient')).toBeFocused();
   await page.keyboard.type('Partner HSM');
   await page.keyboard.press('Tab');
   await expect(trust.getByLabel(/Public key \(PEM/)).toBeFocused();
@@ -49,12 +67,16 @@ test('key transport from the Keys screen by keyboard: an officer trusts a recipi
   const recorded = page.getByRole('status').filter({ hasText: 'is a trusted recipient' });
   await expect(recorded).toBeVisible({ timeout: 60_000 });
   await expect(page.locator('.outcome')).toBeFocused();
+  await openPage('Trusted recipients and packages');
   await expect(page.getByRole('table').filter({ hasText: 'Partner HSM' })).toContainText('trusted');
-  await expectAccessible(page, 'Keys, key transport with a trusted recipient');
+  await expect(page.getByRole('region', { name: 'Packages', exact: true })).toContainText('No package yet.');
+  await checkScreen(page, '02-keys-transport');
 
+  await openPage('Export a key for a recipient (quorum)');
   const exportForm = page.getByRole('form', { name: 'Export a key for a recipient (quorum)' });
   await exportForm.getByLabel('Key', { exact: true }).selectOption({ index: 1 });
   await exportForm.getByLabel('Recipient', { exact: true }).selectOption({ index: 1 });
+  await expectAccessible(page, 'Keys, exporting a key for a recipient');
   custos.advance(30);
   await proposeIn('Export a key for a recipient (quorum)', 'export-requester', ada, 'Propose the export');
   await expect(page.getByRole('status')).toHaveCount(1);
@@ -70,7 +92,7 @@ test('key transport from the Keys screen by keyboard: an officer trusts a recipi
   await approve(fingerprint, curie);
   await expect(page.getByRole('status')).toContainText('The quorum was met');
 
-  await page.keyboard.press('Alt+2');
+  await openPage('Trusted recipients and packages');
   await page.getByRole('button', { name: 'Write the package for “shared-data”' }).click();
   await expect(page.getByRole('status')).toContainText('The package is written to');
   const written = (await page.getByRole('status').innerText()).match(/written to (\S+)\. /)![1]!;

@@ -17,6 +17,7 @@ import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { PKI_USAGE, pkiRequest } from './pki-commands';
 import { rehearse, SCRIPT_USAGE, scriptRequest } from './script-commands';
+import { listTemplates, templateText } from '../core/ceremony/templates';
 import { TRANSPORT_USAGE, transportRequest } from './transport-commands';
 import {
   renderVerdict,
@@ -220,6 +221,28 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       io,
       ((text: string) => `Quorum actions and their parameters (--param NAME=VALUE):\n${text}`) as (v: never) => string,
     );
+  }
+  if (command === 'ceremony templates' || (positionals[0] === 'ceremony' && positionals[1] === 'template')) {
+    // The shipped templates need no data directory or token, like the action catalogue.
+    try {
+      if (command === 'ceremony templates') {
+        const list = listTemplates();
+        return report(
+          { ok: true, value: list },
+          json,
+          io,
+          (() =>
+            `${list.map((t) => `${t.name.padEnd(24)} ${t.title}`).join('\n')}\n` +
+            'Copy one to fill in: custos ceremony template NAME > my-ceremony.yml\n') as (v: never) => string,
+        );
+      }
+      const text = templateText(positionals[2] ?? '');
+      return report({ ok: true, value: text }, json, io, (() => text) as (v: never) => string);
+    } catch (caught) {
+      if (!isCustosError(caught)) throw caught;
+      const error = { code: caught.code, message: caught.message, remedy: [...caught.remedy] };
+      return report({ ok: false, error }, json, io, () => '');
+    }
   }
   if (positionals[0] === 'ceremony' && positionals[1] === 'rehearse') {
     const file = positionals[2];

@@ -92,6 +92,19 @@ async function cli(args: string[], answers: { fingerprint?: string } = {}) {
   return { code, stdout, stderr, prompts };
 }
 
+it('lists the shipped templates and prints one to fill in; its blanks are what lint names', async () => {
+  const list = await cli(['ceremony', 'templates']);
+  expect(list.code).toBe(EXIT.ok);
+  expect(list.stdout).toMatch(/^root-key-generation\s+\S/m);
+  const template = await cli(['ceremony', 'template', 'root-key-generation']);
+  expect(template.code).toBe(EXIT.ok);
+  writeFileSync(file, template.stdout);
+  const blank = await cli(['ceremony', 'lint', file]);
+  expect(blank.code).toBe(EXIT.invalidInput);
+  expect(blank.stdout).toMatch(/is a placeholder: fill it in/);
+  expect((await cli(['ceremony', 'template', '../../etc/passwd'])).code).toBe(EXIT.invalidInput);
+});
+
 it('lints a script, printing each quorum step’s fingerprint; a broken one exits with the problems', async () => {
   const linted = await cli(['ceremony', 'lint', file]);
   expect(linted.code, linted.stderr).toBe(EXIT.ok);
@@ -104,6 +117,10 @@ it('lints a script, printing each quorum step’s fingerprint; a broken one exit
   expect(broken.code).toBe(EXIT.invalidInput);
   expect(broken.stdout + broken.stderr).toMatch(/YAML: .*line 2/);
   expect((await cli(['ceremony', 'lint', join(dataDir, 'missing.yml')])).code).toBe(EXIT.invalidInput);
+  // A device is not read (it would never end).
+  const device = await cli(['ceremony', 'lint', '/dev/zero']);
+  expect(device.code).toBe(EXIT.invalidInput);
+  expect(device.stderr).toContain('CEREMONY_SCRIPT_INVALID');
 });
 
 it('runs the script in the terminal, asking each person in turn; a wrong fingerprint approves nothing', async () => {

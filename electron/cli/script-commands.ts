@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LintReport, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
 import type { Envelope, WireError } from '../../shared/errors';
@@ -7,7 +7,15 @@ import type { CustosCore } from '../core/custos-core';
 import { parseScript } from '../core/ceremony/script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
 import type { TokenRef } from '../../shared/tokens';
-import { planRehearsal, rehearsalDir, scratchToken, seedPeople } from '../core/ceremony/rehearsal';
+import {
+  exportRehearsalReport,
+  planRehearsal,
+  recordRehearsal,
+  rehearsalDir,
+  scratchToken,
+  seedPeople,
+  takeScratchCustody,
+} from '../core/ceremony/rehearsal';
 import { CustosError, fileError } from '../core/errors';
 import { enterCards, writeCards } from './ceremony-commands';
 import {
@@ -24,7 +32,9 @@ import {
 } from './cli-support';
 import { custodianId, renderProposal } from './proposal-words';
 
-export const SCRIPT_USAGE = `  ceremony lint FILE                  Check a ceremony script against this installation and print it with
+export const SCRIPT_USAGE = `  ceremony templates                  The ceremony script templates Custos ships (no data directory needed)
+  ceremony template NAME              One template's text, to fill in: … > my-ceremony.yml
+  ceremony lint FILE                  Check a ceremony script against this installation and print it with
                                       each quorum step's fingerprint, to print and sign before the ceremony
   ceremony run FILE [--cards-dir DIR] Run the script (or resume its run) step by step, asking each person
                                       for both factors in turn; approvers compare the fingerprint aloud
@@ -33,17 +43,26 @@ export const SCRIPT_USAGE = `  ceremony lint FILE                  Check a cerem
                                       Rehearse the script in a scratch installation beside this one (a new
                                       SoftHSM2 token; no real token or key is touched), the people it names
                                       with their own factors; the report says REHEARSAL on every page
-  ceremony policy --require-rehearsal on|off --as OFFICER
+  ceremony policy --require-rehearsal on|off --as OFFICER [--passphrase-fd N] [--code CODE]
                                       A security officer requires a passed rehearsal of the same script
                                       before a real run (or no longer does)
   ceremony list                       Ceremony runs: in progress, done, aborted
   ceremony show --id RUN              One run, step by step, with who did and witnessed what
-  ceremony abort --id RUN --as WHO --reason TEXT
+  ceremony abort --id RUN --as WHO --reason TEXT [--passphrase-fd N] [--code CODE]
                                       The administrator or a security officer stops a run for good
 `;
 
+/** At most what a request may carry; a device or a pipe named as the script is refused before it is read. */
+const SCRIPT_BYTES = 200_000;
+
 function scriptText(file: string): string {
   try {
+    const stat = statSync(resolve(file));
+    if (!stat.isFile() || stat.size > SCRIPT_BYTES)
+      throw new CustosError(
+        'CEREMONY_SCRIPT_INVALID',
+        `${file} is not a ceremony script (a YAML file of at most 200 kB).`,
+      );
     return readFileSync(resolve(file), 'utf8');
   } catch (error) {
     throw fileError(error) ?? error;
@@ -86,7 +105,9 @@ export function renderRun(run: RunView): string {
     `  Token ${run.token.label} (${run.token.serial}); script SHA-256 ${run.scriptSha256}`,
     `  Started ${run.startedAt} by ${run.startedBy}${run.finishedAt ? `; closed ${run.finishedAt}` : ''}`,
     ...(run.abortReason ? [`  Aborted: ${run.abortReason}`] : []),
-    ...(run.reportId ? [`  Signed report: ${run.reportId} (custos report export --id ${run.reportId} --out DIR)`] : []),
+    ...(run.reportId
+      ? [`  Signed report: ${run.reportId}, written with its PDF to the data directory's reports/${run.reportId}/`]
+      : []),
     ...run.steps.map((s) => {
       const witnessed = s.witnesses.map((w) => `${w.name}${w.signedAt ? ' ✓' : ''}`).join(', ');
       return (
@@ -135,14 +156,11 @@ export function scriptRequest(command: string, positionals: string[], values: Va
           return usageFailure('ceremony policy needs --require-rehearsal on|off.');
         const who = custodianId(core, str(values.as) ?? '');
         const officer = await factors(who, nameOf(core, who), values, io);
-        const policy = await core.ceremonies.setPolicy(setting === 'on', officer);
-        return {
-          envelope: { ok: true, value: policy },
-          render: (() =>
-            policy.requireRehearsal
-              ? 'A real run now needs a passed rehearsal of the same script.\n'
-              : 'A real run no longer needs a rehearsal first.\n') as (v: never) => string,
-        };
+        return call('ceremonies.setPolicy', { requireRehearsal: setting === 'on', officer }, (policy) =>
+          policy.requireRehearsal
+            ? 'A real run now needs a passed rehearsal of the same script.\n'
+            : 'A real run no longer needs a rehearsal first.\n',
+        )(core);
       };
     case 'ceremony show':
       return call('ceremonies.run', { runId: id }, renderRun);
@@ -189,9 +207,7 @@ async function runScript(
   io: Io,
   rehearsal?: { token: TokenRef; soPin: string },
 ) {
-  const lint = rehearsal
-    ? core.ceremonies.lint(text, rehearsal.token)
-    : await read(core, 'ceremonies.lint', { script: text });
+  const lint = await read(core, 'ceremonies.lint', { script: text });
   io.stderr(renderLint(lint));
   if (!lint.ok) throw new CustosError('CEREMONY_SCRIPT_INVALID', 'The script cannot be run as written.', lint.problems);
   const { script } = parseScript(text) as { script: CeremonyScript };
@@ -204,9 +220,7 @@ async function runScript(
     run = await read(core, 'ceremonies.run', { runId: resumed.id });
   } else {
     const administrator = await proofOf(core, script.roles.administrator, values, io, 'you start the ceremony');
-    run = rehearsal
-      ? await core.ceremonies.start(text, administrator, { token: rehearsal.token })
-      : await read(core, 'ceremonies.start', { script: text, administrator });
+    run = await read(core, 'ceremonies.start', { script: text, administrator });
   }
   while (run.state === 'in-progress' && run.current) {
     const step = run.steps.find((s) => s.id === run.current)!;
@@ -282,7 +296,7 @@ async function advance(
         })) as Envelope<RunView>;
         if (!last.ok) return last;
       }
-      return last ?? { ok: true, value: core.ceremonies.view(runId) };
+      return last ?? { ok: true, value: await read(core, 'ceremonies.run', { runId }) };
     }
     default:
       return { ok: true, value: null };
@@ -321,7 +335,7 @@ async function approveStep(core: CustosCore, run: RunView, step: RunStepView, va
     );
     return { ok: true as const, value: null };
   }
-  return { ok: true as const, value: core.ceremonies.view(run.id) };
+  return { ok: true as const, value: await read(core, 'ceremonies.run', { runId: run.id }) };
 }
 
 /** How the CLI opens an installation: the real one, or a rehearsal's scratch one (never with a vendor module). */
@@ -363,14 +377,14 @@ export async function rehearse(
       const holders = [];
       for (const name of plan.custody.holders)
         holders.push(await proofOf(scratch, name, values, io, 'rehearsal custody'));
-      await scratch.custody.take({ token, threshold: plan.custody.threshold, holders, currentSoPin: soPin });
+      await takeScratchCustody(scratch, { token, soPin }, plan.custody.threshold, holders);
     }
     const result = await runScript(scratch, text, values, io, { token, soPin });
     if (!result.envelope.ok) return result;
     finished = result.envelope.value as RunView;
     if (finished.reportId) {
-      const written = await scratch.reports.exportTo(finished.reportId, join(dir, 'report'));
-      reportSha256 = scratch.reports.stored(finished.reportId).sha256;
+      const written = await exportRehearsalReport(scratch, finished.reportId, join(dir, 'report'));
+      reportSha256 = written.sha256;
       io.stderr(`Rehearsal report (REHEARSAL on every page): ${join(written.dir, 'report.pdf')}\n`);
     }
   } finally {
@@ -378,7 +392,7 @@ export async function rehearse(
   }
   const recorded = open(dataDir, false);
   try {
-    recorded.ceremonies.recordRehearsal({
+    recordRehearsal(recorded, {
       script: plan.parsed.sha256,
       title: plan.parsed.script.title,
       outcome: finished.state === 'done' ? 'passed' : 'incomplete',

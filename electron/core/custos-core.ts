@@ -327,7 +327,12 @@ export class CustosCore {
       keys: this.keys,
       bind: this.bind,
       proveFactors: factorProofs(this.custodians).proveFactors,
-      report: (runId) => this.reports.keep(runReport(reportSources, this.ceremonies, runId)).id,
+      // Kept signed, and written with its PDF under the data directory's reports/ (the Reports screen lists it).
+      report: async (runId) => {
+        const { id } = this.reports.keep(runReport(reportSources, this.ceremonies, runId));
+        await this.reports.exportTo(id, join(options.dataDir, 'reports', id));
+        return id;
+      },
       clock,
     });
     this.router = new Router(this.handlers(), log, recordRequest(auditPlan, this.audit, this.actor));

@@ -10,6 +10,8 @@ import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
 import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import { canonicalJson } from '../canonical-json';
+import { canonicalEntry } from './audit-log';
 import { SYSTEM } from './audit-service';
 import { parseCheckpoint, parseNote, verifyNote } from './checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from './merkle';
@@ -127,6 +129,42 @@ describe('AuditLog', () => {
     expect(stored.entry).not.toContain('secret');
     expect(stored.entry).toBe(JSON.stringify(JSON.parse(stored.entry)));
     expect(entry.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it('writes each entry as exactly the canonical JSON of its fields, whatever they hold', () => {
+    const entries: AuditEntry[] = [
+      {
+        v: 1,
+        seq: 0,
+        time: '2026-12-03T00:00:00.000Z',
+        actor: SYSTEM,
+        action: 'audit.key.create',
+        object: null,
+        params: null,
+        result: { status: 'ok' },
+      },
+      {
+        v: 1,
+        seq: 9_007_199_254_740_991,
+        time: '2026-12-03T23:59:59.999Z',
+        actor: { type: 'custodian', id: 'Zoë "Z" \\ \u0000\u2028', role: 'security-officer' },
+        action: 'key.destroy',
+        object: { type: 'key\t"k"', id: '😀/é/\ud800/\u001f' },
+        params: 'ab'.repeat(32),
+        result: { status: 'refused', code: 'IPC_INVALID_PAYLOAD' },
+      },
+      {
+        v: 1,
+        seq: 42,
+        time: '2026-12-03T12:00:00.123Z',
+        actor: operator,
+        action: 'token.list',
+        object: { type: '', id: '' },
+        params: null,
+        result: { status: 'failed', code: 'TOKEN_ERROR' },
+      },
+    ];
+    for (const entry of entries) expect(canonicalEntry(entry)).toBe(canonicalJson(entry));
   });
 
   it('cuts an over-long object name to what the viewer reads, so a signed entry never becomes unreadable', () => {

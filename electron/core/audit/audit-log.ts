@@ -72,7 +72,10 @@ interface Anchor {
   root: Buffer;
 }
 
-/** Past this many entries since the last verified checkpoint, signatures are checked on a worker as they are made. */
+/**
+ * Past this many entries since the last verified checkpoint, signatures are checked on a worker as
+ * they are made; once it runs, every signature is handed to it.
+ */
 const CHECK_AHEAD_AFTER = 64;
 /** Signatures remembered for the checkpoint at most; beyond that (checkpoints refused) it verifies them itself. */
 const CHECK_AHEAD_LIMIT = 65_536;
@@ -198,7 +201,7 @@ export class AuditLog {
       params: event.params === undefined ? null : sha256Hex(canonicalJson(event.params)),
       result: event.result ?? { status: 'ok' },
     };
-    const text = canonicalJson(entry);
+    const text = canonicalEntry(entry);
     const bytes = Buffer.from(text, 'utf8');
     const next = this.tip.copy();
     const completed: EdgeNode[] = [];
@@ -493,8 +496,9 @@ export class AuditLog {
    * gain from it. A row rolled back leaves its seq to the next append, which replaces it here.
    */
   private checkAhead(seq: number, bytes: Buffer, leaf: Buffer, signature: Buffer): void {
-    if (this.closed || this.tip.size - this.verified.size < CHECK_AHEAD_AFTER) return;
-    if (this.signedHere.size >= CHECK_AHEAD_LIMIT) return;
+    if (this.closed || this.signedHere.size >= CHECK_AHEAD_LIMIT) return;
+    // The worker is started for a long tail; once it runs, the first entries after a checkpoint go to it too.
+    if (!this.checker && this.tip.size - this.verified.size < CHECK_AHEAD_AFTER) return;
     this.checker ??= new TailVerifier(this.signer.noteKey.publicKey);
     this.signedHere.set(seq, { leaf, signature, verdict: this.checker.submit(bytes, signature) });
   }
@@ -505,7 +509,11 @@ export class AuditLog {
     this.publicKeyObject ??= ed25519PublicKeyObject(this.signer.noteKey.publicKey);
     const key = this.publicKeyObject;
     let treeFault: string | null = null;
+    // Woken now, the worker checks what is still queued while this reads the rows.
     this.checker?.collect();
+    /** Rows byte for byte what this process signed whose verdict has not come yet: looked at again after the rest. */
+    const awaited: { position: number; bytes: Buffer; signature: Buffer; verdict: Verdict }[] = [];
+    let failedAt: number | null = null;
     // Each entry with the tree row its append stored: the nodes it completes are all in that row.
     const rows = this.store.iterate<{ seq: number; entry: string; signature: Buffer; hashes: Buffer | null }>(
       sql`SELECT e.seq, e.entry, e.signature, t.hashes FROM audit_entries e LEFT JOIN audit_tree t ON t.seq = e.seq
@@ -517,18 +525,17 @@ export class AuditLog {
       // A row byte for byte what this process signed, and whose signature the worker verified, is
       // verified; any other row (written before this process, changed since, not yet checked) here.
       const here = this.signedHere.get(stored.seq);
-      const checked = here?.verdict.valid === true && here.leaf.equals(leaf) && here.signature.equals(stored.signature);
+      const same = here !== undefined && here.leaf.equals(leaf) && here.signature.equals(stored.signature);
+      if (same && here.verdict.valid === null) {
+        awaited.push({ position: tree.size, bytes, signature: stored.signature, verdict: here.verdict });
+      }
       if (
         stored.seq !== tree.size ||
-        !(checked || verify(null, bytes, key, stored.signature)) ||
+        !((same && here.verdict.valid !== false) || verify(null, bytes, key, stored.signature)) ||
         signedSeq(stored.entry) !== stored.seq
       ) {
-        rows.return?.();
-        throw new CustosError(
-          'AUDIT_VERIFY_FAILED',
-          `No checkpoint was signed: entry ${tree.size} is missing, edited or not signed by the audit key.`,
-          ['Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.'],
-        );
+        failedAt = tree.size;
+        break;
       }
       tree.append(leaf, (node) => {
         if (
@@ -538,6 +545,19 @@ export class AuditLog {
         )
           treeFault = `the stored audit tree disagrees with the entries at ${describeNode(node)}.`;
       });
+    }
+    // The earliest entry that fails is the one named: an awaited one before the row that stopped the loop.
+    this.checker?.collect();
+    const unsigned = awaited.find(
+      ({ bytes, signature, verdict }) => verdict.valid !== true && !verify(null, bytes, key, signature),
+    );
+    failedAt = unsigned?.position ?? failedAt;
+    if (failedAt !== null) {
+      throw new CustosError(
+        'AUDIT_VERIFY_FAILED',
+        `No checkpoint was signed: entry ${failedAt} is missing, edited or not signed by the audit key.`,
+        ['Run “custos audit verify” and keep this machine as it is; tell your security officer and auditor.'],
+      );
     }
     if (treeFault || tree.size !== this.tip.size || !tree.root().equals(this.tip.root())) {
       this.problem = treeFault ?? 'the entries changed under the open log.';
@@ -560,6 +580,21 @@ function firstDifference(
   computed: readonly EdgeNode[],
 ): EdgeNode {
   return computed.find((node, i) => !stored[i]?.hash?.equals(node.hash)) ?? computed[0]!;
+}
+
+/**
+ * RFC 8785 canonical JSON of an entry, exactly `canonicalJson(entry)` (tested against it): the
+ * top-level members and the object written in their sorted order, since every append pays for it;
+ * the actor and the result, whose members vary, through the general canonicalizer.
+ */
+export function canonicalEntry(entry: AuditEntry): string {
+  const object =
+    entry.object && `{"id":${JSON.stringify(entry.object.id)},"type":${JSON.stringify(entry.object.type)}}`;
+  return (
+    `{"action":${JSON.stringify(entry.action)},"actor":${canonicalJson(entry.actor)},"object":${object ?? 'null'},` +
+    `"params":${JSON.stringify(entry.params)},"result":${canonicalJson(entry.result)},` +
+    `"seq":${JSON.stringify(entry.seq)},"time":${JSON.stringify(entry.time)},"v":${JSON.stringify(entry.v)}}`
+  );
 }
 
 /**

@@ -117,6 +117,27 @@ describe('a checkpoint over entries whose signatures the worker already checked'
     expect(log.checkpoints()).toHaveLength(before);
   });
 
+  it('refuses an edited entry, and signs an untouched tail, while verdicts are still to come', () => {
+    const log = opened.audit.log();
+    log.checkpoint('before');
+    for (let i = 0; i < 300; i++) opened.audit.record({ actor: operator, action: 'token.list' });
+    const seq = log.size() - 2;
+    opened.store.transaction((db) => {
+      db.exec('DROP TRIGGER audit_entries_no_update');
+      opened.store.execute(
+        sql`UPDATE audit_entries SET entry = replace(entry, 'token.list', 'token.info') WHERE seq = ${seq}`,
+      );
+    });
+    expect(() => log.checkpoint('after')).toThrow(
+      expect.objectContaining({ message: expect.stringContaining(`entry ${seq} is missing, edited or not signed`) }),
+    );
+    opened.store.execute(
+      sql`UPDATE audit_entries SET entry = replace(entry, 'token.info', 'token.list') WHERE seq = ${seq}`,
+    );
+    for (let i = 0; i < 300; i++) opened.audit.record({ actor: operator, action: 'token.list' });
+    expect(log.checkpoint('after').treeSize).toBe(log.size());
+  });
+
   /** An odd seq: its append completed node (1, (seq - 1) / 2) and stored it, lowest first, in its row. */
   const odd = (seq: number) => seq | 1;
 

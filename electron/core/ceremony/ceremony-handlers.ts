@@ -9,7 +9,8 @@ type CeremonyChannel =
   | 'ceremonies.start'
   | 'ceremonies.perform'
   | 'ceremonies.witness'
-  | 'ceremonies.abort';
+  | 'ceremonies.abort'
+  | 'ceremonies.setPolicy';
 
 // The run records its own entry for every step; what it refuses before that is recorded here.
 const RUN_FAILURES = [...FACTOR_FAILURES];
@@ -22,6 +23,7 @@ export const ceremonyPlan: AuditPlans<CeremonyChannel> = {
   'ceremonies.perform': { action: 'ceremony.perform', self: true, params: false, selfFailures: RUN_FAILURES },
   'ceremonies.witness': { action: 'ceremony.witness', self: true, params: false, selfFailures: RUN_FAILURES },
   'ceremonies.abort': { action: 'ceremony.abort', self: true, params: false, selfFailures: RUN_FAILURES },
+  'ceremonies.setPolicy': { action: 'ceremony.policy', self: true, params: false, selfFailures: RUN_FAILURES },
 };
 
 export function ceremonyHandlers({ runs }: { runs: CeremonyRuns }): Pick<Handlers, CeremonyChannel> {
@@ -33,5 +35,6 @@ export function ceremonyHandlers({ runs }: { runs: CeremonyRuns }): Pick<Handler
     'ceremonies.perform': (request) => runs.perform(request),
     'ceremonies.witness': ({ runId, stepId, witness }) => runs.witness(runId, stepId, witness),
     'ceremonies.abort': ({ runId, by, reason }) => runs.abort(runId, by, reason),
+    'ceremonies.setPolicy': ({ requireRehearsal, officer }) => runs.setPolicy(requireRehearsal, officer),
   };
 }

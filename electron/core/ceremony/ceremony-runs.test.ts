@@ -1,10 +1,13 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { asDatabaseWriter } from '../testing/audit-fixture';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
-import { scriptSha256 } from './script';
+import { bindingOf, prepareProposal } from './lint';
+import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from './script';
 
 /** A whole ceremony from one script, on a real SoftHSM2 token and a real database, as the app and the CLI run it. */
 let dataDir: string;
@@ -130,6 +133,22 @@ describe('a ceremony script', () => {
     expect(bad.problems.join('\n')).toMatch(/root-key.*1 of the approvers hold a share.*it takes 2/);
     expect(bad.problems.join('\n')).toMatch(/algorithm/);
     expect(core.ceremonies.lint('steps: [').problems[0]).toMatch(/^YAML: .*line/);
+    // A few nested aliases would expand to billions of nodes when read: refused before anything walks them.
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      ...[...Array(12).keys()].map(
+        (i) =>
+          `n${i}: &n${i} [${Array(9)
+            .fill(i ? `*n${i - 1}` : '*a')
+            .join(', ')}]`,
+      ),
+    ];
+    expect(core.ceremonies.lint(bomb.join('\n')).problems).toEqual([
+      expect.stringMatching(/aliases .* are not allowed/),
+    ]);
+    expect(
+      core.ceremonies.lint(text.replace('    checkpoint: true', '    checkpoint: true\n    witnesses: [Ada]')).problems,
+    ).toEqual([expect.stringMatching(/checkpoint.*Ada performs this step, so cannot also witness it/)]);
     expect(core.ceremonies.lint(text.replace('key.generate', 'key.teleport')).ok).toBe(false);
     expect(core.ceremonies.lint(text.replace('"@root-key"', '"@bag"')).problems.join()).toMatch(
       /@bag is not an earlier step that generates a key/,
@@ -211,6 +230,8 @@ describe('a ceremony script', () => {
 
     expect(run.state).toBe('done');
     expect(run.reportId).toMatch(/^[0-9a-f]{16}$/);
+    // Written at once with its PDF, as the Reports screen's other reports are.
+    expect(existsSync(join(dataDir, 'reports', run.reportId!, 'report.pdf'))).toBe(true);
     const { report } = core.reports.stored(run.reportId!);
     const ceremony = report.ceremony as { script: { text: string; sha256: string }; steps: { value: string | null }[] };
     expect(ceremony.script.text).toBe(text);
@@ -221,6 +242,14 @@ describe('a ceremony script', () => {
     for (const a of ['ceremony.start', 'ceremony.custody', 'proposal.create', 'proposal.approve', 'ceremony.witness'])
       expect(actions).toContain(a);
     expect(report.participants.map((p) => p.name)).toContain('Eve');
+
+    // A later script is linted against the keys as they are: activating the active key cannot be approved.
+    const again =
+      text.slice(0, text.indexOf('steps:')) +
+      `steps:\n  - { id: again, title: Activate again, by: Ada, action: key.activate, params: { keyId: "${key.id}" }, approvers: [Babbage, Curie] }\n`;
+    expect(core.ceremonies.lint(again).problems).toEqual([
+      expect.stringMatching(/^steps\.0 \(again\): .*KEY_STATE_FORBIDS/),
+    ]);
   });
 
   it('resumes after a restart, and refuses a run whose record or script a database writer changed', async () => {
@@ -250,6 +279,57 @@ describe('a ceremony script', () => {
     expect(writer(edit)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
     const deletion = `DELETE FROM ceremony_events WHERE kind = 'custody'`;
     expect(writer(deletion)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+  });
+
+  it('adopts the proposal a step made when Custos stopped before recording it, rather than proposing twice', async () => {
+    const text = script();
+    let run = await core.ceremonies.start(text, proof('Ada'));
+    await custodyStep(run.id);
+    await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    // What perform does up to the proposal, then a stop before the run's own entry.
+    const parsed = parseScript(text) as ParsedScript;
+    const custodyId = core.custody.list().find((c) => c.state === 'active')!.id;
+    const ids = (name: string) => people[name]?.id ?? null;
+    const prepared = prepareProposal(parsed, 1, { bind: (_c, _a, p) => p, custodies: () => core.custody.list() }, ids);
+    if ('problems' in prepared) throw new Error(prepared.problems.join());
+    const params = { ...prepared.params, ckaId: derivedKeyId(parsed.sha256, 'root-key') };
+    const orphan = core.quorum.propose({
+      custodyId,
+      action: 'key.generate',
+      params,
+      requestedBy: people.Ada!.id,
+      script: bindingOf(parsed, parsed.script.steps[1]!),
+    });
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
+    expect(run.steps[1]!.proposalId).toBe(orphan.id);
+    expect(core.quorum.list().filter((p) => p.state === 'open')).toHaveLength(1);
+  });
+
+  it('binds a script proposal to its custody: a row pointed at another custody is refused as tampered', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    await custodyStep(run.id);
+    await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    const made = await core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
+    core.close();
+    const other = initSoftHsmToken(dataDir, 'other-token', { so: '87654321', user: '12345678' });
+    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+    const [a, b, c] = proofs('Ada', 'Babbage', 'Curie');
+    const second = await core.custody.take({
+      token: other,
+      threshold: 2,
+      holders: [a!, b!, c!],
+      currentSoPin: '87654321',
+    });
+    core.close();
+    const proposalId = made.steps[1]!.proposalId!;
+    asDatabaseWriter(dataDir, (db) => {
+      db.pragma('foreign_keys = OFF');
+      db.prepare('UPDATE proposals SET custody_id = ? WHERE id = ?').run(second.id, proposalId);
+    });
+    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+    await expect(
+      core.quorum.approve({ proposalId, ...proof('Babbage'), fingerprint: made.steps[1]!.fingerprint! }),
+    ).rejects.toMatchObject({ code: 'PROPOSAL_TAMPERED' });
   });
 
   it('refuses to start outside the script’s window', async () => {

@@ -55,7 +55,7 @@ export interface RunSources {
   bind: ReturnType<typeof proposalBinder>;
   proveFactors: (proof: FactorProof, purpose: string) => Promise<void>;
   /** The signed report of a finished run; null where reports cannot be made (the run still finishes). */
-  report: (runId: string) => string | null;
+  report: (runId: string) => Promise<string | null>;
   clock: () => Date;
 }
 
@@ -77,6 +77,9 @@ type RehearsalEvent = {
   reportSha256: string | null;
 };
 type PolicyEvent = { kind: 'policy'; requireRehearsal: boolean; by: string };
+/** Written once when a scratch installation is made for a rehearsal: every run there is a rehearsal on this token. */
+type ScratchEvent = { kind: 'scratch'; token: TokenRef };
+const SCRATCH = { type: 'ceremony-scratch', id: 'this' };
 const REHEARSALS = { type: 'ceremony-rehearsals', id: 'all' };
 const POLICY = { type: 'ceremony-policy', id: 'rehearsal' };
 
@@ -89,8 +92,27 @@ const POLICY = { type: 'ceremony-policy', id: 'rehearsal' };
 export class CeremonyRuns {
   constructor(private readonly sources: RunSources) {}
 
-  lint(text: string, token?: TokenRef) {
-    return lintScript(text, { ...this.lintSources(), ...(token ? { token } : {}) });
+  /** In a rehearsal's scratch installation, the scratch token stands in for the script's. */
+  lint(text: string) {
+    const scratch = this.scratch();
+    return lintScript(text, { ...this.lintSources(), ...(scratch ? { token: scratch.token } : {}) });
+  }
+
+  /**
+   * Marks this installation as a rehearsal's scratch one, on its scratch token (signed: a database writer cannot
+   * turn a real installation's runs into "rehearsals" on another token). Once only.
+   */
+  markScratch(token: TokenRef): void {
+    if (this.scratch()) throw new CustosError('CEREMONY_STEP_REFUSED', 'This installation is already a rehearsal’s.');
+    if (this.sources.custodians.list().length > 0 && this.list().length > 0)
+      throw new CustosError('CEREMONY_STEP_REFUSED', 'Only a new, empty installation becomes a rehearsal’s.');
+    appendEvent(this.sources.store, this.sources.audit, SCRATCH, this.actor(null), { kind: 'scratch', token });
+  }
+
+  /** The scratch token, where this installation is a rehearsal's; null in a real installation. */
+  scratch(): { token: TokenRef } | null {
+    const marked = readEvents<ScratchEvent>(this.sources.store, this.sources.audit, SCRATCH, 'The rehearsal mark')[0];
+    return marked ? { token: marked.token } : null;
   }
 
   private lintSources(): LintSources {
@@ -101,6 +123,15 @@ export class CeremonyRuns {
       keys: () => keys.list(),
       bind,
       clock,
+      precheck: (custodyId, action, params) => this.sources.quorum.precheck(custodyId, action, params),
+      proposedBy: (sha256) =>
+        this.sources.store
+          .all<{ step: string }>(
+            sql`SELECT json_extract(e.body, '$.step') AS step FROM ceremony_events e
+                JOIN ceremony_events s ON s.run_id = e.run_id AND s.kind = 'start'
+                WHERE e.kind = 'propose' AND json_extract(s.body, '$.script') = ${sha256}`,
+          )
+          .map((r) => r.step),
       custodiesTakenBy: (sha256) =>
         this.sources.store
           .all<{ custody: string }>(
@@ -116,8 +147,9 @@ export class CeremonyRuns {
    * Starts a run. In a rehearsal installation, `rehearsal` names its scratch token, which stands in for the
    * script's. Where the policy asks for it, a real run needs a passed rehearsal of the same script (same SHA-256).
    */
-  async start(text: string, administrator: FactorProof, rehearsal?: { token: TokenRef }): Promise<RunView> {
-    const report = this.lint(text, rehearsal?.token);
+  async start(text: string, administrator: FactorProof): Promise<RunView> {
+    const rehearsal = this.scratch();
+    const report = this.lint(text);
     if (!report.ok)
       throw new CustosError(
         'CEREMONY_SCRIPT_INVALID',
@@ -213,15 +245,18 @@ export class CeremonyRuns {
           : prepared.params;
       this.sources.quorum.mayAct(actor, 'propose');
       await this.sources.proveFactors(request.by, 'propose');
-      const proposal = this.sources.quorum.propose({
-        custodyId: custody.id,
-        action: step.action,
-        params,
-        requestedBy: actor,
-        script: bindingOf(run.parsed, step),
-      });
-      if (prepared.fingerprint !== null && proposal.fingerprint !== prepared.fingerprint)
-        throw new CustosError('INTERNAL', 'The proposal made differs from the one the script describes.');
+      const proposal =
+        this.unrecordedProposal(run, step.id) ??
+        this.sources.quorum.propose({
+          custodyId: custody.id,
+          action: step.action,
+          params,
+          requestedBy: actor,
+          script: {
+            ...bindingOf(run.parsed, step),
+            ...(prepared.fingerprint === null ? {} : { fingerprint: prepared.fingerprint }),
+          },
+        });
       this.append(run.id, actor, {
         kind: 'propose',
         step: step.id,
@@ -243,7 +278,7 @@ export class CeremonyRuns {
       await this.sources.proveFactors(request.by, 'ceremony.manual');
       this.append(run.id, actor, { kind: 'manual', step: step.id, value: step.record ? request.value! : null });
     }
-    return this.afterChange(run.id);
+    return await this.afterChange(run.id);
   }
 
   /** A witness confirms, with both factors, a step that was performed. */
@@ -259,7 +294,7 @@ export class CeremonyRuns {
       throw new CustosError('CEREMONY_STEP_REFUSED', `${name} has already confirmed this step.`);
     await this.sources.proveFactors(witness, 'ceremony.witness');
     this.append(run.id, witness.custodianId, { kind: 'witness', step: step.id, witness: witness.custodianId });
-    return this.afterChange(run.id);
+    return await this.afterChange(run.id);
   }
 
   /** Stops a run for good, with the reason; the administrator or a security officer, with both factors. */
@@ -363,10 +398,10 @@ export class CeremonyRuns {
     return this.load(runId).events.map((e) => e.seq);
   }
 
-  private afterChange(runId: string): RunView {
+  private async afterChange(runId: string): Promise<RunView> {
     const view = this.view(runId);
     if (view.state === 'in-progress' && view.steps.every((s) => s.state === 'done')) {
-      const reportId = this.sources.report(runId);
+      const reportId = await this.sources.report(runId);
       this.append(runId, null, { kind: 'finish', reportId });
       this.sources.audit.checkpoint(`ceremony ${runId} finished`);
       return this.view(runId);
@@ -447,6 +482,21 @@ export class CeremonyRuns {
       );
     }
     return { step, index, state: view.state };
+  }
+
+  /**
+   * An open proposal this step made whose run event was never written (Custos stopped between the two): adopted
+   * rather than proposed twice. Its body names the script's hash and the step; it was made after the run started.
+   */
+  private unrecordedProposal(run: LoadedRun, stepId: string) {
+    const recorded = new Set(run.events.flatMap((e) => (e.kind === 'propose' ? [e.proposalId] : [])));
+    const candidates = this.sources.store.all<{ id: string }>(
+      sql`SELECT id FROM proposals WHERE state = 'open' AND created_at >= ${run.events[0]!.at}
+          AND json_extract(body, '$.ceremony.script') = ${run.parsed.sha256}
+          AND json_extract(body, '$.ceremony.step') = ${stepId} ORDER BY created_at`,
+    );
+    const orphan = candidates.find((c) => !recorded.has(c.id));
+    return orphan ? this.sources.quorum.view(orphan.id) : null;
   }
 
   private resolvedParams(run: LoadedRun, index: number): Record<string, unknown> {

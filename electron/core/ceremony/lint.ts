@@ -25,6 +25,10 @@ export interface LintSources {
   keys: () => KeyRecord[];
   bind: ReturnType<typeof proposalBinder>;
   clock: () => Date;
+  /** What would refuse a proposal against the current state (QuorumService.precheck); absent: not checked. */
+  precheck?: (custodyId: string, action: string, params: Record<string, unknown>) => string[];
+  /** Steps a run of this script already proposed: they are not checked against the state they changed. */
+  proposedBy?: (scriptSha256: string) => string[];
   /** A rehearsal's scratch token, standing in for the script's. */
   token?: TokenRef;
   /** Custodies a run of this script took (a run under way is linted again when it resumes). */
@@ -69,6 +73,8 @@ export function lintScript(text: string, sources: LintSources): LintReport {
 
   let holders = activeHolders(script.token, sources);
   const ownCustody = new Set(sources.custodiesTakenBy?.(parsed.sha256) ?? []);
+  const touched = new Set<string>();
+  const proposed = new Set(sources.proposedBy?.(parsed.sha256) ?? []);
   const steps: LintedStep[] = script.steps.map((step, index) => {
     const here = (problem: string) => problems.push(`steps.${index} (${step.id}): ${problem}`);
     if ('custody' in step) {
@@ -79,6 +85,7 @@ export function lintScript(text: string, sources: LintSources): LintReport {
       holders = { custodyId: null, threshold: step.custody.threshold, names: step.custody.holders };
     }
     const linted = lintedStep(script, step, index);
+    if (linted.witnesses.includes(step.by)) here(`${step.by} performs this step, so cannot also witness it`);
     if (!('action' in step)) return linted;
     if (!holders) {
       here(`the token ${script.token.label} is not in custody here, and no earlier step takes it into custody`);
@@ -90,6 +97,12 @@ export function lintScript(text: string, sources: LintSources): LintReport {
       prepared.problems.forEach((p) => problems.push(p));
       return linted;
     }
+    // Against the keys as they are now: only a step whose keys no earlier step of the script touches.
+    const keys = keysNamed(step.params);
+    const fresh = keys.every((k) => !k.startsWith('@') && !touched.has(k));
+    if (holders.custodyId && sources.precheck && fresh && !proposed.has(step.id))
+      sources.precheck(holders.custodyId, prepared.action, prepared.params).forEach((p) => here(p));
+    keys.forEach((k) => touched.add(k));
     if ('algorithm' in prepared.params) {
       const verdict = policyVerdict(prepared.params.algorithm as PolicyRule['algorithm'], sources.clock());
       if (verdict.status === 'disallowed') here(`the algorithm policy disallows it: ${verdict.notes.join(' ')}`);
@@ -260,6 +273,13 @@ function activeHolders(token: TokenRef, sources: LintSources): Holding | null {
     threshold: custody.threshold,
     names: custody.holderIds.map((id) => names.get(id) ?? id),
   };
+}
+
+/** The keys a step's parameters name (ids, or `@step` references). */
+function keysNamed(params: Record<string, unknown>): string[] {
+  return Object.entries(params).flatMap(([name, value]) =>
+    /keyIds?$|KeyId$/.test(name) ? (Array.isArray(value) ? value : [value]).filter((v) => typeof v === 'string') : [],
+  ) as string[];
 }
 
 export function sameToken(a: TokenRef, b: TokenRef): boolean {

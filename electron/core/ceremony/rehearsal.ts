@@ -100,7 +100,7 @@ export function seedPeople(store: CustosCore['store'], people: Record<string, un
 
 /**
  * Initialises the scratch installation's blank SoftHSM2 token for the rehearsal, with an SO PIN the custody step
- * replaces at once (nobody types it: the rehearsal hands it over).
+ * replaces at once (nobody types it: the rehearsal hands it over), and marks the installation as the rehearsal's.
  */
 export function scratchToken(core: CustosCore): { token: TokenRef; soPin: string } {
   const module = core.tokens.ready();
@@ -113,5 +113,35 @@ export function scratchToken(core: CustosCore): { token: TokenRef; soPin: string
     lib.C_InitToken(slot, soPin, REHEARSAL_LABEL.padEnd(32, ' ')),
   );
   const info = module.run('Reading the rehearsal token', (lib) => lib.C_GetTokenInfo(slot));
-  return { token: { serial: info.serialNumber.trim(), label: info.label.trim() }, soPin };
+  const token = { serial: info.serialNumber.trim(), label: info.label.trim() };
+  core.ceremonies.markScratch(token);
+  return { token, soPin };
+}
+
+/** For a script whose token is already in custody: the real custody's holders first take the scratch token. */
+export async function takeScratchCustody(
+  core: CustosCore,
+  scratch: { token: TokenRef; soPin: string },
+  threshold: number,
+  holders: { custodianId: string; passphrase: string; code: string }[],
+): Promise<void> {
+  await core.custody.take({ token: scratch.token, threshold, holders, currentSoPin: scratch.soPin });
+}
+
+/** The rehearsal's signed report, written with its PDF (REHEARSAL on every page) into the rehearsal's folder. */
+export async function exportRehearsalReport(
+  core: CustosCore,
+  reportId: string,
+  dir: string,
+): Promise<{ dir: string; sha256: string }> {
+  const written = await core.reports.exportTo(reportId, dir);
+  return { dir: written.dir, sha256: core.reports.stored(reportId).sha256 };
+}
+
+/** Records, in the real installation, how a rehearsal in a scratch one went. */
+export function recordRehearsal(
+  core: CustosCore,
+  rehearsal: Parameters<CustosCore['ceremonies']['recordRehearsal']>[0],
+) {
+  core.ceremonies.recordRehearsal(rehearsal);
 }

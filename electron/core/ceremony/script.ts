@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CORE_SCHEMA, load, YAMLException } from 'js-yaml';
+import { CORE_SCHEMA, EVENT_ALIAS, load, parseEvents, YAMLException } from 'js-yaml';
 import { CeremonyScript, stepKind, type ScriptStep } from '../../../shared/ceremony-script';
 import { ACTIONS, paramProblems, type ActionName } from '../../../shared/actions';
 
@@ -23,6 +23,12 @@ export function parseScript(
 ): ParsedScript | { problems: string[] } {
   let value: unknown;
   try {
+    // An alias repeats a node by reference: nested, a few lines expand to billions of nodes when read (a script
+    // handed in by a compromised page would stall the main process). A reviewed script writes each value out.
+    if (parseEvents(text, {}).some((event) => event.type === EVENT_ALIAS))
+      return {
+        problems: ['YAML: anchors and aliases (*name) are not allowed in a ceremony script; write each value out'],
+      };
     // The core schema: dates stay text and nothing but plain data is built from the file.
     value = load(text, { schema: CORE_SCHEMA });
   } catch (error) {

@@ -252,7 +252,11 @@ describe('the shipped ceremony templates', () => {
     (name) => {
       expect(made.rootKey, 'the templates that make the keys ran first').toBeDefined();
       const report = core.ceremonies.lint(filled(name));
-      expectClean(report);
+      if (name === 'key-destruction') {
+        // Lint checks the keys as they are now: before a scheduled wait is over, the destroy step would be refused.
+        expect(report.problems).toEqual([expect.stringMatching(/\(destroy\): .*DESTRUCTION_NOT_SCHEDULED/)]);
+        expectClean({ ...report, ok: true, problems: [] });
+      } else expectClean(report);
       // The printed script names every key and person in words, and never shows a stand-in for what the token draws.
       const words = report.steps.flatMap((s) => s.words).join('\n');
       expect(words).not.toMatch(/not in the inventory|\(unknown\)|0100000000000000000000000000000000000000/);

@@ -171,6 +171,8 @@ export interface ScriptBinding {
   script: string;
   step: string;
   expiresAt: string;
+  /** The fingerprint the printed script carries: a proposal that would differ is never made. */
+  fingerprint?: string;
 }
 
 /**
@@ -326,12 +328,15 @@ export class QuorumService {
           expiresAt,
         });
     const fingerprint = sha256Hex(body);
+    if (request.script?.fingerprint !== undefined && request.script.fingerprint !== fingerprint)
+      throw new CustosError('INTERNAL', 'The proposal would differ from the one the ceremony script describes.');
     this.options.audit.record(
       {
         actor: this.actor(requester.id),
         action: 'proposal.create',
         object: { type: 'proposal', id },
-        params: { fingerprint },
+        // A script's body names no custody record: the entry binds it (proposal-integrity.ts).
+        params: request.script ? { fingerprint, custody: custody.id } : { fingerprint },
       },
       () =>
         this.options.store.execute(sql`
@@ -339,6 +344,27 @@ export class QuorumService {
           VALUES (${id}, ${custody.id}, ${body}, ${fingerprint}, ${requester.id}, ${now.toISOString()}, ${expiresAt}, ${'open'})`),
     );
     return this.view(id);
+  }
+
+  /**
+   * What would refuse this proposal now, in words, without proposing or recording anything: its parameters and the
+   * checks against the current state (ceremony lint asks before a script is printed). Empty when it would pass.
+   */
+  precheck(custodyId: string, action: string, params: unknown): string[] {
+    try {
+      const custody = this.options.custody.record(custodyId);
+      const schema = this.options.params?.[action];
+      const checked = schema ? schema.safeParse(params) : null;
+      if (checked && !checked.success)
+        return checked.error.issues.map((issue) => `${issue.path.join('.') || 'parameters'}: ${issue.message}`);
+      const parsed = checked ? checked.data : params;
+      this.options.ceremonies?.[action]?.check?.(parsed, custody.id);
+      this.options.checks?.[action]?.(parsed, { id: custody.id, token: custody.token });
+      return [];
+    } catch (error) {
+      if (error instanceof CustosError) return [`${error.message} (${error.code})`];
+      throw error;
+    }
   }
 
   async approve(request: {

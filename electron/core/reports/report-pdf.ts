@@ -237,8 +237,13 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
       `${p.name} (${scripted ? 'took part' : p.part === 'proposed' ? 'proposer' : report.revocation ? 'security officer' : 'approver'})`,
   );
   const holderLines = cardHolders.map((h) => `${h.name} (card ${h.index} received)`);
+  // A scripted ceremony's witnesses are named by its script and sign above as people who took part.
   const witnessLines =
-    report.witnesses.length > 0 ? report.witnesses.map((w) => `${w.name} (witness)`) : ['Witness', 'Witness'];
+    report.witnesses.length > 0
+      ? report.witnesses.map((w) => `${w.name} (witness)`)
+      : scripted
+        ? []
+        : ['Witness', 'Witness'];
   for (const signer of [...signers, ...holderLines, ...witnessLines, 'Auditor']) {
     doc.moveDown(1.4);
     if (doc.y > doc.page.height - 120) doc.addPage();

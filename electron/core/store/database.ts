@@ -27,13 +27,20 @@ export interface StoreOptions {
  */
 export class Store {
   private readonly statements = new Map<string, Database.Statement>();
+  /**
+   * One transaction wrapper for every call: better-sqlite3 builds four closures per `transaction()`,
+   * which an audit append (one transaction each) paid every time. It nests as before (savepoints).
+   */
+  private readonly atomically: Database.Transaction<(fn: (db: WritableDB) => unknown) => unknown>;
 
   private constructor(
     readonly path: string,
     private readonly db: WritableDB,
     /** Modes tightened at this start (data directory 0700, files 0600); the core records them. */
     readonly modeRepairs: readonly FileModeRepair[] = [],
-  ) {}
+  ) {
+    this.atomically = db.transaction((fn: (db: WritableDB) => unknown) => fn(db));
+  }
 
   static open(dataDir: string, options: StoreOptions = {}): Store {
     const path = join(dataDir, DATABASE_FILE);
@@ -102,7 +109,7 @@ export class Store {
 
   /** Runs fn in one transaction: everything it writes commits together or not at all. */
   transaction<T>(fn: (db: WritableDB) => T): T {
-    return this.run(() => this.db.transaction(() => fn(this.db)).immediate());
+    return this.run(() => this.atomically.immediate(fn) as T);
   }
 
   /** Whether a transaction is open: work that must follow a commit (the audit anchor) waits for it. */

@@ -122,6 +122,11 @@ export function useOpenPage(groups: readonly { pages: readonly ScreenPage[] }[])
   return groups.flatMap((g) => g.pages).find((p) => p.id === page) ?? null;
 }
 
+/** The open page itself, or, when its state changed since it was offered, why it cannot be used now. */
+export function PageBody({ page }: { page: ScreenPage }) {
+  return page.unavailable === null ? page.render() : <PageUnavailable reason={page.unavailable} />;
+}
+
 /** A page opened while it cannot be used (its state changed since): why, and the way back. */
 export function PageUnavailable({ reason }: { reason: string }) {
   const screen = useCustos((s) => s.screen);

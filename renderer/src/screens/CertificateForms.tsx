@@ -1,10 +1,10 @@
 import { useState, type FormEvent, type ReactNode } from 'react';
-import { actionTitle } from '../../../shared/actions';
 import type { KeyRecord } from '../../../shared/keys';
 import { RevocationReason, type CertificateRecord } from '../../../shared/pki';
 import type { CustodyView } from '../../../shared/quorum';
 import { ErrorSummary, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { PAGE_TITLE_ID } from '../app/SubPage';
 import { useCustos } from '../store/context';
 import { certificateFormOf, type CertificateCeremony } from '../store/quorum-slice';
 import {
@@ -62,28 +62,18 @@ function useCeremonyForm(action: CertificateCeremony, prefix: string) {
   return { submit, factors, summary, busy };
 }
 
-function CeremonyForm({
-  id,
-  title,
-  onSubmit,
-  children,
-}: {
-  id: string;
-  title: string;
-  onSubmit: () => Promise<unknown>;
-  children: ReactNode;
-}) {
+/** A ceremony's form, the whole of its page and named by the page's title. */
+function CeremonyForm({ onSubmit, children }: { onSubmit: () => Promise<unknown>; children: ReactNode }) {
   return (
     <form
       className="card"
-      aria-labelledby={`${id}-title`}
+      aria-labelledby={PAGE_TITLE_ID}
       onSubmit={(e: FormEvent) => {
         e.preventDefault();
         void onSubmit();
       }}
       noValidate
     >
-      <h2 id={`${id}-title`}>{title}</h2>
       {children}
     </form>
   );
@@ -118,6 +108,10 @@ function KeySelect({
   );
 }
 
+/** The keys that may sign their own root: active signing keys with a public key, in a token in custody. */
+export const rootSigners = (keys: KeyRecord[], custodies: readonly CustodyView[]) =>
+  keys.filter((k) => k.state === 'active' && k.usage === 'sign' && k.fingerprint !== null && custodyOf(k, custodies));
+
 /** cert.self-sign: an active signing key in a token in custody signs its own certificate. */
 export function RootCertificateForm({ keys, certificates }: { keys: KeyRecord[]; certificates: CertificateRecord[] }) {
   const custodies = useCustos((s) => s.custodies) ?? [];
@@ -125,9 +119,7 @@ export function RootCertificateForm({ keys, certificates }: { keys: KeyRecord[];
   const form = useCeremonyForm('cert.self-sign', 'root');
   const [keyId, setKeyId] = useState('');
   const [draft, setDraft] = useState<ProfileDraft>(caDraft);
-  const signers = keys.filter(
-    (k) => k.state === 'active' && k.usage === 'sign' && k.fingerprint !== null && custodyOf(k, custodies),
-  );
+  const signers = rootSigners(keys, custodies);
   const key = signers.find((k) => k.id === keyId) ?? signers[0];
   if (!key) return null;
   const lastDay = lastDayBefore(key.expiresAt);
@@ -144,7 +136,7 @@ export function RootCertificateForm({ keys, certificates }: { keys: KeyRecord[];
     if (ok) setDraft(caDraft());
   };
   return (
-    <CeremonyForm id="root" title={actionTitle('cert.self-sign')} onSubmit={submit}>
+    <CeremonyForm onSubmit={submit}>
       {form.summary}
       <p>
         The key signs its own certificate inside its token; the private key never leaves it. The holders of the key’s
@@ -213,7 +205,7 @@ export function IssueCertificateForm({ cas }: { cas: ReturnType<typeof caKeys> }
     }
   };
   return (
-    <CeremonyForm id="issue" title={actionTitle('cert.issue')} onSubmit={submit}>
+    <CeremonyForm onSubmit={submit}>
       {form.summary}
       <p>
         The CA key signs a certificate for the key in the request. Custos checks the request’s signature before anyone’s
@@ -294,7 +286,7 @@ export function RevocationListForm({
     if (ok) setRevoke({});
   };
   return (
-    <CeremonyForm id="crl" title={actionTitle('crl.issue')} onSubmit={submit}>
+    <CeremonyForm onSubmit={submit}>
       {form.summary}
       <p>
         The CA key signs its next revocation list. Certificates it revoked before stay on the list; choose those to

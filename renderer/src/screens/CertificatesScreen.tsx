@@ -3,21 +3,30 @@ import { actionTitle } from '../../../shared/actions';
 import type { KeyRecord } from '../../../shared/keys';
 import type { CertificateRecord, CrlText } from '../../../shared/pki';
 import { ErrorNotice } from '../app/ErrorNotice';
-import { JumpLinks } from '../app/JumpLinks';
 import { NextStep } from '../app/NextStep';
 import { QuorumScreen } from '../app/QuorumScreen';
+import { PageBody, PageLinks, useOpenPage, type ScreenPage } from '../app/SubPage';
 import { caKeyIds } from '../store/certificates-slice';
 import { useCustos } from '../store/context';
 import { isCertificateCeremony } from '../store/quorum-slice';
-import { caKeys, IssueCertificateForm, RevocationListForm, RootCertificateForm, shortSerial } from './CertificateForms';
+import {
+  caKeys,
+  IssueCertificateForm,
+  RevocationListForm,
+  RootCertificateForm,
+  rootSigners,
+  shortSerial,
+} from './CertificateForms';
 
-/** The certificate authority's work: what it has issued (list → detail), its revocation lists, then its ceremonies. */
+/**
+ * The certificate authority's work: what waits for approval, what it has issued (list → detail), its revocation lists,
+ * then its three ceremonies, each on its own page.
+ */
 export function CertificatesScreen() {
   const loadCertificates = useCustos((s) => s.loadCertificates);
   const loadKeys = useCustos((s) => s.loadKeys);
   const certificates = useCustos((s) => s.certificates);
   const keys = useCustos((s) => s.keys) ?? [];
-  const custodies = useCustos((s) => s.custodies) ?? [];
   const error = useCustos((s) => s.certificateError);
   const proposals = useCustos((s) => s.proposals);
   // A ceremony that ran since (on Approvals) changes the list: read it again whenever the proposals change.
@@ -25,36 +34,108 @@ export function CertificatesScreen() {
     void loadCertificates();
     void loadKeys();
   }, [loadCertificates, loadKeys, proposals]);
-  const cas = caKeys(keys, certificates ?? [], custodies);
+  const groups = useCeremonyPages(keys, certificates ?? []);
+  const open = useOpenPage(groups);
   return (
-    <QuorumScreen title="Certificates" errorTitle="The ceremony was not proposed">
-      <JumpLinks
-        label="Parts of this page"
-        targets={[
-          { id: 'waiting-title', text: 'Waiting for approval' },
-          { id: 'certificates-title', text: 'Issued certificates' },
-          { id: 'crls-title', text: 'Revocation lists' },
-          { id: 'root-title', text: 'Make a root certificate' },
-          { id: 'issue-title', text: 'Issue from a request' },
-          { id: 'crl-title', text: 'Issue a revocation list' },
-        ]}
-      />
-      {error && <ErrorNotice error={error} title="Certificates could not be read" />}
-      <Waiting />
-      <section className="card" aria-labelledby="certificates-title">
-        <h2 id="certificates-title">Issued certificates</h2>
-        {certificates && certificates.length === 0 ? (
-          <p>
-            No certificate yet. A certificate authority starts with a root certificate, made for an active signing key
-            and approved by the holders of its token.
-          </p>
-        ) : (
-          <CertificateTable certificates={certificates ?? []} />
-        )}
-      </section>
-      <RevocationLists certificates={certificates ?? []} keys={keys} />
-      <Ceremonies keys={keys} cas={cas} certificates={certificates ?? []} />
+    <QuorumScreen title="Certificates" page={open?.title ?? null} errorTitle="The ceremony was not proposed">
+      {open ? (
+        <PageBody page={open} />
+      ) : (
+        <>
+          {error && <ErrorNotice error={error} title="Certificates could not be read" />}
+          <Waiting />
+          <section className="card" aria-labelledby="certificates-title">
+            <h2 id="certificates-title">Issued certificates</h2>
+            {certificates && certificates.length === 0 ? (
+              <>
+                <p>
+                  No certificate yet. A certificate authority starts with a root certificate, made for an active signing
+                  key and approved by the holders of its token.
+                </p>
+                <FirstStep keys={keys} />
+              </>
+            ) : (
+              <CertificateTable certificates={certificates ?? []} />
+            )}
+          </section>
+          <RevocationLists certificates={certificates ?? []} keys={keys} />
+          <PageLinks title="Certificate ceremonies" id="ceremonies-title" groups={groups} />
+        </>
+      )}
     </QuorumScreen>
+  );
+}
+
+/** The three ceremonies, each a page; what is missing first is said instead of the way in. */
+function useCeremonyPages(
+  keys: KeyRecord[],
+  certificates: CertificateRecord[],
+): { title: string; pages: ScreenPage[] }[] {
+  const custodies = useCustos((s) => s.custodies) ?? [];
+  const cas = caKeys(keys, certificates, custodies);
+  const noCa = 'Needs a CA key with its CA certificate: make a root certificate first.';
+  return [
+    {
+      title: 'Certificates',
+      pages: [
+        {
+          id: 'root',
+          title: actionTitle('cert.self-sign'),
+          summary: 'An active signing key signs its own certificate: the root of a certificate authority.',
+          unavailable: !custodies.some((c) => c.state === 'active')
+            ? 'Needs a token in custody first (Ceremonies screen).'
+            : rootSigners(keys, custodies).length === 0
+              ? 'Needs an active signing key in a token in custody (Keys screen).'
+              : null,
+          render: () => <RootCertificateForm keys={keys} certificates={certificates} />,
+        },
+        {
+          id: 'issue',
+          title: actionTitle('cert.issue'),
+          summary: 'A CA key signs a certificate for the key in a PKCS#10 request pasted as text.',
+          unavailable: cas.length === 0 ? noCa : null,
+          render: () => <IssueCertificateForm cas={cas} />,
+        },
+      ],
+    },
+    {
+      title: 'Revocation',
+      pages: [
+        {
+          id: 'crl',
+          title: actionTitle('crl.issue'),
+          summary: 'A CA key signs its next revocation list, revoking the certificates chosen, or renewing it.',
+          unavailable: cas.length === 0 ? noCa : null,
+          render: () => <RevocationListForm cas={cas} certificates={certificates} />,
+        },
+      ],
+    },
+  ];
+}
+
+/** Before the first certificate: what to do first, one keypress from where it is done. */
+function FirstStep({ keys }: { keys: KeyRecord[] }) {
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  const loaded = useCustos((s) => s.keys !== null && s.custodies !== null);
+  if (!loaded) return null;
+  if (custodies.length === 0)
+    return (
+      <NextStep screen="ceremonies" action="Go to Ceremonies">
+        Certificates are signed by keys in a token held in custody, and no token is in custody yet. Take a token into
+        custody on the Ceremonies screen first.
+      </NextStep>
+    );
+  if (rootSigners(keys, custodies).length === 0)
+    return (
+      <NextStep screen="keys" action="Go to Keys">
+        A root certificate is made for an active signing key, and no signing key is active. Propose a signing key (EC
+        P-384, for example) on the Keys screen and activate it once generated.
+      </NextStep>
+    );
+  return (
+    <NextStep screen="certificates" page="root" action={actionTitle('cert.self-sign')}>
+      The holders of the signing key’s token approve the root certificate exactly as it is proposed.
+    </NextStep>
   );
 }
 
@@ -237,52 +318,6 @@ function LatestList({ crl }: { crl: CrlText }) {
         <summary>The list as PEM text, to publish</summary>
         <pre>{crl.text}</pre>
       </details>
-    </>
-  );
-}
-
-/** One section per ceremony, each with its own primary action; what is missing first is said instead. */
-function Ceremonies({
-  keys,
-  cas,
-  certificates,
-}: {
-  keys: KeyRecord[];
-  cas: ReturnType<typeof caKeys>;
-  certificates: CertificateRecord[];
-}) {
-  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
-  const loaded = useCustos((s) => s.keys !== null && s.custodies !== null);
-  if (!loaded) return null;
-  if (custodies.length === 0)
-    return (
-      <NextStep screen="ceremonies" action="Go to Ceremonies">
-        Certificates are signed by keys in a token held in custody, and no token is in custody yet. Take a token into
-        custody on the Ceremonies screen first.
-      </NextStep>
-    );
-  const signers = keys.filter((k) => k.state === 'active' && k.usage === 'sign' && k.fingerprint !== null);
-  return (
-    <>
-      {signers.length === 0 ? (
-        <NextStep screen="keys" action="Go to Keys">
-          A root certificate is made for an active signing key, and no signing key is active. Propose a signing key (EC
-          P-384, for example) on the Keys screen and activate it once generated.
-        </NextStep>
-      ) : (
-        <RootCertificateForm keys={keys} certificates={certificates} />
-      )}
-      {cas.length === 0 ? (
-        <p className="muted">
-          Issuing from a request and issuing revocation lists need a CA key with its CA certificate: make a root
-          certificate first.
-        </p>
-      ) : (
-        <>
-          <IssueCertificateForm cas={cas} />
-          <RevocationListForm cas={cas} certificates={certificates} />
-        </>
-      )}
     </>
   );
 }

@@ -1,8 +1,9 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import type { KeyRecord } from '../../../shared/keys';
 import type { TransportPackageSummary } from '../../../shared/transport';
 import { emptyProof, FactorFields } from '../app/FactorFields';
-import { Outcome } from '../app/Outcome';
+import { NextStep } from '../app/NextStep';
+import { PAGE_TITLE_ID } from '../app/SubPage';
 import { useCustos } from '../store/context';
 
 /** A fingerprint in groups of four, to compare with the recipient's by eye. */
@@ -11,39 +12,32 @@ const grouped = (fingerprint: string) => fingerprint.match(/.{1,4}/g)!.join(' ')
 /**
  * Key transport (docs/key-transport.md): a security officer trusts a recipient key; the quorum
  * exports a key wrapped for it, or imports a package wrapped for one of this installation's keys.
- * Export and import are proposals, approved on the Approvals screen like any other.
+ * Export and import are proposals, approved on the Approvals screen like any other. Each is a page of the Keys screen.
  */
-export function KeyTransportPanel({ keys }: { keys: KeyRecord[] }) {
-  const loadTransport = useCustos((s) => s.loadTransport);
-  const error = useCustos((s) => s.transportError);
-  const notice = useCustos((s) => s.transportNotice);
-  useEffect(() => {
-    void loadTransport();
-  }, [loadTransport]);
+
+/** The lists page: who keys may be wrapped for, and the packages sent and received. */
+export function TransportLists() {
   return (
-    <section className="card" aria-labelledby="transport-title">
-      <h2 id="transport-title">Key transport</h2>
+    <>
       <p className="muted">
         A key leaves a token only wrapped for a recipient public key a security officer trusts, and enters one only
         unwrapped inside it. Both need the quorum.
       </p>
-      <Outcome error={error} errorTitle="Nothing was changed" notice={notice} />
       <Recipients />
-      <TrustRecipient />
-      <ExportForRecipient keys={keys} />
-      <ReceivePackage keys={keys} />
       <Packages />
-    </section>
+    </>
   );
 }
 
 function Recipients() {
   const recipients = useCustos((s) => s.recipients) ?? [];
   return (
-    <section aria-labelledby="recipients-title">
-      <h3 id="recipients-title">Trusted recipients</h3>
+    <section className="card" aria-labelledby="recipients-title">
+      <h2 id="recipients-title">Trusted recipients</h2>
       {recipients.length === 0 ? (
-        <p>No recipient key is trusted yet. A security officer records one below.</p>
+        <NextStep screen="keys" page="trust-recipient" action="Trust a recipient key">
+          No recipient key is trusted yet. A security officer records one.
+        </NextStep>
       ) : (
         <table className="data">
           <thead>
@@ -66,7 +60,10 @@ function Recipients() {
                   </span>
                 </td>
                 <td>
-                  <code>{grouped(r.fingerprint)}</code>
+                  {/* Two lines of eight groups: the whole of it in one line would push the table off the screen. */}
+                  <code>{grouped(r.fingerprint.slice(0, 32))}</code>
+                  <br />
+                  <code>{grouped(r.fingerprint.slice(32))}</code>
                 </td>
                 <td>
                   {r.recordedBy.name}, {r.recordedAt.slice(0, 10)}
@@ -80,7 +77,8 @@ function Recipients() {
   );
 }
 
-function TrustRecipient() {
+/** The whole of its page: a security officer records a recipient key as trusted. */
+export function TrustRecipient() {
   const officers = (useCustos((s) => s.custodians) ?? []).filter((c) => c.roles.includes('security-officer'));
   const trust = useCustos((s) => s.trustRecipient);
   const [label, setLabel] = useState('');
@@ -96,8 +94,7 @@ function TrustRecipient() {
     }
   };
   return (
-    <form className="card inset" aria-labelledby="trust-title" onSubmit={(e) => void submit(e)}>
-      <h3 id="trust-title">Trust a recipient key (security officer)</h3>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
       <p className="muted">
         Compare the key’s SHA-256 fingerprint with the recipient over a second channel before you record it.
       </p>
@@ -111,7 +108,7 @@ function TrustRecipient() {
   );
 }
 
-/** A proposal from the panel: its answer shows at the top of the Keys screen, which takes focus. */
+/** A proposal from a transport page: its answer is the keys' one, at the top of the page, which takes focus. */
 function useProposal() {
   const propose = useCustos((s) => s.proposeKey);
   const forget = useCustos((s) => s.forgetTransportOutcome);
@@ -127,12 +124,25 @@ function useCustodyOf() {
   return (key: KeyRecord | undefined) => custodies.find((c) => key && c.token.serial === key.token.serial);
 }
 
-function ExportForRecipient({ keys }: { keys: KeyRecord[] }) {
+/** The keys that may leave their token, wrapped: generated backup-able, and neither compromised nor destroyed. */
+const exportableKeys = (keys: KeyRecord[]) =>
+  keys.filter((k) => k.backupable && !['compromised', 'destroyed'].includes(k.state));
+
+/** Why no export can be proposed now, or null when one can. */
+export function exportUnavailable(keys: KeyRecord[], trustedRecipients: number): string | null {
+  if (exportableKeys(keys).length === 0)
+    return 'No key can be exported: only keys generated backup-able can leave their token, wrapped.';
+  if (trustedRecipients === 0) return 'No recipient is trusted yet: a security officer records one first.';
+  return null;
+}
+
+/** key.export-wrapped, the whole of its page: offered once a key can leave and a recipient is trusted. */
+export function ExportForRecipient({ keys }: { keys: KeyRecord[] }) {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const recipients = (useCustos((s) => s.recipients) ?? []).filter((r) => r.status === 'trusted');
   const propose = useProposal();
   const custodyOf = useCustodyOf();
-  const exportable = keys.filter((k) => k.backupable && !['compromised', 'destroyed'].includes(k.state));
+  const exportable = exportableKeys(keys);
   const [keyId, setKeyId] = useState('');
   const [recipient, setRecipient] = useState('');
   const [proof, setProof] = useState(emptyProof());
@@ -143,49 +153,33 @@ function ExportForRecipient({ keys }: { keys: KeyRecord[] }) {
     setProof({ ...proof, passphrase: '', code: '' });
   };
   return (
-    <form className="card inset" aria-labelledby="export-title" onSubmit={(e) => void submit(e)}>
-      <h3 id="export-title">Export a key for a recipient (quorum)</h3>
-      {exportable.length === 0 || recipients.length === 0 ? (
-        <p>
-          {exportable.length === 0
-            ? 'No key can be exported: only keys generated backup-able can leave their token, wrapped.'
-            : 'No recipient is trusted yet: a security officer records one above.'}
-        </p>
-      ) : (
-        <>
-          <label htmlFor="export-key">Key</label>
-          <select id="export-key" value={keyId} onChange={(e) => setKeyId(e.target.value)}>
-            <option value="">Choose…</option>
-            {exportable.map((k) => (
-              <option key={k.id} value={k.id}>
-                {k.label} ({k.algorithm}, {k.state}, token {k.token.label})
-              </option>
-            ))}
-          </select>
-          <label htmlFor="export-recipient">Recipient</label>
-          <select id="export-recipient" value={recipient} onChange={(e) => setRecipient(e.target.value)}>
-            <option value="">Choose…</option>
-            {recipients.map((r) => (
-              <option key={r.fingerprint} value={r.fingerprint}>
-                {r.label} ({r.algorithm}, {r.fingerprint.slice(0, 16)}…)
-              </option>
-            ))}
-          </select>
-          <FactorFields
-            id="export-requester"
-            label="Proposed by"
-            proof={proof}
-            onChange={setProof}
-            choices={custodians}
-          />
-          <button type="submit">Propose the export</button>
-        </>
-      )}
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+      <label htmlFor="export-key">Key</label>
+      <select id="export-key" value={keyId} onChange={(e) => setKeyId(e.target.value)}>
+        <option value="">Choose…</option>
+        {exportable.map((k) => (
+          <option key={k.id} value={k.id}>
+            {k.label} ({k.algorithm}, {k.state}, token {k.token.label})
+          </option>
+        ))}
+      </select>
+      <label htmlFor="export-recipient">Recipient</label>
+      <select id="export-recipient" value={recipient} onChange={(e) => setRecipient(e.target.value)}>
+        <option value="">Choose…</option>
+        {recipients.map((r) => (
+          <option key={r.fingerprint} value={r.fingerprint}>
+            {r.label} ({r.algorithm}, {r.fingerprint.slice(0, 16)}…)
+          </option>
+        ))}
+      </select>
+      <FactorFields id="export-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
+      <button type="submit">Propose the export</button>
     </form>
   );
 }
 
-function ReceivePackage({ keys }: { keys: KeyRecord[] }) {
+/** The whole of its page: a package is checked and kept, then the import of the package just kept is proposed. */
+export function ReceivePackage({ keys }: { keys: KeyRecord[] }) {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const receive = useCustos((s) => s.receivePackage);
   const received = useCustos((s) => s.received);
@@ -212,8 +206,7 @@ function ReceivePackage({ keys }: { keys: KeyRecord[] }) {
   };
   return (
     <>
-      <form className="card inset" aria-labelledby="receive-title" onSubmit={(e) => void submitPackage(e)}>
-        <h3 id="receive-title">Receive a package wrapped for one of our keys</h3>
+      <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submitPackage(e)}>
         <label htmlFor="receive-text">The package (package.json, pasted)</label>
         <textarea
           id="receive-text"
@@ -225,10 +218,10 @@ function ReceivePackage({ keys }: { keys: KeyRecord[] }) {
         <button type="submit">Check and keep the package</button>
       </form>
       {received && (
-        <form className="card inset" aria-labelledby="import-wrapped-title" onSubmit={(e) => void submitImport(e)}>
-          <h3 id="import-wrapped-title">
+        <form className="card" aria-labelledby="import-wrapped-title" onSubmit={(e) => void submitImport(e)}>
+          <h2 id="import-wrapped-title">
             Import “{received.key.label}” ({received.key.algorithm}, {received.key.usage}) (quorum)
-          </h3>
+          </h2>
           <p>
             From {received.madeBy ? `installation ${received.madeBy.installation}` : 'a sender outside Custos'}. It is
             unwrapped inside the token and never leaves it.
@@ -258,26 +251,29 @@ function ReceivePackage({ keys }: { keys: KeyRecord[] }) {
 function Packages() {
   const packages = useCustos((s) => s.packages) ?? [];
   const write = useCustos((s) => s.writePackage);
-  if (packages.length === 0) return null;
   const where = (p: TransportPackageSummary) =>
     p.direction === 'out'
       ? `for recipient ${p.recipient.fingerprint.slice(0, 16)}…`
       : `from ${p.madeBy ? p.madeBy.installation : 'outside Custos'}${p.importedAs ? `, imported as ${p.importedAs.slice(0, 8)}…` : ', not imported'}`;
   return (
-    <section aria-labelledby="packages-title">
-      <h3 id="packages-title">Packages</h3>
-      <ul>
-        {packages.map((p) => (
-          <li key={p.sha256}>
-            {p.direction === 'out' ? 'Sent' : 'Received'}: “{p.key.label}” ({p.key.algorithm}) {where(p)}{' '}
-            {p.direction === 'out' && (
-              <button type="button" onClick={() => void write(p.sha256)}>
-                Write the package for “{p.key.label}”
-              </button>
-            )}
-          </li>
-        ))}
-      </ul>
+    <section className="card" aria-labelledby="packages-title">
+      <h2 id="packages-title">Packages</h2>
+      {packages.length === 0 ? (
+        <p>No package yet. One is listed here once the quorum approves an export, or once one is received.</p>
+      ) : (
+        <ul>
+          {packages.map((p) => (
+            <li key={p.sha256}>
+              {p.direction === 'out' ? 'Sent' : 'Received'}: “{p.key.label}” ({p.key.algorithm}) {where(p)}{' '}
+              {p.direction === 'out' && (
+                <button type="button" onClick={() => void write(p.sha256)}>
+                  Write the package for “{p.key.label}”
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
     </section>
   );
 }

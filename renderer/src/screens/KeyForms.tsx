@@ -1,0 +1,206 @@
+import { useState, type FormEvent } from 'react';
+import { ActionName } from '../../../shared/actions';
+import type { KeyRecord } from '../../../shared/keys';
+import { emptyProof, FactorFields } from '../app/FactorFields';
+import { PAGE_TITLE_ID } from '../app/SubPage';
+import { useCustos } from '../store/context';
+
+const ALGORITHMS = ['EC-P256', 'EC-P384', 'Ed25519', 'RSA-3072', 'RSA-4096', 'AES-256'] as const;
+
+/** A key's change of state, the whole of its page: a quorum proposal, or an officer's emergency at the token. */
+export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter(
+    (c) => c.state === 'active' && c.token.serial === keyRecord.token.serial,
+  );
+  const propose = useCustos((s) => s.proposeKey);
+  const emergency = useCustos((s) => s.emergency);
+  // An officer acts at the token in front of them (the selected one), and only on that token's keys.
+  const atToken = useCustos((s) => s.selected);
+  const [choice, setChoice] = useState('key.activate');
+  const [waitDays, setWaitDays] = useState(30);
+  const [proof, setProof] = useState(emptyProof());
+  const [reason, setReason] = useState('');
+  const emergencyChoice = choice === 'suspend' || choice === 'compromise';
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (emergencyChoice && !atToken) return;
+    const ok = emergencyChoice
+      ? await emergency(keyRecord.id, choice, atToken!, proof, choice === 'compromise' ? reason : undefined)
+      : await propose(
+          custodies[0]?.id ?? '',
+          choice === 'key.schedule-destruction' ? { keyId: keyRecord.id, waitDays } : { keyId: keyRecord.id },
+          ActionName.parse(choice),
+          proof,
+        );
+    // The next person starts from an empty form; after a refusal only the factors are typed again.
+    setProof(ok ? emptyProof() : { ...proof, passphrase: '', code: '' });
+    if (ok) setReason('');
+  };
+  return (
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+      <h2>
+        {keyRecord.label} is {keyRecord.state}
+      </h2>
+      <label htmlFor="key-transition">Change</label>
+      <select id="key-transition" value={choice} onChange={(e) => setChoice(e.target.value)}>
+        <option value="key.activate">Activate (quorum)</option>
+        <option value="key.deactivate">Deactivate (quorum)</option>
+        <option value="key.rotate">Rotate: generate its successor in the same token (quorum)</option>
+        <option value="key.reactivate">Reactivate after suspension (quorum)</option>
+        <option value="key.schedule-destruction">Schedule destruction (quorum)</option>
+        <option value="key.cancel-destruction">Cancel the scheduled destruction (quorum)</option>
+        <option value="key.destroy">Destroy now that the wait is over (quorum)</option>
+        <option value="suspend">Suspend now (one security officer, emergency)</option>
+        <option value="compromise">Mark compromised now (one security officer, emergency)</option>
+      </select>
+      {choice === 'key.schedule-destruction' && (
+        <>
+          <label htmlFor="wait-days">Waiting period in days (7–30)</label>
+          <input
+            id="wait-days"
+            type="text"
+            inputMode="numeric"
+            value={waitDays}
+            onChange={(e) => setWaitDays(Number(e.target.value.replace(/\D/g, '')) || 0)}
+          />
+        </>
+      )}
+      {choice === 'compromise' && (
+        <>
+          <label htmlFor="compromise-reason">
+            Why is it compromised? (required; relying parties read it in the notice)
+          </label>
+          <textarea
+            id="compromise-reason"
+            required
+            maxLength={500}
+            value={reason}
+            onChange={(e) => setReason(e.target.value)}
+          />
+        </>
+      )}
+      {emergencyChoice && (
+        <p id="emergency-token">
+          {atToken
+            ? `At token ${atToken.label} (${atToken.serial}). The key must live in this token.`
+            : 'No token is selected. Select the key’s token on the Tokens screen first.'}
+        </p>
+      )}
+      <FactorFields
+        id="key-actor"
+        label={emergencyChoice ? 'Security officer' : 'Proposed by'}
+        proof={proof}
+        onChange={setProof}
+        choices={emergencyChoice ? custodians.filter((c) => c.roles.includes('security-officer')) : custodians}
+      />
+      <button type="submit" disabled={emergencyChoice && !atToken}>
+        {emergencyChoice ? 'Do it now' : 'Propose'}
+      </button>
+    </form>
+  );
+}
+
+/** key.generate, the whole of its page: offered only while a token is in custody. */
+export function ProposeKey() {
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
+  const propose = useCustos((s) => s.proposeKey);
+  const [custodyId, setCustodyId] = useState('');
+  const [algorithm, setAlgorithm] = useState<(typeof ALGORITHMS)[number]>('EC-P256');
+  const [label, setLabel] = useState('');
+  const [usage, setUsage] = useState('sign');
+  const [backupable, setBackupable] = useState(false);
+  const [acceptUnrestrictedExport, setAcceptUnrestrictedExport] = useState(false);
+  const [cryptoperiodDays, setCryptoperiodDays] = useState(730);
+  const [proof, setProof] = useState(emptyProof());
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const ok = await propose(
+      custodyId || (custodies[0]?.id ?? ''),
+      {
+        algorithm,
+        label,
+        usage: algorithm === 'AES-256' && usage === 'sign' ? 'encrypt' : usage,
+        backupable,
+        cryptoperiodDays,
+        ...(backupable && acceptUnrestrictedExport ? { acceptUnrestrictedExport } : {}),
+      },
+      'key.generate',
+      proof,
+    );
+    setProof({ ...proof, passphrase: '', code: '' });
+    if (ok) setLabel('');
+  };
+  return (
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+      <p className="muted">
+        The key is generated inside the token once the quorum approves, and starts in pre-activation.
+      </p>
+      <label htmlFor="gen-custody">Token</label>
+      <select id="gen-custody" value={custodyId} onChange={(e) => setCustodyId(e.target.value)}>
+        {custodies.map((c) => (
+          <option key={c.id} value={c.id}>
+            {c.token.label} ({c.threshold} of {c.holders.length})
+          </option>
+        ))}
+      </select>
+      <label htmlFor="gen-algorithm">Algorithm</label>
+      <select
+        id="gen-algorithm"
+        value={algorithm}
+        onChange={(e) => setAlgorithm(e.target.value as (typeof ALGORITHMS)[number])}
+      >
+        {ALGORITHMS.map((a) => (
+          <option key={a}>{a}</option>
+        ))}
+      </select>
+      <label htmlFor="gen-label">Label</label>
+      <input
+        id="gen-label"
+        type="text"
+        maxLength={64}
+        value={label}
+        onChange={(e) => setLabel(e.target.value)}
+        required
+      />
+      <label htmlFor="gen-usage">Usage</label>
+      <select id="gen-usage" value={usage} onChange={(e) => setUsage(e.target.value)}>
+        <option value="sign">Sign</option>
+        <option value="encrypt">Encrypt</option>
+        <option value="wrap">Wrap other keys</option>
+      </select>
+      <label className="checkbox">
+        <input type="checkbox" checked={backupable} onChange={(e) => setBackupable(e.target.checked)} /> Can be backed
+        up (only wrapped under a trusted key)
+      </label>
+      {backupable && (
+        <label className="checkbox">
+          <input
+            type="checkbox"
+            checked={acceptUnrestrictedExport}
+            onChange={(e) => setAcceptUnrestrictedExport(e.target.checked)}
+          />{' '}
+          If this token cannot restrict the key’s export to trusted wrapping keys (CKA_WRAP_WITH_TRUSTED), accept that.
+          The approvers see and approve this; where the token can restrict it, Custos still does.
+        </label>
+      )}
+      {backupable && algorithm === 'Ed25519' && (
+        <p className="notice">
+          Some tokens cannot wrap Ed25519 private keys (SoftHSM2 2.6 among them): such a key could not be backed up
+          there. EC P-256 can.
+        </p>
+      )}
+      <label htmlFor="gen-period">Cryptoperiod in days (SP 800-57 default: 730)</label>
+      <input
+        id="gen-period"
+        type="text"
+        inputMode="numeric"
+        value={cryptoperiodDays}
+        onChange={(e) => setCryptoperiodDays(Number(e.target.value.replace(/\D/g, '')) || 0)}
+      />
+      <FactorFields id="gen-requester" label="Proposed by" proof={proof} onChange={setProof} choices={custodians} />
+      <button type="submit">Propose</button>
+    </form>
+  );
+}
