@@ -126,10 +126,28 @@ export const LintedStep = z.object({
 });
 export type LintedStep = z.infer<typeof LintedStep>;
 
+/** What a script says about the ceremony as a whole, printed above its steps. */
+export const ScriptHeader = z.object({
+  purpose: z.string(),
+  location: z.string(),
+  window: z.object({ opens: z.string(), closes: z.string() }),
+  token: z.object({ serial: z.string(), label: z.string() }),
+  roles: z.object({
+    administrator: z.string(),
+    custodians: z.array(z.string()),
+    securityOfficer: z.string().nullable(),
+    witnesses: z.array(z.string()),
+    auditor: z.string().nullable(),
+  }),
+});
+export type ScriptHeader = z.infer<typeof ScriptHeader>;
+
 export const LintReport = z.object({
   ok: z.boolean(),
   sha256: z.string(),
   title: z.string().nullable(),
+  /** Null when the script cannot be read at all. */
+  header: ScriptHeader.nullable(),
   problems: z.array(z.string()),
   steps: z.array(LintedStep),
 });
@@ -172,7 +190,13 @@ export const RunStepView = z.object({
   words: z.array(z.string()),
   state: StepState,
   by: z.string(),
+  /** A quorum step's action (catalogue name); null for other kinds. */
+  action: z.string().nullable(),
   approvers: z.array(z.string()),
+  /** A custody step's holders, each giving both factors, and how many of them open the token. */
+  custody: z.object({ holders: z.array(z.string()), threshold: z.number().int() }).nullable(),
+  /** What a manual step records (a bag serial), typed in by its performer; null when it records nothing. */
+  record: z.string().nullable(),
   witnesses: z.array(z.object({ name: z.string(), signedAt: z.string().nullable() })),
   /** The proposal this step made (the latest, when an earlier one was rejected or failed). */
   proposalId: z.string().nullable(),

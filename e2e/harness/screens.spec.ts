@@ -228,8 +228,12 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await page.keyboard.press('Alt+1');
   await checkScreen(page, '01-tokens');
   await page.keyboard.press('Alt+3');
-  // The list first: the tokens in custody, then the actions this state allows, each on its own page.
-  await expect(page.getByRole('heading', { level: 2 })).toHaveText(['Tokens in custody', 'Ad-hoc actions']);
+  // The list first: ceremony scripts, the tokens in custody, then the actions this state allows, each on its own page.
+  await expect(page.getByRole('heading', { level: 2 })).toHaveText([
+    'Ceremony scripts',
+    'Tokens in custody',
+    'Ad-hoc actions',
+  ]);
   await expect(page.getByRole('row').filter({ hasText: 'vault-k' })).toContainText('Ada, Babbage, Curie');
   await expect(page.getByRole('region', { name: 'Ad-hoc actions' }).getByRole('button')).toHaveText([
     'Take a token into custody',

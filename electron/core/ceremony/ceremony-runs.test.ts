@@ -112,6 +112,11 @@ describe('a ceremony script', () => {
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
     expect(report.sha256).toBe(scriptSha256(text));
+    expect(report.header).toMatchObject({
+      location: 'Room 4.12',
+      token,
+      roles: { administrator: 'Ada', witnesses: ['Eve'], securityOfficer: null },
+    });
     const generate = report.steps.find((s) => s.id === 'root-key')!;
     expect(generate.fingerprint).toMatch(/^[0-9a-f]{64}$/);
     expect(generate.words[0]).toContain('root-2026');
@@ -161,6 +166,11 @@ describe('a ceremony script', () => {
     // Each step reads in words, keys of earlier steps by the label the script gives them.
     expect(run.steps[1]!.words[0]).toContain('“root-2026”');
     expect(run.steps[2]!.words[0]).toMatch(/^Activate “root-2026”/);
+    // The runner asks for what each step needs: every holder of a custody, the value a manual step records.
+    expect(run.steps[0]!.custody).toEqual({ holders: ['Ada', 'Babbage', 'Curie'], threshold: 2 });
+    expect(run.steps[1]!.action).toBe('key.generate');
+    expect(run.steps[3]!.record).toBe('bag serial');
+    expect(run.steps[4]!).toMatchObject({ custody: null, record: null, action: null });
 
     // Out of order, or by someone else: refused, nothing recorded.
     await expect(

@@ -54,7 +54,7 @@ export interface PreparedProposal {
 export function lintScript(text: string, sources: LintSources): LintReport {
   const parsed = parseScript(text, { placeholders: true });
   if ('problems' in parsed)
-    return { ok: false, sha256: scriptSha256(text), title: null, problems: parsed.problems, steps: [] };
+    return { ok: false, sha256: scriptSha256(text), title: null, header: null, problems: parsed.problems, steps: [] };
   if (sources.token) parsed.script = { ...parsed.script, token: sources.token };
   const { script } = parsed;
   const problems: string[] = [];
@@ -130,7 +130,15 @@ export function lintScript(text: string, sources: LintSources): LintReport {
           'write it here when the proposal is made, and have each approver read it back: ____-____-____-____',
     };
   });
-  return { ok: problems.length === 0, sha256: parsed.sha256, title: script.title, problems, steps };
+  const { purpose, location, window, token, roles } = script;
+  const header = {
+    purpose,
+    location,
+    window,
+    token,
+    roles: { ...roles, securityOfficer: roles.securityOfficer ?? null, auditor: roles.auditor ?? null },
+  };
+  return { ok: problems.length === 0, sha256: parsed.sha256, title: script.title, header, problems, steps };
 }
 
 /** The proposal a step makes, exactly as the run makes it; the fingerprint is the one the run will show. */

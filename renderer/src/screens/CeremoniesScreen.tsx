@@ -5,16 +5,19 @@ import { PageLinks, PageUnavailable, useOpenPage, type ScreenPage } from '../app
 import { useCustos } from '../store/context';
 import { BackupImportForm } from './BackupImportForm';
 import { BackupForm, CardPrinter, RestoreForm, ShareCheckForm } from './BackupPanels';
+import { CeremonyScriptsSection, useScriptPages } from './CeremonyScripts';
 import { backupState, BackupStateCell, CardDestroyedForm, RetireForm } from './BackupRetirement';
 import { CustodyForm, CustodyList, SettleForm, TurnoverForm } from './CustodyForms';
 
 /**
- * Ceremonies: the tokens in custody first, then what waits for someone, then every ad-hoc action, each on its own page.
+ * Ceremonies: what waits for someone, the ceremonies run from scripts (with their runner and a script's check), the
+ * tokens in custody, then every ad-hoc action, each on its own page.
  * The list is made of sections in a fixed order (ceremonyListSections); a new kind of ceremony adds a section there.
  */
 export function CeremoniesScreen() {
   const pages = useCeremonyPages();
-  const open = useOpenPage(pages);
+  const scriptPages = useScriptPages();
+  const open = useOpenPage([scriptPages, ...pages]);
   return (
     <QuorumScreen title="Ceremonies" page={open?.title ?? null} errorTitle="The ceremony did not go ahead">
       {open ? (
@@ -30,12 +33,13 @@ export function CeremoniesScreen() {
   );
 }
 
-/** The list page, top to bottom: who must act now, the tokens in custody, then the actions. */
+/** The list page, top to bottom: who must act now, ceremony scripts, the tokens in custody, then the actions. */
 function ceremonyListSections(pages: { title: string; pages: ScreenPage[] }[]): ReactNode {
   return (
     <>
       <CardPrinter />
       <WaitingForSomeone />
+      <CeremonyScriptsSection />
       <CustodyList />
       <PageLinks title="Ad-hoc actions" id="actions-title" groups={pages} />
     </>

@@ -2,6 +2,7 @@ import { createStore, type StoreApi } from 'zustand';
 import type { CustosBridge } from '../bridge';
 import { createAppSlice, type AppSlice } from './app-slice';
 import { createAuditSlice, type AuditSlice } from './audit-slice';
+import { createCeremonyRunsSlice, type CeremonyRunsSlice } from './ceremony-runs-slice';
 import { createCertificatesSlice, type CertificatesSlice } from './certificates-slice';
 import { createCustodiansSlice, type CustodiansSlice } from './custodians-slice';
 import { createKeysSlice, type KeysSlice } from './keys-slice';
@@ -20,7 +21,8 @@ export type CustosState = AppSlice &
   KeysSlice &
   CertificatesSlice &
   TransportSlice &
-  ReportsSlice;
+  ReportsSlice &
+  CeremonyRunsSlice;
 export interface Deps {
   bridge: CustosBridge;
 }
@@ -39,6 +41,7 @@ export function createCustosStore(bridge: CustosBridge): StoreApi<CustosState> {
     ...createCertificatesSlice(deps)(...a),
     ...createTransportSlice(deps)(...a),
     ...createReportsSlice(deps)(...a),
+    ...createCeremonyRunsSlice(deps)(...a),
   }));
   bridge.on.tokens.changed((status) => store.getState().applyStatus(status));
   bridge.on.audit.verifyProgress((progress) => store.getState().applyVerifyProgress(progress));

@@ -1,0 +1,274 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Locator } from '@playwright/test';
+import { ceremony, type Person } from './ceremony';
+import { expect, test } from './fixtures';
+import { checkScreen, checkScreenPart } from './screens';
+
+test.use({ viewport: { width: 1280, height: 800 } });
+
+type Seeded = Person & { id: string };
+
+const TEMPLATE = join(__dirname, '../../resources/ceremonies/root-key-generation.yml');
+
+/** The shipped template filled in as an organisation would: its people, its token, a window around now. */
+function rootKeyScript(token: { serial: string; label: string }, now: Date): string {
+  const at = (hours: number) => new Date(now.getTime() + hours * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const values: Record<string, string> = {
+    'room and building, e.g. Room 4.12, Head office': 'Room 4.12',
+    'window opens, UTC, e.g. 2027-01-15T09:00:00Z': at(-1),
+    'window closes, UTC, e.g. 2027-01-15T17:00:00Z': at(6),
+    'token serial': token.serial,
+    'token label': token.label,
+    'ceremony administrator': 'Ada',
+    'custodian 1': 'Ada',
+    'custodian 2': 'Babbage',
+    'custodian 3': 'Curie',
+    'security officer': 'Olga Setup',
+    witness: 'Eve',
+    auditor: 'Eve',
+    'root key label': 'root-2027',
+  };
+  return readFileSync(TEMPLATE, 'utf8').replace(/'<([^>]+)>'/g, (whole, name: string) =>
+    name in values ? `'${values[name]}'` : whole,
+  );
+}
+
+test('a root key ceremony from the template: checked, printed, started, run step by step with its witness, reported', async ({
+  custos,
+}) => {
+  test.setTimeout(600_000);
+  const [ada, babbage, curie, eve] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Eve'])) as [
+    Seeded,
+    Seeded,
+    Seeded,
+    Seeded,
+  ];
+  const token = custos.addToken('root-ceremony');
+  const page = await custos.open();
+  const { code } = ceremony(page, custos.clock);
+  const text = rootKeyScript(token, custos.clock.now);
+  /** Both factors of one person in a form, at a fresh TOTP step. */
+  const factors = async (form: Locator, who: Person) => {
+    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+    await form.getByLabel(`${who.name}’s code`).fill(code(who));
+  };
+  const said = page.locator('.runner .outcome');
+
+  // The list says what to do before any script has run.
+  await page.keyboard.press('Alt+3');
+  const scripts = page.getByRole('region', { name: 'Ceremony scripts' });
+  await expect(scripts).toContainText('No ceremony has been run from a script yet');
+  await expect(scripts).toContainText('custos ceremony lint FILE');
+  await checkScreenPart(page, '03-ceremonies-scripts', scripts);
+  await scripts.getByRole('button', { name: 'Check a script' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Check a script' })).toBeFocused();
+  await expect(page.getByText('custos ceremony rehearse FILE')).toBeVisible();
+
+  // A script naming someone not enrolled: the summary takes focus and says what to fix; nothing can start.
+  const chooser = page.getByLabel('Ceremony script (YAML)');
+  await chooser.setInputFiles({
+    name: 'root-key.yml',
+    mimeType: 'text/yaml',
+    buffer: Buffer.from(text.replace("auditor: 'Eve'", "auditor: 'Mallory'")),
+  });
+  const summary = page.getByRole('alert');
+  await expect(summary).toBeFocused();
+  await expect(summary).toContainText('CEREMONY_SCRIPT_INVALID');
+  await expect(summary).toContainText('“Mallory” is not enrolled');
+  await expect(page.getByRole('form', { name: 'Start this ceremony' })).toHaveCount(0);
+  await checkScreen(page, '03-ceremonies-script-problems');
+  await summary.getByRole('link', { name: 'Choose the corrected file' }).press('Enter');
+  await expect(chooser).toBeFocused();
+
+  // The clean script, as printed: each quorum step with the fingerprint lint computed before the ceremony.
+  await chooser.setInputFiles({ name: 'root-key.yml', mimeType: 'text/yaml', buffer: Buffer.from(text) });
+  await expect(page.getByRole('status')).toContainText('“root-key.yml” has no problems');
+  const lint = custos.core!.ceremonies.lint(text);
+  const fingerprint = (id: string) => lint.steps.find((s) => s.id === id)!.shortFingerprint!;
+  const printed = page.getByRole('article', { name: 'Ceremony script: Root key generation' });
+  for (const id of ['generate-root', 'activate', 'backup']) await expect(printed).toContainText(fingerprint(id));
+  await expect(printed).toContainText('Witnessed by Eve: signature');
+  await expect(printed.getByRole('listitem')).toHaveCount(9);
+  await checkScreen(page, '03-ceremonies-script-checked');
+  await page.emulateMedia({ media: 'print' });
+  await expect(page.getByRole('navigation', { name: 'Sections' })).toBeHidden();
+  await expect(page.getByRole('form', { name: 'Start this ceremony' })).toBeHidden();
+  await checkScreen(page, '03-ceremonies-script-printed');
+  await page.emulateMedia({ media: 'screen' });
+
+  // The administrator the script names starts it; the run opens on its page.
+  const start = page.getByRole('form', { name: 'Start this ceremony' });
+  custos.advance(30);
+  await factors(start, ada);
+  await start.getByRole('button', { name: 'Start this ceremony' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeVisible({ timeout: 60_000 });
+  // A new page: its title takes focus; the notice of what happened is right under it.
+  await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused();
+  await expect(said).toContainText('has started');
+
+  const step = (n: number) => page.getByRole('region', { name: new RegExp(`^Step ${n} of 9`) });
+  const witness = async (n: number, title: string) => {
+    custos.advance(30);
+    const form = page.getByRole('form', { name: `Witness step ${n}: ${title}` });
+    await factors(form, eve);
+    await form.getByRole('button', { name: 'I witnessed this step' }).press('Enter');
+    await expect(said).toContainText(n === 9 ? 'The ceremony is complete' : 'Confirmed.', { timeout: 60_000 });
+  };
+  /** The performer proposes; each approver types the fingerprint from the paper and both factors, in turn. */
+  const quorumStep = async (n: number, id: string, title: string, by: Person, approvers: Person[]) => {
+    custos.advance(30);
+    const propose = page.getByRole('form', { name: `Do step ${n}: ${title}` });
+    await factors(propose, by);
+    await propose.getByRole('button', { name: 'Propose it' }).press('Enter');
+    await expect(said).toContainText(`Proposed. Each approver compares the fingerprint ${fingerprint(id)}`, {
+      timeout: 60_000,
+    });
+    await expect(step(n).locator('.compare')).toContainText(fingerprint(id));
+    await expect(step(n)).toContainText(`Approvals so far: 0 of 2`);
+    if (n === 2) await checkScreen(page, '03-ceremonies-runner-approve');
+    for (const who of approvers) {
+      custos.advance(30);
+      const form = page.getByRole('form', { name: `Approve step ${n}: ${title}` });
+      await form.locator('#approver-who').selectOption({ label: who.name });
+      await form.getByLabel('Fingerprint as read from your printed script').fill(fingerprint(id));
+      await factors(form, who);
+      await form.getByRole('button', { name: 'Approve' }).press('Enter');
+      await expect(said).toContainText('Approved', { timeout: 60_000 });
+    }
+    await expect(step(n)).toContainText('waiting for witnesses');
+  };
+  const manualStep = async (n: number, title: string, by: Person, value: string) => {
+    custos.advance(30);
+    const form = page.getByRole('form', { name: `Do step ${n}: ${title}` });
+    await form.getByLabel(/serial, as read aloud$/).fill(value);
+    await factors(form, by);
+    await form.getByRole('button', { name: 'Record that it is done' }).press('Enter');
+    await expect(step(n)).toContainText(`Recorded: ${value}`, { timeout: 60_000 });
+    await witness(n, title);
+  };
+
+  // Step 1: every holder's factors in turn, and the token's SO PIN; then the witness.
+  await expect(step(1)).toContainText('Now: Ada, Babbage, Curie give both factors');
+  await expect(page.getByRole('region', { name: 'What comes next' })).toContainText(
+    'Step 2: Generate the root key, by Ada.',
+  );
+  await checkScreen(page, '03-ceremonies-runner-custody');
+  const custody = page.getByRole('form', { name: 'Do step 1: Take the token into custody' });
+  // Nothing typed: the summary names each missing field, and the core is not asked.
+  await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
+  await expect(custody.getByRole('alert')).toBeFocused();
+  await expect(custody.getByRole('alert')).toContainText('Type the token’s current SO PIN');
+  custos.advance(30);
+  for (const who of [ada, babbage, curie]) await factors(custody, who);
+  await custody.getByLabel('The token’s current SO PIN').fill('87654321');
+  await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
+  await expect(said).toContainText('Done. The witnesses confirm it next', { timeout: 90_000 });
+  await expect(said).toBeFocused();
+  await expect(step(1)).toContainText('Now: Eve confirms, as witness, that it was done');
+  await checkScreen(page, '03-ceremonies-runner-witness');
+  await witness(1, 'Take the token into custody');
+
+  await quorumStep(2, 'generate-root', 'Generate the root key', ada, [babbage, curie]);
+  await witness(2, 'Generate the root key');
+
+  // Pause: the page is left (here: reloaded); the list says where the run is and who acts; it resumes there.
+  await page.reload();
+  await page.keyboard.press('Alt+3');
+  await expect(scripts).toContainText('step 3 of 9, “Activate the root key”: Babbage proposes it.');
+  await checkScreenPart(page, '03-ceremonies-scripts-in-progress', scripts);
+  await scripts.getByRole('button', { name: 'Root key generation' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused();
+  await expect(page.getByRole('navigation', { name: /Steps: 2 of 9 done/ })).toBeVisible();
+
+  await quorumStep(3, 'activate', 'Activate the root key', babbage, [ada, curie]);
+  await witness(3, 'Activate the root key');
+  await quorumStep(4, 'backup', 'Back up the root key on share cards', curie, [ada, babbage]);
+  // The backup's cards are printed from the step, by each holder in turn (the Approvals screen's flow).
+  await step(4).getByRole('button', { name: 'Print the share cards' }).press('Enter');
+  const collect = page.getByRole('form', { name: 'Collect the share cards' });
+  for (const [i, who] of [ada, babbage, curie].entries()) {
+    custos.advance(30);
+    await collect.locator('#card-holder-who').selectOption({ label: who.name });
+    await factors(collect, who);
+    await collect.getByRole('button', { name: 'Show my card' }).press('Enter');
+    const card = page.getByRole('region', { name: `Share card ${i + 1} of 3 — for ${who.name}` });
+    await expect(card).toBeVisible({ timeout: 60_000 });
+    await card.getByRole('button', { name: 'Done: hide my card' }).press('Enter');
+  }
+  await expect(collect).toContainText('(3 of 3)');
+  await collect.getByRole('button', { name: 'All cards collected: forget them' }).press('Enter');
+  await expect(collect).toHaveCount(0);
+  await witness(4, 'Back up the root key on share cards');
+
+  await manualStep(5, 'Seal the first share card', ada, 'TE-100001');
+  await manualStep(6, 'Seal the second share card', babbage, 'TE-100002');
+  await manualStep(7, 'Seal the third share card', curie, 'TE-100003');
+  await manualStep(8, 'Put the token away', ada, 'TE-100004');
+
+  custos.advance(30);
+  const checkpoint = page.getByRole('form', { name: 'Do step 9: Sign the closing checkpoint' });
+  await factors(checkpoint, ada);
+  await checkpoint.getByRole('button', { name: 'Sign the checkpoint' }).press('Enter');
+  await expect(page.getByLabel('Signed checkpoint')).toContainText('— ', { timeout: 60_000 });
+  await expect(page.getByRole('region', { name: 'What comes next' })).toContainText('This is the last step');
+  await witness(9, 'Sign the closing checkpoint');
+
+  const run = custos.core!.ceremonies.list()[0]!;
+  expect(run.state).toBe('done');
+  const done = page.getByRole('region', { name: 'The ceremony is complete' });
+  await expect(done).toContainText(run.reportId!);
+  await expect(page.getByRole('navigation', { name: 'Steps: 9 of 9 done' })).toBeVisible();
+  await checkScreen(page, '03-ceremonies-runner-done');
+  expect(custos.core!.keys.list().find((k) => k.label === 'root-2027')!.state).toBe('active');
+
+  await page.keyboard.press('Alt+3');
+  await expect(scripts).toContainText(`signed report ${run.reportId!}`);
+});
+
+test('a run is aborted from its own confirmation page, which restates what stops and why', async ({ custos }) => {
+  test.setTimeout(300_000);
+  const [ada] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Eve'])) as [Seeded, ...Seeded[]];
+  const token = custos.addToken('root-ceremony');
+  const page = await custos.open();
+  const { code } = ceremony(page, custos.clock);
+  custos.advance(30);
+  const proof = { custodianId: ada.id, passphrase: ada.passphrase, code: code(ada) };
+  const run = await custos.core!.ceremonies.start(rootKeyScript(token, custos.clock.now), proof);
+
+  await page.keyboard.press('Alt+3');
+  const scripts = page.getByRole('region', { name: 'Ceremony scripts' });
+  await expect(scripts).toContainText('step 1 of 9, “Take the token into custody”: Ada, Babbage, Curie give');
+  await scripts.getByRole('button', { name: 'Root key generation' }).press('Enter');
+  await page.getByRole('button', { name: 'Abort this ceremony…' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Abort “Root key generation”' })).toBeFocused();
+
+  // No reason: the summary says so and leads to the field.
+  const why = page.getByRole('form', { name: 'Why the ceremony stops' });
+  await why.getByRole('button', { name: 'Continue' }).press('Enter');
+  await expect(why.getByRole('alert')).toBeFocused();
+  await why.getByRole('alert').getByRole('link', { name: 'Say why the ceremony stops' }).press('Enter');
+  await expect(why.getByLabel('Why the ceremony stops')).toBeFocused();
+  await why.getByLabel('Why the ceremony stops').fill('The token’s tamper-evident bag arrived opened.');
+  await why.getByRole('button', { name: 'Continue' }).press('Enter');
+
+  const confirm = page.getByRole('form', { name: 'Confirm the abort' });
+  await expect(confirm).toContainText('Root key generation on “root-ceremony”');
+  await expect(confirm.getByRole('heading', { name: 'Check before you abort' })).toBeFocused();
+  await expect(confirm).toContainText(
+    'After 0 of 9 steps: step 1, “Take the token into custody”, and those after it will not be done',
+  );
+  await expect(confirm).toContainText('The token’s tamper-evident bag arrived opened.');
+  await checkScreen(page, '03-ceremonies-runner-abort');
+  custos.advance(30);
+  await confirm.locator('#abort-who').selectOption({ label: 'Ada' });
+  await confirm.getByLabel('Ada’s passphrase').fill(ada.passphrase);
+  await confirm.getByLabel('Ada’s code').fill(code(ada));
+  await confirm.getByRole('button', { name: 'Abort the ceremony' }).press('Enter');
+
+  await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused({ timeout: 60_000 });
+  await expect(page.locator('.runner')).toContainText('Why: The token’s tamper-evident bag arrived opened.');
+  expect(custos.core!.ceremonies.view(run.id).state).toBe('aborted');
+  await page.keyboard.press('Alt+3');
+  await expect(scripts).toContainText('aborted');
+});

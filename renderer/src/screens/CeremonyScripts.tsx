@@ -1,0 +1,144 @@
+import { useEffect } from 'react';
+import type { RunSummary, RunView } from '../../../shared/ceremony-script';
+import type { ScreenPage } from '../app/SubPage';
+import { useCustos } from '../store/context';
+import { AbortRunPage } from './AbortRunPage';
+import { RunnerPage } from './RunnerPage';
+import { actNowVerb, abortPage, CHECK_SCRIPT_PAGE, RUN_CHIPS, runPage, whoActsNow } from './run-words';
+import { ScriptCheckPage } from './ScriptCheckPage';
+
+/** How to rehearse, said where a script is checked or run: the app has no rehearsal of its own yet. */
+export function RehearseHint() {
+  return (
+    <p className="hint rehearse-hint">
+      Rehearsals run outside the app: close Custos and run <code>custos ceremony rehearse FILE</code> with the same
+      file. It runs every step on a scratch SoftHSM2 token beside this installation, with the people’s own factors; no
+      real token or key is touched, and the rehearsal is recorded here.
+    </p>
+  );
+}
+
+/**
+ * The pages of ceremony scripts: checking one, and each run (with its abort confirmation). Runs are not listed among
+ * the ad-hoc actions: they open from the "Ceremony scripts" section.
+ */
+export function useScriptPages(): { title: string; pages: ScreenPage[] } {
+  const page = useCustos((s) => s.page);
+  const runViews = useCustos((s) => s.runViews);
+  const pages: ScreenPage[] = [
+    {
+      id: CHECK_SCRIPT_PAGE,
+      title: 'Check a script',
+      summary: 'Lint a ceremony script, print it for signing, and start it.',
+      unavailable: null,
+      render: () => <ScriptCheckPage />,
+    },
+  ];
+  const runId = page?.replace(/^(run|abort):/, '');
+  if (runId && runId !== page) {
+    const run = runViews[runId];
+    const title = run?.title ?? 'Ceremony run';
+    pages.push(
+      { id: runPage(runId), title, summary: '', unavailable: null, render: () => <RunnerPage runId={runId} /> },
+      {
+        id: abortPage(runId),
+        title: `Abort “${title}”`,
+        summary: '',
+        unavailable: run && run.state !== 'in-progress' ? 'This ceremony is closed: there is nothing to abort.' : null,
+        render: () => <AbortRunPage runId={runId} />,
+      },
+    );
+  }
+  return { title: 'Ceremony scripts', pages };
+}
+
+/** The list's section: runs in progress with who must act now, closed runs with their report, and checking a script. */
+export function CeremonyScriptsSection() {
+  const runs = useCustos((s) => s.runs);
+  const loadRuns = useCustos((s) => s.loadRuns);
+  const navigate = useCustos((s) => s.navigate);
+  useEffect(() => {
+    void loadRuns();
+  }, [loadRuns]);
+  const open = (runs ?? []).filter((r) => r.state === 'in-progress');
+  const closed = (runs ?? []).filter((r) => r.state !== 'in-progress');
+  return (
+    <section className="card" aria-labelledby="scripts-title">
+      <h2 id="scripts-title">Ceremony scripts</h2>
+      {runs && runs.length === 0 && (
+        <p>
+          No ceremony has been run from a script yet. Write one from a template in <code>resources/ceremonies/</code>{' '}
+          (see docs/ceremonies.md), then check it here — or with <code>custos ceremony lint FILE</code> — print it and
+          have it signed before the ceremony.
+        </p>
+      )}
+      {open.length > 0 && (
+        <>
+          <h3>In progress</h3>
+          <ul className="runs">
+            {open.map((r) => (
+              <RunLine key={r.id} run={r} />
+            ))}
+          </ul>
+        </>
+      )}
+      {closed.length > 0 && (
+        <>
+          <h3>Closed</h3>
+          <ul className="runs">
+            {closed.map((r) => (
+              <RunLine key={r.id} run={r} />
+            ))}
+          </ul>
+        </>
+      )}
+      <button type="button" onClick={() => navigate('ceremonies', CHECK_SCRIPT_PAGE)}>
+        Check a script
+      </button>
+    </section>
+  );
+}
+
+function RunLine({ run }: { run: RunSummary }) {
+  const view = useCustos((s) => s.runViews[run.id]);
+  const navigate = useCustos((s) => s.navigate);
+  const chip = RUN_CHIPS[run.state];
+  return (
+    <li>
+      <button type="button" className="link" onClick={() => navigate('ceremonies', runPage(run.id))}>
+        {run.title}
+      </button>{' '}
+      on “{run.token.label}” <span className={chip.chip}>{chip.text}</span>
+      {run.rehearsal && <span className="chip">rehearsal</span>}{' '}
+      <span className="muted">
+        {run.state === 'in-progress' && view ? (
+          <NowLine run={view} />
+        ) : run.state === 'done' ? (
+          `finished ${run.finishedAt?.slice(0, 16).replace('T', ' ') ?? ''} UTC; signed report ${run.reportId ?? 'not made'}`
+        ) : (
+          `aborted ${run.finishedAt?.slice(0, 16).replace('T', ' ') ?? ''} UTC`
+        )}
+      </span>
+    </li>
+  );
+}
+
+/** Who must act now on a run, in one line; with the step it is at, where the step is not already shown. */
+export function NowLine({ run, withStep = true }: { run: RunView; withStep?: boolean }) {
+  const proposals = useCustos((s) => s.proposals) ?? [];
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const step = run.steps.find((s) => s.id === run.current);
+  if (!step) return null;
+  const nameOf = (id: string) => custodians.find((c) => c.id === id)?.name ?? id;
+  const who = whoActsNow(
+    step,
+    proposals.find((p) => p.id === step.proposalId),
+    nameOf,
+  );
+  return (
+    <>
+      {withStep && `step ${step.index + 1} of ${run.steps.length}, “${step.title}”: `}
+      {who.join(', ')} {actNowVerb(step, who.length)}.
+    </>
+  );
+}

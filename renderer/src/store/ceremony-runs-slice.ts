@@ -1,0 +1,174 @@
+import type { StateCreator } from 'zustand';
+import type { LintReport, RunSummary, RunView } from '../../../shared/ceremony-script';
+import type { WireError } from '../../../shared/errors';
+import { describeFailure, type ProposalView } from '../../../shared/quorum';
+import type { CustosState, Deps } from './index';
+import type { Proof } from './quorum-slice';
+
+/** The forms of a script's check and run, each showing its own refusal beside the fields that fix it. */
+export type RunForm = 'check' | 'start' | 'perform' | 'approve' | 'witness' | 'abort';
+
+export interface CeremonyRunsSlice {
+  runs: RunSummary[] | null;
+  /** Full views of the runs in progress (for who must act now) and of the run last opened. */
+  runViews: Record<string, RunView>;
+  /** The script chosen on "Check a script": its file name, its exact text and what lint said. */
+  scriptCheck: { fileName: string; text: string; report: LintReport } | null;
+  runError: WireError | null;
+  runErrorAt: RunForm | null;
+  /** What the last step did, said at the top of the run page (and focused). */
+  runNotice: { text: string; tone: 'ok' | 'failed' } | null;
+  runBusy: boolean;
+  loadRuns(): Promise<void>;
+  loadRun(runId: string): Promise<void>;
+  /** The text read from the chosen file goes to lint as it is: the core hashes it byte for byte. */
+  checkScript(fileName: string, text: string): Promise<void>;
+  /** The run's id when it started. */
+  startRun(administrator: Proof): Promise<string | null>;
+  performStep(request: {
+    runId: string;
+    stepId: string;
+    by: Proof;
+    holders?: Proof[];
+    currentSoPin?: string;
+    value?: string;
+  }): Promise<boolean>;
+  approveStep(runId: string, proposalId: string, fingerprint: string, approver: Proof): Promise<boolean>;
+  witnessStep(runId: string, stepId: string, witness: Proof): Promise<boolean>;
+  abortRun(runId: string, by: Proof, reason: string): Promise<boolean>;
+}
+
+type Answer<T> = { ok: true; value: T } | { ok: false; error: WireError };
+
+export const createCeremonyRunsSlice =
+  ({ bridge }: Deps): StateCreator<CustosState, [], [], CeremonyRunsSlice> =>
+  (set, get) => {
+    /** One submit: busy while it runs, its refusal kept for its form, its result said at the top. */
+    const act = async <T>(
+      form: RunForm,
+      call: () => Promise<Answer<T>>,
+      done: (value: T) => CeremonyRunsSlice['runNotice'],
+    ): Promise<T | null> => {
+      set({ runBusy: true, runError: null, runErrorAt: null, runNotice: null });
+      const result = await call();
+      if (!result.ok) {
+        set({ runBusy: false, runError: result.error, runErrorAt: form });
+        return null;
+      }
+      set({ runBusy: false, runNotice: done(result.value) });
+      return result.value;
+    };
+    const keep = (run: RunView) => set({ runViews: { ...get().runViews, [run.id]: run } });
+    const stepDone = (run: RunView, stepId: string, what: string) => {
+      keep(run);
+      void get().loadRuns();
+      if (run.state === 'done')
+        return ok(`The ceremony is complete. Its signed report is ${run.reportId ?? 'not made'}.`);
+      const step = run.steps.find((s) => s.id === stepId);
+      return ok(`${what}${step && step.state === 'done' ? ' The step is done; the run moves on.' : ''}`);
+    };
+    return {
+      runs: null,
+      runViews: {},
+      scriptCheck: null,
+      runError: null,
+      runErrorAt: null,
+      runNotice: null,
+      runBusy: false,
+      async loadRuns() {
+        const runs = await bridge.ceremonies.runs({});
+        const list = runs.ok ? runs.value : [];
+        const open = await Promise.all(
+          list.filter((r) => r.state === 'in-progress').map((r) => bridge.ceremonies.run({ runId: r.id })),
+        );
+        const views = { ...get().runViews };
+        for (const view of open) if (view.ok) views[view.value.id] = view.value;
+        set({ runs: list, runViews: views });
+      },
+      async loadRun(runId) {
+        const view = await bridge.ceremonies.run({ runId });
+        if (view.ok) keep(view.value);
+        else set({ runError: view.error, runErrorAt: null });
+      },
+      async checkScript(fileName, text) {
+        set({ scriptCheck: null });
+        const report = await act(
+          'check',
+          () => bridge.ceremonies.lint({ script: text }),
+          () => null,
+        );
+        if (report) set({ scriptCheck: { fileName, text, report } });
+      },
+      async startRun(administrator) {
+        const text = get().scriptCheck?.text;
+        if (!text) return null;
+        const run = await act(
+          'start',
+          () => bridge.ceremonies.start({ script: text, administrator }),
+          (r) => ok(`The ceremony “${r.title}” has started. Step 1 of ${r.steps.length} is next.`),
+        );
+        if (!run) return null;
+        // The script checked is now the run's: checking another starts from an empty page.
+        set({ scriptCheck: null });
+        keep(run);
+        await get().loadRuns();
+        return run.id;
+      },
+      async performStep(request) {
+        const run = await act(
+          'perform',
+          () => bridge.ceremonies.perform(request),
+          (r) => {
+            const step = r.steps.find((s) => s.id === request.stepId);
+            if (step?.state === 'proposed')
+              return ok(
+                `Proposed. Each approver compares the fingerprint ${step.shortFingerprint ?? ''} aloud with the printed script.`,
+              );
+            return stepDone(r, request.stepId, 'Done. The witnesses confirm it next.');
+          },
+        );
+        await get().loadQuorum();
+        return run !== null;
+      },
+      async approveStep(runId, proposalId, fingerprint, approver) {
+        const proposal = await act(
+          'approve',
+          () => bridge.proposals.approve({ proposalId, fingerprint, approver }),
+          approvalNotice,
+        );
+        await Promise.all([get().loadRun(runId), get().loadQuorum()]);
+        return proposal !== null;
+      },
+      async witnessStep(runId, stepId, witness) {
+        const run = await act(
+          'witness',
+          () => bridge.ceremonies.witness({ runId, stepId, witness }),
+          (r) => stepDone(r, stepId, 'Confirmed.'),
+        );
+        return run !== null;
+      },
+      async abortRun(runId, by, reason) {
+        const run = await act(
+          'abort',
+          () => bridge.ceremonies.abort({ runId, by, reason }),
+          (r) => ok(`The ceremony “${r.title}” is aborted. Nothing more can be done in this run.`),
+        );
+        if (run) keep(run);
+        await get().loadRuns();
+        return run !== null;
+      },
+    };
+  };
+
+const ok = (text: string) => ({ text, tone: 'ok' as const });
+
+function approvalNotice(p: ProposalView): CeremonyRunsSlice['runNotice'] {
+  if (p.outcome?.status === 'failed')
+    return {
+      text: `The quorum was met, but the operation did not complete. ${describeFailure(p.outcome)}`,
+      tone: 'failed',
+    };
+  if (p.state === 'executed')
+    return ok('Approved. The quorum was met and the operation ran once; the witnesses confirm it next.');
+  return ok(`Approved: ${p.approvals.filter((a) => a.held).length} of ${p.threshold} approvals are held.`);
+}
