@@ -157,8 +157,8 @@ function RunDone({ run }: { run: RunView }) {
         : it holds the script, its SHA-256, every step with who did and witnessed it, and the closing checkpoint.
       </p>
       <NextStep screen="reports" page="signed-reports" action="Go to Signed reports">
-        The report is kept in this installation and listed on Reports → Signed reports, under Reports made, with its
-        SHA-256.
+        The report and its PDF are written to the data directory’s reports/{run.reportId ?? '…'}/ folder, to print and
+        sign, and listed on Reports → Signed reports, under Reports made, with its SHA-256.
       </NextStep>
     </section>
   );
