@@ -48,6 +48,18 @@ const loginWorks = (token: { serial: string; label: string }, pin: Buffer) => {
   }
 };
 
+describe('the audit token', () => {
+  it('is never taken into custody: refused before any SO PIN is tried on it', async () => {
+    const auditToken = opened.audit.auditToken()!;
+    const before = module.slots().find((s) => s.token?.serial === auditToken.serial)!.token!;
+    await expect(
+      custody.take({ token: auditToken, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654321' }),
+    ).rejects.toMatchObject({ code: 'TOKEN_RESERVED' });
+    const after = module.slots().find((s) => s.token?.serial === auditToken.serial)!.token!;
+    expect(after).toEqual(before);
+  });
+});
+
 describe('taking a blank token into custody', () => {
   it('sets PINs nobody sees, split 2-of-3; two holders rebuild the user PIN and the token accepts it', async () => {
     const record = await custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'vault' });

@@ -190,6 +190,14 @@ export class CustodyService {
   }
 
   private refuseIfInCustody(token: TokenRef): void {
+    // The audit token's SO PIN is Custos's own: a typed one tried there would only spend its SO PIN tries.
+    const auditToken = this.options.audit.auditToken();
+    if (auditToken && auditToken.serial === token.serial && auditToken.label === token.label)
+      throw new CustosError(
+        'TOKEN_RESERVED',
+        `“${token.label}” is Custos’s audit token: it signs the audit log and is never taken into custody.`,
+        ['Pick another token; nothing was tried on this one.'],
+      );
     const found = this.options.store.get<{ id: string }>(
       sql`SELECT id FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND state IN ('active', 'pending')`,
     );
