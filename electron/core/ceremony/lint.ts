@@ -1,6 +1,7 @@
 import { describeProposal, type ActionName, type ProposalLookups } from '../../../shared/actions';
 import { stepKind, type LintedStep, type LintReport, type ScriptStep } from '../../../shared/ceremony-script';
 import type { CustodianSummary } from '../../../shared/custodians';
+import { readsAs } from '../../../shared/people-names';
 import type { KeyRecord } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import { sha256Hex } from '../canonical-json';
@@ -329,25 +330,6 @@ function lintLookups(parsed: ParsedScript, sources: LintSources): ProposalLookup
     person: (id) => people.find((c) => c.id === id)?.name ?? null,
     token: (serial) => (serial === parsed.script.token.serial ? parsed.script.token.label : null),
   };
-}
-
-/** Latin letters that Cyrillic and Greek letters print as. */
-const LOOK_ALIKES: Record<string, string> = Object.fromEntries(
-  [
-    ['АВЕКМНОРСТХІЈЅҮ', 'ABEKMHOPCTXIJSY'],
-    ['аеорсхуіјѕԁԛԝӏ', 'aeopcxyijsdqwl'],
-    ['ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ', 'ABEZHIKMNOPTYX'],
-    ['οικρνυ', 'oikpvu'],
-  ].flatMap(([from, to]) => [...from!].map((c, i) => [c, to![i]!])),
-);
-
-/** A name as it reads on paper: compatibility forms folded, look-alike letters as the Latin ones, case ignored. */
-function readsAs(name: string): string {
-  return [...name.normalize('NFKC')]
-    .map((c) => LOOK_ALIKES[c] ?? c)
-    .join('')
-    .replace(/\p{Cf}/gu, '')
-    .toLowerCase();
 }
 
 /** Lines holding a character that prints as nothing or reorders the line (Trojan Source), by number from 1. */
