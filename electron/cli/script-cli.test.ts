@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { totpCodeAt } from '../core/custodians/totp';
 import { quorumFixture } from '../core/testing/quorum-fixture';
@@ -167,6 +168,21 @@ it('rehearses in a scratch installation: nothing real is touched, the report say
     .filter((p) => p.trim());
   expect(pages.length).toBeGreaterThan(1);
   for (const page of pages) expect(page).toContain('REHEARSAL');
+
+  // A code typed in the rehearsal is spent in the real installation too.
+  const lastStep = (file: string) => {
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT name, last_time_step AS step FROM custodians').all() as {
+      name: string;
+      step: number | null;
+    }[];
+    db.close();
+    return new Map(rows.map((r) => [r.name, r.step]));
+  };
+  const scratchDb = join(dirname(dirname(pdf)), 'custos.db');
+  const [real, scratch] = [lastStep(join(dataDir, 'custos.db')), lastStep(scratchDb)];
+  for (const name of ['Ada', 'Babbage', 'Curie', 'Eve'])
+    expect(real.get(name)).toBeGreaterThanOrEqual(scratch.get(name)!);
 
   // The real installation: no key, no custody, the token untouched; the rehearsal recorded with its script's hash.
   expect((await cli(['key', 'list'])).stdout).not.toContain('terminal-key');

@@ -15,6 +15,7 @@ import {
   scratchToken,
   seedPeople,
   takeScratchCustody,
+  usedTimeSteps,
 } from '../core/ceremony/rehearsal';
 import { CustosError, fileError } from '../core/errors';
 import { enterCards, writeCards } from './ceremony-commands';
@@ -369,6 +370,7 @@ export async function rehearse(
   const scratch = open(dir, true);
   let finished: RunView | null = null;
   let reportSha256: string | null = null;
+  let steps: Record<string, number> = {};
   try {
     const { token, soPin } = scratchToken(scratch);
     io.stderr(`REHEARSAL in ${dir}, on the scratch token ${token.label} (${token.serial}). Nothing real is touched.\n`);
@@ -387,19 +389,24 @@ export async function rehearse(
       reportSha256 = written.sha256;
       io.stderr(`Rehearsal report (REHEARSAL on every page): ${join(written.dir, 'report.pdf')}\n`);
     }
+    steps = usedTimeSteps(scratch);
   } finally {
     scratch.close();
   }
   const recorded = open(dataDir, false);
   try {
-    recordRehearsal(recorded, {
-      script: plan.parsed.sha256,
-      title: plan.parsed.script.title,
-      outcome: finished.state === 'done' ? 'passed' : 'incomplete',
-      people: plan.people.map((p) => String(p.id)),
-      runId: finished.id,
-      reportSha256,
-    });
+    recordRehearsal(
+      recorded,
+      {
+        script: plan.parsed.sha256,
+        title: plan.parsed.script.title,
+        outcome: finished.state === 'done' ? 'passed' : 'incomplete',
+        people: plan.people.map((p) => String(p.id)),
+        runId: finished.id,
+        reportSha256,
+      },
+      steps,
+    );
   } finally {
     recorded.close();
   }

@@ -138,10 +138,24 @@ export async function exportRehearsalReport(
   return { dir: written.dir, sha256: core.reports.stored(reportId).sha256 };
 }
 
-/** Records, in the real installation, how a rehearsal in a scratch one went. */
+/** The TOTP time step each person last used in the scratch installation, read before it closes. */
+export function usedTimeSteps(scratch: CustosCore): Record<string, number> {
+  return Object.fromEntries(
+    scratch.store
+      .all<{ id: string; step: number | null }>(sql`SELECT id, last_time_step AS step FROM custodians`)
+      .flatMap((r) => (r.step === null ? [] : [[r.id, r.step]])),
+  );
+}
+
+/**
+ * Records, in the real installation, how a rehearsal in a scratch one went; the codes its people typed there are
+ * spent here too.
+ */
 export function recordRehearsal(
   core: CustosCore,
   rehearsal: Parameters<CustosCore['ceremonies']['recordRehearsal']>[0],
+  steps: Record<string, number>,
 ) {
+  core.custodians.rehearsedTimeSteps(steps);
   core.ceremonies.recordRehearsal(rehearsal);
 }

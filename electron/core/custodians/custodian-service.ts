@@ -368,6 +368,26 @@ export class CustodianService {
     return key;
   }
 
+  /**
+   * After a rehearsal in a scratch installation: the TOTP time steps its people used there are never accepted here
+   * either (a code typed in a rehearsal cannot be replayed in the real installation). Recorded and signed.
+   */
+  rehearsedTimeSteps(steps: Record<string, number>): void {
+    for (const [id, step] of Object.entries(steps)) {
+      const stored = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
+      if (!stored) continue;
+      const row = this.authentic(stored);
+      if (row.last_time_step !== null && row.last_time_step >= step) continue;
+      this.options.audit.record(
+        { actor: SYSTEM, action: 'custodian.factor.rehearsed', object: custodianObject(id), params: { step } },
+        () =>
+          this.changeState(id, () =>
+            this.options.store.execute(sql`UPDATE custodians SET last_time_step = ${step} WHERE id = ${id}`),
+          ),
+      );
+    }
+  }
+
   /** A security officer, proving both factors, lifts another custodian's lockout. */
   async unlock(custodianId: string, officerId: string, passphrase: string, code: string): Promise<CustodianSummary> {
     const officer = this.row(officerId);
@@ -471,7 +491,8 @@ export class CustodianService {
     const latest = this.options.store.get<{ seq: number | null }>(sql`
       SELECT max(seq) AS seq FROM audit_entries
       WHERE object = ${`custodian:${row.id}`} AND result IN ('ok', 'failed')
-        AND action IN ('installation.setup', 'custodian.enrol', 'custodian.factor.verify', 'custodian.unlock', 'custodian.state.seal')`)?.seq;
+        AND action IN ('installation.setup', 'custodian.enrol', 'custodian.factor.verify', 'custodian.unlock',
+                       'custodian.state.seal', 'custodian.factor.rehearsed')`)?.seq;
     const verdict = stateVerdict(this.options.audit, row, (seq) => custodianDocument(row, seq), latest);
     if (verdict === 'authentic') return row;
     return refuseTampered(
