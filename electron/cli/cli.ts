@@ -205,12 +205,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       );
     } catch (error) {
       if (!isCustosError(error)) throw error;
-      return report(
-        { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
-        json,
-        io,
-        () => '',
-      );
+      return reportFailure(error, json, io);
     }
   }
   if (command === 'proposal actions') {
@@ -240,8 +235,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
       return report({ ok: true, value: text }, json, io, (() => text) as (v: never) => string);
     } catch (caught) {
       if (!isCustosError(caught)) throw caught;
-      const error = { code: caught.code, message: caught.message, remedy: [...caught.remedy] };
-      return report({ ok: false, error }, json, io, () => '');
+      return reportFailure(caught, json, io);
     }
   }
   if (positionals[0] === 'ceremony' && positionals[1] === 'rehearse') {
@@ -265,12 +259,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
     } catch (caught) {
       const error = isCustosError(caught) ? caught : fileError(caught);
       if (!error) throw caught;
-      return report(
-        { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
-        json,
-        io,
-        () => '',
-      );
+      return reportFailure(error, json, io);
     }
   }
   const request = requestFor(command, positionals, values, io);
@@ -295,12 +284,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
     });
   } catch (error) {
     if (!isCustosError(error)) throw error;
-    return report(
-      { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
-      json,
-      io,
-      () => '',
-    );
+    return reportFailure(error, json, io);
   }
   try {
     const result = await request(core);
@@ -310,12 +294,7 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
     // named on the command line that cannot be used gets its own.
     const error = isCustosError(caught) ? caught : fileError(caught);
     if (!error) throw caught;
-    return report(
-      { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
-      json,
-      io,
-      () => '',
-    );
+    return reportFailure(error, json, io);
   } finally {
     core.close();
   }
@@ -659,6 +638,16 @@ async function verifyBundle(values: Values, io: Io): Promise<number> {
       () => '',
     );
   }
+}
+
+/** A refusal or failure the core raised, printed as any other (its code decides the exit code). */
+function reportFailure(error: { code: ErrorCode; message: string; remedy: readonly string[] }, json: boolean, io: Io) {
+  return report(
+    { ok: false, error: { code: error.code, message: error.message, remedy: [...error.remedy] } },
+    json,
+    io,
+    () => '',
+  );
 }
 
 function report(
