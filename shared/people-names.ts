@@ -12,11 +12,15 @@ const LOOK_ALIKES: Record<string, string> = Object.fromEntries(
   ].flatMap(([from, to]) => [...from!].map((c, i) => [c, to![i]!])),
 );
 
-/** A name as it reads on paper: compatibility forms folded, look-alike letters as the Latin ones, case ignored. */
-export function readsAs(name: string): string {
+/** A name as it prints: compatibility forms folded, look-alike letters as the Latin ones, invisible ones dropped. */
+export function printsAs(name: string): string {
   return [...name.normalize('NFKC')]
     .map((c) => LOOK_ALIKES[c] ?? c)
     .join('')
-    .replace(/\p{Cf}/gu, '')
-    .toLowerCase();
+    .replace(/\p{Cf}/gu, '');
+}
+
+/** A name as a reader takes it: as it prints, case ignored (a script names people for readers). */
+export function readsAs(name: string): string {
+  return printsAs(name).toLowerCase();
 }

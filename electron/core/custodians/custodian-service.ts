@@ -3,7 +3,7 @@ import QRCode from 'qrcode';
 import type { AuditActor } from '../../../shared/audit';
 import type { CustodianSummary, EnrolmentChallenge, Role } from '../../../shared/custodians';
 import type { AuditService } from '../audit/audit-service';
-import { readsAs } from '../../../shared/people-names';
+import { printsAs } from '../../../shared/people-names';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { refuseTampered, type SignedColumns, signState, stateDocument, stateVerdict } from '../store/signed-state';
@@ -241,11 +241,12 @@ export class CustodianService {
   private assertNameFree(name: string): void {
     // A name that only looks the same on paper (a Cyrillic Е for an E, a full-width letter) is the same name to the
     // people reading a printed ceremony script.
-    const reads = readsAs(name);
+    // Case stays a difference (“Ada” and “ADA” are told apart by the CLI's own ambiguity check).
+    const prints = printsAs(name);
     const taken = [
       ...this.options.store.all<{ name: string }>(sql`SELECT name FROM custodians`).map((r) => r.name),
       ...[...this.pending.values()].map((p) => p.name),
-    ].find((other) => other === name || readsAs(other) === reads);
+    ].find((other) => other === name || printsAs(other) === prints);
     if (taken !== undefined) {
       const same = taken === name ? `named “${name}”` : `named “${taken}”, which reads the same as “${name}”,`;
       throw new CustosError('CUSTODIAN_EXISTS', `A custodian ${same} is already enrolled or being enrolled.`, [
