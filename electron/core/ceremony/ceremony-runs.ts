@@ -92,6 +92,17 @@ const POLICY = { type: 'ceremony-policy', id: 'rehearsal' };
 export class CeremonyRuns {
   constructor(private readonly sources: RunSources) {}
 
+  /** One field of every event of a kind, in the runs of a script (lint's view of what its runs already did). */
+  private fromRunsOf(sha256: string, kind: RunEvent['kind'], path: string): string[] {
+    return this.sources.store
+      .all<{ value: string }>(
+        sql`SELECT json_extract(e.body, ${path}) AS value FROM ceremony_events e
+            JOIN ceremony_events s ON s.run_id = e.run_id AND s.kind = 'start'
+            WHERE e.kind = ${kind} AND json_extract(s.body, '$.script') = ${sha256}`,
+      )
+      .map((r) => r.value);
+  }
+
   /** In a rehearsal's scratch installation, the scratch token stands in for the script's. */
   lint(text: string) {
     const scratch = this.scratch();
@@ -124,22 +135,8 @@ export class CeremonyRuns {
       bind,
       clock,
       precheck: (custodyId, action, params) => this.sources.quorum.precheck(custodyId, action, params),
-      proposedBy: (sha256) =>
-        this.sources.store
-          .all<{ step: string }>(
-            sql`SELECT json_extract(e.body, '$.step') AS step FROM ceremony_events e
-                JOIN ceremony_events s ON s.run_id = e.run_id AND s.kind = 'start'
-                WHERE e.kind = 'propose' AND json_extract(s.body, '$.script') = ${sha256}`,
-          )
-          .map((r) => r.step),
-      custodiesTakenBy: (sha256) =>
-        this.sources.store
-          .all<{ custody: string }>(
-            sql`SELECT json_extract(e.body, '$.custodyId') AS custody FROM ceremony_events e
-                JOIN ceremony_events s ON s.run_id = e.run_id AND s.kind = 'start'
-                WHERE e.kind = 'custody' AND json_extract(s.body, '$.script') = ${sha256}`,
-          )
-          .map((r) => r.custody),
+      proposedBy: (sha256) => this.fromRunsOf(sha256, 'propose', '$.step'),
+      custodiesTakenBy: (sha256) => this.fromRunsOf(sha256, 'custody', '$.custodyId'),
     };
   }
 

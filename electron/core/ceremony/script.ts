@@ -81,13 +81,9 @@ export function derivedKeyId(sha256: string, stepId: string): string {
 
 const NEW_KEY_ACTIONS: ReadonlySet<ActionName> = new Set(['key.generate', 'key.rotate']);
 
-/** The steps before `index` that generate a key, by id. */
-function keySteps(steps: readonly ScriptStep[], index: number): Map<string, string> {
-  const found = new Map<string, string>();
-  steps.slice(0, index).forEach((s) => {
-    if ('action' in s && NEW_KEY_ACTIONS.has(s.action)) found.set(s.id, s.id);
-  });
-  return found;
+/** The ids of the steps before `index` that generate a key. */
+function keySteps(steps: readonly ScriptStep[], index: number): Set<string> {
+  return new Set(steps.slice(0, index).flatMap((s) => ('action' in s && NEW_KEY_ACTIONS.has(s.action) ? [s.id] : [])));
 }
 
 /**
