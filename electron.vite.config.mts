@@ -12,7 +12,12 @@ export default defineConfig({
     build: {
       outDir: 'out/main',
       rollupOptions: {
-        input: { index: resolve(__dirname, 'electron/main/index.ts'), cli: resolve(__dirname, 'electron/cli/main.ts') },
+        input: {
+          index: resolve(__dirname, 'electron/main/index.ts'),
+          cli: resolve(__dirname, 'electron/cli/main.ts'),
+          // The rehearsal process (utilityProcess in the app): the scratch installation, with no Electron in it.
+          rehearsal: resolve(__dirname, 'electron/core/ceremony/rehearsal-entry.ts'),
+        },
       },
     },
   },

@@ -177,6 +177,11 @@ export const ErrorCode = z.enum([
   'CEREMONY_STEP_REFUSED',
   /** A run's record or script was changed outside Custos (it no longer matches its signed audit entries). */
   'CEREMONY_TAMPERED',
+  /** A rehearsal is already active (one at a time), or none is and the request needs one. */
+  'REHEARSAL_ACTIVE',
+  'REHEARSAL_NOT_ACTIVE',
+  /** The rehearsal's process stopped before it answered; the real installation is back. */
+  'REHEARSAL_STOPPED',
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',
@@ -353,8 +358,10 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'TRANSPORT_RECIPIENT_UNTRUSTED',
     'CEREMONY_OUTSIDE_WINDOW',
     'CEREMONY_STEP_REFUSED',
+    'REHEARSAL_ACTIVE',
+    'REHEARSAL_NOT_ACTIVE',
   ],
-  failure: ['INTERNAL'],
+  failure: ['INTERNAL', 'REHEARSAL_STOPPED'],
 };
 
 /** Each code's class, from the lists above. */

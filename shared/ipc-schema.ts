@@ -30,6 +30,7 @@ import {
   StepRequest,
   WitnessStepRequest,
 } from './ceremony-script';
+import { RehearsalCustody, RehearsalStart, RehearsalStatus } from './rehearsals';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import { CertificateExport, CertificateRecord, CertificateText, CrlRequest, CrlText } from './pki';
 import {
@@ -214,6 +215,16 @@ export const ipcSchema = {
     /** A security officer requires (or no longer requires) a passed rehearsal of the same script before a real run. */
     setPolicy: invoke(RehearsalPolicyRequest, RehearsalPolicy),
   },
+  rehearsals: {
+    /** Whether a rehearsal is active; main answers this itself, never the scratch installation. */
+    status: invoke(Empty, RehearsalStatus),
+    /** Opens a scratch installation for a script that lints clean; from then on requests go there. */
+    start: invoke(RehearsalStart, RehearsalStatus),
+    /** The real custody's holders take the scratch token (both factors each), for a script without a custody step. */
+    takeCustody: invoke(RehearsalCustody, RehearsalStatus),
+    /** Ends the rehearsal (passed if its run finished), records it here and gives the real installation back. */
+    end: invoke(Empty, RehearsalStatus),
+  },
   reports: {
     list: invoke(Empty, z.array(ReportSummary)),
     /**
@@ -258,6 +269,10 @@ export const eventSchema = {
   },
   audit: {
     verifyProgress: notify(VerifyProgress),
+  },
+  rehearsals: {
+    /** A rehearsal started or ended (also when its process stopped on its own): the screens reload. */
+    changed: notify(RehearsalStatus),
   },
 } as const;
 

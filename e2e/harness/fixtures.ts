@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/softhsm';
 import { startCore, type CustosCore } from '../../electron/core/custos-core';
 import { silentLog } from '../../electron/core/log';
+import { forkRehearsal } from '../../electron/core/ceremony/rehearsal-host';
 import { CustodianService } from '../../electron/core/custodians/custodian-service';
 import { openAudit } from '../../electron/core/testing/audit-fixture';
 import { enrolPeople } from '../../electron/core/testing/enrolment';
@@ -36,6 +37,7 @@ export interface CustosHarness {
 }
 
 const rendererDir = join(__dirname, '../../out/renderer');
+const rehearsalEntry = join(__dirname, '../../out/main/rehearsal.js');
 
 export const test = base.extend<{ custos: CustosHarness }>({
   custos: async ({ page }, use) => {
@@ -113,6 +115,8 @@ export const test = base.extend<{ custos: CustosHarness }>({
           moduleOverride: options.moduleOverride,
           pickModule: () => Promise.resolve(harness.moduleChoice.path),
           pickBackupFile: () => Promise.resolve(harness.backupFileChoice.path),
+          // The built rehearsal process, as the app starts it (here a Node child rather than a utilityProcess).
+          spawnRehearsal: forkRehearsal(rehearsalEntry),
           ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
         });
         core = started.core;

@@ -1,5 +1,6 @@
 import { chromium } from 'playwright';
 import { join } from 'node:path';
+import { forkRehearsal } from '../../electron/core/ceremony/rehearsal-host';
 import { startCore } from '../../electron/core/custos-core';
 import { resolveDataDir } from '../../electron/core/data-dir';
 import { attachCore } from './attach';
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
     moduleOverride: process.env.CUSTOS_PKCS11_MODULE,
     pickModule: () => Promise.resolve(chosen),
     pickBackupFile: () => Promise.resolve(backupFile),
+    spawnRehearsal: forkRehearsal(join(__dirname, '../../out/main/rehearsal.js')),
   });
   const server = await serveRenderer(join(__dirname, '../../out/renderer'));
   const browser = await chromium.launch({

@@ -401,7 +401,7 @@ export async function rehearse(
         script: plan.parsed.sha256,
         title: plan.parsed.script.title,
         outcome: finished.state === 'done' ? 'passed' : 'incomplete',
-        people: plan.people.map((p) => String(p.id)),
+        people: plan.people.map((p) => p.id),
         runId: finished.id,
         reportSha256,
       },

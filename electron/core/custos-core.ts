@@ -31,7 +31,9 @@ import { consoleLog, type Log } from './log';
 import { quorumDrill } from './quorum/drill';
 import { proposalBinder, proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
 import { CeremonyRuns } from './ceremony/ceremony-runs';
-import { ceremonyHandlers, ceremonyPlan } from './ceremony/ceremony-handlers';
+import { ceremonyHandlers, ceremonyPlan, rehearsalHandlers, rehearsalPlan } from './ceremony/ceremony-handlers';
+import { RehearsalHost } from './ceremony/rehearsal-host';
+import type { SpawnRehearsal } from './ceremony/rehearsal-protocol';
 import { runReport } from './ceremony/run-report';
 import { CertificateStore } from './pki/certificate-store';
 import { pkiOperations } from './pki/pki-operations';
@@ -77,6 +79,8 @@ export interface CoreOptions {
   vaults?: Vaults;
   preferredVault?: VaultKind;
   clock?: () => Date;
+  /** Starts a rehearsal process (the app: a utilityProcess; elsewhere a Node child); without it, no app rehearsals. */
+  spawnRehearsal?: SpawnRehearsal;
   /** scrypt cost for new custodians; tests lower it. */
   kdfCost?: { N: number; r: number; p: number };
   log?: Log;
@@ -96,6 +100,7 @@ const auditPlan = {
   ...backupPlan,
   ...reportPlan,
   ...ceremonyPlan,
+  ...rehearsalPlan,
   ...compliancePlan,
   ...transportPlan,
   ...auditLogPlan,
@@ -126,6 +131,7 @@ export class CustosCore {
   readonly transport: TransportService;
   readonly auditOperations: AuditOperations;
   readonly ceremonies: CeremonyRuns;
+  readonly rehearsals: RehearsalHost | null;
   private readonly bind: ReturnType<typeof proposalBinder>;
   readonly actor: AuditActor;
   private readonly clock: () => Date;
@@ -336,7 +342,26 @@ export class CustosCore {
       },
       clock,
     });
-    this.router = new Router(this.handlers(), log, recordRequest(auditPlan, this.audit, this.actor));
+    this.rehearsals = options.spawnRehearsal
+      ? new RehearsalHost({
+          core: this,
+          dataDir: options.dataDir,
+          version: options.version,
+          spawn: options.spawnRehearsal,
+          clock,
+          log,
+        })
+      : null;
+    const rehearsals = this.rehearsals;
+    this.router = new Router(
+      this.handlers(),
+      log,
+      recordRequest(auditPlan, this.audit, this.actor),
+      rehearsals && {
+        applies: (name) => rehearsals.diverting && !name.startsWith('rehearsals.'),
+        forward: (name, payload) => rehearsals.forward(name, payload),
+      },
+    );
     this.reconcile(log);
   }
 
@@ -403,6 +428,7 @@ export class CustosCore {
   }
 
   close(): void {
+    this.rehearsals?.close();
     this.quorum.forgetAll();
     this.backups.forgetAll();
     this.tokens.close();
@@ -426,6 +452,7 @@ export class CustosCore {
       ...custodyHandlers({ custody: this.custody, custodians: this.custodians, tokens: this.tokens }),
       ...proposalHandlers({ quorum: this.quorum, proveFactors, bind: this.bind }),
       ...ceremonyHandlers({ runs: this.ceremonies }),
+      ...rehearsalHandlers(this.rehearsals),
       ...pkiHandlers({ certificates: this.certificates }),
       ...transportHandlers({
         transport: this.transport,

@@ -1,6 +1,8 @@
 import type { Handlers } from '../ipc/router';
 import { FACTOR_FAILURES, type AuditPlans } from '../ipc/request-record';
+import { CustosError } from '../errors';
 import type { CeremonyRuns } from './ceremony-runs';
+import type { RehearsalHost } from './rehearsal-host';
 
 type CeremonyChannel =
   | 'ceremonies.lint'
@@ -36,5 +38,33 @@ export function ceremonyHandlers({ runs }: { runs: CeremonyRuns }): Pick<Handler
     'ceremonies.witness': ({ runId, stepId, witness }) => runs.witness(runId, stepId, witness),
     'ceremonies.abort': ({ runId, by, reason }) => runs.abort(runId, by, reason),
     'ceremonies.setPolicy': ({ requireRehearsal, officer }) => runs.setPolicy(requireRehearsal, officer),
+  };
+}
+
+type RehearsalChannel = 'rehearsals.status' | 'rehearsals.start' | 'rehearsals.takeCustody' | 'rehearsals.end';
+
+export const rehearsalPlan: AuditPlans<RehearsalChannel> = {
+  'rehearsals.status': { action: 'ceremony.rehearsal.status', self: false, params: false },
+  // The script is hashed into the entry; its title and hash are recorded again with the outcome.
+  'rehearsals.start': { action: 'ceremony.rehearsal.start', self: false, params: true },
+  'rehearsals.takeCustody': { action: 'ceremony.rehearsal.custody', self: false, params: false },
+  // The outcome is recorded by the rehearsal's end (ceremony.rehearsal).
+  'rehearsals.end': { action: 'ceremony.rehearsal.end', self: true, params: false },
+};
+
+/** Without a way to start a rehearsal process (the CLI has `custos ceremony rehearse` instead), none is ever active. */
+export function rehearsalHandlers(host: RehearsalHost | null): Pick<Handlers, RehearsalChannel> {
+  const required = () => {
+    if (!host)
+      throw new CustosError('REHEARSAL_NOT_ACTIVE', 'Rehearsals cannot be opened from here.', [
+        'Run custos ceremony rehearse FILE instead.',
+      ]);
+    return host;
+  };
+  return {
+    'rehearsals.status': () => host?.status() ?? { active: null, last: null },
+    'rehearsals.start': ({ script }) => required().start(script),
+    'rehearsals.takeCustody': ({ holders }) => required().takeCustody(holders),
+    'rehearsals.end': () => required().end(),
   };
 }

@@ -73,7 +73,8 @@ type RehearsalEvent = {
   title: string;
   outcome: 'passed' | 'incomplete';
   people: string[];
-  runId: string;
+  /** null: the rehearsal ended before its run started. */
+  runId: string | null;
   reportSha256: string | null;
 };
 type PolicyEvent = { kind: 'policy'; requireRehearsal: boolean; by: string };

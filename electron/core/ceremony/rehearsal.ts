@@ -16,10 +16,23 @@ import { parseScript, peopleNamed, type ParsedScript } from './script';
  */
 export interface RehearsalPlan {
   parsed: ParsedScript;
-  /** The custodian rows of everyone the script names, as stored (factors stay sealed under their passphrases). */
-  people: Record<string, unknown>[];
+  people: PersonSeed[];
   /** For a script without a custody step: the holders and threshold of the real token's custody. */
   custody: { holders: string[]; threshold: number } | null;
+}
+
+/**
+ * The custodian row of someone the script names, as stored (their factors stay sealed under their passphrase); plain
+ * strings, so it crosses to a rehearsal process as it is.
+ */
+export interface PersonSeed {
+  id: string;
+  name: string;
+  roles: string;
+  kdf: string;
+  /** base64 */
+  sealedTotp: string;
+  enrolledAt: string;
 }
 
 const REHEARSAL_LABEL = 'REHEARSAL';
@@ -56,8 +69,18 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
     );
   const names = peopleNamed(parsed.script);
   const people = core.store
-    .all<Record<string, unknown>>(sql`SELECT * FROM custodians`)
-    .filter((row) => names.includes(String(row.name)));
+    .all<{ id: string; name: string; roles: string; kdf: string; sealed_totp: Buffer; enrolled_at: string }>(
+      sql`SELECT id, name, roles, kdf, sealed_totp, enrolled_at FROM custodians`,
+    )
+    .filter((row) => names.includes(row.name))
+    .map((row) => ({
+      id: row.id,
+      name: row.name,
+      roles: row.roles,
+      kdf: row.kdf,
+      sealedTotp: row.sealed_totp.toString('base64'),
+      enrolledAt: row.enrolled_at,
+    }));
   const hasCustodyStep = parsed.script.steps.some((s) => 'custody' in s);
   const real = hasCustodyStep
     ? null
@@ -90,12 +113,11 @@ export function rehearsalDir(dataDir: string): string {
  * closed): their rows go in unsigned, and the scratch core signs them when it opens, as for an installation set up
  * before rows were signed. Their counters start afresh: a rehearsal locks nobody out of the real installation.
  */
-export function seedPeople(store: CustosCore['store'], people: Record<string, unknown>[]): void {
-  for (const row of people)
+export function seedPeople(store: CustosCore['store'], people: readonly PersonSeed[]): void {
+  for (const p of people)
     store.execute(sql`
       INSERT INTO custodians (id, name, roles, kdf, sealed_totp, enrolled_at)
-      VALUES (${String(row.id)}, ${String(row.name)}, ${String(row.roles)}, ${String(row.kdf)},
-              ${row.sealed_totp as Buffer}, ${String(row.enrolled_at)})`);
+      VALUES (${p.id}, ${p.name}, ${p.roles}, ${p.kdf}, ${Buffer.from(p.sealedTotp, 'base64')}, ${p.enrolledAt})`);
 }
 
 /**

@@ -22,6 +22,12 @@ export interface DispatchReport {
   handled: boolean;
 }
 
+/** Where requests go instead of this router's handlers for a while (a rehearsal's scratch installation). */
+export interface Diversion {
+  applies(name: ChannelName): boolean;
+  forward(name: ChannelName, payload: unknown): Promise<Envelope<unknown>>;
+}
+
 export type Handlers = {
   [N in ChannelName]: (input: ParsedInputOf<N>) => ResultOf<N> | Promise<ResultOf<N>>;
 };
@@ -37,9 +43,13 @@ export class Router {
     private readonly handlers: Handlers,
     private readonly log: Log,
     private readonly observe: (report: DispatchReport) => void | Promise<void> = () => {},
+    private readonly diversion: Diversion | null = null,
   ) {}
 
   async dispatch(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
+    // Answered and recorded where it went (the scratch installation validates and records it there).
+    if (this.diversion && isChannelName(name) && this.diversion.applies(name))
+      return this.diversion.forward(name, payload).catch((error: unknown) => this.failed(name, error));
     const { result, handled } = await this.handle(name, payload);
     const known = isChannelName(name) ? name : null;
     try {
@@ -76,17 +86,16 @@ export class Router {
       const value: unknown = await handler(input.data);
       return { result: { ok: true, value: spec.result.parse(value) }, handled: true };
     } catch (error) {
-      if (isCustosError(error)) {
-        return {
-          result: failure({ code: error.code, message: error.message, remedy: [...error.remedy] }),
-          handled: true,
-        };
-      }
-      this.log.error('unexpected failure in request', { channel: name, error: describe(error) });
-      const message =
-        'Custos hit an unexpected problem; the details are in its log. Nothing was changed by this request.';
-      return { result: failure({ code: 'INTERNAL', message, remedy: [] }), handled: true };
+      return { result: this.failed(name, error), handled: true };
     }
+  }
+
+  private failed(name: ChannelName, error: unknown): Envelope<never> {
+    if (isCustosError(error)) return failure({ code: error.code, message: error.message, remedy: [...error.remedy] });
+    this.log.error('unexpected failure in request', { channel: name, error: describe(error) });
+    const message =
+      'Custos hit an unexpected problem; the details are in its log. Nothing was changed by this request.';
+    return failure({ code: 'INTERNAL', message, remedy: [] });
   }
 }
 

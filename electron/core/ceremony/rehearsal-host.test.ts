@@ -1,0 +1,210 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { Envelope } from '../../../shared/errors';
+import type { RunView } from '../../../shared/ceremony-script';
+import type { ProposalView } from '../../../shared/quorum';
+import type { RehearsalStatus } from '../../../shared/rehearsals';
+import { CustosCore } from '../custos-core';
+import { totpCodeAt } from '../custodians/totp';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
+import { forkRehearsal } from './rehearsal-host';
+import type { RehearsalProcess } from './rehearsal-protocol';
+
+/**
+ * A rehearsal in the app: the real installation stays open in this process, the scratch one runs in a real child
+ * process (its own SoftHSM2 configuration), and the router sends it every request but rehearsals.* meanwhile.
+ */
+let dataDir: string;
+let cleanup: () => void;
+let clock: { now: Date };
+let people: Map<string, { id: string; passphrase: string; secret: string }>;
+let token: { serial: string; label: string };
+let core: CustosCore;
+let spawned: RehearsalProcess[];
+
+const spawnChild = forkRehearsal(join(__dirname, 'rehearsal-entry.ts'), ['--import', 'tsx']);
+
+function script(steps: string): string {
+  const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
+  const closes = new Date(clock.now.getTime() + 6 * 3600_000).toISOString();
+  return `format: custos-ceremony/1
+title: Signing key, rehearsed in the app
+purpose: Show that a rehearsal runs beside the real installation.
+location: Lab
+window: { opens: "${opens}", closes: "${closes}" }
+token: { serial: "${token.serial}", label: "${token.label}" }
+roles: { administrator: Ada, custodians: [Ada, Babbage, Curie], witnesses: [Eve] }
+steps:
+${steps}`;
+}
+const CUSTODY =
+  '  - { id: custody, title: Take custody, by: Ada, custody: { holders: [Ada, Babbage, Curie], threshold: 2 } }\n';
+const KEY = `  - id: signing-key
+    title: Generate the signing key
+    by: Ada
+    action: key.generate
+    params: { algorithm: EC-P256, label: app-key, usage: sign, backupable: false, cryptoperiodDays: 365 }
+    approvers: [Babbage, Curie]
+`;
+const MANUAL = '  - { id: bag, title: Bag the printout, by: Curie, manual: Seal the printout., record: bag serial }\n';
+
+/** A person's next code waits for the next TOTP step, as it would for someone typing fresh codes. */
+const lastStep = new Map<string, number>();
+function proof(name: string) {
+  const person = people.get(name)!;
+  if (lastStep.get(name) === Math.floor(clock.now.getTime() / 30_000))
+    clock.now = new Date(clock.now.getTime() + 30_000);
+  lastStep.set(name, Math.floor(clock.now.getTime() / 30_000));
+  return { custodianId: person.id, passphrase: person.passphrase, code: totpCodeAt(person.secret, clock.now) };
+}
+
+async function call<T>(channel: string, payload: unknown = {}): Promise<T> {
+  const answer = (await core.router.dispatch(channel, payload)) as Envelope<T>;
+  if (!answer.ok) throw new Error(`${channel}: ${answer.error.code} ${answer.error.message}`);
+  return answer.value;
+}
+
+beforeEach(async () => {
+  lastStep.clear();
+  ({ dataDir, cleanup } = tempDataDir());
+  const seeded = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Eve', roles: ['auditor'] },
+  ]);
+  seeded.close();
+  clock = seeded.clock;
+  people = new Map(seeded.enrolled.map((p) => [p.name, p]));
+  token = initSoftHsmToken(dataDir, 'app-ceremony', { so: '87654321', user: '12345678' });
+  spawned = [];
+  core = CustosCore.open({
+    dataDir,
+    version: 'test',
+    production: false,
+    operator: 'test',
+    clock: () => clock.now,
+    spawnRehearsal: () => {
+      const child = spawnChild();
+      spawned.push(child);
+      return child;
+    },
+  });
+});
+afterEach(() => {
+  core.close();
+  cleanup();
+});
+
+/** Walks a run to its end through the router, as the runner does: perform, approve, witness. */
+async function runThrough(text: string) {
+  let run = await call<RunView>('ceremonies.start', { script: text, administrator: proof('Ada') });
+  while (run.state === 'in-progress' && run.current) {
+    const step = run.steps.find((s) => s.id === run.current)!;
+    if (step.state === 'waiting' && step.kind === 'custody')
+      run = await call('ceremonies.perform', {
+        runId: run.id,
+        stepId: step.id,
+        by: proof('Ada'),
+        // No SO PIN: the rehearsal hands the scratch token's over.
+        holders: [proof('Babbage'), proof('Curie')],
+      });
+    else if (step.state === 'waiting')
+      run = await call('ceremonies.perform', {
+        runId: run.id,
+        stepId: step.id,
+        by: proof(step.by),
+        ...(step.kind === 'manual' ? { value: 'TE-1' } : {}),
+      });
+    else if (step.state === 'proposed') {
+      for (const name of step.approvers) {
+        const proposal = await call<ProposalView>('proposals.approve', {
+          proposalId: step.proposalId,
+          fingerprint: step.shortFingerprint,
+          approver: proof(name),
+        });
+        if (proposal.state !== 'open') break;
+      }
+      run = await call('ceremonies.run', { runId: run.id });
+    } else if (step.state === 'performed')
+      for (const w of step.witnesses.filter((x) => x.signedAt === null))
+        run = await call('ceremonies.witness', { runId: run.id, stepId: step.id, witness: proof(w.name) });
+    else throw new Error(`step ${step.id} is ${step.state}`);
+  }
+  return run;
+}
+
+it('runs the script in a scratch installation in its own process; the real one records the rehearsal', async () => {
+  const text = script(CUSTODY + KEY + MANUAL);
+  const realSize = core.audit.status();
+  const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
+  expect(started.active).toMatchObject({ title: 'Signing key, rehearsed in the app', custody: null });
+  expect(started.active!.token.label).toBe('REHEARSAL');
+  expect(started.active!.dir.startsWith(join(dataDir, 'rehearsals'))).toBe(true);
+  // Every other request now answers from the scratch installation.
+  const snapshot = await call<{ dataDir: string }>('app.snapshot');
+  expect(snapshot.dataDir).toBe(started.active!.dir);
+  expect(await core.router.dispatch('rehearsals.start', { script: text })).toMatchObject({
+    ok: false,
+    error: { code: 'REHEARSAL_ACTIVE' },
+  });
+
+  const run = await runThrough(text);
+  expect(run).toMatchObject({ state: 'done', rehearsal: true });
+  expect(run.token).toEqual(started.active!.token);
+
+  const ended = await call<RehearsalStatus>('rehearsals.end');
+  expect(ended.active).toBeNull();
+  expect(ended.last).toMatchObject({ outcome: 'passed', how: 'ended' });
+  expect(readFileSync(join(ended.last!.reportDir!, 'report.json'), 'utf8')).toContain('"rehearsal":true');
+  expect(existsSync(join(ended.last!.reportDir!, 'report.pdf'))).toBe(true);
+
+  // Back to the real installation: nothing real was touched, and the rehearsal is on record here.
+  expect((await call<{ dataDir: string }>('app.snapshot')).dataDir).toBe(dataDir);
+  expect(await call<unknown[]>('keys.list')).toEqual([]);
+  expect(await call<unknown[]>('custody.list')).toEqual([]);
+  expect(core.ceremonies.rehearsals()).toMatchObject([
+    { outcome: 'passed', script: started.active!.scriptSha256, runId: run.id, reportSha256: ended.last!.reportSha256 },
+  ]);
+  expect(core.audit.status()).not.toEqual(realSize);
+});
+
+it('spends every code typed in the rehearsal in the real installation at once', async () => {
+  await call('rehearsals.start', { script: script(CUSTODY + KEY) });
+  const typed = proof('Ada');
+  await call('ceremonies.start', { script: script(CUSTODY + KEY), administrator: typed });
+  // Killed at once: only the spending, done as the code was accepted there, stands between it and a replay here.
+  spawned[0]!.kill();
+  await new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
+  expect((await call<RehearsalStatus>('rehearsals.status')).active).toBeNull();
+  const replay = await core.router.dispatch('custodians.check', typed);
+  expect(replay).toMatchObject({ ok: false, error: { code: 'TOTP_REPLAYED' } });
+});
+
+it('a rehearsal process that stops on its own gives the real installation back and is recorded incomplete', async () => {
+  const text = script(CUSTODY + KEY);
+  await call('rehearsals.start', { script: text });
+  await call('ceremonies.start', { script: text, administrator: proof('Ada') });
+  const exited = new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
+  spawned[0]!.kill();
+  await exited;
+  const status = await call<RehearsalStatus>('rehearsals.status');
+  expect(status.active).toBeNull();
+  expect(status.last).toMatchObject({ outcome: 'incomplete', how: 'stopped', reportDir: null });
+  expect((await call<{ dataDir: string }>('app.snapshot')).dataDir).toBe(dataDir);
+  expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete' }]);
+  expect(core.ceremonies.rehearsals()[0]!.runId).toMatch(/^[0-9a-f]{16}$/);
+});
+
+it('a script the real installation cannot rehearse opens nothing', async () => {
+  const answer = await core.router.dispatch('rehearsals.start', { script: 'format: custos-ceremony/1\nsteps: [' });
+  expect(answer).toMatchObject({ ok: false, error: { code: 'CEREMONY_SCRIPT_INVALID' } });
+  expect(spawned).toHaveLength(0);
+  expect(await call<RehearsalStatus>('rehearsals.status')).toEqual({ active: null, last: null });
+  expect(await core.router.dispatch('rehearsals.end', {})).toMatchObject({
+    ok: false,
+    error: { code: 'REHEARSAL_NOT_ACTIVE' },
+  });
+});

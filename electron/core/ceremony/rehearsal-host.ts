@@ -1,0 +1,269 @@
+import { fork } from 'node:child_process';
+import type { z } from 'zod';
+import type { Envelope } from '../../../shared/errors';
+import { channel, type ChannelName } from '../../../shared/ipc-schema';
+import type { FactorProof } from '../../../shared/quorum';
+import type { ActiveRehearsal, EndedRehearsal, RehearsalStatus } from '../../../shared/rehearsals';
+import type { CustosCore } from '../custos-core';
+import { CustosError } from '../errors';
+import type { Log } from '../log';
+import { planRehearsal, recordRehearsal, rehearsalDir, type RehearsalPlan } from './rehearsal';
+import type { FromRehearsal, RehearsalProcess, SpawnRehearsal, ToRehearsal } from './rehearsal-protocol';
+
+/**
+ * Main's side of a rehearsal in the app. The real installation stays open here; the scratch one runs in a rehearsal
+ * process, and while a rehearsal is active the router sends it every request but `rehearsals.*`, so every screen shows
+ * the scratch installation. The codes people type there are spent here at once (a rehearsal's TOTP code is never
+ * accepted for real), and how the rehearsal went is recorded here when it ends, or when its process stops on its own.
+ */
+export class RehearsalHost {
+  private active: {
+    plan: RehearsalPlan;
+    view: ActiveRehearsal;
+    process: RehearsalProcess;
+    runId: string | null;
+  } | null = null;
+  private opening = false;
+  private last: EndedRehearsal | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, (message: FromRehearsal | null) => void>();
+
+  constructor(
+    private readonly deps: {
+      core: CustosCore;
+      dataDir: string;
+      version: string;
+      spawn: SpawnRehearsal;
+      clock: () => Date;
+      log: Log;
+    },
+  ) {}
+
+  status(): RehearsalStatus {
+    return { active: this.active?.view ?? null, last: this.last };
+  }
+
+  /** Plans the rehearsal from the real installation, opens the scratch one in its own process, and diverts to it. */
+  async start(script: string): Promise<RehearsalStatus> {
+    if (this.active || this.opening)
+      throw new CustosError('REHEARSAL_ACTIVE', 'A rehearsal is already open.', ['End it before starting another.']);
+    const plan = planRehearsal(this.deps.core, script);
+    this.opening = true;
+    try {
+      const dir = rehearsalDir(this.deps.dataDir);
+      const process = this.deps.spawn();
+      const ready = new Promise<FromRehearsal | null>((resolve) => {
+        process.onMessage((message) => {
+          if (message.type === 'ready' || message.type === 'open-failed') resolve(message);
+          else this.receive(message);
+        });
+        process.onExit(() => {
+          resolve(null);
+          this.stopped(process);
+        });
+      });
+      process.post({ type: 'open', now: this.now(), dir, version: this.deps.version, people: plan.people });
+      const answer = await ready;
+      if (answer?.type !== 'ready') {
+        process.kill();
+        if (answer?.type === 'open-failed')
+          throw new CustosError(
+            answer.error.code,
+            `The rehearsal installation could not open: ${answer.error.message}`,
+          );
+        throw new CustosError('REHEARSAL_STOPPED', 'The rehearsal process stopped while it was opening.');
+      }
+      const view: ActiveRehearsal = {
+        title: plan.parsed.script.title,
+        scriptSha256: plan.parsed.sha256,
+        dir,
+        token: answer.token,
+        startedAt: this.now(),
+        custody: plan.custody ? { ...plan.custody, taken: false } : null,
+      };
+      this.active = { plan, view, process, runId: null };
+      this.deps.core.events.divert(true);
+      this.changed();
+      return this.status();
+    } finally {
+      this.opening = false;
+    }
+  }
+
+  /** The real custody's holders take the scratch token first, when the script itself takes none. */
+  async takeCustody(holders: z.infer<typeof FactorProof>[]): Promise<RehearsalStatus> {
+    const active = this.require();
+    const custody = active.view.custody;
+    if (!custody || custody.taken)
+      throw new CustosError('CEREMONY_STEP_REFUSED', 'The rehearsal token needs no custody taken first.');
+    const answer = await this.ask({
+      type: 'take-custody',
+      now: this.now(),
+      id: this.nextId++,
+      holders,
+      threshold: custody.threshold,
+    });
+    if (answer.type !== 'reply') throw stoppedError();
+    if (!answer.envelope.ok)
+      throw new CustosError(answer.envelope.error.code, answer.envelope.error.message, answer.envelope.error.remedy);
+    custody.taken = true;
+    this.changed();
+    return this.status();
+  }
+
+  /** A request the renderer made during the rehearsal, answered by the scratch installation. */
+  async forward(name: ChannelName, payload: unknown): Promise<Envelope<unknown>> {
+    const active = this.require();
+    const answer = await this.ask({ type: 'request', now: this.now(), id: this.nextId++, channel: name, payload });
+    if (answer.type !== 'reply') throw stoppedError();
+    if (!answer.envelope.ok) return answer.envelope;
+    // Parsed here too: only declared fields reach the renderer, whichever installation answered.
+    const value: unknown = (channel(name).result as z.ZodType).parse(answer.envelope.value);
+    if (name === 'ceremonies.start') active.runId = (value as { id: string }).id;
+    return { ok: true, value };
+  }
+
+  /** Ends the rehearsal: its report is written if its run finished, and how it went is recorded here. */
+  async end(): Promise<RehearsalStatus> {
+    const active = this.require();
+    const answer = await this.ask({
+      type: 'finish',
+      now: this.now(),
+      id: this.nextId++,
+      scriptSha256: active.view.scriptSha256,
+    });
+    if (answer.type !== 'finished') throw stoppedError();
+    active.process.kill();
+    this.spend(answer.steps);
+    this.finish('ended', {
+      runId: answer.run?.id ?? active.runId,
+      passed: answer.run?.state === 'done',
+      reportDir: answer.reportDir,
+      reportSha256: answer.reportSha256,
+    });
+    return this.status();
+  }
+
+  /** The app is closing: the rehearsal goes with it, recorded as incomplete (the next start begins a new one). */
+  close(): void {
+    const active = this.active;
+    if (!active) return;
+    this.stopped(active.process);
+    active.process.kill();
+  }
+
+  get diverting(): boolean {
+    return this.active !== null;
+  }
+
+  private require() {
+    if (!this.active) throw new CustosError('REHEARSAL_NOT_ACTIVE', 'No rehearsal is open.');
+    return this.active;
+  }
+
+  private ask(message: ToRehearsal & { id: number }): Promise<FromRehearsal> {
+    const { process } = this.require();
+    return new Promise((resolve, reject) => {
+      this.pending.set(message.id, (answer) => (answer ? resolve(answer) : reject(stoppedError())));
+      process.post(message);
+    });
+  }
+
+  private receive(message: FromRehearsal): void {
+    if (message.type === 'event') {
+      this.deps.core.events.relay(message.name, message.payload);
+      return;
+    }
+    if (message.type === 'reply') this.spend(message.steps);
+    if (message.type === 'reply' || message.type === 'finished') {
+      this.pending.get(message.id)?.(message);
+      this.pending.delete(message.id);
+    }
+  }
+
+  /** A code used in the rehearsal is spent here too, as soon as it was accepted there. */
+  private spend(steps: Record<string, number>): void {
+    try {
+      this.deps.core.custodians.rehearsedTimeSteps(steps);
+    } catch (error) {
+      this.deps.log.error('could not spend the rehearsal’s TOTP steps in the real installation', {
+        error: error instanceof Error ? error.message : typeof error,
+      });
+    }
+  }
+
+  /** The process stopped: after `finished` as planned, or on its own (a crash), which ends the rehearsal incomplete. */
+  private stopped(process: RehearsalProcess): void {
+    for (const settle of this.pending.values()) settle(null);
+    this.pending.clear();
+    if (this.active?.process !== process) return;
+    this.deps.log.warn('the rehearsal stopped before it ended; it is recorded as incomplete');
+    try {
+      this.finish('stopped', { runId: this.active.runId, passed: false, reportDir: null, reportSha256: null });
+    } catch (error) {
+      this.deps.log.error('could not record the rehearsal that stopped', {
+        code: error instanceof CustosError ? error.code : 'INTERNAL',
+      });
+    }
+  }
+
+  private finish(
+    how: EndedRehearsal['how'],
+    result: { runId: string | null; passed: boolean; reportDir: string | null; reportSha256: string | null },
+  ): void {
+    const active = this.require();
+    this.active = null;
+    this.deps.core.events.divert(false);
+    const outcome = result.passed ? 'passed' : 'incomplete';
+    recordRehearsal(
+      this.deps.core,
+      {
+        script: active.view.scriptSha256,
+        title: active.view.title,
+        outcome,
+        people: active.plan.people.map((p) => p.id),
+        runId: result.runId,
+        reportSha256: result.reportSha256,
+      },
+      {},
+    );
+    this.last = {
+      title: active.view.title,
+      scriptSha256: active.view.scriptSha256,
+      outcome,
+      how,
+      dir: active.view.dir,
+      reportDir: result.reportDir,
+      reportSha256: result.reportSha256,
+      endedAt: this.now(),
+    };
+    this.changed();
+  }
+
+  private changed(): void {
+    this.deps.core.events.emit('rehearsals.changed', this.status());
+  }
+
+  private now(): string {
+    return this.deps.clock().toISOString();
+  }
+}
+
+function stoppedError(): CustosError {
+  return new CustosError('REHEARSAL_STOPPED', 'The rehearsal process stopped before it answered.', [
+    'The real installation is back; start the rehearsal again.',
+  ]);
+}
+
+/** A rehearsal process as a Node child (the CLI, the Chromium shell, the tests); the app uses utilityProcess. */
+export function forkRehearsal(entry: string, execArgv: readonly string[] = []): SpawnRehearsal {
+  return () => {
+    const child = fork(entry, [], { serialization: 'advanced', execArgv: [...execArgv], stdio: 'inherit' });
+    return {
+      post: (message) => child.send(message),
+      onMessage: (listener) => child.on('message', (message) => listener(message as FromRehearsal)),
+      onExit: (listener) => child.on('exit', (code) => listener(code)),
+      kill: () => child.kill(),
+    };
+  };
+}

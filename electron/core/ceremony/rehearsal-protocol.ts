@@ -1,0 +1,47 @@
+import type { Envelope, WireError } from '../../../shared/errors';
+import type { ChannelName, EventName } from '../../../shared/ipc-schema';
+import type { z } from 'zod';
+import type { FactorProof } from '../../../shared/quorum';
+import type { TokenRef } from '../../../shared/tokens';
+import type { PersonSeed } from './rehearsal';
+
+/**
+ * The messages between the main process and a rehearsal process (rehearsal-host.ts ⇄ rehearsal-process.ts). Every
+ * message from main carries main's clock: the rehearsal keeps the same time as the installation it rehearses for.
+ */
+export type ToRehearsal =
+  | { type: 'open'; now: string; dir: string; version: string; people: PersonSeed[] }
+  | { type: 'request'; now: string; id: number; channel: ChannelName; payload: unknown }
+  | { type: 'take-custody'; now: string; id: number; holders: z.infer<typeof FactorProof>[]; threshold: number }
+  | { type: 'finish'; now: string; id: number; scriptSha256: string };
+
+export type FromRehearsal =
+  | { type: 'ready'; token: TokenRef }
+  | { type: 'open-failed'; error: WireError }
+  /** `steps`: the TOTP time step each person last used there, spent in the real installation at once. */
+  | { type: 'reply'; id: number; envelope: Envelope<unknown>; steps: Record<string, number> }
+  | { type: 'event'; name: EventName; payload: unknown }
+  | {
+      type: 'finished';
+      id: number;
+      run: { id: string; state: string } | null;
+      reportDir: string | null;
+      reportSha256: string | null;
+      steps: Record<string, number>;
+    };
+
+/** A running rehearsal process as main sees it: Electron's utilityProcess in the app, a Node child elsewhere. */
+export interface RehearsalProcess {
+  post(message: ToRehearsal): void;
+  onMessage(listener: (message: FromRehearsal) => void): void;
+  onExit(listener: (code: number | null) => void): void;
+  kill(): void;
+}
+
+export type SpawnRehearsal = () => RehearsalProcess;
+
+/** The rehearsal process's side of the channel: Electron's parentPort, or Node's IPC channel to its parent. */
+export interface RehearsalParent {
+  post(message: FromRehearsal): void;
+  onMessage(listener: (message: ToRehearsal) => void): void;
+}

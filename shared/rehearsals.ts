@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { ScriptText } from './ceremony-script';
+import { FactorProof } from './quorum';
+import { TokenRef } from './tokens';
+
+/**
+ * A rehearsal in the app (issue #16 §3): the script runs in a scratch installation served by a separate process, so
+ * the real one stays open and untouched. While it is active every request but these goes to the scratch installation,
+ * and every screen says REHEARSAL.
+ */
+export const RehearsalStart = z.strictObject({ script: ScriptText });
+
+/** For a script that acts on a token already in custody: its holders first take the scratch token. */
+export const RehearsalCustody = z.strictObject({ holders: z.array(FactorProof).min(1).max(16) });
+
+export const ActiveRehearsal = z.object({
+  title: z.string(),
+  scriptSha256: z.string(),
+  /** The scratch installation's folder (under the data directory's rehearsals/). */
+  dir: z.string(),
+  token: TokenRef,
+  startedAt: z.string(),
+  /** The real custody's holders who take the scratch token before the run, when the script has no custody step. */
+  custody: z
+    .object({ holders: z.array(z.string()), threshold: z.number().int().positive(), taken: z.boolean() })
+    .nullable(),
+});
+export type ActiveRehearsal = z.infer<typeof ActiveRehearsal>;
+
+export const EndedRehearsal = z.object({
+  title: z.string(),
+  scriptSha256: z.string(),
+  outcome: z.enum(['passed', 'incomplete']),
+  /** ended: someone ended it; stopped: its process stopped on its own (the outcome is then incomplete). */
+  how: z.enum(['ended', 'stopped']),
+  dir: z.string(),
+  /** The rehearsal report's folder (report.pdf says REHEARSAL on every page), when its run finished. */
+  reportDir: z.string().nullable(),
+  reportSha256: z.string().nullable(),
+  endedAt: z.string(),
+});
+export type EndedRehearsal = z.infer<typeof EndedRehearsal>;
+
+export const RehearsalStatus = z.object({
+  active: ActiveRehearsal.nullable(),
+  /** The rehearsal that ended last since the app opened, for its result page. */
+  last: EndedRehearsal.nullable(),
+});
+export type RehearsalStatus = z.infer<typeof RehearsalStatus>;
