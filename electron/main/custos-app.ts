@@ -6,6 +6,7 @@ import { APP_ENTRY } from './app-files';
 import { registerAppScheme, serveApp } from './app-protocol';
 import { forwardEvents, registerIpc } from './ipc';
 import { backupFileDialog, moduleDialog } from './file-dialogs';
+import { utilityRehearsal } from './rehearsal-utility';
 import { SafeStorageVault } from './safe-storage-vault';
 import { hardenSession, hardenWebContents } from './security';
 
@@ -14,6 +15,8 @@ declare const __CUSTOS_VERSION__: string;
 export interface ShellPaths {
   rendererDir: string;
   preload: string;
+  /** The built rehearsal process (out/main/rehearsal.js), run as a utility process. */
+  rehearsal: string;
 }
 
 /**
@@ -65,6 +68,7 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
       ...(env.CUSTOS_SQLITE_BINDING ? { nativeBinding: env.CUSTOS_SQLITE_BINDING } : {}),
       vaults,
       preferredVault: preferred,
+      spawnRehearsal: utilityRehearsal(paths.rehearsal),
       log,
     });
     // Without a core the window still opens and explains why (database locked, damaged…).
@@ -114,5 +118,9 @@ export function createMainWindow(preload: string, production: boolean): BrowserW
 }
 
 export function defaultShellPaths(mainDir: string): ShellPaths {
-  return { rendererDir: join(mainDir, '../renderer'), preload: join(mainDir, '../preload/index.js') };
+  return {
+    rendererDir: join(mainDir, '../renderer'),
+    preload: join(mainDir, '../preload/index.js'),
+    rehearsal: join(mainDir, 'rehearsal.js'),
+  };
 }

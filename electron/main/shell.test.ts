@@ -16,7 +16,8 @@ import { totpCodeAt } from '../core/custodians/totp';
 import { findSoftHsmLibrary } from '../core/hsm/softhsm';
 import { CONTENT_SECURITY_POLICY, META_CONTENT_SECURITY_POLICY } from '../../shared/csp';
 import { consoleLog, silentLog } from '../core/log';
-import { tempDataDir } from '../core/testing/softhsm-fixture';
+import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
+import type { RehearsalStatus } from '../../shared/rehearsals';
 import { createFakeElectron, FakeBrowserWindow, FakeWebContents, fakeSession } from './testing/fake-electron';
 
 const fake = vi.hoisted(() => ({ current: null as unknown as ReturnType<typeof createFakeElectron> }));
@@ -33,6 +34,7 @@ vi.mock('electron', () => {
     'ipcRenderer',
     'safeStorage',
     'dialog',
+    'utilityProcess',
   ]) {
     Object.defineProperty(mock, key, {
       enumerable: true,
@@ -52,14 +54,21 @@ beforeEach(() => {
   FakeBrowserWindow.instances = [];
 });
 
-async function started(env: Record<string, string> = {}) {
+/** The rehearsal process as the fake utility process runs it: the entry's source, through tsx. */
+const REHEARSAL_ENTRY = join(__dirname, '../core/ceremony/rehearsal-entry.ts');
+
+async function started(env: Record<string, string> = {}, prepare: (dataDir: string) => void = () => {}) {
   const { dataDir, cleanup } = tempDataDir();
+  prepare(dataDir);
   fake.current.module.app.getPath.mockReturnValue(dataDir);
   // Keys are set and removed one by one: replacing process.env itself would cut it off from the
   // real environment that SoftHSM2 reads with getenv().
   const previous = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]));
   Object.assign(process.env, env);
-  startCustos({ rendererDir: dataDir, preload: '/preload.js' }, process.env.DEBUG_SHELL ? consoleLog : silentLog);
+  startCustos(
+    { rendererDir: dataDir, preload: '/preload.js', rehearsal: REHEARSAL_ENTRY },
+    process.env.DEBUG_SHELL ? consoleLog : silentLog,
+  );
   fake.current.ready();
   await new Promise((resolve) => setTimeout(resolve, 50));
   for (const [key, value] of Object.entries(previous)) {
@@ -85,7 +94,7 @@ describe('startCustos', () => {
 
   it('takes the single-instance lock, and a second instance quits without a window', async () => {
     fake.current.module.app.singleInstance = false;
-    startCustos({ rendererDir: '/r', preload: '/p' }, silentLog);
+    startCustos({ rendererDir: '/r', preload: '/p', rehearsal: '/rehearsal.js' }, silentLog);
     expect(fake.current.calls).toEqual(['enableSandbox', 'requestSingleInstanceLock', 'quit']);
     expect(FakeBrowserWindow.instances).toHaveLength(0);
   });
@@ -183,6 +192,72 @@ describe('startCustos', () => {
     });
     cleanup();
   });
+  it('rehearses in an Electron utility process, and sends the window’s requests there meanwhile', async () => {
+    let token = { serial: '', label: '' };
+    const { dataDir, cleanup } = await started({}, (dir) => {
+      token = initSoftHsmToken(dir, 'shell-ceremony', { so: '87654321', user: '12345678' });
+    });
+    const window = FakeBrowserWindow.instances[0]!;
+    const invoke = (channel: string, payload: unknown) =>
+      fake.current.ipcHandlers.get(channel)!(
+        { sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } },
+        payload,
+      ) as Promise<Envelope<unknown>>;
+    const begun = (await invoke('custodians.enrolBegin', {
+      name: 'Olive Officer',
+      roles: ['security-officer', 'custodian'],
+      passphrase: 'long quiet harbour walk number one',
+    })) as Envelope<{ enrolmentId: string; secret: string }>;
+    if (!begun.ok) throw new Error(begun.error.message);
+    const code = totpCodeAt(begun.value.secret, new Date());
+    const olive = (await invoke('custodians.enrolConfirm', {
+      enrolmentId: begun.value.enrolmentId,
+      code,
+    })) as Envelope<{
+      id: string;
+    }>;
+    if (!olive.ok) throw new Error(olive.error.message);
+    const officers = [
+      {
+        custodianId: olive.value.id,
+        passphrase: 'long quiet harbour walk number one',
+        code: totpCodeAt(begun.value.secret, new Date(Date.now() + 30_000)),
+      },
+    ];
+    const ada = (await invoke('custodians.enrolBegin', {
+      name: 'Ada',
+      roles: ['custodian'],
+      passphrase: 'long quiet harbour walk number two',
+      officers,
+    })) as Envelope<{ enrolmentId: string; secret: string }>;
+    if (!ada.ok) throw new Error(ada.error.message);
+    const adaCode = totpCodeAt(ada.value.secret, new Date());
+    expect(
+      await invoke('custodians.enrolConfirm', { enrolmentId: ada.value.enrolmentId, code: adaCode }),
+    ).toMatchObject({ ok: true });
+    const hour = 3600_000;
+    const script = `format: custos-ceremony/1
+title: Shell rehearsal
+purpose: Show that the app rehearses in a utility process.
+location: Lab
+window: { opens: "${new Date(Date.now() - hour).toISOString()}", closes: "${new Date(Date.now() + hour).toISOString()}" }
+token: { serial: "${token.serial}", label: "${token.label}" }
+roles: { administrator: Olive Officer, custodians: [Olive Officer, Ada] }
+steps:
+  - { id: note, title: Read the room number, by: Olive Officer, manual: Read the room number aloud. }
+`;
+    const start = (await invoke('rehearsals.start', { script })) as Envelope<RehearsalStatus>;
+    if (!start.ok) throw new Error(`${start.error.code}: ${start.error.message} ${start.error.remedy.join(' ')}`);
+    expect(fake.current.calls).toContain(`utilityProcess.fork ${REHEARSAL_ENTRY} Custos rehearsal`);
+    expect(await invoke('app.snapshot', {})).toMatchObject({ ok: true, value: { dataDir: start.value.active!.dir } });
+    expect(window.webContents.sent).toContainEqual(['rehearsals.changed', start.value]);
+
+    const ended = (await invoke('rehearsals.end', {})) as Envelope<RehearsalStatus>;
+    expect(ended).toMatchObject({ ok: true, value: { active: null, last: { outcome: 'incomplete', how: 'ended' } } });
+    expect(await invoke('app.snapshot', {})).toMatchObject({ ok: true, value: { dataDir } });
+    cleanup();
+  });
+
   it('imports the backup file chosen in the main-process dialog, never a path the renderer sends', async () => {
     const { dataDir, cleanup } = await started();
     const window = FakeBrowserWindow.instances[0]!;

@@ -1,3 +1,4 @@
+import { fork, type Serializable } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { vi } from 'vitest';
 
@@ -129,6 +130,23 @@ export function createFakeElectron() {
       decryptString: (sealed: Buffer) => Buffer.from(sealed.toString().replace(/^sealed:/, ''), 'base64').toString(),
     },
     ipcRenderer: { invoke: vi.fn(), on: vi.fn(), removeListener: vi.fn() },
+    utilityProcess: {
+      /**
+       * A real process, with utilityProcess's interface: a Node child (TypeScript through tsx) stands in for Electron's
+       * utility process, so the rehearsal really runs beside the test.
+       */
+      fork: vi.fn((modulePath: string, args: string[], options: { serviceName?: string }) => {
+        calls.push(`utilityProcess.fork ${modulePath} ${options.serviceName ?? ''}`);
+        const child = fork(modulePath, args, { serialization: 'advanced', execArgv: ['--import', 'tsx'] });
+        const utility = Object.assign(new EventEmitter(), {
+          postMessage: (message: unknown) => child.send(message as Serializable),
+          kill: () => child.kill(),
+        });
+        child.on('message', (message) => utility.emit('message', message));
+        child.on('exit', (code) => utility.emit('exit', code ?? 0));
+        return utility;
+      }),
+    },
   };
   return { module, calls, ipcHandlers, ready: () => readyResolve() };
 }
