@@ -55,7 +55,7 @@ steps:
 afterEach(() => cleanup());
 
 /** Answers the prompts as the person named in each would; a person's second code waits for the next TOTP step. */
-async function cli(args: string[], answers: { fingerprint?: string } = {}) {
+async function cli(args: string[], answers: { fingerprint?: string; wrongPassphraseOf?: string } = {}) {
   let stdout = '';
   let stderr = '';
   const prompts: string[] = [];
@@ -70,6 +70,8 @@ async function cli(args: string[], answers: { fingerprint?: string } = {}) {
       prompts.push(prompt);
       const name = /^(\w+(?: Setup)?)/.exec(prompt)?.[1] ?? '';
       const person = people.get(name);
+      if (prompt.includes('passphrase') && name === answers.wrongPassphraseOf)
+        return Promise.resolve('a guess at the passphrase, long enough');
       if (prompt.includes('passphrase') && person) return Promise.resolve(person.passphrase);
       if (prompt.includes('code') && person) {
         const step = Math.floor(clock.now.getTime() / 30_000);
@@ -190,4 +192,16 @@ it('rehearses in a scratch installation: nothing real is touched, the report say
   const run = await cli(['ceremony', 'run', file], { fingerprint: lint.value.steps[1]!.shortFingerprint! });
   expect(run.code, run.stderr).toBe(EXIT.ok);
   expect(run.stdout).toMatch(/— done\n/);
+});
+
+it('a rehearsal cut off before it is recorded still counts its failed attempts here at the next start', async () => {
+  // Babbage's passphrase is guessed wrongly in the rehearsal: the command stops there, recording nothing itself.
+  const guessed = await cli(['ceremony', 'rehearse', file], { wrongPassphraseOf: 'Babbage' });
+  expect(guessed.code).toBe(EXIT.refused);
+  expect(guessed.stderr).toContain('PASSPHRASE_INCORRECT');
+  // The next command opens the real installation, which counts the failure from the rehearsal's database.
+  const shown = JSON.parse((await cli(['--json', 'custodian', 'list'])).stdout) as {
+    value: { name: string; failures: number }[];
+  };
+  expect(shown.value.find((c) => c.name === 'Babbage')!.failures).toBe(1);
 });

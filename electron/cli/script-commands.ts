@@ -3,19 +3,21 @@ import { join, resolve } from 'node:path';
 import type { LintReport, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
 import type { Envelope, WireError } from '../../shared/errors';
 import type { ProposalView } from '../../shared/quorum';
+import type { FactorState } from '../core/custodians/custodian-service';
 import type { CustosCore } from '../core/custos-core';
 import { parseScript } from '../core/ceremony/script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
 import type { TokenRef } from '../../shared/tokens';
 import {
   exportRehearsalReport,
+  markFactorsCounted,
   planRehearsal,
   recordRehearsal,
   rehearsalDir,
   scratchToken,
   seedPeople,
   takeScratchCustody,
-  usedTimeSteps,
+  factorStates,
 } from '../core/ceremony/rehearsal';
 import { CustosError, fileError } from '../core/errors';
 import { enterCards, writeCards } from './ceremony-commands';
@@ -370,7 +372,7 @@ export async function rehearse(
   const scratch = open(dir, true);
   let finished: RunView | null = null;
   let reportSha256: string | null = null;
-  let steps: Record<string, number> = {};
+  let factors: Record<string, FactorState> = {};
   try {
     const { token, soPin } = scratchToken(scratch);
     io.stderr(`REHEARSAL in ${dir}, on the scratch token ${token.label} (${token.serial}). Nothing real is touched.\n`);
@@ -389,7 +391,7 @@ export async function rehearse(
       reportSha256 = written.sha256;
       io.stderr(`Rehearsal report (REHEARSAL on every page): ${join(written.dir, 'report.pdf')}\n`);
     }
-    steps = usedTimeSteps(scratch);
+    factors = factorStates(scratch);
   } finally {
     scratch.close();
   }
@@ -405,8 +407,9 @@ export async function rehearse(
         runId: finished.id,
         reportSha256,
       },
-      steps,
+      factors,
     );
+    markFactorsCounted(dir);
   } finally {
     recorded.close();
   }

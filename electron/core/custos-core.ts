@@ -32,6 +32,7 @@ import { quorumDrill } from './quorum/drill';
 import { proposalBinder, proposalHandlers, proposalPlan } from './quorum/proposal-handlers';
 import { CeremonyRuns } from './ceremony/ceremony-runs';
 import { ceremonyHandlers, ceremonyPlan, rehearsalHandlers, rehearsalPlan } from './ceremony/ceremony-handlers';
+import { countInterruptedRehearsals } from './ceremony/rehearsal';
 import { RehearsalHost } from './ceremony/rehearsal-host';
 import type { SpawnRehearsal } from './ceremony/rehearsal-protocol';
 import { runReport } from './ceremony/run-report';
@@ -350,6 +351,7 @@ export class CustosCore {
           spawn: options.spawnRehearsal,
           clock,
           log,
+          nativeBinding: options.nativeBinding,
         })
       : null;
     const rehearsals = this.rehearsals;
@@ -391,6 +393,14 @@ export class CustosCore {
         log.warn('signed keys, destruction schedules and custody records from before they were signed', { sealed });
     } catch (error) {
       log.warn('could not sign the key and custody records yet; will try at the next start', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
+    }
+    try {
+      const counted = countInterruptedRehearsals(this, this.options.dataDir, this.options.nativeBinding);
+      if (counted > 0) log.warn('counted the factor checks of rehearsals that were cut off', { counted });
+    } catch (error) {
+      log.warn('could not count the factor checks of a rehearsal that was cut off; will try at the next start', {
         code: isCustosError(error) ? error.code : 'INTERNAL',
       });
     }

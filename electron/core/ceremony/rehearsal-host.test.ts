@@ -208,3 +208,70 @@ it('a script the real installation cannot rehearse opens nothing', async () => {
     error: { code: 'REHEARSAL_NOT_ACTIVE' },
   });
 });
+
+it('a script on a token already in custody: its holders take the scratch token first, each with both factors', async () => {
+  await call('custody.take', {
+    token,
+    threshold: 2,
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+    currentSoPin: '87654321',
+  });
+  const text = script(KEY + MANUAL);
+  const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
+  expect(started.active!.custody).toMatchObject({ threshold: 2, taken: false });
+  expect([...started.active!.custody!.holders].sort()).toEqual(['Ada', 'Babbage', 'Curie']);
+
+  const wrong = { ...proof('Babbage'), passphrase: 'not the passphrase at all, sorry' };
+  expect(
+    await core.router.dispatch('rehearsals.takeCustody', { holders: [proof('Ada'), wrong, proof('Curie')] }),
+  ).toMatchObject({
+    ok: false,
+    error: { code: 'PASSPHRASE_INCORRECT' },
+  });
+  expect((await call<RehearsalStatus>('rehearsals.status')).active!.custody!.taken).toBe(false);
+  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+  });
+  expect(taken.active!.custody!.taken).toBe(true);
+  expect(await core.router.dispatch('rehearsals.takeCustody', { holders: [proof('Ada')] })).toMatchObject({
+    ok: false,
+    error: { code: 'CEREMONY_STEP_REFUSED' },
+  });
+
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  // The real token was never opened: still no key on it.
+  expect(await call<unknown[]>('keys.list')).toEqual([]);
+});
+
+it('failed attempts in a rehearsal count towards the lockout here: a rehearsal is no way to guess passphrases', async () => {
+  const text = script(CUSTODY + KEY);
+  const guess = () => ({ ...proof('Babbage'), passphrase: 'a guess at the passphrase, long enough' });
+  await call('rehearsals.start', { script: text });
+  for (let i = 0; i < 4; i++) {
+    clock.now = new Date(clock.now.getTime() + 600_000);
+    expect(await core.router.dispatch('custodians.check', guess())).toMatchObject({
+      ok: false,
+      error: { code: 'PASSPHRASE_INCORRECT' },
+    });
+  }
+  // Stopped mid-way, then a fresh rehearsal: the count carried on from where it stood, here and there.
+  spawned[0]!.kill();
+  await new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
+  expect(core.custodians.get(people.get('Babbage')!.id)).toMatchObject({ failures: 4, locked: false });
+  await call('rehearsals.start', { script: text });
+  for (let i = 4; i < 10; i++) {
+    clock.now = new Date(clock.now.getTime() + 600_000);
+    await core.router.dispatch('custodians.check', guess());
+  }
+  await call('rehearsals.end');
+  expect(core.custodians.get(people.get('Babbage')!.id)).toMatchObject({ locked: true });
+  expect(await core.router.dispatch('custodians.check', proof('Babbage'))).toMatchObject({
+    ok: false,
+    error: { code: 'CUSTODIAN_LOCKED' },
+  });
+  // And no rehearsal starts round the lockout.
+  const again = await core.router.dispatch('rehearsals.start', { script: text });
+  expect(again).toMatchObject({ ok: false, error: { code: 'CEREMONY_SCRIPT_INVALID' } });
+  expect(JSON.stringify(again)).toMatch(/Babbage[^"]*locked/);
+});

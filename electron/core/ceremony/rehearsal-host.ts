@@ -1,13 +1,24 @@
 import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { z } from 'zod';
 import type { Envelope } from '../../../shared/errors';
 import { channel, type ChannelName } from '../../../shared/ipc-schema';
 import type { FactorProof } from '../../../shared/quorum';
 import type { ActiveRehearsal, EndedRehearsal, RehearsalStatus } from '../../../shared/rehearsals';
+import type { FactorState } from '../custodians/custodian-service';
 import type { CustosCore } from '../custos-core';
 import { CustosError } from '../errors';
 import type { Log } from '../log';
-import { planRehearsal, recordRehearsal, rehearsalDir, type RehearsalPlan } from './rehearsal';
+import { DATABASE_FILE } from '../store/database';
+import {
+  countRehearsal,
+  markFactorsCounted,
+  planRehearsal,
+  recordRehearsal,
+  rehearsalDir,
+  type RehearsalPlan,
+} from './rehearsal';
 import type { FromRehearsal, RehearsalProcess, SpawnRehearsal, ToRehearsal } from './rehearsal-protocol';
 
 /**
@@ -36,6 +47,7 @@ export class RehearsalHost {
       spawn: SpawnRehearsal;
       clock: () => Date;
       log: Log;
+      nativeBinding?: string | undefined;
     },
   ) {}
 
@@ -134,7 +146,7 @@ export class RehearsalHost {
     });
     if (answer.type !== 'finished') throw stoppedError();
     active.process.kill();
-    this.spend(answer.steps);
+    this.spend(answer.factors);
     this.finish('ended', {
       runId: answer.run?.id ?? active.runId,
       passed: answer.run?.state === 'done',
@@ -174,19 +186,22 @@ export class RehearsalHost {
       this.deps.core.events.relay(message.name, message.payload);
       return;
     }
-    if (message.type === 'reply') this.spend(message.steps);
+    if (message.type === 'reply') this.spend(message.factors);
     if (message.type === 'reply' || message.type === 'finished') {
       this.pending.get(message.id)?.(message);
       this.pending.delete(message.id);
     }
   }
 
-  /** A code used in the rehearsal is spent here too, as soon as it was accepted there. */
-  private spend(steps: Record<string, number>): void {
+  /**
+   * What people's factors went through there counts here as it happens: a code accepted there is spent here, and
+   * failed attempts count towards the lockout here (a rehearsal cannot be used to guess passphrases).
+   */
+  private spend(factors: Record<string, FactorState>): void {
     try {
-      this.deps.core.custodians.rehearsedTimeSteps(steps);
+      this.deps.core.custodians.rehearsedFactors(factors);
     } catch (error) {
-      this.deps.log.error('could not spend the rehearsal’s TOTP steps in the real installation', {
+      this.deps.log.error('could not count the rehearsal’s factor checks in the real installation', {
         error: error instanceof Error ? error.message : typeof error,
       });
     }
@@ -214,6 +229,11 @@ export class RehearsalHost {
     const active = this.require();
     this.active = null;
     this.deps.core.events.divert(false);
+    // Ended: its last answer brought the final counts. Stopped: whatever it accepted after its last answer is read
+    // from its database (if it had opened one).
+    if (how === 'ended') markFactorsCounted(active.view.dir);
+    else if (existsSync(join(active.view.dir, DATABASE_FILE)))
+      countRehearsal(this.deps.core, active.view.dir, this.deps.nativeBinding);
     const outcome = result.passed ? 'passed' : 'incomplete';
     recordRehearsal(
       this.deps.core,

@@ -9,7 +9,7 @@ import {
   scratchToken,
   seedPeople,
   takeScratchCustody,
-  usedTimeSteps,
+  factorStates,
   type PersonSeed,
 } from './rehearsal';
 import type { RehearsalParent, ToRehearsal } from './rehearsal-protocol';
@@ -43,7 +43,7 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
     const { core, soPin, token, dir } = scratch;
     if (message.type === 'request') {
       const envelope = await core.router.dispatch(message.channel, handOver(message.channel, message.payload, soPin));
-      parent.post({ type: 'reply', id: message.id, envelope, steps: usedTimeSteps(core) });
+      parent.post({ type: 'reply', id: message.id, envelope, factors: factorStates(core) });
     } else if (message.type === 'take-custody') {
       let envelope: Envelope<null>;
       try {
@@ -52,7 +52,7 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
       } catch (error) {
         envelope = { ok: false, error: wire(error) };
       }
-      parent.post({ type: 'reply', id: message.id, envelope, steps: usedTimeSteps(core) });
+      parent.post({ type: 'reply', id: message.id, envelope, factors: factorStates(core) });
     } else {
       const run = core.ceremonies
         .list()
@@ -63,7 +63,7 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
         view?.state === 'done' && view.reportId
           ? await exportRehearsalReport(core, view.reportId, join(dir, 'report'))
           : null;
-      const steps = usedTimeSteps(core);
+      const factors = factorStates(core);
       core.close();
       scratch = null;
       parent.post({
@@ -72,7 +72,7 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
         run: view ? { id: view.id, state: view.state } : null,
         reportDir: report?.dir ?? null,
         reportSha256: report?.sha256 ?? null,
-        steps,
+        factors,
       });
     }
   };

@@ -3,6 +3,7 @@ import type { ChannelName, EventName } from '../../../shared/ipc-schema';
 import type { z } from 'zod';
 import type { FactorProof } from '../../../shared/quorum';
 import type { TokenRef } from '../../../shared/tokens';
+import type { FactorState } from '../custodians/custodian-service';
 import type { PersonSeed } from './rehearsal';
 
 /**
@@ -18,8 +19,8 @@ export type ToRehearsal =
 export type FromRehearsal =
   | { type: 'ready'; token: TokenRef }
   | { type: 'open-failed'; error: WireError }
-  /** `steps`: the TOTP time step each person last used there, spent in the real installation at once. */
-  | { type: 'reply'; id: number; envelope: Envelope<unknown>; steps: Record<string, number> }
+  /** `factors`: where each person's factors stand there, counted in the real installation at once. */
+  | { type: 'reply'; id: number; envelope: Envelope<unknown>; factors: Record<string, FactorState> }
   | { type: 'event'; name: EventName; payload: unknown }
   | {
       type: 'finished';
@@ -27,7 +28,7 @@ export type FromRehearsal =
       run: { id: string; state: string } | null;
       reportDir: string | null;
       reportSha256: string | null;
-      steps: Record<string, number>;
+      factors: Record<string, FactorState>;
     };
 
 /** A running rehearsal process as main sees it: Electron's utilityProcess in the app, a Node child elsewhere. */

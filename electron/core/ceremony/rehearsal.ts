@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
+import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
+import type { FactorState } from '../custodians/custodian-service';
 import type { CustosCore } from '../custos-core';
 import { parseScript, peopleNamed, type ParsedScript } from './script';
 
@@ -33,6 +36,8 @@ export interface PersonSeed {
   /** base64 */
   sealedTotp: string;
   enrolledAt: string;
+  /** Where their factors stand here: a rehearsal starts from it, and what happens there counts here. */
+  factors: FactorState;
 }
 
 const REHEARSAL_LABEL = 'REHEARSAL';
@@ -68,19 +73,24 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
       [`Steps naming existing keys: ${existing.join(', ')}.`, 'Rehearse the ceremony that generates them instead.'],
     );
   const names = peopleNamed(parsed.script);
-  const people = core.store
-    .all<{ id: string; name: string; roles: string; kdf: string; sealed_totp: Buffer; enrolled_at: string }>(
-      sql`SELECT id, name, roles, kdf, sealed_totp, enrolled_at FROM custodians`,
-    )
-    .filter((row) => names.includes(row.name))
-    .map((row) => ({
-      id: row.id,
-      name: row.name,
-      roles: row.roles,
-      kdf: row.kdf,
-      sealedTotp: row.sealed_totp.toString('base64'),
-      enrolledAt: row.enrolled_at,
-    }));
+  const ids = core.custodians
+    .list()
+    .filter((c) => names.includes(c.name))
+    .map((c) => c.id);
+  const people = core.custodians.rehearsalSeeds(ids).map((row) => ({
+    id: row.id,
+    name: row.name,
+    roles: row.roles,
+    kdf: row.kdf,
+    sealedTotp: row.sealed_totp.toString('base64'),
+    enrolledAt: row.enrolled_at,
+    factors: {
+      lastTimeStep: row.last_time_step,
+      failures: row.failures,
+      throttledUntil: row.throttled_until,
+      locked: row.locked === 1,
+    },
+  }));
   const hasCustodyStep = parsed.script.steps.some((s) => 'custody' in s);
   const real = hasCustodyStep
     ? null
@@ -111,13 +121,17 @@ export function rehearsalDir(dataDir: string): string {
 /**
  * Copies the people into a scratch installation that has no one yet (opened once, so its audit token exists, then
  * closed): their rows go in unsigned, and the scratch core signs them when it opens, as for an installation set up
- * before rows were signed. Their counters start afresh: a rehearsal locks nobody out of the real installation.
+ * before rows were signed. Their counters come along: someone locked out here is locked out there, and a code used
+ * here is not accepted there.
  */
 export function seedPeople(store: CustosCore['store'], people: readonly PersonSeed[]): void {
   for (const p of people)
     store.execute(sql`
-      INSERT INTO custodians (id, name, roles, kdf, sealed_totp, enrolled_at)
-      VALUES (${p.id}, ${p.name}, ${p.roles}, ${p.kdf}, ${Buffer.from(p.sealedTotp, 'base64')}, ${p.enrolledAt})`);
+      INSERT INTO custodians (id, name, roles, kdf, sealed_totp, enrolled_at,
+                              last_time_step, failures, throttled_until, locked)
+      VALUES (${p.id}, ${p.name}, ${p.roles}, ${p.kdf}, ${Buffer.from(p.sealedTotp, 'base64')}, ${p.enrolledAt},
+              ${p.factors.lastTimeStep}, ${p.factors.failures}, ${p.factors.throttledUntil},
+              ${p.factors.locked ? 1 : 0})`);
 }
 
 /**
@@ -160,24 +174,70 @@ export async function exportRehearsalReport(
   return { dir: written.dir, sha256: core.reports.stored(reportId).sha256 };
 }
 
-/** The TOTP time step each person last used in the scratch installation, read before it closes. */
-export function usedTimeSteps(scratch: CustosCore): Record<string, number> {
-  return Object.fromEntries(
-    scratch.store
-      .all<{ id: string; step: number | null }>(sql`SELECT id, last_time_step AS step FROM custodians`)
-      .flatMap((r) => (r.step === null ? [] : [[r.id, r.step]])),
-  );
+const FACTOR_ROWS = sql`SELECT id, last_time_step AS step, failures, throttled_until AS until, locked FROM custodians`;
+type FactorRow = { id: string; step: number | null; failures: number; until: string | null; locked: number };
+
+/** Where each person's factors stand in the scratch installation, to count in the real one (rehearsedFactors). */
+export function factorStates(scratch: CustosCore): Record<string, FactorState> {
+  return statesOf(scratch.store.all<FactorRow>(FACTOR_ROWS));
+}
+
+/** Written in a rehearsal's folder once what its people's factors went through counts in the real installation. */
+const COUNTED = 'factors-counted';
+
+export function markFactorsCounted(dir: string): void {
+  writeFileSync(join(dir, COUNTED), '', { mode: 0o600 });
 }
 
 /**
- * Records, in the real installation, how a rehearsal in a scratch one went; the codes its people typed there are
- * spent here too.
+ * At every start of the real installation: a rehearsal that was cut off before it was recorded (the CLI stopped with
+ * Ctrl-C, the machine lost power) still counts — its people's failed attempts towards the lockout, its codes as spent.
  */
+export function countInterruptedRehearsals(core: CustosCore, dataDir: string, nativeBinding?: string): number {
+  const root = join(dataDir, 'rehearsals');
+  if (!existsSync(root)) return 0;
+  let counted = 0;
+  for (const name of readdirSync(root)) {
+    const dir = join(root, name);
+    if (!existsSync(join(dir, DATABASE_FILE)) || existsSync(join(dir, COUNTED))) continue;
+    countRehearsal(core, dir, nativeBinding);
+    counted++;
+  }
+  return counted;
+}
+
+/** Reads where people's factors stand in a closed rehearsal's database, counts that here, and marks it counted. */
+export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: string): void {
+  const db = new Database(join(dir, DATABASE_FILE), {
+    readonly: true,
+    fileMustExist: true,
+    ...(nativeBinding ? { nativeBinding } : {}),
+  });
+  let rows: FactorRow[];
+  try {
+    rows = db.prepare(FACTOR_ROWS.text).all(...FACTOR_ROWS.params) as FactorRow[];
+  } finally {
+    db.close();
+  }
+  core.custodians.rehearsedFactors(statesOf(rows));
+  markFactorsCounted(dir);
+}
+
+function statesOf(rows: FactorRow[]): Record<string, FactorState> {
+  return Object.fromEntries(
+    rows.map((r) => [
+      r.id,
+      { lastTimeStep: r.step, failures: r.failures, throttledUntil: r.until, locked: r.locked === 1 },
+    ]),
+  );
+}
+
+/** Records, in the real installation, how a rehearsal in a scratch one went, and what people's factors went through. */
 export function recordRehearsal(
   core: CustosCore,
   rehearsal: Parameters<CustosCore['ceremonies']['recordRehearsal']>[0],
-  steps: Record<string, number>,
+  factors: Record<string, FactorState>,
 ) {
-  core.custodians.rehearsedTimeSteps(steps);
+  core.custodians.rehearsedFactors(factors);
   core.ceremonies.recordRehearsal(rehearsal);
 }

@@ -31,6 +31,14 @@ interface PendingEnrolment {
   tries: number;
 }
 
+/** A person's factor counters, as a rehearsal's scratch installation reports them back. */
+export interface FactorState {
+  lastTimeStep: number | null;
+  failures: number;
+  throttledUntil: string | null;
+  locked: boolean;
+}
+
 interface Row extends SignedColumns {
   id: string;
   name: string;
@@ -369,23 +377,57 @@ export class CustodianService {
     return key;
   }
 
+  /** The rows of these people as the audit key signed them, to seed a rehearsal's scratch installation. */
+  rehearsalSeeds(ids: readonly string[]): Row[] {
+    return ids.map((id) => this.row(id));
+  }
+
   /**
-   * After a rehearsal in a scratch installation: the TOTP time steps its people used there are never accepted here
-   * either (a code typed in a rehearsal cannot be replayed in the real installation). Recorded and signed.
+   * What people's factors went through in a rehearsal's scratch installation counts here too, as it happens: a code
+   * accepted there is never accepted here (no replay), and failed attempts count towards the throttle and the lockout
+   * here (a rehearsal is no way round them). A lockout is never lifted this way. Recorded and signed.
    */
-  rehearsedTimeSteps(steps: Record<string, number>): void {
-    for (const [id, step] of Object.entries(steps)) {
+  rehearsedFactors(states: Record<string, FactorState>): void {
+    for (const [id, there] of Object.entries(states)) {
       const stored = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
       if (!stored) continue;
       const row = this.authentic(stored);
-      if (row.last_time_step !== null && row.last_time_step >= step) continue;
+      const step =
+        row.last_time_step === null || (there.lastTimeStep ?? -1) > row.last_time_step
+          ? there.lastTimeStep
+          : row.last_time_step;
+      const locked = row.locked === 1 || there.locked;
+      const failures = locked ? Math.max(row.failures, there.failures) : there.failures;
+      const throttledUntil = locked ? null : there.throttledUntil;
+      if (
+        step === row.last_time_step &&
+        failures === row.failures &&
+        throttledUntil === row.throttled_until &&
+        locked === (row.locked === 1)
+      )
+        continue;
       this.options.audit.record(
-        { actor: SYSTEM, action: 'custodian.factor.rehearsed', object: custodianObject(id), params: { step } },
+        {
+          actor: SYSTEM,
+          action: 'custodian.factor.rehearsed',
+          object: custodianObject(id),
+          params: { step, failures, locked },
+        },
         () =>
           this.changeState(id, () =>
-            this.options.store.execute(sql`UPDATE custodians SET last_time_step = ${step} WHERE id = ${id}`),
+            this.options.store.execute(sql`
+              UPDATE custodians SET last_time_step = ${step}, failures = ${failures},
+                throttled_until = ${throttledUntil}, locked = ${locked ? 1 : 0}
+              WHERE id = ${id}`),
           ),
       );
+      if (locked && row.locked !== 1)
+        this.options.audit.record({
+          actor: SYSTEM,
+          action: 'custodian.lockout',
+          object: custodianObject(id),
+          params: { failures, inRehearsal: true },
+        });
     }
   }
 
