@@ -250,3 +250,19 @@ export const RehearsalPolicy = z.object({
   at: z.string().nullable(),
 });
 export type RehearsalPolicy = z.infer<typeof RehearsalPolicy>;
+
+/**
+ * A ceremony planned ahead: a script that linted clean, kept so the list shows what is coming (planned, in progress,
+ * done). It leaves the planned list once a run of the same SHA-256 starts, or when it is withdrawn.
+ */
+export const PlannedCeremony = z.object({
+  sha256: z.string(),
+  title: z.string(),
+  location: z.string(),
+  window: z.object({ opens: z.string(), closes: z.string() }),
+  plannedAt: z.string(),
+  /** The script's exact text, to check and start it from the list. */
+  script: z.string(),
+});
+export type PlannedCeremony = z.infer<typeof PlannedCeremony>;
+export const WithdrawPlanRequest = z.strictObject({ sha256: z.string().regex(/^[0-9a-f]{64}$/) });

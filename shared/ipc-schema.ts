@@ -22,12 +22,14 @@ import {
   AbortRequest,
   LintReport,
   LintRequest,
+  PlannedCeremony,
   RehearsalPolicy,
   RehearsalPolicyRequest,
   RunSummary,
   RunView,
   StartRequest,
   StepRequest,
+  WithdrawPlanRequest,
   WitnessStepRequest,
 } from './ceremony-script';
 import { RehearsalCustody, RehearsalStart, RehearsalStatus } from './rehearsals';
@@ -214,6 +216,10 @@ export const ipcSchema = {
     abort: invoke(AbortRequest, RunView),
     /** A security officer requires (or no longer requires) a passed rehearsal of the same script before a real run. */
     setPolicy: invoke(RehearsalPolicyRequest, RehearsalPolicy),
+    /** Keeps a script that lints clean as planned, until a run of it starts or it is withdrawn. */
+    plan: invoke(LintRequest, PlannedCeremony),
+    planned: invoke(Empty, z.array(PlannedCeremony)),
+    withdrawPlan: invoke(WithdrawPlanRequest, z.array(PlannedCeremony)),
   },
   rehearsals: {
     /** Whether a rehearsal is active; main answers this itself, never the scratch installation. */

@@ -205,3 +205,15 @@ it('a rehearsal cut off before it is recorded still counts its failed attempts h
   };
   expect(shown.value.find((c) => c.name === 'Babbage')!.failures).toBe(1);
 });
+
+it('plans a script ahead: the list shows it as planned until its run starts; a plan can be withdrawn', async () => {
+  const planned = await cli(['ceremony', 'plan', file]);
+  expect(planned.code, planned.stderr).toBe(EXIT.ok);
+  expect(planned.stdout).toMatch(/^Planned: planned .*Signing key from the terminal \(Lab; script [0-9a-f]{64}\)$/m);
+  expect((await cli(['ceremony', 'list'])).stdout).toMatch(/^planned .*Signing key from the terminal/m);
+  const sha = /script ([0-9a-f]{64})/.exec(planned.stdout)![1]!;
+  const withdrawn = await cli(['ceremony', 'withdraw', '--id', sha]);
+  expect(withdrawn.code, withdrawn.stderr).toBe(EXIT.ok);
+  expect((await cli(['ceremony', 'list'])).stdout).not.toContain('planned');
+  expect((await cli(['ceremony', 'withdraw', '--id', sha])).code).toBe(EXIT.invalidInput);
+});

@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { LintReport, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
+import type { LintReport, PlannedCeremony, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
 import type { Envelope, WireError } from '../../shared/errors';
 import type { ProposalView } from '../../shared/quorum';
 import type { FactorState } from '../core/custodians/custodian-service';
@@ -49,7 +49,9 @@ export const SCRIPT_USAGE = `  ceremony templates                  The ceremony 
   ceremony policy --require-rehearsal on|off --as OFFICER [--passphrase-fd N] [--code CODE]
                                       A security officer requires a passed rehearsal of the same script
                                       before a real run (or no longer does)
-  ceremony list                       Ceremony runs: in progress, done, aborted
+  ceremony plan FILE                  Keep a script that lints clean as planned (listed until its run starts)
+  ceremony withdraw --id SHA256       Withdraw a planned ceremony
+  ceremony list                       Ceremonies: planned, in progress, done, aborted
   ceremony show --id RUN              One run, step by step, with who did and witnessed what
   ceremony abort --id RUN --as WHO --reason TEXT [--passphrase-fd N] [--code CODE]
                                       The administrator or a security officer stops a run for good
@@ -125,6 +127,11 @@ export function renderRun(run: RunView): string {
   return `${lines.join('\n')}\n`;
 }
 
+const renderPlanned = (planned: PlannedCeremony[]) =>
+  planned
+    .map((p) => `planned      ${p.window.opens.slice(0, 16)}  ${p.title} (${p.location}; script ${p.sha256})\n`)
+    .join('');
+
 const renderRuns = (runs: RunSummary[]) =>
   runs.length === 0
     ? 'No ceremony has been run from a script yet (custos ceremony run FILE).\n'
@@ -151,7 +158,18 @@ export function scriptRequest(command: string, positionals: string[], values: Va
       };
     }
     case 'ceremony list':
-      return call('ceremonies.runs', {}, renderRuns);
+      return async (core) => {
+        const planned = await read(core, 'ceremonies.planned', {});
+        return call('ceremonies.runs', {}, (runs: RunSummary[]) => renderPlanned(planned) + renderRuns(runs))(core);
+      };
+    case 'ceremony plan': {
+      const file = positionals[2];
+      if (!file) return async () => usageFailure('ceremony plan needs the script FILE.');
+      return (core) =>
+        call('ceremonies.plan', { script: scriptText(file) }, (p) => `Planned: ${renderPlanned([p])}`)(core);
+    }
+    case 'ceremony withdraw':
+      return call('ceremonies.withdrawPlan', { sha256: id }, (left) => `Withdrawn.\n${renderPlanned(left)}`);
     case 'ceremony policy':
       return async (core) => {
         const setting = str(values['require-rehearsal']);

@@ -33,6 +33,7 @@ import { proposalBinder, proposalHandlers, proposalPlan } from './quorum/proposa
 import { CeremonyRuns } from './ceremony/ceremony-runs';
 import { ceremonyHandlers, ceremonyPlan, rehearsalHandlers, rehearsalPlan } from './ceremony/ceremony-handlers';
 import { countInterruptedRehearsals } from './ceremony/rehearsal';
+import { PlannedCeremonies } from './ceremony/planned';
 import { RehearsalHost } from './ceremony/rehearsal-host';
 import type { SpawnRehearsal } from './ceremony/rehearsal-protocol';
 import { runReport } from './ceremony/run-report';
@@ -133,6 +134,7 @@ export class CustosCore {
   readonly auditOperations: AuditOperations;
   readonly ceremonies: CeremonyRuns;
   readonly rehearsals: RehearsalHost | null;
+  readonly plans: PlannedCeremonies;
   private readonly bind: ReturnType<typeof proposalBinder>;
   readonly actor: AuditActor;
   private readonly clock: () => Date;
@@ -343,6 +345,13 @@ export class CustosCore {
       },
       clock,
     });
+    this.plans = new PlannedCeremonies({
+      store,
+      audit: this.audit,
+      actor: this.actor,
+      lint: (text) => this.ceremonies.lint(text),
+      started: () => new Set(this.ceremonies.list().map((r) => r.scriptSha256)),
+    });
     this.rehearsals = options.spawnRehearsal
       ? new RehearsalHost({
           core: this,
@@ -461,7 +470,7 @@ export class CustosCore {
       ...custodianHandlers({ custodians: this.custodians }),
       ...custodyHandlers({ custody: this.custody, custodians: this.custodians, tokens: this.tokens }),
       ...proposalHandlers({ quorum: this.quorum, proveFactors, bind: this.bind }),
-      ...ceremonyHandlers({ runs: this.ceremonies }),
+      ...ceremonyHandlers({ runs: this.ceremonies, plans: this.plans }),
       ...rehearsalHandlers(this.rehearsals),
       ...pkiHandlers({ certificates: this.certificates }),
       ...transportHandlers({

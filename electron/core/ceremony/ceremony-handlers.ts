@@ -2,6 +2,7 @@ import type { Handlers } from '../ipc/router';
 import { FACTOR_FAILURES, type AuditPlans } from '../ipc/request-record';
 import { CustosError } from '../errors';
 import type { CeremonyRuns } from './ceremony-runs';
+import type { PlannedCeremonies } from './planned';
 import type { RehearsalHost } from './rehearsal-host';
 
 type CeremonyChannel =
@@ -12,7 +13,10 @@ type CeremonyChannel =
   | 'ceremonies.perform'
   | 'ceremonies.witness'
   | 'ceremonies.abort'
-  | 'ceremonies.setPolicy';
+  | 'ceremonies.setPolicy'
+  | 'ceremonies.plan'
+  | 'ceremonies.planned'
+  | 'ceremonies.withdrawPlan';
 
 // The run records its own entry for every step; what it refuses before that is recorded here.
 const RUN_FAILURES = [...FACTOR_FAILURES];
@@ -26,9 +30,18 @@ export const ceremonyPlan: AuditPlans<CeremonyChannel> = {
   'ceremonies.witness': { action: 'ceremony.witness', self: true, params: false, selfFailures: RUN_FAILURES },
   'ceremonies.abort': { action: 'ceremony.abort', self: true, params: false, selfFailures: RUN_FAILURES },
   'ceremonies.setPolicy': { action: 'ceremony.policy', self: true, params: false, selfFailures: RUN_FAILURES },
+  'ceremonies.plan': { action: 'ceremony.plan', self: true, params: true },
+  'ceremonies.planned': { action: 'ceremony.planned', self: false, params: false },
+  'ceremonies.withdrawPlan': { action: 'ceremony.withdraw', self: true, params: true },
 };
 
-export function ceremonyHandlers({ runs }: { runs: CeremonyRuns }): Pick<Handlers, CeremonyChannel> {
+export function ceremonyHandlers({
+  runs,
+  plans,
+}: {
+  runs: CeremonyRuns;
+  plans: PlannedCeremonies;
+}): Pick<Handlers, CeremonyChannel> {
   return {
     'ceremonies.lint': ({ script }) => runs.lint(script),
     'ceremonies.runs': () => runs.list(),
@@ -38,6 +51,9 @@ export function ceremonyHandlers({ runs }: { runs: CeremonyRuns }): Pick<Handler
     'ceremonies.witness': ({ runId, stepId, witness }) => runs.witness(runId, stepId, witness),
     'ceremonies.abort': ({ runId, by, reason }) => runs.abort(runId, by, reason),
     'ceremonies.setPolicy': ({ requireRehearsal, officer }) => runs.setPolicy(requireRehearsal, officer),
+    'ceremonies.plan': ({ script }) => plans.plan(script),
+    'ceremonies.planned': () => plans.list(),
+    'ceremonies.withdrawPlan': ({ sha256 }) => plans.withdraw(sha256),
   };
 }
 

@@ -338,3 +338,49 @@ describe('a ceremony script', () => {
     await expect(core.ceremonies.start(text, proof('Ada'))).rejects.toMatchObject({ code: 'CEREMONY_SCRIPT_INVALID' });
   });
 });
+
+describe('planned ceremonies', () => {
+  const call = async <T>(channel: string, payload: unknown = {}) => {
+    const answer = await core.router.dispatch(channel, payload);
+    if (!answer.ok) throw new Error(`${answer.error.code}: ${answer.error.message}`);
+    return answer.value as T;
+  };
+
+  it('keeps a clean script as planned until a run of it starts; a broken one is not kept', async () => {
+    const text = script();
+    const planned = await call<{ sha256: string; title: string }>('ceremonies.plan', { script: text });
+    expect(planned).toMatchObject({ title: 'Root signing key', location: 'Room 4.12', script: text });
+    // Planning the same script again keeps one plan.
+    await call('ceremonies.plan', { script: text });
+    expect(await call<unknown[]>('ceremonies.planned')).toHaveLength(1);
+    expect(
+      await core.router.dispatch('ceremonies.plan', { script: 'format: custos-ceremony/1\nsteps: [' }),
+    ).toMatchObject({ ok: false, error: { code: 'CEREMONY_SCRIPT_INVALID' } });
+
+    await core.ceremonies.start(text, proof('Ada'));
+    expect(await call<unknown[]>('ceremonies.planned')).toEqual([]);
+    expect(await core.router.dispatch('ceremonies.plan', { script: text })).toMatchObject({
+      ok: false,
+      error: { code: 'CEREMONY_STEP_REFUSED' },
+    });
+  });
+
+  it('withdraws a plan; an edited plan in the database is refused as tampered', async () => {
+    const first = await call<{ sha256: string }>('ceremonies.plan', { script: script() });
+    const second = await call<{ sha256: string }>('ceremonies.plan', { script: script('  # a later draft\n') });
+    expect(await call('ceremonies.withdrawPlan', { sha256: first.sha256 })).toMatchObject([{ sha256: second.sha256 }]);
+    expect(await core.router.dispatch('ceremonies.withdrawPlan', { sha256: first.sha256 })).toMatchObject({
+      ok: false,
+      error: { code: 'CEREMONY_NOT_FOUND' },
+    });
+    core.close();
+    asDatabaseWriter(dataDir, (db) =>
+      db.exec(`UPDATE ceremony_events SET body = replace(body, 'Room 4.12', 'Room 6.66') WHERE kind = 'plan'`),
+    );
+    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+    expect(await core.router.dispatch('ceremonies.planned', {})).toMatchObject({
+      ok: false,
+      error: { code: 'CEREMONY_TAMPERED' },
+    });
+  });
+});
