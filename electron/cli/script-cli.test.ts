@@ -4,30 +4,19 @@ import Database from 'better-sqlite3';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { totpCodeAt } from '../core/custodians/totp';
-import { quorumFixture } from '../core/testing/quorum-fixture';
-import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
+import { ceremonyInstallation, CEREMONY_PEOPLE } from '../core/testing/ceremony-fixture';
 import { EXIT, runCli } from './cli';
 
 /** `custos ceremony lint|run|show` on a real SoftHSM2 token: each person answers at the terminal in turn. */
 let dataDir: string;
 let cleanup: () => void;
 let clock: { now: Date };
-let people: Map<string, { passphrase: string; secret: string }>;
+let people: Record<string, { passphrase: string; secret: string }>;
 let file: string;
 
 beforeEach(async () => {
-  ({ dataDir, cleanup } = tempDataDir());
-  const seeded = await quorumFixture(dataDir, [
-    { name: 'Ada' },
-    { name: 'Babbage' },
-    { name: 'Curie' },
-    { name: 'Eve', roles: ['auditor'] },
-  ]);
-  // The installation's first security officer sets the rehearsal policy.
-  seeded.close();
-  clock = seeded.clock;
-  people = new Map([...seeded.enrolled, ...(seeded.setupOfficer ? [seeded.setupOfficer] : [])].map((p) => [p.name, p]));
-  const token = initSoftHsmToken(dataDir, 'cli-ceremony', { so: '87654321', user: '12345678' });
+  let token: { serial: string; label: string };
+  ({ dataDir, cleanup, clock, people, token } = await ceremonyInstallation(CEREMONY_PEOPLE, 'cli-ceremony'));
   const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
   const closes = new Date(clock.now.getTime() + 6 * 3600_000).toISOString();
   file = join(dataDir, 'ceremony.yml');
@@ -69,7 +58,7 @@ async function cli(args: string[], answers: { fingerprint?: string; wrongPassphr
     ask: (prompt: string) => {
       prompts.push(prompt);
       const name = /^(\w+(?: Setup)?)/.exec(prompt)?.[1] ?? '';
-      const person = people.get(name);
+      const person = people[name];
       if (prompt.includes('passphrase') && name === answers.wrongPassphraseOf)
         return Promise.resolve('a guess at the passphrase, long enough');
       if (prompt.includes('passphrase') && person) return Promise.resolve(person.passphrase);

@@ -4,8 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
-import { quorumFixture } from '../testing/quorum-fixture';
-import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
+import { ceremonyInstallation } from '../testing/ceremony-fixture';
 import { appendEvent } from './ceremony-events';
 import { rehearsalDir } from './rehearsal';
 
@@ -26,19 +25,14 @@ const open = () =>
   CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
 
 beforeEach(async () => {
-  ({ dataDir, cleanup } = tempDataDir());
-  const seeded = await quorumFixture(dataDir, [
+  ({ dataDir, cleanup, clock, people, token } = await ceremonyInstallation([
     { name: 'Olga', roles: ['security-officer'] },
     { name: 'Ada' },
     { name: 'Babbage' },
     { name: 'Curie' },
     { name: 'Dave' },
     { name: 'Eve', roles: ['auditor'] },
-  ]);
-  seeded.close();
-  clock = seeded.clock;
-  people = Object.fromEntries(seeded.enrolled.map((p) => [p.name, p]));
-  token = initSoftHsmToken(dataDir, 'root-ceremony', { so: '87654321', user: '12345678' });
+  ]));
   core = open();
 });
 afterEach(() => {

@@ -4,8 +4,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { asDatabaseWriter } from '../testing/audit-fixture';
-import { quorumFixture } from '../testing/quorum-fixture';
-import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
+import { ceremonyInstallation } from '../testing/ceremony-fixture';
+import { initSoftHsmToken } from '../testing/softhsm-fixture';
 import { bindingOf, prepareProposal } from './lint';
 import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from './script';
 
@@ -18,17 +18,7 @@ let token: { serial: string; label: string };
 let core: CustosCore;
 
 beforeEach(async () => {
-  ({ dataDir, cleanup } = tempDataDir());
-  const seeded = await quorumFixture(dataDir, [
-    { name: 'Ada' },
-    { name: 'Babbage' },
-    { name: 'Curie' },
-    { name: 'Eve', roles: ['auditor'] },
-  ]);
-  seeded.close();
-  clock = seeded.clock;
-  people = Object.fromEntries(seeded.enrolled.map((p) => [p.name, p]));
-  token = initSoftHsmToken(dataDir, 'root-ceremony', { so: '87654321', user: '12345678' });
+  ({ dataDir, cleanup, clock, people, token } = await ceremonyInstallation());
   core = CustosCore.open({
     dataDir,
     version: 'test',

@@ -7,8 +7,7 @@ import type { ProposalView } from '../../../shared/quorum';
 import type { RehearsalStatus } from '../../../shared/rehearsals';
 import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
-import { quorumFixture } from '../testing/quorum-fixture';
-import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
+import { ceremonyInstallation, CEREMONY_PEOPLE } from '../testing/ceremony-fixture';
 import { forkRehearsal } from './rehearsal-host';
 import type { RehearsalProcess } from './rehearsal-protocol';
 
@@ -19,7 +18,7 @@ import type { RehearsalProcess } from './rehearsal-protocol';
 let dataDir: string;
 let cleanup: () => void;
 let clock: { now: Date };
-let people: Map<string, { id: string; passphrase: string; secret: string }>;
+let people: Record<string, { id: string; passphrase: string; secret: string }>;
 let token: { serial: string; label: string };
 let core: CustosCore;
 let spawned: RehearsalProcess[];
@@ -53,7 +52,7 @@ const MANUAL = '  - { id: bag, title: Bag the printout, by: Curie, manual: Seal 
 /** A person's next code waits for the next TOTP step, as it would for someone typing fresh codes. */
 const lastStep = new Map<string, number>();
 function proof(name: string) {
-  const person = people.get(name)!;
+  const person = people[name]!;
   if (lastStep.get(name) === Math.floor(clock.now.getTime() / 30_000))
     clock.now = new Date(clock.now.getTime() + 30_000);
   lastStep.set(name, Math.floor(clock.now.getTime() / 30_000));
@@ -68,17 +67,7 @@ async function call<T>(channel: string, payload: unknown = {}): Promise<T> {
 
 beforeEach(async () => {
   lastStep.clear();
-  ({ dataDir, cleanup } = tempDataDir());
-  const seeded = await quorumFixture(dataDir, [
-    { name: 'Ada' },
-    { name: 'Babbage' },
-    { name: 'Curie' },
-    { name: 'Eve', roles: ['auditor'] },
-  ]);
-  seeded.close();
-  clock = seeded.clock;
-  people = new Map(seeded.enrolled.map((p) => [p.name, p]));
-  token = initSoftHsmToken(dataDir, 'app-ceremony', { so: '87654321', user: '12345678' });
+  ({ dataDir, cleanup, clock, people, token } = await ceremonyInstallation(CEREMONY_PEOPLE, 'app-ceremony'));
   spawned = [];
   core = CustosCore.open({
     dataDir,
@@ -258,14 +247,14 @@ it('failed attempts in a rehearsal count towards the lockout here: a rehearsal i
   // Stopped mid-way, then a fresh rehearsal: the count carried on from where it stood, here and there.
   spawned[0]!.kill();
   await new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
-  expect(core.custodians.get(people.get('Babbage')!.id)).toMatchObject({ failures: 4, locked: false });
+  expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 4, locked: false });
   await call('rehearsals.start', { script: text });
   for (let i = 4; i < 10; i++) {
     clock.now = new Date(clock.now.getTime() + 600_000);
     await core.router.dispatch('custodians.check', guess());
   }
   await call('rehearsals.end');
-  expect(core.custodians.get(people.get('Babbage')!.id)).toMatchObject({ locked: true });
+  expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ locked: true });
   expect(await core.router.dispatch('custodians.check', proof('Babbage'))).toMatchObject({
     ok: false,
     error: { code: 'CUSTODIAN_LOCKED' },
