@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustosCore } from '../custos-core';
@@ -232,6 +233,37 @@ describe('a ceremony script', () => {
     for (const a of ['ceremony.start', 'ceremony.custody', 'proposal.create', 'proposal.approve', 'ceremony.witness'])
       expect(actions).toContain(a);
     expect(report.participants.map((p) => p.name)).toContain('Eve');
+    // Checked with tools that share no code with Custos: openssl verifies the signature over the file as written, and
+    // sha256sum of the reviewed script is the hash the signed report carries.
+    const dir = join(dataDir, 'reports', run.reportId!);
+    const verify = [
+      '-verify',
+      '-pubin',
+      '-inkey',
+      join(dir, 'audit-key.pem'),
+      '-rawin',
+      '-in',
+      join(dir, 'report.json'),
+    ];
+    expect(
+      execFileSync('openssl', ['pkeyutl', ...verify, '-sigfile', join(dir, 'report.sig')], { encoding: 'utf8' }),
+    ).toContain('Signature Verified Successfully');
+    // Every entry's inclusion proof, by an RFC 9162 implementation in Python.
+    const proofs = join(__dirname, '../testing/verify_report_proofs.py');
+    expect(execFileSync('python3', [proofs, join(dir, 'report.json')], { encoding: 'utf8' })).toMatch(
+      /^verified [1-9]\d* entries/,
+    );
+    const edited = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as typeof report;
+    edited.audit.entries.at(-1)!.entry += ' ';
+    writeFileSync(join(dataDir, 'edited.json'), JSON.stringify(edited));
+    const refused = spawnSync('python3', [proofs, join(dataDir, 'edited.json')], { encoding: 'utf8' });
+    expect([refused.status, refused.stdout]).toEqual([1, expect.stringMatching(/does not verify/)]);
+    writeFileSync(join(dataDir, 'reviewed.yml'), text);
+    const signed = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as typeof report;
+    expect((signed.ceremony as { script: { sha256: string; text: string } }).script).toEqual({
+      text,
+      sha256: execFileSync('sha256sum', [join(dataDir, 'reviewed.yml')], { encoding: 'utf8' }).split(' ')[0],
+    });
 
     // A later script is linted against the keys as they are: activating the active key cannot be approved.
     const again =
