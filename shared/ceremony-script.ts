@@ -150,6 +150,11 @@ export const LintReport = z.object({
   header: ScriptHeader.nullable(),
   problems: z.array(z.string()),
   steps: z.array(LintedStep),
+  /**
+   * What the rehearsal policy asks of this exact script here, and when a rehearsal of it last passed; null in a
+   * rehearsal's scratch installation, whose runs are the rehearsal.
+   */
+  rehearsal: z.object({ required: z.boolean(), lastPassed: z.string().nullable() }).nullable(),
 });
 export type LintReport = z.infer<typeof LintReport>;
 

@@ -354,6 +354,28 @@ describe('a ceremony script', () => {
     ).rejects.toMatchObject({ code: 'PROPOSAL_TAMPERED' });
   });
 
+  it('says in its lint what the rehearsal policy asks of the script, and a real run waits for a passed rehearsal', async () => {
+    const text = script();
+    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: false, lastPassed: null });
+    await core.ceremonies.setPolicy(true, proof('Olga Setup'));
+    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: null });
+    await expect(core.ceremonies.start(text, proof('Ada'))).rejects.toMatchObject({
+      code: 'CEREMONY_STEP_REFUSED',
+      remedy: [expect.stringContaining('Rehearse this script')],
+    });
+    const record = { title: 'Root signing key', people: [], runId: null, reportSha256: null };
+    core.ceremonies.recordRehearsal({ ...record, script: scriptSha256(text), outcome: 'incomplete' });
+    core.ceremonies.recordRehearsal({
+      ...record,
+      script: scriptSha256(text.replace('4.12', '4.13')),
+      outcome: 'passed',
+    });
+    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: null });
+    core.ceremonies.recordRehearsal({ ...record, script: scriptSha256(text), outcome: 'passed' });
+    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: clock.now.toISOString() });
+    expect((await core.ceremonies.start(text, proof('Ada'))).state).toBe('in-progress');
+  });
+
   it('refuses to start outside the script’s window', async () => {
     const text = script();
     clock.now = new Date(clock.now.getTime() + 7 * 3600_000);

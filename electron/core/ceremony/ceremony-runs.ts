@@ -3,6 +3,7 @@ import {
   stepKind,
   type RunStepView,
   type RunSummary,
+  type LintReport,
   type RunView,
   type ScriptStep,
   type StepState,
@@ -104,10 +105,19 @@ export class CeremonyRuns {
       .map((r) => r.value);
   }
 
-  /** In a rehearsal's scratch installation, the scratch token stands in for the script's. */
-  lint(text: string) {
+  /**
+   * In a rehearsal's scratch installation, the scratch token stands in for the script's. Elsewhere the report says
+   * what the rehearsal policy asks of this exact script, so the app can offer to rehearse it first.
+   */
+  lint(text: string): LintReport {
     const scratch = this.scratch();
-    return lintScript(text, { ...this.lintSources(), ...(scratch ? { token: scratch.token } : {}) });
+    const report = lintScript(text, { ...this.lintSources(), ...(scratch ? { token: scratch.token } : {}) });
+    if (scratch) return { ...report, rehearsal: null };
+    const passed = this.rehearsals().filter((r) => r.script === report.sha256 && r.outcome === 'passed');
+    return {
+      ...report,
+      rehearsal: { required: this.policy().requireRehearsal, lastPassed: passed.at(-1)?.at ?? null },
+    };
   }
 
   /**
@@ -158,15 +168,13 @@ export class CeremonyRuns {
     const { script } = parsed;
     this.insideWindow(parsed);
     this.requirePerson(administrator, script.roles.administrator, 'starts the ceremony');
-    if (
-      !rehearsal &&
-      this.policy().requireRehearsal &&
-      !this.rehearsals().some((r) => r.script === parsed.sha256 && r.outcome === 'passed')
-    )
+    if (report.rehearsal?.required && report.rehearsal.lastPassed === null)
       throw new CustosError(
         'CEREMONY_STEP_REFUSED',
         'The policy asks for a passed rehearsal of this exact script before it is run for real, and there is none.',
-        ['Rehearse it first: custos ceremony rehearse FILE (the same file, unchanged).'],
+        [
+          'Rehearse it first, with the same file unchanged: “Rehearse this script” on Ceremonies → Check a script, or custos ceremony rehearse FILE.',
+        ],
       );
     const token = rehearsal?.token ?? script.token;
     const open = this.list().find((r) => r.state === 'in-progress' && sameToken(r.token, token));

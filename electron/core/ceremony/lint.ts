@@ -52,7 +52,7 @@ export interface PreparedProposal {
  * action's parameters, that each quorum step can be approved — and computes each quorum step's proposal
  * fingerprint, so the printed script carries what the approvers compare aloud.
  */
-export function lintScript(text: string, sources: LintSources): LintReport {
+export function lintScript(text: string, sources: LintSources): Omit<LintReport, 'rehearsal'> {
   const parsed = parseScript(text, { placeholders: true });
   if ('problems' in parsed)
     return { ok: false, sha256: scriptSha256(text), title: null, header: null, problems: parsed.problems, steps: [] };
