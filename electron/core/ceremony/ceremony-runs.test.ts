@@ -8,6 +8,7 @@ import { asDatabaseWriter } from '../testing/audit-fixture';
 import { ceremonyInstallation } from '../testing/ceremony-fixture';
 import { initSoftHsmToken } from '../testing/softhsm-fixture';
 import { bindingOf, prepareProposal } from './lint';
+import { planRehearsal } from './rehearsal';
 import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from './script';
 
 /** A whole ceremony from one script, on a real SoftHSM2 token and a real database, as the app and the CLI run it. */
@@ -374,6 +375,18 @@ describe('a ceremony script', () => {
     core.ceremonies.recordRehearsal({ ...record, script: scriptSha256(text), outcome: 'passed' });
     expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: clock.now.toISOString() });
     expect((await core.ceremonies.start(text, proof('Ada'))).state).toBe('in-progress');
+  });
+
+  it('can be rehearsed when it backs up the keys it generates (a list of @step references)', () => {
+    const backup = `  - id: backup
+    title: Back up the root key
+    by: Curie
+    action: key.backup
+    params: { keyIds: ["@root-key"], holders: [Ada, Babbage, Curie], threshold: 2, verify: true }
+    approvers: [Ada, Babbage]
+`;
+    // Before the fix a list was taken for a real key's id, and the root key template could not be rehearsed.
+    expect(planRehearsal(core, script(backup)).parsed.script.steps.map((s) => s.id)).toContain('backup');
   });
 
   it('refuses to start outside the script’s window', async () => {

@@ -57,10 +57,12 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
       'action' in s && (s.action === 'key.generate' || s.action === 'key.rotate') ? [s.id] : [],
     ),
   );
+  // A key the script generates is named `@step` (a backup's keyIds is a list of them); any other names a real key.
+  const ofThisScript = (ref: unknown) => typeof ref === 'string' && ref.startsWith('@') && generated.has(ref.slice(1));
   const existing = parsed.script.steps.flatMap((s) =>
     'action' in s
       ? Object.entries(s.params).flatMap(([name, v]) =>
-          /keyId|KeyId|keyIds/.test(name) && !(typeof v === 'string' && generated.has(v.slice(1)))
+          /keyId|KeyId|keyIds/.test(name) && !(Array.isArray(v) ? v : [v]).every(ofThisScript)
             ? [`${s.id}: ${name}`]
             : [],
         )
