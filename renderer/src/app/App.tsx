@@ -11,6 +11,7 @@ import { KeysScreen } from '../screens/KeysScreen';
 import { SettingsScreen } from '../screens/SettingsScreen';
 import { TokensScreen } from '../screens/TokensScreen';
 import { ErrorNotice } from './ErrorNotice';
+import { RehearsalBanner } from './RehearsalBanner';
 
 export function App() {
   const snapshot = useCustos((s) => s.snapshot);
@@ -20,10 +21,18 @@ export function App() {
   const page = useCustos((s) => s.page);
   const navigate = useCustos((s) => s.navigate);
   const status = useCustos((s) => s.status);
+  const loadRehearsal = useCustos((s) => s.loadRehearsal);
+  const rehearsing = useCustos((s) => s.rehearsal.active !== null);
 
   useEffect(() => {
     void load();
-  }, [load]);
+    void loadRehearsal();
+  }, [load, loadRehearsal]);
+
+  useEffect(() => {
+    // The window's title too, so that nobody mistakes a rehearsal's window for the real installation.
+    document.title = rehearsing ? 'REHEARSAL — Custos' : 'Custos';
+  }, [rehearsing]);
 
   useEffect(() => {
     // Alt+1…Alt+9 jump between sections, for custodians working from the keyboard.
@@ -62,7 +71,7 @@ export function App() {
   const software = status?.state === 'ready' ? status.module.software : null;
   const audit = snapshot.audit;
   return (
-    <div className="shell">
+    <div className={rehearsing ? 'shell rehearsing' : 'shell'}>
       <a
         className="skip-link"
         href="#main"
@@ -75,12 +84,14 @@ export function App() {
       </a>
       <header className="topbar">
         <span className="brand">Custos</span>
+        {rehearsing && <span className="badge badge-rehearsal">REHEARSAL</span>}
         {software && (
           <span className="badge badge-warning" role="note">
             Rehearsal mode: software token ({software.product}), not a FIPS-validated HSM
           </span>
         )}
       </header>
+      <RehearsalBanner />
       <nav aria-label="Sections" className="sidebar">
         <ul>
           {screens.map((s, i) => (

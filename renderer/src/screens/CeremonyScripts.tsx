@@ -4,34 +4,47 @@ import type { ScreenPage } from '../app/SubPage';
 import { useCustos } from '../store/context';
 import { AbortRunPage } from './AbortRunPage';
 import { RunnerPage } from './RunnerPage';
-import { actNowVerb, abortPage, CHECK_SCRIPT_PAGE, RUN_CHIPS, runPage, whoActsNow } from './run-words';
+import { CHECK_SCRIPT_PAGE, REHEARSAL_CUSTODY_PAGE, REHEARSAL_RESULT_PAGE } from '../store/navigation-slice';
+import { EndRehearsalPage, RehearsalCustodyPage, RehearsalResultPage } from './RehearsalPages';
+import { actNowVerb, abortPage, END_REHEARSAL_PAGE, RUN_CHIPS, runPage, whoActsNow } from './run-words';
 import { ScriptCheckPage } from './ScriptCheckPage';
 
-/** How to rehearse, said where a script is checked or run: the app has no rehearsal of its own yet. */
-export function RehearseHint() {
-  return (
-    <p className="hint rehearse-hint">
-      Rehearsals run outside the app: close Custos and run <code>custos ceremony rehearse FILE</code> with the same
-      file. It runs every step on a scratch SoftHSM2 token beside this installation, with the people’s own factors; no
-      real token or key is touched, and the rehearsal is recorded here.
-    </p>
-  );
-}
-
 /**
- * The pages of ceremony scripts: checking one, and each run (with its abort confirmation). Runs are not listed among
- * the ad-hoc actions: they open from the "Ceremony scripts" section.
+ * The pages of ceremony scripts: checking one, each run (with its abort confirmation), and a rehearsal's own pages.
+ * Runs are not listed among the ad-hoc actions: they open from the "Ceremony scripts" section.
  */
 export function useScriptPages(): { title: string; pages: ScreenPage[] } {
   const page = useCustos((s) => s.page);
   const runViews = useCustos((s) => s.runViews);
+  const { active, last } = useCustos((s) => s.rehearsal);
   const pages: ScreenPage[] = [
     {
       id: CHECK_SCRIPT_PAGE,
       title: 'Check a script',
-      summary: 'Lint a ceremony script, print it for signing, and start it.',
+      summary: 'Lint a ceremony script, print it for signing, rehearse it and start it.',
       unavailable: null,
       render: () => <ScriptCheckPage />,
+    },
+    {
+      id: REHEARSAL_CUSTODY_PAGE,
+      title: 'Before the rehearsal: the holders take the scratch token',
+      summary: '',
+      unavailable: active?.custody && !active.custody.taken ? null : 'No rehearsal waits for its token to be taken.',
+      render: () => <RehearsalCustodyPage />,
+    },
+    {
+      id: END_REHEARSAL_PAGE,
+      title: 'End the rehearsal',
+      summary: '',
+      unavailable: active ? null : 'No rehearsal is open.',
+      render: () => <EndRehearsalPage />,
+    },
+    {
+      id: REHEARSAL_RESULT_PAGE,
+      title: 'How the rehearsal went',
+      summary: '',
+      unavailable: last ? null : 'No rehearsal has ended since Custos opened.',
+      render: () => <RehearsalResultPage />,
     },
   ];
   const runId = page?.replace(/^(run|abort):/, '');

@@ -44,7 +44,10 @@ export function StepAction({ run, step }: { run: RunView; step: RunStepView }) {
   }
 }
 
-/** Custody: the performer, then every other holder, each gives both factors; then the token's current SO PIN. */
+/**
+ * Custody: the performer, then every other holder, each gives both factors; then the token's current SO PIN — except in
+ * a rehearsal, which hands over its scratch token's own.
+ */
 function CustodyAction({ run, step }: { run: RunView; step: RunStepView }) {
   const perform = useCustos((s) => s.performStep);
   const busy = useCustos((s) => s.runBusy);
@@ -58,12 +61,18 @@ function CustodyAction({ run, step }: { run: RunView; step: RunStepView }) {
   const submit = async () => {
     const missing = [
       ...proofs.flatMap((p, i) => missingFactors(p, `holder-${i}`, 'this holder is')),
-      ...(soPin ? [] : [{ field: 'so-pin', text: 'Type the token’s current SO PIN' }]),
+      ...(soPin || run.rehearsal ? [] : [{ field: 'so-pin', text: 'Type the token’s current SO PIN' }]),
     ];
     setProblems(missing);
     if (missing.length > 0) return;
     const [by, ...holders] = proofs;
-    await perform({ runId: run.id, stepId: step.id, by: by!, holders, currentSoPin: soPin });
+    await perform({
+      runId: run.id,
+      stepId: step.id,
+      by: by!,
+      holders,
+      ...(run.rehearsal ? {} : { currentSoPin: soPin }),
+    });
     // Every holder's factors and the SO PIN are gone after the submit, whatever the answer.
     setProofs(fresh());
     setSoPin('');
@@ -88,18 +97,24 @@ function CustodyAction({ run, step }: { run: RunView; step: RunStepView }) {
           choices={people.filter((c) => c.name === names[i])}
         />
       ))}
-      <label htmlFor="so-pin">The token’s current SO PIN</label>
-      <input
-        id="so-pin"
-        type="password"
-        value={soPin}
-        onChange={(e) => setSoPin(e.target.value)}
-        autoComplete="off"
-        aria-describedby="so-pin-hint"
-      />
-      <p id="so-pin-hint" className="hint">
-        Replaced at once by one that nobody knows.
-      </p>
+      {run.rehearsal ? (
+        <p className="hint">Nobody types an SO PIN in a rehearsal: Custos hands over the scratch token’s own.</p>
+      ) : (
+        <>
+          <label htmlFor="so-pin">The token’s current SO PIN</label>
+          <input
+            id="so-pin"
+            type="password"
+            value={soPin}
+            onChange={(e) => setSoPin(e.target.value)}
+            autoComplete="off"
+            aria-describedby="so-pin-hint"
+          />
+          <p id="so-pin-hint" className="hint">
+            Replaced at once by one that nobody knows.
+          </p>
+        </>
+      )}
       <button type="submit" disabled={busy}>
         {busy ? 'Setting the new PINs…' : 'Take the token into custody'}
       </button>

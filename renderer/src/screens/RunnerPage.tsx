@@ -4,7 +4,7 @@ import type { RunStepView, RunView } from '../../../shared/ceremony-script';
 import { NextStep } from '../app/NextStep';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
-import { NowLine, RehearseHint } from './CeremonyScripts';
+import { NowLine } from './CeremonyScripts';
 import { StepAction } from './RunStepActions';
 import { abortPage, RUN_CHIPS, STEP_CHIPS } from './run-words';
 
@@ -136,11 +136,17 @@ function PauseOrAbort({ run }: { run: RunView }) {
   return (
     <section className="card no-print" aria-labelledby="pause-title">
       <h2 id="pause-title">Pause or abort</h2>
-      <p>
-        To pause, leave this page. You can close Custos: every step is recorded as it happens, and the run resumes here
-        (Ceremonies → Ceremony scripts).
-      </p>
-      <RehearseHint />
+      {run.rehearsal ? (
+        <p>
+          To pause, leave this page; the run resumes here (Ceremonies → Ceremony scripts). Ending the rehearsal before
+          its run is complete, or closing Custos, records it as incomplete.
+        </p>
+      ) : (
+        <p>
+          To pause, leave this page. You can close Custos: every step is recorded as it happens, and the run resumes
+          here (Ceremonies → Ceremony scripts).
+        </p>
+      )}
       <button type="button" className="danger" onClick={() => navigate('ceremonies', abortPage(run.id))}>
         Abort this ceremony…
       </button>
@@ -149,6 +155,7 @@ function PauseOrAbort({ run }: { run: RunView }) {
 }
 
 function RunDone({ run }: { run: RunView }) {
+  if (run.rehearsal) return <RehearsalRunDone />;
   return (
     <section className="card" aria-labelledby="done-title">
       <h2 id="done-title">The ceremony is complete</h2>
@@ -160,6 +167,27 @@ function RunDone({ run }: { run: RunView }) {
         The report and its PDF are written to the data directory’s reports/{run.reportId ?? '…'}/ folder, to print and
         sign, and listed on Reports → Signed reports, under Reports made, with its SHA-256.
       </NextStep>
+    </section>
+  );
+}
+
+/** A rehearsal's run is complete: finishing the rehearsal writes its report and gives the real installation back. */
+function RehearsalRunDone() {
+  const end = useCustos((s) => s.endRehearsal);
+  const busy = useCustos((s) => s.rehearsalBusy === 'end');
+  const open = useCustos((s) => s.rehearsal.active !== null);
+  return (
+    <section className="card" aria-labelledby="done-title">
+      <h2 id="done-title">The rehearsal run is complete</h2>
+      <p>
+        Every step was done and witnessed on the scratch token. Finishing the rehearsal writes its report, which says
+        REHEARSAL on every page, records that it passed, and gives the real installation back.
+      </p>
+      {open && (
+        <button type="button" className="primary" onClick={() => void end()} disabled={busy}>
+          {busy ? 'Finishing…' : 'Finish the rehearsal'}
+        </button>
+      )}
     </section>
   );
 }

@@ -4,20 +4,24 @@ import type { LintReport, LintedStep } from '../../../shared/ceremony-script';
 import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
-import { RehearseHint } from './CeremonyScripts';
-import { runPage } from './run-words';
+import { Outcome } from '../app/Outcome';
+import { rehearsalRun } from '../store/rehearsal-slice';
+import { RehearseSection } from './RehearsalPages';
+import { runPage, utc } from './run-words';
 
 const FILE_FIELD = 'script-file';
 
 /**
  * Check a script: the file chosen here is read in the page and its text (never a path) goes to lint. A clean script is
- * shown as it is printed for review and signing, and its administrator can start it.
+ * shown as it is printed for review and signing, and its administrator can start it, or rehearse it first. While a
+ * rehearsal is open the scratch installation checks it, and the run started here is the rehearsal's.
  */
 export function ScriptCheckPage() {
   const check = useCustos((s) => s.checkScript);
   const checked = useCustos((s) => s.scriptCheck);
   const busy = useCustos((s) => s.runBusy);
   const error = useCustos((s) => (s.runErrorAt === 'check' ? s.runError : null));
+  const rehearsalNotice = useCustos((s) => (s.rehearsal.active ? s.rehearsalNotice : null));
   const [unreadable, setUnreadable] = useState<Problem[]>([]);
   const choose = async (event: ChangeEvent<HTMLInputElement>) => {
     const file = event.target.files?.[0];
@@ -31,6 +35,7 @@ export function ScriptCheckPage() {
   };
   return (
     <>
+      <Outcome error={null} notice={rehearsalNotice} />
       <div className="card no-print">
         <p>
           Choose the ceremony script, a YAML file written from a template in <code>resources/ceremonies/</code>. Custos
@@ -46,7 +51,6 @@ export function ScriptCheckPage() {
           onChange={(e) => void choose(e)}
           disabled={busy}
         />
-        <RehearseHint />
       </div>
       {checked && <CheckedScript fileName={checked.fileName} report={checked.report} />}
     </>
@@ -54,8 +58,21 @@ export function ScriptCheckPage() {
 }
 
 function CheckedScript({ fileName, report }: { fileName: string; report: LintReport }) {
+  const active = useCustos((s) => s.rehearsal.active);
+  const otherScript = active !== null && report.sha256 !== active.scriptSha256;
   return (
     <>
+      {otherScript && (
+        <ErrorSummary
+          problems={[]}
+          error={{
+            code: 'REHEARSAL_ACTIVE',
+            message: `The rehearsal of “${active.title}” is open: only that script runs here until it ends.`,
+            remedy: ['End the rehearsal first to check or run another script.'],
+          }}
+          link={{ field: FILE_FIELD, text: 'Choose the rehearsed file' }}
+        />
+      )}
       {!report.ok && (
         <ErrorSummary
           problems={[]}
@@ -67,7 +84,14 @@ function CheckedScript({ fileName, report }: { fileName: string; report: LintRep
           link={{ field: FILE_FIELD, text: 'Choose the corrected file' }}
         />
       )}
-      {report.ok && (
+      {report.ok && active && !otherScript && (
+        <p className="notice notice-warning no-print script-checked">
+          This is “{fileName}” as the rehearsal’s scratch installation checks it: its token is {active.token.label}, so
+          its fingerprints differ from the printed script’s. During the rehearsal the approvers compare the runner’s
+          fingerprint with this page; the real run’s are the printed ones.
+        </p>
+      )}
+      {report.ok && !active && (
         <div className="no-print script-checked">
           <p role="status" className="notice notice-ok">
             “{fileName}” has no problems. Print it, have it reviewed and signed, and do not change a byte of the file:
@@ -79,7 +103,35 @@ function CheckedScript({ fileName, report }: { fileName: string; report: LintRep
         </div>
       )}
       {report.steps.length > 0 && <PrintedScript report={report} />}
-      {report.ok && <StartForm report={report} />}
+      {report.ok && !otherScript && <RunOrRehearse report={report} />}
+    </>
+  );
+}
+
+/**
+ * The page's one primary action: starting the run, or rehearsing first where the policy asks for a passed rehearsal of
+ * this exact file and none passed yet. While its rehearsal is open, starting (or going to) the rehearsal's run.
+ */
+function RunOrRehearse({ report }: { report: LintReport }) {
+  const rehearsing = useCustos((s) => s.rehearsal.active !== null);
+  const run = useCustos(rehearsalRun);
+  const navigate = useCustos((s) => s.navigate);
+  if (rehearsing && run)
+    return (
+      <div className="card no-print">
+        <p>The rehearsal run of this script has started.</p>
+        <button type="button" className="primary" onClick={() => navigate('ceremonies', runPage(run.id))}>
+          Go to the rehearsal run
+        </button>
+      </div>
+    );
+  if (rehearsing) return <StartForm report={report} rehearsal />;
+  if (report.rehearsal?.required && report.rehearsal.lastPassed === null)
+    return <RehearseSection report={report} primary />;
+  return (
+    <>
+      <StartForm report={report} rehearsal={false} />
+      <RehearseSection report={report} primary={false} />
     </>
   );
 }
@@ -179,8 +231,8 @@ function ScriptStepLine({ step }: { step: LintedStep }) {
   );
 }
 
-/** The administrator the script names proves both factors; the run opens on its page. */
-function StartForm({ report }: { report: LintReport }) {
+/** The administrator the script names proves both factors; the run (or the rehearsal's run) opens on its page. */
+function StartForm({ report, rehearsal }: { report: LintReport; rehearsal: boolean }) {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const start = useCustos((s) => s.startRun);
   const navigate = useCustos((s) => s.navigate);
@@ -203,19 +255,24 @@ function StartForm({ report }: { report: LintReport }) {
   };
   return (
     <form className="card no-print" aria-labelledby="start-title" onSubmit={(e) => void submit(e)} noValidate>
-      <h2 id="start-title">Start this ceremony</h2>
+      <h2 id="start-title">{rehearsal ? 'Start the rehearsal run' : 'Start this ceremony'}</h2>
       <ErrorSummary problems={problems} error={error} link={error && factorProblem(error.code, factorIds('start'))} />
-      <p>
-        {name}, the administrator this script names, starts it with both factors. Each step is then done by the person
-        the script names, and confirmed by its witnesses. The run is recorded step by step: Custos can be closed at any
-        time, and the run resumes on its page.
-      </p>
+      {rehearsal ? (
+        <p>
+          <strong>This run is the rehearsal.</strong> {name}, the administrator this script names, starts it with both
+          factors; each step is then done and witnessed as in the real ceremony, on the scratch token.
+        </p>
+      ) : (
+        <p>
+          {name}, the administrator this script names, starts it with both factors. Each step is then done by the person
+          the script names, and confirmed by its witnesses. The run is recorded step by step: Custos can be closed at
+          any time, and the run resumes on its page.
+        </p>
+      )}
       <FactorFields id="start" label="Administrator" proof={proof} onChange={setProof} choices={administrator} />
       <button type="submit" disabled={busy}>
-        {busy ? 'Starting…' : 'Start this ceremony'}
+        {busy ? 'Starting…' : rehearsal ? 'Start the rehearsal run' : 'Start this ceremony'}
       </button>
     </form>
   );
 }
-
-const utc = (instant: string) => `${new Date(instant).toISOString().slice(0, 16).replace('T', ' ')} UTC`;

@@ -19,7 +19,11 @@ export const RUN_CHIPS: Record<RunView['state'], { text: string; chip: string }>
 /** The page of a run on the Ceremonies screen, and of its abort confirmation. */
 export const runPage = (runId: string) => `run:${runId}`;
 export const abortPage = (runId: string) => `abort:${runId}`;
-export const CHECK_SCRIPT_PAGE = 'check-script';
+/** An instant as the screens print it: to the minute, in UTC. */
+export const utc = (instant: string) => `${new Date(instant).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+/** The confirmation page before ending a rehearsal whose run is not finished. */
+export const END_REHEARSAL_PAGE = 'end-rehearsal';
 
 /**
  * Who must act now on a step, by name: its performer while it waits (and every holder of a custody), the approvers

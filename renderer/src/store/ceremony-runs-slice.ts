@@ -23,6 +23,8 @@ export interface CeremonyRunsSlice {
   loadRun(runId: string): Promise<void>;
   /** The text read from the chosen file goes to lint as it is: the core hashes it byte for byte. */
   checkScript(fileName: string, text: string): Promise<void>;
+  /** The script on "Check a script" linted again by the installation the screens now show (a rehearsal's, or back). */
+  recheckScript(): Promise<void>;
   /** The run's id when it started. */
   startRun(administrator: Proof): Promise<string | null>;
   performStep(request: {
@@ -99,6 +101,18 @@ export const createCeremonyRunsSlice =
         );
         if (report) set({ scriptCheck: { fileName, text, report } });
       },
+      async recheckScript() {
+        const checked = get().scriptCheck;
+        if (!checked) return;
+        const report = await bridge.ceremonies.lint({ script: checked.text });
+        // Another file chosen meanwhile is the one on the page now.
+        if (get().scriptCheck !== checked) return;
+        set(
+          report.ok
+            ? { scriptCheck: { ...checked, report: report.value } }
+            : { scriptCheck: null, runError: report.error, runErrorAt: 'check' },
+        );
+      },
       async startRun(administrator) {
         const text = get().scriptCheck?.text;
         if (!text) return null;
@@ -108,8 +122,9 @@ export const createCeremonyRunsSlice =
           (r) => ok(`The ceremony “${r.title}” has started. Step 1 of ${r.steps.length} is next.`),
         );
         if (!run) return null;
-        // The script checked is now the run's: checking another starts from an empty page.
-        set({ scriptCheck: null });
+        // The script checked is now the run's: checking another starts from an empty page. A rehearsal's stays, to be
+        // checked again by the real installation once the rehearsal ends.
+        if (!run.rehearsal) set({ scriptCheck: null });
         keep(run);
         await get().loadRuns();
         return run.id;

@@ -15,6 +15,11 @@ export const screens = [
 ] as const;
 export type ScreenId = (typeof screens)[number]['id'];
 
+/** Pages of the Ceremonies screen that the store opens itself, as a rehearsal starts, moves on or ends. */
+export const CHECK_SCRIPT_PAGE = 'check-script';
+export const REHEARSAL_CUSTODY_PAGE = 'rehearsal-custody';
+export const REHEARSAL_RESULT_PAGE = 'rehearsal-result';
+
 export interface NavigationSlice {
   screen: ScreenId;
   /** One page of the screen (list → detail → action), or null for the screen's list itself. */

@@ -1,0 +1,109 @@
+import type { StateCreator } from 'zustand';
+import type { RunSummary } from '../../../shared/ceremony-script';
+import type { WireError } from '../../../shared/errors';
+import type { ActiveRehearsal, RehearsalStatus } from '../../../shared/rehearsals';
+import { CHECK_SCRIPT_PAGE, REHEARSAL_CUSTODY_PAGE, REHEARSAL_RESULT_PAGE } from './navigation-slice';
+import type { CustosState, Deps } from './index';
+import type { Proof } from './quorum-slice';
+
+/** The rehearsal's forms, each showing its own refusal. */
+export type RehearsalForm = 'start' | 'custody' | 'end';
+
+export interface RehearsalSlice {
+  rehearsal: RehearsalStatus;
+  rehearsalBusy: RehearsalForm | null;
+  rehearsalError: WireError | null;
+  rehearsalErrorAt: RehearsalForm | null;
+  /** What the rehearsal's last move did, said at the top of the page it opened (and focused). */
+  rehearsalNotice: string | null;
+  /** Asks main whether a rehearsal is open (at startup, with the snapshot). */
+  loadRehearsal(): Promise<void>;
+  /** Opens a rehearsal of the script on "Check a script", exactly as checked. */
+  startRehearsal(): Promise<boolean>;
+  /** The real custody's holders take the scratch token, each with both factors. */
+  takeRehearsalCustody(holders: Proof[]): Promise<boolean>;
+  endRehearsal(): Promise<boolean>;
+  /**
+   * A status from main, answered or pushed (rehearsals.changed). When the installation the screens show changed —
+   * a rehearsal opened, its token was taken, it ended or stopped on its own — everything on them is read again.
+   */
+  applyRehearsal(status: RehearsalStatus): Promise<void>;
+}
+
+type Answer<T> = { ok: true; value: T } | { ok: false; error: WireError };
+
+/** The open rehearsal's run of its script, as the runs list shows it (the latest, should there be several). */
+export function rehearsalRun(s: CustosState): RunSummary | undefined {
+  const active = s.rehearsal.active;
+  return active ? (s.runs ?? []).find((r) => r.scriptSha256 === active.scriptSha256) : undefined;
+}
+
+/** Which installation answers, as far as the screens are concerned: the real one, or a rehearsal at a stage. */
+const installationOf = (active: ActiveRehearsal | null) =>
+  active ? `${active.dir}:${active.custody?.taken ?? 'own custody'}` : 'real';
+
+export const createRehearsalSlice =
+  ({ bridge, forget }: Deps & { forget: () => void }): StateCreator<CustosState, [], [], RehearsalSlice> =>
+  (set, get) => {
+    let shown: Promise<void> = Promise.resolve();
+    const reloadAll = async () => {
+      forget();
+      const s = get();
+      await Promise.all([s.load(), s.loadCustodians(), s.loadQuorum(), s.loadKeys(), s.loadRuns(), s.recheckScript()]);
+    };
+    /** Where the rehearsal's move leads, and what is said there. */
+    const lead = (before: ActiveRehearsal | null, after: ActiveRehearsal | null) => {
+      if (!after) {
+        set({ rehearsalNotice: null });
+        get().navigate('ceremonies', REHEARSAL_RESULT_PAGE);
+      } else if (after.custody && !after.custody.taken) {
+        set({ rehearsalNotice: null });
+        get().navigate('ceremonies', REHEARSAL_CUSTODY_PAGE);
+      } else {
+        set({
+          rehearsalNotice: before
+            ? 'The holders took the rehearsal token. The administrator starts the rehearsal run below.'
+            : `The rehearsal of “${after.title}” is open on the token ${after.token.label} (serial ${after.token.serial}). The administrator starts its run below; every screen now shows the scratch installation.`,
+        });
+        get().navigate('ceremonies', CHECK_SCRIPT_PAGE);
+      }
+    };
+    const act = async (form: RehearsalForm, call: () => Promise<Answer<RehearsalStatus>>): Promise<boolean> => {
+      set({ rehearsalBusy: form, rehearsalError: null, rehearsalErrorAt: null, rehearsalNotice: null });
+      const result = await call();
+      if (result.ok) await get().applyRehearsal(result.value);
+      set(
+        result.ok
+          ? { rehearsalBusy: null }
+          : { rehearsalBusy: null, rehearsalError: result.error, rehearsalErrorAt: form },
+      );
+      return result.ok;
+    };
+    return {
+      rehearsal: { active: null, last: null },
+      rehearsalBusy: null,
+      rehearsalError: null,
+      rehearsalErrorAt: null,
+      rehearsalNotice: null,
+      async loadRehearsal() {
+        const status = await bridge.rehearsals.status({});
+        if (status.ok) await get().applyRehearsal(status.value);
+      },
+      startRehearsal() {
+        const text = get().scriptCheck?.text;
+        if (!text) return Promise.resolve(false);
+        return act('start', () => bridge.rehearsals.start({ script: text }));
+      },
+      takeRehearsalCustody: (holders) => act('custody', () => bridge.rehearsals.takeCustody({ holders })),
+      endRehearsal: () => act('end', () => bridge.rehearsals.end({})),
+      async applyRehearsal(status) {
+        const before = get().rehearsal.active;
+        set({ rehearsal: status });
+        // The answer and the push of one move both arrive: the first reloads, the second waits for it.
+        if (installationOf(before) === installationOf(status.active)) return shown;
+        lead(before, status.active);
+        shown = reloadAll();
+        await shown;
+      },
+    };
+  };
