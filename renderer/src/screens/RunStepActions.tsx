@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type ReactNode } from 'react';
+import { useRef, useState, type FormEvent, type ReactNode } from 'react';
 import type { RunStepView, RunView } from '../../../shared/ceremony-script';
 import type { CustodianSummary } from '../../../shared/custodians';
 import type { WireError } from '../../../shared/errors';
@@ -20,6 +20,24 @@ function usePeople(names: readonly string[]): CustodianSummary[] {
 function useFormError(form: RunForm, prefix: string) {
   const error = useCustos((s) => (s.runErrorAt === form ? s.runError : null));
   return { error, link: error && factorProblem(error.code, factorIds(prefix)) };
+}
+
+/**
+ * A form that people use in turn. Each person's factors leave it as soon as they submit; it is made ready for the next
+ * person only if nobody started typing in it while that submit ran — whoever did keeps what they typed.
+ */
+function useTurns() {
+  const edits = useRef(0);
+  return {
+    edited:
+      <T,>(set: (value: T) => void) =>
+      (value: T) => {
+        edits.current += 1;
+        set(value);
+      },
+    mark: () => edits.current,
+    untouchedSince: (mark: number) => edits.current === mark,
+  };
 }
 
 /** The one action the current step's state asks for. */
@@ -203,6 +221,7 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
   const [problems, setProblems] = useState<Problem[]>([]);
   const { error, link: factorLink } = useFormError('approve', 'approver');
   const nameOf = (id: string) => custodians.find((c) => c.id === id)?.name ?? id;
+  const turns = useTurns();
   const submit = async () => {
     const missing = [
       ...(fingerprint.trim()
@@ -212,11 +231,15 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
     ];
     setProblems(missing);
     if (missing.length > 0) return;
+    const mark = turns.mark();
+    setProof(emptyProof(proof.custodianId));
     const ok = await approve(run.id, proposal.id, fingerprint, proof);
     // The next approver starts from an empty form: nothing typed under one person's name counts for another.
     const next = remaining.find((c) => c.id !== proof.custodianId);
-    setProof(emptyProof(ok ? next?.id : proof.custodianId));
-    if (ok) setFingerprint('');
+    if (ok && turns.untouchedSince(mark)) {
+      setProof(emptyProof(next?.id));
+      setFingerprint('');
+    }
   };
   const link =
     error?.code === 'FINGERPRINT_MISMATCH'
@@ -253,7 +276,7 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
             type="text"
             className="fingerprint-input"
             value={fingerprint}
-            onChange={(e) => setFingerprint(e.target.value)}
+            onChange={(e) => turns.edited(setFingerprint)(e.target.value)}
             autoComplete="off"
             spellCheck={false}
             aria-describedby="approve-fingerprint-hint"
@@ -261,7 +284,13 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
           <p id="approve-fingerprint-hint" className="hint">
             Four groups of four, for example 1a2b-3c4d-5e6f-7a8b
           </p>
-          <FactorFields id="approver" label="Approver" proof={proof} onChange={setProof} choices={remaining} />
+          <FactorFields
+            id="approver"
+            label="Approver"
+            proof={proof}
+            onChange={turns.edited(setProof)}
+            choices={remaining}
+          />
           <button type="submit" disabled={busy}>
             {busy ? 'Checking the factors; the operation runs once the quorum is met…' : 'Approve'}
           </button>
@@ -318,13 +347,16 @@ function WitnessAction({ run, step }: { run: RunView; step: RunStepView }) {
   const [proof, setProof] = useState(emptyProof(waiting[0]?.id));
   const [problems, setProblems] = useState<Problem[]>([]);
   const { error, link } = useFormError('witness', 'witness');
+  const turns = useTurns();
   const submit = async () => {
     const missing = missingFactors(proof, 'witness', 'witnessed it');
     setProblems(missing);
     if (missing.length > 0) return;
+    const mark = turns.mark();
+    setProof(emptyProof(proof.custodianId));
     const ok = await witness(run.id, step.id, proof);
     const next = waiting.find((c) => c.id !== proof.custodianId);
-    setProof(emptyProof(ok ? next?.id : proof.custodianId));
+    if (ok && turns.untouchedSince(mark)) setProof(emptyProof(next?.id));
   };
   return (
     <StepForm
@@ -340,7 +372,7 @@ function WitnessAction({ run, step }: { run: RunView; step: RunStepView }) {
           </li>
         ))}
       </ul>
-      <FactorFields id="witness" label="Witness" proof={proof} onChange={setProof} choices={waiting} />
+      <FactorFields id="witness" label="Witness" proof={proof} onChange={turns.edited(setProof)} choices={waiting} />
       <button type="submit" disabled={busy}>
         {busy ? 'Checking the factors…' : 'I witnessed this step'}
       </button>
