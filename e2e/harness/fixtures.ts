@@ -31,6 +31,8 @@ export interface CustosHarness {
     names: string[],
     roles?: ('custodian' | 'security-officer' | 'auditor')[],
   ): Promise<{ id: string; name: string; passphrase: string; secret: string }[]>;
+  /** The installation's first security officer, whom seedCustodians enrols first when it names none. */
+  setupOfficer: { id: string; name: string; passphrase: string; secret: string } | null;
   /** A wrong user-PIN attempt made from outside Custos, with OpenSC's pkcs11-tool. */
   failLogin(label: string): void;
   addToken(label: string): { serial: string; label: string };
@@ -56,6 +58,7 @@ export const test = base.extend<{ custos: CustosHarness }>({
         return core;
       },
       addToken: (label) => initSoftHsmToken(dataDir, label),
+      setupOfficer: null,
       moduleChoice: { path: null },
       backupFileChoice: { path: null },
       async seedCustodians(names, roles = ['custodian']) {
@@ -68,11 +71,12 @@ export const test = base.extend<{ custos: CustosHarness }>({
             clock: () => clock.now,
           });
           // The installation's setup officer is enrolled first and approves the others.
-          const { people } = await enrolPeople(
+          const { people, setupOfficer } = await enrolPeople(
             service,
             clock,
             names.map((name, i) => ({ name, roles, passphrase: `amber river lantern meadow ${i + 1}` })),
           );
+          harness.setupOfficer ??= setupOfficer;
           return people;
         } finally {
           opened.close();

@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Locator } from '@playwright/test';
 import { ceremony, type Person } from './ceremony';
 import { expect, test } from './fixtures';
+import { expectAccessible } from './axe';
 import { checkScreen, checkScreenPart } from './screens';
 
 test.use({ viewport: { width: 1280, height: 800 } });
@@ -34,10 +36,30 @@ function rootKeyScript(token: { serial: string; label: string }, now: Date): str
   );
 }
 
-test('a root key ceremony from the template: checked, printed, started, run step by step with its witness, reported', async ({
+/** A signing key generated on a token already in custody: a script with no custody step of its own. */
+function signingKeyScript(token: { serial: string; label: string }, now: Date): string {
+  const at = (hours: number) => new Date(now.getTime() + hours * 3600_000).toISOString();
+  return `format: custos-ceremony/1
+title: Signing key
+purpose: Generate the release signing key on the token in custody.
+location: Room 4.12
+window: { opens: "${at(-1)}", closes: "${at(6)}" }
+token: { serial: "${token.serial}", label: "${token.label}" }
+roles: { administrator: Ada, custodians: [Ada, Babbage, Curie], witnesses: [Eve] }
+steps:
+  - id: signing-key
+    title: Generate the signing key
+    by: Ada
+    action: key.generate
+    params: { algorithm: EC-P256, label: release-2027, usage: sign, backupable: false, cryptoperiodDays: 365 }
+    approvers: [Babbage, Curie]
+`;
+}
+
+test('a root key ceremony from the template: checked, printed, rehearsed, started, run step by step with its witness, reported', async ({
   custos,
 }) => {
-  test.setTimeout(600_000);
+  test.setTimeout(900_000);
   const [ada, babbage, curie, eve] = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Eve'])) as [
     Seeded,
     Seeded,
@@ -54,6 +76,7 @@ test('a root key ceremony from the template: checked, printed, started, run step
     await form.getByLabel(`${who.name}’s code`).fill(code(who));
   };
   const said = page.locator('.runner .outcome');
+  const banner = page.getByRole('region', { name: 'REHEARSAL', exact: true });
 
   // The list says what to do before any script has run.
   await page.keyboard.press('Alt+3');
@@ -63,7 +86,6 @@ test('a root key ceremony from the template: checked, printed, started, run step
   await checkScreenPart(page, '03-ceremonies-scripts', scripts);
   await scripts.getByRole('button', { name: 'Check a script' }).press('Enter');
   await expect(page.getByRole('heading', { level: 1, name: 'Check a script' })).toBeFocused();
-  await expect(page.getByText('custos ceremony rehearse FILE')).toBeVisible();
 
   // A script naming someone not enrolled: the summary takes focus and says what to fix; nothing can start.
   const chooser = page.getByLabel('Ceremony script (YAML)');
@@ -77,12 +99,15 @@ test('a root key ceremony from the template: checked, printed, started, run step
   await expect(summary).toContainText('CEREMONY_SCRIPT_INVALID');
   await expect(summary).toContainText('“Mallory” is not enrolled');
   await expect(page.getByRole('form', { name: 'Start this ceremony' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Rehearse this script' })).toHaveCount(0);
   await checkScreen(page, '03-ceremonies-script-problems');
   await summary.getByRole('link', { name: 'Choose the corrected file' }).press('Enter');
   await expect(chooser).toBeFocused();
 
   // The clean script, as printed: each quorum step with the fingerprint lint computed before the ceremony.
-  await chooser.setInputFiles({ name: 'root-key.yml', mimeType: 'text/yaml', buffer: Buffer.from(text) });
+  const chooseScript = () =>
+    chooser.setInputFiles({ name: 'root-key.yml', mimeType: 'text/yaml', buffer: Buffer.from(text) });
+  await chooseScript();
   await expect(page.getByRole('status')).toContainText('“root-key.yml” has no problems');
   const lint = custos.core!.ceremonies.lint(text);
   const fingerprint = (id: string) => lint.steps.find((s) => s.id === id)!.shortFingerprint!;
@@ -90,22 +115,69 @@ test('a root key ceremony from the template: checked, printed, started, run step
   for (const id of ['generate-root', 'activate', 'backup']) await expect(printed).toContainText(fingerprint(id));
   await expect(printed).toContainText('Witnessed by Eve: signature');
   await expect(printed.getByRole('listitem')).toHaveCount(9);
+  // Rehearsing is offered beside the real run, which stays the page's primary action while no policy asks for it.
+  const rehearse = page.getByRole('region', { name: 'Rehearse this script' });
+  await expect(rehearse).toContainText('no real token or key is touched');
+  await expect(rehearse.getByRole('button', { name: 'Rehearse this script' })).not.toHaveClass(/primary/);
   await checkScreen(page, '03-ceremonies-script-checked');
   await page.emulateMedia({ media: 'print' });
   await expect(page.getByRole('navigation', { name: 'Sections' })).toBeHidden();
   await expect(page.getByRole('form', { name: 'Start this ceremony' })).toBeHidden();
+  await expect(rehearse).toBeHidden();
   await checkScreen(page, '03-ceremonies-script-printed');
   await page.emulateMedia({ media: 'screen' });
 
-  // The administrator the script names starts it; the run opens on its page.
-  const start = page.getByRole('form', { name: 'Start this ceremony' });
+  // A security officer requires a passed rehearsal first (custos ceremony policy): checked again, the page leads there.
   custos.advance(30);
-  await factors(start, ada);
-  await start.getByRole('button', { name: 'Start this ceremony' }).press('Enter');
-  await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeVisible({ timeout: 60_000 });
-  // A new page: its title takes focus; the notice of what happened is right under it.
-  await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused();
-  await expect(said).toContainText('has started');
+  const officer = custos.setupOfficer!;
+  await custos.core!.ceremonies.setPolicy(true, {
+    custodianId: officer.id,
+    passphrase: officer.passphrase,
+    code: code(officer),
+  });
+  await chooseScript();
+  await expect(rehearse).toContainText('The policy asks for a passed rehearsal of this exact file before the real run');
+  await expect(rehearse).toContainText('there is none yet');
+  await expect(page.getByRole('form', { name: 'Start this ceremony' })).toHaveCount(0);
+  await expect(rehearse.getByRole('button', { name: 'Rehearse this script' })).toHaveClass(/primary/);
+  await checkScreenPart(page, '03-ceremonies-script-rehearse', rehearse);
+
+  // Rehearse: a scratch installation opens on its own token, and every screen says REHEARSAL.
+  await rehearse.getByRole('button', { name: 'Rehearse this script' }).press('Enter');
+  await expect(banner).toBeVisible({ timeout: 60_000 });
+  const scratch = custos.core!.rehearsals!.status().active!;
+  expect(scratch.token.label).toBe('REHEARSAL');
+  await expect(banner).toContainText(
+    `This is a scratch installation on the token REHEARSAL (serial ${scratch.token.serial}). No real token or key is touched.`,
+  );
+  await expect(banner).toContainText('Rehearsing “Root key generation”');
+  await expect(page).toHaveTitle('REHEARSAL — Custos');
+  await expect(page.locator('.outcome', { hasText: 'The rehearsal of “Root key generation” is open' })).toBeFocused();
+  // The scratch installation checked the same file: its token is the scratch one, so its fingerprints are its own.
+  await expect(printed).toContainText(scratch.token.serial);
+  await expect(printed).not.toContainText(fingerprint('generate-root'));
+  await checkScreen(page, '03-ceremonies-rehearsal-check');
+  // Every screen says it, not only the ceremony's.
+  await page.keyboard.press('Alt+1');
+  await expect(banner).toBeVisible();
+  await page.keyboard.press('Alt+3');
+  await scripts.getByRole('button', { name: 'Check a script' }).press('Enter');
+
+  /** The administrator the script names starts the run from the checked script; the run opens on its page. */
+  const startRun = async (form: string) => {
+    const start = page.getByRole('form', { name: form });
+    custos.advance(30);
+    await factors(start, ada);
+    await start.getByRole('button', { name: form }).press('Enter');
+    await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeVisible({
+      timeout: 60_000,
+    });
+    // A new page: its title takes focus; the notice of what happened is right under it.
+    await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused();
+    await expect(said).toContainText('has started');
+  };
+  await expect(page.getByRole('form', { name: 'Start the rehearsal run' })).toContainText('This run is the rehearsal.');
+  await startRun('Start the rehearsal run');
 
   const step = (n: number) => page.getByRole('region', { name: new RegExp(`^Step ${n} of 9`) });
   const witness = async (n: number, title: string) => {
@@ -115,26 +187,35 @@ test('a root key ceremony from the template: checked, printed, started, run step
     await form.getByRole('button', { name: 'I witnessed this step' }).press('Enter');
     await expect(said).toContainText(n === 9 ? 'The ceremony is complete' : 'Confirmed.', { timeout: 60_000 });
   };
-  /** The performer proposes; each approver types the fingerprint from the paper and both factors, in turn. */
-  const quorumStep = async (n: number, id: string, title: string, by: Person, approvers: Person[]) => {
+  /**
+   * The performer proposes; each approver types the fingerprint they compared and both factors, in turn. In the real
+   * run it is the one on the paper; a rehearsal's differs (its token is the scratch one), so it is read off the screen.
+   */
+  const quorumStep = async (n: number, id: string, title: string, by: Person, approvers: Person[], paper: boolean) => {
     custos.advance(30);
     const propose = page.getByRole('form', { name: `Do step ${n}: ${title}` });
     await factors(propose, by);
     await propose.getByRole('button', { name: 'Propose it' }).press('Enter');
-    await expect(said).toContainText(`Proposed. Each approver compares the fingerprint ${fingerprint(id)}`, {
-      timeout: 60_000,
-    });
-    await expect(step(n).locator('.compare')).toContainText(fingerprint(id));
+    await expect(said).toContainText('Proposed. Each approver compares the fingerprint', { timeout: 60_000 });
+    const shown = (await step(n).locator('.compare .fingerprint').innerText()).trim();
+    if (paper) expect(shown).toBe(fingerprint(id));
+    else expect(shown).not.toBe(fingerprint(id));
+    await expect(said).toContainText(`Proposed. Each approver compares the fingerprint ${shown}`);
+    await expect(step(n).locator('.compare')).toContainText(shown);
     await expect(step(n)).toContainText(`Approvals so far: 0 of 2`);
-    if (n === 2) await checkScreen(page, '03-ceremonies-runner-approve');
-    for (const who of approvers) {
+    if (n === 2) await shot('approve');
+    for (const [i, who] of approvers.entries()) {
       custos.advance(30);
       const form = page.getByRole('form', { name: `Approve step ${n}: ${title}` });
       await form.locator('#approver-who').selectOption({ label: who.name });
-      await form.getByLabel('Fingerprint as read from your printed script').fill(fingerprint(id));
+      await form.getByLabel('Fingerprint as read from your printed script').fill(shown);
       await factors(form, who);
+      await expect(form.getByRole('button', { name: 'Approve' })).toBeEnabled();
       await form.getByRole('button', { name: 'Approve' }).press('Enter');
       await expect(said).toContainText('Approved', { timeout: 60_000 });
+      // The next approver steps up once this approval is held.
+      if (i < approvers.length - 1)
+        await expect(step(n)).toContainText(`Approvals so far: ${i + 1} of 2`, { timeout: 60_000 });
     }
     await expect(step(n)).toContainText('waiting for witnesses');
   };
@@ -147,83 +228,231 @@ test('a root key ceremony from the template: checked, printed, started, run step
     await expect(step(n)).toContainText(`Recorded: ${value}`, { timeout: 60_000 });
     await witness(n, title);
   };
+  /** The real run keeps its pictures in docs/screens/; the rehearsal's runner is held to axe at the same points. */
+  let shot = (point: string) => checkScreen(page, `03-ceremonies-runner-${point}`);
+  const rehearsalShots = (point: string) =>
+    point === 'custody' ? checkScreen(page, '03-ceremonies-rehearsal-runner') : expectAccessible(page, point);
 
-  // Step 1: every holder's factors in turn, and the token's SO PIN; then the witness.
-  await expect(step(1)).toContainText('Now: Ada, Babbage, Curie give both factors');
-  await expect(page.getByRole('region', { name: 'What comes next' })).toContainText(
-    'Step 2: Generate the root key, by Ada.',
-  );
-  await checkScreen(page, '03-ceremonies-runner-custody');
-  const custody = page.getByRole('form', { name: 'Do step 1: Take the token into custody' });
-  // Nothing typed: the summary names each missing field, and the core is not asked.
-  await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
-  await expect(custody.getByRole('alert')).toBeFocused();
-  await expect(custody.getByRole('alert')).toContainText('Type the token’s current SO PIN');
-  custos.advance(30);
-  for (const who of [ada, babbage, curie]) await factors(custody, who);
-  await custody.getByLabel('The token’s current SO PIN').fill('87654321');
-  await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
-  await expect(said).toContainText('Done. The witnesses confirm it next', { timeout: 90_000 });
-  await expect(said).toBeFocused();
-  await expect(step(1)).toContainText('Now: Eve confirms, as witness, that it was done');
-  await checkScreen(page, '03-ceremonies-runner-witness');
-  await witness(1, 'Take the token into custody');
-
-  await quorumStep(2, 'generate-root', 'Generate the root key', ada, [babbage, curie]);
-  await witness(2, 'Generate the root key');
-
-  // Pause: the page is left (here: reloaded); the list says where the run is and who acts; it resumes there.
-  await page.reload();
-  await page.keyboard.press('Alt+3');
-  await expect(scripts).toContainText('step 3 of 9, “Activate the root key”: Babbage proposes it.');
-  await checkScreenPart(page, '03-ceremonies-scripts-in-progress', scripts);
-  await scripts.getByRole('button', { name: 'Root key generation' }).press('Enter');
-  await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused();
-  await expect(page.getByRole('navigation', { name: /Steps: 2 of 9 done/ })).toBeVisible();
-
-  await quorumStep(3, 'activate', 'Activate the root key', babbage, [ada, curie]);
-  await witness(3, 'Activate the root key');
-  await quorumStep(4, 'backup', 'Back up the root key on share cards', curie, [ada, babbage]);
-  // The backup's cards are printed from the step, by each holder in turn (the Approvals screen's flow).
-  await step(4).getByRole('button', { name: 'Print the share cards' }).press('Enter');
-  const collect = page.getByRole('form', { name: 'Collect the share cards' });
-  for (const [i, who] of [ada, babbage, curie].entries()) {
+  /** Every step of the template, the same way in the rehearsal and in the real run. */
+  const walkRun = async (rehearsal: boolean, pause: () => Promise<void>) => {
+    // Step 1: every holder's factors in turn, and the token's SO PIN (not in a rehearsal); then the witness.
+    await expect(step(1)).toContainText('Now: Ada, Babbage, Curie give both factors');
+    await expect(page.getByRole('region', { name: 'What comes next' })).toContainText(
+      'Step 2: Generate the root key, by Ada.',
+    );
+    await shot('custody');
+    const custody = page.getByRole('form', { name: 'Do step 1: Take the token into custody' });
+    // Nothing typed: the summary names each missing field, and the core is not asked.
+    await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
+    await expect(custody.getByRole('alert')).toBeFocused();
+    if (rehearsal) {
+      await expect(custody.getByRole('alert')).toContainText('Type the passphrase');
+      await expect(custody.getByRole('alert')).not.toContainText('SO PIN');
+      await expect(custody.getByLabel('The token’s current SO PIN')).toHaveCount(0);
+      await expect(custody).toContainText('Nobody types an SO PIN in a rehearsal');
+    } else await expect(custody.getByRole('alert')).toContainText('Type the token’s current SO PIN');
     custos.advance(30);
-    await collect.locator('#card-holder-who').selectOption({ label: who.name });
-    await factors(collect, who);
-    await collect.getByRole('button', { name: 'Show my card' }).press('Enter');
-    const card = page.getByRole('region', { name: `Share card ${i + 1} of 3 — for ${who.name}` });
-    await expect(card).toBeVisible({ timeout: 60_000 });
-    await card.getByRole('button', { name: 'Done: hide my card' }).press('Enter');
-  }
-  await expect(collect).toContainText('(3 of 3)');
-  await collect.getByRole('button', { name: 'All cards collected: forget them' }).press('Enter');
-  await expect(collect).toHaveCount(0);
-  await witness(4, 'Back up the root key on share cards');
+    for (const who of [ada, babbage, curie]) await factors(custody, who);
+    if (!rehearsal) await custody.getByLabel('The token’s current SO PIN').fill('87654321');
+    await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
+    await expect(said).toContainText('Done. The witnesses confirm it next', { timeout: 90_000 });
+    await expect(said).toBeFocused();
+    await expect(step(1)).toContainText('Now: Eve confirms, as witness, that it was done');
+    await shot('witness');
+    await witness(1, 'Take the token into custody');
 
-  await manualStep(5, 'Seal the first share card', ada, 'TE-100001');
-  await manualStep(6, 'Seal the second share card', babbage, 'TE-100002');
-  await manualStep(7, 'Seal the third share card', curie, 'TE-100003');
-  await manualStep(8, 'Put the token away', ada, 'TE-100004');
+    await quorumStep(2, 'generate-root', 'Generate the root key', ada, [babbage, curie], !rehearsal);
+    await witness(2, 'Generate the root key');
+    await pause();
 
-  custos.advance(30);
-  const checkpoint = page.getByRole('form', { name: 'Do step 9: Sign the closing checkpoint' });
-  await factors(checkpoint, ada);
-  await checkpoint.getByRole('button', { name: 'Sign the checkpoint' }).press('Enter');
-  await expect(page.getByLabel('Signed checkpoint')).toContainText('— ', { timeout: 60_000 });
-  await expect(page.getByRole('region', { name: 'What comes next' })).toContainText('This is the last step');
-  await witness(9, 'Sign the closing checkpoint');
+    await quorumStep(3, 'activate', 'Activate the root key', babbage, [ada, curie], !rehearsal);
+    await witness(3, 'Activate the root key');
+    await quorumStep(4, 'backup', 'Back up the root key on share cards', curie, [ada, babbage], !rehearsal);
+    // The backup's cards are printed from the step, by each holder in turn (the Approvals screen's flow).
+    await step(4).getByRole('button', { name: 'Print the share cards' }).press('Enter');
+    const collect = page.getByRole('form', { name: 'Collect the share cards' });
+    for (const [i, who] of [ada, babbage, curie].entries()) {
+      custos.advance(30);
+      await collect.locator('#card-holder-who').selectOption({ label: who.name });
+      await factors(collect, who);
+      await collect.getByRole('button', { name: 'Show my card' }).press('Enter');
+      const card = page.getByRole('region', { name: `Share card ${i + 1} of 3 — for ${who.name}` });
+      await expect(card).toBeVisible({ timeout: 60_000 });
+      await card.getByRole('button', { name: 'Done: hide my card' }).press('Enter');
+    }
+    await expect(collect).toContainText('(3 of 3)');
+    await collect.getByRole('button', { name: 'All cards collected: forget them' }).press('Enter');
+    await expect(collect).toHaveCount(0);
+    await witness(4, 'Back up the root key on share cards');
+
+    await manualStep(5, 'Seal the first share card', ada, 'TE-100001');
+    await manualStep(6, 'Seal the second share card', babbage, 'TE-100002');
+    await manualStep(7, 'Seal the third share card', curie, 'TE-100003');
+    await manualStep(8, 'Put the token away', ada, 'TE-100004');
+
+    custos.advance(30);
+    const checkpoint = page.getByRole('form', { name: 'Do step 9: Sign the closing checkpoint' });
+    await factors(checkpoint, ada);
+    await checkpoint.getByRole('button', { name: 'Sign the checkpoint' }).press('Enter');
+    await expect(page.getByLabel('Signed checkpoint')).toContainText('— ', { timeout: 60_000 });
+    await expect(page.getByRole('region', { name: 'What comes next' })).toContainText('This is the last step');
+    await witness(9, 'Sign the closing checkpoint');
+    await expect(page.getByRole('navigation', { name: 'Steps: 9 of 9 done' })).toBeVisible();
+  };
+
+  // The rehearsal's run: every step as in the real one, on the scratch token, the banner above it all along.
+  shot = rehearsalShots;
+  await walkRun(true, async () => {
+    await expect(banner).toBeVisible();
+  });
+  expect(custos.core!.keys.list()).toEqual([]);
+  const rehearsed = page.getByRole('region', { name: 'The rehearsal run is complete' });
+  await expect(banner.getByRole('button', { name: 'Finish the rehearsal' })).toBeVisible();
+  await rehearsed.getByRole('button', { name: 'Finish the rehearsal' }).press('Enter');
+
+  // How it went: passed, its report (REHEARSAL on every page), and the real installation back.
+  await expect(page.getByRole('heading', { level: 1, name: 'How the rehearsal went' })).toBeFocused({
+    timeout: 60_000,
+  });
+  const ended = custos.core!.rehearsals!.status().last!;
+  expect(ended).toMatchObject({ outcome: 'passed', how: 'ended' });
+  const result = page.locator('.rehearsal-result');
+  await expect(result.getByRole('status')).toContainText('The rehearsal of “Root key generation” passed');
+  await expect(result).toContainText(ended.reportDir!);
+  await expect(result).toContainText('Its report.pdf says REHEARSAL on every page');
+  await expect(result).toContainText('The real installation is back');
+  await expect(banner).toHaveCount(0);
+  await expect(page).toHaveTitle('Custos');
+  const pdf = join(ended.reportDir!, 'report.pdf');
+  expect(existsSync(pdf)).toBe(true);
+  const pages = execFileSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' })
+    .split('\f')
+    .filter((p) => p.trim());
+  expect(pages.length).toBeGreaterThan(1);
+  for (const p of pages) expect(p).toContain('REHEARSAL');
+  await checkScreen(page, '03-ceremonies-rehearsal-passed');
+  expect(custos.core!.ceremonies.rehearsals()).toMatchObject([{ outcome: 'passed', script: lint.sha256 }]);
+  expect(custos.core!.keys.list()).toEqual([]);
+
+  // The same file, checked again here: the policy is met, and the real run is the primary action again.
+  await result.getByRole('button', { name: 'Check the script for the real run' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Check a script' })).toBeFocused();
+  await expect(printed).toContainText(fingerprint('generate-root'));
+  await expect(rehearse).toContainText(
+    /The policy asks for a passed rehearsal of this exact file before the real run: one passed/,
+  );
+  await startRun('Start this ceremony');
+
+  shot = (point) => checkScreen(page, `03-ceremonies-runner-${point}`);
+  await walkRun(false, async () => {
+    // Pause: the page is left (here: reloaded); the list says where the run is and who acts; it resumes there.
+    await page.reload();
+    await page.keyboard.press('Alt+3');
+    await expect(scripts).toContainText('step 3 of 9, “Activate the root key”: Babbage proposes it.');
+    await checkScreenPart(page, '03-ceremonies-scripts-in-progress', scripts);
+    await scripts.getByRole('button', { name: 'Root key generation' }).press('Enter');
+    await expect(page.getByRole('heading', { level: 1, name: 'Root key generation' })).toBeFocused();
+    await expect(page.getByRole('navigation', { name: /Steps: 2 of 9 done/ })).toBeVisible();
+  });
 
   const run = custos.core!.ceremonies.list()[0]!;
   expect(run.state).toBe('done');
   const done = page.getByRole('region', { name: 'The ceremony is complete' });
   await expect(done).toContainText(run.reportId!);
-  await expect(page.getByRole('navigation', { name: 'Steps: 9 of 9 done' })).toBeVisible();
-  await checkScreen(page, '03-ceremonies-runner-done');
+  await shot('done');
   expect(custos.core!.keys.list().find((k) => k.label === 'root-2027')!.state).toBe('active');
 
   await page.keyboard.press('Alt+3');
   await expect(scripts).toContainText(`signed report ${run.reportId!}`);
+});
+
+test('a rehearsal of a script on a token in custody: its holders take the scratch token; ended at once, it is incomplete', async ({
+  custos,
+}) => {
+  test.setTimeout(300_000);
+  const people = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Eve'])) as Seeded[];
+  const [ada, babbage, curie] = people as [Seeded, Seeded, Seeded, Seeded];
+  const token = custos.addToken('signing-token');
+  const page = await custos.open();
+  const { code } = ceremony(page, custos.clock);
+  const proof = (who: Seeded) => ({ custodianId: who.id, passphrase: who.passphrase, code: code(who) });
+  custos.advance(30);
+  await custos.core!.custody.take({
+    token,
+    threshold: 2,
+    holders: [ada, babbage, curie].map(proof),
+    currentSoPin: '87654321',
+  });
+  const text = signingKeyScript(token, custos.clock.now);
+  const banner = page.getByRole('region', { name: 'REHEARSAL', exact: true });
+
+  await page.keyboard.press('Alt+3');
+  await page
+    .getByRole('region', { name: 'Ceremony scripts' })
+    .getByRole('button', { name: 'Check a script' })
+    .press('Enter');
+  await page
+    .getByLabel('Ceremony script (YAML)')
+    .setInputFiles({ name: 'signing-key.yml', mimeType: 'text/yaml', buffer: Buffer.from(text) });
+  await expect(page.getByRole('status')).toContainText('“signing-key.yml” has no problems');
+  await page.getByRole('button', { name: 'Rehearse this script' }).press('Enter');
+
+  // The script takes no custody of its own: the real token's holders first take the scratch token.
+  const title = 'Before the rehearsal: the holders take the scratch token';
+  await expect(page.getByRole('heading', { level: 1, name: title })).toBeFocused({ timeout: 60_000 });
+  await expect(banner).toBeVisible();
+  const form = page.getByRole('form', { name: 'The holders take the rehearsal token' });
+  await expect(form).toContainText('any 2 of them open it during the rehearsal');
+  await form.getByRole('button', { name: 'Take the rehearsal token' }).press('Enter');
+  await expect(form.getByRole('alert')).toBeFocused();
+  await expect(form.getByRole('alert')).toContainText('Curie: type the passphrase');
+  await checkScreen(page, '03-ceremonies-rehearsal-custody');
+  custos.advance(30);
+  for (const who of [ada, babbage, curie]) {
+    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+    await form.getByLabel(`${who.name}’s code`).fill(code(who));
+  }
+  await form.getByRole('button', { name: 'Take the rehearsal token' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Check a script' })).toBeVisible({ timeout: 60_000 });
+  await expect(page.locator('.outcome', { hasText: 'The holders took the rehearsal token' })).toBeVisible();
+  await expect(page.getByRole('form', { name: 'Start the rehearsal run' })).toBeVisible();
+  expect(custos.core!.rehearsals!.status().active!.custody).toMatchObject({ taken: true });
+
+  // Ended before its run: a confirmation page restates that it counts as incomplete.
+  await banner.getByRole('button', { name: 'End the rehearsal…' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'End the rehearsal' })).toBeFocused();
+  const confirm = page.getByRole('form', { name: 'Check before you end it' });
+  await expect(confirm).toContainText('Its run has not started.');
+  await expect(confirm).toContainText('The rehearsal will be recorded as incomplete.');
+  await checkScreen(page, '03-ceremonies-rehearsal-end');
+  await confirm.getByRole('button', { name: 'End the rehearsal as incomplete' }).press('Enter');
+
+  await expect(page.getByRole('heading', { level: 1, name: 'How the rehearsal went' })).toBeFocused({
+    timeout: 60_000,
+  });
+  const result = page.locator('.rehearsal-result');
+  await expect(result.getByRole('status')).toContainText(
+    'ended before its run finished. It is recorded as incomplete.',
+  );
+  await expect(result).toContainText('None: a rehearsal report is written only when its run finished.');
+  await expect(banner).toHaveCount(0);
+  await checkScreen(page, '03-ceremonies-rehearsal-incomplete');
+  expect(custos.core!.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete', runId: null }]);
+  // The real installation again: its custody, untouched.
+  expect(custos.core!.custody.list()).toMatchObject([{ token, state: 'active' }]);
+
+  // A rehearsal whose process stops on its own (here: stopped under it) says so, and the real installation is back.
+  await result.getByRole('button', { name: 'Check a script' }).press('Enter');
+  await page.getByRole('button', { name: 'Rehearse this script' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: title })).toBeFocused({ timeout: 60_000 });
+  custos.core!.rehearsals!.close();
+  await expect(page.getByRole('heading', { level: 1, name: 'How the rehearsal went' })).toBeFocused({
+    timeout: 60_000,
+  });
+  await expect(result.getByRole('status')).toContainText('stopped on its own');
+  await expect(result).toContainText('stopped on its own');
+  await expect(banner).toHaveCount(0);
+  expect(custos.core!.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete' }, { outcome: 'incomplete' }]);
 });
 
 test('a run is aborted from its own confirmation page, which restates what stops and why', async ({ custos }) => {
