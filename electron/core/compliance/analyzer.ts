@@ -119,7 +119,9 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       severity: 'medium',
       title: `${holder.name} holds a share but has never taken part in a passed rehearsal`,
       evidence: [`no ceremony.rehearsal entry that passed names ${holder.name}`],
-      fix: 'Rehearse the next ceremony script with them (custos ceremony rehearse FILE): it is how custodians train.',
+      fix:
+        'Rehearse the next ceremony script with them (Rehearse this script on Ceremonies → Check a script, or ' +
+        'custos ceremony rehearse FILE): it is how custodians train.',
       controls: [C.sp57, C.pci37],
     });
   }

@@ -333,8 +333,9 @@ function auditReview(f: PracticeFacts): string[] {
 function training(f: PracticeFacts): string[] {
   const r = f.rehearsals;
   return [
-    '- Custodians train by rehearsing ceremony scripts (`custos ceremony rehearse FILE`): the same script, with their ' +
-      'own passphrase and authenticator, runs in a scratch installation on a software token, touching no real token ' +
+    '- Custodians train by rehearsing ceremony scripts (Rehearse this script in the app, or `custos ceremony rehearse ' +
+      'FILE`): the same script, with their own passphrase and authenticator, runs in a scratch installation on a ' +
+      'software token, touching no real token ' +
       'or key; its report says REHEARSAL on every page, and the rehearsal is recorded in the audit log with the ' +
       'script’s SHA-256 and the people who took part.',
     ...(r
