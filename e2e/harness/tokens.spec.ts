@@ -11,7 +11,7 @@ test('opens on the Tokens screen and shows the SoftHSM2 token, its serial and it
   const token = custos.addToken('ceremony-rehearsal');
   const page = await custos.open();
   await expect(page.getByRole('heading', { level: 1, name: 'Tokens' })).toBeVisible();
-  await expect(page.getByText('Rehearsal mode: software token (SoftHSM2), not a FIPS-validated HSM')).toBeVisible();
+  await expect(page.getByText('Software token (SoftHSM2) for practice, not a FIPS-validated HSM')).toBeVisible();
   const row = page.getByRole('row').filter({ hasText: token.serial });
   await expect(row).toContainText('ceremony-rehearsal');
   await expect(row).toContainText('SoftHSM v2');

@@ -264,3 +264,18 @@ it('failed attempts in a rehearsal count towards the lockout here: a rehearsal i
   expect(again).toMatchObject({ ok: false, error: { code: 'CEREMONY_SCRIPT_INVALID' } });
   expect(JSON.stringify(again)).toMatch(/Babbage[^"]*locked/);
 });
+
+it('closing the app during a rehearsal records it as incomplete; what it accepted last counts at the next start', async () => {
+  const text = script(CUSTODY + KEY);
+  const { active } = await call<RehearsalStatus>('rehearsals.start', { script: text });
+  await call('ceremonies.start', { script: text, administrator: proof('Ada') });
+  const exited = new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
+  core.close();
+  await exited;
+  core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+  expect(core.ceremonies.rehearsals()).toMatchObject([
+    { outcome: 'incomplete', title: 'Signing key, rehearsed in the app' },
+  ]);
+  // The process held its database as the app closed: this start counted it, and marked the folder so.
+  expect(existsSync(join(active!.dir, 'factors-counted'))).toBe(true);
+});

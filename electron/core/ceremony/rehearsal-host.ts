@@ -229,11 +229,9 @@ export class RehearsalHost {
     const active = this.require();
     this.active = null;
     this.deps.core.events.divert(false);
-    // Ended: its last answer brought the final counts. Stopped: whatever it accepted after its last answer is read
-    // from its database (if it had opened one).
+    // Ended: its last answer brought the final counts.
     if (how === 'ended') markFactorsCounted(active.view.dir);
-    else if (existsSync(join(active.view.dir, DATABASE_FILE)))
-      countRehearsal(this.deps.core, active.view.dir, this.deps.nativeBinding);
+    else this.countWhatIsLeft(active.view.dir);
     const outcome = result.passed ? 'passed' : 'incomplete';
     recordRehearsal(
       this.deps.core,
@@ -258,6 +256,21 @@ export class RehearsalHost {
       endedAt: this.now(),
     };
     this.changed();
+  }
+
+  /**
+   * Stopped: whatever it accepted after its last answer is read from its database. While the process still holds it
+   * (the app closing), the next start of the real installation counts it instead (the folder is not marked counted).
+   */
+  private countWhatIsLeft(dir: string): void {
+    if (!existsSync(join(dir, DATABASE_FILE))) return;
+    try {
+      countRehearsal(this.deps.core, dir, this.deps.nativeBinding);
+    } catch (error) {
+      this.deps.log.warn('the stopped rehearsal’s database is still held; its factor checks count at the next start', {
+        code: error instanceof CustosError ? error.code : 'SQLITE_BUSY',
+      });
+    }
   }
 
   private changed(): void {

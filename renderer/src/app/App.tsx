@@ -87,7 +87,7 @@ export function App() {
         {rehearsing && <span className="badge badge-rehearsal">REHEARSAL</span>}
         {software && (
           <span className="badge badge-warning" role="note">
-            Rehearsal mode: software token ({software.product}), not a FIPS-validated HSM
+            Software token ({software.product}) for practice, not a FIPS-validated HSM
           </span>
         )}
       </header>
