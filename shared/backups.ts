@@ -58,6 +58,8 @@ export const PrintableCard = z.object({
   /** The set's fingerprint, as in BackupSummary. */
   setFingerprint: z.string(),
   text: z.string(),
+  /** Made in a rehearsal's scratch installation: a practice card, marked REHEARSAL wherever it is shown or printed. */
+  rehearsal: z.boolean(),
   /** What the QR code encodes (the same share as the text), for a printed card drawn in main (the CLI's PDF). */
   qr: z.string(),
   qrSvg: z.string(),

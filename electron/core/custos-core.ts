@@ -199,6 +199,7 @@ export class CustosCore {
       module: () => this.tokens.ready(),
       quorum: () => this.quorum,
       clock,
+      rehearsal: () => this.ceremonies.scratch() !== null,
     });
     this.recipients = new TransportRecipients({ store, audit: this.audit, custodians: this.custodians, clock });
     this.transport = new TransportService({

@@ -71,6 +71,8 @@ export class BackupService {
       module: () => TokenModule;
       quorum: () => QuorumService;
       clock: () => Date;
+      /** This is a rehearsal's scratch installation: its cards are practice cards. */
+      rehearsal?: () => boolean;
     },
   ) {
     this.entered = new HeldSecrets(options.clock);
@@ -498,6 +500,7 @@ export class BackupService {
         })),
         setFingerprint,
         text,
+        rehearsal: this.options.rehearsal?.() ?? false,
         qr: qrPayload(text),
       };
     });

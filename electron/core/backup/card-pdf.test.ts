@@ -17,7 +17,7 @@ afterEach(() => cleanup());
 /** A card for `share`, printed as Custos prints it, and what pdftotext and pdfinfo read from it. */
 async function printed(
   share: ShareCard,
-  facts: Pick<PrintableCard, 'holder' | 'token' | 'keys' | 'setFingerprint'>,
+  facts: Pick<PrintableCard, 'holder' | 'token' | 'keys' | 'setFingerprint'> & { rehearsal?: boolean },
 ): Promise<{ file: string; text: string; extracted: string; pages: string }> {
   const text = encodeCard(share);
   const { setId, threshold, holders, index } = share;
@@ -26,6 +26,7 @@ async function printed(
     threshold,
     holders,
     index,
+    rehearsal: false,
     ...facts,
     createdAt: '2026-12-02T21:51:13.123Z',
     text,
@@ -97,6 +98,33 @@ describe('the printable share card', () => {
     }).trim();
     expect(scanned).toBe(qrPayload(text));
     expect(decodeCard(scanned)).toEqual(share);
+  });
+
+  it('a practice card from a rehearsal says REHEARSAL before anything else, on its one page', async () => {
+    const share = {
+      setId: randomBytes(16).toString('hex'),
+      threshold: 2,
+      holders: 3,
+      index: 1,
+      share: randomBytes(33),
+    };
+    const real = await printed(share, {
+      holder: { id: 'a', name: 'Ada' },
+      token: { serial: '6c3e7f0a12', label: 'vault-a' },
+      keys: [],
+      setFingerprint: randomBytes(32).toString('hex'),
+    });
+    expect(real.extracted).not.toContain('REHEARSAL');
+    const practice = await printed(share, {
+      holder: { id: 'a', name: 'Ada' },
+      token: { serial: '5d2e', label: 'REHEARSAL' },
+      keys: [],
+      setFingerprint: randomBytes(32).toString('hex'),
+      rehearsal: true,
+    });
+    expect(practice.extracted.trimStart()).toMatch(/^REHEARSAL - a practice card/);
+    expect(practice.extracted.replace(/\s+/g, ' ')).toContain('restores nothing real: destroy it after the rehearsal');
+    expect(practice.pages).toMatch(/Pages:\s+1\n/);
   });
 
   it('stays one page with many keys, naming how many more there are', async () => {

@@ -31,6 +31,7 @@ export function renderCardPdf(card: PrintableCard): Promise<Buffer> {
   const field = (label: string, value: string) =>
     doc.font('Helvetica-Bold').text(`${label}: `, { continued: true }).font('Helvetica').text(winAnsi(value));
 
+  if (card.rehearsal) rehearsalBand(doc);
   doc.font('Helvetica-Bold').fontSize(20).text('Custos backup share card');
   doc.moveDown(0.4).fontSize(11);
   field('Holder', card.holder.name);
@@ -83,4 +84,15 @@ function drawQr(doc: PDFKit.PDFDocument, payload: string, x: number, y: number, 
     }
   }
   doc.fill('black');
+}
+
+/** A practice card from a rehearsal says so before anything else, so it is never filed as a real one. */
+function rehearsalBand(doc: PDFKit.PDFDocument): void {
+  doc
+    .font('Helvetica-Bold')
+    .fontSize(16)
+    .text(
+      'REHEARSAL - a practice card from a scratch token. It restores nothing real: destroy it after the rehearsal.',
+    );
+  doc.moveDown(0.5);
 }

@@ -248,6 +248,12 @@ export function CardPrinter() {
         <h2 id="share-card-title">
           Share card {card.index} of {card.holders} — for {card.holder.name}
         </h2>
+        {card.rehearsal && (
+          <p className="rehearsal-card">
+            <strong>REHEARSAL</strong> — a practice card from a scratch token. It restores nothing real: destroy it
+            after the rehearsal.
+          </p>
+        )}
         <p className="no-print">Only {card.holder.name} should see this card.</p>
         <dl className="card-facts">
           <dt>Holder</dt>
