@@ -145,6 +145,9 @@ it('rehearses in a scratch installation: nothing real is touched, the report say
   };
   const policy = await cli(['ceremony', 'policy', '--require-rehearsal', 'on', '--as', 'Olga Setup']);
   expect(policy.code, policy.stderr).toBe(EXIT.ok);
+  expect((await cli(['ceremony', 'lint', file])).stdout).toContain(
+    'Rehearsal: the policy asks for a passed rehearsal of this exact script before the real run; none yet',
+  );
   const refused = await cli(['ceremony', 'run', file], { fingerprint: lint.value.steps[1]!.shortFingerprint! });
   expect(refused.code).toBe(EXIT.refused);
   expect(refused.stderr).toContain('passed rehearsal');
@@ -159,6 +162,9 @@ it('rehearses in a scratch installation: nothing real is touched, the report say
     .filter((p) => p.trim());
   expect(pages.length).toBeGreaterThan(1);
   for (const page of pages) expect(page).toContain('REHEARSAL');
+  expect((await cli(['ceremony', 'lint', file])).stdout).toMatch(
+    /Rehearsal: .* one passed \d{4}-\d\d-\d\d \d\d:\d\d UTC\./,
+  );
 
   // A code typed in the rehearsal is spent in the real installation too.
   const lastStep = (file: string) => {

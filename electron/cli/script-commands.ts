@@ -81,6 +81,15 @@ export function renderLint(report: LintReport): string {
     `SHA-256 of the script: ${report.sha256}`,
     report.ok ? 'Lint: no problems.' : `Lint: ${report.problems.length} problem(s):`,
     ...report.problems.map((p) => `  - ${p}`),
+    ...(report.rehearsal?.required
+      ? [
+          `Rehearsal: the policy asks for a passed rehearsal of this exact script before the real run; ${
+            report.rehearsal.lastPassed
+              ? `one passed ${report.rehearsal.lastPassed.slice(0, 16).replace('T', ' ')} UTC.`
+              : 'none yet (custos ceremony rehearse FILE).'
+          }`,
+        ]
+      : []),
     '',
   ];
   for (const step of report.steps) {
