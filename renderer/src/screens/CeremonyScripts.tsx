@@ -1,5 +1,5 @@
 import { useEffect } from 'react';
-import type { RunSummary, RunView } from '../../../shared/ceremony-script';
+import type { PlannedCeremony, RunSummary, RunView } from '../../../shared/ceremony-script';
 import type { ScreenPage } from '../app/SubPage';
 import { useCustos } from '../store/context';
 import { AbortRunPage } from './AbortRunPage';
@@ -73,18 +73,20 @@ export function CeremonyScriptsSection() {
   useEffect(() => {
     void loadRuns();
   }, [loadRuns]);
+  const planned = useCustos((s) => s.planned) ?? [];
   const open = (runs ?? []).filter((r) => r.state === 'in-progress');
   const closed = (runs ?? []).filter((r) => r.state !== 'in-progress');
   return (
     <section className="card" aria-labelledby="scripts-title">
       <h2 id="scripts-title">Ceremony scripts</h2>
-      {runs && runs.length === 0 && (
+      {runs && runs.length === 0 && planned.length === 0 && (
         <p>
           No ceremony has been run from a script yet. Write one from a template in <code>resources/ceremonies/</code>{' '}
           (see docs/ceremonies.md), then check it here — or with <code>custos ceremony lint FILE</code> — print it and
           have it signed before the ceremony.
         </p>
       )}
+      {planned.length > 0 && <PlannedList planned={planned} />}
       {open.length > 0 && (
         <>
           <h3>In progress</h3>
@@ -109,6 +111,45 @@ export function CeremonyScriptsSection() {
         Check a script
       </button>
     </section>
+  );
+}
+
+/** Scripts kept as planned: each can be checked (and started, or rehearsed) from here, or withdrawn. */
+function PlannedList({ planned }: { planned: PlannedCeremony[] }) {
+  const checkPlanned = useCustos((s) => s.checkPlanned);
+  const withdraw = useCustos((s) => s.withdrawPlan);
+  const error = useCustos((s) => s.plannedError);
+  const navigate = useCustos((s) => s.navigate);
+  const at = (iso: string) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+  return (
+    <>
+      <h3>Planned</h3>
+      {error && (
+        <p role="alert" className="notice notice-failed">
+          {error.message}
+        </p>
+      )}
+      <ul className="runs">
+        {planned.map((p) => (
+          <li key={p.sha256}>
+            <button
+              type="button"
+              className="link"
+              onClick={() => void checkPlanned(p).then(() => navigate('ceremonies', CHECK_SCRIPT_PAGE))}
+            >
+              {p.title}
+            </button>{' '}
+            <span className="chip">planned</span>{' '}
+            <span className="muted">
+              {at(p.window.opens)} to {at(p.window.closes)}, {p.location}; script {p.sha256.slice(0, 8)}…
+            </span>{' '}
+            <button type="button" onClick={() => void withdraw(p.sha256)} aria-label={`Withdraw the plan “${p.title}”`}>
+              Withdraw
+            </button>
+          </li>
+        ))}
+      </ul>
+    </>
   );
 }
 

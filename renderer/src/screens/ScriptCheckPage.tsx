@@ -99,12 +99,31 @@ function CheckedScript({ fileName, report }: { fileName: string; report: LintRep
           </p>
           <button type="button" onClick={() => window.print()}>
             Print the script
-          </button>
+          </button>{' '}
+          <KeepAsPlanned sha256={report.sha256} />
         </div>
       )}
       {report.steps.length > 0 && <PrintedScript report={report} />}
       {report.ok && !otherScript && <RunOrRehearse report={report} />}
     </>
+  );
+}
+
+/** Keeps the checked script as planned (listed under Ceremony scripts until its run starts), once. */
+function KeepAsPlanned({ sha256 }: { sha256: string }) {
+  const plan = useCustos((s) => s.planScript);
+  const busy = useCustos((s) => s.runBusy);
+  const isPlanned = useCustos((s) => (s.planned ?? []).some((p) => p.sha256 === sha256));
+  if (isPlanned)
+    return (
+      <p role="status" className="notice notice-ok">
+        Kept as planned: Ceremonies lists it, from this same file, until its run starts.
+      </p>
+    );
+  return (
+    <button type="button" onClick={() => void plan()} disabled={busy}>
+      Keep as planned
+    </button>
   );
 }
 

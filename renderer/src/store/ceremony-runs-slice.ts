@@ -1,5 +1,5 @@
 import type { StateCreator } from 'zustand';
-import type { LintReport, RunSummary, RunView } from '../../../shared/ceremony-script';
+import type { LintReport, PlannedCeremony, RunSummary, RunView } from '../../../shared/ceremony-script';
 import type { WireError } from '../../../shared/errors';
 import { describeFailure, type ProposalView } from '../../../shared/quorum';
 import type { CustosState, Deps } from './index';
@@ -10,6 +10,9 @@ export type RunForm = 'check' | 'start' | 'perform' | 'approve' | 'witness' | 'a
 
 export interface CeremonyRunsSlice {
   runs: RunSummary[] | null;
+  /** Scripts kept as planned, not started yet. */
+  planned: PlannedCeremony[] | null;
+  plannedError: WireError | null;
   /** Full views of the runs in progress (for who must act now) and of the run last opened. */
   runViews: Record<string, RunView>;
   /** The script chosen on "Check a script": its file name, its exact text and what lint said. */
@@ -19,7 +22,13 @@ export interface CeremonyRunsSlice {
   /** What the last step did, said at the top of the run page (and focused). */
   runNotice: { text: string; tone: 'ok' | 'failed' } | null;
   runBusy: boolean;
+  /** The runs and the planned ceremonies. */
   loadRuns(): Promise<void>;
+  /** Keeps the script checked as planned. */
+  planScript(): Promise<void>;
+  withdrawPlan(sha256: string): Promise<void>;
+  /** A planned script, checked again (by whichever installation answers now) on the check page. */
+  checkPlanned(plan: PlannedCeremony): Promise<void>;
   loadRun(runId: string): Promise<void>;
   /** The text read from the chosen file goes to lint as it is: the core hashes it byte for byte. */
   checkScript(fileName: string, text: string): Promise<void>;
@@ -71,6 +80,8 @@ export const createCeremonyRunsSlice =
     };
     return {
       runs: null,
+      planned: null,
+      plannedError: null,
       runViews: {},
       scriptCheck: null,
       runError: null,
@@ -78,8 +89,9 @@ export const createCeremonyRunsSlice =
       runNotice: null,
       runBusy: false,
       async loadRuns() {
-        const runs = await bridge.ceremonies.runs({});
+        const [runs, planned] = await Promise.all([bridge.ceremonies.runs({}), bridge.ceremonies.planned({})]);
         const list = runs.ok ? runs.value : [];
+        set({ planned: planned.ok ? planned.value : [] });
         const open = await Promise.all(
           list.filter((r) => r.state === 'in-progress').map((r) => bridge.ceremonies.run({ runId: r.id })),
         );
@@ -100,6 +112,25 @@ export const createCeremonyRunsSlice =
           () => null,
         );
         if (report) set({ scriptCheck: { fileName, text, report } });
+      },
+      async planScript() {
+        const checked = get().scriptCheck;
+        if (!checked) return;
+        await act(
+          'check',
+          () => bridge.ceremonies.plan({ script: checked.text }),
+          (p) => ok(`“${p.title}” is kept as planned: Ceremonies lists it until its run starts, from this same file.`),
+        );
+        await get().loadRuns();
+      },
+      async withdrawPlan(sha256) {
+        set({ plannedError: null });
+        const left = await bridge.ceremonies.withdrawPlan({ sha256 });
+        if (left.ok) set({ planned: left.value });
+        else set({ plannedError: left.error });
+      },
+      async checkPlanned(plan) {
+        await get().checkScript(`${plan.title} (planned)`, plan.script);
       },
       async recheckScript() {
         const checked = get().scriptCheck;
