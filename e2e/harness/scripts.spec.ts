@@ -127,6 +127,17 @@ test('a root key ceremony from the template: checked, printed, rehearsed, starte
   await checkScreen(page, '03-ceremonies-script-printed');
   await page.emulateMedia({ media: 'screen' });
 
+  // Kept as planned: the list shows it with its window until its run starts, and checks it again from there.
+  await page.getByRole('button', { name: 'Keep as planned' }).press('Enter');
+  await expect(page.getByText('Kept as planned: Ceremonies lists it')).toBeVisible();
+  await page.keyboard.press('Alt+3');
+  await expect(scripts.getByRole('heading', { name: 'Planned' })).toBeVisible();
+  await expect(scripts).toContainText('Room 4.12');
+  await checkScreenPart(page, '03-ceremonies-scripts-planned', scripts);
+  await expect(scripts.getByRole('button', { name: 'Withdraw the plan “Root key generation”' })).toBeVisible();
+  await scripts.getByRole('button', { name: 'Root key generation', exact: true }).press('Enter');
+  await expect(page.getByText('“Root key generation (planned)” has no problems')).toBeVisible();
+
   // A security officer requires a passed rehearsal first (custos ceremony policy): checked again, the page leads there.
   custos.advance(30);
   const officer = custos.setupOfficer!;
@@ -278,6 +289,9 @@ test('a root key ceremony from the template: checked, printed, rehearsed, starte
       await collect.getByRole('button', { name: 'Show my card' }).press('Enter');
       const card = page.getByRole('region', { name: `Share card ${i + 1} of 3 — for ${who.name}` });
       await expect(card).toBeVisible({ timeout: 60_000 });
+      // A practice card says so; a real one does not.
+      if (rehearsal) await expect(card).toContainText('REHEARSAL — a practice card from a scratch token');
+      else await expect(card).not.toContainText('REHEARSAL');
       await card.getByRole('button', { name: 'Done: hide my card' }).press('Enter');
     }
     await expect(collect).toContainText('(3 of 3)');
@@ -295,6 +309,22 @@ test('a root key ceremony from the template: checked, printed, rehearsed, starte
     await factors(checkpoint, ada);
     await checkpoint.getByRole('button', { name: 'Sign the checkpoint' }).press('Enter');
     await expect(page.getByLabel('Signed checkpoint')).toContainText('— ', { timeout: 60_000 });
+    // Print the checkpoint: the page prints it alone, titled, not the run around it.
+    await page.evaluate(() => {
+      window.print = () => {
+        document.body.dataset.printedAs = document.body.className;
+      };
+    });
+    await page.getByRole('button', { name: 'Print the checkpoint' }).press('Enter');
+    await expect(page.locator('body')).toHaveAttribute('data-printed-as', 'printing-checkpoint');
+    await page.evaluate(() => document.body.classList.add('printing-checkpoint'));
+    await page.emulateMedia({ media: 'print' });
+    await expect(
+      page.getByText('Signed checkpoint of the Custos audit log — Sign the closing checkpoint'),
+    ).toBeVisible();
+    await expect(page.getByRole('heading', { name: /^Steps: / })).toBeHidden();
+    await page.emulateMedia({ media: 'screen' });
+    await page.evaluate(() => document.body.classList.remove('printing-checkpoint'));
     await expect(page.getByRole('region', { name: 'What comes next' })).toContainText('This is the last step');
     await witness(9, 'Sign the closing checkpoint');
     await expect(page.getByRole('navigation', { name: 'Steps: 9 of 9 done' })).toBeVisible();
@@ -364,6 +394,8 @@ test('a root key ceremony from the template: checked, printed, rehearsed, starte
 
   await page.keyboard.press('Alt+3');
   await expect(scripts).toContainText(`signed report ${run.reportId!}`);
+  // Its run started: no longer planned.
+  await expect(scripts.getByRole('heading', { name: 'Planned' })).toHaveCount(0);
 });
 
 test('a rehearsal of a script on a token in custody: its holders take the scratch token; ended at once, it is incomplete', async ({

@@ -300,6 +300,16 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
   );
 }
 
+/** Prints the checkpoint alone (print CSS: body.printing-checkpoint), not the run page around it. */
+function printCheckpoint() {
+  document.body.classList.add('printing-checkpoint');
+  try {
+    window.print();
+  } finally {
+    document.body.classList.remove('printing-checkpoint');
+  }
+}
+
 /** What a performed step produced, to print or hand over before the witnesses confirm it. */
 function PerformedResult({ step, proposal }: { step: RunStepView; proposal: ProposalView | undefined }) {
   const show = useCustos((s) => s.showCards);
@@ -309,10 +319,11 @@ function PerformedResult({ step, proposal }: { step: RunStepView; proposal: Prop
     result = (
       <>
         <p>The signed checkpoint of the audit log. Print it and give it to the auditor, away from this machine:</p>
-        <pre className="checkpoint-note" aria-label="Signed checkpoint">
-          {step.checkpoint}
-        </pre>
-        <button type="button" className="no-print" onClick={() => window.print()}>
+        <section className="printed-checkpoint" aria-label="Signed checkpoint">
+          <h3 className="print-only">Signed checkpoint of the Custos audit log — {step.title}</h3>
+          <pre className="checkpoint-note">{step.checkpoint}</pre>
+        </section>
+        <button type="button" className="no-print" onClick={printCheckpoint}>
           Print the checkpoint
         </button>
       </>
