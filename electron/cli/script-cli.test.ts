@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { dirname, join } from 'node:path';
@@ -44,7 +44,15 @@ steps:
 afterEach(() => cleanup());
 
 /** Answers the prompts as the person named in each would; a person's second code waits for the next TOTP step. */
-async function cli(args: string[], answers: { fingerprint?: string; wrongPassphraseOf?: string } = {}) {
+async function cli(
+  args: string[],
+  answers: {
+    fingerprint?: string;
+    wrongPassphraseOf?: string;
+    /** Done once, at the command's first prompt, while it waits there. */
+    meanwhile?: () => Promise<void>;
+  } = {},
+) {
   let stdout = '';
   let stderr = '';
   const prompts: string[] = [];
@@ -55,7 +63,8 @@ async function cli(args: string[], answers: { fingerprint?: string; wrongPassphr
     stdout: (t: string) => (stdout += t),
     stderr: (t: string) => (stderr += t),
     env: {},
-    ask: (prompt: string) => {
+    ask: async (prompt: string) => {
+      if (prompts.length === 0) await answers.meanwhile?.();
       prompts.push(prompt);
       const name = /^(\w+(?: Setup)?)/.exec(prompt)?.[1] ?? '';
       const person = people[name];
@@ -200,6 +209,33 @@ it('a rehearsal cut off before it is recorded still counts its failed attempts h
   };
   expect(shown.value.find((c) => c.name === 'Babbage')!.failures).toBe(1);
 });
+
+it('a rehearsal from the terminal is no way round the lockout: what failed here while it ran still counts', async () => {
+  // Someone at the console starts a rehearsal (the real installation is closed while it runs) and, while it waits at
+  // its first prompt, guesses Babbage's passphrase in the real installation from another terminal.
+  const guess = () => {
+    const check = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, 'main.ts'), '--data-dir', dataDir, 'custodian', 'check', '--id', 'Babbage'],
+      { input: 'a guess at the passphrase, long enough\n000000\n', encoding: 'utf8', cwd: join(__dirname, '../..') },
+    );
+    expect(check.stderr).toContain('PASSPHRASE_INCORRECT');
+  };
+  const rehearsed = await cli(['ceremony', 'rehearse', file], {
+    fingerprint: 'from-screen',
+    meanwhile: () => {
+      for (let i = 0; i < 3; i++) guess();
+      return Promise.resolve();
+    },
+  });
+  expect(rehearsed.code, rehearsed.stderr).toBe(EXIT.ok);
+  expect(rehearsed.stdout).toContain('REHEARSAL passed');
+  // The rehearsal began from Babbage's counters before the guesses: it must not put them back.
+  const shown = JSON.parse((await cli(['--json', 'custodian', 'list'])).stdout) as {
+    value: { name: string; failures: number }[];
+  };
+  expect(shown.value.find((c) => c.name === 'Babbage')!.failures).toBe(3);
+}, 60_000);
 
 it('plans a script ahead: the list shows it as planned until its run starts; a plan can be withdrawn', async () => {
   const planned = await cli(['ceremony', 'plan', file]);

@@ -1,4 +1,5 @@
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustosCore } from '../custos-core';
@@ -187,6 +188,31 @@ describe('someone with the whole data directory (the audit PIN in its 0600 file)
     const dir = rehearsalDir(dataDir);
     expect(statSync(dir).mode & 0o077).toBe(0);
     expect(statSync(join(dataDir, 'rehearsals')).mode & 0o077).toBe(0);
+  });
+
+  it('cannot undo failed attempts, nor shut someone out for good, with a rehearsal database of their own (fixed)', async () => {
+    const guess = { ...proof('Babbage'), passphrase: 'a guess at the passphrase, long enough' };
+    for (let i = 0; i < 3; i++) {
+      clock.now = new Date(clock.now.getTime() + 600_000);
+      await expect(
+        core.custodians.verifyFactors(guess.custodianId, guess.passphrase, guess.code, 'check'),
+      ).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    }
+    core.close();
+    // A "rehearsal cut off before it was recorded", counted at the next start: no failures, a code from far ahead.
+    const dir = join(dataDir, 'rehearsals', 'planted');
+    mkdirSync(dir, { recursive: true });
+    const db = new Database(join(dir, 'custos.db'));
+    db.exec(`CREATE TABLE custodians (id TEXT, last_time_step INTEGER, failures INTEGER, throttled_until TEXT,
+               locked INTEGER);
+             INSERT INTO custodians VALUES ('${people.Babbage!.id}', 9999999999, 0, NULL, 0);`);
+    db.close();
+    core = open();
+    // Before the fix: failures 0 (the throttle and the count towards the lockout undone, signed by the audit key), and
+    // every later code of Babbage's refused as CLOCK_BACKWARDS, which nothing resets.
+    expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 3, locked: false });
+    clock.now = new Date(clock.now.getTime() + 600_000);
+    expect(await core.router.dispatch('custodians.check', proof('Babbage'))).toMatchObject({ ok: true });
   });
 });
 

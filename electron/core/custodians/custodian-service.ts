@@ -11,7 +11,7 @@ import { sql } from '../store/sql';
 import { passphraseProblems } from './passphrase-policy';
 import { PerKeyQueue } from './per-key-queue';
 import { DEFAULT_KDF, deriveKey, KdfParams, newKdfParams, open, seal } from './sealing';
-import { acceptTotp, newTotpSecret, totpUri } from './totp';
+import { acceptTotp, newTotpSecret, TOTP_PERIOD, totpUri } from './totp';
 
 const ENROLMENT_MINUTES = 10;
 const ENROLMENT_TRIES = 5;
@@ -385,20 +385,25 @@ export class CustodianService {
   /**
    * What people's factors went through in a rehearsal's scratch installation counts here too, as it happens: a code
    * accepted there is never accepted here (no replay), and failed attempts count towards the throttle and the lockout
-   * here (a rehearsal is no way round them). A lockout is never lifted this way. Recorded and signed.
+   * here (a rehearsal is no way round them). Counted one way only, never back: the scratch state may be older than
+   * this one (a console rehearsal runs while the real installation is open to others), may come from a database
+   * anyone who can write the data directory wrote, and an unlock there is no unlock here. So the later time step (no
+   * later than the clock allows), the higher failure count, the later throttle, and a lockout, never lifted this way.
+   * Recorded and signed.
    */
   rehearsedFactors(states: Record<string, FactorState>): void {
+    // The latest step a code can be accepted at now (±1 step): a later one would shut the person out for good.
+    const latestStep = Math.floor(this.clock().getTime() / 1000 / TOTP_PERIOD) + 1;
     for (const [id, there] of Object.entries(states)) {
       const stored = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
       if (!stored) continue;
       const row = this.authentic(stored);
+      const thereStep = there.lastTimeStep === null ? null : Math.min(there.lastTimeStep, latestStep);
       const step =
-        row.last_time_step === null || (there.lastTimeStep ?? -1) > row.last_time_step
-          ? there.lastTimeStep
-          : row.last_time_step;
+        row.last_time_step === null || (thereStep ?? -1) > row.last_time_step ? thereStep : row.last_time_step;
       const locked = row.locked === 1 || there.locked;
-      const failures = locked ? Math.max(row.failures, there.failures) : there.failures;
-      const throttledUntil = locked ? null : there.throttledUntil;
+      const failures = Math.max(row.failures, there.failures);
+      const throttledUntil = locked ? null : later(row.throttled_until, there.throttledUntil);
       if (
         step === row.last_time_step &&
         failures === row.failures &&
@@ -549,6 +554,12 @@ export class CustodianService {
 }
 
 const SYSTEM = { type: 'system', id: 'system' } as const;
+
+/** The later of two ISO times, either absent. */
+function later(a: string | null, b: string | null): string | null {
+  if (a === null || b === null) return a ?? b;
+  return new Date(b) > new Date(a) ? b : a;
+}
 const custodianObject = (id: string) => ({ type: 'custodian', id });
 
 /** What the audit key signs: every field that grants or limits authority, and the secret blob's digest. */
