@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Envelope } from '../../../shared/errors';
@@ -269,6 +269,10 @@ it('closing the app during a rehearsal records it as incomplete; what it accepte
   const text = script(CUSTODY + KEY);
   const { active } = await call<RehearsalStatus>('rehearsals.start', { script: text });
   await call('ceremonies.start', { script: text, administrator: proof('Ada') });
+  const guess = { ...proof('Babbage'), passphrase: 'a guess at the passphrase, long enough' };
+  expect(await core.router.dispatch('custodians.check', guess)).toMatchObject({
+    error: { code: 'PASSPHRASE_INCORRECT' },
+  });
   const exited = new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
   core.close();
   await exited;
@@ -278,4 +282,36 @@ it('closing the app during a rehearsal records it as incomplete; what it accepte
   ]);
   // The process held its database as the app closed: this start counted it, and marked the folder so.
   expect(existsSync(join(active!.dir, 'factors-counted'))).toBe(true);
+  expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 1 });
+});
+
+it('ending twice at once (a double click), or asking something while it ends, still records the rehearsal that passed', async () => {
+  const text = script(CUSTODY + MANUAL);
+  await call('rehearsals.start', { script: text });
+  expect(await runThrough(text)).toMatchObject({ state: 'done' });
+  const [first, second, asked] = await Promise.all([
+    core.router.dispatch('rehearsals.end', {}),
+    core.router.dispatch('rehearsals.end', {}),
+    core.router.dispatch('app.snapshot', {}),
+  ]);
+  expect(first).toMatchObject({ ok: true, value: { active: null, last: { outcome: 'passed', how: 'ended' } } });
+  expect(second).toMatchObject({ ok: false, error: { code: 'REHEARSAL_NOT_ACTIVE' } });
+  expect(asked.ok).toBe(false);
+  expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'passed' }]);
+  expect((await call<RehearsalStatus>('rehearsals.status')).last).toMatchObject({ outcome: 'passed' });
+});
+
+it('a rehearsal whose database cannot be read when its process stops is still recorded, and the screens are told', async () => {
+  const text = script(CUSTODY + KEY);
+  const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
+  const told: unknown[] = [];
+  core.events.subscribe((name, payload) => name === 'rehearsals.changed' && told.push(payload));
+  // The process dies and leaves a damaged database behind.
+  writeFileSync(join(started.active!.dir, 'custos.db'), 'not a database');
+  const exited = new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
+  spawned[0]!.kill();
+  await exited;
+  expect(told).toMatchObject([{ active: null, last: { outcome: 'incomplete', how: 'stopped' } }]);
+  expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete' }]);
+  expect((await call<{ dataDir: string }>('app.snapshot')).dataDir).toBe(dataDir);
 });

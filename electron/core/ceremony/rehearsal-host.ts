@@ -33,6 +33,8 @@ export class RehearsalHost {
     view: ActiveRehearsal;
     process: RehearsalProcess;
     runId: string | null;
+    /** `end` was asked: nothing more goes to the rehearsal process, which is closing its installation. */
+    ending: boolean;
   } | null = null;
   private opening = false;
   private last: EndedRehearsal | null = null;
@@ -93,7 +95,7 @@ export class RehearsalHost {
         startedAt: this.now(),
         custody: plan.custody ? { ...plan.custody, taken: false } : null,
       };
-      this.active = { plan, view, process, runId: null };
+      this.active = { plan, view, process, runId: null, ending: false };
       this.deps.core.events.divert(true);
       this.changed();
       return this.status();
@@ -126,6 +128,11 @@ export class RehearsalHost {
   /** A request the renderer made during the rehearsal, answered by the scratch installation. */
   async forward(name: ChannelName, payload: unknown): Promise<Envelope<unknown>> {
     const active = this.require();
+    // Not to the real installation either: what someone does for the rehearsal must never be done for real.
+    if (active.ending)
+      throw new CustosError('REHEARSAL_NOT_ACTIVE', 'The rehearsal is ending: nothing more is done in it.', [
+        'Wait a moment for the real installation to come back, then try again.',
+      ]);
     const answer = await this.ask({ type: 'request', now: this.now(), id: this.nextId++, channel: name, payload });
     if (answer.type !== 'reply') throw stoppedError();
     if (!answer.envelope.ok) return answer.envelope;
@@ -138,6 +145,8 @@ export class RehearsalHost {
   /** Ends the rehearsal: its report is written if its run finished, and how it went is recorded here. */
   async end(): Promise<RehearsalStatus> {
     const active = this.require();
+    if (active.ending) throw new CustosError('REHEARSAL_NOT_ACTIVE', 'The rehearsal is ending already.');
+    active.ending = true;
     const answer = await this.ask({
       type: 'finish',
       now: this.now(),
@@ -147,7 +156,7 @@ export class RehearsalHost {
     if (answer.type !== 'finished') throw stoppedError();
     active.process.kill();
     this.spend(answer.factors);
-    this.finish('ended', {
+    this.finish('ended', 'counted', {
       runId: answer.run?.id ?? active.runId,
       passed: answer.run?.state === 'done',
       reportDir: answer.reportDir,
@@ -156,11 +165,14 @@ export class RehearsalHost {
     return this.status();
   }
 
-  /** The app is closing: the rehearsal goes with it, recorded as incomplete (the next start begins a new one). */
+  /**
+   * The app is closing: the rehearsal goes with it, recorded as incomplete (the next start begins a new one). Its
+   * database is still held by its process, so what its people's factors went through is counted at the next start.
+   */
   close(): void {
     const active = this.active;
     if (!active) return;
-    this.stopped(active.process);
+    this.stopped(active.process, 'at-next-start');
     active.process.kill();
   }
 
@@ -207,14 +219,22 @@ export class RehearsalHost {
     }
   }
 
-  /** The process stopped: after `finished` as planned, or on its own (a crash), which ends the rehearsal incomplete. */
-  private stopped(process: RehearsalProcess): void {
+  /**
+   * The process stopped: after `finished` as planned, or on its own (a crash), which ends the rehearsal incomplete;
+   * or the app is closing and stops it.
+   */
+  private stopped(process: RehearsalProcess, count: 'from-its-database' | 'at-next-start' = 'from-its-database'): void {
     for (const settle of this.pending.values()) settle(null);
     this.pending.clear();
     if (this.active?.process !== process) return;
-    this.deps.log.warn('the rehearsal stopped before it ended; it is recorded as incomplete');
+    this.deps.log.warn('the rehearsal stopped before it ended; recording it as incomplete');
     try {
-      this.finish('stopped', { runId: this.active.runId, passed: false, reportDir: null, reportSha256: null });
+      this.finish('stopped', count, {
+        runId: this.active.runId,
+        passed: false,
+        reportDir: null,
+        reportSha256: null,
+      });
     } catch (error) {
       this.deps.log.error('could not record the rehearsal that stopped', {
         code: error instanceof CustosError ? error.code : 'INTERNAL',
@@ -222,29 +242,19 @@ export class RehearsalHost {
     }
   }
 
+  /**
+   * Gives the real installation back and records how the rehearsal went. The screens are told in any case: were they
+   * not, they would go on saying REHEARSAL over the real installation.
+   */
   private finish(
     how: EndedRehearsal['how'],
+    count: 'counted' | 'from-its-database' | 'at-next-start',
     result: { runId: string | null; passed: boolean; reportDir: string | null; reportSha256: string | null },
   ): void {
     const active = this.require();
     this.active = null;
     this.deps.core.events.divert(false);
-    // Ended: its last answer brought the final counts.
-    if (how === 'ended') markFactorsCounted(active.view.dir);
-    else this.countWhatIsLeft(active.view.dir);
     const outcome = result.passed ? 'passed' : 'incomplete';
-    recordRehearsal(
-      this.deps.core,
-      {
-        script: active.view.scriptSha256,
-        title: active.view.title,
-        outcome,
-        people: active.plan.people.map((p) => p.id),
-        runId: result.runId,
-        reportSha256: result.reportSha256,
-      },
-      {},
-    );
     this.last = {
       title: active.view.title,
       scriptSha256: active.view.scriptSha256,
@@ -255,20 +265,38 @@ export class RehearsalHost {
       reportSha256: result.reportSha256,
       endedAt: this.now(),
     };
-    this.changed();
+    try {
+      this.count(active.view.dir, count);
+      recordRehearsal(
+        this.deps.core,
+        {
+          script: active.view.scriptSha256,
+          title: active.view.title,
+          outcome,
+          people: active.plan.people.map((p) => p.id),
+          runId: result.runId,
+          reportSha256: result.reportSha256,
+        },
+        {},
+      );
+    } finally {
+      this.changed();
+    }
   }
 
   /**
-   * Stopped: whatever it accepted after its last answer is read from its database. While the process still holds it
-   * (the app closing), the next start of the real installation counts it instead (the folder is not marked counted).
+   * Counted: its last answer brought the final counts. From its database: whatever it accepted after its last answer
+   * (if it had opened one). At the next start: its process still holds its database (countInterruptedRehearsals).
    */
-  private countWhatIsLeft(dir: string): void {
-    if (!existsSync(join(dir, DATABASE_FILE))) return;
+  private count(dir: string, how: 'counted' | 'from-its-database' | 'at-next-start'): void {
+    if (how === 'counted') return markFactorsCounted(dir);
+    if (how === 'at-next-start' || !existsSync(join(dir, DATABASE_FILE))) return;
     try {
       countRehearsal(this.deps.core, dir, this.deps.nativeBinding);
     } catch (error) {
-      this.deps.log.warn('the stopped rehearsal’s database is still held; its factor checks count at the next start', {
-        code: error instanceof CustosError ? error.code : 'SQLITE_BUSY',
+      // Not marked counted, so the next start counts it; the rehearsal is recorded meanwhile.
+      this.deps.log.error('could not count the factor checks of the rehearsal that stopped; will at the next start', {
+        code: error instanceof CustosError ? error.code : 'INTERNAL',
       });
     }
   }
