@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -308,6 +308,29 @@ describe('the renderer: any payload on the ceremonies.* and proposals.* channels
 });
 
 describe('a custodian acting alone', () => {
+  it('cannot keep cut-off rehearsals from counting by leaving a damaged or empty one beside them (fixed)', () => {
+    core.close();
+    const plant = (name: string, contents?: string) => {
+      const dir = join(dataDir, 'rehearsals', name);
+      mkdirSync(dir, { recursive: true });
+      if (contents !== undefined) writeFileSync(join(dir, 'custos.db'), contents);
+      return dir;
+    };
+    // Killed while its database was being made, or damaged: listed before the real cut-off rehearsal.
+    plant('0000-damaged', 'not a database');
+    const empty = plant('0001-just-made', '');
+    // Cut off after Babbage failed twice there.
+    const db = new Database(join(plant('2026-cut-off'), 'custos.db'));
+    db.exec(`CREATE TABLE custodians (id TEXT, last_time_step INTEGER, failures INTEGER, throttled_until TEXT,
+               locked INTEGER);
+             INSERT INTO custodians VALUES ('${people.Babbage!.id}', NULL, 2, NULL, 0);`);
+    db.close();
+    // Before the fix the damaged one stopped the count at every start, and the cut-off rehearsal never counted.
+    core = open();
+    expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 2 });
+    expect(existsSync(join(empty, 'factors-counted'))).toBe(true);
+  });
+
   it('is told when a script names someone whose name only looks like an enrolled one’s (fixed)', async () => {
     // Enrolment refuses “Еve” with a Cyrillic Е, which prints exactly as “Eve”: a reviewer could not see who is named.
     clock.now = new Date(clock.now.getTime() + 30_000);

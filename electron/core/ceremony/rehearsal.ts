@@ -194,17 +194,26 @@ export function markFactorsCounted(dir: string): void {
 /**
  * At every start of the real installation: a rehearsal that was cut off before it was recorded (the CLI stopped with
  * Ctrl-C, the machine lost power) still counts — its people's failed attempts towards the lockout, its codes as spent.
+ * One that cannot be read is tried again at the next start, and keeps none of the others from counting (else one
+ * damaged folder would make every later cut-off rehearsal a way round the lockout); the first such error is thrown
+ * once the others are counted.
  */
 export function countInterruptedRehearsals(core: CustosCore, dataDir: string, nativeBinding?: string): number {
   const root = join(dataDir, 'rehearsals');
   if (!existsSync(root)) return 0;
   let counted = 0;
+  let unreadable: unknown = null;
   for (const name of readdirSync(root)) {
     const dir = join(root, name);
     if (!existsSync(join(dir, DATABASE_FILE)) || existsSync(join(dir, COUNTED))) continue;
-    countRehearsal(core, dir, nativeBinding);
-    counted++;
+    try {
+      countRehearsal(core, dir, nativeBinding);
+      counted++;
+    } catch (error) {
+      unreadable ??= error;
+    }
   }
+  if (unreadable !== null) throw unreadable;
   return counted;
 }
 
@@ -217,7 +226,9 @@ export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: st
   });
   let rows: FactorRow[];
   try {
-    rows = db.prepare(FACTOR_ROWS.text).all(...FACTOR_ROWS.params) as FactorRow[];
+    // Cut off before its people were copied in (its database just made): nothing to count.
+    const seeded = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'custodians'`).get();
+    rows = seeded ? (db.prepare(FACTOR_ROWS.text).all(...FACTOR_ROWS.params) as FactorRow[]) : [];
   } finally {
     db.close();
   }
