@@ -315,3 +315,15 @@ it('a rehearsal whose database cannot be read when its process stops is still re
   expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete' }]);
   expect((await call<{ dataDir: string }>('app.snapshot')).dataDir).toBe(dataDir);
 });
+
+it('a run aborted in the rehearsal and run again to its end: the rehearsal passed', async () => {
+  const text = script(CUSTODY + MANUAL);
+  await call('rehearsals.start', { script: text });
+  const first = await call<RunView>('ceremonies.start', { script: text, administrator: proof('Ada') });
+  await call('ceremonies.abort', { runId: first.id, by: proof('Ada'), reason: 'Wrong room booked' });
+  const again = await runThrough(text);
+  expect(again).toMatchObject({ state: 'done' });
+  // Before the fix the first run of the script there was taken: "incomplete".
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'passed', runId: again.id }]);
+});

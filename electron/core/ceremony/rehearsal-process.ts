@@ -54,10 +54,9 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
       }
       parent.post({ type: 'reply', id: message.id, envelope, factors: factorStates(core) });
     } else {
-      const run = core.ceremonies
-        .list()
-        .filter((r) => r.scriptSha256 === message.scriptSha256)
-        .at(-1);
+      // Newest first: a run that finished, else the latest (one may have been aborted and run again).
+      const runs = core.ceremonies.list().filter((r) => r.scriptSha256 === message.scriptSha256);
+      const run = runs.find((r) => r.state === 'done') ?? runs[0];
       const view = run ? core.ceremonies.view(run.id) : null;
       const report =
         view?.state === 'done' && view.reportId
