@@ -327,3 +327,27 @@ it('a run aborted in the rehearsal and run again to its end: the rehearsal passe
   expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
   expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'passed', runId: again.id }]);
 });
+
+it('a holder of the real custody the script does not name takes the scratch token with the others', async () => {
+  await call('custody.take', {
+    token,
+    threshold: 2,
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+    currentSoPin: '87654321',
+  });
+  // Curie holds a share of the real token, but this script names only Ada, Babbage and Eve.
+  const text = script('  - { id: bag, title: Bag the printout, by: Babbage, manual: Seal the printout. }\n').replace(
+    'custodians: [Ada, Babbage, Curie]',
+    'custodians: [Ada, Babbage]',
+  );
+  const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
+  expect([...started.active!.custody!.holders].sort()).toEqual(['Ada', 'Babbage', 'Curie']);
+  const taken = await core.router.dispatch('rehearsals.takeCustody', {
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+  });
+  // Before the fix: CUSTODIAN_NOT_FOUND, "There is no such custodian", for someone the screen had just listed.
+  expect(taken).toMatchObject({ ok: true, value: { active: { custody: { taken: true } } } });
+  expect(await runThrough(text)).toMatchObject({ state: 'done' });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  expect(core.ceremonies.rehearsals()[0]!.people).toContain(people.Curie!.id);
+});

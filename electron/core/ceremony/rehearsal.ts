@@ -74,11 +74,23 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
       'This script acts on keys that exist only in the real installation, so it cannot be rehearsed yet.',
       [`Steps naming existing keys: ${existing.join(', ')}.`, 'Rehearse the ceremony that generates them instead.'],
     );
+  const hasCustodyStep = parsed.script.steps.some((s) => 'custody' in s);
+  const real = hasCustodyStep
+    ? null
+    : core.custody
+        .list()
+        .find(
+          (c) =>
+            c.state === 'active' &&
+            c.token.serial === parsed.script.token.serial &&
+            c.token.label === parsed.script.token.label,
+        );
   const names = peopleNamed(parsed.script);
-  const ids = core.custodians
-    .list()
-    .filter((c) => names.includes(c.name))
-    .map((c) => c.id);
+  const everyone = core.custodians.list();
+  // The real custody's holders take the scratch token first, named in the script or not.
+  const ids = [
+    ...new Set([...everyone.filter((c) => names.includes(c.name)).map((c) => c.id), ...(real?.holderIds ?? [])]),
+  ];
   const people = core.custodians.rehearsalSeeds(ids).map((row) => ({
     id: row.id,
     name: row.name,
@@ -93,18 +105,7 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
       locked: row.locked === 1,
     },
   }));
-  const hasCustodyStep = parsed.script.steps.some((s) => 'custody' in s);
-  const real = hasCustodyStep
-    ? null
-    : core.custody
-        .list()
-        .find(
-          (c) =>
-            c.state === 'active' &&
-            c.token.serial === parsed.script.token.serial &&
-            c.token.label === parsed.script.token.label,
-        );
-  const byId = new Map(core.custodians.list().map((c) => [c.id, c.name]));
+  const byId = new Map(everyone.map((c) => [c.id, c.name]));
   return {
     parsed,
     people,
