@@ -18,6 +18,7 @@ import {
   seedPeople,
   takeScratchCustody,
   factorStates,
+  tookPart,
 } from '../core/ceremony/rehearsal';
 import { CustosError, fileError } from '../core/errors';
 import { enterCards, writeCards } from './ceremony-commands';
@@ -430,7 +431,7 @@ export async function rehearse(
         script: plan.parsed.sha256,
         title: plan.parsed.script.title,
         outcome: finished.state === 'done' ? 'passed' : 'incomplete',
-        people: plan.people.map((p) => p.id),
+        people: tookPart(plan.people, factors),
         runId: finished.id,
         reportSha256,
       },

@@ -351,3 +351,24 @@ it('a holder of the real custody the script does not name takes the scratch toke
   expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
   expect(core.ceremonies.rehearsals()[0]!.people).toContain(people.Curie!.id);
 });
+
+it('only the people whose factors were checked in it are on record as having rehearsed', async () => {
+  await call('custody.take', {
+    token,
+    threshold: 2,
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+    currentSoPin: '87654321',
+  });
+  const text = script('  - { id: bag, title: Bag the printout, by: Babbage, manual: Seal the printout. }\n');
+  await call('rehearsals.start', { script: text });
+  // Curie is named and holds a share, but two holders are enough for the scratch token, and she does nothing else.
+  await call('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage')] });
+  expect(await runThrough(text)).toMatchObject({ state: 'done' });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  const rehearsed = core.ceremonies.rehearsals()[0]!.people;
+  expect([...rehearsed].sort()).toEqual([people.Ada!.id, people.Babbage!.id, people.Eve!.id].sort());
+  // So the analyzer still says she has never rehearsed.
+  expect(core.complianceSnapshot().findings).toContainEqual(
+    expect.objectContaining({ rule: 'CUSTODIAN_NEVER_REHEARSED', subject: people.Curie!.id }),
+  );
+});

@@ -17,6 +17,7 @@ import {
   planRehearsal,
   recordRehearsal,
   rehearsalDir,
+  tookPart,
   type RehearsalPlan,
 } from './rehearsal';
 import type { FromRehearsal, RehearsalProcess, SpawnRehearsal, ToRehearsal } from './rehearsal-protocol';
@@ -35,6 +36,8 @@ export class RehearsalHost {
     runId: string | null;
     /** `end` was asked: nothing more goes to the rehearsal process, which is closing its installation. */
     ending: boolean;
+    /** Where people's factors stood there at its last answer. */
+    factors: Record<string, FactorState>;
   } | null = null;
   private opening = false;
   private last: EndedRehearsal | null = null;
@@ -95,7 +98,7 @@ export class RehearsalHost {
         startedAt: this.now(),
         custody: plan.custody ? { ...plan.custody, taken: false } : null,
       };
-      this.active = { plan, view, process, runId: null, ending: false };
+      this.active = { plan, view, process, runId: null, ending: false, factors: {} };
       this.deps.core.events.divert(true);
       this.changed();
       return this.status();
@@ -210,6 +213,7 @@ export class RehearsalHost {
    * failed attempts count towards the lockout here (a rehearsal cannot be used to guess passphrases).
    */
   private spend(factors: Record<string, FactorState>): void {
+    if (this.active) this.active.factors = factors;
     try {
       this.deps.core.custodians.rehearsedFactors(factors);
     } catch (error) {
@@ -273,7 +277,7 @@ export class RehearsalHost {
           script: active.view.scriptSha256,
           title: active.view.title,
           outcome,
-          people: active.plan.people.map((p) => p.id),
+          people: tookPart(active.plan.people, active.factors),
           runId: result.runId,
           reportSha256: result.reportSha256,
         },

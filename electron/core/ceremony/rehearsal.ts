@@ -185,6 +185,20 @@ export function factorStates(scratch: CustosCore): Record<string, FactorState> {
   return statesOf(scratch.store.all<FactorRow>(FACTOR_ROWS));
 }
 
+/**
+ * Who took part in a rehearsal: a code of theirs was accepted there. Being named in the script, or holding a share
+ * of the real custody, is not taking part (an approver beyond the threshold, a holder who did not take the scratch
+ * token); the analyzer reads this record as who has rehearsed.
+ */
+export function tookPart(people: readonly PersonSeed[], there: Record<string, FactorState>): string[] {
+  return people
+    .filter((p) => {
+      const step = there[p.id]?.lastTimeStep ?? null;
+      return step !== null && step > (p.factors.lastTimeStep ?? -1);
+    })
+    .map((p) => p.id);
+}
+
 /** Written in a rehearsal's folder once what its people's factors went through counts in the real installation. */
 const COUNTED = 'factors-counted';
 
