@@ -372,3 +372,14 @@ it('only the people whose factors were checked in it are on record as having reh
     expect.objectContaining({ rule: 'CUSTODIAN_NEVER_REHEARSED', subject: people.Curie!.id }),
   );
 });
+
+it('the app closing while a rehearsal opens stops its process too', async () => {
+  const starting = core.router.dispatch('rehearsals.start', { script: script(CUSTODY + KEY) });
+  expect(spawned).toHaveLength(1);
+  const exited = new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
+  core.close();
+  // Before the fix it went on opening, and then diverted the closed installation to itself.
+  await exited;
+  expect(await starting).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
+  core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+});

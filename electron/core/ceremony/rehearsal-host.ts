@@ -39,7 +39,8 @@ export class RehearsalHost {
     /** Where people's factors stood there at its last answer. */
     factors: Record<string, FactorState>;
   } | null = null;
-  private opening = false;
+  /** The process of a rehearsal that is opening (the app may close meanwhile). */
+  private opening: RehearsalProcess | null = null;
   private last: EndedRehearsal | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, (message: FromRehearsal | null) => void>();
@@ -65,10 +66,10 @@ export class RehearsalHost {
     if (this.active || this.opening)
       throw new CustosError('REHEARSAL_ACTIVE', 'A rehearsal is already open.', ['End it before starting another.']);
     const plan = planRehearsal(this.deps.core, script);
-    this.opening = true;
+    const dir = rehearsalDir(this.deps.dataDir);
+    const process = this.deps.spawn();
+    this.opening = process;
     try {
-      const dir = rehearsalDir(this.deps.dataDir);
-      const process = this.deps.spawn();
       const ready = new Promise<FromRehearsal | null>((resolve) => {
         process.onMessage((message) => {
           if (message.type === 'ready' || message.type === 'open-failed') resolve(message);
@@ -87,8 +88,11 @@ export class RehearsalHost {
           throw new CustosError(
             answer.error.code,
             `The rehearsal installation could not open: ${answer.error.message}`,
+            answer.error.remedy,
           );
-        throw new CustosError('REHEARSAL_STOPPED', 'The rehearsal process stopped while it was opening.');
+        throw new CustosError('REHEARSAL_STOPPED', 'The rehearsal process stopped while it was opening.', [
+          'Nothing was changed here; start the rehearsal again.',
+        ]);
       }
       const view: ActiveRehearsal = {
         title: plan.parsed.script.title,
@@ -103,13 +107,13 @@ export class RehearsalHost {
       this.changed();
       return this.status();
     } finally {
-      this.opening = false;
+      this.opening = null;
     }
   }
 
   /** The real custody's holders take the scratch token first, when the script itself takes none. */
   async takeCustody(holders: z.infer<typeof FactorProof>[]): Promise<RehearsalStatus> {
-    const active = this.require();
+    const active = this.serving();
     const custody = active.view.custody;
     if (!custody || custody.taken)
       throw new CustosError('CEREMONY_STEP_REFUSED', 'The rehearsal token needs no custody taken first.');
@@ -130,12 +134,7 @@ export class RehearsalHost {
 
   /** A request the renderer made during the rehearsal, answered by the scratch installation. */
   async forward(name: ChannelName, payload: unknown): Promise<Envelope<unknown>> {
-    const active = this.require();
-    // Not to the real installation either: what someone does for the rehearsal must never be done for real.
-    if (active.ending)
-      throw new CustosError('REHEARSAL_NOT_ACTIVE', 'The rehearsal is ending: nothing more is done in it.', [
-        'Wait a moment for the real installation to come back, then try again.',
-      ]);
+    const active = this.serving();
     const answer = await this.ask({ type: 'request', now: this.now(), id: this.nextId++, channel: name, payload });
     if (answer.type !== 'reply') throw stoppedError();
     if (!answer.envelope.ok) return answer.envelope;
@@ -173,6 +172,7 @@ export class RehearsalHost {
    * database is still held by its process, so what its people's factors went through is counted at the next start.
    */
   close(): void {
+    this.opening?.kill();
     const active = this.active;
     if (!active) return;
     this.stopped(active.process, 'at-next-start');
@@ -186,6 +186,19 @@ export class RehearsalHost {
   private require() {
     if (!this.active) throw new CustosError('REHEARSAL_NOT_ACTIVE', 'No rehearsal is open.');
     return this.active;
+  }
+
+  /**
+   * The rehearsal, still taking requests. Once it is ending they are refused, and never sent to the real installation
+   * either: what someone does for the rehearsal must never be done for real.
+   */
+  private serving() {
+    const active = this.require();
+    if (active.ending)
+      throw new CustosError('REHEARSAL_NOT_ACTIVE', 'The rehearsal is ending: nothing more is done in it.', [
+        'Wait a moment for the real installation to come back, then try again.',
+      ]);
+    return active;
   }
 
   private ask(message: ToRehearsal & { id: number }): Promise<FromRehearsal> {
