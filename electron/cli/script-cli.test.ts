@@ -224,7 +224,7 @@ it('a rehearsal from the terminal is no way round the lockout: what failed here 
   const rehearsed = await cli(['ceremony', 'rehearse', file], {
     fingerprint: 'from-screen',
     meanwhile: () => {
-      for (let i = 0; i < 3; i++) guess();
+      for (let i = 0; i < 2; i++) guess();
       return Promise.resolve();
     },
   });
@@ -234,8 +234,9 @@ it('a rehearsal from the terminal is no way round the lockout: what failed here 
   const shown = JSON.parse((await cli(['--json', 'custodian', 'list'])).stdout) as {
     value: { name: string; failures: number }[];
   };
-  expect(shown.value.find((c) => c.name === 'Babbage')!.failures).toBe(3);
-}, 60_000);
+  expect(shown.value.find((c) => c.name === 'Babbage')!.failures).toBe(2);
+  // Each guess is a process of its own (node + tsx): slow on a loaded machine.
+}, 120_000);
 
 it('plans a script ahead: the list shows it as planned until its run starts; a plan can be withdrawn', async () => {
   const planned = await cli(['ceremony', 'plan', file]);
