@@ -383,3 +383,14 @@ it('the app closing while a rehearsal opens stops its process too', async () => 
   expect(await starting).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
   core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
 });
+
+it('a message to a rehearsal process that has just gone is lost, and does not bring the main process down', async () => {
+  const child = spawnChild();
+  const exited = new Promise<void>((resolve) => child.onExit(() => resolve()));
+  child.kill();
+  await exited;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  // Before the fix: an 'error' event nobody listened for (ERR_IPC_CHANNEL_CLOSED), thrown in the main process.
+  child.post({ type: 'finish', now: clock.now.toISOString(), id: 1, scriptSha256: '' });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+});

@@ -338,7 +338,9 @@ export function forkRehearsal(entry: string, execArgv: readonly string[] = []): 
   return () => {
     const child = fork(entry, [], { serialization: 'advanced', execArgv: [...execArgv], stdio: 'inherit' });
     return {
-      post: (message) => child.send(message),
+      // A message that cannot be sent (the process has just gone, its exit not yet seen) stops it: its exit settles
+      // what waited for an answer. Without a callback Node raises an 'error' event that would bring main down.
+      post: (message) => child.send(message, (error) => error && child.kill()),
       onMessage: (listener) => child.on('message', (message) => listener(message as FromRehearsal)),
       onExit: (listener) => child.on('exit', (code) => listener(code)),
       kill: () => child.kill(),
