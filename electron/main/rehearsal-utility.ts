@@ -9,6 +9,9 @@ import type { FromRehearsal, SpawnRehearsal } from '../core/ceremony/rehearsal-p
 export function utilityRehearsal(entry: string): SpawnRehearsal {
   return () => {
     const child = utilityProcess.fork(entry, [], { serviceName: 'Custos rehearsal', stdio: 'inherit' });
+    // A fatal error there (V8 out of memory…) comes as 'error', then 'exit', which records the rehearsal as stopped;
+    // an 'error' event nobody listens for would be thrown in the main process.
+    child.on('error', () => {});
     return {
       post: (message) => child.postMessage(message),
       onMessage: (listener) => child.on('message', (message: unknown) => listener(message as FromRehearsal)),

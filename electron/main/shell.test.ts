@@ -251,6 +251,9 @@ steps:
     expect(fake.current.calls).toContain(`utilityProcess.fork ${REHEARSAL_ENTRY} Custos rehearsal`);
     expect(await invoke('app.snapshot', {})).toMatchObject({ ok: true, value: { dataDir: start.value.active!.dir } });
     expect(window.webContents.sent).toContainEqual(['rehearsals.changed', start.value]);
+    // Electron reports a fatal error in a utility process as an 'error' event, then its exit: not thrown in main.
+    const utility = fake.current.module.utilityProcess.fork.mock.results[0]!.value as NodeJS.EventEmitter;
+    expect(() => utility.emit('error', 'FatalError', 'rehearsal-entry.js', '{}')).not.toThrow();
 
     const ended = (await invoke('rehearsals.end', {})) as Envelope<RehearsalStatus>;
     expect(ended).toMatchObject({ ok: true, value: { active: null, last: { outcome: 'incomplete', how: 'ended' } } });
