@@ -205,9 +205,13 @@ describe('someone with the whole data directory (the audit PIN in its 0600 file)
     const db = new Database(join(dir, 'custos.db'));
     db.exec(`CREATE TABLE custodians (id TEXT, last_time_step INTEGER, failures INTEGER, throttled_until TEXT,
                locked INTEGER);
-             INSERT INTO custodians VALUES ('${people.Babbage!.id}', 9999999999, 0, NULL, 0);`);
+             INSERT INTO custodians VALUES ('${people.Babbage!.id}', 9999999999, 0, NULL, 0);
+             INSERT INTO custodians VALUES ('${people.Curie!.id}', 'soon', -5, 'never', 7);`);
     db.close();
     core = open();
+    // Counted once, the ill-formed row for nothing.
+    expect(existsSync(join(dir, 'factors-counted'))).toBe(true);
+    expect(core.custodians.get(people.Curie!.id)).toMatchObject({ failures: 0, throttledUntil: null, locked: false });
     // Before the fix: failures 0 (the throttle and the count towards the lockout undone, signed by the audit key), and
     // every later code of Babbage's refused as CLOCK_BACKWARDS, which nothing resets.
     expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 3, locked: false });

@@ -251,9 +251,22 @@ export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: st
   markFactorsCounted(dir);
 }
 
+/**
+ * A cut-off rehearsal's database may have been written by anyone who can write the data directory: ill-formed rows
+ * count for nothing (else one would stop its folder from ever being counted).
+ */
 function statesOf(rows: FactorRow[]): Record<string, FactorState> {
+  const wellFormed = rows.filter(
+    (r) =>
+      typeof r.id === 'string' &&
+      (r.step === null || Number.isSafeInteger(r.step)) &&
+      Number.isSafeInteger(r.failures) &&
+      r.failures >= 0 &&
+      (r.until === null || (typeof r.until === 'string' && !Number.isNaN(Date.parse(r.until)))) &&
+      (r.locked === 0 || r.locked === 1),
+  );
   return Object.fromEntries(
-    rows.map((r) => [
+    wellFormed.map((r) => [
       r.id,
       { lastTimeStep: r.step, failures: r.failures, throttledUntil: r.until, locked: r.locked === 1 },
     ]),
