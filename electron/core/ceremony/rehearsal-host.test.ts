@@ -87,6 +87,16 @@ afterEach(() => {
   cleanup();
 });
 
+/** The real token taken into custody by Ada, Babbage and Curie (2 of 3), before any rehearsal. */
+function takeRealCustody() {
+  return call('custody.take', {
+    token,
+    threshold: 2,
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+    currentSoPin: '87654321',
+  });
+}
+
 /** Walks a run to its end through the router, as the runner does: perform, approve, witness. */
 async function runThrough(text: string) {
   let run = await call<RunView>('ceremonies.start', { script: text, administrator: proof('Ada') });
@@ -199,12 +209,7 @@ it('a script the real installation cannot rehearse opens nothing', async () => {
 });
 
 it('a script on a token already in custody: its holders take the scratch token first, each with both factors', async () => {
-  await call('custody.take', {
-    token,
-    threshold: 2,
-    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
-    currentSoPin: '87654321',
-  });
+  await takeRealCustody();
   const text = script(KEY + MANUAL);
   const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
   expect(started.active!.custody).toMatchObject({ threshold: 2, taken: false });
@@ -329,12 +334,7 @@ it('a run aborted in the rehearsal and run again to its end: the rehearsal passe
 });
 
 it('a holder of the real custody the script does not name takes the scratch token with the others', async () => {
-  await call('custody.take', {
-    token,
-    threshold: 2,
-    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
-    currentSoPin: '87654321',
-  });
+  await takeRealCustody();
   // Curie holds a share of the real token, but this script names only Ada, Babbage and Eve.
   const text = script('  - { id: bag, title: Bag the printout, by: Babbage, manual: Seal the printout. }\n').replace(
     'custodians: [Ada, Babbage, Curie]',
@@ -353,12 +353,7 @@ it('a holder of the real custody the script does not name takes the scratch toke
 });
 
 it('only the people whose factors were checked in it are on record as having rehearsed', async () => {
-  await call('custody.take', {
-    token,
-    threshold: 2,
-    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
-    currentSoPin: '87654321',
-  });
+  await takeRealCustody();
   const text = script('  - { id: bag, title: Bag the printout, by: Babbage, manual: Seal the printout. }\n');
   await call('rehearsals.start', { script: text });
   // Curie is named and holds a share, but two holders are enough for the scratch token, and she does nothing else.
