@@ -5,6 +5,7 @@ import type { Envelope, WireError } from '../../shared/errors';
 import type { ProposalView } from '../../shared/quorum';
 import type { FactorState } from '../core/custodians/custodian-service';
 import type { CustosCore } from '../core/custos-core';
+import { Store } from '../core/store/database';
 import { parseScript } from '../core/ceremony/script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
 import type { TokenRef } from '../../shared/tokens';
@@ -392,12 +393,21 @@ export async function rehearse(
   } finally {
     real.close();
   }
+  // The real installation's database stays locked while the rehearsal runs in this process (its token library is
+  // not: the scratch one is loaded instead), so nobody opens it meanwhile and uses a code typed in the rehearsal.
+  const held = Store.open(dataDir);
+  let scratch: CustosCore;
   const dir = rehearsalDir(dataDir);
-  open(dir, true).close();
-  const seeding = open(dir, true);
-  seedPeople(seeding.store, plan.people);
-  seeding.close();
-  const scratch = open(dir, true);
+  try {
+    open(dir, true).close();
+    const seeding = open(dir, true);
+    seedPeople(seeding.store, plan.people);
+    seeding.close();
+    scratch = open(dir, true);
+  } catch (error) {
+    held.close();
+    throw error;
+  }
   let finished: RunView | null = null;
   let reportSha256: string | null = null;
   let factors: Record<string, FactorState> = {};
@@ -422,6 +432,7 @@ export async function rehearse(
     factors = factorStates(scratch);
   } finally {
     scratch.close();
+    held.close();
   }
   const recorded = open(dataDir, false);
   try {
