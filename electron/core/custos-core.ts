@@ -83,6 +83,8 @@ export interface CoreOptions {
   clock?: () => Date;
   /** Starts a rehearsal process (the app: a utilityProcess; elsewhere a Node child); without it, no app rehearsals. */
   spawnRehearsal?: SpawnRehearsal;
+  /** How long ending a rehearsal may take before its process is stopped; tests shorten it. */
+  rehearsalEndDeadlineMs?: number;
   /** scrypt cost for new custodians; tests lower it. */
   kdfCost?: { N: number; r: number; p: number };
   log?: Log;
@@ -362,6 +364,7 @@ export class CustosCore {
           clock,
           log,
           nativeBinding: options.nativeBinding,
+          ...(options.rehearsalEndDeadlineMs ? { endDeadlineMs: options.rehearsalEndDeadlineMs } : {}),
         })
       : null;
     const rehearsals = this.rehearsals;

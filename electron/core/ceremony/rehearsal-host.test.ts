@@ -389,3 +389,31 @@ it('a message to a rehearsal process that has just gone is lost, and does not br
   child.post({ type: 'finish', now: clock.now.toISOString(), id: 1, scriptSha256: '' });
   await new Promise((resolve) => setTimeout(resolve, 200));
 });
+
+it('ending always gives the real installation back: a rehearsal process that does not answer is stopped', async () => {
+  core.close();
+  // A real rehearsal process whose end never arrives (as if it hung writing the report).
+  core = CustosCore.open({
+    dataDir,
+    version: 'test',
+    production: false,
+    operator: 'test',
+    clock: () => clock.now,
+    rehearsalEndDeadlineMs: 1_500,
+    spawnRehearsal: () => {
+      const child = spawnChild();
+      spawned.push(child);
+      return { ...child, post: (message) => (message.type === 'finish' ? undefined : child.post(message)) };
+    },
+  });
+  await call('rehearsals.start', { script: script(CUSTODY + KEY) });
+  expect(await core.router.dispatch('rehearsals.end', {})).toMatchObject({
+    ok: false,
+    error: { code: 'REHEARSAL_STOPPED' },
+  });
+  expect(await call<RehearsalStatus>('rehearsals.status')).toMatchObject({
+    active: null,
+    last: { outcome: 'incomplete', how: 'stopped' },
+  });
+  expect((await call<{ dataDir: string }>('app.snapshot')).dataDir).toBe(dataDir);
+});

@@ -54,6 +54,8 @@ export class RehearsalHost {
       clock: () => Date;
       log: Log;
       nativeBinding?: string | undefined;
+      /** How long ending may take (writing the report) before the rehearsal process is stopped; tests shorten it. */
+      endDeadlineMs?: number;
     },
   ) {}
 
@@ -149,12 +151,14 @@ export class RehearsalHost {
     const active = this.require();
     if (active.ending) throw new CustosError('REHEARSAL_NOT_ACTIVE', 'The rehearsal is ending already.');
     active.ending = true;
+    // A rehearsal process that does not answer is stopped: ending must always give the real installation back.
+    const deadline = setTimeout(() => active.process.kill(), this.deps.endDeadlineMs ?? END_DEADLINE_MS);
     const answer = await this.ask({
       type: 'finish',
       now: this.now(),
       id: this.nextId++,
       scriptSha256: active.view.scriptSha256,
-    });
+    }).finally(() => clearTimeout(deadline));
     if (answer.type !== 'finished') throw stoppedError();
     active.process.kill();
     this.spend(answer.factors);
@@ -326,6 +330,8 @@ export class RehearsalHost {
     return this.deps.clock().toISOString();
   }
 }
+
+const END_DEADLINE_MS = 120_000;
 
 function stoppedError(): CustosError {
   return new CustosError('REHEARSAL_STOPPED', 'The rehearsal process stopped before it answered.', [
