@@ -397,7 +397,7 @@ export async function rehearse(
   // not: the scratch one is loaded instead), so nobody opens it meanwhile and uses a code typed in the rehearsal.
   const held = Store.open(dataDir);
   let scratch: CustosCore;
-  const dir = rehearsalDir(dataDir);
+  const dir = rehearsalDir(dataDir, io.clock?.() ?? new Date());
   try {
     open(dir, true).close();
     const seeding = open(dir, true);

@@ -68,7 +68,7 @@ export class RehearsalHost {
     if (this.active || this.opening)
       throw new CustosError('REHEARSAL_ACTIVE', 'A rehearsal is already open.', ['End it before starting another.']);
     const plan = planRehearsal(this.deps.core, script);
-    const dir = rehearsalDir(this.deps.dataDir);
+    const dir = rehearsalDir(this.deps.dataDir, this.deps.clock());
     const process = this.deps.spawn();
     this.opening = process;
     try {
@@ -215,7 +215,12 @@ export class RehearsalHost {
 
   private receive(message: FromRehearsal): void {
     if (message.type === 'event') {
-      this.deps.core.events.relay(message.name, message.payload);
+      try {
+        this.deps.core.events.relay(message.name, message.payload);
+      } catch {
+        // Not the declared shape: dropped, as main drops anything undeclared; the screens reload on the next answer.
+        this.deps.log.warn('dropped an undeclared event from the rehearsal process', { event: String(message.name) });
+      }
       return;
     }
     if (message.type === 'reply') this.spend(message.factors);

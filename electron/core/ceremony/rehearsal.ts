@@ -114,8 +114,8 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
 }
 
 /** A new scratch data directory under the real one's `rehearsals/`, owner-only. */
-export function rehearsalDir(dataDir: string): string {
-  const dir = join(dataDir, 'rehearsals', `${new Date().toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`);
+export function rehearsalDir(dataDir: string, now = new Date()): string {
+  const dir = join(dataDir, 'rehearsals', `${now.toISOString().slice(0, 10)}-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(join(dataDir, 'rehearsals'), 0o700);
   return dir;
