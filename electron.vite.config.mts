@@ -16,7 +16,7 @@ export default defineConfig({
           index: resolve(__dirname, 'electron/main/index.ts'),
           cli: resolve(__dirname, 'electron/cli/main.ts'),
           // The rehearsal process (utilityProcess in the app): the scratch installation, with no Electron in it.
-          rehearsal: resolve(__dirname, 'electron/core/ceremony/rehearsal-entry.ts'),
+          rehearsal: resolve(__dirname, 'electron/rehearsal/entry.ts'),
         },
       },
     },

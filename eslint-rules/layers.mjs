@@ -4,6 +4,7 @@
 //   renderer/        imports only shared/ (and React, zustand, zod): it is untrusted web content
 //   electron/core/   the privileged core: never `electron`
 //   electron/cli/    the CLI on the core: never `electron`
+//   electron/rehearsal/   the rehearsal process (a scratch installation on the core): never `electron`
 //   electron/main/, electron/preload/   the only places `electron` may be imported
 import { builtinModules } from 'node:module';
 import { dirname, relative, resolve, sep } from 'node:path';
@@ -13,6 +14,7 @@ const layers = [
   ['renderer', 'renderer/'],
   ['core', 'electron/core/'],
   ['cli', 'electron/cli/'],
+  ['rehearsal', 'electron/rehearsal/'],
   ['main', 'electron/main/'],
   ['preload', 'electron/preload/'],
   ['e2e', 'e2e/'],
@@ -24,6 +26,7 @@ const reach = {
   renderer: ['renderer', 'shared'],
   core: ['core', 'shared'],
   cli: ['cli', 'core', 'shared'],
+  rehearsal: ['rehearsal', 'core', 'shared'],
   main: ['main', 'core', 'shared'],
   preload: ['preload', 'shared'],
   e2e: ['e2e', 'core', 'shared', 'main'],
@@ -37,7 +40,7 @@ const packages = {
 };
 
 const electronAllowed = new Set(['main', 'preload']);
-const nativeAllowed = new Set(['core', 'cli', 'e2e', 'bench', 'tooling']);
+const nativeAllowed = new Set(['core', 'cli', 'rehearsal', 'e2e', 'bench', 'tooling']);
 const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
 
 function layerOf(root, file) {

@@ -55,7 +55,7 @@ beforeEach(() => {
 });
 
 /** The rehearsal process as the fake utility process runs it: the entry's source, through tsx. */
-const REHEARSAL_ENTRY = join(__dirname, '../core/ceremony/rehearsal-entry.ts');
+const REHEARSAL_ENTRY = join(__dirname, '../rehearsal/entry.ts');
 
 async function started(env: Record<string, string> = {}, prepare: (dataDir: string) => void = () => {}) {
   const { dataDir, cleanup } = tempDataDir();

@@ -6,7 +6,7 @@ import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { asDatabaseWriter } from '../testing/audit-fixture';
 import { ceremonyInstallation } from '../testing/ceremony-fixture';
-import { opensslVerify } from '../testing/openssl';
+import { opensslVerifyReport } from '../testing/openssl';
 import { initSoftHsmToken } from '../testing/softhsm-fixture';
 import { bindingOf, prepareProposal } from './lint';
 import { planRehearsal } from './rehearsal';
@@ -238,7 +238,7 @@ describe('a ceremony script', () => {
     // Checked with tools that share no code with Custos: openssl verifies the signature over the file as written, and
     // sha256sum of the reviewed script is the hash the signed report carries.
     const dir = join(dataDir, 'reports', run.reportId!);
-    expect(opensslVerify(dir)).toContain('Signature Verified Successfully');
+    expect(opensslVerifyReport(dir)).toContain('Signature Verified Successfully');
     // Every entry's inclusion proof, by an RFC 9162 implementation in Python.
     const proofs = join(__dirname, '../testing/verify_report_proofs.py');
     expect(execFileSync('python3', [proofs, join(dir, 'report.json')], { encoding: 'utf8' })).toMatch(

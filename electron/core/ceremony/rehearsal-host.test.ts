@@ -23,7 +23,7 @@ let token: { serial: string; label: string };
 let core: CustosCore;
 let spawned: RehearsalProcess[];
 
-const spawnChild = forkRehearsal(join(__dirname, 'rehearsal-entry.ts'), ['--import', 'tsx']);
+const spawnChild = forkRehearsal(join(__dirname, '../../rehearsal/entry.ts'), ['--import', 'tsx']);
 
 function script(steps: string): string {
   const opens = new Date(clock.now.getTime() - 3600_000).toISOString();

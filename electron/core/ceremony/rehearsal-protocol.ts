@@ -7,8 +7,9 @@ import type { FactorState } from '../custodians/custodian-service';
 import type { PersonSeed } from './rehearsal';
 
 /**
- * The messages between the main process and a rehearsal process (rehearsal-host.ts ⇄ rehearsal-process.ts). Every
- * message from main carries main's clock: the rehearsal keeps the same time as the installation it rehearses for.
+ * The messages between the main process and a rehearsal process (rehearsal-host.ts ⇄
+ * electron/rehearsal/rehearsal-process.ts). Every message from main carries main's clock: the rehearsal keeps the same
+ * time as the installation it rehearses for.
  */
 export type ToRehearsal =
   | { type: 'open'; now: string; dir: string; version: string; people: PersonSeed[] }

@@ -11,7 +11,7 @@ import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import type { QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
-import { opensslVerify } from '../testing/openssl';
+import { opensslVerifyReport } from '../testing/openssl';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { renderReportPdf } from './report-pdf';
 import { ReportService } from './report-service';
@@ -137,7 +137,7 @@ const pdfText = (file: string) => execFileSync('pdftotext', [file, '-'], { encod
 describe('a ceremony report', () => {
   it('verifies with openssl and with Custos: signature, checkpoint, every entry and its inclusion proof', async () => {
     const { dir, json, signature, summary } = await exported();
-    expect(opensslVerify(dir)).toContain('Signature Verified Successfully');
+    expect(opensslVerifyReport(dir)).toContain('Signature Verified Successfully');
     const verdict = verifyReport(json, signature, key(), liveLog());
     expect(verdict).toMatchObject({ ok: true, reportId: summary.id, type: 'key.generate' });
     expect(verdict.entries).toBeGreaterThanOrEqual(5);
@@ -171,12 +171,12 @@ describe('a ceremony report', () => {
     const flipped = Buffer.from(json);
     flipped[Math.floor(flipped.length / 2)]! ^= 1;
     writeFileSync(join(dir, 'bad.json'), flipped);
-    expect(opensslVerify(dir, 'bad.json')).not.toContain('Signature Verified Successfully');
+    expect(opensslVerifyReport(dir, 'bad.json')).not.toContain('Signature Verified Successfully');
     expect(verifyReport(flipped, signature, key()).ok).toBe(false);
     const badSig = Buffer.from(signature);
     badSig[10]! ^= 1;
     writeFileSync(join(dir, 'bad.sig'), badSig);
-    expect(opensslVerify(dir, 'report.json', 'bad.sig')).not.toContain('Signature Verified Successfully');
+    expect(opensslVerifyReport(dir, 'report.json', 'bad.sig')).not.toContain('Signature Verified Successfully');
     expect(verifyReport(json, badSig, key()).checks[0]).toMatchObject({ ok: false });
   });
 
@@ -322,7 +322,7 @@ describe('a ceremony report', () => {
     const { dir } = await exported();
     expect(pdfVerdict(dir).every((c) => c.ok)).toBe(true);
     // Without Custos: the binding is signed by the audit key and names both files by their SHA-256.
-    expect(opensslVerify(dir, 'report-pdf.json', 'report-pdf.sig')).toContain('Signature Verified Successfully');
+    expect(opensslVerifyReport(dir, 'report-pdf.json', 'report-pdf.sig')).toContain('Signature Verified Successfully');
     const binding = JSON.parse(readFileSync(join(dir, 'report-pdf.json'), 'utf8')) as {
       report: { sha256: string };
       pdf: { sha256: string };

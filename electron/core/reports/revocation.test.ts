@@ -6,7 +6,7 @@ import { canonicalJson } from '../canonical-json';
 import { ComplianceService } from '../compliance/compliance-service';
 import { Settings } from '../settings/settings';
 import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
-import { opensslVerify } from '../testing/openssl';
+import { opensslVerifyReport } from '../testing/openssl';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { CeremonyReport } from './ceremony-report';
 import { ReportService } from './report-service';
@@ -93,9 +93,6 @@ async function exported(subject: Parameters<ReportService['create']>[0], name: s
   };
 }
 
-const openssl = (dir: string) =>
-  opensslVerify(join(dir, 'audit-key.pem'), join(dir, 'report.json'), join(dir, 'report.sig'));
-
 describe('marking a key compromised', () => {
   it('needs a reason of 1 to 500 characters, and without one changes and records nothing', () => {
     const size = inst.f.opened.audit.log().size();
@@ -113,7 +110,7 @@ describe('a revocation notice', () => {
   it('names the key, the time, the officer, the reason and what relying parties must do, and verifies', async () => {
     const marked = compromise();
     const { dir, json, signature, report, summary } = await exported({ revocation: { keyId: signing } }, 'notice');
-    expect(openssl(dir)).toContain('Signature Verified Successfully');
+    expect(opensslVerifyReport(dir)).toContain('Signature Verified Successfully');
     const verdict = verifyReport(json, signature, noteKey());
     expect(verdict).toMatchObject({ ok: true, type: 'revocation-notice' });
     expect(verdict.checks.map((c) => c.check)).toContainEqual(expect.stringMatching(/^revocation: entry \d+/));
@@ -172,7 +169,7 @@ describe('a compromise impact report', () => {
     compromise();
     const notice = reports.create({ revocation: { keyId: signing } });
     const { dir, json, signature, report } = await exported({ impact: { keyId: signing } }, 'impact');
-    expect(openssl(dir)).toContain('Signature Verified Successfully');
+    expect(opensslVerifyReport(dir)).toContain('Signature Verified Successfully');
     expect(verifyReport(json, signature, noteKey())).toMatchObject({ ok: true, type: 'compromise-impact' });
     const impact = report.impact!;
     expect(impact).toMatchObject({ key: { id: signing, state: 'compromised' }, reason: REASON });

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import type { Envelope, WireError } from '../../../shared/errors';
-import type { TokenRef } from '../../../shared/tokens';
-import { CustosCore } from '../custos-core';
-import { CustosError, isCustosError } from '../errors';
-import { silentLog } from '../log';
+import type { Envelope, WireError } from '../../shared/errors';
+import type { TokenRef } from '../../shared/tokens';
+import { CustosCore } from '../core/custos-core';
+import { CustosError, isCustosError } from '../core/errors';
+import { silentLog } from '../core/log';
 import {
   exportRehearsalReport,
   scratchToken,
@@ -11,8 +11,8 @@ import {
   takeScratchCustody,
   factorStates,
   type PersonSeed,
-} from './rehearsal';
-import type { RehearsalParent, ToRehearsal } from './rehearsal-protocol';
+} from '../core/ceremony/rehearsal';
+import type { RehearsalParent, ToRehearsal } from '../core/ceremony/rehearsal-protocol';
 
 /**
  * The rehearsal process: it opens the scratch installation (as `custos ceremony rehearse` does: made, seeded with the

@@ -1,4 +1,4 @@
-import type { RehearsalParent, ToRehearsal } from './rehearsal-protocol';
+import type { RehearsalParent, ToRehearsal } from '../core/ceremony/rehearsal-protocol';
 import { serveRehearsal } from './rehearsal-process';
 
 /** Electron's utilityProcess gives the child a parentPort; a Node child forked with an IPC channel has process.send. */
