@@ -76,7 +76,13 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
     }
   };
   parent.onMessage((message) => {
-    queue = queue.then(() => handle(message)).catch(() => exit(1));
+    queue = queue
+      .then(() => handle(message))
+      .catch((error: unknown) => {
+        // Why it stops reaches main's log; no request's payload goes with it.
+        parent.post({ type: 'failed', error: wire(error), kind: kindOf(error) });
+        exit(1);
+      });
   });
 }
 
@@ -121,4 +127,10 @@ function wire(error: unknown): WireError {
     ? error
     : new CustosError('INTERNAL', 'The rehearsal installation hit an unexpected problem.', [], { cause: error });
   return { code: known.code, message: known.message, remedy: [...known.remedy] };
+}
+
+function kindOf(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? `${error.name} ${code.slice(0, 40)}` : error.name;
 }

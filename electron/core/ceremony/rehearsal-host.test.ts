@@ -65,11 +65,9 @@ async function call<T>(channel: string, payload: unknown = {}): Promise<T> {
   return answer.value;
 }
 
-beforeEach(async () => {
-  lastStep.clear();
-  ({ dataDir, cleanup, clock, people, token } = await ceremonyInstallation(CEREMONY_PEOPLE, 'app-ceremony'));
-  spawned = [];
-  core = CustosCore.open({
+/** The real installation, opened in this process; its rehearsal processes are real children, kept in `spawned`. */
+function openCore(options: Partial<Parameters<typeof CustosCore.open>[0]> = {}) {
+  return CustosCore.open({
     dataDir,
     version: 'test',
     production: false,
@@ -80,7 +78,15 @@ beforeEach(async () => {
       spawned.push(child);
       return child;
     },
+    ...options,
   });
+}
+
+beforeEach(async () => {
+  lastStep.clear();
+  ({ dataDir, cleanup, clock, people, token } = await ceremonyInstallation(CEREMONY_PEOPLE, 'app-ceremony'));
+  spawned = [];
+  core = openCore();
 });
 afterEach(() => {
   core.close();
@@ -281,7 +287,7 @@ it('closing the app during a rehearsal records it as incomplete; what it accepte
   const exited = new Promise<void>((resolve) => spawned[0]!.onExit(() => resolve()));
   core.close();
   await exited;
-  core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+  core = openCore();
   expect(core.ceremonies.rehearsals()).toMatchObject([
     { outcome: 'incomplete', title: 'Signing key, rehearsed in the app' },
   ]);
@@ -376,7 +382,7 @@ it('the app closing while a rehearsal opens stops its process too', async () => 
   // Before the fix it went on opening, and then diverted the closed installation to itself.
   await exited;
   expect(await starting).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
-  core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+  core = openCore();
 });
 
 it('a message to a rehearsal process that has just gone is lost, and does not bring the main process down', async () => {
@@ -393,12 +399,7 @@ it('a message to a rehearsal process that has just gone is lost, and does not br
 it('ending always gives the real installation back: a rehearsal process that does not answer is stopped', async () => {
   core.close();
   // A real rehearsal process whose end never arrives (as if it hung writing the report).
-  core = CustosCore.open({
-    dataDir,
-    version: 'test',
-    production: false,
-    operator: 'test',
-    clock: () => clock.now,
+  core = openCore({
     rehearsalEndDeadlineMs: 1_500,
     spawnRehearsal: () => {
       const child = spawnChild();
@@ -416,4 +417,42 @@ it('ending always gives the real installation back: a rehearsal process that doe
     last: { outcome: 'incomplete', how: 'stopped' },
   });
   expect((await call<{ dataDir: string }>('app.snapshot')).dataDir).toBe(dataDir);
+});
+
+it('the exit of an ended rehearsal’s process, seen late, fails nothing the next rehearsal was asked', async () => {
+  core.close();
+  // The first process's exit reaches main only when released, after the second rehearsal has a request in flight.
+  const heldExits: (() => void)[] = [];
+  core = openCore({
+    spawnRehearsal: () => {
+      const child = spawnChild();
+      spawned.push(child);
+      if (spawned.length > 1) return child;
+      return { ...child, onExit: (listener) => child.onExit((code) => heldExits.push(() => listener(code))) };
+    },
+  });
+  await call('rehearsals.start', { script: script(CUSTODY + KEY) });
+  await call('rehearsals.end');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await call('rehearsals.start', { script: script(CUSTODY + KEY) });
+  const asked = core.router.dispatch('ceremonies.runs', {});
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(heldExits).toHaveLength(1);
+  heldExits[0]!();
+  // Before the fix every pending request was failed with REHEARSAL_STOPPED, whichever process had stopped.
+  expect(await asked).toMatchObject({ ok: true, value: [] });
+  expect((await call<RehearsalStatus>('rehearsals.status')).active).not.toBeNull();
+  await call('rehearsals.end');
+});
+
+it('a rehearsal process that hits an unexpected error says what kind before it stops', async () => {
+  const child = spawnChild();
+  const messages: unknown[] = [];
+  child.onMessage((message) => messages.push(message));
+  const exited = new Promise<number | null>((resolve) => child.onExit(resolve));
+  // A request before its installation is open: a fault in main's use of it, not something a person typed.
+  child.post({ type: 'request', now: clock.now.toISOString(), id: 1, channel: 'app.snapshot', payload: {} });
+  expect(await exited).toBe(1);
+  // Before: it exited without a word, and the cause was lost.
+  expect(messages).toEqual([{ type: 'failed', error: expect.objectContaining({ code: 'INTERNAL' }), kind: 'Error' }]);
 });

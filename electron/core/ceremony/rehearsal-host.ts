@@ -223,6 +223,14 @@ export class RehearsalHost {
       }
       return;
     }
+    if (message.type === 'failed') {
+      this.deps.log.error('the rehearsal process hit an unexpected problem and stops', {
+        code: message.error.code,
+        message: message.error.message,
+        kind: message.kind,
+      });
+      return;
+    }
     if (message.type === 'reply') this.spend(message.factors);
     if (message.type === 'reply' || message.type === 'finished') {
       this.pending.get(message.id)?.(message);
@@ -250,9 +258,11 @@ export class RehearsalHost {
    * or the app is closing and stops it.
    */
   private stopped(process: RehearsalProcess, count: 'from-its-database' | 'at-next-start' = 'from-its-database'): void {
+    // What waits for an answer waits for the active process: an ended rehearsal's process, whose exit may be seen
+    // after the next rehearsal has begun, fails none of the next one's requests.
+    if (this.active?.process !== process) return;
     for (const settle of this.pending.values()) settle(null);
     this.pending.clear();
-    if (this.active?.process !== process) return;
     this.deps.log.warn('the rehearsal stopped before it ended; recording it as incomplete');
     try {
       this.finish('stopped', count, {

@@ -23,6 +23,11 @@ export type FromRehearsal =
   /** `factors`: where each person's factors stand there, counted in the real installation at once. */
   | { type: 'reply'; id: number; envelope: Envelope<unknown>; factors: Record<string, FactorState> }
   | { type: 'event'; name: EventName; payload: unknown }
+  /**
+   * An unexpected error: the process says what it was, then stops (main records the rehearsal as stopped). `kind` is
+   * the error's class and code (SqliteError SQLITE_FULL), never its message, which could quote what it was parsing.
+   */
+  | { type: 'failed'; error: WireError; kind: string }
   | {
       type: 'finished';
       id: number;
