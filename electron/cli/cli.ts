@@ -16,7 +16,7 @@ import { fileError, isCustosError } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { PKI_USAGE, pkiRequest } from './pki-commands';
-import { rehearse, SCRIPT_USAGE, scriptRequest } from './script-commands';
+import { rehearsalProcess, rehearse, SCRIPT_USAGE, scriptRequest } from './script-commands';
 import { listTemplates, templateText } from '../core/ceremony/templates';
 import { TRANSPORT_USAGE, transportRequest } from './transport-commands';
 import {
@@ -241,25 +241,32 @@ export async function runCli(argv: readonly string[], io: Io, version: string): 
   if (positionals[0] === 'ceremony' && positionals[1] === 'rehearse') {
     const file = positionals[2];
     if (!file) return report(usageFailure('ceremony rehearse needs the script FILE.').envelope, json, io, () => '');
-    const dataDir = resolveDataDir(values['data-dir'], io.env);
-    // A rehearsal installation always uses its own embedded SoftHSM2 token, whatever module the real one uses.
-    const open = (dir: string, scratch: boolean) =>
-      CustosCore.open({
-        dataDir: dir,
+    // The real installation, with its own token library; the rehearsal process uses its embedded SoftHSM2 token.
+    let core: CustosCore;
+    try {
+      core = CustosCore.open({
+        dataDir: resolveDataDir(values['data-dir'], io.env),
         version,
         production: true,
-        ...(scratch ? {} : { moduleOverride: values.module ?? io.env.CUSTOS_PKCS11_MODULE }),
-        operator: scratch ? 'cli-rehearsal' : 'cli',
+        moduleOverride: values.module ?? io.env.CUSTOS_PKCS11_MODULE,
+        operator: 'cli',
         log: silentLog,
+        spawnRehearsal: rehearsalProcess(),
         ...(io.clock ? { clock: io.clock } : {}),
       });
+    } catch (error) {
+      if (!isCustosError(error)) throw error;
+      return reportFailure(error, json, io);
+    }
     try {
-      const result = await rehearse(file, dataDir, open, values, io);
+      const result = await rehearse(file, core, values, io);
       return report(result.envelope, json, io, result.render, result.failed);
     } catch (caught) {
       const error = isCustosError(caught) ? caught : fileError(caught);
       if (!error) throw caught;
       return reportFailure(error, json, io);
+    } finally {
+      core.close();
     }
   }
   const request = requestFor(command, positionals, values, io);

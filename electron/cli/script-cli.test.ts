@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { CustosCore } from '../core/custos-core';
 import { totpCodeAt } from '../core/custodians/totp';
 import { ceremonyInstallation, CEREMONY_PEOPLE } from '../core/testing/ceremony-fixture';
 import { EXIT, runCli } from './cli';
@@ -198,16 +199,33 @@ it('rehearses in a scratch installation: nothing real is touched, the report say
   expect(run.stdout).toMatch(/— done\n/);
 });
 
-it('a rehearsal cut off before it is recorded still counts its failed attempts here at the next start', async () => {
-  // Babbage's passphrase is guessed wrongly in the rehearsal: the command stops there, recording nothing itself.
+it('a rehearsal refused part-way counts its failed attempts here at once, and is recorded as incomplete', async () => {
+  // Babbage's passphrase is guessed wrongly in the rehearsal: the command stops there and ends the rehearsal.
   const guessed = await cli(['ceremony', 'rehearse', file], { wrongPassphraseOf: 'Babbage' });
   expect(guessed.code).toBe(EXIT.refused);
   expect(guessed.stderr).toContain('PASSPHRASE_INCORRECT');
-  // The next command opens the real installation, which counts the failure from the rehearsal's database.
+  // Counted as the rehearsal answered, in the real installation the command held open.
   const shown = JSON.parse((await cli(['--json', 'custodian', 'list'])).stdout) as {
     value: { name: string; failures: number }[];
   };
   expect(shown.value.find((c) => c.name === 'Babbage')!.failures).toBe(1);
+  const real = CustosCore.open({
+    dataDir,
+    version: 'test',
+    production: false,
+    operator: 'test',
+    clock: () => clock.now,
+  });
+  try {
+    const [recorded] = real.ceremonies.rehearsals();
+    // Taking part: Ada, whose code started the run there; not Babbage, whose passphrase was wrong.
+    expect(recorded).toMatchObject({
+      outcome: 'incomplete',
+      people: [real.custodians.list().find((c) => c.name === 'Ada')!.id],
+    });
+  } finally {
+    real.close();
+  }
 });
 
 it('a rehearsal from the terminal holds the real installation: nobody uses it meanwhile (nor a code typed in it)', async () => {

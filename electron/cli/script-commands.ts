@@ -1,26 +1,13 @@
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LintReport, PlannedCeremony, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
 import type { Envelope, WireError } from '../../shared/errors';
 import type { ProposalView } from '../../shared/quorum';
-import type { FactorState } from '../core/custodians/custodian-service';
 import type { CustosCore } from '../core/custos-core';
-import { Store } from '../core/store/database';
 import { parseScript } from '../core/ceremony/script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
-import type { TokenRef } from '../../shared/tokens';
-import {
-  exportRehearsalReport,
-  markFactorsCounted,
-  planRehearsal,
-  recordRehearsal,
-  rehearsalDir,
-  scratchToken,
-  seedPeople,
-  takeScratchCustody,
-  factorStates,
-  tookPart,
-} from '../core/ceremony/rehearsal';
+import { forkRehearsal } from '../core/ceremony/rehearsal-host';
+import type { SpawnRehearsal } from '../core/ceremony/rehearsal-protocol';
 import { CustosError, fileError } from '../core/errors';
 import { enterCards, writeCards } from './ceremony-commands';
 import {
@@ -237,7 +224,8 @@ async function runScript(
   text: string,
   values: Values,
   io: Io,
-  rehearsal?: { token: TokenRef; soPin: string },
+  /** In a rehearsal the scratch token's SO PIN is handed over by the rehearsal process: nobody types it. */
+  rehearsal = false,
 ) {
   const lint = await read(core, 'ceremonies.lint', { script: text });
   io.stderr(renderLint(lint));
@@ -258,7 +246,7 @@ async function runScript(
     const step = run.steps.find((s) => s.id === run.current)!;
     io.stderr(`\nStep ${step.index + 1} of ${run.steps.length}: ${step.title} (${STATE_WORDS[step.state]})\n`);
     lint.steps[step.index]!.words.forEach((w) => io.stderr(`  ${w}\n`));
-    const next = await advance(core, run, step, script.steps[step.index]!, values, io, rehearsal?.soPin);
+    const next = await advance(core, run, step, script.steps[step.index]!, values, io, rehearsal);
     if (!next.ok) return { envelope: next, render: () => '' };
     if (next.value === null) break;
     run = next.value;
@@ -274,8 +262,7 @@ async function advance(
   scripted: ScriptStep,
   values: Values,
   io: Io,
-  /** A rehearsal's scratch token is handed over with its SO PIN: nobody types it. */
-  soPin?: string,
+  rehearsal: boolean,
 ): Promise<Envelope<RunView | null>> {
   const runId = run.id;
   const perform = async (extra: Record<string, unknown> = {}) =>
@@ -293,7 +280,7 @@ async function advance(
         const holders = [];
         for (const name of scripted.custody.holders.filter((n) => n !== step.by))
           holders.push(await proofOf(core, name, values, io, 'you take a share of the token'));
-        const currentSoPin = soPin ?? (await ask(io, 'The token’s current SO PIN (replaced at once): ', true));
+        const currentSoPin = rehearsal ? null : await ask(io, 'The token’s current SO PIN (replaced at once): ', true);
         return perform({ holders, ...(currentSoPin ? { currentSoPin } : {}) });
       }
       if ('manual' in scripted && scripted.record) {
@@ -370,93 +357,67 @@ async function approveStep(core: CustosCore, run: RunView, step: RunStepView, va
   return { ok: true as const, value: await read(core, 'ceremonies.run', { runId: run.id }) };
 }
 
-/** How the CLI opens an installation: the real one, or a rehearsal's scratch one (never with a vendor module). */
-export type OpenCore = (dataDir: string, scratch: boolean) => CustosCore;
+/**
+ * The rehearsal process beside the built CLI (out/main/rehearsal.js), or its source under tsx when the CLI runs from
+ * source (the tests).
+ */
+export function rehearsalProcess(): SpawnRehearsal {
+  const built = join(__dirname, 'rehearsal.js');
+  return existsSync(built)
+    ? forkRehearsal(built)
+    : forkRehearsal(join(__dirname, '../rehearsal/entry.ts'), ['--import', 'tsx']);
+}
 
 /**
- * `custos ceremony rehearse FILE`: plans the rehearsal from the real installation and closes it, runs the script in
- * a scratch installation under <data-dir>/rehearsals/ (one token library at a time in this process), then opens the
- * real installation again only to record how the rehearsal went.
+ * `custos ceremony rehearse FILE`: the same rehearsal as the app's. The real installation stays open here; the script
+ * runs in a scratch installation under <data-dir>/rehearsals/, in a rehearsal process of its own (its own SoftHSM2
+ * configuration), and every request below goes there until the rehearsal ends. What people's factors go through
+ * there counts here as each answer comes back, and how the rehearsal went is recorded here when it ends.
  */
 export async function rehearse(
   file: string,
-  dataDir: string,
-  open: OpenCore,
+  core: CustosCore,
   values: Values,
   io: Io,
 ): Promise<Awaited<ReturnType<Request>>> {
   const text = scriptText(file);
-  const real = open(dataDir, false);
-  let plan;
+  const { active } = await read(core, 'rehearsals.start', { script: text });
+  const opened = active!;
+  io.stderr(
+    `REHEARSAL in ${opened.dir}, on the scratch token ${opened.token.label} (${opened.token.serial}). ` +
+      'Nothing real is touched.\n',
+  );
+  let run: RunView;
   try {
-    plan = planRehearsal(real, text);
-  } finally {
-    real.close();
-  }
-  // The real installation's database stays locked while the rehearsal runs in this process (its token library is
-  // not: the scratch one is loaded instead), so nobody opens it meanwhile and uses a code typed in the rehearsal.
-  const held = Store.open(dataDir);
-  let scratch: CustosCore;
-  const dir = rehearsalDir(dataDir, io.clock?.() ?? new Date());
-  try {
-    open(dir, true).close();
-    const seeding = open(dir, true);
-    seedPeople(seeding.store, plan.people);
-    seeding.close();
-    scratch = open(dir, true);
-  } catch (error) {
-    held.close();
-    throw error;
-  }
-  let finished: RunView | null = null;
-  let reportSha256: string | null = null;
-  let factors: Record<string, FactorState> = {};
-  try {
-    const { token, soPin } = scratchToken(scratch);
-    io.stderr(`REHEARSAL in ${dir}, on the scratch token ${token.label} (${token.serial}). Nothing real is touched.\n`);
-    if (plan.custody) {
+    if (opened.custody) {
       io.stderr('The script runs on a token already in custody: its holders first take the scratch token.\n');
       const holders = [];
-      for (const name of plan.custody.holders)
-        holders.push(await proofOf(scratch, name, values, io, 'rehearsal custody'));
-      await takeScratchCustody(scratch, { token, soPin }, plan.custody.threshold, holders);
+      for (const name of opened.custody.holders)
+        holders.push(await proofOf(core, name, values, io, 'rehearsal custody'));
+      await read(core, 'rehearsals.takeCustody', { holders });
     }
-    const result = await runScript(scratch, text, values, io, { token, soPin });
-    if (!result.envelope.ok) return result;
-    finished = result.envelope.value as RunView;
-    if (finished.reportId) {
-      const written = await exportRehearsalReport(scratch, finished.reportId, join(dir, 'report'));
-      reportSha256 = written.sha256;
-      io.stderr(`Rehearsal report (REHEARSAL on every page): ${join(written.dir, 'report.pdf')}\n`);
+    const result = await runScript(core, text, values, io, true);
+    if (!result.envelope.ok) {
+      await endQuietly(core);
+      return result;
     }
-    factors = factorStates(scratch);
-  } finally {
-    scratch.close();
-    held.close();
+    run = result.envelope.value;
+  } catch (error) {
+    await endQuietly(core);
+    throw error;
   }
-  const recorded = open(dataDir, false);
-  try {
-    recordRehearsal(
-      recorded,
-      {
-        script: plan.parsed.sha256,
-        title: plan.parsed.script.title,
-        outcome: finished.state === 'done' ? 'passed' : 'incomplete',
-        people: tookPart(plan.people, factors),
-        runId: finished.id,
-        reportSha256,
-      },
-      factors,
-    );
-    markFactorsCounted(dir);
-  } finally {
-    recorded.close();
-  }
+  const { last } = await read(core, 'rehearsals.end', {});
+  if (last?.reportDir) io.stderr(`Rehearsal report (REHEARSAL on every page): ${join(last.reportDir, 'report.pdf')}\n`);
   return {
-    envelope: { ok: true, value: { ...finished, dir } },
-    render: ((run: RunView) =>
-      `REHEARSAL ${run.state === 'done' ? 'passed' : 'did not finish'}: ${run.title}\n${renderRun(run)}`) as (
+    envelope: { ok: true, value: { ...run, dir: opened.dir } },
+    render: ((done: RunView) =>
+      `REHEARSAL ${last?.outcome === 'passed' ? 'passed' : 'did not finish'}: ${done.title}\n${renderRun(done)}`) as (
       v: never,
     ) => string,
   };
+}
+
+/** Ends a rehearsal that failed or was refused part-way: it is recorded here as incomplete, and the error stands. */
+async function endQuietly(core: CustosCore): Promise<void> {
+  await core.router.dispatch('rehearsals.end', {});
 }
