@@ -229,6 +229,10 @@ it('a script on a token already in custody: its holders take the scratch token f
     error: { code: 'PASSPHRASE_INCORRECT' },
   });
   expect((await call<RehearsalStatus>('rehearsals.status')).active!.custody!.taken).toBe(false);
+  // Eve is named in the script (a witness) but holds no share of the real token: she cannot take the scratch one.
+  expect(
+    await core.router.dispatch('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage'), proof('Eve')] }),
+  ).toMatchObject({ ok: false, error: { code: 'CEREMONY_STEP_REFUSED' } });
   const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
     holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
   });

@@ -102,7 +102,9 @@ export class RehearsalHost {
         dir,
         token: answer.token,
         startedAt: this.now(),
-        custody: plan.custody ? { ...plan.custody, taken: false } : null,
+        custody: plan.custody
+          ? { holders: plan.custody.holders, threshold: plan.custody.threshold, taken: false }
+          : null,
       };
       this.active = { plan, view, process, runId: null, ending: false, factors: {} };
       this.deps.core.events.divert(true);
@@ -119,6 +121,14 @@ export class RehearsalHost {
     const custody = active.view.custody;
     if (!custody || custody.taken)
       throw new CustosError('CEREMONY_STEP_REFUSED', 'The rehearsal token needs no custody taken first.');
+    // The scratch token stands in for the real one: only its holders take it (those present, at least the threshold).
+    const outsiders = holders.filter((h) => !active.plan.custody!.holderIds.includes(h.custodianId));
+    if (outsiders.length > 0)
+      throw new CustosError(
+        'CEREMONY_STEP_REFUSED',
+        'Only holders of the real token’s custody take the rehearsal token.',
+        [`Its holders: ${custody.holders.join(', ')}.`],
+      );
     const answer = await this.ask({
       type: 'take-custody',
       now: this.now(),

@@ -21,7 +21,7 @@ export interface RehearsalPlan {
   parsed: ParsedScript;
   people: PersonSeed[];
   /** For a script without a custody step: the holders and threshold of the real token's custody. */
-  custody: { holders: string[]; threshold: number } | null;
+  custody: { holders: string[]; holderIds: string[]; threshold: number } | null;
 }
 
 /**
@@ -109,7 +109,13 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
   return {
     parsed,
     people,
-    custody: real ? { holders: real.holderIds.map((id) => byId.get(id) ?? id), threshold: real.threshold } : null,
+    custody: real
+      ? {
+          holders: real.holderIds.map((id) => byId.get(id) ?? id),
+          holderIds: real.holderIds,
+          threshold: real.threshold,
+        }
+      : null,
   };
 }
 
