@@ -210,7 +210,7 @@ describe('someone with the whole data directory (the audit PIN in its 0600 file)
     db.close();
     core = open();
     // Counted once, the ill-formed row for nothing.
-    expect(existsSync(join(dir, 'factors-counted'))).toBe(true);
+    expect(existsSync(join(dir, 'custos.db'))).toBe(false);
     expect(core.custodians.get(people.Curie!.id)).toMatchObject({ failures: 0, throttledUntil: null, locked: false });
     // Before the fix: failures 0 (the throttle and the count towards the lockout undone, signed by the audit key), and
     // every later code of Babbage's refused as CLOCK_BACKWARDS, which nothing resets.
@@ -332,7 +332,7 @@ describe('a custodian acting alone', () => {
     // Before the fix the damaged one stopped the count at every start, and the cut-off rehearsal never counted.
     core = open();
     expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 2 });
-    expect(existsSync(join(empty, 'factors-counted'))).toBe(true);
+    expect(existsSync(join(empty, 'custos.db'))).toBe(false);
   });
 
   it('is told when a script names someone whose name only looks like an enrolled one’s (fixed)', async () => {

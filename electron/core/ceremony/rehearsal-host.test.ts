@@ -295,8 +295,8 @@ it('closing the app during a rehearsal records it as incomplete; what it accepte
   expect(core.ceremonies.rehearsals()).toMatchObject([
     { outcome: 'incomplete', title: 'Signing key, rehearsed in the app' },
   ]);
-  // The process held its database as the app closed: this start counted it, and marked the folder so.
-  expect(existsSync(join(active!.dir, 'factors-counted'))).toBe(true);
+  // The process held its database as the app closed: this start counted it, and removed it.
+  expect(existsSync(join(active!.dir, 'custos.db'))).toBe(false);
   expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 1 });
 });
 

@@ -13,10 +13,10 @@ import type { Log } from '../log';
 import { DATABASE_FILE } from '../store/database';
 import {
   countRehearsal,
-  markFactorsCounted,
   planRehearsal,
   recordRehearsal,
   rehearsalDir,
+  retireRehearsal,
   tookPart,
   type RehearsalPlan,
 } from './rehearsal';
@@ -335,7 +335,7 @@ export class RehearsalHost {
    * (if it had opened one). At the next start: its process still holds its database (countInterruptedRehearsals).
    */
   private count(dir: string, how: 'counted' | 'from-its-database' | 'at-next-start'): void {
-    if (how === 'counted') return markFactorsCounted(dir);
+    if (how === 'counted') return retireRehearsal(dir);
     if (how === 'at-next-start' || !existsSync(join(dir, DATABASE_FILE))) return;
     try {
       countRehearsal(this.deps.core, dir, this.deps.nativeBinding);

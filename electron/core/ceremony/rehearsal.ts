@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { TokenRef } from '../../../shared/tokens';
@@ -205,11 +205,14 @@ export function tookPart(people: readonly PersonSeed[], there: Record<string, Fa
     .map((p) => p.id);
 }
 
-/** Written in a rehearsal's folder once what its people's factors went through counts in the real installation. */
-const COUNTED = 'factors-counted';
-
-export function markFactorsCounted(dir: string): void {
-  writeFileSync(join(dir, COUNTED), '', { mode: 0o600 });
+/**
+ * Once what its people's factors went through counts in the real installation, a rehearsal's folder keeps only its
+ * report: the scratch database (with copies of people's sealed factors and the scratch custody's sealed shares), its
+ * tokens and its audit token's PIN are removed. Fewer copies of sealed secrets lie about, a counted rehearsal is never
+ * counted again (it has no database), and starting rehearsals over and over leaves reports, not installations.
+ */
+export function retireRehearsal(dir: string): void {
+  for (const name of readdirSync(dir)) if (name !== 'report') rmSync(join(dir, name), { recursive: true, force: true });
 }
 
 /**
@@ -226,7 +229,7 @@ export function countInterruptedRehearsals(core: CustosCore, dataDir: string, na
   let unreadable: unknown = null;
   for (const name of readdirSync(root)) {
     const dir = join(root, name);
-    if (!existsSync(join(dir, DATABASE_FILE)) || existsSync(join(dir, COUNTED))) continue;
+    if (!existsSync(join(dir, DATABASE_FILE))) continue;
     try {
       countRehearsal(core, dir, nativeBinding);
       counted++;
@@ -238,7 +241,7 @@ export function countInterruptedRehearsals(core: CustosCore, dataDir: string, na
   return counted;
 }
 
-/** Reads where people's factors stand in a closed rehearsal's database, counts that here, and marks it counted. */
+/** Reads where people's factors stand in a closed rehearsal's database, counts that here, and retires its folder. */
 export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: string): void {
   const db = new Database(join(dir, DATABASE_FILE), {
     readonly: true,
@@ -254,7 +257,7 @@ export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: st
     db.close();
   }
   core.custodians.rehearsedFactors(statesOf(rows));
-  markFactorsCounted(dir);
+  retireRehearsal(dir);
 }
 
 /**
