@@ -144,8 +144,9 @@ describe('someone with the database file alone', () => {
     const run = await proposedRun();
     expect(run.steps[1]!.state).toBe('proposed');
     asWriter(`UPDATE proposals SET state = 'executed', closed_at = '${clock.now.toISOString()}'`);
-    // Before the fix the step read "performed", outcome "Carried out.", and the witness was asked to confirm it.
-    expect(() => core.ceremonies.view(run.id)).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+    // Before the fix the step read "performed", outcome "Carried out.", and the witness was asked to confirm it. The
+    // log shows no run of the proposal, so its stored state is refused as the proposal's (proposal-closure.ts).
+    expect(() => core.ceremonies.view(run.id)).toThrow(expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }));
   });
 
   it('cannot keep a run’s proposal open past the script’s window by extending its expiry (fixed)', async () => {

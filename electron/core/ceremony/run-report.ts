@@ -15,7 +15,7 @@ export function runReport(sources: ReportSources, runs: CeremonyRuns, runId: str
   for (const step of run.steps) {
     if (step.proposalId) {
       ceremonySeqs(sources.store, step.proposalId).forEach((seq) => seqs.add(seq));
-      const proposal = sources.quorum.view(step.proposalId);
+      const proposal = sources.quorum.provenView(step.proposalId);
       keysOf(proposal.params, proposal.outcome?.status === 'ok' ? proposal.outcome.result : null).forEach((k) =>
         keyIds.add(k),
       );

@@ -201,8 +201,18 @@ describe('a proposal and its approvals', () => {
       (e) => JSON.parse(e.entry) as { action: string; params: string },
     );
     const executed = entries.find((e) => e.action === 'proposal.execute');
+    const stored = f.opened.store.get<{ outcome: string }>(
+      sql`SELECT outcome FROM proposals WHERE id = ${proposal.id}`,
+    );
     expect(executed?.params).toBe(
-      sha256Hex(canonicalJson({ action, fingerprint: proposal.fingerprint, failure: detail })),
+      sha256Hex(
+        canonicalJson({
+          action,
+          fingerprint: proposal.fingerprint,
+          failure: detail,
+          outcome: sha256Hex(stored!.outcome),
+        }),
+      ),
     );
   });
 
@@ -306,21 +316,84 @@ describe('rejecting and cancelling with a reason', () => {
   });
 });
 
-describe('a stored outcome Custos did not write', () => {
-  it('is shown as STORE_CORRUPT for that proposal alone; the list of proposals still loads', async () => {
-    const proposal = propose();
+describe('a stored state or outcome Custos did not write', () => {
+  /** A proposal run by the quorum: executed, or failed in the token. */
+  async function run(action: 'token.count-objects' | 'test.sign-with-md2' = 'token.count-objects') {
+    const proposal = quorum.propose({ custodyId, action, params: { note: 'x' }, requestedBy: f.enrolled[0]!.id });
     await quorum.approve(approval(1, proposal));
     await quorum.approve(approval(2, proposal));
+    return quorum.view(proposal.id);
+  }
+  const tampered = { status: 'failed', code: 'PROPOSAL_TAMPERED' };
+
+  it('binds the outcome, byte for byte, into the signed entry of the run', async () => {
+    const done = await run();
+    expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok', result: { found: expect.any(Number) } } });
+    const stored = f.opened.store.get<{ outcome: string }>(sql`SELECT outcome FROM proposals WHERE id = ${done.id}`)!;
+    const [entry] = [...f.opened.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; params: string })
+      .filter((e) => e.action === 'proposal.execute');
+    expect(entry!.params).toBe(
+      sha256Hex(
+        canonicalJson({ action: done.action, fingerprint: done.fingerprint, outcome: sha256Hex(stored.outcome) }),
+      ),
+    );
+    expect(quorum.provenView(done.id)).toEqual(done);
+  });
+
+  it('is not shown: an edited outcome is PROPOSAL_TAMPERED for that proposal alone; the list still loads', async () => {
+    const done = await run();
     const other = propose();
     f.opened.store.execute(
-      sql`UPDATE proposals SET outcome = ${'{"status":"failed","code":"NOPE","message":"forged"}'} WHERE id = ${proposal.id}`,
+      sql`UPDATE proposals SET outcome = ${'{"status":"ok","result":{"found":999}}'} WHERE id = ${done.id}`,
     );
     const listed = quorum.list();
-    expect(listed.find((p) => p.id === proposal.id)?.outcome).toMatchObject({
-      status: 'failed',
-      code: 'STORE_CORRUPT',
-    });
-    expect(listed.find((p) => p.id === other.id)).toMatchObject({ state: 'open' });
+    // Before: the forged result was shown, and signed into the ceremony's report.
+    expect(listed.find((p) => p.id === done.id)).toMatchObject({ state: 'executed', outcome: tampered });
+    expect(listed.find((p) => p.id === other.id)).toMatchObject({ state: 'open', outcome: null });
+    expect(() => quorum.provenView(done.id)).toThrow(expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }));
+    await f.opened.audit.log().append({ actor: { type: 'operator', id: 'test' }, action: 'test.flush' });
+    expect(audited()).toContain('proposal.tampered refused PROPOSAL_TAMPERED');
+  });
+
+  it('a failure marked executed with an outcome of success: the log’s state is shown, and no report is signed', async () => {
+    const failed = await run('test.sign-with-md2');
+    expect(failed).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'MECHANISM_INVALID' } });
+    f.opened.store.execute(
+      sql`UPDATE proposals SET state = 'executed', outcome = ${'{"status":"ok","result":{"signed":true}}'} WHERE id = ${failed.id}`,
+    );
+    expect(quorum.view(failed.id)).toMatchObject({ state: 'failed', outcome: tampered });
+    expect(() => quorum.provenView(failed.id)).toThrow(expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }));
+  });
+
+  it('an executed proposal opened again in the database cannot be approved and run a second time', async () => {
+    const done = await run();
+    f.opened.store.execute(
+      sql`UPDATE proposals SET state = 'open', outcome = NULL, closed_at = NULL WHERE id = ${done.id}`,
+    );
+    expect(quorum.view(done.id)).toMatchObject({ state: 'executed', outcome: tampered });
+    ran.length = 0;
+    await expect(quorum.approve(approval(1, done))).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
+    expect(ran).toEqual([]);
+  });
+
+  it('an outcome recorded before outcomes were bound into the entry is still shown', () => {
+    const proposal = propose();
+    const outcome = JSON.stringify({ status: 'ok', result: { found: 3 } });
+    // What an earlier Custos recorded: the parameters named the action and fingerprint only.
+    f.opened.audit.record(
+      {
+        actor: { type: 'system', id: 'system' },
+        action: 'proposal.execute',
+        object: { type: 'proposal', id: proposal.id },
+        params: { action: proposal.action, fingerprint: proposal.fingerprint },
+      },
+      () =>
+        f.opened.store.execute(
+          sql`UPDATE proposals SET state = 'executed', outcome = ${outcome} WHERE id = ${proposal.id}`,
+        ),
+    );
+    expect(quorum.view(proposal.id)).toMatchObject({ state: 'executed', outcome: { result: { found: 3 } } });
   });
 });
 

@@ -17,8 +17,10 @@ import { FailedOutcome, outcomeSchema, type ProposalOf, type ProposalView } from
 import { ActionName } from '../../../shared/actions';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { z, type ZodType } from 'zod';
+import { refuseTampered } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { checkedReason, decisionOf, recordDecision, type DecidedState } from './proposal-decision';
+import { closureOf, runParams } from './proposal-closure';
 import { refuseAlteredProposal } from './proposal-integrity';
 
 /**
@@ -559,6 +561,9 @@ export class QuorumService {
     }>(sql`SELECT * FROM proposals WHERE id = ${id}`);
     if (!row) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no such proposal.');
     const body = JSON.parse(row.body) as ProposalBody;
+    // The state and outcome the signed log proves, not the columns a database writer could change.
+    const closure = closureOf(this.options.store, this.options.audit, { ...row, action: body.action });
+    const state = closure.state;
     const live = new Set([...this.held.user.live(id), ...this.held.so.live(id)].map(([custodianId]) => custodianId));
     const confirmed = new Set(this.heldKeys.live(id).map(([custodianId]) => custodianId));
     const ceremony = this.options.ceremonies?.[body.action];
@@ -582,23 +587,45 @@ export class QuorumService {
       // From the fingerprinted body (checked against the signed entry before an approval), not the column a
       // database writer could move: a proposal never outlives what its approvers approved.
       expiresAt: body.expiresAt ?? row.expires_at,
-      state: row.state,
+      state,
       approvals,
       threshold: this.options.custody.record(row.custody_id).threshold,
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
       securityOfficersApproved: this.officersCounted(
         approvals,
         this.options.custody.record(row.custody_id).threshold,
-        row.state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null,
+        state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null,
       ),
       holdersToConfirm:
-        row.state === 'open' && ceremony?.newHolders
+        state === 'open' && ceremony?.newHolders
           ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h))
           : [],
-      waitingFor: row.state === 'open' ? this.waitingFor(id, body.params, ceremony) : [],
-      outcome: row.outcome === null ? null : storedOutcome(row.outcome, body.action),
+      waitingFor: state === 'open' ? this.waitingFor(id, body.params, ceremony) : [],
+      outcome:
+        closure.outcome === 'altered'
+          ? ALTERED_OUTCOME
+          : row.outcome === null
+            ? null
+            : storedOutcome(row.outcome, body.action),
       decision: decisionOf(this.options.store, this.options.audit, id),
     } as ProposalView;
+  }
+
+  /**
+   * The proposal for a signed report: refused (PROPOSAL_TAMPERED, recorded) when its stored state or outcome is not
+   * what the audit log recorded, so Custos never signs a report that says a proposal did what it did not.
+   */
+  provenView(id: string): ProposalView {
+    const view = this.view(id);
+    if (view.outcome === ALTERED_OUTCOME)
+      refuseTampered(
+        this.options.audit,
+        'PROPOSAL_TAMPERED',
+        { type: 'proposal', id },
+        `Proposal ${id}'s outcome`,
+        'forged',
+      );
+    return view;
   }
 
   /** What an open proposal still waits for: an interrupted run's re-examination, or what its ceremony needs. */
@@ -834,24 +861,27 @@ export class QuorumService {
   /** The outcome, the inventory change and the end of the journal entry: one transaction, one audit entry. */
   private finish(proposal: ProposalView, outcome: Outcome, commit: (() => void) | undefined, action: string): void {
     const at = this.clock().toISOString();
+    // Stored exactly as hashed into the entry's parameters (proposal-closure.ts checks one against the other).
+    const stored = JSON.stringify(outcome);
     this.options.audit.record(
       {
         actor: { type: 'system', id: 'system' },
         action,
         object: { type: 'proposal', id: proposal.id },
-        // The result keeps its code only (a signed format); the token's detail goes into the parameters,
-        // whose hash the entry signs, so the stored outcome can be checked against the entry.
-        params: {
-          action: proposal.action,
-          fingerprint: proposal.fingerprint,
-          ...(outcome.status === 'failed' && outcome.detail ? { failure: outcome.detail } : {}),
-        },
+        // The result keeps its code only (a signed format); the token's detail and the stored outcome's hash go into
+        // the parameters, whose hash the entry signs, so the stored outcome can be checked against the entry.
+        params: runParams(
+          proposal.action,
+          proposal.fingerprint,
+          stored,
+          outcome.status === 'failed' ? outcome.detail : undefined,
+        ),
         result: outcome.status === 'ok' ? { status: 'ok' } : { status: 'failed', code: outcome.code },
       },
       () => {
         commit?.();
         this.options.store.execute(
-          sql`UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${at}, outcome = ${JSON.stringify(outcome)} WHERE id = ${proposal.id} AND state = 'open'`,
+          sql`UPDATE proposals SET state = ${outcome.status === 'ok' ? 'executed' : 'failed'}, closed_at = ${at}, outcome = ${stored} WHERE id = ${proposal.id} AND state = 'open'`,
         );
         this.options.store.execute(sql`UPDATE executions SET finished_at = ${at} WHERE proposal_id = ${proposal.id}`);
       },
@@ -970,6 +1000,19 @@ const UNCATALOGUED_OUTCOME = z.discriminatedUnion('status', [
   z.object({ status: z.literal('ok'), result: z.unknown() }),
   FailedOutcome,
 ]);
+
+/** Shown instead of a stored state or outcome that is not what the audit log recorded (proposal-closure.ts). */
+const ALTERED_OUTCOME: FailedOutcome = Object.freeze({
+  status: 'failed',
+  code: 'PROPOSAL_TAMPERED',
+  message:
+    'What this proposal did was changed in the database outside Custos, so it is not shown; the audit log holds ' +
+    'what happened.',
+  remedy: [
+    'Treat this as a security incident: someone wrote to the database file.',
+    '“custos audit verify” and the audit log show how the proposal closed.',
+  ],
+}) as FailedOutcome;
 
 function storedOutcome(text: string, action: string): Outcome | null {
   let parsed: unknown;

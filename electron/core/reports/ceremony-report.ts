@@ -149,7 +149,7 @@ type ProposalSources = ReportSources & { custody: CustodyService };
  * checkpoint signed for this report.
  */
 export function proposalReport(sources: ProposalSources, proposalId: string): CeremonyReport {
-  const proposal = sources.quorum.view(proposalId);
+  const proposal = sources.quorum.provenView(proposalId);
   if (proposal.state === 'open')
     throw new CustosError('PROPOSAL_CLOSED', 'This ceremony is still open; its report can be made once it is closed.');
   const cards = proposal.action === 'key.backup' ? cardReleases(sources, proposal.params, proposal.outcome) : null;

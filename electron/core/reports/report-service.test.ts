@@ -17,6 +17,7 @@ import { renderReportPdf } from './report-pdf';
 import { ReportService } from './report-service';
 import { verifyReport, verifyReportPdf, type LaterLog } from './report-verify';
 import { fingerprintInGroups } from '../../../shared/backups';
+import { sql } from '../store/sql';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -303,6 +304,20 @@ describe('a ceremony report', () => {
     const text = pdfText(join(dir, 'report.pdf')).replace(/\s+/g, ' ');
     expect(text).toContain('Rejected by: Marie Curie');
     expect(text).toContain(`Reason: ${reason}`);
+  });
+
+  it('is refused, not signed, when the proposal’s stored outcome is not what the audit log recorded', () => {
+    // A database writer gives the generation another key's id: the report would have named it, signed.
+    const stored = f.opened.store.get<{ outcome: string }>(
+      sql`SELECT outcome FROM proposals WHERE id = ${proposalId}`,
+    )!;
+    const forged = stored.outcome.replace(keyId, 'f'.repeat(32));
+    expect(forged).not.toBe(stored.outcome);
+    f.opened.store.execute(sql`UPDATE proposals SET outcome = ${forged} WHERE id = ${proposalId}`);
+    expect(() => reports.create({ proposalId })).toThrow(expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }));
+    // Put back byte for byte, it is proven again.
+    f.opened.store.execute(sql`UPDATE proposals SET outcome = ${stored.outcome} WHERE id = ${proposalId}`);
+    expect(reports.create({ proposalId }).id).toMatch(/./);
   });
 
   it('is also made for the key inventory, and refused for a ceremony still open', async () => {

@@ -197,7 +197,7 @@ function relatedProposals(sources: CompromiseSources, keyId: string, setIds: Set
   );
   const ids = [...new Set([...candidates, ...restores].map((r) => r.id))];
   return ids
-    .map((id) => sources.quorum.view(id))
+    .map((id) => sources.quorum.provenView(id))
     .filter((p) => {
       const setId = (p.params as { setId?: unknown }).setId;
       return keysOf(p.params, p.outcome).includes(keyId) || (typeof setId === 'string' && setIds.has(setId));
