@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from '../store/sql';
 import { canonicalJson } from '../canonical-json';
 import { ComplianceService } from '../compliance/compliance-service';
 import { Settings } from '../settings/settings';
@@ -107,6 +108,22 @@ describe('marking a key compromised', () => {
 });
 
 describe('a revocation notice', () => {
+  it('the key’s copies and its impact report are refused when its restore was edited to hide where it went', () => {
+    compromise();
+    const { store } = inst.f.opened;
+    const restore = store.get<{ id: string; outcome: string }>(
+      sql`SELECT id, outcome FROM proposals WHERE json_extract(body, '$.action') = 'key.restore'`,
+    )!;
+    expect(inst.backups.copiesOf(signing).filter((c) => c.kind === 'token')).toHaveLength(2);
+    // The key's id taken out of the restore's outcome: that token would drop from every list of the key's copies.
+    store.execute(sql`UPDATE proposals SET outcome = ${restore.outcome.replaceAll(signing, '0'.repeat(32))}
+                      WHERE id = ${restore.id}`);
+    expect(() => inst.backups.copiesOf(signing)).toThrow(expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }));
+    expect(() => reports.create({ impact: { keyId: signing } })).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }),
+    );
+  });
+
   it('names the key, the time, the officer, the reason and what relying parties must do, and verifies', async () => {
     const marked = compromise();
     const { dir, json, signature, report, summary } = await exported({ revocation: { keyId: signing } }, 'notice');
