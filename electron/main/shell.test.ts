@@ -57,6 +57,15 @@ beforeEach(() => {
 /** The rehearsal process as the fake utility process runs it: the entry's source, through tsx. */
 const REHEARSAL_ENTRY = join(__dirname, '../rehearsal/entry.ts');
 
+/** A request as the app's window sends it: from its webContents, top frame, at the app's own URL. */
+function invokeFrom(window: FakeBrowserWindow) {
+  return (channel: string, payload: unknown) =>
+    fake.current.ipcHandlers.get(channel)!(
+      { sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } },
+      payload,
+    ) as Promise<Envelope<unknown>>;
+}
+
 async function started(env: Record<string, string> = {}, prepare: (dataDir: string) => void = () => {}) {
   const { dataDir, cleanup } = tempDataDir();
   prepare(dataDir);
@@ -149,11 +158,7 @@ describe('startCustos', () => {
   it('loads the PKCS#11 library a security officer picks in the main-process dialog', async () => {
     const { dataDir, cleanup } = await started();
     const window = FakeBrowserWindow.instances[0]!;
-    const invoke = (channel: string, payload: unknown) =>
-      fake.current.ipcHandlers.get(channel)!(
-        { sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } },
-        payload,
-      ) as Promise<Envelope<unknown>>;
+    const invoke = invokeFrom(window);
     const passphrase = 'long quiet harbour walk number one';
     const begun = (await invoke('custodians.enrolBegin', {
       name: 'Olive Officer',
@@ -198,11 +203,7 @@ describe('startCustos', () => {
       token = initSoftHsmToken(dir, 'shell-ceremony', { so: '87654321', user: '12345678' });
     });
     const window = FakeBrowserWindow.instances[0]!;
-    const invoke = (channel: string, payload: unknown) =>
-      fake.current.ipcHandlers.get(channel)!(
-        { sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } },
-        payload,
-      ) as Promise<Envelope<unknown>>;
+    const invoke = invokeFrom(window);
     const begun = (await invoke('custodians.enrolBegin', {
       name: 'Olive Officer',
       roles: ['security-officer', 'custodian'],
@@ -264,11 +265,7 @@ steps:
   it('imports the backup file chosen in the main-process dialog, never a path the renderer sends', async () => {
     const { dataDir, cleanup } = await started();
     const window = FakeBrowserWindow.instances[0]!;
-    const invoke = (channel: string, payload: unknown) =>
-      fake.current.ipcHandlers.get(channel)!(
-        { sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } },
-        payload,
-      ) as Promise<Envelope<unknown>>;
+    const invoke = invokeFrom(window);
     const dialog = fake.current.module.dialog.showOpenDialog;
 
     expect(await invoke('backups.importFile', {})).toEqual({ ok: true, value: { outcome: 'cancelled' } });
