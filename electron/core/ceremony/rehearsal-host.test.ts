@@ -9,6 +9,7 @@ import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { ceremonyInstallation, CEREMONY_PEOPLE } from '../testing/ceremony-fixture';
 import { forkRehearsal } from './rehearsal-host';
+import { sql } from '../store/sql';
 import type { RehearsalProcess } from './rehearsal-protocol';
 
 /**
@@ -278,6 +279,29 @@ it('failed attempts in a rehearsal count towards the lockout here: a rehearsal i
   const again = await core.router.dispatch('rehearsals.start', { script: text });
   expect(again).toMatchObject({ ok: false, error: { code: 'CEREMONY_SCRIPT_INVALID' } });
   expect(JSON.stringify(again)).toMatch(/Babbage[^"]*locked/);
+});
+
+it('a rehearsal whose counts could not be taken here when it ended keeps its database, counted at the next start', async () => {
+  const text = script(CUSTODY + KEY);
+  const { active } = await call<RehearsalStatus>('rehearsals.start', { script: text });
+  // The real installation cannot count for now (here, Babbage's row fails its signature; a full disk does as much).
+  const babbage = people.Babbage!.id;
+  const { state_sig: signature } = core.store.get<{ state_sig: Buffer }>(
+    sql`SELECT state_sig FROM custodians WHERE id = ${babbage}`,
+  )!;
+  core.store.execute(sql`UPDATE custodians SET state_sig = ${Buffer.alloc(signature.length)} WHERE id = ${babbage}`);
+  const guess = { ...proof('Babbage'), passphrase: 'a guess at the passphrase, long enough' };
+  expect(await core.router.dispatch('custodians.check', guess)).toMatchObject({
+    error: { code: 'PASSPHRASE_INCORRECT' },
+  });
+  await call('rehearsals.end');
+  core.store.execute(sql`UPDATE custodians SET state_sig = ${signature} WHERE id = ${babbage}`);
+  // Before the fix the ended rehearsal's folder was retired regardless: the failed attempt was never counted.
+  expect(existsSync(join(active!.dir, 'custos.db'))).toBe(true);
+  core.close();
+  core = openCore();
+  expect(core.custodians.get(babbage)).toMatchObject({ failures: 1 });
+  expect(existsSync(join(active!.dir, 'custos.db'))).toBe(false);
 });
 
 it('closing the app during a rehearsal records it as incomplete; what it accepted last counts at the next start', async () => {

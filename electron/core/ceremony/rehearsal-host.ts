@@ -171,8 +171,9 @@ export class RehearsalHost {
     }).finally(() => clearTimeout(deadline));
     if (answer.type !== 'finished') throw stoppedError();
     active.process.kill();
-    this.spend(answer.factors);
-    this.finish('ended', 'counted', {
+    // Counted here, its folder is retired (its database removed); not counted, the database stays to be counted.
+    const counted = this.spend(answer.factors);
+    this.finish('ended', counted ? 'counted' : 'from-its-database', {
       runId: answer.run?.id ?? active.runId,
       passed: answer.run?.state === 'done',
       reportDir: answer.reportDir,
@@ -252,14 +253,16 @@ export class RehearsalHost {
    * What people's factors went through there counts here as it happens: a code accepted there is spent here, and
    * failed attempts count towards the lockout here (a rehearsal cannot be used to guess passphrases).
    */
-  private spend(factors: Record<string, FactorState>): void {
+  private spend(factors: Record<string, FactorState>): boolean {
     if (this.active) this.active.factors = factors;
     try {
       this.deps.core.custodians.rehearsedFactors(factors);
+      return true;
     } catch (error) {
       this.deps.log.error('could not count the rehearsal’s factor checks in the real installation', {
         error: error instanceof Error ? error.message : typeof error,
       });
+      return false;
     }
   }
 

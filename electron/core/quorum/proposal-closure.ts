@@ -54,15 +54,25 @@ export function closureOf(
   audit: AuditService,
   row: { id: string; state: string; fingerprint: string; action: string; outcome: string | null },
 ): Closure {
-  const entry = store.get<{ entry: string; signature: Buffer }>(sql`
-    SELECT entry, signature FROM audit_entries
-    WHERE object = ${`proposal:${row.id}`} AND action IN (${CLOSING_ACTIONS}) AND result IN ('ok', 'failed')
-    ORDER BY seq DESC LIMIT 1`);
-  if (!entry) return { state: 'open', outcome: row.state === 'open' && row.outcome === null ? 'proven' : 'altered' };
-  const signed = JSON.parse(entry.entry) as { action: string; params: string | null; result: { status: string } };
-  const state = CLOSING[signed.action]?.(signed.result.status) ?? null;
-  if (state === null || !audit.verifyDocument(Buffer.from(entry.entry, 'utf8'), entry.signature))
-    return { state: row.state as ProposalState, outcome: 'altered' };
+  // Every closing entry of the proposal, whatever its result: an entry whose result or bytes were edited must not drop
+  // out of the query and leave an earlier one (or none: open) to decide.
+  let latest: { params: string | null; state: ProposalState } | null = null;
+  let untrusted = false;
+  for (const stored of store.iterate<{ seq: number; entry: string; signature: Buffer }>(sql`
+    SELECT seq, entry, signature FROM audit_entries
+    WHERE object = ${`proposal:${row.id}`} AND action IN (${CLOSING_ACTIONS}) ORDER BY seq DESC`)) {
+    const signed = signedClosing(stored);
+    if (signed && audit.verifyDocument(Buffer.from(stored.entry, 'utf8'), stored.signature)) {
+      latest = signed;
+      break;
+    }
+    untrusted = true;
+  }
+  // A closing entry that does not verify, or sits at another seq than it was signed for, was written by someone else:
+  // the proposal is never shown open (it could be approved again), nor in the state its column claims.
+  if (untrusted) return { state: latest?.state ?? 'failed', outcome: 'altered' };
+  if (!latest) return { state: 'open', outcome: row.state === 'open' && row.outcome === null ? 'proven' : 'altered' };
+  const { state } = latest;
   if (row.state !== state) return { state, outcome: 'altered' };
   if (state !== 'executed' && state !== 'failed')
     return { state, outcome: row.outcome === null ? 'proven' : 'altered' };
@@ -74,9 +84,23 @@ export function closureOf(
     return { state, outcome: 'altered' };
   }
   const bound = state === 'failed' ? failure : undefined;
-  if (signed.params === sha256Hex(canonicalJson(runParams(row.action, row.fingerprint, row.outcome, bound))))
+  if (latest.params === sha256Hex(canonicalJson(runParams(row.action, row.fingerprint, row.outcome, bound))))
     return { state, outcome: 'proven' };
   // Before outcomes were bound: the parameters named what ran, its fingerprint and a failure's detail.
   const legacy = { action: row.action, fingerprint: row.fingerprint, ...(bound ? { failure: bound } : {}) };
-  return { state, outcome: signed.params === sha256Hex(canonicalJson(legacy)) ? 'legacy' : 'altered' };
+  return { state, outcome: latest.params === sha256Hex(canonicalJson(legacy)) ? 'legacy' : 'altered' };
+}
+
+/** What a stored closing entry says, when it is well formed, names a closing result and was signed for its seq. */
+function signedClosing(stored: { seq: number; entry: string }): { params: string | null; state: ProposalState } | null {
+  let signed: { seq?: unknown; action?: unknown; params?: unknown; result?: { status?: unknown } | null };
+  try {
+    signed = JSON.parse(stored.entry) as typeof signed;
+  } catch {
+    return null;
+  }
+  const close = typeof signed.action === 'string' ? CLOSING[signed.action] : undefined;
+  const state = close && typeof signed.result?.status === 'string' ? close(signed.result.status) : null;
+  if (state === null || signed.seq !== stored.seq) return null;
+  return { params: typeof signed.params === 'string' ? signed.params : null, state };
 }

@@ -395,6 +395,60 @@ describe('a stored state or outcome Custos did not write', () => {
     );
     expect(quorum.view(proposal.id)).toMatchObject({ state: 'executed', outcome: { result: { found: 3 } } });
   });
+
+  it('a closed proposal opened again past its expiry leaves the list of proposals loading', () => {
+    const rejected = propose();
+    quorum.reject(rejected.id, f.enrolled[2]!.id, 'Not what we agreed');
+    const other = propose();
+    f.opened.store.execute(
+      sql`UPDATE proposals SET state = 'open', expires_at = '2000-01-01T00:00:00.000Z' WHERE id = ${rejected.id}`,
+    );
+    // Before the fix listing closed it as expired, and the proposal it read as already rejected threw PROPOSAL_CLOSED:
+    // the whole list failed.
+    const listed = quorum.list();
+    expect(listed.find((p) => p.id === rejected.id)).toMatchObject({ state: 'rejected', outcome: tampered });
+    expect(listed.find((p) => p.id === other.id)).toMatchObject({ state: 'open' });
+    expect(audited()).not.toContain('proposal.expire ok');
+  });
+
+  it('an executed proposal whose run is marked unfinished is not settled again at start', async () => {
+    const done = await run();
+    f.opened.store.execute(sql`UPDATE executions SET finished_at = NULL WHERE proposal_id = ${done.id}`);
+    f.opened.store.execute(
+      sql`UPDATE proposals SET state = 'open', outcome = NULL, closed_at = NULL WHERE id = ${done.id}`,
+    );
+    // Before the fix the start signed a second closing entry (proposal.reconcile, failed: interrupted), and the log's
+    // latest entry then proved an executed proposal failed.
+    expect(quorum.reconcile()).toEqual([]);
+    expect(audited().filter((e) => e.startsWith('proposal.reconcile'))).toEqual([]);
+    expect(quorum.view(done.id)).toMatchObject({ state: 'executed', outcome: tampered });
+  });
+
+  it('an unsigned closing entry added to the log does not open a rejected proposal again', async () => {
+    const rejected = propose();
+    quorum.reject(rejected.id, f.enrolled[2]!.id, 'Not what we agreed');
+    const forged = canonicalJson({
+      v: 1,
+      seq: 1_000_000,
+      time: f.clock.now.toISOString(),
+      actor: { type: 'system', id: 'system' },
+      action: 'proposal.expire',
+      object: { type: 'proposal', id: rejected.id },
+      params: null,
+      result: { status: 'failed' },
+    });
+    f.opened.store.execute(
+      sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (1000000, ${forged}, ${Buffer.alloc(64)}, 'x')`,
+    );
+    f.opened.store.execute(
+      sql`UPDATE proposals SET state = 'open', closed_at = NULL, decided_by = NULL, decision_reason = NULL,
+          decision_seq = NULL, decision_sig = NULL WHERE id = ${rejected.id}`,
+    );
+    // Before the fix the unverifiable latest entry made the state column believed: open, and approvals were taken.
+    expect(quorum.view(rejected.id)).toMatchObject({ state: 'rejected', outcome: tampered });
+    await expect(quorum.approve(approval(1, rejected))).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
+    expect(ran).toEqual([]);
+  });
 });
 
 describe('listing proposals', () => {

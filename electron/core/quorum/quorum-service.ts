@@ -669,7 +669,7 @@ export class QuorumService {
     for (const { id } of this.options.store.all<{ id: string }>(
       sql`SELECT id FROM proposals WHERE state = 'open' AND expires_at <= ${now} AND id NOT IN (SELECT proposal_id FROM executions)`,
     )) {
-      this.close(id, 'expired', 'proposal.expire');
+      this.closeIfOpen(id, 'expired', 'proposal.expire');
     }
     return this.options.store
       .all<{ id: string }>(sql`SELECT id FROM proposals ORDER BY state = 'open' DESC, created_at DESC LIMIT ${limit}`)
@@ -766,13 +766,18 @@ export class QuorumService {
     return outcome;
   }
 
-  /** Proposals whose execution was journaled and never finished, oldest first. */
+  /**
+   * Proposals whose execution was journaled and never finished, oldest first. One the log already closed (its journal
+   * marked unfinished again in the database) is not settled a second time: that would sign a later closing entry,
+   * which then decides the state shown.
+   */
   private interrupted(): ProposalView[] {
     return this.options.store
       .all<{ proposal_id: string }>(
         sql`SELECT proposal_id FROM executions WHERE finished_at IS NULL ORDER BY started_at`,
       )
-      .map(({ proposal_id: id }) => this.view(id));
+      .map(({ proposal_id: id }) => this.view(id))
+      .filter((proposal) => proposal.state === 'open');
   }
 
   /** Recorded the first time a start finds that only a login can settle this proposal. */
@@ -852,7 +857,8 @@ export class QuorumService {
     // Proposals still open against a custody that was just replaced can no longer be carried out.
     if (ceremony?.newHolders && outcome.status === 'ok') {
       const open = sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open' AND id NOT IN (SELECT proposal_id FROM executions)`;
-      for (const { id } of this.options.store.all<{ id: string }>(open)) this.close(id, 'cancelled', 'proposal.void');
+      for (const { id } of this.options.store.all<{ id: string }>(open))
+        this.closeIfOpen(id, 'cancelled', 'proposal.void');
     }
     // Every ceremony ends on a checkpoint (anchored in the audit token): its tail cannot be cut off.
     this.options.audit.checkpoint(`${proposal.action} ${proposal.id}`);
@@ -940,6 +946,14 @@ export class QuorumService {
         ),
     );
     return this.view(id);
+  }
+
+  /**
+   * Closes a proposal a query of the state column found open, when the log says so too: a row a database writer opened
+   * again is left as the log closed it (and shown as tampered), not closed a second time or failing the caller.
+   */
+  private closeIfOpen(id: string, state: 'cancelled' | 'expired', action: string): void {
+    if (this.view(id).state === 'open') this.close(id, state, action);
   }
 
   /** A person's rejection or cancellation: the reason goes into the entry's parameters and the signed row. */
