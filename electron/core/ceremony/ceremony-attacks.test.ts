@@ -145,8 +145,14 @@ describe('someone with the database file alone', () => {
     expect(run.steps[1]!.state).toBe('proposed');
     asWriter(`UPDATE proposals SET state = 'executed', closed_at = '${clock.now.toISOString()}'`);
     // Before the fix the step read "performed", outcome "Carried out.", and the witness was asked to confirm it. The
-    // log shows no run of the proposal, so its stored state is refused as the proposal's (proposal-closure.ts).
-    expect(() => core.ceremonies.view(run.id)).toThrow(expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }));
+    // log shows no run of the proposal, so the step reads as the log says (proposal-closure.ts): still proposed.
+    const viewed = core.ceremonies.view(run.id);
+    expect(viewed.steps[1]).toMatchObject({ state: 'proposed', outcome: null });
+    // The other runs still load, and the run's report is refused rather than signed.
+    expect(core.ceremonies.list().map((r) => r.id)).toContain(run.id);
+    expect(() => core.quorum.provenView(viewed.steps[1]!.proposalId!)).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }),
+    );
   });
 
   it('cannot keep a run’s proposal open past the script’s window by extending its expiry (fixed)', async () => {

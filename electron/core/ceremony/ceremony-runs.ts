@@ -453,7 +453,7 @@ export class CeremonyRuns {
       return { name, signedAt: signed?.at ?? null };
     });
     const proposed = [...mine].reverse().find((e) => e.kind === 'propose');
-    const proposal = proposed?.kind === 'propose' ? this.sources.quorum.provenView(proposed.proposalId) : null;
+    const proposal = proposed?.kind === 'propose' ? this.sources.quorum.view(proposed.proposalId) : null;
     const performedEvent = mine.find((e) => e.kind === 'custody' || e.kind === 'manual' || e.kind === 'checkpoint');
     let state: StepState = 'waiting';
     let outcome: string | null = null;
