@@ -319,6 +319,18 @@ describe('the renderer: any payload on the ceremonies.* and proposals.* channels
 });
 
 describe('a custodian acting alone', () => {
+  it('cannot keep others’ rehearsal failures from counting by damaging their own row first (fixed)', () => {
+    // Ada's row edited in the database (a role she was never given): it cannot be used, and is refused.
+    asWriter(`UPDATE custodians SET roles = '["custodian","security-officer"]' WHERE name = 'Ada'`);
+    const failed = (failures: number) => ({ lastTimeStep: null, failures, throttledUntil: null, locked: false });
+    // Ada's entry comes first, as the rehearsal's rows came back.
+    expect(() =>
+      core.custodians.rehearsedFactors({ [people.Ada!.id]: failed(4), [people.Babbage!.id]: failed(3) }),
+    ).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
+    // Before the fix the count stopped at Ada, and Babbage's three failures there were never counted here.
+    expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 3 });
+  });
+
   it('cannot keep cut-off rehearsals from counting by leaving a damaged or empty one beside them (fixed)', () => {
     core.close();
     const plant = (name: string, contents?: string) => {

@@ -386,7 +386,7 @@ export class CustodianService {
    * What people's factors went through in a rehearsal's scratch installation counts here too, as it happens: a code
    * accepted there is never accepted here (no replay), and failed attempts count towards the throttle and the lockout
    * here (a rehearsal is no way round them). Counted one way only, never back: the scratch state may be older than
-   * this one (a console rehearsal runs while the real installation is open to others), may come from a database
+   * this one (a cut-off rehearsal counted at a later start, after codes were checked here), may come from a database
    * anyone who can write the data directory wrote, and an unlock there is no unlock here. So the later time step (no
    * later than the clock allows), the higher failure count, the later throttle, and a lockout, never lifted this way.
    * Recorded and signed.
@@ -394,46 +394,57 @@ export class CustodianService {
   rehearsedFactors(states: Record<string, FactorState>): void {
     // The latest step a code can be accepted at now (±1 step): a later one would shut the person out for good.
     const latestStep = Math.floor(this.clock().getTime() / 1000 / TOTP_PERIOD) + 1;
+    // One person whose row cannot be used (edited in the database) keeps nobody else from being counted; the first
+    // such refusal is thrown once the others are, so the caller knows the count is not complete.
+    let refused: unknown = null;
     for (const [id, there] of Object.entries(states)) {
-      const stored = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
-      if (!stored) continue;
-      const row = this.authentic(stored);
-      const thereStep = there.lastTimeStep === null ? null : Math.min(there.lastTimeStep, latestStep);
-      const step =
-        row.last_time_step === null || (thereStep ?? -1) > row.last_time_step ? thereStep : row.last_time_step;
-      const locked = row.locked === 1 || there.locked;
-      const failures = Math.max(row.failures, there.failures);
-      const throttledUntil = locked ? null : later(row.throttled_until, there.throttledUntil);
-      if (
-        step === row.last_time_step &&
-        failures === row.failures &&
-        throttledUntil === row.throttled_until &&
-        locked === (row.locked === 1)
-      )
-        continue;
-      this.options.audit.record(
-        {
-          actor: SYSTEM,
-          action: 'custodian.factor.rehearsed',
-          object: custodianObject(id),
-          params: { step, failures, locked },
-        },
-        () =>
-          this.changeState(id, () =>
-            this.options.store.execute(sql`
+      try {
+        this.countRehearsed(id, there, latestStep);
+      } catch (error) {
+        refused ??= error;
+      }
+    }
+    if (refused !== null) throw refused;
+  }
+
+  private countRehearsed(id: string, there: FactorState, latestStep: number): void {
+    const stored = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
+    if (!stored) return;
+    const row = this.authentic(stored);
+    const thereStep = there.lastTimeStep === null ? null : Math.min(there.lastTimeStep, latestStep);
+    const step = row.last_time_step === null || (thereStep ?? -1) > row.last_time_step ? thereStep : row.last_time_step;
+    const locked = row.locked === 1 || there.locked;
+    const failures = Math.max(row.failures, there.failures);
+    const throttledUntil = locked ? null : later(row.throttled_until, there.throttledUntil);
+    if (
+      step === row.last_time_step &&
+      failures === row.failures &&
+      throttledUntil === row.throttled_until &&
+      locked === (row.locked === 1)
+    )
+      return;
+    this.options.audit.record(
+      {
+        actor: SYSTEM,
+        action: 'custodian.factor.rehearsed',
+        object: custodianObject(id),
+        params: { step, failures, locked },
+      },
+      () =>
+        this.changeState(id, () =>
+          this.options.store.execute(sql`
               UPDATE custodians SET last_time_step = ${step}, failures = ${failures},
                 throttled_until = ${throttledUntil}, locked = ${locked ? 1 : 0}
               WHERE id = ${id}`),
-          ),
-      );
-      if (locked && row.locked !== 1)
-        this.options.audit.record({
-          actor: SYSTEM,
-          action: 'custodian.lockout',
-          object: custodianObject(id),
-          params: { failures, inRehearsal: true },
-        });
-    }
+        ),
+    );
+    if (locked && row.locked !== 1)
+      this.options.audit.record({
+        actor: SYSTEM,
+        action: 'custodian.lockout',
+        object: custodianObject(id),
+        params: { failures, inRehearsal: true },
+      });
   }
 
   /** A security officer, proving both factors, lifts another custodian's lockout. */
