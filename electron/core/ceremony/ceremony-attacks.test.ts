@@ -155,6 +155,23 @@ describe('someone with the database file alone', () => {
     );
   });
 
+  it('cannot have the run’s report signed over a key id edited into its generation’s outcome (fixed)', async () => {
+    const run = await proposedRun();
+    const step = run.steps[1]!;
+    for (const name of ['Babbage', 'Curie'])
+      await core.quorum.approve({ proposalId: step.proposalId!, ...proof(name), fingerprint: step.fingerprint! });
+    await core.ceremonies.witness(run.id, 'root-key', proof('Eve'));
+    await core.ceremonies.perform({ runId: run.id, stepId: 'bag', by: proof('Curie'), value: 'TE-1' });
+    const keyId = core.keys.list()[0]!.id;
+    asWriter(`UPDATE proposals SET outcome = replace(outcome, '${keyId}', '${'f'.repeat(32)}')`);
+    // The last sign-off would have the run's report signed, naming a key the ceremony never made: refused.
+    await expect(core.ceremonies.witness(run.id, 'bag', proof('Eve'))).rejects.toMatchObject({
+      code: 'PROPOSAL_TAMPERED',
+    });
+    expect(core.ceremonies.view(run.id)).toMatchObject({ state: 'in-progress', reportId: null });
+    expect(core.reports.list().filter((r) => r.type === 'ceremony.script-run')).toEqual([]);
+  });
+
   it('cannot keep a run’s proposal open past the script’s window by extending its expiry (fixed)', async () => {
     const run = await proposedRun();
     const step = run.steps[1]!;
