@@ -8,6 +8,9 @@ export default defineConfig({
     // One process per file: SoftHSM2 reads its configuration once per process and a PKCS#11
     // library may be initialised only once, so test files must not share a process.
     pool: 'forks',
+    // Two at a time, whatever the core count: most files wait on fsync, scrypt's thread pool or child processes, and
+    // vitest's default (cores − 1) ran them one by one on a 2-core CI machine.
+    maxWorkers: 2,
     testTimeout: 30_000,
   },
 });
