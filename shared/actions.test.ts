@@ -102,6 +102,22 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
     unwrapWith: OLD,
     from: 'outside Custos',
   },
+  'rehearsal.stand-ins': {
+    keys: [
+      {
+        keyId: OLD,
+        label: 'payments-signing-old',
+        algorithm: 'RSA-3072',
+        usage: 'sign',
+        backupable: true,
+        cryptoperiodDays: 365,
+        state: 'deactivated',
+        family: null,
+        version: null,
+        destroyableFrom: '2027-01-08T09:00:00.000Z',
+      },
+    ],
+  },
 };
 
 const sentence = <A extends ActionName>(action: A) => describeProposal(action, SAMPLES[action], lookups).sentence;

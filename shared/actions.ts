@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Algorithm, algorithmName, KeyUsage } from './keys';
+import { Algorithm, algorithmName, KeyState, KeyUsage } from './keys';
 import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, fingerprintInGroups, KeyCopy } from './backups';
 import { CertificateProfile, CertSerial, profileInWords, RevocationReason } from './pki';
 
@@ -29,6 +29,7 @@ export const ActionName = z.enum([
   'crl.issue',
   'key.export-wrapped',
   'key.import-wrapped',
+  'rehearsal.stand-ins',
 ]);
 export type ActionName = z.infer<typeof ActionName>;
 
@@ -216,6 +217,28 @@ export const RetireParams = z.strictObject({
   reason: z.string().trim().min(1).max(200).describe('why the set is retired (recorded and reported)'),
 });
 
+/**
+ * A rehearsal of a script that acts on keys of the real installation makes stand-ins for them in its scratch token: new
+ * keys with the real keys' ids, labels, algorithms, usages and states (and a waiting destruction where the real key has
+ * one), so every step runs as it will for real. Only a rehearsal's scratch installation runs it; no script names it.
+ */
+export const StandIn = z.strictObject({
+  keyId: KeyId,
+  label: z.string().trim().min(1).max(64),
+  algorithm: Algorithm,
+  usage: KeyUsage,
+  backupable: z.boolean(),
+  cryptoperiodDays: z.number().int().min(1).max(3650),
+  state: KeyState.exclude(['destroyed', 'compromised']),
+  /** The real key's family and version, so a rotation's successor is numbered as it will be. */
+  family: Id32.nullable(),
+  version: z.number().int().min(1).nullable(),
+  /** When the real key's waiting destruction may go ahead (ISO 8601), or null when none waits. */
+  destroyableFrom: z.iso.datetime().nullable(),
+});
+export type StandIn = z.infer<typeof StandIn>;
+export const StandInParams = z.strictObject({ keys: z.array(StandIn).min(1).max(32) });
+
 const TokenSeen = z.object({ serial: z.string(), label: z.string() });
 const KeyResult = z.looseObject({ keyId: Id32, transition: z.string() });
 
@@ -286,6 +309,11 @@ const Results = {
     sha256: z.string(),
     recipient: z.looseObject({ fingerprint: z.string(), label: z.string(), algorithm: z.string() }),
     scheme: z.string(),
+  }),
+  standIns: z.looseObject({
+    keys: z.array(
+      z.looseObject({ keyId: Id32, label: z.string(), fingerprint: z.string().nullable(), kcv: z.string().nullable() }),
+    ),
   }),
   importWrapped: z.looseObject({
     keyId: Id32,
@@ -732,6 +760,32 @@ export const ACTIONS = {
       ...(r.fingerprint ? [`Public key SHA-256: ${r.fingerprint}`] : []),
       ...(r.kcv ? [`Check value (KCV): ${r.kcv}`] : []),
       `Package SHA-256: ${r.package}`,
+    ],
+  }),
+  'rehearsal.stand-ins': spec({
+    title: 'Make stand-in keys for a rehearsal',
+    report: { type: 'rehearsal.stand-ins', title: 'Rehearsal stand-in keys' },
+    params: StandInParams,
+    result: Results.standIns,
+    describe: (p) => ({
+      sentence:
+        `REHEARSAL ONLY: generate in the rehearsal token ${plural(p.keys.length, 'stand-in key')} for the real ` +
+        `${p.keys.length === 1 ? 'key' : 'keys'} the script acts on. A stand-in is a new key with the real key’s id, ` +
+        'label, algorithm, usage and state; it is not a copy, and the real token is not touched.',
+      lines: p.keys.map(
+        (k) =>
+          `“${k.label}” (${algorithmName(k.algorithm)}, ${k.usage}, ${k.state}` +
+          `${k.destroyableFrom ? `, destroyable from ${k.destroyableFrom.slice(0, 16).replace('T', ' ')} UTC` : ''}), ` +
+          `id ${k.keyId}`,
+      ),
+    }),
+    outcome: (r) => [
+      `Made ${plural(r.keys.length, 'stand-in key')} in the rehearsal token:`,
+      ...r.keys.map(
+        (k) =>
+          `“${k.label}”, id ${k.keyId}` +
+          (k.fingerprint ? `, public key SHA-256 ${k.fingerprint}` : k.kcv ? `, check value ${k.kcv}` : ''),
+      ),
     ],
   }),
 } satisfies { [A in ActionName]: ActionSpec<z.ZodType, z.ZodType> };

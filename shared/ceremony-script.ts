@@ -32,7 +32,8 @@ const StepBase = {
 /** A quorum action from the catalogue; its fingerprint is computed by `custos ceremony lint`. */
 export const ActionStep = z.strictObject({
   ...StepBase,
-  action: ActionName,
+  // Stand-in keys are the rehearsal's own doing (its scratch token), never a step of a script.
+  action: ActionName.exclude(['rehearsal.stand-ins']),
   /**
    * The parameters as a proposer gives them (shared/actions.ts `proposed`); a custodian's name where the
    * catalogue wants a custodian id, `@step-id` where it wants the key an earlier step generated.

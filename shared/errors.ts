@@ -182,6 +182,8 @@ export const ErrorCode = z.enum([
   'REHEARSAL_NOT_ACTIVE',
   /** The rehearsal's process stopped before it answered; the real installation is back. */
   'REHEARSAL_STOPPED',
+  /** Only a rehearsal's scratch installation does this (its stand-in keys). */
+  'REHEARSAL_ONLY',
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',
@@ -360,6 +362,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'CEREMONY_STEP_REFUSED',
     'REHEARSAL_ACTIVE',
     'REHEARSAL_NOT_ACTIVE',
+    'REHEARSAL_ONLY',
   ],
   failure: ['INTERNAL', 'REHEARSAL_STOPPED'],
 };

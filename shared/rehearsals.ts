@@ -24,6 +24,12 @@ export const ActiveRehearsal = z.object({
   custody: z
     .object({ holders: z.array(z.string()), threshold: z.number().int().positive(), taken: z.boolean() })
     .nullable(),
+  /**
+   * The real keys the script acts on, by label, for which the rehearsal makes stand-ins in its token once the holders
+   * have taken it; `proposalId` is then the proposal they approve (on Approvals) before the run starts. Null when the
+   * script acts on no existing key.
+   */
+  standIns: z.object({ keys: z.array(z.string()), proposalId: z.string().nullable() }).nullable(),
 });
 export type ActiveRehearsal = z.infer<typeof ActiveRehearsal>;
 

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -192,6 +192,48 @@ it('rehearses in a scratch installation: nothing real is touched, the report say
   expect(run.code, run.stderr).toBe(EXIT.ok);
   expect(run.stdout).toMatch(/— done\n/);
 });
+
+it('rehearses a script on a key of the real installation on a stand-in, which the holders approve first', async () => {
+  const lint = JSON.parse((await cli(['--json', 'ceremony', 'lint', file])).stdout) as {
+    value: { steps: { shortFingerprint: string | null }[] };
+  };
+  expect((await cli(['ceremony', 'run', file], { fingerprint: lint.value.steps[1]!.shortFingerprint! })).code).toBe(
+    EXIT.ok,
+  );
+  const [key] = (JSON.parse((await cli(['--json', 'key', 'list'])).stdout) as { value: { id: string }[] }).value;
+  const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
+  const closes = new Date(clock.now.getTime() + 6 * 3600_000).toISOString();
+  const token = /token: \{[^}]+\}/.exec(readFileSync(file, 'utf8'))![0];
+  const second = join(dataDir, 'activate.yml');
+  writeFileSync(
+    second,
+    `format: custos-ceremony/1
+title: Put the terminal key to use
+purpose: Activate the key and prove it signs.
+location: Lab
+window: { opens: "${opens}", closes: "${closes}" }
+${token}
+roles: { administrator: Ada, custodians: [Ada, Babbage, Curie], witnesses: [Eve] }
+steps:
+  - { id: activate, title: Activate it, by: Ada, action: key.activate, params: { keyId: ${key!.id} }, approvers: [Babbage, Curie] }
+  - id: sign
+    title: Sign a test text
+    by: Ada
+    action: key.test-signature
+    params: { keyId: ${key!.id}, challenge: rehearsed }
+    approvers: [Babbage, Curie]
+`,
+  );
+  const rehearsed = await cli(['ceremony', 'rehearse', second], { fingerprint: 'from-screen' });
+  expect(rehearsed.code, rehearsed.stderr).toBe(EXIT.ok);
+  expect(rehearsed.stderr).toContain('The rehearsal makes stand-ins for them in its token');
+  expect(rehearsed.prompts).toContain('Babbage: the stand-ins’ fingerprint, as you read it: ');
+  expect(rehearsed.stderr).toContain('The stand-ins are in the rehearsal token.');
+  expect(rehearsed.stdout).toContain('REHEARSAL passed');
+  // The real key was not activated: it is still waiting in pre-activation.
+  const after = JSON.parse((await cli(['--json', 'key', 'list'])).stdout) as { value: { state: string }[] };
+  expect(after.value).toEqual([expect.objectContaining({ id: key!.id, state: 'pre-activation' })]);
+}, 120_000);
 
 it('a rehearsal refused part-way counts its failed attempts here at once, and is recorded as incomplete', async () => {
   // Babbage's passphrase is guessed wrongly in the rehearsal: the command stops there and ends the rehearsal.

@@ -394,7 +394,10 @@ export async function rehearse(
       const holders = [];
       for (const name of opened.custody.holders)
         holders.push(await proofOf(core, name, values, io, 'rehearsal custody'));
-      await read(core, 'rehearsals.takeCustody', { holders });
+      const taken = await read(core, 'rehearsals.takeCustody', { holders });
+      const standIns = taken.active?.standIns;
+      if (standIns?.proposalId)
+        await approveStandIns(core, text, standIns.proposalId, opened.custody.holders, values, io);
     }
     const result = await runScript(core, text, values, io, true);
     if (!result.envelope.ok) {
@@ -415,6 +418,47 @@ export async function rehearse(
       v: never,
     ) => string,
   };
+}
+
+/**
+ * The script acts on real keys: the rehearsal proposed stand-ins for them in its token (its administrator did), and
+ * the holders approve them as any quorum action before the run. Their fingerprint is on the screen only: the
+ * printed script has none for them.
+ */
+async function approveStandIns(
+  core: CustosCore,
+  text: string,
+  proposalId: string,
+  holders: readonly string[],
+  values: Values,
+  io: Io,
+): Promise<void> {
+  const { script } = parseScript(text) as { script: CeremonyScript };
+  let view = await proposalById(core, proposalId);
+  io.stderr(
+    '\nThe script acts on real keys. The rehearsal makes stand-ins for them in its token: new keys with the same ids,\n' +
+      'labels, algorithms, usages and states. Nothing of the real keys is copied.\n',
+  );
+  io.stderr(renderProposal(core)(view));
+  io.stderr(
+    `  Proposed. Fingerprint: ${view.shortFingerprint}\n` +
+      '  Each approver compares it, aloud, with the fingerprint on this screen (the printed script has none).\n',
+  );
+  for (const name of holders.filter((n) => n !== script.roles.administrator)) {
+    if (view.state !== 'open') break;
+    const fingerprint = await ask(io, `${name}: the stand-ins’ fingerprint, as you read it: `, false);
+    const approver = await factors(custodianId(core, name), name, values, io, AT_THE_TERMINAL);
+    const answer = await core.router.dispatch('proposals.approve', { proposalId, fingerprint, approver });
+    if (!answer.ok) throw new CustosError(answer.error.code, answer.error.message, answer.error.remedy);
+    view = answer.value as ProposalView;
+  }
+  if (view.state !== 'executed')
+    throw new CustosError('CEREMONY_STEP_REFUSED', 'The rehearsal’s stand-in keys were not made.', [
+      view.outcome?.status === 'failed'
+        ? (view.outcome.message ?? view.outcome.code)
+        : 'Too few holders approved them; end the rehearsal and start it again.',
+    ]);
+  io.stderr('  The stand-ins are in the rehearsal token.\n');
 }
 
 /** Ends a rehearsal that failed or was refused part-way: it is recorded here as incomplete, and the error stands. */

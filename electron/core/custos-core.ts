@@ -39,6 +39,7 @@ import type { SpawnRehearsal } from './ceremony/rehearsal-protocol';
 import { runReport } from './ceremony/run-report';
 import { CertificateStore } from './pki/certificate-store';
 import { pkiOperations } from './pki/pki-operations';
+import { standInKeys } from './keys/stand-ins';
 import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
 import { certificatesOnTokens } from './pki/trust-store';
 import { proposeCompromiseRevocations } from './pki/compromise-revocations';
@@ -212,6 +213,7 @@ export class CustosCore {
       module: () => this.tokens.ready(),
       clock,
     });
+    const standIns = standInKeys(store, clock, this.keys, () => this.ceremonies.scratch());
     this.quorum = new QuorumService({
       store,
       audit: this.audit,
@@ -225,6 +227,7 @@ export class CustosCore {
         'backup.retire': this.backups.retirements.operation(),
         ...this.pki.operations,
         'key.import-wrapped': this.transport.importOperation(),
+        'rehearsal.stand-ins': standIns.operation,
       },
       checks: {
         ...keyChecks(store, clock, this.keys),
@@ -232,6 +235,7 @@ export class CustosCore {
         ...this.pki.checks,
         'key.export-wrapped': this.transport.exportCheck,
         'key.import-wrapped': this.transport.importCheck,
+        'rehearsal.stand-ins': standIns.check,
       },
       needs: {
         ...keyNeeds(store, clock, this.keys),

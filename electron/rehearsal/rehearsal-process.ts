@@ -9,6 +9,7 @@ import {
   scratchToken,
   seedPeople,
   takeScratchCustody,
+  proposeStandIns,
   factorStates,
   type PersonSeed,
 } from '../core/ceremony/rehearsal';
@@ -45,10 +46,13 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
       const envelope = await core.router.dispatch(message.channel, handOver(message.channel, message.payload, soPin));
       parent.post({ type: 'reply', id: message.id, envelope, factors: factorStates(core) });
     } else if (message.type === 'take-custody') {
-      let envelope: Envelope<null>;
+      let envelope: Envelope<{ standIns: string | null }>;
       try {
         await takeScratchCustody(core, { token, soPin }, message.threshold, message.holders);
-        envelope = { ok: true, value: null };
+        envelope = {
+          ok: true,
+          value: { standIns: message.standIns ? proposeStandIns(core, message.standIns).id : null },
+        };
       } catch (error) {
         envelope = { ok: false, error: wire(error) };
       }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -11,6 +12,9 @@ import { ceremonyInstallation, CEREMONY_PEOPLE } from '../testing/ceremony-fixtu
 import { forkRehearsal } from './rehearsal-host';
 import { sql } from '../store/sql';
 import type { RehearsalProcess } from './rehearsal-protocol';
+import pkcs11js from 'pkcs11js';
+import type { KeyRecord } from '../../../shared/keys';
+import { findObjects } from '../hsm/find-objects';
 
 /**
  * A rehearsal in the app: the real installation stays open in this process, the scratch one runs in a real child
@@ -248,6 +252,154 @@ it('a script on a token already in custody: its holders take the scratch token f
   // The real token was never opened: still no key on it.
   expect(await call<unknown[]>('keys.list')).toEqual([]);
 });
+
+/** A quorum action in the real installation, proposed by Ada and approved by the other holders (and the officer). */
+async function realAction(custodyId: string, action: string, params: Record<string, unknown>) {
+  const proposed = await call<ProposalView>('proposals.create', { custodyId, action, params, requester: proof('Ada') });
+  let view = proposed;
+  for (const name of ['Babbage', 'Curie']) {
+    if (view.state !== 'open') break;
+    view = await call<ProposalView>('proposals.approve', {
+      proposalId: view.id,
+      fingerprint: view.shortFingerprint,
+      approver: proof(name),
+    });
+  }
+  expect(view.state).toBe('executed');
+  return view;
+}
+
+/** The objects in the real token carrying a CKA_ID, found without a login (a key pair's public half). */
+function objectsInRealToken(keyId: string): number {
+  return core.tokens
+    .ready()
+    .withSession(token, {}, (session, lib) =>
+      findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 8),
+    ).length;
+}
+
+it('a script on a real key is rehearsed on a stand-in the holders approve: the real key and token stay as they were', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  await realAction(custody.id, 'key.generate', {
+    algorithm: 'EC-P256',
+    label: 'old-signing',
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 365,
+  });
+  const real = (await call<KeyRecord[]>('keys.list'))[0]!;
+  await realAction(custody.id, 'key.schedule-destruction', { keyId: real.id, waitDays: 7 });
+  clock.now = new Date(clock.now.getTime() + 8 * 86_400_000);
+  const before = (await call<KeyRecord[]>('keys.list'))[0]!;
+  expect(before.destructionNotBefore).not.toBeNull();
+  const text = script(`  - id: destroy-old
+    title: Destroy the old signing key
+    by: Ada
+    action: key.destroy
+    params: { keyId: ${real.id} }
+    approvers: [Babbage, Curie, Olga Setup]
+`).replace('witnesses: [Eve] }', 'securityOfficer: Olga Setup, witnesses: [Eve] }');
+
+  const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
+  expect(started.active!.standIns).toEqual({ keys: ['old-signing'], proposalId: null });
+  // Ada, the administrator, proposes the stand-ins and cannot approve them: two other holders must take the token.
+  expect(
+    await core.router.dispatch('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage')] }),
+  ).toMatchObject({ ok: false, error: { code: 'CEREMONY_STEP_REFUSED' } });
+  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+  });
+  const proposalId = taken.active!.standIns!.proposalId!;
+  const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
+  expect(proposal).toMatchObject({ action: 'rehearsal.stand-ins', state: 'open' });
+  // Nothing stands in before the holders approve, and the run cannot start on a key the rehearsal does not have.
+  expect(await call<KeyRecord[]>('keys.list')).toEqual([]);
+  expect(
+    await core.router.dispatch('proposals.approve', {
+      proposalId,
+      fingerprint: proposal.shortFingerprint,
+      approver: proof('Ada'),
+    }),
+  ).toMatchObject({ ok: false, error: { code: 'SELF_APPROVAL' } });
+  for (const name of ['Babbage', 'Curie'])
+    await call('proposals.approve', { proposalId, fingerprint: proposal.shortFingerprint, approver: proof(name) });
+
+  // The stand-in: the real key's id, label, algorithm, usage, state and waiting destruction, in the rehearsal token.
+  const [standIn] = await call<KeyRecord[]>('keys.list');
+  expect(standIn).toMatchObject({
+    id: real.id,
+    label: 'old-signing',
+    algorithm: 'EC-P256',
+    usage: 'sign',
+    state: 'pre-activation',
+    token: started.active!.token,
+    destructionNotBefore: before.destructionNotBefore,
+  });
+  // A new key, not a copy: its public key differs from the real one's.
+  expect(standIn!.fingerprint).not.toBe(real.fingerprint);
+
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  expect((await call<KeyRecord[]>('keys.list'))[0]).toMatchObject({ id: real.id, state: 'destroyed' });
+  const ended = await call<RehearsalStatus>('rehearsals.end');
+  expect(ended.last).toMatchObject({ outcome: 'passed' });
+  // The rehearsal report says which keys were stand-ins, with the entries of the proposal that made them.
+  const report = JSON.parse(readFileSync(join(ended.last!.reportDir!, 'report.json'), 'utf8')) as {
+    ceremony: { standIns: unknown };
+    audit: unknown;
+  };
+  expect(report.ceremony.standIns).toEqual([
+    { proposalId, approvedBy: ['Babbage', 'Curie'], keys: [{ keyId: real.id, label: 'old-signing' }] },
+  ]);
+  expect(JSON.stringify(report.audit)).toContain(proposalId);
+  const pdf = execFileSync('pdftotext', ['-layout', join(ended.last!.reportDir!, 'report.pdf'), '-'], {
+    encoding: 'utf8',
+  });
+  expect(pdf).toContain('Stand-in keys');
+  expect(pdf).toContain(real.id);
+
+  // Back in the real installation: the real key still waits for its destruction, and its objects are in its token.
+  expect(await call<KeyRecord[]>('keys.list')).toEqual([before]);
+  expect(objectsInRealToken(real.id)).toBeGreaterThan(0);
+  // And the real installation makes no stand-ins, however it is asked.
+  expect(() =>
+    core.quorum.propose({
+      custodyId: custody.id,
+      action: 'rehearsal.stand-ins',
+      params: { keys: [{ ...standInOf(real), keyId: 'ab'.repeat(16) }] },
+      requestedBy: people.Ada!.id,
+    }),
+  ).toThrow(expect.objectContaining({ code: 'REHEARSAL_ONLY' }));
+}, 120_000);
+
+it('what a stand-in cannot rehearse is refused before anything opens, each with its reason', async () => {
+  await takeRealCustody();
+  const text = script(`  - id: restore
+    title: Restore drill
+    by: Ada
+    action: key.restore
+    params: { setId: ${'fe'.repeat(16)} }
+    approvers: [Babbage, Curie]
+`);
+  const answer = await core.router.dispatch('rehearsals.start', { script: text });
+  expect(answer).toMatchObject({ ok: false, error: { code: 'CEREMONY_SCRIPT_INVALID' } });
+  expect(JSON.stringify(answer)).toContain('real backup set');
+  expect(spawned).toHaveLength(0);
+});
+
+function standInOf(key: KeyRecord) {
+  return {
+    keyId: key.id,
+    label: key.label,
+    algorithm: key.algorithm,
+    usage: key.usage,
+    backupable: key.backupable,
+    cryptoperiodDays: 365,
+    state: 'active',
+    family: null,
+    version: null,
+    destroyableFrom: null,
+  };
+}
 
 it('failed attempts in a rehearsal count towards the lockout here: a rehearsal is no way to guess passphrases', async () => {
   const text = script(CUSTODY + KEY);

@@ -105,6 +105,7 @@ export class RehearsalHost {
         custody: plan.custody
           ? { holders: plan.custody.holders, threshold: plan.custody.threshold, taken: false }
           : null,
+        standIns: plan.standIns.length > 0 ? { keys: plan.standIns.map((k) => k.label), proposalId: null } : null,
       };
       this.active = { plan, view, process, runId: null, ending: false, factors: {} };
       this.deps.core.events.divert(true);
@@ -129,17 +130,34 @@ export class RehearsalHost {
         'Only holders of the real token’s custody take the rehearsal token.',
         [`Its holders: ${custody.holders.join(', ')}.`],
       );
+    const { standIns, standInsBy } = active.plan;
+    if (standIns.length > 0) {
+      // The administrator proposes the stand-ins, so does not approve them: the other holders present must suffice.
+      if (standInsBy === null)
+        throw new CustosError('CEREMONY_STEP_REFUSED', 'The script’s administrator is not enrolled here.');
+      const others = holders.filter((h) => h.custodianId !== standInsBy).length;
+      if (others < custody.threshold)
+        throw new CustosError(
+          'CEREMONY_STEP_REFUSED',
+          `The administrator proposes the rehearsal’s stand-in keys and cannot approve them: ${custody.threshold} ` +
+            `other holders must take the rehearsal token (${others} did).`,
+          ['Bring another holder of the real token.'],
+        );
+    }
     const answer = await this.ask({
       type: 'take-custody',
       now: this.now(),
       id: this.nextId++,
       holders,
       threshold: custody.threshold,
+      standIns: standIns.length > 0 ? { keys: standIns, by: standInsBy! } : null,
     });
     if (answer.type !== 'reply') throw stoppedError();
     if (!answer.envelope.ok)
       throw new CustosError(answer.envelope.error.code, answer.envelope.error.message, answer.envelope.error.remedy);
     custody.taken = true;
+    const proposed = answer.envelope.value as { standIns: string | null } | null;
+    if (active.view.standIns) active.view.standIns.proposalId = proposed?.standIns ?? null;
     this.changed();
     return this.status();
   }

@@ -5,6 +5,7 @@ import type { FactorProof } from '../../../shared/quorum';
 import type { TokenRef } from '../../../shared/tokens';
 import type { FactorState } from '../custodians/custodian-service';
 import type { PersonSeed } from './rehearsal';
+import type { StandIn } from '../../../shared/actions';
 
 /**
  * The messages between the main process and a rehearsal process (rehearsal-host.ts ⇄
@@ -14,7 +15,15 @@ import type { PersonSeed } from './rehearsal';
 export type ToRehearsal =
   | { type: 'open'; now: string; dir: string; version: string; people: PersonSeed[] }
   | { type: 'request'; now: string; id: number; channel: ChannelName; payload: unknown }
-  | { type: 'take-custody'; now: string; id: number; holders: z.infer<typeof FactorProof>[]; threshold: number }
+  | {
+      type: 'take-custody';
+      now: string;
+      id: number;
+      holders: z.infer<typeof FactorProof>[];
+      threshold: number;
+      /** Stand-ins for the real keys the script acts on, proposed by `by` (the script's administrator) once taken. */
+      standIns: { keys: StandIn[]; by: string } | null;
+    }
   | { type: 'finish'; now: string; id: number; scriptSha256: string };
 
 export type FromRehearsal =

@@ -10,6 +10,8 @@ import { sql } from '../store/sql';
 import type { FactorState } from '../custodians/custodian-service';
 import type { CustosCore } from '../custos-core';
 import { parseScript, peopleNamed, type ParsedScript } from './script';
+import type { ScriptStep } from '../../../shared/ceremony-script';
+import type { StandIn } from '../../../shared/actions';
 
 /**
  * A rehearsal runs the same script in a scratch installation beside the real one — its own data directory,
@@ -22,6 +24,10 @@ export interface RehearsalPlan {
   people: PersonSeed[];
   /** For a script without a custody step: the holders and threshold of the real token's custody. */
   custody: { holders: string[]; holderIds: string[]; threshold: number } | null;
+  /** What stands in, in the scratch token, for each real key the script acts on (stand-ins.ts); none for most. */
+  standIns: StandIn[];
+  /** Who proposes the stand-ins in the rehearsal: the script's administrator. */
+  standInsBy: string | null;
 }
 
 /**
@@ -49,31 +55,13 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
     throw new CustosError('CEREMONY_SCRIPT_INVALID', 'This ceremony script cannot be rehearsed.', parsed.problems);
   const lint = core.ceremonies.lint(text);
   // The real token's state (in custody already) is no problem for a rehearsal; anything else is.
-  const problems = lint.problems.filter((p) => !p.includes('is already in custody'));
+  const problems = [
+    ...lint.problems.filter((p) => !p.includes('is already in custody')),
+    ...standInProblems(parsed.script.steps),
+  ];
   if (problems.length > 0)
     throw new CustosError('CEREMONY_SCRIPT_INVALID', 'This ceremony script cannot be rehearsed as written.', problems);
-  const generated = new Set(
-    parsed.script.steps.flatMap((s) =>
-      'action' in s && (s.action === 'key.generate' || s.action === 'key.rotate') ? [s.id] : [],
-    ),
-  );
-  // A key the script generates is named `@step` (a backup's keyIds is a list of them); any other names a real key.
-  const ofThisScript = (ref: unknown) => typeof ref === 'string' && ref.startsWith('@') && generated.has(ref.slice(1));
-  const existing = parsed.script.steps.flatMap((s) =>
-    'action' in s
-      ? Object.entries(s.params).flatMap(([name, v]) =>
-          /keyId|KeyId|keyIds/.test(name) && !(Array.isArray(v) ? v : [v]).every(ofThisScript)
-            ? [`${s.id}: ${name}`]
-            : [],
-        )
-      : [],
-  );
-  if (existing.length > 0)
-    throw new CustosError(
-      'CEREMONY_SCRIPT_INVALID',
-      'This script acts on keys that exist only in the real installation, so it cannot be rehearsed yet.',
-      [`Steps naming existing keys: ${existing.join(', ')}.`, 'Rehearse the ceremony that generates them instead.'],
-    );
+  const standIns = standInsFor(core, parsed.script.steps);
   const hasCustodyStep = parsed.script.steps.some((s) => 'custody' in s);
   const real = hasCustodyStep
     ? null
@@ -85,6 +73,12 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
             c.token.serial === parsed.script.token.serial &&
             c.token.label === parsed.script.token.label,
         );
+  if (standIns.length > 0 && !real)
+    throw new CustosError(
+      'CEREMONY_SCRIPT_INVALID',
+      'This script acts on keys of the real installation but its token is not in custody there.',
+      ['A rehearsal makes stand-ins for keys of a token in custody; check the script’s token.'],
+    );
   const names = peopleNamed(parsed.script);
   const everyone = core.custodians.list();
   // The real custody's holders take the scratch token first, named in the script or not.
@@ -109,6 +103,8 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
   return {
     parsed,
     people,
+    standIns,
+    standInsBy: everyone.find((c) => c.name === parsed.script.roles.administrator)?.id ?? null,
     custody: real
       ? {
           holders: real.holderIds.map((id) => byId.get(id) ?? id),
@@ -117,6 +113,84 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
         }
       : null,
   };
+}
+
+const NEW_KEY_ACTIONS = new Set(['key.generate', 'key.rotate']);
+
+/** A parameter naming a key an earlier step of the script generates (`@step`), not a real one. */
+function ofTheScript(steps: readonly ScriptStep[]) {
+  const generated = new Set(steps.flatMap((s) => ('action' in s && NEW_KEY_ACTIONS.has(s.action) ? [s.id] : [])));
+  return (ref: unknown) => typeof ref === 'string' && ref.startsWith('@') && generated.has(ref.slice(1));
+}
+
+/**
+ * What a stand-in cannot rehearse, and why: a real backup set's cards never go into a scratch token, a package
+ * wrapped for a real key opens only there, the trusted recipients an export needs are not copied, and a CA's
+ * certificate belongs to its real key.
+ */
+function standInProblems(steps: readonly ScriptStep[]): string[] {
+  const ofThisScript = ofTheScript(steps);
+  const problems: string[] = [];
+  const certified = new Set<string>();
+  for (const step of steps) {
+    if (!('action' in step)) continue;
+    const p = step.params;
+    if (p.setId !== undefined)
+      problems.push(
+        `${step.id}: ${step.action} uses a real backup set, whose cards never go into a rehearsal token. ` +
+          'Rehearse a script that makes its backup first (its practice cards can be restored in the same rehearsal).',
+      );
+    if (step.action === 'key.import-wrapped')
+      problems.push(`${step.id}: a package wrapped for a real key opens only in the real token.`);
+    if (step.action === 'key.export-wrapped')
+      problems.push(
+        `${step.id}: the real installation's trusted recipients are not copied into a rehearsal, so an export ` +
+          'to one cannot be rehearsed.',
+      );
+    const issuer = p.issuerKeyId;
+    if (issuer !== undefined && !ofThisScript(issuer) && !certified.has(String(issuer)))
+      problems.push(
+        `${step.id}: ${step.action} needs the real CA’s certificate, which a stand-in cannot have. ` +
+          'Rehearse it in a script that makes the CA’s certificate first.',
+      );
+    if (step.action === 'cert.self-sign' && typeof p.keyId === 'string') certified.add(p.keyId);
+  }
+  return problems;
+}
+
+/**
+ * The real keys a script acts on (a parameter naming a key that is not `@step`), each as the stand-in the rehearsal
+ * makes for it, with the real key's id, label, algorithm, usage, state and waiting destruction.
+ */
+function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] {
+  const ofThisScript = ofTheScript(steps);
+  const existing = new Set<string>();
+  for (const step of steps)
+    if ('action' in step)
+      for (const [name, value] of Object.entries(step.params))
+        if (/keyId|KeyId|keyIds/.test(name))
+          for (const ref of Array.isArray(value) ? value : [value])
+            if (typeof ref === 'string' && !ofThisScript(ref)) existing.add(ref);
+  return [...existing].map((id) => {
+    const key = core.keys.get(id);
+    if (key.state === 'destroyed' || key.state === 'compromised')
+      throw new CustosError('CEREMONY_SCRIPT_INVALID', `“${key.label}” is ${key.state}: no step can act on it.`, [
+        'Take the steps naming it out of the script.',
+      ]);
+    const days = Math.round((Date.parse(key.expiresAt) - Date.parse(key.createdAt)) / 86_400_000);
+    return {
+      keyId: key.id,
+      label: key.label,
+      algorithm: key.algorithm as StandIn['algorithm'],
+      usage: key.usage as StandIn['usage'],
+      backupable: key.backupable,
+      cryptoperiodDays: Math.min(3650, Math.max(1, days)),
+      state: key.state,
+      family: key.family,
+      version: key.version,
+      destroyableFrom: key.destructionNotBefore,
+    };
+  });
 }
 
 /** A new scratch data directory under the real one's `rehearsals/`, owner-only. */
@@ -171,6 +245,25 @@ export async function takeScratchCustody(
   holders: { custodianId: string; passphrase: string; code: string }[],
 ): Promise<void> {
   await core.custody.take({ token: scratch.token, threshold, holders, currentSoPin: scratch.soPin });
+}
+
+/**
+ * Once the holders have taken the scratch token: the stand-ins for the real keys the script acts on, proposed in the
+ * scratch installation by the script's administrator, for the holders to approve as any quorum action.
+ */
+export function proposeStandIns(core: CustosCore, standIns: { keys: StandIn[]; by: string }) {
+  const scratch = core.ceremonies.scratch()!;
+  const custody = core.custody
+    .list()
+    .find(
+      (c) => c.state === 'active' && c.token.serial === scratch.token.serial && c.token.label === scratch.token.label,
+    )!;
+  return core.quorum.propose({
+    custodyId: custody.id,
+    action: 'rehearsal.stand-ins',
+    params: { keys: standIns.keys },
+    requestedBy: standIns.by,
+  });
 }
 
 /** The rehearsal's signed report, written with its PDF (REHEARSAL on every page) into the rehearsal's folder. */

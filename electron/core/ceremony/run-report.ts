@@ -49,6 +49,8 @@ export function runReport(sources: ReportSources, runs: CeremonyRuns, runId: str
     ];
   });
   const rehearsal = runs.isRehearsal(runId);
+  const standIns = rehearsal ? standInsOf(sources) : [];
+  for (const made of standIns) ceremonySeqs(sources.store, made.proposalId).forEach((seq) => seqs.add(seq));
   return assemble(
     sources,
     rehearsal ? 'ceremony.rehearsal' : 'ceremony.script-run',
@@ -79,9 +81,31 @@ export function runReport(sources: ReportSources, runs: CeremonyRuns, runId: str
           outcome: s.outcome,
           performedAt: s.performedAt,
         })),
+        // A rehearsal's steps on real keys acted on stand-ins made in its token: said, with their entries.
+        ...(rehearsal ? { standIns } : {}),
       },
       participants,
       keyIds: [...keyIds],
     },
   );
+}
+
+/** The stand-in keys a rehearsal made (rehearsal.stand-ins, executed), each with the proposal that made it. */
+function standInsOf(sources: ReportSources) {
+  const names = new Map(sources.custodians.list().map((c) => [c.id, c.name]));
+  const ids = sources.store.all<{ id: string }>(
+    sql`SELECT id FROM proposals WHERE json_extract(body, '$.action') = 'rehearsal.stand-ins' ORDER BY created_at`,
+  );
+  return ids.flatMap(({ id }) => {
+    const proposal = sources.quorum.provenView(id);
+    if (proposal.state !== 'executed' || proposal.outcome?.status !== 'ok') return [];
+    const made = (proposal.outcome.result as { keys: { keyId: string; label: string }[] }).keys;
+    return [
+      {
+        proposalId: id,
+        approvedBy: proposal.approvals.map((a) => names.get(a.custodianId) ?? a.custodianId).sort(),
+        keys: made.map((k) => ({ keyId: k.keyId, label: k.label })),
+      },
+    ];
+  });
 }

@@ -257,11 +257,14 @@ function registeredOnlyIfLeast(
   }
 }
 
-/** Where a rotation's successor stands in its key family, and the state it starts in. */
+/**
+ * Where a rotation's successor stands in its key family, and the state it starts in; a rehearsal's stand-in takes the
+ * real key's family, version and state, and has no predecessor in the rehearsal.
+ */
 export interface Lineage {
-  family: string;
-  version: number;
-  previous: string;
+  family: string | null;
+  version: number | null;
+  previous: string | null;
   state: KeyState;
 }
 

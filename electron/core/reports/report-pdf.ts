@@ -306,6 +306,27 @@ function scriptRunSection(doc: PDFKit.PDFDocument, c: Record<string, unknown>, h
     for (const w of step.witnesses)
       doc.text(text(`    witnessed by ${w.name}${w.signedAt ? ` at ${w.signedAt}` : ' (not confirmed)'}`));
   });
+  const standIns = (c.standIns ?? []) as {
+    proposalId: string;
+    approvedBy: string[];
+    keys: { label: string; keyId: string }[];
+  }[];
+  if (standIns.length > 0) {
+    heading('Stand-in keys');
+    doc.text(
+      text(
+        'The steps on real keys acted on stand-ins: new keys made in the rehearsal token with the real keys’ ids, ' +
+          'labels, algorithms, usages and states. The real keys and their token were not touched.',
+      ),
+    );
+    for (const made of standIns)
+      for (const key of made.keys)
+        doc.text(
+          text(
+            `    “${key.label}”, id ${key.keyId} (proposal ${made.proposalId}, approved by ${made.approvedBy.join(', ')})`,
+          ),
+        );
+  }
   heading('The script, as reviewed');
   monospaceBlock(doc, script.text);
 }

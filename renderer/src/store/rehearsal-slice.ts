@@ -38,6 +38,20 @@ export function rehearsalRun(s: CustosState): RunSummary | undefined {
   return active ? (s.runs ?? []).find((r) => r.scriptSha256 === active.scriptSha256) : undefined;
 }
 
+/** What happens once the holders took the rehearsal token: the run, after any stand-ins are approved. */
+function tokenTaken(after: ActiveRehearsal): string {
+  const standIns = after.standIns;
+  if (!standIns?.proposalId)
+    return 'The holders took the rehearsal token. The administrator starts the rehearsal run below.';
+  const keys = standIns.keys.map((k) => `“${k}”`).join(', ');
+  return (
+    `The holders took the rehearsal token. The script acts on real keys (${keys}): stand-ins for them now wait on ` +
+    `Approvals, proposed by the administrator. ${after.custody?.threshold ?? 2} other holders approve them there, as ` +
+    'any proposal; then ' +
+    'the administrator starts the rehearsal run below.'
+  );
+}
+
 /** Which installation answers, as far as the screens are concerned: the real one, or a rehearsal at a stage. */
 const installationOf = (active: ActiveRehearsal | null) =>
   active ? `${active.dir}:${active.custody?.taken ?? 'own custody'}` : 'real';
@@ -62,7 +76,7 @@ export const createRehearsalSlice =
       } else {
         set({
           rehearsalNotice: before
-            ? 'The holders took the rehearsal token. The administrator starts the rehearsal run below.'
+            ? tokenTaken(after)
             : `The rehearsal of “${after.title}” is open on the token ${after.token.label} (serial ${after.token.serial}). The administrator starts its run below; every screen now shows the scratch installation.`,
         });
         get().navigate('ceremonies', CHECK_SCRIPT_PAGE);

@@ -1,0 +1,110 @@
+import pkcs11js from 'pkcs11js';
+import { StandInParams, type StandIn } from '../../../shared/actions';
+import type { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { findObjects } from '../hsm/find-objects';
+import type { ProposalCheck, QuorumOperation } from '../quorum/quorum-service';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+import { generateInToken, registration } from './key-generation';
+import type { KeyInventory } from './key-inventory';
+
+/**
+ * A rehearsal's stand-in keys (`rehearsal.stand-ins`). A script that acts on keys of the real installation — backs one
+ * up, schedules or carries out its destruction, rotates it, signs with it — is rehearsed on stand-ins: new keys made
+ * in the scratch token, under the same quorum rules as any generation (the holders who took the scratch token
+ * approve it), with the real keys' ids, labels, algorithms, usages, states and waiting destructions. They are not
+ * copies: nothing of a real key reaches a scratch token. Only a rehearsal's scratch installation, on its own token,
+ * makes them; the real installation refuses the action when proposed and when run.
+ */
+export function standInKeys(
+  store: Store,
+  now: () => Date,
+  inventory: KeyInventory,
+  scratch: () => { token: TokenRef } | null,
+): { operation: QuorumOperation; check: ProposalCheck } {
+  const ready = (params: unknown, token: TokenRef): StandIn[] => {
+    const place = scratch();
+    if (!place || place.token.serial !== token.serial || place.token.label !== token.label)
+      throw new CustosError(
+        'REHEARSAL_ONLY',
+        'Stand-in keys are made only in a rehearsal’s scratch token; nothing was proposed or changed.',
+        ['Rehearse the script (custos ceremony rehearse, or Rehearse on the Ceremonies screen): it offers them there.'],
+      );
+    const { keys } = StandInParams.parse(params);
+    const seen = new Set<string>();
+    for (const key of keys) {
+      const taken =
+        seen.has(key.keyId) || store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${key.keyId}`) !== undefined;
+      if (taken)
+        throw new CustosError(
+          'KEY_ALREADY_IN_TOKEN',
+          `The rehearsal already has a key with the id ${key.keyId} (“${key.label}”); no stand-in was made.`,
+        );
+      seen.add(key.keyId);
+    }
+    return keys;
+  };
+
+  const operation: QuorumOperation = ({ session, lib, params, proposalId, token }) => {
+    const keys = ready(params, token);
+    const made: { key: StandIn; spki: Buffer | null; kcv: string | null }[] = [];
+    try {
+      for (const key of keys) {
+        // The scratch token is SoftHSM2's, which restricts export to trusted keys; accepted either way, since a
+        // stand-in protects nothing.
+        const generated = generateInToken(lib, session, { ...generation(key), acceptUnrestrictedExport: true });
+        made.push({ key, spki: generated.spki, kcv: generated.kcv });
+      }
+    } catch (error) {
+      // All or none: the stand-ins made before the one that failed are taken out again.
+      for (const { key } of made) removeObjects(lib, session, key.keyId);
+      throw error;
+    }
+    const at = now();
+    const registered = made.map(({ key, spki, kcv }) =>
+      registration(store, inventory, proposalId, generation(key), spki, kcv, at, {
+        family: key.family,
+        version: key.version,
+        previous: null,
+        state: key.state,
+      }),
+    );
+    return {
+      result: {
+        keys: registered.map(({ result }) => ({
+          keyId: result.keyId,
+          label: result.label,
+          fingerprint: result.fingerprint,
+          kcv: result.kcv,
+        })),
+      },
+      commit: () => {
+        for (const { commit } of registered) commit();
+        for (const key of keys) {
+          if (key.destroyableFrom === null) continue;
+          const { lastInsertRowid } = store.execute(
+            sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${key.keyId}, ${proposalId}, ${at.toISOString()}, ${key.destroyableFrom}, ${'waiting'})`,
+          );
+          inventory.signSchedule(Number(lastInsertRowid));
+        }
+      },
+    };
+  };
+
+  return { operation, check: (params, custody) => void ready(params, custody.token) };
+}
+
+const generation = (key: StandIn) => ({
+  algorithm: key.algorithm,
+  label: key.label,
+  usage: key.usage,
+  backupable: key.backupable,
+  cryptoperiodDays: key.cryptoperiodDays,
+  ckaId: key.keyId,
+});
+
+function removeObjects(lib: pkcs11js.PKCS11, session: Buffer, keyId: string): void {
+  const id = { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') };
+  for (const handle of findObjects(lib, session, [id], 8)) lib.C_DestroyObject(session, handle);
+}
