@@ -155,7 +155,14 @@ export const LintReport = z.object({
    * What the rehearsal policy asks of this exact script here, and when a rehearsal of it last passed; null in a
    * rehearsal's scratch installation, whose runs are the rehearsal.
    */
-  rehearsal: z.object({ required: z.boolean(), lastPassed: z.string().nullable() }).nullable(),
+  rehearsal: z
+    .object({
+      required: z.boolean(),
+      lastPassed: z.string().nullable(),
+      /** Why this script cannot be rehearsed (steps a stand-in key cannot stand in for); empty when it can. */
+      limits: z.array(z.string()),
+    })
+    .nullable(),
 });
 export type LintReport = z.infer<typeof LintReport>;
 

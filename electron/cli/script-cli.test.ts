@@ -235,6 +235,22 @@ steps:
   expect(after.value).toEqual([expect.objectContaining({ id: key!.id, state: 'pre-activation' })]);
 }, 120_000);
 
+it('lint says when a script cannot be rehearsed, and why; rehearse refuses it before anything opens', async () => {
+  const text = readFileSync(file, 'utf8').replace(
+    /steps:\n[\s\S]*$/,
+    `steps:\n  - { id: restore, title: Restore drill, by: Ada, action: key.restore, params: { setId: ${'fe'.repeat(16)} }, approvers: [Babbage, Curie] }\n`,
+  );
+  writeFileSync(file, text);
+  const linted = await cli(['ceremony', 'lint', file]);
+  expect(linted.stdout).toContain(
+    'Rehearsal: not possible for this script:\n  - restore: key.restore uses a real backup set',
+  );
+  const rehearsed = await cli(['ceremony', 'rehearse', file]);
+  expect(rehearsed.code).toBe(EXIT.invalidInput);
+  expect(rehearsed.stderr).toContain('real backup set');
+  expect(readdirSync(dataDir)).not.toContain('rehearsals');
+});
+
 it('a rehearsal refused part-way counts its failed attempts here at once, and is recorded as incomplete', async () => {
   // Babbage's passphrase is guessed wrongly in the rehearsal: the command stops there and ends the rehearsal.
   const guessed = await cli(['ceremony', 'rehearse', file], { wrongPassphraseOf: 'Babbage' });

@@ -75,9 +75,14 @@ export function renderLint(report: LintReport): string {
           `Rehearsal: the policy asks for a passed rehearsal of this exact script before the real run; ${
             report.rehearsal.lastPassed
               ? `one passed ${report.rehearsal.lastPassed.slice(0, 16).replace('T', ' ')} UTC.`
-              : 'none yet (custos ceremony rehearse FILE).'
+              : report.rehearsal.limits.length > 0
+                ? 'this script cannot be rehearsed, so it cannot be run as a script while the policy is on.'
+                : 'none yet (custos ceremony rehearse FILE).'
           }`,
         ]
+      : []),
+    ...(report.rehearsal && report.rehearsal.limits.length > 0
+      ? ['Rehearsal: not possible for this script:', ...report.rehearsal.limits.map((l) => `  - ${l}`)]
       : []),
     '',
   ];

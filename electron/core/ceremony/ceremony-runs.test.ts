@@ -347,9 +347,9 @@ describe('a ceremony script', () => {
 
   it('says in its lint what the rehearsal policy asks of the script, and a real run waits for a passed rehearsal', async () => {
     const text = script();
-    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: false, lastPassed: null });
+    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: false, lastPassed: null, limits: [] });
     await core.ceremonies.setPolicy(true, proof('Olga Setup'));
-    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: null });
+    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: null, limits: [] });
     await expect(core.ceremonies.start(text, proof('Ada'))).rejects.toMatchObject({
       code: 'CEREMONY_STEP_REFUSED',
       remedy: [expect.stringContaining('Rehearse this script')],
@@ -361,10 +361,33 @@ describe('a ceremony script', () => {
       script: scriptSha256(text.replace('4.12', '4.13')),
       outcome: 'passed',
     });
-    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: null });
+    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: null, limits: [] });
     core.ceremonies.recordRehearsal({ ...record, script: scriptSha256(text), outcome: 'passed' });
-    expect(core.ceremonies.lint(text).rehearsal).toEqual({ required: true, lastPassed: clock.now.toISOString() });
+    expect(core.ceremonies.lint(text).rehearsal).toEqual({
+      required: true,
+      lastPassed: clock.now.toISOString(),
+      limits: [],
+    });
     expect((await core.ceremonies.start(text, proof('Ada'))).state).toBe('in-progress');
+  });
+
+  it('says in its lint when a script cannot be rehearsed, and why', () => {
+    const text = script().replace(
+      /steps:\n[\s\S]*$/,
+      `steps:
+  - id: restore
+    title: Restore drill
+    by: Ada
+    action: key.restore
+    params: { setId: ${'fe'.repeat(16)} }
+    approvers: [Babbage, Curie]
+`,
+    );
+    expect(core.ceremonies.lint(text).rehearsal!.limits).toEqual([
+      expect.stringMatching(
+        /^restore: key\.restore uses a real backup set, whose cards never go into a rehearsal token/,
+      ),
+    ]);
   });
 
   it('can be rehearsed when it backs up the keys it generates (a list of @step references)', () => {

@@ -26,6 +26,7 @@ import { refuseTampered } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { bindingOf, lintScript, prepareProposal, sameToken, stepWords, type LintSources } from './lint';
 import { parseScript, stepWitnesses, type ParsedScript } from './script';
+import { rehearsalLimits } from './rehearsal-limits';
 
 /** What a run records, one event per signed audit entry (action `ceremony.<kind>`, object `ceremony-run:<id>`). */
 type RunEvent =
@@ -116,7 +117,11 @@ export class CeremonyRuns {
     const passed = this.rehearsals().filter((r) => r.script === report.sha256 && r.outcome === 'passed');
     return {
       ...report,
-      rehearsal: { required: this.policy().requireRehearsal, lastPassed: passed.at(-1)?.at ?? null },
+      rehearsal: {
+        required: this.policy().requireRehearsal,
+        lastPassed: passed.at(-1)?.at ?? null,
+        limits: scriptLimits(text),
+      },
     };
   }
 
@@ -172,9 +177,15 @@ export class CeremonyRuns {
       throw new CustosError(
         'CEREMONY_STEP_REFUSED',
         'The policy asks for a passed rehearsal of this exact script before it is run for real, and there is none.',
-        [
-          'Rehearse it first, with the same file unchanged: “Rehearse this script” on Ceremonies → Check a script, or custos ceremony rehearse FILE.',
-        ],
+        report.rehearsal.limits.length > 0
+          ? [
+              ...report.rehearsal.limits,
+              'So this script cannot be rehearsed, and under the policy it cannot be run as a script: carry out its ' +
+                'steps as single quorum actions, or a security officer turns the policy off (recorded).',
+            ]
+          : [
+              'Rehearse it first, with the same file unchanged: “Rehearse this script” on Ceremonies → Check a script, or custos ceremony rehearse FILE.',
+            ],
       );
     const token = rehearsal?.token ?? script.token;
     const open = this.list().find((r) => r.state === 'in-progress' && sameToken(r.token, token));
@@ -641,4 +652,10 @@ export class CeremonyRuns {
       );
     return row.text;
   }
+}
+
+/** Why a script cannot be rehearsed; none for a script that does not parse (lint says why). */
+function scriptLimits(text: string): string[] {
+  const parsed = parseScript(text);
+  return 'problems' in parsed ? [] : rehearsalLimits(parsed.script.steps);
 }

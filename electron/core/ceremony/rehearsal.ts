@@ -10,6 +10,7 @@ import { sql } from '../store/sql';
 import type { FactorState } from '../custodians/custodian-service';
 import type { CustosCore } from '../custos-core';
 import { parseScript, peopleNamed, type ParsedScript } from './script';
+import { ofTheScript, rehearsalLimits } from './rehearsal-limits';
 import type { ScriptStep } from '../../../shared/ceremony-script';
 import type { StandIn } from '../../../shared/actions';
 
@@ -57,7 +58,7 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
   // The real token's state (in custody already) is no problem for a rehearsal; anything else is.
   const problems = [
     ...lint.problems.filter((p) => !p.includes('is already in custody')),
-    ...standInProblems(parsed.script.steps),
+    ...rehearsalLimits(parsed.script.steps),
   ];
   if (problems.length > 0)
     throw new CustosError('CEREMONY_SCRIPT_INVALID', 'This ceremony script cannot be rehearsed as written.', problems);
@@ -113,49 +114,6 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
         }
       : null,
   };
-}
-
-const NEW_KEY_ACTIONS = new Set(['key.generate', 'key.rotate']);
-
-/** A parameter naming a key an earlier step of the script generates (`@step`), not a real one. */
-function ofTheScript(steps: readonly ScriptStep[]) {
-  const generated = new Set(steps.flatMap((s) => ('action' in s && NEW_KEY_ACTIONS.has(s.action) ? [s.id] : [])));
-  return (ref: unknown) => typeof ref === 'string' && ref.startsWith('@') && generated.has(ref.slice(1));
-}
-
-/**
- * What a stand-in cannot rehearse, and why: a real backup set's cards never go into a scratch token, a package
- * wrapped for a real key opens only there, the trusted recipients an export needs are not copied, and a CA's
- * certificate belongs to its real key.
- */
-function standInProblems(steps: readonly ScriptStep[]): string[] {
-  const ofThisScript = ofTheScript(steps);
-  const problems: string[] = [];
-  const certified = new Set<string>();
-  for (const step of steps) {
-    if (!('action' in step)) continue;
-    const p = step.params;
-    if (p.setId !== undefined)
-      problems.push(
-        `${step.id}: ${step.action} uses a real backup set, whose cards never go into a rehearsal token. ` +
-          'Rehearse a script that makes its backup first (its practice cards can be restored in the same rehearsal).',
-      );
-    if (step.action === 'key.import-wrapped')
-      problems.push(`${step.id}: a package wrapped for a real key opens only in the real token.`);
-    if (step.action === 'key.export-wrapped')
-      problems.push(
-        `${step.id}: the real installation's trusted recipients are not copied into a rehearsal, so an export ` +
-          'to one cannot be rehearsed.',
-      );
-    const issuer = p.issuerKeyId;
-    if (issuer !== undefined && !ofThisScript(issuer) && !certified.has(String(issuer)))
-      problems.push(
-        `${step.id}: ${step.action} needs the real CA’s certificate, which a stand-in cannot have. ` +
-          'Rehearse it in a script that makes the CA’s certificate first.',
-      );
-    if (step.action === 'cert.self-sign' && typeof p.keyId === 'string') certified.add(p.keyId);
-  }
-  return problems;
 }
 
 /**

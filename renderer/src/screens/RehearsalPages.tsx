@@ -21,6 +21,7 @@ export function RehearseSection({ report, primary }: { report: LintReport; prima
   const busy = useCustos((s) => s.rehearsalBusy === 'start');
   const error = useCustos((s) => (s.rehearsalErrorAt === 'start' ? s.rehearsalError : null));
   const need = report.rehearsal;
+  if (need && need.limits.length > 0) return <CannotRehearse report={report} />;
   return (
     <section className="card no-print" aria-labelledby="rehearse-title">
       <h2 id="rehearse-title">Rehearse this script</h2>
@@ -42,6 +43,32 @@ export function RehearseSection({ report, primary }: { report: LintReport; prima
       <button type="button" className={primary ? 'primary' : undefined} onClick={() => void start()} disabled={busy}>
         {busy ? 'Opening the rehearsal…' : 'Rehearse this script'}
       </button>
+    </section>
+  );
+}
+
+/** A script a stand-in cannot rehearse: why, and what the policy then means for it. No button that would fail. */
+function CannotRehearse({ report }: { report: LintReport }) {
+  const need = report.rehearsal!;
+  return (
+    <section className="card no-print" aria-labelledby="rehearse-title">
+      <h2 id="rehearse-title">This script cannot be rehearsed</h2>
+      <p>
+        A rehearsal runs the script on a scratch token, on stand-ins for the real keys it names. Some steps act on what
+        only the real installation has:
+      </p>
+      <ul>
+        {need.limits.map((limit) => (
+          <li key={limit}>{limit}</li>
+        ))}
+      </ul>
+      {need.required && !need.lastPassed && (
+        <p>
+          <strong>The policy asks for a passed rehearsal before a real run, so this script cannot be run.</strong> Carry
+          out its steps as single quorum actions (Approvals), or a security officer turns the policy off at the console
+          (<code>custos ceremony policy --require-rehearsal off</code>, recorded).
+        </p>
+      )}
     </section>
   );
 }
