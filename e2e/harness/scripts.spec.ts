@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Locator } from '@playwright/test';
-import { ceremony, type Person } from './ceremony';
+import { ceremony, generateKeys, type Person } from './ceremony';
 import { expect, test } from './fixtures';
 import { expectAccessible } from './axe';
 import { checkScreen, checkScreenPart } from './screens';
@@ -37,7 +37,7 @@ function rootKeyScript(token: { serial: string; label: string }, now: Date): str
 }
 
 /** A signing key generated on a token already in custody: a script with no custody step of its own. */
-function signingKeyScript(token: { serial: string; label: string }, now: Date): string {
+function signingKeyScript(token: { serial: string; label: string }, now: Date, more = ''): string {
   const at = (hours: number) => new Date(now.getTime() + hours * 3600_000).toISOString();
   return `format: custos-ceremony/1
 title: Signing key
@@ -53,7 +53,7 @@ steps:
     action: key.generate
     params: { algorithm: EC-P256, label: release-2027, usage: sign, backupable: false, cryptoperiodDays: 365 }
     approvers: [Babbage, Curie]
-`;
+${more}`;
 }
 
 test('a root key ceremony from the template: checked, printed, rehearsed, started, run step by step with its witness, reported', async ({
@@ -398,7 +398,7 @@ test('a root key ceremony from the template: checked, printed, rehearsed, starte
   await expect(scripts.getByRole('heading', { name: 'Planned' })).toHaveCount(0);
 });
 
-test('a rehearsal of a script on a token in custody: its holders take the scratch token; ended at once, it is incomplete', async ({
+test('a rehearsal of a script on a token in custody and a real key: the holders take the scratch token, approve a stand-in; ended at once, it is incomplete', async ({
   custos,
 }) => {
   test.setTimeout(300_000);
@@ -415,7 +415,16 @@ test('a rehearsal of a script on a token in custody: its holders take the scratc
     holders: [ada, babbage, curie].map(proof),
     currentSoPin: '87654321',
   });
-  const text = signingKeyScript(token, custos.clock.now);
+  // Last year's key, in the real installation: the script activates it, so the rehearsal makes a stand-in for it.
+  await generateKeys(custos, { proposer: ada, approvers: [babbage, curie] }, [
+    { algorithm: 'EC-P256', label: 'release-2026', usage: 'sign', backupable: false },
+  ]);
+  const lastYear = custos.core!.keys.list()[0]!;
+  const text = signingKeyScript(
+    token,
+    custos.clock.now,
+    `  - { id: activate, title: Activate last year's key, by: Ada, action: key.activate, params: { keyId: ${lastYear.id} }, approvers: [Babbage, Curie] }\n`,
+  );
   const banner = page.getByRole('region', { name: 'REHEARSAL', exact: true });
 
   await page.keyboard.press('Alt+3');
@@ -435,6 +444,7 @@ test('a rehearsal of a script on a token in custody: its holders take the scratc
   await expect(banner).toBeVisible();
   const form = page.getByRole('form', { name: 'The holders take the rehearsal token' });
   await expect(form).toContainText('any 2 of them open it during the rehearsal');
+  await expect(form).toContainText('The script also acts on real keys — “release-2026”');
   await form.getByRole('button', { name: 'Take the rehearsal token' }).press('Enter');
   await expect(form.getByRole('alert')).toBeFocused();
   await expect(form.getByRole('alert')).toContainText('Curie: type the passphrase');
@@ -446,9 +456,37 @@ test('a rehearsal of a script on a token in custody: its holders take the scratc
   }
   await form.getByRole('button', { name: 'Take the rehearsal token' }).press('Enter');
   await expect(page.getByRole('heading', { level: 1, name: 'Check a script' })).toBeVisible({ timeout: 60_000 });
-  await expect(page.locator('.outcome', { hasText: 'The holders took the rehearsal token' })).toBeVisible();
-  await expect(page.getByRole('form', { name: 'Start the rehearsal run' })).toBeVisible();
+  await expect(page.locator('.outcome', { hasText: 'The holders took the rehearsal token' })).toContainText(
+    'stand-ins for them now wait on Approvals',
+  );
   expect(custos.core!.rehearsals!.status().active!.custody).toMatchObject({ taken: true });
+  // The run waits for the stand-ins: the page says so calmly (not as a broken script) and leads to Approvals.
+  const first = page.getByRole('region', { name: 'Before the rehearsal run: the stand-in keys' });
+  await expect(first).toContainText('The script acts on real keys — “release-2026”');
+  await expect(page.getByRole('form', { name: 'Start the rehearsal run' })).toHaveCount(0);
+  await checkScreenPart(page, '03-ceremonies-rehearsal-stand-ins-first', first);
+  await first.getByRole('button', { name: 'Go to Approvals' }).press('Enter');
+  // On Approvals (the scratch installation's), the stand-ins wait like any proposal, saying what they are.
+  const standIns = page.locator('section.proposal', { hasText: 'REHEARSAL ONLY' });
+  await expect(standIns).toContainText('“release-2026” (EC P-256, sign, pre-activation)');
+  await checkScreenPart(page, '03-ceremonies-rehearsal-stand-ins', standIns);
+  const fingerprint = (await standIns.locator('code.fingerprint').textContent())!;
+  const { approve } = ceremony(page, custos.clock);
+  for (const who of [babbage, curie]) {
+    custos.advance(30);
+    await approve(fingerprint, who);
+  }
+  await expect(standIns).toContainText('executed');
+  // The check page checks the script again: the rehearsal has the key now, and its run can start.
+  await page.keyboard.press('Alt+3');
+  await page
+    .getByRole('region', { name: 'Ceremony scripts' })
+    .getByRole('button', { name: 'Check a script' })
+    .press('Enter');
+  await expect(page.getByRole('form', { name: 'Start the rehearsal run' })).toBeVisible({ timeout: 30_000 });
+  expect(
+    ((await custos.core!.router.dispatch('keys.list', {})) as { ok: true; value: { id: string }[] }).value,
+  ).toContainEqual(expect.objectContaining({ id: lastYear.id, label: 'release-2026' }));
 
   // Ended before its run: a confirmation page restates that it counts as incomplete.
   await banner.getByRole('button', { name: 'End the rehearsal…' }).press('Enter');

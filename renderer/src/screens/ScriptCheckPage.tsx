@@ -1,10 +1,12 @@
-import { useState, type ChangeEvent, type FormEvent } from 'react';
+import { useEffect, useState, type ChangeEvent, type FormEvent } from 'react';
 import { fingerprintInGroups } from '../../../shared/backups';
 import type { LintReport, LintedStep } from '../../../shared/ceremony-script';
 import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { useCustos } from '../store/context';
 import { Outcome } from '../app/Outcome';
+import { NextStep } from '../app/NextStep';
+import type { CustosState } from '../store/index';
 import { rehearsalRun } from '../store/rehearsal-slice';
 import { RehearseSection } from './RehearsalPages';
 import { runPage, utc } from './run-words';
@@ -60,6 +62,14 @@ export function ScriptCheckPage() {
 function CheckedScript({ fileName, report }: { fileName: string; report: LintReport }) {
   const active = useCustos((s) => s.rehearsal.active);
   const otherScript = active !== null && report.sha256 !== active.scriptSha256;
+  const standIns = useCustos(standInsState);
+  const recheck = useCustos((s) => s.recheckScript);
+  // Made since this check: the rehearsal now has the keys its steps name, so the script is checked again.
+  const made = standIns === 'executed';
+  useEffect(() => {
+    if (made && !report.ok) void recheck();
+  }, [made, report.ok, recheck]);
+  if (standIns !== null && standIns !== 'executed' && !otherScript) return <StandInsFirst state={standIns} />;
   return (
     <>
       {otherScript && (
@@ -106,6 +116,40 @@ function CheckedScript({ fileName, report }: { fileName: string; report: LintRep
       {report.steps.length > 0 && <PrintedScript report={report} />}
       {report.ok && !otherScript && <RunOrRehearse report={report} />}
     </>
+  );
+}
+
+/** Where the open rehearsal's stand-in keys stand: null when it makes none (or has not proposed them yet). */
+function standInsState(s: CustosState): string | null {
+  const id = s.rehearsal.active?.standIns?.proposalId;
+  if (!id) return null;
+  return (s.proposals ?? []).find((p) => p.id === id)?.state ?? 'open';
+}
+
+/** Before a rehearsal's run: the stand-ins the script's real keys need, approved on Approvals first. */
+function StandInsFirst({ state }: { state: string }) {
+  const keys = useCustos((s) => s.rehearsal.active?.standIns?.keys ?? []);
+  return (
+    <section className="card no-print" aria-labelledby="stand-ins-title">
+      <h2 id="stand-ins-title">Before the rehearsal run: the stand-in keys</h2>
+      <p>
+        The script acts on real keys — {keys.map((k) => `“${k}”`).join(', ')}. The rehearsal runs those steps on
+        stand-ins: new keys in the rehearsal token with the same ids, labels, algorithms, usages and states, never
+        copies. The administrator has proposed them; until the holders approve them, the rehearsal has no key for those
+        steps and its run cannot start.
+      </p>
+      {state === 'open' ? (
+        <NextStep screen="approvals" action="Go to Approvals">
+          The other holders approve the stand-ins on Approvals, as any proposal: the fingerprint is on that screen (the
+          printed script has none for them).
+        </NextStep>
+      ) : (
+        <p role="alert" className="notice notice-warning">
+          The stand-ins were not made (their proposal is {state}). End the rehearsal and start it again to propose them
+          anew.
+        </p>
+      )}
+    </section>
   );
 }
 
