@@ -8,8 +8,6 @@ import type { Need } from '../hsm/capabilities';
 import type { TokenModule } from '../hsm/token-module';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CeremonyOperation, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
-import { closureOf } from '../quorum/proposal-closure';
-import { refuseTampered } from '../store/signed-state';
 import type { ProposalView } from '../../../shared/quorum';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { KeyUsage } from '../../../shared/keys';
@@ -567,21 +565,13 @@ export class BackupService {
     if (generated) add((JSON.parse(generated.body) as { token: { serial: string; label: string } }).token);
     // Believed as the audit log proves them (proposal-closure.ts): a restore's state or outcome changed in the
     // database could hide a token holding the key from a destruction certificate or a compromise notice.
-    const restores = store.all<{ id: string; state: string; fingerprint: string; outcome: string | null }>(
-      sql`SELECT id, state, fingerprint, outcome FROM proposals WHERE json_extract(body, '$.action') = 'key.restore'`,
+    const restores = store.all<{ id: string }>(
+      sql`SELECT id FROM proposals WHERE json_extract(body, '$.action') = 'key.restore'`,
     );
-    for (const row of restores) {
-      const closure = closureOf(store, this.options.audit, { ...row, action: 'key.restore' });
-      if (closure.outcome === 'altered')
-        refuseTampered(
-          this.options.audit,
-          'PROPOSAL_TAMPERED',
-          { type: 'proposal', id: row.id },
-          `Restore ${row.id}`,
-          'forged',
-        );
-      if (closure.state !== 'executed' || row.outcome === null) continue;
-      const result = (JSON.parse(row.outcome) as { result?: { token?: unknown; keys?: { keyId?: unknown }[] } }).result;
+    for (const { id } of restores) {
+      const restore = this.options.quorum().provenView(id);
+      if (restore.state !== 'executed' || restore.outcome?.status !== 'ok') continue;
+      const result = restore.outcome.result as { token?: unknown; keys?: { keyId?: unknown }[] } | undefined;
       const token = result?.token as { serial: string; label: string } | undefined;
       if (token && result?.keys?.some((k) => k.keyId === keyId)) add(token);
     }
