@@ -565,12 +565,13 @@ export class BackupService {
     if (generated) add((JSON.parse(generated.body) as { token: { serial: string; label: string } }).token);
     // Believed as the audit log proves them (proposal-closure.ts): a restore's state or outcome changed in the
     // database could hide a token holding the key from a destruction certificate or a compromise notice.
-    const restores = store.all<{ id: string }>(
-      sql`SELECT id FROM proposals WHERE json_extract(body, '$.action') = 'key.restore'`,
-    );
-    for (const { id } of restores) {
+    // Every proposal, each proven, not those whose stored columns say an executed key.restore: a body edited to another
+    // action, or a state column edited, would hide the restore (it is refused as tampered instead).
+    const proposals = store.all<{ id: string }>(sql`SELECT id FROM proposals`);
+    for (const { id } of proposals) {
       const restore = this.options.quorum().provenView(id);
-      if (restore.state !== 'executed' || restore.outcome?.status !== 'ok') continue;
+      if (restore.action !== 'key.restore' || restore.state !== 'executed' || restore.outcome?.status !== 'ok')
+        continue;
       const result = restore.outcome.result as { token?: unknown; keys?: { keyId?: unknown }[] } | undefined;
       const token = result?.token as { serial: string; label: string } | undefined;
       if (token && result?.keys?.some((k) => k.keyId === keyId)) add(token);

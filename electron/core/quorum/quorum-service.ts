@@ -612,10 +612,12 @@ export class QuorumService {
   }
 
   /**
-   * The proposal for a signed report: refused (PROPOSAL_TAMPERED, recorded) when its stored state or outcome is not
-   * what the audit log recorded, so Custos never signs a report that says a proposal did what it did not.
+   * The proposal for a signed report: refused (PROPOSAL_TAMPERED, recorded) when its stored body (what was proposed
+   * and approved), state or outcome is not what the audit log recorded, so Custos never signs a report that says a
+   * proposal was or did what it was not or did not.
    */
   provenView(id: string): ProposalView {
+    refuseAlteredProposal(this.options.store, this.options.audit, id);
     const view = this.view(id);
     if (view.outcome === ALTERED_OUTCOME)
       refuseTampered(

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from '../store/sql';
-import { canonicalJson } from '../canonical-json';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import { ComplianceService } from '../compliance/compliance-service';
 import { Settings } from '../settings/settings';
 import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
@@ -122,6 +122,22 @@ describe('a revocation notice', () => {
     expect(() => reports.create({ impact: { keyId: signing } })).toThrow(
       expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }),
     );
+  });
+
+  it('the key’s copies are refused when its restore’s body or state was edited to hide it from the list', () => {
+    const { store } = inst.f.opened;
+    const restore = store.get<{ id: string; body: string }>(
+      sql`SELECT id, body FROM proposals WHERE json_extract(body, '$.action') = 'key.restore'`,
+    )!;
+    // Its state column says failed, the log says it ran: refused, never read as a restore that did not happen.
+    store.execute(sql`UPDATE proposals SET state = 'failed' WHERE id = ${restore.id}`);
+    expect(() => inst.backups.copiesOf(signing)).toThrow(expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }));
+    store.execute(sql`UPDATE proposals SET state = 'executed' WHERE id = ${restore.id}`);
+    expect(inst.backups.copiesOf(signing).filter((c) => c.kind === 'token')).toHaveLength(2);
+    // Its body says another action (fingerprint rewritten to match): no longer a restore by its columns, so refused.
+    const body = restore.body.replace('"key.restore"', '"token.quorum-drill"');
+    store.execute(sql`UPDATE proposals SET body = ${body}, fingerprint = ${sha256Hex(body)} WHERE id = ${restore.id}`);
+    expect(() => inst.backups.copiesOf(signing)).toThrow(expect.objectContaining({ code: 'PROPOSAL_TAMPERED' }));
   });
 
   it('names the key, the time, the officer, the reason and what relying parties must do, and verifies', async () => {
