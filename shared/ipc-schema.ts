@@ -213,6 +213,11 @@ export const ipcSchema = {
     /** The run's current step, done by the person the script names for it. */
     perform: invoke(StepRequest, RunView),
     witness: invoke(WitnessStepRequest, RunView),
+    /**
+     * Finishes a run whose every step is done but whose report was not made (it was refused, the disk was full, Custos
+     * stopped in between): the signed report, then the run's finish. Any other run is refused as it stands.
+     */
+    finish: invoke(z.strictObject({ runId: z.string().regex(/^[0-9a-f]{16}$/) }), RunView),
     abort: invoke(AbortRequest, RunView),
     /** A security officer requires (or no longer requires) a passed rehearsal of the same script before a real run. */
     setPolicy: invoke(RehearsalPolicyRequest, RehearsalPolicy),

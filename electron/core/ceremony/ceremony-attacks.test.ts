@@ -170,6 +170,22 @@ describe('someone with the database file alone', () => {
     });
     expect(core.ceremonies.view(run.id)).toMatchObject({ state: 'in-progress', reportId: null });
     expect(core.reports.list().filter((r) => r.type === 'ceremony.script-run')).toEqual([]);
+    // Every step is done and recorded; only the report is missing. Asked again, it is refused again.
+    expect(core.ceremonies.view(run.id)).toMatchObject({ current: null });
+    await expect(core.ceremonies.finish(run.id)).rejects.toMatchObject({ code: 'PROPOSAL_TAMPERED' });
+    // Once the record is as the log says (restored from a backup of the database), the run finishes with its report.
+    asWriter(`UPDATE proposals SET outcome = replace(outcome, '${'f'.repeat(32)}', '${keyId}')`);
+    const finished = await core.ceremonies.finish(run.id);
+    expect(finished).toMatchObject({ state: 'done', reportId: expect.stringMatching(/\S/) });
+    expect(core.reports.list().filter((r) => r.type === 'ceremony.script-run')).toHaveLength(1);
+    // Finished, it is never finished twice.
+    await expect(core.ceremonies.finish(run.id)).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
+  });
+
+  it('a run with steps still to do is not finished early', async () => {
+    const run = await proposedRun();
+    await expect(core.ceremonies.finish(run.id)).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
+    expect(core.ceremonies.view(run.id)).toMatchObject({ state: 'in-progress', reportId: null });
   });
 
   it('cannot keep a run’s proposal open past the script’s window by extending its expiry (fixed)', async () => {

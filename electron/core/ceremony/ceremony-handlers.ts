@@ -12,6 +12,7 @@ type CeremonyChannel =
   | 'ceremonies.start'
   | 'ceremonies.perform'
   | 'ceremonies.witness'
+  | 'ceremonies.finish'
   | 'ceremonies.abort'
   | 'ceremonies.setPolicy'
   | 'ceremonies.plan'
@@ -28,6 +29,8 @@ export const ceremonyPlan: AuditPlans<CeremonyChannel> = {
   'ceremonies.start': { action: 'ceremony.start', self: true, params: false, selfFailures: RUN_FAILURES },
   'ceremonies.perform': { action: 'ceremony.perform', self: true, params: false, selfFailures: RUN_FAILURES },
   'ceremonies.witness': { action: 'ceremony.witness', self: true, params: false, selfFailures: RUN_FAILURES },
+  // The run records its finish itself; a refusal (a report that cannot be made) is recorded here.
+  'ceremonies.finish': { action: 'ceremony.finish', self: false, params: true },
   'ceremonies.abort': { action: 'ceremony.abort', self: true, params: false, selfFailures: RUN_FAILURES },
   'ceremonies.setPolicy': { action: 'ceremony.policy', self: true, params: false, selfFailures: RUN_FAILURES },
   'ceremonies.plan': { action: 'ceremony.plan', self: true, params: true },
@@ -49,6 +52,7 @@ export function ceremonyHandlers({
     'ceremonies.start': ({ script, administrator }) => runs.start(script, administrator),
     'ceremonies.perform': (request) => runs.perform(request),
     'ceremonies.witness': ({ runId, stepId, witness }) => runs.witness(runId, stepId, witness),
+    'ceremonies.finish': ({ runId }) => runs.finish(runId),
     'ceremonies.abort': ({ runId, by, reason }) => runs.abort(runId, by, reason),
     'ceremonies.setPolicy': ({ requireRehearsal, officer }) => runs.setPolicy(requireRehearsal, officer),
     'ceremonies.plan': ({ script }) => plans.plan(script),

@@ -445,6 +445,20 @@ export class CeremonyRuns {
     return this.load(runId).events.map((e) => e.seq);
   }
 
+  /**
+   * A run whose every step is done finishes as its last step is confirmed: its report is signed, then the finish is
+   * recorded. When that could not happen (the report refused, a full disk, Custos stopped in between), the run waits
+   * with every step done, and this finishes it. Nothing else: a run with steps to do, or already closed, is refused.
+   */
+  async finish(runId: string): Promise<RunView> {
+    const view = this.view(runId);
+    if (view.state !== 'in-progress')
+      throw new CustosError('CEREMONY_STEP_REFUSED', `This run is ${view.state}; nothing more is done in it.`);
+    if (view.current !== null)
+      throw new CustosError('CEREMONY_STEP_REFUSED', 'This run still has steps to do; it finishes after the last one.');
+    return this.afterChange(runId);
+  }
+
   private async afterChange(runId: string): Promise<RunView> {
     const view = this.view(runId);
     if (view.state === 'in-progress' && view.steps.every((s) => s.state === 'done')) {

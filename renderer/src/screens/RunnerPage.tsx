@@ -1,6 +1,7 @@
 import { useEffect } from 'react';
 import { fingerprintInGroups } from '../../../shared/backups';
 import type { RunStepView, RunView } from '../../../shared/ceremony-script';
+import { ErrorSummary } from '../app/ErrorSummary';
 import { NextStep } from '../app/NextStep';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
@@ -41,6 +42,7 @@ export function RunnerPage({ runId }: { runId: string }) {
           Aborted {run.finishedAt?.slice(0, 16).replace('T', ' ')} UTC. Why: {run.abortReason}
         </p>
       )}
+      {run.state === 'in-progress' && !step && <FinishRun run={run} />}
       {run.state === 'in-progress' && step && (
         <>
           <CurrentStep run={run} step={step} />
@@ -49,6 +51,30 @@ export function RunnerPage({ runId }: { runId: string }) {
         </>
       )}
     </div>
+  );
+}
+
+/**
+ * Every step is done, but the run did not finish: its report could not be made when the last step was confirmed (it
+ * was refused, the disk was full, Custos stopped in between). Making it again is safe: nothing is done twice.
+ */
+function FinishRun({ run }: { run: RunView }) {
+  const finish = useCustos((s) => s.finishRun);
+  const busy = useCustos((s) => s.runBusy);
+  const error = useCustos((s) => (s.runErrorAt === 'finish' ? s.runError : null));
+  return (
+    <section className="card current-step" aria-labelledby="finish-title">
+      <h2 id="finish-title">Every step is done: the report is still to be made</h2>
+      <ErrorSummary problems={[]} error={error} link={null} />
+      <p>
+        All {run.steps.length} steps of “{run.title}” are done and recorded, but the ceremony’s signed report was not
+        made when the last one was confirmed. Nothing of the ceremony is lost. Make the report now; if it is refused
+        again, the reason shows here, and your security officer decides what to do.
+      </p>
+      <button type="button" className="primary" disabled={busy} onClick={() => void finish(run.id)}>
+        {busy ? 'Signing the report…' : 'Make the report and finish'}
+      </button>
+    </section>
   );
 }
 

@@ -6,7 +6,7 @@ import type { CustosState, Deps } from './index';
 import type { Proof } from './quorum-slice';
 
 /** The forms of a script's check and run, each showing its own refusal beside the fields that fix it. */
-export type RunForm = 'check' | 'start' | 'perform' | 'approve' | 'witness' | 'abort';
+export type RunForm = 'check' | 'start' | 'perform' | 'approve' | 'witness' | 'finish' | 'abort';
 
 export interface CeremonyRunsSlice {
   runs: RunSummary[] | null;
@@ -47,6 +47,8 @@ export interface CeremonyRunsSlice {
   approveStep(runId: string, proposalId: string, fingerprint: string, approver: Proof): Promise<boolean>;
   witnessStep(runId: string, stepId: string, witness: Proof): Promise<boolean>;
   abortRun(runId: string, by: Proof, reason: string): Promise<boolean>;
+  /** A run whose steps are all done but whose report was not made: the report, then its finish. */
+  finishRun(runId: string): Promise<boolean>;
 }
 
 type Answer<T> = { ok: true; value: T } | { ok: false; error: WireError };
@@ -191,6 +193,16 @@ export const createCeremonyRunsSlice =
           () => bridge.ceremonies.witness({ runId, stepId, witness }),
           (r) => stepDone(r, stepId, 'Confirmed.'),
         );
+        return run !== null;
+      },
+      async finishRun(runId) {
+        const run = await act(
+          'finish',
+          () => bridge.ceremonies.finish({ runId }),
+          (r) => ok(`The ceremony is complete. Its signed report is ${r.reportId ?? 'not made'}.`),
+        );
+        if (run) keep(run);
+        await get().loadRuns();
         return run !== null;
       },
       async abortRun(runId, by, reason) {
