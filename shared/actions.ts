@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyState, KeyUsage } from './keys';
 import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, fingerprintInGroups, KeyCopy } from './backups';
-import { CertificateProfile, CertSerial, profileInWords, RevocationReason } from './pki';
+import { CertificateProfile, CertSerial, nameInWords, profileInWords, RevocationReason } from './pki';
 
 /**
  * The quorum actions, each declared once: what its parameters must be, what its outcome records,
@@ -235,6 +235,11 @@ export const StandIn = z.strictObject({
   version: z.number().int().min(1).nullable(),
   /** When the real key's waiting destruction may go ahead (ISO 8601), or null when none waits. */
   destroyableFrom: z.iso.datetime().nullable(),
+  /**
+   * For a CA key: what its CA certificate says. The stand-in gets a certificate of its own with this profile, signed
+   * by the stand-in (never the real one), so what the CA issues can be rehearsed.
+   */
+  caCertificate: CertificateProfile.optional(),
 });
 export type StandIn = z.infer<typeof StandIn>;
 export const StandInParams = z.strictObject({ keys: z.array(StandIn).min(1).max(32) });
@@ -776,7 +781,8 @@ export const ACTIONS = {
         (k) =>
           `“${k.label}” (${algorithmName(k.algorithm)}, ${k.usage}, ${k.state}` +
           `${k.destroyableFrom ? `, destroyable from ${k.destroyableFrom.slice(0, 16).replace('T', ' ')} UTC` : ''}), ` +
-          `id ${k.keyId}`,
+          `id ${k.keyId}` +
+          (k.caCertificate ? `, with a stand-in CA certificate for “${nameInWords(k.caCertificate.subject)}”` : ''),
       ),
     }),
     outcome: (r) => [

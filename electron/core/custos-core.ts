@@ -213,7 +213,7 @@ export class CustosCore {
       module: () => this.tokens.ready(),
       clock,
     });
-    const standIns = standInKeys(store, clock, this.keys, () => this.ceremonies.scratch());
+    const standIns = standInKeys(store, clock, this.keys, this.certificates, () => this.ceremonies.scratch());
     this.quorum = new QuorumService({
       store,
       audit: this.audit,

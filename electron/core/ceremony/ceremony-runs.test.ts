@@ -388,6 +388,23 @@ describe('a ceremony script', () => {
         /^restore: key\.restore uses a real backup set, whose cards never go into a rehearsal token/,
       ),
     ]);
+    const crl = (revoke: string) =>
+      script().replace(
+        /steps:\n[\s\S]*$/,
+        `steps:
+  - id: crl
+    title: Sign the list
+    by: Ada
+    action: crl.issue
+    params: { issuerKeyId: ${'ab'.repeat(16)}, revoke: ${revoke} }
+    approvers: [Babbage, Curie]
+`,
+      );
+    // A list that revokes a real CA's certificates cannot be rehearsed; a renewal that revokes nothing new can.
+    expect(
+      core.ceremonies.lint(crl(`[{ serial: '${'0a'.repeat(20)}', reason: superseded }]`)).rehearsal!.limits,
+    ).toEqual([expect.stringMatching(/^crl: the list revokes certificates the real CA issued/)]);
+    expect(core.ceremonies.lint(crl('[]')).rehearsal!.limits).toEqual([]);
   });
 
   it('can be rehearsed when it backs up the keys it generates (a list of @step references)', () => {

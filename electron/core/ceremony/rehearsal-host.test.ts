@@ -371,6 +371,112 @@ it('a script on a real key is rehearsed on a stand-in the holders approve: the r
   ).toThrow(expect.objectContaining({ code: 'REHEARSAL_ONLY' }));
 }, 120_000);
 
+it('a CA’s issuance is rehearsed under a stand-in CA with a certificate of its own; the real CA issues nothing', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  await realAction(custody.id, 'key.generate', {
+    algorithm: 'EC-P256',
+    label: 'root-ca',
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 3650,
+  });
+  const root = (await call<KeyRecord[]>('keys.list'))[0]!;
+  await realAction(custody.id, 'key.activate', { keyId: root.id });
+  const at = (days: number) => new Date(clock.now.getTime() + days * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  await realAction(custody.id, 'cert.self-sign', {
+    keyId: root.id,
+    profile: {
+      subject: { commonName: 'Rehearsal Test Root CA', organization: 'Custos', country: 'NL' },
+      notBefore: at(-1),
+      notAfter: at(5 * 365),
+      ca: true,
+      pathLength: 1,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+  });
+  const realCerts = await call<{ serial: string }[]>('certificates.list');
+  expect(realCerts).toHaveLength(1);
+  const work = join(dataDir, 'csr');
+  execFileSync('mkdir', ['-p', work]);
+  execFileSync('openssl', [
+    'genpkey',
+    '-algorithm',
+    'EC',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-out',
+    join(work, 'k'),
+  ]);
+  const csr = execFileSync(
+    'openssl',
+    ['req', '-new', '-key', join(work, 'k'), '-subj', '/O=Custos/CN=Rehearsed Issuing CA'],
+    { encoding: 'utf8' },
+  );
+  const text = script(`  - id: issue
+    title: Issue the intermediate
+    by: Ada
+    action: cert.issue
+    params:
+      issuerKeyId: ${root.id}
+      csr: |
+${csr
+  .trim()
+  .split('\n')
+  .map((l) => `        ${l}`)
+  .join('\n')}
+      profile:
+        subject: { commonName: Rehearsed Issuing CA, organization: Custos }
+        notBefore: '${at(0)}'
+        notAfter: '${at(3 * 365)}'
+        ca: true
+        pathLength: 0
+        keyUsage: [keyCertSign, cRLSign]
+    approvers: [Babbage, Curie]
+`);
+  await call('rehearsals.start', { script: text });
+  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+  });
+  const proposalId = taken.active!.standIns!.proposalId!;
+  const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
+  for (const name of ['Babbage', 'Curie'])
+    await call('proposals.approve', { proposalId, fingerprint: proposal.shortFingerprint, approver: proof(name) });
+  // The stand-in CA has a certificate of its own, with the real one's subject, signed by the stand-in.
+  const [standInRoot] = await call<{ serial: string; subject: string; selfSigned: boolean }[]>('certificates.list');
+  expect(standInRoot).toMatchObject({ subject: 'CN=Rehearsal Test Root CA, O=Custos, C=NL', selfSigned: true });
+  expect(standInRoot!.serial).not.toBe(realCerts[0]!.serial);
+
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  const issued = await call<{ serial: string; issuer: string }[]>('certificates.list');
+  expect(issued).toHaveLength(2);
+  // The rehearsal's intermediate chains to the stand-in root, as openssl checks with nothing of Custos.
+  const pemOf = async (serial: string) =>
+    (await call<{ text: string }>('certificates.export', { serial, format: 'pem' })).text;
+  const intermediate = issued.find((c) => c.serial !== standInRoot!.serial)!;
+  writeFileSync(join(work, 'root.pem'), await pemOf(standInRoot!.serial));
+  writeFileSync(join(work, 'issued.pem'), await pemOf(intermediate.serial));
+  expect(
+    execFileSync(
+      'openssl',
+      // At the installation's clock (the fixture's runs ahead of the machine's).
+      [
+        'verify',
+        '-attime',
+        String(Math.floor(clock.now.getTime() / 1000) + 3600),
+        '-CAfile',
+        join(work, 'root.pem'),
+        join(work, 'issued.pem'),
+      ],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ).toContain('OK');
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  // The real CA issued nothing.
+  expect(await call<unknown[]>('certificates.list')).toHaveLength(1);
+}, 120_000);
+
 it('what a stand-in cannot rehearse is refused before anything opens, each with its reason', async () => {
   await takeRealCustody();
   const text = script(`  - id: restore

@@ -11,6 +11,7 @@ import type { FactorState } from '../custodians/custodian-service';
 import type { CustosCore } from '../custos-core';
 import { parseScript, peopleNamed, type ParsedScript } from './script';
 import { ofTheScript, rehearsalLimits } from './rehearsal-limits';
+import { caProfileOf } from '../pki/certificate';
 import type { ScriptStep } from '../../../shared/ceremony-script';
 import type { StandIn } from '../../../shared/actions';
 
@@ -135,6 +136,14 @@ function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] 
       throw new CustosError('CEREMONY_SCRIPT_INVALID', `“${key.label}” is ${key.state}: no step can act on it.`, [
         'Take the steps naming it out of the script.',
       ]);
+    const ca = core.certificates.caCertificateOf(id);
+    const caCertificate = ca ? caProfileOf(ca.der) : null;
+    if (ca && !caCertificate)
+      throw new CustosError(
+        'CEREMONY_SCRIPT_INVALID',
+        `The CA certificate of “${key.label}” says what a stand-in’s certificate cannot repeat.`,
+        ['Rehearse the ceremony on a CA made by Custos.'],
+      );
     const days = Math.round((Date.parse(key.expiresAt) - Date.parse(key.createdAt)) / 86_400_000);
     return {
       keyId: key.id,
@@ -147,6 +156,7 @@ function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] 
       family: key.family,
       version: key.version,
       destroyableFrom: key.destructionNotBefore,
+      ...(caCertificate ? { caCertificate } : {}),
     };
   });
 }

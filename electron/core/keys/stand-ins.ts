@@ -1,4 +1,9 @@
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
+import { nameInWords, type CertificateProfile } from '../../../shared/pki';
+import { assembleCertificate, tbsCertificate } from '../pki/certificate';
+import { storeInToken, type CertificateStore } from '../pki/certificate-store';
+import { signInToken } from '../pki/token-signer';
 import { StandInParams, type StandIn } from '../../../shared/actions';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
@@ -21,6 +26,7 @@ export function standInKeys(
   store: Store,
   now: () => Date,
   inventory: KeyInventory,
+  certificates: CertificateStore,
   scratch: () => { token: TokenRef } | null,
 ): { operation: QuorumOperation; check: ProposalCheck } {
   const ready = (params: unknown, token: TokenRef): StandIn[] => {
@@ -48,13 +54,15 @@ export function standInKeys(
 
   const operation: QuorumOperation = ({ session, lib, params, proposalId, token }) => {
     const keys = ready(params, token);
-    const made: { key: StandIn; spki: Buffer | null; kcv: string | null }[] = [];
+    const made: { key: StandIn; spki: Buffer | null; kcv: string | null; certificate: Buffer | null }[] = [];
     try {
       for (const key of keys) {
         // The scratch token is SoftHSM2's, which restricts export to trusted keys; accepted either way, since a
         // stand-in protects nothing.
         const generated = generateInToken(lib, session, { ...generation(key), acceptUnrestrictedExport: true });
-        made.push({ key, spki: generated.spki, kcv: generated.kcv });
+        made.push({ key, spki: generated.spki, kcv: generated.kcv, certificate: null });
+        if (key.caCertificate && generated.spki)
+          made.at(-1)!.certificate = standInCertificate(lib, session, key, key.caCertificate, generated.spki);
       }
     } catch (error) {
       // All or none: the stand-ins made before the one that failed are taken out again.
@@ -81,6 +89,22 @@ export function standInKeys(
       },
       commit: () => {
         for (const { commit } of registered) commit();
+        for (const { key, certificate } of made) {
+          if (!certificate) continue;
+          const name = nameInWords(key.caCertificate!.subject);
+          certificates.insert(
+            {
+              der: certificate,
+              keyId: key.keyId,
+              issuerKeyId: key.keyId,
+              subject: name,
+              issuer: name,
+              token,
+              proposalId,
+            },
+            at,
+          );
+        }
         for (const key of keys) {
           if (key.destroyableFrom === null) continue;
           const { lastInsertRowid } = store.execute(
@@ -103,6 +127,39 @@ const generation = (key: StandIn) => ({
   cryptoperiodDays: key.cryptoperiodDays,
   ckaId: key.keyId,
 });
+
+/**
+ * The stand-in's own CA certificate: the real CA certificate's profile, self-signed in the token by the stand-in (a
+ * serial from the token's RNG), read back by OpenSSL, and kept beside the key.
+ */
+function standInCertificate(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  key: StandIn,
+  profile: CertificateProfile,
+  spki: Buffer,
+): Buffer {
+  const random = lib.C_GenerateRandom(session, Buffer.alloc(20));
+  random[0] = random[0]! & 0x7f || 0x01;
+  const { tbs, der: tbsDer } = tbsCertificate({
+    profile,
+    serial: random.toString('hex'),
+    subjectSpki: spki,
+    issuer: { name: profile.subject, spki, algorithm: key.algorithm },
+  });
+  const der = assembleCertificate(
+    tbs,
+    key.algorithm,
+    signInToken(lib, session, { id: key.keyId, algorithm: key.algorithm }, tbsDer),
+  );
+  if (!new X509Certificate(der).verify(createPublicKey({ key: spki, format: 'der', type: 'spki' })))
+    throw new CustosError('KEY_TAMPERED', 'The stand-in’s certificate does not verify under its own public key.');
+  storeInToken(lib, session, der, {
+    ckaId: Buffer.from(key.keyId, 'hex'),
+    label: `${profile.subject.commonName} certificate`.slice(0, 64),
+  });
+  return der;
+}
 
 function removeObjects(lib: pkcs11js.PKCS11, session: Buffer, keyId: string): void {
   const id = { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') };

@@ -221,6 +221,15 @@ export class CertificateStore {
   }
 
   register(issued: IssuedCertificate, at: Date): CertificateRecord {
+    this.insert(issued, at);
+    return this.get(new X509Certificate(issued.der).serialNumber.toLowerCase());
+  }
+
+  /**
+   * Keeps a certificate without reading it back: for one whose key is registered in the same transaction (a
+   * rehearsal's stand-in CA), whose record verifies only once the execution's entry is written.
+   */
+  insert(issued: IssuedCertificate, at: Date): void {
     const x = new X509Certificate(issued.der);
     const spki = x.publicKey.export({ format: 'der', type: 'spki' });
     const serial = x.serialNumber.toLowerCase();
@@ -236,7 +245,6 @@ export class CertificateStore {
               ${issued.subject}, ${issued.issuer}, ${new Date(x.validFrom).toISOString()},
               ${new Date(x.validTo).toISOString()}, ${x.ca ? 1 : 0}, ${issued.token.serial}, ${issued.token.label},
               ${issued.proposalId}, ${at.toISOString()})`);
-    return this.get(serial);
   }
 
   private row(serial: string): CertificateRow {

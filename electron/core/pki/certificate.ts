@@ -36,6 +36,7 @@ import {
 } from '@peculiar/asn1-x509';
 import {
   EXTENDED_KEY_USAGES,
+  KEY_USAGES,
   NAME_ATTRIBUTES,
   type CertificateProfile,
   type DistinguishedName,
@@ -199,4 +200,36 @@ export const pem = (der: Buffer, label = 'CERTIFICATE') =>
 /** Node's own parser (OpenSSL) reads the result back: a second implementation, not ours. */
 export function parsedByOpenssl(der: Buffer): X509Certificate {
   return new X509Certificate(der);
+}
+
+/**
+ * What a CA certificate Custos made says, as a profile: its subject, validity, path length and key usages. A
+ * rehearsal's stand-in for a CA key gets a certificate of its own with this profile (signed by the stand-in), so
+ * what the real CA issues can be rehearsed. Null for a name or extension Custos does not write.
+ */
+export function caProfileOf(der: Buffer): CertificateProfile | null {
+  const tbs = AsnConvert.parse(der, Certificate).tbsCertificate;
+  const fields = Object.fromEntries(NAME_ATTRIBUTES.map(([field, short]) => [NAME_OIDS[short]!, field]));
+  const subject: Record<string, string> = {};
+  for (const rdn of tbs.subject)
+    for (const attribute of rdn) {
+      const field = fields[attribute.type];
+      if (!field || field in subject) return null;
+      subject[field] = attribute.value.toString();
+    }
+  const found = (id: string) => tbs.extensions?.find((e) => e.extnID === id)?.extnValue.buffer;
+  const basic = found(id_ce_basicConstraints);
+  const constraints = basic ? AsnConvert.parse(basic, BasicConstraints) : null;
+  const usage = found(id_ce_keyUsage);
+  if (!constraints?.cA || !usage || !subject.commonName) return null;
+  const flags = Number(AsnConvert.parse(usage, KeyUsage).toNumber());
+  const instant = (d: Date) => d.toISOString().replace(/\.\d+Z$/, 'Z');
+  return {
+    subject: subject as DistinguishedName,
+    notBefore: instant(tbs.validity.notBefore.getTime()),
+    notAfter: instant(tbs.validity.notAfter.getTime()),
+    ca: true,
+    ...(constraints.pathLenConstraint === undefined ? {} : { pathLength: constraints.pathLenConstraint }),
+    keyUsage: KEY_USAGES.filter((name) => (flags & KeyUsageFlags[name]) !== 0),
+  };
 }
