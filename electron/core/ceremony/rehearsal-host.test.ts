@@ -301,8 +301,9 @@ it('a script on a real key is rehearsed on a stand-in the holders approve: the r
 `).replace('witnesses: [Eve] }', 'securityOfficer: Olga Setup, witnesses: [Eve] }');
 
   const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
-  expect(started.active!.standIns).toEqual({ keys: ['old-signing'], proposalId: null });
-  // Ada, the administrator, proposes the stand-ins and cannot approve them: two other holders must take the token.
+  expect(started.active!.standIns).toEqual({ keys: ['old-signing'], by: 'Ada', proposalId: null });
+  // Ada performs the step on the real key, so proposes the stand-ins and cannot approve them: two other holders
+  // must take the token.
   expect(
     await core.router.dispatch('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage')] }),
   ).toMatchObject({ ok: false, error: { code: 'CEREMONY_STEP_REFUSED' } });
@@ -636,3 +637,91 @@ it('a rehearsal process that hits an unexpected error says what kind before it s
   // Before: it exited without a word, and the cause was lost.
   expect(messages).toEqual([{ type: 'failed', error: expect.objectContaining({ code: 'INTERNAL' }), kind: 'Error' }]);
 });
+
+/** A key generated in the real token (pre-activation), proposed by Ada and approved by Babbage and Curie. */
+async function realKey(custodyId: string, label: string) {
+  await realAction(custodyId, 'key.generate', {
+    algorithm: 'EC-P256',
+    label,
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 365,
+  });
+  return (await call<KeyRecord[]>('keys.list')).find((k) => k.label === label)!;
+}
+
+/** A script step acting on one key. */
+function stepOn(id: string, action: string, params: string, by = 'Ada', approvers = 'Babbage, Curie') {
+  return `  - { id: ${id}, title: ${id}, by: ${by}, action: ${action}, params: { ${params} }, approvers: [${approvers}] }\n`;
+}
+
+/** Takes the rehearsal token with the real custody's holders given, and approves the stand-ins with the others. */
+async function standInsApproved(holders: string[], approvers: string[]) {
+  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', { holders: holders.map(proof) });
+  const proposalId = taken.active!.standIns!.proposalId!;
+  const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
+  let view = proposal;
+  for (const name of approvers)
+    view = await call<ProposalView>('proposals.approve', {
+      proposalId,
+      fingerprint: proposal.shortFingerprint,
+      approver: proof(name),
+    });
+  expect(view.state).toBe('executed');
+  return view;
+}
+
+it('stand-ins on a custody every holder must open: the step’s performer proposes them, not the administrator holder', async () => {
+  const custody = (await call('custody.take', {
+    token,
+    threshold: 3,
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+    currentSoPin: '87654321',
+  })) as { id: string };
+  // For real, 3 of 3 means the officer proposes and all three holders approve.
+  clock.now = new Date(clock.now.getTime() + 60_000);
+  const generate = {
+    algorithm: 'EC-P256',
+    label: 'three-of-three',
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 365,
+  };
+  let view = await call<ProposalView>('proposals.create', {
+    custodyId: custody.id,
+    action: 'key.generate',
+    params: generate,
+    requester: proof('Olga Setup'),
+  });
+  for (const name of ['Ada', 'Babbage', 'Curie'])
+    view = await call<ProposalView>('proposals.approve', {
+      proposalId: view.id,
+      fingerprint: view.shortFingerprint,
+      approver: proof(name),
+    });
+  const [real] = await call<KeyRecord[]>('keys.list');
+  const text = script(stepOn('activate', 'key.activate', `keyId: ${real!.id}`, 'Olga Setup', 'Ada, Babbage, Curie'));
+  expect(core.ceremonies.lint(text).problems).toEqual([]);
+  await call('rehearsals.start', { script: text });
+  // Before the fix Ada, the administrator and a holder, proposed them: 2 others could never reach 3, and the
+  // refusal asked for "another holder" after all three had typed their factors.
+  const made = await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Ada', 'Babbage', 'Curie']);
+  expect(made.requestedBy).toBe(people['Olga Setup']!.id);
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  expect(await call<KeyRecord[]>('keys.list')).toEqual([real]);
+}, 120_000);
+
+it('stand-ins for a script whose administrator is an auditor: proposed by the step’s performer', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const real = await realKey(custody.id, 'audited');
+  const text = script(stepOn('activate', 'key.activate', `keyId: ${real.id}`))
+    .replace('administrator: Ada', 'administrator: Eve')
+    .replace('witnesses: [Eve]', 'witnesses: []');
+  expect(core.ceremonies.lint(text).problems).toEqual([]);
+  await call('rehearsals.start', { script: text });
+  // Before the fix: NOT_AUTHORIZED (an auditor proposes nothing) once the scratch token was taken, and every retry
+  // TOKEN_IN_CUSTODY: the rehearsal could only be ended.
+  const made = await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
+  expect(made.requestedBy).toBe(people.Ada!.id);
+}, 120_000);
