@@ -725,3 +725,28 @@ it('stand-ins for a script whose administrator is an auditor: proposed by the st
   const made = await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
   expect(made.requestedBy).toBe(people.Ada!.id);
 }, 120_000);
+
+it('the destruction of a compromised key is rehearsed on a compromised stand-in; the real key is left as it was', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const real = await realKey(custody.id, 'leaked');
+  await realAction(custody.id, 'key.activate', { keyId: real.id });
+  clock.now = new Date(clock.now.getTime() + 60_000);
+  await call('keys.emergency', {
+    keyId: real.id,
+    token,
+    transition: 'compromise',
+    reason: 'Its backup card was found in a bin',
+    officer: proof('Olga Setup'),
+  });
+  const before = await call<KeyRecord[]>('keys.list');
+  const text = script(stepOn('schedule', 'key.schedule-destruction', `keyId: ${real.id}, waitDays: 7`));
+  expect(core.ceremonies.lint(text).problems).toEqual([]);
+  // Before the fix: "“leaked” is compromised: no step can act on it", though the real installation schedules it.
+  await call('rehearsals.start', { script: text });
+  await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
+  expect(await call<KeyRecord[]>('keys.list')).toMatchObject([{ id: real.id, state: 'compromised' }]);
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  expect((await call<KeyRecord[]>('keys.list'))[0]!.destructionNotBefore).not.toBeNull();
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
+}, 120_000);

@@ -157,8 +157,9 @@ function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] 
   const existing = new Set(realKeysOf(steps).flatMap(({ keys }) => keys));
   return [...existing].map((id) => {
     const key = core.keys.get(id);
-    if (key.state === 'destroyed' || key.state === 'compromised')
-      throw new CustosError('CEREMONY_SCRIPT_INVALID', `“${key.label}” is ${key.state}: no step can act on it.`, [
+    // A compromised key is still scheduled for destruction and destroyed; a destroyed one is gone.
+    if (key.state === 'destroyed')
+      throw new CustosError('CEREMONY_SCRIPT_INVALID', `“${key.label}” is destroyed: no step can act on it.`, [
         'Take the steps naming it out of the script.',
       ]);
     const days = Math.round((Date.parse(key.expiresAt) - Date.parse(key.createdAt)) / 86_400_000);
