@@ -312,6 +312,34 @@ describe('someone with the whole data directory (the audit PIN in its 0600 file)
 });
 
 describe('the renderer: any payload on the ceremonies.* and proposals.* channels', () => {
+  it('cannot have the real installation make rehearsal stand-ins (held)', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    await takeCustody(run.id);
+    const custodyId = core.custody.list()[0]!.id;
+    const keyId = 'ab'.repeat(16);
+    const standIn = { keyId, label: 'root-2027', algorithm: 'EC-P256', usage: 'sign', backupable: false };
+    const keys = [
+      { ...standIn, cryptoperiodDays: 365, state: 'active', family: null, version: null, destroyableFrom: null },
+    ];
+    // Objects do not pass the IPC schema, and nothing that does is a stand-in's description.
+    const refusals = [
+      [{ keys }, 'IPC_INVALID_PAYLOAD'],
+      [{ keys: [keyId] }, 'PROPOSAL_INVALID'],
+      [{ keyId }, 'PROPOSAL_INVALID'],
+    ] as const;
+    for (const [params, code] of refusals)
+      expect(
+        await core.router.dispatch('proposals.create', {
+          custodyId,
+          action: 'rehearsal.stand-ins',
+          params,
+          requester: proof('Ada'),
+        }),
+      ).toMatchObject({ ok: false, error: { code } });
+    expect(core.quorum.list().filter((p) => p.action === 'rehearsal.stand-ins')).toEqual([]);
+    expect(core.keys.list()).toEqual([]);
+  });
+
   it('gets a clear refusal for deep, long or many-stepped YAML, and the main process stays responsive (held)', async () => {
     const deep = await core.router.dispatch('ceremonies.lint', { script: `a: ${'['.repeat(90_000)}` });
     expect(deep).toMatchObject({ ok: true, value: { ok: false } });

@@ -750,3 +750,69 @@ it('the destruction of a compromised key is rehearsed on a compromised stand-in;
   expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
   expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
 }, 120_000);
+
+it('a backup and a rotation of real keys are rehearsed on stand-ins: the successor is numbered as it will be', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const generate = { algorithm: 'EC-P256', usage: 'sign', cryptoperiodDays: 365 };
+  await realAction(custody.id, 'key.generate', { ...generate, label: 'kept', backupable: true });
+  const kept = (await call<KeyRecord[]>('keys.list')).find((k) => k.label === 'kept')!;
+  const first = await realKey(custody.id, 'rotated');
+  await realAction(custody.id, 'key.activate', { keyId: first.id });
+  await realAction(custody.id, 'key.rotate', { keyId: first.id });
+  const second = (await call<KeyRecord[]>('keys.list')).find((k) => k.label === 'rotated' && k.id !== first.id)!;
+  const before = await call<KeyRecord[]>('keys.list');
+  const objects = [kept.id, first.id, second.id].map(objectsInRealToken);
+  const text = script(
+    stepOn('backup', 'key.backup', `keyIds: [${kept.id}], holders: [Ada, Babbage, Curie], threshold: 2`) +
+      stepOn('rotate', 'key.rotate', `keyId: ${second.id}`),
+  );
+  await call('rehearsals.start', { script: text });
+  await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  const successor = (await call<KeyRecord[]>('keys.list')).find((k) => k.previous === second.id)!;
+  expect(successor).toMatchObject({ family: first.id, version: 3, state: 'active' });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  // Nothing real changed: the inventory, nor the objects under each real key's CKA_ID in the real token.
+  expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
+  expect([kept.id, first.id, second.id].map(objectsInRealToken)).toEqual(objects);
+}, 120_000);
+
+it('stand-ins not approved in time, or a rehearsal process stopped before they are: the rehearsal does not pass', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const real = await realKey(custody.id, 'late');
+  const before = await call<KeyRecord[]>('keys.list');
+  const text = script(stepOn('activate', 'key.activate', `keyId: ${real.id}`));
+  await call('rehearsals.start', { script: text });
+  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+  });
+  const proposalId = taken.active!.standIns!.proposalId!;
+  const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
+  clock.now = new Date(Date.parse(proposal.expiresAt) + 1000);
+  expect(
+    await core.router.dispatch('proposals.approve', {
+      proposalId,
+      fingerprint: proposal.shortFingerprint,
+      approver: proof('Babbage'),
+    }),
+  ).toMatchObject({ ok: false, error: { code: 'PROPOSAL_EXPIRED' } });
+  // Without its stand-in the rehearsal has no such key: the run does not start.
+  expect(await core.router.dispatch('ceremonies.start', { script: text, administrator: proof('Ada') })).toMatchObject({
+    ok: false,
+    error: { code: 'CEREMONY_SCRIPT_INVALID' },
+  });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'incomplete' });
+
+  await call('rehearsals.start', { script: text });
+  await call('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage'), proof('Curie')] });
+  const exited = new Promise<void>((resolve) => spawned[1]!.onExit(() => resolve()));
+  spawned[1]!.kill();
+  await exited;
+  expect((await call<RehearsalStatus>('rehearsals.status')).last).toMatchObject({ outcome: 'incomplete' });
+  expect(core.ceremonies.rehearsals()).toMatchObject([
+    { outcome: 'incomplete', runId: null },
+    { outcome: 'incomplete', runId: null },
+  ]);
+  expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
+  expect(objectsInRealToken(real.id)).toBeGreaterThan(0);
+}, 120_000);
