@@ -229,7 +229,7 @@ export const StandIn = z.strictObject({
   usage: KeyUsage,
   backupable: z.boolean(),
   cryptoperiodDays: z.number().int().min(1).max(3650),
-  state: KeyState.exclude(['destroyed', 'compromised']),
+  state: KeyState.exclude(['destroyed']),
   /** The real key's family and version, so a rotation's successor is numbered as it will be. */
   family: Id32.nullable(),
   version: z.number().int().min(1).nullable(),

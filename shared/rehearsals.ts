@@ -26,10 +26,11 @@ export const ActiveRehearsal = z.object({
     .nullable(),
   /**
    * The real keys the script acts on, by label, for which the rehearsal makes stand-ins in its token once the holders
-   * have taken it; `proposalId` is then the proposal they approve (on Approvals) before the run starts. Null when the
-   * script acts on no existing key.
+   * have taken it; `by` proposes them (who performs the script's first step on a real key), and `proposalId` is then
+   * the proposal the other holders approve (on Approvals) before the run starts. Null when the script acts on no
+   * existing key.
    */
-  standIns: z.object({ keys: z.array(z.string()), proposalId: z.string().nullable() }).nullable(),
+  standIns: z.object({ keys: z.array(z.string()), by: z.string(), proposalId: z.string().nullable() }).nullable(),
 });
 export type ActiveRehearsal = z.infer<typeof ActiveRehearsal>;
 

@@ -193,7 +193,8 @@ it('rehearses in a scratch installation: nothing real is touched, the report say
   expect(run.stdout).toMatch(/— done\n/);
 });
 
-it('rehearses a script on a key of the real installation on a stand-in, which the holders approve first', async () => {
+/** The key a real run of the usual script generates, and a rehearsal of a script that activates it and signs. */
+async function rehearseActivation(roles: string) {
   const lint = JSON.parse((await cli(['--json', 'ceremony', 'lint', file])).stdout) as {
     value: { steps: { shortFingerprint: string | null }[] };
   };
@@ -213,7 +214,7 @@ purpose: Activate the key and prove it signs.
 location: Lab
 window: { opens: "${opens}", closes: "${closes}" }
 ${token}
-roles: { administrator: Ada, custodians: [Ada, Babbage, Curie], witnesses: [Eve] }
+roles: ${roles}
 steps:
   - { id: activate, title: Activate it, by: Ada, action: key.activate, params: { keyId: ${key!.id} }, approvers: [Babbage, Curie] }
   - id: sign
@@ -224,7 +225,13 @@ steps:
     approvers: [Babbage, Curie]
 `,
   );
-  const rehearsed = await cli(['ceremony', 'rehearse', second], { fingerprint: 'from-screen' });
+  return { key: key!, rehearsed: await cli(['ceremony', 'rehearse', second], { fingerprint: 'from-screen' }) };
+}
+
+it('rehearses a script on a key of the real installation on a stand-in, which the holders approve first', async () => {
+  const { key, rehearsed } = await rehearseActivation(
+    '{ administrator: Ada, custodians: [Ada, Babbage, Curie], witnesses: [Eve] }',
+  );
   expect(rehearsed.code, rehearsed.stderr).toBe(EXIT.ok);
   expect(rehearsed.stderr).toContain('The rehearsal makes stand-ins for them in its token');
   expect(rehearsed.prompts).toContain('Babbage: the stand-ins’ fingerprint, as you read it: ');
@@ -232,7 +239,17 @@ steps:
   expect(rehearsed.stdout).toContain('REHEARSAL passed');
   // The real key was not activated: it is still waiting in pre-activation.
   const after = JSON.parse((await cli(['--json', 'key', 'list'])).stdout) as { value: { state: string }[] };
-  expect(after.value).toEqual([expect.objectContaining({ id: key!.id, state: 'pre-activation' })]);
+  expect(after.value).toEqual([expect.objectContaining({ id: key.id, state: 'pre-activation' })]);
+}, 120_000);
+
+it('the stand-ins of a script an auditor administers are proposed by the first step’s performer, approved by the others', async () => {
+  const { rehearsed } = await rehearseActivation(
+    '{ administrator: Eve, custodians: [Ada, Babbage, Curie], witnesses: [Eve] }',
+  );
+  // Before the fix: Eve, an auditor, was made to propose them (NOT_AUTHORIZED) once the holders had taken the token.
+  expect(rehearsed.code, rehearsed.stderr).toBe(EXIT.ok);
+  expect(rehearsed.prompts).not.toContain('Ada: the stand-ins’ fingerprint, as you read it: ');
+  expect(rehearsed.stdout).toContain('REHEARSAL passed');
 }, 120_000);
 
 it('lint says when a script cannot be rehearsed, and why; rehearse refuses it before anything opens', async () => {

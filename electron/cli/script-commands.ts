@@ -408,8 +408,7 @@ export async function rehearse(
         holders.push(await proofOf(core, name, values, io, 'rehearsal custody'));
       const taken = await read(core, 'rehearsals.takeCustody', { holders });
       const standIns = taken.active?.standIns;
-      if (standIns?.proposalId)
-        await approveStandIns(core, text, standIns.proposalId, opened.custody.holders, values, io);
+      if (standIns?.proposalId) await approveStandIns(core, standIns.proposalId, opened.custody.holders, values, io);
     }
     const result = await runScript(core, text, values, io, true);
     if (!result.envelope.ok) {
@@ -433,19 +432,17 @@ export async function rehearse(
 }
 
 /**
- * The script acts on real keys: the rehearsal proposed stand-ins for them in its token (its administrator did), and
- * the holders approve them as any quorum action before the run. Their fingerprint is on the screen only: the
- * printed script has none for them.
+ * The script acts on real keys: the rehearsal proposed stand-ins for them in its token (whoever performs its first
+ * step on a real key did), and the other holders approve them as any quorum action before the run. Their fingerprint
+ * is on the screen only: the printed script has none for them.
  */
 async function approveStandIns(
   core: CustosCore,
-  text: string,
   proposalId: string,
   holders: readonly string[],
   values: Values,
   io: Io,
 ): Promise<void> {
-  const { script } = parseScript(text) as { script: CeremonyScript };
   let view = await proposalById(core, proposalId);
   io.stderr(
     '\nThe script acts on real keys. The rehearsal makes stand-ins for them in its token: new keys with the same ids,\n' +
@@ -456,7 +453,7 @@ async function approveStandIns(
     `  Proposed. Fingerprint: ${view.shortFingerprint}\n` +
       '  Each approver compares it, aloud, with the fingerprint on this screen (the printed script has none).\n',
   );
-  for (const name of holders.filter((n) => n !== script.roles.administrator)) {
+  for (const name of holders.filter((n) => custodianId(core, n) !== view.requestedBy)) {
     if (view.state !== 'open') break;
     const fingerprint = await ask(io, `${name}: the stand-ins’ fingerprint, as you read it: `, false);
     const approver = await factors(custodianId(core, name), name, values, io, AT_THE_TERMINAL);

@@ -48,6 +48,8 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
     } else if (message.type === 'take-custody') {
       let envelope: Envelope<{ standIns: string | null }>;
       try {
+        // Before the token is taken: a proposer refused afterwards would leave it taken, and the rehearsal stuck.
+        if (message.standIns) core.quorum.mayAct(message.standIns.by, 'propose');
         await takeScratchCustody(core, { token, soPin }, message.threshold, message.holders);
         envelope = {
           ok: true,

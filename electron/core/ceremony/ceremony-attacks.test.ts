@@ -7,6 +7,7 @@ import { totpCodeAt } from '../custodians/totp';
 import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
 import { ceremonyInstallation } from '../testing/ceremony-fixture';
 import { appendEvent } from './ceremony-events';
+import { sql } from '../store/sql';
 import { rehearsalDir } from './rehearsal';
 
 /**
@@ -129,6 +130,56 @@ describe('someone with the database file alone', () => {
          '{"kind":"scratch","token":{"label":"${token.label}","serial":"${token.serial}"}}')`,
     );
     expect(() => core.ceremonies.lint(script())).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+  });
+
+  it('cannot mark a real installation as a rehearsal’s by re-pointing a real run’s signed entry (fixed)', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    await takeCustody(run.id);
+    const start = core.store.get<{ seq: number }>(
+      sql`SELECT seq FROM ceremony_events WHERE run_id = ${run.id} AND kind = 'start'`,
+    )!.seq;
+    // The run's start event names the real token; its signed entry is about the run. The writer rewrites the
+    // schema's generated column so that entry reads as being about the scratch mark, and moves the event there.
+    core.close();
+    asDatabaseWriter(dataDir, (db) => {
+      db.unsafeMode(true);
+      db.pragma('writable_schema = ON');
+      db.prepare(`UPDATE sqlite_schema SET sql = replace(sql, ?, ?) WHERE name = 'audit_entries'`).run(
+        "object TEXT GENERATED ALWAYS AS (json_extract(entry, '$.object.type') || ':' || json_extract(entry, '$.object.id')) VIRTUAL",
+        `object TEXT GENERATED ALWAYS AS (CASE WHEN seq = ${start} THEN 'ceremony-scratch:this' ELSE json_extract(entry, '$.object.type') || ':' || json_extract(entry, '$.object.id') END) VIRTUAL`,
+      );
+      db.pragma('writable_schema = OFF');
+      db.exec(`UPDATE ceremony_events SET run_id = 'ceremony-scratch:this' WHERE seq = ${start}`);
+    });
+    const db = new Database(join(dataDir, 'custos.db'));
+    db.exec('REINDEX');
+    db.close();
+    core = open();
+    // Before the fix the real installation read itself as a rehearsal's on the real token: a real run skipped the
+    // rehearsal policy, and rehearsal.stand-ins made an active key with a chosen id and label in the real token.
+    expect(() => core.ceremonies.scratch()).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+    const standIn = { keyId: 'ab'.repeat(16), label: 'root-2027', algorithm: 'EC-P256', usage: 'sign' } as const;
+    expect(() =>
+      core.quorum.propose({
+        custodyId: core.custody.list()[0]!.id,
+        action: 'rehearsal.stand-ins',
+        params: {
+          keys: [
+            {
+              ...standIn,
+              backupable: false,
+              cryptoperiodDays: 365,
+              state: 'active',
+              family: null,
+              version: null,
+              destroyableFrom: null,
+            },
+          ],
+        },
+        requestedBy: people.Ada!.id,
+      }),
+    ).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+    expect(core.keys.list()).toEqual([]);
   });
 
   it('cannot switch the rehearsal policy off (held)', async () => {
@@ -261,6 +312,34 @@ describe('someone with the whole data directory (the audit PIN in its 0600 file)
 });
 
 describe('the renderer: any payload on the ceremonies.* and proposals.* channels', () => {
+  it('cannot have the real installation make rehearsal stand-ins (held)', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    await takeCustody(run.id);
+    const custodyId = core.custody.list()[0]!.id;
+    const keyId = 'ab'.repeat(16);
+    const standIn = { keyId, label: 'root-2027', algorithm: 'EC-P256', usage: 'sign', backupable: false };
+    const keys = [
+      { ...standIn, cryptoperiodDays: 365, state: 'active', family: null, version: null, destroyableFrom: null },
+    ];
+    // Objects do not pass the IPC schema, and nothing that does is a stand-in's description.
+    const refusals = [
+      [{ keys }, 'IPC_INVALID_PAYLOAD'],
+      [{ keys: [keyId] }, 'PROPOSAL_INVALID'],
+      [{ keyId }, 'PROPOSAL_INVALID'],
+    ] as const;
+    for (const [params, code] of refusals)
+      expect(
+        await core.router.dispatch('proposals.create', {
+          custodyId,
+          action: 'rehearsal.stand-ins',
+          params,
+          requester: proof('Ada'),
+        }),
+      ).toMatchObject({ ok: false, error: { code } });
+    expect(core.quorum.list().filter((p) => p.action === 'rehearsal.stand-ins')).toEqual([]);
+    expect(core.keys.list()).toEqual([]);
+  });
+
   it('gets a clear refusal for deep, long or many-stepped YAML, and the main process stays responsive (held)', async () => {
     const deep = await core.router.dispatch('ceremonies.lint', { script: `a: ${'['.repeat(90_000)}` });
     expect(deep).toMatchObject({ ok: true, value: { ok: false } });

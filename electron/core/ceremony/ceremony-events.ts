@@ -48,13 +48,24 @@ export function readEvents<E extends StoredEvent>(
   if (rows.length !== entries.length) tampered();
   return rows.map((row, i) => {
     const stored = entries[i]!;
-    const entry = JSON.parse(stored.entry) as { params: string | null; time: string };
+    const entry = JSON.parse(stored.entry) as {
+      params: string | null;
+      time: string;
+      action: string;
+      object: AuditObject | null;
+    };
+    const event = JSON.parse(row.body) as E;
+    // What the entry is about is read from the signed bytes, not from the columns derived from them: a database
+    // writer can redefine those (the schema is in the file too) to make a signed entry about one thing read as another.
     if (
       stored.seq !== row.seq ||
+      entry.object?.type !== object.type ||
+      entry.object.id !== object.id ||
+      entry.action !== `ceremony.${event.kind}` ||
       entry.params !== sha256Hex(row.body) ||
       !audit.verifyDocument(Buffer.from(stored.entry, 'utf8'), stored.signature)
     )
       tampered();
-    return { ...(JSON.parse(row.body) as E), seq: row.seq, at: entry.time };
+    return { ...event, seq: row.seq, at: entry.time };
   });
 }

@@ -301,8 +301,9 @@ it('a script on a real key is rehearsed on a stand-in the holders approve: the r
 `).replace('witnesses: [Eve] }', 'securityOfficer: Olga Setup, witnesses: [Eve] }');
 
   const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
-  expect(started.active!.standIns).toEqual({ keys: ['old-signing'], proposalId: null });
-  // Ada, the administrator, proposes the stand-ins and cannot approve them: two other holders must take the token.
+  expect(started.active!.standIns).toEqual({ keys: ['old-signing'], by: 'Ada', proposalId: null });
+  // Ada performs the step on the real key, so proposes the stand-ins and cannot approve them: two other holders
+  // must take the token.
   expect(
     await core.router.dispatch('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage')] }),
   ).toMatchObject({ ok: false, error: { code: 'CEREMONY_STEP_REFUSED' } });
@@ -742,3 +743,182 @@ it('a rehearsal process that hits an unexpected error says what kind before it s
   // Before: it exited without a word, and the cause was lost.
   expect(messages).toEqual([{ type: 'failed', error: expect.objectContaining({ code: 'INTERNAL' }), kind: 'Error' }]);
 });
+
+/** A key generated in the real token (pre-activation), proposed by Ada and approved by Babbage and Curie. */
+async function realKey(custodyId: string, label: string) {
+  await realAction(custodyId, 'key.generate', {
+    algorithm: 'EC-P256',
+    label,
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 365,
+  });
+  return (await call<KeyRecord[]>('keys.list')).find((k) => k.label === label)!;
+}
+
+/** A script step acting on one key. */
+function stepOn(id: string, action: string, params: string, by = 'Ada', approvers = 'Babbage, Curie') {
+  return `  - { id: ${id}, title: ${id}, by: ${by}, action: ${action}, params: { ${params} }, approvers: [${approvers}] }\n`;
+}
+
+/** Takes the rehearsal token with the real custody's holders given, and approves the stand-ins with the others. */
+async function standInsApproved(holders: string[], approvers: string[]) {
+  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', { holders: holders.map(proof) });
+  const proposalId = taken.active!.standIns!.proposalId!;
+  const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
+  let view = proposal;
+  for (const name of approvers)
+    view = await call<ProposalView>('proposals.approve', {
+      proposalId,
+      fingerprint: proposal.shortFingerprint,
+      approver: proof(name),
+    });
+  expect(view.state).toBe('executed');
+  return view;
+}
+
+it('stand-ins on a custody every holder must open: the step’s performer proposes them, not the administrator holder', async () => {
+  const custody = (await call('custody.take', {
+    token,
+    threshold: 3,
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+    currentSoPin: '87654321',
+  })) as { id: string };
+  // For real, 3 of 3 means the officer proposes and all three holders approve.
+  clock.now = new Date(clock.now.getTime() + 60_000);
+  const generate = {
+    algorithm: 'EC-P256',
+    label: 'three-of-three',
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 365,
+  };
+  let view = await call<ProposalView>('proposals.create', {
+    custodyId: custody.id,
+    action: 'key.generate',
+    params: generate,
+    requester: proof('Olga Setup'),
+  });
+  for (const name of ['Ada', 'Babbage', 'Curie'])
+    view = await call<ProposalView>('proposals.approve', {
+      proposalId: view.id,
+      fingerprint: view.shortFingerprint,
+      approver: proof(name),
+    });
+  const [real] = await call<KeyRecord[]>('keys.list');
+  const text = script(stepOn('activate', 'key.activate', `keyId: ${real!.id}`, 'Olga Setup', 'Ada, Babbage, Curie'));
+  expect(core.ceremonies.lint(text).problems).toEqual([]);
+  await call('rehearsals.start', { script: text });
+  // Before the fix Ada, the administrator and a holder, proposed them: 2 others could never reach 3, and the
+  // refusal asked for "another holder" after all three had typed their factors.
+  const made = await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Ada', 'Babbage', 'Curie']);
+  expect(made.requestedBy).toBe(people['Olga Setup']!.id);
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  expect(await call<KeyRecord[]>('keys.list')).toEqual([real]);
+}, 120_000);
+
+it('stand-ins for a script whose administrator is an auditor: proposed by the step’s performer', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const real = await realKey(custody.id, 'audited');
+  const text = script(stepOn('activate', 'key.activate', `keyId: ${real.id}`))
+    .replace('administrator: Ada', 'administrator: Eve')
+    .replace('witnesses: [Eve]', 'witnesses: []');
+  expect(core.ceremonies.lint(text).problems).toEqual([]);
+  await call('rehearsals.start', { script: text });
+  // Before the fix: NOT_AUTHORIZED (an auditor proposes nothing) once the scratch token was taken, and every retry
+  // TOKEN_IN_CUSTODY: the rehearsal could only be ended.
+  const made = await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
+  expect(made.requestedBy).toBe(people.Ada!.id);
+}, 120_000);
+
+it('the destruction of a compromised key is rehearsed on a compromised stand-in; the real key is left as it was', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const real = await realKey(custody.id, 'leaked');
+  await realAction(custody.id, 'key.activate', { keyId: real.id });
+  clock.now = new Date(clock.now.getTime() + 60_000);
+  await call('keys.emergency', {
+    keyId: real.id,
+    token,
+    transition: 'compromise',
+    reason: 'Its backup card was found in a bin',
+    officer: proof('Olga Setup'),
+  });
+  const before = await call<KeyRecord[]>('keys.list');
+  const text = script(stepOn('schedule', 'key.schedule-destruction', `keyId: ${real.id}, waitDays: 7`));
+  expect(core.ceremonies.lint(text).problems).toEqual([]);
+  // Before the fix: "“leaked” is compromised: no step can act on it", though the real installation schedules it.
+  await call('rehearsals.start', { script: text });
+  await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
+  expect(await call<KeyRecord[]>('keys.list')).toMatchObject([{ id: real.id, state: 'compromised' }]);
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  expect((await call<KeyRecord[]>('keys.list'))[0]!.destructionNotBefore).not.toBeNull();
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
+}, 120_000);
+
+it('a backup and a rotation of real keys are rehearsed on stand-ins: the successor is numbered as it will be', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const generate = { algorithm: 'EC-P256', usage: 'sign', cryptoperiodDays: 365 };
+  await realAction(custody.id, 'key.generate', { ...generate, label: 'kept', backupable: true });
+  const kept = (await call<KeyRecord[]>('keys.list')).find((k) => k.label === 'kept')!;
+  const first = await realKey(custody.id, 'rotated');
+  await realAction(custody.id, 'key.activate', { keyId: first.id });
+  await realAction(custody.id, 'key.rotate', { keyId: first.id });
+  const second = (await call<KeyRecord[]>('keys.list')).find((k) => k.label === 'rotated' && k.id !== first.id)!;
+  const before = await call<KeyRecord[]>('keys.list');
+  const objects = [kept.id, first.id, second.id].map(objectsInRealToken);
+  const text = script(
+    stepOn('backup', 'key.backup', `keyIds: [${kept.id}], holders: [Ada, Babbage, Curie], threshold: 2`) +
+      stepOn('rotate', 'key.rotate', `keyId: ${second.id}`),
+  );
+  await call('rehearsals.start', { script: text });
+  await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  const successor = (await call<KeyRecord[]>('keys.list')).find((k) => k.previous === second.id)!;
+  expect(successor).toMatchObject({ family: first.id, version: 3, state: 'active' });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  // Nothing real changed: the inventory, nor the objects under each real key's CKA_ID in the real token.
+  expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
+  expect([kept.id, first.id, second.id].map(objectsInRealToken)).toEqual(objects);
+}, 120_000);
+
+it('stand-ins not approved in time, or a rehearsal process stopped before they are: the rehearsal does not pass', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const real = await realKey(custody.id, 'late');
+  const before = await call<KeyRecord[]>('keys.list');
+  const text = script(stepOn('activate', 'key.activate', `keyId: ${real.id}`));
+  await call('rehearsals.start', { script: text });
+  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
+    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+  });
+  const proposalId = taken.active!.standIns!.proposalId!;
+  const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
+  clock.now = new Date(Date.parse(proposal.expiresAt) + 1000);
+  expect(
+    await core.router.dispatch('proposals.approve', {
+      proposalId,
+      fingerprint: proposal.shortFingerprint,
+      approver: proof('Babbage'),
+    }),
+  ).toMatchObject({ ok: false, error: { code: 'PROPOSAL_EXPIRED' } });
+  // Without its stand-in the rehearsal has no such key: the run does not start.
+  expect(await core.router.dispatch('ceremonies.start', { script: text, administrator: proof('Ada') })).toMatchObject({
+    ok: false,
+    error: { code: 'CEREMONY_SCRIPT_INVALID' },
+  });
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'incomplete' });
+
+  await call('rehearsals.start', { script: text });
+  await call('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage'), proof('Curie')] });
+  const exited = new Promise<void>((resolve) => spawned[1]!.onExit(() => resolve()));
+  spawned[1]!.kill();
+  await exited;
+  expect((await call<RehearsalStatus>('rehearsals.status')).last).toMatchObject({ outcome: 'incomplete' });
+  expect(core.ceremonies.rehearsals()).toMatchObject([
+    { outcome: 'incomplete', runId: null },
+    { outcome: 'incomplete', runId: null },
+  ]);
+  expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
+  expect(objectsInRealToken(real.id)).toBeGreaterThan(0);
+}, 120_000);

@@ -105,7 +105,10 @@ export class RehearsalHost {
         custody: plan.custody
           ? { holders: plan.custody.holders, threshold: plan.custody.threshold, taken: false }
           : null,
-        standIns: plan.standIns.length > 0 ? { keys: plan.standIns.map((k) => k.label), proposalId: null } : null,
+        standIns:
+          plan.standIns.length > 0
+            ? { keys: plan.standIns.map((k) => k.label), by: plan.standInsBy?.name ?? '', proposalId: null }
+            : null,
       };
       this.active = { plan, view, process, runId: null, ending: false, factors: {} };
       this.deps.core.events.divert(true);
@@ -132,14 +135,17 @@ export class RehearsalHost {
       );
     const { standIns, standInsBy } = active.plan;
     if (standIns.length > 0) {
-      // The administrator proposes the stand-ins, so does not approve them: the other holders present must suffice.
+      // Whoever proposes the stand-ins does not approve them: the other holders present must suffice.
       if (standInsBy === null)
-        throw new CustosError('CEREMONY_STEP_REFUSED', 'The script’s administrator is not enrolled here.');
-      const others = holders.filter((h) => h.custodianId !== standInsBy).length;
+        throw new CustosError(
+          'CEREMONY_STEP_REFUSED',
+          'Who performs the script’s first step on a real key is not enrolled here.',
+        );
+      const others = holders.filter((h) => h.custodianId !== standInsBy.id).length;
       if (others < custody.threshold)
         throw new CustosError(
           'CEREMONY_STEP_REFUSED',
-          `The administrator proposes the rehearsal’s stand-in keys and cannot approve them: ${custody.threshold} ` +
+          `${standInsBy.name} proposes the rehearsal’s stand-in keys and cannot approve them: ${custody.threshold} ` +
             `other holders must take the rehearsal token (${others} did).`,
           ['Bring another holder of the real token.'],
         );
@@ -150,7 +156,7 @@ export class RehearsalHost {
       id: this.nextId++,
       holders,
       threshold: custody.threshold,
-      standIns: standIns.length > 0 ? { keys: standIns, by: standInsBy! } : null,
+      standIns: standIns.length > 0 ? { keys: standIns, by: standInsBy!.id } : null,
     });
     if (answer.type !== 'reply') throw stoppedError();
     if (!answer.envelope.ok)

@@ -28,8 +28,11 @@ export interface RehearsalPlan {
   custody: { holders: string[]; holderIds: string[]; threshold: number } | null;
   /** What stands in, in the scratch token, for each real key the script acts on (stand-ins.ts); none for most. */
   standIns: StandIn[];
-  /** Who proposes the stand-ins in the rehearsal: the script's administrator. */
-  standInsBy: string | null;
+  /**
+   * Who proposes the stand-ins in the rehearsal: the performer of the first step on a real key, who proposes that step
+   * for real (lint: they may propose, and the custody's threshold of holders is among the others).
+   */
+  standInsBy: { id: string; name: string } | null;
 }
 
 /**
@@ -106,7 +109,7 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
     parsed,
     people,
     standIns,
-    standInsBy: everyone.find((c) => c.name === parsed.script.roles.administrator)?.id ?? null,
+    standInsBy: standInProposer(everyone, parsed.script.steps),
     custody: real
       ? {
           holders: real.holderIds.map((id) => byId.get(id) ?? id),
@@ -117,23 +120,47 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
   };
 }
 
+/** The real keys each step names: every key parameter that is not `@step`. */
+function realKeysOf(steps: readonly ScriptStep[]): { step: ScriptStep; keys: string[] }[] {
+  const ofThisScript = ofTheScript(steps);
+  return steps.map((step) => ({
+    step,
+    keys:
+      'action' in step
+        ? Object.entries(step.params).flatMap(([name, value]) =>
+            /keyId|KeyId|keyIds/.test(name)
+              ? (Array.isArray(value) ? value : [value]).filter(
+                  (ref): ref is string => typeof ref === 'string' && !ofThisScript(ref),
+                )
+              : [],
+          )
+        : [],
+  }));
+}
+
+/**
+ * The performer of the first step on a real key proposes the stand-ins, as they propose that step for real: the
+ * administrator may be an auditor (who proposes nothing) or a holder the threshold cannot do without.
+ */
+function standInProposer(
+  everyone: readonly { id: string; name: string }[],
+  steps: readonly ScriptStep[],
+): { id: string; name: string } | null {
+  const first = realKeysOf(steps).find(({ keys }) => keys.length > 0)?.step;
+  return (first && everyone.find((c) => c.name === first.by)) || null;
+}
+
 /**
  * The real keys a script acts on (a parameter naming a key that is not `@step`), each as the stand-in the rehearsal
  * makes for it, with the real key's id, label, algorithm, usage, state and waiting destruction.
  */
 function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] {
-  const ofThisScript = ofTheScript(steps);
-  const existing = new Set<string>();
-  for (const step of steps)
-    if ('action' in step)
-      for (const [name, value] of Object.entries(step.params))
-        if (/keyId|KeyId|keyIds/.test(name))
-          for (const ref of Array.isArray(value) ? value : [value])
-            if (typeof ref === 'string' && !ofThisScript(ref)) existing.add(ref);
+  const existing = new Set(realKeysOf(steps).flatMap(({ keys }) => keys));
   return [...existing].map((id) => {
     const key = core.keys.get(id);
-    if (key.state === 'destroyed' || key.state === 'compromised')
-      throw new CustosError('CEREMONY_SCRIPT_INVALID', `“${key.label}” is ${key.state}: no step can act on it.`, [
+    // A compromised key is still scheduled for destruction and destroyed; a destroyed one is gone.
+    if (key.state === 'destroyed')
+      throw new CustosError('CEREMONY_SCRIPT_INVALID', `“${key.label}” is destroyed: no step can act on it.`, [
         'Take the steps naming it out of the script.',
       ]);
     const ca = core.certificates.caCertificateOf(id);

@@ -129,14 +129,15 @@ function standInsState(s: CustosState): string | null {
 /** Before a rehearsal's run: the stand-ins the script's real keys need, approved on Approvals first. */
 function StandInsFirst({ state }: { state: string }) {
   const keys = useCustos((s) => s.rehearsal.active?.standIns?.keys ?? []);
+  const by = useCustos((s) => s.rehearsal.active?.standIns?.by ?? '');
   return (
     <section className="card no-print" aria-labelledby="stand-ins-title">
       <h2 id="stand-ins-title">Before the rehearsal run: the stand-in keys</h2>
       <p>
         The script acts on real keys — {keys.map((k) => `“${k}”`).join(', ')}. The rehearsal runs those steps on
         stand-ins: new keys in the rehearsal token with the same ids, labels, algorithms, usages and states, never
-        copies. The administrator has proposed them; until the holders approve them, the rehearsal has no key for those
-        steps and its run cannot start.
+        copies. {by}, who performs the first step on them, has proposed them; until the other holders approve them, the
+        rehearsal has no key for those steps and its run cannot start.
       </p>
       {state === 'open' ? (
         <NextStep screen="approvals" action="Go to Approvals">

@@ -46,7 +46,7 @@ function tokenTaken(after: ActiveRehearsal): string {
   const keys = standIns.keys.map((k) => `“${k}”`).join(', ');
   return (
     `The holders took the rehearsal token. The script acts on real keys (${keys}): stand-ins for them now wait on ` +
-    `Approvals, proposed by the administrator. ${after.custody?.threshold ?? 2} other holders approve them there, as ` +
+    `Approvals, proposed by ${standIns.by}. ${after.custody?.threshold ?? 2} other holders approve them there, as ` +
     'any proposal; then ' +
     'the administrator starts the rehearsal run below.'
   );
