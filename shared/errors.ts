@@ -187,6 +187,8 @@ export const ErrorCode = z.enum([
   // Store (SQLite)
   'STORE_LOCKED',
   'STORE_CORRUPT',
+  /** The database's schema (tables, columns, triggers) is not what Custos makes: rewritten outside Custos. */
+  'STORE_SCHEMA_ALTERED',
   'STORE_UNREADABLE',
   'STORE_TOO_NEW',
   'STORE_MIGRATION_FAILED',
@@ -263,6 +265,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
   store: [
     'STORE_LOCKED',
     'STORE_CORRUPT',
+    'STORE_SCHEMA_ALTERED',
     'STORE_UNREADABLE',
     'STORE_TOO_NEW',
     'STORE_MIGRATION_FAILED',

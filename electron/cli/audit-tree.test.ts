@@ -31,13 +31,21 @@ async function custos(...args: string[]) {
   };
 }
 
-/** Opens the database file as an attacker with write access would: the append-only triggers dropped first. */
+/**
+ * Opens the database file as an attacker with write access would: the append-only triggers dropped first, and put
+ * back as they were afterwards (a schema left changed is refused at open).
+ */
 function withDatabase<T>(fn: (db: Database.Database) => T): T {
   const db = new Database(join(dataDir, DATABASE_FILE));
+  const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as {
+    name: string;
+    sql: string;
+  }[];
   try {
     db.exec('DROP TRIGGER IF EXISTS audit_tree_no_update; DROP TRIGGER IF EXISTS audit_tree_no_delete;');
     return fn(db);
   } finally {
+    for (const t of triggers) if (!db.prepare('SELECT 1 FROM sqlite_schema WHERE name = ?').get(t.name)) db.exec(t.sql);
     db.close();
   }
 }

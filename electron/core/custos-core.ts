@@ -39,7 +39,7 @@ import type { SpawnRehearsal } from './ceremony/rehearsal-protocol';
 import { runReport } from './ceremony/run-report';
 import { CertificateStore } from './pki/certificate-store';
 import { pkiOperations } from './pki/pki-operations';
-import { standInKeys } from './keys/stand-ins';
+import { standInKeys } from './ceremony/stand-ins';
 import { pkiHandlers, pkiPlan } from './pki/pki-handlers';
 import { certificatesOnTokens } from './pki/trust-store';
 import { proposeCompromiseRevocations } from './pki/compromise-revocations';

@@ -1,10 +1,8 @@
-import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DATABASE_FILE } from '../store/database';
-import { openAudit } from '../testing/audit-fixture';
+import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { StoredEntry } from './audit-log';
 import { writeExport } from './exports';
@@ -114,16 +112,15 @@ describe('checkpoints verify what is new since the last verified checkpoint befo
     opened!.crash();
     opened = null;
     // An attacker with the database file changes an entry and makes the tree agree with it.
-    const db = new Database(join(dataDir, DATABASE_FILE));
-    db.exec('DROP TRIGGER audit_entries_no_update; DROP TRIGGER audit_tree_no_delete;');
-    db.prepare(
-      `UPDATE audit_entries SET entry = replace(entry, 'token.list', 'token.info') WHERE seq = (SELECT max(seq) - 1 FROM audit_entries)`,
-    ).run();
-    db.exec('DELETE FROM audit_tree');
-    const insert = db.prepare('INSERT INTO audit_tree (seq, hashes) VALUES (?, ?)');
-    const entries = db.prepare('SELECT entry FROM audit_entries ORDER BY seq').pluck().all() as string[];
-    for (const row of treeRows(entries)) insert.run(row.seq, row.hashes);
-    db.close();
+    asDatabaseWriter(dataDir, (db) => {
+      db.prepare(
+        `UPDATE audit_entries SET entry = replace(entry, 'token.list', 'token.info') WHERE seq = (SELECT max(seq) - 1 FROM audit_entries)`,
+      ).run();
+      db.exec('DELETE FROM audit_tree');
+      const insert = db.prepare('INSERT INTO audit_tree (seq, hashes) VALUES (?, ?)');
+      const entries = db.prepare('SELECT entry FROM audit_entries ORDER BY seq').pluck().all() as string[];
+      for (const row of treeRows(entries)) insert.run(row.seq, row.hashes);
+    });
     const log = reopen().audit.log();
     const edited = log.size() - 2;
     expect(() => log.checkpoint('after')).toThrow(

@@ -1,10 +1,10 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DATABASE_FILE, Store } from '../store/database';
-import { openAudit, reanchorAsOwner } from '../testing/audit-fixture';
+import { asDatabaseWriter, openAudit, reanchorAsOwner } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { readBundle, writeBundle } from './bundle';
 import { keyId } from './checkpoint';
@@ -40,14 +40,12 @@ function writeLog(entries = 24): string[] {
   }
 }
 
-/** Changes the database the way an attacker with the file would: triggers dropped first. */
+/**
+ * Changes the database the way an attacker with the file would: triggers dropped first, and put back as they were
+ * (a schema left changed is refused at open).
+ */
 function tamper(fn: (db: Database.Database) => void): void {
-  const db = new Database(join(dataDir, DATABASE_FILE));
-  for (const table of ['audit_entries', 'audit_tree', 'audit_checkpoints', 'audit_keys']) {
-    db.exec(`DROP TRIGGER IF EXISTS ${table}_no_update; DROP TRIGGER IF EXISTS ${table}_no_delete;`);
-  }
-  fn(db);
-  db.close();
+  asDatabaseWriter(dataDir, fn);
 }
 
 async function verify(trustedCheckpoints: string[] = []) {

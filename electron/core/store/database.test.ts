@@ -129,6 +129,55 @@ describe('Store', () => {
     expect(store.get(sql`SELECT name FROM sqlite_master WHERE name = ${'half_done'}`)).toBeUndefined();
   });
 
+  it('refuses a schema rewritten outside Custos — a generated column, a trigger, a dropped CHECK — and reads nothing', () => {
+    openStore().close();
+    const edits: [string, (db: Database.Database) => void][] = [
+      // The generated column that finds signed entries by their object, pointed elsewhere for one entry.
+      [
+        'table audit_entries',
+        (db) => {
+          db.unsafeMode(true);
+          db.pragma('writable_schema = ON');
+          db.prepare(
+            `UPDATE sqlite_schema SET sql = replace(sql, 'VIRTUAL', 'STORED') WHERE name = 'audit_entries'`,
+          ).run();
+          db.pragma('writable_schema = OFF');
+        },
+      ],
+      // The log's append-only guard, dropped and left so.
+      ['trigger audit_entries_no_update', (db) => db.exec('DROP TRIGGER audit_entries_no_update')],
+      // A trigger that would quietly undo what Custos writes.
+      [
+        'trigger keep_unlocked',
+        (db) =>
+          db.exec(`CREATE TRIGGER keep_unlocked AFTER UPDATE OF locked ON custodians
+                   BEGIN UPDATE custodians SET locked = 0 WHERE id = NEW.id; END`),
+      ],
+      // A key state the schema forbids, made possible.
+      [
+        'table keys',
+        (db) => {
+          db.unsafeMode(true);
+          db.pragma('writable_schema = ON');
+          db.prepare(`UPDATE sqlite_schema SET sql = replace(sql, ', ''destroyed''', '') WHERE name = 'keys'`).run();
+          db.pragma('writable_schema = OFF');
+        },
+      ],
+    ];
+    for (const [what, edit] of edits) {
+      const pristine = readFileSync(join(dataDir, DATABASE_FILE));
+      const db = new Database(join(dataDir, DATABASE_FILE));
+      edit(db);
+      db.close();
+      expect(() => openStore()).toThrow(
+        expect.objectContaining({ code: 'STORE_SCHEMA_ALTERED', message: expect.stringContaining(what) }),
+      );
+      writeFileSync(join(dataDir, DATABASE_FILE), pristine);
+    }
+    // As Custos made it, it opens.
+    expect(openStore().schemaVersion).toBe(migrations.length);
+  });
+
   it('commits a transaction whole or not at all', () => {
     const store = openStore();
     expect(() =>

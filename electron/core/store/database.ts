@@ -77,7 +77,9 @@ export class Store {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma('trusted_schema = OFF');
-      migrate(db, options.migrations ?? defaultMigrations);
+      const migrations = options.migrations ?? defaultMigrations;
+      migrate(db, migrations);
+      refuseAlteredSchema(db, path, migrations, options.nativeBinding);
       return new Store(path, db, [...repairs, ...tightenDataDir(dataDir, DATABASE_FILE)]);
     } catch (error) {
       db?.close();
@@ -224,3 +226,53 @@ export function storeError(error: unknown, path: string): unknown {
 }
 
 export type { SqlValue };
+
+/** What the migrations make, by kind and name: each table's, index's, trigger's and view's SQL as SQLite keeps it. */
+type Schema = Map<string, string | null>;
+const expectedSchemas = new WeakMap<readonly Migration[], Schema>();
+
+function schemaOf(db: Database.Database): Schema {
+  const rows = db
+    .prepare(`SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name`)
+    .all() as { type: string; name: string; sql: string | null }[];
+  return new Map(rows.map((r) => [`${r.type} ${r.name}`, r.sql]));
+}
+
+/**
+ * The schema is in the file, so whoever can write the file can rewrite it (PRAGMA writable_schema): redefine a
+ * generated column that finds signed entries, add a trigger that edits rows as Custos writes them, drop a CHECK.
+ * At every open the file's schema must be exactly what the migrations make in an empty database; anything else is
+ * refused before Custos reads or writes a row.
+ */
+function refuseAlteredSchema(
+  db: Database.Database,
+  path: string,
+  migrations: readonly Migration[],
+  nativeBinding: string | undefined,
+): void {
+  let expected = expectedSchemas.get(migrations);
+  if (!expected) {
+    const fresh = new Database(':memory:', nativeBinding ? { nativeBinding } : {});
+    try {
+      migrate(fresh, migrations);
+      expected = schemaOf(fresh);
+    } finally {
+      fresh.close();
+    }
+    expectedSchemas.set(migrations, expected);
+  }
+  const actual = schemaOf(db);
+  const differing = [...new Set([...expected.keys(), ...actual.keys()])].filter(
+    (name) => expected.get(name) !== actual.get(name),
+  );
+  if (differing.length > 0)
+    throw new CustosError(
+      'STORE_SCHEMA_ALTERED',
+      `The Custos database at ${path} was changed outside Custos: its schema is not the one Custos makes ` +
+        `(${differing.slice(0, 3).join(', ')}${differing.length > 3 ? ', …' : ''}).`,
+      [
+        'Nothing was read or written. Keep the file for your security officer, and restore the data directory ' +
+          'from your last backup.',
+      ],
+    );
+}

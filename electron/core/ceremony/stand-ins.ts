@@ -11,8 +11,8 @@ import { findObjects } from '../hsm/find-objects';
 import type { ProposalCheck, QuorumOperation } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
-import { generateInToken, registration } from './key-generation';
-import type { KeyInventory } from './key-inventory';
+import { generateInToken, registration } from '../keys/key-generation';
+import type { KeyInventory } from '../keys/key-inventory';
 
 /**
  * A rehearsal's stand-in keys (`rehearsal.stand-ins`). A script that acts on keys of the real installation — backs one
