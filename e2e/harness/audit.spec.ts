@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
+import { checkScreen } from './screens';
 
 test('the audit screen lists thousands of entries, moves by keyboard and shows an entry with its proofs', async ({
   custos,
@@ -52,11 +53,28 @@ test('verify now shows progress and the verdict; a checkpoint can be signed and 
   );
 });
 
+test('a database whose schema was changed behind Custos’s back is refused at start, saying what differs', async ({
+  custos,
+}) => {
+  custos.seedAudit(5);
+  const db = new Database(join(custos.dataDir, 'custos.db'));
+  db.exec('DROP TRIGGER audit_entries_no_update');
+  db.close();
+  const page = await custos.open();
+  await expect(page.getByRole('heading', { name: 'Custos could not start' })).toBeVisible();
+  await expect(page.getByRole('alert')).toContainText('STORE_SCHEMA_ALTERED');
+  await expect(page.getByRole('alert')).toContainText('trigger audit_entries_no_update');
+  await checkScreen(page, '05-audit-schema-altered');
+});
+
 test('a log edited behind Custos’s back fails verification and names the entry', async ({ custos }) => {
   custos.seedAudit(50);
   const db = new Database(join(custos.dataDir, 'custos.db'));
+  // The append-only guard dropped for the edit and put back as it was (left dropped, Custos would not start).
+  const guard = db.prepare("SELECT sql FROM sqlite_schema WHERE name = 'audit_entries_no_update'").pluck().get();
   db.exec('DROP TRIGGER audit_entries_no_update');
   db.prepare("UPDATE audit_entries SET entry = replace(entry, 'seed-20', 'seed-99') WHERE seq = 21").run();
+  db.exec(guard as string);
   db.close();
   const page = await custos.open();
   await page.keyboard.press('Alt+5');
