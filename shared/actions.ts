@@ -802,6 +802,9 @@ export type ActionResult<A extends ActionName = ActionName> = z.output<Actions[A
 
 export const ACTION_NAMES = ActionName.options;
 
+/** The actions people propose; a rehearsal's stand-in keys are its own doing, never proposed by hand. */
+export const PROPOSABLE_ACTIONS = ACTION_NAMES.filter((action) => action !== 'rehearsal.stand-ins');
+
 /** Parameter schemas by action, as the core checks them when proposed and again when run. */
 export const ACTION_PARAMS: { [A in ActionName]: Actions[A]['params'] } = Object.fromEntries(
   ACTION_NAMES.map((a) => [a, ACTIONS[a].params]),

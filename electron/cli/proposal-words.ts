@@ -1,5 +1,5 @@
 import {
-  ACTION_NAMES,
+  PROPOSABLE_ACTIONS,
   ACTIONS,
   ActionName,
   actionParamHelp,
@@ -98,7 +98,7 @@ export function proposalFromCommandLine(
 
 /** Every action with its parameters, types and defaults, read from the catalogue's schemas. */
 export function actionsHelp(): string {
-  return ACTION_NAMES.map((action) => {
+  return PROPOSABLE_ACTIONS.map((action) => {
     const params = actionParamHelp(action).map((p) => {
       const given = p.required
         ? ''

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ACTION_NAMES, actionTitle, DESTRUCTION_WAIT_DAYS, type ActionName } from '../../../shared/actions';
+import { actionTitle, DESTRUCTION_WAIT_DAYS, PROPOSABLE_ACTIONS, type ActionName } from '../../../shared/actions';
 import type { AuditActor } from '../../../shared/audit';
 import type { ComplianceView, Finding, PracticeStatementFiles, ValidationRecord } from '../../../shared/compliance';
 import type { ControlStatus } from '../../../shared/reports';
@@ -373,7 +373,7 @@ export class ComplianceService {
         holders: c.holderIds.map((id) => people.find((p) => p.id === id)?.name ?? id).sort(),
         pinBits: c.pinBits,
       })),
-      quorumActions: ACTION_NAMES.map(actionTitle),
+      quorumActions: PROPOSABLE_ACTIONS.map(actionTitle),
       actionPolicies: Object.entries(ACTION_POLICIES).map(([action, policy]) => ({
         action: actionTitle(action as ActionName),
         securityOfficers: policy.securityOfficers,
