@@ -346,7 +346,11 @@ export class CustosCore {
       proveFactors: factorProofs(this.custodians).proveFactors,
       // Kept signed, and written with its PDF under the data directory's reports/ (the Reports screen lists it).
       report: async (runId) => {
-        const { id } = this.reports.keep(runReport(reportSources, this.ceremonies, runId));
+        // A report signed before its files could be written (a full disk) is written again, never signed twice.
+        const kept = this.reports
+          .list()
+          .find((r) => r.ceremonyId === runId && (r.type === 'ceremony.script-run' || r.type === 'ceremony.rehearsal'));
+        const id = kept?.id ?? this.reports.keep(runReport(reportSources, this.ceremonies, runId)).id;
         await this.reports.exportTo(id, join(options.dataDir, 'reports', id));
         return id;
       },

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -209,6 +209,31 @@ describe('someone with the database file alone', () => {
     expect(core.reports.list().filter((r) => r.type === 'ceremony.script-run')).toHaveLength(1);
     // Finished, it is never finished twice.
     await expect(core.ceremonies.finish(run.id)).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
+  });
+
+  it('a run whose report files could not be written keeps its signed report, written once they can be', async () => {
+    const run = await proposedRun();
+    const step = run.steps[1]!;
+    for (const name of ['Babbage', 'Curie'])
+      await core.quorum.approve({ proposalId: step.proposalId!, ...proof(name), fingerprint: step.fingerprint! });
+    await core.ceremonies.witness(run.id, 'root-key', proof('Eve'));
+    await core.ceremonies.perform({ runId: run.id, stepId: 'bag', by: proof('Curie'), value: 'TE-1' });
+    // A file where the reports folder should be (as a full disk would, the folder cannot be written).
+    const reports = join(dataDir, 'reports');
+    rmSync(reports, { recursive: true, force: true });
+    writeFileSync(reports, 'not a folder');
+    await expect(core.ceremonies.witness(run.id, 'bag', proof('Eve'))).rejects.toMatchObject({
+      code: 'FILE_NOT_FOUND',
+    });
+    expect(core.ceremonies.view(run.id)).toMatchObject({ state: 'in-progress', current: null, reportId: null });
+    const kept = core.reports.list().filter((r) => r.type === 'ceremony.script-run');
+    expect(kept).toHaveLength(1);
+    rmSync(reports);
+    const finished = await core.ceremonies.finish(run.id);
+    // The report signed at the last sign-off is the one written now: never a second one.
+    expect(finished).toMatchObject({ state: 'done', reportId: kept[0]!.id });
+    expect(core.reports.list().filter((r) => r.type === 'ceremony.script-run')).toHaveLength(1);
+    expect(existsSync(join(reports, kept[0]!.id, 'report.pdf'))).toBe(true);
   });
 
   it('a run with steps still to do is not finished early', async () => {

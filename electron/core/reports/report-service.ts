@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { canonicalJson } from '../canonical-json';
-import { CustosError } from '../errors';
+import { CustosError, fileError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
 import { sql } from '../store/sql';
 import {
@@ -124,7 +124,6 @@ export class ReportService {
     const pdf = await renderReportPdf(report, sha256);
     // The PDF is rendered from the signed report, so its hash is signed afterwards, in a companion.
     const binding = Buffer.from(canonicalJson(pdfBinding(report.reportId, sha256, pdf)), 'utf8');
-    mkdirSync(dir, { recursive: true });
     const files: Record<(typeof REPORT_FILES)[number], Buffer> = {
       'report.json': json,
       'report.sig': signature,
@@ -133,7 +132,13 @@ export class ReportService {
       'report-pdf.json': binding,
       'report-pdf.sig': this.sources.audit.signDocument(binding),
     };
-    for (const [name, bytes] of Object.entries(files)) writeFileAtomic(join(dir, name), bytes, 0o644);
+    try {
+      mkdirSync(dir, { recursive: true });
+      for (const [name, bytes] of Object.entries(files)) writeFileAtomic(join(dir, name), bytes, 0o644);
+    } catch (error) {
+      // A folder that cannot be made or written (a full disk, a file in its place): said as such, not INTERNAL.
+      throw fileError(error) ?? error;
+    }
     const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
     const object = { type: 'report', id };
     this.sources.audit.record({ actor: SYSTEM, action: 'report.export', object, params: { sha256, pdfSha256 } });

@@ -61,7 +61,10 @@ export function RunnerPage({ runId }: { runId: string }) {
 function FinishRun({ run }: { run: RunView }) {
   const finish = useCustos((s) => s.finishRun);
   const busy = useCustos((s) => s.runBusy);
-  const error = useCustos((s) => (s.runErrorAt === 'finish' ? s.runError : null));
+  // Its own refusal, or the last sign-off's: recorded, but its report could not be made then.
+  const error = useCustos((s) =>
+    s.runErrorAt === 'finish' || s.runErrorAt === 'witness' || s.runErrorAt === 'perform' ? s.runError : null,
+  );
   return (
     <section className="card current-step" aria-labelledby="finish-title">
       <h2 id="finish-title">Every step is done: the report is still to be made</h2>

@@ -175,6 +175,8 @@ export const createCeremonyRunsSlice =
             return stepDone(r, request.stepId, 'Done. The witnesses confirm it next.');
           },
         );
+        // Refused after part of it was recorded (its report could not be made): the run as it now stands.
+        if (!run) await get().loadRun(request.runId);
         await get().loadQuorum();
         return run !== null;
       },
@@ -193,6 +195,8 @@ export const createCeremonyRunsSlice =
           () => bridge.ceremonies.witness({ runId, stepId, witness }),
           (r) => stepDone(r, stepId, 'Confirmed.'),
         );
+        // The last sign-off is recorded even when the report then cannot be made: the run as it now stands.
+        if (!run) await get().loadRun(runId);
         return run !== null;
       },
       async finishRun(runId) {
