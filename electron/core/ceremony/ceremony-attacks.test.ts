@@ -184,13 +184,19 @@ describe('someone with the database file alone', () => {
     );
   });
 
-  it('cannot have the run’s report signed over a key id edited into its generation’s outcome (fixed)', async () => {
+  /** A run with every step done but the last witness's sign-off, which makes its report. */
+  async function atLastSignOff() {
     const run = await proposedRun();
     const step = run.steps[1]!;
     for (const name of ['Babbage', 'Curie'])
       await core.quorum.approve({ proposalId: step.proposalId!, ...proof(name), fingerprint: step.fingerprint! });
     await core.ceremonies.witness(run.id, 'root-key', proof('Eve'));
     await core.ceremonies.perform({ runId: run.id, stepId: 'bag', by: proof('Curie'), value: 'TE-1' });
+    return run;
+  }
+
+  it('cannot have the run’s report signed over a key id edited into its generation’s outcome (fixed)', async () => {
+    const run = await atLastSignOff();
     const keyId = core.keys.list()[0]!.id;
     asWriter(`UPDATE proposals SET outcome = replace(outcome, '${keyId}', '${'f'.repeat(32)}')`);
     // The last sign-off would have the run's report signed, naming a key the ceremony never made: refused.
@@ -212,12 +218,7 @@ describe('someone with the database file alone', () => {
   });
 
   it('a run whose report files could not be written keeps its signed report, written once they can be', async () => {
-    const run = await proposedRun();
-    const step = run.steps[1]!;
-    for (const name of ['Babbage', 'Curie'])
-      await core.quorum.approve({ proposalId: step.proposalId!, ...proof(name), fingerprint: step.fingerprint! });
-    await core.ceremonies.witness(run.id, 'root-key', proof('Eve'));
-    await core.ceremonies.perform({ runId: run.id, stepId: 'bag', by: proof('Curie'), value: 'TE-1' });
+    const run = await atLastSignOff();
     // A file where the reports folder should be (as a full disk would, the folder cannot be written).
     const reports = join(dataDir, 'reports');
     rmSync(reports, { recursive: true, force: true });
