@@ -280,14 +280,7 @@ function objectsInRealToken(keyId: string): number {
 
 it('a script on a real key is rehearsed on a stand-in the holders approve: the real key and token stay as they were', async () => {
   const custody = (await takeRealCustody()) as { id: string };
-  await realAction(custody.id, 'key.generate', {
-    algorithm: 'EC-P256',
-    label: 'old-signing',
-    usage: 'sign',
-    backupable: false,
-    cryptoperiodDays: 365,
-  });
-  const real = (await call<KeyRecord[]>('keys.list'))[0]!;
+  const real = await realKey(custody.id, 'old-signing');
   await realAction(custody.id, 'key.schedule-destruction', { keyId: real.id, waitDays: 7 });
   clock.now = new Date(clock.now.getTime() + 8 * 86_400_000);
   const before = (await call<KeyRecord[]>('keys.list'))[0]!;
@@ -374,14 +367,7 @@ it('a script on a real key is rehearsed on a stand-in the holders approve: the r
 
 it('a CA’s issuance is rehearsed under a stand-in CA with a certificate of its own; the real CA issues nothing', async () => {
   const custody = (await takeRealCustody()) as { id: string };
-  await realAction(custody.id, 'key.generate', {
-    algorithm: 'EC-P256',
-    label: 'root-ca',
-    usage: 'sign',
-    backupable: false,
-    cryptoperiodDays: 3650,
-  });
-  const root = (await call<KeyRecord[]>('keys.list'))[0]!;
+  const root = await realKey(custody.id, 'root-ca', 3650);
   await realAction(custody.id, 'key.activate', { keyId: root.id });
   const at = (days: number) => new Date(clock.now.getTime() + days * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
   await realAction(custody.id, 'cert.self-sign', {
@@ -435,13 +421,7 @@ ${csr
     approvers: [Babbage, Curie]
 `);
   await call('rehearsals.start', { script: text });
-  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
-    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
-  });
-  const proposalId = taken.active!.standIns!.proposalId!;
-  const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
-  for (const name of ['Babbage', 'Curie'])
-    await call('proposals.approve', { proposalId, fingerprint: proposal.shortFingerprint, approver: proof(name) });
+  await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
   // The stand-in CA has a certificate of its own, with the real one's subject, signed by the stand-in.
   const [standInRoot] = await call<{ serial: string; subject: string; selfSigned: boolean }[]>('certificates.list');
   expect(standInRoot).toMatchObject({ subject: 'CN=Rehearsal Test Root CA, O=Custos, C=NL', selfSigned: true });
@@ -745,13 +725,13 @@ it('a rehearsal process that hits an unexpected error says what kind before it s
 });
 
 /** A key generated in the real token (pre-activation), proposed by Ada and approved by Babbage and Curie. */
-async function realKey(custodyId: string, label: string) {
+async function realKey(custodyId: string, label: string, cryptoperiodDays = 365) {
   await realAction(custodyId, 'key.generate', {
     algorithm: 'EC-P256',
     label,
     usage: 'sign',
     backupable: false,
-    cryptoperiodDays: 365,
+    cryptoperiodDays,
   });
   return (await call<KeyRecord[]>('keys.list')).find((k) => k.label === label)!;
 }

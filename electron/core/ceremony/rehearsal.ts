@@ -244,7 +244,8 @@ export async function takeScratchCustody(
 
 /**
  * Once the holders have taken the scratch token: the stand-ins for the real keys the script acts on, proposed in the
- * scratch installation by the script's administrator, for the holders to approve as any quorum action.
+ * scratch installation by the performer of the script's first step on a real key, for the other holders to approve
+ * as any quorum action.
  */
 export function proposeStandIns(core: CustosCore, standIns: { keys: StandIn[]; by: string }) {
   const scratch = core.ceremonies.scratch()!;

@@ -1,9 +1,10 @@
-import { createPublicKey, X509Certificate } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { nameInWords, type CertificateProfile } from '../../../shared/pki';
 import { assembleCertificate, tbsCertificate } from '../pki/certificate';
 import { storeInToken, type CertificateStore } from '../pki/certificate-store';
 import { signInToken } from '../pki/token-signer';
+import { serialFrom, verifies } from '../pki/certificate-actions';
+import { scheduleDestruction } from '../keys/destruction';
 import { StandInParams, type StandIn } from '../../../shared/actions';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
@@ -105,13 +106,9 @@ export function standInKeys(
             at,
           );
         }
-        for (const key of keys) {
-          if (key.destroyableFrom === null) continue;
-          const { lastInsertRowid } = store.execute(
-            sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${key.keyId}, ${proposalId}, ${at.toISOString()}, ${key.destroyableFrom}, ${'waiting'})`,
-          );
-          inventory.signSchedule(Number(lastInsertRowid));
-        }
+        for (const key of keys)
+          if (key.destroyableFrom !== null)
+            scheduleDestruction(store, inventory, { keyId: key.keyId, proposalId, at, notBefore: key.destroyableFrom });
       },
     };
   };
@@ -139,11 +136,9 @@ function standInCertificate(
   profile: CertificateProfile,
   spki: Buffer,
 ): Buffer {
-  const random = lib.C_GenerateRandom(session, Buffer.alloc(20));
-  random[0] = random[0]! & 0x7f || 0x01;
   const { tbs, der: tbsDer } = tbsCertificate({
     profile,
-    serial: random.toString('hex'),
+    serial: serialFrom(lib.C_GenerateRandom(session, Buffer.alloc(20))),
     subjectSpki: spki,
     issuer: { name: profile.subject, spki, algorithm: key.algorithm },
   });
@@ -152,7 +147,7 @@ function standInCertificate(
     key.algorithm,
     signInToken(lib, session, { id: key.keyId, algorithm: key.algorithm }, tbsDer),
   );
-  if (!new X509Certificate(der).verify(createPublicKey({ key: spki, format: 'der', type: 'spki' })))
+  if (!verifies(der, spki))
     throw new CustosError('KEY_TAMPERED', 'The stand-in’s certificate does not verify under its own public key.');
   storeInToken(lib, session, der, {
     ckaId: Buffer.from(key.keyId, 'hex'),

@@ -178,12 +178,7 @@ export function destructionActions(
         const notBefore = new Date(at.getTime() + waitDays * 86_400_000).toISOString();
         return {
           result: { keyId, notBefore, waitDays, copies: copiesOf(keyId) },
-          commit: () => {
-            const { lastInsertRowid } = store.execute(
-              sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${keyId}, ${proposalId}, ${at.toISOString()}, ${notBefore}, ${'waiting'})`,
-            );
-            inventory.signSchedule(Number(lastInsertRowid));
-          },
+          commit: () => scheduleDestruction(store, inventory, { keyId, proposalId, at, notBefore }),
         };
       },
     },
@@ -305,4 +300,16 @@ function fateOf(copy: KeyCopy, token: TokenRef, keyId: string): string {
   if (copy.serial === token.serial && copy.label === token.label)
     return `destroyed, a search for CKA_ID=${keyId} found no object left`;
   return 'NOT searched by this ceremony: the token may still hold a copy';
+}
+
+/** A waiting destruction, signed inside the transaction of the execution entry that made it. */
+export function scheduleDestruction(
+  store: Store,
+  inventory: KeyInventory,
+  s: { keyId: string; proposalId: string; at: Date; notBefore: string },
+): void {
+  const { lastInsertRowid } = store.execute(
+    sql`INSERT INTO destruction_schedules (key_id, proposal_id, scheduled_at, not_before, state) VALUES (${s.keyId}, ${s.proposalId}, ${s.at.toISOString()}, ${s.notBefore}, ${'waiting'})`,
+  );
+  inventory.signSchedule(Number(lastInsertRowid));
 }

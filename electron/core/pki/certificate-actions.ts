@@ -35,11 +35,11 @@ interface Planned {
 
 const spkiOf = (inventory: KeyInventory, keyId: string): Buffer =>
   createPublicKey(inventory.exportPublic(keyId, 'pem')).export({ format: 'der', type: 'spki' });
-const verifies = (der: Buffer, spki: Buffer) =>
+export const verifies = (der: Buffer, spki: Buffer) =>
   new X509Certificate(der).verify(createPublicKey({ key: spki, format: 'der', type: 'spki' }));
 
 /** 20 bytes from the token's RNG, first byte 0x01–0x7f: a positive INTEGER with no leading zero. */
-function serialFrom(random: Buffer): string {
+export function serialFrom(random: Buffer): string {
   const bytes = Buffer.from(random.subarray(0, 20));
   bytes[0] = bytes[0]! & 0x7f || 0x01;
   return bytes.toString('hex');
