@@ -32,7 +32,7 @@ import {
   WithdrawPlanRequest,
   WitnessStepRequest,
 } from './ceremony-script';
-import { RehearsalCustody, RehearsalStart, RehearsalStatus } from './rehearsals';
+import { RehearsalCustody, RehearsalStandIns, RehearsalStart, RehearsalStatus } from './rehearsals';
 import { ControlStatus, ReportRequest, ReportSummary, WitnessRequest } from './reports';
 import { CertificateExport, CertificateRecord, CertificateText, CrlRequest, CrlText } from './pki';
 import {
@@ -233,6 +233,8 @@ export const ipcSchema = {
     start: invoke(RehearsalStart, RehearsalStatus),
     /** The real custody's holders take the scratch token (both factors each), for a script without a custody step. */
     takeCustody: invoke(RehearsalCustody, RehearsalStatus),
+    /** Once the token is taken, the stand-ins for the script's real keys are proposed by their proposer (both factors). */
+    proposeStandIns: invoke(RehearsalStandIns, RehearsalStatus),
     /** Ends the rehearsal (passed if its run finished), records it here and gives the real installation back. */
     end: invoke(Empty, RehearsalStatus),
   },

@@ -13,6 +13,9 @@ export const RehearsalStart = z.strictObject({ script: ScriptText });
 /** For a script that acts on a token already in custody: its holders first take the scratch token. */
 export const RehearsalCustody = z.strictObject({ holders: z.array(FactorProof).min(1).max(16) });
 
+/** The stand-ins' proposer (who performs the script's first step on a real key), with both factors. */
+export const RehearsalStandIns = z.strictObject({ proposer: FactorProof });
+
 export const ActiveRehearsal = z.object({
   title: z.string(),
   scriptSha256: z.string(),
@@ -26,9 +29,9 @@ export const ActiveRehearsal = z.object({
     .nullable(),
   /**
    * The real keys the script acts on, by label, for which the rehearsal makes stand-ins in its token once the holders
-   * have taken it; `by` proposes them (who performs the script's first step on a real key), and `proposalId` is then
-   * the proposal the other holders approve (on Approvals) before the run starts. Null when the script acts on no
-   * existing key.
+   * have taken it; `by` proposes them with both factors (who performs the script's first step on a real key), and
+   * `proposalId` is then the proposal the other holders approve (on Approvals) before the run starts; null until
+   * proposed. Null when the script acts on no existing key.
    */
   standIns: z.object({ keys: z.array(z.string()), by: z.string(), proposalId: z.string().nullable() }).nullable(),
 });

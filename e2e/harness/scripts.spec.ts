@@ -468,20 +468,35 @@ test('a rehearsal of a script on a token in custody and a real key: the holders 
   await expect(form.getByRole('alert')).toContainText('Curie: type the passphrase');
   await checkScreen(page, '03-ceremonies-rehearsal-custody');
   custos.advance(30);
+  const adaTook = code(ada);
   for (const who of [ada, babbage, curie]) {
     await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
-    await form.getByLabel(`${who.name}’s code`).fill(code(who));
+    await form.getByLabel(`${who.name}’s code`).fill(who === ada ? adaTook : code(who));
   }
   await form.getByRole('button', { name: 'Take the rehearsal token' }).press('Enter');
   await expect(page.getByRole('heading', { level: 1, name: 'Check a script' })).toBeVisible({ timeout: 60_000 });
   await expect(page.locator('.outcome', { hasText: 'The holders took the rehearsal token' })).toContainText(
-    'stand-ins for them now wait on Approvals',
+    'Ada now proposes stand-ins for them below',
   );
   expect(custos.core!.rehearsals!.status().active!.custody).toMatchObject({ taken: true });
-  // The run waits for the stand-ins: the page says so calmly (not as a broken script) and leads to Approvals.
+  // The run waits for the stand-ins: the page says so calmly (not as a broken script). Ada, who performs the step
+  // on the real key, proposes them with her own factors: nothing is proposed in her name without them.
   const first = page.getByRole('region', { name: 'Before the rehearsal run: the stand-in keys' });
   await expect(first).toContainText('The script acts on real keys — “release-2026”');
   await expect(page.getByRole('form', { name: 'Start the rehearsal run' })).toHaveCount(0);
+  const propose = first.getByRole('form', { name: 'Propose the stand-in keys' });
+  // The code she took the token with counts once.
+  await propose.getByLabel('Ada’s passphrase').fill(ada.passphrase);
+  await propose.getByLabel('Ada’s code').fill(adaTook);
+  await propose.getByRole('button', { name: 'Propose the stand-ins' }).press('Enter');
+  await expect(propose.getByRole('alert')).toBeFocused();
+  await expect(propose.getByRole('alert')).toContainText('Type the code the authenticator shows now');
+  await checkScreenPart(page, '03-ceremonies-rehearsal-stand-ins-propose', first);
+  custos.advance(30);
+  await propose.getByLabel('Ada’s passphrase').fill(ada.passphrase);
+  await propose.getByLabel('Ada’s code').fill(code(ada));
+  await propose.getByRole('button', { name: 'Propose the stand-ins' }).press('Enter');
+  await expect(first.getByRole('button', { name: 'Go to Approvals' })).toBeVisible({ timeout: 30_000 });
   await checkScreenPart(page, '03-ceremonies-rehearsal-stand-ins-first', first);
   await first.getByRole('button', { name: 'Go to Approvals' }).press('Enter');
   // On Approvals (the scratch installation's), the stand-ins wait like any proposal, saying what they are.

@@ -234,6 +234,8 @@ it('rehearses a script on a key of the real installation on a stand-in, which th
   );
   expect(rehearsed.code, rehearsed.stderr).toBe(EXIT.ok);
   expect(rehearsed.stderr).toContain('The rehearsal makes stand-ins for them in its token');
+  // Ada performs the step on the real key: she proposes the stand-ins with her own factors.
+  expect(rehearsed.stderr).toContain('Ada: propose the stand-in keys (a new code).');
   expect(rehearsed.prompts).toContain('Babbage: the stand-ins’ fingerprint, as you read it: ');
   expect(rehearsed.stderr).toContain('The stand-ins are in the rehearsal token.');
   expect(rehearsed.stdout).toContain('REHEARSAL passed');

@@ -408,7 +408,15 @@ export async function rehearse(
         holders.push(await proofOf(core, name, values, io, 'rehearsal custody'));
       const taken = await read(core, 'rehearsals.takeCustody', { holders });
       const standIns = taken.active?.standIns;
-      if (standIns?.proposalId) await approveStandIns(core, standIns.proposalId, opened.custody.holders, values, io);
+      if (standIns) {
+        io.stderr(
+          '\nThe script acts on real keys. The rehearsal makes stand-ins for them in its token: new keys with the same\n' +
+            'ids, labels, algorithms, usages and states. Nothing of the real keys is copied.\n',
+        );
+        const proposer = await proofOf(core, standIns.by, values, io, 'propose the stand-in keys (a new code)');
+        const proposed = await read(core, 'rehearsals.proposeStandIns', { proposer });
+        await approveStandIns(core, proposed.active!.standIns!.proposalId!, opened.custody.holders, values, io);
+      }
     }
     const result = await runScript(core, text, values, io, true);
     if (!result.envelope.ok) {
@@ -432,9 +440,9 @@ export async function rehearse(
 }
 
 /**
- * The script acts on real keys: the rehearsal proposed stand-ins for them in its token (whoever performs its first
- * step on a real key did), and the other holders approve them as any quorum action before the run. Their fingerprint
- * is on the screen only: the printed script has none for them.
+ * The script acts on real keys: stand-ins for them were proposed in the rehearsal's token (by whoever performs its
+ * first step on a real key, with both factors), and the other holders approve them as any quorum action before the
+ * run. Their fingerprint is on the screen only: the printed script has none for them.
  */
 async function approveStandIns(
   core: CustosCore,
@@ -444,10 +452,6 @@ async function approveStandIns(
   io: Io,
 ): Promise<void> {
   let view = await proposalById(core, proposalId);
-  io.stderr(
-    '\nThe script acts on real keys. The rehearsal makes stand-ins for them in its token: new keys with the same ids,\n' +
-      'labels, algorithms, usages and states. Nothing of the real keys is copied.\n',
-  );
   io.stderr(renderProposal(core)(view));
   io.stderr(
     `  Proposed. Fingerprint: ${view.shortFingerprint}\n` +

@@ -46,14 +46,22 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
       const envelope = await core.router.dispatch(message.channel, handOver(message.channel, message.payload, soPin));
       parent.post({ type: 'reply', id: message.id, envelope, factors: factorStates(core) });
     } else if (message.type === 'take-custody') {
-      let envelope: Envelope<{ standIns: string | null }>;
+      let envelope: Envelope<null>;
       try {
         // Before the token is taken: a proposer refused afterwards would leave it taken, and the rehearsal stuck.
-        if (message.standIns) core.quorum.mayAct(message.standIns.by, 'propose');
+        if (message.standInsBy) core.quorum.mayAct(message.standInsBy, 'propose');
         await takeScratchCustody(core, { token, soPin }, message.threshold, message.holders);
+        envelope = { ok: true, value: null };
+      } catch (error) {
+        envelope = { ok: false, error: wire(error) };
+      }
+      parent.post({ type: 'reply', id: message.id, envelope, factors: factorStates(core) });
+    } else if (message.type === 'propose-stand-ins') {
+      let envelope: Envelope<{ proposalId: string }>;
+      try {
         envelope = {
           ok: true,
-          value: { standIns: message.standIns ? proposeStandIns(core, message.standIns).id : null },
+          value: { proposalId: (await proposeStandIns(core, message.keys, message.proposer)).id },
         };
       } catch (error) {
         envelope = { ok: false, error: wire(error) };

@@ -61,13 +61,15 @@ export function ceremonyHandlers({
   };
 }
 
-type RehearsalChannel = 'rehearsals.status' | 'rehearsals.start' | 'rehearsals.takeCustody' | 'rehearsals.end';
+type RehearsalChannel =
+  'rehearsals.status' | 'rehearsals.start' | 'rehearsals.takeCustody' | 'rehearsals.proposeStandIns' | 'rehearsals.end';
 
 export const rehearsalPlan: AuditPlans<RehearsalChannel> = {
   'rehearsals.status': { action: 'ceremony.rehearsal.status', self: false, params: false },
   // The script is hashed into the entry; its title and hash are recorded again with the outcome.
   'rehearsals.start': { action: 'ceremony.rehearsal.start', self: false, params: true },
   'rehearsals.takeCustody': { action: 'ceremony.rehearsal.custody', self: false, params: false },
+  'rehearsals.proposeStandIns': { action: 'ceremony.rehearsal.stand-ins', self: false, params: false },
   // The outcome is recorded by the rehearsal's end (ceremony.rehearsal).
   'rehearsals.end': { action: 'ceremony.rehearsal.end', self: true, params: false },
 };
@@ -85,6 +87,7 @@ export function rehearsalHandlers(host: RehearsalHost | null): Pick<Handlers, Re
     'rehearsals.status': () => host?.status() ?? { active: null, last: null },
     'rehearsals.start': ({ script }) => required().start(script),
     'rehearsals.takeCustody': ({ holders }) => required().takeCustody(holders),
+    'rehearsals.proposeStandIns': ({ proposer }) => required().proposeStandIns(proposer),
     'rehearsals.end': () => required().end(),
   };
 }

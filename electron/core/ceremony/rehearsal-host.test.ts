@@ -300,12 +300,35 @@ it('a script on a real key is rehearsed on a stand-in the holders approve: the r
   expect(
     await core.router.dispatch('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage')] }),
   ).toMatchObject({ ok: false, error: { code: 'CEREMONY_STEP_REFUSED' } });
+  const adaTook = proof('Ada');
   const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
-    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
+    holders: [adaTook, proof('Babbage'), proof('Curie')],
   });
-  const proposalId = taken.active!.standIns!.proposalId!;
+  // Nothing is proposed in anyone's name: Ada proposes the stand-ins herself, with both factors.
+  expect(taken.active!.standIns).toEqual({ keys: ['old-signing'], by: 'Ada', proposalId: null });
+  expect(await call<ProposalView[]>('proposals.list')).toEqual([]);
+  const refusals = [
+    [{ ...proof('Ada'), passphrase: 'not her passphrase at all' }, 'PASSPHRASE_INCORRECT'],
+    // The code she took the token with counts once.
+    [adaTook, 'TOTP_REPLAYED'],
+    // Only the performer of the first step on a real key proposes them.
+    [proof('Babbage'), 'CEREMONY_STEP_REFUSED'],
+  ] as const;
+  for (const [proposer, code] of refusals)
+    expect(await core.router.dispatch('rehearsals.proposeStandIns', { proposer }), code).toMatchObject({
+      ok: false,
+      error: { code },
+    });
+  expect(await call<ProposalView[]>('proposals.list')).toEqual([]);
+  const proposed = await call<RehearsalStatus>('rehearsals.proposeStandIns', { proposer: proof('Ada') });
+  const proposalId = proposed.active!.standIns!.proposalId!;
   const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
-  expect(proposal).toMatchObject({ action: 'rehearsal.stand-ins', state: 'open' });
+  expect(proposal).toMatchObject({ action: 'rehearsal.stand-ins', state: 'open', requestedBy: people.Ada!.id });
+  // Once is enough: a second proposal is refused.
+  expect(await core.router.dispatch('rehearsals.proposeStandIns', { proposer: proof('Ada') })).toMatchObject({
+    ok: false,
+    error: { code: 'CEREMONY_STEP_REFUSED' },
+  });
   // Nothing stands in before the holders approve, and the run cannot start on a key the rehearsal does not have.
   expect(await call<KeyRecord[]>('keys.list')).toEqual([]);
   expect(
@@ -741,10 +764,14 @@ function stepOn(id: string, action: string, params: string, by = 'Ada', approver
   return `  - { id: ${id}, title: ${id}, by: ${by}, action: ${action}, params: { ${params} }, approvers: [${approvers}] }\n`;
 }
 
-/** Takes the rehearsal token with the real custody's holders given, and approves the stand-ins with the others. */
-async function standInsApproved(holders: string[], approvers: string[]) {
-  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', { holders: holders.map(proof) });
-  const proposalId = taken.active!.standIns!.proposalId!;
+/**
+ * Takes the rehearsal token with the real custody's holders given; the proposer proposes the stand-ins, and the
+ * others approve them.
+ */
+async function standInsApproved(holders: string[], approvers: string[], proposer = 'Ada') {
+  await call<RehearsalStatus>('rehearsals.takeCustody', { holders: holders.map(proof) });
+  const proposed = await call<RehearsalStatus>('rehearsals.proposeStandIns', { proposer: proof(proposer) });
+  const proposalId = proposed.active!.standIns!.proposalId!;
   const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
   let view = proposal;
   for (const name of approvers)
@@ -791,7 +818,7 @@ it('stand-ins on a custody every holder must open: the step’s performer propos
   await call('rehearsals.start', { script: text });
   // Before the fix Ada, the administrator and a holder, proposed them: 2 others could never reach 3, and the
   // refusal asked for "another holder" after all three had typed their factors.
-  const made = await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Ada', 'Babbage', 'Curie']);
+  const made = await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Ada', 'Babbage', 'Curie'], 'Olga Setup');
   expect(made.requestedBy).toBe(people['Olga Setup']!.id);
   expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
   expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
@@ -869,10 +896,9 @@ it('stand-ins not approved in time, or a rehearsal process stopped before they a
   const before = await call<KeyRecord[]>('keys.list');
   const text = script(stepOn('activate', 'key.activate', `keyId: ${real.id}`));
   await call('rehearsals.start', { script: text });
-  const taken = await call<RehearsalStatus>('rehearsals.takeCustody', {
-    holders: [proof('Ada'), proof('Babbage'), proof('Curie')],
-  });
-  const proposalId = taken.active!.standIns!.proposalId!;
+  await call('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage'), proof('Curie')] });
+  const proposed = await call<RehearsalStatus>('rehearsals.proposeStandIns', { proposer: proof('Ada') });
+  const proposalId = proposed.active!.standIns!.proposalId!;
   const proposal = (await call<ProposalView[]>('proposals.list')).find((p) => p.id === proposalId)!;
   clock.now = new Date(Date.parse(proposal.expiresAt) + 1000);
   expect(

@@ -156,14 +156,50 @@ export class RehearsalHost {
       id: this.nextId++,
       holders,
       threshold: custody.threshold,
-      standIns: standIns.length > 0 ? { keys: standIns, by: standInsBy!.id } : null,
+      standInsBy: standIns.length > 0 ? standInsBy!.id : null,
     });
     if (answer.type !== 'reply') throw stoppedError();
     if (!answer.envelope.ok)
       throw new CustosError(answer.envelope.error.code, answer.envelope.error.message, answer.envelope.error.remedy);
     custody.taken = true;
-    const proposed = answer.envelope.value as { standIns: string | null } | null;
-    if (active.view.standIns) active.view.standIns.proposalId = proposed?.standIns ?? null;
+    this.changed();
+    return this.status();
+  }
+
+  /**
+   * Once the holders have taken the rehearsal token: the person who performs the script's first step on a real key
+   * proposes its stand-ins, with both factors as for any proposal. The keys are the plan's, read from the real
+   * inventory; the request carries only the proposer's factors.
+   */
+  async proposeStandIns(proposer: z.infer<typeof FactorProof>): Promise<RehearsalStatus> {
+    const active = this.serving();
+    const standIns = active.view.standIns;
+    const by = active.plan.standInsBy;
+    if (!standIns || !by || !active.view.custody?.taken || standIns.proposalId !== null)
+      throw new CustosError(
+        'CEREMONY_STEP_REFUSED',
+        !standIns || !by
+          ? 'This rehearsal makes no stand-in keys.'
+          : standIns.proposalId !== null
+            ? 'The stand-in keys are proposed already: the other holders approve them on Approvals.'
+            : 'The holders take the rehearsal token first; then the stand-ins are proposed.',
+      );
+    if (proposer.custodianId !== by.id)
+      throw new CustosError(
+        'CEREMONY_STEP_REFUSED',
+        `${by.name} proposes the stand-in keys: they perform the script’s first step on a real key.`,
+      );
+    const answer = await this.ask({
+      type: 'propose-stand-ins',
+      now: this.now(),
+      id: this.nextId++,
+      keys: active.plan.standIns,
+      proposer,
+    });
+    if (answer.type !== 'reply') throw stoppedError();
+    if (!answer.envelope.ok)
+      throw new CustosError(answer.envelope.error.code, answer.envelope.error.message, answer.envelope.error.remedy);
+    standIns.proposalId = (answer.envelope.value as { proposalId: string }).proposalId;
     this.changed();
     return this.status();
   }

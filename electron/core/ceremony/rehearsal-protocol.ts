@@ -21,9 +21,11 @@ export type ToRehearsal =
       id: number;
       holders: z.infer<typeof FactorProof>[];
       threshold: number;
-      /** Stand-ins for the real keys the script acts on, proposed by `by` (the script's administrator) once taken. */
-      standIns: { keys: StandIn[]; by: string } | null;
+      /** Who will propose the stand-ins once the token is taken: refused before it is, should they not be allowed. */
+      standInsBy: string | null;
     }
+  /** The stand-ins for the real keys the script acts on, proposed by the person whose factors `proposer` carries. */
+  | { type: 'propose-stand-ins'; now: string; id: number; keys: StandIn[]; proposer: z.infer<typeof FactorProof> }
   | { type: 'finish'; now: string; id: number; scriptSha256: string };
 
 export type FromRehearsal =

@@ -14,6 +14,7 @@ import { ofTheScript, rehearsalLimits } from './rehearsal-limits';
 import { caProfileOf } from '../pki/certificate';
 import type { ScriptStep } from '../../../shared/ceremony-script';
 import type { StandIn } from '../../../shared/actions';
+import { factorProofs, type FactorProof } from '../custodians/factor-proofs';
 
 /**
  * A rehearsal runs the same script in a scratch installation beside the real one — its own data directory,
@@ -244,21 +245,28 @@ export async function takeScratchCustody(
 
 /**
  * Once the holders have taken the scratch token: the stand-ins for the real keys the script acts on, proposed in the
- * scratch installation by the performer of the script's first step on a real key, for the other holders to approve
- * as any quorum action.
+ * scratch installation by the performer of the script's first step on a real key — with both factors, as any proposal
+ * — for the other holders to approve as any quorum action.
  */
-export function proposeStandIns(core: CustosCore, standIns: { keys: StandIn[]; by: string }) {
+export async function proposeStandIns(core: CustosCore, keys: StandIn[], proposer: FactorProof) {
   const scratch = core.ceremonies.scratch()!;
   const custody = core.custody
     .list()
     .find(
       (c) => c.state === 'active' && c.token.serial === scratch.token.serial && c.token.label === scratch.token.label,
-    )!;
+    );
+  if (!custody)
+    throw new CustosError(
+      'CEREMONY_STEP_REFUSED',
+      'The rehearsal token is not in custody yet: the holders take it first.',
+    );
+  core.quorum.mayAct(proposer.custodianId, 'propose');
+  await factorProofs(core.custodians).proveFactors(proposer, 'propose');
   return core.quorum.propose({
     custodyId: custody.id,
     action: 'rehearsal.stand-ins',
-    params: { keys: standIns.keys },
-    requestedBy: standIns.by,
+    params: { keys },
+    requestedBy: proposer.custodianId,
   });
 }
 

@@ -126,10 +126,11 @@ export function RehearsalCustodyPage() {
       {active.standIns && (
         <p>
           The script also acts on real keys — {active.standIns.keys.map((k) => `“${k}”`).join(', ')}. Once the token is
-          taken, {active.standIns.by} (who performs the first step on them) proposes stand-ins for them: new keys in the
-          rehearsal token with the same ids, labels, algorithms, usages and states. They are not copies, and nothing of
-          the real keys leaves their token. The other holders approve that proposal on Approvals before the run starts,
-          so at least {active.custody.threshold} holders other than {active.standIns.by} take the token now.
+          taken, {active.standIns.by} (who performs the first step on them) proposes stand-ins for them, with both
+          factors: new keys in the rehearsal token with the same ids, labels, algorithms, usages and states. They are
+          not copies, and nothing of the real keys leaves their token. The other holders approve that proposal on
+          Approvals before the run starts, so at least {active.custody.threshold} holders other than{' '}
+          {active.standIns.by} take the token now.
         </p>
       )}
       {names.map((name, i) => (

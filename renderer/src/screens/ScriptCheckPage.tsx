@@ -119,14 +119,19 @@ function CheckedScript({ fileName, report }: { fileName: string; report: LintRep
   );
 }
 
-/** Where the open rehearsal's stand-in keys stand: null when it makes none (or has not proposed them yet). */
+/**
+ * Where the open rehearsal's stand-in keys stand once its token is taken: 'unproposed', then the proposal's state.
+ * Null when it makes none.
+ */
 function standInsState(s: CustosState): string | null {
-  const id = s.rehearsal.active?.standIns?.proposalId;
-  if (!id) return null;
+  const active = s.rehearsal.active;
+  if (!active?.standIns || active.custody?.taken === false) return null;
+  const id = active.standIns.proposalId;
+  if (!id) return 'unproposed';
   return (s.proposals ?? []).find((p) => p.id === id)?.state ?? 'open';
 }
 
-/** Before a rehearsal's run: the stand-ins the script's real keys need, approved on Approvals first. */
+/** Before a rehearsal's run: the stand-ins the script's real keys need, proposed here and approved on Approvals. */
 function StandInsFirst({ state }: { state: string }) {
   const keys = useCustos((s) => s.rehearsal.active?.standIns?.keys ?? []);
   const by = useCustos((s) => s.rehearsal.active?.standIns?.by ?? '');
@@ -136,10 +141,12 @@ function StandInsFirst({ state }: { state: string }) {
       <p>
         The script acts on real keys — {keys.map((k) => `“${k}”`).join(', ')}. The rehearsal runs those steps on
         stand-ins: new keys in the rehearsal token with the same ids, labels, algorithms, usages and states, never
-        copies. {by}, who performs the first step on them, has proposed them; until the other holders approve them, the
+        copies. {by}, who performs the first step on them, proposes them; until the other holders approve them, the
         rehearsal has no key for those steps and its run cannot start.
       </p>
-      {state === 'open' ? (
+      {state === 'unproposed' ? (
+        <ProposeStandIns by={by} />
+      ) : state === 'open' ? (
         <NextStep screen="approvals" action="Go to Approvals">
           The other holders approve the stand-ins on Approvals, as any proposal: the fingerprint is on that screen (the
           printed script has none for them).
@@ -151,6 +158,44 @@ function StandInsFirst({ state }: { state: string }) {
         </p>
       )}
     </section>
+  );
+}
+
+/** The stand-ins' proposer gives both factors, as for any proposal; the keys are what the real inventory says. */
+function ProposeStandIns({ by }: { by: string }) {
+  const custodians = useCustos((s) => s.custodians) ?? [];
+  const propose = useCustos((s) => s.proposeStandIns);
+  const busy = useCustos((s) => s.rehearsalBusy === 'stand-ins');
+  const error = useCustos((s) => (s.rehearsalErrorAt === 'stand-ins' ? s.rehearsalError : null));
+  const proposer = custodians.filter((c) => c.name === by);
+  const [typed, setProof] = useState(emptyProof());
+  // The proposer is chosen already: the list of people may arrive after the page opened.
+  const proof = { ...typed, custodianId: typed.custodianId || (proposer[0]?.id ?? '') };
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const missing = missingFactors(proof, 'stand-ins', 'proposes them');
+    setProblems(missing);
+    if (missing.length > 0) return;
+    await propose(proof);
+    setProof(emptyProof(proof.custodianId));
+  };
+  return (
+    <form aria-label="Propose the stand-in keys" onSubmit={(e) => void submit(e)} noValidate>
+      <ErrorSummary
+        problems={problems}
+        error={error}
+        link={error && factorProblem(error.code, factorIds('stand-ins'))}
+      />
+      <p>
+        {by} proposes them with both factors. A code used to take the token counts once: wait for the authenticator’s
+        next code.
+      </p>
+      <FactorFields id="stand-ins" label="Proposer" proof={proof} onChange={setProof} choices={proposer} />
+      <button type="submit" className="primary" disabled={busy}>
+        {busy ? 'Proposing…' : 'Propose the stand-ins'}
+      </button>
+    </form>
   );
 }
 

@@ -7,7 +7,7 @@ import type { CustosState, Deps } from './index';
 import type { Proof } from './quorum-slice';
 
 /** The rehearsal's forms, each showing its own refusal. */
-export type RehearsalForm = 'start' | 'custody' | 'end';
+export type RehearsalForm = 'start' | 'custody' | 'stand-ins' | 'end';
 
 export interface RehearsalSlice {
   rehearsal: RehearsalStatus;
@@ -22,6 +22,8 @@ export interface RehearsalSlice {
   startRehearsal(): Promise<boolean>;
   /** The real custody's holders take the scratch token, each with both factors. */
   takeRehearsalCustody(holders: Proof[]): Promise<boolean>;
+  /** Who performs the script's first step on a real key proposes its stand-ins, with both factors. */
+  proposeStandIns(proposer: Proof): Promise<boolean>;
   endRehearsal(): Promise<boolean>;
   /**
    * A status from main, answered or pushed (rehearsals.changed). When the installation the screens show changed —
@@ -38,17 +40,15 @@ export function rehearsalRun(s: CustosState): RunSummary | undefined {
   return active ? (s.runs ?? []).find((r) => r.scriptSha256 === active.scriptSha256) : undefined;
 }
 
-/** What happens once the holders took the rehearsal token: the run, after any stand-ins are approved. */
+/** What happens once the holders took the rehearsal token: the run, after any stand-ins are proposed and approved. */
 function tokenTaken(after: ActiveRehearsal): string {
   const standIns = after.standIns;
-  if (!standIns?.proposalId)
-    return 'The holders took the rehearsal token. The administrator starts the rehearsal run below.';
+  if (!standIns) return 'The holders took the rehearsal token. The administrator starts the rehearsal run below.';
   const keys = standIns.keys.map((k) => `“${k}”`).join(', ');
   return (
-    `The holders took the rehearsal token. The script acts on real keys (${keys}): stand-ins for them now wait on ` +
-    `Approvals, proposed by ${standIns.by}. ${after.custody?.threshold ?? 2} other holders approve them there, as ` +
-    'any proposal; then ' +
-    'the administrator starts the rehearsal run below.'
+    `The holders took the rehearsal token. The script acts on real keys (${keys}): ${standIns.by} now proposes ` +
+    `stand-ins for them below, and ${after.custody?.threshold ?? 2} other holders approve them on Approvals; then ` +
+    'the administrator starts the rehearsal run.'
   );
 }
 
@@ -109,6 +109,12 @@ export const createRehearsalSlice =
         return act('start', () => bridge.rehearsals.start({ script: text }));
       },
       takeRehearsalCustody: (holders) => act('custody', () => bridge.rehearsals.takeCustody({ holders })),
+      async proposeStandIns(proposer) {
+        const proposed = await act('stand-ins', () => bridge.rehearsals.proposeStandIns({ proposer }));
+        // The same installation answers: only the new proposal is read.
+        if (proposed) await get().loadQuorum();
+        return proposed;
+      },
       endRehearsal: () => act('end', () => bridge.rehearsals.end({})),
       async applyRehearsal(status) {
         const before = get().rehearsal.active;
