@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Locator } from '@playwright/test';
-import { ceremony, generateKeys, type Person } from './ceremony';
+import type { Locator, Page } from '@playwright/test';
+import { approvedAction, ceremony, generateKeys, type Person } from './ceremony';
+import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/softhsm';
 import { expect, test } from './fixtures';
 import { expectAccessible } from './axe';
 import { checkScreen, checkScreenPart } from './screens';
@@ -11,15 +12,18 @@ test.use({ viewport: { width: 1280, height: 800 } });
 
 type Seeded = Person & { id: string };
 
-const TEMPLATE = join(__dirname, '../../resources/ceremonies/root-key-generation.yml');
-
-/** The shipped template filled in as an organisation would: its people, its token, a window around now. */
-function rootKeyScript(token: { serial: string; label: string }, now: Date): string {
+/** A shipped template filled in as an organisation would: its people, its token, a window around now, and `more`. */
+function fromTemplate(
+  file: string,
+  token: { serial: string; label: string },
+  now: Date,
+  more: Record<string, string> = {},
+): string {
   const at = (hours: number) => new Date(now.getTime() + hours * 3600_000).toISOString().replace(/\.\d+Z$/, 'Z');
   const values: Record<string, string> = {
-    'room and building, e.g. Room 4.12, Head office': 'Room 4.12',
-    'window opens, UTC, e.g. 2027-01-15T09:00:00Z': at(-1),
-    'window closes, UTC, e.g. 2027-01-15T17:00:00Z': at(6),
+    'room and building': 'Room 4.12',
+    'window opens, UTC': at(-1),
+    'window closes, UTC': at(6),
     'token serial': token.serial,
     'token label': token.label,
     'ceremony administrator': 'Ada',
@@ -29,11 +33,32 @@ function rootKeyScript(token: { serial: string; label: string }, now: Date): str
     'security officer': 'Olga Setup',
     witness: 'Eve',
     auditor: 'Eve',
-    'root key label': 'root-2027',
+    ...more,
   };
-  return readFileSync(TEMPLATE, 'utf8').replace(/'<([^>]+)>'/g, (whole, name: string) =>
-    name in values ? `'${values[name]}'` : whole,
+  // A placeholder is named by its words before the example it gives ("<window opens, UTC, e.g. …>").
+  return readFileSync(join(__dirname, '../../resources/ceremonies', file), 'utf8').replace(
+    /'<([^>]+)>'/g,
+    (whole, placeholder: string) => {
+      const name = placeholder.split(', e.g.')[0]!;
+      return name in values ? `'${values[name]}'` : whole;
+    },
   );
+}
+
+const rootKeyScript = (token: { serial: string; label: string }, now: Date) =>
+  fromTemplate('root-key-generation.yml', token, now, { 'root key label': 'root-2027' });
+
+/** Ceremonies → Check a script, with this file chosen: it has no problems. */
+async function checkClean(page: Page, name: string, text: string): Promise<void> {
+  await page.keyboard.press('Alt+3');
+  await page
+    .getByRole('region', { name: 'Ceremony scripts' })
+    .getByRole('button', { name: 'Check a script' })
+    .press('Enter');
+  await page
+    .getByLabel('Ceremony script (YAML)')
+    .setInputFiles({ name, mimeType: 'text/yaml', buffer: Buffer.from(text) });
+  await expect(page.getByRole('status')).toContainText(`“${name}” has no problems`);
 }
 
 /** A signing key generated on a token already in custody: a script with no custody step of its own. */
@@ -445,15 +470,7 @@ test('a rehearsal of a script on a token in custody and a real key: the holders 
   );
   const banner = page.getByRole('region', { name: 'REHEARSAL', exact: true });
 
-  await page.keyboard.press('Alt+3');
-  await page
-    .getByRole('region', { name: 'Ceremony scripts' })
-    .getByRole('button', { name: 'Check a script' })
-    .press('Enter');
-  await page
-    .getByLabel('Ceremony script (YAML)')
-    .setInputFiles({ name: 'signing-key.yml', mimeType: 'text/yaml', buffer: Buffer.from(text) });
-  await expect(page.getByRole('status')).toContainText('“signing-key.yml” has no problems');
+  await checkClean(page, 'signing-key.yml', text);
   await page.getByRole('button', { name: 'Rehearse this script' }).press('Enter');
 
   // The script takes no custody of its own: the real token's holders first take the scratch token.
@@ -605,4 +622,150 @@ test('a run is aborted from its own confirmation page, which restates what stops
   expect(custos.core!.ceremonies.view(run.id).state).toBe('aborted');
   await page.keyboard.press('Alt+3');
   await expect(scripts).toContainText('aborted');
+});
+
+test('a restore drill from the template, run in the runner: the card holders type their cards at the restore step, a mistyped one is named there, and the key comes back in the drill token', async ({
+  custos,
+}) => {
+  test.setTimeout(600_000);
+  const people = (await custos.seedCustodians(['Ada', 'Babbage', 'Curie', 'Eve'])) as Seeded[];
+  const [ada, babbage, curie, eve] = people as [Seeded, Seeded, Seeded, Seeded];
+  const vault = custos.addToken('vault-a');
+  const drill = custos.addToken('drill-b');
+  const page = await custos.open();
+  const { code } = ceremony(page, custos.clock);
+  const proof = (who: Seeded) => ({ custodianId: who.id, passphrase: who.passphrase, code: code(who) });
+  // Before the drill: a key in the vault's custody, backed up on three cards, any two of which restore it.
+  custos.advance(30);
+  await custos.core!.custody.take({
+    token: vault,
+    threshold: 2,
+    holders: [ada, babbage, curie].map(proof),
+    currentSoPin: '87654321',
+  });
+  const quorum = { proposer: ada, approvers: [babbage, curie] };
+  await generateKeys(custos, quorum, [{ algorithm: 'EC-P256', label: 'payments', usage: 'sign', backupable: true }]);
+  const key = custos.core!.keys.list()[0]!;
+  await approvedAction(custos, quorum, 'key.activate', { keyId: key.id });
+  await approvedAction(custos, quorum, 'key.backup', {
+    keyIds: [key.id],
+    holders: [ada.id, babbage.id, curie.id],
+    threshold: 2,
+    verify: true,
+  });
+  const [set] = custos.core!.backups.list();
+  const cards = custos.core!.backups.printableCards(set!.setId).map((c) => c.text);
+  custos.core!.backups.forgetCards(set!.setId);
+
+  const text = fromTemplate('restore-drill.yml', drill, custos.clock.now, {
+    'backup set id': set!.setId,
+    'key id': key.id,
+    'the challenge text': 'Restore drill, Room 4.12',
+  });
+  const factors = async (form: Locator, who: Person) => {
+    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+    await form.getByLabel(`${who.name}’s code`).fill(code(who));
+  };
+  const said = page.locator('.runner .outcome');
+  const step = (n: number) => page.getByRole('region', { name: new RegExp(`^Step ${n} of 6`) });
+  const witness = async (n: number, title: string) => {
+    custos.advance(30);
+    const form = page.getByRole('form', { name: `Witness step ${n}: ${title}` });
+    await factors(form, eve);
+    await form.getByRole('button', { name: 'I witnessed this step' }).press('Enter');
+    await expect(said).toContainText(n === 6 ? 'The ceremony is complete' : 'Confirmed.', { timeout: 60_000 });
+  };
+  const manual = async (n: number, title: string, label: RegExp, value: string) => {
+    custos.advance(30);
+    const form = page.getByRole('form', { name: `Do step ${n}: ${title}` });
+    await form.getByLabel(label).fill(value);
+    await factors(form, ada);
+    await form.getByRole('button', { name: 'Record that it is done' }).press('Enter');
+    await expect(step(n)).toContainText(`Recorded: ${value}`, { timeout: 60_000 });
+    await witness(n, title);
+  };
+  const quorumStep = async (n: number, title: string, by: Person, approvers: Person[]) => {
+    custos.advance(30);
+    const propose = page.getByRole('form', { name: `Do step ${n}: ${title}` });
+    await factors(propose, by);
+    await propose.getByRole('button', { name: 'Propose it' }).press('Enter');
+    await expect(said).toContainText('Proposed. Each approver compares the fingerprint', { timeout: 60_000 });
+    const shown = (await step(n).locator('.compare .fingerprint').innerText()).trim();
+    for (const who of approvers) {
+      custos.advance(30);
+      const form = page.getByRole('form', { name: `Approve step ${n}: ${title}` });
+      await form.locator('#approver-who').selectOption({ label: who.name });
+      await form.getByLabel('Fingerprint as read from your printed script').fill(shown);
+      await factors(form, who);
+      await form.getByRole('button', { name: 'Approve' }).press('Enter');
+      await expect(said).toContainText('Approved', { timeout: 60_000 });
+    }
+  };
+
+  // The drill's script, checked and started: it cannot be rehearsed, and says so instead of offering to.
+  await checkClean(page, 'restore-drill.yml', text);
+  await expect(page.getByRole('region', { name: 'This script cannot be rehearsed' })).toContainText(
+    'uses a real backup set',
+  );
+  const start = page.getByRole('form', { name: 'Start this ceremony' });
+  custos.advance(30);
+  await factors(start, ada);
+  await start.getByRole('button', { name: 'Start this ceremony' }).press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'Restore drill' })).toBeFocused({ timeout: 60_000 });
+
+  // Step 1: the drill token into custody; step 2: the bags, read aloud.
+  custos.advance(30);
+  const custody = page.getByRole('form', { name: 'Do step 1: Take the drill token into custody' });
+  for (const who of [ada, babbage, curie]) await factors(custody, who);
+  await custody.getByLabel('The token’s current SO PIN').fill('87654321');
+  await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
+  await expect(said).toContainText('Done. The witnesses confirm it next', { timeout: 90_000 });
+  await witness(1, 'Take the drill token into custody');
+  await manual(2, 'Open the card bags', /^Bag serials as read, as read aloud$/, 'TE-100001 TE-100002 TE-100003');
+
+  // Step 3: approved, the restore waits for two cards, typed here in the runner by their holders.
+  await quorumStep(3, 'Restore the backup set', ada, [babbage, curie]);
+  const entry = step(3).getByRole('form', { name: /^Enter a share card for proposal / });
+  await expect(step(3)).toContainText('Also waiting for: 2 more share cards');
+  // Nobody is left to approve: the runner says the card holders act now, not the approvers.
+  await expect(step(3)).toContainText('Now: the card holders type their cards, one after another (2 more share cards');
+  await checkScreenPart(page, '03-ceremonies-runner-restore-cards', step(3));
+  // A card with one group mistyped: refused where it was typed, saying why, and nothing is held.
+  const groups = cards[0]!.split('-');
+  groups[3] = groups[3] === 'AAAA' ? 'BBBB' : 'AAAA';
+  await entry.getByRole('textbox').fill(groups.join('-'));
+  await entry.getByRole('button', { name: 'Check and enter this card' }).press('Enter');
+  await expect(step(3).getByRole('alert')).toBeVisible({ timeout: 30_000 });
+  await checkScreenPart(page, '03-ceremonies-runner-restore-card-refused', step(3));
+  await expect(step(3)).toContainText('Also waiting for: 2 more share cards');
+  for (const card of [cards[0]!, cards[2]!]) {
+    await entry.getByRole('textbox').fill(card);
+    await entry.getByRole('button', { name: 'Check and enter this card' }).press('Enter');
+    await expect(step(3).getByRole('alert')).toHaveCount(0);
+    if (card === cards[0])
+      await expect(step(3)).toContainText('Also waiting for: 1 more share card', { timeout: 30_000 });
+  }
+  await expect(step(3)).toContainText('waiting for witnesses', { timeout: 90_000 });
+  await witness(3, 'Restore the backup set');
+
+  // Step 4: a restored key signs the drill's text; steps 5 and 6 close the drill.
+  await quorumStep(4, 'Sign a test text with a restored key', babbage, [ada, curie]);
+  await witness(4, 'Sign a test text with a restored key');
+  await manual(5, 'Seal the cards again', /^New bag serials, as read aloud$/, 'TE-200001 TE-200002 TE-200003');
+  custos.advance(30);
+  const checkpoint = page.getByRole('form', { name: 'Do step 6: Sign the closing checkpoint' });
+  await factors(checkpoint, ada);
+  await checkpoint.getByRole('button', { name: 'Sign the checkpoint' }).press('Enter');
+  await expect(page.getByLabel('Signed checkpoint')).toContainText('— ', { timeout: 60_000 });
+  await witness(6, 'Sign the closing checkpoint');
+  expect(custos.core!.ceremonies.list()[0]).toMatchObject({ state: 'done' });
+
+  // The key is recorded in the drill token, and the drill token holds it, as OpenSC's pkcs11-tool lists it.
+  expect(custos.core!.keys.list()).toMatchObject([{ id: key.id, token: drill, state: 'active' }]);
+  const listed = execFileSync(
+    'pkcs11-tool',
+    ['--module', findSoftHsmLibrary()!, '--token-label', drill.label, '--list-objects', '--type', 'pubkey'],
+    { env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(custos.dataDir).configPath }, encoding: 'utf8' },
+  );
+  expect(listed).toContain(`ID:         ${key.id}`);
 });

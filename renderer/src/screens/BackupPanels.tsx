@@ -6,6 +6,8 @@ import { GROUPS_PER_LINE } from '../../../shared/share-card-text';
 import { useCardCheck } from '../app/card-check';
 import { useCustos } from '../store/context';
 import { PAGE_TITLE_ID } from '../app/SubPage';
+import { ErrorSummary } from '../app/ErrorSummary';
+import { cardFormOf } from '../store/quorum-slice';
 
 /** Backup ceremony, step one: which keys, which card holders, how many cards restore. */
 export function BackupForm() {
@@ -187,15 +189,22 @@ function CardTextField({ id, text, onChange }: { id: string; text: string; onCha
 export function ShareEntryForm({ proposal }: { proposal: ProposalView }) {
   const enter = useCustos((s) => s.enterShare);
   const busy = useCustos((s) => s.quorumBusy);
+  const error = useCustos((s) => (s.quorumErrorAt === cardFormOf(proposal.id) ? s.quorumError : null));
   const [text, setText] = useState('');
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (await enter(proposal.id, text)) setText('');
   };
+  const field = `card-${proposal.id}`;
   return (
     <form onSubmit={(e) => void submit(e)} aria-label={`Enter a share card for proposal ${proposal.shortFingerprint}`}>
-      <label htmlFor={`card-${proposal.id}`}>Share card (type the groups as printed, or paste the QR text)</label>
-      <CardTextField id={`card-${proposal.id}`} text={text} onChange={setText} />
+      <ErrorSummary
+        problems={[]}
+        error={error}
+        link={{ field, text: 'Compare the card with the printed one and correct it' }}
+      />
+      <label htmlFor={field}>Share card (type the groups as printed, or paste the QR text)</label>
+      <CardTextField id={field} text={text} onChange={setText} />
       <button type="submit" disabled={busy || text.trim().length === 0}>
         {busy ? 'Checking the card; restoring once enough are in…' : 'Check and enter this card'}
       </button>

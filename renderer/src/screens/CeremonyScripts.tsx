@@ -6,7 +6,7 @@ import { AbortRunPage } from './AbortRunPage';
 import { RunnerPage } from './RunnerPage';
 import { CHECK_SCRIPT_PAGE, REHEARSAL_CUSTODY_PAGE, REHEARSAL_RESULT_PAGE } from '../store/navigation-slice';
 import { EndRehearsalPage, RehearsalCustodyPage, RehearsalResultPage } from './RehearsalPages';
-import { actNowVerb, abortPage, END_REHEARSAL_PAGE, RUN_CHIPS, runPage, whoActsNow } from './run-words';
+import { actNowVerb, abortPage, cardsAwaited, END_REHEARSAL_PAGE, RUN_CHIPS, runPage, whoActsNow } from './run-words';
 import { ScriptCheckPage } from './ScriptCheckPage';
 
 /**
@@ -184,14 +184,20 @@ export function NowLine({ run, withStep = true }: { run: RunView; withStep?: boo
   const step = run.steps.find((s) => s.id === run.current);
   if (!step) return null;
   const nameOf = (id: string) => custodians.find((c) => c.id === id)?.name ?? id;
-  const who = whoActsNow(
-    step,
-    proposals.find((p) => p.id === step.proposalId),
-    nameOf,
-  );
+  const proposal = proposals.find((p) => p.id === step.proposalId);
+  const where = withStep && `step ${step.index + 1} of ${run.steps.length}, “${step.title}”: `;
+  // Approved, the restore waits for cards, not for anyone's approval: the holders type theirs in turn.
+  const cards = step.state === 'proposed' && proposal ? cardsAwaited(proposal) : [];
+  if (cards.length > 0)
+    return (
+      <>
+        {where}the card holders type their cards, one after another ({cards.join('; ')}).
+      </>
+    );
+  const who = whoActsNow(step, proposal, nameOf);
   return (
     <>
-      {withStep && `step ${step.index + 1} of ${run.steps.length}, “${step.title}”: `}
+      {where}
       {who.join(', ')} {actNowVerb(step, who.length)}.
     </>
   );

@@ -45,6 +45,12 @@ export function whoActsNow(step: RunStepView, proposal: ProposalView | undefined
   }
 }
 
+/** The cards a restore still waits for once its approvals are held (in the core's words); none otherwise. */
+export function cardsAwaited(proposal: ProposalView): string[] {
+  const held = proposal.approvals.filter((a) => a.held).length;
+  return proposal.action === 'key.restore' && held >= proposal.threshold ? proposal.waitingFor : [];
+}
+
 /** What the people named must do now, in a few words (`count`: how many are named). */
 export function actNowVerb(step: RunStepView, count: number): string {
   const one = count === 1;

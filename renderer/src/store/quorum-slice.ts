@@ -80,6 +80,9 @@ export interface QuorumSlice {
   checkShare(text: string): Promise<boolean>;
 }
 
+/** The form where a holder types a card for this restore: a refused card is said there. */
+export const cardFormOf = (proposalId: string) => `card-${proposalId}`;
+
 export const createQuorumSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], QuorumSlice> =>
   (set, get) => {
@@ -272,6 +275,8 @@ export const createQuorumSlice =
             p.state === 'executed'
               ? 'Card accepted. The backup was restored and every key proven.'
               : `Card accepted. Still needed: ${[...p.waitingFor, ...(p.approvals.filter((a) => a.held).length < p.threshold ? ['approvals'] : [])].join('; ')}.`,
+          // A refused card is said at the form it was typed in, wherever that is (Approvals, a ceremony's runner).
+          cardFormOf(proposalId),
         ),
       exportBackup: (setId) => {
         const auditKey = get().backups?.find((b) => b.setId === setId)?.madeBy.auditKey;
