@@ -233,7 +233,7 @@ export const ipcSchema = {
     start: invoke(RehearsalStart, RehearsalStatus),
     /** The real custody's holders take the scratch token (both factors each), for a script without a custody step. */
     takeCustody: invoke(RehearsalCustody, RehearsalStatus),
-    /** Once the token is taken, the stand-ins for the script's real keys are proposed by their proposer (both factors). */
+    /** Once the token is taken, the stand-ins for the script's real keys, proposed by their proposer (both factors). */
     proposeStandIns: invoke(RehearsalStandIns, RehearsalStatus),
     /** Ends the rehearsal (passed if its run finished), records it here and gives the real installation back. */
     end: invoke(Empty, RehearsalStatus),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ScriptText } from './ceremony-script';
 import { FactorProof } from './quorum';
 import { TokenRef } from './tokens';
+import type { Algorithm, KeyUsage } from './keys';
 
 /**
  * A rehearsal in the app (issue #16 §3): the script runs in a scratch installation served by a separate process, so
@@ -12,6 +13,25 @@ export const RehearsalStart = z.strictObject({ script: ScriptText });
 
 /** For a script that acts on a token already in custody: its holders first take the scratch token. */
 export const RehearsalCustody = z.strictObject({ holders: z.array(FactorProof).min(1).max(16) });
+
+/**
+ * A practice backup set, for a script that restores a real one: stand-ins for the real set's keys, with its id,
+ * threshold and holders (in card order), made by the rehearsal's setup in a practice token, its practice cards dealt
+ * to the same holders. Nothing of the real set goes into it.
+ */
+export interface PracticeSet {
+  setId: string;
+  threshold: number;
+  holders: { id: string; name: string }[];
+  keys: {
+    keyId: string;
+    label: string;
+    algorithm: Algorithm;
+    usage: KeyUsage;
+    cryptoperiodDays: number;
+    state: string;
+  }[];
+}
 
 /** The stand-ins' proposer (who performs the script's first step on a real key), with both factors. */
 export const RehearsalStandIns = z.strictObject({ proposer: FactorProof });
@@ -34,6 +54,18 @@ export const ActiveRehearsal = z.object({
    * proposed. Null when the script acts on no existing key.
    */
   standIns: z.object({ keys: z.array(z.string()), by: z.string(), proposalId: z.string().nullable() }).nullable(),
+  /**
+   * The practice backup sets made in place of the real sets the script restores (same id, threshold and holders;
+   * stand-in keys, by label): each holder takes their practice card before the run, to type it at the restore step.
+   */
+  practiceSets: z.array(
+    z.object({
+      setId: z.string(),
+      threshold: z.number().int(),
+      holders: z.array(z.string()),
+      keys: z.array(z.string()),
+    }),
+  ),
 });
 export type ActiveRehearsal = z.infer<typeof ActiveRehearsal>;
 

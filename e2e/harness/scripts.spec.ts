@@ -48,6 +48,32 @@ function fromTemplate(
 const rootKeyScript = (token: { serial: string; label: string }, now: Date) =>
   fromTemplate('root-key-generation.yml', token, now, { 'root key label': 'root-2027' });
 
+/** Each holder in turn shows their card on "Collect the share cards", reads it and hides it; the cards' texts. */
+async function collectCards(
+  page: Page,
+  advance: () => void,
+  factors: (form: Locator, who: Person) => Promise<void>,
+  holders: Person[],
+  rehearsal: boolean,
+): Promise<string[]> {
+  const collect = page.getByRole('form', { name: 'Collect the share cards' });
+  const texts: string[] = [];
+  for (const [i, who] of holders.entries()) {
+    advance();
+    await collect.locator('#card-holder-who').selectOption({ label: who.name });
+    await factors(collect, who);
+    await collect.getByRole('button', { name: 'Show my card' }).press('Enter');
+    const card = page.getByRole('region', { name: `Share card ${i + 1} of ${holders.length} — for ${who.name}` });
+    await expect(card).toBeVisible({ timeout: 60_000 });
+    // A practice card says so; a real one does not.
+    if (rehearsal) await expect(card).toContainText('REHEARSAL — a practice card from a scratch token');
+    else await expect(card).not.toContainText('REHEARSAL');
+    texts.push(await card.getByLabel('Share card text').innerText());
+    await card.getByRole('button', { name: 'Done: hide my card' }).press('Enter');
+  }
+  return texts;
+}
+
 /** Ceremonies → Check a script, with this file chosen: it has no problems. */
 async function checkClean(page: Page, name: string, text: string): Promise<void> {
   await page.keyboard.press('Alt+3');
@@ -307,18 +333,7 @@ test('a root key ceremony from the template: checked, printed, rehearsed, starte
     // The backup's cards are printed from the step, by each holder in turn (the Approvals screen's flow).
     await step(4).getByRole('button', { name: 'Print the share cards' }).press('Enter');
     const collect = page.getByRole('form', { name: 'Collect the share cards' });
-    for (const [i, who] of [ada, babbage, curie].entries()) {
-      custos.advance(30);
-      await collect.locator('#card-holder-who').selectOption({ label: who.name });
-      await factors(collect, who);
-      await collect.getByRole('button', { name: 'Show my card' }).press('Enter');
-      const card = page.getByRole('region', { name: `Share card ${i + 1} of 3 — for ${who.name}` });
-      await expect(card).toBeVisible({ timeout: 60_000 });
-      // A practice card says so; a real one does not.
-      if (rehearsal) await expect(card).toContainText('REHEARSAL — a practice card from a scratch token');
-      else await expect(card).not.toContainText('REHEARSAL');
-      await card.getByRole('button', { name: 'Done: hide my card' }).press('Enter');
-    }
+    await collectCards(page, () => custos.advance(30), factors, [ada, babbage, curie], rehearsal);
     await expect(collect).toContainText('(3 of 3)');
     await collect.getByRole('button', { name: 'All cards collected: forget them' }).press('Enter');
     await expect(collect).toHaveCount(0);
@@ -624,7 +639,7 @@ test('a run is aborted from its own confirmation page, which restates what stops
   await expect(scripts).toContainText('aborted');
 });
 
-test('a restore drill from the template, run in the runner: the card holders type their cards at the restore step, a mistyped one is named there, and the key comes back in the drill token', async ({
+test('a restore drill from the template: rehearsed on a practice set, then run in the runner with the real cards (a mistyped one named where it was typed); the key comes back in the drill token', async ({
   custos,
 }) => {
   test.setTimeout(600_000);
@@ -702,62 +717,101 @@ test('a restore drill from the template, run in the runner: the card holders typ
     }
   };
 
-  // The drill's script, checked and started: it cannot be rehearsed, and says so instead of offering to.
+  const start = async (form: string) => {
+    const starting = page.getByRole('form', { name: form });
+    custos.advance(30);
+    await factors(starting, ada);
+    await starting.getByRole('button', { name: form }).press('Enter');
+    await expect(page.getByRole('heading', { level: 1, name: 'Restore drill' })).toBeFocused({ timeout: 60_000 });
+  };
+  /** The drill's six steps, the same in the rehearsal (practice cards, no SO PIN) and the real run (real cards). */
+  const walkDrill = async (rehearsal: boolean, typed: string[]) => {
+    // Step 1: the drill token into custody; step 2: the bags, read aloud.
+    custos.advance(30);
+    const custody = page.getByRole('form', { name: 'Do step 1: Take the drill token into custody' });
+    for (const who of [ada, babbage, curie]) await factors(custody, who);
+    if (!rehearsal) await custody.getByLabel('The token’s current SO PIN').fill('87654321');
+    await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
+    await expect(said).toContainText('Done. The witnesses confirm it next', { timeout: 90_000 });
+    await witness(1, 'Take the drill token into custody');
+    await manual(2, 'Open the card bags', /^Bag serials as read, as read aloud$/, 'TE-100001 TE-100002 TE-100003');
+
+    // Step 3: approved, the restore waits for two cards, typed here in the runner by their holders.
+    await quorumStep(3, 'Restore the backup set', ada, [babbage, curie]);
+    const entry = step(3).getByRole('form', { name: /^Enter a share card for proposal / });
+    await expect(step(3)).toContainText('Also waiting for: 2 more share cards');
+    // Nobody is left to approve: the runner says the card holders act now, not the approvers.
+    await expect(step(3)).toContainText(
+      'Now: the card holders type their cards, one after another (2 more share cards',
+    );
+    if (!rehearsal) {
+      await checkScreenPart(page, '03-ceremonies-runner-restore-cards', step(3));
+      // A card with one group mistyped: refused where it was typed, saying why, and nothing is held.
+      const groups = typed[0]!.split('-');
+      groups[3] = groups[3] === 'AAAA' ? 'BBBB' : 'AAAA';
+      await entry.getByRole('textbox').fill(groups.join('-'));
+      await entry.getByRole('button', { name: 'Check and enter this card' }).press('Enter');
+      await expect(step(3).getByRole('alert')).toBeVisible({ timeout: 30_000 });
+      await checkScreenPart(page, '03-ceremonies-runner-restore-card-refused', step(3));
+      await expect(step(3)).toContainText('Also waiting for: 2 more share cards');
+    }
+    for (const [i, card] of typed.entries()) {
+      await entry.getByRole('textbox').fill(card);
+      await entry.getByRole('button', { name: 'Check and enter this card' }).press('Enter');
+      await expect(step(3).getByRole('alert')).toHaveCount(0);
+      if (i === 0) await expect(step(3)).toContainText('Also waiting for: 1 more share card', { timeout: 30_000 });
+    }
+    await expect(step(3)).toContainText('waiting for witnesses', { timeout: 90_000 });
+    await witness(3, 'Restore the backup set');
+
+    // Step 4: a restored key signs the drill's text; steps 5 and 6 close the drill.
+    await quorumStep(4, 'Sign a test text with a restored key', babbage, [ada, curie]);
+    await witness(4, 'Sign a test text with a restored key');
+    await manual(5, 'Seal the cards again', /^New bag serials, as read aloud$/, 'TE-200001 TE-200002 TE-200003');
+    custos.advance(30);
+    const checkpoint = page.getByRole('form', { name: 'Do step 6: Sign the closing checkpoint' });
+    await factors(checkpoint, ada);
+    await checkpoint.getByRole('button', { name: 'Sign the checkpoint' }).press('Enter');
+    await expect(page.getByLabel('Signed checkpoint')).toContainText('— ', { timeout: 60_000 });
+    await witness(6, 'Sign the closing checkpoint');
+  };
+
+  // The drill is rehearsed first: real cards never go into a rehearsal, so it restores a practice set made in the
+  // real set's place, whose practice cards the same holders take before the run.
   await checkClean(page, 'restore-drill.yml', text);
-  await expect(page.getByRole('region', { name: 'This script cannot be rehearsed' })).toContainText(
-    'uses a real backup set',
-  );
-  const start = page.getByRole('form', { name: 'Start this ceremony' });
-  custos.advance(30);
-  await factors(start, ada);
-  await start.getByRole('button', { name: 'Start this ceremony' }).press('Enter');
-  await expect(page.getByRole('heading', { level: 1, name: 'Restore drill' })).toBeFocused({ timeout: 60_000 });
+  await page.getByRole('button', { name: 'Rehearse this script' }).press('Enter');
+  const banner = page.getByRole('region', { name: 'REHEARSAL', exact: true });
+  await expect(banner).toBeVisible({ timeout: 60_000 });
+  const practice = page.getByRole('region', { name: 'Before the rehearsal run: the practice cards' });
+  await expect(practice).toContainText(`The script restores backup set ${set!.setId.slice(0, 8)}`);
+  await expect(practice).toContainText('holding stand-ins for “payments”');
+  await expect(practice).toContainText('Its practice cards go to Ada, Babbage, Curie; any 2 of them restore it.');
+  await checkScreenPart(page, '03-ceremonies-rehearsal-practice-cards', practice);
+  await practice.getByRole('button', { name: 'Hand out the practice cards' }).press('Enter');
+  const practiceCards = await collectCards(page, () => custos.advance(30), factors, [ada, babbage, curie], true);
+  await page
+    .getByRole('form', { name: 'Collect the share cards' })
+    .getByRole('button', { name: 'All cards collected: forget them' })
+    .press('Enter');
+  // A real card is not a practice card: the practice set has its own.
+  expect(practiceCards.map((c) => c.replace(/\s+/g, '-'))).not.toContain(cards[0]);
+  await start('Start the rehearsal run');
+  await walkDrill(true, [practiceCards[0]!, practiceCards[2]!]);
+  await page
+    .getByRole('region', { name: 'The rehearsal run is complete' })
+    .getByRole('button', { name: 'Finish the rehearsal' })
+    .press('Enter');
+  await expect(page.getByRole('heading', { level: 1, name: 'How the rehearsal went' })).toBeFocused({
+    timeout: 60_000,
+  });
+  expect(custos.core!.rehearsals!.status().last).toMatchObject({ outcome: 'passed' });
+  // Nothing real moved: the key is still in the vault, and the drill token holds nothing.
+  expect(custos.core!.keys.list()).toMatchObject([{ id: key.id, token: vault }]);
 
-  // Step 1: the drill token into custody; step 2: the bags, read aloud.
-  custos.advance(30);
-  const custody = page.getByRole('form', { name: 'Do step 1: Take the drill token into custody' });
-  for (const who of [ada, babbage, curie]) await factors(custody, who);
-  await custody.getByLabel('The token’s current SO PIN').fill('87654321');
-  await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
-  await expect(said).toContainText('Done. The witnesses confirm it next', { timeout: 90_000 });
-  await witness(1, 'Take the drill token into custody');
-  await manual(2, 'Open the card bags', /^Bag serials as read, as read aloud$/, 'TE-100001 TE-100002 TE-100003');
-
-  // Step 3: approved, the restore waits for two cards, typed here in the runner by their holders.
-  await quorumStep(3, 'Restore the backup set', ada, [babbage, curie]);
-  const entry = step(3).getByRole('form', { name: /^Enter a share card for proposal / });
-  await expect(step(3)).toContainText('Also waiting for: 2 more share cards');
-  // Nobody is left to approve: the runner says the card holders act now, not the approvers.
-  await expect(step(3)).toContainText('Now: the card holders type their cards, one after another (2 more share cards');
-  await checkScreenPart(page, '03-ceremonies-runner-restore-cards', step(3));
-  // A card with one group mistyped: refused where it was typed, saying why, and nothing is held.
-  const groups = cards[0]!.split('-');
-  groups[3] = groups[3] === 'AAAA' ? 'BBBB' : 'AAAA';
-  await entry.getByRole('textbox').fill(groups.join('-'));
-  await entry.getByRole('button', { name: 'Check and enter this card' }).press('Enter');
-  await expect(step(3).getByRole('alert')).toBeVisible({ timeout: 30_000 });
-  await checkScreenPart(page, '03-ceremonies-runner-restore-card-refused', step(3));
-  await expect(step(3)).toContainText('Also waiting for: 2 more share cards');
-  for (const card of [cards[0]!, cards[2]!]) {
-    await entry.getByRole('textbox').fill(card);
-    await entry.getByRole('button', { name: 'Check and enter this card' }).press('Enter');
-    await expect(step(3).getByRole('alert')).toHaveCount(0);
-    if (card === cards[0])
-      await expect(step(3)).toContainText('Also waiting for: 1 more share card', { timeout: 30_000 });
-  }
-  await expect(step(3)).toContainText('waiting for witnesses', { timeout: 90_000 });
-  await witness(3, 'Restore the backup set');
-
-  // Step 4: a restored key signs the drill's text; steps 5 and 6 close the drill.
-  await quorumStep(4, 'Sign a test text with a restored key', babbage, [ada, curie]);
-  await witness(4, 'Sign a test text with a restored key');
-  await manual(5, 'Seal the cards again', /^New bag serials, as read aloud$/, 'TE-200001 TE-200002 TE-200003');
-  custos.advance(30);
-  const checkpoint = page.getByRole('form', { name: 'Do step 6: Sign the closing checkpoint' });
-  await factors(checkpoint, ada);
-  await checkpoint.getByRole('button', { name: 'Sign the checkpoint' }).press('Enter');
-  await expect(page.getByLabel('Signed checkpoint')).toContainText('— ', { timeout: 60_000 });
-  await witness(6, 'Sign the closing checkpoint');
+  // The real drill, with the real cards.
+  await checkClean(page, 'restore-drill.yml', text);
+  await start('Start this ceremony');
+  await walkDrill(false, [cards[0]!, cards[2]!]);
   expect(custos.core!.ceremonies.list()[0]).toMatchObject({ state: 'done' });
 
   // The key is recorded in the drill token, and the drill token holds it, as OpenSC's pkcs11-tool lists it.

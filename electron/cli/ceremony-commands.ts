@@ -146,7 +146,18 @@ export async function writeCards(
   offset: number,
 ): Promise<void> {
   if (proposal.state !== 'executed') return;
-  const { setId } = (proposal.outcome as { result: { setId: string } }).result;
+  await writeSetCards(core, (proposal.outcome as { result: { setId: string } }).result.setId, dir, values, io, offset);
+}
+
+/** The cards of a set just made (a backup's, or a rehearsal's practice set), each to its holder after both factors. */
+export async function writeSetCards(
+  core: CustosCore,
+  setId: string,
+  dir: string,
+  values: Values,
+  io: Io,
+  offset: number,
+): Promise<void> {
   const missing: string[] = [];
   try {
     const set = (await read(core, 'backups.list', {})).find((b) => b.setId === setId)!;

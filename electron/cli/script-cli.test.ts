@@ -52,6 +52,8 @@ async function cli(
     wrongPassphraseOf?: string;
     /** Done once, at the command's first prompt, while it waits there. */
     meanwhile?: () => Promise<void>;
+    /** The text of the n-th share card typed (from 1). */
+    card?: (n: number) => string;
   } = {},
 ) {
   let stdout = '';
@@ -85,6 +87,8 @@ async function cli(
             : (answers.fingerprint ?? ''),
         );
       if (prompt.includes('SO PIN')) return Promise.resolve('87654321');
+      const card = /^Share card (\d+)/.exec(prompt);
+      if (card && answers.card) return Promise.resolve(answers.card(Number(card[1])));
       if (prompt.includes('bag serial')) return Promise.resolve('TE-449120');
       return Promise.resolve('');
     },
@@ -335,3 +339,101 @@ it('plans a script ahead: the list shows it as planned until its run starts; a p
   expect((await cli(['ceremony', 'list'])).stdout).not.toContain('planned');
   expect((await cli(['ceremony', 'withdraw', '--id', sha])).code).toBe(EXIT.invalidInput);
 });
+
+it('rehearses a restore drill of a real backup set on a practice set: its holders take practice cards and type them', async () => {
+  const token = JSON.parse(/token: (\{[^}]+\})/.exec(readFileSync(file, 'utf8'))![1]!.replace(/(\w+):/g, '"$1":')) as {
+    serial: string;
+    label: string;
+  };
+  // The real installation: a key in custody, active, backed up on three cards (any two restore it).
+  const core = CustosCore.open({
+    dataDir,
+    version: 'test',
+    production: false,
+    operator: 'test',
+    clock: () => clock.now,
+  });
+  const ids = new Map(core.custodians.list().map((c) => [c.name, c.id]));
+  // Each person gives one code per action, at a TOTP step of its own.
+  const proof = (name: string) => {
+    const person = people[name]!;
+    return { custodianId: ids.get(name)!, passphrase: person.passphrase, code: totpCodeAt(person.secret, clock.now) };
+  };
+  const call = async (channel: string, payload: unknown) => {
+    const answer = await core.router.dispatch(channel as never, payload as never);
+    if (!answer.ok) throw new Error(`${channel}: ${answer.error.code}`);
+    return answer.value as { id: string; shortFingerprint: string };
+  };
+  const holders = ['Ada', 'Babbage', 'Curie'];
+  clock.now = new Date(clock.now.getTime() + 30_000);
+  const custody = await call('custody.take', {
+    token,
+    threshold: 2,
+    holders: holders.map(proof),
+    currentSoPin: '87654321',
+  });
+  const act = async (action: string, params: Record<string, unknown>) => {
+    clock.now = new Date(clock.now.getTime() + 30_000);
+    const proposal = await call('proposals.create', { custodyId: custody.id, action, params, requester: proof('Ada') });
+    for (const name of ['Babbage', 'Curie'])
+      await call('proposals.approve', {
+        proposalId: proposal.id,
+        fingerprint: proposal.shortFingerprint,
+        approver: proof(name),
+      });
+  };
+  await act('key.generate', {
+    algorithm: 'EC-P256',
+    label: 'payments',
+    usage: 'sign',
+    backupable: true,
+    cryptoperiodDays: 365,
+  });
+  const key = core.keys.list()[0]!;
+  await act('key.activate', { keyId: key.id });
+  await act('key.backup', { keyIds: [key.id], holders: holders.map((n) => ids.get(n)), threshold: 2, verify: true });
+  const setId = core.backups.list()[0]!.setId;
+  core.backups.forgetCards(setId);
+  core.close();
+
+  const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
+  const closes = new Date(clock.now.getTime() + 6 * 3600_000).toISOString();
+  const drill = join(dataDir, 'drill.yml');
+  writeFileSync(
+    drill,
+    `format: custos-ceremony/1
+title: Restore drill
+purpose: Show that the set restores.
+location: Lab
+window: { opens: "${opens}", closes: "${closes}" }
+token: { serial: "d1", label: "drill" }
+roles: { administrator: Ada, custodians: [Ada, Babbage, Curie], witnesses: [Eve] }
+steps:
+  - { id: custody, title: Take the drill token, by: Ada, custody: { holders: [Ada, Babbage, Curie], threshold: 2 } }
+  - { id: restore, title: Restore the set, by: Ada, action: key.restore, params: { setId: ${setId}, overrideDestroyed: false }, approvers: [Babbage, Curie] }
+  - { id: sign, title: Sign with it, by: Babbage, action: key.test-signature, params: { keyId: ${key.id}, challenge: drill }, approvers: [Ada, Curie] }
+`,
+  );
+  const cardsDir = join(dataDir, 'practice-cards');
+  const cardText = (n: number) => {
+    const folder = readdirSync(cardsDir).sort()[n - 1]!;
+    const txt = readdirSync(join(cardsDir, folder)).find((f) => f.endsWith('.txt'))!;
+    return readFileSync(join(cardsDir, folder, txt), 'utf8').split('\n')[2]!;
+  };
+  const rehearsed = await cli(['ceremony', 'rehearse', drill, '--cards-dir', cardsDir], {
+    fingerprint: 'from-screen',
+    card: cardText,
+  });
+  expect(rehearsed.code, rehearsed.stderr).toBe(EXIT.ok);
+  expect(rehearsed.stderr).toContain(
+    `The script restores backup set ${setId.slice(0, 8)}. The rehearsal made a practice set`,
+  );
+  expect(readdirSync(cardsDir).sort()).toEqual(['card-1-Ada', 'card-2-Babbage', 'card-3-Curie']);
+  expect(cardText(1)).not.toBe('');
+  expect(rehearsed.stdout).toContain('REHEARSAL passed');
+  // The real key stays where it was: in its token, active, backed up once.
+  const after = JSON.parse((await cli(['--json', 'key', 'list'])).stdout) as {
+    value: { id: string; token: unknown }[];
+  };
+  expect(after.value).toEqual([expect.objectContaining({ id: key.id, token, state: 'active' })]);
+}, 180_000);

@@ -9,7 +9,7 @@ import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
 import { forkRehearsal } from '../core/ceremony/rehearsal-host';
 import type { SpawnRehearsal } from '../core/ceremony/rehearsal-protocol';
 import { CustosError, fileError } from '../core/errors';
-import { enterCards, writeCards } from './ceremony-commands';
+import { enterCards, writeCards, writeSetCards } from './ceremony-commands';
 import {
   ask,
   call,
@@ -341,7 +341,10 @@ async function approveStep(core: CustosCore, run: RunView, step: RunStepView, va
   const approved = new Set(proposal.approvals.map((a) => a.custodianId));
   let view: ProposalView = proposal;
   for (const name of step.approvers) {
-    if (view.state !== 'open' || view.waitingFor.length > 0) break;
+    // Approved, a proposal may still wait (a restore for its cards, a run cut off for its re-examination): not for
+    // more approvers. A restore waits for its cards from the start, so that alone does not stop the approvals.
+    const held = view.approvals.filter((a) => a.held).length;
+    if (view.state !== 'open' || (view.waitingFor.length > 0 && held >= view.threshold)) break;
     const approverId = custodianId(core, name);
     if (approved.has(approverId)) continue;
     const fingerprint = await ask(io, `${name}: the fingerprint printed on your script, as you read it: `, false);
@@ -401,6 +404,16 @@ export async function rehearse(
   );
   let run: RunView;
   try {
+    for (const set of opened.practiceSets) {
+      io.stderr(
+        `The script restores backup set ${set.setId.slice(0, 8)}. The rehearsal made a practice set in its place: ` +
+          `stand-ins for ${set.keys.map((k) => `“${k}”`).join(', ')}, on practice cards for ` +
+          `${set.holders.join(', ')} (any ${set.threshold}). Each takes their own now, and types it at the restore ` +
+          'step. Real cards stay sealed.\n',
+      );
+      const dir = str(values['cards-dir']) ?? join(opened.dir, 'practice-cards');
+      await writeSetCards(core, set.setId, dir, values, io, AT_THE_TERMINAL);
+    }
     if (opened.custody) {
       io.stderr('The script runs on a token already in custody: its holders first take the scratch token.\n');
       const holders = [];

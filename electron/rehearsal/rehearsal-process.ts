@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Envelope, WireError } from '../../shared/errors';
 import type { TokenRef } from '../../shared/tokens';
+import type { PracticeSet } from '../../shared/rehearsals';
 import { CustosCore } from '../core/custos-core';
 import { CustosError, isCustosError } from '../core/errors';
 import { silentLog } from '../core/log';
@@ -11,6 +12,7 @@ import {
   takeScratchCustody,
   proposeStandIns,
   factorStates,
+  makePracticeSets,
   type PersonSeed,
 } from '../core/ceremony/rehearsal';
 import type { RehearsalParent, ToRehearsal } from '../core/ceremony/rehearsal-protocol';
@@ -31,7 +33,7 @@ export function serveRehearsal(parent: RehearsalParent, exit: (code: number) => 
     now = new Date(message.now);
     if (message.type === 'open') {
       try {
-        scratch = openScratch(message.dir, message.version, message.people, clock);
+        scratch = await openScratch(message.dir, message.version, message.people, message.practiceSets, clock);
         scratch.core.events.subscribe((name, payload) => parent.post({ type: 'event', name, payload }));
         parent.post({ type: 'ready', token: scratch.token });
       } catch (error) {
@@ -107,7 +109,13 @@ interface Scratch {
   dir: string;
 }
 
-function openScratch(dir: string, version: string, people: readonly PersonSeed[], clock: () => Date): Scratch {
+async function openScratch(
+  dir: string,
+  version: string,
+  people: readonly PersonSeed[],
+  practiceSets: readonly PracticeSet[],
+  clock: () => Date,
+): Promise<Scratch> {
   // Always the embedded SoftHSM2, whatever module the real installation uses.
   const open = () =>
     CustosCore.open({ dataDir: dir, version, production: true, operator: 'desktop-rehearsal', clock, log: silentLog });
@@ -120,7 +128,9 @@ function openScratch(dir: string, version: string, people: readonly PersonSeed[]
   }
   const core = open();
   try {
-    return { core, ...scratchToken(core), dir };
+    const scratch = { core, ...scratchToken(core), dir };
+    await makePracticeSets(core, practiceSets);
+    return scratch;
   } catch (error) {
     core.close();
     throw error;

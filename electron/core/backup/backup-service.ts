@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { combine, split } from 'shamir-secret-sharing';
 import type { AuditActor } from '../../../shared/audit';
 import type { AuditService } from '../audit/audit-service';
@@ -6,12 +6,15 @@ import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError, isCustosError } from '../errors';
 import type { Need } from '../hsm/capabilities';
 import type { TokenModule } from '../hsm/token-module';
-import type { KeyInventory } from '../keys/key-inventory';
 import type { CeremonyOperation, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { KeyUsage } from '../../../shared/keys';
 import type { BackupSummary, KeyCopy, PrintableCard as WirePrintableCard } from '../../../shared/backups';
+import type { PracticeSet } from '../../../shared/rehearsals';
+import type { TokenRef } from '../../../shared/tokens';
+import { generateInToken } from '../keys/key-generation';
+import { NO_FINGERPRINT, type KeyInventory } from '../keys/key-inventory';
 import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/actions';
 import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
@@ -88,111 +91,212 @@ export class BackupService {
         const p = BackupParams.parse(params);
         // What was true when proposed must still be true now (a key may have been destroyed since).
         this.checkBackup(p, custodyId);
-        const keys = p.keyIds.map((id) => this.shape(id));
-        const module = this.options.module();
-        const mechanism = chooseWrapMechanism(module.mechanisms(token));
-        const setId = randomBytes(16).toString('hex');
-        let kek: Buffer | null = null;
-        try {
-          kek = module.withSession(
-            token,
-            { write: true, login: { user: 'so', pin: pins.so!.toString('latin1') } },
-            (session, lib) => createTrustedKek(lib, session, setId),
-          );
-          const wrapOnly = kek;
-          const { blobs, kcvs } = module.withSession(
-            token,
-            { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } },
-            (session, lib) => {
-              const handle = findKek(lib, session, setId);
-              try {
-                const wrapped = keys.map((key) => wrapKey(lib, session, mechanism, handle, key));
-                // Verify before anyone relies on it, the way a restore will: the KEK as an unwrap-only
-                // session object, each blob unwrapped beside it as a session object, proven, destroyed.
-                const unwrapper = p.verify ? importUnwrapKek(lib, session, wrapOnly) : null;
-                const measured = keys.map((key, i) => {
-                  if (!unwrapper) return key.kcv;
-                  const copy = unwrapKey(lib, session, mechanism, unwrapper, key, wrapped[i]!, false);
-                  try {
-                    return proveKey(lib, session, copy, key) ?? key.kcv;
-                  } finally {
-                    lib.C_DestroyObject(session, copy);
-                  }
-                });
-                return { blobs: wrapped, kcvs: measured };
-              } finally {
-                lib.C_DestroyObject(session, handle);
-              }
-            },
-          );
-          const copy = Uint8Array.from(kek);
-          let shares: Uint8Array[];
-          try {
-            shares = await split(copy, p.holders.length, p.threshold);
-          } finally {
-            copy.fill(0);
-          }
-          try {
-            const holders = p.holders.map((id, i) => ({
-              index: i + 1,
-              holder: { id, name: this.options.custodians.get(id).name },
-              commitment: shareCommitment(setId, i + 1, shares[i]!),
-            }));
-            const auditKey = this.options.audit.noteKey();
-            if (!auditKey) throw new CustosError('AUDIT_UNAVAILABLE', 'No audit key has been created yet.');
-            const body = {
-              kind: 'custos-backup-manifest' as const,
-              v: 2 as const,
-              auditKey: auditKey.publicKey.toString('base64'),
-              setId,
-              createdAt: this.options.clock().toISOString(),
-              installation: this.options.audit.origin,
-              source: token,
-              proposal: proposalId,
-              mechanism,
-              threshold: p.threshold,
-              shares: holders,
-              kekCheck: kekCheck(setId, kek),
-              verified: p.verify,
-              keys: keys.map((key, i) => this.manifestKey(key, kcvs[i] ?? null, blobs[i]!)),
-            };
-            // The MAC is made while the KEK still exists: only t cards can vouch for the manifest again.
-            const manifest: Manifest = { ...body, mac: manifestMac(kek, body) };
-            kek.fill(0);
-            const { text, signature } = signManifest(this.options.audit, manifest);
-            this.cards.set(setId, {
-              shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])),
-              expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000),
-            });
-            // Unreleased cards are overwritten when their time is up, whether or not anyone asks again.
-            setTimeout(() => this.forgetCards(setId), CARD_MINUTES * 60_000).unref();
-            const at = manifest.createdAt;
-            return {
-              result: {
-                setId,
-                keys: p.keyIds,
-                threshold: p.threshold,
-                holders: p.holders,
-                verified: p.verify,
-                mechanism: mechanism.name,
-                fingerprint: manifestFingerprint(text),
-              },
-              commit: () => {
-                this.options.store.execute(sql`
-                  INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
-                  VALUES (${setId}, ${token.serial}, ${token.label}, ${at}, ${proposalId}, ${text}, ${signature}, ${p.verify ? at : null})`);
-                for (const id of p.keyIds)
-                  this.options.store.execute(sql`INSERT INTO backup_keys (set_id, key_id) VALUES (${setId}, ${id})`);
-              },
-            };
-          } finally {
-            shares.forEach((s) => s.fill(0));
-          }
-        } finally {
-          kek?.fill(0);
-        }
+        const made = await this.makeSet({
+          token,
+          pins: { so: pins.so!.toString('latin1'), user: pins.user!.toString('latin1') },
+          setId: randomBytes(16).toString('hex'),
+          keys: p.keyIds.map((id) => this.shape(id)),
+          holders: p.holders.map((id) => ({ id, name: this.options.custodians.get(id).name })),
+          threshold: p.threshold,
+          verify: p.verify,
+          proposal: proposalId,
+          describe: (key, kcv, blob) => this.manifestKey(key, kcv, blob),
+        });
+        return {
+          result: {
+            setId: made.setId,
+            keys: p.keyIds,
+            threshold: p.threshold,
+            holders: p.holders,
+            verified: p.verify,
+            mechanism: made.mechanism.name,
+            fingerprint: manifestFingerprint(made.text),
+          },
+          commit: () => this.storeSet(made, proposalId),
+        };
       },
     };
+  }
+
+  /**
+   * A rehearsal's practice backup set, for a script that restores a real set (rehearsal.ts): stand-ins for the real
+   * set's keys are generated in the rehearsal's practice token, and wrapped, split and signed exactly as a backup
+   * does, under the real set's id, threshold and holders, so the script's restore step restores it from practice
+   * cards dealt to the real holders. Nothing of the real set is used. The rehearsal's setup makes it, and its log
+   * says so (`rehearsal.practice-set`); only a rehearsal's scratch installation makes one.
+   */
+  async makePracticeSet(set: PracticeSet, token: TokenRef, pins: { so: string; user: string }): Promise<void> {
+    if (!this.options.rehearsal?.())
+      throw new CustosError('REHEARSAL_ONLY', 'Practice backup sets are made only in a rehearsal; nothing was made.');
+    const module = this.options.module();
+    const at = this.options.clock();
+    const keys = module.withSession(token, { write: true, login: { user: 'user', pin: pins.user } }, (session, lib) =>
+      set.keys.map((key): KeyShape => {
+        const generation = {
+          algorithm: key.algorithm,
+          label: key.label,
+          usage: key.usage,
+          backupable: true,
+          cryptoperiodDays: key.cryptoperiodDays,
+          ckaId: key.keyId,
+        } as const;
+        const made = generateInToken(lib, session, { ...generation, acceptUnrestrictedExport: true });
+        return { id: key.keyId, ...generation, publicKey: made.spki, kcv: made.kcv };
+      }),
+    );
+    const made = await this.makeSet({
+      token,
+      pins,
+      setId: set.setId,
+      keys,
+      holders: set.holders,
+      threshold: set.threshold,
+      verify: true,
+      proposal: 'rehearsal practice set',
+      describe: (key, kcv, blob) => {
+        const real = set.keys.find((k) => k.keyId === key.id)!;
+        return {
+          id: key.id,
+          label: key.label,
+          algorithm: key.algorithm,
+          usage: key.usage,
+          backupable: true,
+          state: real.state,
+          createdAt: at.toISOString(),
+          cryptoperiodDays: real.cryptoperiodDays,
+          expiresAt: new Date(at.getTime() + real.cryptoperiodDays * 86_400_000).toISOString(),
+          kcv,
+          publicKey: key.publicKey ? key.publicKey.toString('base64') : null,
+          fingerprint: key.publicKey ? createHash('sha256').update(key.publicKey).digest('hex') : NO_FINGERPRINT,
+          wrapped: blob.toString('base64'),
+        };
+      },
+    });
+    this.options.audit.record(
+      {
+        actor: SYSTEM_ACTOR,
+        action: 'rehearsal.practice-set',
+        object: { type: 'backup', id: set.setId },
+        params: { holders: set.holders, threshold: set.threshold, keys: set.keys, token },
+      },
+      () => this.storeSet(made, null),
+    );
+  }
+
+  /**
+   * Wraps the keys in the token under a fresh KEK from its RNG (trusted, made by the SO), proves each copy when asked,
+   * splits the KEK onto the holders' cards (held for printing) and signs the manifest; the KEK is overwritten.
+   */
+  private async makeSet(set: {
+    token: TokenRef;
+    pins: { so: string; user: string };
+    setId: string;
+    keys: KeyShape[];
+    holders: { id: string; name: string }[];
+    threshold: number;
+    verify: boolean;
+    proposal: string;
+    describe: (key: KeyShape, kcv: string | null, blob: Buffer) => ManifestKey;
+  }): Promise<{
+    setId: string;
+    manifest: Manifest;
+    text: string;
+    signature: Buffer;
+    mechanism: Manifest['mechanism'];
+  }> {
+    const { token, setId, keys } = set;
+    const module = this.options.module();
+    const mechanism = chooseWrapMechanism(module.mechanisms(token));
+    let kek: Buffer | null = null;
+    try {
+      kek = module.withSession(token, { write: true, login: { user: 'so', pin: set.pins.so } }, (session, lib) =>
+        createTrustedKek(lib, session, setId),
+      );
+      const wrapOnly = kek;
+      const { blobs, kcvs } = module.withSession(
+        token,
+        { write: true, login: { user: 'user', pin: set.pins.user } },
+        (session, lib) => {
+          const handle = findKek(lib, session, setId);
+          try {
+            const wrapped = keys.map((key) => wrapKey(lib, session, mechanism, handle, key));
+            // Verify before anyone relies on it, the way a restore will: the KEK as an unwrap-only
+            // session object, each blob unwrapped beside it as a session object, proven, destroyed.
+            const unwrapper = set.verify ? importUnwrapKek(lib, session, wrapOnly) : null;
+            const measured = keys.map((key, i) => {
+              if (!unwrapper) return key.kcv;
+              const copy = unwrapKey(lib, session, mechanism, unwrapper, key, wrapped[i]!, false);
+              try {
+                return proveKey(lib, session, copy, key) ?? key.kcv;
+              } finally {
+                lib.C_DestroyObject(session, copy);
+              }
+            });
+            return { blobs: wrapped, kcvs: measured };
+          } finally {
+            lib.C_DestroyObject(session, handle);
+          }
+        },
+      );
+      const copy = Uint8Array.from(kek);
+      let shares: Uint8Array[];
+      try {
+        shares = await split(copy, set.holders.length, set.threshold);
+      } finally {
+        copy.fill(0);
+      }
+      try {
+        const holders = set.holders.map((holder, i) => ({
+          index: i + 1,
+          holder,
+          commitment: shareCommitment(setId, i + 1, shares[i]!),
+        }));
+        const auditKey = this.options.audit.noteKey();
+        if (!auditKey) throw new CustosError('AUDIT_UNAVAILABLE', 'No audit key has been created yet.');
+        const body = {
+          kind: 'custos-backup-manifest' as const,
+          v: 2 as const,
+          auditKey: auditKey.publicKey.toString('base64'),
+          setId,
+          createdAt: this.options.clock().toISOString(),
+          installation: this.options.audit.origin,
+          source: token,
+          proposal: set.proposal,
+          mechanism,
+          threshold: set.threshold,
+          shares: holders,
+          kekCheck: kekCheck(setId, kek),
+          verified: set.verify,
+          keys: keys.map((key, i) => set.describe(key, kcvs[i] ?? null, blobs[i]!)),
+        };
+        // The MAC is made while the KEK still exists: only t cards can vouch for the manifest again.
+        const manifest: Manifest = { ...body, mac: manifestMac(kek, body) };
+        kek.fill(0);
+        const { text, signature } = signManifest(this.options.audit, manifest);
+        this.cards.set(setId, {
+          shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])),
+          expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000),
+        });
+        // Unreleased cards are overwritten when their time is up, whether or not anyone asks again.
+        setTimeout(() => this.forgetCards(setId), CARD_MINUTES * 60_000).unref();
+        return { setId, manifest, text, signature, mechanism };
+      } finally {
+        shares.forEach((s) => s.fill(0));
+      }
+    } finally {
+      kek?.fill(0);
+    }
+  }
+
+  /** The set's row and its keys; must run in the transaction of the entry that records it. */
+  private storeSet(made: { manifest: Manifest; text: string; signature: Buffer }, proposalId: string | null): void {
+    const { manifest, text, signature } = made;
+    const at = manifest.createdAt;
+    this.options.store.execute(sql`
+      INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
+      VALUES (${manifest.setId}, ${manifest.source.serial}, ${manifest.source.label}, ${at}, ${proposalId}, ${text}, ${signature}, ${manifest.verified ? at : null})`);
+    for (const key of manifest.keys)
+      this.options.store.execute(sql`INSERT INTO backup_keys (set_id, key_id) VALUES (${manifest.setId}, ${key.id})`);
   }
 
   /** After a crash mid-backup: removes the trusted KEK it left in the token; the backup itself failed. */

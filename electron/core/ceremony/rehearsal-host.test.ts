@@ -6,6 +6,7 @@ import type { Envelope } from '../../../shared/errors';
 import type { RunView } from '../../../shared/ceremony-script';
 import type { ProposalView } from '../../../shared/quorum';
 import type { RehearsalStatus } from '../../../shared/rehearsals';
+import type { BackupSummary } from '../../../shared/backups';
 import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { ceremonyInstallation, CEREMONY_PEOPLE } from '../testing/ceremony-fixture';
@@ -108,9 +109,13 @@ function takeRealCustody() {
   });
 }
 
-/** Walks a run to its end through the router, as the runner does: perform, approve, witness. */
-async function runThrough(text: string) {
-  let run = await call<RunView>('ceremonies.start', { script: text, administrator: proof('Ada') });
+/** Walks a run to its end through the router, as the runner does: perform, approve, witness; a restore's `cards`. */
+async function runThrough(text: string, cards: string[] = []) {
+  return walkRun(await call<RunView>('ceremonies.start', { script: text, administrator: proof('Ada') }), cards);
+}
+
+async function walkRun(from: RunView, cards: string[] = []) {
+  let run = from;
   while (run.state === 'in-progress' && run.current) {
     const step = run.steps.find((s) => s.id === run.current)!;
     if (step.state === 'waiting' && step.kind === 'custody')
@@ -137,6 +142,8 @@ async function runThrough(text: string) {
         });
         if (proposal.state !== 'open') break;
       }
+      // Approved, a restore waits for its cards, typed in turn.
+      for (const text of cards.splice(0)) await call('backups.enterShare', { proposalId: step.proposalId, text });
       run = await call('ceremonies.run', { runId: run.id });
     } else if (step.state === 'performed')
       for (const w of step.witnesses.filter((x) => x.signedAt === null))
@@ -928,3 +935,133 @@ it('stand-ins not approved in time, or a rehearsal process stopped before they a
   expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
   expect(objectsInRealToken(real.id)).toBeGreaterThan(0);
 }, 120_000);
+
+it('a restore drill of a real backup set is rehearsed on a practice set: its holders type practice cards; nothing real is touched', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  await realAction(custody.id, 'key.generate', {
+    algorithm: 'EC-P256',
+    label: 'payments',
+    usage: 'sign',
+    backupable: true,
+    cryptoperiodDays: 365,
+  });
+  const [real] = await call<KeyRecord[]>('keys.list');
+  await realAction(custody.id, 'key.activate', { keyId: real!.id });
+  const holders = ['Ada', 'Babbage', 'Curie'].map((n) => people[n]!.id);
+  await realAction(custody.id, 'key.backup', { keyIds: [real!.id], holders, threshold: 2, verify: true });
+  const [set] = await call<BackupSummary[]>('backups.list');
+  const realCards = core.backups.printableCards(set!.setId).map((c) => c.text);
+  core.backups.forgetCards(set!.setId);
+  const before = { keys: await call<KeyRecord[]>('keys.list'), sets: await call<BackupSummary[]>('backups.list') };
+  // The drill restores into a fresh token, then signs with the restored key.
+  const text = script(
+    CUSTODY +
+      stepOn('restore', 'key.restore', `setId: ${set!.setId}, overrideDestroyed: false`) +
+      stepOn('sign', 'key.test-signature', `keyId: ${real!.id}, challenge: Restore drill`, 'Babbage', 'Ada, Curie'),
+  ).replace(`token: { serial: "${token.serial}", label: "${token.label}" }`, 'token: { serial: "d1", label: "drill" }');
+  expect(core.ceremonies.lint(text).problems).toEqual([]);
+  expect(core.ceremonies.lint(text).rehearsal?.limits ?? []).toEqual([]);
+
+  const started = await call<RehearsalStatus>('rehearsals.start', { script: text });
+  expect(started.active).toMatchObject({ custody: null, standIns: null });
+  expect(started.active!.practiceSets).toEqual([
+    { setId: set!.setId, threshold: 2, holders: ['Ada', 'Babbage', 'Curie'], keys: ['payments'] },
+  ]);
+  // The practice set stands in: the real set's id, threshold and holders; a stand-in key, not the real one.
+  const [practice] = await call<BackupSummary[]>('backups.list');
+  expect(practice).toMatchObject({ setId: set!.setId, threshold: 2, keys: [{ id: real!.id, label: 'payments' }] });
+  expect(practice!.token.label).toBe('PRACTICE');
+  expect(practice!.fingerprint).not.toBe(set!.fingerprint);
+  // Each holder takes their own practice card with both factors; it says REHEARSAL.
+  expect(await core.router.dispatch('backups.card', { setId: set!.setId, holder: proof('Eve') })).toMatchObject({
+    ok: false,
+    error: { code: 'NOT_AUTHORIZED' },
+  });
+  const cards: Record<string, string> = {};
+  for (const name of ['Ada', 'Curie']) {
+    const card = await call<{ text: string; rehearsal: boolean }>('backups.card', {
+      setId: set!.setId,
+      holder: proof(name),
+    });
+    expect(card.rehearsal).toBe(true);
+    cards[name] = card.text;
+  }
+  // A real card opens nothing here: it belongs to the real set, whose commitments the practice set does not share.
+  const run = await call<RunView>('ceremonies.start', { script: text, administrator: proof('Ada') });
+  expect(run.rehearsal).toBe(true);
+  const restoring = await runUntilCards(run.id);
+  expect(await core.router.dispatch('backups.enterShare', { proposalId: restoring, text: realCards[0] })).toMatchObject(
+    { ok: false, error: { code: 'SHARE_MISMATCH' } },
+  );
+  for (const card of [cards.Ada!, cards.Curie!])
+    await call('backups.enterShare', { proposalId: restoring, text: card });
+  const done = await walkRun(await call<RunView>('ceremonies.run', { runId: run.id }));
+  expect(done).toMatchObject({ state: 'done', rehearsal: true });
+  // In the rehearsal the stand-in came back in the rehearsal token and signed.
+  expect(await call<KeyRecord[]>('keys.list')).toMatchObject([
+    { id: real!.id, label: 'payments', state: 'active', token: started.active!.token },
+  ]);
+  const ended = await call<RehearsalStatus>('rehearsals.end');
+  expect(ended.last).toMatchObject({ outcome: 'passed' });
+  // Its report says the restore restored a practice set, with the entry that made it (one its audit key signed).
+  const report = JSON.parse(readFileSync(join(ended.last!.reportDir!, 'report.json'), 'utf8')) as {
+    ceremony: { practiceSets: { seq: number }[] };
+    audit: { entries: { seq: number; entry: string }[] };
+  };
+  expect(report.ceremony.practiceSets).toEqual([
+    {
+      seq: expect.any(Number),
+      setId: set!.setId,
+      threshold: 2,
+      holders: ['Ada', 'Babbage', 'Curie'],
+      keys: [{ keyId: real!.id, label: 'payments' }],
+    },
+  ]);
+  const made = report.audit.entries.find((e) => e.seq === report.ceremony.practiceSets[0]!.seq)!;
+  expect(JSON.parse(made.entry)).toMatchObject({ action: 'rehearsal.practice-set', actor: { type: 'system' } });
+  const pdf = execFileSync('pdftotext', ['-layout', join(ended.last!.reportDir!, 'report.pdf'), '-'], {
+    encoding: 'utf8',
+  });
+  expect(pdf).toContain('Practice backup sets');
+  expect(pdf).toContain(set!.setId);
+  // Nothing real changed: the key, its token, the set.
+  expect(await call<KeyRecord[]>('keys.list')).toEqual(before.keys);
+  expect(await call<BackupSummary[]>('backups.list')).toEqual(before.sets);
+  expect(objectsInRealToken(real!.id)).toBeGreaterThan(0);
+  // The real installation makes no practice set, whoever asks.
+  await expect(
+    core.backups.makePracticeSet({ setId: 'ab'.repeat(16), threshold: 2, holders: [], keys: [] }, token, {
+      so: '87654321',
+      user: '1234',
+    }),
+  ).rejects.toMatchObject({ code: 'REHEARSAL_ONLY' });
+}, 180_000);
+
+/** Starts nothing: walks the open run of the rehearsal to its restore step's approvals, and returns its proposal. */
+async function runUntilCards(runId: string): Promise<string> {
+  let run = await call<RunView>('ceremonies.run', { runId });
+  for (;;) {
+    const step = run.steps.find((s) => s.id === run.current)!;
+    if (step.state === 'waiting' && step.kind === 'custody')
+      run = await call('ceremonies.perform', {
+        runId,
+        stepId: step.id,
+        by: proof('Ada'),
+        holders: [proof('Babbage'), proof('Curie')],
+      });
+    else if (step.state === 'waiting')
+      run = await call('ceremonies.perform', { runId, stepId: step.id, by: proof(step.by) });
+    else if (step.state === 'performed')
+      for (const w of step.witnesses.filter((x) => x.signedAt === null))
+        run = await call('ceremonies.witness', { runId, stepId: step.id, witness: proof(w.name) });
+    else {
+      for (const name of step.approvers)
+        await call('proposals.approve', {
+          proposalId: step.proposalId,
+          fingerprint: step.shortFingerprint,
+          approver: proof(name),
+        });
+      return step.proposalId!;
+    }
+  }
+}

@@ -82,7 +82,14 @@ export class RehearsalHost {
           this.stopped(process);
         });
       });
-      process.post({ type: 'open', now: this.now(), dir, version: this.deps.version, people: plan.people });
+      process.post({
+        type: 'open',
+        now: this.now(),
+        dir,
+        version: this.deps.version,
+        people: plan.people,
+        practiceSets: plan.practiceSets,
+      });
       const answer = await ready;
       if (answer?.type !== 'ready') {
         process.kill();
@@ -109,6 +116,12 @@ export class RehearsalHost {
           plan.standIns.length > 0
             ? { keys: plan.standIns.map((k) => k.label), by: plan.standInsBy?.name ?? '', proposalId: null }
             : null,
+        practiceSets: plan.practiceSets.map((set) => ({
+          setId: set.setId,
+          threshold: set.threshold,
+          holders: set.holders.map((h) => h.name),
+          keys: set.keys.map((k) => k.label),
+        })),
       };
       this.active = { plan, view, process, runId: null, ending: false, factors: {} };
       this.deps.core.events.divert(true);

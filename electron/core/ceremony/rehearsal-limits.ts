@@ -9,7 +9,8 @@ export function ofTheScript(steps: readonly ScriptStep[]) {
 }
 
 /**
- * What a stand-in cannot rehearse, and why: a real backup set's cards never go into a scratch token, a package
+ * What a stand-in cannot rehearse, and why: a real backup set's cards never go into a scratch token (a restore of one
+ * restores a practice set made in its place; anything else done to a real set is not rehearsed), a package
  * wrapped for a real key opens only there, the trusted recipients an export needs are not copied, and the
  * certificates a real CA issued are not in the rehearsal (a stand-in CA has its own certificate, and issued nothing).
  */
@@ -19,10 +20,11 @@ export function rehearsalLimits(steps: readonly ScriptStep[]): string[] {
   for (const step of steps) {
     if (!('action' in step)) continue;
     const p = step.params;
-    if (p.setId !== undefined)
+    // A restore restores the practice set made in the real set's place; a retirement has nothing to rehearse on.
+    if (p.setId !== undefined && step.action !== 'key.restore')
       problems.push(
-        `${step.id}: ${step.action} uses a real backup set, whose cards never go into a rehearsal token. ` +
-          'Rehearse a script that makes its backup first (its practice cards can be restored in the same rehearsal).',
+        `${step.id}: ${step.action} acts on a real backup set, whose cards never go into a rehearsal. ` +
+          'Rehearse a restore of it instead (its practice set stands in), or carry it out as a single quorum action.',
       );
     if (step.action === 'key.import-wrapped')
       problems.push(`${step.id}: a package wrapped for a real key opens only in the real token.`);

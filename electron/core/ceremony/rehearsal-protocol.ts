@@ -6,6 +6,7 @@ import type { TokenRef } from '../../../shared/tokens';
 import type { FactorState } from '../custodians/custodian-service';
 import type { PersonSeed } from './rehearsal';
 import type { StandIn } from '../../../shared/actions';
+import type { PracticeSet } from '../../../shared/rehearsals';
 
 /**
  * The messages between the main process and a rehearsal process (rehearsal-host.ts ⇄
@@ -13,7 +14,7 @@ import type { StandIn } from '../../../shared/actions';
  * time as the installation it rehearses for.
  */
 export type ToRehearsal =
-  | { type: 'open'; now: string; dir: string; version: string; people: PersonSeed[] }
+  | { type: 'open'; now: string; dir: string; version: string; people: PersonSeed[]; practiceSets: PracticeSet[] }
   | { type: 'request'; now: string; id: number; channel: ChannelName; payload: unknown }
   | {
       type: 'take-custody';

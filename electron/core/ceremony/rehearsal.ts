@@ -14,6 +14,8 @@ import { ofTheScript, rehearsalLimits } from './rehearsal-limits';
 import { caProfileOf } from '../pki/certificate';
 import type { ScriptStep } from '../../../shared/ceremony-script';
 import type { StandIn } from '../../../shared/actions';
+import { Algorithm, KeyUsage } from '../../../shared/keys';
+import type { PracticeSet } from '../../../shared/rehearsals';
 import { factorProofs, type FactorProof } from '../custodians/factor-proofs';
 
 /**
@@ -34,6 +36,8 @@ export interface RehearsalPlan {
    * for real (lint: they may propose, and the custody's threshold of holders is among the others).
    */
   standInsBy: { id: string; name: string } | null;
+  /** For each real backup set the script restores: the practice set the rehearsal's setup makes in its place. */
+  practiceSets: PracticeSet[];
 }
 
 /**
@@ -53,6 +57,7 @@ export interface PersonSeed {
 }
 
 const REHEARSAL_LABEL = 'REHEARSAL';
+const PRACTICE_LABEL = 'PRACTICE';
 
 /** What the real installation gives a rehearsal, read before the scratch one opens. */
 export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
@@ -67,7 +72,10 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
   ];
   if (problems.length > 0)
     throw new CustosError('CEREMONY_SCRIPT_INVALID', 'This ceremony script cannot be rehearsed as written.', problems);
-  const standIns = standInsFor(core, parsed.script.steps);
+  const practiceSets = practiceSetsFor(core, parsed.script.steps);
+  const restored = new Set(practiceSets.flatMap((set) => set.keys.map((k) => k.keyId)));
+  // A key the script restores is the practice set's stand-in, not a stand-in of its own.
+  const standIns = standInsFor(core, parsed.script.steps).filter((k) => !restored.has(k.keyId));
   const hasCustodyStep = parsed.script.steps.some((s) => 'custody' in s);
   const real = hasCustodyStep
     ? null
@@ -88,8 +96,13 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
   const names = peopleNamed(parsed.script);
   const everyone = core.custodians.list();
   // The real custody's holders take the scratch token first, named in the script or not.
+  // So do the holders of the real backup sets it restores, who get the practice cards.
   const ids = [
-    ...new Set([...everyone.filter((c) => names.includes(c.name)).map((c) => c.id), ...(real?.holderIds ?? [])]),
+    ...new Set([
+      ...everyone.filter((c) => names.includes(c.name)).map((c) => c.id),
+      ...(real?.holderIds ?? []),
+      ...practiceSets.flatMap((set) => set.holders.map((h) => h.id)),
+    ]),
   ];
   const people = core.custodians.rehearsalSeeds(ids).map((row) => ({
     id: row.id,
@@ -110,7 +123,8 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
     parsed,
     people,
     standIns,
-    standInsBy: standInProposer(everyone, parsed.script.steps),
+    standInsBy: standIns.length > 0 ? standInProposer(everyone, parsed.script.steps, restored) : null,
+    practiceSets,
     custody: real
       ? {
           holders: real.holderIds.map((id) => byId.get(id) ?? id),
@@ -121,8 +135,11 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
   };
 }
 
-/** The real keys each step names: every key parameter that is not `@step`. */
-function realKeysOf(steps: readonly ScriptStep[]): { step: ScriptStep; keys: string[] }[] {
+/** The real keys each step names: every key parameter that is not `@step` (nor, when given, a restored key). */
+function realKeysOf(
+  steps: readonly ScriptStep[],
+  restored: ReadonlySet<string> = new Set(),
+): { step: ScriptStep; keys: string[] }[] {
   const ofThisScript = ofTheScript(steps);
   return steps.map((step) => ({
     step,
@@ -131,12 +148,42 @@ function realKeysOf(steps: readonly ScriptStep[]): { step: ScriptStep; keys: str
         ? Object.entries(step.params).flatMap(([name, value]) =>
             /keyId|KeyId|keyIds/.test(name)
               ? (Array.isArray(value) ? value : [value]).filter(
-                  (ref): ref is string => typeof ref === 'string' && !ofThisScript(ref),
+                  (ref): ref is string => typeof ref === 'string' && !ofThisScript(ref) && !restored.has(ref),
                 )
               : [],
           )
         : [],
   }));
+}
+
+/**
+ * The real backup sets the script restores, each as the practice set made in its place: its id, threshold and
+ * holders, and its keys with their ids, labels, algorithms, usages and states (as the inventory has them now, as a
+ * restore would restore them).
+ */
+function practiceSetsFor(core: CustosCore, steps: readonly ScriptStep[]): PracticeSet[] {
+  const ids = new Set(
+    steps.flatMap((s) =>
+      'action' in s && s.action === 'key.restore' && typeof s.params.setId === 'string' ? [s.params.setId] : [],
+    ),
+  );
+  return [...ids].map((setId) => {
+    const manifest = core.backups.manifest(setId);
+    const known = new Set(core.keys.list().map((k) => k.id));
+    return {
+      setId,
+      threshold: manifest.threshold,
+      holders: manifest.shares.map(({ holder }) => ({ id: holder.id, name: holder.name })),
+      keys: manifest.keys.map((k) => ({
+        keyId: k.id,
+        label: k.label,
+        algorithm: Algorithm.parse(k.algorithm),
+        usage: KeyUsage.parse(k.usage),
+        cryptoperiodDays: Math.min(3650, Math.max(1, k.cryptoperiodDays)),
+        state: known.has(k.id) ? core.keys.get(k.id).state : k.state,
+      })),
+    };
+  });
 }
 
 /**
@@ -146,8 +193,9 @@ function realKeysOf(steps: readonly ScriptStep[]): { step: ScriptStep; keys: str
 function standInProposer(
   everyone: readonly { id: string; name: string }[],
   steps: readonly ScriptStep[],
+  restored: ReadonlySet<string>,
 ): { id: string; name: string } | null {
-  const first = realKeysOf(steps).find(({ keys }) => keys.length > 0)?.step;
+  const first = realKeysOf(steps, restored).find(({ keys }) => keys.length > 0)?.step;
   return (first && everyone.find((c) => c.name === first.by)) || null;
 }
 
@@ -231,6 +279,31 @@ export function scratchToken(core: CustosCore): { token: TokenRef; soPin: string
   const token = { serial: info.serialNumber.trim(), label: info.label.trim() };
   core.ceremonies.markScratch(token);
   return { token, soPin };
+}
+
+/**
+ * The rehearsal's practice token, standing in for the token a restored set was made from: initialised with PINs
+ * nobody knows but this process, which makes the practice sets in it (BackupService.makePracticeSet) and forgets
+ * them. No custody is taken of it: nothing but the setup ever opens it.
+ */
+export async function makePracticeSets(core: CustosCore, sets: readonly PracticeSet[]): Promise<void> {
+  if (sets.length === 0) return;
+  const module = core.tokens.ready();
+  const slot = module.run('Looking for a blank slot for the practice token', (lib) =>
+    lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0),
+  );
+  if (slot === undefined)
+    throw new CustosError('TOKEN_NOT_FOUND', 'The rehearsal installation has no blank token left.');
+  const pins = { so: randomBytes(8).toString('hex'), user: randomBytes(8).toString('hex') };
+  module.run('Initialising the practice token', (lib) =>
+    lib.C_InitToken(slot, pins.so, PRACTICE_LABEL.padEnd(32, ' ')),
+  );
+  const info = module.run('Reading the practice token', (lib) => lib.C_GetTokenInfo(slot));
+  const token = { serial: info.serialNumber.trim(), label: info.label.trim() };
+  module.withSession(token, { write: true, login: { user: 'so', pin: pins.so } }, (session, lib) =>
+    lib.C_InitPIN(session, pins.user),
+  );
+  for (const set of sets) await core.backups.makePracticeSet(set, token, pins);
 }
 
 /** For a script whose token is already in custody: the real custody's holders first take the scratch token. */

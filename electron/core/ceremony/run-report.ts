@@ -1,13 +1,17 @@
+import type { BackupSummary } from '../../../shared/backups';
 import { sql } from '../store/sql';
 import { assemble, ceremonySeqs, keysOf, type CeremonyReport, type ReportSources } from '../reports/ceremony-report';
 import type { CeremonyRuns } from './ceremony-runs';
+
+/** A rehearsal's report also names the practice backup sets it restored. */
+type RunReportSources = ReportSources & { backups: { list(): BackupSummary[] } };
 
 /**
  * A script run as one signed report: the script's exact text and SHA-256, every step with its outcome, who
  * performed it and who witnessed it, and every audit entry of the run and of its steps (the proposals with their
  * approvals and executions, the custody) with an inclusion proof against a checkpoint signed for the report.
  */
-export function runReport(sources: ReportSources, runs: CeremonyRuns, runId: string): CeremonyReport {
+export function runReport(sources: RunReportSources, runs: CeremonyRuns, runId: string): CeremonyReport {
   const run = runs.view(runId);
   const script = runs.scriptOf(runId);
   const seqs = new Set(runs.eventSeqs(runId));
@@ -51,6 +55,8 @@ export function runReport(sources: ReportSources, runs: CeremonyRuns, runId: str
   const rehearsal = runs.isRehearsal(runId);
   const standIns = rehearsal ? standInsOf(sources) : [];
   for (const made of standIns) ceremonySeqs(sources.store, made.proposalId).forEach((seq) => seqs.add(seq));
+  const practiceSets = rehearsal ? practiceSetsOf(sources) : [];
+  for (const set of practiceSets) seqs.add(set.seq);
   return assemble(
     sources,
     rehearsal ? 'ceremony.rehearsal' : 'ceremony.script-run',
@@ -83,6 +89,8 @@ export function runReport(sources: ReportSources, runs: CeremonyRuns, runId: str
         })),
         // A rehearsal's steps on real keys acted on stand-ins made in its token: said, with their entries.
         ...(rehearsal ? { standIns } : {}),
+        // And its restores restored practice sets, made by its setup in the real sets' place: said, with the entry.
+        ...(rehearsal ? { practiceSets } : {}),
       },
       participants,
       keyIds: [...keyIds],
@@ -107,5 +115,25 @@ function standInsOf(sources: ReportSources) {
         keys: made.map((k) => ({ keyId: k.keyId, label: k.label })),
       },
     ];
+  });
+}
+
+/**
+ * The practice backup sets a rehearsal's setup made (rehearsal.practice-set): each with the entry that records it, and
+ * its keys and holders as its signed manifest says.
+ */
+function practiceSetsOf(sources: RunReportSources) {
+  const made = sources.store.all<{ seq: number; id: string }>(
+    sql`SELECT seq, substr(object, 8) AS id FROM audit_entries WHERE action = 'rehearsal.practice-set' ORDER BY seq`,
+  );
+  return made.map(({ seq, id }) => {
+    const set = sources.backups.list().find((b) => b.setId === id);
+    return {
+      seq,
+      setId: id,
+      threshold: set?.threshold ?? null,
+      holders: set?.holders.map((h) => h.name) ?? [],
+      keys: set?.keys.map((k) => ({ keyId: k.id, label: k.label })) ?? [],
+    };
   });
 }

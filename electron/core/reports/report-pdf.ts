@@ -327,6 +327,28 @@ function scriptRunSection(doc: PDFKit.PDFDocument, c: Record<string, unknown>, h
           ),
         );
   }
+  const practiceSets = (c.practiceSets ?? []) as {
+    setId: string;
+    threshold: number | null;
+    holders: string[];
+    keys: { label: string; keyId: string }[];
+  }[];
+  if (practiceSets.length > 0) {
+    heading('Practice backup sets');
+    doc.text(
+      text(
+        'The restores restored practice sets made by the rehearsal in the real sets’ place (same ids, holders and ' +
+          'threshold; stand-ins for their keys), from practice cards. Real cards and keys were not used.',
+      ),
+    );
+    for (const set of practiceSets)
+      doc.text(
+        text(
+          `    set ${set.setId}: ${set.keys.map((k) => `“${k.label}”`).join(', ')}; practice cards for ` +
+            `${set.holders.join(', ')} (any ${set.threshold ?? '?'})`,
+        ),
+      );
+  }
   heading('The script, as reviewed');
   monospaceBlock(doc, script.text);
 }

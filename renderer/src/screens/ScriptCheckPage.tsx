@@ -9,6 +9,7 @@ import { NextStep } from '../app/NextStep';
 import type { CustosState } from '../store/index';
 import { rehearsalRun } from '../store/rehearsal-slice';
 import { RehearseSection } from './RehearsalPages';
+import { CardPrinter } from './BackupPanels';
 import { runPage, utc } from './run-words';
 
 const FILE_FIELD = 'script-file';
@@ -114,6 +115,7 @@ function CheckedScript({ fileName, report }: { fileName: string; report: LintRep
         </div>
       )}
       {report.steps.length > 0 && <PrintedScript report={report} />}
+      {report.ok && active && !otherScript && <PracticeCards />}
       {report.ok && !otherScript && <RunOrRehearse report={report} />}
     </>
   );
@@ -196,6 +198,43 @@ function ProposeStandIns({ by }: { by: string }) {
         {busy ? 'Proposing…' : 'Propose the stand-ins'}
       </button>
     </form>
+  );
+}
+
+/**
+ * Before a rehearsal's run, for a script that restores a real backup set: the practice set made in its place, whose
+ * practice cards each holder takes here (both factors, one card each) to type at the restore step.
+ */
+function PracticeCards() {
+  const sets = useCustos((s) => s.rehearsal.active?.practiceSets ?? []);
+  const printing = useCustos((s) => s.printing);
+  const show = useCustos((s) => s.showCards);
+  const run = useCustos(rehearsalRun);
+  if (sets.length === 0 || run) return null;
+  const handing = printing && sets.some((set) => set.setId === printing.setId);
+  return (
+    <>
+      <section className="card no-print" aria-labelledby="practice-cards-title">
+        <h2 id="practice-cards-title">Before the rehearsal run: the practice cards</h2>
+        {sets.map((set) => (
+          <div key={set.setId}>
+            <p>
+              The script restores backup set <code>{set.setId.slice(0, 8)}</code>. Real cards never go into a rehearsal:
+              it made a practice set in its place, with the same id and holders, holding stand-ins for{' '}
+              {set.keys.map((k) => `“${k}”`).join(', ')}. Its practice cards go to {set.holders.join(', ')}; any{' '}
+              {set.threshold} of them restore it. Each holder takes their own card here, and types it at the restore
+              step. The real cards stay sealed.
+            </p>
+            {!handing && (
+              <button type="button" onClick={() => void show(set.setId)}>
+                Hand out the practice cards
+              </button>
+            )}
+          </div>
+        ))}
+      </section>
+      {handing && <CardPrinter />}
+    </>
   );
 }
 
