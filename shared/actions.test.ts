@@ -339,6 +339,7 @@ describe('the action catalogue', () => {
       securityOfficersApproved: 0,
       holdersToConfirm: [],
       waitingFor: [],
+      interrupted: false,
       outcome: null,
       decision: null,
     };

@@ -119,6 +119,11 @@ const ProposalBase = z.object({
   holdersToConfirm: z.array(z.string()),
   /** What else the operation waits for (backup shares to enter…), in words. */
   waitingFor: z.array(z.string()),
+  /**
+   * Custos stopped while carrying it out: it waits for the re-examination at the next quorum login on its token (in
+   * waitingFor's words), and no approval or card of its own moves it on.
+   */
+  interrupted: z.boolean(),
   decision: ProposalDecisionView,
 });
 

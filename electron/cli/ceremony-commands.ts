@@ -168,16 +168,19 @@ export async function writeSetCards(
           setId,
           holder: await factors(holder.id, holder.name, values, io, offset + i),
         });
-        const folder = join(resolve(dir), `card-${card.index}-${holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
+        // A practice set has the real set's id: its cards are named apart, never over a real card's files.
+        const kind = card.rehearsal ? 'practice-card' : 'card';
+        const folder = join(resolve(dir), `${kind}-${card.index}-${holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
         mkdirSync(folder, { recursive: true, mode: 0o700 });
         writeFileAtomic(
-          join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.pdf`),
+          join(folder, `custos-${kind}-${setId.slice(0, 8)}-${card.index}.pdf`),
           await renderCardPdf(card),
           0o600,
         );
         writeFileAtomic(
-          join(folder, `custos-card-${setId.slice(0, 8)}-${card.index}.txt`),
-          `Custos share card ${shareCardWords.share(card)} for ${holder.name}\n` +
+          join(folder, `custos-${kind}-${setId.slice(0, 8)}-${card.index}.txt`),
+          (card.rehearsal ? 'REHEARSAL — a practice card from a scratch token: it restores nothing real.\n' : '') +
+            `Custos share card ${shareCardWords.share(card)} for ${holder.name}\n` +
             `Backup set ${setId}, made ${shareCardWords.made(card)} from ${shareCardWords.token(card)}\n` +
             `${card.text}\nSet fingerprint ${fingerprintInGroups(card.setFingerprint)}\n`,
           0o600,

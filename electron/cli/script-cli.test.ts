@@ -261,12 +261,12 @@ it('the stand-ins of a script an auditor administers are proposed by the first s
 it('lint says when a script cannot be rehearsed, and why; rehearse refuses it before anything opens', async () => {
   const text = readFileSync(file, 'utf8').replace(
     /steps:\n[\s\S]*$/,
-    `steps:\n  - { id: restore, title: Restore drill, by: Ada, action: key.restore, params: { setId: ${'fe'.repeat(16)} }, approvers: [Babbage, Curie] }\n`,
+    `steps:\n  - { id: retire, title: Retire the old set, by: Ada, action: backup.retire, params: { setId: ${'fe'.repeat(16)}, reason: Superseded }, approvers: [Babbage, Curie] }\n`,
   );
   writeFileSync(file, text);
   const linted = await cli(['ceremony', 'lint', file]);
   expect(linted.stdout).toContain(
-    'Rehearsal: not possible for this script:\n  - restore: key.restore uses a real backup set',
+    'Rehearsal: not possible for this script:\n  - retire: backup.retire acts on a real backup set',
   );
   const rehearsed = await cli(['ceremony', 'rehearse', file]);
   expect(rehearsed.code).toBe(EXIT.invalidInput);
@@ -418,7 +418,9 @@ steps:
   const cardText = (n: number) => {
     const folder = readdirSync(cardsDir).sort()[n - 1]!;
     const txt = readdirSync(join(cardsDir, folder)).find((f) => f.endsWith('.txt'))!;
-    return readFileSync(join(cardsDir, folder, txt), 'utf8').split('\n')[2]!;
+    const lines = readFileSync(join(cardsDir, folder, txt), 'utf8').split('\n');
+    expect(lines[0]).toBe('REHEARSAL — a practice card from a scratch token: it restores nothing real.');
+    return lines[lines.findIndex((l) => l.startsWith('Backup set ')) + 1]!;
   };
   const rehearsed = await cli(['ceremony', 'rehearse', drill, '--cards-dir', cardsDir], {
     fingerprint: 'from-screen',
@@ -428,7 +430,12 @@ steps:
   expect(rehearsed.stderr).toContain(
     `The script restores backup set ${setId.slice(0, 8)}. The rehearsal made a practice set`,
   );
-  expect(readdirSync(cardsDir).sort()).toEqual(['card-1-Ada', 'card-2-Babbage', 'card-3-Curie']);
+  // Named apart from the real set's cards (same set id), so a real card's files in that folder are never replaced.
+  expect(readdirSync(cardsDir).sort()).toEqual([
+    'practice-card-1-Ada',
+    'practice-card-2-Babbage',
+    'practice-card-3-Curie',
+  ]);
   expect(cardText(1)).not.toBe('');
   expect(rehearsed.stdout).toContain('REHEARSAL passed');
   // The real key stays where it was: in its token, active, backed up once.

@@ -338,13 +338,14 @@ async function advance(
 async function approveStep(core: CustosCore, run: RunView, step: RunStepView, values: Values, io: Io) {
   const proposal = await proposalById(core, step.proposalId!);
   io.stderr(renderProposal(core)(proposal));
-  const approved = new Set(proposal.approvals.map((a) => a.custodianId));
+  // Only approvals still held count: one whose shares died with an earlier process is given again.
+  const approved = new Set(proposal.approvals.filter((a) => a.held).map((a) => a.custodianId));
+  const held = (p: ProposalView) => p.approvals.filter((a) => a.held).length;
   let view: ProposalView = proposal;
   for (const name of step.approvers) {
-    // Approved, a proposal may still wait (a restore for its cards, a run cut off for its re-examination): not for
-    // more approvers. A restore waits for its cards from the start, so that alone does not stop the approvals.
-    const held = view.approvals.filter((a) => a.held).length;
-    if (view.state !== 'open' || (view.waitingFor.length > 0 && held >= view.threshold)) break;
+    // Approved, a restore still waits for its cards (from the start): that alone does not stop the approvals. A run
+    // cut off waits for its re-examination at the next login, which no approval here brings.
+    if (view.state !== 'open' || view.interrupted || held(view) >= view.threshold) break;
     const approverId = custodianId(core, name);
     if (approved.has(approverId)) continue;
     const fingerprint = await ask(io, `${name}: the fingerprint printed on your script, as you read it: `, false);
@@ -353,7 +354,8 @@ async function approveStep(core: CustosCore, run: RunView, step: RunStepView, va
     if (!answer.ok) return answer as Envelope<never>;
     view = answer.value as ProposalView;
   }
-  if (view.state === 'open' && view.action === 'key.restore')
+  // Cards only once the quorum holds: typed into a restore that cannot run, they would be asked for again.
+  if (view.state === 'open' && view.action === 'key.restore' && !view.interrupted && held(view) >= view.threshold)
     await enterCards(core, view, values, io, renderProposal(core));
   view = await proposalById(core, view.id);
   if (view.action === 'key.backup' && view.state === 'executed') {

@@ -53,6 +53,7 @@ import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type Shar
 export type PrintableCard = Omit<WirePrintableCard, 'qrSvg'> & { qr: string };
 
 const CARD_MINUTES = 30;
+const PRACTICE_CARD_MINUTES = 24 * 60;
 const SHARE_MINUTES = 15;
 
 /**
@@ -101,6 +102,7 @@ export class BackupService {
           verify: p.verify,
           proposal: proposalId,
           describe: (key, kcv, blob) => this.manifestKey(key, kcv, blob),
+          cardMinutes: CARD_MINUTES,
         });
         return {
           result: {
@@ -153,6 +155,8 @@ export class BackupService {
       threshold: set.threshold,
       verify: true,
       proposal: 'rehearsal practice set',
+      // Held while the rehearsal lasts, not half an hour: they protect nothing real, and the run comes after.
+      cardMinutes: PRACTICE_CARD_MINUTES,
       describe: (key, kcv, blob) => {
         const real = set.keys.find((k) => k.keyId === key.id)!;
         return {
@@ -197,6 +201,8 @@ export class BackupService {
     verify: boolean;
     proposal: string;
     describe: (key: KeyShape, kcv: string | null, blob: Buffer) => ManifestKey;
+    /** How long the cards are held for printing. */
+    cardMinutes: number;
   }): Promise<{
     setId: string;
     manifest: Manifest;
@@ -275,10 +281,10 @@ export class BackupService {
         const { text, signature } = signManifest(this.options.audit, manifest);
         this.cards.set(setId, {
           shares: new Map(shares.map((s, i) => [i + 1, Buffer.from(s)])),
-          expiresAt: new Date(this.options.clock().getTime() + CARD_MINUTES * 60_000),
+          expiresAt: new Date(this.options.clock().getTime() + set.cardMinutes * 60_000),
         });
         // Unreleased cards are overwritten when their time is up, whether or not anyone asks again.
-        setTimeout(() => this.forgetCards(setId), CARD_MINUTES * 60_000).unref();
+        setTimeout(() => this.forgetCards(setId), set.cardMinutes * 60_000).unref();
         return { setId, manifest, text, signature, mechanism };
       } finally {
         shares.forEach((s) => s.fill(0));
@@ -573,7 +579,11 @@ export class BackupService {
       throw new CustosError(
         'BACKUP_NOT_FOUND',
         'The share cards of this backup are no longer held: they can be printed only just after the backup.',
-        ['If a card was not printed, make a new backup.'],
+        [
+          this.options.rehearsal?.()
+            ? 'If a practice card was not taken, end the rehearsal and start it again: it makes a new practice set.'
+            : 'If a card was not printed, make a new backup.',
+        ],
       );
     }
     const { manifest, text: signed } = this.signedManifest(setId);

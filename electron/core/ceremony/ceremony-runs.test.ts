@@ -372,22 +372,23 @@ describe('a ceremony script', () => {
   });
 
   it('says in its lint when a script cannot be rehearsed, and why', () => {
-    const text = script().replace(
-      /steps:\n[\s\S]*$/,
-      `steps:
-  - id: restore
-    title: Restore drill
+    const onSet = (action: string, params: string) =>
+      script().replace(
+        /steps:\n[\s\S]*$/,
+        `steps:
+  - id: set
+    title: The backup set
     by: Ada
-    action: key.restore
-    params: { setId: ${'fe'.repeat(16)} }
+    action: ${action}
+    params: { setId: ${'fe'.repeat(16)}, ${params} }
     approvers: [Babbage, Curie]
 `,
-    );
-    expect(core.ceremonies.lint(text).rehearsal!.limits).toEqual([
-      expect.stringMatching(
-        /^restore: key\.restore uses a real backup set, whose cards never go into a rehearsal token/,
-      ),
+      );
+    // A retirement of a real set has nothing to act on in a rehearsal; a restore restores a practice set instead.
+    expect(core.ceremonies.lint(onSet('backup.retire', 'reason: Superseded')).rehearsal!.limits).toEqual([
+      expect.stringMatching(/^set: backup\.retire acts on a real backup set, whose cards never go into a rehearsal/),
     ]);
+    expect(core.ceremonies.lint(onSet('key.restore', 'overrideDestroyed: false')).rehearsal!.limits).toEqual([]);
     const crl = (revoke: string) =>
       script().replace(
         /steps:\n[\s\S]*$/,

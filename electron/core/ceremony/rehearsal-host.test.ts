@@ -490,11 +490,11 @@ ${csr
 
 it('what a stand-in cannot rehearse is refused before anything opens, each with its reason', async () => {
   await takeRealCustody();
-  const text = script(`  - id: restore
-    title: Restore drill
+  const text = script(`  - id: retire
+    title: Retire the old set
     by: Ada
-    action: key.restore
-    params: { setId: ${'fe'.repeat(16)} }
+    action: backup.retire
+    params: { setId: ${'fe'.repeat(16)}, reason: Superseded }
     approvers: [Babbage, Curie]
 `);
   const answer = await core.router.dispatch('rehearsals.start', { script: text });
@@ -1028,6 +1028,11 @@ it('a restore drill of a real backup set is rehearsed on a practice set: its hol
   expect(await call<KeyRecord[]>('keys.list')).toEqual(before.keys);
   expect(await call<BackupSummary[]>('backups.list')).toEqual(before.sets);
   expect(objectsInRealToken(real!.id)).toBeGreaterThan(0);
+  // A set the real installation would refuse to restore is not rehearsed as if it could be (before: passed).
+  await realAction(custody.id, 'backup.retire', { setId: set!.setId, reason: 'Superseded' });
+  const retired = await core.router.dispatch('rehearsals.start', { script: text });
+  expect(retired).toMatchObject({ ok: false, error: { code: 'CEREMONY_SCRIPT_INVALID' } });
+  expect(JSON.stringify(retired)).toContain('BACKUP_RETIRED');
   // The real installation makes no practice set, whoever asks.
   await expect(
     core.backups.makePracticeSet({ setId: 'ab'.repeat(16), threshold: 2, holders: [], keys: [] }, token, {

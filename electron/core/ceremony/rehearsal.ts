@@ -4,7 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { TokenRef } from '../../../shared/tokens';
-import { CustosError } from '../errors';
+import { CustosError, isCustosError } from '../errors';
 import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
 import type { FactorState } from '../custodians/custodian-service';
@@ -69,6 +69,7 @@ export function planRehearsal(core: CustosCore, text: string): RehearsalPlan {
   const problems = [
     ...lint.problems.filter((p) => !p.includes('is already in custody')),
     ...rehearsalLimits(parsed.script.steps),
+    ...restoreRefusals(core, parsed.script.steps),
   ];
   if (problems.length > 0)
     throw new CustosError('CEREMONY_SCRIPT_INVALID', 'This ceremony script cannot be rehearsed as written.', problems);
@@ -154,6 +155,24 @@ function realKeysOf(
           )
         : [],
   }));
+}
+
+/**
+ * What the real installation would refuse of a restore (a retired set, keys recorded as destroyed without the
+ * override): its practice set would let it pass, and lint cannot ask before the drill token is in custody.
+ */
+function restoreRefusals(core: CustosCore, steps: readonly ScriptStep[]): string[] {
+  const check = core.backups.restoreCeremony().check!;
+  return steps.flatMap((step) => {
+    if (!('action' in step) || step.action !== 'key.restore') return [];
+    try {
+      check(step.params, '');
+      return [];
+    } catch (error) {
+      if (!isCustosError(error)) throw error;
+      return [`${step.id}: ${error.message} (${error.code})`];
+    }
+  });
 }
 
 /**

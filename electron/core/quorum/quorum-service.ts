@@ -601,6 +601,7 @@ export class QuorumService {
           ? ceremony.newHolders(body.params).filter((h) => !confirmed.has(h))
           : [],
       waitingFor: state === 'open' ? this.waitingFor(id, body.params, ceremony) : [],
+      interrupted: state === 'open' && this.cutOff(id),
       outcome:
         closure.outcome === 'altered'
           ? ALTERED_OUTCOME
@@ -632,15 +633,19 @@ export class QuorumService {
 
   /** What an open proposal still waits for: an interrupted run's re-examination, or what its ceremony needs. */
   private waitingFor(id: string, params: unknown, ceremony: CeremonyOperation | undefined): string[] {
+    if (this.cutOff(id)) return [`Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`];
+    return ceremony?.waitingFor ? ceremony.waitingFor(id, params) : [];
+  }
+
+  /** Its execution was journaled and never finished, and its re-examination was deferred to the next login. */
+  private cutOff(id: string): boolean {
     const journaled = this.options.store.get<{ finished_at: string | null }>(
       sql`SELECT finished_at FROM executions WHERE proposal_id = ${id}`,
     );
     const awaiting = this.options.store.get(
       sql`SELECT 1 AS yes FROM audit_entries WHERE object = ${`proposal:${id}`} AND action = 'proposal.reconcile.deferred'`,
     );
-    if (journaled && journaled.finished_at === null && awaiting)
-      return [`Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`];
-    return ceremony?.waitingFor ? ceremony.waitingFor(id, params) : [];
+    return journaled !== undefined && journaled.finished_at === null && awaiting !== undefined;
   }
 
   /**
