@@ -240,6 +240,24 @@ export const StandIn = z.strictObject({
    * by the stand-in (never the real one), so what the CA issues can be rehearsed.
    */
   caCertificate: CertificateProfile.optional(),
+  /**
+   * For a CA key whose certificates a revocation list of the script revokes: those certificates as the real CA issued
+   * them (public, DER in base64), which the stand-in CA issues again, same serial, subject, validity, subject key and
+   * extensions, so that the list can be rehearsed.
+   */
+  reissue: z
+    .array(
+      z.strictObject({
+        serial: z.string().regex(/^[0-9a-f]{2,40}$/),
+        subject: z.string().max(1024),
+        der: z
+          .string()
+          .max(16_384)
+          .regex(/^[A-Za-z0-9+/]+=*$/),
+      }),
+    )
+    .max(256)
+    .optional(),
 });
 export type StandIn = z.infer<typeof StandIn>;
 export const StandInParams = z.strictObject({ keys: z.array(StandIn).min(1).max(32) });

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -397,38 +397,11 @@ it('a script on a real key is rehearsed on a stand-in the holders approve: the r
 
 it('a CA’s issuance is rehearsed under a stand-in CA with a certificate of its own; the real CA issues nothing', async () => {
   const custody = (await takeRealCustody()) as { id: string };
-  const root = await realKey(custody.id, 'root-ca', 3650);
-  await realAction(custody.id, 'key.activate', { keyId: root.id });
-  const at = (days: number) => new Date(clock.now.getTime() + days * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
-  await realAction(custody.id, 'cert.self-sign', {
-    keyId: root.id,
-    profile: {
-      subject: { commonName: 'Rehearsal Test Root CA', organization: 'Custos', country: 'NL' },
-      notBefore: at(-1),
-      notAfter: at(5 * 365),
-      ca: true,
-      pathLength: 1,
-      keyUsage: ['keyCertSign', 'cRLSign'],
-    },
-  });
+  const root = await realRoot(custody.id);
   const realCerts = await call<{ serial: string }[]>('certificates.list');
   expect(realCerts).toHaveLength(1);
   const work = join(dataDir, 'csr');
-  execFileSync('mkdir', ['-p', work]);
-  execFileSync('openssl', [
-    'genpkey',
-    '-algorithm',
-    'EC',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-out',
-    join(work, 'k'),
-  ]);
-  const csr = execFileSync(
-    'openssl',
-    ['req', '-new', '-key', join(work, 'k'), '-subj', '/O=Custos/CN=Rehearsed Issuing CA'],
-    { encoding: 'utf8' },
-  );
+  const csr = opensslCsr(work, 'Rehearsed Issuing CA');
   const text = script(`  - id: issue
     title: Issue the intermediate
     by: Ada
@@ -486,6 +459,99 @@ ${csr
   expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
   // The real CA issued nothing.
   expect(await call<unknown[]>('certificates.list')).toHaveLength(1);
+}, 120_000);
+
+/** The real installation's root CA: a key activated and self-signed, for five years. */
+async function realRoot(custodyId: string): Promise<KeyRecord> {
+  const root = await realKey(custodyId, 'root-ca', 3650);
+  await realAction(custodyId, 'key.activate', { keyId: root.id });
+  await realAction(custodyId, 'cert.self-sign', {
+    keyId: root.id,
+    profile: {
+      subject: { commonName: 'Rehearsal Test Root CA', organization: 'Custos', country: 'NL' },
+      notBefore: at(-1),
+      notAfter: at(5 * 365),
+      ca: true,
+      pathLength: 1,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+  });
+  return root;
+}
+
+/** An instant `days` from the installation's clock, as a certificate profile takes it. */
+const at = (days: number) => new Date(clock.now.getTime() + days * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+
+/** A certificate request made with openssl alone, for an EC P-256 key of its own, in `work`. */
+function opensslCsr(work: string, commonName: string): string {
+  execFileSync('mkdir', ['-p', work]);
+  execFileSync('openssl', [
+    'genpkey',
+    '-algorithm',
+    'EC',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-out',
+    join(work, 'k'),
+  ]);
+  return execFileSync('openssl', ['req', '-new', '-key', join(work, 'k'), '-subj', `/O=Custos/CN=${commonName}`], {
+    encoding: 'utf8',
+  });
+}
+
+it('a revocation list of certificates the real CA issued is rehearsed on the stand-in CA’s copies of them', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const root = await realRoot(custody.id);
+  const work = join(dataDir, 'crl');
+  await realAction(custody.id, 'cert.issue', {
+    issuerKeyId: root.id,
+    csr: opensslCsr(work, 'Issuing CA to revoke'),
+    profile: {
+      subject: { commonName: 'Issuing CA to revoke', organization: 'Custos' },
+      notBefore: at(0),
+      notAfter: at(365),
+      ca: true,
+      pathLength: 0,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+    },
+  });
+  const real = await call<{ serial: string; subject: string; selfSigned: boolean }[]>('certificates.list');
+  const revoked = real.find((c) => !c.selfSigned)!;
+  const text = script(`  - id: crl
+    title: Revoke the issuing CA
+    by: Ada
+    action: crl.issue
+    params: { issuerKeyId: ${root.id}, revoke: ['${revoked.serial}:keyCompromise'], nextUpdateDays: 30 }
+    approvers: [Babbage, Curie]
+`);
+  // Before: "the list revokes certificates the real CA issued, which a rehearsal does not have".
+  expect(core.ceremonies.lint(text).rehearsal?.limits).toEqual([]);
+  await call('rehearsals.start', { script: text });
+  await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
+  // The stand-in root issued the revoked certificate again: same serial and subject, under the stand-in.
+  const copies = await call<{ serial: string; subject: string; selfSigned: boolean }[]>('certificates.list');
+  expect(copies.find((c) => !c.selfSigned)).toMatchObject({ serial: revoked.serial, subject: revoked.subject });
+  const pemOf = async (serial: string) =>
+    (await call<{ text: string }>('certificates.export', { serial, format: 'pem' })).text;
+  writeFileSync(join(work, 'root.pem'), await pemOf(copies.find((c) => c.selfSigned)!.serial));
+  expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
+  const crl = (await call<ProposalView[]>('proposals.list')).find((p) => p.action === 'crl.issue')!;
+  writeFileSync(join(work, 'crl.pem'), (crl.outcome as { result: { pem: string } }).result.pem);
+  // openssl, with nothing of Custos: the list verifies under the stand-in root and revokes the serial.
+  const checked = spawnSync(
+    'openssl',
+    ['crl', '-in', join(work, 'crl.pem'), '-CAfile', join(work, 'root.pem'), '-noout', '-text'],
+    { encoding: 'utf8' },
+  );
+  expect(checked.stderr).toContain('verify OK');
+  expect(checked.status).toBe(0);
+  expect(checked.stdout).toContain(`Serial Number: ${revoked.serial.toUpperCase()}`);
+  expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  // The real CA signed no list, and its certificate is not revoked.
+  expect(await call<{ status: string }[]>('certificates.list')).toMatchObject([
+    { status: 'valid' },
+    { status: 'valid' },
+  ]);
 }, 120_000);
 
 it('what a stand-in cannot rehearse is refused before anything opens, each with its reason', async () => {

@@ -13,7 +13,7 @@ import { parseScript, peopleNamed, type ParsedScript } from './script';
 import { ofTheScript, rehearsalLimits } from './rehearsal-limits';
 import { caProfileOf } from '../pki/certificate';
 import type { ScriptStep } from '../../../shared/ceremony-script';
-import type { StandIn } from '../../../shared/actions';
+import { CrlParams, type StandIn } from '../../../shared/actions';
 import { Algorithm, KeyUsage } from '../../../shared/keys';
 import type { PracticeSet } from '../../../shared/rehearsals';
 import { factorProofs, type FactorProof } from '../custodians/factor-proofs';
@@ -239,6 +239,14 @@ function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] 
         `The CA certificate of “${key.label}” says what a stand-in’s certificate cannot repeat.`,
         ['Rehearse the ceremony on a CA made by Custos.'],
       );
+    // What the script's revocation lists revoke of this CA's certificates, for the stand-in to issue again.
+    const reissue = caCertificate
+      ? revokedBy(steps, id).map((serial) => ({
+          serial,
+          subject: core.certificates.get(serial).subject,
+          der: core.certificates.export(serial, 'der'),
+        }))
+      : [];
     const days = Math.round((Date.parse(key.expiresAt) - Date.parse(key.createdAt)) / 86_400_000);
     return {
       keyId: key.id,
@@ -252,8 +260,19 @@ function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] 
       version: key.version,
       destroyableFrom: key.destructionNotBefore,
       ...(caCertificate ? { caCertificate } : {}),
+      ...(reissue.length > 0 ? { reissue } : {}),
     };
   });
+}
+
+/** The serials the script's revocation lists signed by this CA key revoke. */
+function revokedBy(steps: readonly ScriptStep[], issuerKeyId: string): string[] {
+  const serials = steps.flatMap((s) => {
+    if (!('action' in s) || s.action !== 'crl.issue' || s.params.issuerKeyId !== issuerKeyId) return [];
+    const parsed = CrlParams.omit({ crlNumber: true }).safeParse(s.params);
+    return parsed.success ? parsed.data.revoke.map((r) => r.serial) : [];
+  });
+  return [...new Set(serials)];
 }
 
 /** A new scratch data directory under the real one's `rehearsals/`, owner-only. */

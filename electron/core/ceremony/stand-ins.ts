@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { nameInWords, type CertificateProfile } from '../../../shared/pki';
-import { assembleCertificate, tbsCertificate } from '../pki/certificate';
+import { assembleCertificate, reissuedTbs, subjectName, tbsCertificate } from '../pki/certificate';
+import type { Name } from '@peculiar/asn1-x509';
 import { storeInToken, type CertificateStore } from '../pki/certificate-store';
 import { signInToken } from '../pki/token-signer';
 import { serialFrom, verifies } from '../pki/certificate-actions';
@@ -55,15 +56,26 @@ export function standInKeys(
 
   const operation: QuorumOperation = ({ session, lib, params, proposalId, token }) => {
     const keys = ready(params, token);
-    const made: { key: StandIn; spki: Buffer | null; kcv: string | null; certificate: Buffer | null }[] = [];
+    const made: {
+      key: StandIn;
+      spki: Buffer | null;
+      kcv: string | null;
+      certificate: Buffer | null;
+      reissued: Buffer[];
+    }[] = [];
     try {
       for (const key of keys) {
         // The scratch token is SoftHSM2's, which restricts export to trusted keys; accepted either way, since a
         // stand-in protects nothing.
         const generated = generateInToken(lib, session, { ...generation(key), acceptUnrestrictedExport: true });
-        made.push({ key, spki: generated.spki, kcv: generated.kcv, certificate: null });
-        if (key.caCertificate && generated.spki)
-          made.at(-1)!.certificate = standInCertificate(lib, session, key, key.caCertificate, generated.spki);
+        made.push({ key, spki: generated.spki, kcv: generated.kcv, certificate: null, reissued: [] });
+        if (key.caCertificate && generated.spki) {
+          const ca = standInCertificate(lib, session, key, key.caCertificate, generated.spki);
+          made.at(-1)!.certificate = ca;
+          made.at(-1)!.reissued = (key.reissue ?? []).map((c) =>
+            reissue(lib, session, key, { name: subjectName(ca), spki: generated.spki! }, c),
+          );
+        }
       }
     } catch (error) {
       // All or none: the stand-ins made before the one that failed are taken out again.
@@ -90,7 +102,7 @@ export function standInKeys(
       },
       commit: () => {
         for (const { commit } of registered) commit();
-        for (const { key, certificate } of made) {
+        for (const { key, certificate, reissued } of made) {
           if (!certificate) continue;
           const name = nameInWords(key.caCertificate!.subject);
           certificates.insert(
@@ -104,6 +116,21 @@ export function standInKeys(
               proposalId,
             },
             at,
+          );
+          // What the real CA issued, issued again by the stand-in: its subject key is not a key of the rehearsal.
+          reissued.forEach((der, i) =>
+            certificates.insert(
+              {
+                der,
+                keyId: null,
+                issuerKeyId: key.keyId,
+                subject: key.reissue![i]!.subject,
+                issuer: name,
+                token,
+                proposalId,
+              },
+              at,
+            ),
           );
         }
         for (const key of keys)
@@ -153,6 +180,26 @@ function standInCertificate(
     ckaId: Buffer.from(key.keyId, 'hex'),
     label: `${profile.subject.commonName} certificate`.slice(0, 64),
   });
+  return der;
+}
+
+/** A certificate the real CA issued, signed again by its stand-in: same serial and fields, checked as any issuance. */
+function reissue(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  key: StandIn,
+  issuer: { name: Name; spki: Buffer },
+  issued: NonNullable<StandIn['reissue']>[number],
+): Buffer {
+  const spki = issuer.spki;
+  const { tbs, der: tbsDer } = reissuedTbs(Buffer.from(issued.der, 'base64'), { ...issuer, algorithm: key.algorithm });
+  const der = assembleCertificate(
+    tbs,
+    key.algorithm,
+    signInToken(lib, session, { id: key.keyId, algorithm: key.algorithm }, tbsDer),
+  );
+  if (!verifies(der, spki))
+    throw new CustosError('KEY_TAMPERED', 'A certificate issued again by the stand-in does not verify under it.');
   return der;
 }
 

@@ -176,6 +176,36 @@ export function tbsCertificate(request: CertificateRequest): { tbs: TBSCertifica
   return { tbs, der: Buffer.from(AsnConvert.serialize(tbs)) };
 }
 
+/**
+ * A certificate's to-be-signed part for another issuer key: every field kept (serial, subject, validity, subject key,
+ * extensions) but the issuer's name, the signature algorithm and the authority key identifier, now the new issuer's.
+ * A rehearsal's stand-in CA issues again this way what the real CA issued, so a revocation list of the real serials
+ * is rehearsed.
+ */
+export function reissuedTbs(
+  der: Buffer,
+  issuer: { name: Name; spki: Buffer; algorithm: string },
+): { tbs: TBSCertificate; der: Buffer } {
+  const issuerSpki = issuer.spki;
+  const tbs = AsnConvert.parse(der, Certificate).tbsCertificate;
+  tbs.signature = algorithmIdentifier(signatureScheme(issuer.algorithm));
+  // Byte for byte the new issuer's subject, as path building compares them.
+  tbs.issuer = issuer.name;
+  if (tbs.extensions)
+    tbs.extensions = new Extensions(
+      tbs.extensions.map((e) =>
+        e.extnID === id_ce_authorityKeyIdentifier
+          ? extension(
+              id_ce_authorityKeyIdentifier,
+              e.critical,
+              new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(keyIdentifier(issuerSpki)) }),
+            )
+          : e,
+      ),
+    );
+  return { tbs, der: Buffer.from(AsnConvert.serialize(tbs)) };
+}
+
 /** The signed certificate: the TBS, its algorithm again, and the token's signature over the TBS DER. */
 export function assembleCertificate(tbs: TBSCertificate, algorithm: string, signature: Buffer): Buffer {
   const certificate = new Certificate({
