@@ -109,7 +109,10 @@ async function cardText(values: Values, io: Io, index: number): Promise<string> 
     : ask(io, `Share card ${index + 1} (type the groups, or paste the QR text): `, true);
 }
 
-/** The restore's cards, entered in the same process as the approvals that hold the PIN shares. */
+/**
+ * The restore's cards, entered in the same process as the approvals that hold the PIN shares; asked again after a
+ * refusal (a typo), until an empty answer says there is no card to type.
+ */
 export async function enterCards(
   core: CustosCore,
   approved: ProposalView,
@@ -120,6 +123,14 @@ export async function enterCards(
   let view = approved;
   for (let i = 0; view.state === 'open' && view.waitingFor.length > 0; i += 1) {
     const text = await cardText(values, io, i);
+    // Nothing typed: no holder has a card to give. Asking again would only loop; what this process holds ends with it.
+    if (text.trim() === '') {
+      io.stderr(
+        'No card typed: nothing was restored. Run the command again when the holders have their cards; ' +
+          'approvals and cards are held only while it runs, so they are given again.\n',
+      );
+      break;
+    }
     const answer = await core.router.dispatch('backups.enterShare', { proposalId: view.id, text });
     if (answer.ok) {
       view = answer.value as ProposalView;

@@ -422,6 +422,10 @@ steps:
     expect(lines[0]).toBe('REHEARSAL — a practice card from a scratch token: it restores nothing real.');
     return lines[lines.findIndex((l) => l.startsWith('Backup set ')) + 1]!;
   };
+  // Nobody types a card: the command stops there and says why (before, it asked again and again).
+  const empty = await cli(['ceremony', 'rehearse', drill, '--cards-dir', cardsDir], { fingerprint: 'from-screen' });
+  expect(empty.stderr).toContain('No card typed: nothing was restored.');
+  expect(empty.stdout).toContain('REHEARSAL did not finish');
   const rehearsed = await cli(['ceremony', 'rehearse', drill, '--cards-dir', cardsDir], {
     fingerprint: 'from-screen',
     card: cardText,
