@@ -135,6 +135,23 @@ export type ProposalOf<A extends ActionName> = z.infer<typeof ProposalBase> & {
 };
 export type ProposalView = { [A in ActionName]: ProposalOf<A> }[ActionName];
 
+/**
+ * Whether every approval a proposal needs is held: share holders, security officers and new holders. An open
+ * proposal for which this is true waits for something no approval gives (a restore's cards): nobody else approves.
+ */
+export function approvalsComplete(
+  proposal: Pick<
+    ProposalView,
+    'approvals' | 'threshold' | 'securityOfficersRequired' | 'securityOfficersApproved' | 'holdersToConfirm'
+  >,
+): boolean {
+  return (
+    proposal.approvals.filter((a) => a.held).length >= proposal.threshold &&
+    proposal.securityOfficersApproved >= proposal.securityOfficersRequired &&
+    proposal.holdersToConfirm.length === 0
+  );
+}
+
 const viewOf = (action: ActionName) =>
   ProposalBase.extend({ action: z.literal(action), params: ACTIONS[action].params, outcome: outcomeSchema(action) });
 const [firstView, ...otherViews] = ACTION_NAMES.map(viewOf);

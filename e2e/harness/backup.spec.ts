@@ -108,6 +108,9 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   custos.advance(30);
   await approve(restoreFingerprint, babbage);
   await approve(restoreFingerprint, curie);
+  // Approved: nobody else approves, and the approve form is gone; the card holders act now.
+  await expect(restoreCard).toContainText('Every approval it needs is held: nobody else approves.');
+  await expect(restoreCard.getByRole('form', { name: /^Approve proposal / })).toHaveCount(0);
 
   const entry = restoreCard.getByLabel(/Share card \(type the groups/);
   const typed = cards[0]!.replace(/\n/g, '-');

@@ -744,6 +744,10 @@ test('a restore drill from the template: its rehearsal hands out practice cards 
     await expect(step(3)).toContainText(
       'Now: the card holders type their cards, one after another (2 more share cards',
     );
+    // Nor does the step ask anyone to compare and approve: its approve form and the warning against approving are gone.
+    await expect(step(3)).toContainText('Every approval is held: nobody else approves.');
+    await expect(step(3)).not.toContainText('do not approve');
+    await expect(step(3).getByRole('form', { name: /^Approve step 3/ })).toHaveCount(0);
     await checkScreenPart(page, '03-ceremonies-runner-restore-cards', step(3));
     // A card with one group mistyped: refused where it was typed, saying why, and nothing is held.
     const groups = typed[0]!.split('-');

@@ -1,7 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { actionTitle, describeProposal, describeResult, type ProposalLookups } from '../../../shared/actions';
 import type { CustodianSummary } from '../../../shared/custodians';
-import { describeFailure, reasonProblem, type ProposalView } from '../../../shared/quorum';
+import { approvalsComplete, describeFailure, reasonProblem, type ProposalView } from '../../../shared/quorum';
 import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { NextStep } from '../app/NextStep';
@@ -125,6 +125,12 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
       )}
       <ProposalFacts proposal={proposal} lookups={lookups} />
       {proposal.action === 'key.backup' && proposal.state === 'executed' && <PrintCardsButton proposal={proposal} />}
+      {open && approvalsComplete(proposal) && (
+        <p>
+          Every approval it needs is held: nobody else approves.
+          {proposal.action === 'key.restore' && ' The card holders type their share cards below, one after the other.'}
+        </p>
+      )}
       {proposal.action === 'key.restore' && open && <ShareEntryForm proposal={proposal} />}
       {proposal.action === 'backup.retire' && proposal.state === 'executed' && (
         <CardsToDestroy setId={proposal.params.setId} />
@@ -136,7 +142,8 @@ function Proposal({ proposal }: { proposal: ProposalView }) {
             : 'The certificate is on the Certificates screen, as PEM text to copy or print.'}
         </NextStep>
       )}
-      {open && <ApproveForm proposal={proposal} choices={approvers} />}
+      {open && !approvalsComplete(proposal) && <ApproveForm proposal={proposal} choices={approvers} />}
+
       {open && (
         <StopForm proposal={proposal} choices={custodians.filter((c) => c.roles.some((r) => r !== 'auditor'))} />
       )}

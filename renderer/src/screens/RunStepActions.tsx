@@ -9,6 +9,7 @@ import { useCustos } from '../store/context';
 import type { RunForm } from '../store/ceremony-runs-slice';
 import type { Proof } from '../store/quorum-slice';
 import { CardPrinter, ShareEntryForm } from './BackupPanels';
+import { cardsAwaited } from './run-words';
 
 /** The people a step names, as enrolled (a name not enrolled is simply absent: the core refuses it with its reason). */
 function usePeople(names: readonly string[]): CustodianSummary[] {
@@ -245,15 +246,24 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
     error?.code === 'FINGERPRINT_MISMATCH'
       ? { field: 'approve-fingerprint', text: 'Compare the fingerprint aloud again and type it as printed' }
       : factorLink;
+  // Approved, a restore waits for its cards: nobody compares or approves any more.
+  const cards = cardsAwaited(proposal);
   return (
     <>
-      <div className="compare">
-        <p>Compare this fingerprint aloud with the printed script:</p>
+      {cards.length === 0 ? (
+        <div className="compare">
+          <p>Compare this fingerprint aloud with the printed script:</p>
+          <p>
+            <code className="fingerprint fingerprint-large">{step.shortFingerprint}</code>
+          </p>
+          <p className="muted">If it differs from the paper, stop: do not approve, and abort the ceremony.</p>
+        </div>
+      ) : (
         <p>
-          <code className="fingerprint fingerprint-large">{step.shortFingerprint}</code>
+          Every approval is held: nobody else approves. The card holders now type their share cards, one after the
+          other.
         </p>
-        <p className="muted">If it differs from the paper, stop: do not approve, and abort the ceremony.</p>
-      </div>
+      )}
       <p>
         Approvals so far:{' '}
         <strong>
@@ -262,7 +272,7 @@ function ApproveAction({ run, step, proposal }: { run: RunView; step: RunStepVie
         {held.length > 0 && ` (${held.map((a) => nameOf(a.custodianId)).join(', ')})`}.
         {proposal.waitingFor.length > 0 && ` Also waiting for: ${proposal.waitingFor.join('; ')}.`}
       </p>
-      {proposal.action === 'key.restore' && proposal.waitingFor.length > 0 && held.length >= proposal.threshold ? (
+      {cards.length > 0 ? (
         <ShareEntryForm proposal={proposal} />
       ) : (
         <StepForm

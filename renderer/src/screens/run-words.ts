@@ -1,5 +1,5 @@
 import type { RunStepView, RunView } from '../../../shared/ceremony-script';
-import type { ProposalView } from '../../../shared/quorum';
+import { approvalsComplete, type ProposalView } from '../../../shared/quorum';
 
 /** A step's state as a chip: its words, and the chip's colour class. */
 export const STEP_CHIPS: Record<RunStepView['state'], { text: string; chip: string }> = {
@@ -47,8 +47,7 @@ export function whoActsNow(step: RunStepView, proposal: ProposalView | undefined
 
 /** The cards a restore still waits for once its approvals are held (in the core's words); none otherwise. */
 export function cardsAwaited(proposal: ProposalView): string[] {
-  const held = proposal.approvals.filter((a) => a.held).length;
-  return proposal.action === 'key.restore' && held >= proposal.threshold ? proposal.waitingFor : [];
+  return proposal.action === 'key.restore' && approvalsComplete(proposal) ? proposal.waitingFor : [];
 }
 
 /** What the people named must do now, in a few words (`count`: how many are named). */
