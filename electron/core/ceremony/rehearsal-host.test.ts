@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 import type { RunView } from '../../../shared/ceremony-script';
 import type { RehearsalStatus } from '../../../shared/rehearsals';
 import { sql } from '../store/sql';
+import { CustosCore } from '../custos-core';
 import {
   call,
   core,
@@ -23,7 +24,7 @@ import {
   useRehearsalBed,
 } from '../testing/rehearsal-bed';
 
-useRehearsalBed();
+useRehearsalBed(CustosCore.open);
 
 it('runs the script in a scratch installation in its own process; the real one records the rehearsal', async () => {
   const text = script(CUSTODY + KEY + MANUAL);

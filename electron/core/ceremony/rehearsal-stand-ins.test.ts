@@ -9,6 +9,7 @@ import type { BackupSummary } from '../../../shared/backups';
 import pkcs11js from 'pkcs11js';
 import type { KeyRecord } from '../../../shared/keys';
 import { findObjects } from '../hsm/find-objects';
+import { CustosCore } from '../custos-core';
 import {
   call,
   core,
@@ -26,7 +27,7 @@ import {
   walkRun,
 } from '../testing/rehearsal-bed';
 
-useRehearsalBed();
+useRehearsalBed(CustosCore.open);
 
 async function realAction(custodyId: string, action: string, params: Record<string, unknown>) {
   const proposed = await call<ProposalView>('proposals.create', { custodyId, action, params, requester: proof('Ada') });

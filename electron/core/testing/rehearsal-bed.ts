@@ -3,7 +3,7 @@ import { afterEach, beforeEach } from 'vitest';
 import type { Envelope } from '../../../shared/errors';
 import type { RunView } from '../../../shared/ceremony-script';
 import type { ProposalView } from '../../../shared/quorum';
-import { CustosCore } from '../custos-core';
+import type { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { ceremonyInstallation, CEREMONY_PEOPLE } from './ceremony-fixture';
 import { forkRehearsal } from '../ceremony/rehearsal-host';
@@ -66,7 +66,7 @@ export async function call<T>(channel: string, payload: unknown = {}): Promise<T
 
 /** The real installation, opened in this process; its rehearsal processes are real children, kept in `spawned`. */
 export function openCore(options: Partial<Parameters<typeof CustosCore.open>[0]> = {}) {
-  return CustosCore.open({
+  return openApp({
     dataDir,
     version: 'test',
     production: false,
@@ -81,8 +81,12 @@ export function openCore(options: Partial<Parameters<typeof CustosCore.open>[0]>
   });
 }
 
+/** How the app opens: CustosCore.open, passed in by the tests (testing/, like every folder, never imports the root). */
+let openApp: typeof CustosCore.open;
+
 /** Registers the bed's set-up and tear-down: a fresh real installation for every test. */
-export function useRehearsalBed(): void {
+export function useRehearsalBed(open: typeof CustosCore.open): void {
+  openApp = open;
   beforeEach(async () => {
     lastStep.clear();
     ({ dataDir, cleanup, clock, people, token } = await ceremonyInstallation(CEREMONY_PEOPLE, 'app-ceremony'));
