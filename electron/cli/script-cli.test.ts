@@ -44,6 +44,10 @@ steps:
 });
 afterEach(() => cleanup());
 
+/** The real installation, opened here as the console's command would (between commands). */
+const openReal = () =>
+  CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+
 /** Answers the prompts as the person named in each would; a person's second code waits for the next TOTP step. */
 async function cli(
   args: string[],
@@ -54,17 +58,27 @@ async function cli(
     meanwhile?: () => Promise<void>;
     /** The text of the n-th share card typed (from 1). */
     card?: (n: number) => string;
+    /** Done once, as soon as the command writes this text. */
+    said?: [string, () => void];
   } = {},
 ) {
   let stdout = '';
   let stderr = '';
   const prompts: string[] = [];
+  let said = answers.said;
   const lastStep = new Map<string, number>();
   // Codes used by an earlier command are never accepted again: start a TOTP step later.
   clock.now = new Date(clock.now.getTime() + 30_000);
   const io = {
     stdout: (t: string) => (stdout += t),
-    stderr: (t: string) => (stderr += t),
+    stderr: (t: string) => {
+      stderr += t;
+      if (said && stderr.includes(said[0])) {
+        const [, then] = said;
+        said = undefined;
+        then();
+      }
+    },
     env: {},
     ask: async (prompt: string) => {
       if (prompts.length === 0) await answers.meanwhile?.();
@@ -284,13 +298,7 @@ it('a rehearsal refused part-way counts its failed attempts here at once, and is
     value: { name: string; failures: number }[];
   };
   expect(shown.value.find((c) => c.name === 'Babbage')!.failures).toBe(1);
-  const real = CustosCore.open({
-    dataDir,
-    version: 'test',
-    production: false,
-    operator: 'test',
-    clock: () => clock.now,
-  });
+  const real = openReal();
   try {
     const [recorded] = real.ceremonies.rehearsals();
     // Taking part: Ada, whose code started the run there; not Babbage, whose passphrase was wrong.
@@ -346,13 +354,7 @@ it('rehearses a restore drill of a real backup set on a practice set: its holder
     label: string;
   };
   // The real installation: a key in custody, active, backed up on three cards (any two restore it).
-  const core = CustosCore.open({
-    dataDir,
-    version: 'test',
-    production: false,
-    operator: 'test',
-    clock: () => clock.now,
-  });
+  const core = openReal();
   const ids = new Map(core.custodians.list().map((c) => [c.name, c.id]));
   // Each person gives one code per action, at a TOTP step of its own.
   const proof = (name: string) => {
@@ -422,6 +424,30 @@ steps:
     expect(lines[0]).toBe('REHEARSAL — a practice card from a scratch token: it restores nothing real.');
     return lines[lines.findIndex((l) => l.startsWith('Backup set ')) + 1]!;
   };
+  // The rehearsal process stops while the practice cards are handed out (killed here after the first): nothing more is
+  // done, in the rehearsal or here. Before, the hand-out went on and the run started in the real installation.
+  const killRehearsal = () => {
+    const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+    for (const line of children.split('\n').filter((l) => l.includes('rehearsal/entry.ts')))
+      process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
+  };
+  const stopped = await cli(['ceremony', 'rehearse', drill, '--cards-dir', join(dataDir, 'stopped')], {
+    fingerprint: 'from-screen',
+    card: () => '',
+    said: ['Card 1 for Ada', killRehearsal],
+  });
+  expect(stopped.code).not.toBe(EXIT.ok);
+  expect(stopped.stderr).toContain('REHEARSAL_STOPPED');
+  expect(stopped.stderr).not.toContain('Card 2 for Babbage');
+  expect(readdirSync(join(dataDir, 'stopped'))).toEqual(['practice-card-1-Ada']);
+  const real = openReal();
+  try {
+    expect(real.ceremonies.list()).toEqual([]);
+    expect(real.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete' }]);
+  } finally {
+    real.close();
+  }
+
   // Nobody types a card: the command stops there and says why (before, it asked again and again).
   const empty = await cli(['ceremony', 'rehearse', drill, '--cards-dir', cardsDir], { fingerprint: 'from-screen' });
   expect(empty.stderr).toContain('No card typed: nothing was restored.');

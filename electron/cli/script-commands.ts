@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { LintReport, PlannedCeremony, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
 import type { Envelope, WireError } from '../../shared/errors';
 import type { ProposalView } from '../../shared/quorum';
+import type { RehearsalStatus } from '../../shared/rehearsals';
 import type { CustosCore } from '../core/custos-core';
 import { parseScript } from '../core/ceremony/script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
@@ -400,6 +401,22 @@ export async function rehearse(
   const text = scriptText(file);
   const { active } = await read(core, 'rehearsals.start', { script: text });
   const opened = active!;
+  // From here every request is the rehearsal's: should its process stop, they fail instead of reaching this one.
+  core.router.onlyWhileDiverted(true);
+  try {
+    return await rehearseIn(opened, text, core, values, io);
+  } finally {
+    core.router.onlyWhileDiverted(false);
+  }
+}
+
+async function rehearseIn(
+  opened: NonNullable<RehearsalStatus['active']>,
+  text: string,
+  core: CustosCore,
+  values: Values,
+  io: Io,
+): Promise<Awaited<ReturnType<Request>>> {
   io.stderr(
     `REHEARSAL in ${opened.dir}, on the scratch token ${opened.token.label} (${opened.token.serial}). ` +
       'Nothing real is touched.\n',

@@ -132,6 +132,31 @@ describe('Router', () => {
     expect(seen).toEqual(['tokens.select refused IPC_INVALID_PAYLOAD', 'audit.entry refused IPC_INVALID_PAYLOAD']);
   });
 
+  it('while only a diversion may answer, refuses here what it does not take (a stopped rehearsal), recorded', async () => {
+    const seen: string[] = [];
+    const calls: string[] = [];
+    const handlers: Partial<Handlers> = {
+      'tokens.select': (ref) => {
+        calls.push(`select ${ref.serial}`);
+        return ref;
+      },
+    };
+    const r = new Router(
+      handlers as Handlers,
+      silentLog,
+      (report) => void seen.push(`${report.channel} ${report.outcome} ${report.code}`),
+      { applies: () => false, forward: () => Promise.reject(new Error('not forwarded')) },
+    );
+    r.onlyWhileDiverted(true);
+    const refused = await r.dispatch('tokens.select', { serial: 'abc', label: 'x' });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
+    expect(calls).toEqual([]);
+    expect(seen).toEqual(['tokens.select failed REHEARSAL_STOPPED']);
+    r.onlyWhileDiverted(false);
+    expect(await r.dispatch('tokens.select', { serial: 'abc', label: 'x' })).toMatchObject({ ok: true });
+    expect(calls).toEqual(['select abc']);
+  });
+
   it('strips fields the schema does not declare from results', async () => {
     const leaky = router({ 'tokens.select': (ref) => ({ ...ref, pin: '123456' }) as typeof ref });
     const result = await leaky.router.dispatch('tokens.select', { serial: 's1', label: 'l' });

@@ -39,6 +39,9 @@ export type Handlers = {
  * only declared fields leave the privileged side.
  */
 export class Router {
+  /** While set, what a diversion does not take is refused here instead of answered by this router's handlers. */
+  private divertedOnly = false;
+
   constructor(
     private readonly handlers: Handlers,
     private readonly log: Log,
@@ -46,11 +49,23 @@ export class Router {
     private readonly diversion: Diversion | null = null,
   ) {}
 
+  /**
+   * A console rehearsal sends everything after its start to the scratch installation: once the rehearsal is gone
+   * (its process stopped), a request meant for it must fail, not be carried out here by people who believe nothing
+   * real is touched. The router's own rehearsals.* channels still answer.
+   */
+  onlyWhileDiverted(on: boolean): void {
+    this.divertedOnly = on;
+  }
+
   async dispatch(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
     // Answered and recorded where it went (the scratch installation validates and records it there).
     if (this.diversion && isChannelName(name) && this.diversion.applies(name))
       return this.diversion.forward(name, payload).catch((error: unknown) => this.failed(name, error));
-    const { result, handled } = await this.handle(name, payload);
+    const { result, handled } =
+      this.divertedOnly && !(isChannelName(name) && name.startsWith('rehearsals.'))
+        ? { result: failure(REHEARSAL_GONE), handled: false }
+        : await this.handle(name, payload);
     const known = isChannelName(name) ? name : null;
     try {
       // Awaited: the answer goes back only once the request is on record.
@@ -113,6 +128,12 @@ function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
   return reasons.join('; ') + more;
 }
 const MAX_ISSUES = 5;
+
+const REHEARSAL_GONE: WireError = {
+  code: 'REHEARSAL_STOPPED',
+  message: 'The rehearsal is no longer open, so this was not done: nothing meant for a rehearsal is done for real.',
+  remedy: ['Start the rehearsal again.'],
+};
 
 function failure(error: WireError): Envelope<never> {
   return { ok: false, error };
