@@ -1,10 +1,11 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CustosCore } from '../custos-core';
 import { silentLog } from '../log';
 import { backupInstallation } from '../testing/backup-installation';
 import { tempDataDirs } from '../testing/softhsm-fixture';
+import { backupFileText, parseBackupFile, signManifest } from './manifest';
 import { auditKeyFingerprint } from './manifest-authenticity';
 
 /**
@@ -75,6 +76,27 @@ describe('importing a backup file in the app', () => {
         result: { status: 'ok' },
       }),
     ]);
+  });
+
+  it('refuses another set under the id of one already here, whoever signed it: it never shadows the one here', async () => {
+    const two = installationTwo(made.path);
+    await two.router.dispatch('backups.importFile', { expectAuditKey: printed(made.auditKey) });
+    const before = core!.backups.list();
+    // The same set id, signed by an audit key (here installation 2's own), with other contents: a rehearsal's practice
+    // set carries a real set's id, so a file of one must never take the real set's place.
+    const { manifest } = parseBackupFile(readFileSync(made.path, 'utf8'));
+    const own = { installation: core!.audit.origin, auditKey: core!.audit.noteKey()!.publicKey.toString('base64') };
+    const other = signManifest(core!.audit, { ...manifest, ...own, createdAt: new Date(0).toISOString() });
+    expect(() => core!.backups.importFile(backupFileText(other.text, other.signature))).toThrow(
+      `This file holds a different backup set under the id of set ${made.setId.slice(0, 8)}`,
+    );
+    expect(core!.backups.list()).toEqual(before);
+    expect(two.imports().at(-1)).toMatchObject({
+      object: { id: made.setId },
+      result: { status: 'refused', code: 'BACKUP_INVALID' },
+    });
+    // The file already here, imported again, is still the same set: nothing to refuse.
+    expect(core!.backups.importFile(readFileSync(made.path, 'utf8'))).toMatchObject({ setId: made.setId });
   });
 
   it('without a fingerprint, stores it pending: the cards will check it', async () => {

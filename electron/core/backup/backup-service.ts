@@ -715,6 +715,13 @@ export class BackupService {
       sql`SELECT manifest, signature FROM backups WHERE set_id = ${setId}`,
     );
     if (!row) throw new CustosError('BACKUP_NOT_FOUND', 'There is no such backup set.');
+    // A rehearsal's sets hold stand-ins (a practice set even carries the real set's id): none leaves it as a file.
+    if (this.options.rehearsal?.())
+      throw new CustosError(
+        'REHEARSAL_ACTIVE',
+        'No backup file is exported from a rehearsal: its sets hold stand-ins.',
+        ['Export the real set once the rehearsal has ended.'],
+      );
     for (const key of this.manifest(setId).keys) this.refuseNewCopy(key.id, 'exported in a backup file');
     this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.export', object: { type: 'backup', id: setId } });
     return backupFileText(row.manifest, row.signature);
@@ -749,6 +756,20 @@ export class BackupService {
     const known = this.options.store.get<{ manifest: string }>(
       sql`SELECT manifest FROM backups WHERE set_id = ${manifest.setId}`,
     );
+    // Another set under an id held here (a rehearsal's practice set, a forgery signed elsewhere) never shadows it.
+    if (known && known.manifest !== text) {
+      this.options.audit.record({
+        actor: SYSTEM_ACTOR,
+        action: 'backup.import',
+        object: { type: 'backup', id: manifest.setId },
+        result: { status: 'refused', code: 'BACKUP_INVALID' },
+      });
+      throw new CustosError(
+        'BACKUP_INVALID',
+        `This file holds a different backup set under the id of set ${manifest.setId.slice(0, 8)}, which is already here; nothing was imported.`,
+        ['Keep the file apart and tell your security officer: the set already here is the one its cards restore.'],
+      );
+    }
     if (!known) {
       const object = provenance(manifest.setId, maker, authentication);
       const params = { setId: manifest.setId, madeBy: maker.installation, auditKey: maker.auditKey, authentication };

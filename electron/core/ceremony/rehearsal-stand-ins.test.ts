@@ -569,6 +569,8 @@ it('a restore drill of a real backup set is rehearsed on a practice set: its hol
   expect(practice).toMatchObject({ setId: set!.setId, threshold: 2, keys: [{ id: real!.id, label: 'payments' }] });
   expect(practice!.token.label).toBe('PRACTICE');
   expect(practice!.fingerprint).not.toBe(set!.fingerprint);
+  // It never leaves the rehearsal as a backup file.
+  await expect(call('backups.exportFile', { setId: set!.setId })).rejects.toThrow('REHEARSAL_ACTIVE');
   // Each holder takes their own practice card with both factors; it says REHEARSAL.
   expect(await core.router.dispatch('backups.card', { setId: set!.setId, holder: proof('Eve') })).toMatchObject({
     ok: false,
