@@ -48,11 +48,73 @@ function fromTemplate(
 const rootKeyScript = (token: { serial: string; label: string }, now: Date) =>
   fromTemplate('root-key-generation.yml', token, now, { 'root key label': 'root-2027' });
 
+type Factors = (form: Locator, who: Person) => Promise<void>;
+
+/**
+ * The runner's step forms for a script of `total` steps, driven as the people at the table would: `factors` types a
+ * person's passphrase and code, `witnessBy` confirms each step.
+ */
+function runnerSteps(page: Page, advance: () => void, factors: Factors, total: number, witnessBy: Person) {
+  const said = page.locator('.runner .outcome');
+  const step = (n: number) => page.getByRole('region', { name: new RegExp(`^Step ${n} of ${total}`) });
+  const witness = async (n: number, title: string) => {
+    advance();
+    const form = page.getByRole('form', { name: `Witness step ${n}: ${title}` });
+    await factors(form, witnessBy);
+    await form.getByRole('button', { name: 'I witnessed this step' }).press('Enter');
+    await expect(said).toContainText(n === total ? 'The ceremony is complete' : 'Confirmed.', { timeout: 60_000 });
+  };
+  /** A manual step: `by` records the value asked for under `label`; then it is witnessed. */
+  const manual = async (n: number, title: string, by: Person, label: RegExp, value: string) => {
+    advance();
+    const form = page.getByRole('form', { name: `Do step ${n}: ${title}` });
+    await form.getByLabel(label).fill(value);
+    await factors(form, by);
+    await form.getByRole('button', { name: 'Record that it is done' }).press('Enter');
+    await expect(step(n)).toContainText(`Recorded: ${value}`, { timeout: 60_000 });
+    await witness(n, title);
+  };
+  /**
+   * The performer proposes; each approver types the fingerprint shown and both factors, in turn, the next once the
+   * last approval is held. `shown` sees the fingerprint before anyone approves.
+   */
+  const quorumStep = async (
+    n: number,
+    title: string,
+    by: Person,
+    approvers: Person[],
+    shown: (fingerprint: string) => Promise<void> = async () => {},
+  ) => {
+    advance();
+    const propose = page.getByRole('form', { name: `Do step ${n}: ${title}` });
+    await factors(propose, by);
+    await propose.getByRole('button', { name: 'Propose it' }).press('Enter');
+    await expect(said).toContainText('Proposed. Each approver compares the fingerprint', { timeout: 60_000 });
+    const fingerprint = (await step(n).locator('.compare .fingerprint').innerText()).trim();
+    await expect(said).toContainText(`Proposed. Each approver compares the fingerprint ${fingerprint}`);
+    await expect(step(n)).toContainText(`Approvals so far: 0 of ${approvers.length}`);
+    await shown(fingerprint);
+    for (const [i, who] of approvers.entries()) {
+      advance();
+      const form = page.getByRole('form', { name: `Approve step ${n}: ${title}` });
+      await form.locator('#approver-who').selectOption({ label: who.name });
+      await form.getByLabel('Fingerprint as read from your printed script').fill(fingerprint);
+      await factors(form, who);
+      await expect(form.getByRole('button', { name: 'Approve' })).toBeEnabled();
+      await form.getByRole('button', { name: 'Approve' }).press('Enter');
+      await expect(said).toContainText('Approved', { timeout: 60_000 });
+      if (i < approvers.length - 1)
+        await expect(step(n)).toContainText(`Approvals so far: ${i + 1} of ${approvers.length}`, { timeout: 60_000 });
+    }
+  };
+  return { said, step, witness, manual, quorumStep };
+}
+
 /** Each holder in turn shows their card on "Collect the share cards", reads it and hides it; the cards' texts. */
 async function collectCards(
   page: Page,
   advance: () => void,
-  factors: (form: Locator, who: Person) => Promise<void>,
+  factors: Factors,
   holders: Person[],
   rehearsal: boolean,
 ): Promise<string[]> {
@@ -241,55 +303,24 @@ test('a root key ceremony from the template: checked, printed, rehearsed, starte
   await expect(page.getByRole('form', { name: 'Start the rehearsal run' })).toContainText('This run is the rehearsal.');
   await startRun('Start the rehearsal run');
 
-  const step = (n: number) => page.getByRole('region', { name: new RegExp(`^Step ${n} of 9`) });
-  const witness = async (n: number, title: string) => {
-    custos.advance(30);
-    const form = page.getByRole('form', { name: `Witness step ${n}: ${title}` });
-    await factors(form, eve);
-    await form.getByRole('button', { name: 'I witnessed this step' }).press('Enter');
-    await expect(said).toContainText(n === 9 ? 'The ceremony is complete' : 'Confirmed.', { timeout: 60_000 });
-  };
-  /**
-   * The performer proposes; each approver types the fingerprint they compared and both factors, in turn. In the real
-   * run it is the one on the paper; a rehearsal's differs (its token is the scratch one), so it is read off the screen.
-   */
+  const {
+    step,
+    witness,
+    manual,
+    quorumStep: approvedBy,
+  } = runnerSteps(page, () => custos.advance(30), factors, 9, eve);
+  /** In the real run the fingerprint is the one on the paper; a rehearsal's differs (its token is the scratch one). */
   const quorumStep = async (n: number, id: string, title: string, by: Person, approvers: Person[], paper: boolean) => {
-    custos.advance(30);
-    const propose = page.getByRole('form', { name: `Do step ${n}: ${title}` });
-    await factors(propose, by);
-    await propose.getByRole('button', { name: 'Propose it' }).press('Enter');
-    await expect(said).toContainText('Proposed. Each approver compares the fingerprint', { timeout: 60_000 });
-    const shown = (await step(n).locator('.compare .fingerprint').innerText()).trim();
-    if (paper) expect(shown).toBe(fingerprint(id));
-    else expect(shown).not.toBe(fingerprint(id));
-    await expect(said).toContainText(`Proposed. Each approver compares the fingerprint ${shown}`);
-    await expect(step(n).locator('.compare')).toContainText(shown);
-    await expect(step(n)).toContainText(`Approvals so far: 0 of 2`);
-    if (n === 2) await shot('approve');
-    for (const [i, who] of approvers.entries()) {
-      custos.advance(30);
-      const form = page.getByRole('form', { name: `Approve step ${n}: ${title}` });
-      await form.locator('#approver-who').selectOption({ label: who.name });
-      await form.getByLabel('Fingerprint as read from your printed script').fill(shown);
-      await factors(form, who);
-      await expect(form.getByRole('button', { name: 'Approve' })).toBeEnabled();
-      await form.getByRole('button', { name: 'Approve' }).press('Enter');
-      await expect(said).toContainText('Approved', { timeout: 60_000 });
-      // The next approver steps up once this approval is held.
-      if (i < approvers.length - 1)
-        await expect(step(n)).toContainText(`Approvals so far: ${i + 1} of 2`, { timeout: 60_000 });
-    }
+    await approvedBy(n, title, by, approvers, async (shown) => {
+      if (paper) expect(shown).toBe(fingerprint(id));
+      else expect(shown).not.toBe(fingerprint(id));
+      await expect(step(n).locator('.compare')).toContainText(shown);
+      if (n === 2) await shot('approve');
+    });
     await expect(step(n)).toContainText('waiting for witnesses');
   };
-  const manualStep = async (n: number, title: string, by: Person, value: string) => {
-    custos.advance(30);
-    const form = page.getByRole('form', { name: `Do step ${n}: ${title}` });
-    await form.getByLabel(/serial, as read aloud$/).fill(value);
-    await factors(form, by);
-    await form.getByRole('button', { name: 'Record that it is done' }).press('Enter');
-    await expect(step(n)).toContainText(`Recorded: ${value}`, { timeout: 60_000 });
-    await witness(n, title);
-  };
+  const manualStep = (n: number, title: string, by: Person, value: string) =>
+    manual(n, title, by, /serial, as read aloud$/, value);
   /** The real run keeps its pictures in docs/screens/; the rehearsal's runner is held to axe at the same points. */
   let shot = (point: string) => checkScreen(page, `03-ceremonies-runner-${point}`);
   const rehearsalShots = (point: string) =>
@@ -681,41 +712,7 @@ test('a restore drill from the template: its rehearsal hands out practice cards 
     await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
     await form.getByLabel(`${who.name}’s code`).fill(code(who));
   };
-  const said = page.locator('.runner .outcome');
-  const step = (n: number) => page.getByRole('region', { name: new RegExp(`^Step ${n} of 6`) });
-  const witness = async (n: number, title: string) => {
-    custos.advance(30);
-    const form = page.getByRole('form', { name: `Witness step ${n}: ${title}` });
-    await factors(form, eve);
-    await form.getByRole('button', { name: 'I witnessed this step' }).press('Enter');
-    await expect(said).toContainText(n === 6 ? 'The ceremony is complete' : 'Confirmed.', { timeout: 60_000 });
-  };
-  const manual = async (n: number, title: string, label: RegExp, value: string) => {
-    custos.advance(30);
-    const form = page.getByRole('form', { name: `Do step ${n}: ${title}` });
-    await form.getByLabel(label).fill(value);
-    await factors(form, ada);
-    await form.getByRole('button', { name: 'Record that it is done' }).press('Enter');
-    await expect(step(n)).toContainText(`Recorded: ${value}`, { timeout: 60_000 });
-    await witness(n, title);
-  };
-  const quorumStep = async (n: number, title: string, by: Person, approvers: Person[]) => {
-    custos.advance(30);
-    const propose = page.getByRole('form', { name: `Do step ${n}: ${title}` });
-    await factors(propose, by);
-    await propose.getByRole('button', { name: 'Propose it' }).press('Enter');
-    await expect(said).toContainText('Proposed. Each approver compares the fingerprint', { timeout: 60_000 });
-    const shown = (await step(n).locator('.compare .fingerprint').innerText()).trim();
-    for (const who of approvers) {
-      custos.advance(30);
-      const form = page.getByRole('form', { name: `Approve step ${n}: ${title}` });
-      await form.locator('#approver-who').selectOption({ label: who.name });
-      await form.getByLabel('Fingerprint as read from your printed script').fill(shown);
-      await factors(form, who);
-      await form.getByRole('button', { name: 'Approve' }).press('Enter');
-      await expect(said).toContainText('Approved', { timeout: 60_000 });
-    }
-  };
+  const { said, step, witness, manual, quorumStep } = runnerSteps(page, () => custos.advance(30), factors, 6, eve);
 
   const start = async (form: string) => {
     const starting = page.getByRole('form', { name: form });
@@ -734,7 +731,7 @@ test('a restore drill from the template: its rehearsal hands out practice cards 
     await custody.getByRole('button', { name: 'Take the token into custody' }).press('Enter');
     await expect(said).toContainText('Done. The witnesses confirm it next', { timeout: 90_000 });
     await witness(1, 'Take the drill token into custody');
-    await manual(2, 'Open the card bags', /^Bag serials as read, as read aloud$/, 'TE-100001 TE-100002 TE-100003');
+    await manual(2, 'Open the card bags', ada, /^Bag serials as read, as read aloud$/, 'TE-100001 TE-100002 TE-100003');
 
     // Step 3: approved, the restore waits for two cards, typed here in the runner by their holders.
     await quorumStep(3, 'Restore the backup set', ada, [babbage, curie]);
@@ -769,7 +766,7 @@ test('a restore drill from the template: its rehearsal hands out practice cards 
     // Step 4: a restored key signs the drill's text; steps 5 and 6 close the drill.
     await quorumStep(4, 'Sign a test text with a restored key', babbage, [ada, curie]);
     await witness(4, 'Sign a test text with a restored key');
-    await manual(5, 'Seal the cards again', /^New bag serials, as read aloud$/, 'TE-200001 TE-200002 TE-200003');
+    await manual(5, 'Seal the cards again', ada, /^New bag serials, as read aloud$/, 'TE-200001 TE-200002 TE-200003');
     custos.advance(30);
     const checkpoint = page.getByRole('form', { name: 'Do step 6: Sign the closing checkpoint' });
     await factors(checkpoint, ada);
