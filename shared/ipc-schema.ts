@@ -343,6 +343,11 @@ export type CustosBridge = {
       : never;
   };
 } & {
+  /**
+   * Whether the screens show a rehearsal: from then on every request is meant for it, and main refuses one that would
+   * reach the real installation instead (its process stopped before the screens heard), never carrying it out.
+   */
+  expectRehearsal(on: boolean): void;
   on: {
     [D in keyof Events]: {
       [E in keyof Events[D]]: Events[D][E] extends { payload: infer P }
@@ -354,24 +359,35 @@ export type CustosBridge = {
   };
 };
 
+/** What the screens meant a request for, sent beside it: main only ever refuses more because of it. */
+export interface RequestIntent {
+  rehearsal: boolean;
+}
+
 /**
  * Builds the bridge object from a transport; the preload and the e2e harness both use it. It
  * refers to nothing outside itself, so the harness can run this very function inside the page.
  */
 export function buildBridge(
   transport: {
-    invoke(channel: ChannelName, input: unknown): Promise<unknown>;
+    invoke(channel: ChannelName, input: unknown, intent: RequestIntent): Promise<unknown>;
     subscribe(event: EventName, listener: (payload: unknown) => void): () => void;
   },
   channels: readonly ChannelName[],
   events: readonly EventName[],
 ): CustosBridge {
-  const bridge: Record<string, Record<string, unknown>> = { on: {} };
+  let rehearsal = false;
+  const bridge: Record<string, unknown> = {
+    on: {},
+    expectRehearsal: (on: unknown) => {
+      rehearsal = on === true;
+    },
+  };
   const on = bridge.on as Record<string, Record<string, unknown>>;
   for (const name of channels) {
     const [domain, call] = name.split('.') as [string, string];
-    bridge[domain] ??= {};
-    bridge[domain][call] = (input: unknown) => transport.invoke(name, input);
+    const group = (bridge[domain] ??= {}) as Record<string, unknown>;
+    group[call] = (input: unknown) => transport.invoke(name, input, { rehearsal });
   }
   for (const name of events) {
     const [domain, event] = name.split('.') as [string, string];

@@ -14,16 +14,16 @@ export async function attachCore(
   events: EventHub | null,
   origin: string,
 ): Promise<() => void> {
-  await page.exposeBinding('__custosInvoke', async (source, channel: unknown, payload: unknown) => {
+  await page.exposeBinding('__custosInvoke', async (source, channel: unknown, payload: unknown, intent: unknown) => {
     if (source.frame !== source.page.mainFrame() || new URL(source.frame.url()).origin !== origin) {
       throw new Error('unexpected sender');
     }
-    return router.dispatch(channel, payload);
+    return router.dispatch(channel, payload, intent);
   });
   await page.addInitScript(`(() => {
     const listeners = new Map();
     const transport = {
-      invoke: (channel, input) => window.__custosInvoke(channel, input),
+      invoke: (channel, input, intent) => window.__custosInvoke(channel, input, intent),
       subscribe: (event, listener) => {
         if (!listeners.has(event)) listeners.set(event, new Set());
         listeners.get(event).add(listener);

@@ -142,6 +142,19 @@ test('the page gets exactly the declared channels; bad payloads are refused with
   });
   expect(results.malformed).toMatchObject({ ok: false, error: { code: 'IPC_INVALID_PAYLOAD' } });
   expect(results.unknown).toMatchObject({ ok: false, error: { code: 'IPC_UNKNOWN_CHANNEL' } });
+  // Besides the channels, one switch: whether the screens show a rehearsal. A request meant for a rehearsal when none
+  // is open (its process stopped before the screens heard) is refused, not done in the real installation.
+  const meant = await page.evaluate(async () => {
+    const w = window as unknown as {
+      custos: { expectRehearsal(on: boolean): void; tokens: { status(i: unknown): Promise<unknown> } };
+    };
+    w.custos.expectRehearsal(true);
+    const refused = await w.custos.tokens.status({});
+    w.custos.expectRehearsal(false);
+    return { refused, answered: await w.custos.tokens.status({}) };
+  });
+  expect(meant.refused).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
+  expect(meant.answered).toMatchObject({ ok: true });
 });
 
 test('runs under the strict CSP without violations and never leaves its origin', async ({ custos, page }) => {

@@ -8,12 +8,12 @@ import { isTrustedSender } from './security';
 /** One ipcMain handler per declared channel; anything else has no handler at all. */
 export function registerIpc(router: Router, window: () => BrowserWindow | null, log: Log): void {
   for (const name of channelNames) {
-    ipcMain.handle(name, (event, payload: unknown) => {
+    ipcMain.handle(name, (event, payload: unknown, intent: unknown) => {
       if (!isTrustedSender(event, window())) {
         log.warn('dropped IPC from an unexpected sender', { channel: name, url: event.senderFrame?.url.slice(0, 200) });
         throw new Error('unexpected sender');
       }
-      return router.dispatch(name, payload);
+      return router.dispatch(name, payload, intent);
     });
   }
 }

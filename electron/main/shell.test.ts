@@ -451,7 +451,14 @@ describe('IPC dispatch', () => {
     await expect(
       handler({ sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } }, {}),
     ).resolves.toEqual({ ok: true, value: 1 });
-    expect(dispatch).toHaveBeenCalledWith('tokens.status', {});
+    expect(dispatch).toHaveBeenCalledWith('tokens.status', {}, undefined);
+    // What the screens meant it for travels with it: the router may refuse because of it, never do more.
+    await handler(
+      { sender: window.webContents, senderFrame: { url: 'app://custos/index.html', parent: null } },
+      {},
+      { rehearsal: true },
+    );
+    expect(dispatch).toHaveBeenLastCalledWith('tokens.status', {}, { rehearsal: true });
   });
 });
 

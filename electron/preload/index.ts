@@ -7,7 +7,7 @@ contextBridge.exposeInMainWorld(
   'custos',
   buildBridge(
     {
-      invoke: (channel, input) => ipcRenderer.invoke(channel, input),
+      invoke: (channel, input, intent) => ipcRenderer.invoke(channel, input, intent),
       subscribe: (event, listener) => {
         const handler = (_event: IpcRendererEvent, payload: unknown) => listener(payload);
         ipcRenderer.on(event, handler);

@@ -29,11 +29,22 @@ describe('preload', () => {
     const events = Object.entries(on).flatMap(([domain, group]) => Object.keys(group).map((e) => `${domain}.${e}`));
     expect(events.sort()).toEqual([...eventNames].sort());
     expect(JSON.stringify(Object.keys(exposed))).not.toMatch(/ipc|send|invoke|electron/i);
+    // Besides them, one switch: whether the screens show a rehearsal (it only ever makes main refuse more).
+    expect(Object.keys(exposed).filter((k) => typeof exposed[k] === 'function')).toEqual(['expectRehearsal']);
   });
 
-  it('invokes exactly the named channel with the input', async () => {
-    await (exposed.tokens!.status as (i: unknown) => Promise<unknown>)({});
-    expect(electron.ipcRenderer.invoke).toHaveBeenCalledWith('tokens.status', {});
+  it('invokes exactly the named channel with the input, and says whether the screens show a rehearsal', async () => {
+    const status = exposed.tokens!.status as (i: unknown) => Promise<unknown>;
+    await status({});
+    expect(electron.ipcRenderer.invoke).toHaveBeenLastCalledWith('tokens.status', {}, { rehearsal: false });
+    const expectRehearsal = exposed.expectRehearsal as unknown as (on: unknown) => void;
+    expectRehearsal(true);
+    await status({});
+    expect(electron.ipcRenderer.invoke).toHaveBeenLastCalledWith('tokens.status', {}, { rehearsal: true });
+    // Only true itself turns it on.
+    expectRehearsal('yes');
+    await status({});
+    expect(electron.ipcRenderer.invoke).toHaveBeenLastCalledWith('tokens.status', {}, { rehearsal: false });
   });
 
   it('hands listeners the payload only, never the IPC event (which would expose sender)', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ModuleStatus } from '../../../shared/tokens';
 import { CustosError } from '../errors';
 import { silentLog } from '../log';
-import { Router, type Handlers } from './router';
+import { Router, type Diversion, type Handlers } from './router';
 
 const ready: ModuleStatus = {
   state: 'ready',
@@ -132,7 +132,8 @@ describe('Router', () => {
     expect(seen).toEqual(['tokens.select refused IPC_INVALID_PAYLOAD', 'audit.entry refused IPC_INVALID_PAYLOAD']);
   });
 
-  it('while only a diversion may answer, refuses here what it does not take (a stopped rehearsal), recorded', async () => {
+  /** A router whose tokens.select is counted, its dispatches observed as the audit log sees them. */
+  function observed(diversion: Diversion | null = null) {
     const seen: string[] = [];
     const calls: string[] = [];
     const handlers: Partial<Handlers> = {
@@ -141,20 +142,36 @@ describe('Router', () => {
         return ref;
       },
     };
-    const r = new Router(
-      handlers as Handlers,
-      silentLog,
-      (report) => void seen.push(`${report.channel} ${report.outcome} ${report.code}`),
-      { applies: () => false, forward: () => Promise.reject(new Error('not forwarded')) },
-    );
+    const report = (r: { channel: string | null; outcome: string; code: string | null }) =>
+      void seen.push(`${r.channel} ${r.outcome} ${r.code}`);
+    return { r: new Router(handlers as Handlers, silentLog, report, diversion), seen, calls };
+  }
+  const ref = { serial: 'abc', label: 'x' };
+
+  it('while only a diversion may answer, refuses here what it does not take (a stopped rehearsal), recorded', async () => {
+    const { r, seen, calls } = observed({
+      applies: () => false,
+      forward: () => Promise.reject(new Error('not forwarded')),
+    });
     r.onlyWhileDiverted(true);
-    const refused = await r.dispatch('tokens.select', { serial: 'abc', label: 'x' });
-    expect(refused).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
+    expect(await r.dispatch('tokens.select', ref)).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
     expect(calls).toEqual([]);
     expect(seen).toEqual(['tokens.select failed REHEARSAL_STOPPED']);
     r.onlyWhileDiverted(false);
-    expect(await r.dispatch('tokens.select', { serial: 'abc', label: 'x' })).toMatchObject({ ok: true });
+    expect(await r.dispatch('tokens.select', ref)).toMatchObject({ ok: true });
     expect(calls).toEqual(['select abc']);
+  });
+
+  it('refuses, recorded, a request the app’s screens meant for a rehearsal that is not open; any other intent is inert', async () => {
+    const { r, seen, calls } = observed();
+    expect(await r.dispatch('tokens.select', ref, { rehearsal: true })).toMatchObject({
+      ok: false,
+      error: { code: 'REHEARSAL_STOPPED' },
+    });
+    expect(seen).toEqual(['tokens.select failed REHEARSAL_STOPPED']);
+    for (const intent of [undefined, null, 'rehearsal', { rehearsal: 'true' }, { rehearsal: false }, [true]])
+      expect(await r.dispatch('tokens.select', ref, intent)).toMatchObject({ ok: true });
+    expect(calls).toHaveLength(6);
   });
 
   it('strips fields the schema does not declare from results', async () => {

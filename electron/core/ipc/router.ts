@@ -58,12 +58,17 @@ export class Router {
     this.divertedOnly = on;
   }
 
-  async dispatch(name: unknown, payload: unknown): Promise<Envelope<unknown>> {
+  /**
+   * `intent` is what the sender meant the request for (the app's screens: `{ rehearsal: true }` while they show a
+   * rehearsal). It can only make the router refuse: a request meant for a rehearsal that is gone is never done here.
+   */
+  async dispatch(name: unknown, payload: unknown, intent?: unknown): Promise<Envelope<unknown>> {
     // Answered and recorded where it went (the scratch installation validates and records it there).
     if (this.diversion && isChannelName(name) && this.diversion.applies(name))
       return this.diversion.forward(name, payload).catch((error: unknown) => this.failed(name, error));
+    const forRehearsal = this.divertedOnly || (isRecord(intent) && intent.rehearsal === true);
     const { result, handled } =
-      this.divertedOnly && !(isChannelName(name) && name.startsWith('rehearsals.'))
+      forRehearsal && !(isChannelName(name) && name.startsWith('rehearsals.'))
         ? { result: failure(REHEARSAL_GONE), handled: false }
         : await this.handle(name, payload);
     const known = isChannelName(name) ? name : null;
@@ -134,6 +139,10 @@ const REHEARSAL_GONE: WireError = {
   message: 'The rehearsal is no longer open, so this was not done: nothing meant for a rehearsal is done for real.',
   remedy: ['Start the rehearsal again.'],
 };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
 
 function failure(error: WireError): Envelope<never> {
   return { ok: false, error };

@@ -93,7 +93,7 @@ export function createFakeElectron() {
     getPath: vi.fn((_name: string) => '/nonexistent-userdata'),
     getVersion: () => '0.0.0-test',
   });
-  const ipcHandlers = new Map<string, (event: unknown, payload: unknown) => unknown>();
+  const ipcHandlers = new Map<string, (event: unknown, payload: unknown, intent?: unknown) => unknown>();
   const module = {
     app,
     BrowserWindow: FakeBrowserWindow,

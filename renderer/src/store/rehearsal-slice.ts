@@ -119,6 +119,9 @@ export const createRehearsalSlice =
       async applyRehearsal(status) {
         const before = get().rehearsal.active;
         set({ rehearsal: status });
+        // While the screens show it, every request is the rehearsal's: main refuses one that would reach the real
+        // installation because the rehearsal stopped before this status arrived.
+        bridge.expectRehearsal(status.active !== null);
         // The answer and the push of one move both arrive: the first reloads, the second waits for it.
         if (installationOf(before) === installationOf(status.active)) return shown;
         lead(before, status.active);
