@@ -5,6 +5,7 @@ import { CustosCore } from '../custos-core';
 import { silentLog } from '../log';
 import { backupInstallation } from '../testing/backup-installation';
 import { tempDataDirs } from '../testing/softhsm-fixture';
+import { PRACTICE_SET_PROPOSAL } from './backup-service';
 import { backupFileText, parseBackupFile, signManifest } from './manifest';
 import { auditKeyFingerprint } from './manifest-authenticity';
 
@@ -97,6 +98,18 @@ describe('importing a backup file in the app', () => {
     });
     // The file already here, imported again, is still the same set: nothing to refuse.
     expect(core!.backups.importFile(readFileSync(made.path, 'utf8'))).toMatchObject({ setId: made.setId });
+  });
+
+  it('refuses a rehearsal’s practice set, whose signed manifest says so, even under an id not held here', async () => {
+    const two = installationTwo(made.path);
+    const { manifest } = parseBackupFile(readFileSync(made.path, 'utf8'));
+    const own = { installation: core!.audit.origin, auditKey: core!.audit.noteKey()!.publicKey.toString('base64') };
+    const practice = signManifest(core!.audit, { ...manifest, ...own, proposal: PRACTICE_SET_PROPOSAL });
+    expect(() => core!.backups.importFile(backupFileText(practice.text, practice.signature))).toThrow(
+      'This file is a rehearsal’s practice set',
+    );
+    expect(two.stored()).toEqual([]);
+    expect(two.imports()).toEqual([expect.objectContaining({ result: { status: 'refused', code: 'BACKUP_INVALID' } })]);
   });
 
   it('without a fingerprint, stores it pending: the cards will check it', async () => {

@@ -54,6 +54,8 @@ export type PrintableCard = Omit<WirePrintableCard, 'qrSvg'> & { qr: string };
 
 const CARD_MINUTES = 30;
 const PRACTICE_CARD_MINUTES = 24 * 60;
+/** The signed `proposal` of a rehearsal's practice set's manifest (a real set names the proposal that made it). */
+export const PRACTICE_SET_PROPOSAL = 'rehearsal practice set';
 const SHARE_MINUTES = 15;
 
 /**
@@ -154,7 +156,7 @@ export class BackupService {
       holders: set.holders,
       threshold: set.threshold,
       verify: true,
-      proposal: 'rehearsal practice set',
+      proposal: PRACTICE_SET_PROPOSAL,
       // Held while the rehearsal lasts, not half an hour: they protect nothing real, and the run comes after.
       cardMinutes: PRACTICE_CARD_MINUTES,
       describe: (key, kcv, blob) => {
@@ -743,6 +745,13 @@ export class BackupService {
       const parsed = parseBackupFile(typeof json === 'string' ? json : json());
       const { audit } = this.options;
       const authenticated = authenticateManifest(audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey);
+      // Its signed proposal field says so: a practice set holds stand-ins under a real set's id, and is never imported.
+      if (parsed.manifest.proposal === PRACTICE_SET_PROPOSAL)
+        throw new CustosError(
+          'BACKUP_INVALID',
+          'This file is a rehearsal’s practice set: it holds stand-ins, never real keys. Nothing was imported.',
+          ['Use the backup file of the real set.'],
+        );
       read = { ...parsed, ...authenticated };
     } catch (error) {
       this.options.audit.record({
