@@ -106,7 +106,7 @@ describe('importing a backup file in the app', () => {
     const own = { installation: core!.audit.origin, auditKey: core!.audit.noteKey()!.publicKey.toString('base64') };
     const practice = signManifest(core!.audit, { ...manifest, ...own, proposal: PRACTICE_SET_PROPOSAL });
     expect(() => core!.backups.importFile(backupFileText(practice.text, practice.signature))).toThrow(
-      'This file is a rehearsal’s practice set',
+      'This file is a backup set made in a rehearsal',
     );
     expect(two.stored()).toEqual([]);
     expect(two.imports()).toEqual([expect.objectContaining({ result: { status: 'refused', code: 'BACKUP_INVALID' } })]);

@@ -54,8 +54,13 @@ export type PrintableCard = Omit<WirePrintableCard, 'qrSvg'> & { qr: string };
 
 const CARD_MINUTES = 30;
 const PRACTICE_CARD_MINUTES = 24 * 60;
-/** The signed `proposal` of a rehearsal's practice set's manifest (a real set names the proposal that made it). */
+/**
+ * The signed `proposal` of a rehearsal's practice set's manifest (a real set names the proposal that made it). A set
+ * that a rehearsed `key.backup` makes holds stand-ins too: its manifest names its proposal after this mark.
+ */
 export const PRACTICE_SET_PROPOSAL = 'rehearsal practice set';
+const isPractice = (proposal: string) =>
+  proposal === PRACTICE_SET_PROPOSAL || proposal.startsWith(`${PRACTICE_SET_PROPOSAL}: `);
 const SHARE_MINUTES = 15;
 
 /**
@@ -102,7 +107,7 @@ export class BackupService {
           holders: p.holders.map((id) => ({ id, name: this.options.custodians.get(id).name })),
           threshold: p.threshold,
           verify: p.verify,
-          proposal: proposalId,
+          proposal: this.options.rehearsal?.() ? `${PRACTICE_SET_PROPOSAL}: ${proposalId}` : proposalId,
           describe: (key, kcv, blob) => this.manifestKey(key, kcv, blob),
           cardMinutes: CARD_MINUTES,
         });
@@ -745,11 +750,11 @@ export class BackupService {
       const parsed = parseBackupFile(typeof json === 'string' ? json : json());
       const { audit } = this.options;
       const authenticated = authenticateManifest(audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey);
-      // Its signed proposal field says so: a practice set holds stand-ins under a real set's id, and is never imported.
-      if (parsed.manifest.proposal === PRACTICE_SET_PROPOSAL)
+      // Its signed proposal field says so: a rehearsal's set holds stand-ins under real key ids, and is never imported.
+      if (isPractice(parsed.manifest.proposal))
         throw new CustosError(
           'BACKUP_INVALID',
-          'This file is a rehearsal’s practice set: it holds stand-ins, never real keys. Nothing was imported.',
+          'This file is a backup set made in a rehearsal: it holds stand-ins, never real keys. Nothing was imported.',
           ['Use the backup file of the real set.'],
         );
       read = { ...parsed, ...authenticated };

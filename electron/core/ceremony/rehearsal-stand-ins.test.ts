@@ -1,14 +1,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { RunView } from '../../../shared/ceremony-script';
 import type { ProposalView } from '../../../shared/quorum';
 import type { RehearsalStatus } from '../../../shared/rehearsals';
 import type { BackupSummary } from '../../../shared/backups';
+import Database from 'better-sqlite3';
 import pkcs11js from 'pkcs11js';
 import type { KeyRecord } from '../../../shared/keys';
 import { findObjects } from '../hsm/find-objects';
+import { backupFileText } from '../backup/manifest';
+import { DATABASE_FILE } from '../store/database';
 import { CustosCore } from '../custos-core';
 import {
   call,
@@ -488,7 +491,28 @@ it('a backup and a rotation of real keys are rehearsed on stand-ins: the success
   expect(await runThrough(text)).toMatchObject({ state: 'done', rehearsal: true });
   const successor = (await call<KeyRecord[]>('keys.list')).find((k) => k.previous === second.id)!;
   expect(successor).toMatchObject({ family: first.id, version: 3, state: 'active' });
+  // The rehearsal's set holds a stand-in under the real key's id; its signed manifest says it was made in a rehearsal,
+  // so a copy of it taken out of the scratch database is never imported (before: stored, pending its cards).
+  const [scratchDir] = readdirSync(join(dataDir, 'rehearsals'));
+  // The rehearsal process holds its database exclusively: the copy is read, as a thief of the directory would.
+  const copy = join(dataDir, 'scratch-copy.db');
+  for (const suffix of ['', '-wal'])
+    copyFileSync(join(dataDir, 'rehearsals', scratchDir!, DATABASE_FILE + suffix), copy + suffix);
+  const scratch = new Database(copy, { readonly: true });
+  const row = scratch.prepare('SELECT manifest, signature FROM backups').get() as {
+    manifest: string;
+    signature: Buffer;
+  };
+  scratch.close();
+  expect(JSON.parse(row.manifest)).toMatchObject({
+    keys: [{ id: kept.id }],
+    proposal: expect.stringMatching(/^rehearsal practice set: /),
+  });
+  expect(() => core.backups.importFile(backupFileText(row.manifest, row.signature))).toThrow(
+    expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('made in a rehearsal') }),
+  );
   expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
+  expect(await call<BackupSummary[]>('backups.list')).toEqual([]);
   // Nothing real changed: the inventory, nor the objects under each real key's CKA_ID in the real token.
   expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
   expect([kept.id, first.id, second.id].map(objectsInRealToken)).toEqual(objects);
