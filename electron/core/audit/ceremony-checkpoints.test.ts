@@ -1,15 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BackupService } from '../backup/backup-service';
+import type { BackupService } from '../backup/backup-service';
 import { turnover } from '../custody/turnover';
-import { KeyInventory } from '../keys/key-inventory';
-import { keyChecks, keyOperations } from '../keys/key-operations';
-import { ACTION_PARAMS } from '../../../shared/actions';
+import type { KeyInventory } from '../keys/key-inventory';
 import type { QuorumService } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
 import { ReportService } from '../reports/report-service';
 import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
-import { quorumFixture } from '../testing/quorum-fixture';
+import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
 import { tempDataDir } from '../testing/softhsm-fixture';
 
 /**
@@ -18,7 +16,8 @@ import { tempDataDir } from '../testing/softhsm-fixture';
  */
 let dataDir: string;
 let cleanup: () => void;
-let f: Awaited<ReturnType<typeof quorumFixture>>;
+let bed: BackupInstallation | undefined;
+let f: BackupInstallation['f'];
 let quorum: QuorumService;
 let backups: BackupService;
 let inventory: KeyInventory;
@@ -26,41 +25,15 @@ let custodyId: string;
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [
-    { name: 'Ada' },
-    { name: 'Babbage' },
-    { name: 'Curie' },
-    { name: 'Olga', roles: ['security-officer'] },
-  ]);
-  const now = () => f.clock.now;
-  inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  backups = new BackupService({
-    store: f.opened.store,
-    audit: f.opened.audit,
-    custodians: f.custodians,
-    keys: inventory,
-    module: () => f.module,
-    quorum: () => quorum,
-    clock: now,
+  bed = await backupInstallation(dataDir, {
+    officer: true,
+    ceremonies: (parts) => ({ 'custody.redeal': turnover(parts.custody) }),
+    source: 'keys',
   });
-  quorum = f.quorum(
-    keyOperations(f.opened.store, now, inventory),
-    {
-      'key.backup': backups.backupCeremony(),
-      'key.restore': backups.restoreCeremony(),
-      'custody.redeal': turnover(f.custody),
-    },
-    ACTION_PARAMS,
-    keyChecks(f.opened.store, now, inventory),
-  );
-  custodyId = (
-    await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'keys' })
-  ).id;
+  ({ f, quorum, backups, inventory, source: custodyId } = bed);
 });
 afterEach(() => {
-  quorum?.forgetAll();
-  backups?.forgetAll();
-  f?.close();
+  bed?.close();
   cleanup();
 });
 
@@ -169,9 +142,8 @@ describe('a checkpoint at the end of every ceremony', () => {
     });
     expect(generated.state).toBe('executed');
     const size = f.opened.audit.log().size();
-    quorum.forgetAll();
-    f.close();
-    f = undefined as unknown as typeof f;
+    bed!.close();
+    bed = undefined;
     // Everything the ceremony recorded, from its first approval on, is removed with its checkpoints.
     asDatabaseWriter(dataDir, (db) => {
       const first = db

@@ -13,23 +13,20 @@ import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json';
-import { KeyInventory } from '../keys/key-inventory';
-import { keyOperations } from '../keys/key-operations';
-import { ACTION_PARAMS } from '../../../shared/actions';
+import type { KeyInventory } from '../keys/key-inventory';
 import { QuorumService } from '../quorum/quorum-service';
-import type { ProposalView } from '../../../shared/quorum';
 import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
-import { quorumFixture } from '../testing/quorum-fixture';
+import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { readAttributes } from '../testing/token-attributes';
-import { BackupService } from './backup-service';
+import type { BackupService } from './backup-service';
 import { chooseWrapMechanism, createTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
 
 let dataDir: string;
 let cleanup: () => void;
-let f: Awaited<ReturnType<typeof quorumFixture>>;
+let bed: BackupInstallation;
+let f: BackupInstallation['f'];
 let quorum: QuorumService;
 let backups: BackupService;
 let inventory: KeyInventory;
@@ -37,49 +34,16 @@ let source: string;
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
-  const now = () => f.clock.now;
-  inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  backups = new BackupService({
-    store: f.opened.store,
-    audit: f.opened.audit,
-    custodians: f.custodians,
-    keys: inventory,
-    module: () => f.module,
-    quorum: () => quorum,
-    clock: now,
-  });
-  const operations = { ...keyOperations(f.opened.store, now, inventory), 'test.read-attributes': readAttributes };
-  quorum = f.quorum(
-    operations,
-    { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() },
-    ACTION_PARAMS,
-  );
-  source = (
-    await f.custody.take({
-      token: { serial: '', label: '' },
-      threshold: 2,
-      holders: f.holders(0, 1, 2),
-      label: 'source',
-    })
-  ).id;
+  bed = await backupInstallation(dataDir);
+  ({ f, quorum, backups, inventory, source } = bed);
 });
 afterEach(() => {
-  quorum.forgetAll();
-  backups.forgetAll();
-  f.close();
+  bed.close();
   cleanup();
 });
 
 const id = (who: number) => f.enrolled[who]!.id;
-async function approved(
-  custodyId: string,
-  action: string,
-  params: Record<string, unknown>,
-  approvers = [1, 2],
-): Promise<ProposalView> {
-  return f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: id(0) }), approvers);
-}
+const approved = (...args: Parameters<BackupInstallation['approved']>) => bed.approved(...args);
 async function generate(algorithm: string, usage = 'sign', backupable = true): Promise<string> {
   const done = await approved(source, 'key.generate', {
     algorithm,
@@ -97,10 +61,7 @@ async function backUp(keyIds: string[], holders = [0, 1, 2], threshold = 2) {
   expect(done).toMatchObject({ state: 'executed', outcome: { status: 'ok' } });
   return (done.outcome as { result: { setId: string } }).result.setId;
 }
-async function freshCustody(label: string): Promise<string> {
-  return (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label }))
-    .id;
-}
+const freshCustody = (label: string) => bed.freshCustody(label);
 const auditActions = () =>
   [...f.opened.audit.log().entries()].map(
     (e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } },

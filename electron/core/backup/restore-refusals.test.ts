@@ -2,61 +2,32 @@ import { randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findObjects } from '../hsm/find-objects';
-import { KeyInventory } from '../keys/key-inventory';
-import { keyOperations } from '../keys/key-operations';
-import { ACTION_PARAMS } from '../../../shared/actions';
-import type { QuorumService } from '../quorum/quorum-service';
+import type { KeyInventory } from '../keys/key-inventory';
 import type { ProposalView } from '../../../shared/quorum';
-import { quorumFixture } from '../testing/quorum-fixture';
+import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { BackupService } from './backup-service';
+import type { BackupService } from './backup-service';
 import { proveKey } from './key-wrap';
 
 let cleanup: () => void;
-let f: Awaited<ReturnType<typeof quorumFixture>>;
+let bed: BackupInstallation;
+let f: BackupInstallation['f'];
 let inventory: KeyInventory;
 let backups: BackupService;
-let quorum: QuorumService;
 let source: string;
 
 beforeEach(async () => {
   let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
-  const now = () => f.clock.now;
-  inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  backups = new BackupService({
-    store: f.opened.store,
-    audit: f.opened.audit,
-    custodians: f.custodians,
-    keys: inventory,
-    module: () => f.module,
-    quorum: () => quorum,
-    clock: now,
-  });
-  quorum = f.quorum(
-    keyOperations(f.opened.store, now, inventory),
-    { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() },
-    ACTION_PARAMS,
-  );
-  source = (
-    await f.custody.take({
-      token: { serial: '', label: '' },
-      threshold: 2,
-      holders: f.holders(0, 1, 2),
-      label: 'source',
-    })
-  ).id;
+  bed = await backupInstallation(dataDir);
+  ({ f, backups, inventory, source } = bed);
 });
 afterEach(() => {
-  quorum.forgetAll();
-  backups.forgetAll();
-  f.close();
+  bed.close();
   cleanup();
 });
 
-const approved = (action: string, params: unknown) =>
-  f.approveAll(quorum, quorum.propose({ custodyId: source, action, params, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+const approved = (action: string, params: Record<string, unknown>) => bed.approved(source, action, params);
 const keyOf = (view: ProposalView) => (view.outcome as { result: { keyId: string } }).result.keyId;
 const aes = () =>
   approved('key.generate', {

@@ -3,22 +3,22 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ACTION_PARAMS, describeProposal, NO_LOOKUPS } from '../../../shared/actions';
+import { describeProposal, NO_LOOKUPS } from '../../../shared/actions';
 import type { ProposalView } from '../../../shared/quorum';
 import { totpCodeAt } from '../custodians/totp';
-import { KeyInventory } from '../keys/key-inventory';
-import { keyOperations } from '../keys/key-operations';
+import type { KeyInventory } from '../keys/key-inventory';
 import type { QuorumService } from '../quorum/quorum-service';
 import { renderReportPdf } from '../reports/report-pdf';
 import { ReportService } from '../reports/report-service';
 import { sql } from '../store/sql';
-import { quorumFixture } from '../testing/quorum-fixture';
+import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { BackupService } from './backup-service';
+import type { BackupService } from './backup-service';
 
 let cleanup: () => void;
 let dataDir: string;
-let f: Awaited<ReturnType<typeof quorumFixture>>;
+let bed: BackupInstallation;
+let f: BackupInstallation['f'];
 let inventory: KeyInventory;
 let backups: BackupService;
 let quorum: QuorumService;
@@ -27,30 +27,8 @@ let source: string;
 
 beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
-  f = await quorumFixture(dataDir, [
-    { name: 'Ada' },
-    { name: 'Babbage' },
-    { name: 'Curie' },
-    { name: 'Olga', roles: ['security-officer'] },
-  ]);
-  const now = () => f.clock.now;
-  inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  backups = new BackupService({
-    store: f.opened.store,
-    audit: f.opened.audit,
-    custodians: f.custodians,
-    keys: inventory,
-    module: () => f.module,
-    quorum: () => quorum,
-    clock: now,
-  });
-  const copiesOf = (keyId: string) => backups.copiesOf(keyId);
-  quorum = f.quorum(
-    { ...keyOperations(f.opened.store, now, inventory, copiesOf), 'backup.retire': backups.retirements.operation() },
-    { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() },
-    ACTION_PARAMS,
-    { 'backup.retire': backups.retirements.check },
-  );
+  bed = await backupInstallation(dataDir, { officer: true });
+  ({ f, inventory, backups, quorum, source } = bed);
   reports = new ReportService({
     store: f.opened.store,
     audit: f.opened.audit,
@@ -58,24 +36,14 @@ beforeEach(async () => {
     custody: f.custody,
     keys: inventory,
     quorum,
-    clock: now,
+    clock: () => f.clock.now,
     token: (ref) => ({ ...ref, kind: 'software token' }),
     backups,
-    copies: { of: copiesOf, retirement: (setId) => backups.retirements.retirement(setId) },
+    copies: { of: bed.copiesOf, retirement: (setId) => backups.retirements.retirement(setId) },
   });
-  source = (
-    await f.custody.take({
-      token: { serial: '', label: '' },
-      threshold: 2,
-      holders: f.holders(0, 1, 2),
-      label: 'source',
-    })
-  ).id;
 });
 afterEach(() => {
-  quorum.forgetAll();
-  backups.forgetAll();
-  f.close();
+  bed.close();
   cleanup();
 });
 

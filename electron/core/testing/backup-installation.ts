@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { BackupService } from '../backup/backup-service';
 import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
-import { keyOperations } from '../keys/key-operations';
+import { keyChecks, keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
-import type { QuorumOperation, QuorumService } from '../quorum/quorum-service';
+import type { CeremonyOperation, QuorumOperation, QuorumService } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
-import { quorumFixture } from './quorum-fixture';
+import { quorumFixture, type QuorumFixture } from './quorum-fixture';
 import { readAttributes } from './token-attributes';
 
 /** Test-only: how many objects the logged-in session sees in the token (private ones included). */
@@ -15,10 +15,26 @@ const countObjects: QuorumOperation = ({ session, lib }) => findObjects(lib, ses
 /**
  * One whole Custos installation for backup tests: its own data directory, audit token, three
  * custodians (Ada, Babbage, Curie), a custody token "source" held 2 of 3, and the backup service
- * with its two ceremonies on a quorum. Close it before opening another in the same process.
+ * with its two ceremonies and the retirement on a quorum, wired with the key operations and their
+ * proposal-time checks as the core wires them. Close it before opening another in the same process.
  */
-export async function backupInstallation(dataDir: string) {
-  const f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+export async function backupInstallation(
+  dataDir: string,
+  options: {
+    /** Olga, a security officer, enrolled after the three holders. */
+    officer?: boolean;
+    /** Ceremonies beside the backup and the restore. */
+    ceremonies?: (f: QuorumFixture) => Record<string, CeremonyOperation>;
+    /** The label of the custody token the keys are made in. */
+    source?: string;
+  } = {},
+) {
+  const f = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    ...(options.officer ? [{ name: 'Olga', roles: ['security-officer' as const] }] : []),
+  ]);
   const now = () => f.clock.now;
   const inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
   let quorum: QuorumService | null = null;
@@ -31,21 +47,28 @@ export async function backupInstallation(dataDir: string) {
     quorum: () => quorum!,
     clock: now,
   });
+  const copiesOf = (keyId: string) => backups.copiesOf(keyId);
   const operations = {
-    ...keyOperations(f.opened.store, now, inventory),
+    ...keyOperations(f.opened.store, now, inventory, copiesOf),
+    'backup.retire': backups.retirements.operation(),
     'test.read-attributes': readAttributes,
     'test.count-objects': countObjects,
   };
   quorum = f.quorum(
     operations,
-    { 'key.backup': backups.backupCeremony(), 'key.restore': backups.restoreCeremony() },
+    {
+      'key.backup': backups.backupCeremony(),
+      'key.restore': backups.restoreCeremony(),
+      ...options.ceremonies?.(f),
+    },
     ACTION_PARAMS,
+    { ...keyChecks(f.opened.store, now, inventory), 'backup.retire': backups.retirements.check },
   );
   const q = quorum;
   const id = (who: number) => f.enrolled[who]!.id;
   const freshCustody = async (label: string) =>
     (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;
-  const source = await freshCustody('source');
+  const source = await freshCustody(options.source ?? 'source');
   /** Proposed by Ada, approved by Babbage and Curie unless told otherwise. */
   const approved = (
     custodyId: string,
@@ -58,6 +81,7 @@ export async function backupInstallation(dataDir: string) {
     quorum: q,
     backups,
     inventory,
+    copiesOf,
     source,
     id,
     freshCustody,

@@ -163,3 +163,4 @@ export async function quorumFixture(
     },
   };
 }
+export type QuorumFixture = Awaited<ReturnType<typeof quorumFixture>>;
