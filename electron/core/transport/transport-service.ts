@@ -29,7 +29,7 @@ import { CURVES, registration } from '../keys/key-generation';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { CeremonyOperation, ProposalCheck, QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
-import { signState, stateDocument } from '../store/signed-state';
+import { refuseTampered, signState, stateDocument } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { ecdhKek, parsePackage, transportInfo } from './package';
 import type { TransportRecipients } from './recipients';
@@ -276,7 +276,7 @@ export class TransportService {
   list(): TransportPackageSummary[] {
     return this.options.store
       .all<PackageRow>(sql`SELECT * FROM transport_packages ORDER BY recorded_at`)
-      .map((row) => this.summary(row));
+      .map((row) => this.summary(this.checked(row)));
   }
 
   /** The package file and its detached signature (null for a received package), as written out. */
@@ -291,6 +291,19 @@ export class TransportService {
       throw new CustosError('TRANSPORT_PACKAGE_NOT_FOUND', 'There is no such key transport package.', [
         'Run `custos transport packages`.',
       ]);
+    return this.checked(row);
+  }
+
+  /** A package is named by its hash, which proposals bind and the log records: a body without it is refused. */
+  private checked(row: PackageRow): PackageRow {
+    if (sha256Hex(Buffer.from(row.body, 'utf8')) !== row.sha256)
+      refuseTampered(
+        this.options.audit,
+        'TRANSPORT_PACKAGE_INVALID',
+        { type: 'transport-package', id: row.sha256 },
+        `The stored key transport package ${row.sha256.slice(0, 16)}…`,
+        'forged',
+      );
     return row;
   }
 

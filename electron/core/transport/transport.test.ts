@@ -454,6 +454,27 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
     });
   });
 
+  it('refuses a package whose stored body a database writer swapped after the proposal bound its hash', async () => {
+    const { spki } = await wrappingKey();
+    const first = packageFromOpenssl(spki, { usage: 'encrypt' });
+    const other = packageFromOpenssl(spki, { usage: 'encrypt' });
+    const received = transport.receive(JSON.stringify(first.pkg));
+    const proposal = propose('key.import-wrapped', importParams(received.sha256));
+    f.opened.store.execute({
+      text: 'UPDATE transport_packages SET body = ? WHERE sha256 = ?',
+      params: [JSON.stringify(other.pkg), received.sha256],
+    });
+    // Before: the other package's key was unwrapped under the approved hash.
+    const view = await f.approveAll(quorum, proposal, [1, 2]);
+    expect(view).toMatchObject({ state: 'failed', outcome: { code: 'TRANSPORT_PACKAGE_INVALID' } });
+    const ckaId = (view.params as { ckaId: string }).ckaId;
+    expect(() => inventory.get(ckaId)).toThrow();
+    expect(() => transport.list()).toThrow(expect.objectContaining({ code: 'TRANSPORT_PACKAGE_INVALID' }));
+    expect(() => transport.packageFile(received.sha256)).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('was changed outside Custos') }),
+    );
+  });
+
   it('refuses an RSA-OAEP (SHA-256) package on a token that cannot unwrap it, naming the mechanism', async () => {
     const keyId = await keyInToken('RSA-3072', 'wrap', false, true);
     const spki = inventory.publicKey(keyId)!;
