@@ -22,6 +22,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import type { BackupService } from './backup-service';
 import { chooseWrapMechanism, createTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
+import { backupFileText } from './manifest';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -62,6 +63,14 @@ async function backUp(keyIds: string[], holders = [0, 1, 2], threshold = 2) {
   return (done.outcome as { result: { setId: string } }).result.setId;
 }
 const freshCustody = (label: string) => bed.freshCustody(label);
+/** A manifest as a forger makes it: naming an Ed25519 audit key of their own, and signed by it. */
+function selfSigned(manifest: Record<string, unknown>): { text: string; signature: Buffer } {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  const text = canonicalJson({ ...manifest, auditKey: raw.toString('base64') });
+  return { text, signature: sign(null, Buffer.from(text), privateKey) };
+}
+const keyOf = (manifest: Record<string, unknown>) => (manifest.keys as Record<string, unknown>[])[0]!;
 const auditActions = () =>
   [...f.opened.audit.log().entries()].map(
     (e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } },
@@ -442,6 +451,48 @@ describe('backup and restore on SoftHSM2', () => {
       sql`UPDATE backups SET manifest = replace(manifest, '"threshold":2', '"threshold":1') WHERE set_id = ${setId}`,
     );
     expect(() => backups.manifest(setId)).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+  });
+
+  it('refuses a stored manifest a database writer replaced with one signed by a key of their own, naming that key', async () => {
+    const keyId = await generate('AES-256', 'encrypt');
+    const setId = await backUp([keyId]);
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: Record<string, unknown> };
+    const forged = selfSigned({
+      ...manifest,
+      installation: 'elsewhere',
+      keys: [{ ...keyOf(manifest), kcv: 'A0A0A0' }],
+    });
+    f.opened.store.execute(
+      sql`UPDATE backups SET manifest = ${forged.text}, signature = ${forged.signature} WHERE set_id = ${setId}`,
+    );
+    // Before: listed as "made by audit key …, verified", and its restore proposed.
+    expect(() => backups.list()).toThrow(
+      expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('changed outside Custos') }),
+    );
+    expect(() =>
+      quorum.propose({ custodyId: source, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+    await new Promise((resolve) => setImmediate(resolve)); // the refusal is recorded with the next group commit
+    expect(auditActions().at(-1)).toMatchObject({ action: 'backup.tampered', result: { code: 'BACKUP_INVALID' } });
+  });
+
+  it('refuses a set made elsewhere that holds another key under the id of a key in the inventory', async () => {
+    const keyId = await generate('EC-P256');
+    const setId = await backUp([keyId]);
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: Record<string, unknown> };
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
+    const forged = selfSigned({
+      ...manifest,
+      setId: randomBytes(16).toString('hex'),
+      installation: 'elsewhere',
+      keys: [{ ...keyOf(manifest), publicKey: other.toString('base64') }],
+    });
+    // Before: imported pending its cards, which the forger made too; a restore then put the other key under the id.
+    expect(() => backups.importFile(backupFileText(forged.text, forged.signature))).toThrow(
+      expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('holds a different key') }),
+    );
+    expect(backups.list().map((b) => b.setId)).toEqual([setId]);
+    expect(auditActions().at(-1)).toMatchObject({ action: 'backup.import', result: { code: 'BACKUP_INVALID' } });
   });
 
   it('keeps no KEK, share or key bytes in the database, and leaves no KEK in the token', async () => {

@@ -41,7 +41,15 @@ import {
   signManifest,
   type ManifestKey,
 } from './manifest';
-import { authenticateManifest, macMatches, makerOf, manifestMac, provenance } from './manifest-authenticity';
+import {
+  authenticateManifest,
+  macMatches,
+  makerOf,
+  manifestMac,
+  provenance,
+  type Maker,
+} from './manifest-authenticity';
+import { refuseTampered } from '../store/signed-state';
 import type { Authentication } from './manifest-authenticity';
 import { BackupRetirements } from './retirement';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
@@ -330,7 +338,9 @@ export class BackupService {
       check: (params) => {
         const p = RestoreParams.parse(params);
         this.retirements.refuseRetired(p.setId);
-        const destroyed = this.manifest(p.setId).keys.filter((k) => this.stateOf(k.id) === 'destroyed');
+        const manifest = this.manifest(p.setId);
+        this.refuseOtherKeys(manifest, makerOf(this.options.audit, manifest).here);
+        const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed) {
           throw new CustosError(
             'PROPOSAL_INVALID',
@@ -354,6 +364,7 @@ export class BackupService {
         this.retirements.refuseRetired(p.setId);
         const manifest = this.manifest(p.setId);
         const { audit } = this.options;
+        this.refuseOtherKeys(manifest, makerOf(audit, manifest).here);
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed)
           throw new CustosError(
@@ -750,6 +761,7 @@ export class BackupService {
       const parsed = parseBackupFile(typeof json === 'string' ? json : json());
       const { audit } = this.options;
       const authenticated = authenticateManifest(audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey);
+      this.refuseOtherKeys(parsed.manifest, authenticated.maker.here);
       // Its signed proposal field says so: a rehearsal's set holds stand-ins under real key ids, and is never imported.
       if (isPractice(parsed.manifest.proposal))
         throw new CustosError(
@@ -810,16 +822,65 @@ export class BackupService {
         'Import the backup file first.',
       ]);
     // The stored copy is checked like a file: a manifest edited in the database is not trusted.
+    let read: { manifest: Manifest; maker: Maker };
     try {
       const manifest = Manifest.parse(JSON.parse(row.manifest));
-      authenticateManifest(this.options.audit, manifest, row.manifest, row.signature);
-      return { manifest, text: row.manifest };
+      read = { manifest, ...authenticateManifest(this.options.audit, manifest, row.manifest, row.signature) };
     } catch (error) {
       const message =
         'The stored manifest of this backup no longer matches its signature: it was changed in the database.';
       const remedy = ['Import the backup file from its original source.'];
       throw new CustosError('BACKUP_INVALID', message, remedy, { cause: error });
     }
+    // Signed, but by whom: any key can sign a manifest naming itself, so one made elsewhere is believed only
+    // where the log records its import from that key; and a signed manifest is kept under its own set id only.
+    const { manifest, maker } = read;
+    if (manifest.setId !== setId || (!maker.here && !this.importRecorded(setId, maker.auditKey)))
+      refuseTampered(
+        this.options.audit,
+        'BACKUP_INVALID',
+        { type: 'backup', id: setId },
+        `The stored manifest of backup set ${setId.slice(0, 8)}`,
+        'forged',
+      );
+    return { manifest, text: row.manifest };
+  }
+
+  /**
+   * A set brings back only the keys the inventory records under its ids: one holding another key under a known id (made
+   * elsewhere, or forged with cards of its own) would put that key in the known key's place, under its signed record.
+   */
+  private refuseOtherKeys(manifest: Manifest, madeHere: boolean): void {
+    for (const key of manifest.keys) {
+      if (!this.options.store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${key.id}`)) continue;
+      const known = this.options.keys.get(key.id);
+      const publicKey = this.options.keys.publicKey(key.id);
+      const same =
+        known.algorithm === key.algorithm &&
+        (key.publicKey === null ? publicKey === null : publicKey?.equals(Buffer.from(key.publicKey, 'base64'))) &&
+        // A wrap-only AES key has no check value on record (it cannot encrypt): only this installation's own sets,
+        // wrapped from the token's object with that id, are believed to hold it.
+        (key.algorithm !== 'AES-256' || (known.kcv === null ? madeHere : known.kcv === key.kcv));
+      if (!same)
+        throw new CustosError(
+          'BACKUP_INVALID',
+          `Backup set ${manifest.setId.slice(0, 8)} holds a different key under the id of “${known.label}”: ` +
+            'its public key or check value is not the one the inventory records. Nothing was imported or restored.',
+          ['Keep the file and its cards apart and tell your security officer: someone made a set to replace this key.'],
+        );
+    }
+  }
+
+  /** Whether the log holds this set's import from the installation whose audit key signed it. */
+  private importRecorded(setId: string, auditKey: string | null): boolean {
+    if (auditKey === null) return false;
+    const prefix = `backup:${setId} made-by ${auditKey} via `;
+    return (
+      this.options.store.get(sql`
+        SELECT 1 AS yes FROM audit_entries
+        WHERE object >= ${prefix} AND object < ${`${prefix}\u{10ffff}`} AND action = 'backup.import' AND result = 'ok'
+        LIMIT 1`) !== undefined
+    );
   }
 
   /**
