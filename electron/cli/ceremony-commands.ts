@@ -10,7 +10,8 @@ import {
   type ProposalView,
 } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { readBoundedFile } from '../core/bounded-file';
 import { join, resolve } from 'node:path';
 import type { BackupSummary } from '../../shared/backups';
 import { auditKeyFingerprint, type Authentication } from '../core/backup/manifest-authenticity';
@@ -228,7 +229,8 @@ const HOW_AUTHENTICATED: Record<Authentication, string> = {
 /** --expect-audit-key: a fingerprint as printed, or the PEM file of that installation's audit key. */
 function expectedAuditKey(value: string | undefined): string | undefined {
   if (value === undefined || /^[0-9a-f:\s]{64,}$/i.test(value)) return value;
-  return auditKeyFingerprint(publicKeyFromPem(readFileSync(resolve(value), 'utf8')));
+  const limit = { bytes: 65_536, code: 'IPC_INVALID_PAYLOAD', what: 'the audit key’s PEM file' } as const;
+  return auditKeyFingerprint(publicKeyFromPem(readBoundedFile(resolve(value), limit).toString('utf8')));
 }
 
 const renderBackups = (list: BackupSummary[]) =>

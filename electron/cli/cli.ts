@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { readBoundedFile } from '../core/bounded-file';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuditStatus, AuditVerdict } from '../../shared/audit';
@@ -12,7 +13,7 @@ import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore, type CoreOptions } from '../core/custos-core';
 import type { Destination, DestinationKind } from '../core/destinations';
 import { resolveDataDir } from '../core/data-dir';
-import { fileError, isCustosError } from '../core/errors';
+import { fileError, isCustosError, printable } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { PKI_USAGE, pkiRequest } from './pki-commands';
@@ -118,7 +119,13 @@ Options:
   --version, --help
 `;
 
-export async function runCli(argv: readonly string[], io: Io, version: string): Promise<number> {
+export async function runCli(argv: readonly string[], terminal: Io, version: string): Promise<number> {
+  // Labels, names and paths in the output came from files, the database or other people: none steers the terminal.
+  const io: Io = {
+    ...terminal,
+    stdout: (text) => terminal.stdout(printable(text, true)),
+    stderr: (text) => terminal.stderr(printable(text, true)),
+  };
   let parsed;
   try {
     parsed = parseArgs({
@@ -341,10 +348,8 @@ function requestFor(
       return call('tokens.select', ref ?? { serial: '', label: '' }, (t) => `Selected ${t.label} (${t.serial}).\n`);
     case 'audit verify':
       return async (core) => {
-        const checkpoints = ((values.checkpoint as string[] | undefined) ?? []).map((file) =>
-          readFileSync(file, 'utf8'),
-        );
-        const key = typeof values.key === 'string' ? readFileSync(values.key, 'utf8') : undefined;
+        const checkpoints = ((values.checkpoint as string[] | undefined) ?? []).map(readSmallFile);
+        const key = typeof values.key === 'string' ? readSmallFile(values.key) : undefined;
         const progress = progressPrinter(io, values.json === true);
         const stop = core.events.subscribe((event, payload) => {
           if (event === 'audit.verifyProgress') {
@@ -537,14 +542,20 @@ function officerFactors(core: CustosCore, values: Values, io: Io) {
 function verifyOptions(values: Values, io: Io): VerifyOptions {
   const checkpoints = (values.checkpoint as string[] | undefined) ?? [];
   return {
-    trustedCheckpoints: checkpoints.map((file) => readFileSync(file, 'utf8')),
+    trustedCheckpoints: checkpoints.map(readSmallFile),
     ...(typeof values.key === 'string' ? { key: keyFromPem(values.key, values) } : {}),
     onProgress: progressPrinter(io, values.json === true),
   };
 }
 
+/** A checkpoint or a key named on the command line: a few hundred bytes, never a device or a huge file. */
+function readSmallFile(path: string): string {
+  const limit = { bytes: 65_536, code: 'IPC_INVALID_PAYLOAD', what: 'a checkpoint or public key file' } as const;
+  return readBoundedFile(path, limit).toString('utf8');
+}
+
 function keyFromPem(path: string, values: Values): NoteKey {
-  const text = readFileSync(path, 'utf8');
+  const text = readSmallFile(path);
   // A signed-note verifier key carries its name; a bare PEM takes the name from the bundle or log.
   if (!text.includes('BEGIN')) return parseVerifierKey(text.trim());
   return { name: String(values.origin ?? ''), publicKey: publicKeyFromPem(text) };

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { LintReport, PlannedCeremony, RunStepView, RunSummary, RunView } from '../../shared/ceremony-script';
 import type { Envelope, WireError } from '../../shared/errors';
@@ -9,7 +9,8 @@ import { parseScript } from '../core/ceremony/script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
 import { forkRehearsal } from '../core/ceremony/rehearsal-host';
 import type { SpawnRehearsal } from '../core/ceremony/rehearsal-protocol';
-import { CustosError, fileError } from '../core/errors';
+import { CustosError } from '../core/errors';
+import { readBoundedFile } from '../core/bounded-file';
 import { enterCards, writeCards, writeSetCards } from './ceremony-commands';
 import {
   ask,
@@ -51,17 +52,8 @@ export const SCRIPT_USAGE = `  ceremony templates                  The ceremony 
 const SCRIPT_BYTES = 200_000;
 
 function scriptText(file: string): string {
-  try {
-    const stat = statSync(resolve(file));
-    if (!stat.isFile() || stat.size > SCRIPT_BYTES)
-      throw new CustosError(
-        'CEREMONY_SCRIPT_INVALID',
-        `${file} is not a ceremony script (a YAML file of at most 200 kB).`,
-      );
-    return readFileSync(resolve(file), 'utf8');
-  } catch (error) {
-    throw fileError(error) ?? error;
-  }
+  const limit = { bytes: SCRIPT_BYTES, code: 'CEREMONY_SCRIPT_INVALID', what: 'a ceremony script (YAML)' } as const;
+  return readBoundedFile(resolve(file), limit).toString('utf8');
 }
 
 /** The script as it is printed for review: each step in words, who acts, and what the approvers compare. */

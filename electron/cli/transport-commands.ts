@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readBoundedFile } from '../core/bounded-file';
 import type { TransportPackageSummary, TransportRecipient } from '../../shared/transport';
 import type { CustosCore } from '../core/custos-core';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
@@ -41,8 +41,11 @@ function renderPackage(p: TransportPackageSummary): string {
   return `${p.direction === 'out' ? 'OUT' : 'IN '} ${what}, ${p.scheme}\n  ${where}\n  package SHA-256 ${p.sha256}\n`;
 }
 
-/** A file named on the command line; the runner turns a missing or unreadable one into FILE_NOT_FOUND / …. */
-const readText = (path: string) => readFileSync(path, 'utf8');
+/** A file named on the command line: a package or a PEM, never larger than its request may carry. */
+const readText = (path: string) =>
+  readBoundedFile(path, { bytes: 65_536, code: 'IPC_INVALID_PAYLOAD', what: 'a package or public key file' }).toString(
+    'utf8',
+  );
 
 /** The key transport commands: the same requests as the app's Key transport panel. */
 export function transportRequest(command: string, values: Values, io: Io): Request | null {

@@ -31,7 +31,7 @@ export function isCustosError(error: unknown): error is CustosError {
 export function fileError(error: unknown): CustosError | null {
   const e = error as NodeJS.ErrnoException;
   if (!(error instanceof Error) || typeof e.code !== 'string') return null;
-  const path = e.path ?? (e as { dest?: string }).dest ?? 'the file';
+  const path = printable(e.path ?? (e as { dest?: string }).dest ?? 'the file');
   switch (e.code) {
     case 'ENOENT':
     case 'ENOTDIR':
@@ -68,4 +68,19 @@ export function fileError(error: unknown): CustosError | null {
     default:
       return null;
   }
+}
+
+/** Control and bidirectional characters, which steer a terminal or reorder what is shown. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text that came from a file, the database or a person (a path, a label, a name), as it may be shown: control and
+ * bidirectional characters become escapes. `keepLines` lets newline and tab through, for whole pages of output. JSON
+ * stays JSON: such characters only stand inside its strings, where the escape means the same character.
+ */
+export function printable(text: string, keepLines = false): string {
+  return text.replace(UNPRINTABLE, (c) =>
+    keepLines && (c === '\n' || c === '\t') ? c : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -1,7 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
 import type { BackupImportResult } from '../../../shared/backups';
 import type { ErrorCode } from '../../../shared/errors';
-import { CustosError, fileError } from '../errors';
+import { readBoundedFile } from '../bounded-file';
+import { CustosError } from '../errors';
 import type { BackupService } from './backup-service';
 
 /** Far above any real backup (a few kB per wrapped key): a large file chosen by mistake is not read into memory. */
@@ -42,14 +42,10 @@ export async function importPickedBackup(
 }
 
 function readBackupFile(path: string): string {
-  try {
-    if (statSync(path).size > MAX_BACKUP_FILE_BYTES) {
-      throw new CustosError('BACKUP_INVALID', `${path} is far larger than any Custos backup file; it was not read.`, [
-        'Choose the .json file Custos exported for the backup set.',
-      ]);
-    }
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw fileError(error) ?? error;
-  }
+  const limit = {
+    bytes: MAX_BACKUP_FILE_BYTES,
+    code: 'BACKUP_INVALID',
+    what: 'the .json file Custos exported',
+  } as const;
+  return readBoundedFile(path, limit).toString('utf8');
 }

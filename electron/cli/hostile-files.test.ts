@@ -1,0 +1,57 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDataDir } from '../core/testing/softhsm-fixture';
+import { EXIT, runCli } from './cli';
+
+/**
+ * Files named on the command line are people's input too: a device, a folder, a huge file or a name that steers the
+ * terminal each get a clear answer with a stable code, and nothing is read that Custos would refuse anyway.
+ */
+let dataDir: string;
+let cleanup: () => void;
+beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
+afterEach(() => cleanup());
+
+async function custos(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(
+    ['--data-dir', dataDir, ...args],
+    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} },
+    'test',
+  );
+  return { code, stdout, stderr };
+}
+
+describe('files named on the command line', () => {
+  it('refuses a device at once: /dev/zero reports no size and never ends (before: read until killed)', async () => {
+    const answer = await custos('backup', 'import', '--file', '/dev/zero');
+    expect(answer.code).toBe(EXIT.verification);
+    expect(answer.stderr).toContain('BACKUP_INVALID: /dev/zero is not a file (a folder, a device or a pipe)');
+  }, 30_000);
+
+  it('calls a folder where a file is read what it is, not a file that already exists', async () => {
+    const folder = join(dataDir, 'a-folder');
+    mkdirSync(folder);
+    const answer = await custos('backup', 'import', '--file', folder);
+    expect(answer.stderr).toContain(`BACKUP_INVALID: ${folder} is not a file`);
+    expect(answer.stderr).not.toContain('FILE_EXISTS');
+  }, 30_000);
+
+  it('refuses a package file larger than any package before reading it whole', async () => {
+    const huge = join(dataDir, 'huge.json');
+    writeFileSync(huge, Buffer.alloc(300_000, 0x20));
+    const answer = await custos('transport', 'receive', '--file', huge);
+    expect(answer.code).toBe(EXIT.invalidInput);
+    expect(answer.stderr).toContain('IPC_INVALID_PAYLOAD');
+    expect(answer.stderr).toContain('at most 65536 bytes');
+  }, 30_000);
+
+  it('shows control characters in a name as escapes: a path cannot retitle or clear the terminal', async () => {
+    const answer = await custos('backup', 'import', '--file', join(dataDir, 'x\u001b]0;pwned\u0007\u001b[2J\u202e'));
+    expect(answer.stderr).toContain('x\\u001b]0;pwned\\u0007\\u001b[2J\\u202e');
+    // eslint-disable-next-line no-control-regex -- the raw characters must not be there
+    expect(answer.stderr).not.toMatch(/[\u0007\u001b\u202e]/);
+  }, 30_000);
+});

@@ -1,0 +1,40 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { ErrorCode } from '../../shared/errors';
+import { CustosError, fileError, printable } from './errors';
+
+/**
+ * Reads a file a person named (on the command line, or in a dialog) that Custos expects to be small: a folder, a
+ * device or a pipe is refused before anything is read, and so is a file larger than any such file could be — a
+ * device like /dev/zero reports no size and never ends, and a huge file would be read whole only to be refused.
+ */
+export function readBoundedFile(path: string, limit: { bytes: number; code: ErrorCode; what: string }): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw fileError(error) ?? error;
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile())
+      throw new CustosError(limit.code, `${printable(path)} is not a file (a folder, a device or a pipe).`, [
+        `Name ${limit.what} itself.`,
+      ]);
+    // Up to one byte past the limit, whatever the size said: a file may grow while it is read.
+    const buffer = Buffer.alloc(limit.bytes + 1);
+    let length = 0;
+    for (let read = 1; read > 0 && length < buffer.length; length += read)
+      read = readSync(fd, buffer, length, buffer.length - length, null);
+    if (length > limit.bytes)
+      throw new CustosError(
+        limit.code,
+        `${printable(path)} is larger than ${limit.what} can be (at most ${limit.bytes} bytes); it was not read.`,
+        [`Name ${limit.what} itself.`],
+      );
+    return buffer.subarray(0, length);
+  } catch (error) {
+    throw fileError(error) ?? error;
+  } finally {
+    closeSync(fd);
+  }
+}
