@@ -8,28 +8,15 @@ import { leafHash, MemoryTree, rightEdgePositions, verifyInclusion } from '../co
 import { completingSeq } from '../core/audit/stored-tree';
 import { DATABASE_FILE } from '../core/store/database';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
-import { EXIT, runCli } from './cli';
+import { EXIT } from './cli';
+import { runCustos } from './testing/run-cli';
 
 let dataDir: string;
 let cleanup: () => void;
 beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
 afterEach(() => cleanup());
 
-async function custos(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(
-    ['--data-dir', dataDir, ...args],
-    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} },
-    'test',
-  );
-  return {
-    code,
-    stdout,
-    stderr,
-    json: <T>() => JSON.parse(stdout) as { ok: boolean; value: T; error: { code: string; message: string } },
-  };
-}
+const custos = (...args: string[]) => runCustos(dataDir, args);
 
 /**
  * Opens the database file as an attacker with write access would: the append-only triggers dropped first, and put

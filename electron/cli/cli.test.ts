@@ -24,27 +24,14 @@ import { asDatabaseWriter, replaceAuditKeyInToken } from '../core/testing/audit-
 import { factorArgs, secretFd } from '../core/testing/cli-factors';
 import { PRACTICE_STATEMENT_SECTIONS } from '../core/compliance/practice-statement';
 import { EXIT, runCli } from './cli';
+import { runCustos } from './testing/run-cli';
 
 let dataDir: string;
 let cleanup: () => void;
 beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
 afterEach(() => cleanup());
 
-async function custos(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(
-    ['--data-dir', dataDir, ...args],
-    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} },
-    'test',
-  );
-  return {
-    code,
-    stdout,
-    stderr,
-    json: () => JSON.parse(stdout) as { ok: boolean; value?: unknown; error?: { code: string } },
-  };
-}
+const custos = (...args: string[]) => runCustos(dataDir, args);
 
 describe('custos CLI', () => {
   it('token list --json shows the embedded SoftHSM2 token with its serial', async () => {

@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
-import { EXIT, runCli } from './cli';
+import { EXIT } from './cli';
+import { runCustos } from './testing/run-cli';
 
 /**
  * Files named on the command line are people's input too: a device, a folder, a huge file or a name that steers the
@@ -13,16 +14,7 @@ let cleanup: () => void;
 beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
 afterEach(() => cleanup());
 
-async function custos(...args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(
-    ['--data-dir', dataDir, ...args],
-    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} },
-    'test',
-  );
-  return { code, stdout, stderr };
-}
+const custos = (...args: string[]) => runCustos(dataDir, args);
 
 describe('files named on the command line', () => {
   it('refuses a device at once: /dev/zero reports no size and never ends (before: read until killed)', async () => {

@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
-import { EXIT, runCli } from './cli';
+import { EXIT } from './cli';
+import { runCustos } from './testing/run-cli';
 
 /**
  * What the CLI may still read from the core's services directly: translating names into ids before a request is
@@ -46,15 +47,7 @@ describe('a CLI request is validated and recorded as the app’s is', () => {
   beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
   afterEach(() => cleanup());
 
-  async function custos(...args: string[]) {
-    let stdout = '';
-    const code = await runCli(
-      ['--data-dir', dataDir, ...args],
-      { stdout: (t) => (stdout += t), stderr: () => {}, env: {} },
-      'test',
-    );
-    return { code, stdout };
-  }
+  const custos = (...args: string[]) => runCustos(dataDir, args);
 
   it('refuses an export in an unknown format by its schema, writes nothing, and records the refusal', async () => {
     const out = join(dataDir, 'export.xml');
