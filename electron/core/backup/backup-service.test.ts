@@ -22,7 +22,9 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import type { BackupService } from './backup-service';
 import { chooseWrapMechanism, createTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
-import { backupFileText } from './manifest';
+import { backupFileText, signManifest, type ManifestV2 } from './manifest';
+import { manifestMac } from './manifest-authenticity';
+import { combine } from 'shamir-secret-sharing';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -493,6 +495,29 @@ describe('backup and restore on SoftHSM2', () => {
     );
     expect(backups.list().map((b) => b.setId)).toEqual([setId]);
     expect(auditActions().at(-1)).toMatchObject({ action: 'backup.import', result: { code: 'BACKUP_INVALID' } });
+  });
+
+  it('names a copy that does not open under the KEK its cards rebuilt as the set’s fault, not the token’s', async () => {
+    const setId = await backUp([await generate('AES-256', 'encrypt')]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    // A set whose MAC fits blobs that do not open, as a forger with cards of their own can make it.
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const blob = Buffer.from(manifest.keys[0]!.wrapped, 'base64');
+    blob[9]! ^= 1;
+    const { mac: _, ...rest } = { ...manifest, keys: [{ ...manifest.keys[0]!, wrapped: blob.toString('base64') }] };
+    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
+    kek.fill(0);
+    f.opened.store.execute(
+      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
+    );
+    const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    // Before: TOKEN_GENERAL_ERROR, with advice about the token directory.
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'RESTORE_MISMATCH', message: expect.stringContaining('does not open under the key its cards') },
+    });
   });
 
   it('keeps no KEK, share or key bytes in the database, and leaves no KEK in the token', async () => {

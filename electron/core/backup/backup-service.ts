@@ -27,6 +27,7 @@ import {
   findKek,
   importUnwrapKek,
   objectsWithId,
+  openingRefusal,
   proveKey,
   leftoverKekReconciler,
   unwrapKey,
@@ -403,7 +404,9 @@ export class BackupService {
                     const shape = this.shapeFromManifest(key);
                     const blob = Buffer.from(key.wrapped, 'base64');
                     // Proven on a session copy that may sign or encrypt, whatever the key's own usage allows.
-                    const copy = unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, false);
+                    const copy = opened(key.label, () =>
+                      unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, false),
+                    );
                     try {
                       measured.set(key.id, proveKey(lib, session, copy, shape));
                     } finally {
@@ -1054,3 +1057,22 @@ export class BackupService {
 }
 
 const SYSTEM_ACTOR: AuditActor = { type: 'system', id: 'system' };
+
+/**
+ * An unwrap of a set's blob under the KEK its cards rebuilt and its MAC vouched for: a refusal to open means the set
+ * was made so (a forger's set whose MAC fits its own blobs), and says so rather than naming a token failure.
+ */
+function opened<T>(label: string, unwrap: () => T): T {
+  try {
+    return unwrap();
+  } catch (error) {
+    const refusal = openingRefusal(error);
+    if (!refusal) throw error;
+    throw new CustosError(
+      'RESTORE_MISMATCH',
+      `The backup’s copy of “${label}” does not open under the key its cards rebuilt (${refusal}). Nothing was imported.`,
+      ['Keep the backup file and its cards apart and tell your security officer: this set was not made by Custos.'],
+      { cause: error },
+    );
+  }
+}

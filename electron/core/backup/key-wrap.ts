@@ -7,7 +7,7 @@ import { firstOffered, type MechanismOption, type Need } from '../hsm/capabiliti
 import { CustosError } from '../errors';
 import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
-import { tokenStep } from '../hsm/pkcs11-errors';
+import { refusalName, tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
 import { keyAgreement, leastPrivilege } from '../keys/key-attributes';
 import { checkValue } from '../keys/check-value';
@@ -258,6 +258,23 @@ export function unwrapKey(
   const template = unwrapTemplate(key, persist, lockdown);
   const unwrap = () => lib.C_UnwrapKey(session, { mechanism: mechanism.type }, kek, blob, template);
   return tokenStep('C_UnwrapKey', { mechanism: mechanism.name }, unwrap);
+}
+
+/**
+ * The token's refusal when wrapped bytes did not open under the key given (changed, or wrapped under another key), or
+ * undefined for any other failure. SoftHSM2 2.6 answers a failed RFC 5649 integrity check with CKR_GENERAL_ERROR.
+ */
+export function openingRefusal(error: unknown): string | undefined {
+  const refusal = refusalName(error);
+  return refusal !== undefined &&
+    [
+      'CKR_ENCRYPTED_DATA_INVALID',
+      'CKR_WRAPPED_KEY_INVALID',
+      'CKR_WRAPPED_KEY_LEN_RANGE',
+      'CKR_GENERAL_ERROR',
+    ].includes(refusal)
+    ? refusal
+    : undefined;
 }
 
 /**

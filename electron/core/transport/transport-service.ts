@@ -12,6 +12,7 @@ import {
   importUnwrapKek,
   kwpOptions,
   leftoverKekReconciler,
+  openingRefusal,
   proveKey,
   unwrapKey,
   wrapKey,
@@ -22,7 +23,6 @@ import { canonicalJson, sha256Hex } from '../canonical-json';
 import { CustosError } from '../errors';
 import type { MechanismOption, Need } from '../hsm/capabilities';
 import { findObjects } from '../hsm/find-objects';
-import { refusalName } from '../hsm/pkcs11-errors';
 import type { TokenModule } from '../hsm/token-module';
 import { checkLeastPrivilege, keyAgreement, withLockdown } from '../keys/key-attributes';
 import { CURVES, registration } from '../keys/key-generation';
@@ -52,16 +52,6 @@ interface PackageRow {
   proposal_id: string | null;
 }
 
-/**
- * Token refusals that mean the wrapped key did not open under the wrapping key: a changed package.
- * SoftHSM2 2.6 answers a failed RFC 5649 integrity check with CKR_GENERAL_ERROR (checked in the tests).
- */
-const OPENING_FAILED = [
-  'CKR_ENCRYPTED_DATA_INVALID',
-  'CKR_WRAPPED_KEY_INVALID',
-  'CKR_WRAPPED_KEY_LEN_RANGE',
-  'CKR_GENERAL_ERROR',
-];
 const RETIRED_STATES = ['compromised', 'destroyed'];
 const ECDH: MechanismOption = { type: pkcs11js.CKM_ECDH1_DERIVE, fn: 'derive' };
 
@@ -563,8 +553,8 @@ export class TransportService {
     try {
       return step();
     } catch (error) {
-      const refusal = refusalName(error);
-      if (refusal && OPENING_FAILED.includes(refusal))
+      const refusal = openingRefusal(error);
+      if (refusal)
         throw new CustosError(
           'TRANSPORT_PACKAGE_INVALID',
           `The wrapped key does not open under the package’s wrapping key (${refusal}): the package was changed after it was made, or was not made for this key. Nothing was imported.`,
