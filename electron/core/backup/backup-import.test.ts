@@ -5,6 +5,7 @@ import { CustosCore } from '../custos-core';
 import { silentLog } from '../log';
 import { backupInstallation } from '../testing/backup-installation';
 import { tempDataDirs } from '../testing/softhsm-fixture';
+import { sql } from '../store/sql';
 import { PRACTICE_SET_PROPOSAL } from './backup-service';
 import { backupFileText, parseBackupFile, signManifest } from './manifest';
 import { auditKeyFingerprint } from './manifest-authenticity';
@@ -110,6 +111,15 @@ describe('importing a backup file in the app', () => {
     );
     expect(two.stored()).toEqual([]);
     expect(two.imports()).toEqual([expect.objectContaining({ result: { status: 'refused', code: 'BACKUP_INVALID' } })]);
+  });
+
+  it('a set imported here and then deleted from the database is missed: the copies of any key are refused', async () => {
+    installationTwo(made.path);
+    core!.backups.importFile(readFileSync(made.path, 'utf8'));
+    core!.store.execute(sql`DELETE FROM backups WHERE set_id = ${made.setId}`);
+    expect(() => core!.backups.copiesOf('00'.repeat(16))).toThrow(
+      expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining(made.setId.slice(0, 8)) }),
+    );
   });
 
   it('without a fingerprint, stores it pending: the cards will check it', async () => {

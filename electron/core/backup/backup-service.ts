@@ -703,8 +703,12 @@ export class BackupService {
     // Every proposal, each proven, not those whose stored columns say an executed key.restore: a body edited to another
     // action, or a state column edited, would hide the restore (it is refused as tampered instead).
     const proposals = store.all<{ id: string }>(sql`SELECT id FROM proposals`);
+    // The sets the log proves were made or imported here: a set whose row was deleted would drop out of the list.
+    const recorded = new Set(this.importedSets());
     for (const { id } of proposals) {
       const restore = this.options.quorum().provenView(id);
+      if (restore.action === 'key.backup' && restore.state === 'executed' && restore.outcome?.status === 'ok')
+        recorded.add((restore.outcome.result as { setId: string }).setId);
       if (restore.action !== 'key.restore' || restore.state !== 'executed' || restore.outcome?.status !== 'ok')
         continue;
       const result = restore.outcome.result as { token?: unknown; keys?: { keyId?: unknown }[] } | undefined;
@@ -713,6 +717,16 @@ export class BackupService {
     }
     if (store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${keyId}`)) add(this.options.keys.get(keyId).token);
     const sets = store.all<{ set_id: string }>(sql`SELECT set_id FROM backups ORDER BY created_at`);
+    const stored = new Set(sets.map((s) => s.set_id));
+    for (const setId of recorded)
+      if (!stored.has(setId))
+        refuseTampered(
+          this.options.audit,
+          'BACKUP_INVALID',
+          { type: 'backup', id: setId },
+          `The record of backup set ${setId.slice(0, 8)} (missing, though the audit log records the set)`,
+          'forged',
+        );
     const backups: KeyCopy[] = sets.flatMap(({ set_id: setId }) => {
       const m = this.manifest(setId);
       if (!m.keys.some((k) => k.id === keyId)) return [];
@@ -872,6 +886,15 @@ export class BackupService {
           ['Keep the file and its cards apart and tell your security officer: someone made a set to replace this key.'],
         );
     }
+  }
+
+  /** The sets the log records as imported here (the set id leads each import's object). */
+  private importedSets(): string[] {
+    return this.options.store
+      .all<{ object: string }>(
+        sql`SELECT object FROM audit_entries WHERE action = 'backup.import' AND result = 'ok' ORDER BY seq`,
+      )
+      .map((row) => row.object.slice('backup:'.length, 'backup:'.length + 32));
   }
 
   /** Whether the log holds this set's import from the installation whose audit key signed it. */

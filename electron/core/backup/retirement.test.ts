@@ -126,6 +126,16 @@ describe('destruction covers every copy', () => {
     );
   });
 
+  it('a set deleted from the database does not drop out of the copies a destruction names: they are refused', async () => {
+    const { keyId, setId } = await backedUpKey();
+    f.opened.store.execute(sql`DELETE FROM backup_keys WHERE set_id = ${setId}`);
+    f.opened.store.execute(sql`DELETE FROM backups WHERE set_id = ${setId}`);
+    // Before: the copies named the token alone, and the destruction was scheduled as covering every copy.
+    expect(() => backups.copiesOf(keyId)).toThrow(
+      expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining(setId.slice(0, 8)) }),
+    );
+  });
+
   it('a retired set is refused with BACKUP_RETIRED, when proposed and when a restore approved before runs', async () => {
     const { keyId, setId } = await backedUpKey();
     const cards = backups.printableCards(setId);
