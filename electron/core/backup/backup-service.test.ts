@@ -313,7 +313,12 @@ describe('backup and restore on SoftHSM2', () => {
     expect(backups.checkShare(card!.text)).toEqual({ setId, index: 1, holder: 'Ada' });
     // A card printed in format version 1 (before per-group check characters) still checks.
     expect(backups.checkShare(encodeCardV1(decodeCard(card!.text)))).toEqual({ setId, index: 1, holder: 'Ada' });
-    expect(backups.list()[0]!.holders[0]!.lastChecked).toEqual(expect.any(String));
+    expect(backups.list()[0]!.holders.map((h) => h.lastChecked)).toEqual([expect.any(String), null, null]);
+    // A check a database writer adds is not one: the signed entries say which cards were checked, and when.
+    f.opened.store.execute(
+      sql`INSERT INTO share_checks (set_id, share_index, checked_at) VALUES (${setId}, 2, ${f.clock.now.toISOString()})`,
+    );
+    expect(backups.list()[0]!.holders[1]!.lastChecked).toBeNull();
     expect(() => backups.checkShare(card!.text.slice(0, -2))).toThrow(expect.objectContaining({ code: 'SHARE_TYPO' }));
     expect(
       auditActions()

@@ -51,6 +51,7 @@ import {
   type Maker,
 } from './manifest-authenticity';
 import { refuseTampered } from '../store/signed-state';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import type { Authentication } from './manifest-authenticity';
 import { BackupRetirements } from './retirement';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
@@ -554,13 +555,13 @@ export class BackupService {
     );
     card.share.fill(0);
     const holder = manifest.shares.find((s) => s.index === card.index)!.holder.name;
-    this.options.audit.record(
-      { actor: SYSTEM_ACTOR, action: 'backup.share-check', object, params: { index: card.index } },
-      () =>
-        this.options.store.execute(
-          sql`INSERT INTO share_checks (set_id, share_index, checked_at) VALUES (${setId}, ${card.index}, ${this.options.clock().toISOString()})`,
-        ),
-    );
+    // The signed entry is the record: when each card was last checked is read from the log (lastChecks).
+    this.options.audit.record({
+      actor: SYSTEM_ACTOR,
+      action: 'backup.share-check',
+      object,
+      params: { index: card.index },
+    });
     return { setId, index: card.index, holder };
   }
 
@@ -658,13 +659,7 @@ export class BackupService {
       )
       .map(({ set_id: setId, verified_at: verifiedAt }) => {
         const { manifest: m, text } = this.signedManifest(setId);
-        const checks = new Map(
-          this.options.store
-            .all<{ share_index: number; at: string }>(
-              sql`SELECT share_index, max(checked_at) AS at FROM share_checks WHERE set_id = ${setId} GROUP BY share_index`,
-            )
-            .map((r) => [r.share_index, r.at]),
-        );
+        const checks = this.lastChecks(setId, m.shares.length);
         return {
           setId,
           token: m.source,
@@ -886,6 +881,25 @@ export class BackupService {
           ['Keep the file and its cards apart and tell your security officer: someone made a set to replace this key.'],
         );
     }
+  }
+
+  /**
+   * When each card of a set was last checked, read from the signed `backup.share-check` entries (their parameters
+   * hash the card's index), not from a table a database writer could add checks to.
+   */
+  private lastChecks(setId: string, cards: number): Map<number, string> {
+    const index = new Map(
+      Array.from({ length: cards }, (_, i) => [sha256Hex(canonicalJson({ index: i + 1 })), i + 1] as const),
+    );
+    const checks = new Map<number, string>();
+    for (const { entry } of this.options.store.all<{ entry: string }>(
+      sql`SELECT entry FROM audit_entries WHERE object = ${`backup:${setId}`} AND action = 'backup.share-check' AND result = 'ok' ORDER BY seq`,
+    )) {
+      const { params, time } = JSON.parse(entry) as { params: string | null; time: string };
+      const card = params === null ? undefined : index.get(params);
+      if (card !== undefined) checks.set(card, time);
+    }
+    return checks;
   }
 
   /** The sets the log records as imported here (the set id leads each import's object). */
