@@ -113,6 +113,15 @@ describe('importing a backup file in the app', () => {
     expect(two.imports()).toEqual([expect.objectContaining({ result: { status: 'refused', code: 'BACKUP_INVALID' } })]);
   });
 
+  it('an imported set is not verified here, whatever a database writer sets', async () => {
+    installationTwo(made.path);
+    core!.backups.importFile(readFileSync(made.path, 'utf8'));
+    core!.store.execute(
+      sql`UPDATE backups SET verified_at = ${'2026-01-01T00:00:00.000Z'} WHERE set_id = ${made.setId}`,
+    );
+    expect(core!.backups.list()[0]).toMatchObject({ setId: made.setId, verifiedAt: null });
+  });
+
   it('a set imported here and then deleted from the database is missed: the copies of any key are refused', async () => {
     installationTwo(made.path);
     core!.backups.importFile(readFileSync(made.path, 'utf8'));

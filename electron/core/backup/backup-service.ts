@@ -654,10 +654,8 @@ export class BackupService {
 
   list(): BackupSummary[] {
     return this.options.store
-      .all<{ set_id: string; verified_at: string | null }>(
-        sql`SELECT set_id, verified_at FROM backups ORDER BY created_at DESC`,
-      )
-      .map(({ set_id: setId, verified_at: verifiedAt }) => {
+      .all<{ set_id: string }>(sql`SELECT set_id FROM backups ORDER BY created_at DESC`)
+      .map(({ set_id: setId }) => {
         const { manifest: m, text } = this.signedManifest(setId);
         const checks = this.lastChecks(setId, m.shares.length);
         return {
@@ -672,7 +670,8 @@ export class BackupService {
             lastChecked: checks.get(s.index) ?? null,
           })),
           keys: m.keys.map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm })),
-          verifiedAt,
+          // From the signed manifest, not a column: a set made here and verified then says so in its manifest.
+          verifiedAt: m.verified && makerOf(this.options.audit, m).here ? m.createdAt : null,
           mechanism: m.mechanism.name,
           fingerprint: manifestFingerprint(text),
           madeBy: makerOf(this.options.audit, m),
