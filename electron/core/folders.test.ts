@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
  * (custos-core.ts) injects. Type-only imports are free: they describe a shape and vanish at run time.
  *
  * Files directly in electron/core are of two kinds:
- *  - shared leaves (errors, log, canonical JSON, the secret vault, PDF helpers, the data directory, where files go):
- *    any folder may import them, and they import no folder, so they can close no cycle;
+ *  - shared leaves (errors, log, canonical JSON, the secret vault, PDF helpers, the data directory, where files go,
+ *    bounded reads of named files): any folder may import them, and they import no folder, so they close no cycle;
  *  - the composition root (custos-core.ts, and any other file there): it may import anything, and no folder
  *    may import it.
  * Test files are left out: a test may reach wherever it needs to. testing/ (fixtures) counts as a folder like
@@ -25,6 +25,7 @@ const LEAVES = new Set([
   'pdf.ts',
   'data-dir.ts',
   'destinations.ts',
+  'bounded-file.ts',
 ]);
 const ROOT = '(root)';
 

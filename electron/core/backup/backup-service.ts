@@ -772,7 +772,6 @@ export class BackupService {
       const parsed = parseBackupFile(typeof json === 'string' ? json : json());
       const { audit } = this.options;
       const authenticated = authenticateManifest(audit, parsed.manifest, parsed.text, parsed.signature, expectAuditKey);
-      this.refuseOtherKeys(parsed.manifest, authenticated.maker.here);
       // Its signed proposal field says so: a rehearsal's set holds stand-ins under real key ids, and is never imported.
       if (isPractice(parsed.manifest.proposal))
         throw new CustosError(
@@ -780,6 +779,7 @@ export class BackupService {
           'This file is a backup set made in a rehearsal: it holds stand-ins, never real keys. Nothing was imported.',
           ['Use the backup file of the real set.'],
         );
+      this.refuseOtherKeys(parsed.manifest, authenticated.maker.here);
       read = { ...parsed, ...authenticated };
     } catch (error) {
       this.options.audit.record({
