@@ -184,7 +184,7 @@ export class CustosCore {
       clock,
     });
     this.keys = new KeyInventory(store, this.audit, clock);
-    this.certificates = new CertificateStore(store, this.keys);
+    this.certificates = new CertificateStore(store, this.keys, this.audit);
     this.pki = pkiOperations(clock, this.keys, this.certificates);
     this.custody = new CustodyService({
       store,
@@ -414,6 +414,14 @@ export class CustosCore {
         log.warn('signed keys, destruction schedules and custody records from before they were signed', { sealed });
     } catch (error) {
       log.warn('could not sign the key and custody records yet; will try at the next start', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
+    }
+    try {
+      const sealed = this.certificates.sealUnrecordedCrlsOnce();
+      if (sealed > 0) log.warn('recorded the latest revocation lists from before they were recorded', { sealed });
+    } catch (error) {
+      log.warn('could not record the revocation lists yet; will try at the next start', {
         code: isCustosError(error) ? error.code : 'INTERNAL',
       });
     }

@@ -16,7 +16,7 @@ import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { CertificateStore } from './certificate-store';
+import { CertificateStore, sha256 } from './certificate-store';
 import { pkiOperations } from './pki-operations';
 import { certificatesOnTokens } from './trust-store';
 import { storeInToken } from './certificate-store';
@@ -44,7 +44,7 @@ beforeEach(async () => {
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   const now = () => f.clock.now;
   inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
-  certificates = new CertificateStore(f.opened.store, inventory);
+  certificates = new CertificateStore(f.opened.store, inventory, f.opened.audit);
   pki = pkiOperations(now, inventory, certificates);
   quorum = f.quorum(
     { ...keyOperations(f.opened.store, now, inventory), ...pki.operations },
@@ -386,6 +386,85 @@ describe('issuing from a request (cert.issue)', () => {
       result: { crlNumber: 2, revoked: [{ serial, reason: 'keyCompromise' }] },
     });
     expect(() => propose('crl.issue', crlParams([`${serial}:superseded`]))).toThrow(/already revoked/);
+  });
+
+  it('refuses to build on a CRL a database writer deleted, renumbered or rolled back, and records the refusal', async () => {
+    const { keyId } = await root();
+    const csr = opensslRequest('revoked', 'Custos Test Issuing CA');
+    const done = await approved('cert.issue', issue(keyId, csr, intermediateProfile()));
+    const { serial } = (done.outcome as { result: { serial: string } }).result;
+    const crlParams = (revoke: string[]) =>
+      pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke, nextUpdateDays: 7 }, tokenRandom) as Record<
+        string,
+        unknown
+      >;
+    expect((await approved('crl.issue', crlParams([`${serial}:keyCompromise`]))).outcome).toMatchObject({
+      status: 'ok',
+    });
+    const saved = f.opened.store.all<Record<string, Buffer | string | number>>(sql`SELECT * FROM crls`);
+    const put = (rows: typeof saved) => {
+      f.opened.store.execute(sql`DELETE FROM crls`);
+      for (const r of rows)
+        f.opened.store.execute(sql`
+          INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
+          VALUES (${r.issuer_key_id as string}, ${r.number as number}, ${r.der as Buffer}, ${r.sha256 as string},
+                  ${r.this_update as string}, ${r.next_update as string}, ${r.proposal_id as string})`);
+    };
+    const refusal = () => {
+      try {
+        propose('crl.issue', crlParams([]));
+      } catch (error) {
+        return error;
+      }
+      return null;
+    };
+
+    // Deleted: a fresh "list 1" revoking nothing would drop the keyCompromise revocation.
+    f.opened.store.execute(sql`DELETE FROM crls`);
+    expect(refusal()).toMatchObject({ code: 'KEY_TAMPERED' });
+    expect(() => certificates.get(serial)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    // Renumbered: the signed DER still says list 1.
+    put(saved.map((r) => ({ ...r, number: 7 })));
+    expect(refusal()).toMatchObject({ code: 'KEY_TAMPERED' });
+
+    // Rolled back: list 2 issued, then removed, leaving list 1 as the latest.
+    put(saved);
+    expect((await approved('crl.issue', crlParams([]))).outcome).toMatchObject({
+      status: 'ok',
+      result: { crlNumber: 2 },
+    });
+    f.opened.store.execute(sql`DELETE FROM crls WHERE number = 2`);
+    expect(refusal()).toMatchObject({ code: 'KEY_TAMPERED', message: expect.stringContaining('older state') });
+    expect(quorum.list().filter((p) => p.action === 'crl.issue' && p.state === 'open')).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(
+      f.opened.store.get<{ n: number }>(
+        sql`SELECT count(*) AS n FROM audit_entries WHERE action = 'crl.tampered' AND object = ${`crl:${keyId}`}`,
+      )?.n,
+    ).toBeGreaterThanOrEqual(3);
+  });
+
+  it('records, once, the latest CRL kept before CRLs were recorded in the log, and refuses its removal after', async () => {
+    const { keyId } = await root();
+    const params = pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke: [], nextUpdateDays: 7 }, tokenRandom);
+    const proposal = propose('crl.issue', params as Record<string, unknown>);
+    const token = f.custody.record(custodyId).token;
+    // A list kept as an earlier version kept it: the row alone, no entry of its own.
+    const made = (await f.loggedIn(custodyId, [1, 2], (session, lib) =>
+      pki.operations['crl.issue']!({ session, lib, params: proposal.params, proposalId: proposal.id, token }),
+    )) as { result: { pem: string; thisUpdate: string; nextUpdate: string } };
+    const der = Buffer.from(made.result.pem.replace(/-----[A-Z0-9 ]+-----|\n/g, ''), 'base64');
+    f.opened.store.execute(sql`
+      INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
+      VALUES (${keyId}, 1, ${der}, ${sha256(der)}, ${made.result.thisUpdate}, ${made.result.nextUpdate}, ${proposal.id})`);
+    expect(() => certificates.latestCrl(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+
+    expect(certificates.sealUnrecordedCrlsOnce()).toBe(1);
+    expect(certificates.latestCrl(keyId)).toMatchObject({ number: 1, entries: [] });
+    expect(certificates.sealUnrecordedCrlsOnce()).toBe(0);
+    f.opened.store.execute(sql`DELETE FROM crls`);
+    expect(certificates.sealUnrecordedCrlsOnce()).toBe(0);
+    expect(() => certificates.latestCrl(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
   });
 
   it('finds every certificate on the token for the trust-store audit, telling Custos’s own from a planted one', async () => {

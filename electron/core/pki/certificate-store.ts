@@ -15,6 +15,10 @@ import type { CrlEntry } from './crl';
 import type { CertificateInputs } from '../compliance/certificate-findings';
 import { signatureScheme } from './token-signer';
 import { verify } from 'node:crypto';
+import type { AuditService } from '../audit/audit-service';
+import { canonicalJson, sha256Hex } from '../canonical-json';
+import { refuseTampered } from '../store/signed-state';
+import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
 
 interface CertificateRow {
   serial: string;
@@ -57,6 +61,7 @@ export class CertificateStore {
   constructor(
     private readonly store: Store,
     private readonly keys: KeyInventory,
+    private readonly audit: AuditService,
   ) {}
 
   list(): CertificateRecord[] {
@@ -114,18 +119,119 @@ export class CertificateStore {
       .map((r) => r.serial);
   }
 
-  /** The newest CRL this CA key signed, checked under the key: its number, DER and entries. */
+  /**
+   * The newest CRL this CA key signed: checked under the key, and the one the log's latest `crl.issued` entry for
+   * the key names, so a deleted, renumbered or older list put back is refused (KEY_TAMPERED), never built upon.
+   */
   latestCrl(issuerKeyId: string): { number: number; der: Buffer; entries: CrlEntry[]; nextUpdate: string } | null {
-    const row = this.store.get<{ number: number; der: Buffer; sha256: string; next_update: string }>(
-      sql`SELECT number, der, sha256, next_update FROM crls WHERE issuer_key_id = ${issuerKeyId} ORDER BY number DESC LIMIT 1`,
+    const row = this.store.get<CrlRow>(
+      sql`SELECT number, der, sha256 FROM crls WHERE issuer_key_id = ${issuerKeyId} ORDER BY number DESC LIMIT 1`,
     );
-    if (!row) return null;
+    const recorded = this.recordedCrl(issuerKeyId);
+    if (!row && recorded === null) return null;
+    if (!row || recorded !== crlRecordHash(issuerKeyId, row)) {
+      const listed = this.store.all<CrlRow>(
+        sql`SELECT number, der, sha256 FROM crls WHERE issuer_key_id = ${issuerKeyId}`,
+      );
+      // The recorded list is gone (an older one now reads as the latest), or a row the log never recorded was added.
+      const gone = !listed.some((r) => crlRecordHash(issuerKeyId, r) === recorded);
+      refuseTampered(
+        this.audit,
+        'KEY_TAMPERED',
+        { type: 'crl', id: issuerKeyId },
+        `The stored revocation list of key ${issuerKeyId}`,
+        gone ? 'replayed' : 'forged',
+      );
+    }
+    return this.checkedCrl(issuerKeyId, row);
+  }
+
+  /**
+   * Records the CRL with its own entry (object crl:<CA key>), nested in the transaction of the execution entry: the
+   * latest such entry is what every later read of the CA's list must match.
+   */
+  registerCrl(c: {
+    issuerKeyId: string;
+    number: number;
+    der: Buffer;
+    thisUpdate: string;
+    nextUpdate: string;
+    proposalId: string;
+  }): void {
+    this.audit.record(
+      {
+        actor: { type: 'system', id: 'system' },
+        action: 'crl.issued',
+        object: { type: 'crl', id: c.issuerKeyId },
+        params: crlRecord(c.issuerKeyId, { number: c.number, sha256: sha256(c.der) }),
+      },
+      () =>
+        this.store.execute(sql`
+          INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
+          VALUES (${c.issuerKeyId}, ${c.number}, ${c.der}, ${sha256(c.der)}, ${c.thisUpdate}, ${c.nextUpdate}, ${c.proposalId})`),
+    );
+  }
+
+  /**
+   * Records each CA's latest CRL from before CRLs were recorded in the log, once: only while the log holds no CRL
+   * entry at all, so a list a database writer removes or puts back later is refused, never recorded. How many.
+   */
+  sealUnrecordedCrlsOnce(): number {
+    if (this.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('crl.issued', 'crl.seal') LIMIT 1`))
+      return 0;
+    const latest = this.store.all<CrlRow & { issuer_key_id: string }>(sql`
+      SELECT issuer_key_id, number, der, sha256 FROM crls c
+      WHERE number = (SELECT max(number) FROM crls WHERE issuer_key_id = c.issuer_key_id) ORDER BY issuer_key_id`);
+    if (latest.length === 0) return 0;
+    this.audit.log();
+    this.store.transaction(() => {
+      for (const row of latest) {
+        this.checkedCrl(row.issuer_key_id, row);
+        this.audit.record({
+          actor: { type: 'system', id: 'system' },
+          action: 'crl.seal',
+          object: { type: 'crl', id: row.issuer_key_id },
+          params: crlRecord(row.issuer_key_id, row),
+        });
+      }
+    });
+    return latest.length;
+  }
+
+  /** The params hash of the latest CRL entry the log holds for this CA key; null when it holds none. */
+  private recordedCrl(issuerKeyId: string): string | null {
+    this.audit.log();
+    for (const stored of this.store.iterate<{ seq: number; entry: string; signature: Buffer }>(sql`
+      SELECT seq, entry, signature FROM audit_entries WHERE object = ${`crl:${issuerKeyId}`} ORDER BY seq DESC`)) {
+      let signed: { seq?: unknown; action?: unknown; params?: unknown; result?: { status?: unknown } | null };
+      try {
+        signed = JSON.parse(stored.entry) as typeof signed;
+      } catch {
+        return 'unreadable';
+      }
+      // An entry that does not verify, or sits at another seq than it was signed for, names no list: refused.
+      if (signed.seq !== stored.seq || !this.audit.verifyDocument(Buffer.from(stored.entry, 'utf8'), stored.signature))
+        return 'unverified';
+      if ((signed.action === 'crl.issued' || signed.action === 'crl.seal') && signed.result?.status === 'ok')
+        return typeof signed.params === 'string' ? signed.params : 'unreadable';
+    }
+    return null;
+  }
+
+  /** The CRL's DER, checked: its hash, its signature under the CA key, and the CRL number it carries. */
+  private checkedCrl(
+    issuerKeyId: string,
+    row: CrlRow,
+  ): { number: number; der: Buffer; entries: CrlEntry[]; nextUpdate: string } {
     const list = AsnConvert.parse(row.der, CertificateList);
     const key = this.keys.get(issuerKeyId);
     const signed = Buffer.from(list.tbsCertListRaw ?? AsnConvert.serialize(list.tbsCertList));
     const publicKey = createPublicKey(this.keys.exportPublic(issuerKeyId, 'pem'));
+    const numberExtension = list.tbsCertList.crlExtensions?.find((e) => e.extnID === id_ce_cRLNumber);
+    const number = numberExtension ? Number(AsnConvert.parse(numberExtension.extnValue, CRLNumber).value) : null;
     if (
       sha256(row.der) !== row.sha256 ||
+      number !== row.number ||
       !verify(signatureScheme(key.algorithm).hash, signed, publicKey, Buffer.from(list.signature))
     )
       throw new CustosError(
@@ -143,20 +249,8 @@ export class CertificateStore {
         revokedAt: r.revocationDate.getTime().toISOString(),
       };
     });
-    return { number: row.number, der: row.der, entries, nextUpdate: row.next_update };
-  }
-
-  registerCrl(c: {
-    issuerKeyId: string;
-    number: number;
-    der: Buffer;
-    thisUpdate: string;
-    nextUpdate: string;
-    proposalId: string;
-  }): void {
-    this.store.execute(sql`
-      INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
-      VALUES (${c.issuerKeyId}, ${c.number}, ${c.der}, ${sha256(c.der)}, ${c.thisUpdate}, ${c.nextUpdate}, ${c.proposalId})`);
+    const nextUpdate = list.tbsCertList.nextUpdate?.getTime().toISOString() ?? '';
+    return { number: row.number, der: row.der, entries, nextUpdate };
   }
 
   /** What the trust-store audit reads: every certificate, each checked (a tampered one named, not thrown). */
@@ -266,6 +360,20 @@ export class CertificateStore {
 }
 
 export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+interface CrlRow {
+  number: number;
+  der: Buffer;
+  sha256: string;
+}
+
+/** What a CRL entry of the log binds (by its params hash): which CA's list, its number and its bytes. */
+const crlRecord = (issuerKeyId: string, row: { number: number; sha256: string }) => ({
+  issuerKeyId,
+  number: row.number,
+  sha256: row.sha256,
+});
+const crlRecordHash = (issuerKeyId: string, row: CrlRow) => sha256Hex(canonicalJson(crlRecord(issuerKeyId, row)));
 
 /**
  * Puts the certificate in the token beside its key (same CKA_ID), so `pkcs11-tool -O` and any

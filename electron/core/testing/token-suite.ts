@@ -83,7 +83,7 @@ export function blankTokenSuite(backend: TokenBackend): void {
       quorum: () => s.quorum,
       clock: now,
     });
-    s.pki = pkiOperations(now, inventory, new CertificateStore(s.f.opened.store, inventory));
+    s.pki = pkiOperations(now, inventory, new CertificateStore(s.f.opened.store, inventory, s.f.opened.audit));
     s.quorum = s.f.quorum(
       { 'token.quorum-drill': quorumDrill, ...keyOperations(s.f.opened.store, now, inventory), ...s.pki.operations },
       {
