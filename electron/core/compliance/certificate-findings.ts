@@ -11,7 +11,7 @@ export interface CertificateInputs {
     notAfter: string;
     revoked: boolean;
     ca: boolean;
-    /** The stored DER no longer verifies under its issuer's key. */
+    /** The stored DER no longer verifies under its issuer's key, or its row no longer matches the DER. */
     tampered: boolean;
   }[];
   crls: { issuerKeyId: string; number: number; nextUpdate: string }[];
@@ -44,7 +44,7 @@ export function certificateFindings(
         rule: 'CERT_RECORD_TAMPERED',
         subject: c.serial,
         severity: 'high',
-        title: `The stored certificate ${c.serial.slice(0, 16)}… no longer verifies under its issuer's key`,
+        title: `The stored certificate ${c.serial.slice(0, 16)}… was changed outside Custos`,
         evidence: [`certificates row ${c.serial} was changed outside Custos`],
         fix: 'Compare it with the copy in the token (pkcs11-tool -O) and the ceremony report; restore the database from a verified copy.',
         controls: CONTROLS,

@@ -467,6 +467,90 @@ describe('issuing from a request (cert.issue)', () => {
     expect(() => certificates.latestCrl(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
   });
 
+  it('believes no column beside the DER: an edited validity, CA flag or key is refused and never picked as the CA', async () => {
+    const { keyId } = await root();
+    const rootSerial = certificates.caCertificateOf(keyId)!.serial;
+    const csr = opensslRequest('leaf', 'www.example.org');
+    const leafProfile = intermediateProfile({
+      subject: { commonName: 'www.example.org' },
+      ca: false,
+      pathLength: undefined,
+      keyUsage: ['digitalSignature'],
+      extendedKeyUsage: ['serverAuth'],
+    });
+    const done = await approved('cert.issue', issue(keyId, csr, leafProfile));
+    const leaf = (done.outcome as { result: { serial: string } }).result.serial;
+
+    const { not_after: notAfter } = f.opened.store.get<{ not_after: string }>(
+      sql`SELECT not_after FROM certificates WHERE serial = ${rootSerial}`,
+    )!;
+    // (a) The root's notAfter moved to 2099: a certificate past the real root's end is not proposed.
+    f.opened.store.execute(
+      sql`UPDATE certificates SET not_after = '2099-01-01T00:00:00.000Z' WHERE serial = ${rootSerial}`,
+    );
+    expect(() => propose('cert.issue', issue(keyId, csr, leafProfile))).toThrow(
+      expect.objectContaining({ code: 'KEY_TAMPERED' }),
+    );
+    expect(() => certificates.get(rootSerial)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    expect(certificates.audited().find((c) => c.serial === rootSerial)).toMatchObject({ tampered: true });
+    f.opened.store.execute(sql`UPDATE certificates SET not_after = ${notAfter} WHERE serial = ${rootSerial}`);
+
+    // (b) The end-entity row made to look like the newest CA certificate of the CA key: the CA is still the root.
+    f.opened.store.execute(
+      sql`UPDATE certificates SET key_id = ${keyId}, ca = 1, issued_at = '2099-01-01T00:00:00.000Z' WHERE serial = ${leaf}`,
+    );
+    expect(certificates.caCertificateOf(keyId)?.serial).toBe(rootSerial);
+    expect(() => certificates.get(leaf)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    const crl = await approved(
+      'crl.issue',
+      pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke: [], nextUpdateDays: 7 }, tokenRandom) as Record<
+        string,
+        unknown
+      >,
+    );
+    const crlFile = join(work, 'after-edit.crl.pem');
+    writeFileSync(crlFile, (crl.outcome as { result: { pem: string } }).result.pem);
+    expect(openssl('crl', '-in', crlFile, '-noout', '-issuer').trim()).toBe(
+      'issuer=C = NL, O = Custos, CN = Custos Test Root CA',
+    );
+
+    // (c) An edited subject is not shown: what the list and the analyzer read comes from the DER.
+    f.opened.store.execute(sql`UPDATE certificates SET subject = 'CN=Someone Else' WHERE serial = ${rootSerial}`);
+    expect(certificates.get(rootSerial).subject).toBe('CN=Custos Test Root CA, O=Custos, C=NL');
+    expect(certificates.audited().find((c) => c.serial === rootSerial)?.subject).toBe(
+      'CN=Custos Test Root CA, O=Custos, C=NL',
+    );
+  });
+
+  it('finds a compromised key’s certificate by the public key its DER certifies, even with key_id nulled', async () => {
+    const { keyId: rootId } = await root();
+    const subId = await caKey();
+    const spki = createPublicKey(inventory.exportPublic(subId, 'pem')).export({ format: 'der', type: 'spki' });
+    const info = new CertificationRequestInfo({
+      version: 0,
+      subject: encodeName({ commonName: 'Custos Test Issuing CA', organization: 'Custos' }),
+      subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
+    });
+    const signature = await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      signInToken(lib, session, inventory.get(subId), Buffer.from(AsnConvert.serialize(info))),
+    );
+    const csr = Buffer.from(
+      AsnConvert.serialize(
+        new CertificationRequest({
+          certificationRequestInfo: info,
+          signatureAlgorithm: new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.2' }),
+          signature: new Uint8Array(signature).buffer,
+        }),
+      ),
+    ).toString('base64');
+    const done = await approved('cert.issue', issue(rootId, csr, intermediateProfile()));
+    const { serial } = (done.outcome as { result: { serial: string } }).result;
+
+    f.opened.store.execute(sql`UPDATE certificates SET key_id = NULL WHERE serial = ${serial}`);
+    expect(certificates.unrevokedIssuedFor(subId)).toEqual(new Map([[rootId, [serial]]]));
+    expect(certificates.audited().find((c) => c.serial === serial)).toMatchObject({ keyId: subId, tampered: false });
+  });
+
   it('finds every certificate on the token for the trust-store audit, telling Custos’s own from a planted one', async () => {
     const { keyId } = await root();
     const key = join(work, 'planted.key');

@@ -11,6 +11,7 @@ import type { KeyInventory } from '../keys/key-inventory';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { pem } from './certificate';
+import { nameText } from './csr';
 import type { CrlEntry } from './crl';
 import type { CertificateInputs } from '../compliance/certificate-findings';
 import { signatureScheme } from './token-signer';
@@ -38,6 +39,20 @@ interface CertificateRow {
   issued_at: string;
 }
 
+/**
+ * A stored certificate whose DER verified under its issuer's key, with what the DER says: subject, issuer,
+ * validity, CA or not and the certified public key come from the signed bytes, never from the row's columns.
+ */
+interface VerifiedCertificate {
+  row: CertificateRow;
+  subject: string;
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  ca: boolean;
+  spki: Buffer;
+}
+
 /** A certificate just made, as it is registered. */
 export interface IssuedCertificate {
   der: Buffer;
@@ -55,7 +70,8 @@ export const serialInteger = (serial: string) =>
 
 /**
  * The certificates Custos issued. The certificate itself is the record: each one read is checked
- * against its issuer's public key from the inventory, so a row changed outside Custos is refused.
+ * against its issuer's public key from the inventory, so a row changed outside Custos is refused;
+ * issued_at, proposal_id and the token columns are not signed and only order and annotate the list.
  */
 export class CertificateStore {
   constructor(
@@ -71,18 +87,19 @@ export class CertificateStore {
   }
 
   get(serial: string): CertificateRecord {
-    const row = this.row(serial);
+    const c = this.row(serial);
+    const { row } = c;
     const revoked = this.latestCrl(row.issuer_key_id)?.entries.find((e) => e.serial === row.serial);
     return {
       serial: row.serial,
       keyId: row.key_id ?? '',
       issuerKeyId: row.issuer_key_id,
-      subject: row.subject,
-      issuer: row.issuer,
-      notBefore: row.not_before,
-      notAfter: row.not_after,
-      ca: row.ca === 1,
-      selfSigned: row.key_id === row.issuer_key_id,
+      subject: c.subject,
+      issuer: c.issuer,
+      notBefore: c.notBefore,
+      notAfter: c.notAfter,
+      ca: c.ca,
+      selfSigned: c.spki.equals(this.publicSpki(row.issuer_key_id)),
       sha256: row.sha256,
       status: revoked ? 'revoked' : 'valid',
       revocation: revoked
@@ -95,28 +112,35 @@ export class CertificateStore {
 
   /** The certificate as PEM or DER; refused if it no longer verifies under its issuer's key. */
   export(serial: string, format: 'pem' | 'der'): string {
-    const der = this.row(serial).der;
+    const der = this.row(serial).row.der;
     return format === 'pem' ? pem(der) : der.toString('base64');
   }
 
-  /** The newest CA certificate for this key, which certificates it issues name as their issuer. */
+  /**
+   * The newest CA certificate for this key (by the notBefore it carries), which certificates it issues name as their
+   * issuer: chosen by what each DER says, so a row whose key or CA columns were edited is never picked; any stored
+   * certificate that does not verify refuses the choice (KEY_TAMPERED) rather than let an older one stand in.
+   */
   caCertificateOf(keyId: string): { serial: string; der: Buffer; notAfter: string } | null {
-    const found = this.store.get<{ serial: string }>(
-      sql`SELECT serial FROM certificates WHERE key_id = ${keyId} AND ca = 1 ORDER BY issued_at DESC LIMIT 1`,
-    );
-    if (!found) return null;
-    const row = this.row(found.serial);
-    return { serial: row.serial, der: row.der, notAfter: row.not_after };
+    const spki = this.publicSpki(keyId);
+    const newest = this.store
+      .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY serial`)
+      .map(({ serial }) => this.verified(serial))
+      .filter((c) => c.ca && c.spki.equals(spki))
+      .reduce<VerifiedCertificate | null>((a, c) => (a && a.notBefore >= c.notBefore ? a : c), null);
+    if (!newest) return null;
+    const c = this.row(newest.row.serial);
+    return { serial: c.row.serial, der: c.row.der, notAfter: c.notAfter };
   }
 
-  /** Certificates this CA key issued (not its own self-signed root). */
+  /** Certificates this CA key issued (not its own self-signed root), each verified under the key. */
   issuedBy(issuerKeyId: string): string[] {
+    const own = this.publicSpki(issuerKeyId);
     return this.store
-      .all<{ serial: string; key_id: string | null }>(
-        sql`SELECT serial, key_id FROM certificates WHERE issuer_key_id = ${issuerKeyId}`,
-      )
-      .filter((r) => r.key_id !== issuerKeyId)
-      .map((r) => r.serial);
+      .all<{ serial: string }>(sql`SELECT serial FROM certificates WHERE issuer_key_id = ${issuerKeyId}`)
+      .map(({ serial }) => this.verified(serial))
+      .filter((c) => !c.spki.equals(own))
+      .map((c) => c.row.serial);
   }
 
   /**
@@ -253,31 +277,41 @@ export class CertificateStore {
     return { number: row.number, der: row.der, entries, nextUpdate };
   }
 
-  /** What the trust-store audit reads: every certificate, each checked (a tampered one named, not thrown). */
+  /**
+   * What the trust-store audit reads: every certificate as its DER says, its key the inventory key whose public key
+   * it certifies (not the key_id column); one that fails any check is named tampered, not thrown.
+   */
   audited(): CertificateInputs['certificates'] {
+    const keyOf = this.inventoryKeysBySpki();
     return this.store
-      .all<{
-        serial: string;
-        subject: string;
-        key_id: string | null;
-        issuer_key_id: string;
-        not_after: string;
-        ca: number;
-      }>(sql`SELECT serial, subject, key_id, issuer_key_id, not_after, ca FROM certificates ORDER BY issued_at`)
-      .map((row) => {
-        const base = {
-          serial: row.serial,
-          subject: row.subject,
-          keyId: row.key_id,
-          issuerKeyId: row.issuer_key_id,
-          notAfter: row.not_after,
-          ca: row.ca === 1,
-        };
+      .all<{ serial: string; issuer_key_id: string }>(
+        sql`SELECT serial, issuer_key_id FROM certificates ORDER BY issued_at`,
+      )
+      .map(({ serial, issuer_key_id: issuerKeyId }) => {
         try {
-          return { ...base, revoked: this.get(row.serial).status === 'revoked', tampered: false };
+          const c = this.row(serial);
+          return {
+            serial,
+            subject: c.subject,
+            keyId: keyOf.get(c.spki.toString('hex')) ?? null,
+            issuerKeyId,
+            notAfter: c.notAfter,
+            ca: c.ca,
+            revoked: this.get(serial).status === 'revoked',
+            tampered: false,
+          };
         } catch (error) {
           if (error instanceof CustosError && error.code === 'KEY_TAMPERED')
-            return { ...base, revoked: false, tampered: true };
+            return {
+              serial,
+              subject: '',
+              keyId: null,
+              issuerKeyId,
+              notAfter: '',
+              ca: false,
+              revoked: false,
+              tampered: true,
+            };
           throw error;
         }
       });
@@ -292,15 +326,21 @@ export class CertificateStore {
       .map((r) => ({ issuerKeyId: r.issuer_key_id, number: r.number, nextUpdate: r.next_update }));
   }
 
-  /** The key's certificates that another CA here issued and no CRL of it revokes yet, by issuing CA key. */
+  /**
+   * The key's certificates that another CA here issued and no CRL of it revokes yet, by issuing CA key: found by the
+   * public key each DER certifies, not the key_id column. One whose DER no longer verifies cannot be attributed; the
+   * trust-store audit names it (CERT_RECORD_TAMPERED).
+   */
   unrevokedIssuedFor(keyId: string): Map<string, string[]> {
+    const spki = this.publicSpki(keyId);
     const byIssuer = new Map<string, string[]>();
     const rows = this.store.all<{ serial: string; issuer_key_id: string }>(
-      sql`SELECT serial, issuer_key_id FROM certificates WHERE key_id = ${keyId} AND issuer_key_id != ${keyId}`,
+      sql`SELECT serial, issuer_key_id FROM certificates WHERE issuer_key_id != ${keyId} ORDER BY serial`,
     );
-    for (const row of rows) {
-      if (this.get(row.serial).status === 'revoked') continue;
-      byIssuer.set(row.issuer_key_id, [...(byIssuer.get(row.issuer_key_id) ?? []), row.serial]);
+    for (const { serial, issuer_key_id: issuerKeyId } of rows) {
+      const certified = this.attempt(() => this.verified(serial).spki.equals(spki));
+      if (!certified || this.latestCrl(issuerKeyId)?.entries.some((e) => e.serial === serial)) continue;
+      byIssuer.set(issuerKeyId, [...(byIssuer.get(issuerKeyId) ?? []), serial]);
     }
     return byIssuer;
   }
@@ -341,7 +381,27 @@ export class CertificateStore {
               ${issued.proposalId}, ${at.toISOString()})`);
   }
 
-  private row(serial: string): CertificateRow {
+  /**
+   * The certificate, verified, with every column that says what it is checked against its DER: validity, CA, the
+   * certified public key and the inventory key it names (that key's signed public key). Any difference is refused.
+   */
+  private row(serial: string): VerifiedCertificate {
+    const c = this.verified(serial);
+    const { row } = c;
+    const keyMatches = row.key_id === null || this.attempt(() => this.publicSpki(row.key_id!).equals(c.spki));
+    if (
+      row.not_before !== c.notBefore ||
+      row.not_after !== c.notAfter ||
+      (row.ca === 1) !== c.ca ||
+      !row.spki.equals(c.spki) ||
+      !keyMatches
+    )
+      throw tampered(row.serial, 'its record no longer matches the signed certificate');
+    return c;
+  }
+
+  /** The stored DER, verified under its issuer's key (with its hash and serial), and what it says. */
+  private verified(serial: string): VerifiedCertificate {
     const row = this.store.get<CertificateRow>(sql`SELECT * FROM certificates WHERE serial = ${serial.toLowerCase()}`);
     if (!row)
       throw new CustosError('CERT_NOT_FOUND', `No certificate with serial ${serial.slice(0, 16)}… was issued here.`, [
@@ -350,14 +410,52 @@ export class CertificateStore {
     const issuer = createPublicKey(this.keys.exportPublic(row.issuer_key_id, 'pem'));
     const x = new X509Certificate(row.der);
     if (!x.verify(issuer) || sha256(row.der) !== row.sha256 || x.serialNumber.toLowerCase() !== row.serial)
-      throw new CustosError(
-        'KEY_TAMPERED',
-        `The stored certificate ${row.serial.slice(0, 16)}… does not verify under its issuer's key: it was changed outside Custos.`,
-        ['Compare with the copy in the token (pkcs11-tool -O) and in the ceremony report.'],
-      );
-    return row;
+      throw tampered(row.serial, "it does not verify under its issuer's key");
+    const tbs = AsnConvert.parse(row.der, Certificate).tbsCertificate;
+    return {
+      row,
+      subject: nameText(tbs.subject),
+      issuer: nameText(tbs.issuer),
+      notBefore: new Date(x.validFrom).toISOString(),
+      notAfter: new Date(x.validTo).toISOString(),
+      ca: x.ca,
+      spki: x.publicKey.export({ format: 'der', type: 'spki' }),
+    };
+  }
+
+  /** The key's public key as SPKI DER, read from its signed inventory record. */
+  private publicSpki(keyId: string): Buffer {
+    return createPublicKey(this.keys.exportPublic(keyId, 'pem')).export({ format: 'der', type: 'spki' });
+  }
+
+  /** Each inventory key's public key (hex SPKI) to its id; a key whose own record is refused certifies nothing here. */
+  private inventoryKeysBySpki(): Map<string, string> {
+    const ids = this.store.all<{ id: string }>(sql`SELECT id FROM keys ORDER BY id`);
+    return new Map(
+      ids.flatMap(({ id }) => {
+        const spki = this.attempt(() => this.publicSpki(id), ['KEY_TAMPERED', 'KEY_TYPE_UNSUITED']);
+        return spki ? [[spki.toString('hex'), id] as const] : [];
+      }),
+    );
+  }
+
+  /** The value, or null when the check it needs is refused with one of these codes (a tampered record, a key gone). */
+  private attempt<T>(read: () => T, codes: string[] = ['KEY_TAMPERED', 'KEY_NOT_FOUND']): T | null {
+    try {
+      return read();
+    } catch (error) {
+      if (error instanceof CustosError && codes.includes(error.code)) return null;
+      throw error;
+    }
   }
 }
+
+const tampered = (serial: string, why: string) =>
+  new CustosError(
+    'KEY_TAMPERED',
+    `The stored certificate ${serial.slice(0, 16)}… was changed outside Custos: ${why}.`,
+    ['Compare with the copy in the token (pkcs11-tool -O) and in the ceremony report.'],
+  );
 
 export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
