@@ -80,4 +80,15 @@ describe('the trust-store audit', () => {
       ).sort(),
     ).toEqual(['CERT_RECORD_TAMPERED', 'CRL_OVERDUE', 'TOKEN_CERT_UNKNOWN']);
   });
+
+  it('flags a CA’s revocation list that was changed, deleted or put back, instead of reading its next update', () => {
+    const [finding, ...rest] = certificateFindings(
+      inputs({ crls: [{ issuerKeyId: ROOT_KEY, number: 0, nextUpdate: '', tampered: true }] }),
+      keys(),
+      NOW,
+    );
+    expect(rest).toEqual([]);
+    expect(finding).toMatchObject({ rule: 'CRL_RECORD_TAMPERED', severity: 'high', subject: ROOT_KEY });
+    expect(finding!.title).toContain('“root-ca”');
+  });
 });

@@ -14,7 +14,8 @@ export interface CertificateInputs {
     /** The stored DER no longer verifies under its issuer's key, or its row no longer matches the DER. */
     tampered: boolean;
   }[];
-  crls: { issuerKeyId: string; number: number; nextUpdate: string }[];
+  /** Each CA key's latest CRL; tampered: its stored list was changed, deleted or put back (refused where read). */
+  crls: { issuerKeyId: string; number: number; nextUpdate: string; tampered?: boolean }[];
   /** Certificate objects on the tokens Custos sees, and whether each is one Custos issued (by its SHA-256). */
   onTokens: { token: string; label: string; subject: string; notAfter: string; sha256: string; issuedHere: boolean }[];
 }
@@ -86,8 +87,21 @@ export function certificateFindings(
     }
   }
   const latest = new Map<string, { number: number; nextUpdate: string }>();
-  for (const crl of inputs.crls)
+  for (const crl of inputs.crls) {
+    if (crl.tampered) {
+      findings.push({
+        rule: 'CRL_RECORD_TAMPERED',
+        subject: crl.issuerKeyId,
+        severity: 'high',
+        title: `The stored revocation list of “${keyOf.get(crl.issuerKeyId)?.label ?? crl.issuerKeyId}” was changed outside Custos`,
+        evidence: [`the latest CRL in the database is not the one the audit log recorded for key ${crl.issuerKeyId}`],
+        fix: 'Restore the database from a verified copy; the signed ceremony reports hold each list Custos issued.',
+        controls: CONTROLS,
+      });
+      continue;
+    }
     if ((latest.get(crl.issuerKeyId)?.number ?? 0) < crl.number) latest.set(crl.issuerKeyId, crl);
+  }
   for (const [issuerKeyId, crl] of latest)
     if (Date.parse(crl.nextUpdate) < now.getTime() && !gone(issuerKeyId))
       findings.push({

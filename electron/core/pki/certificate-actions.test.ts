@@ -419,8 +419,16 @@ describe('issuing from a request (cert.issue)', () => {
       return null;
     };
 
+    // The trust-store audit reads the list's next update from the DER, not the column.
+    f.opened.store.execute(sql`UPDATE crls SET next_update = '2099-01-01T00:00:00.000Z'`);
+    expect(certificates.crls()).toEqual([
+      { issuerKeyId: keyId, number: 1, nextUpdate: certificates.latestCrl(keyId)!.nextUpdate, tampered: false },
+    ]);
+    expect(certificates.latestCrl(keyId)!.nextUpdate).not.toMatch(/^2099/);
+
     // Deleted: a fresh "list 1" revoking nothing would drop the keyCompromise revocation.
     f.opened.store.execute(sql`DELETE FROM crls`);
+    expect(certificates.crls()).toMatchObject([{ issuerKeyId: keyId, tampered: true }]);
     expect(refusal()).toMatchObject({ code: 'KEY_TAMPERED' });
     expect(() => certificates.get(serial)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
     // Renumbered: the signed DER still says list 1.

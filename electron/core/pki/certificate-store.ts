@@ -317,13 +317,27 @@ export class CertificateStore {
       });
   }
 
-  /** Each CA key's CRLs by number and next update (the DER is checked where it is used). */
+  /**
+   * Each CA key's latest CRL as its checked DER says (number, next update), for every key with a CRL row or a CRL
+   * entry in the log; one refused (changed, deleted or put back) is named tampered, not thrown.
+   */
   crls(): CertificateInputs['crls'] {
-    return this.store
-      .all<{ issuer_key_id: string; number: number; next_update: string }>(
-        sql`SELECT issuer_key_id, number, next_update FROM crls`,
-      )
-      .map((r) => ({ issuerKeyId: r.issuer_key_id, number: r.number, nextUpdate: r.next_update }));
+    const issuers = this.store.all<{ id: string }>(sql`
+      SELECT issuer_key_id AS id FROM crls
+      UNION SELECT substr(object, 5) AS id FROM audit_entries WHERE action IN ('crl.issued', 'crl.seal')
+      ORDER BY id`);
+    return issuers.flatMap(({ id }): CertificateInputs['crls'] => {
+      try {
+        const latest = this.latestCrl(id);
+        return latest
+          ? [{ issuerKeyId: id, number: latest.number, nextUpdate: latest.nextUpdate, tampered: false }]
+          : [];
+      } catch (error) {
+        if (error instanceof CustosError && error.code === 'KEY_TAMPERED')
+          return [{ issuerKeyId: id, number: 0, nextUpdate: '', tampered: true }];
+        throw error;
+      }
+    });
   }
 
   /**
