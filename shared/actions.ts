@@ -1,7 +1,15 @@
 import { z } from 'zod';
 import { Algorithm, algorithmName, KeyState, KeyUsage } from './keys';
 import { AUTHENTICATION_IN_WORDS, BackupAuthentication, copyInWords, fingerprintInGroups, KeyCopy } from './backups';
-import { CertificateProfile, CertSerial, nameInWords, profileInWords, RevocationReason } from './pki';
+import {
+  CertificateProfile,
+  CertSerial,
+  nameInWords,
+  profileInWords,
+  readable,
+  RevocationReason,
+  UNREADABLE_MESSAGE,
+} from './pki';
 
 /**
  * The quorum actions, each declared once: what its parameters must be, what its outcome records,
@@ -103,7 +111,7 @@ export const IssueParams = z.strictObject({
     .describe('the certificate request, PEM or base64 DER (custos proposal create --csr FILE)'),
   profile: CertificateProfile.describe('the certificate profile (a JSON file: custos proposal create --profile FILE)'),
   csrSha256: Sha256.describe('bound by Custos when proposed'),
-  csrSubject: z.string().max(1024).describe('bound by Custos when proposed'),
+  csrSubject: z.string().max(1024).refine(readable, UNREADABLE_MESSAGE).describe('bound by Custos when proposed'),
   publicKeyFingerprint: Sha256.describe('bound by Custos when proposed'),
   serial: CertSerial,
   warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),

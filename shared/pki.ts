@@ -6,7 +6,24 @@ import { z } from 'zod';
  * follows from the keys (the public key, the key identifiers, the signature algorithm).
  */
 
-const Text = (max: number) => z.string().trim().min(1).max(max);
+/**
+ * Whether text shows on a screen or a terminal exactly as stored: no C0 or C1 control character (escape sequences,
+ * line breaks), no line or paragraph separator and no bidi mark, embedding, override or isolate, any of which let a
+ * proposer make a name read to the approvers as something other than what is signed.
+ */
+export function readable(text: string): boolean {
+  for (const ch of text) {
+    const c = ch.codePointAt(0)!;
+    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f)) return false;
+    if (c === 0x061c || c === 0x200e || c === 0x200f || c === 0x2028 || c === 0x2029) return false;
+    if ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)) return false;
+  }
+  return true;
+}
+export const UNREADABLE_MESSAGE =
+  'no control characters, line breaks or text-direction marks: the approvers must read exactly what is signed';
+
+const Text = (max: number) => z.string().trim().min(1).max(max).refine(readable, UNREADABLE_MESSAGE);
 
 /** The subject as people write it; encoded C, ST, L, O, OU, CN in that order, as UTF8String (C as PrintableString). */
 export const DistinguishedName = z.strictObject({
@@ -101,11 +118,18 @@ const NAME_ORDER: readonly [keyof DistinguishedName, string][] = [
   ['commonName', 'CN'],
 ];
 
+/** A value escaped as RFC 4514 §2.4 says, so a comma or plus inside it cannot read as another attribute. */
+export const dnValue = (value: string) =>
+  value
+    .replace(/[\\",+;<>]/g, '\\$&')
+    .replace(/^[ #]/, '\\$&')
+    .replace(/ $/, '\\ ');
+
 /** “CN=Example Root CA, O=Example, C=NL”, most specific first, as openssl prints with -nameopt RFC2253. */
 export function nameInWords(name: DistinguishedName): string {
   return [...NAME_ORDER]
     .reverse()
-    .flatMap(([field, short]) => (name[field] ? [`${short}=${name[field]}`] : []))
+    .flatMap(([field, short]) => (name[field] ? [`${short}=${dnValue(name[field])}`] : []))
     .join(', ');
 }
 

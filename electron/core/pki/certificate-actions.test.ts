@@ -195,6 +195,27 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     expect(certificates.list()).toHaveLength(0);
   });
 
+  it('refuses, before any approval, a subject that would show the approvers something other than what is signed', async () => {
+    const keyId = await caKey();
+    const evil = rootProfile({
+      subject: {
+        commonName: 'www.example.org\u001b[8m',
+        organization: 'Evil\nNot a certificate authority (an end-entity certificate)\u202e',
+      },
+    });
+    let refused: unknown;
+    try {
+      propose('cert.self-sign', selfSign(keyId, evil));
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toMatchObject({ code: 'PROPOSAL_INVALID' });
+    const reasons = (refused as { remedy: string[] }).remedy.join('\n');
+    expect(reasons).toMatch(/commonName.*no control characters, line breaks or text-direction marks/);
+    expect(reasons).toMatch(/organization.*no control characters/);
+    expect(quorum.list().filter((p) => p.action === 'cert.self-sign')).toHaveLength(0);
+  });
+
   it('issues nothing on t−1 approvals', async () => {
     const keyId = await caKey();
     const view = await approved('cert.self-sign', selfSign(keyId, rootProfile()), [1]);
@@ -321,6 +342,16 @@ describe('issuing from a request (cert.issue)', () => {
       expect.objectContaining({ code: 'CSR_INVALID' }),
     );
     expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(0);
+  });
+
+  it('refuses a request whose subject holds an escape sequence or a line break, and shows a comma escaped', async () => {
+    const { keyId } = await root();
+    const csr = opensslRequest('evil', 'www.example.org\u001b[8m');
+    expect(() => issue(keyId, csr, intermediateProfile())).toThrow(
+      expect.objectContaining({ code: 'CSR_INVALID', message: expect.stringMatching(/no control characters/) }),
+    );
+    const comma = issue(keyId, opensslRequest('comma', 'Example\\, Inc. CA'), intermediateProfile());
+    expect(comma.csrSubject).toBe('CN=Example\\, Inc. CA, O=Custos');
   });
 
   it('refuses to issue under a key without a CA certificate, or past the issuer’s own validity', async () => {

@@ -2,6 +2,7 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 import { CertificationRequest } from '@peculiar/asn1-csr';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { SubjectPublicKeyInfo, type Name } from '@peculiar/asn1-x509';
+import { dnValue, readable, UNREADABLE_MESSAGE } from '../../../shared/pki';
 import { CustosError } from '../errors';
 
 /** The signature algorithms a request may be signed with, and the hash node:crypto verifies it with. */
@@ -31,7 +32,7 @@ const SHORT_NAMES: Record<string, string> = {
 export function nameText(name: Name): string {
   return [...name]
     .reverse()
-    .flatMap((rdn) => [...rdn].map((a) => `${SHORT_NAMES[a.type] ?? a.type}=${a.value.toString()}`))
+    .flatMap((rdn) => [...rdn].map((a) => `${SHORT_NAMES[a.type] ?? a.type}=${dnValue(a.value.toString())}`))
     .join(', ');
 }
 
@@ -93,6 +94,8 @@ export function checkRequest(der: Buffer): CheckedRequest {
     refuse('The request’s signature does not verify: it was changed, or not signed by the key it carries.', [
       'Ask the requester for the request again, and compare its SHA-256 with theirs.',
     ]);
+  const subject = nameText(request.certificationRequestInfo.subject);
+  if (!readable(subject)) refuse(`The request’s subject must hold ${UNREADABLE_MESSAGE}.`);
   const details = key.asymmetricKeyDetails;
   const info = AsnConvert.parse(spki, SubjectPublicKeyInfo);
   const keyAlgorithm =
@@ -104,7 +107,7 @@ export function checkRequest(der: Buffer): CheckedRequest {
   return {
     der,
     sha256: createHash('sha256').update(der).digest('hex'),
-    subject: nameText(request.certificationRequestInfo.subject),
+    subject,
     spki,
     publicKeyFingerprint: createHash('sha256').update(spki).digest('hex'),
     keyAlgorithm,
