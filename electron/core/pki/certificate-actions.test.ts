@@ -483,6 +483,23 @@ describe('issuing from a request (cert.issue)', () => {
     ).toBeGreaterThanOrEqual(3);
   });
 
+  it('records a CRL whose stored bytes were changed as tampered, as it does a missing one', async () => {
+    const { keyId } = await root();
+    const params = pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke: [], nextUpdateDays: 7 }, tokenRandom);
+    expect((await approved('crl.issue', params as Record<string, unknown>)).outcome).toMatchObject({ status: 'ok' });
+    const refusals = () =>
+      f.opened.store.get<{ n: number }>(
+        sql`SELECT count(*) AS n FROM audit_entries WHERE action = 'crl.tampered' AND object = ${`crl:${keyId}`}`,
+      )!.n;
+    // The signature's last byte flipped; the sha256 column left as it was.
+    const der = Buffer.from(f.opened.store.get<{ der: Buffer }>(sql`SELECT der FROM crls`)!.der);
+    der[der.length - 1]! ^= 0x01;
+    f.opened.store.execute(sql`UPDATE crls SET der = ${der}`);
+    expect(() => certificates.latestCrl(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(refusals()).toBe(1);
+  });
+
   it('records, once, the latest CRL kept before CRLs were recorded in the log, and refuses its removal after', async () => {
     const { keyId } = await root();
     const params = pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke: [], nextUpdateDays: 7 }, tokenRandom);
