@@ -638,6 +638,15 @@ describe('issuing from a request (cert.issue)', () => {
       ['CN=Planted Root', false],
     ]);
     expect(certificates.audited()).toMatchObject([{ keyId, issuerKeyId: keyId, revoked: false, tampered: false }]);
+
+    // A row a database writer adds under the planted certificate's hash does not make it Custos's own.
+    const plantedSha = sha256(der);
+    f.opened.store.execute(sql`
+      INSERT INTO certificates (serial, der, sha256, key_id, spki, issuer_key_id, subject, issuer, not_before, not_after,
+                                ca, token_serial, token_label, proposal_id, issued_at)
+      SELECT '0abc', ${der}, ${plantedSha}, NULL, spki, issuer_key_id, 'CN=Planted Root', 'CN=Planted Root', not_before,
+             not_after, 1, token_serial, token_label, proposal_id, issued_at FROM certificates LIMIT 1`);
+    expect(certificates.issuedHere(plantedSha)).toBe(false);
   });
 
   it('certifies a key of the inventory from a request its token key signed, and proposes its revocation when it is marked compromised', async () => {

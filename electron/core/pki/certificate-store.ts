@@ -360,9 +360,10 @@ export class CertificateStore {
     return byIssuer;
   }
 
-  /** Whether Custos issued the certificate with this SHA-256 (of its DER). */
+  /** Whether Custos issued the certificate with this SHA-256 (of its DER): a row claiming it must verify as well. */
   issuedHere(sha: string): boolean {
-    return this.store.get(sql`SELECT 1 AS one FROM certificates WHERE sha256 = ${sha}`) !== undefined;
+    const found = this.store.get<{ serial: string }>(sql`SELECT serial FROM certificates WHERE sha256 = ${sha}`);
+    return found !== undefined && this.attempt(() => this.verified(found.serial)) !== null;
   }
 
   has(serial: string): boolean {
