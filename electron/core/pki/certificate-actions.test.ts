@@ -605,6 +605,7 @@ describe('issuing from a request (cert.issue)', () => {
     f.opened.store.execute(sql`UPDATE certificates SET key_id = NULL WHERE serial = ${serial}`);
     expect(certificates.unrevokedIssuedFor(subId)).toEqual(new Map([[rootId, [serial]]]));
     expect(certificates.audited().find((c) => c.serial === serial)).toMatchObject({ keyId: subId, tampered: false });
+    expect(certificates.get(serial)).toMatchObject({ keyId: subId, issuerKeyId: rootId, selfSigned: false });
   });
 
   it('finds every certificate on the token for the trust-store audit, telling Custos’s own from a planted one', async () => {

@@ -92,7 +92,8 @@ export class CertificateStore {
     const revoked = this.latestCrl(row.issuer_key_id)?.entries.find((e) => e.serial === row.serial);
     return {
       serial: row.serial,
-      keyId: row.key_id ?? '',
+      // A key_id is checked against the DER; an empty one may have been cleared, so the DER's public key names the key.
+      keyId: row.key_id ?? this.inventoryKeysBySpki().get(c.spki.toString('hex')) ?? '',
       issuerKeyId: row.issuer_key_id,
       subject: c.subject,
       issuer: c.issuer,
