@@ -14,6 +14,7 @@ import type { ProposalView } from '../../../shared/quorum';
 import type { Store } from '../store/database';
 import { copyInWords, type BackupSummary, type KeyCopy } from '../../../shared/backups';
 import { sql } from '../store/sql';
+import { provenWitnesses, type WitnessSignOff } from './witness-record';
 
 export const REPORT_KIND = 'custos-ceremony-report';
 
@@ -63,7 +64,8 @@ export interface CeremonyReport {
     policy: { status: string; notes: string[] };
   }[];
   steps: { seq: number; time: string; action: string; actor: string; result: string }[];
-  witnesses: { name: string; role: string; at: string }[];
+  /** Each backed by its `ceremony.witness` entry (seq), among audit.entries; reports made before that carry no seq. */
+  witnesses: (Omit<WitnessSignOff, 'seq'> & { seq?: number })[];
   audit: { checkpoint: string; treeSize: number; root: string; entries: ReportEntry[] };
   /** For a compliance report: the analyzer's findings and the control mapping as of a date. */
   compliance?: { asOf: string; findings: unknown[]; controls: unknown[] };
@@ -418,6 +420,10 @@ export function assemble(
 ): CeremonyReport {
   const log = sources.audit.log();
   const key = sources.audit.noteKey()!;
+  const ceremonyId = parts.ceremony?.id;
+  // Checked before anything is signed; their entries are among the report's, so an auditor can check them offline.
+  const witnesses = typeof ceremonyId === 'string' ? provenWitnesses(sources.store, sources.audit, ceremonyId) : [];
+  const withWitnesses = [...new Set([...seqs, ...witnesses.map((w) => w.seq)])].sort((a, b) => a - b);
   const reportId = randomBytes(8).toString('hex');
   log.record({
     actor: { type: 'system', id: 'system' },
@@ -428,7 +434,7 @@ export function assemble(
   // Signed for this report, so every entry above — its own included — has a proof against it.
   const closing = sources.audit.checkpoint(`report ${reportId}`);
   const checkpoint = parseCheckpoint(parseNote(closing.note).text);
-  const entries = seqs.map((seq) => {
+  const entries = withWitnesses.map((seq) => {
     const stored = log.entry(seq);
     return {
       seq,
@@ -438,13 +444,6 @@ export function assemble(
     };
   });
   const now = sources.clock();
-  const ceremonyId = parts.ceremony?.id;
-  const witnesses =
-    typeof ceremonyId === 'string'
-      ? sources.store.all<{ name: string; role: string; signed_at: string }>(
-          sql`SELECT name, role, signed_at FROM witnesses WHERE ceremony_id = ${ceremonyId} ORDER BY id`,
-        )
-      : [];
   return {
     kind: REPORT_KIND,
     v: 1,
@@ -496,7 +495,7 @@ export function assemble(
         result: e.result.code ? `${e.result.status} ${e.result.code}` : e.result.status,
       };
     }),
-    witnesses: witnesses.map((w) => ({ name: w.name, role: w.role, at: w.signed_at })),
+    witnesses,
     audit: { checkpoint: closing.note, treeSize: checkpoint.size, root: checkpoint.root.toString('base64'), entries },
     howToVerify: HOW_TO_VERIFY,
   };

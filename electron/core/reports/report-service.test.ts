@@ -18,6 +18,8 @@ import { ReportService } from './report-service';
 import { verifyReport, verifyReportPdf, type LaterLog } from './report-verify';
 import { fingerprintInGroups } from '../../../shared/backups';
 import { sql } from '../store/sql';
+import { canonicalJson } from '../canonical-json';
+import type { CeremonyReport } from './ceremony-report';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -202,16 +204,81 @@ describe('a ceremony report', () => {
 
   it('carries the witnesses who signed off on the ceremony, in the JSON and on the PDF', async () => {
     reports.witness(proposalId, 'Grace Hopper', 'Internal audit');
-    const { json, dir } = await exported();
-    expect((JSON.parse(json.toString()) as { witnesses: unknown[] }).witnesses).toEqual([
-      { name: 'Grace Hopper', role: 'Internal audit', at: expect.any(String) },
+    const { json, signature, dir } = await exported();
+    const report = JSON.parse(json.toString()) as CeremonyReport;
+    expect(report.witnesses).toEqual([
+      { name: 'Grace Hopper', role: 'Internal audit', at: expect.any(String), seq: expect.any(Number) },
     ]);
+    // Its signed entry is in the report with a proof, so an auditor checks the sign-off offline.
+    const entry = report.audit.entries.find((e) => e.seq === report.witnesses[0]!.seq)!;
+    expect(JSON.parse(entry.entry)).toMatchObject({ action: 'ceremony.witness', object: { id: proposalId } });
+    expect(verifyReport(json, signature, key()).checks).toContainEqual({
+      check: 'witness Grace Hopper (Internal audit): recorded by a signed entry on this ceremony',
+      ok: true,
+    });
     expect(execFileSync('pdftotext', [join(dir, 'report.pdf'), '-'], { encoding: 'utf8' })).toContain(
       'Grace Hopper (Internal audit) signed off',
     );
     expect(() => reports.witness('ffffffffffffffff', 'Nobody', 'none')).toThrow(
       expect.objectContaining({ code: 'PROPOSAL_NOT_FOUND' }),
     );
+  });
+
+  it('is refused, not signed, when a witness sign-off was added or changed in the database without its entry', async () => {
+    reports.witness(proposalId, 'Grace Hopper', 'Internal audit');
+    const forge = (change: () => void) => {
+      change();
+      expect(() => reports.create({ proposalId })).toThrow(expect.objectContaining({ code: 'CEREMONY_TAMPERED' }));
+    };
+    const eve = sql`INSERT INTO witnesses (ceremony_id, name, role, signed_at)
+      VALUES (${proposalId}, 'Eve Auditor (KPMG)', 'external auditor', '2026-12-03T22:50:00.000Z')`;
+    forge(() => f.opened.store.execute(eve));
+    f.opened.store.execute(sql`DELETE FROM witnesses WHERE name = 'Eve Auditor (KPMG)'`);
+    forge(() => f.opened.store.execute(sql`UPDATE witnesses SET role = 'External auditor (KPMG)'`));
+    f.opened.store.execute(sql`UPDATE witnesses SET role = 'Internal audit'`);
+    forge(() => f.opened.store.execute(sql`UPDATE witnesses SET signed_at = '2026-01-01T00:00:00.000Z'`));
+    // A genuine sign-off dropped from the table is missed too.
+    forge(() => f.opened.store.execute(sql`DELETE FROM witnesses`));
+    await new Promise((resolve) => setImmediate(resolve)); // refusals are recorded with the next group commit
+    const refusals = f.opened.store.all<{ entry: string }>(
+      sql`SELECT entry FROM audit_entries WHERE action = 'ceremony.tampered'`,
+    );
+    expect(refusals).toHaveLength(4);
+    expect(JSON.parse(refusals[0]!.entry)).toMatchObject({
+      object: { type: 'ceremony', id: proposalId },
+      result: { status: 'refused', code: 'CEREMONY_TAMPERED' },
+    });
+  });
+
+  it('takes a sign-off recorded before its time was bound (name and role hashed) at the time its entry signed', () => {
+    const object = { type: 'ceremony', id: proposalId };
+    const action = 'ceremony.witness';
+    f.opened.audit.record(
+      { actor: { type: 'system', id: 'system' }, action, object, params: { name: 'Ida', role: 'QA' } },
+      () =>
+        f.opened.store.execute(sql`INSERT INTO witnesses (ceremony_id, name, role, signed_at)
+        VALUES (${proposalId}, 'Ida', 'QA', '2026-01-01T00:00:00.000Z')`),
+    );
+    const { report, json, signature } = reports.stored(reports.create({ proposalId }).id);
+    const entry = report.audit.entries.find((e) => e.seq === report.witnesses[0]!.seq)!;
+    expect(report.witnesses).toEqual([{ name: 'Ida', role: 'QA', at: JSON.parse(entry.entry).time, seq: entry.seq }]);
+    expect(verifyReport(json, signature, key()).ok).toBe(true);
+  });
+
+  it('fails verification when a witness sign-off is not the one its entry recorded, even if re-signed', () => {
+    reports.witness(proposalId, 'Grace Hopper', 'Internal audit');
+    const { report } = reports.stored(reports.create({ proposalId }).id);
+    const w = report.witnesses[0]!;
+    const otherEntry = report.audit.entries.find((e) => e.seq !== w.seq)!.seq;
+    for (const witnesses of [[{ ...w, name: 'Eve Auditor (KPMG)' }], [{ ...w, seq: otherEntry }]]) {
+      // Signed by the audit key itself: only the binding to the witness entry can catch it.
+      const bytes = Buffer.from(canonicalJson({ ...report, witnesses }), 'utf8');
+      const verdict = verifyReport(bytes, f.opened.audit.signDocument(bytes), key());
+      expect(verdict.ok).toBe(false);
+      expect(verdict.checks.filter((c) => !c.ok).map((c) => c.check)).toEqual([
+        expect.stringMatching(/^witness .* recorded by a signed entry on this ceremony$/),
+      ]);
+    }
   });
 
   it('prints as a PDF carrying the report id and the JSON’s hash on every page, participants and key fingerprints', async () => {

@@ -16,6 +16,7 @@ import {
 } from './ceremony-report';
 import { renderReportPdf } from './report-pdf';
 import { pdfBinding } from './report-verify';
+import { witnessParams } from './witness-record';
 import { compromiseImpact, revocationNotice, type CompromiseSources } from './revocation';
 
 /**
@@ -85,7 +86,7 @@ export class ReportService {
         actor: { type: 'system', id: 'system' },
         action: 'ceremony.witness',
         object: { type: 'ceremony', id: ceremonyId },
-        params: { name, role },
+        params: witnessParams({ name, role, at }),
       },
       () =>
         this.sources.store.execute(

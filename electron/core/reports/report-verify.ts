@@ -4,6 +4,7 @@ import { canonicalJson, sha256Hex } from '../canonical-json';
 import { ed25519PublicKeyObject, parseCheckpoint, parseNote, verifyNote, type NoteKey } from '../audit/checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from '../audit/merkle';
 import { REPORT_KIND, type CeremonyReport } from './ceremony-report';
+import { recordsWitness, type WitnessEntry } from './witness-record';
 
 export interface ReportVerdict {
   ok: boolean;
@@ -96,6 +97,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     );
   }
   if (report.revocation) checkRevocationBinding(report, check);
+  checkWitnesses(report, checks);
   if (later) {
     if (later.size < size) {
       check(
@@ -151,6 +153,31 @@ function checkRevocationBinding(
     ok,
     ok ? undefined : 'the notice’s key or reason is not the one the signed entry recorded',
   );
+}
+
+/**
+ * Each witness sign-off is the one its `ceremony.witness` entry recorded on this ceremony (name, capacity and time in
+ * its params hash). A report made before sign-offs carried their entry says so instead of passing them unchecked.
+ */
+function checkWitnesses(report: CeremonyReport, checks: ReportCheck[]) {
+  const ceremonyId = report.ceremony?.id;
+  for (const w of report.witnesses) {
+    const name = `witness ${w.name} (${w.role}): recorded by a signed entry on this ceremony`;
+    if (w.seq === undefined) {
+      checks.push({ check: name, ok: true, skipped: true, detail: 'this report names no entry for it' });
+      continue;
+    }
+    const entry = report.audit.entries.find((e) => e.seq === w.seq);
+    const ok =
+      entry !== undefined &&
+      typeof ceremonyId === 'string' &&
+      recordsWitness(JSON.parse(entry.entry) as WitnessEntry, ceremonyId, w);
+    checks.push({
+      check: name,
+      ok,
+      ...(ok ? {} : { detail: `entry ${w.seq} does not record this sign-off on this ceremony` }),
+    });
+  }
 }
 
 export const PDF_BINDING_KIND = 'custos-report-pdf';
