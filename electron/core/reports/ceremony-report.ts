@@ -3,11 +3,12 @@ import type { AuditService } from '../audit/audit-service';
 import { parseCheckpoint, parseNote } from '../audit/checkpoint';
 import { canonicalJson } from '../canonical-json';
 import type { CustodianService } from '../custodians/custodian-service';
-import { CustosError } from '../errors';
+import { CustosError, isCustosError } from '../errors';
 import { policyVerdict } from '../keys/algorithm-policy';
 import { ACTIONS, ActionName, type ProposalLookups } from '../../../shared/actions';
 import { paramsInWords, resultInWords } from './ceremony-params';
 import type { KeyInventory } from '../keys/key-inventory';
+import type { KeyRecord } from '../../../shared/keys';
 import type { CustodyService } from '../custody/custody-service';
 import type { QuorumService } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
@@ -266,16 +267,25 @@ function backupFate(retired: BackupSummary['retirement']): string {
 function paramLookups(sources: ProposalSources): ProposalLookups {
   return {
     key: (id) => {
-      try {
-        const k = sources.keys.get(id);
-        return { label: k.label, algorithm: k.algorithm, token: k.token };
-      } catch {
-        return null;
-      }
+      const k = inventoryKey(sources, id);
+      return k ? { label: k.label, algorithm: k.algorithm, token: k.token } : null;
     },
     person: (id) => personName(sources, id),
     token: (serial) => sources.custody.list().find((c) => c.token.serial === serial)?.token.label ?? null,
   };
+}
+
+/**
+ * The key as the inventory holds it, or null when it is not there (a generation that failed, an id nobody made): only
+ * then is it left out of a report. A record a database writer changed is refused (KEY_TAMPERED), never omitted.
+ */
+function inventoryKey(sources: ReportSources, id: string): KeyRecord | null {
+  try {
+    return sources.keys.get(id);
+  } catch (error) {
+    if (isCustosError(error) && error.code === 'KEY_NOT_FOUND') return null;
+    throw error;
+  }
 }
 
 export interface CardHolder {
@@ -424,6 +434,30 @@ export function assemble(
   // Checked before anything is signed; their entries are among the report's, so an auditor can check them offline.
   const witnesses = typeof ceremonyId === 'string' ? provenWitnesses(sources.store, sources.audit, ceremonyId) : [];
   const withWitnesses = [...new Set([...seqs, ...witnesses.map((w) => w.seq)])].sort((a, b) => a - b);
+  const now = sources.clock();
+  // Read before anything is recorded: a tampered key refuses the report, and no report.create entry is left behind.
+  const keys = parts.keyIds.flatMap((id) => {
+    const k = inventoryKey(sources, id);
+    if (!k) return [];
+    const spki = sources.keys.publicKey(id);
+    const verdict = policyVerdict(k.algorithm as Parameters<typeof policyVerdict>[0], now);
+    return [
+      {
+        id,
+        label: k.label,
+        algorithm: k.algorithm,
+        state: k.state,
+        fingerprint: k.fingerprint,
+        kcv: k.kcv,
+        publicKeyPem: spki
+          ? createPublicKey({ key: spki, format: 'der', type: 'spki' })
+              .export({ format: 'pem', type: 'spki' })
+              .toString()
+          : null,
+        policy: { status: verdict.status, notes: verdict.notes },
+      },
+    ];
+  });
   const reportId = randomBytes(8).toString('hex');
   log.record({
     actor: { type: 'system', id: 'system' },
@@ -443,7 +477,6 @@ export function assemble(
       proof: log.inclusionProof(seq, checkpoint.size).map((h) => h.toString('base64')),
     };
   });
-  const now = sources.clock();
   return {
     kind: REPORT_KIND,
     v: 1,
@@ -454,31 +487,7 @@ export function assemble(
     auditKey: { name: key.name, publicKey: key.publicKey.toString('base64') },
     ceremony: parts.ceremony,
     participants: parts.participants,
-    keys: parts.keyIds.flatMap((id) => {
-      try {
-        const k = sources.keys.get(id);
-        const spki = sources.keys.publicKey(id);
-        const verdict = policyVerdict(k.algorithm as Parameters<typeof policyVerdict>[0], now);
-        return [
-          {
-            id,
-            label: k.label,
-            algorithm: k.algorithm,
-            state: k.state,
-            fingerprint: k.fingerprint,
-            kcv: k.kcv,
-            publicKeyPem: spki
-              ? createPublicKey({ key: spki, format: 'der', type: 'spki' })
-                  .export({ format: 'pem', type: 'spki' })
-                  .toString()
-              : null,
-            policy: { status: verdict.status, notes: verdict.notes },
-          },
-        ];
-      } catch {
-        return [];
-      }
-    }),
+    keys,
     steps: entries.map(({ entry }) => {
       const e = JSON.parse(entry) as {
         seq: number;

@@ -387,6 +387,31 @@ describe('a ceremony report', () => {
     expect(reports.create({ proposalId }).id).toMatch(/./);
   });
 
+  it('is refused, not signed without the key, when the key’s stored record was changed', () => {
+    const reportsMade = () =>
+      f.opened.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries WHERE action = 'report.create'`)!.n;
+    const before = reportsMade();
+    f.opened.store.execute(sql`UPDATE keys SET label = 'totally-different-key' WHERE id = ${keyId}`);
+    expect(() => reports.create({ proposalId })).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    expect(() => reports.create({ inventory: true })).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    expect(reportsMade()).toBe(before);
+    expect(reports.list()).toEqual([]);
+  });
+
+  it('leaves out, and says so in words, only a key that is not in the inventory', () => {
+    const missing = 'f'.repeat(32);
+    const open = quorum.propose({
+      custodyId: quorum.view(proposalId).custodyId,
+      action: 'key.schedule-destruction',
+      params: { keyId: missing, waitDays: 7 },
+      requestedBy: f.enrolled[0]!.id,
+    });
+    quorum.reject(open.id, f.enrolled[2]!.id, 'No such key');
+    const { report } = reports.stored(reports.create({ proposalId: open.id }).id);
+    expect(report.keys).toEqual([]);
+    expect(JSON.stringify(report.ceremony!.paramsInWords)).toContain('(not in the inventory)');
+  });
+
   it('is also made for the key inventory, and refused for a ceremony still open', async () => {
     const inventory = reports.create({ inventory: true });
     const { json, signature } = reports.stored(inventory.id);
