@@ -1209,6 +1209,46 @@ describe('custos report verify on an auditor’s own installation', () => {
   });
 });
 
+describe('custos report verify on a hostile folder', () => {
+  it('answers with integrity and input codes naming what is wrong, never INTERNAL', async () => {
+    const out = join(dataDir, 'report');
+    expect((await at(join(dataDir, 'custodians'), 'report', 'create', '--inventory', '--out', out)).code).toBe(EXIT.ok);
+    const nowhere = join(dataDir, 'no-custos-here');
+    const pem = join(out, 'audit-key.pem');
+    const verify = (key = pem) => at(nowhere, 'report', 'verify', '--dir', out, '--key', key);
+    const genuine = readFileSync(join(out, 'report.json'), 'utf8');
+    const withEntry = (entry: Record<string, unknown>) => {
+      const report = JSON.parse(genuine) as { audit: { entries: unknown[] } };
+      report.audit.entries.push({ seq: 0, entry: '{"seq":0}', signature: '', proof: [], ...entry });
+      writeFileSync(join(out, 'report.json'), JSON.stringify(report));
+    };
+    withEntry({ proof: null });
+    expect(await verify()).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error AUDIT_VERIFY_FAILED: .*report\.json: audit\.entries\.0\.proof: /),
+    });
+    withEntry({ entry: '{not json' });
+    expect(await verify()).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error AUDIT_VERIFY_FAILED: .*entry 0: .*its text is not an audit entry/),
+    });
+    writeFileSync(join(out, 'report.json'), genuine);
+    const notPem = join(dataDir, 'not-a-key.pem');
+    writeFileSync(notPem, 'hello\n');
+    expect(await verify(notPem)).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD: .*not-a-key\.pem is not an Ed25519 public key/),
+    });
+    expect(await verify(dataDir)).toMatchObject({ stderr: expect.stringMatching(/^Error FILE_NOT_FOUND: /) });
+    rmSync(join(out, 'report.pdf'));
+    mkdirSync(join(out, 'report.pdf'));
+    expect(await verify()).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error REPORT_PDF_MISSING: .*report\.pdf is missing or not a file/),
+    });
+  });
+});
+
 describe('custos compliance --as-of', () => {
   it('refuses a day not on the calendar as invalid input, for the view and the signed report alike', async () => {
     const refused = { code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD: /) };

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { CustosError } from '../core/errors';
 import { join, resolve } from 'node:path';
 import type { z } from 'zod';
@@ -11,6 +11,7 @@ import type { NoteKey } from '../core/audit/checkpoint';
 import { leafHash, MemoryTree } from '../core/audit/merkle';
 import type { CustosCore } from '../core/custos-core';
 import {
+  parseReportFile,
   verifyReport,
   verifyReportPdf,
   type LaterLog,
@@ -62,25 +63,19 @@ export async function verifyReportCommand(
   core: CustosCore | null,
 ): Promise<{ verdict: ReportVerdict }> {
   const dir = resolve(str(values.dir) ?? '.');
-  if (!existsSync(join(dir, 'report.json')) || !existsSync(join(dir, 'report.sig'))) {
-    throw new CustosError('REPORT_NOT_FOUND', `${dir} holds no report.json and report.sig.`, [
+  const json = readIfFile(join(dir, 'report.json'));
+  const signature = readIfFile(join(dir, 'report.sig'));
+  if (!json || !signature) {
+    throw new CustosError('REPORT_NOT_FOUND', `${dir} holds no report.json and report.sig (as files).`, [
       'Pass --dir with the folder `custos report create` wrote.',
     ]);
   }
-  const json = readFileSync(join(dir, 'report.json'));
-  const signature = readFileSync(join(dir, 'report.sig'));
   // Read once for the key's name and the tree size; a file that does not parse fails verifyReport's format check.
-  type Head = { installation?: string; auditKey?: { name?: string }; audit: { treeSize: number; root: string } };
-  const report = ((): Head | null => {
-    try {
-      return JSON.parse(json.toString('utf8')) as Head;
-    } catch {
-      return null;
-    }
-  })();
+  const parsed = parseReportFile(json);
+  const report = 'report' in parsed ? parsed.report : null;
   const pinned = str(values.key);
   const key: NoteKey = pinned
-    ? { name: report?.auditKey?.name ?? '', publicKey: publicKeyFromPem(readFileSync(pinned, 'utf8')) }
+    ? { name: report?.auditKey?.name ?? '', publicKey: pinnedKey(pinned) }
     : core!.audit.noteKey()!;
   const bundleDir = str(values.bundle);
   if (bundleDir && report) {
@@ -109,6 +104,30 @@ export async function verifyReportCommand(
   return { verdict: withPdf(verdict, dir, json, key) };
 }
 
+/** A file's bytes; null when it is absent or something else (a folder) is in its place. */
+function readIfFile(path: string): Buffer | null {
+  return existsSync(path) && statSync(path).isFile() ? readFileSync(path) : null;
+}
+
+/** --key: the audit key the auditor trusts, as a PEM file; anything else is said as such, not as INTERNAL. */
+function pinnedKey(path: string): Buffer {
+  const pem = readIfFile(path);
+  if (!pem)
+    throw new CustosError('FILE_NOT_FOUND', `${path} does not exist or is not a file.`, [
+      'Give --key the audit-key.pem you trust.',
+    ]);
+  try {
+    return publicKeyFromPem(pem.toString('utf8'));
+  } catch (error) {
+    throw new CustosError(
+      'IPC_INVALID_PAYLOAD',
+      `${path} is not an Ed25519 public key in PEM form.`,
+      ['Give --key the audit-key.pem from a report or bundle you trust.'],
+      { cause: error },
+    );
+  }
+}
+
 function notCompared(theirs: string, ours: string | null): ReportCheck {
   const here = ours === null ? 'there is no Custos data directory here' : `this data directory holds ${ours}`;
   const detail = `${here}, the report is from ${theirs}; give --bundle DIR with a later audit export of it`;
@@ -116,7 +135,7 @@ function notCompared(theirs: string, ours: string | null): ReportCheck {
 }
 
 function withPdf(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey): ReportVerdict {
-  const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name)) : null);
+  const read = (name: string) => readIfFile(join(dir, name));
   const files = { pdf: read('report.pdf'), binding: read('report-pdf.json'), bindingSignature: read('report-pdf.sig') };
   const checks = verifyReportPdf(json, files, key);
   return { ...verdict, ok: verdict.ok && checks.every((c) => c.ok), checks: [...verdict.checks, ...checks] };

@@ -447,6 +447,21 @@ describe('a ceremony report', () => {
       ),
     ]);
     expect(sha256sum(join(dir, 'report.pdf'))).not.toBe(binding.pdf.sha256);
+    writeFileSync(join(dir, 'report.pdf'), pdf);
+    // report.json changed after the binding: the binding is this report's, so it must not say "another report".
+    const json = readFileSync(join(dir, 'report.json'), 'utf8');
+    writeFileSync(join(dir, 'report.json'), json.replace('"generatedAt":"', '"generatedAt":"1'));
+    expect(failures(dir)).toEqual([
+      `REPORT_PDF_MISMATCH: report-pdf.json names a report.json with SHA-256 ${binding.report.sha256}, not this one ` +
+        `(${sha256sum(join(dir, 'report.json'))}): report.json was changed after its PDF was bound`,
+    ]);
+    // One that no longer reads as a report names no report at all.
+    writeFileSync(join(dir, 'report.json'), '{not json');
+    expect(failures(dir)).toEqual([
+      `REPORT_PDF_MISMATCH: report-pdf.json names a report.json with SHA-256 ${binding.report.sha256}, not this one ` +
+        `(${sha256sum(join(dir, 'report.json'))})`,
+    ]);
+    writeFileSync(join(dir, 'report.json'), json);
 
     const other = join(dataDir, 'inventory');
     await reports.exportTo(reports.create({ inventory: true }).id, other);
@@ -454,12 +469,42 @@ describe('a ceremony report', () => {
     expect(failures(dir)).toEqual([expect.stringMatching(/^REPORT_PDF_MISMATCH: report\.pdf has SHA-256/)]);
     // The other report's PDF with its own signed binding: signed, but for another report.json.
     for (const name of ['report-pdf.json', 'report-pdf.sig']) copyFileSync(join(other, name), join(dir, name));
-    expect(failures(dir)).toEqual([
-      expect.stringMatching(/^REPORT_PDF_MISMATCH: report-pdf\.json was made for another report/),
-    ]);
+    const otherId = (JSON.parse(readFileSync(join(other, 'report.json'), 'utf8')) as { reportId: string }).reportId;
+    expect(failures(dir)).toEqual([`REPORT_PDF_MISMATCH: report-pdf.json was made for another report (${otherId})`]);
 
     rmSync(join(dir, 'report.pdf'));
-    expect(failures(dir)).toEqual(['REPORT_PDF_MISSING: report.pdf is missing: the PDF cannot be checked']);
+    expect(failures(dir)).toEqual([
+      'REPORT_PDF_MISSING: report.pdf is missing or not a file: the PDF cannot be checked',
+    ]);
+  });
+
+  it('fails as a malformed report, naming the field, when report.json is not what a report holds', async () => {
+    const { json, signature } = await exported();
+    const report = JSON.parse(json.toString()) as CeremonyReport;
+    const entry = report.audit.entries[0]!;
+    const verdicts = [
+      { ...report, audit: { ...report.audit, entries: [{ ...entry, proof: null }] } },
+      { ...report, audit: null },
+      { ...report, witnesses: [{ name: 'Eve', role: 7, at: '' }] },
+      'null',
+    ].map((forged) => {
+      const bytes = Buffer.from(typeof forged === 'string' ? forged : JSON.stringify(forged), 'utf8');
+      const verdict = verifyReport(bytes, signature, key());
+      expect(verdict.ok).toBe(false);
+      return verdict.checks.find((c) => c.check === 'report format')?.detail;
+    });
+    expect(verdicts).toEqual([
+      expect.stringMatching(/^report\.json: audit\.entries\.0\.proof: /),
+      expect.stringMatching(/^report\.json: audit: /),
+      expect.stringMatching(/^report\.json: witnesses\.0\.role: /),
+      expect.stringMatching(/^report\.json: the file: /),
+    ]);
+    // An entry whose text is not JSON fails that entry, by name.
+    const garbled = { ...report, audit: { ...report.audit, entries: [{ ...entry, entry: '{not json' }] } };
+    const verdict = verifyReport(Buffer.from(JSON.stringify(garbled)), signature, key());
+    expect(verdict.checks).toContainEqual(
+      expect.objectContaining({ ok: false, detail: 'its text is not an audit entry (JSON with a seq)' }),
+    );
   });
 
   it('prints the checkpoint and the audit public key line for line, and "‖" as "||"', async () => {

@@ -3,7 +3,8 @@ import type { ErrorCode } from '../../../shared/errors';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { ed25519PublicKeyObject, parseCheckpoint, parseNote, verifyNote, type NoteKey } from '../audit/checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from '../audit/merkle';
-import { REPORT_KIND, type CeremonyReport } from './ceremony-report';
+import { z } from 'zod';
+import { REPORT_KIND } from './ceremony-report';
 import { recordsWitness, type WitnessEntry } from './witness-record';
 
 export interface ReportVerdict {
@@ -49,14 +50,12 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     'report signature (Ed25519 over the exact bytes)',
     signature.length === 64 && verify(null, json, publicKey, signature),
   );
-  let report: CeremonyReport;
-  try {
-    report = JSON.parse(json.toString('utf8')) as CeremonyReport;
-    if (report.kind !== REPORT_KIND) throw new Error(`kind is ${String(report.kind)}`);
-  } catch (error) {
-    check('report format', false, (error as Error).message);
+  const parsed = parseReportFile(json);
+  if ('problem' in parsed) {
+    check('report format', false, parsed.problem);
     return { ok: false, reportId: null, type: null, entries: 0, checks };
   }
+  const { report } = parsed;
   let size = 0;
   let root: Buffer = Buffer.alloc(0);
   try {
@@ -83,17 +82,20 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
       e.proof.map((p) => Buffer.from(p, 'base64')),
       root,
     );
-    const seqMatches = (JSON.parse(e.entry) as { seq?: unknown }).seq === e.seq;
+    const text = entryText(e.entry);
+    const seqMatches = text?.seq === e.seq;
     check(
       `entry ${e.seq}: signature, inclusion in the checkpoint`,
       signed && included && seqMatches,
-      !signed
-        ? 'bad signature'
-        : !included
-          ? 'not in the checkpoint’s tree'
-          : !seqMatches
-            ? 'sequence number differs'
-            : undefined,
+      text === null
+        ? 'its text is not an audit entry (JSON with a seq)'
+        : !signed
+          ? 'bad signature'
+          : !included
+            ? 'not in the checkpoint’s tree'
+            : !seqMatches
+              ? 'sequence number differs'
+              : undefined,
     );
   }
   if (report.revocation) checkRevocationBinding(report, check);
@@ -129,17 +131,80 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
   };
 }
 
+const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
+const Seq = z.number().int().nonnegative();
+
+/**
+ * What the verifier reads of report.json, checked before use: a hostile or damaged file fails as AUDIT_VERIFY_FAILED
+ * naming the field, never as an unexpected error. Other members pass unread (they are covered by the signature).
+ */
+const ReportFile = z.object({
+  kind: z.literal(REPORT_KIND),
+  reportId: z.string(),
+  type: z.string(),
+  installation: z.string(),
+  auditKey: z.object({ name: z.string() }),
+  ceremony: z.object({ id: z.unknown() }).nullable(),
+  // Reports made before sign-offs named their entry carry no seq.
+  witnesses: z.array(z.object({ name: z.string(), role: z.string(), at: z.string(), seq: Seq.optional() })),
+  audit: z.object({
+    checkpoint: z.string(),
+    treeSize: Seq,
+    root: Base64,
+    entries: z.array(z.object({ seq: Seq, entry: z.string(), signature: Base64, proof: z.array(Base64) })),
+  }),
+  revocation: z
+    .object({
+      seq: Seq,
+      key: z.object({ id: z.string() }),
+      reason: z.string(),
+      bound: z.object({ from: z.string(), to: z.string(), reason: z.string() }),
+    })
+    .optional(),
+});
+export type ReportFile = z.infer<typeof ReportFile>;
+
+/** report.json as the verifier reads it, or what is wrong with it: where, and what was found there. */
+export function parseReportFile(json: Buffer): { report: ReportFile } | { problem: string } {
+  const parsed = parseFile('report.json', json, ReportFile);
+  return 'value' in parsed ? { report: parsed.value } : parsed;
+}
+
+function parseFile<T>(name: string, bytes: Buffer, schema: z.ZodType<T>): { value: T } | { problem: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    return { problem: `${name} is not JSON: ${(error as Error).message}` };
+  }
+  const parsed = schema.safeParse(value);
+  return parsed.success ? { value: parsed.data } : { problem: `${name}: ${issuesInWords(parsed.error.issues)}` };
+}
+
+const issuesInWords = (issues: readonly z.core.$ZodIssue[]) =>
+  issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'the file'}: ${i.message}`)
+    .join('; ') + (issues.length > 3 ? ` (and ${issues.length - 3} more)` : '');
+
+/** An entry's signed text, or null when it is not an audit entry's JSON (then its checks fail, naming it). */
+function entryText(text: string): { seq: unknown; action?: unknown; object?: unknown; params?: unknown } | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && 'seq' in value ? value : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * A revocation notice's reason is the one the compromise entry recorded: that entry's params are the SHA-256 of the
  * canonical JSON of the notice's `bound` (the state left, `compromised`, the reason).
  */
-function checkRevocationBinding(
-  report: CeremonyReport,
-  check: (name: string, ok: boolean, detail?: string) => boolean,
-) {
+function checkRevocationBinding(report: ReportFile, check: (name: string, ok: boolean, detail?: string) => boolean) {
   const notice = report.revocation!;
   const entry = report.audit.entries.find((e) => e.seq === notice.seq);
-  const recorded = entry ? (JSON.parse(entry.entry) as { action?: unknown; object?: unknown; params?: unknown }) : null;
+  const recorded = entry ? entryText(entry.entry) : null;
   const object = recorded?.object as { type?: unknown; id?: unknown } | undefined;
   const ok =
     recorded !== null &&
@@ -159,7 +224,7 @@ function checkRevocationBinding(
  * Each witness sign-off is the one its `ceremony.witness` entry recorded on this ceremony (name, capacity and time in
  * its params hash). A report made before sign-offs carried their entry says so instead of passing them unchecked.
  */
-function checkWitnesses(report: CeremonyReport, checks: ReportCheck[]) {
+function checkWitnesses(report: ReportFile, checks: ReportCheck[]) {
   const ceremonyId = report.ceremony?.id;
   for (const w of report.witnesses) {
     const name = `witness ${w.name} (${w.role}): recorded by a signed entry on this ceremony`;
@@ -168,10 +233,8 @@ function checkWitnesses(report: CeremonyReport, checks: ReportCheck[]) {
       continue;
     }
     const entry = report.audit.entries.find((e) => e.seq === w.seq);
-    const ok =
-      entry !== undefined &&
-      typeof ceremonyId === 'string' &&
-      recordsWitness(JSON.parse(entry.entry) as WitnessEntry, ceremonyId, w);
+    const text = entry ? entryText(entry.entry) : null;
+    const ok = text !== null && typeof ceremonyId === 'string' && recordsWitness(text as WitnessEntry, ceremonyId, w);
     checks.push({
       check: name,
       ok,
@@ -211,7 +274,7 @@ export function verifyReportPdf(json: Buffer, files: PdfFiles, key: NoteKey): Re
   if (!pdf || !binding || !bindingSignature) {
     const names = { 'report.pdf': pdf, 'report-pdf.json': binding, 'report-pdf.sig': bindingSignature };
     const missing = Object.entries(names).flatMap(([name, bytes]) => (bytes ? [] : [name]));
-    const detail = `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing: the PDF cannot be checked`;
+    const detail = `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} missing or not a file: the PDF cannot be checked`;
     return [{ check: 'report.pdf bound to this report', ok: false, code: 'REPORT_PDF_MISSING', detail }];
   }
   const checks: ReportCheck[] = [];
@@ -220,19 +283,31 @@ export function verifyReportPdf(json: Buffer, files: PdfFiles, key: NoteKey): Re
   const publicKey = ed25519PublicKeyObject(key.publicKey);
   const signed = bindingSignature.length === 64 && verify(null, binding, publicKey, bindingSignature);
   mismatch('report-pdf.json signed by the audit key', signed, 'report-pdf.sig does not verify over report-pdf.json');
-  let bound: ReturnType<typeof pdfBinding>;
-  try {
-    bound = JSON.parse(binding.toString('utf8')) as ReturnType<typeof pdfBinding>;
-    if (bound.kind !== PDF_BINDING_KIND) throw new Error(`kind is ${String(bound.kind)}`);
-  } catch (error) {
-    mismatch('report-pdf.json format', false, (error as Error).message);
+  const bound = parseFile('report-pdf.json', binding, PdfBindingFile);
+  if ('problem' in bound) {
+    mismatch('report-pdf.json format', false, bound.problem);
     return checks;
   }
   const reportSha256 = createHash('sha256').update(json).digest('hex');
-  const otherReport = `report-pdf.json was made for another report (${String(bound.reportId)})`;
-  mismatch('report-pdf.json names this report.json', bound.report?.sha256 === reportSha256, otherReport);
+  const parsed = parseReportFile(json);
+  // This report's own id, when report.json still says it: only then can the binding be said to be another's.
+  const ownId = 'report' in parsed ? parsed.report.reportId : null;
+  const otherReport =
+    ownId !== null && ownId !== bound.value.reportId
+      ? `report-pdf.json was made for another report (${bound.value.reportId})`
+      : `report-pdf.json names a report.json with SHA-256 ${bound.value.report.sha256}, not this one ` +
+        `(${reportSha256})${ownId === null ? '' : ': report.json was changed after its PDF was bound'}`;
+  mismatch('report-pdf.json names this report.json', bound.value.report.sha256 === reportSha256, otherReport);
   const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
+  const signedPdf = bound.value.pdf.sha256;
   const changed = `report.pdf has SHA-256 ${pdfSha256}: it is not the PDF printed from this report`;
-  mismatch(`report.pdf has the signed SHA-256 ${String(bound.pdf?.sha256)}`, bound.pdf?.sha256 === pdfSha256, changed);
+  mismatch(`report.pdf has the signed SHA-256 ${signedPdf}`, signedPdf === pdfSha256, changed);
   return checks;
 }
+
+const PdfBindingFile = z.object({
+  kind: z.literal(PDF_BINDING_KIND),
+  reportId: z.string(),
+  report: z.object({ sha256: z.string() }),
+  pdf: z.object({ sha256: z.string() }),
+});
