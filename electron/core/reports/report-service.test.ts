@@ -18,7 +18,7 @@ import { ReportService } from './report-service';
 import { verifyReport, verifyReportPdf, type LaterLog } from './report-verify';
 import { fingerprintInGroups } from '../../../shared/backups';
 import { sql } from '../store/sql';
-import { canonicalJson } from '../canonical-json';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import type { CeremonyReport } from './ceremony-report';
 
 let dataDir: string;
@@ -476,6 +476,31 @@ describe('a ceremony report', () => {
     expect(failures(dir)).toEqual([
       'REPORT_PDF_MISSING: report.pdf is missing or not a file: the PDF cannot be checked',
     ]);
+  });
+
+  it('binds no PDF to a kept report a database writer changed, even with its stored SHA-256 made to match', async () => {
+    const made = reports.create({ proposalId });
+    const other = reports.stored(reports.create({ inventory: true }).id);
+    const row = f.opened.store.get<{ json: string }>(sql`SELECT json FROM reports WHERE id = ${made.id}`)!;
+    const edited = row.json.replace('"signing-2026"', '"totally-different-key"');
+    expect(edited).not.toBe(row.json);
+    const forgeries = [
+      { json: edited, sha256: sha256Hex(edited), signature: reports.stored(made.id).signature },
+      // Another report, genuinely signed, put under this one's id.
+      { json: other.json.toString('utf8'), sha256: other.sha256, signature: other.signature },
+    ];
+    for (const forged of forgeries) {
+      f.opened.store.execute(
+        sql`UPDATE reports SET json = ${forged.json}, sha256 = ${forged.sha256}, signature = ${forged.signature} WHERE id = ${made.id}`,
+      );
+      const dir = join(dataDir, `forged-${forged.sha256}`);
+      await expect(reports.exportTo(made.id, dir)).rejects.toMatchObject({ code: 'AUDIT_VERIFY_FAILED' });
+      expect(existsSync(dir)).toBe(false);
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // refusals are recorded with the next group commit
+    const actions = [...f.opened.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
+    expect(actions.filter((a) => a === 'report.tampered')).toHaveLength(2);
+    expect(actions).not.toContain('report.export');
   });
 
   it('fails as a malformed report, naming the field, when report.json is not what a report holds', async () => {

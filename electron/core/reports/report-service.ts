@@ -2,9 +2,10 @@ import type { ReportSummary } from '../../../shared/reports';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson } from '../canonical-json';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import { CustosError, fileError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
+import { refuseTampered } from '../store/signed-state';
 import { sql } from '../store/sql';
 import {
   complianceReport,
@@ -15,7 +16,7 @@ import {
   type CeremonyReport,
 } from './ceremony-report';
 import { renderReportPdf } from './report-pdf';
-import { pdfBinding } from './report-verify';
+import { parseReportFile, pdfBinding } from './report-verify';
 import { witnessParams } from './witness-record';
 import { compromiseImpact, revocationNotice, type CompromiseSources } from './revocation';
 
@@ -104,17 +105,32 @@ export class ReportService {
       .map((r) => ({ id: r.id, type: r.type, ceremonyId: r.ceremony_id, createdAt: r.created_at, sha256: r.sha256 }));
   }
 
+  /**
+   * A kept report, only as the audit key signed it: its bytes verify under its signature, name this report and hash
+   * to the stored SHA-256. One a database writer changed is refused (AUDIT_VERIFY_FAILED, recorded), so nothing
+   * prints or binds a PDF to it.
+   */
   stored(id: string): { report: CeremonyReport; json: Buffer; signature: Buffer; sha256: string } {
     const row = this.sources.store.get<{ json: string; signature: Buffer; sha256: string }>(
       sql`SELECT json, signature, sha256 FROM reports WHERE id = ${id}`,
     );
     if (!row) throw new CustosError('REPORT_NOT_FOUND', 'There is no such report.');
-    return {
-      report: JSON.parse(row.json) as CeremonyReport,
-      json: Buffer.from(row.json, 'utf8'),
-      signature: row.signature,
-      sha256: row.sha256,
-    };
+    const json = Buffer.from(row.json, 'utf8');
+    const parsed = parseReportFile(json);
+    const authentic =
+      this.sources.audit.verifyDocument(json, row.signature) &&
+      'report' in parsed &&
+      parsed.report.reportId === id &&
+      sha256Hex(json) === row.sha256;
+    if (!authentic)
+      refuseTampered(
+        this.sources.audit,
+        'AUDIT_VERIFY_FAILED',
+        { type: 'report', id },
+        `Stored report ${id}`,
+        'forged',
+      );
+    return { report: JSON.parse(row.json) as CeremonyReport, json, signature: row.signature, sha256: row.sha256 };
   }
 
   /** Writes the four files into dir (created if needed) and records the export. */
