@@ -556,11 +556,13 @@ export function keysOf(params: unknown, outcome: unknown): string[] {
   return [...ids];
 }
 
+/** A person's name, or null for an id nobody enrolled; a record a database writer changed refuses the report. */
 function personName(sources: ReportSources, id: string): string | null {
   try {
     return sources.custodians.get(id).name;
-  } catch {
-    return null;
+  } catch (error) {
+    if (isCustosError(error) && error.code === 'CUSTODIAN_NOT_FOUND') return null;
+    throw error;
   }
 }
 

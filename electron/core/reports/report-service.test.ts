@@ -572,6 +572,30 @@ describe('a ceremony report', () => {
     expect(text).not.toContain('{"keyId"');
   });
 
+  it('is refused, not signed with an id for a name, when a card holder’s stored record was changed', async () => {
+    const custodyId = quorum.view(proposalId).custodyId;
+    const propose = (action: string, params: Record<string, unknown>) =>
+      quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
+    const aes = { algorithm: 'AES-256', label: 'vault-kek', usage: 'wrap', backupable: true, cryptoperiodDays: 365 };
+    const generated = await f.approveAll(
+      quorum,
+      propose('key.generate', { ...aes, ckaId: randomBytes(16).toString('hex') }),
+      [1, 2],
+    );
+    const backed = (generated.outcome as { result: { keyId: string } }).result.keyId;
+    // Olga holds card 3 but takes no other part: she is named only through the card holders.
+    const holders = [0, 1, 3].map((i) => f.enrolled[i]!.id);
+    const backup = await f.approveAll(
+      quorum,
+      propose('key.backup', { keyIds: [backed], holders, threshold: 2 }),
+      [1, 2],
+    );
+    f.opened.store.execute(sql`UPDATE custodians SET name = 'Mallory' WHERE id = ${f.enrolled[3]!.id}`);
+    expect(() => reports.create({ proposalId: backup.id })).toThrow(
+      expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }),
+    );
+  });
+
   it('of a backup names the card holders and carries each card’s release', async () => {
     const custodyId = quorum.view(proposalId).custodyId;
     const generated = await f.approveAll(
