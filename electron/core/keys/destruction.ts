@@ -8,7 +8,7 @@ import { findObjects } from '../hsm/find-objects';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
-import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
+import { NEEDS_LOGIN, type DecidedBy, type QuorumReconciler } from '../quorum/quorum-service';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
 interface Schedule extends SignedColumns {
@@ -206,7 +206,7 @@ export function destructionActions(
      */
     'key.destroy': {
       ready: destroyReady,
-      run: ({ session, lib, params, proposalId, token }) => {
+      run: ({ session, lib, params, proposalId, token, decidedBy }) => {
         const ready = destroyReady(params, token);
         const found = keyObjects(lib, session, ready.keyId);
         if (found.length === 0) {
@@ -216,7 +216,7 @@ export function destructionActions(
             ['Check that the key’s token is the one attached, and tell your security officer.'],
           );
         }
-        return destroyAndRecord(lib, session, ready, proposalId, found, token);
+        return destroyAndRecord(lib, session, ready, { proposalId, decidedBy }, found, token);
       },
     },
   };
@@ -226,7 +226,7 @@ export function destructionActions(
     lib: pkcs11js.PKCS11,
     session: Buffer,
     ready: ReturnType<typeof destroyReady>,
-    proposalId: string,
+    { proposalId, decidedBy }: { proposalId: string; decidedBy: DecidedBy },
     found: Buffer[],
     token: TokenRef,
     reconciled = false,
@@ -240,14 +240,8 @@ export function destructionActions(
         `${remaining} object(s) of the key are still in the token after destruction.`,
       );
     // The destruction record names who decided it: the certificate an auditor reads (issue 6 reports it).
-    const proposedBy = store.get<{ requested_by: string }>(
-      sql`SELECT requested_by FROM proposals WHERE id = ${proposalId}`,
-    )!.requested_by;
-    const approvedBy = store
-      .all<{ custodian_id: string }>(
-        sql`SELECT custodian_id FROM approvals WHERE proposal_id = ${proposalId} ORDER BY approved_at`,
-      )
-      .map((a) => a.custodian_id);
+    // As the quorum proves them (the fingerprinted body, the signed approvals), not the tables beside them.
+    const { proposedBy, approvedBy } = decidedBy;
     const proof = {
       // After an interruption, objects destroyed before it cannot be counted: null says so.
       objectsDestroyed: reconciled && found.length === 0 ? null : found.length,
@@ -278,10 +272,11 @@ export function destructionActions(
    * After a crash mid-destruction, at a quorum login on the key's token (its secret half shows only
    * then): what is left of the key is destroyed as approved, and its absence proven and recorded.
    */
-  const reconcile: QuorumReconciler = ({ session, lib, params, proposalId, token, loggedIn }) => {
+  const reconcile: QuorumReconciler = ({ session, lib, params, proposalId, token, loggedIn, decidedBy }) => {
     if (!loggedIn) return NEEDS_LOGIN;
     const ready = destroyReady(params, token);
-    return destroyAndRecord(lib, session, ready, proposalId, keyObjects(lib, session, ready.keyId), token, true);
+    const found = keyObjects(lib, session, ready.keyId);
+    return destroyAndRecord(lib, session, ready, { proposalId, decidedBy }, found, token, true);
   };
   return { actions, reconcile };
 }

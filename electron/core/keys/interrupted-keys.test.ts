@@ -86,7 +86,14 @@ async function crashAfterTokenStep(proposal: ProposalView, tokenStep: boolean): 
   if (!tokenStep) return;
   const operation = keyOperations(f.opened.store, () => f.clock.now, inventory)[proposal.action]!;
   await f.loggedIn(custodyId, [1, 2], (session, lib) =>
-    operation({ session, lib, params: proposal.params, proposalId: proposal.id, token: proposal.token }),
+    operation({
+      session,
+      lib,
+      params: proposal.params,
+      proposalId: proposal.id,
+      token: proposal.token,
+      decidedBy: { proposedBy: proposal.requestedBy, approvedBy: [] },
+    }),
   );
 }
 

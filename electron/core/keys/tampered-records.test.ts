@@ -213,3 +213,39 @@ describe('a database writer cannot lower a custody’s threshold', () => {
     expect(countLow(custody.id)).toBe(0);
   });
 });
+
+describe('a database writer cannot stand in for the quorum', () => {
+  it('a journal row added for a proposal nobody approved is never carried out at a start: it stays open, recorded', async () => {
+    const keyId = await keyIn(custodyA);
+    const proposal = propose(custodyA, 'key.activate', { keyId });
+    edit(`INSERT INTO executions (proposal_id, started_at) VALUES (?, ?)`, proposal.id, f.clock.now.toISOString());
+    // Before: settled as an interrupted execution, with a signed proposal.reconcile entry nobody's approval led to.
+    expect(quorum.reconcile()).toEqual([]);
+    expect(quorum.view(proposal.id).state).toBe('open');
+    expect(await recorded('PROPOSAL_TAMPERED')).toEqual(['proposal.tampered refused']);
+  });
+
+  it('a proposal moved to another proposer’s name cannot be approved by the one who made it', async () => {
+    const keyId = await keyIn(custodyA);
+    const proposal = propose(custodyA, 'key.activate', { keyId });
+    edit(`UPDATE proposals SET requested_by = ? WHERE id = ?`, f.enrolled[3]!.id, proposal.id);
+    expect(quorum.view(proposal.id).requestedBy).toBe(f.enrolled[0]!.id);
+    // Before: Ada, who proposed it, counted as one of its approvers.
+    await expect(f.approveAll(quorum, proposal, [0])).rejects.toMatchObject({ code: 'SELF_APPROVAL' });
+  });
+
+  it('approvals added to or deleted from the table are not counted nor named: the signed entries are', async () => {
+    const keyId = await keyIn(custodyA);
+    const proposal = propose(custodyA, 'key.activate', { keyId });
+    const once = await f.approveAll(quorum, proposal, [1]);
+    edit(
+      `INSERT INTO approvals (proposal_id, custodian_id, approved_at) VALUES (?, ?, ?)`,
+      proposal.id,
+      f.enrolled[3]!.id,
+      f.clock.now.toISOString(),
+    );
+    edit(`DELETE FROM approvals WHERE proposal_id = ? AND custodian_id = ?`, proposal.id, f.enrolled[1]!.id);
+    // Before: Dora, who never approved, was named, and Babbage, who did, was not.
+    expect(quorum.view(once.id).approvals.map((a) => a.custodianId)).toEqual([f.enrolled[1]!.id]);
+  });
+});

@@ -27,6 +27,9 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { encodeName } from './certificate';
 
+/** An operation called directly, outside a quorum: nobody proposed or approved it. */
+const NOBODY = { proposedBy: '', approvedBy: [] };
+
 /** A root certificate ceremony against a real SoftHSM2 token, every artefact checked by the openssl command. */
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
@@ -242,7 +245,14 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     const token = f.custody.record(custodyId).token;
     // The run reached the token; the process died before its record was committed.
     await f.loggedIn(custodyId, [1, 2], (session, lib) => {
-      pki.operations['cert.self-sign']!({ session, lib, params: proposal.params, proposalId: proposal.id, token });
+      pki.operations['cert.self-sign']!({
+        session,
+        lib,
+        params: proposal.params,
+        proposalId: proposal.id,
+        token,
+        decidedBy: NOBODY,
+      });
     });
     expect(certificates.list()).toHaveLength(0);
     const found = f.module.withSession(token, {}, (session, lib) =>
@@ -253,6 +263,7 @@ describe('root certificate ceremony (cert.self-sign)', () => {
         proposalId: proposal.id,
         token,
         loggedIn: false,
+        decidedBy: NOBODY,
       }),
     ) as { result: { serial: string; reconciled: boolean }; commit: () => void };
     expect(found.result).toMatchObject({ serial: params.serial, reconciled: true });
@@ -267,6 +278,7 @@ describe('root certificate ceremony (cert.self-sign)', () => {
           proposalId: proposal.id,
           token,
           loggedIn: false,
+          decidedBy: NOBODY,
         }),
       ),
     ).toBeNull();
@@ -507,7 +519,14 @@ describe('issuing from a request (cert.issue)', () => {
     const token = f.custody.record(custodyId).token;
     // A list kept as an earlier version kept it: the row alone, no entry of its own.
     const made = (await f.loggedIn(custodyId, [1, 2], (session, lib) =>
-      pki.operations['crl.issue']!({ session, lib, params: proposal.params, proposalId: proposal.id, token }),
+      pki.operations['crl.issue']!({
+        session,
+        lib,
+        params: proposal.params,
+        proposalId: proposal.id,
+        token,
+        decidedBy: NOBODY,
+      }),
     )) as { result: { pem: string; thisUpdate: string; nextUpdate: string } };
     const der = Buffer.from(made.result.pem.replace(/-----[A-Z0-9 ]+-----|\n/g, ''), 'base64');
     f.opened.store.execute(sql`

@@ -35,7 +35,19 @@ export type QuorumOperation = (context: {
   proposalId: string;
   /** The proposal's token, which the session is open on: key operations check the key lives there. */
   token: TokenRef;
+  /** Who proposed and who approved it, as the fingerprinted body and the signed log say (a destruction's proof). */
+  decidedBy: DecidedBy;
 }) => { result: unknown; commit?: () => void } | unknown;
+
+export interface DecidedBy {
+  proposedBy: string;
+  approvedBy: string[];
+}
+
+const decidedBy = (p: ProposalView): DecidedBy => ({
+  proposedBy: p.requestedBy,
+  approvedBy: p.approvals.map((a) => a.custodianId),
+});
 
 /**
  * Refuses, when proposed, an action that could not run against the current state: a key in
@@ -83,6 +95,7 @@ export type QuorumReconciler = (context: {
   proposalId: string;
   token: TokenRef;
   loggedIn: boolean;
+  decidedBy: DecidedBy;
 }) => { result: unknown; commit?: () => void } | null | typeof NEEDS_LOGIN;
 
 /** What a reconciler answers when only a logged-in session can show what the operation left. */
@@ -138,6 +151,7 @@ function examine(
       proposalId: proposal.id,
       token: proposal.token,
       loggedIn: c.loggedIn,
+      decidedBy: decidedBy(proposal),
     });
   } catch (error) {
     return failure(error);
@@ -153,6 +167,9 @@ function reconciled(found: Exclude<Examined, typeof NEEDS_LOGIN>): Outcome {
 /** What a stored proposal binds (its fingerprinted body), per action as the catalogue types it. */
 type ProposalBody = { [A in ActionName]: Pick<ProposalOf<A>, 'action' | 'params' | 'token'> }[ActionName] & {
   expiresAt?: string;
+  requestedBy?: string;
+  /** An ad-hoc proposal's custody record (a script's is bound by its signed proposal.create entry instead). */
+  custody?: string;
 };
 
 /**
@@ -561,17 +578,17 @@ export class QuorumService {
     }>(sql`SELECT * FROM proposals WHERE id = ${id}`);
     if (!row) throw new CustosError('PROPOSAL_NOT_FOUND', 'There is no such proposal.');
     const body = JSON.parse(row.body) as ProposalBody;
+    // Who proposed it, and on which custody, as the fingerprinted body says: the columns beside it are not signed,
+    // and a proposer moved to another name could approve their own proposal.
+    const custodyId = body.custody ?? row.custody_id;
+    const requestedBy = body.requestedBy ?? row.requested_by;
     // The state and outcome the signed log proves, not the columns a database writer could change.
     const closure = closureOf(this.options.store, this.options.audit, { ...row, action: body.action });
     const state = closure.state;
     const live = new Set([...this.held.user.live(id), ...this.held.so.live(id)].map(([custodianId]) => custodianId));
     const confirmed = new Set(this.heldKeys.live(id).map(([custodianId]) => custodianId));
     const ceremony = this.options.ceremonies?.[body.action];
-    const approvals = this.options.store
-      .all<{ custodian_id: string; approved_at: string }>(
-        sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id} ORDER BY approved_at`,
-      )
-      .map((a) => ({ custodianId: a.custodian_id, approvedAt: a.approved_at, held: live.has(a.custodian_id) }));
+    const approvals = this.signedApprovals(id, row.fingerprint).map((a) => ({ ...a, held: live.has(a.custodianId) }));
     // The body was checked against the action's parameter schema when proposed and is bound by the fingerprint; the
     // outcome is checked against the action's result schema as it is read. TypeScript cannot see that the action,
     // parameters and outcome read from one row belong together, hence the one assertion.
@@ -580,8 +597,8 @@ export class QuorumService {
       action: body.action,
       params: body.params,
       token: body.token,
-      custodyId: row.custody_id,
-      requestedBy: row.requested_by,
+      custodyId,
+      requestedBy,
       fingerprint: row.fingerprint,
       shortFingerprint: shortFingerprint(row.fingerprint),
       // From the fingerprinted body (checked against the signed entry before an approval), not the column a
@@ -589,11 +606,11 @@ export class QuorumService {
       expiresAt: body.expiresAt ?? row.expires_at,
       state,
       approvals,
-      threshold: this.options.custody.record(row.custody_id).threshold,
+      threshold: this.options.custody.record(custodyId).threshold,
       securityOfficersRequired: ACTION_POLICIES[body.action]?.securityOfficers ?? 0,
       securityOfficersApproved: this.officersCounted(
         approvals,
-        this.options.custody.record(row.custody_id).threshold,
+        this.options.custody.record(custodyId).threshold,
         state === 'open' ? new Set(this.officerApprovals.live(id).map(([custodianId]) => custodianId)) : null,
       ),
       holdersToConfirm:
@@ -783,8 +800,69 @@ export class QuorumService {
       .all<{ proposal_id: string }>(
         sql`SELECT proposal_id FROM executions WHERE finished_at IS NULL ORDER BY started_at`,
       )
+      .filter(({ proposal_id: id }) => this.journaled(id))
       .map(({ proposal_id: id }) => this.view(id))
       .filter((proposal) => proposal.state === 'open');
+  }
+
+  /**
+   * Whether the signed log journaled this proposal's execution (its `proposal.execute.begin` entry, written only after
+   * its approvals) and its body is the one proposed: a journal row a database writer added — for a proposal nobody
+   * approved, or nobody made — is never carried out at a start or a login. It is recorded as tampered instead.
+   */
+  private journaled(id: string): boolean {
+    const { store, audit } = this.options;
+    const begin = store.get<{ entry: string; signature: Buffer }>(
+      sql`SELECT entry, signature FROM audit_entries
+          WHERE object = ${`proposal:${id}`} AND action = 'proposal.execute.begin' AND result = 'ok' ORDER BY seq DESC LIMIT 1`,
+    );
+    try {
+      if (!begin || !audit.verifyDocument(Buffer.from(begin.entry, 'utf8'), begin.signature))
+        refuseTampered(
+          audit,
+          'PROPOSAL_TAMPERED',
+          { type: 'proposal', id },
+          `The execution journal of proposal ${id}`,
+          'forged',
+        );
+      refuseAlteredProposal(store, audit, id);
+      return true;
+    } catch (error) {
+      if (isCustosError(error) && error.code === 'PROPOSAL_TAMPERED') return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Who approved a proposal, as the signed `proposal.approve` entries of its fingerprint record them: the approvals
+   * table beside them is not signed, and a row added or deleted there would count, or drop, an approver (and name them
+   * in a destruction's proof and in reports). The time is the table's where it has one, else the entry's.
+   */
+  private signedApprovals(id: string, fingerprint: string): { custodianId: string; approvedAt: string }[] {
+    const { store, audit } = this.options;
+    const approved = [
+      sha256Hex(canonicalJson({ fingerprint })),
+      sha256Hex(canonicalJson({ fingerprint, renewed: true })),
+    ];
+    const times = new Map(
+      store
+        .all<{ custodian_id: string; approved_at: string }>(
+          sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id}`,
+        )
+        .map((a) => [a.custodian_id, a.approved_at] as const),
+    );
+    const latest = new Map<string, string>();
+    for (const { entry, signature } of store.all<{ entry: string; signature: Buffer }>(
+      sql`SELECT entry, signature FROM audit_entries
+          WHERE object = ${`proposal:${id}`} AND action = 'proposal.approve' AND result = 'ok' ORDER BY seq`,
+    )) {
+      const signed = JSON.parse(entry) as { actor: { id: string }; params: string | null; time: string };
+      if (!approved.includes(signed.params ?? '')) continue;
+      if (!audit.verifyDocument(Buffer.from(entry, 'utf8'), signature)) continue;
+      latest.delete(signed.actor.id);
+      latest.set(signed.actor.id, times.get(signed.actor.id) ?? signed.time);
+    }
+    return [...latest].map(([custodianId, approvedAt]) => ({ custodianId, approvedAt }));
   }
 
   /** Recorded the first time a start finds that only a login can settle this proposal. */
@@ -849,7 +927,14 @@ export class QuorumService {
         const returned = this.options
           .module()
           .withSession(proposal.token, { write: true, login: { user: 'user', pin: pinText } }, (session, lib) =>
-            operation({ session, lib, params: proposal.params, proposalId: proposal.id, token: proposal.token }),
+            operation({
+              session,
+              lib,
+              params: proposal.params,
+              proposalId: proposal.id,
+              token: proposal.token,
+              decidedBy: decidedBy(proposal),
+            }),
           );
         commit = isOutcome(returned) ? returned.commit : undefined;
         outcome = { status: 'ok', result: (isOutcome(returned) ? returned.result : returned) ?? null };
