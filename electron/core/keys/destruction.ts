@@ -36,7 +36,8 @@ export function verifiedSchedule(store: Store, audit: AuditService, keyId: strin
   const latest = store.get<{ seq: number | null }>(sql`
     SELECT max(seq) AS seq FROM audit_entries
     WHERE result = 'ok' AND ((object IN (${`proposal:${row.proposal_id}`}, ${`proposal:${row.closed_by_proposal ?? ''}`})
-      AND action IN ('proposal.execute', 'proposal.reconcile')) OR (object = ${`destruction:${row.id}`} AND action = 'destruction.state.seal'))`)?.seq;
+      AND action IN ('proposal.execute', 'proposal.reconcile'))
+      OR (object = ${`destruction:${row.id}`} AND action IN ('destruction.state.seal', 'destruction.closed')))`)?.seq;
   const verdict = stateVerdict(audit, row, (seq) => scheduleDocument(row, seq), latest);
   if (verdict === 'authentic') return row;
   return refuseTampered(
@@ -193,7 +194,7 @@ export function destructionActions(
             store.execute(
               sql`UPDATE destruction_schedules SET state = 'cancelled', closed_at = ${now().toISOString()}, closed_by_proposal = ${proposalId} WHERE id = ${schedule.id}`,
             );
-            inventory.signSchedule(schedule.id);
+            inventory.signClosedSchedule(schedule.id);
           },
         };
       },
@@ -263,7 +264,7 @@ export function destructionActions(
         store.execute(
           sql`UPDATE destruction_schedules SET state = 'destroyed', closed_at = ${at.toISOString()}, closed_by_proposal = ${proposalId}, proof = ${JSON.stringify(proof)} WHERE id = ${schedule.id}`,
         );
-        inventory.signSchedule(schedule.id);
+        inventory.signClosedSchedule(schedule.id);
       },
     };
   }

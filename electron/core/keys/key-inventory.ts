@@ -301,6 +301,23 @@ export class KeyInventory {
     signSchedule(this.store, this.audit, id);
   }
 
+  /**
+   * Signs a schedule an execution closed (cancelled, destroyed) after an entry of its own for it: a copy of the row as
+   * it waited, put back by a database writer, is then an older state than the log shows for that schedule.
+   */
+  signClosedSchedule(id: number): void {
+    const row = this.store.get<{ state: string; closed_by_proposal: string | null }>(
+      sql`SELECT state, closed_by_proposal FROM destruction_schedules WHERE id = ${id}`,
+    )!;
+    this.audit.record({
+      actor: SYSTEM,
+      action: 'destruction.closed',
+      object: { type: 'destruction', id: String(id) },
+      params: { state: row.state, proposal: row.closed_by_proposal },
+    });
+    signSchedule(this.store, this.audit, id);
+  }
+
   private changeState(id: string, change: () => void): void {
     change();
     this.signState(id);

@@ -164,6 +164,29 @@ describe('a database writer cannot change what a key may do', () => {
   });
 });
 
+describe('a database writer cannot undo a signed decision', () => {
+  it('a cancelled destruction put back as it waited, signature and all, is refused: DESTRUCTION_TAMPERED', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
+    const waiting = f.opened.store.get<Record<string, string | number | Buffer | null>>({
+      text: 'SELECT * FROM destruction_schedules WHERE key_id = ?',
+      params: [keyId],
+    })!;
+    expect((await approved(custodyB, 'key.cancel-destruction', { keyId })).state).toBe('executed');
+    days(8);
+    // An earlier copy of the file holds the row as it waited, signed; the writer puts it back.
+    f.opened.store.execute({
+      text: `UPDATE destruction_schedules SET state = 'waiting', closed_at = NULL, closed_by_proposal = NULL, proof = NULL,
+             state_seq = ?, state_sig = ? WHERE id = ?`,
+      params: [waiting.state_seq!, waiting.state_sig!, waiting.id!],
+    });
+    // Before: believed, so the cancelled destruction could be proposed at once, its waiting period long over.
+    expect(() => propose(custodyB, 'key.destroy', { keyId })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_TAMPERED', message: expect.stringContaining('older state') }),
+    );
+  });
+});
+
 describe('a database writer cannot lower a custody’s threshold', () => {
   const countLow = (custodyId: string) =>
     f.module.run(
