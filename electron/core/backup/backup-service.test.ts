@@ -423,9 +423,7 @@ describe('backup and restore on SoftHSM2', () => {
       requestedBy: id(0),
     });
     // As if the process died after the SO created the KEK: the run is journaled, the KEK is in the token.
-    f.opened.store.execute(
-      sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${f.clock.now.toISOString()})`,
-    );
+    f.journal(proposal);
     const so = await f.custody.rebuildPin(source, 'so', await keysOf(1, 2));
     f.module.withSession(
       f.custody.record(source).token,

@@ -79,10 +79,12 @@ describe('share cards', () => {
     expect(() => decodeCard(swappedChars.join('-'))).toThrow(line(g + 1));
     // Neighbouring groups swapped: at least one of them is named (each passes with odds 1 in 32).
     let named = 0;
+    let tried = 0;
     for (let i = 0; i + 1 < groups.length - 1; i += 1) {
       const swapped = [...groups];
       [swapped[i], swapped[i + 1]] = [groups[i + 1]!, groups[i]!];
       if (groups[i] === groups[i + 1]) continue;
+      tried += 1;
       expect(() => decodeCard(swapped.join('-'))).toThrow(typo(/.+/));
       try {
         decodeCard(swapped.join('-'));
@@ -90,7 +92,9 @@ describe('share cards', () => {
         if (new RegExp(`^Group (${i + 1}|${i + 2}) of`).test((error as Error).message)) named += 1;
       }
     }
-    expect(named).toBeGreaterThan(groups.length * 0.8);
+    // Each swap goes unnamed with odds 1 in 32: seven or more of some 22 (under 1 in 100,000 cards) would be a fault.
+    // The bound was 80 % of the groups, which a random card missed about once in two hundred runs.
+    expect(named).toBeGreaterThanOrEqual(tried - 6);
     // A group left out: a later one is named, counted on the printed card's 23.
     expect(() => decodeCard([...groups.slice(0, 10), ...groups.slice(11)].join('-'))).toThrow(
       typo(/^Group (1[1-9]|2[0-2]) of 23 \(/),

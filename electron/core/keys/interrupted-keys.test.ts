@@ -8,7 +8,6 @@ import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import { QuorumService } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
-import { sql } from '../store/sql';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { KeyInventory } from './key-inventory';
@@ -72,17 +71,7 @@ const trail = (proposalId: string) =>
  * operation's token step done in a logged-in session (or not), and its inventory change never committed.
  */
 async function crashAfterTokenStep(proposal: ProposalView, tokenStep: boolean): Promise<void> {
-  const begin = {
-    actor: { type: 'system', id: 'system' },
-    action: 'proposal.execute.begin',
-    object: { type: 'proposal', id: proposal.id },
-    params: { action: proposal.action, fingerprint: proposal.fingerprint },
-  } as const;
-  f.opened.audit.record(begin, () =>
-    f.opened.store.execute(
-      sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${f.clock.now.toISOString()})`,
-    ),
-  );
+  f.journal(proposal);
   if (!tokenStep) return;
   const operation = keyOperations(f.opened.store, () => f.clock.now, inventory)[proposal.action]!;
   await f.loggedIn(custodyId, [1, 2], (session, lib) =>

@@ -14,6 +14,7 @@ import {
   type QuorumOperation,
 } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
+import { sql } from '../store/sql';
 import { openAudit } from './audit-fixture';
 import { enrolPeople } from './enrolment';
 
@@ -99,6 +100,21 @@ export async function quorumFixture(
         ...(checks ? { checks } : {}),
         ...(needs ? { needs } : {}),
       });
+    },
+    /** What a crash leaves first: the run journaled as execute() writes it, its signed begin entry with the row. */
+    journal(proposal: ProposalView): void {
+      opened.audit.record(
+        {
+          actor: { type: 'system', id: 'system' },
+          action: 'proposal.execute.begin',
+          object: { type: 'proposal', id: proposal.id },
+          params: { action: proposal.action, fingerprint: proposal.fingerprint },
+        },
+        () =>
+          opened.store.execute(
+            sql`INSERT INTO executions (proposal_id, started_at) VALUES (${proposal.id}, ${clock.now.toISOString()})`,
+          ),
+      );
     },
     /** Each approver in turn, a TOTP step apart, confirming the proposal's short fingerprint. */
     async approveAll(quorum: QuorumService, proposal: ProposalView, approvers: number[]): Promise<ProposalView> {

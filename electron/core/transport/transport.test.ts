@@ -259,10 +259,7 @@ describe('key transport out (export wrapped for a trusted recipient)', () => {
     const packageId = randomBytes(16).toString('hex');
     const proposal = propose('key.export-wrapped', { keyId, recipient: fingerprint, packageId });
     // As if the process died after the SO put the wrapping key in: the run is journaled, the key is in the token.
-    f.opened.store.execute({
-      text: 'INSERT INTO executions (proposal_id, started_at) VALUES (?, ?)',
-      params: [proposal.id, f.clock.now.toISOString()],
-    });
+    f.journal(proposal);
     f.tick();
     const keys = await Promise.all(
       [1, 2].map(async (i) => ({
