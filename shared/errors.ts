@@ -16,6 +16,8 @@ export const ErrorCode = z.enum([
   'MODULE_NOT_CHOSEN',
   /** The saved module path does not carry the audit key's signature: not chosen through Custos. */
   'MODULE_SETTING_TAMPERED',
+  /** A saved setting (a module's recorded validation, the checkpoint copy) is not what the audit log recorded. */
+  'SETTING_TAMPERED',
   'SOFTHSM_NOT_INSTALLED',
   'SOFTHSM_TOKEN_DIR_MISSING',
   // Tokens and sessions
@@ -319,6 +321,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'AUDIT_TREE_CORRUPT',
     'AUDIT_ROLLBACK',
     'MODULE_SETTING_TAMPERED',
+    'SETTING_TAMPERED',
     'KEY_TAMPERED',
     'DESTRUCTION_TAMPERED',
     'CUSTODIAN_TAMPERED',

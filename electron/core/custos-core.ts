@@ -578,7 +578,7 @@ export class CustosCore {
     return tokenFacts(
       status,
       ref,
-      status.state === 'ready' ? this.settings.get('compliance.validations')[status.module.path] : undefined,
+      status.state === 'ready' ? this.compliance.validation(status.module.path) : undefined,
     );
   }
 

@@ -601,7 +601,7 @@ export function canonicalEntry(entry: AuditEntry): string {
  * A signed entry is permanent, so what names its object is cut to the lengths the viewer and the
  * verifier accept (shared/audit.ts AuditObject); the full value is still bound by the params hash.
  */
-function boundedObject(object: AuditObject): AuditObject {
+export function boundedObject(object: AuditObject): AuditObject {
   const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
   return { type: clip(object.type, 32), id: clip(object.id, 200) };
 }

@@ -24,6 +24,7 @@ import { renderMarkdownPdf } from '../reports/markdown-pdf';
 import { writeFileAtomic } from '../secret-vault';
 import { analyze, ANALYZER_LIMITS, CONTROLS, type ComplianceInputs } from './analyzer';
 import { practiceStatement, type PracticeFacts } from './practice-statement';
+import { recordedValidation, type RecordedValidation } from './recorded-validation';
 
 /**
  * Gathers what the analyzer needs from the database, the settings and the token module, and
@@ -57,7 +58,6 @@ export class ComplianceService {
   /** `existedBy`: keys made after it are left out (as of a past day: the end of that day). */
   inputs(now: Date, existedBy: Date = now): ComplianceInputs {
     const { store, settings } = this.options;
-    const validations = settings.get('compliance.validations');
     const lastVerified =
       store.get<{ at: string | null }>(
         sql`SELECT max(time) AS at FROM audit_entries WHERE action = 'audit.verify' AND result = 'ok'`,
@@ -89,7 +89,7 @@ export class ComplianceService {
         path: m.path,
         description: `${m.manufacturer} ${m.libraryDescription}`.trim(),
         software: m.software,
-        validation: validations[m.path] ?? null,
+        validation: this.validation(m.path) ?? null,
       })),
       lastAuditVerification: lastVerified,
       backups: this.options.backups.list().map((b) => ({
@@ -133,6 +133,12 @@ export class ComplianceService {
             : 'none recorded',
       })),
     };
+  }
+
+  /** The validation recorded for a module, as the signed audit entry that recorded it proves it (else refused). */
+  validation(modulePath: string): RecordedValidation | undefined {
+    const { store, audit, settings } = this.options;
+    return recordedValidation(store, audit, settings, modulePath);
   }
 
   /** The findings and control mapping as of a date, for a signed compliance report. */
@@ -335,7 +341,6 @@ export class ComplianceService {
     const byAlgorithm = new Map<string, string[]>();
     for (const k of keys) byAlgorithm.set(k.algorithm, [...(byAlgorithm.get(k.algorithm) ?? []), k.state]);
     const backups = this.options.backups.list();
-    const validations = settings.get('compliance.validations');
     const reviews = store.all<{ time: string }>(
       sql`SELECT time FROM audit_entries WHERE action = 'compliance.policy-review' AND result = 'ok' ORDER BY seq`,
     );
@@ -399,7 +404,7 @@ export class ComplianceService {
       }),
       keys: [...byAlgorithm].map(([algorithm, states]) => ({ algorithm, byState: countBy(states) })),
       modules: inputs.modules.map((m) => {
-        const recorded = validations[m.path];
+        const recorded = m.software ? undefined : this.validation(m.path);
         return {
           path: m.path,
           description: m.description,
