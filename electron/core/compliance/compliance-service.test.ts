@@ -139,6 +139,23 @@ describe('compliance gathered from the database', () => {
     ]);
   });
 
+  it('takes the last policy review from its signed entry: a date written into the database does not clear the finding', () => {
+    databaseWriter(
+      `INSERT OR REPLACE INTO settings VALUES ('compliance.policyReviewedAt','"2026-12-01T00:00:00.000Z"','x');`,
+    );
+    expect(rules()).toContain('POLICY_REVIEW_DUE');
+    expect(compliance.controls().find((c) => c.control === 'NIST SP 800-57 Part 2')!.evidence).toContain(
+      'no policy review recorded',
+    );
+    compliance.recordPolicyReview(officer());
+    expect(rules()).not.toContain('POLICY_REVIEW_DUE');
+    f.clock.now = new Date(f.clock.now.getTime() + 400 * 86_400_000);
+    databaseWriter(
+      `UPDATE settings SET value = '${JSON.stringify(f.clock.now.toISOString())}' WHERE key = 'compliance.policyReviewedAt'`,
+    );
+    expect(rules()).toContain('POLICY_REVIEW_DUE');
+  });
+
   it('refuses a FIPS validation for the SoftHSM2 library, by its path, a link to it or its file name, and records nothing', () => {
     const softhsm = f.module.info().path;
     const link = join(dir, 'vendor-hsm.so');

@@ -57,7 +57,7 @@ export class ComplianceService {
 
   /** `existedBy`: keys made after it are left out (as of a past day: the end of that day). */
   inputs(now: Date, existedBy: Date = now): ComplianceInputs {
-    const { store, settings } = this.options;
+    const { store } = this.options;
     const lastVerified =
       store.get<{ at: string | null }>(
         sql`SELECT max(time) AS at FROM audit_entries WHERE action = 'audit.verify' AND result = 'ok'`,
@@ -100,7 +100,7 @@ export class ComplianceService {
         holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })),
         retiredAt: b.retirement?.retiredAt ?? null,
       })),
-      policyReviewedAt: settings.get('compliance.policyReviewedAt'),
+      policyReviewedAt: this.policyReviewedAt(),
       revocationNotices: store
         .all<{ object: string }>(
           sql`SELECT DISTINCT object FROM audit_entries WHERE action = 'key.revocation-notice' AND result = 'ok' AND time <= ${existedBy.toISOString()}`,
@@ -181,10 +181,25 @@ export class ComplianceService {
 
   recordPolicyReview(by: AuditActor): ComplianceView {
     const at = this.options.clock().toISOString();
-    this.options.audit.record({ actor: by, action: 'compliance.policy-review', params: { at } }, () =>
-      this.options.settings.set('compliance.policyReviewedAt', at),
-    );
+    this.options.audit.record({ actor: by, action: 'compliance.policy-review', params: { at } });
     return this.view();
+  }
+
+  /** When the policy was last reviewed: the time of the latest review entry the audit key signed, not a saved date. */
+  private policyReviewedAt(): string | null {
+    const { store, audit } = this.options;
+    for (const stored of store.all<{ entry: string; signature: Buffer }>(sql`
+      SELECT entry, signature FROM audit_entries
+      WHERE action = 'compliance.policy-review' AND result = 'ok' ORDER BY seq DESC`)) {
+      const entry = JSON.parse(stored.entry) as { action: string; time: string; result: { status: string } };
+      if (
+        entry.action === 'compliance.policy-review' &&
+        entry.result.status === 'ok' &&
+        audit.verifyDocument(Buffer.from(stored.entry, 'utf8'), stored.signature)
+      )
+        return entry.time;
+    }
+    return null;
   }
 
   /**
@@ -208,7 +223,7 @@ export class ComplianceService {
     const noKeys = 'no key in the inventory yet';
     const byState = Object.entries(countBy(keys.map((k) => k.state))).map(([state, n]) => `${state} ${n}`);
     const backupable = keys.filter((k) => k.backupable).length;
-    const reviewed = this.options.settings.get('compliance.policyReviewedAt');
+    const reviewed = this.policyReviewedAt();
     const modules = this.view().modules.map((m) => `${m.description}: ${m.validation}`);
     const table: [string, string, string[]][] = [
       [

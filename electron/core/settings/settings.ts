@@ -19,7 +19,6 @@ const settingSchemas = {
   'audit.anchorCopy': z.string().min(1).max(4096).nullable(),
   /** FIPS validations the organisation recorded, by module path (checked by people against the CMVP list). */
   'compliance.validations': z.record(z.string(), ValidationRecord.extend({ recordedAt: z.string() })),
-  'compliance.policyReviewedAt': z.string().nullable(),
 } as const;
 type SettingKey = keyof typeof settingSchemas;
 type SettingValue<K extends SettingKey> = z.infer<(typeof settingSchemas)[K]>;
@@ -32,7 +31,6 @@ const defaults: { [K in SettingKey]: SettingValue<K> } = {
   'audit.vault': null,
   'audit.anchorCopy': null,
   'compliance.validations': {},
-  'compliance.policyReviewedAt': null,
 };
 
 /** Typed, validated application settings kept in the database. Never holds a secret. */
