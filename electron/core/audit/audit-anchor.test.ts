@@ -1,12 +1,11 @@
 import Database from 'better-sqlite3';
-import { copyFileSync, cpSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findObjects } from '../hsm/find-objects';
 import { ModuleHost } from '../hsm/module-host';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
-import { Settings } from '../settings/settings';
 import { DATABASE_FILE } from '../store/database';
 import { asDatabaseWriter as asWriter, openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -222,8 +221,7 @@ describe('the checkpoint kept in the audit token', () => {
   it('also keeps the checkpoint in a configured copy, which catches a whole data directory put back', () => {
     const copy = join(dataDir, '..', `${dataDir.split('/').at(-1)}-anchor.txt`);
     try {
-      const { store } = open();
-      new Settings(store).set('audit.anchorCopy', copy);
+      open().audit.setAnchorCopy(copy, operator);
       close();
       useFor(2);
       expect(readFileSync(copy, 'utf8')).toBe(anchorsInToken()[0]);
@@ -241,6 +239,64 @@ describe('the checkpoint kept in the audit token', () => {
         code: 'AUDIT_ROLLBACK',
         message: expect.stringMatching(/configured copy/),
       });
+    } finally {
+      rmSync(copy, { force: true });
+    }
+  });
+
+  it('refuses a checkpoint copy set, turned off or put back outside Custos, and never writes where nobody chose', () => {
+    const [copy, other, planted] = ['anchor', 'other', 'planted'].map((name) =>
+      join(dataDir, '..', `${dataDir.split('/').at(-1)}-${name}.txt`),
+    ) as [string, string, string];
+    const setting = (path: string | null) =>
+      asDatabaseWriter((db) =>
+        db
+          .prepare(`INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES ('audit.anchorCopy', ?, 'x')`)
+          .run(JSON.stringify(path)),
+      );
+    const expectRefused = () => {
+      expect(open().audit.status()).toMatchObject({ state: 'unavailable', code: 'SETTING_TAMPERED' });
+      close();
+    };
+    try {
+      useFor(1);
+      setting(planted);
+      expectRefused();
+      expect(existsSync(planted)).toBe(false);
+      setting(null);
+      open().audit.setAnchorCopy(copy, operator);
+      close();
+      setting(null);
+      expectRefused();
+      setting(copy);
+      open().audit.setAnchorCopy(other, operator);
+      close();
+      setting(copy);
+      expectRefused();
+      expect(existsSync(planted)).toBe(false);
+    } finally {
+      for (const path of [copy, other, planted]) rmSync(path, { force: true });
+    }
+  });
+
+  it('says so in the log when the configured copy is not there to check against', async () => {
+    const copy = join(dataDir, '..', `${dataDir.split('/').at(-1)}-anchor.txt`);
+    try {
+      open().audit.setAnchorCopy(copy, operator);
+      close();
+      rmSync(copy);
+      const { audit } = open();
+      expect(audit.status()).toMatchObject({ state: 'ready' });
+      await new Promise((resolve) => setImmediate(resolve));
+      const missing = [...audit.log().entries()]
+        .map((e) => JSON.parse(e.entry) as { action: string; object: unknown; result: unknown })
+        .filter((e) => e.action === 'audit.anchor.copy.missing');
+      expect(missing).toEqual([
+        expect.objectContaining({
+          object: { type: 'file', id: copy },
+          result: { status: 'failed', code: 'FILE_NOT_FOUND' },
+        }),
+      ]);
     } finally {
       rmSync(copy, { force: true });
     }

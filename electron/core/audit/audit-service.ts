@@ -3,6 +3,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
 import type { ModuleInfo, TokenRef } from '../../../shared/tokens';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import { CustosError, isCustosError } from '../errors';
 import type { ModuleHost } from '../hsm/module-host';
 import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
@@ -12,6 +13,7 @@ import type { SecretVault, VaultKind, Vaults } from '../secret-vault';
 import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
+import { refuseTampered } from '../store/signed-state';
 import { AuditAnchor, logExtends, rollback, verifiedCheckpoint, type AnchorCheckpoint } from './audit-anchor';
 import { AuditKey, type AuditKeyRecord } from './audit-key';
 import { AuditLog, type AuditEvent, type StoredCheckpoint } from './audit-log';
@@ -275,6 +277,37 @@ export class AuditService {
     return { path };
   }
 
+  /**
+   * The checkpoint copy as the latest `audit.anchor.copy` entry recorded it. The setting is signed by nothing, so it
+   * counts only when it hashes to that signed entry's params: a path nobody recorded is never written to, and a copy
+   * turned off (or an older one put back) outside Custos is refused, not silently dropped.
+   */
+  anchorCopy(): string | null {
+    const path = this.options.settings.get('audit.anchorCopy');
+    const latest = this.options.store.get<{ entry: string; signature: Buffer }>(sql`
+      SELECT entry, signature FROM audit_entries
+      WHERE action = 'audit.anchor.copy' AND result = 'ok' ORDER BY seq DESC LIMIT 1`);
+    if (!latest && path === null) return null;
+    const entry = latest
+      ? (JSON.parse(latest.entry) as { action: string; params: string | null; result: { status: string } })
+      : null;
+    const recorded =
+      latest !== undefined &&
+      entry?.action === 'audit.anchor.copy' &&
+      entry.result.status === 'ok' &&
+      entry.params === sha256Hex(canonicalJson({ path })) &&
+      this.verifyDocument(Buffer.from(latest.entry, 'utf8'), latest.signature);
+    if (recorded) return path;
+    return refuseTampered(
+      this,
+      'SETTING_TAMPERED',
+      { type: 'setting', id: 'audit.anchorCopy' },
+      'The checkpoint copy setting',
+      'forged',
+      'audit.anchor.copy.tampered',
+    );
+  }
+
   close(): void {
     const log = this.current;
     log?.close();
@@ -349,7 +382,7 @@ export class AuditService {
     );
     this.key = key;
     this.proven = key.noteKey;
-    this.anchor = new AuditAnchor(key, () => this.options.settings.get('audit.anchorCopy'));
+    this.anchor = new AuditAnchor(key, () => this.anchorCopy());
     this.current = new AuditLog(this.options.store, key, this.origin, this.options.clock);
     // The key record, the vault it uses, the entry that says so and the first checkpoint commit
     // together: a key on record without a checkpoint is never a fresh start, always a finding.
@@ -378,7 +411,7 @@ export class AuditService {
    */
   private openExisting(key: AuditKey): void {
     const log = new AuditLog(this.options.store, key, this.origin, this.options.clock);
-    const anchor = new AuditAnchor(key, () => this.options.settings.get('audit.anchorCopy'));
+    const anchor = new AuditAnchor(key, () => this.anchorCopy());
     const anchored = anchor.readToken();
     const copy = anchor.readCopy();
     this.anchorNotes = [anchored, copy].filter((c): c is AnchorCheckpoint => c !== null).map((c) => c.note);
@@ -397,6 +430,17 @@ export class AuditService {
     this.anchor = anchor;
     this.current = log;
     this.appendsSinceCheckpoint = log.size() - latest.size;
+    const copyPath = this.anchorCopy();
+    if (copyPath !== null && copy === null) {
+      // Removable media may be detached: the log opens, but says the copy was not there to check it against.
+      this.options.log.warn('the checkpoint copy is missing', { code: 'FILE_NOT_FOUND' });
+      void this.tryRecord({
+        actor: SYSTEM,
+        action: 'audit.anchor.copy.missing',
+        object: { type: 'file', id: copyPath },
+        result: { status: 'failed', code: 'FILE_NOT_FOUND' },
+      });
+    }
     if (!anchored) {
       // A data directory from before the anchor existed: anchor its latest verified checkpoint now.
       this.record({

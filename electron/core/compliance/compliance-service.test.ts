@@ -374,6 +374,12 @@ describe('the practice statement draft', () => {
     expect(() => withHsm.view()).toThrow(expect.objectContaining({ code: 'SETTING_TAMPERED' }));
   });
 
+  it('never states a checkpoint copy that only the database says is kept', () => {
+    expect(compliance.practiceStatement()).not.toContain('second copy');
+    databaseWriter(`INSERT OR REPLACE INTO settings VALUES ('audit.anchorCopy', '"/media/usb/checkpoint.txt"', 'x')`);
+    expect(() => compliance.practiceStatement()).toThrow(expect.objectContaining({ code: 'SETTING_TAMPERED' }));
+  });
+
   it('names a hardware module’s recorded validation, and never counts the software token as validated', () => {
     const withHsm = withAcmeHsm();
     withHsm.recordValidation(

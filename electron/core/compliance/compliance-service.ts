@@ -340,7 +340,7 @@ export class ComplianceService {
 
   /** What the practice statement states, each read from the database, the settings, the token or the code. */
   practiceFacts(): PracticeFacts {
-    const { store, settings, audit } = this.options;
+    const { store, audit } = this.options;
     const now = this.options.clock();
     const inputs = this.inputs(now);
     const log = audit.log();
@@ -378,7 +378,7 @@ export class ComplianceService {
         auditRoot: log.root(auditSize).toString('base64'),
         latestCheckpoint: latest ?? null,
         checkpointEvery: CHECKPOINT_EVERY,
-        anchorCopy: settings.get('audit.anchorCopy') !== null,
+        anchorCopy: audit.anchorCopy() !== null,
         lastVerification: inputs.lastAuditVerification,
       },
       people: {
