@@ -249,6 +249,34 @@ describe('choosing the PKCS#11 module', () => {
     ).toBe(true);
   });
 
+  it('refuses an older signed module choice put back after the officer chose another', async () => {
+    initSoftHsmToken(dataDir, 'rehearsal');
+    const library = vendorCopy(dataDir);
+    const router = openWithPicker(() => Promise.resolve(library)).router;
+    const [officer] = await enrolOfficers(router, ['Olive']);
+    expect(await router.dispatch('settings.setModule', { source: 'picked', officer: officer!.proof(1) })).toMatchObject(
+      { ok: true },
+    );
+    const older = ['token.modulePath', 'token.moduleSignature'].map((key) =>
+      core!.store.get<{ value: string }>(sql`SELECT value FROM settings WHERE key = ${key}`),
+    );
+    // The officer's later choice (the service directly: the factors are not what this is about).
+    core!.tokens.setModule(null, { type: 'custodian', id: officer!.id, role: 'security-officer' });
+    core!.close();
+    // A database writer puts back the pair the audit key signed for the earlier choice.
+    const db = new Database(join(dataDir, DATABASE_FILE));
+    const put = db.prepare(`UPDATE settings SET value = ? WHERE key = ?`);
+    put.run(older[0]!.value, 'token.modulePath');
+    put.run(older[1]!.value, 'token.moduleSignature');
+    db.close();
+    const reopened = openWithPicker(() => Promise.resolve(null));
+    expect(await reopened.router.dispatch('tokens.status', {})).toMatchObject({
+      ok: true,
+      value: { state: 'unavailable', code: 'MODULE_SETTING_TAMPERED' },
+    });
+    expect(reopened.host.isLoaded(library)).toBe(false);
+  });
+
   it('keeps each library loaded once: refreshing and switching back reuse it, never initialise it again', async () => {
     const token = initSoftHsmToken(dataDir, 'rehearsal');
     const library = vendorCopy(dataDir);

@@ -166,6 +166,7 @@ export class CustosCore {
       clock,
     });
     this.tokens = new TokenService({
+      store,
       host: this.host,
       audit: this.audit,
       actor: this.actor,

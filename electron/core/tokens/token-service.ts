@@ -1,6 +1,7 @@
 import type { AuditActor } from '../../../shared/audit';
 import type { ModuleStatus, TokenMechanisms, TokenRef } from '../../../shared/tokens';
 import { tokenObject } from '../audit/audit-log';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError, isCustosError } from '../errors';
 import type { EventHub } from '../events/event-hub';
@@ -9,9 +10,12 @@ import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softh
 import { checkModulePath, type TokenModule } from '../hsm/token-module';
 import type { Log } from '../log';
 import type { Settings } from '../settings/settings';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
 
 export interface TokenServiceOptions {
   dataDir: string;
+  store: Store;
   settings: Settings;
   events: EventHub;
   log: Log;
@@ -156,32 +160,59 @@ export class TokenService {
   }
 
   /**
-   * The saved module, loaded only when the audit key signed it when a security officer chose it:
-   * a path written into the database by anyone else is refused, never loaded.
+   * The saved module, loaded only when the audit key signed it when a security officer chose it and it is
+   * their latest choice: a path written into the database by anyone else is refused, never loaded.
    */
   private configuredPath(): string | null {
     if (this.options.moduleOverride) return this.options.moduleOverride;
     const path = this.options.settings.get('token.modulePath');
-    if (path === null) return null;
+    // The signature has no seq, so an older signed choice put back is caught by the latest recorded one.
+    const latest = this.latestChoice(path);
+    if (path === null && latest) return null;
     const signature = this.options.settings.get('token.moduleSignature');
-    if (signature && this.options.audit.verifyDocument(this.moduleDocument(path), Buffer.from(signature, 'base64')))
+    if (
+      path !== null &&
+      latest &&
+      signature &&
+      this.options.audit.verifyDocument(this.moduleDocument(path), Buffer.from(signature, 'base64'))
+    )
       return path;
+    const id = path === null ? 'embedded-softhsm' : path.slice(0, 200);
     if (!this.tamperRecorded) {
       this.tamperRecorded = true;
       void this.options.audit.tryRecord({
         actor: { type: 'system', id: 'system' },
         action: 'settings.module.tampered',
-        object: { type: 'module', id: path.slice(0, 200) },
+        object: { type: 'module', id },
         result: { status: 'refused', code: 'MODULE_SETTING_TAMPERED' },
       });
     }
     throw new CustosError(
       'MODULE_SETTING_TAMPERED',
-      'The saved token module was not chosen by a security officer through Custos (its record lacks the audit key’s signature), so Custos did not load it.',
+      'The saved token module is not the one a security officer last chose through Custos (its record lacks the audit key’s signature, or an older choice was put back), so Custos did not load it.',
       [
         'Tell your security officer and auditor: the database was changed outside Custos.',
         'A security officer can choose the module again in Settings, or go back to the built-in SoftHSM2.',
       ],
+    );
+  }
+
+  /**
+   * Whether the saved path is the one the latest signed `settings.module.set` entry chose (its params hash); with no
+   * choice recorded, only the embedded SoftHSM2 (null) is.
+   */
+  private latestChoice(path: string | null): boolean {
+    const { store, audit } = this.options;
+    const latest = store.get<{ entry: string; signature: Buffer }>(sql`
+      SELECT entry, signature FROM audit_entries
+      WHERE action = 'settings.module.set' AND result = 'ok' ORDER BY seq DESC LIMIT 1`);
+    if (!latest) return path === null;
+    const entry = JSON.parse(latest.entry) as { action: string; params: string | null; result: { status: string } };
+    return (
+      entry.action === 'settings.module.set' &&
+      entry.result.status === 'ok' &&
+      entry.params === sha256Hex(canonicalJson({ path })) &&
+      audit.verifyDocument(Buffer.from(latest.entry, 'utf8'), latest.signature)
     );
   }
 
