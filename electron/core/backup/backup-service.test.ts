@@ -23,7 +23,7 @@ import type { BackupService } from './backup-service';
 import { chooseWrapMechanism, createTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
 import { backupFileText, signManifest, type ManifestV2 } from './manifest';
-import { manifestMac } from './manifest-authenticity';
+import { auditKeyFingerprint, manifestMac } from './manifest-authenticity';
 import { combine } from 'shamir-secret-sharing';
 
 let dataDir: string;
@@ -479,6 +479,25 @@ describe('backup and restore on SoftHSM2', () => {
     ).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
     await new Promise((resolve) => setImmediate(resolve)); // the refusal is recorded with the next group commit
     expect(auditActions().at(-1)).toMatchObject({ action: 'backup.tampered', result: { code: 'BACKUP_INVALID' } });
+    // Nor does an import entry the writer adds to the log: it carries no signature by the audit key.
+    const forger = auditKeyFingerprint(
+      Buffer.from((JSON.parse(forged.text) as { auditKey: string }).auditKey, 'base64'),
+    );
+    const seq = f.opened.audit.log().size();
+    const entry = canonicalJson({
+      v: 1,
+      seq,
+      time: f.clock.now.toISOString(),
+      actor: { type: 'system', id: 'system' },
+      action: 'backup.import',
+      object: { type: 'backup', id: `${setId} made-by ${forger} via kek-mac-pending` },
+      params: null,
+      result: { status: 'ok' },
+    });
+    f.opened.store.execute(
+      sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${entry}, ${Buffer.alloc(64)}, ${'forged'})`,
+    );
+    expect(() => backups.list()).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
   });
 
   it('refuses a set made elsewhere that holds another key under the id of a key in the inventory', async () => {

@@ -52,6 +52,7 @@ import {
 } from './manifest-authenticity';
 import { refuseTampered } from '../store/signed-state';
 import { canonicalJson, sha256Hex } from '../canonical-json';
+import { signedEntries } from '../audit/signed-entries';
 import type { Authentication } from './manifest-authenticity';
 import { BackupRetirements } from './retirement';
 import { decodeCard, encodeCard, kekCheck, qrPayload, shareCommitment, type ShareCard } from './share-card';
@@ -891,10 +892,11 @@ export class BackupService {
       Array.from({ length: cards }, (_, i) => [sha256Hex(canonicalJson({ index: i + 1 })), i + 1] as const),
     );
     const checks = new Map<number, string>();
-    for (const { entry } of this.options.store.all<{ entry: string }>(
-      sql`SELECT entry FROM audit_entries WHERE object = ${`backup:${setId}`} AND action = 'backup.share-check' AND result = 'ok' ORDER BY seq`,
-    )) {
-      const { params, time } = JSON.parse(entry) as { params: string | null; time: string };
+    const { store, audit } = this.options;
+    for (const { params, time } of signedEntries(store, audit, {
+      action: 'backup.share-check',
+      object: `backup:${setId}`,
+    })) {
       const card = params === null ? undefined : index.get(params);
       if (card !== undefined) checks.set(card, time);
     }
@@ -903,23 +905,16 @@ export class BackupService {
 
   /** The sets the log records as imported here (the set id leads each import's object). */
   private importedSets(): string[] {
-    return this.options.store
-      .all<{ object: string }>(
-        sql`SELECT object FROM audit_entries WHERE action = 'backup.import' AND result = 'ok' ORDER BY seq`,
-      )
-      .map((row) => row.object.slice('backup:'.length, 'backup:'.length + 32));
+    return signedEntries(this.options.store, this.options.audit, { action: 'backup.import', anyObject: true }).map(
+      (entry) => entry.object!.id.slice(0, 32),
+    );
   }
 
   /** Whether the log holds this set's import from the installation whose audit key signed it. */
   private importRecorded(setId: string, auditKey: string | null): boolean {
     if (auditKey === null) return false;
-    const prefix = `backup:${setId} made-by ${auditKey} via `;
-    return (
-      this.options.store.get(sql`
-        SELECT 1 AS yes FROM audit_entries
-        WHERE object >= ${prefix} AND object < ${`${prefix}\u{10ffff}`} AND action = 'backup.import' AND result = 'ok'
-        LIMIT 1`) !== undefined
-    );
+    const objectPrefix = `backup:${setId} made-by ${auditKey} via `;
+    return signedEntries(this.options.store, this.options.audit, { action: 'backup.import', objectPrefix }).length > 0;
   }
 
   /**

@@ -18,6 +18,7 @@ import { ActionName } from '../../../shared/actions';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { z, type ZodType } from 'zod';
 import { refuseTampered } from '../store/signed-state';
+import { signedEntries } from '../audit/signed-entries';
 import { sql } from '../store/sql';
 import { checkedReason, decisionOf, recordDecision, type DecidedState } from './proposal-decision';
 import { closureOf, runParams } from './proposal-closure';
@@ -812,12 +813,9 @@ export class QuorumService {
    */
   private journaled(id: string): boolean {
     const { store, audit } = this.options;
-    const begin = store.get<{ entry: string; signature: Buffer }>(
-      sql`SELECT entry, signature FROM audit_entries
-          WHERE object = ${`proposal:${id}`} AND action = 'proposal.execute.begin' AND result = 'ok' ORDER BY seq DESC LIMIT 1`,
-    );
+    const begun = signedEntries(store, audit, { action: 'proposal.execute.begin', object: `proposal:${id}` });
     try {
-      if (!begin || !audit.verifyDocument(Buffer.from(begin.entry, 'utf8'), begin.signature))
+      if (begun.length === 0)
         refuseTampered(
           audit,
           'PROPOSAL_TAMPERED',
@@ -852,13 +850,8 @@ export class QuorumService {
         .map((a) => [a.custodian_id, a.approved_at] as const),
     );
     const latest = new Map<string, string>();
-    for (const { entry, signature } of store.all<{ entry: string; signature: Buffer }>(
-      sql`SELECT entry, signature FROM audit_entries
-          WHERE object = ${`proposal:${id}`} AND action = 'proposal.approve' AND result = 'ok' ORDER BY seq`,
-    )) {
-      const signed = JSON.parse(entry) as { actor: { id: string }; params: string | null; time: string };
+    for (const signed of signedEntries(store, audit, { action: 'proposal.approve', object: `proposal:${id}` })) {
       if (!approved.includes(signed.params ?? '')) continue;
-      if (!audit.verifyDocument(Buffer.from(entry, 'utf8'), signature)) continue;
       latest.delete(signed.actor.id);
       latest.set(signed.actor.id, times.get(signed.actor.id) ?? signed.time);
     }

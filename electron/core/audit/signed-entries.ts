@@ -1,0 +1,31 @@
+import type { AuditEntry } from '../../../shared/audit';
+import type { Store } from '../store/database';
+import { sql } from '../store/sql';
+import type { AuditService } from './audit-service';
+
+/**
+ * The successful entries of one action, on one object (`type:id`) or on objects that begin so, in log order, each
+ * read from its own signed bytes and kept only when its signature verifies: a row a database writer added to the log
+ * (entries after the last checkpoint are not yet verified) never decides anything read from here.
+ */
+export function signedEntries(
+  store: Store,
+  audit: AuditService,
+  where: { action: string } & ({ object: string } | { objectPrefix: string } | { anyObject: true }),
+): AuditEntry[] {
+  const rows =
+    'object' in where
+      ? store.all<{ entry: string; signature: Buffer }>(sql`
+          SELECT entry, signature FROM audit_entries
+          WHERE object = ${where.object} AND action = ${where.action} AND result = 'ok' ORDER BY seq`)
+      : 'objectPrefix' in where
+        ? store.all<{ entry: string; signature: Buffer }>(sql`
+            SELECT entry, signature FROM audit_entries
+            WHERE object >= ${where.objectPrefix} AND object < ${`${where.objectPrefix}\u{10ffff}`}
+              AND action = ${where.action} AND result = 'ok' ORDER BY seq`)
+        : store.all<{ entry: string; signature: Buffer }>(sql`
+            SELECT entry, signature FROM audit_entries WHERE action = ${where.action} AND result = 'ok' ORDER BY seq`);
+  return rows.flatMap(({ entry, signature }) =>
+    audit.verifyDocument(Buffer.from(entry, 'utf8'), signature) ? [JSON.parse(entry) as AuditEntry] : [],
+  );
+}
