@@ -87,6 +87,28 @@ async function caKey(algorithm = 'EC-P256', cryptoperiodDays = 3650): Promise<st
   return ckaId;
 }
 
+/** A request signed inside the token by a sub-CA key (as `openssl req -engine pkcs11` would make it), base64 DER. */
+async function requestSignedInToken(subId: string): Promise<string> {
+  const spki = createPublicKey(inventory.exportPublic(subId, 'pem')).export({ format: 'der', type: 'spki' });
+  const info = new CertificationRequestInfo({
+    version: 0,
+    subject: encodeName({ commonName: 'Custos Test Issuing CA', organization: 'Custos' }),
+    subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
+  });
+  const signature = await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+    signInToken(lib, session, inventory.get(subId), Buffer.from(AsnConvert.serialize(info))),
+  );
+  return Buffer.from(
+    AsnConvert.serialize(
+      new CertificationRequest({
+        certificationRequestInfo: info,
+        signatureAlgorithm: new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.2' }),
+        signature: new Uint8Array(signature).buffer,
+      }),
+    ),
+  ).toString('base64');
+}
+
 const year = (n: number) => new Date(Date.UTC(new Date().getUTCFullYear() + n, 0, 1)).toISOString().replace('.000', '');
 const rootProfile = (over: Partial<CertificateProfile> = {}): CertificateProfile => ({
   subject: { commonName: 'Custos Test Root CA', organization: 'Custos', country: 'NL' },
@@ -600,24 +622,7 @@ describe('issuing from a request (cert.issue)', () => {
   it('finds a compromised key’s certificate by the public key its DER certifies, even with key_id nulled', async () => {
     const { keyId: rootId } = await root();
     const subId = await caKey();
-    const spki = createPublicKey(inventory.exportPublic(subId, 'pem')).export({ format: 'der', type: 'spki' });
-    const info = new CertificationRequestInfo({
-      version: 0,
-      subject: encodeName({ commonName: 'Custos Test Issuing CA', organization: 'Custos' }),
-      subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
-    });
-    const signature = await f.loggedIn(custodyId, [0, 1], (session, lib) =>
-      signInToken(lib, session, inventory.get(subId), Buffer.from(AsnConvert.serialize(info))),
-    );
-    const csr = Buffer.from(
-      AsnConvert.serialize(
-        new CertificationRequest({
-          certificationRequestInfo: info,
-          signatureAlgorithm: new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.2' }),
-          signature: new Uint8Array(signature).buffer,
-        }),
-      ),
-    ).toString('base64');
+    const csr = await requestSignedInToken(subId);
     const done = await approved('cert.issue', issue(rootId, csr, intermediateProfile()));
     const { serial } = (done.outcome as { result: { serial: string } }).result;
 
@@ -672,25 +677,7 @@ describe('issuing from a request (cert.issue)', () => {
   it('certifies a key of the inventory from a request its token key signed, and proposes its revocation when it is marked compromised', async () => {
     const { keyId: rootId } = await root();
     const subId = await caKey();
-    // A request signed inside the token by the sub-CA key (as `openssl req -engine pkcs11` would make it).
-    const spki = createPublicKey(inventory.exportPublic(subId, 'pem')).export({ format: 'der', type: 'spki' });
-    const info = new CertificationRequestInfo({
-      version: 0,
-      subject: encodeName({ commonName: 'Custos Test Issuing CA', organization: 'Custos' }),
-      subjectPKInfo: AsnConvert.parse(spki, SubjectPublicKeyInfo),
-    });
-    const signature = await f.loggedIn(custodyId, [0, 1], (session, lib) =>
-      signInToken(lib, session, inventory.get(subId), Buffer.from(AsnConvert.serialize(info))),
-    );
-    const csr = Buffer.from(
-      AsnConvert.serialize(
-        new CertificationRequest({
-          certificationRequestInfo: info,
-          signatureAlgorithm: new AlgorithmIdentifier({ algorithm: '1.2.840.10045.4.3.2' }),
-          signature: new Uint8Array(signature).buffer,
-        }),
-      ),
-    ).toString('base64');
+    const csr = await requestSignedInToken(subId);
     const done = await approved('cert.issue', issue(rootId, csr, intermediateProfile()));
     const { serial } = (done.outcome as { result: { serial: string } }).result;
     expect(certificates.get(serial)).toMatchObject({ keyId: subId, issuerKeyId: rootId });
