@@ -1,4 +1,6 @@
+import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { keyChecks, keyOperations } from './key-operations';
@@ -8,6 +10,8 @@ import type { QuorumService } from '../quorum/quorum-service';
 import type { ProposalView } from '../../../shared/quorum';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import { hideFromIndexes, quickCheck } from '../testing/stale-index';
+import { openAudit } from '../testing/audit-fixture';
 import { KeyInventory } from './key-inventory';
 
 /**
@@ -57,9 +61,11 @@ beforeEach(async () => {
     })
   ).id;
 });
+let closed = false;
 afterEach(() => {
   quorum.forgetAll();
-  f.close();
+  if (!closed) f.close();
+  closed = false;
   cleanup();
 });
 
@@ -93,19 +99,21 @@ async function keyIn(custodyId: string): Promise<string> {
   expect((await approved(custodyId, 'key.generate', params)).state).toBe('executed');
   return params.ckaId;
 }
+const compromise = (keyId: string) =>
+  inventory.transition(
+    keyId,
+    'compromise',
+    'security-officer',
+    { type: 'custodian', id: f.enrolled[4]!.id, role: 'security-officer' },
+    'key file found on a shared drive',
+  );
 const days = (n: number) => (f.clock.now = new Date(f.clock.now.getTime() + n * 86_400_000));
 
 describe('a database writer cannot change what a key may do', () => {
   it('a compromised key set back to active does not sign: KEY_TAMPERED, recorded', async () => {
     const keyId = await keyIn(custodyB);
     expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
-    inventory.transition(
-      keyId,
-      'compromise',
-      'security-officer',
-      { type: 'custodian', id: f.enrolled[4]!.id, role: 'security-officer' },
-      'key file found on a shared drive',
-    );
+    compromise(keyId);
     edit(`UPDATE keys SET state = 'active' WHERE id = ?`, keyId);
     expect(() => propose(custodyB, 'key.test-signature', { keyId, challenge: 'still yours?' })).toThrow(
       expect.objectContaining({ code: 'KEY_TAMPERED' }),
@@ -165,6 +173,47 @@ describe('a database writer cannot change what a key may do', () => {
 });
 
 describe('a database writer cannot undo a signed decision', () => {
+  it('a compromised key put back as active, its later entries hidden from the indexes, is refused at the next start', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
+    const active = f.opened.store.get<Record<string, string | number | Buffer | null>>({
+      text: 'SELECT * FROM keys WHERE id = ?',
+      params: [keyId],
+    })!;
+    compromise(keyId);
+    const later = f.opened.store
+      .all<{ seq: number }>({
+        text: 'SELECT seq FROM audit_entries WHERE object = ? AND seq > ?',
+        params: [`key:${keyId}`, active.state_seq!],
+      })
+      .map((r) => r.seq);
+    expect(later.length).toBeGreaterThan(0);
+    f.close();
+    closed = true;
+    // With Custos closed: the row as it was while active, signature and all, put back; the entries that recorded
+    // the compromise filed elsewhere in every index of the log (the table and every count unchanged).
+    const file = f.opened.store.path;
+    const db = new Database(file);
+    const columns = Object.keys(active);
+    db.prepare(`UPDATE keys SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(
+      ...columns.map((c) => active[c]),
+      keyId,
+    );
+    db.close();
+    hideFromIndexes(file, 'audit_entries', { key: 'seq', values: later }, [
+      { name: 'audit_entries_time', columns: ['time'] },
+      { name: 'audit_entries_actor', columns: ['actor', 'seq'] },
+      { name: 'audit_entries_action', columns: ['action', 'seq'] },
+      { name: 'audit_entries_object', columns: ['object', 'seq'] },
+      { name: 'audit_entries_result', columns: ['result', 'seq'] },
+    ]);
+    expect(quickCheck(file)).toBe('ok');
+    // Before: opened, and the key read as active, its signed row the latest the indexes could find.
+    expect(() => openAudit(dirname(file))).toThrow(
+      expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringContaining('missing from index') }),
+    );
+  });
+
   it('a cancelled destruction put back as it waited, signature and all, is refused: DESTRUCTION_TAMPERED', async () => {
     const keyId = await keyIn(custodyB);
     expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');

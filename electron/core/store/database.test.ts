@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import { hideFromIndexes, quickCheck } from '../testing/stale-index';
 import { DATABASE_FILE, Store } from './database';
 import type { Migration } from './migrate';
 import { migrations } from './migrations';
@@ -74,6 +75,35 @@ describe('Store', () => {
     writeFileSync(path, bytes);
     expect(() => openStore()).toThrow(
       expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringMatching(/is damaged/) }),
+    );
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+  });
+
+  it('refuses a file whose index no longer agrees with its table, though every count matches, untouched', () => {
+    const store = openStore();
+    const entry = (seq: number, id: string) =>
+      JSON.stringify({ action: 'key.compromise', object: { type: 'key', id }, result: { status: 'ok' }, seq });
+    store.transaction((db) => {
+      const insert = db.prepare(`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (?, ?, x'00', 'k')`);
+      for (let seq = 0; seq < 50; seq++) insert.run(seq, entry(seq, seq === 40 ? 'target' : `other-${seq % 7}`));
+    });
+    store.close();
+    const path = join(dataDir, DATABASE_FILE);
+    hideFromIndexes(path, 'audit_entries', { key: 'seq', values: [40] }, [
+      { name: 'audit_entries_object', columns: ['object', 'seq'] },
+    ]);
+    const raw = new Database(path, { readonly: true });
+    const lookup = `SELECT max(seq) AS seq FROM audit_entries WHERE object = 'key:target'`;
+    // The entry is still in the table, but a lookup by object no longer finds it; SQLite's quick check sees nothing.
+    expect(raw.prepare(lookup).get()).toEqual({ seq: null });
+    raw.close();
+    expect(quickCheck(path)).toBe('ok');
+    const bytes = readFileSync(path);
+    expect(() => openStore()).toThrow(
+      expect.objectContaining({
+        code: 'STORE_CORRUPT',
+        message: expect.stringMatching(/row 41 missing from index audit_entries_object/),
+      }),
     );
     expect(readFileSync(path).equals(bytes)).toBe(true);
   });
