@@ -231,6 +231,30 @@ describe('compliance gathered from the database', () => {
   });
 });
 
+describe('the lifecycle evidence, against a database writer', () => {
+  const pci37 = () => compliance.controls().find((c) => c.control === 'PCI DSS 4.0 3.7')!.evidence;
+
+  it('counts what the signed log says was carried out and the reports the audit key signed, not the columns', async () => {
+    await generatedKey('signing');
+    const custodyId = f.opened.store.get<{ id: string }>({ text: 'SELECT id FROM custody LIMIT 1', params: [] })!.id;
+    const params = { keyId: 'f'.repeat(32) };
+    const open = quorum.propose({ custodyId, action: 'key.destroy', params, requestedBy: f.enrolled[0]!.id });
+    // A proposal nobody approved set to executed, and a destruction certificate that nobody signed.
+    databaseWriter(`UPDATE proposals SET state = 'executed' WHERE id = '${open.id}'`);
+    databaseWriter(`INSERT INTO reports (id, type, ceremony_id, created_at, sha256, json, signature)
+      VALUES ('forged', 'destruction-certificate', NULL, '2026-01-01T00:00:00.000Z', '00', '{}', x'00')`);
+    // Before: "destruction: 1 carried out, 1 with a signed report".
+    expect(pci37()).toEqual([
+      'generation: 1 carried out, 0 with a signed report',
+      'backup: 0 carried out, 0 with a signed report',
+      'restore: 0 carried out, 0 with a signed report',
+      'custodian turnover: 0 carried out, 0 with a signed report',
+      'destruction: 0 carried out, 0 with a signed report',
+      '2 proposals or reports changed in the database outside Custos, not counted',
+    ]);
+  });
+});
+
 describe('the practice statement draft', () => {
   const sections = (markdown: string) => [...markdown.matchAll(/^## (\d+)\. (.+)$/gm)].map(([, n, t]) => `${n}. ${t}`);
   /** Each numbered section's text, by its title. */

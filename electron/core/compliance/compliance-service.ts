@@ -19,6 +19,8 @@ import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { CustosError } from '../errors';
+import { sha256Hex } from '../canonical-json';
+import { closureOf } from '../quorum/proposal-closure';
 import { recogniseSoftwareLibraryFile } from '../hsm/software-tokens';
 import { renderMarkdownPdf } from '../reports/markdown-pdf';
 import { writeFileAtomic } from '../secret-vault';
@@ -292,14 +294,43 @@ export class ComplianceService {
 
   /** Each lifecycle ceremony: how many the quorum carried out, and how many signed reports there are of it. */
   private lifecycleEvidence(): string[] {
-    const { store } = this.options;
-    const proposals = store.all<{ action: string }>(sql`
-      SELECT json_extract(body, '$.action') AS action FROM proposals WHERE state = 'executed'`);
-    const executed = countBy(proposals.map((p) => p.action));
-    const reported = countBy(store.all<{ type: string }>(sql`SELECT type FROM reports`).map((r) => r.type));
+    const { store, audit } = this.options;
+    // Carried out as the signed log says, under the action the proposal's body names: the state column, which nothing
+    // signs, is not read. The run's entry binds action, fingerprint and outcome, and the body must hash to that
+    // fingerprint, so a body rewritten to another action (or a row added) counts under none.
+    const proposals = store.all<{
+      id: string;
+      state: string;
+      fingerprint: string;
+      body: string;
+      outcome: string | null;
+    }>(sql`SELECT id, state, fingerprint, body, outcome FROM proposals`);
+    let altered = 0;
+    const executed = countBy(
+      proposals.flatMap((row) => {
+        const action = sha256Hex(row.body) === row.fingerprint ? bodyAction(row.body) : null;
+        const closure = action === null ? null : closureOf(store, audit, { ...row, action });
+        if (closure?.outcome === 'altered' || action === null) altered++;
+        return closure?.state === 'executed' && closure.outcome !== 'altered' ? [action!] : [];
+      }),
+    );
+    // A report counts only as the audit key signed it, under the type its signed bytes name.
+    const reports = store.all<{ id: string; json: string; signature: Buffer }>(
+      sql`SELECT id, json, signature FROM reports`,
+    );
+    const reported = countBy(
+      reports.flatMap(({ id, json, signature }) => {
+        const type = audit.verifyDocument(Buffer.from(json, 'utf8'), signature) ? signedReportType(json, id) : null;
+        if (type === null) altered++;
+        return type === null ? [] : [type];
+      }),
+    );
     const line = ([name, action, type]: (typeof LIFECYCLE)[number]) =>
       `${name}: ${executed[action] ?? 0} carried out, ${reported[type] ?? 0} with a signed report`;
-    return LIFECYCLE.map(line);
+    return [
+      ...LIFECYCLE.map(line),
+      ...(altered > 0 ? [`${altered} proposals or reports changed in the database outside Custos, not counted`] : []),
+    ];
   }
 
   /** A Key Management Practice Statement draft, written from the actual configuration, to edit. */
@@ -465,6 +496,24 @@ const LIFECYCLE = [
   ['custodian turnover', 'custody.redeal', 'custody.redeal'],
   ['destruction', 'key.destroy', 'destruction-certificate'],
 ] as const;
+
+const bodyAction = (body: string): string | null => {
+  try {
+    const action = (JSON.parse(body) as { action?: unknown }).action;
+    return typeof action === 'string' ? action : null;
+  } catch {
+    return null;
+  }
+};
+/** The type a signed report's own bytes name, when they are a report with this id. */
+const signedReportType = (json: string, id: string): string | null => {
+  try {
+    const report = JSON.parse(json) as { reportId?: unknown; type?: unknown };
+    return report.reportId === id && typeof report.type === 'string' ? report.type : null;
+  } catch {
+    return null;
+  }
+};
 
 const countBy = (values: string[]): Record<string, number> => {
   const counts: Record<string, number> = {};

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import type { AuditService } from '../audit/audit-service';
 import { parseCheckpoint, parseNote } from '../audit/checkpoint';
+import { signedEntries } from '../audit/signed-entries';
 import { canonicalJson } from '../canonical-json';
 import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError, isCustosError } from '../errors';
@@ -166,9 +167,12 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
     const c = sources.custodians.get(id);
     return { id: c.id, name: c.name, roles: c.roles };
   };
-  const createdAt = sources.store.get<{ created_at: string }>(
-    sql`SELECT created_at FROM proposals WHERE id = ${proposalId}`,
-  )!.created_at;
+  // When it was proposed is its signed `proposal.create` entry's time (provenView checked that entry), not the row's
+  // created_at, which nothing signs: an edited one was printed, signed, as the time the quorum's ceremony began.
+  const createdAt = signedEntries(sources.store, sources.audit, {
+    action: 'proposal.create',
+    object: `proposal:${proposalId}`,
+  })[0]!.time;
   const keyIds = keysOf(proposal.params, proposal.outcome);
   return assemble(sources, ACTIONS[ActionName.parse(proposal.action)].report.type, seqs, {
     ceremony: {

@@ -387,6 +387,20 @@ describe('a ceremony report', () => {
     expect(reports.create({ proposalId }).id).toMatch(/./);
   });
 
+  it('dates the proposal by its signed entry, not by the row’s column a database writer can edit', async () => {
+    const created = f.opened.store.get<{ time: string }>(
+      sql`SELECT time FROM audit_entries WHERE object = ${`proposal:${proposalId}`} AND action = 'proposal.create'`,
+    )!.time;
+    f.opened.store.execute(sql`UPDATE proposals SET created_at = '2020-01-01T00:00:00.000Z' WHERE id = ${proposalId}`);
+    const { json } = await exported();
+    const report = JSON.parse(json.toString()) as {
+      ceremony: { proposedAt: string };
+      participants: { part: string; at: string }[];
+    };
+    expect(report.ceremony.proposedAt).toBe(created);
+    expect(report.participants.find((p) => p.part === 'proposed')!.at).toBe(created);
+  });
+
   it('is refused, not signed without the key, when the key’s stored record was changed', () => {
     const reportsMade = () =>
       f.opened.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries WHERE action = 'report.create'`)!.n;
