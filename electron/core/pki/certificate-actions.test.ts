@@ -259,6 +259,14 @@ describe('root certificate ceremony (cert.self-sign)', () => {
       sql`UPDATE certificates SET der = (SELECT der FROM certificates WHERE serial = ${otherSerial}) WHERE serial = ${serial}`,
     );
     expect(() => certificates.get(serial)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    // Recorded, as every tampered record is: before, the refusal left no trace in the log.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(
+      f.opened.store.get(
+        sql`SELECT 1 AS yes FROM audit_entries WHERE action = 'certificate.tampered' AND object = ${`certificate:${serial}`}
+            AND result = 'refused'`,
+      ),
+    ).toBeDefined();
   });
   it('finds a certificate a crash left in the token, by its serial, without a login, and registers it once', async () => {
     const keyId = await caKey();

@@ -413,7 +413,7 @@ export class CertificateStore {
       !row.spki.equals(c.spki) ||
       !keyMatches
     )
-      throw tampered(row.serial, 'its record no longer matches the signed certificate');
+      throw tampered(this.audit, row.serial, 'its record no longer matches the signed certificate');
     return c;
   }
 
@@ -427,7 +427,7 @@ export class CertificateStore {
     const issuer = createPublicKey(this.keys.exportPublic(row.issuer_key_id, 'pem'));
     const x = new X509Certificate(row.der);
     if (!x.verify(issuer) || sha256(row.der) !== row.sha256 || x.serialNumber.toLowerCase() !== row.serial)
-      throw tampered(row.serial, "it does not verify under its issuer's key");
+      throw tampered(this.audit, row.serial, "it does not verify under its issuer's key");
     const tbs = AsnConvert.parse(row.der, Certificate).tbsCertificate;
     return {
       row,
@@ -467,12 +467,20 @@ export class CertificateStore {
   }
 }
 
-const tampered = (serial: string, why: string) =>
-  new CustosError(
+/** A stored certificate that is not what Custos kept: recorded (best effort, like every tampered record), refused. */
+const tampered = (audit: AuditService, serial: string, why: string) => {
+  void audit.tryRecord({
+    actor: { type: 'system', id: 'system' },
+    action: 'certificate.tampered',
+    object: { type: 'certificate', id: serial.slice(0, 64) },
+    result: { status: 'refused', code: 'KEY_TAMPERED' },
+  });
+  return new CustosError(
     'KEY_TAMPERED',
     `The stored certificate ${serial.slice(0, 16)}… was changed outside Custos: ${why}.`,
     ['Compare with the copy in the token (pkcs11-tool -O) and in the ceremony report.'],
   );
+};
 
 export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
