@@ -139,7 +139,8 @@ export class CustodyService {
   private changeState(id: string, change: () => void): void {
     change();
     const row = this.options.store.get<CustodyRow>(sql`SELECT * FROM custody WHERE id = ${id}`)!;
-    const { seq, signature } = signState(this.options.audit, (at) => custodyDocument(row, at));
+    const holders = shareHolders(this.options.store, id);
+    const { seq, signature } = signState(this.options.audit, (at) => custodyDocument(row, at, holders));
     this.options.store.execute(sql`UPDATE custody SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
   }
 
@@ -323,25 +324,25 @@ export class CustodyService {
             ...(request.replaces ? { replaces: request.replaces } : {}),
           },
         },
-        () => {
-          this.changeState(custodyId, () =>
+        () =>
+          // The shares are written before the record is signed: the signature binds who holds which.
+          this.changeState(custodyId, () => {
             this.options.store.execute(
               sql`INSERT INTO custody (id, token_serial, token_label, threshold, holders, state, created_at, pin_bits, pin_alphabet) VALUES (${custodyId}, ${token.serial}, ${token.label}, ${request.threshold}, ${keys.length}, ${'pending'}, ${this.options.clock().toISOString()}, ${bits}, ${alphabet})`,
-            ),
-          );
-          keys.forEach(({ custodianId, key }, i) => {
-            for (const [pin, shares] of [
-              ['user', userShares],
-              ['so', soShares],
-            ] as const) {
-              const share = Buffer.from(shares[i]!);
-              this.options.store.execute(sql`
+            );
+            keys.forEach(({ custodianId, key }, i) => {
+              for (const [pin, shares] of [
+                ['user', userShares],
+                ['so', soShares],
+              ] as const) {
+                const share = Buffer.from(shares[i]!);
+                this.options.store.execute(sql`
                 INSERT INTO custody_shares (custody_id, custodian_id, pin, sealed_share, commitment)
                 VALUES (${custodyId}, ${custodianId}, ${pin}, ${seal(key, share, shareAad(custodyId, custodianId, pin))}, ${shareCommitment(custodyId, custodianId, pin, share)})`);
-              share.fill(0);
-            }
-          });
-        },
+                share.fill(0);
+              }
+            });
+          }),
       );
       [...userShares, ...soShares].forEach((s) => s.fill(0));
       module.withSession(token, { write: true, login: { user: 'so', pin: soPinNow } }, (session, lib) => {
@@ -522,7 +523,19 @@ export class CustodyService {
     const latest = this.options.store.get<{ seq: number | null }>(sql`
       SELECT max(seq) AS seq FROM audit_entries WHERE object = ${`custody:${custodyId}`} AND result = 'ok'
         AND action IN ('custody.begin', 'custody.take', 'custody.settle', 'custody.supersede', 'custody.state.seal')`)?.seq;
-    const verdict = stateVerdict(this.options.audit, row, (seq) => custodyDocument(row, seq), latest);
+    const holders = shareHolders(this.options.store, custodyId);
+    const signedWithHolders = stateVerdict(
+      this.options.audit,
+      row,
+      (seq) => custodyDocument(row, seq, holders),
+      latest,
+    );
+    // A record last signed before share holders were signed with it keeps its earlier document; one signed with them
+    // never verifies without them, so a share moved to another holder cannot fall back to it.
+    const verdict =
+      signedWithHolders === 'forged'
+        ? stateVerdict(this.options.audit, row, (seq) => custodyDocument(row, seq), latest)
+        : signedWithHolders;
     if (verdict !== 'authentic')
       return refuseTampered(
         this.options.audit,
@@ -569,7 +582,20 @@ interface CustodyRow extends SignedColumns {
 }
 
 /** What the audit key signs: every column of the custody record. */
-function custodyDocument(row: CustodyRow, seq: number): Buffer {
+/**
+ * Who holds a share of which PIN (`custodian:pin`, sorted): signed with the record, so a share row moved to another
+ * custodian's name (who would then count as a holder when approving, and be named as one in the signed custody report)
+ * makes the record refused.
+ */
+function shareHolders(store: Store, custodyId: string): string[] {
+  return store
+    .all<{ holder: string }>(
+      sql`SELECT custodian_id || ':' || pin AS holder FROM custody_shares WHERE custody_id = ${custodyId} ORDER BY holder`,
+    )
+    .map((r) => r.holder);
+}
+
+function custodyDocument(row: CustodyRow, seq: number, shareHolders?: string[]): Buffer {
   return stateDocument(
     'custos/custody-state',
     {
@@ -584,6 +610,7 @@ function custodyDocument(row: CustodyRow, seq: number): Buffer {
       // Signed from the version that records it; a record from before keeps its earlier document.
       ...(row.pin_bits !== null ? { pinBits: row.pin_bits } : {}),
       ...(row.pin_alphabet !== null ? { pinAlphabet: row.pin_alphabet } : {}),
+      ...(shareHolders ? { shareHolders } : {}),
     },
     seq,
   );

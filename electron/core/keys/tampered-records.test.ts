@@ -286,6 +286,24 @@ describe('a database writer cannot lower a custody’s threshold', () => {
   });
 });
 
+describe('a database writer cannot change who holds a share', () => {
+  it('a share moved to another custodian’s name is refused (CUSTODY_TAMPERED): nobody is listed or counted as holder', async () => {
+    const [ada, dora] = [f.enrolled[0]!.id, f.enrolled[3]!.id];
+    expect(f.custody.list().find((c) => c.id === custodyA)!.holderIds).toContain(ada);
+    edit(`UPDATE custody_shares SET custodian_id = ? WHERE custody_id = ? AND custodian_id = ?`, dora, custodyA, ada);
+    // Before: listed (and named in the signed custody report) as holding Ada's share, and let approve as a holder.
+    expect(() => f.custody.record(custodyA)).toThrow(expect.objectContaining({ code: 'CUSTODY_TAMPERED' }));
+    expect(() => f.custody.list()).toThrow(expect.objectContaining({ code: 'CUSTODY_TAMPERED' }));
+    expect(() => propose(custodyA, 'token.quorum-drill', {})).toThrow(
+      expect.objectContaining({ code: 'CUSTODY_TAMPERED' }),
+    );
+    expect(await recorded('CUSTODY_TAMPERED')).toContain('custody.tampered refused');
+    // Put back, the record is whole again.
+    edit(`UPDATE custody_shares SET custodian_id = ? WHERE custody_id = ? AND custodian_id = ?`, ada, custodyA, dora);
+    expect(f.custody.record(custodyA).threshold).toBe(2);
+  });
+});
+
 describe('a database writer cannot stand in for the quorum', () => {
   it('a journal row added for a proposal nobody approved is never carried out at a start: it stays open, recorded', async () => {
     const keyId = await keyIn(custodyA);
