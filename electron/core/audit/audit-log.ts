@@ -262,6 +262,38 @@ export class AuditLog {
     return size === this.tip.size ? this.tip.root() : this.treeFromEntries(size).root();
   }
 
+  /**
+   * Refuses (AUDIT_VERIFY_FAILED) a log holding rows the audit key did not sign where they stand: an entry after the
+   * latest signed checkpoint that does not verify or names another seq (added, edited or given another entry's
+   * signature outside Custos), or a row outside the sequence 0…n−1 (a gap, a negative seq, one deleted under a
+   * checkpoint). The entries a checkpoint covers are bound by its root; these are the rest. Called once at open,
+   * before anything reads the log: readers of bare rows may then rely on them.
+   */
+  checkOpened(): void {
+    const size = this.tip.size;
+    const first = this.store.get<{ seq: number | null }>(sql`SELECT min(seq) AS seq FROM audit_entries`)!.seq;
+    const rows = this.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
+    let wrong: string | null = null;
+    if (first !== null && first < 0) wrong = `entry ${first} is outside the log’s sequence (it starts at 0)`;
+    else if (this.storedSize() !== size) wrong = `entry ${size} is missing, yet later entries are stored`;
+    else if (rows !== size) wrong = `entry ${this.firstMissing()} is missing`;
+    else {
+      const unsigned = this.firstUnsigned(this.verified.size, size);
+      if (unsigned !== null)
+        wrong = `entry ${unsigned}, after the latest signed checkpoint (${this.verified.size} entries), is edited or not signed by the audit key`;
+    }
+    if (wrong === null) return;
+    throw new CustosError(
+      'AUDIT_VERIFY_FAILED',
+      `The audit log was changed outside Custos: ${wrong}. It stays closed, so nothing is decided from it.`,
+      [
+        'Run “custos audit verify”: it names every entry that is wrong.',
+        'Keep this machine as it is and tell your security officer and auditor: the database file was written outside Custos.',
+        'Restore the database that belongs with this audit token (the newest backup of the whole data directory).',
+      ],
+    );
+  }
+
   /** Why the stored tree cannot be trusted, or null; checkpoints are refused until it is repaired. */
   treeProblem(): string | null {
     return this.problem;
@@ -417,6 +449,32 @@ export class AuditLog {
     return this.store.all<{ seq: number; entry: string }>(
       sql`SELECT seq, entry FROM audit_entries WHERE seq >= ${from} ORDER BY seq LIMIT 4096`,
     );
+  }
+
+  /** The first entry in [from, to) whose signature does not verify with the audit key or whose signed seq differs. */
+  private firstUnsigned(from: number, to: number): number | null {
+    this.publicKeyObject ??= ed25519PublicKeyObject(this.signer.noteKey.publicKey);
+    const key = this.publicKeyObject;
+    for (const stored of this.store.iterate<{ seq: number; entry: string; signature: Buffer }>(
+      sql`SELECT seq, entry, signature FROM audit_entries WHERE seq >= ${from} AND seq < ${to} ORDER BY seq`,
+    )) {
+      const bytes = Buffer.from(stored.entry, 'utf8');
+      if (
+        stored.signature.length !== 64 ||
+        !verify(null, bytes, key, stored.signature) ||
+        signedSeq(stored.entry) !== stored.seq
+      )
+        return stored.seq;
+    }
+    return null;
+  }
+
+  /** The lowest seq below the log's size with no row (only asked once the row count says one is missing). */
+  private firstMissing(): number {
+    if (!this.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE seq = 0`)) return 0;
+    return this.store.get<{ seq: number }>(sql`
+      SELECT a.seq + 1 AS seq FROM audit_entries a
+      WHERE NOT EXISTS (SELECT 1 FROM audit_entries b WHERE b.seq = a.seq + 1) ORDER BY a.seq LIMIT 1`)!.seq;
   }
 
   private storedSize(): number {

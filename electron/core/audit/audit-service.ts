@@ -124,9 +124,12 @@ export class AuditService {
   log(): AuditLog {
     if (this.current) return this.current;
     const status = this.status();
-    // A rolled-back log or a copied data directory says so in every refusal, not just "unavailable".
+    // A rolled-back or forged log or a copied data directory says so in every refusal, not just "unavailable".
     const failure = this.failure?.code;
-    const code = failure === 'AUDIT_ROLLBACK' || failure === 'DATA_DIR_COPIED' ? failure : 'AUDIT_UNAVAILABLE';
+    const code =
+      failure === 'AUDIT_ROLLBACK' || failure === 'AUDIT_VERIFY_FAILED' || failure === 'DATA_DIR_COPIED'
+        ? failure
+        : 'AUDIT_UNAVAILABLE';
     throw new CustosError(
       code,
       status.state === 'unavailable' ? status.message : 'The audit log is not open.',
@@ -407,7 +410,9 @@ export class AuditService {
 
   /**
    * Opens the log of an existing key. It must extend the anchors (token, copy) and its own latest
-   * signed checkpoint; otherwise it stays closed (AUDIT_ROLLBACK) and nothing is recorded.
+   * signed checkpoint; otherwise it stays closed (AUDIT_ROLLBACK) and nothing is recorded. Every
+   * entry no checkpoint covers yet must verify, and no row may stand outside the sequence; otherwise
+   * it stays closed the same way (AUDIT_VERIFY_FAILED).
    */
   private openExisting(key: AuditKey): void {
     const log = new AuditLog(this.options.store, key, this.origin, this.options.clock);
@@ -427,6 +432,8 @@ export class AuditService {
         `The audit log was rolled back: its latest checkpoint covers ${latest.size} entries, which the log no longer holds as signed.`,
       );
     }
+    // What no checkpoint covers yet must be what the audit key signed: rows added outside Custos count for nothing.
+    log.checkOpened();
     this.anchor = anchor;
     this.current = log;
     this.appendsSinceCheckpoint = log.size() - latest.size;

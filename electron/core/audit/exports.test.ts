@@ -7,6 +7,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import type { StoredEntry } from './audit-log';
 import { writeExport } from './exports';
 import { treeRows } from './stored-tree';
+import { sql } from '../store/sql';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -103,11 +104,12 @@ describe('exports never drop an entry', () => {
 });
 
 describe('checkpoints verify what is new since the last verified checkpoint before signing', () => {
-  it('refuse to sign over an entry edited after the last checkpoint, even with the stored tree rewritten to match', () => {
+  it('an entry edited after the last checkpoint, even with the stored tree rewritten to match, keeps the log closed', () => {
     const { audit } = open();
     audit.log().checkpoint('before');
     for (let i = 0; i < 5; i++) audit.record({ actor: operator, action: 'token.list' });
     const before = audit.log().checkpoints().length;
+    const edited = audit.log().size() - 2;
     // A crash: a clean close would sign a closing checkpoint over the tail, and the edit would be a rollback.
     opened!.crash();
     opened = null;
@@ -121,14 +123,14 @@ describe('checkpoints verify what is new since the last verified checkpoint befo
       const entries = db.prepare('SELECT entry FROM audit_entries ORDER BY seq').pluck().all() as string[];
       for (const row of treeRows(entries)) insert.run(row.seq, row.hashes);
     });
-    const log = reopen().audit.log();
-    const edited = log.size() - 2;
-    expect(() => log.checkpoint('after')).toThrow(
-      expect.objectContaining({
-        code: 'AUDIT_VERIFY_FAILED',
-        message: expect.stringContaining(`entry ${edited} is missing, edited or not signed`),
-      }),
-    );
-    expect(log.checkpoints()).toHaveLength(before);
+    // Refused at open (before, the log opened and only its next checkpoint was refused, every time after that).
+    const { audit: reopened, store } = reopen();
+    expect(reopened.status()).toMatchObject({
+      state: 'unavailable',
+      code: 'AUDIT_VERIFY_FAILED',
+      message: expect.stringContaining(`entry ${edited}, after the latest signed checkpoint`),
+    });
+    expect(() => reopened.checkpoint('after')).toThrow(expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED' }));
+    expect(store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_checkpoints`)!.n).toBe(before);
   });
 });
