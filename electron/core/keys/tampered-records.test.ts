@@ -214,6 +214,55 @@ describe('a database writer cannot undo a signed decision', () => {
     );
   });
 
+  it('a compromised key put back as active, its later entries deleted from the log, is refused at the next start', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
+    const active = f.opened.store.get<Record<string, string | number | Buffer | null>>({
+      text: 'SELECT * FROM keys WHERE id = ?',
+      params: [keyId],
+    })!;
+    compromise(keyId);
+    // The log goes on, so the entries that recorded the compromise are not its tail (cutting a tail is AUDIT_ROLLBACK).
+    for (let i = 0; i < 3; i++) f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' });
+    f.close();
+    closed = true;
+    // With Custos closed: the row as it was while active, signature and all, put back, and the entries that recorded
+    // the compromise deleted. The latest checkpoint still matches: its root comes from stored tree nodes above them.
+    const file = f.opened.store.path;
+    const db = new Database(file);
+    const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as {
+      name: string;
+      sql: string;
+    }[];
+    for (const { name } of triggers) db.exec(`DROP TRIGGER "${name}"`);
+    const columns = Object.keys(active);
+    db.prepare(`UPDATE keys SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(
+      ...columns.map((c) => active[c]),
+      keyId,
+    );
+    const deleted = db
+      .prepare('DELETE FROM audit_entries WHERE object = ? AND seq > ? RETURNING seq')
+      .pluck()
+      .all(`key:${keyId}`, active.state_seq!) as number[];
+    for (const { sql } of triggers) db.exec(sql);
+    db.close();
+    expect(deleted.length).toBeGreaterThan(0);
+    // Before: opened, and the key read as active, its signed row the latest entry the log still held for it.
+    const reopened = openAudit(dirname(file));
+    try {
+      expect(reopened.audit.status()).toMatchObject({
+        state: 'unavailable',
+        code: 'AUDIT_VERIFY_FAILED',
+        message: expect.stringContaining(`entry ${Math.min(...deleted)} is missing`),
+      });
+      expect(() => reopened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' })).toThrow(
+        expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED' }),
+      );
+    } finally {
+      reopened.close();
+    }
+  });
+
   it('a cancelled destruction put back as it waited, signature and all, is refused: DESTRUCTION_TAMPERED', async () => {
     const keyId = await keyIn(custodyB);
     expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
