@@ -3,6 +3,7 @@ import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BackupService } from '../backup/backup-service';
+import { canonicalJson } from '../canonical-json';
 import { KeyInventory } from '../keys/key-inventory';
 import { keyOperations } from '../keys/key-operations';
 import { ACTION_PARAMS } from '../../../shared/actions';
@@ -187,6 +188,41 @@ describe('compliance gathered from the database', () => {
         title: '“leaked” is marked compromised but is still in the token',
       }),
     );
+  });
+
+  it('counts only signed entries for when the log was last verified and which keys have a revocation notice', async () => {
+    const keyId = await generatedKey('leaked');
+    keys.transition(keyId, 'compromise', 'security-officer', officer(), 'token left unattended');
+    expect(rules()).toEqual(expect.arrayContaining(['AUDIT_NOT_VERIFIED', 'KEY_COMPROMISED_NO_NOTICE']));
+    // A database writer adds the entries that would clear both findings, under signatures the audit key never made.
+    const forge = (seq: number, action: string, object: { type: string; id: string } | null) =>
+      f.opened.store.execute({
+        text: 'INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (?, ?, ?, ?)',
+        params: [
+          seq,
+          canonicalJson({
+            v: 1,
+            seq,
+            time: f.clock.now.toISOString(),
+            actor: { type: 'operator', id: 'cli' },
+            action,
+            object,
+            params: null,
+            result: { status: 'ok' },
+          }),
+          randomBytes(64),
+          'forged',
+        ],
+      });
+    forge(1_000_000, 'audit.verify', null);
+    forge(1_000_001, 'key.revocation-notice', { type: 'key', id: keyId });
+    // Before: both findings gone, the log "verified" just now and the compromised key "announced".
+    expect(rules()).toEqual(expect.arrayContaining(['AUDIT_NOT_VERIFIED', 'KEY_COMPROMISED_NO_NOTICE']));
+    // The same entries, signed by the audit key, clear them.
+    f.opened.audit.record({ actor: officer(), action: 'audit.verify' });
+    f.opened.audit.record({ actor: officer(), action: 'key.revocation-notice', object: { type: 'key', id: keyId } });
+    expect(rules()).not.toContain('AUDIT_NOT_VERIFIED');
+    expect(rules()).not.toContain('KEY_COMPROMISED_NO_NOTICE');
   });
 
   it('as of a past day analyses only the keys that existed then', async () => {

@@ -9,6 +9,7 @@ import type { Role } from '../../../shared/custodians';
 import { Algorithm, KeyUsage } from '../../../shared/keys';
 import type { ModuleInfo } from '../../../shared/tokens';
 import { CHECKPOINT_EVERY, type AuditService } from '../audit/audit-service';
+import { signedEntries } from '../audit/signed-entries';
 import type { BackupService } from '../backup/backup-service';
 import { LOCK_AFTER, THROTTLE_AFTER, type CustodianService } from '../custodians/custodian-service';
 import type { CustodyService } from '../custody/custody-service';
@@ -59,11 +60,17 @@ export class ComplianceService {
 
   /** `existedBy`: keys made after it are left out (as of a past day: the end of that day). */
   inputs(now: Date, existedBy: Date = now): ComplianceInputs {
-    const { store } = this.options;
+    const { store, audit } = this.options;
+    // From entries the audit key signed only: these clear findings, and a read answers even while the log is refused.
     const lastVerified =
-      store.get<{ at: string | null }>(
-        sql`SELECT max(time) AS at FROM audit_entries WHERE action = 'audit.verify' AND result = 'ok'`,
-      )?.at ?? null;
+      signedEntries(store, audit, { action: 'audit.verify', anyObject: true })
+        .map((e) => e.time)
+        .sort()
+        .at(-1) ?? null;
+    const until = existedBy.toISOString();
+    const noticed = signedEntries(store, audit, { action: 'key.revocation-notice', objectPrefix: 'key:' })
+      .filter((e) => e.time <= until && e.object?.type === 'key')
+      .map((e) => e.object!.id);
     return {
       now,
       custodies: this.options.custody
@@ -103,11 +110,7 @@ export class ComplianceService {
         retiredAt: b.retirement?.retiredAt ?? null,
       })),
       policyReviewedAt: this.policyReviewedAt(),
-      revocationNotices: store
-        .all<{ object: string }>(
-          sql`SELECT DISTINCT object FROM audit_entries WHERE action = 'key.revocation-notice' AND result = 'ok' AND time <= ${existedBy.toISOString()}`,
-        )
-        .map((r) => r.object.slice('key:'.length)),
+      revocationNotices: [...new Set(noticed)],
       ...(this.options.certificates ? { certificates: this.options.certificates() } : {}),
       ...(this.options.rehearsals ? { rehearsals: this.options.rehearsals() } : {}),
     };
@@ -387,9 +390,7 @@ export class ComplianceService {
     const byAlgorithm = new Map<string, string[]>();
     for (const k of keys) byAlgorithm.set(k.algorithm, [...(byAlgorithm.get(k.algorithm) ?? []), k.state]);
     const backups = this.options.backups.list();
-    const reviews = store.all<{ time: string }>(
-      sql`SELECT time FROM audit_entries WHERE action = 'compliance.policy-review' AND result = 'ok' ORDER BY seq`,
-    );
+    const reviews = signedEntries(store, audit, { action: 'compliance.policy-review', anyObject: true });
     const rehearsals = inputs.rehearsals
       ? {
           passed: inputs.rehearsals.passed,
