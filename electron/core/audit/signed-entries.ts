@@ -6,7 +6,8 @@ import type { AuditService } from './audit-service';
 /**
  * The successful entries of one action, on one object (`type:id`) or on objects that begin so, in log order, each
  * read from its own signed bytes and kept only when its signature verifies: a row a database writer added to the log
- * (entries after the last checkpoint are not yet verified) never decides anything read from here.
+ * never decides anything read from here. The log refuses to open over such a row (AuditLog.checkOpened), but reads
+ * still answer while it is refused, and an entry whose signature was replaced is left out rather than believed.
  */
 export function signedEntries(
   store: Store,
