@@ -148,6 +148,44 @@ describe('a database writer cannot change what a key may do', () => {
     expect(() => inventory.get(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
   });
 
+  it('a key stripped of its signature, the entries that forbid sealing deleted from the log, is never signed', async () => {
+    const keyId = await keyIn(custodyB);
+    // Enough after them that deleting them is not cutting the tail (that is AUDIT_ROLLBACK).
+    for (let i = 0; i < 3; i++) f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' });
+    f.close();
+    closed = true;
+    const file = f.opened.store.path;
+    const db = new Database(file);
+    const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as {
+      name: string;
+      sql: string;
+    }[];
+    for (const { name } of triggers) db.exec(`DROP TRIGGER "${name}"`);
+    db.prepare(`UPDATE keys SET state = 'active', state_sig = NULL WHERE id = ?`).run(keyId);
+    // What tells a start that every key was signed once already: an installation set up, or an earlier sealing.
+    const deleted = db
+      .prepare(`DELETE FROM audit_entries WHERE action IN ('installation.setup', 'key.state.seal') RETURNING seq`)
+      .pluck()
+      .all() as number[];
+    for (const { sql } of triggers) db.exec(sql);
+    db.close();
+    expect(deleted.length).toBeGreaterThan(0);
+    const reopened = openAudit(dirname(file));
+    try {
+      // Before: the log opened, nothing forbade sealing, and the start signed the row as the writer left it.
+      const keys = new KeyInventory(reopened.store, reopened.audit, () => f.clock.now);
+      expect(() => keys.sealUnsigned()).toThrow(expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED' }));
+      expect(
+        reopened.store.get<{ sig: Buffer | null }>({
+          text: 'SELECT state_sig AS sig FROM keys WHERE id = ?',
+          params: [keyId],
+        })!.sig,
+      ).toBeNull();
+    } finally {
+      reopened.close();
+    }
+  });
+
   it('a shortened waiting period does not let the key be destroyed early: DESTRUCTION_TAMPERED, recorded', async () => {
     const keyId = await keyIn(custodyB);
     expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 30 })).state).toBe('executed');
