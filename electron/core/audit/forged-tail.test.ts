@@ -146,10 +146,14 @@ describe('entries a database writer adds or changes outside what a checkpoint co
     expectRefused(new RegExp(`entry ${before.entries - 1}\\b`), before);
   });
 
-  it('refuses a row with a negative seq, which neither the tree nor a verify that starts at 0 would read', () => {
+  it('refuses a row with a negative seq, which the tree does not read, and audit verify names it', async () => {
     useFor(3);
     asDatabaseWriter((db) => forge(db, -1));
     expectRefused(/entry -1 is outside the log’s sequence/, onDisk());
+    const { store, audit } = open();
+    const verdict = await verifyStoredLog(store, { key: audit.provenKey()!, keySource: 'token' });
+    // Before: verify read from seq 0 on and passed.
+    expect(verdict).toMatchObject({ ok: false, first: { kind: 'inserted' } });
   });
 
   it('refuses rows stored past a gap after the latest checkpoint', () => {

@@ -44,12 +44,13 @@ const CHUNK = 4096;
 /**
  * The entries as stored, read in chunks by sequence number and yielding to the event loop
  * between chunks: the database is never held busy across an await, so the app keeps answering
- * (and appending) while a million entries are verified. Only entries present at the start count.
+ * (and appending) while a million entries are verified. Only entries present at the start count,
+ * every one of them: a row a writer stored at a negative seq is read too, and named.
  */
 async function* storedEntries(store: Store): AsyncGenerator<VerifiableEntry[]> {
   const last = store.get<{ last: number | null }>(sql`SELECT max(seq) AS last FROM audit_entries`)!.last;
   if (last === null) return;
-  let after = -1;
+  let after = store.get<{ first: number }>(sql`SELECT min(seq) AS first FROM audit_entries`)!.first - 1;
   for (;;) {
     const chunk = store.all<VerifiableEntry & { seq: number }>(
       sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE seq > ${after} AND seq <= ${last} ORDER BY seq LIMIT ${CHUNK}`,
