@@ -365,10 +365,19 @@ describe('a database writer cannot lower a custody’s threshold', () => {
       holders: f.holders(0, 1, 2, 3),
       label: 'three-of-four',
     });
+    const shares = f.opened.store.all<Record<string, string | Buffer>>({
+      text: 'SELECT * FROM custody_shares WHERE custody_id = ? AND custodian_id = ?',
+      params: [custody.id, f.enrolled[3]!.id],
+    });
     edit(`DELETE FROM custody_shares WHERE custody_id = ? AND custodian_id = ?`, custody.id, f.enrolled[3]!.id);
     await expect(f.custody.rebuildPin(custody.id, 'user', await keys(0, 1, 2))).rejects.toMatchObject({
       code: 'CUSTODY_TAMPERED',
     });
+    for (const row of shares)
+      f.opened.store.execute({
+        text: 'INSERT INTO custody_shares (custody_id, custodian_id, pin, sealed_share, commitment) VALUES (?, ?, ?, ?, ?)',
+        params: [row.custody_id!, row.custodian_id!, row.pin!, row.sealed_share!, row.commitment!],
+      });
     expect(countLow(custody.id)).toBe(0);
   });
 });
