@@ -30,3 +30,21 @@ export function signedEntries(
     audit.verifyDocument(Buffer.from(entry, 'utf8'), signature) ? [JSON.parse(entry) as AuditEntry] : [],
   );
 }
+
+/**
+ * The ids of the objects of one type (`key`, `custodian`, `custody`) that the successful signed entries of these
+ * actions name: the records the log says exist. Custos never deletes those rows, so one missing from its table was
+ * deleted by someone else. One index lookup per action; each entry's signature checked.
+ */
+export function signedObjectIds(
+  store: Store,
+  audit: AuditService,
+  type: string,
+  actions: readonly string[],
+): Set<string> {
+  const ids = new Set<string>();
+  for (const action of actions)
+    for (const entry of signedEntries(store, audit, { action, objectPrefix: `${type}:` }))
+      if (entry.object?.type === type) ids.add(entry.object.id);
+  return ids;
+}

@@ -3,6 +3,7 @@ import QRCode from 'qrcode';
 import type { AuditActor } from '../../../shared/audit';
 import type { CustodianSummary, EnrolmentChallenge, Role } from '../../../shared/custodians';
 import type { AuditService } from '../audit/audit-service';
+import { signedObjectIds } from '../audit/signed-entries';
 import { printsAs } from '../../../shared/people-names';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
@@ -84,10 +85,32 @@ export class CustodianService {
     this.clock = options.clock ?? (() => new Date());
   }
 
+  /**
+   * Everyone enrolled, each as the audit key signed them. A custodian the signed log enrolled but the table no longer
+   * holds (their row deleted outside Custos: a locked-out officer gone from the list) refuses the list
+   * (CUSTODIAN_TAMPERED, recorded) rather than leave them out unseen.
+   */
   list(): CustodianSummary[] {
-    return this.options.store
-      .all<Row>(sql`SELECT * FROM custodians ORDER BY name`)
-      .map((row) => summary(this.authentic(row)));
+    const rows = this.options.store.all<Row>(sql`SELECT * FROM custodians ORDER BY name`);
+    const held = new Set(rows.map((row) => row.id));
+    const gone = [...this.enrolledIds()].find((id) => !held.has(id));
+    if (gone !== undefined) this.refuseDeleted(gone);
+    return rows.map((row) => summary(this.authentic(row)));
+  }
+
+  /** The custodians the signed log enrolled (at setup, by an enrolment, or sealed at an upgrade). */
+  private enrolledIds(): Set<string> {
+    return signedObjectIds(this.options.store, this.options.audit, 'custodian', ENROLLING_ENTRIES);
+  }
+
+  private refuseDeleted(id: string): never {
+    return refuseTampered(
+      this.options.audit,
+      'CUSTODIAN_TAMPERED',
+      custodianObject(id),
+      `The record of custodian ${id}`,
+      'deleted',
+    );
   }
 
   /**
@@ -484,6 +507,7 @@ export class CustodianService {
 
   private row(id: string): Row {
     const row = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
+    if (!row && this.enrolledIds().has(id)) this.refuseDeleted(id);
     if (!row)
       throw new CustosError('CUSTODIAN_NOT_FOUND', 'There is no such custodian.', ['Refresh the list of custodians.']);
     return this.authentic(row);
@@ -565,6 +589,8 @@ export class CustodianService {
 }
 
 const SYSTEM = { type: 'system', id: 'system' } as const;
+/** The entries that add a custodian's row (Custos never deletes one). */
+const ENROLLING_ENTRIES = ['installation.setup', 'custodian.enrol', 'custodian.state.seal'];
 
 /** The later of two ISO times, either absent. */
 function later(a: string | null, b: string | null): string | null {

@@ -4,6 +4,7 @@ import { combine, split } from 'shamir-secret-sharing';
 import type { AuditActor } from '../../../shared/audit';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
+import { signedObjectIds } from '../audit/signed-entries';
 import type { CustodianService } from '../custodians/custodian-service';
 import { open, seal } from '../custodians/sealing';
 import { CustosError } from '../errors';
@@ -500,17 +501,40 @@ export class CustodyService {
   }
 
   /** Custody records with their holders, active first. */
+  /**
+   * A custody the signed log records but the table no longer holds (its row deleted outside Custos) refuses the list
+   * (CUSTODY_TAMPERED, recorded) rather than leave it out unseen.
+   */
   list(): (CustodyRecord & { holderIds: string[] })[] {
-    return this.options.store
+    const ids = this.options.store
       .all<{ id: string }>(sql`SELECT id FROM custody ORDER BY state = 'active' DESC, created_at DESC`)
-      .map(({ id }) => ({
-        ...this.record(id),
-        holderIds: this.options.store
-          .all<{ custodian_id: string }>(
-            sql`SELECT DISTINCT custodian_id FROM custody_shares WHERE custody_id = ${id} ORDER BY custodian_id`,
-          )
-          .map((r) => r.custodian_id),
-      }));
+      .map(({ id }) => id);
+    const held = new Set(ids);
+    const gone = [...this.recordedIds()].find((id) => !held.has(id));
+    if (gone !== undefined) this.refuseDeleted(gone);
+    return ids.map((id) => ({
+      ...this.record(id),
+      holderIds: this.options.store
+        .all<{ custodian_id: string }>(
+          sql`SELECT DISTINCT custodian_id FROM custody_shares WHERE custody_id = ${id} ORDER BY custodian_id`,
+        )
+        .map((r) => r.custodian_id),
+    }));
+  }
+
+  /** The custody records the signed log says were made (journaled, taken, or sealed at an upgrade). */
+  private recordedIds(): Set<string> {
+    return signedObjectIds(this.options.store, this.options.audit, 'custody', CREATING_ENTRIES);
+  }
+
+  private refuseDeleted(id: string): never {
+    return refuseTampered(
+      this.options.audit,
+      'CUSTODY_TAMPERED',
+      { type: 'custody', id },
+      `The record of custody ${id}`,
+      'deleted',
+    );
   }
 
   /**
@@ -519,6 +543,7 @@ export class CustodyService {
    */
   record(custodyId: string): CustodyRecord {
     const row = this.options.store.get<CustodyRow>(sql`SELECT * FROM custody WHERE id = ${custodyId}`);
+    if (!row && this.recordedIds().has(custodyId)) this.refuseDeleted(custodyId);
     if (!row) throw new CustosError('CUSTODY_NOT_FOUND', 'There is no such custody record.');
     const latest = this.options.store.get<{ seq: number | null }>(sql`
       SELECT max(seq) AS seq FROM audit_entries WHERE object = ${`custody:${custodyId}`} AND result = 'ok'
@@ -557,6 +582,8 @@ export class CustodyService {
 }
 
 const SYSTEM = { type: 'system', id: 'system' } as const;
+/** The entries that add a custody's row or record it as it stands (Custos never deletes one). */
+const CREATING_ENTRIES = ['custody.begin', 'custody.take', 'custody.state.seal'];
 
 function soPinRequired(product: string, source: string | null): CustosError {
   return new CustosError(

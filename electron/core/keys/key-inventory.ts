@@ -10,6 +10,7 @@ import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { sealUnsignedSchedules, signSchedule, verifiedSchedule } from './destruction';
+import { recordedKeys } from './recorded-keys';
 import { policyVerdict, rotationDate } from './algorithm-policy';
 
 /** A quorum action on a key: what must hold (checked when proposed and again when run), and the run. */
@@ -68,10 +69,14 @@ export class KeyInventory {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
+  /**
+   * Every key, each as the audit key signed it. A key the signed log records but the table no longer holds (its row
+   * deleted outside Custos) refuses the list (KEY_TAMPERED, recorded) rather than leave it out unseen.
+   */
   list(): KeyRecord[] {
-    return this.store
-      .all<{ id: string }>(sql`SELECT id FROM keys ORDER BY created_at DESC`)
-      .map(({ id }) => this.get(id));
+    const ids = this.store.all<{ id: string }>(sql`SELECT id FROM keys ORDER BY created_at DESC`).map(({ id }) => id);
+    this.refuseDeleted(new Set(ids));
+    return ids.map((id) => this.get(id));
   }
 
   get(id: string): KeyRecord {
@@ -318,6 +323,28 @@ export class KeyInventory {
     signSchedule(this.store, this.audit, id);
   }
 
+  /**
+   * Refuses (KEY_TAMPERED, recorded) when the signed log records a key these ids leave out, or when a carried-out run's
+   * record is gone or changed, so which keys it made cannot be told.
+   */
+  private refuseDeleted(held: Set<string>): void {
+    const recorded = recordedKeys(this.store, this.audit, KEY_ENTRIES);
+    const gone = [...recorded.ids].find((id) => !held.has(id));
+    if (gone !== undefined)
+      refuseTampered(this.audit, 'KEY_TAMPERED', { type: 'key', id: gone }, `The record of key ${gone}`, 'deleted');
+    const [lost] = recorded.unaccounted;
+    if (!lost) return;
+    const what = `The record of proposal ${lost.proposalId}, which the audit log shows carried out`;
+    refuseTampered(
+      this.audit,
+      'KEY_TAMPERED',
+      { type: 'proposal', id: lost.proposalId },
+      `${what} and which names the keys it made,`,
+      lost.verdict,
+      'key.tampered',
+    );
+  }
+
   private changeState(id: string, change: () => void): void {
     change();
     this.signState(id);
@@ -330,6 +357,8 @@ export class KeyInventory {
    */
   private row(id: string): KeyRow {
     const row = this.store.get<KeyRow>(sql`SELECT * FROM keys WHERE id = ${id}`);
+    if (!row && recordedKeys(this.store, this.audit, KEY_ENTRIES).ids.has(id))
+      refuseTampered(this.audit, 'KEY_TAMPERED', { type: 'key', id }, `The record of key ${id}`, 'deleted');
     if (!row)
       throw new CustosError('KEY_NOT_FOUND', `There is no key ${id} in the inventory.`, [
         'Check the key id against the key list (custos key list, or the Keys screen).',

@@ -40,13 +40,16 @@ export function stateVerdict(
   return row.state_seq === latest ? 'authentic' : 'replayed';
 }
 
-/** Records the refusal (best effort: the log may be what is damaged) and throws the stable code. */
+/**
+ * Records the refusal (best effort: the log may be what is damaged) and throws the stable code. deleted: the signed
+ * log records the row, the table no longer holds it.
+ */
 export function refuseTampered(
   audit: AuditService,
   code: ErrorCode,
   object: { type: string; id: string },
   what: string,
-  verdict: 'replayed' | 'forged',
+  verdict: 'replayed' | 'forged' | 'deleted',
   action = `${object.type}.tampered`,
 ): never {
   void audit.tryRecord({
@@ -57,7 +60,9 @@ export function refuseTampered(
   });
   throw new CustosError(
     code,
-    `${what} was changed outside Custos${verdict === 'replayed' ? ' (an older state was put back)' : ''}; it is not used.`,
+    verdict === 'deleted'
+      ? `${what} was deleted outside Custos: the audit log records it, the database no longer holds it.`
+      : `${what} was changed outside Custos${verdict === 'replayed' ? ' (an older state was put back)' : ''}; it is not used.`,
     [
       'Treat this as a security incident: someone wrote to the database file. Restore the data directory from a backup you trust.',
       `“custos audit verify” and the audit log show what this ${object.type}’s state should be.`,
