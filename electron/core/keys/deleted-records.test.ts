@@ -107,7 +107,7 @@ describe('a deleted key is named, not left out of the inventory', () => {
     expect(() => inventory.list()).toThrow(deleted('KEY_TAMPERED', keyId));
   });
 
-  it('a key deleted with the proposal that generated it: the list is refused, naming the proposal', async () => {
+  it('a key deleted with the proposal that generated it: the list is refused, naming the proposal (PROPOSAL_TAMPERED)', async () => {
     const keyId = await keyIn(custodyB);
     const { proposal_id: proposalId } = f.opened.store.get<{ proposal_id: string }>({
       text: 'SELECT proposal_id FROM keys WHERE id = ?',
@@ -119,7 +119,7 @@ describe('a deleted key is named, not left out of the inventory', () => {
     // Before: an empty inventory.
     expect(() => inventory.list()).toThrow(
       expect.objectContaining({
-        code: 'KEY_TAMPERED',
+        code: 'PROPOSAL_TAMPERED',
         message: expect.stringMatching(new RegExp(`proposal ${proposalId}, .* was deleted outside Custos`)),
       }),
     );

@@ -324,8 +324,8 @@ export class KeyInventory {
   }
 
   /**
-   * Refuses (KEY_TAMPERED, recorded) when the signed log records a key these ids leave out, or when a carried-out run's
-   * record is gone or changed, so which keys it made cannot be told.
+   * Refuses (KEY_TAMPERED, recorded) when the signed log records a key these ids leave out; PROPOSAL_TAMPERED when a
+   * carried-out run's record is gone, so which keys it made cannot be told.
    */
   private refuseDeleted(held: Set<string>): void {
     const recorded = recordedKeys(this.store, this.audit, KEY_ENTRIES);
@@ -333,15 +333,13 @@ export class KeyInventory {
     if (gone !== undefined)
       refuseTampered(this.audit, 'KEY_TAMPERED', { type: 'key', id: gone }, `The record of key ${gone}`, 'deleted');
     const [lost] = recorded.unaccounted;
-    if (!lost) return;
-    const what = `The record of proposal ${lost.proposalId}, which the audit log shows carried out`;
+    if (lost === undefined) return;
     refuseTampered(
       this.audit,
-      'KEY_TAMPERED',
-      { type: 'proposal', id: lost.proposalId },
-      `${what} and which names the keys it made,`,
-      lost.verdict,
-      'key.tampered',
+      'PROPOSAL_TAMPERED',
+      { type: 'proposal', id: lost },
+      `The record of proposal ${lost}, which the audit log shows carried out and which names the keys it made,`,
+      'deleted',
     );
   }
 

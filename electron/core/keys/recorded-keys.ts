@@ -16,11 +16,8 @@ const MAKES_KEYS: Record<string, (result: Record<string, unknown>) => unknown[]>
 export interface RecordedKeys {
   /** The keys the signed log says the inventory holds. */
   ids: Set<string>;
-  /**
-   * Proposals the signed log shows carried out whose stored record is gone (deleted) or no longer the run the log
-   * recorded (forged): which keys they made cannot be told.
-   */
-  unaccounted: { proposalId: string; verdict: 'deleted' | 'forged' }[];
+  /** Proposals the signed log shows carried out whose stored record is gone: which keys they made cannot be told. */
+  unaccounted: string[];
 }
 
 /**
@@ -39,35 +36,30 @@ export function recordedKeys(store: Store, audit: AuditService, keyEntries: read
       const row = store.get<{ body: string; fingerprint: string; outcome: string | null }>(
         sql`SELECT body, fingerprint, outcome FROM proposals WHERE id = ${proposalId}`,
       );
-      if (!row) {
-        unaccounted.push({ proposalId, verdict: 'deleted' });
-        continue;
-      }
-      const made = keysMade(row, entry.params);
-      if (made === null) unaccounted.push({ proposalId, verdict: 'forged' });
-      else made.forEach((id) => ids.add(id));
+      if (row) keysMade(row, entry.params).forEach((id) => ids.add(id));
+      else unaccounted.push(proposalId);
     }
   return { ids, unaccounted };
 }
 
-/** The keys a run made, from its stored outcome when the signed parameters bind it; null when they do not. */
-function keysMade(
-  row: { body: string; fingerprint: string; outcome: string | null },
-  signed: string | null,
-): string[] | null {
+/**
+ * The keys a run made, from its stored outcome when the signed parameters bind it. None when they do not: an edited
+ * outcome is shown as tampered wherever it is read (PROPOSAL_TAMPERED), and a screen that lists keys must not fail
+ * over a proposal's edited outcome.
+ */
+function keysMade(row: { body: string; fingerprint: string; outcome: string | null }, signed: string | null): string[] {
   try {
     const { action } = JSON.parse(row.body) as { action?: unknown };
-    if (typeof action !== 'string') return null;
-    // Recorded before outcomes were bound into the entry: the keys it made cannot be read.
-    if (signed === sha256Hex(canonicalJson({ action, fingerprint: row.fingerprint }))) return [];
+    if (typeof action !== 'string') return [];
+    // Not bound when recorded before outcomes were bound into the entry, or when edited since.
     if (row.outcome === null || signed !== sha256Hex(canonicalJson(runParams(action, row.fingerprint, row.outcome))))
-      return null;
+      return [];
     const names = MAKES_KEYS[action];
     if (!names) return [];
     const { result } = JSON.parse(row.outcome) as { result?: unknown };
     if (typeof result !== 'object' || result === null) return [];
     return names(result as Record<string, unknown>).filter((id): id is string => typeof id === 'string');
   } catch {
-    return null;
+    return [];
   }
 }
