@@ -296,10 +296,10 @@ export class CustosCore {
       version: options.version,
       certificates: () => this.trustStore(),
       rehearsals: () => {
-        const names = new Map(this.custodians.list().map((c) => [c.id, c.name]));
-        const holders = new Set(this.custody.list().flatMap((c) => (c.state === 'active' ? c.holderIds : [])));
         // A tampered record is refused (and recorded) where it is read; the analyzer then tracks nothing.
         try {
+          const names = new Map(this.custodians.list().map((c) => [c.id, c.name]));
+          const holders = new Set(this.custody.list().flatMap((c) => (c.state === 'active' ? c.holderIds : [])));
           const passed = this.ceremonies.rehearsals().filter((r) => r.outcome === 'passed');
           return {
             holders: [...holders].map((id) => ({ id, name: names.get(id) ?? id })),

@@ -47,9 +47,15 @@ export interface ComplianceInputs {
    * part in a passed rehearsal. Absent where rehearsals are not tracked.
    */
   rehearsals?: { holders: { id: string; name: string }[]; rehearsed: string[]; passed: number; required: boolean };
+  /**
+   * Lists refused because a database writer changed or deleted one of their records (the signed log says otherwise):
+   * the list's subject, the stable code and its message. What they would have shown is left out of the other inputs.
+   */
+  tampered?: { subject: 'keys' | 'custody' | 'custodians'; code: string; message: string }[];
 }
 
 const DAY = 86_400_000;
+const TAMPERED_LISTS = { keys: 'the key inventory', custody: 'the custody records', custodians: 'the custodians' };
 
 /** How long may pass before a missing verification, card check or review is a finding (the statement cites them). */
 export const ANALYZER_LIMITS = { auditVerifyDays: 30, shareCheckMonths: 6, policyReviewDays: 365 } as const;
@@ -85,6 +91,18 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
   const findings: Finding[] = [];
   const add = (f: Finding) => findings.push(f);
   const live = inputs.keys.filter((k) => k.state !== 'destroyed');
+
+  for (const t of inputs.tampered ?? []) {
+    add({
+      rule: 'RECORD_TAMPERED',
+      subject: t.subject,
+      severity: 'critical',
+      title: `A record in ${TAMPERED_LISTS[t.subject]} was changed or deleted outside Custos: the analysis leaves ${TAMPERED_LISTS[t.subject]} out`,
+      evidence: [`${t.code}: ${t.message}`],
+      fix: 'Treat this as a security incident: restore the data directory from a backup you trust. “custos audit verify” and the audit log show what the records should be.',
+      controls: [C.au9, C.sc12, C.pci36],
+    });
+  }
 
   for (const c of inputs.custodies) {
     if (c.threshold < 2) {

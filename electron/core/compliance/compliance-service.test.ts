@@ -225,6 +225,28 @@ describe('compliance gathered from the database', () => {
     expect(rules()).not.toContain('KEY_COMPROMISED_NO_NOTICE');
   });
 
+  it('a compromised key’s row deleted raises a critical finding instead of vanishing from the analysis', async () => {
+    const keyId = await generatedKey('leaked');
+    keys.transition(keyId, 'compromise', 'security-officer', officer(), 'token left unattended');
+    databaseWriter(`DELETE FROM keys WHERE id = '${keyId}'`);
+    // Before: no finding about it at all (the key, its compromise and KEY_COMPROMISED_IN_TOKEN simply gone).
+    const view = compliance.view();
+    expect(view.findings).toContainEqual(
+      expect.objectContaining({
+        rule: 'RECORD_TAMPERED',
+        subject: 'keys',
+        severity: 'critical',
+        evidence: [expect.stringContaining(`KEY_TAMPERED: The record of key ${keyId} was deleted outside Custos`)],
+      }),
+    );
+    // The rest of the analysis still shows.
+    expect(view.findings.map((f) => f.rule)).toEqual(expect.arrayContaining(['MODULE_NOT_VALIDATED']));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(entriesOf('key.tampered')).toEqual([
+      expect.objectContaining({ result: { status: 'refused', code: 'KEY_TAMPERED' } }),
+    ]);
+  });
+
   it('as of a past day analyses only the keys that existed then', async () => {
     await generatedKey('new-key');
     const today = f.clock.now.toISOString().slice(0, 10);

@@ -29,6 +29,15 @@ import { analyze, ANALYZER_LIMITS, CONTROLS, type ComplianceInputs } from './ana
 import { practiceStatement, type PracticeFacts } from './practice-statement';
 import { recordedValidation, type RecordedValidation } from './recorded-validation';
 
+/** The codes with which a list refuses a record a database writer changed or deleted. */
+const TAMPERED_RECORDS: readonly string[] = [
+  'KEY_TAMPERED',
+  'DESTRUCTION_TAMPERED',
+  'CUSTODY_TAMPERED',
+  'CUSTODIAN_TAMPERED',
+  'PROPOSAL_TAMPERED',
+];
+
 /**
  * Gathers what the analyzer needs from the database, the settings and the token module, and
  * maps it onto the controls auditors ask about. Dates come from the caller, so any day can be
@@ -71,10 +80,23 @@ export class ComplianceService {
     const noticed = signedEntries(store, audit, { action: 'key.revocation-notice', objectPrefix: 'key:' })
       .filter((e) => e.time <= until && e.object?.type === 'key')
       .map((e) => e.object!.id);
+    // A list a database writer changed (a row edited, put back or deleted) is refused where it is read, and recorded;
+    // here it becomes a finding of its own, so the rest of the analysis still shows.
+    const tampered: NonNullable<ComplianceInputs['tampered']> = [];
+    const unlessTampered = <T>(subject: 'keys' | 'custody' | 'custodians', read: () => T[]): T[] => {
+      try {
+        return read();
+      } catch (error) {
+        if (!(error instanceof CustosError) || !TAMPERED_RECORDS.includes(error.code)) throw error;
+        tampered.push({ subject, code: error.code, message: error.message });
+        return [];
+      }
+    };
+    unlessTampered('custodians', () => this.options.custodians.list());
     return {
       now,
-      custodies: this.options.custody
-        .list()
+      tampered,
+      custodies: unlessTampered('custody', () => this.options.custody.list())
         .filter((c) => c.state === 'active')
         .map((c) => ({
           id: c.id,
@@ -87,8 +109,7 @@ export class ComplianceService {
           sql`SELECT id, token_serial, token_label, created_at FROM custody WHERE state = 'pending'`,
         )
         .map((p) => ({ id: p.id, token: `${p.token_label} (${p.token_serial})`, createdAt: p.created_at })),
-      keys: this.options.keys
-        .list()
+      keys: unlessTampered('keys', () => this.options.keys.list())
         // As of a past day, only the keys that existed then (in the state they are in now).
         .filter((k) => new Date(k.createdAt) <= existedBy)
         .map(({ id, label, algorithm, state, expiresAt, rotateBy, backupable, destructionNotBefore }) => {
