@@ -882,3 +882,32 @@ describe('the data directory’s permissions', () => {
     expect(tightened.map((e) => e.object?.id).sort()).toEqual(['.', 'custos.db']);
   });
 });
+
+describe('someone with the database file alone', () => {
+  it('deletes a custodian’s row: the compliance findings name it (RECORD_TAMPERED) instead of failing', async () => {
+    const clock = { now: new Date() };
+    core = CustosCore.open({
+      dataDir,
+      version: 'test',
+      production: true,
+      log: silentLog,
+      clock: () => clock.now,
+      kdfCost: { N: 2 ** 14, r: 8, p: 1 },
+    });
+    const { people } = await enrolPeople(core.custodians, clock, [
+      { name: 'Olive', roles: ['security-officer'], passphrase: 'long quiet harbour walk number 7' },
+      { name: 'Ada', passphrase: 'long quiet harbour walk number 8' },
+    ]);
+    core.store.execute(sql`DELETE FROM custodians WHERE id = ${people[1]!.id}`);
+    expect(() => core!.custodians.list()).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
+    // Before: the rehearsal tracking read the custodian list outside its guard, so the whole view was refused.
+    expect(core.compliance.view().findings).toContainEqual(
+      expect.objectContaining({
+        rule: 'RECORD_TAMPERED',
+        subject: 'custodians',
+        severity: 'critical',
+        evidence: [expect.stringContaining(`custodian ${people[1]!.id} was deleted outside Custos`)],
+      }),
+    );
+  });
+});
