@@ -120,6 +120,24 @@ describe('the policy analyzer', () => {
     );
   });
 
+  it('names a list refused as tampered once per list, critical, with the refusal as its evidence', () => {
+    const message = 'The record of key k-gone was deleted outside Custos: the audit log records it.';
+    const findings = analyze({
+      ...clean(),
+      keys: [],
+      tampered: [{ subject: 'keys', code: 'KEY_TAMPERED', message }],
+    });
+    expect(findings).toEqual([
+      expect.objectContaining({
+        rule: 'RECORD_TAMPERED',
+        subject: 'keys',
+        severity: 'critical',
+        title: expect.stringMatching(/^A record in the key inventory was changed or deleted outside Custos/),
+        evidence: [`KEY_TAMPERED: ${message}`],
+      }),
+    ]);
+  });
+
   it('flags a software token of any maker as not validated, even with a certificate recorded for its library', () => {
     const path = '/usr/lib/x86_64-linux-gnu/opencryptoki/libopencryptoki.so.0.0.0';
     const reason =
