@@ -500,10 +500,9 @@ export class CustodyService {
     return unsealShare(this.options.store, custodyId, custodianId, pin, key, name);
   }
 
-  /** Custody records with their holders, active first. */
   /**
-   * A custody the signed log records but the table no longer holds (its row deleted outside Custos) refuses the list
-   * (CUSTODY_TAMPERED, recorded) rather than leave it out unseen.
+   * Custody records with their holders, active first. A custody the signed log records but the table no longer holds
+   * (its row deleted outside Custos) refuses the list (CUSTODY_TAMPERED, recorded) rather than leave it out unseen.
    */
   list(): (CustodyRecord & { holderIds: string[] })[] {
     const ids = this.options.store
