@@ -519,6 +519,24 @@ describe('backup and restore on SoftHSM2', () => {
     expect(auditActions().at(-1)).toMatchObject({ action: 'backup.import', result: { code: 'BACKUP_INVALID' } });
   });
 
+  it('refuses a set that holds another key under the id of a key whose record was deleted outside Custos', async () => {
+    const keyId = await generate('EC-P256');
+    const setId = await backUp([keyId]);
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: Record<string, unknown> };
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
+    const forged = selfSigned({
+      ...manifest,
+      setId: randomBytes(16).toString('hex'),
+      installation: 'elsewhere',
+      keys: [{ ...keyOf(manifest), publicKey: other.toString('base64') }],
+    });
+    f.opened.store.execute(sql`DELETE FROM keys WHERE id = ${keyId}`);
+    // Before: the id read as unknown, so the set was taken in pending its cards, to add the other key under that id.
+    expect(() => backups.importFile(backupFileText(forged.text, forged.signature))).toThrow(
+      expect.objectContaining({ code: 'KEY_TAMPERED', message: expect.stringContaining('deleted outside Custos') }),
+    );
+  });
+
   it('names a copy that does not open under the KEK its cards rebuilt as the set’s fault, not the token’s', async () => {
     const setId = await backUp([await generate('AES-256', 'encrypt')]);
     const cards = backups.printableCards(setId);

@@ -710,7 +710,7 @@ export class BackupService {
       const token = result?.token as { serial: string; label: string } | undefined;
       if (token && result?.keys?.some((k) => k.keyId === keyId)) add(token);
     }
-    if (store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${keyId}`)) add(this.options.keys.get(keyId).token);
+    if (this.options.keys.known(keyId)) add(this.options.keys.get(keyId).token);
     const sets = store.all<{ set_id: string }>(sql`SELECT set_id FROM backups ORDER BY created_at`);
     const stored = new Set(sets.map((s) => s.set_id));
     for (const setId of recorded)
@@ -864,7 +864,7 @@ export class BackupService {
    */
   private refuseOtherKeys(manifest: Manifest, madeHere: boolean): void {
     for (const key of manifest.keys) {
-      if (!this.options.store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${key.id}`)) continue;
+      if (!this.options.keys.known(key.id)) continue;
       const known = this.options.keys.get(key.id);
       const publicKey = this.options.keys.publicKey(key.id);
       const same =
@@ -1081,9 +1081,7 @@ export class BackupService {
 
   private stateOf(id: string): string | null {
     // Through the inventory, so a state a database writer set (say, a destroyed key made active) is refused.
-    return this.options.store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${id}`)
-      ? this.options.keys.get(id).state
-      : null;
+    return this.options.keys.known(id) ? this.options.keys.get(id).state : null;
   }
 }
 

@@ -80,6 +80,15 @@ const deleted = (code: string, id: string) =>
   expect.objectContaining({ code, message: expect.stringContaining(`${id} was deleted outside Custos`) });
 
 describe('a deleted key is named, not left out of the inventory', () => {
+  it('no key is generated again under the id of one whose row was deleted: KEY_TAMPERED, before the token', async () => {
+    const keyId = await keyIn(custodyB, 'first');
+    edit(`DELETE FROM keys WHERE id = ?`, keyId);
+    const params = { algorithm: 'EC-P256', label: 'second', usage: 'sign', backupable: false, cryptoperiodDays: 365 };
+    // Before: the token's own check (its objects are still there) was all that stood in the way.
+    const again = await approved(custodyB, 'key.generate', { ...params, ckaId: keyId });
+    expect(again).toMatchObject({ state: 'failed', outcome: { code: 'KEY_TAMPERED' } });
+  });
+
   it('a compromised key’s row deleted: the key list and the key itself are refused (KEY_TAMPERED), recorded', async () => {
     const kept = await keyIn(custodyA, 'kept');
     const keyId = await keyIn(custodyB, 'leaked');
@@ -94,6 +103,11 @@ describe('a deleted key is named, not left out of the inventory', () => {
     // Before: the list held only the other key, and the compromised one was simply unknown (KEY_NOT_FOUND).
     expect(() => inventory.list()).toThrow(deleted('KEY_TAMPERED', keyId));
     expect(() => inventory.get(keyId)).toThrow(deleted('KEY_TAMPERED', keyId));
+    // Nor does any check read it as unknown (before: no public key, in no token, so a set could bring another in).
+    expect(() => inventory.publicKey(keyId)).toThrow(deleted('KEY_TAMPERED', keyId));
+    expect(() => inventory.livesIn(keyId, { serial: '', label: '' })).toThrow(deleted('KEY_TAMPERED', keyId));
+    expect(inventory.known(kept)).toBe(true);
+    expect(inventory.known('0'.repeat(32))).toBe(false);
     expect(inventory.get(kept).label).toBe('kept');
     expect(await recorded('KEY_TAMPERED')).toContain('key.tampered refused');
   });

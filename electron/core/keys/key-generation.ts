@@ -40,6 +40,13 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
   return ({ session, lib, params, proposalId }) => {
     const p = GenerateParams.parse(params);
     refuseDisallowed(p.algorithm, now());
+    // A key id the log records is never made again, even with its row deleted outside Custos (refused, KEY_TAMPERED):
+    // a new key would take over the old one's history.
+    if (inventory.known(p.ckaId))
+      throw new CustosError(
+        'ATTRIBUTE_INVALID',
+        'The inventory already has a key with this id; nothing was generated.',
+      );
     const { spki, kcv, trustedOnly } = generateInToken(lib, session, p);
     const registered = registration(store, inventory, proposalId, p, spki, kcv, now());
     return p.backupable

@@ -207,9 +207,7 @@ export class KeyInventory {
     key: RestoredKey,
     where: { token: { serial: string; label: string }; custodyId: string; proposalId: string; setId: string },
   ): void {
-    const existing = this.store.get<{ id: string }>(sql`SELECT id FROM keys WHERE id = ${key.id}`)
-      ? this.row(key.id)
-      : undefined;
+    const existing = this.known(key.id) ? this.row(key.id) : undefined;
     const was = existing?.state ?? (key.state as KeyState);
     const state: KeyState = was === 'destroyed' ? 'suspended' : was;
     this.audit.record(
@@ -236,16 +234,28 @@ export class KeyInventory {
     );
   }
 
+  /**
+   * Whether the inventory holds this key: false only for one the signed log never recorded. A key whose row was deleted
+   * outside Custos is refused (KEY_TAMPERED), so no check reads it as unknown: a backup set or a transport package
+   * could otherwise bring another key in under its id.
+   */
+  known(id: string): boolean {
+    if (this.store.get(sql`SELECT 1 AS yes FROM keys WHERE id = ${id}`)) return true;
+    if (recordedKeys(this.store, this.audit, KEY_ENTRIES).ids.has(id))
+      refuseTampered(this.audit, 'KEY_TAMPERED', { type: 'key', id }, `The record of key ${id}`, 'deleted');
+    return false;
+  }
+
   /** Whether the inventory records this key in that token (false for a key it does not know). */
   livesIn(id: string, token: TokenRef): boolean {
-    if (!this.store.get(sql`SELECT id FROM keys WHERE id = ${id}`)) return false;
+    if (!this.known(id)) return false;
     const key = this.get(id);
     return key.token.serial === token.serial && key.token.label === token.label;
   }
 
-  /** The stored public key (SPKI DER) or null for a secret key. */
+  /** The stored public key (SPKI DER); null for a secret key, or one the inventory does not know. */
   publicKey(id: string): Buffer | null {
-    return this.store.get<{ id: string }>(sql`SELECT id FROM keys WHERE id = ${id}`) ? this.row(id).public_key : null;
+    return this.known(id) ? this.row(id).public_key : null;
   }
 
   /**
@@ -355,12 +365,12 @@ export class KeyInventory {
    */
   private row(id: string): KeyRow {
     const row = this.store.get<KeyRow>(sql`SELECT * FROM keys WHERE id = ${id}`);
-    if (!row && recordedKeys(this.store, this.audit, KEY_ENTRIES).ids.has(id))
-      refuseTampered(this.audit, 'KEY_TAMPERED', { type: 'key', id }, `The record of key ${id}`, 'deleted');
-    if (!row)
+    if (!row) {
+      this.known(id); // refused if the log records it (its row was deleted); otherwise it is unknown
       throw new CustosError('KEY_NOT_FOUND', `There is no key ${id} in the inventory.`, [
         'Check the key id against the key list (custos key list, or the Keys screen).',
       ]);
+    }
     const latest = this.store.get<{ seq: number | null }>(sql`
       SELECT coalesce(
         (SELECT max(seq) FROM audit_entries WHERE object = ${`key:${id}`} AND result = 'ok' AND action IN (${KEY_ENTRY_SQL})),
