@@ -500,7 +500,8 @@ describe('backup and restore on SoftHSM2', () => {
     expect(() => backups.list()).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
   });
 
-  it('refuses a set made elsewhere that holds another key under the id of a key in the inventory', async () => {
+  /** A key backed up here, and a set made elsewhere (signed by its own key) holding another key under that key's id. */
+  const otherKeyUnderItsId = async () => {
     const keyId = await generate('EC-P256');
     const setId = await backUp([keyId]);
     const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: Record<string, unknown> };
@@ -511,6 +512,11 @@ describe('backup and restore on SoftHSM2', () => {
       installation: 'elsewhere',
       keys: [{ ...keyOf(manifest), publicKey: other.toString('base64') }],
     });
+    return { keyId, setId, forged };
+  };
+
+  it('refuses a set made elsewhere that holds another key under the id of a key in the inventory', async () => {
+    const { setId, forged } = await otherKeyUnderItsId();
     // Before: imported pending its cards, which the forger made too; a restore then put the other key under the id.
     expect(() => backups.importFile(backupFileText(forged.text, forged.signature))).toThrow(
       expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('holds a different key') }),
@@ -520,16 +526,7 @@ describe('backup and restore on SoftHSM2', () => {
   });
 
   it('refuses a set that holds another key under the id of a key whose record was deleted outside Custos', async () => {
-    const keyId = await generate('EC-P256');
-    const setId = await backUp([keyId]);
-    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: Record<string, unknown> };
-    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
-    const forged = selfSigned({
-      ...manifest,
-      setId: randomBytes(16).toString('hex'),
-      installation: 'elsewhere',
-      keys: [{ ...keyOf(manifest), publicKey: other.toString('base64') }],
-    });
+    const { keyId, forged } = await otherKeyUnderItsId();
     f.opened.store.execute(sql`DELETE FROM keys WHERE id = ${keyId}`);
     // Before: the id read as unknown, so the set was taken in pending its cards, to add the other key under that id.
     expect(() => backups.importFile(backupFileText(forged.text, forged.signature))).toThrow(
