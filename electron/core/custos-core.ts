@@ -401,20 +401,25 @@ export class CustosCore {
         params: repair,
       });
     }
-    try {
-      const sealed = this.custodians.sealUnsignedOnce();
-      if (sealed > 0) log.warn('signed the security state of custodians enrolled before it was signed', { sealed });
-    } catch (error) {
-      log.warn('could not sign the custodians’ security state yet; will try at the next start', {
-        code: isCustosError(error) ? error.code : 'INTERNAL',
-      });
-    }
+    // Keys, schedules and custody records first: the custodians' one-time sealing marks the installation set up in the
+    // audit token, after which nothing from before records were signed is ever signed. If these could not be signed,
+    // the custodians wait too, so the next start tries them all again.
+    let recordsSealed = false;
     try {
       const sealed = this.keys.sealUnsigned() + this.custody.sealUnsignedOnce();
+      recordsSealed = true;
       if (sealed > 0)
         log.warn('signed keys, destruction schedules and custody records from before they were signed', { sealed });
     } catch (error) {
       log.warn('could not sign the key and custody records yet; will try at the next start', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
+    }
+    try {
+      const sealed = recordsSealed ? this.custodians.sealUnsignedOnce() : 0;
+      if (sealed > 0) log.warn('signed the security state of custodians enrolled before it was signed', { sealed });
+    } catch (error) {
+      log.warn('could not sign the custodians’ security state yet; will try at the next start', {
         code: isCustosError(error) ? error.code : 'INTERNAL',
       });
     }

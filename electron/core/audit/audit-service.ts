@@ -27,10 +27,18 @@ import { adoptCopy, placeInstallation } from '../placement/placement';
  * officer enrolled, or custodian state sealed): a database writer cannot remove it, so emptying the
  * custodians table never opens a second "first officer" setup.
  */
-const SETUP_MARKER: pkcs11js.Template = [
+/**
+ * One-time facts the audit token keeps, where a writer of the database file cannot remove them: the installation was
+ * set up (its first officer enrolled, or its older custodians signed once), and the latest CRLs from before CRLs were
+ * recorded in the log have been recorded once. A one-time step guarded only by rows of the log could be run again by a
+ * writer who edits those rows (their signatures break, but only `audit verify` reads them all): it would then sign a
+ * record the writer chose.
+ */
+type TokenMarker = 'custos-installation-setup' | 'custos-crls-recorded';
+const marker = (application: TokenMarker): pkcs11js.Template => [
   { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
   { type: pkcs11js.CKA_TOKEN, value: true },
-  { type: pkcs11js.CKA_APPLICATION, value: 'custos-installation-setup' },
+  { type: pkcs11js.CKA_APPLICATION, value: application },
 ];
 
 /** A checkpoint is signed at least this often, so a deleted tail is never longer than this. */
@@ -191,24 +199,44 @@ export class AuditService {
     return this.key!.sign(bytes);
   }
 
-  /** Whether the audit token says this installation was set up; throws AUDIT_UNAVAILABLE when it cannot be asked. */
+  /**
+   * Whether the audit token says this installation was set up; throws AUDIT_UNAVAILABLE when it cannot be asked. Once
+   * it does, no record from before records were signed is ever signed (sealed) again.
+   */
   installationSetUp(): boolean {
-    this.log();
-    return this.key!.inSession(
-      'Reading the installation marker',
-      (session, lib) => findObjects(lib, session, SETUP_MARKER).length > 0,
-    );
+    return this.hasMarker('custos-installation-setup');
   }
 
   /** Records in the audit token, for good, that the installation was set up. */
   markInstallationSetUp(): void {
+    this.setMarker('custos-installation-setup');
+  }
+
+  /** Whether the latest CRLs from before CRLs were recorded in the log have been recorded (or there were none). */
+  crlsRecorded(): boolean {
+    return this.hasMarker('custos-crls-recorded');
+  }
+
+  markCrlsRecorded(): void {
+    this.setMarker('custos-crls-recorded');
+  }
+
+  private hasMarker(application: TokenMarker): boolean {
     this.log();
-    this.key!.inSession('Marking the installation set up', (session, lib) => {
-      if (findObjects(lib, session, SETUP_MARKER).length > 0) return;
+    return this.key!.inSession(
+      'Reading a marker',
+      (session, lib) => findObjects(lib, session, marker(application)).length > 0,
+    );
+  }
+
+  private setMarker(application: TokenMarker): void {
+    this.log();
+    this.key!.inSession('Marking the audit token', (session, lib) => {
+      if (findObjects(lib, session, marker(application)).length > 0) return;
       lib.C_CreateObject(session, [
-        ...SETUP_MARKER,
+        ...marker(application),
         { type: pkcs11js.CKA_PRIVATE, value: true },
-        { type: pkcs11js.CKA_LABEL, value: 'custos-installation-setup' },
+        { type: pkcs11js.CKA_LABEL, value: application },
         { type: pkcs11js.CKA_VALUE, value: Buffer.from(this.origin, 'utf8') },
       ]);
     });

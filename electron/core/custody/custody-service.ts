@@ -156,6 +156,7 @@ export class CustodyService {
     );
     if (unsigned.length === 0) return 0;
     audit.log();
+    if (audit.installationSetUp()) return 0;
     if (
       store.get(
         sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'custody.state.seal') LIMIT 1`,

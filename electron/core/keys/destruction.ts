@@ -63,6 +63,7 @@ export function sealUnsignedSchedules(store: Store, audit: AuditService): number
   );
   if (unsigned.length === 0) return 0;
   audit.log();
+  if (audit.installationSetUp()) return 0;
   if (
     store.get(
       sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'destruction.state.seal') LIMIT 1`,

@@ -269,8 +269,8 @@ export class KeyInventory {
   }
 
   /**
-   * Signs keys from before their state was signed, once: only while the log shows neither an
-   * installation setup nor an earlier sealing, so a row a database writer adds or strips of its
+   * Signs keys from before their state was signed, once: only while neither the audit token says the installation
+   * was set up nor the log shows a setup or an earlier sealing, so a row a database writer adds or strips of its
    * signature later is refused, never signed. Returns how many were signed.
    */
   sealUnsignedOnce(): number {
@@ -279,6 +279,8 @@ export class KeyInventory {
     );
     if (unsigned.length === 0) return 0;
     this.audit.log();
+    // The token's marker first: the log's rows could have been edited to hide the setup and the earlier sealing.
+    if (this.audit.installationSetUp()) return 0;
     if (
       this.store.get(
         sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('installation.setup', 'key.state.seal') LIMIT 1`,

@@ -13,6 +13,8 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import { hideFromIndexes, quickCheck } from '../testing/stale-index';
 import { openAudit } from '../testing/audit-fixture';
 import { KeyInventory } from './key-inventory';
+import { CustosCore } from '../custos-core';
+import { silentLog } from '../log';
 
 /**
  * What an independent review did with the sqlite3 CLI on the database file: each edit of a key,
@@ -107,6 +109,22 @@ const compromise = (keyId: string) =>
     { type: 'custodian', id: f.enrolled[4]!.id, role: 'security-officer' },
     'key file found on a shared drive',
   );
+/** The database file edited as the sqlite3 CLI would, with Custos closed: its triggers dropped, then put back. */
+function withoutTriggers<T>(file: string, edit: (db: Database.Database) => T): T {
+  const db = new Database(file);
+  try {
+    const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as {
+      name: string;
+      sql: string;
+    }[];
+    for (const { name } of triggers) db.exec(`DROP TRIGGER "${name}"`);
+    const result = edit(db);
+    for (const { sql } of triggers) db.exec(sql);
+    return result;
+  } finally {
+    db.close();
+  }
+}
 const days = (n: number) => (f.clock.now = new Date(f.clock.now.getTime() + n * 86_400_000));
 
 describe('a database writer cannot change what a key may do', () => {
@@ -155,20 +173,14 @@ describe('a database writer cannot change what a key may do', () => {
     f.close();
     closed = true;
     const file = f.opened.store.path;
-    const db = new Database(file);
-    const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as {
-      name: string;
-      sql: string;
-    }[];
-    for (const { name } of triggers) db.exec(`DROP TRIGGER "${name}"`);
-    db.prepare(`UPDATE keys SET state = 'active', state_sig = NULL WHERE id = ?`).run(keyId);
-    // What tells a start that every key was signed once already: an installation set up, or an earlier sealing.
-    const deleted = db
-      .prepare(`DELETE FROM audit_entries WHERE action IN ('installation.setup', 'key.state.seal') RETURNING seq`)
-      .pluck()
-      .all() as number[];
-    for (const { sql } of triggers) db.exec(sql);
-    db.close();
+    const deleted = withoutTriggers(file, (db) => {
+      db.prepare(`UPDATE keys SET state = 'active', state_sig = NULL WHERE id = ?`).run(keyId);
+      // What tells a start that every key was signed once already: an installation set up, or an earlier sealing.
+      return db
+        .prepare(`DELETE FROM audit_entries WHERE action IN ('installation.setup', 'key.state.seal') RETURNING seq`)
+        .pluck()
+        .all() as number[];
+    });
     expect(deleted.length).toBeGreaterThan(0);
     const reopened = openAudit(dirname(file));
     try {
@@ -433,5 +445,63 @@ describe('a database writer cannot stand in for the quorum', () => {
     edit(`DELETE FROM approvals WHERE proposal_id = ? AND custodian_id = ?`, proposal.id, f.enrolled[1]!.id);
     // Before: Dora, who never approved, was named, and Babbage, who did, was not.
     expect(quorum.view(once.id).approvals.map((a) => a.custodianId)).toEqual([f.enrolled[1]!.id]);
+  });
+});
+
+/** A compromised key, then (Custos closed) its row set active and unsigned, and the sealing guards' rows renamed. */
+async function strippedCompromisedKey(): Promise<{ keyId: string; dataDir: string }> {
+  const keyId = await keyIn(custodyB);
+  expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
+  compromise(keyId);
+  f.close();
+  closed = true;
+  const file = f.opened.store.path;
+  const renamed = withoutTriggers(file, (db) => {
+    db.prepare(`UPDATE keys SET state = 'active', state_sig = NULL WHERE id = ?`).run(keyId);
+    // Renamed in place, same length, under the latest checkpoint: open does not re-read those entries.
+    return db
+      .prepare(
+        `UPDATE audit_entries SET entry = replace(replace(entry, '"action":"installation.setup"', '"action":"installation.setuq"'),
+           '"action":"key.state.seal"', '"action":"key.state.seaq"')
+         WHERE action IN ('installation.setup', 'key.state.seal')`,
+      )
+      .run().changes;
+  });
+  expect(renamed).toBeGreaterThan(0);
+  return { keyId, dataDir: dirname(file) };
+}
+
+/**
+ * Records from before records were signed are signed once, at the first start after the upgrade. A review found that
+ * the only guard was the log's own rows: a database writer who set a compromised key active, stripped its signature
+ * and renamed the `installation.setup` and `key.state.seal` entries in place (breaking their signatures, which only
+ * `audit verify` reads under the latest checkpoint) had the next start sign the writer's row. The audit token's
+ * installation marker now decides first.
+ */
+describe('a start never signs a record a database writer stripped of its signature', () => {
+  it('the key sealing asks the audit token first: nothing is signed, the key stays refused (KEY_TAMPERED)', async () => {
+    const { keyId, dataDir } = await strippedCompromisedKey();
+    const reopened = openAudit(dataDir);
+    try {
+      expect(reopened.audit.status().state).not.toBe('unavailable');
+      const keys = new KeyInventory(reopened.store, reopened.audit, () => f.clock.now);
+      // Before: 1, and the key read as active under a signature the audit key had just made.
+      expect(keys.sealUnsigned()).toBe(0);
+      expect(() => keys.get(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    } finally {
+      reopened.close();
+    }
+  });
+
+  it('through the full core’s start: the key list is refused, not the key listed as active', async () => {
+    const { keyId, dataDir } = await strippedCompromisedKey();
+    const core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog });
+    try {
+      const listed = await core.router.dispatch('keys.list', {});
+      expect(listed).toMatchObject({ ok: false, error: { code: 'KEY_TAMPERED' } });
+      expect(JSON.stringify(listed)).toContain(keyId);
+    } finally {
+      core.close();
+    }
   });
 });

@@ -570,6 +570,17 @@ describe('issuing from a request (cert.issue)', () => {
     f.opened.store.execute(sql`DELETE FROM crls`);
     expect(certificates.sealUnrecordedCrlsOnce()).toBe(0);
     expect(() => certificates.latestCrl(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    // The audit token remembers it was done: with the log's CRL entries renamed in place (their signatures broken,
+    // which open does not read under the latest checkpoint) and the list put back as it was, nothing is recorded again.
+    expect(f.opened.audit.crlsRecorded()).toBe(true);
+    f.opened.store.execute(sql`
+      INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
+      VALUES (${keyId}, 1, ${der}, ${sha256(der)}, ${made.result.thisUpdate}, ${made.result.nextUpdate}, ${proposal.id})`);
+    f.opened.store.execute(sql`DROP TRIGGER audit_entries_no_update`);
+    f.opened.store.execute(sql`UPDATE audit_entries SET entry = replace(entry, '"action":"crl.', '"action":"crx.')
+      WHERE action IN ('crl.issued', 'crl.seal')`);
+    // Before: the row was recorded again (crl.seal), and a list rolled back would have been believed.
+    expect(certificates.sealUnrecordedCrlsOnce()).toBe(0);
   });
 
   it('believes no column beside the DER: an edited validity, CA flag or key is refused and never picked as the CA', async () => {

@@ -199,10 +199,19 @@ export class CertificateStore {
   }
 
   /**
-   * Records each CA's latest CRL from before CRLs were recorded in the log, once: only while the log holds no CRL
-   * entry at all, so a list a database writer removes or puts back later is refused, never recorded. How many.
+   * Records each CA's latest CRL from before CRLs were recorded in the log, once: only while the audit token does not
+   * say this was done and the log holds no CRL entry at all, so a list a database writer removes or puts back later is
+   * refused, never recorded. How many.
    */
   sealUnrecordedCrlsOnce(): number {
+    // The token's marker first: the log's rows could have been edited to hide every CRL entry. Set once this has run.
+    if (this.audit.crlsRecorded()) return 0;
+    const sealed = this.sealUnrecordedCrls();
+    this.audit.markCrlsRecorded();
+    return sealed;
+  }
+
+  private sealUnrecordedCrls(): number {
     if (this.store.get(sql`SELECT 1 AS yes FROM audit_entries WHERE action IN ('crl.issued', 'crl.seal') LIMIT 1`))
       return 0;
     const latest = this.store.all<CrlRow & { issuer_key_id: string }>(sql`
