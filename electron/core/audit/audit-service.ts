@@ -455,6 +455,13 @@ export class AuditService {
         `This database holds an audit key and ${log.size()} entries but no signed checkpoint: its checkpoints were removed.`,
       );
     }
+    // The anchor may lag the database's checkpoints, never lead them: one that leads means checkpoints were deleted
+    // (and the open check would then verify every entry since the oldest one left).
+    if (anchored && anchored.size > latest.size) {
+      throw rollback(
+        `The audit log's checkpoints were removed: the checkpoint kept in the audit token covers ${anchored.size} entries, the database's latest only ${latest.size}.`,
+      );
+    }
     if (!logExtends(log, latest)) {
       throw rollback(
         `The audit log was rolled back: its latest checkpoint covers ${latest.size} entries, which the log no longer holds as signed.`,
