@@ -497,6 +497,21 @@ export class AuditService {
     }
   }
 
+  /**
+   * The checkpoints in the database that the audit key signed for this log, each once, by size: what a count of
+   * checkpoints may state (a row copied or added counts for nothing).
+   */
+  signedCheckpoints(): AnchorCheckpoint[] {
+    const key = this.proven;
+    if (!key) return [];
+    const bySize = new Map<number, AnchorCheckpoint>();
+    for (const { note } of this.options.store.iterate<{ note: string }>(sql`SELECT note FROM audit_checkpoints`)) {
+      const checkpoint = verifiedCheckpoint(note, key);
+      if (checkpoint && !bySize.has(checkpoint.size)) bySize.set(checkpoint.size, checkpoint);
+    }
+    return [...bySize.values()].sort((a, b) => a.size - b.size);
+  }
+
   /** The newest checkpoint in the database that the audit key signed for this log. */
   private latestCheckpoint(): AnchorCheckpoint | null {
     const key = this.proven;

@@ -48,3 +48,13 @@ export function signedObjectIds(
       if (entry.object?.type === type) ids.add(entry.object.id);
   return ids;
 }
+
+/** The entry at this seq as the audit key signed it (for this seq), or undefined. */
+export function signedEntryAt(store: Store, audit: AuditService, seq: number): AuditEntry | undefined {
+  const row = store.get<{ entry: string; signature: Buffer }>(
+    sql`SELECT entry, signature FROM audit_entries WHERE seq = ${seq}`,
+  );
+  if (!row || !audit.verifyDocument(Buffer.from(row.entry, 'utf8'), row.signature)) return undefined;
+  const entry = JSON.parse(row.entry) as AuditEntry;
+  return entry.seq === seq ? entry : undefined;
+}

@@ -292,6 +292,35 @@ describe('compliance gathered from the database', () => {
 describe('the lifecycle evidence, against a database writer', () => {
   const pci37 = () => compliance.controls().find((c) => c.control === 'PCI DSS 4.0 3.7')!.evidence;
 
+  it('counts checkpoints, verifications, approvals and reports in the controls only as the audit key signed them', () => {
+    const evidence = () =>
+      compliance
+        .controls()
+        .filter((c) => /AU-9|AU-10/.test(c.control))
+        .map((c) => c.evidence.join(' | '));
+    f.opened.audit.checkpoint('a ceremony ended');
+    const before = evidence();
+    const triggers = f.opened.store.all<{ name: string; sql: string }>({
+      text: "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'",
+      params: [],
+    });
+    for (const { name } of triggers) databaseWriter(`DROP TRIGGER "${name}"`);
+    // A report row nobody signed, every checkpoint row copied (its signed note and all), and two entries under the
+    // latest checkpoint renamed to audit.verify and proposal.approve (their signatures break).
+    databaseWriter(`INSERT INTO reports (id, type, ceremony_id, created_at, sha256, json, signature)
+      VALUES ('forged', 'compliance', NULL, '2026-01-01T00:00:00.000Z', '00', '{}', x'00')`);
+    databaseWriter(`INSERT INTO audit_checkpoints (tree_size, note, reason, created_at)
+      SELECT tree_size, note, reason, created_at FROM audit_checkpoints`);
+    databaseWriter(`UPDATE audit_entries SET entry = json_set(entry, '$.action', 'audit.verify') WHERE seq = 1`);
+    databaseWriter(
+      `UPDATE audit_entries SET entry = json_set(entry, '$.action', 'proposal.approve', '$.result.status', 'ok') WHERE seq = 2`,
+    );
+    for (const { sql } of triggers) databaseWriter(sql);
+    // Before: more signed checkpoints, a verification, an approval and a signed report that never were, signed into
+    // every compliance report from then on.
+    expect(evidence()).toEqual(before);
+  });
+
   it('counts what the signed log says was carried out and the reports the audit key signed, not the columns', async () => {
     await generatedKey('signing');
     const custodyId = f.opened.store.get<{ id: string }>({ text: 'SELECT id FROM custody LIMIT 1', params: [] })!.id;

@@ -9,7 +9,7 @@ import type { Role } from '../../../shared/custodians';
 import { Algorithm, KeyUsage } from '../../../shared/keys';
 import type { ModuleInfo } from '../../../shared/tokens';
 import { CHECKPOINT_EVERY, type AuditService } from '../audit/audit-service';
-import { signedEntries } from '../audit/signed-entries';
+import { signedEntries, signedEntryAt } from '../audit/signed-entries';
 import type { BackupService } from '../backup/backup-service';
 import { LOCK_AFTER, THROTTLE_AFTER, type CustodianService } from '../custodians/custodian-service';
 import type { CustodyService } from '../custody/custody-service';
@@ -234,14 +234,18 @@ export class ComplianceService {
    * informational ones (a key waiting to be destroyed, the quantum inventory) which ask nothing.
    */
   controls(findings: Finding[] = this.view().findings): ControlStatus[] {
-    const { store } = this.options;
+    const { store, audit } = this.options;
+    // Counted as the audit key signed them, since a signed compliance report states these counts: an entry a database
+    // writer renamed, a checkpoint row copied, or a report row nobody signed counts for nothing.
     const count = (action: string, onlyOk = false) =>
-      store.get<{ n: number }>(sql`
-        SELECT count(*) AS n FROM audit_entries
-        WHERE action = ${action} AND (${onlyOk ? 1 : 0} = 0 OR result = 'ok')`)!.n;
+      store
+        .all<{ entry: string; signature: Buffer }>(
+          sql`SELECT entry, signature FROM audit_entries WHERE action = ${action} AND (${onlyOk ? 1 : 0} = 0 OR result = 'ok')`,
+        )
+        .filter(({ entry, signature }) => audit.verifyDocument(Buffer.from(entry, 'utf8'), signature)).length;
     const entries = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_entries`)!.n;
-    const checkpoints = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_checkpoints`)!.n;
-    const reports = store.get<{ n: number }>(sql`SELECT count(*) AS n FROM reports`)!.n;
+    const checkpoints = audit.signedCheckpoints().length;
+    const reports = this.signedReports().length;
     const custodies = this.options.custody.list().filter((c) => c.state === 'active');
     const quorum =
       custodies.map((c) => `${c.token.label}: ${c.threshold} of ${c.holders}`).join(', ') || 'no token in custody';
@@ -338,23 +342,26 @@ export class ComplianceService {
         return closure?.state === 'executed' && closure.outcome !== 'altered' ? [action!] : [];
       }),
     );
-    // A report counts only as the audit key signed it, under the type its signed bytes name.
-    const reports = store.all<{ id: string; json: string; signature: Buffer }>(
-      sql`SELECT id, json, signature FROM reports`,
-    );
-    const reported = countBy(
-      reports.flatMap(({ id, json, signature }) => {
-        const type = audit.verifyDocument(Buffer.from(json, 'utf8'), signature) ? signedReportType(json, id) : null;
-        if (type === null) altered++;
-        return type === null ? [] : [type];
-      }),
-    );
+    const signed = this.signedReports();
+    altered += store.get<{ n: number }>(sql`SELECT count(*) AS n FROM reports`)!.n - signed.length;
+    const reported = countBy(signed.map((r) => r.type));
     const line = ([name, action, type]: (typeof LIFECYCLE)[number]) =>
       `${name}: ${executed[action] ?? 0} carried out, ${reported[type] ?? 0} with a signed report`;
     return [
       ...LIFECYCLE.map(line),
       ...(altered > 0 ? [`${altered} proposals or reports changed in the database outside Custos, not counted`] : []),
     ];
+  }
+
+  /** The kept reports as the audit key signed them, each under the type its signed bytes name. */
+  private signedReports(): { id: string; type: string }[] {
+    const { store, audit } = this.options;
+    return store
+      .all<{ id: string; json: string; signature: Buffer }>(sql`SELECT id, json, signature FROM reports`)
+      .flatMap(({ id, json, signature }) => {
+        const type = audit.verifyDocument(Buffer.from(json, 'utf8'), signature) ? signedReportType(json, id) : null;
+        return type === null ? [] : [{ id, type }];
+      });
   }
 
   /** A Key Management Practice Statement draft, written from the actual configuration, to edit. */
@@ -400,9 +407,13 @@ export class ComplianceService {
     const inputs = this.inputs(now);
     const log = audit.log();
     const auditSize = log.size();
-    const latest = store.get<{ treeSize: number; createdAt: string }>(
-      sql`SELECT tree_size AS treeSize, created_at AS createdAt FROM audit_checkpoints ORDER BY id DESC LIMIT 1`,
-    );
+    // The latest checkpoint the audit key signed (a row's own size and date are not signed): its size, and the time of
+    // the last entry it covers.
+    const signedLatest = audit.signedCheckpoints().at(-1);
+    const lastCovered =
+      signedLatest && signedLatest.size > 0 ? signedEntryAt(store, audit, signedLatest.size - 1) : undefined;
+    const latest =
+      signedLatest && lastCovered ? { treeSize: signedLatest.size, createdAt: lastCovered.time } : undefined;
     const people = this.options.custodians.list();
     const withRole = (role: Role) => people.filter((c) => c.roles.includes(role)).map((c) => c.name);
     const custodies = this.options.custody.list().filter((c) => c.state === 'active');
