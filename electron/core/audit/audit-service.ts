@@ -1,4 +1,4 @@
-import { randomBytes, verify } from 'node:crypto';
+import { randomBytes, verify, type KeyObject } from 'node:crypto';
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
@@ -67,6 +67,7 @@ export class AuditService {
   private key: AuditKey | null = null;
   private module: TokenModule | null = null;
   private current: AuditLog | null = null;
+  private verifyingKey: { publicKey: Buffer; object: KeyObject } | null = null;
   private failure: CustosError | null = null;
   private anchor: AuditAnchor | null = null;
   /** The key the token proved at open; kept when the log then fails its anchor, so verify can use it. */
@@ -245,9 +246,11 @@ export class AuditService {
   /** Whether this installation's audit key (as on record) signed exactly these bytes. */
   verifyDocument(bytes: Buffer, signature: Buffer): boolean {
     const key = this.noteKey();
-    return (
-      key !== null && signature.length === 64 && verify(null, bytes, ed25519PublicKeyObject(key.publicKey), signature)
-    );
+    if (key === null || signature.length !== 64) return false;
+    // The key object is made once per key: making it for every check cost more than half of each verification.
+    if (!this.verifyingKey?.publicKey.equals(key.publicKey))
+      this.verifyingKey = { publicKey: key.publicKey, object: ed25519PublicKeyObject(key.publicKey) };
+    return verify(null, bytes, this.verifyingKey.object, signature);
   }
 
   /** The PKCS#11 module holding the audit key, as it describes itself (null while unavailable). */
