@@ -89,10 +89,10 @@ const recorded = async (code: string) => {
     .filter((e) => e.result.code === code)
     .map((e) => `${e.action} ${e.result.status}`);
 };
-async function keyIn(custodyId: string): Promise<string> {
+async function keyIn(custodyId: string, label = 'signing'): Promise<string> {
   const params = {
     algorithm: 'EC-P256',
-    label: 'signing',
+    label,
     usage: 'sign',
     backupable: false,
     cryptoperiodDays: 365,
@@ -124,6 +124,23 @@ function withoutTriggers<T>(file: string, edit: (db: Database.Database) => T): T
   } finally {
     db.close();
   }
+}
+type KeyRowValues = Record<string, string | number | Buffer | null>;
+/** An active key, its row as it stood while active, and then its compromise. */
+async function compromisedAfterActive(): Promise<{ keyId: string; active: KeyRowValues }> {
+  const keyId = await keyIn(custodyB);
+  expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
+  const active = f.opened.store.get<KeyRowValues>({ text: 'SELECT * FROM keys WHERE id = ?', params: [keyId] })!;
+  compromise(keyId);
+  return { keyId, active };
+}
+/** The key's row put back as it was, signature and all (in a raw connection to the file). */
+function putBack(db: Database.Database, keyId: string, row: KeyRowValues): void {
+  const columns = Object.keys(row);
+  db.prepare(`UPDATE keys SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(
+    ...columns.map((c) => row[c]),
+    keyId,
+  );
 }
 const days = (n: number) => (f.clock.now = new Date(f.clock.now.getTime() + n * 86_400_000));
 
@@ -224,13 +241,7 @@ describe('a database writer cannot change what a key may do', () => {
 
 describe('a database writer cannot undo a signed decision', () => {
   it('a compromised key put back as active, its later entries hidden from the indexes, is refused at the next start', async () => {
-    const keyId = await keyIn(custodyB);
-    expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
-    const active = f.opened.store.get<Record<string, string | number | Buffer | null>>({
-      text: 'SELECT * FROM keys WHERE id = ?',
-      params: [keyId],
-    })!;
-    compromise(keyId);
+    const { keyId, active } = await compromisedAfterActive();
     const later = f.opened.store
       .all<{ seq: number }>({
         text: 'SELECT seq FROM audit_entries WHERE object = ? AND seq > ?',
@@ -243,13 +254,7 @@ describe('a database writer cannot undo a signed decision', () => {
     // With Custos closed: the row as it was while active, signature and all, put back; the entries that recorded
     // the compromise filed elsewhere in every index of the log (the table and every count unchanged).
     const file = f.opened.store.path;
-    const db = new Database(file);
-    const columns = Object.keys(active);
-    db.prepare(`UPDATE keys SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(
-      ...columns.map((c) => active[c]),
-      keyId,
-    );
-    db.close();
+    withoutTriggers(file, (db) => putBack(db, keyId, active));
     hideFromIndexes(file, 'audit_entries', { key: 'seq', values: later }, [
       { name: 'audit_entries_time', columns: ['time'] },
       { name: 'audit_entries_actor', columns: ['actor', 'seq'] },
@@ -265,13 +270,7 @@ describe('a database writer cannot undo a signed decision', () => {
   });
 
   it('a compromised key put back as active, its later entries deleted from the log, is refused at the next start', async () => {
-    const keyId = await keyIn(custodyB);
-    expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
-    const active = f.opened.store.get<Record<string, string | number | Buffer | null>>({
-      text: 'SELECT * FROM keys WHERE id = ?',
-      params: [keyId],
-    })!;
-    compromise(keyId);
+    const { keyId, active } = await compromisedAfterActive();
     // The log goes on, so the entries that recorded the compromise are not its tail (cutting a tail is AUDIT_ROLLBACK).
     for (let i = 0; i < 3; i++) f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' });
     f.close();
@@ -279,23 +278,13 @@ describe('a database writer cannot undo a signed decision', () => {
     // With Custos closed: the row as it was while active, signature and all, put back, and the entries that recorded
     // the compromise deleted. The latest checkpoint still matches: its root comes from stored tree nodes above them.
     const file = f.opened.store.path;
-    const db = new Database(file);
-    const triggers = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger'").all() as {
-      name: string;
-      sql: string;
-    }[];
-    for (const { name } of triggers) db.exec(`DROP TRIGGER "${name}"`);
-    const columns = Object.keys(active);
-    db.prepare(`UPDATE keys SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(
-      ...columns.map((c) => active[c]),
-      keyId,
-    );
-    const deleted = db
-      .prepare('DELETE FROM audit_entries WHERE object = ? AND seq > ? RETURNING seq')
-      .pluck()
-      .all(`key:${keyId}`, active.state_seq!) as number[];
-    for (const { sql } of triggers) db.exec(sql);
-    db.close();
+    const deleted = withoutTriggers(file, (db) => {
+      putBack(db, keyId, active);
+      return db
+        .prepare('DELETE FROM audit_entries WHERE object = ? AND seq > ? RETURNING seq')
+        .pluck()
+        .all(`key:${keyId}`, active.state_seq!) as number[];
+    });
     expect(deleted.length).toBeGreaterThan(0);
     // Before: opened, and the key read as active, its signed row the latest entry the log still held for it.
     const reopened = openAudit(dirname(file));
@@ -503,5 +492,98 @@ describe('a start never signs a record a database writer stripped of its signatu
     } finally {
       core.close();
     }
+  });
+});
+
+/**
+ * Someone with the database file alone deletes the row of a key, a custodian or a custody record (with the sqlite3
+ * CLI, whose foreign keys are off unless asked for; here the dependent rows go first, through the store's connection,
+ * which holds the file's exclusive lock). The signed log still records each, so the list that would leave it out
+ * unseen is refused with the record's stable code, and the refusal recorded.
+ */
+const deleted = (code: string, id: string) =>
+  expect.objectContaining({ code, message: expect.stringContaining(`${id} was deleted outside Custos`) });
+
+describe('a deleted key is named, not left out of the inventory', () => {
+  it('no key is generated again under the id of one whose row was deleted: KEY_TAMPERED, before the token', async () => {
+    const keyId = await keyIn(custodyB, 'first');
+    edit(`DELETE FROM keys WHERE id = ?`, keyId);
+    const params = { algorithm: 'EC-P256', label: 'second', usage: 'sign', backupable: false, cryptoperiodDays: 365 };
+    // Before: the token's own check (its objects are still there) was all that stood in the way.
+    const again = await approved(custodyB, 'key.generate', { ...params, ckaId: keyId });
+    expect(again).toMatchObject({ state: 'failed', outcome: { code: 'KEY_TAMPERED' } });
+  });
+
+  it('a compromised key’s row deleted: the key list and the key itself are refused (KEY_TAMPERED), recorded', async () => {
+    const kept = await keyIn(custodyA, 'kept');
+    const keyId = await keyIn(custodyB, 'leaked');
+    compromise(keyId);
+    edit(`DELETE FROM keys WHERE id = ?`, keyId);
+    // Before: the list held only the other key, and the compromised one was simply unknown (KEY_NOT_FOUND).
+    expect(() => inventory.list()).toThrow(deleted('KEY_TAMPERED', keyId));
+    expect(() => inventory.get(keyId)).toThrow(deleted('KEY_TAMPERED', keyId));
+    // Nor does any check read it as unknown (before: no public key, in no token, so a set could bring another in).
+    expect(() => inventory.publicKey(keyId)).toThrow(deleted('KEY_TAMPERED', keyId));
+    expect(() => inventory.livesIn(keyId, { serial: '', label: '' })).toThrow(deleted('KEY_TAMPERED', keyId));
+    expect(inventory.known(kept)).toBe(true);
+    expect(inventory.known('0'.repeat(32))).toBe(false);
+    expect(inventory.get(kept).label).toBe('kept');
+    expect(await recorded('KEY_TAMPERED')).toContain('key.tampered refused');
+  });
+
+  it('a key only generated (no entry of its own) and waiting for destruction: named from its generation', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 30 })).state).toBe('executed');
+    edit(`DELETE FROM destruction_schedules WHERE key_id = ?`, keyId);
+    edit(`DELETE FROM keys WHERE id = ?`, keyId);
+    // Before: an empty inventory, the pending destruction gone with it.
+    expect(() => inventory.list()).toThrow(deleted('KEY_TAMPERED', keyId));
+  });
+
+  it('a key deleted with the proposal that generated it: the list is refused, naming the proposal (PROPOSAL_TAMPERED)', async () => {
+    const keyId = await keyIn(custodyB);
+    const { proposal_id: proposalId } = f.opened.store.get<{ proposal_id: string }>({
+      text: 'SELECT proposal_id FROM keys WHERE id = ?',
+      params: [keyId],
+    })!;
+    edit(`DELETE FROM keys WHERE id = ?`, keyId);
+    for (const table of ['approvals', 'executions']) edit(`DELETE FROM ${table} WHERE proposal_id = ?`, proposalId);
+    edit(`DELETE FROM proposals WHERE id = ?`, proposalId);
+    // Before: an empty inventory.
+    expect(() => inventory.list()).toThrow(
+      expect.objectContaining({
+        code: 'PROPOSAL_TAMPERED',
+        message: expect.stringMatching(new RegExp(`proposal ${proposalId}, .* was deleted outside Custos`)),
+      }),
+    );
+  });
+
+  it('names no key when nothing was deleted, after a rotation (its successor named by the rotation’s outcome)', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
+    expect((await approved(custodyB, 'key.rotate', { keyId, ckaId: randomBytes(16).toString('hex') })).state).toBe(
+      'executed',
+    );
+    expect(inventory.list()).toHaveLength(2);
+  });
+});
+
+describe('a deleted custodian or custody is named, not left out of its list', () => {
+  it('a custodian’s row deleted: the custodian list and the custodian are refused (CUSTODIAN_TAMPERED), recorded', async () => {
+    const dora = f.enrolled[3]!.id; // holds no share, proposed nothing: no other row names her
+    edit(`DELETE FROM custodians WHERE id = ?`, dora);
+    // Before: four custodians listed, Dora unknown.
+    expect(() => f.custodians.list()).toThrow(deleted('CUSTODIAN_TAMPERED', dora));
+    expect(() => f.custodians.get(dora)).toThrow(deleted('CUSTODIAN_TAMPERED', dora));
+    expect(await recorded('CUSTODIAN_TAMPERED')).toContain('custodian.tampered refused');
+  });
+
+  it('a custody record deleted with its shares: the custody list and the record are refused (CUSTODY_TAMPERED)', async () => {
+    edit(`DELETE FROM custody_shares WHERE custody_id = ?`, custodyA);
+    edit(`DELETE FROM custody WHERE id = ?`, custodyA);
+    // Before: only token-b listed, token-a's custody unknown (CUSTODY_NOT_FOUND).
+    expect(() => f.custody.list()).toThrow(deleted('CUSTODY_TAMPERED', custodyA));
+    expect(() => f.custody.record(custodyA)).toThrow(deleted('CUSTODY_TAMPERED', custodyA));
+    expect(await recorded('CUSTODY_TAMPERED')).toContain('custody.tampered refused');
   });
 });
