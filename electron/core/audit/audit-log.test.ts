@@ -55,7 +55,7 @@ describe('audit key and token', () => {
   it('exports a PEM that openssl uses to verify an entry and a checkpoint', () => {
     const { audit } = open();
     audit.record({ actor: operator, action: 'token.select', object: { type: 'token', id: 'abc/label' } });
-    const checkpoint = audit.log().checkpoint('test');
+    const checkpoint = audit.checkpoint('test');
     const pem = join(dataDir, 'audit.pem');
     writeFileSync(pem, audit.publicKeyPem());
     const entry = audit.log().entry(1);
@@ -235,7 +235,7 @@ describe('AuditLog', () => {
     const { audit } = open();
     // A second entry completes the first tree node above the leaves, so the tree has a row to refuse.
     audit.record({ actor: operator, action: 'token.list' });
-    audit.log().checkpoint('test');
+    audit.checkpoint('test');
     opened!.close();
     opened = null;
     const db = new Database(join(dataDir, DATABASE_FILE));

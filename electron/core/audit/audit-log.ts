@@ -302,9 +302,10 @@ export class AuditLog {
   /**
    * Signs a C2SP checkpoint of the whole log now and keeps it. What was appended since the last
    * verified checkpoint is verified first (signatures, sequence, stored tree); the root signed is
-   * the one computed from the entries, never one read from the stored tree.
+   * the one computed from the entries, never one read from the stored tree. `alongside` runs in its
+   * transaction, with its size: what must be signed with this checkpoint or not at all.
    */
-  checkpoint(reason: string): StoredCheckpoint {
+  checkpoint(reason: string, alongside?: (size: number) => void): StoredCheckpoint {
     if (this.problem)
       throw new CustosError('AUDIT_TREE_CORRUPT', `No checkpoint was signed: ${this.problem}`, TREE_REMEDY);
     this.verifyTail();
@@ -317,6 +318,7 @@ export class AuditLog {
       const { lastInsertRowid } = this.store.execute(
         sql`INSERT INTO audit_checkpoints (tree_size, note, reason, created_at) VALUES (${size}, ${note}, ${reason}, ${createdAt})`,
       );
+      alongside?.(size);
       return { id: Number(lastInsertRowid), treeSize: size, note, reason, createdAt };
     });
     this.verified = tip;

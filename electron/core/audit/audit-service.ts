@@ -18,6 +18,7 @@ import { AuditAnchor, logExtends, rollback, verifiedCheckpoint, type AnchorCheck
 import { AuditKey, type AuditKeyRecord } from './audit-key';
 import { AuditLog, type AuditEvent, type StoredCheckpoint } from './audit-log';
 import { ed25519PublicKeyObject, verifierKeyString, type NoteKey } from './checkpoint';
+import { SignedHeads, type RecordRef, type SealedTable } from './record-heads';
 import pkcs11js from 'pkcs11js';
 import { findObjects } from '../hsm/find-objects';
 import { adoptCopy, placeInstallation } from '../placement/placement';
@@ -32,9 +33,10 @@ import { adoptCopy, placeInstallation } from '../placement/placement';
  * set up (its first officer enrolled, or its older custodians signed once), and the latest CRLs from before CRLs were
  * recorded in the log have been recorded once. A one-time step guarded only by rows of the log could be run again by a
  * writer who edits those rows (their signatures break, but only `audit verify` reads them all): it would then sign a
- * record the writer chose.
+ * record the writer chose. And the log keeps signed record heads with its checkpoints (SignedHeads): from then on,
+ * heads missing from the database were removed, not never written.
  */
-type TokenMarker = 'custos-installation-setup' | 'custos-crls-recorded';
+type TokenMarker = 'custos-installation-setup' | 'custos-crls-recorded' | 'custos-record-heads';
 const marker = (application: TokenMarker): pkcs11js.Template => [
   { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
   { type: pkcs11js.CKA_TOKEN, value: true },
@@ -75,6 +77,9 @@ export class AuditService {
   /** The anchors read at open (token, copy): checkpoints from outside the database for the live verify. */
   private anchorNotes: string[] = [];
   private appendsSinceCheckpoint = 0;
+  /** Each signed record's latest state, signed with the checkpoints of the open log. */
+  private heads: SignedHeads | null = null;
+  private headsMarked = false;
 
   constructor(private readonly options: AuditServiceOptions) {
     this.start();
@@ -147,9 +152,35 @@ export class AuditService {
   }
 
   record<T = void>(event: AuditEvent, change?: () => T): T {
-    const { value } = this.log().record(event, change);
+    const log = this.log();
+    let recorded: { entry: { seq: number }; value: T };
+    try {
+      recorded = log.record(event, change);
+    } catch (error) {
+      this.heads?.rolledBack(log.size());
+      throw error;
+    }
+    this.heads?.committed(recorded.entry.seq);
     this.counted(1);
-    return value;
+    return recorded.value;
+  }
+
+  /** A row was signed with the seq of the entry now being recorded (see SignedHeads). */
+  sealed(ref: RecordRef, seq: number): void {
+    this.heads?.sealed(ref, seq);
+  }
+
+  /**
+   * What the heads signed with the latest checkpoint say of this record: the seq of its latest state then, or undefined
+   * when it did not exist. Null while the log is closed, or keeps no heads yet (a log from before them).
+   */
+  recordHead(ref: RecordRef): { size: number; seq: number | null | undefined } | null {
+    return this.heads?.head(ref) ?? null;
+  }
+
+  /** The records of one table the signed heads name: each still has its row, unless deleted outside Custos. */
+  recordsNamed(table: SealedTable): string[] {
+    return this.heads?.named(table) ?? [];
   }
 
   /**
@@ -224,6 +255,10 @@ export class AuditService {
 
   private hasMarker(application: TokenMarker): boolean {
     this.log();
+    return this.tokenHas(application);
+  }
+
+  private tokenHas(application: TokenMarker): boolean {
     return this.key!.inSession(
       'Reading a marker',
       (session, lib) => findObjects(lib, session, marker(application)).length > 0,
@@ -278,11 +313,41 @@ export class AuditService {
    * waits for the commit: it may lag the database after a crash, never lead it.
    */
   checkpoint(reason: string): StoredCheckpoint {
-    const stored = this.log().checkpoint(reason);
+    const stored = this.signCheckpoint(this.log(), reason);
     this.appendsSinceCheckpoint = 0;
     if (this.options.store.inTransaction) setImmediate(() => this.anchorLatest());
     else this.anchorLatest();
     return stored;
+  }
+
+  /** The checkpoint and, in its transaction, the record heads at its size. */
+  private signCheckpoint(log: AuditLog, reason: string): StoredCheckpoint {
+    let current: (() => void) | undefined;
+    const heads = this.heads;
+    const stored = log.checkpoint(reason, (size) => {
+      current = heads?.sign(size, (bytes) => this.key!.sign(bytes));
+    });
+    current?.();
+    this.markHeads();
+    return stored;
+  }
+
+  /** Once heads are committed, the token says so for good. */
+  private markHeads(): void {
+    if (this.headsMarked || !this.heads?.known) return;
+    if (this.options.store.inTransaction) {
+      setImmediate(() => this.markHeads());
+      return;
+    }
+    try {
+      this.setMarker('custos-record-heads');
+      this.headsMarked = true;
+    } catch (error) {
+      // The heads are committed; the next checkpoint marks the token.
+      this.options.log.error('could not mark the audit token', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
+    }
   }
 
   /**
@@ -345,6 +410,7 @@ export class AuditService {
   close(): void {
     const log = this.current;
     log?.close();
+    this.markHeads();
     // Whatever was recorded since the last checkpoint is covered before Custos stops.
     if (log && this.anchor && log.size() > (this.latestCheckpoint()?.size ?? 0)) {
       try {
@@ -359,6 +425,7 @@ export class AuditService {
     this.key = null;
     this.current = null;
     this.anchor = null;
+    this.heads = null;
     if (this.module) this.options.host.release(this.module);
     this.module = null;
   }
@@ -418,6 +485,8 @@ export class AuditService {
     this.proven = key.noteKey;
     this.anchor = new AuditAnchor(key, () => this.anchorCopy());
     this.current = new AuditLog(this.options.store, key, this.origin, this.options.clock);
+    this.heads = SignedHeads.kept(this.options.store) ? new SignedHeads(this.options.store, this.origin) : null;
+    this.headsMarked = false;
     // The key record, the vault it uses, the entry that says so and the first checkpoint commit
     // together: a key on record without a checkpoint is never a fresh start, always a finding.
     const log = this.current;
@@ -434,8 +503,9 @@ export class AuditService {
           this.options.settings.set('audit.vault', kind);
         },
       );
-      log.checkpoint('audit key created');
+      this.signCheckpoint(log, 'audit key created');
     });
+    this.markHeads();
     this.anchorLatest();
   }
 
@@ -472,6 +542,10 @@ export class AuditService {
     }
     // What no checkpoint covers yet must be what the audit key signed: rows added outside Custos count for nothing.
     log.checkOpened();
+    const heads = SignedHeads.kept(this.options.store) ? new SignedHeads(this.options.store, this.origin) : null;
+    this.headsMarked = this.tokenHas('custos-record-heads');
+    heads?.open(latest.size, this.headsMarked, (bytes, signature) => this.verifyDocument(bytes, signature));
+    this.heads = heads;
     this.anchor = anchor;
     this.current = log;
     this.appendsSinceCheckpoint = log.size() - latest.size;
@@ -495,6 +569,10 @@ export class AuditService {
         params: { from: latest.size },
       });
       this.checkpoint('audit anchor created');
+    } else if (heads && !heads.known) {
+      // A log from before record heads: they begin with the records as they are now.
+      this.record({ actor: SYSTEM, action: 'audit.heads.create', params: { from: latest.size } });
+      this.checkpoint('record heads begun');
     } else {
       this.anchorLatest();
     }

@@ -28,9 +28,9 @@ function writeLog(entries = 24): string[] {
         action: i % 2 ? 'token.list' : 'token.select',
         object: { type: 'token', id: `t${i}` },
       });
-      if (i === 9) opened.audit.log().checkpoint('after ten');
+      if (i === 9) opened.audit.checkpoint('after ten');
     }
-    opened.audit.log().checkpoint('closing');
+    opened.audit.checkpoint('closing');
     return opened.audit
       .log()
       .checkpoints()
@@ -230,7 +230,7 @@ describe('audit bundles', () => {
     writeLog();
     const bundle = join(dataDir, 'bundle');
     const opened = openAudit(dataDir);
-    writeBundle(opened.audit.log(), opened.audit.noteKey()!, bundle, opened.audit.log().checkpoint('export'));
+    writeBundle(opened.audit.log(), opened.audit.noteKey()!, bundle, opened.audit.checkpoint('export'));
     opened.close();
     rmSync(join(dataDir, DATABASE_FILE));
     const loaded = readBundle(bundle);
@@ -254,7 +254,7 @@ describe('audit bundles are only as good as every proof and the checkpoint that 
     try {
       for (let i = 0; i < extra; i++) opened.audit.record({ actor: operator, action: 'token.list' });
       const dir = join(dataDir, name);
-      writeBundle(opened.audit.log(), opened.audit.noteKey()!, dir, opened.audit.log().checkpoint('export'));
+      writeBundle(opened.audit.log(), opened.audit.noteKey()!, dir, opened.audit.checkpoint('export'));
       return dir;
     } finally {
       opened.close();

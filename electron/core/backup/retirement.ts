@@ -53,7 +53,13 @@ export class BackupRetirements {
     const row = store.get<RetirementRow>(sql`SELECT * FROM backup_retirements WHERE set_id = ${setId}`);
     if (!row && entry?.seq == null) return null;
     const cards = this.cards(setId);
-    if (!row || stateVerdict(audit, row, (seq) => retirementDocument(row, seq), entry?.seq) !== 'authentic') {
+    if (
+      !row ||
+      stateVerdict(audit, row, (seq) => retirementDocument(row, seq), entry?.seq, {
+        table: 'backup_retirements',
+        id: setId,
+      }) !== 'authentic'
+    ) {
       return {
         retiredAt: entry?.seq != null ? entry.time : (row?.retired_at ?? ''),
         reason: 'the stored retirement record is missing or was changed outside Custos',
@@ -110,7 +116,10 @@ export class BackupRetirements {
               const row = this.options.store.get<RetirementRow>(
                 sql`SELECT * FROM backup_retirements WHERE set_id = ${setId}`,
               )!;
-              const { seq, signature } = signState(this.options.audit, (at) => retirementDocument(row, at));
+              const { seq, signature } = signState(this.options.audit, (at) => retirementDocument(row, at), {
+                table: 'backup_retirements',
+                id: setId,
+              });
               this.options.store.execute(
                 sql`UPDATE backup_retirements SET state_seq = ${seq}, state_sig = ${signature} WHERE set_id = ${setId}`,
               );
@@ -162,7 +171,10 @@ export class BackupRetirements {
           state_seq: null,
           state_sig: null,
         };
-        const { seq, signature } = signState(audit, (s) => cardDocument(row, s));
+        const { seq, signature } = signState(audit, (s) => cardDocument(row, s), {
+          table: 'card_destructions',
+          id: `${setId}/${share.index}`,
+        });
         store.execute(sql`
           INSERT INTO card_destructions (set_id, share_index, holder_id, destroyed_at, state_seq, state_sig)
           VALUES (${setId}, ${share.index}, ${holder.custodianId}, ${at}, ${seq}, ${signature})`);

@@ -98,9 +98,11 @@ export class CustodianService {
     return rows.map((row) => summary(this.authentic(row)));
   }
 
-  /** The custodians the signed log enrolled (at setup, by an enrolment, or sealed at an upgrade). */
+  /** The custodians the signed log enrolled (at setup, by an enrolment, or sealed at an upgrade) or its heads name. */
   private enrolledIds(): Set<string> {
-    return signedObjectIds(this.options.store, this.options.audit, 'custodian', ENROLLING_ENTRIES);
+    const ids = signedObjectIds(this.options.store, this.options.audit, 'custodian', ENROLLING_ENTRIES);
+    for (const id of this.options.audit.recordsNamed('custodians')) ids.add(id);
+    return ids;
   }
 
   private refuseDeleted(id: string): never {
@@ -560,7 +562,10 @@ export class CustodianService {
   /** Must run inside the transaction of the entry that records the change: that entry is the next seq. */
   private signState(id: string): void {
     const row = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`)!;
-    const { seq, signature } = signState(this.options.audit, (at) => custodianDocument(row, at));
+    const { seq, signature } = signState(this.options.audit, (at) => custodianDocument(row, at), {
+      table: 'custodians',
+      id,
+    });
     this.options.store.execute(
       sql`UPDATE custodians SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`,
     );
@@ -576,7 +581,10 @@ export class CustodianService {
       WHERE object = ${`custodian:${row.id}`} AND result IN ('ok', 'failed')
         AND action IN ('installation.setup', 'custodian.enrol', 'custodian.factor.verify', 'custodian.unlock',
                        'custodian.state.seal', 'custodian.factor.rehearsed')`)?.seq;
-    const verdict = stateVerdict(this.options.audit, row, (seq) => custodianDocument(row, seq), latest);
+    const verdict = stateVerdict(this.options.audit, row, (seq) => custodianDocument(row, seq), latest, {
+      table: 'custodians',
+      id: row.id,
+    });
     if (verdict === 'authentic') return row;
     return refuseTampered(
       this.options.audit,

@@ -141,7 +141,10 @@ export class CustodyService {
     change();
     const row = this.options.store.get<CustodyRow>(sql`SELECT * FROM custody WHERE id = ${id}`)!;
     const holders = shareHolders(this.options.store, id);
-    const { seq, signature } = signState(this.options.audit, (at) => custodyDocument(row, at, holders));
+    const { seq, signature } = signState(this.options.audit, (at) => custodyDocument(row, at, holders), {
+      table: 'custody',
+      id,
+    });
     this.options.store.execute(sql`UPDATE custody SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
   }
 
@@ -522,9 +525,11 @@ export class CustodyService {
     }));
   }
 
-  /** The custody records the signed log says were made (journaled, taken, or sealed at an upgrade). */
+  /** The custody records the signed log says were made (journaled, taken, sealed at an upgrade) or its heads name. */
   private recordedIds(): Set<string> {
-    return signedObjectIds(this.options.store, this.options.audit, 'custody', CREATING_ENTRIES);
+    const ids = signedObjectIds(this.options.store, this.options.audit, 'custody', CREATING_ENTRIES);
+    for (const id of this.options.audit.recordsNamed('custody')) ids.add(id);
+    return ids;
   }
 
   private refuseDeleted(id: string): never {
@@ -554,12 +559,16 @@ export class CustodyService {
       row,
       (seq) => custodyDocument(row, seq, holders),
       latest,
+      { table: 'custody', id: custodyId },
     );
     // A record last signed before share holders were signed with it keeps its earlier document; one signed with them
     // never verifies without them, so a share moved to another holder cannot fall back to it.
     const verdict =
       signedWithHolders === 'forged'
-        ? stateVerdict(this.options.audit, row, (seq) => custodyDocument(row, seq), latest)
+        ? stateVerdict(this.options.audit, row, (seq) => custodyDocument(row, seq), latest, {
+            table: 'custody',
+            id: custodyId,
+          })
         : signedWithHolders;
     if (verdict !== 'authentic')
       return refuseTampered(

@@ -38,7 +38,10 @@ export function verifiedSchedule(store: Store, audit: AuditService, keyId: strin
     WHERE result = 'ok' AND ((object IN (${`proposal:${row.proposal_id}`}, ${`proposal:${row.closed_by_proposal ?? ''}`})
       AND action IN ('proposal.execute', 'proposal.reconcile'))
       OR (object = ${`destruction:${row.id}`} AND action IN ('destruction.state.seal', 'destruction.closed')))`)?.seq;
-  const verdict = stateVerdict(audit, row, (seq) => scheduleDocument(row, seq), latest);
+  const verdict = stateVerdict(audit, row, (seq) => scheduleDocument(row, seq), latest, {
+    table: 'destruction_schedules',
+    id: String(row.id),
+  });
   if (verdict === 'authentic') return row;
   return refuseTampered(
     audit,
@@ -52,7 +55,10 @@ export function verifiedSchedule(store: Store, audit: AuditService, keyId: strin
 /** Signs the schedule as it now stands; inside the transaction of the execution that changed it. */
 export function signSchedule(store: Store, audit: AuditService, id: number): void {
   const row = store.get<Schedule>(sql`SELECT * FROM destruction_schedules WHERE id = ${id}`)!;
-  const { seq, signature } = signState(audit, (at) => scheduleDocument(row, at));
+  const { seq, signature } = signState(audit, (at) => scheduleDocument(row, at), {
+    table: 'destruction_schedules',
+    id: String(id),
+  });
   store.execute(sql`UPDATE destruction_schedules SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
 }
 

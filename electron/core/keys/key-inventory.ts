@@ -264,7 +264,7 @@ export class KeyInventory {
    */
   signState(id: string): void {
     const row = this.store.get<KeyRow>(sql`SELECT * FROM keys WHERE id = ${id}`)!;
-    const { seq, signature } = signState(this.audit, (at) => keyDocument(row, at));
+    const { seq, signature } = signState(this.audit, (at) => keyDocument(row, at), { table: 'keys', id });
     this.store.execute(sql`UPDATE keys SET state_seq = ${seq}, state_sig = ${signature} WHERE id = ${id}`);
   }
 
@@ -378,7 +378,7 @@ export class KeyInventory {
         (SELECT max(seq) FROM audit_entries WHERE object = ${`key:${id}`} AND result = 'ok' AND action IN (${KEY_ENTRY_SQL})),
         (SELECT max(seq) FROM audit_entries WHERE object = ${`proposal:${row.proposal_id}`} AND result = 'ok' AND action IN ('proposal.execute', 'proposal.reconcile'))
       ) AS seq`)?.seq;
-    const verdict = stateVerdict(this.audit, row, (seq) => keyDocument(row, seq), latest);
+    const verdict = stateVerdict(this.audit, row, (seq) => keyDocument(row, seq), latest, { table: 'keys', id });
     if (verdict === 'authentic') return row;
     return refuseTampered(this.audit, 'KEY_TAMPERED', { type: 'key', id }, `The stored record of key ${id}`, verdict);
   }

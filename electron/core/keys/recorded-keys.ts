@@ -28,6 +28,8 @@ export interface RecordedKeys {
  */
 export function recordedKeys(store: Store, audit: AuditService, keyEntries: readonly string[]): RecordedKeys {
   const ids = signedObjectIds(store, audit, 'key', keyEntries);
+  // The heads signed with the latest checkpoint name every key there was, whatever entries were edited under it.
+  for (const id of audit.recordsNamed('keys')) ids.add(id);
   const unaccounted: RecordedKeys['unaccounted'] = [];
   for (const action of ['proposal.execute', 'proposal.reconcile'])
     for (const entry of signedEntries(store, audit, { action, objectPrefix: 'proposal:' })) {

@@ -540,7 +540,7 @@ describe('a deleted key is named, not left out of the inventory', () => {
     expect(() => inventory.list()).toThrow(deleted('KEY_TAMPERED', keyId));
   });
 
-  it('a key deleted with the proposal that generated it: the list is refused, naming the proposal (PROPOSAL_TAMPERED)', async () => {
+  it('a key deleted with the proposal that generated it: the list is refused, naming the key (its signed head)', async () => {
     const keyId = await keyIn(custodyB);
     const { proposal_id: proposalId } = f.opened.store.get<{ proposal_id: string }>({
       text: 'SELECT proposal_id FROM keys WHERE id = ?',
@@ -549,13 +549,9 @@ describe('a deleted key is named, not left out of the inventory', () => {
     edit(`DELETE FROM keys WHERE id = ?`, keyId);
     for (const table of ['approvals', 'executions']) edit(`DELETE FROM ${table} WHERE proposal_id = ?`, proposalId);
     edit(`DELETE FROM proposals WHERE id = ?`, proposalId);
-    // Before: an empty inventory.
-    expect(() => inventory.list()).toThrow(
-      expect.objectContaining({
-        code: 'PROPOSAL_TAMPERED',
-        message: expect.stringMatching(new RegExp(`proposal ${proposalId}, .* was deleted outside Custos`)),
-      }),
-    );
+    // Before: an empty inventory. Then the proposal was named (PROPOSAL_TAMPERED): the key's only entry is its run's.
+    // The record heads signed with the checkpoint that closed the run name the key itself.
+    expect(() => inventory.list()).toThrow(deleted('KEY_TAMPERED', keyId));
   });
 
   it('names no key when nothing was deleted, after a rotation (its successor named by the rotation’s outcome)', async () => {
@@ -585,5 +581,165 @@ describe('a deleted custodian or custody is named, not left out of its list', ()
     expect(() => f.custody.list()).toThrow(deleted('CUSTODY_TAMPERED', custodyA));
     expect(() => f.custody.record(custodyA)).toThrow(deleted('CUSTODY_TAMPERED', custodyA));
     expect(await recorded('CUSTODY_TAMPERED')).toContain('custody.tampered refused');
+  });
+});
+
+/**
+ * Open reads the entries a checkpoint covers only through its root, so a writer can edit them (their signatures
+ * break; only `audit verify` reads them all) and move the entry that holds a record's latest state off that record:
+ * here by renaming the object in its text (the object column is generated from it). The record heads signed with the
+ * checkpoint still say which state is the latest, and that the record exists.
+ */
+function moveEntriesOff(db: Database.Database, object: string, after: number): number[] {
+  const id = object.slice(object.indexOf(':') + 1);
+  return db
+    .prepare(
+      `UPDATE audit_entries SET entry = replace(entry, ?, '"object":{"id":"elsewhere"')
+       WHERE object = ? AND seq > ? RETURNING seq`,
+    )
+    .pluck()
+    .all(`"object":{"id":${JSON.stringify(id)}`, object, after) as number[];
+}
+const restarted = async <T>(channel: 'keys.list' | 'custodians.list', check: (result: unknown) => T): Promise<T> => {
+  const core = CustosCore.open({
+    dataDir: dirname(f.opened.store.path),
+    version: 'test',
+    production: true,
+    log: silentLog,
+  });
+  try {
+    return check(await core.router.dispatch(channel, {}));
+  } finally {
+    core.close();
+  }
+};
+const putBackAfter = /an older state was put back/;
+
+describe('a database writer cannot edit away, under a checkpoint, the entry of a record’s latest state', () => {
+  it('a compromised key put back as active, its compromise moved off it: the key list is refused at the next start', async () => {
+    const { keyId, active } = await compromisedAfterActive();
+    f.close(); // its closing checkpoint covers the compromise
+    closed = true;
+    const moved = withoutTriggers(f.opened.store.path, (db) => {
+      putBack(db, keyId, active);
+      return moveEntriesOff(db, `key:${keyId}`, active.state_seq as number);
+    });
+    expect(moved.length).toBeGreaterThan(0);
+    // Before: listed as active after the restart, its signed row the latest entry the log still named it in.
+    await restarted('keys.list', (listed) =>
+      expect(listed).toMatchObject({
+        ok: false,
+        error: { code: 'KEY_TAMPERED', message: expect.stringMatching(putBackAfter) },
+      }),
+    );
+  });
+
+  it('a compromised key deleted, every entry naming it moved off: the key list is refused, naming it', async () => {
+    const keyId = await keyIn(custodyB);
+    compromise(keyId);
+    const { proposal_id: proposalId } = f.opened.store.get<{ proposal_id: string }>({
+      text: 'SELECT proposal_id FROM keys WHERE id = ?',
+      params: [keyId],
+    })!;
+    f.close();
+    closed = true;
+    withoutTriggers(f.opened.store.path, (db) => {
+      db.prepare('DELETE FROM keys WHERE id = ?').run(keyId);
+      moveEntriesOff(db, `key:${keyId}`, -1);
+      moveEntriesOff(db, `proposal:${proposalId}`, -1);
+    });
+    // Before: an empty key list, the compromised key unseen.
+    await restarted('keys.list', (listed) =>
+      expect(listed).toMatchObject({
+        ok: false,
+        error: { code: 'KEY_TAMPERED', message: expect.stringContaining(`${keyId} was deleted outside Custos`) },
+      }),
+    );
+  });
+
+  it('a custodian’s lockout undone, the failed attempts moved off them: refused at the next start', async () => {
+    const dora = f.enrolled[3]!;
+    const before = f.opened.store.get<KeyRowValues>({
+      text: 'SELECT * FROM custodians WHERE id = ?',
+      params: [dora.id],
+    })!;
+    for (let i = 0; i < 10; i++) {
+      f.clock.now = new Date(f.clock.now.getTime() + 10 * 60_000);
+      await expect(
+        f.custodians.verifyFactors(dora.id, 'not the passphrase at all', '000000', 'test'),
+      ).rejects.toThrow();
+    }
+    expect(f.custodians.get(dora.id)).toMatchObject({ locked: true });
+    // The log goes on, so the edited entries are not its right edge (whose leaves open hashes from the entries).
+    for (let i = 0; i < 4; i++) f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' });
+    f.close();
+    closed = true;
+    withoutTriggers(f.opened.store.path, (db) => {
+      const columns = Object.keys(before);
+      db.prepare(`UPDATE custodians SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`).run(
+        ...columns.map((c) => before[c]),
+        dora.id,
+      );
+      moveEntriesOff(db, `custodian:${dora.id}`, before.state_seq as number);
+    });
+    // Before: listed as not locked, with no failed attempts.
+    await restarted('custodians.list', (listed) =>
+      expect(listed).toMatchObject({
+        ok: false,
+        error: { code: 'CUSTODIAN_TAMPERED', message: expect.stringMatching(putBackAfter) },
+      }),
+    );
+  });
+});
+
+describe('the record heads follow every change Custos makes, and only those', () => {
+  const listedState = (keyId: string) => (listed: unknown) => {
+    expect(listed).toMatchObject({ ok: true });
+    return (listed as { value: { id: string; state: string }[] }).value.find((k) => k.id === keyId)?.state;
+  };
+
+  it('a change no checkpoint covered before a crash counts after it, and after the next checkpoint', async () => {
+    const { keyId } = await compromisedAfterActive();
+    f.opened.crash(); // no closing checkpoint: the compromise is the log's tail
+    closed = true;
+    expect(await restarted('keys.list', listedState(keyId))).toBe('compromised'); // its start and close checkpoint
+    expect(await restarted('keys.list', listedState(keyId))).toBe('compromised');
+  });
+
+  it('a change rolled back signs no head: the key reads as before', async () => {
+    const keyId = await keyIn(custodyB);
+    const pulled = new Error('token pulled out');
+    expect(() =>
+      f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.activate' }, () => {
+        f.opened.store.execute({ text: `UPDATE keys SET state = 'active' WHERE id = ?`, params: [keyId] });
+        inventory.signState(keyId);
+        throw pulled;
+      }),
+    ).toThrow(pulled);
+    f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' }); // takes the same seq
+    f.close();
+    closed = true;
+    expect(await restarted('keys.list', listedState(keyId))).toBe('pre-activation');
+  });
+
+  it('a row put back while Custos runs is not signed into the heads by the next checkpoint', async () => {
+    const { keyId, active } = await compromisedAfterActive();
+    // While Custos runs, a writer puts the active row back (the log still names the compromise: refused meanwhile) ...
+    putBack(f.opened.store as unknown as Database.Database, keyId, active);
+    expect(() => inventory.get(keyId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+    expect(await recorded('KEY_TAMPERED')).toEqual(['key.tampered refused']);
+    // The log goes on, so the edited entries are not its right edge (whose leaves open hashes from the entries).
+    for (let i = 0; i < 4; i++) f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' });
+    f.close(); // ... the closing checkpoint covers the compromise ...
+    closed = true;
+    // ... and then moves the compromise off the key, under that checkpoint.
+    withoutTriggers(f.opened.store.path, (db) => moveEntriesOff(db, `key:${keyId}`, active.state_seq as number));
+    // Had the heads taken the row as it stood at the checkpoint, the key would now read as active.
+    await restarted('keys.list', (listed) =>
+      expect(listed).toMatchObject({
+        ok: false,
+        error: { code: 'KEY_TAMPERED', message: expect.stringMatching(putBackAfter) },
+      }),
+    );
   });
 });

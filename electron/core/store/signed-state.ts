@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../../../shared/errors';
 import type { AuditService } from '../audit/audit-service';
+import type { RecordRef } from '../audit/record-heads';
 import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 
@@ -7,7 +8,9 @@ import { CustosError } from '../errors';
  * Row state a database writer must not change: the audit key signs the fields that grant or limit
  * authority together with the seq of the audit entry that recorded the change. A forged row fails
  * the signature; an older signed row put back fails because its seq is not the latest entry the
- * log holds for that row. Used by custodians, keys, destruction schedules and custody records.
+ * log holds for that row, or not the one the record heads signed with the latest checkpoint name (entries under a
+ * checkpoint can be edited away from the row unseen until `audit verify`). Used by custodians, keys, destruction
+ * schedules, custody records, trusted recipients and backup retirements.
  */
 export interface SignedColumns {
   state_seq: number | null;
@@ -19,24 +22,37 @@ export function stateDocument(purpose: string, fields: Record<string, unknown>, 
   return Buffer.from(canonicalJson({ v: 1, purpose, ...fields, seq }), 'utf8');
 }
 
-/** Must run inside the transaction of the entry that records the change: that entry is the next seq. */
-export function signState(audit: AuditService, document: (seq: number) => Buffer): { seq: number; signature: Buffer } {
+/**
+ * Must run inside the transaction of the entry that records the change: that entry is the next seq. With `ref`, the
+ * record heads signed with the next checkpoint name this state as the row's latest.
+ */
+export function signState(
+  audit: AuditService,
+  document: (seq: number) => Buffer,
+  ref?: RecordRef,
+): { seq: number; signature: Buffer } {
   const seq = audit.log().size();
-  return { seq, signature: audit.signDocument(document(seq)) };
+  const signature = audit.signDocument(document(seq));
+  if (ref) audit.sealed(ref, seq);
+  return { seq, signature };
 }
 
 /**
  * authentic: signed and the latest recorded state; replayed: signed, but an older state; forged: not signed as stored.
+ * `latest` is the seq of the latest entry the log holds for the row; with `ref`, a state from before the latest
+ * checkpoint must also be the one its signed record heads name.
  */
 export function stateVerdict(
   audit: AuditService,
   row: SignedColumns,
   document: (seq: number) => Buffer,
   latest: number | null | undefined,
+  ref?: RecordRef,
 ): 'authentic' | 'replayed' | 'forged' {
-  const signed =
-    row.state_sig !== null && row.state_seq !== null && audit.verifyDocument(document(row.state_seq), row.state_sig);
-  if (!signed) return 'forged';
+  if (row.state_sig === null || row.state_seq === null) return 'forged';
+  if (!audit.verifyDocument(document(row.state_seq), row.state_sig)) return 'forged';
+  const head = ref && audit.recordHead(ref);
+  if (head && row.state_seq < head.size && head.seq !== row.state_seq) return 'replayed';
   return row.state_seq === latest ? 'authentic' : 'replayed';
 }
 

@@ -1,3 +1,4 @@
+import { SignedHeads } from '../audit/record-heads';
 import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,7 +80,9 @@ export function reanchorAsOwner(dataDir: string): void {
     });
     try {
       const log = new AuditLog(store, key, row.name);
-      const { note } = log.checkpoint('signed by the owner');
+      // The owner holds the audit PIN: the record heads signed with the checkpoint are theirs to choose too.
+      const heads = new SignedHeads(store, row.name);
+      const { note } = log.checkpoint('signed by the owner', (size) => heads.sign(size, (bytes) => key.sign(bytes)));
       const checkpoint = verifiedCheckpoint(note, key.noteKey)!;
       new AuditAnchor(key, () => null).advance(checkpoint);
     } finally {

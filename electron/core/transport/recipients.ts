@@ -67,7 +67,10 @@ export class TransportRecipients {
           INSERT INTO transport_recipients (fingerprint, label, algorithm, public_key, recorded_by, recorded_at)
           VALUES (${recipient.fingerprint}, ${label}, ${recipient.algorithm}, ${recipient.spki}, ${officer.id}, ${recordedAt})`);
         const row = this.row(recipient.fingerprint)!;
-        const { seq, signature } = signState(audit, (at) => document(row, at));
+        const { seq, signature } = signState(audit, (at) => document(row, at), {
+          table: 'transport_recipients',
+          id: row.fingerprint,
+        });
         store.execute(
           sql`UPDATE transport_recipients SET state_seq = ${seq}, state_sig = ${signature} WHERE fingerprint = ${recipient.fingerprint}`,
         );
@@ -98,7 +101,10 @@ export class TransportRecipients {
     const entry = this.options.store.get<{ seq: number | null }>(
       sql`SELECT max(seq) AS seq FROM audit_entries WHERE object = ${`transport-recipient:${row.fingerprint}`} AND action = 'transport.recipient.trusted' AND result = 'ok'`,
     );
-    return stateVerdict(this.options.audit, row, (seq) => document(row, seq), entry?.seq);
+    return stateVerdict(this.options.audit, row, (seq) => document(row, seq), entry?.seq, {
+      table: 'transport_recipients',
+      id: row.fingerprint,
+    });
   }
 
   private row(fingerprint: string): RecipientRow | undefined {

@@ -624,7 +624,10 @@ export class TransportService {
       unwrappedWith,
       proposalId,
     };
-    const { seq, signature } = signState(audit, (at) => stateDocument('key-origin', fields, at));
+    const { seq, signature } = signState(audit, (at) => stateDocument('key-origin', fields, at), {
+      table: 'key_origins',
+      id: p.ckaId,
+    });
     store.execute(sql`UPDATE key_origins SET state_seq = ${seq}, state_sig = ${signature} WHERE key_id = ${p.ckaId}`);
   }
 }

@@ -21,6 +21,7 @@ import { keyFamilies } from './0019-key-families';
 import { certificates } from './0020-certificates';
 import { keyTransport } from './0021-key-transport';
 import { ceremonyRuns } from './0022-ceremony-runs';
+import { recordHeads } from './0023-record-heads';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -46,4 +47,5 @@ export const migrations: readonly Migration[] = [
   certificates,
   keyTransport,
   ceremonyRuns,
+  recordHeads,
 ];
