@@ -195,6 +195,9 @@ export class SignedHeads {
     this.store.execute(
       sql`INSERT OR REPLACE INTO record_heads (tree_size, document, signature) VALUES (${size}, ${document}, ${signature})`,
     );
+    // Open needs the latest checkpoint's heads, or the one before it when the anchor lags a newer checkpoint that a
+    // writer then deletes; older ones are never read again (thousands of records are hundreds of KB per checkpoint).
+    if (this.heads) this.store.execute(sql`DELETE FROM record_heads WHERE tree_size < ${this.heads.size}`);
     return () => {
       this.heads = heads;
       this.sealedHere.clear();
