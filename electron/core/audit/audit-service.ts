@@ -575,6 +575,7 @@ export class AuditService {
       this.checkpoint('record heads begun');
     } else {
       this.anchorLatest();
+      this.markHeads();
     }
   }
 

@@ -1,4 +1,6 @@
+import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { findObjects } from '../hsm/find-objects';
 import { migrations } from '../store/migrations';
 import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -91,6 +93,34 @@ describe('the heads signed with the latest checkpoint', () => {
       opened.close();
     }
   });
+});
+
+it('kept, but the token not yet marked (a stop in between): used as they are, not begun again from the rows', () => {
+  logWithCheckpoints();
+  const opened = openAudit(dataDir);
+  opened.audit.log();
+  type Session = (what: string, use: (session: Buffer, lib: pkcs11js.PKCS11) => void) => void;
+  (opened.audit as unknown as { key: { inSession: Session } }).key.inSession('test', (session, lib) => {
+    for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_APPLICATION, value: 'custos-record-heads' }]))
+      lib.C_DestroyObject(session, handle);
+  });
+  opened.crash();
+  const again = openAudit(dataDir);
+  try {
+    const actions = [...again.audit.log().entries()].map((e) => (JSON.parse(e.entry) as { action: string }).action);
+    expect(actions).not.toContain('audit.heads.create');
+  } finally {
+    again.close();
+  }
+  const marked = openAudit(dataDir);
+  try {
+    expect(marked.audit.status()).toMatchObject({ state: 'ready' });
+    // Marked at the previous start: removed heads are now a finding, not a log from before them.
+    marked.crash();
+    expect(statusAfter((db) => db.exec('DELETE FROM record_heads'))).toMatchObject({ code: 'AUDIT_VERIFY_FAILED' });
+  } finally {
+    marked.host.closeAll();
+  }
 });
 
 describe('the next heads', () => {

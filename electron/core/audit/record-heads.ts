@@ -144,9 +144,10 @@ export class SignedHeads {
   /**
    * Reads the heads signed with the checkpoint of `size` entries. Once the audit token says heads are kept, missing or
    * unsigned heads keep the log closed (AUDIT_VERIFY_FAILED): without them a record's latest state cannot be told.
+   * Heads that verify are used even before the token says so (a stop between their commit and the marker), rather
+   * than begun again from the rows.
    */
   open(size: number, required: boolean, verify: (bytes: Buffer, signature: Buffer) => boolean): void {
-    if (!required) return;
     const row = this.store.get<{ document: string; signature: Buffer }>(
       sql`SELECT document, signature FROM record_heads WHERE tree_size = ${size}`,
     );
@@ -154,6 +155,7 @@ export class SignedHeads {
       row && verify(Buffer.from(row.document, 'utf8'), row.signature)
         ? parseHeads(row.document, this.origin, size)
         : null;
+    if (!heads && !required) return;
     if (!heads)
       throw new CustosError(
         'AUDIT_VERIFY_FAILED',
