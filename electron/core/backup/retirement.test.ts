@@ -11,7 +11,10 @@ import type { QuorumService } from '../quorum/quorum-service';
 import { renderReportPdf } from '../reports/report-pdf';
 import { ReportService } from '../reports/report-service';
 import { sql } from '../store/sql';
+import { asDatabaseWriter } from '../testing/audit-fixture';
 import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
+import { CustosCore } from '../custos-core';
+import { silentLog } from '../log';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { BackupService } from './backup-service';
 
@@ -42,8 +45,10 @@ beforeEach(async () => {
     copies: { of: bed.copiesOf, retirement: (setId) => backups.retirements.retirement(setId) },
   });
 });
+let closed = false;
 afterEach(() => {
-  bed.close();
+  if (!closed) bed.close();
+  closed = false;
   cleanup();
 });
 
@@ -206,5 +211,38 @@ describe('destruction covers every copy', () => {
       INSERT INTO card_destructions (set_id, share_index, holder_id, destroyed_at, state_seq, state_sig)
       VALUES (${setId}, 1, ${f.enrolled[0]!.id}, ${'2026-01-01T00:00:00.000Z'}, 1, ${Buffer.alloc(64)})`);
     expect(backups.list()[0]!.retirement!.cards[0]).toMatchObject({ name: 'Ada', destroyedAt: null });
+  });
+});
+
+describe('a retirement deleted under a checkpoint (record heads)', () => {
+  it('its row deleted and its entry moved off the set: still retired at the next start, refused as deleted', async () => {
+    const { setId } = await backedUpKey();
+    expect((await retire(setId)).state).toBe('executed');
+    // The log goes on, so the edited entry is not its right edge (whose leaves open hashes from the entries).
+    for (let i = 0; i < 4; i++) f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' });
+    bed.close(); // the closing checkpoint, and its heads, cover the retirement
+    closed = true;
+    asDatabaseWriter(dataDir, (db) => {
+      db.prepare('DELETE FROM backup_retirements WHERE set_id = ?').run(setId);
+      const moved = db
+        .prepare(
+          `UPDATE audit_entries SET entry = replace(entry, ?, '"object":{"id":"elsewhere"')
+           WHERE object = ? AND action = 'backup.retired' RETURNING seq`,
+        )
+        .pluck()
+        .all(`"object":{"id":${JSON.stringify(setId)}`, `backup:${setId}`);
+      expect(moved).toHaveLength(1);
+    });
+    const core = CustosCore.open({ dataDir, version: 'test', production: true, log: silentLog });
+    try {
+      expect(core.audit.status()).toMatchObject({ state: 'ready' });
+      // Before: null (a live set), so key.restore of the retired set was proposed and ran.
+      expect(core.backups.retirements.retirement(setId)).toMatchObject({ status: 'tampered' });
+      expect(() => core.backups.retirements.refuseRetired(setId)).toThrow(
+        expect.objectContaining({ code: 'BACKUP_RETIRED' }),
+      );
+    } finally {
+      core.close();
+    }
   });
 });

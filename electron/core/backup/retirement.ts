@@ -51,7 +51,9 @@ export class BackupRetirements {
       sql`SELECT max(seq) AS seq, time FROM audit_entries WHERE object = ${`backup:${setId}`} AND action = 'backup.retired' AND result = 'ok'`,
     );
     const row = store.get<RetirementRow>(sql`SELECT * FROM backup_retirements WHERE set_id = ${setId}`);
-    if (!row && entry?.seq == null) return null;
+    // The heads signed with the latest checkpoint name a retirement whose entry was edited away under it.
+    const named = audit.recordHead({ table: 'backup_retirements', id: setId })?.seq !== undefined;
+    if (!row && entry?.seq == null && !named) return null;
     const cards = this.cards(setId);
     if (
       !row ||
