@@ -160,7 +160,9 @@ export class AuditService {
       this.heads?.rolledBack(log.size());
       throw error;
     }
-    this.heads?.committed(recorded.entry.seq);
+    // Inside a change of an enclosing entry (key.destroy's execution), its savepoint is released, not committed: what
+    // it sealed counts once the outermost entry is, and is dropped with it if that one is rolled back.
+    if (!this.options.store.inTransaction) this.heads?.committed(recorded.entry.seq);
     this.counted(1);
     return recorded.value;
   }

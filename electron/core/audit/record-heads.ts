@@ -178,9 +178,9 @@ export class SignedHeads {
     this.pending.push({ name: recordName(ref), seq });
   }
 
-  /** The entry at `seq` is committed: what was sealed with it counts. */
+  /** The entries up to `seq` are committed: what was sealed with them (nested entries' seals included) counts. */
   committed(seq: number): void {
-    for (const seal of this.pending) if (seal.seq === seq) this.sealedHere.set(seal.name, seal.seq);
+    for (const seal of this.pending) if (seal.seq <= seq) this.sealedHere.set(seal.name, seal.seq);
     this.pending = this.pending.filter((seal) => seal.seq > seq);
   }
 
@@ -191,7 +191,11 @@ export class SignedHeads {
 
   /** In the checkpoint's transaction: signs the heads at `size`; what it returns makes them current once committed. */
   sign(size: number, sign: (bytes: Buffer) => Buffer): () => void {
-    const heads = nextHeads(this.store, this.heads, size, this.sealedHere);
+    // Seals of entries this checkpoint covers whose outermost entry was not recorded through AuditService.record (the
+    // one-time sealings, each entry in one transaction around them all) are committed with the checkpoint.
+    const sealed = new Map(this.sealedHere);
+    for (const seal of this.pending) if (seal.seq < size) sealed.set(seal.name, seal.seq);
+    const heads = nextHeads(this.store, this.heads, size, sealed);
     const document = headsDocument(this.origin, heads);
     const signature = sign(Buffer.from(document, 'utf8'));
     this.store.execute(
@@ -203,6 +207,7 @@ export class SignedHeads {
     return () => {
       this.heads = heads;
       this.sealedHere.clear();
+      this.pending = this.pending.filter((seal) => seal.seq >= size);
     };
   }
 

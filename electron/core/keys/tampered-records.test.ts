@@ -722,6 +722,26 @@ describe('the record heads follow every change Custos makes, and only those', ()
     expect(await restarted('keys.list', listedState(keyId))).toBe('pre-activation');
   });
 
+  it('a change recorded inside one that is rolled back signs no head: the key reads as before', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.activate', { keyId })).state).toBe('executed');
+    const pulled = new Error('audit token pulled out before the execution entry was signed');
+    // As key.destroy's commit does inside its execution entry: the key's own entry (and its seal) first, nested.
+    expect(() =>
+      f.opened.audit.record({ actor: { type: 'system', id: 'system' }, action: 'proposal.execute' }, () => {
+        compromise(keyId);
+        throw pulled;
+      }),
+    ).toThrow(pulled);
+    expect(inventory.get(keyId).state).toBe('active');
+    f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' }); // takes the same seq
+    f.close();
+    closed = true;
+    // Before: the nested entry's commit (a savepoint) counted its seal, so the closing heads named the rolled-back
+    // state and the key list was refused at the next start (KEY_TAMPERED, "an older state was put back").
+    expect(await restarted('keys.list', listedState(keyId))).toBe('active');
+  });
+
   it('a row put back while Custos runs is not signed into the heads by the next checkpoint', async () => {
     const { keyId, active } = await compromisedAfterActive();
     // While Custos runs, a writer puts the active row back (the log still names the compromise: refused meanwhile) ...
