@@ -742,6 +742,33 @@ describe('the record heads follow every change Custos makes, and only those', ()
     expect(await restarted('keys.list', listedState(keyId))).toBe('active');
   });
 
+  it('a destruction whose execution entry fails after the key’s own entry signs no head for the key', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 7 })).state).toBe('executed');
+    days(7);
+    const before = inventory.get(keyId).state;
+    const proposal = propose(custodyB, 'key.destroy', { keyId });
+    // The execution entry cannot be written (the audit token pulled out as it is signed, the disk full): a temporary
+    // trigger of this connection only, nothing in the file.
+    f.opened.store.execute({
+      text: `CREATE TEMP TRIGGER pulled BEFORE INSERT ON main.audit_entries
+             WHEN NEW.entry LIKE '%"action":"proposal.execute"%' AND NEW.entry LIKE ?
+             BEGIN SELECT RAISE(ABORT, 'audit token pulled out'); END`.replace('?', `'%${proposal.id}%'`),
+      params: [],
+    });
+    // Proposed by Ada; Babbage, Curie and Olga (the security officer destruction also needs) approve.
+    await expect(f.approveAll(quorum, proposal, [1, 2, 4])).rejects.toThrow();
+    f.opened.store.execute({ text: 'DROP TRIGGER temp.pulled', params: [] });
+    expect(f.opened.store.get({ text: 'SELECT state FROM keys WHERE id = ?', params: [keyId] })).toEqual({
+      state: before,
+    });
+    for (let i = 0; i < 3; i++) f.opened.audit.record({ actor: { type: 'operator', id: 'test' }, action: 'key.list' });
+    f.close(); // its closing checkpoint signs the heads
+    closed = true;
+    // Before: the key's nested entry counted its seal, and every later start refused the key list (KEY_TAMPERED).
+    expect(await restarted('keys.list', listedState(keyId))).toBe(before);
+  });
+
   it('a row put back while Custos runs is not signed into the heads by the next checkpoint', async () => {
     const { keyId, active } = await compromisedAfterActive();
     // While Custos runs, a writer puts the active row back (the log still names the compromise: refused meanwhile) ...
