@@ -407,6 +407,25 @@ export class TransportService {
     };
   }
 
+  /**
+   * Which package a key came from is what stops a package being imported twice: a record the heads signed with the
+   * latest checkpoint name, gone from the table, was deleted outside Custos (its package would read as never imported).
+   */
+  private refuseDeletedOrigin(): void {
+    const held = new Set(
+      this.options.store.all<{ key_id: string }>(sql`SELECT key_id FROM key_origins`).map((r) => r.key_id),
+    );
+    const gone = this.options.audit.recordsNamed('key_origins').find((id) => !held.has(id));
+    if (gone !== undefined)
+      refuseTampered(
+        this.options.audit,
+        'TRANSPORT_PACKAGE_INVALID',
+        { type: 'key-origin', id: gone },
+        `The record of the package key ${gone} was imported from`,
+        'deleted',
+      );
+  }
+
   private readyToImport(params: unknown, token: TokenRef) {
     const p = ImportWrappedParams.parse(params);
     const row = this.packageRow(p.package);
@@ -416,6 +435,7 @@ export class TransportService {
         'This package was made here for a recipient; it is not imported.',
       );
     const { pkg } = parsePackage(row.body);
+    this.refuseDeletedOrigin();
     if (this.options.store.get(sql`SELECT key_id FROM key_origins WHERE package_sha256 = ${p.package}`))
       throw new CustosError('TRANSPORT_PACKAGE_INVALID', 'This package was imported already. Nothing was changed.');
     const key = this.recipientKeyOf(pkg);

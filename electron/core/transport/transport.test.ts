@@ -472,6 +472,20 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
     );
   });
 
+  it('a package whose import record a database writer deleted is not imported again', async () => {
+    const { spki } = await wrappingKey();
+    const { pkg } = packageFromOpenssl(spki, { usage: 'encrypt' });
+    const received = transport.receive(JSON.stringify(pkg));
+    const view = await f.approveAll(quorum, propose('key.import-wrapped', importParams(received.sha256)), [1, 2]);
+    expect(view.state).toBe('executed');
+    const ckaId = (view.params as { ckaId: string }).ckaId;
+    f.opened.store.execute({ text: 'DELETE FROM key_origins WHERE key_id = ?', params: [ckaId] });
+    // Before: listed as never imported, and a second proposal made a second key of the same material.
+    expect(() => propose('key.import-wrapped', importParams(received.sha256))).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('deleted outside Custos') }),
+    );
+  });
+
   it('refuses an RSA-OAEP (SHA-256) package on a token that cannot unwrap it, naming the mechanism', async () => {
     const keyId = await keyInToken('RSA-3072', 'wrap', false, true);
     const spki = inventory.publicKey(keyId)!;
