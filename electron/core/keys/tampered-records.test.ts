@@ -574,6 +574,16 @@ describe('a deleted custodian or custody is named, not left out of its list', ()
     expect(await recorded('CUSTODIAN_TAMPERED')).toContain('custodian.tampered refused');
   });
 
+  it('a waiting destruction schedule deleted: the key is refused, not shown with no destruction pending', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 30 })).state).toBe('executed');
+    expect(inventory.get(keyId).destructionNotBefore).not.toBeNull();
+    edit(`DELETE FROM destruction_schedules WHERE key_id = ?`, keyId);
+    // Now: listed with destructionNotBefore null, and a new schedule (or none) may be proposed; the heads signed with
+    // the execution's checkpoint name the schedule.
+    expect(() => inventory.get(keyId)).toThrow(expect.objectContaining({ code: 'DESTRUCTION_TAMPERED' }));
+  });
+
   it('a custody record deleted with its shares: the custody list and the record are refused (CUSTODY_TAMPERED)', async () => {
     edit(`DELETE FROM custody_shares WHERE custody_id = ?`, custodyA);
     edit(`DELETE FROM custody WHERE id = ?`, custodyA);
