@@ -215,7 +215,7 @@ describe('destruction covers every copy', () => {
 });
 
 describe('a retirement deleted under a checkpoint (record heads)', () => {
-  it('its row deleted and its entry moved off the set: still retired at the next start, refused as deleted', async () => {
+  it('its row deleted, its entry moved off the set: still retired at the next start', async () => {
     const { setId } = await backedUpKey();
     expect((await retire(setId)).state).toBe('executed');
     // The log goes on, so the edited entry is not its right edge (whose leaves open hashes from the entries).
