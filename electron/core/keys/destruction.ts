@@ -52,6 +52,25 @@ export function verifiedSchedule(store: Store, audit: AuditService, keyId: strin
   );
 }
 
+/**
+ * Refuses (DESTRUCTION_TAMPERED, recorded) when the record heads signed with the latest checkpoint name a schedule
+ * whose row is gone: a waiting destruction deleted outside Custos would otherwise read as none (Custos deletes none).
+ */
+export function refuseDeletedSchedules(store: Store, audit: AuditService): void {
+  const named = audit.recordsNamed('destruction_schedules');
+  if (named.length === 0) return;
+  const held = new Set(store.all<{ id: number }>(sql`SELECT id FROM destruction_schedules`).map((r) => String(r.id)));
+  const gone = named.find((id) => !held.has(id));
+  if (gone !== undefined)
+    refuseTampered(
+      audit,
+      'DESTRUCTION_TAMPERED',
+      { type: 'destruction', id: gone },
+      `The destruction schedule ${gone}`,
+      'deleted',
+    );
+}
+
 /** Signs the schedule as it now stands; inside the transaction of the execution that changed it. */
 export function signSchedule(store: Store, audit: AuditService, id: number): void {
   const row = store.get<Schedule>(sql`SELECT * FROM destruction_schedules WHERE id = ${id}`)!;

@@ -9,7 +9,7 @@ import type { QuorumOperation } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
-import { sealUnsignedSchedules, signSchedule, verifiedSchedule } from './destruction';
+import { refuseDeletedSchedules, sealUnsignedSchedules, signSchedule, verifiedSchedule } from './destruction';
 import { recordedKeys } from './recorded-keys';
 import { policyVerdict, rotationDate } from './algorithm-policy';
 
@@ -76,10 +76,17 @@ export class KeyInventory {
   list(): KeyRecord[] {
     const ids = this.store.all<{ id: string }>(sql`SELECT id FROM keys ORDER BY created_at DESC`).map(({ id }) => id);
     this.refuseDeleted(new Set(ids));
-    return ids.map((id) => this.get(id));
+    refuseDeletedSchedules(this.store, this.audit);
+    return ids.map((id) => this.record(id));
   }
 
   get(id: string): KeyRecord {
+    refuseDeletedSchedules(this.store, this.audit);
+    return this.record(id);
+  }
+
+  /** The key as signed, its waiting destruction included (a deleted schedule is refused by the caller). */
+  private record(id: string): KeyRecord {
     const row = this.row(id);
     return {
       id: row.id,
@@ -94,7 +101,7 @@ export class KeyInventory {
       fingerprint: row.public_key ? row.fingerprint : null,
       kcv: row.kcv,
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
-      destructionNotBefore: this.waitingSchedule(id)?.not_before ?? null,
+      destructionNotBefore: verifiedSchedule(this.store, this.audit, id)?.not_before ?? null,
       compromiseReason: row.compromise_reason,
       family: row.family ?? row.id,
       version: row.version ?? 1,
@@ -310,6 +317,7 @@ export class KeyInventory {
 
   /** The key's waiting destruction schedule, verified (DESTRUCTION_TAMPERED if a database writer changed it). */
   waitingSchedule(keyId: string) {
+    refuseDeletedSchedules(this.store, this.audit);
     return verifiedSchedule(this.store, this.audit, keyId);
   }
 
