@@ -13,6 +13,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import { canonicalJson } from '../canonical-json';
 import { canonicalEntry } from './audit-log';
 import { SYSTEM } from './audit-service';
+import { verifyStoredLog } from './verify-store';
 import { parseCheckpoint, parseNote, verifyNote } from './checkpoint';
 import { leafHash, verifyConsistency, verifyInclusion } from './merkle';
 
@@ -191,6 +192,27 @@ describe('AuditLog', () => {
     ).toThrow('half-way');
     expect(audit.log().size()).toBe(before);
     expect(store.get(sql`SELECT key FROM settings WHERE key = 'x'`)).toBeUndefined();
+  });
+
+  it('forgets entries an enclosing transaction rolled back: the next entry takes their seq, and the log verifies', async () => {
+    const { audit, store } = open();
+    const before = audit.log().size();
+    // As the one-time sealings do: several entries in one transaction around them, which then fails part-way.
+    expect(() =>
+      store.transaction(() => {
+        audit.record({ actor: operator, action: 'token.select' });
+        audit.record({ actor: operator, action: 'token.select' });
+        throw new Error('the token was pulled out');
+      }),
+    ).toThrow('pulled out');
+    expect(audit.log().size()).toBe(before);
+    // Before: the next entry was numbered after the two rolled back: a gap that closed the log at the next open.
+    expect(audit.record({ actor: operator, action: 'token.list' }, () => audit.log().size())).toBe(before);
+    audit.checkpoint('after the rollback');
+    opened!.close();
+    const again = open();
+    expect(again.audit.status()).toMatchObject({ state: 'ready', size: before + 1 });
+    expect(await verifyStoredLog(again.store)).toMatchObject({ ok: true });
   });
 
   it('rolls the state change back when the token cannot sign, and says why', () => {

@@ -214,7 +214,13 @@ export class AuditLog {
       sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${text}, ${signature}, ${this.signer.keyId})`,
     );
     if (row) insertTreeRow(this.store, seq, row);
+    const before = this.tip;
     this.tip = next;
+    // Rolled back with a transaction around this one (several entries in one), the seq is the next entry's again.
+    this.store.onRollback(() => {
+      this.tip = before;
+      this.provenRoots.clear();
+    });
     return entry;
   }
 
@@ -321,6 +327,8 @@ export class AuditLog {
       alongside?.(size);
       return { id: Number(lastInsertRowid), treeSize: size, note, reason, createdAt };
     });
+    const verified = this.verified;
+    this.store.onRollback(() => (this.verified = verified));
     this.verified = tip;
     this.signedHere.clear();
     return stored;

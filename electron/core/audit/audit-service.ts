@@ -152,19 +152,9 @@ export class AuditService {
   }
 
   record<T = void>(event: AuditEvent, change?: () => T): T {
-    const log = this.log();
-    let recorded: { entry: { seq: number }; value: T };
-    try {
-      recorded = log.record(event, change);
-    } catch (error) {
-      this.heads?.rolledBack(log.size());
-      throw error;
-    }
-    // Inside a change of an enclosing entry (key.destroy's execution), its savepoint is released, not committed: what
-    // it sealed counts once the outermost entry is, and is dropped with it if that one is rolled back.
-    if (!this.options.store.inTransaction) this.heads?.committed(recorded.entry.seq);
+    const { value } = this.log().record(event, change);
     this.counted(1);
-    return recorded.value;
+    return value;
   }
 
   /** A row was signed with the seq of the entry now being recorded (see SignedHeads). */
@@ -324,12 +314,8 @@ export class AuditService {
 
   /** The checkpoint and, in its transaction, the record heads at its size. */
   private signCheckpoint(log: AuditLog, reason: string): StoredCheckpoint {
-    let current: (() => void) | undefined;
     const heads = this.heads;
-    const stored = log.checkpoint(reason, (size) => {
-      current = heads?.sign(size, (bytes) => this.key!.sign(bytes));
-    });
-    current?.();
+    const stored = log.checkpoint(reason, (size) => heads?.sign(size, (bytes) => this.key!.sign(bytes)));
     this.markHeads();
     return stored;
   }

@@ -121,13 +121,11 @@ export function parseHeads(document: string, origin: string, size: number): Reco
 
 /**
  * The heads of this open log: read (and checked) at open, signed again with every checkpoint. Records sealed by this
- * process count once the entry that recorded them is committed.
+ * process count once the outermost transaction around their entry has committed; never when it is rolled back.
  */
 export class SignedHeads {
   private heads: RecordHeads | null = null;
   private readonly sealedHere = new Map<string, number>();
-  /** Sealed in a change whose entry is not appended yet. */
-  private pending: { name: string; seq: number }[] = [];
 
   constructor(
     private readonly store: Store,
@@ -173,29 +171,18 @@ export class SignedHeads {
     return this.heads !== null;
   }
 
-  /** Called when a row is signed with `seq`, inside the transaction of the entry that will have that seq. */
+  /**
+   * Called when a row is signed with `seq`, inside the transaction of the entry that will have that seq. Until the
+   * outermost transaction commits, its row is what the next heads read (nothing else writes in between).
+   */
   sealed(ref: RecordRef, seq: number): void {
-    this.pending.push({ name: recordName(ref), seq });
+    const name = recordName(ref);
+    this.store.afterCommit(() => this.sealedHere.set(name, seq));
   }
 
-  /** The entries up to `seq` are committed: what was sealed with them (nested entries' seals included) counts. */
-  committed(seq: number): void {
-    for (const seal of this.pending) if (seal.seq <= seq) this.sealedHere.set(seal.name, seal.seq);
-    this.pending = this.pending.filter((seal) => seal.seq > seq);
-  }
-
-  /** Entries from `seq` on were rolled back: what was sealed with them never happened. */
-  rolledBack(seq: number): void {
-    this.pending = this.pending.filter((seal) => seal.seq < seq);
-  }
-
-  /** In the checkpoint's transaction: signs the heads at `size`; what it returns makes them current once committed. */
-  sign(size: number, sign: (bytes: Buffer) => Buffer): () => void {
-    // Seals of entries this checkpoint covers whose outermost entry was not recorded through AuditService.record (the
-    // one-time sealings, each entry in one transaction around them all) are committed with the checkpoint.
-    const sealed = new Map(this.sealedHere);
-    for (const seal of this.pending) if (seal.seq < size) sealed.set(seal.name, seal.seq);
-    const heads = nextHeads(this.store, this.heads, size, sealed);
+  /** In the checkpoint's transaction: signs the heads at `size`; they become current once it has committed. */
+  sign(size: number, sign: (bytes: Buffer) => Buffer): void {
+    const heads = nextHeads(this.store, this.heads, size, this.sealedHere);
     const document = headsDocument(this.origin, heads);
     const signature = sign(Buffer.from(document, 'utf8'));
     this.store.execute(
@@ -204,11 +191,10 @@ export class SignedHeads {
     // Open needs the latest checkpoint's heads, or the one before it when the anchor lags a newer checkpoint that a
     // writer then deletes; older ones are never read again (thousands of records are hundreds of KB per checkpoint).
     if (this.heads) this.store.execute(sql`DELETE FROM record_heads WHERE tree_size < ${this.heads.size}`);
-    return () => {
+    this.store.afterCommit(() => {
       this.heads = heads;
       this.sealedHere.clear();
-      this.pending = this.pending.filter((seal) => seal.seq >= size);
-    };
+    });
   }
 
   /** What the signed heads say of this record: null while none are known. */

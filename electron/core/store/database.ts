@@ -13,6 +13,11 @@ export type WritableDB = Database.Database & { readonly [writable]: true };
 
 export const DATABASE_FILE = 'custos.db';
 
+interface TransactionFrame {
+  undo: (() => void)[];
+  committed: (() => void)[];
+}
+
 export interface StoreOptions {
   /** Overrides the migration list; tests of the runner use it. */
   migrations?: readonly Migration[];
@@ -27,6 +32,8 @@ export interface StoreOptions {
  */
 export class Store {
   private readonly statements = new Map<string, Database.Statement>();
+  /** The open transactions, outermost first: what to undo in memory on rollback, what to do after commit. */
+  private readonly frames: TransactionFrame[] = [];
   /**
    * One transaction wrapper for every call: better-sqlite3 builds four closures per `transaction()`,
    * which an audit append (one transaction each) paid every time. It nests as before (savepoints).
@@ -104,9 +111,39 @@ export class Store {
     return this.run(() => this.prepare(query.text).run(...query.params));
   }
 
-  /** Runs fn in one transaction: everything it writes commits together or not at all. */
+  /**
+   * Runs fn in one transaction: everything it writes commits together or not at all. Nested, it is a savepoint, and
+   * what a rolled-back one wrote in memory (onRollback) is put back too, also when an enclosing one rolls back later.
+   */
   transaction<T>(fn: (db: WritableDB) => T): T {
-    return this.run(() => this.atomically.immediate(fn) as T);
+    const frame: TransactionFrame = { undo: [], committed: [] };
+    this.frames.push(frame);
+    let done = false;
+    try {
+      const value = this.run(() => this.atomically.immediate(fn) as T);
+      done = true;
+      return value;
+    } finally {
+      this.frames.pop();
+      const enclosing = this.frames.at(-1);
+      if (!done) for (const undo of frame.undo.reverse()) undo();
+      else if (enclosing) {
+        enclosing.undo.push(...frame.undo);
+        enclosing.committed.push(...frame.committed);
+      } else for (const then of frame.committed) then();
+    }
+  }
+
+  /** Puts in-memory state back if the transaction now open is rolled back, or one around it (latest first). */
+  onRollback(undo: () => void): void {
+    this.frames.at(-1)?.undo.push(undo);
+  }
+
+  /** Runs once the outermost open transaction has committed (at once when none is open); never if it rolls back. */
+  afterCommit(then: () => void): void {
+    const frame = this.frames.at(-1);
+    if (frame) frame.committed.push(then);
+    else then();
   }
 
   /** Whether a transaction is open: work that must follow a commit (the audit anchor) waits for it. */
