@@ -9,6 +9,9 @@ import { expectAccessible } from './axe';
 import { checkScreen, checkScreenPart } from './screens';
 
 test.use({ viewport: { width: 1280, height: 800 } });
+// The longest file (four ceremonies, about five minutes in a row): each test has its own installation, so the
+// second worker takes some of them instead of waiting idle at the end of the run.
+test.describe.configure({ mode: 'parallel' });
 
 type Seeded = Person & { id: string };
 

@@ -1,7 +1,7 @@
 import { chromium } from 'playwright';
 import { join } from 'node:path';
 import { forkRehearsal } from '../../electron/core/ceremony/rehearsal-host';
-import { startCore } from '../../electron/core/custos-core';
+import { startCoreInBackground } from '../../electron/core/custos-core';
 import { resolveDataDir } from '../../electron/core/data-dir';
 import { attachCore } from './attach';
 import { serveRenderer } from './renderer-server';
@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   const chosen = process.env.CUSTOS_REHEARSAL_MODULE ?? null;
   // Likewise the backup file "chosen" for Import a backup file: CUSTOS_REHEARSAL_BACKUP_FILE.
   const backupFile = process.env.CUSTOS_REHEARSAL_BACKUP_FILE ?? null;
-  const started = startCore({
+  // The database's integrity check (seconds for a large log) runs on a worker while Chromium starts.
+  const starting = startCoreInBackground({
     dataDir,
     version: process.env.npm_package_version ?? 'dev',
     production: false,
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
     ],
   });
   const page = await browser.newPage({ viewport: null });
+  const started = await starting;
   await attachCore(page, started.router, started.core?.events ?? null, server.origin);
   await page.goto(`${server.origin}/index.html`);
   console.info(

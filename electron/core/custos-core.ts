@@ -49,6 +49,7 @@ import { ReportService } from './reports/report-service';
 import { tokenFacts } from './reports/token-facts';
 import { FileSecretVault, type VaultKind, type Vaults } from './secret-vault';
 import { Settings } from './settings/settings';
+import { checkInBackground, type CheckedFile } from './store/background-check';
 import { Store } from './store/database';
 import { tokenHandlers, tokenPlan } from './tokens/token-handlers';
 import { TokenService } from './tokens/token-service';
@@ -78,6 +79,8 @@ export interface CoreOptions {
   chooseDestination?: ChooseDestination;
   softHsmCandidates?: readonly string[];
   nativeBinding?: string;
+  /** What a background integrity check found intact just before this open (`startCoreInBackground`). */
+  checkedDatabase?: CheckedFile | null;
   /** Where the audit token PIN can be sealed; a 0600 file in the data directory by default. */
   vaults?: Vaults;
   preferredVault?: VaultKind;
@@ -452,7 +455,10 @@ export class CustosCore {
   /** Opens the data directory; throws STORE_* errors (locked, corrupt, too new…) as CustosError. */
   static open(options: CoreOptions): CustosCore {
     const log = options.log ?? consoleLog;
-    const store = Store.open(options.dataDir, options.nativeBinding ? { nativeBinding: options.nativeBinding } : {});
+    const store = Store.open(options.dataDir, {
+      ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+      ...(options.checkedDatabase ? { checked: options.checkedDatabase } : {}),
+    });
     try {
       return new CustosCore(options, store, log);
     } catch (error) {
@@ -629,6 +635,15 @@ export interface StartedCore {
   core: CustosCore | null;
   router: Router;
   startupError: CustosError | null;
+}
+
+/**
+ * The desktop app's start: the database's integrity check runs on a worker thread first (seconds for a large log),
+ * so the window is already open and saying "Starting Custos…" meanwhile, and main answers it; then `startCore`.
+ */
+export async function startCoreInBackground(options: CoreOptions): Promise<StartedCore> {
+  const checkedDatabase = await checkInBackground(options.dataDir, options.nativeBinding);
+  return startCore({ ...options, checkedDatabase });
 }
 
 /** Opens the core, or a router that explains why it could not open; the shell and harness share this. */

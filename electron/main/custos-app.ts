@@ -1,6 +1,6 @@
 import { app, BrowserWindow, session } from 'electron';
 import { join } from 'node:path';
-import { startCore, type CustosCore } from '../core/custos-core';
+import { startCoreInBackground, type CustosCore } from '../core/custos-core';
 import { consoleLog, type Log } from '../core/log';
 import { APP_ENTRY } from './app-files';
 import { registerAppScheme, serveApp } from './app-protocol';
@@ -34,6 +34,7 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
   const production = app.isPackaged;
   let mainWindow: BrowserWindow | null = null;
   let core: CustosCore | null = null;
+  let quitting = false;
 
   app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, production, log));
   app.on('second-instance', () => {
@@ -42,9 +43,12 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
     mainWindow.focus();
   });
   app.on('window-all-closed', () => app.quit());
-  app.on('will-quit', () => core?.close());
+  app.on('will-quit', () => {
+    quitting = true;
+    core?.close();
+  });
 
-  void app.whenReady().then(() => {
+  void app.whenReady().then(async () => {
     hardenSession(session.defaultSession, log);
     serveApp(session.defaultSession, paths.rendererDir);
     // Packaged builds ignore the development overrides: an environment variable must not be
@@ -57,7 +61,7 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
     );
     if (preferred === 'file')
       log.warn('no OS keystore: a new audit token PIN is kept in a 0600 file in the data directory');
-    const started = startCore({
+    const starting = startCoreInBackground({
       dataDir,
       version: typeof __CUSTOS_VERSION__ === 'string' ? __CUSTOS_VERSION__ : app.getVersion(),
       production,
@@ -71,13 +75,22 @@ export function startCustos(paths: ShellPaths, log: Log = consoleLog): void {
       spawnRehearsal: utilityRehearsal(paths.rehearsal),
       log,
     });
-    // Without a core the window still opens and explains why (database locked, damaged…).
-    core = started.core;
-    const router = started.router;
-    if (core) forwardEvents(core.events, () => mainWindow);
-    registerIpc(router, () => mainWindow, log);
+    // The window opens at once and says "Starting Custos…" while the database is checked (seconds for a large
+    // log); its requests wait for the core. Without a core it still opens and explains why (locked, damaged…).
+    registerIpc(
+      starting.then((started) => started.router),
+      () => mainWindow,
+      log,
+    );
     mainWindow = createMainWindow(paths.preload, production);
     mainWindow.on('closed', () => (mainWindow = null));
+    const started = await starting;
+    if (quitting) {
+      started.core?.close();
+      return;
+    }
+    core = started.core;
+    if (core) forwardEvents(core.events, () => mainWindow);
   });
 }
 

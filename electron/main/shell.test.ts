@@ -141,6 +141,29 @@ describe('startCustos', () => {
     cleanup();
   });
 
+  it('loads its window before the core opens the database, and answers the first request once it has', async () => {
+    // When the page is loaded, the database must not exist yet in a new data directory: the core (and its integrity
+    // check, seconds for a large log) comes after the window, whose "Starting Custos…" waits for the answer.
+    const seen: boolean[] = [];
+    const load = FakeBrowserWindow.prototype.loadURL;
+    const spy = vi.spyOn(FakeBrowserWindow.prototype, 'loadURL').mockImplementation(function (
+      this: FakeBrowserWindow,
+      url,
+    ) {
+      seen.push(existsSync(join(fake.current.module.app.getPath('userData') as string, 'custos.db')));
+      return load.call(this, url);
+    });
+    try {
+      const { cleanup } = await started();
+      expect(seen).toEqual([false]);
+      const answer = await invokeFrom(FakeBrowserWindow.instances[0]!)('app.snapshot', {});
+      expect(answer).toMatchObject({ ok: true, value: { audit: { state: 'ready' } } });
+      cleanup();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it('never lets a file dropped on the window replace the app (navigateOnDragDrop is off)', async () => {
     const { cleanup } = await started();
     // Electron's default is true: only an explicit false keeps a dropped file from being opened.

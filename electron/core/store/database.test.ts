@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { hideFromIndexes, quickCheck } from '../testing/stale-index';
+import { checkInBackground } from './background-check';
 import { DATABASE_FILE, Store } from './database';
 import type { Migration } from './migrate';
 import { migrations } from './migrations';
@@ -259,5 +260,82 @@ describe('file permissions in the data directory', () => {
         { path: join('softhsm', 'tokens', 'token.object'), from: '644', to: '600' },
       ]),
     );
+  });
+});
+
+/** A database whose entries table (five indexes) holds `rows` rows, closed again. */
+function filled(rows: number): string {
+  const store = Store.open(dataDir);
+  store.transaction((db) => {
+    const insert = db.prepare(`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (?, ?, x'00', 'k')`);
+    for (let seq = 0; seq < rows; seq++) {
+      const object = { type: 'key', id: seq === 40 ? 'target' : `other-${seq % 97}` };
+      insert.run(seq, JSON.stringify({ action: 'key.test-signature', object, result: { status: 'ok' }, seq }));
+    }
+  });
+  store.close();
+  return join(dataDir, DATABASE_FILE);
+}
+
+describe('checkInBackground', () => {
+  it('checks on a worker thread while this one keeps running, and the open after it does not check again', async () => {
+    filled(80_000);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const started = Date.now();
+    const checked = await checkInBackground(dataDir);
+    const took = Date.now() - started;
+    clearInterval(timer);
+    expect(checked).not.toBeNull();
+    // Run here, the check would have held this thread for all of `took`, and no timer would have fired.
+    expect(took).toBeGreaterThan(20);
+    expect(ticks).toBeGreaterThan(2);
+    expect(openStore({ checked }).integrityChecked).toBe('in background');
+  });
+
+  it('leaves a file changed since its check to the open, which checks it and refuses it when damaged', async () => {
+    const path = filled(200);
+    const checked = await checkInBackground(dataDir);
+    expect(checked).not.toBeNull();
+    // After the check and before the open: the object index no longer finds entry 40 (every count unchanged).
+    hideFromIndexes(path, 'audit_entries', { key: 'seq', values: [40] }, [
+      { name: 'audit_entries_object', columns: ['object', 'seq'] },
+    ]);
+    expect(() => openStore({ checked })).toThrow(
+      expect.objectContaining({ code: 'STORE_CORRUPT', message: expect.stringMatching(/missing from index/) }),
+    );
+  });
+
+  it('finds nothing intact in a damaged file, writes nothing to it, and the open refuses it', async () => {
+    const path = filled(200);
+    hideFromIndexes(path, 'audit_entries', { key: 'seq', values: [40] }, [
+      { name: 'audit_entries_object', columns: ['object', 'seq'] },
+    ]);
+    const bytes = readFileSync(path);
+    expect(await checkInBackground(dataDir)).toBeNull();
+    expect(readFileSync(path).equals(bytes)).toBe(true);
+    expect(() => openStore()).toThrow(expect.objectContaining({ code: 'STORE_CORRUPT' }));
+  });
+
+  it('leaves a new data directory and a database another opener holds to the open', async () => {
+    expect(await checkInBackground(join(dataDir, 'not-yet'))).toBeNull();
+    filled(10);
+    openStore();
+    expect(await checkInBackground(dataDir)).toBeNull();
+    expect(() => Store.open(dataDir)).toThrow(expect.objectContaining({ code: 'STORE_LOCKED' }));
+  });
+
+  it('is not taken for another database, nor for the same one written since', async () => {
+    filled(10);
+    const checked = await checkInBackground(dataDir);
+    expect(
+      openStore({ checked: { path: join(dataDir, 'elsewhere.db'), fingerprint: checked!.fingerprint } }),
+    ).toHaveProperty('integrityChecked', 'at open');
+    open.splice(0).forEach((s) => s.close());
+    // Written since (here by Custos itself): what was checked is no longer what is there.
+    const store = Store.open(dataDir);
+    store.execute(sql`INSERT INTO settings (key, value, updated_at) VALUES ('x', '1', 'now')`);
+    store.close();
+    expect(openStore({ checked }).integrityChecked).toBe('at open');
   });
 });

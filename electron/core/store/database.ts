@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustosError } from '../errors';
+import { fingerprint, type CheckedFile } from './background-check';
 import { createPrivateFile, tightenDataDir, type FileModeRepair } from './file-modes';
 import { migrate, type Migration } from './migrate';
 import { migrations as defaultMigrations } from './migrations';
@@ -23,6 +24,11 @@ export interface StoreOptions {
   migrations?: readonly Migration[];
   /** Path of an Electron-ABI build of better-sqlite3, set by the desktop shell when needed. */
   nativeBinding?: string;
+  /**
+   * What `checkInBackground` found intact just before: its integrity check is not run again when the file this open
+   * locks is still exactly that one (any change since, and the open checks for itself).
+   */
+  checked?: CheckedFile | null;
 }
 
 /**
@@ -45,6 +51,8 @@ export class Store {
     private readonly db: WritableDB,
     /** Modes tightened at this start (data directory 0700, files 0600); the core records them. */
     readonly modeRepairs: readonly FileModeRepair[] = [],
+    /** Where this open's integrity check ran: on a worker thread just before, or on this thread as it opened. */
+    readonly integrityChecked: 'in background' | 'at open' = 'at open',
   ) {
     this.atomically = db.transaction((fn: (db: WritableDB) => unknown) => fn(db));
   }
@@ -74,7 +82,8 @@ export class Store {
       // Take the lock, then check, and only then write anything (the WAL switch writes the header).
       db.exec('BEGIN EXCLUSIVE; COMMIT;');
       db.pragma('trusted_schema = OFF');
-      refuseDamaged(db, path);
+      const checked = options.checked?.path === path && options.checked.fingerprint === fingerprint(path);
+      if (!checked) refuseDamaged(db, path);
       claimApplicationId(db, path);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
@@ -82,7 +91,8 @@ export class Store {
       const migrations = options.migrations ?? defaultMigrations;
       migrate(db, migrations);
       refuseAlteredSchema(db, path, migrations, options.nativeBinding);
-      return new Store(path, db, [...repairs, ...tightenDataDir(dataDir, DATABASE_FILE)]);
+      const modeRepairs = [...repairs, ...tightenDataDir(dataDir, DATABASE_FILE)];
+      return new Store(path, db, modeRepairs, checked ? 'in background' : 'at open');
     } catch (error) {
       db?.close();
       throw storeError(error, path);
