@@ -41,8 +41,8 @@ try {
 
 /**
  * The file's identity and contents as the file system sees them: inode, size, and modification and change times to
- * the nanosecond (a write changes the change time, which no user can set back). An empty or missing -wal file is
- * no content: Store.open creates an empty one when it takes the lock.
+ * the nanosecond (a write changes the change time, which no user can set back); the same for its -wal and -journal
+ * files, where an empty or missing one is no content (Store.open creates an empty -wal when it takes the lock).
  */
 export function fingerprint(path: string): string | null {
   const part = (file: string) => {
@@ -55,7 +55,7 @@ export function fingerprint(path: string): string | null {
     }
   };
   const file = part(path);
-  return file === 'empty' ? null : `${file}|${part(`${path}-wal`)}`;
+  return file === 'empty' ? null : `${file}|${part(`${path}-wal`)}|${part(`${path}-journal`)}`;
 }
 
 /**
