@@ -10,7 +10,7 @@ import type { Router } from '../../electron/core/ipc/router';
  */
 export async function attachCore(
   page: Page,
-  router: Router,
+  router: Pick<Router, 'dispatch'>,
   events: EventHub | null,
   origin: string,
 ): Promise<() => void> {

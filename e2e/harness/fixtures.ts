@@ -9,6 +9,7 @@ import { CustodianService } from '../../electron/core/custodians/custodian-servi
 import { openAudit } from '../../electron/core/testing/audit-fixture';
 import { enrolPeople } from '../../electron/core/testing/enrolment';
 import { initSoftHsmToken, tempDataDir } from '../../electron/core/testing/softhsm-fixture';
+import type { Router } from '../../electron/core/ipc/router';
 import { attachCore } from './attach';
 import { serveRenderer } from './renderer-server';
 
@@ -19,7 +20,8 @@ export interface CustosHarness {
   clock: { now: Date };
   advance(seconds: number): void;
   /** Starts the real core on the data directory and opens the renderer in Chromium. */
-  open(options?: { moduleOverride?: string; softHsmCandidates?: string[] }): Promise<Page>;
+  /** `held`: the page's requests wait for it, as they wait for a core still checking a large database. */
+  open(options?: { moduleOverride?: string; softHsmCandidates?: string[]; held?: Promise<void> }): Promise<Page>;
   /** What the main-process "choose a PKCS#11 library" dialog answers (null: cancelled); tests set it. */
   moduleChoice: { path: string | null };
   /** What the main-process "choose a backup file to import" dialog answers (null: cancelled); tests set it. */
@@ -124,7 +126,14 @@ export const test = base.extend<{ custos: CustosHarness }>({
           ...(options.softHsmCandidates ? { softHsmCandidates: options.softHsmCandidates } : {}),
         });
         core = started.core;
-        detach = await attachCore(page, started.router, core?.events ?? null, server.origin);
+        const { held } = options;
+        const router = held
+          ? {
+              dispatch: (...request: Parameters<Router['dispatch']>) =>
+                held.then(() => started.router.dispatch(...request)),
+            }
+          : started.router;
+        detach = await attachCore(page, router, core?.events ?? null, server.origin);
         await page.goto(`${server.origin}/index.html`);
         return page;
       },

@@ -5,6 +5,7 @@ import { findSoftHsmLibrary, softHsmPaths } from '../../electron/core/hsm/sofths
 import { Store } from '../../electron/core/store/database';
 import { channelNames } from '../../shared/ipc-schema';
 import { expectAccessible } from './axe';
+import { checkScreen } from './screens';
 import { expect, test } from './fixtures';
 
 test('opens on the Tokens screen and shows the SoftHSM2 token, its serial and its mechanisms', async ({ custos }) => {
@@ -198,4 +199,16 @@ test('warns on the PIN counter after a wrong PIN was tried on the token', async 
   await expect(page.getByRole('row').filter({ hasText: token.serial })).toContainText(
     'wrong attempts have been recorded',
   );
+});
+
+test('a slow start says what it is waiting for and shows it is still working, then opens', async ({ custos }) => {
+  custos.addToken('slow-start');
+  let release: () => void = () => {};
+  const page = await custos.open({ held: new Promise<void>((resolve) => (release = resolve)) });
+  await expect(page.getByRole('heading', { level: 1, name: 'Starting Custos…' })).toBeVisible();
+  await expect(page.getByRole('status')).toHaveText(/Checking the database before anything is read from it/);
+  await expect(page.getByRole('progressbar', { name: 'Checking the database' })).toBeVisible();
+  await checkScreen(page, '00-starting');
+  release();
+  await expect(page.getByRole('heading', { level: 1, name: 'Tokens' })).toBeVisible();
 });

@@ -1,4 +1,4 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { screens, type ScreenId } from '../store/navigation-slice';
 import { useCustos } from '../store/context';
 import { ReportsScreen } from '../screens/ReportsScreen';
@@ -61,12 +61,7 @@ export function App() {
       </main>
     );
   }
-  if (!snapshot)
-    return (
-      <p role="status" className="loading">
-        Starting Custos…
-      </p>
-    );
+  if (!snapshot) return <Starting />;
 
   const software = status?.state === 'ready' ? status.module.software : null;
   const audit = snapshot.audit;
@@ -137,4 +132,29 @@ function Screen({ id }: { id: ScreenId }) {
     case 'certificates':
       return <CertificatesScreen />;
   }
+}
+
+/**
+ * Until the core answers. Before it reads anything, Custos checks its whole database (seconds for a long audit log),
+ * so a start that takes more than a moment says what it is waiting for and shows that it is still working.
+ */
+function Starting() {
+  const [slow, setSlow] = useState(false);
+  useEffect(() => {
+    const timer = setTimeout(() => setSlow(true), 1000);
+    return () => clearTimeout(timer);
+  }, []);
+  return (
+    <main className="loading">
+      <h1>Starting Custos…</h1>
+      {slow && (
+        <>
+          <progress aria-label="Checking the database" />
+          <p role="status">
+            Checking the database before anything is read from it. With a long audit log this takes a few seconds.
+          </p>
+        </>
+      )}
+    </main>
+  );
 }
