@@ -5,10 +5,11 @@ import type { z } from 'zod';
 import { AsOfDay, type ComplianceView } from '../../shared/compliance';
 import type { ReportRequest } from '../../shared/reports';
 import type { WireError } from '../../shared/errors';
+import type { AuditVerdict } from '../../shared/audit';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
-import { leafHash, MemoryTree } from '../core/audit/merkle';
+import { verifyAuditLog } from '../core/audit/verifier';
 import type { CustosCore } from '../core/custos-core';
 import {
   parseReportFile,
@@ -79,12 +80,11 @@ export async function verifyReportCommand(
     : core!.audit.noteKey()!;
   const bundleDir = str(values.bundle);
   if (bundleDir && report) {
-    // The bundle's first treeSize entries must rebuild exactly the root the report vouches for.
-    const tree = new MemoryTree();
-    for await (const chunk of readBundle(resolve(bundleDir)).entries)
-      for (const e of chunk) tree.append(leafHash(Buffer.from(e.entry, 'utf8')));
-    const { treeSize, root } = report.audit;
-    const bundled = withBundle(verifyReport(json, signature, key), tree, treeSize, root, bundleDir);
+    // The bundle must be a log the same key signed, closed by its own checkpoint, whose first entries rebuild exactly
+    // the report's checkpoint: lines that merely hash to the root would vouch for whatever follows them.
+    const bundle = readBundle(resolve(bundleDir));
+    const log = await verifyAuditLog({ ...bundle, key, trustedCheckpoints: [report.audit.checkpoint] });
+    const bundled = withBundle(verifyReport(json, signature, key), log, bundleDir);
     return { verdict: withPdf(bundled, dir, json, key) };
   }
   // Another installation's log (an auditor's own) says nothing about this report's: never compared with it.
@@ -141,23 +141,11 @@ function withPdf(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey
   return { ...verdict, ok: verdict.ok && checks.every((c) => c.ok), checks: [...verdict.checks, ...checks] };
 }
 
-function withBundle(
-  verdict: ReportVerdict,
-  tree: MemoryTree,
-  size: number,
-  reportRoot: string,
-  source: string,
-): ReportVerdict {
-  const ok = tree.size >= size && tree.root(size).toString('base64') === reportRoot;
-  const detail =
-    tree.size < size
-      ? `it has ${tree.size} entries, fewer than the ${size} the report vouches for`
-      : 'its first entries give another root: the log was rewritten after this report';
-  const checks = [
-    ...verdict.checks,
-    { check: `consistent with the bundle ${source} (${tree.size} entries)`, ok, ...(ok ? {} : { detail }) },
-  ];
-  return { ...verdict, ok: verdict.ok && ok, checks };
+/** The bundle's verdict as one check: its first problem (a rewrite, a cut, a line nobody signed) is the detail. */
+function withBundle(verdict: ReportVerdict, log: AuditVerdict, source: string): ReportVerdict {
+  const check = `consistent with the bundle ${source} (${log.entries} entries)`;
+  const checks = [...verdict.checks, { check, ok: log.ok, ...(log.first ? { detail: log.first.message } : {}) }];
+  return { ...verdict, ok: verdict.ok && log.ok, checks };
 }
 
 export function renderVerdict(verdict: ReportVerdict): { ok: boolean; text: string; error: WireError | null } {

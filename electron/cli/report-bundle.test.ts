@@ -1,0 +1,60 @@
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { tempDataDir } from '../core/testing/softhsm-fixture';
+import { EXIT } from './cli';
+import { runCustos } from './testing/run-cli';
+
+/**
+ * An auditor holds a signed report and is handed a later audit bundle: `report verify --key --bundle` must vouch only
+ * for a bundle that is itself a log signed by the pinned key, not for any file whose first lines rebuild the root.
+ */
+let dataDir: string;
+let cleanup: () => void;
+beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
+afterEach(() => cleanup());
+
+/** A report of one installation and a bundle exported from it afterwards. */
+async function reportAndBundle() {
+  const installation = join(dataDir, 'installation');
+  const report = join(dataDir, 'report');
+  const bundle = join(dataDir, 'bundle');
+  expect((await runCustos(installation, ['report', 'create', '--inventory', '--out', report])).code).toBe(EXIT.ok);
+  expect((await runCustos(installation, ['audit', 'checkpoint'])).code).toBe(EXIT.ok);
+  expect((await runCustos(installation, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+  return { report, bundle, key: join(report, 'audit-key.pem') };
+}
+
+// An auditor's machine: no Custos data directory, so nothing but the files is trusted.
+const verify = (report: string, key: string, bundle: string) =>
+  runCustos(join(dataDir, 'no-custos-here'), ['report', 'verify', '--dir', report, '--key', key, '--bundle', bundle]);
+
+describe('custos report verify --bundle', () => {
+  it('passes a genuine later bundle, and fails one whose later lines nobody signed', async () => {
+    const { report, bundle, key } = await reportAndBundle();
+    expect(await verify(report, key, bundle)).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringMatching(/ok {3}consistent with the bundle .*\(\d+ entries\)/),
+    });
+    // The first lines still rebuild the report's root; after them, lines nobody signed and no checkpoint at all.
+    const forged = join(dataDir, 'forged');
+    cpSync(bundle, forged, { recursive: true });
+    const lines = readFileSync(join(bundle, 'entries.jsonl'), 'utf8').split('\n').filter(Boolean);
+    const unsigned = { seq: lines.length, entry: `{"seq":${lines.length}}`, signature: 'AA==', keyId: 'x' };
+    const line = JSON.stringify({ ...unsigned, inclusion: { treeSize: lines.length + 1, proof: [] } });
+    writeFileSync(join(forged, 'entries.jsonl'), `${[...lines, line].join('\n')}\n`);
+    writeFileSync(join(forged, 'checkpoints.json'), '[]\n');
+    // The history under the report's checkpoint edited: the report's own checkpoint no longer matches.
+    const rewritten = join(dataDir, 'rewritten');
+    cpSync(bundle, rewritten, { recursive: true });
+    const first = JSON.parse(lines[0]!) as { entry: string };
+    const edited = JSON.stringify({ ...first, entry: first.entry.replace('"action":"', '"action":"x') });
+    writeFileSync(join(rewritten, 'entries.jsonl'), `${[edited, ...lines.slice(1)].join('\n')}\n`);
+    expect(await verify(report, key, rewritten)).toMatchObject({ code: EXIT.verification });
+    const answer = await verify(report, key, forged);
+    expect(answer.code).toBe(EXIT.verification);
+    expect(answer.stderr).toMatch(
+      /^Error AUDIT_VERIFY_FAILED: .*consistent with the bundle .*signed by a key that is not this log’s/,
+    );
+  });
+});
