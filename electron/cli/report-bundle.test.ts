@@ -1,4 +1,5 @@
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
@@ -56,5 +57,40 @@ describe('custos report verify --bundle', () => {
     expect(answer.stderr).toMatch(
       /^Error AUDIT_VERIFY_FAILED: .*consistent with the bundle .*signed by a key that is not this log’s/,
     );
+  });
+});
+
+describe('a hostile bundle or checkpoint file', () => {
+  const auditor = () => join(dataDir, 'no-custos-here');
+  const refused = (file: string) => ({
+    code: EXIT.verification,
+    stderr: expect.stringMatching(new RegExp(`^Error AUDIT_BUNDLE_INVALID: .*${file} is not a file`)),
+  });
+
+  it('is refused at once, never read until killed: a folder, a pipe or a device in place of a bundle file', async () => {
+    const { report, bundle, key } = await reportAndBundle();
+    for (const file of ['entries.jsonl', 'checkpoints.json', 'audit-key.vkey', 'audit-key.pem']) {
+      const hostile = join(dataDir, `hostile-${file}`);
+      for (const make of [
+        (path: string) => mkdirSync(path),
+        (path: string) => execFileSync('mkfifo', [path]),
+        (path: string) => symlinkSync('/dev/zero', path),
+      ]) {
+        rmSync(hostile, { recursive: true, force: true });
+        cpSync(bundle, hostile, { recursive: true });
+        rmSync(join(hostile, file));
+        make(join(hostile, file));
+        expect(await runCustos(auditor(), ['audit', 'verify', '--bundle', hostile]), file).toMatchObject(refused(file));
+        expect(await verify(report, key, hostile), file).toMatchObject(refused(file));
+      }
+    }
+  }, 60_000);
+
+  it('refuses a pipe given as a checkpoint kept elsewhere instead of waiting for a writer', async () => {
+    const { bundle } = await reportAndBundle();
+    const pipe = join(dataDir, 'checkpoint.pipe');
+    execFileSync('mkfifo', [pipe]);
+    const answer = await runCustos(auditor(), ['audit', 'verify', '--bundle', bundle, '--checkpoint', pipe]);
+    expect(answer).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/is not a file/) });
   });
 });

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import type { ErrorCode } from '../../shared/errors';
 import { CustosError, fileError, printable } from './errors';
 
@@ -8,18 +8,8 @@ import { CustosError, fileError, printable } from './errors';
  * device like /dev/zero reports no size and never ends, and a huge file would be read whole only to be refused.
  */
 export function readBoundedFile(path: string, limit: { bytes: number; code: ErrorCode; what: string }): Buffer {
-  let fd: number;
+  const fd = openRegularFile(path, limit);
   try {
-    fd = openSync(path, 'r');
-  } catch (error) {
-    throw fileError(error) ?? error;
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile())
-      throw new CustosError(limit.code, `${printable(path)} is not a file (a folder, a device or a pipe).`, [
-        `Name ${limit.what} itself.`,
-      ]);
     // Up to one byte past the limit, whatever the size said: a file may grow while it is read.
     const buffer = Buffer.alloc(limit.bytes + 1);
     let length = 0;
@@ -37,4 +27,22 @@ export function readBoundedFile(path: string, limit: { bytes: number; code: Erro
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Opens a file to read, refusing anything but a regular file before a byte is read. O_NONBLOCK: opening a pipe to
+ * read otherwise waits for a writer, forever, before fstat could tell what it is (no effect on a regular file).
+ */
+export function openRegularFile(path: string, limit: { code: ErrorCode; what: string }): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw fileError(error) ?? error;
+  }
+  if (fstatSync(fd).isFile()) return fd;
+  closeSync(fd);
+  throw new CustosError(limit.code, `${printable(path)} is not a file (a folder, a device or a pipe).`, [
+    `Name ${limit.what} itself.`,
+  ]);
 }

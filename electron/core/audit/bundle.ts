@@ -5,13 +5,14 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
-  readFileSync,
+  readSync,
   renameSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import { openRegularFile, readBoundedFile } from '../bounded-file';
 import { CustosError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
 import type { AuditLog, StoredCheckpoint } from './audit-log';
@@ -101,27 +102,28 @@ export function readBundle(dir: string): LoadedBundle {
     if (!existsSync(join(dir, file)))
       throw new CustosError('AUDIT_BUNDLE_INVALID', `${dir} is not an audit bundle: ${file} is missing.`);
   }
-  const key = parseVerifierKey(readFileSync(join(dir, 'audit-key.vkey'), 'utf8').trim());
+  const key = parseVerifierKey(readBundleFile(dir, 'audit-key.vkey', 4096).toString('utf8').trim());
   if (
     existsSync(join(dir, 'audit-key.pem')) &&
-    !publicKeyFromPem(readFileSync(join(dir, 'audit-key.pem'), 'utf8')).equals(key.publicKey)
+    !bundlePem(readBundleFile(dir, 'audit-key.pem', 4096)).equals(key.publicKey)
   ) {
     throw new CustosError('AUDIT_BUNDLE_INVALID', 'The bundle’s audit-key.pem and audit-key.vkey are different keys.');
   }
   let checkpoints: string[];
+  const checkpointsFile = readBundleFile(dir, 'checkpoints.json', MAX_CHECKPOINTS_BYTES);
   try {
-    checkpoints = BundleCheckpoints.parse(JSON.parse(readFileSync(join(dir, 'checkpoints.json'), 'utf8'))).map(
-      (c) => c.note,
-    );
+    checkpoints = BundleCheckpoints.parse(JSON.parse(checkpointsFile.toString('utf8'))).map((c) => c.note);
   } catch (error) {
     throw new CustosError('AUDIT_BUNDLE_INVALID', 'The bundle’s checkpoints.json is not readable.', [], {
       cause: error,
     });
   }
-  const path = join(dir, 'entries.jsonl');
-  const total = countLines(path);
+  // Opened once and read through that descriptor: what was checked to be a file is what is streamed.
+  const fd = openRegularFile(join(dir, 'entries.jsonl'), BUNDLE_FILE);
+  const total = countLines(fd);
   async function* entries(): AsyncIterable<VerifiableEntry[]> {
-    const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+    const input = createReadStream('', { fd, start: 0, encoding: 'utf8' });
+    const lines = createInterface({ input, crlfDelay: Infinity });
     let chunk: VerifiableEntry[] = [];
     for await (const line of lines) {
       if (line.length === 0) continue;
@@ -168,11 +170,35 @@ export function parseVerifierKey(text: string): NoteKey {
   return key;
 }
 
-function countLines(path: string): number {
-  const data = readFileSync(path);
+/** Counts lines in slices: the file may be larger than any one buffer. */
+function countLines(fd: number): number {
+  const slice = Buffer.alloc(1 << 20);
   let count = 0;
-  for (let i = 0; i < data.length; i++) if (data[i] === 0x0a) count++;
+  for (let position = 0, read = 1; read > 0; position += read) {
+    read = readSync(fd, slice, 0, slice.length, position);
+    for (let i = 0; i < read; i++) if (slice[i] === 0x0a) count++;
+  }
   return count;
+}
+
+const BUNDLE_FILE = { code: 'AUDIT_BUNDLE_INVALID', what: 'the bundle’s own file' } as const;
+/** A checkpoint every 1,000 entries, after every ceremony and export, each a few hundred bytes: far under this. */
+const MAX_CHECKPOINTS_BYTES = 64 * 1024 * 1024;
+
+/** One of the bundle's small files: refused unread when it is a folder, a device, a pipe or larger than it can be. */
+function readBundleFile(dir: string, file: string, bytes: number): Buffer {
+  return readBoundedFile(join(dir, file), { ...BUNDLE_FILE, bytes });
+}
+
+function bundlePem(pem: Buffer): Buffer {
+  try {
+    return publicKeyFromPem(pem.toString('utf8'));
+  } catch (error) {
+    if (error instanceof CustosError) throw error;
+    throw new CustosError('AUDIT_BUNDLE_INVALID', 'The bundle’s audit-key.pem is not a public key.', [], {
+      cause: error,
+    });
+  }
 }
 
 function readme(key: NoteKey, size: number): string {
