@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
@@ -92,5 +92,25 @@ describe('a hostile bundle or checkpoint file', () => {
     execFileSync('mkfifo', [pipe]);
     const answer = await runCustos(auditor(), ['audit', 'verify', '--bundle', bundle, '--checkpoint', pipe]);
     expect(answer).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/is not a file/) });
+  });
+});
+
+describe('a report folder with a file larger than one read can hold', () => {
+  it('fails with the integrity code of that file, never INTERNAL (a sparse 3 GiB file costs no disk)', async () => {
+    const { report, key } = await reportAndBundle();
+    const auditor = join(dataDir, 'no-custos-here');
+    const verifyAlone = () => runCustos(auditor, ['report', 'verify', '--dir', report, '--key', key]);
+    const pdf = readFileSync(join(report, 'report.pdf'));
+    truncateSync(join(report, 'report.pdf'), 3 * 2 ** 30);
+    expect(await verifyAlone()).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: .*report\.pdf is larger than/),
+    });
+    writeFileSync(join(report, 'report.pdf'), pdf);
+    truncateSync(join(report, 'report.json'), 3 * 2 ** 30);
+    expect(await verifyAlone()).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error AUDIT_VERIFY_FAILED: .*report\.json is larger than/),
+    });
   });
 });

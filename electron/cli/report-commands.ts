@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { CustosError } from '../core/errors';
-import { join, resolve } from 'node:path';
+import { CustosError, printable } from '../core/errors';
+import { basename, join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { AsOfDay, type ComplianceView } from '../../shared/compliance';
 import type { ReportRequest } from '../../shared/reports';
-import type { WireError } from '../../shared/errors';
+import type { ErrorCode, WireError } from '../../shared/errors';
 import type { AuditVerdict } from '../../shared/audit';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { readBundle } from '../core/audit/bundle';
@@ -106,8 +106,27 @@ export async function verifyReportCommand(
 
 /** A file's bytes; null when it is absent or something else (a folder) is in its place. */
 function readIfFile(path: string): Buffer | null {
-  return existsSync(path) && statSync(path).isFile() ? readFileSync(path) : null;
+  if (!existsSync(path) || !statSync(path).isFile()) return null;
+  const name = basename(path);
+  const limit = name === 'report.json' || name === 'report.pdf' ? MAX_REPORT_BYTES : MAX_SMALL_FILE_BYTES;
+  // Refused unread: one read holds at most 2 GiB, and a file past it ended the verification as INTERNAL.
+  if (statSync(path).size > limit) {
+    const code = name === 'report.pdf' || name.startsWith('report-pdf.') ? 'REPORT_PDF_MISMATCH' : TOO_LARGE[name];
+    const message = `${printable(path)} is larger than ${name} can be (at most ${limit} bytes); it was not read.`;
+    throw new CustosError(code ?? 'IPC_INVALID_PAYLOAD', message, ['Check the folder the report was written to.']);
+  }
+  return readFileSync(path);
 }
+
+/** Far above any report or PDF Custos writes (a report of a million entries with their proofs), below 2 GiB. */
+const MAX_REPORT_BYTES = 2 ** 30;
+/** The report's own files fail it; anything else (the --key file) is invalid input. */
+const TOO_LARGE: Partial<Record<string, ErrorCode>> = {
+  'report.json': 'AUDIT_VERIFY_FAILED',
+  'report.sig': 'AUDIT_VERIFY_FAILED',
+};
+/** A signature, the PDF's binding or a PEM key: a few hundred bytes. */
+const MAX_SMALL_FILE_BYTES = 65_536;
 
 /** --key: the audit key the auditor trusts, as a PEM file; anything else is said as such, not as INTERNAL. */
 function pinnedKey(path: string): Buffer {
