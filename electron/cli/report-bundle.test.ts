@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { inclusionProof, leafHash, MemoryTree } from '../core/audit/merkle';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { EXIT } from './cli';
 import { runCustos } from './testing/run-cli';
@@ -112,5 +113,49 @@ describe('a report folder with a file larger than one read can hold', () => {
       code: EXIT.verification,
       stderr: expect.stringMatching(/^Error AUDIT_VERIFY_FAILED: .*report\.json is larger than/),
     });
+  });
+});
+
+describe('a bundle cut back to one of its own earlier checkpoints', () => {
+  it('verifies alone as the shorter log it now is (no key needed to cut it); the closing checkpoint kept elsewhere fails it', async () => {
+    const { bundle, key } = await reportAndBundle();
+    const lines = readFileSync(join(bundle, 'entries.jsonl'), 'utf8').split('\n').filter(Boolean);
+    const checkpoints = JSON.parse(readFileSync(join(bundle, 'checkpoints.json'), 'utf8')) as {
+      treeSize: number;
+      note: string;
+    }[];
+    const closing = checkpoints.at(-1)!;
+    const earlier = checkpoints.at(-2)!;
+    expect(earlier.treeSize).toBeLessThan(closing.treeSize);
+    // Hashes only: the tail and the checkpoints past the earlier one dropped, every proof made again against it.
+    const tree = new MemoryTree();
+    const kept = lines.slice(0, earlier.treeSize).map((l) => JSON.parse(l) as { entry: string });
+    for (const line of kept) tree.append(leafHash(Buffer.from(line.entry, 'utf8')));
+    const cut = join(dataDir, 'cut');
+    cpSync(bundle, cut, { recursive: true });
+    const reproven = kept.map((line, i) => {
+      const proof = inclusionProof(tree, i, earlier.treeSize).map((h) => h.toString('base64'));
+      return JSON.stringify({ ...line, inclusion: { treeSize: earlier.treeSize, proof } });
+    });
+    writeFileSync(join(cut, 'entries.jsonl'), `${reproven.join('\n')}\n`);
+    writeFileSync(join(cut, 'checkpoints.json'), JSON.stringify(checkpoints.slice(0, -1)));
+    const auditor = join(dataDir, 'no-custos-here');
+    expect(await runCustos(auditor, ['audit', 'verify', '--bundle', cut, '--key', key])).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringMatching(new RegExp(`^Audit log verified: ${earlier.treeSize} entries`)),
+    });
+    const keptElsewhere = join(dataDir, 'closing-checkpoint.txt');
+    writeFileSync(keptElsewhere, closing.note);
+    const checked = await runCustos(auditor, [
+      'audit',
+      'verify',
+      '--bundle',
+      cut,
+      '--key',
+      key,
+      '--checkpoint',
+      keptElsewhere,
+    ]);
+    expect(checked).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/\(truncated\)/) });
   });
 });
