@@ -3,6 +3,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, wri
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inclusionProof, leafHash, MemoryTree } from '../core/audit/merkle';
+import { asDatabaseWriter } from '../core/testing/audit-fixture';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { EXIT } from './cli';
 import { runCustos } from './testing/run-cli';
@@ -157,5 +158,22 @@ describe('a bundle cut back to one of its own earlier checkpoints', () => {
       keptElsewhere,
     ]);
     expect(checked).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/\(truncated\)/) });
+  });
+});
+
+describe('custos report verify on the report’s own installation', () => {
+  it('compares with the live log whatever installation id the database holds: the key decides whose log it is', async () => {
+    const { report } = await reportAndBundle();
+    const installation = join(dataDir, 'installation');
+    const live = await runCustos(installation, ['report', 'verify', '--dir', report]);
+    expect(live).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/ok {3}consistent with the live log/) });
+    // The id is an unsigned setting: before, changing it made the report "another installation's" and the check
+    // that catches a rewritten log was skipped, NOT CHECKED, exit 0, with the very key that signed the report.
+    asDatabaseWriter(installation, (db) =>
+      db.prepare("UPDATE settings SET value = ? WHERE key = 'installation.id'").run(JSON.stringify('deadbeefdeadbeef')),
+    );
+    const answer = await runCustos(installation, ['report', 'verify', '--dir', report]);
+    expect(answer.stdout).not.toContain('NOT CHECKED');
+    expect(answer.code).not.toBe(EXIT.ok);
   });
 });

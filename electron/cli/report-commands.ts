@@ -87,8 +87,11 @@ export async function verifyReportCommand(
     const bundled = withBundle(verifyReport(json, signature, key), log, bundleDir);
     return { verdict: withPdf(bundled, dir, json, key) };
   }
-  // Another installation's log (an auditor's own) says nothing about this report's: never compared with it.
-  const foreign = core !== null && report !== null && report.installation !== core.audit.origin;
+  // Another installation's log (an auditor's own) says nothing about this report's: never compared with it. Whose log
+  // it is, the key decides: the installation id is an unsigned setting, and a report this log's key signed is this
+  // log's to be consistent with.
+  const ours = core?.audit.noteKey() ?? null;
+  const foreign = core !== null && report !== null && (ours === null || !ours.publicKey.equals(key.publicKey));
   const log = foreign ? undefined : core?.audit.log();
   const later: LaterLog | undefined = log
     ? {
