@@ -88,6 +88,21 @@ describe('a hostile bundle or checkpoint file', () => {
     }
   }, 60_000);
 
+  it('names a line longer than any entry can be, instead of gathering it until the process dies', async () => {
+    const { bundle, key } = await reportAndBundle();
+    const lines = readFileSync(join(bundle, 'entries.jsonl'), 'utf8');
+    // A sparse hole of 700 MB with no newline after the genuine lines: before, readline's line buffer grew past the
+    // longest string V8 holds and the verifier crashed (RangeError: Invalid string length, a stack trace, exit 1).
+    writeFileSync(join(bundle, 'entries.jsonl'), lines);
+    truncateSync(join(bundle, 'entries.jsonl'), lines.length + 700 * 2 ** 20);
+    const answer = await runCustos(auditor(), ['audit', 'verify', '--bundle', bundle, '--key', key]);
+    const count = lines.split('\n').filter(Boolean).length;
+    expect(answer).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringContaining(`Line ${count} is not a well-formed audit entry`),
+    });
+  }, 120_000);
+
   it('refuses a pipe given as a checkpoint kept elsewhere instead of waiting for a writer', async () => {
     const { bundle } = await reportAndBundle();
     const pipe = join(dataDir, 'checkpoint.pipe');

@@ -10,7 +10,6 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { openRegularFile, readBoundedFile } from '../bounded-file';
 import { CustosError } from '../errors';
@@ -122,13 +121,12 @@ export function readBundle(dir: string): LoadedBundle {
   const fd = openRegularFile(join(dir, 'entries.jsonl'), BUNDLE_FILE);
   const total = countLines(fd);
   async function* entries(): AsyncIterable<VerifiableEntry[]> {
-    const input = createReadStream('', { fd, start: 0, encoding: 'utf8' });
-    const lines = createInterface({ input, crlfDelay: Infinity });
     let chunk: VerifiableEntry[] = [];
-    for await (const line of lines) {
-      if (line.length === 0) continue;
+    for await (const line of bundleLines(createReadStream('', { fd, start: 0 }))) {
+      if (line === '') continue;
       let parsed: z.infer<typeof BundleLine> | null = null;
       try {
+        if (line === null) throw new Error('longer than any bundle line can be');
         parsed = BundleLine.parse(JSON.parse(line));
       } catch {
         parsed = null;
@@ -168,6 +166,48 @@ export function parseVerifierKey(text: string): NoteKey {
   if (keyId(key).toString('hex') !== id)
     throw new CustosError('AUDIT_BUNDLE_INVALID', 'The verifier key’s ID does not match its key.');
   return key;
+}
+
+/** An entry (hashes and short ids) with its inclusion proof (at most 64 hashes) is a few kilobytes. */
+const MAX_LINE_BYTES = 1 << 20;
+
+/**
+ * The file's lines (a CR before the newline dropped), each null when longer than any bundle line can be: its bytes
+ * are skipped up to the next newline, never gathered, so a file of one endless line cannot exhaust memory.
+ */
+export async function* bundleLines(input: AsyncIterable<Buffer>): AsyncIterable<string | null> {
+  let parts: Buffer[] = [];
+  let length = 0;
+  let overlong = false;
+  const take = (last: Buffer): string | null => {
+    const line = overlong
+      ? null
+      : Buffer.concat([...parts, last])
+          .toString('utf8')
+          .replace(/\r$/, '');
+    parts = [];
+    length = 0;
+    overlong = false;
+    return line;
+  };
+  const keep = (piece: Buffer) => {
+    length += piece.length;
+    if (length > MAX_LINE_BYTES) {
+      overlong = true;
+      parts = [];
+    } else if (!overlong && piece.length > 0) parts.push(Buffer.from(piece));
+  };
+  for await (const chunk of input) {
+    let start = 0;
+    for (let newline = chunk.indexOf(0x0a); newline >= 0; newline = chunk.indexOf(0x0a, start)) {
+      const piece = chunk.subarray(start, newline);
+      keep(piece);
+      yield take(Buffer.alloc(0));
+      start = newline + 1;
+    }
+    keep(chunk.subarray(start));
+  }
+  if (length > 0 || overlong) yield take(Buffer.alloc(0));
 }
 
 /** Counts lines in slices: the file may be larger than any one buffer. */
