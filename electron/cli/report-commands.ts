@@ -121,7 +121,7 @@ function readIfFile(path: string): Buffer | null {
   return readFileSync(path);
 }
 
-/** Far above any report or PDF Custos writes (a report of a million entries with their proofs), below 2 GiB. */
+/** Past any report or PDF a ceremony makes, under the 2 GiB one read holds (past 512 MiB JSON fails as not JSON). */
 const MAX_REPORT_BYTES = 2 ** 30;
 /** The report's own files fail it; anything else (the --key file) is invalid input. */
 const TOO_LARGE: Partial<Record<string, ErrorCode>> = {
