@@ -9,6 +9,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  truncateSync,
   writeFileSync,
 } from 'node:fs';
 import { totpCodeAt } from '../core/custodians/totp';
@@ -1193,6 +1194,19 @@ describe('custos report verify on an auditor’s own installation', () => {
     const csv = join(dataDir, 'trail.csv');
     expect((await at(auditor, 'audit', 'export', '--out', csv, '--format', 'csv')).code).toBe(EXIT.ok);
     expect(readFileSync(csv, 'utf8')).toMatch(/report\.verify.*REPORT_PDF_MISMATCH/);
+    // Refused before any verdict (a report.json past its size, sparse; a folder with no report): recorded as well.
+    truncateSync(join(out, 'report.json'), 3 * 2 ** 30);
+    expect(await verify()).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error AUDIT_VERIFY_FAILED: .*report\.json is larger than/),
+    });
+    const nothing = await at(auditor, 'report', 'verify', '--dir', join(dataDir, 'nothing-here'));
+    expect(nothing.stderr).toMatch(/^Error REPORT_NOT_FOUND: /);
+    rmSync(csv);
+    expect((await at(auditor, 'audit', 'export', '--out', csv, '--format', 'csv')).code).toBe(EXIT.ok);
+    const trail = readFileSync(csv, 'utf8');
+    expect(trail).toMatch(/report\.verify.*AUDIT_VERIFY_FAILED/);
+    expect(trail).toMatch(/report\.verify.*REPORT_NOT_FOUND/);
   });
 
   it('on a machine with no Custos at all verifies with the key alone and creates no installation', async () => {
@@ -1238,6 +1252,13 @@ describe('custos report verify on a hostile folder', () => {
     expect(await verify(notPem)).toMatchObject({
       code: EXIT.invalidInput,
       stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD: .*not-a-key\.pem is not an Ed25519 public key/),
+    });
+    // An X25519 key has the same SPKI length as an Ed25519 one: it is still not the audit key's kind.
+    const x25519 = join(dataDir, 'x25519.pem');
+    writeFileSync(x25519, generateKeyPairSync('x25519').publicKey.export({ format: 'pem', type: 'spki' }));
+    expect(await verify(x25519)).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD: .*x25519\.pem is not an Ed25519 public key/),
     });
     expect(await verify(dataDir)).toMatchObject({ stderr: expect.stringMatching(/^Error FILE_NOT_FOUND: /) });
     rmSync(join(out, 'report.pdf'));

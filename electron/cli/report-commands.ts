@@ -241,7 +241,19 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
       );
     case 'report verify':
       return async (core) => {
-        const { verdict } = await verifyReportCommand(values, core);
+        let verdict: ReportVerdict;
+        try {
+          ({ verdict } = await verifyReportCommand(values, core));
+        } catch (error) {
+          // Refused before a verdict (no report there, a file past its size, a --key that is no key): recorded too.
+          const code = error instanceof CustosError ? error.code : 'INTERNAL';
+          await core.audit.tryRecord({
+            actor: core.actor,
+            action: 'report.verify',
+            result: { status: 'failed', code },
+          });
+          throw error;
+        }
         const shown = renderVerdict(verdict);
         // The code the operator is shown (a PDF's own, or AUDIT_VERIFY_FAILED) is the one recorded.
         const result = shown.error ? { status: 'failed' as const, code: shown.error.code } : { status: 'ok' as const };

@@ -247,7 +247,10 @@ function rawEd25519(point: Buffer | undefined): Buffer {
 }
 
 export function publicKeyFromPem(pem: string): Buffer {
-  const der = createPublicKey(pem).export({ format: 'der', type: 'spki' });
-  if (der.length !== 44) throw new CustosError('AUDIT_BUNDLE_INVALID', 'The public key is not an Ed25519 key.');
+  const key = createPublicKey(pem);
+  // By its algorithm, not its length: an X25519 key is 44 bytes of SPKI too.
+  const der = key.export({ format: 'der', type: 'spki' });
+  if (key.asymmetricKeyType !== 'ed25519' || der.length !== 44)
+    throw new CustosError('AUDIT_BUNDLE_INVALID', 'The public key is not an Ed25519 key.');
   return Buffer.from(der.subarray(12));
 }
