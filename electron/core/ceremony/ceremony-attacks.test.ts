@@ -517,6 +517,35 @@ describe('a custodian acting alone', () => {
     ).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
     expect(core.keys.list().map((k) => k.label)).not.toContain('root-2026');
   });
+
+  it('cannot have a step proposed after the abort by sending it alongside the abort (fixed)', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    await takeCustody(run.id);
+    await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    // Ada administers and performs the quorum step: her abort's check is queued first, the perform's behind it.
+    const [forAbort, forStep] = [proof('Ada'), proof('Ada')];
+    const aborted = core.ceremonies.abort(run.id, forAbort, 'The room was not secured');
+    const performed = core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: forStep });
+    await aborted;
+    await expect(performed).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
+    expect(core.quorum.list().filter((p) => p.state === 'open')).toEqual([]);
+  });
+
+  it('cannot have one step proposed twice by sending it twice at once (fixed)', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    await takeCustody(run.id);
+    await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    const [first, second] = [proof('Ada'), proof('Ada')];
+    const results = await Promise.allSettled([
+      core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: first }),
+      core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: second }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({
+      reason: expect.objectContaining({ code: 'CEREMONY_STEP_REFUSED' }),
+    });
+    expect(core.quorum.list().filter((p) => p.state === 'open')).toHaveLength(1);
+  });
 });
 
 describe('the owner of the machine', () => {

@@ -223,9 +223,7 @@ export class CeremonyRuns {
     value?: string;
   }): Promise<RunView> {
     const run = this.load(request.runId);
-    const { step, index, state } = this.currentStep(run, request.stepId);
-    if (state !== 'waiting' && state !== 'failed')
-      throw new CustosError('CEREMONY_STEP_REFUSED', `The step “${step.title}” is already under way or done.`);
+    const { step, index } = this.stepToDo(run, request.stepId);
     this.insideWindow(run.parsed);
     this.requirePerson(request.by, step.by, 'performs this step');
     const actor = request.by.custodianId;
@@ -240,7 +238,10 @@ export class CeremonyRuns {
         );
       const unique = ids.map((cid) => proofs.find((p) => p.custodianId === cid)!);
       // A performer who holds no share here proves their own factors: custody.take checks only the holders'.
-      if (!ids.includes(actor)) await this.sources.proveFactors(request.by, 'ceremony.custody');
+      if (!ids.includes(actor)) {
+        await this.sources.proveFactors(request.by, 'ceremony.custody');
+        this.stillToDo(run.id, step.id);
+      }
       const record = await this.sources.custody.take({
         token: run.parsed.script.token,
         threshold: step.custody.threshold,
@@ -264,6 +265,7 @@ export class CeremonyRuns {
           : prepared.params;
       this.sources.quorum.mayAct(actor, 'propose');
       await this.sources.proveFactors(request.by, 'propose');
+      this.stillToDo(run.id, step.id);
       const proposal =
         this.unrecordedProposal(run, step.id) ??
         this.sources.quorum.propose({
@@ -284,6 +286,7 @@ export class CeremonyRuns {
       });
     } else if ('checkpoint' in step) {
       await this.sources.proveFactors(request.by, 'ceremony.checkpoint');
+      this.stillToDo(run.id, step.id);
       const checkpoint = this.sources.audit.checkpoint(`ceremony ${run.id} step ${step.id}`);
       this.append(run.id, actor, {
         kind: 'checkpoint',
@@ -295,6 +298,7 @@ export class CeremonyRuns {
       if (step.record && !request.value)
         throw new CustosError('CEREMONY_STEP_REFUSED', `This step records ${step.record}: type what was read.`);
       await this.sources.proveFactors(request.by, 'ceremony.manual');
+      this.stillToDo(run.id, step.id);
       this.append(run.id, actor, { kind: 'manual', step: step.id, value: step.record ? request.value! : null });
     }
     return await this.afterChange(run.id);
@@ -328,6 +332,9 @@ export class CeremonyRuns {
         'Only the ceremony administrator or a security officer aborts it.',
       );
     await this.sources.proveFactors(by, 'ceremony.abort');
+    // Checked again: another request may have closed the run while the factors were checked.
+    if (this.state(this.load(runId)) !== 'in-progress')
+      throw new CustosError('CEREMONY_STEP_REFUSED', 'This ceremony is closed.');
     this.append(run.id, by.custodianId, { kind: 'abort', reason, by: by.custodianId });
     // Nothing the aborted run proposed can still be approved and carried out.
     for (const step of run.parsed.script.steps) {
@@ -546,6 +553,22 @@ export class CeremonyRuns {
     if (run.events.some((e) => e.kind === 'abort')) return 'aborted';
     if (run.events.some((e) => e.kind === 'finish')) return 'done';
     return 'in-progress';
+  }
+
+  /** The run's current step, when it waits to be done (or done again, after its proposal failed). */
+  private stepToDo(run: LoadedRun, stepId: string) {
+    const current = this.currentStep(run, stepId);
+    if (current.state !== 'waiting' && current.state !== 'failed')
+      throw new CustosError('CEREMONY_STEP_REFUSED', `The step “${current.step.title}” is already under way or done.`);
+    return current;
+  }
+
+  /**
+   * Checked again once the performer's factors are: other requests run while scrypt does, and one of them may have
+   * aborted the run or done this very step (a second proposal for it would be a second thing to approve).
+   */
+  private stillToDo(runId: string, stepId: string): void {
+    this.stepToDo(this.load(runId), stepId);
   }
 
   private currentStep(run: LoadedRun, stepId: string) {
