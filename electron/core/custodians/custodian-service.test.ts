@@ -245,6 +245,22 @@ describe('who may enrol whom', () => {
       roles: ['security-officer'],
     });
   });
+
+  it('lets the only officer appoint the second, not a third begun at the same time (refused, recorded)', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    const begin = (name: string) =>
+      service.beginEnrolment({ name, roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga)] });
+    const pat = await begin('Pat');
+    step();
+    // Begun while Olga is still the only officer: Pat is not confirmed yet.
+    const mallory = await begin('Mallory');
+    service.confirmEnrolment(pat.enrolmentId, totpCodeAt(pat.secret, now));
+    expect(() => service.confirmEnrolment(mallory.enrolmentId, totpCodeAt(mallory.secret, now))).toThrow(
+      expect.objectContaining({ code: 'NOT_AUTHORIZED', message: expect.stringMatching(/two different/) }),
+    );
+    expect(roles('Mallory')).toBeUndefined();
+    expect(actions()).toContain('custodian.enrol refused NOT_AUTHORIZED');
+  });
 });
 
 describe('factor checks', () => {

@@ -183,6 +183,7 @@ export class CustodianService {
     const now = this.clock().toISOString();
     const setup = pending.approvedBy.length === 0;
     const [officer] = pending.approvedBy;
+    if (!setup) this.refuseOutnumbered(enrolmentId, pending);
     this.options.audit.record(
       {
         actor: officer ? { type: 'custodian', id: officer, role: 'security-officer' } : this.options.actor,
@@ -209,6 +210,29 @@ export class CustodianService {
     // After the commit: a crash in between is made good at the next start (sealUnsignedOnce).
     if (setup) this.options.audit.markInstallationSetUp();
     return this.get(id);
+  }
+
+  /**
+   * An officer appointed by one officer while only one existed: refused when another officer was enrolled meanwhile
+   * (two begun while there was one), else the only officer could appoint as many officers as they liked.
+   */
+  private refuseOutnumbered(enrolmentId: string, pending: PendingEnrolment): void {
+    if (!pending.roles.includes('security-officer')) return;
+    const officers = this.list().filter((c) => c.roles.includes('security-officer') && !c.locked).length;
+    if (pending.approvedBy.length >= Math.min(2, officers)) return;
+    this.pending.delete(enrolmentId);
+    this.options.audit.record({
+      actor: { type: 'custodian', id: pending.approvedBy[0]!, role: 'security-officer' },
+      action: 'custodian.enrol',
+      object: { type: 'custodian', id: enrolmentId.slice(0, 16) },
+      params: { name: pending.name, roles: pending.roles, approvedBy: pending.approvedBy },
+      result: { status: 'refused', code: 'NOT_AUTHORIZED' },
+    });
+    throw new CustosError(
+      'NOT_AUTHORIZED',
+      `Another security officer was enrolled since this began: appointing ${pending.name} as a security officer now needs two different security officers.`,
+      ['Start the enrolment again with two security officers’ passphrases and codes.'],
+    );
   }
 
   /** The officers whose two factors approve this enrolment (none at setup); refuses anything less. */
