@@ -558,8 +558,10 @@ export class CeremonyRuns {
   /** The run's current step, when it waits to be done (or done again, after its proposal failed). */
   private stepToDo(run: LoadedRun, stepId: string) {
     const current = this.currentStep(run, stepId);
-    if (current.state !== 'waiting' && current.state !== 'failed')
-      throw new CustosError('CEREMONY_STEP_REFUSED', `The step “${current.step.title}” is already under way or done.`);
+    if (current.state !== 'waiting' && current.state !== 'failed') {
+      const title = current.step.title;
+      throw new CustosError('CEREMONY_STEP_REFUSED', `The step “${title}” is already under way or done.`);
+    }
     return current;
   }
 

@@ -230,7 +230,8 @@ export class CustodianService {
     });
     throw new CustosError(
       'NOT_AUTHORIZED',
-      `Another security officer was enrolled since this began: appointing ${pending.name} as a security officer now needs two different security officers.`,
+      `Another security officer was enrolled since this began: appointing ${pending.name} as a security officer ` +
+        'now needs two different security officers.',
       ['Start the enrolment again with two security officers’ passphrases and codes.'],
     );
   }
