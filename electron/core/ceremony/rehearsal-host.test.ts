@@ -371,3 +371,33 @@ it('a rehearsal process that hits an unexpected error says what kind before it s
 });
 
 /** A key generated in the real token (pre-activation), proposed by Ada and approved by Babbage and Curie. */
+
+it('failed attempts made here as a rehearsal opens are not forgiven in it: the counts add up (fixed)', async () => {
+  const text = script(CUSTODY + KEY);
+  const guess = () => ({ ...proof('Babbage'), passphrase: 'a guess at the passphrase, long enough' });
+  // One guess under way when the rehearsal is asked for, more sent while it opens.
+  const underWay = core.router.dispatch('custodians.check', guess());
+  const opening = core.router.dispatch('rehearsals.start', { script: text });
+  const meanwhile = [];
+  for (let i = 0; i < 2; i++) {
+    clock.now = new Date(clock.now.getTime() + 600_000);
+    meanwhile.push(await core.router.dispatch('custodians.check', guess()));
+  }
+  expect(await underWay).toMatchObject({ ok: false, error: { code: 'PASSPHRASE_INCORRECT' } });
+  expect(await opening).toMatchObject({ ok: true });
+  // Refused while it opens (and recorded here), or counted: never guessed here and forgiven there.
+  const counted = meanwhile.filter((a) => !a.ok && a.error.code === 'PASSPHRASE_INCORRECT').length;
+  for (const answer of meanwhile.filter((a) => !a.ok && a.error.code !== 'PASSPHRASE_INCORRECT'))
+    expect(answer).toMatchObject({ error: { code: 'REHEARSAL_ACTIVE' } });
+  for (let i = 0; i < 2; i++) {
+    clock.now = new Date(clock.now.getTime() + 600_000);
+    await core.router.dispatch('custodians.check', guess());
+  }
+  await call('rehearsals.end');
+  expect(core.custodians.get(people.Babbage!.id).failures).toBe(1 + counted + 2);
+  const refused = core.store.get<{ n: number }>(
+    sql`SELECT count(*) AS n FROM audit_entries WHERE action = 'custodian.factor.verify' AND result = 'failed'
+        AND entry LIKE '%REHEARSAL_ACTIVE%'`,
+  )!.n;
+  expect(refused).toBe(2 - counted);
+});

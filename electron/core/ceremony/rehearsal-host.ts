@@ -41,6 +41,11 @@ export class RehearsalHost {
   } | null = null;
   /** The process of a rehearsal that is opening (the app may close meanwhile). */
   private opening: RehearsalProcess | null = null;
+  /**
+   * A rehearsal is being planned and opened: requests are refused meanwhile. Its people's counters are read when it is
+   * planned; a failed attempt counted here after that would be forgiven there (the higher count wins, counted back).
+   */
+  private starting = false;
   private last: EndedRehearsal | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, (message: FromRehearsal | null) => void>();
@@ -65,8 +70,23 @@ export class RehearsalHost {
 
   /** Plans the rehearsal from the real installation, opens the scratch one in its own process, and diverts to it. */
   async start(script: string): Promise<RehearsalStatus> {
-    if (this.active || this.opening)
+    if (this.active || this.opening || this.starting)
       throw new CustosError('REHEARSAL_ACTIVE', 'A rehearsal is already open.', ['End it before starting another.']);
+    this.starting = true;
+    try {
+      // Checks already under way finish first, so the scratch installation starts from what they counted.
+      const settling = this.deps.core.custodians.checksSettled();
+      if (settling) {
+        await settling;
+        if (!this.starting) throw stoppedError();
+      }
+      return await this.open(script);
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private async open(script: string): Promise<RehearsalStatus> {
     const plan = planRehearsal(this.deps.core, script);
     const dir = rehearsalDir(this.deps.dataDir, this.deps.clock());
     const process = this.deps.spawn();
@@ -260,6 +280,7 @@ export class RehearsalHost {
    * database is still held by its process, so what its people's factors went through is counted at the next start.
    */
   close(): void {
+    this.starting = false;
     this.opening?.kill();
     const active = this.active;
     if (!active) return;
@@ -268,7 +289,7 @@ export class RehearsalHost {
   }
 
   get diverting(): boolean {
-    return this.active !== null;
+    return this.active !== null || this.starting;
   }
 
   private require() {
@@ -281,6 +302,10 @@ export class RehearsalHost {
    * either: what someone does for the rehearsal must never be done for real.
    */
   private serving() {
+    if (!this.active && this.starting)
+      throw new CustosError('REHEARSAL_ACTIVE', 'A rehearsal is opening: nothing is done until it has opened.', [
+        'Wait a moment, then try again: it is answered in the rehearsal.',
+      ]);
     const active = this.require();
     if (active.ending)
       throw new CustosError('REHEARSAL_NOT_ACTIVE', 'The rehearsal is ending: nothing more is done in it.', [

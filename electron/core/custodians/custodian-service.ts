@@ -427,6 +427,14 @@ export class CustodianService {
     return key;
   }
 
+  /**
+   * Settles once no factor check is running or waiting: what they count is then in the rows (a rehearsal's seeds).
+   * Null when none is.
+   */
+  checksSettled(): Promise<void> | null {
+    return this.checks.idle();
+  }
+
   /** The rows of these people as the audit key signed them, to seed a rehearsal's scratch installation. */
   rehearsalSeeds(ids: readonly string[]): Row[] {
     return ids.map((id) => this.row(id));

@@ -19,4 +19,15 @@ export class PerKeyQueue {
     });
     return result;
   }
+
+  /**
+   * Settles once no task is queued or running, including tasks queued by those that finish meanwhile; null when none
+   * is (so a caller with nothing to wait for goes on at once).
+   */
+  idle(): Promise<void> | null {
+    if (this.tails.size === 0) return null;
+    return (async () => {
+      while (this.tails.size > 0) await Promise.all(this.tails.values());
+    })();
+  }
 }

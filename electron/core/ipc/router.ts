@@ -63,14 +63,24 @@ export class Router {
    * rehearsal). It can only make the router refuse: a request meant for a rehearsal that is gone is never done here.
    */
   async dispatch(name: unknown, payload: unknown, intent?: unknown): Promise<Envelope<unknown>> {
-    // Answered and recorded where it went (the scratch installation validates and records it there).
+    // Answered and recorded where it went (the scratch installation validates and records it there); what the
+    // rehearsal refused to take (opening, ending, gone) is recorded here.
     if (this.diversion && isChannelName(name) && this.diversion.applies(name))
-      return this.diversion.forward(name, payload).catch((error: unknown) => this.failed(name, error));
+      return this.diversion.forward(name, payload).catch(async (error: unknown) => {
+        const result = this.failed(name, error);
+        await this.report(name, payload, result, false);
+        return result;
+      });
     const forRehearsal = this.divertedOnly || (isRecord(intent) && intent.rehearsal === true);
     const { result, handled } =
       forRehearsal && !(isChannelName(name) && name.startsWith('rehearsals.'))
         ? { result: failure(REHEARSAL_GONE), handled: false }
         : await this.handle(name, payload);
+    await this.report(name, payload, result, handled);
+    return result;
+  }
+
+  private async report(name: unknown, payload: unknown, result: Envelope<unknown>, handled: boolean): Promise<void> {
     const known = isChannelName(name) ? name : null;
     try {
       // Awaited: the answer goes back only once the request is on record.
@@ -85,7 +95,6 @@ export class Router {
     } catch (error) {
       this.log.error('could not observe a request', { channel: known, error: describe(error) });
     }
-    return result;
   }
 
   private async handle(name: unknown, payload: unknown): Promise<{ result: Envelope<unknown>; handled: boolean }> {
