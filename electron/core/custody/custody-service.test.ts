@@ -212,6 +212,23 @@ describe('refusals change nothing on the token', () => {
     expect(entries.filter((e) => e.result.code === 'TOKEN_IN_CUSTODY').map((e) => e.action)).toEqual(['custody.take']);
   });
 
+  it('refuses a second custody of a token begun while the first is under way: no SO PIN try is used', async () => {
+    const slot = module.run('find blank', (lib) =>
+      lib.C_GetSlotList(true).find((s) => (lib.C_GetTokenInfo(s).flags & pkcs11js.CKF_TOKEN_INITIALIZED) === 0)!,
+    );
+    module.run('init', (lib) => lib.C_InitToken(slot, '87654321', 'twice'.padEnd(32, ' ')));
+    const token = { serial: module.run('read', (lib) => lib.C_GetTokenInfo(slot).serialNumber.trim()), label: 'twice' };
+    const take = () => custody.take({ token, threshold: 2, holders: holders(0, 1, 2), currentSoPin: '87654321' });
+    const [first, second] = await Promise.allSettled([take(), take()]);
+    expect(first).toMatchObject({ status: 'fulfilled', value: { state: 'active' } });
+    expect(second).toMatchObject({ status: 'rejected', reason: { code: 'TOKEN_IN_CUSTODY' } });
+    const soPinFlags =
+      module.run('read', (lib) => lib.C_GetTokenInfo(slot).flags) &
+      (pkcs11js.CKF_SO_PIN_COUNT_LOW | pkcs11js.CKF_SO_PIN_FINAL_TRY | pkcs11js.CKF_SO_PIN_LOCKED);
+    expect(soPinFlags).toBe(0);
+    expect(opened.store.all(sql`SELECT state FROM custody`)).toEqual([{ state: 'active' }]);
+  });
+
   it.each([
     ['a threshold of 1', 1],
     ['a threshold above the holders', 4],

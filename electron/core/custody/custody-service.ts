@@ -7,6 +7,7 @@ import type { AuditService } from '../audit/audit-service';
 import { signedObjectIds } from '../audit/signed-entries';
 import type { CustodianService } from '../custodians/custodian-service';
 import { open, seal } from '../custodians/sealing';
+import { tokenObject } from '../audit/audit-log';
 import { CustosError } from '../errors';
 import { trimPadded } from '../hsm/token-info';
 import type { TokenModule } from '../hsm/token-module';
@@ -51,6 +52,9 @@ export function shareCommitment(custodyId: string, custodianId: string, pin: Pin
  * leave a token whose PINs nobody holds.
  */
 export class CustodyService {
+  /** Tokens a custody ceremony is under way on (holders' factors being checked, PINs being set). */
+  private readonly taking = new Set<string>();
+
   constructor(
     private readonly options: {
       store: Store;
@@ -77,6 +81,11 @@ export class CustodyService {
       request.threshold,
     );
     this.refuseBlankWithoutSoPin(request.token, request.currentSoPin);
+    // One ceremony per token at a time: a second, begun while the first checks factors, would try the SO PIN the
+    // first has just replaced (one SO PIN try spent) and leave a custody pending.
+    const taking = `${request.token.serial}\u0000${request.token.label}`;
+    if (this.taking.has(taking)) this.refuseTaking(request.token, 'being taken into custody');
+    this.taking.add(taking);
     // Everyone proves both factors first: nothing on the token changes until all have.
     const keys: UnsealKey[] = [];
     try {
@@ -92,6 +101,7 @@ export class CustodyService {
         });
       return await this.deal(request, keys);
     } finally {
+      this.taking.delete(taking);
       keys.forEach((k) => k.key.fill(0));
     }
   }
@@ -193,6 +203,20 @@ export class CustodyService {
     if ((info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0) return;
     const profile = tokenProfile({ manufacturer: trimPadded(info.manufacturerID), model: trimPadded(info.model) });
     if (profile.blankInitNeedsSoPin) throw soPinRequired(profile.product, profile.factorySoPinSource);
+  }
+
+  /** A custody ceremony already under way on this token: refused before anything reaches it, and recorded. */
+  private refuseTaking(token: TokenRef, where: string): never {
+    this.options.audit.record({
+      actor: this.options.actor,
+      action: 'custody.take',
+      object: tokenObject(token),
+      params: { token },
+      result: { status: 'refused', code: 'TOKEN_IN_CUSTODY' },
+    });
+    throw new CustosError('TOKEN_IN_CUSTODY', `Token ${token.label} is already ${where}; nothing was tried on it.`, [
+      'Wait for that custody ceremony to finish; to change its holders afterwards, propose a turnover.',
+    ]);
   }
 
   private refuseIfInCustody(token: TokenRef): void {
