@@ -281,6 +281,14 @@ describe('settling a custody a crash left pending', () => {
     ).rejects.toThrow('simulated crash');
     const record = { id: pendingId() };
     await expect(custody.settle(record.id, holders(0))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
+    // One holder twice (two codes) is one holder: refused before any factor is tried.
+    const verified = () =>
+      opened.store.get(sql`SELECT count(*) AS n FROM audit_entries WHERE action = 'custodian.factor.verify'`);
+    const before = verified();
+    await expect(custody.settle(record.id, [...holders(1), ...holders(1)])).rejects.toMatchObject({
+      code: 'QUORUM_INVALID',
+    });
+    expect(verified()).toEqual(before);
     expect(await custody.settle(record.id, holders(1, 2))).toMatchObject({
       outcome: 'activated',
       record: { state: 'active' },

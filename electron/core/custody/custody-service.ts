@@ -409,6 +409,9 @@ export class CustodyService {
     const custody = this.record(custodyId);
     if (custody.state !== 'pending')
       throw new CustosError('CUSTODY_NOT_FOUND', 'Only a custody left pending can be settled.');
+    // One holder giving two codes is one holder: refused before anyone's factors are tried.
+    if (new Set(holders.map((h) => h.custodianId)).size !== holders.length)
+      throw new CustosError('QUORUM_INVALID', 'Each holder counts once.', ['Remove the holder named twice.']);
     const keys: UnsealKey[] = [];
     const pins: Buffer[] = [];
     try {
