@@ -518,6 +518,19 @@ describe('a custodian acting alone', () => {
     expect(core.keys.list().map((k) => k.label)).not.toContain('root-2026');
   });
 
+  it('cannot start two runs on one token by sending the start twice at once (fixed)', async () => {
+    const [first, second] = [proof('Ada'), proof('Ada')];
+    const results = await Promise.allSettled([
+      core.ceremonies.start(script(), first),
+      core.ceremonies.start(script(), second),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({
+      reason: expect.objectContaining({ code: 'CEREMONY_STEP_REFUSED' }),
+    });
+    expect(core.ceremonies.list().filter((r) => r.state === 'in-progress')).toHaveLength(1);
+  });
+
   it('cannot have a step proposed after the abort by sending it alongside the abort (fixed)', async () => {
     const run = await core.ceremonies.start(script(), proof('Ada'));
     await takeCustody(run.id);

@@ -188,14 +188,10 @@ export class CeremonyRuns {
             ],
       );
     const token = rehearsal?.token ?? script.token;
-    const open = this.list().find((r) => r.state === 'in-progress' && sameToken(r.token, token));
-    if (open)
-      throw new CustosError(
-        'CEREMONY_STEP_REFUSED',
-        `The ceremony “${open.title}” is still in progress on this token.`,
-        ['Finish or abort it first.'],
-      );
+    this.refuseRunInProgress(token);
     await this.sources.proveFactors(administrator, 'ceremony.start');
+    // Again: another start on this token may have begun while the factors were checked.
+    this.refuseRunInProgress(token);
     const id = randomBytes(8).toString('hex');
     this.sources.store.transaction(() => {
       this.sources.store.execute(
@@ -211,6 +207,16 @@ export class CeremonyRuns {
       });
     });
     return this.view(id);
+  }
+
+  private refuseRunInProgress(token: TokenRef): void {
+    const open = this.list().find((r) => r.state === 'in-progress' && sameToken(r.token, token));
+    if (open)
+      throw new CustosError(
+        'CEREMONY_STEP_REFUSED',
+        `The ceremony “${open.title}” is still in progress on this token.`,
+        ['Finish or abort it first.'],
+      );
   }
 
   /** Does the run's current step (custody, quorum proposal, checkpoint or manual task) as its performer. */
