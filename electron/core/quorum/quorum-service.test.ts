@@ -170,6 +170,20 @@ describe('a proposal and its approvals', () => {
     expect(quorum.view(proposal.id).state).toBe('expired');
   });
 
+  it('holds a share no longer than its proposal lives, even when nobody looks at the proposal again', async () => {
+    const proposal = quorum.propose({
+      custodyId,
+      action: 'token.count-objects',
+      params: { note: 'short-lived' },
+      requestedBy: f.enrolled[0]!.id,
+      minutes: 5,
+    });
+    await quorum.approve(approval(1, proposal));
+    f.clock.now = new Date(Date.parse(proposal.expiresAt) + 1_000);
+    // Not touched, so not closed yet: Babbage's share is overwritten all the same, at the proposal's expiry.
+    expect(quorum.view(proposal.id).approvals).toEqual([expect.objectContaining({ held: false })]);
+  });
+
   it('lets an approver give again a share that died with a restart, and counts them once', async () => {
     const proposal = propose(0);
     await quorum.approve(approval(1, proposal));

@@ -515,7 +515,13 @@ export class QuorumService {
       newHolderKey?.fill(0);
       throw error;
     }
-    const expiresAt = new Date(now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000);
+    // Held for the hold time, and never past the proposal's own expiry: nothing could use it after that.
+    const expiresAt = new Date(
+      Math.min(
+        now.getTime() + (this.options.holdMinutes ?? DEFAULT_HOLD_MINUTES) * 60_000,
+        Date.parse(proposal.expiresAt),
+      ),
+    );
     for (const [pin, share] of shares) {
       this.held[pin].hold(proposal.id, request.custodianId, Uint8Array.from(share), expiresAt);
       share.fill(0);
