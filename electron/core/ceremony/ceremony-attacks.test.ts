@@ -237,6 +237,20 @@ describe('someone with the database file alone', () => {
     expect(existsSync(join(reports, kept[0]!.id, 'report.pdf'))).toBe(true);
   });
 
+  it('a run waiting to finish is finished once when asked twice at once (fixed)', async () => {
+    const run = await atLastSignOff();
+    const reports = join(dataDir, 'reports');
+    rmSync(reports, { recursive: true, force: true });
+    writeFileSync(reports, 'not a folder');
+    await expect(core.ceremonies.witness(run.id, 'bag', proof('Eve'))).rejects.toMatchObject({
+      code: 'FILE_NOT_FOUND',
+    });
+    rmSync(reports);
+    await Promise.allSettled([core.ceremonies.finish(run.id), core.ceremonies.finish(run.id)]);
+    const finishes = core.store.all(sql`SELECT seq FROM ceremony_events WHERE run_id = ${run.id} AND kind = 'finish'`);
+    expect(finishes).toHaveLength(1);
+  });
+
   it('a run with steps still to do is not finished early', async () => {
     const run = await proposedRun();
     await expect(core.ceremonies.finish(run.id)).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
@@ -516,6 +530,25 @@ describe('a custodian acting alone', () => {
       core.quorum.approve({ proposalId: step.proposalId!, ...proof('Babbage'), fingerprint: step.fingerprint! }),
     ).rejects.toMatchObject({ code: 'PROPOSAL_CLOSED' });
     expect(core.keys.list().map((k) => k.label)).not.toContain('root-2026');
+  });
+
+  it('cannot sign off a step twice, nor finish a run twice, by sending the sign-off twice at once (fixed)', async () => {
+    const oneStep = script().replace(
+      /steps:[\s\S]*$/,
+      'steps:\n  - { id: bag, title: Seal, by: Curie, manual: Seal it. }\n',
+    );
+    const run = await core.ceremonies.start(oneStep, proof('Ada'));
+    await core.ceremonies.perform({ runId: run.id, stepId: 'bag', by: proof('Curie') });
+    const [first, second] = [proof('Eve'), proof('Eve')];
+    const results = await Promise.allSettled([
+      core.ceremonies.witness(run.id, 'bag', first),
+      core.ceremonies.witness(run.id, 'bag', second),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const kinds = core.store
+      .all<{ kind: string }>(sql`SELECT kind FROM ceremony_events WHERE run_id = ${run.id} ORDER BY seq`)
+      .map((e) => e.kind);
+    expect(kinds).toEqual(['start', 'manual', 'witness', 'finish']);
   });
 
   it('cannot start two runs on one token by sending the start twice at once (fixed)', async () => {

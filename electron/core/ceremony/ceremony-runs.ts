@@ -312,18 +312,25 @@ export class CeremonyRuns {
 
   /** A witness confirms, with both factors, a step that was performed. */
   async witness(runId: string, stepId: string, witness: FactorProof): Promise<RunView> {
-    const run = this.load(runId);
+    const step = this.toWitness(this.load(runId), stepId, witness.custodianId);
+    await this.sources.proveFactors(witness, 'ceremony.witness');
+    // Again: the same sign-off sent twice at once, or an abort, may have been recorded while the factors were checked.
+    this.toWitness(this.load(runId), stepId, witness.custodianId);
+    this.append(runId, witness.custodianId, { kind: 'witness', step: step.id, witness: witness.custodianId });
+    return await this.afterChange(runId);
+  }
+
+  /** The step this person may sign off now: performed, naming them as a witness, not yet confirmed by them. */
+  private toWitness(run: LoadedRun, stepId: string, custodianId: string): ScriptStep {
     const { step, state } = this.currentStep(run, stepId);
     if (state !== 'performed')
       throw new CustosError('CEREMONY_STEP_REFUSED', `The step “${step.title}” has not been performed yet.`);
     const names = stepWitnesses(run.parsed.script, step);
-    const name = names.find((n) => this.personIdOrNull(n) === witness.custodianId);
+    const name = names.find((n) => this.personIdOrNull(n) === custodianId);
     if (!name) throw new CustosError('CEREMONY_STEP_REFUSED', `The script names ${names.join(', ')} to witness this.`);
-    if (run.events.some((e) => e.kind === 'witness' && e.step === stepId && e.witness === witness.custodianId))
+    if (run.events.some((e) => e.kind === 'witness' && e.step === stepId && e.witness === custodianId))
       throw new CustosError('CEREMONY_STEP_REFUSED', `${name} has already confirmed this step.`);
-    await this.sources.proveFactors(witness, 'ceremony.witness');
-    this.append(run.id, witness.custodianId, { kind: 'witness', step: step.id, witness: witness.custodianId });
-    return await this.afterChange(run.id);
+    return step;
   }
 
   /** Stops a run for good, with the reason; the administrator or a security officer, with both factors. */
@@ -476,6 +483,8 @@ export class CeremonyRuns {
     const view = this.view(runId);
     if (view.state === 'in-progress' && view.steps.every((s) => s.state === 'done')) {
       const reportId = await this.sources.report(runId);
+      // Finished meanwhile by a request sent at the same time (the report is the same one): recorded once.
+      if (this.state(this.load(runId)) !== 'in-progress') return this.view(runId);
       this.append(runId, null, { kind: 'finish', reportId });
       this.sources.audit.checkpoint(`ceremony ${runId} finished`);
       return this.view(runId);
