@@ -301,6 +301,29 @@ describe('settling a custody a crash left pending', () => {
     await expect(custody.settle(record.id, holders(0, 1))).rejects.toMatchObject({ code: 'CUSTODY_NOT_FOUND' });
   });
 
+  it('settles once when two settles are sent at once: the second is refused before it tries a PIN', async () => {
+    crashBefore('custody.take');
+    await expect(
+      custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-twice' }),
+    ).rejects.toThrow('simulated crash');
+    const id = pendingId();
+    const [first, second] = await Promise.allSettled([
+      custody.settle(id, holders(1, 2)),
+      custody.settle(id, holders(0, 1)),
+    ]);
+    expect(first).toMatchObject({ status: 'fulfilled', value: { outcome: 'activated' } });
+    expect(second).toMatchObject({ status: 'rejected', reason: { code: 'TOKEN_IN_CUSTODY' } });
+    expect(custody.record(id).state).toBe('active');
+    const actions = opened.store
+      .all<{ entry: string }>(sql`SELECT entry FROM audit_entries ORDER BY seq`)
+      .map((row) => JSON.parse(row.entry) as { action: string; result: { status: string; code?: string } });
+    expect(actions.filter((e) => e.action === 'custody.supersede')).toEqual([]);
+    expect(actions.filter((e) => e.action === 'custody.settle').map((e) => e.result)).toEqual([
+      { status: 'refused', code: 'TOKEN_IN_CUSTODY' },
+      { status: 'ok' },
+    ]);
+  });
+
   it('sets it aside when the token never got its PINs, and names a half-change without touching anything', async () => {
     // X is in force; Y is dealt, then the token is put back to X's PINs and Y marked pending:
     // exactly what a crash between Y's journal and the token's change leaves behind.

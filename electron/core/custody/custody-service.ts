@@ -83,8 +83,8 @@ export class CustodyService {
     this.refuseBlankWithoutSoPin(request.token, request.currentSoPin);
     // One ceremony per token at a time: a second, begun while the first checks factors, would try the SO PIN the
     // first has just replaced (one SO PIN try spent) and leave a custody pending.
-    const taking = `${request.token.serial}\u0000${request.token.label}`;
-    if (this.taking.has(taking)) this.refuseTaking(request.token, 'being taken into custody');
+    const taking = ceremonyOn(request.token);
+    if (this.taking.has(taking)) this.refuseTaking(request.token, 'being taken into custody', 'custody.take');
     this.taking.add(taking);
     // Everyone proves both factors first: nothing on the token changes until all have.
     const keys: UnsealKey[] = [];
@@ -206,10 +206,10 @@ export class CustodyService {
   }
 
   /** A custody ceremony already under way on this token: refused before anything reaches it, and recorded. */
-  private refuseTaking(token: TokenRef, where: string): never {
+  private refuseTaking(token: TokenRef, where: string, action: 'custody.take' | 'custody.settle'): never {
     this.options.audit.record({
       actor: this.options.actor,
-      action: 'custody.take',
+      action,
       object: tokenObject(token),
       params: { token },
       result: { status: 'refused', code: 'TOKEN_IN_CUSTODY' },
@@ -412,6 +412,11 @@ export class CustodyService {
     // One holder giving two codes is one holder: refused before anyone's factors are tried.
     if (new Set(holders.map((h) => h.custodianId)).size !== holders.length)
       throw new CustosError('QUORUM_INVALID', 'Each holder counts once.', ['Remove the holder named twice.']);
+    // One ceremony per token at a time: a second settle begun meanwhile would try its PINs again (login tries spent)
+    // and then supersede the very custody the first had just activated.
+    const taking = ceremonyOn(custody.token);
+    if (this.taking.has(taking)) this.refuseTaking(custody.token, 'in a custody ceremony', 'custody.settle');
+    this.taking.add(taking);
     const keys: UnsealKey[] = [];
     const pins: Buffer[] = [];
     try {
@@ -425,6 +430,8 @@ export class CustodyService {
             `settle ${custodyId}`,
           ),
         });
+      if (this.record(custodyId).state !== 'pending')
+        throw new CustosError('CUSTODY_NOT_FOUND', 'Only a custody left pending can be settled.');
       const user = await this.rebuildPin(custodyId, 'user', keys);
       const so = await this.rebuildPin(custodyId, 'so', keys);
       pins.push(user, so);
@@ -479,6 +486,7 @@ export class CustodyService {
         ],
       );
     } finally {
+      this.taking.delete(taking);
       keys.forEach((k) => k.key.fill(0));
       pins.forEach((p) => p.fill(0));
     }
@@ -710,4 +718,9 @@ async function splitWiped(secret: Buffer, shares: number, threshold: number): Pr
   } finally {
     copy.fill(0);
   }
+}
+
+/** The key of a custody ceremony under way on a token (taking, settling): its serial and label. */
+function ceremonyOn(token: TokenRef): string {
+  return `${token.serial}\u0000${token.label}`;
 }
