@@ -94,6 +94,21 @@ describe('backup and restore on SoftHSM2', () => {
     expect(await read(sealing)).toEqual({ secret: ['encrypt', 'decrypt'] });
   });
 
+  it('restores an EC wrapping key with the key agreement it was generated with (its private half derives)', async () => {
+    const wrapping = await generate('EC-P256', 'wrap');
+    const read = async (custodyId: string) =>
+      ((await approved(custodyId, 'test.read-attributes', { keyId: wrapping })).outcome as { result: unknown }).result;
+    const generated = await read(source);
+    expect(generated).toEqual({ private: ['unwrap', 'derive'], public: ['wrap'] });
+    const setId = await backUp([wrapping]);
+    const cards = backups.printableCards(setId);
+    const target = await freshCustody('fresh');
+    const restore = await approved(target, 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({ state: 'executed' });
+    expect(await read(target)).toEqual(generated);
+  });
+
   it('round-trips AES-256, RSA-3072/4096 and EC P-256/P-384 keys into a fresh token (Ed25519: see below): same check value, and signatures verify against the exported PEM', async () => {
     const aes = await generate('AES-256', 'encrypt');
     const aesWrap = await generate('AES-256', 'wrap');

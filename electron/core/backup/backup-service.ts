@@ -16,7 +16,7 @@ import type { TokenRef } from '../../../shared/tokens';
 import { generateInToken } from '../keys/key-generation';
 import { NO_FINGERPRINT, type KeyInventory } from '../keys/key-inventory';
 import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/actions';
-import { checkLeastPrivilege, withLockdown } from '../keys/key-attributes';
+import { checkLeastPrivilege, keyAgreement, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import {
@@ -424,8 +424,10 @@ export class BackupService {
                     // kept.
                     const usage = KeyUsage.parse(key.usage);
                     const half = key.algorithm === 'AES-256' ? ('secret' as const) : ('private' as const);
+                    // An EC wrapping key unwraps by key agreement: its private half derives, as at generation.
+                    const agreement = keyAgreement(key.algorithm, key.usage);
                     const halves = [
-                      { handle: restoredKey, usage, half },
+                      { handle: restoredKey, usage, half, agreement },
                       ...(publicHandle ? [{ handle: publicHandle, usage, half: 'public' as const }] : []),
                     ];
                     checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable);
