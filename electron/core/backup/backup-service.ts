@@ -754,6 +754,7 @@ export class BackupService {
         'No backup file is exported from a rehearsal: its sets hold stand-ins.',
         ['Export the real set once the rehearsal has ended.'],
       );
+    this.retirements.refuseRetired(setId, 'exported');
     for (const key of this.manifest(setId).keys) this.refuseNewCopy(key.id, 'exported in a backup file');
     this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.export', object: { type: 'backup', id: setId } });
     return backupFileText(row.manifest, row.signature);

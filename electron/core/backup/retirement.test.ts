@@ -160,6 +160,13 @@ describe('destruction covers every copy', () => {
     expect(backups.list()[0]!.retirement).toMatchObject({ status: 'recorded', reason: 'its key is destroyed' });
   });
 
+  it('a retired set is not exported again: an installation importing it would not know it is retired', async () => {
+    const { setId } = await backedUpKey();
+    expect(backups.exportFile(setId)).toContain(setId);
+    expect((await retire(setId)).state).toBe('executed');
+    expect(() => backups.exportFile(setId)).toThrow(expect.objectContaining({ code: 'BACKUP_RETIRED' }));
+  });
+
   it('each holder confirms their card destroyed with both factors, only once the set is retired', async () => {
     const { setId } = await backedUpKey();
     await expect(backups.retirements.cardDestroyed(setId, holder(0))).rejects.toMatchObject({

@@ -73,14 +73,17 @@ export class BackupRetirements {
     return { retiredAt: row.retired_at, reason: row.reason, proposalId: row.proposal_id, status: 'recorded', cards };
   }
 
-  /** A retired set is never restored, whatever else its row says. */
-  refuseRetired(setId: string): void {
+  /**
+   * A retired set is never restored, whatever else its row says, nor exported: an installation that imported the file
+   * would know nothing of the retirement and restore it with the cards not yet destroyed.
+   */
+  refuseRetired(setId: string, as: 'restored' | 'exported' = 'restored'): void {
     const retired = this.retirement(setId);
     if (!retired) return;
     throw new CustosError(
       'BACKUP_RETIRED',
-      `Backup set ${setId.slice(0, 8)}… was retired${retired.retiredAt ? ` on ${retired.retiredAt.slice(0, 10)}` : ''}; it can no longer be restored. Nothing was changed.`,
-      ['Restore from another backup set (custos backup list shows which are live).'],
+      `Backup set ${setId.slice(0, 8)}… was retired${retired.retiredAt ? ` on ${retired.retiredAt.slice(0, 10)}` : ''}; it can no longer be ${as}. Nothing was changed.`,
+      [`${as === 'restored' ? 'Restore' : 'Export'} another backup set (custos backup list shows which are live).`],
     );
   }
 
