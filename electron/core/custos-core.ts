@@ -261,6 +261,7 @@ export class CustosCore {
         'key.backup': this.backups.reconcileBackup(),
         'key.export-wrapped': this.transport.reconcileExport(),
         'key.restore': reconcileRestore({
+          store: this.store,
           audit: this.audit,
           keys: this.keys,
           manifest: (setId) => this.backups.manifest(setId),

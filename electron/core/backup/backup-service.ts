@@ -402,6 +402,13 @@ export class BackupService {
                         ['Restore into a token that does not hold these keys.'],
                       );
                   }
+                  // From here on the token holds what this restore makes, and only that: what a crash leaves is removed.
+                  audit.record({
+                    actor: SYSTEM_ACTOR,
+                    action: RESTORE_UNWRAPPING,
+                    object: { type: 'proposal', id: proposalId },
+                    params: { setId: manifest.setId, token },
+                  });
                   for (const key of manifest.keys) {
                     const shape = this.shapeFromManifest(key);
                     const blob = Buffer.from(key.wrapped, 'base64');
@@ -1089,6 +1096,12 @@ export class BackupService {
 }
 
 const SYSTEM_ACTOR: AuditActor = { type: 'system', id: 'system' };
+
+/**
+ * Recorded once a restore has found none of the set's CKA_IDs in the token, before it unwraps anything: after a crash
+ * only a restore that recorded it can have left objects there (reconcile-restore.ts).
+ */
+export const RESTORE_UNWRAPPING = 'backup.restore.unwrapping';
 
 /**
  * An unwrap of a set's blob under the KEK its cards rebuilt and its MAC vouched for: a refusal to open means the set

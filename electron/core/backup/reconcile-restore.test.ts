@@ -58,6 +58,7 @@ function started(restore: CeremonyOperation = backups.restoreCeremony()): Quorum
     reconcilers: {
       ...keyReconcilers(f.opened.store, now, inventory),
       'key.restore': reconcileRestore({
+        store: f.opened.store,
         audit: f.opened.audit,
         keys: inventory,
         manifest: (setId) => backups.manifest(setId),
@@ -132,5 +133,63 @@ describe('a restore interrupted by a crash', () => {
     ]);
     // The keys stay where the inventory had them: in the source token, untouched.
     expect(keyIds.map((id) => inventory.get(id).token.label)).toEqual(['source', 'source']);
+  });
+});
+
+describe('a restore interrupted before it touched the token', () => {
+  it('removes nothing: a copy of the key the token held before (the inventory places it elsewhere) stays', async () => {
+    const source = await custodyOf('source');
+    const generated = await approved(source, 'key.generate', {
+      algorithm: 'AES-256',
+      label: 'sealing',
+      usage: 'encrypt',
+      backupable: true,
+      cryptoperiodDays: 365,
+      ckaId: randomBytes(16).toString('hex'),
+    });
+    const keyId = keyOf(generated);
+    const backup = await approved(source, 'key.backup', {
+      keyIds: [keyId],
+      holders: f.enrolled.slice(0, 3).map((c) => c.id),
+      threshold: 2,
+    });
+    const { setId } = (backup.outcome as { result: { setId: string } }).result;
+    const cards = backups.printableCards(setId);
+    // Restored into a second token: the inventory now places the key there; the source keeps its own copy.
+    const target = await custodyOf('target');
+    const first = await approved(target, 'key.restore', { setId });
+    await backups.enterShare(first.id, cards[0]!.text);
+    expect(await backups.enterShare(first.id, cards[1]!.text)).toMatchObject({ state: 'executed' });
+    expect(inventory.get(keyId).token.label).toBe('target');
+
+    // A restore of the same set into the source, which would be refused as "already holds"; the process dies after
+    // its journal entry and before it opens the token (while the cards are combined).
+    let crashed!: () => void;
+    const dead = new Promise<void>((resolve) => (crashed = resolve));
+    quorum = started({
+      ...backups.restoreCeremony(),
+      run: () => {
+        crashed();
+        return new Promise<never>(() => {});
+      },
+    });
+    const again = await approved(source, 'key.restore', { setId });
+    await backups.enterShare(again.id, cards[0]!.text);
+    void backups.enterShare(again.id, cards[2]!.text);
+    await dead;
+
+    const inSource = (who: number[]) =>
+      f.loggedIn(
+        source,
+        who,
+        (session, lib) =>
+          findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 10).length,
+      );
+    quorum = started();
+    quorum.reconcile();
+    expect((await approved(source, 'token.quorum-drill', {})).state).toBe('executed');
+    expect(quorum.view(again.id)).toMatchObject({ state: 'failed', outcome: { code: 'OPERATION_INTERRUPTED' } });
+    expect(await inSource([1, 2])).toBe(1);
+    expect(actions().filter((e) => e.action === 'backup.restore.removed')).toEqual([]);
   });
 });

@@ -1,8 +1,11 @@
 import type { AuditService } from '../audit/audit-service';
+import { signedEntries } from '../audit/signed-entries';
+import type { Store } from '../store/database';
 import { CustosError } from '../errors';
 import type { KeyInventory } from '../keys/key-inventory';
 import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import { RestoreParams } from '../../../shared/actions';
+import { RESTORE_UNWRAPPING } from './backup-service';
 import { objectsWithId } from './key-wrap';
 import type { Manifest } from './manifest';
 
@@ -10,9 +13,12 @@ import type { Manifest } from './manifest';
  * After a crash mid-restore, at a quorum login on the target token (the unwrapped keys are private
  * objects, seen only then): what the restore left there, found by the CKA_IDs of the set's keys,
  * can no longer be proven — the KEK the cards rebuilt is gone — and a restore is all or nothing,
- * so it is removed and the removal recorded. Keys the inventory already places in that token stay.
+ * so it is removed and the removal recorded. Keys the inventory already places in that token stay, and a restore that
+ * stopped before it found the token free of the set's CKA_IDs (its signed RESTORE_UNWRAPPING entry) removes nothing:
+ * what the token holds under those ids then is a copy it held before, which that restore would have refused.
  */
 export function reconcileRestore(options: {
+  store: Store;
   audit: AuditService;
   keys: KeyInventory;
   manifest: (setId: string) => Manifest;
@@ -20,6 +26,14 @@ export function reconcileRestore(options: {
   return ({ session, lib, params, proposalId, token, loggedIn }) => {
     if (!loggedIn) return NEEDS_LOGIN;
     const { setId } = RestoreParams.parse(params);
+    const set = `backup set ${setId.slice(0, 8)}…`;
+    const object = `proposal:${proposalId}`;
+    if (signedEntries(options.store, options.audit, { action: RESTORE_UNWRAPPING, object }).length === 0)
+      throw new CustosError(
+        'OPERATION_INTERRUPTED',
+        `Custos stopped while restoring ${set}, before it unwrapped anything into token ${token.label}. Nothing was restored or removed.`,
+        ['Propose the restore again; the card holders enter their cards again.'],
+      );
     const removed: { keyId: string; label: string; objects: number }[] = [];
     for (const key of options.manifest(setId).keys) {
       if (options.keys.livesIn(key.id, token)) continue;
@@ -27,7 +41,6 @@ export function reconcileRestore(options: {
       for (const handle of found) lib.C_DestroyObject(session, handle);
       if (found.length > 0) removed.push({ keyId: key.id, label: key.label, objects: found.length });
     }
-    const set = `backup set ${setId.slice(0, 8)}…`;
     if (removed.length > 0) {
       const actor = { type: 'system', id: 'system' } as const;
       options.audit.record({
