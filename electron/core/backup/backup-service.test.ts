@@ -367,6 +367,27 @@ describe('backup and restore on SoftHSM2', () => {
     expect(inventory.get(key).state).toBe('suspended');
   });
 
+  it('restores no new copy of a key waiting for its destruction, when proposed or when run', async () => {
+    const key = await generate('EC-P256');
+    const setId = await backUp([key]);
+    const cards = backups.printableCards(setId);
+    const target = await freshCustody('fresh');
+    // Approved while the key was still to be kept; its destruction is scheduled before the cards are entered.
+    const early = await approved(target, 'key.restore', { setId });
+    const scheduled = await approved(source, 'key.schedule-destruction', { keyId: key, waitDays: 7 });
+    expect(scheduled.state).toBe('executed');
+    expect(() =>
+      quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(expect.objectContaining({ code: 'DESTRUCTION_WAITING' }));
+    await backups.enterShare(early.id, cards[0]!.text);
+    expect(await backups.enterShare(early.id, cards[1]!.text)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'DESTRUCTION_WAITING' },
+    });
+    // The key stays where its destruction will find it.
+    expect(inventory.get(key).token.label).toBe('source');
+  });
+
   it('makes no new copy of a key waiting for destruction, compromised or destroyed: no backup, no backup file', async () => {
     const [waiting, compromised, destroyed] = [
       await generate('EC-P256'),

@@ -343,6 +343,7 @@ export class BackupService {
         this.retirements.refuseRetired(p.setId);
         const manifest = this.manifest(p.setId);
         this.refuseOtherKeys(manifest, makerOf(this.options.audit, manifest).here);
+        this.refuseWaitingDestruction(manifest);
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed) {
           throw new CustosError(
@@ -368,6 +369,7 @@ export class BackupService {
         const manifest = this.manifest(p.setId);
         const { audit } = this.options;
         this.refuseOtherKeys(manifest, makerOf(audit, manifest).here);
+        this.refuseWaitingDestruction(manifest);
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed)
           throw new CustosError(
@@ -1037,6 +1039,23 @@ export class BackupService {
         `“${key.label}” is waiting to be destroyed (not before ${waiting.not_before.slice(0, 10)}): no new copy of it is ${as}.`,
         ['Leave it out, or cancel its destruction first (key.cancel-destruction, a quorum) if it is to be kept.'],
       );
+  }
+
+  /**
+   * A restore makes a new copy and moves the key's record to the target token, where the destruction scheduled on its
+   * token no longer finds it (KEY_WRONG_TOKEN): no set brings back a key waiting for its destruction.
+   */
+  private refuseWaitingDestruction(manifest: Manifest): void {
+    for (const key of manifest.keys) {
+      if (this.stateOf(key.id) === null) continue;
+      const waiting = this.options.keys.waitingSchedule(key.id);
+      if (waiting)
+        throw new CustosError(
+          'DESTRUCTION_WAITING',
+          `“${key.label}” is waiting to be destroyed (not before ${waiting.not_before.slice(0, 10)}): it is not restored from a backup. Nothing was changed.`,
+          ['Cancel its destruction first (key.cancel-destruction, a quorum) if it is to be kept.'],
+        );
+    }
   }
 
   private shape(id: string): KeyShape {
