@@ -593,6 +593,37 @@ describe('backup and restore on SoftHSM2', () => {
     });
   });
 
+  it('refuses an AES-128 key a set declares as AES-256, though it opens under the KEK and its check value fits', async () => {
+    const setId = await backUp([await generate('AES-256', 'encrypt')]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    // A forger with cards of their own wraps a 16-byte key under their KEK and names it AES-256 under a new id.
+    const short = randomBytes(16);
+    const wrap = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+    const wrapped = Buffer.concat([wrap.update(short), wrap.final()]);
+    const zero = createCipheriv('aes-128-ecb', short, null).setAutoPadding(false).update(Buffer.alloc(16));
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const forged = {
+      ...manifest.keys[0]!,
+      id: randomBytes(16).toString('hex'),
+      wrapped: wrapped.toString('base64'),
+      kcv: zero.subarray(0, 3).toString('hex').toUpperCase(),
+    };
+    const { mac: _, ...rest } = { ...manifest, keys: [forged] };
+    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
+    kek.fill(0);
+    f.opened.store.execute(
+      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
+    );
+    const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'RESTORE_MISMATCH', message: expect.stringContaining('is 24 bytes, not the 40') },
+    });
+    expect(() => inventory.get(forged.id)).toThrow();
+  });
+
   it('keeps no KEK, share or key bytes in the database, and leaves no KEK in the token', async () => {
     const setId = await backUp([await generate('AES-256', 'encrypt')]);
     const cards = backups.printableCards(setId).map((c) => decodeCard(c.text).share);

@@ -177,6 +177,7 @@ function createUnwrapKek(lib: pkcs11js.PKCS11, session: Buffer, value: Buffer): 
 }
 
 const isSecret = (algorithm: string) => algorithm === 'AES-256';
+const AES_256_WRAPPED_BYTES = 40;
 
 export function wrapKey(
   lib: pkcs11js.PKCS11,
@@ -255,6 +256,13 @@ export function unwrapKey(
   persist: boolean,
   lockdown = true,
 ): Buffer {
+  // RFC 5649 wraps 32 bytes into 40. A shorter AES key would open, prove its own check value and be taken for AES-256;
+  // the token cannot be asked (SoftHSM2 sets no CKA_VALUE_LEN on an unwrapped key, and the value is sensitive).
+  if (isSecret(key.algorithm) && blob.length !== AES_256_WRAPPED_BYTES)
+    throw new CustosError(
+      'RESTORE_MISMATCH',
+      `The wrapped copy of “${key.label}” is ${blob.length} bytes, not the ${AES_256_WRAPPED_BYTES} of an AES-256 key: it holds another key.`,
+    );
   const template = unwrapTemplate(key, persist, lockdown);
   const unwrap = () => lib.C_UnwrapKey(session, { mechanism: mechanism.type }, kek, blob, template);
   return tokenStep('C_UnwrapKey', { mechanism: mechanism.name }, unwrap);

@@ -20,7 +20,7 @@ import {
   type WrapMechanism,
 } from '../backup/key-wrap';
 import { canonicalJson, sha256Hex } from '../canonical-json';
-import { CustosError } from '../errors';
+import { CustosError, isCustosError } from '../errors';
 import type { MechanismOption, Need } from '../hsm/capabilities';
 import { findObjects } from '../hsm/find-objects';
 import type { TokenModule } from '../hsm/token-module';
@@ -594,10 +594,10 @@ export class TransportService {
     shape: KeyShape,
     blob: Buffer,
   ): string | null {
-    const copy = this.opened(() => unwrapKey(lib, session, mechanism, kek, shape, blob, false));
+    const copy = asDeclared(() => this.opened(() => unwrapKey(lib, session, mechanism, kek, shape, blob, false)));
     let measured: string | null;
     try {
-      measured = proveKey(lib, session, copy, shape);
+      measured = asDeclared(() => proveKey(lib, session, copy, shape));
     } finally {
       lib.C_DestroyObject(session, copy);
     }
@@ -649,5 +649,20 @@ export class TransportService {
       id: p.ckaId,
     });
     store.execute(sql`UPDATE key_origins SET state_seq = ${seq}, state_sig = ${signature} WHERE key_id = ${p.ckaId}`);
+  }
+}
+
+/** A package whose key is not the one it declares (another length, check value or public key) is the package's fault. */
+function asDeclared<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (!isCustosError(error) || error.code !== 'RESTORE_MISMATCH') throw error;
+    throw new CustosError(
+      'TRANSPORT_PACKAGE_INVALID',
+      `The package’s key is not the key it declares: ${error.message} Nothing was imported.`,
+      ['Ask the sender for the package exactly as it was made, and compare its declarations with them.'],
+      { cause: error },
+    );
   }
 }

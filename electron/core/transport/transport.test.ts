@@ -187,7 +187,7 @@ const hkdf = (zHex: string, infoHex: string) =>
     .replace(/:/g, '');
 
 const kcvOf = (keyHex: string) =>
-  openssl('enc', '-aes-256-ecb', '-nopad', '-K', keyHex, '-in', file('zero.bin', Buffer.alloc(16)))
+  openssl('enc', `-aes-${keyHex.length * 4}-ecb`, '-nopad', '-K', keyHex, '-in', file('zero.bin', Buffer.alloc(16)))
     .subarray(0, 3)
     .toString('hex')
     .toUpperCase();
@@ -328,7 +328,7 @@ describe('key transport out (export wrapped for a trusted recipient)', () => {
 });
 
 /** A package made by a sender outside Custos with openssl alone, for a Custos EC wrapping key. */
-function packageFromOpenssl(custosSpki: Buffer, declared: { usage: 'encrypt' | 'wrap' }) {
+function packageFromOpenssl(custosSpki: Buffer, declared: { usage: 'encrypt' | 'wrap' }, keyBytes = 32) {
   const custosPem = file(
     'custos.pem',
     openssl('pkey', '-pubin', '-inform', 'DER', '-in', file('custos.der', custosSpki)),
@@ -336,7 +336,7 @@ function packageFromOpenssl(custosSpki: Buffer, declared: { usage: 'encrypt' | '
   const eph = join(dir, 'sender-eph.pem');
   openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', eph);
   const ephSpki = openssl('pkey', '-in', eph, '-pubout', '-outform', 'DER');
-  const aes = randomBytes(32);
+  const aes = randomBytes(keyBytes);
   const id = randomBytes(16).toString('hex');
   const ckaId = randomBytes(16).toString('hex');
   const recipient = createHash('sha256').update(custosSpki).digest('hex');
@@ -444,6 +444,23 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
     const view = await f.approveAll(quorum, propose('key.import-wrapped', importParams(changed.sha256)), [1, 2]);
     expect(view.state).toBe('failed');
     expect(view.outcome).toMatchObject({ code: 'TRANSPORT_PACKAGE_INVALID' });
+    const ckaId = (view.params as { ckaId: string }).ckaId;
+    expect(() => inventory.get(ckaId)).toThrow();
+    await f.loggedIn(custodyId, [0, 1], (session, lib) => {
+      expect(findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }])).toEqual([]);
+    });
+  });
+
+  it('refuses a package declaring AES-256 whose wrapped key is shorter (AES-128), its check value matching', async () => {
+    const { spki } = await wrappingKey();
+    const { pkg } = packageFromOpenssl(spki, { usage: 'encrypt' }, 16);
+    const received = transport.receive(JSON.stringify(pkg));
+    const view = await f.approveAll(quorum, propose('key.import-wrapped', importParams(received.sha256)), [1, 2]);
+    expect(view.state).toBe('failed');
+    expect(view.outcome).toMatchObject({
+      code: 'TRANSPORT_PACKAGE_INVALID',
+      message: expect.stringContaining('is 24 bytes, not the 40 of an AES-256 key'),
+    });
     const ckaId = (view.params as { ckaId: string }).ckaId;
     expect(() => inventory.get(ckaId)).toThrow();
     await f.loggedIn(custodyId, [0, 1], (session, lib) => {
