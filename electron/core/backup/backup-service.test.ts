@@ -624,6 +624,39 @@ describe('backup and restore on SoftHSM2', () => {
     expect(() => inventory.get(forged.id)).toThrow();
   });
 
+  it('refuses an RSA-2048 key pair a set declares as RSA-3072, though it opens and matches its public key', async () => {
+    const setId = await backUp([await generate('RSA-3072')]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    // A forger with cards of their own wraps a weaker key pair under their KEK and names it RSA-3072 under a new id.
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const wrap = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+    const pkcs8 = pair.privateKey.export({ format: 'der', type: 'pkcs8' });
+    const wrapped = Buffer.concat([wrap.update(pkcs8), wrap.final()]);
+    const spki = pair.publicKey.export({ format: 'der', type: 'spki' });
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const forged = {
+      ...manifest.keys[0]!,
+      id: randomBytes(16).toString('hex'),
+      wrapped: wrapped.toString('base64'),
+      publicKey: spki.toString('base64'),
+      fingerprint: createHash('sha256').update(spki).digest('hex'),
+    };
+    const { mac: _, ...rest } = { ...manifest, keys: [forged] };
+    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
+    kek.fill(0);
+    f.opened.store.execute(
+      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
+    );
+    const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'RESTORE_MISMATCH', message: expect.stringContaining('is RSA-2048, not RSA-3072') },
+    });
+    expect(() => inventory.get(forged.id)).toThrow();
+  });
+
   it('keeps no KEK, share or key bytes in the database, and leaves no KEK in the token', async () => {
     const setId = await backUp([await generate('AES-256', 'encrypt')]);
     const cards = backups.printableCards(setId).map((c) => decodeCard(c.text).share);

@@ -11,6 +11,7 @@ import { refusalName, tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
 import { keyAgreement, leastPrivilege } from '../keys/key-attributes';
 import { checkValue } from '../keys/check-value';
+import { algorithmOfPublicKey } from '../keys/public-key-algorithm';
 import { CURVES, publicKeySpki, signatureOptions } from '../keys/key-generation';
 
 /**
@@ -300,6 +301,12 @@ export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, 
   }
   if (!key.publicKey)
     throw new CustosError('RESTORE_MISMATCH', `The inventory holds no public key for “${key.label}”.`);
+  const recorded = algorithmOfPublicKey(key.publicKey);
+  if (recorded !== key.algorithm)
+    throw new CustosError(
+      'RESTORE_MISMATCH',
+      `The recorded public key of “${key.label}” is ${recorded ?? 'not a public key'}, not ${key.algorithm}.`,
+    );
   if (key.algorithm.startsWith('RSA')) {
     const spki = publicKeySpki(lib, session, handle, key.algorithm);
     if (!spki.equals(key.publicKey))

@@ -2,6 +2,7 @@ import { createHash, createPublicKey, hkdfSync, type KeyObject } from 'node:cryp
 import { TransportPackage, type RecipientAlgorithm } from '../../../shared/transport';
 import { sha256Hex } from '../canonical-json';
 import { CustosError } from '../errors';
+import { algorithmOfPublicKey } from '../keys/public-key-algorithm';
 
 /** The curves a recipient may use, by node:crypto's name. */
 const EC_CURVES: Record<string, RecipientAlgorithm> = { prime256v1: 'EC-P256', secp384r1: 'EC-P384' };
@@ -97,6 +98,9 @@ export function parsePackage(text: string): { pkg: TransportPackage; sha256: str
     const spki = Buffer.from(pkg.key.publicKey, 'base64');
     if (createHash('sha256').update(spki).digest('hex') !== pkg.key.fingerprint)
       throw invalid('its public key does not match its fingerprint');
+    const actual = algorithmOfPublicKey(spki);
+    if (actual !== pkg.key.algorithm)
+      throw invalid(`its public key is ${actual ?? 'not a public key'}, not the ${pkg.key.algorithm} it declares`);
   }
   return { pkg, sha256: sha256Hex(Buffer.from(text, 'utf8')) };
 }

@@ -1,5 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+} from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
@@ -370,6 +378,35 @@ function packageFromOpenssl(custosSpki: Buffer, declared: { usage: 'encrypt' | '
   return { pkg, aes };
 }
 
+/** A package made by a sender outside Custos with node:crypto, for a Custos EC P-256 wrapping key. */
+function packageOf(custosSpki: Buffer, keyBytes: Buffer, declared: Omit<TransportPackage['key'], 'ckaId' | 'label'>) {
+  const custos = createPublicKey({ key: custosSpki, format: 'der', type: 'spki' });
+  const eph = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const id = randomBytes(16).toString('hex');
+  const key = { ...declared, ckaId: randomBytes(16).toString('hex'), label: 'partner key' };
+  const recipient = createHash('sha256').update(custosSpki).digest('hex');
+  const info = Buffer.from(
+    `custos-key-transport/v1 ${id} ${key.ckaId} ${key.algorithm} ${key.usage} ${recipient}`,
+  ).toString('hex');
+  const z = diffieHellman({ privateKey: eph.privateKey, publicKey: custos });
+  const kek = Buffer.from(hkdfSync('sha256', z, Buffer.alloc(0), Buffer.from(info, 'hex'), 32));
+  const wrap = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+  const pkg: TransportPackage = {
+    kind: 'custos-key-transport',
+    v: 1,
+    id,
+    createdAt: '2026-12-01T10:00:00.000Z',
+    madeBy: null,
+    key,
+    recipient: { fingerprint: recipient, algorithm: 'EC-P256' },
+    scheme: 'ecdh-hkdf-sha256+aes-kwp',
+    ephemeralPublicKey: eph.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+    info,
+    wrappedKey: Buffer.concat([wrap.update(keyBytes), wrap.final()]).toString('base64'),
+  };
+  return pkg;
+}
+
 describe('key transport in (import a package wrapped for a Custos key)', () => {
   async function wrappingKey() {
     const keyId = await keyInToken('EC-P256', 'wrap', false, true);
@@ -466,6 +503,27 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
     await f.loggedIn(custodyId, [0, 1], (session, lib) => {
       expect(findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }])).toEqual([]);
     });
+  });
+
+  it('refuses a package whose key pair is not of the algorithm it declares (RSA-2048 as RSA-3072, P-256 as P-384)', async () => {
+    const { spki } = await wrappingKey();
+    const made = [
+      { algorithm: 'RSA-3072', pair: generateKeyPairSync('rsa', { modulusLength: 2048 }) },
+      { algorithm: 'EC-P384', pair: generateKeyPairSync('ec', { namedCurve: 'P-256' }) },
+    ] as const;
+    for (const { algorithm, pair } of made) {
+      const publicKey = pair.publicKey.export({ format: 'der', type: 'spki' });
+      const pkg = packageOf(spki, pair.privateKey.export({ format: 'der', type: 'pkcs8' }), {
+        algorithm,
+        usage: 'sign',
+        publicKey: publicKey.toString('base64'),
+        fingerprint: createHash('sha256').update(publicKey).digest('hex'),
+        kcv: null,
+      });
+      expect(() => transport.receive(JSON.stringify(pkg)), algorithm).toThrow(
+        expect.objectContaining({ code: 'TRANSPORT_PACKAGE_INVALID', message: expect.stringContaining(algorithm) }),
+      );
+    }
   });
 
   it('refuses a package whose stored body a database writer swapped after the proposal bound its hash', async () => {
