@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import {
   createCipheriv,
   createHash,
+  createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
   randomBytes,
@@ -655,6 +656,40 @@ describe('backup and restore on SoftHSM2', () => {
       outcome: { code: 'RESTORE_MISMATCH', message: expect.stringContaining('is RSA-2048, not RSA-3072') },
     });
     expect(() => inventory.get(forged.id)).toThrow();
+  });
+
+  it('refuses an RSA private key that carries the recorded modulus but not its private exponent and primes', async () => {
+    const signing = await generate('RSA-3072');
+    const setId = await backUp([signing]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    // A forger with cards of their own cannot have the key, but can pair its public modulus with primes of their own.
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const recorded = createPublicKey({ key: inventory.publicKey(signing)!, format: 'der', type: 'spki' });
+    const { n, e } = recorded.export({ format: 'jwk' });
+    const other = generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey.export({ format: 'jwk' });
+    const chimera = createPrivateKey({ key: { ...other, n, e }, format: 'jwk' }).export({
+      format: 'der',
+      type: 'pkcs8',
+    });
+    const wrap = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+    const forged = {
+      ...manifest.keys[0]!,
+      wrapped: Buffer.concat([wrap.update(chimera), wrap.final()]).toString('base64'),
+    };
+    const { mac: _, ...rest } = { ...manifest, keys: [forged] };
+    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
+    kek.fill(0);
+    f.opened.store.execute(
+      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
+    );
+    const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'RESTORE_MISMATCH', message: expect.stringContaining('its signature does not verify') },
+    });
+    expect(inventory.get(signing).token.label).toBe('source');
   });
 
   it('keeps no KEK, share or key bytes in the database, and leaves no KEK in the token', async () => {

@@ -46,7 +46,7 @@ export const BACKUP_NEEDS: Need[] = [
 
 /**
  * What restoring these keys needs from the target token: the set's wrap mechanism to unwrap, what
- * proves each key afterwards (an AES check value, an EC or Ed25519 signature), and
+ * proves each key afterwards (an AES check value, a signature), and
  * CKA_WRAP_WITH_TRUSTED for backup-able keys (their restored copies carry it, as when generated).
  */
 export function restoreNeeds(
@@ -61,12 +61,10 @@ export function restoreNeeds(
     },
   ];
   for (const key of keys) {
-    // An AES key is proven by its check value, an RSA key by its modulus, an EC or Ed25519 key by a signature.
+    // An AES key is proven by its check value, a key pair by a signature (an RSA key by its modulus too).
     const proof: MechanismOption[] = isSecret(key.algorithm)
       ? [{ type: pkcs11js.CKM_AES_ECB, fn: 'encrypt' }]
-      : key.algorithm.startsWith('RSA')
-        ? []
-        : signatureOptions(key.algorithm);
+      : signatureOptions(key.algorithm);
     if (proof.length > 0)
       needs.push({
         kind: 'mechanism',
@@ -288,8 +286,8 @@ export function openingRefusal(error: unknown): string | undefined {
 
 /**
  * Proves that an unwrapped key is the one in the manifest: an AES key by its check value (which
- * needs an encrypting copy: the verification copy), an RSA key by its modulus, an EC or Ed25519
- * key by a signature over a fresh challenge that the recorded public key verifies.
+ * needs an encrypting copy: the verification copy), a key pair by a signature over a fresh
+ * challenge that the recorded public key verifies (an RSA key's modulus is compared first).
  * Returns the AES check value it measured (null for key pairs).
  */
 export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, key: KeyShape): string | null {
@@ -311,6 +309,15 @@ export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, 
     const spki = publicKeySpki(lib, session, handle, key.algorithm);
     if (!spki.equals(key.publicKey))
       throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back with a different RSA modulus.`);
+    // The modulus is public: a private key built around it with other primes carries it too, and signs nothing valid.
+    const challenge = randomBytes(32);
+    const signature = rsaSignature(lib, session, handle, challenge);
+    const publicKey = createPublicKey({ key: key.publicKey, format: 'der', type: 'spki' });
+    if (!verify('sha256', challenge, publicKey, signature))
+      throw new CustosError(
+        'RESTORE_MISMATCH',
+        `“${key.label}” came back with the recorded modulus but is not that key: its signature does not verify.`,
+      );
     return null;
   }
   const challenge = randomBytes(32);
@@ -330,6 +337,22 @@ export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, 
     );
   return null;
 }
+
+/** A PKCS#1 v1.5 signature over SHA-256 of the challenge: hashed in the token if it offers that, else by us. */
+function rsaSignature(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, challenge: Buffer): Buffer {
+  const sign = (mechanism: number, input: Buffer) => {
+    tokenStep('C_SignInit', { mechanism }, () => lib.C_SignInit(session, { mechanism }, handle));
+    return tokenStep('C_Sign', { mechanism }, () => lib.C_Sign(session, input, Buffer.alloc(1024)));
+  };
+  try {
+    return sign(pkcs11js.CKM_SHA256_RSA_PKCS, challenge);
+  } catch (error) {
+    if (refusalName(error) !== 'CKR_MECHANISM_INVALID') throw error;
+    const digest = createHash('sha256').update(challenge).digest();
+    return sign(pkcs11js.CKM_RSA_PKCS, Buffer.concat([SHA256_DIGEST_INFO, digest]));
+  }
+}
+const SHA256_DIGEST_INFO = Buffer.from('3031300d060960864801650304020105000420', 'hex');
 
 /** On restore, the public half is recreated from the manifest's SubjectPublicKeyInfo. */
 export function createPublicObject(
