@@ -11,7 +11,14 @@ export const BackupSummary = z.object({
   createdAt: z.string(),
   threshold: z.number().int(),
   holders: z.array(
-    z.object({ index: z.number().int(), id: z.string(), name: z.string(), lastChecked: z.string().nullable() }),
+    z.object({
+      index: z.number().int(),
+      id: z.string(),
+      name: z.string(),
+      lastChecked: z.string().nullable(),
+      /** When the card was released to its holder here (after both factors); null: never, or the set was made elsewhere. */
+      released: z.string().nullable(),
+    }),
   ),
   keys: z.array(z.object({ id: z.string(), label: z.string(), algorithm: z.string() })),
   verifiedAt: z.string().nullable(),

@@ -239,7 +239,7 @@ const renderBackups = (list: BackupSummary[]) =>
     : `${list
         .map(
           (b) =>
-            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}`).join(', ')}\n    fingerprint: ${fingerprintInGroups(b.fingerprint)}${retiredLine(b)}`,
+            `${b.setId}  ${b.createdAt.slice(0, 16)}  ${madeBy(b)} from ${b.token.label} (${b.token.serial})  ${b.threshold} of ${b.holders.length}  keys: ${b.keys.map((k) => k.label).join(', ')}  ${b.verifiedAt ? 'verified' : 'NOT verified'}\n    cards: ${b.holders.map((h) => `${h.index} ${h.name}${h.lastChecked ? ` (checked ${h.lastChecked.slice(0, 10)})` : ''}${b.madeBy.here && !h.released ? ' (NEVER RELEASED)' : ''}`).join(', ')}\n    fingerprint: ${fingerprintInGroups(b.fingerprint)}${retiredLine(b)}`,
         )
         .join('\n')}\n`;
 

@@ -321,6 +321,11 @@ describe('backup and restore on SoftHSM2', () => {
       backups.releaseCard(setId, { ...curie!, passphrase: 'not hers at all, not at all' }),
     ).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
     expect(auditActions().filter((e) => e.action === 'backup.card.release')).toHaveLength(1);
+    // The list says whose card left the core: a set whose cards never reached t holders restores nothing.
+    expect(backups.list()[0]!.holders.map((h) => [h.name, h.released !== null])).toEqual([
+      ['Babbage', true],
+      ['Curie', false],
+    ]);
   });
 
   it('lets a holder check their card without rebuilding anything, and records it', async () => {

@@ -669,7 +669,8 @@ export class BackupService {
       .all<{ set_id: string }>(sql`SELECT set_id FROM backups ORDER BY created_at DESC`)
       .map(({ set_id: setId }) => {
         const { manifest: m, text } = this.signedManifest(setId);
-        const checks = this.lastChecks(setId, m.shares.length);
+        const checks = this.lastCardEntries(setId, m.shares.length, 'backup.share-check');
+        const released = this.lastCardEntries(setId, m.shares.length, 'backup.card.release');
         return {
           setId,
           token: m.source,
@@ -680,6 +681,7 @@ export class BackupService {
             id: s.holder.id,
             name: s.holder.name,
             lastChecked: checks.get(s.index) ?? null,
+            released: released.get(s.index) ?? null,
           })),
           keys: m.keys.map((k) => ({ id: k.id, label: k.label, algorithm: k.algorithm })),
           // From the signed manifest, not a column: a set made here and verified then says so in its manifest.
@@ -896,19 +898,17 @@ export class BackupService {
   }
 
   /**
-   * When each card of a set was last checked, read from the signed `backup.share-check` entries (their parameters
-   * hash the card's index), not from a table a database writer could add checks to.
+   * When each card of a set was last checked (`backup.share-check`) or released to its holder (`backup.card.release`),
+   * read from the signed entries (their parameters hash the card's index), not from a table a database writer could
+   * add to.
    */
-  private lastChecks(setId: string, cards: number): Map<number, string> {
+  private lastCardEntries(setId: string, cards: number, action: string): Map<number, string> {
     const index = new Map(
       Array.from({ length: cards }, (_, i) => [sha256Hex(canonicalJson({ index: i + 1 })), i + 1] as const),
     );
     const checks = new Map<number, string>();
     const { store, audit } = this.options;
-    for (const { params, time } of signedEntries(store, audit, {
-      action: 'backup.share-check',
-      object: `backup:${setId}`,
-    })) {
+    for (const { params, time } of signedEntries(store, audit, { action, object: `backup:${setId}` })) {
       const card = params === null ? undefined : index.get(params);
       if (card !== undefined) checks.set(card, time);
     }

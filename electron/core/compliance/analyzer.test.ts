@@ -331,6 +331,21 @@ describe('the policy analyzer', () => {
     ]);
   });
 
+  it('does not count a set whose cards never reached enough holders (the app closed before they were printed)', () => {
+    const withCards = (released: number) =>
+      analyze({ ...clean(), backups: [{ ...clean().backups[0]!, cards: { released, threshold: 2 } }] });
+    expect(withCards(2)).toEqual([]);
+    expect(withCards(1)).toMatchObject([
+      {
+        rule: 'KEY_WITHOUT_VERIFIED_BACKUP',
+        evidence: [
+          expect.any(String),
+          `backup set ${'b'.repeat(32)}: only 1 of its cards reached their holders, 2 are needed`,
+        ],
+      },
+    ]);
+  });
+
   it('flags a destroyed or scheduled key that a live backup set still holds, naming the set, until it is retired', () => {
     const set = clean().backups[0]!;
     const destroyed = (state: string, destructionNotBefore: string | null, retiredAt: string | null) =>

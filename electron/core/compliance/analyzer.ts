@@ -35,6 +35,11 @@ export interface ComplianceInputs {
     holders: { name: string; lastChecked: string | null }[];
     /** When the quorum retired the set (never restorable again); absent or null while it is live. */
     retiredAt?: string | null;
+    /**
+     * For a set made here: how many of its cards were released to their holders (signed `backup.card.release`
+     * entries), and how many a restore needs. A set whose cards were never handed out restores nothing.
+     */
+    cards?: { released: number; threshold: number } | null;
   }[];
   policyReviewedAt: string | null;
   /** Keys with a signed revocation notice (a `key.revocation-notice` entry in the log). */
@@ -312,14 +317,24 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
     });
   }
 
-  const verified = new Set(inputs.backups.filter((b) => b.verifiedAt && !b.retiredAt).flatMap((b) => b.keyIds));
+  const unreleased = (b: ComplianceInputs['backups'][number]) => !!b.cards && b.cards.released < b.cards.threshold;
+  const verified = new Set(
+    inputs.backups.filter((b) => b.verifiedAt && !b.retiredAt && !unreleased(b)).flatMap((b) => b.keyIds),
+  );
   for (const k of live.filter((key) => key.backupable && !verified.has(key.id))) {
+    const withheld = inputs.backups.filter((b) => !b.retiredAt && unreleased(b) && b.keyIds.includes(k.id));
     add({
       rule: 'KEY_WITHOUT_VERIFIED_BACKUP',
       subject: k.id,
       severity: 'medium',
       title: `“${k.label}” is backup-able but has no verified backup`,
-      evidence: [`no verified backup set covers key ${k.id}`],
+      evidence: [
+        `no verified backup set covers key ${k.id}`,
+        ...withheld.map(
+          (b) =>
+            `backup set ${b.setId}: only ${b.cards!.released} of its cards reached their holders, ${b.cards!.threshold} are needed`,
+        ),
+      ],
       fix: 'Run a backup ceremony for it (verification on).',
       controls: [C.pci36, C.sp57, C.sc12],
     });

@@ -129,6 +129,8 @@ export class ComplianceService {
         createdAt: b.createdAt,
         holders: b.holders.map((h) => ({ name: h.name, lastChecked: h.lastChecked })),
         retiredAt: b.retirement?.retiredAt ?? null,
+        // Cards are released (and recorded) only where the set was made.
+        cards: b.madeBy.here ? { released: b.holders.filter((h) => h.released).length, threshold: b.threshold } : null,
       })),
       policyReviewedAt: this.policyReviewedAt(),
       revocationNotices: [...new Set(noticed)],
