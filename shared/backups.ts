@@ -16,7 +16,7 @@ export const BackupSummary = z.object({
       id: z.string(),
       name: z.string(),
       lastChecked: z.string().nullable(),
-      /** When the card was released to its holder here (after both factors); null: never, or the set was made elsewhere. */
+      /** When the card was released to its holder here (both factors); null: never, or the set was made elsewhere. */
       released: z.string().nullable(),
     }),
   ),

@@ -404,7 +404,7 @@ export class BackupService {
                         ['Restore into a token that does not hold these keys.'],
                       );
                   }
-                  // From here on the token holds what this restore makes, and only that: what a crash leaves is removed.
+                  // From here on the token holds only what this restore makes: what a crash leaves is removed.
                   audit.record({
                     actor: SYSTEM_ACTOR,
                     action: RESTORE_UNWRAPPING,

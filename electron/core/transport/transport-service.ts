@@ -652,7 +652,7 @@ export class TransportService {
   }
 }
 
-/** A package whose key is not the one it declares (another length, check value or public key) is the package's fault. */
+/** A package whose key is not the one it declares (length, check value, public key) is the package's fault. */
 function asDeclared<T>(step: () => T): T {
   try {
     return step();
