@@ -697,6 +697,25 @@ describe('backup and restore on SoftHSM2', () => {
     expect(inventory.get(signing).token.label).toBe('source');
   });
 
+  it('refuses a set describing a key in a state, usage or algorithm the inventory does not have', async () => {
+    const setId = await backUp([await generate('AES-256', 'encrypt')]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    // As a forger with cards of their own writes it: a key new to the inventory, in a state Custos never gives.
+    const forged = { ...manifest.keys[0]!, id: randomBytes(16).toString('hex'), state: 'trusted-forever' };
+    const { mac: _, ...rest } = { ...manifest, keys: [forged] };
+    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
+    kek.fill(0);
+    f.opened.store.execute(
+      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
+    );
+    const target = await freshCustody('target');
+    expect(() =>
+      quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+  });
+
   it('keeps no KEK, share or key bytes in the database, and leaves no KEK in the token', async () => {
     const setId = await backUp([await generate('AES-256', 'encrypt')]);
     const cards = backups.printableCards(setId).map((c) => decodeCard(c.text).share);

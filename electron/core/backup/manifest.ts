@@ -3,16 +3,20 @@ import { z } from 'zod';
 import type { AuditService } from '../audit/audit-service';
 import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
+import { Algorithm, KeyState, KeyUsage } from '../../../shared/keys';
 
 const Hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`));
+/** A value of the enum, typed as a string as the inventory's rows are. */
+const oneOf = (values: z.ZodEnum) => z.string().refine((value) => values.safeParse(value).success);
 
 export const ManifestKey = z.strictObject({
   id: Hex(16),
   label: z.string(),
-  algorithm: z.string(),
-  usage: z.string(),
+  // What a restore registers for a key new to the inventory: only what Custos itself could have recorded.
+  algorithm: oneOf(Algorithm),
+  usage: oneOf(KeyUsage),
   backupable: z.boolean(),
-  state: z.string(),
+  state: oneOf(KeyState),
   createdAt: z.string(),
   cryptoperiodDays: z.number().int(),
   expiresAt: z.string(),
