@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json';
+import type { HeldSecrets } from '../held-secrets/held-secrets';
 import type { KeyInventory } from '../keys/key-inventory';
 import { QuorumService } from '../quorum/quorum-service';
 import { DATABASE_FILE } from '../store/database';
@@ -248,6 +249,8 @@ describe('backup and restore on SoftHSM2', () => {
     await backups.enterShare(restore.id, cards[0]!.text);
     // The proposal is over; the held approvals (15 min) are not.
     f.clock.now = new Date(f.clock.now.getTime() + 11 * 60_000);
+    // The card entered is not held past the proposal's expiry, though nobody has touched the proposal since.
+    expect((backups as unknown as { entered: HeldSecrets }).entered.live(restore.id)).toEqual([]);
     await expect(backups.enterShare(restore.id, cards[1]!.text)).rejects.toMatchObject({ code: 'PROPOSAL_EXPIRED' });
     expect(quorum.view(restore.id).state).toBe('expired');
     expect(inventory.get(key).token.label).toBe('source');

@@ -517,12 +517,9 @@ export class BackupService {
       card.share.fill(0);
       throw error;
     }
-    this.entered.hold(
-      proposalId,
-      String(card.index),
-      Uint8Array.from(card.share),
-      new Date(this.options.clock().getTime() + SHARE_MINUTES * 60_000),
-    );
+    // Held for SHARE_MINUTES, and never past the proposal's own expiry: nothing could use it after that.
+    const until = Math.min(this.options.clock().getTime() + SHARE_MINUTES * 60_000, Date.parse(proposal.expiresAt));
+    this.entered.hold(proposalId, String(card.index), Uint8Array.from(card.share), new Date(until));
     card.share.fill(0);
     return this.options.quorum().proceed(proposalId);
   }
@@ -595,7 +592,7 @@ export class BackupService {
     (
       await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `card ${setId}`)
     ).fill(0);
-    const card = this.printableCards(setId).find((c) => c.index === share.index)!;
+    const card = this.printableCards(setId, share.index)[0]!;
     this.options.audit.record({
       actor: { type: 'custodian', id: holder.custodianId, role: 'custodian' },
       action: 'backup.card.release',
@@ -605,8 +602,11 @@ export class BackupService {
     return card;
   }
 
-  /** The cards of a backup just made, while they may still be printed (inside the core only: see releaseCard). */
-  printableCards(setId: string): PrintableCard[] {
+  /**
+   * The cards of a backup just made, while they may still be printed (inside the core only: see releaseCard); with
+   * `only`, that card alone, so no other holder's share is written out as text (a string cannot be overwritten).
+   */
+  printableCards(setId: string, only?: number): PrintableCard[] {
     const held = this.cards.get(setId);
     if (!held || held.expiresAt <= this.options.clock()) {
       this.forgetCards(setId);
@@ -622,7 +622,8 @@ export class BackupService {
     }
     const { manifest, text: signed } = this.signedManifest(setId);
     const setFingerprint = manifestFingerprint(signed);
-    return manifest.shares.map(({ index, holder }) => {
+    const shares = only === undefined ? manifest.shares : manifest.shares.filter((s) => s.index === only);
+    return shares.map(({ index, holder }) => {
       const text = encodeCard({
         setId,
         threshold: manifest.threshold,
