@@ -26,6 +26,8 @@ export type GroupOffset = (key: string) => number | undefined;
 
 export type GroupCheck =
   | { outcome: 'bad-character'; character: string }
+  /** 64 hexadecimal digits: the set fingerprint printed on every card, typed instead of the share. */
+  | { outcome: 'set-fingerprint' }
   /** The renderer hashes these keys (WebCrypto is asynchronous) and checks again. */
   | { outcome: 'needs-offsets'; keys: string[] }
   | {
@@ -92,6 +94,8 @@ export function checkCardGroups(text: string, offset: GroupOffset): GroupCheck {
   const bad = [...cleaned].find((c) => c !== '-' && !CARD_ALPHABET.includes(c));
   if (bad !== undefined) return { outcome: 'bad-character', character: bad };
   const compact = cleaned.replace(/-/g, '');
+  // No card is 64 characters long, let alone all of them hexadecimal digits.
+  if (/^[0-9A-F]{64}$/.test(compact)) return { outcome: 'set-fingerprint' };
   const typed = cleaned.split('-');
   const version = versionOf(compact, typed);
   if (version === 1) return { outcome: 'checked', version, groups: chunk(compact, 4), data: compact, typos: [] };
@@ -197,3 +201,9 @@ export function fromBase32(text: string): Uint8Array {
   }
   return Uint8Array.from(out);
 }
+
+/** Said when the set fingerprint is typed where the share goes (the core on submit, the page as it is typed). */
+export const SET_FINGERPRINT_TYPED =
+  'This is the set fingerprint, the same on every card of the set, not your share: type the groups printed under ' +
+  '“Share” instead.';
+export const SHARE_FIELD = 'Nothing was used. Type the block printed under “Share” on your card.';

@@ -123,6 +123,9 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
   await entry.fill(typed.slice(0, ninth) + wrong + typed.slice(ninth + 1, 9 * 6));
   await expect(check).toHaveText(/^Group 9 of 23 \(line 2, 4th group\), typed “\w{5}”, does not read correctly/);
   await expect(entry).toHaveAttribute('aria-invalid', 'true');
+  // The set fingerprint, printed on the card too, typed where the share goes: said as such, not as a typo.
+  await entry.fill('9f86 d081 884c 7d65 9a2f eaa0 c55a d015 a3bf 4f1b 2b0b 822c d15d 6c15 b0f0 0a08');
+  await expect(check).toHaveText(/^This is the set fingerprint, the same on every card of the set, not your share/);
   await entry.fill(typed.toLowerCase().replace(/-/g, ' '));
   await expect(check).toHaveText('All 23 groups read correctly.');
   const typo = cards[0]!.replace(/^(.)/, (c) => (c === 'A' ? 'B' : 'A'));

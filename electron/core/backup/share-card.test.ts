@@ -7,6 +7,7 @@ import {
   typoSentence,
   type GroupCheck,
 } from '../../../shared/share-card-text';
+import { fingerprintInGroups } from '../../../shared/backups';
 import { decodeCard, encodeCard, encodeCardV1, qrPayload } from './share-card';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
@@ -118,6 +119,19 @@ describe('share cards', () => {
     expect(caught).toBeGreaterThan((groups.length - 8) * 0.7);
     expect(() => decodeCard(text.slice(0, -8))).toThrow(typo(/.+/));
     expect(() => decodeCard(`${text}U`)).toThrow(typo('“U”'));
+  });
+
+  it('say so when the set fingerprint printed on the card is typed instead of the share', () => {
+    const fingerprint = createHash('sha256').update('a signed manifest').digest('hex');
+    // As printed (groups of four, spaces), in capitals, or run together: never "a typo".
+    for (const typed of [fingerprintInGroups(fingerprint), fingerprint.toUpperCase(), fingerprint]) {
+      expect(() => decodeCard(typed)).toThrow(typo(/^This is the set fingerprint, the same on every card/));
+      expect(checkCardGroups(typed, () => 0)).toEqual({ outcome: 'set-fingerprint' });
+    }
+    // A card is never taken for it, whichever version.
+    expect(decodeCard(PRINTED_V1)).toEqual(PRINTED_V1_CARD);
+    const fresh = card();
+    expect(decodeCard(encodeCard(fresh))).toEqual(fresh);
   });
 
   it('read cards printed in version 1, which still catch every typo without naming the group', () => {

@@ -2,6 +2,8 @@ import { createHash, createHmac } from 'node:crypto';
 import {
   GROUPS_ON_A_CARD,
   QR_PREFIX,
+  SET_FINGERPRINT_TYPED,
+  SHARE_FIELD,
   checkCardGroups,
   fromBase32,
   offsetOfDigest,
@@ -82,6 +84,7 @@ export function decodeCard(text: string): ShareCard {
     throw new CustosError('SHARE_TYPO', `“${groups.character}” cannot appear on a share card: check that character.`, [
       'Type the card again exactly as printed; dashes and spaces do not matter.',
     ]);
+  if (groups.outcome === 'set-fingerprint') throw new CustosError('SHARE_TYPO', SET_FINGERPRINT_TYPED, [SHARE_FIELD]);
   if (groups.outcome !== 'checked') throw new Error('every group offset is computed here');
   // A card has 23 groups however many were typed: the holder counts on the printed one.
   const total = Math.max(groups.groups.length, GROUPS_ON_A_CARD);

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import {
   GROUPS_ON_A_CARD,
+  SET_FINGERPRINT_TYPED,
   checkCardGroups,
   groupInWords,
   offsetOfDigest,
@@ -49,6 +50,7 @@ export function useCardCheck(text: string): { tone: 'ok' | 'problem'; text: stri
 function sentence(result: GroupCheck, groupEnded: boolean): { tone: 'ok' | 'problem'; text: string } | null {
   if (result.outcome === 'bad-character')
     return { tone: 'problem', text: `“${result.character}” cannot appear on a share card: check that character.` };
+  if (result.outcome === 'set-fingerprint') return { tone: 'problem', text: SET_FINGERPRINT_TYPED };
   if (result.outcome !== 'checked' || result.version === 1) return null;
   const { groups } = result;
   const total = Math.max(groups.length, GROUPS_ON_A_CARD);
