@@ -13,7 +13,7 @@ const chromiumArgs = [
 export default defineConfig({
   testDir: 'e2e',
   timeout: 60_000,
-  // Factor checks run scrypt at the production cost on a 2-core CI machine: answers can take seconds.
+  // Factor checks run scrypt (at a test cost: e2e/harness/fixtures.ts) on a 2-core CI machine: answers take seconds.
   expect: { timeout: 15_000 },
   workers: 2,
   forbidOnly: !!process.env.CI,

@@ -61,7 +61,7 @@ test('back up two keys 2-of-3, print the cards, restore them into a fresh token 
     await collect.getByLabel(`${holder.name}’s code`).fill(code(holder));
     await collect.getByRole('button', { name: 'Show my card' }).click();
     const card = page.getByRole('region', { name: new RegExp(`Share card \\d of 3 — for ${holder.name}`) });
-    // The holder's factors are checked first (scrypt at the production cost): the card follows.
+    // The holder's factors are checked first (scrypt): the card follows.
     await expect(card.getByRole('img', { name: /QR code of share card/ })).toBeVisible({ timeout: 60_000 });
     cards.push(await card.getByLabel('Share card text').innerText());
     // What the holder files the card by and signs for.

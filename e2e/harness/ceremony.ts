@@ -38,7 +38,7 @@ export function ceremony(page: Page, clock: { now: Date }) {
         await form.getByLabel(`${who.name}’s code`).fill(code(who));
       }
       await form.getByRole('button', { name: 'Take into custody' }).click();
-      // Three holders' factors at the production scrypt cost, then the token: the page stays live meanwhile.
+      // Three holders' factors (scrypt), then the token: the page stays live meanwhile.
       await expect(form.getByRole('button', { name: /Setting the new PINs/ })).toHaveCount(0, { timeout: 60_000 });
     },
     /** One approver at the proposal's form: the fingerprint they heard, then both factors. */

@@ -69,7 +69,7 @@ test('set up the first security officer with passphrase and authenticator, check
     .fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 60_000)));
   custos.advance(60);
   await page.getByLabel('Approval: Ada Lovelace’s code from the authenticator').press('Enter');
-  // Two scrypt derivations at production cost: the officer's check, then the new passphrase.
+  // Two scrypt derivations: the officer's check, then the new passphrase.
   await expect(page.getByRole('heading', { name: 'Add Charles Babbage to the authenticator app' })).toBeFocused({
     timeout: 30_000,
   });

@@ -5,7 +5,7 @@ import { expect, test } from './fixtures';
 test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 key, schedule its destruction and cancel it', async ({
   custos,
 }) => {
-  // About twenty scrypt derivations at the production cost, on a 2-core machine.
+  // About twenty scrypt derivations and a dozen token sessions, on a 2-core machine.
   test.setTimeout(180_000);
   const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
   const page = await custos.open();
