@@ -577,6 +577,17 @@ describe('a custodian acting alone', () => {
     expect(core.quorum.list().filter((p) => p.state === 'open')).toEqual([]);
   });
 
+  it('cannot have the token taken into custody after the abort by a holder sending the step alongside it', async () => {
+    const run = await core.ceremonies.start(script(), proof('Ada'));
+    // Ada administers and holds a share: her abort's check is queued first, her check in custody.take behind it.
+    const aborted = core.ceremonies.abort(run.id, proof('Ada'), 'The room was not secured');
+    const taken = takeCustody(run.id);
+    await aborted;
+    await expect(taken).rejects.toMatchObject({ code: 'CEREMONY_STEP_REFUSED' });
+    expect(core.custody.list()).toEqual([]);
+    expect(core.ceremonies.view(run.id).state).toBe('aborted');
+  });
+
   it('cannot have one step proposed twice by sending it twice at once (fixed)', async () => {
     const run = await core.ceremonies.start(script(), proof('Ada'));
     await takeCustody(run.id);

@@ -253,6 +253,8 @@ export class CeremonyRuns {
         threshold: step.custody.threshold,
         holders: unique,
         ...(request.currentSoPin ? { currentSoPin: request.currentSoPin } : {}),
+        // The holders' factors are checked inside: the run is read again after them, before the token is touched.
+        stillWanted: () => this.stillToDo(run.id, step.id),
       });
       this.append(run.id, actor, { kind: 'custody', step: step.id, custodyId: record.id });
     } else if ('action' in step) {

@@ -73,6 +73,11 @@ export class CustodyService {
     currentSoPin?: string;
     label?: string;
     pinAlphabet?: PinAlphabet;
+    /**
+     * Runs once every holder's factors are checked, before anything reaches the token: the caller's own check that
+     * the custody is still wanted (a ceremony run aborted while the factors were checked). Throwing stops it there.
+     */
+    stillWanted?: () => void;
   }): Promise<CustodyRecord> {
     // Refused before anything reaches the token: a typed SO PIN tried there would cost one of its SO PIN tries.
     this.refuseIfInCustody(request.token);
@@ -99,6 +104,7 @@ export class CustodyService {
             'custody',
           ),
         });
+      request.stillWanted?.();
       return await this.deal(request, keys);
     } finally {
       this.taking.delete(taking);
