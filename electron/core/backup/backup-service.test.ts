@@ -80,6 +80,19 @@ const auditActions = () =>
     (e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } },
   );
 
+/**
+ * As a forger with cards of their own stores a set: the manifest MACed under the KEK the cards rebuild (then
+ * overwritten), signed by the audit key, and put in place of the set's own.
+ */
+function storeForged(setId: string, kek: Buffer, manifest: ManifestV2): void {
+  const { mac: _, ...rest } = manifest;
+  const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
+  kek.fill(0);
+  f.opened.store.execute(
+    sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
+  );
+}
+
 describe('backup and restore on SoftHSM2', () => {
   it('restores keys with exactly their least-privilege attributes, read back from the target token', async () => {
     const signing = await generate('RSA-3072');
@@ -587,12 +600,7 @@ describe('backup and restore on SoftHSM2', () => {
     const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
     const blob = Buffer.from(manifest.keys[0]!.wrapped, 'base64');
     blob[9]! ^= 1;
-    const { mac: _, ...rest } = { ...manifest, keys: [{ ...manifest.keys[0]!, wrapped: blob.toString('base64') }] };
-    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
-    kek.fill(0);
-    f.opened.store.execute(
-      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
-    );
+    storeForged(setId, kek, { ...manifest, keys: [{ ...manifest.keys[0]!, wrapped: blob.toString('base64') }] });
     const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
     await backups.enterShare(restore.id, cards[0]!.text);
     // Before: TOKEN_GENERAL_ERROR, with advice about the token directory.
@@ -618,12 +626,7 @@ describe('backup and restore on SoftHSM2', () => {
       wrapped: wrapped.toString('base64'),
       kcv: zero.subarray(0, 3).toString('hex').toUpperCase(),
     };
-    const { mac: _, ...rest } = { ...manifest, keys: [forged] };
-    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
-    kek.fill(0);
-    f.opened.store.execute(
-      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
-    );
+    storeForged(setId, kek, { ...manifest, keys: [forged] });
     const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
     await backups.enterShare(restore.id, cards[0]!.text);
     expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
@@ -651,12 +654,7 @@ describe('backup and restore on SoftHSM2', () => {
       publicKey: spki.toString('base64'),
       fingerprint: createHash('sha256').update(spki).digest('hex'),
     };
-    const { mac: _, ...rest } = { ...manifest, keys: [forged] };
-    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
-    kek.fill(0);
-    f.opened.store.execute(
-      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
-    );
+    storeForged(setId, kek, { ...manifest, keys: [forged] });
     const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
     await backups.enterShare(restore.id, cards[0]!.text);
     expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
@@ -685,12 +683,7 @@ describe('backup and restore on SoftHSM2', () => {
       ...manifest.keys[0]!,
       wrapped: Buffer.concat([wrap.update(chimera), wrap.final()]).toString('base64'),
     };
-    const { mac: _, ...rest } = { ...manifest, keys: [forged] };
-    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
-    kek.fill(0);
-    f.opened.store.execute(
-      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
-    );
+    storeForged(setId, kek, { ...manifest, keys: [forged] });
     const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
     await backups.enterShare(restore.id, cards[0]!.text);
     expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
@@ -707,12 +700,7 @@ describe('backup and restore on SoftHSM2', () => {
     const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
     // As a forger with cards of their own writes it: a key new to the inventory, in a state Custos never gives.
     const forged = { ...manifest.keys[0]!, id: randomBytes(16).toString('hex'), state: 'trusted-forever' };
-    const { mac: _, ...rest } = { ...manifest, keys: [forged] };
-    const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
-    kek.fill(0);
-    f.opened.store.execute(
-      sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
-    );
+    storeForged(setId, kek, { ...manifest, keys: [forged] });
     const target = await freshCustody('target');
     expect(() =>
       quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
