@@ -12,5 +12,7 @@ export default defineConfig({
     // vitest's default (cores − 1) ran them one by one on a 2-core CI machine.
     maxWorkers: 2,
     testTimeout: 30_000,
+    // The rehearsal process and the CLI the tests start, bundled once per run (see the file).
+    globalSetup: ['electron/core/testing/child-bundles.ts'],
   },
 });

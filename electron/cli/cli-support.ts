@@ -1,6 +1,7 @@
 import type { Envelope, WireError } from '../../shared/errors';
 import type { ChannelName, InputOf, ResultOf } from '../../shared/ipc-schema';
 import type { ModuleStatus } from '../../shared/tokens';
+import type { SpawnRehearsal } from '../core/ceremony/rehearsal-protocol';
 import type { CustosCore } from '../core/custos-core';
 import { CustosError } from '../core/errors';
 import { passphraseFromFd, promptHidden, promptLine } from './secrets';
@@ -13,6 +14,9 @@ export interface Io {
   ask?: (prompt: string, secret: boolean) => Promise<string>;
   /** Tests pin the core's clock (TOTP steps, expiries); never settable from the command line. */
   clock?: () => Date;
+  /** Tests start the rehearsal process bundled for them (electron/core/testing/child-bundles.ts); never settable from
+   * the command line. */
+  spawnRehearsal?: SpawnRehearsal;
 }
 
 /**

@@ -258,7 +258,7 @@ export async function runCli(argv: readonly string[], terminal: Io, version: str
         moduleOverride: values.module ?? io.env.CUSTOS_PKCS11_MODULE,
         operator: 'cli',
         log: silentLog,
-        spawnRehearsal: rehearsalProcess(),
+        spawnRehearsal: io.spawnRehearsal ?? rehearsalProcess(),
         ...(io.clock ? { clock: io.clock } : {}),
       });
     } catch (error) {

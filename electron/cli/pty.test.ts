@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { totpCodeAt } from '../core/custodians/totp';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CHILD } from '../core/testing/child-bundles';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 
 // A person at a terminal: answers typed at prompts on a pseudo-terminal, not piped.
@@ -12,7 +13,7 @@ beforeEach(() => ({ dataDir, cleanup } = tempDataDir()));
 afterEach(() => cleanup());
 
 function command(...args: string[]): string[] {
-  return [process.execPath, '--import', 'tsx', join(__dirname, 'main.ts'), '--data-dir', dataDir, ...args];
+  return [process.execPath, CHILD.cli, '--data-dir', dataDir, ...args];
 }
 
 // A hang shows as 'still running' after 60 s; a loaded machine (CI, two cores) can take 20 s for a command.

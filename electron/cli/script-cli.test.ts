@@ -3,7 +3,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { forkRehearsal } from '../core/ceremony/rehearsal-host';
 import { CustosCore } from '../core/custos-core';
+import { CHILD } from '../core/testing/child-bundles';
 import { totpCodeAt } from '../core/custodians/totp';
 import { ceremonyInstallation, CEREMONY_PEOPLE } from '../core/testing/ceremony-fixture';
 import { EXIT, runCli } from './cli';
@@ -80,6 +82,7 @@ async function cli(
       }
     },
     env: {},
+    spawnRehearsal: forkRehearsal(CHILD.rehearsal),
     ask: async (prompt: string) => {
       if (prompts.length === 0) await answers.meanwhile?.();
       prompts.push(prompt);
@@ -315,11 +318,11 @@ it('a rehearsal from the terminal holds the real installation: nobody uses it me
   // Someone at the console starts a rehearsal and, while it waits at its first prompt, tries the real installation
   // from another terminal: it is locked until the rehearsal is recorded.
   const guess = () =>
-    spawnSync(
-      process.execPath,
-      ['--import', 'tsx', join(__dirname, 'main.ts'), '--data-dir', dataDir, 'custodian', 'check', '--id', 'Babbage'],
-      { input: 'a guess at the passphrase, long enough\n000000\n', encoding: 'utf8', cwd: join(__dirname, '../..') },
-    );
+    spawnSync(process.execPath, [CHILD.cli, '--data-dir', dataDir, 'custodian', 'check', '--id', 'Babbage'], {
+      input: 'a guess at the passphrase, long enough\n000000\n',
+      encoding: 'utf8',
+      cwd: join(__dirname, '../..'),
+    });
   let meanwhile = '';
   const rehearsed = await cli(['ceremony', 'rehearse', file], {
     fingerprint: 'from-screen',
@@ -428,8 +431,9 @@ steps:
   // done, in the rehearsal or here. Before, the hand-out went on and the run started in the real installation.
   const killRehearsal = () => {
     const children = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-    for (const line of children.split('\n').filter((l) => l.includes('rehearsal/entry.ts')))
-      process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
+    const rehearsal = children.split('\n').filter((l) => l.includes(CHILD.rehearsal));
+    expect(rehearsal).toHaveLength(1);
+    process.kill(Number(rehearsal[0]!.trim().split(/\s+/)[0]), 'SIGKILL');
   };
   const stopped = await cli(['ceremony', 'rehearse', drill, '--cards-dir', join(dataDir, 'stopped')], {
     fingerprint: 'from-screen',

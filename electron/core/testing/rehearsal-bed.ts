@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
 import type { Envelope } from '../../../shared/errors';
 import type { RunView } from '../../../shared/ceremony-script';
@@ -7,6 +6,7 @@ import type { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { ceremonyInstallation, CEREMONY_PEOPLE } from './ceremony-fixture';
 import { forkRehearsal } from '../ceremony/rehearsal-host';
+import { CHILD } from './child-bundles';
 import type { RehearsalProcess } from '../ceremony/rehearsal-protocol';
 /**
  * The test bed of the rehearsal-host tests (two files, so that they run on both of vitest's workers).
@@ -21,7 +21,7 @@ export let token: { serial: string; label: string };
 export let core: CustosCore;
 export let spawned: RehearsalProcess[];
 
-export const spawnChild = forkRehearsal(join(__dirname, '../../rehearsal/entry.ts'), ['--import', 'tsx']);
+export const spawnChild = forkRehearsal(CHILD.rehearsal);
 
 export function script(steps: string): string {
   const opens = new Date(clock.now.getTime() - 3600_000).toISOString();
