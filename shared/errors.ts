@@ -161,6 +161,8 @@ export const ErrorCode = z.enum([
   'ACTION_UNKNOWN',
   'PROPOSAL_INVALID',
   'OPERATION_INTERRUPTED',
+  /** An approved operation ran in the token, but its outcome could not be saved (a full disk, the audit token gone). */
+  'OPERATION_UNRECORDED',
   // Certificates (PKI ceremonies)
   /** A certificate profile breaks RFC 5280 or the key's cryptoperiod: each reason is named in the remedy. */
   'CERT_PROFILE_REFUSED',
@@ -273,6 +275,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'STORE_MIGRATION_FAILED',
     'STORE_DISK_FULL',
     'STORE_READ_ONLY',
+    'OPERATION_UNRECORDED',
   ],
   input: [
     'IPC_UNKNOWN_CHANNEL',

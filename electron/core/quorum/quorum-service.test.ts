@@ -128,6 +128,42 @@ describe('a proposal and its approvals', () => {
     );
   });
 
+  it('says a run the token carried out but a full disk kept off the record was done, not that nothing changed', async () => {
+    const proposal = propose(0, { note: 'the disk fills' });
+    await quorum.approve(approval(1, proposal));
+    // The disk fills as the run's outcome is saved (a real SQLITE_FULL: the file may not grow, and a trigger of this
+    // connection needs a megabyte for that one entry).
+    const store = f.opened.store;
+    store.execute(sql`CREATE TABLE filler (b BLOB)`);
+    const pages = store.get<{ page_count: number }>(sql`PRAGMA page_count`)!.page_count;
+    store.get({ text: `PRAGMA max_page_count = ${pages + 16}`, params: [] });
+    store.execute({
+      text: `CREATE TEMP TRIGGER full BEFORE INSERT ON main.audit_entries
+             WHEN NEW.entry LIKE '%"action":"proposal.execute"%'
+             BEGIN INSERT INTO main.filler VALUES (zeroblob(1000000)); END`,
+      params: [],
+    });
+    const failed = await quorum.approve(approval(2, proposal)).catch((error: unknown) => error);
+    expect(ran).toEqual([{ note: 'the disk fills' }]);
+    // Before: STORE_DISK_FULL, "nothing was written", and "repeat the last step" (a second run in the token).
+    expect(failed).toMatchObject({
+      code: 'OPERATION_UNRECORDED',
+      message: expect.stringContaining('token.count-objects was carried out in the token, but Custos could not record'),
+    });
+    expect((failed as Error).message).toContain('(STORE_DISK_FULL)');
+    expect((failed as Error).message).not.toMatch(/nothing was/i);
+    expect((failed as { remedy: string[] }).remedy.join(' ')).toMatch(/^Do not propose it again/);
+    store.execute({ text: 'DROP TRIGGER temp.full', params: [] });
+    store.get({ text: 'PRAGMA max_page_count = 1073741823', params: [] });
+    // The journal stays open: nobody closes the proposal or runs it again before it is settled from the token.
+    expect(quorum.view(proposal.id).state).toBe('open');
+    expect(() => quorum.cancel(proposal.id, f.enrolled[0]!.id)).toThrow(
+      expect.objectContaining({ code: 'PROPOSAL_CLOSED' }),
+    );
+    expect(quorum.reconcile()).toMatchObject([{ proposalId: proposal.id, status: 'failed' }]);
+    expect(ran).toHaveLength(1);
+  });
+
   it('refuses self-approval and a second approval by the same person, and records both', async () => {
     const proposal = propose(0);
     await expect(quorum.approve(approval(0, proposal))).rejects.toMatchObject({ code: 'SELF_APPROVAL' });

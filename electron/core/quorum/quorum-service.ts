@@ -121,6 +121,31 @@ function failure(error: unknown): FailedOutcome {
   return { status: 'failed', code: known.code, message: known.message, ...(detail ? { detail } : {}), ...remedy };
 }
 
+/**
+ * The token did its part (or failed at it) and the outcome could not be saved: a full disk, the audit token pulled out
+ * as it signed. The cause's own sentence ("nothing was written", "repeat the last step") is true of the database only,
+ * so it is not passed on: the token has changed, and the journal, still open, settles the proposal from what the token
+ * holds.
+ */
+function unrecorded(action: string, outcome: Outcome, error: unknown): CustosError {
+  const cause = isCustosError(error) ? error.code : 'an unexpected problem';
+  const what =
+    outcome.status === 'ok'
+      ? `${action} was carried out in the token, but Custos could not record it (${cause})`
+      : `${action} failed in the token (${outcome.code}), and Custos could not record that either (${cause})`;
+  return new CustosError(
+    'OPERATION_UNRECORDED',
+    `${what}. The token may have changed; the database has not. The proposal stays open until Custos settles it ` +
+      'from what the token holds.',
+    [
+      'Do not propose it again. Fix the cause first: free space on the disk that holds the data directory, or put the ' +
+        'audit token back.',
+      'Then restart Custos: the proposal is settled at the start, or at the next quorum login on that token.',
+    ],
+    { cause: error },
+  );
+}
+
 const INTERRUPTED: FailedOutcome = {
   status: 'failed',
   code: 'OPERATION_INTERRUPTED',
@@ -944,7 +969,11 @@ export class QuorumService {
       Object.values(pins).forEach((pin) => pin.fill(0));
       this.drop(proposal.id);
     }
-    this.finish(proposal, outcome, commit, 'proposal.execute');
+    try {
+      this.finish(proposal, outcome, commit, 'proposal.execute');
+    } catch (error) {
+      throw unrecorded(proposal.action, outcome, error);
+    }
     // Proposals still open against a custody that was just replaced can no longer be carried out.
     if (ceremony?.newHolders && outcome.status === 'ok') {
       const open = sql`SELECT id FROM proposals WHERE custody_id = ${proposal.custodyId} AND state = 'open' AND id NOT IN (SELECT proposal_id FROM executions)`;

@@ -1,4 +1,12 @@
-import type { WireError } from '../../../shared/errors';
+import type { ErrorCode, WireError } from '../../../shared/errors';
+
+/**
+ * Codes whose own title is the only true one wherever they appear: a screen's title ("Nothing was changed", "Not
+ * approved") would be false after the token did its part.
+ */
+const TITLES: Partial<Record<ErrorCode, string>> = {
+  OPERATION_UNRECORDED: 'Done in the token, not yet on record',
+};
 
 /** An error as a custodian should see it: what happened, its stable code, and what to do. */
 export function ErrorNotice({
@@ -11,7 +19,8 @@ export function ErrorNotice({
   return (
     <div className="notice notice-error" role="alert" data-error-code={error.code}>
       <p className="notice-title">
-        {title ?? 'Something needs your attention'} <code className="error-code">{error.code}</code>
+        {TITLES[error.code] ?? title ?? 'Something needs your attention'}{' '}
+        <code className="error-code">{error.code}</code>
       </p>
       <p>{error.message}</p>
       {error.remedy.length > 0 && (
