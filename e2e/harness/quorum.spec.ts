@@ -170,6 +170,10 @@ test('a custody left pending by a crash is settled by its holders from the Cerem
     throw new Error('simulated crash');
   }) as typeof audit.record;
   await takeCustody('vault-s', [ada!, babbage!, curie!]);
+  // Said as what happened: the token has its new PINs, the record is not written (not "nothing was changed").
+  const unrecorded = page.locator('[data-error-code="OPERATION_UNRECORDED"]');
+  await expect(unrecorded).toContainText('Done in the token, not yet on record');
+  await expect(unrecorded).toContainText('The custody stays pending.');
   await page.reload();
   await page.keyboard.press('Alt+3');
   // The list says it first, and leads to the page that settles it.

@@ -271,14 +271,23 @@ function crashBefore(action: string): void {
     throw new Error('simulated crash');
   });
 }
+/** What the caller is told when the token changed and the entry that activates the custody was not written. */
+const unrecorded = { code: 'OPERATION_UNRECORDED', cause: expect.objectContaining({ message: 'simulated crash' }) };
 const pendingId = () => opened.store.get<{ id: string }>(sql`SELECT id FROM custody WHERE state = 'pending'`)!.id;
 
 describe('settling a custody a crash left pending', () => {
   it('activates it when the token has its PINs (the crash came after the token changed)', async () => {
     crashBefore('custody.take');
+    // Said as what it is (before: the cause alone, which for a full disk reads "nothing was written"): the token
+    // changed, the custody stays pending, and settling it is the way on.
     await expect(
       custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-a' }),
-    ).rejects.toThrow('simulated crash');
+    ).rejects.toMatchObject({
+      code: 'OPERATION_UNRECORDED',
+      message: expect.stringMatching(/^The token now has the custody's PINs, but .* The custody stays pending\.$/),
+      remedy: [expect.stringMatching(/^Do not take the token into custody again/), expect.stringContaining('settle')],
+      cause: expect.objectContaining({ message: 'simulated crash' }),
+    });
     const record = { id: pendingId() };
     await expect(custody.settle(record.id, holders(0))).rejects.toMatchObject({ code: 'QUORUM_NOT_MET' });
     // One holder twice (two codes) is one holder: refused before any factor is tried.
@@ -305,7 +314,7 @@ describe('settling a custody a crash left pending', () => {
     crashBefore('custody.take');
     await expect(
       custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'settle-twice' }),
-    ).rejects.toThrow('simulated crash');
+    ).rejects.toMatchObject(unrecorded);
     const id = pendingId();
     const [first, second] = await Promise.allSettled([
       custody.settle(id, holders(1, 2)),
@@ -331,7 +340,7 @@ describe('settling a custody a crash left pending', () => {
     const token = x.token;
     const soX = await custody.rebuildPin(x.id, 'so', await keys(0, 1));
     crashBefore('custody.take');
-    await expect(custody.redeal(x.id, soX, await keys(0, 1, 2), 2)).rejects.toThrow('simulated crash');
+    await expect(custody.redeal(x.id, soX, await keys(0, 1, 2), 2)).rejects.toMatchObject(unrecorded);
     const y = { id: pendingId() };
     const [userX, soY] = [
       await custody.rebuildPin(x.id, 'user', await keys(1, 2)),
@@ -352,7 +361,7 @@ describe('settling a custody a crash left pending', () => {
 
     // Half-changed: Z is dealt and crashes; the token's user PIN is then Z's, its SO PIN still X's.
     crashBefore('custody.take');
-    await expect(custody.redeal(x.id, soX, await keys(0, 1, 2), 2)).rejects.toThrow('simulated crash');
+    await expect(custody.redeal(x.id, soX, await keys(0, 1, 2), 2)).rejects.toMatchObject(unrecorded);
     const z = { id: pendingId() };
     const soZ = await custody.rebuildPin(z.id, 'so', await keys(1, 2));
     module.withSession(token, { write: true, login: { user: 'so', pin: soZ.toString('latin1') } }, (session, lib) =>

@@ -8,7 +8,7 @@ import { signedObjectIds } from '../audit/signed-entries';
 import type { CustodianService } from '../custodians/custodian-service';
 import { open, seal } from '../custodians/sealing';
 import { tokenObject } from '../audit/audit-log';
-import { CustosError } from '../errors';
+import { CustosError, isCustosError } from '../errors';
 import { trimPadded } from '../hsm/token-info';
 import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
@@ -384,15 +384,32 @@ export class CustodyService {
         lib.C_InitPIN(session, userPin.toString('latin1'));
         lib.C_SetPIN(session, soPinNow, soPin.toString('latin1'));
       });
-      this.options.audit.record(
-        {
-          actor: this.options.actor,
-          action: 'custody.take',
-          object: { type: 'custody', id: custodyId },
-          params: { token },
-        },
-        () => this.activate(custodyId, token),
-      );
+      try {
+        this.options.audit.record(
+          {
+            actor: this.options.actor,
+            action: 'custody.take',
+            object: { type: 'custody', id: custodyId },
+            params: { token },
+          },
+          () => this.activate(custodyId, token),
+        );
+      } catch (error) {
+        // The token's PINs are the custody's now: the cause's own "nothing was written" is true of the database only.
+        throw new CustosError(
+          'OPERATION_UNRECORDED',
+          `The token now has the custody's PINs, but Custos could not record the custody as active (${
+            isCustosError(error) ? error.code : 'an unexpected problem'
+          }). The custody stays pending.`,
+          [
+            'Do not take the token into custody again. Fix the cause first: free space on the disk that holds the ' +
+              'data directory, or put the audit token back.',
+            `Then settle the pending custody: ${request.threshold} of its holders give their factors (the Ceremonies ` +
+              'screen, under “Waiting for someone”, or custos custody settle).',
+          ],
+          { cause: error },
+        );
+      }
       this.options.audit.checkpoint('custody ceremony');
       return this.record(custodyId);
     } finally {
