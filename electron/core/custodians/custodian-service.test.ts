@@ -261,6 +261,28 @@ describe('who may enrol whom', () => {
     expect(roles('Mallory')).toBeUndefined();
     expect(actions()).toContain('custodian.enrol refused NOT_AUTHORIZED');
   });
+
+  it('counts a locked-out officer: the other officer alone cannot appoint a new one (begun or confirmed)', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    const begin = (name: string) =>
+      service.beginEnrolment({ name, roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga)] });
+    const pat = await begin('Pat');
+    step();
+    const mallory = await begin('Mallory');
+    const patId = service.confirmEnrolment(pat.enrolmentId, totpCodeAt(pat.secret, now)).id;
+    // Pat locked out (anyone can type wrong factors for Pat ten times; a rehearsal's lockout counts here the same).
+    service.rehearsedFactors({ [patId]: { lastTimeStep: null, failures: 10, throttledUntil: null, locked: true } });
+    expect(() => service.confirmEnrolment(mallory.enrolmentId, totpCodeAt(mallory.secret, now))).toThrow(
+      expect.objectContaining({ code: 'NOT_AUTHORIZED' }),
+    );
+    step();
+    await expect(begin('Quinn')).rejects.toMatchObject({
+      code: 'NOT_AUTHORIZED',
+      message: expect.stringMatching(/two different security officers/),
+    });
+    expect(roles('Mallory')).toBeUndefined();
+    expect(roles('Quinn')).toBeUndefined();
+  });
 });
 
 describe('factor checks', () => {

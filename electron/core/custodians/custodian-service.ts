@@ -218,7 +218,8 @@ export class CustodianService {
    */
   private refuseOutnumbered(enrolmentId: string, pending: PendingEnrolment): void {
     if (!pending.roles.includes('security-officer')) return;
-    const officers = this.list().filter((c) => c.roles.includes('security-officer') && !c.locked).length;
+    // Locked-out officers count: locking the other officer out must not let one officer appoint alone.
+    const officers = this.list().filter((c) => c.roles.includes('security-officer')).length;
     if (pending.approvedBy.length >= Math.min(2, officers)) return;
     this.pending.delete(enrolmentId);
     this.options.audit.record({
@@ -268,7 +269,10 @@ export class CustodianService {
         throw new CustosError('NOT_AUTHORIZED', 'Nobody is enrolled yet, so nobody can approve this enrolment.');
       return [];
     }
-    const officers = everyone.filter((c) => c.roles.includes('security-officer') && !c.locked);
+    // A locked-out officer still counts towards the two a new officer needs: anyone can lock an officer out by typing
+    // wrong factors for them, and that must not leave the other officer appointing officers alone.
+    const officers = everyone.filter((c) => c.roles.includes('security-officer'));
+    const unlocked = officers.filter((c) => !c.locked);
     const needed = roles.includes('security-officer') ? Math.min(2, officers.length) : 1;
     const ids = [...new Set(proofs.map((p) => p.custodianId))];
     const approvers = ids.map((id) => this.get(id));
@@ -278,15 +282,17 @@ export class CustodianService {
         'NOT_AUTHORIZED',
         `${notOfficer.name} is not a security officer, so cannot approve an enrolment.`,
       );
-    if (ids.length < needed || officers.length === 0) {
+    if (ids.length < needed || unlocked.length === 0) {
       const what = needed === 2 ? 'two different security officers' : 'a security officer';
       throw new CustosError(
         'NOT_AUTHORIZED',
         `Enrolling ${name}${roles.includes('security-officer') ? ' as a security officer' : ''} needs ${what} to prove both factors.`,
         [
-          officers.length === 0
+          unlocked.length === 0
             ? 'Every security officer is locked out: recover one first.'
-            : `Ask ${what} to type their passphrase and code.`,
+            : unlocked.length < needed
+              ? 'A security officer is locked out: another security officer unlocks them first (Custodians → Unlock).'
+              : `Ask ${what} to type their passphrase and code.`,
         ],
       );
     }
