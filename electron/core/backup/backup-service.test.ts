@@ -27,6 +27,7 @@ import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
 import { backupFileText, signManifest, type ManifestV2 } from './manifest';
 import { auditKeyFingerprint, manifestMac } from './manifest-authenticity';
 import { combine } from 'shamir-secret-sharing';
+import { totpCodeAt } from '../custodians/totp';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -375,6 +376,25 @@ describe('backup and restore on SoftHSM2', () => {
       }),
     ).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID' }));
     const key = await generate('EC-P256');
+    // An auditor reads the record: they hold no card of a key's backup.
+    const officer = f.setupOfficer!;
+    f.tick();
+    const code = (secret: string) => totpCodeAt(secret, f.clock.now);
+    const enrolment = await f.custodians.beginEnrolment({
+      name: 'Eve',
+      roles: ['auditor'],
+      passphrase: 'long quiet harbour walk number 9',
+      officers: [{ custodianId: officer.id, passphrase: officer.passphrase, code: code(officer.secret) }],
+    });
+    const eve = f.custodians.confirmEnrolment(enrolment.enrolmentId, code(enrolment.secret));
+    expect(() =>
+      quorum.propose({
+        custodyId: source,
+        action: 'key.backup',
+        params: { keyIds: [key], holders: [id(1), eve.id], threshold: 2 },
+        requestedBy: id(0),
+      }),
+    ).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID', message: expect.stringMatching(/Eve/) }));
     const setId = await backUp([key]);
     // As if destroyed by its ceremony (tested in keys/): the inventory says so (a database edit would be refused).
     inventory.markDestroyed(key, { note: 'as if by its ceremony' });

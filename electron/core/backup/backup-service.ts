@@ -1017,7 +1017,16 @@ export class BackupService {
       this.refuseNewCopy(id, 'backed up');
       this.options.keys.checkToken(id, { serial: custody.token_serial, label: custody.token_label });
     }
-    for (const id of p.holders) this.options.custodians.get(id);
+    for (const id of p.holders) {
+      const holder = this.options.custodians.get(id);
+      // Auditors read the record; a card is a share of the key-encryption key.
+      if (!holder.roles.some((role) => role === 'custodian' || role === 'security-officer'))
+        throw new CustosError(
+          'PROPOSAL_INVALID',
+          `${holder.name} is an auditor: auditors read the record, they hold no card of a backup.`,
+          ['Name custodians or security officers as card holders.'],
+        );
+    }
   }
 
   /**
