@@ -45,8 +45,10 @@ function EnrolForm() {
   // With nobody enrolled, this is the installation's setup: the first person is its security officer.
   const setup = custodians !== null && custodians.length === 0;
   const chosen: Role[] = setup && !roles.includes('security-officer') ? [...roles, 'security-officer'] : roles;
-  const officers = (custodians ?? []).filter((c) => c.roles.includes('security-officer') && !c.locked);
-  const needed = setup ? 0 : chosen.includes('security-officer') ? Math.min(2, officers.length) : 1;
+  const allOfficers = (custodians ?? []).filter((c) => c.roles.includes('security-officer'));
+  const officers = allOfficers.filter((c) => !c.locked);
+  // A locked-out officer still counts towards the two a new officer needs (the core refuses otherwise).
+  const needed = setup ? 0 : chosen.includes('security-officer') ? Math.min(2, allOfficers.length) : 1;
   const approvers = approvals
     .slice(0, needed)
     .map((a, i) => ({ ...a, custodianId: a.custodianId || (officers[i]?.id ?? '') }));
@@ -78,7 +80,7 @@ function EnrolForm() {
         <p className="muted">
           The custodian types their own passphrase; nobody else should see it. A security officer approves with both
           factors
-          {chosen.includes('security-officer') && officers.length >= 2
+          {chosen.includes('security-officer') && allOfficers.length >= 2
             ? ' — two officers for a new security officer'
             : ''}
           . Step 2 shows the code to add to the custodian’s authenticator app.
@@ -141,6 +143,11 @@ function EnrolForm() {
           Every security officer is locked out, so nobody can approve an enrolment. Unlock a security officer first.
         </p>
       )}
+      {!setup && officers.length > 0 && officers.length < needed && (
+        <p role="alert" className="bad">
+          A security officer is locked out, and a new security officer needs two officers. Unlock them first.
+        </p>
+      )}
       {approvers.map((approval, i) => {
         const officer = officers.find((o) => o.id === approval.custodianId);
         return (
@@ -193,7 +200,9 @@ function EnrolForm() {
       <div className="actions">
         <button
           type="submit"
-          disabled={busy || mismatch || chosen.length === 0 || sameOfficer || (!setup && officers.length === 0)}
+          disabled={
+            busy || mismatch || chosen.length === 0 || sameOfficer || (!setup && officers.length < Math.max(1, needed))
+          }
         >
           {busy ? 'Protecting the passphrase…' : 'Continue to the authenticator'}
         </button>
