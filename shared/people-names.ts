@@ -12,12 +12,17 @@ const LOOK_ALIKES: Record<string, string> = Object.fromEntries(
   ].flatMap(([from, to]) => [...from!].map((c, i) => [c, to![i]!])),
 );
 
-/** A name as it prints: compatibility forms folded, look-alike letters as the Latin ones, invisible ones dropped. */
+/**
+ * A name as it prints: compatibility forms folded, look-alike letters as the Latin ones, invisible ones dropped, a run
+ * of spaces as one (two spaces between names are not seen on paper).
+ */
 export function printsAs(name: string): string {
   return [...name.normalize('NFKC')]
     .map((c) => LOOK_ALIKES[c] ?? c)
     .join('')
-    .replace(/\p{Cf}/gu, '');
+    .replace(/\p{Cf}/gu, '')
+    .replace(/\s+/gu, ' ')
+    .trim();
 }
 
 /** A name as a reader takes it: as it prints, case ignored (a script names people for readers). */

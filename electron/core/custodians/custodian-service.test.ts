@@ -146,9 +146,25 @@ describe('enrolment', () => {
       officers: [proofOf(officers[0]!)],
     });
     now = new Date(now.getTime() + 11 * 60_000);
+    // An enrolment left unconfirmed (the window closed) no longer holds the name once it has expired.
+    const again = await service.beginEnrolment({
+      name: 'Dave',
+      roles: ['custodian'],
+      passphrase: GOOD,
+      officers: [proofOf(officers[0]!)],
+    });
     expect(() => service.confirmEnrolment(challenge.enrolmentId, totpCodeAt(challenge.secret, now))).toThrow(
       expect.objectContaining({ code: 'ENROLMENT_EXPIRED' }),
     );
+    expect(service.confirmEnrolment(again.enrolmentId, totpCodeAt(again.secret, now))).toMatchObject({ name: 'Dave' });
+    // A space more reads the same on paper: “Olga  Setup” is the setup officer's name.
+    await expect(
+      service.beginEnrolment({
+        name: `${SETUP_OFFICER.name.replace(' ', '  ')}`,
+        roles: ['custodian'],
+        passphrase: GOOD,
+      }),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_EXISTS' });
   });
 
   it('keeps neither the TOTP secret nor the passphrase in the database', async () => {

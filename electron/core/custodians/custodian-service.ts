@@ -307,6 +307,8 @@ export class CustodianService {
     // people reading a printed ceremony script.
     // Case stays a difference (“Ada” and “ADA” are told apart by the CLI's own ambiguity check).
     const prints = printsAs(name);
+    // An enrolment left unconfirmed past its window can never be confirmed: it holds neither the name nor its secret.
+    for (const [id, pending] of this.pending) if (pending.expiresAt <= this.clock()) this.pending.delete(id);
     const taken = [
       ...this.options.store.all<{ name: string }>(sql`SELECT name FROM custodians`).map((r) => r.name),
       ...[...this.pending.values()].map((p) => p.name),
