@@ -110,6 +110,9 @@ describe('enrolment', () => {
 
   it.each([
     'correct horse battery staple',
+    // The published example with other separators, capitals or digits for letters; another published example.
+    'C0rrect.H0rse.Battery.Staple',
+    'The quick brown fox jumps over the lazy dog.',
     'Summer2026!!',
     'aaa bbb ccc ddd',
     '111222333444555666777',
