@@ -80,3 +80,30 @@ test('set up the first security officer with passphrase and authenticator, check
   await expect(page.getByRole('row').filter({ hasText: 'Charles Babbage' })).toContainText('Custodian');
   await page.screenshot({ path: 'test-results/custodians-after-approval.png', fullPage: true });
 });
+
+test('an enrolment ended by five wrong codes takes its key and QR code off the screen and says to start again', async ({
+  custos,
+}) => {
+  const page = await custos.open();
+  await page.keyboard.press('Alt+7');
+  await page.getByLabel('Full name').fill('Ada Lovelace');
+  await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
+  await page.getByLabel('Passphrase again').fill(PASSPHRASE);
+  await page.getByLabel('Passphrase again').press('Enter');
+  await expect(page.getByRole('heading', { name: 'Add Ada Lovelace to the authenticator app' })).toBeFocused();
+  for (const code of ['000000', '000001', '000002', '000003']) {
+    await page.getByLabel('6-digit code').fill(code);
+    await page.getByLabel('6-digit code').press('Enter');
+    await expect(page.getByRole('alert').filter({ hasText: 'TOTP_INCORRECT' })).toBeVisible();
+  }
+  await page.getByLabel('6-digit code').fill('000004');
+  await page.getByLabel('6-digit code').press('Enter');
+  // Before: TOTP_INCORRECT again, with the key and its QR code still shown for an enrolment the core had ended.
+  await expect(page.getByRole('alert').filter({ hasText: 'ENROLMENT_EXPIRED' })).toContainText(
+    'start the enrolment again',
+  );
+  await expect(page.locator('code.secret')).toHaveCount(0);
+  await expect(page.getByRole('img', { name: /QR code/ })).toHaveCount(0);
+  await expect(page.getByRole('heading', { name: 'Set up Custos: enrol its first security officer' })).toBeVisible();
+  await expectAccessible(page, 'Custodians, an enrolment ended by wrong codes');
+});

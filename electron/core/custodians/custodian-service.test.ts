@@ -96,6 +96,31 @@ describe('enrolment', () => {
     expect(actions()).toContain('custodian.enrol ok');
   });
 
+  it('ends an enrolment at its fifth wrong code, and says so by its code (the screen then drops the QR code)', async () => {
+    const officer = await enrol('Olga', ['security-officer']);
+    const challenge = await service.beginEnrolment({
+      name: 'Ada Lovelace',
+      roles: ['custodian'],
+      passphrase: GOOD,
+      officers: [proofOf(officer)],
+    });
+    const confirm = (code: string) => {
+      try {
+        service.confirmEnrolment(challenge.enrolmentId, code);
+        return 'enrolled';
+      } catch (error) {
+        return (error as { code: string }).code;
+      }
+    };
+    // Before: the fifth was TOTP_INCORRECT like the others, so the screen kept the dead secret and its QR code.
+    expect(['000000', '000001', '000002', '000003', '000004'].map(confirm)).toEqual([
+      ...Array(4).fill('TOTP_INCORRECT'),
+      'ENROLMENT_EXPIRED',
+    ]);
+    expect(confirm(totpCodeAt(challenge.secret, now))).toBe('ENROLMENT_EXPIRED');
+    expect(service.list().map((c) => c.name)).toEqual(['Olga']);
+  });
+
   it('refuses a weak passphrase and says how to make it strong', async () => {
     await expect(
       service.beginEnrolment({ name: 'Bob', roles: ['security-officer'], passphrase: 'password1' }),

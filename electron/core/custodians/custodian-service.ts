@@ -173,10 +173,20 @@ export class CustodianService {
     const step = acceptTotp(pending.secret, code, null, this.clock());
     if (step === null) {
       pending.tries += 1;
-      if (pending.tries >= ENROLMENT_TRIES) this.pending.delete(enrolmentId);
+      // The last wrong code ends the enrolment, and says so by its code: the screen drops its secret and QR code.
+      if (pending.tries >= ENROLMENT_TRIES) {
+        this.pending.delete(enrolmentId);
+        throw new CustosError(
+          'ENROLMENT_EXPIRED',
+          `${ENROLMENT_TRIES} codes in a row were not the one the authenticator should show: this enrolment is cancelled.`,
+          [
+            'Delete this entry from the authenticator app: its QR code is no longer valid.',
+            'Check that the phone’s clock is set automatically, then start the enrolment again.',
+          ],
+        );
+      }
       throw new CustosError('TOTP_INCORRECT', 'That code is not the one the authenticator should show now.', [
         'Check that the phone’s clock is set automatically, then type the code currently shown.',
-        ...(pending.tries >= ENROLMENT_TRIES ? ['Too many tries: start the enrolment again.'] : []),
       ]);
     }
     const id = enrolmentId.slice(0, 16);

@@ -69,6 +69,8 @@ export const createCustodiansSlice =
           () => bridge.custodians.enrolConfirm({ enrolmentId: enrolment.enrolmentId, code }),
           (c) => `${c.name} is enrolled.`,
         );
+        // An enrolment the core ended (expired, too many wrong codes) takes its secret and QR code off the screen.
+        if (!custodian && get().custodianError?.code === 'ENROLMENT_EXPIRED') set({ enrolment: null });
         if (!custodian) return false;
         set({ enrolment: null });
         await get().loadCustodians();
