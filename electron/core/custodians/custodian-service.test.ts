@@ -76,15 +76,20 @@ async function enrol(
 }
 const step = () => (now = new Date(now.getTime() + 30_000));
 
+/** Olga sets the installation up, then approves Ada's enrolment: its challenge, not yet confirmed. */
+async function adaApprovedByOlga() {
+  const officer = await enrol('Olga', ['security-officer']);
+  return service.beginEnrolment({
+    name: 'Ada Lovelace',
+    roles: ['custodian'],
+    passphrase: GOOD,
+    officers: [proofOf(officer)],
+  });
+}
+
 describe('enrolment', () => {
   it('shows the TOTP secret once as an otpauth URI and QR code, and saves the custodian after a first code', async () => {
-    const officer = await enrol('Olga', ['security-officer']);
-    const challenge = await service.beginEnrolment({
-      name: 'Ada Lovelace',
-      roles: ['custodian'],
-      passphrase: GOOD,
-      officers: [proofOf(officer)],
-    });
+    const challenge = await adaApprovedByOlga();
     expect(challenge.uri).toMatch(/^otpauth:\/\/totp\/Custos:Ada%20Lovelace\?secret=[A-Z2-7]+&issuer=Custos$/);
     expect(challenge.qrSvg).toMatch(/^<svg/);
     expect(service.list().map((c) => c.name)).toEqual(['Olga']);
@@ -97,13 +102,7 @@ describe('enrolment', () => {
   });
 
   it('ends an enrolment at its fifth wrong code, and says so by its code (the screen then drops the QR code)', async () => {
-    const officer = await enrol('Olga', ['security-officer']);
-    const challenge = await service.beginEnrolment({
-      name: 'Ada Lovelace',
-      roles: ['custodian'],
-      passphrase: GOOD,
-      officers: [proofOf(officer)],
-    });
+    const challenge = await adaApprovedByOlga();
     const confirm = (code: string) => {
       try {
         service.confirmEnrolment(challenge.enrolmentId, code);
