@@ -36,27 +36,32 @@ export async function quorumFixture(
   /** The custody tokens' library (default: the embedded SoftHSM2, which also holds the audit token). */
   custodyModule?: { path: string; kind: ModuleKind },
 ) {
-  const opened = openAudit(dataDir);
-  const module = custodyModule
-    ? opened.host.acquire(custodyModule.path, custodyModule.kind)
-    : opened.host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
   const clock = { now: new Date() };
   const actor = { type: 'operator', id: 'test' } as const;
-  const custodians = new CustodianService({
-    store: opened.store,
-    audit: opened.audit,
-    actor,
-    kdfCost: { N: 2 ** 14, r: 8, p: 1 },
-    clock: () => clock.now,
-  });
-  const custody = new CustodyService({
-    store: opened.store,
-    audit: opened.audit,
-    custodians,
-    actor,
-    module: () => module,
-    clock: () => new Date(),
-  });
+  /** The parts a start of Custos opens on the data directory: its libraries loaded afresh. */
+  const start = () => {
+    const opened = openAudit(dataDir);
+    const module = custodyModule
+      ? opened.host.acquire(custodyModule.path, custodyModule.kind)
+      : opened.host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+    const custodians = new CustodianService({
+      store: opened.store,
+      audit: opened.audit,
+      actor,
+      kdfCost: { N: 2 ** 14, r: 8, p: 1 },
+      clock: () => clock.now,
+    });
+    const custody = new CustodyService({
+      store: opened.store,
+      audit: opened.audit,
+      custodians,
+      actor,
+      module: () => module,
+      clock: () => new Date(),
+    });
+    return { opened, module, custodians, custody };
+  };
+  let { opened, module, custodians, custody } = start();
   const seeded = await enrolPeople(
     custodians,
     clock,
@@ -70,11 +75,25 @@ export async function quorumFixture(
   const setupOfficer: EnrolledCustodian | null = seeded.setupOfficer;
   const tick = () => (clock.now = new Date(clock.now.getTime() + 30_000));
   return {
-    opened,
-    module,
+    get opened() {
+      return opened;
+    },
+    get module() {
+      return module;
+    },
     clock,
-    custodians,
-    custody,
+    get custodians() {
+      return custodians;
+    },
+    get custody() {
+      return custody;
+    },
+    /** Closes the installation and starts it again on the same data directory, every library loaded afresh. */
+    restart() {
+      opened.host.release(module);
+      opened.close();
+      ({ opened, module, custodians, custody } = start());
+    },
     enrolled,
     /** The installation's first security officer (enrolled first when none is named first). */
     setupOfficer,
