@@ -6,7 +6,13 @@ import type { CustodianService } from '../custodians/custodian-service';
 import { CustosError, isCustosError } from '../errors';
 import type { Need } from '../hsm/capabilities';
 import type { TokenModule } from '../hsm/token-module';
-import type { CeremonyOperation, QuorumReconciler, QuorumService } from '../quorum/quorum-service';
+import {
+  LeftUnsettled,
+  type CeremonyOperation,
+  type QuorumReconciler,
+  type QuorumService,
+} from '../quorum/quorum-service';
+import { refusalName } from '../hsm/pkcs11-errors';
 import type { ProposalView } from '../../../shared/quorum';
 import { HeldSecrets } from '../held-secrets/held-secrets';
 import { KeyUsage } from '../../../shared/keys';
@@ -363,6 +369,13 @@ export class BackupService {
           : [];
       },
       forget: (proposalId) => this.entered.drop(proposalId),
+      unsettled: (proposalId, params) => {
+        const object = `proposal:${proposalId}`;
+        if (signedEntries(this.options.store, this.options.audit, { action: RESTORE_UNSETTLED, object }).length === 0)
+          return null;
+        const { setId } = RestoreParams.parse(params);
+        return `The token failed during the restore of backup set ${setId.slice(0, 8)}… and ${UNSETTLED_NEXT}`;
+      },
       run: async ({ pins, params, proposalId, token, custodyId }) => {
         const p = RestoreParams.parse(params);
         this.retirements.refuseRetired(p.setId);
@@ -393,7 +406,7 @@ export class BackupService {
               { write: true, login: { user: 'user', pin: pins.user!.toString('latin1') } },
               (session, lib) => {
                 const unwrapper = importUnwrapKek(lib, session, kek);
-                const created: Buffer[] = [];
+                const created: { keyId: string; handle: Buffer }[] = [];
                 const measured = new Map<string, string | null>();
                 try {
                   for (const key of manifest.keys) {
@@ -426,9 +439,9 @@ export class BackupService {
                     const unwrapForGood = (l: boolean) =>
                       unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, true, l);
                     const { value: restoredKey, lockdown } = withLockdown(unwrapForGood);
-                    created.push(restoredKey);
+                    created.push({ keyId: key.id, handle: restoredKey });
                     const publicHandle = createPublicObject(lib, session, shape, lockdown);
-                    if (publicHandle) created.push(publicHandle);
+                    if (publicHandle) created.push({ keyId: key.id, handle: publicHandle });
                     // Read back: a restored key carries exactly its least-privilege attributes, or none of the set is
                     // kept.
                     const usage = KeyUsage.parse(key.usage);
@@ -450,13 +463,15 @@ export class BackupService {
                   }));
                 } catch (error) {
                   // All or nothing: a key that fails its proof takes the others back out with it.
-                  for (const handle of created) {
+                  const kept = created.filter(({ handle }) => {
                     try {
                       lib.C_DestroyObject(session, handle);
+                      return false;
                     } catch {
-                      // Keep removing the rest; the proposal fails and its entries say so.
+                      return true;
                     }
-                  }
+                  });
+                  if (kept.length > 0) this.leftUnsettled(manifest, token, proposalId, kept, error);
                   throw error;
                 }
               },
@@ -473,6 +488,34 @@ export class BackupService {
         }
       },
     };
+  }
+
+  /**
+   * A restore whose token failed half-way (pulled out, broken) and would not take back what it had unwrapped: recorded
+   * (RESTORE_UNSETTLED), and left to reconcileRestore at the next quorum login on that token, as after a crash.
+   */
+  private leftUnsettled(
+    manifest: Manifest,
+    token: TokenRef,
+    proposalId: string,
+    kept: { keyId: string }[],
+    error: unknown,
+  ): never {
+    const cause = isCustosError(error) ? error.code : (refusalName(error) ?? 'INTERNAL');
+    const keyIds = [...new Set(kept.map((k) => k.keyId))];
+    this.options.audit.record({
+      actor: SYSTEM_ACTOR,
+      action: RESTORE_UNSETTLED,
+      object: { type: 'proposal', id: proposalId },
+      params: { setId: manifest.setId, token, keyIds, objects: kept.length, cause },
+    });
+    const labels = manifest.keys.filter((k) => keyIds.includes(k.id)).map((k) => `“${k.label}”`);
+    throw new LeftUnsettled(
+      `Token ${token.label} failed during the restore of backup set ${manifest.setId.slice(0, 8)}… (${cause}), and ` +
+        `what it had already unwrapped of ${labels.join(', ')} could not be removed: ${UNSETTLED_NEXT}`,
+      ['Check the token is attached and answering, then run any approved operation on it (a quorum drill will do).'],
+      error,
+    );
   }
 
   /** One holder's card, typed or pasted, checked at once against the manifest and held for the restore. */
@@ -1131,6 +1174,17 @@ const SYSTEM_ACTOR: AuditActor = { type: 'system', id: 'system' };
  * only a restore that recorded it can have left objects there (reconcile-restore.ts).
  */
 export const RESTORE_UNWRAPPING = 'backup.restore.unwrapping';
+
+/**
+ * Recorded when a restore's token failed half-way and would not take back what it had unwrapped: the proposal
+ * stays journaled and reconcile-restore.ts removes what is left at the next quorum login on that token.
+ */
+export const RESTORE_UNSETTLED = 'backup.restore.unsettled';
+
+const UNSETTLED_NEXT =
+  'the token may still hold partial copies of the set’s keys. They are not registered and Custos does not use them; ' +
+  'at the next quorum login on that token (any approved operation there, a new restore of this set included) ' +
+  'Custos removes them, records it, and closes this restore as failed. Nothing was restored.';
 
 /**
  * An unwrap of a set's blob under the KEK its cards rebuilt and its MAC vouched for: a refusal to open means the set

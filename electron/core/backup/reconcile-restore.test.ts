@@ -12,6 +12,8 @@ import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { BackupService } from './backup-service';
 import { reconcileRestore } from './reconcile-restore';
+import type { TokenModule } from '../hsm/token-module';
+import { pullTokenBeforeUnwrap } from '../testing/pulled-token';
 
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
@@ -19,22 +21,28 @@ let inventory: KeyInventory;
 let backups: BackupService;
 let quorum: QuorumService;
 
+let dataDir: string;
+
 beforeEach(async () => {
-  let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
-  backups = new BackupService({
+  backups = backupService(() => f.module);
+  quorum = started();
+});
+
+/** The backup service as a start of Custos builds it, on the fixture's current parts and this token library. */
+function backupService(module: () => TokenModule): BackupService {
+  return new BackupService({
     store: f.opened.store,
     audit: f.opened.audit,
     custodians: f.custodians,
     keys: inventory,
-    module: () => f.module,
+    module,
     quorum: () => quorum,
     clock: () => f.clock.now,
   });
-  quorum = started();
-});
+}
 afterEach(() => {
   quorum.forgetAll();
   backups.forgetAll();
@@ -191,5 +199,80 @@ describe('a restore interrupted before it touched the token', () => {
     expect(quorum.view(again.id)).toMatchObject({ state: 'failed', outcome: { code: 'OPERATION_INTERRUPTED' } });
     expect(await inSource([1, 2])).toBe(1);
     expect(actions().filter((e) => e.action === 'backup.restore.removed')).toEqual([]);
+  });
+});
+
+describe('a restore whose token is pulled out half-way', () => {
+  it('waits like a crash; back in the token, the next login removes what it left, and a new restore works', async () => {
+    const source = await custodyOf('source');
+    const generate = (algorithm: string, usage: string) =>
+      approved(source, 'key.generate', {
+        algorithm,
+        label: `${algorithm} ${usage}`,
+        usage,
+        backupable: true,
+        cryptoperiodDays: 365,
+        ckaId: randomBytes(16).toString('hex'),
+      });
+    const keyIds = [keyOf(await generate('AES-256', 'encrypt')), keyOf(await generate('EC-P256', 'sign'))];
+    const backup = await approved(source, 'key.backup', {
+      keyIds,
+      holders: f.enrolled.slice(0, 3).map((c) => c.id),
+      threshold: 2,
+    });
+    const { setId } = (backup.outcome as { result: { setId: string } }).result;
+    const cards = backups.printableCards(setId).map((c) => c.text);
+    const target = await custodyOf('target');
+    const inTarget = () =>
+      f.loggedIn(target, [0, 1], (session, lib) =>
+        keyIds.map(
+          (id) => findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }], 10).length,
+        ),
+      );
+
+    // The first key is unwrapped into the token for good; the token is pulled before the second, and the first can
+    // no longer be destroyed either.
+    const token = pullTokenBeforeUnwrap(f.module, dataDir, f.custody.record(target).token, 2);
+    const failing = backupService(() => token.module);
+    quorum = started(failing.restoreCeremony());
+    const restore = await approved(target, 'key.restore', { setId });
+    await failing.enterShare(restore.id, cards[0]!);
+    const left = await failing.enterShare(restore.id, cards[1]!);
+    expect(token.pulled()).toBe(true);
+    expect(left).toMatchObject({
+      state: 'open',
+      waitingFor: [expect.stringContaining('may still hold partial copies')],
+    });
+    expect(actions().filter((e) => e.action === 'backup.restore.unsettled')).toEqual([
+      expect.objectContaining({ object: { type: 'proposal', id: restore.id } }),
+    ]);
+    failing.forgetAll();
+
+    // Put back and found at the next start: the AES key the restore could not take back, registered nowhere.
+    token.putBack();
+    f.restart();
+    inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
+    backups = backupService(() => f.module);
+    quorum = started();
+    expect(quorum.reconcile()).toEqual([expect.objectContaining({ proposalId: restore.id, status: 'awaiting-login' })]);
+    expect(await inTarget()).toEqual([1, 0]);
+    expect(keyIds.map((id) => inventory.livesIn(id, f.custody.record(target).token))).toEqual([false, false]);
+
+    // A new restore of the set into that token: its login settles the first one, then it runs.
+    const again = await approved(target, 'key.restore', { setId });
+    await backups.enterShare(again.id, cards[0]!);
+    expect(await backups.enterShare(again.id, cards[2]!)).toMatchObject({ state: 'executed' });
+    expect(quorum.view(restore.id)).toMatchObject({
+      state: 'failed',
+      outcome: {
+        code: 'OPERATION_INTERRUPTED',
+        message: expect.stringMatching(/failed while restoring.*were removed/),
+      },
+    });
+    expect(actions().filter((e) => e.action === 'backup.restore.removed')).toEqual([
+      expect.objectContaining({ object: { type: 'proposal', id: restore.id } }),
+    ]);
+    expect(await inTarget()).toEqual([1, 2]);
+    expect(keyIds.map((id) => inventory.get(id).token.label)).toEqual(['target', 'target']);
   });
 });

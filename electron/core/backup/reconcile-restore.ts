@@ -5,7 +5,7 @@ import { CustosError } from '../errors';
 import type { KeyInventory } from '../keys/key-inventory';
 import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import { RestoreParams } from '../../../shared/actions';
-import { RESTORE_UNWRAPPING } from './backup-service';
+import { RESTORE_UNSETTLED, RESTORE_UNWRAPPING } from './backup-service';
 import { objectsWithId } from './key-wrap';
 import type { Manifest } from './manifest';
 
@@ -16,6 +16,7 @@ import type { Manifest } from './manifest';
  * so it is removed and the removal recorded. Keys the inventory already places in that token stay, and a restore that
  * stopped before it found the token free of the set's CKA_IDs (its signed RESTORE_UNWRAPPING entry) removes nothing:
  * what the token holds under those ids then is a copy it held before, which that restore would have refused.
+ * A restore whose token failed half-way and would not take back what it had unwrapped is left to this too.
  */
 export function reconcileRestore(options: {
   store: Store;
@@ -54,9 +55,12 @@ export function reconcileRestore(options: {
       removed.length === 0
         ? `token ${token.label} holds nothing of it`
         : `the keys it had unwrapped into token ${token.label} (${removed.map((k) => `“${k.label}”`).join(', ')}) could no longer be proven, so they were removed`;
+    // A run that ended on a token failure it could not undo (RESTORE_UNSETTLED) is settled here as a crash is.
+    const unsettled = signedEntries(options.store, options.audit, { action: RESTORE_UNSETTLED, object }).length > 0;
+    const stopped = unsettled ? `Token ${token.label} failed` : 'Custos stopped';
     throw new CustosError(
       'OPERATION_INTERRUPTED',
-      `Custos stopped while restoring ${set}: ${left}. Nothing was restored.`,
+      `${stopped} while restoring ${set}: ${left}. Nothing was restored.`,
       ['Propose the restore again; the card holders enter their cards again.'],
     );
   };

@@ -80,6 +80,19 @@ export interface CeremonyOperation {
   }): Promise<{ result: unknown; commit?: () => void }>;
   /** Overwrites what the operation holds for the proposal when it closes without running. */
   forget?(proposalId: string): void;
+  /** Why its run was left to be settled (it threw LeftUnsettled), in the custodians' words; said while it waits. */
+  unsettled?(proposalId: string, params: unknown): string | null;
+}
+
+/**
+ * Thrown by an operation whose token work failed half-way and could not be undone (the token went away while it was
+ * taking back what it had made): what the token holds is unknown, as after a crash, so the journal stays open and the
+ * proposal is settled by its reconciler at the next quorum login on that token, not closed as an ordinary failure.
+ */
+export class LeftUnsettled extends CustosError {
+  constructor(message: string, remedy: string[], cause: unknown) {
+    super('OPERATION_INTERRUPTED', message, remedy, { cause });
+  }
 }
 
 /**
@@ -682,7 +695,10 @@ export class QuorumService {
 
   /** What an open proposal still waits for: an interrupted run's re-examination, or what its ceremony needs. */
   private waitingFor(id: string, params: unknown, ceremony: CeremonyOperation | undefined): string[] {
-    if (this.cutOff(id)) return [`Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`];
+    if (this.cutOff(id))
+      return [
+        ceremony?.unsettled?.(id, params) ?? `Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`,
+      ];
     return ceremony?.waitingFor ? ceremony.waitingFor(id, params) : [];
   }
 
@@ -924,6 +940,7 @@ export class QuorumService {
     const pins: Partial<Record<PinKind, Buffer>> = {};
     let outcome: Outcome;
     let commit: (() => void) | undefined;
+    let unsettled = false;
     try {
       for (const pin of ceremony?.pins ?? ['user']) pins[pin] = await this.rebuild(pin, proposal.id);
       if (pins.user) this.reexamine(proposal.token, pins.user, proposal.id);
@@ -964,10 +981,17 @@ export class QuorumService {
         outcome = { status: 'ok', result: (isOutcome(returned) ? returned.result : returned) ?? null };
       }
     } catch (error) {
+      unsettled = error instanceof LeftUnsettled && this.options.reconcilers?.[proposal.action] !== undefined;
       outcome = failure(error);
     } finally {
       Object.values(pins).forEach((pin) => pin.fill(0));
       this.drop(proposal.id);
+    }
+    if (unsettled) {
+      // Left journaled, as a crash leaves it: its reconciler settles it at the next quorum login on that token.
+      this.deferred(proposal);
+      this.options.audit.checkpoint(`${proposal.action} ${proposal.id} left to be settled`);
+      return;
     }
     try {
       this.finish(proposal, outcome, commit, 'proposal.execute');
