@@ -369,13 +369,6 @@ export class BackupService {
           : [];
       },
       forget: (proposalId) => this.entered.drop(proposalId),
-      unsettled: (proposalId, params) => {
-        const object = `proposal:${proposalId}`;
-        if (signedEntries(this.options.store, this.options.audit, { action: RESTORE_UNSETTLED, object }).length === 0)
-          return null;
-        const { setId } = RestoreParams.parse(params);
-        return `The token failed during the restore of backup set ${setId.slice(0, 8)}… and ${UNSETTLED_NEXT}`;
-      },
       run: async ({ pins, params, proposalId, token, custodyId }) => {
         const p = RestoreParams.parse(params);
         this.retirements.refuseRetired(p.setId);
@@ -512,7 +505,10 @@ export class BackupService {
     const labels = manifest.keys.filter((k) => keyIds.includes(k.id)).map((k) => `“${k.label}”`);
     throw new LeftUnsettled(
       `Token ${token.label} failed during the restore of backup set ${manifest.setId.slice(0, 8)}… (${cause}), and ` +
-        `what it had already unwrapped of ${labels.join(', ')} could not be removed: ${UNSETTLED_NEXT}`,
+        `what it had already unwrapped of ${labels.join(', ')} could not be removed: the token may still hold partial ` +
+        'copies of them. They are not registered and Custos does not use them; at the next quorum login on that ' +
+        'token (any approved operation there, a new restore of this set included) Custos removes them, records it, ' +
+        'and closes this restore as failed. Nothing was restored.',
       ['Check the token is attached and answering, then run any approved operation on it (a quorum drill will do).'],
       error,
     );
@@ -1180,11 +1176,6 @@ export const RESTORE_UNWRAPPING = 'backup.restore.unwrapping';
  * stays journaled and reconcile-restore.ts removes what is left at the next quorum login on that token.
  */
 export const RESTORE_UNSETTLED = 'backup.restore.unsettled';
-
-const UNSETTLED_NEXT =
-  'the token may still hold partial copies of the set’s keys. They are not registered and Custos does not use them; ' +
-  'at the next quorum login on that token (any approved operation there, a new restore of this set included) ' +
-  'Custos removes them, records it, and closes this restore as failed. Nothing was restored.';
 
 /**
  * An unwrap of a set's blob under the KEK its cards rebuilt and its MAC vouched for: a refusal to open means the set

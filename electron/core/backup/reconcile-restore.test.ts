@@ -13,7 +13,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import { BackupService } from './backup-service';
 import { reconcileRestore } from './reconcile-restore';
 import type { TokenModule } from '../hsm/token-module';
-import { pullTokenBeforeUnwrap } from '../testing/pulled-token';
+import { pullTokenBefore } from '../testing/pulled-token';
 
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
@@ -232,7 +232,7 @@ describe('a restore whose token is pulled out half-way', () => {
 
     // The first key is unwrapped into the token for good; the token is pulled before the second, and the first can
     // no longer be destroyed either.
-    const token = pullTokenBeforeUnwrap(f.module, dataDir, f.custody.record(target).token, 2);
+    const token = pullTokenBefore(f.module, dataDir, f.custody.record(target).token, 'C_UnwrapKey', 2);
     const failing = backupService(() => token.module);
     quorum = started(failing.restoreCeremony());
     const restore = await approved(target, 'key.restore', { setId });
@@ -241,9 +241,12 @@ describe('a restore whose token is pulled out half-way', () => {
     expect(token.pulled()).toBe(true);
     expect(left).toMatchObject({
       state: 'open',
-      waitingFor: [expect.stringContaining('may still hold partial copies')],
+      waitingFor: [expect.stringContaining('may still hold part of it')],
     });
-    expect(actions().filter((e) => e.action === 'backup.restore.unsettled')).toEqual([
+    expect(
+      actions().filter((e) => e.action === 'backup.restore.unsettled' || e.action === 'proposal.execute.unsettled'),
+    ).toEqual([
+      expect.objectContaining({ object: { type: 'proposal', id: restore.id } }),
       expect.objectContaining({ object: { type: 'proposal', id: restore.id } }),
     ]);
     failing.forgetAll();

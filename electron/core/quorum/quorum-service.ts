@@ -80,8 +80,6 @@ export interface CeremonyOperation {
   }): Promise<{ result: unknown; commit?: () => void }>;
   /** Overwrites what the operation holds for the proposal when it closes without running. */
   forget?(proposalId: string): void;
-  /** Why its run was left to be settled (it threw LeftUnsettled), in the custodians' words; said while it waits. */
-  unsettled?(proposalId: string, params: unknown): string | null;
 }
 
 /**
@@ -166,6 +164,11 @@ const INTERRUPTED: FailedOutcome = {
     'Custos stopped (a crash or power loss) while carrying this out and could not see in the token ' +
     'that it completed, so nothing was registered.',
 };
+
+const UNSETTLED_WAIT =
+  'The token failed while this was carried out, and what Custos had already made in it could not be taken back: ' +
+  'the token may still hold part of it, unregistered and unused. At the next quorum login on that token (any ' +
+  'approved operation there) Custos removes it, records that, and closes this proposal as failed.';
 
 const INTERRUPTED_WAIT =
   'what it left in the token is re-examined at the next quorum login on that token (any approved operation there)';
@@ -697,9 +700,16 @@ export class QuorumService {
   private waitingFor(id: string, params: unknown, ceremony: CeremonyOperation | undefined): string[] {
     if (this.cutOff(id))
       return [
-        ceremony?.unsettled?.(id, params) ?? `Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`,
+        this.recorded(id, 'proposal.execute.unsettled')
+          ? UNSETTLED_WAIT
+          : `Custos was interrupted while carrying this out: ${INTERRUPTED_WAIT}`,
       ];
     return ceremony?.waitingFor ? ceremony.waitingFor(id, params) : [];
+  }
+
+  /** Whether the log holds an entry of this action on the proposal. */
+  private recorded(id: string, action: string): boolean {
+    return signedEntries(this.options.store, this.options.audit, { action, object: `proposal:${id}` }).length > 0;
   }
 
   /** Its execution was journaled and never finished, and its re-examination was deferred to the next login. */
@@ -989,6 +999,16 @@ export class QuorumService {
     }
     if (unsettled) {
       // Left journaled, as a crash leaves it: its reconciler settles it at the next quorum login on that token.
+      this.options.audit.record({
+        actor: { type: 'system', id: 'system' },
+        action: 'proposal.execute.unsettled',
+        object: { type: 'proposal', id: proposal.id },
+        params: {
+          action: proposal.action,
+          fingerprint: proposal.fingerprint,
+          code: outcome.status === 'failed' ? outcome.code : null,
+        },
+      });
       this.deferred(proposal);
       this.options.audit.checkpoint(`${proposal.action} ${proposal.id} left to be settled`);
       return;

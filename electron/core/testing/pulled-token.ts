@@ -5,17 +5,22 @@ import { softHsmPaths } from '../hsm/softhsm';
 import type { TokenModule } from '../hsm/token-module';
 import type { TokenRef } from '../../../shared/tokens';
 
+/** The calls that make an object, and where their template is. */
+const TEMPLATE_AT = { C_UnwrapKey: 4, C_CreateObject: 1 } as const;
+
 /**
- * A SoftHSM2 token pulled out half-way through an operation: just before the operation's `nth` unwrap of a key kept
- * in the token (CKA_TOKEN true), the token's directory is moved away, so that unwrap, and everything after it on that
- * token in this process, fails in SoftHSM2 itself (CKR_GENERAL_ERROR, CKR_OBJECT_HANDLE_INVALID on a destroy).
+ * A SoftHSM2 token pulled out half-way through an operation: just before the operation's `nth` call of `step` that
+ * makes an object kept in the token (CKA_TOKEN true), the token's directory is moved away, so that call, and everything
+ * after it on that token in this process, fails in SoftHSM2 itself (CKR_GENERAL_ERROR; CKR_OBJECT_HANDLE_INVALID on a
+ * destroy).
  * Every call still goes to the real library; only the moment of the fault is chosen. `putBack` returns the directory;
  * SoftHSM2 sees the token again only once the library is loaded afresh (the next start), as with a re-plugged device.
  */
-export function pullTokenBeforeUnwrap(
+export function pullTokenBefore(
   module: TokenModule,
   dataDir: string,
   token: TokenRef,
+  step: keyof typeof TEMPLATE_AT,
   nth: number,
 ): { module: TokenModule; pulled: () => boolean; putBack: () => void } {
   const { tokenDir } = softHsmPaths(dataDir);
@@ -25,21 +30,22 @@ export function pullTokenBeforeUnwrap(
     .find((path) => readFileSync(join(path, 'token.object')).includes(serial));
   if (!dir) throw new Error(`no SoftHSM2 token directory holds serial ${token.serial}`);
   const away = `${dir}.pulled`;
-  let unwraps = 0;
+  let calls = 0;
   let pulled = false;
   const faulty = (lib: pkcs11js.PKCS11) =>
     new Proxy(lib, {
       get(target, property, receiver) {
         const value: unknown = Reflect.get(target, property, receiver);
         if (typeof value !== 'function') return value;
-        if (property !== 'C_UnwrapKey') return value.bind(target) as unknown;
-        return (...args: Parameters<pkcs11js.PKCS11['C_UnwrapKey']>) => {
-          const kept = args[4].some((a) => a.type === pkcs11js.CKA_TOKEN && a.value === true);
-          if (kept && ++unwraps === nth) {
+        if (property !== step) return value.bind(target) as unknown;
+        return (...args: unknown[]) => {
+          const template = args[TEMPLATE_AT[step]] as pkcs11js.Template;
+          const kept = template.some((a) => a.type === pkcs11js.CKA_TOKEN && a.value === true);
+          if (kept && ++calls === nth) {
             renameSync(dir, away);
             pulled = true;
           }
-          return target.C_UnwrapKey(...args);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       },
     });
