@@ -260,6 +260,7 @@ export class CustosCore {
         ...this.pki.reconcilers,
         'key.backup': this.backups.reconcileBackup(),
         'key.export-wrapped': this.transport.reconcileExport(),
+        'key.import-wrapped': this.transport.reconcileImport(),
         'key.restore': reconcileRestore({
           store: this.store,
           audit: this.audit,

@@ -12,6 +12,7 @@ import {
   importUnwrapKek,
   kwpOptions,
   leftoverKekReconciler,
+  objectsWithId,
   openingRefusal,
   proveKey,
   unwrapKey,
@@ -27,7 +28,16 @@ import type { TokenModule } from '../hsm/token-module';
 import { checkLeastPrivilege, keyAgreement, withLockdown } from '../keys/key-attributes';
 import { CURVES, registration } from '../keys/key-generation';
 import type { KeyInventory } from '../keys/key-inventory';
-import type { CeremonyOperation, ProposalCheck, QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
+import {
+  LeftUnsettled,
+  NEEDS_LOGIN,
+  type CeremonyOperation,
+  type ProposalCheck,
+  type QuorumOperation,
+  type QuorumReconciler,
+} from '../quorum/quorum-service';
+import { signedEntries } from '../audit/signed-entries';
+import { refusalName } from '../hsm/pkcs11-errors';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument } from '../store/signed-state';
 import { sql } from '../store/sql';
@@ -496,9 +506,11 @@ export class TransportService {
         kcv: pkg.key.kcv,
       };
       const kek = this.openKek(lib, session, pkg, key.id, key.label);
+      const left = { proposalId, token, package: p.package };
       let measured: string | null;
       try {
-        measured = this.unwrapForGood(lib, session, mechanism, kek, shape, Buffer.from(pkg.wrappedKey, 'base64'));
+        const blob = Buffer.from(pkg.wrappedKey, 'base64');
+        measured = this.unwrapForGood(lib, session, mechanism, kek, shape, blob, left);
       } finally {
         lib.C_DestroyObject(session, kek);
       }
@@ -593,6 +605,7 @@ export class TransportService {
     kek: Buffer,
     shape: KeyShape,
     blob: Buffer,
+    left: { proposalId: string; token: TokenRef; package: string },
   ): string | null {
     const copy = asDeclared(() => this.opened(() => unwrapKey(lib, session, mechanism, kek, shape, blob, false)));
     let measured: string | null;
@@ -606,8 +619,7 @@ export class TransportService {
       try {
         return { secret, pub: createPublicObject(lib, session, shape, l) };
       } catch (error) {
-        lib.C_DestroyObject(session, secret);
-        throw error;
+        return this.takeBack(lib, session, [secret], shape, left, error);
       }
     });
     const usage = GenerateParams.shape.usage.parse(shape.usage);
@@ -623,10 +635,89 @@ export class TransportService {
     try {
       checkLeastPrivilege(lib, session, shape.label, halves, lockdown, false);
     } catch (error) {
-      for (const { handle } of halves) lib.C_DestroyObject(session, handle);
-      throw error;
+      this.takeBack(
+        lib,
+        session,
+        halves.map((h) => h.handle),
+        shape,
+        left,
+        error,
+      );
     }
     return measured;
+  }
+
+  /**
+   * After a failed import, destroys what it made. What the token will not let go (pulled out half-way) is recorded
+   * (TRANSPORT_IMPORT_UNSETTLED) and left, as after a crash, to reconcileImport at the next quorum login on that token.
+   */
+  private takeBack(
+    lib: pkcs11js.PKCS11,
+    session: Buffer,
+    handles: Buffer[],
+    shape: KeyShape,
+    left: { proposalId: string; token: TokenRef; package: string },
+    error: unknown,
+  ): never {
+    const kept = handles.filter((handle) => {
+      try {
+        lib.C_DestroyObject(session, handle);
+        return false;
+      } catch {
+        return true;
+      }
+    }).length;
+    if (kept === 0) throw error;
+    const cause = isCustosError(error) ? error.code : (refusalName(error) ?? 'INTERNAL');
+    this.options.audit.record({
+      actor: { type: 'system', id: 'system' },
+      action: TRANSPORT_IMPORT_UNSETTLED,
+      object: { type: 'proposal', id: left.proposalId },
+      params: { package: left.package, keyId: shape.id, token: left.token, objects: kept, cause },
+    });
+    throw new LeftUnsettled(
+      `Token ${left.token.label} failed while importing “${shape.label}” (${cause}), and what it had already ` +
+        'unwrapped could not be removed: the token may still hold it, unregistered and unused. Custos removes it at ' +
+        'the next quorum login on that token and closes this import as failed. Nothing was imported.',
+      ['Check the token is attached and answering, then run any approved operation on it (a quorum drill will do).'],
+      error,
+    );
+  }
+
+  /**
+   * After a crash mid-import, or an import its token failed half-way through (TRANSPORT_IMPORT_UNSETTLED), at a quorum
+   * login on that token: what it unwrapped, found by the CKA_ID its proposal bound, was never registered and is
+   * removed (`transport.import.removed`); the import fails and is proposed again (its package is kept).
+   */
+  reconcileImport(): QuorumReconciler {
+    return ({ session, lib, params, proposalId, token, loggedIn }) => {
+      if (!loggedIn) return NEEDS_LOGIN;
+      const p = ImportWrappedParams.parse(params);
+      const found = this.options.keys.known(p.ckaId) ? [] : objectsWithId(lib, session, p.ckaId);
+      for (const handle of found) lib.C_DestroyObject(session, handle);
+      const object = { type: 'proposal', id: proposalId };
+      if (found.length > 0)
+        this.options.audit.record({
+          actor: { type: 'system', id: 'system' },
+          action: 'transport.import.removed',
+          object,
+          params: { package: p.package, keyId: p.ckaId, token, objects: found.length },
+        });
+      const { store, audit } = this.options;
+      const failed = signedEntries(store, audit, {
+        action: TRANSPORT_IMPORT_UNSETTLED,
+        object: `proposal:${proposalId}`,
+      });
+      const what =
+        found.length > 0
+          ? `what it had unwrapped into token ${token.label} was never registered, so it was removed`
+          : `token ${token.label} holds nothing of it`;
+      throw new CustosError(
+        'OPERATION_INTERRUPTED',
+        `${failed.length > 0 ? `Token ${token.label} failed` : 'Custos stopped'} while importing “${p.label}”: ${what}. Nothing was imported.`,
+        ['Propose the import again; the package is kept.'],
+      );
+    };
   }
 
   private recordOrigin(p: ImportWrappedParams, pkg: TransportPackage, unwrappedWith: string, proposalId: string): void {
@@ -651,6 +742,9 @@ export class TransportService {
     store.execute(sql`UPDATE key_origins SET state_seq = ${seq}, state_sig = ${signature} WHERE key_id = ${p.ckaId}`);
   }
 }
+
+/** Recorded when an import's token failed half-way and would not let go of what the import had unwrapped. */
+export const TRANSPORT_IMPORT_UNSETTLED = 'transport.import.unsettled';
 
 /** A package whose key is not the one it declares (length, check value, public key) is the package's fault. */
 function asDeclared<T>(step: () => T): T {

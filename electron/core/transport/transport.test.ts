@@ -23,6 +23,9 @@ import { findObjects } from '../hsm/find-objects';
 import { KeyInventory } from '../keys/key-inventory';
 import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
 import { QuorumService } from '../quorum/quorum-service';
+import { quorumDrill } from '../quorum/drill';
+import type { TokenModule } from '../hsm/token-module';
+import { pullTokenBefore } from '../testing/pulled-token';
 import { importTrustedKek } from '../backup/key-wrap';
 import { opensslVerify } from '../testing/openssl';
 import { quorumFixture } from '../testing/quorum-fixture';
@@ -106,6 +109,12 @@ const file = (name: string, data: string | Buffer) => {
 const propose = (action: string, params: Record<string, unknown>) =>
   quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
 const resultOf = <T>(view: ProposalView) => (view.outcome as { result: T }).result;
+/** The proposals the log records this action on. */
+const logged = (action: string) =>
+  [...f.opened.audit.log().entries()]
+    .map((e) => JSON.parse(e.entry) as { action: string; object?: { id: string } })
+    .filter((e) => e.action === action)
+    .map((e) => e.object?.id);
 
 async function keyInToken(algorithm: string, usage: string, backupable: boolean, activate = false): Promise<string> {
   const ckaId = randomBytes(16).toString('hex');
@@ -595,5 +604,67 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
         message: expect.stringContaining('CKM_RSA_PKCS_OAEP'),
       }),
     );
+  });
+
+  it('whose token is pulled out half-way waits like a crash; back, the next login removes what it left', async () => {
+    const { spki } = await wrappingKey();
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = pair.publicKey.export({ format: 'der', type: 'spki' });
+    const pkg = packageOf(spki, pair.privateKey.export({ format: 'der', type: 'pkcs8' }), {
+      algorithm: 'EC-P256',
+      usage: 'sign',
+      publicKey: publicKey.toString('base64'),
+      fingerprint: createHash('sha256').update(publicKey).digest('hex'),
+      kcv: null,
+    });
+    const { sha256 } = transport.receive(JSON.stringify(pkg));
+    const token = f.custody.record(custodyId).token;
+    // The private key is unwrapped into the token; the token is pulled before its public half is made, and the
+    // private key can no longer be destroyed.
+    const pulled = pullTokenBefore(f.module, dir, token, 'C_CreateObject', 1);
+    const started = (module: () => TokenModule) =>
+      new QuorumService({
+        store: f.opened.store,
+        audit: f.opened.audit,
+        custodians: f.custodians,
+        custody: f.custody,
+        module,
+        clock: () => f.clock.now,
+        params: ACTION_PARAMS,
+        operations: { 'token.quorum-drill': quorumDrill, 'key.import-wrapped': transport.importOperation() },
+        reconcilers: { 'key.import-wrapped': transport.reconcileImport() },
+      });
+    quorum = started(() => pulled.module);
+    const failed = await f.approveAll(quorum, propose('key.import-wrapped', importParams(sha256)), [1, 2]);
+    const { ckaId } = failed.params as { ckaId: string };
+    expect(pulled.pulled()).toBe(true);
+    expect(failed).toMatchObject({ state: 'open', waitingFor: [expect.stringContaining('may still hold part of it')] });
+    expect(logged('transport.import.unsettled')).toEqual([failed.id]);
+
+    pulled.putBack();
+    f.restart();
+    const now = () => f.clock.now;
+    inventory = new KeyInventory(f.opened.store, f.opened.audit, now);
+    const parts = { store: f.opened.store, audit: f.opened.audit, clock: now };
+    recipients = new TransportRecipients({ ...parts, custodians: f.custodians });
+    transport = new TransportService({ ...parts, keys: inventory, recipients, module: () => f.module });
+    quorum = started(() => f.module);
+    expect(quorum.reconcile()).toMatchObject([{ proposalId: failed.id, status: 'awaiting-login' }]);
+    const inToken = () =>
+      f.loggedIn(
+        custodyId,
+        [0, 1],
+        (session, lib) =>
+          findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }], 10).length,
+      );
+    expect(await inToken()).toBe(1);
+
+    expect((await f.approveAll(quorum, propose('token.quorum-drill', {}), [1, 2])).state).toBe('executed');
+    expect(quorum.view(failed.id)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'OPERATION_INTERRUPTED', message: expect.stringMatching(/failed while importing.*removed/) },
+    });
+    expect(await inToken()).toBe(0);
+    expect(logged('transport.import.removed')).toEqual([failed.id]);
   });
 });
