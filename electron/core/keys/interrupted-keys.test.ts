@@ -249,4 +249,19 @@ describe('a rotation interrupted by a crash', () => {
     expect(inventory.get(keyId)).toMatchObject({ state: 'deactivated', rotatedTo: successorId });
     expect(inventory.get(successorId)).toMatchObject({ state: 'active', family: keyId, version: 2, previous: keyId });
   });
+
+  it('leaves the old key compromised when an officer marked it so while the rotation waited for a login', async () => {
+    const keyId = randomBytes(16).toString('hex');
+    const key = { algorithm: 'EC-P256', label: 'leaked', usage: 'sign', backupable: false, cryptoperiodDays: 365 };
+    expect((await approved('key.generate', { ...key, ckaId: keyId })).state).toBe('executed');
+    expect((await approved('key.activate', { keyId })).state).toBe('executed');
+    const successorId = randomBytes(16).toString('hex');
+    const proposal = propose('key.rotate', { keyId, ckaId: successorId });
+    await crashAfterTokenStep(proposal, true);
+    const officer = { type: 'custodian', id: f.enrolled[3]!.id, role: 'security-officer' } as const;
+    inventory.transition(keyId, 'compromise', 'security-officer', officer, 'backup tape lost');
+    expect((await restartAndLogIn(proposal.id)).state).toBe('executed');
+    // SP 800-57 never leads a compromised key anywhere but destroyed: the settled rotation does not launder it.
+    expect(inventory.get(keyId)).toMatchObject({ state: 'compromised', rotatedTo: successorId });
+  });
 });

@@ -130,17 +130,19 @@ export class KeyInventory {
     detail: Record<string, unknown>,
   ): void {
     const key = this.get(id);
+    // A rotation settled after a crash may find the key marked compromised meanwhile: it stays so (SP 800-57).
+    const to: KeyState = key.state === 'compromised' ? 'compromised' : 'deactivated';
     this.audit.record(
       {
         actor: SYSTEM,
         action: 'key.rotate',
         object: { type: 'key', id },
-        params: { from: key.state, to: 'deactivated', successor: successorId, postOperational, ...detail },
+        params: { from: key.state, to, successor: successorId, postOperational, ...detail },
       },
       () =>
         this.changeState(id, () =>
           this.store.execute(
-            sql`UPDATE keys SET state = 'deactivated', rotated_to = ${successorId}, post_operational = ${postOperational} WHERE id = ${id}`,
+            sql`UPDATE keys SET state = ${to}, rotated_to = ${successorId}, post_operational = ${postOperational} WHERE id = ${id}`,
           ),
         ),
     );
