@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkValue } from './check-value';
@@ -158,6 +158,47 @@ describe('an AES key generation interrupted by a crash', () => {
       },
     });
     expect(inventory.list()).toEqual([]);
+  });
+});
+
+describe('a key pair generation interrupted by a crash', () => {
+  const ec = () => ({
+    algorithm: 'EC-P256',
+    label: 'interrupted pair',
+    usage: 'encrypt',
+    backupable: false,
+    cryptoperiodDays: 365,
+    ckaId: randomBytes(16).toString('hex'),
+  });
+
+  it('never registers a public key someone planted under the bound CKA_ID (no login needed) as the key', async () => {
+    const proposal = propose('key.generate', ec());
+    await crashAfterTokenStep(proposal, false);
+    const ckaId = (proposal.params as { ckaId: string }).ckaId;
+    // A public object takes no PIN to create (pkcs11-tool --write-object --type pubkey does it): the planter's key.
+    const planted = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const point = planted.publicKey.export({ format: 'der', type: 'spki' }).subarray(-65);
+    await f.loggedIn(custodyId, [1, 2], (session, lib) => {
+      lib.C_CreateObject(session, [
+        { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+        { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_EC },
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: false },
+        { type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') },
+        { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+        { type: pkcs11js.CKA_EC_POINT, value: Buffer.concat([Buffer.from([0x04, 0x41]), point]) },
+        { type: pkcs11js.CKA_ENCRYPT, value: true },
+        { type: pkcs11js.CKA_VERIFY, value: false },
+        { type: pkcs11js.CKA_WRAP, value: false },
+        { type: pkcs11js.CKA_DERIVE, value: false },
+      ]);
+    });
+    const settled = await restartAndLogIn(proposal.id);
+    expect(settled).toMatchObject({
+      state: 'failed',
+      outcome: { status: 'failed', code: 'KEY_ATTRIBUTES_MISMATCH', message: expect.stringContaining('CKA_LOCAL') },
+    });
+    expect(() => inventory.get(ckaId)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
   });
 });
 

@@ -85,6 +85,7 @@ const NAMES = new Map<number, string>([
   [CKA_MODIFIABLE, 'modifiable'],
   [pkcs11js.CKA_SENSITIVE, 'sensitive'],
   [pkcs11js.CKA_EXTRACTABLE, 'extractable'],
+  [pkcs11js.CKA_LOCAL, 'local'],
 ]);
 
 /**

@@ -18,7 +18,13 @@ import { sql } from '../store/sql';
 import { NEEDS_LOGIN, type QuorumOperation, type QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
 import { checkValue } from './check-value';
-import { checkLeastPrivilege, keyAgreement, leastPrivilege, withLockdown } from './key-attributes';
+import {
+  attributeDifferences,
+  checkLeastPrivilege,
+  keyAgreement,
+  leastPrivilege,
+  withLockdown,
+} from './key-attributes';
 import { NO_FINGERPRINT } from './key-inventory';
 import type { KeyAction, KeyInventory } from './key-inventory';
 import type { TokenRef } from '../../../shared/tokens';
@@ -310,11 +316,10 @@ export function registration(
 }
 
 /**
- * After a crash during generation: the CKA_ID was bound into the proposal, so the token is
- * searched for exactly that key. A key pair's public half is visible without a login, so it is
- * registered at start from what the token holds. A secret (AES) key shows only at a quorum login:
- * then it is registered with its attributes read back and its check value, or, absent, the
- * generation fails as interrupted.
+ * After a crash during generation: the CKA_ID was bound into the proposal, so the token is searched for exactly that
+ * key, at a quorum login (a private or secret half shows only then, and a public object anyone can create without a
+ * PIN proves nothing). Found, it is registered with its attributes read back; absent, the generation fails as
+ * interrupted.
  */
 export function reconcileGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumReconciler {
   return ({ session, lib, params, proposalId, loggedIn }) => {
@@ -327,9 +332,9 @@ export function reconcileGeneration(store: Store, now: () => Date, inventory: Ke
 }
 
 /**
- * What a generation a crash interrupted left in the token, found by its bound CKA_ID: a key pair
- * by its public half (visible without a login), a secret key only at a login, its attributes read
- * back. Null when no key pair is there; an absent secret key fails as interrupted.
+ * What a generation a crash interrupted left in the token, found by its bound CKA_ID at a login: each half made by
+ * the token itself (CKA_LOCAL) with its least-privilege attributes read back. Null when no object is there; a key
+ * only partly there, or not made by the token, is refused and never registered.
  */
 export function examineGenerated(
   lib: pkcs11js.PKCS11,
@@ -337,31 +342,53 @@ export function examineGenerated(
   p: GenerateParams,
   loggedIn: boolean,
 ): { spki: Buffer | null; kcv: string | null } | null | typeof NEEDS_LOGIN {
+  if (!loggedIn) return NEEDS_LOGIN;
+  const ofClass = (objectClass: number) =>
+    findObjects(lib, session, [t(pkcs11js.CKA_CLASS, objectClass), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 2);
   if (p.algorithm === 'AES-256') {
-    if (!loggedIn) return NEEDS_LOGIN;
-    const [key] = findObjects(
-      lib,
-      session,
-      [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))],
-      1,
-    );
-    if (!key) {
+    const keys = ofClass(pkcs11js.CKO_SECRET_KEY);
+    if (keys.length === 0) {
       throw new CustosError(
         'OPERATION_INTERRUPTED',
         `Custos stopped while generating “${p.label}”, and the token, examined at a quorum login, holds no such key: nothing was generated.`,
         ['Propose the generation again.'],
       );
     }
+    const key = madeByToken(lib, session, p.label, keys);
     registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], null, p.backupable);
     return { spki: null, kcv: aesCheckValue(lib, session, key, p.usage) };
   }
-  const [handle] = findObjects(
-    lib,
-    session,
-    [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))],
-    1,
+  const publics = ofClass(pkcs11js.CKO_PUBLIC_KEY);
+  const privates = ofClass(pkcs11js.CKO_PRIVATE_KEY);
+  if (publics.length === 0 && privates.length === 0) return null;
+  const publicKey = madeByToken(lib, session, p.label, publics);
+  const privateKey = madeByToken(lib, session, p.label, privates);
+  const halves = [
+    { handle: privateKey, usage: p.usage, half: 'private' as const, agreement: keyAgreement(p.algorithm, p.usage) },
+    { handle: publicKey, usage: p.usage, half: 'public' as const },
+  ];
+  registeredOnlyIfLeast(lib, session, p.label, halves, null, p.backupable);
+  return { spki: publicKeySpki(lib, session, publicKey, p.algorithm), kcv: null };
+}
+
+/**
+ * The one object of a half, generated in the token (CKA_LOCAL true). Anything else under the bound CKA_ID — no such
+ * half, two, or an object someone created — is refused and left in place: Custos cannot tell what made it.
+ */
+function madeByToken(lib: pkcs11js.PKCS11, session: Buffer, label: string, found: Buffer[]): Buffer {
+  const [handle] = found;
+  const problem =
+    found.length !== 1
+      ? `${found.length === 0 ? 'no' : 'more than one'} object of one of its halves`
+      : attributeDifferences(lib, session, handle!, [t(pkcs11js.CKA_LOCAL, true)]).length > 0
+        ? 'an object the token did not generate (CKA_LOCAL false)'
+        : null;
+  if (problem === null) return handle!;
+  throw new CustosError(
+    'KEY_ATTRIBUTES_MISMATCH',
+    `Custos stopped while generating “${label}”, and the token holds ${problem} under its id: it is not registered.`,
+    ['Tell your security officer: someone else may have written to the token. Propose the generation again.'],
   );
-  return handle ? { spki: publicKeySpki(lib, session, handle, p.algorithm), kcv: null } : null;
 }
 
 /** The public key as SubjectPublicKeyInfo DER, built through node:crypto from the token's attributes. */
