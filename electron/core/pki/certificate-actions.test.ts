@@ -700,6 +700,7 @@ describe('issuing from a request (cert.issue)', () => {
     const done = await approved('cert.issue', issue(rootId, csr, intermediateProfile()));
     const { serial } = (done.outcome as { result: { serial: string } }).result;
     expect(certificates.get(serial)).toMatchObject({ keyId: subId, issuerKeyId: rootId });
+    const pending = propose('cert.issue', issue(rootId, csr, intermediateProfile()));
 
     const officer = f.enrolled[0]!.id;
     inventory.transition(
@@ -727,6 +728,14 @@ describe('issuing from a request (cert.issue)', () => {
     const revoked = await f.approveAll(quorum, proposal, [1, 2]);
     expect(revoked.outcome).toMatchObject({ status: 'ok' });
     expect(certificates.get(serial)).toMatchObject({ status: 'revoked', revocation: { reason: 'keyCompromise' } });
+    // Its request, signed before the compromise, certifies it no more: when proposed, nor when run.
+    expect(() => propose('cert.issue', issue(rootId, csr, intermediateProfile()))).toThrow(
+      expect.objectContaining({ code: 'KEY_STATE_FORBIDS' }),
+    );
+    expect((await f.approveAll(quorum, pending, [1, 2])).outcome).toMatchObject({
+      status: 'failed',
+      code: 'KEY_STATE_FORBIDS',
+    });
     // Nothing left to revoke: no second proposal.
     expect(
       proposeCompromiseRevocations(

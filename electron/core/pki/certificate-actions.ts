@@ -70,6 +70,28 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     return key;
   };
 
+  /**
+   * A request made with a key of the inventory (signed before that key was suspended, compromised or rotated) would
+   * certify a key Custos no longer uses: only a key in pre-activation or active, and not waiting to be destroyed, is.
+   */
+  const refuseRetiredSubject = (spki: Buffer) => {
+    const digest = sha256(
+      createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'der', type: 'spki' }),
+    );
+    const key = inventory.list().find((k) => k.fingerprint === digest);
+    if (!key) return;
+    if (key.state !== 'pre-activation' && key.state !== 'active')
+      throw new CustosError(
+        'KEY_STATE_FORBIDS',
+        `The request's public key is “${key.label}”, which is ${key.state}; no certificate is issued for it.`,
+        ['Certify an active key: a new request from the key that replaced it.'],
+      );
+    if (key.destructionNotBefore)
+      throw new CustosError('DESTRUCTION_WAITING', `The request's key “${key.label}” is waiting to be destroyed.`, [
+        'Cancel the destruction (a quorum) to certify it, or certify another key.',
+      ]);
+  };
+
   const unusedSerial = (serial: string) => {
     if (certificates.has(serial))
       throw new CustosError('PROPOSAL_INVALID', 'A certificate with this serial already exists; propose again.');
@@ -103,6 +125,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     const request = checkRequest(requestDer(p.csr));
     if (request.sha256 !== p.csrSha256 || request.publicKeyFingerprint !== p.publicKeyFingerprint)
       throw new CustosError('CSR_INVALID', 'The request is not the one bound into this proposal.');
+    refuseRetiredSubject(request.spki);
     requireProfile(
       p.profile,
       profileContext(signer, p.profile.ca ? 'intermediate' : 'end-entity', {
