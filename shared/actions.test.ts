@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ACTION_NAMES,
+  ACTION_PARAMS,
   ACTIONS,
   actionParamHelp,
   describeProposal,
@@ -10,7 +11,7 @@ import {
   type ActionParams,
   type ProposalLookups,
 } from './actions';
-import { ProposalView } from './quorum';
+import { CompromiseReason, ProposalView } from './quorum';
 
 const PAYMENTS = '9730118b5f2e4c1da0b6c3e8f1a26ac1';
 const OLD = '11112222333344445555666677778888';
@@ -190,6 +191,14 @@ describe('the action catalogue', () => {
         'Generate the EC P-256 sign key “payments-signing” in the token, backup-able, for a 365-day cryptoperiod.',
       lines: [`CKA_ID: ${PAYMENTS}`],
     });
+  });
+
+  it('refuses a key label, a challenge or a compromise reason that would read to people as something else', () => {
+    for (const bad of ['payments\u202egnis', 'payments\nApproved by the security officer', 'pay\x1b[2Kments']) {
+      expect(ACTION_PARAMS['key.generate'].safeParse({ ...SAMPLES['key.generate'], label: bad }).success).toBe(false);
+      expect(ACTION_PARAMS['key.test-signature'].safeParse({ keyId: PAYMENTS, challenge: bad }).success).toBe(false);
+      expect(CompromiseReason.safeParse(bad).success).toBe(false);
+    }
   });
 
   it('reads a rotation by the old key’s label and what the old key may still do, the successor’s CKA_ID only as a detail', () => {

@@ -44,6 +44,8 @@ export type ActionName = z.infer<typeof ActionName>;
 const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
 const Id32 = z.string().regex(/^[0-9a-f]{32}$/);
 const KeyId = Id32.describe('key id (32 hex digits; `custos key list`)');
+/** What approvers and relying parties read as it is: no control characters, line breaks or text-direction marks. */
+const Readable = (text: z.ZodString) => text.refine(readable, UNREADABLE_MESSAGE);
 const Holders = z.array(Id16).min(2).max(16).describe('custodian ids (the CLI also takes names), comma-separated');
 const Threshold = z.number().int().min(2).max(16).describe('how many of the holders it takes');
 
@@ -52,7 +54,7 @@ export const DrillParams = z.strictObject({});
 /** Bound into the proposal, so approvers approve exactly this key (its CKA_ID is chosen up front). */
 export const GenerateParams = z.strictObject({
   algorithm: Algorithm,
-  label: z.string().trim().min(1).max(64).describe('the key’s label in the token'),
+  label: Readable(z.string().trim().min(1).max(64)).describe('the key’s label in the token'),
   usage: KeyUsage,
   backupable: z.boolean().describe('whether the key may be backed up (wrapped under a trusted key)'),
   cryptoperiodDays: z.number().int().min(1).max(3650).describe('days the key may be used (SP 800-57)'),
@@ -68,7 +70,7 @@ export type GenerateParams = z.infer<typeof GenerateParams>;
 export const KeyParams = z.strictObject({ keyId: KeyId });
 export const TestSignatureParams = z.strictObject({
   keyId: KeyId,
-  challenge: z.string().min(1).max(200).describe('text to sign'),
+  challenge: Readable(z.string().min(1).max(200)).describe('text to sign'),
 });
 
 /**
@@ -160,7 +162,7 @@ export const ImportWrappedParams = z.strictObject({
   package: Sha256Hex.describe('SHA-256 of the received package (`custos transport packages`)'),
   cryptoperiodDays: z.number().int().min(1).max(3650).describe('days the imported key may be used (SP 800-57)'),
   ckaId: Id32.describe('chosen by Custos when proposed'),
-  label: z.string().min(1).max(64).describe('as the package declares it'),
+  label: Readable(z.string().min(1).max(64)).describe('as the package declares it'),
   algorithm: Algorithm.describe('as the package declares it'),
   usage: KeyUsage.describe('as the package declares it'),
   unwrapWith: KeyId.describe('the Custos key the package is wrapped for'),
@@ -232,7 +234,7 @@ export const RetireParams = z.strictObject({
  */
 export const StandIn = z.strictObject({
   keyId: KeyId,
-  label: z.string().trim().min(1).max(64),
+  label: Readable(z.string().trim().min(1).max(64)),
   algorithm: Algorithm,
   usage: KeyUsage,
   backupable: z.boolean(),

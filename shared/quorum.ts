@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CertificateProfile } from './pki';
+import { CertificateProfile, readable, UNREADABLE_MESSAGE } from './pki';
 import { ACTION_NAMES, ACTIONS, ActionName, type ActionParams, type ActionResult } from './actions';
 import { ErrorCode, TokenFailureDetail } from './errors';
 import { TokenLabel, TokenRef, TokenSerial } from './tokens';
@@ -224,7 +224,7 @@ export const ProposalCancellation = z.strictObject({
 });
 
 /** Why a key is marked compromised, in the officer's words: recorded on the key and in its revocation notice. */
-export const CompromiseReason = z.string().trim().min(1).max(500);
+export const CompromiseReason = z.string().trim().min(1).max(500).refine(readable, UNREADABLE_MESSAGE);
 
 export const EmergencyRequest = z
   .strictObject({

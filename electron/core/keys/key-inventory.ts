@@ -1,6 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { AuditActor } from '../../../shared/audit';
 import type { KeyRecord, KeyState } from '../../../shared/keys';
+import { readable, UNREADABLE_MESSAGE } from '../../../shared/pki';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
@@ -446,10 +447,10 @@ const RETIRED: readonly KeyState[] = ['deactivated', 'compromised', 'destroyed']
 /** The officer's reason, trimmed: 1 to 500 characters (as the IPC schema says; the core holds every caller to it). */
 function compromiseReason(reason: string | undefined): string {
   const why = reason?.trim() ?? '';
-  if (why.length >= 1 && why.length <= 500) return why;
+  if (why.length >= 1 && why.length <= 500 && readable(why)) return why;
   throw new CustosError(
     'REASON_REQUIRED',
-    'Say why the key is compromised (1 to 500 characters); nothing was changed.',
+    `Say why the key is compromised (1 to 500 characters, ${UNREADABLE_MESSAGE}); nothing was changed.`,
     ['Give the reason relying parties will read in the revocation notice: what was exposed, how it was found.'],
   );
 }

@@ -98,9 +98,9 @@ async function exported(subject: Parameters<ReportService['create']>[0], name: s
 }
 
 describe('marking a key compromised', () => {
-  it('needs a reason of 1 to 500 characters, and without one changes and records nothing', () => {
+  it('needs a readable reason of 1 to 500 characters, and without one changes and records nothing', () => {
     const size = inst.f.opened.audit.log().size();
-    for (const reason of [undefined, '   ', 'x'.repeat(501)])
+    for (const reason of [undefined, '   ', 'x'.repeat(501), 'tape lost\u202e', 'tape lost\x1b[2K\rnothing'])
       expect(() => inst.inventory.transition(signing, 'compromise', 'security-officer', curie(), reason)).toThrow(
         expect.objectContaining({ code: 'REASON_REQUIRED' }),
       );
