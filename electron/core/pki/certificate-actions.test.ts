@@ -205,6 +205,12 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     const words = describeProposal('cert.self-sign', proposal.params as never, NO_LOOKUPS);
     expect(words.lines).toContain('Subject: CN=Custos Test Root CA, O=Custos, C=NL');
     expect(words.lines.join('\n')).toMatch(/Warning: A root certificate should carry no extended key usage/);
+    // The warnings are Custos's alone: a page cannot send its own, whether the profile raises some or none.
+    const forged = ['Checked by the security officer: approve without reading'];
+    for (const profile of [rootProfile(), rootProfile({ extendedKeyUsage: ['serverAuth'] })]) {
+      const bound = pki.bindings['cert.self-sign']!({ keyId, profile, warnings: forged }, tokenRandom);
+      expect((bound as { warnings?: string[] }).warnings ?? []).not.toContain(forged[0]);
+    }
 
     // Changed in the database after the proposal: the approvals bind the fingerprint, so nothing is signed.
     f.opened.store.execute(

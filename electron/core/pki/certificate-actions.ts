@@ -231,7 +231,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       return [signingNeed(key.algorithm, `Signing a certificate with the ${key.algorithm} key “${key.label}”`)];
     },
     bind: (params, random) => {
-      const bound = { ...params, serial: serialFrom(random(20)) };
+      const bound = { ...custosBinds(params), serial: serialFrom(random(20)) };
       // A malformed proposal is refused by the quorum with every problem named; nothing to add to it here.
       const parsed = SelfSignParams.safeParse(bound);
       if (!parsed.success) return bound;
@@ -253,7 +253,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     bind: (params, random) => {
       const request = checkRequest(requestDer(typeof params.csr === 'string' ? params.csr : ''));
       const bound = {
-        ...params,
+        ...custosBinds(params),
         csrSha256: request.sha256,
         csrSubject: request.subject,
         publicKeyFingerprint: request.publicKeyFingerprint,
@@ -280,6 +280,11 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
   };
 
   return { 'cert.self-sign': root, 'cert.issue': issue };
+}
+
+/** The proposer's parameters without the warnings, which Custos alone finds and binds (none sent by a page). */
+function custosBinds(params: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(params).filter(([name]) => name !== 'warnings'));
 }
 
 /** The certificate object's label in the token: its subject's common name. */
