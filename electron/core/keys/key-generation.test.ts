@@ -125,15 +125,26 @@ describe('key generation ceremony', () => {
     expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'ALGORITHM_DISALLOWED' } });
   });
 
-  it('refuses to activate a key whose algorithm the policy has since disallowed', async () => {
+  it('refuses to activate, reactivate or sign with a key whose algorithm the policy has since disallowed', async () => {
     const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
-    f.clock.now = new Date('2036-01-02T00:00:00Z');
+    const active = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    expect((await approved('key.activate', { keyId: active })).state).toBe('executed');
+    f.clock.now = new Date('2035-12-31T23:50:00Z');
+    const signature = propose('key.test-signature', { keyId: active, challenge: 'still ours?' });
+    f.clock.now = new Date('2036-01-01T00:00:00Z');
     expect(() => propose('key.activate', { keyId })).toThrow(
       expect.objectContaining({
         code: 'ALGORITHM_DISALLOWED',
         remedy: expect.arrayContaining([expect.stringContaining('policy allows')]),
       }),
     );
+    // SP 800-131A: a disallowed algorithm applies no protection, whenever the key was activated.
+    const disallowed = expect.objectContaining({ code: 'ALGORITHM_DISALLOWED' });
+    expect(() => propose('key.test-signature', { keyId: active, challenge: 'still ours?' })).toThrow(disallowed);
+    expect((await f.approveAll(quorum, signature, [1, 2])).outcome).toMatchObject({ code: 'ALGORITHM_DISALLOWED' });
+    const olga = { type: 'custodian', id: f.enrolled[3]!.id, role: 'security-officer' } as const;
+    expect(inventory.transition(active, 'suspend', 'security-officer', olga).state).toBe('suspended');
+    expect(() => propose('key.reactivate', { keyId: active })).toThrow(disallowed);
   });
 });
 

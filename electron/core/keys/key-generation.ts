@@ -445,6 +445,14 @@ export function requireSigningKey(inventory: KeyInventory, keyId: string, token:
       'Activate it first (a quorum), if SP 800-57 allows that from its state.',
     ]);
   }
+  // SP 800-131A: a disallowed algorithm applies no protection, however long ago the key was activated.
+  if (key.policy.status === 'disallowed') {
+    throw new CustosError(
+      'ALGORITHM_DISALLOWED',
+      `${key.algorithm} is disallowed today; “${key.label}” signs nothing.`,
+      [...key.policy.notes, 'Rotate it to an algorithm the policy allows (key.rotate).'],
+    );
+  }
   if (inventory.waitingSchedule(keyId)) {
     throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be used.', [
       'Cancel the destruction (a quorum) to use it again.',

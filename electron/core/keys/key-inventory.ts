@@ -429,10 +429,10 @@ export class KeyInventory {
         ],
       );
     }
-    if (transition === 'activate' && key.policy.status === 'disallowed') {
+    if (rule.to === 'active' && key.policy.status === 'disallowed') {
       throw new CustosError(
         'ALGORITHM_DISALLOWED',
-        `${key.algorithm} is disallowed today; the key cannot be activated.`,
+        `${key.algorithm} is disallowed today; the key cannot be made active.`,
         [...key.policy.notes, 'Generate a key with an algorithm the policy allows.'],
       );
     }
