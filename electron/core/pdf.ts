@@ -1,3 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as fontkit from 'fontkit';
+import PDFDocument from 'pdfkit';
+
 /** What share cards, reports and the practice statement have in common as PDFKit documents. */
 
 /** The document's bytes, once it is ended. Call before drawing: PDFKit streams as it goes. */
@@ -8,34 +14,79 @@ export function collectPdf(doc: PDFKit.PDFDocument): Promise<Buffer> {
 }
 
 /**
- * PDFKit's built-in fonts speak WinAnsi: "‖" (concatenation in hash formulas) is printed as "||",
- * anything else outside WinAnsi as "?" rather than garbled. Line breaks are kept.
+ * The fonts every Custos PDF draws its text in, embedded as subsets (only the glyphs used), with a ToUnicode map
+ * so that the text can be searched and copied: DejaVu Sans (Latin, Greek, Cyrillic, Arabic, Hebrew and more) and
+ * DejaVu Sans Mono for what is printed line for line. The share groups and fingerprints, ASCII only, stay in
+ * PDFKit's built-in Courier.
  */
-export function winAnsi(value: string): string {
-  const printable = /[^\n\x20-\x7E\u00A0-\u00FF\u2019\u201C\u201D\u2013\u2014\u2022\u2026]/g;
-  return value.replace(/\u2016/g, '||').replace(printable, '?');
-}
+export const FONT = { sans: 'DejaVuSans', bold: 'DejaVuSans-Bold', mono: 'DejaVuSansMono' } as const;
+export type FontName = (typeof FONT)[keyof typeof FONT];
 
-/** Courier's glyphs are 0.6 em wide: the size at which the longest line fits the width unbroken. */
-const COURIER_EM = 0.6;
+/** What is printed for a character the font has no glyph for (CJK, for one): seen, never silently dropped. */
+export const MISSING_GLYPH = '\uFFFD';
+
+let loaded: Map<FontName, fontkit.Font> | undefined;
 
 /**
- * Text that must be copied or compared exactly (a checkpoint, a PEM key), in Courier, one printed
- * line per line of text: the size shrinks so that no line wraps.
+ * The fonts' files, from the `dejavu-fonts-ttf` package (licence in its LICENSE): found by Node's resolution from
+ * the source tree (tsx, vitest), from the build (out/main) and from the packaged app (inside its asar).
+ */
+function fonts(): Map<FontName, fontkit.Font> {
+  if (!loaded) {
+    const dir = join(dirname(createRequire(__filename).resolve('dejavu-fonts-ttf/package.json')), 'ttf');
+    loaded = new Map(Object.values(FONT).map((name) => [name, fontkit.create(readFileSync(join(dir, `${name}.ttf`)))]));
+  }
+  return loaded;
+}
+
+/** A PDFKit document with Custos's fonts registered and DejaVu Sans selected. */
+export function newPdf(options: PDFKit.PDFDocumentOptions): PDFKit.PDFDocument {
+  const doc = new PDFDocument(options);
+  // One parsed font for every document: PDFKit takes a fontkit font as it is (anything with layout(), which
+  // @types/pdfkit does not list), and parsing DejaVu's tables again took about 150 ms a PDF.
+  for (const [name, font] of fonts()) doc.registerFont(name, font as unknown as Buffer);
+  return doc.font(FONT.sans);
+}
+
+const RTL_LETTER = '[\\u0590-\\u08FF\\uFB1D-\\uFDFF\\uFE70-\\uFEFF]';
+const RTL_WORDS = new RegExp(`${RTL_LETTER}+(?: +${RTL_LETTER}+)+`, 'g');
+
+/**
+ * User text as `font` can print it: a character it has no glyph for becomes MISSING_GLYPH. PDFKit lays out each
+ * word alone and the font engine puts a right-to-left word's letters right to left (Arabic joined), so the spaces
+ * between right-to-left words are made no-break: the words of a name then also read right to left. Line breaks
+ * are kept. There is no further bidirectional reordering (docs/reports.md).
+ */
+export function printable(value: string, font: FontName = FONT.sans): string {
+  const glyphs = fonts().get(font)!;
+  let out = '';
+  for (const char of value) {
+    const code = char.codePointAt(0)!;
+    out += code === 0x0a || glyphs.hasGlyphForCodePoint(code) ? char : MISSING_GLYPH;
+  }
+  return out.replace(RTL_WORDS, (words) => words.replace(/ /g, '\u00A0'));
+}
+
+/** DejaVu Sans Mono's glyphs are 1233/2048 em wide: the size at which the longest line fits the width unbroken. */
+const MONO_EM = 1233 / 2048;
+
+/**
+ * Text that must be copied or compared exactly (a checkpoint, a PEM key, a ceremony script), in DejaVu Sans
+ * Mono, one printed line per line of text: the size shrinks so that no line wraps.
  */
 export function monospaceBlock(doc: PDFKit.PDFDocument, value: string, maxSize = 8): void {
   const lines = value.replace(/\n$/, '').split('\n');
   const width = doc.page.width - doc.page.margins.left - doc.page.margins.right;
   const longest = Math.max(1, ...lines.map((line) => line.length));
   // A little under the exact fit, so rounding never wraps a line.
-  const size = Math.min(maxSize, Math.floor((width / (longest * COURIER_EM)) * 9.8) / 10);
-  doc.font('Courier').fontSize(size);
+  const size = Math.min(maxSize, Math.floor((width / (longest * MONO_EM)) * 9.8) / 10);
+  doc.font(FONT.mono).fontSize(size);
   // Kept on one page, so that it can be read and copied as one piece.
   const height = lines.length * doc.currentLineHeight(true);
   const room = doc.page.height - doc.page.margins.bottom - doc.y;
   if (height > room && height <= doc.page.height - doc.page.margins.top - doc.page.margins.bottom) doc.addPage();
   doc.x = doc.page.margins.left;
-  for (const line of lines) doc.text(winAnsi(line) || ' ');
+  for (const line of lines) doc.text(printable(line, FONT.mono) || ' ');
 }
 
 /** "<footer> · page i of n" at the foot of every page (the document must buffer its pages), then ends it. */
@@ -47,15 +98,15 @@ export function endWithFooters(doc: PDFKit.PDFDocument, footer: string, banner?:
     // A banner no page can be printed without (a rehearsal's report says so on every page).
     if (banner)
       doc
-        .font('Helvetica-Bold')
+        .font(FONT.bold)
         .fontSize(11)
         .fillColor('#b00020')
-        .text(winAnsi(banner), doc.page.margins.left, 24, { lineBreak: false })
+        .text(printable(banner), doc.page.margins.left, 24, { lineBreak: false })
         .fillColor('black');
     doc
-      .font('Helvetica')
+      .font(FONT.sans)
       .fontSize(7)
-      .text(winAnsi(`${footer} · page ${i + 1} of ${range.count}`), doc.page.margins.left, doc.page.height - 50, {
+      .text(printable(`${footer} · page ${i + 1} of ${range.count}`), doc.page.margins.left, doc.page.height - 50, {
         lineBreak: false,
       });
   }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprintInGroups } from '../../../shared/backups';
@@ -125,6 +125,40 @@ describe('the printable share card', () => {
     expect(practice.extracted.trimStart()).toMatch(/^REHEARSAL - a practice card/);
     expect(practice.extracted.replace(/\s+/g, ' ')).toContain('restores nothing real: destroy it after the rehearsal');
     expect(practice.pages).toMatch(/Pages:\s+1\n/);
+  });
+
+  it('prints a holder’s name as written in Cyrillic, Greek, accented Latin and Arabic, in an embedded subset font', async () => {
+    const share = {
+      setId: randomBytes(16).toString('hex'),
+      threshold: 2,
+      holders: 5,
+      index: 1,
+      share: randomBytes(33),
+    };
+    const card = (name: string, token = 'vault-a') =>
+      printed(share, {
+        holder: { id: 'h', name },
+        token: { serial: '1', label: token },
+        keys: [],
+        setFingerprint: randomBytes(32).toString('hex'),
+      });
+    for (const name of ['Ольга Петрова', 'Γιώργος'])
+      expect((await card(name)).extracted).toContain(`Holder: ${name}\n`);
+    // A character the font lacks (CJK here, in the token's label) is printed as U+FFFD, never dropped.
+    const latin = await card('Zoë Ñúñez-Łukasz', 'vault 金庫');
+    expect(latin.extracted).toContain('Holder: Zoë Ñúñez-Łukasz\n');
+    expect(latin.extracted).toContain('Token: vault \uFFFD\uFFFD (serial 1)\n');
+    const fonts = execFileSync('pdffonts', [latin.file], { encoding: 'utf8' });
+    // name, type, encoding, then emb, sub, uni: embedded, as a subset, with a ToUnicode map.
+    expect(fonts).toMatch(/^[A-Z]{6}\+DejaVuSans +CID TrueType +Identity-H +yes +yes +yes /m);
+    expect(fonts).toMatch(/^[A-Z]{6}\+DejaVuSans-Bold +CID TrueType +Identity-H +yes +yes +yes /m);
+    // Subsets: the whole of DejaVu Sans alone is 740 kB.
+    expect(statSync(latin.file).size).toBeLessThan(60_000);
+    // pdftotext marks a right-to-left run with embedding controls; the letters are the name's, in its order.
+    const arabic = await card('محمد عبد الله');
+    expect(arabic.extracted.replace(/[\u202A-\u202E]/g, '').replace(/\u00A0/g, ' ')).toContain(
+      'Holder: محمد عبد الله\n',
+    );
   });
 
   it('stays one page with many keys, naming how many more there are', async () => {

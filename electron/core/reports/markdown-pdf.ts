@@ -1,5 +1,4 @@
-import PDFDocument from 'pdfkit';
-import { collectPdf, endWithFooters, winAnsi } from '../pdf';
+import { collectPdf, endWithFooters, FONT, newPdf, printable } from '../pdf';
 
 /** A decision left to the organisation (`**[ORGANISATION TO DECIDE: …]**`) is printed bold, coloured, underlined. */
 const DECIDE = /^\[ORGANISATION TO DECIDE\b/;
@@ -12,7 +11,7 @@ const BODY = 10;
  * a PDF with page numbers, for the organisation to print and mark up.
  */
 export function renderMarkdownPdf(markdown: string, footer: string): Promise<Buffer> {
-  const doc = new PDFDocument({ size: 'A4', margins: { top: 56, bottom: 72, left: 56, right: 56 }, bufferPages: true });
+  const doc = newPdf({ size: 'A4', margins: { top: 56, bottom: 72, left: 56, right: 56 }, bufferPages: true });
   const done = collectPdf(doc);
   const lines = markdown.split('\n');
   for (let i = 0; i < lines.length; i += 1) {
@@ -24,26 +23,26 @@ export function renderMarkdownPdf(markdown: string, footer: string): Promise<Buf
       drawTable(doc, rows);
     } else if (line.startsWith('# ')) {
       doc
-        .font('Helvetica-Bold')
+        .font(FONT.bold)
         .fontSize(18)
-        .text(winAnsi(line.slice(2)))
+        .text(printable(line.slice(2)))
         .moveDown(0.4);
     } else if (line.startsWith('## ')) {
       // A heading is never left alone at the foot of a page.
       if (doc.y > doc.page.height - doc.page.margins.bottom - 60) doc.addPage();
       doc
         .moveDown(0.6)
-        .font('Helvetica-Bold')
+        .font(FONT.bold)
         .fontSize(13)
-        .text(winAnsi(line.slice(3)))
+        .text(printable(line.slice(3)))
         .moveDown(0.2);
     } else if (line.startsWith('- ')) {
       // The bullet goes where its text starts: on the next page when not even two lines fit here.
-      doc.font('Helvetica').fontSize(BODY);
+      doc.font(FONT.sans).fontSize(BODY);
       if (doc.y + 2 * doc.currentLineHeight(true) > doc.page.height - doc.page.margins.bottom) doc.addPage();
       const y = doc.y;
       doc
-        .font('Helvetica')
+        .font(FONT.sans)
         .fontSize(BODY)
         .text('•', doc.page.margins.left + 4, y, { lineBreak: false });
       doc.y = y;
@@ -78,12 +77,13 @@ function inlineText(doc: PDFKit.PDFDocument, text: string, left: number): void {
   const parts = spans(text);
   doc.x = left;
   parts.forEach((span, i) => {
+    const font = span.code ? FONT.mono : span.bold ? FONT.bold : FONT.sans;
     doc
-      .font(span.code ? 'Courier' : span.bold ? 'Helvetica-Bold' : 'Helvetica')
+      .font(font)
       .fontSize(BODY)
       .fillColor(span.decide ? DECIDE_COLOUR : 'black');
     // Underlined on every line it wraps to, so a decision stands out even in a grey-scale print.
-    doc.text(winAnsi(span.text), { width, continued: i < parts.length - 1, underline: span.decide });
+    doc.text(printable(span.text, font), { width, continued: i < parts.length - 1, underline: span.decide });
   });
   doc.fillColor('black');
   doc.x = doc.page.margins.left;
@@ -98,13 +98,13 @@ function drawTable(doc: PDFKit.PDFDocument, rows: string[]): void {
         .replace(/^\|/, '')
         .replace(/\|$/, '')
         .split('|')
-        .map((cell) => winAnsi(cell.trim().replace(/\*\*/g, '').replace(/`/g, ''))),
+        .map((cell) => printable(cell.trim().replace(/\*\*/g, '').replace(/`/g, ''))),
     );
   if (cells.length === 0) return;
   const left = doc.page.margins.left;
   const total = doc.page.width - doc.page.margins.right - left;
   const columns = cells[0]!.length;
-  doc.font('Helvetica').fontSize(8.5);
+  doc.font(FONT.sans).fontSize(8.5);
   const natural = Array.from({ length: columns }, (_, c) =>
     Math.max(...cells.map((row) => doc.widthOfString(row[c] ?? '') + 8), 30),
   );
@@ -116,7 +116,7 @@ function drawTable(doc: PDFKit.PDFDocument, rows: string[]): void {
   const widths = natural.map((w) => (sum <= total ? (w * total) / sum : w <= fair ? w : (w * (total - narrow)) / wide));
   doc.moveDown(0.2);
   cells.forEach((row, r) => {
-    doc.font(r === 0 ? 'Helvetica-Bold' : 'Helvetica').fontSize(8.5);
+    doc.font(r === 0 ? FONT.bold : FONT.sans).fontSize(8.5);
     const height = Math.max(...row.map((cell, c) => doc.heightOfString(cell, { width: widths[c]! - 6 }))) + 6;
     if (doc.y + height > doc.page.height - doc.page.margins.bottom) doc.addPage();
     const top = doc.y;

@@ -1,8 +1,7 @@
-import PDFDocument from 'pdfkit';
 import { algorithmName, keyIdentity } from '../../../shared/keys';
 import { describeFailure, FailedOutcome } from '../../../shared/quorum';
 import { auditKeyFingerprint, ed25519PublicKeyObject } from '../audit/checkpoint';
-import { collectPdf, endWithFooters, monospaceBlock, winAnsi } from '../pdf';
+import { collectPdf, endWithFooters, FONT, monospaceBlock, newPdf, printable } from '../pdf';
 import { ACTIONS, NO_LOOKUPS } from '../../../shared/actions';
 import { paramsInWords, resultInWords } from './ceremony-params';
 import type { CardHolder, CeremonyReport, CompromiseImpact, RevocationNotice } from './ceremony-report';
@@ -22,32 +21,32 @@ const TITLES: Record<string, string> = {
 /**
  * The printable form of a signed report. Every page carries the report id, the SHA-256 of the
  * signed JSON (so a page can be matched to the exact document) and "page i of n"; the last page has
- * signature lines for the participants, card holders and witnesses. PDFKit's built-in fonts
- * (WinAnsi text: see winAnsi); the checkpoint and the audit key print line for line in Courier.
+ * signature lines for the participants, card holders and witnesses. Text in the embedded DejaVu Sans (see
+ * printable); the audit entries, the checkpoint and the audit key print line for line in DejaVu Sans Mono.
  */
 export function renderReportPdf(report: CeremonyReport, sha256: string): Promise<Buffer> {
-  const doc = new PDFDocument({
+  const doc = newPdf({
     size: 'A4',
     margins: { top: 56, bottom: 72, left: 56, right: 56 },
     bufferPages: true,
     info: { Title: `Custos report ${report.reportId}`, Author: 'Custos' },
   });
   const done = collectPdf(doc);
-  const text = winAnsi;
+  const text = (value: string) => printable(value);
   const heading = (title: string) =>
-    doc.moveDown(0.8).font('Helvetica-Bold').fontSize(13).text(text(title)).font('Helvetica').fontSize(10);
+    doc.moveDown(0.8).font(FONT.bold).fontSize(13).text(text(title)).font(FONT.sans).fontSize(10);
   const row = (label: string, value: string) =>
     doc
-      .font('Helvetica-Bold')
+      .font(FONT.bold)
       .text(`${text(label)}: `, { continued: true })
-      .font('Helvetica')
+      .font(FONT.sans)
       .text(text(value));
 
   doc
-    .font('Helvetica-Bold')
+    .font(FONT.bold)
     .fontSize(18)
     .text(text(TITLES[report.type] ?? `Ceremony report: ${report.type}`));
-  doc.font('Helvetica').fontSize(10).moveDown(0.3);
+  doc.font(FONT.sans).fontSize(10).moveDown(0.3);
   row('Report id', report.reportId);
   row('Generated', report.generatedAt);
   row('Installation', report.installation);
@@ -64,7 +63,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     const params = Array.isArray(inWords)
       ? (inWords as string[])
       : paramsInWords(String(c.action), c.params, NO_LOOKUPS);
-    doc.font('Helvetica-Bold').text('Parameters:').font('Helvetica');
+    doc.font(FONT.bold).text('Parameters:').font(FONT.sans);
     for (const line of params) doc.text(text(`    ${line}`));
     const token = c.token as Record<string, unknown>;
     const kind = typeof token.kind === 'string' ? ` (${token.kind})` : '';
@@ -102,7 +101,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     }
     const copies = c.copies as { inWords: string }[] | undefined;
     if (copies) {
-      doc.font('Helvetica-Bold').text('Every copy of the key, as this certificate was made:').font('Helvetica');
+      doc.font(FONT.bold).text('Every copy of the key, as this certificate was made:').font(FONT.sans);
       for (const copy of copies) doc.text(text(`    ${copy.inWords}`));
     }
     if (typeof c.pinBits === 'number') {
@@ -128,9 +127,9 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     if (findings.length === 0) doc.text('No findings.');
     for (const f of findings) {
       doc
-        .font('Helvetica-Bold')
+        .font(FONT.bold)
         .text(text(`[${f.severity.toUpperCase()}] ${f.title}`))
-        .font('Helvetica');
+        .font(FONT.sans);
       doc
         .text(text(`Evidence: ${f.evidence.join('; ')}`))
         .text(text(`Fix: ${f.fix}`))
@@ -145,9 +144,9 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
       missing: string[];
     }[]) {
       doc
-        .font('Helvetica-Bold')
+        .font(FONT.bold)
         .text(text(`${c.control} — ${c.what}`))
-        .font('Helvetica');
+        .font(FONT.sans);
       doc
         .text(text(`Evidence: ${c.evidence.join('; ')}`))
         .text(text(`Missing: ${c.missing.length ? c.missing.join('; ') : 'nothing found'}`))
@@ -186,9 +185,9 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     heading('Keys');
     for (const k of report.keys) {
       doc
-        .font('Helvetica-Bold')
+        .font(FONT.bold)
         .text(text(`${k.label} — ${k.algorithm}, ${k.state}`))
-        .font('Helvetica');
+        .font(FONT.sans);
       doc.text(text(`Key id (CKA_ID) ${k.id}`));
       doc.text(text(`Identity: ${keyIdentity(k, true)}`));
       doc.text(
@@ -199,14 +198,15 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
 
   if (report.steps.length > 0) {
     heading(report.ceremony ? 'Audit entries of the ceremony' : 'Audit entries (each with its proof in report.json)');
-    doc.font('Courier').fontSize(8);
+    doc.font(FONT.mono).fontSize(8);
     for (const s of report.steps)
       doc.text(
-        text(
+        printable(
           `${String(s.seq).padStart(7)}  ${s.time}  ${s.action.padEnd(26)} ${s.actor.slice(0, 18).padEnd(18)} ${s.result}`,
+          FONT.mono,
         ),
       );
-    doc.font('Helvetica').fontSize(10);
+    doc.font(FONT.sans).fontSize(10);
   }
   if (report.witnesses.length > 0) {
     heading('Witnesses');
@@ -214,7 +214,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   }
   heading('Audit checkpoint (C2SP signed note)');
   monospaceBlock(doc, report.audit.checkpoint);
-  doc.font('Helvetica').fontSize(10);
+  doc.font(FONT.sans).fontSize(10);
 
   heading('Audit public key');
   const publicKey = Buffer.from(report.auditKey.publicKey, 'base64');
@@ -225,7 +225,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   doc.text(text('Compare: openssl pkey -pubin -in audit-key.pem -outform DER | sha256sum'));
   doc.moveDown(0.3);
   monospaceBlock(doc, auditKey.export({ format: 'pem', type: 'spki' }).toString());
-  doc.font('Helvetica').fontSize(10);
+  doc.font(FONT.sans).fontSize(10);
 
   heading('How to verify this report without Custos');
   doc.list(report.howToVerify.map(text), { bulletRadius: 2 });
@@ -275,7 +275,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
 
 /** A scripted ceremony: the script's hash, each step as it went, and the script itself as reviewed. */
 function scriptRunSection(doc: PDFKit.PDFDocument, c: Record<string, unknown>, heading: Heading, row: Row): void {
-  const text = winAnsi;
+  const text = (value: string) => printable(value);
   heading('Ceremony');
   row('Title', String(c.title));
   row('Run', `${String(c.id)}, ${String(c.state)}; started ${String(c.startedAt)} by ${String(c.startedBy)}`);
@@ -296,9 +296,9 @@ function scriptRunSection(doc: PDFKit.PDFDocument, c: Record<string, unknown>, h
   }[];
   steps.forEach((step, i) => {
     doc
-      .font('Helvetica-Bold')
+      .font(FONT.bold)
       .text(text(`${i + 1}. ${step.title} — ${step.state}`))
-      .font('Helvetica');
+      .font(FONT.sans);
     doc.text(text(`    by ${step.by}${step.performedAt ? ` at ${step.performedAt}` : ''}`));
     if (step.fingerprint) doc.text(text(`    fingerprint ${step.fingerprint}`));
     if (step.value) doc.text(text(`    recorded: ${step.value}`));
@@ -368,12 +368,15 @@ function revocationSection(doc: PDFKit.PDFDocument, r: RevocationNotice, heading
   row('Reason', r.reason);
   row('Recorded in audit entry', `${r.seq} (its params hash binds the reason)`);
   heading('What relying parties must do');
-  doc.list(r.relyingParties.map(winAnsi), { bulletRadius: 2 });
+  doc.list(
+    r.relyingParties.map((line) => printable(line)),
+    { bulletRadius: 2 },
+  );
 }
 
 /** Where the compromised key went: ceremonies, backup sets, tokens and reports, each by id. */
 function impactSection(doc: PDFKit.PDFDocument, i: CompromiseImpact, heading: Heading, row: Row) {
-  const text = winAnsi;
+  const text = (value: string) => printable(value);
   heading('Compromised key');
   row('Key', `${i.key.label} — ${algorithmName(i.key.algorithm)}, for ${i.key.usage}; now ${i.key.state}`);
   row('Key id (CKA_ID)', i.key.id);
@@ -387,8 +390,8 @@ function impactSection(doc: PDFKit.PDFDocument, i: CompromiseImpact, heading: He
   heading(`Backup sets holding a copy (${i.backupSets.length})`);
   if (i.backupSets.length === 0) doc.text('None.');
   for (const b of i.backupSets) {
-    doc.font('Helvetica-Bold').text(text(`Set ${b.setId}, made ${b.createdAt} from ${b.token.label}`));
-    doc.font('Helvetica').text(text(`Card holders: ${b.holders.join(', ')}`));
+    doc.font(FONT.bold).text(text(`Set ${b.setId}, made ${b.createdAt} from ${b.token.label}`));
+    doc.font(FONT.sans).text(text(`Card holders: ${b.holders.join(', ')}`));
     doc.text(text(`Verified: ${b.verifiedAt ?? 'never'}`));
     doc.text(text(`Other keys in it: ${b.otherKeys.length ? b.otherKeys.join(', ') : 'none'}`));
   }

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leafHash, MemoryTree } from '../audit/merkle';
@@ -34,9 +34,9 @@ beforeEach(async () => {
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [
     { name: 'Ada Lovelace' },
-    { name: 'Charles Babbage' },
-    { name: 'Marie Curie' },
-    { name: 'Olga Officer', roles: ['security-officer'] },
+    { name: 'Γιώργος Παπαδάκης' },
+    { name: 'Zoë Ñúñez-Łukasz' },
+    { name: 'Ольга Петрова', roles: ['security-officer'] },
   ]);
   const now = () => f.clock.now;
   const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
@@ -152,8 +152,8 @@ describe('a ceremony report', () => {
     };
     expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual([
       'Ada Lovelace proposed',
-      'Charles Babbage approved',
-      'Marie Curie approved',
+      'Γιώργος Παπαδάκης approved',
+      'Zoë Ñúñez-Łukasz approved',
     ]);
     expect(report.participants.every((p) => p.factors.join('+') === 'passphrase+totp')).toBe(true);
     expect(report.keys).toMatchObject([
@@ -294,14 +294,19 @@ describe('a ceremony report', () => {
     for (const expected of [
       'Key generation ceremony',
       'Ada Lovelace',
-      'Charles Babbage',
-      'Marie Curie',
+      'Γιώργος Παπαδάκης',
+      'Zoë Ñúñez-Łukasz',
       keyId,
       'Witness — name and signature',
     ])
       expect(text).toContain(expected);
     const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as { keys: { fingerprint: string }[] };
     expect(text.replace(/\s+/g, '')).toContain(report.keys[0]!.fingerprint);
+    // Names in any script DejaVu Sans covers, in fonts embedded as subsets (emb, sub, uni: yes) of a few kB.
+    const fonts = execFileSync('pdffonts', [join(dir, 'report.pdf')], { encoding: 'utf8' });
+    for (const font of ['DejaVuSans', 'DejaVuSans-Bold', 'DejaVuSansMono'])
+      expect(fonts).toMatch(new RegExp(`^[A-Z]{6}\\+${font} +CID TrueType +Identity-H +yes +yes +yes `, 'm'));
+    expect(statSync(join(dir, 'report.pdf')).size).toBeLessThan(150_000);
   });
 
   it('is made for taking a token into custody: the holders who proved both factors, and the journal before the token changed', () => {
@@ -309,7 +314,7 @@ describe('a ceremony report', () => {
     const made = reports.create({ custodyId });
     const { json, signature, report } = reports.stored(made.id);
     expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'custody.take' });
-    expect(report.participants.map((p) => p.name)).toEqual(['Ada Lovelace', 'Charles Babbage', 'Marie Curie']);
+    expect(report.participants.map((p) => p.name)).toEqual(['Ada Lovelace', 'Zoë Ñúñez-Łukasz', 'Γιώργος Παπαδάκης']);
     expect(report.steps.map((s) => s.action)).toEqual([
       'custodian.factor.verify',
       'custodian.factor.verify',
@@ -333,18 +338,19 @@ describe('a ceremony report', () => {
     expect(verifyReport(json, signature, key())).toMatchObject({ ok: true, type: 'destruction-certificate' });
     expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual([
       'Ada Lovelace proposed',
-      'Charles Babbage approved',
-      'Marie Curie approved',
-      'Olga Officer approved',
+      'Γιώργος Παπαδάκης approved',
+      'Zoë Ñúñez-Łukasz approved',
+      'Ольга Петрова approved',
     ]);
     expect(report.keys).toMatchObject([{ id: keyId, state: 'destroyed' }]);
     expect(report.ceremony).toMatchObject({ outcome: { result: { objectsDestroyed: 2, remaining: 0 } } });
     expect(report.steps.map((s) => s.action)).toContain('key.destroyed');
     const pdf = await renderReportPdf(report, made.sha256);
     writeFileSync(join(dataDir, 'certificate.pdf'), pdf);
-    expect(execFileSync('pdftotext', [join(dataDir, 'certificate.pdf'), '-'], { encoding: 'utf8' })).toContain(
-      'Key destruction certificate',
-    );
+    const printed = pdfText(join(dataDir, 'certificate.pdf')).replace(/\s+/g, ' ');
+    expect(printed).toContain('Key destruction certificate');
+    expect(printed).toContain('Ольга Петрова (security-officer) approved at');
+    expect(printed).toContain('Ольга Петрова (approver) — name and signature');
   });
 
   it('of a rejected proposal names who rejected it and why, in the signed JSON and on the PDF', async () => {
@@ -354,7 +360,8 @@ describe('a ceremony report', () => {
       params: {},
       requestedBy: f.enrolled[0]!.id,
     });
-    const reason = 'Heard a different fingerprint read aloud';
+    // The JSON keeps the reason as written; the PDF prints U+FFFD for what DejaVu Sans has no glyph for (CJK).
+    const reason = 'Heard a different fingerprint read aloud (指紋)';
     quorum.reject(open.id, f.enrolled[2]!.id, reason);
     const summary = reports.create({ proposalId: open.id });
     const dir = join(dataDir, 'rejected');
@@ -365,12 +372,12 @@ describe('a ceremony report', () => {
     };
     expect(report.ceremony).toMatchObject({
       state: 'rejected',
-      decision: { status: 'recorded', by: f.enrolled[2]!.id, byName: 'Marie Curie', reason },
+      decision: { status: 'recorded', by: f.enrolled[2]!.id, byName: 'Zoë Ñúñez-Łukasz', reason },
     });
-    expect(report.participants).toContainEqual(expect.objectContaining({ name: 'Marie Curie', part: 'rejected' }));
+    expect(report.participants).toContainEqual(expect.objectContaining({ name: 'Zoë Ñúñez-Łukasz', part: 'rejected' }));
     const text = pdfText(join(dir, 'report.pdf')).replace(/\s+/g, ' ');
-    expect(text).toContain('Rejected by: Marie Curie');
-    expect(text).toContain(`Reason: ${reason}`);
+    expect(text).toContain('Rejected by: Zoë Ñúñez-Łukasz');
+    expect(text).toContain('Reason: Heard a different fingerprint read aloud (\uFFFD\uFFFD)');
   });
 
   it('is refused, not signed, when the proposal’s stored outcome is not what the audit log recorded', () => {
@@ -546,7 +553,7 @@ describe('a ceremony report', () => {
     );
   });
 
-  it('prints the checkpoint and the audit public key line for line, and "‖" as "||"', async () => {
+  it('prints the checkpoint and the audit public key line for line, and "‖" as itself', async () => {
     const { dir, json } = await exported();
     const report = JSON.parse(json.toString()) as { audit: { checkpoint: string } };
     // Layout mode keeps lines as printed (the plain mode joins a line ending in "-" to the next).
@@ -556,8 +563,8 @@ describe('a ceremony report', () => {
     const der = execFileSync('openssl', ['pkey', '-pubin', '-in', join(dir, 'audit-key.pem'), '-outform', 'DER']);
     const fingerprint = execFileSync('sha256sum', { input: der, encoding: 'utf8' }).split(' ')[0]!;
     expect(text).toContain(fingerprint);
-    expect(text).toMatch(/SHA-256\(0x00 \|\| entry\)/);
-    expect(text).not.toContain('?');
+    expect(text).toContain('SHA-256(0x00 ‖ entry)');
+    expect(text).not.toMatch(/[?\uFFFD]/);
   });
 
   it('reads the proposal as the catalogue’s sentence: the key by label, algorithm and token, not raw JSON', async () => {
@@ -576,12 +583,12 @@ describe('a ceremony report', () => {
     const said = 'Schedule destruction of “signing-2026” (EC P-256, token reports) after a 7-day wait.';
     expect(reports.stored(made.id).report.ceremony).toMatchObject({ paramsInWords: [said, `Key id: ${keyId}`] });
     await reports.exportTo(made.id, join(dataDir, 'scheduled'));
-    // pdftotext breaks long lines where the PDF wraps them.
+    // pdftotext breaks long lines where the PDF wraps them (and drops the hyphen of a line ending in "7-").
     const text = pdfText(join(dataDir, 'scheduled', 'report.pdf')).replace(/\s+/g, ' ');
     expect(text).toContain(said);
     expect(text).toContain('Destruction scheduling ceremony');
     expect(text).toMatch(
-      /“signing-2026” \(EC P-256, token reports\) can be destroyed from \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a 7-day wait\)/,
+      /“signing-2026” \(EC P-256, token reports\) can be destroyed from \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a 7-?day wait\)/,
     );
     expect(text).not.toContain('{"keyId"');
   });
@@ -648,11 +655,11 @@ describe('a ceremony report', () => {
     expect(report.ceremony).toMatchObject({
       cardHolders: [
         { index: 1, name: 'Ada Lovelace', releasedAt: null },
-        { index: 2, name: 'Charles Babbage', releasedAt: expect.any(String) },
-        { index: 3, name: 'Marie Curie', releasedAt: null },
+        { index: 2, name: 'Γιώργος Παπαδάκης', releasedAt: expect.any(String) },
+        { index: 3, name: 'Zoë Ñúñez-Łukasz', releasedAt: null },
       ],
       paramsInWords: [
-        'Back up “vault-kek” (AES-256, token reports) on share cards for Ada Lovelace, Charles Babbage, Marie Curie: any 2 of them restore it; each copy is checked in the token first.',
+        'Back up “vault-kek” (AES-256, token reports) on share cards for Ada Lovelace, Γιώργος Παπαδάκης, Zoë Ñúñez-Łukasz: any 2 of them restore it; each copy is checked in the token first.',
         `Key id: ${backed}`,
       ],
       outcomeInWords: [
@@ -661,20 +668,22 @@ describe('a ceremony report', () => {
             `^Backup set [0-9a-f]{32} holds “vault-kek” \\(AES-256, token reports\\) \\(CKM_\\w+, verified\\)\\.$`,
           ),
         ),
-        'Cards for Ada Lovelace, Charles Babbage, Marie Curie; any 2 restore it.',
+        'Cards for Ada Lovelace, Γιώργος Παπαδάκης, Zoë Ñúñez-Łukasz; any 2 restore it.',
         // The same fingerprint the cards carry, so the printed report and the cards are matched.
         `Set fingerprint, on every card: ${fingerprintInGroups(backups.list()[0]!.fingerprint)}.`,
       ],
     });
     expect(report.steps.filter((s) => s.action === 'backup.card.release')).toEqual([
-      expect.objectContaining({ actor: 'Charles Babbage', result: 'ok' }),
+      expect.objectContaining({ actor: 'Γιώργος Παπαδάκης', result: 'ok' }),
     ]);
     await reports.exportTo(made.id, join(dataDir, 'backup'));
     const text = pdfText(join(dataDir, 'backup', 'report.pdf'));
-    expect(text).toMatch(/Card 2: Charles Babbage — released to them at \S+ after passphrase \+ TOTP/);
+    expect(text.replace(/\s+/g, ' ')).toMatch(
+      /Card 2: Γιώργος Παπαδάκης — released to them at \S+ after passphrase \+ TOTP/,
+    );
     expect(text).toContain('Card 1: Ada Lovelace — not released when this report was made');
     expect(text).toContain('backup.card.release');
     expect(text).not.toContain('(unknown)');
-    expect(text).toContain('Charles Babbage (card 2 received) — name and signature');
+    expect(text).toContain('Γιώργος Παπαδάκης (card 2 received) — name and signature');
   });
 });
