@@ -588,7 +588,7 @@ describe('a ceremony report', () => {
     expect(text).toContain(said);
     expect(text).toContain('Destruction scheduling ceremony');
     expect(text).toMatch(
-      /“signing-2026” \(EC P-256, token reports\) can be destroyed from \d{4}-\d\d-\d\d \d\d:\d\d UTC \(a 7-?day wait\)/,
+      /“signing-2026” \(EC P-256, token reports\) can be destroyed from \d{4}(-\d\d){2} \d\d:\d\d UTC \(a 7-?day wait\)/,
     );
     expect(text).not.toContain('{"keyId"');
   });
