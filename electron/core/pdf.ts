@@ -25,16 +25,26 @@ export type FontName = (typeof FONT)[keyof typeof FONT];
 /** What is printed for a character the font has no glyph for (CJK, for one): seen, never silently dropped. */
 export const MISSING_GLYPH = '\uFFFD';
 
-let loaded: Map<FontName, fontkit.Font> | undefined;
+interface LoadedFont {
+  bytes: Buffer;
+  /** Parsed once, only to ask which characters it has. */
+  glyphs: fontkit.Font;
+}
+let loaded: Map<FontName, LoadedFont> | undefined;
 
 /**
  * The fonts' files, from the `dejavu-fonts-ttf` package (licence in its LICENSE): found by Node's resolution from
  * the source tree (tsx, vitest), from the build (out/main) and from the packaged app (inside its asar).
  */
-function fonts(): Map<FontName, fontkit.Font> {
+function fonts(): Map<FontName, LoadedFont> {
   if (!loaded) {
     const dir = join(dirname(createRequire(__filename).resolve('dejavu-fonts-ttf/package.json')), 'ttf');
-    loaded = new Map(Object.values(FONT).map((name) => [name, fontkit.create(readFileSync(join(dir, `${name}.ttf`)))]));
+    loaded = new Map(
+      Object.values(FONT).map((name) => {
+        const bytes = readFileSync(join(dir, `${name}.ttf`));
+        return [name, { bytes, glyphs: fontkit.create(bytes) }];
+      }),
+    );
   }
   return loaded;
 }
@@ -42,9 +52,10 @@ function fonts(): Map<FontName, fontkit.Font> {
 /** A PDFKit document with Custos's fonts registered and DejaVu Sans selected. */
 export function newPdf(options: PDFKit.PDFDocumentOptions): PDFKit.PDFDocument {
   const doc = new PDFDocument(options);
-  // One parsed font for every document: PDFKit takes a fontkit font as it is (anything with layout(), which
-  // @types/pdfkit does not list), and parsing DejaVu's tables again took about 150 ms a PDF.
-  for (const [name, font] of fonts()) doc.registerFont(name, font as unknown as Buffer);
+  // Each document parses its own copy: a fontkit font caches a glyph with the characters it was first drawn for,
+  // so one shared across documents could leave a glyph out of a later document's ToUnicode map (text lost to
+  // pdftotext and copying) when an earlier one had reached it as part of an accented letter.
+  for (const [name, font] of fonts()) doc.registerFont(name, font.bytes);
   return doc.font(FONT.sans);
 }
 
@@ -58,7 +69,7 @@ const RTL_WORDS = new RegExp(`${RTL_LETTER}+(?: +${RTL_LETTER}+)+`, 'g');
  * are kept. There is no further bidirectional reordering (docs/reports.md).
  */
 export function printable(value: string, font: FontName = FONT.sans): string {
-  const glyphs = fonts().get(font)!;
+  const { glyphs } = fonts().get(font)!;
   let out = '';
   for (const char of value) {
     const code = char.codePointAt(0)!;

@@ -149,7 +149,8 @@ describe('the printable share card', () => {
         keys: [],
         setFingerprint: randomBytes(32).toString('hex'),
       });
-    for (const name of ['Ольга Петрова', 'Γιώργος'])
+    // "Σωτήρης" after "Γιώργος": a glyph an earlier PDF held only inside an accented letter (ω of ώ) is still read.
+    for (const name of ['Ольга Петрова', 'Γιώργος', 'Σωτήρης'])
       expect((await card(name)).extracted).toContain(`Holder: ${name}\n`);
     const latin = await card('Zoë Ñúñez-Łukasz');
     expect(latin.extracted).toContain('Holder: Zoë Ñúñez-Łukasz\n');
