@@ -79,6 +79,16 @@ const custodyOf = async (label: string) =>
   (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label })).id;
 const approved = (custodyId: string, action: string, params: unknown) =>
   f.approveAll(quorum, quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id }), [1, 2]);
+/** A backupable key generated in the custody's token. */
+const generate = (custodyId: string, algorithm: string, usage: string) =>
+  approved(custodyId, 'key.generate', {
+    algorithm,
+    label: `${algorithm} ${usage}`,
+    usage,
+    backupable: true,
+    cryptoperiodDays: 365,
+    ckaId: randomBytes(16).toString('hex'),
+  });
 const keyOf = (view: ProposalView) => (view.outcome as { result: { keyId: string } }).result.keyId;
 const actions = () =>
   [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; object: unknown });
@@ -86,16 +96,7 @@ const actions = () =>
 describe('a restore interrupted by a crash', () => {
   it('leaves private objects the inventory does not know; the next quorum login on that token removes them and records it', async () => {
     const source = await custodyOf('source');
-    const generate = (algorithm: string, usage: string) =>
-      approved(source, 'key.generate', {
-        algorithm,
-        label: `${algorithm} ${usage}`,
-        usage,
-        backupable: true,
-        cryptoperiodDays: 365,
-        ckaId: randomBytes(16).toString('hex'),
-      });
-    const keyIds = [keyOf(await generate('AES-256', 'wrap')), keyOf(await generate('EC-P256', 'sign'))];
+    const keyIds = [keyOf(await generate(source, 'AES-256', 'wrap')), keyOf(await generate(source, 'EC-P256', 'sign'))];
     const setId = (
       await approved(source, 'key.backup', { keyIds, holders: f.enrolled.slice(0, 3).map((c) => c.id), threshold: 2 })
     ).outcome as { result: { setId: string } };
@@ -205,16 +206,10 @@ describe('a restore interrupted before it touched the token', () => {
 describe('a restore whose token is pulled out half-way', () => {
   it('waits like a crash; back in the token, the next login removes what it left, and a new restore works', async () => {
     const source = await custodyOf('source');
-    const generate = (algorithm: string, usage: string) =>
-      approved(source, 'key.generate', {
-        algorithm,
-        label: `${algorithm} ${usage}`,
-        usage,
-        backupable: true,
-        cryptoperiodDays: 365,
-        ckaId: randomBytes(16).toString('hex'),
-      });
-    const keyIds = [keyOf(await generate('AES-256', 'encrypt')), keyOf(await generate('EC-P256', 'sign'))];
+    const keyIds = [
+      keyOf(await generate(source, 'AES-256', 'encrypt')),
+      keyOf(await generate(source, 'EC-P256', 'sign')),
+    ];
     const backup = await approved(source, 'key.backup', {
       keyIds,
       holders: f.enrolled.slice(0, 3).map((c) => c.id),

@@ -76,6 +76,10 @@ async function enrol(
 }
 const step = () => (now = new Date(now.getTime() + 30_000));
 
+/** Enrolments of security officers that this one officer begins. */
+const officerEnrolmentsBy = (officer: Enrolled) => (name: string) =>
+  service.beginEnrolment({ name, roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(officer)] });
+
 /** Olga sets the installation up, then approves Ada's enrolment: its challenge, not yet confirmed. */
 async function adaApprovedByOlga() {
   const officer = await enrol('Olga', ['security-officer']);
@@ -290,9 +294,7 @@ describe('who may enrol whom', () => {
   });
 
   it('lets the only officer appoint the second, not a third begun at the same time (refused, recorded)', async () => {
-    const olga = await enrol('Olga', ['security-officer']);
-    const begin = (name: string) =>
-      service.beginEnrolment({ name, roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga)] });
+    const begin = officerEnrolmentsBy(await enrol('Olga', ['security-officer']));
     const pat = await begin('Pat');
     step();
     // Begun while Olga is still the only officer: Pat is not confirmed yet.
@@ -306,9 +308,7 @@ describe('who may enrol whom', () => {
   });
 
   it('counts a locked-out officer: the other officer alone cannot appoint a new one (begun or confirmed)', async () => {
-    const olga = await enrol('Olga', ['security-officer']);
-    const begin = (name: string) =>
-      service.beginEnrolment({ name, roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(olga)] });
+    const begin = officerEnrolmentsBy(await enrol('Olga', ['security-officer']));
     const pat = await begin('Pat');
     step();
     const mallory = await begin('Mallory');
