@@ -370,7 +370,7 @@ describe('custos audit verify --bundle with a pinned key', () => {
 });
 
 describe('custos custodian', () => {
-  const PASSPHRASE = 'quartz meadow lantern harbour';
+  const PASSPHRASE = 'quartz meadow lantern harbour pebble';
   function fdWith(text: string): number {
     const path = join(dataDir, `fd-${Math.random()}`);
     writeFileSync(path, `${text}\n`, { mode: 0o600 });

@@ -145,6 +145,10 @@ describe('enrolment', () => {
     'aaa bbb ccc ddd',
     '111222333444555666777',
     'Grace Hopper quantum sparrow 1906',
+    // Runs of one character between separators, and letters spelt out one by one: sequences once compacted.
+    'aaa bbb ccc ddd eee fff ggg hhh',
+    '1111 2222 3333 4444 5555 6666',
+    'a b c d e f g h i j k l m n o p q r s t u v',
   ])('refuses the guessable passphrase “%s”, with a reason', async (passphrase) => {
     await expect(
       service.beginEnrolment({ name: 'Grace Hopper', roles: ['security-officer'], passphrase }),

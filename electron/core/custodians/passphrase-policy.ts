@@ -28,6 +28,15 @@ const PUBLISHED = [
  */
 const SEPARATORS = /[\s\-_.,/+|:;~*=]+/g;
 
+/**
+ * Without separators and with each run of one character as one: zxcvbn prices every run and every gap on its own and
+ * multiplies, so "aaa bbb ccc ddd eee fff ggg hhh" (10^29), "1111 2222 3333 4444 5555 6666" and the alphabet spelt
+ * out letter by letter passed; compacted they read as the sequences they are ("abcdefgh", "123456").
+ */
+function compacted(passphrase: string): string {
+  return passphrase.replace(SEPARATORS, '').replace(/(.)\1+/gu, '$1');
+}
+
 /** The estimate's cost grows with length; a prefix this long already decides. */
 const ESTIMATED_PREFIX = 128;
 
@@ -57,9 +66,9 @@ export function passphraseProblems(passphrase: string, name: string): string[] {
     .filter((part) => part.length >= 3);
   if (nameParts.some((part) => passphrase.toLowerCase().includes(part)))
     problems.push('Do not put your own name in it.');
-  // The weaker of the passphrase as typed and with its separators as single spaces (estimated once when they are the
-  // same: each estimate of a long passphrase costs tens of milliseconds).
-  const [result] = [...new Set([passphrase, passphrase.replace(SEPARATORS, ' ').trim()])]
+  // The weakest of the passphrase as typed, with its separators as single spaces, and compacted (each variant estimated
+  // once: an estimate of a long passphrase costs tens of milliseconds).
+  const [result] = [...new Set([passphrase, passphrase.replace(SEPARATORS, ' ').trim(), compacted(passphrase)])]
     .map((variant) => strength().check(variant.slice(0, ESTIMATED_PREFIX), [name, ...nameParts]))
     .sort((a, b) => a.guessesLog10 - b.guessesLog10);
   if (result && result.guessesLog10 < MIN_LOG10_GUESSES) {
