@@ -9,6 +9,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  symlinkSync,
   truncateSync,
   writeFileSync,
 } from 'node:fs';
@@ -292,7 +293,7 @@ describe('custos and a rolled-back or re-keyed audit log', () => {
 });
 
 describe('custos audit copy', () => {
-  it('keeps the latest checkpoint in a second file too, and refuses (recorded) a folder that does not exist', async () => {
+  it('keeps the checkpoint in a second file too; refuses (recorded) a missing folder or a data dir file', async () => {
     await custos('status');
     const copy = join(dataDir, 'usb-checkpoint.txt');
     expect((await custos('audit', 'copy', '--file', copy)).stdout).toMatch(/now also kept in/);
@@ -305,6 +306,15 @@ describe('custos audit copy', () => {
       code: EXIT.invalidInput,
       stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD/),
     });
+    // The data directory's own files, also through a link to it: each checkpoint replaced the database with its note.
+    symlinkSync(dataDir, join(dataDir, 'link'));
+    for (const own of [join(dataDir, 'custos.db'), join(dataDir, 'link', 'audit-token.pin')])
+      expect(await custos('audit', 'copy', '--file', own)).toMatchObject({
+        code: EXIT.invalidInput,
+        stderr: expect.stringMatching(/^Error FILE_ACCESS_DENIED: .* is one of the data directory’s own files/),
+      });
+    const after = await custos('audit', 'checkpoint');
+    expect(readFileSync(copy, 'utf8')).toBe(after.stdout);
     const store = Store.open(dataDir);
     const actions = store
       .all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never)
@@ -312,6 +322,8 @@ describe('custos audit copy', () => {
     store.close();
     expect(actions.filter((e) => e.action === 'audit.anchor.copy').map((e) => e.result.status)).toEqual([
       'ok',
+      'refused',
+      'refused',
       'refused',
     ]);
   });

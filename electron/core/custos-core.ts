@@ -56,7 +56,7 @@ import { TokenService } from './tokens/token-service';
 import { TransportRecipients } from './transport/recipients';
 import { transportHandlers, transportPlan } from './transport/transport-handlers';
 import { TransportService } from './transport/transport-service';
-import type { ChooseDestination } from './destinations';
+import { outsideOwnFiles, type ChooseDestination } from './destinations';
 
 export interface CoreOptions {
   dataDir: string;
@@ -493,7 +493,8 @@ export class CustosCore {
   /** Each domain's handlers, merged: a channel without one does not compile. */
   private handlers() {
     const { proveFactors, proveOfficer } = factorProofs(this.custodians);
-    const { dataDir, pickModule, pickBackupFile, chooseDestination } = this.options;
+    const { dataDir, pickModule, pickBackupFile } = this.options;
+    const chooseDestination = outsideOwnFiles(this.options.chooseDestination, dataDir);
     return {
       'app.snapshot': () => this.snapshot(),
       'app.adoptCopy': () => {

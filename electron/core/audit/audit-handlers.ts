@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { AuditActor } from '../../../shared/audit';
-import { destination, type ChooseDestination } from '../destinations';
+import { destination, type ChooseDestination, type DestinationKind } from '../destinations';
 import { CustosError, isCustosError } from '../errors';
 import type { EventHub } from '../events/event-hub';
 import type { Handlers } from '../ipc/router';
@@ -63,6 +63,15 @@ export function auditHandlers({
   clock: () => Date;
   chooseDestination: ChooseDestination | undefined;
 }): Pick<Handlers, AuditChannel> {
+  // These two record their own failures (their plans say so): a place refused before they start is recorded here.
+  const recordedDestination = (kind: DestinationKind, fallback: string | null, action: string) => {
+    try {
+      return destination(chooseDestination, kind, fallback);
+    } catch (error) {
+      if (isCustosError(error)) audit.record({ actor, action, result: { status: 'refused', code: error.code } });
+      throw error;
+    }
+  };
   return {
     'audit.status': () => audit.status(),
     'audit.checkpoint': () => operations.checkpoint('on demand'),
@@ -77,7 +86,7 @@ export function auditHandlers({
     'audit.export': ({ format, trail }) => {
       const stamp = clock().toISOString().replace(/[:.]/g, '-');
       const name = `custos-audit-${stamp}${format === 'bundle' ? '' : `.${format}`}`;
-      const { path } = destination(chooseDestination, 'audit-export', join(dataDir, 'exports', name));
+      const { path } = recordedDestination('audit-export', join(dataDir, 'exports', name), 'audit.export');
       return operations.export(path, format, trail);
     },
     'audit.repairTree': () => operations.repairTree(),
@@ -106,7 +115,7 @@ export function auditHandlers({
       };
     },
     'audit.anchorCopy': ({ keep }) =>
-      audit.setAnchorCopy(keep ? destination(chooseDestination, 'anchor-copy', null).path : null, actor),
+      audit.setAnchorCopy(keep ? recordedDestination('anchor-copy', null, 'audit.anchor.copy').path : null, actor),
   };
 }
 
