@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -38,6 +39,26 @@ describe('files named on the command line', () => {
     expect(answer.code).toBe(EXIT.invalidInput);
     expect(answer.stderr).toContain('IPC_INVALID_PAYLOAD');
     expect(answer.stderr).toContain('at most 65536 bytes');
+  }, 30_000);
+
+  it('refuses a folder or pipe as a certificate profile or request (before: FILE_EXISTS, or hung)', async () => {
+    const folder = join(dataDir, 'a-folder');
+    mkdirSync(folder);
+    const pipe = join(dataDir, 'request.pipe');
+    execFileSync('mkfifo', [pipe]);
+    for (const [option, file] of [
+      ['--profile', folder],
+      ['--csr', pipe],
+    ] as const) {
+      const answer = await custos('proposal', 'create', '--custody', 'c', '--action', 'cert.issue', option, file);
+      expect(answer.code, option).toBe(EXIT.invalidInput);
+      expect(answer.stderr, option).toContain(`PROPOSAL_INVALID: ${file} is not a file (a folder, a device or a pipe)`);
+    }
+    const huge = join(dataDir, 'huge.csr');
+    writeFileSync(huge, Buffer.alloc(300_000, 0x41));
+    expect((await custos('proposal', 'create', '--action', 'cert.issue', '--csr', huge)).stderr).toContain(
+      'is larger than a certificate request can be (at most 24000 bytes)',
+    );
   }, 30_000);
 
   it('shows control characters in a name as escapes: a path cannot retitle or clear the terminal', async () => {

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { CertificateRecord } from '../../shared/pki';
-import { CustosError, fileError } from '../core/errors';
+import { readBoundedFile } from '../core/bounded-file';
+import { CustosError } from '../core/errors';
 import { call, str, type Request, type Values } from './cli-support';
 
 export const PKI_USAGE = `  cert list                           Certificates Custos issued: serial, subject, issuer, validity, status
@@ -43,12 +43,9 @@ export function pkiRequest(command: string, values: Values): Request | null {
   }
 }
 
-function readText(file: string): string {
-  try {
-    return readFileSync(resolve(file), 'utf8');
-  } catch (error) {
-    throw fileError(error) ?? error;
-  }
+/** A profile or request named at the console: never a folder, a pipe or a device, nor larger than it can be. */
+function readProposalFile(file: string, limit: { bytes: number; what: string }): Buffer {
+  return readBoundedFile(resolve(file), { ...limit, code: 'PROPOSAL_INVALID' });
 }
 
 /**
@@ -60,7 +57,7 @@ export function proposalFiles(values: Values): Record<string, unknown> {
   const profile = str(values.profile);
   if (profile !== undefined) {
     try {
-      extra.profile = JSON.parse(readText(profile)) as unknown;
+      extra.profile = JSON.parse(readProposalFile(profile, PROFILE_FILE).toString('utf8')) as unknown;
     } catch (error) {
       if (error instanceof SyntaxError)
         throw new CustosError('PROPOSAL_INVALID', `${profile} is not a JSON certificate profile.`, [
@@ -71,9 +68,13 @@ export function proposalFiles(values: Values): Record<string, unknown> {
   }
   const csr = str(values.csr);
   if (csr !== undefined) {
-    const text = readFileSync(resolve(csr));
+    const text = readProposalFile(csr, REQUEST_FILE);
     // PEM as text; DER as base64, which is how the proposal carries it.
     extra.csr = text.includes('-----BEGIN') ? text.toString('utf8') : text.toString('base64');
   }
   return extra;
 }
+
+const PROFILE_FILE = { bytes: 65_536, what: 'a certificate profile' };
+/** The longest request a proposal carries (PEM text; DER goes as base64, which is longer still). */
+const REQUEST_FILE = { bytes: 24_000, what: 'a certificate request' };
