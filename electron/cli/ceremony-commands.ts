@@ -106,7 +106,7 @@ function nameOf(core: CustosCore, id: string): string {
 async function cardText(values: Values, io: Io, index: number): Promise<string> {
   const fd = ((values['card-fd'] as string[] | undefined) ?? [])[index];
   return fd !== undefined
-    ? passphraseFromFd(Number(fd))
+    ? passphraseFromFd(fd, '--card-fd')
     : ask(io, `Share card ${index + 1} (type the groups, or paste the QR text): `, true);
 }
 

@@ -58,7 +58,7 @@ export function ask(io: Io, prompt: string, secret: boolean): Promise<string> {
 /** From --passphrase-fd, or typed with echo off (twice when setting one). */
 export async function readPassphrase(values: Values, io: Io, confirm: boolean): Promise<string> {
   const fd = str(values['passphrase-fd']);
-  if (fd !== undefined) return passphraseFromFd(Number(fd));
+  if (fd !== undefined) return passphraseFromFd(fd);
   const first = await ask(io, 'Passphrase: ', true);
   if (confirm && (await ask(io, 'Passphrase again: ', true)) !== first) {
     throw new CustosError('PASSPHRASE_WEAK', 'The two passphrases differ.', [
@@ -81,7 +81,7 @@ export async function factors(custodianId: string, who: string, values: Values, 
   const fds = (values['passphrase-fd'] as string[] | undefined) ?? [];
   const codes = (values.code as string[] | undefined) ?? [];
   const fd = fds[index];
-  const passphrase = fd !== undefined ? passphraseFromFd(Number(fd)) : await ask(io, `${who}’s passphrase: `, true);
+  const passphrase = fd !== undefined ? passphraseFromFd(fd) : await ask(io, `${who}’s passphrase: `, true);
   const code = codes[index] ?? (await ask(io, `${who}’s 6-digit code: `, false));
   return { custodianId, passphrase, code };
 }

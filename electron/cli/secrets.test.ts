@@ -1,6 +1,9 @@
+import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { promptLine } from './secrets';
+import { passphraseFromFd, promptLine } from './secrets';
 
 const quiet = { write: () => true };
 
@@ -29,5 +32,25 @@ describe('a prompt on standard input', () => {
     input.resume();
     await new Promise((resolve) => input.once('end', resolve));
     await expect(promptLine('Passphrase: ', input, quiet)).rejects.toMatchObject({ code: 'INPUT_ENDED' });
+  });
+});
+
+describe('a secret read from a file descriptor', () => {
+  it('is its first line; a bad or empty descriptor is invalid input, never INTERNAL (before: a raw TypeError)', () => {
+    const file = join(tmpdir(), `custos-fd-${process.pid}`);
+    writeFileSync(file, 'correct horse battery staple\nnext line\n', { mode: 0o600 });
+    const held = openSync(file, 'r');
+    expect(passphraseFromFd(String(held))).toBe('correct horse battery staple');
+    closeSync(held);
+    // Closed now: EBADF, said as such.
+    for (const fd of ['abc', '3.5', String(held)])
+      expect(() => passphraseFromFd(fd, '--card-fd'), fd).toThrow(
+        expect.objectContaining({ code: 'IPC_INVALID_PAYLOAD', message: expect.stringContaining('--card-fd') }),
+      );
+    writeFileSync(file, '');
+    const empty = openSync(file, 'r');
+    expect(() => passphraseFromFd(String(empty))).toThrow(expect.objectContaining({ code: 'INPUT_ENDED' }));
+    closeSync(empty);
+    rmSync(file);
   });
 });

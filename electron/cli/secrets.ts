@@ -1,16 +1,26 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { CustosError } from '../core/errors';
+import { CustosError, fileError } from '../core/errors';
 
 /**
  * Passphrases reach the CLI from a file descriptor (`--passphrase-fd 3`, for scripts and
  * ceremony tooling) or from the terminal with echo off — never from argv, where any other user
  * of the machine could read them in the process list.
  */
-export function passphraseFromFd(fd: number): string {
-  const text = readFileSync(fd, 'utf8');
+export function passphraseFromFd(fd: string, option = '--passphrase-fd'): string {
+  const remedy = [`Give ${option} the number of a descriptor the shell opened, e.g. \`${option} 3 3<file\`.`];
+  if (!/^\d{1,9}$/.test(fd))
+    throw new CustosError('IPC_INVALID_PAYLOAD', `${option} takes a file descriptor number.`, remedy);
+  let text: string;
+  try {
+    text = readFileSync(Number(fd), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EBADF') throw fileError(error) ?? error;
+    throw new CustosError('IPC_INVALID_PAYLOAD', `${option} ${fd}: no such file descriptor is open.`, remedy);
+  }
   const line = text.split(/\r?\n/)[0] ?? '';
-  if (line.length === 0) throw new Error(`file descriptor ${fd} held no passphrase`);
+  if (line.length === 0)
+    throw new CustosError('INPUT_ENDED', `File descriptor ${fd} (${option}) held nothing; nothing was done.`, remedy);
   return line;
 }
 
