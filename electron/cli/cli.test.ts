@@ -296,7 +296,12 @@ describe('custos audit copy', () => {
   it('keeps the checkpoint in a second file too; refuses (recorded) a missing folder or a data dir file', async () => {
     await custos('status');
     const copy = join(dataDir, 'usb-checkpoint.txt');
+    // Someone who can write the folder plants a link where the copy is first written: it must not be followed.
+    const victim = join(dataDir, 'victim.txt');
+    writeFileSync(victim, 'untouched', { mode: 0o644 });
+    symlinkSync(victim, `${copy}.${process.pid}.tmp`);
     expect((await custos('audit', 'copy', '--file', copy)).stdout).toMatch(/now also kept in/);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched');
     const first = readFileSync(copy, 'utf8');
     expect(first).toMatch(/^custos\.local\/audit\/[0-9a-f]{16}\n\d+\n/);
     const signed = await custos('audit', 'checkpoint');

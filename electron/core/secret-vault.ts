@@ -1,4 +1,14 @@
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { dirname } from 'node:path';
 import { CustosError } from './errors';
 
@@ -38,7 +48,7 @@ export class FileSecretVault implements SecretVault {
 /** Write-to-temp, fsync, rename: a crash leaves the old file or the new one, never half of one. */
 export function writeFileAtomic(path: string, data: Buffer | string, mode: number): void {
   const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', mode);
+  const fd = openFresh(temp, mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fsyncSync(fd);
@@ -55,4 +65,14 @@ export function writeFileAtomic(path: string, data: Buffer | string, mode: numbe
       closeSync(dir);
     }
   }
+}
+
+/**
+ * A temporary file created afresh, never opened through what is there: a link planted under its name (the folder may
+ * be shared) would have sent a share card, the audit PIN or an export into a file of its owner's choosing, keeping
+ * that file's mode.
+ */
+export function openFresh(temp: string, mode: number): number {
+  rmSync(temp, { force: true });
+  return openSync(temp, 'wx', mode);
 }

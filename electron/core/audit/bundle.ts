@@ -4,7 +4,6 @@ import {
   existsSync,
   fsyncSync,
   mkdirSync,
-  openSync,
   readSync,
   renameSync,
   writeSync,
@@ -13,7 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { openRegularFile, readBoundedFile } from '../bounded-file';
 import { CustosError } from '../errors';
-import { writeFileAtomic } from '../secret-vault';
+import { openFresh, writeFileAtomic } from '../secret-vault';
 import type { AuditLog, StoredCheckpoint } from './audit-log';
 import { publicKeyFromPem } from './audit-key';
 import { ed25519PublicKeyObject, keyId, verifierKeyString, type NoteKey } from './checkpoint';
@@ -51,7 +50,7 @@ export function writeBundle(log: AuditLog, key: NoteKey, dir: string, closing: S
   // Streamed line by line: a million entries with proofs would not fit in one string.
   const path = join(dir, 'entries.jsonl');
   const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', 0o644);
+  const fd = openFresh(temp, 0o644);
   let count = 0;
   try {
     for (const stored of log.entries()) {

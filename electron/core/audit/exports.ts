@@ -1,6 +1,7 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { AuditEntry } from '../../../shared/audit';
 import { CustosError } from '../errors';
+import { openFresh } from '../secret-vault';
 import type { StoredEntry } from './audit-log';
 
 /** Actions that make up the key-management trail (SP 800-57, PCI DSS 3.6/3.7): changes, not reads. */
@@ -135,7 +136,7 @@ export function writeExport(
   version: string,
 ): number {
   const temp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(temp, 'w', 0o644);
+  const fd = openFresh(temp, 0o644);
   let count = 0;
   try {
     if (format === 'csv') writeSync(fd, `${CSV_HEADER.join(',')}\n`);
