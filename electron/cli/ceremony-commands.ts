@@ -11,7 +11,7 @@ import {
 } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
 import { mkdirSync } from 'node:fs';
-import { readBoundedFile } from '../core/bounded-file';
+import { readBoundedText } from '../core/bounded-file';
 import { join, resolve } from 'node:path';
 import type { BackupSummary } from '../../shared/backups';
 import { auditKeyFingerprint, type Authentication } from '../core/backup/manifest-authenticity';
@@ -230,7 +230,7 @@ const HOW_AUTHENTICATED: Record<Authentication, string> = {
 function expectedAuditKey(value: string | undefined): string | undefined {
   if (value === undefined || /^[0-9a-f:\s]{64,}$/i.test(value)) return value;
   const limit = { bytes: 65_536, code: 'IPC_INVALID_PAYLOAD', what: 'the audit key’s PEM file' } as const;
-  return auditKeyFingerprint(publicKeyFromPem(readBoundedFile(resolve(value), limit).toString('utf8')));
+  return auditKeyFingerprint(publicKeyFromPem(readBoundedText(resolve(value), limit)));
 }
 
 const renderBackups = (list: BackupSummary[]) =>

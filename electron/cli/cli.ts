@@ -1,5 +1,5 @@
 import { existsSync, writeFileSync } from 'node:fs';
-import { readBoundedFile } from '../core/bounded-file';
+import { readBoundedText } from '../core/bounded-file';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuditStatus, AuditVerdict } from '../../shared/audit';
@@ -551,7 +551,7 @@ function verifyOptions(values: Values, io: Io): VerifyOptions {
 /** A checkpoint or a key named on the command line: a few hundred bytes, never a device or a huge file. */
 function readSmallFile(path: string): string {
   const limit = { bytes: 65_536, code: 'IPC_INVALID_PAYLOAD', what: 'a checkpoint or public key file' } as const;
-  return readBoundedFile(path, limit).toString('utf8');
+  return readBoundedText(path, limit);
 }
 
 function keyFromPem(path: string, values: Values): NoteKey {

@@ -61,6 +61,21 @@ describe('files named on the command line', () => {
     );
   }, 30_000);
 
+  it('refuses bytes that are not UTF-8 instead of hashing a text with U+FFFD that sha256sum never sees', async () => {
+    const script = join(dataDir, 'script.yml');
+    writeFileSync(script, Buffer.concat([Buffer.from('format: custos-ceremony/1\n# caf'), Buffer.of(0xe9, 0x0a)]));
+    const package_ = join(dataDir, 'package.json');
+    writeFileSync(package_, Buffer.concat([Buffer.from('{"format":"'), Buffer.of(0xff), Buffer.from('"}')]));
+    for (const [args, code] of [
+      [['ceremony', 'lint', script], 'CEREMONY_SCRIPT_INVALID'],
+      [['transport', 'receive', '--file', package_], 'IPC_INVALID_PAYLOAD'],
+    ] as const) {
+      const answer = await custos(...args);
+      expect(answer.code, code).toBe(EXIT.invalidInput);
+      expect(answer.stderr, code).toContain(`${code}: ${args.at(-1)!} is not UTF-8 text; it was not used.`);
+    }
+  }, 30_000);
+
   it('shows control characters in a name as escapes: a path cannot retitle or clear the terminal', async () => {
     const answer = await custos('backup', 'import', '--file', join(dataDir, 'x\u001b]0;pwned\u0007\u001b[2J\u202e'));
     expect(answer.stderr).toContain('x\\u001b]0;pwned\\u0007\\u001b[2J\\u202e');

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { CertificateRecord } from '../../shared/pki';
-import { readBoundedFile } from '../core/bounded-file';
-import { CustosError } from '../core/errors';
+import { readBoundedFile, readBoundedText } from '../core/bounded-file';
+import { CustosError, printable } from '../core/errors';
 import { call, str, type Request, type Values } from './cli-support';
 
 export const PKI_USAGE = `  cert list                           Certificates Custos issued: serial, subject, issuer, validity, status
@@ -43,11 +43,6 @@ export function pkiRequest(command: string, values: Values): Request | null {
   }
 }
 
-/** A profile or request named at the console: never a folder, a pipe or a device, nor larger than it can be. */
-function readProposalFile(file: string, limit: { bytes: number; what: string }): Buffer {
-  return readBoundedFile(resolve(file), { ...limit, code: 'PROPOSAL_INVALID' });
-}
-
 /**
  * What a certificate proposal takes from files named at the console: the profile (JSON, the one
  * reviewed before the ceremony) and the request. Their contents become parameters; no path is sent.
@@ -57,10 +52,10 @@ export function proposalFiles(values: Values): Record<string, unknown> {
   const profile = str(values.profile);
   if (profile !== undefined) {
     try {
-      extra.profile = JSON.parse(readProposalFile(profile, PROFILE_FILE).toString('utf8')) as unknown;
+      extra.profile = JSON.parse(readBoundedText(resolve(profile), PROFILE_FILE)) as unknown;
     } catch (error) {
       if (error instanceof SyntaxError)
-        throw new CustosError('PROPOSAL_INVALID', `${profile} is not a JSON certificate profile.`, [
+        throw new CustosError('PROPOSAL_INVALID', `${printable(profile)} is not a JSON certificate profile.`, [
           'docs/pki.md shows a profile file.',
         ]);
       throw error;
@@ -68,13 +63,14 @@ export function proposalFiles(values: Values): Record<string, unknown> {
   }
   const csr = str(values.csr);
   if (csr !== undefined) {
-    const text = readProposalFile(csr, REQUEST_FILE);
+    const text = readBoundedFile(resolve(csr), REQUEST_FILE);
     // PEM as text; DER as base64, which is how the proposal carries it.
     extra.csr = text.includes('-----BEGIN') ? text.toString('utf8') : text.toString('base64');
   }
   return extra;
 }
 
-const PROFILE_FILE = { bytes: 65_536, what: 'a certificate profile' };
+/** Files named at the console: never a folder, a pipe or a device, nor larger than a proposal can carry. */
+const PROFILE_FILE = { bytes: 65_536, code: 'PROPOSAL_INVALID', what: 'a certificate profile' } as const;
 /** The longest request a proposal carries (PEM text; DER goes as base64, which is longer still). */
-const REQUEST_FILE = { bytes: 24_000, what: 'a certificate request' };
+const REQUEST_FILE = { bytes: 24_000, code: 'PROPOSAL_INVALID', what: 'a certificate request' } as const;

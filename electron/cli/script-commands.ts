@@ -10,7 +10,7 @@ import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
 import { forkRehearsal } from '../core/ceremony/rehearsal-host';
 import type { SpawnRehearsal } from '../core/ceremony/rehearsal-protocol';
 import { CustosError } from '../core/errors';
-import { readBoundedFile } from '../core/bounded-file';
+import { readBoundedText } from '../core/bounded-file';
 import { enterCards, writeCards, writeSetCards } from './ceremony-commands';
 import {
   ask,
@@ -53,7 +53,7 @@ const SCRIPT_BYTES = 200_000;
 
 function scriptText(file: string): string {
   const limit = { bytes: SCRIPT_BYTES, code: 'CEREMONY_SCRIPT_INVALID', what: 'a ceremony script (YAML)' } as const;
-  return readBoundedFile(resolve(file), limit).toString('utf8');
+  return readBoundedText(resolve(file), limit);
 }
 
 /** The script as it is printed for review: each step in words, who acts, and what the approvers compare. */

@@ -1,4 +1,4 @@
-import { readBoundedFile } from '../core/bounded-file';
+import { readBoundedText } from '../core/bounded-file';
 import type { TransportPackageSummary, TransportRecipient } from '../../shared/transport';
 import type { CustosCore } from '../core/custos-core';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
@@ -43,9 +43,7 @@ function renderPackage(p: TransportPackageSummary): string {
 
 /** A file named on the command line: a package or a PEM, never larger than its request may carry. */
 const readText = (path: string) =>
-  readBoundedFile(path, { bytes: 65_536, code: 'IPC_INVALID_PAYLOAD', what: 'a package or public key file' }).toString(
-    'utf8',
-  );
+  readBoundedText(path, { bytes: 65_536, code: 'IPC_INVALID_PAYLOAD', what: 'a package or public key file' });
 
 /** The key transport commands: the same requests as the app's Key transport panel. */
 export function transportRequest(command: string, values: Values, io: Io): Request | null {

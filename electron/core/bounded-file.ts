@@ -30,6 +30,21 @@ export function readBoundedFile(path: string, limit: { bytes: number; code: Erro
 }
 
 /**
+ * The same file as text. Bytes that are not UTF-8 are refused, never replaced: what Custos shows as a file's SHA-256
+ * (a ceremony script's, a transport package's) is taken over the text, and must be what `sha256sum` says of the file.
+ */
+export function readBoundedText(path: string, limit: { bytes: number; code: ErrorCode; what: string }): string {
+  const bytes = readBoundedFile(path, limit);
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new CustosError(limit.code, `${printable(path)} is not UTF-8 text; it was not used.`, [
+      `Name ${limit.what} itself, saved as UTF-8.`,
+    ]);
+  }
+}
+
+/**
  * Opens a file to read, refusing anything but a regular file before a byte is read. O_NONBLOCK: opening a pipe to
  * read otherwise waits for a writer, forever, before fstat could tell what it is (no effect on a regular file).
  */

@@ -1,6 +1,6 @@
 import type { BackupImportResult } from '../../../shared/backups';
 import type { ErrorCode } from '../../../shared/errors';
-import { readBoundedFile } from '../bounded-file';
+import { readBoundedText } from '../bounded-file';
 import { CustosError } from '../errors';
 import type { BackupService } from './backup-service';
 
@@ -47,5 +47,5 @@ function readBackupFile(path: string): string {
     code: 'BACKUP_INVALID',
     what: 'the .json file Custos exported',
   } as const;
-  return readBoundedFile(path, limit).toString('utf8');
+  return readBoundedText(path, limit);
 }
