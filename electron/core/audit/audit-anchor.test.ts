@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { copyFileSync, cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -276,6 +277,34 @@ describe('the checkpoint kept in the audit token', () => {
       expect(existsSync(planted)).toBe(false);
     } finally {
       for (const path of [copy, other, planted]) rmSync(path, { force: true });
+    }
+  });
+
+  it('refuses a pipe or a huge file in place of the copy at open instead of waiting on it forever', () => {
+    const copy = join(dataDir, '..', `${dataDir.split('/').at(-1)}-anchor.txt`);
+    try {
+      open().audit.setAnchorCopy(copy, operator);
+      close();
+      const plants = [
+        () => execFileSync('mkfifo', [copy]),
+        // Sparse: costs no disk, yet was read whole.
+        () => {
+          writeFileSync(copy, '');
+          truncateSync(copy, 2 ** 26);
+        },
+      ];
+      for (const plant of plants) {
+        rmSync(copy, { force: true });
+        plant();
+        expect(open().audit.status()).toMatchObject({
+          state: 'unavailable',
+          code: 'AUDIT_ROLLBACK',
+          message: expect.stringMatching(/checkpoint copy .* cannot be read as one/),
+        });
+        close();
+      }
+    } finally {
+      rmSync(copy, { force: true });
     }
   });
 

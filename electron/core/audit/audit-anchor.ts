@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import pkcs11js from 'pkcs11js';
-import { CustosError } from '../errors';
+import { readBoundedText } from '../bounded-file';
+import { CustosError, isCustosError, printable } from '../errors';
 import { findObjects } from '../hsm/find-objects';
 import { writeFileAtomic } from '../secret-vault';
 import type { AuditKey } from './audit-key';
@@ -96,7 +97,15 @@ export class AuditAnchor {
   readCopy(): AnchorCheckpoint | null {
     const path = this.copyPath();
     if (!path || !existsSync(path)) return null;
-    const checkpoint = verifiedCheckpoint(readFileSync(path, 'utf8'), this.key.noteKey);
+    let note: string;
+    try {
+      // A pipe put in its place kept every open waiting; a huge file was read whole. A checkpoint is a few lines.
+      note = readBoundedText(path, { bytes: 65_536, code: 'AUDIT_ROLLBACK', what: 'the checkpoint copy' });
+    } catch (error) {
+      if (!isCustosError(error) || error.code !== 'AUDIT_ROLLBACK') throw error;
+      throw rollback(`The checkpoint copy at ${printable(path)} cannot be read as one: ${error.message}`);
+    }
+    const checkpoint = verifiedCheckpoint(note, this.key.noteKey);
     if (!checkpoint) throw rollback(`The checkpoint copy at ${path} is not one the audit key signed for this log.`);
     return checkpoint;
   }
