@@ -313,6 +313,13 @@ describe('custos audit copy', () => {
     });
     // The data directory's own files, also through a link to it: each checkpoint replaced the database with its note.
     symlinkSync(dataDir, join(dataDir, 'link'));
+    // A folder where the file goes: accepted before, every copy then failed and the next open found the log closed.
+    const folder = join(dataDir, 'a-folder');
+    mkdirSync(folder);
+    expect(await custos('audit', 'copy', '--file', folder)).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD: .*file path/),
+    });
     for (const own of [join(dataDir, 'custos.db'), join(dataDir, 'link', 'audit-token.pin')])
       expect(await custos('audit', 'copy', '--file', own)).toMatchObject({
         code: EXIT.invalidInput,
@@ -330,7 +337,9 @@ describe('custos audit copy', () => {
       'refused',
       'refused',
       'refused',
+      'refused',
     ]);
+    expect(readdirSync(dataDir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 });
 

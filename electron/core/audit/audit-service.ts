@@ -343,7 +343,13 @@ export class AuditService {
    * removable media; recorded, and written at once so it is never behind from the start.
    */
   setAnchorCopy(path: string | null, actor: AuditActor): { path: string | null } {
-    if (path !== null && (!isAbsolute(path) || !existsSync(dirname(path)) || !statSync(dirname(path)).isDirectory())) {
+    // A folder or a pipe where the file goes would fail every copy, and keep the log closed at the next open.
+    const usable = (p: string) =>
+      isAbsolute(p) &&
+      existsSync(dirname(p)) &&
+      statSync(dirname(p)).isDirectory() &&
+      (!existsSync(p) || statSync(p).isFile());
+    if (path !== null && !usable(path)) {
       this.record({
         actor,
         action: 'audit.anchor.copy',
@@ -352,7 +358,7 @@ export class AuditService {
       });
       throw new CustosError(
         'IPC_INVALID_PAYLOAD',
-        'The checkpoint copy needs an absolute file path in a folder that exists.',
+        'The checkpoint copy needs an absolute file path in a folder that exists, not a folder, device or pipe.',
         ['Attach the removable medium and give the full path, e.g. /media/usb/custos-checkpoint.txt.'],
       );
     }
