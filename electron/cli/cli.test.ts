@@ -1353,5 +1353,11 @@ describe('custos compliance practice-statement', () => {
       expect.stringContaining('FILE_EXISTS'),
       expect.stringContaining('"ok"'),
     ]);
+    // A folder where a file goes: said as such (before: INTERNAL), and no temporary file left beside it.
+    const blocked = join(dataDir, 'blocked');
+    mkdirSync(join(blocked, 'practice-statement.md'), { recursive: true });
+    const failed = await at(dataDir, 'compliance', 'practice-statement', '--out', blocked, '--force');
+    expect(failed).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error FILE_EXISTS: /) });
+    expect(readdirSync(blocked)).toEqual(['practice-statement.md']);
   });
 });

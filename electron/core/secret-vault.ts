@@ -50,12 +50,18 @@ export function writeFileAtomic(path: string, data: Buffer | string, mode: numbe
   const temp = `${path}.${process.pid}.tmp`;
   const fd = openFresh(temp, mode);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+  } catch (error) {
+    // Not written (a full disk, a folder where the file goes): nothing is left behind, least of all half a file.
+    rmSync(temp, { force: true });
+    throw error;
   }
-  renameSync(temp, path);
   // The rename itself must reach the disk too, or a power cut can bring back the old file.
   if (process.platform !== 'win32') {
     const dir = openSync(dirname(path), 'r');

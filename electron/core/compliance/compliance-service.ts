@@ -19,7 +19,7 @@ import { ACTION_POLICIES, DEFAULT_HOLD_MINUTES, DEFAULT_PROPOSAL_MINUTES } from 
 import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
-import { CustosError } from '../errors';
+import { CustosError, fileError } from '../errors';
 import { sha256Hex } from '../canonical-json';
 import { closureOf } from '../quorum/proposal-closure';
 import { recogniseSoftwareLibraryFile } from '../hsm/software-tokens';
@@ -387,12 +387,18 @@ export class ComplianceService {
       markdown,
       `Custos · Key Management Practice Statement (draft) · ${facts.installation.origin}`,
     );
-    mkdirSync(dir, { recursive: true });
     const contents = [markdown, pdf] as const;
-    const files = PRACTICE_STATEMENT_FILES.map((name, i) => {
-      writeFileAtomic(join(dir, name), contents[i]!, 0o644);
-      return { name, sha256: createHash('sha256').update(contents[i]!).digest('hex') };
-    });
+    let files: { name: string; sha256: string }[];
+    try {
+      mkdirSync(dir, { recursive: true });
+      files = PRACTICE_STATEMENT_FILES.map((name, i) => {
+        writeFileAtomic(join(dir, name), contents[i]!, 0o644);
+        return { name, sha256: createHash('sha256').update(contents[i]!).digest('hex') };
+      });
+    } catch (error) {
+      // A folder that cannot be made or written (a folder where a file goes, a full disk): said as such.
+      throw fileError(error) ?? error;
+    }
     this.options.audit.record({
       actor: by,
       action: 'compliance.practice-statement.write',
