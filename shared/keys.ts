@@ -88,7 +88,7 @@ export const PublicKeyExport = z.strictObject({
   keyId: z.string().regex(/^[0-9a-f]{32}$/),
   format: z.enum(['pem', 'jwk']),
   /** When named, the token the key is expected in: the export is refused if the key lives elsewhere. */
-  token: TokenRef.optional(),
+  token: TokenRef.strict().optional(),
 });
 
 /**

@@ -230,7 +230,7 @@ export const EmergencyRequest = z
   .strictObject({
     keyId: z.string().regex(/^[0-9a-f]{32}$/),
     /** The token the officer works at (the selected one): an officer acts on that token's keys only. */
-    token: TokenRef,
+    token: TokenRef.strict(),
     transition: z.enum(['suspend', 'compromise']),
     /** Required to mark a key compromised (SP 800-57 §5.3.4); not recorded for a suspension. */
     reason: CompromiseReason.optional(),

@@ -70,6 +70,27 @@ describe('IPC input schemas', () => {
     );
   });
 
+  it('refuse an undeclared field at every depth, not only at the top (a nested token reference stripped it)', () => {
+    const loose: string[] = [];
+    const walk = (schema: unknown, path: string, seen = new Set<unknown>()): void => {
+      if (seen.has(schema)) return;
+      seen.add(schema);
+      const def = defOf(schema);
+      if (def.type === 'object') {
+        if (!def.catchall || defOf(def.catchall).type !== 'never') loose.push(path);
+        for (const [key, value] of Object.entries(def.shape as Record<string, unknown>))
+          walk(value, `${path}.${key}`, seen);
+      } else if (def.type === 'array') walk(def.element, `${path}[]`, seen);
+      else if (def.type === 'record') walk(def.valueType, `${path}{value}`, seen);
+      else if (def.type === 'union')
+        (def.options as unknown[]).forEach((option, i) => walk(option, `${path}|${i}`, seen));
+      else if (['optional', 'nullable', 'default', 'readonly'].includes(def.type)) walk(def.innerType, path, seen);
+      else if (def.type === 'pipe') walk(def.in, path, seen);
+    };
+    for (const name of channelNames) walk(channel(name).input, name);
+    expect(loose).toEqual([]);
+  });
+
   it('limit a token label to 32 bytes of UTF-8, not 32 characters, and a serial to 16', () => {
     expect(TokenRef.safeParse({ serial: '0123456789abcdef', label: 'x'.repeat(32) }).success).toBe(true);
     // 16 characters, 48 bytes: a PKCS#11 label field holds 32 bytes.
