@@ -364,6 +364,9 @@ const Results = {
     objectsDestroyed: z.number().nullable(),
     searchedFor: z.string(),
     remaining: z.number(),
+    /** Objects under the key's id that are not the key (made without the PIN): destroyed, and left (undestroyable). */
+    othersDestroyed: z.number().optional(),
+    othersLeft: z.number().optional(),
     checkedAt: z.string(),
     approvedBy: z.array(z.string()),
     reconciled: z.boolean().optional(),
@@ -590,7 +593,12 @@ export const ACTIONS = {
     }),
     outcome: (r, l) => [
       `${keyPhrase(l, r.keyId)} destroyed: ${r.objectsDestroyed === null ? 'the objects left after an interruption' : plural(r.objectsDestroyed, 'object')}; ` +
-        `a search for ${r.searchedFor} at ${r.checkedAt} found ${r.remaining}.`,
+        `a search for ${r.searchedFor} at ${r.checkedAt} found ${r.remaining} of the key's objects.`,
+      ...(r.othersDestroyed === undefined
+        ? []
+        : [
+            `Not the key (objects anyone can make under its id without the PIN): ${plural(r.othersDestroyed, 'object')} destroyed, ${r.othersLeft ?? 0} the token would not destroy left.`,
+          ]),
       `Approved by ${names(l, r.approvedBy)}.`,
       ...(r.copies ?? []).map((c) => `Copy in ${copyInWords(c.copy)}: ${c.fate}.`),
     ],

@@ -9,6 +9,7 @@ import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { NEEDS_LOGIN, type DecidedBy, type QuorumReconciler } from '../quorum/quorum-service';
+import { publicKeySpki } from './key-generation';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
 interface Schedule extends SignedColumns {
@@ -228,18 +229,23 @@ export function destructionActions(
 
     /**
      * After the wait: destroys every object carrying the key's CKA_ID, then searches again and
-     * records that nothing is left — the proof of absence. Finding nothing to destroy proves
-     * nothing (another token, objects already gone): refused, never certified.
+     * records that none of the key's objects is left — the proof of absence. Only a private or secret
+     * half made with the user PIN (CKA_PRIVATE) shows the key was here: a token holding none proves
+     * nothing (another token, the key already gone, objects anyone could plant without the PIN) and
+     * is refused, never certified.
      */
     'key.destroy': {
       ready: destroyReady,
       run: ({ session, lib, params, proposalId, token, decidedBy }) => {
         const ready = destroyReady(params, token);
-        const found = keyObjects(lib, session, ready.keyId);
-        if (found.length === 0) {
+        const found = keyObjects(lib, session, recorded(inventory, ready.keyId));
+        if (found.halves.length === 0) {
+          const others = found.others.length
+            ? ` It holds ${found.others.length} object(s) under the key’s id that anyone can make without the PIN; they were left in place.`
+            : '';
           throw new CustosError(
             'KEY_OBJECTS_MISSING',
-            `Token ${token.label} holds no object of this key, so its destruction cannot be proven; nothing was recorded as destroyed.`,
+            `Token ${token.label} holds no private or secret half of this key, so its destruction cannot be proven; nothing was recorded as destroyed.${others}`,
             ['Check that the key’s token is the one attached, and tell your security officer.'],
           );
         }
@@ -254,33 +260,40 @@ export function destructionActions(
     session: Buffer,
     ready: ReturnType<typeof destroyReady>,
     { proposalId, decidedBy }: { proposalId: string; decidedBy: DecidedBy },
-    found: Buffer[],
+    found: KeyObjects,
     token: TokenRef,
     reconciled = false,
   ) {
     const { keyId, schedule, at } = ready;
-    for (const handle of found) lib.C_DestroyObject(session, handle);
-    const remaining = keyObjects(lib, session, keyId).length;
+    for (const handle of [...found.halves, ...found.publics]) lib.C_DestroyObject(session, handle);
+    // An object planted under the id may be made CKA_DESTROYABLE false: it is not the key, so it cannot block the
+    // key's destruction; it is named in the proof as left.
+    const othersDestroyed = found.others.filter((handle) => destroyed(lib, session, handle)).length;
+    const after = keyObjects(lib, session, recorded(inventory, keyId));
+    const remaining = after.halves.length + after.publics.length;
     if (remaining !== 0)
       throw new CustosError(
         'TOKEN_ERROR',
         `${remaining} object(s) of the key are still in the token after destruction.`,
       );
+    const objectsDestroyed = found.halves.length + found.publics.length;
     // The destruction record names who decided it: the certificate an auditor reads (issue 6 reports it).
     // As the quorum proves them (the fingerprinted body, the signed approvals), not the tables beside them.
     const { proposedBy, approvedBy } = decidedBy;
     const proof = {
       // After an interruption, objects destroyed before it cannot be counted: null says so.
-      objectsDestroyed: reconciled && found.length === 0 ? null : found.length,
+      objectsDestroyed: reconciled && found.halves.length === 0 ? null : objectsDestroyed,
       searchedFor: `CKA_ID=${keyId}`,
       remaining,
+      // Objects under the id that are not the key (no PIN made them): counted apart, never as its copies.
+      ...(found.others.length ? { othersDestroyed, othersLeft: after.others.length } : {}),
       checkedAt: at.toISOString(),
       proposal: proposalId,
       proposedBy,
       approvedBy,
       scheduledBy: schedule.proposal_id,
       ...(reconciled ? { reconciled: true } : {}),
-      copies: copiesOf(keyId).map((copy) => ({ copy, fate: fateOf(copy, token, keyId) })),
+      copies: copiesOf(keyId).map((copy) => ({ copy, fate: fateOf(copy, token, keyId, after.others.length) })),
     };
     return {
       result: { keyId, ...proof },
@@ -302,25 +315,84 @@ export function destructionActions(
   const reconcile: QuorumReconciler = ({ session, lib, params, proposalId, token, loggedIn, decidedBy }) => {
     if (!loggedIn) return NEEDS_LOGIN;
     const ready = destroyReady(params, token);
-    const found = keyObjects(lib, session, ready.keyId);
+    const found = keyObjects(lib, session, recorded(inventory, ready.keyId));
     return destroyAndRecord(lib, session, ready, { proposalId, decidedBy }, found, token, true);
   };
   return { actions, reconcile };
 }
 
-/** Every object carrying the key's CKA_ID that this session can see. */
-function keyObjects(lib: pkcs11js.PKCS11, session: Buffer, keyId: string): Buffer[] {
-  return findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 100);
+/**
+ * Every object carrying the key's CKA_ID that this (logged-in) session can see, sorted by what it proves. A half of the
+ * key is a private or secret key object with CKA_PRIVATE true: only the user PIN makes one (without it, SoftHSM2 still
+ * creates a public object or generates a CKA_LOCAL key pair with CKA_PRIVATE false). Its public half is a public key
+ * object holding the public key the inventory recorded. Anything else is another object under the id.
+ */
+interface KeyObjects {
+  halves: Buffer[];
+  publics: Buffer[];
+  others: Buffer[];
+}
+
+/** The key as the inventory recorded it: what its objects in a token must match. */
+interface RecordedKey {
+  id: string;
+  algorithm: string;
+  spki: Buffer | null;
+}
+
+function recorded(inventory: KeyInventory, keyId: string): RecordedKey {
+  return { id: keyId, algorithm: inventory.get(keyId).algorithm, spki: inventory.publicKey(keyId) };
+}
+
+function keyObjects(lib: pkcs11js.PKCS11, session: Buffer, key: RecordedKey): KeyObjects {
+  const id = { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') };
+  const find = (...template: pkcs11js.Template) => findObjects(lib, session, [id, ...template], 100);
+  const madeWithPin = { type: pkcs11js.CKA_PRIVATE, value: true };
+  const halves = [
+    ...find({ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, madeWithPin),
+    ...find({ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, madeWithPin),
+  ];
+  const publics =
+    key.spki === null
+      ? []
+      : find({ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY }).filter((handle) =>
+          publicKeyOf(lib, session, handle, key.algorithm)?.equals(key.spki!),
+        );
+  const theKeys = [...halves, ...publics];
+  const others = find().filter((handle) => !theKeys.some((own) => own.equals(handle)));
+  return { halves, publics, others };
+}
+
+/** The public key object's key as SPKI DER, or null when its attributes make none of that algorithm. */
+function publicKeyOf(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algorithm: string): Buffer | null {
+  try {
+    return publicKeySpki(lib, session, handle, algorithm);
+  } catch {
+    return null;
+  }
+}
+
+/** Destroys an object that is not the key's; false when the token refuses (CKA_DESTROYABLE false). */
+function destroyed(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): boolean {
+  try {
+    lib.C_DestroyObject(session, handle);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** What this destruction did to one copy: the token searched is proven empty; anywhere else is named as it stands. */
-function fateOf(copy: KeyCopy, token: TokenRef, keyId: string): string {
+function fateOf(copy: KeyCopy, token: TokenRef, keyId: string, othersLeft: number): string {
   if (copy.kind === 'backup')
     return copy.retiredAt
       ? `set retired ${copy.retiredAt.slice(0, 10)}, it can no longer be restored`
       : 'STILL HOLDING A COPY: the set can still be restored (retire it with backup.retire)';
   if (copy.serial === token.serial && copy.label === token.label)
-    return `destroyed, a search for CKA_ID=${keyId} found no object left`;
+    return othersLeft === 0
+      ? `destroyed, a search for CKA_ID=${keyId} found no object left`
+      : `destroyed, a search for CKA_ID=${keyId} found none of the key's objects left (${othersLeft} other object(s) ` +
+          'under its id, which need no PIN to make and which the token would not destroy, are not the key)';
   return 'NOT searched by this ceremony: the token may still hold a copy';
 }
 

@@ -2,8 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCodeAt } from '../custodians/totp';
+import { findObjects } from '../hsm/find-objects';
 import { findSoftHsmLibrary, softHsmPaths } from '../hsm/softhsm';
 import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
@@ -189,6 +191,7 @@ describe('key states (SP 800-57)', () => {
 });
 
 describe('scheduled destruction', () => {
+  const keyOf = (view: { outcome: unknown }) => (view.outcome as { result: { keyId: string } }).result.keyId;
   const days = (n: number) => (f.clock.now = new Date(f.clock.now.getTime() + n * 86_400_000));
   const listed = () =>
     execFileSync('pkcs11-tool', ['--module', findSoftHsmLibrary()!, '--token-label', 'keys', '--list-objects'], {
@@ -225,6 +228,55 @@ describe('scheduled destruction', () => {
     expect(inventory.get(keyId).state).toBe('destroyed');
     const entries = [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string });
     expect(entries.map((e) => e.action)).toContain('key.destroyed');
+  });
+
+  it('counts only a half made with the PIN as the key: planted objects neither pass for it nor block it', async () => {
+    const [kept, gone] = [keyOf(await generate('EC-P256')), keyOf(await generate('EC-P256'))];
+    for (const keyId of [kept, gone]) await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+    const byId = (keyId: string) => [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }];
+    // No PIN needed: a key pair generated with CKA_PRIVATE false (CKA_LOCAL true all the same), its private half
+    // made undestroyable (CKA_DESTROYABLE 0x172).
+    const plant = (keyId: string, destroyable: boolean) =>
+      f.module.withSession(f.custody.record(custodyId).token, { write: true }, (session, lib) =>
+        lib.C_GenerateKeyPair(
+          session,
+          { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+          [
+            ...byId(keyId),
+            { type: pkcs11js.CKA_TOKEN, value: true },
+            { type: pkcs11js.CKA_PRIVATE, value: false },
+            { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+          ],
+          [
+            ...byId(keyId),
+            { type: pkcs11js.CKA_TOKEN, value: true },
+            { type: pkcs11js.CKA_PRIVATE, value: false },
+            { type: 0x172, value: destroyable },
+          ],
+        ),
+      );
+    plant(kept, false);
+    // The other key's own objects are gone (deleted with the PIN outside Custos); only the planted pair is left.
+    await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      findObjects(lib, session, byId(gone), 10).forEach((handle) => lib.C_DestroyObject(session, handle)),
+    );
+    plant(gone, true);
+    days(7);
+
+    const refused = await approved('key.destroy', { keyId: gone });
+    expect(refused).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_OBJECTS_MISSING' } });
+    expect(inventory.get(gone).state).not.toBe('destroyed');
+    const left = (keyId: string) =>
+      f.loggedIn(custodyId, [0, 1], (session, lib) => findObjects(lib, session, byId(keyId), 10).length);
+    expect(await left(gone)).toBe(2);
+
+    const destroyed = await approved('key.destroy', { keyId: kept });
+    expect(destroyed).toMatchObject({
+      state: 'executed',
+      outcome: { result: { objectsDestroyed: 2, remaining: 0, othersDestroyed: 1, othersLeft: 1 } },
+    });
+    expect(inventory.get(kept).state).toBe('destroyed');
+    expect(await left(kept)).toBe(1);
   });
 
   it('can be cancelled by the quorum during the wait, after which the key works again', async () => {
