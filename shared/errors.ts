@@ -68,6 +68,8 @@ export const ErrorCode = z.enum([
   'KEY_WRONG_TOKEN',
   /** The token holds none of a key's objects: nothing to destroy, so no proof of absence is certified. */
   'KEY_OBJECTS_MISSING',
+  /** The token's key under a key's id is not the key the inventory recorded (its signature does not verify). */
+  'KEY_MATERIAL_MISMATCH',
   /** Marking a key compromised without saying why (SP 800-57 §5.3.4: the notice names the reason). */
   'REASON_REQUIRED',
   /** A key's usage attributes in the token are not the least-privilege set Custos asked for. */
@@ -326,6 +328,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'MODULE_SETTING_TAMPERED',
     'SETTING_TAMPERED',
     'KEY_TAMPERED',
+    'KEY_MATERIAL_MISMATCH',
     'DESTRUCTION_TAMPERED',
     'CUSTODIAN_TAMPERED',
     'CUSTODY_TAMPERED',

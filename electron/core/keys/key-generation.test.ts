@@ -407,6 +407,26 @@ describe('only an active key is used, and state is checked when proposed and aga
     expect(entries.filter((a) => a === 'proposal.create')).toHaveLength(8);
   });
 
+  it('refuses a test signature by a key swapped in under the same CKA_ID (the PIN holder’s), signing nothing', async () => {
+    const keyId = keyOf(await generate('EC-P256', 'sign', 'swapped'));
+    await approved('key.activate', { keyId });
+    // Same id, label and attributes, other key material: its own public half would verify the signature.
+    await f.loggedIn(custodyId, [0, 1], (session, lib) => {
+      const id = { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') };
+      findObjects(lib, session, [id], 10).forEach((handle) => lib.C_DestroyObject(session, handle));
+      const common = [id, { type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_LABEL, value: 'swapped' }];
+      lib.C_GenerateKeyPair(
+        session,
+        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [...common, { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') }],
+        [...common, { type: pkcs11js.CKA_PRIVATE, value: true }, { type: pkcs11js.CKA_SIGN, value: true }],
+      );
+    });
+    const done = await approved('key.test-signature', { keyId, challenge: 'whose key signs?' });
+    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_MATERIAL_MISMATCH' } });
+    expect(JSON.stringify(done.outcome)).not.toContain('signature":');
+  });
+
   it('refuses at run time a key suspended after the signature was proposed, and signs nothing', async () => {
     const keyId = keyOf(await generate('EC-P256'));
     await approved('key.activate', { keyId });

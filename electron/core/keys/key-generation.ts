@@ -1,4 +1,4 @@
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { GenerateParams, TestSignatureParams } from '../../../shared/actions';
 import type { KeyRecord, KeyState, KeyUsage } from '../../../shared/keys';
@@ -463,8 +463,9 @@ export function requireSigningKey(inventory: KeyInventory, keyId: string, token:
 
 /**
  * Signs a stated challenge with a key, so anyone can check with openssl and the exported public
- * key that the key in the token is the one in the inventory. ECDSA signatures come back in DER,
- * as openssl expects them.
+ * key that the key in the token is the one in the inventory. Custos checks it first: a signature
+ * that does not verify under the recorded public key is refused (KEY_MATERIAL_MISMATCH). ECDSA
+ * signatures come back in DER, as openssl expects them.
  */
 export function testSignature(store: Store, inventory: KeyInventory): KeyAction {
   const ready = (params: unknown, token: TokenRef) => {
@@ -512,6 +513,15 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
       tokenStep('C_SignInit', { mechanism }, () => lib.C_SignInit(session, { mechanism }, handle));
       const raw = tokenStep('C_Sign', { mechanism }, () => lib.C_Sign(session, input, Buffer.alloc(1024)));
       const signature = key.algorithm.startsWith('EC-') ? ecdsaDer(raw) : raw;
+      // The token's own public half would vouch for a key swapped in under the same CKA_ID: the recorded one decides.
+      const recorded = inventory.publicKey(p.keyId);
+      const hash = key.algorithm === 'Ed25519' ? null : 'sha256';
+      if (!recorded || !verify(hash, message, { key: recorded, format: 'der', type: 'spki' }, signature))
+        throw new CustosError(
+          'KEY_MATERIAL_MISMATCH',
+          `The token’s key under the id of “${key.label}” is not the key the inventory recorded: its signature does not verify under the recorded public key. Nothing is shown as signed.`,
+          ['Tell your security officer: someone with the PIN may have replaced the key in the token.'],
+        );
       return {
         keyId: p.keyId,
         challenge: p.challenge,
