@@ -445,7 +445,7 @@ export class BackupService {
                       { handle: restoredKey, usage, half, agreement },
                       ...(publicHandle ? [{ handle: publicHandle, usage, half: 'public' as const }] : []),
                     ];
-                    checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable);
+                    checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable, key.backupable);
                   }
                   // The AES check values are the ones measured in this token, not copied from the manifest.
                   return manifest.keys.map((k) => ({

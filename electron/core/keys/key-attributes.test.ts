@@ -50,14 +50,19 @@ const defaultsKey: QuorumOperation = ({ session, lib }) => {
     session,
     { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN },
     [{ type: pkcs11js.CKA_TOKEN, value: false }, ...rsa],
-    [{ type: pkcs11js.CKA_TOKEN, value: false }],
+    // A private half anyone could see and use without a login.
+    [
+      { type: pkcs11js.CKA_TOKEN, value: false },
+      { type: pkcs11js.CKA_PRIVATE, value: false },
+    ],
   );
   const halves = [
     { handle: pair.privateKey, usage: 'sign' as const, half: 'private' as const },
     { handle: pair.publicKey, usage: 'sign' as const, half: 'public' as const },
   ];
   try {
-    checkLeastPrivilege(lib, session, 'defaults', halves, true, false);
+    // Checked as a backup-able key made trusted-only would be (CKA_WRAP_WITH_TRUSTED asked for, the token's default).
+    checkLeastPrivilege(lib, session, 'defaults', halves, true, true, true);
     return { code: null };
   } catch (error) {
     const { code, remedy } = error as { code: string; remedy: string[] };
@@ -174,6 +179,11 @@ describe('keys are least-privilege: each usage allows that use only', () => {
         'private half: decrypt is true, not false',
         'public half: encrypt is true, not false',
         'private half: sensitive is false, not true',
+        // Custody attributes: a session object vanishes at logout, and nothing made it trusted-only.
+        'private half: token is false, not true',
+        'private half: private is false, not true',
+        'public half: token is false, not true',
+        'private half: wrap-with-trusted is false, not true',
       ]),
     });
   });

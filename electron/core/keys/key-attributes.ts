@@ -86,6 +86,9 @@ const NAMES = new Map<number, string>([
   [pkcs11js.CKA_SENSITIVE, 'sensitive'],
   [pkcs11js.CKA_EXTRACTABLE, 'extractable'],
   [pkcs11js.CKA_LOCAL, 'local'],
+  [pkcs11js.CKA_TOKEN, 'token'],
+  [pkcs11js.CKA_PRIVATE, 'private'],
+  [pkcs11js.CKA_WRAP_WITH_TRUSTED, 'wrap-with-trusted'],
 ]);
 
 /**
@@ -112,7 +115,10 @@ export function attributeDifferences(
   });
 }
 
-/** Refuses a key whose halves do not carry exactly their least-privilege attributes. */
+/**
+ * Refuses a key whose halves do not carry exactly their least-privilege and custody attributes. `trustedOnly`: the key
+ * was made with CKA_WRAP_WITH_TRUSTED, which is then read back too (a token that does not know it is never asked).
+ */
 export function checkLeastPrivilege(
   lib: pkcs11js.PKCS11,
   session: Buffer,
@@ -120,14 +126,22 @@ export function checkLeastPrivilege(
   halves: { handle: Buffer; usage: KeyUsage; half: KeyHalf; agreement?: boolean }[],
   lockdown: boolean,
   backupable: boolean,
+  trustedOnly: boolean,
 ): void {
-  // The secret half is sensitive always, and extractable (for wrapping under a trusted KEK) only when backup-able.
+  // Every half is a token object. The secret half is private (only a login shows or uses it) and sensitive always,
+  // and extractable (for wrapping under a trusted KEK) only when backup-able; the public half is readable without one.
   const secrecy = (half: KeyHalf): pkcs11js.Template =>
     half === 'public'
-      ? []
+      ? [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: false },
+        ]
       : [
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: true },
           { type: pkcs11js.CKA_SENSITIVE, value: true },
           { type: pkcs11js.CKA_EXTRACTABLE, value: backupable },
+          ...(trustedOnly ? [{ type: pkcs11js.CKA_WRAP_WITH_TRUSTED, value: true }] : []),
         ];
   const differences = halves.flatMap(({ handle, usage, half, agreement }) =>
     attributeDifferences(lib, session, handle, [

@@ -107,14 +107,10 @@ export function generateInToken(
     const generate = (l: boolean) =>
       tokenStep('C_GenerateKey', keyGen, () => lib.C_GenerateKey(session, keyGen, template(l)));
     const { value: key, lockdown } = withLockdown(generate);
-    registeredOnlyIfLeast(
-      lib,
-      session,
-      p.label,
-      [{ handle: key, usage: p.usage, half: 'secret' }],
-      lockdown,
-      p.backupable,
-    );
+    registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], lockdown, {
+      backupable: p.backupable,
+      trustedOnly,
+    });
     kcv = aesCheckValue(lib, session, key, p.usage);
   } else {
     const rsa = p.algorithm.startsWith('RSA');
@@ -153,7 +149,7 @@ export function generateInToken(
       },
       { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
     ];
-    registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, p.backupable);
+    registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, { backupable: p.backupable, trustedOnly });
     spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
   }
   return { spki, kcv, trustedOnly };
@@ -259,11 +255,12 @@ function registeredOnlyIfLeast(
   label: string,
   halves: Parameters<typeof checkLeastPrivilege>[3],
   lockdown: boolean | null,
-  backupable: boolean,
+  { backupable, trustedOnly }: { backupable: boolean; trustedOnly: boolean },
 ): void {
+  const check = (l: boolean) => checkLeastPrivilege(lib, session, label, halves, l, backupable, trustedOnly);
   try {
-    if (lockdown === null) withLockdown((l) => checkLeastPrivilege(lib, session, label, halves, l, backupable));
-    else checkLeastPrivilege(lib, session, label, halves, lockdown, backupable);
+    if (lockdown === null) withLockdown(check);
+    else check(lockdown);
   } catch (error) {
     for (const { handle } of halves) lib.C_DestroyObject(session, handle);
     throw error;
@@ -343,6 +340,11 @@ export function examineGenerated(
   loggedIn: boolean,
 ): { spki: Buffer | null; kcv: string | null } | null | typeof NEEDS_LOGIN {
   if (!loggedIn) return NEEDS_LOGIN;
+  // As generateInToken decided it: a backup-able key is made trusted-only wherever the token honours the attribute.
+  const custody = {
+    backupable: p.backupable,
+    trustedOnly: p.backupable && probeWrapWithTrusted(lib, session) === true,
+  };
   const ofClass = (objectClass: number) =>
     findObjects(lib, session, [t(pkcs11js.CKA_CLASS, objectClass), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 2);
   if (p.algorithm === 'AES-256') {
@@ -355,7 +357,7 @@ export function examineGenerated(
       );
     }
     const key = madeByToken(lib, session, p.label, keys);
-    registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], null, p.backupable);
+    registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], null, custody);
     return { spki: null, kcv: aesCheckValue(lib, session, key, p.usage) };
   }
   const publics = ofClass(pkcs11js.CKO_PUBLIC_KEY);
@@ -367,7 +369,7 @@ export function examineGenerated(
     { handle: privateKey, usage: p.usage, half: 'private' as const, agreement: keyAgreement(p.algorithm, p.usage) },
     { handle: publicKey, usage: p.usage, half: 'public' as const },
   ];
-  registeredOnlyIfLeast(lib, session, p.label, halves, null, p.backupable);
+  registeredOnlyIfLeast(lib, session, p.label, halves, null, custody);
   return { spki: publicKeySpki(lib, session, publicKey, p.algorithm), kcv: null };
 }
 

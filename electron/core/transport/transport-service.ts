@@ -633,7 +633,7 @@ export class TransportService {
       ...(handles.pub ? [{ handle: handles.pub, usage, half: 'public' as const }] : []),
     ];
     try {
-      checkLeastPrivilege(lib, session, shape.label, halves, lockdown, false);
+      checkLeastPrivilege(lib, session, shape.label, halves, lockdown, false, false);
     } catch (error) {
       this.takeBack(
         lib,
