@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { canonicalJson } from '../canonical-json';
 import { CustosCore } from '../custos-core';
 import { silentLog } from '../log';
 import { backupInstallation } from '../testing/backup-installation';
@@ -109,6 +110,26 @@ describe('importing a backup file in the app', () => {
     expect(() => core!.backups.importFile(backupFileText(practice.text, practice.signature))).toThrow(
       'This file is a backup set made in a rehearsal',
     );
+    expect(two.stored()).toEqual([]);
+    expect(two.imports()).toEqual([expect.objectContaining({ result: { status: 'refused', code: 'BACKUP_INVALID' } })]);
+  });
+
+  it('refuses a manifest whose names break the label rule (a bidi override), when made and when read, recorded', async () => {
+    const two = installationTwo(made.path);
+    const { manifest } = parseBackupFile(readFileSync(made.path, 'utf8'));
+    const own = { installation: core!.audit.origin, auditKey: core!.audit.noteKey()!.publicKey.toString('base64') };
+    // Shown as “paymentsexe.jpg”: the approvers would read another name than the one signed.
+    const keys = manifest.keys.map((k) => ({ ...k, label: 'payments\u202Egpj.exe' }));
+    const forged = { ...manifest, ...own, setId: 'cd'.repeat(16), keys };
+    const unreadable = expect.objectContaining({
+      code: 'BACKUP_INVALID',
+      remedy: expect.arrayContaining([expect.stringContaining('key label “paymentsU+202Egpj.exe”')]),
+    });
+    expect(() => signManifest(core!.audit, forged)).toThrow(unreadable);
+    // Signed anyway (as a forger with this audit key would): the file is refused on import, and nothing is stored.
+    const text = canonicalJson(forged);
+    const file = backupFileText(text, core!.audit.signDocument(Buffer.from(text, 'utf8')));
+    expect(() => core!.backups.importFile(file)).toThrow(unreadable);
     expect(two.stored()).toEqual([]);
     expect(two.imports()).toEqual([expect.objectContaining({ result: { status: 'refused', code: 'BACKUP_INVALID' } })]);
   });

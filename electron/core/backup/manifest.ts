@@ -4,6 +4,7 @@ import type { AuditService } from '../audit/audit-service';
 import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import { Algorithm, KeyState, KeyUsage } from '../../../shared/keys';
+import { readable, UNREADABLE_MESSAGE } from '../../../shared/pki';
 
 const Hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`));
 /** A value of the enum, typed as a string as the inventory's rows are. */
@@ -85,16 +86,19 @@ export type BackupFile = z.infer<typeof BackupFile>;
 export const manifestFingerprint = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 export function signManifest(audit: AuditService, manifest: Manifest): { text: string; signature: Buffer } {
+  refuseUnreadableLabels(manifest, 'no backup set was made');
   const text = canonicalJson(manifest);
   return { text, signature: audit.signDocument(Buffer.from(text, 'utf8')) };
 }
 
 /** Reads a backup file's shape (zod); whether it is authentic is decided by authenticateManifest. */
 export function parseBackupFile(json: string): { manifest: Manifest; text: string; signature: Buffer } {
+  let manifest: Manifest;
+  let signature: Buffer;
   try {
     const file = BackupFile.parse(JSON.parse(json));
-    const manifest = Manifest.parse(file.manifest);
-    return { manifest, text: canonicalJson(manifest), signature: Buffer.from(file.signature, 'base64') };
+    manifest = Manifest.parse(file.manifest);
+    signature = Buffer.from(file.signature, 'base64');
   } catch (error) {
     throw new CustosError(
       'BACKUP_INVALID',
@@ -103,6 +107,37 @@ export function parseBackupFile(json: string): { manifest: Manifest; text: strin
       { cause: error },
     );
   }
+  refuseUnreadableLabels(manifest, 'nothing was imported');
+  return { manifest, text: canonicalJson(manifest), signature };
+}
+
+/**
+ * The names a manifest shows people (its keys' labels, the source token's label, the card holders) follow the rule
+ * key labels do (shared/pki.ts `readable`): a set that breaks it is neither made nor read (BACKUP_INVALID).
+ */
+function refuseUnreadableLabels(manifest: Manifest, outcome: string): void {
+  const named: [string, string][] = [
+    ...manifest.keys.map((key): [string, string] => ['key label', key.label]),
+    ['token label', manifest.source.label],
+    ...manifest.shares.map((share): [string, string] => ['card holder', share.holder.name]),
+  ];
+  const unreadable = named.filter(([, text]) => !readable(text));
+  if (unreadable.length === 0) return;
+  throw new CustosError(
+    'BACKUP_INVALID',
+    `The backup manifest holds a name that breaks the rule for labels (${UNREADABLE_MESSAGE}); ${outcome}.`,
+    [
+      `As written, each such character shown as its code: ${unreadable.map(([what, text]) => `${what} “${escaped(text)}”`).join(', ')}.`,
+      'Tell your security officer: a name that reads differently from what is signed was put in this backup set.',
+    ],
+  );
+}
+
+/** The text with every character the readable rule refuses shown as its code point (U+202E), so nothing reorders it. */
+function escaped(text: string): string {
+  return [...text]
+    .map((ch) => (readable(ch) ? ch : `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`))
+    .join('');
 }
 
 export function backupFileText(text: string, signature: Buffer): string {
