@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkValue } from './check-value';
+import { leastPrivilege } from './key-attributes';
 import { findObjects } from '../hsm/find-objects';
 import { keyOperations, keyReconcilers } from './key-operations';
 import { quorumDrill } from '../quorum/drill';
@@ -197,6 +198,49 @@ describe('a key pair generation interrupted by a crash', () => {
     expect(settled).toMatchObject({
       state: 'failed',
       outcome: { status: 'failed', code: 'KEY_ATTRIBUTES_MISMATCH', message: expect.stringContaining('CKA_LOCAL') },
+    });
+    expect(() => inventory.get(ckaId)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
+  });
+
+  it('never registers a smaller key someone with the PIN put under the bound CKA_ID, whatever its attributes', async () => {
+    const proposal = propose('key.generate', { ...ec(), algorithm: 'RSA-3072', usage: 'sign' });
+    await crashAfterTokenStep(proposal, false);
+    const ckaId = (proposal.params as { ckaId: string }).ckaId;
+    // Made in the token (CKA_LOCAL), with every attribute Custos asks for, but RSA-2048 for the approved RSA-3072.
+    await f.loggedIn(custodyId, [1, 2], (session, lib) => {
+      const common = [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') },
+        { type: pkcs11js.CKA_LABEL, value: 'interrupted pair' },
+      ];
+      lib.C_GenerateKeyPair(
+        session,
+        { mechanism: pkcs11js.CKM_RSA_PKCS_KEY_PAIR_GEN },
+        [
+          ...common,
+          { type: pkcs11js.CKA_PRIVATE, value: false },
+          { type: pkcs11js.CKA_MODULUS_BITS, value: 2048 },
+          { type: pkcs11js.CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+          ...leastPrivilege('sign', 'public'),
+        ],
+        [
+          ...common,
+          { type: pkcs11js.CKA_PRIVATE, value: true },
+          { type: pkcs11js.CKA_SENSITIVE, value: true },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+          ...leastPrivilege('sign', 'private'),
+        ],
+      );
+    });
+    const settled = await restartAndLogIn(proposal.id);
+    expect(settled).toMatchObject({
+      state: 'failed',
+      outcome: {
+        status: 'failed',
+        code: 'KEY_ATTRIBUTES_MISMATCH',
+        message: expect.stringContaining('not the RSA-3072 key'),
+        remedy: expect.arrayContaining(['it is RSA-2048, not RSA-3072']),
+      },
     });
     expect(() => inventory.get(ckaId)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
   });

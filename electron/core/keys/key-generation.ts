@@ -17,6 +17,7 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { NEEDS_LOGIN, type QuorumOperation, type QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
+import { algorithmOfPublicKey } from './public-key-algorithm';
 import { checkValue } from './check-value';
 import {
   attributeDifferences,
@@ -111,6 +112,7 @@ export function generateInToken(
       backupable: p.backupable,
       trustedOnly,
     });
+    registeredOnlyIfShaped(lib, session, p, key, [key]);
     kcv = aesCheckValue(lib, session, key, p.usage);
   } else {
     const rsa = p.algorithm.startsWith('RSA');
@@ -150,6 +152,7 @@ export function generateInToken(
       { handle: pair.publicKey, usage: p.usage, half: 'public' as const },
     ];
     registeredOnlyIfLeast(lib, session, p.label, halves, lockdown, { backupable: p.backupable, trustedOnly });
+    registeredOnlyIfShaped(lib, session, p, pair.publicKey, [pair.privateKey, pair.publicKey]);
     spki = publicKeySpki(lib, session, pair.publicKey, p.algorithm);
   }
   return { spki, kcv, trustedOnly };
@@ -268,6 +271,56 @@ function registeredOnlyIfLeast(
 }
 
 /**
+ * A key not of the approved size and type is taken out again and never registered: the template asks for them, but a
+ * token may ignore an entry, and a key found under the bound CKA_ID after a crash was not made from the template
+ * (someone with the PIN could have put an RSA-2048 key there for an approved RSA-3072 one).
+ */
+function registeredOnlyIfShaped(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  p: GenerateParams,
+  shown: Buffer,
+  handles: Buffer[],
+): void {
+  const differences = shapeDifferences(lib, session, p, shown);
+  if (differences.length === 0) return;
+  for (const handle of handles) lib.C_DestroyObject(session, handle);
+  throw new CustosError(
+    'KEY_ATTRIBUTES_MISMATCH',
+    `The token’s key for “${p.label}” is not the ${p.algorithm} key that was approved, so it is not registered.`,
+    [...differences, 'The key’s objects were removed again. Tell your security officer.'],
+  );
+}
+
+/** How the key (its secret key, or its public half) differs from the approved algorithm: size, exponent, curve. */
+function shapeDifferences(lib: pkcs11js.PKCS11, session: Buffer, p: GenerateParams, handle: Buffer): string[] {
+  if (p.algorithm === 'AES-256') {
+    const [length] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }]);
+    const bytes = ulong(length?.value);
+    return bytes === 32 ? [] : [`its value is ${bytes} bytes long, not 32 (CKA_VALUE_LEN)`];
+  }
+  if (p.algorithm.startsWith('RSA')) {
+    const spki = publicKeySpki(lib, session, handle, p.algorithm);
+    const algorithm = algorithmOfPublicKey(spki);
+    const exponent = createPublicKey({ key: spki, format: 'der', type: 'spki' }).asymmetricKeyDetails?.publicExponent;
+    return [
+      ...(algorithm === p.algorithm ? [] : [`it is ${algorithm}, not ${p.algorithm}`]),
+      ...(exponent === 65537n ? [] : [`its public exponent is ${String(exponent)}, not 65537`]),
+    ];
+  }
+  const [params] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EC_PARAMS }]);
+  const curve = Buffer.isBuffer(params?.value) ? params.value.toString('hex') : '';
+  const approved = p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params;
+  return curve === approved ? [] : [`its curve (CKA_EC_PARAMS ${curve}) is not ${p.algorithm}’s`];
+}
+
+/** A CK_ULONG as pkcs11js returns it: the native-endian bytes of the platform's unsigned long. */
+function ulong(value: unknown): number {
+  if (!Buffer.isBuffer(value)) return Number(value);
+  return value.length >= 8 ? Number(value.readBigUInt64LE(0)) : value.readUInt32LE(0);
+}
+
+/**
  * Where a rotation's successor stands in its key family, and the state it starts in; a rehearsal's stand-in takes the
  * real key's family, version and state, and has no predecessor in the rehearsal.
  */
@@ -358,6 +411,7 @@ export function examineGenerated(
     }
     const key = madeByToken(lib, session, p.label, keys);
     registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], null, custody);
+    registeredOnlyIfShaped(lib, session, p, key, [key]);
     return { spki: null, kcv: aesCheckValue(lib, session, key, p.usage) };
   }
   const publics = ofClass(pkcs11js.CKO_PUBLIC_KEY);
@@ -370,6 +424,7 @@ export function examineGenerated(
     { handle: publicKey, usage: p.usage, half: 'public' as const },
   ];
   registeredOnlyIfLeast(lib, session, p.label, halves, null, custody);
+  registeredOnlyIfShaped(lib, session, p, publicKey, [privateKey, publicKey]);
   return { spki: publicKeySpki(lib, session, publicKey, p.algorithm), kcv: null };
 }
 
