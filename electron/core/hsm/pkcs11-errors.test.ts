@@ -1,7 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { describe, expect, it } from 'vitest';
 import { CustosError } from '../errors';
-import { knownPkcs11Results, tokenError, tokenFailureDetail, tokenStep } from './pkcs11-errors';
+import { knownPkcs11Results, refusalName, tokenError, tokenFailureDetail, tokenStep } from './pkcs11-errors';
 
 describe('tokenError', () => {
   it.each([
@@ -26,6 +26,18 @@ describe('tokenError', () => {
       code: 'TOKEN_ERROR',
       message: expect.stringContaining('CKR_VENDOR_SPECIFIC_THING'),
     });
+  });
+});
+
+describe('refusalName', () => {
+  it('names a 2.40 return value pkcs11js 2.1.7 throws as CKR_VENDOR_DEFINED, its value in the error’s code', () => {
+    // As C_DestroyObject of a CKA_DESTROYABLE false object throws it on SoftHSM2 2.6.1.
+    const prohibited = new pkcs11js.Pkcs11Error('CKR_VENDOR_DEFINED', 0x1b, 'C_DestroyObject');
+    expect(refusalName(prohibited)).toBe('CKR_ACTION_PROHIBITED');
+    expect(refusalName(new Error('CKR_VENDOR_DEFINED:27'))).toBe('CKR_ACTION_PROHIBITED');
+    expect(refusalName(new pkcs11js.Pkcs11Error('CKR_VENDOR_DEFINED', 0x8000_0001, 'C_Sign'))).toBe(
+      'CKR_VENDOR_DEFINED',
+    );
   });
 });
 

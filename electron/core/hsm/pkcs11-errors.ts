@@ -308,14 +308,18 @@ export function tokenError(error: unknown, context?: string): CustosError {
 
 const CKR_NAME = /^CKR_[A-Z0-9_]+$/;
 
-/** PKCS#11 2.40 return values pkcs11js 2.1 does not name: it throws "CKR_VENDOR_DEFINED:27". */
+/**
+ * PKCS#11 2.40 return values pkcs11js 2.1 does not name: it throws "CKR_VENDOR_DEFINED" with the value in the error's
+ * `code` (2.1.7, measured: C_DestroyObject of a CKA_DESTROYABLE false object), or "CKR_VENDOR_DEFINED:27".
+ */
 const UNNAMED_CKR: Record<number, string> = { 0x1b: 'CKR_ACTION_PROHIBITED' };
 
 /** The CKR_ name of a token's refusal, with the 2.40 names pkcs11js lacks; undefined for any other error. */
 export function refusalName(error: unknown): string | undefined {
   const match = error instanceof Error ? /^(CKR_[A-Z0-9_]+)(?::(\d+))?$/.exec(error.message) : null;
   if (!match) return undefined;
-  return (match[1] === 'CKR_VENDOR_DEFINED' && UNNAMED_CKR[Number(match[2])]) || match[1];
+  const value = match[2] ?? (error as { code?: unknown }).code;
+  return (match[1] === 'CKR_VENDOR_DEFINED' && UNNAMED_CKR[Number(value)]) || match[1];
 }
 const STEP_NAME = /^C_[A-Za-z]+$/;
 

@@ -5,6 +5,7 @@ import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
+import { refusalName } from '../hsm/pkcs11-errors';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
@@ -372,13 +373,14 @@ function publicKeyOf(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algo
   }
 }
 
-/** Destroys an object that is not the key's; false when the token refuses (CKA_DESTROYABLE false). */
+/** Destroys an object that is not the key's; false when the token prohibits it (CKA_DESTROYABLE false). */
 function destroyed(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): boolean {
   try {
     lib.C_DestroyObject(session, handle);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    if (refusalName(error) === 'CKR_ACTION_PROHIBITED') return false;
+    throw error;
   }
 }
 
