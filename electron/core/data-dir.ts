@@ -3,6 +3,9 @@ import { join, resolve } from 'node:path';
 
 export const APP_NAME = 'Custos';
 
+/** The database's file name inside a data directory. */
+export const DATABASE_FILE = 'custos.db';
+
 /**
  * Where the CLI keeps its state when neither `--data-dir` nor CUSTOS_DATA_DIR is given.
  * It matches Electron's `app.getPath('userData')` for this app name, so the CLI and the

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CustosError, printable } from './errors';
-import { DATABASE_FILE } from './store/database';
+import { DATABASE_FILE } from './data-dir';
 
 /** The files and folders Custos writes for the person at the console. */
 export type DestinationKind =

@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { DATABASE_FILE } from '../data-dir';
 import { CustosError } from '../errors';
 import { fingerprint, type CheckedFile } from './background-check';
 import { createPrivateFile, tightenDataDir, type FileModeRepair } from './file-modes';
@@ -12,7 +13,7 @@ declare const writable: unique symbol;
 /** A connection that may be written to (Signal's branded handles): handed out only inside a transaction. */
 export type WritableDB = Database.Database & { readonly [writable]: true };
 
-export const DATABASE_FILE = 'custos.db';
+export { DATABASE_FILE };
 
 interface TransactionFrame {
   undo: (() => void)[];
