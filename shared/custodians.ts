@@ -16,6 +16,8 @@ export const CustodianSummary = z.object({
   locked: z.boolean(),
   failures: z.number().int(),
   throttledUntil: z.string().nullable(),
+  /** When the person was retired (left): their factors approve nothing from then on. Null while they serve. */
+  retiredAt: z.string().nullable(),
 });
 export type CustodianSummary = z.infer<typeof CustodianSummary>;
 
@@ -49,6 +51,14 @@ export const EnrolmentChallenge = z.object({
 export type EnrolmentChallenge = z.infer<typeof EnrolmentChallenge>;
 
 export const EnrolmentConfirmation = z.strictObject({ enrolmentId: z.string().max(64), code: TotpCode });
+/**
+ * Retiring a person: the approving security officers' two factors each (one for a custodian or auditor, two for a
+ * security officer; with one other officer, that officer's and the leaving officer's own).
+ */
+export const Retirement = z.strictObject({
+  custodianId: CustodianId,
+  officers: z.array(FactorCheck).min(1).max(2),
+});
 export const Unlock = z.strictObject({
   custodianId: CustodianId,
   officerId: CustodianId,

@@ -102,6 +102,12 @@ export const ErrorCode = z.enum([
   'CUSTODIAN_EXISTS',
   'CUSTODIAN_LOCKED',
   'CUSTODIAN_TAMPERED',
+  /** The person was retired: their factors are refused everywhere, for good. */
+  'CUSTODIAN_RETIRED',
+  /** A retirement refused while the person still holds a share, a card, or a place in an open proposal/enrolment. */
+  'CUSTODIAN_STILL_HOLDS',
+  /** Retiring this security officer would leave the installation with none. */
+  'CUSTODIAN_LAST_OFFICER',
   'PASSPHRASE_WEAK',
   'PASSPHRASE_INCORRECT',
   'TOTP_INCORRECT',
@@ -350,6 +356,9 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'FACTORS_THROTTLED',
     'CUSTODIAN_LOCKED',
     'CUSTODIAN_EXISTS',
+    'CUSTODIAN_RETIRED',
+    'CUSTODIAN_STILL_HOLDS',
+    'CUSTODIAN_LAST_OFFICER',
     'ENROLMENT_EXPIRED',
     'CLOCK_BACKWARDS',
     'NOT_AUTHORIZED',

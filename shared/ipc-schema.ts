@@ -61,6 +61,7 @@ import {
   EnrolmentConfirmation,
   EnrolmentRequest,
   FactorCheck,
+  Retirement,
   Unlock,
 } from './custodians';
 import type { Envelope } from './errors';
@@ -148,6 +149,7 @@ export const ipcSchema = {
     enrolCancel: invoke(z.strictObject({ enrolmentId: z.string().max(64) }), z.object({ cancelled: z.literal(true) })),
     check: invoke(FactorCheck, z.object({ ok: z.literal(true) })),
     unlock: invoke(Unlock, CustodianSummary),
+    retire: invoke(Retirement, CustodianSummary),
   },
   custody: {
     list: invoke(Empty, z.array(CustodyView)),

@@ -16,6 +16,7 @@ import { ComplianceService } from './compliance/compliance-service';
 import { custodianHandlers, custodianPlan } from './custodians/custodian-handlers';
 import { CustodianService } from './custodians/custodian-service';
 import { factorProofs } from './custodians/factor-proofs';
+import { holdingsOf } from './custodians/holdings';
 import { custodyHandlers, custodyPlan } from './custody/custody-handlers';
 import { CustodyService } from './custody/custody-service';
 import { turnover } from './custody/turnover';
@@ -186,6 +187,7 @@ export class CustosCore {
       actor: this.actor,
       ...(options.kdfCost ? { kdfCost: options.kdfCost } : {}),
       clock,
+      holdings: (id) => holdingsOf({ custody: this.custody, backups: this.backups, proposals: this.quorum }, id),
     });
     this.keys = new KeyInventory(store, this.audit, clock);
     this.certificates = new CertificateStore(store, this.keys, this.audit);

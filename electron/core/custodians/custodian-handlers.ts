@@ -8,7 +8,8 @@ type CustodianChannel =
   | 'custodians.enrolConfirm'
   | 'custodians.enrolCancel'
   | 'custodians.check'
-  | 'custodians.unlock';
+  | 'custodians.unlock'
+  | 'custodians.retire';
 
 export const custodianPlan: AuditPlans<CustodianChannel> = {
   'custodians.list': { action: 'custodian.list', self: false, params: false },
@@ -22,6 +23,13 @@ export const custodianPlan: AuditPlans<CustodianChannel> = {
   'custodians.enrolCancel': { action: 'custodian.enrol.cancel', self: false, params: false },
   'custodians.check': { action: 'custodian.factor.verify', self: true, params: false, selfFailures: FACTOR_FAILURES },
   'custodians.unlock': { action: 'custodian.unlock', self: true, params: false, selfFailures: FACTOR_FAILURES },
+  // The service records its own refusals (who, which approvers, why) as signed custodian.retire entries.
+  'custodians.retire': {
+    action: 'custodian.retire',
+    self: true,
+    params: false,
+    selfFailures: [...FACTOR_FAILURES, 'NOT_AUTHORIZED', 'CUSTODIAN_STILL_HOLDS', 'CUSTODIAN_LAST_OFFICER'],
+  },
 };
 
 export function custodianHandlers({ custodians }: { custodians: CustodianService }): Pick<Handlers, CustodianChannel> {
@@ -39,5 +47,6 @@ export function custodianHandlers({ custodians }: { custodians: CustodianService
     },
     'custodians.unlock': ({ custodianId, officerId, passphrase, code }) =>
       custodians.unlock(custodianId, officerId, passphrase, code),
+    'custodians.retire': ({ custodianId, officers }) => custodians.retire(custodianId, officers),
   };
 }

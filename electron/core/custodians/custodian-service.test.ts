@@ -428,6 +428,77 @@ describe('factor checks', () => {
   });
 });
 
+describe('retirement', () => {
+  const codeOf = (error: unknown) => (error as { code: string }).code;
+  const retire = (who: Enrolled, ...by: Enrolled[]) =>
+    service.retire(who.id, by.map(proofOf)).then((c) => c.retiredAt, codeOf);
+
+  it('retires a custodian on one officer’s factors, never their own; their factors are refused after', async () => {
+    const erin = await enrol('Erin');
+    const [olga] = officers;
+    expect(await retire(erin, erin)).toBe('NOT_AUTHORIZED');
+    expect(await retire(erin, olga!)).toBe(now.toISOString());
+    step();
+    await expect(
+      service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test'),
+    ).rejects.toMatchObject({
+      code: 'CUSTODIAN_RETIRED',
+    });
+    expect(await retire(erin, olga!)).toBe('CUSTODIAN_RETIRED');
+    expect(service.list().find((c) => c.id === erin.id)).toMatchObject({ retiredAt: expect.any(String) });
+    // The name stays taken: the history names her.
+    await expect(
+      service.beginEnrolment({ name: 'Erin', roles: ['custodian'], passphrase: GOOD }),
+    ).rejects.toMatchObject({
+      code: 'CUSTODIAN_EXISTS',
+    });
+    expect(actions()).toEqual(
+      expect.arrayContaining([
+        'custodian.retire refused NOT_AUTHORIZED',
+        'custodian.retire ok',
+        'custodian.factor.verify refused CUSTODIAN_RETIRED',
+        'custodian.retire refused CUSTODIAN_RETIRED',
+      ]),
+    );
+  });
+
+  it('retires an officer on two other officers’ factors, or the only other’s and their own; not the last', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    const pat = await enrol('Pat', ['security-officer']);
+    expect(await retire(pat, pat)).toBe('NOT_AUTHORIZED');
+    const quinn = await enrol('Quinn', ['security-officer']);
+    expect(await retire(pat, olga)).toBe('NOT_AUTHORIZED');
+    expect(await retire(pat, olga, pat)).toBe('NOT_AUTHORIZED');
+    // An enrolment Pat approved is still open: it would be confirmed on the word of someone who has left.
+    const zed = await service.beginEnrolment({
+      name: 'Zed',
+      roles: ['custodian'],
+      passphrase: GOOD,
+      officers: [proofOf(pat)],
+    });
+    expect(await retire(pat, olga, quinn)).toBe('CUSTODIAN_STILL_HOLDS');
+    service.cancelEnrolment(zed.enrolmentId);
+    step();
+    expect(await retire(pat, olga, quinn)).toEqual(expect.any(String));
+    step();
+    // Pat counts nowhere now: Olga and Quinn alone are the officers, so Quinn hands over to Olga.
+    expect(await retire(quinn, olga, quinn)).toEqual(expect.any(String));
+    step();
+    expect(await retire(olga, olga)).toBe('CUSTODIAN_LAST_OFFICER');
+    await expect(
+      service.beginEnrolment({ name: 'Ruth', roles: ['security-officer'], passphrase: GOOD, officers: [proofOf(pat)] }),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_RETIRED' });
+    // The only serving officer appoints the next one alone, as at the start.
+    await service.beginEnrolment({
+      name: 'Ruth',
+      roles: ['security-officer'],
+      passphrase: GOOD,
+      officers: [proofOf(olga)],
+    });
+    expect(actions()).toContain('custodian.retire refused CUSTODIAN_LAST_OFFICER');
+  });
+});
+
 describe('custodian security state kept in the database', () => {
   /** A database writer with Custos stopped: its own connection to the file, as sqlite3 on the command line. */
   function onFile<T>(use: (db: Database.Database) => T): T {
@@ -580,5 +651,32 @@ describe('custodian security state kept in the database', () => {
     edit(`UPDATE custodians SET state_sig = NULL, roles = '["security-officer"]'`);
     expect(service.sealUnsignedOnce()).toBe(0);
     expect(() => service.get('00112233445566ff')).toThrow(expect.objectContaining({ code: 'CUSTODIAN_TAMPERED' }));
+  });
+
+  it('refuses a retirement undone in the database: retired_at cleared, or the row from before put back', async () => {
+    const erin = await enrol('Erin');
+    const before = onFile(
+      (db) => db.prepare('SELECT * FROM custodians WHERE id = ?').get(erin.id) as Record<string, unknown>,
+    );
+    await service.retire(erin.id, [proofOf(officers[0]!)]);
+    const after = onFile((db) => db.prepare('SELECT sealed_totp FROM custodians WHERE id = ?').get(erin.id)) as {
+      sealed_totp: Buffer;
+    };
+    expect(after.sealed_totp.equals(before.sealed_totp as Buffer)).toBe(false);
+    step();
+    const check = () => service.verifyFactors(erin.id, erin.passphrase, totpCodeAt(erin.secret, now), 'test');
+    edit('UPDATE custodians SET retired_at = NULL WHERE id = ?', erin.id);
+    await expect(check()).rejects.toMatchObject({ code: 'CUSTODIAN_TAMPERED' });
+    edit(
+      'UPDATE custodians SET retired_at = NULL, sealed_totp = ?, state_seq = ?, state_sig = ? WHERE id = ?',
+      before.sealed_totp,
+      before.state_seq,
+      before.state_sig,
+      erin.id,
+    );
+    await expect(check()).rejects.toMatchObject({
+      code: 'CUSTODIAN_TAMPERED',
+      message: expect.stringMatching(/older state/),
+    });
   });
 });

@@ -51,6 +51,7 @@ interface Row extends SignedColumns {
   throttled_until: string | null;
   locked: number;
   enrolled_at: string;
+  retired_at: string | null;
 }
 
 export interface CustodianServiceOptions {
@@ -60,6 +61,11 @@ export interface CustodianServiceOptions {
   /** scrypt cost; tests lower it (still real scrypt), production uses DEFAULT_KDF. */
   kdfCost?: { N: number; r: number; p: number };
   clock?: () => Date;
+  /**
+   * What a person still holds (custody shares, backup cards, open proposals), in words: a retirement is refused
+   * while any is left. The services that keep those records are built after this one, hence a function.
+   */
+  holdings?: (custodianId: string) => string[];
 }
 
 const aad = (id: string) => `custos/totp-secret/v1/${id}`;
@@ -229,7 +235,7 @@ export class CustodianService {
   private refuseOutnumbered(enrolmentId: string, pending: PendingEnrolment): void {
     if (!pending.roles.includes('security-officer')) return;
     // Locked-out officers count: locking the other officer out must not let one officer appoint alone.
-    const officers = this.list().filter((c) => c.roles.includes('security-officer')).length;
+    const officers = this.list().filter(isServingOfficer).length;
     if (pending.approvedBy.length >= Math.min(2, officers)) return;
     this.pending.delete(enrolmentId);
     this.options.audit.record({
@@ -281,7 +287,8 @@ export class CustodianService {
     }
     // A locked-out officer still counts towards the two a new officer needs: anyone can lock an officer out by typing
     // wrong factors for them, and that must not leave the other officer appointing officers alone.
-    const officers = everyone.filter((c) => c.roles.includes('security-officer'));
+    // A retired officer counts nowhere: they can approve nothing.
+    const officers = everyone.filter(isServingOfficer);
     const unlocked = officers.filter((c) => !c.locked);
     const needed = roles.includes('security-officer') ? Math.min(2, officers.length) : 1;
     const ids = [...new Set(proofs.map((p) => p.custodianId))];
@@ -348,6 +355,17 @@ export class CustodianService {
     const row = this.row(custodianId);
     const now = this.clock();
     const object = { type: 'custodian', id: custodianId };
+    // Before scrypt: a retired person's factors approve nothing, and their sealed secret is gone anyway.
+    if (row.retired_at !== null) {
+      this.options.audit.record({
+        actor: this.options.actor,
+        action: 'custodian.factor.verify',
+        object,
+        params: { purpose },
+        result: { status: 'refused', code: 'CUSTODIAN_RETIRED' },
+      });
+      throw retiredError(row.name, row.retired_at);
+    }
     if (row.locked) {
       this.options.audit.record({
         actor: this.options.actor,
@@ -487,6 +505,8 @@ export class CustodianService {
     const stored = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
     if (!stored) return;
     const row = this.authentic(stored);
+    // Nothing of theirs counts any more: their factors are refused before anything is counted.
+    if (row.retired_at !== null) return;
     const thereStep = there.lastTimeStep === null ? null : Math.min(there.lastTimeStep, latestStep);
     const step = row.last_time_step === null || (thereStep ?? -1) > row.last_time_step ? thereStep : row.last_time_step;
     const locked = row.locked === 1 || there.locked;
@@ -533,7 +553,16 @@ export class CustodianService {
     }
     if (officerId === custodianId)
       throw new CustosError('NOT_AUTHORIZED', 'Nobody can lift their own lockout.', ['Ask another security officer.']);
-    this.row(custodianId);
+    const target = this.row(custodianId);
+    if (target.retired_at !== null) {
+      this.options.audit.record({
+        actor: { type: 'custodian', id: officerId, role: 'security-officer' },
+        action: 'custodian.unlock',
+        object: custodianObject(custodianId),
+        result: { status: 'refused', code: 'CUSTODIAN_RETIRED' },
+      });
+      throw retiredError(target.name, target.retired_at);
+    }
     (await this.verifyFactors(officerId, passphrase, code, 'unlock')).fill(0);
     // Queued behind any check of the custodian in flight, so its failure count cannot overwrite the unlock.
     return this.checks.run(custodianId, async () => {
@@ -552,6 +581,118 @@ export class CustodianService {
       );
       return this.get(custodianId);
     });
+  }
+
+  /**
+   * Retires a person who left: their row stays (the name stays taken, the history readable), every factor check of
+   * theirs is refused from now on, and their sealed TOTP secret is overwritten. A custodian or auditor is retired by
+   * one security officer, never by themselves; a security officer by two other officers, or, where only one other
+   * exists, by that officer with the retiring officer's own factors (a handover). Never the last serving officer,
+   * and never while they still hold a share, a card or a place in an open proposal or enrolment.
+   */
+  async retire(custodianId: string, proofs: OfficerProof[]): Promise<CustodianSummary> {
+    const target = this.row(custodianId);
+    const ids = [...new Set(proofs.map((p) => p.custodianId))];
+    this.refuseRetirement(custodianId, ids, this.retirementProblem(target, ids));
+    for (const id of ids) {
+      const proof = proofs.find((p) => p.custodianId === id)!;
+      (await this.verifyFactors(id, proof.passphrase, proof.code, `retire ${target.name}`)).fill(0);
+    }
+    // Queued behind any check of the person in flight. Checked again after the awaits (another retirement, a share
+    // dealt meanwhile), with nothing awaited between that check and the change.
+    return this.checks.run(custodianId, async () => {
+      this.refuseRetirement(custodianId, ids, this.retirementProblem(this.row(custodianId), ids));
+      const officerId = ids.find((id) => id !== custodianId)!;
+      this.options.audit.record(
+        {
+          actor: { type: 'custodian', id: officerId, role: 'security-officer' },
+          action: 'custodian.retire',
+          object: custodianObject(custodianId),
+          params: { name: target.name, approvedBy: ids },
+        },
+        () =>
+          this.changeState(custodianId, () =>
+            this.options.store.execute(sql`
+              UPDATE custodians SET retired_at = ${this.clock().toISOString()},
+                sealed_totp = ${randomBytes(target.sealed_totp.length)}
+              WHERE id = ${custodianId}`),
+          ),
+      );
+      return this.get(custodianId);
+    });
+  }
+
+  /** Why this retirement cannot go ahead with these approvers, or null. */
+  private retirementProblem(target: Row, ids: string[]): CustosError | null {
+    if (target.retired_at !== null) return retiredError(target.name, target.retired_at);
+    const approvers = ids.map((id) => this.get(id));
+    const retired = approvers.find((c) => c.retiredAt !== null);
+    if (retired) return retiredError(retired.name, retired.retiredAt!);
+    const notOfficer = approvers.find((c) => c.id !== target.id && !c.roles.includes('security-officer'));
+    if (notOfficer)
+      return new CustosError(
+        'NOT_AUTHORIZED',
+        `${notOfficer.name} is not a security officer, so cannot retire anyone.`,
+        ['Ask a security officer to type their passphrase and code.'],
+      );
+    const others = ids.filter((id) => id !== target.id);
+    const self = ids.includes(target.id);
+    if (!(JSON.parse(target.roles) as Role[]).includes('security-officer')) {
+      if (self || others.length === 0)
+        return new CustosError(
+          'NOT_AUTHORIZED',
+          `Retiring ${target.name} needs one security officer’s passphrase and code${self ? ', not their own' : ''}.`,
+          ['Ask one security officer (not the person leaving) to type their passphrase and code.'],
+        );
+    } else {
+      // Locked-out officers count, as for enrolments: locking the others out must not let one officer act alone.
+      const serving = this.list().filter((c) => isServingOfficer(c) && c.id !== target.id).length;
+      if (serving === 0)
+        return new CustosError(
+          'CUSTODIAN_LAST_OFFICER',
+          `${target.name} is the last security officer: retiring them would leave nobody to approve anything.`,
+          ['Enrol another security officer first, then retire this one.'],
+        );
+      const handover = serving === 1 && others.length === 1 && self;
+      if (!handover && others.length < 2)
+        return new CustosError(
+          'NOT_AUTHORIZED',
+          serving === 1
+            ? `Retiring ${target.name} needs the other security officer’s passphrase and code, and their own.`
+            : `Retiring ${target.name} needs two other security officers’ passphrases and codes.`,
+          [
+            serving === 1
+              ? `With only one other security officer, ${target.name} hands over: both type their passphrase and code.`
+              : 'Ask two security officers (not the one leaving) to type their passphrase and code.',
+          ],
+        );
+    }
+    const held = [...(this.options.holdings?.(target.id) ?? []), ...this.enrolmentsApprovedBy(target.id)];
+    if (held.length > 0)
+      return new CustosError('CUSTODIAN_STILL_HOLDS', `${target.name} still holds ${held.join('; ')}.`, [
+        'First change the custody’s holders (turnover), retire the backup set, or close the proposal.',
+      ]);
+    return null;
+  }
+
+  /** Enrolments this officer approved that are not yet confirmed. */
+  private enrolmentsApprovedBy(id: string): string[] {
+    return [...this.pending.values()]
+      .filter((p) => p.expiresAt > this.clock() && p.approvedBy.includes(id))
+      .map((p) => `the open enrolment of ${p.name} they approved`);
+  }
+
+  /** Records a refused retirement (a signed entry like every outcome) and throws it. */
+  private refuseRetirement(custodianId: string, ids: string[], problem: CustosError | null): void {
+    if (problem === null) return;
+    this.options.audit.record({
+      actor: this.options.actor,
+      action: 'custodian.retire',
+      object: custodianObject(custodianId),
+      params: { approvedBy: ids },
+      result: { status: 'refused', code: problem.code },
+    });
+    throw problem;
   }
 
   get(id: string): CustodianSummary {
@@ -631,7 +772,7 @@ export class CustodianService {
       SELECT max(seq) AS seq FROM audit_entries
       WHERE object = ${`custodian:${row.id}`} AND result IN ('ok', 'failed')
         AND action IN ('installation.setup', 'custodian.enrol', 'custodian.factor.verify', 'custodian.unlock',
-                       'custodian.state.seal', 'custodian.factor.rehearsed')`)?.seq;
+                       'custodian.state.seal', 'custodian.factor.rehearsed', 'custodian.retire')`)?.seq;
     const verdict = stateVerdict(this.options.audit, row, (seq) => custodianDocument(row, seq), latest, {
       table: 'custodians',
       id: row.id,
@@ -673,6 +814,8 @@ function custodianDocument(row: Row, seq: number): Buffer {
       throttledUntil: row.throttled_until,
       locked: row.locked,
       enrolledAt: row.enrolled_at,
+      // Only when set: rows signed before retirement existed keep their signatures.
+      ...(row.retired_at !== null ? { retiredAt: row.retired_at } : {}),
     },
     seq,
   );
@@ -687,7 +830,18 @@ function summary(row: Row): CustodianSummary {
     locked: row.locked === 1,
     failures: row.failures,
     throttledUntil: row.throttled_until,
+    retiredAt: row.retired_at,
   };
+}
+
+const isServingOfficer = (c: CustodianSummary) => c.roles.includes('security-officer') && c.retiredAt === null;
+
+function retiredError(name: string, retiredAt: string): CustosError {
+  return new CustosError(
+    'CUSTODIAN_RETIRED',
+    `${name} was retired on ${retiredAt.slice(0, 10)}: they can approve nothing.`,
+    ['Ask someone who serves now.'],
+  );
 }
 
 function factorError(

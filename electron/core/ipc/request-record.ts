@@ -32,6 +32,7 @@ export const FACTOR_FAILURES: readonly ErrorCode[] = [
   'TOTP_REPLAYED',
   'FACTORS_THROTTLED',
   'CUSTODIAN_LOCKED',
+  'CUSTODIAN_RETIRED',
 ];
 
 export const SHARE_FAILURES: readonly ErrorCode[] = [

@@ -341,10 +341,12 @@ export class QuorumService {
     const params = checked ? checked.data : request.params;
     for (const id of this.options.ceremonies?.[request.action]?.newHolders?.(params) ?? []) {
       const holder = this.options.custodians.get(id);
-      if (!holder.roles.includes('custodian'))
+      if (!holder.roles.includes('custodian') || holder.retiredAt !== null)
         throw new CustosError(
           'PROPOSAL_INVALID',
-          `${holder.name} is not enrolled as a custodian, so cannot hold a share.`,
+          holder.retiredAt !== null
+            ? `${holder.name} was retired, so cannot hold a share.`
+            : `${holder.name} is not enrolled as a custodian, so cannot hold a share.`,
         );
     }
     try {

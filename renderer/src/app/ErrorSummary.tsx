@@ -73,6 +73,7 @@ export function factorProblem(
     case 'SELF_APPROVAL':
     case 'ALREADY_APPROVED':
     case 'CUSTODIAN_LOCKED':
+    case 'CUSTODIAN_RETIRED':
     case 'FACTORS_THROTTLED':
       return { field: fields.who, text: 'Choose who is at the keyboard' };
     default:

@@ -22,6 +22,7 @@ import { certificates } from './0020-certificates';
 import { keyTransport } from './0021-key-transport';
 import { ceremonyRuns } from './0022-ceremony-runs';
 import { recordHeads } from './0023-record-heads';
+import { custodianRetirement } from './0024-custodian-retirement';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -48,4 +49,5 @@ export const migrations: readonly Migration[] = [
   keyTransport,
   ceremonyRuns,
   recordHeads,
+  custodianRetirement,
 ];
