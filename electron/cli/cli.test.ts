@@ -731,7 +731,13 @@ describe('custos custody, proposal, key and backup', () => {
     );
     expect(tooShort).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('waitDays') });
 
-    // Turnover: Ada leaves; Babbage and Curie hold the token 2 of 2.
+    // Ada leaves: she cannot be retired while she holds a share of the token.
+    const retireAda = () => cli('custodian', 'retire', '--id', 'Ada', '--officer', 'Curie', ...factors(2));
+    expect(await retireAda()).toMatchObject({
+      code: EXIT.refused,
+      stderr: expect.stringMatching(/^Error CUSTODIAN_STILL_HOLDS: Ada still holds a share of the custody of token/),
+    });
+    // Turnover: Babbage and Curie hold the token 2 of 2.
     const redeal = await cli(
       'proposal',
       'create',
@@ -769,6 +775,13 @@ describe('custos custody, proposal, key and backup', () => {
     expect((await cli('custody', 'list')).stdout).toMatch(
       /2 of 2: Babbage, Curie {2}active\n.*2 of 3: Ada, Babbage, Curie {2}superseded/,
     );
+    // Now she is retired on one officer's factors, and her own approve nothing from then on.
+    expect(await retireAda()).toMatchObject({ code: EXIT.ok, stdout: expect.stringMatching(/^Ada is retired/) });
+    expect((await cli('custodian', 'list')).stdout).toMatch(/Ada\s+custodian\s+RETIRED \d{4}-\d\d-\d\d\n/);
+    expect(await cli('custodian', 'check', '--id', 'Ada', ...factors(0))).toMatchObject({
+      code: EXIT.refused,
+      stderr: expect.stringMatching(/^Error CUSTODIAN_RETIRED/),
+    });
   });
 
   it('marks a key compromised only with a reason, writes its signed notice, and reports the impact', async () => {

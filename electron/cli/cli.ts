@@ -3,6 +3,7 @@ import { readBoundedText } from '../core/bounded-file';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AuditStatus, AuditVerdict } from '../../shared/audit';
+import type { CustodianSummary } from '../../shared/custodians';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { parseVerifierKey, readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
@@ -94,6 +95,12 @@ Commands:
                                       file instead of the screen, then the first code is read
   custodian check --id WHO [--passphrase-fd N] [--code CODE]
   custodian unlock --id WHO --officer WHO [--passphrase-fd N] [--code CODE]
+  custodian retire --id WHO --officer WHO [--officer WHO] [--passphrase-fd N]… [--code CODE]…
+                                      Retire someone who left: their factors are refused from then
+                                      on, their name stays on record. One security officer for a
+                                      custodian or auditor (never themselves); two other officers for
+                                      a security officer, or the only other one and the leaving
+                                      officer (--officer with their own id). Factors in --officer order
 ${CEREMONY_USAGE}${SCRIPT_USAGE}${TRANSPORT_USAGE}${PKI_USAGE}${REPORT_USAGE}  audit verify [--bundle DIR] [--checkpoint FILE]… [--key PEM]
                                       Check every signature, the Merkle tree and every checkpoint
                                       (of the live log, or of an exported bundle: no database needed)
@@ -422,7 +429,7 @@ function requestFor(
       return call('custodians.list', {}, (list) =>
         list.length === 0
           ? 'No custodians are enrolled.\n'
-          : `${list.map((c) => `${c.id}  ${c.name.padEnd(24)} ${c.roles.join(', ').padEnd(34)} ${c.locked ? 'LOCKED' : c.failures ? `${c.failures} failed` : 'ready'}`).join('\n')}\n`,
+          : list.map((c) => `${c.id}  ${c.name.padEnd(24)} ${c.roles.join(', ').padEnd(34)} ${standing(c)}\n`).join(''),
       );
     case 'custodian enrol':
       return async (core) => {
@@ -492,6 +499,20 @@ function requestFor(
           (c) => `${c.name} is unlocked.\n`,
         )(core);
       };
+    case 'custodian retire':
+      return async (core) => {
+        const id = custodianId(core, str(values.id) ?? '');
+        const officerIds = ((values.officer as string[] | undefined) ?? []).map((who) => custodianId(core, who));
+        const names = new Map(core.custodians.list().map((c) => [c.id, c.name]));
+        const officers = [];
+        for (const [i, officerId] of officerIds.entries())
+          officers.push(await factors(officerId, names.get(officerId) ?? officerId, values, io, i));
+        return call(
+          'custodians.retire',
+          { custodianId: id, officers },
+          (c) => `${c.name} is retired: their passphrase and codes approve nothing from now on.\n`,
+        )(core);
+      };
     case 'data-dir adopt':
       return call('app.adoptCopy', {}, (v) =>
         v.adopted
@@ -533,6 +554,12 @@ function requestFor(
  * Reads the CLI answers itself rather than through the router are recorded like every request:
  * after they answer, and refusals too (with their code).
  */
+/** A person's standing in `custodian list`: retired, locked out, failed tries, or ready. */
+function standing(c: CustodianSummary): string {
+  if (c.retiredAt) return `RETIRED ${c.retiredAt.slice(0, 10)}`;
+  return c.locked ? 'LOCKED' : c.failures ? `${c.failures} failed` : 'ready';
+}
+
 /** The security officer (--as ID) proving both factors: choosing the token module is their decision. */
 function officerFactors(core: CustosCore, values: Values, io: Io) {
   const id = custodianId(core, str(values.as) ?? '');
