@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
+import { RetireForm } from './RetireCustodian';
 
 const roleNames: Record<Role, string> = {
   custodian: 'Custodian',
@@ -45,7 +46,8 @@ function EnrolForm() {
   // With nobody enrolled, this is the installation's setup: the first person is its security officer.
   const setup = custodians !== null && custodians.length === 0;
   const chosen: Role[] = setup && !roles.includes('security-officer') ? [...roles, 'security-officer'] : roles;
-  const allOfficers = (custodians ?? []).filter((c) => c.roles.includes('security-officer'));
+  // A retired officer counts nowhere (the core refuses their factors).
+  const allOfficers = (custodians ?? []).filter((c) => c.roles.includes('security-officer') && c.retiredAt === null);
   const officers = allOfficers.filter((c) => !c.locked);
   // A locked-out officer still counts towards the two a new officer needs (the core refuses otherwise).
   const needed = setup ? 0 : chosen.includes('security-officer') ? Math.min(2, allOfficers.length) : 1;
@@ -269,12 +271,15 @@ function ConfirmEnrolment() {
 
 function CustodianList() {
   const custodians = useCustos((s) => s.custodians);
-  const [open, setOpen] = useState<{ id: string; kind: 'check' | 'unlock' } | null>(null);
+  const [open, setOpen] = useState<{ id: string; kind: 'check' | 'unlock' | 'retire' } | null>(null);
   if (!custodians) return <p role="status">Loading custodians…</p>;
+  const serving = custodians.filter((c) => c.retiredAt === null);
+  const retired = custodians.filter((c) => c.retiredAt !== null);
+  const person = open && serving.find((c) => c.id === open.id);
   return (
     <section className="card" aria-labelledby="list-title">
-      <h2 id="list-title">Enrolled custodians ({custodians.length})</h2>
-      {custodians.length === 0 ? (
+      <h2 id="list-title">Enrolled custodians ({serving.length})</h2>
+      {serving.length === 0 ? (
         <p>Nobody is enrolled yet.</p>
       ) : (
         <table className="data">
@@ -288,7 +293,7 @@ function CustodianList() {
             </tr>
           </thead>
           <tbody>
-            {custodians.map((c) => (
+            {serving.map((c) => (
               <tr key={c.id} data-custodian={c.id}>
                 <th scope="row">{c.name}</th>
                 <td>{c.roles.map((r) => roleNames[r]).join(', ')}</td>
@@ -311,21 +316,64 @@ function CustodianList() {
                       Unlock
                     </button>
                   )}
+                  <button
+                    type="button"
+                    onClick={() => setOpen({ id: c.id, kind: 'retire' })}
+                    aria-label={`Retire ${c.name}`}
+                  >
+                    Retire
+                  </button>
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
-      {open && (
+      {person && open.kind === 'retire' && (
+        <RetireForm key={person.id} person={person} everyone={custodians} onDone={() => setOpen(null)} />
+      )}
+      {person && open.kind !== 'retire' && (
         <FactorForm
-          custodian={custodians.find((c) => c.id === open.id)!}
+          custodian={person}
           kind={open.kind}
-          officers={custodians.filter((c) => c.roles.includes('security-officer') && c.id !== open.id)}
+          officers={serving.filter((c) => c.roles.includes('security-officer') && c.id !== open.id)}
           onDone={() => setOpen(null)}
         />
       )}
+      {retired.length > 0 && <RetiredList retired={retired} />}
     </section>
+  );
+}
+
+/** People who left: kept on record by name, never asked for factors again, so no actions. */
+function RetiredList({ retired }: { retired: CustodianSummary[] }) {
+  return (
+    <>
+      <h3 id="retired-title">Retired ({retired.length})</h3>
+      <p className="muted">
+        They have left. Their names stay in the records; their passphrases and codes approve nothing.
+      </p>
+      <table className="data" aria-labelledby="retired-title">
+        <thead>
+          <tr>
+            <th scope="col">Name</th>
+            <th scope="col">Roles</th>
+            <th scope="col">Enrolled</th>
+            <th scope="col">Retired</th>
+          </tr>
+        </thead>
+        <tbody>
+          {retired.map((c) => (
+            <tr key={c.id} data-custodian={c.id}>
+              <th scope="row">{c.name}</th>
+              <td>{c.roles.map((r) => roleNames[r]).join(', ')}</td>
+              <td>{c.enrolledAt.slice(0, 10)}</td>
+              <td>{c.retiredAt!.slice(0, 10)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
   );
 }
 

@@ -23,6 +23,8 @@ export interface CustodiansSlice {
   cancelEnrolment(): Promise<void>;
   checkFactors(custodianId: string, passphrase: string, code: string): Promise<boolean>;
   unlockCustodian(custodianId: string, officerId: string, passphrase: string, code: string): Promise<boolean>;
+  /** officers: the approving security officers' factors (for an officer's handover, the leaving officer's too). */
+  retireCustodian(custodianId: string, officers: OfficerFactors[]): Promise<boolean>;
 }
 
 export const createCustodiansSlice =
@@ -96,6 +98,15 @@ export const createCustodiansSlice =
         );
         await get().loadCustodians();
         return ok !== null;
+      },
+      async retireCustodian(custodianId, officers) {
+        const retired = await run(
+          () => bridge.custodians.retire({ custodianId, officers }),
+          (c) => `${c.name} is retired. Their passphrase and codes approve nothing from now on.`,
+        );
+        // The officers' factors were checked either way (a code counts once): reload everyone's status.
+        await get().loadCustodians();
+        return retired !== null;
       },
     };
   };
