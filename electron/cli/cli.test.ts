@@ -782,6 +782,10 @@ describe('custos custody, proposal, key and backup', () => {
       code: EXIT.refused,
       stderr: expect.stringMatching(/^Error CUSTODIAN_RETIRED/),
     });
+    // The practice statement names those who serve now.
+    const statement = (await cli('compliance', 'practice-statement')).stdout;
+    expect(/- Custodians \(hold PIN shares[^\n]*/.exec(statement)?.[0]).toMatch(/Babbage.*Curie/);
+    expect(/- Custodians \(hold PIN shares[^\n]*/.exec(statement)?.[0]).not.toContain('Ada');
   });
 
   it('marks a key compromised only with a reason, writes its signed notice, and reports the impact', async () => {

@@ -423,7 +423,9 @@ export class ComplianceService {
     const latest =
       signedLatest && lastCovered ? { treeSize: signedLatest.size, createdAt: lastCovered.time } : undefined;
     const people = this.options.custodians.list();
-    const withRole = (role: Role) => people.filter((c) => c.roles.includes(role)).map((c) => c.name);
+    // Those serving now: a retired person's name stays in the history, not among the people who hold a role.
+    const withRole = (role: Role) =>
+      people.filter((c) => c.retiredAt === null && c.roles.includes(role)).map((c) => c.name);
     const custodies = this.options.custody.list().filter((c) => c.state === 'active');
     const keys = this.options.keys.list();
     const live = keys.filter((k) => k.state !== 'destroyed');
