@@ -15,7 +15,9 @@ export function FactorFields({
   onChange: (proof: Proof) => void;
   choices: CustodianSummary[];
 }) {
-  const chosen = choices.find((c) => c.id === proof.custodianId);
+  // Nobody retired can prove factors any more (the core refuses them): no picker offers them.
+  const serving = choices.filter((c) => c.retiredAt === null);
+  const chosen = serving.find((c) => c.id === proof.custodianId);
   return (
     <fieldset>
       <legend>{label}</legend>
@@ -26,7 +28,7 @@ export function FactorFields({
         onChange={(e) => onChange({ ...proof, custodianId: e.target.value })}
       >
         <option value="">Choose…</option>
-        {choices.map((c) => (
+        {serving.map((c) => (
           <option key={c.id} value={c.id}>
             {c.name}
           </option>

@@ -72,16 +72,18 @@ export function BackupForm() {
       </fieldset>
       <fieldset>
         <legend>Card holders</legend>
-        {custodians.map((c) => (
-          <label key={c.id} className="checkbox">
-            <input
-              type="checkbox"
-              checked={holders.includes(c.id)}
-              onChange={() => setHolders(toggle(holders, c.id))}
-            />{' '}
-            {c.name}
-          </label>
-        ))}
+        {custodians
+          .filter((c) => c.retiredAt === null)
+          .map((c) => (
+            <label key={c.id} className="checkbox">
+              <input
+                type="checkbox"
+                checked={holders.includes(c.id)}
+                onChange={() => setHolders(toggle(holders, c.id))}
+              />{' '}
+              {c.name}
+            </label>
+          ))}
       </fieldset>
       <label htmlFor="backup-threshold">Cards needed to restore</label>
       <select id="backup-threshold" value={threshold} onChange={(e) => setThreshold(Number(e.target.value))}>

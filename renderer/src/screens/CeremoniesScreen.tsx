@@ -51,7 +51,9 @@ function useCeremonyPages(): { title: string; pages: ScreenPage[] }[] {
   const custodies = useCustos((s) => s.custodies) ?? [];
   const backups = useCustos((s) => s.backups) ?? [];
   const proposals = useCustos((s) => s.proposals) ?? [];
-  const holders = useCustos((s) => (s.custodians ?? []).filter((c) => c.roles.includes('custodian')).length);
+  const holders = useCustos(
+    (s) => (s.custodians ?? []).filter((c) => c.roles.includes('custodian') && c.retiredAt === null).length,
+  );
   const loaded = useCustos((s) => s.custodians !== null);
   const active = custodies.some((c) => c.state === 'active');
   const pending = custodies.some((c) => c.state === 'pending');

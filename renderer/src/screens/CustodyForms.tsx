@@ -8,7 +8,9 @@ import type { Proof } from '../store/quorum-slice';
 /** Tokens in custody: who holds each token's PINs, and how many of them open it. */
 export function CustodyList() {
   const custodies = useCustos((s) => s.custodies);
-  const enough = useCustos((s) => (s.custodians ?? []).filter((c) => c.roles.includes('custodian')).length >= 2);
+  const enough = useCustos(
+    (s) => (s.custodians ?? []).filter((c) => c.roles.includes('custodian') && c.retiredAt === null).length >= 2,
+  );
   const navigate = useCustos((s) => s.navigate);
   return (
     <section className="card" aria-labelledby="custody-list-title">
@@ -62,7 +64,9 @@ export function CustodyList() {
 
 /** Custody needs two holders at least: where to enrol them. */
 export function HoldersFirst() {
-  const holders = useCustos((s) => (s.custodians ?? []).filter((c) => c.roles.includes('custodian')).length);
+  const holders = useCustos(
+    (s) => (s.custodians ?? []).filter((c) => c.roles.includes('custodian') && c.retiredAt === null).length,
+  );
   return (
     <NextStep screen="custodians" action="Go to Custodians">
       A token is taken into custody by at least two share holders, and{' '}
@@ -79,7 +83,7 @@ export function CustodyForm() {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const take = useCustos((s) => s.takeCustody);
   const busy = useCustos((s) => s.quorumBusy);
-  const holdersAvailable = custodians.filter((c) => c.roles.includes('custodian'));
+  const holdersAvailable = custodians.filter((c) => c.roles.includes('custodian') && c.retiredAt === null);
   const loaded = useCustos((s) => s.custodians !== null);
   const tokens = status?.state === 'ready' ? status.slots.flatMap((s) => (s.token ? [s.token] : [])) : [];
   const held = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
@@ -221,7 +225,7 @@ export function TurnoverForm() {
   const custody = custodies.find((c) => c.id === custodyId) ?? custodies[0];
   if (!custody) return null;
   const chosen = holders ?? custody.holders.map((h) => h.id);
-  const eligible = custodians.filter((c) => c.roles.includes('custodian'));
+  const eligible = custodians.filter((c) => c.roles.includes('custodian') && c.retiredAt === null);
   const toggle = (id: string) => setHolders(chosen.includes(id) ? chosen.filter((h) => h !== id) : [...chosen, id]);
   const submit = async (event: FormEvent) => {
     event.preventDefault();

@@ -1,5 +1,7 @@
+import { renderToStaticMarkup } from 'react-dom/server';
 import { expect, it } from 'vitest';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
+import { emptyProof, FactorFields } from '../app/FactorFields';
 import { retirementApprovers } from './RetireCustodian';
 
 const person = (id: string, roles: Role[], more: Partial<CustodianSummary> = {}): CustodianSummary => ({
@@ -27,4 +29,16 @@ it('asks the approvers the core will ask for: one officer, two others, a handove
     leaving: false,
   });
   expect(retirementApprovers(olga, [ada, olga, gone])).toBeNull();
+});
+
+it('offers nobody retired in a picker of who proves their factors', () => {
+  const choices = [
+    person('ada', ['custodian']),
+    person('bo', ['custodian'], { retiredAt: '2026-02-01T00:00:00.000Z' }),
+  ];
+  const html = renderToStaticMarkup(
+    <FactorFields id="t" label="Approver" proof={emptyProof()} onChange={() => {}} choices={choices} />,
+  );
+  expect(html).toContain('>ada</option>');
+  expect(html).not.toContain('bo</option>');
 });
