@@ -445,6 +445,9 @@ describe('retirement', () => {
       code: 'CUSTODIAN_RETIRED',
     });
     expect(await retire(erin, olga!)).toBe('CUSTODIAN_RETIRED');
+    await expect(
+      service.unlock(erin.id, olga!.id, olga!.passphrase, totpCodeAt(olga!.secret, now)),
+    ).rejects.toMatchObject({ code: 'CUSTODIAN_RETIRED' });
     expect(service.list().find((c) => c.id === erin.id)).toMatchObject({ retiredAt: expect.any(String) });
     // The name stays taken: the history names her.
     await expect(
@@ -458,6 +461,7 @@ describe('retirement', () => {
         'custodian.retire ok',
         'custodian.factor.verify refused CUSTODIAN_RETIRED',
         'custodian.retire refused CUSTODIAN_RETIRED',
+        'custodian.unlock refused CUSTODIAN_RETIRED',
       ]),
     );
   });

@@ -555,8 +555,10 @@ export class CustodianService {
       throw new CustosError('NOT_AUTHORIZED', 'Nobody can lift their own lockout.', ['Ask another security officer.']);
     const target = this.row(custodianId);
     if (target.retired_at !== null) {
+      // The officer's factors are not checked yet: the request's actor is recorded, not the officer.
       this.options.audit.record({
-        actor: { type: 'custodian', id: officerId, role: 'security-officer' },
+        actor: this.options.actor,
+        params: { officer: officerId },
         action: 'custodian.unlock',
         object: custodianObject(custodianId),
         result: { status: 'refused', code: 'CUSTODIAN_RETIRED' },
