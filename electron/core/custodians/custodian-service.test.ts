@@ -449,6 +449,9 @@ describe('retirement', () => {
       service.unlock(erin.id, olga!.id, olga!.passphrase, totpCodeAt(olga!.secret, now)),
     ).rejects.toMatchObject({ code: 'CUSTODIAN_RETIRED' });
     expect(service.list().find((c) => c.id === erin.id)).toMatchObject({ retiredAt: expect.any(String) });
+    // A rehearsal counts nothing back for her.
+    service.rehearsedFactors({ [erin.id]: { lastTimeStep: null, failures: 10, throttledUntil: null, locked: true } });
+    expect(actions()).not.toContain('custodian.factor.rehearsed ok');
     // The name stays taken: the history names her.
     await expect(
       service.beginEnrolment({ name: 'Erin', roles: ['custodian'], passphrase: GOOD }),
