@@ -782,6 +782,26 @@ describe('custos custody, proposal, key and backup', () => {
       code: EXIT.refused,
       stderr: expect.stringMatching(/^Error CUSTODIAN_RETIRED/),
     });
+    // Nor is she dealt a share again.
+    const active = (
+      (await cli('custody', 'list', '--json')).value() as unknown as { id: string; state: string }[]
+    ).find((c) => c.state === 'active')!;
+    const back = await cli(
+      'proposal',
+      'create',
+      '--custody',
+      active.id,
+      '--action',
+      'custody.redeal',
+      '--param',
+      'threshold=2',
+      '--param',
+      `holders=${id(0)},${id(1)},${id(2)}`,
+      '--as',
+      id(1),
+      ...factors(1),
+    );
+    expect(back.stderr).toMatch(/^Error PROPOSAL_INVALID: Ada was retired, so cannot hold a share/);
     // The practice statement names those who serve now.
     const statement = (await cli('compliance', 'practice-statement')).stdout;
     expect(/- Custodians \(hold PIN shares[^\n]*/.exec(statement)?.[0]).toMatch(/Babbage.*Curie/);
