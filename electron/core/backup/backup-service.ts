@@ -1065,8 +1065,6 @@ export class BackupService {
           `${holder.name} is an auditor: auditors read the record, they hold no card of a backup.`,
           ['Name custodians or security officers as card holders.'],
         );
-      if (holder.retiredAt !== null)
-        throw new CustosError('PROPOSAL_INVALID', `${holder.name} was retired, so cannot hold a card of a backup.`);
     }
   }
 

@@ -271,8 +271,6 @@ export class CustodyService {
       const custodian = this.options.custodians.get(id);
       if (!custodian.roles.includes('custodian'))
         throw new CustosError('NOT_AUTHORIZED', `${custodian.name} is not enrolled as a custodian.`);
-      if (custodian.retiredAt !== null)
-        throw new CustosError('NOT_AUTHORIZED', `${custodian.name} was retired, so cannot hold a share.`);
     }
   }
 
