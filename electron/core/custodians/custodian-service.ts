@@ -681,7 +681,7 @@ export class CustodianService {
   private enrolmentsApprovedBy(id: string): string[] {
     return [...this.pending.values()]
       .filter((p) => p.expiresAt > this.clock() && p.approvedBy.includes(id))
-      .map((p) => `the open enrolment of ${p.name} they approved`);
+      .map((p) => `an approval of the open enrolment of ${p.name}`);
   }
 
   /** Records a refused retirement (a signed entry like every outcome) and throws it. */

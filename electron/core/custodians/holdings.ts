@@ -31,6 +31,6 @@ export function holdingsOf(sources: HoldingSources, custodianId: string): string
           p.approvals.some((a) => a.custodianId === custodianId) ||
           JSON.stringify(p.params).includes(custodianId)),
     )
-    .map((p) => `open proposal ${p.shortFingerprint} (${p.action})`);
+    .map((p) => `a place in open proposal ${p.shortFingerprint} (${p.action})`);
   return [...custody, ...cards, ...proposals];
 }
