@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
 import { useCustos } from '../store/context';
 
@@ -38,6 +38,9 @@ export function RetireForm({
     (c) => c.roles.includes('security-officer') && c.retiredAt === null && !c.locked && c.id !== person.id,
   );
   const [approvals, setApprovals] = useState([noFactors, noFactors, noFactors]);
+  // The form opens below the list: a keyboard or screen-reader user lands on what it is about to do.
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
   const approvers = [
     ...approvals
       .slice(0, need?.others ?? 0)
@@ -58,7 +61,9 @@ export function RetireForm({
   };
   return (
     <form className="card inset" aria-labelledby="retire-title" onSubmit={(e) => void submit(e)}>
-      <h3 id="retire-title">Retire {person.name}</h3>
+      <h3 id="retire-title" tabIndex={-1} ref={heading}>
+        Retire {person.name}
+      </h3>
       <p>Retire someone who has left the organisation. Once {person.name} is retired:</p>
       <ul>
         <li>their passphrase and codes approve nothing, anywhere, from then on;</li>
