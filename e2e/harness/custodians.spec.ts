@@ -1,5 +1,6 @@
 import { totpCodeAt } from '../../electron/core/custodians/totp';
 import { expectAccessible } from './axe';
+import { checkScreen, checkScreenPart } from './screens';
 import { expect, test } from './fixtures';
 
 const PASSPHRASE = 'violet anchor tundra biscuit 7219 quarry';
@@ -78,7 +79,21 @@ test('set up the first security officer with passphrase and authenticator, check
   await page.getByLabel('6-digit code').fill(totpCodeAt(second, custos.clock.now));
   await page.getByLabel('6-digit code').press('Enter');
   await expect(page.getByRole('row').filter({ hasText: 'Charles Babbage' })).toContainText('Custodian');
-  await page.screenshot({ path: 'test-results/custodians-after-approval.png', fullPage: true });
+
+  // Charles leaves: the officer retires him by keyboard with her two factors; he is then listed apart, with no actions.
+  await page.getByRole('button', { name: 'Retire Charles Babbage' }).press('Enter');
+  const retire = page.getByRole('form', { name: 'Retire Charles Babbage' });
+  await expect(retire.getByRole('heading', { name: 'Retire Charles Babbage' })).toBeFocused();
+  custos.advance(30);
+  await retire.getByLabel('Ada Lovelace’s passphrase').fill(PASSPHRASE);
+  await retire.getByLabel('Ada Lovelace’s code from the authenticator').fill(totpCodeAt(key, custos.clock.now));
+  await checkScreenPart(page, '07-custodians-retire', retire);
+  await retire.getByLabel('Ada Lovelace’s code from the authenticator').press('Enter');
+  await expect(page.getByRole('status').filter({ hasText: 'Charles Babbage is retired.' })).toBeVisible();
+  const retired = page.getByRole('table', { name: 'Retired (1)' });
+  await expect(retired.getByRole('row').filter({ hasText: 'Charles Babbage' })).toBeVisible();
+  await expect(page.getByRole('button', { name: /Charles Babbage/ })).toHaveCount(0);
+  await checkScreen(page, '07-custodians-retired');
 });
 
 test('an enrolment ended by five wrong codes takes its key and QR code off the screen and says to start again', async ({
