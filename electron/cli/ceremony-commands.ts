@@ -10,6 +10,8 @@ import {
   type ProposalView,
 } from '../../shared/quorum';
 import type { CustosCore } from '../core/custos-core';
+import { resolveDataDir } from '../core/data-dir';
+import { refuseCardsInside } from '../core/destinations';
 import { mkdirSync } from 'node:fs';
 import { readBoundedText } from '../core/bounded-file';
 import { join, resolve } from 'node:path';
@@ -377,6 +379,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
           return usageFailure(
             'Approving a backup needs --cards-dir DIR: the share cards are written there as the backup runs.',
           );
+        if (action === 'key.backup') refuseCardsInside(cardsDir!, resolveDataDir(str(values['data-dir']), io.env));
         let last: Awaited<ReturnType<Request>> | null = null;
         for (const [i, approverId] of approvers.entries()) {
           const approver = await factors(approverId, nameOf(core, approverId), values, io, i);

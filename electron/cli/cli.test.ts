@@ -17,7 +17,7 @@ import { totpCodeAt } from '../core/custodians/totp';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { leafHash, verifyConsistency, verifyInclusion } from '../core/audit/merkle';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { Store } from '../core/store/database';
 import { findSoftHsmLibrary, softHsmPaths } from '../core/hsm/softhsm';
 import { initSoftHsmToken, tempDataDir } from '../core/testing/softhsm-fixture';
@@ -901,7 +901,30 @@ describe('custos custody, proposal, key and backup', () => {
       ...factors(1, 2),
     );
     expect(noDir).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('--cards-dir') });
-    const cardsDir = join(dataDir, 'cards');
+    // Never beside the wrapped keys they open: a folder inside the data directory is refused before anything runs.
+    const inside = await cli(
+      'proposal',
+      'approve',
+      '--id',
+      backup.id,
+      '--fingerprint',
+      backup.shortFingerprint,
+      '--as',
+      id(1),
+      '--as',
+      id(2),
+      ...factors(1, 2),
+      '--cards-dir',
+      join(dataDir, 'reports', 'cards'),
+    );
+    expect(inside).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringMatching(/^Error FILE_ACCESS_DENIED/),
+    });
+    expect(existsSync(join(dataDir, 'reports', 'cards'))).toBe(false);
+    const cards = tempDataDir('custos-cards-');
+    onTestFinished(cards.cleanup);
+    const cardsDir = join(cards.dataDir, 'cards');
     // Approvers first, then each card holder in turn proves their factors for their own card.
     const approvers = factors(1, 2);
     // The holders act a moment later in the same command: their codes are from the next time step.
@@ -1012,7 +1035,9 @@ describe('custos custody, proposal, key and backup', () => {
     const keyId = (await cli('key', 'list')).stdout.slice(0, 32);
     // SoftHSM2 2.6 cannot wrap Ed25519 private keys: the backup fails inside the token.
     const backup = await propose(source, 'key.backup', `keyIds=${keyId}`, `holders=${id(0)},${id(1)}`, 'threshold=2');
-    const cards = ['--cards-dir', join(dataDir, 'cards')];
+    const outside = tempDataDir('custos-cards-');
+    onTestFinished(outside.cleanup);
+    const cards = ['--cards-dir', outside.dataDir];
     const done = await cli(
       'proposal',
       'approve',

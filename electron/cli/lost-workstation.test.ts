@@ -20,6 +20,9 @@ afterEach(() => cleanups.forEach((cleanup) => cleanup()));
 async function installation() {
   const { dataDir, cleanup } = tempDataDir('custos-drill-');
   cleanups.push(cleanup);
+  // Where the terminal writes the share cards: never inside the data directory, beside the wrapped keys.
+  const cards = tempDataDir('custos-cards-');
+  cleanups.push(cards.cleanup);
   const seeded = await quorumFixture(dataDir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   seeded.close();
   const { clock, enrolled } = seeded;
@@ -47,6 +50,7 @@ async function installation() {
         totpCodeAt(enrolled[i]!.secret, new Date(clock.now.getTime() + 90_000)),
       ]),
     dataDir,
+    cardsDir: cards.dataDir,
     clock,
     enrolled,
     cli,
@@ -128,7 +132,7 @@ it('the lost-workstation drill: a backup made on installation 1 is restored on a
   await generate('AES-256', 'vault-aes', 'encrypt');
   const keysOne = (await one.cli('key', 'list', '--json')).value<KeyRow[]>();
   const ids = keysOne.map((k) => k.id);
-  const cardsDir = join(one.dataDir, 'cards');
+  const cardsDir = one.cardsDir;
   const holders = one.cardHolders();
   const backup = await one.decide(
     vault,
@@ -243,7 +247,7 @@ it('a destruction names the backup set still holding the key; the quorum retires
     vault,
     'key.backup',
     [`keyIds=${key!.id}`, `holders=${one.id(0)},${one.id(1)},${one.id(2)}`, 'threshold=2'],
-    [...holders, '--cards-dir', join(one.dataDir, 'cards')],
+    [...holders, '--cards-dir', one.cardsDir],
   );
   one.clock.now = new Date(one.clock.now.getTime() + 30_000);
   const setId = backup.outcome.result.setId as string;

@@ -152,6 +152,11 @@ it('runs the script in the terminal, asking each person in turn; a wrong fingerp
   };
   const printed = lint.value.steps[1]!.shortFingerprint!;
 
+  // Cards are never written into the data directory, beside the wrapped keys: refused before the run starts.
+  const inside = await cli(['ceremony', 'run', file, '--cards-dir', join(dataDir, 'cards')]);
+  expect(inside.code).toBe(EXIT.invalidInput);
+  expect(inside.stderr).toMatch(/FILE_ACCESS_DENIED.*inside the data directory/);
+
   // Read wrongly from the paper: refused, and the run waits at that step.
   const wrong = await cli(['ceremony', 'run', file], { fingerprint: '0000-0000-0000-0000' });
   expect(wrong.code).toBe(EXIT.refused);

@@ -5,6 +5,8 @@ import type { Envelope, WireError } from '../../shared/errors';
 import type { ProposalView } from '../../shared/quorum';
 import type { RehearsalStatus } from '../../shared/rehearsals';
 import type { CustosCore } from '../core/custos-core';
+import { resolveDataDir } from '../core/data-dir';
+import { refuseCardsInside } from '../core/destinations';
 import { parseScript } from '../core/ceremony/script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
 import { forkRehearsal } from '../core/ceremony/rehearsal-host';
@@ -225,6 +227,8 @@ async function runScript(
   /** In a rehearsal the scratch token's SO PIN is handed over by the rehearsal process: nobody types it. */
   rehearsal = false,
 ) {
+  const cardsDir = str(values['cards-dir']);
+  if (!rehearsal && cardsDir) refuseCardsInside(cardsDir, resolveDataDir(str(values['data-dir']), io.env));
   const lint = await read(core, 'ceremonies.lint', { script: text });
   io.stderr(renderLint(lint));
   if (!lint.ok) throw new CustosError('CEREMONY_SCRIPT_INVALID', 'The script cannot be run as written.', lint.problems);

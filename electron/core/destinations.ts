@@ -71,6 +71,22 @@ export function outsideOwnFiles(choose: ChooseDestination | undefined, dataDir: 
   };
 }
 
+/**
+ * Real share cards written into the data directory would lie beside what they open (the backup file's wrapped keys
+ * go there unless another place is named): whoever copies the folder would hold both. Refused (FILE_ACCESS_DENIED)
+ * before the backup runs, also when named through a link. A rehearsal's practice cards open nothing real.
+ */
+export function refuseCardsInside(dir: string, dataDir: string): void {
+  const inside = relative(realLocation(dataDir), realLocation(dir));
+  if (inside !== '' && (isAbsolute(inside) || inside.split(sep)[0] === '..')) return;
+  throw new CustosError(
+    'FILE_ACCESS_DENIED',
+    `${printable(dir)} is inside the data directory: share cards there would lie beside the wrapped keys they open. ` +
+      'Nothing was approved.',
+    ['Name a folder outside the data directory for --cards-dir (removable media), and delete the cards once printed.'],
+  );
+}
+
 /** Where a path leads once the links on its way are followed; the part that does not exist yet as named. */
 function realLocation(path: string): string {
   const rest: string[] = [];
