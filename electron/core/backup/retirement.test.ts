@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { describeProposal, NO_LOOKUPS } from '../../../shared/actions';
 import type { ProposalView } from '../../../shared/quorum';
+import { holdingsOf } from '../custodians/holdings';
 import { totpCodeAt } from '../custodians/totp';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { QuorumService } from '../quorum/quorum-service';
@@ -179,7 +180,14 @@ describe('destruction covers every copy', () => {
     await expect(backups.retirements.cardDestroyed(setId, wrong)).rejects.toMatchObject({
       code: 'PASSPHRASE_INCORRECT',
     });
+    // Until Babbage confirms, retiring Babbage is refused: a retired person's factors could never confirm it.
+    const holds = () =>
+      holdingsOf({ custody: f.custody, backups, proposals: quorum }, f.enrolled[1]!.id).filter((h) =>
+        h.includes('backup set'),
+      );
+    expect(holds()).toEqual([expect.stringMatching(/^a card of retired backup set .* not yet confirmed destroyed$/)]);
     const confirmed = await backups.retirements.cardDestroyed(setId, holder(1));
+    expect(holds()).toEqual([]);
     expect(confirmed.cards.map((c) => [c.name, c.destroyedAt !== null])).toEqual([
       ['Ada', false],
       ['Babbage', true],
