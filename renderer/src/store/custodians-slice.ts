@@ -30,19 +30,28 @@ export interface CustodiansSlice {
 export const createCustodiansSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], CustodiansSlice> =>
   (set, get) => {
-    /** Runs one request; on failure keeps the error on screen, on success the notice. */
+    /**
+     * Runs one request; on failure keeps the error on screen, on success the notice. With `reload`, busy until the list
+     * is read again (factors were checked either way, and a code counts once): a form clears when this returns, so
+     * whoever types next, once "Checking…" is gone, must not have their entries wiped by a clear that came later.
+     */
     const run = async <T>(
       call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>,
       notice: (value: T) => string | null,
+      reload = true,
     ): Promise<T | null> => {
       set({ custodianBusy: true, custodianError: null, custodianNotice: null });
       const result = await call();
-      if (!result.ok) {
-        set({ custodianBusy: false, custodianError: result.error });
-        return null;
+      try {
+        if (reload) await get().loadCustodians();
+      } finally {
+        set(
+          result.ok
+            ? { custodianBusy: false, custodianNotice: notice(result.value) }
+            : { custodianBusy: false, custodianError: result.error },
+        );
       }
-      set({ custodianBusy: false, custodianNotice: notice(result.value) });
-      return result.value;
+      return result.ok ? result.value : null;
     };
     return {
       custodians: null,
@@ -58,10 +67,10 @@ export const createCustodiansSlice =
         const challenge = await run(
           () => bridge.custodians.enrolBegin({ name, roles, passphrase, ...(officers.length ? { officers } : {}) }),
           () => null,
+          // An officer's factors were checked either way (a code counts once): their status is read again.
+          officers.length > 0,
         );
         if (challenge) set({ enrolment: challenge });
-        // An officer's factors were checked either way (a code counts once): reload their status.
-        if (officers.length) await get().loadCustodians();
         return challenge !== null;
       },
       async confirmEnrolment(code) {
@@ -75,7 +84,6 @@ export const createCustodiansSlice =
         if (!custodian && get().custodianError?.code === 'ENROLMENT_EXPIRED') set({ enrolment: null });
         if (!custodian) return false;
         set({ enrolment: null });
-        await get().loadCustodians();
         return true;
       },
       async cancelEnrolment() {
@@ -88,7 +96,6 @@ export const createCustodiansSlice =
           () => bridge.custodians.check({ custodianId, passphrase, code }),
           () => 'Both factors are correct.',
         );
-        await get().loadCustodians();
         return ok !== null;
       },
       async unlockCustodian(custodianId, officerId, passphrase, code) {
@@ -96,7 +103,6 @@ export const createCustodiansSlice =
           () => bridge.custodians.unlock({ custodianId, officerId, passphrase, code }),
           (c) => `${c.name} is unlocked.`,
         );
-        await get().loadCustodians();
         return ok !== null;
       },
       async retireCustodian(custodianId, officers) {
@@ -104,8 +110,6 @@ export const createCustodiansSlice =
           () => bridge.custodians.retire({ custodianId, officers }),
           (c) => `${c.name} is retired. Their passphrase and codes approve nothing from now on.`,
         );
-        // The officers' factors were checked either way (a code counts once): reload everyone's status.
-        await get().loadCustodians();
         return retired !== null;
       },
     };

@@ -93,12 +93,17 @@ export const createQuorumSlice =
     ): Promise<boolean> => {
       set({ quorumBusy: true, quorumError: null, quorumErrorAt: null, quorumNotice: null });
       const result = await call();
-      set(
-        result.ok
-          ? { quorumBusy: false, quorumNotice: noticeFor(result.value, notice) }
-          : { quorumBusy: false, quorumError: result.error, quorumErrorAt: at },
-      );
-      await get().loadQuorum();
+      // Busy until the lists are read again: a form clears when this returns, so the next approver, who starts typing
+      // once "Checking…" is gone, must not have their fingerprint and factors wiped by a clear that came later.
+      try {
+        await get().loadQuorum();
+      } finally {
+        set(
+          result.ok
+            ? { quorumBusy: false, quorumNotice: noticeFor(result.value, notice) }
+            : { quorumBusy: false, quorumError: result.error, quorumErrorAt: at },
+        );
+      }
       return result.ok;
     };
     return {
