@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AsOfDay } from './compliance';
+import { readable, UNREADABLE_MESSAGE } from './pki';
 
 export const ReportSummary = z.object({
   id: z.string(),
@@ -26,11 +27,14 @@ export const ReportRequest = z.union([
   z.strictObject({ impact: z.strictObject({ keyId: KeyId }) }),
 ]);
 
-/** A witness's sign-off on a ceremony: who, in which capacity. */
+/**
+ * A witness's sign-off on a ceremony: who, in which capacity. Readable text only, as key labels: a control or
+ * direction character printed escaped on the PDF but stayed raw in report.json and the signed entry.
+ */
 export const WitnessRequest = z.strictObject({
   ceremonyId: z.string().regex(/^[0-9a-f]{16}$/),
-  name: z.string().trim().min(1).max(100),
-  role: z.string().trim().min(1).max(100),
+  name: z.string().trim().min(1).max(100).refine(readable, UNREADABLE_MESSAGE),
+  role: z.string().trim().min(1).max(100).refine(readable, UNREADABLE_MESSAGE),
 });
 
 export const ControlStatus = z.object({

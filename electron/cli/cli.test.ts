@@ -1088,6 +1088,18 @@ describe('custos custody, proposal, key and backup', () => {
       id(2),
       ...factors(1, 2),
     );
+    // A name that reads otherwise than it is stored (a right-to-left override) is refused, as a key label is.
+    const reversed = await cli(
+      'report',
+      'witness',
+      '--ceremony',
+      generate.id,
+      '--name',
+      'Grace \u202eHopper',
+      '--role',
+      'x',
+    );
+    expect(reversed).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('IPC_INVALID_PAYLOAD') });
     expect(
       (await cli('report', 'witness', '--ceremony', generate.id, '--name', 'Grace Hopper', '--role', 'Internal audit'))
         .code,
