@@ -887,36 +887,26 @@ describe('custos custody, proposal, key and backup', () => {
       `holders=${id(0)},${id(1)},${id(2)}`,
       'threshold=2',
     );
-    const noDir = await cli(
-      'proposal',
-      'approve',
-      '--id',
-      backup.id,
-      '--fingerprint',
-      backup.shortFingerprint,
-      '--as',
-      id(1),
-      '--as',
-      id(2),
-      ...factors(1, 2),
-    );
+    /** The backup approved by custodians 1 and 2: their factors, then what follows them. */
+    const approveBackup = (approvers: string[], ...rest: string[]) =>
+      cli(
+        'proposal',
+        'approve',
+        '--id',
+        backup.id,
+        '--fingerprint',
+        backup.shortFingerprint,
+        '--as',
+        id(1),
+        '--as',
+        id(2),
+        ...approvers,
+        ...rest,
+      );
+    const noDir = await approveBackup(factors(1, 2));
     expect(noDir).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringContaining('--cards-dir') });
     // Never beside the wrapped keys they open: a folder inside the data directory is refused before anything runs.
-    const inside = await cli(
-      'proposal',
-      'approve',
-      '--id',
-      backup.id,
-      '--fingerprint',
-      backup.shortFingerprint,
-      '--as',
-      id(1),
-      '--as',
-      id(2),
-      ...factors(1, 2),
-      '--cards-dir',
-      join(dataDir, 'reports', 'cards'),
-    );
+    const inside = await approveBackup(factors(1, 2), '--cards-dir', join(dataDir, 'reports', 'cards'));
     expect(inside).toMatchObject({
       code: EXIT.invalidInput,
       stderr: expect.stringMatching(/^Error FILE_ACCESS_DENIED/),
@@ -934,22 +924,7 @@ describe('custos custody, proposal, key and backup', () => {
       '--code',
       totpCodeAt(enrolled[i]!.secret, new Date(clock.now.getTime() + 30_000)),
     ]);
-    const done = await cli(
-      'proposal',
-      'approve',
-      '--id',
-      backup.id,
-      '--fingerprint',
-      backup.shortFingerprint,
-      '--as',
-      id(1),
-      '--as',
-      id(2),
-      ...approvers,
-      ...holders,
-      '--cards-dir',
-      cardsDir,
-    );
+    const done = await approveBackup(approvers, ...holders, '--cards-dir', cardsDir);
     expect(done.stdout).toMatch(/— executed\n/);
     clock.now = new Date(clock.now.getTime() + 30_000); // the step the holders used
     expect(readdirSync(cardsDir).sort()).toEqual(['card-1-Ada', 'card-2-Babbage', 'card-3-Curie']);
