@@ -1,9 +1,11 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inclusionProof, leafHash, MemoryTree } from '../core/audit/merkle';
-import { asDatabaseWriter } from '../core/testing/audit-fixture';
+import { canonicalJson } from '../core/canonical-json';
+import { asDatabaseWriter, openAudit } from '../core/testing/audit-fixture';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { EXIT } from './cli';
 import { runCustos } from './testing/run-cli';
@@ -173,6 +175,38 @@ describe('a bundle cut back to one of its own earlier checkpoints', () => {
       keptElsewhere,
     ]);
     expect(checked).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/\(truncated\)/) });
+  });
+});
+
+describe('a report re-signed by whoever holds the audit key', () => {
+  it('fails against the live log and a later bundle: their report.sign entry recorded another SHA-256', async () => {
+    const { report, bundle, key } = await reportAndBundle();
+    const installation = join(dataDir, 'installation');
+    // The machine's owner (the audit PIN file) edits the report, and signs it and its PDF binding again.
+    const forged = JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as Record<string, unknown>;
+    const json = Buffer.from(canonicalJson({ ...forged, generatedAt: '2020-01-01T00:00:00.000Z' }));
+    const binding = JSON.parse(readFileSync(join(report, 'report-pdf.json'), 'utf8')) as { report: object };
+    const sha256 = createHash('sha256').update(json).digest('hex');
+    const rebound = Buffer.from(canonicalJson({ ...binding, report: { ...binding.report, sha256 } }));
+    const owner = openAudit(installation);
+    try {
+      writeFileSync(join(report, 'report.json'), json);
+      writeFileSync(join(report, 'report.sig'), owner.audit.signDocument(json));
+      writeFileSync(join(report, 'report-pdf.json'), rebound);
+      writeFileSync(join(report, 'report-pdf.sig'), owner.audit.signDocument(rebound));
+    } finally {
+      owner.close();
+    }
+    const signedAgain =
+      /^Error AUDIT_VERIFY_FAILED: .*report\.json is the one (the live log|the bundle .*) records as signed/;
+    expect(await verify(report, key, bundle)).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(signedAgain),
+    });
+    expect(await runCustos(installation, ['report', 'verify', '--dir', report])).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(signedAgain),
+    });
   });
 });
 

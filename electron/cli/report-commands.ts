@@ -9,15 +9,18 @@ import type { AuditVerdict } from '../../shared/audit';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { readBundle } from '../core/audit/bundle';
 import type { NoteKey } from '../core/audit/checkpoint';
-import { verifyAuditLog } from '../core/audit/verifier';
+import { verifyAuditLog, type VerifiableEntry } from '../core/audit/verifier';
 import type { CustosCore } from '../core/custos-core';
 import {
+  checkRecordedSigning,
+  mayRecordSigning,
   parseReportFile,
   verifyReport,
   verifyReportPdf,
   type LaterLog,
   type ReportCheck,
   type ReportVerdict,
+  type SignedEntry,
 } from '../core/reports/report-verify';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
@@ -83,9 +86,12 @@ export async function verifyReportCommand(
     // The bundle must be a log the same key signed, closed by its own checkpoint, whose first entries rebuild exactly
     // the report's checkpoint: lines that merely hash to the root would vouch for whatever follows them.
     const bundle = readBundle(resolve(bundleDir));
-    const log = await verifyAuditLog({ ...bundle, key, trustedCheckpoints: [report.audit.checkpoint] });
+    const signings: SignedEntry[] = [];
+    const entries = watched(bundle.entries, (e) => mayRecordSigning(e.entry, report.reportId) && signings.push(e));
+    const log = await verifyAuditLog({ ...bundle, entries, key, trustedCheckpoints: [report.audit.checkpoint] });
     const bundled = withBundle(verifyReport(json, signature, key), log, bundleDir);
-    return { verdict: withPdf(bundled, dir, json, key) };
+    const signing = checkRecordedSigning(json, report.reportId, signings, { source: `the bundle ${bundleDir}`, key });
+    return { verdict: withPdf(withCheck(bundled, signing), dir, json, key) };
   }
   // Another installation's log (an auditor's own) says nothing about this report's: never compared with it. Whose log
   // it is, the key decides: the installation id is an unsigned setting, and a report this log's key signed is this
@@ -101,7 +107,17 @@ export async function verifyReportCommand(
         source: 'the live log',
       }
     : undefined;
-  const verdict = verifyReport(json, signature, key, later);
+  const checked = verifyReport(json, signature, key, later);
+  const verdict =
+    log && report
+      ? withCheck(
+          checked,
+          checkRecordedSigning(json, report.reportId, log.entriesAbout(`report:${report.reportId}`), {
+            source: 'the live log',
+            key,
+          }),
+        )
+      : checked;
   if (foreign) verdict.checks.push(notCompared(String(report.installation), core.audit.origin));
   if (core === null) verdict.checks.push(notCompared(String(report?.installation), null));
   return { verdict: withPdf(verdict, dir, json, key) };
@@ -163,11 +179,22 @@ function withPdf(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey
   return { ...verdict, ok: verdict.ok && checks.every((c) => c.ok), checks: [...verdict.checks, ...checks] };
 }
 
+function withCheck(verdict: ReportVerdict, check: ReportCheck): ReportVerdict {
+  return { ...verdict, ok: verdict.ok && check.ok, checks: [...verdict.checks, check] };
+}
+
+/** The bundle's entries, each chunk shown to `see` as it streams past the verifier. */
+async function* watched(chunks: AsyncIterable<VerifiableEntry[]>, see: (entry: VerifiableEntry) => unknown) {
+  for await (const chunk of chunks) {
+    for (const entry of chunk) see(entry);
+    yield chunk;
+  }
+}
+
 /** The bundle's verdict as one check: its first problem (a rewrite, a cut, a line nobody signed) is the detail. */
 function withBundle(verdict: ReportVerdict, log: AuditVerdict, source: string): ReportVerdict {
   const check = `consistent with the bundle ${source} (${log.entries} entries)`;
-  const checks = [...verdict.checks, { check, ok: log.ok, ...(log.first ? { detail: log.first.message } : {}) }];
-  return { ...verdict, ok: verdict.ok && log.ok, checks };
+  return withCheck(verdict, { check, ok: log.ok, ...(log.first ? { detail: log.first.message } : {}) });
 }
 
 export function renderVerdict(verdict: ReportVerdict): { ok: boolean; text: string; error: WireError | null } {

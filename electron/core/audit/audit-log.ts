@@ -415,6 +415,13 @@ export class AuditLog {
     return row;
   }
 
+  /** The entries about one object (`type:id`), in log order. */
+  entriesAbout(object: string): StoredEntry[] {
+    return this.store.all<StoredEntry>(
+      sql`SELECT seq, entry, signature, key_id AS keyId FROM audit_entries WHERE object = ${object} ORDER BY seq`,
+    );
+  }
+
   /** Every entry in log order, streamed. */
   entries(): IterableIterator<StoredEntry> {
     return this.store.iterate<StoredEntry>(

@@ -243,6 +243,46 @@ function checkWitnesses(report: ReportFile, checks: ReportCheck[]) {
   }
 }
 
+/** An audit entry as a later log holds it: its signed text and signature. */
+export interface SignedEntry {
+  entry: string;
+  signature: Buffer;
+}
+
+/** Whether an entry's text may be a `report.sign` of this report: a cheap look before any entry is parsed. */
+export const mayRecordSigning = (entry: string, reportId: string) =>
+  entry.includes('"report.sign"') && entry.includes(reportId);
+
+/**
+ * The report is the one Custos signed: its SHA-256 is the one the `report.sign` entry of a later log (live, or a
+ * bundle) recorded when it was signed. Whoever holds the audit key can sign another report.json under the same id,
+ * but not change that entry without rewriting the log after the report's checkpoint.
+ */
+export function checkRecordedSigning(json: Buffer, reportId: string, entries: SignedEntry[], later: LaterSource) {
+  const publicKey = ed25519PublicKeyObject(later.key.publicKey);
+  const recorded = entries.flatMap(({ entry, signature }) => {
+    const text = entryText(entry) as { action?: unknown; object?: { type?: unknown; id?: unknown }; params?: unknown };
+    const about = text?.action === 'report.sign' && text.object?.type === 'report' && text.object.id === reportId;
+    return about && signature.length === 64 && verify(null, Buffer.from(entry), publicKey, signature)
+      ? [text.params]
+      : [];
+  });
+  const sha256 = createHash('sha256').update(json).digest('hex');
+  const ok = recorded.includes(sha256Hex(canonicalJson({ sha256 })));
+  const detail =
+    recorded.length === 0
+      ? `${later.source} records no signing of report ${reportId}`
+      : `${later.source} records report ${reportId} signed with another SHA-256 than this report.json's (${sha256}): ` +
+        'it is not the report Custos signed';
+  return { check: `report.json is the one ${later.source} records as signed`, ok, ...(ok ? {} : { detail }) };
+}
+
+/** Where the entries checkRecordedSigning reads come from, and the key they must be signed by. */
+export interface LaterSource {
+  source: string;
+  key: NoteKey;
+}
+
 export const PDF_BINDING_KIND = 'custos-report-pdf';
 
 /** What report-pdf.json says, signed: this PDF (by hash and size) was printed from this report.json. */
