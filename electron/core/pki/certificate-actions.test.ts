@@ -465,6 +465,13 @@ describe('issuing from a request (cert.issue)', () => {
       result: { crlNumber: 2, revoked: [{ serial, reason: 'keyCompromise' }] },
     });
     expect(() => propose('crl.issue', crlParams([`${serial}:superseded`]))).toThrow(/already revoked/);
+
+    // The compromised key asks again, under another name: a key revoked as compromised is never certified again.
+    const again = join(work, 'again.csr');
+    openssl('req', '-new', '-key', join(work, 'revoked.key'), '-subj', '/O=Custos/CN=Fresh Name CA', '-out', again);
+    expect(() => propose('cert.issue', issue(keyId, readFileSync(again, 'utf8'), intermediateProfile()))).toThrow(
+      expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringMatching(/revoked as compromised/) }),
+    );
   });
 
   it('refuses to build on a CRL a database writer deleted, renumbered or rolled back, and records the refusal', async () => {

@@ -75,9 +75,17 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
    * certify a key Custos no longer uses: only a key in pre-activation or active, and not waiting to be destroyed, is.
    */
   const refuseRetiredSubject = (spki: Buffer) => {
-    const digest = sha256(
-      createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'der', type: 'spki' }),
-    );
+    const der = createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'der', type: 'spki' });
+    // A key outside the inventory is known here only by its certificates: one revoked as compromised ends it too.
+    const revoked = certificates.compromisedFor(der);
+    if (revoked)
+      throw new CustosError(
+        'KEY_STATE_FORBIDS',
+        `The request's public key is that of certificate ${revoked.serial.slice(0, 16)}… (${revoked.subject}), ` +
+          `revoked as compromised (${revoked.revocation!.reason}); no certificate is issued for it again.`,
+        ['The key’s holder makes a new key and a request from it.'],
+      );
+    const digest = sha256(der);
     const key = inventory.list().find((k) => k.fingerprint === digest);
     if (!key) return;
     if (key.state !== 'pre-activation' && key.state !== 'active')

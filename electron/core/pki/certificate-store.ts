@@ -111,6 +111,16 @@ export class CertificateStore {
     };
   }
 
+  /** A certificate here for this public key (SPKI DER) that a CRL revoked because the key was compromised, if any. */
+  compromisedFor(spki: Buffer): CertificateRecord | null {
+    const compromised = this.store
+      .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY issued_at, serial`)
+      .filter(({ serial }) => this.row(serial).spki.equals(spki))
+      .map(({ serial }) => this.get(serial))
+      .find((c) => c.revocation?.reason === 'keyCompromise' || c.revocation?.reason === 'cACompromise');
+    return compromised ?? null;
+  }
+
   /** The certificate as PEM or DER; refused if it no longer verifies under its issuer's key. */
   export(serial: string, format: 'pem' | 'der'): string {
     const der = this.row(serial).row.der;
