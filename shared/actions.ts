@@ -44,7 +44,10 @@ export type ActionName = z.infer<typeof ActionName>;
 const Id16 = z.string().regex(/^[0-9a-f]{16}$/);
 const Id32 = z.string().regex(/^[0-9a-f]{32}$/);
 const KeyId = Id32.describe('key id (32 hex digits; `custos key list`)');
-/** What approvers and relying parties read as it is: no control characters, line breaks or text-direction marks. */
+/**
+ * What approvers and relying parties read as it is: no control characters, line breaks, text-direction marks or
+ * invisible characters.
+ */
 const Readable = (text: z.ZodString) => text.refine(readable, UNREADABLE_MESSAGE);
 const Holders = z.array(Id16).min(2).max(16).describe('custodian ids (the CLI also takes names), comma-separated');
 const Threshold = z.number().int().min(2).max(16).describe('how many of the holders it takes');

@@ -20,7 +20,9 @@ describe('a distinguished name the approvers read', () => {
     expect(result.success).toBe(false);
     const problems = result.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     expect(problems).toEqual([
-      expect.stringMatching(/^subject\.commonName: no control characters, line breaks or text-direction marks/),
+      expect.stringMatching(
+        /^subject\.commonName: no control characters, line breaks, text-direction marks or invisible/,
+      ),
       expect.stringMatching(/^subject\.organization: no control characters/),
     ]);
   });
@@ -36,6 +38,13 @@ describe('a distinguished name the approvers read', () => {
     ['a left-to-right embedding', '\u202aab'],
     ['a first-strong isolate', 'a\u2068b\u2069'],
     ['a right-to-left mark', 'a\u200fb'],
+    ['a zero-width space', 'pay\u200bpal.com'],
+    ['a word joiner', 'A\u2060da'],
+    ['a soft hyphen', 'pay\u00adpal.com'],
+    ['a tag character', 'CA\u{E0041}'],
+    ['a byte order mark', 'C\ufeffA'],
+    ['a Hangul filler', 'pay\u3164pal'],
+    ['a variation selector', 'A\ufe0fda'],
   ])('refuses %s', (_, commonName) => {
     expect(DistinguishedName.safeParse({ commonName }).success).toBe(false);
   });

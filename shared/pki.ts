@@ -7,21 +7,18 @@ import { z } from 'zod';
  */
 
 /**
- * Whether text shows on a screen or a terminal exactly as stored: no C0 or C1 control character (escape sequences,
- * line breaks), no line or paragraph separator and no bidi mark, embedding, override or isolate, any of which let a
- * proposer make a name read to the approvers as something other than what is signed.
+ * Whether text shows on a screen, a terminal or paper exactly as stored: no control character (escape sequences, line
+ * breaks), no line or paragraph separator, no bidi mark, embedding, override or isolate, and nothing invisible (zero
+ * widths, word joiner, soft hyphen, tag characters, variation selectors, fillers), any of which let a proposer make a
+ * name read to the approvers as something other than what is signed ("pay\u200Bpal.com" prints as "paypal.com").
  */
 export function readable(text: string): boolean {
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f)) return false;
-    if (c === 0x061c || c === 0x200e || c === 0x200f || c === 0x2028 || c === 0x2029) return false;
-    if ((c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069)) return false;
-  }
-  return true;
+  return !UNREADABLE.test(text);
 }
+const UNREADABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
 export const UNREADABLE_MESSAGE =
-  'no control characters, line breaks or text-direction marks: the approvers must read exactly what is signed';
+  'no control characters, line breaks, text-direction marks or invisible characters: the approvers must read exactly ' +
+  'what is signed';
 
 const Text = (max: number) => z.string().trim().min(1).max(max).refine(readable, UNREADABLE_MESSAGE);
 

@@ -242,7 +242,9 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     }
     expect(refused).toMatchObject({ code: 'PROPOSAL_INVALID' });
     const reasons = (refused as { remedy: string[] }).remedy.join('\n');
-    expect(reasons).toMatch(/commonName.*no control characters, line breaks or text-direction marks/);
+    expect(reasons).toMatch(
+      /commonName.*no control characters, line breaks, text-direction marks or invisible characters/,
+    );
     expect(reasons).toMatch(/organization.*no control characters/);
     expect(quorum.list().filter((p) => p.action === 'cert.self-sign')).toHaveLength(0);
   });
