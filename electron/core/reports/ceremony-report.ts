@@ -186,6 +186,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       ...(cards ? { cardHolders: cards.holders } : {}),
       ...(destroyedCards ? { cardsDestroyed: destroyedCards.cards } : {}),
       outcome: proposal.outcome,
+      ...outcomeAsRecorded(sources.store, proposal),
       ...outcomeInWords(proposal.action, proposal.outcome, paramLookups(sources)),
       ...copiesAsCertified(sources, proposal),
       token: sources.token(proposal.token),
@@ -573,6 +574,16 @@ function personName(sources: ReportSources, id: string): string | null {
 const nameOr = (sources: ReportSources, id: string): string => personName(sources, id) ?? id;
 
 /** A successful operation's result as people read it, named like its parameters. */
+/**
+ * The outcome exactly as stored, whose SHA-256 the run's signed entry binds (proposal-closure.ts runParams): with it an
+ * auditor ties `outcome` to the log (report-verify.ts), which the outcome re-serialised in the report cannot do.
+ */
+function outcomeAsRecorded(store: Store, proposal: ProposalView): { outcomeAsRecorded?: string } {
+  if (proposal.outcome === null) return {};
+  const row = store.get<{ outcome: string | null }>(sql`SELECT outcome FROM proposals WHERE id = ${proposal.id}`);
+  return row?.outcome ? { outcomeAsRecorded: row.outcome } : {};
+}
+
 function outcomeInWords(action: string, outcome: unknown, lookups: ProposalLookups): { outcomeInWords?: string[] } {
   const lines = resultInWords(action, outcome, lookups);
   return lines ? { outcomeInWords: lines } : {};

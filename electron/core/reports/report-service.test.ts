@@ -265,6 +265,34 @@ describe('a ceremony report', () => {
     expect(verifyReport(json, signature, key()).ok).toBe(true);
   });
 
+  it('ties its outcome and state to the run’s signed entry: a re-signed report with another outcome fails', () => {
+    const { report } = reports.stored(reports.create({ proposalId }).id);
+    const json = Buffer.from(canonicalJson(report), 'utf8');
+    const checked = verifyReport(json, f.opened.audit.signDocument(json), key());
+    expect(checked.ok).toBe(true);
+    expect(checked.checks).toContainEqual({ check: expect.stringMatching(/^outcome and state/), ok: true });
+    const ceremony = report.ceremony as { outcome: { result: Record<string, unknown> }; outcomeAsRecorded: string };
+    const forgedOutcome = { ...ceremony.outcome, result: { ...ceremony.outcome.result, label: 'another key' } };
+    const forgeries = {
+      'the outcome only': { ...ceremony, outcome: forgedOutcome },
+      'the outcome and the stored string': {
+        ...ceremony,
+        outcome: forgedOutcome,
+        outcomeAsRecorded: JSON.stringify(forgedOutcome),
+      },
+      'the state': { ...ceremony, state: 'failed' },
+      'the stored string dropped': { ...ceremony, outcomeAsRecorded: undefined },
+    };
+    for (const [what, forged] of Object.entries(forgeries)) {
+      // Signed by the audit key itself: only the binding to the run's entry can catch it.
+      const bytes = Buffer.from(canonicalJson({ ...report, ceremony: forged }), 'utf8');
+      const verdict = verifyReport(bytes, f.opened.audit.signDocument(bytes), key());
+      const outcome = verdict.checks.find((c) => c.check.startsWith('outcome and state'));
+      if (what === 'the stored string dropped') expect(outcome, what).toMatchObject({ skipped: true });
+      else expect(outcome, what).toMatchObject({ ok: false });
+    }
+  });
+
   it('fails verification when a witness sign-off is not the one its entry recorded, even if re-signed', () => {
     reports.witness(proposalId, 'Grace Hopper', 'Internal audit');
     const { report } = reports.stored(reports.create({ proposalId }).id);

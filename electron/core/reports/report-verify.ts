@@ -5,6 +5,7 @@ import { ed25519PublicKeyObject, parseCheckpoint, parseNote, verifyNote, type No
 import { leafHash, verifyConsistency, verifyInclusion } from '../audit/merkle';
 import { z } from 'zod';
 import { REPORT_KIND } from './ceremony-report';
+import { runParams } from '../quorum/proposal-closure';
 import { recordsWitness, type WitnessEntry } from './witness-record';
 
 export interface ReportVerdict {
@@ -99,6 +100,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     );
   }
   if (report.revocation) checkRevocationBinding(report, check);
+  checkOutcome(report, checks);
   checkWitnesses(report, checks);
   if (later) {
     if (later.size < size) {
@@ -144,7 +146,17 @@ const ReportFile = z.object({
   type: z.string(),
   installation: z.string(),
   auditKey: z.object({ name: z.string() }),
-  ceremony: z.object({ id: z.unknown() }).nullable(),
+  ceremony: z
+    .object({
+      id: z.unknown(),
+      action: z.string().optional(),
+      fingerprint: z.string().optional(),
+      state: z.string().optional(),
+      outcome: z.unknown().optional(),
+      // Reports made before it was carried have none; their outcome is then said to be unchecked.
+      outcomeAsRecorded: z.string().optional(),
+    })
+    .nullable(),
   // Reports made before sign-offs named their entry carry no seq.
   witnesses: z.array(z.object({ name: z.string(), role: z.string(), at: z.string(), seq: Seq.optional() })),
   audit: z.object({
@@ -195,6 +207,54 @@ function entryText(text: string): { seq: unknown; action?: unknown; object?: unk
   } catch {
     return null;
   }
+}
+
+/**
+ * The ceremony's outcome and state are the ones its run's signed entry recorded: that entry's params hash what ran,
+ * its fingerprint, a failure's detail and the SHA-256 of the outcome exactly as stored (`outcomeAsRecorded`), which
+ * must read as the report's `outcome`. A report made before it carried that string says so instead of passing.
+ */
+function checkOutcome(report: ReportFile, checks: ReportCheck[]) {
+  const ceremony = report.ceremony;
+  if (!ceremony || ceremony.outcome === undefined || ceremony.outcome === null) return;
+  const name = 'outcome and state: the ones the run’s signed entry recorded';
+  const fail = (detail: string) => checks.push({ check: name, ok: false, detail });
+  const stored = ceremony.outcomeAsRecorded;
+  if (stored === undefined) {
+    checks.push({ check: name, ok: true, skipped: true, detail: 'this report predates carrying the stored outcome' });
+    return;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stored);
+  } catch {
+    return fail('outcomeAsRecorded is not JSON');
+  }
+  if (canonicalJson(parsed) !== canonicalJson(ceremony.outcome))
+    return fail('the outcome shown is not the outcome recorded');
+  const run = report.audit.entries
+    .map((e) => entryText(e.entry) as RunEntry | null)
+    .filter((t) => t !== null && RUNS.has(String(t.action)) && t.object?.type === 'proposal')
+    .findLast((t) => t!.object!.id === ceremony.id);
+  if (!run) return fail('the report carries no entry recording the run');
+  const state = run.result?.status === 'ok' ? 'executed' : run.result?.status === 'failed' ? 'failed' : null;
+  if (state !== ceremony.state)
+    return fail(`entry ${String(run.seq)} records the run ${String(state)}, not ${ceremony.state}`);
+  const failure = state === 'failed' ? (parsed as { detail?: unknown }).detail : undefined;
+  const params = runParams(String(ceremony.action), String(ceremony.fingerprint), stored, failure);
+  const ok = run.params === sha256Hex(canonicalJson(params));
+  if (!ok) return fail(`entry ${String(run.seq)} recorded another outcome, action or fingerprint`);
+  checks.push({ check: name, ok: true });
+}
+
+/** The entries that record a proposal's run (proposal-closure.ts). */
+const RUNS = new Set(['proposal.execute', 'proposal.reconcile']);
+interface RunEntry {
+  seq?: unknown;
+  action?: unknown;
+  object?: { type?: unknown; id?: unknown };
+  params?: unknown;
+  result?: { status?: unknown };
 }
 
 /**
