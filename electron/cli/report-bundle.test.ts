@@ -178,25 +178,31 @@ describe('a bundle cut back to one of its own earlier checkpoints', () => {
   });
 });
 
+/**
+ * What the owner of an installation's audit key (its PIN file) can do to a report folder: edit report.json, and sign
+ * it and its PDF binding again.
+ */
+function resign(report: string, keyHolder: string, edit: (r: Record<string, unknown>) => Record<string, unknown>) {
+  const json = Buffer.from(canonicalJson(edit(JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')))));
+  const binding = JSON.parse(readFileSync(join(report, 'report-pdf.json'), 'utf8')) as { report: object };
+  const sha256 = createHash('sha256').update(json).digest('hex');
+  const rebound = Buffer.from(canonicalJson({ ...binding, report: { ...binding.report, sha256 } }));
+  const owner = openAudit(keyHolder);
+  try {
+    writeFileSync(join(report, 'report.json'), json);
+    writeFileSync(join(report, 'report.sig'), owner.audit.signDocument(json));
+    writeFileSync(join(report, 'report-pdf.json'), rebound);
+    writeFileSync(join(report, 'report-pdf.sig'), owner.audit.signDocument(rebound));
+  } finally {
+    owner.close();
+  }
+}
+
 describe('a report re-signed by whoever holds the audit key', () => {
   it('fails against the live log and a later bundle: their report.sign entry recorded another SHA-256', async () => {
     const { report, bundle, key } = await reportAndBundle();
     const installation = join(dataDir, 'installation');
-    // The machine's owner (the audit PIN file) edits the report, and signs it and its PDF binding again.
-    const forged = JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as Record<string, unknown>;
-    const json = Buffer.from(canonicalJson({ ...forged, generatedAt: '2020-01-01T00:00:00.000Z' }));
-    const binding = JSON.parse(readFileSync(join(report, 'report-pdf.json'), 'utf8')) as { report: object };
-    const sha256 = createHash('sha256').update(json).digest('hex');
-    const rebound = Buffer.from(canonicalJson({ ...binding, report: { ...binding.report, sha256 } }));
-    const owner = openAudit(installation);
-    try {
-      writeFileSync(join(report, 'report.json'), json);
-      writeFileSync(join(report, 'report.sig'), owner.audit.signDocument(json));
-      writeFileSync(join(report, 'report-pdf.json'), rebound);
-      writeFileSync(join(report, 'report-pdf.sig'), owner.audit.signDocument(rebound));
-    } finally {
-      owner.close();
-    }
+    resign(report, installation, (r) => ({ ...r, generatedAt: '2020-01-01T00:00:00.000Z' }));
     const signedAgain =
       /^Error AUDIT_VERIFY_FAILED: .*report\.json is the one (the live log|the bundle .*) records as signed/;
     expect(await verify(report, key, bundle)).toMatchObject({
@@ -206,6 +212,30 @@ describe('a report re-signed by whoever holds the audit key', () => {
     expect(await runCustos(installation, ['report', 'verify', '--dir', report])).toMatchObject({
       code: EXIT.verification,
       stderr: expect.stringMatching(signedAgain),
+    });
+  });
+});
+
+describe('a report naming this installation under another installation’s key', () => {
+  it('fails, instead of being skipped as another installation’s report', async () => {
+    const { report } = await reportAndBundle();
+    const installation = join(dataDir, 'installation');
+    const other = join(dataDir, 'other');
+    const forged = join(dataDir, 'other-report');
+    expect((await runCustos(other, ['report', 'create', '--inventory', '--out', forged])).code).toBe(EXIT.ok);
+    const genuine = JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as { installation: string };
+    resign(forged, other, (r) => ({ ...r, installation: genuine.installation }));
+    const answer = await runCustos(installation, [
+      'report',
+      'verify',
+      '--dir',
+      forged,
+      '--key',
+      join(forged, 'audit-key.pem'),
+    ]);
+    expect(answer).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error AUDIT_VERIFY_FAILED: .*signed by this installation’s audit key/),
     });
   });
 });

@@ -118,6 +118,11 @@ export async function verifyReportCommand(
           }),
         )
       : checked;
+  if (foreign && ours !== null && report.installation === core.audit.origin) {
+    // This installation's name under a key that is not its own: a forgery, never "another installation's report".
+    const detail = `the report names ${core.audit.origin}, this installation, whose audit key is not the one given`;
+    return { verdict: withCheck(verdict, { check: 'signed by this installation’s audit key', ok: false, detail }) };
+  }
   if (foreign) verdict.checks.push(notCompared(String(report.installation), core.audit.origin));
   if (core === null) verdict.checks.push(notCompared(String(report?.installation), null));
   return { verdict: withPdf(verdict, dir, json, key) };
