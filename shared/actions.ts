@@ -723,7 +723,7 @@ export const ACTIONS = {
     result: Results.certificate,
     describe: (p, l) => ({
       sentence:
-        `Issue a ${p.profile.ca ? 'CA' : 'end-entity'} certificate signed by ${keyPhrase(l, p.issuerKeyId)} ` +
+        `Issue ${p.profile.ca ? 'a CA' : 'an end-entity'} certificate signed by ${keyPhrase(l, p.issuerKeyId)} ` +
         `for the key in the request from “${p.csrSubject}”.`,
       lines: [
         ...profileInWords(p.profile),

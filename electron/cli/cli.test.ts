@@ -1295,6 +1295,12 @@ describe('custos report verify on an auditor’s own installation', () => {
     });
     expect(checked.stdout).toMatch(/NOT CHECKED consistency with a later log — there is no Custos data directory here/);
     expect(existsSync(nowhere)).toBe(false);
+    // Without --key there is nothing to trust: asked for, where a new installation's key used to fail the report.
+    expect(await at(nowhere, 'report', 'verify', '--dir', out)).toMatchObject({
+      code: EXIT.invalidInput,
+      stderr: expect.stringMatching(/^Error IPC_INVALID_PAYLOAD: There is no Custos data directory here .*--key PEM/),
+    });
+    expect(existsSync(nowhere)).toBe(false);
   });
 });
 

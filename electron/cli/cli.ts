@@ -14,7 +14,7 @@ import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore, type CoreOptions } from '../core/custos-core';
 import type { Destination, DestinationKind } from '../core/destinations';
 import { resolveDataDir } from '../core/data-dir';
-import { fileError, isCustosError, printable } from '../core/errors';
+import { CustosError, fileError, isCustosError, printable } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { PKI_USAGE, pkiRequest } from './pki-commands';
@@ -208,7 +208,16 @@ export async function runCli(argv: readonly string[], terminal: Io, version: str
   const command = positionals.join(' ');
   const json = values.json;
   if (command === 'audit verify' && values.bundle !== undefined) return verifyBundle(values, io);
-  if (standaloneReportVerify(command, values, existsSync(resolveDataDir(values['data-dir'], io.env)))) {
+  const dataDirExists = existsSync(resolveDataDir(values['data-dir'], io.env));
+  if (command === 'report verify' && values.key === undefined && !dataDirExists) {
+    // Opening a data directory here would create an installation whose new key fails every genuine report.
+    const message = 'There is no Custos data directory here to take the audit key from: give --key PEM.';
+    const error = new CustosError('IPC_INVALID_PAYLOAD', message, [
+      'Give --key the audit-key.pem you trust (an earlier report, a printout), and --bundle DIR if you have one.',
+    ]);
+    return reportFailure(error, json, io);
+  }
+  if (standaloneReportVerify(command, values, dataDirExists)) {
     try {
       const shown = renderVerdict((await verifyReportCommand(values, null)).verdict);
       return report(
