@@ -46,6 +46,8 @@ export const ErrorCode = z.enum([
   'KEY_STATE_FORBIDS',
   /** The dated algorithm policy disallows the key's algorithm today. */
   'ALGORITHM_DISALLOWED',
+  /** The key's originator-usage period (SP 800-57 §5.3) has ended: it applies no new protection, it still processes. */
+  'KEY_PERIOD_ENDED',
   /** The key's algorithm cannot do what was asked (a public key of an AES key, a signature by one). */
   'KEY_TYPE_UNSUITED',
   /** A destruction is waiting: its period is not over, or the key is condemned and cannot be used. */
@@ -373,6 +375,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'DATA_DIR_COPIED',
     'KEY_STATE_FORBIDS',
     'ALGORITHM_DISALLOWED',
+    'KEY_PERIOD_ENDED',
     'DESTRUCTION_WAITING',
     'DESTRUCTION_NOT_SCHEDULED',
     'KEY_ALREADY_IN_TOKEN',

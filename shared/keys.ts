@@ -64,6 +64,12 @@ export const KeyRecord = z.object({
    */
   rotateBy: z.string().nullable(),
   /**
+   * Whether, by the core's clock, expiresAt has passed: the end of the key's originator-usage period (SP 800-57 §5.3).
+   * Past it the key applies no new protection (no signature, no certificate); it still verifies, decrypts, unwraps,
+   * signs revocation lists for what it issued, and may be rotated, deactivated, backed up or destroyed.
+   */
+  usagePeriodEnded: z.boolean(),
+  /**
    * How a rotated key is kept to processing only: 'token' (the token refuses it sign, encrypt and
    * wrap) or 'custos' (the token would not change the key, so only Custos refuses); null if not rotated.
    */

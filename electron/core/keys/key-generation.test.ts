@@ -52,13 +52,13 @@ const propose = (action: string, params: unknown) =>
 async function approved(action: string, params: unknown, approvers = action === 'key.destroy' ? [1, 2, 3] : [1, 2]) {
   return f.approveAll(quorum, propose(action, params), approvers);
 }
-const generate = (algorithm: string, usage = 'sign', label = `${algorithm} test key`) =>
+const generate = (algorithm: string, usage = 'sign', label = `${algorithm} test key`, cryptoperiodDays = 730) =>
   approved('key.generate', {
     algorithm,
     label,
     usage,
     backupable: false,
-    cryptoperiodDays: 730,
+    cryptoperiodDays,
     ckaId: randomBytes(16).toString('hex'),
   });
 
@@ -128,8 +128,12 @@ describe('key generation ceremony', () => {
   });
 
   it('refuses to activate, reactivate or sign with a key whose algorithm the policy has since disallowed', async () => {
-    const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
-    const active = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
+    // Ten years: the keys are still within their usage period when the policy disallows EC P-256.
+    const tenYears = async () =>
+      ((await generate('EC-P256', 'sign', 'EC-P256 test key', 3650)).outcome as { result: { keyId: string } }).result
+        .keyId;
+    const keyId = await tenYears();
+    const active = await tenYears();
     expect((await approved('key.activate', { keyId: active })).state).toBe('executed');
     f.clock.now = new Date('2035-12-31T23:50:00Z');
     const signature = propose('key.test-signature', { keyId: active, challenge: 'still ours?' });

@@ -19,6 +19,7 @@ import { NEEDS_LOGIN, type QuorumOperation, type QuorumReconciler } from '../quo
 import { policyVerdict } from './algorithm-policy';
 import { algorithmOfPublicKey } from './public-key-algorithm';
 import { checkValue } from './check-value';
+import { refusePastUsagePeriod } from './usage-period';
 import {
   attributeDifferences,
   checkLeastPrivilege,
@@ -483,10 +484,16 @@ export function publicKeySpki(lib: pkcs11js.PKCS11, session: Buffer, handle: Buf
 }
 
 /**
- * A key that may sign now: in the token at hand, able to make a signature, active, and not waiting
- * to be destroyed. A suspended, deactivated, compromised or condemned key signs nothing.
+ * A key that may sign now: in the token at hand, able to make a signature, active, within its usage period, and not
+ * waiting to be destroyed. A suspended, deactivated, compromised or condemned key signs nothing. A revocation list is
+ * the one signature allowed past the usage period: a CA keeps saying which of its certificates are revoked.
  */
-export function requireSigningKey(inventory: KeyInventory, keyId: string, token: TokenRef): KeyRecord {
+export function requireSigningKey(
+  inventory: KeyInventory,
+  keyId: string,
+  token: TokenRef,
+  signs: 'protection' | 'revocation-list' = 'protection',
+): KeyRecord {
   const key = inventory.checkToken(keyId, token);
   // What the key is comes first: an AES key never signs, whatever its state.
   if (signatureOptions(key.algorithm).length === 0) {
@@ -510,6 +517,8 @@ export function requireSigningKey(inventory: KeyInventory, keyId: string, token:
       [...key.policy.notes, 'Rotate it to an algorithm the policy allows (key.rotate).'],
     );
   }
+  // After the policy: a key both disallowed and past its period is rotated to another algorithm, not the same.
+  if (signs === 'protection') refusePastUsagePeriod(key, 'signs nothing new');
   if (inventory.waitingSchedule(keyId)) {
     throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be used.', [
       'Cancel the destruction (a quorum) to use it again.',

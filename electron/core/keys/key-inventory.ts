@@ -109,6 +109,7 @@ export class KeyInventory {
       previous: row.previous,
       rotatedTo: row.rotated_to,
       rotateBy: RETIRED.includes(row.state) ? null : rotationDate(row.algorithm, row.expires_at),
+      usagePeriodEnded: Date.parse(row.expires_at) <= this.clock().getTime(),
       postOperational: row.post_operational,
     };
   }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACTION_PARAMS, describeProposal, describeResult } from '../../../shared/actions';
@@ -12,7 +12,10 @@ import { attributeDifferences, leastPrivilege } from './key-attributes';
 import { KeyInventory } from './key-inventory';
 import { keyChecks, keyNeeds, keyOperations } from './key-operations';
 
-/** Rotation against a real SoftHSM2 token: the successor, the family, and what the old key may still do. */
+/**
+ * Rotation against a real SoftHSM2 token: the successor, the family, and what the old key may still do; and what a key
+ * past its usage period may still do, by the core's clock (SP 800-57 §5.3).
+ */
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
 let quorum: QuorumService;
@@ -58,14 +61,14 @@ const handleOf = (session: Buffer, lib: pkcs11js.PKCS11, keyId: string, objectCl
     1,
   )[0]!;
 
-async function activeKey(algorithm: string, usage: string): Promise<string> {
+async function activeKey(algorithm: string, usage: string, cryptoperiodDays = 365): Promise<string> {
   const ckaId = randomBytes(16).toString('hex');
   const generated = await approved('key.generate', {
     algorithm,
     label: `${usage}-key`,
     usage,
     backupable: false,
-    cryptoperiodDays: 365,
+    cryptoperiodDays,
     ckaId,
   });
   expect(generated.state).toBe('executed');
@@ -251,5 +254,62 @@ describe('key rotation (SP 800-57 cryptoperiods)', () => {
     expect(said.at(-1)).toBe(
       'The token refused to change the old key (CKR_ACTION_PROHIBITED), so it would still allow CKA_SIGN; Custos refuses to use it for them.',
     );
+  });
+});
+
+describe('a key past its usage period (SP 800-57 §5.3)', () => {
+  const sign = (keyId: string, challenge = 'may this key sign?') => propose('key.test-signature', { keyId, challenge });
+  const minutes = (iso: string, n: number) => new Date(Date.parse(iso) + n * 60_000);
+  const audited = () =>
+    [...f.opened.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } })
+      .map((e) => `${e.action} ${e.result.status}${e.result.code ? ` ${e.result.code}` : ''}`);
+
+  it('signs nothing new: refused when proposed and when a proposal made before the end runs after it, recorded', async () => {
+    const keyId = await activeKey('EC-P256', 'sign', 1);
+    const { expiresAt } = inventory.get(keyId);
+    f.clock.now = minutes(expiresAt, -10);
+    expect(inventory.get(keyId).usagePeriodEnded).toBe(false);
+    const early = sign(keyId);
+
+    f.clock.now = minutes(expiresAt, 1);
+    const ended = expect.objectContaining({
+      code: 'KEY_PERIOD_ENDED',
+      message: expect.stringContaining(`The usage period of “sign-key” ended on ${expiresAt.slice(0, 10)}`),
+      remedy: [expect.stringMatching(/^Rotate it \(key\.rotate\)/), expect.stringMatching(/^Or deactivate it/)],
+    });
+    expect(() => sign(keyId)).toThrow(ended);
+    const done = await f.approveAll(quorum, early, [1, 2]);
+    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_PERIOD_ENDED' } });
+    expect(JSON.stringify(done.outcome)).not.toContain('signature');
+
+    expect(audited()).toEqual(
+      expect.arrayContaining(['proposal.create refused KEY_PERIOD_ENDED', 'proposal.execute failed KEY_PERIOD_ENDED']),
+    );
+    // Nothing changed: the key is as it was, and the inventory says why it is refused.
+    expect(inventory.get(keyId)).toMatchObject({ state: 'active', usagePeriodEnded: true, expiresAt });
+  });
+
+  it('still verifies what it signed, exports its public key, and is rotated to a successor that signs', async () => {
+    const keyId = await activeKey('EC-P256', 'sign', 1);
+    const challenge = 'signed within the period';
+    const { signature } = resultOf<{ signature: string }>(await approved('key.test-signature', { keyId, challenge }));
+
+    f.clock.now = minutes(inventory.get(keyId).expiresAt, 60 * 24 * 30);
+    const pem = inventory.exportPublic(keyId, 'pem');
+    expect(verify('sha256', Buffer.from(challenge), pem, Buffer.from(signature, 'base64'))).toBe(true);
+
+    const { successorId } = await rotate(keyId);
+    expect(inventory.get(successorId)).toMatchObject({ state: 'active', usagePeriodEnded: false });
+    expect((await approved('key.test-signature', { keyId: successorId, challenge: 'the successor' })).state).toBe(
+      'executed',
+    );
+  });
+
+  it('is deactivated by the quorum past its period', async () => {
+    const keyId = await activeKey('EC-P256', 'sign', 1);
+    f.clock.now = minutes(inventory.get(keyId).expiresAt, 5);
+    expect((await approved('key.deactivate', { keyId })).state).toBe('executed');
+    expect(inventory.get(keyId).state).toBe('deactivated');
   });
 });

@@ -767,3 +767,40 @@ describe('issuing from a request (cert.issue)', () => {
     ).toEqual([]);
   });
 });
+
+describe('a CA key past its usage period (SP 800-57 §5.3)', () => {
+  const issue = (issuerKeyId: string, csr: string, profile: CertificateProfile) =>
+    pki.bindings['cert.issue']!({ issuerKeyId, csr, profile }, tokenRandom) as Record<string, unknown>;
+
+  it('certifies nothing new, when proposed or when run, and still signs revocation lists for what it issued', async () => {
+    const keyId = await caKey('EC-P256', 1);
+    const { expiresAt } = inventory.get(keyId);
+    const before = (minutes: number) =>
+      new Date(Date.parse(expiresAt) - minutes * 60_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const root = rootProfile({ notAfter: before(1) });
+    expect((await approved('cert.self-sign', selfSign(keyId, root))).outcome).toMatchObject({ status: 'ok' });
+    const leaf = intermediateProfile({ notAfter: before(2) });
+    const done = await approved('cert.issue', issue(keyId, opensslRequest('within', 'Within CA'), leaf));
+    const { serial } = (done.outcome as { result: { serial: string } }).result;
+    f.clock.now = new Date(Date.parse(expiresAt) - 10 * 60_000);
+    const pending = propose('cert.issue', issue(keyId, opensslRequest('late', 'Late CA'), leaf));
+
+    f.clock.now = new Date(Date.parse(expiresAt) + 60_000);
+    expect(() => propose('cert.self-sign', selfSign(keyId, root))).toThrow(
+      expect.objectContaining({ code: 'KEY_PERIOD_ENDED', message: expect.stringContaining('“root-ca”') }),
+    );
+    expect((await f.approveAll(quorum, pending, [1, 2])).outcome).toMatchObject({
+      status: 'failed',
+      code: 'KEY_PERIOD_ENDED',
+    });
+    expect(certificates.list()).toHaveLength(2);
+
+    // RFC 5280: the CA still says which of its certificates are revoked.
+    const crl = pki.bindings['crl.issue']!(
+      { issuerKeyId: keyId, revoke: [`${serial}:superseded`], nextUpdateDays: 7 },
+      tokenRandom,
+    ) as Record<string, unknown>;
+    expect((await approved('crl.issue', crl)).outcome).toMatchObject({ status: 'ok', result: { crlNumber: 1 } });
+    expect(certificates.get(serial)).toMatchObject({ status: 'revoked', revocation: { reason: 'superseded' } });
+  });
+});

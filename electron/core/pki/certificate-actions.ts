@@ -244,6 +244,8 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       const parsed = SelfSignParams.safeParse(bound);
       if (!parsed.success) return bound;
       const signer = inventory.get(parsed.data.keyId);
+      // A signer past its usage period is the quorum's to refuse, and record (KEY_PERIOD_ENDED); its profile is moot.
+      if (signer.usagePeriodEnded) return bound;
       const warnings = requireProfile(parsed.data.profile, profileContext(signer, 'root'));
       return warnings.length ? { ...bound, warnings } : bound;
     },
@@ -271,6 +273,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       if (!parsed.success) return bound;
       const p = parsed.data;
       const signer = inventory.get(p.issuerKeyId);
+      if (signer.usagePeriodEnded) return bound;
       const ca = certificates.caCertificateOf(signer.id);
       const warnings = requireProfile(
         p.profile,

@@ -25,7 +25,7 @@ export function revocationList(
 ): Omit<CertificateAction, 'reconcile'> {
   const plan = (params: unknown, token: TokenRef) => {
     const p = CrlParams.parse(params);
-    const signer = requireSigningKey(inventory, p.issuerKeyId, token);
+    const signer = requireSigningKey(inventory, p.issuerKeyId, token, 'revocation-list');
     const ca = certificates.caCertificateOf(signer.id);
     if (!ca)
       throw new CustosError('CA_CERT_MISSING', `“${signer.label}” has no CA certificate here yet.`, [

@@ -13,6 +13,7 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import type { TokenRef } from '../../../shared/tokens';
 import type { CustodianSummary } from '../../../shared/custodians';
+import type { ErrorCode } from '../../../shared/errors';
 import { FailedOutcome, outcomeSchema, type ProposalOf, type ProposalView } from '../../../shared/quorum';
 import { ActionName } from '../../../shared/actions';
 import { HeldSecrets } from '../held-secrets/held-secrets';
@@ -222,6 +223,13 @@ export const ACTION_POLICIES: Record<string, { securityOfficers: number }> = {
   'key.destroy': { securityOfficers: 1 },
 };
 
+/** Refusals at proposal that the log records, whoever called (other refusals are the caller's to record). */
+const RECORDED_PROPOSAL_REFUSALS: readonly ErrorCode[] = [
+  'KEY_WRONG_TOKEN',
+  'TOKEN_CAPABILITY_MISSING',
+  'KEY_PERIOD_ENDED',
+];
+
 /** A proposal's lifetime and how long an approval's unsealed share is held (also stated in the practice statement). */
 export const DEFAULT_PROPOSAL_MINUTES = 60;
 export const DEFAULT_HOLD_MINUTES = 15;
@@ -356,11 +364,9 @@ export class QuorumService {
       const needs = this.options.needs?.[request.action]?.(params, { id: custody.id, token: custody.token }) ?? [];
       requireCapabilities(this.options.module(), custody.token, request.action, needs);
     } catch (error) {
-      // Reaching for another token's keys, or asking a token for what it lacks, is recorded here, whoever called.
-      if (
-        error instanceof CustosError &&
-        (error.code === 'KEY_WRONG_TOKEN' || error.code === 'TOKEN_CAPABILITY_MISSING')
-      ) {
+      // Reaching for another token's keys, asking a token for what it lacks, or new protection from a key past its
+      // usage period is recorded here, whoever called.
+      if (error instanceof CustosError && RECORDED_PROPOSAL_REFUSALS.includes(error.code)) {
         this.options.audit.record({
           actor: this.actor(request.requestedBy),
           action: 'proposal.create',
