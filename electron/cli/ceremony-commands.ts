@@ -270,7 +270,11 @@ function lifecycle(k: KeyRecord): string {
       k.postOperational === 'token' ? 'the token refuses it new protection' : 'only Custos refuses it new protection';
     return `${family}, rotated to ${k.rotatedTo.slice(0, 8)}… (${limit})`;
   }
-  return k.rotateBy ? `${family}, rotate by ${k.rotateBy.slice(0, 10)}` : family;
+  if (!k.rotateBy) return family;
+  const ended = k.usagePeriodEnded
+    ? ` (usage period ended ${k.expiresAt.slice(0, 10)}: it applies no new protection)`
+    : '';
+  return `${family}, rotate by ${k.rotateBy.slice(0, 10)}${ended}`;
 }
 
 const renderKeys = (list: KeyRecord[]) =>

@@ -108,9 +108,16 @@ function KeySelect({
   );
 }
 
-/** The keys that may sign their own root: active signing keys with a public key, in a token in custody. */
+/** The keys that may sign their own root: active signing keys within their usage period, in a token in custody. */
 export const rootSigners = (keys: KeyRecord[], custodies: readonly CustodyView[]) =>
-  keys.filter((k) => k.state === 'active' && k.usage === 'sign' && k.fingerprint !== null && custodyOf(k, custodies));
+  keys.filter(
+    (k) =>
+      k.state === 'active' &&
+      !k.usagePeriodEnded &&
+      k.usage === 'sign' &&
+      k.fingerprint !== null &&
+      custodyOf(k, custodies),
+  );
 
 /** cert.self-sign: an active signing key in a token in custody signs its own certificate. */
 export function RootCertificateForm({ keys, certificates }: { keys: KeyRecord[]; certificates: CertificateRecord[] }) {
@@ -177,6 +184,9 @@ export function caKeys(keys: KeyRecord[], certificates: CertificateRecord[], cus
     return own && k.state === 'active' && custodyOf(k, custodies) ? [{ key: k, certificate: own }] : [];
   });
 }
+
+/** The CA keys that may issue now: past its usage period a CA key issues nothing, yet still signs its CRLs. */
+export const issuingCas = (cas: ReturnType<typeof caKeys>) => cas.filter((c) => !c.key.usagePeriodEnded);
 
 /** cert.issue: a CA key issues a certificate for the key in a PKCS#10 request pasted as text. */
 export function IssueCertificateForm({ cas }: { cas: ReturnType<typeof caKeys> }) {

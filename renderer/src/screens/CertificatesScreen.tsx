@@ -11,6 +11,7 @@ import { useCustos } from '../store/context';
 import { isCertificateCeremony } from '../store/quorum-slice';
 import {
   caKeys,
+  issuingCas,
   IssueCertificateForm,
   RevocationListForm,
   RootCertificateForm,
@@ -73,6 +74,7 @@ function useCeremonyPages(
 ): { title: string; pages: ScreenPage[] }[] {
   const custodies = useCustos((s) => s.custodies) ?? [];
   const cas = caKeys(keys, certificates, custodies);
+  const issuers = issuingCas(cas);
   const noCa = 'Needs a CA key with its CA certificate: make a root certificate first.';
   return [
     {
@@ -85,7 +87,7 @@ function useCeremonyPages(
           unavailable: !custodies.some((c) => c.state === 'active')
             ? 'Needs a token in custody first (Ceremonies screen).'
             : rootSigners(keys, custodies).length === 0
-              ? 'Needs an active signing key in a token in custody (Keys screen).'
+              ? 'Needs an active signing key, within its usage period, in a token in custody (Keys screen).'
               : null,
           render: () => <RootCertificateForm keys={keys} certificates={certificates} />,
         },
@@ -93,8 +95,13 @@ function useCeremonyPages(
           id: 'issue',
           title: actionTitle('cert.issue'),
           summary: 'A CA key signs a certificate for the key in a PKCS#10 request pasted as text.',
-          unavailable: cas.length === 0 ? noCa : null,
-          render: () => <IssueCertificateForm cas={cas} />,
+          unavailable:
+            cas.length === 0
+              ? noCa
+              : issuers.length === 0
+                ? 'The usage period of every CA key here has ended: rotate it on the Keys screen (it still signs revocation lists).'
+                : null,
+          render: () => <IssueCertificateForm cas={issuers} />,
         },
       ],
     },
@@ -128,8 +135,8 @@ function FirstStep({ keys }: { keys: KeyRecord[] }) {
   if (rootSigners(keys, custodies).length === 0)
     return (
       <NextStep screen="keys" action="Go to Keys">
-        A root certificate is made for an active signing key, and no signing key is active. Propose a signing key (EC
-        P-384, for example) on the Keys screen and activate it once generated.
+        A root certificate is made for an active signing key within its usage period, and there is none. Propose a
+        signing key (EC P-384, for example) on the Keys screen and activate it once generated.
       </NextStep>
     );
   return (

@@ -185,16 +185,7 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
                   {k.version > 1 && <div className="muted">replaces v{k.version - 1}</div>}
                   {k.rotatedTo && <PostOperational keyRecord={k} successor={keys.find((n) => n.id === k.rotatedTo)} />}
                 </td>
-                <td>
-                  {k.state}
-                  {k.compromiseReason && <div className="bad">Reason: {k.compromiseReason}</div>}
-                  {k.destructionNotBefore && (
-                    <div className="bad">
-                      Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then
-                      it can be cancelled.
-                    </div>
-                  )}
-                </td>
+                <KeyStateCell keyRecord={k} />
                 <td>
                   {k.rotateBy === null
                     ? 'no longer applies protection'
@@ -228,6 +219,31 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
       </table>
       {shown && <ExportedKey keyRecord={shown} text={exported!.text} />}
     </>
+  );
+}
+
+/**
+ * A key's SP 800-57 state and what keeps it from use: its usage period's end (it applies no new protection, so no
+ * signing is offered), a compromise, a waiting destruction.
+ */
+export function KeyStateCell({ keyRecord: k }: { keyRecord: KeyRecord }) {
+  return (
+    <td>
+      {k.state}
+      {k.usagePeriodEnded && k.rotateBy !== null && (
+        <>
+          {' '}
+          <span className="chip chip-expired">usage period ended</span>
+        </>
+      )}
+      {k.compromiseReason && <div className="bad">Reason: {k.compromiseReason}</div>}
+      {k.destructionNotBefore && (
+        <div className="bad">
+          Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then it can be
+          cancelled.
+        </div>
+      )}
+    </td>
   );
 }
 
