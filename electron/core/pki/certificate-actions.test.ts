@@ -803,4 +803,15 @@ describe('a CA key past its usage period (SP 800-57 §5.3)', () => {
     expect((await approved('crl.issue', crl)).outcome).toMatchObject({ status: 'ok', result: { crlNumber: 1 } });
     expect(certificates.get(serial)).toMatchObject({ status: 'revoked', revocation: { reason: 'superseded' } });
   });
+
+  it('is not certified either: a request its token key signed within the period gets no certificate after it', async () => {
+    const rootId = await caKey();
+    expect((await approved('cert.self-sign', selfSign(rootId, rootProfile()))).outcome).toMatchObject({ status: 'ok' });
+    const subId = await caKey('EC-P256', 1);
+    const csr = await requestSignedInToken(subId);
+    f.clock.now = new Date(Date.parse(inventory.get(subId).expiresAt) + 60_000);
+    expect(() => propose('cert.issue', issue(rootId, csr, intermediateProfile()))).toThrow(
+      expect.objectContaining({ code: 'KEY_PERIOD_ENDED', message: expect.stringMatching(/is certified no more/) }),
+    );
+  });
 });

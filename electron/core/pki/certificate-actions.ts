@@ -8,6 +8,7 @@ import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
 import { publicKeySpki, requireSigningKey } from '../keys/key-generation';
 import type { KeyAction, KeyInventory } from '../keys/key-inventory';
+import { refusePastUsagePeriod } from '../keys/usage-period';
 import type { QuorumReconciler } from '../quorum/quorum-service';
 import { assembleCertificate, keyIdentifier, pem, subjectName, tbsCertificate } from './certificate';
 import { certificateInToken, sha256, storeInToken, type CertificateStore } from './certificate-store';
@@ -98,6 +99,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       throw new CustosError('DESTRUCTION_WAITING', `The request's key “${key.label}” is waiting to be destroyed.`, [
         'Cancel the destruction (a quorum) to certify it, or certify another key.',
       ]);
+    refusePastUsagePeriod(key, 'is certified no more');
   };
 
   const unusedSerial = (serial: string) => {
