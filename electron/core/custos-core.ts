@@ -187,7 +187,11 @@ export class CustosCore {
       actor: this.actor,
       ...(options.kdfCost ? { kdfCost: options.kdfCost } : {}),
       clock,
-      holdings: (id) => holdingsOf({ custody: this.custody, backups: this.backups, proposals: this.quorum }, id),
+      holdings: (person) =>
+        holdingsOf(
+          { custody: this.custody, backups: this.backups, proposals: this.quorum, ceremonies: this.ceremonies },
+          person,
+        ),
     });
     this.keys = new KeyInventory(store, this.audit, clock);
     this.certificates = new CertificateStore(store, this.keys, this.audit);

@@ -182,7 +182,7 @@ describe('destruction covers every copy', () => {
     });
     // Until Babbage confirms, retiring Babbage is refused: a retired person's factors could never confirm it.
     const holds = () =>
-      holdingsOf({ custody: f.custody, backups, proposals: quorum }, f.enrolled[1]!.id).filter((h) =>
+      holdingsOf({ custody: f.custody, backups, proposals: quorum }, f.enrolled[1]!).filter((h) =>
         h.includes('backup set'),
       );
     expect(holds()).toEqual([expect.stringMatching(/^a card of retired backup set .* not yet confirmed destroyed$/)]);

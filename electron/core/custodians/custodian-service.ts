@@ -65,7 +65,7 @@ export interface CustodianServiceOptions {
    * What a person still holds (custody shares, backup cards, open proposals), in words: a retirement is refused
    * while any is left. The services that keep those records are built after this one, hence a function.
    */
-  holdings?: (custodianId: string) => string[];
+  holdings?: (person: { id: string; name: string }) => string[];
 }
 
 const aad = (id: string) => `custos/totp-secret/v1/${id}`;
@@ -669,10 +669,14 @@ export class CustodianService {
           ],
         );
     }
-    const held = [...(this.options.holdings?.(target.id) ?? []), ...this.enrolmentsApprovedBy(target.id)];
+    const held = [
+      ...(this.options.holdings?.({ id: target.id, name: target.name }) ?? []),
+      ...this.enrolmentsApprovedBy(target.id),
+    ];
     if (held.length > 0)
       return new CustosError('CUSTODIAN_STILL_HOLDS', `${target.name} still holds ${held.join('; ')}.`, [
-        'First change the custody’s holders (turnover), retire the backup set, or close the proposal.',
+        'First change the custody’s holders (turnover), retire the backup set, close the proposal, or finish or ' +
+          'abort the ceremony run.',
       ]);
     return null;
   }

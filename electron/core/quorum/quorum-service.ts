@@ -752,18 +752,35 @@ export class QuorumService {
     return officersOnly + Math.min(officers.length - officersOnly, Math.max(0, holders - threshold));
   }
 
-  /** Open proposals first, then the most recent closed ones. */
-  list(limit = 50): ProposalView[] {
-    // A proposal past its expiry is closed when listed, as when it is touched: nobody sees it as open.
+  /** Every open proposal (none left out: the app and the CLI approve from this list), then the latest closed ones. */
+  list(closed = 50): ProposalView[] {
+    this.expireDue();
+    return this.options.store
+      .all<{ id: string }>(
+        sql`SELECT id FROM proposals WHERE state = 'open'
+              OR id IN (SELECT id FROM proposals WHERE state != 'open' ORDER BY created_at DESC LIMIT ${closed})
+            ORDER BY state = 'open' DESC, created_at DESC`,
+      )
+      .map(({ id }) => this.view(id));
+  }
+
+  /** Every open proposal, however many: what a decision ("is this person in any open proposal?") must read. */
+  open(): ProposalView[] {
+    this.expireDue();
+    return this.options.store
+      .all<{ id: string }>(sql`SELECT id FROM proposals WHERE state = 'open' ORDER BY created_at DESC`)
+      .map(({ id }) => this.view(id))
+      .filter((p) => p.state === 'open');
+  }
+
+  /** A proposal past its expiry is closed when read, as when it is touched: nobody sees it as open. */
+  private expireDue(): void {
     const now = this.clock().toISOString();
     for (const { id } of this.options.store.all<{ id: string }>(
       sql`SELECT id FROM proposals WHERE state = 'open' AND expires_at <= ${now} AND id NOT IN (SELECT proposal_id FROM executions)`,
     )) {
       this.closeIfOpen(id, 'expired', 'proposal.expire');
     }
-    return this.options.store
-      .all<{ id: string }>(sql`SELECT id FROM proposals ORDER BY state = 'open' DESC, created_at DESC LIMIT ${limit}`)
-      .map(({ id }) => this.view(id));
   }
 
   /** Drops every held share: on quit, and when the process dies the memory goes with it. */
