@@ -801,7 +801,9 @@ describe('custos custody, proposal, key and backup', () => {
       id(1),
       ...factors(1),
     );
-    expect(back.stderr).toMatch(/^Error PROPOSAL_INVALID: Ada was retired, so cannot hold a share/);
+    expect(back.stderr).toMatch(
+      /^Error CUSTODIAN_RETIRED: Ada was retired on \d{4}-\d\d-\d\d: they can approve nothing/,
+    );
     // The practice statement names those who serve now.
     const statement = (await cli('compliance', 'practice-statement')).stdout;
     expect(/- Custodians \(hold PIN shares[^\n]*/.exec(statement)?.[0]).toMatch(/Babbage.*Curie/);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { combine, split } from 'shamir-secret-sharing';
 import type { AuditActor } from '../../../shared/audit';
 import type { AuditService } from '../audit/audit-service';
-import type { CustodianService } from '../custodians/custodian-service';
+import { retiredError, type CustodianService } from '../custodians/custodian-service';
 import { CustosError, isCustosError } from '../errors';
 import type { Need } from '../hsm/capabilities';
 import type { TokenModule } from '../hsm/token-module';
@@ -1043,6 +1043,17 @@ export class BackupService {
   }
 
   private checkBackup(p: ActionParams<'key.backup'>, custodyId: string): void {
+    for (const id of p.holders) {
+      const holder = this.options.custodians.get(id);
+      if (holder.retiredAt !== null) throw retiredError(holder.name, holder.retiredAt);
+      // Auditors read the record; a card is a share of the key-encryption key.
+      if (!holder.roles.some((role) => role === 'custodian' || role === 'security-officer'))
+        throw new CustosError(
+          'PROPOSAL_INVALID',
+          `${holder.name} is an auditor: auditors read the record, they hold no card of a backup.`,
+          ['Name custodians or security officers as card holders.'],
+        );
+    }
     const custody = this.options.store.get<{ token_serial: string; token_label: string }>(
       sql`SELECT token_serial, token_label FROM custody WHERE id = ${custodyId}`,
     )!;
@@ -1055,16 +1066,6 @@ export class BackupService {
         );
       this.refuseNewCopy(id, 'backed up');
       this.options.keys.checkToken(id, { serial: custody.token_serial, label: custody.token_label });
-    }
-    for (const id of p.holders) {
-      const holder = this.options.custodians.get(id);
-      // Auditors read the record; a card is a share of the key-encryption key.
-      if (!holder.roles.some((role) => role === 'custodian' || role === 'security-officer'))
-        throw new CustosError(
-          'PROPOSAL_INVALID',
-          `${holder.name} is an auditor: auditors read the record, they hold no card of a backup.`,
-          ['Name custodians or security officers as card holders.'],
-        );
     }
   }
 

@@ -5,6 +5,7 @@ import { readsAs } from '../../../shared/people-names';
 import type { KeyRecord } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import { sha256Hex } from '../canonical-json';
+import { retiredError } from '../custodians/custodian-service';
 import { isCustosError } from '../errors';
 import { policyVerdict, type PolicyRule } from '../keys/algorithm-policy';
 import type { proposalBinder } from '../quorum/proposal-handlers';
@@ -69,6 +70,10 @@ export function lintScript(text: string, sources: LintSources): Omit<LintReport,
   script.roles.custodians.forEach((n) => roleProblem(n, 'custodian', 'Custodian'));
   roleProblem(script.roles.securityOfficer, 'security-officer', 'Security officer');
   for (const name of peopleNamed(script)) if (people.get(name)?.locked) problems.push(`“${name}” is locked out`);
+  for (const name of peopleNamed(script)) {
+    const retiredAt = people.get(name)?.retiredAt;
+    if (retiredAt) problems.push(retiredError(name, retiredAt).message);
+  }
   // What is reviewed is the printed text: a name that prints as another enrolled person's names someone else.
   for (const name of peopleNamed(script)) {
     const twin = [...people.keys()].find((other) => other !== name && readsAs(other) === readsAs(name));

@@ -842,7 +842,8 @@ function summary(row: Row): CustodianSummary {
 
 const isServingOfficer = (c: CustodianSummary) => c.roles.includes('security-officer') && c.retiredAt === null;
 
-function retiredError(name: string, retiredAt: string): CustosError {
+/** Every refusal of a retired person, at a factor check or where a request names them to hold or approve anything. */
+export function retiredError(name: string, retiredAt: string): CustosError {
   return new CustosError(
     'CUSTODIAN_RETIRED',
     `${name} was retired on ${retiredAt.slice(0, 10)}: they can approve nothing.`,

@@ -116,3 +116,65 @@ ${steps}`;
     ]);
   });
 });
+
+describe('a retired person named in a request', () => {
+  it('is refused when the request is made (CUSTODIAN_RETIRED, recorded), before anyone’s factors are spent', async () => {
+    expect(await retire('Dora')).toBe('retired');
+    const day = clock.now.toISOString().slice(0, 10);
+    const refusal = `CUSTODIAN_RETIRED: Dora was retired on ${day}: they can approve nothing.`;
+    const answer = (envelope: { ok: boolean; error?: { code: string; message: string } }) =>
+      envelope.ok ? 'accepted' : `${envelope.error!.code}: ${envelope.error!.message}`;
+    const factorChecks = () => outcomes().filter((o) => o.startsWith('custodian.factor.verify')).length;
+    const before = factorChecks();
+    expect(
+      answer(
+        await core.router.dispatch('custody.take', {
+          token,
+          threshold: 2,
+          holders: proofs('Ada', 'Dora'),
+          currentSoPin: '87654321',
+        }),
+      ),
+    ).toBe(refusal);
+    expect(factorChecks()).toBe(before);
+    const custody = await takeCustody('Ada', 'Babbage', 'Curie');
+    const propose = async (action: string, params: Record<string, unknown>) =>
+      answer(
+        await core.router.dispatch('proposals.create', {
+          custodyId: custody.id,
+          action,
+          params,
+          requester: proofs('Ada')[0]!,
+        }),
+      );
+    const [ada, dora] = [people.Ada!.id, people.Dora!.id];
+    expect(await propose('key.backup', { keyIds: ['0'.repeat(32)], holders: [ada, dora], threshold: 2 })).toBe(refusal);
+    expect(await propose('custody.redeal', { holders: [ada, dora], threshold: 2 })).toBe(refusal);
+    expect(core.quorum.list()).toEqual([]);
+    expect(outcomes().filter((o) => o.endsWith('CUSTODIAN_RETIRED'))).toEqual([
+      'custody.take refused CUSTODIAN_RETIRED',
+      'proposal.create refused CUSTODIAN_RETIRED',
+      'proposal.create refused CUSTODIAN_RETIRED',
+    ]);
+    // A ceremony script naming her, as a witness here, does not lint, so no run of it starts.
+    const lint = core.ceremonies.lint(
+      `format: custos-ceremony/1
+title: Checkpoint
+purpose: Sign a checkpoint.
+location: Room 4.12
+window: { opens: "${new Date(clock.now.getTime() - 3600_000).toISOString()}", closes: "${new Date(clock.now.getTime() + 3600_000).toISOString()}" }
+token: { serial: "${token.serial}", label: "${token.label}" }
+roles:
+  administrator: Ada
+  custodians: [Ada, Babbage]
+  witnesses: [Dora]
+steps:
+  - id: checkpoint
+    title: Sign the checkpoint
+    by: Ada
+    checkpoint: true
+`,
+    );
+    expect(lint.problems).toContain(refusal.replace('CUSTODIAN_RETIRED: ', ''));
+  }, 60_000);
+});

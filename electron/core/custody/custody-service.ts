@@ -5,7 +5,7 @@ import type { AuditActor } from '../../../shared/audit';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { signedObjectIds } from '../audit/signed-entries';
-import type { CustodianService } from '../custodians/custodian-service';
+import { retiredError, type CustodianService } from '../custodians/custodian-service';
 import { open, seal } from '../custodians/sealing';
 import { tokenObject } from '../audit/audit-log';
 import { CustosError, isCustosError } from '../errors';
@@ -81,6 +81,7 @@ export class CustodyService {
   }): Promise<CustodyRecord> {
     // Refused before anything reaches the token: a typed SO PIN tried there would cost one of its SO PIN tries.
     this.refuseIfInCustody(request.token);
+    this.refuseRetiredHolder(request.token, request.holders);
     this.checkHolders(
       request.holders.map((h) => h.custodianId),
       request.threshold,
@@ -255,6 +256,20 @@ export class CustodyService {
     ]);
   }
 
+  /** A retired holder is refused, and recorded, before anyone's factors are spent on a custody that cannot be dealt. */
+  private refuseRetiredHolder(token: TokenRef, holders: Holder[]): void {
+    const retired = holders.map((h) => this.options.custodians.get(h.custodianId)).find((c) => c.retiredAt !== null);
+    if (!retired) return;
+    this.options.audit.record({
+      actor: this.options.actor,
+      action: 'custody.take',
+      object: tokenObject(token),
+      params: { token, retired: retired.id },
+      result: { status: 'refused', code: 'CUSTODIAN_RETIRED' },
+    });
+    throw retiredError(retired.name, retired.retiredAt!);
+  }
+
   private checkHolders(ids: string[], threshold: number): void {
     if (new Set(ids).size !== ids.length)
       throw new CustosError('QUORUM_INVALID', 'Each custodian can hold only one share.', [
@@ -269,6 +284,7 @@ export class CustodyService {
     }
     for (const id of ids) {
       const custodian = this.options.custodians.get(id);
+      if (custodian.retiredAt !== null) throw retiredError(custodian.name, custodian.retiredAt);
       if (!custodian.roles.includes('custodian'))
         throw new CustosError('NOT_AUTHORIZED', `${custodian.name} is not enrolled as a custodian.`);
     }

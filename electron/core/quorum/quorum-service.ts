@@ -4,7 +4,7 @@ import { combine } from 'shamir-secret-sharing';
 import type { AuditActor } from '../../../shared/audit';
 import type { AuditService } from '../audit/audit-service';
 import { canonicalJson, sha256Hex } from '../canonical-json';
-import type { CustodianService } from '../custodians/custodian-service';
+import { retiredError, type CustodianService } from '../custodians/custodian-service';
 import type { CustodyService, PinKind, UnsealKey } from '../custody/custody-service';
 import { CustosError, isCustosError } from '../errors';
 import { requireCapabilities, type Need } from '../hsm/capabilities';
@@ -13,7 +13,6 @@ import type { TokenModule } from '../hsm/token-module';
 import type { Store } from '../store/database';
 import type { TokenRef } from '../../../shared/tokens';
 import type { CustodianSummary } from '../../../shared/custodians';
-import type { ErrorCode } from '../../../shared/errors';
 import { FailedOutcome, outcomeSchema, type ProposalOf, type ProposalView } from '../../../shared/quorum';
 import { ActionName } from '../../../shared/actions';
 import { HeldSecrets } from '../held-secrets/held-secrets';
@@ -223,13 +222,6 @@ export const ACTION_POLICIES: Record<string, { securityOfficers: number }> = {
   'key.destroy': { securityOfficers: 1 },
 };
 
-/** Refusals at proposal that the log records, whoever called (other refusals are the caller's to record). */
-const RECORDED_PROPOSAL_REFUSALS: readonly ErrorCode[] = [
-  'KEY_WRONG_TOKEN',
-  'TOKEN_CAPABILITY_MISSING',
-  'KEY_PERIOD_ENDED',
-];
-
 /** A proposal's lifetime and how long an approval's unsealed share is held (also stated in the practice statement). */
 export const DEFAULT_PROPOSAL_MINUTES = 60;
 export const DEFAULT_HOLD_MINUTES = 15;
@@ -347,26 +339,25 @@ export class QuorumService {
       );
     }
     const params = checked ? checked.data : request.params;
-    for (const id of this.options.ceremonies?.[request.action]?.newHolders?.(params) ?? []) {
-      const holder = this.options.custodians.get(id);
-      if (!holder.roles.includes('custodian') || holder.retiredAt !== null)
-        throw new CustosError(
-          'PROPOSAL_INVALID',
-          holder.retiredAt !== null
-            ? `${holder.name} was retired, so cannot hold a share.`
-            : `${holder.name} is not enrolled as a custodian, so cannot hold a share.`,
-        );
-    }
     try {
+      for (const id of this.options.ceremonies?.[request.action]?.newHolders?.(params) ?? []) {
+        const holder = this.options.custodians.get(id);
+        if (holder.retiredAt !== null) throw retiredError(holder.name, holder.retiredAt);
+        if (!holder.roles.includes('custodian'))
+          throw new CustosError(
+            'PROPOSAL_INVALID',
+            `${holder.name} is not enrolled as a custodian, so cannot hold a share.`,
+          );
+      }
       this.options.ceremonies?.[request.action]?.check?.(params, custody.id);
       this.options.checks?.[request.action]?.(params, { id: custody.id, token: custody.token });
       // What the token cannot do is refused now: no approval is ever spent on it.
       const needs = this.options.needs?.[request.action]?.(params, { id: custody.id, token: custody.token }) ?? [];
       requireCapabilities(this.options.module(), custody.token, request.action, needs);
     } catch (error) {
-      // Reaching for another token's keys, asking a token for what it lacks, or new protection from a key past its
-      // usage period is recorded here, whoever called.
-      if (error instanceof CustosError && RECORDED_PROPOSAL_REFUSALS.includes(error.code)) {
+      // Reaching for another token's keys, asking a token for what it lacks, new protection from a key past its usage
+      // period, or naming a retired person to hold a share or card is recorded here, whoever called.
+      if (error instanceof CustosError && RECORDED_AT_PROPOSAL.has(error.code)) {
         this.options.audit.record({
           actor: this.actor(request.requestedBy),
           action: 'proposal.create',
@@ -1199,6 +1190,14 @@ export class QuorumService {
  * such for this proposal alone, so one bad row cannot blank the list of proposals.
  */
 /** Operations the catalogue does not name exist only in tests of the quorum itself. */
+/** Refusals of a proposal that its own call records (the router leaves factor failures to who checked them). */
+const RECORDED_AT_PROPOSAL: ReadonlySet<string> = new Set([
+  'KEY_WRONG_TOKEN',
+  'TOKEN_CAPABILITY_MISSING',
+  'KEY_PERIOD_ENDED',
+  'CUSTODIAN_RETIRED',
+]);
+
 const UNCATALOGUED_OUTCOME = z.discriminatedUnion('status', [
   z.object({ status: z.literal('ok'), result: z.unknown() }),
   FailedOutcome,
