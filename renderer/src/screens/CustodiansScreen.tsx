@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
+import { OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 import { RetireForm } from './RetireCustodian';
@@ -32,8 +33,6 @@ export function CustodiansScreen() {
   );
 }
 
-const noApproval = { custodianId: '', passphrase: '', code: '' };
-
 function EnrolForm() {
   const begin = useCustos((s) => s.beginEnrolment);
   const busy = useCustos((s) => s.custodianBusy);
@@ -42,7 +41,6 @@ function EnrolForm() {
   const [roles, setRoles] = useState<Role[]>(['custodian']);
   const [passphrase, setPassphrase] = useState('');
   const [again, setAgain] = useState('');
-  const [approvals, setApprovals] = useState([noApproval, noApproval]);
   // With nobody enrolled, this is the installation's setup: the first person is its security officer.
   const setup = custodians !== null && custodians.length === 0;
   const chosen: Role[] = setup && !roles.includes('security-officer') ? [...roles, 'security-officer'] : roles;
@@ -51,19 +49,15 @@ function EnrolForm() {
   const officers = allOfficers.filter((c) => !c.locked);
   // A locked-out officer still counts towards the two a new officer needs (the core refuses otherwise).
   const needed = setup ? 0 : chosen.includes('security-officer') ? Math.min(2, allOfficers.length) : 1;
-  const approvers = approvals
-    .slice(0, needed)
-    .map((a, i) => ({ ...a, custodianId: a.custodianId || (officers[i]?.id ?? '') }));
+  const approvals = useOfficerApprovals(needed, officers);
+  const { approvers, sameOfficer } = approvals;
   const mismatch = again.length > 0 && passphrase !== again;
-  const sameOfficer = approvers.length === 2 && approvers[0]!.custodianId === approvers[1]!.custodianId;
-  const setApproval = (i: number, change: Partial<typeof noApproval>) =>
-    setApprovals(approvals.map((a, j) => (j === i ? { ...a, ...change } : a)));
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (mismatch || chosen.length === 0 || sameOfficer) return;
     const ok = await begin(name, chosen, passphrase, approvers);
     // Officers type in turn at the same console: their factors never stay in the form.
-    setApprovals(approvals.map((a) => ({ ...a, passphrase: '', code: '' })));
+    approvals.clearFactors();
     if (ok) {
       setPassphrase('');
       setAgain('');
@@ -150,55 +144,7 @@ function EnrolForm() {
           A security officer is locked out, and a new security officer needs two officers. Unlock them first.
         </p>
       )}
-      {approvers.map((approval, i) => {
-        const officer = officers.find((o) => o.id === approval.custodianId);
-        return (
-          <fieldset key={i}>
-            <legend>{needed === 2 ? `Approving security officer ${i + 1} of 2` : 'Approving security officer'}</legend>
-            <label htmlFor={`approver-${i}`}>Security officer</label>
-            <select
-              id={`approver-${i}`}
-              value={approval.custodianId}
-              onChange={(e) => setApproval(i, { custodianId: e.target.value })}
-            >
-              {officers.map((o) => (
-                <option key={o.id} value={o.id}>
-                  {o.name}
-                </option>
-              ))}
-            </select>
-            <label htmlFor={`approver-${i}-passphrase`}>
-              {officer ? `Approval: ${officer.name}’s passphrase` : 'Approval: officer’s passphrase'}
-            </label>
-            <input
-              id={`approver-${i}-passphrase`}
-              type="password"
-              value={approval.passphrase}
-              onChange={(e) => setApproval(i, { passphrase: e.target.value })}
-              autoComplete="off"
-              required
-            />
-            <label htmlFor={`approver-${i}-code`}>
-              {officer ? `Approval: ${officer.name}’s code from the authenticator` : 'Approval: officer’s code'}
-            </label>
-            <input
-              id={`approver-${i}-code`}
-              type="text"
-              inputMode="numeric"
-              maxLength={6}
-              value={approval.code}
-              onChange={(e) => setApproval(i, { code: e.target.value.replace(/\D/g, '') })}
-              autoComplete="one-time-code"
-              required
-            />
-          </fieldset>
-        );
-      })}
-      {sameOfficer && (
-        <p role="alert" className="bad">
-          Choose two different security officers: one person counts once.
-        </p>
-      )}
+      <OfficerApprovalFields idPrefix="approver" approvals={approvals} officers={officers} />
       <div className="actions">
         <button
           type="submit"

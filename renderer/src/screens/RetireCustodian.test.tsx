@@ -2,6 +2,7 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { expect, it } from 'vitest';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import { OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { retirementApprovers } from './RetireCustodian';
 
 const person = (id: string, roles: Role[], more: Partial<CustodianSummary> = {}): CustodianSummary => ({
@@ -41,4 +42,24 @@ it('offers nobody retired in a picker of who proves their factors', () => {
   );
   expect(html).toContain('>ada</option>');
   expect(html).not.toContain('bo</option>');
+});
+
+it('asks each approving officer the same way in every custodians form: whom, then their passphrase and code', () => {
+  const olga = person('Olga', ['security-officer']);
+  const pat = person('Pat', ['security-officer']);
+  function Approvals({ count, self }: { count: number; self?: CustodianSummary }) {
+    const approvals = useOfficerApprovals(count, [olga, pat], self);
+    return (
+      <OfficerApprovalFields idPrefix="t" approvals={approvals} officers={[olga, pat]} {...(self ? { self } : {})} />
+    );
+  }
+  const two = renderToStaticMarkup(<Approvals count={2} />);
+  expect(two).toContain('<legend>Approving security officer 2 of 2</legend>');
+  expect(two).toContain('<label for="t-1-passphrase">Approval: Pat’s passphrase</label>');
+  expect(two).toContain('<label for="t-0-code">Approval: Olga’s code from the authenticator</label>');
+  // A handover: the leaving officer gives their own factors, chosen by nobody.
+  const handover = renderToStaticMarkup(<Approvals count={1} self={pat} />);
+  expect(handover).toContain('<legend>Pat, handing over</legend>');
+  expect(handover).not.toContain('id="t-1"');
+  expect(handover).toContain('<label for="t-1-passphrase">Approval: Pat’s passphrase</label>');
 });

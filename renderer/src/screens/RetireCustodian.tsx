@@ -1,8 +1,7 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useRef, type FormEvent } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
+import { OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { useCustos } from '../store/context';
-
-const noFactors = { custodianId: '', passphrase: '', code: '' };
 
 /**
  * Who must approve retiring this person, as the core decides it: one security officer for a custodian or auditor
@@ -37,26 +36,17 @@ export function RetireForm({
   const officers = everyone.filter(
     (c) => c.roles.includes('security-officer') && c.retiredAt === null && !c.locked && c.id !== person.id,
   );
-  const [approvals, setApprovals] = useState([noFactors, noFactors, noFactors]);
   // The form opens below the list: a keyboard or screen-reader user lands on what it is about to do.
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
-  const approvers = [
-    ...approvals
-      .slice(0, need?.others ?? 0)
-      .map((a, i) => ({ ...a, custodianId: a.custodianId || (officers[i]?.id ?? '') })),
-    ...(need?.leaving ? [{ ...approvals[2]!, custodianId: person.id }] : []),
-  ];
-  const sameOfficer = need?.others === 2 && approvers[0]!.custodianId === approvers[1]!.custodianId;
-  const complete = approvers.every((a) => a.custodianId && a.passphrase && /^\d{6}$/.test(a.code));
-  const setApproval = (i: number, change: Partial<typeof noFactors>) =>
-    setApprovals(approvals.map((a, j) => (j === i ? { ...a, ...change } : a)));
+  const approvals = useOfficerApprovals(need?.others ?? 0, officers, need?.leaving ? person : undefined);
+  const { approvers, sameOfficer, complete } = approvals;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (!need || sameOfficer || !complete) return;
     const ok = await retire(person.id, approvers);
     // Officers type in turn at the same console: their factors never stay in the form.
-    setApprovals(approvals.map((a) => ({ ...a, passphrase: '', code: '' })));
+    approvals.clearFactors();
     if (ok) onDone();
   };
   return (
@@ -72,7 +62,8 @@ export function RetireForm({
       </ul>
       <p className="muted">
         Custos refuses while they still hold a share of a token, a card of a backup set, or take part in an open
-        proposal: change the holders (turnover) or retire the backup set first.
+        proposal or a ceremony run in progress: change the holders (turnover), retire the backup set, or finish or abort
+        the run first.
       </p>
       {need === null ? (
         <p role="alert" className="bad">
@@ -92,67 +83,12 @@ export function RetireForm({
           Not enough security officers can approve: one is locked out. Another security officer unlocks them first.
         </p>
       )}
-      {approvers.map((approval, i) => {
-        const leaving = approval.custodianId === person.id;
-        const slot = leaving ? 2 : i;
-        const who = leaving ? person : officers.find((o) => o.id === approval.custodianId);
-        return (
-          <fieldset key={slot}>
-            <legend>
-              {leaving
-                ? `${person.name}, handing over`
-                : need?.others === 2
-                  ? `Approving security officer ${i + 1} of 2`
-                  : 'Approving security officer'}
-            </legend>
-            {!leaving && (
-              <>
-                <label htmlFor={`retire-approver-${slot}`}>Security officer</label>
-                <select
-                  id={`retire-approver-${slot}`}
-                  value={approval.custodianId}
-                  onChange={(e) => setApproval(slot, { custodianId: e.target.value })}
-                >
-                  {officers.map((o) => (
-                    <option key={o.id} value={o.id}>
-                      {o.name}
-                    </option>
-                  ))}
-                </select>
-              </>
-            )}
-            <label htmlFor={`retire-approver-${slot}-passphrase`}>
-              {who ? `${who.name}’s passphrase` : 'Passphrase'}
-            </label>
-            <input
-              id={`retire-approver-${slot}-passphrase`}
-              type="password"
-              value={approval.passphrase}
-              onChange={(e) => setApproval(slot, { passphrase: e.target.value })}
-              autoComplete="off"
-              required
-            />
-            <label htmlFor={`retire-approver-${slot}-code`}>
-              {who ? `${who.name}’s code from the authenticator` : 'Code from the authenticator'}
-            </label>
-            <input
-              id={`retire-approver-${slot}-code`}
-              type="text"
-              inputMode="numeric"
-              maxLength={6}
-              value={approval.code}
-              onChange={(e) => setApproval(slot, { code: e.target.value.replace(/\D/g, '') })}
-              autoComplete="one-time-code"
-              required
-            />
-          </fieldset>
-        );
-      })}
-      {sameOfficer && (
-        <p role="alert" className="bad">
-          Choose two different security officers: one person counts once.
-        </p>
-      )}
+      <OfficerApprovalFields
+        idPrefix="retire-approver"
+        approvals={approvals}
+        officers={officers}
+        {...(need?.leaving ? { self: person } : {})}
+      />
       <div className="actions">
         <button type="submit" disabled={busy || need === null || sameOfficer || !complete}>
           {busy ? 'Checking…' : `Retire ${person.name}`}

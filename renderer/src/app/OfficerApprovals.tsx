@@ -1,0 +1,107 @@
+import { useState } from 'react';
+import type { CustodianSummary } from '../../../shared/custodians';
+import type { Proof } from '../store/quorum-slice';
+
+const noApproval: Proof = { custodianId: '', passphrase: '', code: '' };
+
+/**
+ * The security officers approving a custodians request (an enrolment, a retirement): `count` chosen from `officers`,
+ * each defaulting to the next one listed, then `self` (a leaving officer handing over) when given. `clearFactors`
+ * empties every passphrase and code, for forms that officers type into in turn.
+ */
+export function useOfficerApprovals(count: number, officers: readonly CustodianSummary[], self?: CustodianSummary) {
+  const [typed, setTyped] = useState([noApproval, noApproval, noApproval]);
+  const approvers = [
+    ...typed.slice(0, count).map((a, i) => ({ ...a, custodianId: a.custodianId || (officers[i]?.id ?? '') })),
+    ...(self ? [{ ...typed[2]!, custodianId: self.id }] : []),
+  ];
+  const slotOf = (i: number) => (i >= count ? 2 : i);
+  return {
+    approvers,
+    sameOfficer: count === 2 && approvers[0]!.custodianId === approvers[1]!.custodianId,
+    complete: approvers.every((a) => a.custodianId && a.passphrase && /^\d{6}$/.test(a.code)),
+    change: (i: number, change: Partial<Proof>) =>
+      setTyped(typed.map((a, j) => (j === slotOf(i) ? { ...a, ...change } : a))),
+    clearFactors: () => setTyped(typed.map((a) => ({ ...a, passphrase: '', code: '' }))),
+  };
+}
+
+/** One fieldset per approving officer (whom, passphrase, code), and the alert when one officer is chosen twice. */
+export function OfficerApprovalFields({
+  idPrefix,
+  approvals,
+  officers,
+  self,
+}: {
+  idPrefix: string;
+  approvals: ReturnType<typeof useOfficerApprovals>;
+  officers: readonly CustodianSummary[];
+  self?: CustodianSummary;
+}) {
+  const chosen = approvals.approvers.filter((a) => a.custodianId !== self?.id).length;
+  return (
+    <>
+      {approvals.approvers.map((approval, i) => {
+        const handingOver = approval.custodianId === self?.id;
+        const who = handingOver ? self : officers.find((o) => o.id === approval.custodianId);
+        const id = `${idPrefix}-${i}`;
+        return (
+          <fieldset key={i}>
+            <legend>
+              {handingOver
+                ? `${self!.name}, handing over`
+                : chosen === 2
+                  ? `Approving security officer ${i + 1} of 2`
+                  : 'Approving security officer'}
+            </legend>
+            {!handingOver && (
+              <>
+                <label htmlFor={id}>Security officer</label>
+                <select
+                  id={id}
+                  value={approval.custodianId}
+                  onChange={(e) => approvals.change(i, { custodianId: e.target.value })}
+                >
+                  {officers.map((o) => (
+                    <option key={o.id} value={o.id}>
+                      {o.name}
+                    </option>
+                  ))}
+                </select>
+              </>
+            )}
+            <label htmlFor={`${id}-passphrase`}>
+              {who ? `Approval: ${who.name}’s passphrase` : 'Approval: officer’s passphrase'}
+            </label>
+            <input
+              id={`${id}-passphrase`}
+              type="password"
+              value={approval.passphrase}
+              onChange={(e) => approvals.change(i, { passphrase: e.target.value })}
+              autoComplete="off"
+              required
+            />
+            <label htmlFor={`${id}-code`}>
+              {who ? `Approval: ${who.name}’s code from the authenticator` : 'Approval: officer’s code'}
+            </label>
+            <input
+              id={`${id}-code`}
+              type="text"
+              inputMode="numeric"
+              maxLength={6}
+              value={approval.code}
+              onChange={(e) => approvals.change(i, { code: e.target.value.replace(/\D/g, '') })}
+              autoComplete="one-time-code"
+              required
+            />
+          </fieldset>
+        );
+      })}
+      {approvals.sameOfficer && (
+        <p role="alert" className="bad">
+          Choose two different security officers: one person counts once.
+        </p>
+      )}
+    </>
+  );
+}
