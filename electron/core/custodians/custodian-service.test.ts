@@ -1,10 +1,11 @@
 import Database from 'better-sqlite3';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import pkcs11js from 'pkcs11js';
 import { findObjects } from '../hsm/find-objects';
 import { DATABASE_FILE } from '../store/database';
+import { sql } from '../store/sql';
 import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
@@ -467,6 +468,17 @@ describe('retirement', () => {
         'custodian.unlock refused CUSTODIAN_RETIRED',
       ]),
     );
+  });
+
+  it('leaves no copy of the sealed secret it overwrote, in the database file or its WAL', async () => {
+    const erin = await enrol('Erin');
+    const sealed = (id: string) =>
+      opened.store.get<{ sealed_totp: Buffer }>(sql`SELECT sealed_totp FROM custodians WHERE id = ${id}`)!.sealed_totp;
+    const before = sealed(erin.id);
+    expect(await retire(erin, officers[0]!)).toEqual(expect.any(String));
+    expect(sealed(erin.id).equals(before)).toBe(false);
+    const files = [DATABASE_FILE, `${DATABASE_FILE}-wal`].map((f) => join(dataDir, f)).filter((f) => existsSync(f));
+    for (const file of files) expect(readFileSync(file).includes(before)).toBe(false);
   });
 
   it('retires an officer on two other officers’ factors, or the only other’s and their own; not the last', async () => {

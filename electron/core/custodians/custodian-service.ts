@@ -620,6 +620,8 @@ export class CustodianService {
               WHERE id = ${custodianId}`),
           ),
       );
+      // The WAL's earlier frames, and the database file until a checkpoint, still hold the sealed secret.
+      if (!this.options.store.inTransaction) this.options.store.checkpointAndTruncateWal();
       return this.get(custodianId);
     });
   }

@@ -28,6 +28,8 @@ describe('Store', () => {
   it('creates the database at the newest schema with WAL, foreign keys and STRICT tables', () => {
     const store = openStore();
     expect(store.schemaVersion).toBe(migrations.length);
+    // Per connection: what is deleted or overwritten is zeroed, not left readable in free pages.
+    expect(store.transaction((db) => db.pragma('secure_delete', { simple: true }))).toBe(1);
     store.close();
     const db = new Database(join(dataDir, DATABASE_FILE));
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');

@@ -89,6 +89,8 @@ export class Store {
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
+      // What is deleted or overwritten (a retired person's sealed secret) is zeroed, not left in free space.
+      db.pragma('secure_delete = ON');
       const migrations = options.migrations ?? defaultMigrations;
       migrate(db, migrations);
       refuseAlteredSchema(db, path, migrations, options.nativeBinding);
@@ -160,6 +162,14 @@ export class Store {
   /** Whether a transaction is open: work that must follow a commit (the audit anchor) waits for it. */
   get inTransaction(): boolean {
     return this.db.inTransaction;
+  }
+
+  /**
+   * Copies the WAL into the database file and empties it: earlier frames still hold page versions from before an
+   * overwrite, which secure_delete cannot reach. Outside a transaction only.
+   */
+  checkpointAndTruncateWal(): void {
+    this.run(() => this.db.pragma('wal_checkpoint(TRUNCATE)'));
   }
 
   get schemaVersion(): number {
