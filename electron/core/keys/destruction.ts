@@ -3,6 +3,7 @@ import { KeyParams, ScheduleParams } from '../../../shared/actions';
 import type { KeyCopy } from '../../../shared/backups';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
+import { signedEntries } from '../audit/signed-entries';
 import { CustosError } from '../errors';
 import { findObjects } from '../hsm/find-objects';
 import { refusalName } from '../hsm/pkcs11-errors';
@@ -240,16 +241,7 @@ export function destructionActions(
       run: ({ session, lib, params, proposalId, token, decidedBy }) => {
         const ready = destroyReady(params, token);
         const found = keyObjects(lib, session, recorded(inventory, ready.keyId));
-        if (found.halves.length === 0) {
-          const others = found.others.length
-            ? ` It holds ${found.others.length} object(s) under the key’s id that anyone can make without the PIN; they were left in place.`
-            : '';
-          throw new CustosError(
-            'KEY_OBJECTS_MISSING',
-            `Token ${token.label} holds no private or secret half of this key, so its destruction cannot be proven; nothing was recorded as destroyed.${others}`,
-            ['Check that the key’s token is the one attached, and tell your security officer.'],
-          );
-        }
+        if (found.halves.length === 0) throw noHalf(token, found);
         return destroyAndRecord(lib, session, ready, { proposalId, decidedBy }, found, token);
       },
     },
@@ -266,6 +258,8 @@ export function destructionActions(
     reconciled = false,
   ) {
     const { keyId, schedule, at } = ready;
+    if (found.halves.length > 0)
+      inventory.journalDestruction(proposalId, { keyId, token, halves: found.halves.length });
     for (const handle of [...found.halves, ...found.publics]) lib.C_DestroyObject(session, handle);
     // An object planted under the id may be made CKA_DESTROYABLE false: it is not the key, so it cannot block the
     // key's destruction; it is named in the proof as left.
@@ -311,15 +305,54 @@ export function destructionActions(
 
   /**
    * After a crash mid-destruction, at a quorum login on the key's token (its secret half shows only
-   * then): what is left of the key is destroyed as approved, and its absence proven and recorded.
+   * then): what is left of the key is destroyed as approved, and its absence proven and recorded. A token with no half
+   * of the key is certified only when the log shows this destruction found one there before it destroyed anything (the
+   * crash came after the token let it go); otherwise it proves nothing, as in the run, and is refused.
    */
   const reconcile: QuorumReconciler = ({ session, lib, params, proposalId, token, loggedIn, decidedBy }) => {
     if (!loggedIn) return NEEDS_LOGIN;
     const ready = destroyReady(params, token);
     const found = keyObjects(lib, session, recorded(inventory, ready.keyId));
+    if (found.halves.length === 0 && !inventory.destructionJournaled(proposalId)) throw noHalf(token, found);
     return destroyAndRecord(lib, session, ready, { proposalId, decidedBy }, found, token, true);
   };
   return { actions, reconcile };
+}
+
+/** The refusal of a token holding no half of the key: nothing proves the key was there, so nothing is certified. */
+function noHalf(token: TokenRef, found: KeyObjects): CustosError {
+  const others = found.others.length
+    ? ` It holds ${found.others.length} object(s) under the key’s id that anyone can make without the PIN; they were left in place.`
+    : '';
+  return new CustosError(
+    'KEY_OBJECTS_MISSING',
+    `Token ${token.label} holds no private or secret half of this key, so its destruction cannot be proven; nothing was recorded as destroyed.${others}`,
+    ['Check that the key’s token is the one attached, and tell your security officer.'],
+  );
+}
+
+/**
+ * Journaled after the destruction found the key's halves in its token and before it destroys any: after a crash, only
+ * a destruction that recorded it can have removed them, so only then does an empty token prove the key destroyed.
+ */
+export const DESTRUCTION_DESTROYING = 'key.destroy.destroying';
+
+export function journalDestruction(
+  audit: AuditService,
+  proposalId: string,
+  params: { keyId: string; token: TokenRef; halves: number },
+): void {
+  audit.record({
+    actor: { type: 'system', id: 'system' },
+    action: DESTRUCTION_DESTROYING,
+    object: { type: 'proposal', id: proposalId },
+    params,
+  });
+}
+
+/** Whether the signed log holds this proposal's DESTRUCTION_DESTROYING step. */
+export function destructionJournaled(store: Store, audit: AuditService, proposalId: string): boolean {
+  return signedEntries(store, audit, { action: DESTRUCTION_DESTROYING, object: `proposal:${proposalId}` }).length > 0;
 }
 
 /**

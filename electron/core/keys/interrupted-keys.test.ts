@@ -275,6 +275,23 @@ describe('a wrap-only AES key', () => {
   });
 });
 
+/** A key whose destruction was scheduled and whose waiting period is over. */
+async function pastItsWait(algorithm: string, usage: string): Promise<string> {
+  const keyId = keyOf(
+    await approved('key.generate', {
+      algorithm,
+      label: 'doomed',
+      usage,
+      backupable: false,
+      cryptoperiodDays: 365,
+      ckaId: randomBytes(16).toString('hex'),
+    }),
+  );
+  await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+  f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
+  return keyId;
+}
+
 describe('a key destruction interrupted by a crash', () => {
   it.each([
     ['after the token destroyed the objects', true, null],
@@ -282,18 +299,7 @@ describe('a key destruction interrupted by a crash', () => {
   ])(
     'is re-examined at the next quorum login %s: absence proven, the key recorded destroyed',
     async (_when, tokenStep, objectsDestroyed) => {
-      const keyId = keyOf(
-        await approved('key.generate', {
-          algorithm: 'EC-P256',
-          label: 'doomed',
-          usage: 'sign',
-          backupable: false,
-          cryptoperiodDays: 365,
-          ckaId: randomBytes(16).toString('hex'),
-        }),
-      );
-      await approved('key.schedule-destruction', { keyId, waitDays: 7 });
-      f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
+      const keyId = await pastItsWait('EC-P256', 'sign');
       const proposal = propose('key.destroy', { keyId });
       await crashAfterTokenStep(proposal, tokenStep);
       const settled = await restartAndLogIn(proposal.id);
@@ -311,6 +317,24 @@ describe('a key destruction interrupted by a crash', () => {
       expect(left).toBe(0);
     },
   );
+});
+
+describe('a key destruction interrupted before it reached the token', () => {
+  it('is not certified by a token that holds no half of the key: refused, the key not recorded destroyed', async () => {
+    const keyId = await pastItsWait('AES-256', 'encrypt');
+    // The token no longer holds the key (taken out of it outside Custos, or another token under its serial and label).
+    await f.loggedIn(custodyId, [0, 1], (session, lib) => {
+      for (const handle of findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 10))
+        lib.C_DestroyObject(session, handle);
+    });
+    const proposal = propose('key.destroy', { keyId });
+    await crashAfterTokenStep(proposal, false);
+    const settled = await restartAndLogIn(proposal.id);
+    expect(settled).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_OBJECTS_MISSING' } });
+    expect(trail(proposal.id)).not.toContain('key.destroy.destroying');
+    expect(inventory.get(keyId).state).not.toBe('destroyed');
+    expect(inventory.get(keyId).destructionNotBefore).not.toBeNull();
+  });
 });
 
 describe('a rotation interrupted by a crash', () => {

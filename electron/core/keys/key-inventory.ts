@@ -10,7 +10,14 @@ import type { QuorumOperation } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
-import { refuseDeletedSchedules, sealUnsignedSchedules, signSchedule, verifiedSchedule } from './destruction';
+import {
+  destructionJournaled,
+  journalDestruction,
+  refuseDeletedSchedules,
+  sealUnsignedSchedules,
+  signSchedule,
+  verifiedSchedule,
+} from './destruction';
 import { recordedKeys } from './recorded-keys';
 import { policyVerdict, rotationDate } from './algorithm-policy';
 
@@ -323,6 +330,16 @@ export class KeyInventory {
   waitingSchedule(keyId: string) {
     refuseDeletedSchedules(this.store, this.audit);
     return verifiedSchedule(this.store, this.audit, keyId);
+  }
+
+  /** Journals that a destruction found the key's halves in its token, before it destroys any (destruction.ts). */
+  journalDestruction(proposalId: string, params: { keyId: string; token: TokenRef; halves: number }): void {
+    journalDestruction(this.audit, proposalId, params);
+  }
+
+  /** Whether the signed log shows this destruction found the key's halves before a crash interrupted it. */
+  destructionJournaled(proposalId: string): boolean {
+    return destructionJournaled(this.store, this.audit, proposalId);
   }
 
   /** Signs a destruction schedule inside the transaction of the execution entry that changed it. */
