@@ -430,6 +430,41 @@ describe('backup and restore on SoftHSM2', () => {
     expect(inventory.get(key).token.label).toBe('source');
   });
 
+  it('restores no copy of a compromised key, when proposed or when run; a suspended key comes back suspended', async () => {
+    const [compromised, suspended] = [await generate('EC-P256'), await generate('EC-P384')];
+    const [bad, paused] = [await backUp([compromised]), await backUp([suspended])];
+    const target = await freshCustody('fresh');
+    // Approved while the key was still trusted; it is marked compromised before the cards are entered.
+    const early = await approved(target, 'key.restore', { setId: bad });
+    const officer = { type: 'custodian', id: id(2), role: 'security-officer' } as const;
+    inventory.transition(compromised, 'compromise', 'security-officer', officer, 'card reader left logged in');
+    for (const params of [{ setId: bad }, { setId: bad, overrideDestroyed: true }])
+      expect(() => quorum.propose({ custodyId: target, action: 'key.restore', params, requestedBy: id(0) })).toThrow(
+        expect.objectContaining({
+          code: 'KEY_STATE_FORBIDS',
+          message: expect.stringMatching(/recorded as compromised/),
+        }),
+      );
+    const cards = backups.printableCards(bad);
+    await backups.enterShare(early.id, cards[0]!.text);
+    expect(await backups.enterShare(early.id, cards[1]!.text)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'KEY_STATE_FORBIDS' },
+    });
+    expect(inventory.get(compromised)).toMatchObject({ state: 'compromised', token: { label: 'source' } });
+    expect(auditActions().some((e) => e.action === 'proposal.execute' && e.result.code === 'KEY_STATE_FORBIDS')).toBe(
+      true,
+    );
+
+    inventory.transition(suspended, 'activate', 'quorum', { type: 'system', id: 'system' });
+    inventory.transition(suspended, 'suspend', 'security-officer', officer, 'under review');
+    const restore = await approved(target, 'key.restore', { setId: paused });
+    const pausedCards = backups.printableCards(paused);
+    await backups.enterShare(restore.id, pausedCards[0]!.text);
+    expect(await backups.enterShare(restore.id, pausedCards[1]!.text)).toMatchObject({ state: 'executed' });
+    expect(inventory.get(suspended)).toMatchObject({ state: 'suspended', token: { label: 'fresh' } });
+  });
+
   it('makes no new copy of a key waiting for destruction, compromised or destroyed: no backup, no backup file', async () => {
     const [waiting, compromised, destroyed] = [
       await generate('EC-P256'),

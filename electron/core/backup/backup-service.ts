@@ -350,6 +350,7 @@ export class BackupService {
         const manifest = this.manifest(p.setId);
         this.refuseOtherKeys(manifest, makerOf(this.options.audit, manifest).here);
         this.refuseWaitingDestruction(manifest);
+        this.refuseCompromised(manifest);
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed) {
           throw new CustosError(
@@ -376,6 +377,7 @@ export class BackupService {
         const { audit } = this.options;
         this.refuseOtherKeys(manifest, makerOf(audit, manifest).here);
         this.refuseWaitingDestruction(manifest);
+        this.refuseCompromised(manifest);
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
         if (destroyed.length > 0 && !p.overrideDestroyed)
           throw new CustosError(
@@ -1106,6 +1108,21 @@ export class BackupService {
           ['Cancel its destruction first (key.cancel-destruction, a quorum) if it is to be kept.'],
         );
     }
+  }
+
+  /**
+   * A compromised key never again applies protection (SP 800-57): no set brings a copy of it back into a token, where
+   * anyone with the PIN could use it outside Custos. No override: data it protected is read with a key not compromised.
+   */
+  private refuseCompromised(manifest: Manifest): void {
+    const compromised = manifest.keys.filter((k) => (this.stateOf(k.id) ?? k.state) === 'compromised');
+    if (compromised.length > 0)
+      throw new CustosError(
+        'KEY_STATE_FORBIDS',
+        `${compromised.map((k) => `“${k.label}”`).join(', ')} ${compromised.length === 1 ? 'is' : 'are'} recorded as ` +
+          `compromised: backup set ${manifest.setId.slice(0, 8)} is not restored. Nothing was changed.`,
+        ['Retire the set (backup.retire); its compromise impact report names the sets that hold the key.'],
+      );
   }
 
   private shape(id: string): KeyShape {
