@@ -691,6 +691,30 @@ describe('backup and restore on SoftHSM2', () => {
     expect(() => inventory.get(forged.id)).toThrow();
   });
 
+  it('refuses a 28-byte value a set declares as AES-256, though its wrapped copy is as long as an AES-256 key’s', async () => {
+    const setId = await backUp([await generate('AES-256', 'encrypt')]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    // RFC 5649 pads 25 to 32 bytes alike into 40: the blob's length alone does not say the key's.
+    const wrap = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+    const wrapped = Buffer.concat([wrap.update(randomBytes(28)), wrap.final()]);
+    expect(wrapped).toHaveLength(40);
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const forged = { ...manifest.keys[0]!, id: randomBytes(16).toString('hex'), wrapped: wrapped.toString('base64') };
+    storeForged(setId, kek, { ...manifest, keys: [forged] });
+    const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    // Before: the token's CKR_MECHANISM_INVALID, read as a token without AES.
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'RESTORE_MISMATCH', message: expect.stringContaining('came back as no AES-256 key') },
+    });
+    expect(() => inventory.get(forged.id)).toThrow();
+    expect(auditActions().some((e) => e.action === 'proposal.execute' && e.result.code === 'RESTORE_MISMATCH')).toBe(
+      true,
+    );
+  });
+
   it('refuses an RSA-2048 key pair a set declares as RSA-3072, though it opens and matches its public key', async () => {
     const setId = await backUp([await generate('RSA-3072')]);
     const cards = backups.printableCards(setId);

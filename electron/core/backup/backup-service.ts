@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type pkcs11js from 'pkcs11js';
 import { combine, split } from 'shamir-secret-sharing';
 import type { AuditActor } from '../../../shared/audit';
 import type { AuditService } from '../audit/audit-service';
@@ -19,7 +20,7 @@ import { KeyUsage } from '../../../shared/keys';
 import type { BackupSummary, KeyCopy, PrintableCard as WirePrintableCard } from '../../../shared/backups';
 import type { PracticeSet } from '../../../shared/rehearsals';
 import type { TokenRef } from '../../../shared/tokens';
-import { generateInToken } from '../keys/key-generation';
+import { generateInToken, shapeDifferences } from '../keys/key-generation';
 import { NO_FINGERPRINT, type KeyInventory } from '../keys/key-inventory';
 import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/actions';
 import { checkLeastPrivilege, keyAgreement, withLockdown } from '../keys/key-attributes';
@@ -427,6 +428,7 @@ export class BackupService {
                       unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, false),
                     );
                     try {
+                      refuseOtherShape(lib, session, key, copy);
                       measured.set(key.id, proveKey(lib, session, copy, shape));
                     } finally {
                       lib.C_DestroyObject(session, copy);
@@ -435,6 +437,7 @@ export class BackupService {
                       unwrapKey(lib, session, manifest.mechanism, unwrapper, shape, blob, true, l);
                     const { value: restoredKey, lockdown } = withLockdown(unwrapForGood);
                     created.push({ keyId: key.id, handle: restoredKey });
+                    refuseOtherShape(lib, session, key, restoredKey);
                     const publicHandle = createPublicObject(lib, session, shape, lockdown);
                     if (publicHandle) created.push({ keyId: key.id, handle: publicHandle });
                     // Read back: a restored key carries exactly its least-privilege attributes, or none of the set is
@@ -1194,6 +1197,21 @@ export const RESTORE_UNWRAPPING = 'backup.restore.unwrapping';
  * stays journaled and reconcile-restore.ts removes what is left at the next quorum login on that token.
  */
 export const RESTORE_UNSETTLED = 'backup.restore.unsettled';
+
+/**
+ * A restored key is the size and type its manifest records (an AES key's type and CKA_VALUE_LEN where the token
+ * states it, an RSA modulus, a curve), as the token reads it back. Where the token states no length, a 40-byte blob
+ * that encrypts as AES (proveKey) can only hold 32 bytes: 16 and 24 wrap to fewer, 25 to 31 are no AES key.
+ */
+function refuseOtherShape(lib: pkcs11js.PKCS11, session: Buffer, key: ManifestKey, handle: Buffer): void {
+  const differences = shapeDifferences(lib, session, key.algorithm, handle, true);
+  if (differences.length > 0)
+    throw new CustosError(
+      'RESTORE_MISMATCH',
+      `The backup’s copy of “${key.label}” is not the ${key.algorithm} key its manifest records: ${differences.join('; ')}. Nothing was imported.`,
+      ['Keep the backup file and its cards apart and tell your security officer: this set was not made by Custos.'],
+    );
+}
 
 /**
  * An unwrap of a set's blob under the KEK its cards rebuilt and its MAC vouched for: a refusal to open means the set

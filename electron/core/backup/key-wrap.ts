@@ -292,7 +292,7 @@ export function openingRefusal(error: unknown): string | undefined {
  */
 export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, key: KeyShape): string | null {
   if (isSecret(key.algorithm)) {
-    const kcv = checkValue(lib, session, handle);
+    const kcv = aesCheckValue(lib, session, handle, key.label);
     if (key.kcv !== null && kcv !== key.kcv)
       throw new CustosError('RESTORE_MISMATCH', `“${key.label}” came back with check value ${kcv}, not ${key.kcv}.`);
     return kcv;
@@ -336,6 +336,24 @@ export function proveKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, 
       `“${key.label}” came back as a different key: its signature does not match the recorded public key.`,
     );
   return null;
+}
+
+/** The check value of an unwrapped AES key; a value the token will not use as an AES key is no AES-256 key. */
+function aesCheckValue(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, label: string): string {
+  try {
+    return checkValue(lib, session, handle);
+  } catch (error) {
+    const refusal = refusalName(error);
+    if (!refusal || !['CKR_MECHANISM_INVALID', 'CKR_KEY_SIZE_RANGE', 'CKR_KEY_TYPE_INCONSISTENT'].includes(refusal))
+      throw error;
+    throw new CustosError(
+      'RESTORE_MISMATCH',
+      `“${label}” came back as no AES-256 key: the token will not encrypt with it as AES (${refusal}), so its value is ` +
+        'not 32 bytes long. Nothing was imported.',
+      ['Keep the backup file and its cards apart and tell your security officer: this set was not made by Custos.'],
+      { cause: error },
+    );
+  }
 }
 
 /** A PKCS#1 v1.5 signature over SHA-256 of the challenge: hashed in the token if it offers that, else by us. */

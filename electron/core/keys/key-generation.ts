@@ -283,7 +283,7 @@ function registeredOnlyIfShaped(
   shown: Buffer,
   handles: Buffer[],
 ): void {
-  const differences = shapeDifferences(lib, session, p, shown);
+  const differences = shapeDifferences(lib, session, p.algorithm, shown);
   if (differences.length === 0) return;
   for (const handle of handles) lib.C_DestroyObject(session, handle);
   throw new CustosError(
@@ -293,26 +293,46 @@ function registeredOnlyIfShaped(
   );
 }
 
-/** How the key (its secret key, or its public half) differs from the approved algorithm: size, exponent, curve. */
-function shapeDifferences(lib: pkcs11js.PKCS11, session: Buffer, p: GenerateParams, handle: Buffer): string[] {
-  if (p.algorithm === 'AES-256') {
-    const [length] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE_LEN }]);
+/**
+ * How the key (its secret key, or a half of its pair) differs from the algorithm: size, exponent, curve. Also read
+ * back from a restored key (backup-service.ts), whose size the token, not the manifest, says. `unwrapped`: a token may
+ * leave CKA_VALUE_LEN 0 on an unwrapped key (SoftHSM2 2.6 does, and refuses it in the template): 0 says nothing there.
+ */
+export function shapeDifferences(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  algorithm: string,
+  handle: Buffer,
+  unwrapped = false,
+): string[] {
+  if (algorithm === 'AES-256') {
+    const [type, length] = lib.C_GetAttributeValue(session, handle, [
+      { type: pkcs11js.CKA_KEY_TYPE },
+      { type: pkcs11js.CKA_VALUE_LEN },
+    ]);
     const bytes = ulong(length?.value);
-    return bytes === 32 ? [] : [`its value is ${bytes} bytes long, not 32 (CKA_VALUE_LEN)`];
+    return [
+      ...(ulong(type?.value) === pkcs11js.CKK_AES
+        ? []
+        : [`its key type is 0x${ulong(type?.value).toString(16)}, not AES`]),
+      ...(bytes === 32 || (unwrapped && bytes === 0)
+        ? []
+        : [`its value is ${bytes} bytes long, not 32 (CKA_VALUE_LEN)`]),
+    ];
   }
-  if (p.algorithm.startsWith('RSA')) {
-    const spki = publicKeySpki(lib, session, handle, p.algorithm);
-    const algorithm = algorithmOfPublicKey(spki);
+  if (algorithm.startsWith('RSA')) {
+    const spki = publicKeySpki(lib, session, handle, algorithm);
+    const found = algorithmOfPublicKey(spki);
     const exponent = createPublicKey({ key: spki, format: 'der', type: 'spki' }).asymmetricKeyDetails?.publicExponent;
     return [
-      ...(algorithm === p.algorithm ? [] : [`it is ${algorithm}, not ${p.algorithm}`]),
+      ...(found === algorithm ? [] : [`it is ${found}, not ${algorithm}`]),
       ...(exponent === 65537n ? [] : [`its public exponent is ${String(exponent)}, not 65537`]),
     ];
   }
   const [params] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EC_PARAMS }]);
   const curve = Buffer.isBuffer(params?.value) ? params.value.toString('hex') : '';
-  const approved = p.algorithm === 'Ed25519' ? '06032b6570' : CURVES[p.algorithm]!.params;
-  return curve === approved ? [] : [`its curve (CKA_EC_PARAMS ${curve}) is not ${p.algorithm}’s`];
+  const approved = algorithm === 'Ed25519' ? '06032b6570' : CURVES[algorithm]!.params;
+  return curve === approved ? [] : [`its curve (CKA_EC_PARAMS ${curve}) is not ${algorithm}’s`];
 }
 
 /** A CK_ULONG as pkcs11js returns it: the native-endian bytes of the platform's unsigned long. */
