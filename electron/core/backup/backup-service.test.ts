@@ -69,8 +69,10 @@ async function backUp(keyIds: string[], holders = [0, 1, 2], threshold = 2) {
 }
 const freshCustody = (label: string) => bed.freshCustody(label);
 /** A manifest as a forger makes it: naming an Ed25519 audit key of their own, and signed by it. */
-function selfSigned(manifest: Record<string, unknown>): { text: string; signature: Buffer } {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+function selfSigned(
+  manifest: Record<string, unknown>,
+  { publicKey, privateKey } = generateKeyPairSync('ed25519'),
+): { text: string; signature: Buffer } {
   const raw = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
   const text = canonicalJson({ ...manifest, auditKey: raw.toString('base64') });
   return { text, signature: sign(null, Buffer.from(text), privateKey) };
@@ -571,6 +573,21 @@ describe('backup and restore on SoftHSM2', () => {
     expect(() => backups.manifest(setId)).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
   });
 
+  /** A database writer puts this signed manifest in the set's place: the list and a restore refuse it, recorded. */
+  async function expectSwapRefused(setId: string, stored: { text: string; signature: Buffer }): Promise<void> {
+    f.opened.store.execute(
+      sql`UPDATE backups SET manifest = ${stored.text}, signature = ${stored.signature} WHERE set_id = ${setId}`,
+    );
+    expect(() => backups.list()).toThrow(
+      expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('changed outside Custos') }),
+    );
+    expect(() =>
+      quorum.propose({ custodyId: source, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+    await new Promise((resolve) => setImmediate(resolve)); // the refusal is recorded with the next group commit
+    expect(auditActions().at(-1)).toMatchObject({ action: 'backup.tampered', result: { code: 'BACKUP_INVALID' } });
+  }
+
   it('refuses a stored manifest a database writer replaced with one signed by a key of their own, naming that key', async () => {
     const keyId = await generate('AES-256', 'encrypt');
     const setId = await backUp([keyId]);
@@ -580,18 +597,8 @@ describe('backup and restore on SoftHSM2', () => {
       installation: 'elsewhere',
       keys: [{ ...keyOf(manifest), kcv: 'A0A0A0' }],
     });
-    f.opened.store.execute(
-      sql`UPDATE backups SET manifest = ${forged.text}, signature = ${forged.signature} WHERE set_id = ${setId}`,
-    );
     // Before: listed as "made by audit key …, verified", and its restore proposed.
-    expect(() => backups.list()).toThrow(
-      expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('changed outside Custos') }),
-    );
-    expect(() =>
-      quorum.propose({ custodyId: source, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
-    ).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
-    await new Promise((resolve) => setImmediate(resolve)); // the refusal is recorded with the next group commit
-    expect(auditActions().at(-1)).toMatchObject({ action: 'backup.tampered', result: { code: 'BACKUP_INVALID' } });
+    await expectSwapRefused(setId, forged);
     // Nor does an import entry the writer adds to the log: it carries no signature by the audit key.
     const forger = auditKeyFingerprint(
       Buffer.from((JSON.parse(forged.text) as { auditKey: string }).auditKey, 'base64'),
@@ -611,6 +618,41 @@ describe('backup and restore on SoftHSM2', () => {
       sql`INSERT INTO audit_entries (seq, entry, signature, key_id) VALUES (${seq}, ${entry}, ${Buffer.alloc(64)}, ${'forged'})`,
     );
     expect(() => backups.list()).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID' }));
+  });
+
+  it('refuses an imported set’s stored manifest replaced by another its maker signed: its import bound the fingerprint', async () => {
+    const { manifest } = JSON.parse(backups.exportFile(await backUp([await generate('EC-P256')]))) as {
+      manifest: Record<string, unknown>;
+    };
+    const maker = generateKeyPairSync('ed25519');
+    const setId = randomBytes(16).toString('hex');
+    const made = {
+      ...manifest,
+      setId,
+      installation: 'elsewhere',
+      keys: [{ ...keyOf(manifest), id: randomBytes(16).toString('hex') }],
+    };
+    const imported = selfSigned(made, maker);
+    backups.importFile(backupFileText(imported.text, imported.signature));
+    // Whoever holds the maker's audit key and can write this database swaps in a set whose cards go to someone else.
+    const shares = manifest.shares as { holder: { name: string } }[];
+    const swapped = selfSigned(
+      {
+        ...made,
+        shares: shares.map((share, i) => (i ? share : { ...share, holder: { ...share.holder, name: 'Mallory' } })),
+      },
+      maker,
+    );
+    // Before: listed with Mallory as a card holder, and restorable.
+    await expectSwapRefused(setId, swapped);
+  });
+
+  it('refuses a stored manifest whose key label reads otherwise than it is stored, though its signature holds', async () => {
+    const setId = await backUp([await generate('EC-P256')]);
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: Record<string, unknown> };
+    // Signed again with this installation's audit key, as only a manifest's reading, not its signature, can catch.
+    const text = canonicalJson({ ...manifest, keys: [{ ...keyOf(manifest), label: 'pay\u202Eroll' }] });
+    await expectSwapRefused(setId, { text, signature: f.opened.audit.signDocument(Buffer.from(text)) });
   });
 
   /** A key backed up here, and a set made elsewhere (signed by its own key) holding another key under that key's id. */

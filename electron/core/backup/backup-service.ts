@@ -46,6 +46,7 @@ import {
   Manifest,
   manifestFingerprint,
   parseBackupFile,
+  readableManifest,
   signManifest,
   type ManifestKey,
 } from './manifest';
@@ -869,7 +870,13 @@ export class BackupService {
     }
     if (!known) {
       const object = provenance(manifest.setId, maker, authentication);
-      const params = { setId: manifest.setId, madeBy: maker.installation, auditKey: maker.auditKey, authentication };
+      const params = {
+        setId: manifest.setId,
+        madeBy: maker.installation,
+        auditKey: maker.auditKey,
+        authentication,
+        fingerprint: manifestFingerprint(text),
+      };
       this.options.audit.record({ actor: SYSTEM_ACTOR, action: 'backup.import', object, params }, () => {
         this.options.store.execute(sql`
           INSERT INTO backups (set_id, token_serial, token_label, created_at, proposal_id, manifest, signature, verified_at)
@@ -906,7 +913,12 @@ export class BackupService {
     // Signed, but by whom: any key can sign a manifest naming itself, so one made elsewhere is believed only
     // where the log records its import from that key; and a signed manifest is kept under its own set id only.
     const { manifest, maker } = read;
-    if (manifest.setId !== setId || (!maker.here && !this.importRecorded(setId, maker.auditKey)))
+    if (
+      manifest.setId !== setId ||
+      (!maker.here && !this.importRecorded(setId, maker.auditKey)) ||
+      !readableManifest(manifest) ||
+      !this.provenManifest(setId, row.manifest, maker)
+    )
       refuseTampered(
         this.options.audit,
         'BACKUP_INVALID',
@@ -915,6 +927,25 @@ export class BackupService {
         'forged',
       );
     return { manifest, text: row.manifest };
+  }
+
+  /**
+   * Whether the stored manifest is the one the log signed for the set. One this installation's audit key signed is (no
+   * one else holds that key); one made elsewhere only if its signed `backup.import` entry hashes its fingerprint: its
+   * maker's signature alone would let whoever holds that key put another manifest under the set's id.
+   */
+  private provenManifest(setId: string, text: string, maker: Maker): boolean {
+    if (maker.here) return true;
+    const fingerprint = manifestFingerprint(text);
+    const { store, audit } = this.options;
+    const imports = signedEntries(store, audit, { action: 'backup.import', objectPrefix: `backup:${setId} made-by ` });
+    return imports.some((entry) => {
+      const authentication = entry.object!.id.split(' via ').at(-1);
+      const params = { setId, madeBy: maker.installation, auditKey: maker.auditKey, authentication };
+      // An import recorded before its fingerprint was is vouched for by the maker's signature alone.
+      const legacy = sha256Hex(canonicalJson(params));
+      return entry.params === sha256Hex(canonicalJson({ ...params, fingerprint })) || entry.params === legacy;
+    });
   }
 
   /**

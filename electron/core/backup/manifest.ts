@@ -111,17 +111,25 @@ export function parseBackupFile(json: string): { manifest: Manifest; text: strin
   return { manifest, text: canonicalJson(manifest), signature };
 }
 
+/** Whether every name the manifest shows people follows the rule for labels (a stored manifest is read again so). */
+export function readableManifest(manifest: Manifest): boolean {
+  return shownNames(manifest).every(([, text]) => readable(text));
+}
+
+function shownNames(manifest: Manifest): [string, string][] {
+  return [
+    ...manifest.keys.map((key): [string, string] => ['key label', key.label]),
+    ['token label', manifest.source.label],
+    ...manifest.shares.map((share): [string, string] => ['card holder', share.holder.name]),
+  ];
+}
+
 /**
  * The names a manifest shows people (its keys' labels, the source token's label, the card holders) follow the rule
  * key labels do (shared/pki.ts `readable`): a set that breaks it is neither made nor read (BACKUP_INVALID).
  */
 function refuseUnreadableLabels(manifest: Manifest, outcome: string): void {
-  const named: [string, string][] = [
-    ...manifest.keys.map((key): [string, string] => ['key label', key.label]),
-    ['token label', manifest.source.label],
-    ...manifest.shares.map((share): [string, string] => ['card holder', share.holder.name]),
-  ];
-  const unreadable = named.filter(([, text]) => !readable(text));
+  const unreadable = shownNames(manifest).filter(([, text]) => !readable(text));
   if (unreadable.length === 0) return;
   throw new CustosError(
     'BACKUP_INVALID',
