@@ -172,7 +172,7 @@ function roles(f: PracticeFacts): string[] {
     `- Security officers (enrol people, lift lockouts, emergency suspension, record validations and reviews): ${names(f.people.securityOfficers)}.`,
     `- Auditors (verify logs and reports): ${names(f.people.auditors)}.`,
     `- Every person proves a passphrase (scrypt) and a TOTP code (RFC 6238) for every step; each code is accepted once. ` +
-      `After ${f.factors.throttleAfter} failures in a row a person is slowed down; after ${f.factors.lockAfter}, locked until a security officer unlocks them.`,
+      `After ${f.factors.throttleAfter} failures in a row a person is slowed down; after ${f.factors.lockAfter}, locked until a security officer unlocks them, except the last security officer not locked out, who is slowed down instead (at most an hour a try) so that one always remains to unlock.`,
     ...(custodies.length ? custodies : ['- No token is in custody yet.']),
     `- Quorum actions (each needs the token's threshold of share holders, and the requester never approves their own): ${f.quorumActions.join('; ')}.`,
     ...f.actionPolicies.map(

@@ -429,6 +429,62 @@ describe('factor checks', () => {
   });
 });
 
+describe('the last security officer standing', () => {
+  /** Ten wrong passphrases for this person, each after its throttle has passed. */
+  async function lockOut(who: Enrolled) {
+    for (let i = 0; i < 10; i++) {
+      now = new Date(now.getTime() + 10 * 60_000);
+      await service
+        .verifyFactors(who.id, 'wrong passphrase entirely', totpCodeAt(who.secret, now), 'test')
+        .catch((error: unknown) => expect(error).toMatchObject({ code: 'PASSPHRASE_INCORRECT' }));
+    }
+  }
+
+  it('is throttled, at most an hour a try, never locked out: anyone typing wrong factors cannot leave no officer to unlock', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    const pat = await enrol('Pat', ['security-officer']);
+    await lockOut(olga);
+    expect(service.get(olga.id)).toMatchObject({ locked: true });
+    await lockOut(pat);
+    for (let i = 0; i < 5; i++) {
+      now = new Date(now.getTime() + 2 * 60 * 60_000);
+      await expect(
+        service.verifyFactors(pat.id, 'wrong passphrase entirely', totpCodeAt(pat.secret, now), 'test'),
+      ).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    }
+    const throttled = service.get(pat.id);
+    expect(throttled).toMatchObject({ locked: false, failures: 15 });
+    // Guessing stays bounded: the next try waits an hour, and one sent sooner is refused unchecked.
+    expect(new Date(throttled.throttledUntil!).getTime() - now.getTime()).toBe(60 * 60_000);
+    now = new Date(now.getTime() + 59 * 60_000);
+    await expect(
+      service.verifyFactors(pat.id, pat.passphrase, totpCodeAt(pat.secret, now), 'test'),
+    ).rejects.toMatchObject({ code: 'FACTORS_THROTTLED' });
+    now = new Date(now.getTime() + 60_000);
+    expect(await service.unlock(olga.id, pat.id, pat.passphrase, totpCodeAt(pat.secret, now))).toMatchObject({
+      locked: false,
+    });
+    expect(service.get(pat.id)).toMatchObject({ locked: false, failures: 0 });
+    expect(actions().filter((a) => a === 'custodian.lockout.withheld ok')).toHaveLength(6);
+    // With Olga free again, Pat is no longer the last: ten failures lock Pat out as anyone.
+    await lockOut(pat);
+    expect(service.get(pat.id)).toMatchObject({ locked: true });
+  });
+
+  it('waits instead of taking a rehearsal’s lockout while no other officer is free of one', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    const pat = await enrol('Pat', ['security-officer']);
+    await lockOut(olga);
+    service.rehearsedFactors({ [pat.id]: { lastTimeStep: null, failures: 10, throttledUntil: null, locked: true } });
+    expect(service.get(pat.id)).toMatchObject({ locked: false, failures: 10, throttledUntil: expect.any(String) });
+    expect(actions()).toContain('custodian.lockout.withheld ok');
+    now = new Date(now.getTime() + 60 * 60_000);
+    expect(await service.unlock(olga.id, pat.id, pat.passphrase, totpCodeAt(pat.secret, now))).toMatchObject({
+      locked: false,
+    });
+  });
+});
+
 describe('retirement', () => {
   const codeOf = (error: unknown) => (error as { code: string }).code;
   const retire = (who: Enrolled, ...by: Enrolled[]) =>

@@ -19,6 +19,8 @@ const ENROLMENT_TRIES = 5;
 /** After this many failures in a row, each further try waits longer; at LOCK_AFTER only a security officer can help. */
 export const THROTTLE_AFTER = 3;
 export const LOCK_AFTER = 10;
+/** The longest wait between tries of the last security officer who is not locked out, who is never locked out. */
+export const LAST_OFFICER_MAX_WAIT_MS = 60 * 60_000;
 
 interface PendingEnrolment {
   name: string;
@@ -306,7 +308,8 @@ export class CustodianService {
         `Enrolling ${name}${roles.includes('security-officer') ? ' as a security officer' : ''} needs ${what} to prove both factors.`,
         [
           unlocked.length === 0
-            ? 'Every security officer is locked out: recover one first.'
+            ? 'Every security officer is locked out (a lockout from before this version): the next officer to prove ' +
+              'their factors is let in, and then unlocks the others (Custodians → Unlock).'
             : unlocked.length < needed
               ? 'A security officer is locked out: another security officer unlocks them first (Custodians → Unlock).'
               : `Ask ${what} to type their passphrase and code.`,
@@ -366,7 +369,7 @@ export class CustodianService {
       });
       throw retiredError(row.name, row.retired_at);
     }
-    if (row.locked) {
+    if (row.locked && !this.lastOfficerStanding(row)) {
       this.options.audit.record({
         actor: this.options.actor,
         action: 'custodian.factor.verify',
@@ -422,11 +425,11 @@ export class CustodianService {
     if (failure) {
       key.fill(0);
       const failures = row.failures + 1;
-      const locked = failures >= LOCK_AFTER;
+      // Read after scrypt, so of two officers failing at once the one answered second is the last standing.
+      const lastOfficer = failures >= LOCK_AFTER && this.lastOfficerStanding(row);
+      const locked = failures >= LOCK_AFTER && !lastOfficer;
       const throttledUntil =
-        failures >= THROTTLE_AFTER && !locked
-          ? new Date(now.getTime() + 5_000 * 2 ** (failures - THROTTLE_AFTER)).toISOString()
-          : null;
+        failures >= THROTTLE_AFTER && !locked ? new Date(now.getTime() + waitAfter(failures)).toISOString() : null;
       this.options.audit.record(
         {
           actor: this.options.actor,
@@ -442,10 +445,10 @@ export class CustodianService {
             ),
           ),
       );
-      if (locked)
+      if (locked || lastOfficer)
         this.options.audit.record({
-          actor: { type: 'system', id: 'system' },
-          action: 'custodian.lockout',
+          actor: SYSTEM,
+          action: locked ? 'custodian.lockout' : 'custodian.lockout.withheld',
           object,
           params: { failures },
         });
@@ -456,7 +459,7 @@ export class CustodianService {
       () =>
         this.changeState(custodianId, () =>
           this.options.store.execute(
-            sql`UPDATE custodians SET last_time_step = ${step}, failures = 0, throttled_until = NULL WHERE id = ${custodianId}`,
+            sql`UPDATE custodians SET last_time_step = ${step}, failures = 0, throttled_until = NULL, locked = 0 WHERE id = ${custodianId}`,
           ),
         ),
     );
@@ -509,9 +512,16 @@ export class CustodianService {
     if (row.retired_at !== null) return;
     const thereStep = there.lastTimeStep === null ? null : Math.min(there.lastTimeStep, latestStep);
     const step = row.last_time_step === null || (thereStep ?? -1) > row.last_time_step ? thereStep : row.last_time_step;
-    const locked = row.locked === 1 || there.locked;
     const failures = Math.max(row.failures, there.failures);
-    const throttledUntil = locked ? null : later(row.throttled_until, there.throttledUntil);
+    // A lockout there is one here, except for the last officer standing here, who waits instead (as after a failure).
+    const waits = there.locked && row.locked !== 1 && this.lastOfficerStanding(row);
+    const locked = row.locked === 1 || (there.locked && !waits);
+    const throttledUntil = locked
+      ? null
+      : later(
+          later(row.throttled_until, there.throttledUntil),
+          waits ? new Date(this.clock().getTime() + waitAfter(failures)).toISOString() : null,
+        );
     if (
       step === row.last_time_step &&
       failures === row.failures &&
@@ -534,13 +544,30 @@ export class CustodianService {
               WHERE id = ${id}`),
         ),
     );
-    if (locked && row.locked !== 1)
+    if ((locked && row.locked !== 1) || waits)
       this.options.audit.record({
         actor: SYSTEM,
-        action: 'custodian.lockout',
+        action: waits ? 'custodian.lockout.withheld' : 'custodian.lockout',
         object: custodianObject(id),
         params: { failures, inRehearsal: true },
       });
+  }
+
+  /**
+   * Whether this is a serving security officer and no other serving officer, as the audit key signed them, is free of a
+   * lockout: then nobody could lift theirs, so they are throttled instead of locked out (a lockout from before lifts
+   * at their next check).
+   */
+  private lastOfficerStanding(row: Row): boolean {
+    if (row.retired_at !== null || !(JSON.parse(row.roles) as Role[]).includes('security-officer')) return false;
+    const others = this.options.store.all<Row>(
+      sql`SELECT * FROM custodians WHERE id != ${row.id} AND locked = 0 AND retired_at IS NULL`,
+    );
+    // A row edited in the database unlocks nobody: its factor checks are refused.
+    return !others.some(
+      (other) =>
+        (JSON.parse(other.roles) as Role[]).includes('security-officer') && this.stateVerdict(other) === 'authentic',
+    );
   }
 
   /** A security officer, proving both factors, lifts another custodian's lockout. */
@@ -771,20 +798,25 @@ export class CustodianService {
     );
   }
 
-  /**
-   * The row as the audit key signed it, and the latest state the log recorded for this custodian
-   * (an older signed row put back would allow a replayed code or undo a lockout). Else refused and recorded.
-   */
-  private authentic(row: Row): Row {
+  /** Whether the row is as the audit key signed it and the latest state the log recorded for this custodian. */
+  private stateVerdict(row: Row): ReturnType<typeof stateVerdict> {
     const latest = this.options.store.get<{ seq: number | null }>(sql`
       SELECT max(seq) AS seq FROM audit_entries
       WHERE object = ${`custodian:${row.id}`} AND result IN ('ok', 'failed')
         AND action IN ('installation.setup', 'custodian.enrol', 'custodian.factor.verify', 'custodian.unlock',
                        'custodian.state.seal', 'custodian.factor.rehearsed', 'custodian.retire')`)?.seq;
-    const verdict = stateVerdict(this.options.audit, row, (seq) => custodianDocument(row, seq), latest, {
+    return stateVerdict(this.options.audit, row, (seq) => custodianDocument(row, seq), latest, {
       table: 'custodians',
       id: row.id,
     });
+  }
+
+  /**
+   * The row as the audit key signed it, and the latest state the log recorded for this custodian
+   * (an older signed row put back would allow a replayed code or undo a lockout). Else refused and recorded.
+   */
+  private authentic(row: Row): Row {
+    const verdict = this.stateVerdict(row);
     if (verdict === 'authentic') return row;
     return refuseTampered(
       this.options.audit,
@@ -797,6 +829,11 @@ export class CustodianService {
 }
 
 const SYSTEM = { type: 'system', id: 'system' } as const;
+
+/** How long the next try waits after this many failures in a row: 5 s at the third, doubling, at most an hour. */
+function waitAfter(failures: number): number {
+  return Math.min(5_000 * 2 ** (failures - THROTTLE_AFTER), LAST_OFFICER_MAX_WAIT_MS);
+}
 /** The entries that add a custodian's row (Custos never deletes one). */
 const ENROLLING_ENTRIES = ['installation.setup', 'custodian.enrol', 'custodian.state.seal'];
 
