@@ -573,6 +573,13 @@ describe('a ceremony report', () => {
       expect.stringMatching(/^report\.json: witnesses\.0\.role: /),
       expect.stringMatching(/^report\.json: the file: /),
     ]);
+    // A file that is not JSON is named with the place of the fault, never a character of what it holds.
+    const notJson = verifyReport(Buffer.from('{"witnesses": [Mallory-secret-passphrase]}'), signature, key());
+    expect(notJson.checks.find((c) => c.check === 'report format')).toEqual({
+      check: 'report format',
+      ok: false,
+      detail: 'report.json is not JSON: line 1, column 16 (character 16)',
+    });
     // An entry whose text is not JSON fails that entry, by name.
     const garbled = { ...report, audit: { ...report.audit, entries: [{ ...entry, entry: '{not json' }] } };
     const verdict = verifyReport(Buffer.from(JSON.stringify(garbled)), signature, key());

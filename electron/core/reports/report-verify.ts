@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { REPORT_KIND } from './ceremony-report';
 import { runParams } from '../quorum/proposal-closure';
 import { recordsWitness, type WitnessEntry } from './witness-record';
+import { notJsonProblem } from './json-fault';
 
 export interface ReportVerdict {
   ok: boolean;
@@ -184,10 +185,11 @@ export function parseReportFile(json: Buffer): { report: ReportFile } | { proble
 
 function parseFile<T>(name: string, bytes: Buffer, schema: z.ZodType<T>): { value: T } | { problem: string } {
   let value: unknown;
+  const text = bytes.toString('utf8');
   try {
-    value = JSON.parse(bytes.toString('utf8'));
-  } catch (error) {
-    return { problem: `${name} is not JSON: ${(error as Error).message}` };
+    value = JSON.parse(text);
+  } catch {
+    return { problem: notJsonProblem(name, text) };
   }
   const parsed = schema.safeParse(value);
   return parsed.success ? { value: parsed.data } : { problem: `${name}: ${issuesInWords(parsed.error.issues)}` };
