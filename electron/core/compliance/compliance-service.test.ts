@@ -170,6 +170,18 @@ describe('compliance gathered from the database', () => {
         }),
       );
     }
+    // The path is the caller's own, bounded by the schema; a control character in it is shown escaped, not obeyed.
+    const steering = {
+      modulePath: '/opt/\u001b[2J\u202e/libsofthsm2.so',
+      standard: 'FIPS 140-3',
+      certificate: '1',
+      level: 3,
+    } as const;
+    expect(() => compliance.recordValidation(steering, officer())).toThrow(
+      expect.objectContaining({
+        message: expect.stringMatching(/^\/opt\/\\u001b\[2J\\u202e\/libsofthsm2\.so is a software/),
+      }),
+    );
     expect(settings.get('compliance.validations')).toEqual({});
     expect([...f.opened.audit.log().entries()].some((e) => e.entry.includes('compliance.validation.record'))).toBe(
       false,

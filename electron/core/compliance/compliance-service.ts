@@ -19,7 +19,7 @@ import { ACTION_POLICIES, DEFAULT_HOLD_MINUTES, DEFAULT_PROPOSAL_MINUTES } from 
 import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
-import { CustosError, fileError } from '../errors';
+import { CustosError, fileError, printable } from '../errors';
 import { sha256Hex } from '../canonical-json';
 import { closureOf } from '../quorum/proposal-closure';
 import { recogniseSoftwareLibraryFile } from '../hsm/software-tokens';
@@ -184,7 +184,7 @@ export class ComplianceService {
     const loaded = this.options.modules().find((m) => m.path === modulePath || realPathOr(m.path) === real);
     const product = loaded ? loaded.software?.product : recogniseSoftwareLibraryFile(basename(real));
     if (!product) return;
-    const message = `${modulePath} is a software token (${product}), not a FIPS 140-3 validated HSM: not recorded.`;
+    const message = `${printable(modulePath)} is a software token (${product}), not a FIPS 140-3 validated HSM: not recorded.`;
     const remedy = 'Record the certificate of the HSM or smartcard module you use for production keys instead.';
     throw new CustosError('MODULE_IS_SOFTWARE', message, [remedy]);
   }
