@@ -347,6 +347,21 @@ describe('backup and restore on SoftHSM2', () => {
     ]);
   });
 
+  it('forgets the cards before anyone took one on any caller’s word (no factors): that only ends them early', async () => {
+    const key = await generate('EC-P256');
+    const setId = await backUp([key], [1, 2]);
+    const before = backups.list();
+    // What the renderer's backups.forgetCards does, with no factors: the timer would do the same half an hour later.
+    backups.forgetCards(setId);
+    const [babbage] = f.holders(1);
+    await expect(backups.releaseCard(setId, babbage!)).rejects.toMatchObject({ code: 'BACKUP_NOT_FOUND' });
+    expect(() => backups.printableCards(setId)).toThrow(expect.objectContaining({ code: 'BACKUP_NOT_FOUND' }));
+    // Nothing stored changes: the set stays listed, every card never released, so it counts as no verified backup.
+    expect(backups.list()).toEqual(before);
+    expect(before.find((b) => b.setId === setId)!.holders.map((h) => h.released)).toEqual([null, null]);
+    expect(auditActions().filter((e) => e.action === 'backup.card.release')).toHaveLength(0);
+  });
+
   it('lets a holder check their card without rebuilding anything, and records it', async () => {
     const setId = await backUp([await generate('EC-P256')]);
     const [card] = backups.printableCards(setId);
