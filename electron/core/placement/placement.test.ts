@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -140,6 +149,32 @@ describe('a data directory that is copied while the original stays', () => {
     const again = openCore(copy);
     expect(again.audit.status()).toMatchObject({ state: 'ready' });
     expect(actions(again).filter((e) => e.action === 'installation.adopt-copy')).toHaveLength(1);
+  });
+});
+
+describe('adopting a copy asks for no factors (README, Data directory)', () => {
+  it('because the copy’s holder gets past the refusal by editing installation.json, with no adoption at all', async () => {
+    const original = join(parent, 'data');
+    const { keyId } = await installation(original);
+    const copy = join(parent, 'copy');
+    execFileSync('cp', ['-a', original, copy]);
+    const place = JSON.parse(readFileSync(placeRecordPath(copy), 'utf8')) as Record<string, unknown>;
+    writeFileSync(placeRecordPath(copy), JSON.stringify({ ...place, location: realpathSync(copy) }));
+    const opened = openCore(copy);
+    expect(opened.audit.status()).toMatchObject({ state: 'ready', keyId });
+    expect(actions(opened).map((e) => e.action)).not.toContain('installation.adopt-copy');
+  });
+
+  it('and a page adopting one through app.adoptCopy gains only an open log that records it', async () => {
+    const original = join(parent, 'data');
+    await installation(original);
+    const copy = join(parent, 'copy');
+    execFileSync('cp', ['-a', original, copy]);
+    const opened = openCore(copy);
+    expect(await opened.router.dispatch('app.adoptCopy', {})).toMatchObject({ ok: true, value: { adopted: true } });
+    expect(actions(opened)).toContainEqual(entry('installation.adopt-copy', original));
+    // Everything past that still asks for its quorum: nobody is enrolled, so nothing can be approved.
+    expect(opened.custodians.list()).toEqual([]);
   });
 });
 
