@@ -1155,6 +1155,15 @@ describe('custos custody, proposal, key and backup', () => {
     );
     const tampered = await cli('report', 'verify', '--dir', out);
     expect(tampered).toMatchObject({ code: EXIT.verification, stderr: expect.stringContaining('FAILED verification') });
+    // Cut short inside a value that is not JSON: named by file and place, never by what it holds.
+    const text = readFileSync(join(out, 'report.json'), 'utf8');
+    writeFileSync(join(out, 'report.json'), text.replace('"rePorted"', 'rePorted-Mallory-secret'));
+    const broken = await cli('report', 'verify', '--dir', out);
+    expect(broken).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error AUDIT_VERIFY_FAILED: .*report\.json is not JSON: line 1, column \d+ \(/),
+    });
+    expect(broken.stderr).not.toContain('Mallory');
 
     const compliance = (await cli('compliance', '--json')).value() as unknown as {
       findings: { rule: string; title: string }[];
