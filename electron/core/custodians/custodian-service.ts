@@ -516,11 +516,13 @@ export class CustodianService {
     // A lockout there is one here, except for the last officer standing here, who waits instead (as after a failure).
     const waits = there.locked && row.locked !== 1 && this.lastOfficerStanding(row);
     const locked = row.locked === 1 || (there.locked && !waits);
+    // Only failures not yet counted here set a new wait: the same state reported again changes nothing.
+    const withheld = waits && there.failures > row.failures;
     const throttledUntil = locked
       ? null
       : later(
           later(row.throttled_until, there.throttledUntil),
-          waits ? new Date(this.clock().getTime() + waitAfter(failures)).toISOString() : null,
+          withheld ? new Date(this.clock().getTime() + waitAfter(failures)).toISOString() : null,
         );
     if (
       step === row.last_time_step &&
@@ -544,10 +546,10 @@ export class CustodianService {
               WHERE id = ${id}`),
         ),
     );
-    if ((locked && row.locked !== 1) || waits)
+    if ((locked && row.locked !== 1) || withheld)
       this.options.audit.record({
         actor: SYSTEM,
-        action: waits ? 'custodian.lockout.withheld' : 'custodian.lockout',
+        action: withheld ? 'custodian.lockout.withheld' : 'custodian.lockout',
         object: custodianObject(id),
         params: { failures, inRehearsal: true },
       });
