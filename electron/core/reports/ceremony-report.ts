@@ -125,6 +125,19 @@ export interface CompromiseImpact {
   reports: { id: string; type: string; createdAt: string; sha256: string }[];
   /** Each request for its public key (PEM or JWK), answered or not: whoever received one may rely on the key. */
   publicKeyExports: { seq: number; time: string; actor: string; result: string }[];
+  /** Each executed wrapped export, from its proven outcome: who holds a copy outside Custos (none in old reports). */
+  wrappedCopies?: WrappedCopy[];
+}
+
+export interface WrappedCopy {
+  proposalId: string;
+  packageId: string;
+  /** SHA-256 of the package file. */
+  sha256: string;
+  recipient: { label: string; algorithm: string; fingerprint: string };
+  scheme: string;
+  /** The time of the signed entry that closed the export. */
+  at: string | null;
 }
 
 export interface ReportSources {

@@ -403,4 +403,13 @@ function impactSection(doc: PDFKit.PDFDocument, i: CompromiseImpact, heading: He
   heading(`Exports of its public key (${i.publicKeyExports.length})`);
   if (i.publicKeyExports.length === 0) doc.text('None recorded.');
   for (const e of i.publicKeyExports) doc.text(text(`Entry ${e.seq}, ${e.time}, by ${e.actor}: ${e.result}`));
+  const wrapped = i.wrappedCopies ?? [];
+  heading(`Wrapped copies sent out (${wrapped.length})`);
+  if (wrapped.length === 0) doc.text('None.');
+  for (const w of wrapped) {
+    doc.font(FONT.bold).text(text(`To “${w.recipient.label}” (${w.recipient.algorithm}), ${w.at ?? 'time unknown'}`));
+    doc.font(FONT.sans).text(text(`Recipient key SHA-256: ${w.recipient.fingerprint}`));
+    doc.text(text(`Package ${w.packageId} (${w.scheme}), file SHA-256: ${w.sha256}`));
+    doc.text(text(`Ceremony ${w.proposalId}`));
+  }
 }

@@ -14,6 +14,7 @@ import {
   type CeremonyReport,
   type ReportSources,
   type RevocationNotice,
+  type WrappedCopy,
 } from './ceremony-report';
 
 /** What the notice and the impact report read beyond a ceremony report: custody tokens and backup sets. */
@@ -47,7 +48,11 @@ export function revocationNotice(sources: CompromiseSources, keyId: string): Cer
     bound: boundParams(keyId, key.compromiseReason, marked.params),
     by,
     reason: key.compromiseReason,
-    relyingParties: relyingParties(key, marked.time),
+    relyingParties: relyingParties(
+      key,
+      marked.time,
+      wrappedCopies(sources, relatedProposals(sources, keyId, new Set())),
+    ),
   };
   const report = assemble(sources, REVOCATION_NOTICE, [marked.seq], {
     ceremony: null,
@@ -110,6 +115,7 @@ export function compromiseImpact(sources: CompromiseSources, keyId: string): Cer
     publicKeyExports: sources.store.all<{ seq: number; time: string; actor: string; result: string }>(sql`
       SELECT seq, time, actor, result FROM audit_entries
       WHERE object = ${`key:${keyId}`} AND action = 'key.export-public' ORDER BY seq`),
+    wrappedCopies: wrappedCopies(sources, ceremonies),
   };
   const report = assemble(
     sources,
@@ -163,6 +169,7 @@ function identity(key: ReturnType<ReportSources['keys']['get']>): RevocationNoti
 export function relyingParties(
   key: { label: string; algorithm: string; usage: string; fingerprint: string | null; kcv: string | null },
   at: string,
+  wrapped: WrappedCopy[] = [],
 ): string[] {
   const named = `“${key.label}” (${algorithmName(key.algorithm)}, ${keyIdentity(key, true)})`;
   const common = [
@@ -184,7 +191,43 @@ export function relyingParties(
       'Treat every key it wrapped as compromised too: replace those keys, and revoke what they certified or protected.',
     ],
   };
-  return [...common, ...(byUse[key.usage] ?? [])];
+  const copies = wrapped.map(
+    (w) => `“${w.recipient.label}” (recipient key SHA-256 ${w.recipient.fingerprint}, package ${w.packageId})`,
+  );
+  const destroy = copies.length
+    ? [`Have each recipient of a wrapped copy destroy it and confirm in writing: ${copies.join('; ')}.`]
+    : [];
+  return [...common, ...(byUse[key.usage] ?? []), ...destroy];
+}
+
+/** The executed, ok wrapped exports among the key's proven ceremonies: recipient and package from the outcome. */
+function wrappedCopies(sources: ReportSources, ceremonies: ProposalView[]): WrappedCopy[] {
+  return ceremonies.flatMap((p) =>
+    p.action === 'key.export-wrapped' && p.state === 'executed' && p.outcome?.status === 'ok'
+      ? [
+          {
+            proposalId: p.id,
+            packageId: p.outcome.result.packageId,
+            sha256: p.outcome.result.sha256,
+            recipient: {
+              label: p.outcome.result.recipient.label,
+              algorithm: p.outcome.result.recipient.algorithm,
+              fingerprint: p.outcome.result.recipient.fingerprint,
+            },
+            scheme: p.outcome.result.scheme,
+            at: executedAt(sources, p.id),
+          },
+        ]
+      : [],
+  );
+}
+
+/** When the proposal ran, as its signed closing entry says (the entry is in the report, with its proof). */
+function executedAt(sources: ReportSources, proposalId: string): string | null {
+  const row = sources.store.get<{ entry: string }>(sql`
+    SELECT entry FROM audit_entries WHERE object = ${`proposal:${proposalId}`}
+    AND action IN ('proposal.execute', 'proposal.reconcile') ORDER BY seq LIMIT 1`);
+  return row ? (JSON.parse(row.entry) as { time: string }).time : null;
 }
 
 /** Quorum ceremonies whose parameters or result name the key, and restores of a backup set that holds it. */

@@ -8,7 +8,7 @@ import {
   hkdfSync,
   randomBytes,
 } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -24,6 +24,8 @@ import { KeyInventory } from '../keys/key-inventory';
 import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
 import { QuorumService } from '../quorum/quorum-service';
 import { quorumDrill } from '../quorum/drill';
+import { ReportService } from '../reports/report-service';
+import { verifyReport } from '../reports/report-verify';
 import type { TokenModule } from '../hsm/token-module';
 import { pullTokenBefore } from '../testing/pulled-token';
 import { importTrustedKek } from '../backup/key-wrap';
@@ -265,6 +267,48 @@ describe('key transport out (export wrapped for a trusted recipient)', () => {
     const pkcs8 = kwpUnwrap(kek, pkg.wrappedKey);
     const publicKey = openssl('pkey', '-inform', 'DER', '-in', file('key.der', pkcs8), '-pubout', '-outform', 'DER');
     expect(publicKey.equals(inventory.publicKey(keyId)!)).toBe(true);
+  });
+
+  it('names each recipient and package of a wrapped copy in the compromise impact report, its PDF and the notice', async () => {
+    const recipient = outsideKey('partner-rsa', 'RSA');
+    const fingerprint = await trust(recipient.pub, 'Partner HSM (RSA)');
+    const keyId = await keyInToken('AES-256', 'encrypt', true);
+    const { pkg, body } = await exported(keyId, fingerprint);
+    const officer = { type: 'custodian', id: f.setupOfficer!.id, role: 'security-officer' } as const;
+    inventory.transition(keyId, 'compromise', 'security-officer', officer, 'Partner HSM room was broken into');
+    const reports = new ReportService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      custody: f.custody,
+      backups: { list: () => [] },
+      keys: inventory,
+      quorum,
+      clock: () => f.clock.now,
+      token: (ref) => ({ ...ref, model: 'SoftHSM v2' }),
+    });
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const summary = reports.create({ impact: { keyId } });
+    const out = mkdtempSync(join(dir, 'impact-'));
+    await reports.exportTo(summary.id, out);
+    const stored = reports.stored(summary.id);
+    expect(verifyReport(stored.json, stored.signature, f.opened.audit.noteKey()!)).toMatchObject({ ok: true });
+    const impact = stored.report.impact!;
+    expect(impact.wrappedCopies).toEqual([
+      expect.objectContaining({
+        packageId: pkg.id,
+        sha256,
+        recipient: { label: 'Partner HSM (RSA)', algorithm: 'RSA', fingerprint },
+        scheme: 'rsa-oaep-sha256+aes-kwp',
+        at: expect.any(String),
+      }),
+    ]);
+    const pdf = execFileSync('pdftotext', [join(out, 'report.pdf'), '-'], { encoding: 'utf8' }).replace(/\s+/g, ' ');
+    expect(pdf).toContain('Wrapped copies sent out (1)');
+    expect(pdf).toContain('Partner HSM (RSA)');
+    expect(pdf).toContain(sha256);
+    const notice = reports.stored(reports.create({ revocation: { keyId } }).id).report.revocation!;
+    expect(notice.relyingParties.at(-1)).toContain(`destroy it and confirm in writing: “Partner HSM (RSA)”`);
   });
 
   it('leaves no wrapping key in the token: none after an export, and one a crashed export left is removed at the next start', async () => {
