@@ -354,7 +354,11 @@ describe('backup and restore on SoftHSM2', () => {
     // What the renderer's backups.forgetCards does, with no factors: the timer would do the same half an hour later.
     backups.forgetCards(setId);
     const [babbage] = f.holders(1);
+    const factorChecks = () => auditActions().filter((e) => e.action === 'custodian.factor.verify').length;
+    const checksBefore = factorChecks();
     await expect(backups.releaseCard(setId, babbage!)).rejects.toMatchObject({ code: 'BACKUP_NOT_FOUND' });
+    // Said before the factor check: the holder's code is not spent on cards that are gone.
+    expect(factorChecks()).toBe(checksBefore);
     expect(() => backups.printableCards(setId)).toThrow(expect.objectContaining({ code: 'BACKUP_NOT_FOUND' }));
     // Nothing stored changes: the set stays listed, every card never released, so it counts as no verified backup.
     expect(backups.list()).toEqual(before);

@@ -634,6 +634,8 @@ export class BackupService {
         'NOT_AUTHORIZED',
         `${this.options.custodians.get(holder.custodianId).name} holds no card of this backup.`,
       );
+    // Cards already gone are said before the factor check, which would spend the holder's code for nothing.
+    this.heldCards(setId);
     (
       await this.options.custodians.verifyFactors(holder.custodianId, holder.passphrase, holder.code, `card ${setId}`)
     ).fill(0);
@@ -647,11 +649,8 @@ export class BackupService {
     return card;
   }
 
-  /**
-   * The cards of a backup just made, while they may still be printed (inside the core only: see releaseCard); with
-   * `only`, that card alone, so no other holder's share is written out as text (a string cannot be overwritten).
-   */
-  printableCards(setId: string, only?: number): PrintableCard[] {
+  /** The cards of a set still held for printing; BACKUP_NOT_FOUND once forgotten or past their time. */
+  private heldCards(setId: string) {
     const held = this.cards.get(setId);
     if (!held || held.expiresAt <= this.options.clock()) {
       this.forgetCards(setId);
@@ -665,6 +664,15 @@ export class BackupService {
         ],
       );
     }
+    return held;
+  }
+
+  /**
+   * The cards of a backup just made, while they may still be printed (inside the core only: see releaseCard); with
+   * `only`, that card alone, so no other holder's share is written out as text (a string cannot be overwritten).
+   */
+  printableCards(setId: string, only?: number): PrintableCard[] {
+    const held = this.heldCards(setId);
     const { manifest, text: signed } = this.signedManifest(setId);
     const setFingerprint = manifestFingerprint(signed);
     const shares = only === undefined ? manifest.shares : manifest.shares.filter((s) => s.index === only);
