@@ -15,6 +15,8 @@ const CLOSING: Record<string, (status: string) => ProposalState | null> = {
   'proposal.reject': (status) => (status === 'ok' ? 'rejected' : null),
   'proposal.cancel': (status) => (status === 'ok' ? 'cancelled' : null),
 };
+/** The actions of the entries that close a proposal. */
+export const CLOSING_ACTION_NAMES: ReadonlySet<string> = new Set(Object.keys(CLOSING));
 const CLOSING_ACTIONS = {
   text: Object.keys(CLOSING)
     .map(() => '?')

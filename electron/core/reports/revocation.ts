@@ -3,6 +3,7 @@ import { algorithmName, keyIdentity } from '../../../shared/keys';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import type { CustodyService } from '../custody/custody-service';
 import { COMPROMISED_FROM } from '../keys/key-inventory';
+import { CLOSING_ACTION_NAMES } from '../quorum/proposal-closure';
 import { CustosError } from '../errors';
 import type { ProposalView } from '../../../shared/quorum';
 import { sql } from '../store/sql';
@@ -247,11 +248,16 @@ function relatedProposals(sources: CompromiseSources, keyId: string, setIds: Set
     });
 }
 
+/**
+ * When the proposal closed, as its signed closing entry says (provenView checked that entry), not the row's
+ * closed_at, which nothing signs.
+ */
 function closedAt(sources: ReportSources, proposalId: string): string | null {
-  return (
-    sources.store.get<{ closed_at: string | null }>(sql`SELECT closed_at FROM proposals WHERE id = ${proposalId}`)
-      ?.closed_at ?? null
+  const entries = sources.store.all<{ action: string; entry: string }>(
+    sql`SELECT action, entry FROM audit_entries WHERE object = ${`proposal:${proposalId}`} ORDER BY seq`,
   );
+  const closing = entries.filter((e) => CLOSING_ACTION_NAMES.has(e.action)).at(-1);
+  return closing ? (JSON.parse(closing.entry) as { time: string }).time : null;
 }
 
 /**
