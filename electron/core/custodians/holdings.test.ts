@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustosCore } from '../custos-core';
 import { ceremonyInstallation, CEREMONY_PEOPLE } from '../testing/ceremony-fixture';
+import { asDatabaseWriter } from '../testing/audit-fixture';
 import { SETUP_OFFICER } from '../testing/enrolment';
 import { totpCodeAt } from './totp';
 
@@ -66,6 +67,23 @@ describe('what a retirement waits for', () => {
     expect(await retire('Dora')).toBe(
       `CUSTODIAN_STILL_HOLDS: Dora still holds a place in open proposal ${turnover.shortFingerprint} (custody.redeal).`,
     );
+  }, 60_000);
+
+  it('sees an open proposal a database writer marked closed in its column: the log has not closed it', async () => {
+    const custody = await takeCustody('Ada', 'Babbage', 'Curie');
+    const ada = people.Ada!.id;
+    const params = { threshold: 2, holders: [ada, people.Babbage!.id, people.Dora!.id] };
+    const turnover = core.quorum.propose({ custodyId: custody.id, action: 'custody.redeal', params, requestedBy: ada });
+    // Custos closed, the file edited, Custos started again.
+    core.close();
+    asDatabaseWriter(dataDir, (db) =>
+      db.prepare("UPDATE proposals SET state = 'cancelled' WHERE id = ?").run(turnover.id),
+    );
+    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+    expect(await retire('Dora')).toMatch(
+      /^CUSTODIAN_STILL_HOLDS: Dora still holds a place in open proposal/,
+    );
+    expect(core.custodians.get(people.Dora!.id).retiredAt ?? null).toBeNull();
   }, 60_000);
 
   it('refuses while a ceremony run in progress still needs the person, naming the run; after its abort, retires', async () => {

@@ -25,6 +25,19 @@ const CLOSING_ACTIONS = {
 };
 
 /**
+ * Proposals that may be open: the `state` column says so, or the log holds no entry closing them. A database writer
+ * who marks an open proposal closed in its column hides it from nothing that asks which proposals are open.
+ */
+export function unclosedProposalIds(store: Store): string[] {
+  return store
+    .all<{ id: string }>(
+      sql`SELECT id FROM proposals p WHERE state = 'open' OR NOT EXISTS (SELECT 1 FROM audit_entries
+          WHERE object = 'proposal:' || p.id AND action IN (${CLOSING_ACTIONS})) ORDER BY created_at DESC`,
+    )
+    .map(({ id }) => id);
+}
+
+/**
  * The parameters of the entry that records a proposal's run (their hash is what the entry signs): what ran, its
  * fingerprint, a failure's token detail, and the SHA-256 of the outcome exactly as stored, so the outcome a screen or
  * a signed report shows can be checked against the log.

@@ -21,7 +21,7 @@ import { refuseTampered } from '../store/signed-state';
 import { signedEntries } from '../audit/signed-entries';
 import { sql } from '../store/sql';
 import { checkedReason, decisionOf, recordDecision, type DecidedState } from './proposal-decision';
-import { closureOf, runParams } from './proposal-closure';
+import { closureOf, runParams, unclosedProposalIds } from './proposal-closure';
 import { refuseAlteredProposal } from './proposal-integrity';
 
 /**
@@ -758,9 +758,8 @@ export class QuorumService {
   /** Every open proposal, however many: what a decision ("is this person in any open proposal?") must read. */
   open(): ProposalView[] {
     this.expireDue();
-    return this.options.store
-      .all<{ id: string }>(sql`SELECT id FROM proposals WHERE state = 'open' ORDER BY created_at DESC`)
-      .map(({ id }) => this.view(id))
+    return unclosedProposalIds(this.options.store)
+      .map((id) => this.view(id))
       .filter((p) => p.state === 'open');
   }
 
