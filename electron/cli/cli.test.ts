@@ -1142,10 +1142,18 @@ describe('custos custody, proposal, key and backup', () => {
       code: EXIT.verification,
       stderr: expect.stringMatching(/^Error REPORT_PDF_MISSING: .*report\.pdf is missing/),
     });
-    writeFileSync(join(out, 'report.pdf'), Buffer.concat([printed, Buffer.from('%\n')]));
+    const flipped = Buffer.from(printed);
+    flipped[flipped.length >> 1]! ^= 1;
+    writeFileSync(join(out, 'report.pdf'), flipped);
     expect(await cli('report', 'verify', '--dir', out)).toMatchObject({
       code: EXIT.verification,
       stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: .*report\.pdf has SHA-256/),
+    });
+    // Two bytes longer: refused by its size, unread.
+    writeFileSync(join(out, 'report.pdf'), Buffer.concat([printed, Buffer.from('%\n')]));
+    expect(await cli('report', 'verify', '--dir', out)).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: .*report\.pdf is \d+ bytes, not the \d+ bound/),
     });
     writeFileSync(join(out, 'report.pdf'), printed);
     expect((await cli('report', 'verify', '--dir', out)).code).toBe(EXIT.ok);

@@ -125,6 +125,14 @@ describe('a report folder with a file larger than one read can hold', () => {
       code: EXIT.verification,
       stderr: expect.stringMatching(/^Error REPORT_PDF_MISMATCH: .*report\.pdf is larger than/),
     });
+    // Under that bound, a PDF whose size is not the signed one is refused by its size, never read whole (900 MiB).
+    truncateSync(join(report, 'report.pdf'), 900 * 2 ** 20);
+    expect(await verifyAlone()).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(
+        /^Error REPORT_PDF_MISMATCH: .*report\.pdf is 943718400 bytes, not the \d+ bound.*not read/,
+      ),
+    });
     writeFileSync(join(report, 'report.pdf'), pdf);
     truncateSync(join(report, 'report.json'), 3 * 2 ** 30);
     expect(await verifyAlone()).toMatchObject({

@@ -15,6 +15,7 @@ import {
   checkRecordedSigning,
   mayRecordSigning,
   parseReportFile,
+  signedPdfBytes,
   verifyReport,
   verifyReportPdf,
   type LaterLog,
@@ -128,6 +129,11 @@ export async function verifyReportCommand(
   return { verdict: withPdf(verdict, dir, json, key) };
 }
 
+/** A regular file's size; null when it is absent or something else is in its place. */
+function fileSize(path: string): number | null {
+  return existsSync(path) && statSync(path).isFile() ? statSync(path).size : null;
+}
+
 /** A file's bytes; null when it is absent or something else (a folder) is in its place. */
 function readIfFile(path: string): Buffer | null {
   if (!existsSync(path) || !statSync(path).isFile()) return null;
@@ -179,7 +185,12 @@ function notCompared(theirs: string, ours: string | null): ReportCheck {
 
 function withPdf(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey): ReportVerdict {
   const read = (name: string) => readIfFile(join(dir, name));
-  const files = { pdf: read('report.pdf'), binding: read('report-pdf.json'), bindingSignature: read('report-pdf.sig') };
+  const binding = read('report-pdf.json');
+  const signedBytes = signedPdfBytes(binding);
+  const size = fileSize(join(dir, 'report.pdf'));
+  const unread = signedBytes !== null && size !== null && size <= MAX_REPORT_BYTES && size !== signedBytes;
+  const pdf = unread ? { unreadSize: size } : read('report.pdf');
+  const files = { pdf, binding, bindingSignature: read('report-pdf.sig') };
   const checks = verifyReportPdf(json, files, key);
   return { ...verdict, ok: verdict.ok && checks.every((c) => c.ok), checks: [...verdict.checks, ...checks] };
 }

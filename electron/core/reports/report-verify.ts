@@ -361,7 +361,8 @@ export function pdfBinding(reportId: string, reportSha256: string, pdf: Buffer) 
 
 /** The PDF side of a report folder: each file null when it is not there. */
 export interface PdfFiles {
-  pdf: Buffer | null;
+  /** `unreadSize`: not read, since its size is not the one the binding gives (see signedPdfBytes). */
+  pdf: Buffer | { unreadSize: number } | null;
   binding: Buffer | null;
   bindingSignature: Buffer | null;
 }
@@ -400,6 +401,11 @@ export function verifyReportPdf(json: Buffer, files: PdfFiles, key: NoteKey): Re
       : `report-pdf.json names a report.json with SHA-256 ${bound.value.report.sha256}, not this one ` +
         `(${reportSha256})${ownId === null ? '' : ': report.json was changed after its PDF was bound'}`;
   mismatch('report-pdf.json names this report.json', bound.value.report.sha256 === reportSha256, otherReport);
+  if (!Buffer.isBuffer(pdf)) {
+    const detail = `report.pdf is ${pdf.unreadSize} bytes, not the ${String(bound.value.pdf.bytes)} bound: it is not the PDF printed from this report (not read)`;
+    mismatch(`report.pdf has the signed size`, false, detail);
+    return checks;
+  }
   const pdfSha256 = createHash('sha256').update(pdf).digest('hex');
   const signedPdf = bound.value.pdf.sha256;
   const changed = `report.pdf has SHA-256 ${pdfSha256}: it is not the PDF printed from this report`;
@@ -411,5 +417,12 @@ const PdfBindingFile = z.object({
   kind: z.literal(PDF_BINDING_KIND),
   reportId: z.string(),
   report: z.object({ sha256: z.string() }),
-  pdf: z.object({ sha256: z.string() }),
+  pdf: z.object({ sha256: z.string(), bytes: z.number().int().nonnegative().optional() }),
 });
+
+/** The PDF's size as report-pdf.json gives it, or null: compared before a hostile PDF of up to 1 GiB is read whole. */
+export function signedPdfBytes(binding: Buffer | null): number | null {
+  if (!binding) return null;
+  const bound = parseFile('report-pdf.json', binding, PdfBindingFile);
+  return 'value' in bound ? (bound.value.pdf.bytes ?? null) : null;
+}
