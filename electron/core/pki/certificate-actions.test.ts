@@ -809,6 +809,10 @@ describe('a CA key past its usage period (SP 800-57 §5.3)', () => {
     expect((await approved('cert.self-sign', selfSign(rootId, rootProfile()))).outcome).toMatchObject({ status: 'ok' });
     const subId = await caKey('EC-P256', 1);
     const csr = await requestSignedInToken(subId);
+    // Within it, the approvers are told the certificate would outlive the key's usage period.
+    expect(issue(rootId, csr, intermediateProfile()).warnings).toContainEqual(
+      expect.stringMatching(/after the usage period of “.*” ends on/),
+    );
     f.clock.now = new Date(Date.parse(inventory.get(subId).expiresAt) + 60_000);
     expect(() => propose('cert.issue', issue(rootId, csr, intermediateProfile()))).toThrow(
       expect.objectContaining({ code: 'KEY_PERIOD_ENDED', message: expect.stringMatching(/is certified no more/) }),

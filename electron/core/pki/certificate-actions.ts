@@ -286,6 +286,12 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       );
       if (request.subject !== nameInWords(p.profile.subject))
         warnings.push(`The certificate will name “${nameInWords(p.profile.subject)}”, not the request’s subject.`);
+      const certified = inventory.list().find((k) => k.fingerprint === request.publicKeyFingerprint);
+      if (certified && Date.parse(p.profile.notAfter) > Date.parse(certified.expiresAt))
+        warnings.push(
+          `The certificate would be valid until ${p.profile.notAfter.slice(0, 10)}, after the usage period of ` +
+            `“${certified.label}” ends on ${certified.expiresAt.slice(0, 10)}: from then on it signs nothing (SP 800-57).`,
+        );
       return warnings.length ? { ...bound, warnings } : bound;
     },
     run: run(issued),
