@@ -4,6 +4,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, wri
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inclusionProof, leafHash, MemoryTree } from '../core/audit/merkle';
+import { SYSTEM } from '../core/audit/audit-service';
 import { canonicalJson } from '../core/canonical-json';
 import { asDatabaseWriter, openAudit } from '../core/testing/audit-fixture';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
@@ -214,6 +215,27 @@ describe('a report re-signed by whoever holds the audit key', () => {
     const signedAgain =
       /^Error AUDIT_VERIFY_FAILED: .*report\.json is the one (the live log|the bundle .*) records as signed/;
     expect(await verify(report, key, bundle)).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(signedAgain),
+    });
+    expect(await runCustos(installation, ['report', 'verify', '--dir', report])).toMatchObject({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(signedAgain),
+    });
+    // The key's holder also records the forged report as signed: the first record of its signing still names the
+    // genuine one (a report is signed once), in the live log and in a bundle exported after.
+    const forged = readFileSync(join(report, 'report.json'));
+    const object = { type: 'report', id: (JSON.parse(forged.toString('utf8')) as { reportId: string }).reportId };
+    const owner = openAudit(installation);
+    try {
+      const sha256 = createHash('sha256').update(forged).digest('hex');
+      owner.audit.record({ actor: SYSTEM, action: 'report.sign', object, params: { sha256 } });
+    } finally {
+      owner.close();
+    }
+    const later = join(dataDir, 'later-bundle');
+    expect((await runCustos(installation, ['audit', 'export', '--out', later])).code).toBe(EXIT.ok);
+    expect(await verify(report, key, later)).toMatchObject({
       code: EXIT.verification,
       stderr: expect.stringMatching(signedAgain),
     });

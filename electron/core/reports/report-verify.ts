@@ -316,10 +316,12 @@ export const mayRecordSigning = (entry: string, reportId: string) =>
   entry.includes('"report.sign"') && entry.includes(reportId);
 
 /**
- * The report is the one Custos signed: its SHA-256 is the one the `report.sign` entry of a later log (live, or a
- * bundle) recorded when it was signed. Whoever holds the audit key can sign another report.json under the same id,
- * but not change that entry without rewriting the log after the report's checkpoint.
+ * The report is the one Custos signed: its SHA-256 is the one the first `report.sign` entry of a later log (live, or a
+ * bundle) recorded when it was signed (a report is signed once). Whoever holds the audit key can sign another
+ * report.json under the same id, and append another such entry, but not change the first without rewriting the log
+ * after the report's checkpoint.
  */
+/** `entries` in log order. */
 export function checkRecordedSigning(json: Buffer, reportId: string, entries: SignedEntry[], later: LaterSource) {
   const publicKey = ed25519PublicKeyObject(later.key.publicKey);
   const recorded = entries.flatMap(({ entry, signature }) => {
@@ -330,7 +332,7 @@ export function checkRecordedSigning(json: Buffer, reportId: string, entries: Si
       : [];
   });
   const sha256 = createHash('sha256').update(json).digest('hex');
-  const ok = recorded.includes(sha256Hex(canonicalJson({ sha256 })));
+  const ok = recorded.length > 0 && recorded[0] === sha256Hex(canonicalJson({ sha256 }));
   const detail =
     recorded.length === 0
       ? `${later.source} records no signing of report ${reportId}`
