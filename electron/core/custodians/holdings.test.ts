@@ -80,9 +80,7 @@ describe('what a retirement waits for', () => {
       db.prepare("UPDATE proposals SET state = 'cancelled' WHERE id = ?").run(turnover.id),
     );
     core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
-    expect(await retire('Dora')).toMatch(
-      /^CUSTODIAN_STILL_HOLDS: Dora still holds a place in open proposal/,
-    );
+    expect(await retire('Dora')).toMatch(/^CUSTODIAN_STILL_HOLDS: Dora still holds a place in open proposal/);
     expect(core.custodians.get(people.Dora!.id).retiredAt ?? null).toBeNull();
   }, 60_000);
 
