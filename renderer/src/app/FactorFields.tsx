@@ -34,25 +34,53 @@ export function FactorFields({
           </option>
         ))}
       </select>
-      <label htmlFor={`${id}-passphrase`}>{chosen ? `${chosen.name}’s passphrase` : 'Passphrase'}</label>
+      <FactorInputs
+        id={id}
+        labels={chosen ? [`${chosen.name}’s passphrase`, `${chosen.name}’s code`] : ['Passphrase', 'Code']}
+        proof={proof}
+        onChange={(change) => onChange({ ...proof, ...change })}
+      />
+    </fieldset>
+  );
+}
+
+/** The passphrase and the six-digit code one person types (`${id}-passphrase`, `${id}-code`). */
+export function FactorInputs({
+  id,
+  labels: [passphraseLabel, codeLabel],
+  proof,
+  onChange,
+  required = false,
+}: {
+  id: string;
+  labels: readonly [string, string];
+  proof: Pick<Proof, 'passphrase' | 'code'>;
+  onChange: (change: Partial<Proof>) => void;
+  required?: boolean;
+}) {
+  return (
+    <>
+      <label htmlFor={`${id}-passphrase`}>{passphraseLabel}</label>
       <input
         id={`${id}-passphrase`}
         type="password"
         value={proof.passphrase}
-        onChange={(e) => onChange({ ...proof, passphrase: e.target.value })}
+        onChange={(e) => onChange({ passphrase: e.target.value })}
         autoComplete="off"
+        required={required}
       />
-      <label htmlFor={`${id}-code`}>{chosen ? `${chosen.name}’s code` : 'Code'}</label>
+      <label htmlFor={`${id}-code`}>{codeLabel}</label>
       <input
         id={`${id}-code`}
         type="text"
         inputMode="numeric"
         maxLength={6}
         value={proof.code}
-        onChange={(e) => onChange({ ...proof, code: e.target.value.replace(/\D/g, '') })}
+        onChange={(e) => onChange({ code: e.target.value.replace(/\D/g, '') })}
         autoComplete="one-time-code"
+        required={required}
       />
-    </fieldset>
+    </>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
 import type { Proof } from '../store/quorum-slice';
+import { FactorInputs } from './FactorFields';
 
 const noApproval: Proof = { custodianId: '', passphrase: '', code: '' };
 
@@ -70,28 +71,15 @@ export function OfficerApprovalFields({
                 </select>
               </>
             )}
-            <label htmlFor={`${id}-passphrase`}>
-              {who ? `Approval: ${who.name}’s passphrase` : 'Approval: officer’s passphrase'}
-            </label>
-            <input
-              id={`${id}-passphrase`}
-              type="password"
-              value={approval.passphrase}
-              onChange={(e) => approvals.change(i, { passphrase: e.target.value })}
-              autoComplete="off"
-              required
-            />
-            <label htmlFor={`${id}-code`}>
-              {who ? `Approval: ${who.name}’s code from the authenticator` : 'Approval: officer’s code'}
-            </label>
-            <input
-              id={`${id}-code`}
-              type="text"
-              inputMode="numeric"
-              maxLength={6}
-              value={approval.code}
-              onChange={(e) => approvals.change(i, { code: e.target.value.replace(/\D/g, '') })}
-              autoComplete="one-time-code"
+            <FactorInputs
+              id={id}
+              labels={
+                who
+                  ? [`Approval: ${who.name}’s passphrase`, `Approval: ${who.name}’s code from the authenticator`]
+                  : ['Approval: officer’s passphrase', 'Approval: officer’s code']
+              }
+              proof={approval}
+              onChange={(change) => approvals.change(i, change)}
               required
             />
           </fieldset>
