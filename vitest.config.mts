@@ -12,6 +12,9 @@ export default defineConfig({
     // vitest's default (cores − 1) ran them one by one on a 2-core CI machine.
     maxWorkers: 2,
     testTimeout: 30_000,
+    // Hooks make real tokens and custodians (SoftHSM2 init, scrypt per factor): 10 s, vitest's default, came within a
+    // second of failing whole files while a 2-core machine ran two files and a build beside them.
+    hookTimeout: 60_000,
     // The rehearsal process and the CLI the tests start, bundled once per run (see the file).
     globalSetup: ['electron/core/testing/child-bundles.ts'],
   },
