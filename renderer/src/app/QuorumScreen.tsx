@@ -37,6 +37,7 @@ export function QuorumScreen({
           errorTitle={errorTitle}
           notice={notice?.text ?? null}
           failed={notice?.tone === 'failed'}
+          quiet={notice?.quiet === true}
         />
       }
     >

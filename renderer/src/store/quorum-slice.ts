@@ -18,8 +18,12 @@ export interface QuorumSlice {
   quorumError: WireError | null;
   /** The form the last error belongs to (it shows the error itself), or null for the screen's top. */
   quorumErrorAt: string | null;
-  /** What the last action did; 'failed' when the quorum was met but the operation did not complete. */
-  quorumNotice: { text: string; tone: 'ok' | 'failed' } | null;
+  /**
+   * What the last action did; 'failed' when the quorum was met but the operation did not complete. `quiet` when the
+   * person had moved to another page before it came: shown and announced there, but it does not take the focus from
+   * what they are doing now (a key pressed on the new page would go to the notice instead).
+   */
+  quorumNotice: { text: string; tone: 'ok' | 'failed'; quiet?: boolean } | null;
   quorumBusy: boolean;
   loadQuorum(): Promise<void>;
   takeCustody(request: {
@@ -92,6 +96,7 @@ export const createQuorumSlice =
       at: string | null = null,
     ): Promise<boolean> => {
       set({ quorumBusy: true, quorumError: null, quorumErrorAt: null, quorumNotice: null });
+      const from = { screen: get().screen, page: get().page };
       const result = await call();
       // Busy until the lists are read again: a form clears when this returns, so the next approver, who starts typing
       // once "Checking…" is gone, must not have their fingerprint and factors wiped by a clear that came later.
@@ -100,7 +105,13 @@ export const createQuorumSlice =
       } finally {
         set(
           result.ok
-            ? { quorumBusy: false, quorumNotice: noticeFor(result.value, notice) }
+            ? {
+                quorumBusy: false,
+                quorumNotice: {
+                  ...noticeFor(result.value, notice),
+                  ...(get().screen !== from.screen || get().page !== from.page ? { quiet: true } : {}),
+                },
+              }
             : { quorumBusy: false, quorumError: result.error, quorumErrorAt: at },
         );
       }
