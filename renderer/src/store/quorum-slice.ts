@@ -20,8 +20,8 @@ export interface QuorumSlice {
   quorumErrorAt: string | null;
   /**
    * What the last action did; 'failed' when the quorum was met but the operation did not complete. `quiet` when the
-   * person had moved to another page before it came: shown and announced there, but it does not take the focus from
-   * what they are doing now (a key pressed on the new page would go to the notice instead).
+   * person had moved on before it came (to another page, or the focus to another control): shown and announced, but
+   * it does not take the focus from what they are doing now (a key they press next would go to the notice instead).
    */
   quorumNotice: { text: string; tone: 'ok' | 'failed'; quiet?: boolean } | null;
   quorumBusy: boolean;
@@ -96,7 +96,7 @@ export const createQuorumSlice =
       at: string | null = null,
     ): Promise<boolean> => {
       set({ quorumBusy: true, quorumError: null, quorumErrorAt: null, quorumNotice: null });
-      const from = { screen: get().screen, page: get().page };
+      const from = { screen: get().screen, page: get().page, focus: focused() };
       const result = await call();
       // Busy until the lists are read again: a form clears when this returns, so the next approver, who starts typing
       // once "Checking…" is gone, must not have their fingerprint and factors wiped by a clear that came later.
@@ -109,7 +109,9 @@ export const createQuorumSlice =
                 quorumBusy: false,
                 quorumNotice: {
                   ...noticeFor(result.value, notice),
-                  ...(get().screen !== from.screen || get().page !== from.page ? { quiet: true } : {}),
+                  ...(get().screen !== from.screen || get().page !== from.page || movedOn(from.focus)
+                    ? { quiet: true }
+                    : {}),
                 },
               }
             : { quorumBusy: false, quorumError: result.error, quorumErrorAt: at },
@@ -333,6 +335,18 @@ export const isCertificateCeremony = (action: string): action is CertificateCere
   (CERTIFICATE_CEREMONIES as readonly string[]).includes(action);
 export const certificateFormOf = (action: CertificateCeremony) => `certificate:${action}`;
 type ProposalParams = NonNullable<Parameters<CustosBridge['proposals']['create']>[0]['params']>;
+
+/** The element with the keyboard focus, where there is a page (null in the tests that render markup only). */
+const focused = (): Element | null => globalThis.document?.activeElement ?? null;
+
+/**
+ * Whether the person moved the focus on while an action ran: it is now on another element than when the action
+ * started, and not merely dropped to the page's body (as when the pressed button disappears or is disabled).
+ */
+function movedOn(before: Element | null): boolean {
+  const now = focused();
+  return now !== null && now !== before && now !== globalThis.document?.body;
+}
 
 /** The forms on a proposal that show their own errors. */
 export const approveFormOf = (proposalId: string) => `approve:${proposalId}`;
