@@ -37,7 +37,6 @@ export function QuorumScreen({
           errorTitle={errorTitle}
           notice={notice?.text ?? null}
           failed={notice?.tone === 'failed'}
-          quiet={notice?.quiet === true}
         />
       }
     >

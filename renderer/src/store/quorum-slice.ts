@@ -18,12 +18,8 @@ export interface QuorumSlice {
   quorumError: WireError | null;
   /** The form the last error belongs to (it shows the error itself), or null for the screen's top. */
   quorumErrorAt: string | null;
-  /**
-   * What the last action did; 'failed' when the quorum was met but the operation did not complete. `quiet` when the
-   * person had moved on before it came (to another page, or the focus to another control): shown and announced, but
-   * it does not take the focus from what they are doing now (a key they press next would go to the notice instead).
-   */
-  quorumNotice: { text: string; tone: 'ok' | 'failed'; quiet?: boolean } | null;
+  /** What the last action did; 'failed' when the quorum was met but the operation did not complete. */
+  quorumNotice: { text: string; tone: 'ok' | 'failed' } | null;
   quorumBusy: boolean;
   loadQuorum(): Promise<void>;
   takeCustody(request: {
@@ -96,7 +92,6 @@ export const createQuorumSlice =
       at: string | null = null,
     ): Promise<boolean> => {
       set({ quorumBusy: true, quorumError: null, quorumErrorAt: null, quorumNotice: null });
-      const from = { screen: get().screen, page: get().page, focus: focused() };
       const result = await call();
       // Busy until the lists are read again: a form clears when this returns, so the next approver, who starts typing
       // once "Checking…" is gone, must not have their fingerprint and factors wiped by a clear that came later.
@@ -105,15 +100,7 @@ export const createQuorumSlice =
       } finally {
         set(
           result.ok
-            ? {
-                quorumBusy: false,
-                quorumNotice: {
-                  ...noticeFor(result.value, notice),
-                  ...(get().screen !== from.screen || get().page !== from.page || movedOn(from.focus)
-                    ? { quiet: true }
-                    : {}),
-                },
-              }
+            ? { quorumBusy: false, quorumNotice: noticeFor(result.value, notice) }
             : { quorumBusy: false, quorumError: result.error, quorumErrorAt: at },
         );
       }
@@ -335,18 +322,6 @@ export const isCertificateCeremony = (action: string): action is CertificateCere
   (CERTIFICATE_CEREMONIES as readonly string[]).includes(action);
 export const certificateFormOf = (action: CertificateCeremony) => `certificate:${action}`;
 type ProposalParams = NonNullable<Parameters<CustosBridge['proposals']['create']>[0]['params']>;
-
-/** The element with the keyboard focus, where there is a page (null in the tests that render markup only). */
-const focused = (): Element | null => globalThis.document?.activeElement ?? null;
-
-/**
- * Whether the person moved the focus on while an action ran: it is now on another element than when the action
- * started, and not merely dropped to the page's body (as when the pressed button disappears or is disabled).
- */
-function movedOn(before: Element | null): boolean {
-  const now = focused();
-  return now !== null && now !== before && now !== globalThis.document?.body;
-}
 
 /** The forms on a proposal that show their own errors. */
 export const approveFormOf = (proposalId: string) => `approve:${proposalId}`;
