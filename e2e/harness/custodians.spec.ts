@@ -46,16 +46,18 @@ test('set up the first security officer with passphrase and authenticator, check
 
   await page.getByRole('button', { name: 'Check the factors of Ada Lovelace' }).click();
   await page.getByLabel('Ada Lovelace’s passphrase', { exact: true }).fill(PASSPHRASE);
-  await page.getByLabel('Code from the authenticator', { exact: true }).fill(code);
-  await page.getByLabel('Code from the authenticator', { exact: true }).press('Enter');
-  await expect(page.getByRole('alert').filter({ hasText: 'TOTP_REPLAYED' })).toContainText('already used');
-  await expectAccessible(page, 'Custodians, checking factors');
+  await page.getByLabel('Ada Lovelace’s code from the authenticator', { exact: true }).fill(code);
+  await page.getByLabel('Ada Lovelace’s code from the authenticator', { exact: true }).press('Enter');
+  const replayed = page.getByRole('alert').filter({ hasText: 'TOTP_REPLAYED' });
+  await expect(replayed).toContainText('already used');
+  await expect(replayed).toBeFocused();
+  await checkScreenPart(page, '07-custodians-check-refused', page.getByRole('form', { name: /check both factors/ }));
 
   await page.getByLabel('Ada Lovelace’s passphrase', { exact: true }).fill(PASSPHRASE);
   await page
-    .getByLabel('Code from the authenticator', { exact: true })
+    .getByLabel('Ada Lovelace’s code from the authenticator', { exact: true })
     .fill(totpCodeAt(key, new Date(custos.clock.now.getTime() + 30_000)));
-  await page.getByLabel('Code from the authenticator', { exact: true }).press('Enter');
+  await page.getByLabel('Ada Lovelace’s code from the authenticator', { exact: true }).press('Enter');
   await expect(page.getByRole('status').filter({ hasText: 'Both factors are correct.' })).toBeVisible();
 
   // From now on an enrolment needs the officer's two factors.
@@ -121,4 +123,63 @@ test('an enrolment ended by five wrong codes takes its key and QR code off the s
   await expect(page.getByRole('img', { name: /QR code/ })).toHaveCount(0);
   await expect(page.getByRole('heading', { name: 'Set up Custos: enrol its first security officer' })).toBeVisible();
   await expectAccessible(page, 'Custodians, an enrolment ended by wrong codes');
+});
+
+test('a security officer unlocks a locked-out custodian by keyboard alone, told at the form what to fix', async ({
+  custos,
+}) => {
+  const [ada] = await custos.seedCustodians(['Ada Lovelace']);
+  const olga = custos.setupOfficer!;
+  await custos.lockOut(ada!.id);
+  const page = await custos.open();
+  await page.keyboard.press('Alt+7');
+  const row = page.getByRole('row').filter({ hasText: 'Ada Lovelace' });
+  await expect(row).toContainText('Locked out — a security officer must unlock');
+  await page.getByRole('button', { name: 'Unlock Ada Lovelace' }).press('Enter');
+  const form = page.getByRole('form', { name: 'Unlock Ada Lovelace' });
+  await expect(form.getByRole('heading', { name: 'Unlock Ada Lovelace' })).toBeFocused();
+  // The same controls as every officer approval: whom (preselected), then their passphrase and code.
+  await expect(form.getByRole('combobox', { name: 'Security officer' })).toHaveValue(olga.id);
+  await expect(form.getByRole('combobox', { name: 'Security officer' })).not.toContainText('Ada Lovelace');
+  await checkScreenPart(page, '07-custodians-unlock', form);
+
+  // Enter with nothing typed: the summary takes focus and links to the field, and no code is spent.
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  await expect(form.getByLabel('Approval: Olga Setup’s passphrase')).toBeFocused();
+  await page.keyboard.press('Enter');
+  const summary = form.getByRole('alert').filter({ hasText: 'There is a problem' });
+  await expect(summary).toBeFocused();
+  await expect(summary.getByRole('link')).toHaveText([
+    'Type the officer’s passphrase',
+    'Type the 6-digit code the authenticator shows',
+  ]);
+  await summary.getByRole('link', { name: 'Type the officer’s passphrase' }).press('Enter');
+  await expect(form.getByLabel('Approval: Olga Setup’s passphrase')).toBeFocused();
+
+  // A wrong code: refused in the form, with its code, and the officer's factors are not left behind.
+  custos.advance(30);
+  await page.keyboard.type(olga.passphrase);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('000000');
+  await page.keyboard.press('Enter');
+  const refusal = form.getByRole('alert').filter({ hasText: 'TOTP_INCORRECT' });
+  await expect(refusal).toBeFocused();
+  await expect(page.locator('.outcome')).toHaveCount(0);
+  await expect(form.getByLabel('Approval: Olga Setup’s passphrase')).toHaveValue('');
+  await checkScreenPart(page, '07-custodians-unlock-refused', form);
+  await refusal.getByRole('link', { name: 'Type the code the authenticator shows now' }).press('Enter');
+  await expect(form.getByLabel('Approval: Olga Setup’s code from the authenticator')).toBeFocused();
+
+  custos.advance(30);
+  await form.getByLabel('Approval: Olga Setup’s passphrase').fill(olga.passphrase);
+  await form
+    .getByLabel('Approval: Olga Setup’s code from the authenticator')
+    .fill(totpCodeAt(olga.secret, custos.clock.now));
+  await form.getByLabel('Approval: Olga Setup’s code from the authenticator').press('Enter');
+  await expect(page.getByRole('status').filter({ hasText: 'Ada Lovelace is unlocked.' })).toBeVisible();
+  await expect(page.locator('.outcome')).toBeFocused();
+  await expect(form).toHaveCount(0);
+  await expect(row).toContainText('Ready');
+  await expect(page.getByRole('button', { name: 'Unlock Ada Lovelace' })).toHaveCount(0);
 });

@@ -6,6 +6,7 @@ import { startCore, type CustosCore } from '../../electron/core/custos-core';
 import { silentLog } from '../../electron/core/log';
 import { forkRehearsal } from '../../electron/core/ceremony/rehearsal-host';
 import { CustodianService } from '../../electron/core/custodians/custodian-service';
+import { CustosError } from '../../electron/core/errors';
 import { openAudit } from '../../electron/core/testing/audit-fixture';
 import { enrolPeople } from '../../electron/core/testing/enrolment';
 import { initSoftHsmToken, tempDataDir } from '../../electron/core/testing/softhsm-fixture';
@@ -41,6 +42,8 @@ export interface CustosHarness {
     names: string[],
     roles?: ('custodian' | 'security-officer' | 'auditor')[],
   ): Promise<{ id: string; name: string; passphrase: string; secret: string }[]>;
+  /** Locks a seeded person out before the app opens, as ten wrong tries would (each one recorded). */
+  lockOut(custodianId: string): Promise<void>;
   /** The installation's first security officer, whom seedCustodians enrols first when it names none. */
   setupOfficer: { id: string; name: string; passphrase: string; secret: string } | null;
   /** A wrong user-PIN attempt made from outside Custos, with OpenSC's pkcs11-tool. */
@@ -58,6 +61,22 @@ export const test = base.extend<{ custos: CustosHarness }>({
     let core: CustosCore | null = null;
     let detach = () => {};
     const clock = { now: new Date() };
+    const withCustodians = async <T>(work: (service: CustodianService) => Promise<T>): Promise<T> => {
+      const opened = openAudit(dataDir);
+      try {
+        return await work(
+          new CustodianService({
+            store: opened.store,
+            audit: opened.audit,
+            actor: { type: 'operator', id: 'seed' },
+            clock: () => clock.now,
+            kdfCost: E2E_KDF,
+          }),
+        );
+      } finally {
+        opened.close();
+      }
+    };
     const harness: CustosHarness = {
       dataDir,
       clock,
@@ -72,15 +91,7 @@ export const test = base.extend<{ custos: CustosHarness }>({
       moduleChoice: { path: null },
       backupFileChoice: { path: null },
       async seedCustodians(names, roles = ['custodian']) {
-        const opened = openAudit(dataDir);
-        try {
-          const service = new CustodianService({
-            store: opened.store,
-            audit: opened.audit,
-            actor: { type: 'operator', id: 'seed' },
-            clock: () => clock.now,
-            kdfCost: E2E_KDF,
-          });
+        return withCustodians(async (service) => {
           // The installation's setup officer is enrolled first and approves the others.
           const { people, setupOfficer } = await enrolPeople(
             service,
@@ -89,9 +100,21 @@ export const test = base.extend<{ custos: CustosHarness }>({
           );
           harness.setupOfficer ??= setupOfficer;
           return people;
-        } finally {
-          opened.close();
-        }
+        });
+      },
+      async lockOut(custodianId) {
+        await withCustodians(async (service) => {
+          while (!service.get(custodianId).locked) {
+            // Past any wait the tries before set, so each try counts.
+            harness.advance(3600);
+            await service.verifyFactors(custodianId, 'not their passphrase', '000000', 'e2e lockout').then(
+              () => Promise.reject(new Error('a wrong passphrase was accepted')),
+              (error: unknown) => {
+                if (!(error instanceof CustosError)) throw error;
+              },
+            );
+          }
+        });
       },
       seedAudit(count) {
         const opened = openAudit(dataDir);

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
 import type { Proof } from '../store/quorum-slice';
+import type { Problem } from './ErrorSummary';
 import { FactorInputs } from './FactorFields';
 
 const noApproval: Proof = { custodianId: '', passphrase: '', code: '' };
@@ -27,6 +28,25 @@ export function useOfficerApprovals(count: number, officers: readonly CustodianS
   };
 }
 
+/** The ids of the `i`th approving officer's fields, so that an error summary can link to them. */
+export const officerFieldIds = (idPrefix: string, i: number) => ({
+  who: `${idPrefix}-${i}`,
+  passphrase: `${idPrefix}-${i}-passphrase`,
+  code: `${idPrefix}-${i}-code`,
+});
+
+/** What an approving officer has left out, before the core is asked: a refused try would cost them a code. */
+export function missingApprovals(approvals: { approvers: readonly Proof[] }, idPrefix: string): Problem[] {
+  return approvals.approvers.flatMap((a, i) => {
+    const ids = officerFieldIds(idPrefix, i);
+    return [
+      ...(a.custodianId ? [] : [{ field: ids.who, text: 'Choose the approving security officer' }]),
+      ...(a.passphrase ? [] : [{ field: ids.passphrase, text: 'Type the officer’s passphrase' }]),
+      ...(/^\d{6}$/.test(a.code) ? [] : [{ field: ids.code, text: 'Type the 6-digit code the authenticator shows' }]),
+    ];
+  });
+}
+
 /** One fieldset per approving officer (whom, passphrase, code), and the alert when one officer is chosen twice. */
 export function OfficerApprovalFields({
   idPrefix,
@@ -45,7 +65,7 @@ export function OfficerApprovalFields({
       {approvals.approvers.map((approval, i) => {
         const handingOver = approval.custodianId === self?.id;
         const who = handingOver ? self : officers.find((o) => o.id === approval.custodianId);
-        const id = `${idPrefix}-${i}`;
+        const { who: id } = officerFieldIds(idPrefix, i);
         return (
           <fieldset key={i}>
             <legend>

@@ -1,9 +1,14 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
+import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
+import { emptyProof, FactorInputs } from '../app/FactorFields';
 import { OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 import { RetireForm } from './RetireCustodian';
+import { UnlockForm } from './UnlockCustodian';
+
+const CHECK_ID = 'check';
 
 const roleNames: Record<Role, string> = {
   custodian: 'Custodian',
@@ -13,7 +18,8 @@ const roleNames: Record<Role, string> = {
 
 export function CustodiansScreen() {
   const load = useCustos((s) => s.loadCustodians);
-  const error = useCustos((s) => s.custodianError);
+  // A refusal a form shows itself, next to its fields, is not shown twice.
+  const error = useCustos((s) => (s.custodianErrorAt === null ? s.custodianError : null));
   const notice = useCustos((s) => s.custodianNotice);
   const enrolment = useCustos((s) => s.enrolment);
   useEffect(() => {
@@ -278,13 +284,11 @@ function CustodianList() {
       {person && open.kind === 'retire' && (
         <RetireForm key={person.id} person={person} everyone={custodians} onDone={() => setOpen(null)} />
       )}
-      {person && open.kind !== 'retire' && (
-        <FactorForm
-          custodian={person}
-          kind={open.kind}
-          officers={serving.filter((c) => c.roles.includes('security-officer') && c.id !== open.id)}
-          onDone={() => setOpen(null)}
-        />
+      {person && open.kind === 'unlock' && (
+        <UnlockForm key={person.id} person={person} everyone={custodians} onDone={() => setOpen(null)} />
+      )}
+      {person && open.kind === 'check' && (
+        <CheckFactorsForm key={person.id} custodian={person} onDone={() => setOpen(null)} />
       )}
       {retired.length > 0 && <RetiredList retired={retired} />}
     </section>
@@ -331,74 +335,49 @@ function status(c: CustodianSummary): string {
   return 'Ready';
 }
 
-function FactorForm({
-  custodian,
-  kind,
-  officers,
-  onDone,
-}: {
-  custodian: CustodianSummary;
-  kind: 'check' | 'unlock';
-  officers: CustodianSummary[];
-  onDone: () => void;
-}) {
+/** A custodian proves both factors, to learn they still work; nothing else happens. */
+export function CheckFactorsForm({ custodian, onDone }: { custodian: CustodianSummary; onDone: () => void }) {
   const check = useCustos((s) => s.checkFactors);
-  const unlock = useCustos((s) => s.unlockCustodian);
   const busy = useCustos((s) => s.custodianBusy);
-  const [officerId, setOfficerId] = useState(officers[0]?.id ?? '');
-  const [passphrase, setPassphrase] = useState('');
-  const [code, setCode] = useState('');
-  const who = kind === 'check' ? custodian : officers.find((o) => o.id === officerId);
+  const error = useCustos((s) => (s.custodianErrorAt === `check:${custodian.id}` ? s.custodianError : null));
+  const [proof, setProof] = useState(emptyProof(custodian.id));
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const heading = useRef<HTMLHeadingElement>(null);
+  useEffect(() => heading.current?.focus(), []);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    const ok =
-      kind === 'check'
-        ? await check(custodian.id, passphrase, code)
-        : await unlock(custodian.id, officerId, passphrase, code);
-    setPassphrase('');
-    setCode('');
+    const missing = missingFactors(proof, CHECK_ID, 'checks');
+    setProblems(missing);
+    if (missing.length > 0) return;
+    const ok = await check(custodian.id, proof.passphrase, proof.code);
+    setProof(emptyProof(custodian.id));
     if (ok) onDone();
   };
+  // Nobody is chosen here (the custodian is the row's): a refusal about who links to nothing.
+  const fromCore = error && factorProblem(error.code, factorIds(CHECK_ID));
   return (
-    <form className="card inset" aria-labelledby="factor-title" onSubmit={(e) => void submit(e)}>
-      <h3 id="factor-title">
-        {kind === 'check' ? `${custodian.name}: check both factors` : `Unlock ${custodian.name}`}
-      </h3>
-      {kind === 'unlock' && (
-        <>
-          <label htmlFor="officer">Security officer</label>
-          <select id="officer" value={officerId} onChange={(e) => setOfficerId(e.target.value)}>
-            {officers.map((o) => (
-              <option key={o.id} value={o.id}>
-                {o.name}
-              </option>
-            ))}
-          </select>
-        </>
-      )}
-      <label htmlFor="factor-passphrase">{who ? `${who.name}’s passphrase` : 'Passphrase'}</label>
-      <input
-        id="factor-passphrase"
-        type="password"
-        value={passphrase}
-        onChange={(e) => setPassphrase(e.target.value)}
-        autoComplete="off"
-        required
+    <form className="card inset" aria-labelledby="check-title" onSubmit={(e) => void submit(e)} noValidate>
+      <ErrorSummary
+        problems={problems}
+        error={error}
+        link={fromCore?.field === factorIds(CHECK_ID).who ? null : fromCore}
       />
-      <label htmlFor="factor-code">Code from the authenticator</label>
-      <input
-        id="factor-code"
-        type="text"
-        inputMode="numeric"
-        maxLength={6}
-        value={code}
-        onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))}
-        autoComplete="one-time-code"
-        required
+      <h3 id="check-title" tabIndex={-1} ref={heading}>
+        {custodian.name}: check both factors
+      </h3>
+      <p className="muted">
+        Only a check: it approves nothing. A wrong try counts towards a lockout like any other, and a code used here
+        cannot be used again.
+      </p>
+      <FactorInputs
+        id={CHECK_ID}
+        labels={[`${custodian.name}’s passphrase`, `${custodian.name}’s code from the authenticator`]}
+        proof={proof}
+        onChange={(change) => setProof({ ...proof, ...change })}
       />
       <div className="actions">
-        <button type="submit" disabled={busy || code.length !== 6 || (kind === 'unlock' && !officerId)}>
-          {busy ? 'Checking…' : kind === 'check' ? 'Check' : 'Unlock'}
+        <button type="submit" disabled={busy}>
+          {busy ? 'Checking…' : 'Check both factors'}
         </button>
         <button type="button" onClick={onDone}>
           Close

@@ -2,7 +2,7 @@ import { renderToStaticMarkup } from 'react-dom/server';
 import { expect, it } from 'vitest';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
 import { emptyProof, FactorFields } from '../app/FactorFields';
-import { OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
+import { missingApprovals, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { retirementApprovers } from './RetireCustodian';
 
 const person = (id: string, roles: Role[], more: Partial<CustodianSummary> = {}): CustodianSummary => ({
@@ -62,4 +62,17 @@ it('asks each approving officer the same way in every custodians form: whom, the
   expect(handover).toContain('<legend>Pat, handing over</legend>');
   expect(handover).not.toContain('id="t-1"');
   expect(handover).toContain('<label for="t-1-passphrase">Approval: Pat’s passphrase</label>');
+});
+
+it('links each thing an approving officer left out to that officer’s own field, before the core is asked', () => {
+  const approvers = [
+    { custodianId: 'olga', passphrase: 'typed', code: '12345' },
+    { custodianId: '', passphrase: '', code: '123456' },
+  ];
+  expect(missingApprovals({ approvers }, 't')).toEqual([
+    { field: 't-0-code', text: 'Type the 6-digit code the authenticator shows' },
+    { field: 't-1', text: 'Choose the approving security officer' },
+    { field: 't-1-passphrase', text: 'Type the officer’s passphrase' },
+  ]);
+  expect(missingApprovals({ approvers: [{ custodianId: 'olga', passphrase: 'p', code: '123456' }] }, 't')).toEqual([]);
 });

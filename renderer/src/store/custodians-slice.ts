@@ -9,11 +9,16 @@ export interface OfficerFactors {
   code: string;
 }
 
+/** A form that shows its own refusal, linked to the field that fixes it, not at the screen's top: `unlock:ID`. */
+export type CustodianForm = `${'unlock' | 'check'}:${string}`;
+
 export interface CustodiansSlice {
   custodians: CustodianSummary[] | null;
   /** The one-time TOTP enrolment on screen; dropped as soon as it is confirmed or cancelled. */
   enrolment: EnrolmentChallenge | null;
   custodianError: WireError | null;
+  /** The form custodianError belongs to; null: the screen's. */
+  custodianErrorAt: CustodianForm | null;
   custodianNotice: string | null;
   custodianBusy: boolean;
   loadCustodians(): Promise<void>;
@@ -22,7 +27,8 @@ export interface CustodiansSlice {
   confirmEnrolment(code: string): Promise<boolean>;
   cancelEnrolment(): Promise<void>;
   checkFactors(custodianId: string, passphrase: string, code: string): Promise<boolean>;
-  unlockCustodian(custodianId: string, officerId: string, passphrase: string, code: string): Promise<boolean>;
+  /** officer: the approving security officer's factors. */
+  unlockCustodian(custodianId: string, officer: OfficerFactors): Promise<boolean>;
   /** officers: the approving security officers' factors (for an officer's handover, the leaving officer's too). */
   retireCustodian(custodianId: string, officers: OfficerFactors[]): Promise<boolean>;
 }
@@ -39,8 +45,9 @@ export const createCustodiansSlice =
       call: () => Promise<{ ok: true; value: T } | { ok: false; error: WireError }>,
       notice: (value: T) => string | null,
       reload = true,
+      at: CustodianForm | null = null,
     ): Promise<T | null> => {
-      set({ custodianBusy: true, custodianError: null, custodianNotice: null });
+      set({ custodianBusy: true, custodianError: null, custodianErrorAt: null, custodianNotice: null });
       const result = await call();
       try {
         if (reload) await get().loadCustodians();
@@ -48,7 +55,7 @@ export const createCustodiansSlice =
         set(
           result.ok
             ? { custodianBusy: false, custodianNotice: notice(result.value) }
-            : { custodianBusy: false, custodianError: result.error },
+            : { custodianBusy: false, custodianError: result.error, custodianErrorAt: at },
         );
       }
       return result.ok ? result.value : null;
@@ -57,11 +64,12 @@ export const createCustodiansSlice =
       custodians: null,
       enrolment: null,
       custodianError: null,
+      custodianErrorAt: null,
       custodianNotice: null,
       custodianBusy: false,
       async loadCustodians() {
         const result = await bridge.custodians.list({});
-        set(result.ok ? { custodians: result.value } : { custodianError: result.error });
+        set(result.ok ? { custodians: result.value } : { custodianError: result.error, custodianErrorAt: null });
       },
       async beginEnrolment(name, roles, passphrase, officers = []) {
         const challenge = await run(
@@ -88,20 +96,24 @@ export const createCustodiansSlice =
       },
       async cancelEnrolment() {
         const enrolment = get().enrolment;
-        set({ enrolment: null, custodianError: null });
+        set({ enrolment: null, custodianError: null, custodianErrorAt: null });
         if (enrolment) await bridge.custodians.enrolCancel({ enrolmentId: enrolment.enrolmentId });
       },
       async checkFactors(custodianId, passphrase, code) {
         const ok = await run(
           () => bridge.custodians.check({ custodianId, passphrase, code }),
           () => 'Both factors are correct.',
+          true,
+          `check:${custodianId}`,
         );
         return ok !== null;
       },
-      async unlockCustodian(custodianId, officerId, passphrase, code) {
+      async unlockCustodian(custodianId, { custodianId: officerId, passphrase, code }) {
         const ok = await run(
           () => bridge.custodians.unlock({ custodianId, officerId, passphrase, code }),
           (c) => `${c.name} is unlocked.`,
+          true,
+          `unlock:${custodianId}`,
         );
         return ok !== null;
       },
