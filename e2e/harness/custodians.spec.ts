@@ -142,6 +142,12 @@ test('a security officer unlocks a locked-out custodian by keyboard alone, told 
   await expect(form.getByRole('combobox', { name: 'Security officer' })).toHaveValue(olga.id);
   await expect(form.getByRole('combobox', { name: 'Security officer' })).not.toContainText('Ada Lovelace');
   await checkScreenPart(page, '07-custodians-unlock', form);
+  // Closed unused, the form hands focus back to the row's button, and Enter opens it again.
+  await form.getByRole('button', { name: 'Close' }).press('Enter');
+  await expect(form).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Unlock Ada Lovelace' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(form.getByRole('heading', { name: 'Unlock Ada Lovelace' })).toBeFocused();
 
   // Enter with nothing typed: the summary takes focus and links to the field, and no code is spent.
   await page.keyboard.press('Tab');

@@ -21,7 +21,6 @@ export function useOfficerApprovals(count: number, officers: readonly CustodianS
   return {
     approvers,
     sameOfficer: count === 2 && approvers[0]!.custodianId === approvers[1]!.custodianId,
-    complete: approvers.every((a) => a.custodianId && a.passphrase && /^\d{6}$/.test(a.code)),
     change: (i: number, change: Partial<Proof>) =>
       setTyped(typed.map((a, j) => (j === slotOf(i) ? { ...a, ...change } : a))),
     clearFactors: () => setTyped(typed.map((a) => ({ ...a, passphrase: '', code: '' }))),

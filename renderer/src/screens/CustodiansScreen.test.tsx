@@ -1,10 +1,9 @@
 import { renderToStaticMarkup } from 'react-dom/server';
 import { expect, it } from 'vitest';
-import { createStore } from 'zustand';
 import type { CustodianSummary } from '../../../shared/custodians';
 import type { WireError } from '../../../shared/errors';
 import { StoreProvider } from '../store/context';
-import type { CustosState } from '../store/index';
+import { storeWith } from '../store/test-store';
 import { CheckFactorsForm } from './CustodiansScreen';
 
 const olga: CustodianSummary = {
@@ -21,17 +20,8 @@ const olga: CustodianSummary = {
 it('asks a custodian checking their factors through the shared inputs, and keeps its refusal in its form', () => {
   const error: WireError = { code: 'CUSTODIAN_LOCKED', message: 'Locked out.', remedy: ['Ask an officer.'] };
   const html = renderToStaticMarkup(
-    <StoreProvider
-      store={createStore<CustosState>()(
-        () =>
-          ({
-            custodianBusy: false,
-            custodianError: error,
-            custodianErrorAt: 'check:Olga',
-          }) as Partial<CustosState> as CustosState,
-      )}
-    >
-      <CheckFactorsForm custodian={olga} onDone={() => {}} />
+    <StoreProvider store={storeWith({ custodianBusy: false, custodianError: error, custodianErrorAt: 'check:Olga' })}>
+      <CheckFactorsForm custodian={olga} onDone={() => {}} onClose={() => {}} />
     </StoreProvider>,
   );
   expect(html).toContain('<label for="check-passphrase">Olga’s passphrase</label>');

@@ -221,9 +221,23 @@ function ConfirmEnrolment() {
   );
 }
 
+type FormKind = 'check' | 'unlock' | 'retire';
+
 function CustodianList() {
   const custodians = useCustos((s) => s.custodians);
-  const [open, setOpen] = useState<{ id: string; kind: 'check' | 'unlock' | 'retire' } | null>(null);
+  const [open, setOpen] = useState<{ id: string; kind: FormKind } | null>(null);
+  // A form closed unused hands focus back to the button that opened it, not to the top of the page.
+  const reopen = useRef<{ id: string; kind: FormKind } | null>(null);
+  useEffect(() => {
+    if (open || !reopen.current) return;
+    const { id, kind } = reopen.current;
+    reopen.current = null;
+    document.querySelector<HTMLElement>(`tr[data-custodian="${id}"] button[data-form="${kind}"]`)?.focus();
+  }, [open]);
+  const close = () => {
+    reopen.current = open;
+    setOpen(null);
+  };
   if (!custodians) return <p role="status">Loading custodians…</p>;
   const serving = custodians.filter((c) => c.retiredAt === null);
   const retired = custodians.filter((c) => c.retiredAt !== null);
@@ -255,6 +269,7 @@ function CustodianList() {
                   <button
                     type="button"
                     onClick={() => setOpen({ id: c.id, kind: 'check' })}
+                    data-form="check"
                     aria-label={`Check the factors of ${c.name}`}
                   >
                     Check factors
@@ -263,6 +278,7 @@ function CustodianList() {
                     <button
                       type="button"
                       onClick={() => setOpen({ id: c.id, kind: 'unlock' })}
+                      data-form="unlock"
                       aria-label={`Unlock ${c.name}`}
                     >
                       Unlock
@@ -271,6 +287,7 @@ function CustodianList() {
                   <button
                     type="button"
                     onClick={() => setOpen({ id: c.id, kind: 'retire' })}
+                    data-form="retire"
                     aria-label={`Retire ${c.name}`}
                   >
                     Retire
@@ -282,13 +299,25 @@ function CustodianList() {
         </table>
       )}
       {person && open.kind === 'retire' && (
-        <RetireForm key={person.id} person={person} everyone={custodians} onDone={() => setOpen(null)} />
+        <RetireForm
+          key={person.id}
+          person={person}
+          everyone={custodians}
+          onDone={() => setOpen(null)}
+          onClose={close}
+        />
       )}
       {person && open.kind === 'unlock' && (
-        <UnlockForm key={person.id} person={person} everyone={custodians} onDone={() => setOpen(null)} />
+        <UnlockForm
+          key={person.id}
+          person={person}
+          everyone={custodians}
+          onDone={() => setOpen(null)}
+          onClose={close}
+        />
       )}
       {person && open.kind === 'check' && (
-        <CheckFactorsForm key={person.id} custodian={person} onDone={() => setOpen(null)} />
+        <CheckFactorsForm key={person.id} custodian={person} onDone={() => setOpen(null)} onClose={close} />
       )}
       {retired.length > 0 && <RetiredList retired={retired} />}
     </section>
@@ -336,7 +365,15 @@ function status(c: CustodianSummary): string {
 }
 
 /** A custodian proves both factors, to learn they still work; nothing else happens. */
-export function CheckFactorsForm({ custodian, onDone }: { custodian: CustodianSummary; onDone: () => void }) {
+export function CheckFactorsForm({
+  custodian,
+  onDone,
+  onClose,
+}: {
+  custodian: CustodianSummary;
+  onDone: () => void;
+  onClose: () => void;
+}) {
   const check = useCustos((s) => s.checkFactors);
   const busy = useCustos((s) => s.custodianBusy);
   const error = useCustos((s) => (s.custodianErrorAt === `check:${custodian.id}` ? s.custodianError : null));
@@ -379,7 +416,7 @@ export function CheckFactorsForm({ custodian, onDone }: { custodian: CustodianSu
         <button type="submit" disabled={busy}>
           {busy ? 'Checking…' : 'Check both factors'}
         </button>
-        <button type="button" onClick={onDone}>
+        <button type="button" onClick={onClose}>
           Close
         </button>
       </div>

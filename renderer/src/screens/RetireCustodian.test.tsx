@@ -3,7 +3,10 @@ import { expect, it } from 'vitest';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { missingApprovals, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
-import { retirementApprovers } from './RetireCustodian';
+import type { WireError } from '../../../shared/errors';
+import { StoreProvider } from '../store/context';
+import { storeWith } from '../store/test-store';
+import { RetireForm, retirementApprovers } from './RetireCustodian';
 
 const person = (id: string, roles: Role[], more: Partial<CustodianSummary> = {}): CustodianSummary => ({
   id,
@@ -75,4 +78,20 @@ it('links each thing an approving officer left out to that officer’s own field
     { field: 't-1-passphrase', text: 'Type the officer’s passphrase' },
   ]);
   expect(missingApprovals({ approvers: [{ custodianId: 'olga', passphrase: 'p', code: '123456' }] }, 't')).toEqual([]);
+});
+
+it('shows a refused retirement in its form, linked to the one officer’s field, and lets Enter say what is missing', () => {
+  const ada = person('Ada', ['custodian']);
+  const olga = person('Olga', ['security-officer']);
+  const error: WireError = { code: 'PASSPHRASE_INCORRECT', message: 'Wrong.', remedy: [] };
+  const form = (at: 'retire:Ada' | 'unlock:Ada') =>
+    renderToStaticMarkup(
+      <StoreProvider store={storeWith({ custodianBusy: false, custodianError: error, custodianErrorAt: at })}>
+        <RetireForm person={ada} everyone={[ada, olga]} onDone={() => {}} onClose={() => {}} />
+      </StoreProvider>,
+    );
+  expect(form('retire:Ada')).toContain('<a href="#retire-approver-0-passphrase">Type the passphrase again</a>');
+  expect(form('unlock:Ada')).not.toContain('PASSPHRASE_INCORRECT');
+  // Nothing typed yet, and the button still takes Enter: the summary says what is missing.
+  expect(form('unlock:Ada')).toMatch(/<button type="submit">Retire Ada<\/button>/);
 });

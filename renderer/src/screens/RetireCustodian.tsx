@@ -1,7 +1,10 @@
-import { useEffect, useRef, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
-import { OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
+import { ErrorSummary, factorProblem, type Problem } from '../app/ErrorSummary';
+import { missingApprovals, officerFieldIds, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { useCustos } from '../store/context';
+
+const ID_PREFIX = 'retire-approver';
 
 /**
  * Who must approve retiring this person, as the core decides it: one security officer for a custodian or auditor
@@ -25,13 +28,19 @@ export function RetireForm({
   person,
   everyone,
   onDone,
+  onClose,
 }: {
   person: CustodianSummary;
   everyone: readonly CustodianSummary[];
+  /** After it did what it says (the screen's notice takes focus). */
   onDone: () => void;
+  /** Closed unused (focus goes back to the button that opened it). */
+  onClose: () => void;
 }) {
   const retire = useCustos((s) => s.retireCustodian);
   const busy = useCustos((s) => s.custodianBusy);
+  const error = useCustos((s) => (s.custodianErrorAt === `retire:${person.id}` ? s.custodianError : null));
+  const [problems, setProblems] = useState<Problem[]>([]);
   const need = retirementApprovers(person, everyone);
   const officers = everyone.filter(
     (c) => c.roles.includes('security-officer') && c.retiredAt === null && !c.locked && c.id !== person.id,
@@ -40,17 +49,25 @@ export function RetireForm({
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
   const approvals = useOfficerApprovals(need?.others ?? 0, officers, need?.leaving ? person : undefined);
-  const { approvers, sameOfficer, complete } = approvals;
+  const { approvers, sameOfficer } = approvals;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (!need || sameOfficer || !complete) return;
+    const missing = missingApprovals(approvals, ID_PREFIX);
+    setProblems(missing);
+    if (!need || sameOfficer || missing.length > 0) return;
     const ok = await retire(person.id, approvers);
     // Officers type in turn at the same console: their factors never stay in the form.
     approvals.clearFactors();
     if (ok) onDone();
   };
   return (
-    <form className="card inset" aria-labelledby="retire-title" onSubmit={(e) => void submit(e)}>
+    <form className="card inset" aria-labelledby="retire-title" onSubmit={(e) => void submit(e)} noValidate>
+      <ErrorSummary
+        problems={problems}
+        error={error}
+        // A refusal of one officer's factors names them; with one officer asked, it links to their field.
+        link={error && approvers.length === 1 ? factorProblem(error.code, officerFieldIds(ID_PREFIX, 0)) : null}
+      />
       <h3 id="retire-title" tabIndex={-1} ref={heading}>
         Retire {person.name}
       </h3>
@@ -84,16 +101,16 @@ export function RetireForm({
         </p>
       )}
       <OfficerApprovalFields
-        idPrefix="retire-approver"
+        idPrefix={ID_PREFIX}
         approvals={approvals}
         officers={officers}
         {...(need?.leaving ? { self: person } : {})}
       />
       <div className="actions">
-        <button type="submit" disabled={busy || need === null || sameOfficer || !complete}>
+        <button type="submit" disabled={busy || need === null || sameOfficer}>
           {busy ? 'Checking…' : `Retire ${person.name}`}
         </button>
-        <button type="button" onClick={onDone}>
+        <button type="button" onClick={onClose}>
           Close
         </button>
       </div>

@@ -1,11 +1,10 @@
 import { renderToStaticMarkup } from 'react-dom/server';
 import { expect, it } from 'vitest';
-import { createStore } from 'zustand';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
 import type { WireError } from '../../../shared/errors';
 import type { CustodianForm } from '../store/custodians-slice';
 import { StoreProvider } from '../store/context';
-import type { CustosState } from '../store/index';
+import { storeWith } from '../store/test-store';
 import { UnlockForm, unlockingOfficers } from './UnlockCustodian';
 
 const person = (id: string, roles: Role[], more: Partial<CustodianSummary> = {}): CustodianSummary => ({
@@ -30,18 +29,14 @@ function unlockForm(
   state: { error?: WireError; at?: CustodianForm | null } = {},
   locked = ada,
 ) {
-  const store = createStore<CustosState>()(
-    () =>
-      ({
-        custodianBusy: false,
-        custodianError: state.error ?? null,
-        custodianErrorAt: state.at ?? null,
-        unlockCustodian: () => Promise.resolve(false),
-      }) as Partial<CustosState> as CustosState,
-  );
+  const store = storeWith({
+    custodianBusy: false,
+    custodianError: state.error ?? null,
+    custodianErrorAt: state.at ?? null,
+  });
   return renderToStaticMarkup(
     <StoreProvider store={store}>
-      <UnlockForm person={locked} everyone={everyone} onDone={() => {}} />
+      <UnlockForm person={locked} everyone={everyone} onDone={() => {}} onClose={() => {}} />
     </StoreProvider>,
   );
 }

@@ -23,10 +23,14 @@ export function UnlockForm({
   person,
   everyone,
   onDone,
+  onClose,
 }: {
   person: CustodianSummary;
   everyone: readonly CustodianSummary[];
+  /** After it did what it says (the screen's notice takes focus). */
   onDone: () => void;
+  /** Closed unused (focus goes back to the button that opened it). */
+  onClose: () => void;
 }) {
   const unlock = useCustos((s) => s.unlockCustodian);
   const busy = useCustos((s) => s.custodianBusy);
@@ -77,7 +81,7 @@ export function UnlockForm({
         <button type="submit" disabled={busy || officers.length === 0}>
           {busy ? 'Checking…' : `Unlock ${person.name}`}
         </button>
-        <button type="button" onClick={onDone}>
+        <button type="button" onClick={onClose}>
           Close
         </button>
       </div>

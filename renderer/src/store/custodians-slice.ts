@@ -10,7 +10,7 @@ export interface OfficerFactors {
 }
 
 /** A form that shows its own refusal, linked to the field that fixes it, not at the screen's top: `unlock:ID`. */
-export type CustodianForm = `${'unlock' | 'check'}:${string}`;
+export type CustodianForm = `${'unlock' | 'check' | 'retire'}:${string}`;
 
 export interface CustodiansSlice {
   custodians: CustodianSummary[] | null;
@@ -121,6 +121,8 @@ export const createCustodiansSlice =
         const retired = await run(
           () => bridge.custodians.retire({ custodianId, officers }),
           (c) => `${c.name} is retired. Their passphrase and codes approve nothing from now on.`,
+          true,
+          `retire:${custodianId}`,
         );
         return retired !== null;
       },
