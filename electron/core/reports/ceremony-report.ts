@@ -17,6 +17,8 @@ import type { Store } from '../store/database';
 import { copyInWords, type BackupSummary, type KeyCopy } from '../../../shared/backups';
 import { sql } from '../store/sql';
 import { provenWitnesses, type WitnessSignOff } from './witness-record';
+import { custodyBeginning, signedProposalParts, type CustodyBeginning } from './report-parts';
+import { custodyParts, HOLDS_A_SHARE, type RecordedPart } from './participant-record';
 
 export const REPORT_KIND = 'custos-ceremony-report';
 
@@ -38,6 +40,8 @@ export interface Person {
   roles: string[];
 }
 
+export type Participant = Person & { part: string; at: string; factors: string[]; seq?: number };
+
 export interface ReportEntry {
   seq: number;
   entry: string;
@@ -54,7 +58,8 @@ export interface CeremonyReport {
   installation: string;
   auditKey: { name: string; publicKey: string };
   ceremony: Record<string, unknown> | null;
-  participants: (Person & { part: string; at: string; factors: string[] })[];
+  /** `seq`: the signed entry that records the part, among audit.entries (none in reports made before it was named). */
+  participants: Participant[];
   keys: {
     id: string;
     label: string;
@@ -171,15 +176,12 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
     throw new CustosError('PROPOSAL_CLOSED', 'This ceremony is still open; its report can be made once it is closed.');
   const cards = proposal.action === 'key.backup' ? cardReleases(sources, proposal.params, proposal.outcome) : null;
   const destroyedCards = proposal.action === 'backup.retire' ? cardDestructions(sources, proposal.params.setId) : null;
+  const own = ceremonySeqs(sources.store, proposalId);
+  const custody = sources.custody.record(proposal.custodyId);
+  const begun = custodyBeginning(sources.store, sources.audit, custody);
   const seqs = [
-    ...ceremonySeqs(sources.store, proposalId),
-    ...(cards?.seqs ?? []),
-    ...(destroyedCards?.seqs ?? []),
+    ...new Set([...own, ...(cards?.seqs ?? []), ...(destroyedCards?.seqs ?? []), ...(begun ? [begun.seq] : [])]),
   ].sort((a, b) => a - b);
-  const person = (id: string): Person => {
-    const c = sources.custodians.get(id);
-    return { id: c.id, name: c.name, roles: c.roles };
-  };
   // When it was proposed is its signed `proposal.create` entry's time (provenView checked that entry), not the row's
   // created_at, which nothing signs: an edited one was printed, signed, as the time the quorum's ceremony began.
   const createdAt = signedEntries(sources.store, sources.audit, {
@@ -205,32 +207,39 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       token: sources.token(proposal.token),
       custody: proposal.custodyId,
       threshold: proposal.threshold,
+      holders: custody.holders,
+      ...custodyBegunOf(begun),
       securityOfficersRequired: proposal.securityOfficersRequired,
       proposedAt: createdAt,
       expiresAt: proposal.expiresAt,
       ...decisionOf(proposal, sources),
     },
-    participants: [
-      { ...person(proposal.requestedBy), part: 'proposed', at: createdAt, factors: ['passphrase', 'totp'] },
-      ...proposal.approvals.map((a) => ({
-        ...person(a.custodianId),
-        part: 'approved',
-        at: a.approvedAt,
-        factors: ['passphrase', 'totp'],
-      })),
-      ...(proposal.decision?.status === 'recorded'
-        ? [
-            {
-              ...person(proposal.decision.by),
-              part: proposal.state,
-              at: proposal.decision.at,
-              factors: ['passphrase', 'totp'],
-            },
-          ]
-        : []),
-    ],
+    // As the signed entries the report carries record them (not the approvals table's unsigned times): verify
+    // makes the same list from those entries and compares.
+    participants: signedProposalParts(sources.store, sources.audit, own, proposal).map((p) => participant(sources, p)),
     keyIds,
   });
+}
+
+/** A person's part as the report lists it: their name and roles now, the part, time and entry as signed. */
+function participant(sources: ReportSources, p: RecordedPart): Participant {
+  const c = sources.custodians.get(p.id);
+  return {
+    id: c.id,
+    name: c.name,
+    roles: c.roles,
+    part: p.part,
+    at: p.at,
+    factors: ['passphrase', 'totp'],
+    seq: p.seq,
+  };
+}
+
+/** The params of the custody's signed `custody.begin` entry (its seq among the report's): they bind t and n. */
+function custodyBegunOf(begun: CustodyBeginning | null): {
+  custodyBegun?: CustodyBeginning['begun'] & { seq: number };
+} {
+  return begun ? { custodyBegun: { ...begun.begun, seq: begun.seq } } : {};
 }
 
 /**
@@ -382,6 +391,12 @@ export function custodyReport(sources: ReportSources & { custody: CustodyService
   const proposal = sources.store.get<{ id: string }>(
     sql`SELECT id FROM proposals WHERE json_extract(outcome, '$.result.custodyId') = ${custodyId}`,
   );
+  const begun = custodyBeginning(sources.store, sources.audit, custody);
+  // Without the entry's params (a custody begun before they bound all this) the holders are listed as the record has
+  // them, and verify says they are not checked.
+  const holders: RecordedPart[] = begun
+    ? custodyParts(begun, begun.begun)
+    : custody.holderIds.map((id) => ({ id, part: HOLDS_A_SHARE, at: begin?.time ?? '', seq: -1 }));
   return assemble(
     sources,
     'custody.take',
@@ -394,21 +409,15 @@ export function custodyReport(sources: ReportSources & { custody: CustodyService
         token: sources.token(custody.token),
         threshold: custody.threshold,
         holders: custody.holders,
+        ...custodyBegunOf(begun),
         pinBits: custody.pinBits,
         dealtBy: proposal?.id ?? null,
         begunAt: begin?.time ?? null,
       },
-      participants: custody.holderIds
-        .map((id) => {
-          const c = sources.custodians.get(id);
-          return {
-            id,
-            name: c.name,
-            roles: c.roles,
-            part: 'holds a share',
-            at: begin?.time ?? '',
-            factors: ['passphrase', 'totp'],
-          };
+      participants: holders
+        .map((h) => {
+          const { seq, ...listed } = participant(sources, h);
+          return begun ? { ...listed, seq } : listed;
         })
         .sort((a, b) => a.name.localeCompare(b.name)),
       keyIds: [],

@@ -159,12 +159,20 @@ describe('a ceremony report', () => {
     expect(report.keys).toMatchObject([
       { id: keyId, publicKeyPem: expect.stringContaining('BEGIN PUBLIC KEY'), policy: { status: 'acceptable' } },
     ]);
+    // The custody's begin entry comes first: it binds the threshold and the number of share holders (2 of 3).
     expect(report.steps.map((s) => s.action)).toEqual([
+      'custody.begin',
       'proposal.create',
       'proposal.approve',
       'proposal.approve',
       'proposal.execute.begin',
       'proposal.execute',
+    ]);
+    expect(report.ceremony).toMatchObject({ threshold: 2, holders: 3, custodyBegun: { threshold: 2 } });
+    expect(verdict.checks.filter((c) => /^(participants|threshold|quorum)/.test(c.check))).toEqual([
+      { check: expect.stringMatching(/^threshold and share holders/), ok: true },
+      { check: expect.stringMatching(/^participants: each part/), ok: true },
+      { check: 'quorum met: 2 distinct approvers recorded, threshold 2', ok: true },
     ]);
     expect(report.ceremony.token.validation).toContain('not a FIPS 140-3 validated HSM');
   });

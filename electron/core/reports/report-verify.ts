@@ -8,6 +8,7 @@ import { REPORT_KIND } from './ceremony-report';
 import { runParams } from '../quorum/proposal-closure';
 import { recordsWitness, type WitnessEntry } from './witness-record';
 import { notJsonProblem } from './json-fault';
+import { CeremonyQuorumFields, checkParticipants, ParticipantFields } from './participant-check';
 
 export interface ReportVerdict {
   ok: boolean;
@@ -103,6 +104,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
   if (report.revocation) checkRevocationBinding(report, check);
   checkOutcome(report, checks);
   checkWitnesses(report, checks);
+  checkParticipants(report, checks);
   if (later) {
     if (later.size < size) {
       check(
@@ -156,8 +158,10 @@ const ReportFile = z.object({
       outcome: z.unknown().optional(),
       // Reports made before it was carried have none; their outcome is then said to be unchecked.
       outcomeAsRecorded: z.string().optional(),
+      ...CeremonyQuorumFields,
     })
     .nullable(),
+  ...ParticipantFields,
   // Reports made before sign-offs named their entry carry no seq.
   witnesses: z.array(z.object({ name: z.string(), role: z.string(), at: z.string(), seq: Seq.optional() })),
   audit: z.object({
@@ -172,6 +176,7 @@ const ReportFile = z.object({
       key: z.object({ id: z.string() }),
       reason: z.string(),
       bound: z.object({ from: z.string(), to: z.string(), reason: z.string() }),
+      by: z.object({ id: z.string() }).optional(),
     })
     .optional(),
 });

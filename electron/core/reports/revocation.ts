@@ -17,6 +17,7 @@ import {
   type RevocationNotice,
   type WrappedCopy,
 } from './ceremony-report';
+import { MARKED_COMPROMISED } from './participant-record';
 
 /** What the notice and the impact report read beyond a ceremony report: custody tokens and backup sets. */
 export type CompromiseSources = ReportSources & {
@@ -57,7 +58,9 @@ export function revocationNotice(sources: CompromiseSources, keyId: string): Cer
   };
   const report = assemble(sources, REVOCATION_NOTICE, [marked.seq], {
     ceremony: null,
-    participants: [{ ...by, part: 'marked the key compromised', at: marked.time, factors: ['passphrase', 'totp'] }],
+    participants: [
+      { ...by, part: MARKED_COMPROMISED, at: marked.time, factors: ['passphrase', 'totp'], seq: marked.seq },
+    ],
     keyIds: [keyId],
   });
   const reasonCheck =

@@ -1,0 +1,225 @@
+import { z } from 'zod';
+import { canonicalJson, sha256Hex } from '../canonical-json';
+import {
+  custodyParts,
+  MARKED_COMPROMISED,
+  proposalParts,
+  type PartEntry,
+  type RecordedPart,
+} from './participant-record';
+import type { ReportCheck } from './report-verify';
+
+const Seq = z.number().int().nonnegative();
+
+/** A custody's `custody.begin` params as a report carries them, with that entry's seq. */
+export const CustodyBegunFile = z.object({
+  token: z.object({ serial: z.string(), label: z.string() }),
+  threshold: z.number(),
+  holders: z.array(z.string()),
+  pinBits: z.number(),
+  pinAlphabet: z.string(),
+  replaces: z.string().optional(),
+  seq: Seq,
+});
+
+/** The members of report.json the participant checks read (report-verify.ts's ReportFile holds them). */
+export const ParticipantFields = {
+  participants: z
+    .array(z.object({ id: z.string(), name: z.string(), part: z.string(), at: z.string(), seq: Seq.optional() }))
+    .optional(),
+};
+
+export const CeremonyQuorumFields = {
+  threshold: z.number().optional(),
+  holders: z.number().optional(),
+  custody: z.unknown().optional(),
+  custodyBegun: CustodyBegunFile.optional(),
+};
+
+interface ParticipantReport {
+  type: string;
+  ceremony: {
+    id: unknown;
+    action?: string;
+    fingerprint?: string;
+    state?: string;
+    threshold?: number;
+    holders?: number;
+    custody?: unknown;
+    custodyBegun?: z.infer<typeof CustodyBegunFile>;
+  } | null;
+  participants?: { id: string; name: string; part: string; at: string; seq?: number }[];
+  revocation?: { seq: number; key: { id: string }; by?: { id: string } };
+  audit: { entries: { seq: number; entry: string }[] };
+}
+
+const CHECK = 'participants: each part, person and time as a signed entry of this ceremony records it';
+
+/**
+ * The report's participants are exactly the parts the signed entries it carries record on its ceremony: each listed
+ * part, person, time and entry (`seq`) is one an entry records, and every part an entry records is listed. A report
+ * made before participants named their entry is compared by person and part only, its times said to be unchecked.
+ */
+export function checkParticipants(report: ParticipantReport, checks: ReportCheck[]): void {
+  const entries = report.audit.entries.map((e) => ({ seq: e.seq, text: entryText(e.entry) }));
+  const at = (seq: number) => entries.find((e) => e.seq === seq)?.text ?? null;
+  if (report.ceremony) checkCounts(report, at, checks);
+  const recorded = recordedParts(report, at);
+  const listed = report.participants ?? [];
+  if ('skipped' in recorded) {
+    checks.push({ check: CHECK, ok: true, skipped: true, detail: recorded.skipped });
+    return;
+  }
+  if ('failed' in recorded) {
+    checks.push({ check: CHECK, ok: false, detail: recorded.failed });
+    return;
+  }
+  const strict = listed.some((p) => p.seq !== undefined);
+  const differences = compare(recorded.parts, listed, strict);
+  checks.push({
+    check: CHECK,
+    ok: differences.length === 0,
+    ...(differences.length ? { detail: said(differences) } : {}),
+  });
+  if (!strict && listed.length > 0)
+    checks.push({
+      check: 'participants’ times',
+      ok: true,
+      skipped: true,
+      detail: 'this report predates naming each participant’s entry: people and parts were compared, times were not',
+    });
+  if (recorded.quorum) checkQuorum(report, recorded.parts, checks);
+}
+
+type Recorded = { parts: RecordedPart[]; quorum: boolean } | { skipped: string } | { failed: string };
+
+/** The parts the carried entries record, by the kind of report; or why they cannot be known. */
+function recordedParts(report: ParticipantReport, at: (seq: number) => PartEntry | null): Recorded {
+  const ceremony = report.ceremony;
+  if (report.revocation) {
+    const e = at(report.revocation.seq);
+    const ok =
+      e?.action === 'key.compromise' &&
+      e.object?.type === 'key' &&
+      e.object.id === report.revocation.key.id &&
+      typeof e.actor?.id === 'string' &&
+      typeof e.time === 'string';
+    if (!ok) return { failed: `entry ${report.revocation.seq} does not record this key’s compromise` };
+    const id = e.actor!.id as string;
+    const by = report.revocation.by?.id;
+    if (by !== undefined && by !== id)
+      return {
+        failed: `the notice says ${by} marked the key compromised; entry ${report.revocation.seq} records ${id}`,
+      };
+    return {
+      parts: [{ id, part: MARKED_COMPROMISED, at: e.time as string, seq: report.revocation.seq }],
+      quorum: false,
+    };
+  }
+  if (!ceremony) return { parts: [], quorum: false };
+  if (ceremony.action === 'ceremony.script-run')
+    return {
+      skipped: 'a script run lists who performed and witnessed each step; its proposals’ reports tie approvals',
+    };
+  if (typeof ceremony.id !== 'string') return { failed: 'the ceremony has no id' };
+  if (ceremony.action === 'custody.take') {
+    const begun = ceremony.custodyBegun;
+    if (!begun) return { skipped: 'this report predates carrying its custody.begin entry’s params' };
+    const bound = custodyBound(begun, ceremony.id, at);
+    return 'failed' in bound ? bound : { parts: custodyParts(bound, begun), quorum: false };
+  }
+  if (typeof ceremony.fingerprint !== 'string') return { failed: 'the ceremony names no fingerprint' };
+  const texts = report.audit.entries.flatMap((e) => at(e.seq) ?? []);
+  return { parts: proposalParts(texts, ceremony.id, ceremony.fingerprint), quorum: true };
+}
+
+/** The custody.begin entry the params name: of this custody, its params the SHA-256 of theirs. */
+function custodyBound(
+  begun: z.infer<typeof CustodyBegunFile>,
+  custodyId: string,
+  at: (seq: number) => PartEntry | null,
+): { seq: number; time: string } | { failed: string } {
+  const { seq, ...params } = begun;
+  const e = at(seq);
+  const ok =
+    e?.action === 'custody.begin' &&
+    e.object?.type === 'custody' &&
+    e.object.id === custodyId &&
+    e.result?.status === 'ok' &&
+    typeof e.time === 'string' &&
+    e.params === sha256Hex(canonicalJson(params));
+  return ok
+    ? { seq, time: e.time as string }
+    : { failed: `entry ${seq} is not this custody’s custody.begin with these holders, threshold and token` };
+}
+
+/** What differs, one line per person; `strict` also compares the time and entry of each. */
+function compare(recorded: RecordedPart[], listed: NonNullable<ParticipantReport['participants']>, strict: boolean) {
+  const left = [...recorded];
+  const differences: string[] = [];
+  for (const p of listed) {
+    const i = left.findIndex((r) => r.part === p.part && r.id === p.id);
+    const who = `${p.name} (${p.id}) ${p.part}`;
+    if (i < 0) {
+      differences.push(`${who} at ${p.at}: no signed entry of this ceremony records that`);
+      continue;
+    }
+    const r = left.splice(i, 1)[0]!;
+    if (strict && (p.at !== r.at || p.seq !== r.seq))
+      differences.push(
+        `${who}: the report says ${p.at} (entry ${String(p.seq ?? 'none')}), entry ${r.seq} records ${r.at}`,
+      );
+  }
+  for (const r of left)
+    differences.push(`entry ${r.seq} records ${r.id} ${r.part} at ${r.at}, and the report does not list it`);
+  return differences;
+}
+
+const said = (lines: string[]) =>
+  lines.slice(0, 4).join('; ') + (lines.length > 4 ? ` (and ${lines.length - 4} more)` : '');
+
+const COUNTS = 'threshold and share holders: the custody’s, as its custody.begin entry recorded';
+
+/** The threshold and number of share holders the report states are the ones the custody's begin entry recorded. */
+function checkCounts(report: ParticipantReport, at: (seq: number) => PartEntry | null, checks: ReportCheck[]) {
+  const ceremony = report.ceremony!;
+  const begun = ceremony.custodyBegun;
+  const custodyId = ceremony.action === 'custody.take' ? ceremony.id : ceremony.custody;
+  if (!begun) {
+    if (ceremony.holders !== undefined)
+      checks.push({ check: COUNTS, ok: true, skipped: true, detail: 'this report carries no custody.begin params' });
+    return;
+  }
+  const bound = typeof custodyId === 'string' ? custodyBound(begun, custodyId, at) : { failed: 'no custody named' };
+  const counts = ceremony.threshold === begun.threshold && ceremony.holders === begun.holders.length;
+  const detail =
+    'failed' in bound
+      ? bound.failed
+      : `entry ${begun.seq} records ${begun.threshold} of ${begun.holders.length}, the report says ` +
+        `${String(ceremony.threshold)} of ${String(ceremony.holders)}`;
+  const ok = !('failed' in bound) && counts;
+  checks.push({ check: COUNTS, ok, ...(ok ? {} : { detail }) });
+}
+
+/** A proposal that ran (executed or failed) was approved by at least its threshold of distinct people, as recorded. */
+function checkQuorum(report: ParticipantReport, parts: RecordedPart[], checks: ReportCheck[]) {
+  const ceremony = report.ceremony!;
+  if (ceremony.state !== 'executed' && ceremony.state !== 'failed') return;
+  if (typeof ceremony.threshold !== 'number') return;
+  const approvers = new Set(parts.filter((p) => p.part === 'approved').map((p) => p.id)).size;
+  const met = approvers >= ceremony.threshold;
+  checks.push({
+    check: `quorum met: ${approvers} distinct approvers recorded, threshold ${ceremony.threshold}`,
+    ok: met,
+    ...(met ? {} : { detail: 'it ran with fewer signed approvals than the threshold the report states' }),
+  });
+}
+
+function entryText(text: string): PartEntry | null {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as PartEntry) : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,205 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../canonical-json';
+import { KeyInventory } from '../keys/key-inventory';
+import { quorumDrill } from '../quorum/drill';
+import type { QuorumService } from '../quorum/quorum-service';
+import { quorumFixture } from '../testing/quorum-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
+import { BackupService } from '../backup/backup-service';
+import type { CeremonyReport } from './ceremony-report';
+import { ReportService } from './report-service';
+import { verifyReport, type ReportVerdict } from './report-verify';
+
+/**
+ * Whoever holds the audit key can sign a wholly new report about an old ceremony. Its participants must still be the
+ * ones the signed entries it carries record: nobody left out, nobody added, no time moved.
+ */
+let cleanup: () => void;
+let f: Awaited<ReturnType<typeof quorumFixture>>;
+let quorum: QuorumService;
+let reports: ReportService;
+let backups: BackupService;
+let custodyId: string;
+
+beforeEach(async () => {
+  let dataDir: string;
+  ({ dataDir, cleanup } = tempDataDir());
+  f = await quorumFixture(dataDir, [
+    { name: 'Ada' },
+    { name: 'Babbage' },
+    { name: 'Curie' },
+    { name: 'Dora', roles: ['security-officer'] },
+  ]);
+  const now = () => f.clock.now;
+  const keys = new KeyInventory(f.opened.store, f.opened.audit, now);
+  backups = new BackupService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    keys,
+    module: () => f.module,
+    quorum: () => quorum,
+    clock: now,
+  });
+  quorum = f.quorum({ 'token.quorum-drill': quorumDrill });
+  reports = new ReportService({
+    store: f.opened.store,
+    audit: f.opened.audit,
+    custodians: f.custodians,
+    custody: f.custody,
+    backups,
+    keys,
+    quorum,
+    clock: now,
+    token: (ref) => ({ ...ref, model: 'SoftHSM v2' }),
+  });
+  custodyId = (
+    await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders: f.holders(0, 1, 2), label: 'p' })
+  ).id;
+});
+afterEach(() => {
+  quorum.forgetAll();
+  f.close();
+  cleanup();
+});
+
+const drill = () =>
+  quorum.propose({ custodyId, action: 'token.quorum-drill', params: {}, requestedBy: f.enrolled[0]!.id });
+const made = (subject: Parameters<ReportService['create']>[0]) => reports.stored(reports.create(subject).id).report;
+const id = (i: number) => f.enrolled[i]!.id;
+
+/** The report as the key holder would sign it again, and what verify says of it. */
+function resigned(report: CeremonyReport): ReportVerdict {
+  const bytes = Buffer.from(canonicalJson(report), 'utf8');
+  return verifyReport(bytes, f.opened.audit.signDocument(bytes), f.opened.audit.noteKey()!);
+}
+const failed = (verdict: ReportVerdict) =>
+  verdict.checks.filter((c) => !c.ok).map((c) => `${c.check} — ${c.detail ?? ''}`);
+const PARTICIPANTS = /^participants: each part, person and time as a signed entry of this ceremony records it — /;
+
+describe('a quorum ceremony report’s participants', () => {
+  it('are the signed entries’ parts, each naming its entry; one left out, added, moved or doubled fails', async () => {
+    const done = await f.approveAll(quorum, drill(), [1, 2]);
+    expect(done.state).toBe('executed');
+    const report = made({ proposalId: done.id });
+    const verdict = resigned(report);
+    expect(verdict.ok).toBe(true);
+    const entryOf = (seq: number | undefined) => report.audit.entries.find((e) => e.seq === seq);
+    for (const p of report.participants) {
+      const entry = JSON.parse(entryOf(p.seq)!.entry) as { actor: { id: string }; time: string; action: string };
+      expect({ id: entry.actor.id, at: entry.time }).toEqual({ id: p.id, at: p.at });
+    }
+    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual([
+      'Ada proposed',
+      'Babbage approved',
+      'Curie approved',
+    ]);
+    const [proposer, first, second] = report.participants as [
+      CeremonyReport['participants'][number],
+      CeremonyReport['participants'][number],
+      CeremonyReport['participants'][number],
+    ];
+    const dora = { ...first, id: id(3), name: 'Dora', roles: ['security-officer'] };
+    const forgeries: Record<string, { participants: CeremonyReport['participants']; detail: RegExp }> = {
+      'an approver left out': {
+        participants: [proposer, first],
+        detail: new RegExp(`entry ${second.seq} records ${id(2)} approved at .*, and the report does not list it`),
+      },
+      'an approval moved': {
+        participants: [proposer, first, { ...second, at: '2020-01-01T00:00:00.000Z' }],
+        detail: new RegExp(`Curie \\(${id(2)}\\) approved: the report says 2020-01-01T00:00:00.000Z`),
+      },
+      'an approver added': {
+        participants: [proposer, first, second, dora],
+        detail: new RegExp(`Dora \\(${id(3)}\\) approved at .*: no signed entry of this ceremony records that`),
+      },
+      'an approver swapped for another': {
+        participants: [proposer, first, dora],
+        detail: /Dora .* no signed entry.*records .* approved at .*, and the report does not list it/,
+      },
+      'an approver counted twice': {
+        participants: [proposer, first, second, second],
+        detail: /Curie .* approved at .*: no signed entry of this ceremony records that/,
+      },
+      'the proposer changed': {
+        participants: [{ ...proposer, id: id(3), name: 'Dora' }, first, second],
+        detail: /Dora .* proposed at .*: no signed entry/,
+      },
+    };
+    for (const [what, { participants, detail }] of Object.entries(forgeries)) {
+      const lines = failed(resigned({ ...report, participants }));
+      expect(lines, what).toEqual([expect.stringMatching(PARTICIPANTS)]);
+      expect(lines[0], what).toMatch(detail);
+    }
+  });
+
+  it('of a report made before they named their entries are compared by person and part, their times NOT CHECKED', async () => {
+    const done = await f.approveAll(quorum, drill(), [1, 2]);
+    const report = made({ proposalId: done.id });
+    const older = report.participants.map(({ seq: _seq, ...p }) => ({ ...p, at: '2020-01-01T00:00:00.000Z' }));
+    const verdict = resigned({ ...report, participants: older });
+    expect(verdict.ok).toBe(true);
+    expect(verdict.checks).toContainEqual(expect.objectContaining({ check: 'participants’ times', skipped: true }));
+    // Dropping the entries' seqs does not let an approver be left out.
+    expect(failed(resigned({ ...report, participants: older.slice(0, 2) }))).toEqual([
+      expect.stringMatching(PARTICIPANTS),
+    ]);
+  });
+
+  it('meet the threshold the report states, with the custody’s t of n as its custody.begin entry recorded', async () => {
+    const done = await f.approveAll(quorum, drill(), [1, 2]);
+    const report = made({ proposalId: done.id });
+    const ceremony = report.ceremony!;
+    expect(ceremony).toMatchObject({ threshold: 2, holders: 3 });
+    const quorumFailed = failed(resigned({ ...report, ceremony: { ...ceremony, threshold: 3 } }));
+    expect(quorumFailed).toEqual([
+      expect.stringMatching(/^threshold and share holders: .* — entry \d+ records 2 of 3, the report says 3 of 3$/),
+      expect.stringMatching(/^quorum met: 2 distinct approvers recorded, threshold 3 — /),
+    ]);
+    expect(failed(resigned({ ...report, ceremony: { ...ceremony, holders: 5 } }))).toEqual([
+      expect.stringMatching(/records 2 of 3, the report says 2 of 5$/),
+    ]);
+    const begun = ceremony.custodyBegun as { holders: string[] };
+    const moreHolders = { ...ceremony, holders: 4, custodyBegun: { ...begun, holders: [...begun.holders, id(3)] } };
+    expect(failed(resigned({ ...report, ceremony: moreHolders }))).toEqual([
+      expect.stringMatching(/is not this custody’s custody\.begin with these holders, threshold and token$/),
+    ]);
+  });
+
+  it('of a rejected proposal include who rejected it, at the time its entry records', () => {
+    const open = drill();
+    f.tick();
+    quorum.reject(open.id, id(2), 'Heard another fingerprint');
+    const report = made({ proposalId: open.id });
+    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual(['Ada proposed', 'Curie rejected']);
+    expect(resigned(report).ok).toBe(true);
+    const rejecter = report.participants[1]!;
+    const hidden = resigned({ ...report, participants: report.participants.slice(0, 1) });
+    expect(failed(hidden)).toEqual([
+      expect.stringMatching(new RegExp(`entry ${rejecter.seq} records ${id(2)} rejected at`)),
+    ]);
+  });
+});
+
+describe('a custody report’s share holders', () => {
+  it('are the holders its custody.begin entry recorded, at that entry’s time; another list fails', () => {
+    const report = made({ custodyId });
+    expect(resigned(report).ok).toBe(true);
+    const begin = report.audit.entries.find((e) => e.entry.includes('"custody.begin"'))!;
+    expect(report.participants.map((p) => [p.name, p.seq])).toEqual([
+      ['Ada', begin.seq],
+      ['Babbage', begin.seq],
+      ['Curie', begin.seq],
+    ]);
+    const dora = { ...report.participants[0]!, id: id(3), name: 'Dora' };
+    expect(failed(resigned({ ...report, participants: [dora, ...report.participants.slice(1)] }))).toEqual([
+      expect.stringMatching(/Dora .* holds a share at .*: no signed entry.*records .* holds a share at .*not list it/),
+    ]);
+    const { custodyBegun: _dropped, ...ceremony } = report.ceremony!;
+    const older = resigned({ ...report, ceremony, participants: report.participants.slice(1) });
+    expect(older.ok).toBe(true);
+    expect(older.checks).toContainEqual(
+      expect.objectContaining({ check: expect.stringMatching(/^participants/), skipped: true }),
+    );
+  });
+});
