@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +8,8 @@ import { SYSTEM } from '../core/audit/audit-service';
 import { canonicalJson } from '../core/canonical-json';
 import { asDatabaseWriter, openAudit } from '../core/testing/audit-fixture';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
+import { quorumFixture } from '../core/testing/quorum-fixture';
+import { quorumDrill } from '../core/quorum/drill';
 import { EXIT } from './cli';
 import { runCustos } from './testing/run-cli';
 
@@ -280,4 +282,117 @@ describe('custos report verify on the report’s own installation', () => {
     expect(answer.stdout).not.toContain('NOT CHECKED');
     expect(answer.code).not.toBe(EXIT.ok);
   });
+});
+
+describe('a report folder whose audit-key.pem is not the key it is verified with', () => {
+  it('fails, naming the file: an auditor following the openssl command would check against the wrong key', async () => {
+    const { report, bundle, key } = await reportAndBundle();
+    const trusted = join(dataDir, 'trusted.pem');
+    cpSync(key, trusted);
+    const installation = join(dataDir, 'installation');
+    const another = generateKeyPairSync('ed25519').publicKey.export({ format: 'pem', type: 'spki' }).toString();
+    writeFileSync(join(report, 'audit-key.pem'), another);
+    const wrongKey = {
+      code: EXIT.verification,
+      stderr: expect.stringMatching(
+        /^Error AUDIT_VERIFY_FAILED: .*audit-key\.pem in the folder is the key the report was verified with \(audit-key\.pem is another key/,
+      ),
+    };
+    expect(await verify(report, trusted, bundle)).toMatchObject(wrongKey);
+    expect(await runCustos(installation, ['report', 'verify', '--dir', report])).toMatchObject(wrongKey);
+    writeFileSync(join(report, 'audit-key.pem'), 'not a key');
+    expect(await verify(report, trusted, bundle)).toMatchObject({ code: EXIT.verification });
+    rmSync(join(report, 'audit-key.pem'));
+    expect(await verify(report, trusted, bundle)).toMatchObject({
+      code: EXIT.ok,
+      stdout: expect.stringContaining(
+        'NOT CHECKED audit-key.pem in the folder is the key the report was verified with',
+      ),
+    });
+  });
+});
+
+/**
+ * What the holder of the audit key can do without rewriting anything: sign a wholly new report (a new id, its own
+ * report.create and report.sign appended) about an old ceremony, with its participants edited.
+ */
+function forgeNewReport(
+  report: string,
+  keyHolder: string,
+  edit: (r: Record<string, unknown>) => Record<string, unknown>,
+) {
+  const original = JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as Record<string, unknown>;
+  const reportId = randomBytes(8).toString('hex');
+  const forged = edit({ ...original, reportId });
+  const json = Buffer.from(canonicalJson(forged));
+  const sha256 = createHash('sha256').update(json).digest('hex');
+  const binding = JSON.parse(readFileSync(join(report, 'report-pdf.json'), 'utf8')) as { report: object };
+  const rebound = Buffer.from(canonicalJson({ ...binding, reportId, report: { ...binding.report, sha256 } }));
+  const owner = openAudit(keyHolder);
+  try {
+    const object = { type: 'report', id: reportId };
+    const ceremony = (original.ceremony as { id: string }).id;
+    owner.audit.record({ actor: SYSTEM, action: 'report.create', object, params: { type: original.type, ceremony } });
+    owner.audit.record({ actor: SYSTEM, action: 'report.sign', object, params: { sha256 } });
+    owner.audit.checkpoint(`report ${reportId} signed`);
+    writeFileSync(join(report, 'report.json'), json);
+    writeFileSync(join(report, 'report.sig'), owner.audit.signDocument(json));
+    writeFileSync(join(report, 'report-pdf.json'), rebound);
+    writeFileSync(join(report, 'report-pdf.sig'), owner.audit.signDocument(rebound));
+  } finally {
+    owner.close();
+  }
+}
+
+describe('a wholly new report signed by the audit key’s holder about an old ceremony', () => {
+  it('fails against the live log and a later bundle when its participants are not the signed entries’', async () => {
+    const installation = join(dataDir, 'installation');
+    const f = await quorumFixture(installation, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+    const holders = f.holders(0, 1, 2);
+    const custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders })).id;
+    const quorum = f.quorum({ 'token.quorum-drill': quorumDrill });
+    const proposal = quorum.propose({
+      custodyId,
+      action: 'token.quorum-drill',
+      params: {},
+      requestedBy: f.enrolled[0]!.id,
+    });
+    expect((await f.approveAll(quorum, proposal, [1, 2])).state).toBe('executed');
+    quorum.forgetAll();
+    f.close();
+    const genuine = join(dataDir, 'genuine');
+    const out = ['report', 'create', '--ceremony', proposal.id, '--out', genuine];
+    expect((await runCustos(installation, out)).code).toBe(EXIT.ok);
+    const key = join(genuine, 'audit-key.pem');
+    type Participant = { id: string; name: string; part: string; at: string; seq?: number };
+    const edits: Record<string, (ps: Participant[]) => Participant[]> = {
+      'nothing changed': (ps) => ps,
+      'an approver removed': (ps) => ps.slice(0, 2),
+      'an approval time changed': (ps) => ps.map((p, i) => (i === 2 ? { ...p, at: '2020-01-01T00:00:00.000Z' } : p)),
+      'a fake approver added': (ps) => [...ps, { ...ps[1]!, id: 'f'.repeat(16), name: 'Mallory' }],
+    };
+    for (const [what, edit] of Object.entries(edits)) {
+      const forged = join(dataDir, `forged-${what.replace(/ /g, '-')}`);
+      cpSync(genuine, forged, { recursive: true });
+      forgeNewReport(forged, installation, (r) => ({ ...r, participants: edit(r.participants as Participant[]) }));
+      const bundle = join(dataDir, `bundle-${what.replace(/ /g, '-')}`);
+      expect((await runCustos(installation, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+      const live = await runCustos(installation, ['report', 'verify', '--dir', forged]);
+      const bundled = await verify(forged, key, bundle);
+      if (what === 'nothing changed') {
+        // Everything else a new report carries is tied to its entries: without an edit it is as good as the genuine.
+        expect(live, what).toMatchObject({ code: EXIT.ok });
+        expect(bundled, what).toMatchObject({ code: EXIT.ok });
+        continue;
+      }
+      const refused = {
+        code: EXIT.verification,
+        stderr: expect.stringMatching(
+          /^Error AUDIT_VERIFY_FAILED: The report FAILED verification: participants: each part, person and time as a signed entry of this ceremony records it \(/,
+        ),
+      };
+      expect(live, what).toMatchObject(refused);
+      expect(bundled, what).toMatchObject(refused);
+    }
+  }, 120_000);
 });

@@ -92,7 +92,7 @@ export async function verifyReportCommand(
     const log = await verifyAuditLog({ ...bundle, entries, key, trustedCheckpoints: [report.audit.checkpoint] });
     const bundled = withBundle(verifyReport(json, signature, key), log, bundleDir);
     const signing = checkRecordedSigning(json, report.reportId, signings, { source: `the bundle ${bundleDir}`, key });
-    return { verdict: withPdf(withCheck(bundled, signing), dir, json, key) };
+    return { verdict: withFolderFiles(withCheck(bundled, signing), dir, json, key) };
   }
   // Another installation's log (an auditor's own) says nothing about this report's: never compared with it. Whose log
   // it is, the key decides: the installation id is an unsigned setting, and a report this log's key signed is this
@@ -126,7 +126,7 @@ export async function verifyReportCommand(
   }
   if (foreign) verdict.checks.push(notCompared(String(report.installation), core.audit.origin));
   if (core === null) verdict.checks.push(notCompared(String(report?.installation), null));
-  return { verdict: withPdf(verdict, dir, json, key) };
+  return { verdict: withFolderFiles(verdict, dir, json, key) };
 }
 
 /** A regular file's size; null when it is absent or something else is in its place. */
@@ -181,6 +181,35 @@ function notCompared(theirs: string, ours: string | null): ReportCheck {
   const here = ours === null ? 'there is no Custos data directory here' : `this data directory holds ${ours}`;
   const detail = `${here}, the report is from ${theirs}; give --bundle DIR with a later audit export of it`;
   return { check: 'consistency with a later log', ok: true, skipped: true, detail };
+}
+
+/** The folder's own audit-key.pem, and its PDF with the binding. */
+function withFolderFiles(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey): ReportVerdict {
+  return withPdf(withCheck(verdict, folderKeyCheck(readIfFile(join(dir, 'audit-key.pem')), key)), dir, json, key);
+}
+
+/**
+ * The folder's audit-key.pem is the key the report was verified with: an auditor who follows the documented openssl
+ * command uses that file, and one that differs (a forger's key beside a re-signed report) would pass openssl.
+ */
+function folderKeyCheck(pem: Buffer | null, key: NoteKey): ReportCheck {
+  const check = 'audit-key.pem in the folder is the key the report was verified with';
+  if (!pem) return { check, ok: true, skipped: true, detail: 'the folder holds no audit-key.pem' };
+  let folderKey: Buffer | null = null;
+  try {
+    folderKey = publicKeyFromPem(pem.toString('utf8'));
+  } catch {
+    return { check, ok: false, detail: 'audit-key.pem is not an Ed25519 public key in PEM form: do not use it' };
+  }
+  return folderKey.equals(key.publicKey)
+    ? { check, ok: true }
+    : {
+        check,
+        ok: false,
+        detail:
+          'audit-key.pem is another key than the trusted one: openssl with that file checks nothing; use the key ' +
+          'you trust',
+      };
 }
 
 function withPdf(verdict: ReportVerdict, dir: string, json: Buffer, key: NoteKey): ReportVerdict {

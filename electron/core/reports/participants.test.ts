@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json';
 import { KeyInventory } from '../keys/key-inventory';
@@ -20,9 +22,9 @@ let quorum: QuorumService;
 let reports: ReportService;
 let backups: BackupService;
 let custodyId: string;
+let dataDir: string;
 
 beforeEach(async () => {
-  let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [
     { name: 'Ada' },
@@ -148,7 +150,11 @@ describe('a quorum ceremony report’s participants', () => {
 
   it('meet the threshold the report states, with the custody’s t of n as its custody.begin entry recorded', async () => {
     const done = await f.approveAll(quorum, drill(), [1, 2]);
-    const report = made({ proposalId: done.id });
+    const summary = reports.create({ proposalId: done.id });
+    const report = reports.stored(summary.id).report;
+    await reports.exportTo(summary.id, join(dataDir, 'report'));
+    const pdf = execFileSync('pdftotext', [join(dataDir, 'report', 'report.pdf'), '-'], { encoding: 'utf8' });
+    expect(pdf).toContain('Quorum: 2 of 3 share holders');
     const ceremony = report.ceremony!;
     expect(ceremony).toMatchObject({ threshold: 2, holders: 3 });
     const quorumFailed = failed(resigned({ ...report, ceremony: { ...ceremony, threshold: 3 } }));

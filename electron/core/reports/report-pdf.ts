@@ -74,7 +74,8 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     row('Validation', String(token.validation ?? 'none recorded'));
     row(
       'Quorum',
-      `${String(c.threshold)} of the custody’s share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`,
+      // Reports made before n was carried give the threshold alone.
+      `${String(c.threshold)} of ${typeof c.holders === 'number' ? String(c.holders) : 'the custody’s'} share holders${Number(c.securityOfficersRequired) > 0 ? ` + ${String(c.securityOfficersRequired)} security officer(s)` : ''}`,
     );
     const decision = c.decision as
       | { status: 'recorded'; byName: string; reason: string | null; at: string }

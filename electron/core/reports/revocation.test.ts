@@ -192,6 +192,27 @@ describe('a revocation notice', () => {
     }
   });
 
+  it('fails verification when it names another officer than the one the signed entry recorded, even if re-signed', async () => {
+    compromise();
+    const { report } = await exported({ revocation: { keyId: signing } }, 'notice');
+    const officer = report.participants[0]!;
+    expect(officer).toMatchObject({ id: inst.id(2), part: 'marked the key compromised', seq: report.revocation!.seq });
+    const ada = { id: inst.id(0), name: 'Ada', roles: ['custodian'] };
+    const forgeries = {
+      'the participant': { ...report, participants: [{ ...officer, ...ada }] },
+      'the notice’s officer': { ...report, revocation: { ...report.revocation!, by: ada } },
+      'the time': { ...report, participants: [{ ...officer, at: '2020-01-01T00:00:00.000Z' }] },
+    };
+    for (const [what, forged] of Object.entries(forgeries)) {
+      const bytes = Buffer.from(canonicalJson(forged), 'utf8');
+      const verdict = verifyReport(bytes, inst.f.opened.audit.signDocument(bytes), noteKey());
+      expect(
+        verdict.checks.filter((c) => !c.ok).map((c) => c.check),
+        what,
+      ).toEqual([expect.stringMatching(/^participants: each part, person and time as a signed entry/)]);
+    }
+  });
+
   it('is refused for a key never marked compromised', () => {
     expect(() => reports.create({ revocation: { keyId: sealing } })).toThrow(
       expect.objectContaining({ code: 'KEY_STATE_FORBIDS' }),
