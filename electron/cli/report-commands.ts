@@ -38,7 +38,9 @@ export const REPORT_USAGE = `  report list
                                       Signature, checkpoint, every entry's proof, the PDF (missing:
                                       REPORT_PDF_MISSING, changed or another report's: REPORT_PDF_MISMATCH),
                                       and consistency with the live log (or with a later exported audit
-                                      bundle: no database needed)
+                                      bundle: no database needed); participants, threshold and holders
+                                      against the signed entries they carry; the folder's audit-key.pem
+                                      against the key verified with
   compliance [--as-of YYYY-MM-DD]     Policy analyzer findings with severity, evidence and fix
   compliance report --out DIR [--as-of YYYY-MM-DD] [--force]
                                       Findings and control mapping as a signed report (JSON, signature, PDF)
