@@ -117,20 +117,26 @@ function recordedParts(report: ParticipantReport, at: (seq: number) => PartEntry
     };
   }
   if (!ceremony) return { parts: [], quorum: false };
-  if (ceremony.action === 'ceremony.script-run')
-    return {
-      skipped: 'a script run lists who performed and witnessed each step; its proposals’ reports tie approvals',
-    };
   if (typeof ceremony.id !== 'string') return { failed: 'the ceremony has no id' };
-  if (ceremony.action === 'custody.take') {
+  // What the ceremony is, the entries it carries say, not its action or fields: a forger could relabel those to
+  // have a proposal's participants read as a custody's (unchecked when it predates custodyBegun) or a script run's.
+  const texts = report.audit.entries.flatMap((e) => at(e.seq) ?? []);
+  const on = (type: string) => texts.some((e) => e.object?.type === type && e.object.id === ceremony.id);
+  if (on('proposal')) {
+    if (typeof ceremony.fingerprint !== 'string') return { failed: 'the proposal’s report names no fingerprint' };
+    return { parts: proposalParts(texts, ceremony.id, ceremony.fingerprint), quorum: true };
+  }
+  if (on('custody')) {
     const begun = ceremony.custodyBegun;
     if (!begun) return { skipped: 'this report predates carrying its custody.begin entry’s params' };
     const bound = custodyBound(begun, ceremony.id, at);
     return 'failed' in bound ? bound : { parts: custodyParts(bound, begun), quorum: false };
   }
-  if (typeof ceremony.fingerprint !== 'string') return { failed: 'the ceremony names no fingerprint' };
-  const texts = report.audit.entries.flatMap((e) => at(e.seq) ?? []);
-  return { parts: proposalParts(texts, ceremony.id, ceremony.fingerprint), quorum: true };
+  if (ceremony.action === 'ceremony.script-run')
+    return {
+      skipped: 'a script run lists who performed and witnessed each step; its proposals’ reports tie approvals',
+    };
+  return { parts: [], quorum: false };
 }
 
 /** The custody.begin entry the params name: of this custody, its params the SHA-256 of theirs. */
@@ -184,7 +190,8 @@ const COUNTS = 'threshold and share holders: the custody’s, as its custody.beg
 function checkCounts(report: ParticipantReport, at: (seq: number) => PartEntry | null, checks: ReportCheck[]) {
   const ceremony = report.ceremony!;
   const begun = ceremony.custodyBegun;
-  const custodyId = ceremony.action === 'custody.take' ? ceremony.id : ceremony.custody;
+  // A proposal names the custody it ran on; a custody report is about its own.
+  const custodyId = typeof ceremony.custody === 'string' ? ceremony.custody : ceremony.id;
   if (!begun) {
     if (ceremony.holders !== undefined)
       checks.push({ check: COUNTS, ok: true, skipped: true, detail: 'this report carries no custody.begin params' });

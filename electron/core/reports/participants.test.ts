@@ -184,6 +184,19 @@ describe('a quorum ceremony report’s participants', () => {
     expect(failed(hidden)).toEqual([
       expect.stringMatching(new RegExp(`entry ${rejecter.seq} records ${id(2)} rejected at`)),
     ]);
+    // Relabelled as a custody or a script run (whose participants are not compared), it is still read as the
+    // proposal its entries are about.
+    const { fingerprint: _fingerprint, ...unprinted } = report.ceremony!;
+    for (const action of ['custody.take', 'ceremony.script-run']) {
+      const relabelled = {
+        ...report,
+        ceremony: { ...unprinted, action },
+        participants: report.participants.slice(0, 1),
+      };
+      expect(failed(resigned(relabelled)), action).toEqual([
+        expect.stringMatching(/^participants: .* — the proposal’s report names no fingerprint$/),
+      ]);
+    }
   });
 });
 
