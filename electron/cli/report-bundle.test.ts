@@ -394,5 +394,29 @@ describe('a wholly new report signed by the audit key’s holder about an old ce
       expect(live, what).toMatchObject(refused);
       expect(bundled, what).toMatchObject(refused);
     }
+
+    // The proposer left out together with the proposal.create entry the report carried: the carried entries agree
+    // with the list, but the log (live, or a bundle) still records the proposer.
+    const forged = join(dataDir, 'forged-proposer-and-entry-removed');
+    cpSync(genuine, forged, { recursive: true });
+    forgeNewReport(forged, installation, (r) => {
+      const audit = r.audit as { entries: { seq: number; entry: string }[] };
+      const created = audit.entries.find((e) => e.entry.includes('"proposal.create"'))!;
+      return {
+        ...r,
+        participants: (r.participants as Participant[]).filter((p) => p.part !== 'proposed'),
+        audit: { ...audit, entries: audit.entries.filter((e) => e !== created) },
+      };
+    });
+    const bundle = join(dataDir, 'bundle-proposer-and-entry-removed');
+    expect((await runCustos(installation, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+    const missing = (source: string) => ({
+      code: EXIT.verification,
+      stderr: expect.stringContaining(
+        `participants: every part ${source} records on this proposal, up to the report’s checkpoint (entry `,
+      ),
+    });
+    expect(await runCustos(installation, ['report', 'verify', '--dir', forged])).toMatchObject(missing('the live log'));
+    expect(await verify(forged, key, bundle)).toMatchObject(missing(`the bundle ${bundle}`));
   }, 120_000);
 });

@@ -23,6 +23,7 @@ import {
   type ReportVerdict,
   type SignedEntry,
 } from '../core/reports/report-verify';
+import { checkParticipantsInLog, mayRecordPart, reportedProposal } from '../core/reports/participant-check';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
@@ -90,11 +91,19 @@ export async function verifyReportCommand(
     // the report's checkpoint: lines that merely hash to the root would vouch for whatever follows them.
     const bundle = readBundle(resolve(bundleDir));
     const signings: SignedEntry[] = [];
-    const entries = watched(bundle.entries, (e) => mayRecordSigning(e.entry, report.reportId) && signings.push(e));
+    const parts: SignedEntry[] = [];
+    const proposal = reportedProposal(report);
+    const entries = watched(bundle.entries, (e) => {
+      if (mayRecordSigning(e.entry, report.reportId)) signings.push(e);
+      if (proposal && mayRecordPart(e.entry, proposal.id)) parts.push(e);
+    });
     const log = await verifyAuditLog({ ...bundle, entries, key, trustedCheckpoints: [report.audit.checkpoint] });
     const bundled = withBundle(verifyReport(json, signature, key), log, bundleDir);
-    const signing = checkRecordedSigning(json, report.reportId, signings, { source: `the bundle ${bundleDir}`, key });
-    return { verdict: withFolderFiles(withCheck(bundled, signing), dir, json, key) };
+    const source = { source: `the bundle ${bundleDir}`, key };
+    const signing = checkRecordedSigning(json, report.reportId, signings, source);
+    const listed = checkParticipantsInLog(report, parts, source);
+    const verdict = listed ? withCheck(withCheck(bundled, signing), listed) : withCheck(bundled, signing);
+    return { verdict: withFolderFiles(verdict, dir, json, key) };
   }
   // Another installation's log (an auditor's own) says nothing about this report's: never compared with it. Whose log
   // it is, the key decides: the installation id is an unsigned setting, and a report this log's key signed is this
@@ -111,16 +120,17 @@ export async function verifyReportCommand(
       }
     : undefined;
   const checked = verifyReport(json, signature, key, later);
-  const verdict =
-    log && report
-      ? withCheck(
-          checked,
-          checkRecordedSigning(json, report.reportId, log.entriesAbout(`report:${report.reportId}`), {
-            source: 'the live log',
-            key,
-          }),
-        )
-      : checked;
+  let verdict = checked;
+  if (log && report) {
+    const source = { source: 'the live log', key };
+    verdict = withCheck(
+      verdict,
+      checkRecordedSigning(json, report.reportId, log.entriesAbout(`report:${report.reportId}`), source),
+    );
+    const proposal = reportedProposal(report);
+    const listed = proposal && checkParticipantsInLog(report, log.entriesAbout(`proposal:${proposal.id}`), source);
+    if (listed) verdict = withCheck(verdict, listed);
+  }
   if (foreign && ours !== null && report.installation === core.audit.origin) {
     // This installation's name under a key that is not its own: a forgery, never "another installation's report".
     const detail = `the report names ${core.audit.origin}, this installation, whose audit key is not the one given`;

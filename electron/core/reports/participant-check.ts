@@ -1,4 +1,6 @@
+import { verify } from 'node:crypto';
 import { z } from 'zod';
+import { ed25519PublicKeyObject } from '../audit/checkpoint';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import {
   custodyParts,
@@ -7,7 +9,7 @@ import {
   type PartEntry,
   type RecordedPart,
 } from './participant-record';
-import type { ReportCheck } from './report-verify';
+import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';
 
 const Seq = z.number().int().nonnegative();
 
@@ -220,6 +222,51 @@ function checkQuorum(report: ParticipantReport, parts: RecordedPart[], checks: R
     ok: met,
     ...(met ? {} : { detail: 'it ran with fewer signed approvals than the threshold the report states' }),
   });
+}
+
+/** The proposal a report is about, when it is one: its id and fingerprint as the report states them. */
+export function reportedProposal(report: Pick<ParticipantReport, 'ceremony' | 'revocation'>) {
+  const c = report.ceremony;
+  return !report.revocation && c && typeof c.id === 'string' && typeof c.fingerprint === 'string'
+    ? { id: c.id, fingerprint: c.fingerprint }
+    : null;
+}
+
+/** Whether an entry's text may be about this proposal: a cheap look before any entry is parsed or verified. */
+export const mayRecordPart = (entry: string, proposalId: string) =>
+  entry.includes('"proposal.') && entry.includes(proposalId);
+
+/**
+ * With a later log (live, or a bundle): every part its signed entries record on the report's proposal, up to the
+ * report's checkpoint, is listed. The check on the carried entries cannot see an approver left out together with
+ * their entry; the log still holds that entry. `entries` in log order; those not signed by the key are not believed.
+ */
+export function checkParticipantsInLog(
+  report: Pick<ParticipantReport, 'ceremony' | 'revocation' | 'participants'> & { audit: { treeSize: number } },
+  entries: SignedEntry[],
+  later: LaterSource,
+): ReportCheck | null {
+  const proposal = reportedProposal(report);
+  if (!proposal) return null;
+  const publicKey = ed25519PublicKeyObject(later.key.publicKey);
+  const texts = entries.flatMap(({ entry, signature }) => {
+    const text = entryText(entry);
+    const within = typeof text?.seq === 'number' && text.seq < report.audit.treeSize;
+    return within && signature.length === 64 && verify(null, Buffer.from(entry), publicKey, signature) ? [text] : [];
+  });
+  const recorded = proposalParts(texts, proposal.id, proposal.fingerprint);
+  if (recorded.length === 0) return null;
+  const listed = report.participants ?? [];
+  const differences = compare(
+    recorded,
+    listed,
+    listed.some((p) => p.seq !== undefined),
+  );
+  return {
+    check: `participants: every part ${later.source} records on this proposal, up to the report’s checkpoint`,
+    ok: differences.length === 0,
+    ...(differences.length ? { detail: said(differences) } : {}),
+  };
 }
 
 function entryText(text: string): PartEntry | null {
