@@ -373,6 +373,8 @@ const Results = {
     checkedAt: z.string(),
     approvedBy: z.array(z.string()),
     reconciled: z.boolean().optional(),
+    /** The destruction cut short that this one finished, and the objects it had destroyed. */
+    finishes: z.object({ proposal: z.string(), destroyed: z.array(z.string()) }).optional(),
     /** Every copy the inventory knew of when it was destroyed, and what became of each. */
     copies: z.array(z.looseObject({ copy: KeyCopy, fate: z.string() })).optional(),
   }),
@@ -602,6 +604,11 @@ export const ACTIONS = {
         : [
             `Not the key (objects anyone can make under its id without the PIN): ${plural(r.othersDestroyed, 'object')} destroyed, ${r.othersLeft ?? 0} the token would not destroy left.`,
           ]),
+      ...(r.finishes
+        ? [
+            `It finishes the destruction cut short by proposal ${r.finishes.proposal}, which had destroyed ${r.finishes.destroyed.join(', ')}.`,
+          ]
+        : []),
       `Approved by ${names(l, r.approvedBy)}.`,
       ...(r.copies ?? []).map((c) => `Copy in ${copyInWords(c.copy)}: ${c.fate}.`),
     ],

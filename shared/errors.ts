@@ -70,6 +70,11 @@ export const ErrorCode = z.enum([
   'KEY_WRONG_TOKEN',
   /** The token holds none of a key's objects: nothing to destroy, so no proof of absence is certified. */
   'KEY_OBJECTS_MISSING',
+  /**
+   * A destruction failed after the token had destroyed some of the key's objects: the key is recorded as partly
+   * destroyed (which objects went, which remain), is never used again, and a new destruction finishes it.
+   */
+  'KEY_PARTLY_DESTROYED',
   /** The token's key under a key's id is not the key the inventory recorded (its signature does not verify). */
   'KEY_MATERIAL_MISMATCH',
   /** Marking a key compromised without saying why (SP 800-57 §5.3.4: the notice names the reason). */
@@ -263,6 +268,7 @@ const classes: Record<ErrorClass, readonly ErrorCode[]> = {
     'KEY_INVALID',
     'TOKEN_KEY_REFUSED',
     'KEY_OBJECTS_MISSING',
+    'KEY_PARTLY_DESTROYED',
     'KEY_ATTRIBUTES_MISMATCH',
     'ATTRIBUTE_INVALID',
     'OBJECT_INVALID',

@@ -32,6 +32,15 @@ export const PolicyVerdict = z.object({
 });
 export type PolicyVerdict = z.infer<typeof PolicyVerdict>;
 
+/** A destruction cut short: what the token destroyed, what remains, and the proposal that ran it. */
+export const PartialDestruction = z.object({
+  proposalId: z.string(),
+  at: z.string(),
+  destroyed: z.array(z.string()),
+  remaining: z.array(z.string()),
+});
+export type PartialDestruction = z.infer<typeof PartialDestruction>;
+
 export const KeyRecord = z.object({
   id: z.string(),
   label: z.string(),
@@ -74,6 +83,12 @@ export const KeyRecord = z.object({
    * wrap) or 'custos' (the token would not change the key, so only Custos refuses); null if not rotated.
    */
   postOperational: z.enum(['token', 'custos']).nullable(),
+  /**
+   * What a destruction that failed half-way (the token pulled out, an error) left: the key's objects it destroyed and
+   * those still in the token, by kind ("private key", "public key"). Such a key is never used again and its
+   * destruction cannot be cancelled; a new destruction finishes it. Null when no destruction was cut short.
+   */
+  partlyDestroyed: PartialDestruction.nullable(),
 });
 export type KeyRecord = z.infer<typeof KeyRecord>;
 

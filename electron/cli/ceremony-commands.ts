@@ -265,6 +265,10 @@ const renderCustody = (list: CustodyView[]) =>
 /** Its place in its family and its rotation date, or what replaced it and how it is kept from new protection. */
 function lifecycle(k: KeyRecord): string {
   const family = k.version === 1 ? 'v1' : `v${k.version} of ${k.family.slice(0, 8)}…`;
+  if (k.partlyDestroyed) {
+    const { destroyed, remaining } = k.partlyDestroyed;
+    return `${family}, PARTLY DESTROYED (gone: ${destroyed.join(', ')}; left: ${remaining.join(', ') || 'nothing'}; key destroy finishes it)`;
+  }
   if (k.rotatedTo) {
     const limit =
       k.postOperational === 'token' ? 'the token refuses it new protection' : 'only Custos refuses it new protection';

@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { KeyParams, ScheduleParams } from '../../../shared/actions';
 import type { KeyCopy } from '../../../shared/backups';
+import type { PartialDestruction } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { signedEntries } from '../audit/signed-entries';
@@ -10,7 +11,7 @@ import { refusalName } from '../hsm/pkcs11-errors';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
-import { NEEDS_LOGIN, type DecidedBy, type QuorumReconciler } from '../quorum/quorum-service';
+import { NEEDS_LOGIN, PartlyCarriedOut, type DecidedBy, type QuorumReconciler } from '../quorum/quorum-service';
 import { publicKeySpki } from './key-generation';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
@@ -159,13 +160,19 @@ export function destructionActions(
   };
   const cancelReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
-    inventory.checkToken(keyId, token);
+    const key = inventory.checkToken(keyId, token);
     const schedule = inventory.waitingSchedule(keyId);
     if (!schedule)
       throw new CustosError(
         'DESTRUCTION_NOT_SCHEDULED',
         'No destruction of this key is waiting, so there is nothing to cancel.',
         ['Check the key’s state in the key list.'],
+      );
+    if (key.partlyDestroyed)
+      throw new CustosError(
+        'KEY_STATE_FORBIDS',
+        `“${key.label}” is partly destroyed (${inWords(key.partlyDestroyed.destroyed)} gone): its destruction cannot be cancelled.`,
+        ['Propose key.destroy for it again: that finishes the destruction and proves nothing of the key is left.'],
       );
     return { keyId, schedule };
   };
@@ -241,7 +248,8 @@ export function destructionActions(
       run: ({ session, lib, params, proposalId, token, decidedBy }) => {
         const ready = destroyReady(params, token);
         const found = keyObjects(lib, session, recorded(inventory, ready.keyId));
-        if (found.halves.length === 0) throw noHalf(token, found);
+        // A destruction cut short has already destroyed the key's half: what it left is destroyed now.
+        if (found.halves.length === 0 && !inventory.get(ready.keyId).partlyDestroyed) throw noHalf(token, found);
         return destroyAndRecord(lib, session, ready, { proposalId, decidedBy }, found, token);
       },
     },
@@ -258,9 +266,10 @@ export function destructionActions(
     reconciled = false,
   ) {
     const { keyId, schedule, at } = ready;
+    const earlier = inventory.get(keyId).partlyDestroyed;
     if (found.halves.length > 0)
       inventory.journalDestruction(proposalId, { keyId, token, halves: found.halves.length });
-    for (const handle of [...found.halves, ...found.publics]) lib.C_DestroyObject(session, handle);
+    destroyKeyObjects(lib, session, found, { keyId, proposalId, at, earlier });
     // An object planted under the id may be made CKA_DESTROYABLE false: it is not the key, so it cannot block the
     // key's destruction; it is named in the proof as left.
     const othersDestroyed = found.others.filter((handle) => destroyed(lib, session, handle)).length;
@@ -288,6 +297,8 @@ export function destructionActions(
       approvedBy,
       scheduledBy: schedule.proposal_id,
       ...(reconciled ? { reconciled: true } : {}),
+      // The destruction cut short that this one finishes, and what it had destroyed.
+      ...(earlier ? { finishes: { proposal: earlier.proposalId, destroyed: earlier.destroyed } } : {}),
       copies: copiesOf(keyId).map((copy) => ({ copy, fate: fateOf(copy, token, keyId, after.others.length) })),
     };
     return {
@@ -313,10 +324,62 @@ export function destructionActions(
     if (!loggedIn) return NEEDS_LOGIN;
     const ready = destroyReady(params, token);
     const found = keyObjects(lib, session, recorded(inventory, ready.keyId));
-    if (found.halves.length === 0 && !inventory.destructionJournaled(proposalId)) throw noHalf(token, found);
+    const begun = inventory.destructionJournaled(proposalId) || inventory.get(ready.keyId).partlyDestroyed !== null;
+    if (found.halves.length === 0 && !begun) throw noHalf(token, found);
     return destroyAndRecord(lib, session, ready, { proposalId, decidedBy }, found, token, true);
   };
+
+  /**
+   * Destroys the key's halves, then its public objects. When the token fails after destroying some (pulled out, an
+   * error), the key is not left looking whole: the failure records, signed with the key, which objects went and which
+   * remain (with what an earlier destruction cut short had destroyed), and a new destruction finishes the job.
+   */
+  function destroyKeyObjects(
+    lib: pkcs11js.PKCS11,
+    session: Buffer,
+    found: KeyObjects,
+    run: { keyId: string; proposalId: string; at: Date; earlier: PartialDestruction | null },
+  ): void {
+    const half = inventory.get(run.keyId).algorithm.startsWith('AES') ? 'secret key' : 'private key';
+    const objects = [
+      ...found.halves.map((handle) => ({ handle, kind: half })),
+      ...found.publics.map((handle) => ({ handle, kind: 'public key' })),
+    ];
+    const gone: string[] = [];
+    for (const { handle, kind } of objects) {
+      try {
+        lib.C_DestroyObject(session, handle);
+      } catch (error) {
+        if (gone.length === 0) throw error;
+        const partial: PartialDestruction = {
+          proposalId: run.proposalId,
+          at: run.at.toISOString(),
+          destroyed: [...(run.earlier?.destroyed ?? []), ...gone],
+          remaining: objects.slice(gone.length).map((o) => o.kind),
+        };
+        throw new PartlyCarriedOut(
+          'KEY_PARTLY_DESTROYED',
+          `The token failed after destroying part of the key: destroyed ${inWords(partial.destroyed)}; still in the ` +
+            `token ${inWords(partial.remaining)}. The key is recorded as partly destroyed: it is never used again, ` +
+            'and its destruction can no longer be cancelled.',
+          [
+            'Put the token back (or fix what failed), then propose key.destroy for this key again: it destroys what is ' +
+              'left and proves that nothing of the key remains.',
+          ],
+          () => inventory.markPartlyDestroyed(run.keyId, partial),
+          error,
+        );
+      }
+      gone.push(kind);
+    }
+  }
   return { actions, reconcile };
+}
+
+/** "the private key and the public key" */
+function inWords(kinds: readonly string[]): string {
+  const named = kinds.map((kind) => `the ${kind}`);
+  return named.length <= 1 ? (named[0] ?? 'nothing') : `${named.slice(0, -1).join(', ')} and ${named.at(-1)!}`;
 }
 
 /** The refusal of a token holding no half of the key: nothing proves the key was there, so nothing is certified. */

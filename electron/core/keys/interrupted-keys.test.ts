@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkValue } from './check-value';
 import { leastPrivilege } from './key-attributes';
 import { findObjects } from '../hsm/find-objects';
-import { keyOperations, keyReconcilers } from './key-operations';
+import { keyChecks, keyOperations, keyReconcilers } from './key-operations';
 import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import { QuorumService } from '../quorum/quorum-service';
@@ -12,15 +12,18 @@ import type { ProposalView } from '../../../shared/quorum';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { KeyInventory } from './key-inventory';
+import { signedEntries } from '../audit/signed-entries';
+import type { TokenModule } from '../hsm/token-module';
+import { pullTokenBefore } from '../testing/pulled-token';
 
 let cleanup: () => void;
+let dataDir: string;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
 let inventory: KeyInventory;
 let quorum: QuorumService;
 let custodyId: string;
 
 beforeEach(async () => {
-  let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [
     { name: 'Ada' },
@@ -41,17 +44,18 @@ afterEach(() => {
 });
 
 /** The quorum as a start of Custos builds it: operations and the reconcilers of interrupted ones. */
-function started(): QuorumService {
+function started(module: () => TokenModule = () => f.module): QuorumService {
   const now = () => f.clock.now;
   return new QuorumService({
     store: f.opened.store,
     audit: f.opened.audit,
     custodians: f.custodians,
     custody: f.custody,
-    module: () => f.module,
+    module,
     clock: now,
     operations: { 'token.quorum-drill': quorumDrill, ...keyOperations(f.opened.store, now, inventory) },
     reconcilers: keyReconcilers(f.opened.store, now, inventory),
+    checks: keyChecks(f.opened.store, now, inventory),
     params: ACTION_PARAMS,
   });
 }
@@ -334,6 +338,59 @@ describe('a key destruction interrupted before it reached the token', () => {
     expect(trail(proposal.id)).not.toContain('key.destroy.destroying');
     expect(inventory.get(keyId).state).not.toBe('destroyed');
     expect(inventory.get(keyId).destructionNotBefore).not.toBeNull();
+  });
+});
+
+describe('a key destruction whose token is pulled out half-way', () => {
+  it('records what it destroyed and what remains, keeps the key out of use, and a new destruction finishes it', async () => {
+    const keyId = await pastItsWait('EC-P256', 'sign');
+    const inToken = () =>
+      f.loggedIn(
+        custodyId,
+        [0, 1],
+        (session, lib) =>
+          findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 10).length,
+      );
+    expect(await inToken()).toBe(2);
+    // The private key is destroyed; the token is pulled before its public key is.
+    const pulled = pullTokenBefore(f.module, dataDir, f.custody.record(custodyId).token, 'C_DestroyObject', 2);
+    quorum = started(() => pulled.module);
+    const failed = await approved('key.destroy', { keyId });
+    expect(pulled.pulled()).toBe(true);
+    expect(failed).toMatchObject({
+      state: 'failed',
+      outcome: {
+        code: 'KEY_PARTLY_DESTROYED',
+        message: expect.stringContaining('destroyed the private key; still in the token the public key'),
+      },
+    });
+    const partial = { proposalId: failed.id, destroyed: ['private key'], remaining: ['public key'] };
+    expect(inventory.get(keyId)).toMatchObject({ state: 'pre-activation', partlyDestroyed: partial });
+    expect(
+      signedEntries(f.opened.store, f.opened.audit, { action: 'key.destroy.partial', object: `key:${keyId}` }),
+    ).toHaveLength(1);
+    // Not whole, so never back in use: its destruction cannot be cancelled, and it signs nothing.
+    expect(() => propose('key.cancel-destruction', { keyId })).toThrow(
+      expect.objectContaining({ code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('partly destroyed') }),
+    );
+
+    pulled.putBack();
+    f.restart();
+    inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
+    quorum = started();
+    expect(inventory.get(keyId).partlyDestroyed).toMatchObject(partial);
+    expect(await inToken()).toBe(1);
+    // The token holds no half of the key any more; the signed record of the cut-short run lets the destruction finish.
+    const finished = await approved('key.destroy', { keyId });
+    expect(finished).toMatchObject({
+      state: 'executed',
+      outcome: {
+        status: 'ok',
+        result: { remaining: 0, objectsDestroyed: 1, finishes: { proposal: failed.id, destroyed: ['private key'] } },
+      },
+    });
+    expect(inventory.get(keyId)).toMatchObject({ state: 'destroyed', destructionNotBefore: null });
+    expect(await inToken()).toBe(0);
   });
 });
 

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { AuditActor } from '../../../shared/audit';
-import type { KeyRecord, KeyState } from '../../../shared/keys';
+import { PartialDestruction, type KeyRecord, type KeyState } from '../../../shared/keys';
 import { readable, UNREADABLE_MESSAGE } from '../../../shared/pki';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
@@ -118,6 +118,8 @@ export class KeyInventory {
       rotateBy: RETIRED.includes(row.state) ? null : rotationDate(row.algorithm, row.expires_at),
       usagePeriodEnded: Date.parse(row.expires_at) <= this.clock().getTime(),
       postOperational: row.post_operational,
+      partlyDestroyed:
+        row.partly_destroyed === null ? null : PartialDestruction.parse(JSON.parse(row.partly_destroyed)),
     };
   }
 
@@ -212,6 +214,27 @@ export class KeyInventory {
         params: { from: key.state, proof },
       },
       () => this.changeState(id, () => this.store.execute(sql`UPDATE keys SET state = 'destroyed' WHERE id = ${id}`)),
+    );
+  }
+
+  /**
+   * A destruction that failed after the token destroyed some of the key's objects: which went and which remain, signed
+   * with the key in the transaction of the failed execution's entry. The key keeps its SP 800-57 state (no state means
+   * "half destroyed"); its waiting destruction stays, so nothing uses it, and it can no longer be cancelled.
+   */
+  markPartlyDestroyed(id: string, partial: PartialDestruction): void {
+    const key = this.get(id);
+    this.audit.record(
+      {
+        actor: SYSTEM,
+        action: 'key.destroy.partial',
+        object: { type: 'key', id },
+        params: { state: key.state, ...partial },
+      },
+      () =>
+        this.changeState(id, () =>
+          this.store.execute(sql`UPDATE keys SET partly_destroyed = ${JSON.stringify(partial)} WHERE id = ${id}`),
+        ),
     );
   }
 
@@ -496,6 +519,7 @@ interface KeyRow extends SignedColumns {
   previous: string | null;
   rotated_to: string | null;
   post_operational: 'token' | 'custos' | null;
+  partly_destroyed: string | null;
 }
 
 /** The audit entries, with the key as their object, that change its row (and are signed with it). */
@@ -509,6 +533,7 @@ const KEY_ENTRIES = [
   'key.restored',
   'key.state.seal',
   'key.rotate',
+  'key.destroy.partial',
 ];
 const KEY_ENTRY_SQL = { text: KEY_ENTRIES.map(() => '?').join(', '), params: KEY_ENTRIES };
 
@@ -537,6 +562,7 @@ function keyDocument(row: KeyRow, seq: number): Buffer {
       ...(row.compromise_reason === null ? {} : { compromiseReason: row.compromise_reason }),
       // Rotation's columns only where set: records signed before key families keep their signatures.
       ...lineage(row),
+      ...(row.partly_destroyed === null ? {} : { partlyDestroyed: row.partly_destroyed }),
     },
     seq,
   );

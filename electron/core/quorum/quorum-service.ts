@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type pkcs11js from 'pkcs11js';
 import { combine } from 'shamir-secret-sharing';
 import type { AuditActor } from '../../../shared/audit';
+import type { ErrorCode } from '../../../shared/errors';
 import type { AuditService } from '../audit/audit-service';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { retiredError, type CustodianService } from '../custodians/custodian-service';
@@ -94,6 +95,23 @@ export class LeftUnsettled extends CustosError {
 }
 
 /**
+ * Thrown by an operation that failed after the token had carried out part of it for good (a destruction that destroyed
+ * some of a key's objects): the proposal closes as failed, and `commit` records what the token did, in the same
+ * transaction as the failed outcome's signed entry, so the inventory never reads as if nothing happened.
+ */
+export class PartlyCarriedOut extends CustosError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    remedy: string[],
+    readonly commit: () => void,
+    cause: unknown,
+  ) {
+    super(code, message, remedy, { cause });
+  }
+}
+
+/**
  * After a crash between journaling an operation and recording its outcome: looks for what the
  * operation would have left in the token, found by its CKA_ID. At start there is no login, so only
  * public objects show; private ones are re-examined at the next quorum login on that token
@@ -177,7 +195,7 @@ function isOutcome(value: unknown): value is { result: unknown; commit?: () => v
   return typeof value === 'object' && value !== null && 'result' in value;
 }
 
-type Examined = ReturnType<QuorumReconciler> | FailedOutcome;
+type Examined = ReturnType<QuorumReconciler> | (FailedOutcome & { commit?: () => void });
 
 /** Runs a reconciler; a refusal it throws becomes the failed outcome to record. */
 function examine(
@@ -196,14 +214,16 @@ function examine(
       decidedBy: decidedBy(proposal),
     });
   } catch (error) {
-    return failure(error);
+    return error instanceof PartlyCarriedOut ? { ...failure(error), commit: error.commit } : failure(error);
   }
 }
 
 /** The outcome of a settled interruption: what the token showed, a refusal, or nothing there. */
 function reconciled(found: Exclude<Examined, typeof NEEDS_LOGIN>): Outcome {
   if (found === null) return INTERRUPTED;
-  return 'status' in found ? found : { status: 'ok', result: found.result };
+  if (!('status' in found)) return { status: 'ok', result: found.result };
+  const { commit: _, ...outcome } = found;
+  return outcome;
 }
 
 /** What a stored proposal binds (its fingerprinted body), per action as the catalogue types it. */
@@ -858,8 +878,7 @@ export class QuorumService {
   /** Records what a reconciler found (and commits its inventory change) as the proposal's outcome. */
   private settle(proposal: ProposalView, found: Exclude<Examined, typeof NEEDS_LOGIN>): Outcome {
     const outcome = reconciled(found);
-    const commit = found !== null && !('status' in found) ? found.commit : undefined;
-    this.finish(proposal, outcome, commit, 'proposal.reconcile');
+    this.finish(proposal, outcome, found?.commit, 'proposal.reconcile');
     return outcome;
   }
 
@@ -1008,6 +1027,7 @@ export class QuorumService {
     } catch (error) {
       unsettled = error instanceof LeftUnsettled && this.options.reconcilers?.[proposal.action] !== undefined;
       outcome = failure(error);
+      commit = error instanceof PartlyCarriedOut ? error.commit : undefined;
     } finally {
       Object.values(pins).forEach((pin) => pin.fill(0));
       this.drop(proposal.id);

@@ -5,14 +5,14 @@ import { softHsmPaths } from '../hsm/softhsm';
 import type { TokenModule } from '../hsm/token-module';
 import type { TokenRef } from '../../../shared/tokens';
 
-/** The calls that make an object, and where their template is. */
-const TEMPLATE_AT = { C_UnwrapKey: 4, C_CreateObject: 1 } as const;
+/** The calls that make an object, and where their template is; a destroy has none (every call counts). */
+const TEMPLATE_AT = { C_UnwrapKey: 4, C_CreateObject: 1, C_DestroyObject: null } as const;
 
 /**
  * A SoftHSM2 token pulled out half-way through an operation: just before the operation's `nth` call of `step` that
- * makes an object kept in the token (CKA_TOKEN true), the token's directory is moved away, so that call, and everything
- * after it on that token in this process, fails in SoftHSM2 itself (CKR_GENERAL_ERROR; CKR_OBJECT_HANDLE_INVALID on a
- * destroy).
+ * makes an object kept in the token (CKA_TOKEN true), or its `nth` C_DestroyObject, the token's directory is moved
+ * away, so that call, and everything after it on that token in this process, fails in SoftHSM2 itself
+ * (CKR_GENERAL_ERROR; CKR_OBJECT_HANDLE_INVALID on a destroy).
  * Every call still goes to the real library; only the moment of the fault is chosen. `putBack` returns the directory;
  * SoftHSM2 sees the token again only once the library is loaded afresh (the next start), as with a re-plugged device.
  */
@@ -39,8 +39,9 @@ export function pullTokenBefore(
         if (typeof value !== 'function') return value;
         if (property !== step) return value.bind(target) as unknown;
         return (...args: unknown[]) => {
-          const template = args[TEMPLATE_AT[step]] as pkcs11js.Template;
-          const kept = template.some((a) => a.type === pkcs11js.CKA_TOKEN && a.value === true);
+          const at = TEMPLATE_AT[step];
+          const template = at === null ? null : (args[at] as pkcs11js.Template);
+          const kept = template?.some((a) => a.type === pkcs11js.CKA_TOKEN && a.value === true) ?? true;
           if (kept && ++calls === nth) {
             renameSync(dir, away);
             pulled = true;

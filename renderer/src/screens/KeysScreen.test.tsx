@@ -25,6 +25,7 @@ const key = (more: Partial<KeyRecord>): KeyRecord => ({
   rotateBy: '2026-01-02T00:00:00.000Z',
   usagePeriodEnded: false,
   postOperational: null,
+  partlyDestroyed: null,
   ...more,
 });
 const cell = (k: KeyRecord) =>
@@ -45,4 +46,17 @@ it('shows a key past its usage period with a chip, so no signing is offered that
   expect(cell(key({}))).not.toContain('usage period ended');
   // A deactivated key applies no protection anyway: its period is no news.
   expect(cell(key({ state: 'deactivated', rotateBy: null, usagePeriodEnded: true }))).not.toContain('usage period');
+});
+
+it('says what a destruction cut short left: which objects went, which remain, and that only a destruction finishes it', () => {
+  const partial = {
+    proposalId: 'ab'.repeat(8),
+    at: '2026-02-01T00:00:00.000Z',
+    destroyed: ['private key'],
+    remaining: ['public key'],
+  };
+  const shown = cell(key({ destructionNotBefore: '2026-01-20T00:00:00.000Z', partlyDestroyed: partial }));
+  expect(shown).toContain('Partly destroyed');
+  expect(shown).toContain('destroyed: private key; still in the token: public key');
+  expect(shown).not.toContain('can be cancelled');
 });

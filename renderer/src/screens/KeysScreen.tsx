@@ -224,7 +224,7 @@ function KeyTable({ keys }: { keys: KeyRecord[] }) {
 
 /**
  * A key's SP 800-57 state and what keeps it from use: its usage period's end (it applies no new protection, so no
- * signing is offered), a compromise, a waiting destruction.
+ * signing is offered), a compromise, a waiting destruction, or one cut short.
  */
 export function KeyStateCell({ keyRecord: k }: { keyRecord: KeyRecord }) {
   return (
@@ -237,11 +237,19 @@ export function KeyStateCell({ keyRecord: k }: { keyRecord: KeyRecord }) {
         </>
       )}
       {k.compromiseReason && <div className="bad">Reason: {k.compromiseReason}</div>}
-      {k.destructionNotBefore && (
+      {k.partlyDestroyed ? (
         <div className="bad">
-          Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then it can be
-          cancelled.
+          <span className="chip chip-expired">Partly destroyed</span> {k.partlyDestroyed.at.slice(0, 10)}, the token
+          failed half-way (destroyed: {k.partlyDestroyed.destroyed.join(', ')}; still in the token:{' '}
+          {k.partlyDestroyed.remaining.join(', ') || 'nothing'}). Never used again; a new destruction finishes it.
         </div>
+      ) : (
+        k.destructionNotBefore && (
+          <div className="bad">
+            Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then it can be
+            cancelled.
+          </div>
+        )
       )}
     </td>
   );

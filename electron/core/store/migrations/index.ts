@@ -23,6 +23,7 @@ import { keyTransport } from './0021-key-transport';
 import { ceremonyRuns } from './0022-ceremony-runs';
 import { recordHeads } from './0023-record-heads';
 import { custodianRetirement } from './0024-custodian-retirement';
+import { keyPartialDestruction } from './0025-key-partial-destruction';
 
 /** In version order; the runner refuses gaps and reordering. */
 export const migrations: readonly Migration[] = [
@@ -50,4 +51,5 @@ export const migrations: readonly Migration[] = [
   ceremonyRuns,
   recordHeads,
   custodianRetirement,
+  keyPartialDestruction,
 ];
