@@ -164,8 +164,11 @@ describe('a retired person named in a request', () => {
         }),
       );
     const [ada, dora] = [people.Ada!.id, people.Dora!.id];
+    const proposerChecks = factorChecks();
     expect(await propose('key.backup', { keyIds: ['0'.repeat(32)], holders: [ada, dora], threshold: 2 })).toBe(refusal);
     expect(await propose('custody.redeal', { holders: [ada, dora], threshold: 2 })).toBe(refusal);
+    // Refused before Ada's factors are checked: she spends no passphrase try on a proposal that cannot be made.
+    expect(factorChecks()).toBe(proposerChecks);
     expect(core.quorum.list()).toEqual([]);
     expect(outcomes().filter((o) => o.endsWith('CUSTODIAN_RETIRED'))).toEqual([
       'custody.take refused CUSTODIAN_RETIRED',

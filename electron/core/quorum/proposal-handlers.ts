@@ -80,7 +80,9 @@ export function proposalHandlers({
     'proposals.create': async ({ custodyId, action, params, requester }) => {
       quorum.mayAct(requester.custodianId, 'propose');
       const bound = bind(custodyId, action, params);
-      // Bound first: a request whose signature fails is refused before anyone's factors are spent on it.
+      // Bound and vetted first: a request whose signature fails, or that names a retired person, reaches for another
+      // token's key or for what the token lacks, is refused (and recorded) before anyone's factors are spent on it.
+      quorum.vet({ custodyId, action, params: bound, requestedBy: requester.custodianId });
       await proveFactors(requester, 'propose');
       return quorum.propose({ custodyId, action, params: bound, requestedBy: requester.custodianId });
     },

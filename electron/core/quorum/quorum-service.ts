@@ -334,15 +334,16 @@ export class QuorumService {
     this.officerApprovals = new HeldSecrets(this.clock);
   }
 
-  propose(request: {
-    custodyId: string;
-    action: string;
+  /**
+   * What refuses a proposal before it exists: an unknown action, a custody not in effect, parameters that do not parse,
+   * a retired person named to hold a share or card, a key or token that cannot do it. The proposals channel asks this
+   * before the proposer's factors are checked, so nobody spends a passphrase try on a proposal that would be refused;
+   * the refusals RECORDED_AT_PROPOSAL lists are recorded here, whoever called. propose() asks it again.
+   */
+  vet(request: { custodyId: string; action: string; params: unknown; requestedBy: string }): {
+    custody: ReturnType<CustodyService['record']>;
     params: unknown;
-    requestedBy: string;
-    minutes?: number;
-    /** Made by a ceremony script's run: bound to the script and its step (scriptProposalBody). */
-    script?: ScriptBinding;
-  }): ProposalView {
+  } {
     if (!(request.action in this.options.operations) && !(request.action in (this.options.ceremonies ?? {}))) {
       throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${request.action}”.`);
     }
@@ -388,6 +389,19 @@ export class QuorumService {
       }
       throw error;
     }
+    return { custody, params };
+  }
+
+  propose(request: {
+    custodyId: string;
+    action: string;
+    params: unknown;
+    requestedBy: string;
+    minutes?: number;
+    /** Made by a ceremony script's run: bound to the script and its step (scriptProposalBody). */
+    script?: ScriptBinding;
+  }): ProposalView {
+    const { custody, params } = this.vet(request);
     const requester = this.mayAct(request.requestedBy, 'propose');
     const id = randomBytes(8).toString('hex');
     const now = this.clock();
