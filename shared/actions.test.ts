@@ -112,6 +112,7 @@ const SAMPLES: { [A in ActionName]: ActionParams<A> } = {
         usage: 'sign',
         backupable: true,
         cryptoperiodDays: 365,
+        expiresAt: '2027-06-01T09:00:00.000Z',
         state: 'deactivated',
         family: null,
         version: null,

@@ -242,6 +242,11 @@ export const StandIn = z.strictObject({
   usage: KeyUsage,
   backupable: z.boolean(),
   cryptoperiodDays: z.number().int().min(1).max(3650),
+  /**
+   * The end of the real key's usage period (ISO 8601): the stand-in's ends then too, not a period later than the
+   * rehearsal, so a step the real run refuses (KEY_PERIOD_ENDED) is refused in the rehearsal.
+   */
+  expiresAt: z.iso.datetime(),
   state: KeyState.exclude(['destroyed']),
   /** The real key's family and version, so a rotation's successor is numbered as it will be. */
   family: Id32.nullable(),

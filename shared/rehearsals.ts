@@ -29,6 +29,8 @@ export interface PracticeSet {
     algorithm: Algorithm;
     usage: KeyUsage;
     cryptoperiodDays: number;
+    /** The end of the real key's usage period, which its stand-in keeps (a restore keeps the key's). */
+    expiresAt: string;
     state: string;
   }[];
 }

@@ -194,7 +194,8 @@ export class BackupService {
           state: real.state,
           createdAt: at.toISOString(),
           cryptoperiodDays: real.cryptoperiodDays,
-          expiresAt: new Date(at.getTime() + real.cryptoperiodDays * 86_400_000).toISOString(),
+          // The real key's end: a restore of the real set keeps it, so the drill refuses what the real drill refuses.
+          expiresAt: real.expiresAt,
           kcv,
           publicKey: key.publicKey ? key.publicKey.toString('base64') : null,
           fingerprint: key.publicKey ? createHash('sha256').update(key.publicKey).digest('hex') : NO_FINGERPRINT,

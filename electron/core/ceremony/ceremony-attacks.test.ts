@@ -337,7 +337,15 @@ describe('the renderer: any payload on the ceremonies.* and proposals.* channels
     const keyId = 'ab'.repeat(16);
     const standIn = { keyId, label: 'root-2027', algorithm: 'EC-P256', usage: 'sign', backupable: false };
     const keys = [
-      { ...standIn, cryptoperiodDays: 365, state: 'active', family: null, version: null, destroyableFrom: null },
+      {
+        ...standIn,
+        cryptoperiodDays: 365,
+        expiresAt: '2027-06-01T09:00:00.000Z',
+        state: 'active',
+        family: null,
+        version: null,
+        destroyableFrom: null,
+      },
     ];
     // Objects do not pass the IPC schema, and nothing that does is a stand-in's description.
     const refusals = [

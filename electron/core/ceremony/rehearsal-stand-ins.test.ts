@@ -348,6 +348,7 @@ function standInOf(key: KeyRecord) {
     usage: key.usage,
     backupable: key.backupable,
     cryptoperiodDays: 365,
+    expiresAt: key.expiresAt,
     state: 'active',
     family: null,
     version: null,
@@ -469,6 +470,28 @@ it('the destruction of a compromised key is rehearsed on a compromised stand-in;
   expect((await call<KeyRecord[]>('keys.list'))[0]!.destructionNotBefore).not.toBeNull();
   expect((await call<RehearsalStatus>('rehearsals.end')).last).toMatchObject({ outcome: 'passed' });
   expect(await call<KeyRecord[]>('keys.list')).toEqual(before);
+}, 120_000);
+
+it('a stand-in keeps the real key’s usage period: a test signature the real run refuses is refused in the rehearsal', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  const real = await realKey(custody.id, 'short-lived', 1);
+  await realAction(custody.id, 'key.activate', { keyId: real.id });
+  // An hour before the real key's usage period ends, the script lints and its rehearsal starts.
+  clock.now = new Date(Date.parse(real.expiresAt) - 3_600_000);
+  const text = script(stepOn('sign', 'key.test-signature', `keyId: ${real.id}, challenge: Past its period`));
+  await call('rehearsals.start', { script: text });
+  await standInsApproved(['Ada', 'Babbage', 'Curie'], ['Babbage', 'Curie']);
+  expect(await call<KeyRecord[]>('keys.list')).toMatchObject([
+    { id: real.id, state: 'active', expiresAt: real.expiresAt, usagePeriodEnded: false },
+  ]);
+  // Past its end, the real run's signature is refused: so is the rehearsal's. Before the fix the stand-in's period
+  // began when it was made, a day later than the real key's, and the rehearsal signed.
+  clock.now = new Date(Date.parse(real.expiresAt) + 60_000);
+  const answer = await core.router.dispatch('ceremonies.start', { script: text, administrator: proof('Ada') });
+  expect(answer).toMatchObject({ ok: false, error: { code: 'CEREMONY_SCRIPT_INVALID' } });
+  expect(JSON.stringify(answer)).toContain('(KEY_PERIOD_ENDED)');
+  await call<RehearsalStatus>('rehearsals.end');
+  expect(core.ceremonies.lint(text).problems).toEqual([expect.stringContaining('(KEY_PERIOD_ENDED)')]);
 }, 120_000);
 
 it('a backup and a rotation of real keys are rehearsed on stand-ins: the successor is numbered as it will be', async () => {
@@ -620,9 +643,10 @@ it('a restore drill of a real backup set is rehearsed on a practice set: its hol
     await call('backups.enterShare', { proposalId: restoring, text: card });
   const done = await walkRun(await call<RunView>('ceremonies.run', { runId: run.id }));
   expect(done).toMatchObject({ state: 'done', rehearsal: true });
-  // In the rehearsal the stand-in came back in the rehearsal token and signed.
+  // In the rehearsal the stand-in came back in the rehearsal token and signed, with the real key's usage period
+  // (before: one that began when the practice set was made).
   expect(await call<KeyRecord[]>('keys.list')).toMatchObject([
-    { id: real!.id, label: 'payments', state: 'active', token: started.active!.token },
+    { id: real!.id, label: 'payments', state: 'active', token: started.active!.token, expiresAt: real!.expiresAt },
   ]);
   const ended = await call<RehearsalStatus>('rehearsals.end');
   expect(ended.last).toMatchObject({ outcome: 'passed' });

@@ -199,6 +199,7 @@ function practiceSetsFor(core: CustosCore, steps: readonly ScriptStep[]): Practi
         algorithm: Algorithm.parse(k.algorithm),
         usage: KeyUsage.parse(k.usage),
         cryptoperiodDays: Math.min(3650, Math.max(1, k.cryptoperiodDays)),
+        expiresAt: known.has(k.id) ? core.keys.get(k.id).expiresAt : k.expiresAt,
         state: known.has(k.id) ? core.keys.get(k.id).state : k.state,
       })),
     };
@@ -220,7 +221,7 @@ function standInProposer(
 
 /**
  * The real keys a script acts on (a parameter naming a key that is not `@step`), each as the stand-in the rehearsal
- * makes for it, with the real key's id, label, algorithm, usage, state and waiting destruction.
+ * makes for it, with the real key's id, label, algorithm, usage, state, usage period's end and waiting destruction.
  */
 function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] {
   const existing = new Set(realKeysOf(steps).flatMap(({ keys }) => keys));
@@ -255,6 +256,7 @@ function standInsFor(core: CustosCore, steps: readonly ScriptStep[]): StandIn[] 
       usage: key.usage as StandIn['usage'],
       backupable: key.backupable,
       cryptoperiodDays: Math.min(3650, Math.max(1, days)),
+      expiresAt: key.expiresAt,
       state: key.state,
       family: key.family,
       version: key.version,

@@ -20,7 +20,8 @@ import type { KeyInventory } from '../keys/key-inventory';
  * A rehearsal's stand-in keys (`rehearsal.stand-ins`). A script that acts on keys of the real installation — backs one
  * up, schedules or carries out its destruction, rotates it, signs with it — is rehearsed on stand-ins: new keys made
  * in the scratch token, under the same quorum rules as any generation (the holders who took the scratch token
- * approve it), with the real keys' ids, labels, algorithms, usages, states and waiting destructions. They are not
+ * approve it), with the real keys' ids, labels, algorithms, usages, states, usage periods' ends and waiting
+ * destructions. They are not
  * copies: nothing of a real key reaches a scratch token. Only a rehearsal's scratch installation, on its own token,
  * makes them; the real installation refuses the action when proposed and when run.
  */
@@ -89,6 +90,7 @@ export function standInKeys(
         version: key.version,
         previous: null,
         state: key.state,
+        expiresAt: key.expiresAt,
       }),
     );
     return {

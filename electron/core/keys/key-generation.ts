@@ -350,6 +350,8 @@ export interface Lineage {
   version: number | null;
   previous: string | null;
   state: KeyState;
+  /** The end of its usage period when it is not the generation's own (a rehearsal's stand-in keeps the real key's). */
+  expiresAt?: string;
 }
 
 /**
@@ -368,7 +370,9 @@ export function registration(
 ) {
   // Only a public key has a fingerprint; a secret key is identified by its check value, or by none.
   const fingerprint = spki ? createHash('sha256').update(spki).digest('hex') : NO_FINGERPRINT;
-  const expires = new Date(created.getTime() + p.cryptoperiodDays * 86_400_000);
+  const expires = lineage?.expiresAt
+    ? new Date(lineage.expiresAt)
+    : new Date(created.getTime() + p.cryptoperiodDays * 86_400_000);
   return {
     result: { keyId: p.ckaId, label: p.label, algorithm: p.algorithm, fingerprint: spki ? fingerprint : null, kcv },
     commit: () => {
