@@ -210,6 +210,11 @@ describe('the action catalogue', () => {
       lines: [`Key id: ${PAYMENTS}`, `Successor CKA_ID: ${SET}`],
     });
     expect(sentence('key.rotate')).not.toContain(SET);
+    // The package carries no end of the key's usage period at its origin: the approvers are told the period is new.
+    expect(sentence('key.import-wrapped')).toContain(
+      'for a 365-day cryptoperiod counted from the import. The package does not say when the key’s use ends at its ' +
+        'origin: check it does not end sooner.',
+    );
     expect(
       describeProposal('key.rotate', { keyId: PAYMENTS, ckaId: SET, algorithm: 'EC-P384' }, lookups).sentence,
     ).toContain('with the same usage and custody, as EC P-384;');

@@ -807,7 +807,8 @@ export const ACTIONS = {
       sentence:
         `Import the ${algorithmName(p.algorithm)} ${p.usage} key “${p.label}” from ${p.from} into the token, ` +
         `unwrapped there with ${keyPhrase(l, p.unwrapWith)}; it stays sensitive and never leaves the token, ` +
-        `for a ${p.cryptoperiodDays}-day cryptoperiod.`,
+        `for a ${p.cryptoperiodDays}-day cryptoperiod counted from the import. The package does not say when the ` +
+        `key’s use ends at ${p.from === 'outside Custos' ? 'its origin' : p.from}: check it does not end sooner.`,
       lines: [`Package SHA-256: ${p.package}`, `CKA_ID: ${p.ckaId}`],
     }),
     outcome: (r, l) => [
