@@ -185,6 +185,17 @@ describe('the policy analyzer', () => {
     expect(rules({ ...clean(), keys: [key('k', { state: 'destroyed' })] })).toEqual([]);
   });
 
+  it('flags a destruction cut short until a new one finishes it', () => {
+    const partlyDestroyed = { proposalId: 'p1', destroyed: ['private key'], remaining: ['public key'] };
+    const cutShort = { ...clean(), keys: [key('k', { destructionNotBefore: at(-1), partlyDestroyed })] };
+    expect(analyze(cutShort).find((f) => f.rule === 'KEY_PARTLY_DESTROYED')).toMatchObject({
+      subject: 'k',
+      severity: 'high',
+      evidence: ['proposal p1 destroyed private key; still in the token: public key'],
+    });
+    expect(rules({ ...clean(), keys: [key('k', { state: 'destroyed', partlyDestroyed })] })).toEqual([]);
+  });
+
   it('flags rotation by the rotation date, which the algorithm policy may bring before the cryptoperiod’s end', () => {
     const found = (over: Partial<ComplianceInputs['keys'][number]>) =>
       analyze({ ...clean(), keys: [key('k', { label: 'payments-signing', expiresAt: at(400), ...over })] });

@@ -18,6 +18,8 @@ export interface ComplianceInputs {
     rotateBy?: string | null;
     backupable: boolean;
     destructionNotBefore: string | null;
+    /** What a destruction cut short left of the key (the inventory's partlyDestroyed); absent or null if none. */
+    partlyDestroyed?: { proposalId: string; destroyed: string[]; remaining: string[] } | null;
   }[];
   /** `software`: the software product and what recognised it; such a module never counts as validated. */
   modules: {
@@ -215,6 +217,20 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
         evidence: [`“${k.label}” (${k.algorithm}) is in state compromised, not destroyed${scheduled}`],
         fix: 'Revoke what the key certified or protected, then schedule its destruction by quorum and carry it out.',
         controls: [C.sp57, C.pci36, C.pci37, C.sc12],
+      });
+    }
+    if (k.partlyDestroyed && k.state !== 'destroyed') {
+      const { destroyed, remaining, proposalId } = k.partlyDestroyed;
+      add({
+        rule: 'KEY_PARTLY_DESTROYED',
+        subject: k.id,
+        severity: 'high',
+        title: `The destruction of “${k.label}” was cut short: part of it is still in the token`,
+        evidence: [
+          `proposal ${proposalId} destroyed ${destroyed.join(', ')}; still in the token: ${remaining.join(', ') || 'nothing'}`,
+        ],
+        fix: 'Propose key.destroy for it again (a quorum and a security officer): it destroys what is left.',
+        controls: [C.sp57, C.pci36],
       });
     }
     if (k.destructionNotBefore) {

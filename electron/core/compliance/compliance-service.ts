@@ -112,9 +112,21 @@ export class ComplianceService {
       keys: unlessTampered('keys', () => this.options.keys.list())
         // As of a past day, only the keys that existed then (in the state they are in now).
         .filter((k) => new Date(k.createdAt) <= existedBy)
-        .map(({ id, label, algorithm, state, expiresAt, rotateBy, backupable, destructionNotBefore }) => {
-          return { id, label, algorithm, state, expiresAt, rotateBy, backupable, destructionNotBefore };
-        }),
+        .map(
+          ({ id, label, algorithm, state, expiresAt, rotateBy, backupable, destructionNotBefore, partlyDestroyed }) => {
+            return {
+              id,
+              label,
+              algorithm,
+              state,
+              expiresAt,
+              rotateBy,
+              backupable,
+              destructionNotBefore,
+              partlyDestroyed,
+            };
+          },
+        ),
       modules: this.options.modules().map((m) => ({
         path: m.path,
         description: `${m.manufacturer} ${m.libraryDescription}`.trim(),
