@@ -25,7 +25,8 @@ import { signInToken } from './token-signer';
 import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
-import { encodeName } from './certificate';
+import { assembleCertificate, encodeName, pem, subjectName, tbsCertificate } from './certificate';
+import { serialFrom } from './certificate-actions';
 
 /** An operation called directly, outside a quorum: nobody proposed or approved it. */
 const NOBODY = { proposedBy: '', approvedBy: [] };
@@ -82,7 +83,8 @@ const openssl = (...args: string[]) =>
 async function caKey(algorithm = 'EC-P256', cryptoperiodDays = 3650): Promise<string> {
   const ckaId = randomBytes(16).toString('hex');
   const params = { algorithm, label: 'root-ca', usage: 'sign', backupable: false, cryptoperiodDays, ckaId };
-  expect((await approved('key.generate', params)).state).toBe('executed');
+  const generated = await approved('key.generate', params);
+  expect(generated.state, JSON.stringify(generated.outcome)).toBe('executed');
   expect((await approved('key.activate', { keyId: ckaId })).state).toBe('executed');
   return ckaId;
 }
@@ -765,6 +767,174 @@ describe('issuing from a request (cert.issue)', () => {
         officer,
       ),
     ).toEqual([]);
+  });
+});
+
+/** openssl's own verdict on a chain: "OK", or its error line. */
+const verdict = (root: string, untrusted: string[], leaf: string) =>
+  execFileSync(
+    'sh',
+    ['-c', `openssl verify -CAfile ${root} ${untrusted.map((u) => `-untrusted ${u}`).join(' ')} ${leaf} 2>&1 || true`],
+    { encoding: 'utf8' },
+  );
+
+/** A certificate openssl alone signs with an openssl key (`name`.key), for a fresh key of its own; a CA or not. */
+function opensslIssued(name: string, issuerPem: string, issuerKey: string, ca: boolean): string {
+  const key = join(work, `${name}.key`);
+  const csr = join(work, `${name}.csr`);
+  const out = join(work, `${name}.pem`);
+  const ext = join(work, `${name}.ext`);
+  writeFileSync(ext, ca ? 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n' : '');
+  openssl(
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    key,
+    '-subj',
+    `/CN=${name}`,
+    '-out',
+    csr,
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    issuerPem,
+    '-CAkey',
+    issuerKey,
+    '-set_serial',
+    '7',
+    '-days',
+    '30',
+    '-extfile',
+    ext,
+    '-out',
+    out,
+  );
+  return out;
+}
+
+describe('path lengths along the chain (RFC 5280 §4.2.1.9), checked by openssl verify', () => {
+  const issue = (issuerKeyId: string, csr: string, profile: CertificateProfile) =>
+    pki.bindings['cert.issue']!({ issuerKeyId, csr, profile }, tokenRandom) as Record<string, unknown>;
+  async function root(name: string, profile: CertificateProfile): Promise<{ keyId: string; file: string }> {
+    const keyId = await caKey();
+    const done = await approved('cert.self-sign', selfSign(keyId, profile));
+    const file = join(work, `${name}.pem`);
+    writeFileSync(file, (done.outcome as { result: { pem: string } }).result.pem);
+    return { keyId, file };
+  }
+  const refusal = (run: () => unknown): { code?: string; remedy?: string[] } => {
+    try {
+      run();
+    } catch (error) {
+      return error as { code: string; remedy: string[] };
+    }
+    return {};
+  };
+  /** What Custos refuses, made anyway from the same parts (signed by the CA key in the token), for openssl to judge. */
+  async function forbidden(issuer: { keyId: string; file: string }, name: string, profile: CertificateProfile) {
+    const request = opensslRequest(name, name);
+    const spki = createPublicKey(
+      execFileSync('openssl', ['req', '-in', join(work, `${name}.csr`), '-noout', '-pubkey'], { encoding: 'utf8' }),
+    ).export({ format: 'der', type: 'spki' });
+    expect(request).toContain('CERTIFICATE REQUEST');
+    const signer = inventory.get(issuer.keyId);
+    const issuerDer = Buffer.from(readFileSync(issuer.file, 'utf8').replace(/-----[A-Z ]+-----|\n/g, ''), 'base64');
+    const { tbs, der } = tbsCertificate({
+      profile,
+      serial: serialFrom(randomBytes(20)),
+      subjectSpki: spki,
+      issuer: {
+        name: subjectName(issuerDer),
+        spki: createPublicKey(inventory.exportPublic(issuer.keyId, 'pem')).export({ format: 'der', type: 'spki' }),
+        algorithm: signer.algorithm,
+      },
+    });
+    const signature = await f.loggedIn(custodyId, [0, 1], (session, lib) => signInToken(lib, session, signer, der));
+    const file = join(work, `${name}.pem`);
+    writeFileSync(file, pem(assembleCertificate(tbs, signer.algorithm, signature)));
+    return file;
+  }
+
+  it('issues below a root with path length 1 only a CA with path length 0, which validates; refuses 5 or none', async () => {
+    const ca = await root('root1', rootProfile({ pathLength: 1 }));
+    const allowed = await approved(
+      'cert.issue',
+      issue(ca.keyId, opensslRequest('int0', 'int0'), intermediateProfile()),
+    );
+    const int0 = join(work, 'int0.pem');
+    writeFileSync(int0, (allowed.outcome as { result: { pem: string } }).result.pem);
+    const leaf = opensslIssued('leaf0', int0, join(work, 'int0.key'), false);
+    expect(verdict(ca.file, [int0], leaf).trim()).toBe(`${leaf}: OK`);
+
+    for (const pathLength of [5, 1, undefined]) {
+      const refused = refusal(() =>
+        propose('cert.issue', issue(ca.keyId, opensslRequest('int5', 'int5'), intermediateProfile({ pathLength }))),
+      );
+      expect(refused.code).toBe('CERT_PROFILE_REFUSED');
+      expect(refused.remedy!.join(' ')).toMatch(/allows at most 1 CA below it.*a path length of at most 0/);
+    }
+    // Before, the path length 5 was issued; openssl refuses the second CA below the root that it promised.
+    const int5 = await forbidden(ca, 'int5', intermediateProfile({ pathLength: 5 }));
+    const second = opensslIssued('second', int5, join(work, 'int5.key'), true);
+    const below = opensslIssued('below', second, join(work, 'second.key'), false);
+    expect(verdict(ca.file, [int5, second], below)).toMatch(/path length constraint exceeded/);
+    expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(1);
+  });
+
+  it('issues no CA at all below a CA whose path length is 0, here or higher up the chain; end entities still', async () => {
+    const ca = await root('root0', rootProfile({ pathLength: 0 }));
+    const refused = refusal(() =>
+      propose('cert.issue', issue(ca.keyId, opensslRequest('sub', 'sub'), intermediateProfile({ pathLength: 0 }))),
+    );
+    expect(refused.code).toBe('CERT_PROFILE_REFUSED');
+    expect(refused.remedy!.join(' ')).toMatch(/allows no CA below it/);
+    // Before, it was issued; openssl refuses what it signs.
+    const sub = await forbidden(ca, 'sub', intermediateProfile({ pathLength: 0 }));
+    const leaf = opensslIssued('leaf', sub, join(work, 'sub.key'), false);
+    expect(verdict(ca.file, [sub], leaf)).toMatch(/path length constraint exceeded/);
+
+    const endEntity = intermediateProfile({
+      subject: { commonName: 'www.example.org' },
+      ca: false,
+      pathLength: undefined,
+      keyUsage: ['digitalSignature'],
+      extendedKeyUsage: ['serverAuth'],
+    });
+    const done = await approved('cert.issue', issue(ca.keyId, opensslRequest('www', 'www.example.org'), endEntity));
+    const www = join(work, 'www.pem');
+    writeFileSync(www, (done.outcome as { result: { pem: string } }).result.pem);
+    expect(verdict(ca.file, [], www).trim()).toBe(`${www}: OK`);
+
+    // An intermediate of the inventory without a path length, below a root renewed with path length 1: the root's
+    // limit leaves the intermediate none, so it issues no CA either.
+    const top = await root('top', rootProfile({ pathLength: undefined }));
+    const subId = await caKey();
+    expect(
+      (
+        await approved(
+          'cert.issue',
+          issue(top.keyId, await requestSignedInToken(subId), intermediateProfile({ pathLength: undefined })),
+        )
+      ).outcome,
+    ).toMatchObject({ status: 'ok' });
+    f.clock.now = new Date(f.clock.now.getTime() + 60_000);
+    const renewed = rootProfile({
+      pathLength: 1,
+      notBefore: new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    });
+    expect((await approved('cert.self-sign', selfSign(top.keyId, renewed))).outcome).toMatchObject({ status: 'ok' });
+    expect(
+      refusal(() => propose('cert.issue', issue(subId, opensslRequest('deep', 'deep'), intermediateProfile()))).remedy,
+    ).toEqual([expect.stringMatching(/allows no CA below it/)]);
   });
 });
 

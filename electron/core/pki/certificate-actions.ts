@@ -10,7 +10,7 @@ import { publicKeySpki, requireSigningKey } from '../keys/key-generation';
 import type { KeyAction, KeyInventory } from '../keys/key-inventory';
 import { refusePastUsagePeriod } from '../keys/usage-period';
 import type { QuorumReconciler } from '../quorum/quorum-service';
-import { assembleCertificate, keyIdentifier, pem, subjectName, tbsCertificate } from './certificate';
+import { assembleCertificate, keyIdentifier, pathLengthOf, pem, subjectName, tbsCertificate } from './certificate';
 import { certificateInToken, sha256, storeInToken, type CertificateStore } from './certificate-store';
 import { checkRequest, nameText, requestDer } from './csr';
 import { requireProfile, type ProfileContext } from './profile-check';
@@ -102,6 +102,25 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     refusePastUsagePeriod(key, 'is certified no more');
   };
 
+  /**
+   * How many CAs may follow below the key's CA certificate: its own path length, and each CA certificate above it
+   * (the newest of each issuer key, as Custos issues under it) less the CAs between them (RFC 5280 §6.1.4 (l)–(m)).
+   */
+  const issuerPathLength = (keyId: string): number | undefined => {
+    let limit: number | undefined;
+    let key = keyId;
+    // A chain of CA certificates, at most as deep as the largest path length a profile may set, plus the root.
+    for (let between = 0; between <= 9; between++) {
+      const ca = certificates.caCertificateOf(key);
+      if (!ca) break;
+      const own = pathLengthOf(ca.der);
+      if (own !== undefined) limit = Math.max(0, Math.min(limit ?? own, own - between));
+      if (ca.issuerKeyId === key) break;
+      key = ca.issuerKeyId;
+    }
+    return limit;
+  };
+
   const unusedSerial = (serial: string) => {
     if (certificates.has(serial))
       throw new CustosError('PROPOSAL_INVALID', 'A certificate with this serial already exists; propose again.');
@@ -141,6 +160,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       profileContext(signer, p.profile.ca ? 'intermediate' : 'end-entity', {
         subjectKey: { algorithm: request.keyAlgorithm, ...(request.bits ? { bits: request.bits } : {}) },
         issuerNotAfter: ca.notAfter,
+        issuerPathLength: issuerPathLength(signer.id),
       }),
     );
     unusedSerial(p.serial);
@@ -281,7 +301,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
         p.profile,
         profileContext(signer, p.profile.ca ? 'intermediate' : 'end-entity', {
           subjectKey: { algorithm: request.keyAlgorithm, ...(request.bits ? { bits: request.bits } : {}) },
-          ...(ca ? { issuerNotAfter: ca.notAfter } : {}),
+          ...(ca ? { issuerNotAfter: ca.notAfter, issuerPathLength: issuerPathLength(signer.id) } : {}),
         }),
       );
       if (request.subject !== nameInWords(p.profile.subject))

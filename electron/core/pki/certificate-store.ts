@@ -132,7 +132,7 @@ export class CertificateStore {
    * issuer: chosen by what each DER says, so a row whose key or CA columns were edited is never picked; any stored
    * certificate that does not verify refuses the choice (KEY_TAMPERED) rather than let an older one stand in.
    */
-  caCertificateOf(keyId: string): { serial: string; der: Buffer; notAfter: string } | null {
+  caCertificateOf(keyId: string): { serial: string; der: Buffer; notAfter: string; issuerKeyId: string } | null {
     const spki = this.publicSpki(keyId);
     const newest = this.store
       .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY serial`)
@@ -141,7 +141,7 @@ export class CertificateStore {
       .reduce<VerifiedCertificate | null>((a, c) => (a && a.notBefore >= c.notBefore ? a : c), null);
     if (!newest) return null;
     const c = this.row(newest.row.serial);
-    return { serial: c.row.serial, der: c.row.der, notAfter: c.notAfter };
+    return { serial: c.row.serial, der: c.row.der, notAfter: c.notAfter, issuerKeyId: c.row.issuer_key_id };
   }
 
   /** Certificates this CA key issued (not its own self-signed root), each verified under the key. */

@@ -216,6 +216,14 @@ export function assembleCertificate(tbs: TBSCertificate, algorithm: string, sign
   return Buffer.from(AsnConvert.serialize(certificate));
 }
 
+/** The pathLenConstraint of a CA certificate's basicConstraints; undefined when it sets none (no limit). */
+export function pathLengthOf(der: Buffer): number | undefined {
+  const basic = AsnConvert.parse(der, Certificate).tbsCertificate.extensions?.find(
+    (e) => e.extnID === id_ce_basicConstraints,
+  );
+  return basic ? AsnConvert.parse(basic.extnValue.buffer, BasicConstraints).pathLenConstraint : undefined;
+}
+
 /** The subject name of a certificate Custos holds, to name it as the issuer of the next. */
 export function subjectName(der: Buffer): Name {
   return AsnConvert.parse(der, Certificate).tbsCertificate.subject;

@@ -11,6 +11,11 @@ export interface ProfileContext {
   signerExpiresAt: string;
   /** The issuing CA certificate's notAfter (RFC 5280 §6: a chain is valid only while every link is). */
   issuerNotAfter?: string;
+  /**
+   * How many CAs the issuing CA certificate lets follow below it, its own chain's limits included (RFC 5280 §4.2.1.9,
+   * §6.1.4 (l)–(m)); absent when nothing limits it.
+   */
+  issuerPathLength?: number;
   now: Date;
 }
 
@@ -42,6 +47,7 @@ export function checkProfile(p: CertificateProfile, c: ProfileContext): ProfileF
   if (!p.ca && p.pathLength !== undefined) refusals.push('A path length applies only to a CA certificate.');
   if (!p.ca && p.nameConstraints)
     refusals.push('Name constraints apply only to a CA certificate (RFC 5280 §4.2.1.10).');
+  refusals.push(...pathLengthRefusals(p, c));
   if (p.ca && !p.keyUsage.includes('cRLSign'))
     warnings.push('This CA cannot sign revocation lists (no cRLSign): it will have no way to revoke what it issues.');
   // As instants: '…T00:00:00Z' and '…T00:00:00.000Z' name the same moment but do not compare so as text.
@@ -70,6 +76,28 @@ export function checkProfile(p: CertificateProfile, c: ProfileContext): ProfileF
         'is deprecated after 2030.',
     );
   return { refusals, warnings };
+}
+
+/**
+ * A CA certificate below an issuer whose path length is 0 fails every validator's path check; one whose own path
+ * length is not below its issuer's promises chains that the issuer's limit already forbids. Refused, not clamped:
+ * the approvers approve the profile as proposed, and a number Custos changed after the proposer chose it would be
+ * signed unread. (The warnings channel is for what leaves the certificate valid.)
+ */
+function pathLengthRefusals(p: CertificateProfile, c: ProfileContext): string[] {
+  const limit = c.issuerPathLength;
+  if (!p.ca || c.kind === 'root' || limit === undefined) return [];
+  if (limit === 0)
+    return [
+      'The issuing CA certificate allows no CA below it (path length 0; RFC 5280 §4.2.1.9): a CA certificate it ' +
+        'issued would fail validation. Issue an end-entity certificate, or issue from a CA that allows one.',
+    ];
+  if (p.pathLength !== undefined && p.pathLength < limit) return [];
+  return [
+    `The issuing CA allows at most ${limit} CA below it, this one included (RFC 5280 §4.2.1.9): give this ` +
+      `certificate a path length of at most ${limit - 1} (it has ${p.pathLength ?? 'none, so no limit'}); more ` +
+      'would promise chains that no validator accepts.',
+  ];
 }
 
 /** Refuses a profile with any refusal, naming each; the warnings go into the proposal for the approvers. */
