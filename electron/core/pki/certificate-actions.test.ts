@@ -24,8 +24,9 @@ import { proposeCompromiseRevocations } from './compromise-revocations';
 import { signInToken } from './token-signer';
 import { CertificationRequest, CertificationRequestInfo } from '@peculiar/asn1-csr';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { assembleCertificate, encodeName, pem, subjectName, tbsCertificate } from './certificate';
+import { assembleCrl, tbsCertList, type CrlEntry } from './crl';
 import { serialFrom } from './certificate-actions';
 
 /** An operation called directly, outside a quorum: nobody proposed or approved it. */
@@ -935,6 +936,151 @@ describe('path lengths along the chain (RFC 5280 §4.2.1.9), checked by openssl 
     expect(
       refusal(() => propose('cert.issue', issue(subId, opensslRequest('deep', 'deep'), intermediateProfile()))).remedy,
     ).toEqual([expect.stringMatching(/allows no CA below it/)]);
+  });
+});
+
+describe('dates past 2038 and 2050 (RFC 5280 §4.1.2.5, §5.1.2.4–5)', () => {
+  /** The times of a DER file as openssl's own parser reads them: UTCTIME / GENERALIZEDTIME with their text. */
+  const times = (file: string) =>
+    [...openssl('asn1parse', '-in', file).matchAll(/(UTCTIME|GENERALIZEDTIME)\s*:(\S+)/g)].map(
+      (m) => `${m[1]} ${m[2]}`,
+    );
+  const epoch = (iso: string) => String(Date.parse(iso) / 1000);
+
+  // Today's algorithm policy disallows every signing algorithm from 2036 and a cryptoperiod is at most 3650 days, so
+  // no ceremony can yet sign a date past 2036: the certificates and lists are made here by the same parts a ceremony
+  // uses (the encoder, the token's signature) and kept by the same store, for openssl to read.
+  it('writes UTCTime through 2049 and GeneralizedTime from 2050, whole seconds, Z; openssl reads the same dates', async () => {
+    const keyId = await caKey();
+    const signer = inventory.get(keyId);
+    const spki = createPublicKey(inventory.exportPublic(keyId, 'pem')).export({ format: 'der', type: 'spki' });
+    const signed = (tbs: Buffer) =>
+      f.loggedIn(custodyId, [0, 1], (session, lib) => signInToken(lib, session, signer, tbs));
+    const token = f.custody.record(custodyId).token;
+    // The key's generation stands in for the ceremony each record names.
+    const proposalId = quorum.list()[0]!.id;
+    const certificate = async (profile: CertificateProfile, subjectSpki: Buffer, issuer: Name | CertificateProfile) => {
+      const { tbs, der } = tbsCertificate({
+        profile,
+        serial: serialFrom(randomBytes(20)),
+        subjectSpki,
+        issuer: { name: issuer instanceof Name ? issuer : profile.subject, spki, algorithm: signer.algorithm },
+      });
+      return assembleCertificate(tbs, signer.algorithm, await signed(der));
+    };
+    const keep = (der: Buffer, name: string, label = 'CERTIFICATE') => {
+      const file = join(work, name);
+      writeFileSync(file, pem(der, label));
+      return file;
+    };
+
+    const rootDer = await certificate(
+      rootProfile({ notBefore: '2038-01-19T03:14:08Z', notAfter: '2054-06-01T00:00:00Z' }),
+      spki,
+      rootProfile(),
+    );
+    const rootFile = keep(rootDer, 'root-2054.pem');
+    expect(times(rootFile)).toEqual(['UTCTIME 380119031408Z', 'GENERALIZEDTIME 20540601000000Z']);
+    certificates.register(
+      { der: rootDer, keyId, issuerKeyId: keyId, subject: 'root', issuer: 'root', token, proposalId },
+      f.clock.now,
+    );
+
+    opensslRequest('www', 'www.example.org');
+    const leafSpki = createPublicKey(
+      execFileSync('openssl', ['req', '-in', join(work, 'www.csr'), '-noout', '-pubkey'], { encoding: 'utf8' }),
+    ).export({ format: 'der', type: 'spki' });
+    const leafDer = await certificate(
+      intermediateProfile({
+        subject: { commonName: 'www.example.org' },
+        notBefore: '2049-12-31T23:59:59Z',
+        notAfter: '2051-03-01T12:34:56Z',
+        ca: false,
+        pathLength: undefined,
+        keyUsage: ['digitalSignature'],
+      }),
+      leafSpki,
+      subjectName(rootDer),
+    );
+    const leafFile = keep(leafDer, 'www-2051.pem');
+    expect(times(leafFile)).toEqual(['UTCTIME 491231235959Z', 'GENERALIZEDTIME 20510301123456Z']);
+    expect(openssl('x509', '-in', leafFile, '-noout', '-enddate').trim()).toBe('notAfter=Mar  1 12:34:56 2051 GMT');
+    const leaf = certificates.register(
+      { der: leafDer, keyId: null, issuerKeyId: keyId, subject: 'www', issuer: 'root', token, proposalId },
+      f.clock.now,
+    );
+    expect(leaf).toMatchObject({ notBefore: '2049-12-31T23:59:59.000Z', notAfter: '2051-03-01T12:34:56.000Z' });
+    const check = (at: string, ...extra: string[]) =>
+      execFileSync(
+        'sh',
+        ['-c', `openssl verify -attime ${epoch(at)} ${extra.join(' ')} -CAfile ${rootFile} ${leafFile} 2>&1 || true`],
+        { encoding: 'utf8' },
+      );
+    expect(check('2051-03-01T12:34:55Z').trim()).toBe(`${leafFile}: OK`);
+    expect(check('2051-03-01T12:34:57Z')).toContain('certificate has expired');
+    expect(check('2049-12-31T23:59:58Z')).toContain('certificate is not yet valid');
+
+    const list = async (number: number, thisUpdate: string, nextUpdate: string, revoked: CrlEntry[]) => {
+      const { tbs, der } = tbsCertList({
+        issuer: subjectName(rootDer),
+        issuerSpki: spki,
+        algorithm: signer.algorithm,
+        number,
+        thisUpdate: new Date(thisUpdate),
+        nextUpdate: new Date(nextUpdate),
+        entries: revoked,
+      });
+      return assembleCrl(tbs, signer.algorithm, await signed(der));
+    };
+    const first = keep(
+      await list(1, '2049-12-20T10:00:00.250Z', '2050-01-19T10:00:00Z', []),
+      'first.crl.pem',
+      'X509 CRL',
+    );
+    expect(times(first)).toEqual(['UTCTIME 491220100000Z', 'GENERALIZEDTIME 20500119100000Z']);
+    const revocation = { serial: leaf.serial, reason: 'superseded' as const, revokedAt: '2050-06-01T08:00:00Z' };
+    const secondDer = await list(2, '2050-06-01T08:00:00Z', '2051-06-02T08:00:00Z', [revocation]);
+    const second = keep(secondDer, 'second.crl.pem', 'X509 CRL');
+    expect(times(second)).toEqual([
+      'GENERALIZEDTIME 20500601080000Z',
+      'GENERALIZEDTIME 20510602080000Z',
+      'GENERALIZEDTIME 20500601080000Z',
+    ]);
+    const text = openssl('crl', '-in', second, '-noout', '-text');
+    expect(text).toContain('Last Update: Jun  1 08:00:00 2050 GMT');
+    expect(text).toContain('Next Update: Jun  2 08:00:00 2051 GMT');
+    expect(text).toContain('Revocation Date: Jun  1 08:00:00 2050 GMT');
+    expect(check('2050-07-01T00:00:00Z', '-crl_check', `-CRLfile ${second}`)).toContain('certificate revoked');
+    certificates.registerCrl({
+      issuerKeyId: keyId,
+      number: 2,
+      der: secondDer,
+      thisUpdate: '2050-06-01T08:00:00.000Z',
+      nextUpdate: '2051-06-02T08:00:00.000Z',
+      proposalId,
+    });
+    expect(certificates.latestCrl(keyId)).toMatchObject({
+      number: 2,
+      nextUpdate: '2051-06-02T08:00:00.000Z',
+      entries: [{ ...revocation, revokedAt: '2050-06-01T08:00:00.000Z' }],
+    });
+  });
+
+  it('refuses a validity a certificate cannot say: before 1950, or with a fraction of a second', async () => {
+    const keyId = await caKey();
+    for (const [profile, reason] of [
+      [rootProfile({ notBefore: '1949-12-31T00:00:00Z' }), /notBefore 1949-12-31 is before 1950/],
+      [rootProfile({ notAfter: year(3).replace('Z', '.750Z') }), /notAfter .*\.750Z has a fraction of a second/],
+    ] as const) {
+      let refused: unknown;
+      try {
+        propose('cert.self-sign', selfSign(keyId, profile));
+      } catch (error) {
+        refused = error;
+      }
+      expect(refused).toMatchObject({ code: 'CERT_PROFILE_REFUSED' });
+      expect((refused as { remedy: string[] }).remedy.join(' ')).toMatch(reason);
+    }
   });
 });
 

@@ -60,6 +60,7 @@ export function checkProfile(p: CertificateProfile, c: ProfileContext): ProfileF
     refusals.push(
       `The certificate would outlive its issuer's certificate (valid until ${day(c.issuerNotAfter)}; RFC 5280 §6).`,
     );
+  refusals.push(...encodableDates(p));
   if (Date.parse(p.notAfter) <= c.now.getTime()) refusals.push('The certificate would already have expired.');
   if (c.now.getTime() - Date.parse(p.notBefore) > 2 * 86_400_000)
     warnings.push(`notBefore ${day(p.notBefore)} is in the past: the certificate is backdated.`);
@@ -98,6 +99,22 @@ function pathLengthRefusals(p: CertificateProfile, c: ProfileContext): string[] 
       `certificate a path length of at most ${limit - 1} (it has ${p.pathLength ?? 'none, so no limit'}); more ` +
       'would promise chains that no validator accepts.',
   ];
+}
+
+/**
+ * RFC 5280 §4.1.2.5 encodes validity in whole seconds, as UTCTime for 1950–2049 (two-digit years) and GeneralizedTime
+ * from 2050: a fraction of a second would be dropped from what the approvers read, and a year before 1950 has no
+ * UTCTime (a notBefore of 1949 was written as 2049).
+ */
+function encodableDates(p: CertificateProfile): string[] {
+  return (['notBefore', 'notAfter'] as const).flatMap((field) => {
+    const instant = Date.parse(p[field]);
+    if (new Date(instant).getUTCFullYear() < 1950)
+      return [`${field} ${day(p[field])} is before 1950, which a certificate's validity cannot say (RFC 5280).`];
+    if (instant % 1000 !== 0)
+      return [`${field} ${p[field]} has a fraction of a second: a certificate holds whole seconds (RFC 5280).`];
+    return [];
+  });
 }
 
 /** Refuses a profile with any refusal, naming each; the warnings go into the proposal for the approvers. */
