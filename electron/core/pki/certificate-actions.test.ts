@@ -479,6 +479,63 @@ describe('issuing from a request (cert.issue)', () => {
     );
   });
 
+  it('signs no revocation list dated before the last one: openssl would keep that one and miss the revocation', async () => {
+    const { keyId, file: rootFile } = await root();
+    const done = await approved('cert.issue', issue(keyId, opensslRequest('late', 'Late CA'), intermediateProfile()));
+    const { serial, pem: issuedPem } = (done.outcome as { result: { serial: string; pem: string } }).result;
+    const issued = join(work, 'late.pem');
+    writeFileSync(issued, issuedPem);
+    const crlParams = (revoke: string[]) =>
+      pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke, nextUpdateDays: 7 }, tokenRandom) as Record<
+        string,
+        unknown
+      >;
+    const first = await approved('crl.issue', crlParams([]));
+    const firstFile = join(work, 'first.crl.pem');
+    writeFileSync(firstFile, (first.outcome as { result: { pem: string } }).result.pem);
+
+    // What a clock set back an hour would sign: openssl, given both lists, keeps the later-dated first one, and the
+    // certificate passes although the second revokes it.
+    const at = new Date(Date.parse(certificates.latestCrl(keyId)!.thisUpdate) - 3_600_000);
+    const signer = inventory.get(keyId);
+    const { tbs, der } = tbsCertList({
+      issuer: subjectName(certificates.caCertificateOf(keyId)!.der),
+      issuerSpki: createPublicKey(inventory.exportPublic(keyId, 'pem')).export({ format: 'der', type: 'spki' }),
+      algorithm: signer.algorithm,
+      number: 2,
+      thisUpdate: at,
+      nextUpdate: new Date(at.getTime() + 7 * 86_400_000),
+      entries: [{ serial, reason: 'keyCompromise', revokedAt: at.toISOString() }],
+    });
+    const signature = await f.loggedIn(custodyId, [0, 1], (session, lib) => signInToken(lib, session, signer, der));
+    const earlier = join(work, 'earlier.crl.pem');
+    writeFileSync(earlier, pem(assembleCrl(tbs, signer.algorithm, signature), 'X509 CRL'));
+
+    // Custos signs none: with its clock an hour back, the list is refused when proposed (and again when run, where
+    // the approvers' codes would also be refused for the clock).
+    f.clock.now = at;
+    expect(() => propose('crl.issue', crlParams([`${serial}:keyCompromise`]))).toThrow(
+      expect.objectContaining({
+        code: 'CLOCK_BACKWARDS',
+        message: expect.stringMatching(/not after revocation list 1/),
+      }),
+    );
+    expect(certificates.latestCrl(keyId)?.number).toBe(1);
+    const verdictWith = (...crls: string[]) =>
+      execFileSync(
+        'sh',
+        [
+          '-c',
+          // At a day after: the fixture's clock runs ahead of the real one, by 30 s each approval.
+          `openssl verify -attime ${Math.floor(Date.now() / 1000) + 86_400} -crl_check -CAfile ${rootFile} ` +
+            `${crls.map((c) => `-CRLfile ${c}`).join(' ')} ${issued} 2>&1 || true`,
+        ],
+        { encoding: 'utf8' },
+      );
+    expect(verdictWith(earlier)).toContain('certificate revoked');
+    expect(verdictWith(firstFile, earlier).trim()).toBe(`${issued}: OK`);
+  });
+
   it('refuses to build on a CRL a database writer deleted, renumbered or rolled back, and records the refusal', async () => {
     const { keyId } = await root();
     const csr = opensslRequest('revoked', 'Custos Test Issuing CA');

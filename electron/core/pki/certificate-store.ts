@@ -158,7 +158,7 @@ export class CertificateStore {
    * The newest CRL this CA key signed: checked under the key, and the one the log's latest `crl.issued` entry for
    * the key names, so a deleted, renumbered or older list put back is refused (KEY_TAMPERED), never built upon.
    */
-  latestCrl(issuerKeyId: string): { number: number; der: Buffer; entries: CrlEntry[]; nextUpdate: string } | null {
+  latestCrl(issuerKeyId: string): StoredCrl | null {
     const row = this.store.get<CrlRow>(
       sql`SELECT number, der, sha256 FROM crls WHERE issuer_key_id = ${issuerKeyId} ORDER BY number DESC LIMIT 1`,
     );
@@ -264,10 +264,7 @@ export class CertificateStore {
   }
 
   /** The CRL's DER, checked: its hash, its signature under the CA key, and the CRL number it carries. */
-  private checkedCrl(
-    issuerKeyId: string,
-    row: CrlRow,
-  ): { number: number; der: Buffer; entries: CrlEntry[]; nextUpdate: string } {
+  private checkedCrl(issuerKeyId: string, row: CrlRow): StoredCrl {
     const list = AsnConvert.parse(row.der, CertificateList);
     const key = this.keys.get(issuerKeyId);
     const signed = Buffer.from(list.tbsCertListRaw ?? AsnConvert.serialize(list.tbsCertList));
@@ -295,7 +292,8 @@ export class CertificateStore {
       };
     });
     const nextUpdate = list.tbsCertList.nextUpdate?.getTime().toISOString() ?? '';
-    return { number: row.number, der: row.der, entries, nextUpdate };
+    const thisUpdate = list.tbsCertList.thisUpdate.getTime().toISOString();
+    return { number: row.number, der: row.der, entries, thisUpdate, nextUpdate };
   }
 
   /**
@@ -502,6 +500,15 @@ const tampered = (audit: AuditService, serial: string, why: string) => {
 };
 
 export const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** A CA's CRL as its checked DER says. */
+export interface StoredCrl {
+  number: number;
+  der: Buffer;
+  entries: CrlEntry[];
+  thisUpdate: string;
+  nextUpdate: string;
+}
 
 interface CrlRow {
   number: number;

@@ -5,13 +5,30 @@ import { CustosError } from '../errors';
 import type { KeyInventory } from '../keys/key-inventory';
 import { pem, subjectName } from './certificate';
 import type { CertificateAction } from './certificate-actions';
-import { sha256, type CertificateStore } from './certificate-store';
+import { sha256, type CertificateStore, type StoredCrl } from './certificate-store';
 import { assembleCrl, tbsCertList, type CrlEntry } from './crl';
 import { signInToken, signatureScheme, signingNeed } from './token-signer';
 import { requireSigningKey } from '../keys/key-generation';
 
 const DAY = 86_400_000;
 const seconds = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000);
+
+/**
+ * A list dated no later than the one before it loses to it wherever both are held (OpenSSL, like most relying parties,
+ * keeps the one with the latest thisUpdate), so a revocation it adds would go unseen: a clock set back (an air-gapped
+ * machine's lost battery, or its owner) signs none.
+ */
+function refuseEarlierThan(previous: StoredCrl | null, at: Date, signing: boolean): void {
+  // Proposed within the previous list's second, it is signed later; signed within it, the two would tie.
+  const last = previous ? Date.parse(previous.thisUpdate) : -Infinity;
+  if (previous && (signing ? seconds(at).getTime() <= last : seconds(at).getTime() < last))
+    throw new CustosError(
+      'CLOCK_BACKWARDS',
+      `The clock reads ${at.toISOString()}, not after revocation list ${previous.number} (thisUpdate ` +
+        `${previous.thisUpdate}): a list dated earlier would lose to that one wherever both are held.`,
+      ['Set the machine’s clock right, then propose the list again.'],
+    );
+}
 
 /**
  * The quorum action `crl.issue`: a v2 CRL signed inside the token by a CA key, listing every
@@ -38,6 +55,7 @@ export function revocationList(
         `Revocation list ${p.crlNumber} is no longer the next: number ${previous?.number} was issued since.`,
         ['Propose the list again.'],
       );
+    refuseEarlierThan(previous, now(), false);
     const issued = new Set(certificates.issuedBy(signer.id));
     const listed = new Set(previous?.entries.map((e) => e.serial));
     for (const { serial } of p.revoke) {
@@ -67,6 +85,7 @@ export function revocationList(
     run: ({ session, lib, params, token, proposalId }) => {
       const { p, signer, ca, previous } = plan(params, token);
       const thisUpdate = seconds(now());
+      refuseEarlierThan(previous, thisUpdate, true);
       const nextUpdate = new Date(thisUpdate.getTime() + p.nextUpdateDays * DAY);
       const entries: CrlEntry[] = [
         ...(previous?.entries ?? []),
