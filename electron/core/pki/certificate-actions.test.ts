@@ -536,6 +536,72 @@ describe('issuing from a request (cert.issue)', () => {
     expect(verdictWith(firstFile, earlier).trim()).toBe(`${issued}: OK`);
   });
 
+  it('keeps a CA’s name when its certificate is renewed, so its lists still cover what it issued before', async () => {
+    const { keyId, file: rootFile } = await root();
+    const leafProfile = intermediateProfile({
+      subject: { commonName: 'www.example.org' },
+      ca: false,
+      pathLength: undefined,
+      keyUsage: ['digitalSignature'],
+    });
+    const done = await approved('cert.issue', issue(keyId, opensslRequest('www', 'www.example.org'), leafProfile));
+    const { serial, pem: leafPem } = (done.outcome as { result: { serial: string; pem: string } }).result;
+    const leaf = join(work, 'www.pem');
+    writeFileSync(leaf, leafPem);
+
+    const renamed = { commonName: 'Renamed Root CA', organization: 'Custos', country: 'NL' };
+    let refused: unknown;
+    try {
+      propose('cert.self-sign', selfSign(keyId, rootProfile({ subject: renamed })));
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toMatchObject({ code: 'CERT_PROFILE_REFUSED' });
+    expect((refused as { remedy: string[] }).remedy.join(' ')).toMatch(
+      /issued certificates as the CA “CN=Custos Test Root CA, O=Custos, C=NL”.*none of them would cover/,
+    );
+    // Before, it was signed, and the next list named it: openssl finds no list for the certificate issued before.
+    const signer = inventory.get(keyId);
+    const { tbs, der } = tbsCertList({
+      issuer: encodeName(renamed),
+      issuerSpki: createPublicKey(inventory.exportPublic(keyId, 'pem')).export({ format: 'der', type: 'spki' }),
+      algorithm: signer.algorithm,
+      number: 1,
+      thisUpdate: new Date(Date.now() - 60_000),
+      nextUpdate: new Date(Date.now() + 7 * 86_400_000),
+      entries: [{ serial, reason: 'keyCompromise', revokedAt: new Date(Date.now() - 60_000).toISOString() }],
+    });
+    const signature = await f.loggedIn(custodyId, [0, 1], (session, lib) => signInToken(lib, session, signer, der));
+    const misnamed = join(work, 'renamed.crl.pem');
+    writeFileSync(misnamed, pem(assembleCrl(tbs, signer.algorithm, signature), 'X509 CRL'));
+    const withCrl = (crl: string) =>
+      execFileSync(
+        'sh',
+        [
+          '-c',
+          // A day on: the fixture's clock, which dates the lists, runs ahead of the real one.
+          `openssl verify -attime ${Math.floor(Date.now() / 1000) + 86_400} -crl_check -CAfile ${rootFile} ` +
+            `-CRLfile ${crl} ${leaf} 2>&1 || true`,
+        ],
+        { encoding: 'utf8' },
+      );
+    expect(withCrl(misnamed)).toContain('unable to get certificate CRL');
+
+    // Renewed under its name, it is issued, and its list revokes what the CA issued before.
+    const renewal = rootProfile({ notBefore: new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, 'Z') });
+    expect((await approved('cert.self-sign', selfSign(keyId, renewal))).outcome).toMatchObject({ status: 'ok' });
+    const crl = await approved(
+      'crl.issue',
+      pki.bindings['crl.issue']!(
+        { issuerKeyId: keyId, revoke: [`${serial}:keyCompromise`], nextUpdateDays: 7 },
+        tokenRandom,
+      ) as Record<string, unknown>,
+    );
+    const list = join(work, 'renewed.crl.pem');
+    writeFileSync(list, (crl.outcome as { result: { pem: string } }).result.pem);
+    expect(withCrl(list)).toContain('certificate revoked');
+  });
+
   it('refuses to build on a CRL a database writer deleted, renumbered or rolled back, and records the refusal', async () => {
     const { keyId } = await root();
     const csr = opensslRequest('revoked', 'Custos Test Issuing CA');

@@ -10,7 +10,16 @@ import { publicKeySpki, requireSigningKey } from '../keys/key-generation';
 import type { KeyAction, KeyInventory } from '../keys/key-inventory';
 import { refusePastUsagePeriod } from '../keys/usage-period';
 import type { QuorumReconciler } from '../quorum/quorum-service';
-import { assembleCertificate, keyIdentifier, pathLengthOf, pem, subjectName, tbsCertificate } from './certificate';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import {
+  assembleCertificate,
+  encodeName,
+  keyIdentifier,
+  pathLengthOf,
+  pem,
+  subjectName,
+  tbsCertificate,
+} from './certificate';
 import { certificateInToken, sha256, storeInToken, type CertificateStore } from './certificate-store';
 import { checkRequest, nameText, requestDer } from './csr';
 import { requireProfile, type ProfileContext } from './profile-check';
@@ -121,6 +130,24 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     return limit;
   };
 
+  /**
+   * A CA key that issued certificates under one name keeps it: its revocation lists name the issuer of its newest CA
+   * certificate, and a list under a new name covers none of the certificates that name the old one (RFC 5280 §6.3.3),
+   * so they could no longer be revoked.
+   */
+  const refuseRenamedCa = (keyId: string | undefined, profile: CertificateProfile) => {
+    const current = keyId ? certificates.caCertificateOf(keyId) : null;
+    if (!keyId || !current || !profile.ca || certificates.issuedBy(keyId).length === 0) return;
+    const named = Buffer.from(AsnConvert.serialize(subjectName(current.der)));
+    if (named.equals(Buffer.from(AsnConvert.serialize(encodeName(profile.subject))))) return;
+    const was = nameText(subjectName(current.der));
+    throw new CustosError('CERT_PROFILE_REFUSED', 'This certificate profile cannot be proposed.', [
+      `The key already issued certificates as the CA “${was}”; a CA certificate naming “${nameInWords(profile.subject)}” ` +
+        'would make its revocation lists name that, and none of them would cover a certificate it issued before ' +
+        `(RFC 5280 §6.3.3). Keep the subject “${was}”, or rotate to a new key for the new name.`,
+    ]);
+  };
+
   const unusedSerial = (serial: string) => {
     if (certificates.has(serial))
       throw new CustosError('PROPOSAL_INVALID', 'A certificate with this serial already exists; propose again.');
@@ -130,6 +157,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     const p = SelfSignParams.parse(params);
     const signer = caKey(p.keyId, token);
     requireProfile(p.profile, profileContext(signer, 'root'));
+    refuseRenamedCa(signer.id, p.profile);
     unusedSerial(p.serial);
     const text = nameInWords(p.profile.subject);
     return {
@@ -163,6 +191,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
         issuerPathLength: issuerPathLength(signer.id),
       }),
     );
+    refuseRenamedCa(inventory.list().find((k) => k.fingerprint === request.publicKeyFingerprint)?.id, p.profile);
     unusedSerial(p.serial);
     return {
       profile: p.profile,
