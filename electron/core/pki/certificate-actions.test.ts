@@ -405,6 +405,26 @@ describe('issuing from a request (cert.issue)', () => {
     );
     const comma = issue(keyId, opensslRequest('comma', 'Example\\, Inc. CA'), intermediateProfile());
     expect(comma.csrSubject).toBe('CN=Example\\, Inc. CA, O=Custos');
+    // One RDN holding two attributes is shown as one (RFC 4514 §2.2), not as two RDNs it is not.
+    const multiCsr = join(work, 'multi.csr');
+    openssl(
+      'req',
+      '-new',
+      '-key',
+      join(work, 'comma.key'),
+      '-multivalue-rdn',
+      '-subj',
+      '/CN=Issuing CA+O=Custos',
+      '-out',
+      multiCsr,
+    );
+    const multi = issue(
+      keyId,
+      readFileSync(multiCsr, 'utf8'),
+      intermediateProfile({ subject: { commonName: 'Issuing CA', organization: 'Custos' } }),
+    );
+    expect(multi.csrSubject).toBe('O=Custos+CN=Issuing CA');
+    expect(multi.warnings).toContainEqual(expect.stringMatching(/not the request’s subject/));
   });
 
   it('refuses to issue under a key without a CA certificate, or past the issuer’s own validity', async () => {

@@ -28,11 +28,14 @@ const SHORT_NAMES: Record<string, string> = {
   '1.2.840.113549.1.9.1': 'emailAddress',
 };
 
-/** A Name as people read it, most specific first: “CN=Example Issuing CA, O=Example, C=NL”. */
+/**
+ * A Name as people read it, most specific first: “CN=Example Issuing CA, O=Example, C=NL”; the attributes of one
+ * multi-valued RDN joined by “+” (RFC 4514 §2.2), so “CN=a+O=b” never reads as the two RDNs “CN=a, O=b”.
+ */
 export function nameText(name: Name): string {
   return [...name]
     .reverse()
-    .flatMap((rdn) => [...rdn].map((a) => `${SHORT_NAMES[a.type] ?? a.type}=${dnValue(a.value.toString())}`))
+    .map((rdn) => [...rdn].map((a) => `${SHORT_NAMES[a.type] ?? a.type}=${dnValue(a.value.toString())}`).join('+'))
     .join(', ');
 }
 
