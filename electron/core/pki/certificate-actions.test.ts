@@ -327,10 +327,10 @@ describe('root certificate ceremony (cert.self-sign)', () => {
 });
 
 /** A request made by openssl alone, for a key that only openssl ever held. */
-function opensslRequest(name: string, commonName: string): string {
+function opensslRequest(name: string, commonName: string, curve = 'P-256'): string {
   const key = join(work, `${name}.key`);
   const csr = join(work, `${name}.csr`);
-  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key);
+  openssl('genpkey', '-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${curve}`, '-out', key);
   openssl('req', '-new', '-key', key, '-subj', `/O=Custos/CN=${commonName}`, '-out', csr);
   return readFileSync(csr, 'utf8');
 }
@@ -425,6 +425,21 @@ describe('issuing from a request (cert.issue)', () => {
     );
     expect(multi.csrSubject).toBe('O=Custos+CN=Issuing CA');
     expect(multi.warnings).toContainEqual(expect.stringMatching(/not the request’s subject/));
+  });
+
+  it('refuses a request for an EC key under 112-bit security, as it does a short RSA key; warns at 224 bits', async () => {
+    const { keyId } = await root();
+    expect(() => issue(keyId, opensslRequest('p192', 'Weak CA', 'prime192v1'), intermediateProfile())).toThrow(
+      expect.objectContaining({
+        code: 'CERT_PROFILE_REFUSED',
+        remedy: [expect.stringMatching(/EC key is on a 192-bit curve: SP 800-131A disallows under 224 bits/)],
+      }),
+    );
+    expect(issue(keyId, opensslRequest('p224', 'Old CA', 'P-224'), intermediateProfile()).warnings).toContainEqual(
+      expect.stringMatching(/224-bit curve.*deprecated after 2030/),
+    );
+    const p384 = issue(keyId, opensslRequest('p384', 'Custos Test Issuing CA', 'P-384'), intermediateProfile());
+    expect(p384.warnings).toBeUndefined();
   });
 
   it('refuses to issue under a key without a CA certificate, or past the issuer’s own validity', async () => {

@@ -39,6 +39,15 @@ export function nameText(name: Name): string {
     .join(', ');
 }
 
+/**
+ * An EC public key's field size in bits, from its point (SEC 1 §2.3.3): 04 ‖ X ‖ Y uncompressed, 02/03 ‖ X compressed.
+ * Read from the key rather than from a list of curve names, so a curve Custos never heard of is sized too.
+ */
+function ecFieldBits(point: Buffer): number {
+  const coordinate = point[0] === 0x04 ? (point.length - 1) / 2 : point.length - 1;
+  return Math.floor(coordinate) * 8;
+}
+
 /** A certificate signing request whose signature was checked: what the approvers are shown and what is certified. */
 export interface CheckedRequest {
   der: Buffer;
@@ -48,7 +57,7 @@ export interface CheckedRequest {
   /** SHA-256 of the SubjectPublicKeyInfo DER, as Custos prints key fingerprints. */
   publicKeyFingerprint: string;
   keyAlgorithm: string;
-  /** An RSA key's modulus size; undefined for other keys. */
+  /** An RSA key's modulus size, or an EC key's field size (from its point); undefined for other keys. */
   bits?: number;
   signatureAlgorithm: string;
 }
@@ -115,6 +124,7 @@ export function checkRequest(der: Buffer): CheckedRequest {
     publicKeyFingerprint: createHash('sha256').update(spki).digest('hex'),
     keyAlgorithm,
     ...(key.asymmetricKeyType === 'rsa' ? { bits: details?.modulusLength } : {}),
+    ...(key.asymmetricKeyType === 'ec' ? { bits: ecFieldBits(Buffer.from(info.subjectPublicKey)) } : {}),
     signatureAlgorithm: scheme.name,
   };
 }

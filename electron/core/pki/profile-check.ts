@@ -5,7 +5,7 @@ import { CustosError } from '../errors';
 export interface ProfileContext {
   /** A self-signed root, an intermediate CA issued from a request, or an end-entity certificate. */
   kind: 'root' | 'intermediate' | 'end-entity';
-  /** The subject key's algorithm and, when known, its size in bits (RSA). */
+  /** The subject key's algorithm and, when known, its size in bits (RSA modulus, EC field). */
   subjectKey: { algorithm: string; bits?: number };
   /** When the signing key's cryptoperiod ends (SP 800-57): nothing it signs may outlive it. */
   signerExpiresAt: string;
@@ -75,6 +75,11 @@ export function checkProfile(p: CertificateProfile, c: ProfileContext): ProfileF
     (c.subjectKey.bits < 2048 ? refusals : warnings).push(
       `The subject's RSA key has ${c.subjectKey.bits} bits: SP 800-131A disallows under 2048, and under 3072 ` +
         'is deprecated after 2030.',
+    );
+  if (c.subjectKey.algorithm.startsWith('EC') && c.subjectKey.bits !== undefined && c.subjectKey.bits < 256)
+    (c.subjectKey.bits < 224 ? refusals : warnings).push(
+      `The subject's EC key is on a ${c.subjectKey.bits}-bit curve: SP 800-131A disallows under 224 bits (112-bit ` +
+        'security), and 224 is deprecated after 2030.',
     );
   return { refusals, warnings };
 }
