@@ -90,6 +90,8 @@ export interface CoreOptions {
   spawnRehearsal?: SpawnRehearsal;
   /** How long ending a rehearsal may take before its process is stopped; tests shorten it. */
   rehearsalEndDeadlineMs?: number;
+  /** How long opening a rehearsal may take before its process is stopped; tests shorten it. */
+  rehearsalOpenDeadlineMs?: number;
   /** scrypt cost for new custodians; tests lower it. */
   kdfCost?: { N: number; r: number; p: number };
   log?: Log;
@@ -385,6 +387,7 @@ export class CustosCore {
           log,
           nativeBinding: options.nativeBinding,
           ...(options.rehearsalEndDeadlineMs ? { endDeadlineMs: options.rehearsalEndDeadlineMs } : {}),
+          ...(options.rehearsalOpenDeadlineMs ? { openDeadlineMs: options.rehearsalOpenDeadlineMs } : {}),
         })
       : null;
     const rehearsals = this.rehearsals;

@@ -20,7 +20,13 @@ import {
   tookPart,
   type RehearsalPlan,
 } from './rehearsal';
-import type { FromRehearsal, RehearsalProcess, SpawnRehearsal, ToRehearsal } from './rehearsal-protocol';
+import {
+  FromRehearsalMessage,
+  type FromRehearsal,
+  type RehearsalProcess,
+  type SpawnRehearsal,
+  type ToRehearsal,
+} from './rehearsal-protocol';
 
 /**
  * Main's side of a rehearsal in the app. The real installation stays open here; the scratch one runs in a rehearsal
@@ -61,6 +67,8 @@ export class RehearsalHost {
       nativeBinding?: string | undefined;
       /** How long ending may take (writing the report) before the rehearsal process is stopped; tests shorten it. */
       endDeadlineMs?: number;
+      /** How long opening (making the scratch installation) may last before its process is stopped; tests cut it. */
+      openDeadlineMs?: number;
     },
   ) {}
 
@@ -91,9 +99,13 @@ export class RehearsalHost {
     const dir = rehearsalDir(this.deps.dataDir, this.deps.clock());
     const process = this.deps.spawn();
     this.opening = process;
+    // A process that never answers would keep every request refused ("a rehearsal is opening") until the app closed.
+    const deadline = setTimeout(() => process.kill(), this.deps.openDeadlineMs ?? OPEN_DEADLINE_MS);
     try {
       const ready = new Promise<FromRehearsal | null>((resolve) => {
-        process.onMessage((message) => {
+        process.onMessage((raw) => {
+          const message = this.checked(raw, process);
+          if (message === null) return;
           if (message.type === 'ready' || message.type === 'open-failed') resolve(message);
           else this.receive(message);
         });
@@ -148,6 +160,7 @@ export class RehearsalHost {
       this.changed();
       return this.status();
     } finally {
+      clearTimeout(deadline);
       this.opening = null;
     }
   }
@@ -322,6 +335,34 @@ export class RehearsalHost {
     });
   }
 
+  /**
+   * The message if it is one of the protocol's, else null, and the process is stopped (its exit ends the rehearsal as
+   * incomplete): a process that says what it should not cannot be trusted with the rest of the rehearsal. Its end may
+   * not name a run of the real installation nor a report outside its own folder, which the real installation records.
+   */
+  private checked(raw: unknown, process: RehearsalProcess): FromRehearsal | null {
+    const parsed = FromRehearsalMessage.safeParse(raw);
+    const message = parsed.success ? parsed.data : null;
+    const active = this.active?.process === process ? this.active : null;
+    const fault =
+      message === null
+        ? 'a message that is not of the protocol'
+        : message.type !== 'finished'
+          ? null
+          : !active
+            ? 'an end nobody asked for'
+            : message.run !== null && this.deps.core.ceremonies.list().some((r) => r.id === message.run!.id)
+              ? 'an end that names a run of the real installation'
+              : message.reportDir !== null && message.reportDir !== join(active.view.dir, 'report')
+                ? 'an end whose report lies outside its folder'
+                : null;
+    if (fault === null) return message;
+    // Never what it sent: that came from the scratch installation, whose folder anyone with the data directory shapes.
+    this.deps.log.error('the rehearsal process sent something main does not accept; stopping it', { fault });
+    process.kill();
+    return null;
+  }
+
   private receive(message: FromRehearsal): void {
     if (message.type === 'event') {
       try {
@@ -458,6 +499,8 @@ export class RehearsalHost {
 }
 
 const END_DEADLINE_MS = 120_000;
+/** Generous: a practice set generates and wraps every key of a real set in the scratch token first. */
+const OPEN_DEADLINE_MS = 600_000;
 
 function stoppedError(): CustosError {
   return new CustosError('REHEARSAL_STOPPED', 'The rehearsal process stopped before it answered.', [

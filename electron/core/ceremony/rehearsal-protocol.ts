@@ -1,8 +1,8 @@
-import type { Envelope, WireError } from '../../../shared/errors';
-import type { ChannelName, EventName } from '../../../shared/ipc-schema';
-import type { z } from 'zod';
+import { z } from 'zod';
+import { WireError, type Envelope } from '../../../shared/errors';
+import { eventNames, type ChannelName, type EventName } from '../../../shared/ipc-schema';
+import { TokenRef } from '../../../shared/tokens';
 import type { FactorProof } from '../../../shared/quorum';
-import type { TokenRef } from '../../../shared/tokens';
 import type { FactorState } from '../custodians/custodian-service';
 import type { PersonSeed } from './rehearsal';
 import type { StandIn } from '../../../shared/actions';
@@ -48,6 +48,53 @@ export type FromRehearsal =
       reportSha256: string | null;
       factors: Record<string, FactorState>;
     };
+
+const FactorStates = z.record(
+  z.string().max(64),
+  z.strictObject({
+    lastTimeStep: z.number().int().nullable(),
+    failures: z.number().int().nonnegative(),
+    throttledUntil: z.string().max(64).nullable(),
+    locked: z.boolean(),
+  }),
+);
+const Id = z.number().int().positive();
+
+/**
+ * What main accepts from a rehearsal process, checked before anything reads it: the process is less trusted than main
+ * (its installation is a folder that whoever can write the data directory can shape), and a message of another shape
+ * must neither throw in main's message listener nor reach the real installation's records.
+ */
+export const FromRehearsalMessage: z.ZodType<FromRehearsal> = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('ready'), token: TokenRef }),
+  z.strictObject({ type: z.literal('open-failed'), error: WireError }),
+  z.strictObject({
+    type: z.literal('reply'),
+    id: Id,
+    envelope: z.union([
+      z.strictObject({ ok: z.literal(true), value: z.unknown() }),
+      z.strictObject({ ok: z.literal(false), error: WireError }),
+    ]),
+    factors: FactorStates,
+  }),
+  z.strictObject({
+    type: z.literal('event'),
+    name: z.enum(eventNames as [EventName, ...EventName[]]),
+    payload: z.unknown(),
+  }),
+  z.strictObject({ type: z.literal('failed'), error: WireError, kind: z.string().max(200) }),
+  z.strictObject({
+    type: z.literal('finished'),
+    id: Id,
+    run: z.strictObject({ id: z.string().regex(/^[0-9a-f]{16}$/), state: z.string().max(32) }).nullable(),
+    reportDir: z.string().max(4096).nullable(),
+    reportSha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .nullable(),
+    factors: FactorStates,
+  }),
+]) as z.ZodType<FromRehearsal>;
 
 /** A running rehearsal process as main sees it: Electron's utilityProcess in the app, a Node child elsewhere. */
 export interface RehearsalProcess {

@@ -1,0 +1,129 @@
+import { expect, it } from 'vitest';
+import type { Envelope } from '../../../shared/errors';
+import type { RunView } from '../../../shared/ceremony-script';
+import type { RehearsalStatus } from '../../../shared/rehearsals';
+import type { ModuleStatus } from '../../../shared/tokens';
+import { CustosCore } from '../custos-core';
+import {
+  call,
+  core,
+  CUSTODY,
+  dataDir,
+  KEY,
+  proof,
+  reopen,
+  script,
+  spawnChild,
+  spawned,
+} from '../testing/rehearsal-bed';
+import { token, useRehearsalBed } from '../testing/rehearsal-bed';
+import type { FromRehearsal, RehearsalProcess } from './rehearsal-protocol';
+
+/**
+ * Main's side of the channel to a rehearsal process, attacked from the process's side: it is less trusted than main
+ * (its installation is a folder whoever can write the data directory can shape), so what it says is checked here.
+ */
+useRehearsalBed(CustosCore.open);
+
+/** A real rehearsal process whose messages to main the test can forge (`forge`) or keep back (`withhold`). */
+function forgingChild(withhold: (message: Parameters<RehearsalProcess['post']>[0]) => boolean = () => false) {
+  const forged: { deliver: (message: unknown) => void } = { deliver: () => {} };
+  reopen({
+    spawnRehearsal: () => {
+      const child = spawnChild();
+      spawned.push(child);
+      return {
+        ...child,
+        post: (message) => (withhold(message) ? undefined : child.post(message)),
+        onMessage: (listener) => {
+          forged.deliver = (message) => listener(message as FromRehearsal);
+          child.onMessage(listener);
+        },
+      };
+    },
+  });
+  return forged;
+}
+
+const exitOf = (child: RehearsalProcess) => new Promise<void>((resolve) => child.onExit(() => resolve()));
+
+it('a malformed message from the rehearsal process stops the rehearsal and does not bring main down (fixed)', async () => {
+  core.close();
+  const forged = forgingChild();
+  await call('rehearsals.start', { script: script(CUSTODY + KEY) });
+  const exited = exitOf(spawned[0]!);
+  // Before the fix the first threw a TypeError in main's message listener: an uncaught exception in the main process.
+  for (const message of [null, 42, { type: 'reply', id: 1 }, { type: 'event', name: { toString: null } }])
+    expect(() => forged.deliver(message)).not.toThrow();
+  await exited;
+  const status = await call<RehearsalStatus>('rehearsals.status');
+  expect(status).toMatchObject({ active: null, last: { outcome: 'incomplete', how: 'stopped' } });
+  expect((await call<{ dataDir: string }>('app.snapshot')).dataDir).toBe(dataDir);
+});
+
+it.each([
+  ['names a run of the real installation', 'real run', null],
+  ['puts its report in the real data directory', null, 'data dir'],
+] as const)('a rehearsal’s end that %s is not recorded as it says (fixed)', async (_, runId, reportDir) => {
+  const text = script(CUSTODY + KEY);
+  const real = await call<RunView>('ceremonies.start', { script: text, administrator: proof('Ada') });
+  core.close();
+  // The process answers the end with a run that passed, under the real run's id, or with the real data directory.
+  let forged: { deliver: (message: unknown) => void } = { deliver: () => {} };
+  forged = forgingChild((message) => {
+    if (message.type !== 'finish') return false;
+    forged.deliver({
+      type: 'finished',
+      id: message.id,
+      run: { id: runId === null ? 'b'.repeat(16) : real.id, state: 'done' },
+      reportDir: reportDir === null ? null : dataDir,
+      reportSha256: 'a'.repeat(64),
+      factors: {},
+    });
+    return true;
+  });
+  await call('rehearsals.start', { script: text });
+  const exited = exitOf(spawned[0]!);
+  const answer = await core.router.dispatch('rehearsals.end', {});
+  await exited;
+  // Before the fix: recorded as a passed rehearsal, of the real run or with the real data directory as its report.
+  expect(answer).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
+  const status = await call<RehearsalStatus>('rehearsals.status');
+  expect(status).toMatchObject({ active: null, last: { outcome: 'incomplete', how: 'stopped', reportDir: null } });
+  expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete', runId: null, reportSha256: null }]);
+});
+
+it('a rehearsal process that never opens its installation does not keep the real one refusing for good (fixed)', async () => {
+  core.close();
+  reopen({
+    rehearsalOpenDeadlineMs: 1_500,
+    spawnRehearsal: () => {
+      const child = spawnChild();
+      spawned.push(child);
+      // As if it hung making the scratch installation.
+      return { ...child, post: (message) => (message.type === 'open' ? undefined : child.post(message)) };
+    },
+  });
+  const starting = core.router.dispatch('rehearsals.start', { script: script(CUSTODY + KEY) });
+  const late = new Promise<'still opening'>((resolve) => setTimeout(() => resolve('still opening'), 10_000));
+  // Before the fix it never answered, and every request meanwhile was refused: "A rehearsal is opening".
+  expect(await Promise.race([starting, late])).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
+  expect(await call<RehearsalStatus>('rehearsals.status')).toMatchObject({ active: null });
+  const snapshot = (await core.router.dispatch('app.snapshot', {})) as Envelope<{ dataDir: string }>;
+  expect(snapshot).toMatchObject({ ok: true, value: { dataDir } });
+});
+
+it('the rehearsal process sees only its own tokens, though main’s SOFTHSM2_CONF names the real store (held)', async () => {
+  const real = await call<ModuleStatus>('tokens.status');
+  expect(process.env.SOFTHSM2_CONF?.startsWith(dataDir)).toBe(true);
+  const serials = (status: ModuleStatus) =>
+    status.state === 'ready' ? status.slots.flatMap((s) => (s.token ? [s.token.serial] : [])) : [];
+  expect(serials(real)).toContain(token.serial);
+  const started = await call<RehearsalStatus>('rehearsals.start', { script: script(CUSTODY + KEY) });
+  // Forwarded to the rehearsal process, whose environment it inherited from main's: it opens its own store.
+  const there = await call<ModuleStatus>('tokens.status');
+  expect(serials(there)).toContain(started.active!.token.serial);
+  expect(serials(there)).not.toContain(token.serial);
+  expect(await core.router.dispatch('tokens.select', token)).toMatchObject({ ok: false });
+  await call('rehearsals.end');
+});
