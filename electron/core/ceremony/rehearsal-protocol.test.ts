@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { Envelope } from '../../../shared/errors';
 import type { RunView } from '../../../shared/ceremony-script';
@@ -16,7 +18,9 @@ import {
   spawnChild,
   spawned,
 } from '../testing/rehearsal-bed';
-import { token, useRehearsalBed } from '../testing/rehearsal-bed';
+import { runThrough, token, useRehearsalBed } from '../testing/rehearsal-bed';
+import { verifyReport } from '../reports/report-verify';
+import { publicKeyFromPem } from '../audit/audit-key';
 import type { FromRehearsal, RehearsalProcess } from './rehearsal-protocol';
 
 /**
@@ -126,4 +130,25 @@ it('the rehearsal process sees only its own tokens, though main’s SOFTHSM2_CON
   expect(serials(there)).not.toContain(token.serial);
   expect(await core.router.dispatch('tokens.select', token)).toMatchObject({ ok: false });
   await call('rehearsals.end');
+});
+
+it('a rehearsal’s report is typed as one, and does not verify against the real installation’s audit key (held)', async () => {
+  const text = script(CUSTODY + KEY);
+  await call('rehearsals.start', { script: text });
+  const run = await runThrough(text);
+  const ended = await call<RehearsalStatus>('rehearsals.end');
+  const dir = ended.last!.reportDir!;
+  const json = readFileSync(join(dir, 'report.json'));
+  const signature = readFileSync(join(dir, 'report.sig'));
+  expect(verifyReport(json, signature, core.audit.noteKey()!)).toMatchObject({ ok: false, type: 'ceremony.rehearsal' });
+  // It verifies only against the scratch audit key beside it, whose token went with the rehearsal's installation.
+  const scratchKey = publicKeyFromPem(readFileSync(join(dir, 'audit-key.pem'), 'utf8'));
+  const name = (JSON.parse(json.toString('utf8')) as { auditKey: { name: string } }).auditKey.name;
+  expect(verifyReport(json, signature, { name, publicKey: scratchKey })).toMatchObject({
+    ok: true,
+    type: 'ceremony.rehearsal',
+  });
+  // Its run is not one of the real installation's, nor is its report among the real reports.
+  expect((await call<RunView[]>('ceremonies.runs')).map((r) => r.id)).not.toContain(run.id);
+  expect((await call<{ ceremonyId: string | null }[]>('reports.list')).map((r) => r.ceremonyId)).not.toContain(run.id);
 });
