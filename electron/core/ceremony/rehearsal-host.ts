@@ -341,6 +341,8 @@ export class RehearsalHost {
    * not name a run of the real installation nor a report outside its own folder, which the real installation records.
    */
   private checked(raw: unknown, process: RehearsalProcess): FromRehearsal | null {
+    // A process of an earlier rehearsal (its messages may still be on their way): nothing it says counts any more.
+    if (process !== this.opening && process !== this.active?.process) return null;
     const parsed = FromRehearsalMessage.safeParse(raw);
     const message = parsed.success ? parsed.data : null;
     const active = this.active?.process === process ? this.active : null;

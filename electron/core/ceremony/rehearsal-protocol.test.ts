@@ -18,7 +18,7 @@ import {
   spawnChild,
   spawned,
 } from '../testing/rehearsal-bed';
-import { runThrough, token, useRehearsalBed } from '../testing/rehearsal-bed';
+import { people, runThrough, token, useRehearsalBed } from '../testing/rehearsal-bed';
 import { verifyReport } from '../reports/report-verify';
 import { publicKeyFromPem } from '../audit/audit-key';
 import type { FromRehearsal, RehearsalProcess } from './rehearsal-protocol';
@@ -31,7 +31,11 @@ useRehearsalBed(CustosCore.open);
 
 /** A real rehearsal process whose messages to main the test can forge (`forge`) or keep back (`withhold`). */
 function forgingChild(withhold: (message: Parameters<RehearsalProcess['post']>[0]) => boolean = () => false) {
-  const forged: { deliver: (message: unknown) => void } = { deliver: () => {} };
+  /** `deliver` speaks as the latest process; `as[i]` as the i-th, also once it has gone. */
+  const forged: { deliver: (message: unknown) => void; as: ((message: unknown) => void)[] } = {
+    deliver: () => {},
+    as: [],
+  };
   reopen({
     spawnRehearsal: () => {
       const child = spawnChild();
@@ -41,6 +45,7 @@ function forgingChild(withhold: (message: Parameters<RehearsalProcess['post']>[0
         post: (message) => (withhold(message) ? undefined : child.post(message)),
         onMessage: (listener) => {
           forged.deliver = (message) => listener(message as FromRehearsal);
+          forged.as.push(forged.deliver);
           child.onMessage(listener);
         },
       };
@@ -151,4 +156,27 @@ it('a rehearsal’s report is typed as one, and does not verify against the real
   // Its run is not one of the real installation's, nor is its report among the real reports.
   expect((await call<RunView[]>('ceremonies.runs')).map((r) => r.id)).not.toContain(run.id);
   expect((await call<{ ceremonyId: string | null }[]>('reports.list')).map((r) => r.ceremonyId)).not.toContain(run.id);
+});
+
+it('an earlier rehearsal’s process is not heard in the next one: its answers count for nothing here (fixed)', async () => {
+  core.close();
+  const forged = forgingChild();
+  const text = script(CUSTODY + KEY);
+  await call('rehearsals.start', { script: text });
+  await call('rehearsals.end');
+  await call('rehearsals.start', { script: text });
+  const babbage = people.Babbage!.id;
+  const before = core.custodians.get(babbage).failures;
+  // The first process, ended, answers as if it were still asked: Babbage failed five times there.
+  forged.as[0]!({
+    type: 'reply',
+    id: 10_000,
+    envelope: { ok: true, value: null },
+    factors: { [babbage]: { lastTimeStep: null, failures: before + 5, throttledUntil: null, locked: false } },
+  });
+  // Before the fix it was counted here, in the middle of the next rehearsal.
+  expect(core.custodians.get(babbage).failures).toBe(before);
+  expect((await call<RehearsalStatus>('rehearsals.status')).active).not.toBeNull();
+  await call('rehearsals.end');
+  expect(core.custodians.get(babbage).failures).toBe(before);
 });
