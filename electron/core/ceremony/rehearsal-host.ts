@@ -15,6 +15,7 @@ import {
   countRehearsal,
   planRehearsal,
   recordRehearsal,
+  REHEARSAL_LABEL,
   rehearsalDir,
   retireRehearsal,
   tookPart,
@@ -122,7 +123,13 @@ export class RehearsalHost {
         people: plan.people,
         practiceSets: plan.practiceSets,
       });
-      const answer = await ready;
+      const said = await ready;
+      // The screens name the token the rehearsal is open on: never the script's real one, nor one not marked REHEARSAL.
+      const real = plan.parsed.script.token;
+      const misnamed =
+        said?.type === 'ready' && (said.token.label !== REHEARSAL_LABEL || said.token.serial === real.serial);
+      if (misnamed) this.deps.log.error('the rehearsal process named a token other than its own; stopping it');
+      const answer = misnamed ? null : said;
       if (answer?.type !== 'ready') {
         process.kill();
         if (answer?.type === 'open-failed')

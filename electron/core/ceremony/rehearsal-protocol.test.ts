@@ -180,3 +180,23 @@ it('an earlier rehearsal’s process is not heard in the next one: its answers c
   await call('rehearsals.end');
   expect(core.custodians.get(babbage).failures).toBe(before);
 });
+
+it('a rehearsal process that says it opened on the real token, or one not labelled REHEARSAL, is stopped (fixed)', async () => {
+  core.close();
+  for (const claimed of [
+    { ...token, label: 'REHEARSAL' },
+    { serial: '0123456789abcdef', label: 'Root CA' },
+  ]) {
+    let forged: { deliver: (message: unknown) => void } = { deliver: () => {} };
+    forged = forgingChild((message) => {
+      if (message.type === 'open') forged.deliver({ type: 'ready', token: claimed });
+      return false;
+    });
+    const answer = await core.router.dispatch('rehearsals.start', { script: script(CUSTODY + KEY) });
+    // Before the fix the screens said the rehearsal was open on the token it named: the real one, or any other.
+    expect(answer).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
+    expect(await call<RehearsalStatus>('rehearsals.status')).toMatchObject({ active: null });
+    core.close();
+  }
+  reopen();
+});

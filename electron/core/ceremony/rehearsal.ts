@@ -56,7 +56,8 @@ export interface PersonSeed {
   factors: FactorState;
 }
 
-const REHEARSAL_LABEL = 'REHEARSAL';
+/** The scratch token's label: the screens name it, so main refuses a rehearsal process that names another. */
+export const REHEARSAL_LABEL = 'REHEARSAL';
 const PRACTICE_LABEL = 'PRACTICE';
 
 /** What the real installation gives a rehearsal, read before the scratch one opens. */
