@@ -486,7 +486,7 @@ export class ComplianceService {
       })),
       emergencyTransitions: Object.entries(TRANSITIONS)
         .filter(([, t]) => t.by === 'security-officer')
-        .map(([transition, t]) => ({ transition, from: t.from, to: t.to })),
+        .map(([transition, t]) => ({ transition, from: [...t.from], to: t.to })),
       quorum: { proposalMinutes: DEFAULT_PROPOSAL_MINUTES, holdMinutes: DEFAULT_HOLD_MINUTES },
       destruction: {
         minDays: DESTRUCTION_WAIT_DAYS.min,

@@ -1,6 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { KeyParams, ScheduleParams } from '../../../shared/actions';
 import type { KeyCopy } from '../../../shared/backups';
+import { objectsInWords } from '../../../shared/key-lifecycle';
 import type { PartialDestruction } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
@@ -171,7 +172,7 @@ export function destructionActions(
     if (key.partlyDestroyed)
       throw new CustosError(
         'KEY_STATE_FORBIDS',
-        `“${key.label}” is partly destroyed (${inWords(key.partlyDestroyed.destroyed)} gone): its destruction cannot be cancelled.`,
+        `“${key.label}” is partly destroyed (${objectsInWords(key.partlyDestroyed.destroyed)} gone): its destruction cannot be cancelled.`,
         ['Propose key.destroy for it again: that finishes the destruction and proves nothing of the key is left.'],
       );
     return { keyId, schedule };
@@ -359,8 +360,8 @@ export function destructionActions(
         };
         throw new PartlyCarriedOut(
           'KEY_PARTLY_DESTROYED',
-          `The token failed after destroying part of the key: destroyed ${inWords(partial.destroyed)}; still in the ` +
-            `token ${inWords(partial.remaining)}. The key is recorded as partly destroyed: it is never used again, ` +
+          `The token failed after destroying part of the key: destroyed ${objectsInWords(partial.destroyed)}; still in the ` +
+            `token ${objectsInWords(partial.remaining)}. The key is recorded as partly destroyed: it is never used again, ` +
             'and its destruction can no longer be cancelled.',
           [
             'Put the token back (or fix what failed), then propose key.destroy for this key again: it destroys what is ' +
@@ -374,12 +375,6 @@ export function destructionActions(
     }
   }
   return { actions, reconcile };
-}
-
-/** "the private key and the public key" */
-function inWords(kinds: readonly string[]): string {
-  const named = kinds.map((kind) => `the ${kind}`);
-  return named.length <= 1 ? (named[0] ?? 'nothing') : `${named.slice(0, -1).join(', ')} and ${named.at(-1)!}`;
 }
 
 /** The refusal of a token holding no half of the key: nothing proves the key was there, so nothing is certified. */

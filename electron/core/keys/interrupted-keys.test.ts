@@ -394,6 +394,54 @@ describe('a key destruction whose token is pulled out half-way', () => {
   });
 });
 
+describe('a partly destroyed key', () => {
+  it('is refused every change of state but marking it compromised, when proposed and when run', async () => {
+    const keyId = keyOf(
+      await approved('key.generate', {
+        algorithm: 'EC-P256',
+        label: 'doomed',
+        usage: 'sign',
+        backupable: false,
+        cryptoperiodDays: 365,
+        ckaId: randomBytes(16).toString('hex'),
+      }),
+    );
+    await approved('key.activate', { keyId });
+    const officer = { type: 'custodian', id: f.enrolled[3]!.id, role: 'security-officer' } as const;
+    inventory.transition(keyId, 'suspend', 'security-officer', officer);
+    await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+    f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
+    // Proposed while the key was whole; run after a destruction cut short.
+    const reactivation = propose('key.reactivate', { keyId });
+    const pulled = pullTokenBefore(f.module, dataDir, f.custody.record(custodyId).token, 'C_DestroyObject', 2);
+    quorum = started(() => pulled.module);
+    expect(await approved('key.destroy', { keyId })).toMatchObject({ outcome: { code: 'KEY_PARTLY_DESTROYED' } });
+    pulled.putBack();
+    f.restart();
+    inventory = new KeyInventory(f.opened.store, f.opened.audit, () => f.clock.now);
+    quorum = started();
+    expect(inventory.get(keyId)).toMatchObject({ state: 'suspended', partlyDestroyed: { remaining: ['public key'] } });
+
+    const refused = { code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('is partly destroyed') };
+    expect(await f.approveAll(quorum, reactivation, [1, 2])).toMatchObject({
+      state: 'failed',
+      outcome: refused,
+    });
+    for (const action of ['key.reactivate', 'key.deactivate'])
+      expect(() => propose(action, { keyId })).toThrow(expect.objectContaining(refused));
+    expect(() => inventory.transition(keyId, 'deactivate', 'quorum', officer)).toThrow(
+      expect.objectContaining(refused),
+    );
+    expect(inventory.get(keyId).state).toBe('suspended');
+
+    // Marking it compromised tells relying parties the truth; the destruction still finishes it.
+    inventory.transition(keyId, 'compromise', 'security-officer', officer, 'half its objects are gone');
+    expect(inventory.get(keyId).state).toBe('compromised');
+    expect((await approved('key.destroy', { keyId })).state).toBe('executed');
+    expect(inventory.get(keyId).state).toBe('destroyed');
+  });
+});
+
 describe('a rotation interrupted by a crash', () => {
   it('is settled at the next quorum login: the successor the token holds joins the family, the old key is deactivated', async () => {
     const keyId = randomBytes(16).toString('hex');

@@ -1,5 +1,6 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { AuditActor } from '../../../shared/audit';
+import { transitionRefusal, TRANSITIONS, type KeyTransition } from '../../../shared/key-lifecycle';
 import { PartialDestruction, type KeyRecord, type KeyState } from '../../../shared/keys';
 import { readable, UNREADABLE_MESSAGE } from '../../../shared/pki';
 import type { TokenRef } from '../../../shared/tokens';
@@ -51,24 +52,10 @@ export interface RestoredKey {
  */
 export const NO_FINGERPRINT = 'none';
 
-/**
- * SP 800-57 Part 1 §7 transitions Custos allows, and who may make each: the quorum, or a single
- * security officer in an emergency. Destruction has its own scheduled ceremony.
- */
-export const TRANSITIONS: Record<string, { from: KeyState[]; to: KeyState; by: 'quorum' | 'security-officer' }> = {
-  activate: { from: ['pre-activation'], to: 'active', by: 'quorum' },
-  deactivate: { from: ['active', 'suspended'], to: 'deactivated', by: 'quorum' },
-  reactivate: { from: ['suspended'], to: 'active', by: 'quorum' },
-  suspend: { from: ['active'], to: 'suspended', by: 'security-officer' },
-  compromise: {
-    from: ['pre-activation', 'active', 'suspended', 'deactivated'],
-    to: 'compromised',
-    by: 'security-officer',
-  },
-};
-export type KeyTransition = keyof typeof TRANSITIONS;
+/** The SP 800-57 transitions live in shared/ so the Keys screen offers exactly what check() allows. */
+export { TRANSITIONS, type KeyTransition };
 /** The states a key may be marked compromised from. */
-export const COMPROMISED_FROM: readonly KeyState[] = TRANSITIONS.compromise!.from;
+export const COMPROMISED_FROM: readonly KeyState[] = TRANSITIONS.compromise.from;
 
 export class KeyInventory {
   constructor(
@@ -454,21 +441,23 @@ export class KeyInventory {
 
   /** Throws why the transition is not allowed now; the quorum checks before anyone's work is spent. */
   check(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer') {
-    const rule = TRANSITIONS[transition]!;
+    const rule = TRANSITIONS[transition];
     const key = this.get(id);
     if (rule.by !== by)
       throw new CustosError(
         'NOT_AUTHORIZED',
         `To ${transition} a key takes ${rule.by === 'quorum' ? 'a quorum of custodians' : 'a security officer'}.`,
       );
-    if (!rule.from.includes(key.state)) {
-      throw new CustosError(
-        'KEY_STATE_FORBIDS',
-        `A ${key.state} key cannot be made ${rule.to} (SP 800-57 allows it only from ${rule.from.join(' or ')}).`,
-        [
-          `Nothing was changed. Check the key's state in the key list; ${key.state === 'compromised' ? 'a compromised key is never used again.' : 'only the transitions SP 800-57 allows are offered.'}`,
-        ],
-      );
+    const refusal = transitionRefusal(key, transition);
+    if (refusal !== null) {
+      const why = key.partlyDestroyed
+        ? 'a key that lost part of its objects is never used again: propose key.destroy to finish its destruction.'
+        : key.state === 'compromised'
+          ? 'a compromised key is never used again.'
+          : 'only the transitions SP 800-57 allows are offered.';
+      throw new CustosError('KEY_STATE_FORBIDS', refusal, [
+        `Nothing was changed. Check the key's state in the key list; ${why}`,
+      ]);
     }
     if (rule.to === 'active' && key.policy.status === 'disallowed') {
       throw new CustosError(
