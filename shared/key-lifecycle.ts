@@ -61,15 +61,21 @@ export type KeyChange = (typeof KEY_CHANGES)[number];
  * ceremony follow the core's checks of them (key-rotation.ts, destruction.ts), which check again when proposed and run.
  */
 export function keyChangeRefusal(
-  key: KeyFacts & Pick<KeyRecord, 'destructionNotBefore'>,
+  key: KeyFacts & Pick<KeyRecord, 'destructionNotBefore' | 'policy' | 'algorithm'>,
   change: KeyChange,
 ): string | null {
   const waiting = key.destructionNotBefore !== null;
   switch (change) {
     case 'key.activate':
-    case 'key.deactivate':
     case 'key.reactivate':
-      return transitionRefusal(key, change.slice('key.'.length) as KeyTransition);
+      return (
+        transitionRefusal(key, change.slice('key.'.length) as KeyTransition) ??
+        (key.policy.status === 'disallowed'
+          ? `${key.algorithm} is disallowed today; the key cannot be made active.`
+          : null)
+      );
+    case 'key.deactivate':
+      return transitionRefusal(key, 'deactivate');
     case 'suspend':
     case 'compromise':
       return transitionRefusal(key, change);

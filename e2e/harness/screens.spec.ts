@@ -216,8 +216,16 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   // A key's actions are reached from its row; each opens its own page.
   await page.getByRole('button', { name: 'Change the state of payments-signing' }).press('Enter');
   await expect(page.getByRole('heading', { level: 1, name: 'Change the state of payments-signing' })).toBeFocused();
-  await expect(page.getByRole('form', { name: 'Change the state of payments-signing' })).toContainText(
-    'payments-signing is pre-activation',
+  const stateForm = page.getByRole('form', { name: 'Change the state of payments-signing' });
+  await expect(stateForm).toContainText('payments-signing is pre-activation');
+  // Only what a pre-activation key allows is offered; the rest is named with why.
+  await expect(stateForm.getByLabel('Change').locator('option')).toHaveText([
+    'Activate (quorum)',
+    'Schedule destruction (quorum)',
+    'Mark compromised now (one security officer, emergency)',
+  ]);
+  await expect(stateForm.getByRole('listitem').filter({ hasText: 'Reactivate after suspension' })).toContainText(
+    'A pre-activation key cannot be made active (SP 800-57 allows it only from suspended).',
   );
   await checkScreen(page, '02-keys-change-state');
   await page.keyboard.press('Alt+2');

@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { ActionName } from '../../../shared/actions';
+import { KEY_CHANGES, keyChangeRefusal, type KeyChange } from '../../../shared/key-lifecycle';
 import type { KeyRecord } from '../../../shared/keys';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { PAGE_TITLE_ID } from '../app/SubPage';
@@ -7,7 +8,23 @@ import { useCustos } from '../store/context';
 
 const ALGORITHMS = ['EC-P256', 'EC-P384', 'Ed25519', 'RSA-3072', 'RSA-4096', 'AES-256'] as const;
 
-/** A key's change of state, the whole of its page: a quorum proposal, or an officer's emergency at the token. */
+/** What each change is called on the form, with who makes it. */
+const CHANGE_NAMES: Record<KeyChange, string> = {
+  'key.activate': 'Activate (quorum)',
+  'key.deactivate': 'Deactivate (quorum)',
+  'key.rotate': 'Rotate: generate its successor in the same token (quorum)',
+  'key.reactivate': 'Reactivate after suspension (quorum)',
+  'key.schedule-destruction': 'Schedule destruction (quorum)',
+  'key.cancel-destruction': 'Cancel the scheduled destruction (quorum)',
+  'key.destroy': 'Destroy once the wait is over (quorum)',
+  suspend: 'Suspend now (one security officer, emergency)',
+  compromise: 'Mark compromised now (one security officer, emergency)',
+};
+
+/**
+ * A key's change of state, the whole of its page: a quorum proposal, or an officer's emergency at the token. Only the
+ * changes the key's state allows are offered (the core's rule, shared/key-lifecycle.ts); the others are named with why.
+ */
 export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const custodies = (useCustos((s) => s.custodies) ?? []).filter(
@@ -17,14 +34,17 @@ export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
   const emergency = useCustos((s) => s.emergency);
   // An officer acts at the token in front of them (the selected one), and only on that token's keys.
   const atToken = useCustos((s) => s.selected);
-  const [choice, setChoice] = useState('key.activate');
+  const offered = KEY_CHANGES.filter((change) => keyChangeRefusal(keyRecord, change) === null);
+  const [chosen, setChoice] = useState<KeyChange | undefined>(offered[0]);
+  // The key may change while the page is open (a proposal runs): a choice it no longer allows falls back.
+  const choice = chosen !== undefined && offered.includes(chosen) ? chosen : offered[0];
   const [waitDays, setWaitDays] = useState(30);
   const [proof, setProof] = useState(emptyProof());
   const [reason, setReason] = useState('');
   const emergencyChoice = choice === 'suspend' || choice === 'compromise';
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (emergencyChoice && !atToken) return;
+    if (choice === undefined || (emergencyChoice && !atToken)) return;
     const ok = emergencyChoice
       ? await emergency(keyRecord.id, choice, atToken!, proof, choice === 'compromise' ? reason : undefined)
       : await propose(
@@ -42,18 +62,21 @@ export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
       <h2>
         {keyRecord.label} is {keyRecord.state}
       </h2>
-      <label htmlFor="key-transition">Change</label>
-      <select id="key-transition" value={choice} onChange={(e) => setChoice(e.target.value)}>
-        <option value="key.activate">Activate (quorum)</option>
-        <option value="key.deactivate">Deactivate (quorum)</option>
-        <option value="key.rotate">Rotate: generate its successor in the same token (quorum)</option>
-        <option value="key.reactivate">Reactivate after suspension (quorum)</option>
-        <option value="key.schedule-destruction">Schedule destruction (quorum)</option>
-        <option value="key.cancel-destruction">Cancel the scheduled destruction (quorum)</option>
-        <option value="key.destroy">Destroy now that the wait is over (quorum)</option>
-        <option value="suspend">Suspend now (one security officer, emergency)</option>
-        <option value="compromise">Mark compromised now (one security officer, emergency)</option>
-      </select>
+      {choice === undefined ? (
+        <p id="key-no-change">Nothing can change a {keyRecord.state} key: SP 800-57 allows no way back.</p>
+      ) : (
+        <>
+          <label htmlFor="key-transition">Change</label>
+          <select id="key-transition" value={choice} onChange={(e) => setChoice(e.target.value as KeyChange)}>
+            {offered.map((change) => (
+              <option key={change} value={change}>
+                {CHANGE_NAMES[change]}
+              </option>
+            ))}
+          </select>
+        </>
+      )}
+      <NotOffered keyRecord={keyRecord} />
       {choice === 'key.schedule-destruction' && (
         <>
           <label htmlFor="wait-days">Waiting period in days (7–30)</label>
@@ -87,17 +110,42 @@ export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
             : 'No token is selected. Select the key’s token on the Tokens screen first.'}
         </p>
       )}
-      <FactorFields
-        id="key-actor"
-        label={emergencyChoice ? 'Security officer' : 'Proposed by'}
-        proof={proof}
-        onChange={setProof}
-        choices={emergencyChoice ? custodians.filter((c) => c.roles.includes('security-officer')) : custodians}
-      />
-      <button type="submit" disabled={emergencyChoice && !atToken}>
-        {emergencyChoice ? 'Do it now' : 'Propose'}
-      </button>
+      {choice !== undefined && (
+        <>
+          <FactorFields
+            id="key-actor"
+            label={emergencyChoice ? 'Security officer' : 'Proposed by'}
+            proof={proof}
+            onChange={setProof}
+            choices={emergencyChoice ? custodians.filter((c) => c.roles.includes('security-officer')) : custodians}
+          />
+          <button type="submit" disabled={emergencyChoice && !atToken}>
+            {emergencyChoice ? 'Do it now' : 'Propose'}
+          </button>
+        </>
+      )}
     </form>
+  );
+}
+
+/** The changes the key's state rules out, each with why in plain words, so nobody hunts for a missing one. */
+export function NotOffered({ keyRecord }: { keyRecord: KeyRecord }) {
+  const ruledOut = KEY_CHANGES.flatMap((change) => {
+    const why = keyChangeRefusal(keyRecord, change);
+    return why === null ? [] : [{ change, why }];
+  });
+  if (ruledOut.length === 0) return null;
+  return (
+    <div className="not-offered">
+      <p>Not offered for this key:</p>
+      <ul>
+        {ruledOut.map(({ change, why }) => (
+          <li key={change}>
+            {CHANGE_NAMES[change].replace(/[:(].*$/, '').trim()}: {why}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 

@@ -1,6 +1,9 @@
 import { renderToStaticMarkup } from 'react-dom/server';
 import { expect, it } from 'vitest';
 import type { KeyRecord } from '../../../shared/keys';
+import { StoreProvider } from '../store/context';
+import { storeWith } from '../store/test-store';
+import { KeyStateForm } from './KeyForms';
 import { KeyStateCell } from './KeysScreen';
 
 const key = (more: Partial<KeyRecord>): KeyRecord => ({
@@ -59,4 +62,46 @@ it('says what a destruction cut short left: which objects went, which remain, an
   expect(shown).toContain('Partly destroyed');
   expect(shown).toContain('destroyed: private key; still in the token: public key');
   expect(shown).not.toContain('can be cancelled');
+});
+
+const stateForm = (k: KeyRecord) =>
+  renderToStaticMarkup(
+    <StoreProvider store={storeWith({ custodians: [], custodies: [], selected: null })}>
+      <KeyStateForm keyRecord={k} />
+    </StoreProvider>,
+  );
+const offered = (html: string) => [...html.matchAll(/<option value="([^"]+)"/g)].map((m) => m[1]);
+
+it('offers only the changes the key’s state allows, and says why the others are not offered', () => {
+  expect(offered(stateForm(key({ state: 'pre-activation' })))).toEqual([
+    'key.activate',
+    'key.schedule-destruction',
+    'compromise',
+  ]);
+  const suspended = stateForm(key({ state: 'suspended' }));
+  expect(offered(suspended)).toEqual(['key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'compromise']);
+  expect(suspended).toContain('Not offered for this key:');
+  expect(suspended).toContain('<li>Activate: A suspended key cannot be made active');
+  expect(suspended).toContain('<li>Rotate: Only an active key is rotated');
+  // A disallowed algorithm is never made active again.
+  expect(offered(stateForm(key({ state: 'suspended', policy: { status: 'disallowed', notes: [] } })))).not.toContain(
+    'key.reactivate',
+  );
+  expect(stateForm(key({ state: 'destroyed' }))).toContain('Nothing can change a destroyed key');
+  expect(stateForm(key({ state: 'destroyed' }))).not.toContain('Propose');
+});
+
+it('offers a partly destroyed key nothing but finishing its destruction or marking it compromised', () => {
+  const partial = {
+    proposalId: 'ab'.repeat(8),
+    at: '2026-02-01T00:00:00.000Z',
+    destroyed: ['private key'],
+    remaining: [],
+  };
+  const html = stateForm(
+    key({ state: 'suspended', destructionNotBefore: '2026-01-20T00:00:00.000Z', partlyDestroyed: partial }),
+  );
+  expect(offered(html)).toEqual(['key.destroy', 'compromise']);
+  expect(html).toContain('<li>Reactivate after suspension: “payments-2026” is partly destroyed');
+  expect(html).toContain('<li>Cancel the scheduled destruction: A destruction that was cut short cannot be cancelled.');
 });
