@@ -16,6 +16,18 @@ test('set up the first security officer with passphrase and authenticator, check
   await expect(page.getByRole('checkbox', { name: 'Security officer' })).toBeChecked();
   await expect(page.getByRole('checkbox', { name: 'Security officer' })).toBeDisabled();
 
+  // Nothing typed: Enter still submits, and the form says at its top what is missing, each linked to its field.
+  await page.getByLabel('Full name').press('Enter');
+  const summary = page.getByRole('alert').filter({ hasText: 'There is a problem' });
+  await expect(summary).toBeFocused();
+  await expect(summary.getByRole('link')).toHaveText([
+    'Type the custodian’s full name',
+    'Type the custodian’s passphrase',
+  ]);
+  await checkScreenPart(page, '07-custodians-enrol-missing', page.getByRole('form', { name: /enrol its first/ }));
+  await summary.getByRole('link', { name: 'Type the custodian’s full name' }).press('Enter');
+  await expect(page.getByLabel('Full name')).toBeFocused();
+
   await page.getByLabel('Full name').fill('Ada Lovelace');
   await page.getByLabel('Passphrase', { exact: true }).fill('password123');
   await page.getByLabel('Passphrase again').fill('password123');

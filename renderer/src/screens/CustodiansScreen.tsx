@@ -1,14 +1,19 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
+import type { ErrorCode } from '../../../shared/errors';
+import type { Proof } from '../store/quorum-slice';
 import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorInputs } from '../app/FactorFields';
-import { OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
+import { missingApprovals, officerFieldIds, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 import { RetireForm } from './RetireCustodian';
 import { UnlockForm } from './UnlockCustodian';
 
 const CHECK_ID = 'check';
+const APPROVER_ID = 'approver';
+const FIRST_ROLE_ID = 'enrol-role-custodian';
+const NO_OFFICER_ID = 'enrol-no-officer';
 
 const roleNames: Record<Role, string> = {
   custodian: 'Custodian',
@@ -39,14 +44,49 @@ export function CustodiansScreen() {
   );
 }
 
-function EnrolForm() {
+/** What the enrolment form still lacks, each linked to the field that fixes it (the core checks it all again). */
+export function enrolmentProblems(form: {
+  name: string;
+  roles: readonly Role[];
+  passphrase: string;
+  again: string;
+  approvals: { approvers: readonly Proof[]; sameOfficer: boolean };
+  /** Why no officer can approve, when none can (all locked out); null when they can. */
+  noOfficer: string | null;
+}): Problem[] {
+  return [
+    ...(form.name.trim() ? [] : [{ field: 'enrol-name', text: 'Type the custodian’s full name' }]),
+    ...(form.roles.length ? [] : [{ field: FIRST_ROLE_ID, text: 'Choose at least one role' }]),
+    ...(form.passphrase ? [] : [{ field: 'enrol-passphrase', text: 'Type the custodian’s passphrase' }]),
+    ...(form.passphrase && form.again !== form.passphrase
+      ? [{ field: 'enrol-passphrase-again', text: 'Type the same passphrase again' }]
+      : []),
+    ...(form.noOfficer
+      ? [{ field: NO_OFFICER_ID, text: form.noOfficer }]
+      : missingApprovals(form.approvals, APPROVER_ID)),
+    ...(form.approvals.sameOfficer
+      ? [{ field: officerFieldIds(APPROVER_ID, 1).who, text: 'Choose two different security officers' }]
+      : []),
+  ];
+}
+
+/** Which enrolment field a refusal from the core points at: the passphrase, the name, or an officer's factors. */
+function enrolmentProblem(code: ErrorCode): Problem | null {
+  if (code === 'PASSPHRASE_WEAK') return { field: 'enrol-passphrase', text: 'Choose a harder passphrase' };
+  if (code === 'CUSTODIAN_EXISTS') return { field: 'enrol-name', text: 'Check the name' };
+  return factorProblem(code, officerFieldIds(APPROVER_ID, 0));
+}
+
+export function EnrolForm() {
   const begin = useCustos((s) => s.beginEnrolment);
   const busy = useCustos((s) => s.custodianBusy);
   const custodians = useCustos((s) => s.custodians);
+  const error = useCustos((s) => (s.custodianErrorAt === 'enrol' ? s.custodianError : null));
   const [name, setName] = useState('');
   const [roles, setRoles] = useState<Role[]>(['custodian']);
   const [passphrase, setPassphrase] = useState('');
   const [again, setAgain] = useState('');
+  const [problems, setProblems] = useState<Problem[]>([]);
   // With nobody enrolled, this is the installation's setup: the first person is its security officer.
   const setup = custodians !== null && custodians.length === 0;
   const chosen: Role[] = setup && !roles.includes('security-officer') ? [...roles, 'security-officer'] : roles;
@@ -56,12 +96,20 @@ function EnrolForm() {
   // A locked-out officer still counts towards the two a new officer needs (the core refuses otherwise).
   const needed = setup ? 0 : chosen.includes('security-officer') ? Math.min(2, allOfficers.length) : 1;
   const approvals = useOfficerApprovals(needed, officers);
-  const { approvers, sameOfficer } = approvals;
   const mismatch = again.length > 0 && passphrase !== again;
+  const noOfficer = setup
+    ? null
+    : officers.length === 0
+      ? 'Every security officer is locked out, so nobody can approve an enrolment. Unlock a security officer first.'
+      : officers.length < needed
+        ? 'A security officer is locked out, and a new security officer needs two officers. Unlock them first.'
+        : null;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (mismatch || chosen.length === 0 || sameOfficer) return;
-    const ok = await begin(name, chosen, passphrase, approvers);
+    const missing = enrolmentProblems({ name, roles: chosen, passphrase, again, approvals, noOfficer });
+    setProblems(missing);
+    if (missing.length > 0) return;
+    const ok = await begin(name, chosen, passphrase, approvals.approvers);
     // Officers type in turn at the same console: their factors never stay in the form.
     approvals.clearFactors();
     if (ok) {
@@ -70,7 +118,8 @@ function EnrolForm() {
     }
   };
   return (
-    <form className="card" aria-labelledby="enrol-title" onSubmit={(e) => void submit(e)}>
+    <form className="card" aria-labelledby="enrol-title" onSubmit={(e) => void submit(e)} noValidate>
+      <ErrorSummary problems={problems} error={error} link={error && enrolmentProblem(error.code)} />
       <h2 id="enrol-title">{setup ? 'Set up Custos: enrol its first security officer' : 'Enrol a custodian'}</h2>
       {setup ? (
         <p>
@@ -89,19 +138,13 @@ function EnrolForm() {
         </p>
       )}
       <label htmlFor="enrol-name">Full name</label>
-      <input
-        id="enrol-name"
-        type="text"
-        value={name}
-        onChange={(e) => setName(e.target.value)}
-        autoComplete="off"
-        required
-      />
+      <input id="enrol-name" type="text" value={name} onChange={(e) => setName(e.target.value)} autoComplete="off" />
       <fieldset>
         <legend>Roles</legend>
         {(Object.keys(roleNames) as Role[]).map((role) => (
           <label key={role} className="checkbox">
             <input
+              id={`enrol-role-${role}`}
               type="checkbox"
               checked={chosen.includes(role)}
               disabled={setup && role === 'security-officer'}
@@ -119,7 +162,6 @@ function EnrolForm() {
         onChange={(e) => setPassphrase(e.target.value)}
         autoComplete="new-password"
         aria-describedby="passphrase-help"
-        required
       />
       <p id="passphrase-help" className="muted">
         Five or more unrelated words picked at random (dice or a word list) are easy to remember and hard to guess.
@@ -133,31 +175,21 @@ function EnrolForm() {
         onChange={(e) => setAgain(e.target.value)}
         autoComplete="new-password"
         aria-invalid={mismatch}
-        required
+        aria-describedby={mismatch ? 'enrol-passphrase-mismatch' : undefined}
       />
       {mismatch && (
-        <p role="alert" className="bad">
+        <p id="enrol-passphrase-mismatch" className="bad">
           The two passphrases differ.
         </p>
       )}
-      {!setup && officers.length === 0 && (
-        <p role="alert" className="bad">
-          Every security officer is locked out, so nobody can approve an enrolment. Unlock a security officer first.
+      {noOfficer && (
+        <p id={NO_OFFICER_ID} tabIndex={-1} className="bad">
+          {noOfficer}
         </p>
       )}
-      {!setup && officers.length > 0 && officers.length < needed && (
-        <p role="alert" className="bad">
-          A security officer is locked out, and a new security officer needs two officers. Unlock them first.
-        </p>
-      )}
-      <OfficerApprovalFields idPrefix="approver" approvals={approvals} officers={officers} />
+      <OfficerApprovalFields idPrefix={APPROVER_ID} approvals={approvals} officers={officers} />
       <div className="actions">
-        <button
-          type="submit"
-          disabled={
-            busy || mismatch || chosen.length === 0 || sameOfficer || (!setup && officers.length < Math.max(1, needed))
-          }
-        >
+        <button type="submit" disabled={busy}>
           {busy ? 'Protecting the passphrase…' : 'Continue to the authenticator'}
         </button>
       </div>
@@ -165,21 +197,29 @@ function EnrolForm() {
   );
 }
 
+const CODE_PROBLEM: Problem = { field: 'enrol-code', text: 'Type the 6-digit code the authenticator app shows now' };
+
 function ConfirmEnrolment() {
   const enrolment = useCustos((s) => s.enrolment)!;
   const confirm = useCustos((s) => s.confirmEnrolment);
   const cancel = useCustos((s) => s.cancelEnrolment);
   const busy = useCustos((s) => s.custodianBusy);
+  const error = useCustos((s) => (s.custodianErrorAt === 'enrol-confirm' ? s.custodianError : null));
   const [code, setCode] = useState('');
+  const [problems, setProblems] = useState<Problem[]>([]);
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
   const grouped = enrolment.secret.match(/.{1,4}/g)?.join(' ') ?? enrolment.secret;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    const missing = /^\d{6}$/.test(code) ? [] : [CODE_PROBLEM];
+    setProblems(missing);
+    if (missing.length > 0) return;
     if (!(await confirm(code))) setCode('');
   };
   return (
-    <form className="card" aria-labelledby="confirm-title" onSubmit={(e) => void submit(e)}>
+    <form className="card" aria-labelledby="confirm-title" onSubmit={(e) => void submit(e)} noValidate>
+      <ErrorSummary problems={problems} error={error} link={error?.code === 'TOTP_INCORRECT' ? CODE_PROBLEM : null} />
       <h2 id="confirm-title" tabIndex={-1} ref={heading}>
         Add {enrolment.name} to the authenticator app
       </h2>
@@ -207,10 +247,9 @@ function ConfirmEnrolment() {
         value={code}
         onChange={(e) => setCode(e.target.value.replace(/\D/g, ''))}
         autoComplete="one-time-code"
-        required
       />
       <div className="actions">
-        <button type="submit" disabled={busy || code.length !== 6}>
+        <button type="submit" disabled={busy}>
           Confirm enrolment
         </button>
         <button type="button" onClick={() => void cancel()}>

@@ -10,7 +10,7 @@ export interface OfficerFactors {
 }
 
 /** A form that shows its own refusal, linked to the field that fixes it, not at the screen's top: `unlock:ID`. */
-export type CustodianForm = `${'unlock' | 'check' | 'retire'}:${string}`;
+export type CustodianForm = `${'unlock' | 'check' | 'retire'}:${string}` | 'enrol' | 'enrol-confirm';
 
 export interface CustodiansSlice {
   custodians: CustodianSummary[] | null;
@@ -77,6 +77,7 @@ export const createCustodiansSlice =
           () => null,
           // An officer's factors were checked either way (a code counts once): their status is read again.
           officers.length > 0,
+          'enrol',
         );
         if (challenge) set({ enrolment: challenge });
         return challenge !== null;
@@ -87,9 +88,13 @@ export const createCustodiansSlice =
         const custodian = await run(
           () => bridge.custodians.enrolConfirm({ enrolmentId: enrolment.enrolmentId, code }),
           (c) => `${c.name} is enrolled.`,
+          true,
+          'enrol-confirm',
         );
-        // An enrolment the core ended (expired, too many wrong codes) takes its secret and QR code off the screen.
-        if (!custodian && get().custodianError?.code === 'ENROLMENT_EXPIRED') set({ enrolment: null });
+        // An enrolment the core ended (expired, too many wrong codes) takes its secret and QR code off the screen; the
+        // first step's form, shown again, says why.
+        if (!custodian && get().custodianError?.code === 'ENROLMENT_EXPIRED')
+          set({ enrolment: null, custodianErrorAt: 'enrol' });
         if (!custodian) return false;
         set({ enrolment: null });
         return true;
