@@ -23,6 +23,7 @@ import {
 } from './rehearsal';
 import {
   FromRehearsalMessage,
+  StandInsProposed,
   type FromRehearsal,
   type RehearsalProcess,
   type SpawnRehearsal,
@@ -252,7 +253,16 @@ export class RehearsalHost {
     if (answer.type !== 'reply') throw stoppedError();
     if (!answer.envelope.ok)
       throw new CustosError(answer.envelope.error.code, answer.envelope.error.message, answer.envelope.error.remedy);
-    standIns.proposalId = (answer.envelope.value as { proposalId: string }).proposalId;
+    const proposed = StandInsProposed.safeParse(answer.envelope.value);
+    if (!proposed.success) {
+      // Kept, it would make the status and every `rehearsals.changed` push fail to parse: the screens would lose track.
+      this.deps.log.error('the rehearsal process sent something main does not accept; stopping it', {
+        fault: 'a stand-ins proposal that is not one',
+      });
+      active.process.kill();
+      throw stoppedError();
+    }
+    standIns.proposalId = proposed.data.proposalId;
     this.changed();
     return this.status();
   }

@@ -5,6 +5,8 @@ import type { Envelope } from '../../../shared/errors';
 import type { RunView } from '../../../shared/ceremony-script';
 import type { RehearsalStatus } from '../../../shared/rehearsals';
 import type { ModuleStatus } from '../../../shared/tokens';
+import type { KeyRecord } from '../../../shared/keys';
+import type { ProposalView } from '../../../shared/quorum';
 import { CustosCore } from '../custos-core';
 import {
   call,
@@ -17,6 +19,7 @@ import {
   script,
   spawnChild,
   spawned,
+  takeRealCustody,
 } from '../testing/rehearsal-bed';
 import { people, runThrough, token, useRehearsalBed } from '../testing/rehearsal-bed';
 import { verifyReport } from '../reports/report-verify';
@@ -200,3 +203,53 @@ it('a rehearsal process that says it opened on the real token, or one not labell
   }
   reopen();
 });
+
+it('a rehearsal process that answers the stand-ins proposal with what is not a proposal id is stopped (fixed)', async () => {
+  const custody = (await takeRealCustody()) as { id: string };
+  await realAction(custody.id, 'key.generate', {
+    algorithm: 'EC-P256',
+    label: 'old-signing',
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 365,
+  });
+  const [real] = await call<KeyRecord[]>('keys.list');
+  const text = script(
+    `  - { id: activate, title: Activate, by: Ada, action: key.activate, params: { keyId: ${real!.id} }, ` +
+      'approvers: [Babbage, Curie] }\n',
+  );
+  core.close();
+  let forged: { deliver: (message: unknown) => void } = { deliver: () => {} };
+  forged = forgingChild((message) => {
+    if (message.type !== 'propose-stand-ins') return false;
+    forged.deliver({ type: 'reply', id: message.id, envelope: { ok: true, value: { proposalId: 42 } }, factors: {} });
+    return true;
+  });
+  const told: unknown[] = [];
+  core.events.subscribe((name, payload) => name === 'rehearsals.changed' && told.push(payload));
+  await call('rehearsals.start', { script: text });
+  await call('rehearsals.takeCustody', { holders: [proof('Ada'), proof('Babbage'), proof('Curie')] });
+  const exited = exitOf(spawned[0]!);
+  const answer = await core.router.dispatch('rehearsals.proposeStandIns', { proposer: proof('Ada') });
+  // Before the fix it was kept as the proposal's id: the answer, the status and the push all failed their schema.
+  expect(answer).toMatchObject({ ok: false, error: { code: 'REHEARSAL_STOPPED' } });
+  await exited;
+  expect(await call<RehearsalStatus>('rehearsals.status')).toMatchObject({
+    active: null,
+    last: { outcome: 'incomplete', how: 'stopped' },
+  });
+  expect(told.at(-1)).toMatchObject({ active: null, last: { outcome: 'incomplete', how: 'stopped' } });
+  expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete', runId: null }]);
+});
+
+async function realAction(custodyId: string, action: string, params: Record<string, unknown>) {
+  let view = await call<ProposalView>('proposals.create', { custodyId, action, params, requester: proof('Ada') });
+  for (const name of ['Babbage', 'Curie'])
+    if (view.state === 'open')
+      view = await call<ProposalView>('proposals.approve', {
+        proposalId: view.id,
+        fingerprint: view.shortFingerprint,
+        approver: proof(name),
+      });
+  expect(view.state).toBe('executed');
+}

@@ -61,6 +61,12 @@ const FactorStates = z.record(
 const Id = z.number().int().positive();
 
 /**
+ * The answer to `propose-stand-ins`: the proposal the other holders approve. Checked before main keeps it, since the
+ * status and the `rehearsals.changed` push carry it to every screen.
+ */
+export const StandInsProposed = z.strictObject({ proposalId: z.string().regex(/^[0-9a-f]{16}$/) });
+
+/**
  * What main accepts from a rehearsal process, checked before anything reads it: the process is less trusted than main
  * (its installation is a folder that whoever can write the data directory can shape), and a message of another shape
  * must neither throw in main's message listener nor reach the real installation's records.
