@@ -224,6 +224,7 @@ export class CustosCore {
       recipients: this.recipients,
       module: () => this.tokens.ready(),
       clock,
+      rehearsal: () => this.ceremonies.scratch() !== null,
     });
     const standIns = standInKeys(store, clock, this.keys, this.certificates, () => this.ceremonies.scratch());
     this.quorum = new QuorumService({

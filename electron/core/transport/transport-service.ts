@@ -80,14 +80,25 @@ export class TransportService {
       recipients: TransportRecipients;
       module: () => TokenModule;
       clock: () => Date;
+      /** This installation is a rehearsal's scratch one: nothing is wrapped for a recipient here. */
+      rehearsal?: () => boolean;
     },
   ) {}
 
   // ── export ──────────────────────────────────────────────────────────────────────────────────────
 
-  /** Refuses, when proposed and when run: a key elsewhere, unexportable or retired; an untrusted recipient. */
+  /**
+   * Refuses, when proposed and when run: any export in a rehearsal; a key elsewhere, unexportable or retired; an
+   * untrusted recipient.
+   */
   private readyToExport(params: unknown, token: TokenRef) {
     const p = ExportWrappedParams.parse(params);
+    // A package made here would be signed by the scratch audit key, hold a stand-in or practice key, and say nothing
+    // of it: an importer would take it for real. No template rehearses a transport (rehearsal-limits.ts).
+    if (this.options.rehearsal?.())
+      throw new CustosError('REHEARSAL_ACTIVE', 'No key is exported for a recipient from a rehearsal.', [
+        'Export the real key once the rehearsal has ended.',
+      ]);
     const key = this.options.keys.checkToken(p.keyId, token);
     if (!key.backupable)
       throw new CustosError(

@@ -48,8 +48,11 @@ let inventory: KeyInventory;
 let recipients: TransportRecipients;
 let transport: TransportService;
 let custodyId: string;
+/** Whether the installation is a rehearsal's scratch one (ceremonies.scratch() in the app). */
+let rehearsal: boolean;
 
 beforeEach(async () => {
+  rehearsal = false;
   ({ dataDir: dir, cleanup } = tempDataDir());
   f = await quorumFixture(dir, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
   const now = () => f.clock.now;
@@ -67,6 +70,7 @@ beforeEach(async () => {
     recipients,
     module: () => f.module,
     clock: now,
+    rehearsal: () => rehearsal,
   });
   quorum = f.quorum(
     { ...keyOperations(f.opened.store, now, inventory), 'key.import-wrapped': transport.importOperation() },
@@ -372,6 +376,22 @@ describe('key transport out (export wrapped for a trusted recipient)', () => {
         packageId: randomBytes(16).toString('hex'),
       }),
     ).toThrow(expect.objectContaining({ code: 'KEY_TYPE_UNSUITED' }));
+  });
+
+  it('exports nothing from a rehearsal: a package its scratch audit key signs would pass for a real one (fixed)', async () => {
+    const keyId = await keyInToken('AES-256', 'encrypt', true);
+    const fingerprint = await trust(outsideKey('partner', 'RSA').pub, 'Partner');
+    const params = () => ({ keyId, recipient: fingerprint, packageId: randomBytes(16).toString('hex') });
+    const before = propose('key.export-wrapped', params());
+    rehearsal = true;
+    // Before the fix both made a package that says nothing of a rehearsal, signed by the scratch audit key.
+    expect(() => propose('key.export-wrapped', params())).toThrow(
+      expect.objectContaining({ code: 'REHEARSAL_ACTIVE' }),
+    );
+    const ran = await f.approveAll(quorum, before, [1, 2]);
+    expect(ran.outcome).toMatchObject({ status: 'failed', code: 'REHEARSAL_ACTIVE' });
+    expect(transport.list()).toEqual([]);
+    expect(trustedObjects()).toBe(0);
   });
 
   it('does not trust a recipient row a database writer inserts', async () => {
