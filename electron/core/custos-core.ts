@@ -447,8 +447,10 @@ export class CustosCore {
       });
     }
     try {
-      const counted = countInterruptedRehearsals(this, this.options.dataDir, this.options.nativeBinding);
+      const { counted, ignored } = countInterruptedRehearsals(this, this.options.dataDir, this.options.nativeBinding);
       if (counted > 0) log.warn('counted the factor checks of rehearsals that were cut off', { counted });
+      if (ignored > 0)
+        log.warn('ignored the counts of cut-off rehearsals for people not copied into them', { ignored });
     } catch (error) {
       log.warn('could not count the factor checks of a rehearsal that was cut off; will try at the next start', {
         code: isCustosError(error) ? error.code : 'INTERNAL',

@@ -327,6 +327,37 @@ describe('someone with the whole data directory (the audit PIN in its 0600 file)
     clock.now = new Date(clock.now.getTime() + 600_000);
     expect(await core.router.dispatch('custodians.check', proof('Babbage'))).toMatchObject({ ok: true });
   });
+
+  it('cannot lock out a real officer through a rehearsal database: only those copied into it count (fixed)', () => {
+    const locked = (id: string) => `('${id}', NULL, 10, NULL, 1)`;
+    const plant = (name: string, rows: string[]) => {
+      const dir = join(dataDir, 'rehearsals', name);
+      mkdirSync(dir, { recursive: true });
+      const db = new Database(join(dir, 'custos.db'));
+      db.exec(`CREATE TABLE custodians (id TEXT, last_time_step INTEGER, failures INTEGER, throttled_until TEXT,
+                 locked INTEGER);
+               INSERT INTO custodians VALUES ${rows.join(', ')};`);
+      db.close();
+      return dir;
+    };
+    // A real rehearsal copied Babbage in; its database, cut off, is rewritten to lock Olga and Dave out too.
+    core.ceremonies.recordCopiedIn('2026-12-04-0000beef', [people.Babbage!.id]);
+    core.close();
+    const real = plant('2026-12-04-0000beef', [
+      `('${people.Babbage!.id}', NULL, 2, NULL, 0)`,
+      locked(people.Olga!.id),
+      locked(people.Dave!.id),
+    ]);
+    // And a folder no rehearsal made, named like one, names them as well.
+    const planted = plant('2026-12-04-00000bad', [locked(people.Olga!.id), locked(people.Dave!.id)]);
+    core = open();
+    // Before the fix Dave was locked out and Olga, the last officer standing, made to wait: signed by the audit key.
+    for (const name of ['Olga', 'Dave'])
+      expect(core.custodians.get(people[name]!.id)).toMatchObject({ failures: 0, throttledUntil: null, locked: false });
+    expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 2 });
+    expect(existsSync(join(real, 'custos.db'))).toBe(false);
+    expect(existsSync(join(planted, 'custos.db'))).toBe(false);
+  });
 });
 
 describe('the renderer: any payload on the ceremonies.* and proposals.* channels', () => {
@@ -470,6 +501,8 @@ describe('a custodian acting alone', () => {
   });
 
   it('cannot keep cut-off rehearsals from counting by leaving a damaged or empty one beside them (fixed)', () => {
+    // Babbage was copied into the rehearsal that was cut off (recorded as it opened).
+    core.ceremonies.recordCopiedIn('2026-12-04-0000c0ff', [people.Babbage!.id]);
     core.close();
     const plant = (name: string, contents?: string) => {
       const dir = join(dataDir, 'rehearsals', name);
@@ -481,7 +514,7 @@ describe('a custodian acting alone', () => {
     plant('0000-damaged', 'not a database');
     const empty = plant('0001-just-made', '');
     // Cut off after Babbage failed twice there.
-    const db = new Database(join(plant('2026-cut-off'), 'custos.db'));
+    const db = new Database(join(plant('2026-12-04-0000c0ff'), 'custos.db'));
     db.exec(`CREATE TABLE custodians (id TEXT, last_time_step INTEGER, failures INTEGER, throttled_until TEXT,
                locked INTEGER);
              INSERT INTO custodians VALUES ('${people.Babbage!.id}', NULL, 2, NULL, 0);`);

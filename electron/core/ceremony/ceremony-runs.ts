@@ -83,6 +83,11 @@ type PolicyEvent = { kind: 'policy'; requireRehearsal: boolean; by: string };
 /** Written once when a scratch installation is made for a rehearsal: every run there is a rehearsal on this token. */
 type ScratchEvent = { kind: 'scratch'; token: TokenRef };
 const SCRATCH = { type: 'ceremony-scratch', id: 'this' };
+/** Who was copied into a rehearsal, recorded before its process starts: only their counts come back from it. */
+type CopiedInEvent = { kind: 'rehearsal-copied-in'; people: string[] };
+/** A rehearsal's folder under `rehearsals/` (rehearsal.ts, rehearsalDir): the object its copied-in record is about. */
+const REHEARSAL_FOLDER = /^\d{4}-\d{2}-\d{2}-[0-9a-f]{8}$/;
+const rehearsalFolder = (name: string) => ({ type: 'ceremony-rehearsal', id: name });
 const REHEARSALS = { type: 'ceremony-rehearsals', id: 'all' };
 const POLICY = { type: 'ceremony-policy', id: 'rehearsal' };
 
@@ -134,6 +139,29 @@ export class CeremonyRuns {
     if (this.sources.custodians.list().length > 0 && this.list().length > 0)
       throw new CustosError('CEREMONY_STEP_REFUSED', 'Only a new, empty installation becomes a rehearsal’s.');
     appendEvent(this.sources.store, this.sources.audit, SCRATCH, this.actor(null), { kind: 'scratch', token });
+  }
+
+  /**
+   * Records, before a rehearsal's process starts, who is copied into it (by id): what comes back from it, live or
+   * from its database at a later start, counts for them alone. Signed, so a folder planted in the data directory
+   * names nobody.
+   */
+  recordCopiedIn(folder: string, people: readonly string[]): void {
+    if (!REHEARSAL_FOLDER.test(folder))
+      throw new CustosError('INTERNAL', 'A rehearsal’s folder is named by its date and a random id.');
+    appendEvent(this.sources.store, this.sources.audit, rehearsalFolder(folder), this.actor(null), {
+      kind: 'rehearsal-copied-in',
+      people: [...people],
+    });
+  }
+
+  /** Who was copied into the rehearsal in this folder, as recorded here; nobody for a folder nothing recorded. */
+  copiedIn(folder: string): string[] {
+    if (!REHEARSAL_FOLDER.test(folder)) return [];
+    const what = 'Who was copied into a rehearsal';
+    return readEvents<CopiedInEvent>(this.sources.store, this.sources.audit, rehearsalFolder(folder), what).flatMap(
+      (e) => e.people,
+    );
   }
 
   /** The scratch token, where this installation is a rehearsal's; null in a real installation. */

@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { z } from 'zod';
 import type { Envelope } from '../../../shared/errors';
 import { channel, type ChannelName } from '../../../shared/ipc-schema';
@@ -12,6 +12,7 @@ import { CustosError } from '../errors';
 import type { Log } from '../log';
 import { DATABASE_FILE } from '../store/database';
 import {
+  copiedInOnly,
   countRehearsal,
   planRehearsal,
   recordRehearsal,
@@ -99,6 +100,11 @@ export class RehearsalHost {
   private async open(script: string): Promise<RehearsalStatus> {
     const plan = planRehearsal(this.deps.core, script);
     const dir = rehearsalDir(this.deps.dataDir, this.deps.clock());
+    // Before the process exists: what it, or its database at a later start, says of anyone else is not counted here.
+    this.deps.core.ceremonies.recordCopiedIn(
+      basename(dir),
+      plan.people.map((p) => p.id),
+    );
     const process = this.deps.spawn();
     this.opening = process;
     // A process that never answers would keep every request refused ("a rehearsal is opening") until the app closed.
@@ -411,7 +417,12 @@ export class RehearsalHost {
    * What people's factors went through there counts here as it happens: a code accepted there is spent here, and
    * failed attempts count towards the lockout here (a rehearsal cannot be used to guess passphrases).
    */
-  private spend(factors: Record<string, FactorState>): boolean {
+  private spend(reported: Record<string, FactorState>): boolean {
+    // A process still opening has been asked nothing: what it says of anyone counts for nothing.
+    const copiedIn = this.active?.plan.people.map((p) => p.id) ?? [];
+    const { states: factors, ignored } = copiedInOnly(reported, copiedIn);
+    if (ignored > 0)
+      this.deps.log.warn('the rehearsal process counted people not copied into it; ignored', { ignored });
     if (this.active) this.active.factors = factors;
     try {
       this.deps.core.custodians.rehearsedFactors(factors);
@@ -499,7 +510,9 @@ export class RehearsalHost {
     if (how === 'counted') return retireRehearsal(dir);
     if (how === 'at-next-start' || !existsSync(join(dir, DATABASE_FILE))) return;
     try {
-      countRehearsal(this.deps.core, dir, this.deps.nativeBinding);
+      const { ignored } = countRehearsal(this.deps.core, dir, this.deps.nativeBinding);
+      if (ignored > 0)
+        this.deps.log.warn('the rehearsal’s database counted people not copied into it; ignored', { ignored });
     } catch (error) {
       // Not marked counted, so the next start counts it; the rehearsal is recorded meanwhile.
       this.deps.log.error('could not count the factor checks of the rehearsal that stopped; will at the next start', {

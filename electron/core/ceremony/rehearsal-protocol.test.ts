@@ -242,6 +242,28 @@ it('a rehearsal process that answers the stand-ins proposal with what is not a p
   expect(core.ceremonies.rehearsals()).toMatchObject([{ outcome: 'incomplete', runId: null }]);
 });
 
+it('counts what a rehearsal reports back only for the people copied into it, not for a real officer (fixed)', async () => {
+  core.close();
+  const forged = forgingChild();
+  await call('rehearsals.start', { script: script(CUSTODY + KEY) });
+  const officer = people['Olga Setup']!.id;
+  const babbage = people.Babbage!.id;
+  const before = { officer: core.custodians.get(officer), babbage: core.custodians.get(babbage).failures };
+  // Olga, a security officer the script does not name, was never copied in; the process says she is locked out.
+  const locked = { lastTimeStep: null, failures: 10, throttledUntil: null, locked: true };
+  forged.deliver({
+    type: 'reply',
+    id: 10_000,
+    envelope: { ok: true, value: null },
+    factors: { [officer]: locked, [babbage]: { ...locked, failures: before.babbage + 1, locked: false } },
+  });
+  // Before the fix Olga's count was signed here (locked out, or made to wait as the last officer standing).
+  expect(core.custodians.get(officer)).toEqual(before.officer);
+  expect(core.custodians.get(babbage).failures).toBe(before.babbage + 1);
+  await call('rehearsals.end');
+  expect(core.custodians.get(officer)).toEqual(before.officer);
+});
+
 async function realAction(custodyId: string, action: string, params: Record<string, unknown>) {
   let view = await call<ProposalView>('proposals.create', { custodyId, action, params, requester: proof('Ada') });
   for (const name of ['Babbage', 'Curie'])

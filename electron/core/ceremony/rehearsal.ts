@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError, isCustosError } from '../errors';
@@ -433,27 +433,46 @@ export function retireRehearsal(dir: string): void {
  * damaged folder would make every later cut-off rehearsal a way round the lockout); the first such error is thrown
  * once the others are counted.
  */
-export function countInterruptedRehearsals(core: CustosCore, dataDir: string, nativeBinding?: string): number {
+export function countInterruptedRehearsals(
+  core: CustosCore,
+  dataDir: string,
+  nativeBinding?: string,
+): { counted: number; ignored: number } {
   const root = join(dataDir, 'rehearsals');
-  if (!existsSync(root)) return 0;
-  let counted = 0;
+  const total = { counted: 0, ignored: 0 };
+  if (!existsSync(root)) return total;
   let unreadable: unknown = null;
   for (const name of readdirSync(root)) {
     const dir = join(root, name);
     if (!existsSync(join(dir, DATABASE_FILE))) continue;
     try {
-      countRehearsal(core, dir, nativeBinding);
-      counted++;
+      total.ignored += countRehearsal(core, dir, nativeBinding).ignored;
+      total.counted++;
     } catch (error) {
       unreadable ??= error;
     }
   }
   if (unreadable !== null) throw unreadable;
-  return counted;
+  return total;
 }
 
-/** Reads where people's factors stand in a closed rehearsal's database, counts that here, and retires its folder. */
-export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: string): void {
+/**
+ * Only the people copied into a rehearsal: its process, or its database, may say anything of anyone, and a count it
+ * gave a real officer it never saw (a lockout) would be signed here. `ignored`: how many others it named.
+ */
+export function copiedInOnly(
+  states: Record<string, FactorState>,
+  copiedIn: readonly string[],
+): { states: Record<string, FactorState>; ignored: number } {
+  const theirs = Object.entries(states).filter(([id]) => copiedIn.includes(id));
+  return { states: Object.fromEntries(theirs), ignored: Object.keys(states).length - theirs.length };
+}
+
+/**
+ * Reads where people's factors stand in a closed rehearsal's database, counts that here for those copied into it (as
+ * recorded here when it opened), and retires its folder. `ignored`: how many others its database named.
+ */
+export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: string): { ignored: number } {
   const db = new Database(join(dir, DATABASE_FILE), {
     readonly: true,
     fileMustExist: true,
@@ -467,8 +486,10 @@ export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: st
   } finally {
     db.close();
   }
-  core.custodians.rehearsedFactors(statesOf(rows));
+  const { states, ignored } = copiedInOnly(statesOf(rows), core.ceremonies.copiedIn(basename(dir)));
+  core.custodians.rehearsedFactors(states);
   retireRehearsal(dir);
+  return { ignored };
 }
 
 /**
