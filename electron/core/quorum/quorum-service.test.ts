@@ -233,6 +233,21 @@ describe('a proposal and its approvals', () => {
     expect(ran).toHaveLength(1);
   });
 
+  it('shows when each approver approved as their signed entry records it, not an approvals row edited in SQLite', async () => {
+    const proposal = propose(0);
+    await quorum.approve(approval(1, proposal));
+    const babbage = f.enrolled[1]!.id;
+    const entry = f.opened.store.get<{ time: string }>(
+      sql`SELECT time FROM audit_entries WHERE action = 'proposal.approve' AND object = ${`proposal:${proposal.id}`}`,
+    )!;
+    // A database writer moves the approval to before the proposal existed.
+    f.opened.store.execute(
+      sql`UPDATE approvals SET approved_at = '2020-01-01T00:00:00.000Z' WHERE proposal_id = ${proposal.id}`,
+    );
+    expect(quorum.view(proposal.id).approvals).toEqual([{ custodianId: babbage, approvedAt: entry.time, held: true }]);
+    expect(quorum.list().find((p) => p.id === proposal.id)!.approvals[0]!.approvedAt).toBe(entry.time);
+  });
+
   it('records why an operation the token refused failed: code, sentence, CKR_ name, step and mechanism', async () => {
     const action = 'test.sign-with-md2';
     const proposal = quorum.propose({ custodyId, action, params: {}, requestedBy: f.enrolled[0]!.id });

@@ -937,9 +937,9 @@ export class QuorumService {
   }
 
   /**
-   * Who approved a proposal, as the signed `proposal.approve` entries of its fingerprint record them: the approvals
-   * table beside them is not signed, and a row added or deleted there would count, or drop, an approver (and name them
-   * in a destruction's proof and in reports). The time is the table's where it has one, else the entry's.
+   * Who approved a proposal and when, as the signed `proposal.approve` entries of its fingerprint record them: the
+   * approvals table beside them is not signed, and a row added or deleted there would count, or drop, an approver (and
+   * name them in a destruction's proof and in reports); a time edited there would be shown to the next approver.
    */
   private signedApprovals(id: string, fingerprint: string): { custodianId: string; approvedAt: string }[] {
     const { store, audit } = this.options;
@@ -947,18 +947,11 @@ export class QuorumService {
       sha256Hex(canonicalJson({ fingerprint })),
       sha256Hex(canonicalJson({ fingerprint, renewed: true })),
     ];
-    const times = new Map(
-      store
-        .all<{ custodian_id: string; approved_at: string }>(
-          sql`SELECT custodian_id, approved_at FROM approvals WHERE proposal_id = ${id}`,
-        )
-        .map((a) => [a.custodian_id, a.approved_at] as const),
-    );
     const latest = new Map<string, string>();
     for (const signed of signedEntries(store, audit, { action: 'proposal.approve', object: `proposal:${id}` })) {
       if (!approved.includes(signed.params ?? '')) continue;
       latest.delete(signed.actor.id);
-      latest.set(signed.actor.id, times.get(signed.actor.id) ?? signed.time);
+      latest.set(signed.actor.id, signed.time);
     }
     return [...latest].map(([custodianId, approvedAt]) => ({ custodianId, approvedAt }));
   }
