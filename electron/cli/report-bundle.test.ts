@@ -10,6 +10,7 @@ import { asDatabaseWriter, openAudit } from '../core/testing/audit-fixture';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
 import { quorumDrill } from '../core/quorum/drill';
+import { backupInstallation } from '../core/testing/backup-installation';
 import { EXIT } from './cli';
 import { runCustos } from './testing/run-cli';
 
@@ -418,5 +419,51 @@ describe('a wholly new report signed by the audit key’s holder about an old ce
     });
     expect(await runCustos(installation, ['report', 'verify', '--dir', forged])).toMatchObject(missing('the live log'));
     expect(await verify(forged, key, bundle)).toMatchObject(missing(`the bundle ${bundle}`));
+  }, 120_000);
+});
+
+describe('a wholly new backup report signed by the audit key’s holder', () => {
+  it('fails against the live log and a later bundle when a card release is hidden with its entry', async () => {
+    const installation = join(dataDir, 'installation');
+    const inst = await backupInstallation(installation);
+    const setId = await inst.backUp([await inst.generate('AES-256', 'wrap', 'vault-kek')]);
+    await inst.backups.releaseCard(setId, inst.f.holders(1)[0]!);
+    const backup = inst.quorum.list().find((p) => p.action === 'key.backup')!;
+    inst.close();
+    const genuine = join(dataDir, 'genuine');
+    expect((await runCustos(installation, ['report', 'create', '--ceremony', backup.id, '--out', genuine])).code).toBe(
+      EXIT.ok,
+    );
+    const key = join(genuine, 'audit-key.pem');
+    type Holder = { releasedAt: string | null; seq: number | null };
+    // The release left out together with the backup.card.release entry the report carried: the carried entries agree
+    // with the list, but the log (live, or a bundle) still records the card given to Babbage.
+    const forged = join(dataDir, 'forged-release-and-entry-removed');
+    cpSync(genuine, forged, { recursive: true });
+    forgeNewReport(forged, installation, (r) => {
+      const audit = r.audit as { entries: { seq: number; entry: string }[] };
+      const ceremony = r.ceremony as { cardHolders: Holder[] };
+      return {
+        ...r,
+        ceremony: {
+          ...ceremony,
+          cardHolders: ceremony.cardHolders.map((h) => ({ ...h, releasedAt: null, seq: null })),
+        },
+        audit: { ...audit, entries: audit.entries.filter((e) => !e.entry.includes('"backup.card.release"')) },
+      };
+    });
+    const bundle = join(dataDir, 'bundle-release-and-entry-removed');
+    expect((await runCustos(installation, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+    const hidden = (source: string) => ({
+      code: EXIT.verification,
+      stderr: expect.stringContaining(
+        `card holders: every card release ${source} records on this backup set, up to the report’s checkpoint (`,
+      ),
+    });
+    expect(await runCustos(installation, ['report', 'verify', '--dir', forged])).toMatchObject(hidden('the live log'));
+    expect(await verify(forged, key, bundle)).toMatchObject(hidden(`the bundle ${bundle}`));
+    // The genuine report passes both.
+    expect(await runCustos(installation, ['report', 'verify', '--dir', genuine])).toMatchObject({ code: EXIT.ok });
+    expect(await verify(genuine, key, bundle)).toMatchObject({ code: EXIT.ok });
   }, 120_000);
 });

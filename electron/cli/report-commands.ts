@@ -23,6 +23,7 @@ import {
   type ReportVerdict,
   type SignedEntry,
 } from '../core/reports/report-verify';
+import { checkCardHoldersInLog, mayRecordRelease, reportedBackupSet } from '../core/reports/card-holder-check';
 import { checkParticipantsInLog, mayRecordPart, reportedProposal } from '../core/reports/participant-check';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
@@ -92,17 +93,20 @@ export async function verifyReportCommand(
     const bundle = readBundle(resolve(bundleDir));
     const signings: SignedEntry[] = [];
     const parts: SignedEntry[] = [];
+    const releases: SignedEntry[] = [];
     const proposal = reportedProposal(report);
+    const setId = reportedBackupSet(report)?.setId;
     const entries = watched(bundle.entries, (e) => {
       if (mayRecordSigning(e.entry, report.reportId)) signings.push(e);
       if (proposal && mayRecordPart(e.entry, proposal.id)) parts.push(e);
+      if (setId && mayRecordRelease(e.entry, setId)) releases.push(e);
     });
     const log = await verifyAuditLog({ ...bundle, entries, key, trustedCheckpoints: [report.audit.checkpoint] });
     const bundled = withBundle(verifyReport(json, signature, key), log, bundleDir);
     const source = { source: `the bundle ${bundleDir}`, key };
     const signing = checkRecordedSigning(json, report.reportId, signings, source);
-    const listed = checkParticipantsInLog(report, parts, source);
-    const verdict = listed ? withCheck(withCheck(bundled, signing), listed) : withCheck(bundled, signing);
+    const inLog = [checkParticipantsInLog(report, parts, source), checkCardHoldersInLog(report, releases, source)];
+    const verdict = inLog.reduce((v, c) => (c ? withCheck(v, c) : v), withCheck(bundled, signing));
     return { verdict: withFolderFiles(verdict, dir, json, key) };
   }
   // Another installation's log (an auditor's own) says nothing about this report's: never compared with it. Whose log
@@ -130,6 +134,9 @@ export async function verifyReportCommand(
     const proposal = reportedProposal(report);
     const listed = proposal && checkParticipantsInLog(report, log.entriesAbout(`proposal:${proposal.id}`), source);
     if (listed) verdict = withCheck(verdict, listed);
+    const setId = reportedBackupSet(report)?.setId;
+    const cards = setId && checkCardHoldersInLog(report, log.entriesAbout(`backup:${setId}`), source);
+    if (cards) verdict = withCheck(verdict, cards);
   }
   if (foreign && ours !== null && report.installation === core.audit.origin) {
     // This installation's name under a key that is not its own: a forgery, never "another installation's report".

@@ -19,6 +19,7 @@ import { sql } from '../store/sql';
 import { provenWitnesses, type WitnessSignOff } from './witness-record';
 import { custodyBeginning, signedProposalParts, type CustodyBeginning } from './report-parts';
 import { custodyParts, HOLDS_A_SHARE, type RecordedPart } from './participant-record';
+import { cardReleaseParts } from './card-release-record';
 
 export const REPORT_KIND = 'custos-ceremony-report';
 
@@ -209,6 +210,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       threshold: proposal.threshold,
       holders: custody.holders,
       ...custodyBegunOf(begun),
+      listsHolderConfirmations: true,
       securityOfficersRequired: proposal.securityOfficersRequired,
       proposedAt: createdAt,
       expiresAt: proposal.expiresAt,
@@ -321,6 +323,8 @@ export interface CardHolder {
   name: string;
   /** When the holder proved both factors and received the card; null while it was not released. */
   releasedAt: string | null;
+  /** The signed `backup.card.release` entry that records it (among the report's); null while it was not released. */
+  seq: number | null;
 }
 
 interface CardReleases {
@@ -330,21 +334,30 @@ interface CardReleases {
 }
 
 /**
- * A backup's card holders by name (card i is the i-th holder of the approved parameters) and the
- * entries recording each card's release to its holder, which come after the ceremony closed.
+ * A backup's card holders by name (card i is the i-th holder of the approved parameters) and the signed entries
+ * recording each card's release to its holder, which come after the ceremony closed; `report verify` makes the same
+ * list from those entries and compares.
  */
 function cardReleases(sources: ReportSources, params: unknown, outcome: unknown): CardReleases | null {
   const setId = (outcome as { result?: { setId?: unknown } } | null)?.result?.setId;
   const holderIds = (params as { holders?: unknown }).holders;
   if (typeof setId !== 'string' || !Array.isArray(holderIds)) return null;
-  const released = sources.store.all<{ seq: number; time: string; actor: string }>(sql`
-    SELECT seq, time, actor FROM audit_entries
-    WHERE object = ${`backup:${setId}`} AND action = 'backup.card.release' ORDER BY seq`);
-  const holders = holderIds.map((id: unknown, i) => {
-    const release = released.find((r) => r.actor === id);
-    return { index: i + 1, id: String(id), name: nameOr(sources, String(id)), releasedAt: release?.time ?? null };
+  const entries = signedEntries(sources.store, sources.audit, {
+    action: 'backup.card.release',
+    object: `backup:${setId}`,
   });
-  return { holders, seqs: released.map((r) => r.seq) };
+  const released = cardReleaseParts(entries, setId, holderIds.map(String));
+  const holders = holderIds.map((id: unknown, i) => {
+    const release = released.find((r) => r.id === id && r.index === i + 1);
+    return {
+      index: i + 1,
+      id: String(id),
+      name: nameOr(sources, String(id)),
+      releasedAt: release?.at ?? null,
+      seq: release?.seq ?? null,
+    };
+  });
+  return { holders, seqs: entries.map((e) => e.seq) };
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   custodyParts,
   MARKED_COMPROMISED,
   proposalParts,
+  recordsConfirmation,
   type PartEntry,
   type RecordedPart,
 } from './participant-record';
@@ -36,6 +37,8 @@ export const CeremonyQuorumFields = {
   holders: z.number().optional(),
   custody: z.unknown().optional(),
   custodyBegun: CustodyBegunFile.optional(),
+  // Set by reports that list new holders' confirmations among the participants; older ones are not held to them.
+  listsHolderConfirmations: z.literal(true).optional(),
 };
 
 interface ParticipantReport {
@@ -49,6 +52,7 @@ interface ParticipantReport {
     holders?: number;
     custody?: unknown;
     custodyBegun?: z.infer<typeof CustodyBegunFile>;
+    listsHolderConfirmations?: true;
   } | null;
   participants?: { id: string; name: string; part: string; at: string; seq?: number }[];
   revocation?: { seq: number; key: { id: string }; by?: { id: string } };
@@ -91,9 +95,14 @@ export function checkParticipants(report: ParticipantReport, checks: ReportCheck
       detail: 'this report predates naming each participant’s entry: people and parts were compared, times were not',
     });
   if (recorded.quorum) checkQuorum(report, recorded.parts, checks);
+  if (recorded.unchecked) checks.push({ check: CONFIRMATIONS, ok: true, skipped: true, detail: recorded.unchecked });
 }
 
-type Recorded = { parts: RecordedPart[]; quorum: boolean } | { skipped: string } | { failed: string };
+const CONFIRMATIONS = 'new holders’ confirmations';
+const CONFIRMATIONS_PREDATED = 'this report predates listing them: NOT CHECKED';
+
+type Recorded =
+  { parts: RecordedPart[]; quorum: boolean; unchecked?: string } | { skipped: string } | { failed: string };
 
 /** The parts the carried entries record, by the kind of report; or why they cannot be known. */
 function recordedParts(report: ParticipantReport, at: (seq: number) => PartEntry | null): Recorded {
@@ -126,7 +135,12 @@ function recordedParts(report: ParticipantReport, at: (seq: number) => PartEntry
   const on = (type: string) => texts.some((e) => e.object?.type === type && e.object.id === ceremony.id);
   if (on('proposal')) {
     if (typeof ceremony.fingerprint !== 'string') return { failed: 'the proposal’s report names no fingerprint' };
-    return { parts: proposalParts(texts, ceremony.id, ceremony.fingerprint), quorum: true };
+    const confirmations = ceremony.listsHolderConfirmations === true;
+    return {
+      parts: proposalParts(texts, ceremony.id, ceremony.fingerprint, { confirmations }),
+      quorum: true,
+      ...(!confirmations && recordsConfirmation(texts, ceremony.id) ? { unchecked: CONFIRMATIONS_PREDATED } : {}),
+    };
   }
   if (on('custody')) {
     const begun = ceremony.custodyBegun;
@@ -183,7 +197,7 @@ function compare(recorded: RecordedPart[], listed: NonNullable<ParticipantReport
   return differences;
 }
 
-const said = (lines: string[]) =>
+export const said = (lines: string[]) =>
   lines.slice(0, 4).join('; ') + (lines.length > 4 ? ` (and ${lines.length - 4} more)` : '');
 
 const COUNTS = 'threshold and share holders: the custody’s, as its custody.begin entry recorded';
@@ -228,7 +242,7 @@ function checkQuorum(report: ParticipantReport, parts: RecordedPart[], checks: R
 export function reportedProposal(report: Pick<ParticipantReport, 'ceremony' | 'revocation'>) {
   const c = report.ceremony;
   return !report.revocation && c && typeof c.id === 'string' && typeof c.fingerprint === 'string'
-    ? { id: c.id, fingerprint: c.fingerprint }
+    ? { id: c.id, fingerprint: c.fingerprint, confirmations: c.listsHolderConfirmations === true }
     : null;
 }
 
@@ -248,13 +262,8 @@ export function checkParticipantsInLog(
 ): ReportCheck | null {
   const proposal = reportedProposal(report);
   if (!proposal) return null;
-  const publicKey = ed25519PublicKeyObject(later.key.publicKey);
-  const texts = entries.flatMap(({ entry, signature }) => {
-    const text = entryText(entry);
-    const within = typeof text?.seq === 'number' && text.seq < report.audit.treeSize;
-    return within && signature.length === 64 && verify(null, Buffer.from(entry), publicKey, signature) ? [text] : [];
-  });
-  const recorded = proposalParts(texts, proposal.id, proposal.fingerprint);
+  const texts = signedWithin(entries, report.audit.treeSize, later);
+  const recorded = proposalParts(texts, proposal.id, proposal.fingerprint, proposal);
   if (recorded.length === 0) return null;
   const listed = report.participants ?? [];
   const differences = compare(
@@ -269,7 +278,17 @@ export function checkParticipantsInLog(
   };
 }
 
-function entryText(text: string): PartEntry | null {
+/** The texts of those entries the later source's key signed, up to a report's checkpoint (`treeSize`). */
+export function signedWithin(entries: SignedEntry[], treeSize: number, later: LaterSource): PartEntry[] {
+  const publicKey = ed25519PublicKeyObject(later.key.publicKey);
+  return entries.flatMap(({ entry, signature }) => {
+    const text = entryText(entry);
+    const within = typeof text?.seq === 'number' && text.seq < treeSize;
+    return within && signature.length === 64 && verify(null, Buffer.from(entry), publicKey, signature) ? [text] : [];
+  });
+}
+
+export function entryText(text: string): PartEntry | null {
   try {
     const value: unknown = JSON.parse(text);
     return typeof value === 'object' && value !== null ? (value as PartEntry) : null;

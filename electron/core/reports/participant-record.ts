@@ -33,32 +33,47 @@ function part(e: PartEntry, name: string): RecordedPart | null {
 }
 
 /**
- * Who proposed, approved and closed a proposal, as its signed entries (in log order) record it: the first
- * `proposal.create`, each approver's latest `proposal.approve` of this fingerprint (a renewal counts once), and the
- * latest rejection or cancellation. The report's participants are made from this, and `report verify` makes it
- * again from the entries the report carries.
+ * Who proposed, approved, confirmed as a new holder and closed a proposal, as its signed entries (in log order) record
+ * it: the first `proposal.create`, each approver's latest `proposal.approve` of this fingerprint (a renewal counts
+ * once), each new holder's latest `proposal.confirm-holder` of it, and the latest rejection or cancellation. The
+ * report's participants are made from this, and `report verify` makes it again from the entries the report carries.
+ * `confirmations: false` leaves the confirmations out, for a report made before it listed them.
  */
-export function proposalParts(entries: PartEntry[], proposalId: string, fingerprint: string): RecordedPart[] {
+export function proposalParts(
+  entries: PartEntry[],
+  proposalId: string,
+  fingerprint: string,
+  { confirmations = true }: { confirmations?: boolean } = {},
+): RecordedPart[] {
   const own = entries.filter((e) => about(e, 'proposal', proposalId));
   const approved = [
     sha256Hex(canonicalJson({ fingerprint })),
     sha256Hex(canonicalJson({ fingerprint, renewed: true })),
   ];
   const created = own.find((e) => e.action === 'proposal.create');
-  const approvals = new Map<string, RecordedPart>();
-  for (const e of own) {
-    const p = e.action === 'proposal.approve' && approved.includes(String(e.params)) ? part(e, 'approved') : null;
-    if (!p) continue;
-    approvals.delete(p.id);
-    approvals.set(p.id, p);
-  }
+  const latest = (action: string, name: string, params: string[]) => {
+    const parts = new Map<string, RecordedPart>();
+    for (const e of own) {
+      const p = e.action === action && params.includes(String(e.params)) ? part(e, name) : null;
+      if (!p) continue;
+      parts.delete(p.id);
+      parts.set(p.id, p);
+    }
+    return [...parts.values()];
+  };
+  const confirmed = confirmations ? latest('proposal.confirm-holder', CONFIRMED_AS_NEW_HOLDER, [approved[0]!]) : [];
   const decided = own.findLast((e) => typeof e.action === 'string' && Object.hasOwn(DECISIONS, e.action));
   return [
     ...(created ? [part(created, 'proposed')] : []),
-    ...approvals.values(),
+    ...latest('proposal.approve', 'approved', approved),
+    ...confirmed,
     ...(decided ? [part(decided, DECISIONS[decided.action as string]!)] : []),
   ].filter((p) => p !== null);
 }
+
+/** Whether any of these entries records a new holder's confirmation of this proposal. */
+export const recordsConfirmation = (entries: PartEntry[], proposalId: string) =>
+  entries.some((e) => e.action === 'proposal.confirm-holder' && about(e, 'proposal', proposalId));
 
 /** What a `custody.begin` entry's params hash binds (custody-service.ts deal): the token, t, the holders in order. */
 export interface CustodyBegun {
@@ -76,4 +91,5 @@ export function custodyParts(begin: { seq: number; time: string }, begun: Custod
 }
 
 export const HOLDS_A_SHARE = 'holds a share';
+export const CONFIRMED_AS_NEW_HOLDER = 'confirmed as new holder';
 export const MARKED_COMPROMISED = 'marked the key compromised';

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json';
@@ -8,6 +9,9 @@ import type { QuorumService } from '../quorum/quorum-service';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { BackupService } from '../backup/backup-service';
+import { turnover } from '../custody/turnover';
+import { keyOperations } from '../keys/key-operations';
+import { ACTION_PARAMS } from '../../../shared/actions';
 import type { CeremonyReport } from './ceremony-report';
 import { ReportService } from './report-service';
 import { verifyReport, type ReportVerdict } from './report-verify';
@@ -43,7 +47,11 @@ beforeEach(async () => {
     quorum: () => quorum,
     clock: now,
   });
-  quorum = f.quorum({ 'token.quorum-drill': quorumDrill });
+  quorum = f.quorum(
+    { 'token.quorum-drill': quorumDrill, ...keyOperations(f.opened.store, now, keys) },
+    { 'key.backup': backups.backupCeremony(), 'custody.redeal': turnover(f.custody) },
+    ACTION_PARAMS,
+  );
   reports = new ReportService({
     store: f.opened.store,
     audit: f.opened.audit,
@@ -61,6 +69,7 @@ beforeEach(async () => {
 });
 afterEach(() => {
   quorum.forgetAll();
+  backups.forgetAll();
   f.close();
   cleanup();
 });
@@ -219,6 +228,149 @@ describe('a custody report’s share holders', () => {
     expect(older.ok).toBe(true);
     expect(older.checks).toContainEqual(
       expect.objectContaining({ check: expect.stringMatching(/^participants/), skipped: true }),
+    );
+  });
+});
+
+describe('a turnover report’s new holders', () => {
+  it('list the requester’s confirmation as a new holder from its signed entry; left out or moved, it fails', async () => {
+    // Ada proposes and will hold a share: she confirms with both factors, which is not an approval.
+    const proposal = quorum.propose({
+      custodyId,
+      action: 'custody.redeal',
+      params: { threshold: 2, holders: f.holders(0, 1, 2).map((h) => h.custodianId) },
+      requestedBy: id(0),
+    });
+    expect((await f.approveAll(quorum, proposal, [1, 0, 2])).state).toBe('executed');
+    const report = made({ proposalId: proposal.id });
+    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual([
+      'Ada proposed',
+      'Babbage approved',
+      'Curie approved',
+      'Ada confirmed as new holder',
+    ]);
+    const confirmed = report.participants[3]!;
+    const entry = JSON.parse(report.audit.entries.find((e) => e.seq === confirmed.seq)!.entry) as {
+      action: string;
+      time: string;
+    };
+    expect(entry).toMatchObject({ action: 'proposal.confirm-holder', time: confirmed.at });
+    expect(resigned(report).ok).toBe(true);
+    await reports.exportTo(report.reportId, join(dataDir, 'turnover'));
+    const pdf = execFileSync('pdftotext', [join(dataDir, 'turnover', 'report.pdf'), '-'], { encoding: 'utf8' });
+    expect(pdf).toMatch(/Ada \([^)]*\) confirmed as new holder at/);
+    expect(pdf).toContain('Ada (proposer) — name and signature');
+    const others = report.participants.slice(0, 3);
+    expect(failed(resigned({ ...report, participants: others }))).toEqual([
+      expect.stringMatching(new RegExp(`entry ${confirmed.seq} records ${id(0)} confirmed as new holder at`)),
+    ]);
+    const moved = { ...confirmed, at: '2020-01-01T00:00:00.000Z' };
+    expect(failed(resigned({ ...report, participants: [...others, moved] }))).toEqual([
+      expect.stringMatching(/Ada .* confirmed as new holder: the report says 2020-01-01T00:00:00.000Z/),
+    ]);
+    // A report made before confirmations were listed: they are said to be NOT CHECKED, the rest still is.
+    const { listsHolderConfirmations: _listed, ...older } = report.ceremony!;
+    const verdict = resigned({ ...report, ceremony: older, participants: others });
+    expect(verdict.ok).toBe(true);
+    expect(verdict.checks).toContainEqual(
+      expect.objectContaining({ check: 'new holders’ confirmations', skipped: true, detail: expect.any(String) }),
+    );
+  });
+});
+
+describe('a backup report’s card holders', () => {
+  async function backedUp() {
+    const generated = await f.approveAll(
+      quorum,
+      quorum.propose({
+        custodyId,
+        action: 'key.generate',
+        params: {
+          algorithm: 'AES-256',
+          label: 'vault-kek',
+          usage: 'wrap',
+          backupable: true,
+          cryptoperiodDays: 365,
+          ckaId: randomBytes(16).toString('hex'),
+        },
+        requestedBy: id(0),
+      }),
+      [1, 2],
+    );
+    const keyId = (generated.outcome as { result: { keyId: string } }).result.keyId;
+    const backup = await f.approveAll(
+      quorum,
+      quorum.propose({
+        custodyId,
+        action: 'key.backup',
+        params: { keyIds: [keyId], holders: [id(0), id(1), id(2)], threshold: 2 },
+        requestedBy: id(0),
+      }),
+      [1, 2],
+    );
+    return { backup, setId: (backup.outcome as { result: { setId: string } }).result.setId };
+  }
+  type Holder = { index: number; id: string; name: string; releasedAt: string | null; seq: number | null };
+  const CARDS = /^card holders: each card’s holder and release as the signed entries of its backup set record them — /;
+
+  it('are the approved holders, each release the signed entry’s (a refused one is none); one hidden, added, moved or swapped fails', async () => {
+    const { backup, setId } = await backedUp();
+    f.tick();
+    await backups.releaseCard(setId, f.holders(1)[0]!);
+    backups.forgetCards(setId);
+    // Curie asks for her card too late: the refusal is recorded as the IPC router records it, and is no release.
+    f.opened.audit.record({
+      actor: { type: 'custodian', id: id(2), role: 'custodian' },
+      action: 'backup.card.release',
+      object: { type: 'backup', id: setId },
+      result: { status: 'failed', code: 'BACKUP_NOT_FOUND' },
+    });
+    const report = made({ proposalId: backup.id });
+    expect(resigned(report).ok).toBe(true);
+    const holders = (report.ceremony as { cardHolders: Holder[] }).cardHolders;
+    const release = report.audit.entries.find((e) => e.entry.includes('"backup.card.release"'))!;
+    const time = (JSON.parse(release.entry) as { time: string }).time;
+    expect(holders.map((h) => [h.name, h.releasedAt, h.seq])).toEqual([
+      ['Ada', null, null],
+      ['Babbage', time, release.seq],
+      ['Curie', null, null],
+    ]);
+    const [ada, babbage, curie] = holders as [Holder, Holder, Holder];
+    const forgeries: Record<string, { cardHolders: Holder[]; detail: RegExp }> = {
+      'a release hidden': {
+        cardHolders: [ada, { ...babbage, releasedAt: null, seq: null }, curie],
+        detail: new RegExp(`Babbage .* card 2: the report says released at null .*entry ${release.seq} records card 2`),
+      },
+      'a release added': {
+        cardHolders: [{ ...ada, releasedAt: time, seq: release.seq }, babbage, curie],
+        detail: /Ada .* card 1 released at .*: no signed entry of this set records that/,
+      },
+      'a release moved': {
+        cardHolders: [ada, { ...babbage, releasedAt: '2020-01-01T00:00:00.000Z' }, curie],
+        detail: /Babbage .* card 2: the report says released at 2020-01-01T00:00:00.000Z/,
+      },
+      'holders swapped': {
+        cardHolders: [{ ...babbage, index: 1 }, { ...ada, index: 2 }, curie],
+        detail: /the report lists cards 1:\w+ 2:\w+ 3:\w+; the approved parameters name/,
+      },
+      'a holder left out': {
+        cardHolders: [ada, curie],
+        detail: new RegExp(
+          `entry ${release.seq} records card 2 released to ${id(1)} at .*, and the report does not list it`,
+        ),
+      },
+    };
+    for (const [what, { cardHolders, detail }] of Object.entries(forgeries)) {
+      const lines = failed(resigned({ ...report, ceremony: { ...report.ceremony!, cardHolders } }));
+      expect(lines, what).toEqual([expect.stringMatching(CARDS)]);
+      expect(lines[0], what).toMatch(detail);
+    }
+    // A report made before each release named its entry: NOT CHECKED, and said so.
+    const older = holders.map(({ seq: _seq, ...h }) => h);
+    const verdict = resigned({ ...report, ceremony: { ...report.ceremony!, cardHolders: older } });
+    expect(verdict.ok).toBe(true);
+    expect(verdict.checks).toContainEqual(
+      expect.objectContaining({ check: expect.stringMatching(/^card holders/), skipped: true }),
     );
   });
 });

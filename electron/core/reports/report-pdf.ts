@@ -233,10 +233,13 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
 
   heading('Signatures');
   const scripted = c?.action === 'ceremony.script-run';
-  const signers = [...new Map(report.participants.map((p) => [p.id, p])).values()].map(
-    (p) =>
-      `${p.name} (${scripted ? 'took part' : p.part === 'proposed' ? 'proposer' : report.revocation ? 'security officer' : 'approver'})`,
-  );
+  // One line per person, named by their first part: a proposer who then confirms as a new holder signs as proposer.
+  const signers = report.participants
+    .filter((p, i, all) => all.findIndex((q) => q.id === p.id) === i)
+    .map(
+      (p) =>
+        `${p.name} (${scripted ? 'took part' : p.part === 'proposed' ? 'proposer' : report.revocation ? 'security officer' : 'approver'})`,
+    );
   const holderLines = cardHolders.map((h) => `${h.name} (card ${h.index} received)`);
   // A scripted ceremony's witnesses are named by its script and sign above as people who took part.
   const witnessLines =

@@ -8,6 +8,7 @@ import { REPORT_KIND } from './ceremony-report';
 import { runParams } from '../quorum/proposal-closure';
 import { recordsWitness, type WitnessEntry } from './witness-record';
 import { notJsonProblem } from './json-fault';
+import { CardHolderFields, checkCardHolders } from './card-holder-check';
 import { CeremonyQuorumFields, checkParticipants, ParticipantFields } from './participant-check';
 
 export interface ReportVerdict {
@@ -105,6 +106,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
   checkOutcome(report, checks);
   checkWitnesses(report, checks);
   checkParticipants(report, checks);
+  checkCardHolders(report, checks);
   if (later) {
     if (later.size < size) {
       check(
@@ -159,6 +161,7 @@ const ReportFile = z.object({
       // Reports made before it was carried have none; their outcome is then said to be unchecked.
       outcomeAsRecorded: z.string().optional(),
       ...CeremonyQuorumFields,
+      ...CardHolderFields,
     })
     .nullable(),
   ...ParticipantFields,
