@@ -23,7 +23,7 @@ export const CardHolderFields = {
 type CardHolderFile = NonNullable<z.infer<typeof CardHolderFields.cardHolders>>[number];
 
 interface CardHolderReport {
-  ceremony: { params?: unknown; outcome?: unknown; cardHolders?: CardHolderFile[] } | null;
+  ceremony: { action?: string; params?: unknown; outcome?: unknown; cardHolders?: CardHolderFile[] } | null;
   audit: { treeSize: number; entries: { seq: number; entry: string }[] };
 }
 
@@ -54,7 +54,13 @@ export const mayRecordRelease = (entry: string, setId: string) =>
  */
 export function checkCardHolders(report: CardHolderReport, checks: ReportCheck[]): void {
   const set = reportedBackupSet(report);
-  if (!set) return;
+  if (!set) {
+    // Every report of a backup that made a set has listed its card holders: none at all is a list taken out.
+    const setId = (report.ceremony?.outcome as { result?: { setId?: unknown } } | null | undefined)?.result?.setId;
+    if (report.ceremony?.action === 'key.backup' && setId !== undefined)
+      checks.push({ check: CHECK, ok: false, detail: 'the report of a backup that made a set lists no card holders' });
+    return;
+  }
   if (!set.checked) {
     const detail = 'this report predates tying each card’s release to its entry: NOT CHECKED';
     checks.push({ check: CHECK, ok: true, skipped: true, detail });

@@ -365,6 +365,10 @@ describe('a backup report’s card holders', () => {
       expect(lines, what).toEqual([expect.stringMatching(CARDS)]);
       expect(lines[0], what).toMatch(detail);
     }
+    const { cardHolders: _taken, ...unlisted } = report.ceremony!;
+    expect(failed(resigned({ ...report, ceremony: unlisted }))).toEqual([
+      expect.stringMatching(/ — the report of a backup that made a set lists no card holders$/),
+    ]);
     // A report made before each release named its entry: NOT CHECKED, and said so.
     const older = holders.map(({ seq: _seq, ...h }) => h);
     const verdict = resigned({ ...report, ceremony: { ...report.ceremony!, cardHolders: older } });
