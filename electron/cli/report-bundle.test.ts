@@ -11,6 +11,8 @@ import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
 import { quorumDrill } from '../core/quorum/drill';
 import { backupInstallation } from '../core/testing/backup-installation';
+import { turnover } from '../core/custody/turnover';
+import { ACTION_PARAMS } from '../../shared/actions';
 import { EXIT } from './cli';
 import { runCustos } from './testing/run-cli';
 
@@ -465,5 +467,49 @@ describe('a wholly new backup report signed by the audit key’s holder', () => 
     // The genuine report passes both.
     expect(await runCustos(installation, ['report', 'verify', '--dir', genuine])).toMatchObject({ code: EXIT.ok });
     expect(await verify(genuine, key, bundle)).toMatchObject({ code: EXIT.ok });
+  }, 120_000);
+});
+
+describe('a wholly new turnover report signed by the audit key’s holder', () => {
+  it('fails against the live log and a later bundle when a new holder’s confirmation is hidden with its entry', async () => {
+    const installation = join(dataDir, 'installation');
+    const f = await quorumFixture(installation, [{ name: 'Ada' }, { name: 'Babbage' }, { name: 'Curie' }]);
+    const holders = f.holders(0, 1, 2);
+    const custodyId = (await f.custody.take({ token: { serial: '', label: '' }, threshold: 2, holders })).id;
+    const quorum = f.quorum({}, { 'custody.redeal': turnover(f.custody) }, ACTION_PARAMS);
+    const proposal = quorum.propose({
+      custodyId,
+      action: 'custody.redeal',
+      params: { threshold: 2, holders: holders.map((h) => h.custodianId) },
+      requestedBy: f.enrolled[0]!.id,
+    });
+    // Ada proposed and will hold a share: she confirms with both factors.
+    expect((await f.approveAll(quorum, proposal, [1, 0, 2])).state).toBe('executed');
+    quorum.forgetAll();
+    f.close();
+    const genuine = join(dataDir, 'genuine');
+    expect(
+      (await runCustos(installation, ['report', 'create', '--ceremony', proposal.id, '--out', genuine])).code,
+    ).toBe(EXIT.ok);
+    const forged = join(dataDir, 'forged-confirmation-and-entry-removed');
+    cpSync(genuine, forged, { recursive: true });
+    forgeNewReport(forged, installation, (r) => {
+      const audit = r.audit as { entries: { seq: number; entry: string }[] };
+      return {
+        ...r,
+        participants: (r.participants as { part: string }[]).filter((p) => p.part !== 'confirmed as new holder'),
+        audit: { ...audit, entries: audit.entries.filter((e) => !e.entry.includes('"proposal.confirm-holder"')) },
+      };
+    });
+    const bundle = join(dataDir, 'bundle-confirmation-and-entry-removed');
+    expect((await runCustos(installation, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+    const missing = (source: string) => ({
+      code: EXIT.verification,
+      stderr: expect.stringMatching(
+        new RegExp(`participants: every part ${source} records on this proposal, .*confirmed as new holder`),
+      ),
+    });
+    expect(await runCustos(installation, ['report', 'verify', '--dir', forged])).toMatchObject(missing('the live log'));
+    expect(await verify(forged, join(genuine, 'audit-key.pem'), bundle)).toMatchObject(missing(`the bundle ${bundle}`));
   }, 120_000);
 });
