@@ -210,6 +210,15 @@ describe('a quorum ceremony report’s participants', () => {
 });
 
 describe('a custody report’s share holders', () => {
+  it('sign its PDF as share holders, not as approvers of a proposal that never was', async () => {
+    const summary = reports.create({ custodyId });
+    await reports.exportTo(summary.id, join(dataDir, 'custody'));
+    const pdf = execFileSync('pdftotext', [join(dataDir, 'custody', 'report.pdf'), '-'], { encoding: 'utf8' });
+    for (const name of ['Ada', 'Babbage', 'Curie'])
+      expect(pdf).toContain(`${name} (share holder) — name and signature`);
+    expect(pdf).not.toContain('(approver)');
+  });
+
   it('are the holders its custody.begin entry recorded, at that entry’s time; another list fails', () => {
     const report = made({ custodyId });
     expect(resigned(report).ok).toBe(true);

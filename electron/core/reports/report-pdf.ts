@@ -5,6 +5,18 @@ import { collectPdf, endWithFooters, FONT, monospaceBlock, newPdf, printable } f
 import { ACTIONS, NO_LOOKUPS } from '../../../shared/actions';
 import { paramsInWords, resultInWords } from './ceremony-params';
 import type { CardHolder, CeremonyReport, CompromiseImpact, RevocationNotice } from './ceremony-report';
+import { CONFIRMED_AS_NEW_HOLDER, HOLDS_A_SHARE, MARKED_COMPROMISED } from './participant-record';
+
+/** What each person signs as on the PDF, by their (first) part in the ceremony. */
+const SIGNS_AS: Record<string, string> = {
+  proposed: 'proposer',
+  approved: 'approver',
+  rejected: 'rejected it',
+  cancelled: 'cancelled it',
+  [HOLDS_A_SHARE]: 'share holder',
+  [CONFIRMED_AS_NEW_HOLDER]: 'new holder',
+  [MARKED_COMPROMISED]: 'security officer',
+};
 
 /** Each quorum ceremony's title from the action catalogue, and the reports that are not a quorum's. */
 const TITLES: Record<string, string> = {
@@ -236,10 +248,7 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
   // One line per person, named by their first part: a proposer who then confirms as a new holder signs as proposer.
   const signers = report.participants
     .filter((p, i, all) => all.findIndex((q) => q.id === p.id) === i)
-    .map(
-      (p) =>
-        `${p.name} (${scripted ? 'took part' : p.part === 'proposed' ? 'proposer' : report.revocation ? 'security officer' : 'approver'})`,
-    );
+    .map((p) => `${p.name} (${scripted ? 'took part' : (SIGNS_AS[p.part] ?? 'approver')})`);
   const holderLines = cardHolders.map((h) => `${h.name} (card ${h.index} received)`);
   // A scripted ceremony's witnesses are named by its script and sign above as people who took part.
   const witnessLines =
