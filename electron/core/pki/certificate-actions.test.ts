@@ -427,6 +427,30 @@ describe('issuing from a request (cert.issue)', () => {
     expect(multi.warnings).toContainEqual(expect.stringMatching(/not the request’s subject/));
   });
 
+  it('refuses a host-name CN of mixed scripts; warns of one in O, and openssl reads the issued name as warned', async () => {
+    const { keyId } = await root();
+    const csr = opensslRequest('mixed', 'Custos Test Issuing CA');
+    const lookalike = intermediateProfile({ subject: { commonName: 'p\u0430ypal.com', organization: 'Custos' } });
+    expect(() => issue(keyId, csr, lookalike)).toThrow(
+      expect.objectContaining({
+        code: 'CERT_PROFILE_REFUSED',
+        remedy: [expect.stringContaining('U+0430 ‘а’ (Cyrillic) among Latin letters')],
+      }),
+    );
+    expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(0);
+
+    const subject = { commonName: 'Custos Test Issuing CA', organization: 'P\u0430yPal Inc' };
+    const params = issue(keyId, csr, intermediateProfile({ subject }));
+    expect(params.warnings).toContainEqual(
+      "The subject's organization “PаyPal Inc” has U+0430 ‘а’ (Cyrillic) among Latin letters.",
+    );
+    const done = await approved('cert.issue', params);
+    const issued = join(work, 'mixed.pem');
+    writeFileSync(issued, (done.outcome as { result: { pem: string } }).result.pem);
+    const name = openssl('x509', '-in', issued, '-noout', '-subject', '-nameopt', 'RFC2253,-esc_msb,utf8');
+    expect(name.trim()).toBe('subject=CN=Custos Test Issuing CA,O=P\u0430yPal Inc');
+  });
+
   it('refuses a request for an EC key under 112-bit security, as it does a short RSA key; warns at 224 bits', async () => {
     const { keyId } = await root();
     expect(() => issue(keyId, opensslRequest('p192', 'Weak CA', 'prime192v1'), intermediateProfile())).toThrow(

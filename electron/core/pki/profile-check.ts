@@ -1,5 +1,6 @@
 import type { CertificateProfile } from '../../../shared/pki';
 import { CustosError } from '../errors';
+import { looksLikeHostName, mixedScripts } from './mixed-scripts';
 
 /** What a certificate is for, as the profile check judges it. */
 export interface ProfileContext {
@@ -61,6 +62,7 @@ export function checkProfile(p: CertificateProfile, c: ProfileContext): ProfileF
       `The certificate would outlive its issuer's certificate (valid until ${day(c.issuerNotAfter)}; RFC 5280 §6).`,
     );
   refusals.push(...encodableDates(p));
+  subjectScripts(p, refusals, warnings);
   if (Date.parse(p.notAfter) <= c.now.getTime()) refusals.push('The certificate would already have expired.');
   if (c.now.getTime() - Date.parse(p.notBefore) > 2 * 86_400_000)
     warnings.push(`notBefore ${day(p.notBefore)} is in the past: the certificate is backdated.`);
@@ -104,6 +106,21 @@ function pathLengthRefusals(p: CertificateProfile, c: ProfileContext): string[] 
       `certificate a path length of at most ${limit - 1} (it has ${p.pathLength ?? 'none, so no limit'}); more ` +
       'would promise chains that no validator accepts.',
   ];
+}
+
+/**
+ * Letters of several scripts in one subject value read as another name (TS #39). A CN that looks like a host name
+ * is refused: in a certificate a DNS name is ASCII (A-labels, RFC 5280 §7.2, Baseline Requirements §7.1.4.2), and a
+ * browser would show such a label as punycode anyway. Other attributes are the approvers' call, with the letters named.
+ */
+function subjectScripts(p: CertificateProfile, refusals: string[], warnings: string[]): void {
+  for (const [field, value] of Object.entries(p.subject)) {
+    if (typeof value !== 'string') continue;
+    if (field === 'commonName' && looksLikeHostName(value)) {
+      for (const label of value.split('.'))
+        for (const found of mixedScripts(label)) refusals.push(`The CN “${value}” looks like a host name: ${found}.`);
+    } else for (const found of mixedScripts(value)) warnings.push(`The subject's ${field} “${value}” has ${found}.`);
+  }
 }
 
 /**
