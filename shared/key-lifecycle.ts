@@ -25,6 +25,16 @@ export function objectsInWords(kinds: readonly string[]): string {
   return named.length <= 1 ? (named[0] ?? 'nothing') : `${named.slice(0, -1).join(', ')} and ${named.at(-1)!}`;
 }
 
+/** Whether a destruction's waiting period is over at `at` (the core's clock); the view and key.destroy both ask. */
+export function destructionDueAt(notBefore: string, at: Date): boolean {
+  return at.toISOString() >= notBefore;
+}
+
+/** "2026-12-09 14:00 UTC" */
+export function inUtc(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+}
+
 /**
  * Why the key's state rules this transition out, in plain words; null when it allows it. A key a destruction left
  * partly destroyed has lost objects, so it may only be marked compromised (or its destruction finished).
@@ -61,7 +71,7 @@ export type KeyChange = (typeof KEY_CHANGES)[number];
  * ceremony follow the core's checks of them (key-rotation.ts, destruction.ts), which check again when proposed and run.
  */
 export function keyChangeRefusal(
-  key: KeyFacts & Pick<KeyRecord, 'destructionNotBefore' | 'policy' | 'algorithm'>,
+  key: KeyFacts & Pick<KeyRecord, 'destructionNotBefore' | 'destructionDue' | 'policy' | 'algorithm'>,
   change: KeyChange,
 ): string | null {
   const waiting = key.destructionNotBefore !== null;
@@ -89,6 +99,8 @@ export function keyChangeRefusal(
       if (!waiting) return 'No destruction is scheduled.';
       return key.partlyDestroyed ? 'A destruction that was cut short cannot be cancelled.' : null;
     case 'key.destroy':
-      return waiting ? null : 'Its destruction must be scheduled, and the waiting period pass, first.';
+      if (key.destructionNotBefore === null)
+        return 'Its destruction must be scheduled, and the waiting period pass, first.';
+      return key.destructionDue ? null : `Destruction can be proposed from ${inUtc(key.destructionNotBefore)}.`;
   }
 }

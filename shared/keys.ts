@@ -58,6 +58,8 @@ export const KeyRecord = z.object({
   policy: PolicyVerdict,
   /** When a scheduled destruction's waiting period ends; null when none is waiting. */
   destructionNotBefore: z.string().nullable(),
+  /** True once that waiting period is over by the core's clock (never the renderer's): key.destroy may be proposed. */
+  destructionDue: z.boolean(),
   /** Why the security officer marked it compromised; null for a key not marked so (or restored from elsewhere). */
   compromiseReason: z.string().nullable(),
   /** The id of the family's first key (its own id until it is rotated); versions count from 1. */

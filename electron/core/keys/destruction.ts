@@ -1,7 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { KeyParams, ScheduleParams } from '../../../shared/actions';
 import type { KeyCopy } from '../../../shared/backups';
-import { objectsInWords } from '../../../shared/key-lifecycle';
+import { destructionDueAt, inUtc, objectsInWords } from '../../../shared/key-lifecycle';
 import type { PartialDestruction } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
@@ -196,11 +196,10 @@ export function destructionActions(
         ['Check the computer’s clock against a trusted source before going on.'],
       );
     }
-    if (at.toISOString() < schedule.not_before) {
-      const ends = schedule.not_before.slice(0, 10);
+    if (!destructionDueAt(schedule.not_before, at)) {
       throw new CustosError(
         'DESTRUCTION_WAITING',
-        `The waiting period ends on ${ends}; until then the destruction can only be cancelled.`,
+        `The waiting period ends at ${inUtc(schedule.not_before)}; until then the destruction can only be cancelled.`,
         ['Propose the destruction once the waiting period is over.'],
       );
     }

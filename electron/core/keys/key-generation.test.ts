@@ -14,6 +14,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import { keyChecks, keyOperations } from './key-operations';
 import { quorumDrill } from '../quorum/drill';
 import { KeyInventory } from './key-inventory';
+import { inUtc, keyChangeRefusal } from '../../../shared/key-lifecycle';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -202,6 +203,24 @@ describe('scheduled destruction', () => {
       env: { ...process.env, SOFTHSM2_CONF: softHsmPaths(dataDir).configPath },
       encoding: 'utf8',
     });
+
+  it('lists a key as due for destruction exactly when the core then accepts key.destroy', async () => {
+    const keyId = keyOf(await generate('EC-P256', 'sign', 'due-when-listed'));
+    await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+    const waiting = inventory.get(keyId);
+    expect(waiting.destructionDue).toBe(false);
+    expect(keyChangeRefusal(waiting, 'key.destroy')).toContain(
+      `Destruction can be proposed from ${inUtc(waiting.destructionNotBefore!)}`,
+    );
+    f.clock.now = new Date(Date.parse(waiting.destructionNotBefore!) - 60_000);
+    expect(inventory.get(keyId).destructionDue).toBe(false);
+    expect(() => propose('key.destroy', { keyId })).toThrow(expect.objectContaining({ code: 'DESTRUCTION_WAITING' }));
+    f.clock.now = new Date(waiting.destructionNotBefore!);
+    const due = inventory.get(keyId);
+    expect(due.destructionDue).toBe(true);
+    expect(keyChangeRefusal(due, 'key.destroy')).toBeNull();
+    expect((await approved('key.destroy', { keyId })).state).toBe('executed');
+  });
 
   it('waits, refuses early destruction and use, then destroys every object and records the proof of absence', async () => {
     const keyId = ((await generate('EC-P256', 'sign', 'to-be-destroyed')).outcome as { result: { keyId: string } })

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { AuditActor } from '../../../shared/audit';
-import { transitionRefusal, TRANSITIONS, type KeyTransition } from '../../../shared/key-lifecycle';
+import { destructionDueAt, transitionRefusal, TRANSITIONS, type KeyTransition } from '../../../shared/key-lifecycle';
 import { PartialDestruction, type KeyRecord, type KeyState } from '../../../shared/keys';
 import { readable, UNREADABLE_MESSAGE } from '../../../shared/pki';
 import type { TokenRef } from '../../../shared/tokens';
@@ -83,6 +83,7 @@ export class KeyInventory {
   /** The key as signed, its waiting destruction included (a deleted schedule is refused by the caller). */
   private record(id: string): KeyRecord {
     const row = this.row(id);
+    const notBefore = verifiedSchedule(this.store, this.audit, id)?.not_before ?? null;
     return {
       id: row.id,
       label: row.label,
@@ -96,7 +97,8 @@ export class KeyInventory {
       fingerprint: row.public_key ? row.fingerprint : null,
       kcv: row.kcv,
       policy: policyVerdict(row.algorithm as Parameters<typeof policyVerdict>[0], this.clock()),
-      destructionNotBefore: verifiedSchedule(this.store, this.audit, id)?.not_before ?? null,
+      destructionNotBefore: notBefore,
+      destructionDue: notBefore !== null && destructionDueAt(notBefore, this.clock()),
       compromiseReason: row.compromise_reason,
       family: row.family ?? row.id,
       version: row.version ?? 1,

@@ -20,6 +20,7 @@ const key = (more: Partial<KeyRecord>): KeyRecord => ({
   kcv: null,
   policy: { status: 'acceptable', notes: [] },
   destructionNotBefore: null,
+  destructionDue: false,
   compromiseReason: null,
   family: '0'.repeat(32),
   version: 1,
@@ -99,9 +100,23 @@ it('offers a partly destroyed key nothing but finishing its destruction or marki
     remaining: [],
   };
   const html = stateForm(
-    key({ state: 'suspended', destructionNotBefore: '2026-01-20T00:00:00.000Z', partlyDestroyed: partial }),
+    key({
+      state: 'suspended',
+      destructionNotBefore: '2026-01-20T00:00:00.000Z',
+      destructionDue: true,
+      partlyDestroyed: partial,
+    }),
   );
   expect(offered(html)).toEqual(['key.destroy', 'compromise']);
   expect(html).toContain('<li>Reactivate after suspension: “payments-2026” is partly destroyed');
   expect(html).toContain('<li>Cancel the scheduled destruction: A destruction that was cut short cannot be cancelled.');
+});
+
+it('offers no destruction during the waiting period, and says from when it can be proposed', () => {
+  const waiting = stateForm(key({ destructionNotBefore: '2026-12-09T14:00:00.000Z', destructionDue: false }));
+  expect(offered(waiting)).not.toContain('key.destroy');
+  expect(offered(waiting)).toContain('key.cancel-destruction');
+  expect(waiting).toContain('Destruction can be proposed from 2026-12-09 14:00 UTC.');
+  const due = stateForm(key({ destructionNotBefore: '2026-12-09T14:00:00.000Z', destructionDue: true }));
+  expect(offered(due)).toContain('key.destroy');
 });
