@@ -120,3 +120,9 @@ it('offers no destruction during the waiting period, and says from when it can b
   const due = stateForm(key({ destructionNotBefore: '2026-12-09T14:00:00.000Z', destructionDue: true }));
   expect(offered(due)).toContain('key.destroy');
 });
+
+it('says in the key list when a scheduled destruction can be proposed, by the core’s verdict', () => {
+  const scheduled = { destructionNotBefore: '2026-12-09T14:00:00.000Z' };
+  expect(cell(key({ ...scheduled, destructionDue: false }))).toContain('can be proposed from 2026-12-09 14:00 UTC');
+  expect(cell(key({ ...scheduled, destructionDue: true }))).toContain('the waiting period is over');
+});

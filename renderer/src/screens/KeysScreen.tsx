@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
+import { inUtc } from '../../../shared/key-lifecycle';
 import { keyIdentity, type KeyRecord } from '../../../shared/keys';
 import { NextStep } from '../app/NextStep';
 import { Outcome } from '../app/Outcome';
@@ -246,8 +247,10 @@ export function KeyStateCell({ keyRecord: k }: { keyRecord: KeyRecord }) {
       ) : (
         k.destructionNotBefore && (
           <div className="bad">
-            Destruction scheduled: can be carried out from {k.destructionNotBefore.slice(0, 10)}; until then it can be
-            cancelled.
+            {k.destructionDue
+              ? 'Destruction scheduled: the waiting period is over; it can be proposed now, or still cancelled.'
+              : `Destruction scheduled: can be proposed from ${inUtc(k.destructionNotBefore)}; until then it can be ` +
+                'cancelled.'}
           </div>
         )
       )}
