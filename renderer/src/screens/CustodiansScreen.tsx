@@ -7,6 +7,7 @@ import { emptyProof, FactorInputs } from '../app/FactorFields';
 import { missingApprovals, officerFieldIds, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
+import { useFocusOnOpen } from '../app/focus-on-open';
 import { RetireForm } from './RetireCustodian';
 import { UnlockForm } from './UnlockCustodian';
 
@@ -207,8 +208,7 @@ function ConfirmEnrolment() {
   const error = useCustos((s) => (s.custodianErrorAt === 'enrol-confirm' ? s.custodianError : null));
   const [code, setCode] = useState('');
   const [problems, setProblems] = useState<Problem[]>([]);
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
+  const heading = useFocusOnOpen();
   const grouped = enrolment.secret.match(/.{1,4}/g)?.join(' ') ?? enrolment.secret;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
@@ -418,8 +418,7 @@ export function CheckFactorsForm({
   const error = useCustos((s) => (s.custodianErrorAt === `check:${custodian.id}` ? s.custodianError : null));
   const [proof, setProof] = useState(emptyProof(custodian.id));
   const [problems, setProblems] = useState<Problem[]>([]);
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
+  const heading = useFocusOnOpen();
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     const missing = missingFactors(proof, CHECK_ID, 'checks');

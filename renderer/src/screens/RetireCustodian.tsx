@@ -1,8 +1,9 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
 import { ErrorSummary, factorProblem, type Problem } from '../app/ErrorSummary';
 import { missingApprovals, officerFieldIds, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { useCustos } from '../store/context';
+import { useFocusOnOpen } from '../app/focus-on-open';
 
 const ID_PREFIX = 'retire-approver';
 
@@ -23,20 +24,18 @@ export function retirementApprovers(
   return serving.length === 1 ? { others: 1, leaving: true } : { others: 2, leaving: false };
 }
 
-/** Retiring someone who left: restates what it does, then takes the approving officers' factors. */
-export function RetireForm({
-  person,
-  everyone,
-  onDone,
-  onClose,
-}: {
+/** What a Custodians form about one person (retire, unlock) is given. */
+export interface PersonFormProps {
   person: CustodianSummary;
   everyone: readonly CustodianSummary[];
   /** After it did what it says (the screen's notice takes focus). */
   onDone: () => void;
   /** Closed unused (focus goes back to the button that opened it). */
   onClose: () => void;
-}) {
+}
+
+/** Retiring someone who left: restates what it does, then takes the approving officers' factors. */
+export function RetireForm({ person, everyone, onDone, onClose }: PersonFormProps) {
   const retire = useCustos((s) => s.retireCustodian);
   const busy = useCustos((s) => s.custodianBusy);
   const error = useCustos((s) => (s.custodianErrorAt === `retire:${person.id}` ? s.custodianError : null));
@@ -45,9 +44,7 @@ export function RetireForm({
   const officers = everyone.filter(
     (c) => c.roles.includes('security-officer') && c.retiredAt === null && !c.locked && c.id !== person.id,
   );
-  // The form opens below the list: a keyboard or screen-reader user lands on what it is about to do.
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
+  const heading = useFocusOnOpen();
   const approvals = useOfficerApprovals(need?.others ?? 0, officers, need?.leaving ? person : undefined);
   const { approvers, sameOfficer } = approvals;
   const submit = async (event: FormEvent) => {

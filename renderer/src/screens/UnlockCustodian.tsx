@@ -1,8 +1,10 @@
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useState, type FormEvent } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
 import { ErrorSummary, factorProblem, type Problem } from '../app/ErrorSummary';
 import { missingApprovals, officerFieldIds, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { useCustos } from '../store/context';
+import { useFocusOnOpen } from '../app/focus-on-open';
+import type { PersonFormProps } from './RetireCustodian';
 
 const ID_PREFIX = 'unlock-approver';
 
@@ -19,28 +21,14 @@ export function unlockingOfficers(person: CustodianSummary, everyone: readonly C
 }
 
 /** A security officer lifts a locked-out custodian's lockout with their passphrase and code. */
-export function UnlockForm({
-  person,
-  everyone,
-  onDone,
-  onClose,
-}: {
-  person: CustodianSummary;
-  everyone: readonly CustodianSummary[];
-  /** After it did what it says (the screen's notice takes focus). */
-  onDone: () => void;
-  /** Closed unused (focus goes back to the button that opened it). */
-  onClose: () => void;
-}) {
+export function UnlockForm({ person, everyone, onDone, onClose }: PersonFormProps) {
   const unlock = useCustos((s) => s.unlockCustodian);
   const busy = useCustos((s) => s.custodianBusy);
   const error = useCustos((s) => (s.custodianErrorAt === `unlock:${person.id}` ? s.custodianError : null));
   const officers = unlockingOfficers(person, everyone);
   const approvals = useOfficerApprovals(1, officers);
   const [problems, setProblems] = useState<Problem[]>([]);
-  // The form opens below the list: a keyboard or screen-reader user lands on what it is about to do.
-  const heading = useRef<HTMLHeadingElement>(null);
-  useEffect(() => heading.current?.focus(), []);
+  const heading = useFocusOnOpen();
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     const missing = missingApprovals(approvals, ID_PREFIX);
