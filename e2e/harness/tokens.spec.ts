@@ -89,7 +89,20 @@ test('a security officer chooses the module: a failed load keeps the working one
     await page.getByLabel('Olive Officer’s code').fill(totpCodeAt(olive!.secret, custos.clock.now));
   };
 
+  // Nothing typed: the form says what is missing, linked to each field, and asks the core nothing.
   custos.moduleChoice.path = broken;
+  await page.getByRole('button', { name: 'Choose a library file…' }).click();
+  const summary = page.getByRole('alert').filter({ hasText: 'There is a problem' });
+  await expect(summary.getByRole('link')).toHaveText([
+    'Choose who changes the module',
+    'Type the passphrase',
+    'Type the 6-digit code the authenticator shows',
+  ]);
+  await expect(summary).toBeFocused();
+  await summary.getByRole('link', { name: 'Type the passphrase' }).press('Enter');
+  await expect(page.getByLabel('Passphrase')).toBeFocused();
+  await expect(page.getByRole('alert').filter({ hasText: 'MODULE_LOAD_FAILED' })).toHaveCount(0);
+
   await officer();
   await page.getByRole('button', { name: 'Choose a library file…' }).click();
   const alert = page.getByRole('alert').filter({ hasText: 'MODULE_LOAD_FAILED' });

@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
+import { ErrorSummary, missingFactors, type Problem } from '../app/ErrorSummary';
 import { NextStep } from '../app/NextStep';
 import { Outcome } from '../app/Outcome';
 import { emptyProof, FactorFields } from '../app/FactorFields';
@@ -16,6 +17,7 @@ export function SettingsScreen() {
   const current = status?.state === 'ready' ? status.module : null;
   const [officer, setOfficer] = useState(emptyProof());
   const [saved, setSaved] = useState<string | null>(null);
+  const [problems, setProblems] = useState<Problem[]>([]);
 
   useEffect(() => {
     if (custodians === null) void loadCustodians();
@@ -23,6 +25,10 @@ export function SettingsScreen() {
 
   const change = async (source: 'picked' | 'built-in') => {
     setSaved(null);
+    // Said before the core is asked: a refused try would cost the officer an attempt.
+    const missing = missingFactors(officer, 'module-officer', 'changes the module');
+    setProblems(missing);
+    if (missing.length > 0) return;
     const proof = officer;
     // The factors are used once; the next attempt needs a fresh code anyway.
     setOfficer({ ...officer, passphrase: '', code: '' });
@@ -49,7 +55,8 @@ export function SettingsScreen() {
           In use now: {current ? <code>{current.path}</code> : <strong>none</strong>}
           {current?.kind === 'embedded-softhsm' && ' (built-in default)'}
         </p>
-        <form onSubmit={submit} aria-label="Change the token module">
+        <form onSubmit={submit} aria-label="Change the token module" noValidate>
+          <ErrorSummary problems={problems} error={null} link={null} />
           <p id="module-help" className="muted">
             A security officer changes the module with both factors; the change is recorded in the audit log. After the
             factors are checked, Custos asks for the library file itself. Examples: OpenSC <code>opensc-pkcs11.so</code>
