@@ -426,6 +426,11 @@ export const WireError = z.object({
   message: z.string(),
   /** What the person in front of the screen can do about it, one step per entry. */
   remedy: z.array(z.string()),
+  /**
+   * Whose factors were refused, when the refusal is about one person's passphrase or code (or their lockout), so that
+   * a form asking several people at once can point at that person's fields. Never anything secret.
+   */
+  custodianId: z.string().max(64).optional(),
 });
 export type WireError = z.infer<typeof WireError>;
 

@@ -1,4 +1,4 @@
-import type { ErrorCode, TokenFailureDetail } from '../../shared/errors';
+import type { ErrorCode, TokenFailureDetail, WireError } from '../../shared/errors';
 
 /**
  * A failure the user can act on. The message is shown as is, so it is written for a custodian
@@ -8,19 +8,32 @@ export class CustosError extends Error {
   override readonly name = 'CustosError';
   /** For a token's refusal: which CKR_, at which step, for which mechanism or attribute. */
   readonly detail: TokenFailureDetail | undefined;
+  /** Whose factors this refusal is about, when it is about one person's (crosses the wire: forms point at them). */
+  readonly custodianId: string | undefined;
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly remedy: readonly string[] = [],
-    options?: { cause?: unknown; detail?: TokenFailureDetail },
+    options?: { cause?: unknown; detail?: TokenFailureDetail; custodianId?: string },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.detail = options?.detail;
+    this.custodianId = options?.custodianId;
   }
 }
 
 export function isCustosError(error: unknown): error is CustosError {
   return error instanceof CustosError;
+}
+
+/** A refusal as it crosses to the renderer: code, words, remedy, and whose factors it is about when it says. */
+export function wireError(error: CustosError): WireError {
+  return {
+    code: error.code,
+    message: error.message,
+    remedy: [...error.remedy],
+    ...(error.custodianId === undefined ? {} : { custodianId: error.custodianId }),
+  };
 }
 
 /**

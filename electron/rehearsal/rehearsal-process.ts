@@ -3,7 +3,7 @@ import type { Envelope, WireError } from '../../shared/errors';
 import type { TokenRef } from '../../shared/tokens';
 import type { PracticeSet } from '../../shared/rehearsals';
 import { CustosCore } from '../core/custos-core';
-import { CustosError, isCustosError } from '../core/errors';
+import { CustosError, isCustosError, wireError } from '../core/errors';
 import { silentLog } from '../core/log';
 import {
   exportRehearsalReport,
@@ -150,7 +150,7 @@ function wire(error: unknown): WireError {
   const known = isCustosError(error)
     ? error
     : new CustosError('INTERNAL', 'The rehearsal installation hit an unexpected problem.', [], { cause: error });
-  return { code: known.code, message: known.message, remedy: [...known.remedy] };
+  return wireError(known);
 }
 
 function kindOf(error: unknown): string {

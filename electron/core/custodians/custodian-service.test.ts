@@ -10,6 +10,7 @@ import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
 import { SETUP_OFFICER } from '../testing/enrolment';
+import { type CustosError, wireError } from '../errors';
 import { CustodianService } from './custodian-service';
 import { totpCodeAt } from './totp';
 
@@ -529,6 +530,35 @@ describe('retirement', () => {
         'custodian.unlock refused CUSTODIAN_RETIRED',
       ]),
     );
+  });
+
+  it('says whose factors it refused when two officers approve, so the form can point at that officer', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    const pat = await enrol('Pat', ['security-officer']);
+    const quinn = await enrol('Quinn', ['security-officer']);
+    const refusal = (by: ReturnType<typeof proofOf>[]) =>
+      service.retire(pat.id, by).then(
+        () => null,
+        (error: unknown) => wireError(error as CustosError),
+      );
+    expect(await refusal([proofOf(olga), { ...proofOf(quinn), code: '000000' }])).toMatchObject({
+      code: 'TOTP_INCORRECT',
+      custodianId: quinn.id,
+      message: expect.stringContaining('Quinn'),
+    });
+    step();
+    expect(await refusal([proofOf(olga), { ...proofOf(quinn), passphrase: 'not hers' }])).toMatchObject({
+      code: 'PASSPHRASE_INCORRECT',
+      custodianId: quinn.id,
+    });
+    // Olga's code of this time step was taken by the try before.
+    expect(await refusal([proofOf(olga), proofOf(quinn)])).toMatchObject({
+      code: 'TOTP_REPLAYED',
+      custodianId: olga.id,
+      message: expect.stringContaining('Olga'),
+    });
+    // A refusal that is about no one person's factors names nobody.
+    expect(await refusal([proofOf(olga)])).not.toHaveProperty('custodianId');
   });
 
   it('leaves no copy of the sealed secret it overwrote, in the database file or its WAL', async () => {

@@ -367,7 +367,7 @@ export class CustodianService {
         params: { purpose },
         result: { status: 'refused', code: 'CUSTODIAN_RETIRED' },
       });
-      throw retiredError(row.name, row.retired_at);
+      throw retiredError(row.name, row.retired_at, custodianId);
     }
     if (row.locked && !this.lastOfficerStanding(row)) {
       this.options.audit.record({
@@ -377,9 +377,12 @@ export class CustodianService {
         params: { purpose },
         result: { status: 'refused', code: 'CUSTODIAN_LOCKED' },
       });
-      throw new CustosError('CUSTODIAN_LOCKED', `${row.name} is locked out after repeated failed attempts.`, [
-        'A security officer must unlock this custodian (Custodians → Unlock).',
-      ]);
+      throw new CustosError(
+        'CUSTODIAN_LOCKED',
+        `${row.name} is locked out after repeated failed attempts.`,
+        ['A security officer must unlock this custodian (Custodians → Unlock).'],
+        { custodianId },
+      );
     }
     if (row.throttled_until && new Date(row.throttled_until) > now) {
       this.options.audit.record({
@@ -393,6 +396,7 @@ export class CustodianService {
         'FACTORS_THROTTLED',
         `Too many failed attempts for ${row.name}: wait until ${row.throttled_until.slice(11, 19)} UTC before trying again.`,
         ['Take a moment to check the passphrase and the authenticator entry.'],
+        { custodianId },
       );
     }
     const bytes = Buffer.from(passphrase, 'utf8');
@@ -452,7 +456,7 @@ export class CustodianService {
           object,
           params: { failures },
         });
-      throw factorError(failure, row.name, locked);
+      throw factorError(failure, { name: row.name, id: custodianId }, locked);
     }
     this.options.audit.record(
       { actor: this.options.actor, action: 'custodian.factor.verify', object, params: { purpose } },
@@ -884,32 +888,41 @@ function summary(row: Row): CustodianSummary {
 const isServingOfficer = (c: CustodianSummary) => c.roles.includes('security-officer') && c.retiredAt === null;
 
 /** Every refusal of a retired person, at a factor check or where a request names them to hold or approve anything. */
-export function retiredError(name: string, retiredAt: string): CustosError {
+export function retiredError(name: string, retiredAt: string, custodianId?: string): CustosError {
   return new CustosError(
     'CUSTODIAN_RETIRED',
     `${name} was retired on ${retiredAt.slice(0, 10)}: they can approve nothing.`,
     ['Ask someone who serves now.'],
+    custodianId === undefined ? undefined : { custodianId },
   );
 }
 
+/** A failed factor check, naming the person: with several people typing in turn, each must know whose it was. */
 function factorError(
   code: 'PASSPHRASE_INCORRECT' | 'TOTP_INCORRECT' | 'TOTP_REPLAYED',
-  name: string,
+  { name, id }: { name: string; id: string },
   locked: boolean,
 ): CustosError {
   const lockedNote = locked ? [`${name} is now locked out; a security officer must unlock them.`] : [];
+  const about = { custodianId: id };
   if (code === 'PASSPHRASE_INCORRECT')
-    return new CustosError(code, `The passphrase for ${name} is not correct.`, [
-      'Type it again slowly; check Caps Lock.',
-      ...lockedNote,
-    ]);
+    return new CustosError(
+      code,
+      `The passphrase for ${name} is not correct.`,
+      ['Type it again slowly; check Caps Lock.', ...lockedNote],
+      about,
+    );
   if (code === 'TOTP_REPLAYED')
-    return new CustosError(code, 'That code was already used. Each code counts once.', [
-      'Wait for the authenticator to show the next code, then type it.',
-      ...lockedNote,
-    ]);
-  return new CustosError(code, 'That code is not the one the authenticator should show now.', [
-    'Type the code currently shown; check that the phone’s clock is set automatically.',
-    ...lockedNote,
-  ]);
+    return new CustosError(
+      code,
+      `${name}’s code was already used. Each code counts once.`,
+      ['Wait for the authenticator to show the next code, then type it.', ...lockedNote],
+      about,
+    );
+  return new CustosError(
+    code,
+    `${name}’s code is not the one their authenticator should show now.`,
+    ['Type the code currently shown; check that the phone’s clock is set automatically.', ...lockedNote],
+    about,
+  );
 }

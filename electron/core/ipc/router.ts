@@ -7,7 +7,7 @@ import {
   type ParsedInputOf,
   type ResultOf,
 } from '../../../shared/ipc-schema';
-import { isCustosError } from '../errors';
+import { isCustosError, wireError } from '../errors';
 import type { Log } from '../log';
 
 /** What happened to one request, for the audit log; never carries the request's values. */
@@ -120,7 +120,7 @@ export class Router {
   }
 
   private failed(name: ChannelName, error: unknown): Envelope<never> {
-    if (isCustosError(error)) return failure({ code: error.code, message: error.message, remedy: [...error.remedy] });
+    if (isCustosError(error)) return failure(wireError(error));
     this.log.error('unexpected failure in request', { channel: name, error: describe(error) });
     const message =
       'Custos hit an unexpected problem; the details are in its log. Nothing was changed by this request.';

@@ -26,6 +26,7 @@ export function FactorFields({
         id={`${id}-who`}
         value={proof.custodianId}
         onChange={(e) => onChange({ ...proof, custodianId: e.target.value })}
+        aria-required
       >
         <option value="">Choose…</option>
         {serving.map((c) => (
@@ -44,19 +45,20 @@ export function FactorFields({
   );
 }
 
-/** The passphrase and the six-digit code one person types (`${id}-passphrase`, `${id}-code`). */
+/**
+ * The passphrase and the six-digit code one person types (`${id}-passphrase`, `${id}-code`). Both are always needed,
+ * and say so to assistive technology; the form's own error summary, not the browser's pop-up, says what is missing.
+ */
 export function FactorInputs({
   id,
   labels: [passphraseLabel, codeLabel],
   proof,
   onChange,
-  required = false,
 }: {
   id: string;
   labels: readonly [string, string];
   proof: Pick<Proof, 'passphrase' | 'code'>;
   onChange: (change: Partial<Proof>) => void;
-  required?: boolean;
 }) {
   return (
     <>
@@ -67,7 +69,7 @@ export function FactorInputs({
         value={proof.passphrase}
         onChange={(e) => onChange({ passphrase: e.target.value })}
         autoComplete="off"
-        required={required}
+        aria-required
       />
       <label htmlFor={`${id}-code`}>{codeLabel}</label>
       <input
@@ -78,7 +80,7 @@ export function FactorInputs({
         value={proof.code}
         onChange={(e) => onChange({ code: e.target.value.replace(/\D/g, '') })}
         autoComplete="one-time-code"
-        required={required}
+        aria-required
       />
     </>
   );

@@ -1,7 +1,8 @@
 import { useState } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
 import type { Proof } from '../store/quorum-slice';
-import type { Problem } from './ErrorSummary';
+import type { WireError } from '../../../shared/errors';
+import { factorProblem, type Problem } from './ErrorSummary';
 import { FactorInputs } from './FactorFields';
 
 const noApproval: Proof = { custodianId: '', passphrase: '', code: '' };
@@ -33,6 +34,29 @@ export const officerFieldIds = (idPrefix: string, i: number) => ({
   passphrase: `${idPrefix}-${i}-passphrase`,
   code: `${idPrefix}-${i}-code`,
 });
+
+/**
+ * Which approving officer's field a refusal from the core points at: the officer whose factors it names (the core says
+ * whose), or the only one asked when it names nobody. A leaving officer's own slot has no picker to point at.
+ */
+export function approvalProblem(
+  error: WireError,
+  approvals: { approvers: readonly Proof[] },
+  idPrefix: string,
+  self?: CustodianSummary,
+): Problem | null {
+  const { approvers } = approvals;
+  const i =
+    error.custodianId === undefined
+      ? approvers.length === 1
+        ? 0
+        : -1
+      : approvers.findIndex((a) => a.custodianId === error.custodianId);
+  if (i < 0) return null;
+  const ids = officerFieldIds(idPrefix, i);
+  const problem = factorProblem(error.code, ids);
+  return problem?.field === ids.who && approvers[i]!.custodianId === self?.id ? null : problem;
+}
 
 /** What an approving officer has left out, before the core is asked: a refused try would cost them a code. */
 export function missingApprovals(approvals: { approvers: readonly Proof[] }, idPrefix: string): Problem[] {
@@ -81,6 +105,7 @@ export function OfficerApprovalFields({
                   id={id}
                   value={approval.custodianId}
                   onChange={(e) => approvals.change(i, { custodianId: e.target.value })}
+                  aria-required
                 >
                   {officers.map((o) => (
                     <option key={o.id} value={o.id}>
@@ -99,7 +124,6 @@ export function OfficerApprovalFields({
               }
               proof={approval}
               onChange={(change) => approvals.change(i, change)}
-              required
             />
           </fieldset>
         );

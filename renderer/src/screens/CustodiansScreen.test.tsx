@@ -40,9 +40,12 @@ const enrolForm = (state: Parameters<typeof storeWith>[0]) =>
 
 it('enrols without the browser’s pop-ups or a disabled button: Enter submits and the form says what is missing', () => {
   const html = enrolForm({ custodians: [{ ...olga, locked: true }] });
-  // The shared factor inputs keep `required` for assistive technology; novalidate keeps the browser's pop-ups away.
+  // The factor fields say they are needed to assistive technology only (aria-required): no browser pop-up, even in a
+  // form that forgot novalidate.
   expect(html).toMatch(/<form [^>]*novalidate/i);
-  expect(html).not.toMatch(/id="enrol-[^"]*"[^>]*required/);
+  expect(html).not.toMatch(/\srequired=""/);
+  expect(html).toMatch(/id="approver-0-passphrase"[^>]*aria-required="true"/);
+  expect(html).toMatch(/id="approver-0"[^>]*aria-required="true"/);
   expect(html).not.toMatch(/<button type="submit"[^>]*disabled/);
   const approvals = { approvers: [{ custodianId: '', passphrase: '', code: '' }], sameOfficer: false };
   const blank = { name: ' ', roles: [], passphrase: '', again: '', approvals, noOfficer: null };

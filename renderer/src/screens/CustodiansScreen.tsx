@@ -1,10 +1,16 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { CustodianSummary, Role } from '../../../shared/custodians';
-import type { ErrorCode } from '../../../shared/errors';
+import type { WireError } from '../../../shared/errors';
 import type { Proof } from '../store/quorum-slice';
 import { ErrorSummary, factorIds, factorProblem, missingFactors, type Problem } from '../app/ErrorSummary';
 import { emptyProof, FactorInputs } from '../app/FactorFields';
-import { missingApprovals, officerFieldIds, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
+import {
+  approvalProblem,
+  missingApprovals,
+  officerFieldIds,
+  OfficerApprovalFields,
+  useOfficerApprovals,
+} from '../app/OfficerApprovals';
 import { Outcome } from '../app/Outcome';
 import { useCustos } from '../store/context';
 import { useFocusOnOpen } from '../app/focus-on-open';
@@ -71,11 +77,11 @@ export function enrolmentProblems(form: {
   ];
 }
 
-/** Which enrolment field a refusal from the core points at: the passphrase, the name, or an officer's factors. */
-function enrolmentProblem(code: ErrorCode): Problem | null {
-  if (code === 'PASSPHRASE_WEAK') return { field: 'enrol-passphrase', text: 'Choose a harder passphrase' };
-  if (code === 'CUSTODIAN_EXISTS') return { field: 'enrol-name', text: 'Check the name' };
-  return factorProblem(code, officerFieldIds(APPROVER_ID, 0));
+/** Which enrolment field a refusal from the core points at: the passphrase, the name, or that officer's factors. */
+function enrolmentProblem(error: WireError, approvals: { approvers: readonly Proof[] }): Problem | null {
+  if (error.code === 'PASSPHRASE_WEAK') return { field: 'enrol-passphrase', text: 'Choose a harder passphrase' };
+  if (error.code === 'CUSTODIAN_EXISTS') return { field: 'enrol-name', text: 'Check the name' };
+  return approvalProblem(error, approvals, APPROVER_ID);
 }
 
 export function EnrolForm() {
@@ -120,7 +126,7 @@ export function EnrolForm() {
   };
   return (
     <form className="card" aria-labelledby="enrol-title" onSubmit={(e) => void submit(e)} noValidate>
-      <ErrorSummary problems={problems} error={error} link={error && enrolmentProblem(error.code)} />
+      <ErrorSummary problems={problems} error={error} link={error && enrolmentProblem(error, approvals)} />
       <h2 id="enrol-title">{setup ? 'Set up Custos: enrol its first security officer' : 'Enrol a custodian'}</h2>
       {setup ? (
         <p>

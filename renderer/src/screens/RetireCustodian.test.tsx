@@ -95,3 +95,38 @@ it('shows a refused retirement in its form, linked to the one officer’s field,
   // Nothing typed yet, and the button still takes Enter: the summary says what is missing.
   expect(form('unlock:Ada')).toMatch(/<button type="submit">Retire Ada<\/button>/);
 });
+
+it('links a refusal to the officer whose factors the core refused, when two officers approve', () => {
+  const olga = person('Olga', ['security-officer']);
+  const pat = person('Pat', ['security-officer']);
+  const quinn = person('Quinn', ['security-officer']);
+  const form = (error: WireError) =>
+    renderToStaticMarkup(
+      <StoreProvider store={storeWith({ custodianBusy: false, custodianError: error, custodianErrorAt: 'retire:Pat' })}>
+        <RetireForm person={pat} everyone={[olga, pat, quinn]} onDone={() => {}} onClose={() => {}} />
+      </StoreProvider>,
+    );
+  // Olga is asked first, Quinn second: a refusal of Quinn's code points at the second officer's code.
+  const quinns = form({ code: 'TOTP_INCORRECT', message: 'Quinn’s code is wrong.', remedy: [], custodianId: 'Quinn' });
+  expect(quinns).toContain('<a href="#retire-approver-1-code">Type the code the authenticator shows now</a>');
+  const olgas = form({ code: 'PASSPHRASE_INCORRECT', message: 'Wrong.', remedy: [], custodianId: 'Olga' });
+  expect(olgas).toContain('<a href="#retire-approver-0-passphrase">Type the passphrase again</a>');
+  // A refusal about nobody's factors in particular links to no officer's field.
+  expect(form({ code: 'NOT_AUTHORIZED', message: 'No.', remedy: [] })).not.toContain('href="#retire-approver');
+});
+
+it('points a refusal of a leaving officer’s own factors at their passphrase, never at a picker they do not have', () => {
+  const olga = person('Olga', ['security-officer']);
+  const pat = person('Pat', ['security-officer']);
+  const form = (error: WireError) =>
+    renderToStaticMarkup(
+      <StoreProvider store={storeWith({ custodianBusy: false, custodianError: error, custodianErrorAt: 'retire:Pat' })}>
+        <RetireForm person={pat} everyone={[olga, pat]} onDone={() => {}} onClose={() => {}} />
+      </StoreProvider>,
+    );
+  const wrong = form({ code: 'PASSPHRASE_INCORRECT', message: 'Wrong.', remedy: [], custodianId: 'Pat' });
+  expect(wrong).toContain('<a href="#retire-approver-1-passphrase">Type the passphrase again</a>');
+  expect(form({ code: 'CUSTODIAN_LOCKED', message: 'Locked.', remedy: [], custodianId: 'Pat' })).not.toContain(
+    'href="#retire-approver-1"',
+  );
+});

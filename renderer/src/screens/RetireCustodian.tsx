@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
-import { ErrorSummary, factorProblem, type Problem } from '../app/ErrorSummary';
-import { missingApprovals, officerFieldIds, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
+import { ErrorSummary, type Problem } from '../app/ErrorSummary';
+import { approvalProblem, missingApprovals, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { useCustos } from '../store/context';
 import { useFocusOnOpen } from '../app/focus-on-open';
 
@@ -62,8 +62,8 @@ export function RetireForm({ person, everyone, onDone, onClose }: PersonFormProp
       <ErrorSummary
         problems={problems}
         error={error}
-        // A refusal of one officer's factors names them; with one officer asked, it links to their field.
-        link={error && approvers.length === 1 ? factorProblem(error.code, officerFieldIds(ID_PREFIX, 0)) : null}
+        // A refusal of one officer's factors names them, and links to that officer's field.
+        link={error && approvalProblem(error, approvals, ID_PREFIX, need?.leaving ? person : undefined)}
       />
       <h3 id="retire-title" tabIndex={-1} ref={heading}>
         Retire {person.name}

@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
-import { ErrorSummary, factorProblem, type Problem } from '../app/ErrorSummary';
-import { missingApprovals, officerFieldIds, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
+import { ErrorSummary, type Problem } from '../app/ErrorSummary';
+import { approvalProblem, missingApprovals, OfficerApprovalFields, useOfficerApprovals } from '../app/OfficerApprovals';
 import { useCustos } from '../store/context';
 import { useFocusOnOpen } from '../app/focus-on-open';
 import type { PersonFormProps } from './RetireCustodian';
@@ -41,11 +41,7 @@ export function UnlockForm({ person, everyone, onDone, onClose }: PersonFormProp
   };
   return (
     <form className="card inset" aria-labelledby="unlock-title" onSubmit={(e) => void submit(e)} noValidate>
-      <ErrorSummary
-        problems={problems}
-        error={error}
-        link={error && factorProblem(error.code, officerFieldIds(ID_PREFIX, 0))}
-      />
+      <ErrorSummary problems={problems} error={error} link={error && approvalProblem(error, approvals, ID_PREFIX)} />
       <h3 id="unlock-title" tabIndex={-1} ref={heading}>
         Unlock {person.name}
       </h3>
