@@ -112,6 +112,47 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   );
 });
 
+test('taking custody says what is missing and whose factors were refused, linked to that holder’s fields', async ({
+  custos,
+}) => {
+  test.setTimeout(120_000);
+  const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
+  const page = await custos.open();
+  const { code, openCeremonyPage } = ceremony(page, custos.clock);
+  custos.advance(30);
+  await openCeremonyPage('Take a token into custody');
+  const form = page.getByRole('form', { name: 'Take a token into custody' });
+  const blank = await form.locator('#custody-token option', { hasText: 'Blank token' }).first().getAttribute('value');
+  await form.locator('#custody-token').selectOption(blank!);
+  // Nothing typed: no browser pop-up, nothing asked of the core; the summary names each holder's place.
+  await form.getByRole('button', { name: 'Take into custody' }).click();
+  const summary = form.getByRole('alert').filter({ hasText: 'There is a problem' });
+  await expect(summary).toBeFocused();
+  await expect(summary.getByRole('link')).toContainText([
+    'Type a label for the token',
+    'Share holder 1: choose who it is',
+    'Share holder 2: type the passphrase',
+    'Share holder 3: type the 6-digit code the authenticator shows',
+  ]);
+  await form.getByLabel('Label for the token').fill('vault-m');
+  for (const [i, who] of [ada!, babbage!, curie!].entries()) {
+    await form.locator(`#holder-${i}-who`).selectOption({ label: who.name });
+    await form.getByLabel(`${who.name}’s passphrase`).fill(who.passphrase);
+    // Babbage mistypes the code.
+    await form.getByLabel(`${who.name}’s code`).fill(who === babbage ? '000000' : code(who));
+  }
+  await form.getByRole('button', { name: 'Take into custody' }).click();
+  const refused = form.locator('[data-error-code="TOTP_INCORRECT"]');
+  await expect(refused).toContainText('Babbage’s code is not the one');
+  await expect(refused).toBeFocused();
+  await expectAccessible(page, 'Ceremonies, a refused holder’s code in the custody form');
+  await page.screenshot({ path: 'test-results/custody-refused.png', fullPage: true });
+  await refused.getByRole('link', { name: 'Type the code the authenticator shows now' }).press('Enter');
+  await expect(form.getByLabel('Babbage’s code')).toBeFocused();
+  // Nothing was taken: the token is still offered as blank.
+  await expect(form.locator('#custody-token option', { hasText: 'Blank token' })).not.toHaveCount(0);
+});
+
 test('turnover: the holders replace Ada with Dana; the new holder confirms and the token is re-dealt', async ({
   custos,
 }) => {

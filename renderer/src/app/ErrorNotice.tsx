@@ -8,6 +8,9 @@ const TITLES: Partial<Record<ErrorCode, string>> = {
   OPERATION_UNRECORDED: 'Done in the token, not yet on record',
 };
 
+/** The code's own title when it has one, else the one the place showing it gives. */
+export const errorTitle = (code: ErrorCode, otherwise: string): string => TITLES[code] ?? otherwise;
+
 /** An error as a custodian should see it: what happened, its stable code, and what to do. */
 export function ErrorNotice({
   error,
@@ -19,7 +22,7 @@ export function ErrorNotice({
   return (
     <div className="notice notice-error" role="alert" data-error-code={error.code}>
       <p className="notice-title">
-        {TITLES[error.code] ?? title ?? 'Something needs your attention'}{' '}
+        {errorTitle(error.code, title ?? 'Something needs your attention')}{' '}
         <code className="error-code">{error.code}</code>
       </p>
       <p>{error.message}</p>

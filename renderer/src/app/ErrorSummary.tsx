@@ -1,6 +1,7 @@
 import { useEffect, useRef } from 'react';
 import type { ErrorCode, WireError } from '../../../shared/errors';
 import type { Proof } from '../store/quorum-slice';
+import { errorTitle } from './ErrorNotice';
 
 /** One thing to fix in a form, linked to the field that fixes it. */
 export interface Problem {
@@ -34,7 +35,10 @@ export function ErrorSummary({
       role="alert"
       data-error-code={error?.code}
     >
-      <p className="notice-title">There is a problem {error && <code className="error-code">{error.code}</code>}</p>
+      <p className="notice-title">
+        {error ? errorTitle(error.code, 'There is a problem') : 'There is a problem'}{' '}
+        {error && <code className="error-code">{error.code}</code>}
+      </p>
       {error && <p>{error.message}</p>}
       <ul className="remedy">
         {[...problems, ...(error && link ? [link] : [])].map((p) => (
@@ -87,6 +91,33 @@ export const factorIds = (prefix: string) => ({
   passphrase: `${prefix}-passphrase`,
   code: `${prefix}-code`,
 });
+export type FactorIds = ReturnType<typeof factorIds>;
+
+/**
+ * Which person's fields a refusal points at, where several people type in turn (holders, approving officers): the
+ * one whose factors the core names, or the only one when it names nobody. Null when it cannot tell.
+ */
+export function personProblem(
+  error: WireError,
+  people: readonly Pick<Proof, 'custodianId'>[],
+  idsOf: (i: number) => FactorIds,
+): { problem: Problem | null; index: number } | null {
+  const index =
+    error.custodianId === undefined
+      ? people.length === 1
+        ? 0
+        : -1
+      : people.findIndex((p) => p.custodianId === error.custodianId);
+  return index < 0 ? null : { problem: factorProblem(error.code, idsOf(index)), index };
+}
+
+/** The people of a form named twice: a link to each later choice of someone already chosen. */
+export function chosenTwice(people: readonly Pick<Proof, 'custodianId'>[], whoId: (i: number) => string): Problem[] {
+  return people.flatMap((p, i) => {
+    const first = people.findIndex((q) => q.custodianId === p.custodianId);
+    return p.custodianId && first < i ? [{ field: whoId(i), text: `Choose someone else: already chosen above` }] : [];
+  });
+}
 
 /** What is missing before the core is asked at all: a refused try would cost the person a code. */
 export function missingFactors(proof: Proof, prefix: string, verb: string): Problem[] {

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { CustodianSummary } from '../../../shared/custodians';
 import type { Proof } from '../store/quorum-slice';
 import type { WireError } from '../../../shared/errors';
-import { factorProblem, type Problem } from './ErrorSummary';
+import { personProblem, type Problem } from './ErrorSummary';
 import { FactorInputs } from './FactorFields';
 
 const noApproval: Proof = { custodianId: '', passphrase: '', code: '' };
@@ -45,17 +45,12 @@ export function approvalProblem(
   idPrefix: string,
   self?: CustodianSummary,
 ): Problem | null {
-  const { approvers } = approvals;
-  const i =
-    error.custodianId === undefined
-      ? approvers.length === 1
-        ? 0
-        : -1
-      : approvers.findIndex((a) => a.custodianId === error.custodianId);
-  if (i < 0) return null;
-  const ids = officerFieldIds(idPrefix, i);
-  const problem = factorProblem(error.code, ids);
-  return problem?.field === ids.who && approvers[i]!.custodianId === self?.id ? null : problem;
+  const found = personProblem(error, approvals.approvers, (i) => officerFieldIds(idPrefix, i));
+  if (!found) return null;
+  const { problem, index } = found;
+  return problem?.field === officerFieldIds(idPrefix, index).who && approvals.approvers[index]!.custodianId === self?.id
+    ? null
+    : problem;
 }
 
 /** What an approving officer has left out, before the core is asked: a refused try would cost them a code. */

@@ -1,9 +1,38 @@
 import { useState, type FormEvent } from 'react';
+import {
+  chosenTwice,
+  ErrorSummary,
+  factorIds,
+  factorProblem,
+  missingFactors,
+  personProblem,
+  type Problem,
+} from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { NextStep } from '../app/NextStep';
 import { PAGE_TITLE_ID } from '../app/SubPage';
 import { useCustos } from '../store/context';
-import type { Proof } from '../store/quorum-slice';
+import { CUSTODY_FORMS, type Proof } from '../store/quorum-slice';
+
+/**
+ * What the people of a custody form (each typing their factors in turn) have left out, each named by their place in
+ * the form ("Share holder 2: type the passphrase"), and anyone chosen twice.
+ */
+export function missingHolders(proofs: readonly Proof[], prefix: string, place: string): Problem[] {
+  return [
+    ...proofs.flatMap((proof, i) =>
+      missingFactors(proof, `${prefix}-${i}`, 'it is').map((p) => ({
+        field: p.field,
+        text: `${place} ${i + 1}: ${p.text.charAt(0).toLowerCase()}${p.text.slice(1)}`,
+      })),
+    ),
+    ...chosenTwice(proofs, (i) => factorIds(`${prefix}-${i}`).who),
+  ];
+}
+
+/** The holder's fields a refusal from the core points at: the holder whose factors it names. */
+const holderProblem = (error: Parameters<typeof personProblem>[0], proofs: readonly Proof[], prefix: string) =>
+  personProblem(error, proofs, (i) => factorIds(`${prefix}-${i}`))?.problem ?? null;
 
 /** Tokens in custody: who holds each token's PINs, and how many of them open it. */
 export function CustodyList() {
@@ -100,12 +129,24 @@ export function CustodyForm() {
   const [pinAlphabet, setPinAlphabet] = useState<'alphanumeric' | 'digits' | 'hex'>('alphanumeric');
   const [threshold, setThreshold] = useState(2);
   const [proofs, setProofs] = useState<Proof[]>([emptyProof(), emptyProof(), emptyProof()]);
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const error = useCustos((s) => (s.quorumErrorAt === CUSTODY_FORMS.take ? s.quorumError : null));
   const token = choices[tokenIndex];
   if (loaded && holdersAvailable.length < 2) return <HoldersFirst />;
+  const needsSoPin = token ? token.initialized || token.blankInitNeedsSoPin : false;
   const submit = async (event: FormEvent) => {
     event.preventDefault();
-    if (!token) return;
-    const needsSoPin = token.initialized || token.blankInitNeedsSoPin;
+    // Said before the core is asked: a holder's refused try would cost them an attempt.
+    const missing = [
+      ...(token ? [] : [{ field: 'custody-token', text: 'Attach a token that is not in custody yet' }]),
+      ...(token && !token.initialized && !label.trim()
+        ? [{ field: 'custody-label', text: 'Type a label for the token' }]
+        : []),
+      ...(needsSoPin && !soPin ? [{ field: 'custody-so-pin', text: 'Type the SO PIN' }] : []),
+      ...missingHolders(proofs, 'holder', 'Share holder'),
+    ];
+    setProblems(missing);
+    if (!token || missing.length > 0) return;
     const ok = await take({
       token: { serial: token.serial, label: token.label },
       threshold,
@@ -119,7 +160,17 @@ export function CustodyForm() {
     if (ok) setLabel('');
   };
   return (
-    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)} noValidate>
+      <ErrorSummary
+        problems={problems}
+        error={error}
+        link={
+          error &&
+          (error.code === 'PIN_INCORRECT' || error.code === 'SO_PIN_REQUIRED'
+            ? { field: 'custody-so-pin', text: 'Type the SO PIN the token has now' }
+            : holderProblem(error, proofs, 'holder'))
+        }
+      />
       <p>
         Custos draws new user and SO PINs from the token itself, splits each among the holders so that any {threshold}{' '}
         of them together can use the token, and seals each share under its holder’s passphrase. Nobody — not even the
@@ -142,7 +193,7 @@ export function CustodyForm() {
             maxLength={32}
             value={label}
             onChange={(e) => setLabel(e.target.value)}
-            required
+            aria-required
           />
         </>
       )}
@@ -159,7 +210,7 @@ export function CustodyForm() {
             value={soPin}
             onChange={(e) => setSoPin(e.target.value)}
             autoComplete="off"
-            required
+            aria-required
           />
         </>
       )}
@@ -204,7 +255,7 @@ export function CustodyForm() {
         >
           Add a holder
         </button>
-        <button type="submit" disabled={busy || !token}>
+        <button type="submit" disabled={busy}>
           {busy ? 'Setting the new PINs…' : 'Take into custody'}
         </button>
       </div>
@@ -222,19 +273,36 @@ export function TurnoverForm() {
   const [holders, setHolders] = useState<string[] | null>(null);
   const [threshold, setThreshold] = useState(2);
   const [proof, setProof] = useState(emptyProof());
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const error = useCustos((s) => (s.quorumErrorAt === CUSTODY_FORMS.turnover ? s.quorumError : null));
   const custody = custodies.find((c) => c.id === custodyId) ?? custodies[0];
   if (!custody) return null;
   const chosen = holders ?? custody.holders.map((h) => h.id);
   const eligible = custodians.filter((c) => c.roles.includes('custodian') && c.retiredAt === null);
   const toggle = (id: string) => setHolders(chosen.includes(id) ? chosen.filter((h) => h !== id) : [...chosen, id]);
+  const firstHolder = eligible[0] ? `turnover-holder-${eligible[0].id}` : 'turnover-custody';
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    const missing = [
+      ...(chosen.length < 2 ? [{ field: firstHolder, text: 'Choose at least two new holders' }] : []),
+      ...(threshold > chosen.length
+        ? [{ field: 'turnover-threshold', text: `Choose at most ${chosen.length} approvals` }]
+        : []),
+      ...missingFactors(proof, 'turnover-requester', 'proposes it'),
+    ];
+    setProblems(missing);
+    if (missing.length > 0) return;
     const ok = await propose(custody.id, chosen, threshold, proof);
     setProof({ ...proof, passphrase: '', code: '' });
     if (ok) setHolders(null);
   };
   return (
-    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)} noValidate>
+      <ErrorSummary
+        problems={problems}
+        error={error}
+        link={error && factorProblem(error.code, factorIds('turnover-requester'))}
+      />
       <p>
         Add, remove or replace holders, or change how many must approve. {custody.threshold} of the current holders
         approve; each new holder confirms with their passphrase and code. The token then gets new PINs, split among the
@@ -259,7 +327,13 @@ export function TurnoverForm() {
         <legend>New holders</legend>
         {eligible.map((c) => (
           <label key={c.id} className="checkbox">
-            <input type="checkbox" checked={chosen.includes(c.id)} onChange={() => toggle(c.id)} /> {c.name}
+            <input
+              id={`turnover-holder-${c.id}`}
+              type="checkbox"
+              checked={chosen.includes(c.id)}
+              onChange={() => toggle(c.id)}
+            />{' '}
+            {c.name}
           </label>
         ))}
       </fieldset>
@@ -278,7 +352,7 @@ export function TurnoverForm() {
         onChange={setProof}
         choices={custodians}
       />
-      <button type="submit" disabled={busy || chosen.length < 2 || threshold > chosen.length}>
+      <button type="submit" disabled={busy}>
         Propose the change
       </button>
     </form>
@@ -293,6 +367,8 @@ export function SettleForm() {
   const busy = useCustos((s) => s.quorumBusy);
   const custody = pending[0];
   const [proofs, setProofs] = useState<Proof[]>([]);
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const error = useCustos((s) => (s.quorumErrorAt === CUSTODY_FORMS.settle ? s.quorumError : null));
   if (!custody) return null;
   const shown =
     proofs.length >= custody.threshold
@@ -301,11 +377,15 @@ export function SettleForm() {
   const holders = custodians.filter((c) => custody.holders.some((h) => h.id === c.id));
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    const missing = missingHolders(shown, 'settle', 'Holder');
+    setProblems(missing);
+    if (missing.length > 0) return;
     await settle(custody.id, shown);
     setProofs(shown.map((p) => ({ ...p, passphrase: '', code: '' })));
   };
   return (
-    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)} noValidate>
+      <ErrorSummary problems={problems} error={error} link={error && holderProblem(error, shown, 'settle')} />
       <p>
         <strong>“{custody.token.label}” cannot be used until this is settled.</strong> Custos stopped after sealing the
         shares of this custody and before the token confirmed its new PINs. {custody.threshold} of its holders prove

@@ -83,6 +83,9 @@ export interface QuorumSlice {
 /** The form where a holder types a card for this restore: a refused card is said there. */
 export const cardFormOf = (proposalId: string) => `card-${proposalId}`;
 
+/** The custody forms, each showing its own refusals beside the fields that fix them (`quorumErrorAt`). */
+export const CUSTODY_FORMS = { take: 'custody-take', turnover: 'custody-turnover', settle: 'custody-settle' } as const;
+
 export const createQuorumSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], QuorumSlice> =>
   (set, get) => {
@@ -130,6 +133,7 @@ export const createQuorumSlice =
           () => bridge.custody.take(request),
           (c) =>
             `Token “${c.token.label}” (${c.token.serial}) is in custody, ${c.threshold} of ${c.holders.length}. Nobody has seen its PINs.`,
+          CUSTODY_FORMS.take,
         ),
       proposeDrill: (custodyId, requester) =>
         run(
@@ -142,6 +146,7 @@ export const createQuorumSlice =
             bridge.proposals.create({ custodyId, action: 'custody.redeal', params: { holders, threshold }, requester }),
           (p) =>
             `Proposal ${p.shortFingerprint} is open. The current holders approve it; every new holder confirms it with their passphrase and code.`,
+          CUSTODY_FORMS.turnover,
         ),
       settleCustody: (custodyId, holders) =>
         run(
@@ -150,6 +155,7 @@ export const createQuorumSlice =
             r.outcome === 'activated'
               ? `The token has this custody’s PINs: it is now the active custody of “${r.custody.token.label}”.`
               : `The token never received this custody’s PINs: it is set aside, and the previous custody stays in force.`,
+          CUSTODY_FORMS.settle,
         ),
       approveProposal: (proposalId, fingerprint, approver) =>
         run(
