@@ -10,13 +10,31 @@ const key = (more: Partial<KeyRecord>) => ({
   policy: { status: 'acceptable' as const, notes: [] },
   destructionNotBefore: null,
   destructionDue: false,
+  rotatedTo: null,
   ...more,
 });
 
 it('refuses key.destroy until the core says the waiting period is over, and names the hour it ends', () => {
-  expect(keyChangeRefusal(key({}), 'key.destroy')).toContain('must be scheduled');
+  expect(keyChangeRefusal(key({}), 'key.destroy')).toMatchObject({
+    code: 'DESTRUCTION_NOT_SCHEDULED',
+    message: expect.stringContaining('must be scheduled'),
+  });
   const waiting = key({ destructionNotBefore: '2026-12-09T14:00:00.000Z', destructionDue: false });
-  expect(keyChangeRefusal(waiting, 'key.destroy')).toBe('Destruction can be proposed from 2026-12-09 14:00 UTC.');
+  expect(keyChangeRefusal(waiting, 'key.destroy')).toMatchObject({
+    code: 'DESTRUCTION_WAITING',
+    message: expect.stringMatching(/^Destruction can be proposed from 2026-12-09 14:00 UTC, when the waiting period/),
+  });
+  expect(keyChangeRefusal(waiting, 'key.schedule-destruction')?.message).toContain('from 2026-12-09 14:00 UTC');
   expect(keyChangeRefusal(waiting, 'key.cancel-destruction')).toBeNull();
   expect(keyChangeRefusal({ ...waiting, destructionDue: true }, 'key.destroy')).toBeNull();
+});
+
+it('rotates a key whose algorithm the policy disallows only to another algorithm', () => {
+  const disallowed = key({ policy: { status: 'disallowed', notes: ['EC-P256 is disallowed as of 2036-01-01.'] } });
+  expect(keyChangeRefusal(disallowed, 'key.rotate')).toMatchObject({
+    code: 'ALGORITHM_DISALLOWED',
+    remedy: expect.arrayContaining(['EC-P256 is disallowed as of 2036-01-01.']),
+  });
+  expect(keyChangeRefusal(disallowed, 'key.rotate', 'AES-256')).toBeNull();
+  expect(keyChangeRefusal(key({}), 'key.rotate')).toBeNull();
 });

@@ -1,7 +1,7 @@
 import pkcs11js from 'pkcs11js';
 import { KeyParams, ScheduleParams } from '../../../shared/actions';
 import type { KeyCopy } from '../../../shared/backups';
-import { destructionDueAt, inUtc, objectsInWords } from '../../../shared/key-lifecycle';
+import { objectsInWords } from '../../../shared/key-lifecycle';
 import type { PartialDestruction } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
@@ -13,6 +13,7 @@ import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { NEEDS_LOGIN, PartlyCarriedOut, type DecidedBy, type QuorumReconciler } from '../quorum/quorum-service';
+import { refuseKeyChange } from './key-change';
 import { publicKeySpki } from './key-generation';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
@@ -142,68 +143,33 @@ export function destructionActions(
   /** Every place the key lives (tokens, backup sets): a destruction records what became of each. */
   copiesOf: (keyId: string) => KeyCopy[] = () => [],
 ): { actions: Record<string, KeyAction>; reconcile: QuorumReconciler } {
+  // What the key's state allows is the shared rule (keyChangeRefusal), asked when proposed and again when run.
   const scheduleReady = (params: unknown, token: TokenRef) => {
     const { keyId, waitDays } = ScheduleParams.parse(params);
-    const key = inventory.checkToken(keyId, token);
-    if (key.state === 'destroyed')
-      throw new CustosError('KEY_STATE_FORBIDS', 'This key is already destroyed.', [
-        'Nothing to schedule: its destruction is on record.',
-      ]);
-    const waiting = inventory.waitingSchedule(keyId);
-    if (waiting) {
-      throw new CustosError(
-        'DESTRUCTION_WAITING',
-        `This key’s destruction is already scheduled; it can be carried out from ${waiting.not_before.slice(0, 10)}.`,
-        ['Wait for that date, or cancel the destruction (a quorum) to schedule it anew.'],
-      );
-    }
+    refuseKeyChange(inventory.checkToken(keyId, token), 'key.schedule-destruction');
     return { keyId, waitDays };
   };
   const cancelReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
-    const key = inventory.checkToken(keyId, token);
-    const schedule = inventory.waitingSchedule(keyId);
-    if (!schedule)
-      throw new CustosError(
-        'DESTRUCTION_NOT_SCHEDULED',
-        'No destruction of this key is waiting, so there is nothing to cancel.',
-        ['Check the key’s state in the key list.'],
-      );
-    if (key.partlyDestroyed)
-      throw new CustosError(
-        'KEY_STATE_FORBIDS',
-        `“${key.label}” is partly destroyed (${objectsInWords(key.partlyDestroyed.destroyed)} gone): its destruction cannot be cancelled.`,
-        ['Propose key.destroy for it again: that finishes the destruction and proves nothing of the key is left.'],
-      );
-    return { keyId, schedule };
+    refuseKeyChange(inventory.checkToken(keyId, token), 'key.cancel-destruction');
+    // The rule refused a key with no waiting schedule: the key's destructionNotBefore is this schedule's.
+    return { keyId, schedule: inventory.waitingSchedule(keyId)! };
   };
   const destroyReady = (params: unknown, token: TokenRef) => {
     const { keyId } = KeyParams.parse(params);
-    inventory.checkToken(keyId, token);
+    const key = inventory.checkToken(keyId, token);
     const schedule = inventory.waitingSchedule(keyId);
-    if (!schedule) {
-      throw new CustosError(
-        'DESTRUCTION_NOT_SCHEDULED',
-        'Destruction must be scheduled, and its waiting period pass, first.',
-        ['Propose key.schedule-destruction (7 to 30 days’ wait).'],
-      );
-    }
+    // Read after the key, whose destructionDue the rule reads: due then is due now.
     const at = now();
-    if (at.toISOString() < schedule.scheduled_at) {
+    if (schedule && at.toISOString() < schedule.scheduled_at) {
       throw new CustosError(
         'CLOCK_BACKWARDS',
         `The clock reads earlier than when the destruction was scheduled (${schedule.scheduled_at}): it went backwards. Nothing was destroyed.`,
         ['Check the computer’s clock against a trusted source before going on.'],
       );
     }
-    if (!destructionDueAt(schedule.not_before, at)) {
-      throw new CustosError(
-        'DESTRUCTION_WAITING',
-        `The waiting period ends at ${inUtc(schedule.not_before)}; until then the destruction can only be cancelled.`,
-        ['Propose the destruction once the waiting period is over.'],
-      );
-    }
-    return { keyId, schedule, at };
+    refuseKeyChange(key, 'key.destroy');
+    return { keyId, schedule: schedule!, at };
   };
 
   const actions: Record<string, KeyAction> = {

@@ -209,7 +209,7 @@ describe('scheduled destruction', () => {
     await approved('key.schedule-destruction', { keyId, waitDays: 7 });
     const waiting = inventory.get(keyId);
     expect(waiting.destructionDue).toBe(false);
-    expect(keyChangeRefusal(waiting, 'key.destroy')).toContain(
+    expect(keyChangeRefusal(waiting, 'key.destroy')?.message).toContain(
       `Destruction can be proposed from ${inUtc(waiting.destructionNotBefore!)}`,
     );
     f.clock.now = new Date(Date.parse(waiting.destructionNotBefore!) - 60_000);

@@ -1,6 +1,6 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type { AuditActor } from '../../../shared/audit';
-import { destructionDueAt, transitionRefusal, TRANSITIONS, type KeyTransition } from '../../../shared/key-lifecycle';
+import { destructionDueAt, TRANSITION_CHANGE, TRANSITIONS, type KeyTransition } from '../../../shared/key-lifecycle';
 import { PartialDestruction, type KeyRecord, type KeyState } from '../../../shared/keys';
 import { readable, UNREADABLE_MESSAGE } from '../../../shared/pki';
 import type { TokenRef } from '../../../shared/tokens';
@@ -19,6 +19,7 @@ import {
   signSchedule,
   verifiedSchedule,
 } from './destruction';
+import { refuseKeyChange } from './key-change';
 import { recordedKeys } from './recorded-keys';
 import { policyVerdict, rotationDate } from './algorithm-policy';
 
@@ -441,7 +442,7 @@ export class KeyInventory {
     return key;
   }
 
-  /** Throws why the transition is not allowed now; the quorum checks before anyone's work is spent. */
+  /** Throws why the transition is not allowed now (keyChangeRefusal); the quorum checks before work is spent. */
   check(id: string, transition: KeyTransition, by: 'quorum' | 'security-officer') {
     const rule = TRANSITIONS[transition];
     const key = this.get(id);
@@ -450,24 +451,7 @@ export class KeyInventory {
         'NOT_AUTHORIZED',
         `To ${transition} a key takes ${rule.by === 'quorum' ? 'a quorum of custodians' : 'a security officer'}.`,
       );
-    const refusal = transitionRefusal(key, transition);
-    if (refusal !== null) {
-      const why = key.partlyDestroyed
-        ? 'a key that lost part of its objects is never used again: propose key.destroy to finish its destruction.'
-        : key.state === 'compromised'
-          ? 'a compromised key is never used again.'
-          : 'only the transitions SP 800-57 allows are offered.';
-      throw new CustosError('KEY_STATE_FORBIDS', refusal, [
-        `Nothing was changed. Check the key's state in the key list; ${why}`,
-      ]);
-    }
-    if (rule.to === 'active' && key.policy.status === 'disallowed') {
-      throw new CustosError(
-        'ALGORITHM_DISALLOWED',
-        `${key.algorithm} is disallowed today; the key cannot be made active.`,
-        [...key.policy.notes, 'Generate a key with an algorithm the policy allows.'],
-      );
-    }
+    refuseKeyChange(key, TRANSITION_CHANGE[transition]);
     return { rule, key };
   }
 }

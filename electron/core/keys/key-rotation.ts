@@ -16,6 +16,7 @@ import {
   registration,
   type Lineage,
 } from './key-generation';
+import { refuseKeyChange } from './key-change';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
 /**
@@ -56,18 +57,7 @@ export function keyRotation(store: Store, now: () => Date, inventory: KeyInvento
   const ready = (params: unknown, token: TokenRef) => {
     const p = RotateParams.parse(params);
     const key = inventory.checkToken(p.keyId, token);
-    if (key.state !== 'active') {
-      throw new CustosError(
-        'KEY_STATE_FORBIDS',
-        `“${key.label}” is ${key.state}; only an active key is rotated${key.rotatedTo ? ' (it was rotated already)' : ''}.`,
-        ['Rotate the family’s active version (see the key list).'],
-      );
-    }
-    if (inventory.waitingSchedule(p.keyId)) {
-      throw new CustosError('DESTRUCTION_WAITING', 'This key is waiting to be destroyed and cannot be rotated.', [
-        'Cancel the destruction (a quorum) first, or generate a new key.',
-      ]);
-    }
+    refuseKeyChange(key, 'key.rotate', p.algorithm ?? key.algorithm);
     const next = successorParams(inventory, key, p);
     if (symmetric(next.algorithm) !== symmetric(key.algorithm)) {
       throw new CustosError(
@@ -76,6 +66,7 @@ export function keyRotation(store: Store, now: () => Date, inventory: KeyInvento
         ['Name an algorithm of the same kind, or leave it out to keep the same one.'],
       );
     }
+    // Another algorithm than the key's: its policy, which the shared rule leaves to the core.
     refuseDisallowed(next.algorithm, now());
     return { p, key, next };
   };

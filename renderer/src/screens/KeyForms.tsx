@@ -131,8 +131,8 @@ export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
 /** The changes the key's state rules out, each with why in plain words, so nobody hunts for a missing one. */
 export function NotOffered({ keyRecord }: { keyRecord: KeyRecord }) {
   const ruledOut = KEY_CHANGES.flatMap((change) => {
-    const why = keyChangeRefusal(keyRecord, change);
-    return why === null ? [] : [{ change, why }];
+    const why = keyChangeRefusal(keyRecord, change)?.message;
+    return why === undefined ? [] : [{ change, why }];
   });
   if (ruledOut.length === 0) return null;
   return (

@@ -83,7 +83,7 @@ it('offers only the changes the key’s state allows, and says why the others ar
   expect(offered(suspended)).toEqual(['key.deactivate', 'key.reactivate', 'key.schedule-destruction', 'compromise']);
   expect(suspended).toContain('Not offered for this key:');
   expect(suspended).toContain('<li>Activate: A suspended key cannot be made active');
-  expect(suspended).toContain('<li>Rotate: Only an active key is rotated');
+  expect(suspended).toContain('<li>Rotate: “payments-2026” is suspended; only an active key is rotated.');
   // A disallowed algorithm is never made active again.
   expect(offered(stateForm(key({ state: 'suspended', policy: { status: 'disallowed', notes: [] } })))).not.toContain(
     'key.reactivate',
@@ -109,14 +109,17 @@ it('offers a partly destroyed key nothing but finishing its destruction or marki
   );
   expect(offered(html)).toEqual(['key.destroy', 'compromise']);
   expect(html).toContain('<li>Reactivate after suspension: “payments-2026” is partly destroyed');
-  expect(html).toContain('<li>Cancel the scheduled destruction: A destruction that was cut short cannot be cancelled.');
+  expect(html).toContain(
+    '<li>Cancel the scheduled destruction: “payments-2026” is partly destroyed (the private key gone): its destruction ' +
+      'cannot be cancelled.',
+  );
 });
 
 it('offers no destruction during the waiting period, and says from when it can be proposed', () => {
   const waiting = stateForm(key({ destructionNotBefore: '2026-12-09T14:00:00.000Z', destructionDue: false }));
   expect(offered(waiting)).not.toContain('key.destroy');
   expect(offered(waiting)).toContain('key.cancel-destruction');
-  expect(waiting).toContain('Destruction can be proposed from 2026-12-09 14:00 UTC.');
+  expect(waiting).toContain('Destruction can be proposed from 2026-12-09 14:00 UTC, when the waiting period ends');
   const due = stateForm(key({ destructionNotBefore: '2026-12-09T14:00:00.000Z', destructionDue: true }));
   expect(offered(due)).toContain('key.destroy');
 });
