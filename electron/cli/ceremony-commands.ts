@@ -1,4 +1,5 @@
 import { keyIdentity, type KeyRecord } from '../../shared/keys';
+import { inUtc } from '../../shared/key-lifecycle';
 import { AUTHENTICATION_IN_WORDS, fingerprintInGroups, shareCardWords } from '../../shared/backups';
 import type { WireError } from '../../shared/errors';
 import {
@@ -281,13 +282,19 @@ function lifecycle(k: KeyRecord): string {
   return `${family}, rotate by ${k.rotateBy.slice(0, 10)}${ended}`;
 }
 
+/** When a scheduled destruction's wait ends, to the hour (UTC) as the Keys screen says it, and whether it has. */
+const destruction = (k: KeyRecord) =>
+  k.destructionNotBefore === null
+    ? ''
+    : `  destruction from ${inUtc(k.destructionNotBefore)}${k.destructionDue ? ' (wait over)' : ''}`;
+
 const renderKeys = (list: KeyRecord[]) =>
   list.length === 0
     ? 'No keys in the inventory.\n'
     : `${list
         .map(
           (k) =>
-            `${k.id}  ${k.label.padEnd(20)} ${k.algorithm.padEnd(9)} ${k.state.padEnd(15)} ${keyIdentity(k).padEnd(26)} expires ${k.expiresAt.slice(0, 10)}${k.destructionNotBefore ? `  destruction after ${k.destructionNotBefore.slice(0, 10)}` : ''}${k.policy.status === 'acceptable' ? '' : `  [${k.policy.status}]`}  ${lifecycle(k)}`,
+            `${k.id}  ${k.label.padEnd(20)} ${k.algorithm.padEnd(9)} ${k.state.padEnd(15)} ${keyIdentity(k).padEnd(26)} expires ${k.expiresAt.slice(0, 10)}${destruction(k)}${k.policy.status === 'acceptable' ? '' : `  [${k.policy.status}]`}  ${lifecycle(k)}`,
         )
         .join('\n')}\n`;
 

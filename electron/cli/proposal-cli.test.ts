@@ -275,6 +275,18 @@ describe('custos proposal create, approve and show', () => {
     expect((await cli('proposal', 'show', '--id', id)).stdout).toContain(`  ${said}\n    Key id: ${keyId}\n`);
     expect((await cli('proposal', 'list')).stdout).toContain(said);
     expect((await cli('proposal', 'show', '--id', id)).stdout).not.toContain('{"keyId"');
+
+    // Once scheduled, key list says the hour (UTC) the wait ends, as the Keys screen does, and when it is over.
+    const short = /Fingerprint \(read it aloud\): (\S+)/.exec(schedule.stdout)![1]!;
+    const approve = ['proposal', 'approve', '--id', id, '--fingerprint', short, '--as', 'Babbage', '--as', 'Curie'];
+    expect((await cli(...approve, ...factors(1, 2))).code).toBe(EXIT.ok);
+    const notBefore = new Date(clock.now.getTime() + 7 * 86_400_000);
+    const [listed] = (await cli('key', 'list', '--json')).value() as unknown as { destructionNotBefore: string }[];
+    expect(Math.abs(Date.parse(listed!.destructionNotBefore) - notBefore.getTime())).toBeLessThan(60_000);
+    const hour = `${listed!.destructionNotBefore.slice(0, 10)} ${listed!.destructionNotBefore.slice(11, 16)} UTC`;
+    expect((await cli('key', 'list')).stdout).toContain(`  destruction from ${hour}  `);
+    clock.now = new Date(Date.parse(listed!.destructionNotBefore));
+    expect((await cli('key', 'list')).stdout).toContain(`  destruction from ${hour} (wait over)  `);
   });
 
   it('rotates a key through the catalogue: key list shows the family, the versions and the rotation date', async () => {

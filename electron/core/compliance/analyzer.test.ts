@@ -182,6 +182,11 @@ describe('the policy analyzer', () => {
       keys: [key('k', { state: 'compromised', destructionNotBefore: at(10) })],
     };
     expect(rules(scheduled)).toEqual(['KEY_COMPROMISED_IN_TOKEN', 'KEY_PENDING_DESTRUCTION']);
+    // The wait ends at an hour, not a day: it says which, in UTC, as the Keys screen does.
+    expect(analyze(scheduled).map((f) => f.evidence)).toEqual([
+      ['“k” (AES-256) is in state compromised, not destroyed; destruction possible from 2027-03-11 12:00 UTC'],
+      ['destruction possible from 2027-03-11 12:00 UTC'],
+    ]);
     expect(rules({ ...clean(), keys: [key('k', { state: 'destroyed' })] })).toEqual([]);
   });
 

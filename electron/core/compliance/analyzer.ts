@@ -1,4 +1,5 @@
 import type { Finding, ValidationRecord } from '../../../shared/compliance';
+import { inUtc } from '../../../shared/key-lifecycle';
 import { policyVerdict } from '../keys/algorithm-policy';
 import { certificateFindings, type CertificateInputs } from './certificate-findings';
 
@@ -206,8 +207,8 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
       });
     }
     if (k.state === 'compromised') {
-      const until = k.destructionNotBefore?.slice(0, 10);
-      const scheduled = until ? `; destruction possible from ${until}` : ', and no destruction is scheduled';
+      const until = k.destructionNotBefore;
+      const scheduled = until ? `; destruction possible from ${inUtc(until)}` : ', and no destruction is scheduled';
       // Destruction is the only state after compromised: until then an attacker's copy and ours both work.
       add({
         rule: 'KEY_COMPROMISED_IN_TOKEN',
@@ -240,7 +241,7 @@ export function analyze(inputs: ComplianceInputs): Finding[] {
         subject: k.id,
         severity: 'info',
         title: `“${k.label}” is waiting to be destroyed: ${wait > 0 ? `${wait} day${wait === 1 ? '' : 's'} left` : 'the wait is over'}`,
-        evidence: [`destruction possible from ${k.destructionNotBefore.slice(0, 10)}`],
+        evidence: [`destruction possible from ${inUtc(k.destructionNotBefore)}`],
         fix:
           wait > 0
             ? 'Cancel it by quorum if the key is still needed; otherwise destroy it when the wait ends.'
