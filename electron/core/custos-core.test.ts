@@ -761,6 +761,16 @@ describe('a security officer’s emergency action', () => {
       ok: true,
       value: { state: 'compromised', compromiseReason: 'HSM backup tape lost in transit' },
     });
+    // A transition the key's state rules out is refused before the officer's factors are tried: the code just used
+    // would otherwise be refused as replayed, a failed attempt counted against the officer.
+    expect(
+      await router.dispatch('keys.emergency', {
+        keyId: key!.id,
+        transition: 'suspend',
+        token: b.token,
+        officer: at(3),
+      }),
+    ).toMatchObject({ ok: false, error: { code: 'KEY_STATE_FORBIDS' } });
     // Its revocation notice was signed and written under the data directory, and is listed like every report.
     const notice = (right as { value: { revocationNotice: { id: string; dir: string } } }).value.revocationNotice;
     expect(notice.dir).toBe(join(dataDir, 'reports', notice.id));

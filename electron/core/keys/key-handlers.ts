@@ -36,7 +36,7 @@ export function keyHandlers({
     'keys.emergency': async ({ keyId, transition, token, reason, officer }) => {
       // Refused before the officer's factors are tried: an officer at one token cannot reach another's keys.
       keys.checkToken(keyId, token);
-      if (transition === 'compromise') keys.check(keyId, transition, 'security-officer');
+      keys.check(keyId, transition, 'security-officer');
       const actor = await proveOfficer(officer, `key ${transition}`);
       const key = keys.transition(keyId, transition, 'security-officer', actor, reason);
       if (transition !== 'compromise') return { ...key, revocationNotice: null };
