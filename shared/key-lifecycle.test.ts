@@ -26,6 +26,10 @@ it('refuses key.destroy until the core says the waiting period is over, and name
   });
   expect(keyChangeRefusal(waiting, 'key.schedule-destruction')?.message).toContain('from 2026-12-09 14:00 UTC');
   expect(keyChangeRefusal(waiting, 'key.cancel-destruction')).toBeNull();
+  // It cannot be used meanwhile, so it is not made active either; it can still be taken out of use.
+  expect(keyChangeRefusal({ ...waiting, state: 'pre-activation' }, 'key.activate')?.code).toBe('DESTRUCTION_WAITING');
+  expect(keyChangeRefusal({ ...waiting, state: 'suspended' }, 'key.reactivate')?.code).toBe('DESTRUCTION_WAITING');
+  expect(keyChangeRefusal({ ...waiting, state: 'suspended' }, 'key.deactivate')).toBeNull();
   expect(keyChangeRefusal({ ...waiting, destructionDue: true }, 'key.destroy')).toBeNull();
 });
 

@@ -123,6 +123,13 @@ function stateChangeRefusal(key: KeyChangeFacts, transition: KeyTransition): Key
         ? 'a compromised key is never used again.'
         : 'only the transitions SP 800-57 allows are offered.',
     );
+  // A key waiting to be destroyed cannot be used, so it is not made active meanwhile: the destruction is cancelled first.
+  if (rule.to === 'active' && key.destructionNotBefore !== null)
+    return {
+      code: 'DESTRUCTION_WAITING',
+      message: `“${key.label}” is waiting to be destroyed, so it is not made active.`,
+      remedy: ['Cancel the destruction (a quorum) first, if the key is to be used again.'],
+    };
   if (rule.to === 'active' && key.policy.status === 'disallowed')
     return {
       code: 'ALGORITHM_DISALLOWED',

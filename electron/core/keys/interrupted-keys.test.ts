@@ -411,8 +411,9 @@ describe('a partly destroyed key', () => {
     inventory.transition(keyId, 'suspend', 'security-officer', officer);
     await approved('key.schedule-destruction', { keyId, waitDays: 7 });
     f.clock.now = new Date(f.clock.now.getTime() + 8 * 86_400_000);
-    // Proposed while the key was whole; run after a destruction cut short.
-    const reactivation = propose('key.reactivate', { keyId });
+    // Proposed while the key was whole (a key waiting to be destroyed can still be taken out of use); run after a
+    // destruction cut short.
+    const deactivation = propose('key.deactivate', { keyId });
     const pulled = pullTokenBefore(f.module, dataDir, f.custody.record(custodyId).token, 'C_DestroyObject', 2);
     quorum = started(() => pulled.module);
     expect(await approved('key.destroy', { keyId })).toMatchObject({ outcome: { code: 'KEY_PARTLY_DESTROYED' } });
@@ -423,7 +424,7 @@ describe('a partly destroyed key', () => {
     expect(inventory.get(keyId)).toMatchObject({ state: 'suspended', partlyDestroyed: { remaining: ['public key'] } });
 
     const refused = { code: 'KEY_STATE_FORBIDS', message: expect.stringContaining('is partly destroyed') };
-    expect(await f.approveAll(quorum, reactivation, [1, 2])).toMatchObject({
+    expect(await f.approveAll(quorum, deactivation, [1, 2])).toMatchObject({
       state: 'failed',
       outcome: refused,
     });

@@ -188,6 +188,8 @@ it('says on the Keys screen, for every key state and every change, exactly what 
   ]);
   expect(allowed('partly destroyed')).toEqual(['key.destroy', 'compromise']);
   expect(allowed('active, waiting')).not.toContain('key.destroy');
+  // Waiting to be destroyed, a key is not made active (it cannot be used), only taken further out of use.
+  expect(allowed('pre-activation, waiting')).not.toContain('key.activate');
 });
 
 it('agrees once the policy disallows the keys’ algorithm: no activation, and no rotation to the same algorithm', () => {
