@@ -80,10 +80,23 @@ export class TransportService {
       recipients: TransportRecipients;
       module: () => TokenModule;
       clock: () => Date;
-      /** This installation is a rehearsal's scratch one: nothing is wrapped for a recipient here. */
+      /** This installation is a rehearsal's scratch one: nothing is wrapped for a recipient, or received, here. */
       rehearsal?: () => boolean;
     },
   ) {}
+
+  /**
+   * A rehearsal neither sends nor receives keys. What it received would be a real sender's package: one wrapped for a
+   * real key opens only in the real token (the scratch one holds stand-ins, with key pairs of their own), and one
+   * wrapped for a key of the rehearsal's would put a real key into a scratch token, outside the real inventory and
+   * log, removed with the rehearsal's folder rather than destroyed. No template rehearses a transport.
+   */
+  private refuseInRehearsal(message: string, instead: string): void {
+    if (this.options.rehearsal?.())
+      throw new CustosError('REHEARSAL_ACTIVE', message, [
+        `${instead} in the real installation, once the rehearsal has ended.`,
+      ]);
+  }
 
   // ── export ──────────────────────────────────────────────────────────────────────────────────────
 
@@ -95,10 +108,7 @@ export class TransportService {
     const p = ExportWrappedParams.parse(params);
     // A package made here would be signed by the scratch audit key, hold a stand-in or practice key, and say nothing
     // of it: an importer would take it for real. No template rehearses a transport (rehearsal-limits.ts).
-    if (this.options.rehearsal?.())
-      throw new CustosError('REHEARSAL_ACTIVE', 'No key is exported for a recipient from a rehearsal.', [
-        'Export the real key once the rehearsal has ended.',
-      ]);
+    this.refuseInRehearsal('No key is exported for a recipient from a rehearsal.', 'Export the real key');
     const key = this.options.keys.checkToken(p.keyId, token);
     if (!key.backupable)
       throw new CustosError(
@@ -343,6 +353,7 @@ export class TransportService {
    * so an import proposal can bind its hash. Nothing in the token changes.
    */
   receive(text: string): TransportPackageSummary {
+    this.refuseInRehearsal('No key transport package is received in a rehearsal.', 'Receive the package');
     const { pkg, sha256 } = parsePackage(text);
     const existing = this.options.store.get<PackageRow>(sql`SELECT * FROM transport_packages WHERE sha256 = ${sha256}`);
     if (existing) return this.summary(existing);
@@ -408,6 +419,7 @@ export class TransportService {
 
   /** What an import proposal binds from the stored package: the new CKA_ID and what the package declares. */
   bindImport(params: Record<string, unknown>, random: (bytes: number) => Buffer): Record<string, unknown> {
+    this.refuseInRehearsal('No key is imported from a transport package in a rehearsal.', 'Import the package');
     // A malformed hash is left to the parameter schema, which names it.
     if (typeof params.package !== 'string' || !/^[0-9a-f]{64}$/.test(params.package)) return params;
     const row = this.packageRow(params.package);
@@ -449,6 +461,7 @@ export class TransportService {
 
   private readyToImport(params: unknown, token: TokenRef) {
     const p = ImportWrappedParams.parse(params);
+    this.refuseInRehearsal('No key is imported from a transport package in a rehearsal.', 'Import the package');
     const row = this.packageRow(p.package);
     if (row.direction !== 'in')
       throw new CustosError(

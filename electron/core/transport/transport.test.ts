@@ -1,13 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import {
-  createCipheriv,
-  createHash,
-  createPublicKey,
-  diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  randomBytes,
-} from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
@@ -32,6 +24,7 @@ import { importTrustedKek } from '../backup/key-wrap';
 import { opensslVerify } from '../testing/openssl';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import { packageOf } from '../testing/transport-package';
 import { TransportRecipients } from './recipients';
 import { TransportService } from './transport-service';
 
@@ -451,35 +444,6 @@ function packageFromOpenssl(custosSpki: Buffer, declared: { usage: 'encrypt' | '
   return { pkg, aes };
 }
 
-/** A package made by a sender outside Custos with node:crypto, for a Custos EC P-256 wrapping key. */
-function packageOf(custosSpki: Buffer, keyBytes: Buffer, declared: Omit<TransportPackage['key'], 'ckaId' | 'label'>) {
-  const custos = createPublicKey({ key: custosSpki, format: 'der', type: 'spki' });
-  const eph = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const id = randomBytes(16).toString('hex');
-  const key = { ...declared, ckaId: randomBytes(16).toString('hex'), label: 'partner key' };
-  const recipient = createHash('sha256').update(custosSpki).digest('hex');
-  const info = Buffer.from(
-    `custos-key-transport/v1 ${id} ${key.ckaId} ${key.algorithm} ${key.usage} ${recipient}`,
-  ).toString('hex');
-  const z = diffieHellman({ privateKey: eph.privateKey, publicKey: custos });
-  const kek = Buffer.from(hkdfSync('sha256', z, Buffer.alloc(0), Buffer.from(info, 'hex'), 32));
-  const wrap = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
-  const pkg: TransportPackage = {
-    kind: 'custos-key-transport',
-    v: 1,
-    id,
-    createdAt: '2026-12-01T10:00:00.000Z',
-    madeBy: null,
-    key,
-    recipient: { fingerprint: recipient, algorithm: 'EC-P256' },
-    scheme: 'ecdh-hkdf-sha256+aes-kwp',
-    ephemeralPublicKey: eph.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
-    info,
-    wrappedKey: Buffer.concat([wrap.update(keyBytes), wrap.final()]).toString('base64'),
-  };
-  return pkg;
-}
-
 describe('key transport in (import a package wrapped for a Custos key)', () => {
   async function wrappingKey() {
     const keyId = await keyInToken('EC-P256', 'wrap', false, true);
@@ -539,6 +503,22 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
       file('sealed.bin', sealed),
     );
     expect(opened.equals(plain)).toBe(true);
+  });
+
+  it('receives and imports nothing in a rehearsal: a real sender’s key would land in a scratch token (fixed)', async () => {
+    const { spki } = await wrappingKey();
+    const kept = transport.receive(JSON.stringify(packageFromOpenssl(spki, { usage: 'encrypt' }).pkg));
+    const proposal = propose('key.import-wrapped', importParams(kept.sha256));
+    const ckaId = (proposal.params as { ckaId: string }).ckaId;
+    rehearsal = true;
+    // Before the fix the package was kept, and its key unwrapped into the token, of a rehearsal as of any installation.
+    const { pkg } = packageFromOpenssl(spki, { usage: 'encrypt' });
+    expect(() => transport.receive(JSON.stringify(pkg))).toThrow(expect.objectContaining({ code: 'REHEARSAL_ACTIVE' }));
+    expect(() => importParams(kept.sha256)).toThrow(expect.objectContaining({ code: 'REHEARSAL_ACTIVE' }));
+    const ran = await f.approveAll(quorum, proposal, [1, 2]);
+    expect(ran.outcome).toMatchObject({ status: 'failed', code: 'REHEARSAL_ACTIVE' });
+    expect(transport.list()).toMatchObject([{ sha256: kept.sha256, importedAs: null }]);
+    expect(() => inventory.get(ckaId)).toThrow();
   });
 
   it('refuses a package changed after it was made: declarations not matching its info, or a wrapped key that does not open', async () => {
