@@ -358,6 +358,42 @@ describe('someone with the whole data directory (the audit PIN in its 0600 file)
     expect(existsSync(join(real, 'custos.db'))).toBe(false);
     expect(existsSync(join(planted, 'custos.db'))).toBe(false);
   });
+
+  it('cannot lock out, nor shut out for good, the people a cut-off rehearsal copied in through its database (fixed)', async () => {
+    // A real rehearsal copied Babbage and Olga, the only officer, in; its folder is refilled once it was counted.
+    core.ceremonies.recordCopiedIn('2026-12-04-0000d00d', [people.Babbage!.id, people.Olga!.id]);
+    core.close();
+    const dir = join(dataDir, 'rehearsals', '2026-12-04-0000d00d');
+    mkdirSync(dir, { recursive: true });
+    const db = new Database(join(dir, 'custos.db'));
+    db.exec(`CREATE TABLE custodians (id TEXT, last_time_step INTEGER, failures INTEGER, throttled_until TEXT,
+               locked INTEGER);
+             INSERT INTO custodians VALUES ('${people.Babbage!.id}', NULL, 10, NULL, 1),
+                                           ('${people.Olga!.id}', NULL, 10, '9999-12-31T00:00:00.000Z', 1);`);
+    db.close();
+    core = open();
+    // Before the fix Babbage was locked out and Olga, the last officer standing, made to wait until the year 9999:
+    // nobody could ever unlock anyone again. Now neither is locked; each waits at most the longest wait, recorded.
+    const hour = clock.now.getTime() + 3600_000;
+    for (const name of ['Babbage', 'Olga']) {
+      const state = core.custodians.get(people[name]!.id);
+      expect(state).toMatchObject({ failures: 9, locked: false });
+      expect(Date.parse(state.throttledUntil!)).toBeLessThanOrEqual(hour);
+    }
+    const withheld = [...core.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; object: { id: string } })
+      .filter((e) => e.action === 'custodian.lockout.withheld')
+      .map((e) => e.object.id);
+    expect(withheld.sort()).toEqual([people.Babbage!.id, people.Olga!.id].sort());
+    clock.now = new Date(hour + 60_000);
+    expect(await core.router.dispatch('custodians.check', proof('Olga'))).toMatchObject({ ok: true });
+    // Still no way round the lockout for a guesser who cut a rehearsal off: the next failure here locks.
+    const guess = { ...proof('Babbage'), passphrase: 'a guess at the passphrase, long enough' };
+    expect(await core.router.dispatch('custodians.check', guess)).toMatchObject({
+      error: { code: 'PASSPHRASE_INCORRECT' },
+    });
+    expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 10, locked: true });
+  });
 });
 
 describe('the renderer: any payload on the ceremonies.* and proposals.* channels', () => {

@@ -21,7 +21,7 @@ import {
   spawned,
   takeRealCustody,
 } from '../testing/rehearsal-bed';
-import { people, runThrough, token, useRehearsalBed } from '../testing/rehearsal-bed';
+import { clock, people, runThrough, token, useRehearsalBed } from '../testing/rehearsal-bed';
 import { verifyReport } from '../reports/report-verify';
 import { publicKeyFromPem } from '../audit/audit-key';
 import type { FromRehearsal, RehearsalProcess } from './rehearsal-protocol';
@@ -262,6 +262,21 @@ it('counts what a rehearsal reports back only for the people copied into it, not
   expect(core.custodians.get(babbage).failures).toBe(before.babbage + 1);
   await call('rehearsals.end');
   expect(core.custodians.get(officer)).toEqual(before.officer);
+});
+
+it('a throttle a rehearsal process reports runs at most the longest wait from now, not until the year 9999 (fixed)', async () => {
+  core.close();
+  const forged = forgingChild();
+  await call('rehearsals.start', { script: script(CUSTODY + KEY) });
+  const babbage = people.Babbage!.id;
+  const failures = core.custodians.get(babbage).failures + 1;
+  const state = { lastTimeStep: null, failures, throttledUntil: '9999-12-31T00:00:00.000Z', locked: false };
+  forged.deliver({ type: 'reply', id: 10_000, envelope: { ok: true, value: null }, factors: { [babbage]: state } });
+  // Before the fix Babbage waited until 9999 (and the last officer standing, so made to wait, would have for good).
+  const until = core.custodians.get(babbage).throttledUntil!;
+  expect(Date.parse(until)).toBeLessThanOrEqual(clock.now.getTime() + 3600_000);
+  expect(core.custodians.get(babbage).failures).toBe(failures);
+  await call('rehearsals.end');
 });
 
 async function realAction(custodyId: string, action: string, params: Record<string, unknown>) {

@@ -470,7 +470,8 @@ export function copiedInOnly(
 
 /**
  * Reads where people's factors stand in a closed rehearsal's database, counts that here for those copied into it (as
- * recorded here when it opened), and retires its folder. `ignored`: how many others its database named.
+ * recorded here when it opened; never as a lockout, since anyone who can write the data directory can write it), and
+ * retires its folder. `ignored`: how many others its database named.
  */
 export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: string): { ignored: number } {
   const db = new Database(join(dir, DATABASE_FILE), {
@@ -487,7 +488,7 @@ export function countRehearsal(core: CustosCore, dir: string, nativeBinding?: st
     db.close();
   }
   const { states, ignored } = copiedInOnly(statesOf(rows), core.ceremonies.copiedIn(basename(dir)));
-  core.custodians.rehearsedFactors(states);
+  core.custodians.rehearsedFactors(states, 'database');
   retireRehearsal(dir);
   return { ignored };
 }

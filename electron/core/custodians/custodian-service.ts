@@ -489,10 +489,17 @@ export class CustodianService {
    * here (a rehearsal is no way round them). Counted one way only, never back: the scratch state may be older than
    * this one (a cut-off rehearsal counted at a later start, after codes were checked here), may come from a database
    * anyone who can write the data directory wrote, and an unlock there is no unlock here. So the later time step (no
-   * later than the clock allows), the higher failure count, the later throttle, and a lockout, never lifted this way.
-   * Recorded and signed.
+   * later than the clock allows), the higher failure count, the later throttle (no longer than the longest wait from
+   * now), and a lockout, never lifted this way. Recorded and signed.
+   *
+   * `from`: 'answers' as the rehearsal process reports them; 'database' read from a rehearsal's database once its
+   * process is gone (cut off, or at the next start). A database can be written by whoever can write the data directory
+   * (the scratch audit PIN lies beside it, so nothing in it proves itself), and a cut-off rehearsal's folder can be
+   * filled again at any time: it never locks anyone out here. Its failures count up to one short of the lockout, and a
+   * lockout there is withheld here with the longest wait and recorded (`custodian.lockout.withheld`) for the officers:
+   * the next failure here locks, so a rehearsal cut off at its last answer is still no way round the lockout.
    */
-  rehearsedFactors(states: Record<string, FactorState>): void {
+  rehearsedFactors(states: Record<string, FactorState>, from: 'answers' | 'database' = 'answers'): void {
     // The latest step a code can be accepted at now (±1 step): a later one would shut the person out for good.
     const latestStep = Math.floor(this.clock().getTime() / 1000 / TOTP_PERIOD) + 1;
     // One person whose row cannot be used (edited in the database) keeps nobody else from being counted; the first
@@ -500,7 +507,7 @@ export class CustodianService {
     let refused: unknown = null;
     for (const [id, there] of Object.entries(states)) {
       try {
-        this.countRehearsed(id, there, latestStep);
+        this.countRehearsed(id, there, latestStep, from === 'database');
       } catch (error) {
         refused ??= error;
       }
@@ -508,25 +515,28 @@ export class CustodianService {
     if (refused !== null) throw refused;
   }
 
-  private countRehearsed(id: string, there: FactorState, latestStep: number): void {
+  private countRehearsed(id: string, there: FactorState, latestStep: number, fromDatabase: boolean): void {
     const stored = this.options.store.get<Row>(sql`SELECT * FROM custodians WHERE id = ${id}`);
     if (!stored) return;
     const row = this.authentic(stored);
     // Nothing of theirs counts any more: their factors are refused before anything is counted.
     if (row.retired_at !== null) return;
+    const now = this.clock();
     const thereStep = there.lastTimeStep === null ? null : Math.min(there.lastTimeStep, latestStep);
     const step = row.last_time_step === null || (thereStep ?? -1) > row.last_time_step ? thereStep : row.last_time_step;
-    const failures = Math.max(row.failures, there.failures);
-    // A lockout there is one here, except for the last officer standing here, who waits instead (as after a failure).
-    const waits = there.locked && row.locked !== 1 && this.lastOfficerStanding(row);
+    const failures = Math.max(row.failures, fromDatabase ? Math.min(there.failures, LOCK_AFTER - 1) : there.failures);
+    // A lockout there is one here, except for the last officer standing here, who waits instead (as after a failure),
+    // and except from a database, which anyone who can write the data directory may have written.
+    const waits = there.locked && row.locked !== 1 && (fromDatabase || this.lastOfficerStanding(row));
     const locked = row.locked === 1 || (there.locked && !waits);
     // Only failures not yet counted here set a new wait: the same state reported again changes nothing.
     const withheld = waits && there.failures > row.failures;
+    const wait = fromDatabase ? LAST_OFFICER_MAX_WAIT_MS : waitAfter(failures);
     const throttledUntil = locked
       ? null
       : later(
-          later(row.throttled_until, there.throttledUntil),
-          withheld ? new Date(this.clock().getTime() + waitAfter(failures)).toISOString() : null,
+          later(row.throttled_until, throttleFrom(there.throttledUntil, now)),
+          withheld ? new Date(now.getTime() + wait).toISOString() : null,
         );
     if (
       step === row.last_time_step &&
@@ -555,7 +565,7 @@ export class CustodianService {
         actor: SYSTEM,
         action: withheld ? 'custodian.lockout.withheld' : 'custodian.lockout',
         object: custodianObject(id),
-        params: { failures, inRehearsal: true },
+        params: { failures, inRehearsal: true, ...(fromDatabase ? { fromItsDatabase: true } : {}) },
       });
   }
 
@@ -842,6 +852,15 @@ function waitAfter(failures: number): number {
 }
 /** The entries that add a custodian's row (Custos never deletes one). */
 const ENROLLING_ENTRIES = ['installation.setup', 'custodian.enrol', 'custodian.state.seal'];
+
+/**
+ * A throttle a rehearsal reports, at most the longest wait from now: it runs on this installation's clock and no
+ * failure waits longer, so a later one was written (one until the year 9999 would shut the last officer out for good).
+ */
+function throttleFrom(until: string | null, now: Date): string | null {
+  const at = until === null ? Number.NaN : Date.parse(until);
+  return Number.isNaN(at) ? null : new Date(Math.min(at, now.getTime() + LAST_OFFICER_MAX_WAIT_MS)).toISOString();
+}
 
 /** The later of two ISO times, either absent. */
 function later(a: string | null, b: string | null): string | null {
