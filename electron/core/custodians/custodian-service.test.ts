@@ -389,6 +389,18 @@ describe('factor checks', () => {
     ]);
   });
 
+  it('says the day of a wait that ends after midnight, not only the time', async () => {
+    const erin = await enrol('Erin');
+    now = new Date('2026-12-05T23:59:58.000Z');
+    const fail = () =>
+      service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test');
+    for (let i = 0; i < 3; i++) await expect(fail()).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
+    await expect(fail()).rejects.toMatchObject({
+      code: 'FACTORS_THROTTLED',
+      message: expect.stringMatching(/wait until 2026-12-06 00:\d\d:\d\d UTC/),
+    });
+  });
+
   it('throttles after repeated failures and locks out after ten, until a security officer unlocks', async () => {
     const erin = await enrol('Erin');
     const officer = await enrol('Olga', ['custodian', 'security-officer']);
@@ -396,7 +408,10 @@ describe('factor checks', () => {
     const fail = () =>
       service.verifyFactors(erin.id, 'wrong passphrase entirely', totpCodeAt(erin.secret, now), 'test');
     for (let i = 0; i < 3; i++) await expect(fail()).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });
-    await expect(fail()).rejects.toMatchObject({ code: 'FACTORS_THROTTLED' });
+    await expect(fail()).rejects.toMatchObject({
+      code: 'FACTORS_THROTTLED',
+      message: expect.stringMatching(/wait until \d\d:\d\d:\d\d UTC/),
+    });
     for (let i = 3; i < 10; i++) {
       now = new Date(now.getTime() + 10 * 60_000);
       await expect(fail()).rejects.toMatchObject({ code: 'PASSPHRASE_INCORRECT' });

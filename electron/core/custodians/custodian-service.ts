@@ -394,7 +394,7 @@ export class CustodianService {
       });
       throw new CustosError(
         'FACTORS_THROTTLED',
-        `Too many failed attempts for ${row.name}: wait until ${row.throttled_until.slice(11, 19)} UTC before trying again.`,
+        `Too many failed attempts for ${row.name}: wait until ${untilInWords(row.throttled_until, now)} before trying again.`,
         ['Take a moment to check the passphrase and the authenticator entry.'],
         { custodianId },
       );
@@ -914,6 +914,12 @@ export function retiredError(name: string, retiredAt: string, custodianId?: stri
     ['Ask someone who serves now.'],
     custodianId === undefined ? undefined : { custodianId },
   );
+}
+
+/** "14:05:09 UTC" today, "2026-12-06 00:30:00 UTC" on another day: a wait past midnight must not read as today's. */
+function untilInWords(iso: string, now: Date): string {
+  const time = `${iso.slice(11, 19)} UTC`;
+  return iso.slice(0, 10) === now.toISOString().slice(0, 10) ? time : `${iso.slice(0, 10)} ${time}`;
 }
 
 /** A failed factor check, naming the person: with several people typing in turn, each must know whose it was. */
