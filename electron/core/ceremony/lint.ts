@@ -181,8 +181,8 @@ export function prepareProposal(
       drawn = Object.entries(params).flatMap(([k, v]) => (typeof v === 'string' && other[k] !== v ? [v] : []));
     }
   } catch (error) {
-    // What a binding refuses (an unknown key, a request whose signature fails, a refused profile) is a problem
-    // of the script, named like the others, not a crash of lint.
+    // What a binding refuses (an unknown key, a request whose signature fails) is a problem of the script, named like
+    // the others, not a crash of lint. A refused certificate profile is the precheck's, as the quorum's vetting.
     if (!isCustosError(error)) throw error;
     return { problems: [`steps.${index} (${step.id}): ${[error.message, ...error.remedy].join(' ')}`] };
   }

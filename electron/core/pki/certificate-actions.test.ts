@@ -431,7 +431,7 @@ describe('issuing from a request (cert.issue)', () => {
     const { keyId } = await root();
     const csr = opensslRequest('mixed', 'Custos Test Issuing CA');
     const lookalike = intermediateProfile({ subject: { commonName: 'p\u0430ypal.com', organization: 'Custos' } });
-    expect(() => issue(keyId, csr, lookalike)).toThrow(
+    expect(() => propose('cert.issue', issue(keyId, csr, lookalike))).toThrow(
       expect.objectContaining({
         code: 'CERT_PROFILE_REFUSED',
         remedy: [expect.stringContaining('U+0430 ‘а’ (Cyrillic) among Latin letters')],
@@ -453,7 +453,8 @@ describe('issuing from a request (cert.issue)', () => {
 
   it('refuses a request for an EC key under 112-bit security, as it does a short RSA key; warns at 224 bits', async () => {
     const { keyId } = await root();
-    expect(() => issue(keyId, opensslRequest('p192', 'Weak CA', 'prime192v1'), intermediateProfile())).toThrow(
+    const weak = issue(keyId, opensslRequest('p192', 'Weak CA', 'prime192v1'), intermediateProfile());
+    expect(() => propose('cert.issue', weak)).toThrow(
       expect.objectContaining({
         code: 'CERT_PROFILE_REFUSED',
         remedy: [expect.stringMatching(/EC key is on a 192-bit curve: SP 800-131A disallows under 224 bits/)],

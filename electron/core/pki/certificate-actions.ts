@@ -22,7 +22,7 @@ import {
 } from './certificate';
 import { certificateInToken, sha256, storeInToken, type CertificateStore } from './certificate-store';
 import { checkRequest, nameText, requestDer } from './csr';
-import { requireProfile, type ProfileContext } from './profile-check';
+import { checkProfile, requireProfile, type ProfileContext } from './profile-check';
 import { signInToken, signingNeed } from './token-signer';
 
 /** A certificate action: the key action's parts, plus its recovery and what it binds when proposed. */
@@ -283,6 +283,8 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
         : null;
     };
 
+  // A binding only adds the warnings: the refusals are the proposal check's (ready), inside the quorum's vetting, so a
+  // refused profile is recorded as a refused proposal like the quorum's other refusals.
   const root: CertificateAction = {
     ready: (params, token) => void selfSigned(params, token),
     needs: (params) => {
@@ -297,7 +299,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       const signer = inventory.get(parsed.data.keyId);
       // A signer past its usage period is the quorum's to refuse, and record (KEY_PERIOD_ENDED); its profile is moot.
       if (signer.usagePeriodEnded) return bound;
-      const warnings = requireProfile(parsed.data.profile, profileContext(signer, 'root'));
+      const { warnings } = checkProfile(parsed.data.profile, profileContext(signer, 'root'));
       return warnings.length ? { ...bound, warnings } : bound;
     },
     run: run(selfSigned),
@@ -326,7 +328,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       const signer = inventory.get(p.issuerKeyId);
       if (signer.usagePeriodEnded) return bound;
       const ca = certificates.caCertificateOf(signer.id);
-      const warnings = requireProfile(
+      const { warnings } = checkProfile(
         p.profile,
         profileContext(signer, p.profile.ca ? 'intermediate' : 'end-entity', {
           subjectKey: { algorithm: request.keyAlgorithm, ...(request.bits ? { bits: request.bits } : {}) },

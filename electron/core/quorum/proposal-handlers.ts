@@ -10,13 +10,13 @@ type ProposalChannel =
 
 export const proposalPlan: AuditPlans<ProposalChannel> = {
   'proposals.list': { action: 'proposal.list', self: false, params: false },
-  // A proposal reaching for another token's keys, or for what the token cannot do, is recorded by the quorum
-  // service, whoever calls it.
+  // A proposal reaching for another token's keys, for what the token cannot do, or with a certificate profile refused
+  // is recorded by the quorum service, whoever calls it.
   'proposals.create': {
     action: 'proposal.create',
     self: true,
     params: false,
-    selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN', 'TOKEN_CAPABILITY_MISSING'],
+    selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN', 'TOKEN_CAPABILITY_MISSING', 'CERT_PROFILE_REFUSED'],
   },
   'proposals.approve': {
     action: 'proposal.approve',

@@ -377,7 +377,8 @@ export class QuorumService {
       requireCapabilities(this.options.module(), custody.token, request.action, needs);
     } catch (error) {
       // Reaching for another token's keys, asking a token for what it lacks, new protection from a key past its usage
-      // period, or naming a retired person to hold a share or card is recorded here, whoever called.
+      // period, naming a retired person to hold a share or card, or a certificate profile refused is recorded here,
+      // whoever called.
       if (error instanceof CustosError && RECORDED_AT_PROPOSAL.has(error.code)) {
         this.options.audit.record({
           actor: this.actor(request.requestedBy),
@@ -1222,6 +1223,7 @@ const RECORDED_AT_PROPOSAL: ReadonlySet<string> = new Set([
   'TOKEN_CAPABILITY_MISSING',
   'KEY_PERIOD_ENDED',
   'CUSTODIAN_RETIRED',
+  'CERT_PROFILE_REFUSED',
 ]);
 
 const UNCATALOGUED_OUTCOME = z.discriminatedUnion('status', [
