@@ -479,6 +479,100 @@ describe('issuing from a request (cert.issue)', () => {
     );
   });
 
+  const leafProfile = (subject: CertificateProfile['subject']) =>
+    intermediateProfile({ subject, ca: false, pathLength: undefined, keyUsage: ['digitalSignature'] });
+  const recorded = (code: string) =>
+    [...f.opened.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } })
+      .filter((e) => e.result.code === code)
+      .map((e) => `${e.action} ${e.result.status}`);
+
+  it('refuses a certificate named as its issuer or another CA here, case and spaces aside, when proposed and run', async () => {
+    const { keyId, file: rootFile } = await root();
+    const csr = opensslRequest('twin', 'Custos Test Root CA');
+    // RFC 5280 §7.1 (RFC 4518): the same name as the root's “CN=Custos Test Root CA, O=Custos, C=NL”.
+    const twin = { commonName: 'custos  test ROOT ca', organization: 'CUSTOS', country: 'NL' };
+    expect(() => propose('cert.issue', issue(keyId, csr, leafProfile(twin)))).toThrow(
+      expect.objectContaining({
+        code: 'CERT_PROFILE_REFUSED',
+        remedy: [expect.stringContaining('is the name of its issuer, the CA “root-ca” (CN=Custos Test Root CA, O=')],
+      }),
+    );
+    // OpenSSL files both under one name: the same subject hash, which its CA lookups (-CApath) go by.
+    const twinFile = join(work, 'twin-self.pem');
+    openssl(
+      'req',
+      '-x509',
+      '-key',
+      join(work, 'twin.key'),
+      '-subj',
+      '/C=NL/O=CUSTOS/CN=custos  test ROOT ca',
+      '-days',
+      '1',
+      '-out',
+      twinFile,
+    );
+    expect(openssl('x509', '-noout', '-subject_hash', '-in', twinFile)).toBe(
+      openssl('x509', '-noout', '-subject_hash', '-in', rootFile),
+    );
+
+    // Another CA key of the inventory, with its own root: its name is refused under the first root too.
+    const other = await caKey();
+    const otherRoot = rootProfile({ subject: { commonName: 'Other Root CA', organization: 'Custos' } });
+    expect((await approved('cert.self-sign', selfSign(other, otherRoot))).outcome).toMatchObject({ status: 'ok' });
+    expect(() =>
+      propose('cert.issue', issue(keyId, csr, leafProfile({ commonName: 'Other Root CA', organization: 'Custos' }))),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'CERT_PROFILE_REFUSED',
+        remedy: [expect.stringContaining('is the name of the CA “root-ca” (CN=Other Root CA, O=Custos;')],
+      }),
+    );
+
+    // A name that became a CA's after the proposal is refused when it runs; nothing is signed.
+    const later = { commonName: 'Later Root CA', organization: 'Custos' };
+    const pending = propose('cert.issue', issue(keyId, csr, leafProfile(later)));
+    const third = await caKey();
+    expect((await approved('cert.self-sign', selfSign(third, rootProfile({ subject: later })))).outcome).toMatchObject({
+      status: 'ok',
+    });
+    expect((await f.approveAll(quorum, pending, [1, 2])).outcome).toMatchObject({
+      status: 'failed',
+      code: 'CERT_PROFILE_REFUSED',
+    });
+    expect(certificates.list().filter((c) => !c.ca)).toEqual([]);
+    expect(recorded('CERT_PROFILE_REFUSED')).toEqual([
+      'proposal.create refused',
+      'proposal.create refused',
+      'proposal.execute failed',
+    ]);
+    // Its own name stays the leaf's to have.
+    const own = await approved('cert.issue', issue(keyId, csr, leafProfile({ commonName: 'twin.example.test' })));
+    const ownFile = join(work, 'own.pem');
+    writeFileSync(ownFile, (own.outcome as { result: { pem: string } }).result.pem);
+    expect(openssl('verify', '-CAfile', rootFile, ownFile).trim()).toBe(`${ownFile}: OK`);
+  });
+
+  it('lets a CA key’s successor after a rotation keep the CA’s name, and no other key', async () => {
+    const { keyId: rootId, file: rootFile } = await root();
+    const subId = await caKey();
+    const first = await approved('cert.issue', issue(rootId, await requestSignedInToken(subId), intermediateProfile()));
+    expect(first.outcome).toMatchObject({ status: 'ok' });
+    const rotated = await approved('key.rotate', { keyId: subId, ckaId: randomBytes(16).toString('hex') });
+    const successor = (rotated.outcome as { result: { successorId: string } }).result.successorId;
+    const renewed = await approved(
+      'cert.issue',
+      issue(rootId, await requestSignedInToken(successor), intermediateProfile()),
+    );
+    expect(renewed.outcome, JSON.stringify(renewed.outcome)).toMatchObject({ status: 'ok' });
+    const file = join(work, 'successor.pem');
+    writeFileSync(file, (renewed.outcome as { result: { pem: string } }).result.pem);
+    expect(openssl('verify', '-CAfile', rootFile, file).trim()).toBe(`${file}: OK`);
+    expect(() =>
+      propose('cert.issue', issue(rootId, opensslRequest('stranger', 'Custos Test Issuing CA'), intermediateProfile())),
+    ).toThrow(expect.objectContaining({ code: 'CERT_PROFILE_REFUSED' }));
+  });
+
   it('revokes it in a v2 CRL that openssl verifies under the root and applies; the next CRL keeps it', async () => {
     const { keyId, file: rootFile } = await root();
     const csr = opensslRequest('revoked', 'Custos Test Issuing CA');
@@ -1125,8 +1219,11 @@ describe('path lengths along the chain (RFC 5280 §4.2.1.9), checked by openssl 
       notBefore: new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
     });
     expect((await approved('cert.self-sign', selfSign(top.keyId, renewed))).outcome).toMatchObject({ status: 'ok' });
+    // Named apart from its issuer, whose name a CA below it may not take.
+    const deep = { subject: { commonName: 'Deep CA', organization: 'Custos' } };
     expect(
-      refusal(() => propose('cert.issue', issue(subId, opensslRequest('deep', 'deep'), intermediateProfile()))).remedy,
+      refusal(() => propose('cert.issue', issue(subId, opensslRequest('deep', 'deep'), intermediateProfile(deep))))
+        .remedy,
     ).toEqual([expect.stringMatching(/allows no CA below it/)]);
   });
 });

@@ -22,6 +22,7 @@ import {
 } from './certificate';
 import { certificateInToken, sha256, storeInToken, type CertificateStore } from './certificate-store';
 import { checkRequest, nameText, requestDer } from './csr';
+import { sameName } from './name-match';
 import { checkProfile, requireProfile, type ProfileContext } from './profile-check';
 import { signInToken, signingNeed } from './token-signer';
 
@@ -148,6 +149,36 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     ]);
   };
 
+  /**
+   * A certificate for another key under the exact name of a CA here (its issuer, or any CA key of the inventory) reads
+   * to people as that CA, and to path building as a certificate that CA holds: with its issuer's name it is taken for
+   * one the CA issued to itself (RFC 5280 §6.1: not counted against path lengths). Names compare as RFC 5280 §7.1
+   * does, case and spaces aside. A CA certificate for the same key (a renewal), or for the CA key's successor after a
+   * rotation (same family), keeps the name.
+   */
+  const caNameRefusals = (profile: CertificateProfile, subjectSpki: Buffer, issuerKeyId: string): string[] => {
+    const spki = createPublicKey({ key: subjectSpki, format: 'der', type: 'spki' }).export({
+      format: 'der',
+      type: 'spki',
+    });
+    const certified = inventory.list().find((k) => k.fingerprint === sha256(spki));
+    const asked = encodeName(profile.subject);
+    const reasons = certificates.heldCaCertificates().flatMap((held) => {
+      if (held.spki.equals(spki) || !sameName(asked, subjectName(held.der))) return [];
+      const ca = inventory.get(held.keyId);
+      if (profile.ca && certified?.family === ca.family) return [];
+      const which = held.keyId === issuerKeyId ? 'its issuer, the CA' : 'the CA';
+      return [
+        `The subject “${nameInWords(profile.subject)}” is the name of ${which} “${ca.label}” ` +
+          `(${nameText(subjectName(held.der))}; RFC 5280 §7.1 compares names without regard to case or spaces): a ` +
+          'certificate for another key under that name would read to people, and to path building, as that CA. ' +
+          'Give the certificate a name of its own.',
+      ];
+    });
+    // A CA certificate renewed under the same name is one name.
+    return [...new Set(reasons)];
+  };
+
   const unusedSerial = (serial: string) => {
     if (certificates.has(serial))
       throw new CustosError('PROPOSAL_INVALID', 'A certificate with this serial already exists; propose again.');
@@ -190,6 +221,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
         issuerNotAfter: ca.notAfter,
         issuerPathLength: issuerPathLength(signer.id),
       }),
+      caNameRefusals(p.profile, request.spki, signer.id),
     );
     refuseRenamedCa(inventory.list().find((k) => k.fingerprint === request.publicKeyFingerprint)?.id, p.profile);
     unusedSerial(p.serial);

@@ -144,6 +144,21 @@ export class CertificateStore {
     return { serial: c.row.serial, der: c.row.der, notAfter: c.notAfter, issuerKeyId: c.row.issuer_key_id };
   }
 
+  /**
+   * Every CA certificate here that certifies a key of the inventory (each verified, as caCertificateOf reads them):
+   * the names the CAs this installation holds go by, older certificates included.
+   */
+  heldCaCertificates(): { keyId: string; der: Buffer; spki: Buffer }[] {
+    const keys = this.inventoryKeysBySpki();
+    return this.store
+      .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY serial`)
+      .map(({ serial }) => this.verified(serial))
+      .flatMap((c) => {
+        const keyId = c.ca ? keys.get(c.spki.toString('hex')) : undefined;
+        return keyId ? [{ keyId, der: c.row.der, spki: c.spki }] : [];
+      });
+  }
+
   /** Certificates this CA key issued (not its own self-signed root), each verified under the key. */
   issuedBy(issuerKeyId: string): string[] {
     const own = this.publicSpki(issuerKeyId);

@@ -139,9 +139,13 @@ function encodableDates(p: CertificateProfile): string[] {
   });
 }
 
-/** Refuses a profile with any refusal, naming each; the warnings go into the proposal for the approvers. */
-export function requireProfile(p: CertificateProfile, c: ProfileContext): string[] {
-  const { refusals, warnings } = checkProfile(p, c);
+/**
+ * Refuses a profile with any refusal, naming each, those the caller found against the installation's state (`more`)
+ * among them; the warnings go into the proposal for the approvers.
+ */
+export function requireProfile(p: CertificateProfile, c: ProfileContext, more: string[] = []): string[] {
+  const { refusals: found, warnings } = checkProfile(p, c);
+  const refusals = [...found, ...more];
   if (refusals.length > 0)
     throw new CustosError('CERT_PROFILE_REFUSED', 'This certificate profile cannot be proposed.', refusals);
   return warnings;
