@@ -459,3 +459,81 @@ describe('only an active key is used, and state is checked when proposed and aga
     expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_STATE_FORBIDS' } });
   });
 });
+
+describe('key labels that read as another key’s', () => {
+  const generateParams = (label: string) => ({
+    algorithm: 'EC-P256',
+    label,
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 730,
+    ckaId: randomBytes(16).toString('hex'),
+  });
+  const refusal = (run: () => unknown): { code?: string; message?: string; remedy?: string[] } => {
+    try {
+      run();
+    } catch (error) {
+      return error as { code: string; message: string; remedy: string[] };
+    }
+    return {};
+  };
+
+  it('refuses a label mixing scripts, naming each odd letter, when proposed and again when run', async () => {
+    const refused = refusal(() => propose('key.generate', generateParams('p\u0430yments-r\u043eot')));
+    expect(refused).toMatchObject({ code: 'PROPOSAL_INVALID', message: expect.stringContaining('mixes scripts') });
+    expect(refused.remedy).toEqual([
+      'It has U+0430 ‘а’ (Cyrillic) among Latin letters.',
+      'It has U+043E ‘о’ (Cyrillic) among Latin letters.',
+      expect.stringContaining('in one script'),
+    ]);
+    // One script, or Latin with Han and Kana as UTS #39 Highly Restrictive allows, is a label like any other.
+    for (const label of ['payments-root-2026', 'платежи-корень', '東京ルート-root'])
+      expect(propose('key.generate', generateParams(label)).state).toBe('open');
+
+    // A quorum that skips the proposal checks: the run refuses it too, records it, and makes nothing.
+    const unchecked = f.quorum(
+      keyOperations(f.opened.store, () => f.clock.now, inventory),
+      {},
+    );
+    const proposal = unchecked.propose({
+      custodyId,
+      action: 'key.generate',
+      params: generateParams('p\u0430yments-root'),
+      requestedBy: f.enrolled[0]!.id,
+    });
+    const done = await f.approveAll(unchecked, proposal, [1, 2]);
+    unchecked.forgetAll();
+    expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'PROPOSAL_INVALID' } });
+    expect(inventory.list()).toEqual([]);
+    const executions = [...f.opened.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } })
+      .filter((e) => e.action === 'proposal.execute');
+    expect(executions.map((e) => e.result)).toEqual([{ status: 'failed', code: 'PROPOSAL_INVALID' }]);
+  });
+
+  it('refuses a label that differs from another key’s on the token only by case or NFKC, not on another token', async () => {
+    expect((await generate('EC-P256', 'sign', 'payments-root')).state).toBe('executed');
+    for (const label of ['Payments-Root', '\uff50\uff41\uff59\uff4d\uff45\uff4e\uff54\uff53-root', 'PAYMENTS-ROOT']) {
+      const refused = refusal(() => propose('key.generate', generateParams(label)));
+      expect(refused).toMatchObject({
+        code: 'PROPOSAL_INVALID',
+        message: expect.stringContaining(`differs from that of the key “payments-root” on the same token only by case`),
+      });
+    }
+    const other = (
+      await f.custody.take({
+        token: { serial: '', label: '' },
+        threshold: 2,
+        holders: f.holders(0, 1, 2),
+        label: 'other',
+      })
+    ).id;
+    const elsewhere = quorum.propose({
+      custodyId: other,
+      action: 'key.generate',
+      params: generateParams('Payments-Root'),
+      requestedBy: f.enrolled[0]!.id,
+    });
+    expect(elsewhere.state).toBe('open');
+  });
+});

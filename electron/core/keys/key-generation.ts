@@ -17,6 +17,7 @@ import type { Store } from '../store/database';
 import { sql } from '../store/sql';
 import { NEEDS_LOGIN, type QuorumOperation, type QuorumReconciler } from '../quorum/quorum-service';
 import { policyVerdict } from './algorithm-policy';
+import { refuseLookalikeLabel } from './key-labels';
 import { algorithmOfPublicKey } from './public-key-algorithm';
 import { checkValue } from './check-value';
 import { refusePastUsagePeriod } from './usage-period';
@@ -45,9 +46,10 @@ const t = (type: number, value: pkcs11js.Template[number]['value']) => ({ type, 
  * read back before the key is registered (key-attributes.ts). Nothing secret leaves the token.
  */
 export function keyGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumOperation {
-  return ({ session, lib, params, proposalId }) => {
+  return ({ session, lib, params, proposalId, token }) => {
     const p = GenerateParams.parse(params);
     refuseDisallowed(p.algorithm, now());
+    refuseLookalikeLabel(p.label, token, inventory, NEW_LABEL_FIX);
     // A key id the log records is never made again, even with its row deleted outside Custos (refused, KEY_TAMPERED):
     // a new key would take over the old one's history.
     if (inventory.known(p.ckaId))
@@ -62,6 +64,14 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
       : registered;
   };
 }
+
+export const NEW_LABEL_FIX = 'Propose the key with a label in one script that no key on the token has in other case.';
+
+/** A new key's label, checked when proposed (the run checks it again): it must not read as another key's. */
+export const generationCheck =
+  (inventory: KeyInventory) =>
+  (params: unknown, custody: { token: TokenRef }): void =>
+    refuseLookalikeLabel(GenerateParams.parse(params).label, custody.token, inventory, NEW_LABEL_FIX);
 
 export function refuseDisallowed(algorithm: GenerateParams['algorithm'], on: Date): void {
   if (policyVerdict(algorithm, on).status === 'disallowed') {

@@ -5,7 +5,7 @@ import type { Need } from '../hsm/capabilities';
 import type { ProposalCheck, QuorumOperation, QuorumReconciler } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { destructionActions } from './destruction';
-import { generationNeeds, keyGeneration, reconcileGeneration, testSignature } from './key-generation';
+import { generationCheck, generationNeeds, keyGeneration, reconcileGeneration, testSignature } from './key-generation';
 import type { KeyAction, KeyInventory, KeyTransition } from './key-inventory';
 import { keyRotation, reconcileRotation } from './key-rotation';
 
@@ -95,13 +95,19 @@ export function keyNeeds(
   return { 'key.generate': generationNeeds, ...Object.fromEntries(keyed) };
 }
 
-/** What must hold when an action is proposed: the key is the custody token's, in a state that allows it. */
+/**
+ * What must hold when an action is proposed: the key is the custody token's, in a state that allows it; a new key's
+ * label reads as no other key's.
+ */
 export function keyChecks(store: Store, now: () => Date, inventory: KeyInventory): Record<string, ProposalCheck> {
   const check =
     (ready: KeyAction['ready']): ProposalCheck =>
     (params, custody) =>
       ready(params, custody.token);
-  return Object.fromEntries(
-    Object.entries(keyActions(store, now, inventory)).map(([action, { ready }]) => [action, check(ready)]),
-  );
+  return {
+    'key.generate': generationCheck(inventory),
+    ...Object.fromEntries(
+      Object.entries(keyActions(store, now, inventory)).map(([action, { ready }]) => [action, check(ready)]),
+    ),
+  };
 }

@@ -1,6 +1,6 @@
 import type { CertificateProfile } from '../../../shared/pki';
 import { CustosError } from '../errors';
-import { looksLikeHostName, mixedScripts } from './mixed-scripts';
+import { looksLikeHostName, mixedScripts } from '../../../shared/mixed-scripts';
 
 /** What a certificate is for, as the profile check judges it. */
 export interface ProfileContext {

@@ -51,6 +51,7 @@ import {
   sharedSecret,
   unwrapOaepKek,
 } from './transport-wrap';
+import { refuseLookalikeLabel } from '../keys/key-labels';
 
 interface PackageRow {
   sha256: string;
@@ -481,6 +482,12 @@ export class TransportService {
     )
       throw new CustosError('PROPOSAL_INVALID', 'The proposal does not state what the package declares.');
     this.options.keys.checkToken(key.id, token);
+    refuseLookalikeLabel(
+      p.label,
+      token,
+      this.options.keys,
+      'Ask the sender for a package that labels the key in one script, as no key on this token is labelled.',
+    );
     return { p, pkg, key };
   }
 

@@ -558,6 +558,35 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
     });
   });
 
+  it('refuses a package whose label mixes scripts or reads as a key’s on the token in other case, and imports nothing', async () => {
+    const { spki } = await wrappingKey();
+    const aes = randomBytes(32);
+    const declared = { algorithm: 'AES-256', usage: 'encrypt', publicKey: null, fingerprint: null } as const;
+    const labelled = (label: string) => {
+      const pkg = packageOf(spki, aes, { ...declared, kcv: kcvOf(aes.toString('hex')) });
+      return transport.receive(JSON.stringify({ ...pkg, key: { ...pkg.key, label } })).sha256;
+    };
+    const refusal = (sha256: string) => {
+      try {
+        propose('key.import-wrapped', importParams(sha256));
+      } catch (error) {
+        return error as { code: string; message: string; remedy: string[] };
+      }
+      return null;
+    };
+    expect(refusal(labelled('p\u0430rtner key'))).toMatchObject({
+      code: 'PROPOSAL_INVALID',
+      remedy: ['It has U+0430 ‘а’ (Cyrillic) among Latin letters.', expect.stringContaining('Ask the sender')],
+    });
+    // The wrapping key on the token is “wrap-EC-P256”.
+    expect(refusal(labelled('WRAP-EC-P256'))).toMatchObject({
+      code: 'PROPOSAL_INVALID',
+      message: expect.stringContaining('differs from that of the key “wrap-EC-P256” on the same token only by case'),
+    });
+    expect(quorum.list().filter((p) => p.action === 'key.import-wrapped')).toEqual([]);
+    expect(inventory.list()).toHaveLength(1);
+  });
+
   it('refuses a package whose key pair is not of the algorithm it declares (RSA-2048 as RSA-3072, P-256 as P-384)', async () => {
     const { spki } = await wrappingKey();
     const made = [

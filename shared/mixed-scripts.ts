@@ -2,7 +2,8 @@
  * Mixed-script names in the spirit of Unicode TS #39 (Highly Restrictive): within one name part, letters from more
  * than one script are flagged, since "pаypal.com" with a Cyrillic а (U+0430) reads to approvers as "paypal.com".
  * Common and Inherited (digits, punctuation, combining marks) count for no script; Japanese, Chinese and Korean
- * mixes with Latin are allowed.
+ * mixes with Latin are allowed. Certificate subjects (core pki/profile-check.ts) and key labels (core
+ * keys/key-labels.ts) use it; it lives here, apart from both, so that neither folder imports the other for it.
  */
 const SCRIPTS = [
   'Latin',

@@ -1,0 +1,40 @@
+import type { TokenRef } from '../../../shared/tokens';
+import { CustosError } from '../errors';
+import { mixedScripts } from '../../../shared/mixed-scripts';
+import type { KeyInventory } from './key-inventory';
+
+/** A label as people tell labels apart: compatibility characters mapped (NFKC) and case folded. */
+const folded = (label: string) => label.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC');
+
+/**
+ * A label names its key on every screen, proposal and report, so it must not read as another key's: letters of more
+ * than one script (UTS #39 Highly Restrictive, the rule host-like CNs follow: `pаyments-root` with a Cyrillic а), or
+ * another key's label on the same token written in other case or compatibility characters (`Payments-Root`,
+ * `ｐａｙｍｅｎｔｓ-root`). The very same label is allowed: a rotation's successor keeps its key's. `fix` says what to
+ * do instead, which differs where the label is chosen (a new key) or declared (a received package).
+ */
+export function refuseLookalikeLabel(label: string, token: TokenRef, inventory: KeyInventory, fix: string): void {
+  const odd = mixedScripts(label);
+  if (odd.length > 0)
+    throw new CustosError(
+      'PROPOSAL_INVALID',
+      `The key label “${label}” mixes scripts, so it would read as another label on every screen and report.`,
+      [...odd.map((letter) => `It has ${letter}.`), fix],
+    );
+  const twin = inventory
+    .list()
+    .find(
+      (k) =>
+        k.token.serial === token.serial &&
+        k.token.label === token.label &&
+        k.label !== label &&
+        folded(k.label) === folded(label),
+    );
+  if (twin)
+    throw new CustosError(
+      'PROPOSAL_INVALID',
+      `The key label “${label}” differs from that of the key “${twin.label}” on the same token only by case or ` +
+        'Unicode compatibility characters (NFKC), so the two would read as one key.',
+      [fix],
+    );
+}
