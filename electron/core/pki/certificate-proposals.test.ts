@@ -103,3 +103,28 @@ describe('a certificate profile refused when proposed', () => {
     ]);
   });
 });
+
+describe('a key past its usage period, proposed through the router', () => {
+  it('is recorded as the refused proposal once, not again by the router as a failed request', async () => {
+    const custody = await core.custody.take({
+      token,
+      threshold: 2,
+      holders: proofs('Ada', 'Babbage', 'Curie') as [ReturnType<typeof proof>, ...ReturnType<typeof proof>[]],
+      currentSoPin: '87654321',
+    });
+    const generated = await carriedOut(custody.id, 'key.generate', {
+      algorithm: 'EC-P256',
+      label: 'short-lived',
+      usage: 'sign',
+      backupable: false,
+      cryptoperiodDays: 1,
+    });
+    const keyId = (generated.params as { ckaId: string }).ckaId;
+    await carriedOut(custody.id, 'key.activate', { keyId });
+    clock.now = new Date(clock.now.getTime() + 2 * 86_400_000);
+    const refused = await propose(custody.id, 'key.test-signature', { keyId, challenge: 'may this key sign?' });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'KEY_PERIOD_ENDED' } });
+    const recorded = entries().filter((e) => e.result.code === 'KEY_PERIOD_ENDED');
+    expect(recorded.map(({ action, result }) => `${action} ${result.status}`)).toEqual(['proposal.create refused']);
+  });
+});

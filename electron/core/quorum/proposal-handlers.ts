@@ -3,20 +3,20 @@ import type { KeyCopy } from '../../../shared/backups';
 import type { FactorProofs } from '../custodians/factor-proofs';
 import type { Handlers } from '../ipc/router';
 import { FACTOR_FAILURES, type AuditPlans } from '../ipc/request-record';
-import type { QuorumService } from './quorum-service';
+import { RECORDED_AT_PROPOSAL, type QuorumService } from './quorum-service';
 
 type ProposalChannel =
   'proposals.list' | 'proposals.create' | 'proposals.approve' | 'proposals.reject' | 'proposals.cancel';
 
 export const proposalPlan: AuditPlans<ProposalChannel> = {
   'proposals.list': { action: 'proposal.list', self: false, params: false },
-  // A proposal reaching for another token's keys, for what the token cannot do, or with a certificate profile refused
-  // is recorded by the quorum service, whoever calls it.
+  // A proposal refused for a reason RECORDED_AT_PROPOSAL lists (another token's keys, what the token cannot do, a key
+  // past its period, a certificate profile refused) is recorded by the quorum service, whoever calls it.
   'proposals.create': {
     action: 'proposal.create',
     self: true,
     params: false,
-    selfFailures: [...FACTOR_FAILURES, 'KEY_WRONG_TOKEN', 'TOKEN_CAPABILITY_MISSING', 'CERT_PROFILE_REFUSED'],
+    selfFailures: [...FACTOR_FAILURES, ...RECORDED_AT_PROPOSAL],
   },
   'proposals.approve': {
     action: 'proposal.approve',

@@ -379,7 +379,7 @@ export class QuorumService {
       // Reaching for another token's keys, asking a token for what it lacks, new protection from a key past its usage
       // period, naming a retired person to hold a share or card, or a certificate profile refused is recorded here,
       // whoever called.
-      if (error instanceof CustosError && RECORDED_AT_PROPOSAL.has(error.code)) {
+      if (error instanceof CustosError && RECORDED_AT_PROPOSAL.includes(error.code)) {
         this.options.audit.record({
           actor: this.actor(request.requestedBy),
           action: 'proposal.create',
@@ -1217,14 +1217,17 @@ export class QuorumService {
  * such for this proposal alone, so one bad row cannot blank the list of proposals.
  */
 /** Operations the catalogue does not name exist only in tests of the quorum itself. */
-/** Refusals of a proposal that its own call records (the router leaves factor failures to who checked them). */
-const RECORDED_AT_PROPOSAL: ReadonlySet<string> = new Set([
+/**
+ * Refusals of a proposal that its own call records, whoever called; the router's request record leaves them (and
+ * factor failures) to it, reading this same list, so none is recorded twice.
+ */
+export const RECORDED_AT_PROPOSAL: readonly ErrorCode[] = [
   'KEY_WRONG_TOKEN',
   'TOKEN_CAPABILITY_MISSING',
   'KEY_PERIOD_ENDED',
   'CUSTODIAN_RETIRED',
   'CERT_PROFILE_REFUSED',
-]);
+];
 
 const UNCATALOGUED_OUTCOME = z.discriminatedUnion('status', [
   z.object({ status: z.literal('ok'), result: z.unknown() }),
