@@ -1,6 +1,8 @@
 import { z } from 'zod';
-import { cardReleaseParts, type CardRelease } from './card-release-record';
+import { cardReleaseParts, cardsForgotten, type CardRelease } from './card-release-record';
+import { canonicalJson } from '../canonical-json';
 import { entryText, said, signedWithin } from './participant-check';
+import type { PartEntry } from './participant-record';
 import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';
 
 /** The members of a backup report's ceremony the card holder checks read (report-verify.ts's ReportFile holds them). */
@@ -18,12 +20,20 @@ export const CardHolderFields = {
       }),
     )
     .optional(),
+  // Format 2: when Custos forgot the set's cards (every card collected), or null when not before the report.
+  cardsForgotten: z.object({ at: z.string(), seq: z.number().int().nonnegative() }).nullable().optional(),
 };
 
 type CardHolderFile = NonNullable<z.infer<typeof CardHolderFields.cardHolders>>[number];
 
 interface CardHolderReport {
-  ceremony: { action?: string; params?: unknown; outcome?: unknown; cardHolders?: CardHolderFile[] } | null;
+  ceremony: {
+    action?: string;
+    params?: unknown;
+    outcome?: unknown;
+    cardHolders?: CardHolderFile[];
+    cardsForgotten?: { at: string; seq: number } | null;
+  } | null;
   audit: { treeSize: number; entries: { seq: number; entry: string }[] };
 }
 
@@ -40,12 +50,13 @@ export function reportedBackupSet(report: Pick<CardHolderReport, 'ceremony'>) {
     holders: Array.isArray(holders) ? holders.map(String) : null,
     listed: c.cardHolders,
     checked: c.cardHolders.every((h) => h.seq !== undefined),
+    forgotten: c.cardsForgotten,
   };
 }
 
-/** Whether an entry's text may record a card release of this set: a cheap look before it is parsed or verified. */
+/** Whether an entry's text may record a card release (or forgetting) of this set: a cheap look before it is parsed. */
 export const mayRecordRelease = (entry: string, setId: string) =>
-  entry.includes('"backup.card.release"') && entry.includes(setId);
+  (entry.includes('"backup.card.release"') || entry.includes('"backup.cards.forget"')) && entry.includes(setId);
 
 /**
  * A backup report's card holders are exactly the approved holders, card i the i-th, and each listed release is the one
@@ -104,7 +115,21 @@ function differencesFrom(
   const approved = set.holders.map((id, i) => `${i + 1}:${id}`).join(' ');
   const differences =
     order === approved ? [] : [`the report lists cards ${order}; the approved parameters name ${approved}`];
-  return [...differences, ...compare(cardReleaseParts(texts, set.setId, set.holders), set.listed)];
+  return [
+    ...differences,
+    ...compare(cardReleaseParts(texts, set.setId, set.holders), set.listed),
+    ...forgetDifference(set, texts),
+  ];
+}
+
+/** A report that says when the cards were forgotten (format 2) says what the first signed forget entry records. */
+function forgetDifference(set: NonNullable<ReturnType<typeof reportedBackupSet>>, texts: PartEntry[]): string[] {
+  if (set.forgotten === undefined || !set.setId) return [];
+  const recorded = cardsForgotten(texts, set.setId);
+  if (canonicalJson(recorded) === canonicalJson(set.forgotten)) return [];
+  const says = set.forgotten ? `at ${set.forgotten.at} (entry ${set.forgotten.seq})` : 'not yet';
+  const records = recorded ? `entry ${recorded.seq} records it at ${recorded.at}` : 'no signed entry records it';
+  return [`the report says the cards were forgotten ${says}; ${records}`];
 }
 
 /** What differs, one line per card or entry. */

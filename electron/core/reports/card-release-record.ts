@@ -33,3 +33,27 @@ export function cardReleaseParts(entries: PartEntry[], setId: string, holders: s
   }
   return [...released.values()];
 }
+
+/** When Custos forgot a set's cards (custodians confirmed every card collected), as its signed entry records it. */
+export interface CardsForgotten {
+  at: string;
+  seq: number;
+}
+
+/**
+ * The first successful signed `backup.cards.forget` entry of this set (the router records it, its params the
+ * request `{ setId }`), or null when none is among these entries: from then on no card of the set can be released.
+ */
+export function cardsForgotten(entries: PartEntry[], setId: string): CardsForgotten | null {
+  const e = entries.find(
+    (e) =>
+      e.action === 'backup.cards.forget' &&
+      e.object?.type === 'backup' &&
+      e.object.id === setId &&
+      e.result?.status === 'ok' &&
+      e.params === sha256Hex(canonicalJson({ setId })) &&
+      typeof e.time === 'string' &&
+      typeof e.seq === 'number',
+  );
+  return e ? { at: e.time as string, seq: e.seq as number } : null;
+}

@@ -19,7 +19,7 @@ import { sql } from '../store/sql';
 import { provenWitnesses, type WitnessSignOff } from './witness-record';
 import { custodyBeginning, signedProposalParts, type CustodyBeginning } from './report-parts';
 import { custodyParts, HOLDS_A_SHARE, type RecordedPart } from './participant-record';
-import { cardReleaseParts } from './card-release-record';
+import { cardReleaseParts, cardsForgotten, type CardsForgotten } from './card-release-record';
 
 export const REPORT_KIND = 'custos-ceremony-report';
 
@@ -199,7 +199,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       shortFingerprint: proposal.shortFingerprint,
       params: proposal.params,
       paramsInWords: paramsInWords(proposal.action, proposal.params, paramLookups(sources)),
-      ...(cards ? { cardHolders: cards.holders } : {}),
+      ...(cards ? { cardHolders: cards.holders, cardsForgotten: cards.forgotten } : {}),
       ...(destroyedCards ? { cardsDestroyed: destroyedCards.cards } : {}),
       outcome: proposal.outcome,
       ...outcomeAsRecorded(sources.store, proposal),
@@ -329,14 +329,16 @@ export interface CardHolder {
 
 interface CardReleases {
   holders: CardHolder[];
+  /** When Custos forgot the cards (custodians confirmed all collected), as its signed entry records; null: not yet. */
+  forgotten: CardsForgotten | null;
   /** The backup.card.release entries, which belong in the report though they follow the ceremony. */
   seqs: number[];
 }
 
 /**
  * A backup's card holders by name (card i is the i-th holder of the approved parameters) and the signed entries
- * recording each card's release to its holder, which come after the ceremony closed; `report verify` makes the same
- * list from those entries and compares.
+ * recording each card's release to its holder, and the one recording that Custos forgot the cards (all collected),
+ * which come after the ceremony closed; `report verify` makes the same list from those entries and compares.
  */
 function cardReleases(sources: ReportSources, params: unknown, outcome: unknown): CardReleases | null {
   const setId = (outcome as { result?: { setId?: unknown } } | null)?.result?.setId;
@@ -347,6 +349,11 @@ function cardReleases(sources: ReportSources, params: unknown, outcome: unknown)
     object: `backup:${setId}`,
   });
   const released = cardReleaseParts(entries, setId, holderIds.map(String));
+  const forgets = signedEntries(sources.store, sources.audit, {
+    action: 'backup.cards.forget',
+    object: `backup:${setId}`,
+  });
+  const forgotten = cardsForgotten(forgets, setId);
   const holders = holderIds.map((id: unknown, i) => {
     const release = released.find((r) => r.id === id && r.index === i + 1);
     return {
@@ -357,7 +364,7 @@ function cardReleases(sources: ReportSources, params: unknown, outcome: unknown)
       seq: release?.seq ?? null,
     };
   });
-  return { holders, seqs: entries.map((e) => e.seq) };
+  return { holders, forgotten, seqs: [...entries.map((e) => e.seq), ...(forgotten ? [forgotten.seq] : [])] };
 }
 
 /**

@@ -386,4 +386,38 @@ describe('a backup report’s card holders', () => {
       expect.objectContaining({ check: expect.stringMatching(/^card holders/), skipped: true }),
     );
   });
+  it('say when Custos forgot the cards, as the router’s backup.cards.forget entry records it, and print it', async () => {
+    const { backup, setId } = await backedUp();
+    await backups.releaseCard(setId, f.holders(1)[0]!);
+    const before = made({ proposalId: backup.id });
+    expect(before.ceremony).toMatchObject({ cardsForgotten: null });
+    // The custodians confirm every card collected: the router records the request, then the service forgets them.
+    f.tick();
+    f.opened.audit.record({
+      actor: { type: 'custodian', id: id(0), role: 'custodian' },
+      action: 'backup.cards.forget',
+      object: { type: 'backup', id: setId },
+      params: { setId },
+    });
+    backups.forgetCards(setId);
+    const summary = reports.create({ proposalId: backup.id });
+    const report = reports.stored(summary.id).report;
+    const entry = report.audit.entries.find((e) => e.entry.includes('"backup.cards.forget"'))!;
+    const time = (JSON.parse(entry.entry) as { time: string }).time;
+    expect(report.ceremony).toMatchObject({ cardsForgotten: { at: time, seq: entry.seq } });
+    expect(report.steps.map((s) => s.action)).toContain('backup.cards.forget');
+    expect(resigned(report).ok).toBe(true);
+    await reports.exportTo(summary.id, join(dataDir, 'forgotten'));
+    const pdf = execFileSync('pdftotext', [join(dataDir, 'forgotten', 'report.pdf'), '-'], { encoding: 'utf8' });
+    expect(pdf.replace(/\s+/g, ' ')).toContain(`Custos forgot the cards at ${time} (audit entry ${entry.seq})`);
+    const forgeries: Record<string, [unknown, RegExp]> = {
+      'said not yet': [null, /the report says the cards were forgotten not yet; entry \d+ records it at/],
+      moved: [{ at: '2020-01-01T00:00:00.000Z', seq: entry.seq }, /forgotten at 2020-01-01T00:00:00.000Z/],
+    };
+    for (const [what, [cardsForgotten, detail]] of Object.entries(forgeries)) {
+      const lines = failed(resigned({ ...report, ceremony: { ...report.ceremony!, cardsForgotten } }));
+      expect(lines, what).toEqual([expect.stringMatching(CARDS)]);
+      expect(lines[0], what).toMatch(detail);
+    }
+  });
 });

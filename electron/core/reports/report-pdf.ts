@@ -181,6 +181,16 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
         : 'not released when this report was made';
       doc.text(text(`Card ${h.index}: ${h.name} — ${released}`));
     }
+    const forgotten = c?.cardsForgotten as { at: string; seq: number } | null | undefined;
+    if (forgotten !== undefined)
+      doc.text(
+        text(
+          forgotten
+            ? `Custodians confirmed every card collected, and Custos forgot the cards at ${forgotten.at} (audit ` +
+                `entry ${forgotten.seq}): no card of this set can be released again.`
+            : 'When this report was made, nobody had confirmed in Custos that every card was collected.',
+        ),
+      );
   }
 
   const destroyedCards = (c?.cardsDestroyed ?? []) as { index: number; name: string; destroyedAt: string | null }[];
