@@ -197,6 +197,7 @@ export function proposalReport(sources: ProposalSources, proposalId: string): Ce
       state: proposal.state,
       fingerprint: proposal.fingerprint,
       shortFingerprint: proposal.shortFingerprint,
+      ...fingerprintedBody(sources.store, proposal),
       params: proposal.params,
       paramsInWords: paramsInWords(proposal.action, proposal.params, paramLookups(sources)),
       ...(cards ? { cardHolders: cards.holders, cardsForgotten: cards.forgotten } : {}),
@@ -242,6 +243,16 @@ function custodyBegunOf(begun: CustodyBeginning | null): {
   custodyBegun?: CustodyBeginning['begun'] & { seq: number };
 } {
   return begun ? { custodyBegun: { ...begun.begun, seq: begun.seq } } : {};
+}
+
+/**
+ * The proposal's body exactly as stored, whose SHA-256 is its fingerprint (provenView checked both against the signed
+ * proposal.create entry): `report verify` recomputes the fingerprint from the report's action, parameters, token and
+ * expiry in that body's form, so parameters re-signed otherwise (another order of card holders) fail.
+ */
+function fingerprintedBody(store: Store, proposal: ProposalView): { fingerprinted?: string } {
+  const row = store.get<{ body: string }>(sql`SELECT body FROM proposals WHERE id = ${proposal.id}`);
+  return row ? { fingerprinted: row.body } : {};
 }
 
 /**

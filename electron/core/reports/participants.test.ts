@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { canonicalJson } from '../canonical-json';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import { KeyInventory } from '../keys/key-inventory';
 import { quorumDrill } from '../quorum/drill';
 import type { QuorumService } from '../quorum/quorum-service';
@@ -132,16 +132,19 @@ describe('a quorum ceremony report’s participants', () => {
         participants: [proposer, first, second, second],
         detail: /Curie .* approved at .*: no signed entry of this ceremony records that/,
       },
-      'the proposer changed': {
-        participants: [{ ...proposer, id: id(3), name: 'Dora' }, first, second],
-        detail: /Dora .* proposed at .*: no signed entry/,
-      },
     };
     for (const [what, { participants, detail }] of Object.entries(forgeries)) {
       const lines = failed(resigned({ ...report, participants }));
       expect(lines, what).toEqual([expect.stringMatching(PARTICIPANTS)]);
       expect(lines[0], what).toMatch(detail);
     }
+    // The proposer is also in the body the fingerprint hashes: that check names it too.
+    expect(
+      failed(resigned({ ...report, participants: [{ ...proposer, id: id(3), name: 'Dora' }, first, second] })),
+    ).toEqual([
+      expect.stringMatching(/^fingerprint: .* — ceremony\.participants \(proposer\) differs from what was approved/),
+      expect.stringMatching(/Dora .* proposed at .*: no signed entry/),
+    ]);
   });
 
   it('of a report made before they named their entries are compared by person and part, their times NOT CHECKED', async () => {
@@ -419,5 +422,41 @@ describe('a backup report’s card holders', () => {
       expect(lines, what).toEqual([expect.stringMatching(CARDS)]);
       expect(lines[0], what).toMatch(detail);
     }
+  });
+});
+
+describe('a proposal report’s fingerprint', () => {
+  it('is recomputed from its action, parameters, token and expiry, and is the one proposal.create recorded', async () => {
+    const done = await f.approveAll(quorum, drill(), [1, 2]);
+    const report = made({ proposalId: done.id });
+    const ceremony = report.ceremony as Record<string, unknown> & { fingerprinted: string; fingerprint: string };
+    const FINGERPRINT = /^fingerprint: recomputed from the report’s action, parameters, token and expiry.* — /;
+    const edits: Record<string, [Record<string, unknown>, RegExp]> = {
+      'the parameters': [{ params: { rounds: 3 } }, /ceremony\.params\.rounds differs from what was approved/],
+      'the token': [{ token: { ...(ceremony.token as object), serial: 'other' } }, /ceremony\.token\.serial differs/],
+      'the expiry': [{ expiresAt: '2099-01-01T00:00:00.000Z' }, /ceremony\.expiresAt differs/],
+      'the action': [{ action: 'key.destroy' }, /ceremony\.action differs/],
+      'the fingerprint': [{ fingerprint: 'f'.repeat(64) }, /not to ceremony\.fingerprint f{64}/],
+    };
+    for (const [what, [edit, detail]] of Object.entries(edits)) {
+      const lines = failed(resigned({ ...report, ceremony: { ...ceremony, ...edit } }));
+      expect(lines, what).toContainEqual(expect.stringMatching(FINGERPRINT));
+      expect(
+        lines.find((l) => FINGERPRINT.test(l)),
+        what,
+      ).toMatch(detail);
+    }
+    // Parameters, body and fingerprint changed together: they agree, but not with the signed proposal.create entry.
+    const body = { ...(JSON.parse(ceremony.fingerprinted) as object), params: { rounds: 3 } };
+    const fingerprinted = canonicalJson(body);
+    const consistent = { ...ceremony, params: { rounds: 3 }, fingerprinted, fingerprint: sha256Hex(fingerprinted) };
+    expect(failed(resigned({ ...report, ceremony: consistent }))).toContainEqual(
+      expect.stringMatching(/^fingerprint: .* — entry \d+ \(proposal\.create\) records another fingerprint/),
+    );
+    // Its carried proposal.create entry taken out.
+    const entries = report.audit.entries.filter((e) => !e.entry.includes('"proposal.create"'));
+    expect(failed(resigned({ ...report, audit: { ...report.audit, entries } }))).toContainEqual(
+      expect.stringMatching(/^fingerprint: .* — the report carries no proposal\.create entry of this proposal/),
+    );
   });
 });

@@ -10,6 +10,7 @@ import { recordsWitness, type WitnessEntry } from './witness-record';
 import { notJsonProblem } from './json-fault';
 import { CardHolderFields, checkCardHolders } from './card-holder-check';
 import { CeremonyQuorumFields, checkParticipants, ParticipantFields } from './participant-check';
+import { checkFingerprint } from './fingerprint-check';
 
 export interface ReportVerdict {
   ok: boolean;
@@ -103,6 +104,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     );
   }
   if (report.revocation) checkRevocationBinding(report, check);
+  checkFingerprint(report, checks);
   checkOutcome(report, checks);
   checkWitnesses(report, checks);
   checkParticipants(report, checks);
@@ -160,6 +162,10 @@ const ReportFile = z.object({
       outcome: z.unknown().optional(),
       // Reports made before it was carried have none; their outcome is then said to be unchecked.
       outcomeAsRecorded: z.string().optional(),
+      // The exact proposal body the fingerprint hashes: its fields are the report's, recomputed.
+      fingerprinted: z.string().optional(),
+      token: z.unknown().optional(),
+      expiresAt: z.unknown().optional(),
       ...CeremonyQuorumFields,
       ...CardHolderFields,
     })
