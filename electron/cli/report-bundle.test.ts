@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { inclusionProof, leafHash, MemoryTree } from '../core/audit/merkle';
 import { SYSTEM } from '../core/audit/audit-service';
 import { canonicalJson } from '../core/canonical-json';
-import { asDatabaseWriter, openAudit } from '../core/testing/audit-fixture';
+import { asDatabaseWriter, installationFromOlderRelease, openAudit } from '../core/testing/audit-fixture';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
 import { quorumDrill } from '../core/quorum/drill';
@@ -326,16 +326,26 @@ function forgeNewReport(
 ) {
   const original = JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as Record<string, unknown>;
   const reportId = randomBytes(8).toString('hex');
-  const forged = edit({ ...original, reportId });
-  const json = Buffer.from(canonicalJson(forged));
-  const sha256 = createHash('sha256').update(json).digest('hex');
   const binding = JSON.parse(readFileSync(join(report, 'report-pdf.json'), 'utf8')) as { report: object };
-  const rebound = Buffer.from(canonicalJson({ ...binding, reportId, report: { ...binding.report, sha256 } }));
   const owner = openAudit(keyHolder);
   try {
     const object = { type: 'report', id: reportId };
     const ceremony = (original.ceremony as { id: string }).id;
     owner.audit.record({ actor: SYSTEM, action: 'report.create', object, params: { type: original.type, ceremony } });
+    // As Custos makes one: a checkpoint signed after its report.create entry, every carried entry proven against it.
+    const { note, treeSize } = owner.audit.checkpoint(`report ${reportId}`);
+    const log = owner.audit.log();
+    const edited = edit({ ...original, reportId });
+    const audit = edited.audit as { entries: { seq: number; proof: string[] }[] };
+    const entries = audit.entries.map((e) => ({
+      ...e,
+      proof: log.inclusionProof(e.seq, treeSize).map((h) => h.toString('base64')),
+    }));
+    const root = log.root(treeSize).toString('base64');
+    const forged = { ...edited, audit: { ...audit, checkpoint: note, treeSize, root, entries } };
+    const json = Buffer.from(canonicalJson(forged));
+    const sha256 = createHash('sha256').update(json).digest('hex');
+    const rebound = Buffer.from(canonicalJson({ ...binding, reportId, report: { ...binding.report, sha256 } }));
     owner.audit.record({ actor: SYSTEM, action: 'report.sign', object, params: { sha256 } });
     owner.audit.checkpoint(`report ${reportId} signed`);
     writeFileSync(join(report, 'report.json'), json);
@@ -512,4 +522,113 @@ describe('a wholly new turnover report signed by the audit key’s holder', () =
     expect(await runCustos(installation, ['report', 'verify', '--dir', forged])).toMatchObject(missing('the live log'));
     expect(await verify(forged, join(genuine, 'audit-key.pem'), bundle)).toMatchObject(missing(`the bundle ${bundle}`));
   }, 120_000);
+});
+
+describe('a wholly new backup report that leaves out the newer markers, hides an entry or changes its parameters', () => {
+  for (const older of [false, true])
+    it(`fails against the live log and a later bundle${older ? ' (an installation an older release began)' : ''}`, async () => {
+      const installation = join(dataDir, 'installation');
+      // Its report.format entry is recorded at the first open by this code, before anything below.
+      if (older) installationFromOlderRelease(installation);
+      const inst = await backupInstallation(installation);
+      const setId = await inst.backUp([await inst.generate('AES-256', 'wrap', 'vault-kek')]);
+      await inst.backups.releaseCard(setId, inst.f.holders(1)[0]!);
+      // The custodians confirm every card collected: recorded as the router records `backups.forgetCards`.
+      const actor = { type: 'custodian' as const, id: inst.f.enrolled[0]!.id, role: 'custodian' as const };
+      inst.f.opened.audit.record({
+        actor,
+        action: 'backup.cards.forget',
+        object: { type: 'backup', id: setId },
+        params: { setId },
+      });
+      inst.backups.forgetCards(setId);
+      const backup = inst.quorum.list().find((p) => p.action === 'key.backup')!;
+      inst.close();
+      const genuine = join(dataDir, 'genuine');
+      const create = ['report', 'create', '--ceremony', backup.id, '--out', genuine];
+      expect((await runCustos(installation, create)).code).toBe(EXIT.ok);
+      const key = join(genuine, 'audit-key.pem');
+      type Ceremony = Record<string, unknown> & { cardHolders: { seq?: number | null }[]; fingerprinted: string };
+      type Entries = { entries: { entry: string }[] };
+      const without = (o: Record<string, unknown>, ...keys: string[]) =>
+        Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
+      const reversed = (ceremony: Ceremony) => {
+        const params = ceremony.params as { holders: string[] };
+        const body = JSON.parse(ceremony.fingerprinted) as { params: object };
+        const swapped = { ...params, holders: [...params.holders].reverse() };
+        const fingerprinted = canonicalJson({ ...body, params: swapped });
+        const fingerprint = createHash('sha256').update(fingerprinted).digest('hex');
+        return { ...ceremony, params: swapped, fingerprinted, fingerprint };
+      };
+      const forgeries: Record<string, { edit: (r: Record<string, unknown>) => Record<string, unknown>; line: RegExp }> =
+        {
+          'format 1, every newer marker left out': {
+            edit: (r) => {
+              const c = r.ceremony as Ceremony;
+              const older = without(c, 'listsHolderConfirmations', 'custodyBegun', 'fingerprinted', 'cardsForgotten');
+              return {
+                ...r,
+                v: 1,
+                ceremony: {
+                  ...without(older, 'outcomeAsRecorded'),
+                  cardHolders: c.cardHolders.map((h) => without(h, 'seq')),
+                },
+                participants: (r.participants as Record<string, unknown>[]).map((p) => without(p, 'seq')),
+              };
+            },
+            line: /report format: the one this installation wrote when .* records the report made \(entry \d+ records that this installation writes format-2 reports, and entry \d+ made this one after it, but it says format 1/,
+          },
+          'format 2, custodyBegun left out': {
+            edit: (r) => ({ ...r, ceremony: without(r.ceremony as Ceremony, 'custodyBegun') }),
+            line: /report format: every marker its kind carries in format 2 \(a format-2 report without ceremony\.custodyBegun\)/,
+          },
+          'custodyBegun said to be null': {
+            edit: (r) => ({ ...r, ceremony: { ...(r.ceremony as Ceremony), custodyBegun: null } }),
+            line: /has no custody\.begin params, but entry \d+, after entry \d+, began it with params that bind its holders/,
+          },
+          'the forget entry hidden with it': {
+            edit: (r) => {
+              const audit = r.audit as Entries;
+              const entries = audit.entries.filter((e) => !e.entry.includes('"backup.cards.forget"'));
+              return {
+                ...r,
+                ceremony: { ...(r.ceremony as Ceremony), cardsForgotten: null },
+                audit: { ...audit, entries },
+              };
+            },
+            line: /card holders: every card release .* records on this backup set, up to the report’s checkpoint \(the report says the cards were forgotten not yet; entry \d+ records it at/,
+          },
+          'the card holders’ order and the fingerprint changed together': {
+            edit: (r) => ({ ...r, ceremony: reversed(r.ceremony as Ceremony) }),
+            line: /fingerprint: recomputed .* \(entry \d+ \(proposal\.create\) records another fingerprint\)/,
+          },
+        };
+      const refused = (line: RegExp) => ({ code: EXIT.verification, stderr: expect.stringMatching(line) });
+      for (const [what, { edit, line }] of Object.entries(forgeries)) {
+        const forged = join(dataDir, `forged-${what.replace(/\W+/g, '-')}`);
+        cpSync(genuine, forged, { recursive: true });
+        forgeNewReport(forged, installation, edit);
+        const bundle = join(dataDir, `bundle-${what.replace(/\W+/g, '-')}`);
+        expect((await runCustos(installation, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+        expect(await runCustos(installation, ['report', 'verify', '--dir', forged]), what).toMatchObject(refused(line));
+        expect(await verify(forged, key, bundle), what).toMatchObject(refused(line));
+        if (what.startsWith('format 1')) {
+          // With the key alone there is no log to say which format the installation wrote: it passes, NOT CHECKED.
+          const alone = await runCustos(join(dataDir, 'no-custos-here'), [
+            'report',
+            'verify',
+            '--dir',
+            forged,
+            '--key',
+            key,
+          ]);
+          expect(alone, what).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining('NOT CHECKED') });
+        }
+      }
+      // The genuine report passes both.
+      const bundle = join(dataDir, 'bundle-genuine');
+      expect((await runCustos(installation, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+      expect(await runCustos(installation, ['report', 'verify', '--dir', genuine])).toMatchObject({ code: EXIT.ok });
+      expect(await verify(genuine, key, bundle)).toMatchObject({ code: EXIT.ok });
+    }, 240_000);
 });

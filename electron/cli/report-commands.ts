@@ -25,6 +25,8 @@ import {
 } from '../core/reports/report-verify';
 import { checkCardHoldersInLog, mayRecordRelease, reportedBackupSet } from '../core/reports/card-holder-check';
 import { checkParticipantsInLog, mayRecordPart, reportedProposal } from '../core/reports/participant-check';
+import { checkFormatInLog, mayBeginCustody, mayRecordReport, reportedCustody } from '../core/reports/format-check';
+import { FORMAT_ENTRY, mayDeclareFormat } from '../core/audit/report-format';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
@@ -94,18 +96,29 @@ export async function verifyReportCommand(
     const signings: SignedEntry[] = [];
     const parts: SignedEntry[] = [];
     const releases: SignedEntry[] = [];
+    const formats: SignedEntry[] = [];
     const proposal = reportedProposal(report);
     const setId = reportedBackupSet(report)?.setId;
+    const custody = reportedCustody(report);
     const entries = watched(bundle.entries, (e) => {
       if (mayRecordSigning(e.entry, report.reportId)) signings.push(e);
       if (proposal && mayRecordPart(e.entry, proposal.id)) parts.push(e);
       if (setId && mayRecordRelease(e.entry, setId)) releases.push(e);
+      const formatted =
+        mayDeclareFormat(e.entry) ||
+        mayRecordReport(e.entry, report.reportId) ||
+        (custody !== null && mayBeginCustody(e.entry, custody));
+      if (formatted) formats.push(e);
     });
     const log = await verifyAuditLog({ ...bundle, entries, key, trustedCheckpoints: [report.audit.checkpoint] });
     const bundled = withBundle(verifyReport(json, signature, key), log, bundleDir);
     const source = { source: `the bundle ${bundleDir}`, key };
     const signing = checkRecordedSigning(json, report.reportId, signings, source);
-    const inLog = [checkParticipantsInLog(report, parts, source), checkCardHoldersInLog(report, releases, source)];
+    const inLog = [
+      checkFormatInLog(report, formats, source),
+      checkParticipantsInLog(report, parts, source),
+      checkCardHoldersInLog(report, releases, source),
+    ];
     const verdict = inLog.reduce((v, c) => (c ? withCheck(v, c) : v), withCheck(bundled, signing));
     return { verdict: withFolderFiles(verdict, dir, json, key) };
   }
@@ -131,6 +144,7 @@ export async function verifyReportCommand(
       verdict,
       checkRecordedSigning(json, report.reportId, log.entriesAbout(`report:${report.reportId}`), source),
     );
+    verdict = withCheck(verdict, checkFormatInLog(report, formatEntries(log, report), source));
     const proposal = reportedProposal(report);
     const listed = proposal && checkParticipantsInLog(report, log.entriesAbout(`proposal:${proposal.id}`), source);
     if (listed) verdict = withCheck(verdict, listed);
@@ -146,6 +160,24 @@ export async function verifyReportCommand(
   if (foreign) verdict.checks.push(notCompared(String(report.installation), core.audit.origin));
   if (core === null) verdict.checks.push(notCompared(String(report?.installation), null));
   return { verdict: withFolderFiles(verdict, dir, json, key) };
+}
+
+/**
+ * The entries of the live log checkFormatInLog reads: its first (the key's creation), the `report.format` entries,
+ * and those about the report and its custody; one index lookup each.
+ */
+function formatEntries(
+  log: ReturnType<CustosCore['audit']['log']>,
+  report: { reportId: string } & Parameters<typeof reportedCustody>[0],
+) {
+  const custody = reportedCustody(report);
+  const { type, id } = FORMAT_ENTRY.object;
+  return [
+    ...(log.size() > 0 ? [log.entry(0)] : []),
+    ...log.entriesAbout(`${type}:${id}`),
+    ...log.entriesAbout(`report:${report.reportId}`),
+    ...(custody === null ? [] : log.entriesAbout(`custody:${custody}`)),
+  ];
 }
 
 /** A regular file's size; null when it is absent or something else is in its place. */

@@ -22,6 +22,8 @@ import { SignedHeads, type RecordRef, type SealedTable } from './record-heads';
 import pkcs11js from 'pkcs11js';
 import { findObjects } from '../hsm/find-objects';
 import { adoptCopy, placeInstallation } from '../placement/placement';
+import { declaresFormat, FORMAT_ENTRY, keyCreationParams } from './report-format';
+import { signedEntries, signedEntryAt } from './signed-entries';
 
 /**
  * A private data object in the audit token saying the installation was set up (its first security
@@ -490,7 +492,8 @@ export class AuditService {
           actor: SYSTEM,
           action: 'audit.key.create',
           object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` },
-          params: { keyId: key.record.keyId, vault: kind },
+          // Says from its first entry that this installation writes format-2 reports (report-format.ts).
+          params: keyCreationParams(key.record.keyId, kind),
         },
         () => {
           this.insertKeyRecord(key.record);
@@ -543,6 +546,7 @@ export class AuditService {
     this.anchor = anchor;
     this.current = log;
     this.appendsSinceCheckpoint = log.size() - latest.size;
+    if (!this.declaresReportFormat(key)) this.record({ actor: SYSTEM, ...FORMAT_ENTRY });
     const copyPath = this.anchorCopy();
     if (copyPath !== null && copy === null) {
       // Removable media may be detached: the log opens, but says the copy was not there to check it against.
@@ -571,6 +575,19 @@ export class AuditService {
       this.anchorLatest();
       this.markHeads();
     }
+  }
+
+  /**
+   * Whether the signed log already says this installation writes format-2 reports: in its key's creation entry, or in
+   * the entry an older installation records once at its first open by this code.
+   */
+  private declaresReportFormat(key: AuditKey): boolean {
+    const first = signedEntryAt(this.options.store, this, 0);
+    if (first && declaresFormat(first, key.noteKey)) return true;
+    const { action, object } = FORMAT_ENTRY;
+    return signedEntries(this.options.store, this, { action, object: `${object.type}:${object.id}` }).some((e) =>
+      declaresFormat(e, key.noteKey),
+    );
   }
 
   /**

@@ -20,6 +20,7 @@ import { provenWitnesses, type WitnessSignOff } from './witness-record';
 import { custodyBeginning, signedProposalParts, type CustodyBeginning } from './report-parts';
 import { custodyParts, HOLDS_A_SHARE, type RecordedPart } from './participant-record';
 import { cardReleaseParts, cardsForgotten, type CardsForgotten } from './card-release-record';
+import { REPORT_FORMAT } from '../audit/report-format';
 
 export const REPORT_KIND = 'custos-ceremony-report';
 
@@ -52,7 +53,8 @@ export interface ReportEntry {
 
 export interface CeremonyReport {
   kind: typeof REPORT_KIND;
-  v: 1;
+  /** The report format (report-format.ts): 2 carries every marker its checks read; older reports say 1. */
+  v: typeof REPORT_FORMAT;
   reportId: string;
   type: string;
   generatedAt: string;
@@ -240,9 +242,10 @@ function participant(sources: ReportSources, p: RecordedPart): Participant {
 
 /** The params of the custody's signed `custody.begin` entry (its seq among the report's): they bind t and n. */
 function custodyBegunOf(begun: CustodyBeginning | null): {
-  custodyBegun?: CustodyBeginning['begun'] & { seq: number };
+  custodyBegun: (CustodyBeginning['begun'] & { seq: number }) | null;
 } {
-  return begun ? { custodyBegun: { ...begun.begun, seq: begun.seq } } : {};
+  // null says so, rather than leaving it out: a report without it is not one this code made (format-check.ts).
+  return { custodyBegun: begun ? { ...begun.begun, seq: begun.seq } : null };
 }
 
 /**
@@ -537,7 +540,7 @@ export function assemble(
   });
   return {
     kind: REPORT_KIND,
-    v: 1,
+    v: REPORT_FORMAT,
     reportId,
     type,
     generatedAt: now.toISOString(),

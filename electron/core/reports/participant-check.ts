@@ -36,7 +36,8 @@ export const CeremonyQuorumFields = {
   threshold: z.number().optional(),
   holders: z.number().optional(),
   custody: z.unknown().optional(),
-  custodyBegun: CustodyBegunFile.optional(),
+  // null (format 2): the custody's custody.begin entry binds no params this code can rebuild (begun before they did).
+  custodyBegun: CustodyBegunFile.nullable().optional(),
   // Set by reports that list new holders' confirmations among the participants; older ones are not held to them.
   listsHolderConfirmations: z.literal(true).optional(),
 };
@@ -51,7 +52,7 @@ interface ParticipantReport {
     threshold?: number;
     holders?: number;
     custody?: unknown;
-    custodyBegun?: z.infer<typeof CustodyBegunFile>;
+    custodyBegun?: z.infer<typeof CustodyBegunFile> | null;
     listsHolderConfirmations?: true;
   } | null;
   participants?: { id: string; name: string; part: string; at: string; seq?: number }[];

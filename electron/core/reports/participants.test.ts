@@ -80,7 +80,7 @@ const made = (subject: Parameters<ReportService['create']>[0]) => reports.stored
 const id = (i: number) => f.enrolled[i]!.id;
 
 /** The report as the key holder would sign it again, and what verify says of it. */
-function resigned(report: CeremonyReport): ReportVerdict {
+function resigned(report: Omit<CeremonyReport, 'v'> & { v: number }): ReportVerdict {
   const bytes = Buffer.from(canonicalJson(report), 'utf8');
   return verifyReport(bytes, f.opened.audit.signDocument(bytes), f.opened.audit.noteKey()!);
 }
@@ -151,11 +151,11 @@ describe('a quorum ceremony report’s participants', () => {
     const done = await f.approveAll(quorum, drill(), [1, 2]);
     const report = made({ proposalId: done.id });
     const older = report.participants.map(({ seq: _seq, ...p }) => ({ ...p, at: '2020-01-01T00:00:00.000Z' }));
-    const verdict = resigned({ ...report, participants: older });
+    const verdict = resigned({ ...report, v: 1, participants: older });
     expect(verdict.ok).toBe(true);
     expect(verdict.checks).toContainEqual(expect.objectContaining({ check: 'participants’ times', skipped: true }));
     // Dropping the entries' seqs does not let an approver be left out.
-    expect(failed(resigned({ ...report, participants: older.slice(0, 2) }))).toEqual([
+    expect(failed(resigned({ ...report, v: 1, participants: older.slice(0, 2) }))).toEqual([
       expect.stringMatching(PARTICIPANTS),
     ]);
   });
@@ -236,7 +236,7 @@ describe('a custody report’s share holders', () => {
       expect.stringMatching(/Dora .* holds a share at .*: no signed entry.*records .* holds a share at .*not list it/),
     ]);
     const { custodyBegun: _dropped, ...ceremony } = report.ceremony!;
-    const older = resigned({ ...report, ceremony, participants: report.participants.slice(1) });
+    const older = resigned({ ...report, v: 1, ceremony, participants: report.participants.slice(1) });
     expect(older.ok).toBe(true);
     expect(older.checks).toContainEqual(
       expect.objectContaining({ check: expect.stringMatching(/^participants/), skipped: true }),
@@ -282,7 +282,7 @@ describe('a turnover report’s new holders', () => {
     ]);
     // A report made before confirmations were listed: they are said to be NOT CHECKED, the rest still is.
     const { listsHolderConfirmations: _listed, ...older } = report.ceremony!;
-    const verdict = resigned({ ...report, ceremony: older, participants: others });
+    const verdict = resigned({ ...report, v: 1, ceremony: older, participants: others });
     expect(verdict.ok).toBe(true);
     expect(verdict.checks).toContainEqual(
       expect.objectContaining({ check: 'new holders’ confirmations', skipped: true, detail: expect.any(String) }),
@@ -378,12 +378,12 @@ describe('a backup report’s card holders', () => {
       expect(lines[0], what).toMatch(detail);
     }
     const { cardHolders: _taken, ...unlisted } = report.ceremony!;
-    expect(failed(resigned({ ...report, ceremony: unlisted }))).toEqual([
+    expect(failed(resigned({ ...report, v: 1, ceremony: unlisted }))).toEqual([
       expect.stringMatching(/ — the report of a backup that made a set lists no card holders$/),
     ]);
     // A report made before each release named its entry: NOT CHECKED, and said so.
     const older = holders.map(({ seq: _seq, ...h }) => h);
-    const verdict = resigned({ ...report, ceremony: { ...report.ceremony!, cardHolders: older } });
+    const verdict = resigned({ ...report, v: 1, ceremony: { ...report.ceremony!, cardHolders: older } });
     expect(verdict.ok).toBe(true);
     expect(verdict.checks).toContainEqual(
       expect.objectContaining({ check: expect.stringMatching(/^card holders/), skipped: true }),
@@ -422,6 +422,48 @@ describe('a backup report’s card holders', () => {
       expect(lines, what).toEqual([expect.stringMatching(CARDS)]);
       expect(lines[0], what).toMatch(detail);
     }
+  });
+});
+
+describe('a format-2 report with a marker taken out', () => {
+  const MARKERS = /^report format: every marker its kind carries in format 2 — a format-2 report without /;
+  const without = (object: Record<string, unknown>, key: string) =>
+    Object.fromEntries(Object.entries(object).filter(([k]) => k !== key));
+
+  it('fails, naming the marker, instead of passing as an older report whose checks are NOT CHECKED', async () => {
+    const done = await f.approveAll(quorum, drill(), [1, 2]);
+    reports.witness(done.id, 'Wanda', 'auditor');
+    const report = made({ proposalId: done.id });
+    expect(report.v).toBe(2);
+    expect(resigned(report).ok).toBe(true);
+    const ceremony = report.ceremony!;
+    const unnamed = report.participants.map(({ seq: _seq, ...p }) => p);
+    const strippings: Record<string, Omit<CeremonyReport, 'v'> & { v: number }> = {
+      'participants.0.seq': { ...report, participants: unnamed },
+      'witnesses.0.seq': { ...report, witnesses: report.witnesses.map(({ seq: _seq, ...w }) => w) },
+      'ceremony.listsHolderConfirmations': { ...report, ceremony: without(ceremony, 'listsHolderConfirmations') },
+      'ceremony.custodyBegun': { ...report, ceremony: without(ceremony, 'custodyBegun') },
+      'ceremony.fingerprinted': { ...report, ceremony: without(ceremony, 'fingerprinted') },
+      'ceremony.outcomeAsRecorded': { ...report, ceremony: without(ceremony, 'outcomeAsRecorded') },
+    };
+    for (const [marker, stripped] of Object.entries(strippings)) {
+      const lines = failed(resigned(stripped));
+      expect(lines, marker).toContainEqual(expect.stringMatching(MARKERS));
+      expect(
+        lines.find((l) => MARKERS.test(l)),
+        marker,
+      ).toContain(marker);
+      // The same report saying it is format 1 passes these checks here (NOT CHECKED): only a later log tells them
+      // apart (report-bundle.test.ts).
+      expect(failed(resigned({ ...stripped, v: 1 })), marker).not.toContainEqual(expect.stringMatching(MARKERS));
+    }
+    expect(failed(resigned({ ...report, v: 3 }))).toEqual([
+      expect.stringMatching(/^report format: .* — v is 3: no such report format$/),
+    ]);
+    const custody = made({ custodyId });
+    expect(failed(resigned({ ...custody, ceremony: without(custody.ceremony!, 'custodyBegun') }))).toEqual([
+      expect.stringMatching(/ceremony\.custodyBegun$/),
+    ]);
   });
 });
 

@@ -10,6 +10,7 @@ import { recordsWitness, type WitnessEntry } from './witness-record';
 import { notJsonProblem } from './json-fault';
 import { CardHolderFields, checkCardHolders } from './card-holder-check';
 import { CeremonyQuorumFields, checkParticipants, ParticipantFields } from './participant-check';
+import { checkFormatMarkers, FormatFields } from './format-check';
 import { checkFingerprint } from './fingerprint-check';
 
 export interface ReportVerdict {
@@ -104,6 +105,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     );
   }
   if (report.revocation) checkRevocationBinding(report, check);
+  checkFormatMarkers(report, checks);
   checkFingerprint(report, checks);
   checkOutcome(report, checks);
   checkWitnesses(report, checks);
@@ -149,6 +151,7 @@ const Seq = z.number().int().nonnegative();
  */
 const ReportFile = z.object({
   kind: z.literal(REPORT_KIND),
+  ...FormatFields,
   reportId: z.string(),
   type: z.string(),
   installation: z.string(),
@@ -162,7 +165,7 @@ const ReportFile = z.object({
       outcome: z.unknown().optional(),
       // Reports made before it was carried have none; their outcome is then said to be unchecked.
       outcomeAsRecorded: z.string().optional(),
-      // The exact proposal body the fingerprint hashes: its fields are the report's, recomputed.
+      // The exact proposal body the fingerprint hashes (format 2): its fields are the report's, recomputed.
       fingerprinted: z.string().optional(),
       token: z.unknown().optional(),
       expiresAt: z.unknown().optional(),

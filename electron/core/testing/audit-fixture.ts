@@ -156,3 +156,56 @@ export function replaceAuditKeyInToken(dataDir: string): void {
     store.close();
   }
 }
+
+/**
+ * A new installation whose log began as releases before report format 2 began it: its `audit.key.create` entry says
+ * nothing of the report format. Made as the holder of the audit PIN could: the fresh log emptied and begun again with
+ * the older entry, signed, checkpointed and anchored in the token with that key.
+ */
+export function installationFromOlderRelease(dataDir: string): void {
+  openAudit(dataDir).close();
+  asDatabaseWriter(dataDir, (db) =>
+    db.exec(
+      'DELETE FROM record_heads; DELETE FROM audit_checkpoints; DELETE FROM audit_tree; DELETE FROM audit_entries',
+    ),
+  );
+  const store = Store.open(dataDir);
+  const host = new ModuleHost();
+  try {
+    const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+    const row = store.get<
+      { key_id: string; name: string; public_key: Buffer; token_serial: string } & {
+        token_label: string;
+        cka_id: Buffer;
+        created_at: string;
+      }
+    >(sql`SELECT key_id, name, public_key, token_serial, token_label, cka_id, created_at FROM audit_keys`)!;
+    const token = { serial: row.token_serial, label: row.token_label };
+    const key = AuditKey.open(module, new FileSecretVault(join(dataDir, 'audit-token.pin')), {
+      keyId: row.key_id,
+      name: row.name,
+      publicKey: row.public_key,
+      token,
+      ckaId: row.cka_id,
+      createdAt: row.created_at,
+    });
+    try {
+      const origin = `custos.local/audit/${new Settings(store).get('installation.id')!}`;
+      const log = new AuditLog(store, key, origin);
+      log.record({
+        actor: { type: 'system', id: 'system' },
+        action: 'audit.key.create',
+        object: { type: 'token', id: `${token.serial}/${token.label}` },
+        params: { keyId: row.key_id, vault: 'file' },
+      });
+      const heads = new SignedHeads(store, origin);
+      const { note } = log.checkpoint('audit key created', (size) => heads.sign(size, (bytes) => key.sign(bytes)));
+      new AuditAnchor(key, () => null).advance(verifiedCheckpoint(note, key.noteKey)!);
+    } finally {
+      key.close();
+    }
+  } finally {
+    host.closeAll();
+    store.close();
+  }
+}

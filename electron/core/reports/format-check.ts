@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { said, signedWithin } from './participant-check';
+import type { PartEntry } from './participant-record';
+import { declaresFormat, REPORT_FORMAT } from '../audit/report-format';
+import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';
+
+/** The members of report.json the format checks read (report-verify.ts's ReportFile holds them). */
+export const FormatFields = { v: z.number().int() };
+
+interface FormatReport {
+  v: number;
+  reportId: string;
+  audit: { treeSize: number };
+  ceremony: {
+    id: unknown;
+    action?: string;
+    fingerprint?: string;
+    outcome?: unknown;
+    outcomeAsRecorded?: string;
+    fingerprinted?: string;
+    custody?: unknown;
+    custodyBegun?: unknown;
+    listsHolderConfirmations?: true;
+    cardHolders?: { seq?: number | null }[];
+    cardsForgotten?: unknown;
+  } | null;
+  participants?: { seq?: number }[];
+  witnesses: { seq?: number }[];
+  revocation?: unknown;
+}
+
+const MARKERS = 'report format: every marker its kind carries in format 2';
+
+/**
+ * A format-2 report carries every marker the checks of its kind read: one that leaves any out is no report this code
+ * made, never "an older report" whose checks are NOT CHECKED. A format-1 report passes here; with a later log,
+ * checkFormatInLog says whether it may be one.
+ */
+export function checkFormatMarkers(report: FormatReport, checks: ReportCheck[]): void {
+  if (report.v !== 1 && report.v !== REPORT_FORMAT) {
+    checks.push({ check: MARKERS, ok: false, detail: `v is ${report.v}: no such report format` });
+    return;
+  }
+  if (report.v === 1) return;
+  const missing = missingMarkers(report);
+  checks.push({
+    check: MARKERS,
+    ok: missing.length === 0,
+    ...(missing.length ? { detail: `a format-2 report without ${said(missing)}` } : {}),
+  });
+}
+
+function missingMarkers(report: FormatReport): string[] {
+  const missing: string[] = [];
+  const each = (list: { seq?: unknown }[] | undefined, field: string) => {
+    const i = (list ?? []).findIndex((item) => item.seq === undefined);
+    if (i >= 0) missing.push(`${field}.${i}.seq`);
+  };
+  each(report.witnesses, 'witnesses');
+  const c = report.ceremony;
+  if (report.revocation !== undefined) each(report.participants, 'participants');
+  if (!c || c.action === 'ceremony.script-run') return missing;
+  const need = (present: boolean, field: string) => {
+    if (!present) missing.push(`ceremony.${field}`);
+  };
+  need(c.custodyBegun !== undefined, 'custodyBegun');
+  // A custody begun before its entry bound the holders says `custodyBegun: null`; its holders then name no entry.
+  if (c.action === 'custody.take') {
+    if (c.custodyBegun !== null) each(report.participants, 'participants');
+    return missing;
+  }
+  each(report.participants, 'participants');
+  need(typeof c.fingerprint === 'string', 'fingerprint');
+  need(typeof c.fingerprinted === 'string', 'fingerprinted');
+  need(c.listsHolderConfirmations === true, 'listsHolderConfirmations');
+  need(c.outcome === null || c.outcome === undefined || typeof c.outcomeAsRecorded === 'string', 'outcomeAsRecorded');
+  const setId = (c.outcome as { result?: { setId?: unknown } } | null | undefined)?.result?.setId;
+  if (c.action === 'key.backup' && setId !== undefined) {
+    need(c.cardHolders !== undefined, 'cardHolders');
+    each(c.cardHolders, 'ceremony.cardHolders');
+    need(c.cardsForgotten !== undefined, 'cardsForgotten');
+  }
+  return missing;
+}
+
+/** Whether an entry's text may be the creation or signing of this report: a cheap look before it is parsed. */
+export const mayRecordReport = (entry: string, reportId: string) =>
+  (entry.includes('"report.create"') || entry.includes('"report.sign"')) && entry.includes(reportId);
+
+/** Whether an entry's text may be this custody's beginning: a cheap look before it is parsed. */
+export const mayBeginCustody = (entry: string, custodyId: string) =>
+  entry.includes('"custody.begin"') && entry.includes(custodyId);
+
+/** The custody a report's `custodyBegun` is about: a custody report's own, or the one a proposal ran on. */
+export function reportedCustody(report: Pick<FormatReport, 'ceremony'>): string | null {
+  const c = report.ceremony;
+  if (!c || c.action === 'ceremony.script-run') return null;
+  const id = c.action === 'custody.take' ? c.id : c.custody;
+  return typeof id === 'string' ? id : null;
+}
+
+/**
+ * With a later log (live, or a bundle): the report is in the format this installation wrote when the log records it
+ * made. The first entry saying the installation writes format-2 reports (its key's creation, or `report.format`)
+ * comes before any report it made after it; the holder of the audit key can append entries, not insert one earlier.
+ * So a format-1 report whose `report.create` or first `report.sign` comes after that entry is not Custos's, and
+ * neither is a format-2 report saying `custodyBegun: null` of a custody begun after it (its params bind the holders),
+ * nor one whose checkpoint comes before its own `report.create` entry (a report dated back to an older checkpoint).
+ * `entries`: those the later log holds that may declare the format, or be this report's or its custody's.
+ */
+export function checkFormatInLog(report: FormatReport, entries: SignedEntry[], later: LaterSource): ReportCheck {
+  const check = `report format: the one this installation wrote when ${later.source} records the report made`;
+  const texts = signedWithin(entries, Number.MAX_SAFE_INTEGER, later).sort((a, b) => seqOf(a) - seqOf(b));
+  const declared = texts.find((e) => declaresFormat(e, later.key));
+  const first = (action: string, type: string, id: string | null) =>
+    texts.find((e) => e.action === action && e.object?.type === type && e.object.id === id && ok(e));
+  const created = first('report.create', 'report', report.reportId);
+  const signed = first('report.sign', 'report', report.reportId);
+  if (!created) return { check, ok: false, detail: `${later.source} records no creation of report ${report.reportId}` };
+  const made = Math.max(seqOf(created), signed ? seqOf(signed) : -1);
+  const from = declared ? seqOf(declared) : null;
+  const problems: string[] = [];
+  // Its checkpoint is signed after its creation: one from before it would date the report earlier than it was made.
+  if (seqOf(created) >= report.audit.treeSize)
+    problems.push(
+      `entry ${seqOf(created)} created the report, outside its checkpoint of ${report.audit.treeSize} entries`,
+    );
+  if (from !== null && made > from && report.v !== REPORT_FORMAT)
+    problems.push(
+      `entry ${from} records that this installation writes format-${REPORT_FORMAT} reports, and entry ${made} made ` +
+        `this one after it, but it says format ${report.v}: it is not a report Custos made`,
+    );
+  const custody = reportedCustody(report);
+  const begun = custody === null ? undefined : first('custody.begin', 'custody', custody);
+  if (from !== null && report.ceremony?.custodyBegun === null && begun && seqOf(begun) > from)
+    problems.push(
+      `the report says custody ${custody} has no custody.begin params, but entry ${seqOf(begun)}, after entry ` +
+        `${from}, began it with params that bind its holders`,
+    );
+  return { check, ok: problems.length === 0, ...(problems.length ? { detail: said(problems) } : {}) };
+}
+
+const ok = (e: PartEntry) => e.result?.status === 'ok';
+const seqOf = (e: PartEntry) => e.seq as number;
