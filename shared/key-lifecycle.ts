@@ -123,7 +123,7 @@ function stateChangeRefusal(key: KeyChangeFacts, transition: KeyTransition): Key
         ? 'a compromised key is never used again.'
         : 'only the transitions SP 800-57 allows are offered.',
     );
-  // A key waiting to be destroyed cannot be used, so it is not made active meanwhile: the destruction is cancelled first.
+  // A key waiting to be destroyed cannot be used, so it is not made active meanwhile: cancel the destruction first.
   if (rule.to === 'active' && key.destructionNotBefore !== null)
     return {
       code: 'DESTRUCTION_WAITING',
