@@ -226,10 +226,11 @@ describe('key rotation (SP 800-57 cryptoperiods)', () => {
   it('signs the family: a database edit of a successor’s family is refused as KEY_TAMPERED', async () => {
     const keyId = await activeKey('EC-P256', 'sign');
     const { successorId } = await rotate(keyId);
+    // Made first: while a key's record is tampered no key is generated (its label is checked against every key's).
+    const lone = await activeKey('EC-P256', 'sign');
     f.opened.store.execute(sql`UPDATE keys SET family = ${successorId} WHERE id = ${successorId}`);
     expect(() => inventory.get(successorId)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
     // A never-rotated key given a family by a database writer is refused the same way.
-    const lone = await activeKey('EC-P256', 'sign');
     f.opened.store.execute(sql`UPDATE keys SET family = ${keyId}, version = 4 WHERE id = ${lone}`);
     expect(() => inventory.get(lone)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
   });

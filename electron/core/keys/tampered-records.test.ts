@@ -509,9 +509,12 @@ describe('a deleted key is named, not left out of the inventory', () => {
     const keyId = await keyIn(custodyB, 'first');
     edit(`DELETE FROM keys WHERE id = ?`, keyId);
     const params = { algorithm: 'EC-P256', label: 'second', usage: 'sign', backupable: false, cryptoperiodDays: 365 };
-    // Before: the token's own check (its objects are still there) was all that stood in the way.
-    const again = await approved(custodyB, 'key.generate', { ...params, ckaId: keyId });
-    expect(again).toMatchObject({ state: 'failed', outcome: { code: 'KEY_TAMPERED' } });
+    // Before: the token's own check (its objects are still there) was all that stood in the way. Now it is refused
+    // when proposed: a new key's label is checked against every key's, and the deleted one refuses the list.
+    expect(() => propose(custodyB, 'key.generate', { ...params, ckaId: keyId })).toThrow(
+      expect.objectContaining({ code: 'KEY_TAMPERED' }),
+    );
+    expect(await recorded('KEY_TAMPERED')).toContain('key.tampered refused');
   });
 
   it('a compromised key’s row deleted: the key list and the key itself are refused (KEY_TAMPERED), recorded', async () => {
