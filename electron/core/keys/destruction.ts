@@ -38,7 +38,11 @@ export function verifiedSchedule(store: Store, audit: AuditService, keyId: strin
   const row = store.get<Schedule>(
     sql`SELECT * FROM destruction_schedules WHERE key_id = ${keyId} AND state = 'waiting'`,
   );
-  if (!row) return undefined;
+  return row && verified(store, audit, row, `The stored destruction schedule of key ${keyId}`);
+}
+
+/** The row, if the audit key signed it in the latest state the log recorded for it; else refused and recorded. */
+function verified(store: Store, audit: AuditService, row: Schedule, what: string): Schedule {
   const latest = store.get<{ seq: number | null }>(sql`
     SELECT max(seq) AS seq FROM audit_entries
     WHERE result = 'ok' AND ((object IN (${`proposal:${row.proposal_id}`}, ${`proposal:${row.closed_by_proposal ?? ''}`})
@@ -49,24 +53,19 @@ export function verifiedSchedule(store: Store, audit: AuditService, keyId: strin
     id: String(row.id),
   });
   if (verdict === 'authentic') return row;
-  return refuseTampered(
-    audit,
-    'DESTRUCTION_TAMPERED',
-    { type: 'destruction', id: String(row.id) },
-    `The stored destruction schedule of key ${keyId}`,
-    verdict,
-  );
+  return refuseTampered(audit, 'DESTRUCTION_TAMPERED', { type: 'destruction', id: String(row.id) }, what, verdict);
 }
 
 /**
  * Refuses (DESTRUCTION_TAMPERED, recorded) when the record heads signed with the latest checkpoint name a schedule
- * whose row is gone: a waiting destruction deleted outside Custos would otherwise read as none (Custos deletes none).
+ * whose row is gone, or when any schedule's row is not as the audit key signed it: a waiting destruction deleted,
+ * edited to closed (its state) or moved to another key outside Custos would otherwise read as none, and the key could
+ * be made active or rotated (Custos deletes none; only a waiting row is read for the key, so every row is checked).
  */
-export function refuseDeletedSchedules(store: Store, audit: AuditService): void {
-  const named = audit.recordsNamed('destruction_schedules');
-  if (named.length === 0) return;
-  const held = new Set(store.all<{ id: number }>(sql`SELECT id FROM destruction_schedules`).map((r) => String(r.id)));
-  const gone = named.find((id) => !held.has(id));
+export function refuseTamperedSchedules(store: Store, audit: AuditService): void {
+  const rows = store.all<Schedule>(sql`SELECT * FROM destruction_schedules ORDER BY id`);
+  const held = new Set(rows.map((r) => String(r.id)));
+  const gone = audit.recordsNamed('destruction_schedules').find((id) => !held.has(id));
   if (gone !== undefined)
     refuseTampered(
       audit,
@@ -75,6 +74,8 @@ export function refuseDeletedSchedules(store: Store, audit: AuditService): void 
       `The destruction schedule ${gone}`,
       'deleted',
     );
+  for (const row of rows)
+    verified(store, audit, row, `The stored destruction schedule ${row.id} (of key ${row.key_id})`);
 }
 
 /** Signs the schedule as it now stands; inside the transaction of the execution that changed it. */

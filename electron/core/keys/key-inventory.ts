@@ -14,7 +14,7 @@ import { sql } from '../store/sql';
 import {
   destructionJournaled,
   journalDestruction,
-  refuseDeletedSchedules,
+  refuseTamperedSchedules,
   sealUnsignedSchedules,
   signSchedule,
   verifiedSchedule,
@@ -72,12 +72,12 @@ export class KeyInventory {
   list(): KeyRecord[] {
     const ids = this.store.all<{ id: string }>(sql`SELECT id FROM keys ORDER BY created_at DESC`).map(({ id }) => id);
     this.refuseDeleted(new Set(ids));
-    refuseDeletedSchedules(this.store, this.audit);
+    refuseTamperedSchedules(this.store, this.audit);
     return ids.map((id) => this.record(id));
   }
 
   get(id: string): KeyRecord {
-    refuseDeletedSchedules(this.store, this.audit);
+    refuseTamperedSchedules(this.store, this.audit);
     return this.record(id);
   }
 
@@ -341,7 +341,7 @@ export class KeyInventory {
 
   /** The key's waiting destruction schedule, verified (DESTRUCTION_TAMPERED if a database writer changed it). */
   waitingSchedule(keyId: string) {
-    refuseDeletedSchedules(this.store, this.audit);
+    refuseTamperedSchedules(this.store, this.audit);
     return verifiedSchedule(this.store, this.audit, keyId);
   }
 

@@ -587,6 +587,19 @@ describe('a deleted custodian or custody is named, not left out of its list', ()
     expect(() => inventory.get(keyId)).toThrow(expect.objectContaining({ code: 'DESTRUCTION_TAMPERED' }));
   });
 
+  it('a waiting destruction edited to cancelled: the key is refused, not made active (DESTRUCTION_TAMPERED)', async () => {
+    const keyId = await keyIn(custodyB);
+    expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 30 })).state).toBe('executed');
+    edit(`UPDATE destruction_schedules SET state = 'cancelled' WHERE key_id = ?`, keyId);
+    // Before: the edited row was never read (only a waiting one is), so the key read as waiting for nothing and the
+    // shared rule let the quorum make it active.
+    expect(() => inventory.get(keyId)).toThrow(expect.objectContaining({ code: 'DESTRUCTION_TAMPERED' }));
+    expect(() => propose(custodyB, 'key.activate', { keyId })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_TAMPERED' }),
+    );
+    expect(await recorded('DESTRUCTION_TAMPERED')).toContain('destruction.tampered refused');
+  });
+
   it('a custody record deleted with its shares: the custody list and the record are refused (CUSTODY_TAMPERED)', async () => {
     edit(`DELETE FROM custody_shares WHERE custody_id = ?`, custodyA);
     edit(`DELETE FROM custody WHERE id = ?`, custodyA);
