@@ -192,6 +192,59 @@ it('says on the Keys screen, for every key state and every change, exactly what 
   expect(allowed('pre-activation, waiting')).not.toContain('key.activate');
 });
 
+it('asks the rule again when the last approval runs the change: a key changed meanwhile is refused, nothing done', async () => {
+  const lastApproval = async (
+    action: string,
+    params: Record<string, unknown>,
+    meanwhile: () => Promise<unknown> | unknown,
+  ) => {
+    const first = action === 'key.destroy' ? [1, 2] : [1];
+    const last = action === 'key.destroy' ? [3] : [2];
+    const proposal = await f.approveAll(quorum, propose(action, bind(custodyId, action as KeyChange, params)), first);
+    await meanwhile();
+    return (await f.approveAll(quorum, proposal, last)).outcome;
+  };
+  const active = async (name: string) => {
+    const keyId = await generated(name);
+    await approved('key.activate', { keyId });
+    return keyId;
+  };
+  // Approved for an active key, which an officer then suspends or marks compromised.
+  const suspended = await active('run: suspended');
+  expect(await lastApproval('key.rotate', { keyId: suspended }, () => officerDoes(suspended, 'suspend'))).toMatchObject(
+    { code: 'KEY_STATE_FORBIDS' },
+  );
+  const compromised = await active('run: compromised');
+  expect(
+    await lastApproval('key.deactivate', { keyId: compromised }, () => officerDoes(compromised, 'compromise')),
+  ).toMatchObject({ code: 'KEY_STATE_FORBIDS' });
+  // Approved for a key nobody meant to destroy, whose destruction a quorum then schedules.
+  const waiting = await generated('run: waiting');
+  expect(
+    await lastApproval('key.activate', { keyId: waiting }, () =>
+      approved('key.schedule-destruction', { keyId: waiting, waitDays: 30 }),
+    ),
+  ).toMatchObject({ code: 'DESTRUCTION_WAITING' });
+  expect(inventory.get(waiting).state).toBe('pre-activation');
+  const rotating = await active('run: rotating, waiting');
+  expect(
+    await lastApproval('key.rotate', { keyId: rotating }, () =>
+      approved('key.schedule-destruction', { keyId: rotating, waitDays: 30 }),
+    ),
+  ).toMatchObject({ code: 'DESTRUCTION_WAITING' });
+  expect(inventory.get(rotating).rotatedTo).toBeNull();
+  // A destruction approved once its wait was over, whose schedule a quorum then cancels.
+  const cancelled = await active('run: cancelled');
+  await approved('key.schedule-destruction', { keyId: cancelled, waitDays: 7 });
+  f.clock.now = new Date(f.clock.now.getTime() + 8 * DAY);
+  expect(
+    await lastApproval('key.destroy', { keyId: cancelled }, () =>
+      approved('key.cancel-destruction', { keyId: cancelled }),
+    ),
+  ).toMatchObject({ code: 'DESTRUCTION_NOT_SCHEDULED' });
+  expect(inventory.get(cancelled).state).toBe('active');
+}, 300_000);
+
 it('agrees once the policy disallows the keys’ algorithm: no activation, and no rotation to the same algorithm', () => {
   f.clock.now = new Date('2036-01-02T00:00:00Z');
   const verdicts = everyVerdict();
