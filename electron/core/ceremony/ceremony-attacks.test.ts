@@ -394,6 +394,37 @@ describe('someone with the whole data directory (the audit PIN in its 0600 file)
     });
     expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 10, locked: true });
   });
+
+  it('cannot bring someone one failure short of the lockout unseen: each count from a database says so (fixed)', async () => {
+    // The database does not say locked, so nothing is withheld: it only brings Babbage one short, with an hour's wait.
+    core.ceremonies.recordCopiedIn('2026-12-04-0000beef', [people.Babbage!.id]);
+    core.close();
+    const dir = join(dataDir, 'rehearsals', '2026-12-04-0000beef');
+    mkdirSync(dir, { recursive: true });
+    const db = new Database(join(dir, 'custos.db'));
+    const until = new Date(clock.now.getTime() + 3600_000).toISOString();
+    db.exec(`CREATE TABLE custodians (id TEXT, last_time_step INTEGER, failures INTEGER, throttled_until TEXT,
+               locked INTEGER);
+             INSERT INTO custodians VALUES ('${people.Babbage!.id}', NULL, 9, '${until}', 0);`);
+    db.close();
+    core = open();
+    expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 9, locked: false });
+    const entries = () =>
+      [...core.audit.log().entries()]
+        .map((e) => JSON.parse(e.entry) as { action: string; object?: { id: string }; params?: object })
+        .filter((e) => e.object?.id === people.Babbage!.id && e.action.startsWith('custodian.'));
+    // Before: only `custodian.factor.rehearsed`, as for a rehearsal's live answers (entries keep params as a hash),
+    // so the lockout that the next failure here makes read as ten failures of Babbage's own.
+    expect(entries().map((e) => e.action)).toEqual(
+      expect.arrayContaining(['custodian.factor.rehearsed', 'custodian.factor.rehearsed.unproven']),
+    );
+    clock.now = new Date(Date.parse(until) + 60_000);
+    const guess = { ...proof('Babbage'), passphrase: 'a guess at the passphrase, long enough' };
+    expect(await core.router.dispatch('custodians.check', guess)).toMatchObject({
+      error: { code: 'PASSPHRASE_INCORRECT' },
+    });
+    expect(core.custodians.get(people.Babbage!.id)).toMatchObject({ failures: 10, locked: true });
+  });
 });
 
 describe('the renderer: any payload on the ceremonies.* and proposals.* channels', () => {

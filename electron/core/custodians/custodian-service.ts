@@ -496,7 +496,8 @@ export class CustodianService {
    * process is gone (cut off, or at the next start). A database can be written by whoever can write the data directory
    * (the scratch audit PIN lies beside it, so nothing in it proves itself), and a cut-off rehearsal's folder can be
    * filled again at any time: it never locks anyone out here. Its failures count up to one short of the lockout, and a
-   * lockout there is withheld here with the longest wait and recorded (`custodian.lockout.withheld`) for the officers:
+   * lockout there is withheld here with the longest wait and recorded (`custodian.lockout.withheld`) for the officers,
+   * and every count from a database recorded as such (`custodian.factor.rehearsed.unproven`):
    * the next failure here locks, so a rehearsal cut off at its last answer is still no way round the lockout.
    */
   rehearsedFactors(states: Record<string, FactorState>, from: 'answers' | 'database' = 'answers'): void {
@@ -560,6 +561,15 @@ export class CustodianService {
               WHERE id = ${id}`),
         ),
     );
+    // Entries keep their params as a hash only, so that the counts came from a database (nothing proves it: above) is
+    // an entry of its own, which officers see beside the person's failures, withheld lockout or no.
+    if (fromDatabase)
+      this.options.audit.record({
+        actor: SYSTEM,
+        action: 'custodian.factor.rehearsed.unproven',
+        object: custodianObject(id),
+        params: { step, failures, throttledUntil },
+      });
     if ((locked && row.locked !== 1) || withheld)
       this.options.audit.record({
         actor: SYSTEM,
