@@ -600,6 +600,18 @@ describe('a deleted custodian or custody is named, not left out of its list', ()
     expect(await recorded('DESTRUCTION_TAMPERED')).toContain('destruction.tampered refused');
   });
 
+  it('a waiting destruction moved to another key: neither key is read as it stands (DESTRUCTION_TAMPERED)', async () => {
+    const keyId = await keyIn(custodyB);
+    const other = await keyIn(custodyB, 'other');
+    expect((await approved(custodyB, 'key.schedule-destruction', { keyId, waitDays: 30 })).state).toBe('executed');
+    edit(`UPDATE destruction_schedules SET key_id = ? WHERE key_id = ?`, other, keyId);
+    // Before: the first key read as waiting for nothing, so it could be made active.
+    expect(() => propose(custodyB, 'key.activate', { keyId })).toThrow(
+      expect.objectContaining({ code: 'DESTRUCTION_TAMPERED' }),
+    );
+    expect(() => inventory.get(other)).toThrow(expect.objectContaining({ code: 'DESTRUCTION_TAMPERED' }));
+  });
+
   it('a custody record deleted with its shares: the custody list and the record are refused (CUSTODY_TAMPERED)', async () => {
     edit(`DELETE FROM custody_shares WHERE custody_id = ?`, custodyA);
     edit(`DELETE FROM custody WHERE id = ?`, custodyA);
