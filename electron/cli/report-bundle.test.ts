@@ -11,6 +11,8 @@ import { tempDataDir } from '../core/testing/softhsm-fixture';
 import { quorumFixture } from '../core/testing/quorum-fixture';
 import { quorumDrill } from '../core/quorum/drill';
 import { backupInstallation } from '../core/testing/backup-installation';
+import { ceremonyInstallation, witnessedScriptRun } from '../core/testing/ceremony-fixture';
+import { CustosCore } from '../core/custos-core';
 import { turnover } from '../core/custody/turnover';
 import { ACTION_PARAMS } from '../../shared/actions';
 import { EXIT } from './cli';
@@ -431,6 +433,65 @@ describe('a wholly new report signed by the audit key’s holder about an old ce
     });
     expect(await runCustos(installation, ['report', 'verify', '--dir', forged])).toMatchObject(missing('the live log'));
     expect(await verify(forged, key, bundle)).toMatchObject(missing(`the bundle ${bundle}`));
+  }, 120_000);
+});
+
+describe('a wholly new script run report signed by the audit key’s holder', () => {
+  it('fails against the live log and a later bundle when a witness is hidden with its entry and event', async () => {
+    const installation = await ceremonyInstallation();
+    try {
+      const core = CustosCore.open({
+        dataDir: installation.dataDir,
+        version: 'test',
+        production: false,
+        operator: 'test',
+        clock: () => installation.clock.now,
+      });
+      const run = await witnessedScriptRun(core, installation).finally(() => core.close());
+      const genuine = join(installation.dataDir, 'reports', run.reportId);
+      const key = join(genuine, 'audit-key.pem');
+      type Participant = { id: string; part: string; seq: number };
+      type Carried = { ceremony: { runEvents: { seq: number }[] }; participants: Participant[] };
+      const edits: Record<string, (r: Record<string, unknown> & Carried) => Record<string, unknown>> = {
+        'nothing changed': (r) => r,
+        // The carried entries agree with the list: only the log still records Eve's sign-off.
+        'a witness hidden': (r) => {
+          const eve = r.participants.find((p) => p.part.startsWith('witnessed'))!;
+          const audit = r.audit as { entries: { seq: number }[] };
+          return {
+            ...r,
+            ceremony: { ...r.ceremony, runEvents: r.ceremony.runEvents.filter((e) => e.seq !== eve.seq) },
+            participants: r.participants.filter((p) => p !== eve),
+            audit: { ...audit, entries: audit.entries.filter((e) => e.seq !== eve.seq) },
+          };
+        },
+      };
+      for (const [what, edit] of Object.entries(edits)) {
+        const forged = join(dataDir, `forged-${what.replace(/ /g, '-')}`);
+        cpSync(genuine, forged, { recursive: true });
+        forgeNewReport(forged, installation.dataDir, (r) => edit(r as Record<string, unknown> & Carried));
+        const bundle = join(dataDir, `bundle-${what.replace(/ /g, '-')}`);
+        expect((await runCustos(installation.dataDir, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+        const live = await runCustos(installation.dataDir, ['report', 'verify', '--dir', forged]);
+        const bundled = await verify(forged, key, bundle);
+        if (what === 'nothing changed') {
+          expect(live, what).toMatchObject({ code: EXIT.ok });
+          expect(bundled, what).toMatchObject({ code: EXIT.ok });
+          continue;
+        }
+        const missing = (source: string) => ({
+          code: EXIT.verification,
+          stderr: expect.stringContaining(
+            `participants: every step performed or witnessed that ${source} records on this run, up to the report’s ` +
+              `checkpoint (entry `,
+          ),
+        });
+        expect(live, what).toMatchObject(missing('the live log'));
+        expect(bundled, what).toMatchObject(missing(`the bundle ${bundle}`));
+      }
+    } finally {
+      installation.cleanup();
+    }
   }, 120_000);
 });
 

@@ -24,7 +24,14 @@ import {
   type SignedEntry,
 } from '../core/reports/report-verify';
 import { checkCardHoldersInLog, mayRecordRelease, reportedBackupSet } from '../core/reports/card-holder-check';
-import { checkParticipantsInLog, mayRecordPart, reportedProposal } from '../core/reports/participant-check';
+import {
+  checkParticipantsInLog,
+  checkRunPartsInLog,
+  mayRecordPart,
+  mayRecordRunPart,
+  reportedProposal,
+  reportedRun,
+} from '../core/reports/participant-check';
 import { checkFormatInLog, mayBeginCustody, mayRecordReport, reportedCustody } from '../core/reports/format-check';
 import { FORMAT_ENTRY, mayDeclareFormat } from '../core/audit/report-format';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
@@ -97,12 +104,15 @@ export async function verifyReportCommand(
     const parts: SignedEntry[] = [];
     const releases: SignedEntry[] = [];
     const formats: SignedEntry[] = [];
+    const runParts: SignedEntry[] = [];
     const proposal = reportedProposal(report);
+    const run = reportedRun(report);
     const setId = reportedBackupSet(report)?.setId;
     const custody = reportedCustody(report);
     const entries = watched(bundle.entries, (e) => {
       if (mayRecordSigning(e.entry, report.reportId)) signings.push(e);
       if (proposal && mayRecordPart(e.entry, proposal.id)) parts.push(e);
+      if (run !== null && mayRecordRunPart(e.entry, run)) runParts.push(e);
       if (setId && mayRecordRelease(e.entry, setId)) releases.push(e);
       const formatted =
         mayDeclareFormat(e.entry) ||
@@ -117,6 +127,7 @@ export async function verifyReportCommand(
     const inLog = [
       checkFormatInLog(report, formats, source),
       checkParticipantsInLog(report, parts, source),
+      checkRunPartsInLog(report, runParts, source),
       checkCardHoldersInLog(report, releases, source),
     ];
     const verdict = inLog.reduce((v, c) => (c ? withCheck(v, c) : v), withCheck(bundled, signing));
@@ -148,6 +159,9 @@ export async function verifyReportCommand(
     const proposal = reportedProposal(report);
     const listed = proposal && checkParticipantsInLog(report, log.entriesAbout(`proposal:${proposal.id}`), source);
     if (listed) verdict = withCheck(verdict, listed);
+    const run = reportedRun(report);
+    const performed = run !== null && checkRunPartsInLog(report, log.entriesAbout(`ceremony-run:${run}`), source);
+    if (performed) verdict = withCheck(verdict, performed);
     const setId = reportedBackupSet(report)?.setId;
     const cards = setId && checkCardHoldersInLog(report, log.entriesAbout(`backup:${setId}`), source);
     if (cards) verdict = withCheck(verdict, cards);

@@ -5,9 +5,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { asDatabaseWriter } from '../testing/audit-fixture';
-import { ceremonyInstallation } from '../testing/ceremony-fixture';
+import { ceremonyInstallation, witnessedScriptRun } from '../testing/ceremony-fixture';
 import { opensslVerifyReport } from '../testing/openssl';
 import { initSoftHsmToken } from '../testing/softhsm-fixture';
+import { canonicalJson } from '../canonical-json';
+import { checkRunPartsInLog } from '../reports/participant-check';
+import type { Participant } from '../reports/ceremony-report';
+import { parseReportFile, verifyReport, type ReportFile } from '../reports/report-verify';
 import { bindingOf, prepareProposal } from './lint';
 import { planRehearsal } from './rehearsal';
 import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from './script';
@@ -234,7 +238,20 @@ describe('a ceremony script', () => {
     const actions = new Set(report.audit.entries.map((e) => (JSON.parse(e.entry) as { action: string }).action));
     for (const a of ['ceremony.start', 'ceremony.custody', 'proposal.create', 'proposal.approve', 'ceremony.witness'])
       expect(actions).toContain(a);
-    expect(report.participants.map((p) => p.name)).toContain('Eve');
+    // Who performed and witnessed each step, as the run's signed entries record them: verify makes the list again.
+    expect(report.participants.map((p) => `${p.name} ${p.part}`)).toEqual(
+      ['Take the token into custody', 'Generate the root key', 'Activate the root key', 'Seal the printed report']
+        .concat('Sign the closing checkpoint')
+        .flatMap((step, i) => [
+          `${['Ada', 'Ada', 'Babbage', 'Curie', 'Ada'][i]} performed: ${step}`,
+          `Eve witnessed: ${step}`,
+        ]),
+    );
+    const bytes = Buffer.from(canonicalJson(report), 'utf8');
+    expect(verifyReport(bytes, core.audit.signDocument(bytes), core.audit.noteKey()!).checks).toContainEqual({
+      check: 'participants: each part, person and time as a signed entry of this ceremony records it',
+      ok: true,
+    });
     // Checked with tools that share no code with Custos: openssl verifies the signature over the file as written, and
     // sha256sum of the reviewed script is the hash the signed report carries.
     const dir = join(dataDir, 'reports', run.reportId!);
@@ -424,6 +441,132 @@ describe('a ceremony script', () => {
     const text = script();
     clock.now = new Date(clock.now.getTime() + 7 * 3600_000);
     await expect(core.ceremonies.start(text, proof('Ada'))).rejects.toMatchObject({ code: 'CEREMONY_SCRIPT_INVALID' });
+  });
+});
+
+describe('a script run’s report', () => {
+  async function shortRun() {
+    const run = await witnessedScriptRun(core, { clock, people, token });
+    expect(run.state).toBe('done');
+    return { run: { id: run.runId }, report: core.reports.stored(run.reportId).report };
+  }
+  type Report = ReturnType<typeof core.reports.stored>['report'];
+  type RunEvent = { seq: number; event: Record<string, unknown> };
+  const resigned = (report: Omit<Report, 'v'> & { v: number }) => {
+    const bytes = Buffer.from(canonicalJson(report), 'utf8');
+    return verifyReport(bytes, core.audit.signDocument(bytes), core.audit.noteKey()!);
+  };
+  const failed = (report: Omit<Report, 'v'> & { v: number }) =>
+    resigned(report)
+      .checks.filter((c) => !c.ok)
+      .map((c) => `${c.check} — ${c.detail ?? ''}`);
+  const PARTICIPANTS = /^participants: each part, person and time as a signed entry of this ceremony records it — /;
+
+  it('ties each performer and witness to their signed entry; a person, time or step changed, one added, fails', async () => {
+    const { run, report } = await shortRun();
+    expect(resigned(report).ok).toBe(true);
+    const ceremony = report.ceremony as { runEvents: RunEvent[] };
+    const eve = people['Eve']!.id;
+    // Each person's entry is about the run, by them, at the time the report gives, and its params are the event's.
+    for (const p of report.participants) {
+      const carried = report.audit.entries.find((e) => e.seq === p.seq)!;
+      const entry = JSON.parse(carried.entry) as { actor: { id: string }; time: string; object: { id: string } };
+      expect({ id: entry.actor.id, at: entry.time, run: entry.object.id }).toEqual({ id: p.id, at: p.at, run: run.id });
+      expect(ceremony.runEvents.map((r) => r.seq)).toContain(p.seq);
+    }
+    const [, eveOnCustody, curie] = report.participants as [Participant, Participant, Participant];
+    expect([eveOnCustody.name, curie.name]).toEqual(['Eve', 'Curie']);
+    const babbage = { ...eveOnCustody, id: people['Babbage']!.id, name: 'Babbage' };
+    const replaced = (i: number, p: Participant | null) =>
+      report.participants.flatMap((q, j) => (j === i ? (p ? [p] : []) : [q]));
+    const forgeries: Record<string, { participants: Participant[]; detail: RegExp }> = {
+      'a witness left out': {
+        participants: replaced(1, null),
+        detail: new RegExp(
+          `entry ${eveOnCustody.seq} records ${eve} witnessed: Take the token into custody at .*not list`,
+        ),
+      },
+      'another witness named': {
+        participants: replaced(1, babbage),
+        detail:
+          /Babbage .* witnessed: Take the token into custody at .*: no signed entry of this ceremony records that/,
+      },
+      'a sign-off moved': {
+        participants: replaced(1, { ...eveOnCustody, at: '2020-01-01T00:00:00.000Z' }),
+        detail: /Eve .* witnessed: Take the token into custody: the report says 2020-01-01T00:00:00.000Z/,
+      },
+      'a sign-off moved to another step': {
+        participants: replaced(1, { ...eveOnCustody, part: 'witnessed: Seal the printed report' }),
+        detail: /Eve .* witnessed: Seal the printed report at .*: no signed entry/,
+      },
+      'a performer swapped': {
+        participants: replaced(2, { ...curie, id: people['Ada']!.id, name: 'Ada' }),
+        detail: /Ada .* performed: Seal the printed report at .*: no signed entry/,
+      },
+      'a witness added': {
+        participants: [...report.participants, babbage],
+        detail: /Babbage .* witnessed: .*: no signed entry of this ceremony records that/,
+      },
+    };
+    for (const [what, { participants, detail }] of Object.entries(forgeries)) {
+      const lines = failed({ ...report, participants });
+      expect(lines, what).toEqual([expect.stringMatching(PARTICIPANTS)]);
+      expect(lines[0], what).toMatch(detail);
+    }
+    // The event re-pointed at another step, so the witness reads as signing that one off: its entry hashed another.
+    const moved = ceremony.runEvents.map((r) =>
+      r.seq === eveOnCustody.seq ? { ...r, event: { ...r.event, step: 'bag' } } : r,
+    );
+    expect(failed({ ...report, ceremony: { ...ceremony, runEvents: moved } })).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `${PARTICIPANTS.source}entry ${eveOnCustody.seq} \\(ceremony.witness by ${eve}\\): the report carries no event it signed`,
+        ),
+      ),
+    ]);
+  });
+
+  it('in format 2 carries every marker: the events and each person’s seq; left out, it fails, not NOT CHECKED', async () => {
+    const { report } = await shortRun();
+    const { runEvents: _events, ...ceremony } = report.ceremony as { runEvents: RunEvent[] };
+    const unseq = report.participants.map(({ seq: _seq, ...p }) => p);
+    expect(failed({ ...report, ceremony })).toEqual([
+      'report format: every marker its kind carries in format 2 — a format-2 report without ceremony.runEvents',
+    ]);
+    expect(failed({ ...report, participants: unseq })).toEqual([
+      'report format: every marker its kind carries in format 2 — a format-2 report without participants.0.seq',
+    ]);
+    // A format-1 report made before this carried neither: NOT CHECKED, as before (a later log says if it may be one).
+    const older = resigned({ ...report, v: 1, ceremony, participants: unseq });
+    expect(older.ok).toBe(true);
+    expect(older.checks).toContainEqual(
+      expect.objectContaining({ check: expect.stringMatching(/^participants/), skipped: true }),
+    );
+  });
+
+  it('with the later log, fails a witness left out together with the entry and event it carried', async () => {
+    const { run, report } = await shortRun();
+    const ceremony = report.ceremony as { runEvents: RunEvent[] };
+    const eve = report.participants[1]!;
+    const dropped = {
+      ...report,
+      ceremony: { ...ceremony, runEvents: ceremony.runEvents.filter((r) => r.seq !== eve.seq) },
+      participants: report.participants.filter((p) => p !== eve),
+      audit: { ...report.audit, entries: report.audit.entries.filter((e) => e.seq !== eve.seq) },
+    };
+    // The carried entries agree with the list.
+    expect(resigned(dropped).ok).toBe(true);
+    const later = { source: 'the live log', key: core.audit.noteKey()! };
+    const log = core.audit.log().entriesAbout(`ceremony-run:${run.id}`);
+    // As report verify reads report.json.
+    const read = (r: object) => (parseReportFile(Buffer.from(canonicalJson(r))) as { report: ReportFile }).report;
+    expect(checkRunPartsInLog(read(report), log, later)).toMatchObject({ ok: true });
+    expect(checkRunPartsInLog(read(dropped), log, later)).toEqual({
+      check:
+        'participants: every step performed or witnessed that the live log records on this run, up to the report’s checkpoint',
+      ok: false,
+      detail: expect.stringContaining(`entry ${eve.seq} (ceremony.witness by ${eve.id}): the report carries no event`),
+    });
   });
 });
 

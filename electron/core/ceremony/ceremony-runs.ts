@@ -490,6 +490,11 @@ export class CeremonyRuns {
     return { text: this.scriptText(run.parsed.sha256, run.id), sha256: run.parsed.sha256 };
   }
 
+  /** The run's events, each with the seq of the signed entry whose params hash it (as a report carries them). */
+  eventRecords(runId: string): { seq: number; event: Record<string, unknown> }[] {
+    return this.load(runId).events.map(({ seq, at: _at, ...event }) => ({ seq, event }));
+  }
+
   /** The signed audit entries of the run itself, by seq. */
   eventSeqs(runId: string): number[] {
     return this.load(runId).events.map((e) => e.seq);

@@ -1,6 +1,8 @@
 import type { BackupSummary } from '../../../shared/backups';
 import { sql } from '../store/sql';
 import { assemble, ceremonySeqs, keysOf, type CeremonyReport, type ReportSources } from '../reports/ceremony-report';
+import type { PartEntry } from '../reports/participant-record';
+import { runParts } from '../reports/run-participants';
 import type { CeremonyRuns } from './ceremony-runs';
 
 /** A rehearsal's report also names the practice backup sets it restored. */
@@ -30,27 +32,24 @@ export function runReport(sources: RunReportSources, runs: CeremonyRuns, runId: 
         WHERE c.run_id = ${runId} AND c.kind = 'custody'`,
   );
   custodyEntries.forEach((e) => seqs.add(e.seq));
-  const people = new Map(sources.custodians.list().map((c) => [c.name, c]));
-  const participants = run.steps.flatMap((step) => {
-    const part = (name: string, what: string, at: string | null) => {
-      const person = people.get(name);
-      return person && at
-        ? [
-            {
-              id: person.id,
-              name,
-              roles: person.roles,
-              part: `${what}: ${step.title}`,
-              at,
-              factors: ['passphrase', 'totp'],
-            },
-          ]
-        : [];
+  // Made from the run's signed entries, as report verify makes them again: each person's entry names them, its time
+  // and its step (through the event its params hash), never the step view's names and times.
+  const runEvents = runs.eventRecords(runId);
+  const log = sources.audit.log();
+  const texts = runEvents.map((r) => JSON.parse(log.entry(r.seq).entry) as PartEntry);
+  const titles = new Map(run.steps.map((s) => [s.id, s.title]));
+  const people = new Map(sources.custodians.list().map((c) => [c.id, c]));
+  const participants = runParts(texts, runId, runEvents, (id) => titles.get(id) ?? id).parts.map((p) => {
+    const person = people.get(p.id);
+    return {
+      id: p.id,
+      name: person?.name ?? p.id,
+      roles: person?.roles ?? [],
+      part: p.part,
+      at: p.at,
+      factors: ['passphrase', 'totp'],
+      seq: p.seq,
     };
-    return [
-      ...part(step.by, 'performed', step.performedAt),
-      ...step.witnesses.flatMap((w) => part(w.name, 'witnessed', w.signedAt)),
-    ];
   });
   const rehearsal = runs.isRehearsal(runId);
   const standIns = rehearsal ? standInsOf(sources) : [];
@@ -91,6 +90,8 @@ export function runReport(sources: RunReportSources, runs: CeremonyRuns, runId: 
         ...(rehearsal ? { standIns } : {}),
         // And its restores restored practice sets, made by its setup in the real sets' place: said, with the entry.
         ...(rehearsal ? { practiceSets } : {}),
+        // Each the exact params of one of the run's signed entries: they tie each participant to a step.
+        runEvents,
       },
       participants,
       keyIds: [...keyIds],

@@ -23,6 +23,7 @@ interface FormatReport {
     listsHolderConfirmations?: true;
     cardHolders?: { seq?: number | null }[];
     cardsForgotten?: unknown;
+    runEvents?: unknown;
   } | null;
   participants?: { seq?: number }[];
   witnesses: { seq?: number }[];
@@ -59,10 +60,16 @@ function missingMarkers(report: FormatReport): string[] {
   each(report.witnesses, 'witnesses');
   const c = report.ceremony;
   if (report.revocation !== undefined) each(report.participants, 'participants');
-  if (!c || c.action === 'ceremony.script-run') return missing;
+  if (!c) return missing;
   const need = (present: boolean, field: string) => {
     if (!present) missing.push(`ceremony.${field}`);
   };
+  // A script run's performers and witnesses name their entries, whose params its events are.
+  if (c.action === 'ceremony.script-run') {
+    each(report.participants, 'participants');
+    need(Array.isArray(c.runEvents), 'runEvents');
+    return missing;
+  }
   need(c.custodyBegun !== undefined, 'custodyBegun');
   // A custody begun before its entry bound the holders says `custodyBegun: null`; its holders then name no entry.
   if (c.action === 'custody.take') {

@@ -11,6 +11,7 @@ import {
   type RecordedPart,
 } from './participant-record';
 import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';
+import { isRunPart, RunEventFile, runParts, type RunEventRecord } from './run-participants';
 
 const Seq = z.number().int().nonnegative();
 
@@ -40,6 +41,9 @@ export const CeremonyQuorumFields = {
   custodyBegun: CustodyBegunFile.nullable().optional(),
   // Set by reports that list new holders' confirmations among the participants; older ones are not held to them.
   listsHolderConfirmations: z.literal(true).optional(),
+  // A script run's events (format 2), each with its entry's seq: they tie each performer and witness to a step.
+  runEvents: z.array(RunEventFile).optional(),
+  steps: z.unknown().optional(),
 };
 
 interface ParticipantReport {
@@ -54,6 +58,8 @@ interface ParticipantReport {
     custody?: unknown;
     custodyBegun?: z.infer<typeof CustodyBegunFile> | null;
     listsHolderConfirmations?: true;
+    runEvents?: RunEventRecord[];
+    steps?: unknown;
   } | null;
   participants?: { id: string; name: string; part: string; at: string; seq?: number }[];
   revocation?: { seq: number; key: { id: string }; by?: { id: string } };
@@ -149,11 +155,34 @@ function recordedParts(report: ParticipantReport, at: (seq: number) => PartEntry
     const bound = custodyBound(begun, ceremony.id, at);
     return 'failed' in bound ? bound : { parts: custodyParts(bound, begun), quorum: false };
   }
-  if (ceremony.action === 'ceremony.script-run')
-    return {
-      skipped: 'a script run lists who performed and witnessed each step; its proposals’ reports tie approvals',
-    };
-  return { parts: [], quorum: false };
+  if (on('ceremony-run')) {
+    if (!ceremony.runEvents) return { skipped: 'this report predates carrying its run’s events' };
+    const run = runParts(texts, ceremony.id, ceremony.runEvents, stepTitles(ceremony.steps));
+    return run.problems.length ? { failed: said(run.problems) } : { parts: run.parts, quorum: false };
+  }
+  // Said to be a script run (or anything else) with no entry of it carried: nothing its entries say it is.
+  return { failed: `the report carries no signed entry of the ${what(report)} ${ceremony.id} it is about` };
+}
+
+const RUN_TYPES = ['ceremony.script-run', 'ceremony.rehearsal'];
+
+/** Whether a report says it is about a script run (or a rehearsal of one): by its action, type or events. */
+export const saysScriptRun = (report: Pick<ParticipantReport, 'type' | 'ceremony'>) =>
+  report.ceremony !== null &&
+  (report.ceremony.action === 'ceremony.script-run' ||
+    RUN_TYPES.includes(report.type) ||
+    report.ceremony.runEvents !== undefined);
+
+const what = (report: Pick<ParticipantReport, 'type' | 'ceremony'>) =>
+  saysScriptRun(report) ? 'script run' : 'proposal or custody';
+
+/** Each step's title by its id, as the report lists the steps; an unknown step is named by its id. */
+function stepTitles(steps: unknown): (stepId: string) => string {
+  const titles = new Map<string, string>();
+  if (Array.isArray(steps))
+    for (const s of steps as { id?: unknown; title?: unknown }[])
+      if (typeof s?.id === 'string' && typeof s.title === 'string') titles.set(s.id, s.title);
+  return (id) => titles.get(id) ?? id;
 }
 
 /** The custody.begin entry the params name: of this custody, its params the SHA-256 of theirs. */
@@ -274,6 +303,40 @@ export function checkParticipantsInLog(
   );
   return {
     check: `participants: every part ${later.source} records on this proposal, up to the report’s checkpoint`,
+    ok: differences.length === 0,
+    ...(differences.length ? { detail: said(differences) } : {}),
+  };
+}
+
+/** Whether an entry's text may be about this script run: a cheap look before any entry is parsed or verified. */
+export const mayRecordRunPart = (entry: string, runId: string) =>
+  entry.includes('"ceremony-run"') && entry.includes(runId);
+
+/** The script run a report is about, when it says it is one: its id. */
+export function reportedRun(report: Pick<ParticipantReport, 'type' | 'ceremony' | 'revocation'>): string | null {
+  const c = report.ceremony;
+  return !report.revocation && c && typeof c.id === 'string' && saysScriptRun(report) ? c.id : null;
+}
+
+/**
+ * With a later log (live, or a bundle): every performer and witness its signed entries record on the report's script
+ * run, up to the report's checkpoint, is listed. The carried entries cannot show a witness left out together with
+ * their entry and event; the log still holds that entry, and the report carries no event for it.
+ */
+export function checkRunPartsInLog(
+  report: Pick<ParticipantReport, 'type' | 'ceremony' | 'revocation' | 'participants'> & {
+    audit: { treeSize: number };
+  },
+  entries: SignedEntry[],
+  later: LaterSource,
+): ReportCheck | null {
+  const runId = reportedRun(report);
+  if (runId === null || !report.ceremony?.runEvents) return null;
+  const texts = signedWithin(entries, report.audit.treeSize, later).filter((e) => isRunPart(e, runId));
+  const run = runParts(texts, runId, report.ceremony.runEvents, stepTitles(report.ceremony.steps));
+  const differences = [...run.problems, ...compare(run.parts, report.participants ?? [], true)];
+  return {
+    check: `participants: every step performed or witnessed that ${later.source} records on this run, up to the report’s checkpoint`,
     ok: differences.length === 0,
     ...(differences.length ? { detail: said(differences) } : {}),
   };

@@ -196,19 +196,42 @@ describe('a quorum ceremony report’s participants', () => {
     expect(failed(hidden)).toEqual([
       expect.stringMatching(new RegExp(`entry ${rejecter.seq} records ${id(2)} rejected at`)),
     ]);
-    // Relabelled as a custody or a script run (whose participants are not compared), it is still read as the
-    // proposal its entries are about.
+    // Relabelled as a custody or a script run, it is still read as the proposal its entries are about.
     const { fingerprint: _fingerprint, ...unprinted } = report.ceremony!;
     for (const action of ['custody.take', 'ceremony.script-run']) {
       const relabelled = {
         ...report,
-        ceremony: { ...unprinted, action },
+        ceremony: { ...unprinted, action, ...(action === 'custody.take' ? {} : { runEvents: [] }) },
         participants: report.participants.slice(0, 1),
       };
       expect(failed(resigned(relabelled)), action).toEqual([
         expect.stringMatching(/^participants: .* — the proposal’s report names no fingerprint$/),
       ]);
     }
+    // And with its proposal's entries dropped too, as a script run (by action or type) it is one no entry records.
+    const aboutProposal = (e: { entry: string }) =>
+      (JSON.parse(e.entry) as { object: { id: string } | null }).object?.id === open.id;
+    expect(report.audit.entries.some(aboutProposal)).toBe(true);
+    const stripped = {
+      ...report,
+      audit: { ...report.audit, entries: report.audit.entries.filter((e) => !aboutProposal(e)) },
+      participants: [],
+    };
+    const relabels = {
+      'its action': { ceremony: { ...unprinted, action: 'ceremony.script-run', runEvents: [] } },
+      'its type': { type: 'ceremony.script-run', ceremony: unprinted },
+      'its type, as a rehearsal': { type: 'ceremony.rehearsal', ceremony: unprinted },
+    };
+    for (const [what, relabel] of Object.entries(relabels))
+      expect(failed(resigned({ ...stripped, ...relabel })), what).toContainEqual(
+        expect.stringMatching(
+          new RegExp(`^participants: .* — the report carries no signed entry of the script run ${open.id} it is about`),
+        ),
+      );
+    // Without relabelling, a proposal's report whose entries are dropped is no report of anything either.
+    expect(failed(resigned({ ...stripped, ceremony: unprinted }))).toContainEqual(
+      expect.stringMatching(/^participants: .* — the report carries no signed entry of the proposal or custody/),
+    );
   });
 });
 
