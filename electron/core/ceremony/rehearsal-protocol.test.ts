@@ -6,7 +6,6 @@ import type { RunView } from '../../../shared/ceremony-script';
 import type { RehearsalStatus } from '../../../shared/rehearsals';
 import type { ModuleStatus } from '../../../shared/tokens';
 import type { KeyRecord } from '../../../shared/keys';
-import type { ProposalView } from '../../../shared/quorum';
 import { CustosCore } from '../custos-core';
 import {
   call,
@@ -21,7 +20,7 @@ import {
   spawned,
   takeRealCustody,
 } from '../testing/rehearsal-bed';
-import { clock, people, runThrough, token, useRehearsalBed } from '../testing/rehearsal-bed';
+import { clock, people, realAction, runThrough, token, useRehearsalBed } from '../testing/rehearsal-bed';
 import { verifyReport } from '../reports/report-verify';
 import { publicKeyFromPem } from '../audit/audit-key';
 import type { FromRehearsal, RehearsalProcess } from './rehearsal-protocol';
@@ -278,15 +277,3 @@ it('a throttle a rehearsal process reports runs at most the longest wait from no
   expect(core.custodians.get(babbage).failures).toBe(failures);
   await call('rehearsals.end');
 });
-
-async function realAction(custodyId: string, action: string, params: Record<string, unknown>) {
-  let view = await call<ProposalView>('proposals.create', { custodyId, action, params, requester: proof('Ada') });
-  for (const name of ['Babbage', 'Curie'])
-    if (view.state === 'open')
-      view = await call<ProposalView>('proposals.approve', {
-        proposalId: view.id,
-        fingerprint: view.shortFingerprint,
-        approver: proof(name),
-      });
-  expect(view.state).toBe('executed');
-}

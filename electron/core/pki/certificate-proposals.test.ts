@@ -60,23 +60,29 @@ async function carriedOut(custodyId: string, action: string, params: Record<stri
   return view;
 }
 
+/** Custody of the token (2 of Ada, Babbage, Curie), then an active EC P-256 signing key in it, by the quorum. */
+async function activeKeyInCustody(label: string, cryptoperiodDays: number) {
+  const custody = await core.custody.take({
+    token,
+    threshold: 2,
+    holders: proofs('Ada', 'Babbage', 'Curie') as [ReturnType<typeof proof>, ...ReturnType<typeof proof>[]],
+    currentSoPin: '87654321',
+  });
+  const generated = await carriedOut(custody.id, 'key.generate', {
+    algorithm: 'EC-P256',
+    label,
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays,
+  });
+  const keyId = (generated.params as { ckaId: string }).ckaId;
+  await carriedOut(custody.id, 'key.activate', { keyId });
+  return { custody, keyId };
+}
+
 describe('a certificate profile refused when proposed', () => {
   it('is recorded as the refused proposal, once, as the quorum’s other refusals are, before the proposer’s factors', async () => {
-    const custody = await core.custody.take({
-      token,
-      threshold: 2,
-      holders: proofs('Ada', 'Babbage', 'Curie') as [ReturnType<typeof proof>, ...ReturnType<typeof proof>[]],
-      currentSoPin: '87654321',
-    });
-    const generated = await carriedOut(custody.id, 'key.generate', {
-      algorithm: 'EC-P256',
-      label: 'root-ca',
-      usage: 'sign',
-      backupable: false,
-      cryptoperiodDays: 3650,
-    });
-    const keyId = (generated.params as { ckaId: string }).ckaId;
-    await carriedOut(custody.id, 'key.activate', { keyId });
+    const { custody, keyId } = await activeKeyInCustody('root-ca', 3650);
     const factorChecks = () => entries().filter((e) => e.action === 'custodian.factor.verify').length;
     const before = factorChecks();
 
@@ -106,21 +112,7 @@ describe('a certificate profile refused when proposed', () => {
 
 describe('a key past its usage period, proposed through the router', () => {
   it('is recorded as the refused proposal once, not again by the router as a failed request', async () => {
-    const custody = await core.custody.take({
-      token,
-      threshold: 2,
-      holders: proofs('Ada', 'Babbage', 'Curie') as [ReturnType<typeof proof>, ...ReturnType<typeof proof>[]],
-      currentSoPin: '87654321',
-    });
-    const generated = await carriedOut(custody.id, 'key.generate', {
-      algorithm: 'EC-P256',
-      label: 'short-lived',
-      usage: 'sign',
-      backupable: false,
-      cryptoperiodDays: 1,
-    });
-    const keyId = (generated.params as { ckaId: string }).ckaId;
-    await carriedOut(custody.id, 'key.activate', { keyId });
+    const { custody, keyId } = await activeKeyInCustody('short-lived', 1);
     clock.now = new Date(clock.now.getTime() + 2 * 86_400_000);
     const refused = await propose(custody.id, 'key.test-signature', { keyId, challenge: 'may this key sign?' });
     expect(refused).toMatchObject({ ok: false, error: { code: 'KEY_PERIOD_ENDED' } });

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
 import type { Envelope } from '../../../shared/errors';
 import type { RunView } from '../../../shared/ceremony-script';
 import type { ProposalView } from '../../../shared/quorum';
@@ -157,4 +157,17 @@ export async function walkRun(from: RunView, cards: string[] = []) {
     else throw new Error(`step ${step.id} is ${step.state}`);
   }
   return run;
+}
+
+/** A quorum action in the real installation, proposed by Ada and approved by Babbage and Curie. */
+export async function realAction(custodyId: string, action: string, params: Record<string, unknown>) {
+  let view = await call<ProposalView>('proposals.create', { custodyId, action, params, requester: proof('Ada') });
+  for (const name of ['Babbage', 'Curie'])
+    if (view.state === 'open')
+      view = await call<ProposalView>('proposals.approve', {
+        proposalId: view.id,
+        fingerprint: view.shortFingerprint,
+        approver: proof(name),
+      });
+  expect(view.state, JSON.stringify(view.outcome)).toBe('executed');
 }

@@ -3,7 +3,17 @@ import { expect, it } from 'vitest';
 import type { CustodyView, ProposalView } from '../../../shared/quorum';
 import type { KeyRecord } from '../../../shared/keys';
 import { CustosCore } from '../custos-core';
-import { call, core, KEY, MANUAL, proof, script, takeRealCustody, useRehearsalBed } from '../testing/rehearsal-bed';
+import {
+  call,
+  core,
+  KEY,
+  MANUAL,
+  proof,
+  realAction,
+  script,
+  takeRealCustody,
+  useRehearsalBed,
+} from '../testing/rehearsal-bed';
 import { packageOf } from '../testing/transport-package';
 
 /**
@@ -11,19 +21,6 @@ import { packageOf } from '../testing/transport-package';
  * own SoftHSM2 store), whose scratch installation is told it is a rehearsal's (custos-core.ts), and refuses them.
  */
 useRehearsalBed(CustosCore.open);
-
-/** A quorum action in the real installation, proposed by Ada and approved by Babbage and Curie. */
-async function realAction(custodyId: string, action: string, params: Record<string, unknown>) {
-  let view = await call<ProposalView>('proposals.create', { custodyId, action, params, requester: proof('Ada') });
-  for (const name of ['Babbage', 'Curie'])
-    if (view.state === 'open')
-      view = await call<ProposalView>('proposals.approve', {
-        proposalId: view.id,
-        fingerprint: view.shortFingerprint,
-        approver: proof(name),
-      });
-  expect(view.state, JSON.stringify(view.outcome)).toBe('executed');
-}
 
 it('a rehearsal process sends no key to a recipient and receives no package, not even one for a real key (fixed)', async () => {
   const custody = (await takeRealCustody()) as { id: string };
