@@ -77,3 +77,9 @@ export function mixedScripts(part: string): string[] {
 
 /** A CN that a browser or TLS client would take for a host name: dot-separated labels, no spaces. */
 export const looksLikeHostName = (value: string) => /^[^\s.]+(\.[^\s.]+)+$/u.test(value);
+
+/**
+ * Text as people (and RFC 4518's preparation) tell it apart: compatibility characters mapped (NFKC) and case folded,
+ * so `Payments-Root`, `ｐａｙｍｅｎｔｓ-root` and `payments-root` are one. Key labels and certificate names compare so.
+ */
+export const caseFolded = (text: string) => text.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC');

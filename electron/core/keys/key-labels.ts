@@ -1,10 +1,7 @@
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
-import { mixedScripts } from '../../../shared/mixed-scripts';
+import { caseFolded, mixedScripts } from '../../../shared/mixed-scripts';
 import type { KeyInventory } from './key-inventory';
-
-/** A label as people tell labels apart: compatibility characters mapped (NFKC) and case folded. */
-const folded = (label: string) => label.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC');
 
 /**
  * A label names its key on every screen, proposal and report, so it must not read as another key's: letters of more
@@ -28,7 +25,7 @@ export function refuseLookalikeLabel(label: string, token: TokenRef, inventory: 
         k.token.serial === token.serial &&
         k.token.label === token.label &&
         k.label !== label &&
-        folded(k.label) === folded(label),
+        caseFolded(k.label) === caseFolded(label),
     );
   if (twin)
     throw new CustosError(

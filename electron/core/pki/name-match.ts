@@ -1,13 +1,13 @@
 import { AsnConvert } from '@peculiar/asn1-schema';
 import type { AttributeValue, Name, RelativeDistinguishedName } from '@peculiar/asn1-x509';
+import { caseFolded } from '../../../shared/mixed-scripts';
 
 /**
  * RFC 4518's preparation as far as a comparison needs it: compatibility characters mapped (NFKC), case folded, and
  * insignificant space handled (none at either end, each inner run counted as one). The characters it maps to nothing
  * (zero-width, soft hyphen and the like) never reach a name here: the readable-text rule refuses them first.
  */
-const prepared = (text: string) =>
-  text.normalize('NFKC').toUpperCase().toLowerCase().normalize('NFKC').replace(/\s+/gu, ' ').trim();
+const prepared = (text: string) => caseFolded(text).replace(/\s+/gu, ' ').trim();
 
 /** A value as compared: a string type prepared; anything else (an ASN.1 ANY) byte for byte. */
 function comparable(value: AttributeValue): string {
