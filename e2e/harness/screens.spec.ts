@@ -271,6 +271,8 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   const rejected = grid.getByRole('row').filter({ hasText: 'proposal.reject' });
   await expect(rejected).toContainText('Babbage');
   await expect(rejected).toContainText('(Quorum drill)');
+  // A column cuts long text; the whole of it is the cell's title (and in the entry's detail).
+  await expect(rejected.getByRole('gridcell').nth(3)).toHaveAttribute('title', 'proposal.reject');
   await expect(grid).not.toContainText(babbage.id);
   await page.getByLabel('Action').fill('');
   await page.getByLabel('Action').press('Enter');

@@ -268,10 +268,10 @@ function AuditTable() {
                     <>
                       <span role="gridcell">{row.seq}</span>
                       <span role="gridcell">{row.time.replace('T', ' ').replace('Z', '')}</span>
-                      <span role="gridcell">{names.actor(row.actor)}</span>
-                      <span role="gridcell">{row.action}</span>
-                      <span role="gridcell">{names.object(row.object)}</span>
-                      <span role="gridcell">{row.result === 'ok' ? 'ok' : `${row.result} ${row.code}`}</span>
+                      <Cell text={names.actor(row.actor)} />
+                      <Cell text={row.action} />
+                      <Cell text={names.object(row.object)} />
+                      <Cell text={row.result === 'ok' ? 'ok' : `${row.result} ${row.code}`} />
                     </>
                   ) : (
                     <span role="gridcell">Loading…</span>
@@ -283,6 +283,15 @@ function AuditTable() {
         </div>
       </div>
     </section>
+  );
+}
+
+/** A cell cut to its column shows the whole text on hover; the entry's detail below gives it in full too. */
+function Cell({ text }: { text: string }) {
+  return (
+    <span role="gridcell" title={text}>
+      {text}
+    </span>
   );
 }
 
