@@ -112,6 +112,13 @@ async function requestSignedInToken(subId: string): Promise<string> {
   ).toString('base64');
 }
 
+/** The log's entries that ended in this code, as `action status`. */
+const recorded = (code: string) =>
+  [...f.opened.audit.log().entries()]
+    .map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } })
+    .filter((e) => e.result.code === code)
+    .map((e) => `${e.action} ${e.result.status}`);
+
 const year = (n: number) => new Date(Date.UTC(new Date().getUTCFullYear() + n, 0, 1)).toISOString().replace('.000', '');
 const rootProfile = (over: Partial<CertificateProfile> = {}): CertificateProfile => ({
   subject: { commonName: 'Custos Test Root CA', organization: 'Custos', country: 'NL' },
@@ -250,6 +257,49 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     );
     expect(reasons).toMatch(/organization.*no control characters/);
     expect(quorum.list().filter((p) => p.action === 'cert.self-sign')).toHaveLength(0);
+  });
+
+  it('refuses a root under another CA key’s name here, proposed or run; renewal and rotation keep it', async () => {
+    const first = await caKey();
+    expect((await approved('cert.self-sign', selfSign(first, rootProfile()))).outcome).toMatchObject({ status: 'ok' });
+    const other = await caKey();
+    // RFC 5280 §7.1 (RFC 4518): the same name as the first root's “CN=Custos Test Root CA, O=Custos, C=NL”.
+    const twin = rootProfile({
+      subject: { commonName: 'custos  test ROOT ca', organization: 'CUSTOS', country: 'NL' },
+    });
+    expect(() => propose('cert.self-sign', selfSign(other, twin))).toThrow(
+      expect.objectContaining({
+        code: 'CERT_PROFILE_REFUSED',
+        remedy: [expect.stringContaining('is the name of the CA “root-ca” (CN=Custos Test Root CA, O=Custos, C=NL;')],
+      }),
+    );
+
+    // A name that became another CA's after the proposal is refused when it runs; nothing is signed.
+    const later = rootProfile({ subject: { commonName: 'Later Root CA', organization: 'Custos' } });
+    const pending = propose('cert.self-sign', selfSign(other, later));
+    const third = await caKey();
+    expect((await approved('cert.self-sign', selfSign(third, later))).outcome).toMatchObject({ status: 'ok' });
+    expect((await f.approveAll(quorum, pending, [1, 2])).outcome).toMatchObject({
+      status: 'failed',
+      code: 'CERT_PROFILE_REFUSED',
+    });
+    expect(certificates.list().filter((c) => c.keyId === other)).toEqual([]);
+    expect(recorded('CERT_PROFILE_REFUSED')).toEqual(['proposal.create refused', 'proposal.execute failed']);
+
+    // The first key's root renewed, and its successor's root after a rotation (RFC 4210 §4.4), keep the name.
+    f.clock.now = new Date(f.clock.now.getTime() + 60_000);
+    const renewal = rootProfile({ notBefore: new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, 'Z') });
+    expect((await approved('cert.self-sign', selfSign(first, renewal))).outcome).toMatchObject({ status: 'ok' });
+    const rotated = await approved('key.rotate', { keyId: first, ckaId: randomBytes(16).toString('hex') });
+    const successor = (rotated.outcome as { result: { successorId: string } }).result.successorId;
+    const rekeyed = await approved('cert.self-sign', selfSign(successor, twin));
+    expect(rekeyed.outcome, JSON.stringify(rekeyed.outcome)).toMatchObject({ status: 'ok' });
+    const file = join(work, 'rekeyed.pem');
+    writeFileSync(file, (rekeyed.outcome as { result: { pem: string } }).result.pem);
+    expect(openssl('verify', '-CAfile', file, file).trim()).toBe(`${file}: OK`);
+    // A name of its own stays the other key's to have.
+    const own = rootProfile({ subject: { commonName: 'Other Root CA', organization: 'Custos' } });
+    expect((await approved('cert.self-sign', selfSign(other, own))).outcome).toMatchObject({ status: 'ok' });
   });
 
   it('issues nothing on t−1 approvals', async () => {
@@ -481,11 +531,6 @@ describe('issuing from a request (cert.issue)', () => {
 
   const leafProfile = (subject: CertificateProfile['subject']) =>
     intermediateProfile({ subject, ca: false, pathLength: undefined, keyUsage: ['digitalSignature'] });
-  const recorded = (code: string) =>
-    [...f.opened.audit.log().entries()]
-      .map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } })
-      .filter((e) => e.result.code === code)
-      .map((e) => `${e.action} ${e.result.status}`);
 
   it('refuses a certificate named as its issuer or another CA here, case and spaces aside, when proposed and run', async () => {
     const { keyId, file: rootFile } = await root();
@@ -1203,7 +1248,9 @@ describe('path lengths along the chain (RFC 5280 §4.2.1.9), checked by openssl 
 
     // An intermediate of the inventory without a path length, below a root renewed with path length 1: the root's
     // limit leaves the intermediate none, so it issues no CA either.
-    const top = await root('top', rootProfile({ pathLength: undefined }));
+    // A root of its own name: the first root's is that CA's, which another key's root may not take.
+    const topName = { subject: { commonName: 'Top Root CA', organization: 'Custos' } };
+    const top = await root('top', rootProfile({ ...topName, pathLength: undefined }));
     const subId = await caKey();
     expect(
       (
@@ -1215,6 +1262,7 @@ describe('path lengths along the chain (RFC 5280 §4.2.1.9), checked by openssl 
     ).toMatchObject({ status: 'ok' });
     f.clock.now = new Date(f.clock.now.getTime() + 60_000);
     const renewed = rootProfile({
+      ...topName,
       pathLength: 1,
       notBefore: new Date(Date.now() + 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
     });

@@ -152,9 +152,9 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
   /**
    * A certificate for another key under the exact name of a CA here (its issuer, or any CA key of the inventory) reads
    * to people as that CA, and to path building as a certificate that CA holds: with its issuer's name it is taken for
-   * one the CA issued to itself (RFC 5280 §6.1: not counted against path lengths). Names compare as RFC 5280 §7.1
-   * does, case and spaces aside. A CA certificate for the same key (a renewal), or for the CA key's successor after a
-   * rotation (same family), keeps the name.
+   * one the CA issued to itself (RFC 5280 §6.1: not counted against path lengths); a root under it makes two issuers
+   * whose certificates name one issuer. Names compare as RFC 5280 §7.1 does, case and spaces aside. A CA certificate
+   * for the same key (a renewal), or for the CA key's successor after a rotation (same family), keeps the name.
    */
   const caNameRefusals = (profile: CertificateProfile, subjectSpki: Buffer, issuerKeyId: string): string[] => {
     const spki = createPublicKey({ key: subjectSpki, format: 'der', type: 'spki' }).export({
@@ -187,7 +187,8 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
   const selfSigned = (params: unknown, token: TokenRef): Planned => {
     const p = SelfSignParams.parse(params);
     const signer = caKey(p.keyId, token);
-    requireProfile(p.profile, profileContext(signer, 'root'));
+    const spki = spkiOf(inventory, signer.id);
+    requireProfile(p.profile, profileContext(signer, 'root'), caNameRefusals(p.profile, spki, signer.id));
     refuseRenamedCa(signer.id, p.profile);
     unusedSerial(p.serial);
     const text = nameInWords(p.profile.subject);
@@ -195,7 +196,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
       profile: p.profile,
       serial: p.serial,
       signer,
-      subjectSpki: spkiOf(inventory, signer.id),
+      subjectSpki: spki,
       subjectKeyId: signer.id,
       issuer: { der: null, text },
       subjectText: text,
