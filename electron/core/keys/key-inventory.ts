@@ -76,6 +76,24 @@ export class KeyInventory {
     return ids.map((id) => this.record(id));
   }
 
+  /**
+   * The keys the table places on one token, each as the audit key signed it (KEY_TAMPERED, recorded, for any that is
+   * not), for a check about that token's keys alone: another token's tampered record does not refuse it. A row whose
+   * token a database writer changed is refused from the token it now names; a deleted row names no token, so it
+   * refuses this list as it does every other. Each key's waiting destruction is its own schedule, verified; a schedule
+   * deleted outside Custos is found where every schedule is read (list, get).
+   */
+  onToken(token: TokenRef): KeyRecord[] {
+    const all = this.store.all<{ id: string }>(sql`SELECT id FROM keys`).map(({ id }) => id);
+    this.refuseDeleted(new Set(all));
+    return this.store
+      .all<{ id: string }>(
+        sql`SELECT id FROM keys WHERE token_serial = ${token.serial} AND token_label = ${token.label}
+            ORDER BY created_at DESC`,
+      )
+      .map(({ id }) => this.record(id));
+  }
+
   get(id: string): KeyRecord {
     refuseTamperedSchedules(this.store, this.audit);
     return this.record(id);

@@ -18,15 +18,8 @@ export function refuseLookalikeLabel(label: string, token: TokenRef, inventory: 
       `The key label “${label}” mixes scripts, so it would read as another label on every screen and report.`,
       [...odd.map((letter) => `It has ${letter}.`), fix],
     );
-  const twin = inventory
-    .list()
-    .find(
-      (k) =>
-        k.token.serial === token.serial &&
-        k.token.label === token.label &&
-        k.label !== label &&
-        caseFolded(k.label) === caseFolded(label),
-    );
+  // Labels clash per token: only its keys are read, so a tampered record elsewhere does not refuse this one.
+  const twin = inventory.onToken(token).find((k) => k.label !== label && caseFolded(k.label) === caseFolded(label));
   if (twin)
     throw new CustosError(
       'PROPOSAL_INVALID',

@@ -157,6 +157,22 @@ describe('a database writer cannot change what a key may do', () => {
     expect(await recorded('KEY_TAMPERED')).toContain('key.tampered refused');
   });
 
+  it('a key record tampered on another token stops no key on this one; on this token it stops the next', async () => {
+    const elsewhere = await keyIn(custodyB, 'elsewhere');
+    edit(`UPDATE keys SET state = 'active' WHERE id = ?`, elsewhere);
+    // Before: the label check read every token's keys, so this generation was refused (KEY_TAMPERED) as well.
+    const mine = await keyIn(custodyA, 'mine');
+    expect(inventory.get(mine)).toMatchObject({ label: 'mine', state: 'pre-activation' });
+    expect(() => inventory.get(elsewhere)).toThrow(expect.objectContaining({ code: 'KEY_TAMPERED' }));
+
+    edit(`UPDATE keys SET state = 'active' WHERE id = ?`, mine);
+    const params = { algorithm: 'EC-P256', label: 'next', usage: 'sign', backupable: false, cryptoperiodDays: 365 };
+    expect(() => propose(custodyA, 'key.generate', { ...params, ckaId: randomBytes(16).toString('hex') })).toThrow(
+      expect.objectContaining({ code: 'KEY_TAMPERED', message: expect.stringContaining(mine) }),
+    );
+    expect(await recorded('KEY_TAMPERED')).toContain('key.tampered refused');
+  });
+
   it('a key moved to another token’s record cannot be destroyed by that token’s quorum', async () => {
     const keyId = await keyIn(custodyB);
     const a = f.custody.record(custodyA).token;
@@ -510,7 +526,8 @@ describe('a deleted key is named, not left out of the inventory', () => {
     edit(`DELETE FROM keys WHERE id = ?`, keyId);
     const params = { algorithm: 'EC-P256', label: 'second', usage: 'sign', backupable: false, cryptoperiodDays: 365 };
     // Before: the token's own check (its objects are still there) was all that stood in the way. Now it is refused
-    // when proposed: a new key's label is checked against every key's, and the deleted one refuses the list.
+    // when proposed: a new key's label is checked against the token's keys, and a deleted row (which names no token)
+    // refuses that list.
     expect(() => propose(custodyB, 'key.generate', { ...params, ckaId: keyId })).toThrow(
       expect.objectContaining({ code: 'KEY_TAMPERED' }),
     );
