@@ -431,6 +431,11 @@ export const WireError = z.object({
    * a form asking several people at once can point at that person's fields. Never anything secret.
    */
   custodianId: z.string().max(64).optional(),
+  /**
+   * Which parameter of the request the refusal is about, by its name in the action's parameters (`label` of
+   * key.generate), when it is about one alone: a form with a field for it shows the words there and links to it.
+   */
+  field: z.string().max(64).optional(),
 });
 export type WireError = z.infer<typeof WireError>;
 

@@ -1,6 +1,7 @@
 import { ceremony } from './ceremony';
 import { expectAccessible } from './axe';
 import { expect, test } from './fixtures';
+import { checkScreen } from './screens';
 
 test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 key, schedule its destruction and cancel it', async ({
   custos,
@@ -110,6 +111,56 @@ test('enrolled custodians custody a token 2-of-3, drill, generate an EC P-256 ke
   await expect(page.getByRole('row').filter({ hasText: 'payments-signing' })).not.toContainText(
     'Destruction scheduled',
   );
+});
+
+test('a key label the core refuses is said at the Label field, linked from the form’s error summary', async ({
+  custos,
+}) => {
+  test.setTimeout(120_000);
+  const [ada, babbage, curie] = await custos.seedCustodians(['Ada', 'Babbage', 'Curie']);
+  const page = await custos.open();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const { code, takeCustody } = ceremony(page, custos.clock);
+  custos.advance(30);
+  await takeCustody('vault-l', [ada!, babbage!, curie!]);
+  custos.advance(30);
+  await page.keyboard.press('Alt+2');
+  await page.getByRole('region', { name: 'Inventory' }).getByRole('button', { name: 'Propose a new key' }).click();
+  const form = page.getByRole('form', { name: 'Propose a new key' });
+  const label = form.getByLabel('Label', { exact: true });
+  const propose = async (typed: string) => {
+    await label.fill(typed);
+    await form.locator('#gen-requester-who').selectOption({ label: 'Ada' });
+    await form.getByLabel('Ada’s passphrase').fill(ada!.passphrase);
+    await form.getByLabel('Ada’s code').fill(code(ada!));
+    await form.getByRole('button', { name: 'Propose' }).click();
+  };
+  // A Cyrillic а (U+0430) among Latin letters: refused before anyone's factors are checked.
+  const lookalike = 'p\u0430yments-root';
+  await propose(lookalike);
+  const summary = form.locator('[data-error-code="PROPOSAL_INVALID"]');
+  await expect(summary).toBeFocused();
+  await expect(summary).toContainText(`The key label “${lookalike}” mixes scripts`);
+  await expect(summary.getByRole('listitem')).toContainText([
+    'Choose a label of its own',
+    'It has U+0430 ‘\u0430’ (Cyrillic) among Latin letters.',
+  ]);
+  // Said in the form, beside the field, not again at the top of the screen.
+  await expect(page.getByText('Nothing was changed')).toHaveCount(0);
+  await expect(label).toHaveAttribute('aria-invalid', 'true');
+  await expect(label).toHaveAccessibleDescription(
+    `The key label “${lookalike}” mixes scripts, ` + 'so it would read as another label on every screen and report.',
+  );
+  await checkScreen(page, '02-keys-propose-label-refused');
+  await summary.getByRole('link', { name: 'Choose a label of its own' }).press('Enter');
+  await expect(label).toBeFocused();
+
+  custos.advance(30);
+  await propose('payments-root');
+  await expect(page.getByRole('status')).toContainText(/Proposal [0-9a-f-]{19} is open/);
+  await expect(summary).toHaveCount(0);
+  await expect(label).not.toHaveAttribute('aria-invalid');
+  await expect(form.locator('#gen-label-error')).toHaveCount(0);
 });
 
 test('taking custody says what is missing and whose factors were refused, linked to that holder’s fields', async ({

@@ -10,15 +10,18 @@ export class CustosError extends Error {
   readonly detail: TokenFailureDetail | undefined;
   /** Whose factors this refusal is about, when it is about one person's (crosses the wire: forms point at them). */
   readonly custodianId: string | undefined;
+  /** Which parameter of the request this refusal is about (crosses the wire: a form shows it at that field). */
+  readonly field: string | undefined;
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly remedy: readonly string[] = [],
-    options?: { cause?: unknown; detail?: TokenFailureDetail; custodianId?: string },
+    options?: { cause?: unknown; detail?: TokenFailureDetail; custodianId?: string; field?: string },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.detail = options?.detail;
     this.custodianId = options?.custodianId;
+    this.field = options?.field;
   }
 }
 
@@ -26,13 +29,17 @@ export function isCustosError(error: unknown): error is CustosError {
   return error instanceof CustosError;
 }
 
-/** A refusal as it crosses to the renderer: code, words, remedy, and whose factors it is about when it says. */
+/**
+ * A refusal as it crosses to the renderer: code, words, remedy, and whose factors or which parameter it is about when
+ * it says.
+ */
 export function wireError(error: CustosError): WireError {
   return {
     code: error.code,
     message: error.message,
     remedy: [...error.remedy],
     ...(error.custodianId === undefined ? {} : { custodianId: error.custodianId }),
+    ...(error.field === undefined ? {} : { field: error.field }),
   };
 }
 

@@ -15,6 +15,7 @@ import { keyChecks, keyOperations } from './key-operations';
 import { quorumDrill } from '../quorum/drill';
 import { KeyInventory } from './key-inventory';
 import { inUtc, keyChangeRefusal } from '../../../shared/key-lifecycle';
+import { type CustosError, wireError } from '../errors';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -509,6 +510,33 @@ describe('key labels that read as another key’s', () => {
       .map((e) => JSON.parse(e.entry) as { action: string; result: { status: string; code?: string } })
       .filter((e) => e.action === 'proposal.execute');
     expect(executions.map((e) => e.result)).toEqual([{ status: 'failed', code: 'PROPOSAL_INVALID' }]);
+  });
+
+  it('says the label is what it refused, so the form can show the words at its Label field', async () => {
+    expect((await generate('EC-P256', 'sign', 'payments-root')).state).toBe('executed');
+    /** The refusal as it crosses to the page. */
+    const onTheWire = (run: () => unknown) => {
+      try {
+        run();
+      } catch (error) {
+        return wireError(error as CustosError);
+      }
+      return null;
+    };
+    const generating = (label: string) => onTheWire(() => propose('key.generate', generateParams(label)));
+    expect(generating('p\u0430yments-2027')).toMatchObject({ code: 'PROPOSAL_INVALID', field: 'label' });
+    expect(generating('Payments-Root')).toMatchObject({ code: 'PROPOSAL_INVALID', field: 'label' });
+    // A refusal about something else names no field.
+    const elsewhere = onTheWire(() =>
+      quorum.propose({
+        custodyId: '0'.repeat(16),
+        action: 'key.generate',
+        params: generateParams('payments-2027'),
+        requestedBy: f.enrolled[0]!.id,
+      }),
+    );
+    expect(elsewhere).toMatchObject({ code: 'CUSTODY_NOT_FOUND' });
+    expect(elsewhere).not.toHaveProperty('field');
   });
 
   it('refuses a label that differs from another key’s on the token only by case or NFKC, not on another token', async () => {

@@ -3,6 +3,9 @@ import { CustosError } from '../errors';
 import { caseFolded, mixedScripts } from '../../../shared/mixed-scripts';
 import type { KeyInventory } from './key-inventory';
 
+/** Both refusals are about the request's `label`: a form shows them at its label field. */
+const LABEL_FIELD = { field: 'label' };
+
 /**
  * A label names its key on every screen, proposal and report, so it must not read as another key's: letters of more
  * than one script (UTS #39 Highly Restrictive, the rule host-like CNs follow: `pаyments-root` with a Cyrillic а), or
@@ -17,6 +20,7 @@ export function refuseLookalikeLabel(label: string, token: TokenRef, inventory: 
       'PROPOSAL_INVALID',
       `The key label “${label}” mixes scripts, so it would read as another label on every screen and report.`,
       [...odd.map((letter) => `It has ${letter}.`), fix],
+      LABEL_FIELD,
     );
   // Labels clash per token: only its keys are read, so a tampered record elsewhere does not refuse this one.
   const twin = inventory.onToken(token).find((k) => k.label !== label && caseFolded(k.label) === caseFolded(label));
@@ -26,5 +30,6 @@ export function refuseLookalikeLabel(label: string, token: TokenRef, inventory: 
       `The key label “${label}” differs from that of the key “${twin.label}” on the same token only by case or ` +
         'Unicode compatibility characters (NFKC), so the two would read as one key.',
       [fix],
+      LABEL_FIELD,
     );
 }

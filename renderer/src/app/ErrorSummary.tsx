@@ -62,6 +62,14 @@ export function ErrorSummary({
   );
 }
 
+/**
+ * The field a refusal names (WireError.field, a parameter of the request) as the form calls it, with what to do there;
+ * null when it names none, or one the form has no field for.
+ */
+export function fieldProblem(error: WireError, fields: Readonly<Record<string, Problem>>): Problem | null {
+  return error.field !== undefined && Object.hasOwn(fields, error.field) ? fields[error.field]! : null;
+}
+
 /** Which of a custodian's factor fields a refusal points at; other refusals point at nothing. */
 export function factorProblem(
   code: ErrorCode,

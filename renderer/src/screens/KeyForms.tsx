@@ -2,9 +2,11 @@ import { useState, type FormEvent } from 'react';
 import { ActionName } from '../../../shared/actions';
 import { KEY_CHANGES, keyChangeRefusal, type KeyChange } from '../../../shared/key-lifecycle';
 import type { KeyRecord } from '../../../shared/keys';
+import { ErrorSummary, factorIds, factorProblem, fieldProblem } from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
 import { PAGE_TITLE_ID } from '../app/SubPage';
 import { useCustos } from '../store/context';
+import { KEY_FORMS } from '../store/keys-slice';
 
 const ALGORITHMS = ['EC-P256', 'EC-P384', 'Ed25519', 'RSA-3072', 'RSA-4096', 'AES-256'] as const;
 
@@ -149,11 +151,19 @@ export function NotOffered({ keyRecord }: { keyRecord: KeyRecord }) {
   );
 }
 
-/** key.generate, the whole of its page: offered only while a token is in custody. */
+/** The generation form's fields a refusal may name (WireError.field: the request's parameter), as links to them. */
+const GENERATE_FIELDS = { label: { field: 'gen-label', text: 'Choose a label of its own' } };
+
+/**
+ * key.generate, the whole of its page: offered only while a token is in custody. A refusal is said at the top of the
+ * form, linked to the field it names (the label) or to the proposer's factors, and the label's refusal at the label.
+ */
 export function ProposeKey() {
   const custodians = useCustos((s) => s.custodians) ?? [];
   const custodies = (useCustos((s) => s.custodies) ?? []).filter((c) => c.state === 'active');
   const propose = useCustos((s) => s.proposeKey);
+  const error = useCustos((s) => (s.keyErrorAt === KEY_FORMS.generate ? s.keyError : null));
+  const labelError = error?.field === 'label' ? error.message : null;
   const [custodyId, setCustodyId] = useState('');
   const [algorithm, setAlgorithm] = useState<(typeof ALGORITHMS)[number]>('EC-P256');
   const [label, setLabel] = useState('');
@@ -176,12 +186,18 @@ export function ProposeKey() {
       },
       'key.generate',
       proof,
+      KEY_FORMS.generate,
     );
     setProof({ ...proof, passphrase: '', code: '' });
     if (ok) setLabel('');
   };
   return (
     <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+      <ErrorSummary
+        problems={[]}
+        error={error}
+        link={error && (fieldProblem(error, GENERATE_FIELDS) ?? factorProblem(error.code, factorIds('gen-requester')))}
+      />
       <p className="muted">
         The key is generated inside the token once the quorum approves, and starts in pre-activation.
       </p>
@@ -204,12 +220,19 @@ export function ProposeKey() {
         ))}
       </select>
       <label htmlFor="gen-label">Label</label>
+      {labelError && (
+        <p id="gen-label-error" className="field-error">
+          {labelError}
+        </p>
+      )}
       <input
         id="gen-label"
         type="text"
         maxLength={64}
         value={label}
         onChange={(e) => setLabel(e.target.value)}
+        aria-describedby={labelError ? 'gen-label-error' : undefined}
+        aria-invalid={labelError ? true : undefined}
         required
       />
       <label htmlFor="gen-usage">Usage</label>

@@ -24,7 +24,8 @@ export function KeysScreen() {
   const loadCustodians = useCustos((s) => s.loadCustodians);
   const loadTransport = useCustos((s) => s.loadTransport);
   const keys = useCustos((s) => s.keys);
-  const error = useCustos((s) => s.keyError);
+  // A form that shows its own refusals (KEY_FORMS) says them there, beside the field that fixes them.
+  const error = useCustos((s) => (s.keyErrorAt === null ? s.keyError : null));
   const notice = useCustos((s) => s.keyNotice);
   const transportError = useCustos((s) => s.transportError);
   const transportNotice = useCustos((s) => s.transportNotice);

@@ -21,7 +21,7 @@ export interface TransportSlice {
 }
 
 /** One answer on the Keys screen at a time: a panel request clears the screen's last proposal answer too. */
-const NO_ANSWER = { transportError: null, transportNotice: null, keyError: null, keyNotice: null };
+const NO_ANSWER = { transportError: null, transportNotice: null, keyError: null, keyErrorAt: null, keyNotice: null };
 
 export const createTransportSlice =
   ({ bridge }: Deps): StateCreator<CustosState, [], [], TransportSlice> =>
