@@ -135,6 +135,20 @@ test('a key label the core refuses is said at the Label field, linked from the f
     await form.getByLabel('Ada’s code').fill(code(ada!));
     await form.getByRole('button', { name: 'Propose' }).click();
   };
+  // Nothing filled in: what is missing is said before anything is sent (no browser pop-up, nobody's code spent).
+  await label.fill('');
+  await form.getByRole('button', { name: 'Propose' }).click();
+  const missing = form.locator('.error-summary');
+  await expect(missing).toBeFocused();
+  await expect(missing.getByRole('link')).toHaveText([
+    'Give the key a label',
+    'Choose who proposes it',
+    'Type the passphrase',
+    'Type the 6-digit code the authenticator shows',
+  ]);
+  await expect(missing).not.toHaveAttribute('data-error-code');
+  await missing.getByRole('link', { name: 'Give the key a label' }).press('Enter');
+  await expect(label).toBeFocused();
   // A Cyrillic а (U+0430) among Latin letters: refused before anyone's factors are checked.
   const lookalike = 'p\u0430yments-root';
   await propose(lookalike);

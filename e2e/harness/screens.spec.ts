@@ -227,6 +227,19 @@ test('a 2-of-3 approval by keyboard alone; reject and cancel close proposals as 
   await expect(stateForm.getByRole('listitem').filter({ hasText: 'Reactivate after suspension' })).toContainText(
     'A pre-activation key cannot be made active (SP 800-57 allows it only from suspended).',
   );
+  // Nothing typed: what is missing is said, and nothing is sent.
+  await stateForm.getByRole('button', { name: 'Propose' }).click();
+  const missing = stateForm.locator('.error-summary');
+  await expect(missing).toBeFocused();
+  await expect(missing.getByRole('link')).toHaveText([
+    'Choose who proposes it',
+    'Type the passphrase',
+    'Type the 6-digit code the authenticator shows',
+  ]);
+  // Another change asks for other things: the summary goes with the choice it was about.
+  await stateForm.getByLabel('Change').selectOption('key.schedule-destruction');
+  await stateForm.getByLabel('Change').selectOption('key.activate');
+  await expect(missing).toHaveCount(0);
   await checkScreen(page, '02-keys-change-state');
   await page.keyboard.press('Alt+2');
   await page.getByRole('region', { name: 'Actions' }).getByRole('button', { name: 'Propose a new key' }).press('Enter');

@@ -2,8 +2,16 @@ import { useState, type FormEvent } from 'react';
 import { ActionName } from '../../../shared/actions';
 import { KEY_CHANGES, keyChangeRefusal, type KeyChange } from '../../../shared/key-lifecycle';
 import type { KeyRecord } from '../../../shared/keys';
-import { ErrorSummary, factorIds, factorProblem, fieldProblem } from '../app/ErrorSummary';
+import {
+  ErrorSummary,
+  factorIds,
+  factorProblem,
+  fieldProblem,
+  missingFactors,
+  type Problem,
+} from '../app/ErrorSummary';
 import { emptyProof, FactorFields } from '../app/FactorFields';
+import type { Proof } from '../store/quorum-slice';
 import { PAGE_TITLE_ID } from '../app/SubPage';
 import { useCustos } from '../store/context';
 import { KEY_FORMS } from '../store/keys-slice';
@@ -43,10 +51,14 @@ export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
   const [waitDays, setWaitDays] = useState(30);
   const [proof, setProof] = useState(emptyProof());
   const [reason, setReason] = useState('');
+  const [problems, setProblems] = useState<Problem[]>([]);
   const emergencyChoice = choice === 'suspend' || choice === 'compromise';
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     if (choice === undefined || (emergencyChoice && !atToken)) return;
+    const missing = missingForChange(choice, reason, proof);
+    setProblems(missing);
+    if (missing.length > 0) return;
     const ok = emergencyChoice
       ? await emergency(keyRecord.id, choice, atToken!, proof, choice === 'compromise' ? reason : undefined)
       : await propose(
@@ -60,16 +72,25 @@ export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
     if (ok) setReason('');
   };
   return (
-    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)} noValidate>
       <h2>
         {keyRecord.label} is {keyRecord.state}
       </h2>
+      <ErrorSummary problems={problems} error={null} link={null} />
       {choice === undefined ? (
         <p id="key-no-change">Nothing can change a {keyRecord.state} key: SP 800-57 allows no way back.</p>
       ) : (
         <>
           <label htmlFor="key-transition">Change</label>
-          <select id="key-transition" value={choice} onChange={(e) => setChoice(e.target.value as KeyChange)}>
+          <select
+            id="key-transition"
+            value={choice}
+            onChange={(e) => {
+              // Another change asks for other things: what was missing for the last one no longer stands.
+              setProblems([]);
+              setChoice(e.target.value as KeyChange);
+            }}
+          >
             {offered.map((change) => (
               <option key={change} value={change}>
                 {CHANGE_NAMES[change]}
@@ -98,7 +119,7 @@ export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
           </label>
           <textarea
             id="compromise-reason"
-            required
+            aria-required
             maxLength={500}
             value={reason}
             onChange={(e) => setReason(e.target.value)}
@@ -128,6 +149,17 @@ export function KeyStateForm({ keyRecord }: { keyRecord: KeyRecord }) {
       )}
     </form>
   );
+}
+
+/** What a change of state still needs, said before the core is asked: a refused try would cost the person a code. */
+export function missingForChange(choice: KeyChange, reason: string, proof: Proof): Problem[] {
+  const emergency = choice === 'suspend' || choice === 'compromise';
+  return [
+    ...(choice === 'compromise' && !reason.trim()
+      ? [{ field: 'compromise-reason', text: 'Say why the key is compromised' }]
+      : []),
+    ...missingFactors(proof, 'key-actor', emergency ? 'does it' : 'proposes it'),
+  ];
 }
 
 /** The changes the key's state rules out, each with why in plain words, so nobody hunts for a missing one. */
@@ -172,8 +204,19 @@ export function ProposeKey() {
   const [acceptUnrestrictedExport, setAcceptUnrestrictedExport] = useState(false);
   const [cryptoperiodDays, setCryptoperiodDays] = useState(730);
   const [proof, setProof] = useState(emptyProof());
+  const [problems, setProblems] = useState<Problem[]>([]);
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    // What is missing is said before the core is asked: a refused try would cost the proposer a code.
+    const missing = [
+      ...(label.trim() ? [] : [{ field: 'gen-label', text: 'Give the key a label' }]),
+      ...(cryptoperiodDays >= 1 && cryptoperiodDays <= 3650
+        ? []
+        : [{ field: 'gen-period', text: 'Give the cryptoperiod as 1 to 3,650 days' }]),
+      ...missingFactors(proof, 'gen-requester', 'proposes it'),
+    ];
+    setProblems(missing);
+    if (missing.length > 0) return;
     const ok = await propose(
       custodyId || (custodies[0]?.id ?? ''),
       {
@@ -192,9 +235,9 @@ export function ProposeKey() {
     if (ok) setLabel('');
   };
   return (
-    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)}>
+    <form className="card" aria-labelledby={PAGE_TITLE_ID} onSubmit={(e) => void submit(e)} noValidate>
       <ErrorSummary
-        problems={[]}
+        problems={problems}
         error={error}
         link={error && (fieldProblem(error, GENERATE_FIELDS) ?? factorProblem(error.code, factorIds('gen-requester')))}
       />
@@ -233,7 +276,7 @@ export function ProposeKey() {
         onChange={(e) => setLabel(e.target.value)}
         aria-describedby={labelError ? 'gen-label-error' : undefined}
         aria-invalid={labelError ? true : undefined}
-        required
+        aria-required
       />
       <label htmlFor="gen-usage">Usage</label>
       <select id="gen-usage" value={usage} onChange={(e) => setUsage(e.target.value)}>

@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import type { KeyRecord } from '../../../shared/keys';
 import { StoreProvider } from '../store/context';
 import { storeWith } from '../store/test-store';
-import { KeyStateForm } from './KeyForms';
+import { KeyStateForm, missingForChange } from './KeyForms';
 import { KeyStateCell } from './KeysScreen';
 
 const key = (more: Partial<KeyRecord>): KeyRecord => ({
@@ -128,4 +128,23 @@ it('says in the key list when a scheduled destruction can be proposed, by the co
   const scheduled = { destructionNotBefore: '2026-12-09T14:00:00.000Z' };
   expect(cell(key({ ...scheduled, destructionDue: false }))).toContain('can be proposed from 2026-12-09 14:00 UTC');
   expect(cell(key({ ...scheduled, destructionDue: true }))).toContain('the waiting period is over');
+});
+
+it('says what a change of state still needs before anything is sent: the officer, their factors, and why it is compromised', () => {
+  const none = { custodianId: '', passphrase: '', code: '' };
+  const texts = (choice: Parameters<typeof missingForChange>[0], reason: string, proof = none) =>
+    missingForChange(choice, reason, proof).map((p) => `${p.field}: ${p.text}`);
+  expect(texts('compromise', '  ')).toEqual([
+    'compromise-reason: Say why the key is compromised',
+    'key-actor-who: Choose who does it',
+    'key-actor-passphrase: Type the passphrase',
+    'key-actor-code: Type the 6-digit code the authenticator shows',
+  ]);
+  const typed = { custodianId: 'c1', passphrase: 'p', code: '123456' };
+  expect(texts('compromise', 'HSM backup tape lost', typed)).toEqual([]);
+  expect(texts('suspend', '', typed)).toEqual([]);
+  expect(texts('key.activate', '', { ...typed, code: '12345' })).toEqual([
+    'key-actor-code: Type the 6-digit code the authenticator shows',
+  ]);
+  expect(texts('key.activate', '')[0]).toBe('key-actor-who: Choose who proposes it');
 });
