@@ -495,6 +495,82 @@ describe('a wholly new script run report signed by the audit key’s holder', ()
   }, 120_000);
 });
 
+describe('a wholly new script run report naming another script, signed by the audit key’s holder', () => {
+  it('fails with the key alone, against the live log and a later bundle', async () => {
+    const installation = await ceremonyInstallation();
+    try {
+      const core = CustosCore.open({
+        dataDir: installation.dataDir,
+        version: 'test',
+        production: false,
+        operator: 'test',
+        clock: () => installation.clock.now,
+      });
+      const run = await witnessedScriptRun(core, installation).finally(() => core.close());
+      const genuine = join(installation.dataDir, 'reports', run.reportId);
+      const key = join(genuine, 'audit-key.pem');
+      type RunEvent = { seq: number; event: Record<string, unknown> };
+      type Entry = { seq: number; entry: string; signature: string; proof: string[] };
+      type Carried = {
+        ceremony: {
+          runEvents: RunEvent[];
+          script: { sha256: string; text: string };
+          steps: { id: string; title: string }[];
+        };
+        participants: { part: string }[];
+        audit: { entries: Entry[] };
+      };
+      const original = JSON.parse(readFileSync(join(genuine, 'report.json'), 'utf8')) as Carried;
+      const start = original.ceremony.runEvents[0]!;
+      const text = original.ceremony.script.text.replace('aloud.', 'aloud slowly.');
+      const other = { sha256: createHash('sha256').update(text).digest('hex'), text };
+      const title = (from: string, to: string) => (r: Carried) => ({
+        ...r,
+        ceremony: { ...r.ceremony, steps: r.ceremony.steps.map((s) => (s.title === from ? { ...s, title: to } : s)) },
+        participants: r.participants.map((p) => ({ ...p, part: p.part.replace(from, to) })),
+      });
+      const keyAlone = (forged: string) =>
+        runCustos(join(dataDir, 'no-custos-here'), ['report', 'verify', '--dir', forged, '--key', key]);
+      const outcomes = async (what: string, edit: (r: Carried) => object) => {
+        const forged = join(dataDir, `forged-${what.replace(/ /g, '-')}`);
+        cpSync(genuine, forged, { recursive: true });
+        forgeNewReport(forged, installation.dataDir, (r) => edit(r as unknown as Carried) as Record<string, unknown>);
+        const bundle = join(dataDir, `bundle-${what.replace(/ /g, '-')}`);
+        expect((await runCustos(installation.dataDir, ['audit', 'export', '--out', bundle])).code).toBe(EXIT.ok);
+        return {
+          bundle,
+          alone: await keyAlone(forged),
+          live: await runCustos(installation.dataDir, ['report', 'verify', '--dir', forged]),
+          bundled: await verify(forged, key, bundle),
+        };
+      };
+      const START = 'script and steps: the ones the run’s signed ceremony.start entry recorded (';
+      const refused = (detail: string) => ({
+        code: EXIT.verification,
+        stderr: expect.stringContaining(`${START}${detail}`),
+      });
+      const edits: Record<string, { edit: (r: Carried) => object; detail: string }> = {
+        'another script named': {
+          edit: (r) => ({ ...r, ceremony: { ...r.ceremony, script: other } }),
+          detail: `the report names the script SHA-256 ${other.sha256}; entry ${start.seq} started the run with `,
+        },
+        'a step retitled with its parts': {
+          edit: title('Seal the printed report', 'Seal the report unread'),
+          detail: 'step 2 (bag): the report says title “Seal the report unread”; the script title “Seal the printed',
+        },
+      };
+      for (const [what, { edit, detail }] of Object.entries(edits)) {
+        const { alone, live, bundled } = await outcomes(what, edit);
+        expect(alone, what).toMatchObject(refused(detail));
+        expect(live, what).toMatchObject(refused(detail));
+        expect(bundled, what).toMatchObject(refused(detail));
+      }
+    } finally {
+      installation.cleanup();
+    }
+  }, 180_000);
+});
+
 describe('a wholly new backup report signed by the audit key’s holder', () => {
   it('fails against the live log and a later bundle when a card release is hidden with its entry', async () => {
     const installation = join(dataDir, 'installation');

@@ -248,8 +248,14 @@ describe('a ceremony script', () => {
         ]),
     );
     const bytes = Buffer.from(canonicalJson(report), 'utf8');
-    expect(verifyReport(bytes, core.audit.signDocument(bytes), core.audit.noteKey()!).checks).toContainEqual({
+    const { checks } = verifyReport(bytes, core.audit.signDocument(bytes), core.audit.noteKey()!);
+    expect(checks).toContainEqual({
       check: 'participants: each part, person and time as a signed entry of this ceremony records it',
+      ok: true,
+    });
+    // Its script, title, token and steps (quorum steps among them) as the run's ceremony.start entry recorded them.
+    expect(checks).toContainEqual({
+      check: 'script and steps: the ones the run’s signed ceremony.start entry recorded',
       ok: true,
     });
     // Checked with tools that share no code with Custos: openssl verifies the signature over the file as written, and
@@ -567,6 +573,142 @@ describe('a script run’s report', () => {
       ok: false,
       detail: expect.stringContaining(`entry ${eve.seq} (ceremony.witness by ${eve.id}): the report carries no event`),
     });
+  });
+
+  type RunCeremony = {
+    runEvents: RunEvent[];
+    script: { sha256: string; text: string };
+    title: string;
+    token: { serial: string; label: string };
+    startedAt: string;
+    steps: { id: string; title: string; by: string; witnesses: { name: string; signedAt: string | null }[] }[];
+  };
+  const START = 'script and steps: the ones the run’s signed ceremony.start entry recorded';
+  /** The same script with one word of a manual step changed: another SHA-256, the same steps. */
+  const otherScript = (text: string) => {
+    const other = text.replace("Read the bag's serial aloud.", "Read the bag's serial aloud slowly.");
+    expect(other).not.toBe(text);
+    return { sha256: scriptSha256(other), text: other };
+  };
+
+  it('names the script its ceremony.start entry recorded; another script, title, token or start time fails', async () => {
+    const { run, report } = await shortRun();
+    const ceremony = report.ceremony as unknown as RunCeremony;
+    // The run's first event is its start, whose entry hashes the script's SHA-256, the title and the token.
+    const [start, ...rest] = ceremony.runEvents as [RunEvent, ...RunEvent[]];
+    expect(start.event).toMatchObject({ kind: 'start', script: ceremony.script.sha256, title: ceremony.title });
+    expect(rest.every((r) => r.seq > start.seq)).toBe(true);
+    expect(resigned(report).checks).toContainEqual({ check: START, ok: true });
+    const recorded = ceremony.script.sha256;
+    const other = otherScript(ceremony.script.text);
+    const at = `entry ${start.seq}`;
+    const forgeries: Record<string, { ceremony: object; detail: string }> = {
+      'another script (its text and SHA-256)': {
+        ceremony: { ...ceremony, script: other },
+        detail: `the report names the script SHA-256 ${other.sha256}; ${at} started the run with ${recorded}`,
+      },
+      'only the SHA-256 changed': {
+        ceremony: { ...ceremony, script: { ...ceremony.script, sha256: other.sha256 } },
+        detail:
+          `the report names the script SHA-256 ${other.sha256}; ${at} started the run with ${recorded}; ` +
+          `the script text the report carries hashes to ${recorded}, not ${other.sha256}`,
+      },
+      'the start event re-pointed at that script too': {
+        ceremony: {
+          ...ceremony,
+          script: other,
+          runEvents: [{ ...start, event: { ...start.event, script: other.sha256 } }, ...rest],
+        },
+        detail: `${at} (ceremony.start) hashes other params than the start event the report carries`,
+      },
+      'the start event left out': {
+        ceremony: { ...ceremony, runEvents: rest },
+        detail: `the report carries no start event of run ${run.id}`,
+      },
+      'another title': {
+        ceremony: { ...ceremony, title: 'Custody only' },
+        detail: `the report titles the run “Custody only”; ${at} recorded “Custody and a sealed bag”`,
+      },
+      'another token': {
+        ceremony: { ...ceremony, token: { ...ceremony.token, serial: '0000000000000000' } },
+        detail:
+          `the report names the token “${token.label}” serial “0000000000000000”; ${at} recorded ` +
+          `“${token.label}” serial “${token.serial}”`,
+      },
+      'another start time': {
+        ceremony: { ...ceremony, startedAt: '2020-01-01T00:00:00.000Z' },
+        detail: `the report says the run started “2020-01-01T00:00:00.000Z”; ${at} records “${ceremony.startedAt}”`,
+      },
+      'said to be a rehearsal': {
+        ceremony: { ...ceremony, rehearsal: true, title: `REHEARSAL: ${ceremony.title}` },
+        detail:
+          `the report says type ceremony.script-run, action ceremony.script-run, rehearsal true; ${at} started a ` +
+          'real run (type ceremony.script-run, action ceremony.script-run, rehearsal false); the report titles the ' +
+          `run “REHEARSAL: Custody and a sealed bag”; ${at} recorded “Custody and a sealed bag”`,
+      },
+    };
+    for (const [what, { ceremony: forged, detail }] of Object.entries(forgeries))
+      expect(failed({ ...report, ceremony: forged as Report['ceremony'] }), what).toEqual([`${START} — ${detail}`]);
+  });
+
+  it('lists each step as the script its start entry hashes does: a title, performer or witness changed fails', async () => {
+    const { report } = await shortRun();
+    const ceremony = report.ceremony as unknown as RunCeremony;
+    const steps = ceremony.steps;
+    expect(steps.map((s) => `${s.id}: ${s.title}`)).toEqual([
+      'custody: Take the token into custody',
+      'bag: Seal the printed report',
+      'checkpoint: Sign the closing checkpoint',
+    ]);
+    const withSteps = (edited: RunCeremony['steps'], participants = report.participants) => ({
+      ...report,
+      ceremony: { ...ceremony, steps: edited } as unknown as Report['ceremony'],
+      participants,
+    });
+    const changed = (id: string, change: object) => steps.map((s) => (s.id === id ? { ...s, ...change } : s));
+    // Retitled with the parts beside it, the report agrees with itself: only the script says otherwise.
+    const retitled = withSteps(
+      changed('bag', { title: 'Seal the report unread' }),
+      report.participants.map((p) => ({
+        ...p,
+        part: p.part.replace('Seal the printed report', 'Seal the report unread'),
+      })),
+    );
+    expect(failed(retitled)).toEqual([
+      `${START} — step 2 (bag): the report says title “Seal the report unread”; the script title “Seal the printed report”`,
+    ]);
+    expect(failed(withSteps(changed('bag', { by: 'Babbage' })))).toEqual([
+      `${START} — step 2 (bag): the report says by “Babbage”; the script by “Curie”`,
+    ]);
+    const witnesses = [...steps[0]!.witnesses, { name: 'Babbage', signedAt: null }];
+    expect(failed(withSteps(changed('custody', { witnesses })))).toEqual([
+      `${START} — step 1 (custody): the report says witnesses [Eve, Babbage]; the script witnesses [Eve]`,
+    ]);
+    expect(failed(withSteps([steps[0]!, steps[2]!, steps[1]!]))).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${START} — step 2 \\(bag\\): the report says id “checkpoint”, title “Sign the closing checkpoint”, kind ` +
+            '“checkpoint”, by “Ada”; the script id “bag”, title “Seal the printed report”, kind “manual”, by “Curie”; ' +
+            'step 3 \\(checkpoint\\): ',
+        ),
+      ),
+    ]);
+    expect(failed(withSteps(steps.slice(0, 2)))).toContainEqual(
+      `${START} — step 3 of the script (checkpoint) is not in the report`,
+    );
+  });
+
+  it('is read as a script run by its entries: relabelled a custody’s without its events, format 2 fails', async () => {
+    const { report } = await shortRun();
+    const { runEvents: _events, ...ceremony } = report.ceremony as unknown as RunCeremony;
+    const relabelled = {
+      ...report,
+      type: 'custody.take',
+      ceremony: { ...ceremony, action: 'custody.take', custodyBegun: null } as unknown as Report['ceremony'],
+    };
+    expect(failed(relabelled)).toContainEqual(
+      'report format: every marker its kind carries in format 2 — a format-2 report without ceremony.runEvents',
+    );
   });
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { said, signedWithin } from './participant-check';
+import { ceremonyOnRecord, said, signedWithin } from './participant-check';
 import type { PartEntry } from './participant-record';
 import { declaresFormat, REPORT_FORMAT } from '../audit/report-format';
 import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';
@@ -10,7 +10,7 @@ export const FormatFields = { v: z.number().int() };
 interface FormatReport {
   v: number;
   reportId: string;
-  audit: { treeSize: number };
+  audit: { treeSize: number; entries: { entry: string }[] };
   ceremony: {
     id: unknown;
     action?: string;
@@ -64,8 +64,9 @@ function missingMarkers(report: FormatReport): string[] {
   const need = (present: boolean, field: string) => {
     if (!present) missing.push(`ceremony.${field}`);
   };
-  // A script run's performers and witnesses name their entries, whose params its events are.
-  if (c.action === 'ceremony.script-run') {
+  // A script run's performers and witnesses name their entries, whose params its events are (the first its start's).
+  // Its entries say it is one, whatever its action: relabelled a custody's, it would need no events.
+  if (c.action === 'ceremony.script-run' || ceremonyOnRecord(report) === 'ceremony-run') {
     each(report.participants, 'participants');
     need(Array.isArray(c.runEvents), 'runEvents');
     return missing;

@@ -136,11 +136,9 @@ function recordedParts(report: ParticipantReport, at: (seq: number) => PartEntry
   }
   if (!ceremony) return { parts: [], quorum: false };
   if (typeof ceremony.id !== 'string') return { failed: 'the ceremony has no id' };
-  // What the ceremony is, the entries it carries say, not its action or fields: a forger could relabel those to
-  // have a proposal's participants read as a custody's (unchecked when it predates custodyBegun) or a script run's.
   const texts = report.audit.entries.flatMap((e) => at(e.seq) ?? []);
-  const on = (type: string) => texts.some((e) => e.object?.type === type && e.object.id === ceremony.id);
-  if (on('proposal')) {
+  const on = ceremonyOnRecord(report);
+  if (on === 'proposal') {
     if (typeof ceremony.fingerprint !== 'string') return { failed: 'the proposal’s report names no fingerprint' };
     const confirmations = ceremony.listsHolderConfirmations === true;
     return {
@@ -149,19 +147,39 @@ function recordedParts(report: ParticipantReport, at: (seq: number) => PartEntry
       ...(!confirmations && recordsConfirmation(texts, ceremony.id) ? { unchecked: CONFIRMATIONS_PREDATED } : {}),
     };
   }
-  if (on('custody')) {
+  if (on === 'custody') {
     const begun = ceremony.custodyBegun;
     if (!begun) return { skipped: 'this report predates carrying its custody.begin entry’s params' };
     const bound = custodyBound(begun, ceremony.id, at);
     return 'failed' in bound ? bound : { parts: custodyParts(bound, begun), quorum: false };
   }
-  if (on('ceremony-run')) {
+  if (on === 'ceremony-run') {
     if (!ceremony.runEvents) return { skipped: 'this report predates carrying its run’s events' };
     const run = runParts(texts, ceremony.id, ceremony.runEvents, stepTitles(ceremony.steps));
     return run.problems.length ? { failed: said(run.problems) } : { parts: run.parts, quorum: false };
   }
   // Said to be a script run (or anything else) with no entry of it carried: nothing its entries say it is.
   return { failed: `the report carries no signed entry of the ${what(report)} ${ceremony.id} it is about` };
+}
+
+/**
+ * What a report's ceremony is, as the entries it carries about its id say, not its action or fields: a forger could
+ * relabel those to have a proposal's participants read as a custody's (unchecked when it predates custodyBegun), or a
+ * script run's as a custody's with its run's events left out. Null when no carried entry is about it.
+ */
+export function ceremonyOnRecord(report: {
+  ceremony: { id: unknown } | null;
+  audit: { entries: { entry: string }[] };
+}): 'proposal' | 'custody' | 'ceremony-run' | null {
+  const id = report.ceremony?.id;
+  if (typeof id !== 'string') return null;
+  const types = new Set(
+    report.audit.entries.flatMap((e) => {
+      const object = entryText(e.entry)?.object;
+      return object?.id === id && typeof object.type === 'string' ? [object.type] : [];
+    }),
+  );
+  return (['proposal', 'custody', 'ceremony-run'] as const).find((t) => types.has(t)) ?? null;
 }
 
 const RUN_TYPES = ['ceremony.script-run', 'ceremony.rehearsal'];

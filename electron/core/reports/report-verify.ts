@@ -12,6 +12,7 @@ import { CardHolderFields, checkCardHolders } from './card-holder-check';
 import { CeremonyQuorumFields, checkParticipants, ParticipantFields } from './participant-check';
 import { checkFormatMarkers, FormatFields } from './format-check';
 import { checkFingerprint } from './fingerprint-check';
+import { checkRunStart, RunStartFields } from './run-start-check';
 
 export interface ReportVerdict {
   ok: boolean;
@@ -110,6 +111,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
   checkOutcome(report, checks);
   checkWitnesses(report, checks);
   checkParticipants(report, checks);
+  checkRunStart(report, checks);
   checkCardHolders(report, checks);
   if (later) {
     if (later.size < size) {
@@ -171,6 +173,7 @@ const ReportFile = z.object({
       expiresAt: z.unknown().optional(),
       ...CeremonyQuorumFields,
       ...CardHolderFields,
+      ...RunStartFields,
     })
     .nullable(),
   ...ParticipantFields,
