@@ -496,7 +496,7 @@ describe('a wholly new script run report signed by the audit key’s holder', ()
 });
 
 describe('a wholly new script run report naming another script, signed by the audit key’s holder', () => {
-  it('fails with the key alone, against the live log and a later bundle', async () => {
+  it('fails with the key alone, against the live log and a later bundle; a start appended for it, against the log', async () => {
     const installation = await ceremonyInstallation();
     try {
       const core = CustosCore.open({
@@ -565,6 +565,43 @@ describe('a wholly new script run report naming another script, signed by the au
         expect(live, what).toMatchObject(refused(detail));
         expect(bundled, what).toMatchObject(refused(detail));
       }
+
+      // A start of the same run for the other script, appended with the audit key, carried as the run's only entry:
+      // the report agrees with itself, so the key alone passes it; the log still begins the run with the genuine start.
+      const owner = openAudit(installation.dataDir);
+      const event = { ...start.event, script: other.sha256 };
+      let appended: Entry;
+      try {
+        const object = { type: 'ceremony-run', id: run.runId };
+        owner.audit.record({ actor: SYSTEM, action: 'ceremony.start', object, params: event });
+        const stored = owner.audit.log().entry(owner.audit.log().size() - 1);
+        appended = { seq: stored.seq, entry: stored.entry, signature: stored.signature.toString('base64'), proof: [] };
+      } finally {
+        owner.close();
+      }
+      const aboutRun = (e: Entry) =>
+        (JSON.parse(e.entry) as { object: { id: string } | null }).object?.id === run.runId;
+      const { bundle, alone, live, bundled } = await outcomes('a start appended', (r) => ({
+        ...r,
+        ceremony: {
+          ...r.ceremony,
+          script: other,
+          runEvents: [{ seq: appended.seq, event }],
+          startedAt: (JSON.parse(appended.entry) as { time: string }).time,
+        },
+        participants: [],
+        audit: { ...r.audit, entries: [...r.audit.entries.filter((e) => !aboutRun(e)), appended] },
+      }));
+      expect(alone).toMatchObject({ code: EXIT.ok });
+      const began = (source: string) => ({
+        code: EXIT.verification,
+        stderr: expect.stringContaining(
+          `script: the one ${source} records the run started with, up to the report’s checkpoint (entry ${start.seq} ` +
+            `of ${source} started run ${run.runId}, and the report carries the start of entry ${appended.seq} instead`,
+        ),
+      });
+      expect(live).toMatchObject(began('the live log'));
+      expect(bundled).toMatchObject(began(`the bundle ${bundle}`));
     } finally {
       installation.cleanup();
     }

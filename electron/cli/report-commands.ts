@@ -33,6 +33,7 @@ import {
   reportedRun,
 } from '../core/reports/participant-check';
 import { checkFormatInLog, mayBeginCustody, mayRecordReport, reportedCustody } from '../core/reports/format-check';
+import { checkRunStartInLog } from '../core/reports/run-start-check';
 import { FORMAT_ENTRY, mayDeclareFormat } from '../core/audit/report-format';
 import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
 
@@ -128,6 +129,7 @@ export async function verifyReportCommand(
       checkFormatInLog(report, formats, source),
       checkParticipantsInLog(report, parts, source),
       checkRunPartsInLog(report, runParts, source),
+      checkRunStartInLog(report, runParts, source),
       checkCardHoldersInLog(report, releases, source),
     ];
     const verdict = inLog.reduce((v, c) => (c ? withCheck(v, c) : v), withCheck(bundled, signing));
@@ -160,8 +162,12 @@ export async function verifyReportCommand(
     const listed = proposal && checkParticipantsInLog(report, log.entriesAbout(`proposal:${proposal.id}`), source);
     if (listed) verdict = withCheck(verdict, listed);
     const run = reportedRun(report);
-    const performed = run !== null && checkRunPartsInLog(report, log.entriesAbout(`ceremony-run:${run}`), source);
-    if (performed) verdict = withCheck(verdict, performed);
+    const runEntries = run === null ? [] : log.entriesAbout(`ceremony-run:${run}`);
+    for (const about of [
+      checkRunPartsInLog(report, runEntries, source),
+      checkRunStartInLog(report, runEntries, source),
+    ])
+      if (about) verdict = withCheck(verdict, about);
     const setId = reportedBackupSet(report)?.setId;
     const cards = setId && checkCardHoldersInLog(report, log.entriesAbout(`backup:${setId}`), source);
     if (cards) verdict = withCheck(verdict, cards);

@@ -11,7 +11,9 @@ import { initSoftHsmToken } from '../testing/softhsm-fixture';
 import { canonicalJson } from '../canonical-json';
 import { checkRunPartsInLog } from '../reports/participant-check';
 import type { Participant } from '../reports/ceremony-report';
-import { parseReportFile, verifyReport, type ReportFile } from '../reports/report-verify';
+import { parseReportFile, verifyReport, type ReportCheck, type ReportFile } from '../reports/report-verify';
+import { checkRunStart, checkRunStartInLog } from '../reports/run-start-check';
+import { SYSTEM } from '../audit/audit-service';
 import { bindingOf, prepareProposal } from './lint';
 import { planRehearsal } from './rehearsal';
 import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from './script';
@@ -709,6 +711,66 @@ describe('a script run’s report', () => {
     expect(failed(relabelled)).toContainEqual(
       'report format: every marker its kind carries in format 2 — a format-2 report without ceremony.runEvents',
     );
+  });
+
+  it('with the later log, fails a start appended for another script and carried as the run’s only entry', async () => {
+    const { run, report } = await shortRun();
+    const ceremony = report.ceremony as unknown as RunCeremony;
+    const start = ceremony.runEvents[0]!;
+    const other = otherScript(ceremony.script.text);
+    // Whoever holds the audit key appends a start of the same run for another script.
+    const event = { ...start.event, script: other.sha256 };
+    const object = { type: 'ceremony-run', id: run.id };
+    core.audit.record({ actor: SYSTEM, action: 'ceremony.start', object, params: event });
+    const seq = core.audit.log().size() - 1;
+    const { entry, signature } = core.audit.log().entry(seq);
+    const appended = { seq, entry, signature: signature.toString('base64'), proof: [] };
+    const aboutRun = (e: { entry: string }) => e.entry.includes(`"id":"${run.id}","type":"ceremony-run"`);
+    expect(report.audit.entries.filter(aboutRun).length).toBe(ceremony.runEvents.length);
+    const read = (r: object) => (parseReportFile(Buffer.from(canonicalJson(r))) as { report: ReportFile }).report;
+    const carrying = (runEvents: RunEvent[], entries: typeof report.audit.entries) =>
+      read({
+        ...report,
+        ceremony: { ...ceremony, script: other, runEvents, startedAt: (JSON.parse(entry) as { time: string }).time },
+        participants: runEvents.length > 1 ? report.participants : [],
+        audit: { ...report.audit, treeSize: seq + 1, entries },
+      });
+    const others = report.audit.entries.filter((e) => !aboutRun(e));
+    // The run's other entries kept: they come before the start the report carries.
+    const checked = (r: ReportFile) => {
+      const checks: ReportCheck[] = [];
+      checkRunStart(r, checks);
+      return checks;
+    };
+    const kept = carrying(
+      [{ seq, event }, ...ceremony.runEvents.slice(1)],
+      [...report.audit.entries.filter((e) => e.seq !== start.seq), appended],
+    );
+    expect(checked(kept)).toEqual([
+      {
+        check: START,
+        ok: false,
+        detail: expect.stringMatching(
+          new RegExp(`^entry ${ceremony.runEvents[1]!.seq} of the run comes before entry ${seq}, the start the report`),
+        ),
+      },
+    ]);
+    // Carried alone, the start agrees with everything the report carries: only the log begins the run otherwise.
+    const alone = carrying([{ seq, event }], [...others, appended]);
+    expect(checked(alone)).toEqual([{ check: START, ok: true }]);
+    const later = { source: 'the live log', key: core.audit.noteKey()! };
+    const log = core.audit.log().entriesAbout(`ceremony-run:${run.id}`);
+    expect(checkRunStartInLog(read({ ...report, audit: { ...report.audit, treeSize: seq + 1 } }), log, later)).toEqual({
+      check: 'script: the one the live log records the run started with, up to the report’s checkpoint',
+      ok: true,
+    });
+    expect(checkRunStartInLog(alone, log, later)).toEqual({
+      check: 'script: the one the live log records the run started with, up to the report’s checkpoint',
+      ok: false,
+      detail:
+        `entry ${start.seq} of the live log started run ${run.id}, and the report carries the start of entry ${seq} ` +
+        'instead: its script, title or token are not the ones the run started with',
+    });
   });
 });
 

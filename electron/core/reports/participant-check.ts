@@ -330,10 +330,13 @@ export function checkParticipantsInLog(
 export const mayRecordRunPart = (entry: string, runId: string) =>
   entry.includes('"ceremony-run"') && entry.includes(runId);
 
-/** The script run a report is about, when it says it is one: its id. */
-export function reportedRun(report: Pick<ParticipantReport, 'type' | 'ceremony' | 'revocation'>): string | null {
+/** The script run a report is about, when it says it is one or the entries it carries about its id are a run's. */
+export function reportedRun(
+  report: Pick<ParticipantReport, 'type' | 'ceremony' | 'revocation' | 'audit'>,
+): string | null {
   const c = report.ceremony;
-  return !report.revocation && c && typeof c.id === 'string' && saysScriptRun(report) ? c.id : null;
+  const run = saysScriptRun(report) || ceremonyOnRecord(report) === 'ceremony-run';
+  return !report.revocation && c && typeof c.id === 'string' && run ? c.id : null;
 }
 
 /**
@@ -343,7 +346,7 @@ export function reportedRun(report: Pick<ParticipantReport, 'type' | 'ceremony' 
  */
 export function checkRunPartsInLog(
   report: Pick<ParticipantReport, 'type' | 'ceremony' | 'revocation' | 'participants'> & {
-    audit: { treeSize: number };
+    audit: ParticipantReport['audit'] & { treeSize: number };
   },
   entries: SignedEntry[],
   later: LaterSource,

@@ -2,9 +2,9 @@ import { z } from 'zod';
 import { stepKind } from '../../../shared/ceremony-script';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { parseScript, stepWitnesses } from '../ceremony/script';
-import { ceremonyOnRecord, entryText, said } from './participant-check';
+import { ceremonyOnRecord, entryText, reportedRun, said, signedWithin } from './participant-check';
 import type { PartEntry } from './participant-record';
-import type { ReportCheck } from './report-verify';
+import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';
 import type { RunEventRecord } from './run-participants';
 
 /** The members of a script run's report.json this check reads (report-verify.ts's ReportFile holds them). */
@@ -177,3 +177,39 @@ const shown = (value: unknown) =>
     : Array.isArray(value)
       ? `[${value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}]`
       : String(JSON.stringify(value) ?? 'none');
+
+/**
+ * With a later log (live, or a bundle): the start event the report carries is the run's first entry as that log
+ * records it, up to the report's checkpoint. The holder of the audit key can append a start for another script and
+ * make a wholly new report carrying only it and entries appended after it; the log still begins the run with the
+ * genuine start.
+ */
+export function checkRunStartInLog(
+  report: RunStartReport,
+  entries: SignedEntry[],
+  later: LaterSource,
+): ReportCheck | null {
+  const runId = reportedRun(report);
+  const events = report.ceremony?.runEvents;
+  if (runId === null || !events) return null;
+  const check = `script: the one ${later.source} records the run started with, up to the report’s checkpoint`;
+  const first = signedWithin(entries, report.audit.treeSize, later)
+    .filter((e) => e.object?.type === 'ceremony-run' && e.object.id === runId)
+    .sort((a, b) => (a.seq as number) - (b.seq as number))[0];
+  const starts = events.filter((r) => r.event.kind === 'start');
+  const carried = starts.length === 1 ? starts[0]! : null;
+  let problem: string | null = null;
+  if (!first) problem = `${later.source} records no entry of run ${runId} within the report’s checkpoint`;
+  else if (first.action !== 'ceremony.start' || first.result?.status !== 'ok')
+    problem = `entry ${String(first.seq)}, the first of run ${runId} in ${later.source}, is ${String(first.action)}, no start`;
+  else if (!carried || carried.seq !== first.seq || first.params !== sha256Hex(canonicalJson(carried.event)))
+    problem =
+      `entry ${String(first.seq)} of ${later.source} started run ${runId}, and the report carries ` +
+      (carried === null
+        ? 'no single start event'
+        : carried.seq !== first.seq
+          ? `the start of entry ${carried.seq} instead`
+          : 'another start event for it') +
+      ': its script, title or token are not the ones the run started with';
+  return { check, ok: problem === null, ...(problem ? { detail: problem } : {}) };
+}
