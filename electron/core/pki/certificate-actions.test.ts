@@ -598,6 +598,35 @@ describe('issuing from a request (cert.issue)', () => {
     expect(openssl('verify', '-CAfile', rootFile, ownFile).trim()).toBe(`${ownFile}: OK`);
   });
 
+  it('certifies no CA key as an end entity, the issuer’s own or another CA’s, when proposed or when run', async () => {
+    const { keyId: rootId } = await root();
+    const leaf = leafProfile({ commonName: 'www.example.test' });
+    const csrOfRoot = await requestSignedInToken(rootId);
+    // A request the root's own key signed: before, a TLS server certificate for the root key (carrying the root's own
+    // key identifier as its subject key identifier) was issued, and openssl verified it.
+    expect(() => propose('cert.issue', issue(rootId, csrOfRoot, leaf))).toThrow(
+      expect.objectContaining({
+        code: 'CERT_PROFILE_REFUSED',
+        remedy: [
+          expect.stringMatching(/is that of the CA “root-ca” \(CN=Custos Test Root CA.*not certified as an end/),
+        ],
+      }),
+    );
+    // A key that becomes a CA after its end-entity certificate was proposed: refused when run, nothing signed.
+    const subId = await caKey();
+    const subCsr = await requestSignedInToken(subId);
+    const pending = propose('cert.issue', issue(rootId, subCsr, leaf));
+    expect((await approved('cert.issue', issue(rootId, subCsr, intermediateProfile()))).outcome).toMatchObject({
+      status: 'ok',
+    });
+    expect((await f.approveAll(quorum, pending, [1, 2])).outcome).toMatchObject({
+      status: 'failed',
+      code: 'CERT_PROFILE_REFUSED',
+    });
+    expect(certificates.list().filter((c) => !c.ca)).toEqual([]);
+    expect(recorded('CERT_PROFILE_REFUSED')).toEqual(['proposal.create refused', 'proposal.execute failed']);
+  });
+
   it('lets a CA key’s successor after a rotation keep the CA’s name, and no other key', async () => {
     const { keyId: rootId, file: rootFile } = await root();
     const subId = await caKey();

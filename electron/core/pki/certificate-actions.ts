@@ -156,11 +156,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
    * whose certificates name one issuer. Names compare as RFC 5280 §7.1 does, case and spaces aside. A CA certificate
    * for the same key (a renewal), or for the CA key's successor after a rotation (same family), keeps the name.
    */
-  const caNameRefusals = (profile: CertificateProfile, subjectSpki: Buffer, issuerKeyId: string): string[] => {
-    const spki = createPublicKey({ key: subjectSpki, format: 'der', type: 'spki' }).export({
-      format: 'der',
-      type: 'spki',
-    });
+  const caNameRefusals = (profile: CertificateProfile, spki: Buffer, issuerKeyId: string): string[] => {
     const certified = inventory.list().find((k) => k.fingerprint === sha256(spki));
     const asked = encodeName(profile.subject);
     const reasons = certificates.heldCaCertificates().flatMap((held) => {
@@ -177,6 +173,22 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     });
     // A CA certificate renewed under the same name is one name.
     return [...new Set(reasons)];
+  };
+
+  /**
+   * A key with a CA certificate here signs certificates and revocation lists only (SP 800-57 Part 1 §5.2: one key, one
+   * purpose). An end-entity certificate for it would let it sign as a server or a person too; for the issuer's own key
+   * the certificate would even carry the CA's own key identifier, and openssl verifies it.
+   */
+  const caKeyAsEndEntity = (profile: CertificateProfile, spki: Buffer): string[] => {
+    if (profile.ca) return [];
+    const held = certificates.heldCaCertificates().find((c) => c.spki.equals(spki));
+    if (!held) return [];
+    return [
+      `The request's public key is that of the CA “${inventory.get(held.keyId).label}” ` +
+        `(${nameText(subjectName(held.der))}): a CA key signs certificates and revocation lists only ` +
+        '(SP 800-57 Part 1 §5.2), so it is not certified as an end entity. Certify a key of its own for this use.',
+    ];
   };
 
   const unusedSerial = (serial: string) => {
@@ -215,6 +227,11 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     if (request.sha256 !== p.csrSha256 || request.publicKeyFingerprint !== p.publicKeyFingerprint)
       throw new CustosError('CSR_INVALID', 'The request is not the one bound into this proposal.');
     refuseRetiredSubject(request.spki);
+    // As the inventory and the stored certificates hold it, whatever encoding the request used.
+    const spki = createPublicKey({ key: request.spki, format: 'der', type: 'spki' }).export({
+      format: 'der',
+      type: 'spki',
+    });
     requireProfile(
       p.profile,
       profileContext(signer, p.profile.ca ? 'intermediate' : 'end-entity', {
@@ -222,7 +239,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
         issuerNotAfter: ca.notAfter,
         issuerPathLength: issuerPathLength(signer.id),
       }),
-      caNameRefusals(p.profile, request.spki, signer.id),
+      [...caNameRefusals(p.profile, spki, signer.id), ...caKeyAsEndEntity(p.profile, spki)],
     );
     refuseRenamedCa(inventory.list().find((k) => k.fingerprint === request.publicKeyFingerprint)?.id, p.profile);
     unusedSerial(p.serial);
