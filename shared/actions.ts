@@ -87,6 +87,14 @@ export const RotateParams = z.strictObject({
   acceptUnrestrictedExport: z.boolean().optional().describe('accept export not restricted to trusted keys'),
 });
 export type RotateParams = z.infer<typeof RotateParams>;
+
+/**
+ * What the profile check warned the approvers of, bound by Custos (a page's are dropped). Sized for the longest Custos
+ * writes: the warning that names a whole subject of the longest fields, each character escaped (RFC 4514), and one
+ * warning per subject field with letters of another script.
+ */
+const CertWarnings = z.array(z.string().max(1200)).max(20).optional().describe('bound by Custos when proposed');
+
 /**
  * A root certificate (issue #15): the key in the token signs its own certificate. The serial comes from the
  * token's RNG and the profile's findings (Baseline Requirements advice) are bound when proposed, so the
@@ -96,7 +104,7 @@ export const SelfSignParams = z.strictObject({
   keyId: KeyId,
   profile: CertificateProfile.describe('the certificate profile (a JSON file: custos proposal create --profile FILE)'),
   serial: CertSerial,
-  warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),
+  warnings: CertWarnings,
 });
 export type SelfSignParams = z.infer<typeof SelfSignParams>;
 
@@ -119,7 +127,7 @@ export const IssueParams = z.strictObject({
   csrSubject: z.string().max(1024).refine(readable, UNREADABLE_MESSAGE).describe('bound by Custos when proposed'),
   publicKeyFingerprint: Sha256.describe('bound by Custos when proposed'),
   serial: CertSerial,
-  warnings: z.array(z.string().max(400)).max(20).optional().describe('bound by Custos when proposed'),
+  warnings: CertWarnings,
 });
 export type IssueParams = z.infer<typeof IssueParams>;
 

@@ -1,3 +1,6 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ProposalView } from '../../../shared/quorum';
 import { CustosCore } from '../custos-core';
@@ -118,5 +121,66 @@ describe('a key past its usage period, proposed through the router', () => {
     expect(refused).toMatchObject({ ok: false, error: { code: 'KEY_PERIOD_ENDED' } });
     const recorded = entries().filter((e) => e.result.code === 'KEY_PERIOD_ENDED');
     expect(recorded.map(({ action, result }) => `${action} ${result.status}`)).toEqual(['proposal.create refused']);
+  });
+});
+
+describe('a long subject the profile allows, proposed through the router', () => {
+  const instant = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
+  /** An openssl request for a fresh P-256 key, under a short name of its own. */
+  function request(): string {
+    const key = join(dataDir, 'leaf.key');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
+    execFileSync('openssl', ['req', '-new', '-key', key, '-subj', '/CN=leaf', '-out', join(dataDir, 'leaf.csr')]);
+    return readFileSync(join(dataDir, 'leaf.csr'), 'utf8');
+  }
+
+  it('is proposed with every warning Custos finds: its own warnings never break their limit', async () => {
+    const { custody, keyId } = await activeKeyInCustody('root-ca', 3650);
+    const now = clock.now.getTime();
+    await carriedOut(custody.id, 'cert.self-sign', {
+      keyId,
+      profile: {
+        subject: { commonName: 'Custos Root CA', organization: 'Custos' },
+        notBefore: instant(now),
+        notAfter: instant(now + 5 * 365 * 86_400_000),
+        ca: true,
+        pathLength: 0,
+        keyUsage: ['keyCertSign', 'cRLSign'],
+      },
+    });
+    // Every field as long as the profile allows, Cyrillic letters among Latin ones in each, commas escaped in words.
+    const mixed = (length: number) =>
+      'Pаyраl, Ваnk Оrgаnіsаtіоn Ѕеrvісеs Ехсерtіоnаl Сусlе '.repeat(4).slice(0, length);
+    const subject = {
+      commonName: mixed(64),
+      organization: mixed(64),
+      organizationalUnit: mixed(64),
+      locality: mixed(128),
+      state: mixed(128),
+      country: 'NL',
+    };
+    const made = await propose(custody.id, 'cert.issue', {
+      issuerKeyId: keyId,
+      csr: request(),
+      profile: {
+        subject,
+        notBefore: instant(now),
+        notAfter: instant(now + 365 * 86_400_000),
+        ca: false,
+        keyUsage: ['digitalSignature'],
+      },
+    });
+    // Before, the warning naming the subject passed 400 characters and the letters of other scripts made over 20
+    // warnings: the proposal was refused as PROPOSAL_INVALID for `warnings`, which nobody but Custos wrote.
+    expect(made, JSON.stringify(made)).toMatchObject({ ok: true });
+    const warnings = (made as { value: ProposalView }).value.params.warnings as string[];
+    expect(warnings).toContainEqual(expect.stringMatching(/^The certificate will name “CN=Pаyраl\\, Ваnk/));
+    expect(warnings.filter((w) => w.startsWith("The subject's "))).toHaveLength(5);
+    // One warning per field, naming three letters of the other script and counting the rest.
+    expect(warnings).toContainEqual(
+      expect.stringMatching(
+        /^The subject's state “.*” has U\+0050 ‘P’ \(Latin\) among Cyrillic letters; .*; and 7 more/,
+      ),
+    );
   });
 });

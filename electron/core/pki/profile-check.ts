@@ -108,6 +108,8 @@ function pathLengthRefusals(p: CertificateProfile, c: ProfileContext): string[] 
   ];
 }
 
+const LETTERS_NAMED = 3;
+
 /**
  * Letters of several scripts in one subject value read as another name (TS #39). A CN that looks like a host name
  * is refused: in a certificate a DNS name is ASCII (A-labels, RFC 5280 §7.2, Baseline Requirements §7.1.4.2), and a
@@ -119,7 +121,13 @@ function subjectScripts(p: CertificateProfile, refusals: string[], warnings: str
     if (field === 'commonName' && looksLikeHostName(value)) {
       for (const label of value.split('.'))
         for (const found of mixedScripts(label)) refusals.push(`The CN “${value}” looks like a host name: ${found}.`);
-    } else for (const found of mixedScripts(value)) warnings.push(`The subject's ${field} “${value}” has ${found}.`);
+    } else {
+      // One warning per field, naming a few letters: one per letter made a long mixed value over 20 warnings.
+      const found = mixedScripts(value);
+      const more = found.length > LETTERS_NAMED ? `; and ${found.length - LETTERS_NAMED} more letters like them` : '';
+      if (found.length)
+        warnings.push(`The subject's ${field} “${value}” has ${found.slice(0, LETTERS_NAMED).join('; ')}${more}.`);
+    }
   }
 }
 
