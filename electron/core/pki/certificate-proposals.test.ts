@@ -173,7 +173,7 @@ describe('a long subject the profile allows, proposed through the router', () =>
     // Before, the warning naming the subject passed 400 characters and the letters of other scripts made over 20
     // warnings: the proposal was refused as PROPOSAL_INVALID for `warnings`, which nobody but Custos wrote.
     expect(made, JSON.stringify(made)).toMatchObject({ ok: true });
-    const warnings = (made as { value: ProposalView }).value.params.warnings as string[];
+    const warnings = ((made as { value: ProposalView }).value.params as { warnings: string[] }).warnings;
     expect(warnings).toContainEqual(expect.stringMatching(/^The certificate will name “CN=Pаyраl\\, Ваnk/));
     expect(warnings.filter((w) => w.startsWith("The subject's "))).toHaveLength(5);
     // One warning per field, naming three letters of the other script and counting the rest.
