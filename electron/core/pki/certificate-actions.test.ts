@@ -447,6 +447,52 @@ describe('issuing from a request (cert.issue)', () => {
     expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(0);
   });
 
+  it('refuses a request for a key with explicit curve parameters or a small RSA exponent, before any proposal', async () => {
+    const { keyId } = await root();
+    const request = (name: string, ...genpkey: string[]) => {
+      openssl('genpkey', ...genpkey, '-out', join(work, `${name}.key`));
+      openssl(
+        'req',
+        '-new',
+        '-key',
+        join(work, `${name}.key`),
+        '-subj',
+        '/O=Custos/CN=Odd Key',
+        '-out',
+        join(work, name),
+      );
+      return readFileSync(join(work, name), 'utf8');
+    };
+    // Before, both were certified: openssl -x509_strict then refused the first ("explicit ECC parameters"), and the
+    // key size was read from the point alone, so any curve over a 256-bit field would have passed as P-256.
+    const explicit = request(
+      'explicit.csr',
+      '-algorithm',
+      'EC',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-pkeyopt',
+      'ec_param_enc:explicit',
+    );
+    const e3 = request(
+      'e3.csr',
+      '-algorithm',
+      'RSA',
+      '-pkeyopt',
+      'rsa_keygen_bits:3072',
+      '-pkeyopt',
+      'rsa_keygen_pubexp:3',
+    );
+    for (const [csr, reason] of [
+      [explicit, /instead of naming a curve \(RFC 5480/],
+      [e3, /public exponent 3.*at least 65537/],
+    ] as const)
+      expect(() => issue(keyId, csr, intermediateProfile())).toThrow(
+        expect.objectContaining({ code: 'CSR_INVALID', message: expect.stringMatching(reason) }),
+      );
+    expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(0);
+  });
+
   it('refuses a request whose subject holds an escape sequence or a line break, and shows a comma escaped', async () => {
     const { keyId } = await root();
     const csr = opensslRequest('evil', 'www.example.org\u001b[8m');

@@ -66,6 +66,20 @@ const refuse = (message: string, remedy: string[] = []): never => {
   throw new CustosError('CSR_INVALID', message, remedy);
 };
 
+/**
+ * An EC key names its curve (RFC 5480 §2.1.1: explicit parameters MUST NOT be used; they let any curve pass for a
+ * named one, and its size was read from the point alone), and an RSA key's public exponent is odd and at least 65537
+ * (FIPS 186-5 §A.1.1, Baseline Requirements §6.1.6).
+ */
+function refuseUnsoundKey(type: string | undefined, info: SubjectPublicKeyInfo, exponent: bigint | undefined): void {
+  if (type === 'ec' && new Uint8Array(info.algorithm.parameters ?? new ArrayBuffer(0))[0] !== 0x06)
+    refuse('The request’s EC key gives its curve’s parameters instead of naming a curve (RFC 5480 §2.1.1).', [
+      'Ask for a request from a key on a named curve such as P-256 or P-384.',
+    ]);
+  if (type === 'rsa' && exponent !== undefined && (exponent < 65537n || exponent % 2n === 0n))
+    refuse(`The request’s RSA key has public exponent ${exponent}: it must be odd and at least 65537 (FIPS 186-5).`);
+}
+
 /** The DER of a request given as PEM or as base64 DER; anything else is refused. */
 export function requestDer(text: string): Buffer {
   const pemBody =
@@ -110,6 +124,7 @@ export function checkRequest(der: Buffer): CheckedRequest {
   if (!readable(subject)) refuse(`The request’s subject must hold ${UNREADABLE_MESSAGE}.`);
   const details = key.asymmetricKeyDetails;
   const info = AsnConvert.parse(spki, SubjectPublicKeyInfo);
+  refuseUnsoundKey(key.asymmetricKeyType, info, details?.publicExponent);
   const keyAlgorithm =
     key.asymmetricKeyType === 'rsa'
       ? `RSA-${details?.modulusLength}`
