@@ -673,6 +673,23 @@ describe('issuing from a request (cert.issue)', () => {
     expect(recorded('CERT_PROFILE_REFUSED')).toEqual(['proposal.create refused', 'proposal.execute failed']);
   });
 
+  it('makes no CA of a key certified here as an end entity: no root for it, no CA certificate from its request', async () => {
+    const { keyId: rootId } = await root();
+    const subId = await caKey();
+    const csr = await requestSignedInToken(subId);
+    const leaf = await approved('cert.issue', issue(rootId, csr, leafProfile({ commonName: 'signer.example.test' })));
+    expect(leaf.outcome).toMatchObject({ status: 'ok' });
+    // Before, both were signed: the key then signed as an end entity and as a CA.
+    const refusal = expect.objectContaining({
+      code: 'CERT_PROFILE_REFUSED',
+      remedy: [expect.stringMatching(/certified here as the end entity “CN=signer\.example\.test” .*not made a CA/)],
+    });
+    expect(() => propose('cert.issue', issue(rootId, csr, intermediateProfile()))).toThrow(refusal);
+    const ownRoot = rootProfile({ subject: { commonName: 'Signer Root CA', organization: 'Custos', country: 'NL' } });
+    expect(() => propose('cert.self-sign', selfSign(subId, ownRoot))).toThrow(refusal);
+    expect(certificates.list().filter((c) => c.ca && c.keyId === subId)).toEqual([]);
+  });
+
   it('lets a CA key’s successor after a rotation keep the CA’s name, and no other key', async () => {
     const { keyId: rootId, file: rootFile } = await root();
     const subId = await caKey();

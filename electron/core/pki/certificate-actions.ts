@@ -176,12 +176,21 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
   };
 
   /**
-   * A key with a CA certificate here signs certificates and revocation lists only (SP 800-57 Part 1 §5.2: one key, one
-   * purpose). An end-entity certificate for it would let it sign as a server or a person too; for the issuer's own key
-   * the certificate would even carry the CA's own key identifier, and openssl verifies it.
+   * A CA key signs certificates and revocation lists only (SP 800-57 Part 1 §5.2: one key, one purpose). An end-entity
+   * certificate for a key with a CA certificate here would let it sign as a server or a person too (for the issuer's
+   * own key, carrying the CA's own key identifier, and openssl verifies it); a CA certificate for a key certified here
+   * as an end entity would make a CA of a key that already signs as one.
    */
-  const caKeyAsEndEntity = (profile: CertificateProfile, spki: Buffer): string[] => {
-    if (profile.ca) return [];
+  const oneUseRefusals = (profile: CertificateProfile, spki: Buffer): string[] => {
+    if (profile.ca) {
+      const leaf = certificates.endEntitiesFor(spki)[0];
+      return leaf
+        ? [
+            `The key is certified here as the end entity “${leaf.subject}” (serial ${leaf.serial.slice(0, 16)}…): ` +
+              'a key that signs as a server or a person is not made a CA (SP 800-57 Part 1 §5.2). Make a new key.',
+          ]
+        : [];
+    }
     const held = certificates.heldCaCertificates().find((c) => c.spki.equals(spki));
     if (!held) return [];
     return [
@@ -200,7 +209,10 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     const p = SelfSignParams.parse(params);
     const signer = caKey(p.keyId, token);
     const spki = spkiOf(inventory, signer.id);
-    requireProfile(p.profile, profileContext(signer, 'root'), caNameRefusals(p.profile, spki, signer.id));
+    requireProfile(p.profile, profileContext(signer, 'root'), [
+      ...caNameRefusals(p.profile, spki, signer.id),
+      ...oneUseRefusals(p.profile, spki),
+    ]);
     refuseRenamedCa(signer.id, p.profile);
     unusedSerial(p.serial);
     const text = nameInWords(p.profile.subject);
@@ -239,7 +251,7 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
         issuerNotAfter: ca.notAfter,
         issuerPathLength: issuerPathLength(signer.id),
       }),
-      [...caNameRefusals(p.profile, spki, signer.id), ...caKeyAsEndEntity(p.profile, spki)],
+      [...caNameRefusals(p.profile, spki, signer.id), ...oneUseRefusals(p.profile, spki)],
     );
     refuseRenamedCa(inventory.list().find((k) => k.fingerprint === request.publicKeyFingerprint)?.id, p.profile);
     unusedSerial(p.serial);

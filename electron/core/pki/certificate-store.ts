@@ -121,6 +121,17 @@ export class CertificateStore {
     return compromised ?? null;
   }
 
+  /** The end-entity certificates here for this public key (SPKI DER), revoked or not. */
+  endEntitiesFor(spki: Buffer): CertificateRecord[] {
+    return this.store
+      .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY issued_at, serial`)
+      .filter(({ serial }) => {
+        const c = this.row(serial);
+        return !c.ca && c.spki.equals(spki);
+      })
+      .map(({ serial }) => this.get(serial));
+  }
+
   /** The certificate as PEM or DER; refused if it no longer verifies under its issuer's key. */
   export(serial: string, format: 'pem' | 'der'): string {
     const der = this.row(serial).row.der;
