@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { tempDataDir } from '../core/testing/softhsm-fixture';
@@ -82,4 +82,43 @@ describe('files named on the command line', () => {
     // eslint-disable-next-line no-control-regex -- the raw characters must not be there
     expect(answer.stderr).not.toMatch(/[\u0007\u001b\u202e]/);
   }, 30_000);
+
+  it('says what is wrong with a name too long or a loop of links, never INTERNAL, and never echoes a huge argument', async () => {
+    const loop = join(dataDir, 'loop');
+    symlinkSync(join(dataDir, 'loop-back'), loop);
+    symlinkSync(loop, join(dataDir, 'loop-back'));
+    const long = join(dataDir, `${'A'.repeat(100_000)}.txt`);
+    for (const args of [
+      ['audit', 'verify', '--checkpoint', long],
+      ['audit', 'verify', '--checkpoint', loop],
+      ['ceremony', 'lint', long],
+      ['backup', 'import', '--file', loop],
+      ['custodian', 'check', '--id', 'A'.repeat(100_000)],
+    ]) {
+      const answer = await custos(...args);
+      const what = args.slice(0, 2).join(' ');
+      expect(answer.stderr, what).not.toContain('INTERNAL');
+      expect(answer.code, what).toBe(EXIT.invalidInput);
+      expect(answer.stderr.length, what).toBeLessThan(1_000);
+    }
+  }, 60_000);
+
+  it('names a missing folder or a folder in the way of an audit export (before: INTERNAL), and records that code', async () => {
+    const folder = join(dataDir, 'a-folder');
+    mkdirSync(folder);
+    for (const [out, code] of [
+      [join(dataDir, 'no-such-folder', 'log.csv'), 'FILE_NOT_FOUND'],
+      [folder, 'FILE_EXISTS'],
+    ] as const) {
+      const answer = await custos('--json', 'audit', 'export', '--format', 'csv', '--out', out);
+      expect(answer.json().error.code, out).toBe(code);
+      expect(answer.code, out).toBe(EXIT.invalidInput);
+    }
+    const trail = await custos('--json', 'audit', 'export', '--format', 'csv', '--out', join(dataDir, 'log.csv'));
+    expect(trail.code).toBe(0);
+    const failures = readFileSync(join(dataDir, 'log.csv'), 'utf8')
+      .split('\n')
+      .filter((line) => line.includes('"audit.export"') && line.includes('"failed"'));
+    expect(failures.map((line) => line.split('","')[10])).toEqual(['FILE_NOT_FOUND', 'FILE_EXISTS']);
+  }, 60_000);
 });

@@ -12,7 +12,7 @@ import {
 import { describeFailure, type ProposalRequest, type ProposalView } from '../../shared/quorum';
 import type { z } from 'zod';
 import type { CustosCore } from '../core/custos-core';
-import { CustosError } from '../core/errors';
+import { CustosError, shown } from '../core/errors';
 
 /** What the CLI looks up to name what a proposal points at: the inventory, the custodians, the custody. */
 export function cliLookups(core: CustosCore): ProposalLookups {
@@ -37,11 +37,11 @@ export function custodianId(core: CustosCore, given: string): string {
   const named = exact.length === 1 ? exact : all.filter((c) => c.name.toLowerCase() === given.trim().toLowerCase());
   if (named.length === 1) return named[0]!.id;
   if (named.length > 1) {
-    throw new CustosError('CUSTODIAN_AMBIGUOUS', `${named.length} custodians are named “${given}”.`, [
+    throw new CustosError('CUSTODIAN_AMBIGUOUS', `${named.length} custodians are named “${shown(given)}”.`, [
       `Give the id instead: ${named.map((c) => c.id).join(', ')}.`,
     ]);
   }
-  throw new CustosError('CUSTODIAN_NOT_FOUND', `No custodian has the id or name “${given}”.`, [
+  throw new CustosError('CUSTODIAN_NOT_FOUND', `No custodian has the id or name “${shown(given)}”.`, [
     '`custos custodian list` shows each custodian’s id and name.',
   ]);
 }

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { CustosError, printable } from '../core/errors';
+import { CustosError, printable, shown } from '../core/errors';
 import { basename, join, resolve } from 'node:path';
 import type { z } from 'zod';
 import { AsOfDay, type ComplianceView } from '../../shared/compliance';
@@ -85,7 +85,7 @@ export async function verifyReportCommand(
   const json = readIfFile(join(dir, 'report.json'));
   const signature = readIfFile(join(dir, 'report.sig'));
   if (!json || !signature) {
-    throw new CustosError('REPORT_NOT_FOUND', `${dir} holds no report.json and report.sig (as files).`, [
+    throw new CustosError('REPORT_NOT_FOUND', `${shown(dir)} holds no report.json and report.sig (as files).`, [
       'Pass --dir with the folder `custos report create` wrote.',
     ]);
   }

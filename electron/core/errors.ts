@@ -51,8 +51,16 @@ export function wireError(error: CustosError): WireError {
 export function fileError(error: unknown): CustosError | null {
   const e = error as NodeJS.ErrnoException;
   if (!(error instanceof Error) || typeof e.code !== 'string') return null;
-  const path = printable(e.path ?? (e as { dest?: string }).dest ?? 'the file');
+  const path = shown(e.path ?? (e as { dest?: string }).dest ?? 'the file');
   switch (e.code) {
+    case 'ENAMETOOLONG':
+    case 'ELOOP':
+      return new CustosError(
+        'FILE_NOT_FOUND',
+        `${path} cannot be opened: ${e.code === 'ELOOP' ? 'its links lead round in a loop' : 'the name is longer than the system allows'}.`,
+        ['Check the path.'],
+        { cause: error },
+      );
     case 'ENOENT':
     case 'ENOTDIR':
       return new CustosError(
@@ -88,6 +96,17 @@ export function fileError(error: unknown): CustosError | null {
     default:
       return null;
   }
+}
+
+/** How much of a path or name a person gave is quoted back: an argument of 100 KB is not echoed whole. */
+const SHOWN_CHARACTERS = 240;
+
+/** A path or name a person gave, as `printable`, its middle cut out (“…”) when it is long; the end names the file. */
+export function shown(text: string): string {
+  const characters = [...text];
+  if (characters.length <= SHOWN_CHARACTERS) return printable(text);
+  const half = SHOWN_CHARACTERS / 2;
+  return printable(`${characters.slice(0, half).join('')}…${characters.slice(-half).join('')}`);
 }
 
 /** Control and bidirectional characters, which steer a terminal or reorder what is shown. */

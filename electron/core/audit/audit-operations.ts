@@ -1,5 +1,5 @@
 import type { AuditActor, AuditVerdict, CheckpointInfo } from '../../../shared/audit';
-import { CustosError, isCustosError } from '../errors';
+import { CustosError, fileError, isCustosError, shown } from '../errors';
 import type { Store } from '../store/database';
 import { AuditBrowser } from './audit-browser';
 import type { AuditService } from './audit-service';
@@ -102,12 +102,10 @@ export class AuditOperations {
       const entries = writeExport(target, log.entries(), format, trail, this.options.version);
       return { path: target, entries, checkpoint };
     } catch (error) {
-      // The request is on record already; its failure must be too.
-      const code = isCustosError(error)
-        ? error.code
-        : (error as { code?: unknown }).code === 'ENOSPC'
-          ? 'STORE_DISK_FULL'
-          : 'INTERNAL';
+      // The request is on record already; its failure must be too. A destination that cannot be used (no such
+      // folder, a folder where the file goes, no permission, a full disk) is said as such, not as INTERNAL.
+      const known = isCustosError(error) ? error : fileError(error);
+      const code = known?.code ?? 'INTERNAL';
       log.record({
         actor,
         action: 'audit.export',
@@ -117,8 +115,10 @@ export class AuditOperations {
       if (isCustosError(error)) throw error;
       throw new CustosError(
         code,
-        `The export to ${target} failed; nothing usable was written there.`,
-        ['Check that the folder exists, is writable and has space, then export again.'],
+        `The export to ${shown(target)} failed; nothing usable was written there.${known ? ` ${known.message}` : ''}`,
+        known?.remedy.length
+          ? known.remedy
+          : ['Check that the folder exists, is writable and has space, then export again.'],
         { cause: error },
       );
     }

@@ -11,7 +11,7 @@ import {
 import { join } from 'node:path';
 import { z } from 'zod';
 import { openRegularFile, readBoundedFile } from '../bounded-file';
-import { CustosError } from '../errors';
+import { CustosError, shown } from '../errors';
 import { openFresh, writeFileAtomic } from '../secret-vault';
 import type { AuditLog, StoredCheckpoint } from './audit-log';
 import { publicKeyFromPem } from './audit-key';
@@ -98,7 +98,7 @@ export interface LoadedBundle {
 export function readBundle(dir: string): LoadedBundle {
   for (const file of ['entries.jsonl', 'checkpoints.json', 'audit-key.vkey']) {
     if (!existsSync(join(dir, file)))
-      throw new CustosError('AUDIT_BUNDLE_INVALID', `${dir} is not an audit bundle: ${file} is missing.`);
+      throw new CustosError('AUDIT_BUNDLE_INVALID', `${shown(dir)} is not an audit bundle: ${file} is missing.`);
   }
   const key = parseVerifierKey(readBundleFile(dir, 'audit-key.vkey', 4096).toString('utf8').trim());
   if (
