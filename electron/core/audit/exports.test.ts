@@ -81,6 +81,22 @@ describe('CEF export', () => {
     expect(line).not.toMatch(/[\u0000-\u001f\u007f]/u);
     expect(line).toContain('cs1=token:a\\u0009b\\u0001c\\\\d\\=e\\nf|g cn1Label');
   });
+
+  it('escapes C1 controls, line separators and bidi overrides too: a SIEM splitting lines as Python does sees one event', () => {
+    const { audit } = open();
+    // What a path can hold (the checkpoint copy's, recorded as an object when it is missing): NEL, U+2028, RLO.
+    const id = '/media/a\u0085b\u2028c\u2029d\u202ee\u009bf';
+    audit.record({ actor: operator, action: 'audit.anchor.copy.missing', object: { type: 'file', id } });
+    const path = join(dataDir, 'log.cef');
+    writeExport(path, audit.log().entries(), 'cef', 'all', 'test');
+    const script =
+      'import json,sys\nprint(json.dumps(open(sys.argv[1], encoding="utf-8", newline="").read().splitlines()))';
+    const lines = JSON.parse(execFileSync('python3', ['-c', script, path], { encoding: 'utf8' })) as string[];
+    expect(lines).toHaveLength(audit.log().size());
+    expect(lines.find((l) => l.includes('|audit.anchor.copy.missing|'))).toContain(
+      'cs1=file:/media/a\\u0085b\\u2028c\\u2029d\\u202ee\\u009bf cn1Label',
+    );
+  });
 });
 
 describe('exports never drop an entry', () => {

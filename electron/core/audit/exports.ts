@@ -94,9 +94,11 @@ export function csvLine(stored: StoredEntry): string {
  * values “\” and “=”, with line breaks as \n and \r. A raw control character would split or
  * forge an event in the SIEM, and dropping it would change what was recorded, so the others
  * (TAB, NUL, ESC…) are written as \uXXXX — distinct from a literal backslash, which is doubled.
+ * So are C1 controls and U+2028/U+2029 (NEL and both end a line for Java's and Python's line
+ * readers) and bidirectional controls (a reversed object id reads as another in the SIEM's view).
  */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/gu;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/gu;
 const unicodeEscape = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 const cefHeader = (value: string) => value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(CONTROL, unicodeEscape);
 const cefValue = (value: string) =>
