@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../canonical-json';
@@ -523,5 +523,42 @@ describe('a proposal report’s fingerprint', () => {
     expect(failed(resigned({ ...report, audit: { ...report.audit, entries } }))).toContainEqual(
       expect.stringMatching(/^fingerprint: .* — the report carries no proposal\.create entry of this proposal/),
     );
+  });
+});
+
+describe('a key generation report’s keys', () => {
+  it('are the keys the run’s signed outcome recorded: another public key or fingerprint fails', async () => {
+    const proposal = quorum.propose({
+      custodyId,
+      action: 'key.generate',
+      params: {
+        algorithm: 'EC-P256',
+        label: 'payments-signing',
+        usage: 'sign',
+        backupable: false,
+        cryptoperiodDays: 365,
+        ckaId: randomBytes(16).toString('hex'),
+      },
+      requestedBy: id(0),
+    });
+    const done = await f.approveAll(quorum, proposal, [1, 2]);
+    expect(done.state).toBe('executed');
+    const report = made({ proposalId: done.id });
+    expect(resigned(report).ok).toBe(true);
+    const [key] = report.keys as [CeremonyReport['keys'][number]];
+    // Whoever holds the audit key signs a new report naming a key pair of their own as the one the quorum generated.
+    const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    const pem = theirs.export({ format: 'pem', type: 'spki' }).toString();
+    const fingerprint = createHash('sha256')
+      .update(theirs.export({ format: 'der', type: 'spki' }))
+      .digest('hex');
+    const KEYS = /^keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded — /;
+    for (const [what, forged] of [
+      ['another public key', { ...key, publicKeyPem: pem }],
+      ['another public key with its fingerprint', { ...key, publicKeyPem: pem, fingerprint }],
+    ] as const) {
+      const lines = failed(resigned({ ...report, keys: [forged] }));
+      expect(lines, what).toEqual([expect.stringMatching(KEYS)]);
+    }
   });
 });

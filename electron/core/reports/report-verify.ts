@@ -13,6 +13,7 @@ import { CeremonyQuorumFields, checkParticipants, ParticipantFields } from './pa
 import { checkFormatMarkers, FormatFields } from './format-check';
 import { checkFingerprint } from './fingerprint-check';
 import { checkRunStart, RunStartFields } from './run-start-check';
+import { checkKeys, KeyFields } from './key-check';
 
 export interface ReportVerdict {
   ok: boolean;
@@ -113,6 +114,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
   checkParticipants(report, checks);
   checkRunStart(report, checks);
   checkCardHolders(report, checks);
+  checkKeys(report, checks);
   if (later) {
     if (later.size < size) {
       check(
@@ -177,6 +179,7 @@ const ReportFile = z.object({
     })
     .nullable(),
   ...ParticipantFields,
+  ...KeyFields,
   // Reports made before sign-offs named their entry carry no seq.
   witnesses: z.array(z.object({ name: z.string(), role: z.string(), at: z.string(), seq: Seq.optional() })),
   audit: z.object({

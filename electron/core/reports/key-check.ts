@@ -1,0 +1,87 @@
+import { createHash, createPublicKey } from 'node:crypto';
+import { z } from 'zod';
+import type { ReportCheck } from './report-verify';
+
+/** What the verifier reads of a report's keys; a report's other key members (label, state, policy) pass unread. */
+export const KeyFields = {
+  keys: z
+    .array(
+      z.object({
+        id: z.string(),
+        fingerprint: z.string().nullable(),
+        kcv: z.string().nullable(),
+        publicKeyPem: z.string().nullable(),
+      }),
+    )
+    .optional(),
+};
+
+interface Recorded {
+  keyId: string;
+  fingerprint?: unknown;
+  kcv?: unknown;
+}
+
+/** Every object in the outcome that names a key (a generation, a successor, each key a restore proved…). */
+function recordedKeys(outcome: unknown, found: Recorded[] = []): Recorded[] {
+  if (Array.isArray(outcome)) outcome.forEach((item) => recordedKeys(item, found));
+  else if (typeof outcome === 'object' && outcome !== null) {
+    const o = outcome as Record<string, unknown>;
+    if (typeof o.keyId === 'string') found.push(o as unknown as Recorded);
+    Object.values(o).forEach((value) => recordedKeys(value, found));
+  }
+  return found;
+}
+
+function spkiFingerprint(pem: string): string | null {
+  try {
+    return createHash('sha256')
+      .update(createPublicKey(pem).export({ format: 'der', type: 'spki' }))
+      .digest('hex');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A key's public key must hash to the fingerprint the report prints beside it, and a key the run's outcome names must
+ * have the fingerprint and check value that outcome recorded (the outcome is the one the run's signed entry binds:
+ * checkOutcome). Before, a report signed again by whoever holds the audit key could print a key pair of their own as
+ * the one the quorum generated, and relying parties who took the public key from it trusted theirs.
+ */
+export function checkKeys(
+  report: z.infer<z.ZodObject<typeof KeyFields>> & { ceremony: { outcomeAsRecorded?: string | undefined } | null },
+  checks: ReportCheck[],
+) {
+  const keys = report.keys ?? [];
+  if (keys.length === 0) return;
+  const name = 'keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded';
+  let outcome: unknown = null;
+  try {
+    outcome = JSON.parse(report.ceremony?.outcomeAsRecorded ?? 'null');
+  } catch {
+    // Named by the outcome's own check.
+  }
+  const recorded = recordedKeys(outcome);
+  for (const key of keys) {
+    if (key.publicKeyPem !== null && spkiFingerprint(key.publicKeyPem) !== key.fingerprint) {
+      return checks.push({ check: name, ok: false, detail: `key ${key.id}: its public key has another fingerprint` });
+    }
+    for (const facts of recorded.filter((r) => r.keyId === key.id)) {
+      // Compared where the outcome recorded a value: a restore into a token that computes no check value records none.
+      if (typeof facts.fingerprint === 'string' && facts.fingerprint !== key.fingerprint)
+        return checks.push({
+          check: name,
+          ok: false,
+          detail: `key ${key.id}: the outcome recorded another fingerprint`,
+        });
+      if (typeof facts.kcv === 'string' && facts.kcv !== key.kcv)
+        return checks.push({
+          check: name,
+          ok: false,
+          detail: `key ${key.id}: the outcome recorded another check value`,
+        });
+    }
+  }
+  checks.push({ check: name, ok: true });
+}
