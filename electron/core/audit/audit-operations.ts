@@ -4,6 +4,7 @@ import type { Store } from '../store/database';
 import { AuditBrowser } from './audit-browser';
 import type { AuditService } from './audit-service';
 import { writeBundle } from './bundle';
+import { parseCheckpoint, parseNote } from './checkpoint';
 import { writeExport, type Trail } from './exports';
 import { verifyStoredLog, type VerifyOptions } from './verify-store';
 
@@ -99,7 +100,8 @@ export class AuditOperations {
         const summary = writeBundle(log, audit.noteKey()!, target, closing);
         return { path: target, entries: summary.entries, checkpoint };
       }
-      const entries = writeExport(target, log.entries(), format, trail, this.options.version);
+      const { size: treeSize, root } = parseCheckpoint(parseNote(closing.note).text);
+      const entries = writeExport(target, log.entries(), format, trail, this.options.version, { treeSize, root });
       return { path: target, entries, checkpoint };
     } catch (error) {
       // The request is on record already; its failure must be too. A destination that cannot be used (no such

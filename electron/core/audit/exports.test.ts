@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asDatabaseWriter, openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { StoredEntry } from './audit-log';
+import { AuditOperations } from './audit-operations';
+import { parseCheckpoint, parseNote } from './checkpoint';
 import { writeExport } from './exports';
 import { treeRows } from './stored-tree';
 import { sql } from '../store/sql';
@@ -24,6 +26,11 @@ const reopen = () => {
   return open();
 };
 const operator = { type: 'operator', id: 'test' } as const;
+/** The checkpoint an export closes with, signed now over every entry so far. */
+const closingOf = (audit: ReturnType<typeof openAudit>['audit']) => {
+  const { size, root } = parseCheckpoint(parseNote(audit.checkpoint('export').note).text);
+  return { treeSize: size, root };
+};
 
 /** Reads a CSV file with Python's csv module: a parser that shares no code with Custos. */
 function readCsv(path: string): string[][] {
@@ -43,7 +50,7 @@ describe('CSV export', () => {
       audit.record({ actor: operator, action: 'token.list' });
     }
     const path = join(dataDir, 'log.csv');
-    const count = writeExport(path, log.entries(), 'csv', 'all', 'test');
+    const count = writeExport(path, log.entries(), 'csv', 'all', 'test', closingOf(audit));
     const [header, ...rows] = readCsv(path);
     expect(rows).toHaveLength(count);
     expect(count).toBe(log.size());
@@ -73,7 +80,7 @@ describe('CEF export', () => {
     const id = 'a\tb\u0001c\\d=e\nf|g';
     audit.record({ actor: operator, action: 'token.select', object: { type: 'token', id } });
     const path = join(dataDir, 'log.cef');
-    writeExport(path, audit.log().entries(), 'cef', 'all', 'test');
+    writeExport(path, audit.log().entries(), 'cef', 'all', 'test', closingOf(audit));
     const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
     expect(lines).toHaveLength(audit.log().size());
     const line = lines.find((l) => l.includes('|token.select|'))!;
@@ -88,7 +95,7 @@ describe('CEF export', () => {
     const id = '/media/a\u0085b\u2028c\u2029d\u202ee\u009bf';
     audit.record({ actor: operator, action: 'audit.anchor.copy.missing', object: { type: 'file', id } });
     const path = join(dataDir, 'log.cef');
-    writeExport(path, audit.log().entries(), 'cef', 'all', 'test');
+    writeExport(path, audit.log().entries(), 'cef', 'all', 'test', closingOf(audit));
     const script =
       'import json,sys\nprint(json.dumps(open(sys.argv[1], encoding="utf-8", newline="").read().splitlines()))';
     const lines = JSON.parse(execFileSync('python3', ['-c', script, path], { encoding: 'utf8' })) as string[];
@@ -107,7 +114,7 @@ describe('exports never drop an entry', () => {
     entries[1] = { ...entries[1]!, entry: '{"v":1,"seq":1,' };
     for (const format of ['csv', 'cef'] as const) {
       const path = join(dataDir, `log.${format}`);
-      expect(() => writeExport(path, entries, format, 'key-management', 'test')).toThrow(
+      expect(() => writeExport(path, entries, format, 'key-management', 'test', closingOf(audit))).toThrow(
         expect.objectContaining({
           code: 'AUDIT_VERIFY_FAILED',
           message: expect.stringMatching(/entry 1 is not a well-formed entry/),
@@ -148,5 +155,32 @@ describe('checkpoints verify what is new since the last verified checkpoint befo
     });
     expect(() => reopened.checkpoint('after')).toThrow(expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED' }));
     expect(store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_checkpoints`)!.n).toBe(before);
+  });
+});
+
+describe('CSV and CEF exports', () => {
+  it('carry only entries as the closing checkpoint signed them: one edited under a checkpoint fails the export', () => {
+    const { audit } = open();
+    audit.record({
+      actor: { type: 'operator', id: 'ada' },
+      action: 'key.compromise',
+      object: { type: 'key', id: 'k' },
+    });
+    // A writer of the database file changes who did it in an entry a checkpoint covers: open does not reread those.
+    opened!.close();
+    opened = null;
+    asDatabaseWriter(dataDir, (db) => {
+      db.prepare(`UPDATE audit_entries SET entry = replace(entry, '"id":"ada"', '"id":"eve"')`).run();
+    });
+    const { audit: reopened, store } = open();
+    expect(reopened.status()).toMatchObject({ state: 'ready' });
+    const operations = new AuditOperations({ store, audit: reopened, actor: operator, version: 'test' });
+    for (const format of ['csv', 'cef'] as const) {
+      const path = join(dataDir, `log.${format}`);
+      expect(() => operations.export(path, format, 'all'), format).toThrow(
+        expect.objectContaining({ code: 'AUDIT_VERIFY_FAILED' }),
+      );
+      expect(existsSync(path), format).toBe(false);
+    }
   });
 });

@@ -3,6 +3,7 @@ import { AuditEntry } from '../../../shared/audit';
 import { CustosError } from '../errors';
 import { openFresh } from '../secret-vault';
 import type { StoredEntry } from './audit-log';
+import { FrontierTree, leafHash } from './merkle';
 
 /** Actions that make up the key-management trail (SP 800-57, PCI DSS 3.6/3.7): changes, not reads. */
 const KEY_MANAGEMENT_PREFIXES = [
@@ -129,23 +130,37 @@ export function cefLine(stored: StoredEntry, version: string): string {
   return `CEF:0|Custos|Custos|${cefHeader(version)}|${cefHeader(e.action)}|${cefHeader(e.action)}|${severity}|${extension}`;
 }
 
-/** Streams the selected entries to a file, durably (temp file, fsync, rename); on any failure nothing is left. */
+/**
+ * Streams the selected entries to a file, durably (temp file, fsync, rename); on any failure nothing is left. The
+ * entries the closing checkpoint covers must hash to its root: open rereads no entry under a checkpoint, so one a
+ * writer of the database file edited there (another actor, another object) would reach the SIEM as recorded.
+ */
 export function writeExport(
   path: string,
   entries: Iterable<StoredEntry>,
   format: 'csv' | 'cef',
   trail: Trail,
   version: string,
+  closing: { treeSize: number; root: Buffer },
 ): number {
   const temp = `${path}.${process.pid}.tmp`;
   const fd = openFresh(temp, 0o644);
   let count = 0;
+  const tree = new FrontierTree();
   try {
     if (format === 'csv') writeSync(fd, `${CSV_HEADER.join(',')}\n`);
     for (const stored of entries) {
+      if (stored.seq === tree.size && tree.size < closing.treeSize) tree.append(leafHash(Buffer.from(stored.entry)));
       if (!inTrail(parse(stored).action, trail)) continue;
       writeSync(fd, `${format === 'csv' ? csvLine(stored) : cefLine(stored, version)}\n`);
       count++;
+    }
+    if (tree.size !== closing.treeSize || !tree.root().equals(closing.root)) {
+      throw new CustosError(
+        'AUDIT_VERIFY_FAILED',
+        `The entries no longer hash to the checkpoint of ${closing.treeSize} entries just signed: one was changed in the database, so the export stopped and wrote nothing.`,
+        ['Run “custos audit verify” to see which, and keep this machine as it is.'],
+      );
     }
     fsyncSync(fd);
   } catch (error) {
