@@ -1,6 +1,7 @@
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { entryText, said } from './participant-check';
 import type { ReportCheck } from './report-verify';
+import { parseCarriedJson } from './json-depth';
 
 interface FingerprintReport {
   ceremony: {
@@ -45,7 +46,7 @@ function differences(report: FingerprintReport, fingerprint: string, fingerprint
   const c = report.ceremony!;
   let body: Body;
   try {
-    const parsed: unknown = JSON.parse(fingerprinted);
+    const parsed: unknown = parseCarriedJson(fingerprinted);
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
     body = parsed as Body;
   } catch {

@@ -1,6 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import type { ReportCheck } from './report-verify';
+import { parseCarriedJson } from './json-depth';
 
 /** What the verifier reads of a report's keys; a report's other key members (label, state, policy) pass unread. */
 export const KeyFields = {
@@ -58,7 +59,7 @@ export function checkKeys(
   const name = 'keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded';
   let outcome: unknown = null;
   try {
-    outcome = JSON.parse(report.ceremony?.outcomeAsRecorded ?? 'null');
+    outcome = parseCarriedJson(report.ceremony?.outcomeAsRecorded ?? 'null');
   } catch {
     // Named by the outcome's own check.
   }

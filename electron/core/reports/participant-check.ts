@@ -12,6 +12,7 @@ import {
 } from './participant-record';
 import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';
 import { isRunPart, RunEventFile, runParts, type RunEventRecord } from './run-participants';
+import { parseCarriedJson } from './json-depth';
 
 const Seq = z.number().int().nonnegative();
 
@@ -375,7 +376,7 @@ export function signedWithin(entries: SignedEntry[], treeSize: number, later: La
 
 export function entryText(text: string): PartEntry | null {
   try {
-    const value: unknown = JSON.parse(text);
+    const value: unknown = parseCarriedJson(text);
     return typeof value === 'object' && value !== null ? (value as PartEntry) : null;
   } catch {
     return null;

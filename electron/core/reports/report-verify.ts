@@ -14,6 +14,7 @@ import { checkFormatMarkers, FormatFields } from './format-check';
 import { checkFingerprint } from './fingerprint-check';
 import { checkRunStart, RunStartFields } from './run-start-check';
 import { checkKeys, KeyFields } from './key-check';
+import { MAX_REPORT_DEPTH, nestsDeeper, parseCarriedJson } from './json-depth';
 
 export interface ReportVerdict {
   ok: boolean;
@@ -214,6 +215,8 @@ function parseFile<T>(name: string, bytes: Buffer, schema: z.ZodType<T>): { valu
   } catch {
     return { problem: notJsonProblem(name, text) };
   }
+  if (nestsDeeper(value))
+    return { problem: `${name} nests deeper than a report does (more than ${MAX_REPORT_DEPTH} levels)` };
   const parsed = schema.safeParse(value);
   return parsed.success ? { value: parsed.data } : { problem: `${name}: ${issuesInWords(parsed.error.issues)}` };
 }
@@ -227,7 +230,7 @@ const issuesInWords = (issues: readonly z.core.$ZodIssue[]) =>
 /** An entry's signed text, or null when it is not an audit entry's JSON (then its checks fail, naming it). */
 function entryText(text: string): { seq: unknown; action?: unknown; object?: unknown; params?: unknown } | null {
   try {
-    const value: unknown = JSON.parse(text);
+    const value: unknown = parseCarriedJson(text);
     return typeof value === 'object' && value !== null && 'seq' in value ? value : null;
   } catch {
     return null;
@@ -251,7 +254,7 @@ function checkOutcome(report: ReportFile, checks: ReportCheck[]) {
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(stored);
+    parsed = parseCarriedJson(stored);
   } catch {
     return fail('outcomeAsRecorded is not JSON');
   }
