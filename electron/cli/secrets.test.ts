@@ -54,3 +54,28 @@ describe('a secret read from a file descriptor', () => {
     rmSync(file);
   });
 });
+
+describe('a secret read from a descriptor that never ends a line', () => {
+  it('is refused as invalid input after at most 16 KiB, never read whole (before: /dev/zero aborted the process)', () => {
+    const file = join(tmpdir(), `custos-fd-huge-${process.pid}`);
+    // 10 MB and no line break: a passphrase is at most 1,024 characters, a card 400.
+    writeFileSync(file, 'x'.repeat(10 * 1024 * 1024), { mode: 0o600 });
+    const huge = openSync(file, 'r');
+    expect(() => passphraseFromFd(String(huge))).toThrow(
+      expect.objectContaining({ code: 'IPC_INVALID_PAYLOAD', message: expect.stringContaining('16384 bytes') }),
+    );
+    closeSync(huge);
+    // A first line of the longest passphrase (1,024 four-byte characters) is read, whatever follows it.
+    const longest = '𝄞'.repeat(1024);
+    writeFileSync(file, `${longest}\r\n${'y'.repeat(10 * 1024 * 1024)}`);
+    const long = openSync(file, 'r');
+    expect(passphraseFromFd(String(long))).toBe(longest);
+    closeSync(long);
+    rmSync(file);
+    const zero = openSync('/dev/zero', 'r');
+    expect(() => passphraseFromFd(String(zero), '--card-fd')).toThrow(
+      expect.objectContaining({ code: 'IPC_INVALID_PAYLOAD', message: expect.stringContaining('--card-fd') }),
+    );
+    closeSync(zero);
+  });
+});

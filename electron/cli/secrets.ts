@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { CustosError, fileError } from '../core/errors';
 
@@ -11,17 +11,45 @@ export function passphraseFromFd(fd: string, option = '--passphrase-fd'): string
   const remedy = [`Give ${option} the number of a descriptor the shell opened, e.g. \`${option} 3 3<file\`.`];
   if (!/^\d{1,9}$/.test(fd))
     throw new CustosError('IPC_INVALID_PAYLOAD', `${option} takes a file descriptor number.`, remedy);
-  let text: string;
+  let line: string | null;
   try {
-    text = readFileSync(Number(fd), 'utf8');
+    line = firstLine(Number(fd));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EBADF') throw fileError(error) ?? error;
     throw new CustosError('IPC_INVALID_PAYLOAD', `${option} ${fd}: no such file descriptor is open.`, remedy);
   }
-  const line = text.split(/\r?\n/)[0] ?? '';
+  if (line === null)
+    throw new CustosError(
+      'IPC_INVALID_PAYLOAD',
+      `${option} ${fd} holds no line of at most ${FD_LINE_BYTES} bytes; it was not read further and nothing was done.`,
+      remedy,
+    );
   if (line.length === 0)
     throw new CustosError('INPUT_ENDED', `File descriptor ${fd} (${option}) held nothing; nothing was done.`, remedy);
   return line;
+}
+
+/** Room for the longest passphrase (1,024 characters) or share card in UTF-8, with its line break. */
+const FD_LINE_BYTES = 16 * 1024;
+
+/**
+ * The descriptor's first line, read no further than its line break: a descriptor on /dev/zero or a huge file never
+ * ends a line, and was read whole into memory until the process died. Null when no line ends within the limit.
+ */
+function firstLine(fd: number): string | null {
+  const buffer = Buffer.alloc(FD_LINE_BYTES + 1);
+  try {
+    let length = 0;
+    let newline = -1;
+    for (let read = 1; read > 0 && newline < 0 && length < buffer.length; length += read) {
+      read = readSync(fd, buffer, length, buffer.length - length, null);
+      newline = buffer.subarray(0, length + read).indexOf(0x0a);
+    }
+    const end = newline >= 0 ? newline : length;
+    return end > FD_LINE_BYTES ? null : buffer.subarray(0, end).toString('utf8').replace(/\r$/, '');
+  } finally {
+    buffer.fill(0);
+  }
 }
 
 export function promptHidden(prompt: string): Promise<string> {
