@@ -14,7 +14,7 @@ import type { ModuleStatus, TokenMechanisms } from '../../shared/tokens';
 import { CustosCore, type CoreOptions } from '../core/custos-core';
 import type { Destination, DestinationKind } from '../core/destinations';
 import { resolveDataDir } from '../core/data-dir';
-import { CustosError, fileError, isCustosError, printable } from '../core/errors';
+import { CustosError, fileError, isCustosError, printable, shown } from '../core/errors';
 import QRCode from 'qrcode';
 import { CEREMONY_USAGE, ceremonyRequest } from './ceremony-commands';
 import { PKI_USAGE, pkiRequest } from './pki-commands';
@@ -294,7 +294,7 @@ export async function runCli(argv: readonly string[], terminal: Io, version: str
   }
   const request = requestFor(command, positionals, values, io);
   if (!request) {
-    io.stderr(`Unknown command: ${command || '(none)'}\n\n${USAGE}`);
+    io.stderr(`Unknown command: ${command ? shown(command) : '(none)'}\n\n${USAGE}`);
     return EXIT.usage;
   }
 

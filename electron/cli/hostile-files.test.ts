@@ -122,3 +122,28 @@ describe('files named on the command line', () => {
     expect(failures.map((line) => line.split('","')[10])).toEqual(['FILE_NOT_FOUND', 'FILE_EXISTS']);
   }, 60_000);
 });
+
+describe('an argument of megabytes', () => {
+  it('is repeated back cut short, never whole, and a path too long for the system is FILE_NOT_FOUND, not INTERNAL', async () => {
+    const huge = 'A'.repeat(1_000_000);
+    const answers = [
+      await custos(huge),
+      await custos('custodian', 'check', '--id', huge),
+      await custos('proposal', 'create', '--custody', 'a'.repeat(16), '--action', huge, '--as', 'x'),
+      await custos('ceremony', 'template', huge),
+      await custos('report', 'verify', '--dir', join(dataDir, huge)),
+      await custos('audit', 'verify', '--bundle', join(dataDir, huge)),
+      await custos('audit', 'verify', '--checkpoint', join(dataDir, huge)),
+      await custos('--module', `/${huge}.so`, 'status'),
+      await runCustos(join(dataDir, huge), ['status']),
+    ];
+    for (const answer of answers) {
+      const said = answer.stdout + answer.stderr;
+      expect(said).not.toContain('A'.repeat(201));
+      // Its first and last 120 characters (errors.ts shown).
+      expect(said).toMatch(/A…A/);
+      expect(answer.code).not.toBe(EXIT.unexpected);
+    }
+    expect(answers[6]!.stderr).toContain('FILE_NOT_FOUND');
+  }, 60_000);
+});

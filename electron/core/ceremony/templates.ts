@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CORE_SCHEMA, load } from 'js-yaml';
-import { CustosError } from '../errors';
+import { CustosError, shown } from '../errors';
 
 /** A ceremony script template Custos ships (resources/ceremonies): filled in, linted, printed, rehearsed and run. */
 export interface CeremonyTemplate {
@@ -48,7 +48,7 @@ export function listTemplates(dir = templatesDir()): CeremonyTemplate[] {
 export function templateText(name: string, dir = templatesDir()): string {
   const template = listTemplates(dir).find((t) => t.name === name);
   if (!template)
-    throw new CustosError('CEREMONY_NOT_FOUND', `Custos ships no ceremony template “${name}”.`, [
+    throw new CustosError('CEREMONY_NOT_FOUND', `Custos ships no ceremony template “${shown(name)}”.`, [
       `The templates: ${listTemplates(dir)
         .map((t) => t.name)
         .join(', ')}.`,

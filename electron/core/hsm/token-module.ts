@@ -2,7 +2,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import type { MechanismInfo, ModuleInfo, ModuleKind, SlotInfo, TokenRef } from '../../../shared/tokens';
-import { CustosError, isCustosError } from '../errors';
+import { CustosError, isCustosError, shown } from '../errors';
 import { describeMechanism } from './mechanisms';
 import { isTokenRefusal, tokenError } from './pkcs11-errors';
 import { recogniseSoftwareLibrary, softwareNotice } from './software-tokens';
@@ -274,7 +274,7 @@ function softwareLibrary(
  */
 export function checkModulePath(path: string): string {
   if (!isAbsolute(path)) {
-    throw new CustosError('MODULE_UNSAFE', `The token module path must be absolute: “${path}” is not.`, [
+    throw new CustosError('MODULE_UNSAFE', `The token module path must be absolute: “${shown(path)}” is not.`, [
       'Give the full path, for example /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so.',
     ]);
   }
@@ -287,7 +287,7 @@ export function checkModulePath(path: string): string {
     );
   }
   if (!existsSync(path) || !statSync(path).isFile()) {
-    throw new CustosError('MODULE_NOT_FOUND', `No PKCS#11 library exists at ${path}.`, [
+    throw new CustosError('MODULE_NOT_FOUND', `No PKCS#11 library exists at ${shown(path)}.`, [
       'Check the path in Settings → Token module (for OpenSC it is usually /usr/lib/x86_64-linux-gnu/opensc-pkcs11.so).',
       'Or clear it to use Custos’s built-in SoftHSM2 rehearsal token.',
     ]);

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATABASE_FILE } from '../data-dir';
-import { CustosError } from '../errors';
+import { CustosError, shown } from '../errors';
 import { fingerprint, type CheckedFile } from './background-check';
 import { createPrivateFile, tightenDataDir, type FileModeRepair } from './file-modes';
 import { migrate, type Migration } from './migrate';
@@ -65,7 +65,7 @@ export class Store {
     } catch (error) {
       throw new CustosError(
         'STORE_UNREADABLE',
-        `Custos cannot create its data directory ${dataDir}.`,
+        `Custos cannot create its data directory ${shown(dataDir)}.`,
         ['Check that the path is correct and that this user may write there.'],
         { cause: error },
       );
