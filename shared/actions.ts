@@ -901,6 +901,8 @@ export function paramProblems(error: z.ZodError): string[] {
 export interface ParamHelp {
   name: string;
   type: string;
+  /** Its JSON Schema type (`string`, `integer`, `boolean`, `array`), where it has one: how text given for it reads. */
+  json?: string;
   required: boolean;
   default?: unknown;
   description?: string;
@@ -936,6 +938,7 @@ export function actionParamHelp(action: ActionName): ParamHelp[] {
   return Object.entries(schema.properties ?? {}).map(([name, p]) => ({
     name,
     type: typeOf(p),
+    ...(p.type ? { json: p.type } : {}),
     required: (schema.required ?? []).includes(name),
     ...(p.default !== undefined ? { default: p.default } : {}),
     ...(p.description ? { description: p.description } : {}),

@@ -210,6 +210,31 @@ describe('custos proposal create, approve and show', () => {
     expect(shown.stdout).toContain('Hand the token to Babbage, Curie: any 2 of the 2 open it.');
   });
 
+  it('reads each --param as the catalogue types it: a label of digits or with a comma stays text', async () => {
+    const custodyId = await takeCustody('vault-t');
+    const create = (label: string) =>
+      cli(
+        'proposal',
+        'create',
+        '--json',
+        '--custody',
+        custodyId,
+        '--action',
+        'key.generate',
+        ...[`label=${label}`, 'algorithm=EC-P256', 'usage=sign', 'backupable=false', 'cryptoperiodDays=365'].flatMap(
+          (p) => ['--param', p],
+        ),
+        '--as',
+        'Ada',
+        ...factors(0),
+      );
+    for (const label of ['2026', 'true', 'payments, EU']) {
+      const made = await create(label);
+      expect(made.code, made.stderr).toBe(EXIT.ok);
+      expect(made.value()).toMatchObject({ params: { label, cryptoperiodDays: 365, backupable: false } });
+    }
+  });
+
   it('prints a proposal as the catalogue’s sentence: the key by label, algorithm, state and token', async () => {
     const custodyId = await takeCustody('vault-s');
     const params = [

@@ -47,21 +47,31 @@ export function custodianId(core: CustosCore, given: string): string {
 }
 
 /** `--param k=v`: numbers and booleans as such; comma lists, holders and …Ids as lists. */
-export function parseParams(pairs: string[]): Record<string, string | number | boolean | string[]> {
+export function parseParams(
+  pairs: string[],
+  /** Each parameter's JSON type from the catalogue: a label "2026" or a reason with a comma stays text. */
+  types: Readonly<Record<string, string | undefined>> = {},
+): Record<string, string | number | boolean | string[]> {
   const params: Record<string, string | number | boolean | string[]> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new CustosError('IPC_INVALID_PAYLOAD', `--param needs KEY=VALUE, not “${pair}”.`);
     const [key, value] = [pair.slice(0, at), pair.slice(at + 1)];
-    params[key] = /^-?\d+$/.test(value)
-      ? Number(value)
-      : value === 'true'
-        ? true
-        : value === 'false'
-          ? false
-          : value.includes(',') || key === 'holders' || key === 'revoke' || key.endsWith('Ids')
-            ? value.split(',').filter(Boolean)
-            : value;
+    const type = Object.hasOwn(types, key) ? types[key] : undefined;
+    params[key] =
+      type === 'string'
+        ? value
+        : type === 'array'
+          ? value.split(',').filter(Boolean)
+          : /^-?\d+$/.test(value)
+            ? Number(value)
+            : value === 'true'
+              ? true
+              : value === 'false'
+                ? false
+                : value.includes(',') || key === 'holders' || key === 'revoke' || key.endsWith('Ids')
+                  ? value.split(',').filter(Boolean)
+                  : value;
   }
   return params;
 }
@@ -82,7 +92,8 @@ export function proposalFromCommandLine(
       '`custos proposal actions` lists each action and its parameters.',
     ]);
   }
-  const params: Record<string, unknown> = { ...parseParams(pairs), ...files };
+  const types = Object.fromEntries(actionParamHelp(known.data).map((p) => [p.name, p.json]));
+  const params: Record<string, unknown> = { ...parseParams(pairs, types), ...files };
   if (Array.isArray(params.holders)) params.holders = params.holders.map((h) => custodianId(core, h));
   const checked = ACTIONS[known.data].proposed.safeParse(params);
   if (!checked.success) {
