@@ -148,6 +148,20 @@ describe('a ceremony script', () => {
     expect(
       core.ceremonies.lint(text.replace('    checkpoint: true', '    checkpoint: true\n    witnesses: [Ada]')).problems,
     ).toEqual([expect.stringMatching(/checkpoint.*Ada performs this step, so cannot also witness it/)]);
+    // One person counts once: a name given twice neither reaches a threshold nor stands for a second witness.
+    const twice = core.ceremonies.lint(
+      text
+        .replace('approvers: [Babbage, Curie]', 'approvers: [Babbage, Babbage]')
+        .replace('holders: [Ada, Babbage, Curie], threshold: 2', 'holders: [Ada, Babbage, Babbage], threshold: 3')
+        .replace('    checkpoint: true', '    checkpoint: true\n    witnesses: [Eve, Eve]'),
+    ).problems;
+    expect(twice).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/custody.*Babbage is named twice among the holders/),
+        expect.stringMatching(/root-key.*Babbage is named twice among the approvers/),
+        expect.stringMatching(/checkpoint.*Eve is named twice among the witnesses/),
+      ]),
+    );
     expect(core.ceremonies.lint(text.replace('key.generate', 'key.teleport')).ok).toBe(false);
     expect(core.ceremonies.lint(text.replace('"@root-key"', '"@bag"')).problems.join()).toMatch(
       /@bag is not an earlier step that generates a key/,

@@ -96,11 +96,13 @@ export function lintScript(text: string, sources: LintSources): Omit<LintReport,
       if (holders && !(holders.custodyId && ownCustody.has(holders.custodyId)))
         here(`the token ${script.token.label} is already in custody`);
       if (step.custody.threshold > step.custody.holders.length) here('the threshold is more than the holders');
+      namedTwice(step.custody.holders, 'holders', here);
       step.custody.holders.forEach((n) => roleProblem(n, 'custodian', 'Holder'));
       holders = { custodyId: null, threshold: step.custody.threshold, names: step.custody.holders };
     }
     const linted = lintedStep(script, step, index);
     if (linted.witnesses.includes(step.by)) here(`${step.by} performs this step, so cannot also witness it`);
+    namedTwice(linted.witnesses, 'witnesses', here);
     if (!('action' in step)) return linted;
     if (!holders) {
       here(`the token ${script.token.label} is not in custody here, and no earlier step takes it into custody`);
@@ -251,6 +253,7 @@ function checkQuorum(
   here: (problem: string) => void,
 ): void {
   if (step.approvers.includes(step.by)) here(`${step.by} proposes, so cannot also approve`);
+  namedTwice(step.approvers, 'approvers', here);
   const holding = step.approvers.filter((n) => holders.names.includes(n));
   if (holding.length < holders.threshold)
     here(
@@ -271,6 +274,12 @@ function checkQuorum(
   }
   if (!people.get(step.by)?.roles.some((r) => r === 'custodian' || r === 'security-officer'))
     here(`${step.by} may not propose (a custodian or security officer does)`);
+}
+
+/** One person counts once: a name listed twice would make a threshold or a second witness look met by one person. */
+function namedTwice(names: readonly string[], list: string, here: (problem: string) => void): void {
+  for (const name of new Set(names.filter((n, i) => names.indexOf(n) !== i)))
+    here(`${name} is named twice among the ${list}; one person counts once`);
 }
 
 interface Holding {
