@@ -13,14 +13,14 @@ import {
 import type { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
 import { refuseCardsInside } from '../core/destinations';
-import { mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { readBoundedText } from '../core/bounded-file';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { BackupSummary } from '../../shared/backups';
 import { auditKeyFingerprint, type Authentication } from '../core/backup/manifest-authenticity';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { renderCardPdf } from '../core/backup/card-pdf';
-import { isCustosError } from '../core/errors';
+import { CustosError, isCustosError, printable } from '../core/errors';
 import { writeFileAtomic } from '../core/secret-vault';
 import {
   ask,
@@ -186,7 +186,9 @@ export async function writeSetCards(
         // A practice set has the real set's id: its cards are named apart, never over a real card's files.
         const kind = card.rehearsal ? 'practice-card' : 'card';
         const folder = join(resolve(dir), `${kind}-${card.index}-${holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
-        mkdirSync(folder, { recursive: true, mode: 0o700 });
+        // Checked again as each card is written: the folder named may have become a link since the backup began.
+        if (!card.rehearsal) refuseCardsInside(dir, resolveDataDir(str(values['data-dir']), io.env));
+        ownCardFolder(folder);
         writeFileAtomic(
           join(folder, `custos-${kind}-${setId.slice(0, 8)}-${card.index}.pdf`),
           await renderCardPdf(card),
@@ -215,6 +217,27 @@ export async function writeSetCards(
     missing.length > 0
       ? `WARNING: no card for ${missing.join(', ')}. Do not rely on this backup; make a new one.\n`
       : 'Each holder prints their card, then deletes their folder: the files are the shares.\n',
+  );
+}
+
+/**
+ * A holder's folder for their card, made here or already ours: a link planted under its name in a shared cards folder
+ * (or a folder someone else made there) would steer the card wherever its owner chose, the data directory included.
+ */
+function ownCardFolder(folder: string): void {
+  mkdirSync(dirname(folder), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(folder, { mode: 0o700 });
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  const found = lstatSync(folder);
+  if (found.isDirectory() && (process.getuid === undefined || found.uid === process.getuid())) return;
+  throw new CustosError(
+    'FILE_ACCESS_DENIED',
+    `${printable(folder)} is already there as a link or someone else's folder; the card was not written through it.`,
+    ['Remove it, or name a cards folder only you can write to, then make a new backup.'],
   );
 }
 

@@ -1003,6 +1003,51 @@ describe('custos custody, proposal, key and backup', () => {
     ).toBe('cli-target');
   });
 
+  it('never writes a card through a link planted in the cards folder (before: into the data directory)', async () => {
+    const source = await takeCustody('cli-linked');
+    const generate = await propose(
+      source,
+      'key.generate',
+      'algorithm=EC-P256',
+      'label=linked',
+      'usage=sign',
+      'backupable=true',
+      'cryptoperiodDays=365',
+    );
+    const g = ['--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2)];
+    await cli('proposal', 'approve', ...g, ...factors(1, 2));
+    const keyId = (await cli('key', 'list')).stdout.slice(0, 32);
+    const backup = await propose(source, 'key.backup', `keyIds=${keyId}`, `holders=${id(0)},${id(1)}`, 'threshold=2');
+    const cards = tempDataDir('custos-cards-');
+    onTestFinished(cards.cleanup);
+    // A shared folder: someone else put a link where Ada's card folder goes, pointing into the data directory.
+    const cardsDir = join(cards.dataDir, 'cards');
+    mkdirSync(cardsDir);
+    symlinkSync(dataDir, join(cardsDir, 'card-1-Ada'));
+    const approvers = factors(1, 2);
+    const holders = [0, 1].flatMap((i) => [
+      '--passphrase-fd',
+      fd(enrolled[i]!.passphrase),
+      '--code',
+      totpCodeAt(enrolled[i]!.secret, new Date(clock.now.getTime() + 30_000)),
+    ]);
+    const done = await cli(
+      'proposal',
+      'approve',
+      ...['--id', backup.id, '--fingerprint', backup.shortFingerprint, '--as', id(1), '--as', id(2)],
+      ...approvers,
+      ...holders,
+      '--cards-dir',
+      cardsDir,
+    );
+    clock.now = new Date(clock.now.getTime() + 30_000);
+    expect(done.stdout).toMatch(/— executed\n/);
+    expect(readdirSync(dataDir).filter((f) => f.startsWith('custos-card-'))).toEqual([]);
+    expect(done.stderr).toContain('Card for Ada NOT released (FILE_ACCESS_DENIED)');
+    expect(done.stderr).toContain('WARNING: no card for Ada.');
+    expect(readdirSync(join(cardsDir, 'card-2-Babbage')).some((f) => f.endsWith('.pdf'))).toBe(true);
+  });
+
   it('says why an approved operation failed in the token: the sentence, the CKR_ name, the step and the mechanism', async () => {
     const source = await takeCustody('cli-refusal');
     const ed = ['algorithm=Ed25519', 'label=ed', 'usage=sign', 'backupable=true', 'cryptoperiodDays=365'];
