@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, writeFileSync } from 'node:fs';
 import { readBoundedText } from '../core/bounded-file';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -330,6 +330,24 @@ export async function runCli(argv: readonly string[], terminal: Io, version: str
   }
 }
 
+/**
+ * `--secret-out` names a new file: one already there (or a link) is refused before the officers' factors are tried,
+ * since their codes would be spent on an enrolment that cannot go on. Writing it with `wx` stays the real guard.
+ */
+function refuseExistingSecretOut(path: string | undefined): void {
+  if (path === undefined) return;
+  try {
+    lstatSync(resolve(path));
+  } catch {
+    return;
+  }
+  throw new CustosError(
+    'FILE_EXISTS',
+    `${quoted(resolve(path))} already exists; nothing was overwritten and nobody's factors were asked.`,
+    ['Name a new file for --secret-out, or move the existing one away first.'],
+  );
+}
+
 function requestFor(
   command: string,
   positionals: string[],
@@ -443,6 +461,7 @@ function requestFor(
     case 'custodian enrol':
       return async (core) => {
         const officerIds = ((values.officer as string[] | undefined) ?? []).map((who) => custodianId(core, who));
+        refuseExistingSecretOut(str(values['secret-out']));
         const passphrase = await readPassphrase(values, io, true);
         const fds = (values['passphrase-fd'] as string[] | undefined) ?? [];
         const codes = (values.code as string[] | undefined) ?? [];

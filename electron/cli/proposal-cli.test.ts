@@ -467,7 +467,9 @@ describe('custos custodian enrol --secret-out', () => {
     expect(uri).toMatch(/^otpauth:\/\/totp\//);
     expect(stderr).not.toContain(secret!);
     expect(stderr).toContain(`The authenticator key is in ${keyFile}`);
-    // An existing file is never overwritten: another key in it would be lost.
+    // An existing file is never overwritten: another key in it would be lost. It is refused before anyone's factors
+    // are tried, so the officer's code is not spent on an enrolment that cannot go on.
+    const officerCode = totpCodeAt(secret!, new Date(Date.now() + 30_000));
     const again = await custos([
       'custodian',
       'enrol',
@@ -484,8 +486,19 @@ describe('custos custodian enrol --secret-out', () => {
       '--passphrase-fd',
       secretFd(dataDir, 'quartz meadow lantern harbour pebble'),
       '--code',
-      totpCodeAt(secret!, new Date(Date.now() + 30_000)),
+      officerCode,
     ]);
     expect(again).toMatchObject({ code: EXIT.invalidInput, stderr: expect.stringMatching(/^Error FILE_EXISTS/) });
+    const check = await custos([
+      'custodian',
+      'check',
+      '--id',
+      'Grace Hopper',
+      '--passphrase-fd',
+      secretFd(dataDir, 'quartz meadow lantern harbour pebble'),
+      '--code',
+      officerCode,
+    ]);
+    expect(check.code, check.stderr).toBe(EXIT.ok);
   });
 });
