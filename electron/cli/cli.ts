@@ -343,7 +343,7 @@ function refuseExistingSecretOut(path: string | undefined): void {
   }
   throw new CustosError(
     'FILE_EXISTS',
-    `${quoted(resolve(path))} already exists; nothing was overwritten and nobody's factors were asked.`,
+    `${shown(resolve(path))} already exists; nothing was overwritten and nobody's factors were asked.`,
     ['Name a new file for --secret-out, or move the existing one away first.'],
   );
 }
