@@ -8,7 +8,7 @@ import { findObjects } from '../hsm/find-objects';
 import { ModuleHost } from '../hsm/module-host';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
 import { DATABASE_FILE } from '../store/database';
-import { asDatabaseWriter as asWriter, openAudit } from '../testing/audit-fixture';
+import { asDatabaseWriter as asWriter, installationFromOlderRelease, openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { ANCHOR_APPLICATION } from './audit-anchor';
 import { CHECKPOINT_EVERY } from './audit-service';
@@ -179,6 +179,29 @@ describe('the checkpoint kept in the audit token', () => {
     expectRolledBack(older);
   });
 
+  it('refuses a database put back to an older copy whose anchor was removed: the log says the token kept one', () => {
+    useFor(3);
+    copyFileSync(join(dataDir, DATABASE_FILE), join(dataDir, 'older.db'));
+    const older = entriesOnDisk();
+    useFor(6);
+    copyFileSync(join(dataDir, 'older.db'), join(dataDir, DATABASE_FILE));
+    for (const suffix of ['-wal', '-shm']) rmSync(join(dataDir, DATABASE_FILE + suffix), { force: true });
+    // What a data-directory writer can do without the PIN too: delete the anchor's object file in the token folder.
+    removeAnchorWithPin();
+    expectRolledBack(older);
+    expect(anchorsInToken()).toEqual([]);
+  });
+
+  it('refuses a removed anchor of a log that recorded creating it (a data directory from before the anchor)', () => {
+    installationFromOlderRelease(dataDir);
+    removeAnchorWithPin();
+    open();
+    close();
+    useFor(3);
+    removeAnchorWithPin();
+    expectRolledBack(entriesOnDisk());
+  });
+
   it('refuses a log that still has its key but none of its checkpoints: never a fresh start over an old log', () => {
     useFor(3);
     removeAnchorWithPin();
@@ -207,7 +230,8 @@ describe('the checkpoint kept in the audit token', () => {
   });
 
   it('anchors a data directory from before the anchor at its first open, records that, and then guards it', () => {
-    useFor(5);
+    // A log an older release began (its first entry says nothing of what it keeps), whose token holds no anchor.
+    installationFromOlderRelease(dataDir);
     removeAnchorWithPin();
     const { audit } = open();
     expect(audit.status()).toMatchObject({ state: 'ready' });
@@ -215,6 +239,7 @@ describe('the checkpoint kept in the audit token', () => {
     expect(JSON.parse(audit.log().entry(last).entry)).toMatchObject({ action: 'audit.anchor.create' });
     close();
     expect(anchoredSize()).toBe(entriesOnDisk());
+    useFor(5);
     asDatabaseWriter((db) => db.exec('DELETE FROM audit_entries WHERE seq >= 3; DELETE FROM audit_checkpoints;'));
     expectRolledBack(3);
   });

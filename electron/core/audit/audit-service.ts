@@ -532,6 +532,17 @@ export class AuditService {
         `The audit log's checkpoints were removed: the checkpoint kept in the audit token covers ${anchored.size} entries, the database's latest only ${latest.size}.`,
       );
     }
+    // A token without the anchor is a data directory from before the anchor existed, unless the log says otherwise: its
+    // anchor was created (audit.anchor.create), or it was made or opened by a release that keeps one (the report format
+    // it declares). Then the anchor was removed, as a database put back to an older copy needs: opening it would
+    // anchor that copy instead.
+    const declared = this.declaresReportFormat(key);
+    if (!anchored && (declared || this.anchorOnRecord())) {
+      throw rollback(
+        'The checkpoint kept in the audit token is missing, though the signed log says it was kept there: it was removed, ' +
+          'as putting back an older copy of the database would need.',
+      );
+    }
     if (!logExtends(log, latest)) {
       throw rollback(
         `The audit log was rolled back: its latest checkpoint covers ${latest.size} entries, which the log no longer holds as signed.`,
@@ -546,7 +557,7 @@ export class AuditService {
     this.anchor = anchor;
     this.current = log;
     this.appendsSinceCheckpoint = log.size() - latest.size;
-    if (!this.declaresReportFormat(key)) this.record({ actor: SYSTEM, ...FORMAT_ENTRY });
+    if (!declared) this.record({ actor: SYSTEM, ...FORMAT_ENTRY });
     const copyPath = this.anchorCopy();
     if (copyPath !== null && copy === null) {
       // Removable media may be detached: the log opens, but says the copy was not there to check it against.
@@ -575,6 +586,11 @@ export class AuditService {
       this.anchorLatest();
       this.markHeads();
     }
+  }
+
+  /** Whether the signed log records that the audit token's anchor was created (an installation from before it). */
+  private anchorOnRecord(): boolean {
+    return signedEntries(this.options.store, this, { action: 'audit.anchor.create', anyObject: true }).length > 0;
   }
 
   /**
