@@ -109,9 +109,9 @@ export function shown(text: string): string {
   return printable(`${characters.slice(0, half).join('')}…${characters.slice(-half).join('')}`);
 }
 
-/** Control and bidirectional characters, which steer a terminal or reorder what is shown. */
+/** Control, line-separating and bidirectional characters, which steer a terminal, break a line or reorder the text. */
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
 
 /**
  * Text that came from a file, the database or a person (a path, a label, a name), as it may be shown: control and
