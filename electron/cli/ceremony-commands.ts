@@ -179,13 +179,16 @@ export async function writeSetCards(
     for (const [i, holder] of [...set.holders].sort((a, b) => a.index - b.index).entries()) {
       io.stderr(`Card holder ${holder.name}: prove your factors to receive your card.\n`);
       try {
+        // Before the card is released and that is recorded: a folder it could not go to leaves no card released.
+        for (const kind of ['card', 'practice-card'])
+          refuseForeignFolder(cardFolder(dir, kind, holder.index, holder.name));
         const card = await read(core, 'backups.card', {
           setId,
           holder: await factors(holder.id, holder.name, values, io, offset + i),
         });
         // A practice set has the real set's id: its cards are named apart, never over a real card's files.
         const kind = card.rehearsal ? 'practice-card' : 'card';
-        const folder = join(resolve(dir), `${kind}-${card.index}-${holder.name.replace(/[^A-Za-z0-9]+/g, '-')}`);
+        const folder = cardFolder(dir, kind, card.index, holder.name);
         // Checked again as each card is written: the folder named may have become a link since the backup began.
         if (!card.rehearsal) refuseCardsInside(dir, resolveDataDir(str(values['data-dir']), io.env));
         ownCardFolder(folder);
@@ -232,7 +235,23 @@ function ownCardFolder(folder: string): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
-  const found = lstatSync(folder);
+  refuseForeignFolder(folder);
+}
+
+/** The folder a holder's card goes to, by the card's kind and index and the holder's name. */
+function cardFolder(dir: string, kind: string, index: number, name: string): string {
+  return join(resolve(dir), `${kind}-${index}-${name.replace(/[^A-Za-z0-9]+/g, '-')}`);
+}
+
+/** Refuses a card folder that is there as a link or as someone else's folder; one not there yet is fine. */
+function refuseForeignFolder(folder: string): void {
+  let found;
+  try {
+    found = lstatSync(folder);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
   if (found.isDirectory() && (process.getuid === undefined || found.uid === process.getuid())) return;
   throw new CustosError(
     'FILE_ACCESS_DENIED',

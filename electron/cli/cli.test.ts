@@ -1046,6 +1046,15 @@ describe('custos custody, proposal, key and backup', () => {
     expect(done.stderr).toContain('Card for Ada NOT released (FILE_ACCESS_DENIED)');
     expect(done.stderr).toContain('WARNING: no card for Ada.');
     expect(readdirSync(join(cardsDir, 'card-2-Babbage')).some((f) => f.endsWith('.pdf'))).toBe(true);
+    // Refused before it was released: the log records Babbage's card as released, and no card of Ada's.
+    const store = Store.open(dataDir);
+    const released = store
+      .all<{ entry: string }>({ text: 'SELECT entry FROM audit_entries ORDER BY seq', params: [] } as never)
+      .map((r) => JSON.parse(r.entry) as { action: string; actor: { id: string } })
+      .filter((e) => e.action === 'backup.card.release')
+      .map((e) => e.actor.id);
+    store.close();
+    expect(released).toEqual([id(1)]);
   });
 
   it('says why an approved operation failed in the token: the sentence, the CKR_ name, the step and the mechanism', async () => {
