@@ -1400,6 +1400,11 @@ describe('custos report verify on a hostile folder', () => {
       code: EXIT.verification,
       stderr: expect.stringMatching(/^Error AUDIT_VERIFY_FAILED: .*entry 0: .*its text is not an audit entry/),
     });
+    writeFileSync(join(out, 'report.json'), '{not a report');
+    const unreadable = await verify();
+    expect(unreadable.code).toBe(EXIT.verification);
+    expect(unreadable.stdout + unreadable.stderr).toContain('the report names no installation');
+    expect(unreadable.stdout + unreadable.stderr).not.toContain('undefined');
     writeFileSync(join(out, 'report.json'), genuine);
     const notPem = join(dataDir, 'not-a-key.pem');
     writeFileSync(notPem, 'hello\n');

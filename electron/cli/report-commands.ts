@@ -177,8 +177,8 @@ export async function verifyReportCommand(
     const detail = `the report names ${core.audit.origin}, this installation, whose audit key is not the one given`;
     return { verdict: withCheck(verdict, { check: 'signed by this installation’s audit key', ok: false, detail }) };
   }
-  if (foreign) verdict.checks.push(notCompared(String(report.installation), core.audit.origin));
-  if (core === null) verdict.checks.push(notCompared(String(report?.installation), null));
+  if (foreign) verdict.checks.push(notCompared(report.installation, core.audit.origin));
+  if (core === null) verdict.checks.push(notCompared(report?.installation, null));
   return { verdict: withFolderFiles(verdict, dir, json, key) };
 }
 
@@ -248,9 +248,11 @@ function pinnedKey(path: string): Buffer {
   }
 }
 
-function notCompared(theirs: string, ours: string | null): ReportCheck {
+function notCompared(theirs: unknown, ours: string | null): ReportCheck {
   const here = ours === null ? 'there is no Custos data directory here' : `this data directory holds ${ours}`;
-  const detail = `${here}, the report is from ${theirs}; give --bundle DIR with a later audit export of it`;
+  // A report that does not read as one names no installation: said so, not as "from undefined".
+  const from = typeof theirs === 'string' ? `the report is from ${shown(theirs)}` : 'the report names no installation';
+  const detail = `${here}, ${from}; give --bundle DIR with a later audit export of it`;
   return { check: 'consistency with a later log', ok: true, skipped: true, detail };
 }
 
