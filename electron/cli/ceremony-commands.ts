@@ -33,6 +33,7 @@ import {
   type Io,
   type Request,
   type Values,
+  whole,
 } from './cli-support';
 import { custodianId, proposalFromCommandLine, renderProposal } from './proposal-words';
 import { passphraseFromFd } from './secrets';
@@ -354,7 +355,7 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
     case 'custody take':
       return async (core) => {
         const ids = holderIds(core);
-        const threshold = Number(values.threshold);
+        const threshold = whole(values.threshold);
         if (ids.length < 2 || !Number.isInteger(threshold))
           return usageFailure('custody take needs at least two --holder ID and --threshold T.');
         const holders = [];

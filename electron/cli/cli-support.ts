@@ -71,6 +71,15 @@ export async function readPassphrase(values: Values, io: Io, confirm: boolean): 
 export const str = (value: unknown) =>
   typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined;
 
+/**
+ * An option's whole number as typed in decimal digits; anything else (0x2, 1e3, an empty or spaced value) is NaN,
+ * which the request's schema refuses, where Number() would have read 0x2 as 2 and "" as 0.
+ */
+export const whole = (value: unknown): number => {
+  const text = str(value);
+  return text !== undefined && /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : Number.NaN;
+};
+
 export function usageFailure(message: string) {
   const error: WireError = { code: 'IPC_INVALID_PAYLOAD', message, remedy: ['Run `custos --help` for the options.'] };
   return { envelope: { ok: false as const, error }, render: () => '' };

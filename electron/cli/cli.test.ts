@@ -202,6 +202,10 @@ describe('custos audit', () => {
     expect((await custos('audit', 'key', '--verifier')).code).toBe(EXIT.ok);
     expect((await custos('audit', 'proof', '--seq', '999')).stderr).toMatch(/^Error AUDIT_NOT_FOUND/);
     expect((await custos('audit', 'consistency', '--from', 'x')).code).toBe(EXIT.invalidInput);
+    // Decimal digits only: 0x2, 1e0 and an empty value are not read as 2, 1 and 0.
+    for (const typed of ['0x2', '1e0', ''])
+      expect((await custos('audit', 'consistency', '--from', typed)).code, typed).toBe(EXIT.invalidInput);
+    expect((await custos('audit', 'proof', '--seq', '0x0')).code).toBe(EXIT.invalidInput);
     // A file named on the command line that is not there: its own code and the path, not INTERNAL.
     const missing = join(dataDir, 'no-such-folder', 'checkpoint.txt');
     expect(await custos('audit', 'verify', '--checkpoint', missing)).toMatchObject({
@@ -226,6 +230,10 @@ describe('custos audit', () => {
       ['audit.key.export', 'ok', null],
       ['audit.proof', 'failed', 'AUDIT_NOT_FOUND'],
       ['audit.consistency', 'refused', 'IPC_INVALID_PAYLOAD'],
+      ['audit.consistency', 'refused', 'IPC_INVALID_PAYLOAD'],
+      ['audit.consistency', 'refused', 'IPC_INVALID_PAYLOAD'],
+      ['audit.consistency', 'refused', 'IPC_INVALID_PAYLOAD'],
+      ['audit.proof', 'refused', 'IPC_INVALID_PAYLOAD'],
     ]);
     expect(reads.every((e) => e.actor.id === 'cli')).toBe(true);
   });

@@ -38,6 +38,7 @@ import {
   type Io,
   type Request,
   type Values,
+  whole,
 } from './cli-support';
 import { actionsHelp, custodianId } from './proposal-words';
 export type { Io } from './cli-support';
@@ -438,8 +439,8 @@ function requestFor(
       return call(
         'audit.proof',
         {
-          seq: Number(values.seq),
-          ...(values.size === undefined ? {} : { size: Number(values.size) }),
+          seq: whole(values.seq),
+          ...(values.size === undefined ? {} : { size: whole(values.size) }),
         },
         (v) => `${JSON.stringify(v, null, 2)}\n`,
       );
@@ -447,8 +448,8 @@ function requestFor(
       return call(
         'audit.consistency',
         {
-          from: Number(values.from),
-          ...(values.to === undefined ? {} : { to: Number(values.to) }),
+          from: whole(values.from),
+          ...(values.to === undefined ? {} : { to: whole(values.to) }),
         },
         (v) => `${JSON.stringify(v, null, 2)}\n`,
       );

@@ -35,7 +35,7 @@ import {
 import { checkFormatInLog, mayBeginCustody, mayRecordReport, reportedCustody } from '../core/reports/format-check';
 import { checkRunStartInLog } from '../core/reports/run-start-check';
 import { FORMAT_ENTRY, mayDeclareFormat } from '../core/audit/report-format';
-import { call, factors, str, usageFailure, type Io, type Request, type Values } from './cli-support';
+import { call, factors, str, usageFailure, whole, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
   report create (--ceremony PROPOSAL | --custody ID | --inventory | --impact KEY | --revocation KEY) --out DIR [--force]
@@ -452,7 +452,7 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
           modulePath: str(values['module-path']) ?? '',
           standard: (str(values.standard) ?? 'FIPS 140-3') as 'FIPS 140-3',
           certificate: str(values.certificate) ?? '',
-          level: Number(values.level),
+          level: whole(values.level),
         };
         return call('compliance.recordValidation', { ...record, officer }, renderFindings)(core);
       };
