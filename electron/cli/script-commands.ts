@@ -7,7 +7,7 @@ import type { RehearsalStatus } from '../../shared/rehearsals';
 import type { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
 import { refuseCardsInside } from '../core/destinations';
-import { parseScript } from '../core/ceremony/script';
+import { parseScript } from '../core/ceremony-script';
 import type { CeremonyScript, ScriptStep } from '../../shared/ceremony-script';
 import { forkRehearsal } from '../core/ceremony/rehearsal-host';
 import type { SpawnRehearsal } from '../core/ceremony/rehearsal-protocol';

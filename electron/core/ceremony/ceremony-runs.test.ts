@@ -16,7 +16,7 @@ import { checkRunStart, checkRunStartInLog } from '../reports/run-start-check';
 import { SYSTEM } from '../audit/audit-service';
 import { bindingOf, prepareProposal } from './lint';
 import { planRehearsal } from './rehearsal';
-import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from './script';
+import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from '../ceremony-script';
 
 /** A whole ceremony from one script, on a real SoftHSM2 token and a real database, as the app and the CLI run it. */
 let dataDir: string;

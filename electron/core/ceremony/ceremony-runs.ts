@@ -25,7 +25,7 @@ import type { Store } from '../store/database';
 import { refuseTampered } from '../store/signed-state';
 import { sql } from '../store/sql';
 import { bindingOf, lintScript, prepareProposal, sameToken, stepWords, type LintSources } from './lint';
-import { parseScript, stepWitnesses, type ParsedScript } from './script';
+import { parseScript, stepWitnesses, type ParsedScript } from '../ceremony-script';
 import { rehearsalLimits } from './rehearsal-limits';
 
 /** What a run records, one event per signed audit entry (action `ceremony.<kind>`, object `ceremony-run:<id>`). */

@@ -18,7 +18,7 @@ import {
   scriptSha256,
   stepWitnesses,
   type ParsedScript,
-} from './script';
+} from '../ceremony-script';
 
 /** What lint reads of the installation: who is enrolled, who holds which token, the keys, how proposals bind. */
 export interface LintSources {

@@ -4,7 +4,7 @@ import type { AuditService } from '../audit/audit-service';
 import { CustosError } from '../errors';
 import type { Store } from '../store/database';
 import { appendEvent, readEvents } from './ceremony-events';
-import { parseScript } from './script';
+import { parseScript } from '../ceremony-script';
 
 type PlanEvent = { kind: 'plan'; script: string; sha256: string } | { kind: 'withdraw'; sha256: string };
 const PLANS = { type: 'ceremony-plans', id: 'all' };

@@ -9,7 +9,7 @@ import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
 import type { FactorState } from '../custodians/custodian-service';
 import type { CustosCore } from '../custos-core';
-import { parseScript, peopleNamed, type ParsedScript } from './script';
+import { parseScript, peopleNamed, type ParsedScript } from '../ceremony-script';
 import { ofTheScript, rehearsalLimits } from './rehearsal-limits';
 import { caProfileOf } from '../pki/certificate';
 import type { ScriptStep } from '../../../shared/ceremony-script';

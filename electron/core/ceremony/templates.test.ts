@@ -7,7 +7,7 @@ import { CustosCore } from '../custos-core';
 import { totpCodeAt } from '../custodians/totp';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { initSoftHsmToken, tempDataDir } from '../testing/softhsm-fixture';
-import { parseScript } from './script';
+import { parseScript } from '../ceremony-script';
 import { listTemplates, templatesDir, templateText } from './templates';
 
 /**

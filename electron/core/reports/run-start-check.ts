@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { stepKind } from '../../../shared/ceremony-script';
 import { canonicalJson, sha256Hex } from '../canonical-json';
-import { parseScript, stepWitnesses } from '../ceremony/script';
+import { parseScript, stepWitnesses } from '../ceremony-script';
 import { ceremonyOnRecord, entryText, reportedRun, said, signedWithin } from './participant-check';
 import type { PartEntry } from './participant-record';
 import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { CORE_SCHEMA, EVENT_ALIAS, load, parseEvents, YAMLException } from 'js-yaml';
-import { CeremonyScript, stepKind, type ScriptStep } from '../../../shared/ceremony-script';
-import { ACTIONS, paramProblems, type ActionName } from '../../../shared/actions';
+import { CeremonyScript, stepKind, type ScriptStep } from '../../shared/ceremony-script';
+import { ACTIONS, paramProblems, type ActionName } from '../../shared/actions';
 
 /** A parsed script with the SHA-256 of its exact bytes: what is printed, signed on paper and bound into proposals. */
 export interface ParsedScript {
