@@ -399,7 +399,7 @@ describe('custos audit verify --bundle with a pinned key', () => {
     expect(run.code).not.toBe(EXIT.ok);
     const csv = join(dataDir, 'after.csv');
     await custos('audit', 'export', '--out', csv, '--format', 'csv');
-    expect(readFileSync(csv, 'utf8')).toMatch(/"audit\.export","","","[0-9a-f]{64}","failed","INTERNAL"/);
+    expect(readFileSync(csv, 'utf8')).toMatch(/"audit\.export","","","[0-9a-f]{64}","failed","FILE_NOT_FOUND"/);
   });
 });
 

@@ -55,7 +55,7 @@ export function parseParams(
   const params: Record<string, string | number | boolean | string[]> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
-    if (at <= 0) throw new CustosError('IPC_INVALID_PAYLOAD', `--param needs KEY=VALUE, not “${pair}”.`);
+    if (at <= 0) throw new CustosError('IPC_INVALID_PAYLOAD', `--param needs KEY=VALUE, not “${shown(pair)}”.`);
     const [key, value] = [pair.slice(0, at), pair.slice(at + 1)];
     const type = Object.hasOwn(types, key) ? types[key] : undefined;
     params[key] =
@@ -88,7 +88,7 @@ export function proposalFromCommandLine(
 ) {
   const known = ActionName.safeParse(action);
   if (!known.success) {
-    throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${action}”.`, [
+    throw new CustosError('ACTION_UNKNOWN', `Custos has no quorum action “${shown(action)}”.`, [
       '`custos proposal actions` lists each action and its parameters.',
     ]);
   }

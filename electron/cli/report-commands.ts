@@ -421,7 +421,7 @@ export function reportRequest(command: string, values: Values, io: Io): Request 
         if (!out) return usageFailure('compliance report needs --out DIR.');
         const asOf = str(values['as-of']);
         const notADay = asOf !== undefined && !AsOfDay.safeParse(asOf).success;
-        if (notADay) return usageFailure(`--as-of needs a day on the calendar (YYYY-MM-DD), not “${asOf}”.`);
+        if (notADay) return usageFailure(`--as-of needs a day on the calendar (YYYY-MM-DD), not “${shown(asOf)}”.`);
         return call(
           'reports.create',
           { compliance: asOf ? { asOf } : {} },
