@@ -16,7 +16,11 @@ import { checkRunStart, checkRunStartInLog } from '../reports/run-start-check';
 import { SYSTEM } from '../audit/audit-service';
 import { bindingOf, prepareProposal } from './lint';
 import { planRehearsal } from './rehearsal';
+import { runReport } from './run-report';
 import { derivedKeyId, parseScript, scriptSha256, type ParsedScript } from '../ceremony-script';
+
+const STEPS =
+  'steps: each one’s state, time, outcome, value, fingerprint and checkpoint as the run’s signed entries say';
 
 /** A whole ceremony from one script, on a real SoftHSM2 token and a real database, as the app and the CLI run it. */
 let dataDir: string;
@@ -274,6 +278,8 @@ describe('a ceremony script', () => {
       check: 'script and steps: the ones the run’s signed ceremony.start entry recorded',
       ok: true,
     });
+    // Each step's state, time, outcome, value, fingerprint and checkpoint as the run's signed entries give them.
+    expect(checks).toContainEqual({ check: STEPS, ok: true });
     // Checked with tools that share no code with Custos: openssl verifies the signature over the file as written, and
     // sha256sum of the reviewed script is the hash the signed report carries.
     const dir = join(dataDir, 'reports', run.reportId!);
@@ -545,6 +551,10 @@ describe('a script run’s report', () => {
           `${PARTICIPANTS.source}entry ${eveOnCustody.seq} \\(ceremony.witness by ${eve}\\): the report carries no event it signed`,
         ),
       ),
+      // And the step it signed off reads as not signed off: its listed state and sign-off time are no entry's.
+      expect.stringMatching(
+        /^steps: .* — step 1 \(custody\): state “done” where the entries give performed; witnesses/,
+      ),
     ]);
   });
 
@@ -568,16 +578,25 @@ describe('a script run’s report', () => {
 
   it('with the later log, fails a witness left out together with the entry and event it carried', async () => {
     const { run, report } = await shortRun();
-    const ceremony = report.ceremony as { runEvents: RunEvent[] };
+    const ceremony = report.ceremony as unknown as RunCeremony;
     const eve = report.participants[1]!;
+    const unsigned = { state: 'performed', witnesses: [{ name: 'Eve', signedAt: null }] };
     const dropped = {
       ...report,
-      ceremony: { ...ceremony, runEvents: ceremony.runEvents.filter((r) => r.seq !== eve.seq) },
+      ceremony: {
+        ...ceremony,
+        runEvents: ceremony.runEvents.filter((r) => r.seq !== eve.seq),
+        // Listed as the entries left make it: performed, not signed off (as signed, the steps check fails it).
+        steps: ceremony.steps.map((s) => (s.id === 'custody' ? { ...s, ...unsigned } : s)),
+      },
       participants: report.participants.filter((p) => p !== eve),
       audit: { ...report.audit, entries: report.audit.entries.filter((e) => e.seq !== eve.seq) },
     };
     // The carried entries agree with the list.
     expect(resigned(dropped).ok).toBe(true);
+    expect(failed({ ...dropped, ceremony: { ...dropped.ceremony, steps: ceremony.steps } })).toEqual([
+      expect.stringMatching(/^steps: .* — step 1 \(custody\): state “done” where the entries give performed/),
+    ]);
     const later = { source: 'the live log', key: core.audit.noteKey()! };
     const log = core.audit.log().entriesAbout(`ceremony-run:${run.id}`);
     // As report verify reads report.json.
@@ -699,6 +718,8 @@ describe('a script run’s report', () => {
     const witnesses = [...steps[0]!.witnesses, { name: 'Babbage', signedAt: null }];
     expect(failed(withSteps(changed('custody', { witnesses })))).toEqual([
       `${START} — step 1 (custody): the report says witnesses [Eve, Babbage]; the script witnesses [Eve]`,
+      // Not signed off by the witness added, the step cannot be done either.
+      expect.stringMatching(/^steps: .* — step 1 \(custody\): state “done” where the entries give performed$/),
     ]);
     expect(failed(withSteps([steps[0]!, steps[2]!, steps[1]!]))).toEqual([
       expect.stringMatching(
@@ -785,6 +806,104 @@ describe('a script run’s report', () => {
         `entry ${start.seq} of the live log started run ${run.id}, and the report carries the start of entry ${seq} ` +
         'instead: its script, title or token are not the ones the run started with',
     });
+  });
+
+  type ListedStep = RunCeremony['steps'][number] & Record<string, unknown>;
+  /** The report with one listed step changed (by id), everything else as signed. */
+  const withStep = (report: Report, id: string, change: object) => {
+    const ceremony = report.ceremony as unknown as RunCeremony;
+    const steps = ceremony.steps.map((s) => (s.id === id ? { ...s, ...change } : s));
+    return { ...report, ceremony: { ...ceremony, steps } as unknown as Report['ceremony'] };
+  };
+
+  it('lists each step’s value, checkpoint, state and times as its signed events do: one changed fails', async () => {
+    const { report } = await shortRun();
+    expect(resigned(report).checks).toContainEqual({ check: STEPS, ok: true });
+    const [custody, bag, checkpoint] = (report.ceremony as unknown as RunCeremony).steps as ListedStep[];
+    expect([bag!.value, bag!.state, checkpoint!.checkpoint]).toEqual(['TE-1', 'done', expect.stringMatching(/\n\n— /)]);
+    expect(failed(withStep(report, 'bag', { value: 'TE-2' }))).toEqual([
+      `${STEPS} — step 2 (bag): value “TE-2” where the entries give “TE-1”`,
+    ]);
+    const note = String(checkpoint!.checkpoint).replace(/^[^\n]*/, 'another.example/log');
+    expect(failed(withStep(report, 'checkpoint', { checkpoint: note }))).toEqual([
+      expect.stringMatching(
+        new RegExp(`^${STEPS} — step 3 \\(checkpoint\\): checkpoint “another\\.example/log…” where`),
+      ),
+    ]);
+    expect(failed(withStep(report, 'custody', { state: 'waiting' }))).toEqual([
+      `${STEPS} — step 1 (custody): state “waiting” where the entries give done`,
+    ]);
+    expect(failed(withStep(report, 'bag', { performedAt: custody!.performedAt }))).toEqual([
+      `${STEPS} — step 2 (bag): performedAt “${String(custody!.performedAt)}” where the entries give ` +
+        `“${String(bag!.performedAt)}”`,
+    ]);
+    expect(failed(withStep(report, 'bag', { witnesses: [{ name: 'Eve', signedAt: null }] }))).toEqual([
+      `${STEPS} — step 2 (bag): witnesses signed at [] where the entries give [${bag!.witnesses[0]!.signedAt!}]`,
+    ]);
+    const aborted = { ...report, ceremony: { ...report.ceremony, state: 'aborted' } as unknown as Report['ceremony'] };
+    expect(failed(aborted)).toEqual([
+      `${STEPS} — the run: state “aborted” where the entries give done or in-progress (no abort)`,
+    ]);
+    // A value given to a step whose event records none, or an outcome to one that has none.
+    expect(failed(withStep(report, 'custody', { value: 'TE-1', outcome: 'Carried out.' }))).toEqual([
+      `${STEPS} — step 1 (custody): value “TE-1” where the entries give null; outcome “Carried out.” where the ` +
+        'entries give null',
+    ]);
+  });
+
+  it('lists a quorum step’s proposal, fingerprint and outcome as signed; an aborted run’s report passes', async () => {
+    const text = script();
+    const printed = core.ceremonies.lint(text).steps;
+    let run = await core.ceremonies.start(text, proof('Ada'));
+    run = await custodyStep(run.id);
+    run = await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
+    for (const name of ['Babbage', 'Curie'])
+      await core.quorum.approve({
+        proposalId: run.steps[1]!.proposalId!,
+        ...proof(name),
+        fingerprint: printed[1]!.shortFingerprint!,
+      });
+    run = await core.ceremonies.witness(run.id, 'root-key', proof('Eve'));
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'activate', by: proof('Babbage') });
+    run = await core.ceremonies.abort(run.id, proof('Ada'), 'The room was not secured');
+    expect(run.steps.map((s) => s.state)).toEqual(['done', 'done', 'failed', 'waiting', 'waiting']);
+    // Made as a finished run's report is made (custos-core.ts), for the aborted run.
+    const sources = (core.reports as unknown as { sources: Parameters<typeof runReport>[0] }).sources;
+    const made = core.reports.keep(runReport(sources, core.ceremonies, run.id));
+    const { report } = core.reports.stored(made.id);
+    expect(resigned(report).ok).toBe(true);
+    const [, generate, activate] = (report.ceremony as unknown as RunCeremony).steps as ListedStep[];
+    expect([generate!.outcome, generate!.fingerprint]).toEqual(['Carried out.', printed[1]!.fingerprint]);
+    expect(failed(withStep(report, 'root-key', { fingerprint: printed[2]!.fingerprint }))).toEqual([
+      `${STEPS} — step 2 (root-key): fingerprint “${printed[2]!.fingerprint!}” where the entries give ` +
+        `“${printed[1]!.fingerprint!}”`,
+    ]);
+    const finished = { ...report, ceremony: { ...report.ceremony, state: 'done' } as unknown as Report['ceremony'] };
+    expect(failed(finished)).toEqual([`${STEPS} — the run: state “done” where the entries give aborted`]);
+    // The activation was never carried out: the report cannot say it was.
+    expect(failed(withStep(report, 'activate', { state: 'done', outcome: 'Carried out.' }))).toEqual([
+      `${STEPS} — step 3 (activate): state “done” where the entries give proposed or failed; outcome “Carried out.” ` +
+        'with no execution entry',
+    ]);
+    expect(failed(withStep(report, 'activate', { proposalId: generate!.proposalId }))).toEqual([
+      `${STEPS} — step 3 (activate): proposalId “${String(generate!.proposalId)}” where the entries give ` +
+        `“${String(activate!.proposalId)}”`,
+    ]);
+    expect(failed(withStep(report, 'bag', { state: 'performed', value: 'TE-9' }))).toEqual([
+      `${STEPS} — step 4 (bag): state “performed” where the entries give waiting; value “TE-9” where the entries ` +
+        'give null',
+    ]);
+  });
+
+  it('lists a rehearsal’s steps as its signed events do: a changed value fails there too', async () => {
+    core.ceremonies.markScratch(token);
+    const { report } = await shortRun();
+    expect(report.type).toBe('ceremony.rehearsal');
+    expect(resigned(report).ok).toBe(true);
+    expect(failed(withStep(report, 'bag', { value: 'TE-2' }))).toEqual([
+      `${STEPS} — step 2 (bag): value “TE-2” where the entries give “TE-1”`,
+    ]);
   });
 });
 

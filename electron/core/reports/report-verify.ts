@@ -13,6 +13,7 @@ import { CeremonyQuorumFields, checkParticipants, ParticipantFields } from './pa
 import { checkFormatMarkers, FormatFields } from './format-check';
 import { checkFingerprint } from './fingerprint-check';
 import { checkRunStart, RunStartFields } from './run-start-check';
+import { checkRunSteps } from './run-steps-check';
 import { checkKeys, KeyFields } from './key-check';
 import { MAX_REPORT_DEPTH, nestsDeeper, parseCarriedJson } from './json-depth';
 
@@ -114,6 +115,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
   checkWitnesses(report, checks);
   checkParticipants(report, checks);
   checkRunStart(report, checks);
+  checkRunSteps(report, checks);
   checkCardHolders(report, checks);
   checkKeys(report, checks);
   if (later) {
