@@ -451,16 +451,23 @@ describe('a wholly new script run report signed by the audit key’s holder', ()
       const genuine = join(installation.dataDir, 'reports', run.reportId);
       const key = join(genuine, 'audit-key.pem');
       type Participant = { id: string; part: string; seq: number };
-      type Carried = { ceremony: { runEvents: { seq: number }[] }; participants: Participant[] };
+      type Step = { id: string; state: string; witnesses: { name: string; signedAt: string | null }[] };
+      type Carried = { ceremony: { runEvents: { seq: number }[]; steps: Step[] }; participants: Participant[] };
       const edits: Record<string, (r: Record<string, unknown> & Carried) => Record<string, unknown>> = {
         'nothing changed': (r) => r,
-        // The carried entries agree with the list: only the log still records Eve's sign-off.
+        // The carried entries agree with the list, and the step reads as not signed off: only the log still records
+        // Eve's sign-off.
         'a witness hidden': (r) => {
           const eve = r.participants.find((p) => p.part.startsWith('witnessed'))!;
           const audit = r.audit as { entries: { seq: number }[] };
+          const unsigned = (s: Step) => ({ ...s, state: 'performed', witnesses: [{ name: 'Eve', signedAt: null }] });
           return {
             ...r,
-            ceremony: { ...r.ceremony, runEvents: r.ceremony.runEvents.filter((e) => e.seq !== eve.seq) },
+            ceremony: {
+              ...r.ceremony,
+              runEvents: r.ceremony.runEvents.filter((e) => e.seq !== eve.seq),
+              steps: r.ceremony.steps.map((s) => (s.id === 'custody' ? unsigned(s) : s)),
+            },
             participants: r.participants.filter((p) => p !== eve),
             audit: { ...audit, entries: audit.entries.filter((e) => e.seq !== eve.seq) },
           };
