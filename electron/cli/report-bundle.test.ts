@@ -522,7 +522,7 @@ describe('a wholly new script run report naming another script, signed by the au
         ceremony: {
           runEvents: RunEvent[];
           script: { sha256: string; text: string };
-          steps: { id: string; title: string }[];
+          steps: { id: string; title: string; witnesses: { name: string; signedAt: string | null }[] }[];
         };
         participants: { part: string }[];
         audit: { entries: Entry[] };
@@ -595,6 +595,16 @@ describe('a wholly new script run report naming another script, signed by the au
           script: other,
           runEvents: [{ seq: appended.seq, event }],
           startedAt: (JSON.parse(appended.entry) as { time: string }).time,
+          // Every step listed as the run's only entry makes it: not yet done.
+          steps: r.ceremony.steps.map((s) => ({
+            ...s,
+            state: 'waiting',
+            performedAt: null,
+            outcome: null,
+            value: null,
+            checkpoint: null,
+            witnesses: s.witnesses.map((w) => ({ ...w, signedAt: null })),
+          })),
         },
         participants: [],
         audit: { ...r.audit, entries: [...r.audit.entries.filter((e) => !aboutRun(e)), appended] },
