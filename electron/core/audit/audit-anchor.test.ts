@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
@@ -201,6 +201,22 @@ describe('the checkpoint kept in the audit token', () => {
     removeAnchorWithPin();
     expectRolledBack(entriesOnDisk());
   });
+
+  it('opens a data directory from before the anchor after a crash in its first open by this release', () => {
+    installationFromOlderRelease(dataDir);
+    removeAnchorWithPin();
+    // Killed as the first open timestamps its second entry: the report format's entry is committed, the anchor not.
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, '../testing/open-until-killed.ts'), dataDir, '2'],
+      { encoding: 'utf8' },
+    );
+    expect(child.signal).toBe('SIGKILL');
+    const { audit } = open();
+    expect(audit.status()).toMatchObject({ state: 'ready' });
+    close();
+    expect(anchorsInToken()).toHaveLength(1);
+  }, 60_000);
 
   it('refuses a log that still has its key but none of its checkpoints: never a fresh start over an old log', () => {
     useFor(3);

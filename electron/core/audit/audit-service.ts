@@ -479,7 +479,8 @@ export class AuditService {
     );
     this.key = key;
     this.proven = key.noteKey;
-    this.anchor = new AuditAnchor(key, () => this.anchorCopy());
+    const anchor = new AuditAnchor(key, () => this.anchorCopy());
+    this.anchor = anchor;
     this.current = new AuditLog(this.options.store, key, this.origin, this.options.clock);
     this.heads = SignedHeads.kept(this.options.store) ? new SignedHeads(this.options.store, this.origin) : null;
     this.headsMarked = false;
@@ -500,7 +501,9 @@ export class AuditService {
           this.options.settings.set('audit.vault', kind);
         },
       );
-      this.signCheckpoint(log, 'audit key created');
+      const first = this.signCheckpoint(log, 'audit key created');
+      // In the transaction: the entry says the token keeps an anchor, so a crash after its commit must leave one.
+      anchor.advance(verifiedCheckpoint(first.note, key.noteKey)!);
     });
     this.markHeads();
     this.anchorLatest();
@@ -557,6 +560,8 @@ export class AuditService {
     this.anchor = anchor;
     this.current = log;
     this.appendsSinceCheckpoint = log.size() - latest.size;
+    // The token keeps its anchor before any entry says it does: a crash in between must not read as a removed anchor.
+    if (!anchored) anchor.advance(latest);
     if (!declared) this.record({ actor: SYSTEM, ...FORMAT_ENTRY });
     const copyPath = this.anchorCopy();
     if (copyPath !== null && copy === null) {
