@@ -1,6 +1,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import type { ReportCheck } from './report-verify';
+import { keysOf } from './ceremony-report';
 import { parseCarriedJson } from './json-depth';
 
 /** What the verifier reads of a report's keys; a report's other key members (label, state, policy) pass unread. */
@@ -51,7 +52,15 @@ function spkiFingerprint(pem: string): string | null {
  * the one the quorum generated, and relying parties who took the public key from it trusted theirs.
  */
 export function checkKeys(
-  report: z.infer<z.ZodObject<typeof KeyFields>> & { ceremony: { outcomeAsRecorded?: string | undefined } | null },
+  report: z.infer<z.ZodObject<typeof KeyFields>> & {
+    ceremony: {
+      action?: string | undefined;
+      fingerprinted?: string | undefined;
+      params?: unknown;
+      outcome?: unknown;
+      outcomeAsRecorded?: string | undefined;
+    } | null;
+  },
   checks: ReportCheck[],
 ) {
   const keys = report.keys ?? [];
@@ -64,7 +73,20 @@ export function checkKeys(
     // Named by the outcome's own check.
   }
   const recorded = recordedKeys(outcome);
+  // A proposal's report lists the keys its approved params and its outcome name (ceremony-report.ts), and no other: a
+  // key under an id neither names was compared with nothing, so a re-signed report could print any key pair as one.
+  const c = report.ceremony;
+  const named =
+    c && typeof c.fingerprinted === 'string' && c.action !== 'ceremony.script-run'
+      ? new Set([...keysOf(c.params, c.outcome), ...recorded.map((r) => r.keyId)])
+      : null;
   for (const key of keys) {
+    if (named && !named.has(key.id))
+      return checks.push({
+        check: name,
+        ok: false,
+        detail: `key ${key.id}: neither the parameters nor the outcome name it`,
+      });
     if (key.publicKeyPem !== null && spkiFingerprint(key.publicKeyPem) !== key.fingerprint) {
       return checks.push({ check: name, ok: false, detail: `key ${key.id}: its public key has another fingerprint` });
     }

@@ -556,6 +556,7 @@ describe('a key generation report’s keys', () => {
     for (const [what, forged] of [
       ['another public key', { ...key, publicKeyPem: pem }],
       ['another public key with its fingerprint', { ...key, publicKeyPem: pem, fingerprint }],
+      ['another public key under another id', { ...key, id: 'ab'.repeat(16), publicKeyPem: pem, fingerprint }],
     ] as const) {
       const lines = failed(resigned({ ...report, keys: [forged] }));
       expect(lines, what).toEqual([expect.stringMatching(KEYS)]);
