@@ -493,6 +493,49 @@ describe('issuing from a request (cert.issue)', () => {
     expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(0);
   });
 
+  it('refuses a request for a key of a type it does not check (RSA-PSS, DSA) under a signature OID it does', async () => {
+    const { keyId } = await root();
+    // openssl signs with the key's own scheme; the outer signature OID, which no signature covers, is relabelled.
+    const relabelled = (name: string, oid: string, ...genpkey: string[]) => {
+      openssl('genpkey', ...genpkey, '-out', join(work, `${name}.key`));
+      openssl(
+        'req',
+        '-new',
+        '-key',
+        join(work, `${name}.key`),
+        '-subj',
+        '/O=Custos/CN=Odd Key',
+        '-outform',
+        'DER',
+        '-out',
+        join(work, name),
+      );
+      const request = AsnConvert.parse(readFileSync(join(work, name)), CertificationRequest);
+      request.signatureAlgorithm = new AlgorithmIdentifier({ algorithm: oid, parameters: null });
+      return Buffer.from(AsnConvert.serialize(request)).toString('base64');
+    };
+    // Before, both were certified: a 1024-bit RSA-PSS key with exponent 3 read as "rsa-pss" of no size, so neither the
+    // exponent nor the SP 800-131A size was checked; a DSA key the same way.
+    const pss = relabelled(
+      'pss.csr',
+      '1.2.840.113549.1.1.11',
+      '-algorithm',
+      'RSA-PSS',
+      '-pkeyopt',
+      'rsa_keygen_bits:1024',
+      '-pkeyopt',
+      'rsa_keygen_pubexp:3',
+    );
+    const dsaParams = join(work, 'dsa.params');
+    openssl('genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:1024', '-out', dsaParams);
+    const dsa = relabelled('dsa.csr', '1.2.840.10045.4.3.2', '-paramfile', dsaParams);
+    for (const csr of [pss, dsa])
+      expect(() => issue(keyId, csr, intermediateProfile())).toThrow(
+        expect.objectContaining({ code: 'CSR_INVALID', message: expect.stringMatching(/key type/) }),
+      );
+    expect(quorum.list().filter((p) => p.action === 'cert.issue')).toHaveLength(0);
+  });
+
   it('refuses a request whose subject holds an escape sequence or a line break, and shows a comma escaped', async () => {
     const { keyId } = await root();
     const csr = opensslRequest('evil', 'www.example.org\u001b[8m');

@@ -112,6 +112,12 @@ export function checkRequest(der: Buffer): CheckedRequest {
   } catch {
     return refuse('The request carries a public key that cannot be read.');
   }
+  // The signature OID is outside what the requester signed: an RSA-PSS or DSA key verified under an RSA or ECDSA OID,
+  // and neither its exponent nor its size was read. Only the key types whose signatures Custos checks are certified.
+  if (!['rsa', 'ec', 'ed25519'].includes(key.asymmetricKeyType ?? ''))
+    refuse(`The request's key type (${key.asymmetricKeyType ?? 'unknown'}) is not one Custos certifies.`, [
+      'Ask for a request from an RSA, EC (P-256, P-384) or Ed25519 key.',
+    ]);
   const signed = Buffer.from(
     request.certificationRequestInfoRaw ?? AsnConvert.serialize(request.certificationRequestInfo),
   );
