@@ -716,6 +716,19 @@ describe('issuing from a request (cert.issue)', () => {
     expect(recorded('CERT_PROFILE_REFUSED')).toEqual(['proposal.create refused', 'proposal.execute failed']);
   });
 
+  it('certifies no key as an end entity that it certified as a CA from a request, a key outside the inventory', async () => {
+    const { keyId: rootId } = await root();
+    const csr = opensslRequest('outside-ca', 'Custos Test Issuing CA');
+    expect((await approved('cert.issue', issue(rootId, csr, intermediateProfile()))).outcome).toMatchObject({
+      status: 'ok',
+    });
+    // Before, signed: the issuing CA's key, held outside Custos, got a TLS certificate too.
+    expect(() => propose('cert.issue', issue(rootId, csr, leafProfile({ commonName: 'www.example.test' })))).toThrow(
+      expect.objectContaining({ code: 'CERT_PROFILE_REFUSED' }),
+    );
+    expect(certificates.list().filter((c) => !c.ca)).toEqual([]);
+  });
+
   it('makes no CA of a key certified here as an end entity: no root for it, no CA certificate from its request', async () => {
     const { keyId: rootId } = await root();
     const subId = await caKey();

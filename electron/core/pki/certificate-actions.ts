@@ -192,6 +192,14 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
         : [];
     }
     const held = certificates.heldCaCertificates().find((c) => c.spki.equals(spki));
+    // A CA certified here from a request holds its key outside the inventory: still a CA key.
+    const outside = held ? undefined : certificates.caCertificatesFor(spki)[0];
+    if (outside)
+      return [
+        `The request's public key is certified here as the CA “${outside.subject}” (serial ` +
+          `${outside.serial.slice(0, 16)}…): a CA key signs certificates and revocation lists only (SP 800-57 Part 1 ` +
+          '§5.2), so it is not certified as an end entity. Certify a key of its own for this use.',
+      ];
     if (!held) return [];
     return [
       `The request's public key is that of the CA “${inventory.get(held.keyId).label}” ` +

@@ -123,11 +123,20 @@ export class CertificateStore {
 
   /** The end-entity certificates here for this public key (SPKI DER), revoked or not. */
   endEntitiesFor(spki: Buffer): CertificateRecord[] {
+    return this.certifiedAs(spki, false);
+  }
+
+  /** The CA certificates here for this public key (SPKI DER), its key in the inventory or not, revoked or not. */
+  caCertificatesFor(spki: Buffer): CertificateRecord[] {
+    return this.certifiedAs(spki, true);
+  }
+
+  private certifiedAs(spki: Buffer, ca: boolean): CertificateRecord[] {
     return this.store
       .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY issued_at, serial`)
       .filter(({ serial }) => {
         const c = this.row(serial);
-        return !c.ca && c.spki.equals(spki);
+        return c.ca === ca && c.spki.equals(spki);
       })
       .map(({ serial }) => this.get(serial));
   }
