@@ -55,16 +55,29 @@ const CHECK = 'script and steps: the ones the run’s signed ceremony.start entr
  * events says so instead of passing.
  */
 export function checkRunStart(report: RunStartReport, checks: ReportCheck[]): void {
-  const c = report.ceremony;
-  // A report whose entries say it is a proposal's or a custody's is checked as one (participant-check.ts).
-  if (!c || typeof c.id !== 'string' || ceremonyOnRecord(report) !== 'ceremony-run') return;
-  if (!c.runEvents) {
-    checks.push({ check: CHECK, ok: true, skipped: true, detail: 'this report predates carrying its run’s events' });
-    return;
-  }
-  const carried = report.audit.entries.flatMap((e) => entryText(e.entry) ?? []);
-  const problems = startProblems(report, c.id, c.runEvents, carried);
+  const run = carriedRun(report, CHECK, checks);
+  if (!run) return;
+  const problems = startProblems(report, run.id, run.runEvents, run.carried);
   checks.push({ check: CHECK, ok: problems.length === 0, ...(problems.length ? { detail: said(problems) } : {}) });
+}
+
+/**
+ * The run a script run's report is about, with the run's events and the entries it carries; null for any other report
+ * (one whose entries say it is a proposal's or a custody's is checked as one, participant-check.ts). A report made
+ * before it carried its run's events is said under `check` to be unchecked, and is null too.
+ */
+export function carriedRun(
+  report: { ceremony: { id: unknown; runEvents?: RunEventRecord[] } | null; audit: { entries: { entry: string }[] } },
+  check: string,
+  checks: ReportCheck[],
+): { id: string; runEvents: RunEventRecord[]; carried: PartEntry[] } | null {
+  const c = report.ceremony;
+  if (!c || typeof c.id !== 'string' || ceremonyOnRecord(report) !== 'ceremony-run') return null;
+  if (!c.runEvents) {
+    checks.push({ check, ok: true, skipped: true, detail: 'this report predates carrying its run’s events' });
+    return null;
+  }
+  return { id: c.id, runEvents: c.runEvents, carried: report.audit.entries.flatMap((e) => entryText(e.entry) ?? []) };
 }
 
 function startProblems(report: RunStartReport, runId: string, events: RunEventRecord[], carried: PartEntry[]) {

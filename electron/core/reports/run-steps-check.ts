@@ -1,8 +1,9 @@
 import { canonicalJson, sha256Hex } from '../canonical-json';
-import { ceremonyOnRecord, entryText, said } from './participant-check';
+import { said } from './participant-check';
 import type { PartEntry } from './participant-record';
 import type { ReportCheck } from './report-verify';
 import type { RunEventRecord } from './run-participants';
+import { carriedRun } from './run-start-check';
 
 interface RunStepsReport {
   ceremony: { id: unknown; state?: string; runEvents?: RunEventRecord[]; steps?: unknown } | null;
@@ -26,14 +27,11 @@ const CARRIED_OUT = 'Carried out.';
  * steps there are, and who performs and witnesses them, run-start-check.ts ties to the script.
  */
 export function checkRunSteps(report: RunStepsReport, checks: ReportCheck[]): void {
-  const c = report.ceremony;
-  if (!c || typeof c.id !== 'string' || ceremonyOnRecord(report) !== 'ceremony-run') return;
-  if (!c.runEvents) {
-    checks.push({ check: CHECK, ok: true, skipped: true, detail: 'this report predates carrying its run’s events' });
-    return;
-  }
-  const carried = report.audit.entries.flatMap((e) => entryText(e.entry) ?? []);
-  const events = signedEvents(carried, c.id, c.runEvents);
+  const run = carriedRun(report, CHECK, checks);
+  if (!run) return;
+  const c = report.ceremony!;
+  const { carried } = run;
+  const events = signedEvents(carried, run.id, run.runEvents);
   const steps = Array.isArray(c.steps) ? (c.steps as unknown[]) : [];
   const problems = steps.flatMap((step, i) => stepProblems(step, i, events, carried));
   // Aborted exactly when an abort is signed; whether an unaborted run is done follows from its steps, checked above.
