@@ -436,20 +436,25 @@ describe('a wholly new report signed by the audit key’s holder about an old ce
   }, 120_000);
 });
 
+/** A witnessed script run's genuine report folder, and its audit-key.pem, made through a core opened for it. */
+async function genuineRunReport(installation: Awaited<ReturnType<typeof ceremonyInstallation>>) {
+  const core = CustosCore.open({
+    dataDir: installation.dataDir,
+    version: 'test',
+    production: false,
+    operator: 'test',
+    clock: () => installation.clock.now,
+  });
+  const run = await witnessedScriptRun(core, installation).finally(() => core.close());
+  const genuine = join(installation.dataDir, 'reports', run.reportId);
+  return { run, genuine, key: join(genuine, 'audit-key.pem') };
+}
+
 describe('a wholly new script run report signed by the audit key’s holder', () => {
   it('fails against the live log and a later bundle when a witness is hidden with its entry and event', async () => {
     const installation = await ceremonyInstallation();
     try {
-      const core = CustosCore.open({
-        dataDir: installation.dataDir,
-        version: 'test',
-        production: false,
-        operator: 'test',
-        clock: () => installation.clock.now,
-      });
-      const run = await witnessedScriptRun(core, installation).finally(() => core.close());
-      const genuine = join(installation.dataDir, 'reports', run.reportId);
-      const key = join(genuine, 'audit-key.pem');
+      const { genuine, key } = await genuineRunReport(installation);
       type Participant = { id: string; part: string; seq: number };
       type Step = { id: string; state: string; witnesses: { name: string; signedAt: string | null }[] };
       type Carried = { ceremony: { runEvents: { seq: number }[]; steps: Step[] }; participants: Participant[] };
@@ -506,16 +511,7 @@ describe('a wholly new script run report naming another script, signed by the au
   it('fails with the key alone, against the live log and a later bundle; a start appended for it, against the log', async () => {
     const installation = await ceremonyInstallation();
     try {
-      const core = CustosCore.open({
-        dataDir: installation.dataDir,
-        version: 'test',
-        production: false,
-        operator: 'test',
-        clock: () => installation.clock.now,
-      });
-      const run = await witnessedScriptRun(core, installation).finally(() => core.close());
-      const genuine = join(installation.dataDir, 'reports', run.reportId);
-      const key = join(genuine, 'audit-key.pem');
+      const { run, genuine, key } = await genuineRunReport(installation);
       type RunEvent = { seq: number; event: Record<string, unknown> };
       type Entry = { seq: number; entry: string; signature: string; proof: string[] };
       type Carried = {
