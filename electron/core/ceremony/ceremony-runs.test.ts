@@ -896,6 +896,72 @@ describe('a script run’s report', () => {
     ]);
   });
 
+  it('lists a key only a restore step’s outcome names, with the public key that outcome recorded', async () => {
+    // A backup set of a key made on another token, before the run.
+    core.close();
+    const other = initSoftHsmToken(dataDir, 'other-token', { so: '87654321', user: '12345678' });
+    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+    const [a, b, c] = proofs('Ada', 'Babbage', 'Curie');
+    const elsewhere = await core.custody.take({
+      token: other,
+      threshold: 2,
+      holders: [a!, b!, c!],
+      currentSoPin: '87654321',
+    });
+    const approved = async (action: string, params: Record<string, unknown>) => {
+      const made = core.quorum.propose({ custodyId: elsewhere.id, action, params, requestedBy: people.Ada!.id });
+      for (const name of ['Babbage', 'Curie'])
+        await core.quorum.approve({ proposalId: made.id, ...proof(name), fingerprint: made.shortFingerprint });
+      return (core.quorum.view(made.id).outcome as unknown as { result: { keyId: string; setId: string } }).result;
+    };
+    const { keyId } = await approved('key.generate', {
+      algorithm: 'EC-P256',
+      label: 'payments',
+      usage: 'sign',
+      backupable: true,
+      cryptoperiodDays: 365,
+      ckaId: 'ab'.repeat(16),
+    });
+    const holders = ['Ada', 'Babbage', 'Curie'].map((name) => people[name]!.id);
+    const { setId } = await approved('key.backup', { keyIds: [keyId], holders, threshold: 2 });
+    const cards = core.backups.printableCards(setId);
+
+    const restore = `steps:
+  - id: custody
+    title: Take the token into custody
+    by: Ada
+    custody: { holders: [Ada, Babbage, Curie], threshold: 2 }
+  - id: restore
+    title: Restore the payments key
+    by: Ada
+    action: key.restore
+    params: { setId: ${setId} }
+    approvers: [Babbage, Curie]
+`;
+    const text = script().replace(/steps:\n[\s\S]*$/, restore);
+    let run = await core.ceremonies.start(text, proof('Ada'));
+    run = await custodyStep(run.id);
+    run = await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
+    run = await core.ceremonies.perform({ runId: run.id, stepId: 'restore', by: proof('Ada') });
+    const proposalId = run.steps[1]!.proposalId!;
+    for (const name of ['Babbage', 'Curie'])
+      await core.quorum.approve({ proposalId, ...proof(name), fingerprint: run.steps[1]!.fingerprint! });
+    await core.backups.enterShare(proposalId, cards[0]!.text);
+    expect(await core.backups.enterShare(proposalId, cards[1]!.text)).toMatchObject({ state: 'executed' });
+    run = await core.ceremonies.witness(run.id, 'restore', proof('Eve'));
+    expect(run.state).toBe('done');
+    const { report } = core.reports.stored(run.reportId!);
+    // Before, the run's report read the restore's result where its outcome was meant, and listed no key at all.
+    const generated = core.keys.get(keyId);
+    expect(report.keys).toEqual([
+      expect.objectContaining({ id: keyId, label: 'payments', fingerprint: generated.fingerprint }),
+    ]);
+    expect(resigned(report).checks).toContainEqual({
+      check: 'keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded',
+      ok: true,
+    });
+  });
+
   it('lists a rehearsal’s steps as its signed events do: a changed value fails there too', async () => {
     core.ceremonies.markScratch(token);
     const { report } = await shortRun();

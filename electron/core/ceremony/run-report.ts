@@ -22,7 +22,8 @@ export function runReport(sources: RunReportSources, runs: CeremonyRuns, runId: 
     if (step.proposalId) {
       ceremonySeqs(sources.store, step.proposalId).forEach((seq) => seqs.add(seq));
       const proposal = sources.quorum.provenView(step.proposalId);
-      keysOf(proposal.params, proposal.outcome?.status === 'ok' ? proposal.outcome.result : null).forEach((k) =>
+      // keysOf reads the result out of the outcome: handed the result, it found no key a restore's outcome names.
+      keysOf(proposal.params, proposal.outcome?.status === 'ok' ? proposal.outcome : null).forEach((k) =>
         keyIds.add(k),
       );
     }
