@@ -13,15 +13,14 @@ import {
 import type { CustosCore } from '../core/custos-core';
 import { resolveDataDir } from '../core/data-dir';
 import { refuseCardsInside } from '../core/destinations';
-import { lstatSync, mkdirSync } from 'node:fs';
 import { readBoundedText } from '../core/bounded-file';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { BackupSummary } from '../../shared/backups';
 import { auditKeyFingerprint, type Authentication } from '../core/backup/manifest-authenticity';
 import { publicKeyFromPem } from '../core/audit/audit-key';
 import { renderCardPdf } from '../core/backup/card-pdf';
-import { CustosError, isCustosError, printable } from '../core/errors';
-import { writeFileAtomic } from '../core/secret-vault';
+import { isCustosError } from '../core/errors';
+import { cardFolder, openCardFolder, refuseForeignFolder } from './card-folder';
 import {
   ask,
   call,
@@ -190,22 +189,24 @@ export async function writeSetCards(
         // A practice set has the real set's id: its cards are named apart, never over a real card's files.
         const kind = card.rehearsal ? 'practice-card' : 'card';
         const folder = cardFolder(dir, kind, card.index, holder.name);
+        const pdf = await renderCardPdf(card);
         // Checked again as each card is written: the folder named may have become a link since the backup began.
         if (!card.rehearsal) refuseCardsInside(dir, resolveDataDir(str(values['data-dir']), io.env));
-        ownCardFolder(folder);
-        writeFileAtomic(
-          join(folder, `custos-${kind}-${setId.slice(0, 8)}-${card.index}.pdf`),
-          await renderCardPdf(card),
-          0o600,
-        );
-        writeFileAtomic(
-          join(folder, `custos-${kind}-${setId.slice(0, 8)}-${card.index}.txt`),
-          (card.rehearsal ? 'REHEARSAL — a practice card from a scratch token: it restores nothing real.\n' : '') +
-            `Custos share card ${shareCardWords.share(card)} for ${holder.name}\n` +
-            `Backup set ${setId}, made ${shareCardWords.made(card)} from ${shareCardWords.token(card)}\n` +
-            `${card.text}\nSet fingerprint ${fingerprintInGroups(card.setFingerprint)}\n`,
-          0o600,
-        );
+        const out = openCardFolder(folder);
+        try {
+          out.write(`custos-${kind}-${setId.slice(0, 8)}-${card.index}.pdf`, pdf);
+          out.write(
+            `custos-${kind}-${setId.slice(0, 8)}-${card.index}.txt`,
+            (card.rehearsal ? 'REHEARSAL — a practice card from a scratch token: it restores nothing real.\n' : '') +
+              `Custos share card ${shareCardWords.share(card)} for ${holder.name}\n` +
+              `Backup set ${setId}, made ${shareCardWords.made(card)} from ${shareCardWords.token(card)}\n` +
+              `${card.text}\nSet fingerprint ${fingerprintInGroups(card.setFingerprint)}\n`,
+          );
+        } catch (error) {
+          out.abandon();
+          throw error;
+        }
+        out.close();
         io.stderr(`Card ${card.index} for ${holder.name}: ${folder}\n`);
       } catch (error) {
         // A rehearsal that stopped ends the hand-out: nothing asked after it is done anywhere.
@@ -221,43 +222,6 @@ export async function writeSetCards(
     missing.length > 0
       ? `WARNING: no card for ${missing.join(', ')}. Do not rely on this backup; make a new one.\n`
       : 'Each holder prints their card, then deletes their folder: the files are the shares.\n',
-  );
-}
-
-/**
- * A holder's folder for their card, made here or already ours: a link planted under its name in a shared cards folder
- * (or a folder someone else made there) would steer the card wherever its owner chose, the data directory included.
- */
-function ownCardFolder(folder: string): void {
-  mkdirSync(dirname(folder), { recursive: true, mode: 0o700 });
-  try {
-    mkdirSync(folder, { mode: 0o700 });
-    return;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  refuseForeignFolder(folder);
-}
-
-/** The folder a holder's card goes to, by the card's kind and index and the holder's name. */
-function cardFolder(dir: string, kind: string, index: number, name: string): string {
-  return join(resolve(dir), `${kind}-${index}-${name.replace(/[^A-Za-z0-9]+/g, '-')}`);
-}
-
-/** Refuses a card folder that is there as a link or as someone else's folder; one not there yet is fine. */
-function refuseForeignFolder(folder: string): void {
-  let found;
-  try {
-    found = lstatSync(folder);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  if (found.isDirectory() && (process.getuid === undefined || found.uid === process.getuid())) return;
-  throw new CustosError(
-    'FILE_ACCESS_DENIED',
-    `${printable(folder)} is already there as a link or someone else's folder; the card was not written through it.`,
-    ['Remove it, or name a cards folder only you can write to, then make a new backup.'],
   );
 }
 

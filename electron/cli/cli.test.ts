@@ -1011,27 +1011,20 @@ describe('custos custody, proposal, key and backup', () => {
     ).toBe('cli-target');
   });
 
-  it('never writes a card through a link planted in the cards folder (before: into the data directory)', async () => {
-    const source = await takeCustody('cli-linked');
-    const generate = await propose(
-      source,
-      'key.generate',
-      'algorithm=EC-P256',
-      'label=linked',
-      'usage=sign',
-      'backupable=true',
-      'cryptoperiodDays=365',
-    );
+  /** A fresh key backed up to Ada and Babbage through the CLI, into a cards folder `plant` prepared as an attacker. */
+  async function backupToCards(label: string, plant: (cardsDir: string) => void) {
+    const source = await takeCustody(label);
+    const params = ['algorithm=EC-P256', 'label=linked', 'usage=sign', 'backupable=true', 'cryptoperiodDays=365'];
+    const generate = await propose(source, 'key.generate', ...params);
     const g = ['--id', generate.id, '--fingerprint', generate.shortFingerprint, '--as', id(1), '--as', id(2)];
     await cli('proposal', 'approve', ...g, ...factors(1, 2));
     const keyId = (await cli('key', 'list')).stdout.slice(0, 32);
     const backup = await propose(source, 'key.backup', `keyIds=${keyId}`, `holders=${id(0)},${id(1)}`, 'threshold=2');
     const cards = tempDataDir('custos-cards-');
     onTestFinished(cards.cleanup);
-    // A shared folder: someone else put a link where Ada's card folder goes, pointing into the data directory.
     const cardsDir = join(cards.dataDir, 'cards');
     mkdirSync(cardsDir);
-    symlinkSync(dataDir, join(cardsDir, 'card-1-Ada'));
+    plant(cardsDir);
     const approvers = factors(1, 2);
     const holders = [0, 1].flatMap((i) => [
       '--passphrase-fd',
@@ -1050,6 +1043,14 @@ describe('custos custody, proposal, key and backup', () => {
     );
     clock.now = new Date(clock.now.getTime() + 30_000);
     expect(done.stdout).toMatch(/— executed\n/);
+    return { done, cardsDir };
+  }
+
+  it('never writes a card through a link planted in the cards folder (before: into the data directory)', async () => {
+    // A shared folder: someone else put a link where Ada's card folder goes, pointing into the data directory.
+    const { done, cardsDir } = await backupToCards('cli-linked', (cardsDir) =>
+      symlinkSync(dataDir, join(cardsDir, 'card-1-Ada')),
+    );
     expect(readdirSync(dataDir).filter((f) => f.startsWith('custos-card-'))).toEqual([]);
     expect(done.stderr).toContain('Card for Ada NOT released (FILE_ACCESS_DENIED)');
     expect(done.stderr).toContain('WARNING: no card for Ada.');
