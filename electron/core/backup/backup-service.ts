@@ -454,12 +454,17 @@ export class BackupService {
                     ];
                     checkLeastPrivilege(lib, session, key.label, halves, lockdown, key.backupable, key.backupable);
                   }
-                  // The AES check values are the ones measured in this token, not copied from the manifest.
+                  // The AES check values are the ones measured in this token, not copied from the manifest; a key
+                  // pair's fingerprint is its public key's, which the proof above showed the restored key matches: so
+                  // the run's signed entry binds which public key came back (a report's keys are checked against it).
                   return manifest.keys.map((k) => ({
                     keyId: k.id,
                     label: k.label,
                     algorithm: k.algorithm,
                     kcv: measured.get(k.id) ?? null,
+                    fingerprint: k.publicKey
+                      ? createHash('sha256').update(Buffer.from(k.publicKey, 'base64')).digest('hex')
+                      : null,
                   }));
                 } catch (error) {
                   // All or nothing: a key that fails its proof takes the others back out with it.

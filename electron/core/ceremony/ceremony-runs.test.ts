@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -878,11 +879,17 @@ describe('a script run’s report', () => {
     expect(failed(withStep(report, 'root-key', { fingerprint: printed[2]!.fingerprint }))).toEqual([
       `${STEPS} — step 2 (root-key): fingerprint “${printed[2]!.fingerprint!}” where the entries give ` +
         `“${printed[1]!.fingerprint!}”`,
+      // Its execution's entry hashes the fingerprint with the outcome, which the run's keys are checked against.
+      'keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded — step ' +
+        'root-key: no carried execution entry records the outcome it carries',
     ]);
     const finished = { ...report, ceremony: { ...report.ceremony, state: 'done' } as unknown as Report['ceremony'] };
     expect(failed(finished)).toEqual([`${STEPS} — the run: state “done” where the entries give aborted`]);
     // The activation was never carried out: the report cannot say it was.
     expect(failed(withStep(report, 'activate', { state: 'done', outcome: 'Carried out.' }))).toEqual([
+      // A step said carried out carries the outcome its execution stored; one never carried out has none to carry.
+      'report format: every marker its kind carries in format 2 — a format-2 report without ' +
+        'ceremony.steps.2.outcomeAsRecorded',
       `${STEPS} — step 3 (activate): state “done” where the entries give proposed or failed; outcome “Carried out.” ` +
         'with no execution entry',
     ]);
@@ -960,6 +967,34 @@ describe('a script run’s report', () => {
       check: 'keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded',
       ok: true,
     });
+    // Another key pair printed under its id, consistent in itself, as a forger holding the audit key would print it.
+    const theirs = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    const pem = theirs.export({ format: 'pem', type: 'spki' }).toString();
+    const fingerprint = createHash('sha256')
+      .update(theirs.export({ format: 'der', type: 'spki' }))
+      .digest('hex');
+    const swapped = { ...report, keys: [{ ...report.keys[0]!, publicKeyPem: pem, fingerprint }] };
+    expect(failed(swapped)).toEqual([
+      `keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded — key ${keyId}: ` +
+        'the outcome recorded another fingerprint',
+    ]);
+    // The step's outcome changed to match, or left out: its execution's entry hashes the outcome as stored.
+    const restoreStep = (report.ceremony as unknown as RunCeremony).steps[1] as ListedStep & {
+      outcomeAsRecorded: string;
+    };
+    const recorded = restoreStep.outcomeAsRecorded;
+    expect(recorded).toContain(generated.fingerprint!);
+    const edited = withStep(swapped, 'restore', {
+      outcomeAsRecorded: recorded.replaceAll(generated.fingerprint!, fingerprint),
+    });
+    expect(failed(edited)).toEqual([
+      'keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded — step restore: ' +
+        'no carried execution entry records the outcome it carries',
+    ]);
+    expect(failed(withStep(swapped, 'restore', { outcomeAsRecorded: undefined }))).toEqual([
+      'report format: every marker its kind carries in format 2 — a format-2 report without ' +
+        'ceremony.steps.1.outcomeAsRecorded',
+    ]);
   });
 
   it('lists a rehearsal’s steps as its signed events do: a changed value fails there too', async () => {

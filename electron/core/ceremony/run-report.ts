@@ -1,6 +1,13 @@
 import type { BackupSummary } from '../../../shared/backups';
 import { sql } from '../store/sql';
-import { assemble, ceremonySeqs, keysOf, type CeremonyReport, type ReportSources } from '../reports/ceremony-report';
+import {
+  assemble,
+  ceremonySeqs,
+  keysOf,
+  outcomeAsRecorded,
+  type CeremonyReport,
+  type ReportSources,
+} from '../reports/ceremony-report';
 import type { PartEntry } from '../reports/participant-record';
 import { runParts } from '../reports/run-participants';
 import type { CeremonyRuns } from './ceremony-runs';
@@ -18,10 +25,15 @@ export function runReport(sources: RunReportSources, runs: CeremonyRuns, runId: 
   const script = runs.scriptOf(runId);
   const seqs = new Set(runs.eventSeqs(runId));
   const keyIds = new Set<string>();
+  // Each quorum step's action and outcome exactly as stored, which its execution's signed entry hashes: report verify
+  // ties the keys the run's report lists to them (run-outcomes.ts).
+  const recorded = new Map<string, { action: string; outcomeAsRecorded?: string }>();
   for (const step of run.steps) {
     if (step.proposalId) {
       ceremonySeqs(sources.store, step.proposalId).forEach((seq) => seqs.add(seq));
       const proposal = sources.quorum.provenView(step.proposalId);
+      const ok = proposal.outcome?.status === 'ok';
+      recorded.set(step.id, { action: proposal.action, ...(ok ? outcomeAsRecorded(sources.store, proposal) : {}) });
       // keysOf reads the result out of the outcome: handed the result, it found no key a restore's outcome names.
       keysOf(proposal.params, proposal.outcome?.status === 'ok' ? proposal.outcome : null).forEach((k) =>
         keyIds.add(k),
@@ -86,6 +98,7 @@ export function runReport(sources: RunReportSources, runs: CeremonyRuns, runId: 
           checkpoint: s.checkpoint,
           outcome: s.outcome,
           performedAt: s.performedAt,
+          ...recorded.get(s.id),
         })),
         // A rehearsal's steps on real keys acted on stand-ins made in its token: said, with their entries.
         ...(rehearsal ? { standIns } : {}),

@@ -634,7 +634,7 @@ const nameOr = (sources: ReportSources, id: string): string => personName(source
  * The outcome exactly as stored, whose SHA-256 the run's signed entry binds (proposal-closure.ts runParams): with it an
  * auditor ties `outcome` to the log (report-verify.ts), which the outcome re-serialised in the report cannot do.
  */
-function outcomeAsRecorded(store: Store, proposal: ProposalView): { outcomeAsRecorded?: string } {
+export function outcomeAsRecorded(store: Store, proposal: ProposalView): { outcomeAsRecorded?: string } {
   if (proposal.outcome === null) return {};
   const row = store.get<{ outcome: string | null }>(sql`SELECT outcome FROM proposals WHERE id = ${proposal.id}`);
   return row?.outcome ? { outcomeAsRecorded: row.outcome } : {};

@@ -24,11 +24,14 @@ interface FormatReport {
     cardHolders?: { seq?: number | null }[];
     cardsForgotten?: unknown;
     runEvents?: unknown;
+    steps?: unknown;
   } | null;
   participants?: { seq?: number }[];
   witnesses: { seq?: number }[];
   revocation?: unknown;
 }
+
+type RunStep = { proposalId?: unknown; state?: unknown; outcomeAsRecorded?: unknown } | null;
 
 const MARKERS = 'report format: every marker its kind carries in format 2';
 
@@ -69,6 +72,12 @@ function missingMarkers(report: FormatReport): string[] {
   if (c.action === 'ceremony.script-run' || ceremonyOnRecord(report) === 'ceremony-run') {
     each(report.participants, 'participants');
     need(Array.isArray(c.runEvents), 'runEvents');
+    // A quorum step carried out carries its outcome as stored, which the run's keys are checked against.
+    const steps = Array.isArray(c.steps) ? (c.steps as RunStep[]) : [];
+    steps.forEach((step, i) => {
+      if (typeof step?.proposalId === 'string' && (step.state === 'done' || step.state === 'performed'))
+        need(typeof step.outcomeAsRecorded === 'string', `steps.${i}.outcomeAsRecorded`);
+    });
     return missing;
   }
   need(c.custodyBegun !== undefined, 'custodyBegun');

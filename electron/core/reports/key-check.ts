@@ -3,6 +3,8 @@ import { z } from 'zod';
 import type { ReportCheck } from './report-verify';
 import { keysOf } from './ceremony-report';
 import { parseCarriedJson } from './json-depth';
+import { said } from './participant-check';
+import { runStepOutcomes } from './run-outcomes';
 
 /** What the verifier reads of a report's keys; a report's other key members (label, state, policy) pass unread. */
 export const KeyFields = {
@@ -55,11 +57,13 @@ export function checkKeys(
   report: z.infer<z.ZodObject<typeof KeyFields>> & {
     ceremony: {
       action?: string | undefined;
+      steps?: unknown;
       fingerprinted?: string | undefined;
       params?: unknown;
       outcome?: unknown;
       outcomeAsRecorded?: string | undefined;
     } | null;
+    audit: { entries: { entry: string }[] };
   },
   checks: ReportCheck[],
 ) {
@@ -72,7 +76,10 @@ export function checkKeys(
   } catch {
     // Named by the outcome's own check.
   }
-  const recorded = recordedKeys(outcome);
+  // A script run's keys: the outcomes its quorum steps carry, each bound by its execution's signed entry.
+  const run = report.ceremony?.action === 'ceremony.script-run' ? runStepOutcomes(report) : null;
+  if (run && run.problems.length > 0) return checks.push({ check: name, ok: false, detail: said(run.problems) });
+  const recorded = run ? run.outcomes.flatMap((o) => recordedKeys(o)) : recordedKeys(outcome);
   // A proposal's report lists the keys its approved params and its outcome name (ceremony-report.ts), and no other: a
   // key under an id neither names was compared with nothing, so a re-signed report could print any key pair as one.
   const c = report.ceremony;
@@ -80,6 +87,7 @@ export function checkKeys(
     c && typeof c.fingerprinted === 'string' && c.action !== 'ceremony.script-run'
       ? new Set([...keysOf(c.params, c.outcome), ...recorded.map((r) => r.keyId)])
       : null;
+  const untied: string[] = [];
   for (const key of keys) {
     if (named && !named.has(key.id))
       return checks.push({
@@ -90,15 +98,17 @@ export function checkKeys(
     if (key.publicKeyPem !== null && spkiFingerprint(key.publicKeyPem) !== key.fingerprint) {
       return checks.push({ check: name, ok: false, detail: `key ${key.id}: its public key has another fingerprint` });
     }
-    for (const facts of recorded.filter((r) => r.keyId === key.id)) {
+    const facts = recorded.filter((r) => r.keyId === key.id);
+    if (run && facts.length === 0) untied.push(key.id);
+    for (const fact of facts) {
       // Compared where the outcome recorded a value: a restore into a token that computes no check value records none.
-      if (typeof facts.fingerprint === 'string' && facts.fingerprint !== key.fingerprint)
+      if (typeof fact.fingerprint === 'string' && fact.fingerprint !== key.fingerprint)
         return checks.push({
           check: name,
           ok: false,
           detail: `key ${key.id}: the outcome recorded another fingerprint`,
         });
-      if (typeof facts.kcv === 'string' && facts.kcv !== key.kcv)
+      if (typeof fact.kcv === 'string' && fact.kcv !== key.kcv)
         return checks.push({
           check: name,
           ok: false,
@@ -107,4 +117,12 @@ export function checkKeys(
     }
   }
   checks.push({ check: name, ok: true });
+  // A key a step only acted on (activated, backed up) is listed with no outcome recording its public key.
+  if (untied.length > 0)
+    checks.push({
+      check: 'keys a run only acted on: their public key and fingerprint',
+      ok: true,
+      skipped: true,
+      detail: `no step’s signed outcome records ${said(untied.map((id) => `key ${id}`))}`,
+    });
 }
