@@ -713,6 +713,39 @@ describe('custodian security state kept in the database', () => {
     expect(refusedAsTampered()).toBe(2);
   });
 
+  it('lifts no lockout because another officer’s row was edited or deleted: the writer gains no unlock by it', async () => {
+    const olga = await enrol('Olga', ['security-officer']);
+    const pat = await enrol('Pat', ['security-officer']);
+    for (let i = 0; i < 10; i++) {
+      now = new Date(now.getTime() + 10 * 60_000);
+      await service
+        .verifyFactors(olga.id, 'wrong passphrase entirely', totpCodeAt(olga.secret, now), 'test')
+        .catch((error: unknown) => expect(error).toMatchObject({ code: expect.any(String) }));
+    }
+    expect(service.get(olga.id)).toMatchObject({ locked: true });
+    // Pat's lockout or retirement written in, or Pat's row gone: Olga would be the last officer standing.
+    for (const change of [
+      'UPDATE custodians SET locked = 1 WHERE id = ?',
+      "UPDATE custodians SET retired_at = '2026-11-30T10:00:00.000Z' WHERE id = ?",
+      'DELETE FROM custodians WHERE id = ?',
+    ]) {
+      const before = onFile((db) => db.prepare('SELECT * FROM custodians WHERE id = ?').get(pat.id));
+      edit(change, pat.id);
+      step();
+      await expect(
+        service.verifyFactors(olga.id, olga.passphrase, totpCodeAt(olga.secret, now), 'test'),
+      ).rejects.toMatchObject({ code: 'CUSTODIAN_LOCKED' });
+      // Put back as it was signed, for the next edit.
+      const row = before as Record<string, unknown>;
+      const columns = Object.keys(row);
+      edit('DELETE FROM custodians WHERE id = ?', pat.id);
+      edit(
+        `INSERT INTO custodians (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+        ...columns.map((c) => row[c]),
+      );
+    }
+  });
+
   it('refuses a failure count reset to buy more guesses', async () => {
     const erin = await enrol('Erin');
     await expect(

@@ -586,13 +586,17 @@ export class CustodianService {
    */
   private lastOfficerStanding(row: Row): boolean {
     if (row.retired_at !== null || !(JSON.parse(row.roles) as Role[]).includes('security-officer')) return false;
-    const others = this.options.store.all<Row>(
-      sql`SELECT * FROM custodians WHERE id != ${row.id} AND locked = 0 AND retired_at IS NULL`,
-    );
-    // A row edited in the database unlocks nobody: its factor checks are refused.
+    const others = this.options.store.all<Row>(sql`SELECT * FROM custodians WHERE id != ${row.id}`);
+    // A row edited or deleted in the database unlocks nobody: read as it stands it could hide a free officer (its
+    // lockout, retirement or roles written in), and breaking another officer's row must not lift this one's lockout.
+    const present = new Set([row.id, ...others.map((other) => other.id)]);
+    if ([...this.enrolledIds()].some((id) => !present.has(id))) return false;
     return !others.some(
       (other) =>
-        (JSON.parse(other.roles) as Role[]).includes('security-officer') && this.stateVerdict(other) === 'authentic',
+        this.stateVerdict(other) !== 'authentic' ||
+        ((JSON.parse(other.roles) as Role[]).includes('security-officer') &&
+          other.locked === 0 &&
+          other.retired_at === null),
     );
   }
 
