@@ -396,10 +396,14 @@ export class CustodyService {
           }),
       );
       [...userShares, ...soShares].forEach((s) => s.fill(0));
-      module.withSession(token, { write: true, login: { user: 'so', pin: soPinNow } }, (session, lib) => {
-        lib.C_InitPIN(session, userPin.toString('latin1'));
-        lib.C_SetPIN(session, soPinNow, soPin.toString('latin1'));
-      });
+      try {
+        module.withSession(token, { write: true, login: { user: 'so', pin: soPinNow } }, (session, lib) => {
+          lib.C_InitPIN(session, userPin.toString('latin1'));
+          lib.C_SetPIN(session, soPinNow, soPin.toString('latin1'));
+        });
+      } catch (error) {
+        throw setHalfway(error, request.threshold);
+      }
       try {
         this.options.audit.record(
           {
@@ -750,6 +754,27 @@ export function unsealShare(
 }
 
 /** split() with a plain copy of the secret, overwritten as soon as the shares exist. */
+/**
+ * The token failed (pulled out, an error) while it took the custody's PINs, after their shares were journaled: it may
+ * hold the new user PIN (C_InitPIN) without the new SO PIN (C_SetPIN), so the cause's own words ("check it is attached,
+ * then refresh") would read as if nothing changed. The custody stays pending, and settling it says what the token took.
+ */
+function setHalfway(error: unknown, threshold: number): CustosError {
+  const code = isCustosError(error) ? error.code : 'INTERNAL';
+  const cause = isCustosError(error) ? error.message.replace(/\.$/, '') : 'an unexpected problem';
+  return new CustosError(
+    code,
+    `The token failed while it took the custody's new PINs (${cause}): it may now hold the new user PIN, the new ` +
+      'SO PIN, both or neither, so the PINs in force before may no longer open it. The custody stays pending.',
+    [
+      'Do not take the token into custody again. Put the token back (or fix the cause) and restart Custos.',
+      `Then settle the pending custody: ${threshold} of its holders give their factors (the Ceremonies screen, under ` +
+        '“Waiting for someone”, or custos custody settle); it says which PINs the token took.',
+    ],
+    { cause: error },
+  );
+}
+
 async function splitWiped(secret: Buffer, shares: number, threshold: number): Promise<Uint8Array[]> {
   const copy = Uint8Array.from(secret);
   try {

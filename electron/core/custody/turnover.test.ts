@@ -1,22 +1,24 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { totpCodeAt } from '../custodians/totp';
-import type { QuorumService } from '../quorum/quorum-service';
 import { keyOperations } from '../keys/key-operations';
 import { quorumDrill } from '../quorum/drill';
 import { ACTION_PARAMS } from '../../../shared/actions';
 import { KeyInventory } from '../keys/key-inventory';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
+import { pullTokenBefore } from '../testing/pulled-token';
+import { QuorumService } from '../quorum/quorum-service';
+import { CustodyService } from './custody-service';
 import { turnover } from './turnover';
 
 let cleanup: () => void;
+let dataDir: string;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
 let quorum: QuorumService;
 let oldCustody: { id: string; token: { serial: string; label: string } };
 const [ADA, BABBAGE, CURIE, DANA, EVE] = [0, 1, 2, 3, 4];
 
 beforeEach(async () => {
-  let dataDir: string;
   ({ dataDir, cleanup } = tempDataDir());
   f = await quorumFixture(dataDir, [
     { name: 'Ada' },
@@ -194,5 +196,57 @@ describe('custodian turnover', () => {
         requestedBy: id(ADA),
       }).params,
     ).toEqual({ keyId, waitDays: 30 });
+  });
+});
+
+describe('a turnover whose token is pulled out between its two PIN changes', () => {
+  it('says the token may hold the new user PIN and the custody is pending, not an ordinary failure', async () => {
+    // The token takes the new user PIN (C_InitPIN) and is pulled out before its SO PIN changes (C_SetPIN).
+    const pulled = pullTokenBefore(f.module, dataDir, oldCustody.token, 'C_SetPIN', 1);
+    const custody = new CustodyService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      actor: { type: 'operator', id: 'test' },
+      module: () => pulled.module,
+      clock: () => new Date(),
+    });
+    quorum = new QuorumService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      custody,
+      module: () => f.module,
+      clock: () => f.clock.now,
+      operations: {},
+      ceremonies: { 'custody.redeal': turnover(custody) },
+      params: ACTION_PARAMS,
+    });
+    const proposal = redeal(oldCustody.id, 2, [BABBAGE, CURIE, DANA]);
+    await approve(BABBAGE, proposal);
+    await approve(CURIE, proposal);
+    const failed = await approve(DANA, proposal);
+    expect(pulled.pulled()).toBe(true);
+    // Before, the outcome was the token's own error alone ("check it is attached, then refresh"), read as nothing
+    // changed, while the token no longer took the PIN of the custody still shown in force.
+    expect(failed).toMatchObject({
+      state: 'failed',
+      outcome: {
+        code: 'TOKEN_GENERAL_ERROR',
+        message: expect.stringMatching(/may now hold the new user PIN.*The custody stays pending\.$/),
+        remedy: [
+          expect.stringMatching(/^Do not take the token/),
+          expect.stringContaining('settle the pending custody'),
+        ],
+        detail: { ckr: 'CKR_GENERAL_ERROR', step: 'C_SetPIN' },
+      },
+    });
+    const pending = f.custody.list().find((c) => c.state === 'pending')!;
+    pulled.putBack();
+    quorum.forgetAll();
+    f.restart();
+    await expect(f.custody.settle(pending.id, f.holders(CURIE, DANA))).rejects.toMatchObject({
+      code: 'CUSTODY_HALF_CHANGED',
+    });
   });
 });
