@@ -19,7 +19,7 @@ import { factorProofs } from './custodians/factor-proofs';
 import { holdingsOf } from './custodians/holdings';
 import { custodyHandlers, custodyPlan } from './custody/custody-handlers';
 import { CustodyService } from './custody/custody-service';
-import { turnover } from './custody/turnover';
+import { reconcileTurnover, turnover } from './custody/turnover';
 import { CustosError, isCustosError } from './errors';
 import { EventHub } from './events/event-hub';
 import { ModuleHost } from './hsm/module-host';
@@ -267,6 +267,7 @@ export class CustosCore {
       reconcilers: {
         ...keyReconcilers(store, clock, this.keys, (keyId) => this.backups.copiesOf(keyId)),
         ...this.pki.reconcilers,
+        'custody.redeal': reconcileTurnover(this.custody),
         'key.backup': this.backups.reconcileBackup(),
         'key.export-wrapped': this.transport.reconcileExport(),
         'key.import-wrapped': this.transport.reconcileImport(),

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { totpCodeAt } from '../custodians/totp';
 import { keyOperations } from '../keys/key-operations';
 import { quorumDrill } from '../quorum/drill';
@@ -9,7 +9,7 @@ import { tempDataDir } from '../testing/softhsm-fixture';
 import { pullTokenBefore } from '../testing/pulled-token';
 import { QuorumService } from '../quorum/quorum-service';
 import { CustodyService } from './custody-service';
-import { turnover } from './turnover';
+import { reconcileTurnover, turnover } from './turnover';
 
 let cleanup: () => void;
 let dataDir: string;
@@ -248,5 +248,51 @@ describe('a turnover whose token is pulled out between its two PIN changes', () 
     await expect(f.custody.settle(pending.id, f.holders(CURIE, DANA))).rejects.toMatchObject({
       code: 'CUSTODY_HALF_CHANGED',
     });
+  });
+});
+
+describe('a turnover cut off by a crash', () => {
+  it('closes as failed naming the pending custody to settle, not as if nothing was registered', async () => {
+    const proposal = redeal(oldCustody.id, 2, [BABBAGE, CURIE, DANA]);
+    // What a crash after the token took the new PINs leaves: the run journaled, the new custody pending.
+    f.journal(proposal);
+    const so = await f.custody.rebuildPin(oldCustody.id, 'so', await keys(ADA, BABBAGE));
+    const record = f.opened.audit.record.bind(f.opened.audit);
+    const spy = vi.spyOn(f.opened.audit, 'record').mockImplementation((event, change) => {
+      if (event.action !== 'custody.take') return record(event, change);
+      spy.mockRestore();
+      throw new Error('simulated crash');
+    });
+    await expect(f.custody.redeal(oldCustody.id, so, await keys(BABBAGE, CURIE, DANA), 2)).rejects.toMatchObject({
+      code: 'OPERATION_UNRECORDED',
+    });
+    quorum.forgetAll();
+    f.restart();
+    quorum = new QuorumService({
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      custody: f.custody,
+      module: () => f.module,
+      clock: () => f.clock.now,
+      operations: {},
+      ceremonies: { 'custody.redeal': turnover(f.custody) },
+      reconcilers: { 'custody.redeal': reconcileTurnover(f.custody) },
+      params: ACTION_PARAMS,
+    });
+    const pending = f.custody.list().find((c) => c.state === 'pending')!;
+    // Before, "could not see in the token that it completed, so nothing was registered": the token had the new PINs.
+    expect(quorum.reconcile()).toMatchObject([
+      {
+        proposalId: proposal.id,
+        status: 'failed',
+        outcome: {
+          code: 'OPERATION_INTERRUPTED',
+          message: expect.stringContaining(`The new custody ${pending.id} is pending`),
+          remedy: [expect.stringMatching(/^Settle the pending custody: 2 of its holders/)],
+        },
+      },
+    ]);
+    expect(await f.custody.settle(pending.id, f.holders(CURIE, DANA))).toMatchObject({ outcome: 'activated' });
   });
 });
