@@ -5,13 +5,13 @@ import { softHsmPaths } from '../hsm/softhsm';
 import type { TokenModule } from '../hsm/token-module';
 import type { TokenRef } from '../../../shared/tokens';
 
-/** The calls that make an object, and where their template is; a destroy or a PIN change has none (every call counts). */
+/** The calls that make an object, and where their template is; a destroy or a PIN change has none (each counts). */
 const TEMPLATE_AT = { C_UnwrapKey: 4, C_CreateObject: 1, C_DestroyObject: null, C_SetPIN: null } as const;
 
 /**
  * A SoftHSM2 token pulled out half-way through an operation: just before the operation's `nth` call of `step` that
- * makes an object kept in the token (CKA_TOKEN true), or its `nth` C_DestroyObject or C_SetPIN, the token's directory is moved
- * away, so that call, and everything after it on that token in this process, fails in SoftHSM2 itself
+ * makes an object kept in the token (CKA_TOKEN true), or its `nth` C_DestroyObject or C_SetPIN, the token's directory
+ * is moved away, so that call, and everything after it on that token in this process, fails in SoftHSM2 itself
  * (CKR_GENERAL_ERROR; CKR_OBJECT_HANDLE_INVALID on a destroy).
  * Every call still goes to the real library; only the moment of the fault is chosen. `putBack` returns the directory;
  * SoftHSM2 sees the token again only once the library is loaded afresh (the next start), as with a re-plugged device.
