@@ -310,6 +310,25 @@ describe('settling a custody a crash left pending', () => {
     await expect(custody.settle(record.id, holders(0, 1))).rejects.toMatchObject({ code: 'CUSTODY_NOT_FOUND' });
   });
 
+  it('sets aside a blank token’s custody cut off before the token got a user PIN', async () => {
+    // A crash right after the journal: the blank token is initialised (a throwaway SO PIN), its user PIN never set.
+    const record = opened.audit.record.bind(opened.audit);
+    const spy = vi.spyOn(opened.audit, 'record').mockImplementation((event, change) => {
+      const recorded = record(event, change);
+      if (event.action !== 'custody.begin') return recorded;
+      spy.mockRestore();
+      throw new Error('simulated crash');
+    });
+    await expect(
+      custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'cut-early' }),
+    ).rejects.toThrow('simulated crash');
+    // Before, TOKEN_NOT_INITIALIZED: the custody could never be settled, so it stayed pending for good.
+    expect(await custody.settle(pendingId(), holders(0, 1))).toMatchObject({
+      outcome: 'set-aside',
+      record: { state: 'superseded' },
+    });
+  });
+
   it('settles once when two settles are sent at once: the second is refused before it tries a PIN', async () => {
     crashBefore('custody.take');
     await expect(

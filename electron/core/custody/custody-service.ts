@@ -487,7 +487,10 @@ export class CustodyService {
             () => true,
           );
         } catch (error) {
-          if (error instanceof CustosError && error.code === 'PIN_INCORRECT') return false;
+          // A blank token cut off before C_InitPIN has no user PIN at all: it never took this custody's either.
+          const refused = error instanceof CustosError && error.code === 'PIN_INCORRECT';
+          const noUserPin = error instanceof CustosError && kind === 'user' && error.code === 'TOKEN_NOT_INITIALIZED';
+          if (refused || noUserPin) return false;
           throw error;
         }
       };
