@@ -360,7 +360,8 @@ export function ceremonyRequest(command: string, values: Values, io: Io): Reques
         return call('custody.settle', { custodyId: id, holders }, (r) =>
           r.outcome === 'activated'
             ? `The token has this custody’s PINs: custody ${r.custody.id} is now active.\n`
-            : `The token never received this custody’s PINs: custody ${r.custody.id} is set aside; the previous one stays in force.\n`,
+            : `The token does not take both of this custody’s PINs: custody ${r.custody.id} is set aside; a custody ` +
+              'in force before stays in force (with none, re-initialise the token or take it again with its SO PIN).\n',
         )(core);
       };
     case 'proposal list':

@@ -329,6 +329,33 @@ describe('settling a custody a crash left pending', () => {
     });
   });
 
+  it('sets aside a first custody cut off halfway: with no custody in force to go back to, it could never settle', async () => {
+    crashBefore('custody.take');
+    await expect(
+      custody.take({ token: blank(), threshold: 2, holders: holders(0, 1, 2), label: 'half-first' }),
+    ).rejects.toMatchObject(unrecorded);
+    const id = pendingId();
+    const token = custody.record(id).token;
+    // Its SO PIN back to one outside the custody, as if C_SetPIN never ran: the user PIN is the custody's.
+    const so = await custody.rebuildPin(id, 'so', await keys(0, 1));
+    module.withSession(token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, (session, lib) =>
+      lib.C_SetPIN(session, so.toString('latin1'), 'outside-the-custody'),
+    );
+    // Before, CUSTODY_HALF_CHANGED for good, naming a previous custody there never was: pending forever, its holders
+    // never retired, the token never taken again.
+    expect(await custody.settle(id, holders(1, 2))).toMatchObject({
+      outcome: 'set-aside',
+      record: { state: 'superseded' },
+    });
+    const again = await custody.take({
+      token,
+      threshold: 2,
+      holders: holders(0, 1, 2),
+      currentSoPin: 'outside-the-custody',
+    });
+    expect(again.state).toBe('active');
+  });
+
   it('settles once when two settles are sent at once: the second is refused before it tries a PIN', async () => {
     crashBefore('custody.take');
     await expect(

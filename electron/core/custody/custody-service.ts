@@ -504,13 +504,15 @@ export class CustodyService {
         this.options.audit.checkpoint('custody settled');
         return { outcome: 'activated', record: this.record(custodyId) };
       }
-      if (!userOk && !soOk) {
-        this.options.audit.record(
-          { actor: this.options.actor, action: 'custody.settle', object, params: { outcome: 'set-aside' } },
-          () =>
-            this.changeState(custodyId, () =>
-              this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${custodyId}`),
-            ),
+      // A first custody cut off halfway has no custody in force to go back to: its SO PIN is the one from before the
+      // take (a blank token's died with the process), so it can never be activated. Left pending, it could not be
+      // settled either: it is set aside as well, and the token re-initialised or taken again with that SO PIN.
+      if ((!userOk && !soOk) || !this.inForceBesides(custodyId, custody.token)) {
+        const params = userOk === soOk ? { outcome: 'set-aside' } : { outcome: 'set-aside', halfChanged: true };
+        this.options.audit.record({ actor: this.options.actor, action: 'custody.settle', object, params }, () =>
+          this.changeState(custodyId, () =>
+            this.options.store.execute(sql`UPDATE custody SET state = 'superseded' WHERE id = ${custodyId}`),
+          ),
         );
         this.options.audit.checkpoint('custody settled');
         return { outcome: 'set-aside', record: this.record(custodyId) };
@@ -536,6 +538,15 @@ export class CustodyService {
       keys.forEach((k) => k.key.fill(0));
       pins.forEach((p) => p.fill(0));
     }
+  }
+
+  /** Whether another custody of this token is in force, as the audit key signed it. */
+  private inForceBesides(custodyId: string, token: TokenRef): boolean {
+    return this.options.store
+      .all<{ id: string }>(
+        sql`SELECT id FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND id != ${custodyId}`,
+      )
+      .some(({ id }) => this.record(id).state === 'active');
   }
 
   /**

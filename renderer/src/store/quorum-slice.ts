@@ -154,7 +154,8 @@ export const createQuorumSlice =
           (r) =>
             r.outcome === 'activated'
               ? `The token has this custody’s PINs: it is now the active custody of “${r.custody.token.label}”.`
-              : `The token never received this custody’s PINs: it is set aside, and the previous custody stays in force.`,
+              : 'The token does not take both of this custody’s PINs: it is set aside, and a custody in force before ' +
+                'stays in force (with none, re-initialise the token or take it again with its SO PIN).',
           CUSTODY_FORMS.settle,
         ),
       approveProposal: (proposalId, fingerprint, approver) =>
