@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import pkcs11js from 'pkcs11js';
 import { findObjects } from '../hsm/find-objects';
 import { DATABASE_FILE } from '../store/database';
@@ -510,6 +510,27 @@ describe('retirement', () => {
   const codeOf = (error: unknown) => (error as { code: string }).code;
   const retire = (who: Enrolled, ...by: Enrolled[]) =>
     service.retire(who.id, by.map(proofOf)).then((c) => c.retiredAt, codeOf);
+
+  it('unlocks nobody retired while the unlocking officer’s factors were being checked', async () => {
+    const erin = await enrol('Erin');
+    const [olga] = officers;
+    const pat = await enrol('Pat', ['security-officer']);
+    // Olga retires Erin while Pat's passphrase is still being checked for an unlock of Erin.
+    const check = service.verifyFactors.bind(service);
+    const spy = vi.spyOn(service, 'verifyFactors').mockImplementation(async (id, passphrase, code, purpose) => {
+      if (purpose === 'unlock') {
+        spy.mockRestore();
+        expect(await retire(erin, olga!)).toEqual(expect.any(String));
+      }
+      return check(id, passphrase, code, purpose);
+    });
+    // Before, the unlock went ahead: a retired person's lockout lifted and signed as an unlock.
+    await expect(service.unlock(erin.id, pat.id, pat.passphrase, totpCodeAt(pat.secret, now))).rejects.toMatchObject({
+      code: 'CUSTODIAN_RETIRED',
+    });
+    expect(actions()).not.toContain('custodian.unlock ok');
+    expect(actions()).toContain('custodian.unlock refused CUSTODIAN_RETIRED');
+  });
 
   it('retires a custodian on one officer’s factors, never their own; their factors are refused after', async () => {
     const erin = await enrol('Erin');

@@ -610,9 +610,9 @@ export class CustodianService {
     }
     if (officerId === custodianId)
       throw new CustosError('NOT_AUTHORIZED', 'Nobody can lift their own lockout.', ['Ask another security officer.']);
-    const target = this.row(custodianId);
-    if (target.retired_at !== null) {
-      // The officer's factors are not checked yet: the request's actor is recorded, not the officer.
+    const refuseRetired = (target: Row) => {
+      if (target.retired_at === null) return;
+      // The request's actor is recorded, not the officer (whose factors may not be checked yet).
       this.options.audit.record({
         actor: this.options.actor,
         params: { officer: officerId },
@@ -621,10 +621,13 @@ export class CustodianService {
         result: { status: 'refused', code: 'CUSTODIAN_RETIRED' },
       });
       throw retiredError(target.name, target.retired_at);
-    }
+    };
+    refuseRetired(this.row(custodianId));
     (await this.verifyFactors(officerId, passphrase, code, 'unlock')).fill(0);
     // Queued behind any check of the custodian in flight, so its failure count cannot overwrite the unlock.
     return this.checks.run(custodianId, async () => {
+      // Retired meanwhile (while the officer's factors were checked): a retired person is never unlocked.
+      refuseRetired(this.row(custodianId));
       this.options.audit.record(
         {
           actor: { type: 'custodian', id: officerId, role: 'security-officer' },
