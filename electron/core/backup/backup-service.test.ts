@@ -22,7 +22,8 @@ import { sql } from '../store/sql';
 import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { BackupService } from './backup-service';
-import { chooseWrapMechanism, createTrustedKek } from './key-wrap';
+import { refusalName } from '../hsm/pkcs11-errors';
+import { chooseWrapMechanism, createTrustedKek, findKek } from './key-wrap';
 import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
 import { backupFileText, signManifest, type ManifestV2 } from './manifest';
 import { auditKeyFingerprint, manifestMac } from './manifest-authenticity';
@@ -582,6 +583,36 @@ describe('backup and restore on SoftHSM2', () => {
     expect(auditActions().map((e) => e.action)).toEqual(
       expect.arrayContaining(['backup.kek-removed', 'proposal.reconcile']),
     );
+  });
+
+  it('puts a KEK in the token that a session with no login can neither clone nor change', async () => {
+    const so = await f.custody.rebuildPin(source, 'so', await keysOf(1, 2));
+    const token = f.custody.record(source).token;
+    const setId = randomBytes(16).toString('hex');
+    f.module.withSession(token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, (session, lib) =>
+      createTrustedKek(lib, session, setId).fill(0),
+    );
+    so.fill(0);
+    // Anyone who can open the token finds the public KEK. A clone that may unwrap, under a label the sweep after a
+    // crash does not look for, would outlive the backup and open every blob of the set into a non-sensitive object.
+    const tries = f.module.withSession(token, { write: true }, (session, lib) => {
+      const kek = findKek(lib, session, setId);
+      const attempt = (step: () => unknown) => {
+        try {
+          step();
+          return 'done';
+        } catch (error) {
+          return refusalName(error);
+        }
+      };
+      const unwrap = { type: pkcs11js.CKA_UNWRAP, value: true };
+      return {
+        clone: attempt(() => lib.C_CopyObject(session, kek, [{ type: pkcs11js.CKA_LABEL, value: 'innocent' }, unwrap])),
+        change: attempt(() => lib.C_SetAttributeValue(session, kek, [unwrap])),
+      };
+    });
+    expect(tries).toEqual({ clone: 'CKR_ACTION_PROHIBITED', change: 'CKR_ACTION_PROHIBITED' });
+    expect(trustedObjects()).toBe(1);
   });
 
   it('refuses a stored manifest edited in the database', async () => {

@@ -9,7 +9,7 @@ import { findObjects as find } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
 import { refusalName, tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
-import { keyAgreement, leastPrivilege } from '../keys/key-attributes';
+import { CKA_COPYABLE, CKA_MODIFIABLE, keyAgreement, leastPrivilege, withLockdown } from '../keys/key-attributes';
 import { checkValue } from '../keys/check-value';
 import { algorithmOfPublicKey } from '../keys/public-key-algorithm';
 import { CURVES, publicKeySpki, signatureOptions } from '../keys/key-generation';
@@ -112,7 +112,10 @@ export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: s
 /**
  * In an SO session: the given 256-bit value as a trusted, wrap-only, non-extractable token object
  * (a backup's KEK, a key transport's wrapping key). Its label starts with one of LEFTOVER_LABELS, so
- * a crash that leaves it behind is cleaned up at the next start.
+ * a crash that leaves it behind is cleaned up at the next start. It is public (the SO cannot make
+ * private objects), so any session, with no login, finds it: it is neither copyable nor modifiable,
+ * or such a session could clone it under another label with CKA_UNWRAP on, keep the clone past the
+ * sweep, and later unwrap the stored blobs into non-sensitive objects.
  */
 export function importTrustedKek(
   lib: pkcs11js.PKCS11,
@@ -120,6 +123,17 @@ export function importTrustedKek(
   id: string,
   value: Buffer,
   label: string,
+): void {
+  withLockdown((lockdown) => createTrustedObject(lib, session, id, value, label, lockdown));
+}
+
+function createTrustedObject(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  id: string,
+  value: Buffer,
+  label: string,
+  lockdown: boolean,
 ): void {
   lib.C_CreateObject(session, [
     t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
@@ -136,6 +150,7 @@ export function importTrustedKek(
     t(pkcs11js.CKA_DECRYPT, false),
     t(pkcs11js.CKA_SENSITIVE, true),
     t(pkcs11js.CKA_EXTRACTABLE, false),
+    ...(lockdown ? [t(CKA_COPYABLE, false), t(CKA_MODIFIABLE, false)] : []),
   ]);
 }
 
