@@ -78,6 +78,7 @@ function selfSigned(
   const text = canonicalJson({ ...manifest, auditKey: raw.toString('base64') });
   return { text, signature: sign(null, Buffer.from(text), privateKey) };
 }
+const CKM_AES_CMAC = 0x108a;
 const keyOf = (manifest: Record<string, unknown>) => (manifest.keys as Record<string, unknown>[])[0]!;
 const auditActions = () =>
   [...f.opened.audit.log().entries()].map(
@@ -609,9 +610,15 @@ describe('backup and restore on SoftHSM2', () => {
       return {
         clone: attempt(() => lib.C_CopyObject(session, kek, [{ type: pkcs11js.CKA_LABEL, value: 'innocent' }, unwrap])),
         change: attempt(() => lib.C_SetAttributeValue(session, kek, [unwrap])),
+        // Wrap-only: not a MAC oracle under the KEK either (SoftHSM2 leaves CKA_SIGN and CKA_VERIFY on by default).
+        mac: attempt(() => lib.C_SignInit(session, { mechanism: CKM_AES_CMAC }, kek)),
       };
     });
-    expect(tries).toEqual({ clone: 'CKR_ACTION_PROHIBITED', change: 'CKR_ACTION_PROHIBITED' });
+    expect(tries).toEqual({
+      clone: 'CKR_ACTION_PROHIBITED',
+      change: 'CKR_ACTION_PROHIBITED',
+      mac: 'CKR_KEY_FUNCTION_NOT_PERMITTED',
+    });
     expect(trustedObjects()).toBe(1);
   });
 

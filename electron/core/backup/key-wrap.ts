@@ -148,6 +148,10 @@ function createTrustedObject(
     t(pkcs11js.CKA_UNWRAP, false),
     t(pkcs11js.CKA_ENCRYPT, false),
     t(pkcs11js.CKA_DECRYPT, false),
+    // SoftHSM2 leaves these on unless told: any session could then MAC (CKM_AES_CMAC) under the KEK.
+    t(pkcs11js.CKA_SIGN, false),
+    t(pkcs11js.CKA_VERIFY, false),
+    t(pkcs11js.CKA_DERIVE, false),
     t(pkcs11js.CKA_SENSITIVE, true),
     t(pkcs11js.CKA_EXTRACTABLE, false),
     ...(lockdown ? [t(CKA_COPYABLE, false), t(CKA_MODIFIABLE, false)] : []),
