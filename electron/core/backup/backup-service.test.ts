@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import {
   createCipheriv,
+  createDecipheriv,
   createHash,
   createPrivateKey,
   createPublicKey,
@@ -620,6 +621,34 @@ describe('backup and restore on SoftHSM2', () => {
       mac: 'CKR_KEY_FUNCTION_NOT_PERMITTED',
     });
     expect(trustedObjects()).toBe(1);
+  });
+
+  it('wraps the inventory’s key, not an object a session with no login planted under its id', async () => {
+    // A wrapping AES key has no check value on record, so nothing else would tell the planted key from the real one.
+    const keyId = await generate('AES-256', 'wrap');
+    const planted = Buffer.alloc(32, 0x41);
+    f.module.withSession(f.custody.record(source).token, { write: true }, (session, lib) => {
+      for (let i = 0; i < 4; i++)
+        lib.C_CreateObject(session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+          { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: false },
+          { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') },
+          { type: pkcs11js.CKA_VALUE, value: planted },
+          { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+        ]);
+    });
+    const setId = await backUp([keyId]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const unwrap = createDecipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+    const inside = Buffer.concat([unwrap.update(Buffer.from(manifest.keys[0]!.wrapped, 'base64')), unwrap.final()]);
+    // Before: the set held the planted key, whose value its planter knows, and a restore would have put it in the
+    // key's place.
+    expect(inside).toHaveLength(32);
+    expect(inside.equals(planted)).toBe(false);
   });
 
   it('refuses a stored manifest edited in the database', async () => {

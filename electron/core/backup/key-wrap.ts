@@ -204,9 +204,12 @@ export function wrapKey(
   kek: Buffer,
   key: KeyShape,
 ): Buffer {
+  // Custos makes every secret and private half private: a public object under the id is anyone's, PIN or none, and
+  // the token lists it first. A wrapping AES key has no check value to tell it apart, so the set would hold it.
   const [handle] = find(lib, session, [
     t(pkcs11js.CKA_CLASS, isSecret(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY),
     t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')),
+    t(pkcs11js.CKA_PRIVATE, true),
   ]);
   if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${key.label}”.`);
   try {
