@@ -10,7 +10,7 @@ import {
   sign,
   verify,
 } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -24,7 +24,7 @@ import { backupInstallation, type BackupInstallation } from '../testing/backup-i
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { BackupService } from './backup-service';
 import { refusalName } from '../hsm/pkcs11-errors';
-import { chooseWrapMechanism, createTrustedKek, findKek } from './key-wrap';
+import { chooseWrapMechanism, createTrustedKek, findKek, importTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
 import { backupFileText, signManifest, type ManifestV2 } from './manifest';
 import { auditKeyFingerprint, manifestMac } from './manifest-authenticity';
@@ -559,13 +559,16 @@ describe('backup and restore on SoftHSM2', () => {
       params: { keyIds: [key], holders: [id(0), id(1)], threshold: 2 },
       requestedBy: id(0),
     });
-    // As if the process died after the SO created the KEK: the run is journaled, the KEK is in the token.
+    // As if an older Custos, which made the KEK a token object, died after the SO created it: the run is journaled,
+    // the KEK is in the token. (A session KEK dies with the process.)
     f.journal(proposal);
     const so = await f.custody.rebuildPin(source, 'so', await keysOf(1, 2));
+    const setId = randomBytes(16).toString('hex');
+    const label = `Custos backup KEK ${setId.slice(0, 8)} (transient)`;
     f.module.withSession(
       f.custody.record(source).token,
       { write: true, login: { user: 'so', pin: so.toString('latin1') } },
-      (session, lib) => createTrustedKek(lib, session, randomBytes(16).toString('hex')).fill(0),
+      (session, lib) => importTrustedKek(lib, session, setId, randomBytes(32), label, true),
     );
     so.fill(0);
     expect(trustedObjects()).toBe(1);
@@ -587,17 +590,15 @@ describe('backup and restore on SoftHSM2', () => {
     );
   });
 
-  it('puts a KEK in the token that a session with no login can neither clone nor change', async () => {
+  it('puts a KEK in the token that can be neither cloned, changed nor used to MAC', async () => {
     const so = await f.custody.rebuildPin(source, 'so', await keysOf(1, 2));
     const token = f.custody.record(source).token;
-    const setId = randomBytes(16).toString('hex');
-    f.module.withSession(token, { write: true, login: { user: 'so', pin: so.toString('latin1') } }, (session, lib) =>
-      createTrustedKek(lib, session, setId).fill(0),
-    );
-    so.fill(0);
-    // Anyone who can open the token finds the public KEK. A clone that may unwrap, under a label the sweep after a
-    // crash does not look for, would outlive the backup and open every blob of the set into a non-sensitive object.
-    const tries = f.module.withSession(token, { write: true }, (session, lib) => {
+    const login = { user: 'so' as const, pin: so.toString('latin1') };
+    // Whoever finds the public KEK (any session, with no login, while it was a token object) and could clone it with
+    // CKA_UNWRAP on under another label would keep the clone past the backup and open every blob of the set.
+    const tries = f.module.withSession(token, { write: true, login }, (session, lib) => {
+      const setId = randomBytes(16).toString('hex');
+      createTrustedKek(lib, session, setId).fill(0);
       const kek = findKek(lib, session, setId);
       const attempt = (step: () => unknown) => {
         try {
@@ -615,12 +616,31 @@ describe('backup and restore on SoftHSM2', () => {
         mac: attempt(() => lib.C_SignInit(session, { mechanism: CKM_AES_CMAC }, kek)),
       };
     });
+    so.fill(0);
     expect(tries).toEqual({
       clone: 'CKR_ACTION_PROHIBITED',
       change: 'CKR_ACTION_PROHIBITED',
       mac: 'CKR_KEY_FUNCTION_NOT_PERMITTED',
     });
-    expect(trustedObjects()).toBe(1);
+  });
+
+  it('never writes a KEK to a file: it lives in the ceremony’s session and is gone when that closes', async () => {
+    const so = await f.custody.rebuildPin(source, 'so', await keysOf(1, 2));
+    const token = f.custody.record(source).token;
+    const login = { user: 'so' as const, pin: so.toString('latin1') };
+    const holding = f.module.withSession(token, { write: true, login }, (session, lib) => {
+      const kek = createTrustedKek(lib, session, randomBytes(16).toString('hex'));
+      try {
+        return filesUnder(dataDir).filter((file) => readFileSync(file).includes(kek));
+      } finally {
+        kek.fill(0);
+      }
+    });
+    so.fill(0);
+    // Before: a public token object, which SoftHSM2 stores unencrypted, so the KEK of every set stood in the data
+    // directory in the clear (readable by whoever held the directory, left on the disk when the file was deleted).
+    expect(holding).toEqual([]);
+    expect(trustedObjects()).toBe(0);
   });
 
   it('wraps the inventory’s key, not an object a session with no login planted under its id', async () => {
@@ -964,6 +984,13 @@ describe('the wrap mechanism', () => {
 });
 
 /** Trusted keys left in the source token: a backup's KEK must never outlive its ceremony. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    return entry.isDirectory() ? filesUnder(path) : entry.isFile() ? [path] : [];
+  });
+}
+
 function trustedObjects(): number {
   return f.module.withSession(f.custody.record(source).token, {}, (session, lib) => {
     lib.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_TRUSTED, value: true }]);

@@ -30,6 +30,7 @@ import {
   chooseWrapMechanism,
   restoreNeeds,
   createPublicObject,
+  continueAsUser,
   createTrustedKek,
   findKek,
   importUnwrapKek,
@@ -242,35 +243,44 @@ export class BackupService {
     const mechanism = chooseWrapMechanism(module.mechanisms(token));
     let kek: Buffer | null = null;
     try {
-      kek = module.withSession(token, { write: true, login: { user: 'so', pin: set.pins.so } }, (session, lib) =>
-        createTrustedKek(lib, session, setId),
-      );
-      const wrapOnly = kek;
-      const { blobs, kcvs } = module.withSession(
+      // The KEK is an object of the SO's session: the user logs in on it to wrap, and it goes when the session does.
+      const wrapUnder = (lib: pkcs11js.PKCS11, session: Buffer, wrapOnly: Buffer) => {
+        const handle = findKek(lib, session, setId);
+        try {
+          continueAsUser(lib, session, set.pins.user);
+          const wrapped = keys.map((key) => wrapKey(lib, session, mechanism, handle, key));
+          // Verify before anyone relies on it, the way a restore will: the KEK as an unwrap-only
+          // session object, each blob unwrapped beside it as a session object, proven, destroyed.
+          const unwrapper = set.verify ? importUnwrapKek(lib, session, wrapOnly) : null;
+          const measured = keys.map((key, i) => {
+            if (!unwrapper) return key.kcv;
+            const copy = unwrapKey(lib, session, mechanism, unwrapper, key, wrapped[i]!, false);
+            try {
+              return proveKey(lib, session, copy, key) ?? key.kcv;
+            } finally {
+              lib.C_DestroyObject(session, copy);
+            }
+          });
+          return { blobs: wrapped, kcvs: measured };
+        } finally {
+          lib.C_DestroyObject(session, handle);
+        }
+      };
+      const made = module.withSession(
         token,
-        { write: true, login: { user: 'user', pin: set.pins.user } },
+        { write: true, login: { user: 'so', pin: set.pins.so } },
         (session, lib) => {
-          const handle = findKek(lib, session, setId);
+          const wrapOnly = createTrustedKek(lib, session, setId);
           try {
-            const wrapped = keys.map((key) => wrapKey(lib, session, mechanism, handle, key));
-            // Verify before anyone relies on it, the way a restore will: the KEK as an unwrap-only
-            // session object, each blob unwrapped beside it as a session object, proven, destroyed.
-            const unwrapper = set.verify ? importUnwrapKek(lib, session, wrapOnly) : null;
-            const measured = keys.map((key, i) => {
-              if (!unwrapper) return key.kcv;
-              const copy = unwrapKey(lib, session, mechanism, unwrapper, key, wrapped[i]!, false);
-              try {
-                return proveKey(lib, session, copy, key) ?? key.kcv;
-              } finally {
-                lib.C_DestroyObject(session, copy);
-              }
-            });
-            return { blobs: wrapped, kcvs: measured };
-          } finally {
-            lib.C_DestroyObject(session, handle);
+            return { kek: wrapOnly, ...wrapUnder(lib, session, wrapOnly) };
+          } catch (error) {
+            wrapOnly.fill(0);
+            throw error;
           }
         },
       );
+      kek = made.kek;
+      const { blobs, kcvs } = made;
       const copy = Uint8Array.from(kek);
       let shares: Uint8Array[];
       try {

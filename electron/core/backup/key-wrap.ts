@@ -99,9 +99,9 @@ export interface KeyShape {
 
 /**
  * In an SO session: a fresh 256-bit KEK from the token's RNG, imported as a trusted, wrap-only,
- * non-extractable token object (only the SO may mark a key trusted, and keys generated
+ * non-extractable session object (only the SO may mark a key trusted, and keys generated
  * backup-able may be wrapped only by a trusted key). Returns the KEK bytes; the caller splits and
- * overwrites them.
+ * overwrites them, and wraps in the same session (continueAsUser).
  */
 export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: string): Buffer {
   const kek = lib.C_GenerateRandom(session, Buffer.alloc(32));
@@ -110,12 +110,11 @@ export function createTrustedKek(lib: pkcs11js.PKCS11, session: Buffer, setId: s
 }
 
 /**
- * In an SO session: the given 256-bit value as a trusted, wrap-only, non-extractable token object
- * (a backup's KEK, a key transport's wrapping key). Its label starts with one of LEFTOVER_LABELS, so
- * a crash that leaves it behind is cleaned up at the next start. It is public (the SO cannot make
- * private objects), so any session, with no login, finds it: it is neither copyable nor modifiable,
- * or such a session could clone it under another label with CKA_UNWRAP on, keep the clone past the
- * sweep, and later unwrap the stored blobs into non-sensitive objects.
+ * In an SO session: the given 256-bit value as a trusted, wrap-only, non-extractable object (a backup's KEK, a key
+ * transport's wrapping key). The SO can make public objects only, and SoftHSM2 stores a public token object's value
+ * unencrypted in its files, so it is a session object (`persist` only makes what an older Custos left, for tests): it
+ * never reaches a file, no other process sees it, and it dies with the session, a crash included. Neither copyable nor
+ * modifiable, or a session could clone it with CKA_UNWRAP on and keep the clone.
  */
 export function importTrustedKek(
   lib: pkcs11js.PKCS11,
@@ -123,26 +122,31 @@ export function importTrustedKek(
   id: string,
   value: Buffer,
   label: string,
+  persist = false,
 ): void {
-  withLockdown((lockdown) => createTrustedObject(lib, session, id, value, label, lockdown));
+  withLockdown((lockdown) => createTrustedObject(lib, session, { id, value, label, persist }, lockdown));
+}
+
+/** Within the SO's session that made a session KEK: the user logs in there, so the KEK is still there to wrap with. */
+export function continueAsUser(lib: pkcs11js.PKCS11, session: Buffer, userPin: string): void {
+  lib.C_Logout(session);
+  lib.C_Login(session, pkcs11js.CKU_USER, userPin);
 }
 
 function createTrustedObject(
   lib: pkcs11js.PKCS11,
   session: Buffer,
-  id: string,
-  value: Buffer,
-  label: string,
+  kek: { id: string; value: Buffer; label: string; persist: boolean },
   lockdown: boolean,
 ): void {
   lib.C_CreateObject(session, [
     t(pkcs11js.CKA_CLASS, pkcs11js.CKO_SECRET_KEY),
     t(pkcs11js.CKA_KEY_TYPE, pkcs11js.CKK_AES),
-    t(pkcs11js.CKA_TOKEN, true),
+    t(pkcs11js.CKA_TOKEN, kek.persist),
     t(pkcs11js.CKA_PRIVATE, false),
-    t(pkcs11js.CKA_ID, Buffer.from(id, 'hex')),
-    t(pkcs11js.CKA_LABEL, label),
-    t(pkcs11js.CKA_VALUE, value),
+    t(pkcs11js.CKA_ID, Buffer.from(kek.id, 'hex')),
+    t(pkcs11js.CKA_LABEL, kek.label),
+    t(pkcs11js.CKA_VALUE, kek.value),
     t(pkcs11js.CKA_TRUSTED, true),
     t(pkcs11js.CKA_WRAP, true),
     t(pkcs11js.CKA_UNWRAP, false),

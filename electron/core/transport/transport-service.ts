@@ -6,6 +6,7 @@ import type { TransportPackage, TransportPackageSummary } from '../../../shared/
 import type { AuditService } from '../audit/audit-service';
 import {
   chooseWrapMechanism,
+  continueAsUser,
   createPublicObject,
   findKek,
   importTrustedKek,
@@ -204,18 +205,13 @@ export class TransportService {
             carried = { ephemeralPublicKey: agreed.ephemeralSpki.toString('base64') };
           }
           const value = kek;
-          module.withSession(token, so, (session, lib) =>
-            importTrustedKek(
-              lib,
-              session,
-              p.packageId,
-              value,
-              `Custos transport KEK ${p.packageId.slice(0, 8)} (transient)`,
-            ),
-          );
-          const wrapped = module.withSession(token, user, (session, lib) => {
+          // A session object of the SO's session (never in a file): the user logs in on that session to wrap.
+          const wrapped = module.withSession(token, so, (session, lib) => {
+            const label = `Custos transport KEK ${p.packageId.slice(0, 8)} (transient)`;
+            importTrustedKek(lib, session, p.packageId, value, label);
             const handle = findKek(lib, session, p.packageId);
             try {
+              continueAsUser(lib, session, pins.user!.toString('latin1'));
               return wrapKey(lib, session, mechanism, handle, this.shape(key.id));
             } finally {
               lib.C_DestroyObject(session, handle);

@@ -334,7 +334,7 @@ describe('key transport out (export wrapped for a trusted recipient)', () => {
     f.module.withSession(
       f.custody.record(custodyId).token,
       { write: true, login: { user: 'so', pin: so.toString('latin1') } },
-      (session, lib) => importTrustedKek(lib, session, packageId, randomBytes(32), 'Custos transport KEK x'),
+      (session, lib) => importTrustedKek(lib, session, packageId, randomBytes(32), 'Custos transport KEK x', true),
     );
     so.fill(0);
     expect(trustedObjects()).toBe(1);
