@@ -152,7 +152,7 @@ function createTrustedObject(
     t(pkcs11js.CKA_UNWRAP, false),
     t(pkcs11js.CKA_ENCRYPT, false),
     t(pkcs11js.CKA_DECRYPT, false),
-    // SoftHSM2 leaves these on unless told: any session could then MAC (CKM_AES_CMAC) under the KEK.
+    // SoftHSM2 leaves these on unless told: the KEK would then also compute MACs (CKM_AES_CMAC).
     t(pkcs11js.CKA_SIGN, false),
     t(pkcs11js.CKA_VERIFY, false),
     t(pkcs11js.CKA_DERIVE, false),
