@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { turnover } from '../core/custody/turnover';
 import { ACTION_PARAMS } from '../../shared/actions';
 import { EXIT } from './cli';
 import { runCustos } from './testing/run-cli';
+import { forgeNewReport } from './testing/forge-report';
 
 /**
  * An auditor holds a signed report and is handed a later audit bundle: `report verify --key --bundle` must vouch only
@@ -316,48 +317,6 @@ describe('a report folder whose audit-key.pem is not the key it is verified with
     });
   });
 });
-
-/**
- * What the holder of the audit key can do without rewriting anything: sign a wholly new report (a new id, its own
- * report.create and report.sign appended) about an old ceremony, with its participants edited.
- */
-function forgeNewReport(
-  report: string,
-  keyHolder: string,
-  edit: (r: Record<string, unknown>) => Record<string, unknown>,
-) {
-  const original = JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')) as Record<string, unknown>;
-  const reportId = randomBytes(8).toString('hex');
-  const binding = JSON.parse(readFileSync(join(report, 'report-pdf.json'), 'utf8')) as { report: object };
-  const owner = openAudit(keyHolder);
-  try {
-    const object = { type: 'report', id: reportId };
-    const ceremony = (original.ceremony as { id: string }).id;
-    owner.audit.record({ actor: SYSTEM, action: 'report.create', object, params: { type: original.type, ceremony } });
-    // As Custos makes one: a checkpoint signed after its report.create entry, every carried entry proven against it.
-    const { note, treeSize } = owner.audit.checkpoint(`report ${reportId}`);
-    const log = owner.audit.log();
-    const edited = edit({ ...original, reportId });
-    const audit = edited.audit as { entries: { seq: number; proof: string[] }[] };
-    const entries = audit.entries.map((e) => ({
-      ...e,
-      proof: log.inclusionProof(e.seq, treeSize).map((h) => h.toString('base64')),
-    }));
-    const root = log.root(treeSize).toString('base64');
-    const forged = { ...edited, audit: { ...audit, checkpoint: note, treeSize, root, entries } };
-    const json = Buffer.from(canonicalJson(forged));
-    const sha256 = createHash('sha256').update(json).digest('hex');
-    const rebound = Buffer.from(canonicalJson({ ...binding, reportId, report: { ...binding.report, sha256 } }));
-    owner.audit.record({ actor: SYSTEM, action: 'report.sign', object, params: { sha256 } });
-    owner.audit.checkpoint(`report ${reportId} signed`);
-    writeFileSync(join(report, 'report.json'), json);
-    writeFileSync(join(report, 'report.sig'), owner.audit.signDocument(json));
-    writeFileSync(join(report, 'report-pdf.json'), rebound);
-    writeFileSync(join(report, 'report-pdf.sig'), owner.audit.signDocument(rebound));
-  } finally {
-    owner.close();
-  }
-}
 
 describe('a wholly new report signed by the audit key’s holder about an old ceremony', () => {
   it('fails against the live log and a later bundle when its participants are not the signed entries’', async () => {
