@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ReportCheck } from './report-verify';
 import { keysOf } from './ceremony-report';
 import { parseCarriedJson } from './json-depth';
+import { keysRecorded } from './key-record';
 import { said } from './participant-check';
 import { runStepOutcomes } from './run-outcomes';
 
@@ -19,23 +20,6 @@ export const KeyFields = {
     )
     .optional(),
 };
-
-interface Recorded {
-  keyId: string;
-  fingerprint?: unknown;
-  kcv?: unknown;
-}
-
-/** Every object in the outcome that names a key (a generation, a successor, each key a restore proved…). */
-function recordedKeys(outcome: unknown, found: Recorded[] = []): Recorded[] {
-  if (Array.isArray(outcome)) outcome.forEach((item) => recordedKeys(item, found));
-  else if (typeof outcome === 'object' && outcome !== null) {
-    const o = outcome as Record<string, unknown>;
-    if (typeof o.keyId === 'string') found.push(o as unknown as Recorded);
-    Object.values(o).forEach((value) => recordedKeys(value, found));
-  }
-  return found;
-}
 
 function spkiFingerprint(pem: string): string | null {
   try {
@@ -79,7 +63,9 @@ export function checkKeys(
   // A script run's keys: the outcomes its quorum steps carry, each bound by its execution's signed entry.
   const run = report.ceremony?.action === 'ceremony.script-run' ? runStepOutcomes(report) : null;
   if (run && run.problems.length > 0) return checks.push({ check: name, ok: false, detail: said(run.problems) });
-  const recorded = run ? run.outcomes.flatMap((o) => recordedKeys(o)) : recordedKeys(outcome);
+  const recorded = run
+    ? run.outcomes.flatMap((o) => keysRecorded(o.action, o.outcome))
+    : keysRecorded(report.ceremony?.action, outcome);
   // A proposal's report lists the keys its approved params and its outcome name (ceremony-report.ts), and no other: a
   // key under an id neither names was compared with nothing, so a re-signed report could print any key pair as one.
   const c = report.ceremony;

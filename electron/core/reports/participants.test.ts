@@ -563,3 +563,34 @@ describe('a key generation report’s keys', () => {
     }
   });
 });
+
+describe('a key rotation report’s keys', () => {
+  it('are the old key and its successor, the outcome’s fingerprint the successor’s: the genuine report passes', async () => {
+    const approved = async (action: string, params: Record<string, unknown>) => {
+      const done = await f.approveAll(
+        quorum,
+        quorum.propose({ custodyId, action, params, requestedBy: id(0) }),
+        [1, 2],
+      );
+      expect(done.state, action).toBe('executed');
+      return done;
+    };
+    const params = { algorithm: 'EC-P256', label: 'payments-signing', usage: 'sign', backupable: false };
+    const ckaId = randomBytes(16).toString('hex');
+    await approved('key.generate', { ...params, cryptoperiodDays: 365, ckaId });
+    await approved('key.activate', { keyId: ckaId });
+    const rotation = await approved('key.rotate', { keyId: ckaId, ckaId: randomBytes(16).toString('hex') });
+    const report = made({ proposalId: rotation.id });
+    expect(report.keys).toHaveLength(2);
+    // Before, the successor's fingerprint beside the old key's id in the outcome was compared with the old key's.
+    expect(failed(resigned(report))).toEqual([]);
+    const successor = (rotation.outcome as { result: { successorId: string } }).result.successorId;
+    const old = report.keys.find((k) => k.id === ckaId)!;
+    const swapped = report.keys.map((k) =>
+      k.id === successor ? { ...k, publicKeyPem: old.publicKeyPem, fingerprint: old.fingerprint } : k,
+    );
+    expect(failed(resigned({ ...report, keys: swapped }))).toEqual([
+      expect.stringMatching(/^keys: .* as the run’s signed outcome recorded — key \w+: the outcome recorded another/),
+    ]);
+  });
+});

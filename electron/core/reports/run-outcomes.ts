@@ -23,10 +23,13 @@ interface ListedStep {
  * fingerprint a step made, run-steps-check.ts ties to the run's signed events. A step whose carried outcome no such
  * entry binds is a problem, named.
  */
-export function runStepOutcomes(report: RunOutcomesReport): { outcomes: unknown[]; problems: string[] } {
+export function runStepOutcomes(report: RunOutcomesReport): {
+  outcomes: { action: string; outcome: unknown }[];
+  problems: string[];
+} {
   const steps = Array.isArray(report.ceremony?.steps) ? (report.ceremony.steps as ListedStep[]) : [];
   const carried = report.audit.entries.flatMap((e) => entryText(e.entry) ?? []);
-  const outcomes: unknown[] = [];
+  const outcomes: { action: string; outcome: unknown }[] = [];
   const problems: string[] = [];
   for (const step of steps) {
     const stored = step?.outcomeAsRecorded;
@@ -47,7 +50,7 @@ export function runStepOutcomes(report: RunOutcomesReport): { outcomes: unknown[
     }
     if (outcome === undefined || !runs.some((e) => e.params === bound))
       problems.push(`step ${String(step.id)}: no carried execution entry records the outcome it carries`);
-    else outcomes.push(outcome);
+    else outcomes.push({ action: String(step.action), outcome });
   }
   return { outcomes, problems };
 }
