@@ -34,6 +34,7 @@ import {
 } from '../core/reports/participant-check';
 import { checkFormatInLog, mayBeginCustody, mayRecordReport, reportedCustody } from '../core/reports/format-check';
 import { checkRunStartInLog } from '../core/reports/run-start-check';
+import { checkKeysMadeInLog, keysMadeAbout, mayRecordKeyMade } from '../core/reports/key-made-check';
 import { FORMAT_ENTRY, mayDeclareFormat } from '../core/audit/report-format';
 import { call, factors, str, usageFailure, whole, type Io, type Request, type Values } from './cli-support';
 
@@ -50,8 +51,8 @@ export const REPORT_USAGE = `  report list
                                       Signature, checkpoint, every entry's proof, the PDF (missing:
                                       REPORT_PDF_MISSING, changed or another report's: REPORT_PDF_MISMATCH),
                                       and consistency with the live log (or with a later exported audit
-                                      bundle: no database needed); participants, threshold and holders
-                                      against the signed entries they carry; the folder's audit-key.pem
+                                      bundle: no database needed); participants, threshold, holders and
+                                      keys against the signed entries they carry; the folder's audit-key.pem
                                       against the key verified with
   compliance [--as-of YYYY-MM-DD]     Policy analyzer findings with severity, evidence and fix
   compliance report --out DIR [--as-of YYYY-MM-DD] [--force]
@@ -106,6 +107,9 @@ export async function verifyReportCommand(
     const releases: SignedEntry[] = [];
     const formats: SignedEntry[] = [];
     const runParts: SignedEntry[] = [];
+    const keyEntries: SignedEntry[] = [];
+    const made = keysMadeAbout(report);
+    const madeIds = [...made.keys, ...made.proposals];
     const proposal = reportedProposal(report);
     const run = reportedRun(report);
     const setId = reportedBackupSet(report)?.setId;
@@ -115,6 +119,7 @@ export async function verifyReportCommand(
       if (proposal && mayRecordPart(e.entry, proposal.id)) parts.push(e);
       if (run !== null && mayRecordRunPart(e.entry, run)) runParts.push(e);
       if (setId && mayRecordRelease(e.entry, setId)) releases.push(e);
+      if (madeIds.length > 0 && mayRecordKeyMade(e.entry, madeIds)) keyEntries.push(e);
       const formatted =
         mayDeclareFormat(e.entry) ||
         mayRecordReport(e.entry, report.reportId) ||
@@ -131,6 +136,7 @@ export async function verifyReportCommand(
       checkRunPartsInLog(report, runParts, source),
       checkRunStartInLog(report, runParts, source),
       checkCardHoldersInLog(report, releases, source),
+      checkKeysMadeInLog(report, keyEntries, source),
     ];
     const verdict = inLog.reduce((v, c) => (c ? withCheck(v, c) : v), withCheck(bundled, signing));
     return { verdict: withFolderFiles(verdict, dir, json, key) };
@@ -171,6 +177,14 @@ export async function verifyReportCommand(
     const setId = reportedBackupSet(report)?.setId;
     const cards = setId && checkCardHoldersInLog(report, log.entriesAbout(`backup:${setId}`), source);
     if (cards) verdict = withCheck(verdict, cards);
+    const made = keysMadeAbout(report);
+    const about = [...made.keys.map((id) => `key:${id}`), ...made.proposals.map((id) => `proposal:${id}`)];
+    const keys = checkKeysMadeInLog(
+      report,
+      [...new Set(about)].flatMap((o) => log.entriesAbout(o)),
+      source,
+    );
+    if (keys) verdict = withCheck(verdict, keys);
   }
   if (foreign && ours !== null && report.installation === core.audit.origin) {
     // This installation's name under a key that is not its own: a forgery, never "another installation's report".

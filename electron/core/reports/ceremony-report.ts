@@ -21,6 +21,7 @@ import { custodyBeginning, signedProposalParts, type CustodyBeginning } from './
 import { custodyParts, HOLDS_A_SHARE, type RecordedPart } from './participant-record';
 import { cardReleaseParts, cardsForgotten, type CardsForgotten } from './card-release-record';
 import { REPORT_FORMAT } from '../audit/report-format';
+import { keyMade, type KeyMade } from './key-record';
 
 export const REPORT_KIND = 'custos-ceremony-report';
 
@@ -72,6 +73,8 @@ export interface CeremonyReport {
     kcv: string | null;
     publicKeyPem: string | null;
     policy: { status: string; notes: string[] };
+    /** In a report without a ceremony: the signed run that made the key (its entry among audit.entries), or null. */
+    recordedBy?: KeyMade | null;
   }[];
   steps: { seq: number; time: string; action: string; actor: string; result: string }[];
   /** Each backed by its `ceremony.witness` entry (seq), among audit.entries; reports made before that carry no seq. */
@@ -494,7 +497,6 @@ export function assemble(
   const ceremonyId = parts.ceremony?.id;
   // Checked before anything is signed; their entries are among the report's, so an auditor can check them offline.
   const witnesses = typeof ceremonyId === 'string' ? provenWitnesses(sources.store, sources.audit, ceremonyId) : [];
-  const withWitnesses = [...new Set([...seqs, ...witnesses.map((w) => w.seq)])].sort((a, b) => a - b);
   const now = sources.clock();
   // Read before anything is recorded: a tampered key refuses the report, and no report.create entry is left behind.
   const keys = parts.keyIds.flatMap((id) => {
@@ -516,9 +518,13 @@ export function assemble(
               .toString()
           : null,
         policy: { status: verdict.status, notes: verdict.notes },
+        // A ceremony's report ties its keys to its own run's outcome; a report without one, to the run that made each.
+        ...(parts.ceremony === null ? { recordedBy: keyMade(sources.store, sources.audit, id) } : {}),
       },
     ];
   });
+  const made = keys.flatMap((k) => (k.recordedBy ? [k.recordedBy.seq] : []));
+  const withWitnesses = [...new Set([...seqs, ...witnesses.map((w) => w.seq), ...made])].sort((a, b) => a - b);
   const reportId = randomBytes(8).toString('hex');
   log.record({
     actor: { type: 'system', id: 'system' },

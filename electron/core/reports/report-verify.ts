@@ -15,6 +15,8 @@ import { checkFingerprint } from './fingerprint-check';
 import { checkRunStart, RunStartFields } from './run-start-check';
 import { checkRunSteps } from './run-steps-check';
 import { checkKeys, KeyFields } from './key-check';
+import { checkKeysMade } from './key-made-check';
+import { RUN_ACTIONS } from './key-record';
 import { MAX_REPORT_DEPTH, nestsDeeper, parseCarriedJson } from './json-depth';
 
 export interface ReportVerdict {
@@ -118,6 +120,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
   checkRunSteps(report, checks);
   checkCardHolders(report, checks);
   checkKeys(report, checks);
+  checkKeysMade(report, checks);
   if (later) {
     if (later.size < size) {
       check(
@@ -151,6 +154,8 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
 
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
 const Seq = z.number().int().nonnegative();
+/** The key a revocation notice or an impact report is about, as printed (key-made-check.ts ties it to the keys). */
+const NamedKey = z.object({ id: z.string(), fingerprint: z.string().nullable(), kcv: z.string().nullable() });
 
 /**
  * What the verifier reads of report.json, checked before use: a hostile or damaged file fails as AUDIT_VERIFY_FAILED
@@ -194,12 +199,15 @@ const ReportFile = z.object({
   revocation: z
     .object({
       seq: Seq,
-      key: z.object({ id: z.string() }),
+      key: NamedKey.extend({ label: z.string(), algorithm: z.string() }),
+      compromisedAt: z.string(),
+      relyingParties: z.array(z.string()),
       reason: z.string(),
       bound: z.object({ from: z.string(), to: z.string(), reason: z.string() }),
       by: z.object({ id: z.string() }).optional(),
     })
     .optional(),
+  impact: z.object({ key: NamedKey }).optional(),
 });
 export type ReportFile = z.infer<typeof ReportFile>;
 
@@ -264,7 +272,7 @@ function checkOutcome(report: ReportFile, checks: ReportCheck[]) {
     return fail('the outcome shown is not the outcome recorded');
   const run = report.audit.entries
     .map((e) => entryText(e.entry) as RunEntry | null)
-    .filter((t) => t !== null && RUNS.has(String(t.action)) && t.object?.type === 'proposal')
+    .filter((t) => t !== null && RUN_ACTIONS.has(String(t.action)) && t.object?.type === 'proposal')
     .findLast((t) => t!.object!.id === ceremony.id);
   if (!run) return fail('the report carries no entry recording the run');
   const state = run.result?.status === 'ok' ? 'executed' : run.result?.status === 'failed' ? 'failed' : null;
@@ -277,8 +285,6 @@ function checkOutcome(report: ReportFile, checks: ReportCheck[]) {
   checks.push({ check: name, ok: true });
 }
 
-/** The entries that record a proposal's run (proposal-closure.ts). */
-const RUNS = new Set(['proposal.execute', 'proposal.reconcile']);
 interface RunEntry {
   seq?: unknown;
   action?: unknown;
