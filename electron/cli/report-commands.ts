@@ -34,7 +34,8 @@ import {
 } from '../core/reports/participant-check';
 import { checkFormatInLog, mayBeginCustody, mayRecordReport, reportedCustody } from '../core/reports/format-check';
 import { checkRunStartInLog } from '../core/reports/run-start-check';
-import { checkKeysMadeInLog, keysMadeAbout, mayRecordKeyMade } from '../core/reports/key-made-check';
+import { checkKeysMadeInLog, keysMadeAbout, keysWithoutRun, mayRecordKeyMade } from '../core/reports/key-made-check';
+import { keyMade } from '../core/reports/key-record';
 import { FORMAT_ENTRY, mayDeclareFormat } from '../core/audit/report-format';
 import { call, factors, str, usageFailure, whole, type Io, type Request, type Values } from './cli-support';
 
@@ -177,13 +178,12 @@ export async function verifyReportCommand(
     const setId = reportedBackupSet(report)?.setId;
     const cards = setId && checkCardHoldersInLog(report, log.entriesAbout(`backup:${setId}`), source);
     if (cards) verdict = withCheck(verdict, cards);
-    const made = keysMadeAbout(report);
+    // Keys whose run the report does not carry: this installation's log and stored outcomes still say which made them.
+    const stored = new Map(keysWithoutRun(report).map((id) => [id, keyMade(core!.store, core!.audit, id)]));
+    const made = keysMadeAbout(report, stored);
     const about = [...made.keys.map((id) => `key:${id}`), ...made.proposals.map((id) => `proposal:${id}`)];
-    const keys = checkKeysMadeInLog(
-      report,
-      [...new Set(about)].flatMap((o) => log.entriesAbout(o)),
-      source,
-    );
+    const entries = [...new Set(about)].flatMap((o) => log.entriesAbout(o));
+    const keys = checkKeysMadeInLog(report, entries, source, stored);
     if (keys) verdict = withCheck(verdict, keys);
   }
   if (foreign && ours !== null && report.installation === core.audit.origin) {

@@ -206,6 +206,23 @@ describe('a report without a ceremony re-signed with another key pair under a ke
         code: EXIT.ok,
         stdout: expect.stringMatching(new RegExp(`NOT CHECKED ${MADE} — .*key ${compromised}: this report predates`)),
       });
+      // The live log still ties it, from the run its stored outcome and signed entry record: stripped and swapped, the
+      // key fails there (a bundle holds no outcomes: with it, as with the key alone, the key is NOT CHECKED).
+      expect(await live(stripped), kind).toMatchObject({
+        code: EXIT.ok,
+        stdout: expect.stringContaining(`ok   ${IN_LOG('the live log')} — the report carries no run for`),
+      });
+      const strippedSwapped = join(dataDir, `stripped-swapped-${kind}`);
+      cpSync(dir, strippedSwapped, { recursive: true });
+      forgeNewReport(strippedSwapped, installation, (r) => {
+        const forged = withKeyPair(r, compromised, otherKey);
+        return { ...forged, keys: keysOf(forged).map(({ recordedBy: _, ...k }) => k) };
+      });
+      expect(await live(strippedSwapped), kind).toMatchObject(failed(IN_LOG('the live log')));
+      expect(await alone(strippedSwapped), kind).toMatchObject({
+        code: EXIT.ok,
+        stdout: expect.stringContaining(`NOT CHECKED ${MADE}`),
+      });
     }
   }, 300_000);
 });

@@ -154,34 +154,51 @@ function noticeDifferences(report: KeyListReport, keys: ListedKey[]): string[] {
 /** Whether an entry's text may be about one of these keys or proposals: a cheap look before it is parsed. */
 export const mayRecordKeyMade = (entry: string, ids: readonly string[]) => ids.some((id) => entry.includes(id));
 
-/** The key ids and the proposals said to have made them, whose entries a later log is asked for. */
-export function keysMadeAbout(report: Pick<KeyListReport, 'ceremony' | 'keys'>): {
-  keys: string[];
-  proposals: string[];
-} {
+/**
+ * The keys a report without a ceremony lists whose run it does not carry (`recordedBy` missing or null): with the live
+ * log, the run this installation's signed log and stored outcome show made each (key-record.ts) is checked instead.
+ */
+export const keysWithoutRun = (report: Pick<KeyListReport, 'ceremony' | 'keys'>): string[] =>
+  report.ceremony === null ? (report.keys ?? []).filter((k) => !k.recordedBy).map((k) => k.id) : [];
+
+/** Each key's run: the one the report carries, else the one found in the live log (`stored`), else none. */
+function runsOf(report: Pick<KeyListReport, 'ceremony' | 'keys'>, stored?: ReadonlyMap<string, KeyMade | null>) {
   const listed = report.ceremony === null ? (report.keys ?? []) : [];
-  const made = listed.filter((k) => k.recordedBy);
-  return { keys: made.map((k) => k.id), proposals: made.map((k) => k.recordedBy!.proposal) };
+  return listed.flatMap((key) => {
+    const made = key.recordedBy ?? stored?.get(key.id) ?? null;
+    return made ? [{ key, made, carried: Boolean(key.recordedBy) }] : [];
+  });
+}
+
+/** The key ids and the proposals said to have made them, whose entries a later log is asked for. */
+export function keysMadeAbout(
+  report: Pick<KeyListReport, 'ceremony' | 'keys'>,
+  stored?: ReadonlyMap<string, KeyMade | null>,
+): { keys: string[]; proposals: string[] } {
+  const runs = runsOf(report, stored);
+  return { keys: runs.map((r) => r.key.id), proposals: runs.map((r) => r.made.proposal) };
 }
 
 /**
  * With a later log (live, or a bundle): the run each key is said to be made by is its proposal's first run in that
- * log, and no entry the log holds on the key, up to the report's checkpoint, comes before it. The carried entries
- * cannot show an entry on the key left out of an inventory report, or a proposal's genuine run left out while a second
- * one appended by whoever holds the audit key is carried; the log still holds them. `entries`: the log's entries about
- * the keys and those proposals.
+ * log, and no successful entry the log holds on the key, up to the report's checkpoint, comes before it. The carried
+ * entries cannot show an entry on the key left out of an inventory report, or a proposal's genuine run left out while
+ * a second one appended by whoever holds the audit key is carried; the log still holds them. A key whose run the report
+ * does not carry (made before it carried them, or stripped) is tied here when `stored` gives its run (the live log,
+ * whose stored outcome the run entry's params hash): its fingerprint and check value are compared as above. `entries`:
+ * the log's entries about the keys and those proposals.
  */
 export function checkKeysMadeInLog(
   report: KeyListReport,
   entries: SignedEntry[],
   later: LaterSource,
+  stored?: ReadonlyMap<string, KeyMade | null>,
 ): ReportCheck | null {
-  const keys = report.ceremony === null ? (report.keys ?? []).filter((k) => k.recordedBy) : [];
-  if (keys.length === 0) return null;
+  const runs = runsOf(report, stored);
+  if (runs.length === 0) return null;
   const texts = signedWithin(entries, report.audit.treeSize, later).sort((a, b) => Number(a.seq) - Number(b.seq));
   const problems: string[] = [];
-  for (const key of keys) {
-    const made = key.recordedBy!;
+  for (const { key, made, carried } of runs) {
     const run = texts.find(
       (e) => RUN_ACTIONS.has(String(e.action)) && e.object?.type === 'proposal' && e.object.id === made.proposal,
     );
@@ -190,12 +207,22 @@ export function checkKeysMadeInLog(
       problems.push(
         `key ${key.id}: the first run of proposal ${made.proposal} is entry ${String(run.seq)}, not ${made.seq}`,
       );
+    else if (!carried) {
+      const problem = madeProblem(key, made, run);
+      if (problem) problems.push(`${problem} (as ${later.source} and this installation’s stored outcome show it)`);
+    }
     const earlier = texts.find((e) => about(e, key.id) && before(e, made));
     if (earlier) problems.push(`key ${key.id}: ${comesBefore(earlier, made)}`);
   }
+  const tiedHere = runs.filter((r) => !r.carried).map((r) => r.key.id);
+  const detail = problems.length
+    ? said(problems)
+    : tiedHere.length
+      ? `the report carries no run for ${said(tiedHere.map((id) => `key ${id}`))}: tied to the one this log records`
+      : undefined;
   return {
     check: `keys: the run that made each key, as ${later.source} records the key and that run, up to the report’s checkpoint`,
     ok: problems.length === 0,
-    ...(problems.length ? { detail: said(problems) } : {}),
+    ...(detail ? { detail } : {}),
   };
 }

@@ -71,8 +71,13 @@ export function keyMade(store: Store, audit: AuditService, keyId: string): KeyMa
     sql`SELECT body, fingerprint, outcome FROM proposals WHERE id = ${proposal}`,
   );
   if (!run || !row?.outcome) return null;
-  const { action } = JSON.parse(row.body) as { action: string };
-  if (run.params !== sha256Hex(canonicalJson(runParams(action, row.fingerprint, row.outcome)))) return null;
-  const names = keysRecorded(action, JSON.parse(row.outcome)).some((k) => k.keyId === keyId);
-  return names ? { seq: run.seq, proposal, action, fingerprint: row.fingerprint, outcome: row.outcome } : null;
+  try {
+    const { action } = JSON.parse(row.body) as { action: string };
+    if (run.params !== sha256Hex(canonicalJson(runParams(action, row.fingerprint, row.outcome)))) return null;
+    const names = keysRecorded(action, JSON.parse(row.outcome)).some((k) => k.keyId === keyId);
+    return names ? { seq: run.seq, proposal, action, fingerprint: row.fingerprint, outcome: row.outcome } : null;
+  } catch {
+    // A body or outcome a database writer made unreadable binds nothing (its entry's hash fails wherever it is read).
+    return null;
+  }
 }
