@@ -1,4 +1,5 @@
-import { closeSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -52,6 +53,29 @@ describe('a secret read from a file descriptor', () => {
     expect(() => passphraseFromFd(String(empty))).toThrow(expect.objectContaining({ code: 'INPUT_ENDED' }));
     closeSync(empty);
     rmSync(file);
+  });
+});
+
+describe('a secret read from a descriptor that is no file', () => {
+  it('says a folder is a folder (before: FILE_EXISTS) and an empty non-blocking pipe is empty (before: INTERNAL)', () => {
+    const folder = openSync(tmpdir(), 'r');
+    expect(() => passphraseFromFd(String(folder))).toThrow(
+      expect.objectContaining({
+        code: 'IPC_INVALID_PAYLOAD',
+        message: `--passphrase-fd ${folder} is a folder, not a file or a pipe.`,
+      }),
+    );
+    closeSync(folder);
+    const fifo = join(tmpdir(), `custos-fd-fifo-${process.pid}`);
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    expect(() => passphraseFromFd(String(reader))).toThrow(
+      expect.objectContaining({ code: 'INPUT_ENDED', message: expect.stringContaining('had nothing to read yet') }),
+    );
+    closeSync(writer);
+    closeSync(reader);
+    rmSync(fifo);
   });
 });
 

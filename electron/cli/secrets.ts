@@ -15,7 +15,13 @@ export function passphraseFromFd(fd: string, option = '--passphrase-fd'): string
   try {
     line = firstLine(Number(fd));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EBADF') throw fileError(error) ?? error;
+    const code = (error as NodeJS.ErrnoException).code;
+    // Said as what the descriptor is: a folder read "already exists", an empty non-blocking pipe was INTERNAL.
+    if (code === 'EISDIR')
+      throw new CustosError('IPC_INVALID_PAYLOAD', `${option} ${fd} is a folder, not a file or a pipe.`, remedy);
+    if (code === 'EAGAIN')
+      throw new CustosError('INPUT_ENDED', `File descriptor ${fd} (${option}) had nothing to read yet.`, remedy);
+    if (code !== 'EBADF') throw fileError(error) ?? error;
     throw new CustosError('IPC_INVALID_PAYLOAD', `${option} ${fd}: no such file descriptor is open.`, remedy);
   }
   if (line === null)
