@@ -133,6 +133,16 @@ describe('custos audit', () => {
     );
     const forged = await custos('audit', 'verify', '--checkpoint', file, '--json');
     expect(forged.code).toBe(EXIT.verification);
+    // Every checkpoint kept in one file, appended one after another: each is checked (before: read as one, "forged").
+    const later = await custos('audit', 'checkpoint');
+    writeFileSync(file, `${checkpoint.stdout}\n${later.stdout}`);
+    const both = await custos('audit', 'verify', '--checkpoint', file, '--json');
+    expect(both.code, both.stderr).toBe(EXIT.ok);
+    writeFileSync(
+      file,
+      `${checkpoint.stdout}${later.stdout.replace(/\n(\d+)\n/, (_m, n: string) => `\n${Number(n) + 1}\n`)}`,
+    );
+    expect((await custos('audit', 'verify', '--checkpoint', file)).code).toBe(EXIT.verification);
   });
 
   it('export --format csv --trail key-management keeps changes and drops reads', async () => {

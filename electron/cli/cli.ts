@@ -383,7 +383,7 @@ function requestFor(
       return call('tokens.select', ref ?? { serial: '', label: '' }, (t) => `Selected ${t.label} (${t.serial}).\n`);
     case 'audit verify':
       return async (core) => {
-        const checkpoints = ((values.checkpoint as string[] | undefined) ?? []).map(readSmallFile);
+        const checkpoints = ((values.checkpoint as string[] | undefined) ?? []).flatMap(checkpointsIn);
         const key = typeof values.key === 'string' ? readSmallFile(values.key) : undefined;
         const progress = progressPrinter(io, values.json === true);
         const stop = core.events.subscribe((event, payload) => {
@@ -598,7 +598,7 @@ function officerFactors(core: CustosCore, values: Values, io: Io) {
 function verifyOptions(values: Values, io: Io): VerifyOptions {
   const checkpoints = (values.checkpoint as string[] | undefined) ?? [];
   return {
-    trustedCheckpoints: checkpoints.map(readSmallFile),
+    trustedCheckpoints: checkpoints.flatMap(checkpointsIn),
     ...(typeof values.key === 'string' ? { key: keyFromPem(values.key, values) } : {}),
     onProgress: progressPrinter(io, values.json === true),
   };
@@ -608,6 +608,29 @@ function verifyOptions(values: Values, io: Io): VerifyOptions {
 function readSmallFile(path: string): string {
   const limit = { bytes: 65_536, code: 'IPC_INVALID_PAYLOAD', what: 'a checkpoint or public key file' } as const;
   return readBoundedText(path, limit);
+}
+
+/**
+ * The checkpoints a file holds. Someone who keeps every closing checkpoint in one file (each export's, appended) gave
+ * several signed notes, which were read as one and said to be forged. A note ends with its signature lines (“— name
+ * signature”) after a blank line; the next line that is not one begins the next note.
+ */
+function checkpointsIn(path: string): string[] {
+  const text = readSmallFile(path);
+  const notes: string[][] = [];
+  let note: string[] = [];
+  let signed = false;
+  for (const line of text.split('\n')) {
+    if (signed && !line.startsWith('— ')) {
+      notes.push(note);
+      [note, signed] = [[], false];
+    }
+    if (note.length === 0 && line.trim() === '') continue;
+    note.push(line);
+    if (line.startsWith('— ') && note.includes('')) signed = true;
+  }
+  if (note.length > 0) notes.push(note);
+  return notes.length > 1 ? notes.map((lines) => `${lines.join('\n')}\n`) : [text];
 }
 
 function keyFromPem(path: string, values: Values): NoteKey {
