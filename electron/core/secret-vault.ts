@@ -10,7 +10,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import { CustosError } from './errors';
+import { CustosError, shown } from './errors';
 
 /**
  * Where Custos keeps the one secret it must use unattended: the audit token's PIN. The desktop
@@ -48,8 +48,8 @@ export class FileSecretVault implements SecretVault {
 /** Write-to-temp, fsync, rename: a crash leaves the old file or the new one, never half of one. */
 export function writeFileAtomic(path: string, data: Buffer | string, mode: number): void {
   const temp = `${path}.${process.pid}.tmp`;
-  const fd = openFresh(temp, mode);
   try {
+    const fd = openFresh(temp, mode);
     try {
       writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
       fsyncSync(fd);
@@ -60,6 +60,16 @@ export function writeFileAtomic(path: string, data: Buffer | string, mode: numbe
   } catch (error) {
     // Not written (a full disk, a folder where the file goes): nothing is left behind, least of all half a file.
     rmSync(temp, { force: true });
+    // A full disk is said as such, naming the file (not its temporary name): before, opening Custos on a full disk
+    // (installation.json is written at every start) left the audit log “could not be opened”, with no reason.
+    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new CustosError(
+        'STORE_DISK_FULL',
+        `The disk holding ${shown(path)} is full; nothing was written.`,
+        ['Free space, then run the command again.'],
+        { cause: error },
+      );
+    }
     throw error;
   }
   // The rename itself must reach the disk too, or a power cut can bring back the old file.
