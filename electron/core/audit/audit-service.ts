@@ -4,12 +4,12 @@ import { dirname, isAbsolute } from 'node:path';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
 import type { ModuleInfo, TokenRef } from '../../../shared/tokens';
 import { canonicalJson, sha256Hex } from '../canonical-json';
-import { CustosError, isCustosError } from '../errors';
+import { CustosError, fileError, isCustosError } from '../errors';
 import type { ModuleHost } from '../hsm/module-host';
 import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
 import type { TokenModule } from '../hsm/token-module';
 import type { Log } from '../log';
-import type { SecretVault, VaultKind, Vaults } from '../secret-vault';
+import { writeFileAtomic, type SecretVault, type VaultKind, type Vaults } from '../secret-vault';
 import type { Settings } from '../settings/settings';
 import type { Store } from '../store/database';
 import { sql } from '../store/sql';
@@ -363,6 +363,17 @@ export class AuditService {
         'The checkpoint copy needs an absolute file path in a folder that exists, not a folder, device or pipe.',
         ['Attach the removable medium and give the full path, e.g. /media/usb/custos-checkpoint.txt.'],
       );
+    }
+    // The copy is written before anything is recorded. Before, a copy that could not be written (a full medium) was
+    // only logged: the command said the checkpoint was kept there, and the next open found none and noted it missing.
+    const latest = path === null ? null : this.latestCheckpoint();
+    try {
+      if (path !== null && latest) writeFileAtomic(path, latest.note, 0o600);
+    } catch (error) {
+      const failure = isCustosError(error) ? error : (fileError(error) ?? error);
+      const code = isCustosError(failure) ? failure.code : 'INTERNAL';
+      this.record({ actor, action: 'audit.anchor.copy', params: { path }, result: { status: 'refused', code } });
+      throw failure;
     }
     this.record({ actor, action: 'audit.anchor.copy', params: { path } }, () =>
       this.options.settings.set('audit.anchorCopy', path),

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openAudit } from '../testing/audit-fixture';
+import { tempDataDir } from '../testing/softhsm-fixture';
 import { verifyStoredLog } from './verify-store';
 
 // A real full disk: a small tmpfs, mounted for the test. Mounting needs root (CI runs as root); elsewhere it is skipped.
@@ -76,6 +77,34 @@ describe.skipIf(!root)('a full disk under the data directory', () => {
       expect(await verifyStoredLog(again.store)).toMatchObject({ ok: true });
     } finally {
       again.close();
+    }
+  });
+
+  it('refuses a checkpoint copy on a full medium, records the refusal and keeps no copy (before: “kept there”)', () => {
+    mkdirSync(join(mountPoint, 'media'));
+    const copy = join(mountPoint, 'media', 'checkpoint.txt');
+    const dir = tempDataDir();
+    try {
+      openAudit(dir.dataDir).close();
+      fillDisk();
+      const opened = openAudit(dir.dataDir);
+      try {
+        const size = opened.audit.log().size();
+        expect(() => opened.audit.setAnchorCopy(copy, { type: 'operator', id: 'test' })).toThrow(
+          expect.objectContaining({ code: 'STORE_DISK_FULL', message: expect.stringContaining('checkpoint.txt') }),
+        );
+        expect(existsSync(copy)).toBe(false);
+        expect(opened.audit.anchorCopy()).toBeNull();
+        expect(opened.audit.log().size()).toBe(size + 1);
+        expect(JSON.parse(opened.audit.log().entry(size).entry)).toMatchObject({
+          action: 'audit.anchor.copy',
+          result: { status: 'refused', code: 'STORE_DISK_FULL' },
+        });
+      } finally {
+        opened.close();
+      }
+    } finally {
+      dir.cleanup();
     }
   });
 });
