@@ -471,7 +471,11 @@ export class AuditService {
       );
     const kind = this.options.preferredVault;
     const vault = this.options.vaults[kind]!;
-    if (vault.load() !== null) {
+    // A PIN with no key on record is a database replaced without it, unless this database says its own first start
+    // stopped while setting the audit token up (the PIN is stored first): then that setup is begun again. Before, such
+    // a crash left a new installation refused at every start, as if its database had been replaced.
+    const interrupted = this.options.settings.get('audit.provisioning') !== null;
+    if (vault.load() !== null && !interrupted) {
       throw new CustosError(
         'AUDIT_UNAVAILABLE',
         'An audit token PIN exists, but this database has no audit key: the database may have been replaced or restored without it.',
@@ -481,12 +485,14 @@ export class AuditService {
         ],
       );
     }
+    const now = (this.options.clock ?? (() => new Date()))();
+    this.options.settings.set('audit.provisioning', now.toISOString());
     const key = AuditKey.provision(
       this.module,
       vault,
       this.origin,
       `Custos audit ${this.installationId().slice(0, 8)}`,
-      (this.options.clock ?? (() => new Date()))(),
+      now,
     );
     this.key = key;
     this.proven = key.noteKey;
@@ -510,6 +516,7 @@ export class AuditService {
         () => {
           this.insertKeyRecord(key.record);
           this.options.settings.set('audit.vault', kind);
+          this.options.settings.set('audit.provisioning', null);
         },
       );
       const first = this.signCheckpoint(log, 'audit key created');

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from '../canonical-json';
@@ -49,4 +50,33 @@ describe('a crash in the middle of appending', () => {
       }
     }
   }, 120_000);
+});
+
+describe('a crash in the first start, while the audit token is set up', () => {
+  it('sets it up again at the next start (before: refused for good, “the database may have been replaced”)', async () => {
+    // Killed as the new log timestamps its first entry: the PIN is stored and the token holds the audit key, but
+    // nothing is committed. Found by killing `custos status` on an empty data directory at each of its writes.
+    const child = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, '../testing/open-until-killed.ts'), dataDir, '2'],
+      { encoding: 'utf8' },
+    );
+    expect(child.signal).toBe('SIGKILL');
+    expect(existsSync(join(dataDir, 'audit-token.pin'))).toBe(true);
+    const opened = openAudit(dataDir);
+    try {
+      expect(opened.audit.status()).toMatchObject({ state: 'ready' });
+      expect(await verifyStoredLog(opened.store)).toMatchObject({ ok: true });
+    } finally {
+      opened.close();
+    }
+    // And the installation keeps opening as any other: the setup is not begun again.
+    const again = openAudit(dataDir);
+    try {
+      expect(again.audit.status()).toMatchObject({ state: 'ready' });
+      expect(JSON.parse(again.audit.log().entry(0).entry)).toMatchObject({ action: 'audit.key.create' });
+    } finally {
+      again.close();
+    }
+  }, 60_000);
 });

@@ -17,6 +17,8 @@ const settingSchemas = {
   'audit.vault': z.enum(['file', 'os-keystore']).nullable(),
   /** A second place for the latest checkpoint (removable media), besides the audit token; null for none. */
   'audit.anchorCopy': z.string().min(1).max(4096).nullable(),
+  /** When setting the audit token up began (ISO time), until its key is on record: a start that stopped part-way. */
+  'audit.provisioning': z.string().max(64).nullable(),
   /** FIPS validations the organisation recorded, by module path (checked by people against the CMVP list). */
   'compliance.validations': z.record(z.string(), ValidationRecord.extend({ recordedAt: z.string() })),
 } as const;
@@ -30,6 +32,7 @@ const defaults: { [K in SettingKey]: SettingValue<K> } = {
   'installation.id': null,
   'audit.vault': null,
   'audit.anchorCopy': null,
+  'audit.provisioning': null,
   'compliance.validations': {},
 };
 
