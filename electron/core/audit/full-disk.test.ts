@@ -17,7 +17,7 @@ import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { verifyStoredLog } from './verify-store';
 
-// A real full disk: a small tmpfs, mounted for the test. Mounting needs root (CI runs as root); elsewhere it is skipped.
+// A real full disk: a small tmpfs mounted for the test. Mounting needs root (CI runs as root); elsewhere it is skipped.
 const root = process.getuid?.() === 0;
 let mountPoint: string;
 let dataDir: string;
