@@ -17,8 +17,22 @@ import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { verifyStoredLog } from './verify-store';
 
-// A real full disk: a small tmpfs mounted for the test. Mounting needs root (CI runs as root); elsewhere it is skipped.
-const root = process.getuid?.() === 0;
+// A real full disk: a small tmpfs mounted for the test. Mounting needs root (CI runs as root) allowed to mount (not so
+// in an unprivileged container); elsewhere it is skipped.
+const root = process.getuid?.() === 0 && canMount();
+
+function canMount(): boolean {
+  const probe = mkdtempSync(join(tmpdir(), 'custos-mount-probe-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
+    execFileSync('umount', [probe]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
 let mountPoint: string;
 let dataDir: string;
 beforeEach(() => {
