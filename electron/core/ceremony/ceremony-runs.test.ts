@@ -976,7 +976,7 @@ describe('a script run’s report', () => {
     const swapped = { ...report, keys: [{ ...report.keys[0]!, publicKeyPem: pem, fingerprint }] };
     expect(failed(swapped)).toEqual([
       `keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded — key ${keyId}: ` +
-        'the outcome recorded another fingerprint',
+        `the outcome recorded another fingerprint (${generated.fingerprint!})`,
     ]);
     // The step's outcome changed to match, or left out: its execution's entry hashes the outcome as stored.
     const restoreStep = (report.ceremony as unknown as RunCeremony).steps[1] as ListedStep & {
