@@ -193,7 +193,8 @@ export class BackupService {
           usage: key.usage,
           backupable: true,
           state: real.state,
-          createdAt: at.toISOString(),
+          // Dated no later than the real key's end, so a stand-in of a key past its usage period is still in order.
+          createdAt: Date.parse(real.expiresAt) < at.getTime() ? real.expiresAt : at.toISOString(),
           cryptoperiodDays: real.cryptoperiodDays,
           // The real key's end: a restore of the real set keeps it, so the drill refuses what the real drill refuses.
           expiresAt: real.expiresAt,
