@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -132,6 +133,42 @@ describe('importing a backup file in the app', () => {
     expect(() => core!.backups.importFile(file)).toThrow(unreadable);
     expect(two.stored()).toEqual([]);
     expect(two.imports()).toEqual([expect.objectContaining({ result: { status: 'refused', code: 'BACKUP_INVALID' } })]);
+  });
+
+  it('refuses keys dated, labelled or fingerprinted as Custos never records them, under a valid signature', async () => {
+    const two = installationTwo(made.path);
+    const { manifest } = parseBackupFile(readFileSync(made.path, 'utf8'));
+    const own = { installation: core!.audit.origin, auditKey: core!.audit.noteKey()!.publicKey.toString('base64') };
+    const key = manifest.keys[0]!;
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'der', type: 'spki' });
+    // Each as a forger with an audit key writes it; before, each was stored, and a restore wrote it into the inventory.
+    const forgeries: [Partial<typeof key>, string][] = [
+      [{ createdAt: 'garbage' }, 'createdAt is not a UTC time'],
+      [{ expiresAt: '2026-01-01T00:00:00+02:00' }, 'expiresAt is not a UTC time'],
+      [{ expiresAt: '2000-01-01T00:00:00.000Z' }, `expiresAt is before its createdAt (${key.createdAt})`],
+      [{ cryptoperiodDays: 0 }, 'cryptoperiodDays is not a whole number of days from 1 to 3650'],
+      [{ cryptoperiodDays: 36500 }, 'cryptoperiodDays is not a whole number of days from 1 to 3650'],
+      [{ label: 'p'.repeat(65) }, 'label is longer than 64 characters'],
+      [{ fingerprint: 'ab'.repeat(32) }, 'fingerprint is not the SHA-256 of its public key'],
+      [{ publicKey: rsa.toString('base64') }, 'publicKey is RSA-2048, not EC-P256'],
+      [{ publicKey: Buffer.from('not a key').toString('base64') }, 'publicKey is not a public key'],
+      [{ kcv: 'ABCDEF' }, 'kcv is given for an EC-P256 key pair, which has none'],
+    ];
+    for (const [i, [change, says]] of forgeries.entries()) {
+      const setId = i.toString(16).padStart(2, '0').repeat(16);
+      const forged = { ...manifest, ...own, setId, keys: [{ ...key, ...change }] };
+      // Not made so here either.
+      expect(() => signManifest(core!.audit, forged), says).toThrow(says);
+      const text = canonicalJson(forged);
+      const file = backupFileText(text, core!.audit.signDocument(Buffer.from(text, 'utf8')));
+      expect(() => core!.backups.importFile(file), says).toThrow(
+        expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining(says) }),
+      );
+    }
+    expect(two.stored()).toEqual([]);
+    expect(two.imports().map((e) => e.result)).toEqual(
+      Array(forgeries.length).fill({ status: 'refused', code: 'BACKUP_INVALID' }),
+    );
   });
 
   it('an imported set is not verified here, whatever a database writer sets', async () => {

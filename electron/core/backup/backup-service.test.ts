@@ -26,7 +26,7 @@ import type { BackupService } from './backup-service';
 import { refusalName } from '../hsm/pkcs11-errors';
 import { chooseWrapMechanism, createTrustedKek, findKek, importTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
-import { backupFileText, signManifest, type ManifestV2 } from './manifest';
+import { backupFileText, type ManifestV2 } from './manifest';
 import { auditKeyFingerprint, manifestMac } from './manifest-authenticity';
 import { combine } from 'shamir-secret-sharing';
 import { totpCodeAt } from '../custodians/totp';
@@ -88,15 +88,15 @@ const auditActions = () =>
 
 /**
  * As a forger with cards of their own stores a set: the manifest MACed under the KEK the cards rebuild (then
- * overwritten), signed by the audit key, and put in place of the set's own.
+ * overwritten), signed by the audit key (its bytes, past the checks signManifest makes), and put in place of the
+ * set's own.
  */
 function storeForged(setId: string, kek: Buffer, manifest: ManifestV2): void {
   const { mac: _, ...rest } = manifest;
-  const changed = signManifest(f.opened.audit, { ...rest, mac: manifestMac(kek, rest) });
+  const text = canonicalJson({ ...rest, mac: manifestMac(kek, rest) });
+  const signature = f.opened.audit.signDocument(Buffer.from(text, 'utf8'));
   kek.fill(0);
-  f.opened.store.execute(
-    sql`UPDATE backups SET manifest = ${changed.text}, signature = ${changed.signature} WHERE set_id = ${setId}`,
-  );
+  f.opened.store.execute(sql`UPDATE backups SET manifest = ${text}, signature = ${signature} WHERE set_id = ${setId}`);
 }
 
 describe('backup and restore on SoftHSM2', () => {
@@ -771,7 +771,14 @@ describe('backup and restore on SoftHSM2', () => {
       ...manifest,
       setId: randomBytes(16).toString('hex'),
       installation: 'elsewhere',
-      keys: [{ ...keyOf(manifest), publicKey: other.toString('base64') }],
+      // Its fingerprint is the other key's, as a careful forger writes it (a mismatch is refused on its own).
+      keys: [
+        {
+          ...keyOf(manifest),
+          publicKey: other.toString('base64'),
+          fingerprint: createHash('sha256').update(other).digest('hex'),
+        },
+      ],
     });
     return { keyId, setId, forged };
   };
@@ -863,7 +870,7 @@ describe('backup and restore on SoftHSM2', () => {
     );
   });
 
-  it('refuses an RSA-2048 key pair a set declares as RSA-3072, though it opens and matches its public key', async () => {
+  it('refuses an RSA-2048 key pair a set declares as RSA-3072 when proposed, though it would open', async () => {
     const setId = await backUp([await generate('RSA-3072')]);
     const cards = backups.printableCards(setId);
     const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
@@ -882,13 +889,56 @@ describe('backup and restore on SoftHSM2', () => {
       fingerprint: createHash('sha256').update(spki).digest('hex'),
     };
     storeForged(setId, kek, { ...manifest, keys: [forged] });
-    const restore = await approved(await freshCustody('target'), 'key.restore', { setId });
+    // Before: proposed, and refused only once the cards were in (RESTORE_MISMATCH, as the token read the key back).
+    expect(() =>
+      quorum.propose({ custodyId: source, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'BACKUP_INVALID',
+        message: expect.stringContaining('is RSA-2048, not RSA-3072'),
+      }),
+    );
+    expect(() => inventory.get(forged.id)).toThrow();
+  });
+
+  it('writes no date, cryptoperiod or fingerprint Custos never records: refused when proposed and when run', async () => {
+    const sealing = await generate('AES-256', 'encrypt');
+    const signing = await generate('EC-P256');
+    const setId = await backUp([sealing, signing]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    const target = await freshCustody('target');
+    // Proposed and approved while the set was genuine; the forged manifest takes its place before the cards are in.
+    const restore = await approved(target, 'key.restore', { setId });
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const [aes, ec] = manifest.keys as [ManifestV2['keys'][0], ManifestV2['keys'][0]];
+    // The real keys under new ids, so a restore would add them to the inventory as the manifest describes them.
+    const forged = [
+      { ...aes, id: randomBytes(16).toString('hex'), createdAt: 'garbage', cryptoperiodDays: 0 },
+      { ...ec, id: randomBytes(16).toString('hex'), fingerprint: 'ab'.repeat(32), expiresAt: '1999-12-31T00:00:00Z' },
+    ];
+    storeForged(setId, kek, { ...manifest, keys: forged });
     await backups.enterShare(restore.id, cards[0]!.text);
+    // Before: executed, and the inventory held a key created at “garbage” with a 0-day cryptoperiod.
     expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
       state: 'failed',
-      outcome: { code: 'RESTORE_MISMATCH', message: expect.stringContaining('is RSA-2048, not RSA-3072') },
+      outcome: {
+        code: 'BACKUP_INVALID',
+        message: expect.stringMatching(
+          /“AES-256 encrypt” \([0-9a-f]{32}\): createdAt is not a UTC time.*nothing was restored/,
+        ),
+        remedy: expect.arrayContaining([
+          expect.stringContaining('cryptoperiodDays is not a whole number of days from 1 to 3650'),
+          expect.stringContaining('fingerprint is not the SHA-256 of its public key'),
+          expect.stringContaining('expiresAt is before its createdAt'),
+        ]),
+      },
     });
-    expect(() => inventory.get(forged.id)).toThrow();
+    for (const key of forged) expect(() => inventory.get(key.id)).toThrow();
+    expect(await bed.objectsIn(target)).toBe(0);
+    expect(() =>
+      quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(expect.objectContaining({ code: 'BACKUP_INVALID', message: expect.stringContaining('createdAt') }));
   });
 
   it('refuses an RSA private key that carries the recorded modulus but not its private exponent and primes', async () => {

@@ -51,6 +51,7 @@ import {
   signManifest,
   type ManifestKey,
 } from './manifest';
+import { refuseInvalidKeys } from './manifest-keys';
 import {
   authenticateManifest,
   macMatches,
@@ -362,6 +363,7 @@ export class BackupService {
         const p = RestoreParams.parse(params);
         this.retirements.refuseRetired(p.setId);
         const manifest = this.manifest(p.setId);
+        refuseInvalidKeys(manifest, 'nothing was proposed');
         this.refuseOtherKeys(manifest, makerOf(this.options.audit, manifest).here);
         this.refuseWaitingDestruction(manifest);
         this.refuseCompromised(manifest);
@@ -389,6 +391,8 @@ export class BackupService {
         this.retirements.refuseRetired(p.setId);
         const manifest = this.manifest(p.setId);
         const { audit } = this.options;
+        // Checked again before the inventory is written: a set stored before this check existed is read here too.
+        refuseInvalidKeys(manifest, 'nothing was restored');
         this.refuseOtherKeys(manifest, makerOf(audit, manifest).here);
         this.refuseWaitingDestruction(manifest);
         this.refuseCompromised(manifest);

@@ -5,6 +5,7 @@ import { canonicalJson } from '../canonical-json';
 import { CustosError } from '../errors';
 import { Algorithm, KeyState, KeyUsage } from '../../../shared/keys';
 import { readable, UNREADABLE_MESSAGE } from '../../../shared/pki';
+import { refuseInvalidKeys } from './manifest-keys';
 
 const Hex = (bytes: number) => z.string().regex(new RegExp(`^[0-9a-f]{${bytes * 2}}$`));
 /** A value of the enum, typed as a string as the inventory's rows are. */
@@ -87,6 +88,7 @@ export const manifestFingerprint = (text: string) => createHash('sha256').update
 
 export function signManifest(audit: AuditService, manifest: Manifest): { text: string; signature: Buffer } {
   refuseUnreadableLabels(manifest, 'no backup set was made');
+  refuseInvalidKeys(manifest, 'no backup set was made');
   const text = canonicalJson(manifest);
   return { text, signature: audit.signDocument(Buffer.from(text, 'utf8')) };
 }
@@ -100,14 +102,17 @@ export function parseBackupFile(json: string): { manifest: Manifest; text: strin
     manifest = Manifest.parse(file.manifest);
     signature = Buffer.from(file.signature, 'base64');
   } catch (error) {
+    // The field, never its value: the file is untrusted text.
+    const at = error instanceof z.ZodError ? error.issues[0]?.path.join('.') : undefined;
     throw new CustosError(
       'BACKUP_INVALID',
-      'This is not a Custos backup file, or it is damaged.',
+      `This is not a Custos backup file, or it is damaged${at ? ` (at ${at})` : ''}. Nothing was imported.`,
       ['Use the file exactly as Custos exported it.'],
       { cause: error },
     );
   }
   refuseUnreadableLabels(manifest, 'nothing was imported');
+  refuseInvalidKeys(manifest, 'nothing was imported');
   return { manifest, text: canonicalJson(manifest), signature };
 }
 
