@@ -5,7 +5,7 @@ import type { AuditService } from '../audit/audit-service';
 import type { QuorumReconciler } from '../quorum/quorum-service';
 import { firstOffered, type MechanismOption, type Need } from '../hsm/capabilities';
 import { CustosError } from '../errors';
-import { findObjects as find } from '../hsm/find-objects';
+import { findObjects as find, privateKeyObject } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
 import { refusalName, tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
@@ -208,13 +208,9 @@ export function wrapKey(
   kek: Buffer,
   key: KeyShape,
 ): Buffer {
-  // Custos makes every secret and private half private: a public object under the id is anyone's, PIN or none, and
-  // the token lists it first. A wrapping AES key has no check value to tell it apart, so the set would hold it.
-  const [handle] = find(lib, session, [
-    t(pkcs11js.CKA_CLASS, isSecret(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY),
-    t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')),
-    t(pkcs11js.CKA_PRIVATE, true),
-  ]);
+  // A wrapping AES key has no check value to tell a planted public one apart, so the set would hold it.
+  const objectClass = isSecret(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY;
+  const handle = privateKeyObject(lib, session, objectClass, key.id);
   if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${key.label}”.`);
   try {
     const wrap = () => lib.C_WrapKey(session, { mechanism: mechanism.type }, kek, handle, Buffer.alloc(8192));

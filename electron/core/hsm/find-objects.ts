@@ -1,4 +1,4 @@
-import type pkcs11js from 'pkcs11js';
+import pkcs11js from 'pkcs11js';
 
 /** C_FindObjectsInit / C_FindObjects / C_FindObjectsFinal: up to `max` handles matching the template. */
 export function findObjects(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template, max = 16): Buffer[] {
@@ -8,6 +8,25 @@ export function findObjects(lib: pkcs11js.PKCS11, session: Buffer, template: pkc
   } finally {
     lib.C_FindObjectsFinal(session);
   }
+}
+
+/**
+ * A key's own private or secret object of this class under its CKA_ID (hex). Custos makes those CKA_PRIVATE true,
+ * which takes the user PIN; any session, with no login, can create a public object under any id, and the token may
+ * list it first.
+ */
+export function privateKeyObject(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  objectClass: number,
+  id: string,
+): Buffer | undefined {
+  const template = [
+    { type: pkcs11js.CKA_CLASS, value: objectClass },
+    { type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') },
+    { type: pkcs11js.CKA_PRIVATE, value: true },
+  ];
+  return findObjects(lib, session, template, 1)[0];
 }
 
 /** A CK_BBOOL attribute as pkcs11js returns it (a one-byte Buffer, or a boolean): true when set. */

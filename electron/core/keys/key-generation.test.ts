@@ -9,6 +9,7 @@ import { findObjects } from '../hsm/find-objects';
 import { findSoftHsmLibrary, softHsmPaths } from '../hsm/softhsm';
 import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
+import { plantAheadOfKey } from '../testing/planted-objects';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { keyChecks, keyOperations } from './key-operations';
@@ -449,6 +450,15 @@ describe('only an active key is used, and state is checked when proposed and aga
     const done = await approved('key.test-signature', { keyId, challenge: 'whose key signs?' });
     expect(done).toMatchObject({ state: 'failed', outcome: { status: 'failed', code: 'KEY_MATERIAL_MISMATCH' } });
     expect(JSON.stringify(done.outcome)).not.toContain('signature":');
+  });
+
+  it('signs with the key’s own private half, not a public object planted under its id with no login', async () => {
+    const keyId = keyOf(await generate('EC-P256', 'sign', 'genuine'));
+    await approved('key.activate', { keyId });
+    await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
+    const done = await approved('key.test-signature', { keyId, challenge: 'whose key signs?' });
+    // Before: the planted key signed first, and the run failed KEY_MATERIAL_MISMATCH blaming someone with the PIN.
+    expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
   });
 
   it('refuses at run time a key suspended after the signature was proposed, and signs nothing', async () => {

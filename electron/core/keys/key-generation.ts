@@ -3,7 +3,7 @@ import pkcs11js from 'pkcs11js';
 import { GenerateParams, TestSignatureParams } from '../../../shared/actions';
 import type { KeyRecord, KeyState, KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
-import { findObjects } from '../hsm/find-objects';
+import { findObjects, privateKeyObject } from '../hsm/find-objects';
 import {
   firstOffered,
   probeWrapWithTrusted,
@@ -587,11 +587,8 @@ export function testSignature(store: Store, inventory: KeyInventory): KeyAction 
     },
     run: ({ session, lib, params, token }) => {
       const { p, key } = ready(params, token);
-      const template = [
-        t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY),
-        t(pkcs11js.CKA_ID, Buffer.from(p.keyId, 'hex')),
-      ];
-      const [handle] = findObjects(lib, session, template, 1);
+      // Only a private object (it takes the PIN) can be the key: anyone could plant a public one under its id.
+      const handle = privateKeyObject(lib, session, pkcs11js.CKO_PRIVATE_KEY, p.keyId);
       if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', 'The token no longer holds this key.');
       // The best mechanism the token offers; the fallbacks hash here (SoftHSM2 2.6 offers plain CKM_ECDSA only,
       // opencryptoki 3.8 no CKM_SHA256_RSA_PKCS) and give the same signature openssl checks.

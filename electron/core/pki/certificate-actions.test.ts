@@ -14,6 +14,7 @@ import { KeyInventory } from '../keys/key-inventory';
 import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
 import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
+import { plantAheadOfKey } from '../testing/planted-objects';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { CertificateStore, sha256 } from './certificate-store';
@@ -178,6 +179,14 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     expect(certificates.list()).toMatchObject([
       { serial: result.serial, keyId, issuerKeyId: keyId, ca: true, selfSigned: true, sha256: result.sha256 },
     ]);
+  });
+
+  it('signs with the CA key’s own private half, not a public object planted under its id with no login', async () => {
+    const keyId = await caKey();
+    await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
+    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile()));
+    // Before: the planted key signed, and the run failed KEY_TAMPERED.
+    expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
   });
 
   it('signs with RSA (sha256WithRSAEncryption) as well', async () => {

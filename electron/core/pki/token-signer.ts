@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { CustosError } from '../errors';
-import { findObjects } from '../hsm/find-objects';
+import { privateKeyObject } from '../hsm/find-objects';
 import { firstOffered, sessionMechanisms, type MechanismOption } from '../hsm/capabilities';
 import { CKM_EDDSA } from '../hsm/mechanisms';
 import { tokenStep } from '../hsm/pkcs11-errors';
@@ -63,8 +63,9 @@ export function algorithmIdentifier(scheme: SignatureScheme): AlgorithmIdentifie
 }
 
 /**
- * Signs bytes with the private key of this CKA_ID inside the token; the key never leaves it. The
- * signature comes back as X.509 carries it (ECDSA as a DER SEQUENCE of r and s).
+ * Signs bytes with the private key of this CKA_ID inside the token (its private object, which takes the PIN; not a
+ * public one anyone planted under the id); the key never leaves it. The signature comes back as X.509 carries it
+ * (ECDSA as a DER SEQUENCE of r and s).
  */
 export function signInToken(
   lib: pkcs11js.PKCS11,
@@ -73,15 +74,7 @@ export function signInToken(
   data: Buffer,
 ): Buffer {
   const scheme = signatureScheme(key.algorithm);
-  const [handle] = findObjects(
-    lib,
-    session,
-    [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-      { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') },
-    ],
-    1,
-  );
+  const handle = privateKeyObject(lib, session, pkcs11js.CKO_PRIVATE_KEY, key.id);
   if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', 'The token no longer holds this key’s private half.');
   const option = firstOffered(sessionMechanisms(lib, session), scheme.options);
   if (!option)
