@@ -24,7 +24,7 @@ import {
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { CustosError, isCustosError } from '../errors';
 import type { MechanismOption, Need } from '../hsm/capabilities';
-import { findObjects } from '../hsm/find-objects';
+import { privateKeyObject } from '../hsm/find-objects';
 import type { TokenModule } from '../hsm/token-module';
 import { checkLeastPrivilege, keyAgreement, withLockdown } from '../keys/key-attributes';
 import { CURVES, registration } from '../keys/key-generation';
@@ -578,15 +578,7 @@ export class TransportService {
   private openKek(lib: pkcs11js.PKCS11, session: Buffer, pkg: TransportPackage, keyId: string, label: string): Buffer {
     const info = Buffer.from(pkg.info, 'hex');
     if (pkg.scheme === 'rsa-oaep-sha256+aes-kwp') {
-      const [privateKey] = findObjects(
-        lib,
-        session,
-        [
-          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-          { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') },
-        ],
-        1,
-      );
+      const privateKey = privateKeyObject(lib, session, pkcs11js.CKO_PRIVATE_KEY, keyId);
       if (!privateKey) throw new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${label}”.`);
       const encrypted = Buffer.from(pkg.encryptedKek!, 'base64');
       return this.opened(() => unwrapOaepKek(lib, session, privateKey, encrypted, info));

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { RecipientAlgorithm } from '../../../shared/transport';
 import { CustosError } from '../errors';
-import { attributeTrue, findObjects } from '../hsm/find-objects';
+import { attributeTrue, privateKeyObject } from '../hsm/find-objects';
 import { refusalName, tokenStep } from '../hsm/pkcs11-errors';
 import { CURVES, publicKeySpki } from '../keys/key-generation';
 
@@ -95,12 +95,7 @@ export function ephemeralAgreement(
 
 /** The private half of a Custos key, checked to allow key agreement (CKA_DERIVE), for the receiver's ECDH. */
 export function agreementKey(lib: pkcs11js.PKCS11, session: Buffer, keyId: string, label: string): Buffer {
-  const [handle] = findObjects(
-    lib,
-    session,
-    [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PRIVATE_KEY), t(pkcs11js.CKA_ID, Buffer.from(keyId, 'hex'))],
-    1,
-  );
+  const handle = privateKeyObject(lib, session, pkcs11js.CKO_PRIVATE_KEY, keyId);
   if (!handle) throw new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${label}”.`);
   const [derive] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_DERIVE }]);
   if (!attributeTrue(derive?.value))

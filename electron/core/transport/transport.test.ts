@@ -22,6 +22,7 @@ import type { TokenModule } from '../hsm/token-module';
 import { pullTokenBefore } from '../testing/pulled-token';
 import { importTrustedKek } from '../backup/key-wrap';
 import { opensslVerify } from '../testing/openssl';
+import { plantAheadOfKey } from '../testing/planted-objects';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { packageOf } from '../testing/transport-package';
@@ -503,6 +504,15 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
       file('sealed.bin', sealed),
     );
     expect(opened.equals(plain)).toBe(true);
+  });
+
+  it('unwraps with the Custos key’s own private half, not a public object planted under its id with no login', async () => {
+    const { keyId, spki } = await wrappingKey();
+    await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
+    const received = transport.receive(JSON.stringify(packageFromOpenssl(spki, { usage: 'encrypt' }).pkg));
+    const view = await f.approveAll(quorum, propose('key.import-wrapped', importParams(received.sha256)), [1, 2]);
+    // Before: the planted key derived a secret of its own and the import failed TRANSPORT_PACKAGE_INVALID.
+    expect(view.state, JSON.stringify(view.outcome)).toBe('executed');
   });
 
   it('receives and imports nothing in a rehearsal: a real sender’s key would land in a scratch token (fixed)', async () => {
