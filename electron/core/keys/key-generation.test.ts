@@ -455,8 +455,8 @@ describe('only an active key is used, and state is checked when proposed and aga
   it('signs with the key’s own private half, not a public object planted under its id with no login', async () => {
     const keyId = keyOf(await generate('EC-P256', 'sign', 'genuine'));
     await approved('key.activate', { keyId });
-    await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
-    const done = await approved('key.test-signature', { keyId, challenge: 'whose key signs?' });
+    const planted = await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
+    const done = await approved('key.test-signature', { keyId, challenge: 'whose key signs?' }).finally(planted.close);
     // Before: the planted key signed first, and the run failed KEY_MATERIAL_MISMATCH blaming someone with the PIN.
     expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
   });

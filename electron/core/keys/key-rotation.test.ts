@@ -3,9 +3,11 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACTION_PARAMS, describeProposal, describeResult } from '../../../shared/actions';
 import { canonicalJson } from '../canonical-json';
-import { findObjects } from '../hsm/find-objects';
+import { findObjects, privateKeyObject } from '../hsm/find-objects';
 import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
+import { createPublicObject } from '../backup/key-wrap';
+import { plantAheadOfKey } from '../testing/planted-objects';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { attributeDifferences, leastPrivilege } from './key-attributes';
@@ -192,6 +194,34 @@ describe('key rotation (SP 800-57 cryptoperiods)', () => {
       expect(attributeDifferences(lib, session, secret, leastPrivilege('encrypt', 'secret'))).toEqual([]);
       const old = handleOf(session, lib, keyId, pkcs11js.CKO_SECRET_KEY);
       expect(attributeDifferences(lib, session, old, [{ type: pkcs11js.CKA_DECRYPT, value: true }])).toEqual([]);
+    });
+  });
+
+  it('limits the old key’s own private half, not a public object planted under its id with no login', async () => {
+    const keyId = await activeKey('EC-P256', 'sign');
+    const planted = await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
+    const r = await rotate(keyId).finally(planted.close);
+    // Before: CKA_SIGN went off on the planted object (modifiable), and the outcome said the token enforces the limit.
+    expect(r).toMatchObject({ postOperational: 'custos', tokenRefusal: 'CKR_ACTION_PROHIBITED' });
+    await f.loggedIn(custodyId, [0, 1], (session, lib) => {
+      const own = privateKeyObject(lib, session, pkcs11js.CKO_PRIVATE_KEY, keyId)!;
+      expect(attributeDifferences(lib, session, own, [{ type: pkcs11js.CKA_SIGN, value: true }])).toEqual([]);
+    });
+  });
+
+  it('limits every public half holding the old key’s public key, copies planted with no login among them', async () => {
+    const keyId = await activeKey('EC-P256', 'wrap');
+    const copy = { ...inventory.get(keyId), label: 'planted', publicKey: inventory.publicKey(keyId), kcv: null };
+    // Modifiable copies of the public half, as anyone can make them.
+    const planted = await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PUBLIC_KEY, (lib, session) =>
+      createPublicObject(lib, session, copy, false),
+    );
+    const r = await rotate(keyId).finally(planted.close);
+    // Before: CKA_WRAP went off on the first copy only, and the outcome said the token enforces the limit.
+    expect(r).toMatchObject({
+      turnedOff: ['CKA_WRAP'],
+      postOperational: 'custos',
+      tokenRefusal: 'CKR_ACTION_PROHIBITED',
     });
   });
 

@@ -3,7 +3,7 @@ import { GenerateParams, RotateParams } from '../../../shared/actions';
 import { KeyUsage, type KeyRecord } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
-import { findObjects } from '../hsm/find-objects';
+import { privateKeyObject } from '../hsm/find-objects';
 import { refusalName, tokenStep } from '../hsm/pkcs11-errors';
 import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
@@ -12,6 +12,7 @@ import {
   examineGenerated,
   generateInToken,
   generationNeeds,
+  publicKeySpki,
   refuseDisallowed,
   registration,
   type Lineage,
@@ -78,7 +79,7 @@ export function keyRotation(store: Store, now: () => Date, inventory: KeyInvento
     },
     run: ({ session, lib, params, proposalId, token }) => {
       const { key, next } = ready(params, token);
-      const protecting = oldProtectingObject(lib, session, key);
+      const protecting = oldProtectingObjects(lib, session, key, inventory);
       const { spki, kcv, trustedOnly } = generateInToken(lib, session, next);
       const limit = postOperational(lib, session, protecting, KeyUsage.parse(key.usage));
       return rotated(store, inventory, proposalId, key, next, { spki, kcv }, limit, now(), trustedOnly);
@@ -86,22 +87,50 @@ export function keyRotation(store: Store, now: () => Date, inventory: KeyInvento
   };
 }
 
-/** The old key's object that applies protection; found before anything is generated, so a missing one costs nothing. */
-function oldProtectingObject(lib: pkcs11js.PKCS11, session: Buffer, key: KeyRecord): Buffer {
+/**
+ * The old key's objects that apply protection; found before anything is generated, so a missing one costs nothing.
+ * Anyone can create public objects under its id with no PIN, and the token may list them first: a secret or private
+ * half counts only as a private object (CKA_PRIVATE true, which takes the PIN). A public half (encrypt, wrap) is public
+ * by nature, so it is every public key object under the id holding the recorded public key, the private half proving
+ * the key is there: a copy anyone made of it is limited too, and the token enforces the limit only if it does on all.
+ */
+function oldProtectingObjects(lib: pkcs11js.PKCS11, session: Buffer, key: KeyRecord, inventory: KeyInventory) {
+  const missing = () =>
+    new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${key.label}”; nothing was generated.`);
   const usage = KeyUsage.parse(key.usage);
-  const objectClass = symmetric(key.algorithm) ? pkcs11js.CKO_SECRET_KEY : PROTECTS[usage].pairClass;
-  const [handle] = findObjects(
-    lib,
-    session,
-    [
-      { type: pkcs11js.CKA_CLASS, value: objectClass },
-      { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') },
-    ],
-    1,
-  );
-  if (!handle)
-    throw new CustosError('KEY_OBJECTS_MISSING', `The token no longer holds “${key.label}”; nothing was generated.`);
-  return handle;
+  const secret = symmetric(key.algorithm);
+  const own = privateKeyObject(lib, session, secret ? pkcs11js.CKO_SECRET_KEY : pkcs11js.CKO_PRIVATE_KEY, key.id);
+  if (!own) throw missing();
+  if (secret || PROTECTS[usage].pairClass === pkcs11js.CKO_PRIVATE_KEY) return [own];
+  const recorded = inventory.publicKey(key.id);
+  const publicHalves = everyObject(lib, session, [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
+    { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') },
+  ]).filter((handle) => recorded !== null && holdsPublicKey(lib, session, handle, key.algorithm, recorded));
+  if (publicHalves.length === 0) throw missing();
+  return publicHalves;
+}
+
+/** Every handle matching the template, however many were planted. */
+function everyObject(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
+  lib.C_FindObjectsInit(session, template);
+  try {
+    const found: Buffer[] = [];
+    for (let batch = lib.C_FindObjects(session, 64); batch.length > 0; batch = lib.C_FindObjects(session, 64))
+      found.push(...batch);
+    return found;
+  } finally {
+    lib.C_FindObjectsFinal(session);
+  }
+}
+
+function holdsPublicKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algorithm: string, spki: Buffer) {
+  try {
+    return publicKeySpki(lib, session, handle, algorithm).equals(spki);
+  } catch {
+    // A planted object of another key type or with malformed values holds no public key of this algorithm.
+    return false;
+  }
 }
 
 interface PostOperational {
@@ -111,25 +140,25 @@ interface PostOperational {
 }
 
 /**
- * Turns the old key's protecting use off on the token (C_SetAttributeValue), read back. A token
- * that refuses (CKA_MODIFIABLE false is enforced) or ignores it leaves the limit to Custos alone.
+ * Turns the old key's protecting use off on the token (C_SetAttributeValue), read back, on each of its objects. A token
+ * that refuses (CKA_MODIFIABLE false is enforced) or ignores it on any of them leaves the limit to Custos alone.
  */
-function postOperational(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, usage: KeyUsage): PostOperational {
+function postOperational(lib: pkcs11js.PKCS11, session: Buffer, handles: Buffer[], usage: KeyUsage): PostOperational {
   const { attribute, name } = PROTECTS[usage];
   const off = [{ type: attribute, value: false }];
-  try {
-    tokenStep('C_SetAttributeValue', { attribute: name }, () => lib.C_SetAttributeValue(session, handle, off));
-  } catch (error) {
-    const refusal = refusalName(error);
-    if (!refusal) throw error;
-    return { turnedOff: [name], postOperational: 'custos', tokenRefusal: refusal };
+  let tokenRefusal: string | null = null;
+  for (const handle of handles) {
+    try {
+      tokenStep('C_SetAttributeValue', { attribute: name }, () => lib.C_SetAttributeValue(session, handle, off));
+    } catch (error) {
+      const refusal = refusalName(error);
+      if (!refusal) throw error;
+      tokenRefusal ??= refusal;
+      continue;
+    }
+    if (attributeDifferences(lib, session, handle, off).length > 0) tokenRefusal ??= 'accepted but not applied';
   }
-  const ignored = attributeDifferences(lib, session, handle, off).length > 0;
-  return {
-    turnedOff: [name],
-    postOperational: ignored ? 'custos' : 'token',
-    tokenRefusal: ignored ? 'accepted but not applied' : null,
-  };
+  return { turnedOff: [name], postOperational: tokenRefusal ? 'custos' : 'token', tokenRefusal };
 }
 
 /** The outcome and the commit: the old key's entry first (deactivated, rotatedTo), then the successor's row. */
@@ -183,7 +212,8 @@ export function reconcileRotation(store: Store, now: () => Date, inventory: KeyI
     const next = successorParams(inventory, key, p);
     const found = examineGenerated(lib, session, next, true);
     if (found === null || found === NEEDS_LOGIN) return null;
-    const limit = postOperational(lib, session, oldProtectingObject(lib, session, key), KeyUsage.parse(key.usage));
+    const protecting = oldProtectingObjects(lib, session, key, inventory);
+    const limit = postOperational(lib, session, protecting, KeyUsage.parse(key.usage));
     const outcome = rotated(store, inventory, proposalId, key, next, found, limit, now());
     return { ...outcome, result: { ...outcome.result, reconciled: true } };
   };

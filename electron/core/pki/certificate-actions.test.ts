@@ -183,8 +183,8 @@ describe('root certificate ceremony (cert.self-sign)', () => {
 
   it('signs with the CA key’s own private half, not a public object planted under its id with no login', async () => {
     const keyId = await caKey();
-    await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
-    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile()));
+    const planted = await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
+    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile())).finally(planted.close);
     // Before: the planted key signed, and the run failed KEY_TAMPERED.
     expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
   });

@@ -1,6 +1,6 @@
 import { createECDH } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
-import { attributeTrue, findObjects } from '../hsm/find-objects';
+import { findObjects } from '../hsm/find-objects';
 import type { quorumFixture } from './quorum-fixture';
 
 const P256 = Buffer.from('06082a8648ce3d030107', 'hex');
@@ -60,29 +60,40 @@ export function plantPublicKey(
 }
 
 /**
- * Plants public objects of the class under a key's id, a few at a time, until a logged-in session lists one ahead of
- * the key's own object: SoftHSM2 lists objects in an order of its own (not creation), so a test that planted a fixed
- * number could pass by luck on code that takes the first object found.
+ * Plants four public objects of the class under a key's id (by default with plantPublicKey, labelled 'planted') in a
+ * session with no login that stays open until `close`, and checks that a logged-in session lists one ahead of the key's
+ * own. SoftHSM2 lists what it finds by handle, and gives a token object its handle when a session first meets it,
+ * forgetting them all when the token's last session closes: so the planted objects, met at their creation in a session
+ * held open, come before the key, met only later. Planted in a session closed at once, they would come in an order of
+ * the token's own, and a test could pass by luck on code that takes the first object found.
  */
 export async function plantAheadOfKey(
   f: Awaited<ReturnType<typeof quorumFixture>>,
   custodyId: string,
   keyId: string,
   objectClass: number,
-): Promise<void> {
+  plant: (lib: pkcs11js.PKCS11, session: Buffer) => unknown = (lib, session) =>
+    plantPublicKey(lib, session, keyId, objectClass),
+): Promise<{ close: () => void }> {
+  const slot = f.module.findSlot(f.custody.record(custodyId).token);
+  const session = f.module.run('plant', (lib) =>
+    lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION),
+  );
+  const close = () => f.module.run('plant', (lib) => lib.C_CloseSession(session));
+  f.module.run('plant', (lib) => {
+    for (let i = 0; i < 4; i++) plant(lib, session);
+  });
   const template = [
     { type: pkcs11js.CKA_CLASS, value: objectClass },
     { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') },
   ];
-  for (let round = 0; round < 16; round++) {
-    f.module.withSession(f.custody.record(custodyId).token, { write: true }, (session, lib) => {
-      for (let i = 0; i < 4; i++) plantPublicKey(lib, session, keyId, objectClass);
-    });
-    const firstIsPrivate = await f.loggedIn(custodyId, [0, 1], (session, lib) => {
-      const [first] = findObjects(lib, session, template, 1);
-      return attributeTrue(lib.C_GetAttributeValue(session, first!, [{ type: pkcs11js.CKA_PRIVATE }])[0]?.value);
-    });
-    if (!firstIsPrivate) return;
+  const firstLabel = await f.loggedIn(custodyId, [0, 1], (s, lib) => {
+    const [first] = findObjects(lib, s, template, 1);
+    return String(lib.C_GetAttributeValue(s, first!, [{ type: pkcs11js.CKA_LABEL }])[0]?.value);
+  });
+  if (firstLabel !== 'planted') {
+    close();
+    throw new Error('The token did not list a planted object ahead of the key’s own.');
   }
-  throw new Error('The token never listed a planted object ahead of the key’s own.');
+  return { close };
 }

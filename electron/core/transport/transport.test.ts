@@ -508,9 +508,11 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
 
   it('unwraps with the Custos key’s own private half, not a public object planted under its id with no login', async () => {
     const { keyId, spki } = await wrappingKey();
-    await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
+    const planted = await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PRIVATE_KEY);
     const received = transport.receive(JSON.stringify(packageFromOpenssl(spki, { usage: 'encrypt' }).pkg));
-    const view = await f.approveAll(quorum, propose('key.import-wrapped', importParams(received.sha256)), [1, 2]);
+    const view = await f
+      .approveAll(quorum, propose('key.import-wrapped', importParams(received.sha256)), [1, 2])
+      .finally(planted.close);
     // Before: the planted key derived a secret of its own and the import failed TRANSPORT_PACKAGE_INVALID.
     expect(view.state, JSON.stringify(view.outcome)).toBe('executed');
   });
