@@ -16,13 +16,16 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../canonical-json';
 import type { HeldSecrets } from '../held-secrets/held-secrets';
+import { CKA_DESTROYABLE } from '../keys/key-attributes';
 import type { KeyInventory } from '../keys/key-inventory';
 import { QuorumService } from '../quorum/quorum-service';
 import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
 import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
+import { plantPublicKey } from '../testing/planted-objects';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { BackupService } from './backup-service';
+import { findObjects } from '../hsm/find-objects';
 import { refusalName } from '../hsm/pkcs11-errors';
 import { chooseWrapMechanism, createTrustedKek, findKek, importTrustedKek } from './key-wrap';
 import { decodeCard, encodeCard, encodeCardV1 } from './share-card';
@@ -669,6 +672,31 @@ describe('backup and restore on SoftHSM2', () => {
     // key's place.
     expect(inside).toHaveLength(32);
     expect(inside.equals(planted)).toBe(false);
+  });
+
+  it('restores past public objects planted under the keys’ ids with no login, and leaves none that it can destroy', async () => {
+    const keyId = await generate('EC-P256');
+    const setId = await backUp([keyId]);
+    const cards = backups.printableCards(setId);
+    const target = await freshCustody('fresh');
+    f.module.withSession(f.custody.record(target).token, { write: true }, (session, lib) => {
+      plantPublicKey(lib, session, keyId, pkcs11js.CKO_PRIVATE_KEY);
+      plantPublicKey(lib, session, keyId, pkcs11js.CKO_PUBLIC_KEY);
+      plantPublicKey(lib, session, keyId, pkcs11js.CKO_PUBLIC_KEY, [{ type: CKA_DESTROYABLE, value: false }]);
+    });
+    const restore = await approved(target, 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    // Before: KEY_ALREADY_IN_TOKEN, and anyone could keep a key from being restored into any token.
+    const done = await backups.enterShare(restore.id, cards[1]!.text);
+    expect(done, JSON.stringify(done.outcome)).toMatchObject({ state: 'executed' });
+    expect(auditActions().filter((e) => e.action === 'backup.restore.planted-removed')).toHaveLength(1);
+    // The restored key's two halves, and the one planted object the token would not destroy.
+    const left = await f.loggedIn(target, [0, 1], (session, lib) =>
+      findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }]).map((handle) =>
+        String(lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }])[0]!.value),
+      ),
+    );
+    expect(left.sort()).toEqual(['EC-P256 sign', 'EC-P256 sign', 'planted']);
   });
 
   it('refuses a stored manifest edited in the database', async () => {

@@ -34,7 +34,8 @@ import {
   createTrustedKek,
   findKek,
   importUnwrapKek,
-  objectsWithId,
+  privateObjectsWithId,
+  removePlantedKeyObjects,
   openingRefusal,
   proveKey,
   leftoverKekReconciler,
@@ -422,14 +423,29 @@ export class BackupService {
                 const created: { keyId: string; handle: Buffer }[] = [];
                 const measured = new Map<string, string | null>();
                 try {
+                  // Only an object made with the PIN can be the key; public ones anyone planted are not, nor block it.
                   for (const key of manifest.keys) {
-                    if (objectsWithId(lib, session, key.id).length > 0)
+                    if (privateObjectsWithId(lib, session, key.id).length > 0)
                       throw new CustosError(
                         'KEY_ALREADY_IN_TOKEN',
                         `This token already holds “${key.label}”; nothing was imported.`,
                         ['Restore into a token that does not hold these keys.'],
                       );
                   }
+                  const planted = manifest.keys
+                    .map((key) => ({
+                      keyId: key.id,
+                      label: key.label,
+                      ...removePlantedKeyObjects(lib, session, key.id),
+                    }))
+                    .filter(({ removed, left }) => removed + left > 0);
+                  if (planted.length > 0)
+                    audit.record({
+                      actor: SYSTEM_ACTOR,
+                      action: RESTORE_PLANTED_REMOVED,
+                      object: { type: 'proposal', id: proposalId },
+                      params: { setId: manifest.setId, token, planted },
+                    });
                   // From here on the token holds only what this restore makes: what a crash leaves is removed.
                   audit.record({
                     actor: SYSTEM_ACTOR,
@@ -1247,10 +1263,13 @@ export class BackupService {
 const SYSTEM_ACTOR: AuditActor = { type: 'system', id: 'system' };
 
 /**
- * Recorded once a restore has found none of the set's CKA_IDs in the token, before it unwraps anything: after a crash
- * only a restore that recorded it can have left objects there (reconcile-restore.ts).
+ * Recorded once a restore has found none of the set's keys in the token (no private object under their CKA_IDs), before
+ * it unwraps anything: after a crash only a restore that recorded it can have left objects there (reconcile-restore.ts).
  */
 export const RESTORE_UNWRAPPING = 'backup.restore.unwrapping';
+
+/** Recorded when a restore destroyed public key objects anyone had planted under its keys' ids (or found them left). */
+export const RESTORE_PLANTED_REMOVED = 'backup.restore.planted-removed';
 
 /**
  * Recorded when a restore's token failed half-way and would not take back what it had unwrapped: the proposal

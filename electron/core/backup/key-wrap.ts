@@ -13,6 +13,7 @@ import { CKA_COPYABLE, CKA_MODIFIABLE, keyAgreement, leastPrivilege, withLockdow
 import { checkValue } from '../keys/check-value';
 import { algorithmOfPublicKey } from '../keys/public-key-algorithm';
 import { CURVES, publicKeySpki, signatureOptions } from '../keys/key-generation';
+import { destroyed } from '../keys/destruction';
 
 /**
  * Token-side steps of backup and restore. AES key wrap with padding (RFC 5649) is chosen from
@@ -479,4 +480,32 @@ export function leftoverKekReconciler(audit: Pick<AuditService, 'record'>, actio
 
 export function objectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: string): Buffer[] {
   return find(lib, session, [t(pkcs11js.CKA_ID, Buffer.from(id, 'hex'))]);
+}
+
+/** Objects under the id that only a login could have made (CKA_PRIVATE true): never one planted without the PIN. */
+export function privateObjectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: string): Buffer[] {
+  return find(lib, session, [t(pkcs11js.CKA_ID, Buffer.from(id, 'hex')), t(pkcs11js.CKA_PRIVATE, true)]);
+}
+
+/**
+ * Before a restore: the public key objects under the key's id, which anyone can create without a PIN. They are not the
+ * key, so they do not block it; they are destroyed, so none is left beside the restored key looking like its public
+ * half. Those the token will not destroy (CKA_DESTROYABLE false) are counted as left.
+ */
+export function removePlantedKeyObjects(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  id: string,
+): { removed: number; left: number } {
+  const classes = [pkcs11js.CKO_PUBLIC_KEY, pkcs11js.CKO_PRIVATE_KEY, pkcs11js.CKO_SECRET_KEY];
+  const planted = classes.flatMap((objectClass) =>
+    find(
+      lib,
+      session,
+      [t(pkcs11js.CKA_CLASS, objectClass), t(pkcs11js.CKA_ID, Buffer.from(id, 'hex')), t(pkcs11js.CKA_PRIVATE, false)],
+      1000,
+    ),
+  );
+  const removed = planted.filter((handle) => destroyed(lib, session, handle)).length;
+  return { removed, left: planted.length - removed };
 }

@@ -431,7 +431,7 @@ function publicKeyOf(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algo
 }
 
 /** Destroys an object that is not the key's; false when the token prohibits it (CKA_DESTROYABLE false). */
-function destroyed(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): boolean {
+export function destroyed(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): boolean {
   try {
     lib.C_DestroyObject(session, handle);
     return true;

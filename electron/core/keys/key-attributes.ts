@@ -6,6 +6,7 @@ import { attributeTrue } from '../hsm/find-objects';
 /** PKCS#11 2.40 attributes pkcs11js has no constants for. */
 export const CKA_MODIFIABLE = 0x170;
 export const CKA_COPYABLE = 0x171;
+export const CKA_DESTROYABLE = 0x172;
 
 export type KeyHalf = 'secret' | 'private' | 'public';
 
