@@ -1263,8 +1263,9 @@ export class BackupService {
 const SYSTEM_ACTOR: AuditActor = { type: 'system', id: 'system' };
 
 /**
- * Recorded once a restore has found none of the set's keys in the token (no private object under their CKA_IDs), before
- * it unwraps anything: after a crash only a restore that recorded it can have left objects there (reconcile-restore.ts).
+ * Recorded once a restore has found none of the set's keys in the token (no private object under their CKA_IDs),
+ * before it unwraps anything: after a crash only a restore that recorded it can have left objects there
+ * (reconcile-restore.ts).
  */
 export const RESTORE_UNWRAPPING = 'backup.restore.unwrapping';
 
