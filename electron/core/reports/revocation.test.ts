@@ -162,7 +162,8 @@ describe('a revocation notice', () => {
       `Stop trusting signatures by this key made after ${notice.compromisedAt}`,
     );
     expect(notice.relyingParties.join(' ')).toContain('keyCompromise');
-    expect(report.steps.map((s) => s.action)).toEqual(['key.compromise']);
+    // The compromise, and the run that made the key (which ties the key's public key to the log: key-made-check.ts).
+    expect(report.steps.map((s) => s.action)).toEqual(['proposal.execute', 'key.compromise']);
     const pdf = execFileSync('pdftotext', [join(dir, 'report.pdf'), '-'], { encoding: 'utf8' });
     expect(pdf).toContain('Key revocation notice');
     expect(pdf).toContain('What relying parties must do');
