@@ -6,7 +6,7 @@ import type { ModuleInfo, TokenRef } from '../../../shared/tokens';
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { CustosError, fileError, isCustosError } from '../errors';
 import type { ModuleHost } from '../hsm/module-host';
-import { prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
+import { keepTokenFile, prepareEmbeddedSoftHsm, SOFTHSM_LIBRARY_CANDIDATES } from '../hsm/softhsm';
 import type { TokenModule } from '../hsm/token-module';
 import type { Log } from '../log';
 import { writeFileAtomic, type SecretVault, type VaultKind, type Vaults } from '../secret-vault';
@@ -455,12 +455,21 @@ export class AuditService {
       this.options.dataDir,
       this.options.softHsmCandidates ?? SOFTHSM_LIBRARY_CANDIDATES,
     );
-    this.module = this.options.host.acquire(embedded.modulePath, 'embedded-softhsm');
     const record = this.activeKeyRecord();
+    // Before the library reads the token: a start cut off while SoftHSM2 rewrote the audit token's file left it empty.
+    const restored = record ? keepTokenFile(embedded.tokenDir, record.token.serial) === 'restored' : false;
+    this.module = this.options.host.acquire(embedded.modulePath, 'embedded-softhsm');
     if (record) {
       this.key = AuditKey.open(this.module, this.recordedVault(), record);
       this.proven = this.key.noteKey;
       this.openExisting(this.key);
+      if (restored)
+        this.record({
+          actor: SYSTEM,
+          action: 'audit.token.file-restored',
+          object: { type: 'token', id: record.token.serial },
+          params: { file: 'token.object', cause: 'empty or cut short, as a start stopped mid-login leaves it' },
+        });
       return;
     }
     // A log without its key: the key record was removed. Never start a new log over an old one.
@@ -525,6 +534,8 @@ export class AuditService {
     });
     this.markHeads();
     this.anchorLatest();
+    // The copy a start cut off mid-login brings the token back from, taken now the token holds its PIN and key.
+    keepTokenFile(embedded.tokenDir, key.record.token.serial);
   }
 
   /**

@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { CustosError } from '../errors';
 import { writeFileAtomic } from '../secret-vault';
 
@@ -93,4 +93,38 @@ export function prepareEmbeddedSoftHsm(
   // SoftHSM2 reads its configuration path from the environment at C_Initialize.
   process.env.SOFTHSM2_CONF = configPath;
   return { modulePath, configPath, tokenDir };
+}
+
+/**
+ * SoftHSM2 rewrites a token's `token.object` in place at every login: it truncates the file, then writes it (seen with
+ * strace on 2.6.1). A process killed or a power cut between the two leaves it empty, and the token is gone with every
+ * key in it. For a token whose PINs never change once it is made — the audit token — a copy of that file taken at each
+ * start brings it back: call this before the library is loaded, with the token's serial (SoftHSM2's serial is the
+ * last 16 hex digits of the token folder's UUID). Returns whether the file was brought back from the copy. Never for a
+ * custody token: a copy from before a turnover would let the old PIN, and so the old holders, open it again.
+ */
+export function keepTokenFile(tokenDir: string, serial: string): 'restored' | 'kept' | 'not-found' {
+  const wanted = serial.toLowerCase();
+  const folder = existsSync(tokenDir)
+    ? readdirSync(tokenDir).find((name) => wanted.length === 16 && name.replace(/-/g, '').endsWith(wanted))
+    : undefined;
+  if (!folder) return 'not-found';
+  const file = join(tokenDir, folder, 'token.object');
+  // Kept beside the token folders, not in one: SoftHSM2 reads every file in a token's folder as one of its objects.
+  const copy = join(dirname(tokenDir), 'kept', `${folder}.token.object`);
+  const size = existsSync(file) ? statSync(file).size : 0;
+  const kept = existsSync(copy) ? readFileSync(copy) : null;
+  // Shorter than the copy: cut off mid-rewrite (the audit token's file does not change size once it is made).
+  if (kept && kept.length > 0 && size < kept.length) {
+    writeFileAtomic(file, kept, 0o600);
+    return 'restored';
+  }
+  if (size > 0) {
+    const now = readFileSync(file);
+    if (!kept || !kept.equals(now)) {
+      mkdirSync(dirname(copy), { recursive: true, mode: 0o700 });
+      writeFileAtomic(copy, now, 0o600);
+    }
+  }
+  return 'kept';
 }
