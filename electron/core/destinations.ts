@@ -45,6 +45,7 @@ const OWN_ENTRIES: ReadonlySet<string> = new Set([
   `${DATABASE_FILE}-journal`,
   'audit-token.pin',
   'audit-token.pin.sealed',
+  'audit-provisioning',
   'installation.json',
   'softhsm',
   'rehearsals',

@@ -6,7 +6,8 @@ import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditEntry } from '../../../shared/audit';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
-import { DATABASE_FILE } from '../store/database';
+import { DATABASE_FILE, Store } from '../store/database';
+import { Settings } from '../settings/settings';
 import { sql } from '../store/sql';
 import { openAudit } from '../testing/audit-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
@@ -102,6 +103,20 @@ describe('audit key safety', () => {
       code: 'AUDIT_UNAVAILABLE',
       message: expect.stringMatching(/no audit key/),
     });
+    expect(readFileSync(join(dataDir, 'audit-token.pin')).equals(pin)).toBe(true);
+  });
+
+  it('will not provision over it either when the swapped database says its own first start stopped part-way', () => {
+    open();
+    opened!.close();
+    opened = null;
+    rmSync(join(dataDir, DATABASE_FILE));
+    // Someone with the database file alone writes one setting into the empty database that replaces the real one.
+    const store = Store.open(dataDir);
+    new Settings(store).set('audit.provisioning', new Date().toISOString());
+    store.close();
+    const pin = readFileSync(join(dataDir, 'audit-token.pin'));
+    expect(open().audit.status()).toMatchObject({ state: 'unavailable', code: 'AUDIT_UNAVAILABLE' });
     expect(readFileSync(join(dataDir, 'audit-token.pin')).equals(pin)).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes, verify, type KeyObject } from 'node:crypto';
-import { existsSync, realpathSync, statSync } from 'node:fs';
-import { dirname, isAbsolute } from 'node:path';
+import { existsSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { AuditActor, AuditStatus } from '../../../shared/audit';
 import type { ModuleInfo, TokenRef } from '../../../shared/tokens';
 import { canonicalJson, sha256Hex } from '../canonical-json';
@@ -459,7 +459,9 @@ export class AuditService {
     // Before the library reads the token: a start cut off while SoftHSM2 rewrote the audit token's file left it empty.
     const restored = record ? keepTokenFile(embedded.tokenDir, record.token.serial) === 'restored' : false;
     this.module = this.options.host.acquire(embedded.modulePath, 'embedded-softhsm');
+    const marker = join(this.options.dataDir, PROVISIONING_MARKER);
     if (record) {
+      rmSync(marker, { force: true });
       this.key = AuditKey.open(this.module, this.recordedVault(), record);
       this.proven = this.key.noteKey;
       this.openExisting(this.key);
@@ -482,8 +484,11 @@ export class AuditService {
     const vault = this.options.vaults[kind]!;
     // A PIN with no key on record is a database replaced without it, unless this database says its own first start
     // stopped while setting the audit token up (the PIN is stored first): then that setup is begun again. Before, such
-    // a crash left a new installation refused at every start, as if its database had been replaced.
-    const interrupted = this.options.settings.get('audit.provisioning') !== null;
+    // a crash left a new installation refused at every start, as if its database had been replaced. The same time is
+    // also in a file beside the PIN, which someone with the database file alone cannot write: the setting alone, in
+    // an empty database swapped in, started a new log and overwrote the PIN of the old token.
+    const begun = this.options.settings.get('audit.provisioning');
+    const interrupted = begun !== null && existsSync(marker) && readFileSync(marker, 'utf8') === begun;
     if (vault.load() !== null && !interrupted) {
       throw new CustosError(
         'AUDIT_UNAVAILABLE',
@@ -495,6 +500,7 @@ export class AuditService {
       );
     }
     const now = (this.options.clock ?? (() => new Date()))();
+    writeFileAtomic(marker, now.toISOString(), 0o600);
     this.options.settings.set('audit.provisioning', now.toISOString());
     const key = AuditKey.provision(
       this.module,
@@ -532,6 +538,7 @@ export class AuditService {
       // In the transaction: the entry says the token keeps an anchor, so a crash after its commit must leave one.
       anchor.advance(verifiedCheckpoint(first.note, key.noteKey)!);
     });
+    rmSync(marker, { force: true });
     this.markHeads();
     this.anchorLatest();
     // The copy a start cut off mid-login brings the token back from, taken now the token holds its PIN and key.
@@ -765,3 +772,6 @@ export class AuditService {
 }
 
 export const SYSTEM: AuditActor = { type: 'system', id: 'system' };
+
+/** Beside the PIN while the audit token is set up: with `audit.provisioning`, a first start that stopped part-way. */
+const PROVISIONING_MARKER = 'audit-provisioning';
