@@ -5,7 +5,7 @@ import { RestorableKey } from './manifest-keys';
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 describe('RestorableKey', () => {
-  it('takes an AES key made before "none" (fingerprint the SHA-256 of its CKA_ID) with a check value measured since', () => {
+  it('takes an AES key made before "none" (SHA-256 of its CKA_ID) beside a check value measured since', () => {
     // Before b9bd495 a sign or wrap AES key had no check value and the SHA-256 of its CKA_ID text as fingerprint; a
     // verified backup measures its check value, so the manifest carries one beside that fingerprint.
     const id = '0123456789abcdef0123456789abcdef';

@@ -544,7 +544,8 @@ export class CustodyService {
   private inForceBesides(custodyId: string, token: TokenRef): boolean {
     return this.options.store
       .all<{ id: string }>(
-        sql`SELECT id FROM custody WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND id != ${custodyId}`,
+        sql`SELECT id FROM custody
+            WHERE token_serial = ${token.serial} AND token_label = ${token.label} AND id != ${custodyId}`,
       )
       .some(({ id }) => this.record(id).state === 'active');
   }

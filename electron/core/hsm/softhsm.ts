@@ -98,10 +98,10 @@ export function prepareEmbeddedSoftHsm(
 /**
  * SoftHSM2 rewrites a token's `token.object` in place at every login: it truncates the file, then writes it (seen with
  * strace on 2.6.1). A process killed or a power cut between the two leaves it empty, and the token is gone with every
- * key in it. For a token whose PINs never change once it is made — the audit token — a copy of that file taken at each
- * start brings it back: call this before the library is loaded, with the token's serial (SoftHSM2's serial is the
- * last 16 hex digits of the token folder's UUID). Returns whether the file was brought back from the copy. Never for a
- * custody token: a copy from before a turnover would let the old PIN, and so the old holders, open it again.
+ * key in it. For a token whose PINs never change once it is made (the audit token) a copy of that file taken at
+ * each start brings it back: call this before the library is loaded, with the token's serial (SoftHSM2's serial is
+ * the last 16 hex digits of the token folder's UUID). Returns whether the file was brought back from the copy. Never
+ * for a custody token: a copy from before a turnover would let the old PIN, and so the old holders, open it again.
  */
 export function keepTokenFile(tokenDir: string, serial: string): 'restored' | 'kept' | 'not-found' {
   const wanted = serial.toLowerCase();

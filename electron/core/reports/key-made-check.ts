@@ -221,7 +221,9 @@ export function checkKeysMadeInLog(
       ? `the report carries no run for ${said(tiedHere.map((id) => `key ${id}`))}: tied to the one this log records`
       : undefined;
   return {
-    check: `keys: the run that made each key, as ${later.source} records the key and that run, up to the report’s checkpoint`,
+    check:
+      `keys: the run that made each key, as ${later.source} records the key and that run, ` +
+      'up to the report’s checkpoint',
     ok: problems.length === 0,
     ...(detail ? { detail } : {}),
   };
