@@ -17,7 +17,7 @@ import { turnover } from '../core/custody/turnover';
 import { ACTION_PARAMS } from '../../shared/actions';
 import { EXIT } from './cli';
 import { runCustos } from './testing/run-cli';
-import { forgeNewReport } from './testing/forge-report';
+import { forgeNewReport, resign } from './testing/forge-report';
 
 /**
  * An auditor holds a signed report and is handed a later audit bundle: `report verify --key --bundle` must vouch only
@@ -194,26 +194,6 @@ describe('a bundle cut back to one of its own earlier checkpoints', () => {
     expect(checked).toMatchObject({ code: EXIT.verification, stderr: expect.stringMatching(/\(truncated\)/) });
   });
 });
-
-/**
- * What the owner of an installation's audit key (its PIN file) can do to a report folder: edit report.json, and sign
- * it and its PDF binding again.
- */
-function resign(report: string, keyHolder: string, edit: (r: Record<string, unknown>) => Record<string, unknown>) {
-  const json = Buffer.from(canonicalJson(edit(JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')))));
-  const binding = JSON.parse(readFileSync(join(report, 'report-pdf.json'), 'utf8')) as { report: object };
-  const sha256 = createHash('sha256').update(json).digest('hex');
-  const rebound = Buffer.from(canonicalJson({ ...binding, report: { ...binding.report, sha256 } }));
-  const owner = openAudit(keyHolder);
-  try {
-    writeFileSync(join(report, 'report.json'), json);
-    writeFileSync(join(report, 'report.sig'), owner.audit.signDocument(json));
-    writeFileSync(join(report, 'report-pdf.json'), rebound);
-    writeFileSync(join(report, 'report-pdf.sig'), owner.audit.signDocument(rebound));
-  } finally {
-    owner.close();
-  }
-}
 
 describe('a report re-signed by whoever holds the audit key', () => {
   it('fails against the live log and a later bundle: their report.sign entry recorded another SHA-256', async () => {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SYSTEM } from '../../core/audit/audit-service';
+import { SYSTEM, type AuditService } from '../../core/audit/audit-service';
 import { canonicalJson } from '../../core/canonical-json';
 import { openAudit } from '../../core/testing/audit-fixture';
 
@@ -39,11 +39,37 @@ export function forgeNewReport(
     const rebound = Buffer.from(canonicalJson({ ...binding, reportId, report: { ...binding.report, sha256 } }));
     owner.audit.record({ actor: SYSTEM, action: 'report.sign', object, params: { sha256 } });
     owner.audit.checkpoint(`report ${reportId} signed`);
-    writeFileSync(join(report, 'report.json'), json);
-    writeFileSync(join(report, 'report.sig'), owner.audit.signDocument(json));
-    writeFileSync(join(report, 'report-pdf.json'), rebound);
-    writeFileSync(join(report, 'report-pdf.sig'), owner.audit.signDocument(rebound));
+    writeSigned(report, owner.audit, json, rebound);
   } finally {
     owner.close();
   }
+}
+
+/**
+ * What the owner of an installation's audit key (its PIN file) can do to a report folder: edit report.json, and sign
+ * it and its PDF binding again.
+ */
+export function resign(
+  report: string,
+  keyHolder: string,
+  edit: (r: Record<string, unknown>) => Record<string, unknown>,
+) {
+  const json = Buffer.from(canonicalJson(edit(JSON.parse(readFileSync(join(report, 'report.json'), 'utf8')))));
+  const binding = JSON.parse(readFileSync(join(report, 'report-pdf.json'), 'utf8')) as { report: object };
+  const sha256 = createHash('sha256').update(json).digest('hex');
+  const rebound = Buffer.from(canonicalJson({ ...binding, report: { ...binding.report, sha256 } }));
+  const owner = openAudit(keyHolder);
+  try {
+    writeSigned(report, owner.audit, json, rebound);
+  } finally {
+    owner.close();
+  }
+}
+
+/** report.json and its PDF binding, each beside the signature the key holder's audit key makes over it. */
+function writeSigned(report: string, audit: Pick<AuditService, 'signDocument'>, json: Buffer, rebound: Buffer) {
+  writeFileSync(join(report, 'report.json'), json);
+  writeFileSync(join(report, 'report.sig'), audit.signDocument(json));
+  writeFileSync(join(report, 'report-pdf.json'), rebound);
+  writeFileSync(join(report, 'report-pdf.sig'), audit.signDocument(rebound));
 }
