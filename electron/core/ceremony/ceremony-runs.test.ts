@@ -60,6 +60,16 @@ function proofs(...names: string[]) {
   });
 }
 
+/** A second SoftHSM2 token, made while Custos is closed (it lists slots at open), taken into Ada, Babbage and Curie's
+ * 2-of-3 custody. */
+async function custodyOfSecondToken() {
+  core.close();
+  const other = initSoftHsmToken(dataDir, 'other-token', { so: '87654321', user: '12345678' });
+  core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
+  const [a, b, c] = proofs('Ada', 'Babbage', 'Curie');
+  return core.custody.take({ token: other, threshold: 2, holders: [a!, b!, c!], currentSoPin: '87654321' });
+}
+
 /** The custody step: Ada performs it, every holder gives both factors at once. */
 function custodyStep(runId: string) {
   const [ada, ...others] = proofs('Ada', 'Babbage', 'Curie');
@@ -369,16 +379,7 @@ describe('a ceremony script', () => {
     await custodyStep(run.id);
     await core.ceremonies.witness(run.id, 'custody', proof('Eve'));
     const made = await core.ceremonies.perform({ runId: run.id, stepId: 'root-key', by: proof('Ada') });
-    core.close();
-    const other = initSoftHsmToken(dataDir, 'other-token', { so: '87654321', user: '12345678' });
-    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
-    const [a, b, c] = proofs('Ada', 'Babbage', 'Curie');
-    const second = await core.custody.take({
-      token: other,
-      threshold: 2,
-      holders: [a!, b!, c!],
-      currentSoPin: '87654321',
-    });
+    const second = await custodyOfSecondToken();
     core.close();
     const proposalId = made.steps[1]!.proposalId!;
     asDatabaseWriter(dataDir, (db) => {
@@ -905,16 +906,7 @@ describe('a script run’s report', () => {
 
   it('lists a key only a restore step’s outcome names, with the public key that outcome recorded', async () => {
     // A backup set of a key made on another token, before the run.
-    core.close();
-    const other = initSoftHsmToken(dataDir, 'other-token', { so: '87654321', user: '12345678' });
-    core = CustosCore.open({ dataDir, version: 'test', production: false, operator: 'test', clock: () => clock.now });
-    const [a, b, c] = proofs('Ada', 'Babbage', 'Curie');
-    const elsewhere = await core.custody.take({
-      token: other,
-      threshold: 2,
-      holders: [a!, b!, c!],
-      currentSoPin: '87654321',
-    });
+    const elsewhere = await custodyOfSecondToken();
     const approved = async (action: string, params: Record<string, unknown>) => {
       const made = core.quorum.propose({ custodyId: elsewhere.id, action, params, requestedBy: people.Ada!.id });
       for (const name of ['Babbage', 'Curie'])
