@@ -835,6 +835,47 @@ describe('issuing from a request (cert.issue)', () => {
     );
   });
 
+  it('signs no revocation list under a CA certificate without cRLSign, which openssl refuses to apply', async () => {
+    const keyId = await caKey();
+    const noCrlSign = rootProfile({
+      keyUsage: ['keyCertSign'],
+      notBefore: new Date(Date.now() - 600_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    });
+    const rootDone = await approved('cert.self-sign', selfSign(keyId, noCrlSign));
+    expect(rootDone.outcome, JSON.stringify(rootDone.outcome)).toMatchObject({ status: 'ok' });
+    const rootFile = join(work, 'root.pem');
+    writeFileSync(rootFile, (rootDone.outcome as { result: { pem: string } }).result.pem);
+    const done = await approved('cert.issue', issue(keyId, opensslRequest('leaf', 'Leaf CA'), intermediateProfile()));
+    const { serial } = (done.outcome as { result: { serial: string } }).result;
+    const crlParams = () =>
+      pki.bindings['crl.issue']!(
+        { issuerKeyId: keyId, revoke: [`${serial}:keyCompromise`], nextUpdateDays: 7 },
+        tokenRandom,
+      ) as Record<string, unknown>;
+    // Before: the list was signed and kept, the certificate shown revoked, and `openssl verify -crl_check` answered
+    // "key usage does not include CRL signing" for it, as for every certificate of this CA.
+    expect(() => propose('crl.issue', crlParams())).toThrow(
+      expect.objectContaining({ code: 'CA_CERT_MISSING', message: expect.stringMatching(/no cRLSign/) }),
+    );
+    expect(certificates.get(serial).status).toBe('valid');
+
+    // A renewal with cRLSign (same name, same key) lets it revoke, and openssl applies that list.
+    const renewed = await approved('cert.self-sign', selfSign(keyId, rootProfile()));
+    writeFileSync(rootFile, (renewed.outcome as { result: { pem: string } }).result.pem);
+    const crl = await approved('crl.issue', crlParams());
+    expect(crl.outcome, JSON.stringify(crl.outcome)).toMatchObject({ status: 'ok', result: { crlNumber: 1 } });
+    const crlFile = join(work, 'root.crl.pem');
+    writeFileSync(crlFile, (crl.outcome as { result: { pem: string } }).result.pem);
+    const issued = join(work, 'leaf.pem');
+    writeFileSync(issued, certificates.export(serial, 'pem'));
+    const verdict = execFileSync(
+      'sh',
+      ['-c', `openssl verify -crl_check -CAfile ${rootFile} -CRLfile ${crlFile} ${issued} 2>&1 || true`],
+      { encoding: 'utf8' },
+    );
+    expect(verdict).toContain('certificate revoked');
+  });
+
   it('signs no revocation list dated before the last one: openssl would keep that one and miss the revocation', async () => {
     const { keyId, file: rootFile } = await root();
     const done = await approved('cert.issue', issue(keyId, opensslRequest('late', 'Late CA'), intermediateProfile()));

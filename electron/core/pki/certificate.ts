@@ -224,6 +224,17 @@ export function pathLengthOf(der: Buffer): number | undefined {
   return basic ? AsnConvert.parse(basic.extnValue.buffer, BasicConstraints).pathLenConstraint : undefined;
 }
 
+/**
+ * Whether a CA certificate's keyUsage allows signing revocation lists (cRLSign; RFC 5280 §4.2.1.3): a relying party
+ * refuses a CRL whose issuer's certificate does not (OpenSSL: "key usage does not include CRL signing").
+ */
+export function signsRevocationLists(der: Buffer): boolean {
+  const usage = AsnConvert.parse(der, Certificate).tbsCertificate.extensions?.find((e) => e.extnID === id_ce_keyUsage);
+  return (
+    !usage || (Number(AsnConvert.parse(usage.extnValue.buffer, KeyUsage).toNumber()) & KeyUsageFlags.cRLSign) !== 0
+  );
+}
+
 /** The subject name of a certificate Custos holds, to name it as the issuer of the next. */
 export function subjectName(der: Buffer): Name {
   return AsnConvert.parse(der, Certificate).tbsCertificate.subject;

@@ -3,7 +3,7 @@ import { CrlParams } from '../../../shared/actions';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
 import type { KeyInventory } from '../keys/key-inventory';
-import { pem, subjectName } from './certificate';
+import { pem, signsRevocationLists, subjectName } from './certificate';
 import type { CertificateAction } from './certificate-actions';
 import { sha256, type CertificateStore, type StoredCrl } from './certificate-store';
 import { assembleCrl, tbsCertList, type CrlEntry } from './crl';
@@ -48,6 +48,17 @@ export function revocationList(
       throw new CustosError('CA_CERT_MISSING', `“${signer.label}” has no CA certificate here yet.`, [
         'Make its certificate first (cert.self-sign or cert.issue).',
       ]);
+    // Checked when proposed, not only when run: the list would be signed and kept, and no relying party would apply it.
+    if (!signsRevocationLists(ca.der))
+      throw new CustosError(
+        'CA_CERT_MISSING',
+        `The CA certificate of “${signer.label}” does not allow signing revocation lists (no cRLSign in its key ` +
+          'usage): relying parties refuse a list it signs, so its revocations would never be applied.',
+        [
+          'Renew its certificate with cRLSign (cert.self-sign for a root, cert.issue from its parent CA), then ' +
+            'propose the list again.',
+        ],
+      );
     const previous = certificates.latestCrl(signer.id);
     if (p.crlNumber !== (previous?.number ?? 0) + 1)
       throw new CustosError(
