@@ -63,6 +63,9 @@ export const CertExtendedKeyUsage = z.enum(
   Object.keys(EXTENDED_KEY_USAGES) as [keyof typeof EXTENDED_KEY_USAGES, ...(keyof typeof EXTENDED_KEY_USAGES)[]],
 );
 
+const URI_CHARACTERS =
+  'ASCII letters, digits and punctuation only, no spaces (a URI is an IA5String, RFC 5280 §4.2.1.13, §7.4): ' +
+  'percent-encode anything else, and write a host name as its A-labels (xn--…)';
 const Instant = z.iso.datetime({ offset: false }).max(32).describe('UTC, e.g. 2027-01-01T00:00:00Z');
 const DnsName = z
   .string()
@@ -80,7 +83,14 @@ export const CertificateProfile = z
     keyUsage: z.array(CertKeyUsage).min(1).max(KEY_USAGES.length),
     extendedKeyUsage: z.array(CertExtendedKeyUsage).max(6).optional(),
     crlDistributionPoints: z
-      .array(z.url({ protocol: /^(https?|ldap)$/ }).max(512))
+      .array(
+        z
+          .url({ protocol: /^(https?|ldap)$/ })
+          .max(512)
+          // Written as an IA5String, which keeps one byte of each character: "exa\u200bmple" was signed as
+          // "exa\x0bmple" and "\u0140" as "@", so the approvers read one address and the certificate named another.
+          .regex(/^[\x21-\x7e]+$/, URI_CHARACTERS),
+      )
       .max(4)
       .optional(),
     nameConstraints: z

@@ -268,6 +268,35 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     expect(quorum.list().filter((p) => p.action === 'cert.self-sign')).toHaveLength(0);
   });
 
+  it('refuses, before any approval, a CRL address that would be signed as other bytes than the approvers read', async () => {
+    const keyId = await caKey();
+    // Before: each was proposed and signed with one byte per character (IA5String): U+200B as 0x0B, U+202E as '.',
+    // 'ü' as 0xFC, so `openssl x509 -text` showed "http://crl.exa.mple.test/…" for what read as crl.example.test.
+    for (const uri of [
+      'http://crl.exa\u200bmple.test/root.crl',
+      'http://crl.example.test/\u202elrc.toor',
+      'http://crl.bücher.test/root.crl',
+      'http://crl.example.test/root crl',
+    ]) {
+      expect(
+        () => propose('cert.self-sign', selfSign(keyId, rootProfile({ crlDistributionPoints: [uri] }))),
+        uri,
+      ).toThrow(
+        expect.objectContaining({
+          code: 'PROPOSAL_INVALID',
+          remedy: [expect.stringMatching(/crlDistributionPoints.*ASCII letters, digits and punctuation only/)],
+        }),
+      );
+    }
+    expect(quorum.list().filter((p) => p.action === 'cert.self-sign')).toHaveLength(0);
+    // Percent-encoded and as A-labels, the same addresses are signed as written.
+    const ascii = 'http://crl.xn--bcher-kva.test/root%20crl';
+    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile({ crlDistributionPoints: [ascii] })));
+    const file = join(work, 'root.pem');
+    writeFileSync(file, (done.outcome as { result: { pem: string } }).result.pem);
+    expect(openssl('x509', '-in', file, '-noout', '-ext', 'crlDistributionPoints')).toContain(`URI:${ascii}`);
+  });
+
   it('refuses a root under another CA key’s name here, proposed or run; renewal and rotation keep it', async () => {
     const first = await caKey();
     expect((await approved('cert.self-sign', selfSign(first, rootProfile()))).outcome).toMatchObject({ status: 'ok' });
