@@ -29,6 +29,22 @@ describe('the certificate profile check', () => {
   });
 });
 
+describe('name constraints', () => {
+  it('refuses an empty sequence, which RFC 5280 §4.2.1.10 forbids a CA to issue', () => {
+    const check = (nameConstraints: CertificateProfile['nameConstraints']) =>
+      checkProfile(
+        { ...root('2030-01-01T00:00:00Z'), nameConstraints },
+        { ...context, kind: 'intermediate', signerExpiresAt: '2031-01-01T00:00:00.000Z' },
+      ).refusals;
+    // Before: signed as a critical extension holding an empty SEQUENCE, read to the approvers as "any; none".
+    expect(check({ permitted: [], excluded: [] })).toEqual([
+      expect.stringMatching(/^Name constraints must permit or exclude at least one DNS name/),
+    ]);
+    expect(check({ permitted: ['example.com'], excluded: [] })).toEqual([]);
+    expect(check({ permitted: [], excluded: ['.example.net'] })).toEqual([]);
+  });
+});
+
 describe('look-alike letters in the subject', () => {
   const named = (subject: CertificateProfile['subject']) => ({ ...root('2030-01-01T00:00:00Z'), subject });
   const check = (subject: CertificateProfile['subject']) =>

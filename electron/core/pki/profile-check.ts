@@ -48,6 +48,11 @@ export function checkProfile(p: CertificateProfile, c: ProfileContext): ProfileF
   if (!p.ca && p.pathLength !== undefined) refusals.push('A path length applies only to a CA certificate.');
   if (!p.ca && p.nameConstraints)
     refusals.push('Name constraints apply only to a CA certificate (RFC 5280 §4.2.1.10).');
+  if (p.nameConstraints && p.nameConstraints.permitted.length + p.nameConstraints.excluded.length === 0)
+    refusals.push(
+      'Name constraints must permit or exclude at least one DNS name: an empty, critical extension is what RFC 5280 ' +
+        '§4.2.1.10 forbids, and some validators (Go’s crypto/x509) refuse to read the certificate. Leave them out.',
+    );
   refusals.push(...pathLengthRefusals(p, c));
   if (p.ca && !p.keyUsage.includes('cRLSign'))
     warnings.push('This CA cannot sign revocation lists (no cRLSign): it will have no way to revoke what it issues.');
