@@ -49,6 +49,19 @@ describe('the trust-store audit', () => {
     ).toEqual([]);
   });
 
+  it('flags a certificate of a compromised key as not known to be revoked when its CA’s list was refused', () => {
+    const [finding] = certificateFindings(
+      inputs({ certificates: [cert({ keyId: LEAF_KEY, revoked: null })] }),
+      keys('active', 'compromised'),
+      NOW,
+    );
+    expect(finding).toMatchObject({
+      rule: 'CERT_KEY_COMPROMISED',
+      title: expect.stringContaining('is not known to be revoked'),
+      evidence: [expect.stringContaining('was changed outside Custos')],
+    });
+  });
+
   it('flags an overdue CRL, a tampered record and a certificate on a token that Custos did not issue', () => {
     expect(
       rules(

@@ -9,7 +9,8 @@ export interface CertificateInputs {
     keyId: string | null;
     issuerKeyId: string;
     notAfter: string;
-    revoked: boolean;
+    /** On its issuer's latest CRL; null when that list was refused (changed outside Custos), so nobody can say. */
+    revoked: boolean | null;
     ca: boolean;
     /** The stored DER no longer verifies under its issuer's key, or its row no longer matches the DER. */
     tampered: boolean;
@@ -53,7 +54,7 @@ export function certificateFindings(
       continue;
     }
     const days = Math.ceil((Date.parse(c.notAfter) - now.getTime()) / DAY);
-    if (!c.revoked && days <= 30)
+    if (c.revoked !== true && days <= 30)
       findings.push({
         rule: days < 0 ? 'CERT_EXPIRED' : 'CERT_EXPIRING',
         subject: c.serial,
@@ -68,7 +69,7 @@ export function certificateFindings(
       });
     const subjectGone = gone(c.keyId);
     const issuerGone = c.keyId === c.issuerKeyId ? null : gone(c.issuerKeyId);
-    if (!c.revoked && (subjectGone || issuerGone)) {
+    if (c.revoked !== true && (subjectGone || issuerGone)) {
       const why = subjectGone
         ? `its key “${subjectGone.label}” is ${subjectGone.state}`
         : `its issuing CA key “${issuerGone!.label}” is ${issuerGone!.state}`;
@@ -76,8 +77,12 @@ export function certificateFindings(
         rule: 'CERT_KEY_COMPROMISED',
         subject: c.serial,
         severity: 'high',
-        title: `Certificate “${c.subject}” is not revoked, but ${why}`,
-        evidence: [`serial ${c.serial} appears on no CRL of key ${c.issuerKeyId}`],
+        title: `Certificate “${c.subject}” is not ${c.revoked === null ? 'known to be ' : ''}revoked, but ${why}`,
+        evidence: [
+          c.revoked === null
+            ? `the latest CRL of key ${c.issuerKeyId} was changed outside Custos, so none shows serial ${c.serial}`
+            : `serial ${c.serial} appears on no CRL of key ${c.issuerKeyId}`,
+        ],
         fix:
           c.keyId === c.issuerKeyId
             ? 'A root cannot be revoked by a CRL: tell relying parties to remove it from their trust stores (the revocation notice).'

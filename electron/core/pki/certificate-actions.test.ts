@@ -29,6 +29,7 @@ import { AlgorithmIdentifier, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-
 import { assembleCertificate, encodeName, pem, subjectName, tbsCertificate } from './certificate';
 import { assembleCrl, tbsCertList, type CrlEntry } from './crl';
 import { serialFrom } from './certificate-actions';
+import { certificateFindings } from '../compliance/certificate-findings';
 
 /** An operation called directly, outside a quorum: nobody proposed or approved it. */
 const NOBODY = { proposedBy: '', approvedBy: [] };
@@ -1099,6 +1100,38 @@ describe('issuing from a request (cert.issue)', () => {
         sql`SELECT count(*) AS n FROM audit_entries WHERE action = 'crl.tampered' AND object = ${`crl:${keyId}`}`,
       )?.n,
     ).toBeGreaterThanOrEqual(3);
+  });
+
+  it('names a deleted CRL as the tampered record in the trust-store audit, not each certificate it covers', async () => {
+    const { keyId } = await root();
+    const done = await approved(
+      'cert.issue',
+      issue(keyId, opensslRequest('covered', 'Covered CA'), intermediateProfile()),
+    );
+    const { serial } = (done.outcome as { result: { serial: string } }).result;
+    const crl = pki.bindings['crl.issue']!(
+      { issuerKeyId: keyId, revoke: [`${serial}:keyCompromise`], nextUpdateDays: 7 },
+      tokenRandom,
+    ) as Record<string, unknown>;
+    expect((await approved('crl.issue', crl)).outcome).toMatchObject({ status: 'ok' });
+    const audit = () =>
+      certificateFindings(
+        { certificates: certificates.audited(), crls: certificates.crls(), onTokens: [] },
+        inventory.list(),
+        new Date(),
+      );
+    expect(audit()).toEqual([]);
+
+    f.opened.store.execute(sql`DELETE FROM crls`);
+    // Before: the root and the issued certificate were each "changed outside Custos" (CERT_RECORD_TAMPERED), though
+    // their rows were untouched; only the list was deleted, and the log records only that (crl.tampered).
+    expect(audit().map((finding) => `${finding.rule} ${finding.subject}`)).toEqual([`CRL_RECORD_TAMPERED ${keyId}`]);
+    expect(certificates.audited()).toMatchObject([
+      { tampered: false, revoked: null },
+      { tampered: false, revoked: null },
+    ]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(recorded('KEY_TAMPERED').filter((e) => e.startsWith('certificate.tampered'))).toEqual([]);
   });
 
   it('records a CRL whose stored bytes were changed as tampered, as it does a missing one', async () => {

@@ -337,6 +337,19 @@ export class CertificateStore {
    */
   audited(): CertificateInputs['certificates'] {
     const keyOf = this.inventoryKeysBySpki();
+    const lists = new Map<string, StoredCrl | null | 'refused'>();
+    // Unknown (null) when the issuer's latest list is refused: crls() names that list (CRL_RECORD_TAMPERED), and the
+    // certificate's own record is intact. Read as part of the certificate, every certificate of the CA was named
+    // changed outside Custos, sending the auditor to rows nobody touched.
+    const revoked = (issuerKeyId: string, serial: string): boolean | null => {
+      if (!lists.has(issuerKeyId))
+        lists.set(
+          issuerKeyId,
+          this.attempt(() => this.latestCrl(issuerKeyId), ['KEY_TAMPERED'], 'refused'),
+        );
+      const list = lists.get(issuerKeyId);
+      return list === 'refused' ? null : (list?.entries.some((e) => e.serial === serial) ?? false);
+    };
     return this.store
       .all<{ serial: string; issuer_key_id: string }>(
         sql`SELECT serial, issuer_key_id FROM certificates ORDER BY issued_at`,
@@ -351,7 +364,7 @@ export class CertificateStore {
             issuerKeyId,
             notAfter: c.notAfter,
             ca: c.ca,
-            revoked: this.get(serial).status === 'revoked',
+            revoked: revoked(issuerKeyId, serial),
             tampered: false,
           };
         } catch (error) {
@@ -509,11 +522,15 @@ export class CertificateStore {
   }
 
   /** The value, or null when the check it needs is refused with one of these codes (a tampered record, a key gone). */
-  private attempt<T>(read: () => T, codes: string[] = ['KEY_TAMPERED', 'KEY_NOT_FOUND']): T | null {
+  private attempt<T, R = null>(
+    read: () => T,
+    codes: string[] = ['KEY_TAMPERED', 'KEY_NOT_FOUND'],
+    refused: R = null as R,
+  ): T | R {
     try {
       return read();
     } catch (error) {
-      if (error instanceof CustosError && codes.includes(error.code)) return null;
+      if (error instanceof CustosError && codes.includes(error.code)) return refused;
       throw error;
     }
   }
