@@ -30,6 +30,7 @@ import { assembleCertificate, encodeName, pem, subjectName, tbsCertificate } fro
 import { assembleCrl, tbsCertList, type CrlEntry } from './crl';
 import { serialFrom } from './certificate-actions';
 import { certificateFindings } from '../compliance/certificate-findings';
+import { compromiseImpact } from '../reports/revocation';
 
 /** An operation called directly, outside a quorum: nobody proposed or approved it. */
 const NOBODY = { proposedBy: '', approvedBy: [] };
@@ -1300,6 +1301,30 @@ describe('issuing from a request (cert.issue)', () => {
       SELECT '0abc', ${der}, ${plantedSha}, NULL, spki, issuer_key_id, 'CN=Planted Root', 'CN=Planted Root', not_before,
              not_after, 1, token_serial, token_label, proposal_id, issued_at FROM certificates LIMIT 1`);
     expect(certificates.issuedHere(plantedSha)).toBe(false);
+  });
+
+  it('lists, in the compromised key’s impact report, the ceremony that certified it from a request', async () => {
+    const { keyId: rootId } = await root();
+    const subId = await caKey();
+    const done = await approved('cert.issue', issue(rootId, await requestSignedInToken(subId), intermediateProfile()));
+    expect(done.outcome).toMatchObject({ status: 'ok' });
+    const officer = { type: 'custodian', id: f.enrolled[0]!.id, role: 'security-officer' } as const;
+    inventory.transition(subId, 'compromise', 'security-officer', officer, 'test key exposed');
+    const sources = {
+      store: f.opened.store,
+      audit: f.opened.audit,
+      custodians: f.custodians,
+      custody: f.custody,
+      keys: inventory,
+      quorum,
+      clock: () => f.clock.now,
+      token: (ref: { serial: string; label: string }) => ({ ...ref }),
+      backups: { list: () => [] },
+    };
+    // Before: the request names the key only by its public key's fingerprint, so the one certificate relying parties
+    // must stop trusting was missing from the report (its generation and activation were listed).
+    const { impact } = compromiseImpact(sources, subId);
+    expect(impact!.ceremonies.map((c) => `${c.action} ${c.id}`)).toContain(`cert.issue ${done.id}`);
   });
 
   it('certifies a key of the inventory from a request its token key signed, and proposes its revocation when it is marked compromised', async () => {

@@ -234,10 +234,16 @@ function executedAt(sources: ReportSources, proposalId: string): string | null {
   return row ? (JSON.parse(row.entry) as { time: string }).time : null;
 }
 
-/** Quorum ceremonies whose parameters or result name the key, and restores of a backup set that holds it. */
+/**
+ * Quorum ceremonies whose parameters or result name the key, certificates issued from a request for its public key
+ * (cert.issue names that key by its fingerprint only: its request was made outside Custos), and restores of a backup
+ * set that holds it.
+ */
 function relatedProposals(sources: CompromiseSources, keyId: string, setIds: Set<string>): ProposalView[] {
+  const fingerprint = sources.keys.get(keyId).fingerprint;
   const candidates = sources.store.all<{ id: string }>(sql`
     SELECT id FROM proposals WHERE instr(body, ${keyId}) > 0 OR instr(coalesce(outcome, ''), ${keyId}) > 0
+    OR (${fingerprint ?? ''} != '' AND instr(body, ${fingerprint ?? ''}) > 0)
     ORDER BY created_at`);
   const restores = [...setIds].flatMap((setId) =>
     sources.store.all<{ id: string }>(sql`SELECT id FROM proposals WHERE instr(body, ${setId}) > 0`),
@@ -246,8 +252,12 @@ function relatedProposals(sources: CompromiseSources, keyId: string, setIds: Set
   return ids
     .map((id) => sources.quorum.provenView(id))
     .filter((p) => {
-      const setId = (p.params as { setId?: unknown }).setId;
-      return keysOf(p.params, p.outcome).includes(keyId) || (typeof setId === 'string' && setIds.has(setId));
+      const { setId, publicKeyFingerprint } = p.params as { setId?: unknown; publicKeyFingerprint?: unknown };
+      return (
+        keysOf(p.params, p.outcome).includes(keyId) ||
+        (typeof setId === 'string' && setIds.has(setId)) ||
+        (p.action === 'cert.issue' && fingerprint !== null && publicKeyFingerprint === fingerprint)
+      );
     });
 }
 
