@@ -94,6 +94,24 @@ describe('the trust-store audit', () => {
     ).toEqual(['CERT_RECORD_TAMPERED', 'CRL_OVERDUE', 'TOKEN_CERT_UNKNOWN']);
   });
 
+  it('flags an overdue CRL only while a certificate it covers is valid, with a fix the key’s state allows', () => {
+    const overdue = { issuerKeyId: ROOT_KEY, number: 3, nextUpdate: '2027-05-01T00:00:00Z' };
+    const issued = cert({ keyId: LEAF_KEY, notAfter: '2028-01-01T00:00:00Z' });
+    const root = cert({ keyId: ROOT_KEY, serial: '22'.repeat(20) });
+    const fixFor = (state: string, certificates = [root, issued]) =>
+      certificateFindings(inputs({ certificates, crls: [overdue] }), keys(state), NOW).map((f) => f.fix);
+    expect(fixFor('active')).toEqual([expect.stringContaining(`--action crl.issue --param issuerKeyId=${ROOT_KEY}`)]);
+    expect(fixFor('suspended')).toEqual([
+      expect.stringMatching(/^“root-ca” is suspended .*key\.reactivate.*crl\.issue/),
+    ]);
+    // A deactivated key is never reactivated (SP 800-57): proposing crl.issue would be refused.
+    expect(fixFor('deactivated')).toEqual([expect.stringMatching(/^“root-ca” is deactivated and never signs again/)]);
+    expect(fixFor('deactivated')[0]).not.toContain('crl.issue');
+    // Nothing left for the list to speak for: the root's own certificate is not on it, the one it issued expired.
+    const expired = { ...issued, notAfter: '2027-05-15T00:00:00Z' };
+    expect(rules(inputs({ certificates: [root, expired], crls: [overdue] }))).toEqual(['CERT_EXPIRED']);
+  });
+
   it('flags a CA’s revocation list that was changed, deleted or put back, instead of reading its next update', () => {
     const [finding, ...rest] = certificateFindings(
       inputs({ crls: [{ issuerKeyId: ROOT_KEY, number: 0, nextUpdate: '', tampered: true }] }),

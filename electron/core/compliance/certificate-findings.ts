@@ -107,17 +107,39 @@ export function certificateFindings(
     }
     if ((latest.get(crl.issuerKeyId)?.number ?? 0) < crl.number) latest.set(crl.issuerKeyId, crl);
   }
-  for (const [issuerKeyId, crl] of latest)
-    if (Date.parse(crl.nextUpdate) < now.getTime() && !gone(issuerKeyId))
-      findings.push({
-        rule: 'CRL_OVERDUE',
-        subject: issuerKeyId,
-        severity: 'medium',
-        title: `Revocation list ${crl.number} of “${keyOf.get(issuerKeyId)?.label ?? issuerKeyId}” was due to be replaced on ${crl.nextUpdate.slice(0, 10)}`,
-        evidence: [`latest CRL number ${crl.number}, nextUpdate ${crl.nextUpdate}`],
-        fix: `Issue the next one: custos proposal create --action crl.issue --param issuerKeyId=${issuerKeyId}`,
-        controls: CONTROLS,
-      });
+  for (const [issuerKeyId, crl] of latest) {
+    if (Date.parse(crl.nextUpdate) >= now.getTime() || gone(issuerKeyId)) continue;
+    // What the list still speaks for: the certificates this CA issued (not its own root certificate, which no list
+    // of its own revokes) that have not expired. Once none is left, an old list misleads nobody.
+    const covered = inputs.certificates
+      .filter((c) => c.issuerKeyId === issuerKeyId && c.keyId !== issuerKeyId && Date.parse(c.notAfter) > now.getTime())
+      .map((c) => c.notAfter)
+      .sort();
+    if (covered.length === 0) continue;
+    const label = keyOf.get(issuerKeyId)?.label ?? issuerKeyId;
+    const state = keyOf.get(issuerKeyId)?.state;
+    const next = `custos proposal create --action crl.issue --param issuerKeyId=${issuerKeyId}`;
+    findings.push({
+      rule: 'CRL_OVERDUE',
+      subject: issuerKeyId,
+      severity: 'medium',
+      title: `Revocation list ${crl.number} of “${label}” was due to be replaced on ${crl.nextUpdate.slice(0, 10)}`,
+      evidence: [
+        `latest CRL number ${crl.number}, nextUpdate ${crl.nextUpdate}`,
+        `${covered.length} certificate${covered.length === 1 ? '' : 's'} it issued still valid, the last until ` +
+          covered.at(-1)!.slice(0, 10),
+      ],
+      // Only an active key signs a list: a crl.issue proposed for a key in any other state is refused.
+      fix:
+        state === 'suspended'
+          ? `“${label}” is suspended and signs nothing: reactivate it (key.reactivate, a quorum action), then ${next}`
+          : state === 'deactivated'
+            ? `“${label}” is deactivated and never signs again, so nobody can learn that a certificate it issued ` +
+              'was revoked: tell relying parties, and replace those certificates under a CA key that is active.'
+            : `Issue the next one: ${next}`,
+      controls: CONTROLS,
+    });
+  }
   for (const t of inputs.onTokens.filter((c) => !c.issuedHere))
     findings.push({
       rule: 'TOKEN_CERT_UNKNOWN',
