@@ -1,4 +1,5 @@
 import pkcs11js from 'pkcs11js';
+import { refusalName } from './pkcs11-errors';
 
 /** C_FindObjectsInit / C_FindObjects / C_FindObjectsFinal: up to `max` handles matching the template. */
 export function findObjects(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template, max = 16): Buffer[] {
@@ -7,6 +8,30 @@ export function findObjects(lib: pkcs11js.PKCS11, session: Buffer, template: pkc
     return lib.C_FindObjects(session, max);
   } finally {
     lib.C_FindObjectsFinal(session);
+  }
+}
+
+/** Every handle matching the template, however many were planted. */
+export function everyObject(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
+  lib.C_FindObjectsInit(session, template);
+  try {
+    const found: Buffer[] = [];
+    for (let batch = lib.C_FindObjects(session, 64); batch.length > 0; batch = lib.C_FindObjects(session, 64))
+      found.push(...batch);
+    return found;
+  } finally {
+    lib.C_FindObjectsFinal(session);
+  }
+}
+
+/** Destroys the object; false when the token will not (CKA_DESTROYABLE false: CKR_ACTION_PROHIBITED). */
+export function destroyed(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): boolean {
+  try {
+    lib.C_DestroyObject(session, handle);
+    return true;
+  } catch (error) {
+    if (refusalName(error) === 'CKR_ACTION_PROHIBITED') return false;
+    throw error;
   }
 }
 

@@ -7,8 +7,7 @@ import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { signedEntries } from '../audit/signed-entries';
 import { CustosError } from '../errors';
-import { findObjects } from '../hsm/find-objects';
-import { refusalName } from '../hsm/pkcs11-errors';
+import { destroyed, findObjects } from '../hsm/find-objects';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
@@ -16,6 +15,9 @@ import { NEEDS_LOGIN, PartlyCarriedOut, type DecidedBy, type QuorumReconciler } 
 import { refuseKeyChange } from './key-change';
 import { publicKeySpki } from './key-generation';
 import type { KeyAction, KeyInventory } from './key-inventory';
+
+// Backup's restore imports it from here; it lives with the other object look-ups.
+export { destroyed } from '../hsm/find-objects';
 
 interface Schedule extends SignedColumns {
   id: number;
@@ -427,17 +429,6 @@ function publicKeyOf(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algo
     return publicKeySpki(lib, session, handle, algorithm);
   } catch {
     return null;
-  }
-}
-
-/** Destroys an object that is not the key's; false when the token prohibits it (CKA_DESTROYABLE false). */
-export function destroyed(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer): boolean {
-  try {
-    lib.C_DestroyObject(session, handle);
-    return true;
-  } catch (error) {
-    if (refusalName(error) === 'CKR_ACTION_PROHIBITED') return false;
-    throw error;
   }
 }
 
