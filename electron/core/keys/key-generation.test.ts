@@ -9,7 +9,7 @@ import { findObjects } from '../hsm/find-objects';
 import { findSoftHsmLibrary, softHsmPaths } from '../hsm/softhsm';
 import type { QuorumService } from '../quorum/quorum-service';
 import { sql } from '../store/sql';
-import { plantAheadOfKey } from '../testing/planted-objects';
+import { plantAheadOfKey, plantPublicKey } from '../testing/planted-objects';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { keyChecks, keyOperations } from './key-operations';
@@ -17,6 +17,9 @@ import { quorumDrill } from '../quorum/drill';
 import { KeyInventory } from './key-inventory';
 import { inUtc, keyChangeRefusal } from '../../../shared/key-lifecycle';
 import { type CustosError, wireError } from '../errors';
+import { signedEntries } from '../audit/signed-entries';
+import { canonicalJson, sha256Hex } from '../canonical-json';
+import { GENERATE_PLANTED_REMOVED } from './key-inventory';
 
 let dataDir: string;
 let cleanup: () => void;
@@ -154,6 +157,106 @@ describe('key generation ceremony', () => {
     const olga = { type: 'custodian', id: f.enrolled[3]!.id, role: 'security-officer' } as const;
     expect(inventory.transition(active, 'suspend', 'security-officer', olga).state).toBe('suspended');
     expect(() => propose('key.reactivate', { keyId: active })).toThrow(disallowed);
+  });
+});
+
+describe('a key id someone planted objects under with no PIN', () => {
+  const params = () => ({
+    algorithm: 'EC-P256',
+    label: 'planted-on',
+    usage: 'sign',
+    backupable: false,
+    cryptoperiodDays: 730,
+    ckaId: randomBytes(16).toString('hex'),
+  });
+  const byId = (ckaId: string) => [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }];
+  const underId = (ckaId: string) =>
+    f.loggedIn(custodyId, [0, 1], (session, lib) => findObjects(lib, session, byId(ckaId), 100).length);
+  /** A session with no login, as anyone on the machine can open. */
+  const noPin = (run: (session: Buffer, lib: pkcs11js.PKCS11) => unknown) =>
+    void f.module.withSession(f.custody.record(custodyId).token, { write: true }, run);
+  /** A key pair the token generates with no PIN: every object CKA_PRIVATE false, CKA_LOCAL true all the same. */
+  const plantPair = (ckaId: string) =>
+    noPin((session, lib) =>
+      lib.C_GenerateKeyPair(
+        session,
+        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [
+          ...byId(ckaId),
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: false },
+          { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+        ],
+        [...byId(ckaId), { type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_PRIVATE, value: false }],
+      ),
+    );
+  const plantedRecords = () =>
+    signedEntries(f.opened.store, f.opened.audit, { action: GENERATE_PLANTED_REMOVED, anyObject: true });
+
+  it('generates the approved key, destroying what was planted and recording how much', async () => {
+    const p = params();
+    const proposal = propose('key.generate', p);
+    // Public key objects the token lists first, a secret key, and a key pair the token generated: none took a PIN.
+    const planted = await plantAheadOfKey(f, custodyId, p.ckaId, pkcs11js.CKO_PUBLIC_KEY);
+    noPin((session, lib) => plantPublicKey(lib, session, p.ckaId, pkcs11js.CKO_SECRET_KEY));
+    plantPair(p.ckaId);
+    const done = await f.approveAll(quorum, proposal, [1, 2]).finally(planted.close);
+    // Before: refused ATTRIBUTE_INVALID, the approved step blocked by whoever planted one object.
+    expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok', result: { keyId: p.ckaId } });
+    expect(await underId(p.ckaId)).toBe(2);
+    const removal = { keyId: p.ckaId, token: proposal.token, removed: 7, left: 0 };
+    expect(plantedRecords()).toEqual([
+      expect.objectContaining({
+        object: { type: 'proposal', id: proposal.id },
+        params: sha256Hex(canonicalJson(removal)),
+      }),
+    ]);
+    // The key registered is the one the token made with the PIN, and it signs.
+    expect((await approved('key.activate', { keyId: p.ckaId })).state).toBe('executed');
+    const signed = await approved('key.test-signature', { keyId: p.ckaId, challenge: 'ours?' });
+    expect(signed.outcome).toMatchObject({ status: 'ok' });
+  });
+
+  it('refuses, removing nothing, where an object made with the PIN is under the id', async () => {
+    const p = params();
+    const proposal = propose('key.generate', p);
+    await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      lib.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+        ...byId(p.ckaId),
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
+      ]),
+    );
+    noPin((session, lib) => plantPublicKey(lib, session, p.ckaId, pkcs11js.CKO_PUBLIC_KEY));
+    const done = await f.approveAll(quorum, proposal, [1, 2]);
+    expect(done.outcome).toMatchObject({
+      status: 'failed',
+      code: 'ATTRIBUTE_INVALID',
+      message: expect.stringContaining('made with the PIN'),
+    });
+    expect(await underId(p.ckaId)).toBe(2);
+    expect(plantedRecords()).toEqual([]);
+  });
+
+  it('refuses, recording what went and what stayed, when the token will not destroy a planted object', async () => {
+    const p = params();
+    const proposal = propose('key.generate', p);
+    noPin((session, lib) => {
+      plantPublicKey(lib, session, p.ckaId, pkcs11js.CKO_PUBLIC_KEY);
+      // CKA_DESTROYABLE (0x172) false, as anyone may make it.
+      plantPublicKey(lib, session, p.ckaId, pkcs11js.CKO_PUBLIC_KEY, [{ type: 0x172, value: false }]);
+    });
+    const done = await f.approveAll(quorum, proposal, [1, 2]);
+    expect(done.outcome).toMatchObject({
+      status: 'failed',
+      code: 'ATTRIBUTE_INVALID',
+      message: expect.stringContaining('will not destroy (CKA_DESTROYABLE false); nothing was generated'),
+    });
+    expect(await underId(p.ckaId)).toBe(1);
+    expect(() => inventory.get(p.ckaId)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
+    const removal = { keyId: p.ckaId, token: proposal.token, removed: 1, left: 1 };
+    expect(plantedRecords().map((e) => e.params)).toEqual([sha256Hex(canonicalJson(removal))]);
   });
 });
 

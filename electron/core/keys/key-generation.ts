@@ -3,7 +3,7 @@ import pkcs11js from 'pkcs11js';
 import { GenerateParams, TestSignatureParams } from '../../../shared/actions';
 import type { KeyRecord, KeyState, KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
-import { findObjects, privateKeyObject } from '../hsm/find-objects';
+import { destroyed, everyObject, findObjects, privateKeyObject } from '../hsm/find-objects';
 import {
   firstOffered,
   probeWrapWithTrusted,
@@ -57,6 +57,9 @@ export function keyGeneration(store: Store, now: () => Date, inventory: KeyInven
         'ATTRIBUTE_INVALID',
         'The inventory already has a key with this id; nothing was generated.',
       );
+    clearPlanted(lib, session, p, (planted) =>
+      inventory.recordPlantedRemoved(proposalId, { keyId: p.ckaId, token, ...planted }),
+    );
     const { spki, kcv, trustedOnly } = generateInToken(lib, session, p);
     const registered = registration(store, inventory, proposalId, p, spki, kcv, now());
     return p.backupable
@@ -81,6 +84,43 @@ export function refuseDisallowed(algorithm: GenerateParams['algorithm'], on: Dat
       ['Propose a key with an algorithm the policy allows.'],
     );
   }
+}
+
+/**
+ * Before a key is generated under the CKA_ID its proposal bound (or its script derived, for all to read): anyone can
+ * create objects there with no PIN, every one CKA_PRIVATE false (a key pair the token generates, CKA_LOCAL true,
+ * included), and when they blocked the generation a stranger could stop an approved ceremony step. An object made with
+ * the PIN (CKA_PRIVATE true) may be a key: it refuses, and nothing is removed. The others are not the key and are
+ * destroyed, and `record` hears how many went and how many stayed, before one the token will not destroy
+ * (CKA_DESTROYABLE false) refuses the generation: the new key would share its id with it.
+ */
+export function clearPlanted(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  p: GenerateParams,
+  record: (planted: { removed: number; left: number }) => void,
+): void {
+  const id = t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'));
+  if (findObjects(lib, session, [id, t(pkcs11js.CKA_PRIVATE, true)], 1).length > 0)
+    throw new CustosError(
+      'ATTRIBUTE_INVALID',
+      'The token already holds an object made with the PIN under this key’s CKA_ID; nothing was generated.',
+    );
+  const planted = everyObject(lib, session, [id, t(pkcs11js.CKA_PRIVATE, false)]);
+  if (planted.length === 0) return;
+  const removed = planted.filter((handle) => destroyed(lib, session, handle)).length;
+  const left = planted.length - removed;
+  record({ removed, left });
+  if (left > 0)
+    throw new CustosError(
+      'ATTRIBUTE_INVALID',
+      `The token holds ${left} object(s) under this key’s CKA_ID that anyone could have created without a PIN and ` +
+        'that it will not destroy (CKA_DESTROYABLE false); nothing was generated.',
+      [
+        'Propose the generation again: a new proposal draws a new CKA_ID (a script’s step needs a new script).',
+        'Tell your security officer: someone else wrote to the token.',
+      ],
+    );
 }
 
 /**

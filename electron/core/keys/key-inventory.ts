@@ -379,6 +379,20 @@ export class KeyInventory {
   }
 
   /**
+   * Objects anyone could create with no PIN (CKA_PRIVATE false) that a generation found under its new key's id before
+   * it made the key: how many it destroyed and how many the token would not let go. Recorded at once, whatever the
+   * generation then does, as a restore records those it removes (backup.restore.planted-removed).
+   */
+  recordPlantedRemoved(proposalId: string, planted: { keyId: string; token: TokenRef; removed: number; left: number }) {
+    this.audit.record({
+      actor: SYSTEM,
+      action: GENERATE_PLANTED_REMOVED,
+      object: { type: 'proposal', id: proposalId },
+      params: planted,
+    });
+  }
+
+  /**
    * Signs a schedule an execution closed (cancelled, destroyed) after an entry of its own for it: a copy of the row as
    * it waited, put back by a database writer, is then an older state than the log shows for that schedule.
    */
@@ -475,6 +489,9 @@ export class KeyInventory {
 }
 
 const SYSTEM = { type: 'system', id: 'system' } as const;
+
+/** Recorded when a generation destroyed objects planted under the new key's id with no PIN (or found them left). */
+export const GENERATE_PLANTED_REMOVED = 'key.generate.planted-removed';
 /** States in which a key applies no protection any more, so it has no rotation date. */
 const RETIRED: readonly KeyState[] = ['deactivated', 'compromised', 'destroyed'];
 

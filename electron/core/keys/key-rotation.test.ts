@@ -225,6 +225,18 @@ describe('key rotation (SP 800-57 cryptoperiods)', () => {
     });
   });
 
+  it('generates the successor under its bound id though public objects were planted there with no login', async () => {
+    const keyId = await activeKey('EC-P256', 'sign');
+    const successorId = randomBytes(16).toString('hex');
+    const proposal = propose('key.rotate', { keyId, ckaId: successorId });
+    const planted = await plantAheadOfKey(f, custodyId, successorId, pkcs11js.CKO_PUBLIC_KEY);
+    const done = await f.approveAll(quorum, proposal, [1, 2]).finally(planted.close);
+    // Before: ATTRIBUTE_INVALID, the approved rotation blocked by whoever planted one object under the successor's id.
+    expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok', result: { successorId } });
+    const entries = [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string });
+    expect(entries.filter((e) => e.action === 'key.generate.planted-removed')).toHaveLength(1);
+  });
+
   it('refuses a successor the policy disallows, or of another kind, before anyone approves', async () => {
     const keyId = await activeKey('EC-P256', 'sign');
     expect(() =>

@@ -9,6 +9,7 @@ import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import type { Store } from '../store/database';
 import { attributeDifferences } from './key-attributes';
 import {
+  clearPlanted,
   examineGenerated,
   generateInToken,
   generationNeeds,
@@ -80,6 +81,9 @@ export function keyRotation(store: Store, now: () => Date, inventory: KeyInvento
     run: ({ session, lib, params, proposalId, token }) => {
       const { key, next } = ready(params, token);
       const protecting = oldProtectingObjects(lib, session, key, inventory);
+      clearPlanted(lib, session, next, (planted) =>
+        inventory.recordPlantedRemoved(proposalId, { keyId: next.ckaId, token, ...planted }),
+      );
       const { spki, kcv, trustedOnly } = generateInToken(lib, session, next);
       const limit = postOperational(lib, session, protecting, KeyUsage.parse(key.usage));
       return rotated(store, inventory, proposalId, key, next, { spki, kcv }, limit, now(), trustedOnly);
