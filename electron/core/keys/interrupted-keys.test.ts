@@ -15,6 +15,7 @@ import { KeyInventory } from './key-inventory';
 import { signedEntries } from '../audit/signed-entries';
 import type { TokenModule } from '../hsm/token-module';
 import { pullTokenBefore } from '../testing/pulled-token';
+import { plantAheadOfKey } from '../testing/planted-objects';
 
 let cleanup: () => void;
 let dataDir: string;
@@ -64,6 +65,13 @@ const propose = (action: string, params: unknown) =>
   quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
 const approved = (action: string, params: unknown) =>
   f.approveAll(quorum, propose(action, params), action === 'key.destroy' ? [1, 2, 3] : [1, 2]);
+const underId = (ckaId: string) =>
+  f.loggedIn(
+    custodyId,
+    [0, 1],
+    (session, lib) =>
+      findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }], 100).length,
+  );
 const keyOf = (view: ProposalView) => (view.outcome as { result: { keyId: string } }).result.keyId;
 const trail = (proposalId: string) =>
   [...f.opened.audit.log().entries()]
@@ -199,11 +207,74 @@ describe('a key pair generation interrupted by a crash', () => {
       ]);
     });
     const settled = await restartAndLogIn(proposal.id);
+    // Not the key, and nobody was shown to have written with the PIN: nothing was generated, the object removed.
     expect(settled).toMatchObject({
       state: 'failed',
-      outcome: { status: 'failed', code: 'KEY_ATTRIBUTES_MISMATCH', message: expect.stringContaining('CKA_LOCAL') },
+      outcome: {
+        status: 'failed',
+        code: 'OPERATION_INTERRUPTED',
+        message: expect.stringMatching(/holds no such key: nothing was generated\. The 1 public object.*were removed/),
+      },
     });
     expect(() => inventory.get(ckaId)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
+    expect(await underId(ckaId)).toBe(0);
+  });
+
+  it('settles a generation cut off between its two halves as interrupted, removing the lone public half', async () => {
+    const proposal = propose('key.generate', ec());
+    await crashAfterTokenStep(proposal, false);
+    const ckaId = (proposal.params as { ckaId: string }).ckaId;
+    // What a kill between SoftHSM2's two object files leaves: the public half the token generated, and no private one.
+    await f.loggedIn(custodyId, [1, 2], (session, lib) => {
+      const common = [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') },
+        { type: pkcs11js.CKA_LABEL, value: 'interrupted pair' },
+      ];
+      const pair = lib.C_GenerateKeyPair(
+        session,
+        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [
+          ...common,
+          { type: pkcs11js.CKA_PRIVATE, value: false },
+          { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+          ...leastPrivilege('encrypt', 'public'),
+        ],
+        [...common, { type: pkcs11js.CKA_PRIVATE, value: true }, ...leastPrivilege('encrypt', 'private')],
+      );
+      lib.C_DestroyObject(session, pair.privateKey);
+    });
+    const settled = await restartAndLogIn(proposal.id);
+    // Before: KEY_ATTRIBUTES_MISMATCH, "someone else may have written to the token", and the orphan left in place.
+    expect(settled).toMatchObject({
+      state: 'failed',
+      outcome: {
+        status: 'failed',
+        code: 'OPERATION_INTERRUPTED',
+        message: expect.stringMatching(
+          /between its two halves.*nothing usable was generated\. The stray half was removed\./,
+        ),
+      },
+    });
+    expect(() => inventory.get(ckaId)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
+    expect(await underId(ckaId)).toBe(0);
+    expect(trail(proposal.id)).toContain('key.generate.planted-removed');
+  });
+
+  it('registers the key a crash left whole, removing the public objects planted beside it with no PIN', async () => {
+    const proposal = propose('key.generate', ec());
+    await crashAfterTokenStep(proposal, true);
+    const ckaId = (proposal.params as { ckaId: string }).ckaId;
+    const planted = await plantAheadOfKey(f, custodyId, ckaId, pkcs11js.CKO_PUBLIC_KEY);
+    const settled = await restartAndLogIn(proposal.id).finally(planted.close);
+    // Before: KEY_ATTRIBUTES_MISMATCH ("more than one object of one of its halves"), the good key never registered.
+    expect(settled.outcome, JSON.stringify(settled.outcome)).toMatchObject({
+      status: 'ok',
+      result: { keyId: ckaId, reconciled: true },
+    });
+    expect(inventory.get(ckaId).state).toBe('pre-activation');
+    expect(await underId(ckaId)).toBe(2);
+    expect(trail(proposal.id)).toContain('key.generate.planted-removed');
   });
 
   it('never registers a smaller key someone with the PIN put under the bound CKA_ID, whatever its attributes', async () => {

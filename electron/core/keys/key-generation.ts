@@ -3,7 +3,7 @@ import pkcs11js from 'pkcs11js';
 import { GenerateParams, TestSignatureParams } from '../../../shared/actions';
 import type { KeyRecord, KeyState, KeyUsage } from '../../../shared/keys';
 import { CustosError } from '../errors';
-import { destroyed, everyObject, findObjects, privateKeyObject } from '../hsm/find-objects';
+import { attributeTrue, destroyed, everyObject, findObjects, privateKeyObject } from '../hsm/find-objects';
 import {
   firstOffered,
   probeWrapWithTrusted,
@@ -444,12 +444,14 @@ export function registration(
  * After a crash during generation: the CKA_ID was bound into the proposal, so the token is searched for exactly that
  * key, at a quorum login (a private or secret half shows only then, and a public object anyone can create without a
  * PIN proves nothing). Found, it is registered with its attributes read back; absent, the generation fails as
- * interrupted.
+ * interrupted. Objects anyone could have planted under the id are removed and recorded (key.generate.planted-removed).
  */
 export function reconcileGeneration(store: Store, now: () => Date, inventory: KeyInventory): QuorumReconciler {
-  return ({ session, lib, params, proposalId, loggedIn }) => {
+  return ({ session, lib, params, proposalId, loggedIn, token }) => {
     const p = GenerateParams.parse(params);
-    const found = examineGenerated(lib, session, p, loggedIn);
+    const found = examineGenerated(lib, session, p, loggedIn, (planted) =>
+      inventory.recordPlantedRemoved(proposalId, { keyId: p.ckaId, token, ...planted }),
+    );
     if (found === null || found === NEEDS_LOGIN) return found;
     const registered = registration(store, inventory, proposalId, p, found.spki, found.kcv, now());
     return { ...registered, result: { ...registered.result, reconciled: true } };
@@ -457,15 +459,20 @@ export function reconcileGeneration(store: Store, now: () => Date, inventory: Ke
 }
 
 /**
- * What a generation a crash interrupted left in the token, found by its bound CKA_ID at a login: each half made by
- * the token itself (CKA_LOCAL) with its least-privilege attributes read back. Null when no object is there; a key
- * only partly there, or not made by the token, is refused and never registered.
+ * What a generation a crash interrupted left in the token, found by its bound CKA_ID at a login: its private or secret
+ * half, made with the PIN (CKA_PRIVATE true) by the token itself (CKA_LOCAL), and a key pair's public half, generated
+ * by the token too, with their least-privilege attributes read back. Null when no object is there. A key pair's public
+ * half alone is a generation cut off between its halves (SoftHSM2 writes them one after the other): nothing usable,
+ * the stray half removed, OPERATION_INTERRUPTED. Every other object under the id that anyone could have created
+ * without a PIN (CKA_PRIVATE false) is not the key: removed, whether the key is there or not, and told to `record`.
+ * A key there twice, or not made by the token, is refused and never registered.
  */
 export function examineGenerated(
   lib: pkcs11js.PKCS11,
   session: Buffer,
   p: GenerateParams,
   loggedIn: boolean,
+  record: (planted: { removed: number; left: number }) => void,
 ): { spki: Buffer | null; kcv: string | null } | null | typeof NEEDS_LOGIN {
   if (!loggedIn) return NEEDS_LOGIN;
   // As generateInToken decided it: a backup-able key is made trusted-only wherever the token honours the attribute.
@@ -473,25 +480,50 @@ export function examineGenerated(
     backupable: p.backupable,
     trustedOnly: p.backupable && probeWrapWithTrusted(lib, session) === true,
   };
-  const ofClass = (objectClass: number) =>
-    findObjects(lib, session, [t(pkcs11js.CKA_CLASS, objectClass), t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'))], 2);
+  const id = t(pkcs11js.CKA_ID, Buffer.from(p.ckaId, 'hex'));
+  const withPin = (objectClass: number) =>
+    everyObject(lib, session, [t(pkcs11js.CKA_CLASS, objectClass), id, t(pkcs11js.CKA_PRIVATE, true)]);
+  /** Destroys what no PIN was needed for under the id, but the key's own public half; the counts are recorded. */
+  const removeStrays = (keep: Buffer | null) => {
+    const strays = everyObject(lib, session, [id, t(pkcs11js.CKA_PRIVATE, false)]).filter(
+      (handle) => !keep?.equals(handle),
+    );
+    const removed = strays.filter((handle) => destroyed(lib, session, handle)).length;
+    if (strays.length > 0) record({ removed, left: strays.length - removed });
+    return { removed, left: strays.length - removed };
+  };
+  const isLocal = (handle: Buffer) =>
+    attributeTrue(lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LOCAL }])[0]?.value);
   if (p.algorithm === 'AES-256') {
-    const keys = ofClass(pkcs11js.CKO_SECRET_KEY);
+    const keys = withPin(pkcs11js.CKO_SECRET_KEY);
     if (keys.length === 0) {
-      throw new CustosError(
-        'OPERATION_INTERRUPTED',
-        `Custos stopped while generating “${p.label}”, and the token, examined at a quorum login, holds no such key: nothing was generated.`,
-        ['Propose the generation again.'],
-      );
+      const strays = removeStrays(null);
+      throw new CustosError('OPERATION_INTERRUPTED', `${noSuchKey(p.label)}${straysRemoved(strays)}`, [
+        'Propose the generation again.',
+      ]);
     }
     const key = madeByToken(lib, session, p.label, keys);
     registeredOnlyIfLeast(lib, session, p.label, [{ handle: key, usage: p.usage, half: 'secret' }], null, custody);
     registeredOnlyIfShaped(lib, session, p, key, [key]);
+    removeStrays(null);
     return { spki: null, kcv: aesCheckValue(lib, session, key, p.usage) };
   }
-  const publics = ofClass(pkcs11js.CKO_PUBLIC_KEY);
-  const privates = ofClass(pkcs11js.CKO_PRIVATE_KEY);
-  if (publics.length === 0 && privates.length === 0) return null;
+  const privates = withPin(pkcs11js.CKO_PRIVATE_KEY);
+  // A public object someone created (C_CreateObject) is CKA_LOCAL false: the token generated only the key's own half.
+  const publics = everyObject(lib, session, [t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY), id]).filter(isLocal);
+  if (privates.length === 0) {
+    const strays = removeStrays(null);
+    if (strays.removed + strays.left === 0) return null;
+    throw new CustosError(
+      'OPERATION_INTERRUPTED',
+      publics.length > 0
+        ? `Custos stopped while generating “${p.label}” between its two halves: the token, examined at a quorum ` +
+            'login, holds a public half it generated and no private half, so nothing usable was generated.' +
+            straysRemoved(strays, 'The stray half was removed')
+        : `${noSuchKey(p.label)}${straysRemoved(strays)}`,
+      ['Propose the generation again.'],
+    );
+  }
   const publicKey = madeByToken(lib, session, p.label, publics);
   const privateKey = madeByToken(lib, session, p.label, privates);
   const halves = [
@@ -500,12 +532,25 @@ export function examineGenerated(
   ];
   registeredOnlyIfLeast(lib, session, p.label, halves, null, custody);
   registeredOnlyIfShaped(lib, session, p, publicKey, [privateKey, publicKey]);
+  removeStrays(publicKey);
   return { spki: publicKeySpki(lib, session, publicKey, p.algorithm), kcv: null };
 }
 
+const noSuchKey = (label: string) =>
+  `Custos stopped while generating “${label}”, and the token, examined at a quorum login, holds no such key: ` +
+  'nothing was generated.';
+
+/** What an examination removed under a key's id, in words; empty when it found nothing to remove. */
+function straysRemoved({ removed, left }: { removed: number; left: number }, what?: string): string {
+  if (removed + left === 0) return '';
+  const said =
+    what ?? `The ${removed + left} public object(s) under its id, which anyone could make without a PIN, were removed`;
+  return ` ${said}${left > 0 ? `, but for ${left} the token will not destroy (CKA_DESTROYABLE false)` : ''}.`;
+}
+
 /**
- * The one object of a half, generated in the token (CKA_LOCAL true). Anything else under the bound CKA_ID — no such
- * half, two, or an object someone created — is refused and left in place: Custos cannot tell what made it.
+ * The one object of a half, generated in the token (CKA_LOCAL true). Anything else — no such half, two, or an object
+ * someone created with the PIN — is refused and left in place: Custos cannot tell what made it.
  */
 function madeByToken(lib: pkcs11js.PKCS11, session: Buffer, label: string, found: Buffer[]): Buffer {
   const [handle] = found;

@@ -209,12 +209,14 @@ function rotated(
  * is set again (idempotent) and both are recorded; a key pair not there means nothing happened.
  */
 export function reconcileRotation(store: Store, now: () => Date, inventory: KeyInventory): QuorumReconciler {
-  return ({ session, lib, params, proposalId, loggedIn }) => {
+  return ({ session, lib, params, proposalId, loggedIn, token }) => {
     if (!loggedIn) return NEEDS_LOGIN;
     const p = RotateParams.parse(params);
     const key = inventory.get(p.keyId);
     const next = successorParams(inventory, key, p);
-    const found = examineGenerated(lib, session, next, true);
+    const found = examineGenerated(lib, session, next, true, (planted) =>
+      inventory.recordPlantedRemoved(proposalId, { keyId: next.ckaId, token, ...planted }),
+    );
     if (found === null || found === NEEDS_LOGIN) return null;
     const protecting = oldProtectingObjects(lib, session, key, inventory);
     const limit = postOperational(lib, session, protecting, KeyUsage.parse(key.usage));
