@@ -603,6 +603,29 @@ export function publicKeySpki(lib: pkcs11js.PKCS11, session: Buffer, handle: Buf
 }
 
 /**
+ * The public key objects under a key's id that hold its recorded public key. Anyone can create public key objects there
+ * with no PIN, and the token may list them first: the first one found says nothing about the key.
+ */
+export function publicKeyObjectsHolding(
+  lib: pkcs11js.PKCS11,
+  session: Buffer,
+  key: { id: string; algorithm: string },
+  spki: Buffer,
+): Buffer[] {
+  return everyObject(lib, session, [
+    t(pkcs11js.CKA_CLASS, pkcs11js.CKO_PUBLIC_KEY),
+    t(pkcs11js.CKA_ID, Buffer.from(key.id, 'hex')),
+  ]).filter((handle) => {
+    try {
+      return publicKeySpki(lib, session, handle, key.algorithm).equals(spki);
+    } catch {
+      // A planted object of another key type or with malformed values holds no public key of this algorithm.
+      return false;
+    }
+  });
+}
+
+/**
  * A key that may sign now: in the token at hand, able to make a signature, active, within its usage period, and not
  * waiting to be destroyed. A suspended, deactivated, compromised or condemned key signs nothing. A revocation list is
  * the one signature allowed past the usage period: a CA keeps saying which of its certificates are revoked.

@@ -13,7 +13,7 @@ import {
   examineGenerated,
   generateInToken,
   generationNeeds,
-  publicKeySpki,
+  publicKeyObjectsHolding,
   refuseDisallowed,
   registration,
   type Lineage,
@@ -107,34 +107,9 @@ function oldProtectingObjects(lib: pkcs11js.PKCS11, session: Buffer, key: KeyRec
   if (!own) throw missing();
   if (secret || PROTECTS[usage].pairClass === pkcs11js.CKO_PRIVATE_KEY) return [own];
   const recorded = inventory.publicKey(key.id);
-  const publicHalves = everyObject(lib, session, [
-    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-    { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') },
-  ]).filter((handle) => recorded !== null && holdsPublicKey(lib, session, handle, key.algorithm, recorded));
+  const publicHalves = recorded === null ? [] : publicKeyObjectsHolding(lib, session, key, recorded);
   if (publicHalves.length === 0) throw missing();
   return publicHalves;
-}
-
-/** Every handle matching the template, however many were planted. */
-function everyObject(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
-  lib.C_FindObjectsInit(session, template);
-  try {
-    const found: Buffer[] = [];
-    for (let batch = lib.C_FindObjects(session, 64); batch.length > 0; batch = lib.C_FindObjects(session, 64))
-      found.push(...batch);
-    return found;
-  } finally {
-    lib.C_FindObjectsFinal(session);
-  }
-}
-
-function holdsPublicKey(lib: pkcs11js.PKCS11, session: Buffer, handle: Buffer, algorithm: string, spki: Buffer) {
-  try {
-    return publicKeySpki(lib, session, handle, algorithm).equals(spki);
-  } catch {
-    // A planted object of another key type or with malformed values holds no public key of this algorithm.
-    return false;
-  }
 }
 
 interface PostOperational {

@@ -191,6 +191,14 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
   });
 
+  it('checks the CA key’s own public half, not a public key planted ahead of it with no login', async () => {
+    const keyId = await caKey();
+    const planted = await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PUBLIC_KEY);
+    const done = await approved('cert.self-sign', selfSign(keyId, rootProfile())).finally(planted.close);
+    // Before: the planted public key was compared with the inventory's, and the run failed KEY_TAMPERED.
+    expect(done.outcome, JSON.stringify(done.outcome)).toMatchObject({ status: 'ok' });
+  });
+
   it('signs with RSA (sha256WithRSAEncryption) as well', async () => {
     const keyId = await caKey('RSA-3072');
     const done = await approved('cert.self-sign', selfSign(keyId, rootProfile()));

@@ -1,12 +1,10 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import pkcs11js from 'pkcs11js';
 import { IssueParams, SelfSignParams } from '../../../shared/actions';
 import { nameInWords, type CertificateProfile } from '../../../shared/pki';
 import type { KeyRecord } from '../../../shared/keys';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
-import { findObjects } from '../hsm/find-objects';
-import { publicKeySpki, requireSigningKey } from '../keys/key-generation';
+import { publicKeyObjectsHolding, requireSigningKey } from '../keys/key-generation';
 import type { KeyAction, KeyInventory } from '../keys/key-inventory';
 import { refusePastUsagePeriod } from '../keys/usage-period';
 import type { QuorumReconciler } from '../quorum/quorum-service';
@@ -308,16 +306,8 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     ({ session, lib, params, token, proposalId }) => {
       const planned = plan(params, token);
       const signerSpki = spkiOf(inventory, planned.signer.id);
-      const [publicHandle] = findObjects(
-        lib,
-        session,
-        [
-          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-          { type: pkcs11js.CKA_ID, value: Buffer.from(planned.signer.id, 'hex') },
-        ],
-        1,
-      );
-      if (!publicHandle || !publicKeySpki(lib, session, publicHandle, planned.signer.algorithm).equals(signerSpki))
+      // Its own public half, not whatever public key object the token lists first: anyone can plant one with no PIN.
+      if (publicKeyObjectsHolding(lib, session, planned.signer, signerSpki).length === 0)
         throw new CustosError(
           'KEY_TAMPERED',
           `The token's public key for “${planned.signer.label}” is not the one in the inventory; nothing was signed.`,
