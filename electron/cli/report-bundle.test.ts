@@ -702,11 +702,15 @@ describe('a wholly new backup report that leaves out the newer markers, hides an
                 participants: (r.participants as Record<string, unknown>[]).map((p) => without(p, 'seq')),
               };
             },
-            line: /report format: the one this installation wrote when .* records the report made \(entry \d+ records that this installation writes format-2 reports, and entry \d+ made this one after it, but it says format 1/,
+            line: /report format: the one this installation wrote when .* records the report made \(entry \d+ records that this installation writes format-3 reports, and entry \d+ made this one after it, but it says format 1/,
           },
-          'format 2, custodyBegun left out': {
+          'format 2, after the log declared format 3': {
+            edit: (r) => ({ ...r, v: 2 }),
+            line: /report format: the one this installation wrote when .* records the report made \(entry \d+ records that this installation writes format-3 reports, and entry \d+ made this one after it, but it says format 2/,
+          },
+          'format 3, custodyBegun left out': {
             edit: (r) => ({ ...r, ceremony: without(r.ceremony as Ceremony, 'custodyBegun') }),
-            line: /report format: every marker its kind carries in format 2 \(a format-2 report without ceremony\.custodyBegun\)/,
+            line: /report format: every marker its kind carries in format 3 \(a format-3 report without ceremony\.custodyBegun\)/,
           },
           'custodyBegun said to be null': {
             edit: (r) => ({ ...r, ceremony: { ...(r.ceremony as Ceremony), custodyBegun: null } }),

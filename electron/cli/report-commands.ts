@@ -36,7 +36,7 @@ import { checkFormatInLog, mayBeginCustody, mayRecordReport, reportedCustody } f
 import { checkRunStartInLog } from '../core/reports/run-start-check';
 import { checkKeysMadeInLog, keysMadeAbout, keysWithoutRun, mayRecordKeyMade } from '../core/reports/key-made-check';
 import { keyMade } from '../core/reports/key-record';
-import { FORMAT_ENTRY, mayDeclareFormat } from '../core/audit/report-format';
+import { DECLARED_FORMATS, formatEntry, mayDeclareFormat } from '../core/audit/report-format';
 import { call, factors, str, usageFailure, whole, type Io, type Request, type Values } from './cli-support';
 
 export const REPORT_USAGE = `  report list
@@ -197,18 +197,18 @@ export async function verifyReportCommand(
 }
 
 /**
- * The entries of the live log checkFormatInLog reads: its first (the key's creation), the `report.format` entries,
- * and those about the report and its custody; one index lookup each.
+ * The entries of the live log checkFormatInLog reads: its first (the key's creation), the `report.format` entries of
+ * each declared format, and those about the report and its custody; one index lookup each.
  */
 function formatEntries(
   log: ReturnType<CustosCore['audit']['log']>,
   report: { reportId: string } & Parameters<typeof reportedCustody>[0],
 ) {
   const custody = reportedCustody(report);
-  const { type, id } = FORMAT_ENTRY.object;
+  const declarations = DECLARED_FORMATS.map((f) => formatEntry(f).object);
   return [
     ...(log.size() > 0 ? [log.entry(0)] : []),
-    ...log.entriesAbout(`${type}:${id}`),
+    ...declarations.flatMap(({ type, id }) => log.entriesAbout(`${type}:${id}`)),
     ...log.entriesAbout(`report:${report.reportId}`),
     ...(custody === null ? [] : log.entriesAbout(`custody:${custody}`)),
   ];

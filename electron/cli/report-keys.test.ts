@@ -195,28 +195,53 @@ describe('a report without a ceremony re-signed with another key pair under a ke
         expect(await alone(again)).toMatchObject({ code: EXIT.ok });
       }
 
-      // The run left out: never passed silently, the key is named NOT CHECKED.
+      // The run left out: format 3 carries it on every key (null where no signed run made it), so the report fails.
+      const withoutRuns = (r: Record<string, unknown>) => keysOf(r).map(({ recordedBy: _, ...k }) => k);
       const stripped = join(dataDir, `stripped-${kind}`);
       cpSync(dir, stripped, { recursive: true });
-      forgeNewReport(stripped, installation, (r) => ({
-        ...r,
-        keys: keysOf(r).map(({ recordedBy: _, ...k }) => k),
-      }));
-      expect(await alone(stripped), kind).toMatchObject({
+      forgeNewReport(stripped, installation, (r) => ({ ...r, keys: withoutRuns(r) }));
+      const unmarked = {
+        code: EXIT.verification,
+        stderr: expect.stringMatching(
+          /FAILED verification: report format: every marker its kind carries in format 3 \(a format-3 report without keys\.0\.recordedBy\)/,
+        ),
+      };
+      expect(await alone(stripped), kind).toMatchObject(unmarked);
+      expect(await live(stripped), kind).toMatchObject(unmarked);
+      expect((await bundled(stripped, `stripped-${kind}`)).answer, kind).toMatchObject(unmarked);
+      // Said to be format 2, made before keys carried their run: with the key alone the key is named NOT CHECKED, as
+      // before; the logs say this installation wrote format 3 when it was made, so it is not a report Custos made.
+      const older = join(dataDir, `older-${kind}`);
+      cpSync(dir, older, { recursive: true });
+      forgeNewReport(older, installation, (r) => ({ ...r, v: 2, keys: withoutRuns(r) }));
+      expect(await alone(older), kind).toMatchObject({
         code: EXIT.ok,
         stdout: expect.stringMatching(new RegExp(`NOT CHECKED ${MADE} — .*key ${compromised}: this report predates`)),
       });
-      // The live log still ties it, from the run its stored outcome and signed entry record: stripped and swapped, the
-      // key fails there (a bundle holds no outcomes: with it, as with the key alone, the key is NOT CHECKED).
-      expect(await live(stripped), kind).toMatchObject({
-        code: EXIT.ok,
-        stdout: expect.stringContaining(`ok   ${IN_LOG('the live log')} — the report carries no run for`),
+      const wroteFormat3 = (source: string) => ({
+        code: EXIT.verification,
+        stderr: expect.stringMatching(
+          new RegExp(
+            `report format: the one this installation wrote when ${source} records the report made \\(entry 0 ` +
+              'records that this installation writes format-3 reports, and entry \\d+ made this one after it, but ' +
+              'it says format 2',
+          ),
+        ),
       });
+      expect(await live(older), kind).toMatchObject(wroteFormat3('the live log'));
+      // The live log still ties each key, from the run its stored outcome and signed entry record.
+      expect(await live(older), kind).toMatchObject({
+        stderr: expect.stringContaining(`ok   ${IN_LOG('the live log')} — the report carries no run for`),
+      });
+      const olderBundled = await bundled(older, `older-${kind}`);
+      expect(olderBundled.answer, kind).toMatchObject(wroteFormat3(olderBundled.source));
+      // Stripped and swapped, said to be format 2: the live log fails the key too (a bundle holds no outcomes: with
+      // it, as with the key alone, the key is NOT CHECKED).
       const strippedSwapped = join(dataDir, `stripped-swapped-${kind}`);
       cpSync(dir, strippedSwapped, { recursive: true });
       forgeNewReport(strippedSwapped, installation, (r) => {
         const forged = withKeyPair(r, compromised, otherKey);
-        return { ...forged, keys: keysOf(forged).map(({ recordedBy: _, ...k }) => k) };
+        return { ...forged, v: 2, keys: withoutRuns(forged) };
       });
       expect(await live(strippedSwapped), kind).toMatchObject(failed(IN_LOG('the live log')));
       expect(await alone(strippedSwapped), kind).toMatchObject({

@@ -22,7 +22,14 @@ import { SignedHeads, type RecordRef, type SealedTable } from './record-heads';
 import pkcs11js from 'pkcs11js';
 import { findObjects } from '../hsm/find-objects';
 import { adoptCopy, placeInstallation } from '../placement/placement';
-import { declaresFormat, FORMAT_ENTRY, keyCreationParams } from './report-format';
+import {
+  DECLARED_FORMATS,
+  declaredFormat,
+  FORMAT_ENTRY,
+  formatEntry,
+  keyCreationParams,
+  REPORT_FORMAT,
+} from './report-format';
 import { signedEntries, signedEntryAt } from './signed-entries';
 
 /**
@@ -525,7 +532,7 @@ export class AuditService {
           actor: SYSTEM,
           action: 'audit.key.create',
           object: { type: 'token', id: `${key.record.token.serial}/${key.record.token.label}` },
-          // Says from its first entry that this installation writes format-2 reports (report-format.ts).
+          // Says from its first entry which report format this installation writes (report-format.ts).
           params: keyCreationParams(key.record.keyId, kind),
         },
         () => {
@@ -575,8 +582,8 @@ export class AuditService {
     // anchor was created (audit.anchor.create), or it was made or opened by a release that keeps one (the report format
     // it declares). Then the anchor was removed, as a database put back to an older copy needs: opening it would
     // anchor that copy instead.
-    const declared = this.declaresReportFormat(key);
-    if (!anchored && (declared || this.anchorOnRecord())) {
+    const declared = this.declaredReportFormat(key);
+    if (!anchored && (declared !== null || this.anchorOnRecord())) {
       throw rollback(
         'The checkpoint kept in the audit token is missing, though the signed log says it was kept there: it was removed, ' +
           'as putting back an older copy of the database would need.',
@@ -598,7 +605,7 @@ export class AuditService {
     this.appendsSinceCheckpoint = log.size() - latest.size;
     // The token keeps its anchor before any entry says it does: a crash in between must not read as a removed anchor.
     if (!anchored) anchor.advance(latest);
-    if (!declared) this.record({ actor: SYSTEM, ...FORMAT_ENTRY });
+    if (declared !== REPORT_FORMAT) this.record({ actor: SYSTEM, ...FORMAT_ENTRY });
     const copyPath = this.anchorCopy();
     if (copyPath !== null && copy === null) {
       // Removable media may be detached: the log opens, but says the copy was not there to check it against.
@@ -635,16 +642,19 @@ export class AuditService {
   }
 
   /**
-   * Whether the signed log already says this installation writes format-2 reports: in its key's creation entry, or in
-   * the entry an older installation records once at its first open by this code.
+   * The newest report format the signed log says this installation writes, or null: in its key's creation entry, or in
+   * the `report.format` entry an older installation records once at its first open by code that writes that format.
    */
-  private declaresReportFormat(key: AuditKey): boolean {
+  private declaredReportFormat(key: AuditKey): number | null {
     const first = signedEntryAt(this.options.store, this, 0);
-    if (first && declaresFormat(first, key.noteKey)) return true;
-    const { action, object } = FORMAT_ENTRY;
-    return signedEntries(this.options.store, this, { action, object: `${object.type}:${object.id}` }).some((e) =>
-      declaresFormat(e, key.noteKey),
-    );
+    const declared = first ? [declaredFormat(first, key.noteKey)] : [];
+    for (const format of DECLARED_FORMATS) {
+      const { action, object } = formatEntry(format);
+      const entries = signedEntries(this.options.store, this, { action, object: `${object.type}:${object.id}` });
+      declared.push(...entries.map((e) => declaredFormat(e, key.noteKey)));
+    }
+    const formats = declared.filter((f): f is number => f !== null);
+    return formats.length > 0 ? Math.max(...formats) : null;
   }
 
   /**

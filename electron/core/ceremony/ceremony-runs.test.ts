@@ -14,6 +14,7 @@ import { checkRunPartsInLog } from '../reports/participant-check';
 import type { Participant } from '../reports/ceremony-report';
 import { parseReportFile, verifyReport, type ReportCheck, type ReportFile } from '../reports/report-verify';
 import { checkRunStart, checkRunStartInLog } from '../reports/run-start-check';
+import { checkFormatInLog } from '../reports/format-check';
 import { SYSTEM } from '../audit/audit-service';
 import { bindingOf, prepareProposal } from './lint';
 import { planRehearsal } from './rehearsal';
@@ -560,15 +561,15 @@ describe('a script run’s report', () => {
     ]);
   });
 
-  it('in format 2 carries every marker: the events and each person’s seq; left out, it fails, not NOT CHECKED', async () => {
+  it('in format 3 carries every marker: the events and each person’s seq; left out, it fails, not NOT CHECKED', async () => {
     const { report } = await shortRun();
     const { runEvents: _events, ...ceremony } = report.ceremony as { runEvents: RunEvent[] };
     const unseq = report.participants.map(({ seq: _seq, ...p }) => p);
     expect(failed({ ...report, ceremony })).toEqual([
-      'report format: every marker its kind carries in format 2 — a format-2 report without ceremony.runEvents',
+      'report format: every marker its kind carries in format 3 — a format-3 report without ceremony.runEvents',
     ]);
     expect(failed({ ...report, participants: unseq })).toEqual([
-      'report format: every marker its kind carries in format 2 — a format-2 report without participants.0.seq',
+      'report format: every marker its kind carries in format 3 — a format-3 report without participants.0.seq',
     ]);
     // A format-1 report made before this carried neither: NOT CHECKED, as before (a later log says if it may be one).
     const older = resigned({ ...report, v: 1, ceremony, participants: unseq });
@@ -737,7 +738,7 @@ describe('a script run’s report', () => {
     );
   });
 
-  it('is read as a script run by its entries: relabelled a custody’s without its events, format 2 fails', async () => {
+  it('is read as a script run by its entries: relabelled a custody’s without its events, format 3 fails', async () => {
     const { report } = await shortRun();
     const { runEvents: _events, ...ceremony } = report.ceremony as unknown as RunCeremony;
     const relabelled = {
@@ -746,7 +747,7 @@ describe('a script run’s report', () => {
       ceremony: { ...ceremony, action: 'custody.take', custodyBegun: null } as unknown as Report['ceremony'],
     };
     expect(failed(relabelled)).toContainEqual(
-      'report format: every marker its kind carries in format 2 — a format-2 report without ceremony.runEvents',
+      'report format: every marker its kind carries in format 3 — a format-3 report without ceremony.runEvents',
     );
   });
 
@@ -889,7 +890,7 @@ describe('a script run’s report', () => {
     // The activation was never carried out: the report cannot say it was.
     expect(failed(withStep(report, 'activate', { state: 'done', outcome: 'Carried out.' }))).toEqual([
       // A step said carried out carries the outcome its execution stored; one never carried out has none to carry.
-      'report format: every marker its kind carries in format 2 — a format-2 report without ' +
+      'report format: every marker its kind carries in format 3 — a format-3 report without ' +
         'ceremony.steps.2.outcomeAsRecorded',
       `${STEPS} — step 3 (activate): state “done” where the entries give proposed or failed; outcome “Carried out.” ` +
         'with no execution entry',
@@ -983,10 +984,40 @@ describe('a script run’s report', () => {
       'keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded — step restore: ' +
         'no carried execution entry records the outcome it carries',
     ]);
-    expect(failed(withStep(swapped, 'restore', { outcomeAsRecorded: undefined }))).toEqual([
-      'report format: every marker its kind carries in format 2 — a format-2 report without ' +
+    // Format 3 requires it: left out, the report fails rather than saying the key NOT CHECKED.
+    const stripped = withStep(swapped, 'restore', { outcomeAsRecorded: undefined });
+    expect(failed(stripped)).toEqual([
+      'report format: every marker its kind carries in format 3 — a format-3 report without ' +
         'ceremony.steps.1.outcomeAsRecorded',
     ]);
+    expect(failed(withStep(report, 'restore', { action: undefined }))).toEqual([
+      'report format: every marker its kind carries in format 3 — a format-3 report without ceremony.steps.1.action',
+      // The execution's entry hashes the action with the outcome.
+      'keys: each key’s public key, fingerprint and check value as the run’s signed outcome recorded — step restore: ' +
+        'no carried execution entry records the outcome it carries',
+    ]);
+    // A format-2 report, made before steps carried their outcome as stored, passes with the restore's key NOT CHECKED
+    // by the outcome; only a later log says whether the installation still wrote format 2 when it was made.
+    const older = resigned({ ...withStep(report, 'restore', { outcomeAsRecorded: undefined }), v: 2 });
+    expect(older.ok).toBe(true);
+    expect(older.checks).toContainEqual({
+      check: 'keys the run’s carried-out steps made or restored: as their signed outcomes recorded',
+      ok: true,
+      skipped: true,
+      detail:
+        'this report predates carrying the outcome as stored of step restore; their keys are checked against the ' +
+        'fingerprint printed beside them only',
+    });
+    const later = { source: 'the live log', key: core.audit.noteKey()! };
+    const read = (r: object) => (parseReportFile(Buffer.from(canonicalJson(r))) as { report: ReportFile }).report;
+    const log = core.audit.log();
+    const formats = [log.entry(0), ...log.entriesAbout(`report:${report.reportId}`)];
+    expect(checkFormatInLog(read(report), formats, later)).toMatchObject({ ok: true });
+    // This installation declared format 3 in its first entry: a format-2 report it made since is a forgery.
+    expect(checkFormatInLog(read({ ...stripped, v: 2 }), formats, later)).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^entry 0 records that this installation writes format-3 reports, .* format 2:/),
+    });
   });
 
   it('lists a rehearsal’s steps as its signed events do: a changed value fails there too', async () => {

@@ -54,7 +54,7 @@ export interface ReportEntry {
 
 export interface CeremonyReport {
   kind: typeof REPORT_KIND;
-  /** The report format (report-format.ts): 2 carries every marker its checks read; older reports say 1. */
+  /** The report format (report-format.ts): 3 carries every marker its checks read; older reports say 2 or 1. */
   v: typeof REPORT_FORMAT;
   reportId: string;
   type: string;

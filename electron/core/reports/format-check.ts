@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ceremonyOnRecord, said, signedWithin } from './participant-check';
 import type { PartEntry } from './participant-record';
-import { declaresFormat, REPORT_FORMAT } from '../audit/report-format';
+import { declaredFormat, REPORT_FORMAT } from '../audit/report-format';
 import type { LaterSource, ReportCheck, SignedEntry } from './report-verify';
 
 /** The members of report.json the format checks read (report-verify.ts's ReportFile holds them). */
@@ -29,28 +29,30 @@ interface FormatReport {
   participants?: { seq?: number }[];
   witnesses: { seq?: number }[];
   revocation?: unknown;
+  keys?: { recordedBy?: unknown }[];
 }
 
-type RunStep = { proposalId?: unknown; state?: unknown; outcomeAsRecorded?: unknown } | null;
+type RunStep = { proposalId?: unknown; state?: unknown; action?: unknown; outcomeAsRecorded?: unknown } | null;
 
-const MARKERS = 'report format: every marker its kind carries in format 2';
+const markers = (v: number) => `report format: every marker its kind carries in format ${v}`;
 
 /**
- * A format-2 report carries every marker the checks of its kind read: one that leaves any out is no report this code
- * made, never "an older report" whose checks are NOT CHECKED. A format-1 report passes here; with a later log,
- * checkFormatInLog says whether it may be one.
+ * A report in format 2 or later carries every marker the checks of its kind read in its format: one that leaves any
+ * out is no report this code made, never "an older report" whose checks are NOT CHECKED. A format-1 report passes
+ * here, and a format-2 report without the markers format 3 added; with a later log, checkFormatInLog says whether the
+ * report may be in that format.
  */
 export function checkFormatMarkers(report: FormatReport, checks: ReportCheck[]): void {
-  if (report.v !== 1 && report.v !== REPORT_FORMAT) {
-    checks.push({ check: MARKERS, ok: false, detail: `v is ${report.v}: no such report format` });
+  if (!Number.isInteger(report.v) || report.v < 1 || report.v > REPORT_FORMAT) {
+    checks.push({ check: markers(REPORT_FORMAT), ok: false, detail: `v is ${report.v}: no such report format` });
     return;
   }
   if (report.v === 1) return;
   const missing = missingMarkers(report);
   checks.push({
-    check: MARKERS,
+    check: markers(report.v),
     ok: missing.length === 0,
-    ...(missing.length ? { detail: `a format-2 report without ${said(missing)}` } : {}),
+    ...(missing.length ? { detail: `a format-${report.v} report without ${said(missing)}` } : {}),
   });
 }
 
@@ -63,6 +65,11 @@ function missingMarkers(report: FormatReport): string[] {
   each(report.witnesses, 'witnesses');
   const c = report.ceremony;
   if (report.revocation !== undefined) each(report.participants, 'participants');
+  // Format 3: each key of a report without a ceremony names the signed run that made it, or says none does (null).
+  if (!c && report.v >= 3) {
+    const i = (report.keys ?? []).findIndex((key) => key.recordedBy === undefined);
+    if (i >= 0) missing.push(`keys.${i}.recordedBy`);
+  }
   if (!c) return missing;
   const need = (present: boolean, field: string) => {
     if (!present) missing.push(`ceremony.${field}`);
@@ -72,10 +79,13 @@ function missingMarkers(report: FormatReport): string[] {
   if (c.action === 'ceremony.script-run' || ceremonyOnRecord(report) === 'ceremony-run') {
     each(report.participants, 'participants');
     need(Array.isArray(c.runEvents), 'runEvents');
-    // A quorum step carried out carries its outcome as stored, which the run's keys are checked against.
-    const steps = Array.isArray(c.steps) ? (c.steps as RunStep[]) : [];
+    // Format 3: a quorum step carries its action, and once carried out its outcome as stored, which the run's keys are
+    // checked against. A format-2 report made before it carried them says those steps' keys NOT CHECKED.
+    const steps = Array.isArray(c.steps) && report.v >= 3 ? (c.steps as RunStep[]) : [];
     steps.forEach((step, i) => {
-      if (typeof step?.proposalId === 'string' && (step.state === 'done' || step.state === 'performed'))
+      if (typeof step?.proposalId !== 'string') return;
+      need(typeof step.action === 'string', `steps.${i}.action`);
+      if (step.state === 'done' || step.state === 'performed')
         need(typeof step.outcomeAsRecorded === 'string', `steps.${i}.outcomeAsRecorded`);
     });
     return missing;
@@ -118,41 +128,56 @@ export function reportedCustody(report: Pick<FormatReport, 'ceremony'>): string 
 
 /**
  * With a later log (live, or a bundle): the report is in the format this installation wrote when the log records it
- * made. The first entry saying the installation writes format-2 reports (its key's creation, or `report.format`)
- * comes before any report it made after it; the holder of the audit key can append entries, not insert one earlier.
- * So a format-1 report whose `report.create` or first `report.sign` comes after that entry is not Custos's, and
- * neither is a format-2 report saying `custodyBegun: null` of a custody begun after it (its params bind the holders),
- * nor one whose checkpoint comes before its own `report.create` entry (a report dated back to an older checkpoint).
+ * made. The first entry saying the installation writes format-2 reports (its key's creation, or `report.format`), and
+ * the first saying format 3, each come before any report it made after it; the holder of the audit key can append
+ * entries, not insert one earlier. So a report whose `report.create` or first `report.sign` comes after the format-3
+ * entry is format 3, one after only the format-2 entry is format 2, and one in any other format is not Custos's: an
+ * older format leaves out markers a later one requires, and a format-3 report made before the log says format 3 was
+ * never written. Nor is a report Custos's that says `custodyBegun: null` of a custody begun after the format-2 entry
+ * (its params bind the holders), or whose checkpoint comes before its own `report.create` entry (a report dated back to
+ * an older checkpoint).
  * `entries`: those the later log holds that may declare the format, or be this report's or its custody's.
  */
 export function checkFormatInLog(report: FormatReport, entries: SignedEntry[], later: LaterSource): ReportCheck {
   const check = `report format: the one this installation wrote when ${later.source} records the report made`;
   const texts = signedWithin(entries, Number.MAX_SAFE_INTEGER, later).sort((a, b) => seqOf(a) - seqOf(b));
-  const declared = texts.find((e) => declaresFormat(e, later.key));
+  // Each declared format from its first entry on; a format declared implies the ones before it.
+  const from = new Map<number, number>();
+  for (const e of texts) {
+    const format = declaredFormat(e, later.key);
+    for (let f = 2; format !== null && f <= format; f++) if (!from.has(f)) from.set(f, seqOf(e));
+  }
   const first = (action: string, type: string, id: string | null) =>
     texts.find((e) => e.action === action && e.object?.type === type && e.object.id === id && ok(e));
   const created = first('report.create', 'report', report.reportId);
   const signed = first('report.sign', 'report', report.reportId);
   if (!created) return { check, ok: false, detail: `${later.source} records no creation of report ${report.reportId}` };
   const made = Math.max(seqOf(created), signed ? seqOf(signed) : -1);
-  const from = declared ? seqOf(declared) : null;
   const problems: string[] = [];
   // Its checkpoint is signed after its creation: one from before it would date the report earlier than it was made.
   if (seqOf(created) >= report.audit.treeSize)
     problems.push(
       `entry ${seqOf(created)} created the report, outside its checkpoint of ${report.audit.treeSize} entries`,
     );
-  if (from !== null && made > from && report.v !== REPORT_FORMAT)
+  const written = [...from].filter(([, seq]) => made > seq).sort(([a], [b]) => b - a)[0];
+  if (written && report.v !== written[0])
     problems.push(
-      `entry ${from} records that this installation writes format-${REPORT_FORMAT} reports, and entry ${made} made ` +
-        `this one after it, but it says format ${report.v}: it is not a report Custos made`,
+      `entry ${written[1]} records that this installation writes format-${written[0]} reports, and entry ${made} ` +
+        `made this one after it, but it says format ${report.v}: it is not a report Custos made`,
+    );
+  // Format 3 is declared by every release that writes it, before its first report.
+  else if (!written && report.v === REPORT_FORMAT)
+    problems.push(
+      `entry ${made} made the report before any entry of ${later.source} says this installation writes ` +
+        `format-${REPORT_FORMAT} reports, but it says format ${REPORT_FORMAT}: it is not a report Custos made`,
     );
   const custody = reportedCustody(report);
   const begun = custody === null ? undefined : first('custody.begin', 'custody', custody);
-  if (from !== null && report.ceremony?.custodyBegun === null && begun && seqOf(begun) > from)
+  const from2 = from.get(2) ?? null;
+  if (from2 !== null && report.ceremony?.custodyBegun === null && begun && seqOf(begun) > from2)
     problems.push(
       `the report says custody ${custody} has no custody.begin params, but entry ${seqOf(begun)}, after entry ` +
-        `${from}, began it with params that bind its holders`,
+        `${from2}, began it with params that bind its holders`,
     );
   return { check, ok: problems.length === 0, ...(problems.length ? { detail: said(problems) } : {}) };
 }

@@ -102,6 +102,16 @@ export function checkKeys(
     if (differs.length > 0) return checks.push({ check: name, ok: false, detail: differs[0] });
   }
   checks.push({ check: name, ok: true });
+  // A format-2 report made before steps carried their outcome as stored: what those steps made is tied to nothing.
+  if (run && run.unrecorded.length > 0)
+    checks.push({
+      check: 'keys the run’s carried-out steps made or restored: as their signed outcomes recorded',
+      ok: true,
+      skipped: true,
+      detail:
+        `this report predates carrying the outcome as stored of ${said(run.unrecorded.map((id) => `step ${id}`))}; ` +
+        'their keys are checked against the fingerprint printed beside them only',
+    });
   // A key a step only acted on (activated, backed up) is listed with no outcome recording its public key.
   if (untied.length > 0)
     checks.push({

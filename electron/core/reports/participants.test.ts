@@ -448,8 +448,9 @@ describe('a backup report’s card holders', () => {
   });
 });
 
-describe('a format-2 report with a marker taken out', () => {
-  const MARKERS = /^report format: every marker its kind carries in format 2 — a format-2 report without /;
+describe('a format-3 (or format-2) report with a marker taken out', () => {
+  const MARKERS = /^report format: every marker its kind carries in format 3 — a format-3 report without /;
+  const MARKERS_2 = /^report format: every marker its kind carries in format 2 — a format-2 report without /;
   const without = (object: Record<string, unknown>, key: string) =>
     Object.fromEntries(Object.entries(object).filter(([k]) => k !== key));
 
@@ -457,7 +458,7 @@ describe('a format-2 report with a marker taken out', () => {
     const done = await f.approveAll(quorum, drill(), [1, 2]);
     reports.witness(done.id, 'Wanda', 'auditor');
     const report = made({ proposalId: done.id });
-    expect(report.v).toBe(2);
+    expect(report.v).toBe(3);
     expect(resigned(report).ok).toBe(true);
     const ceremony = report.ceremony!;
     const unnamed = report.participants.map(({ seq: _seq, ...p }) => p);
@@ -476,12 +477,14 @@ describe('a format-2 report with a marker taken out', () => {
         lines.find((l) => MARKERS.test(l)),
         marker,
       ).toContain(marker);
+      // Format 2 required them too: said to be format 2, it still fails.
+      expect(failed(resigned({ ...stripped, v: 2 })), marker).toContainEqual(expect.stringMatching(MARKERS_2));
       // The same report saying it is format 1 passes these checks here (NOT CHECKED): only a later log tells them
       // apart (report-bundle.test.ts).
       expect(failed(resigned({ ...stripped, v: 1 })), marker).not.toContainEqual(expect.stringMatching(MARKERS));
     }
-    expect(failed(resigned({ ...report, v: 3 }))).toEqual([
-      expect.stringMatching(/^report format: .* — v is 3: no such report format$/),
+    expect(failed(resigned({ ...report, v: 4 }))).toEqual([
+      expect.stringMatching(/^report format: .* — v is 4: no such report format$/),
     ]);
     const custody = made({ custodyId });
     expect(failed(resigned({ ...custody, ceremony: without(custody.ceremony!, 'custodyBegun') }))).toEqual([

@@ -10,6 +10,7 @@ interface RunOutcomesReport {
 
 interface ListedStep {
   id?: unknown;
+  state?: unknown;
   proposalId?: unknown;
   fingerprint?: unknown;
   action?: unknown;
@@ -21,19 +22,26 @@ interface ListedStep {
  * exactly as stored), taken only where a carried, successful `proposal.execute` (or `proposal.reconcile`) entry of the
  * step's proposal hashes it with the step's action and fingerprint (proposal-closure.ts runParams). Which proposal and
  * fingerprint a step made, run-steps-check.ts ties to the run's signed events. A step whose carried outcome no such
- * entry binds is a problem, named.
+ * entry binds is a problem, named. A quorum step carried out without one (a format-2 report made before steps carried
+ * them; format-check.ts fails a format-3 report so) is named in `unrecorded`.
  */
 export function runStepOutcomes(report: RunOutcomesReport): {
   outcomes: { action: string; outcome: unknown }[];
   problems: string[];
+  unrecorded: string[];
 } {
   const steps = Array.isArray(report.ceremony?.steps) ? (report.ceremony.steps as ListedStep[]) : [];
   const carried = report.audit.entries.flatMap((e) => entryText(e.entry) ?? []);
   const outcomes: { action: string; outcome: unknown }[] = [];
   const problems: string[] = [];
+  const unrecorded: string[] = [];
   for (const step of steps) {
     const stored = step?.outcomeAsRecorded;
-    if (typeof stored !== 'string') continue;
+    if (typeof stored !== 'string') {
+      const done = step?.state === 'done' || step?.state === 'performed';
+      if (typeof step?.proposalId === 'string' && done) unrecorded.push(String(step.id));
+      continue;
+    }
     const runs = carried.filter(
       (e) =>
         e.object?.type === 'proposal' &&
@@ -52,5 +60,5 @@ export function runStepOutcomes(report: RunOutcomesReport): {
       problems.push(`step ${String(step.id)}: no carried execution entry records the outcome it carries`);
     else outcomes.push({ action: String(step.action), outcome });
   }
-  return { outcomes, problems };
+  return { outcomes, problems, unrecorded };
 }

@@ -160,9 +160,14 @@ export function replaceAuditKeyInToken(dataDir: string): void {
 /**
  * A new installation whose log began as releases before report format 2 began it: its `audit.key.create` entry says
  * nothing of the report format. Made as the holder of the audit PIN could: the fresh log emptied and begun again with
- * the older entry, signed, checkpointed and anchored in the token with that key.
+ * the older entry, signed, checkpointed and anchored in the token with that key. `older.reportFormat`: a release that
+ * wrote that format began it instead (its key's creation says so); `older.reports`: that release made reports of
+ * these ids (their `report.create` entries) before this code first opens the log.
  */
-export function installationFromOlderRelease(dataDir: string): void {
+export function installationFromOlderRelease(
+  dataDir: string,
+  older: { reportFormat?: number; reports?: string[] } = {},
+): void {
   openAudit(dataDir).close();
   asDatabaseWriter(dataDir, (db) =>
     db.exec(
@@ -196,8 +201,19 @@ export function installationFromOlderRelease(dataDir: string): void {
         actor: { type: 'system', id: 'system' },
         action: 'audit.key.create',
         object: { type: 'token', id: `${token.serial}/${token.label}` },
-        params: { keyId: row.key_id, vault: 'file' },
+        params: {
+          keyId: row.key_id,
+          vault: 'file',
+          ...(older.reportFormat === undefined ? {} : { reportFormat: older.reportFormat }),
+        },
       });
+      for (const id of older.reports ?? [])
+        log.record({
+          actor: { type: 'system', id: 'system' },
+          action: 'report.create',
+          object: { type: 'report', id },
+          params: { type: 'inventory', ceremony: null },
+        });
       const heads = new SignedHeads(store, origin);
       const { note } = log.checkpoint('audit key created', (size) => heads.sign(size, (bytes) => key.sign(bytes)));
       new AuditAnchor(key, () => null).advance(verifiedCheckpoint(note, key.noteKey)!);
