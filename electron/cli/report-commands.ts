@@ -333,10 +333,14 @@ export function renderVerdict(verdict: ReportVerdict): { ok: boolean; text: stri
   const lines = verdict.checks.map(
     (c) => `  ${c.skipped ? 'NOT CHECKED' : c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.detail ? ` — ${c.detail}` : ''}`,
   );
+  // The format says which markers the report must carry, and which checks an older one leaves NOT CHECKED.
+  const format = verdict.format === null ? 'report format unreadable' : `report format ${verdict.format}`;
   if (verdict.ok)
     return {
       ok: true,
-      text: `Report ${verdict.reportId} (${verdict.type}) verified: ${verdict.entries} entries.\n${lines.join('\n')}\n`,
+      text:
+        `Report ${verdict.reportId} (${verdict.type}) verified: ${verdict.entries} entries, ${format}.\n` +
+        `${lines.join('\n')}\n`,
       error: null,
     };
   const failed = verdict.checks.filter((c) => !c.ok);
@@ -344,7 +348,7 @@ export function renderVerdict(verdict: ReportVerdict): { ok: boolean; text: stri
   const code = failed.every((c) => c.code) ? failed[0]!.code! : 'AUDIT_VERIFY_FAILED';
   const named = failed.map((c) => c.check + (c.detail ? ` (${c.detail})` : ''));
   const message = `The report FAILED verification: ${named.join('; ')}`;
-  return { ok: false, text: '', error: { code, message, remedy: lines } };
+  return { ok: false, text: '', error: { code, message, remedy: [`  ${format}`, ...lines] } };
 }
 
 const renderFindings = (v: ComplianceView) =>

@@ -107,6 +107,10 @@ describe('a report without a ceremony re-signed with another key pair under a ke
         kind,
       ).toBe(true);
       expect(await alone(dir), kind).toMatchObject({ code: EXIT.ok, stdout: expect.stringContaining(`ok   ${MADE}`) });
+      // The verdict names the format, which decides what the report must carry.
+      expect(await alone(dir), kind).toMatchObject({
+        stdout: expect.stringMatching(/^Report \w+ \([\w-]+\) verified: \d+ entries, report format 3\.\n/),
+      });
       expect(await live(dir), kind).toMatchObject({
         code: EXIT.ok,
         stdout: expect.stringContaining(`ok   ${IN_LOG('the live log')}`),
@@ -229,6 +233,7 @@ describe('a report without a ceremony re-signed with another key pair under a ke
         ),
       });
       expect(await live(older), kind).toMatchObject(wroteFormat3('the live log'));
+      expect(await live(older), kind).toMatchObject({ stderr: expect.stringContaining('→   report format 2\n') });
       // The live log still ties each key, from the run its stored outcome and signed entry record.
       expect(await live(older), kind).toMatchObject({
         stderr: expect.stringContaining(`ok   ${IN_LOG('the live log')} — the report carries no run for`),

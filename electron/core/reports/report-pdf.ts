@@ -60,6 +60,8 @@ export function renderReportPdf(report: CeremonyReport, sha256: string): Promise
     .text(text(TITLES[report.type] ?? `Ceremony report: ${report.type}`));
   doc.font(FONT.sans).fontSize(10).moveDown(0.3);
   row('Report id', report.reportId);
+  // What report verify holds the report to: the markers its format requires (docs/reports.md, “The report format”).
+  row('Report format', String(report.v));
   row('Generated', report.generatedAt);
   row('Installation', report.installation);
   row('SHA-256 of report.json', sha256);

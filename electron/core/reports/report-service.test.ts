@@ -385,6 +385,7 @@ describe('a ceremony report', () => {
     writeFileSync(join(dataDir, 'certificate.pdf'), pdf);
     const printed = pdfText(join(dataDir, 'certificate.pdf')).replace(/\s+/g, ' ');
     expect(printed).toContain('Key destruction certificate');
+    expect(printed).toContain('Report format: 3');
     expect(printed).toContain('Ольга Петрова (security-officer) approved at');
     expect(printed).toContain('Ольга Петрова (approver) — name and signature');
   });

@@ -23,6 +23,8 @@ export interface ReportVerdict {
   ok: boolean;
   reportId: string | null;
   type: string | null;
+  /** The report format report.json says it is in (`v`), or null when it could not be read. */
+  format: number | null;
   entries: number;
   /** Each check that was made, in order, with its outcome. */
   checks: ReportCheck[];
@@ -65,7 +67,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
   const parsed = parseReportFile(json);
   if ('problem' in parsed) {
     check('report format', false, parsed.problem);
-    return { ok: false, reportId: null, type: null, entries: 0, checks };
+    return { ok: false, reportId: null, type: null, format: null, entries: 0, checks };
   }
   const { report } = parsed;
   let size = 0;
@@ -147,6 +149,7 @@ export function verifyReport(json: Buffer, signature: Buffer, key: NoteKey, late
     ok: checks.every((c) => c.ok),
     reportId: report.reportId,
     type: report.type,
+    format: report.v,
     entries: report.audit.entries.length,
     checks,
   };
