@@ -2,6 +2,7 @@ import { createPublicKey, randomBytes } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
+import { everyObject, findObjects } from '../hsm/find-objects';
 import { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKM_EDDSA } from '../hsm/mechanisms';
 import { trimPadded } from '../hsm/token-info';
 import type { Synchronous, TokenModule } from '../hsm/token-module';
@@ -186,28 +187,44 @@ export class AuditKey {
           if (!(error instanceof Error && error.message === 'CKR_USER_ALREADY_LOGGED_IN')) throw error;
         }
       });
+      // Anyone who can load the token's library can create objects under the key's id with no PIN, every one
+      // CKA_PRIVATE false, and the token may list them first: counted with the key, they kept the log shut
+      // (AUDIT_KEY_MISMATCH at every start). The private key is the one object made with the PIN; the public half is
+      // any public key object holding the key on record.
       const found = this.module.run('Finding the audit key', (lib) => {
-        lib.C_FindObjectsInit(session, [
+        const id = { type: pkcs11js.CKA_ID, value: this.record.ckaId };
+        const privateHandle = findObjects(
+          lib,
+          session,
+          [
+            { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
+            id,
+            { type: pkcs11js.CKA_PRIVATE, value: true },
+          ],
+          2,
+        );
+        if (privateHandle.length !== 1) return null;
+        const points = everyObject(lib, session, [
           { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PUBLIC_KEY },
-          { type: pkcs11js.CKA_ID, value: this.record.ckaId },
-        ]);
-        const publicHandle = lib.C_FindObjects(session, 2);
-        lib.C_FindObjectsFinal(session);
-        lib.C_FindObjectsInit(session, [
-          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY },
-          { type: pkcs11js.CKA_ID, value: this.record.ckaId },
-        ]);
-        const privateHandle = lib.C_FindObjects(session, 2);
-        lib.C_FindObjectsFinal(session);
-        if (publicHandle.length !== 1 || privateHandle.length !== 1) return null;
-        const point = lib.C_GetAttributeValue(session, publicHandle[0]!, [{ type: pkcs11js.CKA_EC_POINT }])[0]?.value;
-        return { privateKey: privateHandle[0]!, publicKey: rawEd25519(point) };
+          id,
+        ]).map((handle) => {
+          try {
+            return rawEd25519(lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_EC_POINT }])[0]?.value);
+          } catch {
+            return null; // not an Ed25519 point: not the audit key's public half
+          }
+        });
+        if (points.length === 0) return null;
+        return {
+          privateKey: privateHandle[0]!,
+          holdsKey: points.some((point) => point?.equals(this.record.publicKey)),
+        };
       });
       if (!found)
         throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token no longer holds the audit key on record.', [
           'Stop: the audit token may have been replaced. Verify the log and contact your security officer.',
         ]);
-      if (!found.publicKey.equals(this.record.publicKey)) {
+      if (!found.holdsKey) {
         throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token holds a different key from the one on record.', [
           'Stop: the audit token may have been replaced. Verify the log and contact your security officer.',
         ]);

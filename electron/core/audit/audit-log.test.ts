@@ -10,6 +10,7 @@ import { DATABASE_FILE, Store } from '../store/database';
 import { Settings } from '../settings/settings';
 import { sql } from '../store/sql';
 import { openAudit } from '../testing/audit-fixture';
+import { plantPublicKey } from '../testing/planted-objects';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { canonicalJson } from '../canonical-json';
 import { canonicalEntry } from './audit-log';
@@ -91,6 +92,26 @@ describe('audit key and token', () => {
 });
 
 describe('audit key safety', () => {
+  it('opens its key with objects planted under the key’s id with no PIN, and signs with its own key', () => {
+    const { audit, store, host } = open();
+    const token = audit.auditToken()!;
+    const { cka_id: ckaId } = store.get<{ cka_id: Buffer }>(sql`SELECT cka_id FROM audit_keys`)!;
+    const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+    // What anyone who can load the token's library may do with no login: public objects (CKA_PRIVATE false), here
+    // two public keys and a private key, under the audit key's id.
+    module.withSession(token, { write: true }, (session, lib) => {
+      for (const objectClass of [pkcs11js.CKO_PUBLIC_KEY, pkcs11js.CKO_PRIVATE_KEY, pkcs11js.CKO_PUBLIC_KEY])
+        plantPublicKey(lib, session, ckaId.toString('hex'), objectClass);
+    });
+    opened!.close();
+    opened = null;
+    const again = open();
+    expect(again.audit.status()).toMatchObject({ state: 'ready' });
+    again.audit.record({ actor: operator, action: 'token.list' });
+    again.audit.checkpoint('after the planting');
+    return expect(verifyStoredLog(again.store)).resolves.toMatchObject({ ok: true });
+  });
+
   it('will not provision over an existing audit PIN when the database has no key (restored or swapped database)', () => {
     open();
     opened!.close();
