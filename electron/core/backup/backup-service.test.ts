@@ -22,7 +22,7 @@ import { QuorumService } from '../quorum/quorum-service';
 import { DATABASE_FILE } from '../store/database';
 import { sql } from '../store/sql';
 import { backupInstallation, type BackupInstallation } from '../testing/backup-installation';
-import { plantPublicKey } from '../testing/planted-objects';
+import { plantAheadOfKey, plantPublicKey } from '../testing/planted-objects';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import type { BackupService } from './backup-service';
 import { findObjects } from '../hsm/find-objects';
@@ -649,20 +649,16 @@ describe('backup and restore on SoftHSM2', () => {
   it('wraps the inventory’s key, not an object a session with no login planted under its id', async () => {
     // A wrapping AES key has no check value on record, so nothing else would tell the planted key from the real one.
     const keyId = await generate('AES-256', 'wrap');
-    const planted = Buffer.alloc(32, 0x41);
-    f.module.withSession(f.custody.record(source).token, { write: true }, (session, lib) => {
-      for (let i = 0; i < 4; i++)
-        lib.C_CreateObject(session, [
-          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-          { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
-          { type: pkcs11js.CKA_TOKEN, value: true },
-          { type: pkcs11js.CKA_PRIVATE, value: false },
-          { type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') },
-          { type: pkcs11js.CKA_VALUE, value: planted },
-          { type: pkcs11js.CKA_EXTRACTABLE, value: true },
-        ]);
-    });
-    const setId = await backUp([keyId]);
+    // Listed ahead of the key's own while the backup runs (plantPublicKey's value: 32 bytes of 0x41, known to all).
+    const planted = await plantAheadOfKey(f, source, keyId, pkcs11js.CKO_SECRET_KEY, (lib, session) =>
+      plantPublicKey(lib, session, keyId, pkcs11js.CKO_SECRET_KEY, [{ type: pkcs11js.CKA_EXTRACTABLE, value: true }]),
+    );
+    let setId: string;
+    try {
+      setId = await backUp([keyId]);
+    } finally {
+      planted.close();
+    }
     const cards = backups.printableCards(setId);
     const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
     const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
@@ -671,7 +667,7 @@ describe('backup and restore on SoftHSM2', () => {
     // Before: the set held the planted key, whose value its planter knows, and a restore would have put it in the
     // key's place.
     expect(inside).toHaveLength(32);
-    expect(inside.equals(planted)).toBe(false);
+    expect(inside.equals(Buffer.alloc(32, 0x41))).toBe(false);
   });
 
   it('restores past public objects planted under the keys’ ids with no login, and leaves none that it can destroy', async () => {
