@@ -14,7 +14,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { canonicalJson } from '../canonical-json';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 import type { HeldSecrets } from '../held-secrets/held-secrets';
 import { CKA_DESTROYABLE } from '../keys/key-attributes';
 import type { KeyInventory } from '../keys/key-inventory';
@@ -693,6 +693,44 @@ describe('backup and restore on SoftHSM2', () => {
       ),
     );
     expect(left.sort()).toEqual(['EC-P256 sign', 'EC-P256 sign', 'planted']);
+  });
+
+  it('removes every object planted under a key’s id, more than one search returns, and counts them all', async () => {
+    const keyId = await generate('EC-P256');
+    const setId = await backUp([keyId]);
+    const cards = backups.printableCards(setId);
+    const target = await freshCustody('fresh');
+    const token = f.custody.record(target).token;
+    const restore = await approved(target, 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    // More than the 1,000 one search used to return: those past it were neither destroyed nor counted. Session objects
+    // of a session held open (every session of this process sees them): as token objects, a thousand files are slow.
+    const plantedCount = 1_001;
+    const slot = f.module.findSlot(token);
+    const planter = f.module.run('plant', (lib) => lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION));
+    const left = await (async () => {
+      try {
+        f.module.run('plant', (lib) => {
+          for (let i = 0; i < plantedCount; i++)
+            plantPublicKey(lib, planter, keyId, pkcs11js.CKO_PUBLIC_KEY, [{ type: pkcs11js.CKA_TOKEN, value: false }]);
+        });
+        const done = await backups.enterShare(restore.id, cards[1]!.text);
+        expect(done, JSON.stringify(done.outcome)).toMatchObject({ state: 'executed' });
+        return await f.loggedIn(target, [0, 1], (session, lib) =>
+          findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }], 2_000).map((h) =>
+            String(lib.C_GetAttributeValue(session, h, [{ type: pkcs11js.CKA_LABEL }])[0]!.value),
+          ),
+        );
+      } finally {
+        f.module.run('plant', (lib) => lib.C_CloseSession(planter));
+      }
+    })();
+    expect(left.sort()).toEqual(['EC-P256 sign', 'EC-P256 sign']);
+    const counted = [...f.opened.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; params: string | null })
+      .filter((e) => e.action === 'backup.restore.planted-removed');
+    const planted = [{ keyId, label: 'EC-P256 sign', removed: plantedCount, left: 0 }];
+    expect(counted.map((e) => e.params)).toEqual([sha256Hex(canonicalJson({ setId, token, planted }))]);
   });
 
   it('refuses a stored manifest edited in the database', async () => {

@@ -487,10 +487,14 @@ export function privateObjectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: 
   return find(lib, session, [t(pkcs11js.CKA_ID, Buffer.from(id, 'hex')), t(pkcs11js.CKA_PRIVATE, true)]);
 }
 
+/** How many handles one C_FindObjects call of the planted-object clean-up asks for. */
+const PLANTED_BATCH = 1000;
+
 /**
  * Before a restore: the public key objects under the key's id, which anyone can create without a PIN. They are not the
  * key, so they do not block it; they are destroyed, so none is left beside the restored key looking like its public
- * half. Those the token will not destroy (CKA_DESTROYABLE false) are counted as left.
+ * half. Those the token will not destroy (CKA_DESTROYABLE false) are counted as left. Every one is found and counted:
+ * one C_FindObjects call stops at the count it asks for, and anyone can plant more objects than that.
  */
 export function removePlantedKeyObjects(
   lib: pkcs11js.PKCS11,
@@ -499,13 +503,26 @@ export function removePlantedKeyObjects(
 ): { removed: number; left: number } {
   const classes = [pkcs11js.CKO_PUBLIC_KEY, pkcs11js.CKO_PRIVATE_KEY, pkcs11js.CKO_SECRET_KEY];
   const planted = classes.flatMap((objectClass) =>
-    find(
+    everyObject(
       lib,
       session,
       [t(pkcs11js.CKA_CLASS, objectClass), t(pkcs11js.CKA_ID, Buffer.from(id, 'hex')), t(pkcs11js.CKA_PRIVATE, false)],
-      1000,
+      PLANTED_BATCH,
     ),
   );
   const removed = planted.filter((handle) => destroyed(lib, session, handle)).length;
   return { removed, left: planted.length - removed };
+}
+
+/** Every object matching the template, read in one search `batch` handles at a time until the token has no more. */
+function everyObject(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template, batch: number): Buffer[] {
+  const found: Buffer[] = [];
+  lib.C_FindObjectsInit(session, template);
+  try {
+    for (let next = lib.C_FindObjects(session, batch); next.length > 0; next = lib.C_FindObjects(session, batch))
+      found.push(...next);
+  } finally {
+    lib.C_FindObjectsFinal(session);
+  }
+  return found;
 }
