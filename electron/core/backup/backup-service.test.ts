@@ -225,6 +225,100 @@ describe('backup and restore on SoftHSM2', () => {
     );
   });
 
+  /** Restores the set into a fresh custody token with cards 1 and 2; returns the run's view and the custody. */
+  async function restoreInto(label: string, setId: string, cards: { text: string }[]) {
+    const target = await freshCustody(label);
+    const restore = await approved(target, 'key.restore', { setId });
+    await backups.enterShare(restore.id, cards[0]!.text);
+    return { target, done: await backups.enterShare(restore.id, cards[1]!.text) };
+  }
+  const measuredKcv = (done: { outcome?: unknown }, keyId: string) =>
+    (done.outcome as { result: { keys: { keyId: string; kcv: string | null }[] } }).result.keys.find(
+      (k) => k.keyId === keyId,
+    )!.kcv;
+
+  it('registers the check value a restore measured for an AES key that cannot compute one itself (wrap or sign)', async () => {
+    const wrapping = await generate('AES-256', 'wrap');
+    const signing = await generate('AES-256', 'sign');
+    expect([inventory.get(wrapping).kcv, inventory.get(signing).kcv]).toEqual([null, null]);
+    // Made unverified, the set records no check value for either.
+    const done = await approved(source, 'key.backup', {
+      keyIds: [wrapping, signing],
+      holders: [0, 1, 2].map(id),
+      threshold: 2,
+      verify: false,
+    });
+    const setId = (done.outcome as { result: { setId: string } }).result.setId;
+    const cards = backups.printableCards(setId);
+    expect(backups.manifest(setId).keys.map((k) => k.kcv)).toEqual([null, null]);
+    const first = await restoreInto('first', setId, cards);
+    expect(first.done).toMatchObject({ state: 'executed' });
+    // Before: the outcome named the measured check value and the inventory kept none (the manifest's), so the
+    // restore's report found “another check value” in its own outcome.
+    for (const keyId of [wrapping, signing]) {
+      expect(measuredKcv(first.done, keyId)).toMatch(/^[0-9A-F]{6}$/);
+      expect(inventory.get(keyId).kcv).toBe(measuredKcv(first.done, keyId));
+    }
+    // The same set, which records none, is still this key: restored again, proven against the registered value.
+    const again = await restoreInto('again', setId, cards);
+    expect(again.done).toMatchObject({ state: 'executed' });
+    expect(inventory.get(wrapping)).toMatchObject({
+      kcv: measuredKcv(first.done, wrapping),
+      token: { label: 'again' },
+    });
+  });
+
+  it('refuses a copy whose measured check value is not the one a restore registered, though the set records none', async () => {
+    const wrapping = await generate('AES-256', 'wrap');
+    const done = await approved(source, 'key.backup', {
+      keyIds: [wrapping],
+      holders: [0, 1, 2].map(id),
+      threshold: 2,
+      verify: false,
+    });
+    const setId = (done.outcome as { result: { setId: string } }).result.setId;
+    const cards = backups.printableCards(setId);
+    const first = await restoreInto('first', setId, cards);
+    const registered = measuredKcv(first.done, wrapping);
+    // As a forger with cards of their own and this installation's audit key writes it: another value under the key's
+    // id, and no check value to give it away.
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    const wrap = createCipheriv('id-aes256-wrap-pad', kek, Buffer.from('A65959A6', 'hex'));
+    const other = Buffer.concat([wrap.update(randomBytes(32)), wrap.final()]);
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    storeForged(setId, kek, { ...manifest, keys: [{ ...manifest.keys[0]!, wrapped: other.toString('base64') }] });
+    const forged = await restoreInto('forged', setId, cards);
+    // Before: executed, and the inventory moved the key to a token holding the forger's value under its id.
+    expect(forged.done).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'RESTORE_MISMATCH', message: expect.stringContaining(`, not ${registered}`) },
+    });
+    expect(inventory.get(wrapping)).toMatchObject({ kcv: registered, token: { label: 'first' } });
+    expect(await bed.objectsIn(forged.target)).toBe(0);
+  });
+
+  it('adds a key new to the inventory with the check value measured in the token, not the manifest’s none', async () => {
+    const wrapping = await generate('AES-256', 'wrap');
+    const done = await approved(source, 'key.backup', {
+      keyIds: [wrapping],
+      holders: [0, 1, 2].map(id),
+      threshold: 2,
+      verify: false,
+    });
+    const setId = (done.outcome as { result: { setId: string } }).result.setId;
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    // The same key under an id the inventory does not know, as a set made elsewhere brings a key in.
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const newId = randomBytes(16).toString('hex');
+    storeForged(setId, kek, { ...manifest, keys: [{ ...manifest.keys[0]!, id: newId }] });
+    const { done: restored } = await restoreInto('fresh', setId, cards);
+    expect(restored).toMatchObject({ state: 'executed' });
+    // Before: registered with none, while the outcome named the value measured.
+    expect(inventory.get(newId).kcv).toBe(measuredKcv(restored, newId));
+    expect(inventory.get(newId).kcv).toMatch(/^[0-9A-F]{6}$/);
+  });
+
   it('names a typo, a foreign card, a duplicate and a wrong share on entry; one card is not enough', async () => {
     const key = await generate('EC-P256');
     const setId = await backUp([key]);

@@ -454,7 +454,9 @@ export class BackupService {
                     params: { setId: manifest.setId, token },
                   });
                   for (const key of manifest.keys) {
-                    const shape = this.shapeFromManifest(key);
+                    // Proven against the inventory's check value where the manifest records none (a set of a wrap or
+                    // sign key made unverified): a restore registered the one it measured.
+                    const shape = { ...this.shapeFromManifest(key), kcv: key.kcv ?? this.recordedKcv(key.id) };
                     const blob = Buffer.from(key.wrapped, 'base64');
                     // Proven on a session copy that may sign or encrypt, whatever the key's own usage allows.
                     const copy = opened(key.label, () =>
@@ -515,8 +517,10 @@ export class BackupService {
           return {
             result: { setId: manifest.setId, token, keys: restored, authentication, madeBy: makerOf(audit, manifest) },
             commit: () => {
-              for (const key of manifest.keys)
-                this.options.keys.registerRestored(key, { token, custodyId, proposalId, setId: manifest.setId });
+              for (const key of manifest.keys) {
+                const { kcv } = restored.find((k) => k.keyId === key.id)!;
+                this.options.keys.registerRestored(key, { token, custodyId, proposalId, setId: manifest.setId }, kcv);
+              }
             },
           };
         } finally {
@@ -1005,9 +1009,10 @@ export class BackupService {
       const same =
         known.algorithm === key.algorithm &&
         (key.publicKey === null ? publicKey === null : publicKey?.equals(Buffer.from(key.publicKey, 'base64'))) &&
-        // A wrap-only AES key has no check value on record (it cannot encrypt): only this installation's own sets,
-        // wrapped from the token's object with that id, are believed to hold it.
-        (key.algorithm !== 'AES-256' || (known.kcv === null ? madeHere : known.kcv === key.kcv));
+        // An AES key is told by its check value where both record one. A wrap or sign key has none on record until a
+        // restore measures it, and a set made unverified records none: then only this installation's own sets, wrapped
+        // from the token's object with that id, are believed to hold it (a restore proves a copy against the record).
+        (key.algorithm !== 'AES-256' || (known.kcv !== null && key.kcv !== null ? known.kcv === key.kcv : madeHere));
       if (!same)
         throw new CustosError(
           'BACKUP_INVALID',
@@ -1252,6 +1257,11 @@ export class BackupService {
       fingerprint: row.fingerprint,
       wrapped: blob.toString('base64'),
     };
+  }
+
+  /** The check value the inventory records for the key; null for a key it does not know or records none for. */
+  private recordedKcv(id: string): string | null {
+    return this.options.keys.known(id) ? this.options.keys.get(id).kcv : null;
   }
 
   private stateOf(id: string): string | null {

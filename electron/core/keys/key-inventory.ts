@@ -250,11 +250,14 @@ export class KeyInventory {
    * A key unwrapped from a backup into a token, proven identical. A key the inventory knows moves
    * to that token in the state it had; one it does not know is added as the manifest describes it.
    * A destroyed key (restored only by the quorum's explicit override) comes back suspended, so a
-   * second decision is needed before it is used.
+   * second decision is needed before it is used. `kcv` is the check value the restore measured in the token (an AES
+   * key's, whatever its usage; null for a key pair), recorded in place of the manifest's: a set of a wrap or sign key
+   * may record none, and the run's outcome names the measured one.
    */
   registerRestored(
     key: RestoredKey,
     where: { token: { serial: string; label: string }; custodyId: string; proposalId: string; setId: string },
+    kcv: string | null,
   ): void {
     const existing = this.known(key.id) ? this.row(key.id) : undefined;
     const was = existing?.state ?? (key.state as KeyState);
@@ -269,7 +272,7 @@ export class KeyInventory {
       () => {
         if (existing) {
           this.store.execute(
-            sql`UPDATE keys SET token_serial = ${where.token.serial}, token_label = ${where.token.label}, custody_id = ${where.custodyId}, state = ${state} WHERE id = ${key.id}`,
+            sql`UPDATE keys SET token_serial = ${where.token.serial}, token_label = ${where.token.label}, custody_id = ${where.custodyId}, state = ${state}, kcv = ${kcv ?? existing.kcv} WHERE id = ${key.id}`,
           );
           this.signState(key.id);
           return;
@@ -277,7 +280,7 @@ export class KeyInventory {
         this.store.execute(sql`
           INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
           VALUES (${key.id}, ${where.custodyId}, ${where.token.serial}, ${where.token.label}, ${key.label}, ${key.algorithm}, ${key.usage}, ${key.backupable ? 1 : 0}, ${state},
-                  ${key.createdAt}, ${key.cryptoperiodDays}, ${key.expiresAt}, ${key.publicKey ? Buffer.from(key.publicKey, 'base64') : null}, ${key.kcv}, ${key.fingerprint}, ${where.proposalId})`);
+                  ${key.createdAt}, ${key.cryptoperiodDays}, ${key.expiresAt}, ${key.publicKey ? Buffer.from(key.publicKey, 'base64') : null}, ${kcv}, ${key.fingerprint}, ${where.proposalId})`);
         this.signState(key.id);
       },
     );
