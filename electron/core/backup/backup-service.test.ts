@@ -319,6 +319,61 @@ describe('backup and restore on SoftHSM2', () => {
     expect(inventory.get(newId).kcv).toMatch(/^[0-9A-F]{6}$/);
   });
 
+  /** A key made in the custody's token under this label; returns its id. */
+  async function labelled(custodyId: string, label: string): Promise<string> {
+    const params = { algorithm: 'EC-P256', label, usage: 'sign', backupable: true, cryptoperiodDays: 365 };
+    const done = await approved(custodyId, 'key.generate', { ...params, ckaId: randomBytes(16).toString('hex') });
+    expect(done.state).toBe('executed');
+    return (done.outcome as { result: { keyId: string } }).result.keyId;
+  }
+
+  it('restores no key whose label reads as another key’s on the target token, when proposed or when run', async () => {
+    const payments = await labelled(source, 'payments-root');
+    const setId = await backUp([payments]);
+    const cards = backups.printableCards(setId);
+    const target = await freshCustody('target');
+    // Proposed while the target held no such key; one labelled so is made there before the cards are in.
+    const restore = await approved(target, 'key.restore', { setId });
+    const twin = await labelled(target, 'Payments-Root');
+    await backups.enterShare(restore.id, cards[0]!.text);
+    // Before: executed, and the target token held two keys that read as one on every screen and report.
+    expect(await backups.enterShare(restore.id, cards[1]!.text)).toMatchObject({
+      state: 'failed',
+      outcome: { code: 'PROPOSAL_INVALID', message: expect.stringContaining('“Payments-Root” on the same token') },
+    });
+    expect(auditActions().some((e) => e.action === 'proposal.execute' && e.result.code === 'PROPOSAL_INVALID')).toBe(
+      true,
+    );
+    expect(inventory.get(payments).token.label).toBe('source');
+    expect(inventory.onToken(f.custody.record(target).token).map((k) => k.id)).toEqual([twin]);
+    expect(await bed.objectsIn(target)).toBe(2);
+    expect(() =>
+      quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID', remedy: [expect.stringContaining('no rename')] }));
+    // The very same label on another key is no look-alike (a rotation's successor keeps its key's).
+    const elsewhere = await freshCustody('elsewhere');
+    await labelled(elsewhere, 'payments-root');
+    const again = await approved(elsewhere, 'key.restore', { setId });
+    await backups.enterShare(again.id, cards[0]!.text);
+    expect(await backups.enterShare(again.id, cards[1]!.text)).toMatchObject({ state: 'executed' });
+    expect(inventory.get(payments).token.label).toBe('elsewhere');
+  });
+
+  it('restores no key new to the inventory whose label mixes scripts', async () => {
+    const setId = await backUp([await labelled(source, 'payments-root')]);
+    const cards = backups.printableCards(setId);
+    const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
+    // As a set made elsewhere brings it: a new id, and a Cyrillic а (U+0430) that reads as the Latin one.
+    const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
+    const forged = { ...manifest.keys[0]!, id: randomBytes(16).toString('hex'), label: 'p\u0430yments-root' };
+    storeForged(setId, kek, { ...manifest, keys: [forged] });
+    // Before: proposed, and the key registered under a label every screen shows as “payments-root”.
+    const target = await freshCustody('target');
+    expect(() =>
+      quorum.propose({ custodyId: target, action: 'key.restore', params: { setId }, requestedBy: id(0) }),
+    ).toThrow(expect.objectContaining({ code: 'PROPOSAL_INVALID', message: expect.stringContaining('mixes scripts') }));
+  });
+
   it('names a typo, a foreign card, a duplicate and a wrong share on entry; one card is not enough', async () => {
     const key = await generate('EC-P256');
     const setId = await backUp([key]);

@@ -22,6 +22,7 @@ import type { PracticeSet } from '../../../shared/rehearsals';
 import type { TokenRef } from '../../../shared/tokens';
 import { generateInToken, shapeDifferences } from '../keys/key-generation';
 import { NO_FINGERPRINT, type KeyInventory } from '../keys/key-inventory';
+import { refuseLookalikeLabel } from '../keys/key-labels';
 import { BackupParams, RestoreParams, type ActionParams } from '../../../shared/actions';
 import { checkLeastPrivilege, keyAgreement, withLockdown } from '../keys/key-attributes';
 import type { Store } from '../store/database';
@@ -360,12 +361,13 @@ export class BackupService {
   restoreCeremony(): CeremonyOperation {
     return {
       pins: ['user'],
-      check: (params) => {
+      check: (params, custodyId) => {
         const p = RestoreParams.parse(params);
         this.retirements.refuseRetired(p.setId);
         const manifest = this.manifest(p.setId);
         refuseInvalidKeys(manifest, 'nothing was proposed');
         this.refuseOtherKeys(manifest, makerOf(this.options.audit, manifest).here);
+        this.refuseLookalikeLabels(manifest, this.custodyToken(custodyId));
         this.refuseWaitingDestruction(manifest);
         this.refuseCompromised(manifest);
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
@@ -395,6 +397,7 @@ export class BackupService {
         // Checked again before the inventory is written: a set stored before this check existed is read here too.
         refuseInvalidKeys(manifest, 'nothing was restored');
         this.refuseOtherKeys(manifest, makerOf(audit, manifest).here);
+        this.refuseLookalikeLabels(manifest, token);
         this.refuseWaitingDestruction(manifest);
         this.refuseCompromised(manifest);
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
@@ -1140,9 +1143,7 @@ export class BackupService {
           ['Name custodians or security officers as card holders.'],
         );
     }
-    const custody = this.options.store.get<{ token_serial: string; token_label: string }>(
-      sql`SELECT token_serial, token_label FROM custody WHERE id = ${custodyId}`,
-    )!;
+    const token = this.custodyToken(custodyId);
     for (const id of p.keyIds) {
       const key = this.options.keys.get(id);
       if (!key.backupable)
@@ -1151,7 +1152,28 @@ export class BackupService {
           `“${key.label}” was generated not backup-able; the token will not let it out.`,
         );
       this.refuseNewCopy(id, 'backed up');
-      this.options.keys.checkToken(id, { serial: custody.token_serial, label: custody.token_label });
+      this.options.keys.checkToken(id, token);
+    }
+  }
+
+  private custodyToken(custodyId: string): TokenRef {
+    const custody = this.options.store.get<{ token_serial: string; token_label: string }>(
+      sql`SELECT token_serial, token_label FROM custody WHERE id = ${custodyId}`,
+    )!;
+    return { serial: custody.token_serial, label: custody.token_label };
+  }
+
+  /**
+   * A restored key's label must not read as another key's on the target token, as at generation and at a package's
+   * import (key-labels.ts): both would be registered there, and every screen, proposal and report would show two keys
+   * as one. A key the inventory knows is judged by the label it records (the one it keeps), and its own record there
+   * is no other key; a key new to it by the manifest's, held to the script rule as a received package is.
+   */
+  private refuseLookalikeLabels(manifest: Manifest, token: TokenRef): void {
+    for (const key of manifest.keys) {
+      const known = this.options.keys.known(key.id);
+      const label = known ? this.options.keys.get(key.id).label : key.label;
+      refuseLookalikeLabel(label, token, this.options.keys, RESTORE_LABEL_FIX, known ? key.id : undefined);
     }
   }
 
@@ -1271,6 +1293,10 @@ export class BackupService {
 }
 
 const SYSTEM_ACTOR: AuditActor = { type: 'system', id: 'system' };
+
+const RESTORE_LABEL_FIX =
+  'Restore the set into a token where no key’s label reads as one of its keys’ (Custos has no rename). A label ' +
+  'that mixes scripts is refused on every token: ask whoever made the set for one labelled in one script.';
 
 /**
  * Recorded once a restore has found none of the set's keys in the token (no private object under their CKA_IDs),
