@@ -237,7 +237,7 @@ describe('backup and restore on SoftHSM2', () => {
       (k) => k.keyId === keyId,
     )!.kcv;
 
-  it('registers the check value a restore measured for an AES key that cannot compute one itself (wrap or sign)', async () => {
+  it('registers the check value measured in the token for an AES key that computes none (wrap, sign)', async () => {
     const wrapping = await generate('AES-256', 'wrap');
     const signing = await generate('AES-256', 'sign');
     expect([inventory.get(wrapping).kcv, inventory.get(signing).kcv]).toEqual([null, null]);
@@ -268,7 +268,7 @@ describe('backup and restore on SoftHSM2', () => {
     });
   });
 
-  it('refuses a copy whose measured check value is not the one a restore registered, though the set records none', async () => {
+  it('refuses a copy measuring another check value than the registered one, though the set records none', async () => {
     const wrapping = await generate('AES-256', 'wrap');
     const done = await approved(source, 'key.backup', {
       keyIds: [wrapping],
@@ -297,7 +297,7 @@ describe('backup and restore on SoftHSM2', () => {
     expect(await bed.objectsIn(forged.target)).toBe(0);
   });
 
-  it('adds a key new to the inventory with the check value measured in the token, not the manifest’s none', async () => {
+  it('adds a key new to the inventory with the check value measured in the token, not the manifest’s', async () => {
     const wrapping = await generate('AES-256', 'wrap');
     const done = await approved(source, 'key.backup', {
       keyIds: [wrapping],

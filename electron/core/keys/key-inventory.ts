@@ -271,16 +271,21 @@ export class KeyInventory {
       },
       () => {
         if (existing) {
-          this.store.execute(
-            sql`UPDATE keys SET token_serial = ${where.token.serial}, token_label = ${where.token.label}, custody_id = ${where.custodyId}, state = ${state}, kcv = ${kcv ?? existing.kcv} WHERE id = ${key.id}`,
-          );
+          this.store.execute(sql`
+            UPDATE keys SET token_serial = ${where.token.serial}, token_label = ${where.token.label},
+              custody_id = ${where.custodyId}, state = ${state}, kcv = ${kcv ?? existing.kcv}
+            WHERE id = ${key.id}`);
           this.signState(key.id);
           return;
         }
+        const publicKey = key.publicKey ? Buffer.from(key.publicKey, 'base64') : null;
         this.store.execute(sql`
-          INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state, created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
-          VALUES (${key.id}, ${where.custodyId}, ${where.token.serial}, ${where.token.label}, ${key.label}, ${key.algorithm}, ${key.usage}, ${key.backupable ? 1 : 0}, ${state},
-                  ${key.createdAt}, ${key.cryptoperiodDays}, ${key.expiresAt}, ${key.publicKey ? Buffer.from(key.publicKey, 'base64') : null}, ${kcv}, ${key.fingerprint}, ${where.proposalId})`);
+          INSERT INTO keys (id, custody_id, token_serial, token_label, label, algorithm, usage, backupable, state,
+                            created_at, cryptoperiod_days, expires_at, public_key, kcv, fingerprint, proposal_id)
+          VALUES (${key.id}, ${where.custodyId}, ${where.token.serial}, ${where.token.label}, ${key.label},
+                  ${key.algorithm}, ${key.usage}, ${key.backupable ? 1 : 0}, ${state}, ${key.createdAt},
+                  ${key.cryptoperiodDays}, ${key.expiresAt}, ${publicKey}, ${kcv}, ${key.fingerprint},
+                  ${where.proposalId})`);
         this.signState(key.id);
       },
     );
