@@ -200,6 +200,8 @@ function createUnwrapKek(lib: pkcs11js.PKCS11, session: Buffer, value: Buffer): 
 }
 
 const isSecret = (algorithm: string) => algorithm === 'AES-256';
+/** How many handles one C_FindObjects call asks for where every object under an id is wanted (everyObject). */
+const SEARCH_BATCH = 1000;
 const AES_256_WRAPPED_BYTES = 40;
 
 export function wrapKey(
@@ -478,17 +480,18 @@ export function leftoverKekReconciler(audit: Pick<AuditService, 'record'>, actio
   };
 }
 
+/**
+ * Every object under the id, however many (what a crashed restore or import left, beside whatever anyone planted since:
+ * one search of 16, listing planted objects first, left the unwrapped key in the token).
+ */
 export function objectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: string): Buffer[] {
-  return find(lib, session, [t(pkcs11js.CKA_ID, Buffer.from(id, 'hex'))]);
+  return everyObject(lib, session, [t(pkcs11js.CKA_ID, Buffer.from(id, 'hex'))], SEARCH_BATCH);
 }
 
 /** Objects under the id that only a login could have made (CKA_PRIVATE true): never one planted without the PIN. */
 export function privateObjectsWithId(lib: pkcs11js.PKCS11, session: Buffer, id: string): Buffer[] {
   return find(lib, session, [t(pkcs11js.CKA_ID, Buffer.from(id, 'hex')), t(pkcs11js.CKA_PRIVATE, true)]);
 }
-
-/** How many handles one C_FindObjects call of the planted-object clean-up asks for. */
-const PLANTED_BATCH = 1000;
 
 /**
  * Before a restore: the public key objects under the key's id, which anyone can create without a PIN. They are not the
@@ -507,7 +510,7 @@ export function removePlantedKeyObjects(
       lib,
       session,
       [t(pkcs11js.CKA_CLASS, objectClass), t(pkcs11js.CKA_ID, Buffer.from(id, 'hex')), t(pkcs11js.CKA_PRIVATE, false)],
-      PLANTED_BATCH,
+      SEARCH_BATCH,
     ),
   );
   const removed = planted.filter((handle) => destroyed(lib, session, handle)).length;

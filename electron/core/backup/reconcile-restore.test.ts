@@ -14,6 +14,7 @@ import { BackupService } from './backup-service';
 import { reconcileRestore } from './reconcile-restore';
 import type { TokenModule } from '../hsm/token-module';
 import { pullTokenBefore } from '../testing/pulled-token';
+import { plantAheadOfKey, plantPublicKey } from '../testing/planted-objects';
 
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
@@ -93,38 +94,43 @@ const keyOf = (view: ProposalView) => (view.outcome as { result: { keyId: string
 const actions = () =>
   [...f.opened.audit.log().entries()].map((e) => JSON.parse(e.entry) as { action: string; object: unknown });
 
+/** A restore of a wrapping AES key and an EC key pair that runs its token work in full, then dies unrecorded. */
+async function restoreCrashedAfterTokenWork() {
+  const source = await custodyOf('source');
+  const keyIds = [keyOf(await generate(source, 'AES-256', 'wrap')), keyOf(await generate(source, 'EC-P256', 'sign'))];
+  const setId = (
+    await approved(source, 'key.backup', { keyIds, holders: f.enrolled.slice(0, 3).map((c) => c.id), threshold: 2 })
+  ).outcome as { result: { setId: string } };
+  const cards = backups.printableCards(setId.result.setId);
+  const target = await custodyOf('target');
+  let crashed!: () => void;
+  const tokenWorkDone = new Promise<void>((resolve) => (crashed = resolve));
+  const real = backups.restoreCeremony();
+  quorum = started({
+    ...real,
+    run: async (context) => {
+      await real.run(context);
+      crashed();
+      return new Promise<never>(() => {});
+    },
+  });
+  const restore = await approved(target, 'key.restore', { setId: setId.result.setId });
+  await backups.enterShare(restore.id, cards[0]!.text);
+  void backups.enterShare(restore.id, cards[1]!.text);
+  await tokenWorkDone;
+  const inTarget = (who: number[]) =>
+    f.loggedIn(target, who, (session, lib) =>
+      keyIds.map(
+        (id) => findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }], 100).length,
+      ),
+    );
+  return { keyIds, target, restore, inTarget };
+}
+
 describe('a restore interrupted by a crash', () => {
   it('leaves private objects the inventory does not know; the next quorum login on that token removes them and records it', async () => {
-    const source = await custodyOf('source');
-    const keyIds = [keyOf(await generate(source, 'AES-256', 'wrap')), keyOf(await generate(source, 'EC-P256', 'sign'))];
-    const setId = (
-      await approved(source, 'key.backup', { keyIds, holders: f.enrolled.slice(0, 3).map((c) => c.id), threshold: 2 })
-    ).outcome as { result: { setId: string } };
-    const cards = backups.printableCards(setId.result.setId);
-    const target = await custodyOf('target');
-
     // The restore runs its token work in full, and the process dies before its outcome is recorded.
-    let crashed!: () => void;
-    const tokenWorkDone = new Promise<void>((resolve) => (crashed = resolve));
-    const real = backups.restoreCeremony();
-    quorum = started({
-      ...real,
-      run: async (context) => {
-        await real.run(context);
-        crashed();
-        return new Promise<never>(() => {});
-      },
-    });
-    const restore = await approved(target, 'key.restore', { setId: setId.result.setId });
-    await backups.enterShare(restore.id, cards[0]!.text);
-    void backups.enterShare(restore.id, cards[1]!.text);
-    await tokenWorkDone;
-    const inTarget = (who: number[]) =>
-      f.loggedIn(target, who, (session, lib) =>
-        keyIds.map(
-          (id) => findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }], 10).length,
-        ),
-      );
+    const { keyIds, target, restore, inTarget } = await restoreCrashedAfterTokenWork();
     // The AES key and both halves of the EC key, none of them in the target token as far as the inventory knows.
     expect(await inTarget([0, 1])).toEqual([1, 2]);
     expect(keyIds.map((id) => inventory.livesIn(id, f.custody.record(target).token))).toEqual([false, false]);
@@ -142,6 +148,25 @@ describe('a restore interrupted by a crash', () => {
     ]);
     // The keys stay where the inventory had them: in the source token, untouched.
     expect(keyIds.map((id) => inventory.get(id).token.label)).toEqual(['source', 'source']);
+  });
+
+  it('removes all it left however many objects anyone planted under the ids since, listed ahead of them', async () => {
+    const { keyIds, target, restore, inTarget } = await restoreCrashedAfterTokenWork();
+    // More than the one search of 16 the clean-up made, all listed before the restored key pair's halves.
+    const planted = await plantAheadOfKey(f, target, keyIds[1]!, pkcs11js.CKO_PUBLIC_KEY, (lib, session) => {
+      for (let i = 0; i < 5; i++) plantPublicKey(lib, session, keyIds[1]!, pkcs11js.CKO_PUBLIC_KEY);
+    });
+    try {
+      expect(await inTarget([0, 1])).toEqual([1, 22]);
+      quorum = started();
+      quorum.reconcile();
+      expect((await approved(target, 'token.quorum-drill', {})).state).toBe('executed');
+      expect(quorum.view(restore.id)).toMatchObject({ state: 'failed', outcome: { code: 'OPERATION_INTERRUPTED' } });
+      // Before: 16 planted objects went, and the EC key's unwrapped private half stayed in the token, unregistered.
+      expect(await inTarget([1, 2])).toEqual([0, 0]);
+    } finally {
+      planted.close();
+    }
   });
 });
 
