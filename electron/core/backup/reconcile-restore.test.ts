@@ -15,6 +15,8 @@ import { reconcileRestore } from './reconcile-restore';
 import type { TokenModule } from '../hsm/token-module';
 import { pullTokenBefore } from '../testing/pulled-token';
 import { plantAheadOfKey, plantPublicKey } from '../testing/planted-objects';
+import { CKA_DESTROYABLE } from '../keys/key-attributes';
+import { canonicalJson, sha256Hex } from '../canonical-json';
 
 let cleanup: () => void;
 let f: Awaited<ReturnType<typeof quorumFixture>>;
@@ -167,6 +169,30 @@ describe('a restore interrupted by a crash', () => {
     } finally {
       planted.close();
     }
+  });
+
+  it('removes what it left past an object planted under an id since that the token will not destroy', async () => {
+    const { keyIds, target, restore, inTarget } = await restoreCrashedAfterTokenWork();
+    f.module.withSession(f.custody.record(target).token, { write: true }, (session, lib) => {
+      plantPublicKey(lib, session, keyIds[1]!, pkcs11js.CKO_PUBLIC_KEY, [{ type: CKA_DESTROYABLE, value: false }]);
+    });
+    quorum = started();
+    quorum.reconcile();
+    expect((await approved(target, 'token.quorum-drill', {})).state).toBe('executed');
+    // Before: TOKEN_ERROR at C_DestroyObject, and the EC key's unwrapped private half stayed there, unregistered.
+    expect(quorum.view(restore.id)).toMatchObject({ state: 'failed', outcome: { code: 'OPERATION_INTERRUPTED' } });
+    expect(await inTarget([1, 2])).toEqual([0, 1]);
+    const removed = [...f.opened.audit.log().entries()]
+      .map((e) => JSON.parse(e.entry) as { action: string; params: string | null })
+      .filter((e) => e.action === 'backup.restore.removed')
+      .map((e) => e.params);
+    const { setId } = backups.list()[0]!;
+    const token = f.custody.record(target).token;
+    const counted = [
+      { keyId: keyIds[0]!, label: 'AES-256 wrap', objects: 1 },
+      { keyId: keyIds[1]!, label: 'EC-P256 sign', objects: 2, left: 1 },
+    ];
+    expect(removed).toEqual([sha256Hex(canonicalJson({ setId, token, removed: counted }))]);
   });
 });
 

@@ -6,6 +6,7 @@ import type { KeyInventory } from '../keys/key-inventory';
 import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import { RestoreParams } from '../../../shared/actions';
 import { RESTORE_UNSETTLED, RESTORE_UNWRAPPING } from './backup-service';
+import { destroyed } from '../keys/destruction';
 import { objectsWithId } from './key-wrap';
 import type { Manifest } from './manifest';
 
@@ -35,12 +36,16 @@ export function reconcileRestore(options: {
         `Custos stopped while restoring ${set}, before it unwrapped anything into token ${token.label}. Nothing was restored or removed.`,
         ['Propose the restore again; the card holders enter their cards again.'],
       );
-    const removed: { keyId: string; label: string; objects: number }[] = [];
+    const removed: { keyId: string; label: string; objects: number; left?: number }[] = [];
     for (const key of options.manifest(setId).keys) {
       if (options.keys.livesIn(key.id, token)) continue;
       const found = objectsWithId(lib, session, key.id);
-      for (const handle of found) lib.C_DestroyObject(session, handle);
-      if (found.length > 0) removed.push({ keyId: key.id, label: key.label, objects: found.length });
+      // One the token will not destroy (CKA_DESTROYABLE false) is not the restore's, whose objects all may be: it was
+      // planted, stays, and is counted, and stops nothing (before, it failed the clean-up and the key stayed).
+      const gone = found.filter((handle) => destroyed(lib, session, handle)).length;
+      const left = found.length - gone;
+      if (found.length > 0)
+        removed.push({ keyId: key.id, label: key.label, objects: gone, ...(left > 0 ? { left } : {}) });
     }
     if (removed.length > 0) {
       const actor = { type: 'system', id: 'system' } as const;
