@@ -24,7 +24,7 @@ import {
 import { canonicalJson, sha256Hex } from '../canonical-json';
 import { CustosError, isCustosError } from '../errors';
 import type { MechanismOption, Need } from '../hsm/capabilities';
-import { privateKeyObject } from '../hsm/find-objects';
+import { destroyed, privateKeyObject } from '../hsm/find-objects';
 import type { TokenModule } from '../hsm/token-module';
 import { checkLeastPrivilege, keyAgreement, withLockdown } from '../keys/key-attributes';
 import { CURVES, registration } from '../keys/key-generation';
@@ -713,14 +713,17 @@ export class TransportService {
       if (!loggedIn) return NEEDS_LOGIN;
       const p = ImportWrappedParams.parse(params);
       const found = this.options.keys.known(p.ckaId) ? [] : objectsWithId(lib, session, p.ckaId);
-      for (const handle of found) lib.C_DestroyObject(session, handle);
+      // One the token will not destroy (CKA_DESTROYABLE false) is not the import's, whose objects all may be: it was
+      // planted, stays, and is counted. Before, it failed the clean-up (TOKEN_ERROR), the unwrapped key still there.
+      const removed = found.filter((handle) => destroyed(lib, session, handle)).length;
+      const left = found.length - removed;
       const object = { type: 'proposal', id: proposalId };
       if (found.length > 0)
         this.options.audit.record({
           actor: { type: 'system', id: 'system' },
           action: 'transport.import.removed',
           object,
-          params: { package: p.package, keyId: p.ckaId, token, objects: found.length },
+          params: { package: p.package, keyId: p.ckaId, token, objects: removed, ...(left > 0 ? { left } : {}) },
         });
       const { store, audit } = this.options;
       const failed = signedEntries(store, audit, {
@@ -729,7 +732,10 @@ export class TransportService {
       });
       const what =
         found.length > 0
-          ? `what it had unwrapped into token ${token.label} was never registered, so it was removed`
+          ? `what it had unwrapped into token ${token.label} was never registered, so it was removed` +
+            (left > 0
+              ? ` (${left} object(s) under its id that the token will not destroy, not the import's, stay)`
+              : '')
           : `token ${token.label} holds nothing of it`;
       throw new CustosError(
         'OPERATION_INTERRUPTED',

@@ -12,6 +12,7 @@ import { canonicalJson } from '../canonical-json';
 import { factorProofs } from '../custodians/factor-proofs';
 import { totpCodeAt } from '../custodians/totp';
 import { findObjects } from '../hsm/find-objects';
+import { CKA_DESTROYABLE } from '../keys/key-attributes';
 import { KeyInventory } from '../keys/key-inventory';
 import { keyChecks, keyNeeds, keyOperations } from '../keys/key-operations';
 import { QuorumService } from '../quorum/quorum-service';
@@ -22,12 +23,14 @@ import type { TokenModule } from '../hsm/token-module';
 import { pullTokenBefore } from '../testing/pulled-token';
 import { importTrustedKek } from '../backup/key-wrap';
 import { opensslVerify } from '../testing/openssl';
-import { plantAheadOfKey } from '../testing/planted-objects';
+import { plantAheadOfKey, plantPublicKey } from '../testing/planted-objects';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
 import { packageOf } from '../testing/transport-package';
 import { TransportRecipients } from './recipients';
 import { TransportService } from './transport-service';
+
+const privateOnly = { type: pkcs11js.CKA_PRIVATE, value: true };
 
 /**
  * Key transport against a real SoftHSM2 token, with recipients and senders that are openssl alone:
@@ -743,13 +746,25 @@ describe('key transport in (import a package wrapped for a Custos key)', () => {
           findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }], 10).length,
       );
     expect(await inToken()).toBe(1);
+    // Meanwhile someone with no PIN plants an object under the id that the token will not destroy.
+    f.module.withSession(token, { write: true }, (session, lib) => {
+      plantPublicKey(lib, session, ckaId, pkcs11js.CKO_PUBLIC_KEY, [{ type: CKA_DESTROYABLE, value: false }]);
+    });
 
     expect((await f.approveAll(quorum, propose('token.quorum-drill', {}), [1, 2])).state).toBe('executed');
+    // Before: TOKEN_ERROR at C_DestroyObject, and the unwrapped private key stayed in the token.
     expect(quorum.view(failed.id)).toMatchObject({
       state: 'failed',
-      outcome: { code: 'OPERATION_INTERRUPTED', message: expect.stringMatching(/failed while importing.*removed/) },
+      outcome: {
+        code: 'OPERATION_INTERRUPTED',
+        message: expect.stringMatching(/failed while importing.*removed \(1 object\(s\) .* will not destroy/),
+      },
     });
-    expect(await inToken()).toBe(0);
+    expect(await inToken()).toBe(1);
+    const unwrapped = await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      findObjects(lib, session, [{ type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') }, privateOnly], 10),
+    );
+    expect(unwrapped).toEqual([]);
     expect(logged('transport.import.removed')).toEqual([failed.id]);
   });
 });
