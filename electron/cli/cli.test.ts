@@ -1198,7 +1198,7 @@ describe('custos custody, proposal, key and backup', () => {
       ),
     ).toContain('Signature Verified Successfully');
     expect((await cli('report', 'verify', '--dir', out)).stdout).toMatch(
-      /verified: \d+ entries\.\n[\s\S]*ok {3}consistent with the live log/,
+      /verified: \d+ entries, report format 3\.\n[\s\S]*ok {3}consistent with the live log/,
     );
     const bundle = join(dataDir, 'bundle');
     await cli('audit', 'export', '--out', bundle);
