@@ -444,6 +444,16 @@ const intermediateProfile = (over: Partial<CertificateProfile> = {}): Certificat
   ...over,
 });
 
+const pemBody = (pem: string) => Buffer.from(pem.replace(/-----[A-Z ]+-----|\n/g, ''), 'base64');
+
+/** A self-signed root someone else made with openssl, as DER. */
+function strangerRoot(): Buffer {
+  const [key, planted] = [join(work, 'planted.key'), join(work, 'planted.pem')];
+  const subject = ['-subj', '/CN=Planted Root', '-days', '30', '-out', planted];
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, ...subject);
+  return pemBody(readFileSync(planted, 'utf8'));
+}
+
 describe('issuing from a request (cert.issue)', () => {
   async function root(): Promise<{ keyId: string; file: string }> {
     const keyId = await caKey();
@@ -1271,26 +1281,7 @@ describe('issuing from a request (cert.issue)', () => {
 
   it('finds every certificate on the token for the trust-store audit, telling Custos’s own from a planted one', async () => {
     const { keyId } = await root();
-    const key = join(work, 'planted.key');
-    const planted = join(work, 'planted.pem');
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-subj',
-      '/CN=Planted Root',
-      '-days',
-      '30',
-      '-out',
-      planted,
-    );
-    const der = Buffer.from(readFileSync(planted, 'utf8').replace(/-----[A-Z ]+-----|\n/g, ''), 'base64');
+    const der = strangerRoot();
     await f.loggedIn(custodyId, [0, 1], (session, lib) =>
       storeInToken(lib, session, der, { ckaId: Buffer.from('0102', 'hex'), label: 'planted' }),
     );
@@ -1309,6 +1300,22 @@ describe('issuing from a request (cert.issue)', () => {
       SELECT '0abc', ${der}, ${plantedSha}, NULL, spki, issuer_key_id, 'CN=Planted Root', 'CN=Planted Root', not_before,
              not_after, 1, token_serial, token_label, proposal_id, issued_at FROM certificates LIMIT 1`);
     expect(certificates.issuedHere(plantedSha)).toBe(false);
+  });
+
+  it('finds a planted certificate behind more than one search’s worth of others', async () => {
+    const { file } = await root();
+    const ours = pemBody(readFileSync(file, 'utf8'));
+    // Seventeen copies of Custos's own certificate are listed first; the stranger's one comes after them.
+    await f.loggedIn(custodyId, [0, 1], (session, lib) => {
+      for (let i = 0; i < 17; i++) storeInToken(lib, session, ours, { ckaId: Buffer.from([i]), label: `copy ${i}` });
+    });
+    await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      storeInToken(lib, session, strangerRoot(), { ckaId: Buffer.from('0102', 'hex'), label: 'planted' }),
+    );
+    const found = certificatesOnTokens(f.module, () => false).filter((c) => c.token.label === 'ca');
+    // Before: the one search stopped at 16, and the planted certificate was never shown to the trust-store audit.
+    expect(found).toHaveLength(19);
+    expect(found.filter((c) => c.subject === 'CN=Planted Root')).toHaveLength(1);
   });
 
   it('lists, in the compromised key’s impact report, the ceremony that certified it from a request', async () => {

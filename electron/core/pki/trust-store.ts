@@ -1,7 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { TokenRef } from '../../../shared/tokens';
-import { findObjects } from '../hsm/find-objects';
+import { everyObject } from '../hsm/find-objects';
 import type { TokenModule } from '../hsm/token-module';
 
 /** A certificate object found on a token, whoever put it there. */
@@ -29,7 +29,9 @@ export function certificatesOnTokens(module: TokenModule, skip: (token: TokenRef
     if (skip(token)) continue;
     try {
       module.withSession(token, {}, (session, lib) => {
-        const handles = findObjects(lib, session, [
+        // Every one: a single search stops at the count it asks for, and an anchor planted behind that many of
+        // Custos's own certificates would never reach the audit.
+        const handles = everyObject(lib, session, [
           { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE },
           { type: pkcs11js.CKA_CERTIFICATE_TYPE, value: pkcs11js.CKC_X_509 },
         ]);
