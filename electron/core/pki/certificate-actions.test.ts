@@ -17,7 +17,7 @@ import { sql } from '../store/sql';
 import { plantAheadOfKey } from '../testing/planted-objects';
 import { quorumFixture } from '../testing/quorum-fixture';
 import { tempDataDir } from '../testing/softhsm-fixture';
-import { CertificateStore, sha256 } from './certificate-store';
+import { CertificateStore, serialInteger, sha256 } from './certificate-store';
 import { pkiOperations } from './pki-operations';
 import { certificatesOnTokens } from './trust-store';
 import { storeInToken } from './certificate-store';
@@ -377,6 +377,43 @@ describe('root certificate ceremony (cert.self-sign)', () => {
       ),
     ).toBeDefined();
   });
+  it('finds the certificate a crash left past certificate objects planted under its serial ahead of it', async () => {
+    const keyId = await caKey();
+    const params = selfSign(keyId, rootProfile());
+    const proposal = propose('cert.self-sign', params);
+    const token = f.custody.record(custodyId).token;
+    const asRun = { params: proposal.params, proposalId: proposal.id, token, decidedBy: NOBODY };
+    await f.loggedIn(custodyId, [1, 2], (session, lib) =>
+      pki.operations['cert.self-sign']!({ session, lib, ...asRun }),
+    );
+    // Planted with no PIN, in a session held open so the token lists them first: a stranger's certificate, a value
+    // that is no certificate, each carrying the run's serial as its attribute.
+    const slot = f.module.findSlot(token);
+    const held = f.module.run('plant', (lib) => {
+      const session = lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+      for (const value of [strangerRoot(), Buffer.from('not a certificate')])
+        lib.C_CreateObject(session, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE },
+          { type: pkcs11js.CKA_CERTIFICATE_TYPE, value: pkcs11js.CKC_X_509 },
+          { type: pkcs11js.CKA_TOKEN, value: true },
+          { type: pkcs11js.CKA_PRIVATE, value: false },
+          { type: pkcs11js.CKA_SERIAL_NUMBER, value: serialInteger(params.serial as string) },
+          { type: pkcs11js.CKA_SUBJECT, value: Buffer.from('3000', 'hex') },
+          { type: pkcs11js.CKA_VALUE, value },
+        ]);
+      return session;
+    });
+    try {
+      const found = f.module.withSession(token, {}, (session, lib) =>
+        pki.reconcilers['cert.self-sign']!({ session, lib, ...asRun, loggedIn: false }),
+      ) as { result: { serial: string; reconciled: boolean }; commit: () => void } | null;
+      // Before: the first object found was the stranger's, which does not verify, so the run read as never signed.
+      expect(found?.result).toMatchObject({ serial: params.serial, reconciled: true });
+    } finally {
+      f.module.run('plant', (lib) => lib.C_CloseSession(held));
+    }
+  });
+
   it('finds a certificate a crash left in the token, by its serial, without a login, and registers it once', async () => {
     const keyId = await caKey();
     const params = selfSign(keyId, rootProfile());

@@ -18,7 +18,7 @@ import {
   subjectName,
   tbsCertificate,
 } from './certificate';
-import { certificateInToken, sha256, storeInToken, type CertificateStore } from './certificate-store';
+import { certificatesInToken, sha256, storeInToken, type CertificateStore } from './certificate-store';
 import { checkRequest, nameText, requestDer } from './csr';
 import { sameName } from './name-match';
 import { checkProfile, requireProfile, type ProfileContext } from './profile-check';
@@ -335,12 +335,21 @@ export function certificateActions(now: () => Date, inventory: KeyInventory, cer
     ({ session, lib, params, token, proposalId }) => {
       const serial = serialOf(params);
       if (certificates.has(serial)) return null;
-      const der = certificateInToken(lib, session, serial);
-      if (!der) return null;
       const planned = plan(params, token);
-      return verifies(der, spkiOf(inventory, planned.signer.id))
-        ? registration(der, planned, token, proposalId, true)
-        : null;
+      const signerSpki = spkiOf(inventory, planned.signer.id);
+      // The run's certificate is the one the CA key signed with the run's serial (drawn for this proposal alone): one
+      // planted under the serial ahead of it, malformed, or another of this CA's certificates relabelled with the
+      // serial, no longer hides it or stands in for it.
+      const isRuns = (candidate: Buffer) => {
+        try {
+          const x = new X509Certificate(candidate);
+          return BigInt(`0x${x.serialNumber}`) === BigInt(`0x${serial}`) && verifies(candidate, signerSpki);
+        } catch {
+          return false;
+        }
+      };
+      const der = certificatesInToken(lib, session, serial).find(isRuns);
+      return der ? registration(der, planned, token, proposalId, true) : null;
     };
 
   // A binding only adds the warnings: the refusals are the proposal check's (ready), inside the quorum's vetting, so a

@@ -5,7 +5,7 @@ import pkcs11js from 'pkcs11js';
 import type { CertificateRecord, RevocationReason } from '../../../shared/pki';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
-import { findObjects } from '../hsm/find-objects';
+import { everyObject } from '../hsm/find-objects';
 import { tokenStep } from '../hsm/pkcs11-errors';
 import type { KeyInventory } from '../keys/key-inventory';
 import type { Store } from '../store/database';
@@ -603,20 +603,18 @@ export function storeInToken(
   tokenStep('C_CreateObject', { attribute: 'CKO_CERTIFICATE' }, () => lib.C_CreateObject(session, template));
 }
 
-/** The token's certificate object with this serial, if a run got as far as storing it. */
-export function certificateInToken(lib: pkcs11js.PKCS11, session: Buffer, serial: string): Buffer | null {
-  const [handle] = findObjects(
-    lib,
-    session,
-    [
-      { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE },
-      { type: pkcs11js.CKA_SERIAL_NUMBER, value: serialInteger(serial) },
-    ],
-    1,
-  );
-  if (!handle) return null;
-  const [value] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE }]);
-  return value?.value instanceof Buffer ? value.value : null;
+/**
+ * The values of the token's certificate objects with this serial, if a run got as far as storing it. Every one: anyone
+ * can create a certificate object with any serial and no PIN, and the token may list it first.
+ */
+export function certificatesInToken(lib: pkcs11js.PKCS11, session: Buffer, serial: string): Buffer[] {
+  return everyObject(lib, session, [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_CERTIFICATE },
+    { type: pkcs11js.CKA_SERIAL_NUMBER, value: serialInteger(serial) },
+  ]).flatMap((handle) => {
+    const [value] = lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_VALUE }]);
+    return value?.value instanceof Buffer ? [value.value] : [];
+  });
 }
 
 /** The DER of the certificate's subject or issuer Name, as CKA_SUBJECT / CKA_ISSUER hold it. */
