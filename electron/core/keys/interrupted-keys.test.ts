@@ -277,6 +277,40 @@ describe('a key pair generation interrupted by a crash', () => {
     expect(trail(proposal.id)).toContain('key.generate.planted-removed');
   });
 
+  it('never guesses which public half is the key when a no-PIN key pair was generated under its id', async () => {
+    const proposal = propose('key.generate', ec());
+    await crashAfterTokenStep(proposal, true);
+    const ckaId = (proposal.params as { ckaId: string }).ckaId;
+    // No login: both halves CKA_PRIVATE false, the public one CKA_LOCAL true as the key's own, its uses copied. An EC
+    // key for encryption can do nothing with its private half, so no test tells its public half from this one.
+    const planted = await plantAheadOfKey(f, custodyId, ckaId, pkcs11js.CKO_PUBLIC_KEY, (lib, session) => {
+      const common = [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: false },
+        { type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') },
+        { type: pkcs11js.CKA_LABEL, value: 'planted' },
+      ];
+      lib.C_GenerateKeyPair(
+        session,
+        { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+        [
+          ...common,
+          { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06082a8648ce3d030107', 'hex') },
+          ...leastPrivilege('encrypt', 'public'),
+        ],
+        common,
+      );
+    });
+    const settled = await restartAndLogIn(proposal.id).finally(planted.close);
+    // Registering the first would hand whoever planted it what others encrypt to the key.
+    expect(settled.outcome).toMatchObject({
+      status: 'failed',
+      code: 'KEY_ATTRIBUTES_MISMATCH',
+      message: expect.stringContaining('more than one object of one of its halves'),
+    });
+    expect(() => inventory.get(ckaId)).toThrow(expect.objectContaining({ code: 'KEY_NOT_FOUND' }));
+  });
+
   it('never registers a smaller key someone with the PIN put under the bound CKA_ID, whatever its attributes', async () => {
     const proposal = propose('key.generate', { ...ec(), algorithm: 'RSA-3072', usage: 'sign' });
     await crashAfterTokenStep(proposal, false);
@@ -286,7 +320,7 @@ describe('a key pair generation interrupted by a crash', () => {
       const common = [
         { type: pkcs11js.CKA_TOKEN, value: true },
         { type: pkcs11js.CKA_ID, value: Buffer.from(ckaId, 'hex') },
-        { type: pkcs11js.CKA_LABEL, value: 'interrupted pair' },
+        { type: pkcs11js.CKA_LABEL, value: 'planted' },
       ];
       lib.C_GenerateKeyPair(
         session,
