@@ -7,7 +7,7 @@ import type { TokenRef } from '../../../shared/tokens';
 import type { AuditService } from '../audit/audit-service';
 import { signedEntries } from '../audit/signed-entries';
 import { CustosError } from '../errors';
-import { destroyed, findObjects } from '../hsm/find-objects';
+import { destroyed, everyObject } from '../hsm/find-objects';
 import type { Store } from '../store/database';
 import { refuseTampered, signState, stateDocument, stateVerdict, type SignedColumns } from '../store/signed-state';
 import { sql } from '../store/sql';
@@ -406,7 +406,9 @@ function recorded(inventory: KeyInventory, keyId: string): RecordedKey {
 
 function keyObjects(lib: pkcs11js.PKCS11, session: Buffer, key: RecordedKey): KeyObjects {
   const id = { type: pkcs11js.CKA_ID, value: Buffer.from(key.id, 'hex') };
-  const find = (...template: pkcs11js.Template) => findObjects(lib, session, [id, ...template], 100);
+  // Every object, however many: anyone can plant more than one search returns, listed ahead of the key's own, and a
+  // public half missed was left in the token under a proof that said none remained.
+  const find = (...template: pkcs11js.Template) => everyObject(lib, session, [id, ...template]);
   const madeWithPin = { type: pkcs11js.CKA_PRIVATE, value: true };
   const halves = [
     ...find({ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, madeWithPin),

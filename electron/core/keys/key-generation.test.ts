@@ -407,6 +407,33 @@ describe('scheduled destruction', () => {
     expect(await left(kept)).toBe(1);
   });
 
+  it('destroys the key’s public half and proves it gone however many objects were planted ahead of it', async () => {
+    const keyId = keyOf(await generate('EC-P256'));
+    await approved('key.schedule-destruction', { keyId, waitDays: 7 });
+    const byId = [{ type: pkcs11js.CKA_ID, value: Buffer.from(keyId, 'hex') }];
+    // No PIN needed: more public key objects than one search of 100 returns, none the key, none destroyable, all
+    // listed ahead of the key's own public half.
+    const undestroyable = [{ type: 0x172, value: false }];
+    const planted = await plantAheadOfKey(f, custodyId, keyId, pkcs11js.CKO_PUBLIC_KEY, (lib, session) => {
+      // Called four times: 104 in all.
+      for (let i = 0; i < 26; i++) plantPublicKey(lib, session, keyId, pkcs11js.CKO_PUBLIC_KEY, undestroyable);
+    });
+    days(7);
+    const destroyed = await approved('key.destroy', { keyId }).finally(planted.close);
+    // Before: the search saw only planted objects, so the key's public half stayed, uncounted, under "remaining: 0".
+    expect(destroyed.outcome).toMatchObject({
+      status: 'ok',
+      result: { objectsDestroyed: 2, remaining: 0, othersDestroyed: 0, othersLeft: 104 },
+    });
+    const labels = await f.loggedIn(custodyId, [0, 1], (session, lib) =>
+      findObjects(lib, session, byId, 1000).map((handle) =>
+        String(lib.C_GetAttributeValue(session, handle, [{ type: pkcs11js.CKA_LABEL }])[0]?.value),
+      ),
+    );
+    expect(labels).toHaveLength(104);
+    expect(new Set(labels)).toEqual(new Set(['planted']));
+  });
+
   it('can be cancelled by the quorum during the wait, after which the key works again', async () => {
     const keyId = ((await generate('EC-P256')).outcome as { result: { keyId: string } }).result.keyId;
     await approved('key.activate', { keyId });
