@@ -1,4 +1,4 @@
-import { createPublicKey, randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import pkcs11js from 'pkcs11js';
 import type { TokenRef } from '../../../shared/tokens';
 import { CustosError } from '../errors';
@@ -224,7 +224,14 @@ export class AuditKey {
         throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token no longer holds the audit key on record.', [
           'Stop: the audit token may have been replaced. Verify the log and contact your security officer.',
         ]);
-      if (!found.holdsKey) {
+      // The public object proves nothing of the private key (anyone may plant one holding the recorded point): a
+      // signature over a fresh challenge must verify under the key on record before anything is signed with it.
+      const challenge = randomBytes(32);
+      const signature = this.module.run('Checking the audit key', (lib) => {
+        lib.C_SignInit(session, { mechanism: CKM_EDDSA }, found.privateKey);
+        return lib.C_Sign(session, challenge, Buffer.alloc(64));
+      });
+      if (!found.holdsKey || !verify(null, challenge, ed25519PublicKeyObject(this.record.publicKey), signature)) {
         throw new CustosError('AUDIT_KEY_MISMATCH', 'The audit token holds a different key from the one on record.', [
           'Stop: the audit token may have been replaced. Verify the log and contact your security officer.',
         ]);

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import pkcs11js from 'pkcs11js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditEntry } from '../../../shared/audit';
+import { findObjects } from '../hsm/find-objects';
+import { CKM_EC_EDWARDS_KEY_PAIR_GEN } from '../hsm/mechanisms';
 import { prepareEmbeddedSoftHsm } from '../hsm/softhsm';
 import { DATABASE_FILE, Store } from '../store/database';
 import { Settings } from '../settings/settings';
@@ -92,6 +94,34 @@ describe('audit key and token', () => {
 });
 
 describe('audit key safety', () => {
+  it('refuses to open an audit key whose private half was swapped for another under the same id', () => {
+    const { audit, store, host } = open();
+    const token = audit.auditToken()!;
+    const { cka_id: ckaId } = store.get<{ cka_id: Buffer }>(sql`SELECT cka_id FROM audit_keys`)!;
+    const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+    // Someone with the audit PIN (the data directory's 0600 file): a new Ed25519 private key under the key's id, the
+    // recorded public object left as it is. Login state is per token and process: the audit signer's login serves.
+    module.withSession(token, { write: true }, (session, lib) => {
+      const id = { type: pkcs11js.CKA_ID, value: ckaId };
+      const [old] = findObjects(lib, session, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_PRIVATE_KEY }, id]);
+      const pair = lib.C_GenerateKeyPair(
+        session,
+        { mechanism: CKM_EC_EDWARDS_KEY_PAIR_GEN },
+        [
+          { type: pkcs11js.CKA_TOKEN, value: false },
+          { type: pkcs11js.CKA_EC_PARAMS, value: Buffer.from('06032b6570', 'hex') },
+        ],
+        [{ type: pkcs11js.CKA_TOKEN, value: true }, { type: pkcs11js.CKA_PRIVATE, value: true }, id],
+      );
+      expect(pair.privateKey).toBeDefined();
+      lib.C_DestroyObject(session, old!);
+    });
+    opened!.close();
+    opened = null;
+    // Before: it opened, and every entry it signed from then on failed verification.
+    expect(open().audit.status()).toMatchObject({ state: 'unavailable', code: 'AUDIT_KEY_MISMATCH' });
+  });
+
   it('opens its key with objects planted under the key’s id with no PIN, and signs with its own key', () => {
     const { audit, store, host } = open();
     const token = audit.auditToken()!;
