@@ -93,12 +93,17 @@ describe('audit key and token', () => {
   });
 });
 
+/** The audit token as someone on this machine reaches it, beside an open installation: its module and the key's id. */
+function openAuditToken() {
+  const { audit, store, host } = open();
+  const { cka_id: ckaId } = store.get<{ cka_id: Buffer }>(sql`SELECT cka_id FROM audit_keys`)!;
+  const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+  return { token: audit.auditToken()!, ckaId, module };
+}
+
 describe('audit key safety', () => {
   it('refuses to open an audit key whose private half was swapped for another under the same id', () => {
-    const { audit, store, host } = open();
-    const token = audit.auditToken()!;
-    const { cka_id: ckaId } = store.get<{ cka_id: Buffer }>(sql`SELECT cka_id FROM audit_keys`)!;
-    const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+    const { token, ckaId, module } = openAuditToken();
     // Someone with the audit PIN (the data directory's 0600 file): a new Ed25519 private key under the key's id, the
     // recorded public object left as it is. Login state is per token and process: the audit signer's login serves.
     module.withSession(token, { write: true }, (session, lib) => {
@@ -123,10 +128,7 @@ describe('audit key safety', () => {
   });
 
   it('opens its key with objects planted under the key’s id with no PIN, and signs with its own key', () => {
-    const { audit, store, host } = open();
-    const token = audit.auditToken()!;
-    const { cka_id: ckaId } = store.get<{ cka_id: Buffer }>(sql`SELECT cka_id FROM audit_keys`)!;
-    const module = host.acquire(prepareEmbeddedSoftHsm(dataDir).modulePath, 'embedded-softhsm');
+    const { token, ckaId, module } = openAuditToken();
     // What anyone who can load the token's library may do with no login: public objects (CKA_PRIVATE false), here
     // two public keys and a private key, under the audit key's id.
     module.withSession(token, { write: true }, (session, lib) => {
