@@ -367,7 +367,9 @@ export class BackupService {
         const manifest = this.manifest(p.setId);
         refuseInvalidKeys(manifest, 'nothing was proposed');
         this.refuseOtherKeys(manifest, makerOf(this.options.audit, manifest).here);
-        this.refuseLookalikeLabels(manifest, this.custodyToken(custodyId));
+        // A custody this database holds no row for (met in a rehearsal's restore drill): the run checks the token.
+        const token = this.custodyRow(custodyId);
+        if (token) this.refuseLookalikeLabels(manifest, token);
         this.refuseWaitingDestruction(manifest);
         this.refuseCompromised(manifest);
         const destroyed = manifest.keys.filter((k) => this.stateOf(k.id) === 'destroyed');
@@ -1157,10 +1159,14 @@ export class BackupService {
   }
 
   private custodyToken(custodyId: string): TokenRef {
+    return this.custodyRow(custodyId)!;
+  }
+
+  private custodyRow(custodyId: string): TokenRef | null {
     const custody = this.options.store.get<{ token_serial: string; token_label: string }>(
       sql`SELECT token_serial, token_label FROM custody WHERE id = ${custodyId}`,
-    )!;
-    return { serial: custody.token_serial, label: custody.token_label };
+    );
+    return custody ? { serial: custody.token_serial, label: custody.token_label } : null;
   }
 
   /**
