@@ -440,6 +440,15 @@ export class CustosCore {
       });
     }
     try {
+      // Each is checked under its CA key's signed record first: unsigned records would leave it out for good.
+      const sealed = recordsSealed ? this.certificates.sealUnrecordedCertificatesOnce() : 0;
+      if (sealed > 0) log.warn('recorded the certificates issued before each was recorded', { sealed });
+    } catch (error) {
+      log.warn('could not record the certificates yet; will try at the next start', {
+        code: isCustosError(error) ? error.code : 'INTERNAL',
+      });
+    }
+    try {
       const sealed = this.certificates.sealUnrecordedCrlsOnce();
       if (sealed > 0) log.warn('recorded the latest revocation lists from before they were recorded', { sealed });
     } catch (error) {
@@ -596,7 +605,7 @@ export class CustosCore {
         subject: c.subject,
         notAfter: c.notAfter,
         sha256: c.sha256,
-        issuedHere: this.certificates.issuedHere(c.sha256),
+        issuedHere: this.certificates.issuedHere(c.sha256, c.serial),
       })),
     };
   }

@@ -45,7 +45,8 @@ import { signedEntries, signedEntryAt } from './signed-entries';
  * record the writer chose. And the log keeps signed record heads with its checkpoints (SignedHeads): from then on,
  * heads missing from the database were removed, not never written.
  */
-type TokenMarker = 'custos-installation-setup' | 'custos-crls-recorded' | 'custos-record-heads';
+type TokenMarker =
+  'custos-installation-setup' | 'custos-crls-recorded' | 'custos-certificates-recorded' | 'custos-record-heads';
 const marker = (application: TokenMarker): pkcs11js.Template => [
   { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_DATA },
   { type: pkcs11js.CKA_TOKEN, value: true },
@@ -252,6 +253,15 @@ export class AuditService {
 
   markCrlsRecorded(): void {
     this.setMarker('custos-crls-recorded');
+  }
+
+  /** Whether the certificates kept before each was recorded in the log have been recorded (or there were none). */
+  certificatesRecorded(): boolean {
+    return this.hasMarker('custos-certificates-recorded');
+  }
+
+  markCertificatesRecorded(): void {
+    this.setMarker('custos-certificates-recorded');
   }
 
   private hasMarker(application: TokenMarker): boolean {

@@ -112,6 +112,18 @@ describe('the trust-store audit', () => {
     expect(rules(inputs({ certificates: [root, expired], crls: [overdue] }))).toEqual(['CERT_EXPIRED']);
   });
 
+  it('names a certificate the log records and the database lost as deleted; an overdue list still covers it', () => {
+    const overdue = { issuerKeyId: ROOT_KEY, number: 3, nextUpdate: '2027-05-01T00:00:00Z' };
+    const root = cert({ keyId: ROOT_KEY, serial: '22'.repeat(20) });
+    const deleted = cert({ subject: '', notAfter: '', ca: false, tampered: true, deleted: true });
+    const findings = certificateFindings(inputs({ certificates: [root, deleted], crls: [overdue] }), keys(), NOW);
+    expect(findings.map((f) => f.rule)).toEqual(['CERT_RECORD_TAMPERED', 'CRL_OVERDUE']);
+    expect(findings[0]!.title).toContain('deleted outside Custos');
+    expect(findings[0]!.evidence).toEqual([expect.stringContaining(`issued by key ${ROOT_KEY}`)]);
+    // Before: its unknown expiry read as expired, and the list it may still need went unflagged.
+    expect(findings[1]!.evidence[1]).toContain('a date nobody can read');
+  });
+
   it('flags a CA’s revocation list that was changed, deleted or put back, instead of reading its next update', () => {
     const [finding, ...rest] = certificateFindings(
       inputs({ crls: [{ issuerKeyId: ROOT_KEY, number: 0, nextUpdate: '', tampered: true }] }),

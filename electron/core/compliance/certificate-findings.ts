@@ -12,8 +12,13 @@ export interface CertificateInputs {
     /** On its issuer's latest CRL; null when that list was refused (changed outside Custos), so nobody can say. */
     revoked: boolean | null;
     ca: boolean;
-    /** The stored DER no longer verifies under its issuer's key, or its row no longer matches the DER. */
+    /**
+     * The stored DER no longer verifies under its issuer's key, its row no longer matches the DER, or it is not the
+     * certificate the audit log recorded under its serial.
+     */
     tampered: boolean;
+    /** The audit log records it and the database no longer holds it (then tampered too; serial and CA from the log). */
+    deleted?: boolean;
   }[];
   /** Each CA key's latest CRL; tampered: its stored list was changed, deleted or put back (refused where read). */
   crls: { issuerKeyId: string; number: number; nextUpdate: string; tampered?: boolean }[];
@@ -42,12 +47,18 @@ export function certificateFindings(
   };
   for (const c of inputs.certificates) {
     if (c.tampered) {
+      const what = c.deleted ? 'deleted' : 'changed';
       findings.push({
         rule: 'CERT_RECORD_TAMPERED',
         subject: c.serial,
         severity: 'high',
-        title: `The stored certificate ${c.serial.slice(0, 16)}… was changed outside Custos`,
-        evidence: [`certificates row ${c.serial} was changed outside Custos`],
+        title: `The stored certificate ${c.serial.slice(0, 16)}… was ${what} outside Custos`,
+        evidence: [
+          c.deleted
+            ? `the audit log records certificate ${c.serial} issued by key ${c.issuerKeyId}; ` +
+              'the database no longer holds it'
+            : `certificates row ${c.serial} was changed outside Custos`,
+        ],
         fix: 'Compare it with the copy in the token (pkcs11-tool -O) and the ceremony report; restore the database from a verified copy.',
         controls: CONTROLS,
       });
@@ -110,12 +121,19 @@ export function certificateFindings(
   for (const [issuerKeyId, crl] of latest) {
     if (Date.parse(crl.nextUpdate) >= now.getTime() || gone(issuerKeyId)) continue;
     // What the list still speaks for: the certificates this CA issued (not its own root certificate, which no list
-    // of its own revokes) that have not expired. Once none is left, an old list misleads nobody.
+    // of its own revokes) that have not expired. Once none is left, an old list misleads nobody. One deleted outside
+    // Custos counts: nobody can say it expired.
     const covered = inputs.certificates
-      .filter((c) => c.issuerKeyId === issuerKeyId && c.keyId !== issuerKeyId && Date.parse(c.notAfter) > now.getTime())
+      .filter(
+        (c) =>
+          c.issuerKeyId === issuerKeyId &&
+          c.keyId !== issuerKeyId &&
+          (c.deleted === true || Date.parse(c.notAfter) > now.getTime()),
+      )
       .map((c) => c.notAfter)
       .sort();
     if (covered.length === 0) continue;
+    const last = covered.at(-1)!;
     const label = keyOf.get(issuerKeyId)?.label ?? issuerKeyId;
     const state = keyOf.get(issuerKeyId)?.state;
     const next = `custos proposal create --action crl.issue --param issuerKeyId=${issuerKeyId}`;
@@ -127,7 +145,7 @@ export function certificateFindings(
       evidence: [
         `latest CRL number ${crl.number}, nextUpdate ${crl.nextUpdate}`,
         `${covered.length} certificate${covered.length === 1 ? '' : 's'} it issued still valid, the last until ` +
-          covered.at(-1)!.slice(0, 10),
+          (last ? last.slice(0, 10) : 'a date nobody can read (deleted outside Custos)'),
       ],
       // Only an active key signs a list: a crl.issue proposed for a key in any other state is refused.
       fix:

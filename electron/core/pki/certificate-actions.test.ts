@@ -1248,6 +1248,111 @@ describe('issuing from a request (cert.issue)', () => {
     expect(certificates.sealUnrecordedCrlsOnce()).toBe(0);
   });
 
+  it('names a certificate row deleted outside Custos as deleted: revocation, trust-store audit, token', async () => {
+    const { keyId } = await root();
+    const done = await approved(
+      'cert.issue',
+      issue(keyId, opensslRequest('deleted', 'Deleted Issuing CA'), intermediateProfile()),
+    );
+    const { serial } = (done.outcome as { result: { serial: string } }).result;
+    const audit = () =>
+      certificateFindings(
+        {
+          certificates: certificates.audited(),
+          crls: certificates.crls(),
+          onTokens: certificatesOnTokens(f.module, () => false).map((c) => ({
+            token: c.token.label,
+            label: c.label,
+            subject: c.subject,
+            notAfter: c.notAfter,
+            sha256: c.sha256,
+            issuedHere: certificates.issuedHere(c.sha256, c.serial),
+          })),
+        },
+        inventory.list(),
+        new Date(),
+      );
+    expect(audit()).toEqual([]);
+
+    f.opened.store.execute(sql`DELETE FROM certificates WHERE serial = ${serial}`);
+    // Before: "issued no certificate with serial" (CERT_NOT_FOUND), though the signed log records it.
+    expect(() =>
+      propose(
+        'crl.issue',
+        pki.bindings['crl.issue']!(
+          { issuerKeyId: keyId, revoke: [`${serial}:keyCompromise`], nextUpdateDays: 7 },
+          tokenRandom,
+        ) as Record<string, unknown>,
+      ),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'KEY_TAMPERED',
+        message: expect.stringMatching(new RegExp(`certificate ${serial} .*deleted outside Custos`)),
+      }),
+    );
+    // Before: it was gone from the audit, and its token object read as one Custos did not issue (TOKEN_CERT_UNKNOWN).
+    const findings = audit();
+    expect(findings.map((finding) => `${finding.rule} ${finding.subject}`)).toEqual([`CERT_RECORD_TAMPERED ${serial}`]);
+    expect(findings[0]!.title).toContain('deleted outside Custos');
+    expect(certificates.audited().find((c) => c.serial === serial)).toMatchObject({
+      issuerKeyId: keyId,
+      tampered: true,
+      deleted: true,
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(
+      f.opened.store.get<{ n: number }>(
+        sql`SELECT count(*) AS n FROM audit_entries
+            WHERE action = 'certificate.tampered' AND object = ${`certificate:${serial}`}`,
+      )?.n,
+    ).toBeGreaterThanOrEqual(2);
+    // Other revocations of the CA are not held up by it.
+    const crl = pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke: [], nextUpdateDays: 7 }, tokenRandom);
+    expect((await approved('crl.issue', crl as Record<string, unknown>)).outcome).toMatchObject({ status: 'ok' });
+  });
+
+  it('records, once, the certificates kept before each was recorded, and names one deleted after', async () => {
+    const { keyId } = await root();
+    const params = issue(keyId, opensslRequest('legacy', 'Legacy Issuing CA'), intermediateProfile());
+    const proposal = propose('cert.issue', params);
+    const token = f.custody.record(custodyId).token;
+    // A certificate kept as an earlier version kept it: the row alone, no entry of its own.
+    const made = (await f.loggedIn(custodyId, [1, 2], (session, lib) =>
+      pki.operations['cert.issue']!({
+        session,
+        lib,
+        params: proposal.params,
+        proposalId: proposal.id,
+        token,
+        decidedBy: NOBODY,
+      }),
+    )) as { result: { pem: string; serial: string; subject: string; issuer: string } };
+    const { serial } = made.result;
+    const der = Buffer.from(made.result.pem.replace(/-----[A-Z0-9 ]+-----|\n/g, ''), 'base64');
+    certificates.insert(
+      {
+        der,
+        keyId: null,
+        issuerKeyId: keyId,
+        subject: made.result.subject,
+        issuer: made.result.issuer,
+        token,
+        proposalId: proposal.id,
+      },
+      new Date(),
+    );
+    expect(certificates.recordedCertificates().has(serial)).toBe(false);
+
+    expect(certificates.sealUnrecordedCertificatesOnce()).toBe(1);
+    expect(certificates.recordedCertificates().get(serial)).toMatchObject({ serial, issuerKeyId: keyId });
+    expect(f.opened.audit.certificatesRecorded()).toBe(true);
+    expect(certificates.sealUnrecordedCertificatesOnce()).toBe(0);
+    f.opened.store.execute(sql`DELETE FROM certificates WHERE serial = ${serial}`);
+    expect(certificates.audited().find((c) => c.serial === serial)).toMatchObject({ tampered: true, deleted: true });
+    // The row gone, nothing is recorded again: the audit token remembers the seal ran.
+    expect(certificates.sealUnrecordedCertificatesOnce()).toBe(0);
+  });
+
   it('believes no column beside the DER: an edited validity, CA flag or key is refused and never picked as the CA', async () => {
     const { keyId } = await root();
     const rootSerial = certificates.caCertificateOf(keyId)!.serial;
@@ -1323,7 +1428,7 @@ describe('issuing from a request (cert.issue)', () => {
       storeInToken(lib, session, der, { ckaId: Buffer.from('0102', 'hex'), label: 'planted' }),
     );
     const found = certificatesOnTokens(f.module, () => false).filter((c) => c.token.label === 'ca');
-    expect(found.map((c) => [c.subject, certificates.issuedHere(c.sha256)]).sort()).toEqual([
+    expect(found.map((c) => [c.subject, certificates.issuedHere(c.sha256, c.serial)]).sort()).toEqual([
       ['CN=Custos Test Root CA, O=Custos, C=NL', true],
       ['CN=Planted Root', false],
     ]);
@@ -1336,7 +1441,8 @@ describe('issuing from a request (cert.issue)', () => {
                                 ca, token_serial, token_label, proposal_id, issued_at)
       SELECT '0abc', ${der}, ${plantedSha}, NULL, spki, issuer_key_id, 'CN=Planted Root', 'CN=Planted Root', not_before,
              not_after, 1, token_serial, token_label, proposal_id, issued_at FROM certificates LIMIT 1`);
-    expect(certificates.issuedHere(plantedSha)).toBe(false);
+    const plantedSerial = found.find((c) => c.subject === 'CN=Planted Root')!.serial;
+    expect(certificates.issuedHere(plantedSha, plantedSerial)).toBe(false);
   });
 
   it('finds a planted certificate behind more than one search’s worth of others', async () => {

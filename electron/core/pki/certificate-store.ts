@@ -81,13 +81,14 @@ export class CertificateStore {
   ) {}
 
   list(): CertificateRecord[] {
+    const recorded = this.recordedCertificates();
     return this.store
       .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY issued_at DESC, serial`)
-      .map(({ serial }) => this.get(serial));
+      .map(({ serial }) => this.get(serial, recorded));
   }
 
-  get(serial: string): CertificateRecord {
-    const c = this.row(serial);
+  get(serial: string, recorded?: Map<string, RecordedCertificate>): CertificateRecord {
+    const c = this.row(serial, recorded);
     const { row } = c;
     const revoked = this.latestCrl(row.issuer_key_id)?.entries.find((e) => e.serial === row.serial);
     return {
@@ -113,10 +114,11 @@ export class CertificateStore {
 
   /** A certificate here for this public key (SPKI DER) that a CRL revoked because the key was compromised, if any. */
   compromisedFor(spki: Buffer): CertificateRecord | null {
+    const recorded = this.recordedCertificates();
     const compromised = this.store
       .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY issued_at, serial`)
-      .filter(({ serial }) => this.row(serial).spki.equals(spki))
-      .map(({ serial }) => this.get(serial))
+      .filter(({ serial }) => this.row(serial, recorded).spki.equals(spki))
+      .map(({ serial }) => this.get(serial, recorded))
       .find((c) => c.revocation?.reason === 'keyCompromise' || c.revocation?.reason === 'cACompromise');
     return compromised ?? null;
   }
@@ -132,13 +134,14 @@ export class CertificateStore {
   }
 
   private certifiedAs(spki: Buffer, ca: boolean): CertificateRecord[] {
+    const recorded = this.recordedCertificates();
     return this.store
       .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY issued_at, serial`)
       .filter(({ serial }) => {
-        const c = this.row(serial);
+        const c = this.row(serial, recorded);
         return c.ca === ca && c.spki.equals(spki);
       })
-      .map(({ serial }) => this.get(serial));
+      .map(({ serial }) => this.get(serial, recorded));
   }
 
   /** The certificate as PEM or DER; refused if it no longer verifies under its issuer's key. */
@@ -154,13 +157,14 @@ export class CertificateStore {
    */
   caCertificateOf(keyId: string): { serial: string; der: Buffer; notAfter: string; issuerKeyId: string } | null {
     const spki = this.publicSpki(keyId);
+    const recorded = this.recordedCertificates();
     const newest = this.store
       .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY serial`)
-      .map(({ serial }) => this.verified(serial))
+      .map(({ serial }) => this.verified(serial, recorded))
       .filter((c) => c.ca && c.spki.equals(spki))
       .reduce<VerifiedCertificate | null>((a, c) => (a && a.notBefore >= c.notBefore ? a : c), null);
     if (!newest) return null;
-    const c = this.row(newest.row.serial);
+    const c = this.row(newest.row.serial, recorded);
     return { serial: c.row.serial, der: c.row.der, notAfter: c.notAfter, issuerKeyId: c.row.issuer_key_id };
   }
 
@@ -170,9 +174,10 @@ export class CertificateStore {
    */
   heldCaCertificates(): { keyId: string; der: Buffer; spki: Buffer }[] {
     const keys = this.inventoryKeysBySpki();
+    const recorded = this.recordedCertificates();
     return this.store
       .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY serial`)
-      .map(({ serial }) => this.verified(serial))
+      .map(({ serial }) => this.verified(serial, recorded))
       .flatMap((c) => {
         const keyId = c.ca ? keys.get(c.spki.toString('hex')) : undefined;
         return keyId ? [{ keyId, der: c.row.der, spki: c.spki }] : [];
@@ -182,9 +187,10 @@ export class CertificateStore {
   /** Certificates this CA key issued (not its own self-signed root), each verified under the key. */
   issuedBy(issuerKeyId: string): string[] {
     const own = this.publicSpki(issuerKeyId);
+    const recorded = this.recordedCertificates();
     return this.store
       .all<{ serial: string }>(sql`SELECT serial FROM certificates WHERE issuer_key_id = ${issuerKeyId}`)
-      .map(({ serial }) => this.verified(serial))
+      .map(({ serial }) => this.verified(serial, recorded))
       .filter((c) => !c.spki.equals(own))
       .map((c) => c.row.serial);
   }
@@ -350,38 +356,57 @@ export class CertificateStore {
       const list = lists.get(issuerKeyId);
       return list === 'refused' ? null : (list?.entries.some((e) => e.serial === serial) ?? false);
     };
-    return this.store
-      .all<{ serial: string; issuer_key_id: string }>(
-        sql`SELECT serial, issuer_key_id FROM certificates ORDER BY issued_at`,
-      )
-      .map(({ serial, issuer_key_id: issuerKeyId }) => {
-        try {
-          const c = this.row(serial);
+    const recorded = this.recordedCertificates();
+    const rows = this.store.all<{ serial: string; issuer_key_id: string }>(
+      sql`SELECT serial, issuer_key_id FROM certificates ORDER BY issued_at`,
+    );
+    const kept = new Set(rows.map((r) => r.serial));
+    // What the log records and the table no longer holds: named, with the serial and CA key its entry carries.
+    const deleted = [...recorded.values()]
+      .filter((r) => !kept.has(r.serial))
+      .map((r) => {
+        this.attempt(() => this.refuseDeleted(r));
+        return {
+          serial: r.serial,
+          subject: '',
+          keyId: null,
+          issuerKeyId: r.issuerKeyId,
+          notAfter: '',
+          ca: false,
+          revoked: revoked(r.issuerKeyId, r.serial),
+          tampered: true,
+          deleted: true,
+        };
+      });
+    const listed = rows.map(({ serial, issuer_key_id: issuerKeyId }) => {
+      try {
+        const c = this.row(serial, recorded);
+        return {
+          serial,
+          subject: c.subject,
+          keyId: keyOf.get(c.spki.toString('hex')) ?? null,
+          issuerKeyId,
+          notAfter: c.notAfter,
+          ca: c.ca,
+          revoked: revoked(issuerKeyId, serial),
+          tampered: false,
+        };
+      } catch (error) {
+        if (error instanceof CustosError && error.code === 'KEY_TAMPERED')
           return {
             serial,
-            subject: c.subject,
-            keyId: keyOf.get(c.spki.toString('hex')) ?? null,
+            subject: '',
+            keyId: null,
             issuerKeyId,
-            notAfter: c.notAfter,
-            ca: c.ca,
-            revoked: revoked(issuerKeyId, serial),
-            tampered: false,
+            notAfter: '',
+            ca: false,
+            revoked: false,
+            tampered: true,
           };
-        } catch (error) {
-          if (error instanceof CustosError && error.code === 'KEY_TAMPERED')
-            return {
-              serial,
-              subject: '',
-              keyId: null,
-              issuerKeyId,
-              notAfter: '',
-              ca: false,
-              revoked: false,
-              tampered: true,
-            };
-          throw error;
-        }
-      });
+        throw error;
+      }
+    });
+    return [...listed, ...deleted];
   }
 
   /**
@@ -418,32 +443,146 @@ export class CertificateStore {
     const rows = this.store.all<{ serial: string; issuer_key_id: string }>(
       sql`SELECT serial, issuer_key_id FROM certificates WHERE issuer_key_id != ${keyId} ORDER BY serial`,
     );
+    const recorded = this.recordedCertificates();
     for (const { serial, issuer_key_id: issuerKeyId } of rows) {
-      const certified = this.attempt(() => this.verified(serial).spki.equals(spki));
+      const certified = this.attempt(() => this.verified(serial, recorded).spki.equals(spki));
       if (!certified || this.latestCrl(issuerKeyId)?.entries.some((e) => e.serial === serial)) continue;
       byIssuer.set(issuerKeyId, [...(byIssuer.get(issuerKeyId) ?? []), serial]);
     }
     return byIssuer;
   }
 
-  /** Whether Custos issued the certificate with this SHA-256 (of its DER): a row claiming it must verify as well. */
-  issuedHere(sha: string): boolean {
+  /**
+   * Whether Custos issued the certificate with this SHA-256 (of its DER) and serial: a row claiming it must verify as
+   * well, or the log must record exactly these bytes under the serial (its row deleted outside Custos, which the
+   * trust-store audit names on its own: the token's copy is still Custos's).
+   */
+  issuedHere(sha: string, serial: string): boolean {
     const found = this.store.get<{ serial: string }>(sql`SELECT serial FROM certificates WHERE sha256 = ${sha}`);
-    return found !== undefined && this.attempt(() => this.verified(found.serial)) !== null;
+    if (found !== undefined && this.attempt(() => this.verified(found.serial)) !== null) return true;
+    const record = this.recordedCertificate(serial.toLowerCase());
+    return record !== undefined && record.params === certificateRecordHash(record.serial, record.issuerKeyId, sha);
+  }
+
+  /**
+   * Refuses a serial that the log records as issued by this CA key and whose row is gone (KEY_TAMPERED, recorded), so
+   * a revocation naming it is not told the CA never issued it. Does nothing otherwise.
+   */
+  refuseIfDeleted(serial: string, issuerKeyId: string): void {
+    const record = this.recordedCertificate(serial.toLowerCase());
+    if (record?.issuerKeyId === issuerKeyId && !this.has(record.serial)) this.refuseDeleted(record);
+  }
+
+  /**
+   * Records, once, each certificate kept before certificates were recorded in the log (one that verifies under its CA
+   * key and has no entry yet); later, a row that goes missing or changes is named. How many.
+   */
+  sealUnrecordedCertificatesOnce(): number {
+    // The token's marker: once set, a row with no entry is never recorded again, whatever the log's rows say.
+    if (this.audit.certificatesRecorded()) return 0;
+    const recorded = this.recordedCertificates();
+    const unrecorded = this.store
+      .all<{ serial: string }>(sql`SELECT serial FROM certificates ORDER BY serial`)
+      .filter(({ serial }) => !recorded.has(serial))
+      .flatMap(({ serial }) => {
+        const c = this.attempt(() => this.verified(serial, recorded));
+        return c ? [c.row] : [];
+      });
+    if (unrecorded.length > 0)
+      this.store.transaction(() => {
+        for (const row of unrecorded)
+          this.audit.record({
+            actor: { type: 'system', id: 'system' },
+            action: 'certificate.seal',
+            object: certificateObject(row.serial, row.issuer_key_id),
+            params: certificateRecord(row.serial, row.issuer_key_id, row.sha256),
+          });
+      });
+    this.audit.markCertificatesRecorded();
+    return unrecorded.length;
+  }
+
+  /**
+   * The certificates the log records (its signed `certificate.issued` and `certificate.seal` entries), by serial: one
+   * query by action for all of them. An entry that does not verify names nothing here (`custos audit verify` names it).
+   */
+  recordedCertificates(): Map<string, RecordedCertificate> {
+    this.audit.log();
+    const recorded = new Map<string, RecordedCertificate>();
+    for (const stored of this.store.iterate<StoredEntryRow>(sql`
+      SELECT seq, entry, signature FROM audit_entries
+      WHERE action IN ('certificate.issued', 'certificate.seal') AND result = 'ok' ORDER BY seq`)) {
+      const r = this.recordedEntry(stored);
+      if (r) recorded.set(r.serial, r);
+    }
+    return recorded;
+  }
+
+  /** The log's latest record of this serial, if any: one lookup by object. */
+  private recordedCertificate(serial: string): RecordedCertificate | undefined {
+    this.audit.log();
+    const prefix = `certificate:${serial}/`;
+    let latest: RecordedCertificate | undefined;
+    for (const stored of this.store.iterate<StoredEntryRow>(sql`
+      SELECT seq, entry, signature FROM audit_entries
+      WHERE object >= ${prefix} AND object < ${`${prefix}\u{10ffff}`}
+        AND action IN ('certificate.issued', 'certificate.seal') AND result = 'ok' ORDER BY seq`))
+      latest = this.recordedEntry(stored) ?? latest;
+    return latest?.serial === serial ? latest : undefined;
+  }
+
+  private recordedEntry(stored: StoredEntryRow): RecordedCertificate | null {
+    let signed: { seq?: unknown; object?: { type?: unknown; id?: unknown } | null; params?: unknown };
+    try {
+      signed = JSON.parse(stored.entry) as typeof signed;
+    } catch {
+      return null;
+    }
+    if (signed.seq !== stored.seq || !this.audit.verifyDocument(Buffer.from(stored.entry, 'utf8'), stored.signature))
+      return null;
+    const [serial, issuerKeyId] = typeof signed.object?.id === 'string' ? signed.object.id.split('/') : [];
+    if (signed.object?.type !== 'certificate' || !serial || !issuerKeyId || typeof signed.params !== 'string')
+      return null;
+    return { serial, issuerKeyId, params: signed.params };
+  }
+
+  private refuseDeleted(record: RecordedCertificate): never {
+    return refuseTampered(
+      this.audit,
+      'KEY_TAMPERED',
+      { type: 'certificate', id: record.serial.slice(0, 64) },
+      `The certificate ${record.serial} that key ${record.issuerKeyId} issued`,
+      'deleted',
+    );
   }
 
   has(serial: string): boolean {
     return this.store.get(sql`SELECT 1 AS one FROM certificates WHERE serial = ${serial}`) !== undefined;
   }
 
+  /**
+   * Keeps the certificate with its own entry (object certificate:<serial>/<CA key>), nested in the transaction of the
+   * execution entry: the log, not the table, says which certificates Custos issued, so a row deleted or replaced later
+   * is named, never forgotten.
+   */
   register(issued: IssuedCertificate, at: Date): CertificateRecord {
-    this.insert(issued, at);
-    return this.get(new X509Certificate(issued.der).serialNumber.toLowerCase());
+    const serial = new X509Certificate(issued.der).serialNumber.toLowerCase();
+    this.audit.record(
+      {
+        actor: { type: 'system', id: 'system' },
+        action: 'certificate.issued',
+        object: certificateObject(serial, issued.issuerKeyId),
+        params: certificateRecord(serial, issued.issuerKeyId, sha256(issued.der)),
+      },
+      () => this.insert(issued, at),
+    );
+    return this.get(serial);
   }
 
   /**
-   * Keeps a certificate without reading it back: for one whose key is registered in the same transaction (a
-   * rehearsal's stand-in CA), whose record verifies only once the execution's entry is written.
+   * Keeps a certificate without reading it back or an entry of its own: for one whose key is registered in the same
+   * transaction (a rehearsal's stand-in CA), whose record verifies only once the execution's entry is written, which an
+   * entry of its own would push to a later seq.
    */
   insert(issued: IssuedCertificate, at: Date): void {
     const x = new X509Certificate(issued.der);
@@ -467,8 +606,8 @@ export class CertificateStore {
    * The certificate, verified, with every column that says what it is checked against its DER: validity, CA, the
    * certified public key and the inventory key it names (that key's signed public key). Any difference is refused.
    */
-  private row(serial: string): VerifiedCertificate {
-    const c = this.verified(serial);
+  private row(serial: string, recorded?: Map<string, RecordedCertificate>): VerifiedCertificate {
+    const c = this.verified(serial, recorded);
     const { row } = c;
     const keyMatches = row.key_id === null || this.attempt(() => this.publicSpki(row.key_id!).equals(c.spki));
     if (
@@ -482,9 +621,15 @@ export class CertificateStore {
     return c;
   }
 
-  /** The stored DER, verified under its issuer's key (with its hash and serial), and what it says. */
-  private verified(serial: string): VerifiedCertificate {
+  /**
+   * The stored DER, verified under its issuer's key (with its hash and serial), and what it says; one the log records
+   * must be the one it records (serial, CA key, bytes), and its row gone is refused as deleted, not as never issued.
+   * `recorded`: the log's certificates read once (recordedCertificates), for callers reading many.
+   */
+  private verified(serial: string, recorded?: Map<string, RecordedCertificate>): VerifiedCertificate {
     const row = this.store.get<CertificateRow>(sql`SELECT * FROM certificates WHERE serial = ${serial.toLowerCase()}`);
+    const record = recorded ? recorded.get(serial.toLowerCase()) : this.recordedCertificate(serial.toLowerCase());
+    if (!row && record) this.refuseDeleted(record);
     if (!row)
       throw new CustosError('CERT_NOT_FOUND', `No certificate with serial ${serial.slice(0, 16)}… was issued here.`, [
         'custos cert list shows the certificates Custos issued.',
@@ -493,6 +638,8 @@ export class CertificateStore {
     const x = new X509Certificate(row.der);
     if (!x.verify(issuer) || sha256(row.der) !== row.sha256 || x.serialNumber.toLowerCase() !== row.serial)
       throw tampered(this.audit, row.serial, "it does not verify under its issuer's key");
+    if (record && record.params !== certificateRecordHash(row.serial, row.issuer_key_id, row.sha256))
+      throw tampered(this.audit, row.serial, 'it is not the certificate the audit log recorded under its serial');
     const tbs = AsnConvert.parse(row.der, Certificate).tbsCertificate;
     return {
       row,
@@ -575,6 +722,29 @@ const crlRecord = (issuerKeyId: string, row: { number: number; sha256: string })
   sha256: row.sha256,
 });
 const crlRecordHash = (issuerKeyId: string, row: CrlRow) => sha256Hex(canonicalJson(crlRecord(issuerKeyId, row)));
+
+/** A certificate the log records: its serial and CA key (the entry's object) and the hash of what it binds. */
+export interface RecordedCertificate {
+  serial: string;
+  issuerKeyId: string;
+  params: string;
+}
+
+interface StoredEntryRow {
+  seq: number;
+  entry: string;
+  signature: Buffer;
+}
+
+/** Serial first, so one serial's entries are one range of the object index. */
+const certificateObject = (serial: string, issuerKeyId: string) => ({
+  type: 'certificate',
+  id: `${serial}/${issuerKeyId}`,
+});
+/** What a certificate entry of the log binds (by its params hash): its serial, its CA key and its bytes. */
+const certificateRecord = (serial: string, issuerKeyId: string, sha: string) => ({ serial, issuerKeyId, sha256: sha });
+const certificateRecordHash = (serial: string, issuerKeyId: string, sha: string) =>
+  sha256Hex(canonicalJson(certificateRecord(serial, issuerKeyId, sha)));
 
 /**
  * Puts the certificate in the token beside its key (same CKA_ID), so `pkcs11-tool -O` and any

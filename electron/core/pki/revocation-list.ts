@@ -70,6 +70,8 @@ export function revocationList(
     const issued = new Set(certificates.issuedBy(signer.id));
     const listed = new Set(previous?.entries.map((e) => e.serial));
     for (const { serial } of p.revoke) {
+      // One the log records and the database no longer holds is refused as deleted, not as never issued.
+      if (!issued.has(serial)) certificates.refuseIfDeleted(serial, signer.id);
       if (!issued.has(serial))
         throw new CustosError('CERT_NOT_FOUND', `“${signer.label}” issued no certificate with serial ${serial}.`, [
           'custos cert list shows each certificate with its issuer.',

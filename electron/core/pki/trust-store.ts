@@ -12,6 +12,8 @@ export interface TokenCertificate {
   issuer: string;
   notAfter: string;
   sha256: string;
+  /** Lower-case hex, as Custos keeps serials. */
+  serial: string;
   selfSigned: boolean;
 }
 
@@ -54,6 +56,7 @@ export function certificatesOnTokens(module: TokenModule, skip: (token: TokenRef
             issuer: oneLine(x.issuer),
             notAfter: new Date(x.validTo).toISOString(),
             sha256: createHash('sha256').update(value.value).digest('hex'),
+            serial: x.serialNumber.toLowerCase(),
             selfSigned: x.subject === x.issuer && x.verify(x.publicKey),
           });
         }
