@@ -1311,6 +1311,41 @@ describe('issuing from a request (cert.issue)', () => {
     expect((await approved('crl.issue', crl as Record<string, unknown>)).outcome).toMatchObject({ status: 'ok' });
   });
 
+  it('refuses a row whose certificate is not the one the log recorded under its serial', async () => {
+    const { keyId } = await root();
+    const params = issue(keyId, opensslRequest('swapped', 'Swapped Issuing CA'), intermediateProfile());
+    const proposal = propose('cert.issue', params);
+    expect((await f.approveAll(quorum, proposal, [1, 2])).outcome).toMatchObject({ status: 'ok' });
+    const { serial } = proposal.params as { serial: string };
+    const kept = f.opened.store.get<{ sha256: string }>(sql`SELECT sha256 FROM certificates WHERE serial = ${serial}`)!;
+    // The row deleted, and the CA made to sign the same request and serial again: a certificate it did sign, with
+    // other bytes (ECDSA signatures differ), which a database writer then puts in the row's place.
+    f.opened.store.execute(sql`DELETE FROM certificates WHERE serial = ${serial}`);
+    const token = f.custody.record(custodyId).token;
+    const again = (await f.loggedIn(custodyId, [1, 2], (session, lib) =>
+      pki.operations['cert.issue']!({
+        session,
+        lib,
+        params: proposal.params,
+        proposalId: proposal.id,
+        token,
+        decidedBy: NOBODY,
+      }),
+    )) as { result: { pem: string; subject: string; issuer: string } };
+    const der = Buffer.from(again.result.pem.replace(/-----[A-Z0-9 ]+-----|\n/g, ''), 'base64');
+    expect(sha256(der)).not.toBe(kept.sha256);
+    const { subject, issuer } = again.result;
+    certificates.insert(
+      { der, keyId: null, issuerKeyId: keyId, subject, issuer, token, proposalId: proposal.id },
+      new Date(),
+    );
+    // Before: it verified under the CA key, so it was read as the certificate Custos issued under that serial.
+    expect(() => certificates.get(serial)).toThrow(
+      expect.objectContaining({ code: 'KEY_TAMPERED', message: expect.stringContaining('the audit log recorded') }),
+    );
+    expect(certificates.audited().find((c) => c.serial === serial)).toMatchObject({ tampered: true });
+  });
+
   it('records, once, the certificates kept before each was recorded, and names one deleted after', async () => {
     const { keyId } = await root();
     const params = issue(keyId, opensslRequest('legacy', 'Legacy Issuing CA'), intermediateProfile());
