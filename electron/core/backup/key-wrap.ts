@@ -5,7 +5,7 @@ import type { AuditService } from '../audit/audit-service';
 import type { QuorumReconciler } from '../quorum/quorum-service';
 import { firstOffered, type MechanismOption, type Need } from '../hsm/capabilities';
 import { CustosError } from '../errors';
-import { findObjects as find, privateKeyObject } from '../hsm/find-objects';
+import { destroyed, everyObject, findObjects as find, privateKeyObject } from '../hsm/find-objects';
 import { CKM_EDDSA } from '../hsm/mechanisms';
 import { refusalName, tokenStep } from '../hsm/pkcs11-errors';
 import { KeyUsage } from '../../../shared/keys';
@@ -13,7 +13,6 @@ import { CKA_COPYABLE, CKA_MODIFIABLE, keyAgreement, leastPrivilege, withLockdow
 import { checkValue } from '../keys/check-value';
 import { algorithmOfPublicKey } from '../keys/public-key-algorithm';
 import { CURVES, publicKeySpki, signatureOptions } from '../keys/key-generation';
-import { destroyed } from '../keys/destruction';
 
 /**
  * Token-side steps of backup and restore. AES key wrap with padding (RFC 5649) is chosen from
@@ -515,17 +514,4 @@ export function removePlantedKeyObjects(
   );
   const removed = planted.filter((handle) => destroyed(lib, session, handle)).length;
   return { removed, left: planted.length - removed };
-}
-
-/** Every object matching the template, read in one search `batch` handles at a time until the token has no more. */
-function everyObject(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template, batch: number): Buffer[] {
-  const found: Buffer[] = [];
-  lib.C_FindObjectsInit(session, template);
-  try {
-    for (let next = lib.C_FindObjects(session, batch); next.length > 0; next = lib.C_FindObjects(session, batch))
-      found.push(...next);
-  } finally {
-    lib.C_FindObjectsFinal(session);
-  }
-  return found;
 }

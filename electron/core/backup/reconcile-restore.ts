@@ -6,7 +6,7 @@ import type { KeyInventory } from '../keys/key-inventory';
 import { NEEDS_LOGIN, type QuorumReconciler } from '../quorum/quorum-service';
 import { RestoreParams } from '../../../shared/actions';
 import { RESTORE_UNSETTLED, RESTORE_UNWRAPPING } from './backup-service';
-import { destroyed } from '../keys/destruction';
+import { destroyed } from '../hsm/find-objects';
 import { objectsWithId } from './key-wrap';
 import type { Manifest } from './manifest';
 

@@ -11,13 +11,13 @@ export function findObjects(lib: pkcs11js.PKCS11, session: Buffer, template: pkc
   }
 }
 
-/** Every handle matching the template, however many were planted. */
-export function everyObject(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template): Buffer[] {
+/** Every handle matching the template, however many were planted: read in one search `batch` handles at a time. */
+export function everyObject(lib: pkcs11js.PKCS11, session: Buffer, template: pkcs11js.Template, batch = 64): Buffer[] {
   lib.C_FindObjectsInit(session, template);
   try {
     const found: Buffer[] = [];
-    for (let batch = lib.C_FindObjects(session, 64); batch.length > 0; batch = lib.C_FindObjects(session, 64))
-      found.push(...batch);
+    for (let next = lib.C_FindObjects(session, batch); next.length > 0; next = lib.C_FindObjects(session, batch))
+      found.push(...next);
     return found;
   } finally {
     lib.C_FindObjectsFinal(session);

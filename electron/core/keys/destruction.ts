@@ -16,9 +16,6 @@ import { refuseKeyChange } from './key-change';
 import { publicKeySpki } from './key-generation';
 import type { KeyAction, KeyInventory } from './key-inventory';
 
-// Backup's restore imports it from here; it lives with the other object look-ups.
-export { destroyed } from '../hsm/find-objects';
-
 interface Schedule extends SignedColumns {
   id: number;
   key_id: string;
