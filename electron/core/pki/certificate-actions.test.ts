@@ -81,6 +81,18 @@ const propose = (action: string, params: Record<string, unknown>) =>
   quorum.propose({ custodyId, action, params, requestedBy: f.enrolled[0]!.id });
 const approved = (action: string, params: Record<string, unknown>, approvers = [1, 2]) =>
   f.approveAll(quorum, propose(action, params), approvers);
+/** The approved operation run in the token, its record never written: where a crash right after it leaves things. */
+const ranUnrecorded = <T>(action: string, proposal: { id: string; params: unknown }) =>
+  f.loggedIn(custodyId, [1, 2], (session, lib) =>
+    pki.operations[action]!({
+      session,
+      lib,
+      params: proposal.params as Record<string, unknown>,
+      proposalId: proposal.id,
+      token: f.custody.record(custodyId).token,
+      decidedBy: NOBODY,
+    }),
+  ) as Promise<T>;
 const openssl = (...args: string[]) =>
   execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -383,9 +395,7 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     const proposal = propose('cert.self-sign', params);
     const token = f.custody.record(custodyId).token;
     const asRun = { params: proposal.params, proposalId: proposal.id, token, decidedBy: NOBODY };
-    await f.loggedIn(custodyId, [1, 2], (session, lib) =>
-      pki.operations['cert.self-sign']!({ session, lib, ...asRun }),
-    );
+    await ranUnrecorded('cert.self-sign', proposal);
     // Planted with no PIN, in a session held open so the token lists them first: a stranger's certificate, a value
     // that is no certificate, each carrying the run's serial as its attribute.
     const slot = f.module.findSlot(token);
@@ -420,16 +430,7 @@ describe('root certificate ceremony (cert.self-sign)', () => {
     const proposal = propose('cert.self-sign', params);
     const token = f.custody.record(custodyId).token;
     // The run reached the token; the process died before its record was committed.
-    await f.loggedIn(custodyId, [1, 2], (session, lib) => {
-      pki.operations['cert.self-sign']!({
-        session,
-        lib,
-        params: proposal.params,
-        proposalId: proposal.id,
-        token,
-        decidedBy: NOBODY,
-      });
-    });
+    await ranUnrecorded('cert.self-sign', proposal);
     expect(certificates.list()).toHaveLength(0);
     const found = f.module.withSession(token, {}, (session, lib) =>
       pki.reconcilers['cert.self-sign']!({
@@ -1211,18 +1212,11 @@ describe('issuing from a request (cert.issue)', () => {
     const { keyId } = await root();
     const params = pki.bindings['crl.issue']!({ issuerKeyId: keyId, revoke: [], nextUpdateDays: 7 }, tokenRandom);
     const proposal = propose('crl.issue', params as Record<string, unknown>);
-    const token = f.custody.record(custodyId).token;
     // A list kept as an earlier version kept it: the row alone, no entry of its own.
-    const made = (await f.loggedIn(custodyId, [1, 2], (session, lib) =>
-      pki.operations['crl.issue']!({
-        session,
-        lib,
-        params: proposal.params,
-        proposalId: proposal.id,
-        token,
-        decidedBy: NOBODY,
-      }),
-    )) as { result: { pem: string; thisUpdate: string; nextUpdate: string } };
+    const made = await ranUnrecorded<{ result: { pem: string; thisUpdate: string; nextUpdate: string } }>(
+      'crl.issue',
+      proposal,
+    );
     const der = Buffer.from(made.result.pem.replace(/-----[A-Z0-9 ]+-----|\n/g, ''), 'base64');
     f.opened.store.execute(sql`
       INSERT INTO crls (issuer_key_id, number, der, sha256, this_update, next_update, proposal_id)
@@ -1322,16 +1316,10 @@ describe('issuing from a request (cert.issue)', () => {
     // other bytes (ECDSA signatures differ), which a database writer then puts in the row's place.
     f.opened.store.execute(sql`DELETE FROM certificates WHERE serial = ${serial}`);
     const token = f.custody.record(custodyId).token;
-    const again = (await f.loggedIn(custodyId, [1, 2], (session, lib) =>
-      pki.operations['cert.issue']!({
-        session,
-        lib,
-        params: proposal.params,
-        proposalId: proposal.id,
-        token,
-        decidedBy: NOBODY,
-      }),
-    )) as { result: { pem: string; subject: string; issuer: string } };
+    const again = await ranUnrecorded<{ result: { pem: string; subject: string; issuer: string } }>(
+      'cert.issue',
+      proposal,
+    );
     const der = Buffer.from(again.result.pem.replace(/-----[A-Z0-9 ]+-----|\n/g, ''), 'base64');
     expect(sha256(der)).not.toBe(kept.sha256);
     const { subject, issuer } = again.result;
@@ -1352,16 +1340,10 @@ describe('issuing from a request (cert.issue)', () => {
     const proposal = propose('cert.issue', params);
     const token = f.custody.record(custodyId).token;
     // A certificate kept as an earlier version kept it: the row alone, no entry of its own.
-    const made = (await f.loggedIn(custodyId, [1, 2], (session, lib) =>
-      pki.operations['cert.issue']!({
-        session,
-        lib,
-        params: proposal.params,
-        proposalId: proposal.id,
-        token,
-        decidedBy: NOBODY,
-      }),
-    )) as { result: { pem: string; serial: string; subject: string; issuer: string } };
+    const made = await ranUnrecorded<{ result: { pem: string; serial: string; subject: string; issuer: string } }>(
+      'cert.issue',
+      proposal,
+    );
     const { serial } = made.result;
     const der = Buffer.from(made.result.pem.replace(/-----[A-Z0-9 ]+-----|\n/g, ''), 'base64');
     certificates.insert(
