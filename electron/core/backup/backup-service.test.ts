@@ -237,19 +237,24 @@ describe('backup and restore on SoftHSM2', () => {
       (k) => k.keyId === keyId,
     )!.kcv;
 
-  it('registers the check value measured in the token for an AES key that computes none (wrap, sign)', async () => {
-    const wrapping = await generate('AES-256', 'wrap');
-    const signing = await generate('AES-256', 'sign');
-    expect([inventory.get(wrapping).kcv, inventory.get(signing).kcv]).toEqual([null, null]);
-    // Made unverified, the set records no check value for either.
+  /** A backup set of the keys made unverified (verify: false), 2 of 3 cards: it records no AES check value. */
+  async function unverifiedSet(keyIds: string[]) {
     const done = await approved(source, 'key.backup', {
-      keyIds: [wrapping, signing],
+      keyIds,
       holders: [0, 1, 2].map(id),
       threshold: 2,
       verify: false,
     });
     const setId = (done.outcome as { result: { setId: string } }).result.setId;
-    const cards = backups.printableCards(setId);
+    return { setId, cards: backups.printableCards(setId) };
+  }
+
+  it('registers the check value measured in the token for an AES key that computes none (wrap, sign)', async () => {
+    const wrapping = await generate('AES-256', 'wrap');
+    const signing = await generate('AES-256', 'sign');
+    expect([inventory.get(wrapping).kcv, inventory.get(signing).kcv]).toEqual([null, null]);
+    // Made unverified, the set records no check value for either.
+    const { setId, cards } = await unverifiedSet([wrapping, signing]);
     expect(backups.manifest(setId).keys.map((k) => k.kcv)).toEqual([null, null]);
     const first = await restoreInto('first', setId, cards);
     expect(first.done).toMatchObject({ state: 'executed' });
@@ -270,14 +275,7 @@ describe('backup and restore on SoftHSM2', () => {
 
   it('refuses a copy measuring another check value than the registered one, though the set records none', async () => {
     const wrapping = await generate('AES-256', 'wrap');
-    const done = await approved(source, 'key.backup', {
-      keyIds: [wrapping],
-      holders: [0, 1, 2].map(id),
-      threshold: 2,
-      verify: false,
-    });
-    const setId = (done.outcome as { result: { setId: string } }).result.setId;
-    const cards = backups.printableCards(setId);
+    const { setId, cards } = await unverifiedSet([wrapping]);
     const first = await restoreInto('first', setId, cards);
     const registered = measuredKcv(first.done, wrapping);
     // As a forger with cards of their own and this installation's audit key writes it: another value under the key's
@@ -299,14 +297,7 @@ describe('backup and restore on SoftHSM2', () => {
 
   it('adds a key new to the inventory with the check value measured in the token, not the manifest’s', async () => {
     const wrapping = await generate('AES-256', 'wrap');
-    const done = await approved(source, 'key.backup', {
-      keyIds: [wrapping],
-      holders: [0, 1, 2].map(id),
-      threshold: 2,
-      verify: false,
-    });
-    const setId = (done.outcome as { result: { setId: string } }).result.setId;
-    const cards = backups.printableCards(setId);
+    const { setId, cards } = await unverifiedSet([wrapping]);
     const kek = Buffer.from(await combine(cards.slice(0, 2).map((c) => Uint8Array.from(decodeCard(c.text).share))));
     // The same key under an id the inventory does not know, as a set made elsewhere brings a key in.
     const { manifest } = JSON.parse(backups.exportFile(setId)) as { manifest: ManifestV2 };
