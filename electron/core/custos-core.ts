@@ -431,31 +431,31 @@ export class CustosCore {
         code: isCustosError(error) ? error.code : 'INTERNAL',
       });
     }
-    try {
-      const sealed = recordsSealed ? this.custodians.sealUnsignedOnce() : 0;
-      if (sealed > 0) log.warn('signed the security state of custodians enrolled before it was signed', { sealed });
-    } catch (error) {
-      log.warn('could not sign the custodians’ security state yet; will try at the next start', {
-        code: isCustosError(error) ? error.code : 'INTERNAL',
-      });
-    }
-    try {
-      // Each is checked under its CA key's signed record first: unsigned records would leave it out for good.
-      const sealed = recordsSealed ? this.certificates.sealUnrecordedCertificatesOnce() : 0;
-      if (sealed > 0) log.warn('recorded the certificates issued before each was recorded', { sealed });
-    } catch (error) {
-      log.warn('could not record the certificates yet; will try at the next start', {
-        code: isCustosError(error) ? error.code : 'INTERNAL',
-      });
-    }
-    try {
-      const sealed = this.certificates.sealUnrecordedCrlsOnce();
-      if (sealed > 0) log.warn('recorded the latest revocation lists from before they were recorded', { sealed });
-    } catch (error) {
-      log.warn('could not record the revocation lists yet; will try at the next start', {
-        code: isCustosError(error) ? error.code : 'INTERNAL',
-      });
-    }
+    /** One sealing step of the start: what it sealed is logged; a failure is logged and tried at the next start. */
+    const sealing = (seal: () => number, done: string, pending: string) => {
+      try {
+        const sealed = seal();
+        if (sealed > 0) log.warn(done, { sealed });
+      } catch (error) {
+        log.warn(`${pending}; will try at the next start`, { code: isCustosError(error) ? error.code : 'INTERNAL' });
+      }
+    };
+    sealing(
+      () => (recordsSealed ? this.custodians.sealUnsignedOnce() : 0),
+      'signed the security state of custodians enrolled before it was signed',
+      'could not sign the custodians’ security state yet',
+    );
+    // Each is checked under its CA key's signed record first: unsigned records would leave it out for good.
+    sealing(
+      () => (recordsSealed ? this.certificates.sealUnrecordedCertificatesOnce() : 0),
+      'recorded the certificates issued before each was recorded',
+      'could not record the certificates yet',
+    );
+    sealing(
+      () => this.certificates.sealUnrecordedCrlsOnce(),
+      'recorded the latest revocation lists from before they were recorded',
+      'could not record the revocation lists yet',
+    );
     try {
       const { counted, ignored } = countInterruptedRehearsals(this, this.options.dataDir, this.options.nativeBinding);
       if (counted > 0) log.warn('counted the factor checks of rehearsals that were cut off', { counted });
